@@ -1,0 +1,158 @@
+#!/bin/sh
+# tradeobs backup: one consistent Prometheus TSDB snapshot (admin API) plus a
+# tarball of each other state directory, into $BACKUP_DIR/tradeobs-<UTC stamp>/,
+# keeping the newest $BACKUP_KEEP runs.
+#
+# POSIX sh; runs in the compose `backup` service (busybox: sh, wget, tar, gzip,
+# sha256sum) and natively (curl or wget). Environment:
+#   PROMETHEUS_URL       e.g. http://prometheus:9090 (admin API must be on:
+#                        --web.enable-admin-api)                      [required]
+#   PROMETHEUS_DATA_DIR  Prometheus --storage.tsdb.path as mounted here; the
+#                        snapshot appears in its snapshots/ dir        [required]
+#   BACKUP_DIR           where backups go                              [required]
+#   BACKUP_KEEP          number of backups to keep (default 7)
+#   BACKUP_VOLUMES       space-separated name=path list of directories to tar,
+#                        e.g. "grafana=/data/grafana loki=/data/loki"  (optional)
+#   BACKUP_TEXTFILE_DIR  node-exporter textfile dir for the
+#                        tradeobs_backup_* metrics                      (optional)
+#
+# Output: the path of the new backup on stdout; progress on stderr.
+# Layout of a backup:
+#   prometheus.tar.gz   contents of the snapshot dir (TSDB blocks): extract into
+#                       an empty --storage.tsdb.path to restore (restore.sh)
+#   <name>.tar.gz       one per BACKUP_VOLUMES entry, relative to its path
+#   MANIFEST            stamp, snapshot name, sha256 of every file
+set -eu
+
+log() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+: "${PROMETHEUS_URL:?PROMETHEUS_URL is required}"
+: "${PROMETHEUS_DATA_DIR:?PROMETHEUS_DATA_DIR is required}"
+: "${BACKUP_DIR:?BACKUP_DIR is required}"
+BACKUP_KEEP="${BACKUP_KEEP:-7}"
+BACKUP_VOLUMES="${BACKUP_VOLUMES:-}"
+BACKUP_TEXTFILE_DIR="${BACKUP_TEXTFILE_DIR:-}"
+
+case "$BACKUP_KEEP" in
+    ''|*[!0-9]*) die "BACKUP_KEEP must be a positive integer, got '$BACKUP_KEEP'" ;;
+esac
+[ "$BACKUP_KEEP" -ge 1 ] || die "BACKUP_KEEP must be >= 1"
+[ -d "$PROMETHEUS_DATA_DIR" ] || die "PROMETHEUS_DATA_DIR $PROMETHEUS_DATA_DIR is not a directory"
+
+# POST with an empty body; prints the response body.
+http_post() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS --max-time 300 -X POST "$1"
+    else
+        wget -q -O - --post-data='' "$1"
+    fi
+}
+
+write_metrics() {  # $1 = 1 on success, 0 on failure; $2 = size in bytes
+    [ -n "$BACKUP_TEXTFILE_DIR" ] || return 0
+    mkdir -p "$BACKUP_TEXTFILE_DIR" || return 0
+    prom="$BACKUP_TEXTFILE_DIR/tradeobs_backup.prom"
+    now=$(date +%s)
+    {
+        echo "# HELP tradeobs_backup_last_run_timestamp_seconds Time of the last backup attempt."
+        echo "# TYPE tradeobs_backup_last_run_timestamp_seconds gauge"
+        echo "tradeobs_backup_last_run_timestamp_seconds $now"
+        echo "# HELP tradeobs_backup_last_run_success 1 if the last backup attempt succeeded."
+        echo "# TYPE tradeobs_backup_last_run_success gauge"
+        echo "tradeobs_backup_last_run_success $1"
+        if [ "$1" = 1 ]; then
+            echo "# HELP tradeobs_backup_last_success_timestamp_seconds Time of the last successful backup."
+            echo "# TYPE tradeobs_backup_last_success_timestamp_seconds gauge"
+            echo "tradeobs_backup_last_success_timestamp_seconds $now"
+            echo "# HELP tradeobs_backup_last_size_bytes Size of the last successful backup."
+            echo "# TYPE tradeobs_backup_last_size_bytes gauge"
+            echo "tradeobs_backup_last_size_bytes $2"
+        elif [ -f "$prom" ]; then
+            # keep the previous success time so BackupTooOld measures from it
+            grep -E '^(# (HELP|TYPE) )?tradeobs_backup_last_(success_timestamp_seconds|size_bytes)' "$prom" || true
+        fi
+    } > "$prom.tmp.$$" && mv "$prom.tmp.$$" "$prom"
+}
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+final="$BACKUP_DIR/tradeobs-$stamp"
+work="$BACKUP_DIR/.tmp-tradeobs-$stamp"
+snapdir=""
+
+cleanup() {
+    rc=$?
+    if [ -n "$snapdir" ] && [ -d "$snapdir" ]; then rm -rf "$snapdir"; fi
+    if [ "$rc" -ne 0 ]; then
+        rm -rf "$work"
+        write_metrics 0 0
+        log "FAILED (exit $rc)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$BACKUP_DIR"
+[ ! -e "$final" ] || die "$final already exists"
+mkdir "$work"
+
+# 1. Prometheus: snapshot via the admin API (consistent, includes the head).
+log "requesting TSDB snapshot from $PROMETHEUS_URL"
+resp=$(http_post "$PROMETHEUS_URL/api/v1/admin/tsdb/snapshot") \
+    || die "snapshot request failed (is --web.enable-admin-api set?)"
+case "$resp" in
+    *'"status":"success"'*) ;;
+    *) die "snapshot request returned: $resp" ;;
+esac
+name=$(printf '%s' "$resp" | sed -n 's/.*"name":"\([^"]*\)".*/\1/p')
+[ -n "$name" ] || die "no snapshot name in response: $resp"
+case "$name" in */*|.*) die "unexpected snapshot name '$name'" ;; esac
+snapdir="$PROMETHEUS_DATA_DIR/snapshots/$name"
+[ -d "$snapdir" ] || die "snapshot $name not found at $snapdir (PROMETHEUS_DATA_DIR must be Prometheus' data dir)"
+log "archiving snapshot $name"
+tar -czf "$work/prometheus.tar.gz" -C "$snapdir" .
+rm -rf "$snapdir"
+snapdir=""
+
+# 2. Other state directories.
+for entry in $BACKUP_VOLUMES; do
+    vname=${entry%%=*}
+    vpath=${entry#*=}
+    case "$vname" in ''|*[!A-Za-z0-9_-]*) die "bad BACKUP_VOLUMES entry '$entry'" ;; esac
+    [ "$vname" != prometheus ] || die "BACKUP_VOLUMES name 'prometheus' is reserved"
+    [ -d "$vpath" ] || die "BACKUP_VOLUMES: $vpath ($vname) is not a directory"
+    log "archiving $vname from $vpath"
+    tar -czf "$work/$vname.tar.gz" -C "$vpath" .
+done
+
+# 3. Manifest with checksums (restore.sh verifies them).
+(
+    cd "$work"
+    echo "# tradeobs backup"
+    echo "stamp=$stamp"
+    echo "prometheus_snapshot=$name"
+    echo "volumes=$BACKUP_VOLUMES"
+    echo "# sha256"
+    sha256sum ./*.tar.gz
+) > "$work/MANIFEST.tmp"
+mv "$work/MANIFEST.tmp" "$work/MANIFEST"
+
+mv "$work" "$final"
+size=$(du -sk "$final" | awk '{print $1 * 1024}')
+log "wrote $final ($size bytes)"
+
+# 4. Rotation: keep the newest $BACKUP_KEEP (names sort by time), drop
+#    leftovers of interrupted runs.
+for old in $(ls -1d "$BACKUP_DIR"/tradeobs-* 2>/dev/null | sort -r | tail -n +"$((BACKUP_KEEP + 1))"); do
+    log "rotating out $old"
+    rm -rf "$old"
+done
+for tmp in "$BACKUP_DIR"/.tmp-tradeobs-*; do
+    [ -e "$tmp" ] || continue
+    log "removing leftover $tmp"
+    rm -rf "$tmp"
+done
+
+write_metrics 1 "$size"
+echo "$final"
