@@ -1,0 +1,52 @@
+"""tradeobs: OpenTelemetry observability for Python trading systems.
+
+>>> import tradeobs_agent
+>>> agent = tradeobs_agent.init(service_name="algo-1")        # doctest: +SKIP
+>>> fills = tradeobs_agent.counter("trading.orders.filled", unit="{order}")
+>>> fills.bind(symbol="AAPL", side="buy").add(1)
+
+Only the public API is re-exported here; implementation lives in small modules.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .agent import Agent, get_agent, init, is_initialized, shutdown
+from .exceptions import TradeObsConfigError, TradeObsError
+from .instrumentation import instrument_app
+from .logs import get_logger
+from .metrics import counter, gauge, get_registry, histogram, timed, updown_counter
+from .options import (
+    LiveOptions,
+    LogOptions,
+    MetricsOptions,
+    OtlpOptions,
+    PrometheusOptions,
+    TracingOptions,
+)
+
+__all__ = [
+    "Agent",
+    "LiveOptions",
+    "LogOptions",
+    "MetricsOptions",
+    "OtlpOptions",
+    "PrometheusOptions",
+    "TracingOptions",
+    "TradeObsConfigError",
+    "TradeObsError",
+    "__version__",
+    "counter",
+    "gauge",
+    "get_agent",
+    "get_logger",
+    "get_registry",
+    "histogram",
+    "init",
+    "instrument_app",
+    "is_initialized",
+    "shutdown",
+    "timed",
+    "updown_counter",
+]

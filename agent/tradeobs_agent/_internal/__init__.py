@@ -1,0 +1,1 @@
+"""Private implementation modules. Nothing here is public API."""

@@ -1,0 +1,195 @@
+"""Build the three OTel providers from :class:`Settings`. One function per signal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import sampling as s
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from .. import __version__
+from ..config import Settings, otlp_for
+from ..metrics import Registry
+from . import bridge
+from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter
+from .once import warn_once
+from .selfmetrics import SelfMetrics
+
+_log = logging.getLogger("tradeobs")
+SCOPE = InstrumentationScope("tradeobs", __version__)
+
+
+def build_sampler(settings: Settings) -> s.Sampler:
+    ratio = settings.traces_sampler_arg
+    return {
+        "always_on": lambda: s.ALWAYS_ON,
+        "always_off": lambda: s.ALWAYS_OFF,
+        "traceidratio": lambda: s.TraceIdRatioBased(ratio),
+        "parentbased_always_on": lambda: s.ParentBased(s.ALWAYS_ON),
+        "parentbased_always_off": lambda: s.ParentBased(s.ALWAYS_OFF),
+        "parentbased_traceidratio": lambda: s.ParentBased(s.TraceIdRatioBased(ratio)),
+    }[settings.traces_sampler]()
+
+
+def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
+    t = otlp_for(settings, signal)
+    if t.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc import (
+            _log_exporter,
+            metric_exporter,
+            trace_exporter,
+        )
+
+        grpc_cls: Any = {
+            "traces": trace_exporter.OTLPSpanExporter,
+            "metrics": metric_exporter.OTLPMetricExporter,
+            "logs": _log_exporter.OTLPLogExporter,
+        }[signal]
+        return grpc_cls(
+            endpoint=t.endpoint, insecure=t.insecure, headers=dict(t.headers), timeout=t.timeout
+        ), t.endpoint
+    from opentelemetry.exporter.otlp.proto.http import _log_exporter as hl
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter as hm
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as ht
+
+    http_cls: Any = {"traces": ht.OTLPSpanExporter, "metrics": hm.OTLPMetricExporter, "logs": hl.OTLPLogExporter}[
+        signal
+    ]
+    return http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t.endpoint
+
+
+def build_tracing(
+    settings: Settings, resource: Resource, selfm: SelfMetrics, extra: Sequence[SpanExporter] = ()
+) -> TracerProvider:
+    provider = TracerProvider(sampler=build_sampler(settings), resource=resource, shutdown_on_exit=False)
+    if settings.otlp_enabled:
+        exporter, target = _otlp_exporter(settings, "traces")
+        provider.add_span_processor(
+            BatchSpanProcessor(CountingSpanExporter(exporter, "traces", target, selfm), schedule_delay_millis=1000)
+        )
+    for exp in extra:  # in-memory exporters from tradeobs_agent.testing
+        provider.add_span_processor(SimpleSpanProcessor(exp))
+    return provider
+
+
+def build_metrics(
+    settings: Settings,
+    resource: Resource,
+    registry: Registry,
+    selfm: SelfMetrics,
+    extra: Sequence[MetricReader] = (),
+) -> tuple[MeterProvider, PrometheusEndpoint | None]:
+    readers: list[MetricReader] = list(extra)
+    if settings.otlp_enabled:
+        exporter, target = _otlp_exporter(settings, "metrics")
+        readers.append(
+            PeriodicExportingMetricReader(
+                CountingMetricExporter(exporter, "metrics", target, selfm),
+                export_interval_millis=settings.metric_export_interval * 1000,
+                export_timeout_millis=settings.otlp_timeout * 1000,
+            )
+        )
+    prom = PrometheusEndpoint.start(settings, selfm) if settings.prometheus_enabled else None
+    if prom is not None:
+        readers.append(prom.reader)
+    provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+    for reader in readers:
+        attach_registry(reader, registry, provider)
+    return provider, prom
+
+
+def attach_registry(reader: MetricReader, registry: Registry, provider: MeterProvider) -> None:
+    bridge.attach(reader, registry, lambda: provider._sdk_config.resource, SCOPE)
+
+
+def build_logs_provider(
+    settings: Settings, resource: Resource, selfm: SelfMetrics, extra: Sequence[LogRecordExporter] = ()
+) -> LoggerProvider:
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    if settings.otlp_enabled:
+        exporter, target = _otlp_exporter(settings, "logs")
+        provider.add_log_record_processor(
+            BatchLogRecordProcessor(CountingLogExporter(exporter, "logs", target, selfm), schedule_delay_millis=1000)
+        )
+    for exp in extra:
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exp))
+    return provider
+
+
+class PrometheusEndpoint:
+    """The embedded Prometheus pull endpoint: an OTel ``PrometheusMetricReader`` on its own registry."""
+
+    def __init__(self, reader: Any, server: Any, thread: Any, host: str, port: int) -> None:
+        self.reader = reader
+        self._server = server
+        self._thread = thread
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    @classmethod
+    def start(cls, settings: Settings, selfm: SelfMetrics) -> PrometheusEndpoint | None:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry(auto_describe=False)
+        reader = PrometheusMetricReader(registry=registry)
+        try:
+            server, thread = start_http_server(settings.prometheus_port, settings.prometheus_host, registry=registry)
+        except OSError as exc:
+            selfm.exports_failed.add(1, {"signal": "metrics", "exporter": "prometheus_endpoint"})
+            warn_once(
+                "prometheus:bind",
+                "cannot serve the Prometheus endpoint on %s:%s (%s); continuing without it. "
+                "Set TRADEOBS_PROMETHEUS_PORT (0 = any free port) or TRADEOBS_PROMETHEUS_ENABLED=false",
+                settings.prometheus_host,
+                settings.prometheus_port,
+                exc,
+            )
+            return None
+        port = server.server_address[1]
+        return cls(reader, server, thread, settings.prometheus_host, port)
+
+    def stop(self) -> None:
+        try:
+            self._server.shutdown()
+            self._server.server_close()
+        except Exception:
+            pass
+
+
+def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) -> bool:
+    """Run ``fns`` in order on a daemon thread; give up after ``timeout`` seconds. True if all finished."""
+    import threading
+
+    def run() -> None:
+        for fn in fns:
+            try:
+                fn()
+            except Exception as exc:
+                _log.debug("%s step failed: %r", what, exc)
+
+    t = threading.Thread(target=run, name=f"tradeobs-{what}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        _log.warning("tradeobs %s did not finish within %.1fs; giving up so the process can exit", what, timeout)
+        return False
+    return True

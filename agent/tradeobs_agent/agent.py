@@ -1,0 +1,321 @@
+"""``init()`` / ``shutdown()`` and the :class:`Agent` they manage.
+
+>>> import tradeobs_agent
+>>> agent = tradeobs_agent.init(service_name="algo-1")   # doctest: +SKIP
+>>> agent.prometheus_url                                 # doctest: +SKIP
+'http://127.0.0.1:9464/metrics'
+
+``init()`` is a short list of steps: resolve settings, build the resource,
+build tracing, metrics and logs, then hook fork and exit. It is idempotent (a
+second call warns and returns the same :class:`Agent`), never blocks on the
+network (exporters connect lazily; a dead collector costs one warning and
+counts), and ``shutdown()`` is bounded by ``shutdown_timeout`` even when the
+collector is down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from . import metrics as _metrics
+from ._internal import once, providers
+from ._internal.exporters import install_duplicate_filter, remove_duplicate_filter
+from ._internal.resource import build_resource, new_instance_id
+from .config import ConfigReport, Settings, resolve_settings
+from .options import (
+    LiveOptions,
+    LogOptions,
+    MetricsOptions,
+    OtlpOptions,
+    PrometheusOptions,
+    TracingOptions,
+    flatten,
+)
+
+__all__ = ["Agent", "get_agent", "init", "is_initialized", "shutdown"]
+
+_log = logging.getLogger("tradeobs")
+_lock = threading.RLock()
+_agent: Agent | None = None
+_fork_hook_installed = False
+
+
+@dataclass
+class Agent:
+    """Everything ``init()`` built. Get it back with :func:`get_agent`."""
+
+    settings: Settings
+    report: ConfigReport
+    resource: Resource
+    registry: _metrics.Registry
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    logger_provider: LoggerProvider | None = None
+    prometheus: providers.PrometheusEndpoint | None = None
+    logs: Any = None
+    live: Any = None
+    adopted: bool = False
+    disabled: bool = False
+    pid: int = field(default_factory=os.getpid)
+    _dup_filter: Any = None
+    _closed: bool = False
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return self.prometheus.url if self.prometheus else None
+
+    @property
+    def instance_id(self) -> str:
+        return str(self.resource.attributes.get("service.instance.id", ""))
+
+    def tracer(self, name: str = "tradeobs") -> trace.Tracer:
+        if self.tracer_provider is None:
+            return trace.NoOpTracer()
+        return self.tracer_provider.get_tracer(name)
+
+    def force_flush(self, timeout: float = 5.0) -> bool:
+        """Export everything buffered now; bounded by ``timeout`` seconds."""
+        ms = int(timeout * 1000)
+        steps: list[Any] = []
+        if self.logs is not None:
+            steps.append(lambda: self.logs.flush(timeout))
+        for p in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            if p is not None:
+                steps.append(lambda p=p: p.force_flush(ms))
+        return providers.call_bounded(steps, timeout, "flush")
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop everything, within ``timeout`` seconds (default: the ``shutdown_timeout`` setting)."""
+        global _agent
+        with _lock:
+            if self._closed:
+                return True
+            self._closed = True
+            if _agent is self:
+                _agent = None
+        timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        ms = max(1, int(timeout * 1000))
+        steps: list[Any] = []
+        if self.live is not None:
+            steps.append(self.live.stop)
+        if self.logs is not None:
+            steps.append(lambda: self.logs.shutdown(timeout))
+        if self.meter_provider is not None and not self.adopted:
+            steps.append(lambda: self.meter_provider.shutdown(ms))  # type: ignore[union-attr]
+        if self.tracer_provider is not None and not self.adopted:
+            steps.append(self.tracer_provider.shutdown)
+        if self.logger_provider is not None and not self.adopted:
+            steps.append(self.logger_provider.shutdown)
+        if self.prometheus is not None:
+            steps.append(self.prometheus.stop)
+        ok = providers.call_bounded(steps, timeout, "shutdown")
+        if self._dup_filter is not None:
+            remove_duplicate_filter(self._dup_filter)
+        return ok
+
+
+def init(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    trading_mode: str | None = None,
+    resource_attributes: dict[str, str] | None = None,
+    otlp: OtlpOptions | bool | None = None,
+    prometheus: PrometheusOptions | bool | None = None,
+    tracing: TracingOptions | None = None,
+    metrics: MetricsOptions | None = None,
+    logs: LogOptions | bool | None = None,
+    live: LiveOptions | bool | None = None,
+    shutdown_timeout: float | None = None,
+    config_file: str | None = None,
+    span_exporters: Sequence[Any] = (),
+    metric_readers: Sequence[MetricReader] = (),
+    log_exporters: Sequence[Any] = (),
+) -> Agent:
+    """Set up traces, metrics and logs for this process and return the :class:`Agent`.
+
+    Explicit arguments win over ``TRADEOBS_*``, then ``OTEL_*``, then the config
+    file, then defaults. A bad explicit argument raises :class:`TradeObsConfigError`;
+    a bad environment or file value warns once and uses the default.
+    ``span_exporters``, ``metric_readers`` and ``log_exporters`` add extra
+    destinations (``tradeobs_agent.testing`` uses them).
+    """
+    global _agent
+    with _lock:
+        if _agent is not None:
+            once.warn_once("init:twice", "tradeobs_agent.init() called again; returning the existing agent")
+            return _agent
+        explicit = flatten(
+            {"otlp": otlp, "prometheus": prometheus, "tracing": tracing, "metrics": metrics, "logs": logs, "live": live}
+        )
+        explicit.update(
+            service_name=service_name,
+            service_version=service_version,
+            environment=environment,
+            trading_mode=trading_mode,
+            resource_attributes=resource_attributes,
+            shutdown_timeout=shutdown_timeout,
+        )
+        settings, report = resolve_settings(config_file=config_file, **explicit)
+        for problem in report.problems:
+            _log.warning("tradeobs config: %s", problem)
+        registry = _metrics.get_registry()
+        registry.max_series = settings.max_series
+        registry.symbol_allowlist = frozenset(settings.symbol_allowlist)
+        resource = build_resource(settings)
+        agent = Agent(settings, report, resource, registry)
+        if settings.sdk_disabled:
+            agent.disabled = True
+            _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
+        else:
+            _build(agent, span_exporters, metric_readers, log_exporters)
+        _agent = agent
+        atexit.register(_shutdown_at_exit)
+        _install_fork_hook()
+        return agent
+
+
+def _build(
+    agent: Agent, span_exporters: Sequence[Any], readers: Sequence[MetricReader], log_exps: Sequence[Any]
+) -> None:
+    settings, resource, registry = agent.settings, agent.resource, agent.registry
+    selfm = registry.self_metrics()
+    agent._dup_filter = install_duplicate_filter(selfm)
+    if _adopt_existing(agent):
+        return
+    agent.tracer_provider = providers.build_tracing(settings, resource, selfm, span_exporters)
+    agent.meter_provider, agent.prometheus = providers.build_metrics(settings, resource, registry, selfm, readers)
+    agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps)
+    _set_globals(agent)
+    if settings.logs_enabled:
+        from .logs import install_logging
+
+        agent.logs = install_logging(agent)
+
+
+def _adopt_existing(agent: Agent) -> bool:
+    """If zero-code instrumentation (``opentelemetry-instrument``) already set SDK providers, use them."""
+    from opentelemetry import metrics as otel_metrics
+
+    tp = trace.get_tracer_provider()
+    if not isinstance(tp, TracerProvider):
+        return False
+    agent.adopted = True
+    agent.tracer_provider = tp
+    agent.resource = tp.resource
+    mp = otel_metrics.get_meter_provider()
+    if isinstance(mp, MeterProvider):
+        agent.meter_provider = mp
+        for reader in list(getattr(mp, "_all_metric_readers", ())):
+            providers.attach_registry(reader, agent.registry, mp)
+    from opentelemetry._logs import get_logger_provider
+
+    lp = get_logger_provider()
+    if isinstance(lp, LoggerProvider):
+        agent.logger_provider = lp
+    _log.info(
+        "tradeobs: OpenTelemetry providers were already configured (zero-code instrumentation?); "
+        "adopting them instead of installing new ones. tradeobs instruments export through their readers."
+    )
+    if agent.settings.logs_enabled and agent.logger_provider is not None:
+        from .logs import install_logging
+
+        agent.logs = install_logging(agent)
+    return True
+
+
+def _set_globals(agent: Agent) -> None:
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry._logs import set_logger_provider
+
+    trace.set_tracer_provider(agent.tracer_provider)  # type: ignore[arg-type]
+    otel_metrics.set_meter_provider(agent.meter_provider)  # type: ignore[arg-type]
+    set_logger_provider(agent.logger_provider)  # type: ignore[arg-type]
+
+
+def get_agent() -> Agent | None:
+    """The running agent, or ``None``."""
+    return _agent
+
+
+def is_initialized() -> bool:
+    return _agent is not None
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop the agent within ``timeout`` seconds. Safe to call twice."""
+    agent = _agent
+    return True if agent is None else agent.shutdown(timeout)
+
+
+def _shutdown_at_exit() -> None:
+    agent = _agent
+    if agent is not None and agent.pid == os.getpid():
+        agent.shutdown()
+
+
+def _install_fork_hook() -> None:
+    global _fork_hook_installed
+    if _fork_hook_installed or not hasattr(os, "register_at_fork"):
+        return
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    _fork_hook_installed = True
+
+
+def _after_fork_in_child() -> None:
+    """Each worker is its own instance: new ``service.instance.id`` and pid on every signal.
+
+    The SDK restarts its own export threads after a fork. The Prometheus
+    endpoint's listening socket belongs to the parent, so the child does not
+    serve it; use OTLP (or call ``init()`` in each worker with its own port).
+    """
+    agent = _agent
+    if agent is None:
+        return
+    try:
+        update = Resource({"service.instance.id": new_instance_id(), "process.pid": os.getpid()})
+        agent.resource = agent.resource.merge(update)
+        agent.pid = os.getpid()
+        for p in (agent.tracer_provider, agent.meter_provider, agent.logger_provider):
+            if p is not None and hasattr(p, "_update_resource"):
+                p._update_resource(update)
+        agent.prometheus = None
+        if agent.logs is not None and hasattr(agent.logs, "after_fork"):
+            agent.logs.after_fork()
+    except Exception:  # never break the child process
+        pass
+
+
+def _reset_for_tests() -> None:
+    """Shut down and forget the agent, the registry and OTel's set-once globals."""
+    global _agent
+    agent = _agent
+    if agent is not None:
+        agent.shutdown(timeout=2.0)
+    _agent = None
+    _metrics._reset_registry()
+    once.reset()
+    from opentelemetry import _logs as otel_logs
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.util._once import Once
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    otel_metrics._internal._METER_PROVIDER_SET_ONCE = Once()
+    otel_metrics._internal._METER_PROVIDER = None
+    otel_logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()
+    otel_logs._internal._LOGGER_PROVIDER = None

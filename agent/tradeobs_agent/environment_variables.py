@@ -1,0 +1,118 @@
+"""Every environment variable tradeobs reads, in one place.
+
+Each setting resolves, at ``init()`` time and never at import, from the first of:
+the explicit ``init()`` argument, the ``TRADEOBS_*`` variable, the standard
+``OTEL_*`` variable (where one exists), the config file (``tradeobs.toml`` or
+``[tool.tradeobs]`` in ``pyproject.toml``), then the default shown here.
+
+``docs/configuration.md`` is generated from the same table
+(``tradeobs config docs``), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+# --- identity / resource -------------------------------------------------
+TRADEOBS_SERVICE_NAME = "TRADEOBS_SERVICE_NAME"
+"""``service.name``. Falls back to ``OTEL_SERVICE_NAME``. Default ``tradeobs-service``."""
+TRADEOBS_SERVICE_VERSION = "TRADEOBS_SERVICE_VERSION"
+"""``service.version``. Default ``0.0.0``."""
+TRADEOBS_ENVIRONMENT = "TRADEOBS_ENVIRONMENT"
+"""``deployment.environment``. Default ``dev``."""
+TRADEOBS_TRADING_MODE = "TRADEOBS_TRADING_MODE"
+"""``trading.mode``: ``paper`` or ``live``. Default ``paper``."""
+TRADEOBS_RESOURCE_ATTRIBUTES = "TRADEOBS_RESOURCE_ATTRIBUTES"
+"""Extra resource attributes ``k=v,k2=v2``. Falls back to ``OTEL_RESOURCE_ATTRIBUTES``."""
+TRADEOBS_CONFIG_FILE = "TRADEOBS_CONFIG_FILE"
+"""Path of the config file. Default: ``./tradeobs.toml``, else ``[tool.tradeobs]`` in ``./pyproject.toml``."""
+TRADEOBS_SDK_DISABLED = "TRADEOBS_SDK_DISABLED"
+"""``true`` turns the whole agent into a no-op. Falls back to ``OTEL_SDK_DISABLED``."""
+
+# --- OTLP ----------------------------------------------------------------
+TRADEOBS_OTLP_ENABLED = "TRADEOBS_OTLP_ENABLED"
+"""Export all three signals over OTLP. Default ``true``."""
+TRADEOBS_OTLP_ENDPOINT = "TRADEOBS_OTLP_ENDPOINT"
+"""Collector endpoint. Falls back to ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+Default ``http://localhost:4317`` (grpc) or ``http://localhost:4318`` (http/protobuf)."""
+TRADEOBS_OTLP_PROTOCOL = "TRADEOBS_OTLP_PROTOCOL"
+"""``grpc`` or ``http/protobuf``. Falls back to ``OTEL_EXPORTER_OTLP_PROTOCOL``. Default ``grpc``."""
+TRADEOBS_OTLP_HEADERS = "TRADEOBS_OTLP_HEADERS"
+"""Headers ``k=v,k2=v2`` (secret: never printed). Falls back to ``OTEL_EXPORTER_OTLP_HEADERS``."""
+TRADEOBS_OTLP_TIMEOUT = "TRADEOBS_OTLP_TIMEOUT"
+"""Export timeout in seconds. Falls back to ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds). Default 10."""
+TRADEOBS_OTLP_INSECURE = "TRADEOBS_OTLP_INSECURE"
+"""Plain-text gRPC. Falls back to ``OTEL_EXPORTER_OTLP_INSECURE``. Default: true for ``http://`` endpoints."""
+# Per-signal forms: OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}
+# are honoured for the matching signal; see ``config.otlp_for``.
+
+# --- traces --------------------------------------------------------------
+TRADEOBS_TRACES_SAMPLER = "TRADEOBS_TRACES_SAMPLER"
+"""Sampler name. Falls back to ``OTEL_TRACES_SAMPLER``. Default ``parentbased_always_on``."""
+TRADEOBS_TRACES_SAMPLER_ARG = "TRADEOBS_TRACES_SAMPLER_ARG"
+"""Sampler ratio for ``*traceidratio``. Falls back to ``OTEL_TRACES_SAMPLER_ARG``. Default 1.0."""
+
+# --- metrics -------------------------------------------------------------
+TRADEOBS_METRIC_EXPORT_INTERVAL = "TRADEOBS_METRIC_EXPORT_INTERVAL"
+"""OTLP metric export interval in seconds. Falls back to ``OTEL_METRIC_EXPORT_INTERVAL`` (ms). Default 10."""
+TRADEOBS_PROMETHEUS_ENABLED = "TRADEOBS_PROMETHEUS_ENABLED"
+"""Serve the Prometheus pull endpoint. Default ``true``."""
+TRADEOBS_PROMETHEUS_HOST = "TRADEOBS_PROMETHEUS_HOST"
+"""Bind address. Falls back to ``OTEL_EXPORTER_PROMETHEUS_HOST``. Default ``127.0.0.1``."""
+TRADEOBS_PROMETHEUS_PORT = "TRADEOBS_PROMETHEUS_PORT"
+"""Port (0 picks a free one). Falls back to ``OTEL_EXPORTER_PROMETHEUS_PORT``. Default 9464."""
+TRADEOBS_MAX_SERIES = "TRADEOBS_MAX_SERIES"
+"""Distinct attribute sets per instrument before overflow. Default 2000."""
+TRADEOBS_SYMBOL_ALLOWLIST = "TRADEOBS_SYMBOL_ALLOWLIST"
+"""Comma-separated symbols kept as a ``symbol`` label; others become ``other``. Default: all."""
+
+# --- logs ----------------------------------------------------------------
+TRADEOBS_LOGS_ENABLED = "TRADEOBS_LOGS_ENABLED"
+"""Install the non-blocking log pipeline. Default ``true``."""
+TRADEOBS_LOG_DIR = "TRADEOBS_LOG_DIR"
+"""Directory for JSON-lines log files; empty disables files. Default ``logs``."""
+TRADEOBS_LOG_LEVEL = "TRADEOBS_LOG_LEVEL"
+"""Root level for captured logs. Default ``INFO``."""
+TRADEOBS_LOG_CONSOLE = "TRADEOBS_LOG_CONSOLE"
+"""Readable console output. Default ``false``."""
+TRADEOBS_LOG_QUEUE_SIZE = "TRADEOBS_LOG_QUEUE_SIZE"
+"""Bounded log queue capacity. Default 65536."""
+TRADEOBS_LOG_QUEUE_POLICY = "TRADEOBS_LOG_QUEUE_POLICY"
+"""When the queue is full: ``drop_newest``, ``drop_oldest`` or ``block``. Default ``drop_newest``."""
+TRADEOBS_LOG_MAX_BYTES = "TRADEOBS_LOG_MAX_BYTES"
+"""Rotate a log file past this size. Default 50 MiB."""
+TRADEOBS_LOG_ROTATE_SECONDS = "TRADEOBS_LOG_ROTATE_SECONDS"
+"""Rotate a log file after this age (0 = size only). Default 86400."""
+TRADEOBS_LOG_BACKUP_COUNT = "TRADEOBS_LOG_BACKUP_COUNT"
+"""Rotated (gzipped) files kept per stream. Default 10."""
+
+# --- live stream ---------------------------------------------------------
+TRADEOBS_LIVE_ENABLED = "TRADEOBS_LIVE_ENABLED"
+"""Run the live SSE producer. Default ``true``."""
+TRADEOBS_LIVE_HZ = "TRADEOBS_LIVE_HZ"
+"""Frames per second. Default 10."""
+TRADEOBS_LIVE_MAX_CLIENTS = "TRADEOBS_LIVE_MAX_CLIENTS"
+"""Concurrent stream clients before 503. Default 5000."""
+TRADEOBS_LIVE_TOKEN = "TRADEOBS_LIVE_TOKEN"
+"""Secret for signed stream tokens; empty disables auth (secret: never printed)."""
+TRADEOBS_LIVE_CORS_ORIGINS = "TRADEOBS_LIVE_CORS_ORIGINS"
+"""Comma-separated CORS allowlist for the live endpoints. Default: none."""
+
+# --- lifecycle -----------------------------------------------------------
+TRADEOBS_SHUTDOWN_TIMEOUT = "TRADEOBS_SHUTDOWN_TIMEOUT"
+"""Upper bound, in seconds, on ``shutdown()``. Default 5."""
+
+# --- standard OpenTelemetry variables honoured as fallbacks --------------
+OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
+OTEL_EXPORTER_OTLP_INSECURE = "OTEL_EXPORTER_OTLP_INSECURE"
+OTEL_TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
+OTEL_TRACES_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
+OTEL_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
+OTEL_EXPORTER_PROMETHEUS_HOST = "OTEL_EXPORTER_PROMETHEUS_HOST"
+OTEL_EXPORTER_PROMETHEUS_PORT = "OTEL_EXPORTER_PROMETHEUS_PORT"
+SIGNALS = ("traces", "metrics", "logs")
+"""Per-signal forms ``OTEL_EXPORTER_OTLP_<SIGNAL>_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}``."""

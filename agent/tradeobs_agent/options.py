@@ -1,0 +1,104 @@
+"""Option groups for ``init()``. Every field defaults to ``None`` (= not given, resolve it).
+
+>>> import tradeobs_agent
+>>> agent = tradeobs_agent.init(  # doctest: +SKIP
+...     service_name="algo-1",
+...     otlp=OtlpOptions(endpoint="http://collector:4317"),
+...     prometheus=PrometheusOptions(port=9464),
+...     live=False,                     # False switches a subsystem off
+... )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["LiveOptions", "LogOptions", "MetricsOptions", "OtlpOptions", "PrometheusOptions", "TracingOptions"]
+
+
+@dataclass(frozen=True)
+class OtlpOptions:
+    endpoint: str | None = None
+    protocol: str | None = None
+    headers: Mapping[str, str] | None = None
+    timeout: float | None = None
+    insecure: bool | None = None
+
+
+@dataclass(frozen=True)
+class PrometheusOptions:
+    host: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class TracingOptions:
+    sampler: str | None = None
+    sampler_arg: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    export_interval: float | None = None
+    max_series: int | None = None
+    symbol_allowlist: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    dir: str | None = None
+    level: str | None = None
+    console: bool | None = None
+    queue_size: int | None = None
+    queue_policy: str | None = None
+    max_bytes: int | None = None
+    rotate_seconds: int | None = None
+    backup_count: int | None = None
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    hz: float | None = None
+    max_clients: int | None = None
+    token: str | None = None
+    cors_origins: Sequence[str] | None = None
+
+
+# group argument -> (option class, settings prefix, setting that False switches off, renames)
+_GROUPS: dict[str, tuple[type, str, str | None, dict[str, str]]] = {
+    "otlp": (OtlpOptions, "otlp_", "otlp_enabled", {}),
+    "prometheus": (PrometheusOptions, "prometheus_", "prometheus_enabled", {}),
+    "tracing": (TracingOptions, "traces_", None, {}),
+    "metrics": (MetricsOptions, "", None, {"export_interval": "metric_export_interval"}),
+    "logs": (LogOptions, "log_", "logs_enabled", {}),
+    "live": (LiveOptions, "live_", "live_enabled", {}),
+}
+
+
+def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn ``otlp=OtlpOptions(endpoint=...)`` / ``live=False`` into flat setting names."""
+    from .exceptions import TradeObsConfigError
+
+    flat: dict[str, Any] = {}
+    for arg, value in groups.items():
+        if value is None:
+            continue
+        cls, prefix, switch, renames = _GROUPS[arg]
+        if isinstance(value, bool):
+            if switch is None or value is True:
+                if switch is not None:
+                    flat[switch] = True
+                continue
+            flat[switch] = False
+            continue
+        if not isinstance(value, cls):
+            raise TradeObsConfigError(arg, value, f"a {cls.__name__}, True or False")
+        if switch is not None:
+            flat[switch] = True
+        for f in fields(value):
+            v = getattr(value, f.name)
+            if v is not None:
+                flat[renames.get(f.name, prefix + f.name)] = v
+    return flat
