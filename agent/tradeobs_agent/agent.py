@@ -308,6 +308,9 @@ def _reset_for_tests() -> None:
         agent.shutdown(timeout=2.0)
     _agent = None
     _metrics._reset_registry()
+    from .events import _reset_bus
+
+    _reset_bus()
     once.reset()
     from opentelemetry import _logs as otel_logs
     from opentelemetry import metrics as otel_metrics
