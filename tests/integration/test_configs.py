@@ -1,0 +1,188 @@
+"""Every collector, Jaeger, Prometheus and Alertmanager config in the repo is
+checked with the real tool that will load it:
+
+- collector configs      -> otelcol-tradeobs validate --config
+- Jaeger configs         -> jaeger validate --config
+- Prometheus configs     -> promtool check config  (also checks their rule_files)
+- Alertmanager configs   -> amtool check-config
+
+The globs pick up new files (e.g. compose/**) without editing this module.
+The configs the test fixtures generate are checked too, so each check always
+has at least one real case.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from procs import (
+    ALERTMANAGER_TEST_CONFIG,
+    COLLECTOR_CONFIG,
+    JAEGER_CONFIG,
+    REPO,
+    collector_env,
+    find_binary,
+    prometheus_config,
+)
+
+pytestmark = pytest.mark.integration
+
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "build", "dist"}
+
+
+def _repo_files(patterns: tuple[str, ...]) -> list[Path]:
+    found: set[Path] = set()
+    for pattern in patterns:
+        for p in REPO.glob(pattern):
+            rel = p.relative_to(REPO)
+            if p.is_file() and not _SKIP_DIRS.intersection(rel.parts):
+                found.add(p)
+    return sorted(found)
+
+
+def _is_builder_or_jaeger(p: Path) -> bool:
+    return p.name.startswith(("builder-config", "jaeger"))
+
+
+def collector_configs() -> list[Path]:
+    files = _repo_files(
+        (
+            "collector/*.yaml",
+            "collector/*.yml",
+            "compose/**/*otel*.yaml",
+            "compose/**/*otel*.yml",
+            "compose/**/*collector*.yaml",
+            "compose/**/*collector*.yml",
+        )
+    )
+    return [p for p in files if not _is_builder_or_jaeger(p)]
+
+
+def jaeger_configs() -> list[Path]:
+    return _repo_files(("**/jaeger*.yaml", "**/jaeger*.yml"))
+
+
+def prometheus_configs() -> list[Path]:
+    return _repo_files(("**/prometheus*.yml", "**/prometheus*.yaml"))
+
+
+def alertmanager_configs() -> list[Path]:
+    return _repo_files(("**/alertmanager*.yml", "**/alertmanager*.yaml"))
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(REPO)) for p in paths]
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+
+
+def _assert_ok(res: subprocess.CompletedProcess[str], what: str) -> None:
+    assert res.returncode == 0, (
+        f"{what} failed (exit {res.returncode}):\n{res.stdout}\n{res.stderr}"
+    )
+
+
+def test_discovery_finds_the_shipped_configs() -> None:
+    """Guard against a glob silently matching nothing."""
+    assert COLLECTOR_CONFIG in collector_configs()
+    assert JAEGER_CONFIG in jaeger_configs()
+    assert (REPO / "collector" / "builder-config.yaml") not in collector_configs()
+
+
+@pytest.mark.parametrize("config", collector_configs(), ids=_ids(collector_configs()))
+def test_collector_config_validates(config: Path) -> None:
+    binary = find_binary("otelcol-tradeobs")
+    _assert_ok(_run([binary, "validate", "--config", f"file:{config}"]), f"validate {config}")
+
+
+def test_collector_config_validates_with_test_env(tmp_path: Path) -> None:
+    """The env the fixtures use (logs to file) also yields a valid config."""
+    binary = find_binary("otelcol-tradeobs")
+    env = collector_env(tmp_path, "127.0.0.1:1")
+    res = _run([binary, "validate", "--config", f"file:{COLLECTOR_CONFIG}"], env)
+    _assert_ok(res, "validate with test env")
+
+
+def test_collector_validate_rejects_a_broken_config(tmp_path: Path) -> None:
+    """The validation above can fail: an unknown exporter in a pipeline."""
+    binary = find_binary("otelcol-tradeobs")
+    env = {"TRADEOBS_LOGS_EXPORTERS": "[no_such_exporter]"}
+    res = _run([binary, "validate", "--config", f"file:{COLLECTOR_CONFIG}"], env)
+    assert res.returncode != 0
+    assert "no_such_exporter" in res.stderr + res.stdout
+
+
+def test_collector_has_exactly_the_components_we_ship() -> None:
+    """The binary contains what builder-config.yaml lists (and the config uses)."""
+    binary = find_binary("otelcol-tradeobs")
+    res = _run([binary, "components"])
+    _assert_ok(res, "components")
+    for name in (
+        "otlp",
+        "memory_limiter",
+        "batch",
+        "attributes",
+        "transform",
+        "filter",
+        "resource",
+        "prometheus",
+        "otlp_grpc",
+        "otlp_http",
+        "file",
+        "debug",
+        "health_check",
+        "pprof",
+        "zpages",
+        "file_storage",
+    ):
+        assert f"- name: {name}\n" in res.stdout, f"component {name} missing:\n{res.stdout}"
+
+
+@pytest.mark.parametrize("config", jaeger_configs(), ids=_ids(jaeger_configs()))
+def test_jaeger_config_validates(config: Path) -> None:
+    binary = find_binary("jaeger")
+    _assert_ok(_run([binary, "validate", "--config", f"file:{config}"]), f"jaeger validate {config}")
+
+
+def _prometheus_cases() -> list[pytest.param]:
+    cases = [pytest.param(p, id=str(p.relative_to(REPO))) for p in prometheus_configs()]
+    cases.append(pytest.param(None, id="generated-test-config"))
+    return cases
+
+
+@pytest.mark.parametrize("config", _prometheus_cases())
+def test_promtool_check_config(config: Path | None, tmp_path: Path) -> None:
+    if config is None:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            prometheus_config("127.0.0.1:8889", "127.0.0.1:8888", "127.0.0.1:9093")
+        )
+    promtool = find_binary("promtool")
+    _assert_ok(_run([promtool, "check", "config", str(config)]), f"promtool check config {config}")
+
+
+def _alertmanager_cases() -> list[pytest.param]:
+    cases = [pytest.param(p, id=str(p.relative_to(REPO))) for p in alertmanager_configs()]
+    cases.append(pytest.param(None, id="generated-test-config"))
+    return cases
+
+
+@pytest.mark.parametrize("config", _alertmanager_cases())
+def test_amtool_check_config(config: Path | None, tmp_path: Path) -> None:
+    if config is None:
+        config = tmp_path / "alertmanager.yml"
+        config.write_text(ALERTMANAGER_TEST_CONFIG)
+    amtool = find_binary("amtool")
+    _assert_ok(_run([amtool, "check-config", str(config)]), f"amtool check-config {config}")
