@@ -77,7 +77,12 @@ write_metrics() {  # $1 = 1 on success, 0 on failure; $2 = size in bytes
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 final="$BACKUP_DIR/tradeobs-$stamp"
-work="$BACKUP_DIR/.tmp-tradeobs-$stamp"
+n=1
+while [ -e "$final" ]; do   # several runs within one second: -2, -3, ...
+    n=$((n + 1))
+    final="$BACKUP_DIR/tradeobs-$stamp-$n"
+done
+work="$BACKUP_DIR/.tmp-${final##*/}"
 snapdir=""
 
 cleanup() {
@@ -94,7 +99,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$BACKUP_DIR"
-[ ! -e "$final" ] || die "$final already exists"
 mkdir "$work"
 
 # 1. Prometheus: snapshot via the admin API (consistent, includes the head).
