@@ -405,6 +405,11 @@ def resolve_settings(
     for f in FIELDS:
         values[f.name] = _resolve_one(f, explicit, env, file_values, report)
     values["otlp_per_signal"] = _per_signal(env, report)
+    # As in the OTel spec, service.name in the resource attributes counts when nothing names the service directly.
+    attr_name = values["resource_attributes"].get("service.name")
+    if attr_name and report.source("service_name") == "default":
+        values["service_name"] = attr_name
+        report.sources["service_name"] = report.source("resource_attributes")
     return Settings(**values), report
 
 
