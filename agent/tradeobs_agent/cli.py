@@ -80,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
     )
     base = f"http://{args.host}:{args.port}"
-    print("tradeobs demo: paper trading %d symbols" % config.symbols)
+    print(f"tradeobs demo: paper trading {config.symbols} symbols")
     print(f"  live dashboard   {base}/telemetry/")
     print(f"  live stream      {base}/telemetry/stream")
     print(f"  health           {base}/healthz  {base}/readyz")
