@@ -1,0 +1,99 @@
+"""compose/docker-compose.yml against the Compose specification, offline.
+
+The schema and the `docker-compose config` validator come from Debian's
+`docker-compose` package (1.29, Compose spec schema of 2021): the only
+registry-shipped copy of the spec available here. That schema predates the
+top-level `name:` key (added to the spec in 2022, supported by Compose v2),
+so `name` is checked separately and removed before validating.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from .helpers import COMPOSE_DIR, load_compose, require_binary
+
+SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
+
+
+def _without_name(doc: dict) -> dict:  # type: ignore[type-arg]
+    doc = copy.deepcopy(doc)
+    assert isinstance(doc.pop("name"), str)
+    return doc
+
+
+def _schema() -> dict:  # type: ignore[type-arg]
+    require_binary("docker-compose")
+    if not SCHEMA.is_file():
+        pytest.fail(f"{SCHEMA} missing: run `apt-get install -y docker-compose`", pytrace=False)
+    return json.loads(SCHEMA.read_text())  # type: ignore[no-any-return]
+
+
+def _validate(doc: dict) -> None:  # type: ignore[type-arg]
+    # The schema declares draft 2019-09 (with a trailing '#', which
+    # jsonschema does not map to a metaschema by itself).
+    schema = _schema()
+    jsonschema.Draft201909Validator.check_schema(schema)
+    jsonschema.Draft201909Validator(schema).validate(doc)
+
+
+def test_validates_against_compose_spec_schema() -> None:
+    _validate(_without_name(load_compose()))
+
+
+def test_debug_overlay_validates_against_schema() -> None:
+    overlay = yaml.safe_load((COMPOSE_DIR / "docker-compose.debug.yml").read_text())
+    _validate(overlay)
+    for svc in overlay["services"].values():
+        assert all(p.startswith("127.0.0.1:") for p in svc["ports"])
+
+
+def test_schema_rejects_a_broken_file() -> None:
+    """The validation above can fail: a typo'd key is caught."""
+    doc = _without_name(load_compose())
+    doc["services"]["prometheus"]["healthcheck"]["intervall"] = "5s"
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(doc)
+
+
+def _compose_config(tmp_path: Path, env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    binary = require_binary("docker-compose")
+    # A copy inside compose/ (relative paths resolve the same), minus `name`.
+    copy_path = COMPOSE_DIR / f".compose-config-test-{tmp_path.name}.yml"
+    copy_path.write_text(yaml.safe_dump(_without_name(load_compose()), sort_keys=False))
+    try:
+        return subprocess.run(
+            [binary, "--env-file", str(env_file), "-f", str(copy_path), "config", *extra],
+            capture_output=True, text=True, cwd=COMPOSE_DIR, timeout=120,
+        )
+    finally:
+        copy_path.unlink()
+
+
+def test_docker_compose_config_accepts_env_example(tmp_path: Path) -> None:
+    """Interpolation, references (depends_on, volumes, networks) and the
+    schema, as `docker-compose config` checks them, with .env.example."""
+    res = _compose_config(tmp_path, COMPOSE_DIR / ".env.example")
+    assert res.returncode == 0, res.stderr
+    resolved = yaml.safe_load(res.stdout)
+    grafana = resolved["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "change-me"
+    ports = [p for s in resolved["services"].values() for p in s.get("ports", [])]
+    # v1 prints "127.0.0.1:3000:3000" strings (after interpolating the port vars)
+    assert ports and all(str(p).startswith("127.0.0.1:") for p in ports), ports
+    assert "127.0.0.1:3000:3000/tcp" in ports
+
+
+def test_docker_compose_config_requires_the_secrets(tmp_path: Path) -> None:
+    env = tmp_path / "partial.env"
+    env.write_text("ALERT_WEBHOOK_URL=http://hooks.example/x\n")
+    res = _compose_config(tmp_path, env, "-q")
+    assert res.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in res.stderr

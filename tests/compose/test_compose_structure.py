@@ -1,0 +1,283 @@
+"""Structural invariants of compose/docker-compose.yml (no Docker engine needed).
+
+These encode the production-readiness floor: healthchecks, limits, restart
+policy, stop_grace_period, pinned images, rotated logs, loopback-only ports,
+named volumes, secrets only from .env.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import COMPOSE_DIR, REPO, load_compose
+
+COMPOSE = load_compose()
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+
+EXPECTED_SERVICES = {
+    "trading-demo", "otel-collector", "prometheus", "alertmanager", "grafana",
+    "tempo", "loki", "node-exporter", "backup",
+}
+# services whose state must survive `docker compose down` (named volume)
+STATEFUL = {
+    "otel-collector": "/var/lib/otelcol/queue",
+    "prometheus": "/prometheus",
+    "alertmanager": "/alertmanager",
+    "grafana": "/var/lib/grafana",
+    "tempo": "/var/tempo",
+    "loki": "/loki",
+}
+PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?!latest$)[A-Za-z0-9][A-Za-z0-9._-]*$")
+SECRET_KEY = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.I)
+
+
+def _dockerfile_froms(path: Path, args: dict[str, str]) -> list[str]:
+    froms = []
+    for line in path.read_text().splitlines():
+        m = re.match(r"^\s*FROM\s+(\S+)", line, re.I)
+        if m:
+            ref = m.group(1)
+            for k, v in args.items():
+                ref = ref.replace("${" + k + "}", v).replace("$" + k, v)
+            froms.append(ref)
+    return froms
+
+
+def test_all_services_present() -> None:
+    assert set(SERVICES) == EXPECTED_SERVICES
+
+
+def test_project_name_and_network() -> None:
+    assert COMPOSE["name"] == "tradeobs"
+    for name, svc in SERVICES.items():
+        assert svc.get("networks") == ["tradeobs"], name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_service_has_production_basics(name: str) -> None:
+    svc = SERVICES[name]
+    assert svc.get("restart") == "unless-stopped", f"{name}: restart"
+    assert re.fullmatch(r"\d+(s|m)", str(svc.get("stop_grace_period", ""))), f"{name}: stop_grace_period"
+
+    hc = svc.get("healthcheck")
+    assert hc and not hc.get("disable"), f"{name}: healthcheck"
+    assert isinstance(hc["test"], list) and hc["test"][0] in ("CMD", "CMD-SHELL"), name
+    for key in ("interval", "timeout", "retries", "start_period"):
+        assert key in hc, f"{name}: healthcheck.{key}"
+    assert "curl" not in " ".join(hc["test"]), f"{name}: images here have no curl"
+
+    limits = svc.get("deploy", {}).get("resources", {}).get("limits", {})
+    assert float(limits.get("cpus", 0)) > 0, f"{name}: cpu limit"
+    assert re.fullmatch(r"\d+[MG]", str(limits.get("memory", ""))), f"{name}: memory limit"
+
+    logging = svc.get("logging", {})
+    assert logging.get("driver") == "json-file", f"{name}: logging driver"
+    assert logging.get("options", {}).get("max-size") and logging["options"].get("max-file"), (
+        f"{name}: log rotation"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_images_are_pinned(name: str) -> None:
+    svc = SERVICES[name]
+    image = svc.get("image")
+    assert image and PINNED.match(image), f"{name}: image {image!r} must have a pinned tag"
+    build = svc.get("build")
+    if build:
+        ctx = (COMPOSE_DIR / build["context"]).resolve()
+        dockerfile = ctx / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
+        args = {k: str(v) for k, v in (build.get("args") or {}).items()}
+        for ref in _dockerfile_froms(dockerfile, args):
+            if ref.isidentifier():  # a build stage name
+                continue
+            assert PINNED.match(ref), f"{name}: {dockerfile.name} FROM {ref!r} not pinned"
+
+
+def test_probe_images_use_their_pinned_busybox() -> None:
+    """Scratch/distroless images get busybox from images/probe; their
+    healthcheck must call it by absolute path (there is no shell/PATH)."""
+    probe_dockerfile = COMPOSE_DIR / "images" / "probe" / "Dockerfile"
+    for name, svc in SERVICES.items():
+        build = svc.get("build")
+        if not build or (COMPOSE_DIR / build["context"]).resolve() != probe_dockerfile.parent:
+            continue
+        args = build["args"]
+        assert PINNED.match(args["BASE_IMAGE"]), name
+        assert args["RUN_AS"] and args["DATA_DIR"].startswith("/"), name
+        assert svc["healthcheck"]["test"][:2] == ["CMD", "/usr/local/bin/busybox"], name
+        # the data dir the image prepares is the one the volume is mounted on
+        if name in STATEFUL:
+            assert args["DATA_DIR"] == STATEFUL[name], name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_ports_bound_to_loopback(name: str) -> None:
+    for port in SERVICES[name].get("ports", []):
+        assert isinstance(port, str) and port.startswith("127.0.0.1:"), f"{name}: {port}"
+
+
+def test_internal_only_services_are_not_published() -> None:
+    # Prometheus has the admin API enabled: it must stay on the internal network.
+    for name in ("prometheus", "loki", "tempo", "node-exporter", "backup"):
+        assert "ports" not in SERVICES[name], name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_bind_mounts_exist_and_volumes_are_declared(name: str) -> None:
+    declared = set(COMPOSE.get("volumes", {}))
+    for vol in SERVICES[name].get("volumes", []):
+        source, target = vol.split(":")[:2]
+        if source.startswith(("./", "../", "/")):
+            if source.startswith("/") or source.startswith("${"):
+                continue  # host paths (node-exporter rootfs)
+            path = (COMPOSE_DIR / source).resolve()
+            if "backups" in source:
+                continue  # created by up.sh / the backup service
+            assert path.exists(), f"{name}: mounted {source} does not exist in the repo"
+            assert str(path).startswith(str(REPO)), f"{name}: {source} outside the repo"
+        elif source.startswith("${"):
+            continue
+        else:
+            assert source in declared, f"{name}: volume {source} not declared"
+    if name in STATEFUL:
+        targets = {
+            v.split(":")[1]: v.split(":")[0] for v in SERVICES[name]["volumes"]
+        }
+        assert targets.get(STATEFUL[name]) in declared, f"{name}: state not on a named volume"
+
+
+def test_backup_service_sees_every_stateful_volume() -> None:
+    backup = SERVICES["backup"]
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in backup["volumes"]}
+    env = backup["environment"]
+    listed = dict(e.split("=", 1) for e in env["BACKUP_VOLUMES"].split())
+    for name in ("grafana", "loki", "tempo", "alertmanager"):
+        assert mounted[f"{name}-data"] == listed[name], name
+    assert mounted["prometheus-data"] == env["PROMETHEUS_DATA_DIR"]
+    assert env["PROMETHEUS_URL"] == "http://prometheus:9090"
+    # the collector queue is transient data in flight: not backed up on purpose
+    assert "otelcol-queue" not in mounted
+
+
+def test_no_inline_secrets() -> None:
+    for name, svc in SERVICES.items():
+        env = svc.get("environment") or {}
+        assert isinstance(env, dict), f"{name}: use the mapping form for environment"
+        for key, value in env.items():
+            if SECRET_KEY.search(key):
+                assert isinstance(value, str) and re.fullmatch(r"\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}", value), (
+                    f"{name}: {key} must come from .env, got {value!r}"
+                )
+                # a default for a secret would be a secret in git
+                assert ":-" not in value or value.endswith(":-}"), f"{name}: {key} has a default"
+
+
+def test_env_example_covers_required_variables_and_env_is_ignored() -> None:
+    text = (COMPOSE_DIR / "docker-compose.yml").read_text()
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+    example = dict(
+        line.split("=", 1)
+        for line in (COMPOSE_DIR / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert required <= set(example), required - set(example)
+    assert {"GRAFANA_ADMIN_PASSWORD", "ALERT_WEBHOOK_URL", "ALERT_SMTP_PASSWORD"} <= set(example)
+    assert set(example) <= used, f".env.example documents unused variables: {set(example) - used}"
+    for path in ("compose/.env", "compose/backups/tradeobs-x"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
+        assert ignored.returncode == 0, f"{path} must be git-ignored"
+
+
+def test_demo_service() -> None:
+    svc = SERVICES["trading-demo"]
+    assert svc["build"] == {"context": "..", "dockerfile": "compose/Dockerfile"}
+    env = svc["environment"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    assert any(k.startswith("TRADEOBS_") for k in env)
+    test = svc["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"] and "/healthz" in test[-1]
+    dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
+    assert 'CMD ["tradeobs", "demo", "--host", "0.0.0.0", "--port", "8000"]' in dockerfile
+    assert "pyproject.toml" in dockerfile and "pip install ." in dockerfile
+    assert svc["depends_on"]["otel-collector"]["condition"] == "service_healthy"
+
+
+def test_collector_env_matches_documented_variables() -> None:
+    """Every TRADEOBS_* variable compose sets is one the collector config
+    documents and reads, listeners bind 0.0.0.0, backends are the compose ones."""
+    config = (REPO / "collector" / "otel-collector.yaml").read_text()
+    read_by_config = set(re.findall(r"\$\{env:(TRADEOBS_[A-Z0-9_]+)", config))
+    svc = SERVICES["otel-collector"]
+    env = svc["environment"]
+    for key in env:
+        assert key in read_by_config, f"{key} is not read by collector/otel-collector.yaml"
+    for key in ("TRADEOBS_OTLP_GRPC_ENDPOINT", "TRADEOBS_OTLP_HTTP_ENDPOINT",
+                "TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT", "TRADEOBS_HEALTH_CHECK_ENDPOINT"):
+        assert env[key].startswith("0.0.0.0:"), key
+    assert env["TRADEOBS_COLLECTOR_METRICS_HOST"] == "0.0.0.0"
+    assert env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == "tempo:4317"
+    assert env["TRADEOBS_LOGS_OTLPHTTP_ENDPOINT"] == "http://loki:3100/otlp"
+    queue_dir = env["TRADEOBS_COLLECTOR_STORAGE_DIR"]
+    assert any(v.startswith("otelcol-queue:") and v.split(":")[1] == queue_dir for v in svc["volumes"])
+    assert "../collector/otel-collector.yaml:/etc/otelcol/otel-collector.yaml:ro" in svc["volumes"]
+    assert svc["command"] == ["--config=/etc/otelcol/otel-collector.yaml"]
+    # health check probes the port the health_check extension listens on
+    port = env["TRADEOBS_HEALTH_CHECK_ENDPOINT"].rsplit(":", 1)[1]
+    assert f"http://127.0.0.1:{port}/" in svc["healthcheck"]["test"]
+    # the contrib image is the same version as our distribution's components
+    builder = (REPO / "collector" / "builder-config.yaml").read_text()
+    version = re.search(r"otlpreceiver (v[0-9.]+)", builder).group(1)  # type: ignore[union-attr]
+    assert svc["build"]["args"]["BASE_IMAGE"] == f"otel/opentelemetry-collector-contrib:{version[1:]}"
+
+
+def test_prometheus_flags() -> None:
+    cmd = SERVICES["prometheus"]["command"]
+    flags = {c.split("=", 1)[0] for c in cmd}
+    assert {"--web.enable-admin-api", "--storage.tsdb.retention.time",
+            "--storage.tsdb.retention.size", "--enable-feature"} <= flags
+    assert "--enable-feature=exemplar-storage" in cmd
+    assert "--config.file=/etc/prometheus/prometheus.yml" in cmd
+    assert SERVICES["prometheus"]["image"].startswith("prom/prometheus:v3.")
+
+
+def test_scrape_targets_match_compose_ports() -> None:
+    import yaml
+
+    prom = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    }
+    env = SERVICES["otel-collector"]["environment"]
+    exporter_port = env["TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT"].rsplit(":", 1)[1]
+    assert f"otel-collector:{exporter_port}" in targets
+    assert f"otel-collector:{env['TRADEOBS_COLLECTOR_METRICS_PORT']}" in targets
+    for host in ("alertmanager:9093", "grafana:3000", "loki:3100", "tempo:3200", "node-exporter:9100"):
+        assert host in targets
+    exporter_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "otel-collector-exporter")
+    assert exporter_job["honor_labels"] is True  # keep job/instance from service.name
+
+
+def test_grafana_mounts_match_provisioning() -> None:
+    import yaml
+
+    svc = SERVICES["grafana"]
+    provider = yaml.safe_load(
+        (COMPOSE_DIR / "grafana/provisioning/dashboards/dashboards.yml").read_text()
+    )["providers"][0]
+    assert f"./grafana/dashboards:{provider['options']['path']}:ro" in svc["volumes"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in svc["volumes"]
+    assert svc["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+
+
+def test_up_script_is_the_documented_command() -> None:
+    up = (COMPOSE_DIR / "up.sh").read_text()
+    assert 'docker compose -f "$here/docker-compose.yml" up -d' in up
+    deployment = (REPO / "docs" / "deployment.md").read_text()
+    assert "docker compose -f compose/docker-compose.yml up -d" in deployment
