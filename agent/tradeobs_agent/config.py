@@ -159,6 +159,32 @@ def _csv(raw: Any) -> tuple[str, ...]:
     return tuple(x.strip() for x in raw.split(",") if x.strip())
 
 
+def _regex_list(raw: Any) -> tuple[str, ...]:
+    """Regular expressions: a list, or a string holding a JSON array or a single pattern."""
+    allowed = "a list of valid regular expressions (env: a JSON array, or one pattern)"
+    if isinstance(raw, str):
+        s = raw.strip()
+        if s.startswith("["):
+            import json
+
+            try:
+                raw = json.loads(s)
+            except ValueError:
+                raise ValueError(allowed) from None
+        else:
+            raw = [s] if s else []
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(x, str) for x in raw):
+        raise ValueError(allowed)
+    import re
+
+    for pattern in raw:
+        try:
+            re.compile(pattern)
+        except re.error:
+            raise ValueError(allowed) from None
+    return tuple(raw)
+
+
 def _ms_to_s(raw: str) -> float:
     return float(raw) / 1000.0
 
@@ -259,6 +285,8 @@ FIELDS: tuple[Field, ...] = (
     _f("log_console", False, _bool, "readable console output"),
     _f("log_queue_size", 65536, _number(int, 16, 10_000_000), "bounded log queue capacity"),
     _f("log_queue_policy", "drop_newest", _choice(QUEUE_POLICIES), "what to do when the log queue is full"),
+    _f("log_block_timeout", 0.1, _number(float, 0.0, 60), "policy 'block': longest wait for queue space, seconds"),
+    _f("log_redact_patterns", (), _regex_list, "extra regexes scrubbed from log messages and attributes"),
     _f("log_max_bytes", 50 * 1024 * 1024, _number(int, 1024, 1 << 40), "rotate a log file past this size"),
     _f("log_rotate_seconds", 86400, _number(int, 0, 366 * 86400), "rotate a log file after this age (0 = off)"),
     _f("log_backup_count", 10, _number(int, 0, 10_000), "rotated, gzipped files kept per stream"),
@@ -302,6 +330,8 @@ class Settings:
     log_console: bool = False
     log_queue_size: int = 65536
     log_queue_policy: str = "drop_newest"
+    log_block_timeout: float = 0.1
+    log_redact_patterns: tuple[str, ...] = ()
     log_max_bytes: int = 50 * 1024 * 1024
     log_rotate_seconds: int = 86400
     log_backup_count: int = 10

@@ -56,6 +56,8 @@ class LogOptions:
     max_bytes: int | None = None
     rotate_seconds: int | None = None
     backup_count: int | None = None
+    block_timeout: float | None = None
+    redact_patterns: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
