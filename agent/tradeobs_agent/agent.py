@@ -19,6 +19,7 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,6 @@ __all__ = ["Agent", "get_agent", "init", "is_initialized", "shutdown"]
 _log = logging.getLogger("tradeobs")
 _lock = threading.RLock()
 _agent: Agent | None = None
-_fork_hook_installed = False
 
 
 @dataclass
@@ -185,7 +185,7 @@ def init(
             _build(agent, span_exporters, metric_readers, log_exporters)
         _agent = agent
         atexit.register(_shutdown_at_exit)
-        _install_fork_hook()
+        _install_fork_hook(agent)
         return agent
 
 
@@ -268,24 +268,28 @@ def _shutdown_at_exit() -> None:
         agent.shutdown()
 
 
-def _install_fork_hook() -> None:
-    global _fork_hook_installed
-    if _fork_hook_installed or not hasattr(os, "register_at_fork"):
+def _install_fork_hook(agent: Agent) -> None:
+    # Registered per agent, after its providers exist, so it runs after the SDK's own
+    # after-fork hooks (which give the resource a fresh process identity) and has the last word.
+    if not hasattr(os, "register_at_fork"):
         return
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-    _fork_hook_installed = True
+    ref = weakref.ref(agent)
+
+    def hook() -> None:
+        a = ref()
+        if a is not None and a is _agent:
+            _after_fork_in_child(a)
+
+    os.register_at_fork(after_in_child=hook)
 
 
-def _after_fork_in_child() -> None:
+def _after_fork_in_child(agent: Agent) -> None:
     """Each worker is its own instance: new ``service.instance.id`` and pid on every signal.
 
     The SDK restarts its own export threads after a fork. The Prometheus
     endpoint's listening socket belongs to the parent, so the child does not
     serve it; use OTLP (or call ``init()`` in each worker with its own port).
     """
-    agent = _agent
-    if agent is None:
-        return
     try:
         update = Resource({"service.instance.id": new_instance_id(), "process.pid": os.getpid()})
         agent.resource = agent.resource.merge(update)

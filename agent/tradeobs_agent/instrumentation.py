@@ -9,6 +9,7 @@ and would drown the traces that matter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,8 +25,10 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
     agent = get_agent()
     tp = agent.tracer_provider if agent is not None else None
     mp = agent.meter_provider if agent is not None else None
-    # The instrumentation matches these as regexes with re.search.
-    excluded = ",".join(f"^{u.rstrip('/')}(/|$)" if u.startswith("/") else u for u in excluded_urls)
+    # The instrumentation re.search()es these against the full URL; anchor each path right after the host.
+    excluded = ",".join(
+        rf"//[^/]+{re.escape(u.rstrip('/'))}(/|\?|$)" if u.startswith("/") else u for u in excluded_urls
+    )
     try:
         from fastapi import FastAPI
     except ImportError:  # pragma: no cover - fastapi is a dependency

@@ -1,0 +1,212 @@
+"""init()/shutdown(): idempotency, resource, collector down, Prometheus endpoint, fork, adoption."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import urllib.request
+
+import pytest
+import tradeobs_agent
+from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tradeobs_agent import OtlpOptions, PrometheusOptions
+from tradeobs_agent.testing import capture
+
+from tests._util import dead_endpoint
+
+
+def _quiet(**kw: object) -> tradeobs_agent.Agent:
+    kw.setdefault("otlp", False)
+    kw.setdefault("prometheus", False)
+    kw.setdefault("live", False)
+    return tradeobs_agent.init(**kw)  # type: ignore[arg-type]
+
+
+def test_resource_has_identity_host_process_and_trading_mode() -> None:
+    agent = _quiet(
+        service_name="algo",
+        service_version="1.2.3",
+        environment="staging",
+        trading_mode="live",
+        resource_attributes={"team": "quant"},
+    )
+    attrs = agent.resource.attributes
+    assert attrs["service.name"] == "algo"
+    assert attrs["service.version"] == "1.2.3"
+    assert attrs["deployment.environment"] == "staging"
+    assert attrs["trading.mode"] == "live"
+    assert attrs["team"] == "quant"
+    assert len(str(attrs["service.instance.id"])) == 36
+    assert attrs["process.pid"] == os.getpid()
+    assert "host.name" in attrs
+    assert not any("command" in k for k in attrs)  # the command line may hold secrets
+
+
+def test_second_init_warns_and_returns_same_agent(caplog: pytest.LogCaptureFixture) -> None:
+    a = _quiet()
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        b = _quiet(service_name="other")
+    assert a is b
+    assert tradeobs_agent.is_initialized()
+    assert any("called again" in r.getMessage() for r in caplog.records)
+
+
+def test_shutdown_twice_and_reinit() -> None:
+    a = _quiet()
+    assert tradeobs_agent.shutdown() is True
+    assert not tradeobs_agent.is_initialized()
+    assert tradeobs_agent.shutdown() is True
+    b = _quiet()
+    assert b is not a and tradeobs_agent.get_agent() is b
+
+
+def test_sdk_disabled_is_a_noop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    agent = tradeobs_agent.init()
+    assert agent.disabled and agent.tracer_provider is None and agent.prometheus is None
+    with agent.tracer().start_as_current_span("x") as span:
+        assert not span.get_span_context().is_valid
+
+
+def test_prometheus_endpoint_serves_recorded_metric() -> None:
+    agent = _quiet(prometheus=PrometheusOptions(port=0))
+    fills = tradeobs_agent.counter("trading.orders.filled", unit="{order}", description="fills")
+    fills.bind(symbol="AAPL", side="buy").add(3)
+    tradeobs_agent.gauge("trading.equity", unit="USD").set(1_000_123.5)
+    assert agent.prometheus_url is not None
+    body = urllib.request.urlopen(agent.prometheus_url, timeout=5).read().decode()
+    line = next(ln for ln in body.splitlines() if ln.startswith("trading_orders_filled_total{"))
+    assert 'symbol="AAPL"' in line and 'side="buy"' in line and line.endswith(" 3.0")
+    assert ("trading_equity" in body and "1.0001235e+06" in body) or "1000123.5" in body
+    assert "target_info{" in body and 'service_name="tradeobs-service"' in body
+
+
+def test_prometheus_port_in_use_warns_and_continues(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with caplog.at_level(logging.WARNING, logger="tradeobs"):
+            agent = _quiet(prometheus=PrometheusOptions(port=port))
+    assert agent.prometheus is None
+    assert any("Prometheus endpoint" in r.getMessage() for r in caplog.records)
+    failed = tradeobs_agent.get_registry().get("tradeobs.agent.exports.failed")
+    assert failed is not None and sum(s.value for s in failed.series()) == 1
+
+
+def _bounded(fn: object, limit: float = 60.0) -> object:
+    """Run fn on a thread and fail if it hangs; a liveness check, not a speed assertion."""
+    out: list[object] = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)  # type: ignore[operator]
+    t.start()
+    t.join(limit)
+    assert not t.is_alive(), "call did not return: it is supposed to be bounded"
+    return out[0]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_dead_collector_counts_failures_warns_once_and_shutdown_is_bounded(
+    protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = InMemoryMetricReader()
+    with caplog.at_level(logging.WARNING):
+        agent = _bounded(
+            lambda: tradeobs_agent.init(
+                otlp=OtlpOptions(endpoint=dead_endpoint(), protocol=protocol, timeout=0.5),
+                prometheus=False,
+                live=False,
+                metric_readers=[reader],
+                shutdown_timeout=2.0,
+            )
+        )
+        assert isinstance(agent, tradeobs_agent.Agent)
+        tradeobs_agent.counter("x").add(1)
+        tracer = agent.tracer()
+        for _ in range(3):
+            with tracer.start_as_current_span("s"):
+                pass
+            agent.force_flush(timeout=3.0)
+        assert _bounded(lambda: tradeobs_agent.shutdown(timeout=1.0)) in (True, False)
+    reg = tradeobs_agent.get_registry()
+    failed = reg.get("tradeobs.agent.exports.failed")
+    assert failed is not None
+    by_signal: dict[str, float] = {}
+    for s in failed.series():
+        by_signal[s.attributes["signal"]] = by_signal.get(s.attributes["signal"], 0) + s.value
+    assert by_signal.get("traces", 0) >= 1 and by_signal.get("metrics", 0) >= 1
+    dropped = reg.get("tradeobs.agent.items.dropped")
+    assert dropped is not None and sum(s.value for s in dropped.series()) >= 3
+    ours = [r for r in caplog.records if "cannot export traces" in r.getMessage()]
+    assert len(ours) == 1, "one clear warning per signal, then counts"
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith("opentelemetry"))
+
+
+def test_self_metrics_reach_readers() -> None:
+    with capture() as cap:
+        tradeobs_agent.get_registry().self_metrics().logs_dropped.add(2, {"reason": "queue_full"})
+        assert cap.metric_value("tradeobs.agent.logs.dropped", reason="queue_full") == 2
+
+
+def test_fork_gives_child_its_own_instance_id() -> None:
+    exporter = InMemorySpanExporter()
+    agent = _quiet(span_exporters=[exporter])
+    parent_id = agent.instance_id
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            child = tradeobs_agent.get_agent()
+            assert child is not None
+            with child.tracer().start_as_current_span("in-child"):
+                pass
+            spans = exporter.get_finished_spans()
+            out = {
+                "agent_id": child.instance_id,
+                "span_id": spans[-1].resource.attributes["service.instance.id"],
+                "pid": spans[-1].resource.attributes["process.pid"],
+            }
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 4096):
+        data += chunk
+    os.waitpid(pid, 0)
+    child = json.loads(data)
+    assert child["agent_id"] != parent_id
+    assert child["span_id"] == child["agent_id"]
+    assert child["pid"] == pid
+    assert agent.instance_id == parent_id  # the parent is untouched
+
+
+def test_adopts_providers_set_by_zero_code_instrumentation(caplog: pytest.LogCaptureFixture) -> None:
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    exporter = InMemorySpanExporter()
+    existing = TracerProvider()
+    existing.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(existing)
+    reader = InMemoryMetricReader()
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        agent = _quiet()
+    assert agent.adopted and agent.tracer_provider is existing
+    assert any("adopting" in r.getMessage() for r in caplog.records)
+    tradeobs_agent.counter("adopted.counter").add(5)
+    data = reader.get_metrics_data()
+    names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert names["adopted.counter"].data.data_points[0].value == 5
+    with agent.tracer().start_as_current_span("s"):
+        pass
+    assert [s.name for s in exporter.get_finished_spans()] == ["s"]
