@@ -55,7 +55,9 @@ def test_pyproject_tool_table_is_read_from_cwd(tmp_path: Path, monkeypatch: pyte
     assert report.config_file == "pyproject.toml"
 
 
-def test_tradeobs_toml_wins_over_pyproject_and_sections_flatten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tradeobs_toml_wins_over_pyproject_and_sections_flatten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.tradeobs]\nprometheus_port = 9999\n")
     (tmp_path / "tradeobs.toml").write_text('[otlp]\nendpoint = "http://collector:4317"\nprotocol = "grpc"\n')
     monkeypatch.chdir(tmp_path)
@@ -71,7 +73,7 @@ def test_otel_units_are_converted() -> None:
 
 
 def test_resource_attributes_and_service_name_from_them() -> None:
-    s, report = resolve_settings(env={"OTEL_RESOURCE_ATTRIBUTES": "service.name=fromattrs,team=q%20r"})
+    s, _report = resolve_settings(env={"OTEL_RESOURCE_ATTRIBUTES": "service.name=fromattrs,team=q%20r"})
     assert s.resource_attributes == {"service.name": "fromattrs", "team": "q r"}
     assert s.service_name == "fromattrs"
     s2, _ = resolve_settings(env={"OTEL_RESOURCE_ATTRIBUTES": "service.name=x", "OTEL_SERVICE_NAME": "y"})
@@ -127,7 +129,7 @@ def test_bad_explicit_argument_raises_naming_setting_value_and_allowed(kwargs: d
 
 
 def test_init_raises_on_bad_argument() -> None:
-    with pytest.raises(TradeObsConfigError, match="trading_mode='yolo'.*paper, live"):
+    with pytest.raises(TradeObsConfigError, match=r"trading_mode='yolo'.*paper, live"):
         tradeobs_agent.init(trading_mode="yolo", otlp=False, prometheus=False)
     assert not tradeobs_agent.is_initialized()
 
@@ -175,13 +177,16 @@ def test_broken_toml_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_secrets_are_never_shown() -> None:
-    env = {"OTEL_EXPORTER_OTLP_HEADERS": "api-key=supersecret", "TRADEOBS_LIVE_TOKEN": "tok3n",
-           "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer%20abc"}
+    env = {
+        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=supersecret",
+        "TRADEOBS_LIVE_TOKEN": "tok3n",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer%20abc",
+    }
     s, report = resolve_settings(env=env)
     assert s.otlp_headers == {"api-key": "supersecret"}
     shown = repr(s) + " ".join(" ".join(r) for r in describe(s, report))
     assert "supersecret" not in shown and "tok3n" not in shown and "abc" not in shown
-    bad, report = resolve_settings(env={"OTEL_EXPORTER_OTLP_HEADERS": "novalue-secret"})
+    _bad, report = resolve_settings(env={"OTEL_EXPORTER_OTLP_HEADERS": "novalue-secret"})
     assert "novalue-secret" not in " ".join(str(p) for p in report.problems)
 
 
