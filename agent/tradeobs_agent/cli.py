@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg_sub = cfg.add_subparsers(dest="config_cmd", required=True)
     check = cfg_sub.add_parser("check", help="print resolved settings and problems; exit 1 on problems")
     check.add_argument("--file", default=None, help="config file (default: tradeobs.toml / pyproject.toml)")
-    cfg_sub.add_parser("docs", help="print the settings reference as Markdown")
+    docs = cfg_sub.add_parser("docs", help="print the settings reference as Markdown")
+    docs.add_argument("--write", metavar="FILE", help="replace the generated table in FILE instead of printing")
 
     doctor = sub.add_parser("doctor", help="check what the configured agent can reach")
     doctor.add_argument("--service-url", default="http://127.0.0.1:8000", help="where the live stream is served")
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "demo":
         return _demo(args)
     if args.cmd == "config":
-        return _config_check(args.file) if args.config_cmd == "check" else _config_docs()
+        return _config_check(args.file) if args.config_cmd == "check" else _config_docs(args.write)
     if args.cmd == "doctor":
         return _doctor(args.service_url, args.timeout)
     from .live.loadtest import main as loadtest_main
@@ -130,13 +131,33 @@ def _config_check(path: str | None) -> int:
     return 0
 
 
-def _config_docs() -> int:
-    print("| setting | environment | standard fallback | default | allowed | meaning |")
-    print("|---|---|---|---|---|---|")
+_BEGIN, _END = "<!-- BEGIN settings", "<!-- END settings -->"
+
+
+def settings_table() -> str:
+    lines = ["| setting | environment | standard fallback | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for f in FIELDS:
         default = "(per protocol)" if f.name == "otlp_endpoint" else ("(unset)" if f.secret else repr(f.default))
         otel = ", ".join(f"`{v}`" for v in f.otel) or ""
-        print(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {f.help} |")
+        lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {f.help} |")
+    return "\n".join(lines) + "\n"
+
+
+def _config_docs(write: str | None = None) -> int:
+    if write is None:
+        print(settings_table(), end="")
+        return 0
+    from pathlib import Path
+
+    path = Path(write)
+    text = path.read_text(encoding="utf-8")
+    head, sep, rest = text.partition(_BEGIN)
+    marker_line, _, rest = rest.partition("\n")
+    _, sep2, tail = rest.partition(_END)
+    if not sep or not sep2:
+        print(f"{write}: no '{_BEGIN} ... {_END}' markers", file=sys.stderr)
+        return 1
+    path.write_text(head + _BEGIN + marker_line + "\n" + settings_table() + _END + tail, encoding="utf-8")
     return 0
 
 

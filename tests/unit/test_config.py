@@ -199,7 +199,10 @@ def test_every_field_has_env_var_documented() -> None:
             assert getattr(ev, var) == var
 
 
-def test_configuration_doc_lists_every_setting() -> None:
+def test_configuration_doc_table_is_current() -> None:
+    from tradeobs_agent.cli import settings_table
+
     doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     for f in FIELDS:
         assert f"`{f.env}`" in doc, f"{f.env} is not documented in docs/configuration.md"
+    assert settings_table() in doc, "run: tradeobs config docs --write docs/configuration.md"
