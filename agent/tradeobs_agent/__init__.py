@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import trading
 from .agent import Agent, get_agent, init, is_initialized, shutdown
 from .exceptions import TradeObsConfigError, TradeObsError
 from .instrumentation import instrument_app
@@ -25,6 +26,7 @@ from .options import (
     PrometheusOptions,
     TracingOptions,
 )
+from .trading import TradingTelemetry
 
 __all__ = [
     "Agent",
@@ -36,6 +38,7 @@ __all__ = [
     "TracingOptions",
     "TradeObsConfigError",
     "TradeObsError",
+    "TradingTelemetry",
     "__version__",
     "counter",
     "gauge",
@@ -48,5 +51,6 @@ __all__ = [
     "is_initialized",
     "shutdown",
     "timed",
+    "trading",
     "updown_counter",
 ]

@@ -1,0 +1,223 @@
+"""The trading instruments: one table that creates them and that ``docs/metrics.md`` documents.
+
+>>> from tradeobs_agent.metrics import Registry
+>>> inst = TradingInstruments(Registry())
+>>> inst.submitted.name, inst.submit_to_ack.unit
+('trading.orders.submitted', 's')
+
+Names follow the OTel conventions (dotted, lower case, no unit in the name) and
+units are UCUM; the Prometheus exporter turns ``s`` into ``_seconds``, ``1`` on a
+gauge into ``_ratio``, drops ``{annotation}`` units and adds ``_total`` to counters.
+Order ids never become metric attributes: they are on spans and exemplars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..metrics import DEFAULT_LATENCY_BOUNDS, Counter, Gauge, Histogram, Registry
+
+__all__ = [
+    "FILL_RATIO_BOUNDS",
+    "LATENCY_BOUNDS",
+    "SLIPPAGE_BOUNDS",
+    "SPECS",
+    "InstrumentSpec",
+    "TradingInstruments",
+]
+
+# Seconds, from 10 us (in-process decision times) to 10 s.
+LATENCY_BOUNDS: tuple[float, ...] = (0.00001, 0.000025, 0.00005, *DEFAULT_LATENCY_BOUNDS)
+# Basis points, symmetric around 0 (adverse slippage is positive).
+_SLIP = (0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
+SLIPPAGE_BOUNDS: tuple[float, ...] = (*(-x for x in reversed(_SLIP)), 0.0, *_SLIP)
+FILL_RATIO_BOUNDS: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+
+ORDER_ATTRS = ("symbol", "side", "order_type", "venue", "strategy")
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    attr: str  # attribute of TradingInstruments
+    name: str
+    kind: str  # counter | gauge | histogram
+    unit: str
+    attributes: tuple[str, ...]
+    description: str
+    bounds: tuple[float, ...] | None = None
+
+
+def _c(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str) -> InstrumentSpec:
+    return InstrumentSpec(attr, name, "counter", unit, attrs, desc)
+
+
+def _g(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str) -> InstrumentSpec:
+    return InstrumentSpec(attr, name, "gauge", unit, attrs, desc)
+
+
+def _h(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str, bounds: tuple[float, ...]) -> InstrumentSpec:
+    return InstrumentSpec(attr, name, "histogram", unit, attrs, desc, bounds)
+
+
+_O = ORDER_ATTRS
+_SYM = ("symbol",)
+_SS = ("symbol", "strategy")
+_S = ("strategy",)
+
+SPECS: tuple[InstrumentSpec, ...] = (
+    # orders
+    _c("submitted", "trading.orders.submitted", "{order}", _O, "Orders sent to the venue"),
+    _c("acknowledged", "trading.orders.acknowledged", "{order}", _O, "Orders the venue acknowledged"),
+    _c("filled", "trading.orders.filled", "{order}", _O, "Orders completely filled"),
+    _c(
+        "partially_filled",
+        "trading.orders.partially_filled",
+        "{fill}",
+        _O,
+        "Fills that left their order still partly open",
+    ),
+    _c("cancelled", "trading.orders.cancelled", "{order}", _O, "Orders cancelled (by us or the venue)"),
+    _c("rejected", "trading.orders.rejected", "{order}", (*_O, "reason"), "Orders rejected by risk or the venue"),
+    # latency
+    _h(
+        "signal_to_submit",
+        "trading.order.signal_to_submit.latency",
+        "s",
+        _O,
+        "Time from the strategy's signal to sending the order",
+        LATENCY_BOUNDS,
+    ),
+    _h(
+        "submit_to_ack",
+        "trading.order.submit_to_ack.latency",
+        "s",
+        _O,
+        "Time from sending the order to the venue's acknowledgement",
+        LATENCY_BOUNDS,
+    ),
+    _h(
+        "submit_to_fill",
+        "trading.order.submit_to_fill.latency",
+        "s",
+        _O,
+        "Time from sending the order to its first fill",
+        LATENCY_BOUNDS,
+    ),
+    _h(
+        "decision",
+        "trading.strategy.decision.duration",
+        "s",
+        ("strategy", "symbol"),
+        "Strategy decision time per evaluation",
+        LATENCY_BOUNDS,
+    ),
+    _h(
+        "feed_lag",
+        "trading.marketdata.feed.lag",
+        "s",
+        _SYM,
+        "Market data lag: receive time minus exchange time",
+        LATENCY_BOUNDS,
+    ),
+    _h("loop_lag", "trading.eventloop.lag", "s", (), "asyncio event-loop scheduling lag", LATENCY_BOUNDS),
+    # fill quality
+    _h(
+        "slippage",
+        "trading.order.slippage",
+        "{bp}",
+        _O,
+        "Fill price vs expected price in basis points; adverse is positive",
+        SLIPPAGE_BOUNDS,
+    ),
+    _h(
+        "fill_ratio",
+        "trading.order.fill_ratio",
+        "1",
+        _O,
+        "Filled quantity / ordered quantity, when an order is done",
+        FILL_RATIO_BOUNDS,
+    ),
+    # positions and money
+    _g("position_qty", "trading.position.quantity", "{unit}", _SS, "Signed position quantity"),
+    _g("position_notional", "trading.position.notional", "{currency}", _SS, "Signed position value: qty * price"),
+    _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of |notional| over symbols"),
+    _g("net", "trading.exposure.net", "{currency}", _S, "Sum of signed notional over symbols"),
+    _g("realized", "trading.pnl.realized", "{currency}", _SS, "Realized P&L"),
+    _g("unrealized", "trading.pnl.unrealized", "{currency}", _SS, "Unrealized (mark-to-market) P&L"),
+    _g("equity", "trading.equity", "{currency}", _S, "Account equity"),
+    _g("drawdown", "trading.drawdown", "1", _S, "Drawdown from peak equity, as a ratio (0.05 = 5%)"),
+    # risk
+    _g(
+        "limit_utilization",
+        "trading.risk.limit.utilization",
+        "1",
+        ("strategy", "limit"),
+        "Fraction of a risk limit in use (1 = at the limit)",
+    ),
+    _c("breaches", "trading.risk.breaches", "{breach}", ("strategy", "limit", "symbol"), "Risk limit breaches"),
+    _g(
+        "kill_switch",
+        "trading.risk.kill_switch.engaged",
+        "{state}",
+        _S,
+        "1 while the kill switch / circuit breaker is engaged, else 0",
+    ),
+    # market data
+    _g("price", "trading.marketdata.price", "{price}", _SYM, "Last traded/quoted price"),
+    _c("ticks", "trading.marketdata.ticks", "{tick}", _SYM, "Market data updates received"),
+    _g(
+        "staleness",
+        "trading.marketdata.staleness",
+        "s",
+        _SYM,
+        "Seconds since the last tick, computed at each collection",
+    ),
+    _c("gaps", "trading.marketdata.gaps", "{gap}", _SYM, "Sequence gaps detected in the feed"),
+    _c("reconnects", "trading.marketdata.reconnects", "{reconnect}", ("feed",), "Market data feed reconnects"),
+)
+
+
+class TradingInstruments:
+    """Every trading instrument, created (or fetched) in ``registry``; attributes named by ``SPECS``."""
+
+    submitted: Counter
+    acknowledged: Counter
+    filled: Counter
+    partially_filled: Counter
+    cancelled: Counter
+    rejected: Counter
+    signal_to_submit: Histogram
+    submit_to_ack: Histogram
+    submit_to_fill: Histogram
+    decision: Histogram
+    feed_lag: Histogram
+    loop_lag: Histogram
+    slippage: Histogram
+    fill_ratio: Histogram
+    position_qty: Gauge
+    position_notional: Gauge
+    gross: Gauge
+    net: Gauge
+    realized: Gauge
+    unrealized: Gauge
+    equity: Gauge
+    drawdown: Gauge
+    limit_utilization: Gauge
+    breaches: Counter
+    kill_switch: Gauge
+    price: Gauge
+    ticks: Counter
+    staleness: Gauge
+    gaps: Counter
+    reconnects: Counter
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        for spec in SPECS:
+            if spec.kind == "counter":
+                inst: object = registry.counter(spec.name, spec.unit, spec.description)
+            elif spec.kind == "gauge":
+                inst = registry.gauge(spec.name, spec.unit, spec.description)
+            else:
+                inst = registry.histogram(spec.name, spec.unit, spec.description, spec.bounds)
+            setattr(self, spec.attr, inst)

@@ -1,0 +1,539 @@
+"""Trading telemetry: market data, orders, positions, risk, in a few cheap calls.
+
+>>> from tradeobs_agent import trading
+>>> tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+>>> tt.tick("AAPL", 189.5, exchange_ts=None)
+>>> o = tt.order_signal("c-1", "AAPL", "buy", 100, price=189.5)
+>>> o.risk_check(passed=True); o.submitted(); o.acked("v-1"); o.fill(100, 189.52)
+>>> tt.position("AAPL", 100, 189.52); tt.account(equity=1_000_000.0)
+
+Every method is safe on the trading hot path: bound series are cached per
+(symbol, side, order type) so a call is a dict lookup plus bound adds, and no
+method raises. Bad input (NaN prices, negative quantities, odd types) is dropped,
+counted in ``tradeobs.agent.measurements.invalid{instrument="trading"}`` and
+warned about once. Every cache is bounded; past the bound calls still work but
+bind per call (and the instrument's series limit sends new sets to overflow).
+
+Works with or without ``tradeobs_agent.init()``: instruments live in the process
+registry (create the ``TradingTelemetry`` before or after ``init``); spans use
+the agent's tracer provider when there is one, else the global OTel tracer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import weakref
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import INVALID_SPAN, Link
+
+from .. import __version__, events
+from .._internal.once import warn_once
+from ..exceptions import TradeObsConfigError
+from ..metrics import Registry, get_registry
+from .instruments import TradingInstruments
+from .orders import OrderBook, OrderTrace, _number
+
+__all__ = ["TradingTelemetry"]
+
+_INF = math.inf
+_MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
+_EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
+
+
+class _Lazy:
+    """Bound series for one attribute set, each bound on first use and then a plain attribute."""
+
+    def __init__(self, inst: TradingInstruments, **attrs: Any) -> None:
+        self._inst = inst
+        self._attrs = attrs
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        bound = getattr(self._inst, name).bind(**self._attrs)
+        setattr(self, name, bound)
+        return bound
+
+
+class _OrderSeries(_Lazy):
+    """submitted, acknowledged, filled, ... bound to {symbol, side, order_type, venue, strategy}."""
+
+
+class _SymbolState(_Lazy):
+    """Market-data series for one symbol plus what staleness and gap detection need."""
+
+    def __init__(self, inst: TradingInstruments, symbol: Any) -> None:
+        super().__init__(inst, symbol=symbol)
+        self.last: float = 0.0
+        self.seq: int | None = None
+
+
+class TradingTelemetry:
+    """The trading-specific instruments and order traces for one strategy on one venue.
+
+    >>> tt = TradingTelemetry(strategy="momentum", venue="paper", max_open_orders=10_000, order_ttl=300.0)
+    >>> tt.decision_time(0.00012, symbol="AAPL")
+    """
+
+    def __init__(
+        self,
+        strategy: str = "default",
+        venue: str = "default",
+        *,
+        max_open_orders: int = 10_000,
+        order_ttl: float = 300.0,
+        max_symbols: int = 10_000,
+        registry: Registry | None = None,
+    ) -> None:
+        if not isinstance(max_open_orders, int) or isinstance(max_open_orders, bool) or max_open_orders < 1:
+            raise TradeObsConfigError("max_open_orders", max_open_orders, "an integer >= 1")
+        if isinstance(order_ttl, bool) or not isinstance(order_ttl, int | float) or not 0 < order_ttl < _INF:
+            raise TradeObsConfigError("order_ttl", order_ttl, "a positive number of seconds")
+        if not isinstance(max_symbols, int) or isinstance(max_symbols, bool) or max_symbols < 1:
+            raise TradeObsConfigError("max_symbols", max_symbols, "an integer >= 1")
+        self.strategy = str(strategy)
+        self.venue = str(venue)
+        self.registry = registry if registry is not None else get_registry()
+        self.instruments = inst = TradingInstruments(self.registry)
+        self.max_symbols = max_symbols
+        self._lock = threading.Lock()
+        self._book = OrderBook(max_open_orders, float(order_ttl), self._on_order_dropped)
+        self._orders: dict[tuple[Any, Any, Any], _OrderSeries] = {}
+        self._rejects: dict[tuple[Any, ...], Any] = {}
+        self._syms: dict[Any, _SymbolState] = {}
+        self._money: dict[Any, _Lazy] = {}
+        self._notional: dict[Any, float] = {}
+        self._keyed: dict[tuple[str, Any], Any] = {}
+        s = self.strategy
+        self._gross = inst.gross.bind(strategy=s)
+        self._net = inst.net.bind(strategy=s)
+        self._equity = inst.equity.bind(strategy=s)
+        self._drawdown = inst.drawdown.bind(strategy=s)
+        self._kill = inst.kill_switch.bind(strategy=s)
+        self._gross_v = 0.0
+        self._net_v = 0.0
+        self._peak = -_INF
+        self._kill_state: bool | None = None
+        self._tp: Any = None
+        self._tracer_obj: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._selfm = self.registry.self_metrics()
+        # A weak hook: the registry must not keep this object alive.
+        ref = weakref.WeakMethod(self._on_collect)
+
+        def hook() -> None:
+            method = ref()
+            if method is not None:
+                method()
+
+        self._hook = hook
+        self.registry.add_collect_hook(hook)
+
+    # ------------------------------------------------------------------ plumbing
+    def _tracer(self) -> Any:
+        from ..agent import get_agent
+
+        agent = get_agent()
+        tp = agent.tracer_provider if agent is not None else None
+        if tp is not self._tp or self._tracer_obj is None:
+            self._tp = tp
+            self._tracer_obj = (
+                tp.get_tracer("tradeobs.trading", __version__)
+                if tp is not None
+                else trace.get_tracer("tradeobs.trading", __version__)
+            )
+        return self._tracer_obj
+
+    def _fail(self, where: str, exc: BaseException) -> None:
+        try:
+            self._selfm.invalid.add(1, {"instrument": "trading", "reason": f"error.{where}"})
+            warn_once(f"trading:error:{where}", "tradeobs trading telemetry: %s failed: %r (ignored)", where, exc)
+        except Exception:
+            pass
+
+    def _invalid(self, what: str, value: Any) -> None:
+        try:
+            self._selfm.invalid.add(1, {"instrument": "trading", "reason": what})
+            text = repr(value)[:80] if not isinstance(value, str) else value[:80]
+            warn_once(f"trading:invalid:{what}", "tradeobs trading telemetry: dropped invalid %s %s", what, text)
+        except Exception:
+            pass
+
+    def _publish(self, kind: str, **data: Any) -> None:
+        try:
+            events.publish(kind, strategy=self.strategy, venue=self.venue, **data)
+        except Exception as exc:
+            self._fail("publish", exc)
+
+    def _on_order_dropped(self, reason: str) -> None:
+        self._selfm.items_dropped.add(1, {"signal": "traces", "reason": reason})
+        warn_once(
+            f"trading:{reason}",
+            "tradeobs: open order trace %s (max_open_orders=%d, order_ttl=%.0fs); its span was ended early",
+            "evicted" if reason == "order_evicted" else "expired",
+            self._book.max_open,
+            self._book.ttl,
+        )
+
+    def _cached(self, cache: dict[Any, Any], key: Any, make: Any) -> Any:
+        """``cache[key]``, made with ``make()`` if missing; past ``max_symbols`` entries made per call."""
+        with self._lock:
+            value = cache.get(key)
+            if value is None:
+                value = make()
+                if len(cache) < self.max_symbols:
+                    cache[key] = value
+        return value
+
+    def _keyed_bound(self, kind: str, key: Any, make: Any) -> Any:
+        try:
+            bound = self._keyed.get((kind, key))
+        except TypeError:  # unhashable
+            return make()
+        if bound is None:
+            bound = self._cached(self._keyed, (kind, key), make)
+        return bound
+
+    def _on_collect(self) -> None:
+        """Before each collection: staleness per symbol, exact exposure, expired orders."""
+        now = time.monotonic()
+        for st in list(self._syms.values()):
+            if st.last:
+                st.staleness.set(now - st.last)
+        with self._lock:
+            values = list(self._notional.values())
+            self._gross_v = sum(abs(v) for v in values)
+            self._net_v = sum(values)
+        if values:
+            self._gross.set(self._gross_v)
+            self._net.set(self._net_v)
+        self._book.expire(now)
+
+    # ------------------------------------------------------------------ market data
+    def tick(self, symbol: str, price: float, exchange_ts: float | None = None, seq: int | None = None) -> None:
+        """A market data update: price gauge, tick counter, feed lag if ``exchange_ts`` (epoch seconds).
+
+        With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
+        """
+        try:
+            st = self._syms.get(symbol)
+            if st is None:
+                st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, symbol))
+            st.price.set(price)
+            st.ticks.add(1)
+            st.last = time.monotonic()
+            if exchange_ts is not None:
+                lag = time.time() - exchange_ts
+                if -_MAX_LAG < lag < _MAX_LAG:
+                    st.feed_lag.record(lag if lag > 0.0 else 0.0)
+                else:
+                    self._invalid("exchange_ts", exchange_ts)
+            if seq is not None:
+                last, st.seq = st.seq, seq
+                if last is not None and seq > last + 1:
+                    st.gaps.add(1)
+        except Exception as exc:
+            self._fail("tick", exc)
+
+    def feed_reconnect(self, feed: str = "default") -> None:
+        """The market data feed reconnected."""
+        try:
+            self._keyed_bound("reconnect", feed, lambda: self.instruments.reconnects.bind(feed=feed)).add(1)
+        except Exception as exc:
+            self._fail("feed_reconnect", exc)
+
+    def decision_time(self, seconds: float, symbol: str | None = None) -> None:
+        """How long one strategy evaluation took, in seconds."""
+        try:
+            b = self._keyed.get(("decision", symbol))
+            if b is None:
+                attrs = {"strategy": self.strategy} if symbol is None else {"strategy": self.strategy, "symbol": symbol}
+                b = self._keyed_bound("decision", symbol, lambda: self.instruments.decision.bind(**attrs))
+            b.record(seconds)
+        except Exception as exc:
+            self._fail("decision_time", exc)
+
+    # ------------------------------------------------------------------ orders
+    def _order_series(self, symbol: Any, side: Any, order_type: Any) -> _OrderSeries:
+        key = (symbol, side, order_type)
+        series = self._orders.get(key)
+        if series is None:
+            series = self._cached(
+                self._orders,
+                key,
+                lambda: _OrderSeries(
+                    self.instruments,
+                    symbol=symbol,
+                    side=side,
+                    order_type=order_type,
+                    venue=self.venue,
+                    strategy=self.strategy,
+                ),
+            )
+        return series
+
+    def _rejected_series(self, o: OrderTrace, reason: str) -> Any:
+        key = (o.symbol, o.side, o.order_type, reason)
+        bound = self._rejects.get(key)
+        if bound is None:
+            bound = self._cached(
+                self._rejects,
+                key,
+                lambda: self.instruments.rejected.bind(
+                    symbol=o.symbol,
+                    side=o.side,
+                    order_type=o.order_type,
+                    venue=self.venue,
+                    strategy=self.strategy,
+                    reason=reason,
+                ),
+            )
+        return bound
+
+    def order_signal(
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float | None = None,
+        order_type: str = "market",
+    ) -> OrderTrace:
+        """The strategy decided to trade: start the order's trace (root span ``order``).
+
+        Returns the :class:`OrderTrace`; later, from any thread or task,
+        ``tt.order(client_order_id)`` finds it again. A second signal for an
+        order id that is still open returns the open trace.
+        """
+        try:
+            cid = client_order_id if isinstance(client_order_id, str) else str(client_order_id)
+            existing = self._book.get(cid)
+            if existing is not None and not existing.closed:
+                warn_once("trading:dup_order", "tradeobs: order id %r signalled twice; keeping the open trace", cid)
+                return existing
+            sym = symbol if isinstance(symbol, str) else str(symbol)
+            sd = side if isinstance(side, str) else str(side)
+            ot = order_type if isinstance(order_type, str) else str(order_type)
+            q = _number(qty)
+            if q is None or q < 0:
+                self._invalid("qty", qty)
+                q = 0.0
+            p = None if price is None else _number(price)
+            if price is not None and p is None:
+                self._invalid("price", price)
+            attrs: dict[str, Any] = {
+                "order.id": cid,
+                "symbol": sym,
+                "side": sd,
+                "order_type": ot,
+                "order.qty": q,
+                "strategy": self.strategy,
+                "venue": self.venue,
+            }
+            if p is not None:
+                attrs["order.price"] = p
+            current = trace.get_current_span().get_span_context()
+            links = [Link(current)] if current.is_valid else None  # e.g. the tick that triggered the signal
+            span = self._tracer().start_span("order", context=_EMPTY_CONTEXT, attributes=attrs, links=links)
+            o = OrderTrace(self, cid, sym, sd, q, p, ot, self._order_series(sym, sd, ot), span)
+            self._book.add(o)
+            return o
+        except Exception as exc:
+            self._fail("order_signal", exc)
+            return _NullOrder(self)
+
+    def order(self, client_order_id: str) -> OrderTrace | None:
+        """The open (or recently closed) order with this id, or ``None``."""
+        try:
+            return self._book.get(client_order_id)
+        except Exception as exc:
+            self._fail("order", exc)
+            return None
+
+    @property
+    def open_orders(self) -> int:
+        return len(self._book)
+
+    # ------------------------------------------------------------------ positions and money
+    def _money_series(self, symbol: Any) -> _Lazy:
+        m = self._money.get(symbol)
+        if m is None:
+            m = self._cached(
+                self._money, symbol, lambda: _Lazy(self.instruments, symbol=symbol, strategy=self.strategy)
+            )
+        return m
+
+    def position(self, symbol: str, qty: float, price: float) -> None:
+        """Position quantity and notional (qty * price) for ``symbol``; gross and net exposure follow."""
+        try:
+            q, p = _number(qty), _number(price)
+            if q is None or p is None:
+                self._invalid("position", qty if q is None else price)
+                return
+            m = self._money_series(symbol)
+            notional = q * p
+            m.position_qty.set(q)
+            m.position_notional.set(notional)
+            with self._lock:
+                old = self._notional.get(symbol, 0.0)
+                if symbol in self._notional or len(self._notional) < self.max_symbols:
+                    self._notional[symbol] = notional
+                    self._gross_v += abs(notional) - abs(old)
+                    self._net_v += notional - old
+                gross, net = self._gross_v, self._net_v
+            self._gross.set(gross)
+            self._net.set(net)
+        except Exception as exc:
+            self._fail("position", exc)
+
+    def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
+        """Realized and unrealized P&L for ``symbol``."""
+        try:
+            m = self._money_series(symbol)
+            m.realized.set(realized)
+            m.unrealized.set(unrealized)
+        except Exception as exc:
+            self._fail("pnl", exc)
+
+    def account(self, equity: float, drawdown: float | None = None) -> None:
+        """Account equity; drawdown as a ratio from peak (tracked here when not given)."""
+        try:
+            e = _number(equity)
+            if e is None:
+                self._invalid("equity", equity)
+                return
+            self._equity.set(e)
+            if drawdown is None:
+                with self._lock:
+                    if e > self._peak:
+                        self._peak = e
+                    peak = self._peak
+                dd = (peak - e) / peak if peak > 0 else 0.0
+            else:
+                dd = drawdown
+            self._drawdown.set(dd)
+        except Exception as exc:
+            self._fail("account", exc)
+
+    # ------------------------------------------------------------------ risk
+    def limit_utilization(self, limit: str, ratio: float) -> None:
+        """How much of a named risk limit is in use (1.0 = at the limit)."""
+        try:
+            self._keyed_bound(
+                "limit", limit, lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, limit=limit)
+            ).set(ratio)
+        except Exception as exc:
+            self._fail("limit_utilization", exc)
+
+    def breach(self, limit: str, symbol: str | None = None) -> None:
+        """A risk limit was breached: counter plus a ``breach`` event."""
+        try:
+            attrs: dict[str, Any] = {"strategy": self.strategy, "limit": limit}
+            if symbol is not None:
+                attrs["symbol"] = symbol
+            self._keyed_bound("breach", (limit, symbol), lambda: self.instruments.breaches.bind(**attrs)).add(1)
+            self._publish("breach", limit=limit, symbol=symbol, reason=limit, order_id=None, trace_id=None)
+        except Exception as exc:
+            self._fail("breach", exc)
+
+    def kill_switch(self, engaged: bool, reason: str | None = None) -> None:
+        """Kill switch / circuit breaker state (gauge 0/1); a ``kill_switch`` event on every change."""
+        try:
+            state = bool(engaged)
+            self._kill.set(1 if state else 0)
+            with self._lock:
+                changed, self._kill_state = state != self._kill_state, state
+            if changed:
+                self._publish("kill_switch", engaged=state, reason=reason, order_id=None, trace_id=None)
+        except Exception as exc:
+            self._fail("kill_switch", exc)
+
+    # ------------------------------------------------------------------ event loop
+    def event_loop_lag_monitor(self, interval: float = 0.1) -> asyncio.Task[None] | None:
+        """Start a task on the running loop that records ``trading.eventloop.lag`` every ``interval`` s.
+
+        Returns the task (cancel it to stop), or ``None`` when called outside a running loop.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            warn_once("trading:lag_no_loop", "tradeobs: event_loop_lag_monitor() needs a running asyncio loop")
+            return None
+        try:
+            iv = float(interval)
+            if not 0 < iv < _INF:
+                self._invalid("interval", interval)
+                iv = 0.1
+            task = loop.create_task(self._lag_loop(iv), name="tradeobs-eventloop-lag")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return task
+        except Exception as exc:
+            self._fail("event_loop_lag_monitor", exc)
+            return None
+
+    async def _lag_loop(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        bound = self.instruments.loop_lag.bind()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(interval)
+            lag = loop.time() - t0 - interval
+            bound.record(lag if lag > 0.0 else 0.0)
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop the lag monitor and the collect hook; open orders' spans end with outcome ``closed``."""
+        self.registry.remove_collect_hook(self._hook)
+        for task in list(self._tasks):
+            task.cancel()
+        with self._book._lock:
+            open_orders = list(self._book._open.values())
+        for o in open_orders:
+            o._finish("closed")
+
+
+class _NullOrder(OrderTrace):
+    """Returned when ``order_signal`` itself failed, so the caller's next calls are harmless no-ops."""
+
+    __slots__ = ()
+
+    def __init__(self, tt: TradingTelemetry) -> None:
+        self._tt = tt
+        self.client_order_id = ""
+        self.symbol = self.side = self.order_type = ""
+        self.qty = self.filled_qty = 0.0
+        self.price = None
+        self.span = INVALID_SPAN
+        self.trace_id = None
+        self._closed = True
+
+    def risk_check(self, passed: bool, reason: str | None = None, checks: dict[str, Any] | None = None) -> None:
+        pass
+
+    def submitted(self) -> None:
+        pass
+
+    def acked(self, venue_order_id: str | None = None) -> None:
+        pass
+
+    def fill(self, qty: float, price: float, expected_price: float | None = None) -> None:
+        pass
+
+    def rejected(self, reason: str) -> None:
+        pass
+
+    def cancelled(self, reason: str | None = None) -> None:
+        pass
+
+    def error(self, exc: BaseException) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
