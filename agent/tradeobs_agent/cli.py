@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _doctor(args.service_url, args.timeout)
     from .live.loadtest import main as loadtest_main
 
-    return loadtest_main(list(args.rest))
+    return int(loadtest_main(list(args.rest)))
 
 
 # --------------------------------------------------------------------------- demo

@@ -460,7 +460,7 @@ def _resolve_one(
     for var in f.otel:
         if env.get(var, "").strip():
             conv = f.otel_convert
-            parse = f.parse if conv is None else (lambda raw, c=conv: f.parse(c(raw)))
+            parse = f.parse if conv is None else _compose(f.parse, conv)
             candidates.append((var, env[var], parse))
     if f.name in file_values:
         candidates.append((f"file {report.config_file}", file_values[f.name], f.parse))
@@ -479,11 +479,18 @@ def _resolve_one(
     return f.default
 
 
-_SIGNAL_KEYS = {
+def _compose(parse: Callable[[Any], Any], convert: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def parse_converted(raw: Any) -> Any:
+        return parse(convert(raw))
+
+    return parse_converted
+
+
+_SIGNAL_KEYS: dict[str, Callable[[Any], Any]] = {
     "ENDPOINT": _endpoint,
     "PROTOCOL": _choice(PROTOCOLS),
     "HEADERS": _kv_map,
-    "TIMEOUT": lambda raw: _number(float, 0.1, 300)(_ms_to_s(raw)),
+    "TIMEOUT": _compose(_number(float, 0.1, 300), _ms_to_s),
 }
 
 

@@ -99,7 +99,7 @@ def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
             raise TradeObsConfigError(arg, value, f"a {cls.__name__}, True or False")
         if switch is not None:
             flat[switch] = True
-        for f in fields(value):
+        for f in fields(value):  # type: ignore[arg-type]
             v = getattr(value, f.name)
             if v is not None:
                 flat[renames.get(f.name, prefix + f.name)] = v

@@ -79,7 +79,8 @@ def reset() -> None:
 def capture(**init_kwargs: Any) -> Iterator[Capture]:
     """Run the block with an agent whose every signal is captured in memory."""
     reset()
-    spans, logs, reader = InMemorySpanExporter(), InMemoryLogRecordExporter(), InMemoryMetricReader()
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     kwargs: dict[str, Any] = {
         "service_name": "test-service",
         "otlp": False,

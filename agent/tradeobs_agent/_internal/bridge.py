@@ -93,10 +93,11 @@ def attach(
     reader: MetricReader, registry: Registry, resource: Callable[[], Resource], scope: InstrumentationScope
 ) -> None:
     """Make ``reader`` include ``registry`` in every collection. Call after ``MeterProvider(...)``."""
-    original = reader._collect
+    # The SDK annotates this callback loosely (and wrongly); it is called as (reader, timeout_millis=...).
+    original: Any = reader._collect
 
     def collect_with_registry(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-        data = original(r, timeout_millis=timeout_millis) if original is not None else None
+        data: MetricsData | None = original(r, timeout_millis=timeout_millis) if original is not None else None
         ours = collect(registry)
         if not ours:
             return data
@@ -107,4 +108,4 @@ def attach(
         merged = ResourceMetrics(first.resource, [*first.scope_metrics, sm], first.schema_url)
         return MetricsData([merged, *data.resource_metrics[1:]])
 
-    reader._set_collect_callback(collect_with_registry)
+    reader._set_collect_callback(collect_with_registry)  # type: ignore[arg-type]

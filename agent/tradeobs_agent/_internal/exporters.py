@@ -66,7 +66,7 @@ class _Counting:
     def shutdown(self, *args: Any, **kw: Any) -> None:
         self._call(self.inner.shutdown, *args, **kw)
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
         return bool(self._call(getattr(self.inner, "force_flush", lambda **_: True), timeout_millis=timeout_millis))
 
 

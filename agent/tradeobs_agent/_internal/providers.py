@@ -34,14 +34,15 @@ SCOPE = InstrumentationScope("tradeobs", __version__)
 
 def build_sampler(settings: Settings) -> s.Sampler:
     ratio = settings.traces_sampler_arg
-    return {
+    factories: dict[str, Callable[[], s.Sampler]] = {
         "always_on": lambda: s.ALWAYS_ON,
         "always_off": lambda: s.ALWAYS_OFF,
         "traceidratio": lambda: s.TraceIdRatioBased(ratio),
         "parentbased_always_on": lambda: s.ParentBased(s.ALWAYS_ON),
         "parentbased_always_off": lambda: s.ParentBased(s.ALWAYS_OFF),
         "parentbased_traceidratio": lambda: s.ParentBased(s.TraceIdRatioBased(ratio)),
-    }[settings.traces_sampler]()
+    }
+    return factories[settings.traces_sampler]()
 
 
 def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
