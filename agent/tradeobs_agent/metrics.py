@@ -28,6 +28,7 @@ instrument's series limit new attribute sets share one overflow series,
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -100,26 +101,48 @@ class _Series:
 
 
 class BoundCounter(_Series):
-    """One attribute set of a :class:`Counter` (or :class:`UpDownCounter`)."""
+    """One attribute set of a :class:`Counter` (or :class:`UpDownCounter`).
 
-    __slots__ = ("_lock", "_monotonic", "value")
+    ``add(1)``, the common case, is lock-free and exact: it advances an
+    ``itertools.count``, whose ``__next__`` runs in C under the GIL and so is
+    atomic. Other amounts take a lock (``+=`` on an attribute is several
+    bytecodes and a thread switch between them would lose updates).
+    :attr:`value` combines both. (Free-threaded CPython builds would need the
+    lock on the unit path too; tradeobs targets the default GIL build.)
+    """
+
+    __slots__ = ("_lo", "_lock", "_reads", "_sum", "_tick")
 
     def __init__(self, instrument: _Instrument[Any], key: AttrKey, monotonic: bool) -> None:
         super().__init__(instrument, key)
-        self.value: int | float = 0
+        self._sum: int | float = 0
         self._lock = threading.Lock()
-        self._monotonic = monotonic
+        self._lo = 0 if monotonic else -_INF
+        self._tick = itertools.count().__next__
+        self._reads = 0
 
     def add(self, amount: int | float = 1) -> None:
         """Add ``amount`` (must be finite, and non-negative for a monotonic counter)."""
         try:
-            if (0 if self._monotonic else -_INF) <= amount < _INF:
-                with self._lock:
-                    self.value += amount
+            if amount == 1:
+                self._tick()
                 return
-        except TypeError:
+            if self._lo <= amount < _INF:
+                with self._lock:
+                    self._sum += amount
+                return
+        except Exception:  # TypeError, or an odd type whose comparison raises
             pass
         self._instrument._invalid("value", amount)
+
+    @property
+    def value(self) -> int | float:
+        """The cumulative value: every amount added so far."""
+        with self._lock:
+            # Each read also advances the count, so unit adds = position - reads so far.
+            ones = self._tick() - self._reads
+            self._reads += 1
+            return self._sum + ones
 
 
 class BoundGauge(_Series):

@@ -1,0 +1,272 @@
+"""The in-process registry: exact values under concurrency, through every real reader; bad input; limits."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import threading
+import urllib.request
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client.parser import text_string_to_metric_families
+
+import tradeobs_agent
+from tradeobs_agent import metrics
+from tradeobs_agent.agent import _reset_for_tests
+from tradeobs_agent.metrics import OVERFLOW_KEY, Registry
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    _reset_for_tests()
+    yield
+    _reset_for_tests()
+
+
+@pytest.fixture
+def agent_with_readers() -> Iterator[tuple[Any, InMemoryMetricReader]]:
+    """A real agent with an in-memory OTel reader and the real Prometheus endpoint on a free port."""
+    reader = InMemoryMetricReader()
+    agent = tradeobs_agent.init(
+        service_name="test-metrics",
+        otlp=False,
+        logs=False,
+        live=False,
+        prometheus=tradeobs_agent.PrometheusOptions(host="127.0.0.1", port=0),
+        metric_readers=[reader],
+    )
+    assert agent.prometheus_url is not None
+    yield agent, reader
+    _reset_for_tests()
+
+
+def _otel_points(reader: InMemoryMetricReader, name: str) -> list[Any]:
+    data = reader.get_metrics_data()
+    out: list[Any] = []
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name == name:
+                    out.extend(m.data.data_points)
+    return out
+
+
+def _prom_samples(url: str) -> dict[str, list[Any]]:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, list[Any]] = {}
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            out.setdefault(sample.name, []).append(sample)
+    return out
+
+
+_ids = itertools.count()
+
+
+def _hammer(work: list[list[Any]], fn: Any) -> None:
+    """Run each list of amounts through ``fn`` on its own thread, and also from asyncio tasks on one more."""
+
+    async def tasks(amounts: list[Any]) -> None:
+        async def one(chunk: list[Any]) -> None:
+            for a in chunk:
+                fn(a)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(one(amounts[i::4]) for i in range(4)))
+
+    threads = [threading.Thread(target=lambda a=a: [fn(x) for x in a]) for a in work[1:]]
+    threads.append(threading.Thread(target=lambda: asyncio.run(tasks(work[0]))))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# Unit increments (the lock-free path) mixed with other amounts (the locked path).
+_amounts = st.lists(st.one_of(st.just(1), st.integers(0, 1000), st.floats(0, 1e6).map(lambda f: round(f, 3))))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(work=st.lists(_amounts, min_size=2, max_size=5), repeat=st.integers(1, 300))
+def test_counter_exact_under_threads_and_tasks_through_otel_and_prometheus(
+    agent_with_readers: tuple[Any, InMemoryMetricReader], work: list[list[Any]], repeat: int
+) -> None:
+    agent, reader = agent_with_readers
+    name = f"test.hammer.c{next(_ids)}"
+    bound = tradeobs_agent.counter(name, unit="{event}").bind(symbol="AAPL", side="buy", venue="x")
+    work = [w * repeat for w in work]
+    _hammer(work, bound.add)
+    # math.fsum: the exact sum of the floats; integer-valued inputs are exact either way.
+    expected = math.fsum(itertools.chain.from_iterable(work))
+
+    (point,) = _otel_points(reader, name)
+    assert point.value == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    if all(isinstance(x, int) for x in itertools.chain.from_iterable(work)):
+        assert point.value == sum(itertools.chain.from_iterable(work))  # integers: exactly
+    samples = _prom_samples(agent.prometheus_url)[name.replace(".", "_") + "_total"]
+    (sample,) = [s for s in samples if s.labels.get("symbol") == "AAPL"]
+    assert sample.value == pytest.approx(point.value, rel=1e-15)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    work=st.lists(st.lists(st.floats(0, 20, allow_nan=False), max_size=200), min_size=2, max_size=4),
+)
+def test_histogram_exact_under_threads_and_tasks_through_otel_and_prometheus(
+    agent_with_readers: tuple[Any, InMemoryMetricReader], work: list[list[float]]
+) -> None:
+    agent, reader = agent_with_readers
+    name = f"test.hammer.h{next(_ids)}"
+    bound = tradeobs_agent.histogram(name, unit="s").bind(symbol="AAPL")
+    _hammer(work, bound.record)
+    values = list(itertools.chain.from_iterable(work))
+    bounds = metrics.DEFAULT_LATENCY_BOUNDS
+    expected_counts = [0] * (len(bounds) + 1)
+    for v in values:
+        expected_counts[bisect_left(bounds, v)] += 1
+
+    (point,) = _otel_points(reader, name)
+    assert point.count == len(values)
+    assert list(point.bucket_counts) == expected_counts
+    assert point.sum == pytest.approx(math.fsum(values), rel=1e-9, abs=1e-9)
+    if values:
+        assert (point.min, point.max) == (min(values), max(values))
+    prom = _prom_samples(agent.prometheus_url)
+    base = name.replace(".", "_") + "_seconds"
+    (count,) = prom[base + "_count"]
+    assert count.value == len(values)
+    cumulative = list(itertools.accumulate(expected_counts))
+    buckets = prom[base + "_bucket"]
+    assert [b.value for b in buckets] == cumulative
+
+
+def test_exemplar_reaches_the_otel_reader(agent_with_readers: tuple[Any, InMemoryMetricReader]) -> None:
+    _, reader = agent_with_readers
+    tracer = tradeobs_agent.get_agent().tracer()  # type: ignore[union-attr]
+    h = tradeobs_agent.histogram("test.exemplar", unit="s").bind()
+    with tracer.start_as_current_span("op") as span:
+        h.record(0.002, exemplar=span)
+    (point,) = _otel_points(reader, "test.exemplar")
+    (ex,) = point.exemplars
+    assert ex.trace_id == span.get_span_context().trace_id
+    assert ex.value == 0.002
+
+
+# --------------------------------------------------------------------------- unit behaviour
+
+
+def test_unit_adds_and_other_amounts_combine_and_reads_do_not_disturb() -> None:
+    c = Registry().counter("c").bind()
+    for _ in range(5):
+        c.add()
+        assert c.value == c.value  # reading twice changes nothing
+    c.add(2.5)
+    c.add(1)
+    assert c.value == 8.5
+
+
+def test_updown_counter_goes_down() -> None:
+    c = Registry().updown_counter("open").bind()
+    c.add(3)
+    c.add(-1)
+    c.add(1)
+    assert c.value == 3
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, math.nan, math.inf, -math.inf, "3", None, [1], object()])
+def test_bad_counter_amounts_are_dropped_counted_and_warned_once(bad: Any, caplog: pytest.LogCaptureFixture) -> None:
+    reg = Registry()
+    c = reg.counter("orders").bind()
+    c.add(2)
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        c.add(bad)
+        c.add(bad)
+    assert c.value == 2
+    invalid = reg.self_metrics().invalid.bind(instrument="orders", reason="value")
+    assert invalid.value == 2
+    assert len([r for r in caplog.records if "orders" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, "1.0", None])
+def test_bad_histogram_and_gauge_values_are_dropped(bad: Any) -> None:
+    reg = Registry()
+    h = reg.histogram("lat", unit="s").bind()
+    g = reg.gauge("px").bind()
+    h.record(0.1)
+    g.set(5)
+    h.record(bad)
+    g.set(bad)
+    assert h.count == 1 and g.value == 5
+    assert reg.self_metrics().invalid.bind(instrument="lat", reason="value").value == 1
+    assert reg.self_metrics().invalid.bind(instrument="px", reason="value").value == 1
+
+
+@given(
+    values=st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(st.text(max_size=600), st.integers(), st.floats(), st.booleans(), st.none(), st.lists(st.integers())),
+        max_size=5,
+    )
+)
+def test_any_attribute_values_bind_without_raising(values: dict[str, Any]) -> None:
+    reg = Registry()
+    s = reg.counter("c").bind(**values)
+    s.add(1)
+    assert s.value == 1
+    for k, v in s.attributes.items():
+        assert isinstance(k, str)
+        assert isinstance(v, str | bool | int | float)
+        if isinstance(v, str):
+            assert len(v) <= metrics.MAX_ATTR_LEN
+        if isinstance(v, float):
+            assert math.isfinite(v)
+
+
+def test_overflow_series_past_the_limit_counted_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+    reg = Registry(max_series=10)
+    c = reg.counter("ticks")
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        for i in range(25):
+            c.bind(symbol=f"S{i}").add(1)
+    series = {s.key: s for s in c.series()}
+    assert len(series) == 11  # ten real sets + the overflow set
+    assert series[OVERFLOW_KEY].value == 15
+    assert series[OVERFLOW_KEY].attributes == {"otel.metric.overflow": True}
+    assert sum(s.value for s in series.values()) == 25  # nothing lost
+    assert reg.self_metrics().metric_overflow.bind(instrument="ticks").value == 15
+    assert len([r for r in caplog.records if "'ticks' passed its limit" in r.getMessage()]) == 1
+
+
+def test_symbol_allowlist_folds_other_symbols() -> None:
+    reg = Registry(symbol_allowlist=["AAPL"])
+    c = reg.counter("ticks")
+    c.bind(symbol="AAPL").add(1)
+    c.bind(symbol="GME").add(1)
+    c.bind(symbol="AMC").add(1)
+    assert {s.attributes["symbol"]: s.value for s in c.series()} == {"AAPL": 1, "other": 2}
+
+
+def test_bad_unit_is_dropped_and_counted() -> None:
+    reg = Registry()
+    c = reg.counter("weird", unit="µs" * 40)
+    assert c.unit == ""
+    assert reg.self_metrics().invalid.bind(instrument="weird", reason="unit").value == 1
+
+
+@given(st.lists(st.floats(0, 10), min_size=1, max_size=200), st.floats(0.01, 0.99))
+def test_quantile_lies_within_the_observed_range(values: list[float], q: float) -> None:
+    h = Registry().histogram("lat", unit="s").bind()
+    for v in values:
+        h.record(v)
+    est = h.quantile(q)
+    assert est is not None
+    assert min(values) <= est <= max(values)
