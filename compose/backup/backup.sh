@@ -148,7 +148,7 @@ log "wrote $final ($size bytes)"
 
 # 4. Rotation: keep the newest $BACKUP_KEEP (names sort by time), drop
 #    leftovers of interrupted runs.
-for old in $(ls -1d "$BACKUP_DIR"/tradeobs-* 2>/dev/null | sort -r | tail -n +"$((BACKUP_KEEP + 1))"); do
+for old in $(ls -1d "$BACKUP_DIR"/tradeobs-* 2>/dev/null | LC_ALL=C sort -r | tail -n +"$((BACKUP_KEEP + 1))"); do
     log "rotating out $old"
     rm -rf "$old"
 done

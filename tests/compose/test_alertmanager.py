@@ -1,0 +1,287 @@
+"""Alertmanager: the rendered compose config is valid (amtool), routes as
+documented, keeps secrets out of the file, and a real Alertmanager delivers
+an alert to the webhook receiver and (critical) by email."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socketserver
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .helpers import AM_DIR, free_port, require_binary, wait_until
+
+RENDER = AM_DIR / "render.sh"
+
+
+def render(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run render.sh like the container does (busybox sh + awk when present)."""
+    base = {"PATH": os.environ["PATH"], "ALERTMANAGER_RENDER_DIR": str(out)}
+    return subprocess.run(
+        [require_binary("busybox"), "sh", str(RENDER)], env={**base, **env},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+MIN = {"ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+FULL = {
+    "ALERT_WEBHOOK_URL": "http://hooks.example.com/alert?team=o'brien",
+    "ALERT_WEBHOOK_BEARER_TOKEN": "tok-SECRET-123",
+    "ALERT_EMAIL_TO": "oncall@example.com",
+    "ALERT_EMAIL_FROM": "am@example.com",
+    "ALERT_SMTP_SMARTHOST": "smtp.example.com:587",
+    "ALERT_SMTP_USERNAME": "am",
+    "ALERT_SMTP_PASSWORD": "pw-SECRET-456",
+    "ALERT_DEADMANSSWITCH_URL": "http://heartbeat.example.com/ping/abc",
+}
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require_binary("amtool"), *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("env", [MIN, FULL], ids=["minimal", "full"])
+def test_rendered_config_passes_amtool(tmp_path: Path, env: dict[str, str]) -> None:
+    res = render(tmp_path, **env)
+    assert res.returncode == 0, res.stderr
+    cfg = tmp_path / "alertmanager.yml"
+    check = amtool("check-config", str(cfg))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS" in check.stdout
+
+
+def test_secrets_are_files_not_config(tmp_path: Path) -> None:
+    assert render(tmp_path, **FULL).returncode == 0
+    text = (tmp_path / "alertmanager.yml").read_text()
+    assert "SECRET" not in text
+    assert (tmp_path / "smtp_password").read_text() == FULL["ALERT_SMTP_PASSWORD"]
+    assert (tmp_path / "webhook_token").read_text() == FULL["ALERT_WEBHOOK_BEARER_TOKEN"]
+    assert (tmp_path / "smtp_password").stat().st_mode & 0o077 == 0
+    assert f"smtp_auth_password_file: '{tmp_path}/smtp_password'" in text
+    assert "url: 'http://hooks.example.com/alert?team=o''brien'" in text  # YAML-escaped
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "ALERT_WEBHOOK_URL"),
+        ({**MIN, "ALERT_EMAIL_TO": "a@example.com"}, "ALERT_SMTP_SMARTHOST"),
+        ({**MIN, "ALERT_SMTP_REQUIRE_TLS": "yes"}, "ALERT_SMTP_REQUIRE_TLS"),
+    ],
+)
+def test_render_rejects_incomplete_settings(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    res = render(tmp_path, **env)
+    assert res.returncode != 0
+    assert message in res.stderr
+
+
+def _route(cfg: Path, *labels: str) -> str:
+    res = amtool("config", "routes", "test", f"--config.file={cfg}", *labels)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout.strip()
+
+
+def test_routing(tmp_path: Path) -> None:
+    full, minimal = tmp_path / "full", tmp_path / "min"
+    assert render(full, **FULL).returncode == 0
+    assert render(minimal, **MIN).returncode == 0
+    f, m = full / "alertmanager.yml", minimal / "alertmanager.yml"
+    assert _route(f, "alertname=Watchdog", "severity=none") == "deadmans-switch"
+    assert _route(m, "alertname=Watchdog", "severity=none") == "null"
+    assert _route(f, "alertname=TradingKillSwitchEngaged", "severity=critical") == "critical"
+    assert _route(f, "alertname=TradingOrderRejectRateHigh", "severity=warning") == "webhook"
+    assert _route(f, "alertname=PrometheusStorageNearRetentionSize", "severity=info") == "null"
+    assert _route(f, "alertname=Unlabelled") == "webhook"
+    # without ALERT_EMAIL_TO the critical receiver has no email config
+    assert "email_configs" not in m.read_text()
+    assert "email_configs" in f.read_text()
+
+
+# --- a real Alertmanager delivering notifications ---------------------------
+
+class _Webhook:
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((dict(self.headers), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Smtp:
+    """Minimal SMTP server (EHLO, AUTH PLAIN, MAIL, RCPT, DATA) recording
+    messages and the credentials used."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str) -> None:
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self) -> None:
+                msg: dict[str, Any] = {"rcpt": []}
+                self.reply("220 test ESMTP")
+                while True:
+                    raw = self.rfile.readline()
+                    if not raw:
+                        return
+                    line = raw.decode().rstrip("\r\n")
+                    cmd = line.split(" ", 1)[0].upper()
+                    if cmd in ("EHLO", "HELO"):
+                        self.reply("250-test")
+                        self.reply("250 AUTH PLAIN")
+                    elif cmd == "AUTH":
+                        parts = line.split(" ")
+                        if len(parts) < 3:
+                            self.reply("334 ")
+                            parts.append(self.rfile.readline().decode().strip())
+                        _, user, pw = base64.b64decode(parts[2]).decode().split("\0")
+                        msg["auth"] = (user, pw)
+                        self.reply("235 ok")
+                    elif cmd == "MAIL":
+                        msg["from"] = line
+                        self.reply("250 ok")
+                    elif cmd == "RCPT":
+                        msg["rcpt"].append(line)
+                        self.reply("250 ok")
+                    elif cmd == "DATA":
+                        self.reply("354 go")
+                        data = []
+                        while (d := self.rfile.readline().decode()) not in (".\r\n", ".\n", ""):
+                            data.append(d)
+                        msg["data"] = "".join(data)
+                        outer.messages.append(msg)
+                        msg = {"rcpt": []}
+                        self.reply("250 queued")
+                    elif cmd == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[_Webhook]:
+    w = _Webhook()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[_Smtp]:
+    s = _Smtp()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, procs, webhook: _Webhook, smtp: _Smtp) -> str:  # type: ignore[no-untyped-def]
+    """The compose Alertmanager config, rendered against local receivers,
+    run by render.sh exactly as the container entrypoint does."""
+    binary = require_binary("prometheus-alertmanager")
+    port = free_port()
+    out = tmp_path / "render"
+    env = {
+        "PATH": os.environ["PATH"],
+        "ALERTMANAGER_RENDER_DIR": str(out),
+        "ALERTMANAGER_BIN": binary,
+        "ALERT_WEBHOOK_URL": webhook.url,
+        "ALERT_WEBHOOK_BEARER_TOKEN": "hook-token-1",
+        "ALERT_EMAIL_TO": "oncall@example.com",
+        "ALERT_EMAIL_FROM": "am@example.com",
+        "ALERT_SMTP_SMARTHOST": smtp.address,
+        "ALERT_SMTP_USERNAME": "am-user",
+        "ALERT_SMTP_PASSWORD": "am-password",
+        "ALERT_SMTP_REQUIRE_TLS": "false",
+    }
+    proc = procs(
+        [require_binary("busybox"), "sh", str(RENDER),
+         f"--config.file={out}/alertmanager.yml", f"--storage.path={tmp_path}/data",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        tmp_path / "alertmanager.log", env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        proc.assert_running()
+        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+
+    wait_until(ready, "alertmanager ready")
+    return url
+
+
+def _post(url: str, *alerts: dict[str, str]) -> None:
+    body = [{"labels": a, "annotations": {"summary": a["alertname"]}} for a in alerts]
+    r = httpx.post(f"{url}/api/v2/alerts", json=body, timeout=5)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.integration
+def test_critical_alert_reaches_webhook_and_email(alertmanager: str, webhook: _Webhook, smtp: _Smtp) -> None:
+    _post(alertmanager, {"alertname": "TradingKillSwitchEngaged", "severity": "critical",
+                         "job": "trader", "strategy": "mm"})
+    headers, payload = wait_until(lambda: webhook.received and webhook.received[0],
+                                  "webhook notification", deadline_s=90)
+    assert headers["Authorization"] == "Bearer hook-token-1"
+    assert payload["receiver"] == "critical"
+    assert payload["status"] == "firing"
+    assert payload["alerts"][0]["labels"]["alertname"] == "TradingKillSwitchEngaged"
+
+    mail = wait_until(lambda: smtp.messages and smtp.messages[0], "email notification", deadline_s=90)
+    assert mail["auth"] == ("am-user", "am-password")  # read from smtp_auth_password_file
+    assert any("oncall@example.com" in r for r in mail["rcpt"])
+    assert "[tradeobs FIRING] TradingKillSwitchEngaged trader" in mail["data"]
+
+
+@pytest.mark.integration
+def test_kill_switch_inhibits_noisy_trading_alerts(alertmanager: str) -> None:
+    _post(alertmanager,
+          {"alertname": "TradingKillSwitchEngaged", "severity": "critical", "job": "trader"},
+          {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "trader"},
+          {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "other"})
+
+    def states() -> dict[str, list[str]] | None:
+        alerts = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
+        got = {f"{a['labels']['alertname']}/{a['labels']['job']}": a["status"]["inhibitedBy"]
+               for a in alerts}
+        return got if len(got) == 3 and got["TradingOrderRejectRateHigh/trader"] else None
+
+    got = wait_until(states, "inhibition to apply")
+    assert got["TradingKillSwitchEngaged/trader"] == []
+    assert got["TradingOrderRejectRateHigh/trader"]  # inhibited by the kill switch
+    assert got["TradingOrderRejectRateHigh/other"] == []  # other service: still notified
