@@ -1,0 +1,231 @@
+"""The caller's side of the log pipeline: capture a record into a bounded queue, nothing else.
+
+>>> log = get_logger("execution")                                 # doctest: +SKIP
+>>> log.info("order %s filled", oid, extra={"symbol": "AAPL"})   # doctest: +SKIP
+
+Intentional divergences from the standard library, and why:
+
+* **Late formatting.** ``logging.handlers.QueueHandler`` formats the message on
+  the calling thread (``record.getMessage()``) so that mutable arguments are
+  frozen when the call is made. We do not: the message is %-formatted and
+  redacted on the worker thread, because formatting and regex redaction are
+  most of the cost and trading code logs on its hot path. The arguments are
+  kept by reference: pass immutable values (strings, numbers, tuples, frozen
+  dataclasses), or a copy, if the object changes right after the call.
+* **A fast path that skips ``LogRecord``.** For the stream loggers returned by
+  :func:`get_logger`, when our queue is the only destination the record would
+  reach (no other handler or filter on the way to the root logger), the call
+  does not build a ``logging.LogRecord`` or look up the caller's frame: it
+  appends a tuple ``(time, level, name, msg, args, extra, exc_info, otel
+  context, correlation ids, thread id)`` to the queue. Those records carry no
+  ``code.*`` source location. As soon as anything else would see the record
+  (a handler of yours, a filter, ``stack_info=True``), the standard path runs
+  unchanged, so your handlers see exactly what they always saw.
+* **No exception for bad ``extra``.** ``extra={"message": ...}`` makes the
+  standard ``Logger.makeRecord`` raise ``KeyError``; stream loggers rename the
+  key to ``extra.message`` instead, because logging must never raise into
+  trading code.
+
+The queue is a ``collections.deque`` (``append``/``popleft`` are atomic) with a
+length check for the bound; the worker polls it, so producers never signal or
+take a lock on the normal path.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as _otel_context
+
+from .context import get_correlation
+
+__all__ = ["STREAMS", "CaptureHandler", "LogQueue", "StreamLogger", "get_logger"]
+
+STREAMS = ("market_data", "strategy", "risk", "execution", "system")
+
+_time_ns = time.time_ns
+_get_ident = threading.get_ident
+try:  # the SDK's contextvars runtime: read its ContextVar directly (one C call instead of three Python calls)
+    _get_context: Any = _otel_context._RUNTIME_CONTEXT._current_context.get  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - another runtime context
+    _get_context = _otel_context.get_current
+
+# The active queue, or None. Module global so the hot path reads it with one lookup.
+_active: LogQueue | None = None
+
+
+class LogQueue:
+    """A bounded deque of captured entries, with the full-queue policy and drop counting."""
+
+    def __init__(self, capacity: int, policy: str, block_timeout: float, dropped: Any) -> None:
+        self.dq: deque[Any] = deque()
+        self.capacity = capacity
+        self.policy = policy
+        self.block_timeout = block_timeout
+        self.handler: CaptureHandler | None = None
+        self.worker_ident: int | None = None
+        self._dropped = dropped  # Counter tradeobs.agent.logs.dropped
+        self._drop_full = dropped.bind(reason="queue_full")
+        self._drop_timeout = dropped.bind(reason="block_timeout")
+        self._drop_oldest = dropped.bind(reason="queue_full_oldest")
+        self.total_dropped = 0
+        self._lock = threading.Lock()
+
+    def put(self, entry: Any) -> None:
+        dq = self.dq
+        if len(dq) < self.capacity:
+            dq.append(entry)
+        else:
+            self._full(entry)
+
+    def _full(self, entry: Any) -> None:
+        """The queue is full: apply the policy. Only this rare path takes a lock."""
+        policy = self.policy
+        if policy == "drop_oldest":
+            try:
+                self.dq.popleft()
+            except IndexError:
+                pass
+            self.dq.append(entry)
+            self._count(self._drop_oldest)
+            return
+        if policy == "block" and _get_ident() != self.worker_ident:
+            deadline = time.monotonic() + self.block_timeout
+            delay = 0.0002
+            while time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.005)
+                if len(self.dq) < self.capacity:
+                    self.dq.append(entry)
+                    return
+            self._count(self._drop_timeout)
+            return
+        self._count(self._drop_full)
+
+    def _count(self, bound: Any) -> None:
+        bound.add(1)
+        with self._lock:
+            self.total_dropped += 1
+
+    def after_fork(self) -> None:
+        self.dq = deque()
+        self._lock = threading.Lock()
+
+
+class CaptureHandler(logging.Handler):
+    """Root handler: captures any ``logging`` record (all loggers) into the queue.
+
+    ``handle()`` is overridden so the per-record handler lock of ``logging.Handler``
+    is not taken: appending to the deque is atomic on its own.
+    """
+
+    def __init__(self, queue: LogQueue) -> None:
+        super().__init__(logging.NOTSET)
+        self.queue = queue
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        try:
+            if self.filters and not self.filter(record):
+                return False
+            self.queue.put((0, record.levelno, record.name, None, None, None, None, _get_context(),
+                            get_correlation(), 0, record))  # fmt: skip
+        except Exception:  # never raise into the caller
+            pass
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class StreamLogger(logging.Logger):
+    """A ``logging.Logger`` with the capture fast path described in the module docstring."""
+
+    def _log(  # type: ignore[override]
+        self,
+        level: int,
+        msg: object,
+        args: Any,
+        exc_info: Any = None,
+        extra: Mapping[str, object] | None = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+    ) -> None:
+        q = _active
+        if q is None or stack_info or not _sole_route(self, q.handler):
+            super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 1)
+            return
+        if exc_info:
+            if isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            elif not isinstance(exc_info, tuple):
+                exc_info = sys.exc_info()
+        q.put((_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(), get_correlation(),
+               _get_ident(), None))  # fmt: skip
+
+    def makeRecord(
+        self,
+        name: str,
+        level: int,
+        fn: str,
+        lno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        extra: Mapping[str, object] | None = None,
+        sinfo: str | None = None,
+    ) -> logging.LogRecord:
+        if extra is not None and not _RESERVED.isdisjoint(extra):
+            extra = {(f"extra.{k}" if k in _RESERVED else k): v for k, v in extra.items()}
+        return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+
+
+def _sole_route(logger: logging.Logger, handler: CaptureHandler | None) -> bool:
+    """True when ``handler`` on the root logger is the only thing this logger's records would reach."""
+    if logger.disabled or logger.filters:
+        return False
+    c: Any = logger
+    while True:
+        hs = c.handlers
+        if hs:
+            return c.parent is None and len(hs) == 1 and hs[0] is handler and not handler.filters  # type: ignore[union-attr]
+        if not c.propagate:
+            return False
+        c = c.parent
+        if c is None:
+            return False
+
+
+def get_logger(stream: str) -> logging.Logger:
+    """The stdlib logger for ``stream``: one of :data:`STREAMS` (logger ``tradeobs.<stream>``) or any name.
+
+    >>> get_logger("execution").name
+    'tradeobs.execution'
+
+    Each stream has its own level (``get_logger("market_data").setLevel("WARNING")``).
+    The returned logger is a :class:`StreamLogger` (a ``logging.Logger``) unless
+    the application installed its own logger class for that name.
+    """
+    name = f"tradeobs.{stream}" if stream in STREAMS else stream
+    logger = logging.getLogger(name)
+    if type(logger) is logging.Logger and name:
+        logger.__class__ = StreamLogger
+    return logger
+
+
+def set_active(queue: LogQueue | None) -> None:
+    global _active
+    _active = queue
+
+
+def active() -> LogQueue | None:
+    return _active

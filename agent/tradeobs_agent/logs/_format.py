@@ -1,0 +1,331 @@
+"""Worker side: turn a captured entry into one structured, redacted record. Never raises.
+
+>>> b = RecordBuilder(Redactor(), {"service.name": "algo-1"})        # doctest: +SKIP
+>>> rec = b.build(entry)                                             # doctest: +SKIP
+>>> rec.fields["message"], rec.stream                                # doctest: +SKIP
+('order o-1 filled', 'execution')
+
+Bad input always produces a record: ``%``-format mismatches, broken
+``__str__``/``__repr__``, bytes, recursive or unserializable objects and huge
+messages are turned into text with a marker, and ``tradeobs.error`` names
+what went wrong (``format_error``, ``truncated``, ``unserializable``...).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from opentelemetry import trace
+
+from ._capture import _RESERVED, STREAMS
+from .redact import Redactor
+
+__all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
+
+MAX_MESSAGE = 32 * 1024
+"""Longer messages are cut here, with a ``...[truncated N chars]`` marker."""
+MAX_VALUE = 8 * 1024
+MAX_ATTRS = 64
+"""Extra attributes kept per record (the OTel SDK's default limit is 128)."""
+_MAX_DEPTH = 5
+_MAX_ITEMS = 100
+_LEVEL_NAMES = {5: "TRACE", 25: "SUCCESS"}
+_OTEL_SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+RESERVED_FIELDS = frozenset(
+    {"timestamp", "level", "stream", "logger", "message", "trace_id", "span_id", "trace_flags", "thread"}
+    | {"service.name", "service.instance.id", "tradeobs.error"}
+    | {"exception.type", "exception.message", "exception.stacktrace"}
+)
+
+
+def safe_str(obj: Any, limit: int = MAX_VALUE) -> str:
+    """``str(obj)``, else ``repr(obj)``, else a marker; never raises; cut at ``limit``."""
+    try:
+        s = obj if isinstance(obj, str) else str(obj)
+    except Exception:
+        try:
+            s = repr(obj)
+        except Exception as exc:
+            s = f"<unprintable {_type_name(obj)}: {_type_name(exc)}>"
+    if not isinstance(s, str):  # a __str__ returning non-str raises TypeError above; belt and braces
+        s = f"<unprintable {_type_name(obj)}>"
+    return s if len(s) <= limit else s[:limit] + f"...[truncated {len(s) - limit} chars]"
+
+
+def safe_repr(obj: Any, limit: int = 1000) -> str:
+    try:
+        s = repr(obj)
+    except Exception as exc:
+        s = f"<unprintable {_type_name(obj)}: {_type_name(exc)}>"
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+def _type_name(obj: Any) -> str:
+    try:
+        return type(obj).__name__
+    except Exception:  # pragma: no cover
+        return "object"
+
+
+def clean(v: Any, depth: int = 0, seen: set[int] | None = None) -> Any:
+    """A JSON-safe copy of ``v``: primitives as is, containers bounded, anything else as a safe string."""
+    if v is None or isinstance(v, bool | int | float):
+        if (isinstance(v, float) and v != v) or v in (float("inf"), float("-inf")):
+            return str(v)
+        if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**64:
+            return str(v)
+        return v
+    if isinstance(v, str):
+        return v if len(v) <= MAX_VALUE else v[:MAX_VALUE] + f"...[truncated {len(v) - MAX_VALUE} chars]"
+    if isinstance(v, bytes | bytearray | memoryview):
+        return clean(bytes(v[:MAX_VALUE]).decode("utf-8", "backslashreplace"), depth)
+    if isinstance(v, Mapping | list | tuple | set | frozenset):
+        if depth >= _MAX_DEPTH:
+            return "<too deep>"
+        seen = seen or set()
+        if id(v) in seen:
+            return "<recursion>"
+        seen.add(id(v))
+        try:
+            if isinstance(v, Mapping):
+                out = {}
+                for i, (k, x) in enumerate(v.items()):
+                    if i >= _MAX_ITEMS:
+                        out["..."] = f"{len(v) - _MAX_ITEMS} more"
+                        break
+                    out[k if isinstance(k, str) else safe_str(k, 200)] = clean(x, depth + 1, seen)
+                return out
+            items = []
+            for i, x in enumerate(v):
+                if i >= _MAX_ITEMS:
+                    items.append(f"...{len(v) - _MAX_ITEMS} more")
+                    break
+                items.append(clean(x, depth + 1, seen))
+            return items
+        except Exception as exc:  # a mapping whose items() raises, a list mutated while we read it
+            return f"<unreadable {_type_name(v)}: {_type_name(exc)}>"
+        finally:
+            seen.discard(id(v))
+    return safe_str(v)
+
+
+class Built:
+    """One structured record, ready for the sinks."""
+
+    __slots__ = ("context", "fields", "levelno", "logger", "otel_attrs", "stream", "ts_ns")
+
+    def __init__(
+        self, fields: dict[str, Any], stream: str, levelno: int, ts_ns: int, context: Any, logger: str
+    ) -> None:
+        self.fields = fields
+        self.stream = stream
+        self.levelno = levelno
+        self.ts_ns = ts_ns
+        self.context = context
+        self.logger = logger
+        self.otel_attrs: dict[str, Any] | None = None
+
+    @property
+    def severity_text(self) -> str:
+        name = str(self.fields.get("level", "INFO"))
+        return _OTEL_SEVERITY_TEXT.get(name, name)
+
+
+class RecordBuilder:
+    """Formats, redacts and structures captured entries (worker thread only)."""
+
+    def __init__(self, redactor: Redactor, resource_fields: Mapping[str, Any]) -> None:
+        self.redactor = redactor
+        self.resource_fields = dict(resource_fields)
+        self._stream_cache: dict[str, str] = {}
+        self._ts_sec = -1
+        self._ts_prefix = ""
+
+    # -- pieces
+    def stream_of(self, name: str) -> str:
+        s = self._stream_cache.get(name)
+        if s is None:
+            s = "service"
+            if name.startswith("tradeobs"):
+                s = "system"
+                for stream in STREAMS:
+                    prefix = "tradeobs." + stream
+                    if name == prefix or name.startswith(prefix + "."):
+                        s = stream
+                        break
+            if len(self._stream_cache) < 10_000:
+                self._stream_cache[name] = s
+        return s
+
+    def timestamp(self, ts_ns: int) -> str:
+        sec, ns = divmod(ts_ns, 1_000_000_000)
+        if sec != self._ts_sec:
+            self._ts_sec = sec
+            self._ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self._ts_prefix}.{ns // 1000:06d}Z"
+
+    @staticmethod
+    def message(msg: Any, args: Any, errors: list[str]) -> str:
+        if isinstance(msg, bytes | bytearray):
+            msg = bytes(msg[: MAX_MESSAGE * 4]).decode("utf-8", "backslashreplace")
+        elif not isinstance(msg, str):
+            msg = safe_str(msg, MAX_MESSAGE * 4)
+        if args:
+            if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                args = args[0]  # logging's "%(name)s" with one mapping argument
+            try:
+                text = str(msg % args)
+            except Exception as exc:
+                errors.append("format_error")
+                parts = ", ".join(safe_repr(a) for a in (args if isinstance(args, tuple) else (args,)))
+                text = f"{msg} <format error: {_type_name(exc)}: {safe_str(exc, 200)}> args=({parts})"
+        else:
+            text = msg
+        if len(text) > MAX_MESSAGE:
+            errors.append("truncated")
+            text = text[:MAX_MESSAGE] + f"...[truncated {len(text) - MAX_MESSAGE} chars]"
+        return text
+
+    # -- the whole record
+    def build(self, e: tuple[Any, ...]) -> Built:
+        ts_ns, levelno, name, msg, args, extra, exc_info, ctx, corr, tid, record = e
+        errors: list[str] = []
+        try:
+            if record is not None:
+                ts_ns = int(record.created * 1e9)
+                msg, args, exc_info, tid = record.msg, record.args, record.exc_info, record.thread or 0
+                extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
+                if record.exc_text and not exc_info:
+                    exc_info = record.exc_text
+                if record.stack_info:
+                    extra["stack_info"] = record.stack_info
+            red = self.redactor
+            text = red.text(self.message(msg, args, errors))
+            level = logging.getLevelName(levelno) if levelno not in _LEVEL_NAMES else _LEVEL_NAMES[levelno]
+            if not isinstance(level, str) or level.startswith("Level "):
+                level = _LEVEL_NAMES.get(levelno, f"LEVEL{levelno}")
+            stream = self.stream_of(name)
+            if extra and isinstance(extra.get("stream"), str) and extra["stream"] in STREAMS:
+                stream = extra["stream"]
+            fields: dict[str, Any] = {
+                "timestamp": self.timestamp(ts_ns),
+                "level": level,
+                "stream": stream,
+                "logger": name,
+                "message": text,
+            }
+            span_ctx = trace.get_current_span(ctx).get_span_context() if ctx else None
+            if span_ctx is not None and span_ctx.is_valid:
+                fields["trace_id"] = f"{span_ctx.trace_id:032x}"
+                fields["span_id"] = f"{span_ctx.span_id:016x}"
+            fields.update(self.resource_fields)
+            if corr:
+                self._add(fields, corr, errors)
+            if extra:
+                self._add(fields, extra, errors)
+            if exc_info:
+                self._exception(fields, exc_info)
+            if tid:
+                fields["thread"] = _thread_name(tid)
+        except Exception as exc:  # a bug here must still produce a record
+            fields = {
+                "timestamp": self.timestamp(time.time_ns()),
+                "level": "ERROR",
+                "stream": "system",
+                "logger": safe_str(name, 200),
+                "message": f"<record could not be built: {_type_name(exc)}>",
+            }
+            errors.append("build_error")
+            stream, levelno = "system", logging.ERROR
+        if errors:
+            fields["tradeobs.error"] = ",".join(errors)
+        return Built(fields, stream, levelno, ts_ns, ctx, name)
+
+    def _add(self, fields: dict[str, Any], attrs: Any, errors: list[str]) -> None:
+        red = self.redactor
+        try:
+            items = list(attrs.items())
+        except Exception:
+            errors.append("unreadable_extra")
+            return
+        n = 0
+        for k, v in items:
+            if not isinstance(k, str):
+                k = safe_str(k, 200)
+            if k in RESERVED_FIELDS:
+                k = "extra." + k
+            if k == "extra.stream" or k == "stream":
+                continue
+            if n >= MAX_ATTRS:
+                errors.append("too_many_attributes")
+                break
+            n += 1
+            if red.is_secret_key(k):
+                fields[k] = "[REDACTED]"
+                continue
+            cv = clean(v)
+            if not isinstance(cv, str | int | float | bool) and cv is not None:
+                cv = red.value(k, cv)
+            elif isinstance(cv, str):
+                cv = red.text(cv)
+            fields[k] = cv
+
+    def _exception(self, fields: dict[str, Any], exc_info: Any) -> None:
+        try:
+            if isinstance(exc_info, str):
+                stack = exc_info
+            else:
+                etype, value, tb = exc_info
+                fields["exception.type"] = getattr(etype, "__name__", safe_str(etype))
+                fields["exception.message"] = self.redactor.text(safe_str(value, 2000))
+                stack = "".join(traceback.format_exception(etype, value, tb))
+        except Exception as exc:
+            stack = f"<traceback unavailable: {_type_name(exc)}>"
+        if len(stack) > MAX_MESSAGE * 2:
+            stack = stack[: MAX_MESSAGE * 2] + "...[truncated]"
+        fields["exception.stacktrace"] = self.redactor.text(stack)
+
+
+def _thread_name(tid: int) -> str:
+    t = threading._active.get(tid)  # type: ignore[attr-defined]
+    return t.name if t is not None else str(tid)
+
+
+def _default(obj: Any) -> Any:
+    return safe_str(obj)
+
+
+_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(fields: dict[str, Any]) -> bytes:
+    """One JSON line. Falls back to a scrubbed copy if orjson refuses (lone surrogates, ...)."""
+    try:
+        return orjson.dumps(fields, default=_default, option=_OPTS)  # type: ignore[no-any-return]
+    except Exception:
+        pass
+    try:
+        fixed = _fix_strings(clean(fields))
+        fixed["tradeobs.error"] = (str(fields.get("tradeobs.error", "")) + ",unserializable").lstrip(",")
+        return orjson.dumps(fixed, default=_default, option=_OPTS)  # type: ignore[no-any-return]
+    except Exception:
+        return orjson.dumps(  # type: ignore[no-any-return]
+            {"timestamp": fields.get("timestamp"), "message": "<unserializable record>", "tradeobs.error": "serialize"},
+            option=_OPTS,
+        )
+
+
+def _fix_strings(v: Any) -> Any:
+    if isinstance(v, str):
+        return v.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(v, dict):
+        return {_fix_strings(k): _fix_strings(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_fix_strings(x) for x in v]
+    return v

@@ -1,0 +1,350 @@
+"""The three sinks the log worker writes to. Each is isolated: a failure is counted and warned once.
+
+>>> files = FileSink("logs", 50 << 20, rotate_seconds=86400, backup_count=10, errors=c)  # doctest: +SKIP
+>>> files.write("execution", [b'{"message": "filled"}\\n'])                            # doctest: +SKIP
+
+* :class:`FileSink` - JSON lines, one file per stream: ``<dir>/<stream>.jsonl``
+  (``market_data``, ``strategy``, ``risk``, ``execution``, ``system``) and
+  ``<dir>/service.jsonl`` for every other logger. A file is rotated when it
+  would pass ``max_bytes`` or is older than ``rotate_seconds``: it is renamed
+  ``<stream>.<UTC time>.jsonl``, gzipped by a low-priority thread and only the
+  newest ``backup_count`` rotated files are kept. An unwritable directory or a
+  full disk makes the file sink skip records (each counted in
+  ``tradeobs.agent.sink.errors{sink="file"}``) and retry with back-off; when
+  the disk has room again writing resumes.
+* :class:`OtlpSink` - ``Logger.emit()`` on the agent's OTel ``LoggerProvider``
+  (its ``BatchLogRecordProcessor`` ships to the collector).
+* :class:`ConsoleSink` - one readable line per record on ``stderr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import os
+import queue
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .._internal.once import warn_once
+from ._format import Built, safe_str
+
+__all__ = ["ConsoleSink", "FileSink", "OtlpSink"]
+
+_MAX_BACKOFF = 30.0
+
+
+class _File:
+    """One append-only JSON-lines file with size/age rotation."""
+
+    def __init__(self, sink: FileSink, stream: str) -> None:
+        self.sink = sink
+        self.stream = stream
+        self.path = os.path.join(sink.directory, f"{stream}.jsonl")
+        self.fd: int | None = None
+        self.size = 0
+        self.opened = 0.0
+        self.retry_at = 0.0
+        self.backoff = 0.5
+        self.failing = False
+
+    def _open(self) -> None:
+        os.makedirs(self.sink.directory, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
+        try:
+            st = os.fstat(fd)
+            self.size = st.st_size
+            if self.size and os.pread(fd, 1, self.size - 1) != b"\n":
+                # An earlier write was cut short (disk full): end that partial line first.
+                os.write(fd, b"\n")
+                self.size += 1
+        except OSError:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self.opened = time.time()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+    def write(self, data: bytes, n_records: int) -> bool:
+        now = time.monotonic()
+        if self.fd is None:
+            if now < self.retry_at:
+                self.sink.errors.add(n_records)
+                return False
+            try:
+                self._open()
+            except OSError as exc:
+                self._failed(exc, n_records, now)
+                return False
+        if self.size and (
+            self.size + len(data) > self.sink.max_bytes
+            or (self.sink.rotate_seconds and time.time() - self.opened >= self.sink.rotate_seconds)
+        ):
+            self._rotate()
+            if self.fd is None:
+                try:
+                    self._open()
+                except OSError as exc:
+                    self._failed(exc, n_records, now)
+                    return False
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)  # type: ignore[arg-type]
+                self.size += written
+                view = view[written:]
+        except OSError as exc:
+            self._failed(exc, n_records, now)
+            return False
+        if self.failing:
+            self.failing = False
+            self.backoff = 0.5
+            import logging
+
+            logging.getLogger("tradeobs.logs").info("log file %s is writable again; file logging resumed", self.path)
+        return True
+
+    def _failed(self, exc: OSError, n_records: int, now: float) -> None:
+        self.close()
+        self.sink.errors.add(n_records)
+        self.retry_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, _MAX_BACKOFF)
+        self.failing = True
+        name = errno.errorcode.get(exc.errno or 0, "error")
+        warn_once(
+            f"logs:file:{self.path}:{name}",
+            "cannot write log file %s (%s); file logging for it is paused and retried, other sinks continue; "
+            "skipped records are counted in tradeobs.agent.sink.errors{sink=file}",
+            self.path,
+            exc,
+        )
+
+    def _rotate(self) -> None:
+        self.close()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 1_000_000_000:09d}"
+        target = os.path.join(self.sink.directory, f"{self.stream}.{stamp}.jsonl")
+        try:
+            os.rename(self.path, target)
+        except OSError as exc:
+            warn_once(f"logs:rotate:{self.path}", "cannot rotate log file %s (%s)", self.path, exc)
+            return
+        self.size = 0
+        self.sink.compressor.submit(self.stream, target)
+
+
+class Compressor:
+    """A low-priority thread that gzips rotated files and applies the retention count."""
+
+    def __init__(self, directory: str, backup_count: int, errors: Any) -> None:
+        self.directory = directory
+        self.backup_count = backup_count
+        self.errors = errors
+        self._jobs: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tradeobs-log-gzip", daemon=True)
+        self._thread.start()
+
+    def submit(self, stream: str, path: str) -> None:
+        self._jobs.put((stream, path))
+
+    def stop(self, timeout: float) -> bool:
+        if self._thread is None:
+            return True
+        self._jobs.put(None)
+        self._thread.join(max(0.0, timeout))
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # lower this thread's CPU priority (Linux: per-thread nice)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            stream, path = job
+            try:
+                if self.backup_count > 0:
+                    self._gzip(path)
+                self._prune(stream)
+            except Exception as exc:
+                self.errors.add(1)
+                warn_once(f"logs:gzip:{type(exc).__name__}", "cannot compress rotated log file %s (%s)", path, exc)
+
+    @staticmethod
+    def _gzip(path: str) -> None:
+        tmp = path + ".gz.tmp"
+        try:
+            with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(tmp, path + ".gz")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.unlink(path)
+
+    def _prune(self, stream: str) -> None:
+        prefix = stream + "."
+        rotated = sorted(
+            f
+            for f in os.listdir(self.directory)
+            if f.startswith(prefix)
+            and f != stream + ".jsonl"
+            and (f.endswith(".jsonl.gz") or f.endswith(".jsonl"))
+            and f[len(prefix) : len(prefix) + 1].isdigit()
+        )
+        excess = len(rotated) - self.backup_count
+        for f in rotated[: max(0, excess)]:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.directory, f))
+
+
+class FileSink:
+    """Per-stream JSON-lines files; see the module docstring."""
+
+    name = "file"
+
+    def __init__(self, directory: str, max_bytes: int, rotate_seconds: int, backup_count: int, errors: Any) -> None:
+        self.directory = os.path.abspath(directory)
+        self.max_bytes = max_bytes
+        self.rotate_seconds = rotate_seconds
+        self.errors = errors  # BoundCounter sink.errors{sink="file"}
+        self.compressor = Compressor(self.directory, backup_count, errors)
+        self._files: dict[str, _File] = {}
+
+    def start(self) -> None:
+        self.compressor.start()
+
+    def write(self, stream: str, lines: Sequence[bytes]) -> None:
+        f = self._files.get(stream)
+        if f is None:
+            f = self._files[stream] = _File(self, stream)
+        f.write(b"".join(lines), len(lines))
+
+    def paths(self) -> dict[str, str]:
+        return {s: f.path for s, f in self._files.items()}
+
+    def close(self, timeout: float = 1.0) -> None:
+        for f in self._files.values():
+            f.close()
+        self.compressor.stop(timeout)
+
+    def after_fork(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self.compressor = Compressor(self.directory, self.compressor.backup_count, self.errors)
+        self.compressor.start()
+
+
+class OtlpSink:
+    """Emit each record through the OTel SDK ``Logger`` so the provider's processors export it."""
+
+    name = "otlp"
+
+    def __init__(self, provider: Any, errors: Any) -> None:
+        from opentelemetry._logs import LogRecord
+        from opentelemetry.sdk._logs._internal import std_to_otel
+
+        from .. import __version__
+
+        self._logger = provider.get_logger("tradeobs.logs", __version__)
+        self._record = LogRecord
+        self._severity = std_to_otel
+        self.errors = errors
+
+    def emit(self, b: Built) -> None:
+        if b.logger.startswith("opentelemetry"):
+            return  # the SDK's own warnings would feed back into the exporter that raised them
+        f = b.fields
+        attrs = b.otel_attrs
+        if attrs is None:
+            attrs = otel_attributes(f)
+        try:
+            self._logger.emit(
+                self._record(
+                    timestamp=b.ts_ns,
+                    observed_timestamp=time.time_ns(),
+                    context=b.context,
+                    severity_text=b.severity_text,
+                    severity_number=self._severity(b.levelno),
+                    body=f["message"],
+                    attributes=attrs,
+                )
+            )
+        except Exception as exc:
+            self.errors.add(1)
+            warn_once(f"logs:otlp:{type(exc).__name__}", "cannot hand a log record to OpenTelemetry (%r)", exc)
+
+
+# Fields that are OTLP record fields or resource attributes, not log attributes.
+_NOT_ATTRIBUTES = frozenset(
+    {"timestamp", "level", "message", "trace_id", "span_id", "service.name", "service.instance.id"}
+)
+
+
+def otel_attributes(fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if k in _NOT_ATTRIBUTES:
+            continue
+        if v is None:
+            continue
+        if isinstance(v, str | bool | int | float) or (
+            isinstance(v, list) and v and all(type(x) is type(v[0]) for x in v) and isinstance(v[0], str | int | float)
+        ):
+            out[k] = v
+        else:
+            import orjson
+
+            try:
+                out[k] = orjson.dumps(v, default=safe_str).decode()
+            except Exception:
+                out[k] = safe_str(v)
+    return out
+
+
+class ConsoleSink:
+    """Readable lines for development: ``time LEVEL stream logger: message  key=value ...``."""
+
+    name = "console"
+
+    _SKIP = frozenset({"timestamp", "level", "stream", "logger", "message", "service.name", "service.instance.id"})
+
+    def __init__(self, errors: Any, stream: Any = None) -> None:
+        self.errors = errors
+        self._stream = stream
+
+    def write(self, batch: Sequence[Built]) -> None:
+        out = self._stream or sys.stderr
+        lines = []
+        for b in batch:
+            f = b.fields
+            extras = "  ".join(f"{k}={_short(v)}" for k, v in f.items() if k not in self._SKIP)
+            lines.append(
+                f"{f['timestamp']} {f['level']:<8} {f['stream']:<11} {f['logger']}: {f['message']}"
+                + (f"  {extras}" if extras else "")
+                + "\n"
+            )
+        try:
+            out.write("".join(lines))
+            out.flush()
+        except Exception as exc:
+            self.errors.add(len(batch))
+            warn_once(f"logs:console:{type(exc).__name__}", "cannot write log lines to the console (%r)", exc)
+
+
+def _short(v: Any) -> str:
+    s = safe_str(v, 500)
+    return s.replace("\n", "\\n")

@@ -1,0 +1,116 @@
+"""Route Loguru and structlog output into the same pipeline (same queue, correlation and redaction).
+
+>>> from loguru import logger
+>>> from tradeobs_agent.logs import loguru_sink
+>>> logger.add(loguru_sink, serialize=False)                          # doctest: +SKIP
+>>> logger.bind(stream="execution").info("order {} filled", "o-1")    # doctest: +SKIP
+
+>>> import structlog
+>>> from tradeobs_agent.logs import structlog_processor
+>>> structlog.configure(processors=[structlog.processors.add_log_level, structlog_processor])  # doctest: +SKIP
+
+Both run on the caller's thread and only capture, like the stdlib fast path.
+Use Loguru without ``enqueue=True``: our queue is already asynchronous, and
+Loguru's own queue runs sinks on its thread, where ``correlate()`` ids and the
+current span are no longer visible. A ``stream`` key (``bind(stream=...)`` or
+an event-dict key) picks the stream; otherwise Loguru records go to
+``service`` with the module as logger name, structlog ones likewise.
+Records are dropped silently while no pipeline is running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from . import _capture
+from ._capture import _get_context
+from .context import get_correlation
+
+__all__ = ["StructlogProcessor", "loguru_sink", "structlog_processor"]
+
+_LEVELS = {
+    "trace": 5,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "success": 25,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+    "msg": logging.INFO,
+    "log": logging.INFO,
+}
+
+
+def loguru_sink(message: Any) -> None:
+    """A Loguru sink: ``logger.add(loguru_sink)``. Never raises."""
+    q = _capture.active()
+    if q is None:
+        return
+    try:
+        rec = message.record
+        exc = rec.get("exception")
+        exc_info = (exc.type, exc.value, exc.traceback) if exc is not None and exc.type is not None else None
+        extra = dict(rec["extra"])
+        t = rec.get("time")
+        ts = int(t.timestamp() * 1e9) if t is not None else time.time_ns()
+        name = rec.get("name") or "loguru"
+        q.put((ts, int(rec["level"].no), name, rec["message"], (), extra, exc_info, _get_context(),
+               get_correlation(), threading.get_ident(), None))  # fmt: skip
+    except Exception:
+        pass
+
+
+class StructlogProcessor:
+    """A structlog processor that hands the event dict to the pipeline.
+
+    >>> StructlogProcessor(drop=False)    # keep the event for later processors / your renderer
+    StructlogProcessor(drop=False)
+
+    With ``drop=True`` (the default, :data:`structlog_processor`) it raises
+    ``structlog.DropEvent`` so structlog does not also print it; put it last.
+    """
+
+    def __init__(self, drop: bool = True) -> None:
+        self.drop = drop
+
+    def __repr__(self) -> str:
+        return f"StructlogProcessor(drop={self.drop})"
+
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+        q = _capture.active()
+        if q is not None:
+            try:
+                extra = dict(event_dict)
+                msg = extra.pop("event", "")
+                level = extra.pop("level", None) or method_name
+                levelno = _LEVELS.get(str(level).lower(), logging.INFO)
+                name = extra.pop("logger", None) or extra.pop("logger_name", None) or "structlog"
+                extra.pop("timestamp", None)  # ours is the capture time
+                exc_info = extra.pop("exc_info", None)
+                if exc_info is True:
+                    import sys
+
+                    exc_info = sys.exc_info()
+                elif isinstance(exc_info, BaseException):
+                    exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+                elif not isinstance(exc_info, tuple):
+                    exc_info = None
+                q.put((time.time_ns(), levelno, str(name), msg, (), extra, exc_info, _get_context(),
+                       get_correlation(), threading.get_ident(), None))  # fmt: skip
+            except Exception:
+                pass
+        if self.drop:
+            import structlog
+
+            raise structlog.DropEvent
+        return event_dict
+
+
+structlog_processor = StructlogProcessor()

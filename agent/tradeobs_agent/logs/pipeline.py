@@ -1,0 +1,299 @@
+"""The log pipeline: a bounded queue, one worker thread, three sinks.
+
+>>> pipeline = install_logging(agent)     # done by tradeobs_agent.init(); doctest: +SKIP
+>>> pipeline.flush(2.0)                   # everything logged so far is written and handed to OTel
+True
+>>> pipeline.shutdown(2.0)                # doctest: +SKIP
+
+The calling thread only captures (see ``_capture``). The worker thread
+(``tradeobs-logs``) formats with orjson, redacts, writes the JSON-lines files,
+emits OTLP records and console lines. It polls the queue with a short,
+growing sleep instead of being signalled per record, so ``logger.info`` never
+touches a lock or a condition variable.
+
+Full queue: ``drop_newest`` (default) or ``drop_oldest``, or ``block`` for at
+most ``log_block_timeout`` seconds. Every drop is counted in
+``tradeobs.agent.logs.dropped{reason=...}`` and summed up in one warning per
+:attr:`LogPipeline.drop_warning_interval` seconds, written by the worker
+straight to the sinks (it never goes through the full queue).
+
+``shutdown(timeout)`` stops capturing, lets the worker drain and close the
+files, and returns within ``timeout`` seconds whatever happens; records still
+queued then are counted as ``reason="shutdown"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from . import _capture
+from ._capture import CaptureHandler, LogQueue
+from ._format import Built, RecordBuilder, dumps
+from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
+from .redact import Redactor
+
+__all__ = ["LogPipeline", "install_logging"]
+
+_log = logging.getLogger("tradeobs.logs")
+_BATCH = 512
+_IDLE_MIN = 0.001
+_IDLE_MAX = 0.05
+
+
+class _Flush:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class LogPipeline:
+    """Owns the queue, the worker and the sinks. Build it with :func:`install_logging`."""
+
+    drop_warning_interval = 10.0
+
+    def __init__(self, agent: Any, *, console_stream: Any = None) -> None:
+        s = agent.settings
+        self._agent = agent
+        self.settings = s
+        selfm = agent.registry.self_metrics()
+        self._registry = agent.registry
+        self._selfm = selfm
+        self.queue = LogQueue(s.log_queue_size, s.log_queue_policy, s.log_block_timeout, selfm.logs_dropped)
+        self.redactor = Redactor(s.log_redact_patterns)
+        self.builder = RecordBuilder(self.redactor, self._resource_fields())
+        self.files: FileSink | None = None
+        if s.log_dir:
+            self.files = FileSink(
+                s.log_dir,
+                s.log_max_bytes,
+                s.log_rotate_seconds,
+                s.log_backup_count,
+                selfm.sink_errors.bind(sink="file"),
+            )
+        self.otlp: OtlpSink | None = None
+        if agent.logger_provider is not None:
+            self.otlp = OtlpSink(agent.logger_provider, selfm.sink_errors.bind(sink="otlp"))
+        self.console: ConsoleSink | None = None
+        if s.log_console:
+            self.console = ConsoleSink(selfm.sink_errors.bind(sink="console"), console_stream)
+        self.handler = CaptureHandler(self.queue)
+        self.queue.handler = self.handler
+        self._wake = threading.Event()
+        self._stopping = False
+        self._abandon = False
+        self._thread: threading.Thread | None = None
+        self.processed = 0
+        self.worker_cpu = 0.0
+        self._reported_drops = 0
+        self._last_report = time.monotonic()
+        self._root_level_set: int | None = None
+        self._qsize = selfm.queue_size.bind(queue="logs")
+        self._qcap = selfm.queue_capacity.bind(queue="logs")
+        self._shutdown_drops = selfm.logs_dropped.bind(reason="shutdown")
+        self._collect_hook = self._set_gauges
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LogPipeline:
+        if self.files is not None:
+            self.files.start()
+        self._start_worker()
+        self._registry.add_collect_hook(self._collect_hook)
+        self._attach()
+        return self
+
+    def _start_worker(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tradeobs-logs", daemon=True)
+        self._thread.start()
+
+    def _attach(self) -> None:
+        root = logging.getLogger()
+        for h in list(root.handlers):  # a handler left by an earlier pipeline (re-init): never two of ours
+            if isinstance(h, CaptureHandler) and h is not self.handler:
+                root.removeHandler(h)
+        if self.console is not None and _has_console_handler(root):
+            self.console = None  # the application already prints logs; do not print every line twice
+            _log.info("tradeobs: a console handler is already installed on the root logger; not adding ours")
+        root.addHandler(self.handler)
+        level = logging.getLevelName(self.settings.log_level)
+        if root.level in (logging.WARNING, logging.NOTSET) and root.level != level:
+            self._root_level_set = level
+            root.setLevel(level)
+        from ._capture import STREAMS, get_logger
+
+        for stream in STREAMS:
+            lg = get_logger(stream)
+            if lg.level == logging.NOTSET:
+                lg.setLevel(level)
+        _capture.set_active(self.queue)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait (at most ``timeout`` s) until everything captured before this call is written and emitted."""
+        t = self._thread
+        if t is None or not t.is_alive():
+            return False
+        token = _Flush()
+        self.queue.dq.append(token)
+        self._wake.set()
+        return token.done.wait(timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop capturing, drain, close files; bounded by ``timeout`` seconds. Returns True if fully drained."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        if _capture.active() is self.queue:
+            _capture.set_active(None)
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        if self._root_level_set is not None and root.level == self._root_level_set:
+            root.setLevel(logging.WARNING)
+        self._registry.remove_collect_hook(self._collect_hook)
+        self._stopping = True
+        self._wake.set()
+        drained = True
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            if self._thread.is_alive():
+                self._abandon = True  # the worker stops after its current batch; the rest is counted
+                drained = False
+        left = sum(1 for e in list(self.queue.dq) if not isinstance(e, _Flush))
+        if left and not drained:
+            self._shutdown_drops.add(left)
+        if self.files is not None and drained:
+            self.files.close(max(0.0, deadline - time.monotonic()))
+        return drained
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh queue, locks, threads and file handles; the parent's backlog stays the parent's."""
+        self.queue.after_fork()
+        self._wake = threading.Event()
+        self.builder.resource_fields = self._resource_fields()
+        if self.files is not None:
+            self.files.after_fork()
+        if not self._stopping:
+            self._start_worker()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for benchmarks and health checks."""
+        return {
+            "processed": self.processed,
+            "dropped": self.queue.total_dropped,
+            "queued": len(self.queue.dq),
+            "worker_cpu_seconds": self.worker_cpu,
+        }
+
+    def _resource_fields(self) -> dict[str, Any]:
+        attrs = self._agent.resource.attributes
+        return {k: attrs[k] for k in ("service.name", "service.instance.id") if k in attrs}
+
+    def _set_gauges(self) -> None:
+        self._qsize.set(len(self.queue.dq))
+        self._qcap.set(self.queue.capacity)
+
+    # ------------------------------------------------------------------ worker
+    def _run(self) -> None:
+        self.queue.worker_ident = threading.get_ident()
+        dq = self.queue.dq
+        idle = _IDLE_MIN
+        cpu0 = time.thread_time()
+        while not self._abandon:
+            if dq is not self.queue.dq:  # pragma: no cover - replaced after fork
+                dq = self.queue.dq
+            if dq:
+                batch = []
+                pop = dq.popleft
+                try:
+                    for _ in range(_BATCH):
+                        batch.append(pop())
+                except IndexError:
+                    pass
+                self._process(batch)
+                self.worker_cpu = time.thread_time() - cpu0
+                idle = _IDLE_MIN
+                continue
+            self._maybe_report_drops()
+            if self._stopping:
+                break
+            self._wake.wait(idle)
+            self._wake.clear()
+            idle = min(idle * 2, _IDLE_MAX)
+        self._maybe_report_drops(force=True)
+        self.worker_cpu = time.thread_time() - cpu0
+
+    def _process(self, batch: list[Any]) -> None:
+        built: list[Built] = []
+        flushes: list[_Flush] = []
+        for e in batch:
+            if isinstance(e, _Flush):
+                flushes.append(e)
+                continue
+            built.append(self.builder.build(e))
+        if built:
+            self._write(built)
+        self.processed += len(built)
+        for f in flushes:
+            f.done.set()
+
+    def _write(self, built: list[Built]) -> None:
+        if self.files is not None:
+            by_stream: dict[str, list[bytes]] = defaultdict(list)
+            for b in built:
+                by_stream[b.stream].append(dumps(b.fields))
+            for stream, lines in by_stream.items():
+                try:
+                    self.files.write(stream, lines)
+                except Exception:  # pragma: no cover - FileSink handles OSError itself
+                    self.files.errors.add(len(lines))
+        if self.otlp is not None:
+            for b in built:
+                b.otel_attrs = otel_attributes(b.fields)
+                self.otlp.emit(b)
+        if self.console is not None:
+            self.console.write(built)
+
+    def _maybe_report_drops(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < self.drop_warning_interval:
+            return
+        total = self.queue.total_dropped
+        n = total - self._reported_drops
+        elapsed = now - self._last_report
+        self._last_report = now
+        if n <= 0:
+            return
+        self._reported_drops = total
+        entry = (
+            time.time_ns(),
+            logging.WARNING,
+            "tradeobs.logs",
+            "%d log records dropped in the last %.0fs (queue capacity %d, policy %s); "
+            "counted in tradeobs.agent.logs.dropped",
+            (n, elapsed, self.queue.capacity, self.queue.policy),
+            None,
+            None,
+            None,
+            None,
+            0,
+            None,
+        )
+        self._write([self.builder.build(entry)])  # straight to the sinks, never through the full queue
+
+
+def _has_console_handler(root: logging.Logger) -> bool:
+    import sys
+
+    for h in root.handlers:
+        if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (sys.stderr, sys.stdout):
+            return True
+    return False
+
+
+def install_logging(agent: Any, *, console_stream: Any = None) -> LogPipeline:
+    """Build and start the pipeline for ``agent`` (``init()`` calls this when ``logs_enabled``)."""
+    old = _capture.active()
+    if old is not None and old.handler is not None:  # a pipeline from an agent that was never shut down
+        logging.getLogger().removeHandler(old.handler)
+    return LogPipeline(agent, console_stream=console_stream).start()
