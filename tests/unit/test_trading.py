@@ -1,0 +1,404 @@
+"""TradingTelemetry: one trace per order across threads and tasks, metrics, exemplars, events, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import StatusCode
+
+from tradeobs_agent import TradingTelemetry, events, trading
+from tradeobs_agent.agent import _reset_for_tests
+from tradeobs_agent.metrics import Registry
+from tradeobs_agent.testing import Capture, capture
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    _reset_for_tests()
+    yield
+    _reset_for_tests()
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    with capture(service_name="test-trading", logs=False) as c:
+        yield c
+
+
+@pytest.fixture
+def tt(cap: Capture) -> Iterator[TradingTelemetry]:
+    t = trading.TradingTelemetry(strategy="momentum", venue="paper")
+    yield t
+    t.close()
+
+
+def _spans_by_name(cap: Capture, order_id: str) -> dict[str, list[Any]]:
+    spans = cap.spans()
+    (root,) = [s for s in spans if s.name == "order" and s.attributes.get("order.id") == order_id]
+    out: dict[str, list[Any]] = {"order": [root]}
+    for s in spans:
+        if s is not root and s.context.trace_id == root.context.trace_id:
+            out.setdefault(s.name, []).append(s)
+    return out
+
+
+def _point(cap: Capture, name: str, **attrs: Any) -> Any:
+    points = [p for p in cap.metrics().get(name, []) if all(p.attributes.get(k) == v for k, v in attrs.items())]
+    assert len(points) == 1, (name, attrs, points)
+    return points[0]
+
+
+# --------------------------------------------------------------------------- order lifecycle
+
+
+def test_full_lifecycle_is_one_trace_with_children_in_order(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-1", "AAPL", "buy", 100, price=189.5, order_type="limit")
+    o.risk_check(passed=True, checks={"max_position": 0.4})
+    o.submitted()
+    o.acked("v-1")
+    o.fill(40, 189.52)
+    assert not o.closed
+    o.fill(60, 189.55)
+    assert o.closed
+
+    spans = _spans_by_name(cap, "c-1")
+    root = spans["order"][0]
+    assert [s.name for s in sorted(cap.spans(), key=lambda s: (s.start_time, s.end_time)) if s is not root] == [
+        "risk_check",
+        "submit",
+        "ack",
+        "fill",
+        "fill",
+    ]
+    for name in ("risk_check", "submit", "ack", "fill"):
+        for s in spans[name]:
+            assert s.parent is not None and s.parent.span_id == root.context.span_id
+    attrs = root.attributes
+    assert (attrs["order.id"], attrs["symbol"], attrs["side"], attrs["order.qty"], attrs["order.price"]) == (
+        "c-1",
+        "AAPL",
+        "buy",
+        100.0,
+        189.5,
+    )
+    assert attrs["order.outcome"] == "filled" and attrs["order.venue_order_id"] == "v-1"
+    assert root.status.status_code == StatusCode.UNSET
+    # each step covers the time since the previous one
+    assert spans["ack"][0].start_time == spans["submit"][0].end_time
+
+    order_attrs = {"symbol": "AAPL", "side": "buy", "order_type": "limit", "venue": "paper", "strategy": "momentum"}
+    for counter in ("submitted", "acknowledged", "filled", "partially_filled"):
+        assert _point(cap, f"trading.orders.{counter}", **order_attrs).value == 1
+    for hist in ("signal_to_submit", "submit_to_ack", "submit_to_fill"):
+        assert _point(cap, f"trading.order.{hist}.latency", **order_attrs).count == 1
+    slip = _point(cap, "trading.order.slippage", **order_attrs)
+    assert slip.count == 2
+    assert slip.sum == pytest.approx((189.52 - 189.5) / 189.5 * 1e4 + (189.55 - 189.5) / 189.5 * 1e4)
+    assert _point(cap, "trading.order.fill_ratio", **order_attrs).sum == 1.0
+
+
+def test_latency_exemplars_point_at_the_order_trace(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-ex", "MSFT", "sell", 10, price=400.0)
+    o.submitted()
+    o.acked()
+    o.fill(10, 399.9)
+    trace_id = int(o.trace_id, 16)  # type: ignore[arg-type]
+    for name in (
+        "trading.order.signal_to_submit.latency",
+        "trading.order.submit_to_ack.latency",
+        "trading.order.submit_to_fill.latency",
+        "trading.order.slippage",
+        "trading.order.fill_ratio",
+    ):
+        (ex,) = _point(cap, name, symbol="MSFT").exemplars
+        assert ex.trace_id == trace_id, name
+
+
+def test_sell_slippage_is_positive_when_adverse(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-s", "MSFT", "sell", 10, price=400.0)
+    o.submitted()
+    o.fill(10, 399.0)  # sold lower than expected: adverse
+    assert _point(cap, "trading.order.slippage", symbol="MSFT").sum == pytest.approx(25.0)
+
+
+def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-2", "AAPL", "buy", 30)
+    o.submitted()
+
+    def venue_thread() -> None:
+        found = tt.order("c-2")
+        assert found is o
+        found.acked()
+        found.fill(10, 1.0)
+
+    t = threading.Thread(target=venue_thread)
+    t.start()
+    t.join()
+
+    async def later() -> None:
+        await asyncio.sleep(0)
+        tt.order("c-2").fill(20, 1.0)  # type: ignore[union-attr]
+
+    asyncio.run(later())
+    spans = _spans_by_name(cap, "c-2")
+    assert len(spans["fill"]) == 2 and len(spans["ack"]) == 1
+    assert spans["order"][0].attributes["order.outcome"] == "filled"
+
+
+def test_concurrent_fills_of_one_order_count_exactly(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-big", "AAPL", "buy", 400)
+    o.submitted()
+    threads = [threading.Thread(target=lambda: [o.fill(1, 10.0) for _ in range(100)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert o.filled_qty == 400 and o.closed
+    assert _point(cap, "trading.orders.filled", symbol="AAPL").value == 1
+    assert _point(cap, "trading.orders.partially_filled", symbol="AAPL").value == 399
+
+
+def test_risk_reject_sets_error_status_counts_reason_and_ends(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-3", "TSLA", "buy", 5, price=250.0)
+    o.risk_check(passed=False, reason="max_notional")
+    assert o.closed and tt.order("c-3") is o  # closed orders stay findable for late events
+    spans = _spans_by_name(cap, "c-3")
+    root = spans["order"][0]
+    assert root.status.status_code == StatusCode.ERROR and root.status.description == "max_notional"
+    assert spans["risk_check"][0].status.status_code == StatusCode.ERROR
+    assert _point(cap, "trading.orders.rejected", symbol="TSLA", reason="max_notional").value == 1
+    assert tt.open_orders == 0
+    assert "trading.order.fill_ratio" not in cap.metrics()  # a rejected order was never working
+
+
+def test_cancel_records_fill_ratio_of_partial_fills(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-4", "AAPL", "buy", 100)
+    o.submitted()
+    o.fill(25, 10.0)
+    o.cancelled("user")
+    root = _spans_by_name(cap, "c-4")["order"][0]
+    assert root.attributes["order.outcome"] == "cancelled" and root.attributes["order.cancel_reason"] == "user"
+    assert _point(cap, "trading.order.fill_ratio", symbol="AAPL").sum == 0.25
+    assert _point(cap, "trading.orders.cancelled", symbol="AAPL").value == 1
+    o.done()  # idempotent
+    assert len([s for s in cap.spans() if s.name == "order"]) == 1
+
+
+def test_events_are_published_with_trace_ids(tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-5", "AAPL", "buy", 10, price=5.0)
+    o.submitted()
+    o.fill(10, 5.01)
+    r = tt.order_signal("c-6", "AAPL", "sell", 10)
+    r.rejected("venue: no liquidity")
+    c = tt.order_signal("c-7", "AAPL", "sell", 10)
+    c.cancelled()
+    tt.breach("gross", symbol="AAPL")
+    tt.kill_switch(True, "drawdown")
+    tt.kill_switch(True, "drawdown")  # no change: no second event
+    tt.kill_switch(False)
+    evs = events.get_bus().since(0)
+    assert [e.kind for e in evs] == ["order", "fill", "reject", "cancel", "breach", "kill_switch", "kill_switch"]
+    for e in evs[:4]:
+        assert {"order_id", "symbol", "side", "qty", "price", "reason", "trace_id"} <= set(e.data)
+        assert len(e.data["trace_id"]) == 32
+    assert evs[0].data["trace_id"] == o.trace_id and evs[1].data["qty"] == 10.0
+    assert evs[2].data["reason"] == "venue: no liquidity"
+    assert evs[5].data["engaged"] is True and evs[6].data["engaged"] is False
+
+
+def test_duplicate_signal_returns_the_open_trace(tt: TradingTelemetry) -> None:
+    o = tt.order_signal("dup", "AAPL", "buy", 1)
+    assert tt.order_signal("dup", "AAPL", "buy", 1) is o
+
+
+# --------------------------------------------------------------------------- bounded, expiring book
+
+
+def test_open_orders_are_bounded_oldest_evicted_and_counted(cap: Capture) -> None:
+    tt = TradingTelemetry(max_open_orders=3)
+    orders = [tt.order_signal(f"o{i}", "AAPL", "buy", 1) for i in range(5)]
+    assert tt.open_orders == 3
+    assert orders[0].closed and orders[1].closed and not orders[2].closed
+    roots = {s.attributes["order.id"]: s for s in cap.spans() if s.name == "order"}
+    assert roots["o0"].attributes["order.outcome"] == "evicted"
+    dropped = cap.agent.registry.self_metrics().items_dropped.bind(signal="traces", reason="order_evicted")
+    assert dropped.value == 2
+    tt.close()
+
+
+def test_orders_expire_after_ttl_at_collection(cap: Capture) -> None:
+    tt = TradingTelemetry(order_ttl=30.0)
+    o = tt.order_signal("old", "AAPL", "buy", 1)
+    o.created -= 31  # as if signalled 31 s ago
+    tt.order_signal("new", "AAPL", "buy", 1).done()
+    assert o.closed and tt.open_orders == 0
+    root = next(s for s in cap.spans() if s.attributes.get("order.id") == "old")
+    assert root.attributes["order.outcome"] == "expired"
+    n = tt.order_signal("n2", "AAPL", "buy", 1)
+    n.created -= 31
+    cap.metrics()  # a collection expires it too
+    assert n.closed
+    tt.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "setting"),
+    [
+        ({"max_open_orders": 0}, "max_open_orders"),
+        ({"order_ttl": -1}, "order_ttl"),
+        ({"max_symbols": "x"}, "max_symbols"),
+    ],
+)
+def test_bad_constructor_arguments_raise_config_errors(kwargs: dict[str, Any], setting: str) -> None:
+    from tradeobs_agent import TradeObsConfigError
+
+    with pytest.raises(TradeObsConfigError, match=setting):
+        TradingTelemetry(**kwargs)
+
+
+# --------------------------------------------------------------------------- market data, money, risk
+
+
+def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> None:
+    tt.tick("AAPL", 189.5, exchange_ts=time.time() - 0.5, seq=1)
+    tt.tick("AAPL", 189.6, seq=2)
+    tt.tick("AAPL", 189.7, seq=5)
+    tt.tick("MSFT", 400.0)
+    tt._syms["MSFT"].last -= 10  # as if MSFT ticked 10 s ago
+    tt.feed_reconnect("nasdaq")
+    assert _point(cap, "trading.marketdata.ticks", symbol="AAPL").value == 3
+    assert _point(cap, "trading.marketdata.price", symbol="AAPL").value == 189.7
+    lag = _point(cap, "trading.marketdata.feed.lag", symbol="AAPL")
+    assert lag.count == 1 and lag.sum >= 0.5
+    assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
+    assert _point(cap, "trading.marketdata.staleness", symbol="MSFT").value >= 10
+    assert _point(cap, "trading.marketdata.reconnects", feed="nasdaq").value == 1
+
+
+def test_positions_exposure_pnl_equity_drawdown(cap: Capture, tt: TradingTelemetry) -> None:
+    tt.position("AAPL", 100, 10.0)
+    tt.position("MSFT", -50, 20.0)
+    tt.position("AAPL", 50, 10.0)  # replaces the AAPL position
+    tt.pnl("AAPL", realized=12.5, unrealized=-3.0)
+    tt.account(equity=1000.0)
+    tt.account(equity=1200.0)
+    tt.account(equity=900.0)
+    m = cap.metrics()
+    assert _point(cap, "trading.position.quantity", symbol="AAPL").value == 50
+    assert _point(cap, "trading.position.notional", symbol="MSFT").value == -1000.0
+    assert m["trading.exposure.gross"][0].value == 1500.0
+    assert m["trading.exposure.net"][0].value == -500.0
+    assert _point(cap, "trading.pnl.realized", symbol="AAPL").value == 12.5
+    assert _point(cap, "trading.pnl.unrealized", symbol="AAPL").value == -3.0
+    assert m["trading.equity"][0].value == 900.0
+    assert m["trading.drawdown"][0].value == pytest.approx(0.25)  # from the 1200 peak
+    tt.account(equity=900.0, drawdown=0.1)
+    assert cap.metrics()["trading.drawdown"][0].value == 0.1
+
+
+def test_risk_instruments(cap: Capture, tt: TradingTelemetry) -> None:
+    tt.limit_utilization("gross", 0.75)
+    tt.breach("gross")
+    tt.breach("position", symbol="AAPL")
+    tt.kill_switch(True, "manual")
+    assert _point(cap, "trading.risk.limit.utilization", limit="gross").value == 0.75
+    assert _point(cap, "trading.risk.breaches", limit="position", symbol="AAPL").value == 1
+    assert cap.metrics()["trading.risk.kill_switch.engaged"][0].value == 1
+    tt.decision_time(0.0002, symbol="AAPL")
+    assert _point(cap, "trading.strategy.decision.duration", symbol="AAPL").count == 1
+
+
+async def test_event_loop_lag_monitor_records(cap: Capture, tt: TradingTelemetry) -> None:
+    task = tt.event_loop_lag_monitor(interval=0.001)
+    assert task is not None
+    for _ in range(3):
+        time.sleep(0.005)  # block the loop so there is lag to see
+        await asyncio.sleep(0.002)
+    task.cancel()
+    point = cap.metrics()["trading.eventloop.lag"][0]
+    assert point.count >= 1 and point.min >= 0
+
+
+def test_event_loop_lag_monitor_outside_a_loop_returns_none(tt: TradingTelemetry) -> None:
+    assert tt.event_loop_lag_monitor() is None
+
+
+# --------------------------------------------------------------------------- never raise
+
+
+_weird = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(),
+    st.text(max_size=300),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.just(object()),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=st.lists(_weird, min_size=6, max_size=6))
+def test_no_method_raises_on_any_input(tt: TradingTelemetry, args: list[Any]) -> None:
+    a, b, c, d, e, f = args
+    tt.tick(a, b, c, d)
+    tt.tick("AAPL", b, c)
+    tt.feed_reconnect(a)
+    tt.decision_time(b, a)
+    o = tt.order_signal(a, b, c, d, e, f)
+    o.risk_check(a, b, {"x": c} if isinstance(c, int) else None)
+    o.submitted()
+    o.acked(a)
+    o.fill(b, c, d)
+    o.fill(1, 1.0, e)
+    o.rejected(a)
+    o.cancelled(b)
+    o.error(ValueError("x"))
+    o.done()
+    tt.order(a)
+    tt.position(a, b, c)
+    tt.pnl(a, b, c)
+    tt.account(a, b)
+    tt.limit_utilization(a, b)
+    tt.breach(a, b)
+    tt.kill_switch(a, b)
+
+
+def test_bad_values_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+    reg = Registry()
+    tt = TradingTelemetry(registry=reg)
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("x", "AAPL", "buy", 10)
+        o.fill(math.nan, 1.0)
+        o.fill(-1, 1.0)
+        tt.position("AAPL", math.inf, 1.0)
+        tt.tick("AAPL", 1.0, exchange_ts=time.time() * 1000)  # milliseconds by mistake
+    invalid = reg.self_metrics().invalid
+    assert invalid.bind(instrument="trading", reason="fill").value == 2
+    assert invalid.bind(instrument="trading", reason="position").value == 1
+    assert invalid.bind(instrument="trading", reason="exchange_ts").value == 1
+    assert len([r for r in caplog.records if "invalid fill" in r.getMessage()]) == 1
+    tt.close()
+
+
+def test_works_without_an_agent_and_bounds_its_caches() -> None:
+    reg = Registry(max_series=50)
+    tt = TradingTelemetry(registry=reg, max_symbols=20)
+    for i in range(200):
+        tt.tick(f"S{i}", 1.0)
+        tt.order_signal(f"o{i}", f"S{i}", "buy", 1).submitted()
+    assert len(tt._syms) == 20 and len(tt._orders) == 20
+    ticks = reg.get("trading.marketdata.ticks")
+    assert ticks is not None and len(ticks.series()) == 51  # 50 + overflow
+    assert sum(s.value for s in ticks.series()) == 200
+    tt.close()
