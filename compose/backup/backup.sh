@@ -76,11 +76,15 @@ write_metrics() {  # $1 = 1 on success, 0 on failure; $2 = size in bytes
 }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# Several runs within one second get -02, -03, ... after the stamp, numbered
+# past every existing one so names always sort in creation order.
 final="$BACKUP_DIR/tradeobs-$stamp"
-n=1
-while [ -e "$final" ]; do   # several runs within one second: -2, -3, ...
+n=0
+for existing in "$BACKUP_DIR/tradeobs-$stamp" "$BACKUP_DIR/tradeobs-$stamp"-*; do
+    [ -e "$existing" ] && n=$((n + 1))
+done
+while [ "$n" -gt 0 ] && final="$BACKUP_DIR/tradeobs-$stamp-$(printf '%02d' $((n + 1)))" && [ -e "$final" ]; do
     n=$((n + 1))
-    final="$BACKUP_DIR/tradeobs-$stamp-$n"
 done
 work="$BACKUP_DIR/.tmp-${final##*/}"
 snapdir=""
