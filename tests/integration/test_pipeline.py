@@ -69,8 +69,13 @@ def sdk(stack: Stack, service_name: str) -> Iterator[dict[str, object]]:
     endpoint = f"http://{stack.otlp_grpc_endpoint}"
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    # Exports happen on force_flush() only (the interval is an hour): the
+    # prometheus exporter keeps the LAST data point of a series, and the SDK
+    # attaches an exemplar only to the export that follows its measurement; a
+    # later periodic export without new measurements would replace it before
+    # Prometheus scrapes it.
     reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=500
+        OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=3_600_000
     )
     mp = MeterProvider(resource=resource, metric_readers=[reader])
     lp = LoggerProvider(resource=resource)
