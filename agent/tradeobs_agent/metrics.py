@@ -203,9 +203,14 @@ class BoundHistogram(_Series):
         self._instrument._invalid("value", value)
 
     def _exemplar(self, bucket: int, value: float, span: Any) -> None:
-        ctx = span.get_span_context() if hasattr(span, "get_span_context") else span
-        if getattr(ctx, "is_valid", False) and ctx.trace_flags.sampled:
-            self.exemplars[bucket] = (value, time.time_ns(), ctx.trace_id, ctx.span_id)
+        try:
+            get = getattr(span, "get_span_context", None)
+            ctx = span if get is None else get()
+            # sampled flag (bit 0) set implies a recorded span; is_valid excludes the all-zero ids.
+            if ctx.trace_flags & 1 and ctx.is_valid:
+                self.exemplars[bucket] = (value, time.time_ns(), ctx.trace_id, ctx.span_id)
+        except Exception:  # not a span or span context: no exemplar, and never raise
+            pass
 
     @property
     def count(self) -> int:

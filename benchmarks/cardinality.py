@@ -1,0 +1,150 @@
+"""Collection/export cost per cycle at 10, 100 and 1,000 symbols, against the raw OTel SDK.
+
+    python benchmarks/cardinality.py [--symbols 10,100,1000] [--cycles 20]
+
+Per symbol the workload has what ``TradingTelemetry`` creates for an active symbol:
+a tick counter, a price gauge, a feed-lag histogram (19 buckets), and order counters
+and a submit->fill histogram for two sides. So 1,000 symbols = 7,000 series.
+
+Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
+- ``collect``:   the reader's collection (``InMemoryMetricReader.get_metrics_data``), i.e.
+  the bridge turning the registry into OTel points, vs the SDK aggregating its own instruments
+- ``+ OTLP encode``: collection plus protobuf encoding of the export request (what the OTLP
+  exporter does before the network), for both
+- ``Prometheus scrape``: rendering the embedded endpoint's text (``generate_latest``)
+
+``max_series`` is raised to 5,000 so the 1,000-symbol case is not folded into overflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def median_ms(fn: Callable[[], Any], cycles: int) -> float:
+    fn()  # warm
+    samples = []
+    for _ in range(cycles):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1e3
+
+
+def ours(n_symbols: int) -> tuple[Any, Any, Any]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from tradeobs_agent._internal import bridge
+    from tradeobs_agent._internal.providers import SCOPE
+    from tradeobs_agent.metrics import Registry
+    from tradeobs_agent.trading.instruments import TradingInstruments
+
+    reg = Registry(max_series=5000)
+    inst = TradingInstruments(reg)
+    for i in range(n_symbols):
+        sym = f"SYM{i:04d}"
+        inst.ticks.bind(symbol=sym).add(1)
+        inst.price.bind(symbol=sym).set(100.0 + i)
+        inst.feed_lag.bind(symbol=sym).record(0.002)
+        for side in ("buy", "sell"):
+            a = {"symbol": sym, "side": side, "order_type": "limit", "venue": "paper", "strategy": "s"}
+            inst.submitted.bind(**a).add(3)
+            inst.submit_to_fill.bind(**a).record(0.004)
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    bridge.attach(reader, reg, lambda: provider._sdk_config.resource, SCOPE)
+    prom = _prom_reader(reg, provider)
+    return reader, prom, provider
+
+
+def _prom_reader(reg: Any, provider: Any) -> Any:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import CollectorRegistry
+
+    from tradeobs_agent._internal import bridge
+    from tradeobs_agent._internal.providers import SCOPE
+
+    preg = CollectorRegistry(auto_describe=False)
+    reader = PrometheusMetricReader(registry=preg)
+    p = MeterProvider(metric_readers=[reader])
+    if reg is not None:
+        bridge.attach(reader, reg, lambda: p._sdk_config.resource, SCOPE)
+    return preg, p
+
+
+def sdk(n_symbols: int) -> tuple[Any, Any, Any]:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+    from prometheus_client import CollectorRegistry
+
+    from tradeobs_agent.trading.instruments import LATENCY_BOUNDS
+
+    reader = InMemoryMetricReader()
+    preg = CollectorRegistry(auto_describe=False)
+    prom = PrometheusMetricReader(registry=preg)
+    views = [View(instrument_name="*lat*", aggregation=ExplicitBucketHistogramAggregation(LATENCY_BOUNDS))]
+    provider = MeterProvider(metric_readers=[reader, prom], views=views)
+    m = provider.get_meter("sdk")
+    ticks = m.create_counter("trading.marketdata.ticks")
+    prices: dict[str, float] = {}
+
+    def observe(_: Any) -> Any:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(v, {"symbol": s}) for s, v in prices.items()]
+
+    m.create_observable_gauge("trading.marketdata.price", callbacks=[observe])
+    lag = m.create_histogram("trading.marketdata.feed.lag", unit="s")
+    sub = m.create_counter("trading.orders.submitted")
+    fill = m.create_histogram("trading.order.submit_to_fill.latency", unit="s")
+    for i in range(n_symbols):
+        sym = f"SYM{i:04d}"
+        ticks.add(1, {"symbol": sym})
+        prices[sym] = 100.0 + i
+        lag.record(0.002, {"symbol": sym})
+        for side in ("buy", "sell"):
+            a = {"symbol": sym, "side": side, "order_type": "limit", "venue": "paper", "strategy": "s"}
+            sub.add(3, a)
+            fill.record(0.004, a)
+    return reader, (preg, provider), provider
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--symbols", default="10,100,1000")
+    ap.add_argument("--cycles", type=int, default=20)
+    args = ap.parse_args()
+
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+    from prometheus_client import generate_latest
+
+    print(f"# cardinality: python {platform.python_version()}, median of {args.cycles} cycles, ms per cycle")
+    header = (
+        f"| {'symbols':>7} | {'series':>6} | {'impl':<8} | {'collect':>8} | {'+ OTLP encode':>13} "
+        f"| {'OTLP bytes':>10} | {'Prometheus scrape':>17} |"
+    )
+    print(header)
+    print("|" + "|".join("-" * len(c) for c in header.strip().strip("|").split("|")) + "|")
+    for n in (int(x) for x in args.symbols.split(",")):
+        for name, build in (("tradeobs", ours), ("OTel SDK", sdk)):
+            reader, (preg, _p), _provider = build(n)
+            collect = median_ms(reader.get_metrics_data, args.cycles)
+            size = len(encode_metrics(reader.get_metrics_data()).SerializeToString())
+            encode = median_ms(lambda r=reader: encode_metrics(r.get_metrics_data()).SerializeToString(), args.cycles)
+            scrape = median_ms(lambda g=preg: generate_latest(g), args.cycles)
+            print(
+                f"| {n:>7} | {n * 7:>6} | {name:<8} | {collect:8.2f} | {encode:13.2f} | {size:>10} | {scrape:17.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
