@@ -16,7 +16,7 @@ from . import trading
 from .agent import Agent, get_agent, init, is_initialized, shutdown
 from .exceptions import TradeObsConfigError, TradeObsError
 from .instrumentation import instrument_app
-from .logs import get_logger
+from .logs import correlate, get_logger
 from .metrics import counter, gauge, get_registry, histogram, timed, updown_counter
 from .options import (
     LiveOptions,
@@ -40,6 +40,7 @@ __all__ = [
     "TradeObsError",
     "TradingTelemetry",
     "__version__",
+    "correlate",
     "counter",
     "gauge",
     "get_agent",
