@@ -227,9 +227,7 @@ class _Service:
         return self.proc.describe()
 
 
-def _start_and_wait(
-    name: str, argv: list[str], env: dict[str, str], workdir: Path, ready_url: str
-) -> ManagedProcess:
+def _start_and_wait(name: str, argv: list[str], env: dict[str, str], workdir: Path, ready_url: str) -> ManagedProcess:
     proc = ManagedProcess(name, argv, env, workdir)
     try:
         wait_for(
@@ -312,9 +310,7 @@ class CollectorProc(_Service):
         return self.metrics_url.removeprefix("http://")
 
 
-def collector_env(
-    workdir: Path, traces_endpoint: str, logs_exporters: str = "[file/logs]"
-) -> dict[str, str]:
+def collector_env(workdir: Path, traces_endpoint: str, logs_exporters: str = "[file/logs]") -> dict[str, str]:
     """The env for collector/otel-collector.yaml with every listener on a free port."""
     return {
         "TRADEOBS_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
@@ -367,10 +363,7 @@ def start_collector(
         otlp_grpc_endpoint=env["TRADEOBS_OTLP_GRPC_ENDPOINT"],
         otlp_http_endpoint=f"http://{env['TRADEOBS_OTLP_HTTP_ENDPOINT']}",
         prometheus_exporter_url=f"http://{env['TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT']}",
-        metrics_url=(
-            f"http://{env['TRADEOBS_COLLECTOR_METRICS_HOST']}:"
-            f"{env['TRADEOBS_COLLECTOR_METRICS_PORT']}"
-        ),
+        metrics_url=(f"http://{env['TRADEOBS_COLLECTOR_METRICS_HOST']}:{env['TRADEOBS_COLLECTOR_METRICS_PORT']}"),
         health_url=f"http://{health}/",
         zpages_url=f"http://{env['TRADEOBS_ZPAGES_ENDPOINT']}",
         logs_file=Path(env["TRADEOBS_LOGS_FILE_PATH"]),
@@ -512,9 +505,7 @@ def prometheus_query(prometheus_url: str, promql: str) -> list[dict[str, Any]]:
     return list(data["data"]["result"])
 
 
-def prometheus_exemplars(
-    prometheus_url: str, promql: str, lookback_s: float = 3600
-) -> list[dict[str, Any]]:
+def prometheus_exemplars(prometheus_url: str, promql: str, lookback_s: float = 3600) -> list[dict[str, Any]]:
     """Exemplars of the series selected by promql -> list of exemplar dicts
     (each with "labels" e.g. {"trace_id": ..., "span_id": ...} and "value")."""
     now = time.time()
@@ -661,12 +652,8 @@ def alertmanager(procs_dir: Path) -> Iterator[AlertmanagerProc]:
 
 
 @pytest.fixture(scope="session")
-def prometheus(
-    procs_dir: Path, collector: CollectorProc, alertmanager: AlertmanagerProc
-) -> Iterator[PrometheusProc]:
-    text = prometheus_config(
-        collector.prometheus_exporter_target, collector.metrics_target, alertmanager.target
-    )
+def prometheus(procs_dir: Path, collector: CollectorProc, alertmanager: AlertmanagerProc) -> Iterator[PrometheusProc]:
+    text = prometheus_config(collector.prometheus_exporter_target, collector.metrics_target, alertmanager.target)
     with start_prometheus(procs_dir / "prometheus", text) as p:
         yield p
 

@@ -93,9 +93,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def _assert_ok(res: subprocess.CompletedProcess[str], what: str) -> None:
-    assert res.returncode == 0, (
-        f"{what} failed (exit {res.returncode}):\n{res.stdout}\n{res.stderr}"
-    )
+    assert res.returncode == 0, f"{what} failed (exit {res.returncode}):\n{res.stdout}\n{res.stderr}"
 
 
 def test_discovery_finds_the_shipped_configs() -> None:
@@ -170,9 +168,7 @@ def _prometheus_cases() -> list[pytest.param]:
 def test_promtool_check_config(config: Path | None, tmp_path: Path) -> None:
     if config is None:
         config = tmp_path / "prometheus.yml"
-        config.write_text(
-            prometheus_config("127.0.0.1:8889", "127.0.0.1:8888", "127.0.0.1:9093")
-        )
+        config.write_text(prometheus_config("127.0.0.1:8889", "127.0.0.1:8888", "127.0.0.1:9093"))
     promtool = find_binary("promtool")
     _assert_ok(_run([promtool, "check", "config", str(config)]), f"promtool check config {config}")
 

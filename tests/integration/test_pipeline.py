@@ -63,9 +63,7 @@ def service_name() -> str:
 @pytest.fixture
 def sdk(stack: Stack, service_name: str) -> Iterator[dict[str, object]]:
     """Tracer, meter and logger providers exporting OTLP/gRPC to the collector."""
-    resource = Resource.create(
-        {"service.name": service_name, "service.instance.id": "smoke-1", **SECRETS}
-    )
+    resource = Resource.create({"service.name": service_name, "service.instance.id": "smoke-1", **SECRETS})
     endpoint = f"http://{stack.otlp_grpc_endpoint}"
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
@@ -79,18 +77,14 @@ def sdk(stack: Stack, service_name: str) -> Iterator[dict[str, object]]:
     )
     mp = MeterProvider(resource=resource, metric_readers=[reader])
     lp = LoggerProvider(resource=resource)
-    lp.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True))
-    )
+    lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
     yield {"tracer_provider": tp, "meter_provider": mp, "logger_provider": lp}
     tp.shutdown()
     mp.shutdown()
     lp.shutdown()
 
 
-def test_span_arrives_in_jaeger_with_secrets_redacted(
-    stack: Stack, sdk: dict[str, object], service_name: str
-) -> None:
+def test_span_arrives_in_jaeger_with_secrets_redacted(stack: Stack, sdk: dict[str, object], service_name: str) -> None:
     tp = sdk["tracer_provider"]
     assert isinstance(tp, TracerProvider)
     tracer = tp.get_tracer("smoke")
@@ -99,9 +93,7 @@ def test_span_arrives_in_jaeger_with_secrets_redacted(
         trace_id = format(span.get_span_context().trace_id, "032x")
     assert tp.force_flush()
 
-    trace = stack.wait_for(
-        lambda: jaeger_trace(stack.jaeger_query_url, trace_id), f"trace {trace_id} in Jaeger"
-    )
+    trace = stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, trace_id), f"trace {trace_id} in Jaeger")
     (jspan,) = trace["spans"]
     assert jspan["operationName"] == "place_order"
     tags = span_tags(jspan)
@@ -127,9 +119,7 @@ def test_span_arrives_in_jaeger_with_secrets_redacted(
     assert [t["traceID"] for t in found] == [trace_id]
 
 
-def test_metrics_arrive_in_prometheus_with_exemplars(
-    stack: Stack, sdk: dict[str, object], service_name: str
-) -> None:
+def test_metrics_arrive_in_prometheus_with_exemplars(stack: Stack, sdk: dict[str, object], service_name: str) -> None:
     mp = sdk["meter_provider"]
     tp = sdk["tracer_provider"]
     assert isinstance(mp, MeterProvider)
@@ -167,9 +157,7 @@ def test_metrics_arrive_in_prometheus_with_exemplars(
     stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, trace_id), "exemplar's trace")
 
 
-def test_logs_arrive_in_file_with_secrets_redacted(
-    stack: Stack, sdk: dict[str, object], service_name: str
-) -> None:
+def test_logs_arrive_in_file_with_secrets_redacted(stack: Stack, sdk: dict[str, object], service_name: str) -> None:
     lp = sdk["logger_provider"]
     assert isinstance(lp, LoggerProvider)
     marker = uuid.uuid4().hex
@@ -229,9 +217,7 @@ def test_disk_queue_survives_collector_restart(tmp_path: Path) -> None:
     try:
         tp = TracerProvider(resource=Resource.create({"service.name": service}))
         tp.add_span_processor(
-            BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=f"http://{col.otlp_grpc_endpoint}", insecure=True)
-            )
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://{col.otlp_grpc_endpoint}", insecure=True))
         )
         with tp.get_tracer("queue").start_as_current_span("queued") as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
@@ -252,12 +238,14 @@ def test_disk_queue_survives_collector_restart(tmp_path: Path) -> None:
         col.stop()
     assert col.proc.popen.returncode == 0, col.describe()
 
-    with start_jaeger(tmp_path / "jaeger", otlp_grpc_port=jaeger_port) as jaeger:
+    with (
+        start_jaeger(tmp_path / "jaeger", otlp_grpc_port=jaeger_port) as jaeger,
         # same env: same ports and the same storage directory
-        with start_collector(tmp_path / "collector", jaeger.otlp_grpc_endpoint, env=col.env) as col2:
-            trace = wait_for(
-                lambda: jaeger_trace(jaeger.query_url, trace_id),
-                f"queued trace {trace_id} to be delivered after the restart",
-                procs=(col2.proc, jaeger.proc),
-            )
+        start_collector(tmp_path / "collector", jaeger.otlp_grpc_endpoint, env=col.env) as col2,
+    ):
+        trace = wait_for(
+            lambda: jaeger_trace(jaeger.query_url, trace_id),
+            f"queued trace {trace_id} to be delivered after the restart",
+            procs=(col2.proc, jaeger.proc),
+        )
     assert trace["spans"][0]["operationName"] == "queued"
