@@ -14,6 +14,7 @@ has at least one real case.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -115,6 +116,40 @@ def test_collector_config_validates_with_test_env(tmp_path: Path) -> None:
     env = collector_env(tmp_path, "127.0.0.1:1")
     res = _run([binary, "validate", "--config", f"file:{COLLECTOR_CONFIG}"], env)
     _assert_ok(res, "validate with test env")
+
+
+def _compose_collector_envs() -> list[tuple[str, dict[str, str]]]:
+    """(compose file:service, environment) of every compose service that mounts
+    collector/otel-collector.yaml; `${VAR:-default}` resolves to its default."""
+    import yaml
+
+    found = []
+    for f in _repo_files(("compose/**/docker-compose*.yml", "compose/**/compose*.yml")):
+        doc = yaml.safe_load(f.read_text()) or {}
+        for name, svc in (doc.get("services") or {}).items():
+            volumes = [str(v.get("source", v) if isinstance(v, dict) else v) for v in svc.get("volumes") or []]
+            if not any("otel-collector.yaml" in v for v in volumes):
+                continue
+            env = svc.get("environment") or {}
+            if isinstance(env, list):
+                env = dict(e.split("=", 1) for e in env if "=" in e)
+            resolved = {k: re.sub(r"\$\{[A-Za-z0-9_]+:?-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+            found.append((f"{f.relative_to(REPO)}:{name}", resolved))
+    return found
+
+
+def test_collector_config_validates_with_compose_env() -> None:
+    """The compose stack mounts collector/otel-collector.yaml with its own env
+    (e.g. TRADEOBS_*_EXPORTERS naming exporter IDs): that combination must be
+    valid too, so renaming a component here cannot silently break compose."""
+    if not (REPO / "compose").is_dir():
+        return
+    cases = _compose_collector_envs()
+    assert cases, "no compose service mounts collector/otel-collector.yaml"
+    binary = find_binary("otelcol-tradeobs")
+    for where, env in cases:
+        res = _run([binary, "validate", "--config", f"file:{COLLECTOR_CONFIG}"], env)
+        _assert_ok(res, f"validate with the environment of {where}")
 
 
 def test_collector_validate_rejects_a_broken_config(tmp_path: Path) -> None:
