@@ -269,6 +269,13 @@ class RecordBuilder:
             if red.is_secret_key(k):
                 fields[k] = "[REDACTED]"
                 continue
+            tv = type(v)
+            if tv is str and len(v) <= MAX_VALUE:
+                fields[k] = red.text(v)
+                continue
+            if tv is int or tv is bool or tv is float or v is None:
+                fields[k] = clean(v) if tv is int and not -(2**63) <= v < 2**64 else v
+                continue
             cv = clean(v)
             if not isinstance(cv, str | int | float | bool) and cv is not None:
                 cv = red.value(k, cv)

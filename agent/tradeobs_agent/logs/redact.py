@@ -52,28 +52,32 @@ _SECRET_WORDS = (
     r"apca-api-key-id|apca-api-secret-key"
 )
 
-# (pattern, replacement) applied in order to every message and string attribute value.
-DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
+# (pattern, replacement, triggers) applied in order to every message and string attribute value. A rule runs
+# only when the lower-cased text contains one of its trigger substrings: most log lines hold no secret, and a
+# substring test is ~50x cheaper than a regex scan.
+DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible.
     (
-        r"(?i)((?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_.-])*(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*[\"']?)"
+        r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*[\"']?)"
         r"((?:bearer|basic)\s+)?[^\s\"',;&}\]]+",
         r"\1\2" + MASK,
+        ("key", "secret", "token", "pass", "pwd", "auth"),
     ),
     # A credential after the scheme word anywhere else ("sent Bearer abc...").
-    (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK),
+    (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK, ("bearer", "basic")),
     # Account numbers: 8-17 digits shortly after an account-ish word.
     (
         r"(?i)(\b(?:account|acct)(?:[\s_.-]*(?:number|num|no|nbr|id|#))?\.?[\"']?\s*(?:[:=#]|is)?\s*[\"']?)"
         r"\d{8,17}\b",
         r"\1" + MASK,
+        ("acc",),
     ),
     # user:password@ in URLs.
-    (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@"),
+    (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", ("://",)),
     # JSON Web Tokens.
-    (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK),
+    (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, ("eyj",)),
     # AWS access key ids.
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK),
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK, ("akia", "asia")),
 )
 
 _MAX_DEPTH = 6
@@ -100,12 +104,12 @@ class Redactor:
     ) -> None:
         try:
             self._key = re.compile(key_pattern or DEFAULT_KEY_PATTERN)
-            rules: list[tuple[re.Pattern[str], Any]] = []
+            rules: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = []
             if defaults:
-                rules.extend((re.compile(p), repl) for p, repl in DEFAULT_VALUE_PATTERNS)
+                rules.extend((re.compile(p), repl, trig) for p, repl, trig in DEFAULT_VALUE_PATTERNS)
             for p in extra_patterns:
                 rx = re.compile(p)
-                rules.append((rx, _group_mask if "secret" in rx.groupindex else MASK))
+                rules.append((rx, _group_mask if "secret" in rx.groupindex else MASK, ()))
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
         self._rules = tuple(rules)
@@ -122,7 +126,16 @@ class Redactor:
 
     def text(self, s: str) -> str:
         """``s`` with every secret-looking value replaced by ``[REDACTED]``."""
-        for rx, repl in self._rules:
+        if len(s) < 5:
+            return s
+        low = s.lower()
+        for rx, repl, triggers in self._rules:
+            if triggers:
+                for t in triggers:
+                    if t in low:
+                        break
+                else:
+                    continue
             s = rx.sub(repl, s)
         return s
 
