@@ -234,6 +234,7 @@ class LogPipeline:
         if built:
             self._write(built)
         self.processed += len(built)
+        self._maybe_report_drops()  # before releasing flush() callers, so they see the warning too
         for f in flushes:
             f.done.set()
 

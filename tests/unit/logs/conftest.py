@@ -57,3 +57,30 @@ def blocking_stream() -> Iterator[BlockingStream]:
     s = BlockingStream()
     yield s
     s.release.set()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Detach pytest's log-capture handlers from the root logger while a test runs.
+
+    With them attached every record takes the standard (slow) path, so the capture
+    fast path would go untested. Tests that want another handler add their own.
+    """
+    import _pytest.logging
+
+    root = logging.getLogger()
+    theirs = [
+        h
+        for h in root.handlers
+        if isinstance(
+            h,
+            _pytest.logging.LogCaptureHandler | _pytest.logging._LiveLoggingNullHandler | _pytest.logging._FileHandler,
+        )
+    ]
+    for h in theirs:
+        root.removeHandler(h)
+    try:
+        return (yield)
+    finally:
+        for h in theirs:
+            root.addHandler(h)

@@ -262,3 +262,19 @@ def test_internal_warnings_on_the_worker_never_block(make_env, blocking_stream: 
     assert done.wait(10)
     t.join()
     assert env.counter("tradeobs.agent.logs.dropped", reason="queue_full") == 1
+
+
+def test_fast_path_is_taken_when_ours_is_the_only_handler(env: Env) -> None:
+    """Regression guard: records from stream loggers must not build a LogRecord when nothing else listens."""
+    from tradeobs_agent.logs import _capture
+
+    assert _capture._sole_route(get_logger("execution"), env.pipeline.handler)
+    made: list[logging.LogRecord] = []
+    old = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(lambda *a, **k: made.append(old(*a, **k)) or made[-1])
+    try:
+        get_logger("execution").info("fast")
+    finally:
+        logging.setLogRecordFactory(old)
+    env.flush()
+    assert made == [] and env.lines("execution")[0]["message"] == "fast"

@@ -1,0 +1,205 @@
+"""Redaction on every sink and bridge; bad input always yields a record and never raises."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+import structlog
+from _logs_helpers import Env
+from loguru import logger as loguru_logger
+
+from tradeobs_agent.logs import Redactor, StructlogProcessor, get_logger, loguru_sink, structlog_processor
+from tradeobs_agent.logs._sinks import ConsoleSink
+
+SECRETS = ["s3cr3t-KEY-abcdef", "PKTESTKEYID12345", "hunter2hunter2", "123456789012", "tok.en-value-999"]
+MESSAGE = (
+    "call broker APCA-API-KEY-ID: PKTESTKEYID12345 APCA-API-SECRET-KEY=s3cr3t-KEY-abcdef "
+    "Authorization: Bearer tok.en-value-999 password=hunter2hunter2 account number 123456789012"
+)
+
+
+def _assert_clean(text: str) -> None:
+    for s in SECRETS:
+        assert s not in text, f"secret {s!r} leaked: {text}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("api_key=abc123", "api_key=[REDACTED]"),
+        ('{"client_secret": "xyz"}', '{"client_secret": "[REDACTED]"}'),
+        ("APCA-API-SECRET-KEY: abc", "APCA-API-SECRET-KEY: [REDACTED]"),
+        ("Authorization: Bearer abc.def", "Authorization: Bearer [REDACTED]"),
+        ("sent bearer abcdefghijkl", "sent bearer [REDACTED]"),
+        ("acct# 99887766", "acct# [REDACTED]"),
+        ("account_number=1234567890123", "account_number=[REDACTED]"),
+        ("postgres://bot:pw123@db:5432/x", "postgres://bot:[REDACTED]@db:5432/x"),
+        ("jwt eyJhbGciOi.eyJzdWIiOi.abcdefgh", "jwt [REDACTED]"),
+        ("order 1234567890 filled qty=100", "order 1234567890 filled qty=100"),  # not account-ish: kept
+        ("input_tokens=12", "input_tokens=12"),  # not a token
+    ],
+)
+def test_default_patterns(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+def test_secret_looking_attribute_names() -> None:
+    r = Redactor()
+    for k in ("api_key", "apiKey", "APCA-API-KEY-ID", "password", "auth_token", "account_number", "Authorization"):
+        assert r.is_secret_key(k), k
+    for k in ("order_id", "symbol", "gen_ai.usage.input_tokens", "account_type"):
+        assert not r.is_secret_key(k), k
+    assert r.attributes({"nested": {"token": "x", "ok": "y"}}) == {"nested": {"token": "[REDACTED]", "ok": "y"}}
+
+
+def test_configurable_patterns(make_env) -> None:  # noqa: ANN001
+    assert Redactor([r"ORD-\d+"]).text("id ORD-42") == "id [REDACTED]"
+    assert Redactor([r"pin (?P<secret>\d+)"], defaults=False).text("pin 1234 api_key=x") == "pin [REDACTED] api_key=x"
+    env = make_env(redact_patterns=[r"internal-\w+"])
+    get_logger("system").info("host internal-db1 ok")
+    env.flush()
+    assert env.lines("system")[0]["message"] == "host [REDACTED] ok"
+
+
+def test_bad_pattern_is_a_config_error() -> None:
+    import tradeobs_agent
+
+    with pytest.raises(tradeobs_agent.TradeObsConfigError, match="log_redact_patterns"):
+        tradeobs_agent.init(
+            otlp=False, prometheus=False, live=False, logs=tradeobs_agent.LogOptions(redact_patterns=["("])
+        )
+
+
+def test_scrubbed_in_file_otlp_and_console(env: Env) -> None:
+    console = io.StringIO()
+    env.pipeline.console = ConsoleSink(env.pipeline._selfm.sink_errors.bind(sink="console"), console)
+    get_logger("execution").info(
+        "msg %s", MESSAGE, extra={"api_key": "s3cr3t-KEY-abcdef", "note": "password: hunter2hunter2", "symbol": "AAPL"}
+    )
+    env.flush()
+    [rec] = env.lines("execution")
+    _assert_clean((env.dir / "execution.jsonl").read_text())
+    assert rec["api_key"] == "[REDACTED]" and rec["symbol"] == "AAPL"
+    [otel] = env.otlp_records()
+    _assert_clean(str(otel.body) + repr(dict(otel.attributes)))
+    _assert_clean(console.getvalue())
+    assert "symbol=AAPL" in console.getvalue()
+
+
+def test_scrubbed_in_exceptions(env: Env) -> None:
+    try:
+        raise RuntimeError("login failed password=hunter2hunter2")
+    except RuntimeError:
+        get_logger("system").exception("auth")
+    env.flush()
+    _assert_clean((env.dir / "system.jsonl").read_text())
+
+
+def test_loguru_bridge_routes_and_scrubs(env: Env) -> None:
+    from tradeobs_agent.logs import correlate
+
+    sink_id = loguru_logger.add(loguru_sink, serialize=False)
+    try:
+        with correlate(order_id="o-7"):
+            loguru_logger.bind(stream="execution", api_key="s3cr3t-KEY-abcdef").info("loguru {}", MESSAGE)
+        loguru_logger.warning("plain loguru")
+    finally:
+        loguru_logger.remove(sink_id)
+    env.flush()
+    [rec] = env.lines("execution")
+    assert rec["message"].startswith("loguru call broker") and rec["order_id"] == "o-7"
+    assert rec["api_key"] == "[REDACTED]"
+    _assert_clean((env.dir / "execution.jsonl").read_text())
+    [svc] = env.lines("service")
+    assert svc["level"] == "WARNING" and svc["message"] == "plain loguru"
+    _assert_clean(repr([(r.body, dict(r.attributes)) for r in env.otlp_records()]))
+
+
+def test_structlog_bridge_routes_and_scrubs(env: Env) -> None:
+    out = io.StringIO()
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog_processor],
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        slog = structlog.get_logger()
+        slog.warning(MESSAGE, stream="risk", password="hunter2hunter2", limit=5)
+        structlog.configure(
+            processors=[StructlogProcessor(drop=False), structlog.processors.KeyValueRenderer()],
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        structlog.get_logger().info("kept", stream="risk")
+    finally:
+        structlog.reset_defaults()
+    env.flush()
+    first, second = env.lines("risk")
+    assert first["level"] == "WARNING" and first["limit"] == 5 and first["password"] == "[REDACTED]"
+    _assert_clean((env.dir / "risk.jsonl").read_text())
+    assert second["message"] == "kept"
+    assert "kept" in out.getvalue() and MESSAGE not in out.getvalue()  # drop=True swallowed the first
+
+
+# ---------------------------------------------------------------- bad input
+
+
+class BrokenStr:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class Unserializable:
+    __slots__ = ()
+
+
+def _recursive() -> list[object]:
+    a: list[object] = [1]
+    a.append(a)
+    return a
+
+
+def _recursive_dict() -> dict[str, object]:
+    d: dict[str, object] = {"k": 1}
+    d["self"] = d
+    return d
+
+
+@pytest.mark.parametrize(
+    ("msg", "args", "extra", "marker"),
+    [
+        ("a %s %s", (1,), None, "format_error"),
+        ("a %d", ("x",), None, "format_error"),
+        ("a %s", (BrokenStr(),), None, "format_error"),
+        (BrokenStr(), (), None, None),
+        (b"bytes \xff msg", (), None, None),
+        ("x" * 100_000, (), None, "truncated"),
+        ("%s", ("y" * 100_000,), None, "truncated"),
+        ("recursive %s", (_recursive(),), {"r": _recursive(), "d": _recursive_dict()}, None),
+        ("obj", (), {"o": Unserializable(), "b": b"\x00\xff", "broken": BrokenStr(), "big": 2**80}, None),
+        ("nan", (), {"f": float("nan"), "s": "\ud800 lone surrogate"}, None),
+        ("%(a)s and %(b)s", ({"a": 1},), None, "format_error"),
+    ],
+)
+def test_bad_input_produces_a_record(env: Env, msg: object, args: tuple[object, ...], extra, marker) -> None:  # noqa: ANN001
+    log = get_logger("execution")
+    log.info(msg, *args, extra=extra)  # must not raise
+    logging.getLogger("plain").info(msg, *args, extra=extra)  # the handler path, too
+    env.flush()
+    for stream in ("execution", "service"):
+        [rec] = env.lines(stream)
+        assert isinstance(rec["message"], str)
+        if marker:
+            assert marker in rec["tradeobs.error"]
+    assert len(env.otlp_records()) == 2
+
+
+def test_huge_message_is_truncated_with_a_marker(env: Env) -> None:
+    get_logger("execution").info("x" * 100_000)
+    env.flush()
+    [rec] = env.lines("execution")
+    assert rec["message"].endswith("...[truncated 67232 chars]")
