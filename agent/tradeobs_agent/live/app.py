@@ -1,0 +1,257 @@
+"""The live view as a Starlette app: mount it in the service's app, or run it standalone.
+
+>>> from fastapi import FastAPI
+>>> import tradeobs_agent.live
+>>> app = FastAPI()
+>>> app.mount("/telemetry", tradeobs_agent.live.create_app())     # doctest: +SKIP
+
+Routes (relative to the mount point):
+
+``GET /``          the dashboard page (``static/index.html``; uPlot vendored, no CDN)
+``GET /stream``    ``text/event-stream``: ``event: frame`` (full/delta state) and ``event: event``
+                   (fills, rejects, orders, alerts), ``retry:`` and ``: hb`` heartbeats
+``GET /snapshot``  the current full state as JSON
+``GET /history``   recent chart points and discrete events (bounded rings) as JSON
+
+Nothing needs the host's lifespan (mounted apps' lifespans do not run in
+Starlette): the producer starts on the first request, in the server's loop,
+and ``agent.shutdown()`` (or uvicorn's shutdown) stops it and ends the streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config import Settings, resolve_settings
+from ..events import EventBus
+from ..exceptions import TradeObsConfigError
+from ..metrics import Registry
+from . import auth
+from .hub import LiveHub
+
+__all__ = ["STATIC_DIR", "create_app", "run"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+_TOKEN_KEY = "tradeobs.live.token"
+_END = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def _settings() -> Settings:
+    from ..agent import get_agent
+
+    agent = get_agent()
+    return agent.settings if agent is not None else resolve_settings()[0]
+
+
+class _StripToken:
+    """Outermost layer: take ``?token=`` out of the scope before anything (an access log) can see it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[_TOKEN_KEY] = auth.pop_query_token(scope)
+        await self.app(scope, receive, send)
+
+
+async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(body)),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _Stream:
+    """``GET /stream`` in raw ASGI (see the divergence note in :mod:`.hub` for why not ``EventSourceResponse``)."""
+
+    def __init__(self, hub: LiveHub, secret: str) -> None:
+        self.hub, self.secret = hub, secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub = self.hub
+        if not auth.authorized(self.secret, scope, scope.get(_TOKEN_KEY)):
+            hub.reject()
+            await _plain(send, 401, "unauthorized\n")
+            return
+        if not hub.ensure_started():
+            hub.reject()
+            await _plain(send, 503, "live stream stopped\n", [(b"retry-after", b"5")])
+            return
+        if hub.full():
+            hub.reject()
+            await _plain(send, 503, "too many live clients\n", [(b"retry-after", b"5")])
+            return
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-store"),
+                (b"x-accel-buffering", b"no"),
+            ],
+        }
+        if scope["method"] == "HEAD":
+            await send(start)
+            await send(_END)
+            return
+        last_id = None
+        for k, v in scope["headers"]:
+            if k == b"last-event-id":
+                last_id = v.decode("latin-1")
+        if last_id is None and b"lastEventId=" in scope.get("query_string", b""):
+            last_id = Request(scope).query_params.get("lastEventId")
+        await send(start)
+        client = hub.connect(send, last_id)
+        task = asyncio.current_task()
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+        except asyncio.CancelledError:
+            if client.closing is None:
+                raise
+            if task is not None:
+                task.uncancel()
+        finally:
+            hub.disconnect(client)
+        if client.closing == "stop":
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await send(_END)
+
+
+def create_app(
+    *,
+    hz: float | None = None,
+    max_clients: int | None = None,
+    token: str | None = None,
+    cors_origins: Sequence[str] | None = None,
+    send_timeout: float = 10.0,
+    registry: Registry | None = None,
+    bus: EventBus | None = None,
+    settings: Settings | None = None,
+) -> Starlette:
+    """A Starlette app serving the live stream and dashboard; ``app.state.hub`` is its :class:`LiveHub`.
+
+    Settings come from the running agent (else ``resolve_settings()``); explicit
+    arguments win. When an agent exists, ``agent.live`` is set to the hub so
+    ``agent.shutdown()`` ends the streams.
+    """
+    s = settings if settings is not None else _settings()
+    hz = s.live_hz if hz is None else hz
+    max_clients = s.live_max_clients if max_clients is None else max_clients
+    secret = s.live_token if token is None else token
+    origins = tuple(s.live_cors_origins if cors_origins is None else cors_origins)
+    if "*" in origins:
+        raise TradeObsConfigError(
+            "live_cors_origins", "*", "explicit origins (the stream may use cookies, so '*' is never allowed)"
+        )
+    if not 0 < hz <= 100:
+        raise TradeObsConfigError("live_hz", hz, "a number of frames per second in (0, 100]")
+    if max_clients < 1:
+        raise TradeObsConfigError("live_max_clients", max_clients, "an integer >= 1")
+    hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout)
+    if not s.live_enabled:
+        hub.stopped = True
+
+    def _check(request: Request) -> Response | None:
+        if auth.authorized(secret, request.scope, request.scope.get(_TOKEN_KEY)):
+            hub.ensure_started()
+            return None
+        return Response("unauthorized\n", 401, media_type="text/plain")
+
+    async def index(request: Request) -> Response:
+        qtoken = request.scope.get(_TOKEN_KEY)
+        if secret and qtoken:
+            if not auth.verify_token(secret, qtoken):
+                return Response("invalid or expired token\n", 401, media_type="text/plain")
+            root = request.scope.get("root_path", "") or ""
+            resp = RedirectResponse(root + "/", status_code=303)
+            resp.headers["set-cookie"] = auth.session_cookie(secret, root + "/", request.url.scheme == "https")
+            return resp
+        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-store"})
+
+    async def snapshot(request: Request) -> Response:
+        denied = _check(request)
+        if denied is not None:
+            return denied
+        return Response(hub.snapshot_json(), media_type="application/json", headers={"cache-control": "no-store"})
+
+    async def history(request: Request) -> Response:
+        denied = _check(request)
+        if denied is not None:
+            return denied
+        return Response(hub.history_json(), media_type="application/json", headers={"cache-control": "no-store"})
+
+    middleware = [Middleware(_StripToken)]
+    if origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(origins),
+                allow_credentials=True,
+                allow_methods=["GET"],
+                allow_headers=["Last-Event-ID", "Authorization"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/stream", _Stream(hub, secret), methods=["GET", "HEAD"]),
+            Route("/snapshot", snapshot),
+            Route("/history", history),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=middleware,
+    )
+    app.state.hub = hub
+    from ..agent import get_agent
+
+    agent = get_agent()
+    if agent is not None:
+        agent.live = hub
+    return app
+
+
+def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
+    """Serve the live view standalone with uvicorn until interrupted; ``kwargs`` go to :func:`create_app`.
+
+    Access logging is off (a query token must never reach a log), uvloop and
+    httptools are used when installed.
+    """
+    import uvicorn
+
+    app = create_app(**kwargs)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    hub: LiveHub = app.state.hub
+    hub.server = server
+    try:
+        server.run()
+    finally:
+        hub.stop()

@@ -1,0 +1,125 @@
+"""Auth for the live endpoints that works with ``EventSource``: a signed cookie or a short-lived signed query token.
+
+>>> secret = "s3cret-from-TRADEOBS_LIVE_TOKEN"
+>>> tok = make_token(secret, ttl=60)
+>>> verify_token(secret, tok)
+True
+>>> verify_token("other", tok)
+False
+
+``EventSource`` cannot set headers, so a browser authenticates either with the
+``tradeobs_live`` cookie (HttpOnly, SameSite=Strict) or with ``?token=`` on the
+URL. The host app, which has already authenticated its user, hands out a
+short-lived token (``make_token(secret, ttl=60)``); opening
+``/telemetry/?token=...`` swaps it for the cookie and redirects to the clean
+URL. Scripts may send ``Authorization: Bearer <token>``.
+
+A token is ``v1.<expiry unix seconds>.<base64url HMAC-SHA256>``: it reveals
+nothing about the secret and cannot be forged or extended. The ``token``
+query parameter is removed from the ASGI scope before any response starts,
+so the server's access log (uvicorn logs ``scope["query_string"]``) never
+records it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+__all__ = ["COOKIE", "QUERY_TOKEN_TTL", "SESSION_TTL", "authorized", "make_token", "pop_query_token", "verify_token"]
+
+COOKIE = "tradeobs_live"
+QUERY_TOKEN_TTL = 60.0
+"""Default lifetime of a token meant for a URL, in seconds."""
+SESSION_TTL = 8 * 3600.0
+"""Lifetime of the cookie the dashboard gets in exchange, in seconds."""
+
+
+def _sign(secret: str, payload: str) -> str:
+    mac = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def make_token(secret: str, ttl: float = QUERY_TOKEN_TTL, now: float | None = None) -> str:
+    """A token valid for ``ttl`` seconds, signed with ``secret`` (the ``live_token`` setting)."""
+    if not secret:
+        raise ValueError("make_token needs a non-empty secret (the live_token setting)")
+    exp = int((time.time() if now is None else now) + ttl)
+    payload = f"v1.{exp}"
+    return f"{payload}.{_sign(secret, payload)}"
+
+
+def verify_token(secret: str, token: str | None, now: float | None = None) -> bool:
+    """Whether ``token`` was signed with ``secret`` and has not expired. Never raises."""
+    if not secret or not token or not isinstance(token, str):
+        return False
+    try:
+        version, exp_s, mac = token.split(".", 2)
+        exp = int(exp_s)
+    except ValueError:
+        return False
+    if version != "v1" or exp < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(mac, _sign(secret, f"{version}.{exp_s}"))
+
+
+def pop_query_token(scope: MutableMapping[str, Any]) -> str | None:
+    """Remove ``token=...`` from ``scope["query_string"]`` in place and return it.
+
+    The scope dict is the server's own (Starlette's routing updates it in place),
+    so the access log line, written when the response starts, no longer has it.
+    """
+    raw: bytes = scope.get("query_string", b"")
+    if b"token=" not in raw:
+        return None
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    token = None
+    kept = []
+    for k, v in pairs:
+        if k == "token":
+            token = v
+        else:
+            kept.append((k, v))
+    scope["query_string"] = urlencode(kept).encode("latin-1")
+    return token
+
+
+def _cookie(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for k, v in headers:
+        if k == b"cookie":
+            for part in v.decode("latin-1").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == COOKIE:
+                    return value
+    return None
+
+
+def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for k, v in headers:
+        if k == b"authorization":
+            scheme, _, value = v.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return value.strip()
+    return None
+
+
+def authorized(secret: str, scope: MutableMapping[str, Any], query_token: str | None) -> bool:
+    """True when auth is off (empty secret) or the request carries a valid token (cookie, query or bearer)."""
+    if not secret:
+        return True
+    headers = scope.get("headers", [])
+    return any(verify_token(secret, t) for t in (query_token, _cookie(headers), _bearer(headers)) if t)
+
+
+def session_cookie(secret: str, path: str, secure: bool) -> str:
+    """A ``Set-Cookie`` value holding a fresh session token."""
+    token = make_token(secret, SESSION_TTL)
+    attrs = [f"{COOKIE}={token}", f"Path={path}", f"Max-Age={int(SESSION_TTL)}", "HttpOnly", "SameSite=Strict"]
+    if secure:
+        attrs.append("Secure")
+    return "; ".join(attrs)

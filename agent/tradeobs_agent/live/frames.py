@@ -1,0 +1,280 @@
+"""Build one live frame per tick from the in-process registry, and its delta against the last one.
+
+>>> from tradeobs_agent.metrics import Registry
+>>> reg = Registry()
+>>> reg.gauge("trading.marketdata.price").bind(symbol="AAPL").set(190.5)
+>>> b = FrameBuilder(reg)
+>>> state = b.build()
+>>> state["symbols"]["AAPL"]["px"]
+190.5
+>>> delta(state, b.build())["symbols"]
+{}
+
+The state is read once per tick (never per client): every trading instrument
+is walked once and grouped by its ``symbol`` attribute, summing over the
+other attributes (``side``, ``reason``, ``strategy`` ...). Histograms with the
+same bounds are merged by summing bucket counts, then a quantile is
+interpolated within the bucket exactly as :meth:`BoundHistogram.quantile`
+does. Instruments that do not exist yet are simply absent from the frame.
+
+Per-symbol keys (short, because they go out ten times a second):
+``px`` price, ``pos`` position quantity, ``ntl`` notional, ``rpnl``/``upnl``
+realized/unrealized P&L, ``ord``/``fill``/``rej`` order counts,
+``p50``/``p99`` submit-to-fill latency in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry
+
+__all__ = ["FrameBuilder", "delta", "merged_quantile"]
+
+# gauge name -> per-symbol key; values are summed over non-symbol attributes ("px" takes the last).
+SYMBOL_GAUGES: dict[str, str] = {
+    "trading.marketdata.price": "px",
+    "trading.position.quantity": "pos",
+    "trading.position.notional": "ntl",
+    "trading.pnl.realized": "rpnl",
+    "trading.pnl.unrealized": "upnl",
+}
+SYMBOL_COUNTERS: dict[str, str] = {
+    "trading.orders.submitted": "ord",
+    "trading.orders.filled": "fill",
+    "trading.orders.rejected": "rej",
+}
+ACCOUNT_GAUGES: dict[str, str] = {
+    "trading.equity": "equity",
+    "trading.drawdown": "drawdown",
+    "trading.risk.kill_switch.engaged": "kill_switch",
+}
+LATENCIES: dict[str, str] = {
+    "trading.order.submit_to_fill.latency": "submit_to_fill",
+    "trading.order.submit_to_ack.latency": "submit_to_ack",
+    "trading.order.signal_to_submit.latency": "signal_to_submit",
+}
+SYMBOL_LATENCY = "trading.order.submit_to_fill.latency"
+HEALTH_COUNTERS: dict[str, str] = {
+    "tradeobs.agent.exports.failed": "exports_failed",
+    "tradeobs.agent.logs.dropped": "logs_dropped",
+    "tradeobs.agent.items.dropped": "items_dropped",
+    "tradeobs.agent.metric.overflow": "series_overflow",
+    "tradeobs.live.frames.coalesced": "frames_coalesced",
+    "tradeobs.live.clients.rejected": "clients_rejected",
+    "tradeobs.live.clients.timed_out": "clients_timed_out",
+}
+HEALTH_GAUGES: dict[str, str] = {"tradeobs.live.clients": "clients"}
+
+
+def merged_quantile(bounds: tuple[float, ...], counts: list[int], lo: float, hi: float, q: float) -> float | None:
+    """The ``q`` quantile of merged bucket ``counts`` (same interpolation as ``BoundHistogram.quantile``)."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, c in enumerate(counts):
+        if c and seen + c >= rank:
+            lower = bounds[i - 1] if i > 0 else min(lo, bounds[0] if bounds else lo)
+            upper = bounds[i] if i < len(bounds) else hi
+            lower, upper = max(lower, lo), min(upper, hi)
+            return lower + (upper - lower) * ((rank - seen) / c)
+        seen += c
+    return hi
+
+
+class _Merge:
+    __slots__ = ("counts", "hi", "lo")
+
+    def __init__(self, n: int) -> None:
+        self.counts = [0] * n
+        self.lo = float("inf")
+        self.hi = float("-inf")
+
+    def add(self, counts: list[int], lo: float, hi: float) -> None:
+        mine = self.counts
+        for i, c in enumerate(counts):
+            if c:
+                mine[i] += c
+        if lo < self.lo:
+            self.lo = lo
+        if hi > self.hi:
+            self.hi = hi
+
+
+def _r(v: float | None) -> float | None:
+    """Round for the wire: 6 significant digits are plenty for a chart and keep frames small."""
+    if v is None:
+        return None
+    return float(f"{v:.6g}")
+
+
+class FrameBuilder:
+    """Reads the registry and returns the whole trading state as plain dicts (one per tick)."""
+
+    def __init__(self, registry: Registry, bus: Any = None) -> None:
+        self.registry = registry
+        self.bus = bus
+        self._cpu_last: tuple[float, float] | None = None
+        self._system: dict[str, Any] = {}
+        self._system_at = 0.0
+
+    def build(self, extra_health: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        reg = self.registry
+        symbols: dict[str, dict[str, Any]] = {}
+
+        def row(sym: Any) -> dict[str, Any]:
+            key = str(sym)
+            r = symbols.get(key)
+            if r is None:
+                r = symbols[key] = {}
+            return r
+
+        for name, key in SYMBOL_GAUGES.items():
+            inst = reg.get(name)
+            if inst is None:
+                continue
+            for s in inst.series():
+                if not isinstance(s, BoundGauge) or s.value is None:
+                    continue
+                sym = s.attributes.get("symbol")
+                if sym is None:
+                    continue
+                r = row(sym)
+                r[key] = s.value if key == "px" else r.get(key, 0) + s.value
+        for name, key in SYMBOL_COUNTERS.items():
+            inst = reg.get(name)
+            if inst is None:
+                continue
+            for s in inst.series():
+                if isinstance(s, BoundCounter):
+                    sym = s.attributes.get("symbol")
+                    if sym is not None:
+                        r = row(sym)
+                        r[key] = r.get(key, 0) + s.value
+        latency: dict[str, dict[str, float | None]] = {}
+        for name, key in LATENCIES.items():
+            inst = reg.get(name)
+            if inst is None:
+                continue
+            bounds: tuple[float, ...] = getattr(inst, "bounds", ())
+            overall = _Merge(len(bounds) + 1)
+            per_symbol: dict[str, _Merge] = {}
+            for s in inst.series():
+                if not isinstance(s, BoundHistogram):
+                    continue
+                counts, _, lo, hi = s.snapshot()
+                overall.add(counts, lo, hi)
+                if name == SYMBOL_LATENCY:
+                    sym = s.attributes.get("symbol")
+                    if sym is not None:
+                        m = per_symbol.get(str(sym))
+                        if m is None:
+                            m = per_symbol[str(sym)] = _Merge(len(bounds) + 1)
+                        m.add(counts, lo, hi)
+            latency[key] = {
+                "p50": _r(merged_quantile(bounds, overall.counts, overall.lo, overall.hi, 0.5)),
+                "p99": _r(merged_quantile(bounds, overall.counts, overall.lo, overall.hi, 0.99)),
+            }
+            for sym, m in per_symbol.items():
+                r = row(sym)
+                r["p50"] = _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.5))
+                r["p99"] = _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.99))
+        account: dict[str, Any] = {}
+        for name, key in ACCOUNT_GAUGES.items():
+            inst = reg.get(name)
+            if inst is None:
+                continue
+            vals = [s.value for s in inst.series() if isinstance(s, BoundGauge) and s.value is not None]
+            if vals:
+                account[key] = sum(vals) if key != "kill_switch" else max(vals)
+        health: dict[str, Any] = {}
+        for name, key in HEALTH_COUNTERS.items():
+            health[key] = _sum_values(reg.get(name))
+        for name, key in HEALTH_GAUGES.items():
+            health[key] = _sum_values(reg.get(name))
+        if self.bus is not None:
+            health["events_evicted"] = getattr(self.bus, "evicted", 0)
+        if extra_health:
+            health.update(extra_health)
+        return {
+            "symbols": symbols,
+            "account": account,
+            "latency": latency,
+            "health": health,
+            "system": self.system(),
+        }
+
+    def system(self) -> dict[str, Any]:
+        """Process CPU % and RSS, refreshed at most once a second (cheap: ``os.times`` and ``/proc``)."""
+        now = time.monotonic()
+        if now - self._system_at < 1.0 and self._system:
+            return self._system
+        t = os.times()
+        cpu = t.user + t.system
+        out: dict[str, Any] = {"pid": os.getpid()}
+        if self._cpu_last is not None:
+            dt = now - self._cpu_last[0]
+            if dt > 0:
+                out["cpu_pct"] = round(100.0 * (cpu - self._cpu_last[1]) / dt, 1)
+        self._cpu_last = (now, cpu)
+        rss = _rss_bytes()
+        if rss is not None:
+            out["rss_mb"] = round(rss / 1048576, 1)
+        self._system, self._system_at = out, now
+        return out
+
+
+def _sum_values(inst: Any) -> float:
+    if inst is None:
+        return 0
+    total: float = 0
+    for s in inst.series():
+        v = getattr(s, "value", None)
+        if isinstance(v, int | float):
+            total += v
+    return total
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed from ``prev`` to ``cur``: per section, only changed keys; symbols only if changed.
+
+    A client applies it by merging section by section (``symbols`` one level deeper).
+    Symbols that disappeared are not signalled; the next periodic full frame drops them.
+    """
+    out: dict[str, Any] = {}
+    psyms: Mapping[str, Mapping[str, Any]] = prev.get("symbols", {})
+    syms: dict[str, Any] = {}
+    for sym, row in cur.get("symbols", {}).items():
+        old = psyms.get(sym)
+        if old is None:
+            syms[sym] = row
+        elif old != row:
+            syms[sym] = {k: v for k, v in row.items() if old.get(k) != v}
+    out["symbols"] = syms
+    for section in ("account", "latency", "health", "system"):
+        a: Mapping[str, Any] = prev.get(section, {})
+        changed = {k: v for k, v in cur.get(section, {}).items() if a.get(k) != v}
+        if changed:
+            out[section] = changed
+    return out
+
+
+def select_symbols(symbols: Mapping[str, Mapping[str, Any]], limit: int) -> Iterable[str]:
+    """The first ``limit`` symbols in name order (history keeps chart points for these only)."""
+    return sorted(symbols)[:limit]

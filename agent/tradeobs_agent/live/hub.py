@@ -1,0 +1,537 @@
+"""The live producer: one frame per tick, serialized once, the same bytes fanned out to every client.
+
+>>> hub = LiveHub(hz=10)                 # create_app() makes one; agent.shutdown() stops it
+>>> hub.snapshot()["symbols"]            # the current state, built on demand before the first tick
+{}
+
+Each tick the producer (one asyncio task, started lazily on the first request
+in the server's event loop):
+
+1. pulls new discrete events (fills, rejects, orders, alerts, kill switch)
+   from the :class:`~tradeobs_agent.events.EventBus`, gives each the next id
+   and keeps its ready SSE bytes in a bounded ring (``event_buffer``);
+2. builds the state once with :class:`~.frames.FrameBuilder` and serializes it
+   with orjson twice: a full frame, and a delta against the previous tick
+   (every ``full_every`` seconds the delta is replaced by a full frame);
+3. fans out: a client that is up to date gets *the same bytes object* (this
+   tick's events + delta) as everyone else; a client that is behind (it
+   reconnected, or its socket was slow) gets the events it is missing from the
+   ring and then the full frame; a client whose previous send has not finished
+   is skipped, its skipped tick counted as *coalesced*.
+
+So a client's "buffer" is one cursor (the last id it was sent) into the shared
+ring plus the shared latest frame: a stalled client costs O(1) memory whatever
+its lag, and one that fell off the ring gets an ``event: reset`` and a full
+frame. Every event has ``id: <boot>-<n>``; ``<boot>`` changes per process, so a
+``Last-Event-ID`` from a previous process is recognised as unknown.
+
+Intentional divergence from sse-starlette's ``EventSourceResponse``
+---------------------------------------------------------------------
+
+The stream endpoint speaks raw ASGI instead of returning an
+``EventSourceResponse``. Per client per message that response runs an anyio
+cancel scope (``send_timeout``), a lock, ``ensure_bytes`` and four tasks per
+connection (stream, ping, exit watcher, disconnect listener); at 4,000 clients
+x 10 Hz that is the budget of the whole 2-core machine (see
+``benchmarks/sse_fanout.py``: the naive per-client generator is the baseline).
+Instead:
+
+* **Inline sends.** The producer calls each client's ASGI ``send`` and runs the
+  coroutine one step itself. When the socket takes the bytes (the normal
+  case) the coroutine finishes in that step: no task is woken, no future is
+  created. When the server's flow control pauses it (the client is not
+  reading) the half-run coroutine is handed to a task that finishes it
+  (:class:`_Resume` forwards exactly what a ``Task`` would), and the client is
+  "busy" until then.
+* **Send timeout without timers.** Instead of a cancel scope per send, the fan-out
+  loop checks how long a busy client has been busy; past ``send_timeout`` it
+  is closed (counted in ``tradeobs.live.clients.timed_out``). Its handler then
+  returns without finishing the chunked body, so the server closes the socket
+  (uvicorn logs "ASGI callable returned without completing response": that
+  line is the record of a dead client).
+* **Heartbeat** is a comment (``: hb``) prepended to a tick's bytes every
+  ``heartbeat`` seconds, not a separate ping task per client.
+* **Shutdown**: we reuse sse-starlette's :class:`AppStatus` (its uvicorn
+  ``handle_exit`` hook) and, like it, uvicorn's ``Server.should_exit`` found
+  through the SIGTERM handler, polled once per tick; on exit, or on
+  :meth:`LiveHub.stop`, every stream gets its terminating chunk and ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import Any
+
+import orjson
+
+from .._internal.once import warn_once
+from ..events import EventBus, get_bus
+from ..metrics import Registry, get_registry
+from .frames import FrameBuilder, delta, select_symbols
+
+__all__ = ["LiveHub", "parse_event_id"]
+
+_log = logging.getLogger("tradeobs.live")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+SECRET_KEYS = ("token", "secret", "password", "passwd", "api_key", "apikey", "authorization", "credential", "cookie")
+HISTORY_SYMBOLS = 20
+
+
+def parse_event_id(value: str | None) -> tuple[str, int] | None:
+    """``"<boot>-<n>"`` -> ``(boot, n)``; anything else -> ``None``."""
+    if not value:
+        return None
+    boot, _, n = value.strip().rpartition("-")
+    if not boot or not n.isdigit():
+        return None
+    return boot, int(n)
+
+
+def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Event data without keys that look secret (nothing secret leaves in a frame)."""
+    return {k: v for k, v in data.items() if not any(s in str(k).lower() for s in SECRET_KEYS)}
+
+
+class _Resume:
+    """Finish a coroutine that was already run one step, yielding what it yields (as ``yield from`` would)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro, self.first = coro, first
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, yielded = self.coro, self.first
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+async def _finish(coro: Any, first: Any) -> None:
+    await _Resume(coro, first)
+
+
+class Client:
+    """One connected stream. Its whole per-client state is these slots."""
+
+    __slots__ = ("busy_since", "closing", "coalesced", "cursor", "inflight", "pending", "send", "sent", "task")
+
+    def __init__(self, send: Send, task: asyncio.Task[Any] | None) -> None:
+        self.send = send
+        self.task = task
+        self.cursor = 0
+        self.pending: asyncio.Task[None] | None = None
+        self.busy_since = 0.0
+        self.inflight = 0
+        self.closing: str | None = None
+        self.sent = 0
+        self.coalesced = 0
+
+
+class Tick:
+    __slots__ = ("fast", "fast_msg", "full", "full_json", "last_id", "prev_id", "ts")
+
+    def __init__(self, prev_id: int, last_id: int, fast: bytes, full: bytes, full_json: bytes, ts: float) -> None:
+        self.prev_id, self.last_id, self.ts = prev_id, last_id, ts
+        self.fast, self.full, self.full_json = fast, full, full_json
+        self.fast_msg = {"type": "http.response.body", "body": fast, "more_body": True}
+
+
+class LiveHub:
+    """Producer and fan-out for the live stream. Thread-safe :meth:`stop`; everything else runs in one event loop."""
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        bus: EventBus | None = None,
+        *,
+        hz: float = 10.0,
+        max_clients: int = 5000,
+        send_timeout: float = 10.0,
+        full_every: float = 5.0,
+        heartbeat: float = 5.0,
+        retry_ms: int = 1000,
+        event_buffer: int = 2048,
+        history: int = 600,
+        server: Any = None,
+    ) -> None:
+        if hz <= 0 or max_clients < 1 or event_buffer < 1 or history < 1:
+            raise ValueError("hz must be > 0 and max_clients, event_buffer, history >= 1")
+        self.registry = registry if registry is not None else get_registry()
+        self.bus = bus if bus is not None else get_bus()
+        self.hz, self.max_clients, self.send_timeout = hz, max_clients, send_timeout
+        self.full_every, self.heartbeat, self.retry_ms = full_every, heartbeat, retry_ms
+        self.server = server
+        self.boot = format(time.time_ns() // 1000, "x")
+        self._bid = self.boot.encode()
+        self._builder = FrameBuilder(self.registry, self.bus)
+        self._n = 0
+        self._events: deque[tuple[int, bytes, dict[str, Any]]] = deque(maxlen=event_buffer)
+        self._evicted_upto = 0
+        self._bus_seq = max(0, self.bus.last_seq - event_buffer)
+        self._clients: dict[Client, None] = {}
+        self._tick: Tick | None = None
+        self._state: dict[str, Any] | None = None
+        self._history: deque[dict[str, Any]] = deque(maxlen=history)
+        self._last_full = 0.0
+        self._last_hb = 0.0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._task: asyncio.Task[None] | None = None
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._exit_at_start = _app_status_exit()
+        self.stats = {"frames_sent": 0, "frames_coalesced": 0, "rejected": 0, "timed_out": 0, "resets": 0}
+        reg = self.registry
+        self._m_clients = reg.gauge("tradeobs.live.clients", "{client}", "Connected live-stream clients").bind()
+        self._m_sent = reg.counter("tradeobs.live.frames.sent", "{frame}", "Live frames sent to clients").bind()
+        self._m_coalesced = reg.counter(
+            "tradeobs.live.frames.coalesced", "{frame}", "Live frames skipped for a busy client (it gets the latest)"
+        ).bind()
+        self._m_rejected = reg.counter(
+            "tradeobs.live.clients.rejected", "{client}", "Stream connections refused (limit, auth, stopped)"
+        ).bind()
+        self._m_timed_out = reg.counter(
+            "tradeobs.live.clients.timed_out", "{client}", "Stream clients closed because a send timed out"
+        ).bind()
+        self._m_clients.set(0)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def ensure_started(self) -> bool:
+        """Start the producer in the running loop (idempotent). False once stopped."""
+        if self.stopped:
+            return False
+        loop = asyncio.get_running_loop()
+        if self._task is not None and self.loop is loop and not self._task.done():
+            return True
+        with self._lock:
+            self.loop = loop
+            self._loop_thread = threading.get_ident()
+            self._clients.clear()
+            self._step()  # a first frame right away, so the first client does not wait a tick
+            self._task = loop.create_task(self._run(), name="tradeobs-live-producer")
+        return True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close every stream and stop the producer. Safe from any thread, and twice."""
+        self.stopped = True
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._stop_in_loop()
+            return
+        if not loop.is_running():
+            return
+        done = threading.Event()
+
+        def _do() -> None:
+            try:
+                self._stop_in_loop()
+            finally:
+                done.set()
+
+        try:
+            loop.call_soon_threadsafe(_do)
+        except RuntimeError:  # loop closed meanwhile
+            return
+        done.wait(timeout)
+
+    def _stop_in_loop(self) -> None:
+        self.stopped = True
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        for c in list(self._clients):
+            self._close(c, "stop")
+        self._m_clients.set(0)
+
+    async def _run(self) -> None:
+        # time.monotonic(), not loop.time(): uvloop's clock is cached per loop iteration, so after a
+        # long fan-out it is stale and every tick would drift late by the fan-out time.
+        period = 1.0 / self.hz
+        next_t = time.monotonic()
+        while not self.stopped:
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < -period:  # fell more than a tick behind: do not burst to catch up
+                next_t = time.monotonic()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+            if self._server_exiting():
+                _log.info("tradeobs live: server is shutting down; closing %d streams", len(self._clients))
+                self._stop_in_loop()
+                return
+            try:
+                self._step()
+            except Exception as exc:  # never let one bad tick end the stream
+                warn_once("live:tick", "tradeobs live: building a frame failed: %r", exc)
+
+    def _server_exiting(self) -> bool:
+        if _app_status_exit() and not self._exit_at_start:
+            return True
+        srv = self.server if self.server is not None else _uvicorn_server()
+        return bool(srv is not None and getattr(srv, "should_exit", False))
+
+    # ------------------------------------------------------------------ producing
+
+    def _frame(self, kind: str, fid: int, ts: float, body: Mapping[str, Any]) -> tuple[bytes, bytes]:
+        data = orjson.dumps({"type": kind, "seq": fid, "ts": ts, **body}, default=str)
+        return b"id: %s-%d\nevent: frame\ndata: %s\n\n" % (self._bid, fid, data), data
+
+    def _pull_events(self) -> list[bytes]:
+        new = self.bus.since(self._bus_seq)
+        out = []
+        ring = self._events
+        for e in new:
+            self._n += 1
+            payload = {**_clean(e.data), "kind": e.kind, "ts": e.ts, "id": f"{self.boot}-{self._n}"}
+            b = b"id: %s-%d\nevent: event\ndata: %s\n\n" % (self._bid, self._n, orjson.dumps(payload, default=str))
+            if len(ring) == ring.maxlen:
+                self._evicted_upto = ring[0][0]
+            ring.append((self._n, b, payload))
+            out.append(b)
+        if new:
+            self._bus_seq = new[-1].seq
+        return out
+
+    def _step(self) -> None:
+        events = self._pull_events()
+        now = time.time()
+        mono = time.monotonic()
+        state = self._builder.build({"events_buffered": len(self._events)})
+        prev_id = self._tick.last_id if self._tick is not None else 0
+        self._n += 1
+        fid = self._n
+        ts = round(now, 4)
+        full, full_json = self._frame("full", fid, ts, state)
+        if self._state is None or mono - self._last_full >= self.full_every:
+            frame = full
+            self._last_full = mono
+        else:
+            frame, _ = self._frame("delta", fid, ts, delta(self._state, state))
+        hb = b""
+        if mono - self._last_hb >= self.heartbeat:
+            hb = b": hb %d\n\n" % int(now)
+            self._last_hb = mono
+        self._state = state
+        self._history.append(_chart_point(fid, ts, state))
+        tick = Tick(prev_id, fid, hb + b"".join(events) + frame, hb + full, full_json, ts)
+        self._tick = tick
+        self._fan_out(tick)
+
+    # ------------------------------------------------------------------ fan-out
+
+    def _fan_out(self, tick: Tick) -> None:
+        if not self._clients:
+            return
+        loop = self.loop
+        now = loop.time() if loop is not None else 0.0
+        msg = tick.fast_msg
+        prev = tick.prev_id
+        last = tick.last_id
+        sent = coalesced = 0
+        timeout = self.send_timeout
+        for c in list(self._clients):
+            if c.pending is not None:
+                c.coalesced += 1
+                coalesced += 1
+                if now - c.busy_since > timeout:
+                    self._close(c, "timeout")
+                continue
+            if c.cursor == prev:
+                self._drive(c, msg)
+            else:
+                self._drive(
+                    c, {"type": "http.response.body", "body": self._catch_up(c.cursor, tick), "more_body": True}
+                )
+            c.cursor = last
+            c.sent += 1
+            sent += 1
+        self.stats["frames_sent"] += sent
+        self.stats["frames_coalesced"] += coalesced
+        self._m_sent.add(sent)
+        if coalesced:
+            self._m_coalesced.add(coalesced)
+
+    def _catch_up(self, cursor: int, tick: Tick, prefix: bytes = b"") -> bytes:
+        """Events after ``cursor`` still in the ring, then the full frame; a ``reset`` first if some are gone."""
+        if cursor < self._evicted_upto or cursor > tick.last_id:
+            self.stats["resets"] += 1
+            return prefix + b'event: reset\ndata: {"reason":"gap"}\n\n' + tick.full
+        missed: list[bytes] = []
+        for n, b, _ in reversed(self._events):
+            if n <= cursor:
+                break
+            if n < tick.last_id:
+                missed.append(b)
+        missed.reverse()
+        return prefix + b"".join(missed) + tick.full
+
+    def _drive(self, c: Client, msg: dict[str, Any]) -> None:
+        """Run ``send(msg)`` one step inline; if it has to wait, finish it in a task and mark the client busy."""
+        try:
+            coro = c.send(msg)
+            first = coro.send(None)  # type: ignore[attr-defined]
+        except StopIteration:
+            return
+        except Exception:
+            self._close(c, "error")
+            return
+        loop = self.loop
+        assert loop is not None
+        c.busy_since = loop.time()
+        c.inflight = len(msg["body"])
+        c.pending = task = loop.create_task(_finish(coro, first))
+        task.add_done_callback(functools.partial(self._send_done, c))
+
+    def _send_done(self, c: Client, task: asyncio.Task[None]) -> None:
+        if c.pending is task:
+            c.pending = None
+            c.inflight = 0
+        if not task.cancelled() and task.exception() is not None:
+            self._close(c, "error")
+
+    def _close(self, c: Client, reason: str) -> None:
+        if c.closing is not None:
+            return
+        c.closing = reason
+        if reason == "timeout":
+            self.stats["timed_out"] += 1
+            self._m_timed_out.add(1)
+            warn_once(
+                "live:timeout", "tradeobs live: closing a stream client whose send took over %ss", self.send_timeout
+            )
+        self._clients.pop(c, None)
+        self._m_clients.set(len(self._clients))
+        if c.pending is not None:
+            c.pending.cancel()
+        if c.task is not None and c.task is not asyncio.current_task():
+            c.task.cancel()
+
+    # ------------------------------------------------------------------ clients
+
+    def full(self) -> bool:
+        return len(self._clients) >= self.max_clients
+
+    def reject(self) -> None:
+        self.stats["rejected"] += 1
+        self._m_rejected.add(1)
+
+    def connect(self, send: Send, last_event_id: str | None) -> Client:
+        """Register a client whose response has started; send it ``retry:``, any replay, and a full frame."""
+        c = Client(send, asyncio.current_task())
+        tick = self._tick
+        if tick is None:
+            self._step()
+            tick = self._tick
+            assert tick is not None
+        prefix = b"retry: %d\n: tradeobs live %s\n\n" % (self.retry_ms, self._bid)
+        parsed = parse_event_id(last_event_id)
+        if parsed is None:
+            body = prefix + tick.full
+        elif parsed[0] != self.boot:
+            self.stats["resets"] += 1
+            body = prefix + b'event: reset\ndata: {"reason":"unknown-id"}\n\n' + tick.full
+        else:
+            body = self._catch_up(parsed[1], tick, prefix)
+        self._clients[c] = None
+        self._m_clients.set(len(self._clients))
+        c.cursor = tick.last_id
+        c.sent = 1
+        self._drive(c, {"type": "http.response.body", "body": body, "more_body": True})
+        return c
+
+    def disconnect(self, c: Client) -> None:
+        if self._clients.pop(c, None) is not None or c.closing is None:
+            c.closing = c.closing or "gone"
+        self._m_clients.set(len(self._clients))
+        if c.pending is not None:
+            c.pending.cancel()
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def client_stats(self) -> list[dict[str, Any]]:
+        """Per-client state (tests, debugging): a client holds its cursor and at most one in-flight send."""
+        last = self._tick.last_id if self._tick else 0
+        return [
+            {
+                "lag": last - c.cursor,
+                "busy": c.pending is not None,
+                "inflight_bytes": c.inflight,
+                "sent": c.sent,
+                "coalesced": c.coalesced,
+            }
+            for c in self._clients
+        ]
+
+    # ------------------------------------------------------------------ snapshot / history
+
+    def snapshot_json(self) -> bytes:
+        tick = self._tick
+        if tick is None:
+            state = self._builder.build()
+            return orjson.dumps({"type": "full", "seq": 0, "ts": time.time(), **state}, default=str)
+        return tick.full_json
+
+    def snapshot(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(self.snapshot_json())
+        return data
+
+    def history_json(self, events: int = 200) -> bytes:
+        evs = [p for _, _, p in list(self._events)[-events:]]
+        return orjson.dumps({"boot": self.boot, "frames": list(self._history), "events": evs}, default=str)
+
+
+def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any]:
+    syms = state.get("symbols", {})
+    keep = select_symbols(syms, HISTORY_SYMBOLS)
+    lat = state.get("latency", {}).get("submit_to_fill", {})
+    return {
+        "seq": fid,
+        "ts": ts,
+        "px": {s: syms[s].get("px") for s in keep},
+        "pnl": {s: (syms[s].get("rpnl") or 0) + (syms[s].get("upnl") or 0) for s in keep},
+        "equity": state.get("account", {}).get("equity"),
+        "p50": lat.get("p50"),
+        "p99": lat.get("p99"),
+    }
+
+
+def _app_status_exit() -> bool:
+    try:
+        from sse_starlette.sse import AppStatus
+    except ImportError:  # pragma: no cover - sse-starlette is a dependency
+        return False
+    return bool(AppStatus.should_exit)
+
+
+def _uvicorn_server() -> Any:
+    """uvicorn's ``Server`` when it installed the SIGTERM handler (as sse-starlette finds it)."""
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):
+        return None
+    server = getattr(handler, "__self__", None)
+    return server if hasattr(server, "should_exit") else None

@@ -1,0 +1,468 @@
+"""Load-test the live stream: N concurrent SSE clients against tradeobs and a naive sse-starlette baseline.
+
+>>> main(["--clients", "1000,2000,4000", "--baseline", "1000,2000", "--duration", "12"])  # doctest: +SKIP
+
+Each run starts the server in its own process (uvicorn, uvloop + httptools
+when installed, access log off) with a synthetic 10-symbol trading state, and
+one or more load-generator processes: raw asyncio protocols (no HTTP client
+library) that parse ``event: frame`` and the server timestamp ``"ts"`` in the
+frame. Delivery latency = client receipt time - server timestamp (same
+machine, same clock). A frame counts as delivered when it arrives inside the
+steady-state window; expected = clients x hz x window. Server CPU and RSS come
+from psutil on the server pid; RSS per client = (RSS with N clients connected -
+RSS before any client) / N.
+
+The baseline is what the seed design would do with sse-starlette: one
+``EventSourceResponse`` per client whose generator sleeps ``1/hz``, then
+serializes the (shared) state with ``json.dumps`` itself and yields a dict.
+
+Subcommands used internally: ``serve`` (the server process) and ``load``
+(a load-generator process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _use_uvloop() -> str:
+    if os.environ.get("TRADEOBS_LOADTEST_LOOP"):
+        return os.environ["TRADEOBS_LOADTEST_LOOP"]
+    try:
+        import uvloop  # noqa: F401
+
+        return "uvloop"
+    except ImportError:
+        return "asyncio"
+
+
+# ---------------------------------------------------------------------------- server side
+
+
+def _feed(symbols: int, hz: float, stop: threading.Event) -> None:
+    """Synthetic trading state: prices, positions, P&L, orders and latencies move every tick."""
+    from .. import events, metrics
+
+    names = [f"SYM{i:03d}" for i in range(symbols)]
+    px = {s: metrics.gauge("trading.marketdata.price").bind(symbol=s) for s in names}
+    pos = {s: metrics.gauge("trading.position.quantity").bind(symbol=s) for s in names}
+    upnl = {s: metrics.gauge("trading.pnl.unrealized").bind(symbol=s) for s in names}
+    sub = {s: metrics.counter("trading.orders.submitted").bind(symbol=s, side="buy") for s in names}
+    lat = {s: metrics.histogram("trading.order.submit_to_fill.latency", unit="s").bind(symbol=s) for s in names}
+    eq = metrics.gauge("trading.equity").bind()
+    price = dict.fromkeys(names, 100.0)
+    rnd = random.Random(7)
+    n = 0
+    while not stop.wait(1.0 / hz):
+        n += 1
+        for s in names:
+            price[s] *= 1 + rnd.gauss(0, 0.0005)
+            px[s].set(round(price[s], 4))
+            pos[s].set(rnd.randint(-5, 5) * 100)
+            upnl[s].set(round(rnd.gauss(0, 50), 2))
+            sub[s].add(1)
+            lat[s].record(rnd.lognormvariate(-6, 0.5))
+        eq.set(1_000_000 + n)
+        if n % 10 == 0:
+            events.publish("fill", symbol=rnd.choice(names), side="buy", qty=100, price=100.0, order_id=f"o{n}")
+
+
+def _baseline_app(hz: float) -> Any:
+    """The naive design: one sse-starlette generator per client, each serializing its own JSON every tick."""
+    from sse_starlette.sse import EventSourceResponse
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from ..metrics import get_registry
+    from .frames import FrameBuilder
+
+    builder = FrameBuilder(get_registry())
+    shared: dict[str, Any] = {"state": builder.build()}
+
+    def refresh() -> None:  # the state is shared; only serialization is per client
+        while True:
+            time.sleep(1.0 / hz)
+            shared["state"] = builder.build()
+
+    threading.Thread(target=refresh, daemon=True).start()
+
+    async def stream(request: Any) -> EventSourceResponse:
+        async def gen() -> Any:
+            loop = asyncio.get_running_loop()
+            period = 1.0 / hz
+            n = 0
+            next_t = (loop.time() // period + 1) * period
+            while True:  # wake on the global tick grid without drift, as a shared producer would
+                await asyncio.sleep(max(0.0, next_t - loop.time()))
+                next_t = max(next_t + period, (loop.time() // period) * period)
+                n += 1
+                data = json.dumps({"type": "full", "seq": n, "ts": round(time.time(), 4), **shared["state"]})
+                yield {"id": str(n), "event": "frame", "data": data}
+
+        return EventSourceResponse(gen(), send_timeout=10, sep="\n")
+
+    return Starlette(routes=[Route("/stream", stream)])
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _raise_nofile()
+    stop = threading.Event()
+    threading.Thread(target=_feed, args=(args.symbols, args.hz, stop), daemon=True).start()
+    if args.impl == "baseline":
+        app = _baseline_app(args.hz)
+    else:
+        from .app import create_app
+
+        app = create_app(hz=args.hz, max_clients=args.max_clients, token="", cors_origins=())
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+        loop=_use_uvloop(),
+        backlog=8192,
+        timeout_graceful_shutdown=2,
+    )
+    uvicorn.Server(config).run()
+    stop.set()
+    return 0
+
+
+# ---------------------------------------------------------------------------- load generator
+
+
+# The frame's server timestamp: tradeobs writes {"type":"delta","seq":N,"ts":T, the baseline (json.dumps) adds spaces.
+_TS = re.compile(rb'"type": ?"(?:full|delta)", ?"seq": ?\d+, ?"ts": ?([0-9.]+)')
+
+
+class _SSE(asyncio.Protocol):
+    """One SSE client. Per read: count complete frames and read their timestamps with C-level scans only."""
+
+    __slots__ = ("buf", "owner")
+
+    def __init__(self, owner: _Load) -> None:
+        self.owner = owner
+        self.buf = b""
+
+    def connection_made(self, transport: Any) -> None:
+        transport.write(b"GET /stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self.buf = buf
+            return
+        self.buf = buf[end + 2 :]
+        owner = self.owner
+        now = time.time()
+        if owner.t0 <= now <= owner.t1:
+            owner.frames += buf.count(b"event: frame", 0, end)
+            lat = owner.lat
+            for ts in _TS.findall(buf, 0, end):
+                lat.append(now - float(ts))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.lost += 1
+
+
+class _Load:
+    def __init__(self) -> None:
+        self.frames = 0
+        self.lat: list[float] = []
+        self.lost = 0
+        self.failed = 0
+        self.t0 = math.inf
+        self.t1 = -math.inf
+
+
+async def _load_main(args: argparse.Namespace) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    st = _Load()
+    transports = []
+    for i in range(0, args.clients, 100):  # ramp in batches so the accept queue never overflows
+        batch = [
+            loop.create_connection(lambda: _SSE(st), "127.0.0.1", args.port) for _ in range(min(100, args.clients - i))
+        ]
+        for r in await asyncio.gather(*batch, return_exceptions=True):
+            if isinstance(r, BaseException):
+                st.failed += 1
+            else:
+                transports.append(r[0])
+        await asyncio.sleep(0.02)
+    print("CONNECTED", len(transports), flush=True)
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    _, t0, t1 = line.split()
+    st.t0, st.t1 = float(t0), float(t1)
+    await asyncio.sleep(max(0.0, st.t1 - time.time()) + 0.3)
+    for t in transports:
+        t.close()
+    return {"frames": st.frames, "lat": st.lat, "lost": st.lost, "failed": st.failed, "connected": len(transports)}
+
+
+def _load(args: argparse.Namespace) -> int:
+    _raise_nofile()
+    if _use_uvloop() == "uvloop":
+        import uvloop
+
+        result = uvloop.run(_load_main(args))
+    else:
+        result = asyncio.run(_load_main(args))
+    lat = sorted(result.pop("lat"))
+    step = max(1, len(lat) // 20000)
+    result["lat"] = lat[::step]
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def _pct(sorted_vals: Sequence[float], q: float) -> float:
+    if not sorted_vals:
+        return math.nan
+    return sorted_vals[min(len(sorted_vals) - 1, int(q * len(sorted_vals)))]
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on {port}")
+
+
+def _run_one(impl: str, clients: int, args: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+
+    import psutil  # type: ignore[import-untyped]  # a test dependency; the load test needs it
+
+    port = _free_port()
+    py = sys.executable
+    mod = "tradeobs_agent.live.loadtest"
+    env = dict(os.environ)
+    if impl == "baseline" and "TRADEOBS_LOADTEST_LOOP" not in env:
+        # uvloop starves accept() under the baseline's per-client tasks (half the clients were never
+        # accepted at 1,000); the stdlib loop serves the baseline better, so it gets that.
+        env["TRADEOBS_LOADTEST_LOOP"] = "asyncio"
+    server = subprocess.Popen(
+        [
+            py,
+            "-m",
+            mod,
+            "serve",
+            "--impl",
+            impl,
+            "--port",
+            str(port),
+            "--hz",
+            str(args.hz),
+            "--symbols",
+            str(args.symbols),
+            "--max-clients",
+            str(clients + 100),
+        ],
+        env=env,
+    )
+    loads: list[subprocess.Popen[bytes]] = []
+    try:
+        _wait_port(port, server)
+        ps = psutil.Process(server.pid)
+        if impl == "tradeobs":  # start the lazy producer so the baseline RSS includes it
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                while s.recv(65536):
+                    pass
+        time.sleep(1.0)
+        rss0 = ps.memory_info().rss
+        tmp = tempfile.mkdtemp(prefix="tradeobs-loadtest-")
+        per = [clients // args.procs + (1 if i < clients % args.procs else 0) for i in range(args.procs)]
+        outs = []
+        for i, n in enumerate(per):
+            out = os.path.join(tmp, f"load{i}.json")
+            outs.append(out)
+            cmd = [py, "-m", mod, "load", "--port", str(port), "--clients", str(n), "--out", out]
+            loads.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        connected = 0
+        for p in loads:
+            assert p.stdout is not None
+            line = p.stdout.readline().decode().split()
+            connected += int(line[1]) if len(line) == 2 else 0
+        time.sleep(args.settle)
+        t0 = time.time() + 0.2
+        t1 = t0 + args.duration
+        for p in loads:
+            assert p.stdin is not None
+            p.stdin.write(f"GO {t0} {t1}\n".encode())
+            p.stdin.flush()
+        time.sleep(max(0.0, t0 - time.time()))
+        cpu0 = ps.cpu_times()
+        w0 = time.time()
+        time.sleep(max(0.0, t1 - time.time()))
+        cpu1 = ps.cpu_times()
+        w1 = time.time()
+        rss1 = ps.memory_info().rss
+        for p in loads:
+            p.wait(timeout=60)
+        frames = 0
+        lat: list[float] = []
+        lost = failed = 0
+        for out in outs:
+            with open(out) as f:
+                r = json.load(f)
+            frames += r["frames"]
+            lat.extend(r["lat"])
+            lost += r["lost"]
+            failed += r["failed"]
+        lat.sort()
+        expected = clients * args.hz * args.duration
+        cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (w1 - w0) * 100
+        return {
+            "impl": impl,
+            "clients": clients,
+            "connected": connected,
+            "expected": int(expected),
+            "delivered": frames,
+            "pct": 100.0 * frames / expected if expected else math.nan,
+            "p50_ms": _pct(lat, 0.5) * 1000,
+            "p99_ms": _pct(lat, 0.99) * 1000,
+            "cpu_pct": cpu,
+            "rss_per_client_kb": (rss1 - rss0) / max(1, connected) / 1024,
+            "lost_during_window": lost,
+        }
+    finally:
+        for p in loads:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| server | clients | connected | frames expected | delivered | p50 ms | p99 ms "
+        "| server CPU % | RSS/client KB |"
+    )
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    lines = [head, sep]
+    for r in rows:
+        lines.append(
+            f"| {r['impl']} | {r['clients']:,} | {r['connected']:,} | {r['expected']:,} | {r['pct']:.1f}% | "
+            f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_pct']:.0f} | {r['rss_per_client_kb']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio_note(rows: list[dict[str, Any]], p99_ms: float, min_pct: float) -> str:
+    def best(impl: str) -> int:
+        ok = [r["clients"] for r in rows if r["impl"] == impl and r["pct"] >= min_pct and r["p99_ms"] <= p99_ms]
+        return max(ok, default=0)
+
+    b, t = best("baseline"), best("tradeobs")
+    ratio = f"{t / b:.1f}x" if b else "n/a (baseline sustained none of its runs)"
+    return (
+        f"Sustained (>= {min_pct:g}% delivered, p99 <= {p99_ms:g} ms): tradeobs {t:,} clients, "
+        f"baseline {b:,} clients (of the counts run); ratio {ratio}."
+    )
+
+
+def _bench(args: argparse.Namespace) -> int:
+    _raise_nofile()
+    rows = []
+    plan = [("baseline", int(n)) for n in args.baseline.split(",") if n] + [
+        ("tradeobs", int(n)) for n in args.clients.split(",") if n
+    ]
+    for impl, n in plan:
+        print(f"... {impl} with {n:,} clients", file=sys.stderr, flush=True)
+        rows.append(_run_one(impl, n, args))
+    print(
+        f"\nSSE fan-out, {args.symbols}-symbol frame at {args.hz:g} Hz, {args.duration:g} s steady state, "
+        f"server + {args.procs} load-generator process(es) on this machine ({os.cpu_count()} CPUs), "
+        f"tradeobs loop={_use_uvloop()}, baseline loop=asyncio"
+    )
+    print(_table(rows))
+    print(_ratio_note(rows, args.p99_ms, args.min_pct))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tradeobs loadtest`` entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog="tradeobs loadtest", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd")
+    p.add_argument("--clients", default="1000,2000,4000", help="tradeobs client counts, comma-separated")
+    p.add_argument("--baseline", default="1000,2000", help="baseline client counts ('' to skip)")
+    p.add_argument("--duration", type=float, default=12.0, help="steady-state seconds per run")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds after connecting before measuring")
+    p.add_argument("--hz", type=float, default=10.0)
+    p.add_argument("--symbols", type=int, default=10)
+    p.add_argument("--procs", type=int, default=1, help="load-generator processes")
+    p.add_argument("--p99-ms", type=float, default=100.0)
+    p.add_argument("--min-pct", type=float, default=99.0)
+    p.add_argument("--json", help="also write the rows as JSON here")
+    s = sub.add_parser("serve")
+    s.add_argument("--impl", choices=("tradeobs", "baseline"), required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--hz", type=float, default=10.0)
+    s.add_argument("--symbols", type=int, default=10)
+    s.add_argument("--max-clients", type=int, default=10000)
+    ld = sub.add_parser("load")
+    ld.add_argument("--port", type=int, required=True)
+    ld.add_argument("--clients", type=int, required=True)
+    ld.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    if args.cmd == "serve":
+        return _serve(args)
+    if args.cmd == "load":
+        return _load(args)
+    return _bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
