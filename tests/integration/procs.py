@@ -6,7 +6,8 @@ process dies or never becomes ready the test FAILS with the tail of its log; if
 a binary is missing the test FAILS naming the install step that provides it
 (never a skip: a self-skipping integration test hides a broken setup).
 
-Fixtures (all session-scoped, registered by tests/integration/conftest.py):
+Fixtures (all session-scoped, registered by tests/integration/conftest.py;
+elsewhere: `from tests.integration.procs import stack, ...` in a conftest.py):
 
     jaeger        -> JaegerProc       .otlp_grpc_endpoint .otlp_http_endpoint .query_url .health_url
     collector     -> CollectorProc    .otlp_grpc_endpoint .otlp_http_endpoint .prometheus_exporter_url
@@ -70,8 +71,18 @@ _PROVIDERS = {
 }
 
 
+# Read at import: tests/conftest.py removes TRADEOBS_* from each test's env.
+_TRADEOBS_CACHE = os.environ.get("TRADEOBS_CACHE")
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs")
+    return Path(_TRADEOBS_CACHE or Path.home() / ".cache" / "tradeobs")
+
+
+def _clean_env() -> dict[str, str]:
+    """os.environ without TRADEOBS_* / OTEL_*: a developer's settings must not
+    leak into the processes under test (they get exactly what we pass)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
 
 
 def find_binary(name: str) -> str:
@@ -168,15 +179,19 @@ class ManagedProcess:
         self.workdir = workdir
         self.log_path = workdir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            argv,
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=workdir,
-            start_new_session=True,
-        )
+        try:
+            self.popen = subprocess.Popen(
+                argv,
+                env={**_clean_env(), **env},
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=workdir,
+                start_new_session=True,
+            )
+        except BaseException:
+            self._log.close()
+            raise
 
     @property
     def pid(self) -> int:

@@ -13,17 +13,18 @@ has at least one real case.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from procs import (
+
+from .procs import (
     ALERTMANAGER_TEST_CONFIG,
     COLLECTOR_CONFIG,
     JAEGER_CONFIG,
     REPO,
+    _clean_env,
     collector_env,
     find_binary,
     prometheus_config,
@@ -88,7 +89,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **(env or {})},
+        env={**_clean_env(), **(env or {})},
         cwd=REPO,
     )
 
