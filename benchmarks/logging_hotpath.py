@@ -67,7 +67,9 @@ def bench_tradeobs(tmp: str, n: int, warmup: int) -> dict:
     lines = count_lines(os.path.join(tmp, "execution.jsonl"))
     total = n + warmup
     _reset_for_tests()
-    return _row("tradeobs (file + OTLP via BatchLogRecordProcessor)", samples, f"file {lines}/{total}, otlp {exp.count}/{total}")
+    return _row(
+        "tradeobs (file + OTLP via BatchLogRecordProcessor)", samples, f"file {lines}/{total}, otlp {exp.count}/{total}"
+    )
 
 
 def bench_stdlib_file(tmp: str, n: int, warmup: int) -> dict:

@@ -55,7 +55,7 @@ class _File:
 
     def _open(self) -> None:
         os.makedirs(self.sink.directory, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
         try:
             st = os.fstat(fd)
             self.size = st.st_size
@@ -74,6 +74,20 @@ class _File:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
+
+    def write_lines(self, lines: Sequence[bytes]) -> None:
+        """Write ``lines``, rotating between lines when the next one would pass ``max_bytes``."""
+        limit = self.sink.max_bytes
+        pending: list[bytes] = []
+        pending_bytes = 0
+        for line in lines:
+            if pending and self.size + pending_bytes + len(line) > limit:
+                self.write(b"".join(pending), len(pending))
+                pending, pending_bytes = [], 0
+            pending.append(line)
+            pending_bytes += len(line)
+        if pending:
+            self.write(b"".join(pending), len(pending))
 
     def write(self, data: bytes, n_records: int) -> bool:
         now = time.monotonic()
@@ -98,12 +112,17 @@ class _File:
                     self._failed(exc, n_records, now)
                     return False
         view = memoryview(data)
+        start = self.size
         try:
             while view:
                 written = os.write(self.fd, view)  # type: ignore[arg-type]
                 self.size += written
                 view = view[written:]
         except OSError as exc:
+            if self.size > start and self.fd is not None:  # drop the partial batch: the file stays valid JSON lines
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, start)
+                    self.size = start
             self._failed(exc, n_records, now)
             return False
         if self.failing:
@@ -231,7 +250,7 @@ class FileSink:
         f = self._files.get(stream)
         if f is None:
             f = self._files[stream] = _File(self, stream)
-        f.write(b"".join(lines), len(lines))
+        f.write_lines(lines)
 
     def paths(self) -> dict[str, str]:
         return {s: f.path for s, f in self._files.items()}

@@ -1,0 +1,151 @@
+"""File sink: rotation by size and age, gzip, retention; failure isolation (unwritable dir, full disk)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from _logs_helpers import Env
+
+from tradeobs_agent.logs import get_logger
+
+
+def _rotated(d: Path, stream: str) -> list[Path]:
+    return sorted(p for p in d.glob(f"{stream}.*.jsonl*") if p.name != f"{stream}.jsonl")
+
+
+def test_size_rotation_gzip_and_retention(make_env) -> None:  # noqa: ANN001
+    env: Env = make_env(max_bytes=2048, backup_count=2)
+    log = get_logger("execution")
+    for i in range(200):
+        log.info("record %04d padding %s", i, "x" * 40)
+    env.flush()
+    env.pipeline.shutdown(10.0)  # waits for the compressor too
+    rotated = _rotated(env.dir, "execution")
+    assert len(rotated) == 2 and all(p.name.endswith(".jsonl.gz") for p in rotated)
+    for p in rotated:
+        lines = gzip.decompress(p.read_bytes()).decode().splitlines()
+        assert lines and all(json.loads(x)["stream"] == "execution" for x in lines)
+    assert (env.dir / "execution.jsonl").stat().st_size <= 2048
+    current = [json.loads(x) for x in (env.dir / "execution.jsonl").read_text().splitlines()]
+    assert current[-1]["message"].startswith("record 0199")
+
+
+def test_age_rotation(make_env) -> None:  # noqa: ANN001
+    env: Env = make_env(rotate_seconds=3600, backup_count=5)
+    log = get_logger("risk")
+    log.info("old")
+    env.flush()
+    env.pipeline.files._files["risk"].opened -= 7200  # the file is now two hours old
+    log.info("new")
+    env.flush()
+    env.pipeline.shutdown(10.0)
+    [rotated] = _rotated(env.dir, "risk")
+    assert json.loads(gzip.decompress(rotated.read_bytes()))["message"] == "old"
+    assert [json.loads(x)["message"] for x in (env.dir / "risk.jsonl").read_text().splitlines()] == ["new"]
+
+
+def test_backup_count_zero_keeps_no_rotated_files(make_env) -> None:  # noqa: ANN001
+    env: Env = make_env(max_bytes=1024, backup_count=0)
+    for i in range(100):
+        get_logger("system").info("r %d %s", i, "y" * 50)
+    env.flush()
+    env.pipeline.shutdown(10.0)
+    assert _rotated(env.dir, "system") == []
+
+
+@pytest.mark.faults
+def test_unwritable_dir_other_sinks_continue(make_env, tmp_path: Path) -> None:  # noqa: ANN001
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log directory should be")
+    env: Env = make_env(dir=str(blocker / "logs"))
+    get_logger("execution").info("still exported")
+    env.flush()
+    assert "still exported" in [r.body for r in env.otlp_records()]
+    assert env.counter("tradeobs.agent.sink.errors", sink="file") >= 1
+
+
+def _mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+
+
+@pytest.mark.faults
+def test_full_disk_is_counted_and_writing_resumes(make_env, tmp_path: Path) -> None:  # noqa: ANN001
+    """A real 64 KiB tmpfs: fill it, log (file fails, OTLP continues), free it, logging resumes."""
+    mnt = tmp_path / "small"
+    _mount_tmpfs(mnt, "64k")
+    try:
+        env: Env = make_env(dir=str(mnt))
+        log = get_logger("execution")
+        log.info("before full")
+        env.flush()
+        filler = mnt / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        for i in range(50):
+            log.info("while full %d %s", i, "z" * 200)
+        env.flush()
+        assert env.counter("tradeobs.agent.sink.errors", sink="file") >= 1
+        bodies = [r.body for r in env.otlp_records()]
+        assert sum(1 for b in bodies if str(b).startswith(("before full", "while full"))) == 51  # OTLP got all
+        filler.unlink()
+        deadline = time.monotonic() + 60  # back-off is at most 30 s; poll, do not assert on timing
+        while time.monotonic() < deadline:
+            log.info("after free")
+            env.flush()
+            if any(r["message"] == "after free" for r in env.lines("execution")):
+                break
+            time.sleep(0.2)
+        messages = [r["message"] for r in env.lines("execution")]  # every line parses: partial lines were ended
+        assert messages[0] == "before full" and "after free" in messages
+        env.pipeline.shutdown(5.0)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.faults
+def test_console_failure_is_isolated(env: Env) -> None:
+    from tradeobs_agent.logs._sinks import ConsoleSink
+
+    class Broken:
+        def write(self, s: str) -> int:
+            raise OSError(5, "I/O error")
+
+        def flush(self) -> None:
+            pass
+
+    env.pipeline.console = ConsoleSink(env.pipeline._selfm.sink_errors.bind(sink="console"), Broken())
+    get_logger("execution").info("x")
+    env.flush()
+    assert env.counter("tradeobs.agent.sink.errors", sink="console") >= 1
+    assert [r["message"] for r in env.lines("execution")] == ["x"]
+    assert len(env.otlp_records()) >= 1
+
+
+def test_after_fork_child_logs_with_its_own_instance_id(env: Env) -> None:
+    get_logger("execution").info("parent")
+    env.flush()
+    pid = os.fork()
+    if pid == 0:  # child: the agent's fork hook restarted the pipeline
+        code = 1
+        try:
+            get_logger("execution").info("child")
+            code = 0 if env.pipeline.flush(10.0) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    recs = {r["message"]: r for r in env.lines("execution")}
+    assert recs["child"]["service.instance.id"] != recs["parent"]["service.instance.id"]
