@@ -31,7 +31,7 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _logbench import CountingLogExporter, count_lines, pct, print_table, time_calls  # noqa: E402
+from _logbench import CountingLogExporter, count_lines, pct, print_table, time_calls
 
 EXTRA = {"symbol": "AAPL", "side": "buy", "qty": 100, "px": 187.25}
 
@@ -45,8 +45,9 @@ def _reset_stdlib() -> None:
 
 
 def bench_tradeobs(tmp: str, n: int, warmup: int) -> dict:
-    import tradeobs_agent
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    import tradeobs_agent
     from tradeobs_agent.agent import _reset_for_tests
 
     exp = CountingLogExporter()
@@ -148,8 +149,9 @@ def _row(name: str, samples: list[int], delivered: str) -> dict:
 
 def throughput(tmp: str, seconds: float) -> None:
     """Saturate the default-size queue from one thread; the worker's drain rate is the sustained throughput."""
-    import tradeobs_agent
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    import tradeobs_agent
     from tradeobs_agent.agent import _reset_for_tests
 
     exp = CountingLogExporter()
@@ -174,7 +176,8 @@ def throughput(tmp: str, seconds: float) -> None:
     print(f"\nsaturated for {elapsed:.1f}s: producer {sent / elapsed:,.0f} calls/s; worker wrote "
           f"{processed / elapsed:,.0f} records/s (sustained throughput), dropped {p.queue.total_dropped:,} "
           f"(first drop after {first_drop_at or 0:,} calls, queue capacity {p.queue.capacity:,}); "
-          f"worker CPU {cpu / elapsed * 100:.0f}% of a core, {cpu / max(processed, 1) * 1e6:.1f} us/record")  # fmt: skip
+          f"worker CPU {cpu / elapsed * 100:.0f}% of a core, "
+          f"{cpu / max(processed, 1) * 1e6:.1f} us/record")  # fmt: skip
     p.flush(30)
     _reset_for_tests()
 

@@ -54,7 +54,7 @@ def test_secret_looking_attribute_names() -> None:
     assert r.attributes({"nested": {"token": "x", "ok": "y"}}) == {"nested": {"token": "[REDACTED]", "ok": "y"}}
 
 
-def test_configurable_patterns(make_env) -> None:  # noqa: ANN001
+def test_configurable_patterns(make_env) -> None:
     assert Redactor([r"ORD-\d+"]).text("id ORD-42") == "id [REDACTED]"
     assert Redactor([r"pin (?P<secret>\d+)"], defaults=False).text("pin 1234 api_key=x") == "pin [REDACTED] api_key=x"
     env = make_env(redact_patterns=[r"internal-\w+"])
@@ -185,7 +185,7 @@ def _recursive_dict() -> dict[str, object]:
         ("%(a)s and %(b)s", ({"a": 1},), None, "format_error"),
     ],
 )
-def test_bad_input_produces_a_record(env: Env, msg: object, args: tuple[object, ...], extra, marker) -> None:  # noqa: ANN001
+def test_bad_input_produces_a_record(env: Env, msg: object, args: tuple[object, ...], extra, marker) -> None:
     log = get_logger("execution")
     log.info(msg, *args, extra=extra)  # must not raise
     logging.getLogger("plain").info(msg, *args, extra=extra)  # the handler path, too

@@ -19,7 +19,7 @@ def _rotated(d: Path, stream: str) -> list[Path]:
     return sorted(p for p in d.glob(f"{stream}.*.jsonl*") if p.name != f"{stream}.jsonl")
 
 
-def test_size_rotation_gzip_and_retention(make_env) -> None:  # noqa: ANN001
+def test_size_rotation_gzip_and_retention(make_env) -> None:
     env: Env = make_env(max_bytes=2048, backup_count=2)
     log = get_logger("execution")
     for i in range(200):
@@ -36,7 +36,7 @@ def test_size_rotation_gzip_and_retention(make_env) -> None:  # noqa: ANN001
     assert current[-1]["message"].startswith("record 0199")
 
 
-def test_age_rotation(make_env) -> None:  # noqa: ANN001
+def test_age_rotation(make_env) -> None:
     env: Env = make_env(rotate_seconds=3600, backup_count=5)
     log = get_logger("risk")
     log.info("old")
@@ -50,7 +50,7 @@ def test_age_rotation(make_env) -> None:  # noqa: ANN001
     assert [json.loads(x)["message"] for x in (env.dir / "risk.jsonl").read_text().splitlines()] == ["new"]
 
 
-def test_backup_count_zero_keeps_no_rotated_files(make_env) -> None:  # noqa: ANN001
+def test_backup_count_zero_keeps_no_rotated_files(make_env) -> None:
     env: Env = make_env(max_bytes=1024, backup_count=0)
     for i in range(100):
         get_logger("system").info("r %d %s", i, "y" * 50)
@@ -60,7 +60,7 @@ def test_backup_count_zero_keeps_no_rotated_files(make_env) -> None:  # noqa: AN
 
 
 @pytest.mark.faults
-def test_unwritable_dir_other_sinks_continue(make_env, tmp_path: Path) -> None:  # noqa: ANN001
+def test_unwritable_dir_other_sinks_continue(make_env, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the log directory should be")
     env: Env = make_env(dir=str(blocker / "logs"))
@@ -76,7 +76,7 @@ def _mount_tmpfs(path: Path, size: str) -> None:
 
 
 @pytest.mark.faults
-def test_full_disk_is_counted_and_writing_resumes(make_env, tmp_path: Path) -> None:  # noqa: ANN001
+def test_full_disk_is_counted_and_writing_resumes(make_env, tmp_path: Path) -> None:
     """A real 64 KiB tmpfs: fill it, log (file fails, OTLP continues), free it, logging resumes."""
     mnt = tmp_path / "small"
     _mount_tmpfs(mnt, "64k")
