@@ -48,8 +48,7 @@ def require_binary(name: str) -> str:
     if path is None:
         pkg = _PACKAGES.get(name, name)
         pytest.fail(
-            f"{name} is not installed: run `apt-get install -y {pkg}` "
-            f"(install step scripts/install.d/20-apt.sh)",
+            f"{name} is not installed: run `apt-get install -y {pkg}` (install step scripts/install.d/20-apt.sh)",
             pytrace=False,
         )
     return path
@@ -89,13 +88,15 @@ def wait_until(check: Callable[[], Any], what: str, deadline_s: float = 60.0) ->
 class Proc:
     """A real process on loopback, logged to a file, stopped at teardown."""
 
-    def __init__(self, args: list[str], log: Path, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.log_path = log
         self._log = log.open("wb")
         self.popen = subprocess.Popen(
-            args, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd,
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
             env=env if env is not None else os.environ.copy(),
         )
 
@@ -132,16 +133,22 @@ def procs() -> Iterator[Callable[..., Proc]]:
         p.stop()
 
 
-def start_prometheus(start: Callable[..., Proc], tmp: Path, name: str, config: str,
-                     data_dir: Path, extra: list[str] | None = None) -> tuple[Proc, str]:
+def start_prometheus(
+    start: Callable[..., Proc], tmp: Path, name: str, config: str, data_dir: Path, extra: list[str] | None = None
+) -> tuple[Proc, str]:
     """Start Debian's prometheus on a free loopback port; return (proc, base URL)."""
     binary = require_binary("prometheus")
     port = free_port()
     cfg = tmp / f"{name}.yml"
     cfg.write_text(config.replace("__PORT__", str(port)))
     proc = start(
-        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={data_dir}",
-         f"--web.listen-address=127.0.0.1:{port}", *(extra or [])],
+        [
+            binary,
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *(extra or []),
+        ],
         tmp / f"{name}.log",
     )
     url = f"http://127.0.0.1:{port}"

@@ -27,8 +27,11 @@ def render(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run render.sh like the container does (busybox sh + awk when present)."""
     base = {"PATH": os.environ["PATH"], "ALERTMANAGER_RENDER_DIR": str(out)}
     return subprocess.run(
-        [require_binary("busybox"), "sh", str(RENDER)], env={**base, **env},
-        capture_output=True, text=True, timeout=60,
+        [require_binary("busybox"), "sh", str(RENDER)],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -108,13 +111,14 @@ def test_routing(tmp_path: Path) -> None:
 
 # --- a real Alertmanager delivering notifications ---------------------------
 
+
 class _Webhook:
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], Any]] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append((dict(self.headers), json.loads(body)))
                 self.send_response(200)
@@ -230,10 +234,17 @@ def alertmanager(tmp_path: Path, procs, webhook: _Webhook, smtp: _Smtp) -> str: 
         "ALERT_SMTP_REQUIRE_TLS": "false",
     }
     proc = procs(
-        [require_binary("busybox"), "sh", str(RENDER),
-         f"--config.file={out}/alertmanager.yml", f"--storage.path={tmp_path}/data",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        tmp_path / "alertmanager.log", env=env,
+        [
+            require_binary("busybox"),
+            "sh",
+            str(RENDER),
+            f"--config.file={out}/alertmanager.yml",
+            f"--storage.path={tmp_path}/data",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path / "alertmanager.log",
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -253,10 +264,13 @@ def _post(url: str, *alerts: dict[str, str]) -> None:
 
 @pytest.mark.integration
 def test_critical_alert_reaches_webhook_and_email(alertmanager: str, webhook: _Webhook, smtp: _Smtp) -> None:
-    _post(alertmanager, {"alertname": "TradingKillSwitchEngaged", "severity": "critical",
-                         "job": "trader", "strategy": "mm"})
-    headers, payload = wait_until(lambda: webhook.received and webhook.received[0],
-                                  "webhook notification", deadline_s=90)
+    _post(
+        alertmanager,
+        {"alertname": "TradingKillSwitchEngaged", "severity": "critical", "job": "trader", "strategy": "mm"},
+    )
+    headers, payload = wait_until(
+        lambda: webhook.received and webhook.received[0], "webhook notification", deadline_s=90
+    )
     assert headers["Authorization"] == "Bearer hook-token-1"
     assert payload["receiver"] == "critical"
     assert payload["status"] == "firing"
@@ -270,15 +284,16 @@ def test_critical_alert_reaches_webhook_and_email(alertmanager: str, webhook: _W
 
 @pytest.mark.integration
 def test_kill_switch_inhibits_noisy_trading_alerts(alertmanager: str) -> None:
-    _post(alertmanager,
-          {"alertname": "TradingKillSwitchEngaged", "severity": "critical", "job": "trader"},
-          {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "trader"},
-          {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "other"})
+    _post(
+        alertmanager,
+        {"alertname": "TradingKillSwitchEngaged", "severity": "critical", "job": "trader"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "trader"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "other"},
+    )
 
     def states() -> dict[str, list[str]] | None:
         alerts = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
-        got = {f"{a['labels']['alertname']}/{a['labels']['job']}": a["status"]["inhibitedBy"]
-               for a in alerts}
+        got = {f"{a['labels']['alertname']}/{a['labels']['job']}": a["status"]["inhibitedBy"] for a in alerts}
         return got if len(got) == 3 and got["TradingOrderRejectRateHigh/trader"] else None
 
     got = wait_until(states, "inhibition to apply")

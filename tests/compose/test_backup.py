@@ -35,8 +35,9 @@ def _busybox_path(tmp: Path) -> str:
     return str(bindir)
 
 
-def run_script(script: str, env: dict[str, str], tmp: Path, busybox_only: bool,
-               *args: str) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: str, env: dict[str, str], tmp: Path, busybox_only: bool, *args: str
+) -> subprocess.CompletedProcess[str]:
     if busybox_only:
         full = {**env, "PATH": _busybox_path(tmp)}
         cmd = [require_binary("busybox"), "sh", str(BACKUP_DIR / script), *args]
@@ -61,8 +62,7 @@ def _query(url: str, expr: str, at: float | None = None) -> list:  # type: ignor
 def test_backup_restore_round_trip(tmp_path: Path, procs, busybox_only: bool) -> None:  # type: ignore[no-untyped-def]
     marker = uuid.uuid4().hex
     data = tmp_path / "prom-data"
-    _, url = start_prometheus(procs, tmp_path, "source", SELF_SCRAPE % marker, data,
-                              ["--web.enable-admin-api"])
+    _, url = start_prometheus(procs, tmp_path, "source", SELF_SCRAPE % marker, data, ["--web.enable-admin-api"])
     found = wait_until(lambda: _query(url, f'up{{marker="{marker}"}}'), "self-scrape sample")
     sample_time = float(found[0]["value"][0])
 
@@ -72,8 +72,11 @@ def test_backup_restore_round_trip(tmp_path: Path, procs, busybox_only: bool) ->
     textfile = tmp_path / "textfile"
     out = tmp_path / "backups"
     env = {
-        "PROMETHEUS_URL": url, "PROMETHEUS_DATA_DIR": str(data), "BACKUP_DIR": str(out),
-        "BACKUP_KEEP": "3", "BACKUP_VOLUMES": f"grafana={grafana}",
+        "PROMETHEUS_URL": url,
+        "PROMETHEUS_DATA_DIR": str(data),
+        "BACKUP_DIR": str(out),
+        "BACKUP_KEEP": "3",
+        "BACKUP_VOLUMES": f"grafana={grafana}",
         "BACKUP_TEXTFILE_DIR": str(textfile),
     }
     res = run_script("backup.sh", env, tmp_path, busybox_only)
@@ -94,8 +97,9 @@ def test_backup_restore_round_trip(tmp_path: Path, procs, busybox_only: bool) ->
 
     # the metrics file is valid exposition format
     prom_file = textfile / "tradeobs_backup.prom"
-    check = subprocess.run([require_binary("promtool"), "check", "metrics"],
-                           input=prom_file.read_text(), capture_output=True, text=True)
+    check = subprocess.run(
+        [require_binary("promtool"), "check", "metrics"], input=prom_file.read_text(), capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "tradeobs_backup_last_run_success 1" in prom_file.read_text()
 
@@ -118,8 +122,7 @@ def test_rotation_keeps_newest(tmp_path: Path, procs) -> None:  # type: ignore[n
     data = tmp_path / "prom-data"
     _, url = start_prometheus(procs, tmp_path, "source", NO_SCRAPE, data, ["--web.enable-admin-api"])
     out = tmp_path / "backups"
-    env = {"PROMETHEUS_URL": url, "PROMETHEUS_DATA_DIR": str(data), "BACKUP_DIR": str(out),
-           "BACKUP_KEEP": "2"}
+    env = {"PROMETHEUS_URL": url, "PROMETHEUS_DATA_DIR": str(data), "BACKUP_DIR": str(out), "BACKUP_KEEP": "2"}
     made = []
     for _ in range(4):
         res = run_script("backup.sh", env, tmp_path, busybox_only=False)
@@ -135,8 +138,12 @@ def test_backup_fails_cleanly_without_admin_api(tmp_path: Path, procs) -> None: 
     _, url = start_prometheus(procs, tmp_path, "source", NO_SCRAPE, data)  # no admin API
     out = tmp_path / "backups"
     textfile = tmp_path / "textfile"
-    env = {"PROMETHEUS_URL": url, "PROMETHEUS_DATA_DIR": str(data), "BACKUP_DIR": str(out),
-           "BACKUP_TEXTFILE_DIR": str(textfile)}
+    env = {
+        "PROMETHEUS_URL": url,
+        "PROMETHEUS_DATA_DIR": str(data),
+        "BACKUP_DIR": str(out),
+        "BACKUP_TEXTFILE_DIR": str(textfile),
+    }
     res = run_script("backup.sh", env, tmp_path, busybox_only=False)
     assert res.returncode != 0
     assert "admin-api" in res.stderr
@@ -151,8 +158,9 @@ def _fake_backup(tmp: Path) -> Path:
     b.mkdir()
     with tarfile.open(b / "prometheus.tar.gz", "w:gz") as tf:
         tf.add(tmp / "content", arcname=".")
-    digest = subprocess.run(["sha256sum", "./prometheus.tar.gz"], cwd=b, capture_output=True,
-                            text=True, check=True).stdout
+    digest = subprocess.run(
+        ["sha256sum", "./prometheus.tar.gz"], cwd=b, capture_output=True, text=True, check=True
+    ).stdout
     (b / "MANIFEST").write_text(f"# tradeobs backup\n# sha256\n{digest}")
     return b
 

@@ -65,16 +65,26 @@ def test_schema_rejects_a_broken_file() -> None:
 
 def _compose_config(tmp_path: Path, env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     binary = require_binary("docker-compose")
-    # A copy inside compose/ (relative paths resolve the same), minus `name`.
-    copy_path = COMPOSE_DIR / f".compose-config-test-{tmp_path.name}.yml"
+    # A copy without `name`; relative paths still resolve against compose/.
+    copy_path = tmp_path / "docker-compose.yml"
     copy_path.write_text(yaml.safe_dump(_without_name(load_compose()), sort_keys=False))
-    try:
-        return subprocess.run(
-            [binary, "--env-file", str(env_file), "-f", str(copy_path), "config", *extra],
-            capture_output=True, text=True, cwd=COMPOSE_DIR, timeout=120,
-        )
-    finally:
-        copy_path.unlink()
+    return subprocess.run(
+        [
+            binary,
+            "--project-directory",
+            str(COMPOSE_DIR),
+            "--env-file",
+            str(env_file),
+            "-f",
+            str(copy_path),
+            "config",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=COMPOSE_DIR,
+        timeout=120,
+    )
 
 
 def test_docker_compose_config_accepts_env_example(tmp_path: Path) -> None:

@@ -20,8 +20,15 @@ COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 
 EXPECTED_SERVICES = {
-    "trading-demo", "otel-collector", "prometheus", "alertmanager", "grafana",
-    "tempo", "loki", "node-exporter", "backup",
+    "trading-demo",
+    "otel-collector",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "tempo",
+    "loki",
+    "node-exporter",
+    "backup",
 }
 # services whose state must survive `docker compose down` (named volume)
 STATEFUL = {
@@ -77,9 +84,7 @@ def test_service_has_production_basics(name: str) -> None:
 
     logging = svc.get("logging", {})
     assert logging.get("driver") == "json-file", f"{name}: logging driver"
-    assert logging.get("options", {}).get("max-size") and logging["options"].get("max-file"), (
-        f"{name}: log rotation"
-    )
+    assert logging.get("options", {}).get("max-size") and logging["options"].get("max-file"), f"{name}: log rotation"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
@@ -132,7 +137,7 @@ def test_internal_only_services_are_not_published() -> None:
 def test_bind_mounts_exist_and_volumes_are_declared(name: str) -> None:
     declared = set(COMPOSE.get("volumes", {}))
     for vol in SERVICES[name].get("volumes", []):
-        source, target = vol.split(":")[:2]
+        source = vol.split(":")[0]
         if source.startswith(("./", "../", "/")):
             if source.startswith("/") or source.startswith("${"):
                 continue  # host paths (node-exporter rootfs)
@@ -146,9 +151,7 @@ def test_bind_mounts_exist_and_volumes_are_declared(name: str) -> None:
         else:
             assert source in declared, f"{name}: volume {source} not declared"
     if name in STATEFUL:
-        targets = {
-            v.split(":")[1]: v.split(":")[0] for v in SERVICES[name]["volumes"]
-        }
+        targets = {v.split(":")[1]: v.split(":")[0] for v in SERVICES[name]["volumes"]}
         assert targets.get(STATEFUL[name]) in declared, f"{name}: state not on a named volume"
 
 
@@ -218,8 +221,12 @@ def test_collector_env_matches_documented_variables() -> None:
     env = svc["environment"]
     for key in env:
         assert key in read_by_config, f"{key} is not read by collector/otel-collector.yaml"
-    for key in ("TRADEOBS_OTLP_GRPC_ENDPOINT", "TRADEOBS_OTLP_HTTP_ENDPOINT",
-                "TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT", "TRADEOBS_HEALTH_CHECK_ENDPOINT"):
+    for key in (
+        "TRADEOBS_OTLP_GRPC_ENDPOINT",
+        "TRADEOBS_OTLP_HTTP_ENDPOINT",
+        "TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT",
+        "TRADEOBS_HEALTH_CHECK_ENDPOINT",
+    ):
         assert env[key].startswith("0.0.0.0:"), key
     assert env["TRADEOBS_COLLECTOR_METRICS_HOST"] == "0.0.0.0"
     assert env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == "tempo:4317"
@@ -240,8 +247,12 @@ def test_collector_env_matches_documented_variables() -> None:
 def test_prometheus_flags() -> None:
     cmd = SERVICES["prometheus"]["command"]
     flags = {c.split("=", 1)[0] for c in cmd}
-    assert {"--web.enable-admin-api", "--storage.tsdb.retention.time",
-            "--storage.tsdb.retention.size", "--enable-feature"} <= flags
+    assert {
+        "--web.enable-admin-api",
+        "--storage.tsdb.retention.time",
+        "--storage.tsdb.retention.size",
+        "--enable-feature",
+    } <= flags
     assert "--enable-feature=exemplar-storage" in cmd
     assert "--config.file=/etc/prometheus/prometheus.yml" in cmd
     assert SERVICES["prometheus"]["image"].startswith("prom/prometheus:v3.")
@@ -251,9 +262,7 @@ def test_scrape_targets_match_compose_ports() -> None:
     import yaml
 
     prom = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())
-    targets = {
-        t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
-    }
+    targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     env = SERVICES["otel-collector"]["environment"]
     exporter_port = env["TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT"].rsplit(":", 1)[1]
     assert f"otel-collector:{exporter_port}" in targets
@@ -268,9 +277,9 @@ def test_grafana_mounts_match_provisioning() -> None:
     import yaml
 
     svc = SERVICES["grafana"]
-    provider = yaml.safe_load(
-        (COMPOSE_DIR / "grafana/provisioning/dashboards/dashboards.yml").read_text()
-    )["providers"][0]
+    provider = yaml.safe_load((COMPOSE_DIR / "grafana/provisioning/dashboards/dashboards.yml").read_text())[
+        "providers"
+    ][0]
     assert f"./grafana/dashboards:{provider['options']['path']}:ro" in svc["volumes"]
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in svc["volumes"]
     assert svc["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")

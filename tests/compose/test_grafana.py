@@ -16,9 +16,7 @@ import yaml
 from .helpers import GRAFANA_DIR, PROM_DIR, start_prometheus
 
 DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
-DATASOURCES = yaml.safe_load(
-    (GRAFANA_DIR / "provisioning/datasources/datasources.yml").read_text()
-)["datasources"]
+DATASOURCES = yaml.safe_load((GRAFANA_DIR / "provisioning/datasources/datasources.yml").read_text())["datasources"]
 DS = {d["uid"]: d for d in DATASOURCES}
 
 
@@ -46,7 +44,10 @@ def test_datasources_have_fixed_uids_and_correlations() -> None:
     assert prom["isDefault"] is True
     # Prometheus exemplars -> Tempo
     assert prom["jsonData"]["exemplarTraceIdDestinations"][0] == {
-        "name": "trace_id", "datasourceUid": "tempo", "urlDisplayLabel": "Open trace"}
+        "name": "trace_id",
+        "datasourceUid": "tempo",
+        "urlDisplayLabel": "Open trace",
+    }
     # Tempo -> Loki by trace id, Tempo -> Prometheus
     t2l = tempo["jsonData"]["tracesToLogsV2"]
     assert t2l["datasourceUid"] == "loki" and t2l["filterByTraceID"] is True
@@ -99,27 +100,37 @@ def test_dashboard_uids_unique_and_trading_panels_present() -> None:
     assert len({d["uid"] for d in dashes.values()}) == len(dashes)
     trading = dashes["trading-overview.json"]
     exprs = " ".join(t.get("expr", "") for p in _panels(trading) for t in p.get("targets", []))
-    for metric in ("trading_orders_submitted_total", "trading_orders_filled_total",
-                   "trading_orders_rejected_total", "trading_order_fill_latency_seconds_bucket",
-                   "trading_pnl_realized", "trading_pnl_unrealized", "trading_equity",
-                   "trading_drawdown_ratio", "trading_risk_kill_switch_engaged",
-                   "trading_marketdata_staleness_seconds"):
+    for metric in (
+        "trading_orders_submitted_total",
+        "trading_orders_filled_total",
+        "trading_orders_rejected_total",
+        "trading_order_fill_latency_seconds_bucket",
+        "trading_pnl_realized",
+        "trading_pnl_unrealized",
+        "trading_equity",
+        "trading_drawdown_ratio",
+        "trading_risk_kill_switch_engaged",
+        "trading_marketdata_staleness_seconds",
+    ):
         assert metric in exprs, metric
     assert any(p["type"] == "heatmap" for p in _panels(trading))
     assert any(t.get("exemplar") for p in _panels(trading) for t in p.get("targets", []))
     assert any(p["type"] == "logs" and p["datasource"]["uid"] == "loki" for p in _panels(trading))
     pipeline = dashes["pipeline-health.json"]
     pexprs = " ".join(t.get("expr", "") for p in _panels(pipeline) for t in p.get("targets", []))
-    for needle in ("tradeobs_agent_exports_failed_total", "tradeobs_agent_items_dropped_total",
-                   "tradeobs_agent_logs_dropped_total", "otelcol_exporter_send_failed",
-                   "prometheus_rule_evaluation_failures_total",
-                   "alertmanager_notifications_failed_total"):
+    for needle in (
+        "tradeobs_agent_exports_failed_total",
+        "tradeobs_agent_items_dropped_total",
+        "tradeobs_agent_logs_dropped_total",
+        "otelcol_exporter_send_failed",
+        "prometheus_rule_evaluation_failures_total",
+        "alertmanager_notifications_failed_total",
+    ):
         assert needle in pexprs, needle
 
 
 def _substitute(expr: str) -> str:
-    return (expr.replace("$__rate_interval", "1m").replace("$job", ".*")
-            .replace("$symbol", ".*"))
+    return expr.replace("$__rate_interval", "1m").replace("$job", ".*").replace("$symbol", ".*")
 
 
 @pytest.mark.integration

@@ -17,7 +17,10 @@ TEST_FILES = sorted((PROM_DIR / "tests").glob("*.yml"))
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [require_binary("promtool"), *args], cwd=PROM_DIR, capture_output=True, text=True,
+        [require_binary("promtool"), *args],
+        cwd=PROM_DIR,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
 
@@ -54,26 +57,42 @@ def test_rule_unit_tests_can_fail(tmp_path) -> None:  # type: ignore[no-untyped-
     src = (PROM_DIR / "tests" / "trading_test.yml").read_text()
     broken = src.replace("20% of orders rejected on bad", "21% of orders rejected on bad")
     assert broken != src
-    bad = PROM_DIR / "tests" / f".broken-{tmp_path.name}.yml"
+    # outside the repo: rule_files made absolute
+    broken = broken.replace("../rules/", f"{PROM_DIR}/rules/")
+    bad = tmp_path / "broken_test.yml"
     bad.write_text(broken)
-    try:
-        res = _promtool("test", "rules", str(bad))
-    finally:
-        bad.unlink()
+    good = tmp_path / "relocated_test.yml"
+    good.write_text(src.replace("../rules/", f"{PROM_DIR}/rules/"))
+    assert _promtool("test", "rules", str(good)).returncode == 0  # relocation is harmless
+    res = _promtool("test", "rules", str(bad))
     assert res.returncode != 0
+    assert "21% of orders rejected on bad" in res.stdout + res.stderr  # the expectation failed
 
 
 KEY_ALERTS = {
     # trading
-    "TradingOrderRejectRateHigh", "TradingFillLatencyP99High", "TradingKillSwitchEngaged",
-    "TradingDrawdownHigh", "TradingPnLLossLimitBreached", "TradingMarketDataStale",
+    "TradingOrderRejectRateHigh",
+    "TradingFillLatencyP99High",
+    "TradingKillSwitchEngaged",
+    "TradingDrawdownHigh",
+    "TradingPnLLossLimitBreached",
+    "TradingMarketDataStale",
     # monitor the monitors
-    "Watchdog", "OtelCollectorDown", "TargetDown", "OtelCollectorExportFailures",
-    "OtelCollectorDroppingData", "OtelCollectorQueueNearlyFull", "TradeobsAgentExportFailures",
-    "TradeobsAgentDroppingItems", "TradeobsAgentLogsDropped", "PrometheusRuleEvaluationFailures",
-    "AlertmanagerNotificationsFailing", "BackupTooOld",
+    "Watchdog",
+    "OtelCollectorDown",
+    "TargetDown",
+    "OtelCollectorExportFailures",
+    "OtelCollectorDroppingData",
+    "OtelCollectorQueueNearlyFull",
+    "TradeobsAgentExportFailures",
+    "TradeobsAgentDroppingItems",
+    "TradeobsAgentLogsDropped",
+    "PrometheusRuleEvaluationFailures",
+    "AlertmanagerNotificationsFailing",
+    "BackupTooOld",
     # host
-    "HostDiskSpaceLow", "HostDiskWillFillIn24h",
+    "HostDiskSpaceLow",
+    "HostDiskWillFillIn24h",
 }
 
 
@@ -102,8 +121,7 @@ def test_alert_labels_annotations_and_docs(alert: dict) -> None:  # type: ignore
     assert m, anchor
     runbook = (DOCS / "runbook.md").read_text()
     headings = {
-        re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
-        for h in re.findall(r"^#+ (.+)$", runbook, re.M)
+        re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", runbook, re.M)
     }
     assert m.group(1) in headings, f"{name}: no runbook section #{m.group(1)}"
     assert f"`{name}`" in (DOCS / "alerts.md").read_text(), f"{name} missing from docs/alerts.md"
