@@ -63,6 +63,7 @@ class OrderTrace:
         "_lock",
         "_series",
         "_submit_t",
+        "_tracer",
         "_tt",
         "client_order_id",
         "created",
@@ -88,8 +89,10 @@ class OrderTrace:
         order_type: str,
         series: _OrderSeries,
         span: Span,
+        tracer: Any,
     ) -> None:
         self._tt = tt
+        self._tracer = tracer
         self.client_order_id = client_order_id
         self.symbol = symbol
         self.side = side
@@ -121,11 +124,17 @@ class OrderTrace:
         return self._ctx
 
     def _child(self, name: str, attributes: dict[str, Any] | None = None, error: str | None = None) -> Span:
-        """A child span covering the time since the previous step, already ended."""
+        """A child span covering the time since the previous step, already ended (or an event on the root)."""
         now = time.time_ns()
         with self._lock:
             start, self._last_ns = self._last_ns, now
-        span: Span = self._tt._tracer().start_span(name, context=self._ctx, start_time=start, attributes=attributes)
+        if not self._tt.child_spans:  # cheaper: the step is an event on the root span
+            root = self.span
+            if error is not None:
+                attributes = {**(attributes or {}), "error": error}
+            root.add_event(name, attributes, timestamp=now)
+            return root
+        span: Span = self._tracer.start_span(name, context=self._ctx, start_time=start, attributes=attributes)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=now)

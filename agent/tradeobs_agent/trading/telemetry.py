@@ -33,6 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Link
 
 from .. import __version__, events
+from .. import agent as _agent_mod
 from .._internal.once import warn_once
 from ..exceptions import TradeObsConfigError
 from ..metrics import Registry, get_registry
@@ -79,6 +80,11 @@ class TradingTelemetry:
 
     >>> tt = TradingTelemetry(strategy="momentum", venue="paper", max_open_orders=10_000, order_ttl=300.0)
     >>> tt.decision_time(0.00012, symbol="AAPL")
+
+    ``child_spans=False`` records the steps (risk_check, submit, ack, fill) as
+    events on the order's root span instead of child spans: one span per order
+    instead of 3 + fills, which costs far less CPU at high order rates
+    (``benchmarks/overhead.py``); exemplars then point at the root span.
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class TradingTelemetry:
         max_open_orders: int = 10_000,
         order_ttl: float = 300.0,
         max_symbols: int = 10_000,
+        child_spans: bool = True,
         registry: Registry | None = None,
     ) -> None:
         if not isinstance(max_open_orders, int) or isinstance(max_open_orders, bool) or max_open_orders < 1:
@@ -102,6 +109,7 @@ class TradingTelemetry:
         self.registry = registry if registry is not None else get_registry()
         self.instruments = inst = TradingInstruments(self.registry)
         self.max_symbols = max_symbols
+        self.child_spans = bool(child_spans)
         self._lock = threading.Lock()
         self._book = OrderBook(max_open_orders, float(order_ttl), self._on_order_dropped)
         self._orders: dict[tuple[Any, Any, Any], _OrderSeries] = {}
@@ -137,9 +145,7 @@ class TradingTelemetry:
 
     # ------------------------------------------------------------------ plumbing
     def _tracer(self) -> Any:
-        from ..agent import get_agent
-
-        agent = get_agent()
+        agent = _agent_mod._agent
         tp = agent.tracer_provider if agent is not None else None
         if tp is not self._tp or self._tracer_obj is None:
             self._tp = tp
@@ -340,8 +346,9 @@ class TradingTelemetry:
                 attrs["order.price"] = p
             current = trace.get_current_span().get_span_context()
             links = [Link(current)] if current.is_valid else None  # e.g. the tick that triggered the signal
-            span = self._tracer().start_span("order", context=_EMPTY_CONTEXT, attributes=attrs, links=links)
-            o = OrderTrace(self, cid, sym, sd, q, p, ot, self._order_series(sym, sd, ot), span)
+            tracer = self._tracer()
+            span = tracer.start_span("order", context=_EMPTY_CONTEXT, attributes=attrs, links=links)
+            o = OrderTrace(self, cid, sym, sd, q, p, ot, self._order_series(sym, sd, ot), span, tracer)
             self._book.add(o)
             return o
         except Exception as exc:
