@@ -104,7 +104,7 @@ def test_dashboard_uids_unique_and_trading_panels_present() -> None:
         "trading_orders_submitted_total",
         "trading_orders_filled_total",
         "trading_orders_rejected_total",
-        "trading_order_fill_latency_seconds_bucket",
+        "trading_order_submit_to_fill_latency_seconds_bucket",
         "trading_pnl_realized",
         "trading_pnl_unrealized",
         "trading_equity",
