@@ -155,11 +155,13 @@ def create_app(
     registry: Registry | None = None,
     bus: EventBus | None = None,
     settings: Settings | None = None,
+    **hub_options: Any,
 ) -> Starlette:
     """A Starlette app serving the live stream and dashboard; ``app.state.hub`` is its :class:`LiveHub`.
 
     Settings come from the running agent (else ``resolve_settings()``); explicit
-    arguments win. When an agent exists, ``agent.live`` is set to the hub so
+    arguments win; ``hub_options`` (``event_buffer``, ``heartbeat``, ``full_every``,
+    ``retry_ms``, ``history``) go to :class:`LiveHub`. When an agent exists, ``agent.live`` is set to the hub so
     ``agent.shutdown()`` ends the streams.
     """
     s = settings if settings is not None else _settings()
@@ -175,7 +177,7 @@ def create_app(
         raise TradeObsConfigError("live_hz", hz, "a number of frames per second in (0, 100]")
     if max_clients < 1:
         raise TradeObsConfigError("live_max_clients", max_clients, "an integer >= 1")
-    hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout)
+    hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout, **hub_options)
     if not s.live_enabled:
         hub.stopped = True
 

@@ -1,0 +1,319 @@
+"""The live SSE endpoint against a real uvicorn server on a free loopback port (in a thread)."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+
+import tradeobs_agent
+from tradeobs_agent import events, live
+from tradeobs_agent.exceptions import TradeObsConfigError
+from tradeobs_agent.live.hub import LiveHub, parse_event_id
+
+from .._util import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Server:
+    def __init__(self, app: Any, access_log: bool = False) -> None:
+        self.app = app
+        self.hub: LiveHub = app.state.hub
+        self.port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, access_log=access_log, log_config=None, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        wait_for(lambda: self.server.started, "server start")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.hub.stop()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def conn(self, timeout: float = 5.0) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+
+def wait_for(cond: Callable[[], Any], what: str, limit: float = 15.0) -> Any:
+    """Poll until ``cond()`` is truthy; the limit only bounds a broken test, it measures nothing."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Stream:
+    """A minimal SSE reader over http.client (which handles the chunked encoding)."""
+
+    def __init__(self, srv: Server, headers: dict[str, str] | None = None, path: str = "/stream") -> None:
+        self.c = srv.conn()
+        self.c.request("GET", path, headers=headers or {})
+        self.resp = self.c.getresponse()
+        self.comments: list[str] = []
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        ev: dict[str, Any] = {}
+        while True:
+            line = self.resp.readline()
+            if not line:
+                return
+            line = line.rstrip(b"\r\n")
+            if not line:
+                if ev:
+                    yield ev
+                ev = {}
+                continue
+            field, _, value = line.decode().partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data":
+                ev["data"] = orjson.loads(value)
+            elif field:
+                ev[field] = value
+            else:
+                self.comments.append(value)
+
+    def take(self, n: int, kind: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for ev in self.events():
+            if "event" in ev and (kind is None or ev["event"] == kind):
+                out.append(ev)
+                if len(out) == n:
+                    break
+        return out
+
+    def close(self) -> None:
+        self.c.close()
+
+
+@contextmanager
+def serve(**kwargs: Any) -> Iterator[Server]:
+    kwargs.setdefault("hz", 20)
+    access_log = kwargs.pop("_access_log", False)
+    with Server(live.create_app(**kwargs), access_log=access_log) as srv:
+        yield srv
+
+
+def prices(n: int = 3) -> None:
+    g = tradeobs_agent.gauge("trading.marketdata.price")
+    for i in range(n):
+        g.bind(symbol=f"S{i}").set(100 + i)
+
+
+def test_frames_have_monotonic_ids_retry_and_heartbeat() -> None:
+    prices()
+    with serve(heartbeat=0.1) as srv:
+        s = Stream(srv)
+        assert s.resp.status == 200 and s.resp.getheader("content-type").startswith("text/event-stream")
+        first = next(s.events())
+        assert first["retry"] == "1000"
+        evs = s.take(12)
+        frames = [e for e in evs if e.get("event") == "frame"]
+        ids = [parse_event_id(e["id"]) for e in frames]
+        assert len({b for b, _ in ids}) == 1  # type: ignore[misc]
+        ns = [n for _, n in ids]  # type: ignore[misc]
+        assert ns == sorted(ns) and len(set(ns)) == len(ns)
+        assert frames[0]["data"]["type"] == "full" and frames[0]["data"]["symbols"]["S0"]["px"] == 100
+        assert any(d["data"]["type"] == "delta" for d in frames[1:])
+        assert any(c.startswith("hb") for c in s.comments)
+        s.close()
+
+
+def test_resume_replays_missed_events_then_full_frame() -> None:
+    prices()
+    with serve() as srv:
+        s = Stream(srv)
+        last = s.take(2, "frame")[-1]["id"]
+        s.close()
+        wait_for(lambda: srv.hub.clients == 0, "disconnect")
+        seqs = [events.publish("fill", symbol="S0", qty=i, price=1.0) for i in range(3)]
+        wait_for(lambda: len(orjson.loads(srv.hub.history_json())["events"]) == 3, "events pulled")
+        s = Stream(srv, {"Last-Event-ID": last})
+        got = s.take(4)
+        assert [e["event"] for e in got] == ["event", "event", "event", "frame"], got
+        assert [e["data"]["qty"] for e in got[:3]] == [0, 1, 2] and len(seqs) == 3
+        assert got[3]["data"]["type"] == "full"
+        assert all(parse_event_id(e["id"])[1] > parse_event_id(last)[1] for e in got)  # type: ignore[index]
+        s.close()
+
+
+@pytest.mark.parametrize("case", ["unknown", "too-old"])
+def test_unknown_or_too_old_id_gets_reset_and_full_frame(case: str) -> None:
+    prices()
+    with serve(event_buffer=2) as srv:
+        if case == "unknown":
+            last = "0badb007-5"
+        else:
+            s = Stream(srv)
+            last = s.take(1, "frame")[0]["id"]
+            s.close()
+            for i in range(5):
+                events.publish("fill", symbol="S0", qty=i)
+            wait_for(lambda: srv.hub._evicted_upto > parse_event_id(last)[1], "eviction")  # type: ignore[index]
+        s = Stream(srv, {"Last-Event-ID": last})
+        got = s.take(2)
+        assert got[0]["event"] == "reset" and got[1]["event"] == "frame" and got[1]["data"]["type"] == "full"
+        s.close()
+
+
+def test_max_clients_gets_503_with_retry_after() -> None:
+    with serve(max_clients=1) as srv:
+        s = Stream(srv)
+        assert s.resp.status == 200
+        c = srv.conn()
+        c.request("GET", "/stream")
+        r = c.getresponse()
+        assert r.status == 503 and r.getheader("retry-after") == "5"
+        assert tradeobs_agent.get_registry().get("tradeobs.live.clients.rejected").bind().value == 1  # type: ignore[union-attr]
+        c.close()
+        s.close()
+
+
+def test_stalled_client_is_bounded_does_not_delay_others_and_times_out() -> None:
+    g = tradeobs_agent.gauge("trading.marketdata.price")
+    for i in range(400):  # ~20 KB frames, so a socket that never reads fills up fast
+        g.bind(symbol=f"SYMBOL{i:04d}").set(i)
+    with serve(send_timeout=2.0, full_every=0.0) as srv:
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", srv.port))
+        stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+        wait_for(lambda: any(c["busy"] for c in srv.hub.client_stats()), "the stalled client to block")
+        good = Stream(srv)
+        frames = good.take(30, "frame")
+        ns = [parse_event_id(f["id"])[1] for f in frames]  # type: ignore[index]
+        assert all(b > a for a, b in itertools.pairwise(ns))
+        stats = srv.hub.client_stats()
+        busy = [c for c in stats if c["busy"]]
+        healthy = [c for c in stats if not c["busy"]]
+        if busy:  # still stalled: it holds one in-flight message, not a backlog
+            assert busy[0]["coalesced"] > 0 and busy[0]["inflight_bytes"] < 64 * 1024
+        assert healthy and healthy[0]["coalesced"] == 0
+        wait_for(lambda: srv.hub.stats["timed_out"] == 1, "send timeout to close the stalled client")
+        assert srv.hub.clients == 1
+        good.close()
+        stalled.close()
+
+
+def test_graceful_stop_ends_streams_cleanly() -> None:
+    tradeobs_agent.init(service_name="t", otlp=False, prometheus=False, logs=False)
+    prices()
+    with serve() as srv:
+        assert tradeobs_agent.get_agent().live is srv.hub  # type: ignore[union-attr]
+        s = Stream(srv)
+        s.take(1, "frame")
+        done = threading.Event()
+
+        def drain() -> None:
+            for _ in s.events():
+                pass
+            done.set()  # the chunked body ended with its terminator: a clean end, no exception
+
+        t = threading.Thread(target=drain, daemon=True)
+        t.start()
+        tradeobs_agent.shutdown()  # Agent.shutdown -> hub.stop() from this (non-loop) thread
+        wait_for(done.is_set, "stream end")
+        assert srv.hub.clients == 0
+        c = srv.conn()
+        c.request("GET", "/stream")
+        assert c.getresponse().status == 503
+        c.close()
+        s.close()
+
+
+def test_snapshot_and_history() -> None:
+    prices(2)
+    events.publish("alert", message="drawdown", password="hunter2")
+    with serve() as srv:
+        c = srv.conn()
+        c.request("GET", "/snapshot")
+        r = c.getresponse()
+        snap = orjson.loads(r.read())
+        assert r.status == 200 and snap["type"] == "full" and snap["symbols"]["S1"]["px"] == 101
+        wait_for(lambda: len(orjson.loads(srv.hub.history_json())["frames"]) >= 2, "two ticks")
+        c.request("GET", "/history")
+        hist = orjson.loads(c.getresponse().read())
+        assert hist["frames"][-1]["px"]["S0"] == 100 and hist["events"][0]["kind"] == "alert"
+        assert "password" not in hist["events"][0]
+        c.close()
+
+
+def test_auth_cookie_and_signed_query_token_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "live-secret"
+    tok = live.make_token(secret, ttl=60)
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    with serve(token=secret, _access_log=True) as srv:
+        c = srv.conn()
+        for path, headers, want in [
+            ("/snapshot", {}, 401),
+            (f"/snapshot?token={tok}", {}, 200),
+            ("/snapshot?token=v1.1.bad", {}, 401),
+            ("/snapshot", {"Cookie": f"tradeobs_live={tok}"}, 200),
+            ("/stream", {}, 401),
+        ]:
+            c.request("GET", path, headers=headers)
+            r = c.getresponse()
+            r.read()
+            assert r.status == want, path
+        c.request("GET", f"/?token={tok}")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 303
+        cookie = r.getheader("set-cookie")
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        s = Stream(srv, {"Cookie": cookie.split(";")[0]})
+        assert s.resp.status == 200 and s.take(1, "frame")
+        s.close()
+        c.close()
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "uvicorn.access")
+    assert "/snapshot" in logged and tok not in logged and "token=" not in logged
+
+
+def test_cors_allowlist_and_no_wildcard() -> None:
+    with serve(cors_origins=["http://good.example"]) as srv:
+        c = srv.conn()
+        for origin, want in [("http://good.example", "http://good.example"), ("http://evil.example", None)]:
+            c.request("GET", "/snapshot", headers={"Origin": origin})
+            r = c.getresponse()
+            r.read()
+            assert r.getheader("access-control-allow-origin") == want
+            if want:
+                assert r.getheader("access-control-allow-credentials") == "true"
+        c.close()
+    with pytest.raises(TradeObsConfigError, match="live_cors_origins"):
+        live.create_app(cors_origins=["*"])
+
+
+def test_dashboard_page_and_vendored_uplot_are_served() -> None:
+    with serve() as srv:
+        c = srv.conn()
+        for path, needle in [
+            ("/", b"live.js"),
+            ("/static/live.js", b"EventSource"),
+            ("/static/vendor/uplot/uPlot.iife.min.js", b"uPlot"),
+            ("/static/vendor/uplot/LICENSE", b"MIT"),
+        ]:
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            assert r.status == 200 and needle in body, path
+        c.close()

@@ -1,0 +1,90 @@
+"""FrameBuilder: one per-symbol view of the registry per tick; delta; merged quantiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradeobs_agent.events import EventBus
+from tradeobs_agent.live.frames import FrameBuilder, delta, merged_quantile
+from tradeobs_agent.live.hub import LiveHub, parse_event_id
+from tradeobs_agent.metrics import Registry
+
+
+@pytest.fixture()
+def reg() -> Registry:
+    return Registry()
+
+
+def test_state_sums_other_attributes_per_symbol(reg: Registry) -> None:
+    reg.gauge("trading.marketdata.price").bind(symbol="AAPL").set(190.5)
+    reg.gauge("trading.position.quantity").bind(symbol="AAPL", strategy="a").set(100)
+    reg.gauge("trading.position.quantity").bind(symbol="AAPL", strategy="b").set(-40)
+    filled = reg.counter("trading.orders.filled")
+    filled.bind(symbol="AAPL", side="buy").add(3)
+    filled.bind(symbol="AAPL", side="sell").add(2)
+    reg.counter("trading.orders.rejected").bind(symbol="MSFT", side="buy", reason="risk").add(1)
+    reg.gauge("trading.equity").bind().set(1e6)
+    reg.gauge("trading.risk.kill_switch.engaged").bind().set(1)
+    state = FrameBuilder(reg).build()
+    assert state["symbols"]["AAPL"] == {"px": 190.5, "pos": 60, "fill": 5}
+    assert state["symbols"]["MSFT"] == {"rej": 1}
+    assert state["account"] == {"equity": 1e6, "kill_switch": 1}
+
+
+def test_missing_instruments_are_absent_not_errors(reg: Registry) -> None:
+    state = FrameBuilder(reg).build()
+    assert state["symbols"] == {} and state["latency"] == {} and state["account"] == {}
+    assert state["health"]["exports_failed"] == 0
+
+
+def test_merged_quantile_matches_single_series_and_merges_counts(reg: Registry) -> None:
+    h = reg.histogram("trading.order.submit_to_fill.latency", unit="s")
+    a = h.bind(symbol="AAPL", side="buy")
+    b = h.bind(symbol="AAPL", side="sell")
+    for v in (0.001, 0.002, 0.003, 0.02):
+        a.record(v)
+    state = FrameBuilder(reg).build()
+    assert state["symbols"]["AAPL"]["p50"] == pytest.approx(a.quantile(0.5), rel=1e-5)
+    assert state["symbols"]["AAPL"]["p99"] == pytest.approx(a.quantile(0.99), rel=1e-5)
+    for v in (0.5, 0.6, 0.7, 0.8):
+        b.record(v)
+    counts = [x + y for x, y in zip(a.snapshot()[0], b.snapshot()[0], strict=True)]
+    want = merged_quantile(h.bounds, counts, 0.001, 0.8, 0.5)
+    assert FrameBuilder(reg).build()["latency"]["submit_to_fill"]["p50"] == pytest.approx(want, rel=1e-5)
+    assert merged_quantile(h.bounds, [0] * (len(h.bounds) + 1), 0, 0, 0.5) is None
+
+
+def test_delta_has_only_changes(reg: Registry) -> None:
+    px = reg.gauge("trading.marketdata.price")
+    px.bind(symbol="A").set(1)
+    px.bind(symbol="B").set(2)
+    b = FrameBuilder(reg)
+    s1 = b.build()
+    px.bind(symbol="B").set(3)
+    px.bind(symbol="C").set(4)
+    d = delta(s1, b.build())
+    assert d["symbols"] == {"B": {"px": 3}, "C": {"px": 4}}
+    assert "account" not in d
+
+
+def test_event_ids_parse() -> None:
+    assert parse_event_id("abc-12") == ("abc", 12)
+    assert parse_event_id("12") is None and parse_event_id("") is None and parse_event_id("x-y") is None
+
+
+def test_catch_up_replays_missed_events_then_full_frame_and_resets_when_evicted(reg: Registry) -> None:
+    bus = EventBus()
+    hub = LiveHub(reg, bus, event_buffer=3)
+    hub._step()
+    cursor = hub._tick.last_id  # type: ignore[union-attr]
+    bus.publish("fill", symbol="A", qty=1)
+    bus.publish("reject", symbol="A", reason="risk", api_key="never-sent")
+    hub._step()
+    out = hub._catch_up(cursor, hub._tick)  # type: ignore[arg-type]
+    assert out.count(b"event: event") == 2 and out.index(b'"kind":"fill"') < out.index(b'"kind":"reject"')
+    assert out.rstrip().endswith(b"}") and b'"type":"full"' in out and b"never-sent" not in out
+    for i in range(5):
+        bus.publish("fill", symbol="A", qty=i)
+    hub._step()
+    out = hub._catch_up(cursor, hub._tick)  # type: ignore[arg-type]
+    assert out.startswith(b"event: reset") and b'"type":"full"' in out and b"event: event" not in out
