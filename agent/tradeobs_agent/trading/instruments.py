@@ -140,7 +140,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
     # positions and money
     _g("position_qty", "trading.position.quantity", "{unit}", _SS, "Signed position quantity"),
     _g("position_notional", "trading.position.notional", "{currency}", _SS, "Signed position value: qty * price"),
-    _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of |notional| over symbols"),
+    _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of absolute notional over symbols"),
     _g("net", "trading.exposure.net", "{currency}", _S, "Sum of signed notional over symbols"),
     _g("realized", "trading.pnl.realized", "{currency}", _SS, "Realized P&L"),
     _g("unrealized", "trading.pnl.unrealized", "{currency}", _SS, "Unrealized (mark-to-market) P&L"),
