@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import metrics as _metrics
 from ._internal import once, providers
-from ._internal.exporters import install_duplicate_filter, remove_duplicate_filter
+from ._internal.exporters import abort_failing_exporters, install_duplicate_filter, remove_duplicate_filter
 from ._internal.resource import build_resource, new_instance_id
 from .config import ConfigReport, Settings, resolve_settings
 from .options import (
@@ -108,7 +108,7 @@ class Agent:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         ms = max(1, int(timeout * 1000))
-        steps: list[Any] = []
+        steps: list[Any] = [abort_failing_exporters]
         if self.live is not None:
             steps.append(self.live.stop)
         if self.logs is not None:

@@ -77,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     app = create_app(config)
     agent = _agent.get_agent()
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
     )
     base = f"http://{args.host}:{args.port}"
@@ -96,10 +96,14 @@ def _demo(args: argparse.Namespace) -> int:
     print("Ctrl-C to stop.", flush=True)
 
     async def serve() -> None:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a clean stop, exit status 0
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         task = asyncio.create_task(server.serve())
-        if args.duration is not None:
-            await asyncio.sleep(args.duration)
-            server.should_exit = True
+        await asyncio.wait({task}, timeout=args.duration)
+        server.should_exit = True
         await task
 
     try:
@@ -107,6 +111,22 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+class _Server:
+    """uvicorn.Server without its signal capture (which re-raises SIGTERM after a graceful stop)."""
+
+    def __new__(cls, config: Any) -> Any:
+        import contextlib
+
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Any:
+                yield
+
+        return Server(config)
 
 
 # --------------------------------------------------------------------------- config

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,9 +21,26 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .once import warn_once
 from .selfmetrics import SelfMetrics
 
+_LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
+
+
+def abort_failing_exporters() -> int:
+    """Shut down exporters whose last export failed, so a final flush does not sit in retries.
+
+    Used by ``Agent.shutdown``: when the collector is known to be down, waiting the full
+    shutdown bound only delays the host's exit. What they still held is counted as dropped.
+    """
+    n = 0
+    for exp in list(_LIVE):
+        if exp.last_error is not None:
+            exp._call(exp.inner.shutdown)
+            n += 1
+    return n
+
 
 class _Counting:
     def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
+        _LIVE.add(self)
         self.inner = inner
         self.signal = signal
         self.target = target

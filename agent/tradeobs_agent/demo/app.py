@@ -74,13 +74,21 @@ def create_app(config: DemoConfig | None = None, **init_kwargs: Any) -> FastAPI:
 
     @app.post("/api/orders")
     async def place_order(req: OrderRequest) -> JSONResponse:
-        """Place one order now. A W3C ``traceparent`` on the request becomes the order trace's parent."""
+        """Place one order now; the order's trace links to this request's (W3C ``traceparent``) trace."""
         if req.symbol is not None and req.symbol not in engine.marks:
             return JSONResponse({"error": f"unknown symbol {req.symbol!r}"}, status_code=404)
         oid = engine.place_order(req.symbol, req.side, req.qty)
         if oid is None:
             return JSONResponse({"error": "too many orders in flight"}, status_code=429)
-        ctx = trace.get_current_span().get_span_context()
-        return JSONResponse({"order_id": oid, "trace_id": format(ctx.trace_id, "032x")}, status_code=202)
+        # Each order is its own trace (see tradeobs_agent.trading); it links to this request's span,
+        # which continues the caller's W3C trace.
+        request_ctx = trace.get_current_span().get_span_context()
+        order = engine.tt.order(oid)
+        body = {
+            "order_id": oid,
+            "order_trace_id": order.trace_id if order is not None else None,
+            "request_trace_id": format(request_ctx.trace_id, "032x"),
+        }
+        return JSONResponse(body, status_code=202)
 
     return app

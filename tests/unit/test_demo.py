@@ -1,0 +1,133 @@
+"""The demo paper-trading service: its parts, the app, and `tradeobs demo` on a bare machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+import tradeobs_agent
+from tests._util import dead_endpoint, free_port
+from tradeobs_agent.demo import DemoConfig, create_app
+from tradeobs_agent.demo.portfolio import Portfolio, Position
+from tradeobs_agent.demo.risk import RiskLimits, RiskManager
+from tradeobs_agent.testing import capture
+
+
+def test_position_average_cost_and_realized_pnl() -> None:
+    p = Position()
+    p.apply_fill("buy", 10, 100.0)
+    p.apply_fill("buy", 10, 110.0)
+    assert (p.qty, p.avg_price) == (20, 105.0)
+    p.apply_fill("sell", 5, 115.0)
+    assert p.qty == 15 and p.realized == pytest.approx(50.0)
+    p.apply_fill("sell", 25, 100.0)  # through zero: short 10 at 100
+    assert p.qty == -10 and p.avg_price == 100.0 and p.realized == pytest.approx(50.0 - 75.0)
+    assert p.unrealized(90.0) == pytest.approx(100.0)
+
+
+def test_portfolio_equity_and_drawdown() -> None:
+    pf = Portfolio(1000.0)
+    pf.fill("A", "buy", 10, 10.0)
+    assert pf.equity({"A": 12.0}) == 1020.0
+    assert pf.drawdown(1020.0) == 0.0
+    assert pf.drawdown(918.0) == pytest.approx(0.1)
+
+
+def test_risk_limits_and_kill_switch() -> None:
+    rm = RiskManager(RiskLimits(max_order_qty=100, max_position=150))
+    assert rm.check("buy", 50, 0, 0, 10).passed
+    r = rm.check("buy", 200, 0, 0, 10)
+    assert not r.passed and r.reason == "limit_order_qty"
+    assert rm.check("buy", 100, 100, 0, 10).reason == "limit_position"
+    rm.kill_switch = True
+    assert rm.check("sell", 1, 0, 0, 10).reason == "kill_switch"
+
+
+def test_bad_demo_config_names_the_setting() -> None:
+    with pytest.raises(ValueError, match="symbols=0"):
+        DemoConfig(symbols=0)
+
+
+def test_demo_app_trades_and_reports_every_signal() -> None:
+    with capture() as cap:
+        app = create_app(DemoConfig(symbols=3, tick_hz=50, orders_hz=40, seed=7))
+        with TestClient(app) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (cap.metric_value("trading.orders.filled") or 0) < 5:
+                time.sleep(0.1)
+            assert client.get("/readyz").status_code == 200
+            r = client.post(
+                "/api/orders",
+                json={"symbol": "AAPL", "side": "buy", "qty": 10},
+                headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+            )
+            assert r.status_code == 202 and r.json()["request_trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+            manual_trace = r.json()["order_trace_id"]
+            while time.monotonic() < deadline and not any(
+                s.name == "order" and format(s.context.trace_id, "032x") == manual_trace
+                for s in cap.span_exporter.get_finished_spans()
+            ):
+                time.sleep(0.05)
+            assert client.post("/api/orders", json={"symbol": "NOPE"}).status_code == 404
+            snap = client.get("/telemetry/snapshot")
+            assert snap.status_code == 200
+        assert (cap.metric_value("trading.orders.submitted") or 0) >= 5
+        assert (cap.metric_value("trading.marketdata.ticks") or 0) > 0
+        spans = cap.spans()
+        names = {s.name for s in spans}
+        assert {"order", "risk_check", "submit"} <= names
+        manual = [s for s in spans if format(s.context.trace_id, "032x") == manual_trace]
+        assert {"order", "risk_check", "submit"} <= {s.name for s in manual}
+        root = next(s for s in manual if s.name == "order")
+        assert any(format(link.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736" for link in root.links)
+        assert any(rec.log_record.attributes.get("order_id") for rec in cap.logs())
+
+
+@pytest.mark.integration
+def test_tradeobs_demo_runs_on_a_bare_machine(tmp_path: Path) -> None:
+    """No collector anywhere: it serves the dashboard, /metrics and writes JSON logs."""
+    port, prom_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))},
+        "TRADEOBS_PROMETHEUS_PORT": str(prom_port),
+        "TRADEOBS_LOG_DIR": str(tmp_path / "logs"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": dead_endpoint(),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradeobs_agent.cli", "demo", "--port", str(port), "--orders-hz", "20",
+         "--tick-hz", "20", "--duration", "60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        body = ""
+        for _ in range(300):
+            try:
+                if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
+                    body = urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/metrics", timeout=2).read().decode()
+                    if "trading_orders_submitted_total" in body:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert "trading_orders_submitted_total{" in body
+        page = urllib.request.urlopen(base + "/telemetry/", timeout=2).read().decode()
+        assert "<html" in page.lower()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"{base}/telemetry/" in out and f"127.0.0.1:{prom_port}/metrics" in out
+    assert "not reachable" in out  # the dead collector is reported, not hidden
+    assert "Traceback" not in out
+    logs = list((tmp_path / "logs").glob("*.jsonl"))
+    assert logs and any(p.stat().st_size > 0 for p in logs)
+    tradeobs_agent.shutdown()
