@@ -256,6 +256,13 @@ class LiveHub:
             return
         done.wait(timeout)
 
+    def disconnect_all(self) -> int:
+        """End every stream cleanly (clients reconnect with ``Last-Event-ID``); call it in the server's loop."""
+        clients = list(self._clients)
+        for c in clients:
+            self._close(c, "stop")
+        return len(clients)
+
     def _stop_in_loop(self) -> None:
         self.stopped = True
         task, self._task = self._task, None
@@ -501,7 +508,9 @@ class LiveHub:
 
     def history_json(self, events: int = 200) -> bytes:
         evs = [p for _, _, p in list(self._events)[-events:]]
-        return orjson.dumps({"boot": self.boot, "frames": list(self._history), "events": evs}, default=str)
+        last = f"{self.boot}-{self._tick.last_id}" if self._tick is not None else ""
+        body = {"boot": self.boot, "last_id": last, "frames": list(self._history), "events": evs}
+        return orjson.dumps(body, default=str)
 
 
 def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -162,5 +162,7 @@
 
   fetch("history", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
     if (h && h.events) h.events.forEach(function (ev) { addEvent(ev, ev.id); });
+    // Resume the stream from where this history ends, so no event falls between the two requests.
+    if (h && h.last_id && !T.lastId) T.lastId = h.last_id;
   }).catch(function () {}).then(connect);
 })();

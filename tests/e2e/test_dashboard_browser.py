@@ -1,0 +1,133 @@
+"""The dashboard in real headless Chromium: live updates at ~10 Hz, reconnect and resume without a reload."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from .._util import free_port
+
+pytestmark = pytest.mark.e2e
+SERVER = Path(__file__).with_name("live_server.py")
+
+
+class LiveProcess:
+    """tests/e2e/live_server.py in a subprocess on a fixed port, restartable on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(SERVER), str(self.port)])
+        wait_for(lambda: self._up(), "server up")
+
+    def _up(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base + "/telemetry/snapshot", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            assert self.proc is not None and self.proc.poll() is None, "server exited"
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def history_event_ids(self) -> list[str]:
+        with urllib.request.urlopen(self.base + "/telemetry/history", timeout=5) as r:
+            return [e["id"] for e in orjson.loads(r.read())["events"]]
+
+
+def wait_for(cond: Callable[[], Any], what: str, limit: float = 20.0) -> Any:
+    """Poll until true; the limit bounds a broken test only."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture()
+def server() -> Iterator[LiveProcess]:
+    srv = LiveProcess()
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.kill()
+
+
+def js(page: Any, expr: str) -> Any:
+    return page.evaluate(expr)
+
+
+def test_dashboard_updates_reconnects_and_resumes(server: LiveProcess, browser_page: Any) -> None:
+    page = browser_page
+    page.goto(server.base + "/telemetry")  # redirected to /telemetry/; relative URLs must work under a prefix
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    marker = js(page, "window.__tradeobs.marker")
+
+    # ~10 frames a second reach the page (a lenient correctness check of the rate, not a speed threshold)
+    f0, t0 = js(page, "window.__tradeobs.frames"), time.monotonic()
+    time.sleep(3)
+    rate = (js(page, "window.__tradeobs.frames") - f0) / (time.monotonic() - t0)
+    assert rate >= 5, rate
+    assert page.locator("#positions tbody tr").count() == 3
+    assert page.locator("#chart-price .uplot").count() == 1
+    assert page.locator("#blotter tbody tr").count() > 0
+    assert page.locator("#status").get_attribute("data-state") == "connected"
+
+    # (a) a network drop while the server stays up: every event published meanwhile reaches the page
+    before = js(page, "window.__tradeobs.opens")
+    req = urllib.request.Request(server.base + "/test/drop", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert int(r.read()) == 1
+    wait_for(lambda: js(page, "window.__tradeobs.opens") > before, "reconnect after drop")
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "connected", "connected again")
+    time.sleep(1.0)
+    # every event the server's buffer holds from the page's first one on must reach the page (eventually: the
+    # newest may still be in flight, so poll; nothing here measures speed)
+    first_seen = min(int(i.rsplit("-", 1)[1]) for i in js(page, "window.__tradeobs.eventIds"))
+    held = [i for i in server.history_event_ids() if int(i.rsplit("-", 1)[1]) >= first_seen]
+    assert len(held) >= 5  # events were published before, during and after the drop
+
+    def missing() -> list[str]:
+        seen = set(js(page, "window.__tradeobs.eventIds"))
+        return [i for i in held if i not in seen]
+
+    try:
+        wait_for(lambda: not missing(), "every held event on the page", limit=10)
+    except AssertionError:
+        raise AssertionError(f"events lost across the drop: {missing()}") from None
+    assert js(page, "window.__tradeobs.resets") == 0
+    assert js(page, "window.__tradeobs.marker") == marker
+
+    # (b) the server process dies and comes back on the same port: the page reconnects by itself (no reload),
+    # the new process does not know the old id, so the page gets a reset and a full frame, then live frames again
+    server.kill()
+    wait_for(lambda: js(page, "window.__tradeobs.status") in ("reconnecting", "offline"), "noticed the outage")
+    assert page.locator("#status").get_attribute("data-state") in ("reconnecting", "offline")
+    server.start()
+    wait_for(lambda: js(page, "window.__tradeobs.resets") >= 1, "reset from the new process")
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "connected", "connected to the new process")
+    f1 = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= f1 + 10, "frames from the new process")
+    assert js(page, "window.__tradeobs.marker") == marker  # same page object: no reload
+    boot_now = server.history_event_ids()[-1].rsplit("-", 1)[0]
+    wait_for(lambda: js(page, "window.__tradeobs.lastId").startswith(boot_now), "ids from the new process")
