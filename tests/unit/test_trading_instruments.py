@@ -65,7 +65,7 @@ def test_documented_prometheus_names_are_what_the_endpoint_serves() -> None:
     assert agent.prometheus_url is not None
     with urllib.request.urlopen(agent.prometheus_url, timeout=10) as resp:
         text = resp.read().decode()
-    served = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{", text, re.MULTILINE))
+    served = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", text, re.MULTILINE))
     negative = {s.name for s in SPECS if s.bounds and s.bounds[0] < 0}
     for name, row in _doc_rows().items():
         prom = row["prom"]

@@ -103,12 +103,15 @@ def build_metrics(
                 export_timeout_millis=settings.otlp_timeout * 1000,
             )
         )
-    prom = PrometheusEndpoint.start(settings, selfm) if settings.prometheus_enabled else None
+    bridged = list(readers)
+    prom = PrometheusEndpoint.start(settings, selfm, registry) if settings.prometheus_enabled else None
     if prom is not None:
-        readers.append(prom.reader)
+        readers.append(prom.reader)  # SDK instruments only; the registry is rendered directly
     provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
-    for reader in readers:
+    for reader in bridged:
         attach_registry(reader, registry, provider)
+    if prom is not None:
+        prom.collector.resource = lambda: provider._sdk_config.resource
     return provider, prom
 
 
@@ -139,6 +142,7 @@ class PrometheusEndpoint:
         self._thread = thread
         self.host = host
         self.port = port
+        self.collector: Any = None
 
     @property
     def url(self) -> str:
@@ -146,14 +150,20 @@ class PrometheusEndpoint:
         return f"http://{host}:{self.port}/metrics"
 
     @classmethod
-    def start(cls, settings: Settings, selfm: SelfMetrics) -> PrometheusEndpoint | None:
+    def start(cls, settings: Settings, selfm: SelfMetrics, registry: Registry) -> PrometheusEndpoint | None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry, start_http_server
 
-        registry = CollectorRegistry(auto_describe=False)
-        reader = PrometheusMetricReader(registry=registry)
+        from .prometheus import RegistryCollector
+
+        prom_registry = CollectorRegistry(auto_describe=False)
+        reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True)
+        collector = RegistryCollector(registry)
+        prom_registry.register(collector)  # type: ignore[arg-type]
         try:
-            server, thread = start_http_server(settings.prometheus_port, settings.prometheus_host, registry=registry)
+            server, thread = start_http_server(
+                settings.prometheus_port, settings.prometheus_host, registry=prom_registry
+            )
         except OSError as exc:
             selfm.exports_failed.add(1, {"signal": "metrics", "exporter": "prometheus_endpoint"})
             warn_once(
@@ -166,7 +176,9 @@ class PrometheusEndpoint:
             )
             return None
         port = server.server_address[1]
-        return cls(reader, server, thread, settings.prometheus_host, port)
+        endpoint = cls(reader, server, thread, settings.prometheus_host, port)
+        endpoint.collector = collector
+        return endpoint
 
     def stop(self) -> None:
         try:
