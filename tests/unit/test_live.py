@@ -298,6 +298,10 @@ def test_cors_allowlist_and_no_wildcard() -> None:
             assert r.getheader("access-control-allow-origin") == want
             if want:
                 assert r.getheader("access-control-allow-credentials") == "true"
+            s = Stream(srv, {"Origin": origin})  # the stream does its own CORS (it bypasses the middleware)
+            assert s.resp.status == 200 and s.resp.getheader("access-control-allow-origin") == want
+            assert "*" not in (s.resp.getheader("access-control-allow-origin") or "")
+            s.close()
         c.close()
     with pytest.raises(TradeObsConfigError, match="live_cors_origins"):
         live.create_app(cors_origins=["*"])

@@ -42,7 +42,7 @@ from ..metrics import Registry
 from . import auth
 from .hub import LiveHub
 
-__all__ = ["STATIC_DIR", "create_app", "run"]
+__all__ = ["STATIC_DIR", "LiveApp", "create_app", "run"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 _TOKEN_KEY = "tradeobs.live.token"
@@ -85,14 +85,57 @@ async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[byt
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path != root:
+        return path[len(root) :]
+    return path
+
+
+class LiveApp(Starlette):
+    """The live Starlette app. ``/stream`` is dispatched before Starlette's middleware stack.
+
+    Intentional divergence: Starlette's error and exception middleware each wrap
+    ``send`` in another coroutine, i.e. two more frames per message, clients x hz
+    times a second. The stream handler needs neither (it answers its own errors
+    and does its own CORS), so it is called directly; every other route goes
+    through the normal stack.
+    """
+
+    stream: _Stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _route_path(scope) == "/stream":
+            scope[_TOKEN_KEY] = auth.pop_query_token(scope)
+            await self.stream(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 class _Stream:
     """``GET /stream`` in raw ASGI (see the divergence note in :mod:`.hub` for why not ``EventSourceResponse``)."""
 
-    def __init__(self, hub: LiveHub, secret: str) -> None:
-        self.hub, self.secret = hub, secret
+    def __init__(self, hub: LiveHub, secret: str, origins: Sequence[str] = ()) -> None:
+        self.hub, self.secret, self.origins = hub, secret, frozenset(origins)
+
+    def _cors(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        for k, v in scope["headers"]:
+            if k == b"origin":
+                if v.decode("latin-1") in self.origins:
+                    return [
+                        (b"access-control-allow-origin", v),
+                        (b"access-control-allow-credentials", b"true"),
+                        (b"vary", b"Origin"),
+                    ]
+                break
+        return []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub = self.hub
+        if scope["method"] not in ("GET", "HEAD"):
+            await _plain(send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
         if not auth.authorized(self.secret, scope, scope.get(_TOKEN_KEY)):
             hub.reject()
             await _plain(send, 401, "unauthorized\n")
@@ -112,6 +155,7 @@ class _Stream:
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-store"),
                 (b"x-accel-buffering", b"no"),
+                *self._cors(scope),
             ],
         }
         if scope["method"] == "HEAD":
@@ -156,7 +200,7 @@ def create_app(
     bus: EventBus | None = None,
     settings: Settings | None = None,
     **hub_options: Any,
-) -> Starlette:
+) -> LiveApp:
     """A Starlette app serving the live stream and dashboard; ``app.state.hub`` is its :class:`LiveHub`.
 
     Settings come from the running agent (else ``resolve_settings()``); explicit
@@ -221,16 +265,18 @@ def create_app(
                 allow_headers=["Last-Event-ID", "Authorization"],
             )
         )
-    app = Starlette(
+    stream = _Stream(hub, secret, origins)
+    app = LiveApp(
         routes=[
             Route("/", index),
-            Route("/stream", _Stream(hub, secret), methods=["GET", "HEAD"]),
+            Route("/stream", stream, methods=["GET", "HEAD"]),  # normally reached through LiveApp.__call__
             Route("/snapshot", snapshot),
             Route("/history", history),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=middleware,
     )
+    app.stream = stream
     app.state.hub = hub
     from ..agent import get_agent
 

@@ -365,15 +365,20 @@ class LiveHub:
                 if now - c.busy_since > timeout:
                     self._close(c, "timeout")
                 continue
-            if c.cursor == prev:
-                self._drive(c, msg)
-            else:
-                self._drive(
-                    c, {"type": "http.response.body", "body": self._catch_up(c.cursor, tick), "more_body": True}
-                )
+            m = msg if c.cursor == prev else self._body(self._catch_up(c.cursor, tick))
             c.cursor = last
             c.sent += 1
             sent += 1
+            # _drive(), inlined: this loop runs clients x hz times a second
+            try:
+                coro = c.send(m)
+                first = coro.send(None)  # type: ignore[attr-defined]
+            except StopIteration:
+                continue
+            except Exception:
+                self._close(c, "error")
+                continue
+            self._suspended(c, coro, first, m)
         self.stats["frames_sent"] += sent
         self.stats["frames_coalesced"] += coalesced
         self._m_sent.add(sent)
@@ -394,6 +399,10 @@ class LiveHub:
         missed.reverse()
         return prefix + b"".join(missed) + tick.full
 
+    @staticmethod
+    def _body(data: bytes) -> dict[str, Any]:
+        return {"type": "http.response.body", "body": data, "more_body": True}
+
     def _drive(self, c: Client, msg: dict[str, Any]) -> None:
         """Run ``send(msg)`` one step inline; if it has to wait, finish it in a task and mark the client busy."""
         try:
@@ -404,6 +413,9 @@ class LiveHub:
         except Exception:
             self._close(c, "error")
             return
+        self._suspended(c, coro, first, msg)
+
+    def _suspended(self, c: Client, coro: Any, first: Any, msg: dict[str, Any]) -> None:
         loop = self.loop
         assert loop is not None
         c.busy_since = loop.time()

@@ -1,6 +1,6 @@
 """Load-test the live stream: N concurrent SSE clients against tradeobs and a naive sse-starlette baseline.
 
->>> main(["--clients", "1000,2000,4000", "--baseline", "1000,2000", "--duration", "12"])  # doctest: +SKIP
+>>> main(["--clients", "1000,2000,4000", "--baseline", "250,500,1000,2000", "--duration", "12"])  # doctest: +SKIP
 
 Each run starts the server in its own process (uvicorn, uvloop + httptools
 when installed, access log off) with a synthetic 10-symbol trading state, and
@@ -437,12 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tradeobs loadtest", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd")
     p.add_argument("--clients", default="1000,2000,4000", help="tradeobs client counts, comma-separated")
-    p.add_argument("--baseline", default="1000,2000", help="baseline client counts ('' to skip)")
+    p.add_argument("--baseline", default="250,500,1000,2000", help="baseline client counts ('' to skip)")
     p.add_argument("--duration", type=float, default=12.0, help="steady-state seconds per run")
     p.add_argument("--settle", type=float, default=2.0, help="seconds after connecting before measuring")
     p.add_argument("--hz", type=float, default=10.0)
     p.add_argument("--symbols", type=int, default=10)
-    p.add_argument("--procs", type=int, default=1, help="load-generator processes")
+    p.add_argument(
+        "--procs", type=int, default=2, help="load-generator processes (2 spreads the parsing over both cores)"
+    )
     p.add_argument("--p99-ms", type=float, default=100.0)
     p.add_argument("--min-pct", type=float, default=99.0)
     p.add_argument("--json", help="also write the rows as JSON here")
