@@ -11,7 +11,9 @@ Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
   the bridge turning the registry into OTel points, vs the SDK aggregating its own instruments
 - ``+ OTLP encode``: collection plus protobuf encoding of the export request (what the OTLP
   exporter does before the network), for both
-- ``Prometheus scrape``: rendering the embedded endpoint's text (``generate_latest``)
+- ``Prometheus scrape``: rendering the embedded endpoint's text (``generate_latest``): for
+  tradeobs the registry rendered directly (``_internal/prometheus.py``), for the SDK the OTel
+  Prometheus exporter
 
 ``max_series`` is raised to 5,000 so the 1,000-symbol case is not folded into overflow.
 """
@@ -59,8 +61,19 @@ def ours(n_symbols: int) -> tuple[Any, Any, Any]:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     bridge.attach(reader, reg, lambda: provider._sdk_config.resource, SCOPE)
-    prom = _prom_reader(reg, provider)
+    prom = _embedded_endpoint(reg, provider)
     return reader, prom, provider
+
+
+def _embedded_endpoint(reg: Any, provider: Any) -> Any:
+    """What the agent's endpoint serves: SDK instruments via the OTel reader, the registry rendered directly."""
+    from prometheus_client import CollectorRegistry
+
+    from tradeobs_agent._internal.prometheus import RegistryCollector
+
+    preg, p = _prom_reader(None, provider)
+    preg.register(RegistryCollector(reg, lambda: provider._sdk_config.resource))
+    return preg, p
 
 
 def _prom_reader(reg: Any, provider: Any) -> Any:
