@@ -11,9 +11,9 @@ Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
   the bridge turning the registry into OTel points, vs the SDK aggregating its own instruments
 - ``+ OTLP encode``: collection plus protobuf encoding of the export request (what the OTLP
   exporter does before the network), for both
-- ``Prometheus scrape``: rendering the embedded endpoint's text (``generate_latest``): for
-  tradeobs the registry rendered directly (``_internal/prometheus.py``), for the SDK the OTel
-  Prometheus exporter
+- ``Prometheus scrape``: rendering the embedded endpoint's text: for tradeobs the registry
+  rendered directly (``_internal/prometheus.py`` ``Renderer``), for the SDK the OTel Prometheus
+  exporter's collector through prometheus_client ``generate_latest``
 
 ``max_series`` is raised to 5,000 so the 1,000-symbol case is not folded into overflow.
 """
@@ -66,14 +66,10 @@ def ours(n_symbols: int) -> tuple[Any, Any, Any]:
 
 
 def _embedded_endpoint(reg: Any, provider: Any) -> Any:
-    """What the agent's endpoint serves: SDK instruments via the OTel reader, the registry rendered directly."""
-    from prometheus_client import CollectorRegistry
+    """What the agent's endpoint serves: the registry rendered directly (``_internal/prometheus.py``)."""
+    from tradeobs_agent._internal.prometheus import Renderer
 
-    from tradeobs_agent._internal.prometheus import RegistryCollector
-
-    preg, p = _prom_reader(None, provider)
-    preg.register(RegistryCollector(reg, lambda: provider._sdk_config.resource))
-    return preg, p
+    return Renderer(reg, lambda: provider._sdk_config.resource), provider
 
 
 def _prom_reader(reg: Any, provider: Any) -> Any:
@@ -153,7 +149,8 @@ def main() -> None:
             collect = median_ms(reader.get_metrics_data, args.cycles)
             size = len(encode_metrics(reader.get_metrics_data()).SerializeToString())
             encode = median_ms(lambda r=reader: encode_metrics(r.get_metrics_data()).SerializeToString(), args.cycles)
-            scrape = median_ms(lambda g=preg: generate_latest(g), args.cycles)
+            scrape_fn = preg.render if hasattr(preg, "render") else (lambda g=preg: generate_latest(g))
+            scrape = median_ms(scrape_fn, args.cycles)
             print(
                 f"| {n:>7} | {n * 7:>6} | {name:<8} | {collect:8.2f} | {encode:13.2f} | {size:>10} | {scrape:17.2f} |"
             )

@@ -48,14 +48,38 @@ def test_endpoint_serves_target_info_values_and_exemplars() -> None:
 
     text = _scrape(agent.prometheus_url)
     assert "target_info{" in text and 'service_name="prom-test"' in text
-    assert 'trading_order_submit_to_fill_latency_seconds_bucket{le="0.0025",symbol="AAPL"} 0.0' in text
-    assert 'trading_order_submit_to_fill_latency_seconds_bucket{le="0.005",symbol="AAPL"} 1.0' in text
-    assert 'trading_order_submit_to_fill_latency_seconds_count{symbol="AAPL"} 1.0' in text
+    assert 'trading_order_submit_to_fill_latency_seconds_bucket{symbol="AAPL",le="0.0025"} 0' in text
+    assert 'trading_order_submit_to_fill_latency_seconds_bucket{symbol="AAPL",le="0.005"} 1' in text
+    assert 'trading_order_submit_to_fill_latency_seconds_bucket{symbol="AAPL",le="+Inf"} 1' in text
+    assert 'trading_order_submit_to_fill_latency_seconds_count{symbol="AAPL"} 1' in text
+    assert 'trading_order_submit_to_fill_latency_seconds_sum{symbol="AAPL"} 0.003' in text
     assert "trading_drawdown_ratio 0.05" in text
     assert 'flag_events_total{ok="true"} 2.0' in text
 
     om = _scrape(agent.prometheus_url, openmetrics=True)
     bucket = next(
-        ln for ln in om.splitlines() if ln.startswith('trading_order_submit_to_fill_latency_seconds_bucket{le="0.005"')
+        ln
+        for ln in om.splitlines()
+        if ln.startswith("trading_order_submit_to_fill_latency_seconds_bucket{") and 'le="0.005"' in ln
     )
     assert f'trace_id="{trace_id}"' in bucket and "# {" in bucket
+    assert om.rstrip().endswith("# EOF") and om.count("# EOF") == 1
+
+
+def test_exposition_parses_with_the_reference_parsers() -> None:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=PrometheusOptions(port=0))
+    assert agent.prometheus_url
+    h = tradeobs_agent.histogram("lat", unit="s").bind(symbol='we"ird\\name')
+    with agent.tracer().start_as_current_span("x") as span:
+        h.record(0.02, exemplar=span)
+    tradeobs_agent.counter("c", unit="{x}").add(1)
+    text_fams = {f.name: f for f in parse_text(_scrape(agent.prometheus_url))}
+    assert text_fams["lat_seconds"].type == "histogram"
+    assert text_fams["lat_seconds"].samples[0].labels["symbol"] == 'we"ird\\name'
+    om_fams = {f.name: f for f in parse_om(_scrape(agent.prometheus_url, openmetrics=True))}
+    buckets = [s for s in om_fams["lat_seconds"].samples if s.exemplar is not None]
+    assert buckets and buckets[0].exemplar.labels["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert om_fams["c"].type == "counter"

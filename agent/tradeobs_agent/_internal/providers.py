@@ -111,7 +111,7 @@ def build_metrics(
     for reader in bridged:
         attach_registry(reader, registry, provider)
     if prom is not None:
-        prom.collector.resource = lambda: provider._sdk_config.resource
+        prom.renderer.resource = lambda: provider._sdk_config.resource
     return provider, prom
 
 
@@ -142,7 +142,7 @@ class PrometheusEndpoint:
         self._thread = thread
         self.host = host
         self.port = port
-        self.collector: Any = None
+        self.renderer: Any = None
 
     @property
     def url(self) -> str:
@@ -152,18 +152,15 @@ class PrometheusEndpoint:
     @classmethod
     def start(cls, settings: Settings, selfm: SelfMetrics, registry: Registry) -> PrometheusEndpoint | None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client import CollectorRegistry
 
-        from .prometheus import RegistryCollector
+        from .prometheus import Renderer, serve
 
         prom_registry = CollectorRegistry(auto_describe=False)
         reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True)
-        collector = RegistryCollector(registry)
-        prom_registry.register(collector)  # type: ignore[arg-type]
+        renderer = Renderer(registry)
         try:
-            server, thread = start_http_server(
-                settings.prometheus_port, settings.prometheus_host, registry=prom_registry
-            )
+            server, thread = serve(settings.prometheus_host, settings.prometheus_port, renderer, prom_registry)
         except OSError as exc:
             selfm.exports_failed.add(1, {"signal": "metrics", "exporter": "prometheus_endpoint"})
             warn_once(
@@ -177,7 +174,7 @@ class PrometheusEndpoint:
             return None
         port = server.server_address[1]
         endpoint = cls(reader, server, thread, settings.prometheus_host, port)
-        endpoint.collector = collector
+        endpoint.renderer = renderer
         return endpoint
 
     def stop(self) -> None:
