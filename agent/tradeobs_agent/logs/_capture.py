@@ -70,6 +70,8 @@ class LogQueue:
         self.block_timeout = block_timeout
         self.handler: CaptureHandler | None = None
         self.worker_ident: int | None = None
+        self.high_water = max(1, capacity // 2)
+        self.wake: Any = None  # set by the pipeline: wakes the worker early when the queue passes high_water
         self._dropped = dropped  # Counter tradeobs.agent.logs.dropped
         self._drop_full = dropped.bind(reason="queue_full")
         self._drop_timeout = dropped.bind(reason="block_timeout")
@@ -79,8 +81,11 @@ class LogQueue:
 
     def put(self, entry: Any) -> None:
         dq = self.dq
-        if len(dq) < self.capacity:
+        n = len(dq)
+        if n < self.capacity:
             dq.append(entry)
+            if n == self.high_water and self.wake is not None:
+                self.wake()  # a burst: do not wait for the worker's next poll
         else:
             self._full(entry)
 
