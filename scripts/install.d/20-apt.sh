@@ -3,12 +3,14 @@
 #   prometheus               -> prometheus, promtool   (integration tests)
 #   prometheus-alertmanager  -> prometheus-alertmanager, amtool
 #   chromium                 -> headless browser for the e2e/browser tests
+#   docker-compose           -> `docker-compose config`: validates compose/ without an engine
+#   busybox                  -> runs the compose backup scripts under the same shell as the image
 # Idempotent: when everything is installed this does no network access at all.
 # The packages' own services must never run here (they would hold :9090/:9093
 # and the tests start their own instances on free loopback ports).
 set -euo pipefail
 
-pkgs=(prometheus prometheus-alertmanager chromium)
+pkgs=(prometheus prometheus-alertmanager chromium docker-compose busybox)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -49,4 +51,6 @@ done
 for b in prometheus promtool prometheus-alertmanager amtool; do
     command -v "$b" >/dev/null || { echo "20-apt: $b missing after install" >&2; exit 1; }
 done
-command -v chromium >/dev/null || { echo "20-apt: chromium missing after install" >&2; exit 1; }
+for b in chromium docker-compose busybox; do
+    command -v "$b" >/dev/null || { echo "20-apt: $b missing after install" >&2; exit 1; }
+done
