@@ -74,6 +74,23 @@ def test_derived_field_regex_extracts_trace_id() -> None:
     assert m and m.group(1) == "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
+def test_derived_field_regex_matches_the_agents_own_json_log_lines(tmp_path: Path) -> None:
+    """Regression: the regex once matched only trace_id=..., not the agent's JSON ("trace_id":"...")."""
+    import tradeobs_agent
+    from tradeobs_agent import LogOptions
+
+    agent = tradeobs_agent.init(otlp=False, prometheus=False, live=False, logs=LogOptions(dir=str(tmp_path)))
+    with agent.tracer().start_as_current_span("fill") as span:
+        tradeobs_agent.get_logger("execution").info("order %s filled", "o-1")
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    tradeobs_agent.shutdown()
+    lines = [ln for f in tmp_path.glob("*.jsonl") for ln in f.read_text().splitlines() if "o-1" in ln]
+    assert lines, "the agent wrote no JSON log line"
+    regex = next(f for f in DS["loki"]["jsonData"]["derivedFields"] if f["matcherType"] == "regex")
+    m = re.search(regex["matcherRegex"], lines[0])
+    assert m and m.group(1) == trace_id
+
+
 def test_dashboards_exist() -> None:
     assert {p.name for p in DASHBOARDS} == {"trading-overview.json", "pipeline-health.json"}
 
