@@ -5,7 +5,10 @@ from __future__ import annotations
 import http.client
 import itertools
 import logging
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -321,3 +324,35 @@ def test_dashboard_page_and_vendored_uplot_are_served() -> None:
             body = r.read()
             assert r.status == 200 and needle in body, path
         c.close()
+
+
+def test_standalone_run_ends_streams_on_sigterm() -> None:
+    """Under uvicorn's own signal handling, SIGTERM ends the endless streams so the server can exit."""
+    port = free_port()
+    code = f"from tradeobs_agent import live; live.run('127.0.0.1', {port}, hz=20)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+
+        def up() -> bool:
+            assert proc.poll() is None, "server exited early"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(up, "standalone server")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/stream")
+        r = c.getresponse()
+        assert r.status == 200 and r.readline().startswith(b"retry:")
+        proc.send_signal(signal.SIGTERM)
+        while r.readline():  # the stream ends (chunked terminator), it is not cut
+            pass
+        # uvicorn re-raises the captured SIGTERM after a clean shutdown, so -SIGTERM is the normal exit here
+        assert proc.wait(15) in (0, -signal.SIGTERM)
+        c.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

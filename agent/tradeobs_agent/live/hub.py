@@ -481,8 +481,9 @@ class LiveHub:
         return c
 
     def disconnect(self, c: Client) -> None:
-        if self._clients.pop(c, None) is not None or c.closing is None:
-            c.closing = c.closing or "gone"
+        self._clients.pop(c, None)
+        if c.closing is None:
+            c.closing = "gone"
         self._m_clients.set(len(self._clients))
         if c.pending is not None:
             c.pending.cancel()
