@@ -34,6 +34,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 if TYPE_CHECKING:
+    from ._spans import StepSpans
     from .telemetry import TradingTelemetry, _OrderSeries
 
 __all__ = ["OrderBook", "OrderTrace"]
@@ -61,7 +62,9 @@ class OrderTrace:
         "_ctx",
         "_last_ns",
         "_lock",
+        "_sc",
         "_series",
+        "_steps",
         "_submit_t",
         "_tracer",
         "_tt",
@@ -90,6 +93,7 @@ class OrderTrace:
         series: _OrderSeries,
         span: Span,
         tracer: Any,
+        steps: StepSpans | None = None,
     ) -> None:
         self._tt = tt
         self._tracer = tracer
@@ -101,9 +105,12 @@ class OrderTrace:
         self.order_type = order_type
         self._series = series
         self.span = span
-        self._ctx = trace.set_span_in_context(span)
-        sc = span.get_span_context()
-        self.trace_id: str | None = format(sc.trace_id, "032x") if sc.is_valid else None
+        self._ctx: Any = None  # made on first use: the fast step path does not need a Context
+        self._sc = sc = span.get_span_context()
+        valid = sc.is_valid
+        self.trace_id: str | None = format(sc.trace_id, "032x") if valid else None
+        # Steps skip the SDK's start/end when that is exact (see _spans); only for a sampled root.
+        self._steps = steps if valid and sc.trace_flags.sampled else None
         self.signal_t = time.perf_counter()
         self.created = time.monotonic()
         self._last_ns = time.time_ns()
@@ -121,10 +128,16 @@ class OrderTrace:
     @property
     def context(self) -> Any:
         """An OTel ``Context`` with this order's root span: pass it as ``context=`` to your own spans."""
-        return self._ctx
+        ctx = self._ctx
+        if ctx is None:
+            ctx = self._ctx = trace.set_span_in_context(self.span)
+        return ctx
 
-    def _child(self, name: str, attributes: dict[str, Any] | None = None, error: str | None = None) -> Span:
-        """A child span covering the time since the previous step, already ended (or an event on the root)."""
+    def _child(self, name: str, attributes: dict[str, Any] | None = None, error: str | None = None) -> Any:
+        """A child span covering the time since the previous step, already ended (or an event on the root).
+
+        Returns what measurements should use as exemplar: the child span or its span context.
+        """
         now = time.time_ns()
         with self._lock:
             start, self._last_ns = self._last_ns, now
@@ -134,7 +147,12 @@ class OrderTrace:
                 attributes = {**(attributes or {}), "error": error}
             root.add_event(name, attributes, timestamp=now)
             return root
-        span: Span = self._tracer.start_span(name, context=self._ctx, start_time=start, attributes=attributes)
+        steps = self._steps
+        if steps is not None and steps.current():
+            return steps.emit(self._sc, name, start, now, attributes, error)
+        if self.trace_id is None:  # no tracing (no SDK, or a disabled tracer): the child would be a no-op too
+            return self.span
+        span: Span = self._tracer.start_span(name, context=self.context, start_time=start, attributes=attributes)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=now)

@@ -37,6 +37,7 @@ from .. import agent as _agent_mod
 from .._internal.once import warn_once
 from ..exceptions import TradeObsConfigError
 from ..metrics import Registry, get_registry
+from ._spans import StepSpans
 from .instruments import TradingInstruments
 from .orders import OrderBook, OrderTrace, _number
 
@@ -130,6 +131,7 @@ class TradingTelemetry:
         self._kill_state: bool | None = None
         self._tp: Any = None
         self._tracer_obj: Any = None
+        self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._selfm = self.registry.self_metrics()
         # A weak hook: the registry must not keep this object alive.
@@ -154,6 +156,9 @@ class TradingTelemetry:
                 if tp is not None
                 else trace.get_tracer("tradeobs.trading", __version__)
             )
+            self._steps = StepSpans.for_tracer(self._tracer_obj)
+        elif self._steps is not None and not self._steps.current():  # span processors changed
+            self._steps = StepSpans.for_tracer(self._tracer_obj)
         return self._tracer_obj
 
     def _fail(self, where: str, exc: BaseException) -> None:
@@ -348,7 +353,7 @@ class TradingTelemetry:
             links = [Link(current)] if current.is_valid else None  # e.g. the tick that triggered the signal
             tracer = self._tracer()
             span = tracer.start_span("order", context=_EMPTY_CONTEXT, attributes=attrs, links=links)
-            o = OrderTrace(self, cid, sym, sd, q, p, ot, self._order_series(sym, sd, ot), span, tracer)
+            o = OrderTrace(self, cid, sym, sd, q, p, ot, self._order_series(sym, sd, ot), span, tracer, self._steps)
             self._book.add(o)
             return o
         except Exception as exc:
