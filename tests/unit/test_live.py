@@ -356,3 +356,27 @@ def test_standalone_run_ends_streams_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_mounted_in_fastapi_under_a_prefix() -> None:
+    from fastapi import FastAPI
+
+    prices()
+    host = FastAPI()
+    telemetry = live.create_app(hz=20)
+    host.mount("/telemetry", telemetry)
+    host.state.hub = telemetry.state.hub
+    with Server(host) as srv:
+        c = srv.conn()
+        c.request("GET", "/telemetry")
+        r = c.getresponse()
+        r.read()
+        assert r.status in (307, 308) and r.getheader("location").endswith("/telemetry/")
+        c.request("GET", "/telemetry/snapshot")
+        r = c.getresponse()
+        assert r.status == 200 and orjson.loads(r.read())["symbols"]["S0"]["px"] == 100
+        c.close()
+        s = Stream(srv, path="/telemetry/stream")
+        frames = s.take(3, "frame")
+        assert frames[0]["data"]["type"] == "full" and len(frames) == 3
+        s.close()

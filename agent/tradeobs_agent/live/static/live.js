@@ -128,6 +128,21 @@
     });
   }
 
+  function prefill(frames) {  // chart points from /history, so the charts do not start empty
+    chartSyms = Object.keys(frames[frames.length - 1].px || {}).sort().slice(0, CHART_SYMBOLS);
+    resetCharts();
+    frames.forEach(function (f) {
+      push(series.t, f.ts);
+      chartSyms.forEach(function (s) {
+        push(series.px[s], f.px[s] === undefined ? null : f.px[s]);
+        push(series.pnl[s], f.pnl[s] === undefined ? null : f.pnl[s]);
+      });
+      push(series.p50, f.p50 == null ? null : f.p50 * 1000);
+      push(series.p99, f.p99 == null ? null : f.p99 * 1000);
+    });
+    draw();
+  }
+
   function fmt(v, d) { return v === undefined || v === null ? "" : (typeof v === "number" ? v.toFixed(d) : v); }
 
   function tables() {
@@ -162,6 +177,7 @@
 
   fetch("history", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
     if (h && h.events) h.events.forEach(function (ev) { addEvent(ev, ev.id); });
+    if (h && h.frames && h.frames.length) prefill(h.frames);
     // Resume the stream from where this history ends, so no event falls between the two requests.
     if (h && h.last_id && !T.lastId) T.lastId = h.last_id;
   }).catch(function () {}).then(connect);
