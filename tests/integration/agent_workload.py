@@ -1,0 +1,172 @@
+"""A trading service in a fresh process, for the end-to-end tests and benchmarks/freshness.py.
+
+    python tests/integration/agent_workload.py orders      # known orders, fills, rejects, one log line
+    python tests/integration/agent_workload.py freshness   # a gauge set on command (tradeobs agent)
+    python tests/integration/agent_workload.py freshness-sdk  # the same gauge through the raw OTel SDK
+
+Configuration comes from the environment exactly as in a deployed service
+(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRADEOBS_SERVICE_NAME``,
+``TRADEOBS_METRIC_EXPORT_INTERVAL``, ...); the harness in ``agent_proc.py`` sets it.
+
+Protocol (line based, so the parent can drive it): the script writes one line
+``E2E {json}`` on stdout when its scenario has run (order ids, trace ids, ...),
+then reads commands from stdin, one JSON object per line, and answers each with
+one ``E2E {json}`` line:
+
+    {"cmd": "set", "value": 12.5}   set the freshness gauge -> {"t0": <epoch seconds when set>}
+    {"cmd": "flush"}                force_flush everything   -> {"ok": true}
+    {"cmd": "stop"} or EOF          shut down, exit 0        -> {"ok": <shutdown result>}
+
+It stays alive until told to stop, so scrapes keep seeing its series and the
+tests decide when the process (and its last export) ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+# Known workload for the metrics/traces tests. Step latencies are lower bounds
+# (time.sleep never returns early), so the buckets below them must stay empty.
+AAPL_BUY_FILLS = 7
+MSFT_SELL_FILLS = 3  # each in two partial fills: 40 + 60
+SUBMIT_TO_FILL_SLEEP = 0.03  # seconds between submit and the first fill
+REJECTS = (("TSLA", "buy", "limit_position", "risk"), ("TSLA", "buy", "price_out_of_band", "venue"))
+STRATEGY = "e2e"
+VENUE = "paper"
+LOG_MESSAGE = "order %s filled inside span"
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write("E2E " + json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def run_orders() -> dict[str, Any]:
+    import tradeobs_agent
+    from tradeobs_agent import TradingTelemetry
+
+    agent = tradeobs_agent.init()
+    tt = TradingTelemetry(strategy=STRATEGY, venue=VENUE)
+    orders: list[dict[str, Any]] = []
+
+    def one(oid: str, symbol: str, side: str, parts: tuple[float, ...], price: float) -> None:
+        o = tt.order_signal(oid, symbol, side, sum(parts), price=price, order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked(f"V-{oid}")
+        time.sleep(SUBMIT_TO_FILL_SLEEP)
+        for q in parts:
+            o.fill(q, price)
+        orders.append({"order_id": oid, "trace_id": o.trace_id, "symbol": symbol, "side": side, "fills": len(parts)})
+
+    for i in range(AAPL_BUY_FILLS):
+        one(f"aapl-{i}", "AAPL", "buy", (100.0,), 190.0 + i)
+    for i in range(MSFT_SELL_FILLS):
+        one(f"msft-{i}", "MSFT", "sell", (40.0, 60.0), 410.0 + i)
+    for i, (symbol, side, reason, where) in enumerate(REJECTS):
+        o = tt.order_signal(f"rej-{i}", symbol, side, 10, price=250.0, order_type="limit")
+        if where == "risk":
+            o.risk_check(passed=False, reason=reason)
+        else:
+            o.risk_check(passed=True)
+            o.submitted()
+            o.rejected(reason)
+        orders.append({"order_id": o.client_order_id, "trace_id": o.trace_id, "reason": reason})
+
+    # One log record inside a span of our own, with a correlation id.
+    log = tradeobs_agent.get_logger("execution")
+    with agent.tracer("e2e").start_as_current_span("e2e.log_parent") as span:
+        ctx = span.get_span_context()
+        with tradeobs_agent.correlate(order_id="aapl-0"):
+            log.info(LOG_MESSAGE, "aapl-0", extra={"symbol": "AAPL"})
+    agent.force_flush()
+    return {
+        "orders": orders,
+        "log": {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"},
+        "service_instance_id": agent.instance_id,
+    }
+
+
+class _Freshness:
+    """The gauge the freshness measurements set: tradeobs registry, or a raw OTel SDK gauge."""
+
+    def __init__(self, sdk: bool) -> None:
+        self.sdk = sdk
+        if sdk:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+            from opentelemetry.sdk.resources import Resource
+
+            interval_ms = float(os.environ.get("TRADEOBS_METRIC_EXPORT_INTERVAL", "10")) * 1000
+            reader = PeriodicExportingMetricReader(
+                OTLPMetricExporter(endpoint=os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"], insecure=True),
+                export_interval_millis=interval_ms,
+            )
+            resource = Resource.create({"service.name": os.environ["TRADEOBS_SERVICE_NAME"]})
+            self.provider: Any = MeterProvider(resource=resource, metric_readers=[reader])
+            gauge = self.provider.get_meter("e2e").create_gauge("e2e.freshness", description="freshness marker")
+            self._set = gauge.set
+        else:
+            import tradeobs_agent
+
+            if not tradeobs_agent.is_initialized():
+                tradeobs_agent.init()
+            self._set = tradeobs_agent.gauge("e2e.freshness", description="freshness marker").bind().set
+
+    def set(self, value: float) -> float:
+        t0 = time.time()
+        self._set(value)
+        return t0
+
+    def flush(self) -> bool:
+        import tradeobs_agent
+
+        if self.sdk:
+            return bool(self.provider.force_flush())
+        agent = tradeobs_agent.get_agent()
+        return agent.force_flush() if agent is not None else False
+
+    def stop(self) -> bool:
+        import tradeobs_agent
+
+        if self.sdk:
+            self.provider.shutdown()
+            return True
+        return tradeobs_agent.shutdown()
+
+
+def main(argv: list[str]) -> int:
+    scenario = argv[1] if len(argv) > 1 else "orders"
+    if scenario == "orders":
+        result = run_orders()
+        fresh = _Freshness(sdk=False)  # the agent is already up: this only binds the gauge
+    elif scenario in ("freshness", "freshness-sdk"):
+        fresh = _Freshness(sdk=scenario == "freshness-sdk")
+        result = {}
+    else:
+        print(f"unknown scenario {scenario!r}", file=sys.stderr)
+        return 2
+    emit({"ready": True, "pid": os.getpid(), **result})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        if cmd["cmd"] == "set":
+            emit({"t0": fresh.set(float(cmd["value"]))})
+        elif cmd["cmd"] == "flush":
+            emit({"ok": fresh.flush()})
+        elif cmd["cmd"] == "stop":
+            break
+        else:
+            emit({"error": f"unknown command {cmd!r}"})
+    emit({"ok": fresh.stop()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
