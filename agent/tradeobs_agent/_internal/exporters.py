@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .once import warn_once
+from .otlp_encode import install_fast_span_encoding
 from .selfmetrics import SelfMetrics
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
@@ -89,6 +90,12 @@ class _Counting:
 
 
 class CountingSpanExporter(_Counting, SpanExporter):
+    """Counts outcomes; an OTLP/gRPC exporter also gets the cheaper span encoder (``otlp_encode``)."""
+
+    def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
+        super().__init__(inner, signal, target, selfm)
+        self.fast_encoding = install_fast_span_encoding(inner)
+
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         try:
             result = self.inner.export(spans)

@@ -1,0 +1,299 @@
+"""OTLP/protobuf encoding of spans straight to bytes, several times cheaper than the reference encoder.
+
+>>> data = encode_spans(readable_spans)                          # doctest: +SKIP
+>>> ExportTraceServiceRequest.FromString(data) == reference.encode_spans(readable_spans)   # doctest: +SKIP
+True
+
+Intentional divergence from ``opentelemetry-exporter-otlp-proto-common``, and
+why: its ``encode_spans`` builds a protobuf message object per span, per
+attribute and per attribute value through Python calls (about 25 us per span),
+on the export thread that shares the GIL with the trading thread. This module
+writes the same ``ExportTraceServiceRequest`` wire format directly: fields in
+field-number order, proto3 defaults omitted and the same sub-messages present
+(``status``, ``scope``, ``resource``) as the reference encoder sets, so a parse
+of these bytes equals the reference message (``tests/unit/test_otlp_encode.py``).
+Resources, scopes, attribute keys and string/int/bool attribute values are
+encoded once and cached (bounded).
+
+Anything unexpected (a type the reference encoder would reject, a broken
+span) raises; callers fall back to the reference encoder for that batch.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["encode_spans", "install_fast_span_encoding"]
+
+_pack_q = struct.Struct("<Q").pack
+_pack_d = struct.Struct("<d").pack
+_pack_i = struct.Struct("<I").pack
+_MAX_CACHE = 8192
+_FLAGS_LOCAL = b"\x85\x01" + _pack_i(0x100)  # field 16 fixed32: SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
+_FLAGS_REMOTE = b"\x85\x01" + _pack_i(0x300)  # ... | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+_LINK_FLAGS_LOCAL = b"\x35" + _pack_i(0x100)  # Link field 6 fixed32
+_LINK_FLAGS_REMOTE = b"\x35" + _pack_i(0x300)
+_EMPTY_STATUS = b"\x7a\x00"
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _ld(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    n = len(payload)
+    return tag + (bytes((n,)) if n < 0x80 else _varint(n)) + payload
+
+
+def _str(tag: bytes, s: str) -> bytes:
+    return _ld(tag, s.encode("utf-8")) if s else b""
+
+
+# --------------------------------------------------------------------------- attributes
+
+_kv_cache: dict[tuple[bytes, str, type, Any], bytes] = {}  # (field tag, key, type, value) -> field bytes
+_key_cache: dict[str, bytes] = {}
+
+
+def _any_value(v: Any) -> bytes:
+    """An ``AnyValue`` message body (the oneof field is always written, even for default values)."""
+    if v is None:
+        return b""
+    if isinstance(v, bool):
+        return b"\x10\x01" if v else b"\x10\x00"
+    if isinstance(v, str):
+        return _ld(b"\x0a", v.encode("utf-8"))
+    if isinstance(v, int):
+        if not -(1 << 63) <= v < (1 << 63):
+            raise ValueError("int attribute out of int64 range")
+        return b"\x18" + _varint(v & 0xFFFFFFFFFFFFFFFF)
+    if isinstance(v, float):
+        return b"\x21" + _pack_d(v)
+    if isinstance(v, bytes):
+        return _ld(b"\x3a", v)
+    if isinstance(v, Sequence):
+        return _ld(b"\x2a", b"".join(_ld(b"\x0a", _any_value(x)) for x in v))
+    if isinstance(v, Mapping):
+        return _ld(b"\x32", b"".join(_ld(b"\x0a", _key_value(str(k), x)) for k, x in v.items()))
+    raise TypeError(f"invalid attribute value type {type(v).__name__}")
+
+
+def _key_value(key: str, v: Any) -> bytes:
+    k = _key_cache.get(key)
+    if k is None:
+        k = _str(b"\x0a", key)
+        if len(_key_cache) < _MAX_CACHE:
+            _key_cache[key] = k
+    return k + _ld(b"\x12", _any_value(v))
+
+
+def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
+    """Repeated ``KeyValue`` field ``tag``, one entry per attribute."""
+    if not attrs:
+        return b""
+    parts = []
+    cache = _kv_cache
+    for key, v in attrs.items():
+        t = type(v)
+        if t is float:  # prices, quantities: rarely repeat, not worth a cache entry
+            parts.append(_ld(tag, _key_value(key, v)))
+            continue
+        ck = (tag, key, t, v) if t is str or t is int or t is bool else None
+        if ck is not None:
+            b = cache.get(ck)
+            if b is None:
+                b = _ld(tag, _key_value(key, v))
+                if len(cache) >= _MAX_CACHE:
+                    cache.clear()
+                cache[ck] = b
+            parts.append(b)
+        else:
+            parts.append(_ld(tag, _key_value(key, v)))
+    return b"".join(parts)
+
+
+# --------------------------------------------------------------------------- spans
+
+_SPAN_KIND = {0: b"\x30\x01", 1: b"\x30\x02", 2: b"\x30\x03", 3: b"\x30\x04", 4: b"\x30\x05"}
+_name_cache: dict[str, bytes] = {}
+
+
+def _trace_state(ts: Any) -> str:
+    return ",".join(f"{k}={v}" for k, v in ts.items()) if ts is not None else ""
+
+
+def _status(status: Any) -> bytes:
+    if status is None:
+        return b""
+    code = status.status_code.value
+    desc = status.description
+    if not code and not desc:
+        return _EMPTY_STATUS
+    body = (_str(b"\x12", desc) if desc else b"") + (b"\x18" + _varint(code) if code else b"")
+    return _ld(b"\x7a", body)
+
+
+def _event(e: Any) -> bytes:
+    body = (
+        (b"\x09" + _pack_q(e.timestamp) if e.timestamp else b"")
+        + _str(b"\x12", e.name)
+        + _attributes(b"\x1a", e.attributes)
+        + (b"\x20" + _varint(e.dropped_attributes) if e.dropped_attributes else b"")
+    )
+    return _ld(b"\x5a", body)
+
+
+def _link(link: Any) -> bytes:
+    ctx = link.context
+    dropped = link.dropped_attributes
+    body = (
+        b"\x0a\x10"
+        + ctx.trace_id.to_bytes(16, "big")
+        + b"\x12\x08"
+        + ctx.span_id.to_bytes(8, "big")
+        + _attributes(b"\x22", link.attributes)
+        + (b"\x28" + _varint(dropped) if dropped else b"")
+        + (_LINK_FLAGS_REMOTE if ctx.is_remote else _LINK_FLAGS_LOCAL)
+    )
+    return _ld(b"\x6a", body)
+
+
+def _span(sp: Any) -> bytes:
+    ctx = sp._context
+    parent = sp._parent
+    name = sp._name
+    nb = _name_cache.get(name)
+    if nb is None:
+        nb = _str(b"\x2a", name)
+        if len(_name_cache) < _MAX_CACHE:
+            _name_cache[name] = nb
+    parts = [b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big")]
+    ts = ctx.trace_state
+    if ts:
+        parts.append(_str(b"\x1a", _trace_state(ts)))
+    if parent:
+        parts.append(b"\x22\x08")
+        parts.append(parent.span_id.to_bytes(8, "big"))
+    parts.append(nb)
+    parts.append(_SPAN_KIND[sp.kind.value])
+    start, end = sp._start_time, sp._end_time
+    if start:
+        parts.append(b"\x39" + _pack_q(start))
+    if end:
+        parts.append(b"\x41" + _pack_q(end))
+    parts.append(_attributes(b"\x4a", sp._attributes))
+    dropped = sp.dropped_attributes
+    if dropped:
+        parts.append(b"\x50" + _varint(dropped))
+    events = sp._events
+    if events:
+        parts.extend(_event(e) for e in events)
+    dropped = sp.dropped_events
+    if dropped:
+        parts.append(b"\x60" + _varint(dropped))
+    links = sp._links
+    if links:
+        parts.extend(_link(link) for link in links)
+    dropped = sp.dropped_links
+    if dropped:
+        parts.append(b"\x70" + _varint(dropped))
+    parts.append(_status(sp._status))
+    parts.append(_FLAGS_REMOTE if parent and parent.is_remote else _FLAGS_LOCAL)
+    return _ld(b"\x12", b"".join(parts))  # ScopeSpans.spans (field 2)
+
+
+_scope_cache: dict[Any, bytes] = {}
+_resource_cache: dict[int, tuple[Any, bytes]] = {}
+
+
+def _scope(scope: Any) -> bytes:
+    """``ScopeSpans.scope`` (always present) plus ``schema_url``, without the spans."""
+    b = _scope_cache.get(scope)
+    if b is None:
+        if scope is None:
+            b = b"\x0a\x00"
+        else:
+            name, version = _str(b"\x0a", scope.name), _str(b"\x12", scope.version or "")
+            b = _ld(b"\x0a", name + version + _attributes(b"\x1a", scope.attributes))
+        if len(_scope_cache) < _MAX_CACHE:
+            _scope_cache[scope] = b
+    return b
+
+
+def _resource(resource: Any) -> bytes:
+    hit = _resource_cache.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    b = _ld(b"\x0a", _attributes(b"\x0a", resource.attributes))
+    if len(_resource_cache) >= 64:
+        _resource_cache.clear()
+    _resource_cache[id(resource)] = (resource, b)
+    return b
+
+
+def encode_spans(spans: Sequence[Any]) -> bytes:
+    """The serialized ``ExportTraceServiceRequest`` for SDK ``ReadableSpan`` s."""
+    # resource -> scope -> encoded spans, in first-seen order like the reference encoder's dicts;
+    # a resource object is compared with the earlier groups (==) once, then found by identity
+    merged: list[tuple[Any, dict[Any, list[bytes]]]] = []
+    by_id: dict[int, dict[Any, list[bytes]]] = {}
+    for sp in spans:
+        res = sp._resource
+        scopes = by_id.get(id(res))
+        if scopes is None:
+            for other, other_scopes in merged:
+                if other == res:
+                    scopes = other_scopes
+                    break
+            else:
+                scopes = {}
+                merged.append((res, scopes))
+            by_id[id(res)] = scopes
+        scopes.setdefault(sp._instrumentation_scope or None, []).append(_span(sp))
+    out = []
+    for res, scopes in merged:
+        body = [_resource(res)]
+        for scope, encoded in scopes.items():
+            schema = scope.schema_url if scope is not None else ""
+            body.append(_ld(b"\x12", _scope(scope) + b"".join(encoded) + _str(b"\x1a", schema or "")))
+        body.append(_str(b"\x1a", res.schema_url or ""))
+        out.append(_ld(b"\x0a", b"".join(body)))
+    return b"".join(out)
+
+
+def install_fast_span_encoding(exporter: Any) -> bool:
+    """Make an OTLP/gRPC span exporter encode with :func:`encode_spans`; True if installed.
+
+    The exporter's gRPC stub still serializes the request message, so the bytes
+    are parsed once into the request (in C, about 1 us per span); a batch the fast
+    encoder cannot handle is encoded by the reference encoder instead.
+    """
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    except ImportError:  # pragma: no cover - the gRPC exporter is a dependency
+        return False
+    if type(exporter) is not OTLPSpanExporter:
+        return False
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    reference = exporter._translate_data
+    parse = ExportTraceServiceRequest.FromString
+
+    def translate(data: Sequence[Any]) -> Any:
+        try:
+            return parse(encode_spans(data))
+        except Exception:
+            return reference(data)
+
+    exporter._translate_data = translate  # type: ignore[method-assign]
+    return True

@@ -1,0 +1,136 @@
+"""_internal.otlp_encode: the fast span encoder produces what the reference OTLP encoder produces."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as reference
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+from tradeobs_agent._internal.exporters import CountingSpanExporter
+from tradeobs_agent._internal.otlp_encode import encode_spans, install_fast_span_encoding
+from tradeobs_agent.metrics import Registry
+
+_text = st.text(max_size=12)
+_scalar = st.one_of(
+    _text,
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.binary(max_size=8),
+)
+_value = st.one_of(
+    _scalar,
+    st.lists(st.one_of(_text), max_size=3).map(tuple),
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=3),
+)
+_attrs = st.dictionaries(_text, _value, max_size=5)
+_ids = st.integers(min_value=1, max_value=2**64 - 1)
+_trace_ids = st.integers(min_value=1, max_value=2**128 - 1)
+_times = st.integers(min_value=0, max_value=2**63)
+
+RESOURCES = [
+    Resource.create({"service.name": "a", "n": 1}),
+    Resource.create({"service.name": "a", "n": 1}),  # equal to the first: one ResourceSpans for both
+    Resource({"service.name": "b"}, schema_url="https://example.com/s"),
+]
+SCOPES = [
+    InstrumentationScope("tradeobs.trading", "0.1.0"),
+    InstrumentationScope("x", None, "https://example.com/x", {"k": "v"}),
+    None,
+]
+
+
+@st.composite
+def _context(draw: Any, remote: bool | None = None) -> SpanContext:
+    state = draw(st.sampled_from([None, TraceState([("vendor", "v1"), ("k2", "x")])]))
+    return SpanContext(
+        draw(_trace_ids),
+        draw(_ids),
+        is_remote=draw(st.booleans()) if remote is None else remote,
+        trace_flags=TraceFlags(draw(st.sampled_from([0, 1, 3]))),
+        trace_state=state,
+    )
+
+
+@st.composite
+def _span(draw: Any) -> ReadableSpan:
+    status = draw(
+        st.sampled_from(
+            [
+                Status(StatusCode.UNSET),
+                Status(StatusCode.OK),
+                Status(StatusCode.ERROR, "boom"),
+                Status(StatusCode.ERROR),
+            ]
+        )
+    )
+    events = [Event(draw(_text), draw(_attrs), draw(_times)) for _ in range(draw(st.integers(0, 2)))]
+    links = [Link(draw(_context()), draw(_attrs)) for _ in range(draw(st.integers(0, 2)))]
+    return ReadableSpan(
+        name=draw(_text),
+        context=draw(_context(remote=False)),
+        parent=draw(st.one_of(st.none(), _context())),
+        resource=draw(st.sampled_from(RESOURCES)),
+        attributes=draw(_attrs),
+        events=events,
+        links=links,
+        kind=draw(st.sampled_from(list(SpanKind))),
+        status=status,
+        start_time=draw(_times),
+        end_time=draw(_times),
+        instrumentation_scope=draw(st.sampled_from(SCOPES)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_span(), max_size=6))
+def test_equals_the_reference_encoder(spans: list[ReadableSpan]) -> None:
+    assert ExportTraceServiceRequest.FromString(encode_spans(spans)) == reference(spans)
+
+
+def test_trading_spans_are_byte_identical() -> None:
+    ctx = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    child = SpanContext(0xABC, 0x123, is_remote=False, trace_flags=TraceFlags(1))
+    attrs = {"order.id": "c-1", "symbol": "AAPL", "order.qty": 10.0, "risk.passed": True, "n": 3}
+    spans = [
+        ReadableSpan(
+            "order", ctx, None, RESOURCES[0], attrs, start_time=1, end_time=2, instrumentation_scope=SCOPES[0]
+        ),
+        ReadableSpan(
+            "fill",
+            child,
+            ctx,
+            RESOURCES[0],
+            {"fill.price": math.pi},
+            start_time=2,
+            end_time=3,
+            instrumentation_scope=SCOPES[0],
+        ),
+    ]
+    for _ in range(2):  # the second time from the caches
+        assert encode_spans(spans) == reference(spans).SerializeToString()
+
+
+def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
+    exporter = OTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
+    try:
+        counting = CountingSpanExporter(exporter, "traces", "127.0.0.1:9", Registry().self_metrics())
+        assert counting.fast_encoding
+        ctx = SpanContext(1, 2, is_remote=False)
+        ok = [ReadableSpan("s", ctx, None, RESOURCES[0], {"a": "b"}, start_time=1, end_time=2)]
+        assert exporter._translate_data(ok) == reference(ok)
+        bad = [ReadableSpan("s", ctx, None, RESOURCES[0], {"big": 2**70}, start_time=1, end_time=2)]
+        # the reference encoder drops the attribute it cannot encode (and logs it); so must we
+        assert exporter._translate_data(bad) == reference(bad)
+    finally:
+        exporter.shutdown()
+    assert not install_fast_span_encoding(object())
