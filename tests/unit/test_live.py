@@ -159,12 +159,14 @@ def test_resume_replays_missed_events_then_full_frame() -> None:
         s.close()
 
 
-@pytest.mark.parametrize("case", ["unknown", "too-old"])
+@pytest.mark.parametrize("case", ["unknown", "malformed", "too-old"])
 def test_unknown_or_too_old_id_gets_reset_and_full_frame(case: str) -> None:
     prices()
     with serve(event_buffer=2) as srv:
         if case == "unknown":
             last = "0badb007-5"
+        elif case == "malformed":
+            last = "not-an-id"
         else:
             s = Stream(srv)
             last = s.take(1, "frame")[0]["id"]

@@ -466,9 +466,9 @@ class LiveHub:
             assert tick is not None
         prefix = b"retry: %d\n: tradeobs live %s\n\n" % (self.retry_ms, self._bid)
         parsed = parse_event_id(last_event_id)
-        if parsed is None:
+        if not last_event_id:
             body = prefix + tick.full
-        elif parsed[0] != self.boot:
+        elif parsed is None or parsed[0] != self.boot:  # malformed, or from another process
             self.stats["resets"] += 1
             body = prefix + b'event: reset\ndata: {"reason":"unknown-id"}\n\n' + tick.full
         else:
