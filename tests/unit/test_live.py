@@ -382,3 +382,18 @@ def test_mounted_in_fastapi_under_a_prefix() -> None:
         frames = s.take(3, "frame")
         assert frames[0]["data"]["type"] == "full" and len(frames) == 3
         s.close()
+
+
+def test_init_after_create_app_still_stops_the_hub() -> None:
+    prices()
+    with serve() as srv:
+        first = Stream(srv)  # the producer is running before the agent exists
+        first.take(1, "frame")
+        tradeobs_agent.init(service_name="t", otlp=False, prometheus=False, logs=False)
+        s = Stream(srv)  # the next request attaches the hub to the agent
+        s.take(1, "frame")
+        assert tradeobs_agent.get_agent().live is srv.hub  # type: ignore[union-attr]
+        tradeobs_agent.shutdown()
+        wait_for(lambda: srv.hub.stopped and srv.hub.clients == 0, "hub stopped by agent.shutdown()")
+        s.close()
+        first.close()

@@ -220,6 +220,7 @@ class LiveHub:
         """Start the producer in the running loop (idempotent). False once stopped."""
         if self.stopped:
             return False
+        self._attach_to_agent()  # per request (cheap): init() may run after create_app() and the first request
         loop = asyncio.get_running_loop()
         if self._task is not None and self.loop is loop and not self._task.done():
             return True
@@ -230,6 +231,14 @@ class LiveHub:
             self._step()  # a first frame right away, so the first client does not wait a tick
             self._task = loop.create_task(self._run(), name="tradeobs-live-producer")
         return True
+
+    def _attach_to_agent(self) -> None:
+        """Let ``agent.shutdown()`` stop this hub, also when ``init()`` ran after ``create_app()``."""
+        from ..agent import get_agent
+
+        agent = get_agent()
+        if agent is not None and agent.live is None:
+            agent.live = self
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every stream and stop the producer. Safe from any thread, and twice."""
