@@ -147,12 +147,11 @@ class Client:
 
 
 class Tick:
-    __slots__ = ("fast", "fast_msg", "full", "full_json", "last_id", "prev_id", "ts")
+    __slots__ = ("fast", "full", "full_json", "last_id", "prev_id", "ts")
 
     def __init__(self, prev_id: int, last_id: int, fast: bytes, full: bytes, full_json: bytes, ts: float) -> None:
         self.prev_id, self.last_id, self.ts = prev_id, last_id, ts
         self.fast, self.full, self.full_json = fast, full, full_json
-        self.fast_msg = {"type": "http.response.body", "body": fast, "more_body": True}
 
 
 class LiveHub:
@@ -362,7 +361,7 @@ class LiveHub:
             return
         loop = self.loop
         now = loop.time() if loop is not None else 0.0
-        msg = tick.fast_msg
+        fast = tick.fast
         prev = tick.prev_id
         last = tick.last_id
         sent = coalesced = 0
@@ -374,7 +373,9 @@ class LiveHub:
                 if now - c.busy_since > timeout:
                     self._close(c, "timeout")
                 continue
-            m = msg if c.cursor == prev else self._body(self._catch_up(c.cursor, tick))
+            # a fresh message dict per client (the body bytes are shared): a host middleware may mutate messages
+            body = fast if c.cursor == prev else self._catch_up(c.cursor, tick)
+            m = {"type": "http.response.body", "body": body, "more_body": True}
             c.cursor = last
             c.sent += 1
             sent += 1
@@ -407,10 +408,6 @@ class LiveHub:
                 missed.append(b)
         missed.reverse()
         return prefix + b"".join(missed) + tick.full
-
-    @staticmethod
-    def _body(data: bytes) -> dict[str, Any]:
-        return {"type": "http.response.body", "body": data, "more_body": True}
 
     def _drive(self, c: Client, msg: dict[str, Any]) -> None:
         """Run ``send(msg)`` one step inline; if it has to wait, finish it in a task and mark the client busy."""
