@@ -105,20 +105,22 @@ class BoundCounter(_Series):
 
     ``add(1)``, the common case, is lock-free and exact: it advances an
     ``itertools.count``, whose ``__next__`` runs in C under the GIL and so is
-    atomic. Other amounts take a lock (``+=`` on an attribute is several
-    bytecodes and a thread switch between them would lose updates).
+    atomic. :attr:`inc` is that C call itself (``bound.inc()`` == ``bound.add(1)``)
+    for the hottest paths, e.g. one call per market data tick. Other amounts
+    take a lock (``+=`` on an attribute is several bytecodes and a thread switch
+    between them would lose updates).
     :attr:`value` combines both. (Free-threaded CPython builds would need the
     lock on the unit path too; tradeobs targets the default GIL build.)
     """
 
-    __slots__ = ("_lo", "_lock", "_reads", "_sum", "_tick")
+    __slots__ = ("_lo", "_lock", "_reads", "_sum", "_tick", "inc")
 
     def __init__(self, instrument: _Instrument[Any], key: AttrKey, monotonic: bool) -> None:
         super().__init__(instrument, key)
         self._sum: int | float = 0
         self._lock = threading.Lock()
         self._lo = 0 if monotonic else -_INF
-        self._tick = itertools.count().__next__
+        self._tick = self.inc = itertools.count().__next__
         self._reads = 0
 
     def add(self, amount: int | float = 1) -> None:

@@ -172,6 +172,9 @@ def test_unit_adds_and_other_amounts_combine_and_reads_do_not_disturb() -> None:
     c.add(2.5)
     c.add(1)
     assert c.value == 8.5
+    c.inc()  # the C fast path of add(1)
+    c.inc()
+    assert c.value == 10.5
 
 
 def test_updown_counter_goes_down() -> None:

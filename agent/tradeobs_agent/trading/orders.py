@@ -136,7 +136,7 @@ class OrderTrace:
     def _child(self, name: str, attributes: dict[str, Any] | None = None, error: str | None = None) -> Any:
         """A child span covering the time since the previous step, already ended (or an event on the root).
 
-        Returns what measurements should use as exemplar: the child span or its span context.
+        Returns what measurements should use as exemplar: the child span or its span context (None untraced).
         """
         now = time.time_ns()
         with self._lock:
@@ -151,7 +151,7 @@ class OrderTrace:
         if steps is not None and steps.current():
             return steps.emit(self._sc, name, start, now, attributes, error)
         if self.trace_id is None:  # no tracing (no SDK, or a disabled tracer): the child would be a no-op too
-            return self.span
+            return None
         span: Span = self._tracer.start_span(name, context=self.context, start_time=start, attributes=attributes)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
@@ -303,10 +303,11 @@ class OrderTrace:
             self._closed = True
         span = self.span
         if outcome is not None:
-            span.set_attribute("order.outcome", outcome)
-        span.set_attribute("order.filled_qty", self.filled_qty)
+            span.set_attributes({"order.outcome": outcome, "order.filled_qty": self.filled_qty})
+        else:
+            span.set_attribute("order.filled_qty", self.filled_qty)
         if not dropped and outcome != "rejected" and self._submit_t is not None and self.qty > 0:
-            self._series.fill_ratio.record(min(self.filled_qty / self.qty, 1.0), span)
+            self._series.fill_ratio.record(min(self.filled_qty / self.qty, 1.0), self._sc if self.trace_id else None)
         span.end()
         if not dropped:
             self._tt._book.close(self.client_order_id, self)

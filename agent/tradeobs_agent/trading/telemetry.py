@@ -44,6 +44,8 @@ from .orders import OrderBook, OrderTrace, _number
 __all__ = ["TradingTelemetry"]
 
 _INF = math.inf
+_monotonic = time.monotonic
+_time = time.time
 _MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 
@@ -119,6 +121,7 @@ class TradingTelemetry:
         self._money: dict[Any, _Lazy] = {}
         self._notional: dict[Any, float] = {}
         self._keyed: dict[tuple[str, Any], Any] = {}
+        self._decision: dict[Any, Any] = {}  # decision_time's series by symbol: one dict lookup per call
         s = self.strategy
         self._gross = inst.gross.bind(strategy=s)
         self._net = inst.net.bind(strategy=s)
@@ -237,10 +240,10 @@ class TradingTelemetry:
             if st is None:
                 st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, symbol))
             st.price.set(price)
-            st.ticks.add(1)
-            st.last = time.monotonic()
+            st.ticks.inc()
+            st.last = _monotonic()
             if exchange_ts is not None:
-                lag = time.time() - exchange_ts
+                lag = _time() - exchange_ts
                 if -_MAX_LAG < lag < _MAX_LAG:
                     st.feed_lag.record(lag if lag > 0.0 else 0.0)
                 else:
@@ -262,10 +265,12 @@ class TradingTelemetry:
     def decision_time(self, seconds: float, symbol: str | None = None) -> None:
         """How long one strategy evaluation took, in seconds."""
         try:
-            b = self._keyed.get(("decision", symbol))
+            b = self._decision.get(symbol)
             if b is None:
                 attrs = {"strategy": self.strategy} if symbol is None else {"strategy": self.strategy, "symbol": symbol}
                 b = self._keyed_bound("decision", symbol, lambda: self.instruments.decision.bind(**attrs))
+                if len(self._decision) < self.max_symbols:
+                    self._decision[symbol] = b
             b.record(seconds)
         except Exception as exc:
             self._fail("decision_time", exc)
