@@ -28,6 +28,17 @@ from .options import (
 )
 from .trading import TradingTelemetry
 
+_LAZY = ("live", "demo", "testing")  # heavier submodules, imported on first use: tradeobs_agent.live.create_app()
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Agent",
     "LiveOptions",
@@ -50,6 +61,7 @@ __all__ = [
     "init",
     "instrument_app",
     "is_initialized",
+    "live",
     "shutdown",
     "timed",
     "trading",
