@@ -58,9 +58,11 @@ from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 import warnings
 warnings.simplefilter("ignore")
 t1 = time.perf_counter()
-tp = TracerProvider(); tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT, insecure=True)))
+tp = TracerProvider()
+tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=ENDPOINT, insecure=True)))
 mp = MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=ENDPOINT, insecure=True))])
-lp = LoggerProvider(); lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=ENDPOINT, insecure=True)))
+lp = LoggerProvider()
+lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=ENDPOINT, insecure=True)))
 logging.getLogger().addHandler(LoggingHandler(logger_provider=lp))
 t2 = time.perf_counter()
 with tp.get_tracer("b").start_as_current_span("s"):

@@ -9,16 +9,16 @@ import threading
 import urllib.request
 
 import pytest
-import tradeobs_agent
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import tradeobs_agent
+from tests._util import dead_endpoint
 from tradeobs_agent import OtlpOptions, PrometheusOptions
 from tradeobs_agent.testing import capture
-
-from tests._util import dead_endpoint
 
 
 def _quiet(**kw: object) -> tradeobs_agent.Agent:

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 import tradeobs_agent
 from tradeobs_agent.config import FIELDS, describe, otlp_for, resolve_settings
 from tradeobs_agent.exceptions import TradeObsConfigError

@@ -102,9 +102,24 @@ def test_tradeobs_demo_runs_on_a_bare_machine(tmp_path: Path) -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT": dead_endpoint(),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tradeobs_agent.cli", "demo", "--port", str(port), "--orders-hz", "20",
-         "--tick-hz", "20", "--duration", "60"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tradeobs_agent.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--orders-hz",
+            "20",
+            "--tick-hz",
+            "20",
+            "--duration",
+            "60",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import httpx
-import tradeobs_agent
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+import tradeobs_agent
 from tradeobs_agent.testing import capture
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
