@@ -319,6 +319,12 @@ def test_metric_is_queryable_in_prometheus_soon_after_it_is_recorded(
 ) -> None:
     """A gauge set in the service shows up in PromQL. The delay is measured and reported, not asserted
     (benchmarks/freshness.py measures its distribution against the raw OTel SDK)."""
+    # A just-started Prometheus begins scraping a few seconds late (its target discovery sends the
+    # first update after up to 5 s): measure the pipeline, not the stack's start-up.
+    stack.wait_for(
+        lambda: prometheus_query(stack.prometheus_url, 'up{job="otelcol-exporter"} == 1'),
+        "Prometheus to scrape the collector's exporter",
+    )
     with AgentWorkload("freshness", stack.collector, tmp_path) as w:
         value = float(uuid.uuid4().int % 1_000_000) + 0.5
         t0 = w.send({"cmd": "set", "value": value})["t0"]
