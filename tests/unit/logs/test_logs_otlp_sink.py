@@ -1,0 +1,114 @@
+"""logs._sinks.OtlpSink: records handed straight to batch processors export exactly like Logger.emit's."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordDroppedAttributesWarning, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, InMemoryLogRecordExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from tradeobs_agent.logs._format import RecordBuilder
+from tradeobs_agent.logs._sinks import OtlpSink, otel_attributes
+from tradeobs_agent.logs.redact import Redactor
+from tradeobs_agent.metrics import Registry
+
+RESOURCE = Resource.create({"service.name": "svc"})
+
+
+class _Other(LogRecordProcessor):
+    """A processor of the user's own: its presence must send records through Logger.emit."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_emit(self, log_record: Any) -> None:
+        self.seen += 1
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _sink(extra: LogRecordProcessor | None = None) -> tuple[OtlpSink, LoggerProvider, InMemoryLogRecordExporter]:
+    provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+    exporter = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter, schedule_delay_millis=60_000))
+    if extra is not None:
+        provider.add_log_record_processor(extra)
+    return OtlpSink(provider, Registry().counter("errors").bind()), provider, exporter
+
+
+def _entries() -> list[tuple[Any, ...]]:
+    tp = TracerProvider(shutdown_on_exit=False)
+    span = tp.get_tracer("t").start_span("s")
+    ctx = trace.set_span_in_context(span)
+    now = time.time_ns()
+    extra: dict[str, Any] = {"symbol": "AAPL", "qty": 3, "px": 1.5, "ok": True, "tags": ["a", "b"], "obj": {"k": 1}}
+    return [
+        (now, logging.INFO, "tradeobs.execution", "filled %s", ("o-1",), extra, None, ctx, {"order": "o-1"}, 0, None),
+        (now + 1, logging.WARNING, "app", "plain", None, None, None, None, None, 0, None),
+        (now + 2, logging.ERROR, "app", "empty key", None, {"": "x", "n": None}, None, None, None, 0, None),
+        (now + 3, 5, "app", "odd level", None, {f"k{i}": i for i in range(70)}, None, None, None, 0, None),
+    ]
+
+
+def _exported(
+    sink: OtlpSink, provider: LoggerProvider, exporter: InMemoryLogRecordExporter, entries: list[tuple[Any, ...]]
+) -> Any:
+    builder = RecordBuilder(Redactor(), {"service.name": "svc"})
+    with warnings.catch_warnings():  # the SDK warns when it drops the empty key; not an error here
+        warnings.simplefilter("ignore", LogRecordDroppedAttributesWarning)
+        for e in entries:
+            b = builder.build(e)
+            b.otel_attrs = otel_attributes(b.fields)
+            sink.emit(b)
+    assert provider.force_flush(10_000)
+    logs = exporter.get_finished_logs()
+    for r in logs:
+        r.log_record.observed_timestamp = 0  # set per emit call; everything else must match
+    return encode_logs(logs)
+
+
+def test_fast_path_exports_what_logger_emit_exports() -> None:
+    fast_sink, fast_provider, fast_exp = _sink()
+    assert fast_sink._batch is not None
+    other = _Other()
+    slow_sink, slow_provider, slow_exp = _sink(other)
+    assert slow_sink._batch is None
+    entries = _entries()
+    fast = _exported(fast_sink, fast_provider, fast_exp, entries)
+    slow = _exported(slow_sink, slow_provider, slow_exp, entries)
+    assert other.seen == 4  # the slow side really went through Logger.emit
+    assert fast == slow
+    assert len(fast.resource_logs[0].scope_logs[0].log_records) == 4
+    fast_provider.shutdown()
+    slow_provider.shutdown()
+
+
+def test_processor_added_later_switches_to_logger_emit() -> None:
+    sink, provider, exporter = _sink()
+    assert sink._batch is not None
+    other = _Other()
+    provider.add_log_record_processor(other)
+    _exported(sink, provider, exporter, _entries())
+    assert other.seen == 4
+    assert len(exporter.get_finished_logs()) == 4
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("env", ["true", "TRUE"])
+def test_internal_sdk_metrics_use_logger_emit(monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", env)
+    sink, provider, _ = _sink()
+    assert sink._batch is None
+    provider.shutdown()
