@@ -16,7 +16,12 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from tradeobs_agent._internal.exporters import CountingSpanExporter
-from tradeobs_agent._internal.otlp_encode import encode_spans, install_fast_span_encoding
+from tradeobs_agent._internal.otlp_encode import (
+    encode_logs,
+    encode_spans,
+    install_fast_log_encoding,
+    install_fast_span_encoding,
+)
 from tradeobs_agent.metrics import Registry
 
 _text = st.text(max_size=12)
@@ -134,3 +139,49 @@ def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
     finally:
         exporter.shutdown()
     assert not install_fast_span_encoding(object())
+
+
+# --------------------------------------------------------------------------- logs
+
+
+@st.composite
+def _log(draw: Any) -> Any:
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    ctx = draw(st.one_of(st.none(), _context(remote=False)))
+    record = LogRecord(
+        timestamp=draw(st.one_of(st.none(), _times)),
+        observed_timestamp=draw(_times),
+        trace_id=ctx.trace_id if ctx else None,
+        span_id=ctx.span_id if ctx else None,
+        trace_flags=ctx.trace_flags if ctx else None,
+        severity_text=draw(st.one_of(st.none(), _text)),
+        severity_number=draw(st.one_of(st.none(), st.sampled_from(list(SeverityNumber)))),
+        body=draw(st.one_of(st.none(), _value, st.dictionaries(_text, _scalar, max_size=2))),
+        attributes=draw(_attrs),
+    )
+    record.event_name = draw(st.one_of(st.none(), _text))
+    return ReadableLogRecord(record, draw(st.sampled_from(RESOURCES)), draw(st.sampled_from(SCOPES)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_log(), max_size=6))
+def test_logs_equal_the_reference_encoder(batch: list[Any]) -> None:
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as reference_logs
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    assert ExportLogsServiceRequest.FromString(encode_logs(batch)) == reference_logs(batch)
+
+
+def test_installed_on_the_grpc_log_exporter() -> None:
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+    from tradeobs_agent._internal.exporters import CountingLogExporter
+
+    exporter = OTLPLogExporter(endpoint="http://127.0.0.1:9", insecure=True)
+    try:
+        assert CountingLogExporter(exporter, "logs", "127.0.0.1:9", Registry().self_metrics()).fast_encoding
+    finally:
+        exporter.shutdown()
+    assert not install_fast_log_encoding(object())

@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .once import warn_once
-from .otlp_encode import install_fast_span_encoding
+from .otlp_encode import install_fast_log_encoding, install_fast_span_encoding
 from .selfmetrics import SelfMetrics
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
@@ -107,6 +107,12 @@ class CountingSpanExporter(_Counting, SpanExporter):
 
 
 class CountingLogExporter(_Counting, LogRecordExporter):
+    """Counts outcomes; an OTLP/gRPC exporter also gets the cheaper log encoder (``otlp_encode``)."""
+
+    def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
+        super().__init__(inner, signal, target, selfm)
+        self.fast_encoding = install_fast_log_encoding(inner)
+
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         try:
             result = self.inner.export(batch)
