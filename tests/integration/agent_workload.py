@@ -96,6 +96,7 @@ class _Freshness:
 
     def __init__(self, sdk: bool) -> None:
         self.sdk = sdk
+        self._set: Any
         if sdk:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
             from opentelemetry.sdk.metrics import MeterProvider
