@@ -21,7 +21,8 @@ Prometheus scrape. (The collector's metrics pipeline has no ``batch`` processor:
 with a 1 s batch timeout the worst case was three intervals and only ~70% of
 samples arrived within two.) Within one process the timers' phases are locked,
 so only fresh processes (and fresh stacks) sample the real spread. Worst case is
-export + scrape, which is the issue's bound ("two intervals"). Samples alternate between the two services. Measuring starts once
+export + scrape, which is the issue's bound ("two intervals"). Samples alternate
+between the two services. Measuring starts once
 Prometheus has scraped the collector once: a just-started Prometheus begins
 scraping up to 5 s late (its target discovery's first update), which is
 start-up, not freshness.
