@@ -16,45 +16,16 @@ export GOTOOLCHAIN=local
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 manifest="$root/collector/builder-config.yaml"
-cache="${TRADEOBS_CACHE:-$HOME/.cache/tradeobs}"
 name=otelcol-tradeobs
 
-command -v go >/dev/null || { echo "build-collector: 'go' not found on PATH" >&2; exit 1; }
-
-key="$( { cat "$manifest" "$0"; go env GOVERSION GOOS GOARCH; } | sha256sum | cut -c1-16)"
-out_dir="$cache/otelcol/$key"
-bin="$out_dir/$name"
-
-link() {
-    mkdir -p "$cache/bin"
-    ln -sfn "$bin" "$cache/bin/$name"
-    echo "$bin"
-}
-
-if [[ -x "$bin" && -z "${FORCE:-}" ]]; then
-    link
-    exit 0
-fi
+# shellcheck source=scripts/_cached-build.sh
+. "$root/scripts/_cached-build.sh"
+key="$( { cat "$manifest" "$0" "$root/scripts/_cached-build.sh"; go env GOVERSION GOOS GOARCH 2>/dev/null; } | sha256sum | cut -c1-16)"
+cache_begin otelcol "$name" "$key"
 
 # The builder's version must match the core modules; take it from the manifest.
 ocb_version="$(sed -n 's#.*go.opentelemetry.io/collector/receiver/otlpreceiver \(v[0-9.]*\).*#\1#p' "$manifest")"
 [[ -n "$ocb_version" ]] || { echo "build-collector: cannot find the otlpreceiver version in $manifest" >&2; exit 1; }
-
-export GOMODCACHE="$cache/go/mod"
-export GOCACHE="$cache/go/build"
-# 2 cores / 24 GiB machines: two compile jobs keeps memory in check and the
-# machine usable. Override with GOFLAGS if you have more.
-export GOFLAGS="${GOFLAGS:--p=2} -buildvcs=false"
-export CGO_ENABLED=0
-
-mkdir -p "$cache/otelcol"
-exec 9>"$cache/otelcol/.lock"
-flock 9
-# Another build may have finished while we waited for the lock.
-if [[ -x "$bin" && -z "${FORCE:-}" ]]; then
-    link
-    exit 0
-fi
 
 ocb="$cache/tools/ocb-$ocb_version/builder"
 if [[ ! -x "$ocb" ]]; then
@@ -72,8 +43,6 @@ echo "build-collector: building $name with builder $ocb_version (key $key)" >&2
 "$ocb" --config "$work/manifest.yaml" >&2
 echo "build-collector: built in $(( $(date +%s) - start ))s" >&2
 
-mkdir -p "$out_dir"
 cp "$work/src/$name" "$bin.tmp"
-mv -f "$bin.tmp" "$bin"
-"$bin" --version >&2
-link
+"$bin.tmp" --version >&2
+cache_end

@@ -21,36 +21,12 @@ export GOTOOLCHAIN=local
 
 JAEGER_VERSION=v1.76.0
 
-cache="${TRADEOBS_CACHE:-$HOME/.cache/tradeobs}"
-command -v go >/dev/null || { echo "build-jaeger: 'go' not found on PATH" >&2; exit 1; }
-
-key="$( { echo "$JAEGER_VERSION"; cat "$0"; go env GOVERSION GOOS GOARCH; } | sha256sum | cut -c1-16)"
-out_dir="$cache/jaeger/$key"
-bin="$out_dir/jaeger"
-
-link() {
-    mkdir -p "$cache/bin"
-    ln -sfn "$bin" "$cache/bin/jaeger"
-    echo "$bin"
-}
-
-if [[ -x "$bin" && -z "${FORCE:-}" ]]; then
-    link
-    exit 0
-fi
-
-export GOMODCACHE="$cache/go/mod"
-export GOCACHE="$cache/go/build"
-export GOFLAGS="${GOFLAGS:--p=2} -buildvcs=false -mod=readonly"
-export CGO_ENABLED=0
-
-mkdir -p "$cache/jaeger"
-exec 9>"$cache/jaeger/.lock"
-flock 9
-if [[ -x "$bin" && -z "${FORCE:-}" ]]; then
-    link
-    exit 0
-fi
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/_cached-build.sh
+. "$root/scripts/_cached-build.sh"
+key="$( { echo "$JAEGER_VERSION"; cat "$0" "$root/scripts/_cached-build.sh"; go env GOVERSION GOOS GOARCH 2>/dev/null; } | sha256sum | cut -c1-16)"
+cache_begin jaeger jaeger "$key"
+export GOFLAGS="$GOFLAGS -mod=readonly"
 
 start=$(date +%s)
 echo "build-jaeger: downloading github.com/jaegertracing/jaeger@$JAEGER_VERSION" >&2
@@ -58,12 +34,10 @@ src="$(cd "${TMPDIR:-/tmp}" && go mod download -json "github.com/jaegertracing/j
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 [[ -d "$src/cmd/jaeger" ]] || { echo "build-jaeger: module source not found ($src)" >&2; exit 1; }
 
-mkdir -p "$out_dir"
 echo "build-jaeger: building cmd/jaeger" >&2
 ver_pkg=github.com/jaegertracing/jaeger/internal/version
 (cd "$src" && go build -trimpath \
     -ldflags "-s -w -X $ver_pkg.latestVersion=$JAEGER_VERSION" \
     -o "$bin.tmp" ./cmd/jaeger)
-mv -f "$bin.tmp" "$bin"
 echo "build-jaeger: built in $(( $(date +%s) - start ))s" >&2
-link
+cache_end
