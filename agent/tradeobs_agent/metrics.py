@@ -52,6 +52,7 @@ __all__ = [
     "Histogram",
     "Registry",
     "UpDownCounter",
+    "bucket_quantile",
     "counter",
     "gauge",
     "get_registry",
@@ -226,19 +227,29 @@ class BoundHistogram(_Series):
     def quantile(self, q: float) -> float | None:
         """Estimate the ``q`` quantile by linear interpolation within buckets (as PromQL does)."""
         counts, _, lo, hi = self.snapshot()
-        total = sum(counts)
-        if total == 0:
-            return None
-        rank = q * total
-        seen = 0
-        for i, c in enumerate(counts):
-            if seen + c >= rank and c:
-                lower = self._bounds[i - 1] if i > 0 else min(lo, self._bounds[0] if self._bounds else lo)
-                upper = self._bounds[i] if i < len(self._bounds) else hi
-                lower, upper = max(lower, lo), min(upper, hi)
-                return lower + (upper - lower) * ((rank - seen) / c)
-            seen += c
-        return hi
+        return bucket_quantile(self._bounds, counts, lo, hi, q)
+
+
+def bucket_quantile(bounds: Sequence[float], counts: Sequence[int], lo: float, hi: float, q: float) -> float | None:
+    """The ``q`` quantile of bucket ``counts`` over ``bounds``, interpolating linearly within a bucket
+    (as PromQL's ``histogram_quantile``) and clamped to the observed ``[lo, hi]``. ``None`` when empty.
+
+    >>> bucket_quantile([1.0, 2.0], [0, 4, 0], 1.2, 1.8, 0.5)
+    1.5
+    """
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, c in enumerate(counts):
+        if c and seen + c >= rank:
+            lower = bounds[i - 1] if i > 0 else min(lo, bounds[0] if bounds else lo)
+            upper = bounds[i] if i < len(bounds) else hi
+            lower, upper = max(lower, lo), min(upper, hi)
+            return lower + (upper - lower) * ((rank - seen) / c)
+        seen += c
+    return hi
 
 
 B = TypeVar("B", bound=_Series)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry
+from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, bucket_quantile
 
 __all__ = ["FrameBuilder", "delta", "merged_quantile"]
 
@@ -71,21 +71,7 @@ HEALTH_COUNTERS: dict[str, str] = {
 HEALTH_GAUGES: dict[str, str] = {"tradeobs.live.clients": "clients"}
 
 
-def merged_quantile(bounds: tuple[float, ...], counts: list[int], lo: float, hi: float, q: float) -> float | None:
-    """The ``q`` quantile of merged bucket ``counts`` (same interpolation as ``BoundHistogram.quantile``)."""
-    total = sum(counts)
-    if total == 0:
-        return None
-    rank = q * total
-    seen = 0
-    for i, c in enumerate(counts):
-        if c and seen + c >= rank:
-            lower = bounds[i - 1] if i > 0 else min(lo, bounds[0] if bounds else lo)
-            upper = bounds[i] if i < len(bounds) else hi
-            lower, upper = max(lower, lo), min(upper, hi)
-            return lower + (upper - lower) * ((rank - seen) / c)
-        seen += c
-    return hi
+merged_quantile = bucket_quantile  # the same estimate the registry's histograms give
 
 
 class _Merge:
