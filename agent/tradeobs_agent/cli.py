@@ -21,6 +21,11 @@ from .config import FIELDS, describe, otlp_for, resolve_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["loadtest"]:  # its own parser, options and --help
+        from .live.loadtest import main as loadtest_main
+
+        return int(loadtest_main(args_list[1:]))
     parser = argparse.ArgumentParser(prog="tradeobs", description="Observability for Python trading systems")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
@@ -44,19 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     doctor.add_argument("--service-url", default="http://127.0.0.1:8000", help="where the live stream is served")
     doctor.add_argument("--timeout", type=float, default=2.0)
 
-    load = sub.add_parser("loadtest", help="SSE fan-out load test", add_help=False)
-    load.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     if args.cmd == "demo":
         return _demo(args)
     if args.cmd == "config":
         return _config_check(args.file) if args.config_cmd == "check" else _config_docs(args.write)
-    if args.cmd == "doctor":
-        return _doctor(args.service_url, args.timeout)
-    from .live.loadtest import main as loadtest_main
-
-    return int(loadtest_main(list(args.rest)))
+    return _doctor(args.service_url, args.timeout)
 
 
 # --------------------------------------------------------------------------- demo
