@@ -1,8 +1,22 @@
 """Whole-agent overhead on a paced trading loop: agent fully on vs off, same fixed workload.
 
-    python benchmarks/overhead.py [--seconds 10] [--rounds 2] [--symbols 10] [--tick-hz 1000] [--order-hz 100]
+    python benchmarks/overhead.py [--loop demo|synthetic] [--seconds 10] [--rounds 2] [--symbols 10]
+                                  [--tick-hz 1000] [--order-hz 100] [--seed 7]
 
-The loop (self-contained, synthetic): ``--tick-hz`` ticks/s round-robin over ``--symbols``
+``--loop demo`` (issue 4's workload) runs the demo's own trading loop,
+``tradeobs_agent.demo.TradingEngine``, on an asyncio event loop with
+``DemoConfig(symbols=--symbols, tick_hz=--tick-hz / --symbols, orders_hz=--order-hz, seed=--seed)``:
+every step ticks every symbol; orders go through the strategy, risk, the paper broker
+(acks, partial fills, rejects, slippage, each a separate task) and the portfolio; positions,
+P&L and equity are published at 10 Hz; the demo logs its lines (signals, fills, rejects).
+Modes: ``baseline`` (the engine with a do-nothing telemetry object: the same trading and
+logging calls, no telemetry work), ``instrumented, agent off`` (the engine's
+``TradingTelemetry``, ``init()`` never called) and ``agent fully on`` (as below). Reported:
+process CPU, the event loop thread's CPU, ``TradingEngine.step()`` latency p50/p99/p99.9 (a
+step ticks every symbol and places the orders due) and the event loop's lag p99/p99.9 (a
+monitor task sleeping 5 ms; lag = how late it woke).
+
+``--loop synthetic`` (self-contained): ``--tick-hz`` ticks/s round-robin over ``--symbols``
 symbols, each tick runs a small strategy (rolling mean over 50 prices) and reports
 ``tt.tick``, ``tt.decision_time``; ``--order-hz`` orders/s each go through
 signal -> risk check -> submit on the tick that decides, ack one tick later, fill three
@@ -42,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("baseline", "instrumented, agent off", "agent fully on", "fully on, steps as events")
+DEMO_MODES = ("baseline", "instrumented, agent off", "agent fully on")
 COLLECTOR = Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs") / "bin" / "otelcol-tradeobs"
 
 
@@ -157,6 +172,119 @@ def run_loop(
     }
 
 
+class _NullOrder:
+    """The do-nothing order of the demo baseline."""
+
+    trace_id = None
+
+    def __getattr__(self, name: str) -> Any:
+        return _noop
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class _NullTelemetry:
+    """Stands in for ``TradingTelemetry`` in the demo baseline: every call does nothing."""
+
+    _order = _NullOrder()
+
+    def order_signal(self, *args: Any, **kwargs: Any) -> Any:
+        return self._order
+
+    def order(self, *args: Any) -> Any:
+        return self._order
+
+    def __getattr__(self, name: str) -> Any:
+        return _noop
+
+
+def run_demo(
+    mode: str,
+    seconds: float,
+    symbols: int,
+    tick_hz: int,
+    order_hz: int,
+    otlp: str | None,
+    scrape: float,
+    seed: int,
+) -> dict[str, Any]:
+    import asyncio
+
+    import tradeobs_agent
+    from tradeobs_agent.demo import DemoConfig, TradingEngine
+
+    agent = stop_scrape = None
+    if mode == "agent fully on":
+        agent, stop_scrape = _start_agent(otlp, scrape)
+    cfg = DemoConfig(symbols=symbols, tick_hz=tick_hz / symbols, orders_hz=order_hz, seed=seed)
+    engine = TradingEngine(cfg, telemetry=_NullTelemetry() if mode == "baseline" else None)  # type: ignore[arg-type]
+    steps: list[float] = []
+    lags: list[float] = []
+    state = {"on": False}
+    step = engine.step
+    perf = time.perf_counter
+
+    def timed_step() -> None:
+        t = perf()
+        step()
+        if state["on"]:
+            steps.append(perf() - t)
+
+    engine.step = timed_step  # type: ignore[method-assign]
+
+    async def lag_monitor(interval: float = 0.005) -> None:
+        while True:
+            t = perf()
+            await asyncio.sleep(interval)
+            if state["on"]:
+                lags.append(max(0.0, perf() - t - interval))
+
+    async def main() -> tuple[float, float, float, int, int]:
+        engine.start()
+        mon = asyncio.get_running_loop().create_task(lag_monitor())
+        await asyncio.sleep(1.0)  # warm-up: lazy imports, first binds, first export
+        ticks0, orders0 = engine.ticks, engine.orders
+        state["on"] = True
+        cpu0, th0, t0 = time.process_time(), time.thread_time(), perf()
+        await asyncio.sleep(seconds)
+        wall, cpu, loop_cpu = perf() - t0, time.process_time() - cpu0, time.thread_time() - th0
+        state["on"] = False
+        ticks, orders = engine.ticks - ticks0, engine.orders - orders0
+        mon.cancel()
+        await engine.stop()
+        return wall, cpu, loop_cpu, ticks, orders
+
+    wall, cpu, loop_cpu, ticks, orders = asyncio.run(main())
+    if stop_scrape is not None:
+        stop_scrape()
+    if agent is not None:
+        tradeobs_agent.shutdown(5.0)
+    steps.sort()
+    lags.sort()
+    return {
+        "mode": mode,
+        "cpu_pct": cpu / wall * 100,
+        "loop_cpu_pct": loop_cpu / wall * 100,
+        "wall": wall,
+        "iters": len(steps),
+        "ticks_per_s": ticks / wall,
+        "orders_per_s": orders / wall,
+        "p50_us": _pct(steps, 0.5) * 1e6,
+        "p99_us": _pct(steps, 0.99) * 1e6,
+        "p999_us": _pct(steps, 0.999) * 1e6,
+        "mean_us": statistics.fmean(steps) * 1e6,
+        "lag_p99_us": _pct(lags, 0.99) * 1e6,
+        "lag_p999_us": _pct(lags, 0.999) * 1e6,
+        "otlp": otlp or "in-memory",
+    }
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))] if sorted_values else float("nan")
+
+
 def o_side(o: Any) -> str:
     return o[1] if isinstance(o, tuple) else o.side  # type: ignore[no-any-return]
 
@@ -259,6 +387,8 @@ def start_collector(workdir: str) -> tuple[subprocess.Popen[bytes], str] | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loop", choices=("demo", "synthetic"), default="demo", help="which trading loop to drive")
+    ap.add_argument("--seed", type=int, default=7, help="the demo's seed (--loop demo)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--symbols", type=int, default=10)
@@ -269,6 +399,19 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--otlp", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child and args.loop == "demo":
+        res = run_demo(
+            args.child,
+            args.seconds,
+            args.symbols,
+            args.tick_hz,
+            args.order_hz,
+            args.otlp or None,
+            args.scrape_interval,
+            args.seed,
+        )
+        print(json.dumps(res))
+        return
     if args.child:
         res = run_loop(
             args.child,
@@ -287,10 +430,12 @@ def main() -> None:
         col = start_collector(work)
         otlp = col[1] if col else ""
         try:
-            results: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
+            modes = DEMO_MODES if args.loop == "demo" else MODES
+            results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
             for _ in range(args.rounds):
-                for mode in MODES:
-                    cmd = [sys.executable, __file__, "--child", mode, "--otlp", otlp]
+                for mode in modes:
+                    cmd = [sys.executable, __file__, "--child", mode, "--otlp", otlp, "--loop", args.loop]
+                    cmd += ["--seed", str(args.seed)]
                     cmd += ["--seconds", str(args.seconds), "--symbols", str(args.symbols)]
                     cmd += ["--tick-hz", str(args.tick_hz), "--order-hz", str(args.order_hz)]
                     cmd += ["--scrape-interval", str(args.scrape_interval)]
@@ -305,8 +450,11 @@ def main() -> None:
 
 
 def _print(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> None:
+    if args.loop == "demo":
+        _print_demo(results, args, otlp)
+        return
     print(
-        f"# overhead: {args.symbols} symbols, {args.tick_hz} ticks/s, {args.order_hz} orders/s, "
+        f"# overhead (synthetic loop): {args.symbols} symbols, {args.tick_hz} ticks/s, {args.order_hz} orders/s, "
         f"{args.seconds:g}s x {args.rounds} rounds per mode (median of rounds); python {sys.version.split()[0]}; "
         f"fill log lines: {'off' if args.no_fill_log else 'on'}"
     )
@@ -336,6 +484,42 @@ def _print(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> No
         )
     print("per-round CPU %:", {m: [round(r["cpu_pct"], 2) for r in results[m]] for m in MODES})
     print("per-round p99 us:", {m: [round(r["p99_us"], 1) for r in results[m]] for m in MODES})
+
+
+def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> None:
+    print(
+        f"# overhead (the demo's TradingEngine): {args.symbols} symbols, {args.tick_hz} ticks/s "
+        f"({args.tick_hz / args.symbols:g} steps/s), {args.order_hz} orders/s, seed {args.seed}, "
+        f"{args.seconds:g}s x {args.rounds} rounds per mode (median of rounds); python {sys.version.split()[0]}"
+    )
+    target = f"a local otelcol-tradeobs at {otlp}" if otlp else "in-memory exporters"
+    print(f"# agent fully on exports OTLP to: {target}")
+    print(
+        "| mode                    | CPU % of a core | vs baseline | vs agent off | loop thread | other threads "
+        "| step p50 us | step p99 us | step p99.9 us | loop lag p99 us | ticks/s | orders/s |"
+    )
+    print(
+        "|-------------------------|-----------------|-------------|--------------|-------------|---------------"
+        "|-------------|-------------|---------------|-----------------|---------|----------|"
+    )
+    base_cpu = statistics.median(r["cpu_pct"] for r in results["baseline"])
+    off_cpu = statistics.median(r["cpu_pct"] for r in results["instrumented, agent off"])
+    for mode in DEMO_MODES:
+        rs = results[mode]
+
+        def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
+            return statistics.median(r[key] for r in rs)
+
+        cpu = med("cpu_pct")
+        other = statistics.median(r["cpu_pct"] - r["loop_cpu_pct"] for r in rs)
+        print(
+            f"| {mode:<23} | {cpu:15.2f} | {cpu - base_cpu:+9.2f}pp | {cpu - off_cpu:+10.2f}pp "
+            f"| {med('loop_cpu_pct'):11.2f} | {other:13.2f} | {med('p50_us'):11.1f} | {med('p99_us'):11.1f} "
+            f"| {med('p999_us'):13.1f} | {med('lag_p99_us'):15.1f} | {med('ticks_per_s'):7.0f} "
+            f"| {med('orders_per_s'):8.1f} |"
+        )
+    for key, label in (("cpu_pct", "CPU %"), ("p99_us", "step p99 us"), ("lag_p99_us", "loop lag p99 us")):
+        print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in DEMO_MODES})
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ class DemoConfig:
 
 
 class TradingEngine:
-    def __init__(self, config: DemoConfig) -> None:
+    """The demo's trading loop. ``telemetry`` replaces the engine's own ``TradingTelemetry`` (benchmarks)."""
+
+    def __init__(self, config: DemoConfig, telemetry: TradingTelemetry | None = None) -> None:
         self.config = config
         self.symbols = symbols(config.symbols)
         self._rng = random.Random(config.seed)
@@ -75,7 +77,7 @@ class TradingEngine:
         self.broker = PaperBroker(config.broker, seed=config.seed)
         self.risk = RiskManager(config.limits)
         self.portfolio = Portfolio(config.cash)
-        self.tt = TradingTelemetry(strategy="momentum", venue="paper")
+        self.tt = telemetry if telemetry is not None else TradingTelemetry(strategy="momentum", venue="paper")
         self.marks: dict[str, float] = dict(self.market.prices)
         self._ema: dict[str, float] = dict(self.market.prices)
         self._seq = 0
