@@ -65,9 +65,9 @@
     T.eventIds.push(id);
     var tr = document.createElement("tr");
     tr.className = ev.kind;
-    var when = new Date((ev.ts || 0) * 1000).toLocaleTimeString();
+    var when = new Date((ev.ts || 0) * 1000).toLocaleTimeString([], { hour12: false });
     var detail = ev.reason || ev.message || ev.order_id || "";
-    [when, ev.kind, ev.symbol, ev.side, ev.qty, ev.price, detail].forEach(function (v) {
+    [when, ev.kind, ev.symbol, ev.side, ev.qty, fmt(ev.price, 4), detail].forEach(function (v) {
       var td = document.createElement("td"); td.textContent = v === undefined || v === null ? "" : v; tr.appendChild(td);
     });
     var body = $("blotter").tBodies[0];
