@@ -42,7 +42,7 @@ class _Noting(SpanProcessor):
 
 def _run(provider: TracerProvider, exporter: InMemorySpanExporter) -> list[Any]:
     tt = trading.TradingTelemetry(strategy="s1", venue="v1", registry=Registry())
-    tt._tracer = lambda: provider.get_tracer("tradeobs.trading")  # type: ignore[method-assign]
+    tt._tracer_provider = provider
     o = tt.order_signal("c-1", "AAPL", "buy", 10, price=100.0, order_type="limit")
     o.risk_check(passed=True, checks={"max_qty": 100, "odd": _Odd()})
     o.submitted()
@@ -136,7 +136,7 @@ def test_fast_path_only_when_exact() -> None:
 def test_processor_added_later_switches_open_orders_to_the_sdk_path() -> None:
     provider, exporter = _provider()
     tt = trading.TradingTelemetry(strategy="s1", venue="v1", registry=Registry())
-    tt._tracer = lambda: provider.get_tracer("tradeobs.trading")  # type: ignore[method-assign]
+    tt._tracer_provider = provider
     o = tt.order_signal("c-1", "AAPL", "buy", 10)
     noting = _Noting()
     provider.add_span_processor(noting)
@@ -159,3 +159,111 @@ def test_without_an_sdk_steps_are_no_ops() -> None:
     assert o.closed
     assert o.context is not None
     tt.close()
+
+
+def _root_details(spans: list[Any]) -> list[tuple[Any, ...]]:
+    """What an exporter reads from each ``order`` root, beyond ``_shape``: events, links, timing, limits."""
+    out = []
+    for sp in spans:
+        if sp.name != "order":
+            continue
+        out.append(
+            (
+                sp.parent,
+                list(sp.attributes),  # order too: the SDK's attributes are ordered
+                [(e.name, dict(e.attributes or {})) for e in sp.events],
+                [(lk.context.trace_id == sp.context.trace_id, dict(lk.attributes or {})) for lk in sp.links],
+                sp.dropped_attributes,
+                sp.dropped_events,
+                sp.dropped_links,
+                type(sp.start_time),
+                type(sp.end_time),
+                sp.context.trace_state,
+                sp.resource.schema_url,
+                sp.instrumentation_scope.name,
+            )
+        )
+    return sorted(out, key=repr)
+
+
+def _run_life(provider: TracerProvider, exporter: InMemorySpanExporter) -> tuple[list[Any], list[Any]]:
+    """Every way an order's root ends: filled, rejected, cancelled, evicted, an exception, user calls on it."""
+    tt = trading.TradingTelemetry(strategy="s1", venue="v1", registry=Registry(), max_open_orders=3)
+    tt._tracer_provider = provider
+    user = provider.get_tracer("user")
+    roots = []
+    o = tt.order_signal("c-1", "AAPL", "buy", 10, price=100.0, order_type="limit")
+    roots.append(o.span)
+    with user.start_as_current_span("mine", context=o.context):  # the user's own span joins the order's trace
+        pass
+    o.span.set_attribute("user.note", "kept")
+    o.risk_check(passed=True)
+    o.submitted()
+    o.acked("v-9")
+    o.fill(10, 100.1)
+    o2 = tt.order_signal("c-2", "MSFT", "sell", 5)
+    roots.append(o2.span)
+    o2.error(ValueError("venue said no"))  # an event on the root: the SDK's span takes over
+    o2.span.set_attribute("user.tags", ("a", "b"))
+    o2.rejected("too big")
+    o3 = tt.order_signal("c-3", "MSFT", "buy", 5)
+    roots.append(o3.span)
+    o3.submitted()
+    o3.cancelled("user")
+    for i in range(5):  # max_open_orders=3: the first two are evicted, their roots end at eviction
+        roots.append(tt.order_signal(f"e-{i}", "NVDA", "buy", 1).span)
+    with user.start_as_current_span("request"):  # a current span: the root links to it
+        roots.append(tt.order_signal("c-4", "AAPL", "buy", 1).span)
+    tt.close()
+    return list(exporter.get_finished_spans()), roots
+
+
+@pytest.mark.parametrize("sampler", [s.ALWAYS_ON, s.ParentBased(s.ALWAYS_ON), s.TraceIdRatioBased(1.0)])
+def test_fast_root_exports_what_the_sdk_root_exports(sampler: s.Sampler) -> None:
+    from tradeobs_agent.trading._spans import RootSpan
+
+    fast_provider, fast_exp = _provider(sampler)
+    fast, fast_roots = _run_life(fast_provider, fast_exp)
+    slow_provider, slow_exp = _provider(sampler)
+    slow_provider.add_span_processor(_Noting())
+    slow, slow_roots = _run_life(slow_provider, slow_exp)
+
+    assert sum(type(r) is RootSpan for r in fast_roots) == len(fast_roots) - 1  # all but the linked one
+    assert not any(type(r) is RootSpan for r in slow_roots)
+    assert len(fast) == len(slow)
+    assert _shape(fast) == _shape(slow)
+    assert _root_details(fast) == _root_details(slow)
+    outcomes = sorted(sp.attributes.get("order.outcome", "-") for sp in fast if sp.name == "order")
+    assert outcomes == ["cancelled", *["closed"] * 3, *["evicted"] * 3, "filled", "rejected"]
+    (mine,) = [sp for sp in fast if sp.name == "mine"]
+    (root1,) = [sp for sp in fast if sp.name == "order" and sp.attributes["order.id"] == "c-1"]
+    assert mine.parent is not None and mine.parent.span_id == root1.context.span_id
+    assert mine.context.trace_id == root1.context.trace_id
+    assert root1.attributes["user.note"] == "kept"
+    assert root1.start_time < mine.start_time <= root1.end_time
+
+
+def test_fast_root_follows_the_sampler_decision() -> None:
+    provider, exporter = _provider(s.TraceIdRatioBased(0.0))
+    tt = trading.TradingTelemetry(strategy="s1", venue="v1", registry=Registry())
+    tt._tracer_provider = provider
+    o = tt.order_signal("c-1", "AAPL", "buy", 10)
+    assert not o.span.is_recording() and not o.span.get_span_context().trace_flags.sampled
+    assert o.trace_id is not None  # a valid, unsampled context, as the SDK gives
+    o.submitted()
+    o.fill(10, 1.0)
+    assert exporter.get_finished_spans() == ()
+
+
+def test_fast_root_ended_twice_and_used_after_end_does_nothing() -> None:
+    provider, exporter = _provider()
+    tt = trading.TradingTelemetry(strategy="s1", venue="v1", registry=Registry())
+    tt._tracer_provider = provider
+    o = tt.order_signal("c-1", "AAPL", "buy", 10)
+    o.done()
+    o.span.end()
+    o.span.set_attribute("late", 1)
+    o.span.add_event("late")
+    assert not o.span.is_recording()
+    (root,) = exporter.get_finished_spans()
+    assert "late" not in root.attributes and root.events == ()

@@ -1,7 +1,9 @@
 """Already-ended child spans for order steps, without the SDK's start/end machinery when that is exact.
 
 >>> steps = StepSpans.for_tracer(tracer)                              # doctest: +SKIP
->>> ctx = steps.emit(root_ctx, "submit", start_ns, end_ns, None)     # doctest: +SKIP
+>>> root = steps.start_root("order", attrs, time.time_ns())          # doctest: +SKIP
+>>> ctx = steps.emit(root.get_span_context(), "submit", start_ns, end_ns, None)  # doctest: +SKIP
+>>> root.end()                                                        # doctest: +SKIP
 
 Intentional divergence from the OTel SDK, and why: an order step (``risk_check``,
 ``submit``, ``ack``, ``fill``) is a child span that is created and ended at the
@@ -12,6 +14,16 @@ same instant with known start and end times. Through ``Tracer.start_span`` +
 ``end()``; about 25 us per step, several steps per order, on the trading
 thread. :class:`StepSpans` builds the ``ReadableSpan`` that ``end()`` would
 have handed to the span processors and calls their ``on_end`` directly.
+
+The order's root span gets the same treatment (:meth:`StepSpans.start_root`): its
+span context (ids from the tracer's id generator, the tracer's sampler asked with
+the inputs ``Tracer.start_span`` gives it) is made at the signal, and at ``end()``
+the ``ReadableSpan`` is built with the recorded start time and handed to the
+processors. In between, :class:`RootSpan` keeps only a dict of attributes and a
+status; any other ``Span`` call on it (``add_event``, ``record_exception``, a
+value that the SDK would clean, an attribute past the limit, ...) first turns it
+into the SDK's own span, started at the same time with the same context and
+attributes, and then delegates, so what is exported is what the SDK exports.
 
 It does so only when the result is exactly what the SDK would have produced,
 and otherwise (``StepSpans.for_tracer`` returns ``None``) the caller uses the
@@ -33,20 +45,33 @@ SDK path:
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import trace as _trace_api
 from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, Tracer
+from opentelemetry.sdk.trace import _Span as _SdkSpan
 from opentelemetry.sdk.trace import sampling as _s
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-__all__ = ["StepSpans"]
+__all__ = ["RootSpan", "StepSpans"]
 
 _PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
 _INTERNAL = SpanKind.INTERNAL
 _UNSET = Status(StatusCode.UNSET)
+_OK = StatusCode.OK
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SIMPLE_VALUES = (str, bool, int, float)
+_time_ns = time.time_ns
+_sdk_logger = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's own warnings, the same text
+_RECORD_AND_SAMPLE = _s.Decision.RECORD_AND_SAMPLE
+_DROP = _s.Decision.DROP
 
 
 def _exact_sampler(sampler: Any) -> bool:
@@ -61,13 +86,32 @@ def _exact_sampler(sampler: Any) -> bool:
 class StepSpans:
     """Emits ended child spans straight to a tracer's span processors (see the module docstring)."""
 
-    __slots__ = ("_gen", "_limits", "_max_attrs", "_multi", "_on_end", "_procs", "_resource", "_scope", "_scope_info")
+    __slots__ = (
+        "_flags",
+        "_gen",
+        "_gen_trace",
+        "_limits",
+        "_max_attrs",
+        "_multi",
+        "_on_end",
+        "_procs",
+        "_resource",
+        "_sampler",
+        "_scope",
+        "_scope_info",
+    )
 
     def __init__(self, tracer: Any) -> None:
         self._multi = multi = tracer.span_processor
         self._procs = multi._span_processors  # replaced (a new tuple) when a processor is added
         self._on_end = multi.on_end
-        self._gen = tracer.id_generator.generate_span_id
+        ids = tracer.id_generator
+        self._gen = ids.generate_span_id
+        self._gen_trace = ids.generate_trace_id
+        random_flag = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+        random_ids = random_flag and getattr(ids, "is_trace_id_random", lambda: False)()
+        self._flags = TraceFlags(TraceFlags.SAMPLED | random_flag) if random_ids else _SAMPLED
+        self._sampler = tracer.sampler
         self._resource = tracer.resource
         self._scope = tracer._instrumentation_scope
         self._scope_info = tracer.instrumentation_info
@@ -101,6 +145,33 @@ class StepSpans:
     def current(self) -> bool:
         """False once a span processor was added to the provider: check again with :meth:`for_tracer`."""
         return self._multi._span_processors is self._procs  # type: ignore[no-any-return]
+
+    def start_root(self, name: str, attributes: dict[str, Any], start_ns: int, context: Any) -> Any:
+        """A new root span (no parent, no links, kind INTERNAL) started at ``start_ns``; see the module docstring.
+
+        ``context`` is what ``Tracer.start_span`` would pass to the sampler (the caller's
+        explicit context). Returns a :class:`RootSpan` when sampled, the SDK's own span when
+        the sampler records without sampling, a ``NonRecordingSpan`` when it drops.
+        """
+        trace_id = self._gen_trace()
+        result = self._sampler.should_sample(context, trace_id, name, _INTERNAL, attributes, ())
+        decision = result.decision
+        if decision is _RECORD_AND_SAMPLE:
+            flags, state = self._flags, result.trace_state
+            ctx = SpanContext(trace_id, self._gen(), is_remote=False, trace_flags=flags, trace_state=state)
+            attrs = dict(result.attributes)
+            root = RootSpan(self, name, ctx, start_ns, attrs)
+            limit = self._max_attrs
+            if limit is None or len(attrs) > limit or not all(type(v) in _SIMPLE_VALUES for v in attrs.values()):
+                root._materialize()  # the SDK would bound or clean these: let it
+            return root
+        flags = TraceFlags(self._flags & ~TraceFlags.SAMPLED)
+        ctx = SpanContext(trace_id, self._gen(), is_remote=False, trace_flags=flags, trace_state=result.trace_state)
+        if decision is _DROP:
+            return NonRecordingSpan(ctx)
+        root = RootSpan(self, name, ctx, start_ns, dict(result.attributes))
+        root._materialize()  # recorded but not sampled: rare, the SDK's span
+        return root
 
     def emit(
         self,
@@ -148,3 +219,165 @@ class StepSpans:
         return BoundedAttributes(
             limits.max_span_attributes, attrs, immutable=True, max_value_len=limits.max_span_attribute_length
         )
+
+
+class RootSpan(_trace_api.Span):
+    """A sampled root span that becomes a ``ReadableSpan`` only at ``end()`` (see the module docstring).
+
+    >>> steps = StepSpans.for_tracer(tracer)                                       # doctest: +SKIP
+    >>> root = steps.start_root("order", {"symbol": "AAPL"}, time.time_ns(), None)  # doctest: +SKIP
+    >>> root.set_attribute("order.outcome", "filled"); root.end()                   # doctest: +SKIP
+
+    Thread-safe like the SDK's span. Any call not handled cheaply here turns it into the SDK's span.
+    """
+
+    __slots__ = ("_attrs", "_ctx", "_end_ns", "_lock", "_name", "_real", "_start_ns", "_status", "_steps")
+
+    def __init__(self, steps: StepSpans, name: str, ctx: SpanContext, start_ns: int, attributes: Any) -> None:
+        self._steps = steps
+        self._name = name
+        self._ctx = ctx
+        self._start_ns = start_ns
+        self._attrs: Any = attributes if attributes is not None else {}
+        self._status = _UNSET
+        self._end_ns: int | None = None
+        self._real: _SdkSpan | None = None
+        self._lock = threading.Lock()
+
+    def _materialize(self) -> _SdkSpan:
+        """The SDK's span for this root, made on first need (call with the lock held, or before sharing)."""
+        real = self._real
+        if real is None:
+            st = self._steps
+            real = _SdkSpan(
+                name=self._name,
+                context=self._ctx,
+                parent=None,
+                sampler=st._sampler,
+                resource=st._resource,
+                attributes=self._attrs,
+                span_processor=st._multi,
+                kind=_INTERNAL,
+                links=(),
+                instrumentation_info=st._scope_info,
+                limits=st._limits,
+                instrumentation_scope=st._scope,
+            )
+            real._start_time = self._start_ns
+            if self._status is not _UNSET:
+                real._status = self._status
+            self._real = real
+        return real
+
+    def _real_span(self) -> _SdkSpan:
+        with self._lock:
+            return self._materialize()
+
+    # -- the calls OrderTrace makes: cheap while the values are ones the SDK keeps unchanged
+    def get_span_context(self) -> SpanContext:
+        return self._ctx
+
+    def is_recording(self) -> bool:
+        real = self._real
+        return real.is_recording() if real is not None else self._end_ns is None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.set_attributes({key: value})
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        with self._lock:
+            real = self._real
+            if real is None and self._end_ns is None:
+                attrs, limit = self._attrs, self._steps._max_attrs
+                for k, v in attributes.items():
+                    if type(k) is not str or not k or type(v) not in _SIMPLE_VALUES:
+                        break
+                    if k in attrs:
+                        del attrs[k]  # the SDK's OrderedDict moves a re-set key to the end
+                    elif limit is None or len(attrs) >= limit:
+                        break
+                    attrs[k] = v
+                else:
+                    return
+                real = self._materialize()  # from the first value the SDK would treat specially
+                attributes = {k: v for k, v in attributes.items() if k not in attrs or attrs[k] is not v}
+        if real is None:
+            _sdk_logger.warning("Setting attribute on ended span.")
+            return
+        real.set_attributes(attributes)
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        with self._lock:
+            real = self._real
+            if real is None and self._end_ns is None and isinstance(status, Status) and description is None:
+                if self._status.status_code is not _OK and status.status_code is not StatusCode.UNSET:
+                    self._status = status
+                return
+            if real is None and self._end_ns is None:
+                real = self._materialize()
+        if real is None:
+            _sdk_logger.warning("Tried calling %s on an ended span.", "set_status")
+            return
+        real.set_status(status, description)
+
+    def end(self, end_time: int | None = None) -> None:
+        st = self._steps
+        with self._lock:
+            real = self._real
+            if real is None:
+                if self._end_ns is not None:
+                    _sdk_logger.warning("Calling end() on an ended span.")
+                    return
+                if not st.current():  # a processor was added since: its _on_ending must run, the SDK's end does
+                    real = self._materialize()
+                else:
+                    self._end_ns = end = end_time if end_time is not None else _time_ns()
+        if real is not None:
+            real.end(end_time)
+            return
+        st._on_end(
+            ReadableSpan(
+                name=self._name,
+                context=self._ctx,
+                parent=None,
+                resource=st._resource,
+                attributes=self._attrs,
+                kind=_INTERNAL,
+                instrumentation_info=st._scope_info,
+                status=self._status,
+                start_time=self._start_ns,
+                end_time=end,
+                instrumentation_scope=st._scope,
+            )
+        )
+
+    # -- everything else: the SDK's span does it
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
+        self._delegate().add_event(name, attributes, timestamp)
+
+    def add_link(self, context: SpanContext, attributes: Any = None) -> None:
+        self._delegate().add_link(context, attributes)
+
+    def update_name(self, name: str) -> None:
+        self._delegate().update_name(name)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Any = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        self._delegate().record_exception(exception, attributes, timestamp, escaped)
+
+    def _delegate(self) -> Any:
+        with self._lock:
+            if self._real is None and self._end_ns is not None:
+                return _ENDED  # ended fast: like the SDK, later calls do nothing (it logs a warning)
+            return self._materialize()
+
+    def __repr__(self) -> str:
+        return f'RootSpan(name="{self._name}", context={self._ctx})'
+
+
+_ENDED = NonRecordingSpan(_trace_api.INVALID_SPAN_CONTEXT)

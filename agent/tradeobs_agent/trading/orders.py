@@ -94,6 +94,7 @@ class OrderTrace:
         span: Span,
         tracer: Any,
         steps: StepSpans | None = None,
+        start_ns: int | None = None,
     ) -> None:
         self._tt = tt
         self._tracer = tracer
@@ -113,7 +114,7 @@ class OrderTrace:
         self._steps = steps if valid and sc.trace_flags.sampled else None
         self.signal_t = time.perf_counter()
         self.created = time.monotonic()
-        self._last_ns = time.time_ns()
+        self._last_ns = start_ns if start_ns is not None else time.time_ns()
         self._submit_t: float | None = None
         self._ack_t: float | None = None
         self.filled_qty = 0.0

@@ -46,6 +46,7 @@ __all__ = ["TradingTelemetry"]
 _INF = math.inf
 _monotonic = time.monotonic
 _time = time.time
+_time_ns = time.time_ns
 _MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 
@@ -133,6 +134,7 @@ class TradingTelemetry:
         self._peak = -_INF
         self._kill_state: bool | None = None
         self._tp: Any = None
+        self._tracer_provider: Any = None
         self._tracer_obj: Any = None
         self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -150,8 +152,10 @@ class TradingTelemetry:
 
     # ------------------------------------------------------------------ plumbing
     def _tracer(self) -> Any:
-        agent = _agent_mod._agent
-        tp = agent.tracer_provider if agent is not None else None
+        tp = self._tracer_provider  # set by tests; else the agent's provider
+        if tp is None:
+            agent = _agent_mod._agent
+            tp = agent.tracer_provider if agent is not None else None
         if tp is not self._tp or self._tracer_obj is None:
             self._tp = tp
             self._tracer_obj = (
@@ -357,8 +361,16 @@ class TradingTelemetry:
             current = trace.get_current_span().get_span_context()
             links = [Link(current)] if current.is_valid else None  # e.g. the tick that triggered the signal
             tracer = self._tracer()
-            span = tracer.start_span("order", context=_EMPTY_CONTEXT, attributes=attrs, links=links)
-            o = OrderTrace(self, cid, sym, sd, q, p, ot, self._order_series(sym, sd, ot), span, tracer, self._steps)
+            steps = self._steps
+            start_ns = _time_ns()
+            if steps is not None and links is None:  # the SDK's span, built at end() (see _spans)
+                span = steps.start_root("order", attrs, start_ns, _EMPTY_CONTEXT)
+            else:
+                span = tracer.start_span(
+                    "order", context=_EMPTY_CONTEXT, attributes=attrs, links=links, start_time=start_ns
+                )
+            series = self._order_series(sym, sd, ot)
+            o = OrderTrace(self, cid, sym, sd, q, p, ot, series, span, tracer, steps, start_ns)
             self._book.add(o)
             return o
         except Exception as exc:
