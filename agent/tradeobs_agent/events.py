@@ -18,18 +18,27 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
 __all__ = ["Event", "EventBus", "get_bus", "publish"]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
+    """One published event: ``seq`` (1, 2, ... per bus), ``kind``, ``ts`` (epoch seconds), ``data``.
+
+    An immutable named tuple (it was a frozen dataclass: that costs four
+    ``object.__setattr__`` calls per publish, on the trading thread).
+    """
+
     seq: int
     kind: str
     ts: float
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any]
+
+
+_new_event = tuple.__new__
+_time = time.time
 
 
 class EventBus:
@@ -50,17 +59,21 @@ class EventBus:
             self._seq += 1
             if len(self._ring) == self._ring.maxlen:
                 self.evicted += 1
-            self._ring.append(Event(self._seq, kind, time.time(), data))
+            self._ring.append(_new_event(Event, (self._seq, kind, _time(), data)))
             return self._seq
 
     def since(self, seq: int) -> list[Event]:
         """Events after ``seq``, oldest first. If some were already evicted, the list starts at the oldest kept."""
         with self._lock:
-            if not self._ring or seq >= self._seq:
+            ring = self._ring
+            n = self._seq - seq  # sequence numbers are consecutive: the newest n events are the ones after seq
+            if n <= 0 or not ring:
                 return []
-            first = self._ring[0].seq
-            start = max(0, seq + 1 - first)
-            return list(self._ring)[start:]
+            if n >= len(ring):
+                return list(ring)
+            out = list(islice(reversed(ring), n))  # only the tail a poll needs, not a copy of the ring
+        out.reverse()
+        return out
 
     def oldest_seq(self) -> int:
         with self._lock:
