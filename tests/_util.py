@@ -1,8 +1,13 @@
-"""Small helpers for tests: free loopback ports."""
+"""Small helpers for tests: free loopback ports, polling."""
 
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -14,3 +19,14 @@ def free_port() -> int:
 def dead_endpoint() -> str:
     """A loopback URL where nothing listens (the port was free a moment ago, so connects are refused)."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+def wait_for(cond: Callable[[], T], what: str, limit: float = 20.0, interval: float = 0.05) -> T:
+    """Poll until ``cond()`` is truthy and return it; ``limit`` only bounds a broken test, it measures nothing."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

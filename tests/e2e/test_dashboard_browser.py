@@ -6,14 +6,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from .._util import free_port
+from tests._util import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 SERVER = Path(__file__).with_name("live_server.py")
@@ -50,17 +50,6 @@ class LiveProcess:
     def history_event_ids(self) -> list[str]:
         with urllib.request.urlopen(self.base + "/telemetry/history", timeout=5) as r:
             return [e["id"] for e in orjson.loads(r.read())["events"]]
-
-
-def wait_for(cond: Callable[[], Any], what: str, limit: float = 20.0) -> Any:
-    """Poll until true; the limit bounds a broken test only."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture()

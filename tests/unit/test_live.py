@@ -10,8 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,11 +19,10 @@ import pytest
 import uvicorn
 
 import tradeobs_agent
+from tests._util import free_port, wait_for
 from tradeobs_agent import events, live
 from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.live.hub import LiveHub, parse_event_id
-
-from .._util import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +50,6 @@ class Server:
 
     def conn(self, timeout: float = 5.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-
-def wait_for(cond: Callable[[], Any], what: str, limit: float = 15.0) -> Any:
-    """Poll until ``cond()`` is truthy; the limit only bounds a broken test, it measures nothing."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Stream:
