@@ -328,7 +328,7 @@ class _BatchEmit:
     record goes through ``Logger.emit``.
     """
 
-    __slots__ = ("_context", "_emits", "_logger", "_max_attrs", "_multi", "_procs", "_readable")
+    __slots__ = ("_bps", "_context", "_dropped", "_emits", "_logger", "_max_attrs", "_multi", "_procs", "_readable")
 
     def __init__(self, logger: Any) -> None:
         from opentelemetry.context import Context
@@ -340,6 +340,10 @@ class _BatchEmit:
         self._multi = multi = logger._multi_log_record_processor
         self._procs = multi._log_record_processors  # a new tuple when a processor is added
         self._emits = tuple(p._batch_processor.emit for p in self._procs)
+        self._bps = tuple(p._batch_processor for p in self._procs)
+        from ..metrics import get_registry
+
+        self._dropped = get_registry().self_metrics().items_dropped.bind(signal="logs", reason="queue_full")
         limits = logger._log_record_limits
         self._max_attrs: int = (
             limits.max_log_record_attributes
@@ -388,8 +392,15 @@ class _BatchEmit:
             instrumentation_scope=lg._instrumentation_scope,
             limits=lg._log_record_limits,
         )
-        for emit in self._emits:
-            emit(readable)
+        for bp, emit in zip(self._bps, self._emits, strict=True):
+            queue = bp._queue
+            if len(queue) == bp._max_queue_size and not bp._shutdown:
+                # Full (e.g. the collector is down): the SDK would build and log a "Queue full"
+                # warning for every record. Count it and drop the oldest, exactly as the SDK does.
+                self._dropped.add(1)
+                queue.appendleft(readable)
+            else:
+                emit(readable)
 
 
 # Fields that are OTLP record fields or resource attributes, not log attributes.
