@@ -118,10 +118,17 @@ def clean(v: Any, depth: int = 0, seen: set[int] | None = None) -> Any:
 class Built:
     """One structured record, ready for the sinks."""
 
-    __slots__ = ("context", "fields", "levelno", "logger", "otel_attrs", "stream", "ts_ns")
+    __slots__ = ("context", "fields", "levelno", "logger", "otel_attrs", "span_context", "stream", "ts_ns")
 
     def __init__(
-        self, fields: dict[str, Any], stream: str, levelno: int, ts_ns: int, context: Any, logger: str
+        self,
+        fields: dict[str, Any],
+        stream: str,
+        levelno: int,
+        ts_ns: int,
+        context: Any,
+        logger: str,
+        span_context: Any = None,
     ) -> None:
         self.fields = fields
         self.stream = stream
@@ -130,6 +137,7 @@ class Built:
         self.context = context
         self.logger = logger
         self.otel_attrs: dict[str, Any] | None = None
+        self.span_context = span_context  # the span context of ``context`` (None: not looked up)
 
     @property
     def severity_text(self) -> str:
@@ -196,6 +204,7 @@ class RecordBuilder:
     def build(self, e: tuple[Any, ...]) -> Built:
         ts_ns, levelno, name, msg, args, extra, exc_info, ctx, corr, tid, record = e
         errors: list[str] = []
+        span_ctx = None
         try:
             if record is not None:
                 ts_ns = int(record.created * 1e9)
@@ -220,7 +229,8 @@ class RecordBuilder:
                 "logger": name,
                 "message": text,
             }
-            span_ctx = trace.get_current_span(ctx).get_span_context() if ctx else None
+            if ctx:
+                span_ctx = trace.get_current_span(ctx).get_span_context()
             if span_ctx is not None and span_ctx.is_valid:
                 fields["trace_id"] = f"{span_ctx.trace_id:032x}"
                 fields["span_id"] = f"{span_ctx.span_id:016x}"
@@ -242,10 +252,10 @@ class RecordBuilder:
                 "message": f"<record could not be built: {_type_name(exc)}>",
             }
             errors.append("build_error")
-            stream, levelno = "system", logging.ERROR
+            stream, levelno, span_ctx = "system", logging.ERROR, None
         if errors:
             fields["tradeobs.error"] = ",".join(errors)
-        return Built(fields, stream, levelno, ts_ns, ctx, name)
+        return Built(fields, stream, levelno, ts_ns, ctx, name, span_ctx)
 
     def _add(self, fields: dict[str, Any], attrs: Any, errors: list[str]) -> None:
         red = self.redactor

@@ -287,6 +287,12 @@ class OtlpSink:
         self._severity = std_to_otel
         self.errors = errors
         self._batch = _BatchEmit.for_logger(self._logger)
+        self._new = object.__new__
+        self._sev_cache: dict[int, Any] = {}
+        from opentelemetry.trace import INVALID_SPAN_CONTEXT, get_current_span
+
+        self._invalid = INVALID_SPAN_CONTEXT
+        self._current_span = get_current_span
 
     def emit(self, b: Built) -> None:
         if b.logger.startswith("opentelemetry"):
@@ -296,6 +302,10 @@ class OtlpSink:
         if attrs is None:
             attrs = otel_attributes(f)
         try:
+            batch = self._batch
+            if batch is not None and batch.accepts(attrs):
+                batch.emit(self._fast_record(b, attrs))
+                return
             record = self._record(
                 timestamp=b.ts_ns,
                 observed_timestamp=time.time_ns(),
@@ -305,14 +315,37 @@ class OtlpSink:
                 body=f["message"],
                 attributes=attrs,
             )
-            batch = self._batch
-            if batch is not None and batch.accepts(attrs):
-                batch.emit(record)
-            else:
-                self._logger.emit(record)
+            self._logger.emit(record)
         except Exception as exc:
             self.errors.add(1)
             warn_once(f"logs:otlp:{type(exc).__name__}", "cannot hand a log record to OpenTelemetry (%r)", exc)
+
+    def _fast_record(self, b: Built, attrs: dict[str, Any]) -> Any:
+        """The API ``LogRecord`` that ``LogRecord(timestamp=..., context=b.context, ...)`` builds, without its
+        keyword call and second span look-up: ``b.span_context`` is the builder's look-up of the same context
+        (no context: the worker thread's own, which never holds a span)."""
+        rec: Any = self._new(self._record)
+        sc = self._invalid
+        if b.context:
+            sc = b.span_context
+            if sc is None:  # a Built made without the builder's look-up
+                sc = self._current_span(b.context).get_span_context()
+        rec.timestamp = b.ts_ns
+        rec.observed_timestamp = time.time_ns()
+        rec.context = None  # _BatchEmit.emit replaces it with an empty Context, as on_emit does
+        rec.trace_id = sc.trace_id
+        rec.span_id = sc.span_id
+        rec.trace_flags = sc.trace_flags
+        rec.severity_text = b.severity_text
+        sev = self._sev_cache.get(b.levelno)
+        if sev is None:
+            sev = self._sev_cache[b.levelno] = self._severity(b.levelno)
+        rec.severity_number = sev
+        rec.body = b.fields["message"]
+        rec.attributes = attrs
+        rec.event_name = None
+        rec.exception = None
+        return rec
 
 
 class _BatchEmit:
@@ -409,12 +442,19 @@ _NOT_ATTRIBUTES = frozenset(
 )
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def otel_attributes(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    plain = _PLAIN
+    skip = _NOT_ATTRIBUTES
     for k, v in fields.items():
-        if k in _NOT_ATTRIBUTES:
+        if type(v) in plain:  # the usual case, one set lookup (exact types; subclasses take the checks below)
+            if k not in skip:
+                out[k] = v
             continue
-        if v is None:
+        if k in skip or v is None:
             continue
         if isinstance(v, str | bool | int | float) or (
             isinstance(v, list) and v and all(type(x) is type(v[0]) for x in v) and isinstance(v[0], str | int | float)

@@ -112,3 +112,23 @@ def test_internal_sdk_metrics_use_logger_emit(monkeypatch: pytest.MonkeyPatch, e
     sink, provider, _ = _sink()
     assert sink._batch is None
     provider.shutdown()
+
+
+def test_fast_path_looks_up_the_span_when_the_builder_did_not() -> None:
+    """A Built made without the builder's span look-up still gets the context's trace and span ids."""
+    from tradeobs_agent.logs._format import Built
+
+    sink, provider, exporter = _sink()
+    assert sink._batch is not None
+    tp = TracerProvider(shutdown_on_exit=False)
+    span = tp.get_tracer("t").start_span("s")
+    ctx = trace.set_span_in_context(span)
+    b = Built({"message": "m", "level": "INFO"}, "service", logging.INFO, time.time_ns(), ctx, "app")
+    assert b.span_context is None
+    sink.emit(b)
+    assert provider.force_flush(10_000)
+    (rec,) = exporter.get_finished_logs()
+    sc = span.get_span_context()
+    assert (rec.log_record.trace_id, rec.log_record.span_id) == (sc.trace_id, sc.span_id)
+    assert rec.log_record.trace_flags == sc.trace_flags
+    provider.shutdown()
