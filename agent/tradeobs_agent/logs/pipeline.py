@@ -44,7 +44,10 @@ __all__ = ["LogPipeline", "install_logging"]
 
 _log = logging.getLogger("tradeobs.logs")
 _BATCH = 512
-_POLL = 0.05  # seconds between polls of an idle queue; records wait at most this long to be written
+# Seconds between polls of an idle queue; records wait at most this long to be written. 0.2 s (was 0.05):
+# at the demo's ~250 lines/s the worker's CPU per record fell from ~43 to ~29 us (fewer wake-ups, larger
+# batches, one write per stream per batch), -0.4 pp of a core; OTLP ships logs once a second anyway.
+_POLL = 0.2
 
 
 class _Flush:
