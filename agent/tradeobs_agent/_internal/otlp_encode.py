@@ -26,6 +26,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.trace import SpanKind, StatusCode
+
 __all__ = ["encode_logs", "encode_spans", "install_fast_log_encoding", "install_fast_span_encoding"]
 
 _pack_q = struct.Struct("<Q").pack
@@ -37,6 +39,7 @@ _FLAGS_REMOTE = b"\x85\x01" + _pack_i(0x300)  # ... | SPAN_FLAGS_CONTEXT_IS_REMO
 _LINK_FLAGS_LOCAL = b"\x35" + _pack_i(0x100)  # Link field 6 fixed32
 _LINK_FLAGS_REMOTE = b"\x35" + _pack_i(0x300)
 _EMPTY_STATUS = b"\x7a\x00"
+_DOUBLE_VALUE = b"\x12\x09\x21"  # KeyValue field 2, length 9: AnyValue field 4 (double), fixed64
 
 
 def _varint(n: int) -> bytes:
@@ -106,8 +109,15 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
     cache = _kv_cache
     for key, v in attrs.items():
         t = type(v)
-        if t is float:  # prices, quantities: rarely repeat, not worth a cache entry
-            parts.append(_ld(tag, _key_value(key, v)))
+        if t is float:  # prices, quantities: rarely repeat, not worth a cache entry; written inline
+            k = _key_cache.get(key)
+            if k is None:
+                k = _str(b"\x0a", key)
+                if len(_key_cache) < _MAX_CACHE:
+                    _key_cache[key] = k
+            kv = k + _DOUBLE_VALUE + _pack_d(v)  # KeyValue.value = AnyValue{double_value}, 9 bytes
+            n = len(kv)
+            parts.append(tag + (bytes((n,)) if n < 0x80 else _varint(n)) + kv)
             continue
         ck = (tag, key, t, v) if t is str or t is int or t is bool else None
         if ck is not None:
@@ -126,6 +136,8 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
 # --------------------------------------------------------------------------- spans
 
 _SPAN_KIND = {0: b"\x30\x01", 1: b"\x30\x02", 2: b"\x30\x03", 3: b"\x30\x04", 4: b"\x30\x05"}
+_SPAN_KIND_BY_MEMBER = {k: _SPAN_KIND[k.value] for k in SpanKind}  # no enum ``.value`` descriptor per span
+_UNSET_CODE = StatusCode.UNSET
 _name_cache: dict[str, bytes] = {}
 
 
@@ -136,8 +148,11 @@ def _trace_state(ts: Any) -> str:
 def _status(status: Any) -> bytes:
     if status is None:
         return b""
-    code = status.status_code.value
+    code_enum = status.status_code
     desc = status.description
+    if code_enum is _UNSET_CODE and not desc:
+        return _EMPTY_STATUS
+    code = code_enum.value
     if not code and not desc:
         return _EMPTY_STATUS
     body = (_str(b"\x12", desc) if desc else b"") + (b"\x18" + _varint(code) if code else b"")
@@ -186,7 +201,9 @@ def _span(sp: Any) -> bytes:
         parts.append(b"\x22\x08")
         parts.append(parent.span_id.to_bytes(8, "big"))
     parts.append(nb)
-    parts.append(_SPAN_KIND[sp.kind.value])
+    kind = sp.kind
+    kb = _SPAN_KIND_BY_MEMBER.get(kind)
+    parts.append(kb if kb is not None else _SPAN_KIND[kind.value])
     start, end = sp._start_time, sp._end_time
     if start:
         parts.append(b"\x39" + _pack_q(start))
