@@ -21,6 +21,8 @@ import httpx
 import pytest
 import yaml
 
+from tests._util import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
@@ -59,13 +61,6 @@ def load_compose() -> dict[str, Any]:
         data = yaml.safe_load(f)
     assert isinstance(data, dict)
     return data
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_until(check: Callable[[], Any], what: str, deadline_s: float = 60.0) -> Any:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests._util import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = REPO / "collector" / "otel-collector.yaml"
@@ -103,20 +104,6 @@ def find_binary(name: str) -> str:
 
 
 # ---------------------------------------------------------------- ports, waiting
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1, never the same twice in this process."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-    raise RuntimeError("could not find a free port")
 
 
 def wait_for(
