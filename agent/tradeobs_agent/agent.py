@@ -195,13 +195,12 @@ def _build(
     settings, resource, registry = agent.settings, agent.resource, agent.registry
     selfm = registry.self_metrics()
     agent._dup_filter = install_duplicate_filter(selfm)
-    if _adopt_existing(agent):
-        return
-    agent.tracer_provider = providers.build_tracing(settings, resource, selfm, span_exporters)
-    agent.meter_provider, agent.prometheus = providers.build_metrics(settings, resource, registry, selfm, readers)
-    agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps)
-    _set_globals(agent)
-    if settings.logs_enabled:
+    if not _adopt_existing(agent):
+        agent.tracer_provider = providers.build_tracing(settings, resource, selfm, span_exporters)
+        agent.meter_provider, agent.prometheus = providers.build_metrics(settings, resource, registry, selfm, readers)
+        agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps)
+        _set_globals(agent)
+    if settings.logs_enabled and agent.logger_provider is not None:
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
@@ -231,10 +230,6 @@ def _adopt_existing(agent: Agent) -> bool:
         "tradeobs: OpenTelemetry providers were already configured (zero-code instrumentation?); "
         "adopting them instead of installing new ones. tradeobs instruments export through their readers."
     )
-    if agent.settings.logs_enabled and agent.logger_provider is not None:
-        from .logs import install_logging
-
-        agent.logs = install_logging(agent)
     return True
 
 
