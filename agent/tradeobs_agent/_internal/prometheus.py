@@ -100,6 +100,11 @@ def _label_value(v: Any) -> str:
     return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def _labels(items: Any) -> str:
+    """``k="v",...`` for ``(key, value)`` pairs: names cleaned, values escaped."""
+    return ",".join(f'{_clean(k)}="{_label_value(v)}"' for k, v in items)
+
+
 def _num(v: float | int) -> str:
     if v != v:
         return "NaN"
@@ -121,7 +126,7 @@ class Renderer:
         key = (inst_name, series.key)
         body = self._labels.get(key)
         if body is None:
-            body = ",".join(f'{_clean(k)}="{_label_value(v)}"' for k, v in series.attributes.items())
+            body = _labels(series.attributes.items())
             if len(self._labels) < 1_000_000:
                 self._labels[key] = body
         return body
@@ -133,7 +138,7 @@ class Renderer:
         add = out.append
         if self.resource is not None:
             attrs = sorted(self.resource().attributes.items())
-            body = ",".join(f'{_clean(k)}="{_label_value(v)}"' for k, v in attrs)
+            body = _labels(attrs)
             # OpenMetrics names the family "target" (type info) and the sample target_info.
             add(
                 "# HELP target Target metadata\n# TYPE target info"
