@@ -89,7 +89,7 @@ class Agent:
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export everything buffered now; bounded by ``timeout`` seconds."""
         ms = int(timeout * 1000)
-        steps: list[Any] = []
+        steps: list[Any] = [self.registry.flush]  # pending trading calls become spans and values first
         if self.logs is not None:
             steps.append(lambda: self.logs.flush(timeout))
         for p in (self.tracer_provider, self.meter_provider, self.logger_provider):
@@ -108,7 +108,7 @@ class Agent:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         ms = max(1, int(timeout * 1000))
-        steps: list[Any] = [abort_failing_exporters]
+        steps: list[Any] = [abort_failing_exporters, self.registry.flush]
         if self.live is not None:
             steps.append(self.live.stop)
         if self.logs is not None:

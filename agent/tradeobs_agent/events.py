@@ -49,12 +49,29 @@ class EventBus:
         self._lock = threading.Lock()
         self._seq = 0
         self.evicted = 0
+        self._flush_hooks: list[Any] = []
+
+    def add_flush_hook(self, hook: Any) -> None:
+        """Call ``hook`` before every read: it publishes what is still pending (the trading journal). Added once."""
+        if hook not in self._flush_hooks:
+            self._flush_hooks.append(hook)
+
+    def _flush(self) -> None:
+        for hook in self._flush_hooks:
+            try:
+                hook()
+            except Exception:
+                pass
 
     @property
     def last_seq(self) -> int:
         return self._seq
 
     def publish(self, kind: str, **data: Any) -> int:
+        return self.publish_data(kind, data)
+
+    def publish_data(self, kind: str, data: dict[str, Any]) -> int:
+        """:meth:`publish` with the data as a dict the bus may keep (no copy)."""
         with self._lock:
             self._seq += 1
             if len(self._ring) == self._ring.maxlen:
@@ -64,6 +81,8 @@ class EventBus:
 
     def since(self, seq: int) -> list[Event]:
         """Events after ``seq``, oldest first. If some were already evicted, the list starts at the oldest kept."""
+        if self._flush_hooks:
+            self._flush()
         with self._lock:
             ring = self._ring
             n = self._seq - seq  # sequence numbers are consecutive: the newest n events are the ones after seq
@@ -76,6 +95,8 @@ class EventBus:
         return out
 
     def oldest_seq(self) -> int:
+        if self._flush_hooks:
+            self._flush()
         with self._lock:
             return self._ring[0].seq if self._ring else self._seq + 1
 

@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ContextDecorator
 from typing import Any, Generic, TypeVar
 
+from opentelemetry.trace import SpanContext
+
 from ._internal.once import warn_once
 from .types import AttrKey
 
@@ -207,11 +209,14 @@ class BoundHistogram(_Series):
 
     def _exemplar(self, bucket: int, value: float, span: Any) -> None:
         try:
-            get = getattr(span, "get_span_context", None)
-            ctx = span if get is None else get()
+            ctx = span if type(span) is SpanContext else span.get_span_context()
+            if type(ctx) is SpanContext:  # a 6-tuple: unpacked without its four properties
+                trace_id, span_id, _, flags, _, valid = ctx
+            else:
+                trace_id, span_id, flags, valid = ctx.trace_id, ctx.span_id, ctx.trace_flags, ctx.is_valid
             # sampled flag (bit 0) set implies a recorded span; is_valid excludes the all-zero ids.
-            if ctx.trace_flags & 1 and ctx.is_valid:
-                self.exemplars[bucket] = (value, time.time_ns(), ctx.trace_id, ctx.span_id)
+            if flags & 1 and valid:
+                self.exemplars[bucket] = (value, time.time_ns(), trace_id, span_id)
         except Exception:  # not a span or span context: no exemplar, and never raise
             pass
 
@@ -399,6 +404,21 @@ class Registry:
         self.start_ns = time.time_ns()
         self._selfm: Any = None
         self._hooks: list[Callable[[], None]] = []
+        self._flush_hooks: list[Callable[[], Any]] = []
+
+    def add_flush_hook(self, hook: Callable[[], Any]) -> None:
+        """Call ``hook`` before anything reads this registry: it applies writes still pending
+        (``TradingTelemetry`` records through a journal, see ``trading/_journal.py``). Added once."""
+        if hook not in self._flush_hooks:
+            self._flush_hooks.append(hook)
+
+    def flush(self) -> None:
+        """Apply every pending write, so a read now sees every value recorded before it."""
+        for hook in list(self._flush_hooks):
+            try:
+                hook()
+            except Exception:
+                pass
 
     def add_collect_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` before every collection (e.g. to set queue-size gauges)."""
@@ -409,6 +429,8 @@ class Registry:
             self._hooks.remove(hook)
 
     def run_collect_hooks(self) -> None:
+        """Before a collection: apply pending writes, then the collect hooks (e.g. queue-size gauges)."""
+        self.flush()
         for hook in list(self._hooks):
             try:
                 hook()

@@ -273,6 +273,7 @@ def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> Non
     tt.tick("AAPL", 189.6, seq=2)
     tt.tick("AAPL", 189.7, seq=5)
     tt.tick("MSFT", 400.0)
+    tt.flush()  # apply the journal, to reach into the symbol state below
     tt._syms["MSFT"].last -= 10  # as if MSFT ticked 10 s ago
     tt.feed_reconnect("nasdaq")
     assert _point(cap, "trading.marketdata.ticks", symbol="AAPL").value == 3
@@ -383,6 +384,7 @@ def test_bad_values_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture
         o.fill(-1, 1.0)
         tt.position("AAPL", math.inf, 1.0)
         tt.tick("AAPL", 1.0, exchange_ts=time.time() * 1000)  # milliseconds by mistake
+        tt.flush()  # validation happens as the journal is applied; no reader here does it for us
     invalid = reg.self_metrics().invalid
     assert invalid.bind(instrument="trading", reason="fill").value == 2
     assert invalid.bind(instrument="trading", reason="position").value == 1
@@ -397,6 +399,7 @@ def test_works_without_an_agent_and_bounds_its_caches() -> None:
     for i in range(200):
         tt.tick(f"S{i}", 1.0)
         tt.order_signal(f"o{i}", f"S{i}", "buy", 1).submitted()
+    tt.flush()  # no reader here applies the journal for us
     assert len(tt._syms) == 20 and len(tt._orders) == 20
     ticks = reg.get("trading.marketdata.ticks")
     assert ticks is not None and len(ticks.series()) == 51  # 50 + overflow

@@ -138,6 +138,7 @@ def test_processor_added_later_switches_open_orders_to_the_sdk_path() -> None:
     tt = trading.TradingTelemetry(strategy="s1", venue="v1", registry=Registry())
     tt._tracer_provider = provider
     o = tt.order_signal("c-1", "AAPL", "buy", 10)
+    tt.flush()  # the signal is applied: its root span is on the fast path
     noting = _Noting()
     provider.add_span_processor(noting)
     o.submitted()

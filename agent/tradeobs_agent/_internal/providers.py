@@ -25,6 +25,7 @@ from ..config import Settings, otlp_for
 from ..metrics import Registry
 from . import bridge
 from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter
+from .ids import PrivateRandomIdGenerator
 from .once import warn_once
 from .selfmetrics import SelfMetrics
 
@@ -75,7 +76,12 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
 def build_tracing(
     settings: Settings, resource: Resource, selfm: SelfMetrics, extra: Sequence[SpanExporter] = ()
 ) -> TracerProvider:
-    provider = TracerProvider(sampler=build_sampler(settings), resource=resource, shutdown_on_exit=False)
+    provider = TracerProvider(
+        sampler=build_sampler(settings),
+        resource=resource,
+        shutdown_on_exit=False,
+        id_generator=PrivateRandomIdGenerator(),  # never draws from (or shifts) the application's `random`
+    )
     if settings.otlp_enabled:
         exporter, target = _otlp_exporter(settings, "traces")
         provider.add_span_processor(

@@ -330,6 +330,7 @@ class LiveHub:
         return out
 
     def _step(self) -> None:
+        self.registry.flush()  # pending trading calls become values and events first
         events = self._pull_events()
         now = time.time()
         mono = time.monotonic()
@@ -517,6 +518,7 @@ class LiveHub:
     def snapshot_json(self) -> bytes:
         tick = self._tick
         if tick is None:
+            self.registry.flush()
             state = self._builder.build()
             return orjson.dumps({"type": "full", "seq": 0, "ts": time.time(), **state}, default=str)
         return tick.full_json

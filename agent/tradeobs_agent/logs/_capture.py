@@ -41,8 +41,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import context as _otel_context
-
+from .._internal.otelctx import current_context
 from .context import get_correlation
 
 __all__ = ["STREAMS", "CaptureHandler", "LogQueue", "StreamLogger", "get_logger"]
@@ -51,10 +50,7 @@ STREAMS = ("market_data", "strategy", "risk", "execution", "system")
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
-try:  # the SDK's contextvars runtime: read its ContextVar directly (one C call instead of three Python calls)
-    _get_context: Any = _otel_context._RUNTIME_CONTEXT._current_context.get  # type: ignore[attr-defined]
-except AttributeError:  # pragma: no cover - another runtime context
-    _get_context = _otel_context.get_current
+_get_context = current_context  # one C call with the SDK's contextvars runtime
 
 # The active queue, or None. Module global so the hot path reads it with one lookup.
 _active: LogQueue | None = None

@@ -58,7 +58,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor,
 from opentelemetry.sdk.trace import _Span as _SdkSpan
 from opentelemetry.sdk.trace import sampling as _s
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _DEFAULT_STATE
 
 __all__ = ["RootSpan", "StepSpans"]
 
@@ -72,6 +73,19 @@ _time_ns = time.time_ns
 _sdk_logger = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's own warnings, the same text
 _RECORD_AND_SAMPLE = _s.Decision.RECORD_AND_SAMPLE
 _DROP = _s.Decision.DROP
+_SPAN_ID_MAX = 2**64 - 1
+_TRACE_ID_MAX = 2**128 - 1
+_new_tuple = tuple.__new__
+
+
+def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState | None) -> SpanContext:
+    """``SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags, trace_state=state)`` without its
+    Python ``__new__``: a SpanContext is a tuple whose last field is ``is_valid`` (a test checks equality)."""
+    valid = 0 < trace_id <= _TRACE_ID_MAX and 0 < span_id <= _SPAN_ID_MAX
+    ctx: SpanContext = _new_tuple(
+        SpanContext, (trace_id, span_id, False, flags, state if state is not None else _DEFAULT_STATE, valid)
+    )
+    return ctx
 
 
 def _exact_sampler(sampler: Any) -> bool:
@@ -81,6 +95,23 @@ def _exact_sampler(sampler: Any) -> bool:
         # children of a sampled local root take local_parent_sampled: the default is ALWAYS_ON
         return sampler._local_parent_sampled is _s.ALWAYS_ON  # type: ignore[no-any-return]
     return False
+
+
+def _on_end_for(processors: tuple[Any, ...]) -> Any:
+    """What ``SynchronousMultiSpanProcessor.on_end`` does for a span that is sampled (ours always are): each
+    ``BatchSpanProcessor.on_end`` checks the sampled flag, then emits into its batch queue; call that emit."""
+    emits = tuple(
+        p._batch_processor.emit if type(p) is BatchSpanProcessor and hasattr(p, "_batch_processor") else p.on_end
+        for p in processors
+    )
+    if len(emits) == 1:
+        return emits[0]
+
+    def on_end(span: ReadableSpan) -> None:
+        for emit in emits:
+            emit(span)
+
+    return on_end
 
 
 class StepSpans:
@@ -103,8 +134,8 @@ class StepSpans:
 
     def __init__(self, tracer: Any) -> None:
         self._multi = multi = tracer.span_processor
-        self._procs = multi._span_processors  # replaced (a new tuple) when a processor is added
-        self._on_end = multi.on_end
+        self._procs = procs = multi._span_processors  # replaced (a new tuple) when a processor is added
+        self._on_end = _on_end_for(procs)
         ids = tracer.id_generator
         self._gen = ids.generate_span_id
         self._gen_trace = ids.generate_trace_id
@@ -158,7 +189,7 @@ class StepSpans:
         decision = result.decision
         if decision is _RECORD_AND_SAMPLE:
             flags, state = self._flags, result.trace_state
-            ctx = SpanContext(trace_id, self._gen(), is_remote=False, trace_flags=flags, trace_state=state)
+            ctx = _context(trace_id, self._gen(), flags, state)
             attrs = dict(result.attributes)
             root = RootSpan(self, name, ctx, start_ns, attrs)
             limit = self._max_attrs
@@ -183,13 +214,8 @@ class StepSpans:
         error: str | None = None,
     ) -> SpanContext:
         """Hand an ended child of ``parent`` (a sampled, local span context) to the processors; its context."""
-        ctx = SpanContext(
-            parent.trace_id,
-            self._gen(),
-            is_remote=False,
-            trace_flags=parent.trace_flags,
-            trace_state=parent.trace_state,
-        )
+        trace_id, _, _, flags, state, _ = parent
+        ctx = _context(trace_id, self._gen(), flags, state)
         attrs: Any = attributes
         if attrs is not None:
             n = self._max_attrs

@@ -7,12 +7,16 @@
 >>> o.risk_check(passed=True); o.submitted(); o.acked("v-1"); o.fill(100, 189.52)
 >>> tt.position("AAPL", 100, 189.52); tt.account(equity=1_000_000.0)
 
-Every method is safe on the trading hot path: bound series are cached per
-(symbol, side, order type) so a call is a dict lookup plus bound adds, and no
-method raises. Bad input (NaN prices, negative quantities, odd types) is dropped,
-counted in ``tradeobs.agent.measurements.invalid{instrument="trading"}`` and
-warned about once. Every cache is bounded; past the bound calls still work but
-bind per call (and the instrument's series limit sends new sets to overflow).
+Every method is safe on the trading hot path: it reads the clock, appends one
+tuple to the process's trading journal and returns (see ``_journal.py`` for
+why). The ``_on_*`` handlers apply the journal in call order, in batches, off
+the hot path: bound series cached per (symbol, side, order type), spans,
+exemplars and live events. Every reader applies the journal before it reads,
+so what is exported equals what was recorded. No method raises. Bad input (NaN
+prices, negative quantities, odd types) is dropped, counted in
+``tradeobs.agent.measurements.invalid{instrument="trading"}`` and warned about
+once. Every cache is bounded; past the bound calls still work but bind per
+call (and the instrument's series limit sends new sets to overflow).
 
 Works with or without ``tradeobs_agent.init()``: instruments live in the process
 registry (create the ``TradingTelemetry`` before or after ``init``); spans use
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
 import weakref
 from typing import Any
@@ -31,12 +34,16 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Link
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from .. import __version__, events
 from .. import agent as _agent_mod
 from .._internal.once import warn_once
+from .._internal.otelctx import current_context as _current_context
 from ..exceptions import TradeObsConfigError
 from ..metrics import Registry, get_registry
+from ._journal import LIMIT as _LIMIT
+from ._journal import get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 from .orders import OrderBook, OrderTrace, _number
@@ -75,7 +82,7 @@ class _SymbolState(_Lazy):
 
     def __init__(self, inst: TradingInstruments, symbol: Any) -> None:
         super().__init__(inst, symbol=symbol)
-        self.last: float = 0.0
+        self.last: float = 0.0  # epoch seconds of the last tick (the same clock read as the feed lag)
         self.seq: int | None = None
 
 
@@ -84,11 +91,11 @@ class TradingTelemetry:
 
     >>> tt = TradingTelemetry(strategy="momentum", venue="paper", max_open_orders=10_000, order_ttl=300.0)
     >>> tt.decision_time(0.00012, symbol="AAPL")
+    >>> tt.flush()  # apply the journal now (every reader does this before it reads)
 
     ``child_spans=False`` records the steps (risk_check, submit, ack, fill) as
     events on the order's root span instead of child spans: one span per order
-    instead of 3 + fills, which costs far less CPU at high order rates
-    (``benchmarks/overhead.py``); exemplars then point at the root span.
+    instead of 3 + fills; exemplars then point at the root span.
     """
 
     def __init__(
@@ -114,15 +121,16 @@ class TradingTelemetry:
         self.instruments = inst = TradingInstruments(self.registry)
         self.max_symbols = max_symbols
         self.child_spans = bool(child_spans)
-        self._lock = threading.Lock()
+        self._journal = journal = get_journal()
+        self._q = journal.queue
         self._book = OrderBook(max_open_orders, float(order_ttl), self._on_order_dropped)
+        # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[Any, Any, Any], _OrderSeries] = {}
         self._rejects: dict[tuple[Any, ...], Any] = {}
         self._syms: dict[Any, _SymbolState] = {}
         self._money: dict[Any, _Lazy] = {}
         self._notional: dict[Any, float] = {}
         self._keyed: dict[tuple[str, Any], Any] = {}
-        self._decision: dict[Any, Any] = {}  # decision_time's series by symbol: one dict lookup per call
         s = self.strategy
         self._gross = inst.gross.bind(strategy=s)
         self._net = inst.net.bind(strategy=s)
@@ -139,6 +147,8 @@ class TradingTelemetry:
         self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._selfm = self.registry.self_metrics()
+        self._pending = self._selfm.queue_size.bind(queue="trading")
+        self._selfm.queue_capacity.bind(queue="trading").set(journal.limit)
         # A weak hook: the registry must not keep this object alive.
         ref = weakref.WeakMethod(self._on_collect)
 
@@ -148,9 +158,22 @@ class TradingTelemetry:
                 method()
 
         self._hook = hook
+        self.registry.add_flush_hook(journal.flush)
+        events.get_bus().add_flush_hook(journal.flush)
         self.registry.add_collect_hook(hook)
+        journal.start()
 
     # ------------------------------------------------------------------ plumbing
+    def flush(self) -> None:
+        """Apply every call made so far (readers do this themselves; for code that reads series directly)."""
+        self._journal.flush()
+
+    def _put(self, where: str, entry: tuple[Any, ...]) -> None:
+        try:
+            self._journal.put(entry)
+        except Exception as exc:
+            self._fail(where, exc)
+
     def _tracer(self) -> Any:
         tp = self._tracer_provider  # set by tests; else the agent's provider
         if tp is None:
@@ -183,9 +206,11 @@ class TradingTelemetry:
         except Exception:
             pass
 
-    def _publish(self, kind: str, **data: Any) -> None:
+    def _publish(self, kind: str, data: dict[str, Any]) -> None:
         try:
-            events.publish(kind, strategy=self.strategy, venue=self.venue, **data)
+            data["strategy"] = self.strategy
+            data["venue"] = self.venue
+            events.get_bus().publish_data(kind, data)
         except Exception as exc:
             self._fail("publish", exc)
 
@@ -201,37 +226,37 @@ class TradingTelemetry:
 
     def _cached(self, cache: dict[Any, Any], key: Any, make: Any) -> Any:
         """``cache[key]``, made with ``make()`` if missing; past ``max_symbols`` entries made per call."""
-        with self._lock:
+        try:
             value = cache.get(key)
-            if value is None:
-                value = make()
-                if len(cache) < self.max_symbols:
-                    cache[key] = value
+        except TypeError:  # unhashable
+            return make()
+        if value is None:
+            value = make()
+            if len(cache) < self.max_symbols:
+                cache[key] = value
         return value
 
     def _keyed_bound(self, kind: str, key: Any, make: Any) -> Any:
-        try:
-            bound = self._keyed.get((kind, key))
-        except TypeError:  # unhashable
-            return make()
-        if bound is None:
-            bound = self._cached(self._keyed, (kind, key), make)
-        return bound
+        return self._cached(self._keyed, (kind, key), make)
 
     def _on_collect(self) -> None:
-        """Before each collection: staleness per symbol, exact exposure, expired orders."""
-        now = time.monotonic()
-        for st in list(self._syms.values()):
+        """Before each collection (after the journal is applied): staleness, exposure, expiry, queue size."""
+        self._put("collect", (TradingTelemetry._on_refresh, self))
+        self._journal.flush()
+
+    def _on_refresh(self, e: tuple[Any, ...]) -> None:
+        now = _time()
+        for st in self._syms.values():
             if st.last:
-                st.staleness.set(now - st.last)
-        with self._lock:
-            values = list(self._notional.values())
-            self._gross_v = sum(abs(v) for v in values)
-            self._net_v = sum(values)
+                st.staleness.set(max(0.0, now - st.last))
+        values = list(self._notional.values())
+        self._gross_v = sum(abs(v) for v in values)
+        self._net_v = sum(values)
         if values:
             self._gross.set(self._gross_v)
             self._net.set(self._net_v)
-        self._book.expire(now)
+        self._book.expire(_monotonic())
+        self._pending.set(len(self._journal))
 
     # ------------------------------------------------------------------ market data
     def tick(self, symbol: str, price: float, exchange_ts: float | None = None, seq: int | None = None) -> None:
@@ -240,81 +265,86 @@ class TradingTelemetry:
         With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
         """
         try:
-            st = self._syms.get(symbol)
-            if st is None:
-                st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, symbol))
-            st.price.set(price)
-            st.ticks.inc()
-            st.last = _monotonic()
-            if exchange_ts is not None:
-                lag = _time() - exchange_ts
-                if -_MAX_LAG < lag < _MAX_LAG:
-                    st.feed_lag.record(lag if lag > 0.0 else 0.0)
-                else:
-                    self._invalid("exchange_ts", exchange_ts)
-            if seq is not None:
-                last, st.seq = st.seq, seq
-                if last is not None and seq > last + 1:
-                    st.gaps.add(1)
+            q = self._q
+            q.append((TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, _time()))
+            if len(q) > _LIMIT:
+                self._journal.flush()
         except Exception as exc:
             self._fail("tick", exc)
 
+    def _on_tick(self, e: tuple[Any, ...]) -> None:
+        _, _, symbol, price, exchange_ts, seq, now = e
+        st = self._syms.get(symbol)
+        if st is None:
+            st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, symbol))
+        st.price.set(price)
+        st.ticks.inc()
+        st.last = now
+        if exchange_ts is not None:
+            try:
+                lag = now - exchange_ts
+            except TypeError:
+                lag = _INF
+            if -_MAX_LAG < lag < _MAX_LAG:
+                st.feed_lag.record(lag if lag > 0.0 else 0.0)
+            else:
+                self._invalid("exchange_ts", exchange_ts)
+        if seq is not None:
+            last, st.seq = st.seq, seq
+            if last is not None and seq > last + 1:
+                st.gaps.add(1)
+
     def feed_reconnect(self, feed: str = "default") -> None:
         """The market data feed reconnected."""
-        try:
-            self._keyed_bound("reconnect", feed, lambda: self.instruments.reconnects.bind(feed=feed)).add(1)
-        except Exception as exc:
-            self._fail("feed_reconnect", exc)
+        self._put("feed_reconnect", (TradingTelemetry._on_reconnect, self, feed))
+
+    def _on_reconnect(self, e: tuple[Any, ...]) -> None:
+        feed = e[2]
+        self._keyed_bound("reconnect", feed, lambda: self.instruments.reconnects.bind(feed=feed)).add(1)
 
     def decision_time(self, seconds: float, symbol: str | None = None) -> None:
         """How long one strategy evaluation took, in seconds."""
         try:
-            b = self._decision.get(symbol)
-            if b is None:
-                attrs = {"strategy": self.strategy} if symbol is None else {"strategy": self.strategy, "symbol": symbol}
-                b = self._keyed_bound("decision", symbol, lambda: self.instruments.decision.bind(**attrs))
-                if len(self._decision) < self.max_symbols:
-                    self._decision[symbol] = b
-            b.record(seconds)
+            q = self._q
+            q.append((TradingTelemetry._on_decision, self, seconds, symbol))
+            if len(q) > _LIMIT:
+                self._journal.flush()
         except Exception as exc:
             self._fail("decision_time", exc)
 
+    def _on_decision(self, e: tuple[Any, ...]) -> None:
+        _, _, seconds, symbol = e
+        attrs = {"strategy": self.strategy} if symbol is None else {"strategy": self.strategy, "symbol": symbol}
+        self._keyed_bound("decision", symbol, lambda: self.instruments.decision.bind(**attrs)).record(seconds)
+
     # ------------------------------------------------------------------ orders
     def _order_series(self, symbol: Any, side: Any, order_type: Any) -> _OrderSeries:
-        key = (symbol, side, order_type)
-        series = self._orders.get(key)
-        if series is None:
-            series = self._cached(
-                self._orders,
-                key,
-                lambda: _OrderSeries(
-                    self.instruments,
-                    symbol=symbol,
-                    side=side,
-                    order_type=order_type,
-                    venue=self.venue,
-                    strategy=self.strategy,
-                ),
-            )
-        return series
+        return self._cached(  # type: ignore[no-any-return]
+            self._orders,
+            (symbol, side, order_type),
+            lambda: _OrderSeries(
+                self.instruments,
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                venue=self.venue,
+                strategy=self.strategy,
+            ),
+        )
 
     def _rejected_series(self, o: OrderTrace, reason: str) -> Any:
-        key = (o.symbol, o.side, o.order_type, reason)
-        bound = self._rejects.get(key)
-        if bound is None:
-            bound = self._cached(
-                self._rejects,
-                key,
-                lambda: self.instruments.rejected.bind(
-                    symbol=o.symbol,
-                    side=o.side,
-                    order_type=o.order_type,
-                    venue=self.venue,
-                    strategy=self.strategy,
-                    reason=reason,
-                ),
-            )
-        return bound
+        return self._cached(
+            self._rejects,
+            (o.symbol, o.side, o.order_type, reason),
+            lambda: self.instruments.rejected.bind(
+                symbol=o.symbol,
+                side=o.side,
+                order_type=o.order_type,
+                venue=self.venue,
+                strategy=self.strategy,
+                reason=reason,
+            ),
+        )
 
     def order_signal(
         self,
@@ -332,50 +362,71 @@ class TradingTelemetry:
         order id that is still open returns the open trace.
         """
         try:
-            cid = client_order_id if isinstance(client_order_id, str) else str(client_order_id)
-            existing = self._book.get(cid)
+            start_ns = _time_ns()
+            cid = client_order_id if type(client_order_id) is str else str(client_order_id)
+            book = self._book
+            existing = book.get(cid)
             if existing is not None and not existing.closed:
                 warn_once("trading:dup_order", "tradeobs: order id %r signalled twice; keeping the open trace", cid)
                 return existing
-            sym = symbol if isinstance(symbol, str) else str(symbol)
-            sd = side if isinstance(side, str) else str(side)
-            ot = order_type if isinstance(order_type, str) else str(order_type)
-            q = _number(qty)
-            if q is None or q < 0:
-                self._invalid("qty", qty)
-                q = 0.0
-            p = None if price is None else _number(price)
-            if price is not None and p is None:
-                self._invalid("price", price)
-            attrs: dict[str, Any] = {
-                "order.id": cid,
-                "symbol": sym,
-                "side": sd,
-                "order_type": ot,
-                "order.qty": q,
-                "strategy": self.strategy,
-                "venue": self.venue,
-            }
-            if p is not None:
-                attrs["order.price"] = p
-            current = trace.get_current_span().get_span_context()
-            links = [Link(current)] if current.is_valid else None  # e.g. the tick that triggered the signal
-            tracer = self._tracer()
-            steps = self._steps
-            start_ns = _time_ns()
-            if steps is not None and links is None:  # the SDK's span, built at end() (see _spans)
-                span = steps.start_root("order", attrs, start_ns, _EMPTY_CONTEXT)
-            else:
-                span = tracer.start_span(
-                    "order", context=_EMPTY_CONTEXT, attributes=attrs, links=links, start_time=start_ns
-                )
-            series = self._order_series(sym, sd, ot)
-            o = OrderTrace(self, cid, sym, sd, q, p, ot, series, span, tracer, steps, start_ns)
-            self._book.add(o)
+            q = qty if type(qty) is float and -_INF < qty < _INF else _number(qty)
+            p = price if price is None or (type(price) is float and -_INF < price < _INF) else _number(price)
+            o = OrderTrace(self, cid, symbol, side, q if q is not None and q >= 0 else 0.0, p, order_type, start_ns)
+            book.index(o)
+            current = _current_context().get(_SPAN_KEY)  # e.g. the tick that triggered the signal: a link
+            jq = self._q
+            jq.append((OrderTrace._on_signal, o, qty, price, current))
+            if len(jq) > _LIMIT:
+                self._journal.flush()
             return o
         except Exception as exc:
             self._fail("order_signal", exc)
             return _NullOrder(self)
+
+    def _apply_signal(self, o: OrderTrace, qty: Any, price: Any, current: Any) -> None:
+        """The signal, applied: validation counts, the root span, the order's series, the open book."""
+        try:
+            if o.qty == 0.0 and _number(qty) != 0.0:
+                self._invalid("qty", qty)
+            if price is not None and o.price is None:
+                self._invalid("price", price)
+            attrs: dict[str, Any] = {
+                "order.id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side,
+                "order_type": o.order_type,
+                "order.qty": o.qty,
+                "strategy": self.strategy,
+                "venue": self.venue,
+            }
+            if o.price is not None:
+                attrs["order.price"] = o.price
+            cur = current.get_span_context() if isinstance(current, trace.Span) else None
+            links = [Link(cur)] if cur is not None and cur.is_valid else None
+            tracer = self._tracer()
+            steps = self._steps
+            if steps is not None and links is None:  # the SDK's span, built at end() (see _spans)
+                span = steps.start_root("order", attrs, o._start_ns, _EMPTY_CONTEXT)
+            else:
+                span = tracer.start_span(
+                    "order", context=_EMPTY_CONTEXT, attributes=attrs, links=links, start_time=o._start_ns
+                )
+            sc = span.get_span_context()
+            o._tracer = tracer
+            o._span = span
+            o._sc = sc
+            if sc.is_valid:
+                o._trace_hex = format(sc.trace_id, "032x")
+                # Steps skip the SDK's start/end when that is exact (see _spans); only for a sampled root.
+                o._steps = steps if sc.trace_flags.sampled else None
+            o._series = self._order_series(o.symbol, o.side, o.order_type)
+        finally:
+            if o._span is None:
+                o._span = INVALID_SPAN
+                o._sc = INVALID_SPAN.get_span_context()
+            if o._series is None:
+                o._series = self._order_series(o.symbol, o.side, o.order_type)
+            self._book.opened(o)
 
     def order(self, client_order_id: str) -> OrderTrace | None:
         """The open (or recently closed) order with this id, or ``None``."""
@@ -387,101 +438,117 @@ class TradingTelemetry:
 
     @property
     def open_orders(self) -> int:
+        self._journal.flush()
         return len(self._book)
 
     # ------------------------------------------------------------------ positions and money
     def _money_series(self, symbol: Any) -> _Lazy:
-        m = self._money.get(symbol)
-        if m is None:
-            m = self._cached(
-                self._money, symbol, lambda: _Lazy(self.instruments, symbol=symbol, strategy=self.strategy)
-            )
-        return m
+        return self._cached(  # type: ignore[no-any-return]
+            self._money, symbol, lambda: _Lazy(self.instruments, symbol=symbol, strategy=self.strategy)
+        )
 
     def position(self, symbol: str, qty: float, price: float) -> None:
         """Position quantity and notional (qty * price) for ``symbol``; gross and net exposure follow."""
         try:
-            q, p = _number(qty), _number(price)
-            if q is None or p is None:
-                self._invalid("position", qty if q is None else price)
-                return
-            m = self._money_series(symbol)
-            notional = q * p
-            m.position_qty.set(q)
-            m.position_notional.set(notional)
-            with self._lock:
-                old = self._notional.get(symbol, 0.0)
-                if symbol in self._notional or len(self._notional) < self.max_symbols:
-                    self._notional[symbol] = notional
-                    self._gross_v += abs(notional) - abs(old)
-                    self._net_v += notional - old
-                gross, net = self._gross_v, self._net_v
-            self._gross.set(gross)
-            self._net.set(net)
+            q = self._q
+            q.append((TradingTelemetry._on_position, self, symbol, qty, price))
+            if len(q) > _LIMIT:
+                self._journal.flush()
         except Exception as exc:
             self._fail("position", exc)
+
+    def _on_position(self, e: tuple[Any, ...]) -> None:
+        _, _, symbol, qty, price = e
+        q, p = _number(qty), _number(price)
+        if q is None or p is None:
+            self._invalid("position", qty if q is None else price)
+            return
+        m = self._money_series(symbol)
+        notional = q * p
+        m.position_qty.set(q)
+        m.position_notional.set(notional)
+        notionals = self._notional
+        try:
+            old = notionals.get(symbol, 0.0)
+            if symbol in notionals or len(notionals) < self.max_symbols:
+                notionals[symbol] = notional
+                self._gross_v += abs(notional) - abs(old)
+                self._net_v += notional - old
+        except TypeError:  # unhashable symbol: its own series (above) still got the values
+            pass
+        self._gross.set(self._gross_v)
+        self._net.set(self._net_v)
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         """Realized and unrealized P&L for ``symbol``."""
         try:
-            m = self._money_series(symbol)
-            m.realized.set(realized)
-            m.unrealized.set(unrealized)
+            q = self._q
+            q.append((TradingTelemetry._on_pnl, self, symbol, realized, unrealized))
+            if len(q) > _LIMIT:
+                self._journal.flush()
         except Exception as exc:
             self._fail("pnl", exc)
 
+    def _on_pnl(self, e: tuple[Any, ...]) -> None:
+        _, _, symbol, realized, unrealized = e
+        m = self._money_series(symbol)
+        m.realized.set(realized)
+        m.unrealized.set(unrealized)
+
     def account(self, equity: float, drawdown: float | None = None) -> None:
         """Account equity; drawdown as a ratio from peak (tracked here when not given)."""
-        try:
-            e = _number(equity)
-            if e is None:
-                self._invalid("equity", equity)
-                return
-            self._equity.set(e)
-            if drawdown is None:
-                with self._lock:
-                    if e > self._peak:
-                        self._peak = e
-                    peak = self._peak
-                dd = (peak - e) / peak if peak > 0 else 0.0
-            else:
-                dd = drawdown
-            self._drawdown.set(dd)
-        except Exception as exc:
-            self._fail("account", exc)
+        self._put("account", (TradingTelemetry._on_account, self, equity, drawdown))
+
+    def _on_account(self, e: tuple[Any, ...]) -> None:
+        _, _, equity, drawdown = e
+        eq = _number(equity)
+        if eq is None:
+            self._invalid("equity", equity)
+            return
+        self._equity.set(eq)
+        if drawdown is None:
+            if eq > self._peak:
+                self._peak = eq
+            peak = self._peak
+            dd = (peak - eq) / peak if peak > 0 else 0.0
+        else:
+            dd = drawdown
+        self._drawdown.set(dd)
 
     # ------------------------------------------------------------------ risk
     def limit_utilization(self, limit: str, ratio: float) -> None:
         """How much of a named risk limit is in use (1.0 = at the limit)."""
-        try:
-            self._keyed_bound(
-                "limit", limit, lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, limit=limit)
-            ).set(ratio)
-        except Exception as exc:
-            self._fail("limit_utilization", exc)
+        self._put("limit_utilization", (TradingTelemetry._on_limit, self, limit, ratio))
+
+    def _on_limit(self, e: tuple[Any, ...]) -> None:
+        _, _, limit, ratio = e
+        self._keyed_bound(
+            "limit", limit, lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, limit=limit)
+        ).set(ratio)
 
     def breach(self, limit: str, symbol: str | None = None) -> None:
         """A risk limit was breached: counter plus a ``breach`` event."""
-        try:
-            attrs: dict[str, Any] = {"strategy": self.strategy, "limit": limit}
-            if symbol is not None:
-                attrs["symbol"] = symbol
-            self._keyed_bound("breach", (limit, symbol), lambda: self.instruments.breaches.bind(**attrs)).add(1)
-            self._publish("breach", limit=limit, symbol=symbol, reason=limit, order_id=None, trace_id=None)
-        except Exception as exc:
-            self._fail("breach", exc)
+        self._put("breach", (TradingTelemetry._on_breach, self, limit, symbol))
+
+    def _on_breach(self, e: tuple[Any, ...]) -> None:
+        _, _, limit, symbol = e
+        attrs: dict[str, Any] = {"strategy": self.strategy, "limit": limit}
+        if symbol is not None:
+            attrs["symbol"] = symbol
+        self._keyed_bound("breach", (limit, symbol), lambda: self.instruments.breaches.bind(**attrs)).add(1)
+        self._publish("breach", {"limit": limit, "symbol": symbol, "reason": limit, "order_id": None, "trace_id": None})
 
     def kill_switch(self, engaged: bool, reason: str | None = None) -> None:
         """Kill switch / circuit breaker state (gauge 0/1); a ``kill_switch`` event on every change."""
-        try:
-            state = bool(engaged)
-            self._kill.set(1 if state else 0)
-            with self._lock:
-                changed, self._kill_state = state != self._kill_state, state
-            if changed:
-                self._publish("kill_switch", engaged=state, reason=reason, order_id=None, trace_id=None)
-        except Exception as exc:
-            self._fail("kill_switch", exc)
+        self._put("kill_switch", (TradingTelemetry._on_kill, self, engaged, reason))
+
+    def _on_kill(self, e: tuple[Any, ...]) -> None:
+        _, _, engaged, reason = e
+        state = bool(engaged)
+        self._kill.set(1 if state else 0)
+        changed, self._kill_state = state != self._kill_state, state
+        if changed:
+            self._publish("kill_switch", {"engaged": state, "reason": reason, "order_id": None, "trace_id": None})
 
     # ------------------------------------------------------------------ event loop
     def event_loop_lag_monitor(self, interval: float = 0.1) -> asyncio.Task[None] | None:
@@ -522,9 +589,11 @@ class TradingTelemetry:
         self.registry.remove_collect_hook(self._hook)
         for task in list(self._tasks):
             task.cancel()
-        with self._book._lock:
-            open_orders = list(self._book._open.values())
-        for o in open_orders:
+        self._put("close", (TradingTelemetry._on_close, self))
+        self._journal.flush()
+
+    def _on_close(self, e: tuple[Any, ...]) -> None:
+        for o in self._book.open_orders():
             o._finish("closed")
 
 
@@ -534,13 +603,8 @@ class _NullOrder(OrderTrace):
     __slots__ = ()
 
     def __init__(self, tt: TradingTelemetry) -> None:
-        self._tt = tt
-        self.client_order_id = ""
-        self.symbol = self.side = self.order_type = ""
-        self.qty = self.filled_qty = 0.0
-        self.price = None
-        self.span = INVALID_SPAN
-        self.trace_id = None
+        super().__init__(tt, "", "", "", 0.0, None, "", 0)
+        self._span = INVALID_SPAN
         self._closed = True
 
     def risk_check(self, passed: bool, reason: str | None = None, checks: dict[str, Any] | None = None) -> None:

@@ -1,0 +1,215 @@
+"""The trading journal: the hot path appends one tuple, a batch applies it later.
+
+>>> j = Journal(interval=None)                 # tests: no applier thread
+>>> seen = []
+>>> j.put((lambda target, ev: seen.append(ev[2]), None, "tick"))
+>>> j.flush(); seen
+['tick']
+
+Why: a trading loop is idle most of the time and wakes for a few hundred
+microseconds per market-data step. On a shared machine its caches are cold at
+every wake, so what a telemetry call costs there is set by how much code and
+data it touches, not by its instruction count: a bound-histogram record that
+takes 1 us in a tight loop took 7-60 us right after a 1-10 ms sleep
+(``benchmarks/overhead.py`` shows the effect on the demo loop). So every
+``TradingTelemetry`` / ``OrderTrace`` call does only what must happen at the
+call (read the clock, check its argument types, append ``(handler, target,
+*args)`` to this deque, one C call), and everything with trading meaning
+(series updates, validation, spans, exemplars, live events) runs in
+:meth:`Journal.flush`, in order, in batches that run warm.
+
+Who flushes: an applier thread every ``interval`` seconds (0.2 s), every
+reader before it reads (OTel collection and the Prometheus endpoint through
+``Registry.run_collect_hooks``, each live frame, ``Agent.force_flush`` and
+``shutdown``), the read-your-writes accessors (``OrderTrace.closed``,
+``filled_qty``, ``span``, ``trace_id``, ``TradingTelemetry.open_orders``,
+``flush()``), and a producer that finds more than ``limit`` entries waiting
+(memory stays bounded and nothing is dropped: past the limit the producer
+pays for the batch itself). So every reader sees exactly the values recorded
+before it read; what is recorded concurrently with a read shows in the next.
+
+One journal per process. Entries from one thread keep their order; across
+threads, the order in which they were appended. Before ``fork()`` the journal
+is flushed with its lock held, so a child starts with nothing pending and a
+usable lock (and its own applier thread).
+
+This deliberately differs from the OTel SDK, which runs span processors'
+``on_start``/``on_end`` on the calling thread at the call: here they run on the
+flushing thread, up to ``interval`` seconds later, with the timestamps taken at
+the call. Span start/end times, parents and attributes are unchanged; the
+parent context the SDK sees is the explicit one it always was (see
+``orders.py``), never the ambient one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+__all__ = ["Journal", "get_journal"]
+
+_log = logging.getLogger("tradeobs")
+LIMIT = 20_000  # waiting entries before a producer applies them itself (hot paths compare len() with this)
+# Seconds between the applier thread's batches. Each wake-up of a thread costs ~130 us of CPU on this kind of
+# machine before it does anything, and a bigger batch runs warmer: 0.2 s, the log worker's poll too.
+INTERVAL = 0.2
+# The applier thread lets other threads take the GIL after this many entries (a trading loop waking up
+# waits for one chunk at most, ~0.1-0.3 ms, not for the whole batch).
+CHUNK = 64
+Entry = tuple[Any, ...]  # (handler(target, entry), target, *args)
+
+
+class Journal:
+    """A deque of pending trading entries and the one lock that applies them."""
+
+    def __init__(self, limit: int = LIMIT, interval: float | None = INTERVAL) -> None:
+        if limit < 1:
+            raise ValueError(f"journal limit must be >= 1, got {limit}")
+        self._q: deque[Entry] = deque()
+        self.limit = limit
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._owner = 0  # thread id applying now (a handler that records again must not wait for itself)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.applied = 0
+        self.errors = 0
+
+    # -- producers
+    def put(self, entry: Entry) -> None:
+        """Append ``entry``; past ``limit`` waiting entries, apply them now (on this thread)."""
+        q = self._q
+        q.append(entry)
+        if len(q) > self.limit:
+            self.flush()
+
+    @property
+    def queue(self) -> deque[Entry]:
+        """The deque itself, for hot paths that inline :meth:`put` (append, then check ``len`` against ``limit``)."""
+        return self._q
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    # -- the applier
+    def flush(self) -> int:
+        """Apply every waiting entry, in order; returns how many. Never raises."""
+        me = threading.get_ident()
+        if self._owner == me:  # called from a handler (e.g. a span processor recording again): later
+            return 0
+        with self._lock:
+            self._owner = me
+            try:
+                return self._apply()
+            finally:
+                self._owner = 0
+
+    def _apply(self, most: int = -1) -> int:
+        popleft = self._q.popleft
+        n = 0
+        while n != most:
+            try:
+                entry = popleft()
+            except IndexError:
+                break
+            n += 1
+            try:
+                entry[0](entry[1], entry)
+            except Exception as exc:  # one bad entry never stops the rest
+                self.errors += 1
+                self._error(entry, exc)
+        self.applied += n
+        return n
+
+    def _error(self, entry: Entry, exc: BaseException) -> None:
+        """Counted and warned once by the entry's target (``_fail``) when it has one."""
+        where = getattr(entry[0], "__name__", "entry").lstrip("_").removeprefix("on_")
+        try:
+            fail = getattr(entry[1], "_fail", None)
+            if fail is not None:
+                fail(where, exc)
+            else:
+                _log.warning("tradeobs trading journal: %s failed: %r (ignored)", where, exc)
+        except Exception:
+            pass
+
+    # -- the applier thread
+    def start(self) -> None:
+        """Start the applier thread (idempotent; nothing when ``interval`` is None)."""
+        if self.interval is None or (self._thread is not None and self._thread.is_alive()):
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            t = threading.Thread(target=self._run, name="tradeobs-trading", daemon=True)
+            t.start()
+            self._thread = t
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the applier thread, then apply what is left."""
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout)
+        self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        interval = self.interval or INTERVAL
+        while not self._stop.wait(interval):
+            try:
+                self._flush_chunked()
+            except Exception:  # flush never raises; this is for the interpreter shutting down under us
+                pass
+
+    def _flush_chunked(self) -> None:
+        """Like :meth:`flush`, a chunk at a time with the GIL offered in between (the applier thread)."""
+        q = self._q
+        while q:
+            with self._lock:
+                self._owner = threading.get_ident()
+                try:
+                    self._apply(CHUNK)
+                finally:
+                    self._owner = 0
+            if q:
+                time.sleep(0)  # let a waiting thread (the trading loop) run before the next chunk
+
+    # -- fork: nothing pending and the lock free in the child
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+        try:
+            self._owner = threading.get_ident()
+            self._apply()
+        finally:
+            self._owner = 0
+
+    def _after_fork_parent(self) -> None:
+        self._lock.release()
+
+    def _after_fork_child(self) -> None:
+        self._lock = threading.Lock()
+        self._owner = 0
+        self._stop = threading.Event()
+        running, self._thread = self._thread is not None, None
+        if running:
+            self.start()
+
+
+_JOURNAL = Journal()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_JOURNAL._before_fork,
+        after_in_parent=_JOURNAL._after_fork_parent,
+        after_in_child=_JOURNAL._after_fork_child,
+    )
+
+
+def get_journal() -> Journal:
+    """The process's journal (every ``TradingTelemetry`` records into it)."""
+    return _JOURNAL

@@ -1,0 +1,267 @@
+"""trading._journal: order, bounds, errors, the applier thread, fork; readers see exactly what was recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client.parser import text_string_to_metric_families
+
+import tradeobs_agent
+from tests._util import wait_for
+from tradeobs_agent import events, trading
+from tradeobs_agent.agent import _reset_for_tests
+from tradeobs_agent.trading._journal import CHUNK, Journal, get_journal
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    _reset_for_tests()
+    yield
+    _reset_for_tests()
+
+
+class _Target:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.failed: list[tuple[str, str]] = []
+
+    def _on_note(self, e: tuple[Any, ...]) -> None:
+        self.seen.append(e[2])
+
+    def _on_boom(self, e: tuple[Any, ...]) -> None:
+        raise ValueError(e[2])
+
+    def _fail(self, where: str, exc: BaseException) -> None:
+        self.failed.append((where, str(exc)))
+
+
+def test_entries_apply_in_order_and_a_bad_one_is_counted_not_fatal() -> None:
+    j, t = Journal(interval=None), _Target()
+    j.put((_Target._on_note, t, 1))
+    j.put((_Target._on_boom, t, "bad"))
+    j.put((_Target._on_note, t, 2))
+    assert t.seen == [] and len(j) == 3  # nothing happens at the call
+    assert j.flush() == 3
+    assert t.seen == [1, 2] and t.failed == [("boom", "bad")] and j.errors == 1 and len(j) == 0
+
+
+def test_past_the_limit_the_producer_applies_the_backlog_itself() -> None:
+    j, t = Journal(limit=10, interval=None), _Target()
+    for i in range(25):
+        j.put((_Target._on_note, t, i))
+    assert len(j) <= 10  # memory stays bounded ...
+    j.flush()
+    assert t.seen == list(range(25))  # ... and nothing was dropped
+
+
+def test_a_handler_that_records_again_does_not_deadlock() -> None:
+    j = Journal(interval=None)
+    seen: list[str] = []
+
+    def again(target: Any, e: tuple[Any, ...]) -> None:
+        seen.append("first")
+        j.put((lambda _t, _e: seen.append("second"), None))
+        assert j.flush() == 0  # we are the applier: later, not now
+
+    j.put((again, None))
+    j.flush()
+    assert seen == ["first", "second"]
+
+
+def test_the_applier_thread_applies_without_any_reader() -> None:
+    j, t = Journal(interval=0.05), _Target()
+    j.start()
+    try:
+        for i in range(100):
+            j.put((_Target._on_note, t, i))
+        wait_for(lambda: len(t.seen) == 100, "the applier thread")
+        assert t.seen == list(range(100))
+    finally:
+        j.stop()
+    assert j._thread is None
+
+
+def test_the_applier_thread_yields_between_chunks() -> None:
+    """A trading thread waiting for the GIL runs between chunks, not after the whole batch.
+
+    The interpreter's switch interval is raised so that only the applier's own yield can let it in.
+    """
+    j = Journal(interval=0.05)
+    order: list[str] = []
+    gate = threading.Event()
+
+    def slow(target: Any, e: tuple[Any, ...]) -> None:
+        gate.set()
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 0.0005:  # CPU-bound, holds the GIL
+            pass
+        order.append("entry")
+
+    for _ in range(1000):
+        j.put((slow, None))
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    try:
+        j.start()
+        gate.wait(5)
+        order.append("other thread")  # runs while the applier still has most of the batch to go
+        wait_for(lambda: len(order) == 1001, "the whole batch", limit=60)
+    finally:
+        sys.setswitchinterval(old)
+        j.stop()
+    assert order.index("other thread") < 1000  # not after the whole batch: at most one chunk later
+    assert order.index("other thread") <= CHUNK
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_fork_applies_first_and_the_child_starts_clean() -> None:
+    j, t = Journal(interval=0.05), _Target()
+    os.register_at_fork(before=j._before_fork, after_in_parent=j._after_fork_parent, after_in_child=j._after_fork_child)
+    j.start()
+    j.put((_Target._on_note, t, "before fork"))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing pending, a usable lock, its own applier thread
+        try:
+            ok = len(j) == 0 and t.seen == ["before fork"] and j._thread is not None and j._thread.is_alive()
+            j.put((_Target._on_note, t, "child"))
+            ok = ok and j.flush() == 1 and t.seen[-1] == "child"
+            os.write(w, b"ok" if ok else b"bad")
+        finally:
+            os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(r, 10) == b"ok" and status == 0
+    assert t.seen == ["before fork"]  # the parent applied it before forking, once
+    j.stop()
+
+
+def test_tracing_never_draws_from_the_applications_random() -> None:
+    """A seeded backtest stays reproducible: order spans (made on the applier thread) use their own ids."""
+    with tradeobs_agent.testing.capture(logs=False):
+        tt = trading.TradingTelemetry()
+        random.seed(7)
+        expected = [random.random() for _ in range(5)]
+        random.seed(7)
+        for i in range(50):
+            o = tt.order_signal(f"r{i}", "AAPL", "buy", 1)
+            o.submitted()
+            o.fill(1, 1.0)
+        tt.flush()
+        assert [random.random() for _ in range(5)] == expected
+        tt.close()
+
+
+# --------------------------------------------------------------------------- exact through every reader
+
+
+def _otel(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                out.setdefault(m.name, []).extend(m.data.data_points)
+    return out
+
+
+def _prom(url: str) -> dict[str, list[Any]]:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, list[Any]] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out.setdefault(s.name, []).append(s)
+    return out
+
+
+_ids = itertools.count()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    per_worker=st.lists(
+        st.lists(st.tuples(st.sampled_from(["AAPL", "MSFT", "TSLA"]), st.integers(1, 3)), max_size=40),
+        min_size=2,
+        max_size=4,
+    )
+)
+def test_trading_calls_from_threads_and_tasks_reach_every_reader_exactly(per_worker: list[list[Any]]) -> None:
+    """No flush() anywhere: each reader (OTel collection, Prometheus scrape, event bus) applies the journal."""
+    reader = InMemoryMetricReader()
+    agent = tradeobs_agent.init(
+        service_name="test-journal",
+        otlp=False,
+        logs=False,
+        live=False,
+        prometheus=tradeobs_agent.PrometheusOptions(host="127.0.0.1", port=0),
+        metric_readers=[reader],
+    )
+    try:
+        tt = trading.TradingTelemetry(strategy=f"s{next(_ids)}")
+        seq0 = events.get_bus().last_seq
+
+        def trade(symbol: str, fills: int, tag: str) -> None:
+            tt.tick(symbol, 100.0, exchange_ts=time.time())
+            o = tt.order_signal(f"{tag}", symbol, "buy", fills)
+            o.submitted()
+            for _ in range(fills):
+                o.fill(1, 100.0)
+
+        async def in_tasks(work: list[Any], w: int) -> None:
+            async def one(i: int, sym: str, n: int) -> None:
+                await asyncio.sleep(0)
+                trade(sym, n, f"t{w}-{i}")
+
+            await asyncio.gather(*(one(i, s, n) for i, (s, n) in enumerate(work)))
+
+        threads = [
+            threading.Thread(target=lambda w=w, work=work: [trade(s, n, f"w{w}-{i}") for i, (s, n) in enumerate(work)])
+            for w, work in enumerate(per_worker[1:], start=1)
+        ]
+        threads.append(threading.Thread(target=lambda: asyncio.run(in_tasks(per_worker[0], 0))))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+        all_work = [x for w in per_worker for x in w]
+        for sym in ("AAPL", "MSFT", "TSLA"):
+            n_orders = sum(1 for s, _ in all_work if s == sym)
+            n_fills = sum(f for s, f in all_work if s == sym)
+            m = _otel(reader)
+            ticks = [p.value for p in m.get("trading.marketdata.ticks", []) if p.attributes["symbol"] == sym]
+            filled = [p.value for p in m.get("trading.orders.filled", []) if p.attributes.get("symbol") == sym]
+            partial = [
+                p.value for p in m.get("trading.orders.partially_filled", []) if p.attributes.get("symbol") == sym
+            ]
+            assert sum(ticks) == n_orders and sum(filled) == n_orders
+            assert sum(partial) == n_fills - n_orders
+            prom = _prom(agent.prometheus_url)  # type: ignore[arg-type]
+            got = sum(s.value for s in prom.get("trading_orders_filled_total", []) if s.labels["symbol"] == sym)
+            assert got == n_orders
+        fills = [e for e in events.get_bus().since(seq0) if e.kind == "fill"]
+        assert len(fills) == sum(f for _, f in all_work)
+        tt.close()
+    finally:
+        _reset_for_tests()
+
+
+def test_the_process_journal_is_shared_and_started_by_trading_telemetry() -> None:
+    tt = trading.TradingTelemetry()
+    j = get_journal()
+    assert tt._journal is j and j._thread is not None and j._thread.is_alive()
+    tt.close()
