@@ -17,6 +17,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from tradeobs_agent._internal.exporters import CountingSpanExporter
 from tradeobs_agent._internal.otlp_encode import (
+    _RawStub,
     encode_logs,
     encode_spans,
     install_fast_log_encoding,
@@ -132,10 +133,13 @@ def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
         assert counting.fast_encoding
         ctx = SpanContext(1, 2, is_remote=False)
         ok = [ReadableSpan("s", ctx, None, RESOURCES[0], {"a": "b"}, start_time=1, end_time=2)]
-        assert exporter._translate_data(ok) == reference(ok)
+        assert ExportTraceServiceRequest.FromString(exporter._translate_data(ok)) == reference(ok)
         bad = [ReadableSpan("s", ctx, None, RESOURCES[0], {"big": 2**70}, start_time=1, end_time=2)]
         # the reference encoder drops the attribute it cannot encode (and logs it); so must we
-        assert exporter._translate_data(bad) == reference(bad)
+        assert ExportTraceServiceRequest.FromString(exporter._translate_data(bad)) == reference(bad)
+        assert isinstance(exporter._client, _RawStub)  # the bytes go to gRPC as they are
+        exporter._initialize_channel_and_stub()  # a reconnect makes the raw stub again
+        assert isinstance(exporter._client, _RawStub)
     finally:
         exporter.shutdown()
     assert not install_fast_span_encoding(object())

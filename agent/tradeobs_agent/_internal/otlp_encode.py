@@ -28,7 +28,14 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-__all__ = ["encode_logs", "encode_spans", "install_fast_log_encoding", "install_fast_span_encoding"]
+__all__ = [
+    "Encoded",
+    "encode_log_record",
+    "encode_logs",
+    "encode_spans",
+    "install_fast_log_encoding",
+    "install_fast_span_encoding",
+]
 
 _pack_q = struct.Struct("<Q").pack
 _pack_d = struct.Struct("<d").pack
@@ -259,16 +266,33 @@ def _resource(resource: Any) -> bytes:
     return b
 
 
+class Encoded:
+    """One span or log record already written as its ``ScopeSpans``/``ScopeLogs`` entry, with its resource
+    and scope: exporters with the fast encoder take these in a batch like SDK items (``encode_log_record``)."""
+
+    __slots__ = ("data", "resource", "scope")
+
+    def __init__(self, data: bytes, resource: Any, scope: Any) -> None:
+        self.data = data
+        self.resource = resource
+        self.scope = scope
+
+
 def _request(items: Sequence[Any], resource_scope: Any, encode: Any) -> bytes:
     """``resource_<x>`` entries of an export request; ``encode(item)`` gives the scope's field-2 entry.
 
     Grouped resource -> scope -> items in first-seen order, like the reference encoders' dicts;
     a resource object is compared with the earlier groups (==) once, then found by identity.
+    :class:`Encoded` items bring their entry with them.
     """
     merged: list[tuple[Any, dict[Any, list[bytes]]]] = []
     by_id: dict[int, dict[Any, list[bytes]]] = {}
     for item in items:
-        res, scope = resource_scope(item)
+        if type(item) is Encoded:
+            res, scope, data = item.resource, item.scope, item.data
+        else:
+            res, scope = resource_scope(item)
+            data = encode(item)
         scopes = by_id.get(id(res))
         if scopes is None:
             for other, other_scopes in merged:
@@ -279,7 +303,7 @@ def _request(items: Sequence[Any], resource_scope: Any, encode: Any) -> bytes:
                 scopes = {}
                 merged.append((res, scopes))
             by_id[id(res)] = scopes
-        scopes.setdefault(scope or None, []).append(encode(item))
+        scopes.setdefault(scope or None, []).append(data)
     out = []
     for res, scopes in merged:
         body = [_resource(res)]
@@ -305,33 +329,57 @@ def encode_spans(spans: Sequence[Any]) -> bytes:
 
 def _log(readable: Any) -> bytes:
     rec = readable.log_record
+    return encode_log_record(
+        rec.timestamp,
+        rec.observed_timestamp,
+        getattr(rec.severity_number, "value", None),
+        rec.severity_text,
+        rec.body,
+        rec.attributes,
+        int(rec.trace_flags),
+        rec.trace_id,
+        rec.span_id,
+        readable.dropped_attributes,
+        rec.event_name,
+    )
+
+
+def encode_log_record(
+    timestamp: int | None,
+    observed: int | None,
+    severity_number: int | None,
+    severity_text: str | None,
+    body: Any,
+    attributes: Mapping[str, Any] | None,
+    flags: int,
+    trace_id: int | None,
+    span_id: int | None,
+    dropped: int = 0,
+    event_name: str | None = None,
+) -> bytes:
+    """One ``ScopeLogs.log_records`` entry (field 2) from a log record's fields."""
     parts = []
-    ts = rec.timestamp
-    if ts:
-        parts.append(b"\x09" + _pack_q(ts))
-    sev = getattr(rec.severity_number, "value", None)
-    if sev:
-        parts.append(b"\x10" + _varint(sev))
-    if rec.severity_text:
-        parts.append(_str(b"\x1a", rec.severity_text))
-    parts.append(_ld(b"\x2a", _any_value(rec.body)))
-    parts.append(_attributes(b"\x32", rec.attributes))
-    dropped = readable.dropped_attributes
+    if timestamp:
+        parts.append(b"\x09" + _pack_q(timestamp))
+    if severity_number:
+        parts.append(b"\x10" + _varint(severity_number))
+    if severity_text:
+        parts.append(_str(b"\x1a", severity_text))
+    parts.append(_ld(b"\x2a", _any_value(body)))
+    parts.append(_attributes(b"\x32", attributes))
     if dropped:
         parts.append(b"\x38" + _varint(dropped))
-    flags = int(rec.trace_flags)
     if flags:
         parts.append(b"\x45" + _pack_i(flags))
-    if rec.trace_id:
-        parts.append(b"\x4a\x10" + rec.trace_id.to_bytes(16, "big"))
-    if rec.span_id:
-        parts.append(b"\x52\x08" + rec.span_id.to_bytes(8, "big"))
-    observed = rec.observed_timestamp
+    if trace_id:
+        parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
+    if span_id:
+        parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
     if observed:
         parts.append(b"\x59" + _pack_q(observed))
-    if rec.event_name:
-        parts.append(_str(b"\x62", rec.event_name))
-    return _ld(b"\x12", b"".join(parts))  # ScopeLogs.log_records (field 2)
+    if event_name:
+        parts.append(_str(b"\x62", event_name))
+    return _ld(b"\x12", b"".join(parts))
 
 
 def _log_resource_scope(readable: Any) -> tuple[Any, Any]:
@@ -351,30 +399,50 @@ def install_fast_log_encoding(exporter: Any) -> bool:
         return False
     if type(exporter) is not OTLPLogExporter:
         return False
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-    return _install(exporter, ExportLogsServiceRequest.FromString, encode_logs)
+    path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+    return _install(exporter, encode_logs, path, ExportLogsServiceResponse.FromString)
 
 
-def _install(exporter: Any, parse: Any, encode: Any) -> bool:
+class _RawStub:
+    """A gRPC stub whose ``Export`` sends the request bytes as they are (no serializer)."""
+
+    def __init__(self, channel: Any, path: str, response: Any) -> None:
+        self.Export = channel.unary_unary(path, request_serializer=None, response_deserializer=response)
+
+
+def _install(exporter: Any, encode: Any, path: str, response: Any) -> bool:
     reference = exporter._translate_data
+    channel = getattr(exporter, "_channel", None)
+    if channel is None or not hasattr(exporter, "_stub"):  # pragma: no cover - another exporter layout
+        return False
 
-    def translate(data: Sequence[Any]) -> Any:
+    def translate(data: Sequence[Any]) -> bytes:
         try:
-            return parse(encode(data))
+            return encode(data)  # type: ignore[no-any-return]
         except Exception:
-            return reference(data)
+            # The reference encoder for the SDK items; Encoded items are already bytes. Two serialized
+            # requests one after the other parse as one request with both lists of resource entries.
+            plain = [d for d in data if type(d) is not Encoded]
+            pre = [d for d in data if type(d) is Encoded]
+            out: bytes = reference(plain).SerializeToString() if plain else b""
+            return out + _request(pre, None, None) if pre else out
 
     exporter._translate_data = translate
+    # The stub the exporter makes again when it reconnects (_initialize_channel_and_stub), and the current one.
+    exporter._stub = lambda ch: _RawStub(ch, path, response)
+    exporter._client = exporter._stub(channel)
     return True
 
 
 def install_fast_span_encoding(exporter: Any) -> bool:
     """Make an OTLP/gRPC span exporter encode with :func:`encode_spans`; True if installed.
 
-    The exporter's gRPC stub still serializes the request message, so the bytes
-    are parsed once into the request (in C, about 1 us per span); a batch the fast
-    encoder cannot handle is encoded by the reference encoder instead.
+    The encoded bytes go to gRPC as they are: the exporter's stub is replaced by one
+    with no request serializer (the stock stub would need the bytes parsed into a
+    request message first, only to serialize it again). A batch the fast encoder
+    cannot handle is encoded by the reference encoder instead.
     """
     try:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -382,6 +450,7 @@ def install_fast_span_encoding(exporter: Any) -> bool:
         return False
     if type(exporter) is not OTLPSpanExporter:
         return False
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-    return _install(exporter, ExportTraceServiceRequest.FromString, encode_spans)
+    path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    return _install(exporter, encode_spans, path, ExportTraceServiceResponse.FromString)

@@ -293,6 +293,10 @@ class OtlpSink:
 
         self._invalid = INVALID_SPAN_CONTEXT
         self._current_span = get_current_span
+        from .._internal.otlp_encode import Encoded, encode_log_record
+
+        self._encode = encode_log_record
+        self._encoded_cls = Encoded
 
     def emit(self, b: Built) -> None:
         if b.logger.startswith("opentelemetry"):
@@ -304,7 +308,10 @@ class OtlpSink:
         try:
             batch = self._batch
             if batch is not None and batch.accepts(attrs):
-                batch.emit(self._fast_record(b, attrs))
+                if batch.encoded:
+                    batch.put(self._encoded(b, attrs))
+                else:
+                    batch.emit(self._fast_record(b, attrs))
                 return
             record = self._record(
                 timestamp=b.ts_ns,
@@ -320,16 +327,43 @@ class OtlpSink:
             self.errors.add(1)
             warn_once(f"logs:otlp:{type(exc).__name__}", "cannot hand a log record to OpenTelemetry (%r)", exc)
 
-    def _fast_record(self, b: Built, attrs: dict[str, Any]) -> Any:
-        """The API ``LogRecord`` that ``LogRecord(timestamp=..., context=b.context, ...)`` builds, without its
-        keyword call and second span look-up: ``b.span_context`` is the builder's look-up of the same context
-        (no context: the worker thread's own, which never holds a span)."""
-        rec: Any = self._new(self._record)
+    def _span_context(self, b: Built) -> Any:
         sc = self._invalid
         if b.context:
             sc = b.span_context
             if sc is None:  # a Built made without the builder's look-up
                 sc = self._current_span(b.context).get_span_context()
+        return sc
+
+    def _severity_number(self, levelno: int) -> Any:
+        sev = self._sev_cache.get(levelno)
+        if sev is None:
+            sev = self._sev_cache[levelno] = self._severity(levelno)
+        return sev
+
+    def _encoded(self, b: Built, attrs: dict[str, Any]) -> Any:
+        """The record :meth:`_fast_record` makes, written straight to its OTLP entry (see ``_BatchEmit``)."""
+        sc = self._span_context(b)
+        lg = self._logger
+        data = self._encode(
+            b.ts_ns,
+            time.time_ns(),
+            self._severity_number(b.levelno).value,
+            b.severity_text,
+            b.fields["message"],
+            attrs,
+            int(sc.trace_flags),
+            sc.trace_id,
+            sc.span_id,
+        )
+        return self._encoded_cls(data, lg._resource, lg._instrumentation_scope)
+
+    def _fast_record(self, b: Built, attrs: dict[str, Any]) -> Any:
+        """The API ``LogRecord`` that ``LogRecord(timestamp=..., context=b.context, ...)`` builds, without its
+        keyword call and second span look-up: ``b.span_context`` is the builder's look-up of the same context
+        (no context: the worker thread's own, which never holds a span)."""
+        rec: Any = self._new(self._record)
+        sc = self._span_context(b)
         rec.timestamp = b.ts_ns
         rec.observed_timestamp = time.time_ns()
         rec.context = None  # _BatchEmit.emit replaces it with an empty Context, as on_emit does
@@ -337,10 +371,7 @@ class OtlpSink:
         rec.span_id = sc.span_id
         rec.trace_flags = sc.trace_flags
         rec.severity_text = b.severity_text
-        sev = self._sev_cache.get(b.levelno)
-        if sev is None:
-            sev = self._sev_cache[b.levelno] = self._severity(b.levelno)
-        rec.severity_number = sev
+        rec.severity_number = self._severity_number(b.levelno)
         rec.body = b.fields["message"]
         rec.attributes = attrs
         rec.event_name = None
@@ -361,7 +392,18 @@ class _BatchEmit:
     record goes through ``Logger.emit``.
     """
 
-    __slots__ = ("_bps", "_context", "_dropped", "_emits", "_logger", "_max_attrs", "_multi", "_procs", "_readable")
+    __slots__ = (
+        "_bps",
+        "_context",
+        "_dropped",
+        "_emits",
+        "_logger",
+        "_max_attrs",
+        "_multi",
+        "_procs",
+        "_readable",
+        "encoded",
+    )
 
     def __init__(self, logger: Any) -> None:
         from opentelemetry.context import Context
@@ -374,6 +416,9 @@ class _BatchEmit:
         self._procs = multi._log_record_processors  # a new tuple when a processor is added
         self._emits = tuple(p._batch_processor.emit for p in self._procs)
         self._bps = tuple(p._batch_processor for p in self._procs)
+        # Every processor exports with the fast OTLP encoder (the agent's own pipeline): queue the records
+        # already encoded (otlp_encode.Encoded) instead of SDK records for that encoder to read later.
+        self.encoded = all(getattr(bp._exporter, "fast_encoding", False) is True for bp in self._bps)
         from ..metrics import get_registry
 
         self._dropped = get_registry().self_metrics().items_dropped.bind(signal="logs", reason="queue_full")
@@ -425,6 +470,10 @@ class _BatchEmit:
             instrumentation_scope=lg._instrumentation_scope,
             limits=lg._log_record_limits,
         )
+        self.put(readable)
+
+    def put(self, readable: Any) -> None:
+        """Into every batch processor's queue, as ``on_emit`` puts it there."""
         for bp, emit in zip(self._bps, self._emits, strict=True):
             queue = bp._queue
             if len(queue) == bp._max_queue_size and not bp._shutdown:

@@ -60,6 +60,7 @@ INTERVAL = 0.2
 # The applier thread lets other threads take the GIL after this many entries (a trading loop waking up
 # waits for one chunk at most, ~0.1-0.3 ms, not for the whole batch).
 CHUNK = 64
+_YIELD = 0.00005
 Entry = tuple[Any, ...]  # (handler(target, entry), target, *args)
 
 
@@ -178,7 +179,9 @@ class Journal:
                 finally:
                     self._owner = 0
             if q:
-                time.sleep(0)  # let a waiting thread (the trading loop) run before the next chunk
+                # Let a thread waiting for the GIL (the trading loop, woken up) take it before the next chunk:
+                # sleep(0) releases it too briefly for a waiter on another core to get it.
+                time.sleep(_YIELD)
 
     # -- fork: nothing pending and the lock free in the child
     def _before_fork(self) -> None:

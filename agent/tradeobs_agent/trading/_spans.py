@@ -118,6 +118,7 @@ class StepSpans:
     """Emits ended child spans straight to a tracer's span processors (see the module docstring)."""
 
     __slots__ = (
+        "_always_on",
         "_flags",
         "_gen",
         "_gen_trace",
@@ -142,7 +143,10 @@ class StepSpans:
         random_flag = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
         random_ids = random_flag and getattr(ids, "is_trace_id_random", lambda: False)()
         self._flags = TraceFlags(TraceFlags.SAMPLED | random_flag) if random_ids else _SAMPLED
-        self._sampler = tracer.sampler
+        self._sampler = sampler = tracer.sampler
+        self._always_on = sampler is _s.ALWAYS_ON or (
+            type(sampler) is _s.ParentBased and getattr(sampler, "_root", None) is _s.ALWAYS_ON
+        )
         self._resource = tracer.resource
         self._scope = tracer._instrumentation_scope
         self._scope_info = tracer.instrumentation_info
@@ -177,28 +181,44 @@ class StepSpans:
         """False once a span processor was added to the provider: check again with :meth:`for_tracer`."""
         return self._multi._span_processors is self._procs  # type: ignore[no-any-return]
 
-    def start_root(self, name: str, attributes: dict[str, Any], start_ns: int, context: Any) -> Any:
+    def start_root(
+        self, name: str, attributes: dict[str, Any], start_ns: int, context: Any, simple: bool = False
+    ) -> Any:
         """A new root span (no parent, no links, kind INTERNAL) started at ``start_ns``; see the module docstring.
 
         ``context`` is what ``Tracer.start_span`` would pass to the sampler (the caller's
         explicit context). Returns a :class:`RootSpan` when sampled, the SDK's own span when
         the sampler records without sampling, a ``NonRecordingSpan`` when it drops.
+        ``simple=True`` promises that every attribute value is a str, bool, int or float, and
+        hands ``attributes`` over (the span keeps the dict).
         """
         trace_id = self._gen_trace()
-        result = self._sampler.should_sample(context, trace_id, name, _INTERNAL, attributes, ())
-        decision = result.decision
-        if decision is _RECORD_AND_SAMPLE:
-            flags, state = self._flags, result.trace_state
-            ctx = _context(trace_id, self._gen(), flags, state)
+        if self._always_on and context is not None and not context:  # an explicit, empty Context
+            # ALWAYS_ON (or ParentBased with it as root, and no parent in the empty context): the sampler's
+            # answer is RECORD_AND_SAMPLE, the attributes as given, no trace state; not asked, it is the same.
+            ctx = _context(trace_id, self._gen(), self._flags, None)
+            attrs = attributes if simple else dict(attributes)
+        else:
+            result = self._sampler.should_sample(context, trace_id, name, _INTERNAL, attributes, ())
+            if result.decision is not _RECORD_AND_SAMPLE:
+                return self._unsampled(name, trace_id, result, start_ns)
+            ctx = _context(trace_id, self._gen(), self._flags, result.trace_state)
             attrs = dict(result.attributes)
-            root = RootSpan(self, name, ctx, start_ns, attrs)
-            limit = self._max_attrs
-            if limit is None or len(attrs) > limit or not all(type(v) in _SIMPLE_VALUES for v in attrs.values()):
-                root._materialize()  # the SDK would bound or clean these: let it
-            return root
+            simple = False
+        root = RootSpan(self, name, ctx, start_ns, attrs)
+        limit = self._max_attrs
+        if (
+            limit is None
+            or len(attrs) > limit
+            or not (simple or all(type(v) in _SIMPLE_VALUES for v in attrs.values()))
+        ):
+            root._materialize()  # the SDK would bound or clean these: let it
+        return root
+
+    def _unsampled(self, name: str, trace_id: int, result: Any, start_ns: int) -> Any:
         flags = TraceFlags(self._flags & ~TraceFlags.SAMPLED)
         ctx = SpanContext(trace_id, self._gen(), is_remote=False, trace_flags=flags, trace_state=result.trace_state)
-        if decision is _DROP:
+        if result.decision is _DROP:
             return NonRecordingSpan(ctx)
         root = RootSpan(self, name, ctx, start_ns, dict(result.attributes))
         root._materialize()  # recorded but not sampled: rare, the SDK's span

@@ -78,6 +78,7 @@ class OrderTrace:
         "_last_ns",
         "_q",
         "_sc",
+        "_sell",
         "_series",
         "_span",
         "_start_ns",
@@ -127,6 +128,7 @@ class OrderTrace:
         self._filled = 0.0
         self._closed = False
         self._trace_hex: str | None = None
+        self._sell = False
 
     # ------------------------------------------------------------------ read-your-writes accessors
     def _sync(self) -> None:
@@ -311,8 +313,9 @@ class OrderTrace:
 
     def _on_fill(self, e: tuple[Any, ...]) -> None:
         _, _, now, qty, price, expected_price = e
-        q, p = _number(qty), _number(price)
-        if q is None or q <= 0 or p is None:
+        q = qty if type(qty) is float and qty < _INF else _number(qty)
+        p = price if type(price) is float and -_INF < price < _INF else _number(price)
+        if q is None or not q > 0 or p is None:
             self._tt._invalid("fill", qty if q is None or q <= 0 else price)
             return
         first = self._filled == 0
@@ -320,10 +323,10 @@ class OrderTrace:
         complete = filled >= self.qty * (1 - 1e-9)
         ref = expected_price if expected_price is not None else self.price
         slip: float | None = None
-        ref_price = _number(ref) if ref is not None else None
+        ref_price = ref if type(ref) is float and -_INF < ref < _INF else (_number(ref) if ref is not None else None)
         if ref_price:
             slip = (p - ref_price) / ref_price * 1e4
-            if self.side.lower() in _SELL_SIDES:
+            if self._sell:
                 slip = -slip
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
@@ -459,8 +462,10 @@ class OrderBook:
 
     def _remember(self, order: OrderTrace) -> None:
         recent = self._recent
-        recent[order.client_order_id] = order
-        recent.move_to_end(order.client_order_id)
+        oid = order.client_order_id
+        if oid in recent:
+            recent.move_to_end(oid)
+        recent[oid] = order
         if len(recent) > _RECENT:
             oid, old = recent.popitem(last=False)
             if self._by_id.get(oid) is old:

@@ -46,7 +46,7 @@ from ._journal import LIMIT as _LIMIT
 from ._journal import get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
-from .orders import OrderBook, OrderTrace, _number
+from .orders import _SELL_SIDES, OrderBook, OrderTrace, _number
 
 __all__ = ["TradingTelemetry"]
 
@@ -131,6 +131,7 @@ class TradingTelemetry:
         self._money: dict[Any, _Lazy] = {}
         self._notional: dict[Any, float] = {}
         self._keyed: dict[tuple[str, Any], Any] = {}
+        self._decision: dict[Any, Any] = {}  # decision_time's series by symbol: one dict lookup per call
         s = self.strategy
         self._gross = inst.gross.bind(strategy=s)
         self._net = inst.net.bind(strategy=s)
@@ -314,14 +315,29 @@ class TradingTelemetry:
 
     def _on_decision(self, e: tuple[Any, ...]) -> None:
         _, _, seconds, symbol = e
-        attrs = {"strategy": self.strategy} if symbol is None else {"strategy": self.strategy, "symbol": symbol}
-        self._keyed_bound("decision", symbol, lambda: self.instruments.decision.bind(**attrs)).record(seconds)
+        try:
+            bound = self._decision.get(symbol)
+        except TypeError:  # unhashable: bound per call
+            bound = None
+        if bound is None:
+            attrs = {"strategy": self.strategy} if symbol is None else {"strategy": self.strategy, "symbol": symbol}
+            bound = self._keyed_bound("decision", symbol, lambda: self.instruments.decision.bind(**attrs))
+            try:
+                if len(self._decision) < self.max_symbols:
+                    self._decision[symbol] = bound
+            except TypeError:
+                pass
+        bound.record(seconds)
 
     # ------------------------------------------------------------------ orders
     def _order_series(self, symbol: Any, side: Any, order_type: Any) -> _OrderSeries:
+        key = (symbol, side, order_type)
+        series = self._orders.get(key)
+        if series is not None:
+            return series
         return self._cached(  # type: ignore[no-any-return]
             self._orders,
-            (symbol, side, order_type),
+            key,
             lambda: _OrderSeries(
                 self.instruments,
                 symbol=symbol,
@@ -401,12 +417,15 @@ class TradingTelemetry:
             }
             if o.price is not None:
                 attrs["order.price"] = o.price
-            cur = current.get_span_context() if isinstance(current, trace.Span) else None
-            links = [Link(cur)] if cur is not None and cur.is_valid else None
+            links = None
+            if current is not None and isinstance(current, trace.Span):
+                cur = current.get_span_context()
+                if cur.is_valid:
+                    links = [Link(cur)]
             tracer = self._tracer()
             steps = self._steps
             if steps is not None and links is None:  # the SDK's span, built at end() (see _spans)
-                span = steps.start_root("order", attrs, o._start_ns, _EMPTY_CONTEXT)
+                span = steps.start_root("order", attrs, o._start_ns, _EMPTY_CONTEXT, simple=True)
             else:
                 span = tracer.start_span(
                     "order", context=_EMPTY_CONTEXT, attributes=attrs, links=links, start_time=o._start_ns
@@ -415,10 +434,12 @@ class TradingTelemetry:
             o._tracer = tracer
             o._span = span
             o._sc = sc
-            if sc.is_valid:
-                o._trace_hex = format(sc.trace_id, "032x")
+            trace_id, _, _, flags, _, valid = sc
+            if valid:
+                o._trace_hex = format(trace_id, "032x")
                 # Steps skip the SDK's start/end when that is exact (see _spans); only for a sampled root.
-                o._steps = steps if sc.trace_flags.sampled else None
+                o._steps = steps if flags & 1 else None
+            o._sell = o.side.lower() in _SELL_SIDES
             o._series = self._order_series(o.symbol, o.side, o.order_type)
         finally:
             if o._span is None:
@@ -443,6 +464,12 @@ class TradingTelemetry:
 
     # ------------------------------------------------------------------ positions and money
     def _money_series(self, symbol: Any) -> _Lazy:
+        try:
+            m = self._money.get(symbol)
+        except TypeError:
+            m = None
+        if m is not None:
+            return m
         return self._cached(  # type: ignore[no-any-return]
             self._money, symbol, lambda: _Lazy(self.instruments, symbol=symbol, strategy=self.strategy)
         )

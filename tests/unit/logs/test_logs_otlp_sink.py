@@ -11,7 +11,12 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordDroppedAttributesWarning, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, InMemoryLogRecordExporter
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -132,3 +137,57 @@ def test_fast_path_looks_up_the_span_when_the_builder_did_not() -> None:
     assert (rec.log_record.trace_id, rec.log_record.span_id) == (sc.trace_id, sc.span_id)
     assert rec.log_record.trace_flags == sc.trace_flags
     provider.shutdown()
+
+
+class _FastEncodingExporter(LogRecordExporter):
+    """Stands for the agent's OTLP exporter with the fast encoder (``CountingLogExporter.fast_encoding``)."""
+
+    fast_encoding = True
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def export(self, batch: Any) -> LogRecordExportResult:
+        self.items.extend(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def test_records_queued_already_encoded_export_what_logger_emit_exports() -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from tradeobs_agent._internal.otlp_encode import Encoded
+    from tradeobs_agent._internal.otlp_encode import encode_logs as fast_encode
+
+    provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+    fast_exp = _FastEncodingExporter()
+    provider.add_log_record_processor(BatchLogRecordProcessor(fast_exp, schedule_delay_millis=60_000))
+    sink = OtlpSink(provider, Registry().counter("errors").bind())
+    assert sink._batch is not None and sink._batch.encoded
+    slow_sink, slow_provider, slow_exp = _sink(_Other())
+    entries = _entries()
+    slow = _exported(slow_sink, slow_provider, slow_exp, entries)
+
+    builder = RecordBuilder(Redactor(), {"service.name": "svc"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LogRecordDroppedAttributesWarning)
+        for e in entries:
+            b = builder.build(e)
+            b.otel_attrs = otel_attributes(b.fields)
+            sink.emit(b)
+    assert provider.force_flush(10_000)
+    encoded = [i for i in fast_exp.items if type(i) is Encoded]
+    assert 0 < len(encoded) < len(entries)  # records the fast path cannot take (an empty key, 70 attributes) ...
+    fast = ExportLogsServiceRequest.FromString(fast_encode(fast_exp.items))  # ... are SDK records in the same batch
+    for rl in fast.resource_logs:
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                r.observed_time_unix_nano = 0
+    assert fast == ExportLogsServiceRequest(resource_logs=slow.resource_logs)
+    provider.shutdown()
+    slow_provider.shutdown()
