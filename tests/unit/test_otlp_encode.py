@@ -17,9 +17,11 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from tradeobs_agent._internal.exporters import CountingSpanExporter
 from tradeobs_agent._internal.otlp_encode import (
+    Encoded,
     _RawStub,
     encode_logs,
     encode_spans,
+    encode_step_span,
     install_fast_log_encoding,
     install_fast_span_encoding,
 )
@@ -189,3 +191,60 @@ def test_installed_on_the_grpc_log_exporter() -> None:
     finally:
         exporter.shutdown()
     assert not install_fast_log_encoding(object())
+
+
+# --------------------------------------------------------------------------- spans written where they end
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ctx=_context(remote=False),
+    parent=st.one_of(st.none(), _context(remote=False)),
+    name=_text,
+    attrs=st.one_of(st.none(), _attrs),
+    status=st.sampled_from([Status(StatusCode.UNSET), Status(StatusCode.ERROR, "risk"), Status(StatusCode.OK)]),
+    start=_times,
+    end=_times,
+    resource=st.sampled_from(RESOURCES),
+    scope=st.sampled_from(SCOPES),
+)
+def test_a_step_span_encoded_where_it_ends_equals_its_readable_span(
+    ctx: SpanContext,
+    parent: SpanContext | None,
+    name: str,
+    attrs: dict[str, Any] | None,
+    status: Status,
+    start: int,
+    end: int,
+    resource: Resource,
+    scope: InstrumentationScope | None,
+) -> None:
+    """``encode_step_span`` (trading order/step spans) writes exactly what the exporter writes for the span."""
+    readable = ReadableSpan(
+        name=name,
+        context=ctx,
+        parent=parent,
+        resource=resource,
+        attributes=attrs if attrs is not None else {},
+        kind=SpanKind.INTERNAL,
+        status=status,
+        start_time=start,
+        end_time=end,
+        instrumentation_scope=scope,
+    )
+    data = encode_step_span(
+        ctx.trace_id,
+        ctx.span_id,
+        ctx.trace_state,
+        parent.span_id if parent is not None else None,
+        name,
+        start,
+        end,
+        attrs,
+        status,
+    )
+    pre = Encoded(data, resource, scope)
+    assert encode_spans([pre]) == encode_spans([readable]) == reference([readable]).SerializeToString()
+    # mixed with SDK spans in one batch, grouped by resource and scope as the reference groups them
+    other = ReadableSpan("other", ctx, None, resource, {"a": 1}, instrumentation_scope=scope, start_time=1, end_time=2)
+    assert ExportTraceServiceRequest.FromString(encode_spans([pre, other])) == reference([readable, other])

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import sampling as s
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -268,3 +268,71 @@ def test_fast_root_ended_twice_and_used_after_end_does_nothing() -> None:
     assert not o.span.is_recording()
     (root,) = exporter.get_finished_spans()
     assert "late" not in root.attributes and root.events == ()
+
+
+# --------------------------------------------------------------------------- spans written to OTLP where they end
+
+
+class _FastEncodingExporter(SpanExporter):
+    """Stands for the agent's OTLP exporter with the fast encoder (``CountingSpanExporter.fast_encoding``)."""
+
+    fast_encoding = True
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.items.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+def _otlp_shape(items: list[Any]) -> list[tuple[Any, ...]]:
+    """The exported request, ids replaced by span names and times by their order, for comparing two runs."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from tradeobs_agent._internal.otlp_encode import encode_spans
+
+    req = MessageToDict(ExportTraceServiceRequest.FromString(encode_spans(items)))
+    out = []
+    for rs in req["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            spans = ss["spans"]
+            names = {sp["spanId"]: sp["name"] for sp in spans}
+            for sp in spans:
+                assert int(sp["startTimeUnixNano"]) <= int(sp["endTimeUnixNano"])
+                body = {k: v for k, v in sp.items() if k not in ("traceId", "spanId", "parentSpanId")}
+                body.pop("startTimeUnixNano")
+                body.pop("endTimeUnixNano")
+                for ev in body.get("events", ()):
+                    ev.pop("timeUnixNano")
+                for link in body.get("links", ()):
+                    assert link.pop("traceId") and link.pop("spanId")
+                parent = names.get(sp.get("parentSpanId"), "?") if "parentSpanId" in sp else None
+                out.append((repr(rs["resource"]), repr(ss["scope"]), repr(parent), repr(sorted(body.items()))))
+    return sorted(out)
+
+
+def test_spans_written_to_otlp_where_they_end_export_what_the_sdk_path_exports() -> None:
+    from tradeobs_agent._internal.otlp_encode import Encoded
+
+    from opentelemetry.sdk.resources import Resource
+
+    resource = Resource.create({"service.name": "t", "service.instance.id": "one"})
+    fast_provider = TracerProvider(shutdown_on_exit=False, resource=resource)
+    fast_exp = _FastEncodingExporter()
+    fast_provider.add_span_processor(BatchSpanProcessor(fast_exp, schedule_delay_millis=60_000))
+    assert StepSpans.for_tracer(fast_provider.get_tracer("x"))._encoded  # type: ignore[union-attr]
+    _run(fast_provider, InMemorySpanExporter())
+    _run_life(fast_provider, InMemorySpanExporter())
+    fast_provider.force_flush()
+
+    slow_provider, slow_exp = _provider(resource=resource)
+    slow_provider.add_span_processor(_Noting())
+    _run(slow_provider, slow_exp)
+    _run_life(slow_provider, slow_exp)
+
+    assert sum(type(i) is Encoded for i in fast_exp.items) > len(fast_exp.items) // 2  # most went the short way
+    assert len(fast_exp.items) == len(slow_exp.get_finished_spans())
+    assert _otlp_shape(fast_exp.items) == _otlp_shape(list(slow_exp.get_finished_spans()))
+    fast_provider.shutdown()

@@ -33,6 +33,7 @@ __all__ = [
     "encode_log_record",
     "encode_logs",
     "encode_spans",
+    "encode_step_span",
     "install_fast_log_encoding",
     "install_fast_span_encoding",
 ]
@@ -144,6 +145,7 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
 
 _SPAN_KIND = {0: b"\x30\x01", 1: b"\x30\x02", 2: b"\x30\x03", 3: b"\x30\x04", 4: b"\x30\x05"}
 _SPAN_KIND_BY_MEMBER = {k: _SPAN_KIND[k.value] for k in SpanKind}  # no enum ``.value`` descriptor per span
+_INTERNAL_KIND = _SPAN_KIND_BY_MEMBER[SpanKind.INTERNAL]
 _UNSET_CODE = StatusCode.UNSET
 _name_cache: dict[str, bytes] = {}
 
@@ -235,6 +237,42 @@ def _span(sp: Any) -> bytes:
     parts.append(_status(sp._status))
     parts.append(_FLAGS_REMOTE if parent and parent.is_remote else _FLAGS_LOCAL)
     return _ld(b"\x12", b"".join(parts))  # ScopeSpans.spans (field 2)
+
+
+def encode_step_span(
+    trace_id: int,
+    span_id: int,
+    trace_state: Any,
+    parent_span_id: int | None,
+    name: str,
+    start: int,
+    end: int,
+    attributes: Mapping[str, Any] | None,
+    status: Any,
+) -> bytes:
+    """What :func:`_span` writes for a span of kind INTERNAL with a local parent (or none), no events, links or
+    dropped attributes: the trading layer's order and step spans (``trading/_spans.py``), encoded where they end."""
+    nb = _name_cache.get(name)
+    if nb is None:
+        nb = _str(b"\x2a", name)
+        if len(_name_cache) < _MAX_CACHE:
+            _name_cache[name] = nb
+    parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
+    if trace_state:
+        parts.append(_str(b"\x1a", _trace_state(trace_state)))
+    if parent_span_id is not None:
+        parts.append(b"\x22\x08")
+        parts.append(parent_span_id.to_bytes(8, "big"))
+    parts.append(nb)
+    parts.append(_INTERNAL_KIND)
+    if start:
+        parts.append(b"\x39" + _pack_q(start))
+    if end:
+        parts.append(b"\x41" + _pack_q(end))
+    parts.append(_attributes(b"\x4a", attributes))
+    parts.append(_status(status))
+    parts.append(_FLAGS_LOCAL)
+    return _ld(b"\x12", b"".join(parts))
 
 
 _scope_cache: dict[Any, bytes] = {}

@@ -25,6 +25,13 @@ value that the SDK would clean, an attribute past the limit, ...) first turns it
 into the SDK's own span, started at the same time with the same context and
 attributes, and then delegates, so what is exported is what the SDK exports.
 
+When every span processor is a ``BatchSpanProcessor`` whose exporter has the
+fast OTLP encoder (the agent's own pipeline), an ended span is not even a
+``ReadableSpan``: it is written straight to its OTLP entry
+(``otlp_encode.encode_step_span``, an ``Encoded`` item in the processor's
+queue), the bytes that encoder would write for it on the export thread (tests
+hold the two together), so the export thread only joins bytes.
+
 It does so only when the result is exactly what the SDK would have produced,
 and otherwise (``StepSpans.for_tracer`` returns ``None``) the caller uses the
 SDK path:
@@ -53,6 +60,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace as _trace_api
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, Tracer
 from opentelemetry.sdk.trace import _Span as _SdkSpan
@@ -60,6 +68,8 @@ from opentelemetry.sdk.trace import sampling as _s
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _DEFAULT_STATE
+
+from .._internal.otlp_encode import Encoded, encode_step_span
 
 __all__ = ["RootSpan", "StepSpans"]
 
@@ -114,11 +124,23 @@ def _on_end_for(processors: tuple[Any, ...]) -> Any:
     return on_end
 
 
+def _all_fast_encoding(processors: tuple[Any, ...]) -> bool:
+    """Every processor is a ``BatchSpanProcessor`` exporting with the fast OTLP encoder (the agent's pipeline)."""
+    try:
+        return bool(processors) and all(
+            type(p) is BatchSpanProcessor and getattr(p._batch_processor._exporter, "fast_encoding", False) is True
+            for p in processors
+        )
+    except AttributeError:  # pragma: no cover - an SDK without these internals
+        return False
+
+
 class StepSpans:
     """Emits ended child spans straight to a tracer's span processors (see the module docstring)."""
 
     __slots__ = (
         "_always_on",
+        "_encoded",
         "_flags",
         "_gen",
         "_gen_trace",
@@ -137,6 +159,7 @@ class StepSpans:
         self._multi = multi = tracer.span_processor
         self._procs = procs = multi._span_processors  # replaced (a new tuple) when a processor is added
         self._on_end = _on_end_for(procs)
+        self._encoded = _all_fast_encoding(procs)
         ids = tracer.id_generator
         self._gen = ids.generate_span_id
         self._gen_trace = ids.generate_trace_id
@@ -234,13 +257,21 @@ class StepSpans:
         error: str | None = None,
     ) -> SpanContext:
         """Hand an ended child of ``parent`` (a sampled, local span context) to the processors; its context."""
-        trace_id, _, _, flags, state, _ = parent
-        ctx = _context(trace_id, self._gen(), flags, state)
+        trace_id, parent_id, _, flags, state, _ = parent
+        span_id = self._gen()
+        ctx = _context(trace_id, span_id, flags, state)
         attrs: Any = attributes
         if attrs is not None:
             n = self._max_attrs
             if n is None or len(attrs) > n:
                 attrs = self._bounded(attrs)
+        if self._encoded and type(attrs) is not BoundedAttributes:
+            # Written straight to its OTLP entry: what the exporter's fast encoder would write for the
+            # ReadableSpan below (otlp_encode.encode_step_span; a test holds the two together).
+            status = _UNSET if error is None else Status(StatusCode.ERROR, error)
+            data = encode_step_span(trace_id, span_id, state, parent_id, name, start_ns, end_ns, attrs, status)
+            self._on_end(Encoded(data, self._resource, self._scope))
+            return ctx
         self._on_end(
             ReadableSpan(
                 name=name,
@@ -259,8 +290,6 @@ class StepSpans:
         return ctx
 
     def _bounded(self, attrs: dict[str, Any]) -> Any:
-        from opentelemetry.attributes import BoundedAttributes
-
         limits = self._limits
         return BoundedAttributes(
             limits.max_span_attributes, attrs, immutable=True, max_value_len=limits.max_span_attribute_length
@@ -380,6 +409,13 @@ class RootSpan(_trace_api.Span):
                     self._end_ns = end = end_time if end_time is not None else _time_ns()
         if real is not None:
             real.end(end_time)
+            return
+        if st._encoded:
+            trace_id, span_id, _, _, state, _ = self._ctx
+            data = encode_step_span(
+                trace_id, span_id, state, None, self._name, self._start_ns, end, self._attrs, self._status
+            )
+            st._on_end(Encoded(data, st._resource, st._scope))
             return
         st._on_end(
             ReadableSpan(
