@@ -1,42 +1,50 @@
 """Whole-agent overhead on a paced trading loop: agent fully on vs off, same fixed workload.
 
-    python benchmarks/overhead.py [--loop demo|synthetic] [--seconds 10] [--rounds 2] [--symbols 10]
-                                  [--tick-hz 1000] [--order-hz 100] [--seed 7]
+    python benchmarks/overhead.py [--loop demo|synthetic] [--seconds 10] [--rounds 5] [--symbols 10]
+                                  [--tick-hz 1000] [--order-hz 100] [--seed 7] [--sequential]
 
-``--loop demo`` (issue 4's workload) runs the demo's own trading loop,
+``--loop demo`` (issue 4's workload, the default) runs the demo's own trading loop,
 ``tradeobs_agent.demo.TradingEngine``, on an asyncio event loop with
 ``DemoConfig(symbols=--symbols, tick_hz=--tick-hz / --symbols, orders_hz=--order-hz, seed=--seed)``:
 every step ticks every symbol; orders go through the strategy, risk, the paper broker
 (acks, partial fills, rejects, slippage, each a separate task) and the portfolio; positions,
-P&L and equity are published at 10 Hz; the demo logs its lines (signals, fills, rejects).
-Modes: ``baseline`` (the engine with a do-nothing telemetry object: the same trading and
-logging calls, no telemetry work), ``instrumented, agent off`` (the engine's
-``TradingTelemetry``, ``init()`` never called) and ``agent fully on`` (as below). Reported:
-process CPU, the event loop thread's CPU, ``TradingEngine.step()`` latency p50/p99/p99.9 (a
-step ticks every symbol and places the orders due) and the event loop's lag p99/p99.9 (a
-monitor task sleeping 5 ms; lag = how late it woke).
+P&L and equity are published at 10 Hz; the demo logs its lines (signals, fills, rejects) at INFO.
+Modes, each in a fresh interpreter:
+
+- ``baseline``: the engine with a do-nothing telemetry object (the same trading and logging
+  calls, no telemetry work; the INFO lines are discarded by the root logger's WARNING level)
+- ``baseline, stdlib logging``: the same, with ``logging.basicConfig(filename=..., level=INFO)``:
+  what the service pays for those log lines on its own, without tradeobs
+- ``instrumented, agent off``: the engine's ``TradingTelemetry``, ``init()`` never called
+- ``agent fully on``: ``init()`` with OTLP (gRPC) traces/metrics/logs to a real local
+  collector (``otelcol-tradeobs`` from ``~/.cache/tradeobs/bin``, OTLP receiver -> debug
+  exporter, a separate process, so its CPU is not counted), the Prometheus endpoint
+  scraped every ``--scrape-interval`` seconds (by this parent process, as Prometheus would be
+  another process), JSON log files, always-on sampling. Without the collector binary, OTLP is
+  replaced by in-memory exporters (said in the output).
+- ``raw OTel SDK, fully on``: the peer, the same telemetry written by hand on the OpenTelemetry
+  SDK (``benchmarks/_raw_otel.py``: SDK instruments with attributes per call, a span per order
+  step, exemplars, OTLP/gRPC for the three signals with the SDK's batch processors, the SDK's
+  Prometheus reader, ``LoggingHandler`` plus a JSON ``FileHandler``).
+
+Paired rounds: in each of ``--rounds`` rounds all modes run at the same time, so they see
+the same machine (on a shared VM the speed drifts by tens of percent within minutes; run one
+after another, that drift is larger than the effect). The overhead is the median over rounds
+of the per-round difference, with its range. ``--sequential`` runs them one after another.
+
+Reported per mode: process CPU (``time.process_time``, all threads) as % of one core over
+the run, the part of it on the event loop's thread (``time.thread_time``; the rest is the
+agent's background threads: the trading journal, export, logs), ``TradingEngine.step()``
+latency p50/p99/p99.9 (a step ticks every symbol and places the orders due) and the event
+loop's lag p99 (a monitor task sleeping 5 ms; lag = how late it woke).
 
 ``--loop synthetic`` (self-contained): ``--tick-hz`` ticks/s round-robin over ``--symbols``
 symbols, each tick runs a small strategy (rolling mean over 50 prices) and reports
 ``tt.tick``, ``tt.decision_time``; ``--order-hz`` orders/s each go through
 signal -> risk check -> submit on the tick that decides, ack one tick later, fill three
-ticks later, then ``tt.position`` / ``tt.pnl`` / ``tt.account`` and one INFO log line.
-
-Modes, each in a fresh interpreter, interleaved over ``--rounds`` rounds:
-- ``baseline``: no telemetry calls at all (the same loop with the calls removed)
-- ``instrumented, agent off``: ``TradingTelemetry`` calls, ``init()`` never called
-- ``agent fully on``: ``init()`` with OTLP (gRPC) traces/metrics/logs to a real local
-  collector (``otelcol-tradeobs`` from ``~/.cache/tradeobs/bin``, OTLP receiver -> debug
-  exporter, a separate process, so its CPU is not counted), the Prometheus endpoint
-  scraped every second by a thread in this process, JSON log files, always-on sampling.
-  Without the collector binary, OTLP is replaced by in-memory batch exporters (said in the output).
-- ``fully on, steps as events``: the same with ``TradingTelemetry(child_spans=False)`` (one span per
-  order, the steps as span events).
-
-Reported per mode: process CPU (``time.process_time``, all threads) as % of one core over
-the run, the part of it spent on the trading loop's own thread (``time.thread_time``; the rest
-is the agent's background threads: export, logs, scrapes), and per-iteration processing latency
-(work only, not the pacing sleep) p50/p99/p99.9.
+ticks later, then ``tt.position`` / ``tt.pnl`` / ``tt.account`` and one INFO log line; modes
+``baseline`` (the calls removed), ``instrumented, agent off``, ``agent fully on`` and
+``fully on, steps as events`` (``TradingTelemetry(child_spans=False)``).
 """
 
 from __future__ import annotations
@@ -56,7 +64,9 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("baseline", "instrumented, agent off", "agent fully on", "fully on, steps as events")
-DEMO_MODES = ("baseline", "instrumented, agent off", "agent fully on")
+DEMO_MODES = ("baseline", "baseline, stdlib logging", "instrumented, agent off", "agent fully on")
+PEER_MODES = ("baseline", "agent fully on", "raw OTel SDK, fully on")
+SCRAPED = ("agent fully on", "fully on", "raw OTel SDK")
 COLLECTOR = Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs") / "bin" / "otelcol-tradeobs"
 
 
@@ -67,7 +77,7 @@ def run_loop(
     tick_hz: int,
     order_hz: int,
     otlp: str | None,
-    scrape: float = 5.0,
+    prom_port: int = 0,
     fill_log: bool = True,
 ) -> dict[str, Any]:
     import logging
@@ -80,7 +90,7 @@ def run_loop(
     agent = None
     stop_scrape = None
     if mode.startswith(("agent fully on", "fully on")):
-        agent, stop_scrape = _start_agent(otlp, scrape)
+        agent, stop_scrape = _start_agent(otlp, prom_port)
     instrumented = mode != "baseline"
     child_spans = mode != "fully on, steps as events"
     tt = trading.TradingTelemetry(strategy="bench", venue="sim", child_spans=child_spans) if instrumented else None
@@ -207,7 +217,7 @@ def run_demo(
     tick_hz: int,
     order_hz: int,
     otlp: str | None,
-    scrape: float,
+    prom_port: int,
     seed: int,
 ) -> dict[str, Any]:
     import asyncio
@@ -217,9 +227,25 @@ def run_demo(
 
     agent = stop_scrape = None
     if mode == "agent fully on":
-        agent, stop_scrape = _start_agent(otlp, scrape)
+        agent, stop_scrape = _start_agent(otlp, prom_port)
+    logdir = None
+    if mode == "baseline, stdlib logging":  # what the service pays for its own INFO log lines without tradeobs
+        import logging
+
+        logdir = tempfile.mkdtemp(prefix="tradeobs-bench-stdlib-")
+        logging.basicConfig(
+            filename=os.path.join(logdir, "service.log"),
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+    telemetry: Any = _NullTelemetry() if mode.startswith("baseline") else None
+    if mode == "raw OTel SDK, fully on":  # the peer: the same telemetry hand-written on the OTel SDK
+        import _raw_otel
+
+        logdir = tempfile.mkdtemp(prefix="tradeobs-bench-raw-")
+        telemetry = _raw_otel.start(otlp or "127.0.0.1:4317", prom_port, logdir)
     cfg = DemoConfig(symbols=symbols, tick_hz=tick_hz / symbols, orders_hz=order_hz, seed=seed)
-    engine = TradingEngine(cfg, telemetry=_NullTelemetry() if mode == "baseline" else None)  # type: ignore[arg-type]
+    engine = TradingEngine(cfg, telemetry=telemetry)
     steps: list[float] = []
     lags: list[float] = []
     state = {"on": False}
@@ -257,6 +283,10 @@ def run_demo(
         return wall, cpu, loop_cpu, ticks, orders
 
     wall, cpu, loop_cpu, ticks, orders = asyncio.run(main())
+    if hasattr(telemetry, "shutdown"):
+        telemetry.shutdown()
+    if logdir is not None:
+        shutil.rmtree(logdir, ignore_errors=True)
     if stop_scrape is not None:
         stop_scrape()
     if agent is not None:
@@ -289,10 +319,9 @@ def o_side(o: Any) -> str:
     return o[1] if isinstance(o, tuple) else o.side  # type: ignore[no-any-return]
 
 
-def _start_agent(otlp: str | None, scrape_interval: float) -> tuple[Any, Any]:
-    import threading
-    import urllib.request
-
+def _start_agent(otlp: str | None, prom_port: int) -> tuple[Any, Any]:
+    """``init()`` fully on; the Prometheus endpoint listens on ``prom_port``, scraped by the parent process
+    (a scraper is Prometheus's CPU, not the service's)."""
     import tradeobs_agent
     from tradeobs_agent import LogOptions, OtlpOptions, PrometheusOptions
 
@@ -306,30 +335,47 @@ def _start_agent(otlp: str | None, scrape_interval: float) -> tuple[Any, Any]:
     agent = tradeobs_agent.init(
         service_name="bench-overhead",
         otlp=OtlpOptions(endpoint=f"http://{otlp}", protocol="grpc", insecure=True) if otlp else False,
-        prometheus=PrometheusOptions(host="127.0.0.1", port=0),
+        prometheus=PrometheusOptions(host="127.0.0.1", port=prom_port),
         logs=LogOptions(dir=logdir, console=False),
         live=False,
         **extra,
     )
-    url = agent.prometheus_url
-    stop = threading.Event()
 
-    def scrape() -> None:
-        while not stop.wait(scrape_interval):
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-            except Exception:
-                pass
-
-    t = threading.Thread(target=scrape, daemon=True)
-    t.start()
-
-    def stop_scrape() -> None:
-        stop.set()
-        t.join(5)
+    def cleanup() -> None:
         shutil.rmtree(logdir, ignore_errors=True)
 
-    return agent, stop_scrape
+    return agent, cleanup
+
+
+class _Scraper:
+    """Scrapes each child's Prometheus endpoint every ``interval`` seconds from the parent process."""
+
+    def __init__(self, ports: list[int], interval: float) -> None:
+        import threading
+
+        self.ports, self.interval = ports, interval
+        self.stop = threading.Event()
+        self.scrapes = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import urllib.request
+
+        while not self.stop.wait(self.interval):
+            for port in self.ports:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+                    self.scrapes += 1
+                except Exception:  # not listening yet, or already gone
+                    pass
+
+    def __enter__(self) -> _Scraper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join(10)
 
 
 def _free_port() -> int:
@@ -390,14 +436,21 @@ def main() -> None:
     ap.add_argument("--loop", choices=("demo", "synthetic"), default="demo", help="which trading loop to drive")
     ap.add_argument("--seed", type=int, default=7, help="the demo's seed (--loop demo)")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--symbols", type=int, default=10)
     ap.add_argument("--tick-hz", type=int, default=1000)
     ap.add_argument("--order-hz", type=int, default=100)
     ap.add_argument("--scrape-interval", type=float, default=5.0, help="seconds between Prometheus scrapes")
     ap.add_argument("--no-fill-log", action="store_true", help="do not log one INFO line per fill")
+    ap.add_argument("--peer-rounds", type=int, default=3, help="rounds of baseline / tradeobs / raw OTel SDK peer")
+    ap.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run the modes one after another in each round (default: all at once, paired)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--otlp", help=argparse.SUPPRESS)
+    ap.add_argument("--prom-port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child and args.loop == "demo":
         res = run_demo(
@@ -407,7 +460,7 @@ def main() -> None:
             args.tick_hz,
             args.order_hz,
             args.otlp or None,
-            args.scrape_interval,
+            args.prom_port,
             args.seed,
         )
         print(json.dumps(res))
@@ -420,7 +473,7 @@ def main() -> None:
             args.tick_hz,
             args.order_hz,
             args.otlp or None,
-            args.scrape_interval,
+            args.prom_port,
             not args.no_fill_log,
         )
         print(json.dumps(res))
@@ -431,22 +484,53 @@ def main() -> None:
         otlp = col[1] if col else ""
         try:
             modes = DEMO_MODES if args.loop == "demo" else MODES
-            results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-            for _ in range(args.rounds):
-                for mode in modes:
-                    cmd = [sys.executable, __file__, "--child", mode, "--otlp", otlp, "--loop", args.loop]
-                    cmd += ["--seed", str(args.seed)]
-                    cmd += ["--seconds", str(args.seconds), "--symbols", str(args.symbols)]
-                    cmd += ["--tick-hz", str(args.tick_hz), "--order-hz", str(args.order_hz)]
-                    cmd += ["--scrape-interval", str(args.scrape_interval)]
-                    cmd += ["--no-fill-log"] if args.no_fill_log else []
-                    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                    results[mode].append(json.loads(out.strip().splitlines()[-1]))
+            results = _rounds(args, modes, args.rounds, otlp)
+            peer = None
+            if args.loop == "demo" and args.peer_rounds > 0 and otlp:
+                # The raw-SDK peer takes ~5x tradeobs' CPU; run alongside the others it would slow them down
+                # and blur their latencies, so it gets rounds of its own with the baseline and tradeobs.
+                peer = _rounds(args, PEER_MODES, args.peer_rounds, otlp)
         finally:
             if col:
                 col[0].terminate()
                 col[0].wait(10)
     _print(results, args, otlp)
+    if peer is not None:
+        _print_peer(peer, args)
+
+
+def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[str, list[dict[str, Any]]]:
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for _ in range(rounds):
+        ports = {mode: _free_port() for mode in modes if mode.startswith(SCRAPED)}
+        cmds = [_child_cmd(args, mode, otlp, ports.get(mode, 0)) for mode in modes]
+        with _Scraper(list(ports.values()), args.scrape_interval):
+            if args.sequential:
+                outs = [subprocess.run(c, capture_output=True, text=True, check=True).stdout for c in cmds]
+            else:  # paired: every mode at the same time, so a round compares them on the same machine state
+                procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
+                outs = [p.communicate()[0] for p in procs]
+                if any(p.returncode for p in procs):
+                    raise SystemExit("a benchmark child failed")
+        for mode, out in zip(modes, outs, strict=True):
+            results[mode].append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def _child_cmd(args: Any, mode: str, otlp: str, prom_port: int) -> list[str]:
+    cmd = [sys.executable, __file__, "--child", mode, "--otlp", otlp, "--loop", args.loop]
+    cmd += ["--prom-port", str(prom_port)]
+    cmd += ["--seed", str(args.seed)]
+    cmd += ["--seconds", str(args.seconds), "--symbols", str(args.symbols)]
+    cmd += ["--tick-hz", str(args.tick_hz), "--order-hz", str(args.order_hz)]
+    cmd += ["--no-fill-log"] if args.no_fill_log else []
+    return cmd
+
+
+def _paired(results: dict[str, list[dict[str, Any]]], a: str, b: str, key: str = "cpu_pct") -> str:
+    """Median and range of the per-round differences ``a - b``."""
+    d = sorted(x[key] - y[key] for x, y in zip(results[a], results[b], strict=True))
+    return f"{statistics.median(d):+.2f} (rounds {d[0]:+.2f} .. {d[-1]:+.2f})"
 
 
 def _print(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> None:
@@ -487,39 +571,80 @@ def _print(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> No
 
 
 def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> None:
+    how = "one after another" if args.sequential else "all at the same time (paired)"
     print(
         f"# overhead (the demo's TradingEngine): {args.symbols} symbols, {args.tick_hz} ticks/s "
         f"({args.tick_hz / args.symbols:g} steps/s), {args.order_hz} orders/s, seed {args.seed}, "
-        f"{args.seconds:g}s x {args.rounds} rounds per mode (median of rounds); python {sys.version.split()[0]}"
+        f"{args.seconds:g}s x {args.rounds} rounds, modes run {how}; python {sys.version.split()[0]}"
     )
     target = f"a local otelcol-tradeobs at {otlp}" if otlp else "in-memory exporters"
     print(f"# agent fully on exports OTLP to: {target}")
+    print("# CPU in % of one core; 'vs' columns are the median of the per-round differences (percentage points)")
     print(
-        "| mode                    | CPU % of a core | vs baseline | vs agent off | loop thread | other threads "
+        "| mode                     | CPU % of a core | vs baseline | vs agent off | loop thread | other threads "
         "| step p50 us | step p99 us | step p99.9 us | loop lag p99 us | ticks/s | orders/s |"
     )
     print(
-        "|-------------------------|-----------------|-------------|--------------|-------------|---------------"
+        "|--------------------------|-----------------|-------------|--------------|-------------|---------------"
         "|-------------|-------------|---------------|-----------------|---------|----------|"
     )
-    base_cpu = statistics.median(r["cpu_pct"] for r in results["baseline"])
-    off_cpu = statistics.median(r["cpu_pct"] for r in results["instrumented, agent off"])
+    off = "instrumented, agent off"
     for mode in DEMO_MODES:
         rs = results[mode]
 
         def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
             return statistics.median(r[key] for r in rs)
 
-        cpu = med("cpu_pct")
-        other = statistics.median(r["cpu_pct"] - r["loop_cpu_pct"] for r in rs)
+        def vs(other: str, mode: str = mode) -> float:
+            return statistics.median(
+                a["cpu_pct"] - b["cpu_pct"] for a, b in zip(results[mode], results[other], strict=True)
+            )
+
+        other_threads = statistics.median(r["cpu_pct"] - r["loop_cpu_pct"] for r in rs)
         print(
-            f"| {mode:<23} | {cpu:15.2f} | {cpu - base_cpu:+9.2f}pp | {cpu - off_cpu:+10.2f}pp "
-            f"| {med('loop_cpu_pct'):11.2f} | {other:13.2f} | {med('p50_us'):11.1f} | {med('p99_us'):11.1f} "
+            f"| {mode:<24} | {med('cpu_pct'):15.2f} | {vs('baseline'):+9.2f}pp | {vs(off):+10.2f}pp "
+            f"| {med('loop_cpu_pct'):11.2f} | {other_threads:13.2f} | {med('p50_us'):11.1f} | {med('p99_us'):11.1f} "
             f"| {med('p999_us'):13.1f} | {med('lag_p99_us'):15.1f} | {med('ticks_per_s'):7.0f} "
             f"| {med('orders_per_s'):8.1f} |"
         )
+    on = "agent fully on"
+    print(f"fully on vs agent off: {_paired(results, on, off)} pp of a core")
+    print(f"fully on vs baseline:  {_paired(results, on, 'baseline')} pp of a core")
+    print(f"agent off vs baseline: {_paired(results, off, 'baseline')} pp of a core")
+    stdlib = "baseline, stdlib logging"
+    print(f"stdlib logging of the same lines vs baseline: {_paired(results, stdlib, 'baseline')} pp of a core")
+    print(f"step p99, stdlib logging vs baseline: {_paired(results, stdlib, 'baseline', 'p99_us')} us")
+    print(f"step p99, fully on vs agent off: {_paired(results, on, off, 'p99_us')} us")
+    print(f"step p99, fully on vs baseline: {_paired(results, on, 'baseline', 'p99_us')} us")
+    print(f"step p99, agent off vs baseline: {_paired(results, off, 'baseline', 'p99_us')} us")
+    print(f"step p99, baseline round to round: {sorted(round(r['p99_us']) for r in results['baseline'])} us")
     for key, label in (("cpu_pct", "CPU %"), ("p99_us", "step p99 us"), ("lag_p99_us", "loop lag p99 us")):
         print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in DEMO_MODES})
+
+
+def _print_peer(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
+    print()
+    print(f"# the peer: the same telemetry hand-written on the raw OTel SDK; {args.peer_rounds} rounds of its own")
+    print("| mode                     | CPU % of a core | vs baseline | step p50 us | step p99 us | loop lag p99 us |")
+    print("|--------------------------|-----------------|-------------|-------------|-------------|-----------------|")
+    for mode in PEER_MODES:
+        rs = results[mode]
+        d = statistics.median(a["cpu_pct"] - b["cpu_pct"] for a, b in zip(rs, results["baseline"], strict=True))
+
+        def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
+            return statistics.median(r[key] for r in rs)
+
+        print(
+            f"| {mode:<24} | {med('cpu_pct'):15.2f} | {d:+9.2f}pp | {med('p50_us'):11.1f} | {med('p99_us'):11.1f} "
+            f"| {med('lag_p99_us'):15.1f} |"
+        )
+    raw, on = "raw OTel SDK, fully on", "agent fully on"
+    ratio = statistics.median(
+        (r["cpu_pct"] - b["cpu_pct"]) / max(1e-9, t["cpu_pct"] - b["cpu_pct"])
+        for r, t, b in zip(results[raw], results[on], results["baseline"], strict=True)
+    )
+    print(f"tradeobs fully on vs raw OTel SDK fully on: {_paired(results, on, raw)} pp of a core")
+    print(f"raw OTel SDK overhead / tradeobs overhead (over the baseline): {ratio:.1f}x")
 
 
 if __name__ == "__main__":

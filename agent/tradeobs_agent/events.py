@@ -79,9 +79,12 @@ class EventBus:
             self._ring.append(_new_event(Event, (self._seq, kind, _time(), data)))
             return self._seq
 
-    def since(self, seq: int) -> list[Event]:
-        """Events after ``seq``, oldest first. If some were already evicted, the list starts at the oldest kept."""
-        if self._flush_hooks:
+    def since(self, seq: int, *, pending: bool = True) -> list[Event]:
+        """Events after ``seq``, oldest first. If some were already evicted, the list starts at the oldest kept.
+
+        ``pending=False`` skips publishing what is still pending first (a reader on the trading thread).
+        """
+        if pending and self._flush_hooks:
             self._flush()
         with self._lock:
             ring = self._ring

@@ -314,9 +314,9 @@ def _otlp_shape(items: list[Any]) -> list[tuple[Any, ...]]:
 
 
 def test_spans_written_to_otlp_where_they_end_export_what_the_sdk_path_exports() -> None:
-    from tradeobs_agent._internal.otlp_encode import Encoded
-
     from opentelemetry.sdk.resources import Resource
+
+    from tradeobs_agent._internal.otlp_encode import Encoded
 
     resource = Resource.create({"service.name": "t", "service.instance.id": "one"})
     fast_provider = TracerProvider(shutdown_on_exit=False, resource=resource)

@@ -74,6 +74,7 @@ import orjson
 from .._internal.once import warn_once
 from ..events import EventBus, get_bus
 from ..metrics import Registry, get_registry
+from ..trading._journal import get_journal
 from .frames import FrameBuilder, delta, select_symbols
 
 __all__ = ["LiveHub", "parse_event_id"]
@@ -314,7 +315,7 @@ class LiveHub:
         return b"id: %s-%d\nevent: frame\ndata: %s\n\n" % (self._bid, fid, data), data
 
     def _pull_events(self) -> list[bytes]:
-        new = self.bus.since(self._bus_seq)
+        new = self.bus.since(self._bus_seq, pending=False)  # the journal's applier publishes them (see _step)
         out = []
         ring = self._events
         for e in new:
@@ -330,7 +331,9 @@ class LiveHub:
         return out
 
     def _step(self) -> None:
-        self.registry.flush()  # pending trading calls become values and events first
+        # Pending trading calls become values and events on the journal's applier thread, not on this
+        # (the trading) event loop: a frame shows what was applied by the previous frame, ~0.1 s.
+        get_journal().wake()
         events = self._pull_events()
         now = time.time()
         mono = time.monotonic()

@@ -77,6 +77,8 @@ class Journal:
         self._owner = 0  # thread id applying now (a handler that records again must not wait for itself)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stopping = False
         self.applied = 0
         self.errors = 0
 
@@ -146,6 +148,7 @@ class Journal:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
+            self._stopping = False
             self._stop.clear()
             t = threading.Thread(target=self._run, name="tradeobs-trading", daemon=True)
             t.start()
@@ -153,16 +156,31 @@ class Journal:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the applier thread, then apply what is left."""
+        self._stopping = True
         self._stop.set()
+        self._wake.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
         self._thread = None
         self.flush()
 
+    def wake(self) -> None:
+        """Have the applier thread apply what is waiting now instead of at its next interval.
+
+        For readers on a latency-sensitive thread (the live stream's producer runs on the trading
+        event loop): the work happens on the applier thread, in chunks, and the reader sees it next time.
+        """
+        self._wake.set()
+
     def _run(self) -> None:
         interval = self.interval or INTERVAL
-        while not self._stop.wait(interval):
+        wake = self._wake
+        while True:
+            wake.wait(interval)
+            wake.clear()
+            if self._stopping:
+                return
             try:
                 self._flush_chunked()
             except Exception:  # flush never raises; this is for the interpreter shutting down under us
@@ -199,6 +217,7 @@ class Journal:
         self._lock = threading.Lock()
         self._owner = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()
         running, self._thread = self._thread is not None, None
         if running:
             self.start()
