@@ -9,7 +9,6 @@ import random
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from prometheus_client.parser import text_string_to_metric_families
 
 import tradeobs_agent
-from tests._util import wait_for
+from tests._util import otel_points, prom_samples, wait_for
 from tradeobs_agent import events, trading
 from tradeobs_agent.agent import _reset_for_tests
 from tradeobs_agent.trading._journal import Journal, get_journal
@@ -167,26 +165,6 @@ def test_tracing_never_draws_from_the_applications_random() -> None:
 # --------------------------------------------------------------------------- exact through every reader
 
 
-def _otel(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    data = reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                out.setdefault(m.name, []).extend(m.data.data_points)
-    return out
-
-
-def _prom(url: str) -> dict[str, list[Any]]:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, list[Any]] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append(s)
-    return out
-
-
 _ids = itertools.count()
 
 
@@ -241,7 +219,7 @@ def test_trading_calls_from_threads_and_tasks_reach_every_reader_exactly(per_wor
         for sym in ("AAPL", "MSFT", "TSLA"):
             n_orders = sum(1 for s, _ in all_work if s == sym)
             n_fills = sum(f for s, f in all_work if s == sym)
-            m = _otel(reader)
+            m = otel_points(reader)
             ticks = [p.value for p in m.get("trading.marketdata.ticks", []) if p.attributes["symbol"] == sym]
             filled = [p.value for p in m.get("trading.orders.filled", []) if p.attributes.get("symbol") == sym]
             partial = [
@@ -249,7 +227,7 @@ def test_trading_calls_from_threads_and_tasks_reach_every_reader_exactly(per_wor
             ]
             assert sum(ticks) == n_orders and sum(filled) == n_orders
             assert sum(partial) == n_fills - n_orders
-            prom = _prom(agent.prometheus_url)  # type: ignore[arg-type]
+            prom = prom_samples(agent.prometheus_url)  # type: ignore[arg-type]
             got = sum(s.value for s in prom.get("trading_orders_filled_total", []) if s.labels["symbol"] == sym)
             assert got == n_orders
         fills = [e for e in events.get_bus().since(seq0) if e.kind == "fill"]

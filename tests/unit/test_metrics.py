@@ -7,7 +7,6 @@ import itertools
 import logging
 import math
 import threading
-import urllib.request
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
@@ -16,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from prometheus_client.parser import text_string_to_metric_families
 
 import tradeobs_agent
+from tests._util import otel_points, prom_samples
 from tradeobs_agent import metrics
 from tradeobs_agent.agent import _reset_for_tests
 from tradeobs_agent.metrics import OVERFLOW_KEY, Registry
@@ -49,24 +48,10 @@ def agent_with_readers() -> Iterator[tuple[Any, InMemoryMetricReader]]:
 
 
 def _otel_points(reader: InMemoryMetricReader, name: str) -> list[Any]:
-    data = reader.get_metrics_data()
-    out: list[Any] = []
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                if m.name == name:
-                    out.extend(m.data.data_points)
-    return out
+    return otel_points(reader).get(name, [])
 
 
-def _prom_samples(url: str) -> dict[str, list[Any]]:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, list[Any]] = {}
-    for fam in text_string_to_metric_families(text):
-        for sample in fam.samples:
-            out.setdefault(sample.name, []).append(sample)
-    return out
+_prom_samples = prom_samples
 
 
 _ids = itertools.count()

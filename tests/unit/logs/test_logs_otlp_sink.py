@@ -67,9 +67,7 @@ def _entries() -> list[tuple[Any, ...]]:
     ]
 
 
-def _exported(
-    sink: OtlpSink, provider: LoggerProvider, exporter: InMemoryLogRecordExporter, entries: list[tuple[Any, ...]]
-) -> Any:
+def _emit_all(sink: OtlpSink, entries: list[tuple[Any, ...]]) -> None:
     builder = RecordBuilder(Redactor(), {"service.name": "svc"})
     with warnings.catch_warnings():  # the SDK warns when it drops the empty key; not an error here
         warnings.simplefilter("ignore", LogRecordDroppedAttributesWarning)
@@ -77,6 +75,12 @@ def _exported(
             b = builder.build(e)
             b.otel_attrs = otel_attributes(b.fields)
             sink.emit(b)
+
+
+def _exported(
+    sink: OtlpSink, provider: LoggerProvider, exporter: InMemoryLogRecordExporter, entries: list[tuple[Any, ...]]
+) -> Any:
+    _emit_all(sink, entries)
     assert provider.force_flush(10_000)
     logs = exporter.get_finished_logs()
     for r in logs:
@@ -173,13 +177,7 @@ def test_records_queued_already_encoded_export_what_logger_emit_exports() -> Non
     entries = _entries()
     slow = _exported(slow_sink, slow_provider, slow_exp, entries)
 
-    builder = RecordBuilder(Redactor(), {"service.name": "svc"})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LogRecordDroppedAttributesWarning)
-        for e in entries:
-            b = builder.build(e)
-            b.otel_attrs = otel_attributes(b.fields)
-            sink.emit(b)
+    _emit_all(sink, entries)
     assert provider.force_flush(10_000)
     encoded = [i for i in fast_exp.items if type(i) is Encoded]
     assert 0 < len(encoded) < len(entries)  # records the fast path cannot take (an empty key, 70 attributes) ...
