@@ -95,7 +95,9 @@ class TradingTelemetry:
 
     ``child_spans=False`` records the steps (risk_check, submit, ack, fill) as
     events on the order's root span instead of child spans: one span per order
-    instead of 3 + fills; exemplars then point at the root span.
+    instead of 3 + fills; exemplars then point at the root span. With the agent's
+    own OTLP pipeline child spans are the cheaper choice (they are written straight
+    to OTLP; events need the SDK's span), see ``docs/metrics.md``.
     """
 
     def __init__(
