@@ -123,7 +123,6 @@ def test_the_applier_thread_yields_between_chunks() -> None:
     assert order.index("other thread") < 1000  # in the first half of the batch (typically after one chunk)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_fork_applies_first_and_the_child_starts_clean() -> None:
     j, t = Journal(interval=0.05), _Target()
     os.register_at_fork(before=j._before_fork, after_in_parent=j._after_fork_parent, after_in_child=j._after_fork_child)

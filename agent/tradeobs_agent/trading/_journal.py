@@ -76,7 +76,6 @@ class Journal:
         self._lock = threading.Lock()
         self._owner = 0  # thread id applying now (a handler that records again must not wait for itself)
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._wake = threading.Event()
         self._stopping = False
         self.applied = 0
@@ -149,7 +148,6 @@ class Journal:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stopping = False
-            self._stop.clear()
             t = threading.Thread(target=self._run, name="tradeobs-trading", daemon=True)
             t.start()
             self._thread = t
@@ -157,7 +155,6 @@ class Journal:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the applier thread, then apply what is left."""
         self._stopping = True
-        self._stop.set()
         self._wake.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
@@ -216,7 +213,6 @@ class Journal:
     def _after_fork_child(self) -> None:
         self._lock = threading.Lock()
         self._owner = 0
-        self._stop = threading.Event()
         self._wake = threading.Event()
         running, self._thread = self._thread is not None, None
         if running:
