@@ -175,65 +175,56 @@ _ids = itertools.count()
         max_size=4,
     )
 )
-def test_trading_calls_from_threads_and_tasks_reach_every_reader_exactly(per_worker: list[list[Any]]) -> None:
+def test_trading_calls_from_threads_and_tasks_reach_every_reader_exactly(
+    agent_with_readers: tuple[Any, InMemoryMetricReader], per_worker: list[list[Any]]
+) -> None:
     """No flush() anywhere: each reader (OTel collection, Prometheus scrape, event bus) applies the journal."""
-    reader = InMemoryMetricReader()
-    agent = tradeobs_agent.init(
-        service_name="test-journal",
-        otlp=False,
-        logs=False,
-        live=False,
-        prometheus=tradeobs_agent.PrometheusOptions(host="127.0.0.1", port=0),
-        metric_readers=[reader],
-    )
-    try:
-        tt = trading.TradingTelemetry(strategy=f"s{next(_ids)}")
-        seq0 = events.get_bus().last_seq
+    agent, reader = agent_with_readers  # one agent for every example: each example has its own symbols
+    example = next(_ids)
+    tt = trading.TradingTelemetry(strategy=f"s{example}")
+    seq0 = events.get_bus().last_seq
 
-        def trade(symbol: str, fills: int, tag: str) -> None:
-            tt.tick(symbol, 100.0, exchange_ts=time.time())
-            o = tt.order_signal(f"{tag}", symbol, "buy", fills)
-            o.submitted()
-            for _ in range(fills):
-                o.fill(1, 100.0)
+    def trade(symbol: str, fills: int, tag: str) -> None:
+        tt.tick(f"{symbol}{example}", 100.0, exchange_ts=time.time())
+        o = tt.order_signal(f"{example}-{tag}", f"{symbol}{example}", "buy", fills)
+        o.submitted()
+        for _ in range(fills):
+            o.fill(1, 100.0)
 
-        async def in_tasks(work: list[Any], w: int) -> None:
-            async def one(i: int, sym: str, n: int) -> None:
-                await asyncio.sleep(0)
-                trade(sym, n, f"t{w}-{i}")
+    async def in_tasks(work: list[Any], w: int) -> None:
+        async def one(i: int, sym: str, n: int) -> None:
+            await asyncio.sleep(0)
+            trade(sym, n, f"t{w}-{i}")
 
-            await asyncio.gather(*(one(i, s, n) for i, (s, n) in enumerate(work)))
+        await asyncio.gather(*(one(i, s, n) for i, (s, n) in enumerate(work)))
 
-        threads = [
-            threading.Thread(target=lambda w=w, work=work: [trade(s, n, f"w{w}-{i}") for i, (s, n) in enumerate(work)])
-            for w, work in enumerate(per_worker[1:], start=1)
-        ]
-        threads.append(threading.Thread(target=lambda: asyncio.run(in_tasks(per_worker[0], 0))))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    threads = [
+        threading.Thread(target=lambda w=w, work=work: [trade(s, n, f"w{w}-{i}") for i, (s, n) in enumerate(work)])
+        for w, work in enumerate(per_worker[1:], start=1)
+    ]
+    threads.append(threading.Thread(target=lambda: asyncio.run(in_tasks(per_worker[0], 0))))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
-        all_work = [x for w in per_worker for x in w]
-        for sym in ("AAPL", "MSFT", "TSLA"):
-            n_orders = sum(1 for s, _ in all_work if s == sym)
-            n_fills = sum(f for s, f in all_work if s == sym)
-            m = otel_points(reader)
-            ticks = [p.value for p in m.get("trading.marketdata.ticks", []) if p.attributes["symbol"] == sym]
-            filled = [p.value for p in m.get("trading.orders.filled", []) if p.attributes.get("symbol") == sym]
-            partial = [
-                p.value for p in m.get("trading.orders.partially_filled", []) if p.attributes.get("symbol") == sym
-            ]
-            assert sum(ticks) == n_orders and sum(filled) == n_orders
-            assert sum(partial) == n_fills - n_orders
-            prom = prom_samples(agent.prometheus_url)  # type: ignore[arg-type]
-            got = sum(s.value for s in prom.get("trading_orders_filled_total", []) if s.labels["symbol"] == sym)
-            assert got == n_orders
-        fills = [e for e in events.get_bus().since(seq0) if e.kind == "fill"]
-        assert len(fills) == sum(f for _, f in all_work)
-        tt.close()
-    finally:
-        _reset_for_tests()
+    all_work = [x for w in per_worker for x in w]
+    for base in ("AAPL", "MSFT", "TSLA"):
+        sym = f"{base}{example}"
+        n_orders = sum(1 for s, _ in all_work if s == base)
+        n_fills = sum(f for s, f in all_work if s == base)
+        m = otel_points(reader)
+        ticks = [p.value for p in m.get("trading.marketdata.ticks", []) if p.attributes["symbol"] == sym]
+        filled = [p.value for p in m.get("trading.orders.filled", []) if p.attributes.get("symbol") == sym]
+        partial = [p.value for p in m.get("trading.orders.partially_filled", []) if p.attributes.get("symbol") == sym]
+        assert sum(ticks) == n_orders and sum(filled) == n_orders
+        assert sum(partial) == n_fills - n_orders
+        prom = prom_samples(agent.prometheus_url)  # type: ignore[arg-type]
+        got = sum(s.value for s in prom.get("trading_orders_filled_total", []) if s.labels["symbol"] == sym)
+        assert got == n_orders
+    fills = [e for e in events.get_bus().since(seq0) if e.kind == "fill"]
+    assert len(fills) == sum(f for _, f in all_work)
+    tt.close()
 
 
 def test_the_process_journal_is_shared_and_started_by_trading_telemetry() -> None:

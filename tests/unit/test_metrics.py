@@ -30,23 +30,6 @@ def _reset() -> Iterator[None]:
     _reset_for_tests()
 
 
-@pytest.fixture
-def agent_with_readers() -> Iterator[tuple[Any, InMemoryMetricReader]]:
-    """A real agent with an in-memory OTel reader and the real Prometheus endpoint on a free port."""
-    reader = InMemoryMetricReader()
-    agent = tradeobs_agent.init(
-        service_name="test-metrics",
-        otlp=False,
-        logs=False,
-        live=False,
-        prometheus=tradeobs_agent.PrometheusOptions(host="127.0.0.1", port=0),
-        metric_readers=[reader],
-    )
-    assert agent.prometheus_url is not None
-    yield agent, reader
-    _reset_for_tests()
-
-
 def _otel_points(reader: InMemoryMetricReader, name: str) -> list[Any]:
     return otel_points(reader).get(name, [])
 
