@@ -34,6 +34,7 @@ __all__ = [
     "encode_logs",
     "encode_spans",
     "encode_step_span",
+    "exports_encoded",
     "install_fast_log_encoding",
     "install_fast_span_encoding",
 ]
@@ -193,15 +194,20 @@ def _link(link: Any) -> bytes:
     return _ld(b"\x6a", body)
 
 
-def _span(sp: Any) -> bytes:
-    ctx = sp._context
-    parent = sp._parent
-    name = sp._name
+def _name_bytes(name: str) -> bytes:
+    """``Span.name`` (field 5), cached (bounded)."""
     nb = _name_cache.get(name)
     if nb is None:
         nb = _str(b"\x2a", name)
         if len(_name_cache) < _MAX_CACHE:
             _name_cache[name] = nb
+    return nb
+
+
+def _span(sp: Any) -> bytes:
+    ctx = sp._context
+    parent = sp._parent
+    nb = _name_bytes(sp._name)
     parts = [b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big")]
     ts = ctx.trace_state
     if ts:
@@ -252,11 +258,7 @@ def encode_step_span(
 ) -> bytes:
     """What :func:`_span` writes for a span of kind INTERNAL with a local parent (or none), no events, links or
     dropped attributes: the trading layer's order and step spans (``trading/_spans.py``), encoded where they end."""
-    nb = _name_cache.get(name)
-    if nb is None:
-        nb = _str(b"\x2a", name)
-        if len(_name_cache) < _MAX_CACHE:
-            _name_cache[name] = nb
+    nb = _name_bytes(name)
     parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
     if trace_state:
         parts.append(_str(b"\x1a", _trace_state(trace_state)))
@@ -302,6 +304,13 @@ def _resource(resource: Any) -> bytes:
         _resource_cache.clear()
     _resource_cache[id(resource)] = (resource, b)
     return b
+
+
+def exports_encoded(batch_processors: Sequence[Any]) -> bool:
+    """Every one of these SDK ``BatchProcessor`` s exports with the fast encoder, so it can take :class:`Encoded`."""
+    return bool(batch_processors) and all(
+        getattr(bp._exporter, "fast_encoding", False) is True for bp in batch_processors
+    )
 
 
 class Encoded:

@@ -418,7 +418,9 @@ class _BatchEmit:
         self._bps = tuple(p._batch_processor for p in self._procs)
         # Every processor exports with the fast OTLP encoder (the agent's own pipeline): queue the records
         # already encoded (otlp_encode.Encoded) instead of SDK records for that encoder to read later.
-        self.encoded = all(getattr(bp._exporter, "fast_encoding", False) is True for bp in self._bps)
+        from .._internal.otlp_encode import exports_encoded
+
+        self.encoded = exports_encoded(self._bps)
         from ..metrics import get_registry
 
         self._dropped = get_registry().self_metrics().items_dropped.bind(signal="logs", reason="queue_full")

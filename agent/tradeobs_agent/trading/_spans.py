@@ -69,7 +69,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _DEFAULT_STATE
 
-from .._internal.otlp_encode import Encoded, encode_step_span
+from .._internal.otlp_encode import Encoded, encode_step_span, exports_encoded
 
 __all__ = ["RootSpan", "StepSpans"]
 
@@ -127,9 +127,8 @@ def _on_end_for(processors: tuple[Any, ...]) -> Any:
 def _all_fast_encoding(processors: tuple[Any, ...]) -> bool:
     """Every processor is a ``BatchSpanProcessor`` exporting with the fast OTLP encoder (the agent's pipeline)."""
     try:
-        return bool(processors) and all(
-            type(p) is BatchSpanProcessor and getattr(p._batch_processor._exporter, "fast_encoding", False) is True
-            for p in processors
+        return all(type(p) is BatchSpanProcessor for p in processors) and exports_encoded(
+            [p._batch_processor for p in processors]
         )
     except AttributeError:  # pragma: no cover - an SDK without these internals
         return False

@@ -71,7 +71,6 @@ class OrderTrace:
     """The life of one order: call its methods as the order moves; none of them raises."""
 
     __slots__ = (
-        "_ack_ns",
         "_closed",
         "_ctx",
         "_filled",
@@ -124,7 +123,6 @@ class OrderTrace:
         self._steps: StepSpans | None = None
         self._series: Any = None
         self._submit_ns: int | None = None
-        self._ack_ns: int | None = None
         self._filled = 0.0
         self._closed = False
         self._trace_hex: str | None = None
@@ -230,10 +228,7 @@ class OrderTrace:
         self._put("done", (OrderTrace._on_done, self))
 
     def _put(self, where: str, entry: tuple[Any, ...]) -> None:
-        try:
-            self._tt._journal.put(entry)
-        except Exception as exc:
-            self._tt._fail(where, exc)
+        self._tt._put(where, entry)
 
     def _fail(self, where: str, exc: BaseException) -> None:
         self._tt._fail(where, exc)
@@ -298,7 +293,6 @@ class OrderTrace:
 
     def _on_ack(self, e: tuple[Any, ...]) -> None:
         _, _, now, venue_order_id = e
-        self._ack_ns = now
         attrs = None
         if venue_order_id is not None:
             vid = str(venue_order_id)[:256]
