@@ -48,7 +48,7 @@ def bench_tradeobs(tmp: str, n: int, warmup: int) -> dict:
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     import tradeobs_agent
-    from tradeobs_agent.agent import _reset_for_tests
+    from tradeobs_agent.testing import reset as _reset_for_tests
 
     exp = CountingLogExporter()
     agent = tradeobs_agent.init(
@@ -152,7 +152,7 @@ def throughput(tmp: str, seconds: float) -> None:
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     import tradeobs_agent
-    from tradeobs_agent.agent import _reset_for_tests
+    from tradeobs_agent.testing import reset as _reset_for_tests
 
     exp = CountingLogExporter()
     agent = tradeobs_agent.init(service_name="bench", otlp=False, prometheus=False, live=False,

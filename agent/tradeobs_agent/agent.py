@@ -16,6 +16,7 @@ collector is down.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -25,15 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import metrics as _metrics
-from ._internal import once, providers
+from ._errors import internal_error, warn_once
+from ._internal import otel_private, providers
 from ._internal.exporters import abort_failing_exporters, install_duplicate_filter, remove_duplicate_filter
+from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from .config import ConfigReport, Settings, resolve_settings
 from .options import (
@@ -94,7 +96,7 @@ class Agent:
             steps.append(lambda: self.logs.flush(timeout))
         for p in (self.tracer_provider, self.meter_provider, self.logger_provider):
             if p is not None:
-                steps.append(lambda p=p: p.force_flush(ms))
+                steps.append(providers.export_step("flush", functools.partial(p.force_flush, ms)))
         return providers.call_bounded(steps, timeout, "flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -114,11 +116,11 @@ class Agent:
         if self.logs is not None:
             steps.append(lambda: self.logs.shutdown(timeout))
         if self.meter_provider is not None and not self.adopted:
-            steps.append(lambda: self.meter_provider.shutdown(ms))  # type: ignore[union-attr]
+            steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
         if self.tracer_provider is not None and not self.adopted:
-            steps.append(self.tracer_provider.shutdown)
+            steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
         if self.logger_provider is not None and not self.adopted:
-            steps.append(self.logger_provider.shutdown)
+            steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
         if self.prometheus is not None:
             steps.append(self.prometheus.stop)
         ok = providers.call_bounded(steps, timeout, "shutdown")
@@ -157,7 +159,7 @@ def init(
     global _agent
     with _lock:
         if _agent is not None:
-            once.warn_once("init:twice", "tradeobs_agent.init() called again; returning the existing agent")
+            warn_once("init:twice", "tradeobs_agent.init() called again; returning the existing agent")
             return _agent
         explicit = flatten(
             {"otlp": otlp, "prometheus": prometheus, "tracing": tracing, "metrics": metrics, "logs": logs, "live": live}
@@ -175,7 +177,6 @@ def init(
             _log.warning("tradeobs config: %s", problem)
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series
-        registry.symbol_allowlist = frozenset(settings.symbol_allowlist)
         resource = build_resource(settings)
         agent = Agent(settings, report, resource, registry)
         if settings.sdk_disabled:
@@ -183,17 +184,34 @@ def init(
             _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
         else:
             _build(agent, span_exporters, metric_readers, log_exporters)
+        _configure_trading(agent)
         _agent = agent
         atexit.register(_shutdown_at_exit)
         _install_fork_hook(agent)
         return agent
 
 
+def _configure_trading(agent: Agent | None) -> None:
+    """The trading layer's defaults: the symbol allowlist, and order traces on the agent's tracer provider."""
+    from .trading import defaults
+
+    if agent is None:
+        defaults.configure()
+        return
+    ref = weakref.ref(agent)
+
+    def provider() -> TracerProvider | None:
+        a = ref()
+        return a.tracer_provider if a is not None and not a._closed else None
+
+    defaults.configure(symbol_allowlist=agent.settings.symbol_allowlist, tracer_provider=provider)
+
+
 def _build(
     agent: Agent, span_exporters: Sequence[Any], readers: Sequence[MetricReader], log_exps: Sequence[Any]
 ) -> None:
     settings, resource, registry = agent.settings, agent.resource, agent.registry
-    selfm = registry.self_metrics()
+    selfm = registry.self_metrics
     agent._dup_filter = install_duplicate_filter(selfm)
     if not _adopt_existing(agent):
         agent.tracer_provider = providers.build_tracing(settings, resource, selfm, span_exporters)
@@ -219,11 +237,9 @@ def _adopt_existing(agent: Agent) -> bool:
     mp = otel_metrics.get_meter_provider()
     if isinstance(mp, MeterProvider):
         agent.meter_provider = mp
-        for reader in list(getattr(mp, "_all_metric_readers", ())):
+        for reader in otel_private.meter_provider_readers(mp):
             providers.attach_registry(reader, agent.registry, mp)
-    from opentelemetry._logs import get_logger_provider
-
-    lp = get_logger_provider()
+    lp = otel_private.get_logger_provider()
     if isinstance(lp, LoggerProvider):
         agent.logger_provider = lp
     _log.info(
@@ -235,11 +251,18 @@ def _adopt_existing(agent: Agent) -> bool:
 
 def _set_globals(agent: Agent) -> None:
     from opentelemetry import metrics as otel_metrics
-    from opentelemetry._logs import set_logger_provider
 
     trace.set_tracer_provider(agent.tracer_provider)  # type: ignore[arg-type]
     otel_metrics.set_meter_provider(agent.meter_provider)  # type: ignore[arg-type]
-    set_logger_provider(agent.logger_provider)  # type: ignore[arg-type]
+    otel_private.set_logger_provider(agent.logger_provider)  # type: ignore[arg-type]
+
+
+def forget() -> None:
+    """Drop the reference to the agent without shutting it down (``tradeobs_agent.testing.reset`` uses this)."""
+    global _agent
+    with _lock:
+        _agent = None
+    _configure_trading(None)
 
 
 def get_agent() -> Agent | None:
@@ -290,34 +313,10 @@ def _after_fork_in_child(agent: Agent) -> None:
         agent.resource = agent.resource.merge(update)
         agent.pid = os.getpid()
         for p in (agent.tracer_provider, agent.meter_provider, agent.logger_provider):
-            if p is not None and hasattr(p, "_update_resource"):
-                p._update_resource(update)
+            if p is not None:
+                otel_private.update_resource(p, update)
         agent.prometheus = None
-        if agent.logs is not None and hasattr(agent.logs, "after_fork"):
+        if agent.logs is not None:
             agent.logs.after_fork()
-    except Exception:  # never break the child process
-        pass
-
-
-def _reset_for_tests() -> None:
-    """Shut down and forget the agent, the registry and OTel's set-once globals."""
-    global _agent
-    agent = _agent
-    if agent is not None:
-        agent.shutdown(timeout=2.0)
-    _agent = None
-    _metrics._reset_registry()
-    from .events import _reset_bus
-
-    _reset_bus()
-    once.reset()
-    from opentelemetry import _logs as otel_logs
-    from opentelemetry import metrics as otel_metrics
-    from opentelemetry.util._once import Once
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    otel_metrics._internal._METER_PROVIDER_SET_ONCE = Once()
-    otel_metrics._internal._METER_PROVIDER = None
-    otel_logs._internal._LOGGER_PROVIDER_SET_ONCE = Once()
-    otel_logs._internal._LOGGER_PROVIDER = None
+    except Exception as exc:  # never break the child process
+        internal_error("agent.after_fork", exc)

@@ -21,6 +21,8 @@ from collections import deque
 from itertools import islice
 from typing import Any, NamedTuple
 
+from ._errors import internal_error
+
 __all__ = ["Event", "EventBus", "get_bus", "publish"]
 
 
@@ -60,8 +62,8 @@ class EventBus:
         for hook in self._flush_hooks:
             try:
                 hook()
-            except Exception:
-                pass
+            except Exception as exc:  # a flush hook never raises by contract: a bug
+                internal_error("events.flush_hook", exc)
 
     @property
     def last_seq(self) -> int:
@@ -116,6 +118,7 @@ def publish(kind: str, **data: Any) -> int:
     return _BUS.publish(kind, **data)
 
 
-def _reset_bus() -> None:
+def reset_bus() -> None:
+    """A fresh process bus (tests: ``tradeobs_agent.testing.reset``)."""
     global _BUS
     _BUS = EventBus()

@@ -19,11 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from .agent import Agent, _reset_for_tests, init
+from . import _errors
+from ._internal.otel_private import InMemoryLogRecordExporter
+from .agent import Agent, forget, get_agent, init
 from .options import LogOptions
 
 __all__ = ["Capture", "capture", "reset", "tradeobs_capture"]
@@ -71,8 +72,26 @@ class Capture:
 
 
 def reset() -> None:
-    """Shut down the agent and reset every tradeobs and OTel global."""
-    _reset_for_tests()
+    """Shut down the agent and reset every tradeobs global and OpenTelemetry's set-once globals.
+
+    The OpenTelemetry globals are reset with OpenTelemetry's own test helpers
+    (``opentelemetry-test-utils``, in the ``tradeobs[testing]`` extra).
+    """
+    from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
+
+    from .events import reset_bus
+    from .metrics import reset_registry
+
+    agent = get_agent()
+    if agent is not None:
+        agent.shutdown(timeout=2.0)
+    forget()
+    reset_registry()
+    reset_bus()
+    _errors.reset()
+    reset_trace_globals()
+    reset_metrics_globals()
+    reset_logging_globals()
 
 
 @contextmanager
@@ -96,8 +115,12 @@ def capture(**init_kwargs: Any) -> Iterator[Capture]:
         reset()
 
 
-try:  # the fixture is only defined when pytest is importable
+try:  # the fixture and the plugin hooks are only defined when pytest is importable
     import pytest
+except ImportError:  # pragma: no cover - pytest is not a runtime dependency
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
 
     @pytest.fixture
     def tradeobs_capture() -> Iterator[Capture]:
@@ -105,5 +128,7 @@ try:  # the fixture is only defined when pytest is importable
         with capture() as cap:
             yield cap
 
-except ImportError:  # pragma: no cover
-    pass
+    def pytest_configure(config: Any) -> None:
+        """As a plugin (``pytest_plugins = ["tradeobs_agent.testing"]``): an internal error of the agent fails the
+        test that caused it instead of being counted and logged once (``tradeobs_agent._errors``)."""
+        _errors.set_strict(True)

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import tradeobs_agent
-from tradeobs_agent.agent import _reset_for_tests
+from tradeobs_agent.testing import reset as _reset_for_tests
 
 
 @pytest.fixture

@@ -152,7 +152,7 @@ def test_dead_collector_counts_failures_warns_once_and_shutdown_is_bounded(
 
 def test_self_metrics_reach_readers() -> None:
     with capture() as cap:
-        tradeobs_agent.get_registry().self_metrics().logs_dropped.add(2, {"reason": "queue_full"})
+        tradeobs_agent.get_registry().self_metrics.logs_dropped.add(2, {"reason": "queue_full"})
         assert cap.metric_value("tradeobs.agent.logs.dropped", reason="queue_full") == 2
 
 

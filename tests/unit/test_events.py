@@ -8,16 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from tradeobs_agent import events
-from tradeobs_agent.agent import _reset_for_tests
 from tradeobs_agent.events import Event, EventBus
+from tradeobs_agent.testing import reset as _reset_for_tests
 
 
 @pytest.fixture(autouse=True)
 def _reset() -> Iterator[None]:
     _reset_for_tests()
-    events._reset_bus()
+    events.reset_bus()
     yield
-    events._reset_bus()
+    events.reset_bus()
     _reset_for_tests()
 
 

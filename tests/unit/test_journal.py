@@ -9,8 +9,8 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,9 +19,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import tradeobs_agent
 from tests._util import otel_points, prom_samples, wait_for
-from tradeobs_agent import events, trading
-from tradeobs_agent.agent import _reset_for_tests
-from tradeobs_agent.trading._journal import Journal, get_journal
+from tradeobs_agent import _errors, events, trading
+from tradeobs_agent.testing import reset as _reset_for_tests
+from tradeobs_agent.trading._journal import Journal, applies, get_journal
 
 
 @pytest.fixture(autouse=True)
@@ -34,32 +34,68 @@ def _reset() -> Iterator[None]:
 class _Target:
     def __init__(self) -> None:
         self.seen: list[Any] = []
-        self.failed: list[tuple[str, str]] = []
-
-    def _on_note(self, e: tuple[Any, ...]) -> None:
-        self.seen.append(e[2])
-
-    def _on_boom(self, e: tuple[Any, ...]) -> None:
-        raise ValueError(e[2])
-
-    def _fail(self, where: str, exc: BaseException) -> None:
-        self.failed.append((where, str(exc)))
 
 
-def test_entries_apply_in_order_and_a_bad_one_is_counted_not_fatal() -> None:
+class Note(NamedTuple):
+    target: _Target
+    value: Any
+
+
+class Boom(NamedTuple):
+    target: _Target
+    value: Any
+
+
+class Call(NamedTuple):
+    fn: Callable[[], None]
+
+
+@applies(Note)
+def _on_note(t: _Target, e: Note) -> None:
+    t.seen.append(e.value)
+
+
+@applies(Boom)
+def _on_boom(t: _Target, e: Boom) -> None:
+    raise ValueError(e.value)
+
+
+@applies(Call)
+def _on_call(fn: Callable[[], None], e: Call) -> None:
+    fn()
+
+
+def test_entries_apply_in_order_and_a_bad_one_is_counted_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_errors.ENV_STRICT)
+    monkeypatch.setattr(_errors, "_strict", False)  # as in production: a bug is counted, never raised
     j, t = Journal(interval=None), _Target()
-    j.put((_Target._on_note, t, 1))
-    j.put((_Target._on_boom, t, "bad"))
-    j.put((_Target._on_note, t, 2))
+    j.put(Note(t, 1))
+    j.put(Boom(t, "bad"))
+    j.put(Note(t, 2))
     assert t.seen == [] and len(j) == 3  # nothing happens at the call
     assert j.flush() == 3
-    assert t.seen == [1, 2] and t.failed == [("boom", "bad")] and j.errors == 1 and len(j) == 0
+    assert t.seen == [1, 2] and j.errors == 1 and len(j) == 0
+    assert _errors.internal_error_counts() == {"trading.Boom": 1}
+    _errors.reset()  # seen and checked: not a failure of this test
+
+
+def test_under_tests_a_handler_bug_raises() -> None:
+    j, t = Journal(interval=None), _Target()
+    j.put(Boom(t, "bad"))
+    with pytest.raises(ValueError, match="bad"):
+        j.flush()
+    _errors.reset()
+
+
+def test_a_record_type_has_one_handler() -> None:
+    with pytest.raises(ValueError, match="already has a handler"):
+        applies(Note)(_on_note)
 
 
 def test_past_the_limit_the_producer_applies_the_backlog_itself() -> None:
     j, t = Journal(limit=10, interval=None), _Target()
     for i in range(25):
-        j.put((_Target._on_note, t, i))
+        j.put(Note(t, i))
     assert len(j) <= 10  # memory stays bounded ...
     j.flush()
     assert t.seen == list(range(25))  # ... and nothing was dropped
@@ -69,12 +105,12 @@ def test_a_handler_that_records_again_does_not_deadlock() -> None:
     j = Journal(interval=None)
     seen: list[str] = []
 
-    def again(target: Any, e: tuple[Any, ...]) -> None:
+    def again() -> None:
         seen.append("first")
-        j.put((lambda _t, _e: seen.append("second"), None))
+        j.put(Call(lambda: seen.append("second")))
         assert j.flush() == 0  # we are the applier: later, not now
 
-    j.put((again, None))
+    j.put(Call(again))
     j.flush()
     assert seen == ["first", "second"]
 
@@ -84,7 +120,7 @@ def test_the_applier_thread_applies_without_any_reader() -> None:
     j.start()
     try:
         for i in range(100):
-            j.put((_Target._on_note, t, i))
+            j.put(Note(t, i))
         wait_for(lambda: len(t.seen) == 100, "the applier thread")
         assert t.seen == list(range(100))
     finally:
@@ -101,7 +137,7 @@ def test_the_applier_thread_yields_between_chunks() -> None:
     order: list[str] = []
     gate = threading.Event()
 
-    def slow(target: Any, e: tuple[Any, ...]) -> None:
+    def slow() -> None:
         gate.set()
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < 0.0005:  # CPU-bound, holds the GIL
@@ -109,7 +145,7 @@ def test_the_applier_thread_yields_between_chunks() -> None:
         order.append("entry")
 
     for _ in range(2000):
-        j.put((slow, None))
+        j.put(Call(slow))
     old = sys.getswitchinterval()
     sys.setswitchinterval(30.0)
     try:
@@ -127,13 +163,13 @@ def test_fork_applies_first_and_the_child_starts_clean() -> None:
     j, t = Journal(interval=0.05), _Target()
     os.register_at_fork(before=j._before_fork, after_in_parent=j._after_fork_parent, after_in_child=j._after_fork_child)
     j.start()
-    j.put((_Target._on_note, t, "before fork"))
+    j.put(Note(t, "before fork"))
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: nothing pending, a usable lock, its own applier thread
         try:
             ok = len(j) == 0 and t.seen == ["before fork"] and j._thread is not None and j._thread.is_alive()
-            j.put((_Target._on_note, t, "child"))
+            j.put(Note(t, "child"))
             ok = ok and j.flush() == 1 and t.seen[-1] == "child"
             os.write(w, b"ok" if ok else b"bad")
         finally:

@@ -19,8 +19,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import tradeobs_agent
 from tests._util import otel_points, prom_samples
 from tradeobs_agent import metrics
-from tradeobs_agent.agent import _reset_for_tests
 from tradeobs_agent.metrics import OVERFLOW_KEY, Registry
+from tradeobs_agent.options import MetricsOptions
+from tradeobs_agent.testing import reset as _reset_for_tests
 
 
 @pytest.fixture(autouse=True)
@@ -162,7 +163,7 @@ def test_bad_counter_amounts_are_dropped_counted_and_warned_once(bad: Any, caplo
         c.add(bad)
         c.add(bad)
     assert c.value == 2
-    invalid = reg.self_metrics().invalid.bind(instrument="orders", reason="value")
+    invalid = reg.self_metrics.invalid.bind(instrument="orders", reason="value")
     assert invalid.value == 2
     assert len([r for r in caplog.records if "orders" in r.getMessage()]) == 1
 
@@ -177,8 +178,8 @@ def test_bad_histogram_and_gauge_values_are_dropped(bad: Any) -> None:
     h.record(bad)
     g.set(bad)
     assert h.count == 1 and g.value == 5
-    assert reg.self_metrics().invalid.bind(instrument="lat", reason="value").value == 1
-    assert reg.self_metrics().invalid.bind(instrument="px", reason="value").value == 1
+    assert reg.self_metrics.invalid.bind(instrument="lat", reason="value").value == 1
+    assert reg.self_metrics.invalid.bind(instrument="px", reason="value").value == 1
 
 
 @given(
@@ -213,24 +214,26 @@ def test_overflow_series_past_the_limit_counted_and_warned_once(caplog: pytest.L
     assert series[OVERFLOW_KEY].value == 15
     assert series[OVERFLOW_KEY].attributes == {"otel.metric.overflow": True}
     assert sum(s.value for s in series.values()) == 25  # nothing lost
-    assert reg.self_metrics().metric_overflow.bind(instrument="ticks").value == 15
+    assert reg.self_metrics.metric_overflow.bind(instrument="ticks").value == 15
     assert len([r for r in caplog.records if "'ticks' passed its limit" in r.getMessage()]) == 1
 
 
-def test_symbol_allowlist_folds_other_symbols() -> None:
-    reg = Registry(symbol_allowlist=["AAPL"])
-    c = reg.counter("ticks")
+def test_the_symbol_allowlist_is_a_trading_rule_not_a_registry_one() -> None:
+    """Generic instruments keep a ``symbol`` attribute as given; the allowlist applies to trading instruments."""
+    tradeobs_agent.init(
+        otlp=False, prometheus=False, logs=False, live=False, metrics=MetricsOptions(symbol_allowlist=["AAPL"])
+    )
+    c = tradeobs_agent.counter("myapp.ticks")
     c.bind(symbol="AAPL").add(1)
     c.bind(symbol="GME").add(1)
-    c.bind(symbol="AMC").add(1)
-    assert {s.attributes["symbol"]: s.value for s in c.series()} == {"AAPL": 1, "other": 2}
+    assert {s.attributes["symbol"]: s.value for s in c.series()} == {"AAPL": 1, "GME": 1}
 
 
 def test_bad_unit_is_dropped_and_counted() -> None:
     reg = Registry()
     c = reg.counter("weird", unit="µs" * 40)
     assert c.unit == ""
-    assert reg.self_metrics().invalid.bind(instrument="weird", reason="unit").value == 1
+    assert reg.self_metrics.invalid.bind(instrument="weird", reason="unit").value == 1
 
 
 @given(st.lists(st.floats(0, 10), min_size=1, max_size=200), st.floats(0.01, 0.99))

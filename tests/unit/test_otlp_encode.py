@@ -16,9 +16,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from tradeobs_agent._internal.exporters import CountingSpanExporter
+from tradeobs_agent._internal.otel_private import _RawStub
 from tradeobs_agent._internal.otlp_encode import (
     Encoded,
-    _RawStub,
     encode_logs,
     encode_spans,
     encode_step_span,
@@ -131,7 +131,7 @@ def test_trading_spans_are_byte_identical() -> None:
 def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
     exporter = OTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
     try:
-        counting = CountingSpanExporter(exporter, "traces", "127.0.0.1:9", Registry().self_metrics())
+        counting = CountingSpanExporter(exporter, "traces", "127.0.0.1:9", Registry().self_metrics)
         assert counting.fast_encoding
         ctx = SpanContext(1, 2, is_remote=False)
         ok = [ReadableSpan("s", ctx, None, RESOURCES[0], {"a": "b"}, start_time=1, end_time=2)]
@@ -187,7 +187,7 @@ def test_installed_on_the_grpc_log_exporter() -> None:
 
     exporter = OTLPLogExporter(endpoint="http://127.0.0.1:9", insecure=True)
     try:
-        assert CountingLogExporter(exporter, "logs", "127.0.0.1:9", Registry().self_metrics()).fast_encoding
+        assert CountingLogExporter(exporter, "logs", "127.0.0.1:9", Registry().self_metrics).fast_encoding
     finally:
         exporter.shutdown()
     assert not install_fast_log_encoding(object())

@@ -1,14 +1,94 @@
-"""The embedded Prometheus endpoint renders the registry directly, with the collector's naming rules."""
+"""_internal/prometheus: names as the OTel exporter gives them, and an exposition valid to independent parsers."""
 
 from __future__ import annotations
 
+import math
+import shutil
+import subprocess
 import urllib.request
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 import tradeobs_agent
 from tradeobs_agent import PrometheusOptions
-from tradeobs_agent._internal.prometheus import prometheus_name
+from tradeobs_agent._internal.prometheus import PrometheusCollector, Renderer, client_families, prometheus_name
+from tradeobs_agent.metrics import Registry
+
+ATTRS: dict[str, Any] = {"venue:id": "v", "1x": "y", "flag": True, "n": 3, "f": 1.5, "symbol": 'we"ird\\na\nme'}
+UNITS = ["", "1", "s", "ms", "us", "m", "W", "TiBy", "By", "By/w", "By/s", "m/s", "1/s", "{order}", "%", "Cel", "foo"]
+NAMES = ["trading.orders.submitted", "a.b__c-d", "requests.total", "requests_total", "odd-name/x", "n"]
+KINDS = ["counter", "updowncounter", "gauge", "histogram"]
+
+
+def _exporter_text(name: str, unit: str, kind: str, attrs: dict[str, Any]) -> str:
+    """What ``opentelemetry-exporter-prometheus``, configured as the agent configures it, serves for one point."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    reg = CollectorRegistry(auto_describe=False)
+    reader = PrometheusMetricReader(registry=reg, disable_target_info=True, scope_info_enabled=False)
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        meter = provider.get_meter("t")
+        if kind == "counter":
+            meter.create_counter(name, unit=unit).add(2, attrs)
+        elif kind == "updowncounter":
+            meter.create_up_down_counter(name, unit=unit).add(-2, attrs)
+        elif kind == "gauge":
+            meter.create_gauge(name, unit=unit).set(2.5, attrs)
+        else:
+            meter.create_histogram(name, unit=unit, explicit_bucket_boundaries_advisory=[1.0, 5.0]).record(2, attrs)
+        return generate_latest(reg).decode()
+    finally:
+        provider.shutdown()
+
+
+def _ours_text(name: str, unit: str, kind: str, attrs: dict[str, Any]) -> str:
+    reg = Registry()
+    if kind == "counter":
+        reg.counter(name, unit).add(2, attrs)
+    elif kind == "updowncounter":
+        reg.updown_counter(name, unit).add(-2, attrs)
+    elif kind == "gauge":
+        reg.gauge(name, unit).set(2.5, attrs)
+    else:
+        reg.histogram(name, unit, bounds=[1.0, 5.0]).record(2, attrs)
+    return Renderer(reg).render().decode()
+
+
+def _shape(text: str) -> dict[str, tuple[str, list[tuple[str, tuple[str, ...], float]]]]:
+    """Family name -> (type, [(sample name, sorted label items, value)]): what a scraper sees, HELP aside."""
+    out = {}
+    for fam in parse_text(text):
+        out[fam.name] = (fam.type, sorted((s.name, tuple(sorted(s.labels.items())), s.value) for s in fam.samples))
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("unit", UNITS)
+def test_names_units_and_labels_match_the_otel_exporter(unit: str, kind: str) -> None:
+    for name in NAMES:
+        ours, theirs = _shape(_ours_text(name, unit, kind, ATTRS)), _shape(_exporter_text(name, unit, kind, ATTRS))
+        assert ours == theirs, (name, unit, kind)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.from_regex(r"\A[A-Za-z][A-Za-z0-9_./\-]{0,20}\Z"),
+    unit=st.sampled_from(UNITS),
+    kind=st.sampled_from(KINDS),
+    key=st.from_regex(r"\A[A-Za-z0-9_.:\-]{1,12}\Z"),
+)
+def test_any_name_and_label_key_matches_the_otel_exporter(name: str, unit: str, kind: str, key: str) -> None:
+    attrs = {key: "v"}
+    assert _shape(_ours_text(name, unit, kind, attrs)) == _shape(_exporter_text(name, unit, kind, attrs))
 
 
 @pytest.mark.parametrize(
@@ -16,22 +96,107 @@ from tradeobs_agent._internal.prometheus import prometheus_name
     [
         ("trading.order.submit_to_fill.latency", "s", "histogram", "trading_order_submit_to_fill_latency_seconds"),
         ("trading.orders.submitted", "{order}", "counter", "trading_orders_submitted"),
-        ("trading.drawdown", "1", "gauge", "trading_drawdown_ratio"),
+        ("trading.drawdown", "{ratio}", "gauge", "trading_drawdown"),
         ("trading.order.fill_ratio", "1", "histogram", "trading_order_fill_ratio"),
-        ("net.bytes", "By", "counter", "net_bytes"),
         ("rate", "By/s", "gauge", "rate_bytes_per_second"),
         ("requests.total", "", "counter", "requests"),
-        ("odd-name/x", "", "gauge", "odd_name_x"),
     ],
 )
-def test_otel_to_prometheus_names(name: str, unit: str, kind: str, expected: str) -> None:
+def test_trading_names(name: str, unit: str, kind: Any, expected: str) -> None:
     assert prometheus_name(name, unit, kind) == expected
+
+
+# --------------------------------------------------------------------------- the endpoint, valid to the letter
 
 
 def _scrape(url: str, openmetrics: bool = False) -> str:
     headers = {"Accept": "application/openmetrics-text; version=1.0.0"} if openmetrics else {}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
         return str(resp.read().decode())
+
+
+@pytest.fixture
+def busy_agent() -> Any:
+    """An agent whose endpoint serves every kind: trading telemetry (signed slippage, exemplars), self-metrics,
+    the live hub's counters, a user histogram that recorded a negative value, and an SDK instrument."""
+    from tradeobs_agent.live import create_app
+
+    agent = tradeobs_agent.init(
+        service_name="prom-test", otlp=False, logs=False, prometheus=PrometheusOptions(host="127.0.0.1", port=0)
+    )
+    create_app()  # the live hub's own counters
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+    for i, (side, px) in enumerate([("buy", 101.0), ("sell", 101.0), ("buy", 99.0)]):
+        o = tt.order_signal(f"o{i}", "AAPL", side, 10, price=100.0)
+        o.submitted()
+        o.acked("v")
+        o.fill(10, px)
+    o = tt.order_signal("o-rej", "AAPL", "buy", 10, price=100.0)
+    o.risk_check(passed=False, reason="limit")
+    tt.tick("AAPL", 100.0, exchange_ts=None, seq=1)
+    tt.position("AAPL", 10, 100.0)
+    tt.account(1_000.0)
+    tt.kill_switch(False)
+    tradeobs_agent.histogram("myapp.pnl.change", unit="{USD}", bounds=[0, 10]).record(-5)
+    agent.meter_provider.get_meter("sdk").create_counter("sdk.requests", description="SDK instrument").add(1)
+    yield agent
+    tt.close()
+
+
+def test_openmetrics_scrape_parses_with_the_spec_following_parser(busy_agent: Any) -> None:
+    om = _scrape(busy_agent.prometheus_url, openmetrics=True)
+    families = {f.name: f for f in parse_om(om)}  # raises on anything the OpenMetrics 1.0 spec forbids
+    slip = families["trading_order_slippage"]
+    assert slip.type == "histogram"
+    names = {s.name for s in slip.samples}
+    assert "trading_order_slippage_sum" not in names and "trading_order_slippage_count" not in names  # signed
+    inf = [s for s in slip.samples if s.name == "trading_order_slippage_bucket" and s.labels["le"] == "+Inf"]
+    assert sum(s.value for s in inf) == 3  # every fill is still counted
+    assert any(s.exemplar is not None for s in families["trading_order_submit_to_fill_latency_seconds"].samples)
+    assert "myapp_pnl_change_sum" not in {s.name for s in families["myapp_pnl_change"].samples}
+    assert families["trading_order_submit_to_fill_latency_seconds"].unit == "seconds"
+    assert "sdk_requests" in families
+
+
+def test_every_family_has_help_text(busy_agent: Any) -> None:
+    for openmetrics in (False, True):
+        text = _scrape(busy_agent.prometheus_url, openmetrics=openmetrics)
+        parse = parse_om if openmetrics else parse_text
+        for fam in parse(text):
+            assert fam.documentation.strip(), f"{fam.name} has no HELP text"
+            if fam.name.startswith(("tradeobs_", "trading_")):
+                assert fam.documentation != fam.name.replace("_", "."), f"{fam.name}: HELP is only its name"
+
+
+def test_text_format_passes_promtool(busy_agent: Any, tmp_path: Any) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is installed by scripts/install.d/20-apt.sh"
+    text = _scrape(busy_agent.prometheus_url)
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_our_renderer_and_prometheus_clients_exposition_agree(busy_agent: Any) -> None:
+    """The same snapshot through prometheus_client's own exposition code gives the same samples."""
+    snap = busy_agent.registry.snapshot()
+
+    class Frozen:
+        def collect(self) -> Any:
+            return client_families(snap)
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(Frozen())
+    ours = Renderer(busy_agent.registry)
+    for openmetrics, generate, parse in ((False, generate_latest, parse_text), (True, generate_openmetrics, parse_om)):
+        reference = {f.name: f for f in parse(generate(reg).decode())}
+        rendered = {f.name: f for f in parse(ours.render(openmetrics=openmetrics, snapshot=snap).decode())}
+        assert rendered.keys() == reference.keys()
+        for name, fam in rendered.items():
+            ref = reference[name]
+            assert (fam.type, fam.documentation) == (ref.type, ref.documentation), name
+            got = sorted((s.name, sorted(s.labels.items()), s.value, s.exemplar) for s in fam.samples)
+            want = sorted((s.name, sorted(s.labels.items()), s.value, s.exemplar) for s in ref.samples)
+            assert got == want, name
 
 
 def test_endpoint_serves_target_info_values_and_exemplars() -> None:
@@ -43,7 +208,7 @@ def test_endpoint_serves_target_info_values_and_exemplars() -> None:
     with agent.tracer().start_as_current_span("order") as span:
         hist.record(0.003, exemplar=span)
         trace_id = format(span.get_span_context().trace_id, "032x")
-    tradeobs_agent.gauge("trading.drawdown", unit="1").set(0.05)
+    tradeobs_agent.gauge("trading.drawdown", unit="{ratio}").set(0.05)
     tradeobs_agent.counter("flag.events").bind(ok=True).add(2)
 
     text = _scrape(agent.prometheus_url)
@@ -53,7 +218,7 @@ def test_endpoint_serves_target_info_values_and_exemplars() -> None:
     assert 'trading_order_submit_to_fill_latency_seconds_bucket{symbol="AAPL",le="+Inf"} 1' in text
     assert 'trading_order_submit_to_fill_latency_seconds_count{symbol="AAPL"} 1' in text
     assert 'trading_order_submit_to_fill_latency_seconds_sum{symbol="AAPL"} 0.003' in text
-    assert "trading_drawdown_ratio 0.05" in text
+    assert "trading_drawdown 0.05" in text
     assert 'flag_events_total{ok="true"} 2.0' in text
 
     om = _scrape(agent.prometheus_url, openmetrics=True)
@@ -66,20 +231,28 @@ def test_endpoint_serves_target_info_values_and_exemplars() -> None:
     assert om.rstrip().endswith("# EOF") and om.count("# EOF") == 1
 
 
-def test_exposition_parses_with_the_reference_parsers() -> None:
-    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
-    from prometheus_client.parser import text_string_to_metric_families as parse_text
+def test_prometheus_collector_serves_the_registry_through_prometheus_client() -> None:
+    reg = Registry()
+    reg.counter("orders", "{order}", "Orders").add(3, {"side": "buy"})
+    cr = CollectorRegistry(auto_describe=False)
+    cr.register(PrometheusCollector(reg))
+    assert 'orders_total{side="buy"} 3.0' in generate_latest(cr).decode()
 
-    agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=PrometheusOptions(port=0))
-    assert agent.prometheus_url
-    h = tradeobs_agent.histogram("lat", unit="s").bind(symbol='we"ird\\name')
-    with agent.tracer().start_as_current_span("x") as span:
-        h.record(0.02, exemplar=span)
-    tradeobs_agent.counter("c", unit="{x}").add(1)
-    text_fams = {f.name: f for f in parse_text(_scrape(agent.prometheus_url))}
-    assert text_fams["lat_seconds"].type == "histogram"
-    assert text_fams["lat_seconds"].samples[0].labels["symbol"] == 'we"ird\\name'
-    om_fams = {f.name: f for f in parse_om(_scrape(agent.prometheus_url, openmetrics=True))}
-    buckets = [s for s in om_fams["lat_seconds"].samples if s.exemplar is not None]
-    assert buckets and buckets[0].exemplar.labels["trace_id"] == format(span.get_span_context().trace_id, "032x")
-    assert om_fams["c"].type == "counter"
+
+def test_attribute_named_le_on_a_histogram_keeps_the_family_valid() -> None:
+    reg = Registry()
+    reg.histogram("h", bounds=[1.0]).record(0.5, {"le": "x"})
+    text = Renderer(reg).render(openmetrics=True).decode()
+    fams = {f.name: f for f in parse_om(text)}
+    assert {s.labels.get("attr_le") for s in fams["h"].samples} == {"x"}
+
+
+def test_non_finite_values_render_as_the_formats_spell_them() -> None:
+    reg = Registry()
+    reg.updown_counter("u").add(-3)
+    g = reg.gauge("g")
+    g.set(1.0)
+    text = Renderer(reg).render().decode()
+    samples = {s.name: s.value for f in parse_text(text) for s in f.samples}
+    assert samples["u"] == -3 and samples["g"] == 1.0
+    assert not math.isnan(samples["g"])

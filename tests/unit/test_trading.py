@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from opentelemetry.trace import StatusCode
 
 from tradeobs_agent import TradingTelemetry, events, trading
-from tradeobs_agent.agent import _reset_for_tests
 from tradeobs_agent.metrics import Registry
 from tradeobs_agent.testing import Capture, capture
+from tradeobs_agent.testing import reset as _reset_for_tests
 
 
 @pytest.fixture(autouse=True)
@@ -230,7 +230,7 @@ def test_open_orders_are_bounded_oldest_evicted_and_counted(cap: Capture) -> Non
     assert orders[0].closed and orders[1].closed and not orders[2].closed
     roots = {s.attributes["order.id"]: s for s in cap.spans() if s.name == "order"}
     assert roots["o0"].attributes["order.outcome"] == "evicted"
-    dropped = cap.agent.registry.self_metrics().items_dropped.bind(signal="traces", reason="order_evicted")
+    dropped = cap.agent.registry.self_metrics.items_dropped.bind(signal="traces", reason="order_evicted")
     assert dropped.value == 2
     tt.close()
 
@@ -385,12 +385,33 @@ def test_bad_values_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture
         tt.position("AAPL", math.inf, 1.0)
         tt.tick("AAPL", 1.0, exchange_ts=time.time() * 1000)  # milliseconds by mistake
         tt.flush()  # validation happens as the journal is applied; no reader here does it for us
-    invalid = reg.self_metrics().invalid
+    invalid = reg.self_metrics.invalid
     assert invalid.bind(instrument="trading", reason="fill").value == 2
     assert invalid.bind(instrument="trading", reason="position").value == 1
     assert invalid.bind(instrument="trading", reason="exchange_ts").value == 1
     assert len([r for r in caplog.records if "invalid fill" in r.getMessage()]) == 1
     tt.close()
+
+
+def test_symbol_allowlist_folds_other_symbols_in_metrics_not_in_spans() -> None:
+    from tradeobs_agent.options import MetricsOptions
+    from tradeobs_agent.testing import capture
+
+    with capture(metrics=MetricsOptions(symbol_allowlist=["AAPL"])) as cap:
+        tt = TradingTelemetry(strategy="s", venue="v")
+        for sym in ("AAPL", "GME", "AMC"):
+            tt.tick(sym, 1.0)
+        o = tt.order_signal("o-gme", "GME", "buy", 1)
+        o.submitted()
+        o.fill(1, 1.0)
+        ticks = cap.agent.registry.get("trading.marketdata.ticks")
+        assert ticks is not None
+        tt.flush()
+        assert {s.attributes["symbol"]: s.value for s in ticks.series()} == {"AAPL": 1, "other": 2}
+        assert cap.metric_value("trading.orders.filled", symbol="other") == 1
+        roots = [s for s in cap.spans() if s.name == "order"]
+        assert [s.attributes["symbol"] for s in roots] == ["GME"]  # spans keep the real symbol
+        tt.close()
 
 
 def test_works_without_an_agent_and_bounds_its_caches() -> None:

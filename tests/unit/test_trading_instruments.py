@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tradeobs_agent
-from tradeobs_agent.agent import _reset_for_tests
+from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from tradeobs_agent import trading
-from tradeobs_agent.agent import _reset_for_tests
 from tradeobs_agent.metrics import Registry
+from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading._spans import StepSpans
 
 

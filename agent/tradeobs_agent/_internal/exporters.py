@@ -14,13 +14,14 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .once import warn_once
+from .._errors import internal_error, warn_once
+from ..metrics import SelfMetrics
+from . import otel_private
+from .otel_private import LogRecordExporter, LogRecordExportResult
 from .otlp_encode import install_fast_log_encoding, install_fast_span_encoding
-from .selfmetrics import SelfMetrics
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
 
@@ -79,7 +80,8 @@ class _Counting:
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
             return fn(*args, **kw)
-        except Exception:
+        except Exception as exc:  # an upstream exporter's shutdown/flush raising is a bug there; never ours to raise
+            internal_error(f"exporter.{self.signal}.{getattr(fn, '__name__', 'call')}", exc)
             return None
 
     def shutdown(self, *args: Any, **kw: Any) -> None:
@@ -126,11 +128,8 @@ class CountingLogExporter(_Counting, LogRecordExporter):
 class CountingMetricExporter(_Counting, MetricExporter):
     def __init__(self, inner: MetricExporter, signal: str, target: str, selfm: SelfMetrics) -> None:
         _Counting.__init__(self, inner, signal, target, selfm)
-        MetricExporter.__init__(
-            self,
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
+        temporality, aggregation = otel_private.exporter_preferences(inner)
+        MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kw: Any) -> MetricExportResult:
         n = sum(

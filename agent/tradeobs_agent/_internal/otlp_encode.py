@@ -23,10 +23,12 @@ span) raises; callers fall back to the reference encoder for that batch.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
+
+from . import fastpath, otel_private
 
 __all__ = [
     "Encoded",
@@ -34,7 +36,6 @@ __all__ = [
     "encode_logs",
     "encode_spans",
     "encode_step_span",
-    "exports_encoded",
     "install_fast_log_encoding",
     "install_fast_span_encoding",
 ]
@@ -149,6 +150,7 @@ _SPAN_KIND_BY_MEMBER = {k: _SPAN_KIND[k.value] for k in SpanKind}  # no enum ``.
 _INTERNAL_KIND = _SPAN_KIND_BY_MEMBER[SpanKind.INTERNAL]
 _UNSET_CODE = StatusCode.UNSET
 _name_cache: dict[str, bytes] = {}
+_span_fields = otel_private.readable_span_fields
 
 
 def _trace_state(ts: Any) -> str:
@@ -205,9 +207,8 @@ def _name_bytes(name: str) -> bytes:
 
 
 def _span(sp: Any) -> bytes:
-    ctx = sp._context
-    parent = sp._parent
-    nb = _name_bytes(sp._name)
+    ctx, parent, name, kind, start, end, attributes, events, links, status, _, _ = _span_fields(sp)
+    nb = _name_bytes(name)
     parts = [b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big")]
     ts = ctx.trace_state
     if ts:
@@ -216,31 +217,27 @@ def _span(sp: Any) -> bytes:
         parts.append(b"\x22\x08")
         parts.append(parent.span_id.to_bytes(8, "big"))
     parts.append(nb)
-    kind = sp.kind
     kb = _SPAN_KIND_BY_MEMBER.get(kind)
     parts.append(kb if kb is not None else _SPAN_KIND[kind.value])
-    start, end = sp._start_time, sp._end_time
     if start:
         parts.append(b"\x39" + _pack_q(start))
     if end:
         parts.append(b"\x41" + _pack_q(end))
-    parts.append(_attributes(b"\x4a", sp._attributes))
+    parts.append(_attributes(b"\x4a", attributes))
     dropped = sp.dropped_attributes
     if dropped:
         parts.append(b"\x50" + _varint(dropped))
-    events = sp._events
     if events:
         parts.extend(_event(e) for e in events)
     dropped = sp.dropped_events
     if dropped:
         parts.append(b"\x60" + _varint(dropped))
-    links = sp._links
     if links:
         parts.extend(_link(link) for link in links)
     dropped = sp.dropped_links
     if dropped:
         parts.append(b"\x70" + _varint(dropped))
-    parts.append(_status(sp._status))
+    parts.append(_status(status))
     parts.append(_FLAGS_REMOTE if parent and parent.is_remote else _FLAGS_LOCAL)
     return _ld(b"\x12", b"".join(parts))  # ScopeSpans.spans (field 2)
 
@@ -306,13 +303,6 @@ def _resource(resource: Any) -> bytes:
     return b
 
 
-def exports_encoded(batch_processors: Sequence[Any]) -> bool:
-    """Every one of these SDK ``BatchProcessor`` s exports with the fast encoder, so it can take :class:`Encoded`."""
-    return bool(batch_processors) and all(
-        getattr(bp._exporter, "fast_encoding", False) is True for bp in batch_processors
-    )
-
-
 class Encoded:
     """One span or log record already written as its ``ScopeSpans``/``ScopeLogs`` entry, with its resource
     and scope: exporters with the fast encoder take these in a batch like SDK items (``encode_log_record``)."""
@@ -363,7 +353,8 @@ def _request(items: Sequence[Any], resource_scope: Any, encode: Any) -> bytes:
 
 
 def _span_resource_scope(sp: Any) -> tuple[Any, Any]:
-    return sp._resource, sp._instrumentation_scope
+    fields = _span_fields(sp)
+    return fields[10], fields[11]
 
 
 def encode_spans(spans: Sequence[Any]) -> bytes:
@@ -438,49 +429,37 @@ def encode_logs(batch: Sequence[Any]) -> bytes:
     return _request(batch, _log_resource_scope, _log)
 
 
+def _reference_fallback(encode: Callable[[Sequence[Any]], bytes]) -> Callable[[Callable[[Any], Any]], Any]:
+    """``translate(reference)``: our encoder, and for a batch it cannot handle, the exporter's reference one."""
+
+    def translate(reference: Callable[[Any], Any]) -> Callable[[Sequence[Any]], bytes]:
+        def encoded(data: Sequence[Any]) -> bytes:
+            try:
+                return encode(data)
+            except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError):
+                # A value the fast encoder does not take (the reference one may, or may reject it the same
+                # way): SDK items by the reference encoder, Encoded items are already bytes. Two serialized
+                # requests one after the other parse as one request with both lists of resource entries.
+                plain = [d for d in data if type(d) is not Encoded]
+                pre = [d for d in data if type(d) is Encoded]
+                out: bytes = reference(plain).SerializeToString() if plain else b""
+                return out + _request(pre, None, None) if pre else out
+
+        return encoded
+
+    return translate
+
+
 def install_fast_log_encoding(exporter: Any) -> bool:
     """Like :func:`install_fast_span_encoding`, for an OTLP/gRPC log exporter."""
-    try:
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    except ImportError:  # pragma: no cover
-        return False
-    if type(exporter) is not OTLPLogExporter:
+    if not fastpath.decide("encoder", exporter).exact:
         return False
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
     path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-    return _install(exporter, encode_logs, path, ExportLogsServiceResponse.FromString)
-
-
-class _RawStub:
-    """A gRPC stub whose ``Export`` sends the request bytes as they are (no serializer)."""
-
-    def __init__(self, channel: Any, path: str, response: Any) -> None:
-        self.Export = channel.unary_unary(path, request_serializer=None, response_deserializer=response)
-
-
-def _install(exporter: Any, encode: Any, path: str, response: Any) -> bool:
-    reference = exporter._translate_data
-    channel = getattr(exporter, "_channel", None)
-    if channel is None or not hasattr(exporter, "_stub"):  # pragma: no cover - another exporter layout
-        return False
-
-    def translate(data: Sequence[Any]) -> bytes:
-        try:
-            return encode(data)  # type: ignore[no-any-return]
-        except Exception:
-            # The reference encoder for the SDK items; Encoded items are already bytes. Two serialized
-            # requests one after the other parse as one request with both lists of resource entries.
-            plain = [d for d in data if type(d) is not Encoded]
-            pre = [d for d in data if type(d) is Encoded]
-            out: bytes = reference(plain).SerializeToString() if plain else b""
-            return out + _request(pre, None, None) if pre else out
-
-    exporter._translate_data = translate
-    # The stub the exporter makes again when it reconnects (_initialize_channel_and_stub), and the current one.
-    exporter._stub = lambda ch: _RawStub(ch, path, response)
-    exporter._client = exporter._stub(channel)
-    return True
+    return otel_private.install_raw_grpc_stub(
+        exporter, _reference_fallback(encode_logs), path, ExportLogsServiceResponse.FromString
+    )
 
 
 def install_fast_span_encoding(exporter: Any) -> bool:
@@ -491,13 +470,11 @@ def install_fast_span_encoding(exporter: Any) -> bool:
     request message first, only to serialize it again). A batch the fast encoder
     cannot handle is encoded by the reference encoder instead.
     """
-    try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    except ImportError:  # pragma: no cover - the gRPC exporter is a dependency
-        return False
-    if type(exporter) is not OTLPSpanExporter:
+    if not fastpath.decide("encoder", exporter).exact:
         return False
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
     path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    return _install(exporter, encode_spans, path, ExportTraceServiceResponse.FromString)
+    return otel_private.install_raw_grpc_stub(
+        exporter, _reference_fallback(encode_spans), path, ExportTraceServiceResponse.FromString
+    )

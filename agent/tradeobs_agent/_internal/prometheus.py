@@ -1,108 +1,115 @@
-"""The embedded Prometheus endpoint: the registry rendered straight to exposition text.
+"""The embedded Prometheus endpoint: the registry's snapshot as exposition text.
 
 >>> renderer = Renderer(get_registry())                  # doctest: +SKIP
 >>> renderer.render(openmetrics=False)[:40]              # doctest: +SKIP
 b'# HELP trading_orders_submitted Orders s'
 
-Intentional divergence from the usual OTel setup: SDK instruments still reach
-the endpoint through ``opentelemetry-exporter-prometheus``, but tradeobs
-instruments do not go through it. That path converts every point into OTel
-``MetricsData`` and back into prometheus_client objects, about 1.2 s per scrape
-at 1,000 symbols (7,000 series) on this machine; reading the series directly is
-an order of magnitude cheaper. Names follow the same OTel -> Prometheus rules as
-the Collector's exporter (``_total`` on counters, UCUM unit suffixes such as
-``s`` -> ``_seconds``, ``1`` on a gauge -> ``_ratio``, ``{annotations}`` dropped),
-so a dashboard query works against either. OpenMetrics scrapes (what Prometheus
-asks for by default) also carry the histogram exemplars (trace and span ids).
+**Names.** An instrument gets exactly the name, unit suffix and label keys that
+``opentelemetry-exporter-prometheus`` gives it (its own mapping functions, via
+``otel_private.prometheus_mapping``, and prometheus_client's family rules for the
+unit suffix and ``_total``), so a tradeobs instrument and an SDK instrument on the
+same endpoint follow one convention (``tests/unit/test_prometheus.py`` holds the
+two together for every case). The Collector's Prometheus exporter agrees with
+that mapping except for unit ``1`` on a gauge (it appends ``_ratio``), which is
+why no tradeobs instrument uses unit ``1`` on a gauge.
 
-prometheus_client's own exposition builds a ``Sample`` per line and escapes every
-label on every scrape (about 10 us a line: 0.6 s at 1,000 symbols). Here each
-series' label text is built once and cached, and lines are joined from
-f-strings, so a scrape holds the GIL, which the trading loop needs, as briefly as
-possible. SDK instruments (e.g. HTTP server metrics) are still rendered by
-prometheus_client from the OTel reader's registry and appended.
+**Validity.** Both formats are valid to the letter (checked with prometheus_client's
+OpenMetrics parser and ``promtool check metrics``): every family has HELP text; a
+histogram with buckets below zero (``trading.order.slippage``) or that recorded a
+negative value has no ``_sum`` (and so no ``_count``), as OpenMetrics 1.0 requires:
+its buckets are there (``le="+Inf"`` counts every value) and the OTLP export keeps
+the signed sum; OpenMetrics scrapes carry
+``# UNIT`` lines and the histogram exemplars (trace and span ids).
+
+**Intentional divergence, and why:** prometheus_client's exposition code builds a
+``Sample`` per line and escapes every label on every scrape; at 1,000 symbols
+(7,000 series) that is several times slower than this renderer, which caches each
+series' label text and joins f-strings, holding the GIL (which the trading loop
+needs) as briefly as possible (``benchmarks/cardinality.py`` measures both on the
+same snapshot). :class:`PrometheusCollector` gives the same snapshot as
+prometheus_client metric families, for a ``CollectorRegistry`` of your own (and
+the tests compare the two outputs sample for sample). SDK instruments (e.g. HTTP
+server metrics) are rendered by prometheus_client from the OTel reader's registry
+and appended.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from opentelemetry.sdk.resources import Resource
 
-from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry
+from .._errors import internal_error
+from ..metrics import GaugeFamily, HistogramFamily, HistogramPoint, Registry, Snapshot, SumFamily
+from . import otel_private
 
-_UNITS = {
-    "s": "seconds",
-    "ms": "milliseconds",
-    "us": "microseconds",
-    "ns": "nanoseconds",
-    "min": "minutes",
-    "h": "hours",
-    "d": "days",
-    "By": "bytes",
-    "KiBy": "kibibytes",
-    "MiBy": "mebibytes",
-    "GiBy": "gibibytes",
-    "KBy": "kilobytes",
-    "MBy": "megabytes",
-    "GBy": "gigabytes",
-    "Hz": "hertz",
-    "%": "percent",
-    "Cel": "celsius",
-}
-_INVALID = re.compile(r"[^a-zA-Z0-9_:]")
-_UNDERSCORES = re.compile(r"__+")
+__all__ = ["PrometheusCollector", "Renderer", "client_families", "label_name", "prometheus_name", "serve"]
+
+PromType = Literal["counter", "gauge", "histogram"]
+_RESERVED_HISTOGRAM_LABEL = "le"
+_names: dict[tuple[str, str, str], tuple[str, str]] = {}
+_label_names: dict[str, str] = {}
 
 
-def _clean(name: str) -> str:
-    out = _UNDERSCORES.sub("_", _INVALID.sub("_", name))
-    return out if not out[:1].isdigit() else "_" + out
+def prometheus_name(name: str, unit: str, kind: PromType) -> str:
+    """The family name ``opentelemetry-exporter-prometheus`` gives an instrument (counters without ``_total``).
 
-
-def unit_suffix(unit: str, kind: str) -> str:
-    """The Prometheus suffix for an OTel unit (empty for none or annotations like ``{order}``)."""
-    unit = re.sub(r"\{[^}]*\}", "", unit or "").strip()
-    if not unit:
-        return ""
-    if unit == "1":
-        return "ratio" if kind == "gauge" else ""
-    if "/" in unit:
-        num, _, den = unit.partition("/")
-        per = {"s": "second", "m": "minute", "h": "hour", "d": "day"}.get(den, _clean(den))
-        return f"{_UNITS.get(num, _clean(num))}_per_{per}" if num else f"per_{per}"
-    return _UNITS.get(unit, _clean(unit))
-
-
-def prometheus_name(name: str, unit: str, kind: str) -> str:
-    """``trading.order.submit_to_fill.latency`` + ``s`` -> ``trading_order_submit_to_fill_latency_seconds``.
-
-    For counters the returned name excludes ``_total``: prometheus_client adds it.
+    >>> prometheus_name("trading.order.submit_to_fill.latency", "s", "histogram")
+    'trading_order_submit_to_fill_latency_seconds'
     """
-    base = _clean(name)
-    suffix = unit_suffix(unit, kind)
-    if suffix and not base.endswith("_" + suffix):
-        base = f"{base}_{suffix}"
-    if kind == "counter" and base.endswith("_total"):
-        base = base[: -len("_total")]
-    return base
+    return _family_name(name, unit, kind)[0]
 
 
-def _label_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _family_name(name: str, unit: str, kind: PromType) -> tuple[str, str]:
+    """``(family name, mapped unit)``, cached."""
+    key = (name, unit, kind)
+    hit = _names.get(key)
+    if hit is None:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        m = otel_private.prometheus_mapping()
+        mapped = m.map_unit(unit or "")
+        cls = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}[kind]
+        hit = (cls(m.sanitize_full_name(name), "", labels=(), unit=mapped).name, mapped)
+        if len(_names) < 100_000:
+            _names[key] = hit
+    return hit
 
 
-def _labels(items: Any) -> str:
-    """``k="v",...`` for ``(key, value)`` pairs: names cleaned, values escaped."""
-    return ",".join(f'{_clean(k)}="{_label_value(v)}"' for k, v in items)
+def label_name(key: str) -> str:
+    """The label name the exporter gives an attribute key (``venue:id`` -> ``venue_id``)."""
+    out = _label_names.get(key)
+    if out is None:
+        out = otel_private.prometheus_mapping().sanitize_attribute(key) or "_"
+        if len(_label_names) < 100_000:
+            _label_names[key] = out
+    return out
+
+
+def _labels(attributes: Mapping[str, Any], histogram: bool) -> dict[str, str]:
+    """Label name -> raw value, sorted by name: keys mapped as the exporter maps them (the last wins on a clash)."""
+    labels: dict[str, str] = {}
+    for k, v in attributes.items():
+        name = label_name(k)
+        if histogram and name == _RESERVED_HISTOGRAM_LABEL:
+            name = "attr_le"  # `le` is the bucket label: an attribute named so would make the family invalid
+        labels[name] = "true" if v is True else "false" if v is False else str(v)
+    return dict(sorted(labels.items()))
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _label_text(attributes: Mapping[str, Any], histogram: bool = False) -> str:
+    """``k="v",...`` for one series, as the exporter writes it (sorted label names, escaped values)."""
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in _labels(attributes, histogram).items())
 
 
 def _num(v: float | int) -> str:
@@ -113,89 +120,188 @@ def _num(v: float | int) -> str:
     return repr(float(v))
 
 
+def _help(text: str, om: bool) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if om else text
+
+
+def _has_sum(f: HistogramFamily, p: HistogramPoint) -> bool:
+    """OpenMetrics: a histogram with negative buckets (or a negative value, so a sum that can fall) has no sum,
+    and ``_count`` appears exactly when ``_sum`` does (the ``+Inf`` bucket still counts every value)."""
+    return not f.signed and not p.min < 0
+
+
+class _Text:
+    """One scrape's lines from snapshot families (a :class:`~tradeobs_agent.metrics.SnapshotVisitor`)."""
+
+    def __init__(self, renderer: Renderer, om: bool) -> None:
+        self.r = renderer
+        self.om = om
+        self.lines: list[str] = []
+
+    def _header(self, name: str, description: str, unit: str, kind: str) -> str:
+        fam, mapped = _family_name(name, unit, kind)  # type: ignore[arg-type]
+        # OpenMetrics names a counter family without its `_total`; the text format names it as its sample.
+        meta = fam + "_total" if kind == "counter" and not self.om else fam
+        lines = self.lines
+        lines.append(f"# HELP {meta} {_help(description or name, self.om)}")
+        lines.append(f"# TYPE {meta} {kind}")
+        if self.om and mapped:
+            lines.append(f"# UNIT {fam} {mapped}")
+        return fam
+
+    def sum(self, f: SumFamily) -> None:
+        if not f.monotonic:
+            self._numbers(f.name, f.description, f.unit, "gauge", "", f.points)
+            return
+        self._numbers(f.name, f.description, f.unit, "counter", "_total", f.points)
+
+    def gauge(self, f: GaugeFamily) -> None:
+        self._numbers(f.name, f.description, f.unit, "gauge", "", f.points)
+
+    def _numbers(self, name: str, description: str, unit: str, kind: str, suffix: str, points: Any) -> None:
+        fam = self._header(name, description, unit, kind) + suffix
+        add, label = self.lines.append, self.r.label_body
+        for p in points:
+            lb = label(name, p.key, p.attributes)
+            add(f"{fam}{{{lb}}} {_num(p.value)}" if lb else f"{fam} {_num(p.value)}")
+
+    def histogram(self, f: HistogramFamily) -> None:
+        fam = self._header(f.name, f.description, f.unit, "histogram")
+        add, om = self.lines.append, self.om
+        les = [*(_num(b) for b in f.bounds), "+Inf"]
+        for p in f.points:
+            lb = self.r.label_body(f.name, p.key, p.attributes, histogram=True)
+            sep = "," if lb else ""
+            exemplars = p.exemplars if om else {}
+            cumulative = 0
+            for i, c in enumerate(p.counts):
+                cumulative += c
+                line = f'{fam}_bucket{{{lb}{sep}le="{les[i]}"}} {cumulative}'
+                ex = exemplars.get(i)
+                if ex is not None:
+                    line += (
+                        f' # {{trace_id="{ex.trace_id:032x}",span_id="{ex.span_id:016x}"}} '
+                        f"{_num(ex.value)} {ex.time_ns / 1e9:.3f}"
+                    )
+                add(line)
+            if _has_sum(f, p):
+                braces = f"{{{lb}}}" if lb else ""
+                add(f"{fam}_count{braces} {cumulative}")
+                add(f"{fam}_sum{braces} {_num(p.sum)}")
+
+
 class Renderer:
-    """Text for the registry's series, in Prometheus text 0.0.4 or OpenMetrics 1.0."""
+    """Text for the registry's snapshot, in Prometheus text 0.0.4 or OpenMetrics 1.0."""
 
     def __init__(self, registry: Registry, resource: Callable[[], Resource] | None = None) -> None:
         self.registry = registry
         self.resource = resource
-        self._labels: dict[tuple[str, Any], str] = {}
-        self._names: dict[str, str] = {}
+        self._labels: dict[tuple[str, Any, bool], str] = {}
 
-    def _label_body(self, inst_name: str, series: Any) -> str:
-        key = (inst_name, series.key)
-        body = self._labels.get(key)
+    def label_body(self, name: str, key: Any, attributes: Mapping[str, Any], histogram: bool = False) -> str:
+        """The label text of one series, built once and cached (bounded)."""
+        ck = (name, key, histogram)
+        body = self._labels.get(ck)
         if body is None:
-            body = _labels(series.attributes.items())
+            body = _label_text(attributes, histogram)
             if len(self._labels) < 1_000_000:
-                self._labels[key] = body
+                self._labels[ck] = body
         return body
 
-    def render(self, openmetrics: bool = False) -> bytes:
-        reg = self.registry
-        reg.run_collect_hooks()
-        out: list[str] = []
-        add = out.append
+    def render(self, openmetrics: bool = False, snapshot: Snapshot | None = None) -> bytes:
+        """One scrape's body; ``snapshot`` defaults to a fresh one of the registry."""
+        snap = snapshot if snapshot is not None else self.registry.snapshot()
+        text = _Text(self, openmetrics)
         if self.resource is not None:
-            attrs = sorted(self.resource().attributes.items())
-            body = _labels(attrs)
+            body = _label_text(dict(sorted(self.resource().attributes.items())))
             # OpenMetrics names the family "target" (type info) and the sample target_info.
-            add(
+            text.lines.append(
                 "# HELP target Target metadata\n# TYPE target info"
                 if openmetrics
                 else "# HELP target_info Target metadata\n# TYPE target_info gauge"
             )
-            add(f"target_info{{{body}}} 1")
-        for inst in reg.instruments():
-            series = inst.series()
-            if not series:
-                continue
-            kind = "gauge" if inst.kind == "updowncounter" else inst.kind
-            name = self._names.get(inst.name)
-            if name is None:
-                name = self._names[inst.name] = prometheus_name(inst.name, inst.unit, kind)
-            doc = (inst.description or inst.name).replace("\\", "\\\\").replace("\n", "\\n")
-            lines: list[str] = [f"# HELP {name} {doc}", f"# TYPE {name} {kind}"]
-            if kind == "counter":
-                for s in series:
-                    if isinstance(s, BoundCounter):
-                        lb = self._label_body(inst.name, s)
-                        lines.append(f"{name}_total{{{lb}}} {_num(s.value)}" if lb else f"{name}_total {_num(s.value)}")
-            elif kind == "gauge":
-                for s in series:
-                    value = s.value if isinstance(s, BoundGauge | BoundCounter) else None
-                    if value is not None:
-                        lb = self._label_body(inst.name, s)
-                        lines.append(f"{name}{{{lb}}} {_num(value)}" if lb else f"{name} {_num(value)}")
-            else:
-                for s in series:
-                    if isinstance(s, BoundHistogram):
-                        self._histogram(lines, name, inst.name, s, openmetrics)
-            if len(lines) > 2:
-                out.extend(lines)
+            text.lines.append(f"target_info{{{body}}} 1")
+        for _ in snap.accept(text):
+            pass
         if openmetrics:
-            add("# EOF")
-        return ("\n".join(out) + "\n").encode()
+            text.lines.append("# EOF")
+        return ("\n".join(text.lines) + "\n").encode()
 
-    def _histogram(self, lines: list[str], name: str, inst_name: str, s: BoundHistogram, om: bool) -> None:
-        counts, total, _, _ = s.snapshot()
-        exemplars = dict(s.exemplars) if om else {}
-        lb = self._label_body(inst_name, s)
-        sep = "," if lb else ""
-        cumulative = 0
-        bounds = s._bounds
-        for i, c in enumerate(counts):
-            cumulative += c
-            le = _num(bounds[i]) if i < len(bounds) else "+Inf"
-            line = f'{name}_bucket{{{lb}{sep}le="{le}"}} {cumulative}'
-            ex = exemplars.get(i)
-            if ex is not None:
-                value, t_ns, trace_id, span_id = ex
-                line += f' # {{trace_id="{trace_id:032x}",span_id="{span_id:016x}"}} {_num(value)} {t_ns / 1e9:.3f}'
-            lines.append(line)
-        braces = f"{{{lb}}}" if lb else ""
-        lines.append(f"{name}_count{braces} {cumulative}")
-        lines.append(f"{name}_sum{braces} {_num(total)}")
+
+class _ClientFamilies:
+    """Snapshot families -> prometheus_client metric families (a :class:`~tradeobs_agent.metrics.SnapshotVisitor`)."""
+
+    def sum(self, f: SumFamily) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        cls = CounterMetricFamily if f.monotonic else GaugeMetricFamily
+        return self._numbers(cls, f, "counter" if f.monotonic else "gauge")
+
+    def gauge(self, f: GaugeFamily) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        return self._numbers(GaugeMetricFamily, f, "gauge")
+
+    def _numbers(self, cls: Any, f: SumFamily | GaugeFamily, kind: PromType) -> Any:
+        name, unit = _family_name(f.name, f.unit, kind)
+        fam = None
+        for p in f.points:
+            labels = _labels(p.attributes, False)
+            if fam is None:
+                fam = cls(name, f.description or f.name, labels=list(labels), unit=unit)
+            fam.add_metric(list(labels.values()), p.value)
+        return fam
+
+    def histogram(self, f: HistogramFamily) -> Any:
+        from prometheus_client.core import HistogramMetricFamily
+        from prometheus_client.samples import Exemplar
+
+        name, unit = _family_name(f.name, f.unit, "histogram")
+        fam = None
+        les = [*(_num(b) for b in f.bounds), "+Inf"]
+        for p in f.points:
+            labels = _labels(p.attributes, True)
+            if fam is None:
+                fam = HistogramMetricFamily(name, f.description or f.name, labels=list(labels), unit=unit)
+            buckets: list[Any] = []
+            cumulative = 0
+            for i, c in enumerate(p.counts):
+                cumulative += c
+                ex = p.exemplars.get(i)
+                if ex is None:
+                    buckets.append((les[i], cumulative))
+                else:
+                    e = Exemplar(
+                        {"trace_id": f"{ex.trace_id:032x}", "span_id": f"{ex.span_id:016x}"},
+                        ex.value,
+                        float(f"{ex.time_ns / 1e9:.3f}"),
+                    )
+                    buckets.append((les[i], cumulative, e))
+            fam.add_metric(list(labels.values()), buckets, p.sum if _has_sum(f, p) else None)
+        return fam
+
+
+class PrometheusCollector:
+    """The registry as a prometheus_client collector: ``CollectorRegistry().register(PrometheusCollector(reg))``.
+
+    The same snapshot and names as the embedded endpoint, rendered by prometheus_client's own exposition code
+    (for an application that already serves a prometheus_client registry; several times slower at high series
+    counts than the embedded endpoint).
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        return client_families(self.registry.snapshot())
+
+
+def client_families(snapshot: Snapshot) -> Iterator[Any]:
+    """A snapshot as prometheus_client metric families (names, labels and rules as :class:`Renderer`)."""
+    for fam in snapshot.accept(_ClientFamilies()):
+        if fam is not None:
+            yield fam
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -220,7 +326,8 @@ def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[
         try:
             ours = renderer.render(openmetrics=om)
             sdk = (generate_openmetrics if om else generate_latest)(sdk_registry)
-        except Exception as exc:  # a broken scrape must not kill the server thread
+        except Exception as exc:  # a broken scrape is a bug; it must not kill the server thread
+            internal_error("prometheus.scrape", exc)
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
             return [f"scrape failed: {exc!r}\n".encode()]
         if om:

@@ -6,12 +6,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    LogRecordExporter,
-    SimpleLogRecordProcessor,
-)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -21,13 +15,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import __version__
+from .._errors import internal_error, warn_once
 from ..config import Settings, otlp_for
-from ..metrics import Registry
-from . import bridge
+from ..metrics import Registry, SelfMetrics
+from . import bridge, otel_private
 from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter
 from .ids import PrivateRandomIdGenerator
-from .once import warn_once
-from .selfmetrics import SelfMetrics
+from .otel_private import BatchLogRecordProcessor, LoggerProvider, LogRecordExporter, SimpleLogRecordProcessor
 
 _log = logging.getLogger("tradeobs")
 SCOPE = InstrumentationScope("tradeobs", __version__)
@@ -49,27 +43,24 @@ def build_sampler(settings: Settings) -> s.Sampler:
 def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
     t = otlp_for(settings, signal)
     if t.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import (
-            _log_exporter,
-            metric_exporter,
-            trace_exporter,
-        )
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter, trace_exporter
 
         grpc_cls: Any = {
             "traces": trace_exporter.OTLPSpanExporter,
             "metrics": metric_exporter.OTLPMetricExporter,
-            "logs": _log_exporter.OTLPLogExporter,
+            "logs": otel_private.otlp_log_exporter_class("grpc"),
         }[signal]
         return grpc_cls(
             endpoint=t.endpoint, insecure=t.insecure, headers=dict(t.headers), timeout=t.timeout
         ), t.endpoint
-    from opentelemetry.exporter.otlp.proto.http import _log_exporter as hl
     from opentelemetry.exporter.otlp.proto.http import metric_exporter as hm
     from opentelemetry.exporter.otlp.proto.http import trace_exporter as ht
 
-    http_cls: Any = {"traces": ht.OTLPSpanExporter, "metrics": hm.OTLPMetricExporter, "logs": hl.OTLPLogExporter}[
-        signal
-    ]
+    http_cls: Any = {
+        "traces": ht.OTLPSpanExporter,
+        "metrics": hm.OTLPMetricExporter,
+        "logs": otel_private.otlp_log_exporter_class("http/protobuf"),
+    }[signal]
     return http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t.endpoint
 
 
@@ -117,12 +108,12 @@ def build_metrics(
     for reader in bridged:
         attach_registry(reader, registry, provider)
     if prom is not None:
-        prom.renderer.resource = lambda: provider._sdk_config.resource
+        prom.renderer.resource = lambda: otel_private.meter_provider_resource(provider)
     return provider, prom
 
 
 def attach_registry(reader: MetricReader, registry: Registry, provider: MeterProvider) -> None:
-    bridge.attach(reader, registry, lambda: provider._sdk_config.resource, SCOPE)
+    bridge.attach(reader, registry, lambda: otel_private.meter_provider_resource(provider), SCOPE)
 
 
 def build_logs_provider(
@@ -163,7 +154,9 @@ class PrometheusEndpoint:
         from .prometheus import Renderer, serve
 
         prom_registry = CollectorRegistry(auto_describe=False)
-        reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True)
+        # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
+        # (the Collector adds otel_scope_* labels on its own exposition).
+        reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True, scope_info_enabled=False)
         renderer = Renderer(registry)
         try:
             server, thread = serve(settings.prometheus_host, settings.prometheus_port, renderer, prom_registry)
@@ -184,11 +177,25 @@ class PrometheusEndpoint:
         return endpoint
 
     def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def export_step(what: str, fn: Callable[[], object]) -> Callable[[], None]:
+    """A provider's ``force_flush``/``shutdown`` as a step of :func:`call_bounded`.
+
+    The SDK raises from these when an exporter timed out or failed (``MeterProvider.shutdown`` with a dead
+    collector: "deadline already exceeded"). That is an export outcome, already counted by the counting
+    exporters as failed or dropped items, not an error of ours: said once, never raised.
+    """
+
+    def step() -> None:
         try:
-            self._server.shutdown()
-            self._server.server_close()
-        except Exception:
-            pass
+            fn()
+        except Exception as exc:  # an export outcome (see above), counted where the items were dropped
+            warn_once(f"agent:{what}:{type(exc).__name__}", "tradeobs %s: %s", what, exc, level=logging.INFO)
+
+    return step
 
 
 def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) -> bool:
@@ -199,8 +206,8 @@ def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) ->
         for fn in fns:
             try:
                 fn()
-            except Exception as exc:
-                _log.debug("%s step failed: %r", what, exc)
+            except Exception as exc:  # every step handles its own failures: one that raises is a bug
+                internal_error(f"agent.{what}", exc)
 
     t = threading.Thread(target=run, name=f"tradeobs-{what}", daemon=True)
     t.start()

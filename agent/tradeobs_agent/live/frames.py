@@ -14,7 +14,7 @@ The state is read once per tick (never per client): every trading instrument
 is walked once and grouped by its ``symbol`` attribute, summing over the
 other attributes (``side``, ``reason``, ``strategy`` ...). Histograms with the
 same bounds are merged by summing bucket counts, then a quantile is
-interpolated within the bucket exactly as :meth:`BoundHistogram.quantile`
+interpolated within the bucket exactly as :meth:`~tradeobs_agent.metrics.BoundHistogram.quantile`
 does. Instruments that do not exist yet are simply absent from the frame.
 
 Per-symbol keys (short, because they go out ten times a second):
@@ -28,10 +28,10 @@ from __future__ import annotations
 import operator
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, bucket_quantile
+from ..metrics import HistogramPoint, Registry, bucket_quantile
 
 __all__ = ["FrameBuilder", "delta", "merged_quantile"]
 
@@ -69,6 +69,14 @@ HEALTH_COUNTERS: dict[str, str] = {
     "tradeobs.live.clients.timed_out": "clients_timed_out",
 }
 HEALTH_GAUGES: dict[str, str] = {"tradeobs.live.clients": "clients"}
+FRAME_INSTRUMENTS: tuple[str, ...] = (
+    *SYMBOL_GAUGES,
+    *SYMBOL_COUNTERS,
+    *ACCOUNT_GAUGES,
+    *LATENCIES,
+    *HEALTH_COUNTERS,
+    *HEALTH_GAUGES,
+)
 
 
 merged_quantile = bucket_quantile  # the same estimate the registry's histograms give
@@ -82,7 +90,7 @@ class _Merge:
         self.lo = float("inf")
         self.hi = float("-inf")
 
-    def add(self, counts: list[int], lo: float, hi: float) -> None:
+    def add(self, counts: Sequence[int], lo: float, hi: float) -> None:
         self.counts = list(map(operator.add, self.counts, counts))
         if lo < self.lo:
             self.lo = lo
@@ -109,7 +117,12 @@ class FrameBuilder:
         self._qcache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, float | None]]] = {}
 
     def build(self, extra_health: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        reg = self.registry
+        """The whole state from one registry snapshot of the frame's instruments.
+
+        The snapshot does not apply pending trading writes itself (``prepare=False``): the producer runs on the
+        trading event loop and wakes the journal's applier instead, so a frame shows what was applied by then.
+        """
+        snap = self.registry.snapshot(FRAME_INSTRUMENTS, prepare=False)
         symbols: dict[str, dict[str, Any]] = {}
 
         def row(sym: Any) -> dict[str, Any]:
@@ -120,56 +133,39 @@ class FrameBuilder:
             return r
 
         for name, key in SYMBOL_GAUGES.items():
-            inst = reg.get(name)
-            if inst is None:
-                continue
-            for s in inst.series():
-                if not isinstance(s, BoundGauge) or s.value is None:
-                    continue
-                sym = s.attributes.get("symbol")
-                if sym is None:
-                    continue
-                r = row(sym)
-                r[key] = s.value if key == "px" else r.get(key, 0) + s.value
+            for p in snap.numbers(name):
+                sym = p.attributes.get("symbol")
+                if sym is not None:
+                    r = row(sym)
+                    r[key] = p.value if key == "px" else r.get(key, 0) + p.value
         for name, key in SYMBOL_COUNTERS.items():
-            inst = reg.get(name)
-            if inst is None:
-                continue
-            for s in inst.series():
-                if isinstance(s, BoundCounter):
-                    sym = s.attributes.get("symbol")
-                    if sym is not None:
-                        r = row(sym)
-                        r[key] = r.get(key, 0) + s.value
+            for p in snap.numbers(name):
+                sym = p.attributes.get("symbol")
+                if sym is not None:
+                    r = row(sym)
+                    r[key] = r.get(key, 0) + p.value
         latency: dict[str, dict[str, float | None]] = {}
         for name, key in LATENCIES.items():
-            inst = reg.get(name)
-            if inst is None:
+            fam = snap.histogram(name)
+            if fam is None:
                 continue
-            series = [x for x in inst.series() if isinstance(x, BoundHistogram)]
-            bounds: tuple[float, ...] = getattr(inst, "bounds", ())
-            latency[key] = self._quantiles(name, "", bounds, series)
+            latency[key] = self._quantiles(name, "", fam.bounds, fam.points)
             if name == SYMBOL_LATENCY:
-                groups: dict[str, list[BoundHistogram]] = {}
-                for x in series:
-                    sym = x.attributes.get("symbol")
+                groups: dict[str, list[HistogramPoint]] = {}
+                for hp in fam.points:
+                    sym = hp.attributes.get("symbol")
                     if sym is not None:
-                        groups.setdefault(str(sym), []).append(x)
+                        groups.setdefault(str(sym), []).append(hp)
                 for sym, group in groups.items():
-                    row(sym).update(self._quantiles(name, sym, bounds, group))
+                    row(sym).update(self._quantiles(name, sym, fam.bounds, group))
         account: dict[str, Any] = {}
         for name, key in ACCOUNT_GAUGES.items():
-            inst = reg.get(name)
-            if inst is None:
-                continue
-            vals = [s.value for s in inst.series() if isinstance(s, BoundGauge) and s.value is not None]
+            vals = [p.value for p in snap.numbers(name)]
             if vals:
                 account[key] = sum(vals) if key != "kill_switch" else max(vals)
         health: dict[str, Any] = {}
-        for name, key in HEALTH_COUNTERS.items():
-            health[key] = _sum_values(reg.get(name))
-        for name, key in HEALTH_GAUGES.items():
-            health[key] = _sum_values(reg.get(name))
+        for name, key in (*HEALTH_COUNTERS.items(), *HEALTH_GAUGES.items()):
+            health[key] = sum(p.value for p in snap.numbers(name))
         if self.bus is not None:
             health["events_evicted"] = getattr(self.bus, "evicted", 0)
         if extra_health:
@@ -183,21 +179,20 @@ class FrameBuilder:
         }
 
     def _quantiles(
-        self, name: str, group: str, bounds: tuple[float, ...], series: list[BoundHistogram]
+        self, name: str, group: str, bounds: tuple[float, ...], points: Sequence[HistogramPoint]
     ) -> dict[str, float | None]:
-        """p50/p99 of the merged ``series``, recomputed only when a series recorded something.
+        """p50/p99 of the merged ``points``, recomputed only when a series recorded something.
 
         Counts only grow, so an unchanged ``(series, total count)`` means nothing changed; at
         1,000 symbols most groups are unchanged in a 100 ms tick and cost one ``sum`` each.
         """
-        sig = (len(series), sum(x.count for x in series))
+        sig = (len(points), sum(p.observed for p in points))
         cached = self._qcache.get((name, group))
         if cached is not None and cached[0] == sig:
             return cached[1]
         m = _Merge(len(bounds) + 1)
-        for x in series:
-            counts, _, lo, hi = x.snapshot()
-            m.add(counts, lo, hi)
+        for p in points:
+            m.add(p.counts, p.min, p.max)
         out = {
             "p50": _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.5)),
             "p99": _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.99)),
@@ -225,17 +220,6 @@ class FrameBuilder:
             out["rss_mb"] = round(rss / 1048576, 1)
         self._system, self._system_at = out, now
         return out
-
-
-def _sum_values(inst: Any) -> float:
-    if inst is None:
-        return 0
-    total: float = 0
-    for s in inst.series():
-        v = getattr(s, "value", None)
-        if isinstance(v, int | float):
-            total += v
-    return total
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -71,7 +71,7 @@ from typing import Any
 
 import orjson
 
-from .._internal.once import warn_once
+from .._errors import warn_once
 from ..events import EventBus, get_bus
 from ..metrics import Registry, get_registry
 from ..trading._journal import get_journal

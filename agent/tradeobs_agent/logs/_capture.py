@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .._internal.otelctx import current_context
+from .._internal.otel_private import current_context_getter
 from .context import get_correlation
 
 __all__ = ["STREAMS", "CaptureHandler", "LogQueue", "StreamLogger", "get_logger"]
@@ -50,7 +50,7 @@ STREAMS = ("market_data", "strategy", "risk", "execution", "system")
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
-_get_context = current_context  # one C call with the SDK's contextvars runtime
+_get_context = current_context_getter()  # one C call with the SDK's contextvars runtime
 
 # The active queue, or None. Module global so the hot path reads it with one lookup.
 _active: LogQueue | None = None

@@ -35,7 +35,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .._internal.once import warn_once
+from .._errors import warn_once
+from .._internal import fastpath, otel_private
 from ._format import Built, safe_str
 
 __all__ = ["ConsoleSink", "FileSink", "OtlpSink"]
@@ -277,24 +278,20 @@ class OtlpSink:
     name = "otlp"
 
     def __init__(self, provider: Any, errors: Any) -> None:
-        from opentelemetry._logs import LogRecord
-        from opentelemetry.sdk._logs._internal import std_to_otel
+        from opentelemetry.trace import INVALID_SPAN_CONTEXT, get_current_span
 
         from .. import __version__
+        from .._internal.otlp_encode import Encoded, encode_log_record
 
         self._logger = provider.get_logger("tradeobs.logs", __version__)
-        self._record = LogRecord
-        self._severity = std_to_otel
+        self._record = otel_private.ApiLogRecord
+        self._severity = otel_private.severity_from_std
         self.errors = errors
         self._batch = _BatchEmit.for_logger(self._logger)
         self._new = object.__new__
         self._sev_cache: dict[int, Any] = {}
-        from opentelemetry.trace import INVALID_SPAN_CONTEXT, get_current_span
-
         self._invalid = INVALID_SPAN_CONTEXT
         self._current_span = get_current_span
-        from .._internal.otlp_encode import Encoded, encode_log_record
-
         self._encode = encode_log_record
         self._encoded_cls = Encoded
 
@@ -323,7 +320,7 @@ class OtlpSink:
                 attributes=attrs,
             )
             self._logger.emit(record)
-        except Exception as exc:
+        except Exception as exc:  # the SDK or an exporter of yours raising: counted, the worker keeps going
             self.errors.add(1)
             warn_once(f"logs:otlp:{type(exc).__name__}", "cannot hand a log record to OpenTelemetry (%r)", exc)
 
@@ -356,7 +353,7 @@ class OtlpSink:
             sc.trace_id,
             sc.span_id,
         )
-        return self._encoded_cls(data, lg._resource, lg._instrumentation_scope)
+        return self._encoded_cls(data, lg.resource, lg.instrumentation_scope)
 
     def _fast_record(self, b: Built, attrs: dict[str, Any]) -> Any:
         """The API ``LogRecord`` that ``LogRecord(timestamp=..., context=b.context, ...)`` builds, without its
@@ -385,18 +382,18 @@ class _BatchEmit:
     ``Logger.emit`` wraps the record in a ``ReadWriteLogRecord`` (bounding the
     attributes again), and each ``BatchLogRecordProcessor.on_emit`` copies it,
     clears its context and wraps it in a ``ReadableLogRecord`` for its queue.
-    With only batch processors, an enabled SDK logger without internal metrics,
-    and attributes that the default limits leave untouched (at most the count
-    limit, no length limit, no empty key), the ``ReadableLogRecord`` made here
-    is the one they would queue. Otherwise :meth:`accepts` says no, and the
-    record goes through ``Logger.emit``.
+    With only batch processors, an enabled SDK logger without internal metrics
+    (``_internal/fastpath.decide``), and attributes that the default limits leave
+    untouched (at most the count limit, no length limit, no empty key), the
+    ``ReadableLogRecord`` made here is the one they would queue. Otherwise
+    :meth:`accepts` says no, and the record goes through ``Logger.emit``.
     """
 
     __slots__ = (
         "_bps",
         "_context",
         "_dropped",
-        "_emits",
+        "_limits",
         "_logger",
         "_max_attrs",
         "_multi",
@@ -405,26 +402,21 @@ class _BatchEmit:
         "encoded",
     )
 
-    def __init__(self, logger: Any) -> None:
+    def __init__(self, logger: Any, encoded: bool) -> None:
         from opentelemetry.context import Context
-        from opentelemetry.sdk._logs import ReadableLogRecord
+
+        from ..metrics import get_registry
 
         self._logger = logger
         self._context = Context
-        self._readable = ReadableLogRecord
-        self._multi = multi = logger._multi_log_record_processor
-        self._procs = multi._log_record_processors  # a new tuple when a processor is added
-        self._emits = tuple(p._batch_processor.emit for p in self._procs)
-        self._bps = tuple(p._batch_processor for p in self._procs)
+        self._readable = otel_private.ReadableLogRecord
+        self._multi, self._procs = otel_private.log_processors(logger)  # a new tuple when a processor is added
+        self._bps = tuple(otel_private.batch_processor(p) for p in self._procs)
         # Every processor exports with the fast OTLP encoder (the agent's own pipeline): queue the records
         # already encoded (otlp_encode.Encoded) instead of SDK records for that encoder to read later.
-        from .._internal.otlp_encode import exports_encoded
-
-        self.encoded = exports_encoded(self._bps)
-        from ..metrics import get_registry
-
-        self._dropped = get_registry().self_metrics().items_dropped.bind(signal="logs", reason="queue_full")
-        limits = logger._log_record_limits
+        self.encoded = encoded
+        self._dropped = get_registry().self_metrics.items_dropped.bind(signal="logs", reason="queue_full")
+        self._limits = limits = otel_private.logger_limits(logger)
         self._max_attrs: int = (
             limits.max_log_record_attributes
             if limits.max_log_record_attribute_length is None and limits.max_log_record_attributes is not None
@@ -433,34 +425,15 @@ class _BatchEmit:
 
     @classmethod
     def for_logger(cls, logger: Any) -> _BatchEmit | None:
-        try:
-            import os
-
-            from opentelemetry.sdk._logs import Logger
-            from opentelemetry.sdk._logs._internal import SynchronousMultiLogRecordProcessor
-            from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-            from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
-
-            if type(logger) is not Logger or not logger._is_enabled():
-                return None
-            if os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true":
-                return None
-            multi = logger._multi_log_record_processor
-            if type(multi) is not SynchronousMultiLogRecordProcessor:
-                return None
-            procs = multi._log_record_processors
-            if not procs or not all(type(p) is BatchLogRecordProcessor for p in procs):
-                return None
-            return cls(logger)
-        except Exception:  # an SDK without these internals: the normal path
-            return None
+        plan = fastpath.decide("logs", logger)
+        return cls(logger, plan.encoded) if plan.exact else None
 
     def accepts(self, attrs: dict[str, Any]) -> bool:
         return (
-            self._multi._log_record_processors is self._procs
+            otel_private.log_processors(self._logger)[1] is self._procs
             and len(attrs) <= self._max_attrs
             and "" not in attrs
-            and self._logger._resource is not None
+            and self._logger.resource is not None
         )
 
     def emit(self, record: Any) -> None:
@@ -468,23 +441,19 @@ class _BatchEmit:
         record.context = self._context()  # as on_emit does: no reference to the (possibly large) context
         readable = self._readable(
             log_record=record,
-            resource=lg._resource,
-            instrumentation_scope=lg._instrumentation_scope,
-            limits=lg._log_record_limits,
+            resource=lg.resource,
+            instrumentation_scope=lg.instrumentation_scope,
+            limits=self._limits,
         )
         self.put(readable)
 
     def put(self, readable: Any) -> None:
         """Into every batch processor's queue, as ``on_emit`` puts it there."""
-        for bp, emit in zip(self._bps, self._emits, strict=True):
-            queue = bp._queue
-            if len(queue) == bp._max_queue_size and not bp._shutdown:
+        for bp in self._bps:
+            if not otel_private.batch_offer(bp, readable):
                 # Full (e.g. the collector is down): the SDK would build and log a "Queue full"
-                # warning for every record. Count it and drop the oldest, exactly as the SDK does.
+                # warning for every record. Counted instead; the oldest was dropped, as the SDK does.
                 self._dropped.add(1)
-                queue.appendleft(readable)
-            else:
-                emit(readable)
 
 
 # Fields that are OTLP record fields or resource attributes, not log attributes.

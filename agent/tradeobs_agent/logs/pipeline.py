@@ -69,7 +69,7 @@ class LogPipeline:
         s = agent.settings
         self._agent = agent
         self.settings = s
-        selfm = agent.registry.self_metrics()
+        selfm = agent.registry.self_metrics
         self._registry = agent.registry
         self._selfm = selfm
         self.queue = LogQueue(s.log_queue_size, s.log_queue_policy, s.log_block_timeout, selfm.logs_dropped)

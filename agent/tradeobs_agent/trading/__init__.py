@@ -11,7 +11,15 @@ See ``docs/metrics.md`` for every instrument, its attributes and its Prometheus 
 from __future__ import annotations
 
 from .instruments import SPECS, InstrumentSpec, TradingInstruments
-from .orders import OrderBook, OrderTrace
+from .orders import OrderBook, OrderDesk, OrderTrace
 from .telemetry import TradingTelemetry
 
-__all__ = ["SPECS", "InstrumentSpec", "OrderBook", "OrderTrace", "TradingInstruments", "TradingTelemetry"]
+__all__ = [
+    "SPECS",
+    "InstrumentSpec",
+    "OrderBook",
+    "OrderDesk",
+    "OrderTrace",
+    "TradingInstruments",
+    "TradingTelemetry",
+]

@@ -1,8 +1,14 @@
 """The trading journal: the hot path appends one tuple, a batch applies it later.
 
+>>> class Note(NamedTuple):
+...     target: list[str]
+...     text: str
+>>> @applies(Note)
+... def on_note(target: list[str], e: Note) -> None:
+...     target.append(e.text)
 >>> j = Journal(interval=None)                 # tests: no applier thread
->>> seen = []
->>> j.put((lambda target, ev: seen.append(ev[2]), None, "tick"))
+>>> seen: list[str] = []
+>>> j.put(Note(seen, "tick"))
 >>> j.flush(); seen
 ['tick']
 
@@ -13,8 +19,8 @@ data it touches, not by its instruction count: a bound-histogram record that
 takes 1 us in a tight loop took 7-60 us right after a 1-10 ms sleep
 (``benchmarks/overhead.py`` shows the effect on the demo loop). So every
 ``TradingTelemetry`` / ``OrderTrace`` call does only what must happen at the
-call (read the clock, check its argument types, append ``(handler, target,
-*args)`` to this deque, one C call), and everything with trading meaning
+call (read the clock, build one small typed record, a ``NamedTuple`` whose
+first field is its target, and :meth:`Journal.put` it), and everything with trading meaning
 (series updates, validation, spans, exemplars, live events) runs in
 :meth:`Journal.flush`, in order, in batches that run warm.
 
@@ -43,16 +49,17 @@ parent context the SDK sees is the explicit one it always was (see
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["Journal", "get_journal"]
+from .._errors import internal_error
 
-_log = logging.getLogger("tradeobs")
+__all__ = ["Journal", "applies", "get_journal"]
+
 LIMIT = 20_000  # waiting entries before a producer applies them itself (hot paths compare len() with this)
 # Seconds between the applier thread's batches. Each wake-up of a thread costs ~130 us of CPU on this kind of
 # machine before it does anything, and a bigger batch runs warmer: 0.2 s, the log worker's poll too.
@@ -61,7 +68,29 @@ INTERVAL = 0.2
 # waits for one chunk at most, ~0.1-0.3 ms, not for the whole batch).
 CHUNK = 64
 _YIELD = 0.00005
-Entry = tuple[Any, ...]  # (handler(target, entry), target, *args)
+Entry = tuple[Any, ...]
+"""A journal record: a ``NamedTuple`` whose first field is the object its handler is called on."""
+E = TypeVar("E", bound=tuple[Any, ...])
+T = TypeVar("T")
+Handler = Callable[[Any, Any], None]
+HANDLERS: dict[type, Handler] = {}
+"""Record type -> ``handler(target, record)``, filled by :func:`applies`."""
+
+
+def applies(record: type[E]) -> Callable[[Callable[[T, E], None]], Callable[[T, E], None]]:
+    """Declare ``fn(target, rec)`` as what applying a ``record`` does (one handler per record type).
+
+    >>> @applies(Note)                                   # doctest: +SKIP
+    ... def _on_note(self, e: Note) -> None: ...
+    """
+
+    def register(fn: Callable[[T, E], None]) -> Callable[[T, E], None]:
+        if record in HANDLERS:
+            raise ValueError(f"{record.__name__} already has a handler")
+        HANDLERS[record] = fn
+        return fn
+
+    return register
 
 
 class Journal:
@@ -112,6 +141,7 @@ class Journal:
 
     def _apply(self, most: int = -1) -> int:
         popleft = self._q.popleft
+        handlers = HANDLERS
         n = 0
         while n != most:
             try:
@@ -120,24 +150,12 @@ class Journal:
                 break
             n += 1
             try:
-                entry[0](entry[1], entry)
-            except Exception as exc:  # one bad entry never stops the rest
+                handlers[type(entry)](entry[0], entry)
+            except Exception as exc:  # a handler validates its input: anything raised is a bug of ours
                 self.errors += 1
-                self._error(entry, exc)
+                internal_error(f"trading.{type(entry).__name__}", exc)
         self.applied += n
         return n
-
-    def _error(self, entry: Entry, exc: BaseException) -> None:
-        """Counted and warned once by the entry's target (``_fail``) when it has one."""
-        where = getattr(entry[0], "__name__", "entry").lstrip("_").removeprefix("on_")
-        try:
-            fail = getattr(entry[1], "_fail", None)
-            if fail is not None:
-                fail(where, exc)
-            else:
-                _log.warning("tradeobs trading journal: %s failed: %r (ignored)", where, exc)
-        except Exception:
-            pass
 
     # -- the applier thread
     def start(self) -> None:
@@ -180,8 +198,8 @@ class Journal:
                 return
             try:
                 self._flush_chunked()
-            except Exception:  # flush never raises; this is for the interpreter shutting down under us
-                pass
+            except Exception as exc:  # flush never raises by itself: a bug, or the interpreter shutting down
+                internal_error("trading.applier", exc)
 
     def _flush_chunked(self) -> None:
         """Like :meth:`flush`, a chunk at a time with the GIL offered in between (the applier thread)."""

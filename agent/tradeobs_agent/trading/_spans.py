@@ -53,7 +53,6 @@ SDK path:
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -61,19 +60,18 @@ from typing import Any
 
 from opentelemetry import trace as _trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
-from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, Tracer
-from opentelemetry.sdk.trace import _Span as _SdkSpan
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace import sampling as _s
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _DEFAULT_STATE
 
-from .._internal.otlp_encode import Encoded, encode_step_span, exports_encoded
+from .._internal import fastpath
+from .._internal import otel_private as otp
+from .._internal.otlp_encode import Encoded, encode_step_span
 
 __all__ = ["RootSpan", "StepSpans"]
 
-_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
 _INTERNAL = SpanKind.INTERNAL
 _UNSET = Status(StatusCode.UNSET)
 _OK = StatusCode.OK
@@ -98,22 +96,10 @@ def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState |
     return ctx
 
 
-def _exact_sampler(sampler: Any) -> bool:
-    if sampler is _s.ALWAYS_ON or type(sampler) is _s.TraceIdRatioBased:
-        return True
-    if type(sampler) in (_s.ParentBased, _s.ParentBasedTraceIdRatio):
-        # children of a sampled local root take local_parent_sampled: the default is ALWAYS_ON
-        return sampler._local_parent_sampled is _s.ALWAYS_ON  # type: ignore[no-any-return]
-    return False
-
-
 def _on_end_for(processors: tuple[Any, ...]) -> Any:
     """What ``SynchronousMultiSpanProcessor.on_end`` does for a span that is sampled (ours always are): each
     ``BatchSpanProcessor.on_end`` checks the sampled flag, then emits into its batch queue; call that emit."""
-    emits = tuple(
-        p._batch_processor.emit if type(p) is BatchSpanProcessor and hasattr(p, "_batch_processor") else p.on_end
-        for p in processors
-    )
+    emits = tuple(otp.batch_span_emit(p) if type(p) is BatchSpanProcessor else p.on_end for p in processors)
     if len(emits) == 1:
         return emits[0]
 
@@ -122,16 +108,6 @@ def _on_end_for(processors: tuple[Any, ...]) -> Any:
             emit(span)
 
     return on_end
-
-
-def _all_fast_encoding(processors: tuple[Any, ...]) -> bool:
-    """Every processor is a ``BatchSpanProcessor`` exporting with the fast OTLP encoder (the agent's pipeline)."""
-    try:
-        return all(type(p) is BatchSpanProcessor for p in processors) and exports_encoded(
-            [p._batch_processor for p in processors]
-        )
-    except AttributeError:  # pragma: no cover - an SDK without these internals
-        return False
 
 
 class StepSpans:
@@ -154,11 +130,11 @@ class StepSpans:
         "_scope_info",
     )
 
-    def __init__(self, tracer: Any) -> None:
+    def __init__(self, tracer: Any, encoded: bool) -> None:
         self._multi = multi = tracer.span_processor
-        self._procs = procs = multi._span_processors  # replaced (a new tuple) when a processor is added
+        self._procs = procs = otp.span_processors(multi)  # replaced (a new tuple) when a processor is added
         self._on_end = _on_end_for(procs)
-        self._encoded = _all_fast_encoding(procs)
+        self._encoded = encoded
         ids = tracer.id_generator
         self._gen = ids.generate_span_id
         self._gen_trace = ids.generate_trace_id
@@ -167,12 +143,12 @@ class StepSpans:
         self._flags = TraceFlags(TraceFlags.SAMPLED | random_flag) if random_ids else _SAMPLED
         self._sampler = sampler = tracer.sampler
         self._always_on = sampler is _s.ALWAYS_ON or (
-            type(sampler) is _s.ParentBased and getattr(sampler, "_root", None) is _s.ALWAYS_ON
+            type(sampler) is _s.ParentBased and otp.parent_based_delegates(sampler)[0] is _s.ALWAYS_ON
         )
         self._resource = tracer.resource
-        self._scope = tracer._instrumentation_scope
+        self._scope = otp.tracer_scope(tracer)
         self._scope_info = tracer.instrumentation_info
-        self._limits = limits = tracer._span_limits
+        self._limits = limits = otp.tracer_limits(tracer)
         # None: bound every attribute dict as the SDK does; else the count a plain dict may have.
         self._max_attrs: int | None = (
             limits.max_span_attributes
@@ -182,26 +158,13 @@ class StepSpans:
 
     @classmethod
     def for_tracer(cls, tracer: Any) -> StepSpans | None:
-        """A :class:`StepSpans` for ``tracer`` when the fast path is exact, else ``None``."""
-        try:
-            if type(tracer) is not Tracer or not tracer._is_enabled():
-                return None
-            if os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true":
-                return None
-            multi = tracer.span_processor
-            if type(multi) is not SynchronousMultiSpanProcessor:
-                return None
-            if not all(type(p) in _PROCESSORS for p in multi._span_processors):
-                return None
-            if not _exact_sampler(tracer.sampler):
-                return None
-            return cls(tracer)
-        except Exception:  # an SDK without these internals: use the normal path
-            return None
+        """A :class:`StepSpans` for ``tracer`` when the fast path is exact (``fastpath.decide``), else ``None``."""
+        plan = fastpath.decide("traces", tracer)
+        return cls(tracer, plan.encoded) if plan.exact else None
 
     def current(self) -> bool:
         """False once a span processor was added to the provider: check again with :meth:`for_tracer`."""
-        return self._multi._span_processors is self._procs  # type: ignore[no-any-return]
+        return otp.span_processors(self._multi) is self._procs
 
     def start_root(
         self, name: str, attributes: dict[str, Any], start_ns: int, context: Any, simple: bool = False
@@ -315,35 +278,32 @@ class RootSpan(_trace_api.Span):
         self._attrs: Any = attributes if attributes is not None else {}
         self._status = _UNSET
         self._end_ns: int | None = None
-        self._real: _SdkSpan | None = None
+        self._real: otp.SdkSpan | None = None
         self._lock = threading.Lock()
 
-    def _materialize(self) -> _SdkSpan:
+    def _materialize(self) -> otp.SdkSpan:
         """The SDK's span for this root, made on first need (call with the lock held, or before sharing)."""
         real = self._real
         if real is None:
             st = self._steps
-            real = _SdkSpan(
+            real = otp.new_sdk_span(
                 name=self._name,
                 context=self._ctx,
-                parent=None,
                 sampler=st._sampler,
                 resource=st._resource,
                 attributes=self._attrs,
                 span_processor=st._multi,
                 kind=_INTERNAL,
-                links=(),
                 instrumentation_info=st._scope_info,
                 limits=st._limits,
                 instrumentation_scope=st._scope,
+                start_ns=self._start_ns,
+                status=self._status if self._status is not _UNSET else None,
             )
-            real._start_time = self._start_ns
-            if self._status is not _UNSET:
-                real._status = self._status
             self._real = real
         return real
 
-    def _real_span(self) -> _SdkSpan:
+    def _real_span(self) -> otp.SdkSpan:
         with self._lock:
             return self._materialize()
 

@@ -6,8 +6,10 @@
 ('trading.orders.submitted', 's')
 
 Names follow the OTel conventions (dotted, lower case, no unit in the name) and
-units are UCUM; the Prometheus exporter turns ``s`` into ``_seconds``, ``1`` on a
-gauge into ``_ratio``, drops ``{annotation}`` units and adds ``_total`` to counters.
+units are UCUM; the Prometheus exporters turn ``s`` into ``_seconds``, drop
+``{annotation}`` units and add ``_total`` to counters. Ratios on gauges use the
+annotation ``{ratio}``, not ``1``: the Collector's exporter appends ``_ratio`` to a
+``1`` gauge and the Python one does not, so ``{ratio}`` gives one name everywhere.
 Order ids never become metric attributes: they are on spans and exemplars.
 """
 
@@ -145,12 +147,12 @@ SPECS: tuple[InstrumentSpec, ...] = (
     _g("realized", "trading.pnl.realized", "{currency}", _SS, "Realized P&L"),
     _g("unrealized", "trading.pnl.unrealized", "{currency}", _SS, "Unrealized (mark-to-market) P&L"),
     _g("equity", "trading.equity", "{currency}", _S, "Account equity"),
-    _g("drawdown", "trading.drawdown", "1", _S, "Drawdown from peak equity, as a ratio (0.05 = 5%)"),
+    _g("drawdown", "trading.drawdown", "{ratio}", _S, "Drawdown from peak equity, as a ratio (0.05 = 5%)"),
     # risk
     _g(
         "limit_utilization",
         "trading.risk.limit.utilization",
-        "1",
+        "{ratio}",
         ("strategy", "limit"),
         "Fraction of a risk limit in use (1 = at the limit)",
     ),

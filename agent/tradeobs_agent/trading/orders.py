@@ -16,11 +16,12 @@ another thread or task lands in the right trace. The latency histograms are the
 same nanosecond timestamps as the spans: an exemplar's span lasts exactly the
 latency it was recorded with.
 
-Each call only takes the time and appends to the trading journal
-(``_journal.py``); the ``_on_*`` handlers below do the work when the journal is
+Each call takes the time and records one typed record (below) in the trading
+journal (``_journal.py``); the ``_on_*`` handlers do the work when the journal is
 applied, in call order. The accessors that report state (``closed``,
 ``filled_qty``, ``span``, ``context``, ``trace_id``) apply it first, so they are
-exact right after the call.
+exact right after the call. An :class:`OrderTrace` talks to the
+:class:`TradingTelemetry` that made it only through :class:`OrderDesk`.
 
 Unlike a plain OTel span that would simply leak if never ended, open orders are
 kept in a bounded, expiring book (:class:`OrderBook`): past ``max_open_orders``
@@ -35,36 +36,194 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any, NamedTuple, Protocol
 
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import INVALID_SPAN, Span, SpanContext, Status, StatusCode
 
-from ._journal import LIMIT as _LIMIT
+from ..metrics import BoundCounter, BoundHistogram
+from ._journal import applies
+from ._spans import StepSpans
+from .instruments import TradingInstruments
 
-if TYPE_CHECKING:
-    from ._spans import StepSpans
-    from .telemetry import TradingTelemetry
-
-__all__ = ["OrderBook", "OrderTrace"]
+__all__ = ["OrderBook", "OrderDesk", "OrderSeries", "OrderTrace"]
 
 _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 _SELL_SIDES = frozenset({"sell", "sell_short", "short", "s"})
 _time_ns = time.time_ns
+_new = tuple.__new__
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     """``value`` as a finite float, else ``None``."""
     try:
         f = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
+    except Exception:  # a hostile __float__: bad input, never raised into the caller
+        return None
     return f if -_INF < f < _INF else None
 
 
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value)
+def text(value: Any) -> str:
+    """``value`` as a string for an attribute; a hostile ``__str__`` gives a marker instead of raising."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:  # bad input, never raised into the caller
+        return f"<unprintable {type(value).__name__}>"
+
+
+# --------------------------------------------------------------------------- what an order needs from its desk
+
+
+class OrderSeries:
+    """The series one order updates, bound to ``{symbol, side, order_type, venue, strategy}`` on first use."""
+
+    def __init__(self, inst: TradingInstruments, attributes: dict[str, Any]) -> None:
+        self._inst = inst
+        self._attrs = attributes
+
+    @cached_property
+    def submitted(self) -> BoundCounter:
+        return self._inst.submitted.bind(**self._attrs)
+
+    @cached_property
+    def acknowledged(self) -> BoundCounter:
+        return self._inst.acknowledged.bind(**self._attrs)
+
+    @cached_property
+    def filled(self) -> BoundCounter:
+        return self._inst.filled.bind(**self._attrs)
+
+    @cached_property
+    def partially_filled(self) -> BoundCounter:
+        return self._inst.partially_filled.bind(**self._attrs)
+
+    @cached_property
+    def cancelled(self) -> BoundCounter:
+        return self._inst.cancelled.bind(**self._attrs)
+
+    @cached_property
+    def signal_to_submit(self) -> BoundHistogram:
+        return self._inst.signal_to_submit.bind(**self._attrs)
+
+    @cached_property
+    def submit_to_ack(self) -> BoundHistogram:
+        return self._inst.submit_to_ack.bind(**self._attrs)
+
+    @cached_property
+    def submit_to_fill(self) -> BoundHistogram:
+        return self._inst.submit_to_fill.bind(**self._attrs)
+
+    @cached_property
+    def slippage(self) -> BoundHistogram:
+        return self._inst.slippage.bind(**self._attrs)
+
+    @cached_property
+    def fill_ratio(self) -> BoundHistogram:
+        return self._inst.fill_ratio.bind(**self._attrs)
+
+
+class RootSpanStart(NamedTuple):
+    """What :meth:`OrderDesk.start_root` gives an order: its root span and how to make its steps."""
+
+    span: Span
+    tracer: trace.Tracer
+    steps: StepSpans | None  # the exact fast path for its child spans, when there is one
+
+
+class OrderDesk(Protocol):
+    """The narrow interface between an :class:`OrderTrace` and the :class:`TradingTelemetry` that made it."""
+
+    strategy: str
+    venue: str
+    child_spans: bool
+
+    def record(self, entry: tuple[Any, ...]) -> None:
+        """Append a record to the trading journal (the one recording path)."""
+
+    def apply_pending(self) -> None:
+        """Apply the journal now (read-your-writes)."""
+
+    def order_series(self, symbol: str, side: str, order_type: str) -> OrderSeries: ...
+
+    def rejected_series(self, symbol: str, side: str, order_type: str, reason: str) -> BoundCounter: ...
+
+    def start_root(self, attributes: dict[str, Any], start_ns: int, cause: Any) -> RootSpanStart:
+        """The order's root span, started at ``start_ns``; ``cause`` (the span current at the signal) is linked."""
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None: ...
+
+    def invalid(self, what: str, value: object) -> None: ...
+
+    def order_opened(self, order: OrderTrace) -> None:
+        """The signal was applied: the order is open (bounded, expiring book)."""
+
+    def order_closed(self, order: OrderTrace) -> None:
+        """The order ended (filled, rejected, cancelled, done): out of the open book."""
+
+
+# --------------------------------------------------------------------------- the records an order's calls make
+
+
+class Signal(NamedTuple):
+    order: OrderTrace
+    qty: Any  # as given (validation is counted when applied)
+    price: Any
+    cause: Any  # the span current at the signal (linked), or None
+
+
+class RiskCheck(NamedTuple):
+    order: OrderTrace
+    now: int
+    passed: bool
+    reason: str | None
+    checks: Mapping[str, Any] | None
+
+
+class Submitted(NamedTuple):
+    order: OrderTrace
+    now: int
+
+
+class Acked(NamedTuple):
+    order: OrderTrace
+    now: int
+    venue_order_id: Any
+
+
+class Filled(NamedTuple):
+    order: OrderTrace
+    now: int
+    qty: Any
+    price: Any
+    expected_price: Any
+
+
+class Rejected(NamedTuple):
+    order: OrderTrace
+    reason: Any
+
+
+class Cancelled(NamedTuple):
+    order: OrderTrace
+    reason: Any
+
+
+class Errored(NamedTuple):
+    order: OrderTrace
+    exc: BaseException
+    now: int
+
+
+class Done(NamedTuple):
+    order: OrderTrace
 
 
 class OrderTrace:
@@ -73,9 +232,10 @@ class OrderTrace:
     __slots__ = (
         "_closed",
         "_ctx",
+        "_desk",
         "_filled",
         "_last_ns",
-        "_q",
+        "_record",
         "_sc",
         "_sell",
         "_series",
@@ -85,7 +245,6 @@ class OrderTrace:
         "_submit_ns",
         "_trace_hex",
         "_tracer",
-        "_tt",
         "client_order_id",
         "created",
         "order_type",
@@ -97,7 +256,7 @@ class OrderTrace:
 
     def __init__(
         self,
-        tt: TradingTelemetry,
+        desk: OrderDesk,
         client_order_id: str,
         symbol: Any,
         side: Any,
@@ -106,22 +265,22 @@ class OrderTrace:
         order_type: Any,
         start_ns: int,
     ) -> None:
-        self._tt = tt
-        self._q = tt._q
+        self._desk = desk
+        self._record: Callable[[tuple[Any, ...]], None] = desk.record
         self.client_order_id = client_order_id
-        self.symbol = _text(symbol)
-        self.side = _text(side)
-        self.order_type = _text(order_type)
+        self.symbol = text(symbol)
+        self.side = text(side)
+        self.order_type = text(order_type)
         self.qty = qty
         self.price = price
         self.created = time.monotonic()
         self._start_ns = self._last_ns = start_ns
-        self._span: Any = None  # made when the signal is applied (or on first access to .span)
-        self._sc: Any = None
-        self._ctx: Any = None
-        self._tracer: Any = None
+        self._span: Span | None = None  # made when the signal is applied (or on first access to .span)
+        self._sc: SpanContext | None = None
+        self._ctx: Context | None = None
+        self._tracer: trace.Tracer | None = None
         self._steps: StepSpans | None = None
-        self._series: Any = None
+        self._series: OrderSeries | None = None
         self._submit_ns: int | None = None
         self._filled = 0.0
         self._closed = False
@@ -129,72 +288,56 @@ class OrderTrace:
         self._sell = False
 
     # ------------------------------------------------------------------ read-your-writes accessors
-    def _sync(self) -> None:
-        if self._q:
-            self._tt._journal.flush()
-
     @property
     def closed(self) -> bool:
-        self._sync()
+        self._desk.apply_pending()
         return self._closed
 
     @property
     def filled_qty(self) -> float:
-        self._sync()
+        self._desk.apply_pending()
         return self._filled
 
     @property
     def span(self) -> Span:
         """The order's root span (an OTel ``Span``; non-recording when untraced)."""
         if self._span is None:
-            self._sync()
-        return self._span if self._span is not None else INVALID_SPAN  # type: ignore[no-any-return]
+            self._desk.apply_pending()
+        return self._span if self._span is not None else INVALID_SPAN
 
     @property
     def trace_id(self) -> str | None:
         """The order's trace id as 32 hex digits, or ``None`` when there is no tracing."""
         if self._span is None:
-            self._sync()
+            self._desk.apply_pending()
         return self._trace_hex
 
     @property
-    def context(self) -> Any:
+    def context(self) -> Context:
         """An OTel ``Context`` with this order's root span: pass it as ``context=`` to your own spans."""
         ctx = self._ctx
         if ctx is None:
             ctx = self._ctx = trace.set_span_in_context(self.span)
         return ctx
 
-    # ------------------------------------------------------------------ the calls: time, then the journal
-    def risk_check(self, passed: bool, reason: str | None = None, checks: dict[str, Any] | None = None) -> None:
+    # ------------------------------------------------------------------ the calls: time, then one record
+    def risk_check(self, passed: bool, reason: str | None = None, checks: Mapping[str, Any] | None = None) -> None:
         """Record the pre-trade risk decision; ``passed=False`` rejects the order (and ends the trace)."""
-        try:
-            q = self._q
-            q.append((OrderTrace._on_risk, self, _time_ns(), passed, reason, dict(checks) if checks else None))
-            if len(q) > _LIMIT:
-                self._tt._journal.flush()
-        except Exception as exc:
-            self._tt._fail("risk_check", exc)
+        copied = None
+        if checks:
+            try:
+                copied = dict(checks)  # frozen at the call: the caller may reuse its dict
+            except Exception:  # not a mapping (or a hostile one): the decision is kept, the checks not
+                self._desk.invalid("risk_checks", checks)
+        self._record(_new(RiskCheck, (self, _time_ns(), passed, reason, copied)))
 
     def submitted(self) -> None:
         """The order was sent: ``submit`` span, signal->submit latency, ``trading.orders.submitted``."""
-        try:
-            q = self._q
-            q.append((OrderTrace._on_submit, self, _time_ns()))
-            if len(q) > _LIMIT:
-                self._tt._journal.flush()
-        except Exception as exc:
-            self._tt._fail("submitted", exc)
+        self._record(_new(Submitted, (self, _time_ns())))
 
     def acked(self, venue_order_id: str | None = None) -> None:
         """The venue acknowledged the order: ``ack`` span, submit->ack latency, ``trading.orders.acknowledged``."""
-        try:
-            q = self._q
-            q.append((OrderTrace._on_ack, self, _time_ns(), venue_order_id))
-            if len(q) > _LIMIT:
-                self._tt._journal.flush()
-        except Exception as exc:
-            self._tt._fail("acked", exc)
+        self._record(_new(Acked, (self, _time_ns(), venue_order_id)))
 
     def fill(self, qty: float, price: float, expected_price: float | None = None) -> None:
         """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive.
@@ -203,40 +346,62 @@ class OrderTrace:
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
         count ``trading.orders.partially_filled``.
         """
-        try:
-            q = self._q
-            q.append((OrderTrace._on_fill, self, _time_ns(), qty, price, expected_price))
-            if len(q) > _LIMIT:
-                self._tt._journal.flush()
-        except Exception as exc:
-            self._tt._fail("fill", exc)
+        self._record(_new(Filled, (self, _time_ns(), qty, price, expected_price)))
 
     def rejected(self, reason: str) -> None:
         """Rejected (by risk or the venue): ``trading.orders.rejected{reason}``, status ERROR; ends the trace."""
-        self._put("rejected", (OrderTrace._on_reject, self, reason))
+        self._record(_new(Rejected, (self, reason)))
 
     def cancelled(self, reason: str | None = None) -> None:
         """Cancelled: ``trading.orders.cancelled``; ends the trace."""
-        self._put("cancelled", (OrderTrace._on_cancel, self, reason))
+        self._record(_new(Cancelled, (self, reason)))
 
     def error(self, exc: BaseException) -> None:
         """Record an exception on the order's span and set its status to ERROR (does not end the trace)."""
-        self._put("error", (OrderTrace._on_error, self, exc, _time_ns()))
+        self._record(_new(Errored, (self, exc, _time_ns())))
 
     def done(self) -> None:
         """End the root span. Called for you when the order is filled, rejected or cancelled; idempotent."""
-        self._put("done", (OrderTrace._on_done, self))
-
-    def _put(self, where: str, entry: tuple[Any, ...]) -> None:
-        self._tt._put(where, entry)
-
-    def _fail(self, where: str, exc: BaseException) -> None:
-        self._tt._fail(where, exc)
+        self._record(_new(Done, (self,)))
 
     # ------------------------------------------------------------------ applied from the journal
-    def _on_signal(self, e: tuple[Any, ...]) -> None:
-        _, _, qty, price, current = e
-        self._tt._apply_signal(self, qty, price, current)
+    @applies(Signal)
+    def _on_signal(self, e: Signal) -> None:
+        """The signal, applied: validation counts, the root span, the order's series, the open book."""
+        desk = self._desk
+        try:
+            if self.qty == 0.0 and number(e.qty) != 0.0:
+                desk.invalid("qty", e.qty)
+            if e.price is not None and self.price is None:
+                desk.invalid("price", e.price)
+            attrs: dict[str, Any] = {
+                "order.id": self.client_order_id,
+                "symbol": self.symbol,
+                "side": self.side,
+                "order_type": self.order_type,
+                "order.qty": self.qty,
+                "strategy": desk.strategy,
+                "venue": desk.venue,
+            }
+            if self.price is not None:
+                attrs["order.price"] = self.price
+            root = desk.start_root(attrs, self._start_ns, e.cause)
+            sc = root.span.get_span_context()
+            self._tracer = root.tracer
+            self._span = root.span
+            self._sc = sc
+            trace_id, _, _, flags, _, valid = sc
+            if valid:
+                self._trace_hex = format(trace_id, "032x")
+                # Steps skip the SDK's start/end when that is exact (see _spans); only for a sampled root.
+                self._steps = root.steps if flags & 1 else None
+            self._sell = self.side.lower() in _SELL_SIDES
+        finally:
+            if self._span is None:
+                self._span = INVALID_SPAN
+                self._sc = INVALID_SPAN.get_span_context()
+            self._series = desk.order_series(self.symbol, self.side, self.order_type)
+            desk.order_opened(self)
 
     def _child(self, name: str, now: int, attributes: dict[str, Any] | None = None, error: str | None = None) -> Any:
         """A child span covering the time since the previous step, already ended (or an event on the root).
@@ -244,20 +409,20 @@ class OrderTrace:
         Returns what measurements should use as exemplar: the child span or its span context (None untraced).
         """
         start, self._last_ns = self._last_ns, now
-        if self._span is None:  # the signal was never applied
+        root = self._span
+        if root is None:  # the signal was never applied
             return None
-        if not self._tt.child_spans:  # cheaper: the step is an event on the root span
-            root = self._span
+        if not self._desk.child_spans:  # cheaper: the step is an event on the root span
             if error is not None:
                 attributes = {**(attributes or {}), "error": error}
             root.add_event(name, attributes, timestamp=now)
             return root
         steps = self._steps
-        if steps is not None and steps.current():
+        if steps is not None and steps.current() and self._sc is not None:
             return steps.emit(self._sc, name, start, now, attributes, error)
-        if self._trace_hex is None:  # no tracing (no SDK, or a disabled tracer): the child would be a no-op too
+        if self._trace_hex is None or self._tracer is None:  # no tracing: the child would be a no-op too
             return None
-        span: Span = self._tracer.start_span(name, context=self.context, start_time=start, attributes=attributes)
+        span = self._tracer.start_span(name, context=self.context, start_time=start, attributes=attributes)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=now)
@@ -268,56 +433,65 @@ class OrderTrace:
         data["symbol"] = self.symbol
         data["side"] = self.side
         data["trace_id"] = self._trace_hex
-        self._tt._publish(kind, data)
+        self._desk.publish(kind, data)
 
-    def _on_risk(self, e: tuple[Any, ...]) -> None:
-        _, _, now, passed, reason, checks = e
-        attrs: dict[str, Any] = {"risk.passed": bool(passed)}
-        if reason is not None:
-            attrs["risk.reason"] = str(reason)[:256]
-        if checks:
-            for k, v in list(checks.items())[:32]:
-                attrs[f"risk.check.{k}"] = v if isinstance(v, str | bool | int | float) else str(v)[:256]
-        self._child("risk_check", now, attrs, None if passed else str(reason or "risk check failed")[:256])
-        if not passed:
-            self._on_reject((None, self, str(reason or "risk")))
+    def _series_or_bind(self) -> OrderSeries:
+        s = self._series
+        if s is None:  # a record applied before its signal (cannot happen in call order; belt and braces)
+            s = self._series = self._desk.order_series(self.symbol, self.side, self.order_type)
+        return s
 
-    def _on_submit(self, e: tuple[Any, ...]) -> None:
-        now = e[2]
+    @applies(RiskCheck)
+    def _on_risk(self, e: RiskCheck) -> None:
+        attrs: dict[str, Any] = {"risk.passed": bool(e.passed)}
+        if e.reason is not None:
+            attrs["risk.reason"] = text(e.reason)[:256]
+        if e.checks:
+            for k, v in list(e.checks.items())[:32]:
+                attrs[f"risk.check.{text(k)}"] = v if isinstance(v, str | bool | int | float) else text(v)[:256]
+        failed = None if e.passed else text(e.reason or "risk check failed")[:256]
+        self._child("risk_check", e.now, attrs, failed)
+        if not e.passed:
+            self._reject(text(e.reason or "risk"))
+
+    @applies(Submitted)
+    def _on_submit(self, e: Submitted) -> None:
+        now = e.now
         self._submit_ns = now
         span = self._child("submit", now)
-        s = self._series
+        s = self._series_or_bind()
         s.submitted.add(1)
         s.signal_to_submit.record(max(0, now - self._start_ns) * 1e-9, span)
         self._event("order", {"qty": self.qty, "price": self.price, "order_type": self.order_type, "reason": None})
 
-    def _on_ack(self, e: tuple[Any, ...]) -> None:
-        _, _, now, venue_order_id = e
+    @applies(Acked)
+    def _on_ack(self, e: Acked) -> None:
         attrs = None
-        if venue_order_id is not None:
-            vid = str(venue_order_id)[:256]
+        if e.venue_order_id is not None:
+            vid = text(e.venue_order_id)[:256]
             attrs = {"order.venue_order_id": vid}
             if not self._closed and self._span is not None:
                 self._span.set_attribute("order.venue_order_id", vid)
-        span = self._child("ack", now, attrs)
-        s = self._series
+        span = self._child("ack", e.now, attrs)
+        s = self._series_or_bind()
         s.acknowledged.add(1)
         if self._submit_ns is not None:
-            s.submit_to_ack.record(max(0, now - self._submit_ns) * 1e-9, span)
+            s.submit_to_ack.record(max(0, e.now - self._submit_ns) * 1e-9, span)
 
-    def _on_fill(self, e: tuple[Any, ...]) -> None:
-        _, _, now, qty, price, expected_price = e
-        q = qty if type(qty) is float and qty < _INF else _number(qty)
-        p = price if type(price) is float and -_INF < price < _INF else _number(price)
+    @applies(Filled)
+    def _on_fill(self, e: Filled) -> None:
+        qty, price = e.qty, e.price
+        q = qty if type(qty) is float and qty < _INF else number(qty)
+        p = price if type(price) is float and -_INF < price < _INF else number(price)
         if q is None or not q > 0 or p is None:
-            self._tt._invalid("fill", qty if q is None or q <= 0 else price)
+            self._desk.invalid("fill", qty if q is None or q <= 0 else price)
             return
         first = self._filled == 0
         self._filled = filled = self._filled + q
         complete = filled >= self.qty * (1 - 1e-9)
-        ref = expected_price if expected_price is not None else self.price
+        ref = e.expected_price if e.expected_price is not None else self.price
         slip: float | None = None
-        ref_price = ref if type(ref) is float and -_INF < ref < _INF else (_number(ref) if ref is not None else None)
+        ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
         if ref_price:
             slip = (p - ref_price) / ref_price * 1e4
             if self._sell:
@@ -325,10 +499,10 @@ class OrderTrace:
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
             attrs["fill.slippage_bps"] = slip
-        span = self._child("fill", now, attrs)
-        s = self._series
+        span = self._child("fill", e.now, attrs)
+        s = self._series_or_bind()
         if first and self._submit_ns is not None:
-            s.submit_to_fill.record(max(0, now - self._submit_ns) * 1e-9, span)
+            s.submit_to_fill.record(max(0, e.now - self._submit_ns) * 1e-9, span)
         if slip is not None:
             s.slippage.record(slip, span)
         if complete:
@@ -339,34 +513,43 @@ class OrderTrace:
         if complete:
             self._finish("filled")
 
-    def _on_reject(self, e: tuple[Any, ...]) -> None:
-        r = str(e[2])[:256]
-        self._tt._rejected_series(self, r).add(1)
+    @applies(Rejected)
+    def _on_reject(self, e: Rejected) -> None:
+        self._reject(text(e.reason))
+
+    def _reject(self, reason: str) -> None:
+        r = reason[:256]
+        self._desk.rejected_series(self.symbol, self.side, self.order_type, r).add(1)
         if not self._closed and self._span is not None:
             self._span.set_status(Status(StatusCode.ERROR, r))
             self._span.set_attribute("order.reject_reason", r)
         self._event("reject", {"qty": self.qty, "price": self.price, "reason": r})
         self._finish("rejected")
 
-    def _on_cancel(self, e: tuple[Any, ...]) -> None:
-        reason = e[2]
-        r = None if reason is None else str(reason)[:256]
-        self._series.cancelled.add(1)
+    @applies(Cancelled)
+    def _on_cancel(self, e: Cancelled) -> None:
+        r = None if e.reason is None else text(e.reason)[:256]
+        self._series_or_bind().cancelled.add(1)
         if r is not None and not self._closed and self._span is not None:
             self._span.set_attribute("order.cancel_reason", r)
         self._event("cancel", {"qty": self.qty, "price": self.price, "reason": r, "filled_qty": self._filled})
         self._finish("cancelled")
 
-    def _on_error(self, e: tuple[Any, ...]) -> None:
-        _, _, exc, now = e
+    @applies(Errored)
+    def _on_error(self, e: Errored) -> None:
         span = self._span
         if span is None or self._closed:
             return
-        span.record_exception(exc, timestamp=now)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
+        span.record_exception(e.exc, timestamp=e.now)
+        span.set_status(Status(StatusCode.ERROR, f"{type(e.exc).__name__}: {text(e.exc)}"[:256]))
 
-    def _on_done(self, e: tuple[Any, ...]) -> None:
+    @applies(Done)
+    def _on_done(self, e: Done) -> None:
         self._finish(None)
+
+    def finish(self, outcome: str | None, dropped: bool = False) -> None:
+        """End the order (applied from the journal, or by the book when it evicts, expires or closes it)."""
+        self._finish(outcome, dropped)
 
     def _finish(self, outcome: str | None, dropped: bool = False) -> None:
         if self._closed:
@@ -379,15 +562,32 @@ class OrderTrace:
             else:
                 span.set_attribute("order.filled_qty", self._filled)
         if not dropped and outcome != "rejected" and self._submit_ns is not None and self.qty > 0:
-            self._series.fill_ratio.record(min(self._filled / self.qty, 1.0), self._sc if self._trace_hex else None)
+            exemplar = self._sc if self._trace_hex else None
+            self._series_or_bind().fill_ratio.record(min(self._filled / self.qty, 1.0), exemplar)
         if span is not None:
             span.end()
         if not dropped:
-            self._tt._book.close(self)
+            self._desk.order_closed(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<OrderTrace {self.client_order_id!r} {self.side} {self.qty} {self.symbol} {state}>"
+
+
+class NullOrder(OrderTrace):
+    """Returned when ``order_signal`` itself failed, so the caller's next calls are harmless no-ops."""
+
+    __slots__ = ()
+
+    def __init__(self, desk: OrderDesk) -> None:
+        super().__init__(desk, "", "", "", 0.0, None, "", 0)
+        self._span = INVALID_SPAN
+        self._closed = True
+        self._record = _ignore
+
+
+def _ignore(entry: tuple[Any, ...]) -> None:
+    """What a :class:`NullOrder` records: nothing."""
 
 
 class OrderBook:
@@ -399,7 +599,7 @@ class OrderBook:
     no lock of its own.
     """
 
-    def __init__(self, max_open: int, ttl: float, on_drop: Any) -> None:
+    def __init__(self, max_open: int, ttl: float, on_drop: Callable[[str], None]) -> None:
         self.max_open = max_open
         self.ttl = ttl
         self._by_id: dict[str, OrderTrace] = {}
@@ -441,7 +641,7 @@ class OrderBook:
     def _drop(self, o: OrderTrace, reason: str) -> None:
         self._remember(o)
         try:
-            o._finish("evicted" if reason == "order_evicted" else "expired", dropped=True)
+            o.finish("evicted" if reason == "order_evicted" else "expired", dropped=True)
         finally:
             self._on_drop(reason)
 

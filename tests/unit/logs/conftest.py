@@ -13,7 +13,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tradeobs_agent
-from tradeobs_agent.agent import _reset_for_tests
+from tradeobs_agent.testing import reset as _reset_for_tests
 
 
 @pytest.fixture(autouse=True)

@@ -147,8 +147,8 @@ def test_user_root_handler_is_kept_and_sees_records(env: Env) -> None:
 
 
 def test_reinit_never_installs_two_capture_handlers(env: Env, make_env) -> None:
-    from tradeobs_agent.agent import _reset_for_tests
     from tradeobs_agent.logs._capture import CaptureHandler
+    from tradeobs_agent.testing import reset as _reset_for_tests
 
     _reset_for_tests()
     env2 = make_env()

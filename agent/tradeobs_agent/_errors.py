@@ -1,0 +1,115 @@
+"""Say a problem once, and handle an internal error the one way: count it, warn once, re-raise under tests.
+
+>>> warn_once("export:traces", "collector unreachable at %s", "localhost:4317")  # doctest: +SKIP
+>>> try:
+...     1 / 0
+... except ZeroDivisionError as exc:
+...     internal_error("demo.site", exc)                                       # doctest: +SKIP
+
+Two kinds of trouble, kept apart on purpose:
+
+* A **runtime problem** the agent expects (a dead collector, a full disk, a
+  hostile attribute value) is handled where it happens, counted in the
+  ``tradeobs.agent.*`` self-metric that describes it, and said once with
+  :func:`warn_once`.
+* An **internal error** is an exception the code did not expect: a bug of
+  ours, or an upstream change under us. :func:`internal_error` counts it in
+  ``tradeobs.agent.internal_errors{site}``, logs it once per site with its
+  traceback, and, in strict mode, re-raises it so a test fails instead of the
+  bug being swallowed. Strict mode is on under pytest when the
+  ``tradeobs_agent.testing`` plugin is loaded (our own suite loads it), with
+  :func:`set_strict`, or with ``TRADEOBS_INTERNAL_ERRORS=raise`` in the
+  environment (read at each error, so subprocesses of a test inherit it).
+
+Outside strict mode nothing here ever raises: the trading process keeps running.
+This module sits below every other one (it imports nothing of the package), so
+the metric registry registers itself as the counter (:func:`set_counter`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+__all__ = ["internal_error", "internal_error_counts", "reset", "set_counter", "set_strict", "strict", "warn_once"]
+
+_log = logging.getLogger("tradeobs")
+_MAX_KEYS = 10_000
+_seen: set[str] = set()
+_lock = threading.Lock()
+_counts: dict[str, int] = {}
+_strict = False
+_counter: Callable[[str], None] | None = None
+ENV_STRICT = "TRADEOBS_INTERNAL_ERRORS"
+
+
+def warn_once(
+    key: str, msg: str, *args: object, level: int = logging.WARNING, exc: BaseException | None = None
+) -> bool:
+    """Log ``msg`` the first time ``key`` is seen; return whether it was logged.
+
+    The set of keys is bounded: past ``_MAX_KEYS`` distinct keys nothing more is logged.
+    ``exc`` adds its traceback to the one line.
+    """
+    with _lock:
+        if key in _seen or len(_seen) >= _MAX_KEYS:
+            return False
+        _seen.add(key)
+    # logging.Logger.log never raises for a bad handler: Handler.handleError reports on stderr.
+    _log.log(level, msg, *args, exc_info=exc)
+    return True
+
+
+def internal_error(site: str, exc: BaseException) -> None:
+    """An unexpected exception in tradeobs at ``site``: count it, warn once with the traceback; re-raise if strict.
+
+    Call it from the ``except`` block that caught ``exc``.
+    """
+    with _lock:
+        if site in _counts or len(_counts) < _MAX_KEYS:
+            _counts[site] = _counts.get(site, 0) + 1
+    counter = _counter
+    if counter is not None:
+        counter(site)
+    warn_once(
+        f"internal:{site}",
+        "tradeobs internal error at %s: %r. The service keeps running; this is counted in "
+        "tradeobs.agent.internal_errors and shown once. Please report it.",
+        site,
+        exc,
+        exc=exc,
+    )
+    if strict():
+        raise exc
+
+
+def strict() -> bool:
+    """True when internal errors re-raise (tests)."""
+    return _strict or os.environ.get(ENV_STRICT, "").strip().lower() == "raise"
+
+
+def set_strict(on: bool) -> None:
+    """Make :func:`internal_error` re-raise (``True``), as the pytest plugin in ``tradeobs_agent.testing`` does."""
+    global _strict
+    _strict = on
+
+
+def set_counter(counter: Callable[[str], None] | None) -> None:
+    """Where :func:`internal_error` counts: ``counter(site)`` (the process registry installs its self-metric)."""
+    global _counter
+    _counter = counter
+
+
+def internal_error_counts() -> dict[str, int]:
+    """Internal errors so far in this process, by site."""
+    with _lock:
+        return dict(_counts)
+
+
+def reset() -> None:
+    """Forget every key and count (tests)."""
+    with _lock:
+        _seen.clear()
+        _counts.clear()

@@ -1,0 +1,597 @@
+"""Every private OpenTelemetry name tradeobs uses, in one fenced module, each with what it assumes.
+
+>>> from tradeobs_agent._internal import otel_private
+>>> otel_private.broken_assumptions()     # on the SDK the suite ran on: none
+()
+
+The agent's fast paths (order spans built at ``end()``, log records queued
+already encoded, the direct OTLP encoder, the Prometheus naming) go around
+parts of the OpenTelemetry SDK, which means reading a few of its private
+attributes. They are all here and nowhere else in the package (a test walks
+the package's source to hold that), so an SDK release that changes one of
+them breaks this module only. Three lines of defence:
+
+1. ``pyproject.toml`` caps ``opentelemetry-*`` at the minor version the suite
+   ran on (:data:`TESTED_SDK`).
+2. ``tests/unit/test_otel_private.py`` pins every assumption below: each
+   :class:`Assumption` check, and a snapshot of the SDK source these paths mirror
+   (``SOURCE_SNAPSHOT``), so an SDK change fails loudly in CI and
+   ``scripts/otel-canary.sh`` (the upgrade procedure, ``docs/upgrading-opentelemetry.md``)
+   names what broke.
+3. At runtime :func:`broken_assumptions` is evaluated once; if the installed SDK
+   is another minor version or an assumption does not hold, every fast path
+   takes the SDK's own path instead (``_internal/fastpath.py`` decides, says so
+   once and counts it).
+
+The logs signal lives under underscore module paths (``opentelemetry._logs``,
+``opentelemetry.sdk._logs``) while OpenTelemetry calls it experimental; those
+imports are here too, so when logs move to a stable path one module changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from opentelemetry import context as _context_api
+from opentelemetry._logs import LogRecord as ApiLogRecord
+from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry.sdk._logs import (
+    Logger,
+    LoggerProvider,
+    ReadableLogRecord,
+    SynchronousMultiLogRecordProcessor,
+)
+from opentelemetry.sdk._logs._internal import std_to_otel
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Span as _SdkSpanBase
+from opentelemetry.sdk.trace import SpanLimits, SynchronousMultiSpanProcessor, Tracer
+from opentelemetry.sdk.trace import _Span as SdkSpan
+from opentelemetry.sdk.trace import sampling as _sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+__all__ = [
+    "SPAN_KEY",
+    "TESTED_SDK",
+    "ApiLogRecord",
+    "Assumption",
+    "BatchLogRecordProcessor",
+    "InMemoryLogRecordExporter",
+    "LogRecordExportResult",
+    "LogRecordExporter",
+    "Logger",
+    "LoggerProvider",
+    "ReadableLogRecord",
+    "SdkSpan",
+    "SimpleLogRecordProcessor",
+    "SynchronousMultiLogRecordProcessor",
+    "batch_exporter",
+    "batch_offer",
+    "batch_span_emit",
+    "broken_assumptions",
+    "current_context_getter",
+    "exporter_preferences",
+    "get_logger_provider",
+    "install_raw_grpc_stub",
+    "log_processors",
+    "logger_enabled",
+    "logger_limits",
+    "meter_provider_readers",
+    "meter_provider_resource",
+    "new_sdk_span",
+    "otlp_log_exporter_class",
+    "parent_based_delegates",
+    "prometheus_mapping",
+    "readable_span_fields",
+    "sdk_version",
+    "set_logger_provider",
+    "severity_from_std",
+    "span_processors",
+    "tracer_enabled",
+    "tracer_limits",
+    "tracer_scope",
+    "update_resource",
+    "wrap_collect",
+]
+
+TESTED_SDK = "1.45"
+"""The ``opentelemetry-sdk`` minor version every assumption here was verified on (``pyproject.toml`` caps it)."""
+
+SPAN_KEY: str = _SPAN_KEY
+"""Assumes: the context key under which ``trace.set_span_in_context`` stores the current span."""
+
+severity_from_std: Callable[[int], Any] = std_to_otel
+"""Assumes: ``std_to_otel(levelno)`` maps a stdlib level to the ``SeverityNumber`` ``LoggingHandler`` uses."""
+
+
+def sdk_version() -> str:
+    from opentelemetry.sdk.version import __version__
+
+    return str(__version__)
+
+
+# --------------------------------------------------------------------------- context
+
+
+def current_context_getter() -> Callable[[], Any]:
+    """The current ``Context`` in one C call: the default runtime context's ``ContextVar.get``.
+
+    Assumes: ``context._RUNTIME_CONTEXT`` is a ``ContextVarsRuntimeContext`` whose ``_current_context``
+    ContextVar holds the current ``Context`` (what its ``get_current`` returns). Otherwise ``get_current``.
+    """
+    rc = getattr(_context_api, "_RUNTIME_CONTEXT", None)
+    cv = getattr(rc, "_current_context", None)
+    if type(rc).__name__ == "ContextVarsRuntimeContext" and cv is not None and hasattr(cv, "get"):
+        return cv.get  # type: ignore[no-any-return]
+    return _context_api.get_current
+
+
+# --------------------------------------------------------------------------- traces
+
+
+def tracer_enabled(tracer: Tracer) -> bool:
+    """Assumes: ``Tracer._is_enabled()`` is what ``start_span`` checks before making a non-recording span."""
+    return bool(tracer._is_enabled())  # pyright: ignore[reportPrivateUsage]
+
+
+def tracer_scope(tracer: Tracer) -> InstrumentationScope:
+    """Assumes: ``Tracer._instrumentation_scope`` is the scope ``start_span`` gives its spans."""
+    return tracer._instrumentation_scope  # pyright: ignore[reportPrivateUsage]
+
+
+def tracer_limits(tracer: Tracer) -> SpanLimits:
+    """Assumes: ``Tracer._span_limits`` are the limits ``start_span`` gives its spans."""
+    return tracer._span_limits  # pyright: ignore[reportPrivateUsage]
+
+
+def span_processors(multi: SynchronousMultiSpanProcessor) -> tuple[Any, ...]:
+    """Assumes: ``SynchronousMultiSpanProcessor._span_processors`` is the tuple it calls in order, replaced
+    (a new tuple) by ``add_span_processor``."""
+    return multi._span_processors  # pyright: ignore[reportPrivateUsage]
+
+
+def batch_processor(p: Any) -> Any:
+    """Assumes: a ``BatchSpanProcessor``/``BatchLogRecordProcessor`` keeps its shared ``BatchProcessor`` in
+    ``_batch_processor``, whose ``emit`` is all its ``on_end``/``on_emit`` does for a sampled span/a record."""
+    return p._batch_processor  # pyright: ignore[reportPrivateUsage]
+
+
+def batch_span_emit(p: BatchSpanProcessor) -> Callable[[Any], None]:
+    """``BatchSpanProcessor.on_end`` minus its sampled-flag check (our spans are always sampled)."""
+    return batch_processor(p).emit  # type: ignore[no-any-return]
+
+
+def batch_exporter(bp: Any) -> Any:
+    """Assumes: ``BatchProcessor._exporter`` is the exporter its worker thread calls."""
+    return bp._exporter  # pyright: ignore[reportPrivateUsage]
+
+
+def batch_offer(bp: Any, item: Any) -> bool:
+    """``BatchProcessor.emit(item)`` without its per-record "Queue full" log line; False when the queue was full.
+
+    Assumes: ``_queue`` is a ``deque(maxlen=_max_queue_size)`` that ``emit`` appends to on the left, dropping
+    the oldest on the right when full, and that ``emit`` does nothing else when full but log and count; ``_shutdown``
+    makes ``emit`` ignore the item.
+    """
+    queue = bp._queue  # pyright: ignore[reportPrivateUsage]
+    if len(queue) == bp._max_queue_size and not bp._shutdown:  # pyright: ignore[reportPrivateUsage]
+        queue.appendleft(item)
+        return False
+    bp.emit(item)
+    return True
+
+
+def parent_based_delegates(sampler: Any) -> tuple[Any, Any]:
+    """``(root, local_parent_sampled)`` samplers of a ``ParentBased`` sampler.
+
+    Assumes: ``ParentBased`` keeps its delegates as ``_root`` and ``_local_parent_sampled``.
+    """
+    return sampler._root, sampler._local_parent_sampled  # pyright: ignore[reportPrivateUsage]
+
+
+def new_sdk_span(
+    *,
+    name: str,
+    context: Any,
+    sampler: Any,
+    resource: Resource,
+    attributes: Any,
+    span_processor: Any,
+    kind: Any,
+    instrumentation_info: Any,
+    limits: SpanLimits,
+    instrumentation_scope: InstrumentationScope,
+    start_ns: int,
+    status: Any,
+) -> SdkSpan:
+    """The SDK's own started span, as ``Tracer.start_span`` makes it, but started at ``start_ns`` already.
+
+    Assumes: ``Tracer.start_span`` builds ``_Span(...)`` with these keywords and then ``start()`` sets
+    ``_start_time`` (and calls ``on_start``, which the batch and simple processors ignore); ``_status`` holds the
+    status ``set_status`` stored.
+    """
+    span = SdkSpan(
+        name=name,
+        context=context,
+        parent=None,
+        sampler=sampler,
+        resource=resource,
+        attributes=attributes,
+        span_processor=span_processor,
+        kind=kind,
+        links=(),
+        instrumentation_info=instrumentation_info,
+        limits=limits,
+        instrumentation_scope=instrumentation_scope,
+    )
+    span._start_time = start_ns  # pyright: ignore[reportPrivateUsage]
+    if status is not None:
+        span._status = status  # pyright: ignore[reportPrivateUsage]
+    return span
+
+
+readable_span_fields: Callable[[Any], tuple[Any, ...]] = attrgetter(
+    "_context",
+    "_parent",
+    "_name",
+    "_kind",
+    "_start_time",
+    "_end_time",
+    "_attributes",
+    "_events",
+    "_links",
+    "_status",
+    "_resource",
+    "_instrumentation_scope",
+)
+"""``(context, parent, name, kind, start, end, attributes, events, links, status, resource, scope)`` of a
+``ReadableSpan`` in one C call (its properties copy ``events``/``links`` into new tuples; the encoder only reads).
+
+Assumes: ``ReadableSpan.__init__`` stores each of these under the private name."""
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def logger_enabled(logger: Logger) -> bool:
+    """Assumes: ``Logger._is_enabled()`` is what ``Logger.emit`` checks first."""
+    return bool(logger._is_enabled())  # pyright: ignore[reportPrivateUsage]
+
+
+def log_processors(logger: Logger) -> tuple[Any, tuple[Any, ...]]:
+    """``(multi processor, its processors)`` of an SDK ``Logger``.
+
+    Assumes: ``Logger._multi_log_record_processor`` is what ``emit`` hands the record to, and
+    ``SynchronousMultiLogRecordProcessor._log_record_processors`` the tuple it calls, replaced on add.
+    """
+    multi = logger._multi_log_record_processor  # pyright: ignore[reportPrivateUsage]
+    return multi, multi._log_record_processors  # pyright: ignore[reportPrivateUsage]
+
+
+def logger_limits(logger: Logger) -> Any:
+    """Assumes: ``Logger._log_record_limits`` are the limits ``emit`` applies to a record's attributes."""
+    return logger._log_record_limits  # pyright: ignore[reportPrivateUsage]
+
+
+# --------------------------------------------------------------------------- metrics and providers
+
+
+def meter_provider_resource(provider: MeterProvider) -> Resource:
+    """Assumes: ``MeterProvider._sdk_config.resource`` is the resource its readers export (updated after fork)."""
+    return provider._sdk_config.resource  # pyright: ignore[reportPrivateUsage]
+
+
+def meter_provider_readers(provider: MeterProvider) -> Sequence[MetricReader]:
+    """Assumes: ``MeterProvider._metric_readers`` are the readers given to this provider."""
+    return tuple(provider._metric_readers)  # pyright: ignore[reportPrivateUsage]
+
+
+def wrap_collect(reader: MetricReader, wrap: Callable[[Any], Callable[..., MetricsData | None]]) -> None:
+    """Replace ``reader``'s collect callback by ``wrap(original)`` (``original`` may be None).
+
+    Assumes: ``MetricReader.collect`` calls ``self._collect(self, timeout_millis=...)``, the callback that
+    ``MeterProvider`` installs with ``_set_collect_callback`` (there is no public MetricProducer hook in 1.45).
+    """
+    original = reader._collect  # pyright: ignore[reportPrivateUsage]
+    reader._set_collect_callback(wrap(original))  # type: ignore[arg-type]  # called as (reader, timeout_millis=)
+
+
+def exporter_preferences(exporter: MetricExporter) -> tuple[Any, Any]:
+    """``(preferred_temporality, preferred_aggregation)`` a wrapper must pass on to ``MetricExporter.__init__``.
+
+    Assumes: ``MetricExporter.__init__`` stores them as ``_preferred_temporality``/``_preferred_aggregation``.
+    """
+    return exporter._preferred_temporality, exporter._preferred_aggregation  # pyright: ignore[reportPrivateUsage]
+
+
+def update_resource(provider: Any, update: Resource) -> None:
+    """Merge ``update`` into a provider's resource, as the SDK's own after-fork handler does.
+
+    Assumes: ``TracerProvider``/``MeterProvider``/``LoggerProvider`` have ``_update_resource(resource)``.
+    """
+    fn = getattr(provider, "_update_resource", None)
+    if fn is not None:
+        fn(update)
+
+
+class PrometheusMapping(NamedTuple):
+    """The OTel Prometheus exporter's own naming functions (``opentelemetry.exporter.prometheus._mapping``)."""
+
+    sanitize_full_name: Callable[[str], str]
+    sanitize_attribute: Callable[[str], str]
+    map_unit: Callable[[str], str]
+
+
+def prometheus_mapping() -> PrometheusMapping:
+    """Assumes: the exporter names a metric ``sanitize_full_name(name)``, its unit ``map_unit(unit)`` (appended by
+    prometheus_client's metric families) and each label ``sanitize_attribute(key)``."""
+    from opentelemetry.exporter.prometheus import _mapping
+
+    return PrometheusMapping(_mapping.sanitize_full_name, _mapping.sanitize_attribute, _mapping.map_unit)
+
+
+# --------------------------------------------------------------------------- OTLP/gRPC exporters
+
+
+def otlp_log_exporter_class(protocol: str) -> type:
+    """The OTLP log exporter for ``grpc`` or ``http/protobuf`` (logs live in ``_log_exporter`` modules)."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
+    return OTLPLogExporter
+
+
+class _RawStub:
+    """A gRPC stub whose ``Export`` sends the request bytes as they are (no serializer)."""
+
+    def __init__(self, channel: Any, path: str, response: Any) -> None:
+        self.Export = channel.unary_unary(path, request_serializer=None, response_deserializer=response)
+
+
+def install_raw_grpc_stub(
+    exporter: Any, translate: Callable[[Callable[[Any], Any]], Callable[[Any], bytes]], path: str, response: Any
+) -> bool:
+    """Make an OTLP/gRPC exporter send ``translate(reference)(batch)`` bytes as they are; True if installed.
+
+    Assumes: ``OTLPExporterMixin._export`` sends ``self._client.Export(request=self._translate_data(batch))``,
+    and ``_initialize_channel_and_stub`` (also run again on reconnect) sets ``_client = _stub(_channel)``.
+    """
+    channel = getattr(exporter, "_channel", None)
+    if channel is None or not hasattr(exporter, "_stub") or not hasattr(exporter, "_translate_data"):
+        return False
+    exporter._translate_data = translate(exporter._translate_data)  # pyright: ignore[reportPrivateUsage]
+    exporter._stub = lambda ch: _RawStub(ch, path, response)  # pyright: ignore[reportPrivateUsage]
+    exporter._client = exporter._stub(channel)  # pyright: ignore[reportPrivateUsage]
+    return True
+
+
+# --------------------------------------------------------------------------- assumptions
+
+
+class Assumption(NamedTuple):
+    """One thing the fast paths rely on: a cheap check run at import, and the SDK source it mirrors."""
+
+    name: str
+    check: Callable[[], bool]
+    sources: tuple[str, ...]  # "module:qualname" of the SDK code whose behaviour the fast path reproduces
+
+
+def _has(obj: Any, *names: str) -> bool:
+    return all(hasattr(obj, n) for n in names)
+
+
+def _init_sets(cls: type, *names: str) -> bool:
+    """``cls.__init__`` assigns ``self.<name>`` for each name (read from its source, no instance needed)."""
+    import inspect
+
+    init = next((vars(k)["__init__"] for k in cls.__mro__ if "__init__" in vars(k)), None)
+    try:
+        src = inspect.getsource(init)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+    return all(f"self.{n} =" in src or f"self.{n}:" in src for n in names)
+
+
+def _mapping_functions() -> bool:
+    try:
+        m = prometheus_mapping()
+    except ImportError:
+        return False
+    return m.map_unit("s") == "seconds" and m.sanitize_full_name("a.b") == "a_b"
+
+
+ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption(
+        "context: ContextVarsRuntimeContext._current_context",
+        lambda: current_context_getter() is not _context_api.get_current,
+        ("opentelemetry.context.contextvars_context:ContextVarsRuntimeContext",),
+    ),
+    Assumption(
+        "trace: Tracer internals read by the order span fast path",
+        lambda: _init_sets(Tracer, "_span_limits", "_instrumentation_scope") and _has(Tracer, "_is_enabled"),
+        ("opentelemetry.sdk.trace:Tracer.start_span", "opentelemetry.sdk.trace:Tracer.__init__"),
+    ),
+    Assumption(
+        "trace: SDK span construction and end",
+        lambda: _init_sets(_SdkSpanBase, "_start_time", "_status") or _has(_SdkSpanBase, "_readable_span"),
+        (
+            "opentelemetry.sdk.trace:Span.__init__",
+            "opentelemetry.sdk.trace:Span.start",
+            "opentelemetry.sdk.trace:Span.end",
+            "opentelemetry.sdk.trace:Span._readable_span",
+            "opentelemetry.sdk.trace:Span.set_attributes",
+            "opentelemetry.sdk.trace:Span.set_status",
+        ),
+    ),
+    Assumption(
+        "trace: ReadableSpan private fields read by the encoder",
+        lambda: _init_sets(
+            _trace_api_readable(),
+            "_context",
+            "_parent",
+            "_name",
+            "_kind",
+            "_start_time",
+            "_end_time",
+            "_attributes",
+            "_events",
+            "_links",
+            "_status",
+            "_resource",
+            "_instrumentation_scope",
+        ),
+        ("opentelemetry.sdk.trace:ReadableSpan.__init__",),
+    ),
+    Assumption(
+        "trace: span processors tuple and batch processor",
+        lambda: (
+            _init_sets(SynchronousMultiSpanProcessor, "_span_processors")
+            and _init_sets(BatchSpanProcessor, "_batch_processor")
+        ),
+        (
+            "opentelemetry.sdk.trace:SynchronousMultiSpanProcessor.add_span_processor",
+            "opentelemetry.sdk.trace:SynchronousMultiSpanProcessor.on_end",
+            "opentelemetry.sdk.trace.export:BatchSpanProcessor.on_start",
+            "opentelemetry.sdk.trace.export:BatchSpanProcessor._on_ending",
+            "opentelemetry.sdk.trace.export:BatchSpanProcessor.on_end",
+            "opentelemetry.sdk.trace.export:SimpleSpanProcessor.on_start",
+            "opentelemetry.sdk.trace.export:SimpleSpanProcessor._on_ending",
+        ),
+    ),
+    Assumption(
+        "trace: samplers the fast path reproduces",
+        lambda: _init_sets(_sampling.ParentBased, "_root", "_local_parent_sampled"),
+        (
+            "opentelemetry.sdk.trace.sampling:ParentBased.should_sample",
+            "opentelemetry.sdk.trace.sampling:TraceIdRatioBased.should_sample",
+            "opentelemetry.sdk.trace.sampling:StaticSampler.should_sample",
+        ),
+    ),
+    Assumption(
+        "batch: BatchProcessor queue, exporter and emit",
+        lambda: _batch_processor_shape(),
+        (
+            "opentelemetry.sdk._shared_internal:BatchProcessor.emit",
+            "opentelemetry.sdk._shared_internal:BatchProcessor._export",
+        ),
+    ),
+    Assumption(
+        "logs: Logger internals read by the log fast path",
+        lambda: (
+            _init_sets(Logger, "_multi_log_record_processor", "_log_record_limits")
+            and _has(Logger, "_is_enabled")
+            and _init_sets(SynchronousMultiLogRecordProcessor, "_log_record_processors")
+            and _init_sets(BatchLogRecordProcessor, "_batch_processor")
+        ),
+        (
+            "opentelemetry.sdk._logs._internal:Logger.emit",
+            "opentelemetry.sdk._logs._internal.export:BatchLogRecordProcessor.on_emit",
+            "opentelemetry.sdk._logs._internal:ReadableLogRecord.__init__",
+            "opentelemetry._logs._internal:LogRecord.__init__",
+            "opentelemetry.sdk._logs._internal:std_to_otel",
+        ),
+    ),
+    Assumption(
+        "metrics: reader collect callback and provider internals",
+        lambda: (
+            _has(MetricReader, "_set_collect_callback")
+            and _init_sets(MetricReader, "_collect")
+            and _init_sets(MeterProvider, "_sdk_config", "_metric_readers")
+            and _init_sets(MetricExporter, "_preferred_temporality", "_preferred_aggregation")
+        ),
+        (
+            "opentelemetry.sdk.metrics._internal.export:MetricReader.collect",
+            "opentelemetry.sdk.metrics._internal.export:MetricReader._set_collect_callback",
+        ),
+    ),
+    Assumption(
+        "providers: _update_resource on every provider",
+        lambda: all(_has(c, "_update_resource") for c in (MeterProvider, LoggerProvider, _tracer_provider_cls())),
+        ("opentelemetry.sdk.trace:TracerProvider._update_resource",),
+    ),
+    Assumption(
+        "otlp: gRPC exporter stub, channel and translate hook",
+        lambda: _grpc_exporter_shape(),
+        (
+            "opentelemetry.exporter.otlp.proto.grpc.exporter:OTLPExporterMixin._initialize_channel_and_stub",
+            "opentelemetry.exporter.otlp.proto.grpc.exporter:OTLPExporterMixin._export",
+            "opentelemetry.exporter.otlp.proto.grpc.trace_exporter:OTLPSpanExporter._translate_data",
+            "opentelemetry.exporter.otlp.proto.grpc._log_exporter:OTLPLogExporter._translate_data",
+        ),
+    ),
+    Assumption(
+        "prometheus: the exporter's naming functions",
+        _mapping_functions,
+        ("opentelemetry.exporter.prometheus:PrometheusMetricReader._translate_metric",),
+    ),
+)
+
+
+def _trace_api_readable() -> type:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    return ReadableSpan
+
+
+def _tracer_provider_cls() -> type:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return TracerProvider
+
+
+def _batch_processor_shape() -> bool:
+    try:
+        from opentelemetry.sdk._shared_internal import BatchProcessor
+    except ImportError:
+        return False
+    return _init_sets(BatchProcessor, "_queue", "_max_queue_size", "_exporter", "_shutdown") and _has(
+        BatchProcessor, "emit"
+    )
+
+
+def _grpc_exporter_shape() -> bool:
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
+    except ImportError:
+        return False
+    return _has(OTLPExporterMixin, "_initialize_channel_and_stub", "_translate_data") and _init_sets(
+        OTLPExporterMixin, "_stub", "_channel", "_client"
+    )
+
+
+def _evaluate() -> tuple[str, ...]:
+    broken: list[str] = []
+    if not sdk_version().startswith(TESTED_SDK + "."):
+        broken.append(f"opentelemetry-sdk {sdk_version()} is not the tested {TESTED_SDK}.x")
+    for a in ASSUMPTIONS:
+        try:
+            ok = a.check()
+        except Exception:  # an SDK without the attribute the check reads: the assumption does not hold
+            ok = False
+        if not ok:
+            broken.append(a.name)
+    return tuple(broken)
+
+
+_BROKEN: tuple[str, ...] | None = None
+
+
+def broken_assumptions() -> tuple[str, ...]:
+    """The assumptions that do not hold on this SDK (evaluated once); empty when every fast path may run."""
+    global _BROKEN
+    if _BROKEN is None:
+        _BROKEN = _evaluate()
+    return _BROKEN

@@ -1,0 +1,177 @@
+"""Instruments: a name, a unit, a description and their bound series; each snapshots itself as one family."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+from ..types import AttrKey
+from ._series import DEFAULT_BOUNDS, DEFAULT_LATENCY_BOUNDS, BoundCounter, BoundGauge, BoundHistogram, _Series
+from .snapshot import Family, GaugeFamily, HistogramFamily, HistogramPoint, NumberPoint, SumFamily
+
+__all__ = ["OVERFLOW_KEY", "Counter", "Gauge", "Histogram", "Instrument", "UpDownCounter"]
+
+OVERFLOW_KEY: AttrKey = (("otel.metric.overflow", True),)
+
+B = TypeVar("B", bound=_Series)
+
+
+class _Owner(Protocol):
+    """What an instrument needs from its registry."""
+
+    max_series: int
+
+    def normalize(self, instrument: Instrument[Any], attributes: Mapping[str, Any]) -> AttrKey: ...
+
+    def on_overflow(self, instrument: Instrument[Any]) -> None: ...
+
+    def on_invalid(self, instrument: Instrument[Any], what: str, value: object) -> None: ...
+
+
+class Instrument(Generic[B]):
+    """Base of every instrument: binding attribute sets to series, bounded, with an overflow series."""
+
+    kind = ""
+
+    def __init__(self, registry: _Owner, name: str, unit: str, description: str) -> None:
+        self.registry = registry
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self._series: dict[AttrKey, B] = {}
+        self._cache: dict[Any, B] = {}
+        self._lock = threading.Lock()
+
+    # -- binding: all the per-attribute-set work happens here, once
+    def bind(self, **attributes: Any) -> B:
+        """Resolve an attribute set to its series. Do this once, outside the hot loop."""
+        return self.bind_key(self.registry.normalize(self, attributes))
+
+    def bind_key(self, key: AttrKey) -> B:
+        """The series for an already normalised attribute set."""
+        series = self._series.get(key)
+        if series is not None:
+            return series
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                if len(self._series) >= self.registry.max_series and key != OVERFLOW_KEY:
+                    return self._overflow()
+                series = self._new(key)
+                self._series[key] = series
+        return series
+
+    def _overflow(self) -> B:
+        # Called with self._lock held.
+        series = self._series.get(OVERFLOW_KEY)
+        if series is None:
+            series = self._new(OVERFLOW_KEY)
+            self._series[OVERFLOW_KEY] = series
+        self.registry.on_overflow(self)
+        return series
+
+    def _bound_for(self, attributes: Mapping[str, Any] | None) -> B:
+        if not attributes:
+            return self.bind_key(())
+        try:
+            cache_key: Any = tuple(attributes.items())
+            series = self._cache.get(cache_key)
+        except TypeError:  # unhashable values: take the slow path every time
+            return self.bind(**attributes)
+        if series is None:
+            series = self.bind(**attributes)
+            if len(self._cache) < 4 * self.registry.max_series:
+                self._cache[cache_key] = series
+        return series
+
+    def _new(self, key: AttrKey) -> B:
+        raise NotImplementedError
+
+    def family(self) -> Family | None:
+        """This instrument's part of a :class:`~tradeobs_agent.metrics.snapshot.Snapshot` (None: no series)."""
+        raise NotImplementedError
+
+    def invalid(self, what: str, value: object) -> None:
+        """A measurement or attribute of this instrument was dropped or fixed (counted, said once)."""
+        self.registry.on_invalid(self, what, value)
+
+    def series(self) -> list[B]:
+        """Every series (for code that reads series directly; readers use :meth:`Registry.snapshot`)."""
+        return list(self._series.values())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} unit={self.unit!r} series={len(self._series)}>"
+
+
+class Counter(Instrument[BoundCounter]):
+    """A monotonic sum, e.g. orders submitted.
+
+    >>> c = counter("demo.events", unit="{event}")
+    >>> c.add(2, {"symbol": "AAPL"}); c.bind(symbol="AAPL").value
+    2
+    """
+
+    kind = "counter"
+    monotonic = True
+
+    def _new(self, key: AttrKey) -> BoundCounter:
+        return BoundCounter(self, key, self.monotonic)
+
+    def add(self, amount: int | float = 1, attributes: Mapping[str, Any] | None = None) -> None:
+        self._bound_for(attributes).add(amount)
+
+    def family(self) -> SumFamily | None:
+        points: list[NumberPoint] = [s.point() for s in list(self._series.values())]
+        return SumFamily(self.name, self.unit, self.description, self.monotonic, points) if points else None
+
+
+class UpDownCounter(Counter):
+    """A sum that can go down, e.g. open orders."""
+
+    kind = "updowncounter"
+    monotonic = False
+
+
+class Gauge(Instrument[BoundGauge]):
+    """A value that is set, e.g. position quantity or equity."""
+
+    kind = "gauge"
+
+    def _new(self, key: AttrKey) -> BoundGauge:
+        return BoundGauge(self, key)
+
+    def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
+        self._bound_for(attributes).set(value)
+
+    def family(self) -> GaugeFamily | None:
+        points = [p for p in (s.point() for s in list(self._series.values())) if p is not None]
+        return GaugeFamily(self.name, self.unit, self.description, points) if points else None
+
+
+class Histogram(Instrument[BoundHistogram]):
+    """A distribution with explicit bucket bounds, e.g. fill latency in seconds."""
+
+    kind = "histogram"
+
+    def __init__(
+        self, registry: _Owner, name: str, unit: str, description: str, bounds: Sequence[float] | None
+    ) -> None:
+        super().__init__(registry, name, unit, description)
+        if bounds is None:
+            bounds = DEFAULT_LATENCY_BOUNDS if unit == "s" else DEFAULT_BOUNDS
+        b = tuple(float(x) for x in bounds)
+        if any(not math.isfinite(x) for x in b) or list(b) != sorted(set(b)):
+            raise ValueError(f"histogram {name!r}: bounds must be finite and strictly increasing, got {bounds!r}")
+        self.bounds = b
+
+    def _new(self, key: AttrKey) -> BoundHistogram:
+        return BoundHistogram(self, key, self.bounds)
+
+    def record(self, value: int | float, attributes: Mapping[str, Any] | None = None, exemplar: Any = None) -> None:
+        self._bound_for(attributes).record(value, exemplar)
+
+    def family(self) -> HistogramFamily | None:
+        points: list[HistogramPoint] = [s.point() for s in list(self._series.values())]
+        return HistogramFamily(self.name, self.unit, self.description, self.bounds, points) if points else None

@@ -1,0 +1,229 @@
+"""The registry: every instrument of a process, the hooks that run before a read, and the one snapshot."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from .. import _errors
+from .._errors import internal_error, warn_once
+from ..types import AttrKey
+from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
+from ._self import SelfMetrics
+from .snapshot import Family, Snapshot
+
+__all__ = ["MAX_ATTR_LEN", "Registry", "get_registry"]
+
+MAX_ATTR_LEN = 256
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$")
+InstrumentT = TypeVar("InstrumentT", bound=Instrument[Any])
+
+
+class Registry:
+    """Holds every instrument. One per process (see :func:`get_registry`); tests may make their own.
+
+    Readers call :meth:`snapshot`; nothing else reads instruments.
+    """
+
+    def __init__(self, max_series: int = 2000) -> None:
+        self.max_series = max_series
+        self._instruments: dict[str, Instrument[Any]] = {}
+        self._lock = threading.Lock()
+        self.start_ns = time.time_ns()
+        self._selfm: SelfMetrics | None = None
+        self._hooks: list[Callable[[], None]] = []
+        self._flush_hooks: list[Callable[[], object]] = []
+
+    # -- reading
+    def add_flush_hook(self, hook: Callable[[], object]) -> None:
+        """Call ``hook`` before anything reads this registry: it applies writes still pending
+        (``TradingTelemetry`` records through a journal, see ``trading/_journal.py``). Added once."""
+        if hook not in self._flush_hooks:
+            self._flush_hooks.append(hook)
+
+    def flush(self) -> None:
+        """Apply every pending write, so a read now sees every value recorded before it."""
+        for hook in list(self._flush_hooks):
+            try:
+                hook()
+            except Exception as exc:  # a flush hook never raises by contract: this is a bug
+                internal_error("registry.flush_hook", exc)
+
+    def add_collect_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` before every full read (e.g. to set queue-size gauges)."""
+        self._hooks.append(hook)
+
+    def remove_collect_hook(self, hook: Callable[[], None]) -> None:
+        if hook in self._hooks:
+            self._hooks.remove(hook)
+
+    def run_collect_hooks(self) -> None:
+        """Before a collection: apply pending writes, then the collect hooks (e.g. queue-size gauges)."""
+        self.flush()
+        for hook in list(self._hooks):
+            try:
+                hook()
+            except Exception as exc:
+                internal_error("registry.collect_hook", exc)
+
+    def snapshot(self, names: Collection[str] | None = None, *, prepare: bool = True) -> Snapshot:
+        """Every family with at least one series (only ``names`` when given), copied consistently per series.
+
+        ``prepare`` first applies pending writes and the collect hooks (:meth:`run_collect_hooks`); a reader on
+        the trading event loop (the live stream) passes ``False`` and reads what the applier thread applied.
+        """
+        if prepare:
+            self.run_collect_hooks()
+        now = time.time_ns()
+        if names is None:
+            instruments: Sequence[Instrument[Any]] = list(self._instruments.values())
+        else:
+            get = self._instruments.get
+            instruments = [i for i in (get(n) for n in names) if i is not None]
+        families: list[Family] = []
+        for inst in instruments:
+            fam = inst.family()
+            if fam is not None:
+                families.append(fam)
+        return Snapshot(now, families)
+
+    # -- creation
+    def _get_or_create(
+        self, cls: type[InstrumentT], name: str, unit: str, description: str, *extra: Any
+    ) -> InstrumentT:
+        existing = self._instruments.get(name)
+        if existing is None:
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                raise ValueError(
+                    f"invalid instrument name {name!r}: expected a letter, then up to 254 of [A-Za-z0-9_./-]"
+                )
+            # Instrument names are case-insensitive in OpenTelemetry; the SDK keeps them in lower case.
+            name = name.lower()
+            existing = self._instruments.get(name)
+        if existing is not None:
+            if type(existing) is not cls:
+                raise ValueError(f"instrument {name!r} already exists as a {existing.kind}, not a {cls.kind}")
+            return existing  # type: ignore[return-value]
+        if not isinstance(unit, str) or len(unit) > 63 or not unit.isascii():
+            warn_once(
+                f"unit:{name}", "instrument %r: unit %r is not ASCII of at most 63 chars; using no unit", name, unit
+            )
+            self.self_metrics.invalid.add(1, {"instrument": name, "reason": "unit"})
+            unit = ""
+        with self._lock:
+            existing = self._instruments.get(name)
+            if existing is None:
+                existing = cls(self, name, unit, description or "", *extra)
+                self._instruments[name] = existing
+        return existing  # type: ignore[return-value]
+
+    def counter(self, name: str, unit: str = "", description: str = "") -> Counter:
+        return self._get_or_create(Counter, name, unit, description)
+
+    def updown_counter(self, name: str, unit: str = "", description: str = "") -> UpDownCounter:
+        return self._get_or_create(UpDownCounter, name, unit, description)
+
+    def gauge(self, name: str, unit: str = "", description: str = "") -> Gauge:
+        return self._get_or_create(Gauge, name, unit, description)
+
+    def histogram(
+        self, name: str, unit: str = "", description: str = "", bounds: Sequence[float] | None = None
+    ) -> Histogram:
+        return self._get_or_create(Histogram, name, unit, description, bounds)
+
+    def instruments(self) -> list[Instrument[Any]]:
+        return list(self._instruments.values())
+
+    def get(self, name: str) -> Instrument[Any] | None:
+        return self._instruments.get(name) or self._instruments.get(name.lower())
+
+    def __iter__(self) -> Iterator[Instrument[Any]]:
+        return iter(self.instruments())
+
+    # -- attributes
+    def normalize(self, instrument: Instrument[Any], attributes: Mapping[str, Any]) -> AttrKey:
+        """A sorted, hashable attribute set: keys as strings, values str/bool/int/float, long strings cut."""
+        items: list[tuple[str, str | bool | int | float]] = []
+        for k, v in attributes.items():
+            if not isinstance(k, str):
+                k = str(k)
+            if isinstance(v, str):
+                if len(v) > MAX_ATTR_LEN:
+                    self.on_invalid(instrument, "attribute_truncated", k)
+                    v = v[:MAX_ATTR_LEN]
+            elif isinstance(v, bool | int):
+                pass
+            elif isinstance(v, float):
+                if not math.isfinite(v):
+                    v = str(v)
+            else:
+                self.on_invalid(instrument, "attribute_coerced", k)
+                v = safe_str(v)[:MAX_ATTR_LEN]
+            items.append((k, v))
+        items.sort(key=lambda kv: kv[0])
+        return tuple(items)
+
+    # -- self-observation
+    @property
+    def self_metrics(self) -> SelfMetrics:
+        """The agent's own ``tradeobs.agent.*`` instruments in this registry."""
+        selfm = self._selfm
+        if selfm is None:
+            selfm = self._selfm = SelfMetrics(self)
+        return selfm
+
+    def count_internal_error(self, site: str) -> None:
+        """``_errors.internal_error`` counts here for the process registry."""
+        self.self_metrics.internal_errors.add(1, {"site": site})
+
+    def on_overflow(self, instrument: Instrument[Any]) -> None:
+        self.self_metrics.metric_overflow.add(1, {"instrument": instrument.name})
+        warn_once(
+            f"overflow:{instrument.name}",
+            "instrument %r passed its limit of %d attribute sets; further sets go to the "
+            "otel.metric.overflow series (raise TRADEOBS_MAX_SERIES or use a symbol allowlist)",
+            instrument.name,
+            self.max_series,
+        )
+
+    def on_invalid(self, instrument: Instrument[Any], what: str, value: object) -> None:
+        self.self_metrics.invalid.add(1, {"instrument": instrument.name, "reason": what})
+        warn_once(
+            f"invalid:{instrument.name}:{what}",
+            "instrument %r: dropped or fixed %s %s",
+            instrument.name,
+            what,
+            safe_str(value)[:80],
+        )
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, or a marker when its ``__str__`` raises (hostile input never raises into the caller)."""
+    try:
+        return str(value)
+    except Exception:  # any exception from a user's __str__ is bad input, not our error
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _new_process_registry() -> Registry:
+    reg = Registry()
+    _errors.set_counter(reg.count_internal_error)
+    return reg
+
+
+_REGISTRY = _new_process_registry()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry that ``init()`` connects to the exporters."""
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """A fresh process registry (tests: ``tradeobs_agent.testing.reset``)."""
+    global _REGISTRY
+    _REGISTRY = _new_process_registry()

@@ -1,0 +1,62 @@
+"""The agent's own health, as ordinary instruments in the registry (``tradeobs.agent.*``).
+
+They reach Prometheus as ``tradeobs_agent_*`` and the live stream's health panel,
+so a dead collector or a full log queue is visible where the trading metrics are.
+Every one is per process (each worker reports its own; ``service.instance.id``
+and ``process.pid`` tell them apart).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ._instruments import Counter, Gauge
+
+__all__ = ["SelfMetrics"]
+
+
+class _Factory(Protocol):
+    def counter(self, name: str, unit: str = "", description: str = "") -> Counter: ...
+
+    def gauge(self, name: str, unit: str = "", description: str = "") -> Gauge: ...
+
+
+class SelfMetrics:
+    """Typed handles on every ``tradeobs.agent.*`` instrument (``registry.self_metrics``)."""
+
+    def __init__(self, make: _Factory) -> None:
+        c, g = make.counter, make.gauge
+        self.exports_failed = c(
+            "tradeobs.agent.exports.failed", "{export}", "Export calls that failed, by signal and exporter"
+        )
+        self.exports_succeeded = c(
+            "tradeobs.agent.exports.succeeded", "{export}", "Export calls that succeeded, by signal and exporter"
+        )
+        self.items_exported = c(
+            "tradeobs.agent.items.exported", "{item}", "Spans, log records and metric points exported, by signal"
+        )
+        self.items_dropped = c(
+            "tradeobs.agent.items.dropped", "{item}", "Items dropped before export, by signal and reason"
+        )
+        self.queue_size = g("tradeobs.agent.queue.size", "{item}", "Items waiting in an agent queue, by queue")
+        self.queue_capacity = g("tradeobs.agent.queue.capacity", "{item}", "Capacity of an agent queue, by queue")
+        self.logs_dropped = c("tradeobs.agent.logs.dropped", "{record}", "Log records dropped, by reason")
+        self.sink_errors = c("tradeobs.agent.sink.errors", "{error}", "Failures writing to a log sink, by sink")
+        self.metric_overflow = c(
+            "tradeobs.agent.metric.overflow", "{series}", "Attribute sets sent to the overflow series, by instrument"
+        )
+        self.invalid = c(
+            "tradeobs.agent.measurements.invalid",
+            "{measurement}",
+            "Measurements or attributes dropped or fixed, by instrument and reason",
+        )
+        self.internal_errors = c(
+            "tradeobs.agent.internal_errors",
+            "{error}",
+            "Unexpected exceptions inside the agent, by site (each is logged once with its traceback)",
+        )
+        self.fast_path_fallbacks = c(
+            "tradeobs.agent.fast_path.fallbacks",
+            "{decision}",
+            "Times a fast path was found not exact for a tracer, logger or exporter and the SDK path was used",
+        )

@@ -1,0 +1,247 @@
+"""Bound series: one attribute set of an instrument, holding its own value (the hot path).
+
+>>> c = Registry().counter("orders").bind(side="buy")     # doctest: +SKIP
+>>> c.add(1); c.value                                      # doctest: +SKIP
+1
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from opentelemetry.trace import SpanContext
+
+from ..types import AttrKey
+from .snapshot import Exemplar, HistogramPoint, NumberPoint
+
+__all__ = [
+    "DEFAULT_BOUNDS",
+    "DEFAULT_LATENCY_BOUNDS",
+    "BoundCounter",
+    "BoundGauge",
+    "BoundHistogram",
+    "bucket_quantile",
+]
+
+_INF = math.inf
+_new = tuple.__new__
+_time_ns = time.time_ns
+
+# Seconds; fine at the low end where order latencies live, up to 10 s.
+DEFAULT_LATENCY_BOUNDS: tuple[float, ...] = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+DEFAULT_BOUNDS: tuple[float, ...] = (0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
+
+
+class _Reporter(Protocol):
+    """What a series tells its instrument: a measurement it dropped."""
+
+    def invalid(self, what: str, value: object) -> None: ...
+
+
+class _Series:
+    __slots__ = ("_instrument", "attributes", "key", "start_ns")
+
+    def __init__(self, instrument: _Reporter, key: AttrKey) -> None:
+        self._instrument = instrument
+        self.key = key
+        self.attributes: dict[str, Any] = dict(key)
+        self.start_ns = _time_ns()
+
+
+class BoundCounter(_Series):
+    """One attribute set of a :class:`Counter` (or :class:`UpDownCounter`).
+
+    ``add(1)``, the common case, is lock-free and exact: it advances an
+    ``itertools.count``, whose ``__next__`` runs in C under the GIL and so is
+    atomic. :attr:`inc` is that C call itself (``bound.inc()`` == ``bound.add(1)``)
+    for the hottest paths, e.g. one call per market data tick. Other amounts
+    take a lock (``+=`` on an attribute is several bytecodes and a thread switch
+    between them would lose updates).
+    :attr:`value` combines both. (Free-threaded CPython builds would need the
+    lock on the unit path too; tradeobs targets the default GIL build.)
+    """
+
+    __slots__ = ("_lo", "_lock", "_reads", "_sum", "_tick", "inc")
+
+    def __init__(self, instrument: _Reporter, key: AttrKey, monotonic: bool) -> None:
+        super().__init__(instrument, key)
+        self._sum: int | float = 0
+        self._lock = threading.Lock()
+        self._lo = 0 if monotonic else -_INF
+        self._tick = self.inc = itertools.count().__next__
+        self._reads = 0
+
+    def add(self, amount: int | float = 1) -> None:
+        """Add ``amount`` (must be finite, and non-negative for a monotonic counter)."""
+        try:
+            if amount == 1:
+                self._tick()
+                return
+            if self._lo <= amount < _INF:
+                with self._lock:
+                    self._sum += amount
+                return
+        except Exception:  # TypeError, or an odd type whose comparison raises: a dropped measurement
+            self._instrument.invalid("value", amount)
+            return
+        self._instrument.invalid("value", amount)
+
+    @property
+    def value(self) -> int | float:
+        """The cumulative value: every amount added so far."""
+        with self._lock:
+            # Each read also advances the count, so unit adds = position - reads so far.
+            ones = self._tick() - self._reads
+            self._reads += 1
+            return self._sum + ones
+
+    def point(self) -> NumberPoint:
+        return _new(NumberPoint, (self.key, self.attributes, self.start_ns, self.value))  # type: ignore[no-any-return]
+
+
+class BoundGauge(_Series):
+    """One attribute set of a :class:`Gauge`: the last value set wins."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, instrument: _Reporter, key: AttrKey) -> None:
+        super().__init__(instrument, key)
+        self.value: float | None = None
+
+    def set(self, value: int | float) -> None:
+        try:
+            if -_INF < value < _INF:
+                self.value = value
+                return
+        except TypeError:
+            pass  # not a number: dropped and counted below
+        self._instrument.invalid("value", value)
+
+    def point(self) -> NumberPoint | None:
+        v = self.value
+        return None if v is None else _new(NumberPoint, (self.key, self.attributes, self.start_ns, v))  # type: ignore[no-any-return]
+
+
+class BoundHistogram(_Series):
+    """One attribute set of a :class:`Histogram`, with explicit bucket bounds.
+
+    ``record(v, exemplar=span_or_context)`` keeps, per bucket, the latest
+    measurement that came with a sampled span, so a latency spike links to its trace.
+    """
+
+    __slots__ = ("_bounds", "_lock", "counts", "exemplars", "max", "min", "sum")
+
+    def __init__(self, instrument: _Reporter, key: AttrKey, bounds: Sequence[float]) -> None:
+        super().__init__(instrument, key)
+        self._bounds = bounds
+        self._lock = threading.Lock()
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum: float = 0.0
+        self.min: float = _INF
+        self.max: float = -_INF
+        self.exemplars: dict[int, Exemplar] = {}
+
+    def record(self, value: int | float, exemplar: Any = None) -> None:
+        """Record ``value``; ``exemplar`` is an optional ``Span`` or ``SpanContext``."""
+        try:
+            if -_INF < value < _INF:
+                i = bisect_left(self._bounds, value)
+                with self._lock:
+                    self.counts[i] += 1
+                    self.sum += value
+                    if value < self.min:
+                        self.min = value
+                    if value > self.max:
+                        self.max = value
+                if exemplar is not None:
+                    self._exemplar(i, value, exemplar)
+                return
+        except TypeError:
+            pass  # not a number: dropped and counted below
+        self._instrument.invalid("value", value)
+
+    def _exemplar(self, bucket: int, value: float, span: Any) -> None:
+        try:
+            ctx = span if type(span) is SpanContext else span.get_span_context()
+            if type(ctx) is SpanContext:  # a 6-tuple: unpacked without its four properties
+                trace_id, span_id, _, flags, _, valid = ctx
+            else:
+                trace_id, span_id, flags, valid = ctx.trace_id, ctx.span_id, ctx.trace_flags, ctx.is_valid
+        except Exception:  # not a span or span context (or a hostile one): the value is kept, the exemplar not
+            self._instrument.invalid("exemplar", span)
+            return
+        # sampled flag (bit 0) set implies a recorded span; is_valid excludes the all-zero ids.
+        if flags & 1 and valid:
+            self.exemplars[bucket] = _new(Exemplar, (value, _time_ns(), trace_id, span_id))
+
+    @property
+    def bounds(self) -> Sequence[float]:
+        return self._bounds
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def snapshot(self) -> tuple[list[int], float, float, float]:
+        """A consistent ``(counts, sum, min, max)`` copy."""
+        with self._lock:
+            return list(self.counts), self.sum, self.min, self.max
+
+    def point(self) -> HistogramPoint:
+        with self._lock:
+            counts = list(self.counts)
+            total, lo, hi = self.sum, self.min, self.max
+        return _new(  # type: ignore[no-any-return]
+            HistogramPoint,
+            (self.key, self.attributes, self.start_ns, counts, sum(counts), total, lo, hi, dict(self.exemplars)),
+        )
+
+    def quantile(self, q: float) -> float | None:
+        """Estimate the ``q`` quantile by linear interpolation within buckets (as PromQL does)."""
+        counts, _, lo, hi = self.snapshot()
+        return bucket_quantile(self._bounds, counts, lo, hi, q)
+
+
+def bucket_quantile(bounds: Sequence[float], counts: Sequence[int], lo: float, hi: float, q: float) -> float | None:
+    """The ``q`` quantile of bucket ``counts`` over ``bounds``, interpolating linearly within a bucket
+    (as PromQL's ``histogram_quantile``) and clamped to the observed ``[lo, hi]``. ``None`` when empty.
+
+    >>> bucket_quantile([1.0, 2.0], [0, 4, 0], 1.2, 1.8, 0.5)
+    1.5
+    """
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, c in enumerate(counts):
+        if c and seen + c >= rank:
+            lower = bounds[i - 1] if i > 0 else min(lo, bounds[0] if bounds else lo)
+            upper = bounds[i] if i < len(bounds) else hi
+            lower, upper = max(lower, lo), min(upper, hi)
+            return lower + (upper - lower) * ((rank - seen) / c)
+        seen += c
+    return hi
