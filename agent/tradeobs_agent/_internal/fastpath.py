@@ -23,8 +23,7 @@ import os
 from typing import Any, Literal, NamedTuple
 
 from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
-from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, Tracer
-from opentelemetry.sdk.trace import sampling as _s
+from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, Tracer, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from .._errors import warn_once
@@ -80,10 +79,10 @@ def _encoded(batch_processors: list[Any]) -> bool:
 
 def _exact_sampler(sampler: Any) -> bool:
     """For a child of a sampled local root these sample with the step's own attributes and the root's state."""
-    if sampler is _s.ALWAYS_ON or type(sampler) is _s.TraceIdRatioBased:
+    if sampler is sampling.ALWAYS_ON or type(sampler) is sampling.TraceIdRatioBased:
         return True
-    if type(sampler) in (_s.ParentBased, _s.ParentBasedTraceIdRatio):
-        return otp.parent_based_delegates(sampler)[1] is _s.ALWAYS_ON
+    if type(sampler) in (sampling.ParentBased, sampling.ParentBasedTraceIdRatio):
+        return otp.parent_based_delegates(sampler)[1] is sampling.ALWAYS_ON
     return False
 
 

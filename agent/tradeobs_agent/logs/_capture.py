@@ -16,8 +16,8 @@ Intentional divergences from the standard library, and why:
   :func:`get_logger`, when our queue is the only destination the record would
   reach (no other handler or filter on the way to the root logger), the call
   does not build a ``logging.LogRecord`` or look up the caller's frame: it
-  appends a tuple ``(time, level, name, msg, args, extra, exc_info, otel
-  context, correlation ids, thread id)`` to the queue. Those records carry no
+  appends one :class:`Captured` record (time, level, logger name, message, args,
+  extra, exc_info, OTel context, correlation ids, thread) to the queue. Those records carry no
   ``code.*`` source location. As soon as anything else would see the record
   (a handler of yours, a filter, ``stack_info=True``), the standard path runs
   unchanged, so your handlers see exactly what they always saw.
@@ -39,18 +39,71 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+from .._errors import internal_error
 from .._internal.otel_private import current_context_getter
 from .context import get_correlation
 
-__all__ = ["STREAMS", "CaptureHandler", "LogQueue", "StreamLogger", "get_logger"]
+__all__ = ["STREAMS", "CaptureHandler", "Captured", "LogQueue", "StreamLogger", "get_logger"]
 
 STREAMS = ("market_data", "strategy", "risk", "execution", "system")
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
 _get_context = current_context_getter()  # one C call with the SDK's contextvars runtime
+# The calling thread's Thread object in one C call (``threading.current_thread()`` is a Python function):
+# its name is read on the worker, right even if the thread has ended by then and its id was reused.
+_thread_of = threading._active.get  # type: ignore[attr-defined]
+_new = tuple.__new__
+
+
+class Captured(NamedTuple):
+    """One log call, as the caller's thread captured it (formatting and everything else happen on the worker)."""
+
+    ts_ns: int  # 0 when ``record`` carries the time
+    levelno: int
+    logger: str
+    msg: object
+    args: Any
+    extra: Mapping[str, object] | None
+    exc_info: Any
+    context: Any  # the OTel Context current at the call
+    correlation: Mapping[str, Any] | None
+    thread_id: int
+    thread: threading.Thread | None  # the Thread object of ``thread_id`` when it is a Python thread
+    record: logging.LogRecord | None  # a stdlib record captured by the root handler (its fields win)
+
+
+def capture(
+    ts_ns: int,
+    levelno: int,
+    logger: str,
+    msg: object,
+    args: Any = (),
+    extra: Mapping[str, object] | None = None,
+    exc_info: Any = None,
+) -> Captured:
+    """A :class:`Captured` for the calling thread, now (the bridges and the pipeline's own notices use this)."""
+    tid = _get_ident()
+    return _new(  # type: ignore[no-any-return]
+        Captured,
+        (
+            ts_ns,
+            levelno,
+            logger,
+            msg,
+            args,
+            extra,
+            exc_info,
+            _get_context(),
+            get_correlation(),
+            tid,
+            _thread_of(tid),
+            None,
+        ),
+    )
+
 
 # The active queue, or None. Module global so the hot path reads it with one lookup.
 _active: LogQueue | None = None
@@ -134,10 +187,10 @@ class CaptureHandler(logging.Handler):
         try:
             if self.filters and not self.filter(record):
                 return False
-            self.queue.put((0, record.levelno, record.name, None, None, None, None, _get_context(),
-                            get_correlation(), 0, record))  # fmt: skip
-        except Exception:  # never raise into the caller
-            pass
+            self.queue.put(_new(Captured, (0, record.levelno, record.name, None, None, None, None, _get_context(),
+                                           get_correlation(), 0, None, record)))  # fmt: skip
+        except Exception as exc:  # a filter of yours may raise; anything else is a bug. Never into the caller.
+            internal_error("logs.capture_handler", exc)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -169,8 +222,9 @@ class StreamLogger(logging.Logger):
                 exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
             elif not isinstance(exc_info, tuple):
                 exc_info = sys.exc_info()
-        q.put((_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(), get_correlation(),
-               _get_ident(), None))  # fmt: skip
+        tid = _get_ident()
+        q.put(_new(Captured, (_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(),
+                              get_correlation(), tid, _thread_of(tid), None)))  # fmt: skip
 
     def makeRecord(
         self,

@@ -14,7 +14,6 @@ what went wrong (``format_error``, ``truncated``, ``unserializable``...).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -23,7 +22,8 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 
-from ._capture import _RESERVED, STREAMS
+from .._errors import internal_error
+from ._capture import _RESERVED, STREAMS, Captured
 from .redact import Redactor
 
 __all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
@@ -201,14 +201,15 @@ class RecordBuilder:
         return text
 
     # -- the whole record
-    def build(self, e: tuple[Any, ...]) -> Built:
-        ts_ns, levelno, name, msg, args, extra, exc_info, ctx, corr, tid, record = e
+    def build(self, e: Captured) -> Built:
+        ts_ns, levelno, name, msg, args, extra, exc_info, ctx, corr, tid, thread, record = e
         errors: list[str] = []
         span_ctx = None
         try:
+            thread_name = thread.name if thread is not None else str(tid) if tid else None
             if record is not None:
                 ts_ns = int(record.created * 1e9)
-                msg, args, exc_info, tid = record.msg, record.args, record.exc_info, record.thread or 0
+                msg, args, exc_info, thread_name = record.msg, record.args, record.exc_info, record.threadName
                 extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
                 if record.exc_text and not exc_info:
                     exc_info = record.exc_text
@@ -241,9 +242,10 @@ class RecordBuilder:
                 self._add(fields, extra, errors)
             if exc_info:
                 self._exception(fields, exc_info)
-            if tid:
-                fields["thread"] = _thread_name(tid)
-        except Exception as exc:  # a bug here must still produce a record
+            if thread_name:
+                fields["thread"] = thread_name
+        except Exception as exc:  # a bug here: counted (raised under tests); the record is still written
+            internal_error("logs.build", exc)
             fields = {
                 "timestamp": self.timestamp(time.time_ns()),
                 "level": "ERROR",
@@ -309,11 +311,6 @@ class RecordBuilder:
         fields["exception.stacktrace"] = self.redactor.text(stack)
 
 
-def _thread_name(tid: int) -> str:
-    t = threading._active.get(tid)  # type: ignore[attr-defined]
-    return t.name if t is not None else str(tid)
-
-
 def _default(obj: Any) -> Any:
     return safe_str(obj)
 
@@ -325,13 +322,13 @@ def dumps(fields: dict[str, Any]) -> bytes:
     """One JSON line. Falls back to a scrubbed copy if orjson refuses (lone surrogates, ...)."""
     try:
         return orjson.dumps(fields, default=_default, option=_OPTS)  # type: ignore[no-any-return]
-    except Exception:
-        pass
+    except TypeError:  # orjson.JSONEncodeError: lone surrogates, integers past 64 bits, too deep...
+        pass  # the scrubbed copy below
     try:
         fixed = _fix_strings(clean(fields))
         fixed["tradeobs.error"] = (str(fields.get("tradeobs.error", "")) + ",unserializable").lstrip(",")
         return orjson.dumps(fixed, default=_default, option=_OPTS)  # type: ignore[no-any-return]
-    except Exception:
+    except TypeError:  # even the scrubbed copy: a marker line, so the file stays valid JSON lines
         return orjson.dumps(  # type: ignore[no-any-return]
             {"timestamp": fields.get("timestamp"), "message": "<unserializable record>", "tradeobs.error": "serialize"},
             option=_OPTS,

@@ -21,14 +21,13 @@ Records are dropped silently while no pipeline is running.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
+from .._errors import internal_error
 from . import _capture
-from ._capture import _get_context
-from .context import get_correlation
+from ._capture import capture
 
 __all__ = ["StructlogProcessor", "loguru_sink", "structlog_processor"]
 
@@ -61,10 +60,9 @@ def loguru_sink(message: Any) -> None:
         t = rec.get("time")
         ts = int(t.timestamp() * 1e9) if t is not None else time.time_ns()
         name = rec.get("name") or "loguru"
-        q.put((ts, int(rec["level"].no), name, rec["message"], (), extra, exc_info, _get_context(),
-               get_correlation(), threading.get_ident(), None))  # fmt: skip
-    except Exception:
-        pass
+        q.put(capture(ts, int(rec["level"].no), name, rec["message"], (), extra, exc_info))
+    except Exception as exc:  # never raise into the caller; Loguru hands well-formed records, so a bug of ours
+        internal_error("logs.loguru_sink", exc)
 
 
 class StructlogProcessor:
@@ -102,10 +100,9 @@ class StructlogProcessor:
                     exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
                 elif not isinstance(exc_info, tuple):
                     exc_info = None
-                q.put((time.time_ns(), levelno, str(name), msg, (), extra, exc_info, _get_context(),
-                       get_correlation(), threading.get_ident(), None))  # fmt: skip
-            except Exception:
-                pass
+                q.put(capture(time.time_ns(), levelno, str(name), msg, (), extra, exc_info))
+            except Exception as exc:  # never raise into the caller; a bug of ours (bad values are formatted later)
+                internal_error("logs.structlog_processor", exc)
         if self.drop:
             import structlog
 

@@ -35,7 +35,7 @@ from collections import defaultdict
 from typing import Any
 
 from . import _capture
-from ._capture import CaptureHandler, LogQueue
+from ._capture import CaptureHandler, LogQueue, capture
 from ._format import Built, RecordBuilder, dumps
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
 from .redact import Redactor
@@ -280,19 +280,13 @@ class LogPipeline:
         if n <= 0:
             return
         self._reported_drops = total
-        entry = (
+        entry = capture(
             time.time_ns(),
             logging.WARNING,
             "tradeobs.logs",
             "%d log records dropped in the last %.0fs (queue capacity %d, policy %s); "
             "counted in tradeobs.agent.logs.dropped",
             (n, elapsed, self.queue.capacity, self.queue.policy),
-            None,
-            None,
-            None,
-            None,
-            0,
-            None,
         )
         self._write([self.builder.build(entry)])  # straight to the sinks, never through the full queue
 

@@ -58,13 +58,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import trace as _trace_api
+from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace import sampling as _s
+from opentelemetry.sdk.trace import ReadableSpan, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
-from opentelemetry.trace.span import DEFAULT_TRACE_STATE as _DEFAULT_STATE
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from .._internal import fastpath
 from .._internal import otel_private as otp
@@ -79,8 +78,8 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SIMPLE_VALUES = (str, bool, int, float)
 _time_ns = time.time_ns
 _sdk_logger = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's own warnings, the same text
-_RECORD_AND_SAMPLE = _s.Decision.RECORD_AND_SAMPLE
-_DROP = _s.Decision.DROP
+_RECORD_AND_SAMPLE = sampling.Decision.RECORD_AND_SAMPLE
+_DROP = sampling.Decision.DROP
 _SPAN_ID_MAX = 2**64 - 1
 _TRACE_ID_MAX = 2**128 - 1
 _new_tuple = tuple.__new__
@@ -91,7 +90,7 @@ def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState |
     Python ``__new__``: a SpanContext is a tuple whose last field is ``is_valid`` (a test checks equality)."""
     valid = 0 < trace_id <= _TRACE_ID_MAX and 0 < span_id <= _SPAN_ID_MAX
     ctx: SpanContext = _new_tuple(
-        SpanContext, (trace_id, span_id, False, flags, state if state is not None else _DEFAULT_STATE, valid)
+        SpanContext, (trace_id, span_id, False, flags, state if state is not None else DEFAULT_TRACE_STATE, valid)
     )
     return ctx
 
@@ -142,8 +141,8 @@ class StepSpans:
         random_ids = random_flag and getattr(ids, "is_trace_id_random", lambda: False)()
         self._flags = TraceFlags(TraceFlags.SAMPLED | random_flag) if random_ids else _SAMPLED
         self._sampler = sampler = tracer.sampler
-        self._always_on = sampler is _s.ALWAYS_ON or (
-            type(sampler) is _s.ParentBased and otp.parent_based_delegates(sampler)[0] is _s.ALWAYS_ON
+        self._always_on = sampler is sampling.ALWAYS_ON or (
+            type(sampler) is sampling.ParentBased and otp.parent_based_delegates(sampler)[0] is sampling.ALWAYS_ON
         )
         self._resource = tracer.resource
         self._scope = otp.tracer_scope(tracer)
@@ -258,7 +257,7 @@ class StepSpans:
         )
 
 
-class RootSpan(_trace_api.Span):
+class RootSpan(trace_api.Span):
     """A sampled root span that becomes a ``ReadableSpan`` only at ``end()`` (see the module docstring).
 
     >>> steps = StepSpans.for_tracer(tracer)                                       # doctest: +SKIP
@@ -421,4 +420,4 @@ class RootSpan(_trace_api.Span):
         return f'RootSpan(name="{self._name}", context={self._ctx})'
 
 
-_ENDED = NonRecordingSpan(_trace_api.INVALID_SPAN_CONTEXT)
+_ENDED = NonRecordingSpan(trace_api.INVALID_SPAN_CONTEXT)

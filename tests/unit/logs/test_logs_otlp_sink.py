@@ -20,6 +20,7 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
+from tradeobs_agent.logs._capture import Captured
 from tradeobs_agent.logs._format import RecordBuilder
 from tradeobs_agent.logs._sinks import OtlpSink, otel_attributes
 from tradeobs_agent.logs.redact import Redactor
@@ -53,21 +54,44 @@ def _sink(extra: LogRecordProcessor | None = None) -> tuple[OtlpSink, LoggerProv
     return OtlpSink(provider, Registry().counter("errors").bind()), provider, exporter
 
 
-def _entries() -> list[tuple[Any, ...]]:
+def _cap(
+    ts: int, level: int, name: str, msg: str, args: Any = None, extra: Any = None, ctx: Any = None, corr: Any = None
+) -> Captured:
+    return Captured(ts, level, name, msg, args, extra, None, ctx, corr, 0, None, None)
+
+
+def _entries() -> list[Captured]:
     tp = TracerProvider(shutdown_on_exit=False)
     span = tp.get_tracer("t").start_span("s")
     ctx = trace.set_span_in_context(span)
     now = time.time_ns()
     extra: dict[str, Any] = {"symbol": "AAPL", "qty": 3, "px": 1.5, "ok": True, "tags": ["a", "b"], "obj": {"k": 1}}
     return [
-        (now, logging.INFO, "tradeobs.execution", "filled %s", ("o-1",), extra, None, ctx, {"order": "o-1"}, 0, None),
-        (now + 1, logging.WARNING, "app", "plain", None, None, None, None, None, 0, None),
-        (now + 2, logging.ERROR, "app", "empty key", None, {"": "x", "n": None}, None, None, None, 0, None),
-        (now + 3, 5, "app", "odd level", None, {f"k{i}": i for i in range(70)}, None, None, None, 0, None),
+        Captured(
+            now,
+            logging.INFO,
+            "tradeobs.execution",
+            "filled %s",
+            ("o-1",),
+            extra,
+            None,
+            ctx,
+            {"order": "o-1"},
+            0,
+            None,
+            None,
+        ),
+        Captured(now + 1, logging.WARNING, "app", "plain", None, None, None, None, None, 0, None, None),
+        Captured(
+            now + 2, logging.ERROR, "app", "empty key", None, {"": "x", "n": None}, None, None, None, 0, None, None
+        ),
+        Captured(
+            now + 3, 5, "app", "odd level", None, {f"k{i}": i for i in range(70)}, None, None, None, 0, None, None
+        ),
     ]
 
 
-def _emit_all(sink: OtlpSink, entries: list[tuple[Any, ...]]) -> None:
+def _emit_all(sink: OtlpSink, entries: list[Captured]) -> None:
     builder = RecordBuilder(Redactor(), {"service.name": "svc"})
     with warnings.catch_warnings():  # the SDK warns when it drops the empty key; not an error here
         warnings.simplefilter("ignore", LogRecordDroppedAttributesWarning)
