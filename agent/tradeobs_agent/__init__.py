@@ -10,9 +10,8 @@ Only the public API is re-exported here; implementation lives in small modules.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import trading
+from ._version import __version__
 from .agent import Agent, get_agent, init, is_initialized, shutdown
 from .exceptions import TradeObsConfigError, TradeObsError
 from .instrumentation import instrument_app

@@ -42,7 +42,8 @@ class Plan(NamedTuple):
     reason: str  # why not, when not exact ("" when exact)
 
 
-_NO = Plan(False, False, "")
+def _no(reason: str) -> Plan:
+    return Plan(False, False, reason)
 
 
 def decide(signal: Signal, target: Any) -> Plan:
@@ -50,7 +51,7 @@ def decide(signal: Signal, target: Any) -> Plan:
     reason = _common_reason()
     plan: Plan
     if reason:
-        plan = _NO._replace(reason=reason)
+        plan = _no(reason)
     elif signal == "traces":
         plan = _traces(target)
     elif signal == "logs":
@@ -88,31 +89,31 @@ def _exact_sampler(sampler: Any) -> bool:
 
 def _traces(tracer: Any) -> Plan:
     if type(tracer) is not Tracer:
-        return _NO._replace(reason="tracer_type")
+        return _no("tracer_type")
     if not otp.tracer_enabled(tracer):
-        return _NO._replace(reason="tracer_disabled")
+        return _no("tracer_disabled")
     multi = tracer.span_processor
     if type(multi) is not SynchronousMultiSpanProcessor:
-        return _NO._replace(reason="processor_type")
+        return _no("processor_type")
     procs = otp.span_processors(multi)
     if not all(type(p) in (BatchSpanProcessor, SimpleSpanProcessor) for p in procs):
-        return _NO._replace(reason="processor_type")
+        return _no("processor_type")
     if not _exact_sampler(tracer.sampler):
-        return _NO._replace(reason="sampler")
+        return _no("sampler")
     batch = all(type(p) is BatchSpanProcessor for p in procs)
     return Plan(True, batch and _encoded([otp.batch_processor(p) for p in procs]), "")
 
 
 def _logs(logger: Any) -> Plan:
     if type(logger) is not otp.Logger:
-        return _NO._replace(reason="logger_type")
+        return _no("logger_type")
     if not otp.logger_enabled(logger):
-        return _NO._replace(reason="logger_disabled")
+        return _no("logger_disabled")
     multi, procs = otp.log_processors(logger)
     if type(multi) is not otp.SynchronousMultiLogRecordProcessor:
-        return _NO._replace(reason="processor_type")
+        return _no("processor_type")
     if not procs or not all(type(p) is otp.BatchLogRecordProcessor for p in procs):
-        return _NO._replace(reason="processor_type")
+        return _no("processor_type")
     return Plan(True, _encoded([otp.batch_processor(p) for p in procs]), "")
 
 
@@ -120,7 +121,7 @@ def _encoder(exporter: Any) -> Plan:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     if type(exporter) not in (OTLPSpanExporter, otp.otlp_log_exporter_class("grpc")):
-        return _NO._replace(reason="exporter_type")
+        return _no("exporter_type")
     return Plan(True, True, "")
 
 

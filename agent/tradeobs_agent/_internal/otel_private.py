@@ -499,7 +499,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         (
             "opentelemetry.sdk._logs._internal:Logger.emit",
             "opentelemetry.sdk._logs._internal.export:BatchLogRecordProcessor.on_emit",
-            "opentelemetry.sdk._logs._internal:ReadableLogRecord.__init__",
+            "opentelemetry.sdk._logs._internal:ReadableLogRecord",
             "opentelemetry._logs._internal:LogRecord.__init__",
             "opentelemetry.sdk._logs._internal:std_to_otel",
         ),
@@ -535,7 +535,10 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "prometheus: the exporter's naming functions",
         _mapping_functions,
-        ("opentelemetry.exporter.prometheus:PrometheusMetricReader._translate_metric",),
+        (
+            "opentelemetry.exporter.prometheus:_CustomCollector._translate_metric",
+            "opentelemetry.exporter.prometheus._mapping:map_unit",
+        ),
     ),
 )
 

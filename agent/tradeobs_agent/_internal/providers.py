@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import sampling as s
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from .. import __version__
 from .._errors import internal_error, warn_once
+from .._version import __version__
 from ..config import Settings, otlp_for
 from ..metrics import Registry, SelfMetrics
 from . import bridge, otel_private

@@ -10,7 +10,7 @@ import uuid
 
 from opentelemetry.sdk.resources import Resource
 
-from .. import __version__
+from .._version import __version__
 from ..config import Settings
 
 

@@ -1,6 +1,8 @@
-"""Load-test the live stream: N concurrent SSE clients against tradeobs and a naive sse-starlette baseline.
+"""``tradeobs loadtest``: how many live-stream clients this machine holds, at what delivery and latency.
 
->>> main(["--clients", "1000,2000,4000", "--baseline", "250,500,1000,2000", "--duration", "12"])  # doctest: +SKIP
+>>> main(["--clients", "1000,2000,4000", "--duration", "12"])  # doctest: +SKIP
+
+Needs ``psutil`` (``pip install 'tradeobs[loadtest]'``; the command says so when it is missing).
 
 Each run starts the server in its own process (uvicorn, uvloop + httptools
 when installed, access log off) with a synthetic 10-symbol trading state, and
@@ -12,9 +14,8 @@ steady-state window; expected = clients x hz x window. Server CPU and RSS come
 from psutil on the server pid; RSS per client = (RSS with N clients connected -
 RSS before any client) / N.
 
-The baseline is what the seed design would do with sse-starlette: one
-``EventSourceResponse`` per client whose generator sleeps ``1/hz``, then
-serializes the (shared) state with ``json.dumps`` itself and yields a dict.
+``benchmarks/sse_fanout.py`` runs the same measurement against a naive
+sse-starlette server (the peer) in the same run, through :func:`run`.
 
 Subcommands used internally: ``serve`` (the server process) and ``load``
 (a load-generator process).
@@ -41,7 +42,7 @@ from typing import Any
 __all__ = ["main"]
 
 
-def _raise_nofile() -> None:
+def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = hard if hard != resource.RLIM_INFINITY else 1 << 20
     if soft < want:
@@ -54,7 +55,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _use_uvloop() -> str:
+def event_loop() -> str:
     if os.environ.get("TRADEOBS_LOADTEST_LOOP"):
         return os.environ["TRADEOBS_LOADTEST_LOOP"]
     try:
@@ -68,7 +69,7 @@ def _use_uvloop() -> str:
 # ---------------------------------------------------------------------------- server side
 
 
-def _feed(symbols: int, hz: float, stop: threading.Event) -> None:
+def feed(symbols: int, hz: float, stop: threading.Event) -> None:
     """Synthetic trading state: prices, positions, P&L, orders and latencies move every tick."""
     from .. import events, metrics
 
@@ -96,55 +97,15 @@ def _feed(symbols: int, hz: float, stop: threading.Event) -> None:
             events.publish("fill", symbol=rnd.choice(names), side="buy", qty=100, price=100.0, order_id=f"o{n}")
 
 
-def _baseline_app(hz: float) -> Any:
-    """The naive design: one sse-starlette generator per client, each serializing its own JSON every tick."""
-    from sse_starlette.sse import EventSourceResponse
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
-    from ..metrics import get_registry
-    from .frames import FrameBuilder
-
-    builder = FrameBuilder(get_registry())
-    shared: dict[str, Any] = {"state": builder.build()}
-
-    def refresh() -> None:  # the state is shared; only serialization is per client
-        while True:
-            time.sleep(1.0 / hz)
-            shared["state"] = builder.build()
-
-    threading.Thread(target=refresh, daemon=True).start()
-
-    async def stream(request: Any) -> EventSourceResponse:
-        async def gen() -> Any:
-            loop = asyncio.get_running_loop()
-            period = 1.0 / hz
-            n = 0
-            next_t = (loop.time() // period + 1) * period
-            while True:  # wake on the global tick grid without drift, as a shared producer would
-                await asyncio.sleep(max(0.0, next_t - loop.time()))
-                next_t = max(next_t + period, (loop.time() // period) * period)
-                n += 1
-                data = json.dumps({"type": "full", "seq": n, "ts": round(time.time(), 4), **shared["state"]})
-                yield {"id": str(n), "event": "frame", "data": data}
-
-        return EventSourceResponse(gen(), send_timeout=10, sep="\n")
-
-    return Starlette(routes=[Route("/stream", stream)])
-
-
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    _raise_nofile()
-    stop = threading.Event()
-    threading.Thread(target=_feed, args=(args.symbols, args.hz, stop), daemon=True).start()
-    if args.impl == "baseline":
-        app = _baseline_app(args.hz)
-    else:
-        from .app import create_app
+    from .app import create_app
 
-        app = create_app(hz=args.hz, max_clients=args.max_clients, token="", cors_origins=())
+    raise_nofile()
+    stop = threading.Event()
+    threading.Thread(target=feed, args=(args.symbols, args.hz, stop), daemon=True).start()
+    app = create_app(hz=args.hz, max_clients=args.max_clients, token="", cors_origins=())
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -152,7 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_level="warning",
         lifespan="off",
-        loop=_use_uvloop(),
+        loop=event_loop(),
         backlog=8192,
         timeout_graceful_shutdown=2,
     )
@@ -234,8 +195,8 @@ async def _load_main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace) -> int:
-    _raise_nofile()
-    if _use_uvloop() == "uvloop":
+    raise_nofile()
+    if event_loop() == "uvloop":
         import uvloop
 
         result = uvloop.run(_load_main(args))
@@ -271,27 +232,26 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) 
     raise RuntimeError(f"server did not listen on {port}")
 
 
-def _run_one(impl: str, clients: int, args: argparse.Namespace) -> dict[str, Any]:
+def run(
+    impl: str,
+    clients: int,
+    args: argparse.Namespace,
+    server: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One measurement: start the server (``server`` + ``--port N --hz --symbols --max-clients``, default the
+    tradeobs live stream), connect ``clients``, measure ``args.duration`` seconds; the row for :func:`table`."""
     import tempfile
 
-    import psutil  # type: ignore[import-untyped]  # a test dependency; the load test needs it
+    import psutil  # type: ignore[import-untyped]  # the loadtest extra
 
     port = _free_port()
     py = sys.executable
     mod = "tradeobs_agent.live.loadtest"
-    env = dict(os.environ)
-    if impl == "baseline" and "TRADEOBS_LOADTEST_LOOP" not in env:
-        # uvloop starves accept() under the baseline's per-client tasks (half the clients were never
-        # accepted at 1,000); the stdlib loop serves the baseline better, so it gets that.
-        env["TRADEOBS_LOADTEST_LOOP"] = "asyncio"
-    server = subprocess.Popen(
+    cmd = server if server is not None else [py, "-m", mod, "serve"]
+    server_proc = subprocess.Popen(
         [
-            py,
-            "-m",
-            mod,
-            "serve",
-            "--impl",
-            impl,
+            *cmd,
             "--port",
             str(port),
             "--hz",
@@ -301,12 +261,12 @@ def _run_one(impl: str, clients: int, args: argparse.Namespace) -> dict[str, Any
             "--max-clients",
             str(clients + 100),
         ],
-        env=env,
+        env={**os.environ, **(env or {})},
     )
     loads: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_port(port, server)
-        ps = psutil.Process(server.pid)
+        _wait_port(port, server_proc)
+        ps = psutil.Process(server_proc.pid)
         if impl == "tradeobs":  # start the lazy producer so the baseline RSS includes it
             with socket.create_connection(("127.0.0.1", port)) as s:
                 s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
@@ -374,15 +334,15 @@ def _run_one(impl: str, clients: int, args: argparse.Namespace) -> dict[str, Any
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        server.terminate()
+        server_proc.terminate()
         try:
-            server.wait(timeout=10)
+            server_proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            server_proc.kill()
+            server_proc.wait()
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| server | clients | connected | frames expected | delivered | p50 ms | p99 ms "
         "| server CPU % | RSS/client KB |"
@@ -397,35 +357,41 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _ratio_note(rows: list[dict[str, Any]], p99_ms: float, min_pct: float) -> str:
-    def best(impl: str) -> int:
-        ok = [r["clients"] for r in rows if r["impl"] == impl and r["pct"] >= min_pct and r["p99_ms"] <= p99_ms]
-        return max(ok, default=0)
+def sustained(rows: list[dict[str, Any]], impl: str, p99_ms: float, min_pct: float) -> int:
+    """The most clients ``impl`` held with ``min_pct`` delivered and p99 under ``p99_ms`` (0: none)."""
+    ok = [r["clients"] for r in rows if r["impl"] == impl and r["pct"] >= min_pct and r["p99_ms"] <= p99_ms]
+    return max(ok, default=0)
 
-    b, t = best("baseline"), best("tradeobs")
-    ratio = f"{t / b:.1f}x" if b else "n/a (baseline sustained none of its runs)"
-    return (
-        f"Sustained (>= {min_pct:g}% delivered, p99 <= {p99_ms:g} ms): tradeobs {t:,} clients, "
-        f"baseline {b:,} clients (of the counts run); ratio {ratio}."
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The measurement options (shared with ``benchmarks/sse_fanout.py``), each with its default."""
+    d = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = d
+    p.add_argument("--clients", default="1000,2000,4000", help="client counts to run, comma-separated")
+    p.add_argument("--duration", type=float, default=12.0, help="steady-state seconds per run")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds after connecting before measuring")
+    p.add_argument("--hz", type=float, default=10.0, help="frames per second")
+    p.add_argument("--symbols", type=int, default=10, help="symbols in the synthetic trading state")
+    p.add_argument("--procs", type=int, default=2, help="load-generator processes (2 spreads the parsing)")
+    p.add_argument("--p99-ms", type=float, default=100.0, help="latency bound for 'sustained'")
+    p.add_argument("--min-pct", type=float, default=99.0, help="delivery bound for 'sustained'")
+    p.add_argument("--json", help="also write the rows as JSON here")
 
 
 def _bench(args: argparse.Namespace) -> int:
-    _raise_nofile()
+    raise_nofile()
     rows = []
-    plan = [("baseline", int(n)) for n in args.baseline.split(",") if n] + [
-        ("tradeobs", int(n)) for n in args.clients.split(",") if n
-    ]
-    for impl, n in plan:
-        print(f"... {impl} with {n:,} clients", file=sys.stderr, flush=True)
-        rows.append(_run_one(impl, n, args))
+    for n in (int(x) for x in args.clients.split(",") if x):
+        print(f"... tradeobs with {n:,} clients", file=sys.stderr, flush=True)
+        rows.append(run("tradeobs", n, args))
     print(
         f"\nSSE fan-out, {args.symbols}-symbol frame at {args.hz:g} Hz, {args.duration:g} s steady state, "
         f"server + {args.procs} load-generator process(es) on this machine ({os.cpu_count()} CPUs), "
-        f"tradeobs loop={_use_uvloop()}, baseline loop=asyncio"
+        f"loop={event_loop()}"
     )
-    print(_table(rows))
-    print(_ratio_note(rows, args.p99_ms, args.min_pct))
+    print(table(rows))
+    best = sustained(rows, "tradeobs", args.p99_ms, args.min_pct)
+    print(f"Sustained (>= {args.min_pct:g}% delivered, p99 <= {args.p99_ms:g} ms): {best:,} clients.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
@@ -434,27 +400,20 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``tradeobs loadtest`` entry point; returns the exit status."""
+    try:
+        import psutil  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        print("tradeobs loadtest needs psutil: pip install 'tradeobs[loadtest]'", file=sys.stderr)
+        return 2
     p = argparse.ArgumentParser(prog="tradeobs loadtest", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
     sub = p.add_subparsers(dest="cmd")
-    p.add_argument("--clients", default="1000,2000,4000", help="tradeobs client counts, comma-separated")
-    p.add_argument("--baseline", default="250,500,1000,2000", help="baseline client counts ('' to skip)")
-    p.add_argument("--duration", type=float, default=12.0, help="steady-state seconds per run")
-    p.add_argument("--settle", type=float, default=2.0, help="seconds after connecting before measuring")
-    p.add_argument("--hz", type=float, default=10.0)
-    p.add_argument("--symbols", type=int, default=10)
-    p.add_argument(
-        "--procs", type=int, default=2, help="load-generator processes (2 spreads the parsing over both cores)"
-    )
-    p.add_argument("--p99-ms", type=float, default=100.0)
-    p.add_argument("--min-pct", type=float, default=99.0)
-    p.add_argument("--json", help="also write the rows as JSON here")
-    s = sub.add_parser("serve")
-    s.add_argument("--impl", choices=("tradeobs", "baseline"), required=True)
+    s = sub.add_parser("serve", help="(internal) the server process")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--hz", type=float, default=10.0)
     s.add_argument("--symbols", type=int, default=10)
     s.add_argument("--max-clients", type=int, default=10000)
-    ld = sub.add_parser("load")
+    ld = sub.add_parser("load", help="(internal) a load-generator process")
     ld.add_argument("--port", type=int, required=True)
     ld.add_argument("--clients", type=int, required=True)
     ld.add_argument("--out", required=True)

@@ -280,8 +280,8 @@ class OtlpSink:
     def __init__(self, provider: Any, errors: Any) -> None:
         from opentelemetry.trace import INVALID_SPAN_CONTEXT, get_current_span
 
-        from .. import __version__
         from .._internal.otlp_encode import Encoded, encode_log_record
+        from .._version import __version__
 
         self._logger = provider.get_logger("tradeobs.logs", __version__)
         self._record = otel_private.ApiLogRecord

@@ -37,9 +37,10 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
-from .. import __version__, events
+from .. import events
 from .._errors import internal_error, warn_once
 from .._internal.otel_private import SPAN_KEY, current_context_getter
+from .._version import __version__
 from ..exceptions import TradeObsConfigError
 from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, get_registry
 from . import defaults

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _logs_helpers import BlockingStream, Env
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tradeobs_agent
+from tests.unit.logs._logs_helpers import BlockingStream, Env
 from tradeobs_agent.testing import reset as _reset_for_tests
 
 

@@ -13,7 +13,7 @@ import tradeobs_agent
 from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
 _ROW = re.compile(
     r"^\| `(?P<name>[^`]+)` \| (?P<kind>\w+) \| `(?P<unit>[^`]*)` \| (?P<attrs>[^|]+) \|[^|]+\| `(?P<prom>[^`]+)` \|$"
 )

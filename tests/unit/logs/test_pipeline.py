@@ -7,9 +7,8 @@ import logging
 import re
 import threading
 
-from _logs_helpers import BlockingStream, Env, hold_worker
-
 import tradeobs_agent
+from tests.unit.logs._logs_helpers import BlockingStream, Env, hold_worker
 from tradeobs_agent.logs import StreamLogger, correlate, get_logger
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

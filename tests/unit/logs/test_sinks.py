@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _logs_helpers import Env
 
+from tests.unit.logs._logs_helpers import Env
 from tradeobs_agent.logs import get_logger
 
 

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 import structlog
-from _logs_helpers import Env
 from loguru import logger as loguru_logger
 
+from tests.unit.logs._logs_helpers import Env
 from tradeobs_agent.logs import Redactor, StructlogProcessor, get_logger, loguru_sink, structlog_processor
 from tradeobs_agent.logs._sinks import ConsoleSink
 

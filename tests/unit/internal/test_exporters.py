@@ -1,0 +1,137 @@
+"""_internal/exporters: the counting wrappers never raise, count every outcome and say a failure once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    ConsoleMetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tradeobs_agent import _errors
+from tradeobs_agent._internal.exporters import (
+    CountingMetricExporter,
+    CountingSpanExporter,
+    DuplicateFilter,
+    abort_failing_exporters,
+    install_duplicate_filter,
+    remove_duplicate_filter,
+)
+from tradeobs_agent.metrics import Registry
+
+
+def _spans(n: int) -> list[Any]:
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
+    out = []
+    for i in range(n):
+        s = tracer.start_span(f"s{i}")
+        s.end()
+        out.append(s)
+    return out
+
+
+class _Flaky(SpanExporter):
+    """An exporter that fails (by result or by raising) until told otherwise: a collector going down and up."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.shut = False
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if self.mode == "raise":
+            raise ConnectionError("collector gone")
+        return SpanExportResult.FAILURE if self.mode == "fail" else SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+def test_every_outcome_is_counted_and_a_failure_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    reg = Registry()
+    selfm = reg.self_metrics
+    inner = _Flaky()
+    exp = CountingSpanExporter(inner, "traces", "localhost:4317", selfm)
+    attrs = {"signal": "traces", "exporter": "_Flaky"}
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        assert exp.export(_spans(3)) == SpanExportResult.SUCCESS
+        inner.mode = "fail"
+        assert exp.export(_spans(2)) == SpanExportResult.FAILURE
+        inner.mode = "raise"
+        assert exp.export(_spans(4)) == SpanExportResult.FAILURE  # raised inside: a result, never an exception
+        inner.mode = "ok"
+        assert exp.export(_spans(1)) == SpanExportResult.SUCCESS
+    assert selfm.exports_succeeded.bind(**attrs).value == 2
+    assert selfm.exports_failed.bind(**attrs).value == 2
+    assert selfm.items_exported.bind(**attrs).value == 4
+    assert selfm.items_dropped.bind(signal="traces", reason="export_failed").value == 6
+    warnings = [r for r in caplog.records if "cannot export traces to localhost:4317" in r.getMessage()]
+    assert len(warnings) == 1
+    assert any("recovered" in r.getMessage() for r in caplog.records)
+    assert exp.last_error is None and exp.last_success is not None
+
+
+def test_shutdown_at_exit_aborts_only_exporters_whose_last_export_failed() -> None:
+    reg = Registry()
+    good, bad = _Flaky(), _Flaky()
+    g = CountingSpanExporter(good, "traces", "a", reg.self_metrics)
+    b = CountingSpanExporter(bad, "traces", "b", reg.self_metrics)
+    g.export(_spans(1))
+    bad.mode = "fail"
+    b.export(_spans(1))
+    assert abort_failing_exporters() >= 1
+    assert bad.shut and not good.shut
+
+
+def test_an_upstream_shutdown_that_raises_is_an_internal_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken(InMemorySpanExporter):
+        def shutdown(self) -> None:
+            raise RuntimeError("upstream bug")
+
+    monkeypatch.delenv(_errors.ENV_STRICT)
+    monkeypatch.setattr(_errors, "_strict", False)
+    exp = CountingSpanExporter(Broken(), "traces", "x", Registry().self_metrics)
+    exp.shutdown()  # does not raise in production
+    assert _errors.internal_error_counts() == {"exporter.traces.shutdown": 1}
+    _errors.reset()
+
+
+def test_the_metric_wrapper_keeps_the_inner_exporters_preferences() -> None:
+    from opentelemetry.sdk.metrics import Counter
+
+    inner = ConsoleMetricExporter(preferred_temporality={Counter: AggregationTemporality.DELTA})
+    exp = CountingMetricExporter(inner, "metrics", "console", Registry().self_metrics)
+    assert exp._preferred_temporality[Counter] == AggregationTemporality.DELTA
+    assert exp.export(MetricsData(resource_metrics=[])) == MetricExportResult.SUCCESS
+
+
+def test_duplicate_filter_lets_a_message_through_once_per_window_and_counts_queue_drops() -> None:
+    reg = Registry()
+    f = DuplicateFilter(reg.self_metrics, window=300.0)
+
+    def rec(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("opentelemetry.sdk.trace.export", logging.WARNING, __file__, 1, msg, args, None)
+
+    assert f.filter(rec("Transient error %s", "UNAVAILABLE"))
+    assert not f.filter(rec("Transient error %s", "UNAVAILABLE"))
+    assert f.filter(rec("another message"))
+    for _ in range(5):
+        f.filter(rec("Queue full, dropping %s.", "span"))
+    assert reg.self_metrics.items_dropped.bind(signal="traces", reason="queue_full").value == 5
+
+
+def test_the_filter_sits_on_the_sdks_loggers_and_comes_off_again() -> None:
+    f = install_duplicate_filter(Registry().self_metrics)
+    try:
+        assert f in logging.getLogger("opentelemetry.sdk.trace.export").filters
+    finally:
+        remove_duplicate_filter(f)
+    assert f not in logging.getLogger("opentelemetry.sdk.trace.export").filters

@@ -1,0 +1,194 @@
+"""_internal/otel_private: every private OpenTelemetry name is fenced there, and its assumptions are pinned.
+
+Three checks fail loudly in CI when an OpenTelemetry release changes what the agent relies on:
+
+* every :data:`~tradeobs_agent._internal.otel_private.ASSUMPTIONS` check holds;
+* the SDK source each assumption mirrors is unchanged (``otel_private_snapshot.json``: the SDK version and a
+  hash per function); after reviewing a change, ``UPDATE_OTEL_SNAPSHOT=1 pytest`` this file rewrites it;
+* no module outside the fence imports an underscore name of ``opentelemetry.*`` or reads a private attribute
+  that tradeobs itself does not define.
+
+``scripts/otel-canary.sh`` runs the suite against the newest OpenTelemetry release and prints what broke.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import inspect
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tradeobs_agent
+from tradeobs_agent import _errors
+from tradeobs_agent._internal import fastpath, otel_private
+from tradeobs_agent.testing import capture
+
+PACKAGE = Path(tradeobs_agent.__file__).parent
+FENCE = PACKAGE / "_internal" / "otel_private.py"
+SNAPSHOT = Path(__file__).with_name("otel_private_snapshot.json")
+# Private names of the standard library the package reads, each for a stated reason.
+STDLIB_PRIVATE = {
+    "_active": "threading._active.get: the calling thread's Thread object in one C call (logs/_capture.py)",
+}
+
+
+def _resolve(target: str) -> Any:
+    module, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _source_hash(target: str) -> str:
+    return hashlib.sha256(inspect.getsource(_resolve(target)).encode()).hexdigest()
+
+
+def _current_snapshot() -> dict[str, Any]:
+    sources = sorted({src for a in otel_private.ASSUMPTIONS for src in a.sources})
+    return {"sdk": otel_private.sdk_version(), "sources": {s: _source_hash(s) for s in sources}}
+
+
+def test_every_assumption_holds_on_this_sdk() -> None:
+    assert otel_private.broken_assumptions() == ()
+    for a in otel_private.ASSUMPTIONS:
+        assert a.check(), a.name
+
+
+def test_the_sdk_source_the_fast_paths_mirror_is_unchanged() -> None:
+    current = _current_snapshot()
+    if os.environ.get("UPDATE_OTEL_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+    pinned = json.loads(SNAPSHOT.read_text())
+    changed = sorted(k for k in current["sources"] if pinned["sources"].get(k) != current["sources"][k])
+    assert not changed, (
+        f"OpenTelemetry {current['sdk']} changed code the agent's fast paths reproduce (pinned on "
+        f"{pinned['sdk']}): {changed}. Review each against the assumption that names it in "
+        "agent/tradeobs_agent/_internal/otel_private.py, then update the snapshot "
+        "(see docs/upgrading-opentelemetry.md)."
+    )
+    assert current["sdk"].startswith(otel_private.TESTED_SDK + ".")
+
+
+def test_pyproject_caps_opentelemetry_at_the_tested_minor() -> None:
+    import tomllib
+
+    deps = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    otel = [d for d in deps if d.startswith("opentelemetry-")]
+    assert otel and all("<" in d for d in otel), otel
+    major, minor = otel_private.TESTED_SDK.split(".")
+    assert f"opentelemetry-sdk>={major}.{minor},<{major}.{int(minor) + 1}" in deps
+
+
+def _package_sources() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _defined_private_names() -> set[str]:
+    """Every single-underscore name tradeobs itself defines: attributes it assigns, slots, functions, classes,
+    module globals, NamedTuple fields. A private attribute read anywhere else must be one of these."""
+    names: set[str] = set()
+    for path in _package_sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+            elif isinstance(node, ast.alias):
+                names.add(node.asname or node.name.split(".")[-1])
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _private(node.value):
+                names.add(node.value)  # __slots__ entries
+    return {n for n in names if _private(n)}
+
+
+def test_no_module_outside_the_fence_touches_a_private_opentelemetry_name() -> None:
+    ours = _defined_private_names()
+    offences: list[str] = []
+    for path in _package_sources():
+        if path == FENCE:
+            continue
+        rel = path.relative_to(PACKAGE.parent)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opentelemetry"):
+                parts = (node.module or "").split(".")
+                bad = [p for p in parts if _private(p)] + [a.name for a in node.names if _private(a.name)]
+                if bad:
+                    offences.append(f"{rel}:{node.lineno} imports {node.module}: {bad}")
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("opentelemetry") and any(_private(p) for p in a.name.split(".")):
+                        offences.append(f"{rel}:{node.lineno} imports {a.name}")
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Load)
+                and _private(node.attr)
+                and node.attr not in ours
+                and node.attr not in STDLIB_PRIVATE
+            ):
+                offences.append(f"{rel}:{node.lineno} reads .{node.attr}, which tradeobs does not define")
+    assert not offences, "\n".join(offences)
+
+
+# --------------------------------------------------------------------------- runtime: a broken assumption
+
+
+def test_a_broken_assumption_sends_every_signal_down_the_sdk_path(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As on another SDK version: spans, logs and the encoder take the SDK's own path, said once and counted;
+    the exported data is still right."""
+    monkeypatch.setattr(otel_private, "_BROKEN", ("opentelemetry-sdk 9.9.9 is not the tested 1.45.x",))
+    with caplog.at_level(logging.INFO, logger="tradeobs"), capture() as cap:
+        tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+        o = tt.order_signal("o-1", "AAPL", "buy", 1, price=1.0)
+        o.submitted()
+        o.fill(1, 1.0)
+        assert tt._steps is None  # the SDK's span path
+        names = sorted(s.name for s in cap.spans())
+        assert names == ["fill", "order", "submit"]
+        fallbacks = cap.agent.registry.self_metrics.fast_path_fallbacks
+        assert fallbacks.bind(signal="traces", reason="sdk_assumptions").value >= 1
+        tt.close()
+    said = [r for r in caplog.records if "not the one the agent's fast paths were verified on" in r.getMessage()]
+    assert {r.getMessage().split("; ")[-1].split()[0] for r in said} == {"logs", "traces"}  # once per signal
+    assert len(said) == 2 and all(r.levelno == logging.WARNING for r in said)
+
+
+def test_a_processor_of_your_own_takes_the_sdk_path_for_spans_only(caplog: pytest.LogCaptureFixture) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Mine(SpanProcessor):
+        def __init__(self) -> None:
+            self.ended: list[str] = []
+
+        def on_end(self, span: Any) -> None:
+            self.ended.append(span.name)
+
+    mine = Mine()
+    with caplog.at_level(logging.INFO, logger="tradeobs"), capture() as cap:
+        assert cap.agent.tracer_provider is not None
+        cap.agent.tracer_provider.add_span_processor(mine)
+        tt = tradeobs_agent.TradingTelemetry()
+        tt.order_signal("o-1", "AAPL", "buy", 1).done()
+        tt.flush()
+        assert mine.ended == ["order"]  # your processor sees every span
+        plan = fastpath.decide("traces", tt._tracer())
+        assert not plan.exact and plan.reason == "processor_type"
+        tt.close()
+    assert any("take the OpenTelemetry SDK's own path here (processor_type)" in r.getMessage() for r in caplog.records)
+    _errors.reset()

@@ -1,0 +1,122 @@
+"""_internal/providers: the OTel providers built from Settings, the Prometheus endpoint, bounded steps."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tests._util import dead_endpoint
+from tradeobs_agent._internal import otel_private, providers
+from tradeobs_agent._internal.exporters import CountingLogExporter, CountingSpanExporter
+from tradeobs_agent._internal.ids import PrivateRandomIdGenerator
+from tradeobs_agent._internal.resource import build_resource
+from tradeobs_agent.config import SAMPLERS, resolve_settings
+from tradeobs_agent.metrics import Registry
+
+
+def _settings(**kw: Any) -> Any:
+    settings, _ = resolve_settings(env={}, **kw)
+    return settings
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_every_configurable_sampler_is_built(name: str) -> None:
+    s = providers.build_sampler(_settings(traces_sampler=name, traces_sampler_arg=0.25))
+    assert isinstance(s, sampling.Sampler)
+    if "ratio" in name:
+        assert "0.25" in s.get_description()
+
+
+@pytest.mark.parametrize(("protocol", "module"), [("grpc", "grpc"), ("http/protobuf", "http")])
+def test_tracing_and_logs_export_through_counting_wrappers_with_the_configured_protocol(
+    protocol: str, module: str
+) -> None:
+    s = _settings(otlp_endpoint=dead_endpoint(), otlp_protocol=protocol)
+    res = build_resource(s)
+    selfm = Registry().self_metrics
+    tp = providers.build_tracing(s, res, selfm)
+    lp = providers.build_logs_provider(s, res, selfm)
+    try:
+        assert isinstance(tp.id_generator, PrivateRandomIdGenerator)  # never the application's `random`
+        (proc,) = otel_private.span_processors(tp.get_tracer("x").span_processor)
+        assert isinstance(proc, BatchSpanProcessor)
+        exporter = proc.span_exporter
+        assert isinstance(exporter, CountingSpanExporter) and f".{module}." in type(exporter.inner).__module__
+        assert exporter.fast_encoding is (protocol == "grpc")  # the direct encoder serves the gRPC exporter
+        _, (log_proc,) = otel_private.log_processors(lp.get_logger("x"))  # type: ignore[arg-type]
+        assert isinstance(otel_private.batch_exporter(otel_private.batch_processor(log_proc)), CountingLogExporter)
+    finally:
+        tp.shutdown()
+        lp.shutdown()
+
+
+def test_otlp_off_builds_providers_without_exporters() -> None:
+    s = _settings(otlp_enabled=False)
+    tp = providers.build_tracing(s, build_resource(s), Registry().self_metrics)
+    assert otel_private.span_processors(tp.get_tracer("x").span_processor) == ()
+    tp.shutdown()
+
+
+def test_metrics_bridge_the_registry_and_serve_it_on_the_endpoint() -> None:
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    s = _settings(otlp_enabled=False, prometheus_host="127.0.0.1", prometheus_port=0)
+    reg = Registry()
+    reader = InMemoryMetricReader()
+    mp, prom = providers.build_metrics(s, build_resource(s), reg, reg.self_metrics, [reader])
+    try:
+        reg.counter("orders").add(2)
+        assert prom is not None and prom.url.startswith("http://127.0.0.1:")
+        import urllib.request
+
+        body = urllib.request.urlopen(prom.url, timeout=5).read().decode()
+        assert "orders_total 2.0" in body
+        assert f'service_name="{s.service_name}"' in body  # the provider's resource, in target_info
+        names = [
+            m.name for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        ]
+        assert "orders" in names
+    finally:
+        if prom is not None:
+            prom.stop()
+        mp.shutdown()
+
+
+def test_a_taken_port_means_no_endpoint_one_warning_and_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        reg = Registry()
+        s = _settings(prometheus_host="127.0.0.1", prometheus_port=port)
+        with caplog.at_level(logging.WARNING, logger="tradeobs"):
+            assert providers.PrometheusEndpoint.start(s, reg.self_metrics, reg) is None
+    assert reg.self_metrics.exports_failed.bind(signal="metrics", exporter="prometheus_endpoint").value == 1
+    assert len([r for r in caplog.records if "cannot serve the Prometheus endpoint" in r.getMessage()]) == 1
+
+
+def test_call_bounded_runs_steps_in_order_and_gives_up_at_its_bound() -> None:
+    seen: list[int] = []
+    assert providers.call_bounded([lambda: seen.append(1), lambda: seen.append(2)], 5.0, "test")
+    assert seen == [1, 2]
+    release = threading.Event()
+    assert not providers.call_bounded([lambda: release.wait(10)], 0.2, "test")  # gave up: False
+    release.set()
+
+
+def test_an_export_step_that_raises_is_an_outcome_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    def timed_out() -> None:
+        raise TimeoutError("deadline already exceeded")
+
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        step = providers.export_step("shutdown", timed_out)
+        step()
+        step()
+    said = [r for r in caplog.records if "deadline already exceeded" in r.getMessage()]
+    assert len(said) == 1
