@@ -21,11 +21,15 @@ def test_committed_dashboards_are_what_the_code_generates() -> None:
     res = subprocess.run([sys.executable, str(GENERATE), "--check"], capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, f"run `python compose/grafana/generate.py`:\n{res.stdout[-4000:]}{res.stderr}"
     committed = {p.name for p in (GRAFANA_DIR / "dashboards").glob("*.json")}
-    assert committed == set(load_dashgen().DASHBOARDS) == {
-        "trading-overview.json",
-        "order-drilldown.json",
-        "pipeline-health.json",
-    }
+    assert (
+        committed
+        == set(load_dashgen().DASHBOARDS)
+        == {
+            "trading-overview.json",
+            "order-drilldown.json",
+            "pipeline-health.json",
+        }
+    )
 
 
 def test_the_check_fails_on_a_hand_edit(tmp_path: Path) -> None:
@@ -67,7 +71,7 @@ def test_job_names_are_read_from_the_prometheus_config(tmp_path: Path, monkeypat
         common._jobs_by_target.cache_clear()
     assert 'job=\\"tradeobs-collector\\"' in out and 'job=\\"tradeobs-traces\\"' in out
     assert 'job=\\"otel-collector\\"' not in out and 'job=\\"jaeger\\"' not in out
-    with pytest.raises(ValueError, match="no scrape job .* has target 'nowhere:1'"):
+    with pytest.raises(ValueError, match=r"no scrape job .* has target 'nowhere:1'"):
         common.job_scraping("nowhere:1")
 
 
@@ -83,7 +87,8 @@ def test_latency_panels_carry_exemplars(name: str) -> None:
     latency = [
         (p, t)
         for p, t in _targets(dash)
-        if "_latency_seconds_bucket" in t.get("expr", "") and t["expr"].startswith(("histogram_quantile(0.99", "sum by (le)"))
+        if "_latency_seconds_bucket" in t.get("expr", "")
+        and t["expr"].startswith(("histogram_quantile(0.99", "sum by (le)"))
     ]
     assert len(latency) >= 3
     for p, t in latency:

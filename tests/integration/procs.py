@@ -26,14 +26,15 @@ For tests that need their own instance (restarts, fault injection) call
 start_jaeger(), start_collector(...), start_prometheus(...) directly; they
 return objects with .stop() and are context managers.
 
-Helpers: wait_for(), prometheus_query(), prometheus_exemplars(), jaeger_trace(),
-jaeger_traces(), read_otlp_json_logs().
+Helpers: wait_for(), prometheus_query(), prometheus_exemplars(), jaeger_trace() and
+jaeger_search() (the queries Grafana's Jaeger datasource sends), read_otlp_json_logs().
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -519,9 +520,19 @@ def prometheus_exemplars(prometheus_url: str, promql: str, lookback_s: float = 3
     return [e for series in data["data"] for e in series.get("exemplars", [])]
 
 
+# Trace queries: exactly what Grafana's Jaeger datasource (compose/grafana/provisioning) sends to
+# Jaeger's HTTP API, so a test that finds a trace here proves the deployed Grafana finds it too.
+#   trace by id (exemplar link, derived field, trace panel): GET /api/traces/<id>
+#     (no time parameters: the datasource's traceIdTimeParams is off)
+#   search (Explore, the drill-down tables): GET /api/traces?service=&operation=&tags=<JSON>
+#     &minDuration=&maxDuration=&limit=&start=<us>&end=<us>&lookback=custom
+#     where tags is typed in logfmt ("order.id=abc") and sent as a JSON object of strings, empty
+#     fields are left out, and start/end are the dashboard time range in microseconds.
+
+
 def jaeger_trace(jaeger_query_url: str, trace_id: str) -> dict[str, Any] | None:
-    """GET /api/traces/<hex id> -> the trace ({"traceID", "spans", "processes"}) or None."""
-    status, body = http_get(f"{jaeger_query_url}/api/traces/{trace_id}")
+    """Trace by id, as Grafana asks for it -> the trace ({"traceID", "spans", "processes"}) or None."""
+    status, body = http_get(f"{jaeger_query_url}/api/traces/{urllib.parse.quote(trace_id)}")
     if status == 404:
         return None
     if status != 200:
@@ -530,12 +541,50 @@ def jaeger_trace(jaeger_query_url: str, trace_id: str) -> dict[str, Any] | None:
     return data[0] if data else None
 
 
-def jaeger_traces(jaeger_query_url: str, service: str, limit: int = 20) -> list[dict[str, Any]]:
-    """GET /api/traces?service=... -> list of traces (empty if none)."""
-    q = urllib.parse.urlencode({"service": service, "limit": limit, "lookback": "1h"})
+def logfmt_tags(tags: str) -> dict[str, str]:
+    """Grafana's tag field (logfmt: ``order.id=abc error=true``) -> the object it sends as JSON."""
+    out: dict[str, str] = {}
+    for part in shlex.split(tags):
+        key, sep, value = part.partition("=")
+        if not key or not sep:
+            raise ValueError(f"tags {tags!r}: {part!r} is not key=value (logfmt)")
+        out[key] = value
+    return out
+
+
+def jaeger_search_params(
+    service: str,
+    *,
+    operation: str | None = None,
+    tags: str | None = None,
+    min_duration: str | None = None,
+    max_duration: str | None = None,
+    limit: int | None = 20,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> dict[str, str]:
+    """The query string of a Grafana Jaeger search (default time range: the last hour)."""
+    end = time.time() if end_s is None else end_s
+    start = end - 3600 if start_s is None else start_s
+    fields: dict[str, str | None] = {
+        "service": service,
+        "operation": operation,
+        "tags": json.dumps(logfmt_tags(tags), separators=(",", ":")) if tags else None,
+        "minDuration": min_duration,
+        "maxDuration": max_duration,
+        "limit": str(limit) if limit else None,
+    }
+    params = {k: v for k, v in fields.items() if v}
+    params.update({"start": str(int(start * 1_000_000)), "end": str(int(end * 1_000_000)), "lookback": "custom"})
+    return params
+
+
+def jaeger_search(jaeger_query_url: str, service: str, **search: Any) -> list[dict[str, Any]]:
+    """Search traces as Grafana's Jaeger datasource does (see :func:`jaeger_search_params`) -> traces."""
+    q = urllib.parse.urlencode(jaeger_search_params(service, **search))
     status, body = http_get(f"{jaeger_query_url}/api/traces?{q}")
     if status != 200:
-        raise ValueError(f"jaeger returned {status}: {body[:500]!r}")
+        raise ValueError(f"jaeger search {q} returned {status}: {body[:500]!r}")
     return list(json.loads(body).get("data") or [])
 
 
@@ -688,8 +737,10 @@ __all__ = [
     "free_port",
     "http_get",
     "jaeger",
+    "jaeger_search",
+    "jaeger_search_params",
     "jaeger_trace",
-    "jaeger_traces",
+    "logfmt_tags",
     "procs_dir",
     "prometheus",
     "prometheus_config",
