@@ -10,6 +10,7 @@ Fixtures (all session-scoped, registered by tests/integration/conftest.py;
 elsewhere: `from tests.integration.procs import stack, ...` in a conftest.py):
 
     jaeger        -> JaegerProc       .otlp_grpc_endpoint .otlp_http_endpoint .query_url .health_url
+                                      .metrics_url .env
     collector     -> CollectorProc    .otlp_grpc_endpoint .otlp_http_endpoint .prometheus_exporter_url
                                       .metrics_url .health_url .zpages_url .logs_file .storage_dir
     alertmanager  -> AlertmanagerProc .url
@@ -54,6 +55,7 @@ from tests._util import free_port
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = REPO / "collector" / "otel-collector.yaml"
 JAEGER_CONFIG = REPO / "collector" / "jaeger-test.yaml"
+COMPOSE_JAEGER_CONFIG = REPO / "compose" / "jaeger" / "jaeger.yaml"
 
 # How long a process may take to become ready, and data to show up. These are
 # failure deadlines (generous, for a loaded 2-core CI box), not assertions.
@@ -251,40 +253,64 @@ def _start_and_wait(name: str, argv: list[str], env: dict[str, str], workdir: Pa
 @dataclass
 class JaegerProc(_Service):
     proc: ManagedProcess
+    env: dict[str, str]
     otlp_grpc_endpoint: str
     otlp_http_endpoint: str
     query_url: str
     health_url: str
+    metrics_url: str  # own telemetry (only configs that enable it, e.g. compose/jaeger/jaeger.yaml)
+
+    @property
+    def metrics_target(self) -> str:
+        return self.metrics_url.removeprefix("http://")
 
 
-def start_jaeger(workdir: Path, otlp_grpc_port: int | None = None) -> JaegerProc:
-    """Jaeger v2 all-in-one, in-memory storage (collector/jaeger-test.yaml)."""
+def jaeger_env(otlp_grpc_port: int | None = None) -> dict[str, str]:
+    """The env of a Jaeger config of our family (collector/jaeger-test.yaml, compose/jaeger/jaeger.yaml):
+    every listener on a free loopback port."""
+    return {
+        "JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port or free_port()}",
+        "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_METRICS_HOST": "127.0.0.1",
+        "JAEGER_METRICS_PORT": str(free_port()),
+    }
+
+
+def start_jaeger(
+    workdir: Path,
+    otlp_grpc_port: int | None = None,
+    config: Path = JAEGER_CONFIG,
+    env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> JaegerProc:
+    """Jaeger v2 all-in-one with ``config`` (default: in-memory collector/jaeger-test.yaml).
+
+    Pass ``config=COMPOSE_JAEGER_CONFIG`` and ``extra_env={"JAEGER_BADGER_DIR": ...}`` for the
+    compose trace store; pass ``env`` (a previous JaegerProc.env) to restart on the same ports.
+    """
     binary = find_binary("jaeger")
     workdir.mkdir(parents=True, exist_ok=True)
-    grpc = f"127.0.0.1:{otlp_grpc_port or free_port()}"
-    http = f"127.0.0.1:{free_port()}"
-    query = f"127.0.0.1:{free_port()}"
-    health = f"127.0.0.1:{free_port()}"
-    env = {
-        "JAEGER_OTLP_GRPC_ENDPOINT": grpc,
-        "JAEGER_OTLP_HTTP_ENDPOINT": http,
-        "JAEGER_QUERY_HTTP_ENDPOINT": query,
-        "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "JAEGER_HEALTH_ENDPOINT": health,
-    }
+    env = dict(env or jaeger_env(otlp_grpc_port))
+    env.update(extra_env or {})
+    health = env["JAEGER_HEALTH_ENDPOINT"]
     proc = _start_and_wait(
         "jaeger",
-        [binary, "--config", f"file:{JAEGER_CONFIG}"],
+        [binary, "--config", f"file:{config}"],
         env,
         workdir,
         f"http://{health}/status",
     )
     return JaegerProc(
         proc=proc,
-        otlp_grpc_endpoint=grpc,
-        otlp_http_endpoint=f"http://{http}",
-        query_url=f"http://{query}",
+        env=env,
+        otlp_grpc_endpoint=env["JAEGER_OTLP_GRPC_ENDPOINT"],
+        otlp_http_endpoint=f"http://{env['JAEGER_OTLP_HTTP_ENDPOINT']}",
+        query_url=f"http://{env['JAEGER_QUERY_HTTP_ENDPOINT']}",
         health_url=f"http://{health}/status",
+        metrics_url=f"http://{env['JAEGER_METRICS_HOST']}:{env['JAEGER_METRICS_PORT']}",
     )
 
 
@@ -721,6 +747,7 @@ def stack(
 
 __all__ = [
     "COLLECTOR_CONFIG",
+    "COMPOSE_JAEGER_CONFIG",
     "DATA_TIMEOUT",
     "JAEGER_CONFIG",
     "REPO",
@@ -737,6 +764,7 @@ __all__ = [
     "free_port",
     "http_get",
     "jaeger",
+    "jaeger_env",
     "jaeger_search",
     "jaeger_search_params",
     "jaeger_trace",
