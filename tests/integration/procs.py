@@ -497,13 +497,14 @@ def prometheus_config(
     return "\n".join(lines) + "\n"
 
 
-def start_prometheus(workdir: Path, config_text: str) -> PrometheusProc:
-    """Debian prometheus with exemplar storage, tmp TSDB, loopback listener."""
+def start_prometheus(workdir: Path, config_text: str, port: int | None = None) -> PrometheusProc:
+    """Debian prometheus with exemplar storage, tmp TSDB, loopback listener (on ``port`` if given,
+    for a config that scrapes Prometheus itself)."""
     binary = find_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "prometheus.yml"
     cfg.write_text(config_text)
-    addr = f"127.0.0.1:{free_port()}"
+    addr = f"127.0.0.1:{port or free_port()}"
     proc = _start_and_wait(
         "prometheus",
         [

@@ -27,7 +27,7 @@ from ._common import (
     thresholds,
 )
 
-SIGNALS = "(spans|metric_points|log_records)"
+SIGNALS = ("spans", "metric_points", "log_records")
 
 
 def _stat(ids: Ids, title: str, expr: str, unit: str = "short") -> stat.Panel:
@@ -53,9 +53,16 @@ def _ts(ids: Ids, title: str, unit: str, *targets: object, span: int = 8) -> tim
     return panel
 
 
-def _otelcol(kind: str, what: str, job: str) -> str:
-    """``otelcol_<kind>_<what>_<signal>`` of every collector version we ship (with or without ``_total``)."""
-    return f'{{__name__=~"otelcol_{kind}_{what}_{SIGNALS}(_total)?",job="{job}"}}'
+def _per_signal(kind: str, what: str, job: str, by: str) -> str:
+    """``otelcol_<kind>_<what>_<signal>`` rates by ``by`` and ``signal``, for every collector version we
+    ship (with or without ``_total``). One rate per signal: a receiver takes all three signals with the
+    same labels and rate() drops the name, so one regex over the three names would clash."""
+    parts = [
+        f'label_replace(sum by ({by}) (rate({{__name__=~"otelcol_{kind}_{what}_{signal}(_total)?",job="{job}"}}'
+        f'[$__rate_interval])), "signal", "{signal}", "", "")'
+        for signal in SIGNALS
+    ]
+    return " or ".join(parts)
 
 
 def build() -> Dashboard:
@@ -163,16 +170,8 @@ def build() -> Dashboard:
                 ids,
                 "Accepted / refused items /s (receiver)",
                 "short",
-                prom(
-                    "A",
-                    f"sum by (receiver) (rate({_otelcol('receiver', 'accepted', col)}[$__rate_interval]))",
-                    "{{receiver}}",
-                ),
-                prom(
-                    "B",
-                    f"sum by (receiver) (rate({_otelcol('receiver', 'refused', col)}[$__rate_interval]))",
-                    "REFUSED {{receiver}}",
-                ),
+                prom("A", _per_signal("receiver", "accepted", col, "receiver"), "{{receiver}} {{signal}}"),
+                prom("B", _per_signal("receiver", "refused", col, "receiver"), "REFUSED {{receiver}} {{signal}}"),
             )
         )
         .with_panel(
@@ -180,11 +179,7 @@ def build() -> Dashboard:
                 ids,
                 "Sent / failed items /s (exporter)",
                 "short",
-                prom(
-                    "A",
-                    f"sum by (exporter) (rate({_otelcol('exporter', 'sent', col)}[$__rate_interval]))",
-                    "sent {{exporter}}",
-                ),
+                prom("A", _per_signal("exporter", "sent", col, "exporter"), "sent {{exporter}}"),
                 prom("B", f'job_exporter:otelcol_exporter_send_failed:rate5m{{job="{col}"}}', "FAILED {{exporter}}"),
                 prom(
                     "C",
