@@ -156,7 +156,7 @@ def test_dashboard_uids_unique_and_trading_panels_present() -> None:
         "trading_pnl_realized",
         "trading_pnl_unrealized",
         "trading_equity",
-        "trading_drawdown_ratio",
+        "trading_drawdown",
         "trading_risk_kill_switch_engaged",
         "trading_marketdata_staleness_seconds",
     ):

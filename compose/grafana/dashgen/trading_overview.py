@@ -150,7 +150,7 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Drawdown",
-                f"max(trading_drawdown_ratio{{{J}}})",
+                f"max(trading_drawdown{{{J}}})",
                 "percentunit",
                 "Drawdown from the equity peak (worst strategy).",
             ).thresholds(thresholds((None, "green"), (0.1, "orange"), (0.2, "red")))
@@ -345,7 +345,7 @@ def build() -> Dashboard:
                 ids,
                 "Drawdown vs limit",
                 "percentunit",
-                prom("A", f"max by (job) (trading_drawdown_ratio{{{J}}})", "{{job}}"),
+                prom("A", f"max by (job) (trading_drawdown{{{J}}})", "{{job}}"),
                 prom("B", "tradeobs:limit_drawdown:ratio", "limit"),
                 span=8,
             )
@@ -365,7 +365,7 @@ def build() -> Dashboard:
                 ids,
                 "Risk limit use",
                 "percentunit",
-                prom("A", f"max by (limit) (trading_risk_limit_utilization_ratio{{{J}}})", "{{limit}}"),
+                prom("A", f"max by (limit) (trading_risk_limit_utilization{{{J}}})", "{{limit}}"),
                 span=8,
             ).thresholds(thresholds((None, "green"), (0.8, "orange"), (1, "red")))
         )
