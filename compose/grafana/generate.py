@@ -19,7 +19,12 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
 sys.path.insert(0, str(HERE))
 
-import dashgen  # noqa: E402
+try:
+    import dashgen
+except ModuleNotFoundError as exc:  # the SDK is a tool dependency, not the agent's
+    if exc.name != "grafana_foundation_sdk":
+        raise
+    sys.exit("generate.py needs grafana-foundation-sdk: pip install -e '.[dashboards]' (pinned in pyproject.toml)")
 
 
 def stale(rendered: dict[str, str]) -> list[str]:
