@@ -4,7 +4,7 @@
 #   restore.sh [--force] BACKUP_PATH
 #
 # Stop the services first (docs/deployment.md, "Restore"): restoring under a
-# running Prometheus/Grafana/Loki/Tempo corrupts their state.
+# running Prometheus/Grafana/Loki/Jaeger corrupts their state.
 #
 # Environment (same names as backup.sh):
 #   PROMETHEUS_DATA_DIR  target --storage.tsdb.path                   [required]

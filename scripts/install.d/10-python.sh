@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# Python package and test dependencies.
+# Python package, test dependencies and the dashboard generator's SDK (extra "dashboards").
 set -euo pipefail
-python -m pip install --disable-pip-version-check -q -e ".[test]"
+python -m pip install --disable-pip-version-check -q -e ".[test,dashboards]"

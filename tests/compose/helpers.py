@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -154,3 +153,14 @@ def start_prometheus(
 
     wait_until(ready, f"{name} ready")
     return proc, url
+
+
+def load_dashgen() -> Any:
+    """The dashboard generator package (compose/grafana/dashgen), importable without installing it."""
+    import importlib
+    import sys
+
+    path = str(GRAFANA_DIR)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module("dashgen")

@@ -25,7 +25,7 @@ EXPECTED_SERVICES = {
     "prometheus",
     "alertmanager",
     "grafana",
-    "tempo",
+    "jaeger",
     "loki",
     "node-exporter",
     "backup",
@@ -36,7 +36,7 @@ STATEFUL = {
     "prometheus": "/prometheus",
     "alertmanager": "/alertmanager",
     "grafana": "/var/lib/grafana",
-    "tempo": "/var/tempo",
+    "jaeger": "/var/lib/jaeger",
     "loki": "/loki",
 }
 PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?!latest$)[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -129,7 +129,7 @@ def test_ports_bound_to_loopback(name: str) -> None:
 
 def test_internal_only_services_are_not_published() -> None:
     # Prometheus has the admin API enabled: it must stay on the internal network.
-    for name in ("prometheus", "loki", "tempo", "node-exporter", "backup"):
+    for name in ("prometheus", "loki", "jaeger", "node-exporter", "backup"):
         assert "ports" not in SERVICES[name], name
 
 
@@ -160,7 +160,7 @@ def test_backup_service_sees_every_stateful_volume() -> None:
     mounted = {v.split(":")[0]: v.split(":")[1] for v in backup["volumes"]}
     env = backup["environment"]
     listed = dict(e.split("=", 1) for e in env["BACKUP_VOLUMES"].split())
-    for name in ("grafana", "loki", "tempo", "alertmanager"):
+    for name in ("grafana", "loki", "jaeger", "alertmanager"):
         assert mounted[f"{name}-data"] == listed[name], name
     assert mounted["prometheus-data"] == env["PROMETHEUS_DATA_DIR"]
     assert env["PROMETHEUS_URL"] == "http://prometheus:9090"
@@ -229,7 +229,7 @@ def test_collector_env_matches_documented_variables() -> None:
     ):
         assert env[key].startswith("0.0.0.0:"), key
     assert env["TRADEOBS_COLLECTOR_METRICS_HOST"] == "0.0.0.0"
-    assert env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == "tempo:4317"
+    assert env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == "jaeger:4317"
     assert env["TRADEOBS_LOGS_OTLPHTTP_ENDPOINT"] == "http://loki:3100/otlp"
     queue_dir = env["TRADEOBS_COLLECTOR_STORAGE_DIR"]
     assert any(v.startswith("otelcol-queue:") and v.split(":")[1] == queue_dir for v in svc["volumes"])
@@ -242,6 +242,56 @@ def test_collector_env_matches_documented_variables() -> None:
     builder = (REPO / "collector" / "builder-config.yaml").read_text()
     version = re.search(r"otlpreceiver (v[0-9.]+)", builder).group(1)  # type: ignore[union-attr]
     assert svc["build"]["args"]["BASE_IMAGE"] == f"otel/opentelemetry-collector-contrib:{version[1:]}"
+
+
+def test_jaeger_is_the_release_and_config_the_tests_build() -> None:
+    """compose's trace store is the Jaeger v2 the integration tests build (scripts/build-jaeger.sh),
+    loading compose/jaeger/jaeger.yaml (run natively by tests/integration/test_jaeger_compose.py),
+    with its ports, data directory and retention wired to the rest of the stack."""
+    svc = SERVICES["jaeger"]
+    # Jaeger tags each release twice on one commit: v1.N.P (the Go module the tests build) and
+    # v2.(N-63).P (the v2 binary and image), e.g. v1.76.0 = v2.13.0.
+    built = re.search(r"^JAEGER_VERSION=v1\.(\d+)\.(\d+)$", (REPO / "scripts" / "build-jaeger.sh").read_text(), re.M)
+    assert built, "JAEGER_VERSION not found in scripts/build-jaeger.sh"
+    image = f"jaegertracing/jaeger:2.{int(built.group(1)) - 63}.{built.group(2)}"
+    assert svc["build"]["args"]["BASE_IMAGE"] == image
+    assert svc["image"] == f"tradeobs/jaeger:{image.split(':')[1]}-probe"
+    assert "./jaeger/jaeger.yaml:/etc/jaeger/jaeger.yaml:ro" in svc["volumes"]
+    assert svc["command"] == ["--config=/etc/jaeger/jaeger.yaml"]
+
+    config = (COMPOSE_DIR / "jaeger" / "jaeger.yaml").read_text()
+    read_by_config = set(re.findall(r"\$\{env:(JAEGER_[A-Z0-9_]+)", config))
+    env = svc["environment"]
+    assert set(env) == read_by_config, set(env) ^ read_by_config
+    assert "badger:" in config and "memory:" not in config
+    for key in (k for k in env if k.endswith("_ENDPOINT")):
+        assert env[key].startswith("0.0.0.0:"), key
+    port = {k: v.rsplit(":", 1)[1] for k, v in env.items() if k.endswith("_ENDPOINT")}
+    # Badger lives on the named volume; retention is a setting with a default
+    assert env["JAEGER_BADGER_DIR"] == STATEFUL["jaeger"] == svc["build"]["args"]["DATA_DIR"]
+    assert env["JAEGER_SPAN_TTL"] == "${JAEGER_SPAN_TTL:-168h}"
+    assert f"http://127.0.0.1:{port['JAEGER_HEALTH_ENDPOINT']}/status" in svc["healthcheck"]["test"]
+    # the collector exports to its OTLP/gRPC port, Prometheus scrapes its telemetry port
+    collector_env = SERVICES["otel-collector"]["environment"]
+    assert collector_env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == f"jaeger:{port['JAEGER_OTLP_GRPC_ENDPOINT']}"
+    assert SERVICES["otel-collector"]["depends_on"]["jaeger"]["condition"] == "service_healthy"
+    import yaml
+
+    prom = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert f"jaeger:{env['JAEGER_METRICS_PORT']}" in targets
+    # Grafana's Jaeger datasource talks to its query port
+    ds = yaml.safe_load((COMPOSE_DIR / "grafana/provisioning/datasources/datasources.yml").read_text())
+    (jaeger_ds,) = [d for d in ds["datasources"] if d["type"] == "jaeger"]
+    assert jaeger_ds["url"] == f"http://jaeger:{port['JAEGER_QUERY_HTTP_ENDPOINT']}"
+
+
+def test_nothing_left_of_tempo() -> None:
+    """Tempo was replaced by Jaeger: no service, config, volume, datasource or doc names it."""
+    for path in [COMPOSE_DIR.rglob("*"), (REPO / "docs").glob("*.md"), [REPO / "README.md"]]:
+        for f in path:
+            if f.is_file() and f.suffix in {".yml", ".yaml", ".json", ".md", ".sh", ""}:
+                assert not re.search(r"\btempo\b", f.read_text(errors="replace"), re.I), f"{f} still mentions Tempo"
 
 
 def test_prometheus_flags() -> None:
@@ -267,7 +317,7 @@ def test_scrape_targets_match_compose_ports() -> None:
     exporter_port = env["TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT"].rsplit(":", 1)[1]
     assert f"otel-collector:{exporter_port}" in targets
     assert f"otel-collector:{env['TRADEOBS_COLLECTOR_METRICS_PORT']}" in targets
-    for host in ("alertmanager:9093", "grafana:3000", "loki:3100", "tempo:3200", "node-exporter:9100"):
+    for host in ("alertmanager:9093", "grafana:3000", "loki:3100", "jaeger:8888", "node-exporter:9100"):
         assert host in targets
     exporter_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "otel-collector-exporter")
     assert exporter_job["honor_labels"] is True  # keep job/instance from service.name

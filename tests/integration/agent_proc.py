@@ -175,12 +175,22 @@ class AgentWorkload:
         self.stop()
 
 
-def start_demo(collector: CollectorProc, workdir: Path, service_name: str) -> tuple[ManagedProcess, str]:
-    """``tradeobs demo`` (uvicorn, the real CLI) on a free port, no automatic orders -> (process, base URL)."""
+def start_demo(
+    collector: CollectorProc,
+    workdir: Path,
+    service_name: str,
+    *,
+    orders_hz: float = 0.0,
+    symbols: int = 3,
+    export_interval: float = EXPORT_INTERVAL,
+) -> tuple[ManagedProcess, str]:
+    """``tradeobs demo`` (uvicorn, the real CLI) on a free port -> (process, base URL).
+
+    By default no automatic orders (tests place them with ``POST /api/orders``)."""
     port = free_port()
-    env = agent_env(collector, workdir, service_name)
+    env = agent_env(collector, workdir, service_name, export_interval)
     argv = [sys.executable, "-m", "tradeobs_agent.cli", "demo", "--port", str(port)]
-    argv += ["--symbols", "3", "--tick-hz", "5", "--orders-hz", "0", "--seed", "7"]
+    argv += ["--symbols", str(symbols), "--tick-hz", "5", "--orders-hz", f"{orders_hz:g}", "--seed", "7"]
     workdir.mkdir(parents=True, exist_ok=True)
     proc = ManagedProcess("demo", argv, env, workdir)
     base = f"http://127.0.0.1:{port}"

@@ -10,6 +10,7 @@ Fixtures (all session-scoped, registered by tests/integration/conftest.py;
 elsewhere: `from tests.integration.procs import stack, ...` in a conftest.py):
 
     jaeger        -> JaegerProc       .otlp_grpc_endpoint .otlp_http_endpoint .query_url .health_url
+                                      .metrics_url .env
     collector     -> CollectorProc    .otlp_grpc_endpoint .otlp_http_endpoint .prometheus_exporter_url
                                       .metrics_url .health_url .zpages_url .logs_file .storage_dir
     alertmanager  -> AlertmanagerProc .url
@@ -26,14 +27,15 @@ For tests that need their own instance (restarts, fault injection) call
 start_jaeger(), start_collector(...), start_prometheus(...) directly; they
 return objects with .stop() and are context managers.
 
-Helpers: wait_for(), prometheus_query(), prometheus_exemplars(), jaeger_trace(),
-jaeger_traces(), read_otlp_json_logs().
+Helpers: wait_for(), prometheus_query(), prometheus_exemplars(), jaeger_trace() and
+jaeger_search() (the queries Grafana's Jaeger datasource sends), read_otlp_json_logs().
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -53,6 +55,7 @@ from tests._util import free_port
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = REPO / "collector" / "otel-collector.yaml"
 JAEGER_CONFIG = REPO / "collector" / "jaeger-test.yaml"
+COMPOSE_JAEGER_CONFIG = REPO / "compose" / "jaeger" / "jaeger.yaml"
 
 # How long a process may take to become ready, and data to show up. These are
 # failure deadlines (generous, for a loaded 2-core CI box), not assertions.
@@ -250,40 +253,64 @@ def _start_and_wait(name: str, argv: list[str], env: dict[str, str], workdir: Pa
 @dataclass
 class JaegerProc(_Service):
     proc: ManagedProcess
+    env: dict[str, str]
     otlp_grpc_endpoint: str
     otlp_http_endpoint: str
     query_url: str
     health_url: str
+    metrics_url: str  # own telemetry (only configs that enable it, e.g. compose/jaeger/jaeger.yaml)
+
+    @property
+    def metrics_target(self) -> str:
+        return self.metrics_url.removeprefix("http://")
 
 
-def start_jaeger(workdir: Path, otlp_grpc_port: int | None = None) -> JaegerProc:
-    """Jaeger v2 all-in-one, in-memory storage (collector/jaeger-test.yaml)."""
+def jaeger_env(otlp_grpc_port: int | None = None) -> dict[str, str]:
+    """The env of a Jaeger config of our family (collector/jaeger-test.yaml, compose/jaeger/jaeger.yaml):
+    every listener on a free loopback port."""
+    return {
+        "JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port or free_port()}",
+        "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "JAEGER_METRICS_HOST": "127.0.0.1",
+        "JAEGER_METRICS_PORT": str(free_port()),
+    }
+
+
+def start_jaeger(
+    workdir: Path,
+    otlp_grpc_port: int | None = None,
+    config: Path = JAEGER_CONFIG,
+    env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> JaegerProc:
+    """Jaeger v2 all-in-one with ``config`` (default: in-memory collector/jaeger-test.yaml).
+
+    Pass ``config=COMPOSE_JAEGER_CONFIG`` and ``extra_env={"JAEGER_BADGER_DIR": ...}`` for the
+    compose trace store; pass ``env`` (a previous JaegerProc.env) to restart on the same ports.
+    """
     binary = find_binary("jaeger")
     workdir.mkdir(parents=True, exist_ok=True)
-    grpc = f"127.0.0.1:{otlp_grpc_port or free_port()}"
-    http = f"127.0.0.1:{free_port()}"
-    query = f"127.0.0.1:{free_port()}"
-    health = f"127.0.0.1:{free_port()}"
-    env = {
-        "JAEGER_OTLP_GRPC_ENDPOINT": grpc,
-        "JAEGER_OTLP_HTTP_ENDPOINT": http,
-        "JAEGER_QUERY_HTTP_ENDPOINT": query,
-        "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
-        "JAEGER_HEALTH_ENDPOINT": health,
-    }
+    env = dict(env or jaeger_env(otlp_grpc_port))
+    env.update(extra_env or {})
+    health = env["JAEGER_HEALTH_ENDPOINT"]
     proc = _start_and_wait(
         "jaeger",
-        [binary, "--config", f"file:{JAEGER_CONFIG}"],
+        [binary, "--config", f"file:{config}"],
         env,
         workdir,
         f"http://{health}/status",
     )
     return JaegerProc(
         proc=proc,
-        otlp_grpc_endpoint=grpc,
-        otlp_http_endpoint=f"http://{http}",
-        query_url=f"http://{query}",
+        env=env,
+        otlp_grpc_endpoint=env["JAEGER_OTLP_GRPC_ENDPOINT"],
+        otlp_http_endpoint=f"http://{env['JAEGER_OTLP_HTTP_ENDPOINT']}",
+        query_url=f"http://{env['JAEGER_QUERY_HTTP_ENDPOINT']}",
         health_url=f"http://{health}/status",
+        metrics_url=f"http://{env['JAEGER_METRICS_HOST']}:{env['JAEGER_METRICS_PORT']}",
     )
 
 
@@ -470,13 +497,14 @@ def prometheus_config(
     return "\n".join(lines) + "\n"
 
 
-def start_prometheus(workdir: Path, config_text: str) -> PrometheusProc:
-    """Debian prometheus with exemplar storage, tmp TSDB, loopback listener."""
+def start_prometheus(workdir: Path, config_text: str, port: int | None = None) -> PrometheusProc:
+    """Debian prometheus with exemplar storage, tmp TSDB, loopback listener (on ``port`` if given,
+    for a config that scrapes Prometheus itself)."""
     binary = find_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "prometheus.yml"
     cfg.write_text(config_text)
-    addr = f"127.0.0.1:{free_port()}"
+    addr = f"127.0.0.1:{port or free_port()}"
     proc = _start_and_wait(
         "prometheus",
         [
@@ -519,9 +547,19 @@ def prometheus_exemplars(prometheus_url: str, promql: str, lookback_s: float = 3
     return [e for series in data["data"] for e in series.get("exemplars", [])]
 
 
+# Trace queries: exactly what Grafana's Jaeger datasource (compose/grafana/provisioning) sends to
+# Jaeger's HTTP API, so a test that finds a trace here proves the deployed Grafana finds it too.
+#   trace by id (exemplar link, derived field, trace panel): GET /api/traces/<id>
+#     (no time parameters: the datasource's traceIdTimeParams is off)
+#   search (Explore, the drill-down tables): GET /api/traces?service=&operation=&tags=<JSON>
+#     &minDuration=&maxDuration=&limit=&start=<us>&end=<us>&lookback=custom
+#     where tags is typed in logfmt ("order.id=abc") and sent as a JSON object of strings, empty
+#     fields are left out, and start/end are the dashboard time range in microseconds.
+
+
 def jaeger_trace(jaeger_query_url: str, trace_id: str) -> dict[str, Any] | None:
-    """GET /api/traces/<hex id> -> the trace ({"traceID", "spans", "processes"}) or None."""
-    status, body = http_get(f"{jaeger_query_url}/api/traces/{trace_id}")
+    """Trace by id, as Grafana asks for it -> the trace ({"traceID", "spans", "processes"}) or None."""
+    status, body = http_get(f"{jaeger_query_url}/api/traces/{urllib.parse.quote(trace_id)}")
     if status == 404:
         return None
     if status != 200:
@@ -530,12 +568,50 @@ def jaeger_trace(jaeger_query_url: str, trace_id: str) -> dict[str, Any] | None:
     return data[0] if data else None
 
 
-def jaeger_traces(jaeger_query_url: str, service: str, limit: int = 20) -> list[dict[str, Any]]:
-    """GET /api/traces?service=... -> list of traces (empty if none)."""
-    q = urllib.parse.urlencode({"service": service, "limit": limit, "lookback": "1h"})
+def logfmt_tags(tags: str) -> dict[str, str]:
+    """Grafana's tag field (logfmt: ``order.id=abc error=true``) -> the object it sends as JSON."""
+    out: dict[str, str] = {}
+    for part in shlex.split(tags):
+        key, sep, value = part.partition("=")
+        if not key or not sep:
+            raise ValueError(f"tags {tags!r}: {part!r} is not key=value (logfmt)")
+        out[key] = value
+    return out
+
+
+def jaeger_search_params(
+    service: str,
+    *,
+    operation: str | None = None,
+    tags: str | None = None,
+    min_duration: str | None = None,
+    max_duration: str | None = None,
+    limit: int | None = 20,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> dict[str, str]:
+    """The query string of a Grafana Jaeger search (default time range: the last hour)."""
+    end = time.time() if end_s is None else end_s
+    start = end - 3600 if start_s is None else start_s
+    fields: dict[str, str | None] = {
+        "service": service,
+        "operation": operation,
+        "tags": json.dumps(logfmt_tags(tags), separators=(",", ":")) if tags else None,
+        "minDuration": min_duration,
+        "maxDuration": max_duration,
+        "limit": str(limit) if limit else None,
+    }
+    params = {k: v for k, v in fields.items() if v}
+    params.update({"start": str(int(start * 1_000_000)), "end": str(int(end * 1_000_000)), "lookback": "custom"})
+    return params
+
+
+def jaeger_search(jaeger_query_url: str, service: str, **search: Any) -> list[dict[str, Any]]:
+    """Search traces as Grafana's Jaeger datasource does (see :func:`jaeger_search_params`) -> traces."""
+    q = urllib.parse.urlencode(jaeger_search_params(service, **search))
     status, body = http_get(f"{jaeger_query_url}/api/traces?{q}")
     if status != 200:
-        raise ValueError(f"jaeger returned {status}: {body[:500]!r}")
+        raise ValueError(f"jaeger search {q} returned {status}: {body[:500]!r}")
     return list(json.loads(body).get("data") or [])
 
 
@@ -672,6 +748,7 @@ def stack(
 
 __all__ = [
     "COLLECTOR_CONFIG",
+    "COMPOSE_JAEGER_CONFIG",
     "DATA_TIMEOUT",
     "JAEGER_CONFIG",
     "REPO",
@@ -688,8 +765,11 @@ __all__ = [
     "free_port",
     "http_get",
     "jaeger",
+    "jaeger_env",
+    "jaeger_search",
+    "jaeger_search_params",
     "jaeger_trace",
-    "jaeger_traces",
+    "logfmt_tags",
     "procs_dir",
     "prometheus",
     "prometheus_config",

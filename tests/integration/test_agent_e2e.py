@@ -36,7 +36,7 @@ from .agent_workload import AAPL_BUY_FILLS, LOG_MESSAGE, MSFT_SELL_FILLS, STRATE
 from .procs import (
     DATA_TIMEOUT,
     Stack,
-    http_get,
+    jaeger_search,
     jaeger_trace,
     prometheus_exemplars,
     prometheus_query,
@@ -88,15 +88,6 @@ def _finish(w: AgentWorkload) -> None:
     rc = w.stop()
     assert rc == 0, w.describe()
     assert "cannot export" not in w.stderr_path.read_text(errors="replace"), w.describe()
-
-
-def _jaeger_find(stack: Stack, service: str, tags: dict[str, str]) -> list[dict[str, Any]]:
-    """Jaeger's search API: traces of ``service`` with a span carrying all ``tags``."""
-    q = urllib.parse.urlencode({"service": service, "tags": json.dumps(tags), "limit": 20, "lookback": "1h"})
-    status, body = http_get(f"{stack.jaeger_query_url}/api/traces?{q}")
-    if status != 200:
-        raise ValueError(f"jaeger returned {status}: {body[:500]!r}")
-    return list(json.loads(body).get("data") or [])
 
 
 def _parent(span: dict[str, Any]) -> str | None:
@@ -190,7 +181,7 @@ def test_order_trace_found_by_order_id_with_structure(stack: Stack, tmp_path: Pa
             want = _order(w, order_id)
 
             def complete(oid: str = order_id, n: int = len(steps) + 1) -> list[dict[str, Any]]:
-                found = _jaeger_find(stack, w.service_name, {"order.id": oid})
+                found = jaeger_search(stack.jaeger_query_url, w.service_name, operation="order", tags=f"order.id={oid}")
                 return found if found and len(found[0]["spans"]) == n else []
 
             (trace,) = stack.wait_for(complete, f"order {order_id}'s trace with {len(steps) + 1} spans in Jaeger")
@@ -217,6 +208,15 @@ def test_order_trace_found_by_order_id_with_structure(stack: Stack, tmp_path: Pa
                 assert (tags["symbol"], tags["side"]) == (want["symbol"], want["side"])
                 assert span_tags(children[2])["order.venue_order_id"] == f"V-{order_id}"
                 assert span_tags(children[-1])["order.filled_qty"] == 100
+        # Grafana's min/max duration search (the drill-down's slow-orders table): a filled order lasts at
+        # least SUBMIT_TO_FILL_SLEEP, the risk reject far less.
+        slow_ms = f"{SUBMIT_TO_FILL_SLEEP * 1000:g}ms"
+        slow = jaeger_search(stack.jaeger_query_url, w.service_name, operation="order", min_duration=slow_ms, limit=100)
+        fast = jaeger_search(stack.jaeger_query_url, w.service_name, operation="order", max_duration=slow_ms, limit=100)
+        filled = {o["trace_id"] for o in w.ready["orders"] if "fills" in o}
+        assert {t["traceID"] for t in slow} == filled
+        fast_ids = {t["traceID"] for t in fast}
+        assert _order(w, "rej-0")["trace_id"] in fast_ids and not filled & fast_ids
     _finish(w)
 
 
@@ -246,7 +246,7 @@ def test_traceparent_continues_request_trace_and_order_links_to_it(stack: Stack,
         assert server["references"] == [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent_id}]
 
         order_trace = stack.wait_for(
-            lambda: _jaeger_find(stack, service, {"order.id": body["order_id"]}),
+            lambda: jaeger_search(stack.jaeger_query_url, service, tags=f"order.id={body['order_id']}"),
             f"order {body['order_id']}'s trace in Jaeger",
         )[0]
         assert order_trace["traceID"] == body["order_trace_id"] != trace_id  # each order is its own trace...

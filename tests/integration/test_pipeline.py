@@ -30,8 +30,8 @@ from .procs import (
     Stack,
     free_port,
     http_get,
+    jaeger_search,
     jaeger_trace,
-    jaeger_traces,
     prometheus_exemplars,
     prometheus_query,
     read_otlp_json_logs,
@@ -118,9 +118,12 @@ def test_span_arrives_in_jaeger_with_secrets_redacted(stack: Stack, sdk: dict[st
     assert event_fields["qty"] == 5
     assert "SEKRIT" not in str(trace)
 
-    # the search API finds it by service too, and not the dropped probe span
-    found = jaeger_traces(stack.jaeger_query_url, service_name)
+    # Grafana's search finds it by service, operation and tag too, and not the dropped probe span
+    found = jaeger_search(stack.jaeger_query_url, service_name)
     assert [t["traceID"] for t in found] == [trace_id]
+    found = jaeger_search(stack.jaeger_query_url, service_name, operation="place_order", tags="order.id=ord-42")
+    assert [t["traceID"] for t in found] == [trace_id]
+    assert jaeger_search(stack.jaeger_query_url, service_name, tags="order.id=ord-43") == []
     assert jaeger_trace(stack.jaeger_query_url, probe_trace_id) is None
 
 

@@ -91,6 +91,29 @@ def test_demo_app_trades_and_reports_every_signal() -> None:
         assert any(rec.log_record.attributes.get("order_id") for rec in cap.logs())
 
 
+def test_demo_reports_its_kill_switch_at_start_and_when_risk_engages_it() -> None:
+    """The gauge exists (0) from the start, so dashboards and the alert see "off", not "no data";
+    it turns 1 when the drawdown limit engages the risk module's kill switch. Limit use is reported."""
+    with capture() as cap:
+        app = create_app(DemoConfig(symbols=2, tick_hz=20, orders_hz=0, seed=3))
+        with TestClient(app):
+            engine = app.state.engine
+            assert cap.metric_value("trading.risk.kill_switch.engaged", strategy="momentum") == 0
+            assert not engine.risk.kill_switch
+            engine.publish_state()
+            assert cap.metric_value("trading.risk.limit.utilization", strategy="momentum", limit="drawdown") == 0
+            assert cap.metric_value("trading.risk.limit.utilization", strategy="momentum", limit="position") == 0
+            engine.portfolio.peak_equity = engine.portfolio.equity(engine.marks) / 0.7  # a 30% drawdown
+            engine.publish_state()
+            assert engine.risk.kill_switch
+            assert cap.metric_value("trading.risk.kill_switch.engaged", strategy="momentum") == 1
+            drawdown_use = cap.metric_value("trading.risk.limit.utilization", strategy="momentum", limit="drawdown")
+            assert drawdown_use == pytest.approx(0.3 / engine.config.limits.max_drawdown)
+            assert engine.place_order("AAPL", "buy", 1) is not None  # rejected by the kill switch
+        rejected = cap.metric_value("trading.orders.rejected", reason="kill_switch")
+        assert rejected == 1
+
+
 @pytest.mark.integration
 def test_tradeobs_demo_runs_on_a_bare_machine(tmp_path: Path) -> None:
     """No collector anywhere: it serves the dashboard, /metrics and writes JSON logs."""

@@ -93,6 +93,9 @@ class TradingEngine:
     # -- lifecycle
     def start(self) -> None:
         self.running = True
+        # The kill switch's state from the first collection on, not only once it first engages:
+        # "off" is information too (dashboards and the TradingKillSwitchEngaged alert read it).
+        self.tt.kill_switch(self.risk.kill_switch, "start")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="demo-engine")
         self._state_task = asyncio.get_running_loop().create_task(self._publish_state(), name="demo-state")
         _sys.info(
@@ -158,10 +161,10 @@ class TradingEngine:
         order.risk_check(result.passed, result.reason, result.checks)
         with correlate(order_id=oid):
             if not result.passed:
+                # risk_check(passed=False) above already rejected the order (counter, status, end of trace).
                 _rlog.warning(
                     "order %s rejected by risk: %s", oid, result.reason, extra={"symbol": sym, "side": side, "qty": qty}
                 )
-                order.rejected(result.reason or "risk")
                 if result.reason and result.reason.startswith("limit_"):
                     self.tt.breach(result.reason.removeprefix("limit_"), sym)
                 return oid
@@ -209,6 +212,13 @@ class TradingEngine:
         equity = self.portfolio.equity(marks)
         dd = self.portfolio.drawdown(equity)
         tt.account(equity, dd)
+        # How much of each standing risk limit is in use (1 = at the limit).
+        lim = self.config.limits
+        positions = self.portfolio.positions
+        gross = sum(abs(p.qty) * marks[sym] for sym, p in positions.items())
+        tt.limit_utilization("position", max((abs(p.qty) for p in positions.values()), default=0.0) / lim.max_position)
+        tt.limit_utilization("gross_notional", gross / lim.max_gross_notional)
+        tt.limit_utilization("drawdown", dd / lim.max_drawdown)
         if dd > self.config.limits.max_drawdown and not self.risk.kill_switch:
             self.risk.kill_switch = True
             self._kill_time = time.monotonic()

@@ -1,0 +1,193 @@
+"""What every dashboard shares: datasource references, scrape job names, query and panel helpers.
+
+>>> expr = f'up{{job="{job_scraping("otel-collector:8888")}"}}'   # doctest: +SKIP
+
+Datasource UIDs are the fixed ones of ``compose/grafana/provisioning/datasources``.
+Scrape job names are READ from ``compose/prometheus/prometheus.yml`` (by the target
+they scrape), never written here, so renaming a job there and regenerating is enough.
+The SDK has no Jaeger query type, so :class:`JaegerQuery` is one (the fields Grafana's
+Jaeger datasource reads: ``queryType``, ``service``, ``operation``, ``tags``,
+``minDuration``, ``maxDuration``, ``limit``, or ``query`` for a trace id).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from grafana_foundation_sdk.builders import loki as loki_builders
+from grafana_foundation_sdk.builders import prometheus as prom_builders
+from grafana_foundation_sdk.builders.dashboard import DashboardLink, QueryVariable, ThresholdsConfig
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models.common import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardLinkType,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+COMPOSE = Path(__file__).resolve().parents[2]
+PROMETHEUS_CONFIG = COMPOSE / "prometheus" / "prometheus.yml"
+
+PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
+LOKI = DataSourceRef(type_val="loki", uid="loki")
+JAEGER = DataSourceRef(type_val="jaeger", uid="jaeger")
+
+# Dashboard UIDs (links between dashboards and from the docs use them).
+TRADING_UID = "tradeobs-trading"
+ORDER_UID = "tradeobs-order"
+PIPELINE_UID = "tradeobs-pipeline"
+
+# Scrape targets, by compose service:port (tests/compose checks they match the compose ports).
+COLLECTOR_EXPORTER_TARGET = "otel-collector:8889"  # the agents' metrics, relayed
+COLLECTOR_TARGET = "otel-collector:8888"  # the collector's own telemetry
+JAEGER_TARGET = "jaeger:8888"  # the trace store's own telemetry
+
+
+@functools.cache
+def _jobs_by_target() -> dict[str, str]:
+    doc = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    out: dict[str, str] = {}
+    for job in doc["scrape_configs"]:
+        for sc in job.get("static_configs", []):
+            for target in sc.get("targets", []):
+                out[target] = job["job_name"]
+    return out
+
+
+def job_scraping(target: str) -> str:
+    """The ``job`` label Prometheus gives series scraped from ``target`` (per prometheus.yml)."""
+    jobs = _jobs_by_target()
+    if target not in jobs:
+        raise ValueError(f"no scrape job in {PROMETHEUS_CONFIG} has target {target!r}; targets there: {sorted(jobs)}")
+    return jobs[target]
+
+
+# ---------------------------------------------------------------- ids
+
+
+class Ids:
+    """Sequential, stable panel ids (links such as ``viewPanel=`` rely on them)."""
+
+    def __init__(self) -> None:
+        self._next: Iterator[int] = itertools.count(1)
+
+    def __call__(self) -> int:
+        return next(self._next)
+
+
+# ---------------------------------------------------------------- queries
+
+
+def prom(
+    ref: str,
+    expr: str,
+    legend: str | None = None,
+    *,
+    exemplar: bool = False,
+    instant: bool = False,
+    table: bool = False,
+) -> prom_builders.Dataquery:
+    """A Prometheus target. ``exemplar=True`` on latency panels: the dots open the trace."""
+    q = prom_builders.Dataquery().ref_id(ref).expr(expr).exemplar(exemplar)
+    if legend is not None:
+        q = q.legend_format(legend)
+    if instant:
+        q = q.instant()
+    if table:
+        q = q.format(PromQueryFormat.TABLE)
+    return q
+
+
+def loki(ref: str, expr: str) -> loki_builders.Dataquery:
+    return loki_builders.Dataquery().ref_id(ref).expr(expr)
+
+
+class JaegerQuery(cogvariants.Dataquery):
+    """A Grafana Jaeger datasource query (the SDK has no type for it)."""
+
+    def __init__(self, ref_id: str, fields: dict[str, Any]) -> None:
+        self.ref_id = ref_id
+        self.fields = fields
+
+    def to_json(self) -> dict[str, object]:
+        return {"refId": self.ref_id, "datasource": {"type": JAEGER.type_val, "uid": JAEGER.uid}, **self.fields}
+
+
+class JaegerQueryBuilder(cogbuilder.Builder[JaegerQuery]):
+    def __init__(self, ref_id: str, **fields: Any) -> None:
+        self._q = JaegerQuery(ref_id, {k: v for k, v in fields.items() if v is not None})
+
+    def build(self) -> JaegerQuery:
+        return self._q
+
+
+def jaeger_search(
+    ref: str,
+    service: str,
+    *,
+    operation: str | None = None,
+    tags: str | None = None,
+    min_duration: str | None = None,
+    max_duration: str | None = None,
+    limit: int = 20,
+) -> JaegerQueryBuilder:
+    """A Jaeger search (``tags`` in logfmt, as typed in Grafana's search form: ``order.id=$order_id``)."""
+    return JaegerQueryBuilder(
+        ref,
+        queryType="search",
+        service=service,
+        operation=operation,
+        tags=tags,
+        minDuration=min_duration,
+        maxDuration=max_duration,
+        limit=limit,
+    )
+
+
+def jaeger_trace(ref: str, trace_id: str) -> JaegerQueryBuilder:
+    """A Jaeger trace-by-id query (what an exemplar or a derived field opens)."""
+    return JaegerQueryBuilder(ref, query=trace_id)
+
+
+# ---------------------------------------------------------------- variables, links, thresholds
+
+
+def prom_variable(name: str, label: str, query: str) -> QueryVariable:
+    """A multi-value Prometheus label variable with "All" (``.*``), refreshed with the time range."""
+    return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(PROMETHEUS)
+        .query(query)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def dashboard_link(title: str, uid: str) -> DashboardLink:
+    """A link to another tradeobs dashboard that keeps the time range and the variables."""
+    return (
+        DashboardLink(title)
+        .type(DashboardLinkType.LINK)
+        .url(f"/d/{uid}")
+        .include_vars(True)
+        .keep_time(True)
+        .target_blank(False)
+    )
+
+
+def thresholds(*steps: tuple[float | None, str]) -> ThresholdsConfig:
+    """``thresholds((None, "green"), (0.05, "red"))``: absolute steps, the first from -inf."""
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([Threshold(value=v, color=c) for v, c in steps])

@@ -1,0 +1,117 @@
+"""The Grafana dashboards are generated from code (compose/grafana/dashgen, grafana-foundation-sdk):
+the committed JSON is exactly what the code generates, and what the generator reads from the
+rest of the stack (scrape job names) really comes from there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
+
+GENERATE = GRAFANA_DIR / "generate.py"
+
+
+def test_committed_dashboards_are_what_the_code_generates() -> None:
+    """Fails when someone edits the JSON by hand or changes the code without regenerating."""
+    res = subprocess.run([sys.executable, str(GENERATE), "--check"], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, f"run `python compose/grafana/generate.py`:\n{res.stdout[-4000:]}{res.stderr}"
+    committed = {p.name for p in (GRAFANA_DIR / "dashboards").glob("*.json")}
+    assert (
+        committed
+        == set(load_dashgen().DASHBOARDS)
+        == {
+            "trading-overview.json",
+            "order-drilldown.json",
+            "pipeline-health.json",
+        }
+    )
+
+
+def test_the_check_fails_on_a_hand_edit(tmp_path: Path) -> None:
+    """The comparison is not vacuous: a changed panel title in a copy of the tree is reported."""
+    import shutil
+
+    tree = tmp_path / "grafana"
+    shutil.copytree(GRAFANA_DIR, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    # dashgen reads ../prometheus/prometheus.yml relative to itself
+    shutil.copytree(PROM_DIR, tmp_path / "prometheus")
+    target = tree / "dashboards" / "trading-overview.json"
+    target.write_text(target.read_text().replace('"Orders /s"', '"Orders per second"', 1))
+    (tree / "dashboards" / "orphan.json").write_text("{}\n")
+    res = subprocess.run([sys.executable, str(tree / "generate.py"), "--check"], capture_output=True, text=True)
+    assert res.returncode == 1
+    assert '-      "title": "Orders per second"' in res.stdout
+    assert '+      "title": "Orders /s"' in res.stdout
+    assert "orphan.json: committed, but no code generates it" in res.stdout
+    assert "dashboards are stale" in res.stderr
+
+
+def test_job_names_are_read_from_the_prometheus_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rename the collector's and Jaeger's scrape jobs in a copy of prometheus.yml: the generated
+    pipeline dashboard follows (nothing hard-codes them)."""
+    dashgen = load_dashgen()
+    common = sys.modules["dashgen._common"]
+    text = (PROM_DIR / "prometheus.yml").read_text()
+    renamed = text.replace("job_name: otel-collector\n", "job_name: tradeobs-collector\n").replace(
+        "job_name: jaeger\n", "job_name: tradeobs-traces\n"
+    )
+    assert renamed.count("tradeobs-") == 2
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(renamed)
+    monkeypatch.setattr(common, "PROMETHEUS_CONFIG", cfg)
+    common._jobs_by_target.cache_clear()
+    try:
+        out = dashgen.render(dashgen.DASHBOARDS["pipeline-health.json"])
+    finally:
+        common._jobs_by_target.cache_clear()
+    assert 'job=\\"tradeobs-collector\\"' in out and 'job=\\"tradeobs-traces\\"' in out
+    assert 'job=\\"otel-collector\\"' not in out and 'job=\\"jaeger\\"' not in out
+    with pytest.raises(ValueError, match=r"no scrape job .* has target 'nowhere:1'"):
+        common.job_scraping("nowhere:1")
+
+
+def _targets(dash: dict) -> list[tuple[dict, dict]]:  # type: ignore[type-arg]
+    return [(p, t) for p in dash["panels"] for t in p.get("targets", [])]
+
+
+@pytest.mark.parametrize("name", ["trading-overview.json", "order-drilldown.json"])
+def test_latency_panels_carry_exemplars(name: str) -> None:
+    """Every latency histogram query of a trading dashboard asks for exemplars (the dots that open a
+    trace), and every panel and target has a unique id/refId."""
+    dash = json.loads((GRAFANA_DIR / "dashboards" / name).read_text())
+    latency = [
+        (p, t)
+        for p, t in _targets(dash)
+        if "_latency_seconds_bucket" in t.get("expr", "")
+        and t["expr"].startswith(("histogram_quantile(0.99", "sum by (le)"))
+    ]
+    assert len(latency) >= 3
+    for p, t in latency:
+        assert t["exemplar"] is True, (p["title"], t["expr"])
+    ids = [p["id"] for p in dash["panels"]]
+    assert ids == list(range(1, len(ids) + 1))
+    for p in dash["panels"]:
+        refs = [t["refId"] for t in p.get("targets", [])]
+        assert len(refs) == len(set(refs)), p["title"]
+
+
+def test_order_drilldown_finds_the_order_by_id() -> None:
+    """The drill-down's variables and its trace-store and log-store queries (evaluated against the
+    real pipeline in tests/integration/test_dashboards.py)."""
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "order-drilldown.json").read_text())
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["order_id"]["type"] == "textbox" and variables["trace_id"]["type"] == "textbox"
+    assert variables["job"]["multi"] is False  # Jaeger's search takes one service
+    jaeger = [t for _, t in _targets(dash) if t.get("datasource", {}).get("type") == "jaeger"]
+    assert {"tags": "order.id=$order_id", "service": "$job", "operation": "order"}.items() <= next(
+        t for t in jaeger if t.get("tags") == "order.id=$order_id"
+    ).items()
+    assert any(t.get("query") == "$trace_id" for t in jaeger)
+    assert any(t.get("minDuration") == "$min_latency" and t.get("maxDuration") == "$max_latency" for t in jaeger)
+    logs = [t["expr"] for p, t in _targets(dash) if p["type"] == "logs"]
+    assert all('order_id="$order_id"' in e for e in logs), logs

@@ -1,0 +1,329 @@
+"""Run a provisioned dashboard's queries the way Grafana 12 would, against real Prometheus and Jaeger.
+
+    >>> ev = Evaluator(prometheus_url, jaeger_url, datasources)          # doctest: +SKIP
+    >>> variables = ev.resolve_variables(dash, choose={"job": "svc"})    # doctest: +SKIP
+    >>> for q in ev.queries(dash, variables): ev.run(q)                   # doctest: +SKIP
+
+What "as Grafana would" means here (Grafana 12: the Prometheus and Jaeger datasources):
+
+- Template variables (frontend): a ``label_values(<selector>, <label>)`` query variable is resolved
+  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range; ``$var``, ``${var}``
+  and ``[[var]]`` are replaced; for the Prometheus datasource a multi-value or include-All variable's
+  values are regex-escaped (``prometheusSpecialRegexEscape``), several join as ``(a|b)``, "All"
+  becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped.
+- Intervals (backend, promlib): ``$__interval`` = the panel's step = max(roundInterval(range /
+  maxDataPoints), the datasource's ``timeInterval`` (scrape interval), roundInterval(range / 11000));
+  ``$__rate_interval`` = max(step + scrape interval, 4 x scrape interval); ``$__range`` = the range in
+  whole seconds + "s"; ``$__interval_ms``, ``$__range_ms``, ``$__range_s`` likewise.
+  maxDataPoints is the panel's pixel width: here its grid width on a 1920 px wide screen
+  (80 px per grid column), the one approximation (a wider screen gives a smaller step).
+- A target with ``instant`` (and not ``range``) is an instant query at the end of the range; every
+  other target is a range query with that step. A query "has data" when some series has a
+  finite value (``histogram_quantile`` of no observations is NaN: an empty panel to a person).
+- Jaeger targets: ``queryType: search`` -> the datasource's search, otherwise the trace-id query,
+  both through :func:`procs.jaeger_search` / :func:`procs.jaeger_trace`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from .procs import http_get, jaeger_search, jaeger_trace
+
+GRID_COLUMN_PX = 1920 / 24
+SAFE_RESOLUTION = 11000
+DEFAULT_SCRAPE = 15.0
+
+
+def round_interval(ms: float) -> int:
+    """Grafana's rangeutil.roundInterval (milliseconds in, a "nice" interval in ms out)."""
+    steps = (
+        (10, 1),
+        (15, 10),
+        (35, 20),
+        (75, 50),
+        (150, 100),
+        (350, 200),
+        (750, 500),
+        (1500, 1000),
+        (3500, 2000),
+        (7500, 5000),
+        (12500, 10000),
+        (17500, 15000),
+        (25000, 20000),
+        (45000, 30000),
+        (90000, 60000),
+        (210000, 120000),
+        (450000, 300000),
+        (750000, 600000),
+        (1050000, 900000),
+        (1500000, 1200000),
+        (2700000, 1800000),
+        (5400000, 3600000),
+        (9000000, 7200000),
+        (16200000, 10800000),
+        (32400000, 21600000),
+        (86400000, 43200000),
+        (604800000, 86400000),
+        (1814400000, 604800000),
+        (3628800000, 2592000000),
+    )
+    for below, value in steps:
+        if ms < below:
+            return value
+    return 31536000000
+
+
+def parse_duration(text: str) -> float:
+    """Grafana/Prometheus duration ("15s", "6h", "1m30s") -> seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|[smhdwy])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def format_interval(seconds: float) -> str:
+    """promlib's intervalv2.FormatDuration: the largest whole unit ("20s", "1m", "2h")."""
+    ms = round(seconds * 1000)
+    for unit, size in (("y", 31536000000), ("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000)):
+        if ms >= size:
+            return f"{ms // size}{unit}"
+    return f"{max(ms, 1)}ms"
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration.String() for whole milliseconds ("35s", "1m0s", "1h0m0s", "500ms")."""
+    ms = round(seconds * 1000)
+    if ms < 1000:
+        return f"{ms}ms"
+    h, rem = divmod(ms, 3600000)
+    m, rem = divmod(rem, 60000)
+    s = f"{rem // 1000}" + (f".{rem % 1000:03d}".rstrip("0") if rem % 1000 else "") + "s"
+    if h:
+        return f"{h}h{m}m{s}"
+    if m:
+        return f"{m}m{s}"
+    return s
+
+
+def _prom_special_regex_escape(value: str) -> str:
+    return re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
+
+
+def _prom_regular_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\\\'")
+
+
+class NotOffered(ValueError):
+    """A query variable does not (yet) offer the value to select: its label_values query finds no such series."""
+
+
+@dataclass
+class Variable:
+    name: str
+    values: list[str]  # the selection; ["$__all"] for All
+    multi_or_all: bool
+    all_value: str | None = None
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Query:
+    """One target of one panel, with everything substituted."""
+
+    dashboard: str  # uid
+    panel: str  # title (as written, variables unreplaced)
+    ref: str
+    kind: str  # prometheus | jaeger | loki
+    target: dict[str, Any]  # the substituted target
+    instant: bool = False
+    start: float = 0.0
+    end: float = 0.0
+    step: float = 0.0
+    exemplar: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dashboard, self.panel, self.ref)
+
+    def describe(self) -> str:
+        what = self.target.get("expr") or {k: v for k, v in self.target.items() if k not in ("datasource", "refId")}
+        return f"{self.dashboard} / {self.panel!r} / {self.ref}: {what}"
+
+
+class Evaluator:
+    def __init__(self, prometheus_url: str, jaeger_url: str, datasources: list[dict[str, Any]]) -> None:
+        self.prometheus_url = prometheus_url
+        self.jaeger_url = jaeger_url
+        self.ds = {d["uid"]: d for d in datasources}
+        prom = self.ds["prometheus"]
+        self.scrape = (
+            parse_duration(prom.get("jsonData", {}).get("timeInterval", ""))
+            if prom.get("jsonData", {}).get("timeInterval")
+            else DEFAULT_SCRAPE
+        )
+
+    # ------------------------------------------------------------------ time
+    @staticmethod
+    def time_range(dash: dict[str, Any], now: float | None = None) -> tuple[float, float]:
+        t = dash["time"]
+        assert t["to"] == "now" and t["from"].startswith("now-"), t
+        end = time.time() if now is None else now
+        return end - parse_duration(t["from"].removeprefix("now-")), end
+
+    def step(self, panel: dict[str, Any], start: float, end: float) -> float:
+        range_ms = (end - start) * 1000
+        max_points = panel.get("maxDataPoints") or panel["gridPos"]["w"] * GRID_COLUMN_PX
+        calculated = round_interval(range_ms / max_points) / 1000
+        min_interval = parse_duration(panel["interval"]) if panel.get("interval") else self.scrape
+        safe = round_interval(range_ms / SAFE_RESOLUTION) / 1000
+        return max(calculated, min_interval, safe)
+
+    # ------------------------------------------------------------------ variables
+    def _prom_get(self, path: str, params: dict[str, Any]) -> Any:
+        status, body = http_get(f"{self.prometheus_url}{path}?{urllib.parse.urlencode(params, doseq=True)}")
+        data = json.loads(body)
+        if status != 200 or data.get("status") != "success":
+            raise ValueError(f"prometheus {path} {params} failed: {status} {body[:500]!r}")
+        return data["data"]
+
+    def resolve_variables(
+        self, dash: dict[str, Any], choose: dict[str, list[str] | str], start: float, end: float
+    ) -> dict[str, Variable]:
+        """Each variable's options (query variables asked of Prometheus) and a selection: ``choose``
+        where given (it must be an option of a query variable), else All, else the current value."""
+        out: dict[str, Variable] = {}
+        for v in dash.get("templating", {}).get("list", []):
+            name, kind = v["name"], v["type"]
+            multi_or_all = bool(v.get("multi") or v.get("includeAll"))
+            options: list[str] = []
+            if kind == "query":
+                m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", str(v["query"]))
+                assert m, f"{dash['uid']}: variable {name}: unsupported query {v['query']!r}"
+                selector = self.interpolate(m.group(1), out, "prometheus")
+                options = sorted(
+                    self._prom_get(
+                        f"/api/v1/label/{m.group(2)}/values",
+                        {"match[]": selector, "start": int(start), "end": int(end)},
+                    )
+                )
+            elif kind == "custom":
+                options = [o.strip() for o in str(v["query"]).split(",")]
+            chosen = choose.get(name)
+            if chosen is not None:
+                values = [chosen] if isinstance(chosen, str) else list(chosen)
+                missing = set(values) - set(options)
+                if kind == "query" and missing:
+                    raise NotOffered(f"{dash['uid']}: variable {name} offers {options}, not {sorted(missing)}")
+            elif v.get("includeAll"):
+                values = ["$__all"]
+            elif v.get("current", {}).get("value"):
+                cur = v["current"]["value"]
+                values = cur if isinstance(cur, list) else [cur]
+            else:
+                values = options[:1]
+            out[name] = Variable(name, values, multi_or_all, v.get("allValue"), options)
+        return out
+
+    @staticmethod
+    def interpolate(text: str, variables: dict[str, Variable], ds_type: str) -> str:
+        def value(var: Variable) -> str:
+            if var.values == ["$__all"]:
+                if var.all_value is not None:
+                    return var.all_value
+                vals = var.options
+            else:
+                vals = var.values
+            if ds_type != "prometheus":
+                return ",".join(vals) if len(vals) != 1 else vals[0]
+            if not var.multi_or_all:
+                return _prom_regular_escape(vals[0] if vals else "")
+            escaped = [_prom_special_regex_escape(x) for x in vals]
+            return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2) or m.group(3)
+            return value(variables[name]) if name in variables else m.group(0)
+
+        return re.sub(r"\$(\w+)|\$\{(\w+)\}|\[\[(\w+)\]\]", sub, text)
+
+    # ------------------------------------------------------------------ queries
+    def queries(self, dash: dict[str, Any], variables: dict[str, Variable], start: float, end: float) -> list[Query]:
+        out = []
+        for panel in dash["panels"]:
+            if panel["type"] == "row":
+                continue
+            panel_ds = panel["datasource"]
+            for t in panel["targets"]:
+                ds = t.get("datasource", panel_ds)
+                kind = ds["type"]
+                q = Query(dash["uid"], panel["title"], t["refId"], kind, dict(t), start=start, end=end)
+                if kind == "prometheus":
+                    q.step = self.step(panel, start, end)
+                    q.instant = bool(t.get("instant")) and not t.get("range")
+                    q.exemplar = bool(t.get("exemplar"))
+                    q.target["expr"] = self.intervals(self.interpolate(t["expr"], variables, kind), q.step, end - start)
+                else:
+                    for k, v in t.items():
+                        if isinstance(v, str) and k not in ("refId",):
+                            q.target[k] = self.interpolate(v, variables, kind)
+                out.append(q)
+        return out
+
+    def intervals(self, expr: str, step: float, range_s: float) -> str:
+        rate = max(step + self.scrape, 4 * self.scrape)
+        range_rounded = round(range_s)
+        for var, value in (
+            ("$__interval_ms", str(round(step * 1000))),
+            ("$__interval", format_interval(step)),
+            ("$__range_ms", str(round(range_s * 1000))),
+            ("$__range_s", str(range_rounded)),
+            ("$__range", f"{range_rounded}s"),
+            ("$__rate_interval", go_duration(rate)),
+        ):
+            expr = expr.replace(var, value).replace("${" + var[1:] + "}", value)
+        return expr
+
+    def run(self, q: Query) -> list[Any]:
+        """The query's result: Prometheus series with a finite value, or Jaeger traces."""
+        if q.kind == "prometheus":
+            if q.instant:
+                data = self._prom_get("/api/v1/query", {"query": q.target["expr"], "time": q.end})
+                series = data["result"]
+                return [s for s in series if math.isfinite(float(s["value"][1]))]
+            start = math.floor(q.start / q.step) * q.step
+            data = self._prom_get(
+                "/api/v1/query_range", {"query": q.target["expr"], "start": start, "end": q.end, "step": q.step}
+            )
+            return [s for s in data["result"] if any(math.isfinite(float(v)) for _, v in s["values"])]
+        if q.kind == "jaeger":
+            t = q.target
+            if t.get("queryType") == "search":
+                return jaeger_search(
+                    self.jaeger_url,
+                    t["service"],
+                    operation=t.get("operation"),
+                    tags=t.get("tags"),
+                    min_duration=t.get("minDuration"),
+                    max_duration=t.get("maxDuration"),
+                    limit=t.get("limit"),
+                    start_s=q.start,
+                    end_s=q.end,
+                )
+            trace = jaeger_trace(self.jaeger_url, t["query"])
+            return [trace] if trace else []
+        raise ValueError(f"{q.describe()}: no {q.kind} datasource runs natively")
+
+    def exemplars(self, q: Query) -> list[dict[str, Any]]:
+        """Exemplars of a Prometheus target over its range (what the panel draws as dots)."""
+        data = self._prom_get(
+            "/api/v1/query_exemplars", {"query": q.target["expr"], "start": q.start, "end": q.end + 60}
+        )
+        return [e for series in data for e in series.get("exemplars", [])]
