@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: install everything the tests need, then run the whole suite.
-#   ./scripts/test.sh [pytest args...]
+# The one test command: install everything the tests need, then lint (ruff, mypy, import-linter layers),
+# the whole suite on Python 3.11, and the unit suite on 3.12 and 3.13 (nox).
+#   ./scripts/test.sh [pytest args...]     (with arguments: only that pytest selection, no nox)
 # Install steps live in scripts/install.d/*.sh and run in name order; each is
 # idempotent and caches slow builds under ~/.cache/tradeobs.
 set -euo pipefail
@@ -15,5 +16,18 @@ for step in scripts/install.d/*.sh; do
 done
 # Binaries built by the install steps are linked into $TRADEOBS_CACHE/bin.
 export PATH="$TRADEOBS_CACHE/bin:$PATH"
-echo "==> pytest"
-exec python -m pytest "$@"
+step() { echo "==> $*"; "$@"; }
+step ruff check .
+step ruff format --check .
+step mypy
+step lint-imports
+start=$(date +%s)
+step python -m pytest "$@"
+echo "==> pytest took $(( $(date +%s) - start ))s"
+# The unit suite on the other supported Pythons (noxfile.py). Skipped only when pytest was given
+# arguments (a developer running a subset), never in CI.
+if [[ $# -eq 0 ]]; then
+    start=$(date +%s)
+    step python -m nox
+    echo "==> nox took $(( $(date +%s) - start ))s"
+fi

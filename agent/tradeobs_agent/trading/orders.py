@@ -174,9 +174,9 @@ class OrderDesk(Protocol):
 
 class Signal(NamedTuple):
     order: OrderTrace
-    qty: Any  # as given (validation is counted when applied)
-    price: Any
-    cause: Any  # the span current at the signal (linked), or None
+    qty: object  # as given (validation is counted when applied)
+    price: object
+    cause: object  # the span current at the signal (linked), or None
 
 
 class RiskCheck(NamedTuple):
@@ -195,25 +195,25 @@ class Submitted(NamedTuple):
 class Acked(NamedTuple):
     order: OrderTrace
     now: int
-    venue_order_id: Any
+    venue_order_id: object
 
 
 class Filled(NamedTuple):
     order: OrderTrace
     now: int
-    qty: Any
-    price: Any
-    expected_price: Any
+    qty: object
+    price: object
+    expected_price: object
 
 
 class Rejected(NamedTuple):
     order: OrderTrace
-    reason: Any
+    reason: object
 
 
 class Cancelled(NamedTuple):
     order: OrderTrace
-    reason: Any
+    reason: object
 
 
 class Errored(NamedTuple):

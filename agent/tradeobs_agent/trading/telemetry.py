@@ -31,7 +31,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -97,60 +97,60 @@ class _MoneySeries:
 
 class Tick(NamedTuple):
     tt: TradingTelemetry
-    symbol: Any
-    price: Any
-    exchange_ts: Any
-    seq: Any
+    symbol: object
+    price: object
+    exchange_ts: object
+    seq: object
     now: float
 
 
 class FeedReconnect(NamedTuple):
     tt: TradingTelemetry
-    feed: Any
+    feed: object
 
 
 class DecisionTime(NamedTuple):
     tt: TradingTelemetry
-    seconds: Any
-    symbol: Any
+    seconds: object
+    symbol: object
 
 
 class Position(NamedTuple):
     tt: TradingTelemetry
-    symbol: Any
-    qty: Any
-    price: Any
+    symbol: object
+    qty: object
+    price: object
 
 
 class Pnl(NamedTuple):
     tt: TradingTelemetry
-    symbol: Any
-    realized: Any
-    unrealized: Any
+    symbol: object
+    realized: object
+    unrealized: object
 
 
 class AccountUpdate(NamedTuple):
     tt: TradingTelemetry
-    equity: Any
-    drawdown: Any
+    equity: object
+    drawdown: object
 
 
 class LimitUse(NamedTuple):
     tt: TradingTelemetry
-    limit: Any
-    ratio: Any
+    limit: object
+    ratio: object
 
 
 class Breach(NamedTuple):
     tt: TradingTelemetry
-    limit: Any
-    symbol: Any
+    limit: object
+    symbol: object
 
 
 class KillSwitch(NamedTuple):
     tt: TradingTelemetry
-    engaged: Any
-    reason: Any
+    engaged: object
+    reason: object
 
 
 class Refresh(NamedTuple):
@@ -393,25 +393,23 @@ class TradingTelemetry:
             st = None
         if st is None:
             st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, text(symbol)))
-        st.price.set(e.price)
+        st.price.set(cast(float, e.price))  # the series checks the value (and counts a bad one)
         st.ticks.inc()
         now = st.last = e.now
-        if e.exchange_ts is not None:
-            try:
-                lag = now - e.exchange_ts
-            except TypeError:
-                lag = _INF
+        ts = e.exchange_ts
+        if ts is not None:
+            lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
             if -_MAX_LAG < lag < _MAX_LAG:
                 st.feed_lag.record(lag if lag > 0.0 else 0.0)
             else:
                 self.invalid("exchange_ts", e.exchange_ts)
         seq = e.seq
         if seq is not None:
-            last, st.seq = st.seq, seq
-            try:
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                last, st.seq = st.seq, seq
                 if last is not None and seq > last + 1:
                     st.gaps.add(1)
-            except TypeError:
+            else:
                 self.invalid("seq", seq)
 
     def feed_reconnect(self, feed: str = "default") -> None:
@@ -444,7 +442,7 @@ class TradingTelemetry:
                     self._decision[symbol] = bound
             except TypeError:
                 pass  # unhashable: not cached, bound per call
-        bound.record(e.seconds)
+        bound.record(cast(float, e.seconds))  # the series checks the value (and counts a bad one)
 
     # ------------------------------------------------------------------ orders
     def order_signal(
@@ -537,8 +535,8 @@ class TradingTelemetry:
     @applies(Pnl)
     def _on_pnl(self, e: Pnl) -> None:
         m = self._money_series(e.symbol)
-        m.realized.set(e.realized)
-        m.unrealized.set(e.unrealized)
+        m.realized.set(cast(float, e.realized))  # the series checks the values (and counts a bad one)
+        m.unrealized.set(cast(float, e.unrealized))
 
     def account(self, equity: float, drawdown: float | None = None) -> None:
         """Account equity; drawdown as a ratio from peak (tracked here when not given)."""
@@ -557,7 +555,7 @@ class TradingTelemetry:
             peak = self._peak
             dd = (peak - eq) / peak if peak > 0 else 0.0
         else:
-            dd = e.drawdown
+            dd = cast(float, e.drawdown)  # the series checks the value (and counts a bad one)
         self._drawdown.set(dd)
 
     # ------------------------------------------------------------------ risk
@@ -570,7 +568,7 @@ class TradingTelemetry:
         limit = text(e.limit)
         self._keyed_bound(
             "limit", limit, lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, limit=limit)
-        ).set(e.ratio)
+        ).set(cast(float, e.ratio))  # the series checks the value (and counts a bad one)
 
     def breach(self, limit: str, symbol: str | None = None) -> None:
         """A risk limit was breached: counter plus a ``breach`` event."""
