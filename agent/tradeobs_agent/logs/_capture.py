@@ -39,7 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from .._errors import internal_error
 from .._internal.otel_private import current_context_getter
@@ -59,7 +59,12 @@ _new = tuple.__new__
 
 
 class Captured(NamedTuple):
-    """One log call, as the caller's thread captured it (formatting and everything else happen on the worker)."""
+    """One log call, as the caller's thread captured it (formatting and everything else happen on the worker).
+
+    The hot producers (:class:`StreamLogger`, :class:`CaptureHandler`) append a plain :data:`RawCapture`
+    tuple in this field order instead: building a ``NamedTuple`` costs another ~0.15 us per call
+    (``benchmarks/logging_hotpath.py``), and the worker names the fields once, by unpacking.
+    """
 
     ts_ns: int  # 0 when ``record`` carries the time
     levelno: int
@@ -73,6 +78,23 @@ class Captured(NamedTuple):
     thread_id: int
     thread: threading.Thread | None  # the Thread object of ``thread_id`` when it is a Python thread
     record: logging.LogRecord | None  # a stdlib record captured by the root handler (its fields win)
+
+
+RawCapture: TypeAlias = tuple[
+    int,
+    int,
+    str,
+    object,
+    Any,
+    Mapping[str, object] | None,
+    Any,
+    Any,
+    Mapping[str, Any] | None,
+    int,
+    threading.Thread | None,
+    logging.LogRecord | None,
+]
+"""A :class:`Captured` as a plain tuple, in the same field order (what the hot producers append)."""
 
 
 def capture(
@@ -128,7 +150,8 @@ class LogQueue:
         self.total_dropped = 0
         self._lock = threading.Lock()
 
-    def put(self, entry: Any) -> None:
+    def put(self, entry: RawCapture | Any) -> None:
+        """Append ``entry``; a full queue applies the policy. (``StreamLogger._log`` inlines this.)"""
         dq = self.dq
         n = len(dq)
         if n < self.capacity:
@@ -136,9 +159,9 @@ class LogQueue:
             if n == self.high_water and self.wake is not None:
                 self.wake()  # a burst: do not wait for the worker's next poll
         else:
-            self._full(entry)
+            self.full(entry)
 
-    def _full(self, entry: Any) -> None:
+    def full(self, entry: RawCapture | Any) -> None:
         """The queue is full: apply the policy. Only this rare path takes a lock."""
         policy = self.policy
         if policy == "drop_oldest":
@@ -187,8 +210,9 @@ class CaptureHandler(logging.Handler):
         try:
             if self.filters and not self.filter(record):
                 return False
-            self.queue.put(_new(Captured, (0, record.levelno, record.name, None, None, None, None, _get_context(),
-                                           get_correlation(), 0, None, record)))  # fmt: skip
+            entry: RawCapture = (0, record.levelno, record.name, None, None, None, None, _get_context(),
+                                 get_correlation(), 0, None, record)  # fmt: skip
+            self.queue.put(entry)
         except Exception as exc:  # a filter of yours may raise; anything else is a bug. Never into the caller.
             internal_error("logs.capture_handler", exc)
         return True
@@ -223,8 +247,17 @@ class StreamLogger(logging.Logger):
             elif not isinstance(exc_info, tuple):
                 exc_info = sys.exc_info()
         tid = _get_ident()
-        q.put(_new(Captured, (_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(),
-                              get_correlation(), tid, _thread_of(tid), None)))  # fmt: skip
+        entry: RawCapture = (_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(),
+                             get_correlation(), tid, _thread_of(tid), None)  # fmt: skip
+        # LogQueue.put, inlined: this is the hottest call of the agent (one Python frame less per log line).
+        dq = q.dq
+        n = len(dq)
+        if n < q.capacity:
+            dq.append(entry)
+            if n == q.high_water and q.wake is not None:
+                q.wake()
+        else:
+            q.full(entry)
 
     def makeRecord(
         self,
@@ -249,15 +282,15 @@ def _sole_route(logger: logging.Logger, handler: CaptureHandler | None) -> bool:
     if logger.disabled or logger.filters:
         return False
     c: Any = logger
-    while True:
-        hs = c.handlers
-        if hs:
-            return c.parent is None and len(hs) == 1 and hs[0] is handler and not handler.filters  # type: ignore[union-attr]
+    hs = c.handlers
+    while not hs:
         if not c.propagate:
             return False
         c = c.parent
         if c is None:
             return False
+        hs = c.handlers
+    return c.parent is None and len(hs) == 1 and hs[0] is handler and not handler.filters  # type: ignore[union-attr]
 
 
 def get_logger(stream: str) -> logging.Logger:

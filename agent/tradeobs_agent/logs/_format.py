@@ -23,7 +23,7 @@ import orjson
 from opentelemetry import trace
 
 from .._errors import internal_error
-from ._capture import _RESERVED, STREAMS, Captured
+from ._capture import _RESERVED, STREAMS, RawCapture
 from .redact import Redactor
 
 __all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
@@ -201,7 +201,7 @@ class RecordBuilder:
         return text
 
     # -- the whole record
-    def build(self, e: Captured) -> Built:
+    def build(self, e: RawCapture) -> Built:
         ts_ns, levelno, name, msg, args, extra, exc_info, ctx, corr, tid, thread, record = e
         errors: list[str] = []
         span_ctx = None

@@ -162,7 +162,8 @@ class BoundHistogram(_Series):
         self.sum: float = 0.0
         self.min: float = _INF
         self.max: float = -_INF
-        self.exemplars: dict[int, Exemplar] = {}
+        # bucket -> (value, time_ns, trace_id, span_id): a plain tuple on the hot path, an Exemplar in snapshots
+        self.exemplars: dict[int, tuple[float, int, int, int]] = {}
 
     def record(self, value: int | float, exemplar: Any = None) -> None:
         """Record ``value``; ``exemplar`` is an optional ``Span`` or ``SpanContext``."""
@@ -195,7 +196,7 @@ class BoundHistogram(_Series):
             return
         # sampled flag (bit 0) set implies a recorded span; is_valid excludes the all-zero ids.
         if flags & 1 and valid:
-            self.exemplars[bucket] = _new(Exemplar, (value, _time_ns(), trace_id, span_id))
+            self.exemplars[bucket] = (value, _time_ns(), trace_id, span_id)
 
     @property
     def bounds(self) -> Sequence[float]:
@@ -216,7 +217,17 @@ class BoundHistogram(_Series):
             total, lo, hi = self.sum, self.min, self.max
         return _new(  # type: ignore[no-any-return]
             HistogramPoint,
-            (self.key, self.attributes, self.start_ns, counts, sum(counts), total, lo, hi, dict(self.exemplars)),
+            (
+                self.key,
+                self.attributes,
+                self.start_ns,
+                counts,
+                sum(counts),
+                total,
+                lo,
+                hi,
+                {i: _new(Exemplar, e) for i, e in list(self.exemplars.items())},
+            ),
         )
 
     def quantile(self, q: float) -> float | None:
