@@ -133,7 +133,7 @@ class _Server:
 
 
 def _config_check(path: str | None) -> int:
-    settings, report = resolve_settings(config_file=path)
+    settings, report = resolve_settings(config_file=path, config_file_label="--file")
     rows = describe(settings, report)
     width = max(len(r[0]) for r in rows)
     vwidth = min(48, max(len(r[1]) for r in rows))
@@ -158,8 +158,10 @@ def settings_table() -> str:
     lines = ["| setting | environment | standard fallback | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for f in FIELDS:
         default = "(per protocol)" if f.name == "otlp_endpoint" else ("(unset)" if f.secret else repr(f.default))
-        otel = ", ".join(f"`{v}`" for v in f.otel) or ""
-        lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {f.help} |")
+        unit = " (milliseconds)" if f.otel_parse is not None else ""
+        otel = ", ".join(f"`{v}`{unit}" for v in f.otel)
+        meaning = f.help + (f"; empty = {f.empty}" if f.empty else "")
+        lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 
