@@ -298,19 +298,27 @@ def create_app(
 
 
 def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
-    """Serve the live view standalone with uvicorn until interrupted; ``kwargs`` go to :func:`create_app`.
+    """Serve the live view standalone with uvicorn until Ctrl-C or SIGTERM; ``kwargs`` go to :func:`create_app`.
 
-    Access logging is off (a query token must never reach a log), uvloop and
-    httptools are used when installed.
+    Returns normally on Ctrl-C / SIGTERM (no ``KeyboardInterrupt``). A port in
+    use raises ``OSError`` naming it before anything starts (``port=0`` picks a
+    free one). Access logging is off (a query token must never reach a log);
+    uvloop and httptools are used when installed.
     """
-    import uvicorn
+    from .._serve import bind, bind_error, serve
 
-    app = create_app(**kwargs)
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    hub: LiveHub = app.state.hub
-    hub.server = server
     try:
-        server.run()
-    finally:
-        hub.stop()
+        sock = bind(host, port)
+    except OSError as exc:
+        raise OSError(exc.errno, bind_error(host, port, exc) + "; pass another port to run() (0 = any free)") from None
+    with sock:
+        app = create_app(**kwargs)
+        hub: LiveHub = app.state.hub
+
+        def attach(server: Any) -> None:
+            hub.server = server
+
+        try:
+            serve(app, sock, lifespan="off", on_server=attach)
+        finally:
+            hub.stop()
