@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 import socket
 import threading
@@ -40,10 +41,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def bind_error(host: str, port: int, exc: OSError) -> str:
-    """One line saying which address could not be used, and why."""
-    reason = exc.strerror or str(exc)
-    return f"cannot listen on {host}:{port}: {reason.lower()}"
+def bind_error(host: str, port: int, exc: OSError, port_option: str, host_option: str) -> str:
+    """One line: which address could not be used, why, and what to change (named as the caller's options)."""
+    reason = (exc.strerror or str(exc)).lower()
+    if exc.errno == errno.EADDRINUSE:
+        hint = f"pick another port with {port_option} (0 picks any free port)"
+    elif exc.errno == errno.EACCES:
+        hint = f"ports below 1024 need privileges: pick another with {port_option}"
+    else:  # an unknown name, an address that is not this machine's
+        hint = f"check {host_option}"
+    return f"cannot listen on {host}:{port}: {reason}; {hint}"
 
 
 def _server_class() -> Any:

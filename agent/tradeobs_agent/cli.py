@@ -158,11 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:  # before anything starts, so a port in use is one line, not a traceback after the URLs
         sock = bind(args.host, args.port)
     except OSError as exc:
-        print(
-            f"tradeobs demo: {bind_error(args.host, args.port, exc)}; "
-            "pick another port with --port N (--port 0 picks any free port)",
-            file=sys.stderr,
-        )
+        print(f"tradeobs demo: {bind_error(args.host, args.port, exc, '--port N', '--host')}", file=sys.stderr)
         return 1
     with sock:
         from . import agent as _agent

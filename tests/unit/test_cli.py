@@ -205,8 +205,15 @@ def test_demo_on_a_port_in_use_exits_at_once_with_one_line(tmp_path: Path) -> No
     assert out == ""  # nothing started, no URLs printed
     assert err == (
         f"tradeobs demo: cannot listen on 127.0.0.1:{port}: address already in use; "
-        "pick another port with --port N (--port 0 picks any free port)\n"
+        "pick another port with --port N (0 picks any free port)\n"
     )
+
+
+def test_demo_on_an_address_that_is_not_here_says_to_check_the_host() -> None:
+    proc = _demo_proc("--host", "192.0.2.1", "--port", "0")  # TEST-NET-1: never a local address
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert err.startswith("tradeobs demo: cannot listen on 192.0.2.1:0: ") and err.endswith("; check --host\n"), err
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

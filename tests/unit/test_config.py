@@ -542,3 +542,20 @@ def test_create_app_arguments_use_the_setting_parsers() -> None:
     assert (hub.hz, hub.max_clients) == (20.0, 7)
     with pytest.raises(UnknownSettingError, match="did you mean 'heartbeat'"):
         live.create_app(heartbeet=1.0)
+
+
+def test_init_warns_once_per_unknown_name_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tradeobs.toml").write_text('[otlp]\nendpont = "http://c:4317"\n')
+    monkeypatch.setenv("TRADEOBS_SERVCE_NAME", "algo-1")
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        agent = tradeobs_agent.init(otlp=False, prometheus=False, live=False)
+    assert agent.settings.service_name == "tradeobs-service"
+    msgs = [r.getMessage() for r in caplog.records if "unknown" in r.getMessage()]
+    assert sorted(msgs) == [
+        "tradeobs config: unknown environment variable TRADEOBS_SERVCE_NAME is ignored; "
+        "did you mean TRADEOBS_SERVICE_NAME?",
+        "tradeobs config: unknown key 'endpont' in [otlp] of tradeobs.toml is ignored; did you mean 'endpoint'?",
+    ]

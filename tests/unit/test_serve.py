@@ -30,7 +30,10 @@ def test_bind_refuses_a_port_in_use_and_says_which() -> None:
         with pytest.raises(OSError) as info:
             bind("127.0.0.1", port)
     assert info.value.errno == errno.EADDRINUSE
-    assert bind_error("127.0.0.1", port, info.value) == f"cannot listen on 127.0.0.1:{port}: address already in use"
+    assert bind_error("127.0.0.1", port, info.value, "--port N", "--host") == (
+        f"cannot listen on 127.0.0.1:{port}: address already in use; "
+        "pick another port with --port N (0 picks any free port)"
+    )
 
 
 def test_serve_answers_on_the_bound_socket_and_stops_after_the_duration() -> None:

@@ -310,7 +310,7 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
     try:
         sock = bind(host, port)
     except OSError as exc:
-        raise OSError(exc.errno, bind_error(host, port, exc) + "; pass another port to run() (0 = any free)") from None
+        raise OSError(exc.errno, bind_error(host, port, exc, "run(port=...)", "run(host=...)")) from None
     with sock:
         app = create_app(**kwargs)
         hub: LiveHub = app.state.hub

@@ -355,7 +355,7 @@ def test_standalone_run_on_a_port_in_use_raises_naming_the_port() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=rf"cannot listen on 127\.0\.0\.1:{port}: address already in use; pass "):
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{port}: address already in use; pick another port with run"):
             live.run("127.0.0.1", port)
 
 
