@@ -17,6 +17,8 @@ OUTPUT = "<!-- docs: output -->"
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 _INLINE = re.compile(r"(?<!`)`(tradeobs(?: [^`]*)?)`(?!`)")
+# Other commands in prose: `docker compose ...`, `python benchmarks/x.py`, `python3 -m venv ...`, `compose/up.sh`.
+_INLINE_OTHER = re.compile(r"(?<!`)`((?:docker compose|python3?) [^`]*|(?:\./|compose/)[^` ]+\.sh)`(?!`)")
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Page:
     root: Path = REPO
     blocks: list[Block] = field(default_factory=list)
     inline: list[tuple[int, str]] = field(default_factory=list)  # (line, `tradeobs ...` span)
+    inline_other: list[tuple[int, str]] = field(default_factory=list)  # (line, other command span)
 
     @property
     def text(self) -> str:
@@ -65,6 +68,8 @@ def parse(path: str, root: Path = REPO) -> Page:
                 section += 1
             for span in _INLINE.findall(line):
                 page.inline.append((i + 1, span))
+            for span in _INLINE_OTHER.findall(line):
+                page.inline_other.append((i + 1, span))
             i += 1
             continue
         start, lang, body = i, m.group(2), []

@@ -80,10 +80,15 @@ class PageRun:
 
     # ------------------------------------------------------------------ the page
 
+    def prepare_compose(self) -> None:
+        """The page's compose commands work on a copy of this repository's compose/ and collector/."""
+        for d in ("compose", "collector"):
+            if not (self.workdir / d).exists():
+                shutil.copytree(REPO / d, self.workdir / d, ignore=shutil.ignore_patterns(".env", "backups"))
+
     def run(self) -> None:
         if any("docker compose" in b.text for b in self.page.blocks if b.lang in ("bash", "sh")):
-            for d in ("compose", "collector"):  # the page's commands work on this repository's files
-                shutil.copytree(REPO / d, self.workdir / d, ignore=shutil.ignore_patterns(".env", "backups"))
+            self.prepare_compose()
         section = 0
         try:
             for block in self.page.blocks:
@@ -334,30 +339,32 @@ class PageRun:
         assert binary, (
             "docker-compose is not installed: run `apt-get install -y docker-compose` (scripts/install.d/20-apt.sh)"
         )
-        assert args[:1] == ["-f"], f"{block.where}: docker compose without -f FILE"
-        compose_file, sub, rest = args[1], args[2], args[3:]
-        copy = self.compose_copy(compose_file)
+        files: list[Path] = []
+        while args[:1] == ["-f"]:
+            files.append(self.compose_copy(args[1]))
+            args = args[2:]
+        assert files, f"{block.where}: docker compose without -f FILE"
+        sub, rest = args[0], args[1:]
         env = {**clean_env(), "DOCKER_HOST": f"unix://{self.workdir}/no-docker-engine.sock"}
-        res = subprocess.run(
-            [binary, "-f", str(copy), sub, *rest], cwd=self.workdir, env=env, capture_output=True, text=True,
-            timeout=LIMIT,
-        )  # fmt: skip
+        argv = [binary, *[a for f in files for a in ("-f", str(f))], sub, *rest]
+        res = subprocess.run(argv, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=LIMIT)
         out = res.stdout + res.stderr
         # It parsed the options and loaded and validated the file, and stopped where it needs the engine.
         assert "Usage:" not in out, f"{block.where}: docker compose {sub} rejects its options\n{out[-3000:]}"
         assert "Error while fetching server API version" in out, f"{block.where}: docker compose {sub}\n{out[-3000:]}"
-        self.compose_names(block, copy, sub, rest)
+        self.compose_names(block, files[0], sub, rest)
         self.ran.append(f"{block.where}: docker compose {sub} (parsed and validated; no engine here)")
 
     def compose_copy(self, compose_file: str) -> Path:
-        """compose/ and collector/ copied once into the page directory (the page's cp line makes its .env)."""
+        """A copy of ``compose_file`` (in the page's copy of compose/) that Compose v1 reads."""
         target = self.workdir / compose_file
         doc = yaml.safe_load(target.read_text())
-        self.compose_project = doc.get("name", target.parent.name)
+        if not self.compose_doc:
+            self.compose_project = doc.get("name", target.parent.name)
+            self.compose_doc = doc
         doc.pop("name", None)  # v1 predates the top-level name key
-        v1 = target.with_name("docker-compose.v1.yml")
+        v1 = target.with_name(target.stem + ".v1.yml")
         v1.write_text(yaml.safe_dump(doc, sort_keys=False))
-        self.compose_doc = doc
         return v1
 
     def compose_names(self, block: Block, copy: Path, sub: str, rest: list[str]) -> None:

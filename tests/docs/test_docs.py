@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import tradeobs_agent
 from tradeobs_agent.cli import build_parser
 
-from .pages import CHECKED, NOT_HERE, NOT_RUN, REPO, RUN, commands, pages, parse
+from .pages import CHECKED, NOT_HERE, NOT_RUN, REPO, RUN, Block, commands, pages, parse
 from .runner import PageRun, clean_env
 
 # Paths in a page that must not be touched on this machine -> a path inside the page's directory.
@@ -66,6 +67,29 @@ def test_inline_tradeobs_commands_parse(path: str) -> None:
             parser.parse_args(words)
         except SystemExit as exc:
             assert exc.code == 0, f"{path}:{line}: `{span}` does not parse"
+
+
+@pytest.mark.parametrize("path", [p for p in pages() if parse(p).inline_other])
+def test_other_inline_commands_name_real_things(path: str, tmp_path: Path) -> None:
+    """Commands in prose: compose lines checked like fenced ones (a .env from the example), scripts exist,
+    `python3 -m venv` runs; benchmarks and test runs are not run here (they are long), their files must exist."""
+    page = parse(path)
+    run = PageRun(page, tmp_path)
+    for line, span in page.inline_other:
+        block = Block(path, line, "sh", span + "\n", 0)
+        words = shlex.split(span)
+        if words[:2] == ["docker", "compose"]:
+            run.prepare_compose()
+            shutil.copy(tmp_path / "compose" / ".env.example", tmp_path / "compose" / ".env")
+            run.docker_compose(block, words[2:])
+        elif words[:3] == ["python3", "-m", "venv"]:
+            run.shell(block, span)
+        elif words[:3] == ["python", "-m", "pytest"]:
+            assert (REPO / words[3]).exists(), f"{path}:{line}: {words[3]} does not exist"
+        elif words[0] in ("python", "python3"):
+            assert (REPO / words[1]).is_file(), f"{path}:{line}: {words[1]} does not exist"
+        else:  # a script named in prose
+            assert (REPO / words[0].removeprefix("./")).is_file(), f"{path}:{line}: {words[0]} does not exist"
 
 
 @pytest.mark.integration
