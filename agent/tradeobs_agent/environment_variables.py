@@ -105,6 +105,11 @@ TRADEOBS_LIVE_CORS_ORIGINS = "TRADEOBS_LIVE_CORS_ORIGINS"
 TRADEOBS_SHUTDOWN_TIMEOUT = "TRADEOBS_SHUTDOWN_TIMEOUT"
 """Upper bound, in seconds, on ``shutdown()``. Default 5."""
 
+# --- internal errors -----------------------------------------------------
+TRADEOBS_INTERNAL_ERRORS = "TRADEOBS_INTERNAL_ERRORS"
+"""``raise``: an internal error (a bug of ours) re-raises instead of being counted and logged once
+(strict mode, for tests; read at each error by ``_errors``). Default: unset, never raise."""
+
 # --- the demo service's app factory (``tradeobs_agent.demo:create_app``) --
 TRADEOBS_DEMO_SYMBOLS = "TRADEOBS_DEMO_SYMBOLS"
 """How many symbols the demo trades (a count: AAPL, MSFT, ... then SYM0010, ...). Default 10."""

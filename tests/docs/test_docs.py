@@ -146,7 +146,8 @@ def test_readme_counts_the_log_streams_right() -> None:
 
 
 def test_metrics_doc_says_what_the_embedded_endpoint_serves() -> None:
-    """Every histogram has _count and _sum (slippage too); OpenMetrics scrapes carry exemplars, text ones not."""
+    """_count and _sum for every histogram but a signed one (buckets only), in both formats; exemplars on
+    OpenMetrics scrapes only."""
     agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=tradeobs_agent.PrometheusOptions(port=0))
     assert agent.prometheus_url
     tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
@@ -156,20 +157,21 @@ def test_metrics_doc_says_what_the_embedded_endpoint_serves() -> None:
     text = _scrape(agent.prometheus_url, "text/plain")
     om = _scrape(agent.prometheus_url, "application/openmetrics-text")
     histograms = set(re.findall(r"^# TYPE (\S+) histogram$", text, flags=re.M))
-    assert "trading_order_slippage" in histograms
+    assert "trading_order_slippage" in histograms and "trading_order_submit_to_fill_latency_seconds" in histograms
     for name in histograms:
         for body in (text, om):
-            assert re.search(rf"^{name}_count\{{", body, flags=re.M), name
-            assert re.search(rf"^{name}_sum\{{", body, flags=re.M), name
+            assert re.search(rf"^{name}_bucket\{{.*le=\"\+Inf\"\}} 1\b", body, flags=re.M), name
+            signed = name == "trading_order_slippage"
+            assert bool(re.search(rf"^{name}_count\{{", body, flags=re.M)) is not signed, name
+            assert bool(re.search(rf"^{name}_sum\{{", body, flags=re.M)) is not signed, name
     assert " # {" not in text
-    assert re.search(r'^trading_order_slippage_bucket\{.*\} 1 # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\}', om,
-                     flags=re.M)  # fmt: skip
+    exemplar = r'\} 1 # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\}'
+    assert re.search(r"^trading_order_slippage_bucket\{.*" + exemplar, om, flags=re.M)
     doc = " ".join((REPO / "docs" / "metrics.md").read_text().split())
-    assert (
-        "`<name>_count` and `<name>_sum`, on both formats, `trading_order_slippage` (negative buckets) included" in doc
-    )
+    assert "the embedded endpoint serves its buckets only, in both formats" in doc
     assert "The embedded endpoint serves them too, on OpenMetrics scrapes" in doc
-    assert "omits `_count`" not in doc and "uses the classic text format, which has no exemplars" not in doc
+    assert "The classic text format (curl, `Accept: text/plain`) has no exemplars." in doc
+    assert "uses the classic text format, which has no exemplars" not in doc
 
 
 def _scrape(url: str, accept: str) -> str:

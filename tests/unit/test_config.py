@@ -559,3 +559,10 @@ def test_init_warns_once_per_unknown_name_and_runs(
         "did you mean TRADEOBS_SERVICE_NAME?",
         "tradeobs config: unknown key 'endpont' in [otlp] of tradeobs.toml is ignored; did you mean 'endpoint'?",
     ]
+
+
+def test_the_internal_errors_variable_is_the_one_the_error_helper_reads() -> None:
+    from tradeobs_agent import _errors
+
+    assert _errors.ENV_STRICT == ev.TRADEOBS_INTERNAL_ERRORS
+    assert resolve_settings(env={_errors.ENV_STRICT: "raise"})[1].problems == []
