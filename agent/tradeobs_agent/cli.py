@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .config import FIELDS, describe, otlp_for, resolve_settings
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradeobs", description="Observability for Python trading systems.")
     parser.add_argument("--version", action="version", version=f"tradeobs {__version__}")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", title="commands")
+    parser.set_defaults(help_text=parser.format_help)  # shown when no command is given
 
     demo = sub.add_parser(
         "demo",
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "config", help="inspect configuration", description="Inspect the configuration the agent would resolve here."
     )
     cfg_sub = cfg.add_subparsers(dest="config_cmd", metavar="COMMAND", title="commands")
+    cfg.set_defaults(help_text=cfg.format_help)
     check = cfg_sub.add_parser(
         "check",
         help="print resolved settings, their sources and every problem; exit 1 on problems",
@@ -132,15 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before a server took over the signal: stop quietly
         return 130
     # `tradeobs` or `tradeobs config` alone: show what there is, as a usage error.
-    (_subparser(parser, "config") if args.cmd == "config" else parser).print_help(sys.stderr)
+    print(args.help_text(), end="", file=sys.stderr)
     return 2
-
-
-def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices[name]  # type: ignore[no-any-return]
-    raise KeyError(name)  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- demo

@@ -228,12 +228,16 @@ class PageRun:
         names = [a for a in args if not a.startswith("-")]
         assert names, f"{block.where}: pip install of nothing"
         for name in names:
-            dist = "tradeobs" if name == "." else re.split(r"[<>=\[ ]", name)[0]
-            try:
-                importlib.metadata.distribution(dist)
-            except importlib.metadata.PackageNotFoundError:
-                raise AssertionError(f"{block.where}: {dist!r} is not installed (pyproject.toml test extra)") from None
-            if name == ".":
+            m = re.fullmatch(r"([^\[<>=]+)(?:\[([^\]]+)\])?.*", name)
+            assert m, f"{block.where}: cannot read the requirement {name!r}"
+            dist = "tradeobs" if m.group(1) == "." else m.group(1)
+            extras = {e.strip() for e in (m.group(2) or "").split(",") if e.strip()}
+            _installed(block, dist)
+            for req in importlib.metadata.requires(dist) or []:  # and what the named extras pull in
+                marker = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
+                if marker and marker.group(1) in extras:
+                    _installed(block, re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0])
+            if m.group(1) == ".":
                 assert shutil.which("tradeobs"), f"{block.where}: the tradeobs command is not on PATH"
         self.ran.append(f"{block.where}: pip install {' '.join(args)} (checked installed)")
 
@@ -419,6 +423,13 @@ _COMPOSE_VALUE_OPTIONS = {
     "up": {"-t", "--timeout", "--scale"},
     "down": {"-t", "--timeout", "--rmi"},
 }
+
+
+def _installed(block: Block, dist: str) -> None:
+    try:
+        importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        raise AssertionError(f"{block.where}: {dist!r} is not installed (pyproject.toml test extra)") from None
 
 
 def _split_and(command: str) -> list[str]:
