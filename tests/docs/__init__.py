@@ -41,7 +41,10 @@ Commands
     packages they name must be installed (``-e .`` is this project, with its ``tradeobs``
     command).
   * ``./scripts/test.sh`` is the suite itself (and reinstalls the package): it must exist,
-    be executable and parse (``bash -n``).
+    be executable and parse (``bash -n``). ``python -m pytest PATH`` runs part of the suite
+    (some with a variable that rewrites a snapshot): PATH must exist. ``python scripts/X.py``
+    is a maintainer tool (the OpenTelemetry canary builds a venv and downloads a release):
+    it must answer ``--help``.
   * ``docker compose -f FILE ...``: there is no Docker engine here. Each line goes through
     Debian's ``docker-compose`` (v1) against a copy of compose/, as far as it gets
     without an engine (options, the file with the ``.env`` the page created); the

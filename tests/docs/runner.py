@@ -207,6 +207,10 @@ class PageRun:
             return self.pip(block, words[words.index("install") + 1 :])
         if first == "./scripts/test.sh":
             return self.test_script(block)
+        if head[:3] == ["python", "-m", "pytest"] or head[:3] == ["python3", "-m", "pytest"]:
+            return self.suite_part(block, head[3:])
+        if first in ("python", "python3") and len(head) > 1 and head[1].startswith("scripts/"):
+            return self.repo_tool(block, head[1])
         if words[:2] == ["docker", "compose"]:
             return self.docker_compose(block, words[2:])
         if head[:2] == ["tradeobs", "demo"] and "--duration" not in head:
@@ -247,6 +251,22 @@ class PageRun:
         res = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, f"{block.where}: scripts/test.sh does not parse: {res.stderr}"
         self.ran.append(f"{block.where}: ./scripts/test.sh (checked, not run)")
+
+    def suite_part(self, block: Block, args: list[str]) -> None:
+        """A part of this test suite (the suite runs it anyway; some rewrite snapshots): its paths must exist."""
+        paths = [a for a in args if not a.startswith("-")]
+        assert paths, f"{block.where}: pytest of what?"
+        for path in paths:
+            assert (REPO / path.split("::")[0]).exists(), f"{block.where}: {path} does not exist"
+        self.ran.append(f"{block.where}: python -m pytest {' '.join(args)} (checked, not run)")
+
+    def repo_tool(self, block: Block, script: str) -> None:
+        """A maintainer tool of this repository (builds venvs, downloads releases): it must answer --help."""
+        path = REPO / script
+        assert path.is_file(), f"{block.where}: {script} does not exist"
+        res = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0 and "usage:" in res.stdout, f"{block.where}: {script} --help\n{res.stderr}"
+        self.ran.append(f"{block.where}: {script} --help (a maintainer tool: not run)")
 
     # ------------------------------------------------------------------ servers
 
