@@ -17,8 +17,6 @@ from tests._util import dead_endpoint, free_port, wait_for
 from tradeobs_agent import PrometheusOptions
 from tradeobs_agent.cli import build_parser, main
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_config_check_ok_and_shows_sources(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "algo-7")
@@ -194,13 +192,23 @@ def _demo_proc(*args: str, **env: str) -> subprocess.Popen[str]:
     )
 
 
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Its output once it exits; a process that does not exit in time is killed (and the test fails)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_demo_on_a_port_in_use_exits_at_once_with_one_line(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         proc = _demo_proc("--port", str(port))
-        out, err = proc.communicate(timeout=60)
+        out, err = _finish(proc, 60)
     assert proc.returncode == 1
     assert out == ""  # nothing started, no URLs printed
     assert err == (
@@ -211,7 +219,7 @@ def test_demo_on_a_port_in_use_exits_at_once_with_one_line(tmp_path: Path) -> No
 
 def test_demo_on_an_address_that_is_not_here_says_to_check_the_host() -> None:
     proc = _demo_proc("--host", "192.0.2.1", "--port", "0")  # TEST-NET-1: never a local address
-    out, err = proc.communicate(timeout=60)
+    out, err = _finish(proc, 60)
     assert proc.returncode == 1 and out == ""
     assert err.startswith("tradeobs demo: cannot listen on 192.0.2.1:0: ") and err.endswith("; check --host\n"), err
 
@@ -244,6 +252,6 @@ def _ready(proc: subprocess.Popen[str], url: str) -> bool:
 
 def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
     proc = _demo_proc("--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false")
-    out, err = proc.communicate(timeout=120)
+    out, err = _finish(proc, 120)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got
