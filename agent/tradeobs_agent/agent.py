@@ -37,6 +37,7 @@ from ._internal import otel_private, providers
 from ._internal.exporters import abort_failing_exporters, install_duplicate_filter, remove_duplicate_filter
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
+from ._names import keywords_checked
 from .config import ConfigReport, Settings, resolve_settings
 from .options import (
     LiveOptions,
@@ -129,6 +130,7 @@ class Agent:
         return ok
 
 
+@keywords_checked  # init(servce_name=...) -> "did you mean 'service_name'?"
 def init(
     *,
     service_name: str | None = None,

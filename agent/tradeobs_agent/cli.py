@@ -1,10 +1,14 @@
 """The ``tradeobs`` command.
 
-tradeobs demo [--host 127.0.0.1] [--port 8000] [--symbols 10] [--tick-hz 10] [--orders-hz 2]
-tradeobs config check [--file tradeobs.toml]     resolved settings, their sources, every problem
-tradeobs config docs                             the settings table as Markdown
+tradeobs demo [--host 127.0.0.1] [--port 8000] [--symbols 10] ...   the instrumented paper-trading demo
+tradeobs config check [--file tradeobs.toml]     resolved settings, their sources, every problem (exit 1)
+tradeobs config docs [--write FILE]              the settings table as Markdown
 tradeobs doctor [--service-url URL]              what is reachable: collector, Prometheus, live stream
 tradeobs loadtest ...                            SSE fan-out load test (see docs/live.md)
+tradeobs --version
+
+``tradeobs`` or ``tradeobs config`` alone prints its help and exits 2, like any
+other usage error. Every option's help states its default.
 """
 
 from __future__ import annotations
@@ -17,7 +21,97 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from ._version import __version__
 from .config import FIELDS, describe, otlp_for, resolve_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tradeobs`` argument parser (``loadtest`` has its own: ``tradeobs loadtest --help``)."""
+    parser = argparse.ArgumentParser(prog="tradeobs", description="Observability for Python trading systems.")
+    parser.add_argument("--version", action="version", version=f"tradeobs {__version__}")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", title="commands")
+    parser.set_defaults(help_text=parser.format_help)  # shown when no command is given
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the paper-trading demo service, fully instrumented (no collector needed)",
+        description="Run the paper-trading demo service, fully instrumented, until Ctrl-C (or --duration).",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    demo.add_argument(
+        "--port", type=int, default=8000, help="port to listen on; 0 picks any free port (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--symbols",
+        type=int,
+        default=10,
+        metavar="COUNT",
+        help="how many symbols to trade (a count, not names): AAPL, MSFT, ... then SYM0010, ... (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--tick-hz",
+        type=float,
+        default=10.0,
+        help="market-data steps per second, each ticks every symbol (default: %(default)s)",
+    )
+    demo.add_argument("--orders-hz", type=float, default=2.0, help="orders per second (default: %(default)s)")
+    demo.add_argument(
+        "--seed", type=int, default=None, help="random seed for a repeatable market (default: none, a new one per run)"
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: none, run until Ctrl-C or SIGTERM)",
+    )
+
+    cfg = sub.add_parser(
+        "config", help="inspect configuration", description="Inspect the configuration the agent would resolve here."
+    )
+    cfg_sub = cfg.add_subparsers(dest="config_cmd", metavar="COMMAND", title="commands")
+    cfg.set_defaults(help_text=cfg.format_help)
+    check = cfg_sub.add_parser(
+        "check",
+        help="print resolved settings, their sources and every problem; exit 1 on problems",
+        description="Resolve the settings exactly as init() would in this directory and environment; print each "
+        "with its source and every problem (bad values, unknown TRADEOBS_* variables, unknown file keys); "
+        "exit 1 if there is one.",
+    )
+    check.add_argument(
+        "--file",
+        default=None,
+        metavar="PATH",
+        help="config file to read (default: $TRADEOBS_CONFIG_FILE, else ./tradeobs.toml, else [tool.tradeobs] in "
+        "./pyproject.toml)",
+    )
+    docs = cfg_sub.add_parser(
+        "docs", help="print the settings reference as Markdown", description="Print the settings table as Markdown."
+    )
+    docs.add_argument(
+        "--write",
+        metavar="FILE",
+        default=None,
+        help="replace the generated table between the markers in FILE instead of printing (default: print)",
+    )
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check what the configured agent can reach",
+        description="Check what the agent configured here can reach: the OTLP collector, the Prometheus endpoint, "
+        "the live stream; and the configuration itself. Exit 1 if a check fails.",
+    )
+    doctor.add_argument(
+        "--service-url",
+        default="http://127.0.0.1:8000",
+        help="base URL of the running service, where /telemetry is mounted (default: %(default)s)",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
+    )
+
+    sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,61 +120,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .live.loadtest import main as loadtest_main
 
         return int(loadtest_main(args_list[1:]))
-    parser = argparse.ArgumentParser(prog="tradeobs", description="Observability for Python trading systems")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
-    demo = sub.add_parser("demo", help="run the paper-trading demo service, instrumented")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--symbols", type=int, default=10)
-    demo.add_argument("--tick-hz", type=float, default=10.0, help="market-data steps per second")
-    demo.add_argument("--orders-hz", type=float, default=2.0, help="orders per second")
-    demo.add_argument("--seed", type=int, default=None)
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-
-    cfg = sub.add_parser("config", help="inspect configuration")
-    cfg_sub = cfg.add_subparsers(dest="config_cmd", required=True)
-    check = cfg_sub.add_parser("check", help="print resolved settings and problems; exit 1 on problems")
-    check.add_argument("--file", default=None, help="config file (default: tradeobs.toml / pyproject.toml)")
-    docs = cfg_sub.add_parser("docs", help="print the settings reference as Markdown")
-    docs.add_argument("--write", metavar="FILE", help="replace the generated table in FILE instead of printing")
-
-    doctor = sub.add_parser("doctor", help="check what the configured agent can reach")
-    doctor.add_argument("--service-url", default="http://127.0.0.1:8000", help="where the live stream is served")
-    doctor.add_argument("--timeout", type=float, default=2.0)
-
-    sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
-
+    parser = build_parser()
     args = parser.parse_args(args_list)
-    if args.cmd == "demo":
-        return _demo(args)
-    if args.cmd == "config":
-        return _config_check(args.file) if args.config_cmd == "check" else _config_docs(args.write)
-    return _doctor(args.service_url, args.timeout)
+    try:
+        if args.cmd == "demo":
+            return _demo(args)
+        if args.cmd == "config" and args.config_cmd == "check":
+            return _config_check(args.file)
+        if args.cmd == "config" and args.config_cmd == "docs":
+            return _config_docs(args.write)
+        if args.cmd == "doctor":
+            return _doctor(args.service_url, args.timeout)
+    except KeyboardInterrupt:  # Ctrl-C before a server took over the signal: stop quietly
+        return 130
+    # `tradeobs` or `tradeobs config` alone: show what there is, as a usage error.
+    print(args.help_text(), end="", file=sys.stderr)
+    return 2
 
 
 # --------------------------------------------------------------------------- demo
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import asyncio
-
-    import uvicorn
-
-    from . import agent as _agent
-    from .demo import DemoConfig, create_app
+    from ._serve import bind, bind_error, serve
+    from .demo import DemoConfig
 
     try:
         config = DemoConfig(symbols=args.symbols, tick_hz=args.tick_hz, orders_hz=args.orders_hz, seed=args.seed)
     except ValueError as exc:
         print(f"tradeobs demo: {exc}", file=sys.stderr)
         return 2
-    app = create_app(config)
-    agent = _agent.get_agent()
-    server = _Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
-    )
-    base = f"http://{args.host}:{args.port}"
+    try:  # before anything starts, so a port in use is one line, not a traceback after the URLs
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"tradeobs demo: {bind_error(args.host, args.port, exc, '--port N', '--host')}", file=sys.stderr)
+        return 1
+    with sock:
+        from . import agent as _agent
+        from .demo import create_app
+
+        app = create_app(config)
+        port = sock.getsockname()[1]
+        _print_demo_urls(config, args.host, port, _agent.get_agent())
+        serve(app, sock, duration=args.duration, lifespan="on")
+    return 0
+
+
+def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
     print(f"tradeobs demo: paper trading {config.symbols} symbols")
     print(f"  live dashboard   {base}/telemetry/")
     print(f"  live stream      {base}/telemetry/stream")
@@ -88,52 +176,19 @@ def _demo(args: argparse.Namespace) -> int:
     if agent is not None:
         s = agent.settings
         print(f"  Prometheus       {agent.prometheus_url or 'off'}")
-        print(f"  JSON logs        {s.log_dir or 'off'}/")
+        print(f"  JSON logs        {s.log_dir + '/' if s.log_dir else 'off'}")
         if s.otlp_enabled:
             target = otlp_for(s, "traces")
             state = "reachable" if _tcp_ok(target.endpoint, 0.5) else "not reachable: exports are counted as failed"
             print(f"  OTLP collector   {target.endpoint} ({state})")
     print("Ctrl-C to stop.", flush=True)
 
-    async def serve() -> None:
-        import signal
-
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # a clean stop, exit status 0
-            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        task = asyncio.create_task(server.serve())
-        await asyncio.wait({task}, timeout=args.duration)
-        server.should_exit = True
-        await task
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-class _Server:
-    """uvicorn.Server without its signal capture (which re-raises SIGTERM after a graceful stop)."""
-
-    def __new__(cls, config: Any) -> Any:
-        import contextlib
-
-        import uvicorn
-
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Any:
-                yield
-
-        return Server(config)
-
 
 # --------------------------------------------------------------------------- config
 
 
 def _config_check(path: str | None) -> int:
-    settings, report = resolve_settings(config_file=path)
+    settings, report = resolve_settings(config_file=path, config_file_label="--file")
     rows = describe(settings, report)
     width = max(len(r[0]) for r in rows)
     vwidth = min(48, max(len(r[1]) for r in rows))
@@ -158,8 +213,10 @@ def settings_table() -> str:
     lines = ["| setting | environment | standard fallback | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for f in FIELDS:
         default = "(per protocol)" if f.name == "otlp_endpoint" else ("(unset)" if f.secret else repr(f.default))
-        otel = ", ".join(f"`{v}`" for v in f.otel) or ""
-        lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {f.help} |")
+        unit = " (milliseconds)" if f.otel_parse is not None else ""
+        otel = ", ".join(f"`{v}`{unit}" for v in f.otel)
+        meaning = f.help + (f"; empty = {f.empty}" if f.empty else "")
+        lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 

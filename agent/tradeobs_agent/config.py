@@ -7,11 +7,20 @@
 Precedence, per setting, evaluated at call time (never at import):
 explicit argument > ``TRADEOBS_*`` > standard ``OTEL_*`` > config file > default.
 
-A bad *explicit* argument raises :class:`TradeObsConfigError` naming the setting,
-the value and what is allowed. A bad environment or file value is a
-:class:`Problem`: it is logged once as a warning with the same facts and the
-setting falls back to its default, so a typo in the environment never stops a
-trading service. ``tradeobs config check`` prints the same report.
+One parser per setting (the :data:`FIELDS` table) checks a value wherever it
+comes from, so ``tradeobs config check``, ``init()`` and ``live.create_app()``
+accept exactly the same values. A bad *explicit* argument raises
+:class:`TradeObsConfigError` naming the setting, the value and what is allowed;
+an unknown one raises :class:`UnknownSettingError` naming the closest valid
+name. A bad environment or file value, an unknown ``TRADEOBS_*`` variable and
+an unknown file key are each a :class:`Problem`: logged once as a warning by
+``init()`` and the setting falls back to its default, so a typo in the
+environment never stops a trading service. ``tradeobs config check`` prints the
+same report and exits 1.
+
+An empty value (``TRADEOBS_LOG_DIR=``, ``dir = ""``) means "not set" unless the
+setting gives empty a meaning (``Field.empty``: no log files, no auth, ...);
+then it means that from every source.
 """
 
 from __future__ import annotations
@@ -19,15 +28,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tomllib
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from . import _parsers as p
 from . import environment_variables as ev
-from .exceptions import TradeObsConfigError
+from ._config_file import load as _load_file
+from ._config_report import ConfigReport, Problem
+from ._names import did_you_mean
+from .exceptions import TradeObsConfigError, UnknownSettingError
 
 __all__ = [
     "FIELDS",
@@ -35,6 +45,8 @@ __all__ = [
     "OtlpTarget",
     "Problem",
     "Settings",
+    "agent_variables",
+    "check_argument",
     "otlp_for",
     "resolve_settings",
 ]
@@ -55,146 +67,17 @@ TRADING_MODES = ("paper", "live")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-# --------------------------------------------------------------------------- parsers
-# Each parser takes a raw value (a string from env, or a typed value from an
-# argument or the TOML file) and returns the typed value or raises ValueError
-# whose message says what is allowed.
-
-
-def _bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    s = str(raw).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("a boolean (true/false)")
-
-
-def _number(kind: type, lo: float, hi: float) -> Callable[[Any], Any]:
-    allowed = f"{'an integer' if kind is int else 'a number'} in [{lo:g}, {hi:g}]"
-
-    def parse(raw: Any) -> Any:
-        if isinstance(raw, bool):
-            raise ValueError(allowed)
-        try:
-            val = kind(raw.strip() if isinstance(raw, str) else raw)
-        except (TypeError, ValueError):
-            raise ValueError(allowed) from None
-        if not (lo <= val <= hi) or val != val:
-            raise ValueError(allowed)
-        return val
-
-    parse.allowed = allowed  # type: ignore[attr-defined]
-    return parse
-
-
-def _choice(options: tuple[str, ...], upper: bool = False) -> Callable[[Any], str]:
-    allowed = "one of: " + ", ".join(options)
-
-    def parse(raw: Any) -> str:
-        if not isinstance(raw, str):
-            raise ValueError(allowed)
-        s = raw.strip().upper() if upper else raw.strip().lower()
-        if s not in options:
-            raise ValueError(allowed)
-        return s
-
-    return parse
-
-
-def _text(raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > 255:
-        raise ValueError("a non-empty string of at most 255 characters")
-    return raw.strip()
-
-
-def _optional_text(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError("a string")
-    return raw.strip()
-
-
-def _endpoint(raw: Any) -> str:
-    allowed = "a URL such as http://localhost:4317"
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError(allowed)
-    s = raw.strip()
-    if "://" not in s:
-        s = "http://" + s
-    u = urllib.parse.urlparse(s)
-    if u.scheme not in ("http", "https") or not u.hostname:
-        raise ValueError(allowed)
-    try:
-        u.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ValueError(allowed) from None
-    return s
-
-
-def _kv_map(raw: Any) -> dict[str, str]:
-    """``k=v,k2=v2`` (W3C baggage-like, URL-decoded) or a mapping."""
-    allowed = "comma-separated key=value pairs"
-    if isinstance(raw, Mapping):
-        return {str(k): str(v) for k, v in raw.items()}
-    if not isinstance(raw, str):
-        raise ValueError(allowed)
-    out: dict[str, str] = {}
-    for part in raw.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(allowed)
-        out[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
-    return out
-
-
-def _csv(raw: Any) -> tuple[str, ...]:
-    if isinstance(raw, (list, tuple)):
-        return tuple(str(x).strip() for x in raw if str(x).strip())
-    if not isinstance(raw, str):
-        raise ValueError("a comma-separated list")
-    return tuple(x.strip() for x in raw.split(",") if x.strip())
-
-
-def _regex_list(raw: Any) -> tuple[str, ...]:
-    """Regular expressions: a list, or a string holding a JSON array or a single pattern."""
-    allowed = "a list of valid regular expressions (env: a JSON array, or one pattern)"
-    if isinstance(raw, str):
-        s = raw.strip()
-        if s.startswith("["):
-            import json
-
-            try:
-                raw = json.loads(s)
-            except ValueError:
-                raise ValueError(allowed) from None
-        else:
-            raw = [s] if s else []
-    if not isinstance(raw, (list, tuple)) or not all(isinstance(x, str) for x in raw):
-        raise ValueError(allowed)
-    import re
-
-    for pattern in raw:
-        try:
-            re.compile(pattern)
-        except re.error:
-            raise ValueError(allowed) from None
-    return tuple(raw)
-
-
-def _ms_to_s(raw: str) -> float:
-    return float(raw) / 1000.0
-
-
 # --------------------------------------------------------------------------- fields
 
 
 @dataclass(frozen=True)
 class Field:
-    """One setting: where it comes from and what it accepts."""
+    """One setting: where it comes from and what it accepts.
+
+    ``otel_parse`` reads the standard ``OTEL_*`` fallback when its unit differs
+    (milliseconds). ``empty``, when set, is what an empty value means (from any
+    source); otherwise an empty value is "not set".
+    """
 
     name: str
     env: str
@@ -202,100 +85,133 @@ class Field:
     parse: Callable[[Any], Any]
     help: str
     otel: tuple[str, ...] = ()
-    otel_convert: Callable[[str], Any] | None = None
+    otel_parse: Callable[[Any], Any] | None = None
     secret: bool = False
+    empty: str = ""
 
     @property
     def allowed(self) -> str:
-        try:
-            self.parse(object())
-        except ValueError as exc:
-            return str(exc)
-        except Exception:  # pragma: no cover - parsers only raise ValueError
-            pass
-        return "see docs/configuration.md"
+        return p.allowed(self.parse)
 
 
 def _f(name: str, default: Any, parse: Callable[[Any], Any], help: str, **kw: Any) -> Field:
     return Field(name=name, env="TRADEOBS_" + name.upper(), default=default, parse=parse, help=help, **kw)
 
 
+_SECONDS_TIMEOUT = (0.1, 300.0)
+_SECONDS_INTERVAL = (0.05, 3600.0)
+
 FIELDS: tuple[Field, ...] = (
-    _f("service_name", "tradeobs-service", _text, "service.name", otel=(ev.OTEL_SERVICE_NAME,)),
-    _f("service_version", "0.0.0", _text, "service.version"),
-    _f("environment", "dev", _text, "deployment.environment"),
-    _f("trading_mode", "paper", _choice(TRADING_MODES), "trading.mode resource attribute"),
-    _f("resource_attributes", {}, _kv_map, "extra resource attributes", otel=(ev.OTEL_RESOURCE_ATTRIBUTES,)),
-    _f("sdk_disabled", False, _bool, "turn the whole agent into a no-op", otel=(ev.OTEL_SDK_DISABLED,)),
-    _f("otlp_enabled", True, _bool, "export traces, metrics and logs over OTLP"),
+    _f("service_name", "tradeobs-service", p.text, "service.name", otel=(ev.OTEL_SERVICE_NAME,)),
+    _f("service_version", "0.0.0", p.text, "service.version"),
+    _f("environment", "dev", p.text, "deployment.environment"),
+    _f("trading_mode", "paper", p.choice(TRADING_MODES), "trading.mode resource attribute"),
+    _f("resource_attributes", {}, p.kv_map, "extra resource attributes", otel=(ev.OTEL_RESOURCE_ATTRIBUTES,)),
+    _f("sdk_disabled", False, p.boolean, "turn the whole agent into a no-op", otel=(ev.OTEL_SDK_DISABLED,)),
+    _f("otlp_enabled", True, p.boolean, "export traces, metrics and logs over OTLP"),
     _f(
         "otlp_endpoint",
         "",
-        _endpoint,
+        p.endpoint,
         "collector endpoint (default per protocol)",
         otel=(ev.OTEL_EXPORTER_OTLP_ENDPOINT,),
     ),
-    _f("otlp_protocol", "grpc", _choice(PROTOCOLS), "OTLP transport", otel=(ev.OTEL_EXPORTER_OTLP_PROTOCOL,)),
-    _f("otlp_headers", {}, _kv_map, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
+    _f("otlp_protocol", "grpc", p.choice(PROTOCOLS), "OTLP transport", otel=(ev.OTEL_EXPORTER_OTLP_PROTOCOL,)),
+    _f("otlp_headers", {}, p.kv_map, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
     _f(
         "otlp_timeout",
         10.0,
-        _number(float, 0.1, 300),
+        p.number(float, *_SECONDS_TIMEOUT, "seconds"),
         "OTLP export timeout, seconds",
         otel=(ev.OTEL_EXPORTER_OTLP_TIMEOUT,),
-        otel_convert=_ms_to_s,
+        otel_parse=p.milliseconds(*_SECONDS_TIMEOUT),
     ),
     _f(
         "otlp_insecure",
         None,
-        _bool,
+        p.boolean,
         "plain-text gRPC (default: true for http:// endpoints)",
         otel=(ev.OTEL_EXPORTER_OTLP_INSECURE,),
     ),
-    _f("traces_sampler", "parentbased_always_on", _choice(SAMPLERS), "trace sampler", otel=(ev.OTEL_TRACES_SAMPLER,)),
-    _f("traces_sampler_arg", 1.0, _number(float, 0.0, 1.0), "sampling ratio", otel=(ev.OTEL_TRACES_SAMPLER_ARG,)),
+    _f(
+        "traces_sampler",
+        "parentbased_always_on",
+        p.choice(SAMPLERS),
+        "trace sampler",
+        otel=(ev.OTEL_TRACES_SAMPLER,),
+    ),
+    _f("traces_sampler_arg", 1.0, p.number(float, 0.0, 1.0), "sampling ratio", otel=(ev.OTEL_TRACES_SAMPLER_ARG,)),
     _f(
         "metric_export_interval",
         10.0,
-        _number(float, 0.05, 3600),
+        p.number(float, *_SECONDS_INTERVAL, "seconds"),
         "OTLP metric export interval, seconds",
         otel=(ev.OTEL_METRIC_EXPORT_INTERVAL,),
-        otel_convert=_ms_to_s,
+        otel_parse=p.milliseconds(*_SECONDS_INTERVAL),
     ),
-    _f("prometheus_enabled", True, _bool, "serve the Prometheus pull endpoint"),
+    _f("prometheus_enabled", True, p.boolean, "serve the Prometheus pull endpoint"),
     _f(
         "prometheus_host",
         "127.0.0.1",
-        _text,
+        p.text,
         "Prometheus endpoint bind address",
         otel=(ev.OTEL_EXPORTER_PROMETHEUS_HOST,),
     ),
     _f(
         "prometheus_port",
         9464,
-        _number(int, 0, 65535),
+        p.number(int, 0, 65535),
         "Prometheus endpoint port (0 = any free port)",
         otel=(ev.OTEL_EXPORTER_PROMETHEUS_PORT,),
     ),
-    _f("max_series", 2000, _number(int, 1, 1_000_000), "distinct attribute sets per instrument before overflow"),
-    _f("symbol_allowlist", (), _csv, "symbols kept as the symbol label; others become 'other' (empty = all)"),
-    _f("logs_enabled", True, _bool, "install the non-blocking log pipeline"),
-    _f("log_dir", "logs", _optional_text, "directory for JSON-lines log files (empty = no files)"),
-    _f("log_level", "INFO", _choice(LOG_LEVELS, upper=True), "level for captured logs"),
-    _f("log_console", False, _bool, "readable console output"),
-    _f("log_queue_size", 65536, _number(int, 16, 10_000_000), "bounded log queue capacity"),
-    _f("log_queue_policy", "drop_newest", _choice(QUEUE_POLICIES), "what to do when the log queue is full"),
-    _f("log_block_timeout", 0.1, _number(float, 0.0, 60), "policy 'block': longest wait for queue space, seconds"),
-    _f("log_redact_patterns", (), _regex_list, "extra regexes scrubbed from log messages and attributes"),
-    _f("log_max_bytes", 50 * 1024 * 1024, _number(int, 1024, 1 << 40), "rotate a log file past this size"),
-    _f("log_rotate_seconds", 86400, _number(int, 0, 366 * 86400), "rotate a log file after this age (0 = off)"),
-    _f("log_backup_count", 10, _number(int, 0, 10_000), "rotated, gzipped files kept per stream"),
-    _f("live_enabled", True, _bool, "run the live SSE producer"),
-    _f("live_hz", 10.0, _number(float, 0.1, 100), "live frames per second"),
-    _f("live_max_clients", 5000, _number(int, 1, 1_000_000), "concurrent stream clients before 503"),
-    _f("live_token", "", _optional_text, "secret for signed stream tokens (empty = no auth)", secret=True),
-    _f("live_cors_origins", (), _csv, "CORS allowlist for the live endpoints"),
-    _f("shutdown_timeout", 5.0, _number(float, 0.0, 300), "upper bound on shutdown(), seconds"),
+    _f("max_series", 2000, p.number(int, 1, 1_000_000), "distinct attribute sets per instrument before overflow"),
+    _f(
+        "symbol_allowlist",
+        (),
+        p.csv,
+        "symbols kept as the symbol label; others become 'other'",
+        empty="every symbol is kept",
+    ),
+    _f("logs_enabled", True, p.boolean, "install the non-blocking log pipeline"),
+    _f("log_dir", "logs", p.optional_text, "directory for JSON-lines log files", empty="no log files"),
+    _f("log_level", "INFO", p.choice(LOG_LEVELS, upper=True), "level for captured logs"),
+    _f("log_console", False, p.boolean, "readable console output"),
+    _f("log_queue_size", 65536, p.number(int, 16, 10_000_000), "bounded log queue capacity"),
+    _f("log_queue_policy", "drop_newest", p.choice(QUEUE_POLICIES), "what to do when the log queue is full"),
+    _f(
+        "log_block_timeout",
+        0.1,
+        p.number(float, 0.0, 60, "seconds"),
+        "policy 'block': longest wait for queue space, seconds",
+    ),
+    _f("log_redact_patterns", (), p.regex_list, "extra regexes scrubbed from log messages and attributes"),
+    _f("log_max_bytes", 50 * 1024 * 1024, p.number(int, 1024, 1 << 40, "bytes"), "rotate a log file past this size"),
+    _f(
+        "log_rotate_seconds",
+        86400,
+        p.number(int, 0, 366 * 86400, "seconds"),
+        "rotate a log file after this age (0 = off)",
+    ),
+    _f("log_backup_count", 10, p.number(int, 0, 10_000), "rotated, gzipped files kept per stream"),
+    _f("live_enabled", True, p.boolean, "run the live SSE producer"),
+    _f("live_hz", 10.0, p.number(float, 0.1, 100, "frames per second"), "live frames per second"),
+    _f("live_max_clients", 5000, p.number(int, 1, 1_000_000), "concurrent stream clients before 503"),
+    _f(
+        "live_token",
+        "",
+        p.optional_text,
+        "secret for signed stream tokens",
+        secret=True,
+        empty="no authentication",
+    ),
+    _f(
+        "live_cors_origins",
+        (),
+        p.origins,
+        "CORS allowlist for the live endpoints",
+        empty="no cross-origin access",
+    ),
+    _f("shutdown_timeout", 5.0, p.number(float, 0.0, 300, "seconds"), "upper bound on shutdown(), seconds"),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
 
@@ -350,87 +266,74 @@ assert {f.name for f in dataclasses.fields(Settings)} - {"otlp_per_signal"} == s
 )
 
 
-@dataclass(frozen=True)
-class Problem:
-    """A bad value from the environment or the config file, and what was used instead."""
+# --------------------------------------------------------------------------- variables
 
-    setting: str
-    value: Any
-    source: str
-    allowed: str
-
-    def __str__(self) -> str:
-        return (
-            f"ignoring {self.source} value {self.value!r} for {self.setting}: expected {self.allowed}; "
-            f"using the default"
-        )
+_SIGNAL_KEYS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    # key -> (parser for TRADEOBS_OTLP_<SIGNAL>_<KEY>, parser for OTEL_EXPORTER_OTLP_<SIGNAL>_<KEY>)
+    "ENDPOINT": (p.endpoint, p.endpoint),
+    "PROTOCOL": (p.choice(PROTOCOLS), p.choice(PROTOCOLS)),
+    "HEADERS": (p.kv_map, p.kv_map),
+    "TIMEOUT": (p.number(float, *_SECONDS_TIMEOUT, "seconds"), p.milliseconds(*_SECONDS_TIMEOUT)),
+}
+_PREFIX = "TRADEOBS_"
 
 
-@dataclass
-class ConfigReport:
-    """Where each setting came from, and every problem found while resolving."""
-
-    sources: dict[str, str] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    config_file: str | None = None
-
-    def source(self, name: str) -> str:
-        return self.sources.get(name, "default")
+def agent_variables() -> frozenset[str]:
+    """Every environment variable the agent reads (``TRADEOBS_*`` and the standard ``OTEL_*`` fallbacks)."""
+    names = {f.env for f in FIELDS} | {v for f in FIELDS for v in f.otel}
+    names |= {v for k, v in vars(ev).items() if k.startswith(("TRADEOBS_", "OTEL_")) and isinstance(v, str)}
+    for signal in ev.SIGNALS:
+        for key in _SIGNAL_KEYS:
+            names |= {f"TRADEOBS_OTLP_{signal.upper()}_{key}", f"OTEL_EXPORTER_OTLP_{signal.upper()}_{key}"}
+    return frozenset(names)
 
 
-# --------------------------------------------------------------------------- file
-
-
-def _load_file(path_arg: str | None, env: Mapping[str, str], report: ConfigReport) -> dict[str, Any]:
-    explicit = path_arg or env.get(ev.TRADEOBS_CONFIG_FILE)
-    candidates = [Path(explicit)] if explicit else [Path("tradeobs.toml"), Path("pyproject.toml")]
-    for path in candidates:
-        if not path.is_file():
-            if explicit:
-                report.problems.append(Problem("config_file", str(path), "TRADEOBS_CONFIG_FILE", "an existing file"))
+def _unknown_variables(env: Mapping[str, str], report: ConfigReport) -> None:
+    """A ``TRADEOBS_*`` name nothing reads is a typo: report it with the closest known name (never its value)."""
+    known = agent_variables() | ev.OTHER_TRADEOBS_VARIABLES
+    suffixes = {k[len(_PREFIX) :]: k for k in known if k.startswith(_PREFIX)}
+    for name in sorted(env):
+        if not name.upper().startswith(_PREFIX) or name in known:
             continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            report.problems.append(Problem("config_file", str(path), "file", f"valid TOML ({exc})"))
-            return {}
-        if path.name == "pyproject.toml" and not explicit:
-            data = data.get("tool", {}).get("tradeobs", {})
-            if not data:
-                continue
-        elif "tool" in data and "tradeobs" in data.get("tool", {}):
-            data = data["tool"]["tradeobs"]
-        report.config_file = str(path)
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            if isinstance(value, dict) and key not in ("resource_attributes", "otlp_headers"):
-                for sub, subval in value.items():  # [otlp] endpoint = ... -> otlp_endpoint
-                    flat[f"{key}_{sub}"] = subval
-            else:
-                flat[key] = value
-        for key in list(flat):
-            if key not in _BY_NAME:
-                report.problems.append(Problem(key, flat.pop(key), f"file {path}", "a known setting name"))
-        return flat
-    return {}
+        best = did_you_mean(name[len(_PREFIX) :], suffixes, quote=lambda s: suffixes[s])
+        report.problems.append(Problem.unknown(name, f"environment variable {name}", best))
 
 
 # --------------------------------------------------------------------------- resolve
 
 
+def check_argument(name: str, value: Any) -> Any:
+    """``value`` for setting ``name`` parsed exactly as ``init()`` parses it; raises :class:`TradeObsConfigError`.
+
+    >>> check_argument("live_cors_origins", ["https://desk.example"])
+    ('https://desk.example',)
+    """
+    f = _BY_NAME[name]
+    try:
+        return f.parse(value)
+    except ValueError as exc:
+        raise TradeObsConfigError(name, value, str(exc)) from None
+
+
 def resolve_settings(
     env: Mapping[str, str] | None = None,
     config_file: str | None = None,
+    *,
+    config_file_label: str = "config_file",
     **explicit: Any,
 ) -> tuple[Settings, ConfigReport]:
-    """Resolve every setting. Raises :class:`TradeObsConfigError` only for explicit arguments."""
+    """Resolve every setting. Raises :class:`TradeObsConfigError` only for explicit arguments.
+
+    ``config_file_label`` is how the caller names ``config_file`` in problems (``--file`` for the CLI).
+    """
     env = os.environ if env is None else env
     report = ConfigReport()
-    unknown = set(explicit) - set(_BY_NAME)
-    if unknown:
-        name = sorted(unknown)[0]
-        raise TradeObsConfigError(name, explicit[name], "a known setting name (see docs/configuration.md)")
-    file_values = _load_file(config_file, env, report)
+    for name in sorted(explicit):
+        if name not in _BY_NAME:
+            hint = did_you_mean(name, _BY_NAME) or "see docs/configuration.md"
+            raise UnknownSettingError(f"unknown setting {name!r}; {hint}", name, explicit[name], hint)
+    _unknown_variables(env, report)
+    file_values = _load_file(config_file, config_file_label, env, _BY_NAME, report)
     values: dict[str, Any] = {}
     for f in FIELDS:
         values[f.name] = _resolve_one(f, explicit, env, file_values, report)
@@ -443,35 +346,33 @@ def resolve_settings(
     return Settings(**values), report
 
 
+def _given(f: Field, raw: Any) -> bool:
+    """Whether ``raw`` sets ``f``: an empty string only does when the setting gives empty a meaning."""
+    return not (isinstance(raw, str) and not raw.strip()) or bool(f.empty)
+
+
 def _resolve_one(
     f: Field, explicit: Mapping[str, Any], env: Mapping[str, str], file_values: Mapping[str, Any], report: ConfigReport
 ) -> Any:
     if f.name in explicit and explicit[f.name] is not None:
-        raw = explicit[f.name]
-        try:
-            value = f.parse(raw)
-        except ValueError as exc:
-            raise TradeObsConfigError(f.name, raw, str(exc)) from None
+        value = check_argument(f.name, explicit[f.name])
         report.sources[f.name] = "argument"
         return value
     candidates: list[tuple[str, Any, Callable[[Any], Any]]] = []
-    if env.get(f.env, "").strip():
+    if f.env in env and _given(f, env[f.env]):
         candidates.append((f.env, env[f.env], f.parse))
-    for var in f.otel:
+    for var in f.otel:  # the OTel spec: an empty OTEL_* variable is unset
         if env.get(var, "").strip():
-            conv = f.otel_convert
-            parse = f.parse if conv is None else _compose(f.parse, conv)
-            candidates.append((var, env[var], parse))
-    if f.name in file_values:
+            candidates.append((var, env[var], f.otel_parse or f.parse))
+    if f.name in file_values and _given(f, file_values[f.name]):
         candidates.append((f"file {report.config_file}", file_values[f.name], f.parse))
     for source, raw, parse in candidates:
         try:
             value = parse(raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
             shown = "<redacted>" if f.secret else raw
-            report.problems.append(
-                Problem(f.name, shown, source, str(exc) if isinstance(exc, ValueError) else f.allowed)
-            )
+            allowed = str(exc) if isinstance(exc, ValueError) else p.allowed(parse)
+            report.problems.append(Problem(f.name, shown, source, allowed))
             break  # a bad value at the highest present source falls back to the default, as documented
         report.sources[f.name] = source
         return value
@@ -479,47 +380,23 @@ def _resolve_one(
     return f.default
 
 
-def _compose(parse: Callable[[Any], Any], convert: Callable[[str], Any]) -> Callable[[Any], Any]:
-    def parse_converted(raw: Any) -> Any:
-        return parse(convert(raw))
-
-    return parse_converted
-
-
-_SIGNAL_KEYS: dict[str, Callable[[Any], Any]] = {
-    "ENDPOINT": _endpoint,
-    "PROTOCOL": _choice(PROTOCOLS),
-    "HEADERS": _kv_map,
-    "TIMEOUT": _compose(_number(float, 0.1, 300), _ms_to_s),
-}
-
-
 def _per_signal(env: Mapping[str, str], report: ConfigReport) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for signal in ev.SIGNALS:
-        for key, parse in _SIGNAL_KEYS.items():
-            for var in (f"TRADEOBS_OTLP_{signal.upper()}_{key}", f"OTEL_EXPORTER_OTLP_{signal.upper()}_{key}"):
+        for key, (ours, standard) in _SIGNAL_KEYS.items():
+            sig = signal.upper()
+            for var, parse in ((f"TRADEOBS_OTLP_{sig}_{key}", ours), (f"OTEL_EXPORTER_OTLP_{sig}_{key}", standard)):
                 raw = env.get(var, "").strip()
                 if not raw:
                     continue
                 try:
                     out.setdefault(signal, {})[key.lower()] = parse(raw)
                     report.sources[f"otlp_{signal}_{key.lower()}"] = var
-                except (ValueError, TypeError):
+                except ValueError as exc:
                     shown = "<redacted>" if key == "HEADERS" else raw
-                    report.problems.append(Problem(f"otlp_{signal}_{key.lower()}", shown, var, _allowed(parse)))
+                    report.problems.append(Problem(f"otlp_{signal}_{key.lower()}", shown, var, str(exc)))
                 break
     return out
-
-
-def _allowed(parse: Callable[[Any], Any]) -> str:
-    try:
-        parse(object())
-    except ValueError as exc:
-        return str(exc)
-    except Exception:
-        pass
-    return "a valid value"
 
 
 # --------------------------------------------------------------------------- OTLP per signal

@@ -42,6 +42,7 @@ TRADEOBS_OTLP_TIMEOUT = "TRADEOBS_OTLP_TIMEOUT"
 TRADEOBS_OTLP_INSECURE = "TRADEOBS_OTLP_INSECURE"
 """Plain-text gRPC. Falls back to ``OTEL_EXPORTER_OTLP_INSECURE``. Default: true for ``http://`` endpoints."""
 # Per-signal forms: OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}
+# (timeouts in milliseconds) and TRADEOBS_OTLP_{TRACES,METRICS,LOGS}_{...} (timeouts in seconds)
 # are honoured for the matching signal; see ``config.otlp_for``.
 
 # --- traces --------------------------------------------------------------
@@ -104,6 +105,21 @@ TRADEOBS_LIVE_CORS_ORIGINS = "TRADEOBS_LIVE_CORS_ORIGINS"
 TRADEOBS_SHUTDOWN_TIMEOUT = "TRADEOBS_SHUTDOWN_TIMEOUT"
 """Upper bound, in seconds, on ``shutdown()``. Default 5."""
 
+# --- internal errors -----------------------------------------------------
+TRADEOBS_INTERNAL_ERRORS = "TRADEOBS_INTERNAL_ERRORS"
+"""``raise``: an internal error (a bug of ours) re-raises instead of being counted and logged once
+(strict mode, for tests; read at each error by ``_errors``). Default: unset, never raise."""
+
+# --- the demo service's app factory (``tradeobs_agent.demo:create_app``) --
+TRADEOBS_DEMO_SYMBOLS = "TRADEOBS_DEMO_SYMBOLS"
+"""How many symbols the demo trades (a count: AAPL, MSFT, ... then SYM0010, ...). Default 10."""
+TRADEOBS_DEMO_TICK_HZ = "TRADEOBS_DEMO_TICK_HZ"
+"""Demo market-data steps per second. Default 10."""
+TRADEOBS_DEMO_ORDERS_HZ = "TRADEOBS_DEMO_ORDERS_HZ"
+"""Demo orders per second. Default 2."""
+TRADEOBS_DEMO_SEED = "TRADEOBS_DEMO_SEED"
+"""Random seed of the demo's market and broker. Default: none."""
+
 # --- standard OpenTelemetry variables honoured as fallbacks --------------
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
@@ -120,3 +136,45 @@ OTEL_EXPORTER_PROMETHEUS_HOST = "OTEL_EXPORTER_PROMETHEUS_HOST"
 OTEL_EXPORTER_PROMETHEUS_PORT = "OTEL_EXPORTER_PROMETHEUS_PORT"
 SIGNALS = ("traces", "metrics", "logs")
 """Per-signal forms ``OTEL_EXPORTER_OTLP_<SIGNAL>_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}``."""
+
+# --- read by other parts of tradeobs, not by the agent --------------------
+OTHER_TRADEOBS_VARIABLES = frozenset(
+    {
+        # collector/otel-collector.yaml (our collector distribution's config; set by compose/ and the tests)
+        "TRADEOBS_COLLECTOR_LOG_LEVEL",
+        "TRADEOBS_COLLECTOR_METRICS_HOST",
+        "TRADEOBS_COLLECTOR_METRICS_PORT",
+        "TRADEOBS_COLLECTOR_STORAGE_DIR",
+        "TRADEOBS_DEPLOYMENT_ENVIRONMENT",
+        "TRADEOBS_HEALTH_CHECK_ENDPOINT",
+        "TRADEOBS_LOGS_EXPORTERS",
+        "TRADEOBS_LOGS_FILE_PATH",
+        "TRADEOBS_LOGS_OTLPHTTP_ENDPOINT",
+        "TRADEOBS_MEMORY_LIMIT_MIB",
+        "TRADEOBS_MEMORY_SPIKE_LIMIT_MIB",
+        "TRADEOBS_OTLP_GRPC_ENDPOINT",
+        "TRADEOBS_OTLP_HTTP_ENDPOINT",
+        "TRADEOBS_PPROF_ENDPOINT",
+        "TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT",
+        "TRADEOBS_TRACES_EXPORTERS",
+        "TRADEOBS_TRACES_OTLP_ENDPOINT",
+        "TRADEOBS_TRACES_OTLP_INSECURE",
+        "TRADEOBS_ZPAGES_ENDPOINT",
+        # compose/.env: the demo's host port
+        "TRADEOBS_DEMO_PORT",
+        # tools: build cache (scripts/), the SSE load test, the test harness
+        "TRADEOBS_CACHE",
+        "TRADEOBS_LOADTEST_LOOP",
+        "TRADEOBS_KEEP_TEST_DIRS",
+        "TRADEOBS_TEST_READY_TIMEOUT",
+        "TRADEOBS_TEST_DATA_TIMEOUT",
+        "TRADEOBS_CHROMIUM",
+    }
+)
+"""``TRADEOBS_*`` names that belong to the collector's config, compose, the build and the tests.
+
+The agent does not read them, and does not report them as unknown when they
+share its environment (a compose ``.env``, a CI job).
+``tests/unit/test_config.py`` checks this list against every ``TRADEOBS_*`` name
+used in the repository.
+"""

@@ -8,7 +8,7 @@ attribute values) never raise into the application; they are counted in the
 
 from __future__ import annotations
 
-__all__ = ["TradeObsConfigError", "TradeObsError"]
+__all__ = ["TradeObsConfigError", "TradeObsError", "UnknownSettingError"]
 
 
 class TradeObsError(Exception):
@@ -30,3 +30,18 @@ class TradeObsConfigError(TradeObsError, ValueError):
         self.source = source
         where = "" if source == "argument" else f" (from {source})"
         super().__init__(f"invalid setting {setting}={value!r}{where}: expected {allowed}")
+
+
+class UnknownSettingError(TradeObsConfigError, TypeError):
+    """An unknown keyword (``init(servce_name=...)``): a ``TypeError``, as Python raises, that says what was meant.
+
+    >>> str(UnknownSettingError("init() got an unexpected keyword argument 'x'", "x", 1, "did you mean 'y'?"))
+    "init() got an unexpected keyword argument 'x'"
+    """
+
+    def __init__(self, message: str, setting: str, value: object, allowed: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.allowed = allowed
+        self.source = "argument"
+        Exception.__init__(self, message)

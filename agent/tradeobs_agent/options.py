@@ -1,5 +1,9 @@
 """Option groups for ``init()``. Every field defaults to ``None`` (= not given, resolve it).
 
+A misspelt keyword names the closest valid one (``OtlpOptions(endpont=...)``:
+"did you mean 'endpoint'?"); the config file uses the same group names as
+sections (``[otlp] endpoint = ...``, ``[logs] dir = ...``).
+
 >>> import tradeobs_agent
 >>> agent = tradeobs_agent.init(  # doctest: +SKIP
 ...     service_name="algo-1",
@@ -15,9 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ._names import keywords_checked_class
+
 __all__ = ["LiveOptions", "LogOptions", "MetricsOptions", "OtlpOptions", "PrometheusOptions", "TracingOptions"]
 
 
+@keywords_checked_class
 @dataclass(frozen=True)
 class OtlpOptions:
     endpoint: str | None = None
@@ -27,18 +34,21 @@ class OtlpOptions:
     insecure: bool | None = None
 
 
+@keywords_checked_class
 @dataclass(frozen=True)
 class PrometheusOptions:
     host: str | None = None
     port: int | None = None
 
 
+@keywords_checked_class
 @dataclass(frozen=True)
 class TracingOptions:
     sampler: str | None = None
     sampler_arg: float | None = None
 
 
+@keywords_checked_class
 @dataclass(frozen=True)
 class MetricsOptions:
     export_interval: float | None = None
@@ -46,6 +56,7 @@ class MetricsOptions:
     symbol_allowlist: Sequence[str] | None = None
 
 
+@keywords_checked_class
 @dataclass(frozen=True)
 class LogOptions:
     dir: str | None = None
@@ -60,6 +71,7 @@ class LogOptions:
     redact_patterns: Sequence[str] | None = None
 
 
+@keywords_checked_class
 @dataclass(frozen=True)
 class LiveOptions:
     hz: float | None = None

@@ -1,16 +1,21 @@
-"""The tradeobs command: config check, config docs, doctor, loadtest wiring."""
+"""The tradeobs command: usage and help, config check, config docs, doctor, the demo as a process, loadtest wiring."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import socket
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 import tradeobs_agent
-from tests._util import dead_endpoint, free_port
+from tests._util import dead_endpoint, free_port, wait_for
 from tradeobs_agent import PrometheusOptions
-from tradeobs_agent.cli import main
+from tradeobs_agent.cli import build_parser, main
 
 
 def test_config_check_ok_and_shows_sources(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,3 +91,167 @@ def test_loadtest_measures_a_real_live_stream() -> None:
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| tradeobs | 20 |"))
     delivered = float(row.split("|")[5].strip().rstrip("%"))
     assert delivered > 0  # frames arrived (the bounds of 'sustained' are the benchmark's business)
+
+
+# --------------------------------------------------------------------------- usage, version, help
+
+
+def test_version_matches_the_package(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    installed = importlib.metadata.version("tradeobs")  # pyproject.toml takes it from tradeobs_agent._version
+    assert capsys.readouterr().out == f"tradeobs {tradeobs_agent.__version__}\n" == f"tradeobs {installed}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "lists"), [([], ["demo", "config", "doctor", "loadtest"]), (["config"], ["check", "docs"])]
+)
+def test_a_command_alone_prints_its_usage_and_exits_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], lists: list[str]
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: tradeobs")
+    assert "required" not in err
+    for command in lists:
+        assert f"\n    {command} " in err, command
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_every_command_and_option_has_help_stating_its_default() -> None:
+    """loadtest has its own parser and help (tradeobs loadtest --help)."""
+    todo = [("tradeobs", build_parser())]
+    seen = []
+    while todo:
+        name, parser = todo.pop()
+        seen.append(name)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    assert choice.help, f"{name} {choice.dest}: no help"
+                continue
+            if isinstance(action, argparse._HelpAction | argparse._VersionAction):
+                continue
+            assert action.help and "(default: " in action.help, f"{name} {action.option_strings}: no default in help"
+        for sub, subparser in _subparsers(parser).items():
+            if sub != "loadtest":
+                todo.append((f"{name} {sub}", subparser))
+    assert sorted(seen) == sorted(
+        ["tradeobs", "tradeobs demo", "tradeobs config", "tradeobs config check", "tradeobs config docs",
+         "tradeobs doctor"]
+    )  # fmt: skip
+
+
+def test_demo_help_says_symbols_is_a_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--symbols COUNT how many symbols to trade (a count, not names)" in out
+
+
+# --------------------------------------------------------------------------- config check problems
+
+
+def test_config_check_names_the_file_flag_not_an_environment_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", "--file", "no-such.toml"]) == 1
+    out = capsys.readouterr().out
+    assert "--file 'no-such.toml': no such file" in out and "TRADEOBS_CONFIG_FILE" not in out
+
+
+def test_config_check_reports_unknown_names_and_live_values_create_app_refuses(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADEOBS_SERVCE_NAME", "algo-1")
+    monkeypatch.setenv("TRADEOBS_LIVE_CORS_ORIGINS", "*")
+    assert main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "2 problem(s)" in out
+    assert "unknown environment variable TRADEOBS_SERVCE_NAME is ignored; did you mean TRADEOBS_SERVICE_NAME?" in out
+    assert "TRADEOBS_LIVE_CORS_ORIGINS value '*' for live_cors_origins" in out
+
+
+# --------------------------------------------------------------------------- the demo as a real process
+
+
+def _demo_proc(*args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["tradeobs", "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TRADEOBS_PROMETHEUS_PORT": "0", **env},
+    )
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Its output once it exits; a process that does not exit in time is killed (and the test fails)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_demo_on_a_port_in_use_exits_at_once_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _demo_proc("--port", str(port))
+        out, err = _finish(proc, 60)
+    assert proc.returncode == 1
+    assert out == ""  # nothing started, no URLs printed
+    assert err == (
+        f"tradeobs demo: cannot listen on 127.0.0.1:{port}: address already in use; "
+        "pick another port with --port N (0 picks any free port)\n"
+    )
+
+
+def test_demo_on_an_address_that_is_not_here_says_to_check_the_host() -> None:
+    proc = _demo_proc("--host", "192.0.2.1", "--port", "0")  # TEST-NET-1: never a local address
+    out, err = _finish(proc, 60)
+    assert proc.returncode == 1 and out == ""
+    assert err.startswith("tradeobs demo: cannot listen on 192.0.2.1:0: ") and err.endswith("; check --host\n"), err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_stops_on_a_signal_without_a_traceback(sig: signal.Signals) -> None:
+    port = free_port()
+    proc = _demo_proc("--port", str(port))
+    try:
+        wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert f"live dashboard   http://127.0.0.1:{port}/telemetry/" in out
+
+
+def _ready(proc: subprocess.Popen[str], url: str) -> bool:
+    assert proc.poll() is None, "the demo exited early"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
+    proc = _demo_proc("--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false")
+    out, err = _finish(proc, 120)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got

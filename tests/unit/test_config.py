@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import pytest
 
 import tradeobs_agent
-from tradeobs_agent.config import FIELDS, describe, otlp_for, resolve_settings
-from tradeobs_agent.exceptions import TradeObsConfigError
+from tradeobs_agent import config
+from tradeobs_agent import environment_variables as ev
+from tradeobs_agent.cli import settings_table
+from tradeobs_agent.config import FIELDS, Field, Settings, describe, otlp_for, resolve_settings
+from tradeobs_agent.exceptions import TradeObsConfigError, UnknownSettingError
+from tradeobs_agent.options import _GROUPS, flatten
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_with_empty_environment() -> None:
@@ -116,7 +123,8 @@ def test_default_endpoint_depends_on_protocol() -> None:
         ({"traces_sampler_arg": 1.5}, "traces_sampler_arg"),
         ({"otlp_endpoint": "ftp://x"}, "otlp_endpoint"),
         ({"log_queue_policy": "maybe"}, "log_queue_policy"),
-        ({"nonsense": 1}, "nonsense"),
+        ({"live_cors_origins": ["*"]}, "live_cors_origins"),
+        ({"max_series": 2000.5}, "max_series"),
     ],
 )
 def test_bad_explicit_argument_raises_naming_setting_value_and_allowed(kwargs: dict[str, object], setting: str) -> None:
@@ -207,3 +215,354 @@ def test_configuration_doc_table_is_current() -> None:
     for f in FIELDS:
         assert f"`{f.env}`" in doc, f"{f.env} is not documented in docs/configuration.md"
     assert settings_table() in doc, "run: tradeobs config docs --write docs/configuration.md"
+
+
+# --------------------------------------------------------------------------- unknown names: "did you mean"
+
+
+def test_unknown_setting_argument_names_the_closest_and_hides_the_value() -> None:
+    with pytest.raises(UnknownSettingError) as info:
+        resolve_settings(env={}, live_tokn="s3cret-value")
+    err = info.value
+    assert isinstance(err, TypeError) and isinstance(err, TradeObsConfigError)
+    assert err.setting == "live_tokn" and "did you mean 'live_token'?" in str(err)
+    assert "s3cret-value" not in str(err)
+
+
+def test_unknown_init_keyword_is_a_type_error_naming_the_closest() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"init\(\) got an unexpected keyword argument 'servce_name'; "
+        r"did you mean 'service_name'\?",
+    ) as info:
+        tradeobs_agent.init(servce_name="algo-1")  # type: ignore[call-arg]
+    assert isinstance(info.value, TradeObsConfigError)
+    assert not tradeobs_agent.is_initialized()
+
+
+@pytest.mark.parametrize("cls", [c for c, *_ in _GROUPS.values()], ids=lambda c: c.__name__)
+def test_unknown_option_keyword_names_the_closest_field(cls: type) -> None:
+    for f in dataclasses.fields(cls):
+        typo = f.name[:-1] if len(f.name) > 3 else f.name + "x"  # one letter off
+        with pytest.raises(UnknownSettingError) as info:
+            cls(**{typo: 1})
+        assert f"{cls.__name__}() got an unexpected keyword argument {typo!r}" in str(info.value)
+        assert f"did you mean {f.name!r}?" in str(info.value), str(info.value)
+        cls(**{f.name: None})  # the right name still works
+
+
+def test_unknown_tradeobs_variables_are_problems_with_the_closest_name() -> None:
+    env = {
+        "TRADEOBS_SERVCE_NAME": "algo-1",
+        "TRADEOBS_LIVE_TOKN": "s3cret-value",
+        "tradeobs_log_level": "DEBUG",
+        "TRADEOBS_OTLP_TRACE_ENDPOINT": "http://c:4317",
+        "TRADEOBS_NOTHING_LIKE_IT": "1",
+        "OTEL_SOMETHING_ELSE": "1",  # not ours to judge: other OTel SDK parts read OTEL_*
+    }
+    s, report = resolve_settings(env=env)
+    assert s.service_name == "tradeobs-service"
+    text = {p.setting: str(p) for p in report.problems}
+    assert set(text) == {k for k in env if not k.startswith("OTEL_")}
+    assert text["TRADEOBS_SERVCE_NAME"].endswith("did you mean TRADEOBS_SERVICE_NAME?")
+    assert text["TRADEOBS_LIVE_TOKN"].endswith("did you mean TRADEOBS_LIVE_TOKEN?")
+    assert text["tradeobs_log_level"].endswith("did you mean TRADEOBS_LOG_LEVEL?")
+    assert text["TRADEOBS_OTLP_TRACE_ENDPOINT"].endswith("did you mean TRADEOBS_OTLP_TRACES_ENDPOINT?")
+    assert text["TRADEOBS_NOTHING_LIKE_IT"] == "unknown environment variable TRADEOBS_NOTHING_LIKE_IT is ignored"
+    assert "s3cret-value" not in " ".join(text.values())
+
+
+def test_variables_of_the_collector_compose_and_tools_are_not_reported() -> None:
+    env = {name: "x" for name in ev.OTHER_TRADEOBS_VARIABLES}
+    env.update({name: "" for name in config.agent_variables()})
+    _s, report = resolve_settings(env=env)
+    assert report.problems == []
+
+
+_SCANNED = ["agent", "collector", "compose", "scripts", "benchmarks", ".ci", "tests/integration", "tests/e2e",
+            "tests/compose", "tests/_util.py", "tests/conftest.py"]  # fmt: skip
+
+
+def _repo_tradeobs_names() -> set[str]:
+    import re
+
+    names: set[str] = set()
+    for entry in _SCANNED:
+        root = REPO / entry
+        files = [root] if root.is_file() else [f for f in root.rglob("*") if f.is_file()]
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            for line in text.splitlines():
+                if ">>>" in line or "did you mean" in line:
+                    continue  # doctest examples of misspelt names
+                names.update(re.findall(r"(?<![A-Za-z0-9_])TRADEOBS_[A-Z0-9_]*[A-Z0-9]", line))
+    return names
+
+
+def test_every_tradeobs_variable_in_the_repository_is_known_and_the_list_has_no_stale_names() -> None:
+    """The "not ours" list is complete: a variable added to the collector config or a script must be added there."""
+    used = _repo_tradeobs_names()
+    known = config.agent_variables() | ev.OTHER_TRADEOBS_VARIABLES
+    # Prefixes built at run time: TRADEOBS_DEMO_{name} (demo/engine.py), TRADEOBS_OTLP_{SIGNAL}_{KEY} (config.py).
+    fragments = {"TRADEOBS_DEMO", "TRADEOBS_OTLP"}
+    assert used - known - fragments == set(), (
+        "add these to environment_variables.py (agent) or OTHER_TRADEOBS_VARIABLES"
+    )
+    assert ev.OTHER_TRADEOBS_VARIABLES - used == set(), "no longer used anywhere: remove from OTHER_TRADEOBS_VARIABLES"
+
+
+def test_unknown_file_keys_and_sections_name_the_closest_and_hide_values(tmp_path: Path) -> None:
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(
+        'servce_name = "algo-1"\n'
+        'live_tokn = "s3cret-value"\n'
+        '[otpl]\nendpoint = "http://c:4317"\n'
+        '[otlp]\nendpont = "http://c:4317"\n'
+        '[logs]\nlevl = "DEBUG"\n'
+        "live = false\n"  # TOML puts this into [logs], not the top level
+    )
+    s, report = resolve_settings(env={}, config_file=str(cfg))
+    assert (s.service_name, s.otlp_endpoint, s.log_level, s.live_enabled) == ("tradeobs-service", "", "INFO", True)
+    text = sorted(str(p) for p in report.problems)
+    where = str(cfg)
+    assert text == sorted(
+        [
+            f"unknown key 'servce_name' in {where} is ignored; did you mean 'service_name'?",
+            f"unknown key 'live_tokn' in {where} is ignored; did you mean 'live_token'?",
+            f"unknown section [otpl] in {where} is ignored; did you mean [otlp]?",
+            f"unknown key 'endpont' in [otlp] of {where} is ignored; did you mean 'endpoint'?",
+            f"unknown key 'levl' in [logs] of {where} is ignored; did you mean 'level'?",
+            f"unknown key 'live' in [logs] of {where} is ignored; "
+            "'live' belongs at the top, before the first [section]",
+        ]
+    )
+    assert all("s3cret-value" not in t for t in text)
+
+
+def test_pyproject_tool_table_reports_unknown_keys_with_its_location(tmp_path: Path) -> None:
+    cfg = tmp_path / "pyproject.toml"
+    cfg.write_text('[project]\nname = "x"\n[tool.tradeobs]\nprometheus_prot = 9999\n')
+    _s, report = resolve_settings(env={}, config_file=str(cfg))
+    assert [str(p) for p in report.problems] == [
+        f"unknown key 'prometheus_prot' in {cfg} [tool.tradeobs] is ignored; did you mean 'prometheus_port'?"
+    ]
+
+
+# --------------------------------------------------------------------------- file sections read like init()
+
+
+def _group_cases() -> list[tuple[str, str, str]]:
+    """(init() group, option field, setting) for every field of every option dataclass."""
+    return [
+        (group, f.name, renames.get(f.name, prefix + f.name))
+        for group, (cls, prefix, _switch, renames) in _GROUPS.items()
+        for f in dataclasses.fields(cls)
+    ]
+
+
+_SAMPLE = {
+    "otlp_endpoint": "http://c:4317", "otlp_protocol": "http/protobuf", "otlp_headers": {"k": "v"},
+    "otlp_timeout": 3.0, "otlp_insecure": True, "prometheus_host": "0.0.0.0", "prometheus_port": 9999,
+    "traces_sampler": "always_off", "traces_sampler_arg": 0.5, "metric_export_interval": 2.0, "max_series": 7,
+    "symbol_allowlist": ["AAPL"], "log_dir": "elsewhere", "log_level": "DEBUG", "log_console": True,
+    "log_queue_size": 64, "log_queue_policy": "block", "log_max_bytes": 4096, "log_rotate_seconds": 60,
+    "log_backup_count": 2, "log_block_timeout": 0.5, "log_redact_patterns": ["x+"], "live_hz": 5.0,
+    "live_max_clients": 3, "live_token": "t", "live_cors_origins": ["https://desk.example"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("group", "key", "setting"), _group_cases())
+def test_a_file_section_reads_like_the_init_option_group(tmp_path: Path, group: str, key: str, setting: str) -> None:
+    """``[logs] dir = ...`` in the file is ``init(logs=LogOptions(dir=...))``, for every option of every group."""
+    import tomllib
+
+    value = _SAMPLE[setting]
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(f"[{group}]\n{key} = {_toml(value)}\n")
+    assert tomllib.loads(cfg.read_text())[group][key] == value
+    from_file, report = resolve_settings(env={}, config_file=str(cfg))
+    assert report.problems == []
+    cls = _GROUPS[group][0]
+    from_code, _ = resolve_settings(env={}, **flatten({group: cls(**{key: value})}))
+    assert getattr(from_file, setting) == getattr(from_code, setting) != getattr(Settings(), setting)
+
+
+def _toml(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize("group", [g for g, (_c, _p, switch, _r) in _GROUPS.items() if switch])
+def test_a_file_switches_a_subsystem_off_like_init_false(tmp_path: Path, group: str) -> None:
+    switch = _GROUPS[group][2]
+    assert switch is not None
+    for text in (f"{group} = false\n", f"[{group}]\nenabled = false\n"):
+        cfg = tmp_path / "tradeobs.toml"
+        cfg.write_text(text)
+        s, report = resolve_settings(env={}, config_file=str(cfg))
+        assert report.problems == [] and getattr(s, switch) is False, text
+    from_code, _ = resolve_settings(env={}, **flatten({group: False}))
+    assert getattr(from_code, switch) is False
+
+
+# --------------------------------------------------------------------------- empty values
+
+
+@pytest.mark.parametrize("f", FIELDS, ids=lambda f: f.name)
+def test_an_empty_value_means_the_same_from_the_environment_and_the_file(tmp_path: Path, f: Field) -> None:
+    """Empty is "not set", unless the setting documents a meaning for it; then it means that from every source."""
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(f'{f.name} = ""\n')
+    from_env, env_report = resolve_settings(env={f.env: ""})
+    from_file, file_report = resolve_settings(env={}, config_file=str(cfg))
+    assert env_report.problems == [] and file_report.problems == []
+    if f.empty:
+        assert getattr(from_env, f.name) == getattr(from_file, f.name) == f.parse("")
+        assert env_report.source(f.name) == f.env and file_report.source(f.name).startswith("file")
+        assert resolve_settings(env={}, **{f.name: ""})[0] == from_env  # and as an argument
+        assert f"empty = {f.empty}" in settings_table()
+    else:
+        assert getattr(from_env, f.name) == getattr(from_file, f.name) == f.default
+        assert env_report.source(f.name) == file_report.source(f.name) == "default"
+
+
+def test_an_empty_setting_with_a_meaning_overrides_lower_sources(tmp_path: Path) -> None:
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text('log_dir = "from-file"\nsymbol_allowlist = ["AAPL"]\n')
+    s, _ = resolve_settings(env={"TRADEOBS_LOG_DIR": "", "TRADEOBS_SYMBOL_ALLOWLIST": " "}, config_file=str(cfg))
+    assert s.log_dir == "" and s.symbol_allowlist == ()
+
+
+def test_an_empty_log_dir_in_the_environment_turns_file_logs_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADEOBS_LOG_DIR", "")
+    agent = tradeobs_agent.init(otlp=False, prometheus=False, live=False)
+    tradeobs_agent.get_logger("execution").warning("no file for me")
+    assert agent.force_flush(5.0)
+    tradeobs_agent.shutdown()
+    assert agent.settings.log_dir == ""
+    assert list(tmp_path.rglob("*")) == []  # no ./logs, no files anywhere
+
+
+# --------------------------------------------------------------------------- units and numbers
+
+
+@pytest.mark.parametrize(
+    ("env", "setting", "expected"),
+    [
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}, "otlp_timeout", "a number in [100, 300000] milliseconds"),
+        ({"OTEL_METRIC_EXPORT_INTERVAL": "1"}, "metric_export_interval", "a number in [50, 3600000] milliseconds"),
+        ({"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "5"}, "otlp_logs_timeout", "a number in [100, 300000] milliseconds"),
+        ({"TRADEOBS_OTLP_TIMEOUT": "0.01"}, "otlp_timeout", "a number in [0.1, 300] seconds"),
+        ({"TRADEOBS_OTLP_LOGS_TIMEOUT": "1000"}, "otlp_logs_timeout", "a number in [0.1, 300] seconds"),
+        ({"TRADEOBS_METRIC_EXPORT_INTERVAL": "0"}, "metric_export_interval", "a number in [0.05, 3600] seconds"),
+        ({"TRADEOBS_MAX_SERIES": "0"}, "max_series", "an integer in [1, 1000000]"),
+    ],
+)
+def test_messages_give_the_range_in_the_variables_own_unit(env: dict[str, str], setting: str, expected: str) -> None:
+    _s, report = resolve_settings(env=env)
+    [problem] = report.problems
+    assert problem.setting == setting and problem.allowed == expected
+    assert f"expected {expected};" in str(problem)
+
+
+def test_tradeobs_per_signal_timeout_is_seconds_like_the_generic_one() -> None:
+    s, report = resolve_settings(env={"TRADEOBS_OTLP_TRACES_TIMEOUT": "2.5", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "2500"})
+    assert report.problems == []
+    assert otlp_for(s, "traces").timeout == otlp_for(s, "logs").timeout == 2.5
+
+
+@pytest.mark.parametrize("f", [f for f in FIELDS if f.allowed.startswith("an integer")], ids=lambda f: f.name)
+def test_integer_settings_refuse_fractions_from_every_source(tmp_path: Path, f: Field) -> None:
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(f"{f.name} = 100.5\n")
+    assert [p.setting for p in resolve_settings(env={}, config_file=str(cfg))[1].problems] == [f.name]
+    assert [p.setting for p in resolve_settings(env={f.env: "100.5"})[1].problems] == [f.name]
+    with pytest.raises(TradeObsConfigError):
+        resolve_settings(env={}, **{f.name: 100.5})
+    whole = int(f.default) if f.default else 1
+    cfg.write_text(f"{f.name} = {float(whole)!r}\n")
+    assert getattr(resolve_settings(env={}, config_file=str(cfg))[0], f.name) == whole
+
+
+# --------------------------------------------------------------------------- one validation path
+
+
+@pytest.mark.parametrize(
+    ("var", "raw"),
+    [
+        ("TRADEOBS_LIVE_CORS_ORIGINS", "*"),
+        ("TRADEOBS_LIVE_CORS_ORIGINS", "https://desk.example, *"),
+        ("TRADEOBS_LIVE_HZ", "0.05"),
+        ("TRADEOBS_LIVE_HZ", "1000"),
+        ("TRADEOBS_LIVE_MAX_CLIENTS", "0"),
+    ],
+)
+def test_a_value_create_app_would_refuse_is_a_problem_and_never_stops_the_app(
+    monkeypatch: pytest.MonkeyPatch, var: str, raw: str
+) -> None:
+    """Regression: TRADEOBS_LIVE_CORS_ORIGINS='*' passed `config check`, then create_app() raised."""
+    from tradeobs_agent import live
+
+    monkeypatch.setenv(var, raw)
+    _s, report = resolve_settings()
+    [problem] = report.problems
+    assert problem.source == var
+    setting = problem.setting
+    with pytest.raises(TradeObsConfigError) as info:  # the same value as an argument: the same parser refuses it
+        live.create_app(**{setting.removeprefix("live_"): _arg(raw)})
+    assert info.value.setting == setting and info.value.allowed == problem.allowed
+    agent = tradeobs_agent.init(otlp=False, prometheus=False, logs=False)
+    assert getattr(agent.settings, setting) == getattr(Settings(), setting)
+    assert live.create_app().state.hub is agent.live  # the app starts, with the default
+
+
+def _arg(raw: str) -> object:
+    try:
+        return float(raw)
+    except ValueError:
+        return [x.strip() for x in raw.split(",")]
+
+
+def test_create_app_arguments_use_the_setting_parsers() -> None:
+    from tradeobs_agent import live
+
+    app = live.create_app(hz="20", max_clients="7", cors_origins="https://a.example,https://b.example")
+    hub = app.state.hub
+    assert (hub.hz, hub.max_clients) == (20.0, 7)
+    with pytest.raises(UnknownSettingError, match="did you mean 'heartbeat'"):
+        live.create_app(heartbeet=1.0)
+
+
+def test_init_warns_once_per_unknown_name_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tradeobs.toml").write_text('[otlp]\nendpont = "http://c:4317"\n')
+    monkeypatch.setenv("TRADEOBS_SERVCE_NAME", "algo-1")
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        agent = tradeobs_agent.init(otlp=False, prometheus=False, live=False)
+    assert agent.settings.service_name == "tradeobs-service"
+    msgs = [r.getMessage() for r in caplog.records if "unknown" in r.getMessage()]
+    assert sorted(msgs) == [
+        "tradeobs config: unknown environment variable TRADEOBS_SERVCE_NAME is ignored; "
+        "did you mean TRADEOBS_SERVICE_NAME?",
+        "tradeobs config: unknown key 'endpont' in [otlp] of tradeobs.toml is ignored; did you mean 'endpoint'?",
+    ]
+
+
+def test_the_internal_errors_variable_is_the_one_the_error_helper_reads() -> None:
+    from tradeobs_agent import _errors
+
+    assert _errors.ENV_STRICT == ev.TRADEOBS_INTERNAL_ERRORS
+    assert resolve_settings(env={_errors.ENV_STRICT: "raise"})[1].problems == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import Settings, resolve_settings
+from .._names import did_you_mean
+from ..config import Settings, check_argument, resolve_settings
 from ..events import EventBus
-from ..exceptions import TradeObsConfigError
+from ..exceptions import UnknownSettingError
 from ..metrics import Registry
 from . import auth
 from .hub import LiveHub
@@ -47,6 +49,15 @@ __all__ = ["STATIC_DIR", "LiveApp", "create_app", "run"]
 STATIC_DIR = Path(__file__).parent / "static"
 _TOKEN_KEY = "tradeobs.live.token"
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
+# LiveHub keywords create_app() passes through (the rest are create_app()'s own arguments).
+_HUB_OPTIONS = frozenset(inspect.signature(LiveHub.__init__).parameters) - {
+    "self",
+    "registry",
+    "bus",
+    "hz",
+    "max_clients",
+    "send_timeout",
+}
 
 
 def _settings() -> Settings:
@@ -209,18 +220,18 @@ def create_app(
     ``agent.shutdown()`` ends the streams.
     """
     s = settings if settings is not None else _settings()
-    hz = s.live_hz if hz is None else hz
-    max_clients = s.live_max_clients if max_clients is None else max_clients
-    secret = s.live_token if token is None else token
-    origins = tuple(s.live_cors_origins if cors_origins is None else cors_origins)
-    if "*" in origins:
-        raise TradeObsConfigError(
-            "live_cors_origins", "*", "explicit origins (the stream may use cookies, so '*' is never allowed)"
+    # One validation path: the same parsers as init() and `tradeobs config check`, whatever the source.
+    hz = check_argument("live_hz", s.live_hz if hz is None else hz)
+    max_clients = check_argument("live_max_clients", s.live_max_clients if max_clients is None else max_clients)
+    secret = check_argument("live_token", s.live_token if token is None else token)
+    origins = check_argument("live_cors_origins", s.live_cors_origins if cors_origins is None else cors_origins)
+    unknown = set(hub_options) - _HUB_OPTIONS
+    if unknown:
+        name = sorted(unknown)[0]
+        hint = did_you_mean(name, _HUB_OPTIONS) or "valid: " + ", ".join(sorted(_HUB_OPTIONS))
+        raise UnknownSettingError(
+            f"create_app() got an unexpected keyword argument {name!r}; {hint}", name, hub_options[name], hint
         )
-    if not 0 < hz <= 100:
-        raise TradeObsConfigError("live_hz", hz, "a number of frames per second in (0, 100]")
-    if max_clients < 1:
-        raise TradeObsConfigError("live_max_clients", max_clients, "an integer >= 1")
     hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout, **hub_options)
     if not s.live_enabled:
         hub.stopped = True
@@ -287,19 +298,27 @@ def create_app(
 
 
 def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
-    """Serve the live view standalone with uvicorn until interrupted; ``kwargs`` go to :func:`create_app`.
+    """Serve the live view standalone with uvicorn until Ctrl-C or SIGTERM; ``kwargs`` go to :func:`create_app`.
 
-    Access logging is off (a query token must never reach a log), uvloop and
-    httptools are used when installed.
+    Returns normally on Ctrl-C / SIGTERM (no ``KeyboardInterrupt``). A port in
+    use raises ``OSError`` naming it before anything starts (``port=0`` picks a
+    free one). Access logging is off (a query token must never reach a log);
+    uvloop and httptools are used when installed.
     """
-    import uvicorn
+    from .._serve import bind, bind_error, serve
 
-    app = create_app(**kwargs)
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    hub: LiveHub = app.state.hub
-    hub.server = server
     try:
-        server.run()
-    finally:
-        hub.stop()
+        sock = bind(host, port)
+    except OSError as exc:
+        raise OSError(exc.errno, bind_error(host, port, exc, "run(port=...)", "run(host=...)")) from None
+    with sock:
+        app = create_app(**kwargs)
+        hub: LiveHub = app.state.hub
+
+        def attach(server: Any) -> None:
+            hub.server = server
+
+        try:
+            serve(app, sock, lifespan="off", on_server=attach)
+        finally:
+            hub.stop()

@@ -315,11 +315,12 @@ def test_dashboard_page_and_vendored_uplot_are_served() -> None:
         c.close()
 
 
-def test_standalone_run_ends_streams_on_sigterm() -> None:
-    """Under uvicorn's own signal handling, SIGTERM ends the endless streams so the server can exit."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_standalone_run_ends_streams_and_returns_on_a_signal(sig: signal.Signals) -> None:
+    """SIGTERM or Ctrl-C ends the endless streams, run() returns, and the process exits 0 with no traceback."""
     port = free_port()
-    code = f"from tradeobs_agent import live; live.run('127.0.0.1', {port}, hz=20)"
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    code = f"from tradeobs_agent import live; live.run('127.0.0.1', {port}, hz=20); print('run() returned')"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
 
         def up() -> bool:
@@ -335,16 +336,27 @@ def test_standalone_run_ends_streams_on_sigterm() -> None:
         c.request("GET", "/stream")
         r = c.getresponse()
         assert r.status == 200 and r.readline().startswith(b"retry:")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         while r.readline():  # the stream ends (chunked terminator), it is not cut
             pass
-        # uvicorn re-raises the captured SIGTERM after a clean shutdown, so -SIGTERM is the normal exit here
-        assert proc.wait(15) in (0, -signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert out == "run() returned\n"
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
         c.close()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()
+
+
+def test_standalone_run_on_a_port_in_use_raises_naming_the_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{port}: address already in use; pick another port with run"):
+            live.run("127.0.0.1", port)
 
 
 def test_mounted_in_fastapi_under_a_prefix() -> None:

@@ -1,0 +1,206 @@
+"""Value parsers for the settings table in :mod:`tradeobs_agent.config`.
+
+>>> port = number(int, 0, 65535)
+>>> port("9464"), port(9464)
+(9464, 9464)
+>>> port("ninety")
+Traceback (most recent call last):
+...
+ValueError: an integer in [0, 65535]
+
+Each parser takes a raw value (a string from the environment, a typed value
+from an argument or the TOML file) and returns the typed value, or raises
+``ValueError`` whose message says what is allowed. The same parser checks a
+setting wherever it comes from, so ``tradeobs config check``, ``init()`` and
+``live.create_app()`` accept and reject exactly the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = [
+    "allowed",
+    "boolean",
+    "choice",
+    "csv",
+    "endpoint",
+    "kv_map",
+    "milliseconds",
+    "number",
+    "optional_text",
+    "origins",
+    "regex_list",
+    "text",
+]
+
+Parser = Callable[[Any], Any]
+
+
+def allowed(parse: Parser) -> str:
+    """What ``parse`` accepts, in words (its error message for a value nothing accepts)."""
+    try:
+        parse(object())
+    except ValueError as exc:
+        return str(exc)
+    return "see docs/configuration.md"  # pragma: no cover - every parser rejects object()
+
+
+def boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    s = raw.strip().lower() if isinstance(raw, str) else None
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("a boolean (true/false)")
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def number(kind: type, lo: float, hi: float, unit: str = "") -> Parser:
+    """An ``int`` or ``float`` in ``[lo, hi]``; ``unit`` (e.g. ``"seconds"``) is named in the message.
+
+    An integer setting refuses ``2000.5`` from any source (it is not silently truncated).
+    """
+    what = "an integer" if kind is int else "a number"
+    allowed_text = f"{what} in [{_fmt(lo)}, {_fmt(hi)}]{' ' + unit if unit else ''}"
+
+    def parse(raw: Any) -> Any:
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise ValueError(allowed_text)
+        try:
+            val: Any = float(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(allowed_text) from None
+        if val != val or not lo <= val <= hi:
+            raise ValueError(allowed_text)
+        if kind is int:
+            if isinstance(raw, int):
+                return raw
+            if not val.is_integer():
+                raise ValueError(allowed_text)
+            return int(val)
+        return val
+
+    return parse
+
+
+def milliseconds(lo_s: float, hi_s: float) -> Parser:
+    """A duration given in milliseconds (``OTEL_*`` variables) returned in seconds; the message uses milliseconds."""
+    in_ms = number(float, lo_s * 1000, hi_s * 1000, "milliseconds")
+
+    def parse(raw: Any) -> float:
+        return float(in_ms(raw)) / 1000.0
+
+    return parse
+
+
+def choice(options: tuple[str, ...], upper: bool = False) -> Parser:
+    allowed_text = "one of: " + ", ".join(options)
+
+    def parse(raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise ValueError(allowed_text)
+        s = raw.strip().upper() if upper else raw.strip().lower()
+        if s not in options:
+            raise ValueError(allowed_text)
+        return s
+
+    return parse
+
+
+def text(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 255:
+        raise ValueError("a non-empty string of at most 255 characters")
+    return raw.strip()
+
+
+def optional_text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("a string")
+    return raw.strip()
+
+
+def endpoint(raw: Any) -> str:
+    allowed_text = "a URL such as http://localhost:4317"
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(allowed_text)
+    s = raw.strip()
+    if "://" not in s:
+        s = "http://" + s
+    u = urllib.parse.urlparse(s)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError(allowed_text)
+    try:
+        u.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(allowed_text) from None
+    return s
+
+
+def kv_map(raw: Any) -> dict[str, str]:
+    """``k=v,k2=v2`` (W3C baggage-like, URL-decoded) or a mapping."""
+    allowed_text = "comma-separated key=value pairs"
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    if not isinstance(raw, str):
+        raise ValueError(allowed_text)
+    out: dict[str, str] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(allowed_text)
+        out[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+    return out
+
+
+def csv(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, list | tuple):
+        return tuple(str(x).strip() for x in raw if str(x).strip())
+    if not isinstance(raw, str):
+        raise ValueError("a comma-separated list")
+    return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def origins(raw: Any) -> tuple[str, ...]:
+    """CORS origins: like :func:`csv`, but ``*`` is refused (the live stream may use cookies)."""
+    allowed_text = "a comma-separated list of explicit origins such as https://desk.example ('*' is never allowed)"
+    try:
+        values = csv(raw)
+    except ValueError:
+        raise ValueError(allowed_text) from None
+    if "*" in values:
+        raise ValueError(allowed_text)
+    return values
+
+
+def regex_list(raw: Any) -> tuple[str, ...]:
+    """Regular expressions: a list, or a string holding a JSON array or a single pattern."""
+    allowed_text = "a list of valid regular expressions (env: a JSON array, or one pattern)"
+    if isinstance(raw, str):
+        s = raw.strip()
+        if s.startswith("["):
+            try:
+                raw = json.loads(s)
+            except ValueError:
+                raise ValueError(allowed_text) from None
+        else:
+            raw = [s] if s else []
+    if not isinstance(raw, list | tuple) or not all(isinstance(x, str) for x in raw):
+        raise ValueError(allowed_text)
+    for pattern in raw:
+        try:
+            re.compile(pattern)
+        except re.error:
+            raise ValueError(allowed_text) from None
+    return tuple(raw)

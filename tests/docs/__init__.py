@@ -1,0 +1,57 @@
+"""Every command and code block in README.md and docs/*.md is run, so the docs cannot drift.
+
+docs/runbook.md, docs/alerts.md and docs/collector.md are covered by their own tests
+(issue 16); every other page is in scope automatically, a new one included.
+
+Conventions (enforced by tests/docs/test_docs.py; a block that fits none of them fails):
+
+Fences
+  Every fenced block names its language. ``bash``/``sh`` blocks are commands and
+  ``python`` blocks are code: both are run. A ``toml`` block is a config file: it is
+  written to a file and ``tradeobs config check --file`` must find no problem in it.
+  ``text`` and ``mermaid`` blocks (diagrams, sample output) are not run. A ``text`` block
+  preceded by the line ``<!-- docs: output -->`` is the output of the command just
+  before it: its lines must appear in that output, in order (a ``...`` line skips any).
+
+Pages and sections
+  A page runs top to bottom in its own empty temporary directory, with a clean
+  environment (no ``TRADEOBS_*``/``OTEL_*``), the way a new user would run it. The only
+  changes: the ports ``8000`` (the service) and ``9464`` (the Prometheus endpoint) in
+  commands and code become free ports, and a few paths listed in ``SUBSTITUTIONS``
+  (test_docs.py) point into the temporary directory; every listed substitution must
+  still match its page.
+
+Python blocks
+  A block runs as a script (``python3 snippet.py``): it must exit 0, print no traceback
+  and log no configuration problem. A block with ``def test_...`` functions runs under
+  pytest and must pass. A block whose first line is ``# file: NAME`` is saved as NAME
+  for the page's later commands (one of which must use it). A block preceded by the
+  line ``<!-- docs: fragment -->`` is a fragment: it must compile, and its imports run.
+
+Commands
+  Each line of a shell block is a command (``\\`` continues a line, ``&&`` chains).
+  * ``tradeobs demo`` (without ``--duration``), ``uvicorn`` and ``gunicorn`` are servers:
+    started in the background as in a second terminal, waited for until they serve (the
+    demo: until it has filled and logged an order), and stopped with Ctrl-C (SIGINT) at
+    the end of their section (``##`` heading) or when the next server starts. They must
+    then exit 0 without a traceback.
+  * ``tradeobs doctor`` checks what is reachable, so it runs with everything up: a real
+    collector (otelcol-tradeobs) and a demo service, on free ports; it must exit 0.
+  * ``pip install`` lines are not run (they would change the shared environment): the
+    packages they name must be installed (``-e .`` is this project, with its ``tradeobs``
+    command).
+  * ``./scripts/test.sh`` is the suite itself (and reinstalls the package): it must exist,
+    be executable and parse (``bash -n``). ``python -m pytest PATH`` runs part of the suite
+    (some with a variable that rewrites a snapshot): PATH must exist. ``python scripts/X.py``
+    is a maintainer tool (the OpenTelemetry canary builds a venv and downloads a release):
+    it must answer ``--help``.
+  * ``docker compose -f FILE ...``: there is no Docker engine here. Each line goes through
+    Debian's ``docker-compose`` (v1) against a copy of compose/, as far as it gets
+    without an engine (options, the file with the ``.env`` the page created); the
+    services, volumes and container paths it names must exist.
+  * Other commands (``tradeobs``, ``python3``, ``curl``, ``grep``, ``tail``, ...) run with
+    bash in the page's directory and must exit 0.
+
+Inline code
+  A ``tradeobs ...`` code span in prose must parse with the real command-line parser.
+"""

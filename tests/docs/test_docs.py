@@ -1,0 +1,192 @@
+"""The documentation runs: every page's commands and code (conventions: tests/docs/__init__.py)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import tradeobs_agent
+from tradeobs_agent.cli import build_parser
+
+from .pages import CHECKED, NOT_HERE, NOT_RUN, REPO, RUN, Block, commands, pages, parse
+from .runner import PageRun, clean_env
+
+# Paths in a page that must not be touched on this machine -> a path inside the page's directory.
+SUBSTITUTIONS: dict[str, dict[str, str]] = {
+    "docs/configuration.md": {"/var/log/algo-1": "var-log-algo-1"},
+}
+
+
+def test_scope_is_every_page_but_the_ones_covered_elsewhere() -> None:
+    assert {p for p in NOT_HERE if (REPO / p).is_file()} == NOT_HERE, "a page covered elsewhere was renamed"
+    in_scope = pages()
+    assert in_scope[0] == "README.md" and "docs/first-ten-minutes.md" in in_scope
+    assert not set(in_scope) & NOT_HERE
+
+
+@pytest.mark.parametrize("path", pages())
+def test_every_fence_names_a_language_and_python_compiles(path: str) -> None:
+    page = parse(path)
+    for block in page.blocks:
+        assert block.lang in RUN | CHECKED | NOT_RUN, f"{block.where}: fence language {block.lang!r}"
+        if block.lang == "python":
+            compile(block.text, block.where, "exec")
+        if block.fragment:
+            assert block.lang == "python", f"{block.where}: only python blocks can be fragments"
+
+
+# Usage placeholders in prose (`tradeobs COMMAND --help`, `--port N`) and a value that parses in their place.
+PLACEHOLDERS = {"COMMAND": "demo", "N": "1", "PATH": "x.toml", "FILE": "x.md", "URL": "http://127.0.0.1:1"}
+
+
+@pytest.mark.parametrize("path", pages())
+def test_inline_tradeobs_commands_parse(path: str) -> None:
+    """`[--file PATH]` is usage notation for an optional part: checked with and without it."""
+    parser = build_parser()
+    page = parse(path)
+    spans = []
+    for line, span in page.inline:
+        spans.append((line, re.sub(r"\s*\[[^\]]*\]", "", span)))
+        if "[" in span:
+            spans.append((line, re.sub(r"\[([^\]]*)\]", r"\1", span)))
+    for line, span in spans:
+        words = []
+        for word in shlex.split(span)[1:]:
+            if re.fullmatch(r"[A-Z][A-Z_]*", word):
+                assert word in PLACEHOLDERS, f"{path}:{line}: add the placeholder {word!r} to PLACEHOLDERS"
+                word = PLACEHOLDERS[word]
+            words.append(word)
+        if words[:1] == ["loadtest"]:
+            words = words[:1]  # its own parser: run by the README's `tradeobs loadtest --help`
+        try:
+            parser.parse_args(words)
+        except SystemExit as exc:
+            assert exc.code == 0, f"{path}:{line}: `{span}` does not parse"
+
+
+@pytest.mark.parametrize("path", [p for p in pages() if parse(p).inline_other])
+def test_other_inline_commands_name_real_things(path: str, tmp_path: Path) -> None:
+    """Commands in prose: compose lines checked like fenced ones (a .env from the example), scripts exist,
+    `python3 -m venv` runs; benchmarks and test runs are not run here (they are long), their files must exist."""
+    page = parse(path)
+    run = PageRun(page, tmp_path)
+    for line, span in page.inline_other:
+        block = Block(path, line, "sh", span + "\n", 0)
+        words = shlex.split(span)
+        if words[:2] == ["docker", "compose"]:
+            run.prepare_compose()
+            shutil.copy(tmp_path / "compose" / ".env.example", tmp_path / "compose" / ".env")
+            run.docker_compose(block, words[2:])
+        elif words[:3] == ["python3", "-m", "venv"]:
+            run.shell(block, span)
+        elif words[:3] == ["python", "-m", "pytest"]:
+            assert (REPO / words[3]).exists(), f"{path}:{line}: {words[3]} does not exist"
+        elif words[0] in ("python", "python3"):
+            assert (REPO / words[1]).is_file(), f"{path}:{line}: {words[1]} does not exist"
+        else:  # a script named in prose
+            assert (REPO / words[0].removeprefix("./")).is_file(), f"{path}:{line}: {words[0]} does not exist"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", pages())
+def test_page_runs(path: str, tmp_path: Path) -> None:
+    page = parse(path)
+    subs = SUBSTITUTIONS.get(path, {})
+    for old in subs:
+        assert old in page.text, f"SUBSTITUTIONS[{path!r}]: {old!r} is no longer on the page"
+    run = PageRun(page, tmp_path, subs)
+    run.run()
+    runnable = [b for b in page.blocks if b.lang in RUN | CHECKED]
+    assert bool(run.ran) == bool(runnable)
+
+
+def test_the_commands_run_the_code_under_test(tmp_path: Path) -> None:
+    """`tradeobs` and `python3` in a page import this checkout's tradeobs_agent (PYTHONPATH), not another copy."""
+    import subprocess
+
+    code = "import tradeobs_agent; print(tradeobs_agent.__file__)"
+    out = subprocess.run(["python3", "-c", code], env=clean_env(), capture_output=True, text=True, cwd=tmp_path)
+    assert Path(out.stdout.strip()).resolve() == Path(tradeobs_agent.__file__).resolve()
+    version = subprocess.run(["tradeobs", "--version"], env=clean_env(), capture_output=True, text=True)
+    assert version.stdout.strip() == f"tradeobs {tradeobs_agent.__version__}"
+
+
+# --------------------------------------------------------------------------- the README's promises
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    first = next(b for b in parse("README.md").blocks if b.lang in ("bash", "sh"))
+    assert commands(first) == ["python3 -m pip install -e . && tradeobs demo", "./scripts/test.sh"]
+
+
+def test_readme_links_the_first_ten_minutes_first() -> None:
+    text = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\((docs/[^)#]+)", text)
+    assert links[0] == "docs/first-ten-minutes.md"
+    docs_list = text[text.index("## Documentation") :]
+    assert re.findall(r"\]\((docs/[^)#]+)", docs_list)[0] == "docs/first-ten-minutes.md"
+
+
+def test_readme_counts_the_log_streams_right() -> None:
+    from tradeobs_agent.logs import STREAMS
+
+    streams = len(STREAMS) + 1  # and `service`: every other logger
+    words = {5: "five", 6: "six", 7: "seven"}
+    assert f"{words[streams]} streams" in (REPO / "README.md").read_text()
+    table = (REPO / "docs" / "logging.md").read_text().split("## Streams")[1].split("##")[0]
+    assert len(re.findall(r"^\| `\w+`", table, flags=re.M)) == streams
+
+
+# --------------------------------------------------------------------------- docs/metrics.md vs the endpoint
+
+
+def test_metrics_doc_says_what_the_embedded_endpoint_serves() -> None:
+    """_count and _sum for every histogram but a signed one (buckets only), in both formats; exemplars on
+    OpenMetrics scrapes only."""
+    agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=tradeobs_agent.PrometheusOptions(port=0))
+    assert agent.prometheus_url
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+    order = tt.order_signal("c-1", "AAPL", "buy", 100, 10.0)
+    order.submitted()
+    order.fill(100, 9.99, expected_price=10.0)  # favourable: negative slippage
+    text = _scrape(agent.prometheus_url, "text/plain")
+    om = _scrape(agent.prometheus_url, "application/openmetrics-text")
+    histograms = set(re.findall(r"^# TYPE (\S+) histogram$", text, flags=re.M))
+    assert "trading_order_slippage" in histograms and "trading_order_submit_to_fill_latency_seconds" in histograms
+    for name in histograms:
+        for body in (text, om):
+            assert re.search(rf"^{name}_bucket\{{.*le=\"\+Inf\"\}} 1\b", body, flags=re.M), name
+            signed = name == "trading_order_slippage"
+            assert bool(re.search(rf"^{name}_count\{{", body, flags=re.M)) is not signed, name
+            assert bool(re.search(rf"^{name}_sum\{{", body, flags=re.M)) is not signed, name
+    assert " # {" not in text
+    exemplar = r'\} 1 # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\}'
+    assert re.search(r"^trading_order_slippage_bucket\{.*" + exemplar, om, flags=re.M)
+    doc = " ".join((REPO / "docs" / "metrics.md").read_text().split())
+    assert "the embedded endpoint serves its buckets only, in both formats" in doc
+    assert "The embedded endpoint serves them too, on OpenMetrics scrapes" in doc
+    assert "The classic text format (curl, `Accept: text/plain`) has no exemplars." in doc
+    assert "uses the classic text format, which has no exemplars" not in doc
+
+
+def _scrape(url: str, accept: str) -> str:
+    req = urllib.request.Request(url, headers={"Accept": accept})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def test_metrics_doc_documents_every_public_instrument_function() -> None:
+    doc = (REPO / "docs" / "metrics.md").read_text()
+    for name in ("counter", "updown_counter", "gauge", "histogram", "timed"):
+        assert f"`{name}(" in doc, name
+        assert name in tradeobs_agent.__all__
+
+
+def test_docs_name_no_deprecated_gunicorn_worker() -> None:
+    for path in pages():
+        assert "uvicorn.workers.UvicornWorker" not in (REPO / path).read_text(), path

@@ -1,0 +1,81 @@
+"""The docs runner can fail: a broken page of each kind is caught (tests/docs/runner.py)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from .pages import parse
+from .runner import PageRun
+
+
+def _run(tmp_path: Path, markdown: str) -> PageRun:
+    (tmp_path / "page.md").write_text(markdown)
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    run = PageRun(parse("page.md", root=tmp_path), work)
+    run.run()
+    return run
+
+
+def _fails(tmp_path: Path, markdown: str, match: str) -> None:
+    with pytest.raises(AssertionError, match=match):
+        _run(tmp_path, markdown)
+
+
+def test_a_good_page_runs(tmp_path: Path) -> None:
+    run = _run(
+        tmp_path, "# t\n\n```bash\ntradeobs --version\n```\n\n<!-- docs: output -->\n```text\ntradeobs 0.1.0\n```\n"
+    )
+    assert run.ran == ["page.md:3: tradeobs --version", "page.md:8: output matches"]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "match"),
+    [
+        ("```\ntradeobs --version\n```\n", "a fence needs a language"),
+        ("```bash\ntradeobs config check --file nope.toml\n```\n", "exited 1"),
+        ("```bash\nrm -rf build\n```\n", "no rule for 'rm -rf build'"),
+        ("```bash\npython3 -m pip install surely-not-installed-pkg\n```\n", "is not installed"),
+        ("```python\nraise SystemExit(3)\n```\n", "snippet exited 3"),
+        (
+            "```python\nimport logging\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    logging.exception('x')\n```\n",
+            "traceback",
+        ),
+        ("```python\ndef test_x():\n    assert 1 == 2\n```\n", "exited 1"),
+        (
+            "<!-- docs: fragment -->\n```python\nfrom tradeobs_agent import no_such_name\nx = y\n```\n",
+            "fragment imports",
+        ),
+        ("```python\n# file: a.py\nprint(1)\n```\n", "never used"),
+        ("```toml\nservce_name = 'x'\n```\n", "exited 1"),
+        ("```bash\ntradeobs --version\n```\n<!-- docs: output -->\n```text\ntradeobs 9.9\n```\n", "not in the output"),
+    ],
+)
+def test_a_broken_page_fails(tmp_path: Path, markdown: str, match: str) -> None:
+    _fails(tmp_path, markdown, match)
+
+
+def test_a_snippet_with_a_configuration_problem_fails(tmp_path: Path) -> None:
+    code = "import os\nos.environ['TRADEOBS_LOG_LEVEL'] = 'chatty'\nimport tradeobs_agent\n"
+    good = code.replace("chatty", "DEBUG") + "tradeobs_agent.init(live=False, otlp=False, prometheus=False)\n"
+    _run(tmp_path, f"```python\n{good}```\n")
+    _fails(tmp_path, f"```python\n{good.replace('DEBUG', 'chatty')}```\n", "configuration problem")
+
+
+def test_a_server_that_dies_fails(tmp_path: Path) -> None:
+    _fails(tmp_path, "```bash\nuvicorn no_such_module:app\n```\n", "exited")
+
+
+def test_docker_compose_lines_are_checked(tmp_path: Path) -> None:
+    dc = "docker compose -f compose/docker-compose.yml"
+    good = f"```sh\ncp compose/.env.example compose/.env\n{dc} restart alertmanager\n```\n"
+    _run(tmp_path, good)  # the page copies compose/ into its own directory: the repository's is never written
+    for bad, match in [
+        ("restart alertmanagr", "no service 'alertmanagr'"),
+        ("stop --bogus", "rejects its options"),
+        ("exec backup sh /opt/backup/no-such.sh", "is not in ./backup"),
+        ("run --rm -v tradeobs_nope:/x backup true", "no volume 'tradeobs_nope'"),
+    ]:
+        _fails(tmp_path, good.replace("restart alertmanager", bad), match)
