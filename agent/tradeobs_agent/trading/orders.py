@@ -55,7 +55,6 @@ _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 _SELL_SIDES = frozenset({"sell", "sell_short", "short", "s"})
 _time_ns = time.time_ns
-_new = tuple.__new__
 
 
 def number(value: Any) -> float | None:
@@ -173,6 +172,7 @@ class OrderDesk(Protocol):
 
 
 class Signal(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     qty: object  # as given (validation is counted when applied)
     price: object
@@ -180,6 +180,7 @@ class Signal(NamedTuple):
 
 
 class RiskCheck(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     now: int
     passed: bool
@@ -188,17 +189,20 @@ class RiskCheck(NamedTuple):
 
 
 class Submitted(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     now: int
 
 
 class Acked(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     now: int
     venue_order_id: object
 
 
 class Filled(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     now: int
     qty: object
@@ -207,22 +211,26 @@ class Filled(NamedTuple):
 
 
 class Rejected(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     reason: object
 
 
 class Cancelled(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     reason: object
 
 
 class Errored(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
     exc: BaseException
     now: int
 
 
 class Done(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     order: OrderTrace
 
 
@@ -329,15 +337,15 @@ class OrderTrace:
                 copied = dict(checks)  # frozen at the call: the caller may reuse its dict
             except Exception:  # not a mapping (or a hostile one): the decision is kept, the checks not
                 self._desk.invalid("risk_checks", checks)
-        self._record(_new(RiskCheck, (self, _time_ns(), passed, reason, copied)))
+        self._record((RiskCheck, self, _time_ns(), passed, reason, copied))
 
     def submitted(self) -> None:
         """The order was sent: ``submit`` span, signal->submit latency, ``trading.orders.submitted``."""
-        self._record(_new(Submitted, (self, _time_ns())))
+        self._record((Submitted, self, _time_ns()))
 
     def acked(self, venue_order_id: str | None = None) -> None:
         """The venue acknowledged the order: ``ack`` span, submit->ack latency, ``trading.orders.acknowledged``."""
-        self._record(_new(Acked, (self, _time_ns(), venue_order_id)))
+        self._record((Acked, self, _time_ns(), venue_order_id))
 
     def fill(self, qty: float, price: float, expected_price: float | None = None) -> None:
         """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive.
@@ -346,23 +354,23 @@ class OrderTrace:
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
         count ``trading.orders.partially_filled``.
         """
-        self._record(_new(Filled, (self, _time_ns(), qty, price, expected_price)))
+        self._record((Filled, self, _time_ns(), qty, price, expected_price))
 
     def rejected(self, reason: str) -> None:
         """Rejected (by risk or the venue): ``trading.orders.rejected{reason}``, status ERROR; ends the trace."""
-        self._record(_new(Rejected, (self, reason)))
+        self._record((Rejected, self, reason))
 
     def cancelled(self, reason: str | None = None) -> None:
         """Cancelled: ``trading.orders.cancelled``; ends the trace."""
-        self._record(_new(Cancelled, (self, reason)))
+        self._record((Cancelled, self, reason))
 
     def error(self, exc: BaseException) -> None:
         """Record an exception on the order's span and set its status to ERROR (does not end the trace)."""
-        self._record(_new(Errored, (self, exc, _time_ns())))
+        self._record((Errored, self, exc, _time_ns()))
 
     def done(self) -> None:
         """End the root span. Called for you when the order is filled, rejected or cancelled; idempotent."""
-        self._record(_new(Done, (self,)))
+        self._record((Done, self))
 
     # ------------------------------------------------------------------ applied from the journal
     @applies(Signal)

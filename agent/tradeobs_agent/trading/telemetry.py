@@ -55,7 +55,7 @@ _INF = math.inf
 _monotonic = time.monotonic
 _time = time.time
 _time_ns = time.time_ns
-_new = tuple.__new__
+
 _current_context = current_context_getter()
 _MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
@@ -96,6 +96,7 @@ class _MoneySeries:
 
 
 class Tick(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     symbol: object
     price: object
@@ -105,17 +106,20 @@ class Tick(NamedTuple):
 
 
 class FeedReconnect(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     feed: object
 
 
 class DecisionTime(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     seconds: object
     symbol: object
 
 
 class Position(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     symbol: object
     qty: object
@@ -123,6 +127,7 @@ class Position(NamedTuple):
 
 
 class Pnl(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     symbol: object
     realized: object
@@ -130,34 +135,40 @@ class Pnl(NamedTuple):
 
 
 class AccountUpdate(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     equity: object
     drawdown: object
 
 
 class LimitUse(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     limit: object
     ratio: object
 
 
 class Breach(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     limit: object
     symbol: object
 
 
 class KillSwitch(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
     engaged: object
     reason: object
 
 
 class Refresh(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
 
 
 class Close(NamedTuple):
+    kind: type  # the record type itself (see _journal.Entry)
     tt: TradingTelemetry
 
 
@@ -358,7 +369,7 @@ class TradingTelemetry:
 
     def _on_collect(self) -> None:
         """Before each collection (after the journal is applied): staleness, exposure, expiry, queue size."""
-        self.record(_new(Refresh, (self,)))
+        self.record((Refresh, self))
         self._journal.flush()
 
     @applies(Refresh)
@@ -382,7 +393,7 @@ class TradingTelemetry:
 
         With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
         """
-        self.record(_new(Tick, (self, symbol, price, exchange_ts, seq, _time())))
+        self.record((Tick, self, symbol, price, exchange_ts, seq, _time()))
 
     @applies(Tick)
     def _on_tick(self, e: Tick) -> None:
@@ -414,7 +425,7 @@ class TradingTelemetry:
 
     def feed_reconnect(self, feed: str = "default") -> None:
         """The market data feed reconnected."""
-        self.record(_new(FeedReconnect, (self, feed)))
+        self.record((FeedReconnect, self, feed))
 
     @applies(FeedReconnect)
     def _on_reconnect(self, e: FeedReconnect) -> None:
@@ -423,7 +434,7 @@ class TradingTelemetry:
 
     def decision_time(self, seconds: float, symbol: str | None = None) -> None:
         """How long one strategy evaluation took, in seconds."""
-        self.record(_new(DecisionTime, (self, seconds, symbol)))
+        self.record((DecisionTime, self, seconds, symbol))
 
     @applies(DecisionTime)
     def _on_decision(self, e: DecisionTime) -> None:
@@ -473,7 +484,7 @@ class TradingTelemetry:
             o = OrderTrace(self, cid, symbol, side, q if q is not None and q >= 0 else 0.0, p, order_type, start_ns)
             book.index(o)
             cause = _current_context().get(SPAN_KEY)  # e.g. the tick that triggered the signal: a link
-            self.record(_new(Signal, (o, qty, price, cause)))
+            self.record((Signal, o, qty, price, cause))
             return o
         except Exception as exc:  # every input is validated above: this is a bug of ours
             internal_error("trading.order_signal", exc)
@@ -503,7 +514,7 @@ class TradingTelemetry:
 
     def position(self, symbol: str, qty: float, price: float) -> None:
         """Position quantity and notional (qty * price) for ``symbol``; gross and net exposure follow."""
-        self.record(_new(Position, (self, symbol, qty, price)))
+        self.record((Position, self, symbol, qty, price))
 
     @applies(Position)
     def _on_position(self, e: Position) -> None:
@@ -530,7 +541,7 @@ class TradingTelemetry:
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         """Realized and unrealized P&L for ``symbol``."""
-        self.record(_new(Pnl, (self, symbol, realized, unrealized)))
+        self.record((Pnl, self, symbol, realized, unrealized))
 
     @applies(Pnl)
     def _on_pnl(self, e: Pnl) -> None:
@@ -540,7 +551,7 @@ class TradingTelemetry:
 
     def account(self, equity: float, drawdown: float | None = None) -> None:
         """Account equity; drawdown as a ratio from peak (tracked here when not given)."""
-        self.record(_new(AccountUpdate, (self, equity, drawdown)))
+        self.record((AccountUpdate, self, equity, drawdown))
 
     @applies(AccountUpdate)
     def _on_account(self, e: AccountUpdate) -> None:
@@ -561,7 +572,7 @@ class TradingTelemetry:
     # ------------------------------------------------------------------ risk
     def limit_utilization(self, limit: str, ratio: float) -> None:
         """How much of a named risk limit is in use (1.0 = at the limit)."""
-        self.record(_new(LimitUse, (self, limit, ratio)))
+        self.record((LimitUse, self, limit, ratio))
 
     @applies(LimitUse)
     def _on_limit(self, e: LimitUse) -> None:
@@ -572,7 +583,7 @@ class TradingTelemetry:
 
     def breach(self, limit: str, symbol: str | None = None) -> None:
         """A risk limit was breached: counter plus a ``breach`` event."""
-        self.record(_new(Breach, (self, limit, symbol)))
+        self.record((Breach, self, limit, symbol))
 
     @applies(Breach)
     def _on_breach(self, e: Breach) -> None:
@@ -586,7 +597,7 @@ class TradingTelemetry:
 
     def kill_switch(self, engaged: bool, reason: str | None = None) -> None:
         """Kill switch / circuit breaker state (gauge 0/1); a ``kill_switch`` event on every change."""
-        self.record(_new(KillSwitch, (self, engaged, reason)))
+        self.record((KillSwitch, self, engaged, reason))
 
     @applies(KillSwitch)
     def _on_kill(self, e: KillSwitch) -> None:
@@ -632,7 +643,7 @@ class TradingTelemetry:
         self.registry.remove_collect_hook(self._hook)
         for task in list(self._tasks):
             task.cancel()
-        self.record(_new(Close, (self,)))
+        self.record((Close, self))
         self._journal.flush()
 
     @applies(Close)

@@ -37,16 +37,19 @@ class _Target:
 
 
 class Note(NamedTuple):
+    kind: type
     target: _Target
     value: Any
 
 
 class Boom(NamedTuple):
+    kind: type
     target: _Target
     value: Any
 
 
 class Call(NamedTuple):
+    kind: type
     fn: Callable[[], None]
 
 
@@ -69,9 +72,9 @@ def test_entries_apply_in_order_and_a_bad_one_is_counted_not_fatal(monkeypatch: 
     monkeypatch.delenv(_errors.ENV_STRICT)
     monkeypatch.setattr(_errors, "_strict", False)  # as in production: a bug is counted, never raised
     j, t = Journal(interval=None), _Target()
-    j.put(Note(t, 1))
-    j.put(Boom(t, "bad"))
-    j.put(Note(t, 2))
+    j.put((Note, t, 1))
+    j.put((Boom, t, "bad"))
+    j.put((Note, t, 2))
     assert t.seen == [] and len(j) == 3  # nothing happens at the call
     assert j.flush() == 3
     assert t.seen == [1, 2] and j.errors == 1 and len(j) == 0
@@ -81,7 +84,7 @@ def test_entries_apply_in_order_and_a_bad_one_is_counted_not_fatal(monkeypatch: 
 
 def test_under_tests_a_handler_bug_raises() -> None:
     j, t = Journal(interval=None), _Target()
-    j.put(Boom(t, "bad"))
+    j.put((Boom, t, "bad"))
     with pytest.raises(ValueError, match="bad"):
         j.flush()
     _errors.reset()
@@ -95,7 +98,7 @@ def test_a_record_type_has_one_handler() -> None:
 def test_past_the_limit_the_producer_applies_the_backlog_itself() -> None:
     j, t = Journal(limit=10, interval=None), _Target()
     for i in range(25):
-        j.put(Note(t, i))
+        j.put((Note, t, i))
     assert len(j) <= 10  # memory stays bounded ...
     j.flush()
     assert t.seen == list(range(25))  # ... and nothing was dropped
@@ -107,10 +110,10 @@ def test_a_handler_that_records_again_does_not_deadlock() -> None:
 
     def again() -> None:
         seen.append("first")
-        j.put(Call(lambda: seen.append("second")))
+        j.put((Call, lambda: seen.append("second")))
         assert j.flush() == 0  # we are the applier: later, not now
 
-    j.put(Call(again))
+    j.put((Call, again))
     j.flush()
     assert seen == ["first", "second"]
 
@@ -120,7 +123,7 @@ def test_the_applier_thread_applies_without_any_reader() -> None:
     j.start()
     try:
         for i in range(100):
-            j.put(Note(t, i))
+            j.put((Note, t, i))
         wait_for(lambda: len(t.seen) == 100, "the applier thread")
         assert t.seen == list(range(100))
     finally:
@@ -145,7 +148,7 @@ def test_the_applier_thread_yields_between_chunks() -> None:
         order.append("entry")
 
     for _ in range(2000):
-        j.put(Call(slow))
+        j.put((Call, slow))
     old = sys.getswitchinterval()
     sys.setswitchinterval(30.0)
     try:
@@ -163,13 +166,13 @@ def test_fork_applies_first_and_the_child_starts_clean() -> None:
     j, t = Journal(interval=0.05), _Target()
     os.register_at_fork(before=j._before_fork, after_in_parent=j._after_fork_parent, after_in_child=j._after_fork_child)
     j.start()
-    j.put(Note(t, "before fork"))
+    j.put((Note, t, "before fork"))
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: nothing pending, a usable lock, its own applier thread
         try:
             ok = len(j) == 0 and t.seen == ["before fork"] and j._thread is not None and j._thread.is_alive()
-            j.put(Note(t, "child"))
+            j.put((Note, t, "child"))
             ok = ok and j.flush() == 1 and t.seen[-1] == "child"
             os.write(w, b"ok" if ok else b"bad")
         finally:
