@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,11 +35,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from . import metrics as _metrics
 from ._errors import internal_error, warn_once
 from ._internal import otel_private, providers
-from ._internal.exporters import abort_failing_exporters, install_duplicate_filter, remove_duplicate_filter
+from ._internal.exporters import (
+    abandon_unreachable,
+    flush_deliveries,
+    install_duplicate_filter,
+    remove_duplicate_filter,
+)
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._names import keywords_checked
 from .config import ConfigReport, Settings, resolve_settings
+from .logs.tracefile import TraceFile
 from .options import (
     LiveOptions,
     LogOptions,
@@ -70,6 +77,8 @@ class Agent:
     prometheus: providers.PrometheusEndpoint | None = None
     logs: Any = None
     live: Any = None
+    traces_file: Any = None
+    export: str = "on"  # OTLP: "on", "off" (otlp_enabled=false) or "not_configured" (the embedded default)
     adopted: bool = False
     disabled: bool = False
     pid: int = field(default_factory=os.getpid)
@@ -92,12 +101,14 @@ class Agent:
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export everything buffered now; bounded by ``timeout`` seconds."""
         ms = int(timeout * 1000)
+        deadline = time.monotonic() + timeout
         steps: list[Any] = [self.registry.flush]  # pending trading calls become spans and values first
         if self.logs is not None:
             steps.append(lambda: self.logs.flush(timeout))
         for p in (self.tracer_provider, self.meter_provider, self.logger_provider):
             if p is not None:
                 steps.append(providers.export_step("flush", functools.partial(p.force_flush, ms)))
+        steps.append(lambda: flush_deliveries(deadline - time.monotonic()))  # batches kept through an outage
         return providers.call_bounded(steps, timeout, "flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -111,7 +122,10 @@ class Agent:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         ms = max(1, int(timeout * 1000))
-        steps: list[Any] = [abort_failing_exporters, self.registry.flush]
+        # Exporters whose collector does not answer give up at once (counted); the others may deliver what they
+        # keep until 90% of the bound, leaving the rest for the providers' own shutdown.
+        deadline = time.monotonic() + 0.9 * timeout
+        steps: list[Any] = [lambda: abandon_unreachable(deadline), self.registry.flush]
         if self.live is not None:
             steps.append(self.live.stop)
         if self.logs is not None:
@@ -122,6 +136,8 @@ class Agent:
             steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
         if self.logger_provider is not None and not self.adopted:
             steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
+        if self.traces_file is not None:
+            steps.append(self.traces_file.close)
         if self.prometheus is not None:
             steps.append(self.prometheus.stop)
         ok = providers.call_bounded(steps, timeout, "shutdown")
@@ -216,9 +232,17 @@ def _build(
     selfm = registry.self_metrics
     agent._dup_filter = install_duplicate_filter(selfm)
     if not _adopt_existing(agent):
-        agent.tracer_provider = providers.build_tracing(settings, resource, selfm, span_exporters)
-        agent.meter_provider, agent.prometheus = providers.build_metrics(settings, resource, registry, selfm, readers)
-        agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps)
+        agent.export = providers.otlp_mode(settings, agent.report)
+        otlp = agent.export == "on"
+        agent.traces_file = TraceFile.for_settings(settings, agent.export, selfm)
+        files = [agent.traces_file.exporter] if agent.traces_file is not None else []
+        agent.tracer_provider = providers.build_tracing(
+            settings, resource, selfm, span_exporters, otlp=otlp, batched=files
+        )
+        agent.meter_provider, agent.prometheus = providers.build_metrics(
+            settings, resource, registry, selfm, readers, otlp=otlp
+        )
+        agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps, otlp=otlp)
         _set_globals(agent)
     if settings.logs_enabled and agent.logger_provider is not None:
         from .logs import install_logging
@@ -320,5 +344,7 @@ def _after_fork_in_child(agent: Agent) -> None:
         agent.prometheus = None
         if agent.logs is not None:
             agent.logs.after_fork()
+        if agent.traces_file is not None:
+            agent.traces_file.after_fork()
     except Exception as exc:  # never break the child process
         internal_error("agent.after_fork", exc)

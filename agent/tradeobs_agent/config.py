@@ -134,6 +134,18 @@ FIELDS: tuple[Field, ...] = (
         otel=(ev.OTEL_EXPORTER_OTLP_INSECURE,),
     ),
     _f(
+        "otlp_retry_items",
+        50_000,
+        p.number(int, 0, 10_000_000),
+        "spans or log records kept per signal while the collector is unreachable (0 = none: a failed batch is dropped)",
+    ),
+    _f(
+        "otlp_retry_max_age",
+        300.0,
+        p.number(float, 1.0, 86400.0, "seconds"),
+        "longest a kept batch waits for the collector before it is dropped, seconds",
+    ),
+    _f(
         "traces_sampler",
         "parentbased_always_on",
         p.choice(SAMPLERS),
@@ -141,6 +153,13 @@ FIELDS: tuple[Field, ...] = (
         otel=(ev.OTEL_TRACES_SAMPLER,),
     ),
     _f("traces_sampler_arg", 1.0, p.number(float, 0.0, 1.0), "sampling ratio", otel=(ev.OTEL_TRACES_SAMPLER_ARG,)),
+    _f(
+        "traces_file",
+        "auto",
+        p.optional_text,
+        "OTLP/JSON lines trace file: a path, or 'auto' (<log_dir>/traces.jsonl when no collector is used)",
+        empty="no trace file",
+    ),
     _f(
         "metric_export_interval",
         10.0,
@@ -232,8 +251,11 @@ class Settings:
     otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     otlp_timeout: float = 10.0
     otlp_insecure: bool | None = None
+    otlp_retry_items: int = 50_000
+    otlp_retry_max_age: float = 300.0
     traces_sampler: str = "parentbased_always_on"
     traces_sampler_arg: float = 1.0
+    traces_file: str = "auto"
     metric_export_interval: float = 10.0
     prometheus_enabled: bool = True
     prometheus_host: str = "127.0.0.1"

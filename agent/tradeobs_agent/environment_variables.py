@@ -41,6 +41,11 @@ TRADEOBS_OTLP_TIMEOUT = "TRADEOBS_OTLP_TIMEOUT"
 """Export timeout in seconds. Falls back to ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds). Default 10."""
 TRADEOBS_OTLP_INSECURE = "TRADEOBS_OTLP_INSECURE"
 """Plain-text gRPC. Falls back to ``OTEL_EXPORTER_OTLP_INSECURE``. Default: true for ``http://`` endpoints."""
+TRADEOBS_OTLP_RETRY_ITEMS = "TRADEOBS_OTLP_RETRY_ITEMS"
+"""Spans or log records kept per signal while the collector is unreachable, then sent in order; past it the oldest
+are dropped (counted). 0 turns the buffer off. Default 50000."""
+TRADEOBS_OTLP_RETRY_MAX_AGE = "TRADEOBS_OTLP_RETRY_MAX_AGE"
+"""Seconds a kept batch waits for the collector before it is dropped (counted). Default 300."""
 # Per-signal forms: OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT}
 # (timeouts in milliseconds) and TRADEOBS_OTLP_{TRACES,METRICS,LOGS}_{...} (timeouts in seconds)
 # are honoured for the matching signal; see ``config.otlp_for``.
@@ -48,6 +53,9 @@ TRADEOBS_OTLP_INSECURE = "TRADEOBS_OTLP_INSECURE"
 # --- traces --------------------------------------------------------------
 TRADEOBS_TRACES_SAMPLER = "TRADEOBS_TRACES_SAMPLER"
 """Sampler name. Falls back to ``OTEL_TRACES_SAMPLER``. Default ``parentbased_always_on``."""
+TRADEOBS_TRACES_FILE = "TRADEOBS_TRACES_FILE"
+"""Order traces as OTLP/JSON lines in a local, rotated file: a path, ``auto`` (``<log_dir>/traces.jsonl`` when no
+collector is used) or empty (off). Default ``auto``."""
 TRADEOBS_TRACES_SAMPLER_ARG = "TRADEOBS_TRACES_SAMPLER_ARG"
 """Sampler ratio for ``*traceidratio``. Falls back to ``OTEL_TRACES_SAMPLER_ARG``. Default 1.0."""
 

@@ -32,6 +32,8 @@ class OtlpOptions:
     headers: Mapping[str, str] | None = None
     timeout: float | None = None
     insecure: bool | None = None
+    retry_items: int | None = None
+    retry_max_age: float | None = None
 
 
 @keywords_checked_class
@@ -46,6 +48,7 @@ class PrometheusOptions:
 class TracingOptions:
     sampler: str | None = None
     sampler_arg: float | None = None
+    file: str | None = None
 
 
 @keywords_checked_class

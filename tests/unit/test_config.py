@@ -365,7 +365,8 @@ def _group_cases() -> list[tuple[str, str, str]]:
 
 _SAMPLE = {
     "otlp_endpoint": "http://c:4317", "otlp_protocol": "http/protobuf", "otlp_headers": {"k": "v"},
-    "otlp_timeout": 3.0, "otlp_insecure": True, "prometheus_host": "0.0.0.0", "prometheus_port": 9999,
+    "otlp_timeout": 3.0, "otlp_insecure": True, "otlp_retry_items": 10, "otlp_retry_max_age": 30.0,
+    "traces_file": "t.jsonl", "prometheus_host": "0.0.0.0", "prometheus_port": 9999,
     "traces_sampler": "always_off", "traces_sampler_arg": 0.5, "metric_export_interval": 2.0, "max_series": 7,
     "symbol_allowlist": ["AAPL"], "log_dir": "elsewhere", "log_level": "DEBUG", "log_console": True,
     "log_queue_size": 64, "log_queue_policy": "block", "log_max_bytes": 4096, "log_rotate_seconds": 60,

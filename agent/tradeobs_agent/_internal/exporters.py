@@ -8,11 +8,14 @@ collector produces one warning naming the endpoint, then only counts in
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -20,27 +23,79 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .._errors import internal_error, warn_once
 from ..metrics import SelfMetrics
 from . import otel_private
+from .delivery import Delivery
 from .otel_private import LogRecordExporter, LogRecordExportResult
 from .otlp_encode import install_fast_log_encoding, install_fast_span_encoding
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
 
 
-def abort_failing_exporters() -> int:
-    """Shut down exporters whose last export failed, so a final flush does not sit in retries.
-
-    Used by ``Agent.shutdown``: when the collector is known to be down, waiting the full
-    shutdown bound only delays the host's exit. What they still held is counted as dropped.
-    """
-    n = 0
+def _after_fork_in_child() -> None:
+    """A forked worker starts with empty delivery buffers (the parent's batches are the parent's to send)."""
     for exp in list(_LIVE):
-        if exp.last_error is not None:
-            exp._call(exp.inner.shutdown)
-            n += 1
-    return n
+        if exp.delivery is not None:
+            exp.delivery.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Retry(NamedTuple):
+    """How a span or log exporter keeps batches through a collector outage (``delivery.Delivery``)."""
+
+    max_items: int
+    max_age: float
+
+
+def reachable(target: str, timeout: float = 0.3) -> bool:
+    """Whether something accepts a TCP connection at an OTLP ``target`` (``http://host:port/...`` or ``host:port``)."""
+    url = urllib.parse.urlsplit(target if "//" in target else "//" + target)
+    host = url.hostname or "localhost"
+    try:
+        port = url.port or (443 if url.scheme == "https" else 4317)
+    except ValueError:  # a port that is not a number: nothing is listening there
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def abandon_unreachable(deadline: float) -> list[str]:
+    """Before the providers shut down: exporters whose collector does not answer give up now; the targets.
+
+    A shutdown with the collector down would otherwise wait its whole bound in export retries. What those
+    exporters still held is counted as dropped (``reason="shutdown"``). The others get ``deadline`` (a
+    ``time.monotonic()`` value) to deliver what they keep.
+    """
+    checked: dict[str, bool] = {}
+    gone: list[str] = []
+    for exp in list(_LIVE):
+        exp.deadline = deadline
+        up = checked.get(exp.target)
+        if up is None:
+            up = checked[exp.target] = reachable(exp.target)
+        if not up:
+            exp.abandon()
+            gone.append(exp.target)
+    return gone
+
+
+def flush_deliveries(timeout: float) -> bool:
+    """Wait (at most ``timeout`` s) until every exporter's kept batches are delivered or given up."""
+    deadline = time.monotonic() + timeout
+    ok = True
+    for exp in list(_LIVE):
+        if exp.delivery is not None:
+            ok = exp.delivery.flush(max(0.0, deadline - time.monotonic())) and ok
+    return ok
 
 
 class _Counting:
+    """What every wrapper does: count each export call and item, say a failure once, never raise."""
+
     def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
         _LIVE.add(self)
         self.inner = inner
@@ -50,9 +105,11 @@ class _Counting:
         self._ok = selfm.exports_succeeded.bind(**attrs)
         self._failed = selfm.exports_failed.bind(**attrs)
         self._exported = selfm.items_exported.bind(**attrs)
-        self._dropped = selfm.items_dropped.bind(signal=signal, reason="export_failed")
+        self._dropped_counter = selfm.items_dropped
         self.last_error: str | None = None
         self.last_success: float | None = None
+        self.delivery: Delivery | None = None
+        self.deadline: float | None = None  # set at shutdown: deliver kept batches until then
 
     def _outcome(self, ok: bool, n: int, error: str | None = None) -> None:
         if ok:
@@ -64,18 +121,23 @@ class _Counting:
                 self.last_error = None
             return
         self._failed.add(1)
-        self._dropped.add(n)
+        if self.delivery is None:  # nothing keeps the batch: it is lost
+            self._dropped("export_failed", n)
         first = self.last_error is None
         self.last_error = error or "export failed"
         if first:
             warn_once(
                 f"export:{self.signal}:{self.target}",
-                "cannot export %s to %s (%s); the service keeps running, retries continue, and failures are "
-                "counted in tradeobs.agent.exports.failed (this warning is shown once)",
+                "cannot export %s to %s (%s); the service keeps running, %s, and failures are counted in "
+                "tradeobs.agent.exports.failed (this warning is shown once)",
                 self.signal,
                 self.target,
                 self.last_error,
+                "batches are kept and sent again when it answers" if self.delivery is not None else "retries continue",
             )
+
+    def _dropped(self, reason: str, n: int) -> None:
+        self._dropped_counter.add(n, {"signal": self.signal, "reason": reason})
 
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
@@ -84,45 +146,80 @@ class _Counting:
             internal_error(f"exporter.{self.signal}.{getattr(fn, '__name__', 'call')}", exc)
             return None
 
+    def _keep(self, retry: Retry | None, send: Any, selfm: SelfMetrics) -> None:
+        if retry is None or retry.max_items <= 0:
+            return
+        queued = selfm.queue_size.bind(queue=f"otlp_{self.signal}")
+        selfm.queue_capacity.bind(queue=f"otlp_{self.signal}").set(retry.max_items)
+        self.delivery = Delivery(self.signal, send, retry.max_items, retry.max_age, self._dropped, queued.set)
+
+    def abandon(self) -> None:
+        """Give up now (the collector does not answer): kept batches are counted as dropped, retries stop."""
+        if self.delivery is not None:
+            self.delivery.close(0.0, deliver=False)
+        self._call(self.inner.shutdown)
+
     def shutdown(self, *args: Any, **kw: Any) -> None:
+        if self.delivery is not None:
+            left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
+            self.delivery.close(max(0.0, left))
         self._call(self.inner.shutdown, *args, **kw)
 
     def force_flush(self, timeout_millis: float = 30_000) -> bool:
-        return bool(self._call(getattr(self.inner, "force_flush", lambda **_: True), timeout_millis=timeout_millis))
+        if self.delivery is not None and not self.delivery.flush(timeout_millis / 1000):
+            return False
+        result = self._call(getattr(self.inner, "force_flush", lambda **_: True), timeout_millis=timeout_millis)
+        return result is not False  # an exporter with nothing to flush returns None
 
 
 class CountingSpanExporter(_Counting, SpanExporter):
-    """Counts outcomes; an OTLP/gRPC exporter also gets the cheaper span encoder (``otlp_encode``)."""
+    """Counts outcomes and keeps batches through outages; an OTLP/gRPC exporter gets the cheaper encoder."""
 
-    def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
+    def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics, retry: Retry | None = None) -> None:
         super().__init__(inner, signal, target, selfm)
         self.fast_encoding = install_fast_span_encoding(inner)
+        self._keep(retry, self._send, selfm)
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if self.delivery is not None:
+            self.delivery.submit(list(spans))
+            return SpanExportResult.SUCCESS  # accepted: delivered by the sender thread, or counted when dropped
+        return SpanExportResult.SUCCESS if self._send(spans) else SpanExportResult.FAILURE
+
+    def _send(self, spans: Sequence[Any]) -> bool:
         try:
             result = self.inner.export(spans)
         except Exception as exc:  # an exporter bug must not kill the worker thread
             self._outcome(False, len(spans), repr(exc))
-            return SpanExportResult.FAILURE
-        self._outcome(result == SpanExportResult.SUCCESS, len(spans))
-        return result  # type: ignore[no-any-return]
+            return False
+        ok = bool(result == SpanExportResult.SUCCESS)
+        self._outcome(ok, len(spans))
+        return ok
 
 
 class CountingLogExporter(_Counting, LogRecordExporter):
-    """Counts outcomes; an OTLP/gRPC exporter also gets the cheaper log encoder (``otlp_encode``)."""
+    """Counts outcomes and keeps batches through outages; an OTLP/gRPC exporter gets the cheaper encoder."""
 
-    def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
+    def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics, retry: Retry | None = None) -> None:
         super().__init__(inner, signal, target, selfm)
         self.fast_encoding = install_fast_log_encoding(inner)
+        self._keep(retry, self._send, selfm)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        if self.delivery is not None:
+            self.delivery.submit(list(batch))
+            return LogRecordExportResult.SUCCESS
+        return LogRecordExportResult.SUCCESS if self._send(batch) else LogRecordExportResult.FAILURE
+
+    def _send(self, batch: Sequence[Any]) -> bool:
         try:
             result = self.inner.export(batch)
         except Exception as exc:
             self._outcome(False, len(batch), repr(exc))
-            return LogRecordExportResult.FAILURE
-        self._outcome(result == LogRecordExportResult.SUCCESS, len(batch))
-        return result  # type: ignore[no-any-return]
+            return False
+        ok = bool(result == LogRecordExportResult.SUCCESS)
+        self._outcome(ok, len(batch))
+        return ok
 
 
 class CountingMetricExporter(_Counting, MetricExporter):
@@ -162,6 +259,10 @@ class DuplicateFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = str(record.msg)
+        if msg.startswith(_SHUTDOWN_CHATTER):
+            # The exporter was shut down under a retry or a last batch; that export's failure is counted by the
+            # wrapper around it (exports.failed, and items.dropped where nothing keeps the batch).
+            return False
         if msg.startswith("Queue full"):
             self._selfm.items_dropped.add(1, {"signal": _signal_of(record), "reason": "queue_full"})
         key = (record.name, msg)
@@ -176,6 +277,13 @@ class DuplicateFilter(logging.Filter):
         record.exc_info = None  # one line, no traceback storm
         record.exc_text = None
         return True
+
+
+_SHUTDOWN_CHATTER = (
+    "Shutdown in progress, aborting retry",
+    "Exporter already shutdown, ignoring",
+    "Shutdown called, ignoring",
+)
 
 
 def _signal_of(record: logging.LogRecord) -> str:

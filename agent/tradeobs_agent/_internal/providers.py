@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -14,12 +14,13 @@ from opentelemetry.sdk.trace import sampling as s
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from .._config_report import ConfigReport
 from .._errors import internal_error, warn_once
 from .._version import __version__
 from ..config import Settings, otlp_for
 from ..metrics import Registry, SelfMetrics
 from . import bridge, otel_private
-from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter
+from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter, Retry, reachable
 from .ids import PrivateRandomIdGenerator
 from .otel_private import BatchLogRecordProcessor, LoggerProvider, LogRecordExporter, SimpleLogRecordProcessor
 
@@ -64,20 +65,61 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
     return http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t.endpoint
 
 
+ExportMode = Literal["on", "off", "not_configured"]
+
+
+def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
+    """Whether the agent exports over OTLP: ``on``, ``off`` (``otlp_enabled=false``), or ``not_configured``.
+
+    ``not_configured`` is the embedded default, expected rather than an error: nothing configures OTLP (no
+    endpoint, no ``otlp_enabled``, from any source) and no collector listens at the default endpoint. The
+    agent then works on its own (Prometheus endpoint, live stream, JSON logs, the trace file) and says so once.
+    A configured endpoint is always used, reachable or not (failures there are real problems, counted).
+    """
+    if not settings.otlp_enabled:
+        return "off"
+    configured = any(
+        report.source(name) != "default" for name in ("otlp_enabled", "otlp_endpoint", "otlp_protocol")
+    ) or bool(settings.otlp_per_signal)
+    if configured:
+        return "on"
+    if any(reachable(otlp_for(settings, signal).endpoint) for signal in ("traces", "metrics", "logs")):
+        return "on"
+    _log.info(
+        "tradeobs: no OpenTelemetry Collector configured and none at %s; traces, metrics and logs stay local "
+        "(Prometheus endpoint, live stream, JSON logs, trace file). Set TRADEOBS_OTLP_ENDPOINT to export.",
+        otlp_for(settings, "traces").endpoint,
+    )
+    return "not_configured"
+
+
+def _retry(settings: Settings) -> Retry:
+    return Retry(settings.otlp_retry_items, settings.otlp_retry_max_age)
+
+
 def build_tracing(
-    settings: Settings, resource: Resource, selfm: SelfMetrics, extra: Sequence[SpanExporter] = ()
+    settings: Settings,
+    resource: Resource,
+    selfm: SelfMetrics,
+    extra: Sequence[SpanExporter] = (),
+    *,
+    otlp: bool = True,
+    batched: Sequence[SpanExporter] = (),
 ) -> TracerProvider:
+    """``otlp``: export over OTLP; ``batched``: more exporters behind batch processors (the trace file);
+    ``extra``: exporters called synchronously (``tradeobs_agent.testing``'s in-memory ones)."""
     provider = TracerProvider(
         sampler=build_sampler(settings),
         resource=resource,
         shutdown_on_exit=False,
         id_generator=PrivateRandomIdGenerator(),  # never draws from (or shifts) the application's `random`
     )
-    if settings.otlp_enabled:
+    if otlp:
         exporter, target = _otlp_exporter(settings, "traces")
-        provider.add_span_processor(
-            BatchSpanProcessor(CountingSpanExporter(exporter, "traces", target, selfm), schedule_delay_millis=1000)
-        )
+        counting = CountingSpanExporter(exporter, "traces", target, selfm, _retry(settings))
+        provider.add_span_processor(BatchSpanProcessor(counting, schedule_delay_millis=1000))
+    for exp in batched:
+        provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))
     for exp in extra:  # in-memory exporters from tradeobs_agent.testing
         provider.add_span_processor(SimpleSpanProcessor(exp))
     return provider
@@ -89,9 +131,11 @@ def build_metrics(
     registry: Registry,
     selfm: SelfMetrics,
     extra: Sequence[MetricReader] = (),
+    *,
+    otlp: bool = True,
 ) -> tuple[MeterProvider, PrometheusEndpoint | None]:
     readers: list[MetricReader] = list(extra)
-    if settings.otlp_enabled:
+    if otlp:
         exporter, target = _otlp_exporter(settings, "metrics")
         readers.append(
             PeriodicExportingMetricReader(
@@ -117,14 +161,18 @@ def attach_registry(reader: MetricReader, registry: Registry, provider: MeterPro
 
 
 def build_logs_provider(
-    settings: Settings, resource: Resource, selfm: SelfMetrics, extra: Sequence[LogRecordExporter] = ()
+    settings: Settings,
+    resource: Resource,
+    selfm: SelfMetrics,
+    extra: Sequence[LogRecordExporter] = (),
+    *,
+    otlp: bool = True,
 ) -> LoggerProvider:
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    if settings.otlp_enabled:
+    if otlp:
         exporter, target = _otlp_exporter(settings, "logs")
-        provider.add_log_record_processor(
-            BatchLogRecordProcessor(CountingLogExporter(exporter, "logs", target, selfm), schedule_delay_millis=1000)
-        )
+        counting = CountingLogExporter(exporter, "logs", target, selfm, _retry(settings))
+        provider.add_log_record_processor(BatchLogRecordProcessor(counting, schedule_delay_millis=1000))
     for exp in extra:
         provider.add_log_record_processor(SimpleLogRecordProcessor(exp))
     return provider

@@ -38,14 +38,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Span, SpanContext, Status, StatusCode
 
 from ..metrics import BoundCounter, BoundHistogram
-from ._journal import applies
+from ._journal import Apply
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 
@@ -129,12 +129,9 @@ class OrderSeries:
         return self._inst.fill_ratio.bind(**self._attrs)
 
 
-class RootSpanStart(NamedTuple):
-    """What :meth:`OrderDesk.start_root` gives an order: its root span and how to make its steps."""
-
-    span: Span
-    tracer: trace.Tracer
-    steps: StepSpans | None  # the exact fast path for its child spans, when there is one
+RootSpanStart: TypeAlias = tuple[Span, trace.Tracer, StepSpans | None]
+"""What :meth:`OrderDesk.start_root` gives an order: (root span, tracer, the exact fast path for its steps or None).
+A plain tuple: this is on the applier's path for every order."""
 
 
 class OrderDesk(Protocol):
@@ -171,67 +168,26 @@ class OrderDesk(Protocol):
 # --------------------------------------------------------------------------- the records an order's calls make
 
 
-class Signal(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    qty: object  # as given (validation is counted when applied)
-    price: object
-    cause: object  # the span current at the signal (linked), or None
-
-
-class RiskCheck(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    now: int
-    passed: bool
-    reason: str | None
-    checks: Mapping[str, Any] | None
-
-
-class Submitted(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    now: int
-
-
-class Acked(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    now: int
-    venue_order_id: object
-
-
-class Filled(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    now: int
-    qty: object
-    price: object
-    expected_price: object
-
-
-class Rejected(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    reason: object
-
-
-class Cancelled(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    reason: object
-
-
-class Errored(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
-    exc: BaseException
-    now: int
-
-
-class Done(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    order: OrderTrace
+# Each call puts one of these records: (handler, order, fields...), unpacked by name in the handler's first
+# line (see _journal.Entry for why tuples); ``now`` is time.time_ns() at the call.
+Signal: TypeAlias = tuple[Apply, "OrderTrace", object, object, object]
+"""(handler, order, qty, price, cause): qty and price as given; cause: the span current at the signal, or None."""
+RiskCheck: TypeAlias = tuple[Apply, "OrderTrace", int, bool, str | None, Mapping[str, Any] | None]
+"""(handler, order, now, passed, reason, checks)"""
+Submitted: TypeAlias = tuple[Apply, "OrderTrace", int]
+"""(handler, order, now)"""
+Acked: TypeAlias = tuple[Apply, "OrderTrace", int, object]
+"""(handler, order, now, venue_order_id)"""
+Filled: TypeAlias = tuple[Apply, "OrderTrace", int, object, object, object]
+"""(handler, order, now, qty, price, expected_price): as given."""
+Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
+"""(handler, order, reason)"""
+Cancelled: TypeAlias = tuple[Apply, "OrderTrace", object]
+"""(handler, order, reason)"""
+Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, int]
+"""(handler, order, exc, now)"""
+Done: TypeAlias = tuple[Apply, "OrderTrace"]
+"""(handler, order)"""
 
 
 class OrderTrace:
@@ -337,15 +293,18 @@ class OrderTrace:
                 copied = dict(checks)  # frozen at the call: the caller may reuse its dict
             except Exception:  # not a mapping (or a hostile one): the decision is kept, the checks not
                 self._desk.invalid("risk_checks", checks)
-        self._record((RiskCheck, self, _time_ns(), passed, reason, copied))
+        entry: RiskCheck = (OrderTrace._on_risk, self, _time_ns(), passed, reason, copied)
+        self._record(entry)
 
     def submitted(self) -> None:
         """The order was sent: ``submit`` span, signal->submit latency, ``trading.orders.submitted``."""
-        self._record((Submitted, self, _time_ns()))
+        entry: Submitted = (OrderTrace._on_submit, self, _time_ns())
+        self._record(entry)
 
     def acked(self, venue_order_id: str | None = None) -> None:
         """The venue acknowledged the order: ``ack`` span, submit->ack latency, ``trading.orders.acknowledged``."""
-        self._record((Acked, self, _time_ns(), venue_order_id))
+        entry: Acked = (OrderTrace._on_ack, self, _time_ns(), venue_order_id)
+        self._record(entry)
 
     def fill(self, qty: float, price: float, expected_price: float | None = None) -> None:
         """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive.
@@ -354,34 +313,39 @@ class OrderTrace:
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
         count ``trading.orders.partially_filled``.
         """
-        self._record((Filled, self, _time_ns(), qty, price, expected_price))
+        entry: Filled = (OrderTrace._on_fill, self, _time_ns(), qty, price, expected_price)
+        self._record(entry)
 
     def rejected(self, reason: str) -> None:
         """Rejected (by risk or the venue): ``trading.orders.rejected{reason}``, status ERROR; ends the trace."""
-        self._record((Rejected, self, reason))
+        entry: Rejected = (OrderTrace._on_reject, self, reason)
+        self._record(entry)
 
     def cancelled(self, reason: str | None = None) -> None:
         """Cancelled: ``trading.orders.cancelled``; ends the trace."""
-        self._record((Cancelled, self, reason))
+        entry: Cancelled = (OrderTrace._on_cancel, self, reason)
+        self._record(entry)
 
     def error(self, exc: BaseException) -> None:
         """Record an exception on the order's span and set its status to ERROR (does not end the trace)."""
-        self._record((Errored, self, exc, _time_ns()))
+        entry: Errored = (OrderTrace._on_error, self, exc, _time_ns())
+        self._record(entry)
 
     def done(self) -> None:
         """End the root span. Called for you when the order is filled, rejected or cancelled; idempotent."""
-        self._record((Done, self))
+        entry: Done = (OrderTrace._on_done, self)
+        self._record(entry)
 
     # ------------------------------------------------------------------ applied from the journal
-    @applies(Signal)
     def _on_signal(self, e: Signal) -> None:
         """The signal, applied: validation counts, the root span, the order's series, the open book."""
+        _, _, qty, price, cause = e
         desk = self._desk
         try:
-            if self.qty == 0.0 and number(e.qty) != 0.0:
-                desk.invalid("qty", e.qty)
-            if e.price is not None and self.price is None:
-                desk.invalid("price", e.price)
+            if self.qty == 0.0 and number(qty) != 0.0:
+                desk.invalid("qty", qty)
+            if price is not None and self.price is None:
+                desk.invalid("price", price)
             attrs: dict[str, Any] = {
                 "order.id": self.client_order_id,
                 "symbol": self.symbol,
@@ -393,16 +357,16 @@ class OrderTrace:
             }
             if self.price is not None:
                 attrs["order.price"] = self.price
-            root = desk.start_root(attrs, self._start_ns, e.cause)
-            sc = root.span.get_span_context()
-            self._tracer = root.tracer
-            self._span = root.span
+            span, tracer, steps = desk.start_root(attrs, self._start_ns, cause)
+            sc = span.get_span_context()
+            self._tracer = tracer
+            self._span = span
             self._sc = sc
             trace_id, _, _, flags, _, valid = sc
             if valid:
                 self._trace_hex = format(trace_id, "032x")
                 # Steps skip the SDK's start/end when that is exact (see _spans); only for a sampled root.
-                self._steps = root.steps if flags & 1 else None
+                self._steps = steps if flags & 1 else None
             self._sell = self.side.lower() in _SELL_SIDES
         finally:
             if self._span is None:
@@ -449,46 +413,46 @@ class OrderTrace:
             s = self._series = self._desk.order_series(self.symbol, self.side, self.order_type)
         return s
 
-    @applies(RiskCheck)
     def _on_risk(self, e: RiskCheck) -> None:
-        attrs: dict[str, Any] = {"risk.passed": bool(e.passed)}
-        if e.reason is not None:
-            attrs["risk.reason"] = text(e.reason)[:256]
-        if e.checks:
-            for k, v in list(e.checks.items())[:32]:
+        _, _, now, passed, reason, checks = e
+        attrs: dict[str, Any] = {"risk.passed": bool(passed)}
+        if reason is not None:
+            attrs["risk.reason"] = text(reason)[:256]
+        if checks:
+            for k, v in list(checks.items())[:32]:
                 attrs[f"risk.check.{text(k)}"] = v if isinstance(v, str | bool | int | float) else text(v)[:256]
-        failed = None if e.passed else text(e.reason or "risk check failed")[:256]
-        self._child("risk_check", e.now, attrs, failed)
-        if not e.passed:
-            self._reject(text(e.reason or "risk"))
+        failed = None if passed else text(reason or "risk check failed")[:256]
+        self._child("risk_check", now, attrs, failed)
+        if not passed:
+            self._reject(text(reason or "risk"))
 
-    @applies(Submitted)
     def _on_submit(self, e: Submitted) -> None:
-        now = e.now
+        _, _, now = e
+        now = now
         self._submit_ns = now
         span = self._child("submit", now)
-        s = self._series_or_bind()
+        s = self._series or self._series_or_bind()
         s.submitted.add(1)
         s.signal_to_submit.record(max(0, now - self._start_ns) * 1e-9, span)
         self._event("order", {"qty": self.qty, "price": self.price, "order_type": self.order_type, "reason": None})
 
-    @applies(Acked)
     def _on_ack(self, e: Acked) -> None:
+        _, _, now, venue_order_id = e
         attrs = None
-        if e.venue_order_id is not None:
-            vid = text(e.venue_order_id)[:256]
+        if venue_order_id is not None:
+            vid = text(venue_order_id)[:256]
             attrs = {"order.venue_order_id": vid}
             if not self._closed and self._span is not None:
                 self._span.set_attribute("order.venue_order_id", vid)
-        span = self._child("ack", e.now, attrs)
-        s = self._series_or_bind()
+        span = self._child("ack", now, attrs)
+        s = self._series or self._series_or_bind()
         s.acknowledged.add(1)
         if self._submit_ns is not None:
-            s.submit_to_ack.record(max(0, e.now - self._submit_ns) * 1e-9, span)
+            s.submit_to_ack.record(max(0, now - self._submit_ns) * 1e-9, span)
 
-    @applies(Filled)
     def _on_fill(self, e: Filled) -> None:
-        qty, price = e.qty, e.price
+        _, _, now, qty, price, expected_price = e
+        qty, price = qty, price
         q = qty if type(qty) is float and qty < _INF else number(qty)
         p = price if type(price) is float and -_INF < price < _INF else number(price)
         if q is None or not q > 0 or p is None:
@@ -497,7 +461,7 @@ class OrderTrace:
         first = self._filled == 0
         self._filled = filled = self._filled + q
         complete = filled >= self.qty * (1 - 1e-9)
-        ref = e.expected_price if e.expected_price is not None else self.price
+        ref = expected_price if expected_price is not None else self.price
         slip: float | None = None
         ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
         if ref_price:
@@ -507,10 +471,10 @@ class OrderTrace:
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
             attrs["fill.slippage_bps"] = slip
-        span = self._child("fill", e.now, attrs)
-        s = self._series_or_bind()
+        span = self._child("fill", now, attrs)
+        s = self._series or self._series_or_bind()
         if first and self._submit_ns is not None:
-            s.submit_to_fill.record(max(0, e.now - self._submit_ns) * 1e-9, span)
+            s.submit_to_fill.record(max(0, now - self._submit_ns) * 1e-9, span)
         if slip is not None:
             s.slippage.record(slip, span)
         if complete:
@@ -521,9 +485,9 @@ class OrderTrace:
         if complete:
             self._finish("filled")
 
-    @applies(Rejected)
     def _on_reject(self, e: Rejected) -> None:
-        self._reject(text(e.reason))
+        _, _, reason = e
+        self._reject(text(reason))
 
     def _reject(self, reason: str) -> None:
         r = reason[:256]
@@ -534,24 +498,23 @@ class OrderTrace:
         self._event("reject", {"qty": self.qty, "price": self.price, "reason": r})
         self._finish("rejected")
 
-    @applies(Cancelled)
     def _on_cancel(self, e: Cancelled) -> None:
-        r = None if e.reason is None else text(e.reason)[:256]
-        self._series_or_bind().cancelled.add(1)
+        _, _, reason = e
+        r = None if reason is None else text(reason)[:256]
+        (self._series or self._series_or_bind()).cancelled.add(1)
         if r is not None and not self._closed and self._span is not None:
             self._span.set_attribute("order.cancel_reason", r)
         self._event("cancel", {"qty": self.qty, "price": self.price, "reason": r, "filled_qty": self._filled})
         self._finish("cancelled")
 
-    @applies(Errored)
     def _on_error(self, e: Errored) -> None:
+        _, _, exc, now = e
         span = self._span
         if span is None or self._closed:
             return
-        span.record_exception(e.exc, timestamp=e.now)
-        span.set_status(Status(StatusCode.ERROR, f"{type(e.exc).__name__}: {text(e.exc)}"[:256]))
+        span.record_exception(exc, timestamp=now)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {text(exc)}"[:256]))
 
-    @applies(Done)
     def _on_done(self, e: Done) -> None:
         self._finish(None)
 

@@ -31,7 +31,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -44,7 +44,7 @@ from .._version import __version__
 from ..exceptions import TradeObsConfigError
 from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, get_registry
 from . import defaults
-from ._journal import applies, get_journal
+from ._journal import Apply, get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 from .orders import NullOrder, OrderBook, OrderSeries, OrderTrace, RootSpanStart, Signal, number, text
@@ -95,81 +95,30 @@ class _MoneySeries:
 # --------------------------------------------------------------------------- the records TradingTelemetry's calls make
 
 
-class Tick(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    symbol: object
-    price: object
-    exchange_ts: object
-    seq: object
-    now: float
-
-
-class FeedReconnect(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    feed: object
-
-
-class DecisionTime(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    seconds: object
-    symbol: object
-
-
-class Position(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    symbol: object
-    qty: object
-    price: object
-
-
-class Pnl(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    symbol: object
-    realized: object
-    unrealized: object
-
-
-class AccountUpdate(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    equity: object
-    drawdown: object
-
-
-class LimitUse(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    limit: object
-    ratio: object
-
-
-class Breach(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    limit: object
-    symbol: object
-
-
-class KillSwitch(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-    engaged: object
-    reason: object
-
-
-class Refresh(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
-
-
-class Close(NamedTuple):
-    kind: type  # the record type itself (see _journal.Entry)
-    tt: TradingTelemetry
+# Each call puts one of these records: (handler, target, fields...), unpacked by name in the handler's first
+# line (see _journal.Entry for why tuples). "As given": validated, and a bad value counted, when applied.
+Tick: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, object, object, float]
+"""(handler, tt, symbol, price, exchange_ts, seq, now): the price as given, ``now`` epoch seconds at the call."""
+FeedReconnect: TypeAlias = tuple[Apply, "TradingTelemetry", object]
+"""(handler, tt, feed)"""
+DecisionTime: TypeAlias = tuple[Apply, "TradingTelemetry", float, object]
+"""(handler, tt, seconds, symbol): seconds as given."""
+Position: TypeAlias = tuple[Apply, "TradingTelemetry", object, object, object]
+"""(handler, tt, symbol, qty, price)"""
+Pnl: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, float]
+"""(handler, tt, symbol, realized, unrealized): both as given."""
+AccountUpdate: TypeAlias = tuple[Apply, "TradingTelemetry", object, float | None]
+"""(handler, tt, equity, drawdown): drawdown as given, or None (tracked from the peak)."""
+LimitUse: TypeAlias = tuple[Apply, "TradingTelemetry", object, float]
+"""(handler, tt, limit, ratio): ratio as given."""
+Breach: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
+"""(handler, tt, limit, symbol)"""
+KillSwitch: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
+"""(handler, tt, engaged, reason)"""
+Refresh: TypeAlias = tuple[Apply, "TradingTelemetry"]
+"""(handler, tt): before a collection (staleness, exposure, expiry, queue size)."""
+Close: TypeAlias = tuple[Apply, "TradingTelemetry"]
+"""(handler, tt)"""
 
 
 class TradingTelemetry:
@@ -263,6 +212,9 @@ class TradingTelemetry:
     apply_pending = flush
 
     def order_series(self, symbol: str, side: str, order_type: str) -> OrderSeries:
+        series = self._orders.get((symbol, side, order_type))  # strings: always hashable
+        if series is not None:
+            return series
         return self._cached(
             self._orders,
             (symbol, side, order_type),
@@ -307,7 +259,7 @@ class TradingTelemetry:
             span = tracer.start_span(
                 "order", context=_EMPTY_CONTEXT, attributes=attributes, links=links, start_time=start_ns
             )
-        return RootSpanStart(span, tracer, steps)
+        return span, tracer, steps
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         data["strategy"] = self.strategy
@@ -369,10 +321,10 @@ class TradingTelemetry:
 
     def _on_collect(self) -> None:
         """Before each collection (after the journal is applied): staleness, exposure, expiry, queue size."""
-        self.record((Refresh, self))
+        entry: Refresh = (TradingTelemetry._on_refresh, self)
+        self.record(entry)
         self._journal.flush()
 
-    @applies(Refresh)
     def _on_refresh(self, e: Refresh) -> None:
         now = _time()
         for st in self._syms.values():
@@ -393,28 +345,26 @@ class TradingTelemetry:
 
         With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
         """
-        self.record((Tick, self, symbol, price, exchange_ts, seq, _time()))
+        entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, _time())
+        self.record(entry)
 
-    @applies(Tick)
     def _on_tick(self, e: Tick) -> None:
-        symbol = e.symbol
+        _, _, symbol, price, ts, seq, now = e  # one unpack: the hottest handler (a field access each costs more)
         try:
             st = self._syms.get(symbol)
         except TypeError:  # unhashable symbol: its own state, per call
             st = None
         if st is None:
             st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, text(symbol)))
-        st.price.set(cast(float, e.price))  # the series checks the value (and counts a bad one)
+        st.price.set(price)  # the series checks the value (and counts a bad one)
         st.ticks.inc()
-        now = st.last = e.now
-        ts = e.exchange_ts
+        st.last = now
         if ts is not None:
             lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
             if -_MAX_LAG < lag < _MAX_LAG:
                 st.feed_lag.record(lag if lag > 0.0 else 0.0)
             else:
-                self.invalid("exchange_ts", e.exchange_ts)
-        seq = e.seq
+                self.invalid("exchange_ts", ts)
         if seq is not None:
             if isinstance(seq, int) and not isinstance(seq, bool):
                 last, st.seq = st.seq, seq
@@ -425,20 +375,22 @@ class TradingTelemetry:
 
     def feed_reconnect(self, feed: str = "default") -> None:
         """The market data feed reconnected."""
-        self.record((FeedReconnect, self, feed))
+        entry: FeedReconnect = (TradingTelemetry._on_reconnect, self, feed)
+        self.record(entry)
 
-    @applies(FeedReconnect)
     def _on_reconnect(self, e: FeedReconnect) -> None:
-        feed = text(e.feed)
+        _, _, feed = e
+        feed = text(feed)
         self._keyed_bound("reconnect", feed, lambda: self.instruments.reconnects.bind(feed=feed)).add(1)
 
     def decision_time(self, seconds: float, symbol: str | None = None) -> None:
         """How long one strategy evaluation took, in seconds."""
-        self.record((DecisionTime, self, seconds, symbol))
+        entry: DecisionTime = (TradingTelemetry._on_decision, self, seconds, symbol)
+        self.record(entry)
 
-    @applies(DecisionTime)
     def _on_decision(self, e: DecisionTime) -> None:
-        symbol = e.symbol
+        _, _, seconds, symbol = e
+        symbol = symbol
         try:
             bound = self._decision.get(symbol)
         except TypeError:  # unhashable: bound per call
@@ -453,7 +405,7 @@ class TradingTelemetry:
                     self._decision[symbol] = bound
             except TypeError:
                 pass  # unhashable: not cached, bound per call
-        bound.record(cast(float, e.seconds))  # the series checks the value (and counts a bad one)
+        bound.record(seconds)  # the series checks the value (and counts a bad one)
 
     # ------------------------------------------------------------------ orders
     def order_signal(
@@ -484,7 +436,8 @@ class TradingTelemetry:
             o = OrderTrace(self, cid, symbol, side, q if q is not None and q >= 0 else 0.0, p, order_type, start_ns)
             book.index(o)
             cause = _current_context().get(SPAN_KEY)  # e.g. the tick that triggered the signal: a link
-            self.record((Signal, o, qty, price, cause))
+            entry: Signal = (OrderTrace._on_signal, o, qty, price, cause)
+            self.record(entry)
             return o
         except Exception as exc:  # every input is validated above: this is a bug of ours
             internal_error("trading.order_signal", exc)
@@ -514,14 +467,15 @@ class TradingTelemetry:
 
     def position(self, symbol: str, qty: float, price: float) -> None:
         """Position quantity and notional (qty * price) for ``symbol``; gross and net exposure follow."""
-        self.record((Position, self, symbol, qty, price))
+        entry: Position = (TradingTelemetry._on_position, self, symbol, qty, price)
+        self.record(entry)
 
-    @applies(Position)
     def _on_position(self, e: Position) -> None:
-        symbol = e.symbol
-        q, p = number(e.qty), number(e.price)
+        _, _, symbol, qty, price = e
+        symbol = symbol
+        q, p = number(qty), number(price)
         if q is None or p is None:
-            self.invalid("position", e.qty if q is None else e.price)
+            self.invalid("position", qty if q is None else price)
             return
         m = self._money_series(symbol)
         notional = q * p
@@ -541,54 +495,58 @@ class TradingTelemetry:
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         """Realized and unrealized P&L for ``symbol``."""
-        self.record((Pnl, self, symbol, realized, unrealized))
+        entry: Pnl = (TradingTelemetry._on_pnl, self, symbol, realized, unrealized)
+        self.record(entry)
 
-    @applies(Pnl)
     def _on_pnl(self, e: Pnl) -> None:
-        m = self._money_series(e.symbol)
-        m.realized.set(cast(float, e.realized))  # the series checks the values (and counts a bad one)
-        m.unrealized.set(cast(float, e.unrealized))
+        _, _, symbol, realized, unrealized = e
+        m = self._money_series(symbol)
+        m.realized.set(realized)  # the series checks the values (and counts a bad one)
+        m.unrealized.set(unrealized)
 
     def account(self, equity: float, drawdown: float | None = None) -> None:
         """Account equity; drawdown as a ratio from peak (tracked here when not given)."""
-        self.record((AccountUpdate, self, equity, drawdown))
+        entry: AccountUpdate = (TradingTelemetry._on_account, self, equity, drawdown)
+        self.record(entry)
 
-    @applies(AccountUpdate)
     def _on_account(self, e: AccountUpdate) -> None:
-        eq = number(e.equity)
+        _, _, equity, drawdown = e
+        eq = number(equity)
         if eq is None:
-            self.invalid("equity", e.equity)
+            self.invalid("equity", equity)
             return
         self._equity.set(eq)
-        if e.drawdown is None:
+        if drawdown is None:
             if eq > self._peak:
                 self._peak = eq
             peak = self._peak
             dd = (peak - eq) / peak if peak > 0 else 0.0
         else:
-            dd = cast(float, e.drawdown)  # the series checks the value (and counts a bad one)
+            dd = drawdown  # the series checks the value (and counts a bad one)
         self._drawdown.set(dd)
 
     # ------------------------------------------------------------------ risk
     def limit_utilization(self, limit: str, ratio: float) -> None:
         """How much of a named risk limit is in use (1.0 = at the limit)."""
-        self.record((LimitUse, self, limit, ratio))
+        entry: LimitUse = (TradingTelemetry._on_limit, self, limit, ratio)
+        self.record(entry)
 
-    @applies(LimitUse)
     def _on_limit(self, e: LimitUse) -> None:
-        limit = text(e.limit)
+        _, _, limit, ratio = e
+        limit = text(limit)
         self._keyed_bound(
             "limit", limit, lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, limit=limit)
-        ).set(cast(float, e.ratio))  # the series checks the value (and counts a bad one)
+        ).set(ratio)  # the series checks the value (and counts a bad one)
 
     def breach(self, limit: str, symbol: str | None = None) -> None:
         """A risk limit was breached: counter plus a ``breach`` event."""
-        self.record((Breach, self, limit, symbol))
+        entry: Breach = (TradingTelemetry._on_breach, self, limit, symbol)
+        self.record(entry)
 
-    @applies(Breach)
     def _on_breach(self, e: Breach) -> None:
-        limit = text(e.limit)
-        symbol = None if e.symbol is None else text(e.symbol)
+        _, _, limit, symbol = e
+        limit = text(limit)
+        symbol = None if symbol is None else text(symbol)
         attrs: dict[str, Any] = {"strategy": self.strategy, "limit": limit}
         if symbol is not None:
             attrs["symbol"] = defaults.symbol_label(symbol)
@@ -597,15 +555,16 @@ class TradingTelemetry:
 
     def kill_switch(self, engaged: bool, reason: str | None = None) -> None:
         """Kill switch / circuit breaker state (gauge 0/1); a ``kill_switch`` event on every change."""
-        self.record((KillSwitch, self, engaged, reason))
+        entry: KillSwitch = (TradingTelemetry._on_kill, self, engaged, reason)
+        self.record(entry)
 
-    @applies(KillSwitch)
     def _on_kill(self, e: KillSwitch) -> None:
-        state = bool(e.engaged)
+        _, _, engaged, reason = e
+        state = bool(engaged)
         self._kill.set(1 if state else 0)
         changed, self._kill_state = state != self._kill_state, state
         if changed:
-            reason = None if e.reason is None else text(e.reason)
+            reason = None if reason is None else text(reason)
             self.publish("kill_switch", {"engaged": state, "reason": reason, "order_id": None, "trace_id": None})
 
     # ------------------------------------------------------------------ event loop
@@ -643,10 +602,10 @@ class TradingTelemetry:
         self.registry.remove_collect_hook(self._hook)
         for task in list(self._tasks):
             task.cancel()
-        self.record((Close, self))
+        entry: Close = (TradingTelemetry._on_close, self)
+        self.record(entry)
         self._journal.flush()
 
-    @applies(Close)
     def _on_close(self, e: Close) -> None:
         for o in self._book.open_orders():
             o.finish("closed")

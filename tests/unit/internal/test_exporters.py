@@ -17,12 +17,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests._util import dead_endpoint, wait_for
 from tradeobs_agent import _errors
 from tradeobs_agent._internal.exporters import (
     CountingMetricExporter,
     CountingSpanExporter,
     DuplicateFilter,
-    abort_failing_exporters,
+    Retry,
+    abandon_unreachable,
     install_duplicate_filter,
     remove_duplicate_filter,
 )
@@ -55,7 +57,9 @@ class _Flaky(SpanExporter):
         self.shut = True
 
 
-def test_every_outcome_is_counted_and_a_failure_said_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_without_a_retry_buffer_every_outcome_is_counted_and_a_failure_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     reg = Registry()
     selfm = reg.self_metrics
     inner = _Flaky()
@@ -79,16 +83,25 @@ def test_every_outcome_is_counted_and_a_failure_said_once(caplog: pytest.LogCapt
     assert exp.last_error is None and exp.last_success is not None
 
 
-def test_shutdown_at_exit_aborts_only_exporters_whose_last_export_failed() -> None:
+def test_at_shutdown_only_exporters_whose_collector_does_not_answer_give_up(tmp_path: Any) -> None:
+    import socket
+    import time
+
     reg = Registry()
-    good, bad = _Flaky(), _Flaky()
-    g = CountingSpanExporter(good, "traces", "a", reg.self_metrics)
-    b = CountingSpanExporter(bad, "traces", "b", reg.self_metrics)
-    g.export(_spans(1))
-    bad.mode = "fail"
-    b.export(_spans(1))
-    assert abort_failing_exporters() >= 1
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        up = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        down = dead_endpoint()
+        good, bad = _Flaky(), _Flaky()
+        g = CountingSpanExporter(good, "traces", up, reg.self_metrics, Retry(100, 60.0))
+        b = CountingSpanExporter(bad, "traces", down, reg.self_metrics, Retry(100, 60.0))
+        bad.mode = "fail"
+        b.export(_spans(3))  # kept: the collector is "down"
+        assert abandon_unreachable(time.monotonic() + 5) == [down]
     assert bad.shut and not good.shut
+    assert reg.self_metrics.items_dropped.bind(signal="traces", reason="shutdown").value == 3
+    g.shutdown()
 
 
 def test_an_upstream_shutdown_that_raises_is_an_internal_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,3 +148,34 @@ def test_the_filter_sits_on_the_sdks_loggers_and_comes_off_again() -> None:
     finally:
         remove_duplicate_filter(f)
     assert f not in logging.getLogger("opentelemetry.sdk.trace.export").filters
+
+
+def test_with_a_retry_buffer_batches_outlive_an_outage_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    """A collector that refuses for a while: nothing is dropped, everything arrives once, in order."""
+    delivered: list[str] = []
+
+    class Collector(_Flaky):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            result = super().export(spans)
+            if result == SpanExportResult.SUCCESS:
+                delivered.extend(s.name for s in spans)
+            return result
+
+    reg = Registry()
+    inner = Collector()
+    exp = CountingSpanExporter(inner, "traces", "collector:4317", reg.self_metrics, Retry(1000, 60.0))
+    batches = [_spans(3) for _ in range(4)]
+    names = [s.name for b in batches for s in b]
+    inner.mode = "fail"
+    for b in batches[:3]:
+        assert exp.export(b) == SpanExportResult.SUCCESS  # accepted at once: the caller never waits
+    wait_for(lambda: exp.delivery is not None and exp.delivery.failing, "the sender to see the outage")
+    inner.mode = "ok"
+    exp.export(batches[3])
+    assert exp.force_flush(10_000)
+    assert delivered == names
+    selfm = reg.self_metrics
+    assert selfm.items_exported.bind(signal="traces", exporter="Collector").value == 12
+    assert selfm.items_dropped.bind(signal="traces", reason="export_failed").value == 0
+    assert selfm.exports_failed.bind(signal="traces", exporter="Collector").value >= 1
+    exp.shutdown()

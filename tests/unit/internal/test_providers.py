@@ -58,7 +58,7 @@ def test_tracing_and_logs_export_through_counting_wrappers_with_the_configured_p
 
 def test_otlp_off_builds_providers_without_exporters() -> None:
     s = _settings(otlp_enabled=False)
-    tp = providers.build_tracing(s, build_resource(s), Registry().self_metrics)
+    tp = providers.build_tracing(s, build_resource(s), Registry().self_metrics, otlp=False)
     assert otel_private.span_processors(tp.get_tracer("x").span_processor) == ()
     tp.shutdown()
 
@@ -120,3 +120,18 @@ def test_an_export_step_that_raises_is_an_outcome_said_once(caplog: pytest.LogCa
         step()
     said = [r for r in caplog.records if "deadline already exceeded" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_nothing_configured_and_no_collector_is_the_embedded_mode(caplog: pytest.LogCaptureFixture) -> None:
+    from tradeobs_agent.config import resolve_settings
+
+    s, report = resolve_settings(env={"TRADEOBS_OTLP_ENDPOINT": ""})  # empty: not set
+    assert report.source("otlp_endpoint") == "default"
+    # The default endpoint (localhost:4317) has no collector on this machine while the unit tests run.
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        assert providers.otlp_mode(s, report) == "not_configured"
+    assert any("no OpenTelemetry Collector configured" in r.getMessage() for r in caplog.records)
+    s2, report2 = resolve_settings(env={"TRADEOBS_OTLP_ENDPOINT": dead_endpoint()})
+    assert providers.otlp_mode(s2, report2) == "on"  # configured: used, reachable or not
+    s3, report3 = resolve_settings(env={"TRADEOBS_OTLP_ENABLED": "false"})
+    assert providers.otlp_mode(s3, report3) == "off"

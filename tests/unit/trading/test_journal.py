@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +21,7 @@ import tradeobs_agent
 from tests._util import otel_points, prom_samples, wait_for
 from tradeobs_agent import _errors, events, trading
 from tradeobs_agent.testing import reset as _reset_for_tests
-from tradeobs_agent.trading._journal import Journal, applies, get_journal
+from tradeobs_agent.trading._journal import Journal, get_journal
 
 
 @pytest.fixture(autouse=True)
@@ -36,35 +36,16 @@ class _Target:
         self.seen: list[Any] = []
 
 
-class Note(NamedTuple):
-    kind: type
-    target: _Target
-    value: Any
+def _on_note(t: _Target, e: tuple[Any, ...]) -> None:
+    _, _, value = e
+    t.seen.append(value)
 
 
-class Boom(NamedTuple):
-    kind: type
-    target: _Target
-    value: Any
+def _on_boom(t: _Target, e: tuple[Any, ...]) -> None:
+    raise ValueError(e[2])
 
 
-class Call(NamedTuple):
-    kind: type
-    fn: Callable[[], None]
-
-
-@applies(Note)
-def _on_note(t: _Target, e: Note) -> None:
-    t.seen.append(e.value)
-
-
-@applies(Boom)
-def _on_boom(t: _Target, e: Boom) -> None:
-    raise ValueError(e.value)
-
-
-@applies(Call)
-def _on_call(fn: Callable[[], None], e: Call) -> None:
+def _on_call(fn: Callable[[], None], e: tuple[Any, ...]) -> None:
     fn()
 
 
@@ -72,33 +53,28 @@ def test_entries_apply_in_order_and_a_bad_one_is_counted_not_fatal(monkeypatch: 
     monkeypatch.delenv(_errors.ENV_STRICT)
     monkeypatch.setattr(_errors, "_strict", False)  # as in production: a bug is counted, never raised
     j, t = Journal(interval=None), _Target()
-    j.put((Note, t, 1))
-    j.put((Boom, t, "bad"))
-    j.put((Note, t, 2))
+    j.put((_on_note, t, 1))
+    j.put((_on_boom, t, "bad"))
+    j.put((_on_note, t, 2))
     assert t.seen == [] and len(j) == 3  # nothing happens at the call
     assert j.flush() == 3
     assert t.seen == [1, 2] and j.errors == 1 and len(j) == 0
-    assert _errors.internal_error_counts() == {"trading.Boom": 1}
+    assert _errors.internal_error_counts() == {"trading.boom": 1}
     _errors.reset()  # seen and checked: not a failure of this test
 
 
 def test_under_tests_a_handler_bug_raises() -> None:
     j, t = Journal(interval=None), _Target()
-    j.put((Boom, t, "bad"))
+    j.put((_on_boom, t, "bad"))
     with pytest.raises(ValueError, match="bad"):
         j.flush()
     _errors.reset()
 
 
-def test_a_record_type_has_one_handler() -> None:
-    with pytest.raises(ValueError, match="already has a handler"):
-        applies(Note)(_on_note)
-
-
 def test_past_the_limit_the_producer_applies_the_backlog_itself() -> None:
     j, t = Journal(limit=10, interval=None), _Target()
     for i in range(25):
-        j.put((Note, t, i))
+        j.put((_on_note, t, i))
     assert len(j) <= 10  # memory stays bounded ...
     j.flush()
     assert t.seen == list(range(25))  # ... and nothing was dropped
@@ -110,10 +86,10 @@ def test_a_handler_that_records_again_does_not_deadlock() -> None:
 
     def again() -> None:
         seen.append("first")
-        j.put((Call, lambda: seen.append("second")))
+        j.put((_on_call, lambda: seen.append("second")))
         assert j.flush() == 0  # we are the applier: later, not now
 
-    j.put((Call, again))
+    j.put((_on_call, again))
     j.flush()
     assert seen == ["first", "second"]
 
@@ -123,7 +99,7 @@ def test_the_applier_thread_applies_without_any_reader() -> None:
     j.start()
     try:
         for i in range(100):
-            j.put((Note, t, i))
+            j.put((_on_note, t, i))
         wait_for(lambda: len(t.seen) == 100, "the applier thread")
         assert t.seen == list(range(100))
     finally:
@@ -148,7 +124,7 @@ def test_the_applier_thread_yields_between_chunks() -> None:
         order.append("entry")
 
     for _ in range(2000):
-        j.put((Call, slow))
+        j.put((_on_call, slow))
     old = sys.getswitchinterval()
     sys.setswitchinterval(30.0)
     try:
@@ -166,13 +142,13 @@ def test_fork_applies_first_and_the_child_starts_clean() -> None:
     j, t = Journal(interval=0.05), _Target()
     os.register_at_fork(before=j._before_fork, after_in_parent=j._after_fork_parent, after_in_child=j._after_fork_child)
     j.start()
-    j.put((Note, t, "before fork"))
+    j.put((_on_note, t, "before fork"))
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: nothing pending, a usable lock, its own applier thread
         try:
             ok = len(j) == 0 and t.seen == ["before fork"] and j._thread is not None and j._thread.is_alive()
-            j.put((Note, t, "child"))
+            j.put((_on_note, t, "child"))
             ok = ok and j.flush() == 1 and t.seen[-1] == "child"
             os.write(w, b"ok" if ok else b"bad")
         finally:

@@ -1,0 +1,101 @@
+"""_internal/delivery: batches kept in order through an outage, bounded by items and age, every drop counted."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from tests._util import wait_for
+from tradeobs_agent._internal.delivery import Delivery
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.up = False
+        self.got: list[Any] = []
+        self.calls = 0
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def send(self, items: Sequence[Any]) -> bool:
+        self.calls += 1
+        self.gate.wait(10)
+        if self.up:
+            self.got.extend(items)
+        return self.up
+
+
+def _delivery(c: Collector, max_items: int = 100, max_age: float = 60.0) -> tuple[Delivery, Counter[str]]:
+    dropped: Counter[str] = Counter()
+
+    def count(reason: str, n: int) -> None:
+        dropped[reason] += n
+
+    return Delivery("traces", c.send, max_items, max_age, count), dropped
+
+
+def test_nothing_is_lost_and_order_is_kept_through_an_outage() -> None:
+    c = Collector()
+    d, dropped = _delivery(c)
+    for i in range(10):
+        d.submit([i * 2, i * 2 + 1])
+    wait_for(lambda: d.failing and c.calls >= 2, "retries against the dead collector")
+    c.up = True
+    assert d.flush(20)
+    assert c.got == list(range(20)) and not dropped and len(d) == 0
+    d.close(1)
+
+
+def test_past_the_bound_the_oldest_batches_go_and_are_counted() -> None:
+    c = Collector()
+    d, dropped = _delivery(c, max_items=10)
+    for i in range(8):
+        d.submit([i, i, i])  # 24 items for a bound of 10
+    wait_for(lambda: d.failing, "the outage")
+    c.up = True
+    assert d.flush(20)
+    assert dropped["retry_buffer_full"] + len(c.got) == 24
+    assert dropped["retry_buffer_full"] >= 14 and c.got[-3:] == [7, 7, 7]  # the newest are kept
+    d.close(1)
+
+
+def test_batches_older_than_max_age_are_dropped_and_counted() -> None:
+    c = Collector()
+    d, dropped = _delivery(c, max_age=0.3)
+    d.submit([1, 2, 3])
+    wait_for(lambda: dropped["expired"] == 3, "the batch to expire", limit=30)
+    assert len(d) == 0
+    d.close(1)
+
+
+def test_close_delivers_what_it_can_then_counts_the_rest() -> None:
+    c = Collector()
+    c.up = True
+    d, dropped = _delivery(c)
+    d.submit([1, 2])
+    assert d.close(5) and c.got == [1, 2] and not dropped
+    d.submit([3])  # after close: counted, never kept
+    assert dropped["shutdown"] == 1
+
+
+def test_abandon_counts_everything_including_the_batch_being_sent_when_it_fails() -> None:
+    c = Collector()
+    c.gate.clear()  # the first send hangs, as an SDK exporter retrying inside export() does
+    d, dropped = _delivery(c)
+    d.submit([1, 2])
+    wait_for(lambda: c.calls == 1, "the send in flight")
+    d.submit([3])
+    assert not d.close(0, deliver=False)
+    assert dropped["shutdown"] == 1  # the kept batch; the one in flight is the sender's to count
+    c.gate.set()  # its send now fails (collector down)
+    wait_for(lambda: dropped["shutdown"] == 3, "the in-flight batch to be counted")
+
+
+@pytest.mark.parametrize(("items", "age"), [(0, 10.0), (10, 0.0)])
+def test_a_delivery_needs_room_and_time(items: int, age: float) -> None:
+    with pytest.raises(ValueError, match="max_items"):
+        Delivery("logs", lambda b: True, items, age, lambda r, n: None)
