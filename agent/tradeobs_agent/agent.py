@@ -37,6 +37,7 @@ from ._errors import internal_error, warn_once
 from ._internal import otel_private, providers
 from ._internal.exporters import (
     abandon_unreachable,
+    failing_targets,
     flush_deliveries,
     install_duplicate_filter,
     remove_duplicate_filter,
@@ -56,7 +57,7 @@ from .options import (
     flatten,
 )
 
-__all__ = ["Agent", "get_agent", "init", "is_initialized", "shutdown"]
+__all__ = ["Agent", "export_state", "get_agent", "init", "is_initialized", "shutdown"]
 
 _log = logging.getLogger("tradeobs")
 _lock = threading.RLock()
@@ -289,6 +290,17 @@ def forget() -> None:
     with _lock:
         _agent = None
     _configure_trading(None)
+
+
+def export_state() -> str:
+    """Where telemetry goes, for health views: ``ok`` (OTLP exporting), ``failing`` (OTLP, last export failed),
+    ``not_configured`` (the embedded default: no collector configured or running), ``off``, or ``no_agent``."""
+    agent = _agent
+    if agent is None:
+        return "no_agent"
+    if agent.export != "on":
+        return agent.export
+    return "failing" if failing_targets() else "ok"
 
 
 def get_agent() -> Agent | None:

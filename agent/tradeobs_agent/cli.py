@@ -177,9 +177,13 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
         s = agent.settings
         print(f"  Prometheus       {agent.prometheus_url or 'off'}")
         print(f"  JSON logs        {s.log_dir + '/' if s.log_dir else 'off'}")
-        if s.otlp_enabled:
+        if agent.traces_file is not None:
+            print(f"  order traces     {agent.traces_file.path} (OTLP/JSON lines)")
+        if agent.export == "not_configured":
+            print("  OTLP collector   not configured: everything above works on its own (set TRADEOBS_OTLP_ENDPOINT)")
+        elif agent.export == "on":
             target = otlp_for(s, "traces")
-            state = "reachable" if _tcp_ok(target.endpoint, 0.5) else "not reachable: exports are counted as failed"
+            state = "reachable" if _tcp_ok(target.endpoint, 0.5) else "not reachable: batches are kept and retried"
             print(f"  OTLP collector   {target.endpoint} ({state})")
     print("Ctrl-C to stop.", flush=True)
 
@@ -260,9 +264,23 @@ def _http_ok(url: str, timeout: float) -> tuple[bool, str]:
 
 
 def _doctor(service_url: str, timeout: float) -> int:
+    from ._internal.providers import otlp_mode
+
     settings, report = resolve_settings()
-    rows: list[tuple[str, str, bool, str]] = []
-    if settings.otlp_enabled:
+    rows: list[tuple[str, str, bool | None, str]] = []  # status None: a warning, not a failure
+    mode = otlp_mode(settings, report)
+    if mode == "not_configured":
+        rows.append(
+            (
+                "collector",
+                otlp_for(settings, "traces").endpoint,
+                None,
+                "not configured (the embedded default: Prometheus endpoint, live stream, JSON logs and "
+                "logs/traces.jsonl work on their own). To export, run a collector (docs/collector.md) and "
+                "set TRADEOBS_OTLP_ENDPOINT",
+            )
+        )
+    elif settings.otlp_enabled:
         seen: set[str] = set()
         for signal in ("traces", "metrics", "logs"):
             t = otlp_for(settings, signal)
@@ -288,10 +306,11 @@ def _doctor(service_url: str, timeout: float) -> int:
             f"{len(report.problems)} problem(s)" if report.problems else "ok",
         )
     )
-    _table(["check", "target", "status", "detail"], [(a, b, "OK" if c else "FAIL", d) for a, b, c, d in rows])
+    status = {True: "OK", False: "FAIL", None: "WARN"}
+    _table(["check", "target", "status", "detail"], [(a, b, status[c], d) for a, b, c, d in rows])
     for p in report.problems:
         print(f"  - {p}")
-    return 0 if all(r[2] for r in rows) else 1
+    return 0 if all(r[2] is not False for r in rows) else 1
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -83,6 +83,11 @@ def abandon_unreachable(deadline: float) -> list[str]:
     return gone
 
 
+def failing_targets() -> list[str]:
+    """The OTLP targets whose last export failed (the live view's health, ``tradeobs doctor``)."""
+    return sorted({exp.target for exp in list(_LIVE) if exp.last_error is not None})
+
+
 def flush_deliveries(timeout: float) -> bool:
     """Wait (at most ``timeout`` s) until every exporter's kept batches are delivered or given up."""
     deadline = time.monotonic() + timeout

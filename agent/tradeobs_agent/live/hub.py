@@ -155,6 +155,12 @@ class Tick:
         self.fast, self.full, self.full_json = fast, full, full_json
 
 
+def _export_state() -> str:
+    from ..agent import export_state
+
+    return export_state()
+
+
 class LiveHub:
     """Producer and fan-out for the live stream. Thread-safe :meth:`stop`; everything else runs in one event loop."""
 
@@ -337,7 +343,7 @@ class LiveHub:
         events = self._pull_events()
         now = time.time()
         mono = time.monotonic()
-        state = self._builder.build({"events_buffered": len(self._events)})
+        state = self._builder.build({"events_buffered": len(self._events), "export": _export_state()})
         prev_id = self._tick.last_id if self._tick is not None else 0
         self._n += 1
         fid = self._n
