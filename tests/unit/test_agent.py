@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -210,3 +213,63 @@ def test_adopts_providers_set_by_zero_code_instrumentation(caplog: pytest.LogCap
     with agent.tracer().start_as_current_span("s"):
         pass
     assert [s.name for s in exporter.get_finished_spans()] == ["s"]
+
+
+_SCRIPT = """
+import logging, sys
+import tradeobs_agent
+agent = tradeobs_agent.init(service_name="quiet", live=False, prometheus=False)
+tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+for i in range(5):
+    o = tt.order_signal(f"o{i}", "AAPL", "buy", 10, price=100.0)
+    o.submitted()
+    o.fill(10, 100.01)
+tradeobs_agent.get_logger("execution").info("filled %d orders", 5)
+print(agent.export, flush=True)
+"""
+
+
+def _run_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    full.update({"TRADEOBS_LOG_DIR": str(tmp_path / "logs"), **env})
+    return subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, timeout=120, env=full)
+
+
+_SDK_CHATTER = ("Shutdown in progress", "Exporter already shutdown", "Shutdown called, ignoring", "Traceback")
+
+
+def test_with_no_collector_configured_a_script_runs_and_exits_quietly_with_its_traces_in_a_file(
+    tmp_path: Path,
+) -> None:
+    """The embedded default: nothing configures OTLP and nothing listens at localhost:4317."""
+    proc = _run_script(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["not_configured"]
+    for text in (*_SDK_CHATTER, "did not finish within", "cannot export"):
+        assert text not in proc.stderr, proc.stderr
+    lines = (tmp_path / "logs" / "traces.jsonl").read_text().splitlines()
+    spans = [
+        span
+        for line in lines
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+    roots = [s for s in spans if s["name"] == "order"]
+    assert len(roots) == 5 and all(len(s["traceId"]) == 32 and len(s["spanId"]) == 16 for s in spans)
+    assert {s["name"] for s in spans} == {"order", "submit", "fill"}
+    children = [s for s in spans if s["name"] != "order"]
+    assert all(c["parentSpanId"] in {r["spanId"] for r in roots} for c in children)
+
+
+@pytest.mark.faults
+def test_a_configured_collector_that_is_down_ends_in_one_warning_per_signal_and_a_prompt_exit(
+    tmp_path: Path,
+) -> None:
+    proc = _run_script(tmp_path, TRADEOBS_OTLP_ENDPOINT=dead_endpoint())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["on"]
+    for text in (*_SDK_CHATTER, "did not finish within"):
+        assert text not in proc.stderr, proc.stderr
+    assert proc.stderr.count("cannot export traces") <= 1 and proc.stderr.count("cannot export logs") <= 1
+    assert not (tmp_path / "logs" / "traces.jsonl").exists()  # traces go to the (configured) collector

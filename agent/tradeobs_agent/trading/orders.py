@@ -232,9 +232,9 @@ class OrderTrace:
         self._desk = desk
         self._record: Callable[[tuple[Any, ...]], None] = desk.record
         self.client_order_id = client_order_id
-        self.symbol = text(symbol)
-        self.side = text(side)
-        self.order_type = text(order_type)
+        self.symbol = symbol if type(symbol) is str else text(symbol)
+        self.side = side if type(side) is str else text(side)
+        self.order_type = order_type if type(order_type) is str else text(order_type)
         self.qty = qty
         self.price = price
         self.created = time.monotonic()
