@@ -11,9 +11,12 @@ Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
   the bridge turning the registry into OTel points, vs the SDK aggregating its own instruments
 - ``+ OTLP encode``: collection plus protobuf encoding of the export request (what the OTLP
   exporter does before the network), for both
-- ``Prometheus scrape``: rendering the embedded endpoint's text: for tradeobs the registry
-  rendered directly (``_internal/prometheus.py`` ``Renderer``), for the SDK the OTel Prometheus
-  exporter's collector through prometheus_client ``generate_latest``
+- ``Prometheus scrape``: rendering the embedded endpoint's text: for tradeobs the registry's
+  snapshot rendered by the agent's own renderer (``_internal/prometheus.py`` ``Renderer``), for the
+  SDK the OTel Prometheus exporter's collector through prometheus_client ``generate_latest``
+- the row ``tradeobs/pc``: the same snapshot, same names, rendered by prometheus_client's own
+  exposition code (``PrometheusCollector`` + ``generate_latest``): why the endpoint has its own renderer
+- ``snapshot``: ``Registry.snapshot()`` alone, the read model every reader starts from
 
 ``max_series`` is raised to 5,000 so the 1,000-symbol case is not folded into overflow.
 """
@@ -154,6 +157,20 @@ def main() -> None:
             print(
                 f"| {n:>7} | {n * 7:>6} | {name:<8} | {collect:8.2f} | {encode:13.2f} | {size:>10} | {scrape:17.2f} |"
             )
+            if name == "tradeobs":
+                from prometheus_client import CollectorRegistry
+
+                from tradeobs_agent._internal.prometheus import PrometheusCollector
+
+                registry = preg.registry
+                pc = CollectorRegistry(auto_describe=False)
+                pc.register(PrometheusCollector(registry))
+                pc_scrape = median_ms(lambda g=pc: generate_latest(g), args.cycles)
+                snap = median_ms(registry.snapshot, args.cycles)
+                print(
+                    f"| {n:>7} | {n * 7:>6} | {'trade/pc':<8} | {'-':>8} | {'-':>13} | {'-':>10} | {pc_scrape:17.2f} |"
+                    f"  (snapshot alone {snap:.2f} ms)"
+                )
 
 
 if __name__ == "__main__":
