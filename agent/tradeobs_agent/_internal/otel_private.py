@@ -242,7 +242,7 @@ def new_sdk_span(
     return span
 
 
-readable_span_fields: Callable[[Any], tuple[Any, ...]] = attrgetter(
+_READABLE_SPAN_FIELDS = (
     "_context",
     "_parent",
     "_name",
@@ -256,6 +256,7 @@ readable_span_fields: Callable[[Any], tuple[Any, ...]] = attrgetter(
     "_resource",
     "_instrumentation_scope",
 )
+readable_span_fields: Callable[[Any], tuple[Any, ...]] = attrgetter(*_READABLE_SPAN_FIELDS)
 """``(context, parent, name, kind, start, end, attributes, events, links, status, resource, scope)`` of a
 ``ReadableSpan`` in one C call (its properties copy ``events``/``links`` into new tuples; the encoder only reads).
 
@@ -438,21 +439,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     ),
     Assumption(
         "trace: ReadableSpan private fields read by the encoder",
-        lambda: _init_sets(
-            _trace_api_readable(),
-            "_context",
-            "_parent",
-            "_name",
-            "_kind",
-            "_start_time",
-            "_end_time",
-            "_attributes",
-            "_events",
-            "_links",
-            "_status",
-            "_resource",
-            "_instrumentation_scope",
-        ),
+        lambda: _init_sets(_trace_api_readable(), *_READABLE_SPAN_FIELDS),
         ("opentelemetry.sdk.trace:ReadableSpan.__init__",),
     ),
     Assumption(
