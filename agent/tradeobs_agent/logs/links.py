@@ -31,7 +31,16 @@ from typing import Any, TypeAlias
 
 from opentelemetry.trace import SpanContext
 
-__all__ = ["TraceResolver", "exception_span", "register_trace_resolver", "remember_span", "unregister_trace_resolver"]
+from . import _capture
+
+__all__ = [
+    "TraceResolver",
+    "exception_span",
+    "on_log_worker",
+    "register_trace_resolver",
+    "remember_span",
+    "unregister_trace_resolver",
+]
 
 TraceResolver: TypeAlias = Callable[[Any, "SpanContext | None"], "SpanContext | None"]
 """``resolver(value, current) -> SpanContext | None``: see the module docstring. Must not raise."""
@@ -61,6 +70,12 @@ def unregister_trace_resolver(key: str, resolver: TraceResolver) -> None:
     global resolvers
     with _lock:
         resolvers = tuple(r for r in resolvers if r != (key, resolver))
+
+
+def on_log_worker() -> bool:
+    """True on the log pipeline's worker thread, where resolvers run: slow work there should offer the GIL."""
+    q = _capture.active()
+    return q is not None and q.worker_ident == threading.get_ident()
 
 
 def remember_span(exc: BaseException, span_context: SpanContext) -> None:

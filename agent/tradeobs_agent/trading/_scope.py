@@ -18,8 +18,9 @@ does exactly what it did before: it captures the OTel context and the correlatio
 
 The order's root span is made when the trading journal applies the signal (``_journal.py``), which may
 be after the line is logged. Nothing here makes it early: the log worker applies the journal itself
-when a line names an order whose signal is still waiting, and a span you start inside a scope does the
-same on your thread (it needs the parent's ids at once).
+when a line names an order whose signal is still waiting (a chunk at a time, offering the GIL in
+between, as the applier thread does), and a span you start inside a scope does the same on your thread
+(it needs the parent's ids at once; like ``order.span``, it applies the journal in one go).
 
 Which span a line gets: the order's trace id, and the span id of the span current at the call if that
 span belongs to the order's trace (one of your own, started inside the scope), else the order's root
@@ -45,7 +46,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext, Status, StatusCode
 
 from ..logs import correlate
-from ..logs.links import register_trace_resolver
+from ..logs.links import on_log_worker, register_trace_resolver
 
 if TYPE_CHECKING:
     from .orders import OrderBook, OrderTrace
@@ -71,7 +72,7 @@ class OrderSpan(Span):
         self._order = order
 
     def get_span_context(self) -> SpanContext:
-        return self._order._root_span_context()
+        return self._order._root_span_context(on_log_worker())
 
     def is_recording(self) -> bool:
         return self._order.span.is_recording()
@@ -173,12 +174,12 @@ def resolve_order(order_id: Any, current: SpanContext | None) -> SpanContext | N
         order = book.get(order_id) if book is not None else None
         if order is None:
             continue
-        sc = order._root_span_context()
+        sc = order._root_span_context(True)  # resolvers run on the log worker
         if current is not None and sc.is_valid and sc.trace_id == current.trace_id and current.is_valid:
             return current  # a span of the order's own trace (the root, or one of yours inside its scope)
         if found is None or order._start_ns > found._start_ns:
             found = order
     if found is None:
         return None
-    sc = found._root_span_context()
+    sc = found._root_span_context(True)
     return sc if sc.is_valid else None

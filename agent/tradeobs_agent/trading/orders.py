@@ -150,6 +150,9 @@ class OrderDesk(Protocol):
     def apply_pending(self) -> None:
         """Apply the journal now (read-your-writes)."""
 
+    def apply_pending_background(self) -> None:
+        """Apply the journal now from a background thread (the log worker): in chunks, the GIL offered between."""
+
     def order_series(self, symbol: str, side: str, order_type: str) -> OrderSeries: ...
 
     def rejected_series(self, symbol: str, side: str, order_type: str, reason: str) -> BoundCounter: ...
@@ -320,11 +323,17 @@ class OrderTrace:
             span = self._scope_span_obj = OrderSpan(self)
         return span
 
-    def _root_span_context(self) -> SpanContext:
-        """The root span's context, applying the journal first if the signal is still waiting (log worker)."""
+    def _root_span_context(self, background: bool = False) -> SpanContext:
+        """The root span's context, applying the journal first if the signal is still waiting.
+
+        ``background``: called on the log worker, which applies the journal a chunk at a time.
+        """
         sc = self._sc
         if sc is None:
-            self._desk.apply_pending()
+            if background:
+                self._desk.apply_pending_background()
+            else:
+                self._desk.apply_pending()
             sc = self._sc
         return sc if sc is not None else INVALID_SPAN_CONTEXT
 

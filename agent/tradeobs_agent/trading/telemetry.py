@@ -212,6 +212,10 @@ class TradingTelemetry:
 
     apply_pending = flush
 
+    def apply_pending_background(self) -> None:
+        """:meth:`flush` for a background thread (the log worker): a chunk at a time, the GIL offered between."""
+        self._journal.flush_chunked()
+
     def order_series(self, symbol: str, side: str, order_type: str) -> OrderSeries:
         series = self._orders.get((symbol, side, order_type))  # strings: always hashable
         if series is not None:

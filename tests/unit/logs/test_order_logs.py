@@ -90,16 +90,29 @@ def test_correlate_with_a_known_order_id_puts_lines_on_the_order(env: Env) -> No
 
 
 def test_the_worker_applies_the_journal_when_the_signal_is_still_waiting(
-    env: Env, no_applier: tradeobs_agent.TradingTelemetry
+    env: Env, no_applier: tradeobs_agent.TradingTelemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    journal = get_journal()
+    appliers: list[tuple[str, str]] = []
+    for name in ("flush", "flush_chunked"):
+        real = getattr(journal, name)
+
+        def spy(real: Any = real, name: str = name) -> int:
+            appliers.append((name, threading.current_thread().name))
+            return int(real())
+
+        monkeypatch.setattr(journal, name, spy)
     o = no_applier.order_signal("c-2", "MSFT", "sell", 5, 300.0)
     assert o._sc is None  # the signal waits in the journal: the order has no span yet
     with correlate(order_id="c-2"):
         log.info("logged before the order's span exists")
     with o.scope():
         log.info("in its scope, too")
+    assert appliers == []  # logging, entering the scope: nothing applied on this thread
     lines = _by_message(env, "execution")  # only the log worker reads: it applies the journal itself
     assert o._sc is not None
+    # On the worker, a chunk at a time with the GIL offered in between, as the applier thread does.
+    assert appliers[0] == ("flush_chunked", "tradeobs-logs") and {a[1] for a in appliers} == {"tradeobs-logs"}
     o.done()
     root_ids = _ids(_root(env, "c-2"))
     for msg in ("logged before the order's span exists", "in its scope, too"):
