@@ -227,6 +227,8 @@ class RecordBuilder:
                 ts_ns = int(record.created * 1e9)
                 msg, args, exc_info, thread_name = record.msg, record.args, record.exc_info, record.threadName
                 extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
+                if printed:  # a server's own record: uvicorn's ``color_message`` is its message with ANSI colours
+                    extra.pop("color_message", None)
                 if record.exc_text and not exc_info:
                     exc_info = record.exc_text
                 if record.stack_info:

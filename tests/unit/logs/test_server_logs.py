@@ -80,9 +80,14 @@ def test_uvicorn_error_is_captured_once_and_printed_once(make_env: Callable[...,
     assert rec["message"] == "Exception in ASGI application\n" and rec["exception.type"] == "RuntimeError"
     assert "Traceback (most recent call last)" in rec["exception.stacktrace"]
     assert printed.getvalue().count("RuntimeError: boom-uvicorn") == 1  # uvicorn's own handler, as before
-    logging.getLogger("uvicorn.error").info("Application startup complete.")  # its other records too
+    # Its other records too; uvicorn's `color_message` (the same text with ANSI colours) is not kept.
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 42, extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"}
+    )
     env.flush()
-    assert any(r["message"] == "Application startup complete." for r in env.lines("service"))
+    [started] = [r for r in env.lines("service") if r["message"] == "Started server process [42]"]
+    assert "color_message" not in started
+    assert printed.getvalue().count("Started server process") == 1
 
 
 def test_gunicorn_error_log_and_uvicorn_worker_are_captured_once(env: Env, tmp_path: Path) -> None:
