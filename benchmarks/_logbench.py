@@ -57,6 +57,14 @@ def count_lines(path: str) -> int:
         return sum(1 for _ in f)
 
 
+def count_lines_with(path: str, text: str) -> int:
+    if not os.path.exists(path):
+        return 0
+    needle = text.encode()
+    with open(path, "rb") as f:
+        return sum(1 for line in f if needle in line)
+
+
 def print_table(rows: list[dict[str, Any]], ref: str) -> None:
     base = next(r for r in rows if r["name"] == ref)
     print(f"{'logger':<58} {'median us':>10} {'p99 us':>8} {'x tradeobs':>11}  delivered")

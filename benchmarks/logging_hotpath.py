@@ -5,7 +5,10 @@
 Each set-up times ``info("order %s filled", oid, extra={...})`` (or its
 equivalent) with perf_counter_ns around every call, after a warm-up, and then
 checks that every record reached its destinations (file lines and OTLP
-records counted), so speed is not bought by losing records.
+records counted), so speed is not bought by losing records. tradeobs is also
+timed inside an order (``correlate(order_id=...)`` of an order a
+``TradingTelemetry`` knows, and ``order.scope()``): the call is the same, the
+worker puts each line on the order's trace, and that is checked too.
 
 OTLP: tradeobs and the raw OTel LoggingHandler both feed a real
 ``BatchLogRecordProcessor`` whose exporter counts records instead of sending
@@ -13,12 +16,13 @@ them (no collector in the loop, which would only add noise to both).
 
 Then: tradeobs' sustained throughput (the worker's drain rate with the queue
 saturated, i.e. the rate above which drops begin) and the worker's CPU at a
-paced 10k records/s.
+paced 10k records/s, outside any order and inside one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import logging.handlers
@@ -28,10 +32,11 @@ import sys
 import tempfile
 import time
 import warnings
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _logbench import CountingLogExporter, count_lines, pct, print_table, time_calls
+from _logbench import CountingLogExporter, count_lines, count_lines_with, pct, print_table, time_calls
 
 EXTRA = {"symbol": "AAPL", "side": "buy", "qty": 100, "px": 187.25}
 
@@ -44,7 +49,9 @@ def _reset_stdlib() -> None:
     root.setLevel(logging.WARNING)
 
 
-def bench_tradeobs(tmp: str, n: int, warmup: int) -> dict:
+def bench_tradeobs(tmp: str, n: int, warmup: int, where: str = "") -> dict:
+    """``where``: "" (no order), "correlate" (inside ``correlate(order_id=...)`` of a known order) or "scope"
+    (inside ``order.scope()``); in an order, every line must also carry the order's trace id."""
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     import tradeobs_agent
@@ -62,15 +69,37 @@ def bench_tradeobs(tmp: str, n: int, warmup: int) -> dict:
         BatchLogRecordProcessor(exp, max_queue_size=n + warmup + 10, max_export_batch_size=512)
     )
     log = tradeobs_agent.get_logger("execution")
-    samples = time_calls(lambda i: log.info("order %s filled", i, extra=EXTRA), n, warmup)
+    block, order = _order_block(where)
+    with block:
+        samples = time_calls(lambda i: log.info("order %s filled", i, extra=EXTRA), n, warmup)
     agent.logs.flush(60)
     agent.logger_provider.force_flush(60_000)
-    lines = count_lines(os.path.join(tmp, "execution.jsonl"))
+    path = os.path.join(tmp, "execution.jsonl")
+    lines = count_lines(path)
     total = n + warmup
+    delivered = f"file {lines}/{total}, otlp {exp.count}/{total}"
+    name = "tradeobs (file + OTLP via BatchLogRecordProcessor)"
+    if order is not None:
+        on_trace = count_lines_with(path, f'"trace_id":"{order.trace_id}"')
+        delivered += f", on the order's trace {on_trace}/{total}"
+        name = f"tradeobs, same, inside {'correlate(order_id=...)' if where == 'correlate' else 'order.scope()'}"
     _reset_for_tests()
-    return _row(
-        "tradeobs (file + OTLP via BatchLogRecordProcessor)", samples, f"file {lines}/{total}, otlp {exp.count}/{total}"
-    )
+    return _row(name, samples, delivered)
+
+
+def _order_block(where: str) -> tuple[Any, Any]:
+    """The block a benchmark logs in, and its order (None: no order). ``where``: see :func:`bench_tradeobs`, and
+    "unknown": ``correlate(order_id=...)`` with an id no ``TradingTelemetry`` knows."""
+    import tradeobs_agent
+
+    if not where:
+        return contextlib.nullcontext(), None
+    if where == "unknown":  # the same correlation field, for an id no TradingTelemetry knows: nothing to resolve
+        return tradeobs_agent.correlate(order_id="no-such-order"), None
+
+    tt = tradeobs_agent.TradingTelemetry(strategy="bench", venue="bench")
+    order = tt.order_signal("bench-1", "AAPL", "buy", 100, 187.25)
+    return (tradeobs_agent.correlate(order_id="bench-1") if where == "correlate" else order.scope()), order
 
 
 def bench_stdlib_file(tmp: str, n: int, warmup: int) -> dict:
@@ -181,25 +210,32 @@ def throughput(tmp: str, seconds: float) -> None:
     p.flush(30)
     _reset_for_tests()
 
-    # Paced: 10k records/s for 2 s; what the worker costs at a realistic rate.
-    agent = tradeobs_agent.init(service_name="bench", otlp=False, prometheus=False, live=False,
-                                logs=tradeobs_agent.LogOptions(dir=tmp + "/paced"))  # fmt: skip
-    agent.logger_provider.add_log_record_processor(BatchLogRecordProcessor(exp, max_queue_size=1 << 20))
-    log = tradeobs_agent.get_logger("execution")
-    p = agent.logs
-    cpu0 = p.worker_cpu
-    t0 = time.perf_counter()
-    for i in range(20_000):
-        log.info("order %s filled", i, extra=EXTRA)
-        if i % 100 == 99:
-            delay = t0 + (i + 1) / 10_000 - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-    p.flush(30)
-    elapsed = time.perf_counter() - t0
-    print(f"paced 10,000 records/s for {elapsed:.1f}s: worker CPU {(p.worker_cpu - cpu0) / elapsed * 100:.1f}% of a "
-          f"core, dropped {p.queue.total_dropped}")  # fmt: skip
-    _reset_for_tests()
+    # Paced: 10k records/s for 2 s; what the worker costs at a realistic rate (and with every line in an order,
+    # which the worker resolves to the order's trace).
+    for where in ("", "unknown", "correlate"):
+        agent = tradeobs_agent.init(service_name="bench", otlp=False, prometheus=False, live=False,
+                                    logs=tradeobs_agent.LogOptions(dir=f"{tmp}/paced{where}"))  # fmt: skip
+        agent.logger_provider.add_log_record_processor(BatchLogRecordProcessor(exp, max_queue_size=1 << 20))
+        log = tradeobs_agent.get_logger("execution")
+        p = agent.logs
+        block, _ = _order_block(where)
+        cpu0 = p.worker_cpu
+        t0 = time.perf_counter()
+        with block:
+            for i in range(20_000):
+                log.info("order %s filled", i, extra=EXTRA)
+                if i % 100 == 99:
+                    delay = t0 + (i + 1) / 10_000 - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+        p.flush(30)
+        elapsed = time.perf_counter() - t0
+        cpu = p.worker_cpu - cpu0
+        inside = {"": "", "unknown": " in correlate(order_id=<unknown id>)", "correlate": " inside an order"}[where]
+        print(f"paced 10,000 records/s for {elapsed:.1f}s{inside}: "
+              f"worker CPU {cpu / elapsed * 100:.1f}% of a core ({cpu / 20_000 * 1e6:.1f} us/record), "
+              f"dropped {p.queue.total_dropped}")  # fmt: skip
+        _reset_for_tests()
 
 
 def main() -> None:
@@ -214,6 +250,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(bench_tradeobs(os.path.join(tmp, "tradeobs"), args.n, args.warmup))
         gc.collect()
+        for where in ("correlate", "scope"):  # the same call inside an order: the worker resolves the order
+            rows.append(bench_tradeobs(os.path.join(tmp, f"tradeobs-{where}"), args.n, args.warmup, where))
+            gc.collect()
         rows.append(bench_stdlib_file(tmp, args.n, args.warmup))
         rows.append(bench_stdlib_queue(tmp, args.n, args.warmup))
         rows.append(bench_loguru(tmp, args.n, args.warmup, enqueue=False))

@@ -5,6 +5,12 @@
 
 Health, metrics and live-stream URLs are excluded: they are polled constantly
 and would drown the traces that matter.
+
+An exception that escapes a request remembers the request's span (``logs.links.remember_span``):
+uvicorn logs it ("Exception in ASGI application", with the traceback) after the request's span has
+ended, and the agent's log pipeline captures that record (``uvicorn.error`` and ``gunicorn.error``
+do not propagate to the root logger; see ``logs/_capture.py`` ``ServerLogCapture``), so the record
+carries the request's trace id.
 """
 
 from __future__ import annotations
@@ -13,9 +19,40 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry import trace
+
+from ._errors import warn_once
+from .logs.links import remember_span
+
 DEFAULT_EXCLUDED = ("/healthz", "/readyz", "/livez", "/metrics", "/telemetry")
 
 __all__ = ["DEFAULT_EXCLUDED", "instrument_app"]
+
+
+class RememberRequestSpan:
+    """ASGI middleware inside the request's span: an exception leaving the app remembers that span."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            remember_span(exc, trace.get_current_span().get_span_context())
+            raise
+
+
+def _remember_spans(app: Any) -> None:
+    try:
+        app.add_middleware(RememberRequestSpan)
+    except RuntimeError as exc:  # Starlette: "Cannot add middleware after an application has started"
+        warn_once(
+            "instrument:started",
+            "tradeobs: instrument_app() called after the app started (%s); a server's log of an unhandled "
+            "request exception will not carry the request's trace id",
+            exc,
+        )
 
 
 def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED) -> Any:
@@ -37,8 +74,10 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded)
+        _remember_spans(app)  # a user middleware: inside the request's span (FastAPIInstrumentor wraps the stack)
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
+    _remember_spans(app)  # added first: inside the OpenTelemetryMiddleware added next (the last added is outermost)
     app.add_middleware(OpenTelemetryMiddleware, excluded_urls=excluded, tracer_provider=tp, meter_provider=mp)
     return app

@@ -38,6 +38,7 @@ REJECTS = (("TSLA", "buy", "limit_position", "risk"), ("TSLA", "buy", "price_out
 STRATEGY = "e2e"
 VENUE = "paper"
 LOG_MESSAGE = "order %s filled inside span"
+SPAN_LOG_MESSAGE = "request %s handled inside span"
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -61,7 +62,9 @@ def run_orders() -> dict[str, Any]:
         time.sleep(SUBMIT_TO_FILL_SLEEP)
         for q in parts:
             o.fill(q, price)
-        orders.append({"order_id": oid, "trace_id": o.trace_id, "symbol": symbol, "side": side, "fills": len(parts)})
+        root_span_id = f"{o.span.get_span_context().span_id:016x}"
+        orders.append({"order_id": oid, "trace_id": o.trace_id, "span_id": root_span_id, "symbol": symbol,
+                       "side": side, "fills": len(parts)})  # fmt: skip
 
     for i in range(AAPL_BUY_FILLS):
         one(f"aapl-{i}", "AAPL", "buy", (100.0,), 190.0 + i)
@@ -77,10 +80,13 @@ def run_orders() -> dict[str, Any]:
             o.rejected(reason)
         orders.append({"order_id": o.client_order_id, "trace_id": o.trace_id, "reason": reason})
 
-    # One log record inside a span of our own, with a correlation id.
+    # Two log records inside a span of our own, each with a correlation id: one names no order (on the span's
+    # trace), one names the order aapl-0 (on the order's trace: the order wins, docs/logging.md).
     log = tradeobs_agent.get_logger("execution")
     with agent.tracer("e2e").start_as_current_span("e2e.log_parent") as span:
         ctx = span.get_span_context()
+        with tradeobs_agent.correlate(request_id="r-1"):
+            log.info(SPAN_LOG_MESSAGE, "r-1", extra={"symbol": "AAPL"})
         with tradeobs_agent.correlate(order_id="aapl-0"):
             log.info(LOG_MESSAGE, "aapl-0", extra={"symbol": "AAPL"})
     agent.force_flush()

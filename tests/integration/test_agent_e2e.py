@@ -32,7 +32,15 @@ from typing import Any
 import pytest
 
 from .agent_proc import EXPORT_INTERVAL, AgentWorkload, start_demo, unique_service
-from .agent_workload import AAPL_BUY_FILLS, LOG_MESSAGE, MSFT_SELL_FILLS, STRATEGY, SUBMIT_TO_FILL_SLEEP, VENUE
+from .agent_workload import (
+    AAPL_BUY_FILLS,
+    LOG_MESSAGE,
+    MSFT_SELL_FILLS,
+    SPAN_LOG_MESSAGE,
+    STRATEGY,
+    SUBMIT_TO_FILL_SLEEP,
+    VENUE,
+)
 from .procs import (
     DATA_TIMEOUT,
     Stack,
@@ -262,31 +270,40 @@ def test_traceparent_continues_request_trace_and_order_links_to_it(stack: Stack,
 
 
 def test_log_in_span_reaches_collector_with_trace_context_and_resource(stack: Stack, tmp_path: Path) -> None:
+    """A record in a span of ours is on that span; one in the same span but inside an order is on the order."""
     with AgentWorkload("orders", stack.collector, tmp_path) as w:
-        text = LOG_MESSAGE % "aapl-0"
-
-        def mine() -> list[dict[str, Any]]:
-            return [
-                r
-                for r in read_otlp_json_logs(stack.logs_file)
-                if r["_resource"].get("service.name") == w.service_name and r.get("body", {}).get("stringValue") == text
-            ]
-
-        (record,) = stack.wait_for(mine, f"the log record {text!r} in {stack.logs_file}")
         span = w.ready["log"]
-        assert (record["traceId"], record["spanId"]) == (span["trace_id"], span["span_id"])
-        assert record["severityText"] == "INFO"
-        resource = record["_resource"]
-        assert resource["service.name"] == w.service_name
-        assert resource["service.instance.id"] == w.ready["service_instance_id"]
-        assert resource["trading.mode"] == "paper"
-        assert resource["deployment.environment.name"] == "e2e"  # the app's, not the collector's default
-        attrs = record["_attributes"]
-        assert (attrs["stream"], attrs["order_id"], attrs["symbol"]) == ("execution", "aapl-0", "AAPL")
+        order = next(o for o in w.ready["orders"] if o["order_id"] == "aapl-0")
+        cases = [
+            (SPAN_LOG_MESSAGE % "r-1", "request_id", "r-1", span["trace_id"], span["span_id"], "e2e.log_parent"),
+            (LOG_MESSAGE % "aapl-0", "order_id", "aapl-0", order["trace_id"], order["span_id"], "order"),
+        ]
+        for text, key, value, trace_id, span_id, operation in cases:
 
-        # ...and the span the record points at is in the trace store: log -> trace works.
-        t = stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, span["trace_id"]), "the log's span in Jaeger")
-        assert [s["operationName"] for s in t["spans"] if s["spanID"] == span["span_id"]] == ["e2e.log_parent"]
+            def mine(text: str = text) -> list[dict[str, Any]]:
+                return [
+                    r
+                    for r in read_otlp_json_logs(stack.logs_file)
+                    if r["_resource"].get("service.name") == w.service_name
+                    and r.get("body", {}).get("stringValue") == text
+                ]
+
+            (record,) = stack.wait_for(mine, f"the log record {text!r} in {stack.logs_file}")
+            assert (record["traceId"], record["spanId"]) == (trace_id, span_id), text
+            assert record["severityText"] == "INFO"
+            resource = record["_resource"]
+            assert resource["service.name"] == w.service_name
+            assert resource["service.instance.id"] == w.ready["service_instance_id"]
+            assert resource["trading.mode"] == "paper"
+            assert resource["deployment.environment.name"] == "e2e"  # the app's, not the collector's default
+            attrs = record["_attributes"]
+            assert (attrs["stream"], attrs[key], attrs["symbol"]) == ("execution", value, "AAPL")
+
+            # ...and the span the record points at is in the trace store: log -> trace works.
+            t = stack.wait_for(
+                lambda tid=trace_id: jaeger_trace(stack.jaeger_query_url, tid), f"the span of {text!r} in Jaeger"
+            )
+            assert [s["operationName"] for s in t["spans"] if s["spanID"] == span_id] == [operation]
     _finish(w)
 
 

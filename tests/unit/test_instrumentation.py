@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
+from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -58,3 +63,51 @@ async def test_plain_starlette_app_is_instrumented_too() -> None:
         servers = [s for s in cap.spans() if s.kind.name == "SERVER"]
         assert len(servers) == 1
         assert format(servers[0].context.trace_id, "032x") == TRACE_ID
+
+
+async def _raise_through(app: object, path: str) -> RuntimeError:
+    """The exception the app lets out, as the ASGI server (uvicorn's ``run_asgi``) gets it."""
+    try:
+        await _get(app, path, {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("the request did not raise")
+
+
+async def test_an_exception_leaving_a_request_carries_the_request_span_to_the_servers_log(tmp_path: Path) -> None:
+    """What uvicorn logs after the request's span ended ("Exception in ASGI application") is on the request's
+    trace: instrument_app notes the span on the exception inside the request (tests/integration: the servers)."""
+    with capture(logs=tradeobs_agent.LogOptions(dir=str(tmp_path))) as cap:
+        app = FastAPI()
+
+        @app.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError("boom-fastapi")
+
+        @app.get("/missing")
+        async def missing() -> None:
+            raise HTTPException(status_code=404)
+
+        async def star_boom(request: object) -> PlainTextResponse:
+            raise RuntimeError("boom-starlette")
+
+        star = Starlette(routes=[Route("/boom", star_boom)])
+        tradeobs_agent.instrument_app(app)
+        tradeobs_agent.instrument_app(star)
+        assert (await _get(app, "/missing")).status_code == 404  # handled: nothing escapes, nothing noted
+        server_log = logging.getLogger("uvicorn.error")  # the logger uvicorn's run_asgi logs on
+        for a in (app, star):
+            exc = await _raise_through(a, "/boom")
+            assert trace.get_current_span().get_span_context().is_valid is False  # the span is over
+            server_log.error("Exception in ASGI application\n", exc_info=exc)
+        failed = [s for s in cap.spans() if s.kind.name == "SERVER" and s.status.status_code.name == "ERROR"]
+        records = [r.log_record for r in cap.logs() if r.log_record.body == "Exception in ASGI application\n"]
+        lines = [json.loads(x) for x in (tmp_path / "service.jsonl").read_text().splitlines()]
+        lines = [x for x in lines if x["message"] == "Exception in ASGI application\n"]
+    assert len(records) == 2 and len(lines) == 2
+    for rec, line, marker in zip(records, lines, ("boom-fastapi", "boom-starlette"), strict=True):
+        assert format(rec.trace_id, "032x") == TRACE_ID and line["trace_id"] == TRACE_ID
+        assert f"RuntimeError: {marker}" in line["exception.stacktrace"]
+        assert line["span_id"] == format(rec.span_id, "016x")
+    # The span id is each request's server span (the one Jaeger shows for the request).
+    assert sorted(r.span_id for r in records) == sorted(s.context.span_id for s in failed)

@@ -179,7 +179,8 @@ class TradingEngine:
         order = self.tt.order(oid)
         if order is None:
             return
-        with correlate(order_id=oid, symbol=sym):
+        # The order is the current context here: the broker's callbacks (and what they call) log on its trace.
+        with order.scope(), correlate(symbol=sym):
 
             def on_ack(venue_id: str) -> None:
                 order.acked(venue_id)

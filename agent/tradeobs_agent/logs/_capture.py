@@ -39,15 +39,29 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple, TypeAlias
 
 from .._errors import internal_error
 from .._internal.otel_private import current_context_getter
 from .context import get_correlation
 
-__all__ = ["STREAMS", "CaptureHandler", "Captured", "LogQueue", "StreamLogger", "get_logger"]
+__all__ = [
+    "PRINTED",
+    "SERVER_LOGGERS",
+    "STREAMS",
+    "CaptureHandler",
+    "Captured",
+    "LogQueue",
+    "ServerLogCapture",
+    "StreamLogger",
+    "get_logger",
+]
 
 STREAMS = ("market_data", "strategy", "risk", "execution", "system")
+SERVER_LOGGERS = ("uvicorn.error", "gunicorn.error")
+"""Servers' error loggers that print through their own handlers and do not propagate to the root logger
+(uvicorn's and gunicorn's default logging set-up): :class:`ServerLogCapture` captures them."""
 
 _time_ns = time.time_ns
 _get_ident = threading.get_ident
@@ -78,6 +92,7 @@ class Captured(NamedTuple):
     thread_id: int
     thread: threading.Thread | None  # the Thread object of ``thread_id`` when it is a Python thread
     record: logging.LogRecord | None  # a stdlib record captured by the root handler (its fields win)
+    # For a ``record`` entry, ``extra`` is None, or :data:`PRINTED` when the logger's own handlers print the record.
 
 
 RawCapture: TypeAlias = tuple[
@@ -126,6 +141,9 @@ def capture(
         ),
     )
 
+
+PRINTED: Mapping[str, object] = MappingProxyType({})
+"""The ``extra`` of a ``record`` entry whose logger prints it itself (the console sink skips it)."""
 
 # The active queue, or None. Module global so the hot path reads it with one lookup.
 _active: LogQueue | None = None
@@ -219,6 +237,44 @@ class CaptureHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+
+class ServerLogCapture(logging.Filter):
+    """On a server's error logger (:data:`SERVER_LOGGERS`): captures its records when the root handler will not.
+
+    uvicorn and gunicorn give ``uvicorn.error`` and ``gunicorn.error`` their own stderr handlers and
+    ``propagate = False``, so an unhandled request exception's traceback would only reach stderr. A
+    filter, not a handler: the servers replace these loggers' handlers after we start (uvicorn's
+    ``dictConfig``, ``UvicornWorker``), but keep their filters. Each record is captured once: by this
+    filter when it would not reach :class:`CaptureHandler` on the root logger (checked per record, so
+    a later ``propagate = True`` is followed), else by that handler. The record is still printed by the
+    logger's own handlers, exactly as before; our console sink does not print it again (:data:`PRINTED`).
+    """
+
+    def __init__(self, queue: LogQueue, logger: logging.Logger) -> None:
+        super().__init__()
+        self.queue = queue
+        self.logger = logger
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            if not _reaches(self.logger, self.queue.handler):
+                entry: RawCapture = (0, record.levelno, record.name, None, None, PRINTED, None, _get_context(),
+                                     get_correlation(), 0, None, record)  # fmt: skip
+                self.queue.put(entry)
+        except Exception as exc:  # a bug: never into the server's logging call
+            internal_error("logs.server_log_capture", exc)
+        return True
+
+
+def _reaches(logger: logging.Logger, handler: CaptureHandler | None) -> bool:
+    """True when a record logged on ``logger`` propagates to the root logger and ``handler`` is there."""
+    c: Any = logger
+    while c.parent is not None:
+        if not c.propagate:
+            return False
+        c = c.parent
+    return handler is not None and handler in c.handlers
 
 
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}

@@ -23,7 +23,8 @@ import orjson
 from opentelemetry import trace
 
 from .._errors import internal_error
-from ._capture import _RESERVED, STREAMS, RawCapture
+from . import links
+from ._capture import _RESERVED, PRINTED, STREAMS, RawCapture
 from .redact import Redactor
 
 __all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
@@ -118,7 +119,17 @@ def clean(v: Any, depth: int = 0, seen: set[int] | None = None) -> Any:
 class Built:
     """One structured record, ready for the sinks."""
 
-    __slots__ = ("context", "fields", "levelno", "logger", "otel_attrs", "span_context", "stream", "ts_ns")
+    __slots__ = (
+        "context",
+        "fields",
+        "levelno",
+        "logger",
+        "otel_attrs",
+        "printed",
+        "span_context",
+        "stream",
+        "ts_ns",
+    )
 
     def __init__(
         self,
@@ -129,6 +140,7 @@ class Built:
         context: Any,
         logger: str,
         span_context: Any = None,
+        printed: bool = False,
     ) -> None:
         self.fields = fields
         self.stream = stream
@@ -137,7 +149,10 @@ class Built:
         self.context = context
         self.logger = logger
         self.otel_attrs: dict[str, Any] | None = None
-        self.span_context = span_context  # the span context of ``context`` (None: not looked up)
+        # The record's span context: its current span's in ``context``, or the trace a correlation id or its
+        # exception names (``links``). None: not looked up (the sinks look in ``context``).
+        self.span_context = span_context
+        self.printed = printed  # the logger's own handlers print it (a server's error log): not on our console
 
     @property
     def severity_text(self) -> str:
@@ -205,12 +220,15 @@ class RecordBuilder:
         ts_ns, levelno, name, msg, args, extra, exc_info, ctx, corr, tid, thread, record = e
         errors: list[str] = []
         span_ctx = None
+        printed = extra is PRINTED
         try:
             thread_name = thread.name if thread is not None else str(tid) if tid else None
             if record is not None:
                 ts_ns = int(record.created * 1e9)
                 msg, args, exc_info, thread_name = record.msg, record.args, record.exc_info, record.threadName
                 extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
+                if printed:  # a server's own record: uvicorn's ``color_message`` is its message with ANSI colours
+                    extra.pop("color_message", None)
                 if record.exc_text and not exc_info:
                     exc_info = record.exc_text
                 if record.stack_info:
@@ -232,6 +250,10 @@ class RecordBuilder:
             }
             if ctx:
                 span_ctx = trace.get_current_span(ctx).get_span_context()
+            if corr and links.resolvers:
+                span_ctx = self._linked(corr, span_ctx)
+            if exc_info and (span_ctx is None or not span_ctx.is_valid):
+                span_ctx = links.exception_span(exc_info) or span_ctx
             if span_ctx is not None and span_ctx.is_valid:
                 fields["trace_id"] = f"{span_ctx.trace_id:032x}"
                 fields["span_id"] = f"{span_ctx.span_id:016x}"
@@ -257,7 +279,23 @@ class RecordBuilder:
             stream, levelno, span_ctx = "system", logging.ERROR, None
         if errors:
             fields["tradeobs.error"] = ",".join(errors)
-        return Built(fields, stream, levelno, ts_ns, ctx, name, span_ctx)
+        return Built(fields, stream, levelno, ts_ns, ctx, name, span_ctx, printed)
+
+    @staticmethod
+    def _linked(corr: Mapping[str, Any], span_ctx: Any) -> Any:
+        """The span context after the registered trace resolvers (``links``) saw the correlation ids."""
+        for key, resolve in links.resolvers:
+            value = corr.get(key)
+            if value is None:
+                continue
+            try:
+                found = resolve(value, span_ctx)
+            except Exception as exc:  # a resolver must not raise: a bug (ours or a registered one's)
+                internal_error("logs.trace_resolver", exc)
+                continue
+            if found is not None:
+                span_ctx = found
+        return span_ctx
 
     def _add(self, fields: dict[str, Any], attrs: Any, errors: list[str]) -> None:
         red = self.redactor

@@ -278,7 +278,7 @@ class OtlpSink:
     name = "otlp"
 
     def __init__(self, provider: Any, errors: Any) -> None:
-        from opentelemetry.trace import INVALID_SPAN_CONTEXT, get_current_span
+        from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, get_current_span, set_span_in_context
 
         from .._internal.otlp_encode import Encoded, encode_log_record
         from .._version import __version__
@@ -292,6 +292,8 @@ class OtlpSink:
         self._sev_cache: dict[int, Any] = {}
         self._invalid = INVALID_SPAN_CONTEXT
         self._current_span = get_current_span
+        self._set_span = set_span_in_context
+        self._non_recording = NonRecordingSpan
         self._encode = encode_log_record
         self._encoded_cls = Encoded
 
@@ -313,7 +315,7 @@ class OtlpSink:
             record = self._record(
                 timestamp=b.ts_ns,
                 observed_timestamp=time.time_ns(),
-                context=b.context,
+                context=self._context_of(b),
                 severity_text=b.severity_text,
                 severity_number=self._severity(b.levelno),
                 body=f["message"],
@@ -325,12 +327,18 @@ class OtlpSink:
             warn_once(f"logs:otlp:{type(exc).__name__}", "cannot hand a log record to OpenTelemetry (%r)", exc)
 
     def _span_context(self, b: Built) -> Any:
-        sc = self._invalid
-        if b.context:
-            sc = b.span_context
-            if sc is None:  # a Built made without the builder's look-up
-                sc = self._current_span(b.context).get_span_context()
+        sc = b.span_context  # the builder's: the context's current span, or a trace that ``links`` found
+        if sc is None:  # no context, or a Built made without the builder's look-up
+            sc = self._current_span(b.context).get_span_context() if b.context else self._invalid
         return sc
+
+    def _context_of(self, b: Built) -> Any:
+        """``b.context``, with the record's span in it when that is another one (an order's trace, ``links``)."""
+        ctx = b.context
+        sc = b.span_context
+        if sc is not None and sc.is_valid and (not ctx or self._current_span(ctx).get_span_context() != sc):
+            ctx = self._set_span(self._non_recording(sc), ctx or None)
+        return ctx
 
     def _severity_number(self, levelno: int) -> Any:
         sev = self._sev_cache.get(levelno)
@@ -357,7 +365,8 @@ class OtlpSink:
 
     def _fast_record(self, b: Built, attrs: dict[str, Any]) -> Any:
         """The API ``LogRecord`` that ``LogRecord(timestamp=..., context=b.context, ...)`` builds, without its
-        keyword call and second span look-up: ``b.span_context`` is the builder's look-up of the same context
+        keyword call and second span look-up: ``b.span_context`` is the builder's look-up of the same context,
+        or the trace a correlation id or the exception names, which ``trace_id=``/``span_id=`` would give
         (no context: the worker thread's own, which never holds a span)."""
         rec: Any = self._new(self._record)
         sc = self._span_context(b)
@@ -505,6 +514,8 @@ class ConsoleSink:
         out = self._stream or sys.stderr
         lines = []
         for b in batch:
+            if b.printed:  # its logger's own handlers printed it already (uvicorn's, gunicorn's error log)
+                continue
             f = b.fields
             extras = "  ".join(f"{k}={_short(v)}" for k, v in f.items() if k not in self._SKIP)
             lines.append(
@@ -512,11 +523,13 @@ class ConsoleSink:
                 + (f"  {extras}" if extras else "")
                 + "\n"
             )
+        if not lines:
+            return
         try:
             out.write("".join(lines))
             out.flush()
         except Exception as exc:
-            self.errors.add(len(batch))
+            self.errors.add(len(lines))
             warn_once(f"logs:console:{type(exc).__name__}", "cannot write log lines to the console (%r)", exc)
 
 

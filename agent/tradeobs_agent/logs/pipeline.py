@@ -35,7 +35,7 @@ from collections import defaultdict
 from typing import Any
 
 from . import _capture
-from ._capture import CaptureHandler, LogQueue, capture
+from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture
 from ._format import Built, RecordBuilder, dumps
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
 from .redact import Redactor
@@ -92,6 +92,7 @@ class LogPipeline:
             self.console = ConsoleSink(selfm.sink_errors.bind(sink="console"), console_stream)
         self.handler = CaptureHandler(self.queue)
         self.queue.handler = self.handler
+        self.server_filters = [ServerLogCapture(self.queue, logging.getLogger(n)) for n in SERVER_LOGGERS]
         self._wake = threading.Event()
         self.queue.wake = self._wake.set
         self._stopping = False
@@ -129,6 +130,10 @@ class LogPipeline:
             self.console = None  # the application already prints logs; do not print every line twice
             _log.info("tradeobs: a console handler is already installed on the root logger; not adding ours")
         root.addHandler(self.handler)
+        for f in self.server_filters:  # uvicorn's and gunicorn's error logs do not propagate to the root
+            for old in [x for x in f.logger.filters if isinstance(x, ServerLogCapture) and x is not f]:
+                f.logger.removeFilter(old)
+            f.logger.addFilter(f)
         level = logging.getLevelName(self.settings.log_level)
         if root.level in (logging.WARNING, logging.NOTSET) and root.level != level:
             self._root_level_set = level
@@ -158,6 +163,8 @@ class LogPipeline:
             _capture.set_active(None)
         root = logging.getLogger()
         root.removeHandler(self.handler)
+        for f in self.server_filters:
+            f.logger.removeFilter(f)
         if self._root_level_set is not None and root.level == self._root_level_set:
             root.setLevel(logging.WARNING)
         self._registry.remove_collect_hook(self._collect_hook)

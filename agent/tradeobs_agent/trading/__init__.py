@@ -10,6 +10,7 @@ See ``docs/metrics.md`` for every instrument, its attributes and its Prometheus 
 
 from __future__ import annotations
 
+from ._scope import OrderScope
 from .instruments import SPECS, InstrumentSpec, TradingInstruments
 from .orders import OrderBook, OrderDesk, OrderTrace
 from .telemetry import TradingTelemetry
@@ -19,6 +20,7 @@ __all__ = [
     "InstrumentSpec",
     "OrderBook",
     "OrderDesk",
+    "OrderScope",
     "OrderTrace",
     "TradingInstruments",
     "TradingTelemetry",

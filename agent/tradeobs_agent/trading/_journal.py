@@ -182,24 +182,33 @@ class Journal:
             if self._stopping:
                 return
             try:
-                self._flush_chunked()
+                self.flush_chunked()
             except Exception as exc:  # flush never raises by itself: a bug, or the interpreter shutting down
                 internal_error("trading.applier", exc)
 
-    def _flush_chunked(self) -> None:
-        """Like :meth:`flush`, a chunk at a time with the GIL offered in between (the applier thread)."""
+    def flush_chunked(self) -> int:
+        """Like :meth:`flush`, a chunk at a time with the GIL offered in between; returns how many.
+
+        For readers on a background thread (the applier thread, the log worker), so that a trading
+        thread waking up meanwhile waits for one chunk at most, not for the whole backlog.
+        """
+        me = threading.get_ident()
+        if self._owner == me:  # called from a handler: later, as flush() does
+            return 0
         q = self._q
+        n = 0
         while q:
             with self._lock:
-                self._owner = threading.get_ident()
+                self._owner = me
                 try:
-                    self._apply(CHUNK)
+                    n += self._apply(CHUNK)
                 finally:
                     self._owner = 0
             if q:
                 # Let a thread waiting for the GIL (the trading loop, woken up) take it before the next chunk:
                 # sleep(0) releases it too briefly for a waiter on another core to get it.
                 time.sleep(_YIELD)
+        return n
 
     # -- fork: nothing pending and the lock free in the child
     def _before_fork(self) -> None:

@@ -43,7 +43,7 @@ from .._internal.otel_private import SPAN_KEY, current_context_getter
 from .._version import __version__
 from ..exceptions import TradeObsConfigError
 from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, get_registry
-from . import defaults
+from . import _scope, defaults
 from ._journal import Apply, get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
@@ -163,6 +163,7 @@ class TradingTelemetry:
         self._journal = journal = get_journal()
         self.record: Callable[[tuple[Any, ...]], None] = journal.put  # the one recording path
         self._book = OrderBook(max_open_orders, float(order_ttl), self._on_order_dropped)
+        _scope.track(self._book)  # log lines with correlate(order_id=...) find these orders' traces
         # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}
         self._rejects: dict[tuple[str, str, str, str], BoundCounter] = {}
@@ -210,6 +211,10 @@ class TradingTelemetry:
         self._journal.flush()
 
     apply_pending = flush
+
+    def apply_pending_background(self) -> None:
+        """:meth:`flush` for a background thread (the log worker): a chunk at a time, the GIL offered between."""
+        self._journal.flush_chunked()
 
     def order_series(self, symbol: str, side: str, order_type: str) -> OrderSeries:
         series = self._orders.get((symbol, side, order_type))  # strings: always hashable

@@ -213,3 +213,66 @@ def test_records_queued_already_encoded_export_what_logger_emit_exports() -> Non
     assert fast == ExportLogsServiceRequest(resource_logs=slow.resource_logs)
     provider.shutdown()
     slow_provider.shutdown()
+
+
+def test_a_trace_found_by_links_exports_the_same_on_every_path() -> None:
+    """A record put on another trace (a correlation id's, an exception's) carries it through Logger.emit, the
+    batch queues and the pre-encoded entries alike, with or without a span in its own context."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from tradeobs_agent._internal.otlp_encode import encode_logs as fast_encode
+    from tradeobs_agent.logs import links
+
+    job = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    escaped = SpanContext(0x123, 0x456, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    exc = RuntimeError("boom")
+    links.remember_span(exc, escaped)
+
+    def resolve(value: Any, current: Any) -> Any:
+        return job if value == "j-1" else None
+
+    tp = TracerProvider(shutdown_on_exit=False)
+    span = tp.get_tracer("t").start_span("request")
+    ctx = trace.set_span_in_context(span)
+    now = time.time_ns()
+    entries = [
+        Captured(
+            now, logging.INFO, "app", "job, in a request", None, None, None, ctx, {"job_id": "j-1"}, 0, None, None
+        ),
+        Captured(now, logging.INFO, "app", "job, no span", None, None, None, None, {"job_id": "j-1"}, 0, None, None),
+        Captured(
+            now, logging.ERROR, "app", "escaped", None, None, (RuntimeError, exc, None), None, None, 0, None, None
+        ),
+        Captured(now, logging.INFO, "app", "request only", None, None, None, ctx, {"job_id": "j-2"}, 0, None, None),
+    ]
+    links.register_trace_resolver("job_id", resolve)
+    try:
+        slow_sink, slow_provider, slow_exp = _sink(_Other())
+        fast_sink, fast_provider, fast_exp = _sink()
+        slow = _exported(slow_sink, slow_provider, slow_exp, entries)
+        fast = _exported(fast_sink, fast_provider, fast_exp, entries)
+        enc_provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+        enc_exp = _FastEncodingExporter()
+        enc_provider.add_log_record_processor(BatchLogRecordProcessor(enc_exp, schedule_delay_millis=60_000))
+        enc_sink = OtlpSink(enc_provider, Registry().counter("errors").bind())
+        assert enc_sink._batch is not None and enc_sink._batch.encoded
+        _emit_all(enc_sink, entries)
+        assert enc_provider.force_flush(10_000)
+    finally:
+        links.unregister_trace_resolver("job_id", resolve)
+    encoded = ExportLogsServiceRequest.FromString(fast_encode(enc_exp.items))
+    for rl in encoded.resource_logs:
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                r.observed_time_unix_nano = 0
+    assert fast == slow
+    assert encoded == ExportLogsServiceRequest(resource_logs=slow.resource_logs)
+    ids = [
+        (int.from_bytes(r.trace_id, "big"), int.from_bytes(r.span_id, "big"))
+        for r in slow.resource_logs[0].scope_logs[0].log_records
+    ]
+    own = span.get_span_context()
+    assert ids == [(0xABC, 0xDEF), (0xABC, 0xDEF), (0x123, 0x456), (own.trace_id, own.span_id)]
+    for p in (slow_provider, fast_provider, enc_provider):
+        p.shutdown()

@@ -247,3 +247,13 @@ def test_the_process_journal_is_shared_and_started_by_trading_telemetry() -> Non
     j = get_journal()
     assert tt._journal is j and j._thread is not None and j._thread.is_alive()
     tt.close()
+
+
+def test_flush_chunked_applies_everything_in_order_and_not_from_inside_a_handler() -> None:
+    j, t = Journal(interval=None), _Target()
+    inner: list[int] = []
+    j.put((_on_call, lambda: inner.append(j.flush_chunked()), 0))  # a handler asking again: later, not a deadlock
+    for i in range(200):  # several chunks
+        j.put((_on_note, t, i))
+    assert j.flush_chunked() == 201
+    assert t.seen == list(range(200)) and inner == [0] and len(j) == 0
