@@ -5,9 +5,9 @@
 >>> with tradeobs_agent.correlate(order_id="o-1"):
 ...     log.info("order %s filled", "o-1", extra={"symbol": "AAPL", "qty": 100})
 
-Five streams (``market_data``, ``strategy``, ``risk``, ``execution``,
-``system``), each a stdlib logger with its own level; any other
-``logging.getLogger(...)`` is captured too. The caller only appends to a
+Six streams: five named ones (``market_data``, ``strategy``, ``risk``,
+``execution``, ``system``), each a stdlib logger with its own level, and
+``service`` for every other ``logging.getLogger(...)``, which is captured too. The caller only appends to a
 bounded queue; a worker thread formats, redacts and writes JSON lines,
 OTLP and (in development) the console. See ``docs/logging.md``.
 """
