@@ -73,6 +73,8 @@ def abandon_unreachable(deadline: float) -> list[str]:
     checked: dict[str, bool] = {}
     gone: list[str] = []
     for exp in list(_LIVE):
+        if exp.closed:
+            continue
         exp.deadline = deadline
         up = checked.get(exp.target)
         if up is None:
@@ -115,6 +117,7 @@ class _Counting:
         self.last_success: float | None = None
         self.delivery: Delivery | None = None
         self.deadline: float | None = None  # set at shutdown: deliver kept batches until then
+        self.closed = False
 
     def _outcome(self, ok: bool, n: int, error: str | None = None) -> None:
         if ok:
@@ -160,11 +163,17 @@ class _Counting:
 
     def abandon(self) -> None:
         """Give up now (the collector does not answer): kept batches are counted as dropped, retries stop."""
+        if self.closed:
+            return
+        self.closed = True
         if self.delivery is not None:
             self.delivery.close(0.0, deliver=False)
         self._call(self.inner.shutdown)
 
     def shutdown(self, *args: Any, **kw: Any) -> None:
+        if self.closed:  # abandoned already, or shut down twice
+            return
+        self.closed = True
         if self.delivery is not None:
             left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
             self.delivery.close(max(0.0, left))
