@@ -357,40 +357,78 @@ def _print_result(result: CheckResult, show_config: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tradeobs collector", description="Check, reload and migrate a collector config.")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = argparse.ArgumentParser(
+        prog="tradeobs collector",
+        description="Check, reload and migrate a collector config (docs/collector.md, 'Editing the config safely').",
+    )
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", title="commands", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("file", nargs="?", default=None, help=f"collector config (default {DEFAULT_CONFIG})")
-        sp.add_argument("--binary", help=f"collector binary (default: TRADEOBS_COLLECTOR_BIN, {BINARY} on PATH)")
+        sp.add_argument(
+            "file",
+            nargs="?",
+            default=None,
+            metavar="FILE",
+            help=f"collector config (default: $TRADEOBS_COLLECTOR_CONFIG, else {DEFAULT_CONFIG})",
+        )
+        sp.add_argument(
+            "--binary",
+            metavar="PATH",
+            help=f"collector binary (default: $TRADEOBS_COLLECTOR_BIN, else {BINARY} on PATH, else the build cache's)",
+        )
 
     def target(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--env",
             choices=("native", "compose"),
             default="native",
-            help="environment to check with: this shell's (native) or the compose service's",
+            help="the deployment's environment: this shell's (native) or the compose service's (default: %(default)s)",
         )
-        sp.add_argument("--compose-file", default=DEFAULT_COMPOSE_FILE)
-        sp.add_argument("--compose-service", default=DEFAULT_COMPOSE_SERVICE)
-        sp.add_argument("--env-file", default=None, help="compose env file (default: .env next to the compose file)")
+        sp.add_argument(
+            "--compose-file", default=DEFAULT_COMPOSE_FILE, help="with --env compose (default: %(default)s)"
+        )
+        sp.add_argument(
+            "--compose-service", default=DEFAULT_COMPOSE_SERVICE, help="with --env compose (default: %(default)s)"
+        )
+        sp.add_argument(
+            "--env-file",
+            default=None,
+            metavar="PATH",
+            help="with --env compose: the .env compose reads (default: .env next to the compose file)",
+        )
 
-    check = sub.add_parser("check", help="validate, print the effective config, lint (exit 1 on errors)")
+    check = sub.add_parser("check", help="validate with the real binary, print the effective config, lint (exit 1)")
     common(check)
     target(check)
-    check.add_argument("--no-print-config", dest="print_config", action="store_false")
+    check.add_argument(
+        "--no-print-config",
+        dest="print_config",
+        action="store_false",
+        help="do not print the effective config (default: print it)",
+    )
 
-    rel = sub.add_parser("reload", help="check the running collector's new config, then SIGHUP it")
+    rel = sub.add_parser("reload", help="check the running collector's new config, and only then send SIGHUP")
     common(rel)
-    rel.add_argument("--pid", type=int, default=None)
-    rel.add_argument("--pid-file", default=None, help=f"default TRADEOBS_COLLECTOR_PID_FILE or {DEFAULT_PID_FILE}")
-    rel.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for health after the signal")
-    rel.add_argument("--print-config", action="store_true")
+    rel.add_argument("--pid", type=int, default=None, help="the collector's pid (default: read the pid file)")
+    rel.add_argument(
+        "--pid-file",
+        default=None,
+        metavar="PATH",
+        help=f"(default: $TRADEOBS_COLLECTOR_PID_FILE, else {DEFAULT_PID_FILE})",
+    )
+    rel.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the collector to run the new config (default: %(default)s)",
+    )
+    rel.add_argument("--print-config", action="store_true", help="print the effective config (default: do not)")
 
     mig = sub.add_parser("migrate-queue", help="carry disk queues over to renamed exporters (collector stopped)")
     common(mig)
     target(mig)
-    mig.add_argument("--dry-run", action="store_true")
+    mig.add_argument("--dry-run", action="store_true", help="only say what would be renamed (default: rename)")
     return p
 
 

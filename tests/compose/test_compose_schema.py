@@ -104,7 +104,10 @@ def test_docker_compose_config_accepts_env_example(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("given", "missing"),
     [
-        ("ALERT_WEBHOOK_URL=http://hooks.example/x\nTRADEOBS_RUNBOOK_URL=https://docs.example/runbook.md\n", "GRAFANA_ADMIN_PASSWORD"),
+        (
+            "ALERT_WEBHOOK_URL=http://hooks.example/x\nTRADEOBS_RUNBOOK_URL=https://docs.example/runbook.md\n",
+            "GRAFANA_ADMIN_PASSWORD",
+        ),
         ("ALERT_WEBHOOK_URL=http://hooks.example/x\nGRAFANA_ADMIN_PASSWORD=x\n", "TRADEOBS_RUNBOOK_URL"),
     ],
 )

@@ -182,7 +182,7 @@ def test_runbook_url_is_absolute_on_a_real_prometheus(tmp_path: Path, procs) -> 
     import os
 
     env = {**os.environ, "TRADEOBS_RUNBOOK_URL": base}
-    proc, url = start_prometheus(
+    _, url = start_prometheus(
         procs, tmp_path, "runbook", config, tmp_path / "data", ["--enable-feature=expand-external-labels"], env=env
     )
     import httpx

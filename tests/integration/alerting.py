@@ -241,7 +241,8 @@ def compose_like_prometheus_config(
     targets: dict[str, str], am_target: str, rule_files: list[Path], interval: float
 ) -> str:
     """compose/prometheus/prometheus.yml with the local targets (jobs without one are dropped: Grafana,
-    Loki and Tempo do not run natively), the given scrape/evaluation interval and rule files."""
+    Loki do not run natively; the test Jaeger keeps its own telemetry off), the given scrape/evaluation
+    interval and rule files."""
     doc = yaml.safe_load((REPO / "compose" / "prometheus" / "prometheus.yml").read_text())
     doc["global"].update(
         scrape_interval=f"{interval:g}s", evaluation_interval=f"{interval:g}s", scrape_timeout=f"{interval:g}s"

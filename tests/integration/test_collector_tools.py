@@ -105,7 +105,7 @@ def test_check_passes_the_shipped_config_natively_and_for_compose() -> None:
     compose = cli("check", "--env", "compose", "--env-file", str(REPO / "compose" / ".env.example"))
     assert compose.returncode == 0, compose.stdout + compose.stderr
     assert "compose: compose/docker-compose.yml service otel-collector" in compose.stdout
-    assert "endpoint: tempo:4317" in compose.stdout and "directory: /var/lib/otelcol/queue" in compose.stdout
+    assert "endpoint: jaeger:4317" in compose.stdout and "directory: /var/lib/otelcol/queue" in compose.stdout
     # what a native shell sets does not leak into the compose check
     leak = cli("check", "--env", "compose", env={"TRADEOBS_TRACES_EXPORTERS": "[no_such]"})
     assert leak.returncode == 0, leak.stdout + leak.stderr
@@ -136,8 +136,8 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
         ),
         pytest.param(
             "processors: [memory_limiter, attributes/redact, transform/redact, resource, batch]\n"
-            "      exporters: ${env:TRADEOBS_LOGS",
-            "processors: [memory_limiter, resource, batch]\n      exporters: ${env:TRADEOBS_LOGS",
+            "      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
+            "processors: [memory_limiter, resource, batch]\n      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
             "error    pipeline-without-redaction   pipeline logs does not run attributes/redact, transform/redact",
             id="pipeline-skips-redaction",
         ),

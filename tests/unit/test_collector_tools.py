@@ -44,7 +44,7 @@ def test_compose_deployment_is_the_service_environment(tmp_path: Path, monkeypat
     assert dep.config == REPO / "collector" / "otel-collector.yaml"  # the file mounted at --config
     assert dep.env["TRADEOBS_DEPLOYMENT_ENVIRONMENT"] == "prod"
     assert dep.env["TRADEOBS_COLLECTOR_LOG_LEVEL"] == "warn"
-    assert dep.env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == "tempo:4317"
+    assert dep.env["TRADEOBS_TRACES_OTLP_ENDPOINT"] == "jaeger:4317"
     assert "TRADEOBS_TRACES_EXPORTERS" not in dep.env
     assert not dep.queue_dir_visible
 
@@ -98,3 +98,24 @@ def test_missing_config_file_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     # any executable: the missing file is reported before the binary runs
     assert cli_main(["collector", "check", str(tmp_path / "nope.yaml"), "--binary", sys.executable]) == 2
     assert "nope.yaml: no such file" in capsys.readouterr().err
+
+
+def test_every_option_has_help_stating_its_default() -> None:
+    """The bar tests/unit/test_cli.py sets for the main parser."""
+    import argparse
+
+    parser = ct._parser()
+    (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(subs.choices) == {"check", "reload", "migrate-queue"}
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and "(default: " in action.help, f"collector {name} {action.dest}: no default in help"
+
+
+def test_collector_alone_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["collector"])
+    assert exc.value.code == 2
+    assert "usage: tradeobs collector" in capsys.readouterr().err
