@@ -45,7 +45,7 @@ from typing import Any
 from ._internal.collector_config import Lint, lint, migrate_queues
 from .secrets_keys import is_secret_key
 
-__all__ = ["CheckResult", "CollectorToolError", "Deployment", "check_config", "main"]
+__all__ = ["CheckResult", "CollectorToolError", "Deployment", "build_parser", "check_config", "main"]
 
 DEFAULT_CONFIG = "collector/otel-collector.yaml"
 DEFAULT_PID_FILE = ".tradeobs/collector/otelcol.pid"
@@ -356,7 +356,7 @@ def _print_result(result: CheckResult, show_config: bool) -> None:
     print(f"{errors} error(s), {warnings} warning(s)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tradeobs collector",
         description="Check, reload and migrate a collector config (docs/collector.md, 'Editing the config safely').",
@@ -441,7 +441,7 @@ def _deployment(args: argparse.Namespace) -> Deployment:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return _main(args)
     except CollectorToolError as exc:

@@ -104,7 +104,7 @@ def test_every_option_has_help_stating_its_default() -> None:
     """The bar tests/unit/test_cli.py sets for the main parser."""
     import argparse
 
-    parser = ct._parser()
+    parser = ct.build_parser()
     (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(subs.choices) == {"check", "reload", "migrate-queue"}
     for name, sub in subs.choices.items():
