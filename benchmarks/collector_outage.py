@@ -179,7 +179,7 @@ class Service:
 
 
 def one_outage(outage: float, rate: float, warmup: float, cooldown: float, workdir: Path) -> list[dict[str, Any]]:
-    from tests.integration.procs import jaeger_traces, read_otlp_json_logs, start_collector, start_jaeger
+    from tests.integration.procs import jaeger_search, read_otlp_json_logs, start_collector, start_jaeger
 
     with start_jaeger(workdir / "jaeger") as jaeger:
         col = start_collector(
@@ -211,7 +211,7 @@ def one_outage(outage: float, rate: float, warmup: float, cooldown: float, workd
         records = read_otlp_json_logs(workdir / "logs-1.jsonl") + read_otlp_json_logs(workdir / "logs-2.jsonl")
         rows = []
         for s, res in results:
-            spans = sum(len(t["spans"]) for t in jaeger_traces(jaeger.query_url, s.name, limit=99_999))
+            spans = sum(len(t["spans"]) for t in jaeger_search(jaeger.query_url, s.name, limit=99_999))
             logs = sum(1 for r in records if r["_resource"].get("service.name") == s.name)
             rows.append({"outage": outage, "service": s.kind, "arrived": {"spans": spans, "logs": logs}, **res})
         return rows
