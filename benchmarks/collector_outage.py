@@ -212,7 +212,11 @@ def one_outage(outage: float, rate: float, warmup: float, cooldown: float, workd
         rows = []
         for s, res in results:
             spans = sum(len(t["spans"]) for t in jaeger_search(jaeger.query_url, s.name, limit=99_999))
-            logs = sum(1 for r in records if r["_resource"].get("service.name") == s.name)
+            logs = sum(
+                1
+                for r in records
+                if r["_resource"].get("service.name") == s.name and "outage record" in str(r.get("body"))
+            )  # not the agent's own warnings, which go out as log records too
             rows.append({"outage": outage, "service": s.kind, "arrived": {"spans": spans, "logs": logs}, **res})
         return rows
 
