@@ -5,6 +5,7 @@ tradeobs config check [--file tradeobs.toml]     resolved settings, their source
 tradeobs config docs [--write FILE]              the settings table as Markdown
 tradeobs doctor [--service-url URL]              what is reachable: collector, Prometheus, live stream
 tradeobs loadtest ...                            SSE fan-out load test (see docs/live.md)
+tradeobs collector check|reload|migrate-queue    safe collector config edits (see docs/collector.md)
 tradeobs --version
 
 ``tradeobs`` or ``tradeobs config`` alone prints its help and exits 2, like any
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
+    sub.add_parser("collector", help="check/reload the collector config (tradeobs collector --help)", add_help=False)
     return parser
 
 
@@ -120,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .live.loadtest import main as loadtest_main
 
         return int(loadtest_main(args_list[1:]))
+    if args_list[:1] == ["collector"]:  # its own parser too (collector_tools)
+        from .collector_tools import main as collector_main
+
+        return collector_main(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:

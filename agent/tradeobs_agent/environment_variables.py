@@ -168,8 +168,13 @@ OTHER_TRADEOBS_VARIABLES = frozenset(
         "TRADEOBS_TRACES_OTLP_ENDPOINT",
         "TRADEOBS_TRACES_OTLP_INSECURE",
         "TRADEOBS_ZPAGES_ENDPOINT",
-        # compose/.env: the demo's host port
+        # compose/.env: the demo's host port; the runbook's URL in the alerts (compose/prometheus)
         "TRADEOBS_DEMO_PORT",
+        "TRADEOBS_RUNBOOK_URL",
+        # `tradeobs collector check|reload|migrate-queue` (collector_tools.py, docs/collector.md)
+        "TRADEOBS_COLLECTOR_BIN",
+        "TRADEOBS_COLLECTOR_CONFIG",
+        "TRADEOBS_COLLECTOR_PID_FILE",
         # tools: build cache (scripts/), the SSE load test, the test harness
         "TRADEOBS_CACHE",
         "TRADEOBS_LOADTEST_LOOP",

@@ -2,6 +2,7 @@
 # Debian packages the tests need:
 #   prometheus               -> prometheus, promtool   (integration tests)
 #   prometheus-alertmanager  -> prometheus-alertmanager, amtool
+#   prometheus-node-exporter -> a real scrape target the alert test takes down (TargetDown)
 #   chromium                 -> headless browser for the e2e/browser tests
 #   docker-compose           -> `docker-compose config`: validates compose/ without an engine
 #   busybox                  -> runs the compose backup scripts under the same shell as the image
@@ -10,7 +11,7 @@
 # and the tests start their own instances on free loopback ports).
 set -euo pipefail
 
-pkgs=(prometheus prometheus-alertmanager chromium docker-compose busybox)
+pkgs=(prometheus prometheus-alertmanager prometheus-node-exporter chromium docker-compose busybox)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -48,7 +49,7 @@ for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
     fi
 done
 
-for b in prometheus promtool prometheus-alertmanager amtool; do
+for b in prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter; do
     command -v "$b" >/dev/null || { echo "20-apt: $b missing after install" >&2; exit 1; }
 done
 for b in chromium docker-compose busybox; do

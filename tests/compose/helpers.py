@@ -40,6 +40,7 @@ _PACKAGES = {
     "prometheus-alertmanager": "prometheus-alertmanager",
     "docker-compose": "docker-compose",
     "busybox": "busybox",
+    "go": "golang (scripts/install.d/30-collector.sh needs it too)",
 }
 
 
@@ -128,7 +129,13 @@ def procs() -> Iterator[Callable[..., Proc]]:
 
 
 def start_prometheus(
-    start: Callable[..., Proc], tmp: Path, name: str, config: str, data_dir: Path, extra: list[str] | None = None
+    start: Callable[..., Proc],
+    tmp: Path,
+    name: str,
+    config: str,
+    data_dir: Path,
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Proc, str]:
     """Start Debian's prometheus on a free loopback port; return (proc, base URL)."""
     binary = require_binary("prometheus")
@@ -144,6 +151,7 @@ def start_prometheus(
             *(extra or []),
         ],
         tmp / f"{name}.log",
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
 

@@ -101,9 +101,19 @@ def test_docker_compose_config_accepts_env_example(tmp_path: Path) -> None:
     assert "127.0.0.1:3000:3000/tcp" in ports
 
 
-def test_docker_compose_config_requires_the_secrets(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        (
+            "ALERT_WEBHOOK_URL=http://hooks.example/x\nTRADEOBS_RUNBOOK_URL=https://docs.example/runbook.md\n",
+            "GRAFANA_ADMIN_PASSWORD",
+        ),
+        ("ALERT_WEBHOOK_URL=http://hooks.example/x\nGRAFANA_ADMIN_PASSWORD=x\n", "TRADEOBS_RUNBOOK_URL"),
+    ],
+)
+def test_docker_compose_config_requires_the_settings(tmp_path: Path, given: str, missing: str) -> None:
     env = tmp_path / "partial.env"
-    env.write_text("ALERT_WEBHOOK_URL=http://hooks.example/x\n")
+    env.write_text(given)
     res = _compose_config(tmp_path, env, "-q")
     assert res.returncode != 0
-    assert "GRAFANA_ADMIN_PASSWORD" in res.stderr
+    assert missing in res.stderr

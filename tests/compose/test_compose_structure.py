@@ -212,11 +212,16 @@ def test_demo_service() -> None:
     assert svc["depends_on"]["otel-collector"]["condition"] == "service_healthy"
 
 
+def _yaml_defaults() -> dict[str, str]:
+    """{TRADEOBS_* variable: its default} as written in collector/otel-collector.yaml."""
+    config = (REPO / "collector" / "otel-collector.yaml").read_text()
+    return dict(re.findall(r"\$\{env:(TRADEOBS_[A-Z0-9_]+):-([^}]*)\}", config))
+
+
 def test_collector_env_matches_documented_variables() -> None:
     """Every TRADEOBS_* variable compose sets is one the collector config
     documents and reads, listeners bind 0.0.0.0, backends are the compose ones."""
-    config = (REPO / "collector" / "otel-collector.yaml").read_text()
-    read_by_config = set(re.findall(r"\$\{env:(TRADEOBS_[A-Z0-9_]+)", config))
+    read_by_config = set(_yaml_defaults())
     svc = SERVICES["otel-collector"]
     env = svc["environment"]
     for key in env:
@@ -238,10 +243,54 @@ def test_collector_env_matches_documented_variables() -> None:
     # health check probes the port the health_check extension listens on
     port = env["TRADEOBS_HEALTH_CHECK_ENDPOINT"].rsplit(":", 1)[1]
     assert f"http://127.0.0.1:{port}/" in svc["healthcheck"]["test"]
-    # the contrib image is the same version as our distribution's components
-    builder = (REPO / "collector" / "builder-config.yaml").read_text()
-    version = re.search(r"otlpreceiver (v[0-9.]+)", builder).group(1)  # type: ignore[union-attr]
-    assert svc["build"]["args"]["BASE_IMAGE"] == f"otel/opentelemetry-collector-contrib:{version[1:]}"
+
+
+def test_compose_never_silently_overrides_a_yaml_default() -> None:
+    """Compose sets only what must differ in containers, and exactly the variables the YAML header
+    lists for compose: a literal value equal to the YAML default would shadow a later edit of that
+    default (as TRADEOBS_TRACES_EXPORTERS once did). Values from compose/.env (${...}) are
+    operator settings, passed through on purpose."""
+    defaults = _yaml_defaults()
+    env = SERVICES["otel-collector"]["environment"]
+    for key, value in env.items():
+        if not str(value).startswith("${"):
+            assert str(value) != defaults[key], f"compose re-sets the YAML default {key}={value}: drop it"
+    config = (REPO / "collector" / "otel-collector.yaml").read_text()
+    header = config[config.index("#   compose (") : config.index("#   tests:")]
+    assert set(re.findall(r"TRADEOBS_[A-Z0-9_]+", header)) == set(env)
+    assert "TRADEOBS_TRACES_EXPORTERS" not in env and "TRADEOBS_LOGS_EXPORTERS" not in env
+
+
+def test_collector_image_is_our_distribution() -> None:
+    """compose builds otelcol-tradeobs from collector/builder-config.yaml with scripts/build-collector.sh
+    (multi-stage), and runs it with collector/otel-collector.yaml."""
+    svc = SERVICES["otel-collector"]
+    assert svc["build"] == {"context": "..", "dockerfile": "collector/Dockerfile"}
+    assert svc["image"].startswith("tradeobs/otelcol-tradeobs:")
+    dockerfile = (REPO / "collector" / "Dockerfile").read_text()
+    froms = _dockerfile_froms(REPO / "collector" / "Dockerfile", {})
+    assert len(froms) == 2 and froms[0].startswith("golang:"), froms  # build stage, runtime stage
+    assert "COPY collector/builder-config.yaml collector/" in dockerfile
+    assert "bash scripts/build-collector.sh" in dockerfile
+    assert "COPY --from=build /otelcol-tradeobs /usr/local/bin/otelcol-tradeobs" in dockerfile
+    assert "COPY collector/otel-collector.yaml /etc/otelcol/otel-collector.yaml" in dockerfile
+    assert 'ENTRYPOINT ["/usr/local/bin/otelcol-tradeobs"]' in dockerfile
+    # the runtime stage has the wget the healthcheck calls, and prepares the queue dir for its user
+    assert froms[1].startswith("busybox:")
+    assert svc["healthcheck"]["test"][:2] == ["CMD", "wget"]
+    assert "chown -R 10001:10001 /var/lib/otelcol" in dockerfile and "USER 10001:10001" in dockerfile
+    assert STATEFUL["otel-collector"].startswith("/var/lib/otelcol/")
+    # the build context holds exactly what the Dockerfile copies
+    ignore = (REPO / "collector" / "Dockerfile.dockerignore").read_text().split()
+    allowed = {line[1:] for line in ignore if line.startswith("!")}
+    assert allowed == {
+        "collector/builder-config.yaml",
+        "collector/otel-collector.yaml",
+        "scripts/build-collector.sh",
+        "scripts/_cached-build.sh",
+    }
+    copied = set(re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M))
+    assert {f for c in copied for f in c.split()} == allowed
 
 
 def test_jaeger_is_the_release_and_config_the_tests_build() -> None:
@@ -313,13 +362,13 @@ def test_scrape_targets_match_compose_ports() -> None:
 
     prom = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
-    env = SERVICES["otel-collector"]["environment"]
+    env = {**_yaml_defaults(), **SERVICES["otel-collector"]["environment"]}
     exporter_port = env["TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT"].rsplit(":", 1)[1]
     assert f"otel-collector:{exporter_port}" in targets
     assert f"otel-collector:{env['TRADEOBS_COLLECTOR_METRICS_PORT']}" in targets
     for host in ("alertmanager:9093", "grafana:3000", "loki:3100", "jaeger:8888", "node-exporter:9100"):
         assert host in targets
-    exporter_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "otel-collector-exporter")
+    exporter_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "otelcol-exporter")
     assert exporter_job["honor_labels"] is True  # keep job/instance from service.name
 
 

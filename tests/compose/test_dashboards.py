@@ -57,7 +57,7 @@ def test_job_names_are_read_from_the_prometheus_config(tmp_path: Path, monkeypat
     dashgen = load_dashgen()
     common = sys.modules["dashgen._common"]
     text = (PROM_DIR / "prometheus.yml").read_text()
-    renamed = text.replace("job_name: otel-collector\n", "job_name: tradeobs-collector\n").replace(
+    renamed = text.replace("job_name: otelcol\n", "job_name: tradeobs-collector\n").replace(
         "job_name: jaeger\n", "job_name: tradeobs-traces\n"
     )
     assert renamed.count("tradeobs-") == 2
@@ -70,7 +70,7 @@ def test_job_names_are_read_from_the_prometheus_config(tmp_path: Path, monkeypat
     finally:
         common._jobs_by_target.cache_clear()
     assert 'job=\\"tradeobs-collector\\"' in out and 'job=\\"tradeobs-traces\\"' in out
-    assert 'job=\\"otel-collector\\"' not in out and 'job=\\"jaeger\\"' not in out
+    assert 'job=\\"otelcol\\"' not in out and 'job=\\"jaeger\\"' not in out
     with pytest.raises(ValueError, match=r"no scrape job .* has target 'nowhere:1'"):
         common.job_scraping("nowhere:1")
 

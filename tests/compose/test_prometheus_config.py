@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
-from .helpers import DOCS, PROM_DIR, require_binary
+from .helpers import DOCS, PROM_DIR, REPO, require_binary, start_prometheus
 
 RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROM_DIR / "tests").glob("*.yml"))
@@ -117,7 +118,8 @@ def test_alert_labels_annotations_and_docs(alert: dict) -> None:  # type: ignore
     assert alert["labels"]["team"] in {"trading", "pipeline"}, name
     assert alert["annotations"]["summary"], name
     anchor = alert["annotations"]["runbook_url"]
-    m = re.fullmatch(r"docs/runbook\.md#([a-z0-9-]+)", anchor)
+    # absolute: the runbook's URL comes from the runbook_base_url external label (prometheus.yml)
+    m = re.fullmatch(r"\{\{ \$externalLabels\.runbook_base_url \}\}#([a-z0-9-]+)", anchor)
     assert m, anchor
     runbook = (DOCS / "runbook.md").read_text()
     headings = {
@@ -137,3 +139,59 @@ def test_metric_names_in_alerts_table() -> None:
     used = {re.sub(r"_(bucket|sum|count)$", "", u) for u in used}
     missing = {u for u in used if f"`{u}`" not in table}
     assert not missing, f"metrics used by rules but not in docs/alerts.md: {missing}"
+
+
+COLLECTOR_JOBS = {"otelcol", "otelcol-exporter"}
+
+
+def test_one_set_of_collector_job_names() -> None:
+    """compose, the native test stack, docs/collector.md and the rules name the collector's two
+    scrape jobs the same way, so OtelCollectorDown fires for each of them (and TargetDown for none)."""
+    from tests.integration.procs import prometheus_config
+
+    compose = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    compose_jobs = {j["job_name"] for j in compose["scrape_configs"] if "otel-collector" in str(j["static_configs"])}
+    tests = yaml.safe_load(prometheus_config("127.0.0.1:1", "127.0.0.1:2"))
+    test_jobs = {j["job_name"] for j in tests["scrape_configs"]}
+    docs = set(re.findall(r"job_name: (\S+)", (DOCS / "collector.md").read_text()))
+    assert compose_jobs == test_jobs == docs == COLLECTOR_JOBS
+    rules = {r["alert"]: r["expr"] for r in _alerts()}
+    assert rules["OtelCollectorDown"].strip() == 'up{job=~"otelcol|otelcol-exporter"} == 0'
+    assert rules["TargetDown"].strip() == 'up{job!~"otelcol|otelcol-exporter"} == 0'
+    text = "".join(f.read_text() for f in [*RULE_FILES, *TEST_FILES])
+    assert not re.search(r'job[=:~!]*\s*"?otel-collector', text), "an old job name is left in the rules or their tests"
+
+
+def test_runbook_url_base_is_configured_and_not_an_alert_label() -> None:
+    compose = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    assert compose["global"]["external_labels"]["runbook_base_url"] == "${TRADEOBS_RUNBOOK_URL}"
+    assert {"action": "labeldrop", "regex": "runbook_base_url"} in compose["alerting"]["alert_relabel_configs"]
+    prom = yaml.safe_load((REPO / "compose" / "docker-compose.yml").read_text())["services"]["prometheus"]
+    assert prom["environment"]["TRADEOBS_RUNBOOK_URL"].startswith("${TRADEOBS_RUNBOOK_URL:?")
+
+
+@pytest.mark.integration
+def test_runbook_url_is_absolute_on_a_real_prometheus(tmp_path: Path, procs) -> None:  # type: ignore[no-untyped-def]
+    """The shipped rules, with the external label expanded from the environment as compose does it
+    (Prometheus 3 always; the Debian 2.42 here with --enable-feature=expand-external-labels)."""
+    base = "https://docs.example.com/ops/tradeobs/docs/runbook.md"
+    config = (
+        "global: {evaluation_interval: 1s, external_labels: {runbook_base_url: '${TRADEOBS_RUNBOOK_URL}'}}\n"
+        "rule_files: [" + ", ".join(f"'{f}'" for f in RULE_FILES) + "]\n"
+    )
+    import os
+
+    env = {**os.environ, "TRADEOBS_RUNBOOK_URL": base}
+    _, url = start_prometheus(
+        procs, tmp_path, "runbook", config, tmp_path / "data", ["--enable-feature=expand-external-labels"], env=env
+    )
+    import httpx
+
+    from .helpers import wait_until
+
+    def watchdog() -> dict | None:  # type: ignore[type-arg]
+        alerts = httpx.get(f"{url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        return next((a for a in alerts if a["labels"]["alertname"] == "Watchdog"), None)
+
+    alert = wait_until(watchdog, "the Watchdog alert")
+    assert alert["annotations"]["runbook_url"] == base + "#watchdog"

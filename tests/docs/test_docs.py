@@ -12,6 +12,7 @@ import pytest
 
 import tradeobs_agent
 from tradeobs_agent.cli import build_parser
+from tradeobs_agent.collector_tools import build_parser as collector_parser
 
 from .pages import CHECKED, NOT_HERE, NOT_RUN, REPO, RUN, Block, commands, pages, parse
 from .runner import PageRun, clean_env
@@ -64,7 +65,10 @@ def test_inline_tradeobs_commands_parse(path: str) -> None:
         if words[:1] == ["loadtest"]:
             words = words[:1]  # its own parser: run by the README's `tradeobs loadtest --help`
         try:
-            parser.parse_args(words)
+            if words[:1] == ["collector"]:  # its own parser too (tradeobs_agent/collector_tools.py)
+                collector_parser().parse_args(words[1:])
+            else:
+                parser.parse_args(words)
         except SystemExit as exc:
             assert exc.code == 0, f"{path}:{line}: `{span}` does not parse"
 

@@ -75,6 +75,7 @@ class AgentWorkload:
         service_name: str | None = None,
         export_interval: float = EXPORT_INTERVAL,
         timeout: float = READY_TIMEOUT,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.scenario = scenario
         self.service_name = service_name or unique_service()
@@ -82,7 +83,7 @@ class AgentWorkload:
         workdir.mkdir(parents=True, exist_ok=True)
         self.stderr_path = workdir / f"workload-{scenario}.log"
         self._stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**_clean_env(), **agent_env(collector, workdir, self.service_name, export_interval)}
+        env = {**_clean_env(), **agent_env(collector, workdir, self.service_name, export_interval), **(extra_env or {})}
         self.popen = subprocess.Popen(
             [sys.executable, str(WORKLOAD), scenario],
             cwd=workdir,

@@ -3,6 +3,7 @@
     python tests/integration/agent_workload.py orders      # known orders, fills, rejects, one log line
     python tests/integration/agent_workload.py freshness   # a gauge set on command (tradeobs agent)
     python tests/integration/agent_workload.py freshness-sdk  # the same gauge through the raw OTel SDK
+    python tests/integration/agent_workload.py alerts      # steady orders; faults on command (alert tests)
 
 Configuration comes from the environment exactly as in a deployed service
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRADEOBS_SERVICE_NAME``,
@@ -16,6 +17,12 @@ one ``E2E {json}`` line:
     {"cmd": "set", "value": 12.5}   set the freshness gauge -> {"t0": <epoch seconds when set>}
     {"cmd": "flush"}                force_flush everything   -> {"ok": true}
     {"cmd": "stop"} or EOF          shut down, exit 0        -> {"ok": <shutdown result>}
+
+The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
+10 ms fills) and also takes:
+
+    {"cmd": "trade", "rate": 2, "reject_ratio": 0.5, "fill_latency": 1.5}   change the flow -> {"t0": ...}
+    {"cmd": "kill_switch", "engaged": true}                                 -> {"t0": ...}
 
 It stays alive until told to stop, so scrapes keep seeing its series and the
 tests decide when the process (and its last export) ends.
@@ -147,8 +154,84 @@ class _Freshness:
         return tradeobs_agent.shutdown()
 
 
+class _Trader:
+    """Orders at ``rate`` per second on a thread, a share of them rejected, fills after ``fill_latency`` s."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import tradeobs_agent
+        from tradeobs_agent import TradingTelemetry
+
+        tradeobs_agent.init()
+        self.tt = TradingTelemetry(strategy=STRATEGY, venue=VENUE)
+        self.rate, self.reject_ratio, self.fill_latency = 2.0, 0.0, 0.01
+        self._stop = threading.Event()
+        self._seq = 0
+        self._thread = threading.Thread(target=self._run, name="trader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import threading
+
+        credit = 0.0
+        while not self._stop.wait(0.05):
+            credit += self.rate * 0.05
+            while credit >= 1.0:
+                credit -= 1.0
+                self._seq += 1
+                o = self.tt.order_signal(f"a-{self._seq}", "AAPL", "buy", 10, price=190.0, order_type="limit")
+                o.risk_check(passed=True)
+                o.submitted()
+                if int(self._seq * self.reject_ratio) > int((self._seq - 1) * self.reject_ratio):  # every 1/ratio-th
+                    o.rejected("price_out_of_band")
+                    continue
+                o.acked(f"V-{self._seq}")
+                threading.Timer(self.fill_latency, o.fill, args=(10, 190.0)).start()
+
+    def set(self, cmd: dict[str, Any]) -> float:
+        t0 = time.time()
+        self.rate = float(cmd.get("rate", self.rate))
+        self.reject_ratio = float(cmd.get("reject_ratio", self.reject_ratio))
+        self.fill_latency = float(cmd.get("fill_latency", self.fill_latency))
+        return t0
+
+    def kill_switch(self, engaged: bool) -> float:
+        t0 = time.time()
+        self.tt.kill_switch(engaged, "alert test")
+        return t0
+
+    def stop(self) -> bool:
+        import tradeobs_agent
+
+        self._stop.set()
+        self._thread.join(5)
+        return tradeobs_agent.shutdown()
+
+
+def run_alerts() -> int:
+    trader = _Trader()
+    emit({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        if cmd["cmd"] == "trade":
+            emit({"t0": trader.set(cmd)})
+        elif cmd["cmd"] == "kill_switch":
+            emit({"t0": trader.kill_switch(bool(cmd["engaged"]))})
+        elif cmd["cmd"] == "stop":
+            break
+        else:
+            emit({"error": f"unknown command {cmd!r}"})
+    emit({"ok": trader.stop()})
+    return 0
+
+
 def main(argv: list[str]) -> int:
     scenario = argv[1] if len(argv) > 1 else "orders"
+    if scenario == "alerts":
+        return run_alerts()
     if scenario == "orders":
         result = run_orders()
         fresh = _Freshness(sdk=False)  # the agent is already up: this only binds the gauge

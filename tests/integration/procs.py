@@ -72,6 +72,8 @@ _PROVIDERS = {
     "promtool": "scripts/install.d/20-apt.sh (Debian package 'prometheus')",
     "prometheus-alertmanager": "scripts/install.d/20-apt.sh (Debian package 'prometheus-alertmanager')",
     "amtool": "scripts/install.d/20-apt.sh (Debian package 'prometheus-alertmanager')",
+    "prometheus-node-exporter": "scripts/install.d/20-apt.sh (Debian package 'prometheus-node-exporter')",
+    "busybox": "scripts/install.d/20-apt.sh (Debian package 'busybox')",
 }
 
 
@@ -497,9 +499,17 @@ def prometheus_config(
     return "\n".join(lines) + "\n"
 
 
-def start_prometheus(workdir: Path, config_text: str, port: int | None = None) -> PrometheusProc:
-    """Debian prometheus with exemplar storage, tmp TSDB, loopback listener (on ``port`` if given,
-    for a config that scrapes Prometheus itself)."""
+def start_prometheus(
+    workdir: Path,
+    config_text: str,
+    port: int | None = None,
+    *,
+    features: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    flags: tuple[str, ...] = (),
+) -> PrometheusProc:
+    """Debian prometheus with exemplar storage (plus ``features``), tmp TSDB, loopback listener
+    (on ``port``, e.g. one the config already scrapes, else a free one)."""
     binary = find_binary("prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "prometheus.yml"
@@ -512,10 +522,11 @@ def start_prometheus(workdir: Path, config_text: str, port: int | None = None) -
             f"--config.file={cfg}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address={addr}",
-            "--enable-feature=exemplar-storage",
+            "--enable-feature=" + ",".join(("exemplar-storage", *features)),
             "--web.enable-lifecycle",
+            *flags,
         ],
-        {},
+        env or {},
         workdir,
         f"http://{addr}/-/ready",
     )

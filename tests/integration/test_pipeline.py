@@ -237,7 +237,7 @@ def test_disk_queue_survives_collector_restart(tmp_path: Path) -> None:
         def failed_once() -> bool:
             status, body = http_get(f"{col.metrics_url}/metrics")
             return status == 200 and bool(
-                re.search(rb'otelcol_exporter_queue_size\{[^}]*exporter="otlp/traces"[^}]*\} [1-9]', body)
+                re.search(rb'otelcol_exporter_queue_size\{[^}]*exporter="otlp_grpc/traces"[^}]*\} [1-9]', body)
                 or re.search(rb"Exporting failed", col.proc.log_path.read_bytes())
             )
 

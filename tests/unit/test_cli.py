@@ -128,7 +128,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def test_every_command_and_option_has_help_stating_its_default() -> None:
-    """loadtest has its own parser and help (tradeobs loadtest --help)."""
+    """loadtest and collector have their own parsers and help (tradeobs loadtest --help; the collector
+    parser's options: tests/unit/test_collector_tools.py)."""
     todo = [("tradeobs", build_parser())]
     seen = []
     while todo:
@@ -143,7 +144,7 @@ def test_every_command_and_option_has_help_stating_its_default() -> None:
                 continue
             assert action.help and "(default: " in action.help, f"{name} {action.option_strings}: no default in help"
         for sub, subparser in _subparsers(parser).items():
-            if sub != "loadtest":
+            if sub not in ("loadtest", "collector"):
                 todo.append((f"{name} {sub}", subparser))
     assert sorted(seen) == sorted(
         ["tradeobs", "tradeobs demo", "tradeobs config", "tradeobs config check", "tradeobs config docs",

@@ -35,22 +35,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN, TEXT_TRIGGERS
+
 __all__ = ["DEFAULT_KEY_PATTERN", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor", "default_redactor"]
 
 MASK = "[REDACTED]"
 
-# Matched (search) against attribute names. Mirrors the collector's attributes/redact regex, plus account numbers.
-DEFAULT_KEY_PATTERN = (
-    r"(?i)(api[._-]?key|access[._-]?key|secret|passw(or)?d|passwd|^pwd$|passphrase|authorization|cookie|"
-    r"credential|private[._-]?key|apca[._-]api|(^|[._-])(auth[._-]?|access[._-]?|refresh[._-]?|id[._-]?|"
-    r"bearer[._-]?|session[._-]?|csrf[._-]?)?token($|[._-])|^(account|acct)([._-]?(number|no|num|nbr))?$)"
-)
-
-_SECRET_WORDS = (
-    r"api[_.-]?key|apikey|access[_.-]?key|secret[_.-]?key|secret|access[_.-]?token|refresh[_.-]?token|"
-    r"auth[_.-]?token|id[_.-]?token|token|password|passwd|pwd|passphrase|authorization|private[_.-]?key|"
-    r"apca-api-key-id|apca-api-secret-key"
-)
+# Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
+DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
+_SECRET_WORDS = TEXT_KEY_PATTERN
 
 # (pattern, replacement, triggers) applied in order to every message and string attribute value. A rule runs
 # only when the lower-cased text contains one of its trigger substrings: most log lines hold no secret, and a
@@ -61,7 +54,7 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*[\"']?)"
         r"((?:bearer|basic)\s+)?[^\s\"',;&}\]]+",
         r"\1\2" + MASK,
-        ("key", "secret", "token", "pass", "pwd", "auth"),
+        TEXT_TRIGGERS,
     ),
     # A credential after the scheme word anywhere else ("sent Bearer abc...").
     (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK, ("bearer", "basic")),

@@ -1,0 +1,340 @@
+"""The shipped alerting, run for real in a test: a time-compressed copy of the rules, the rendered
+Alertmanager config with a local webhook, and the documented time-to-notify formula.
+
+TIME COMPRESSION (test only; the shipped files are never edited). ``speed_up_rules(files, out_dir, k)``
+writes copies of ``compose/prometheus/rules/*.yml`` in which every duration that paces an alert is
+divided by ``k``: ``for:``, ``keep_firing_for:``, PromQL range windows (``[5m]``, subquery ranges and
+steps) and ``offset``. Nothing else changes (tests/integration/test_alerting_speedup.py checks that the
+copies equal the originals once durations are masked, and that promtool accepts them). With k = 10 and
+1 s scrapes/evaluations, "for 5m over rate[5m]" becomes "for 30s over rate[30s]". Alertmanager is NOT
+compressed: the test renders compose/alertmanager/alertmanager.yml with render.sh, as the container does,
+so group_wait and the Watchdog cadence are the shipped ones.
+
+TIME TO NOTIFY (docs/alerts.md, "Notified within"). From the moment a fault starts, an alert reaches the
+receiver within
+
+    for + condition delay + 2 x scrape interval + evaluation interval + route group_wait + 5 s
+
+where the condition delay is: the agent's metric export interval for alerts on agent metrics
+(trading_*, tradeobs_agent_*, target_info), plus the agent's OTLP timeout for the agent-export alerts
+(a failure is counted when the exporter gives up), plus the window a condition waits out for an
+absence (OtelCollectorExportStalled: the sent-items window; TradingServiceTelemetryMissing: the
+collector exporter's metric_expiration). The 5 s cover processing (export, delivery). ``Timing.compose()``
+gives the compose defaults (the figures in docs/alerts.md), the alert test builds its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO / "compose" / "prometheus" / "rules"
+AM_DIR = REPO / "compose" / "alertmanager"
+PROCESSING_ALLOWANCE = 5.0
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DUR = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
+_RANGE = re.compile(rf"\[({_DUR})(?::({_DUR})?)?\]")
+_OFFSET = re.compile(rf"\boffset\s+({_DUR})")
+
+
+def seconds(duration: str) -> float:
+    """Prometheus duration -> seconds ('1h30m' -> 5400)."""
+    total = 0.0
+    for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration):
+        total += int(n) * _UNITS[unit]
+    if not re.fullmatch(_DUR, duration):
+        raise ValueError(f"not a Prometheus duration: {duration!r}")
+    return total
+
+
+def duration(secs: float) -> str:
+    """Seconds -> the shortest exact Prometheus duration ('30s', '1500ms', '6m')."""
+    ms = round(secs * 1000)
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s % size == 0 and s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def human(secs: float) -> str:
+    """For docs: seconds rounded up to 5 s, as '3m55s'."""
+    s = int(-(-secs // 5) * 5)
+    m, s = divmod(s, 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+# --------------------------------------------------------------------------- time compression
+
+
+def _scale_expr(expr: str, factor: float, min_range: float, where: str) -> str:
+    def scaled(d: str, check: bool) -> str:
+        new = seconds(d) / factor
+        if check and new < min_range:
+            raise ValueError(f"{where}: [{d}] / {factor:g} = {new:g}s is shorter than {min_range:g}s")
+        return duration(new)
+
+    def rng(m: re.Match[str]) -> str:
+        out = "[" + scaled(m.group(1), True)
+        if m.group(0).find(":") >= 0:
+            out += ":" + (scaled(m.group(2), False) if m.group(2) else "")
+        return out + "]"
+
+    expr = _RANGE.sub(rng, expr)
+    return _OFFSET.sub(lambda m: "offset " + scaled(m.group(1), False), expr)
+
+
+def mask_durations(expr: str) -> str:
+    """``expr`` with every range/offset duration replaced by D (to compare shapes)."""
+    expr = _RANGE.sub(lambda m: "[D" + (":D]" if ":" in m.group(0) else "]"), expr)
+    return _OFFSET.sub("offset D", expr)
+
+
+def speed_up_rules(files: Iterable[Path], out_dir: Path, factor: float, scrape_interval: float) -> list[Path]:
+    """Time-compressed copies of the rule ``files`` in ``out_dir`` (see the module docstring).
+
+    A range window must stay at least 4 scrape intervals long (rate() needs samples in it): a factor
+    that would shorten one below that raises ValueError naming the rule.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in files:
+        doc = yaml.safe_load(f.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                name = rule.get("alert") or rule.get("record")
+                rule["expr"] = _scale_expr(str(rule["expr"]), factor, 4 * scrape_interval, f"{f.name}: {name}")
+                for key in ("for", "keep_firing_for"):
+                    if key in rule:
+                        rule[key] = duration(seconds(str(rule[key])) / factor)
+        out = out_dir / f.name
+        out.write_text(
+            f"# {f.name} with durations / {factor:g} (tests/integration/alerting.py)\n" + yaml.safe_dump(doc)
+        )
+        written.append(out)
+    return written
+
+
+def load_rules(files: Iterable[Path]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """({alert name: rule}, {recording rule name: expr})."""
+    alerts: dict[str, dict[str, Any]] = {}
+    records: dict[str, str] = {}
+    for f in files:
+        for group in yaml.safe_load(f.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    alerts[rule["alert"]] = rule
+                else:
+                    records[rule["record"]] = str(rule["expr"])
+    return alerts, records
+
+
+# --------------------------------------------------------------------------- time to notify
+
+
+def route_group_wait(am_config: Mapping[str, Any], labels: Mapping[str, str]) -> float | None:
+    """group_wait of the Alertmanager route ``labels`` take; None when that route's receiver is "null"."""
+
+    def matches(route: Mapping[str, Any]) -> bool:
+        for m in route.get("matchers") or []:
+            k, op, v = re.fullmatch(r'(\w+)\s*(=~|!=|=)\s*"?(.*?)"?', m).groups()  # type: ignore[union-attr]
+            got = labels.get(k, "")
+            ok = got == v if op == "=" else got != v if op == "!=" else re.fullmatch(v, got) is not None
+            if not ok:
+                return False
+        return True
+
+    route: Mapping[str, Any] = am_config["route"]
+    wait, receiver = seconds(route.get("group_wait", "30s")), route["receiver"]
+    while True:
+        child = next((r for r in route.get("routes") or [] if matches(r)), None)
+        if child is None:
+            break
+        route = child
+        wait = seconds(route["group_wait"]) if "group_wait" in route else wait
+        receiver = route.get("receiver", receiver)
+    return None if receiver == "null" else wait
+
+
+@dataclass(frozen=True)
+class Timing:
+    scrape_interval: float
+    evaluation_interval: float
+    agent_export_interval: float
+    agent_otlp_timeout: float
+    metric_expiration: float
+    am_config: Mapping[str, Any] = field(repr=False)
+
+    @staticmethod
+    def compose(am_config: Mapping[str, Any]) -> Timing:
+        """The compose stack's settings: compose/prometheus/prometheus.yml, the agent's defaults
+        (TRADEOBS_METRIC_EXPORT_INTERVAL 10 s, TRADEOBS_OTLP_TIMEOUT 10 s), the collector config."""
+        prom = yaml.safe_load((REPO / "compose" / "prometheus" / "prometheus.yml").read_text())
+        scrapes = [seconds(prom["global"]["scrape_interval"])]
+        scrapes += [seconds(j["scrape_interval"]) for j in prom["scrape_configs"] if "scrape_interval" in j]
+        from tradeobs_agent.config import Settings
+
+        defaults = Settings()
+        return Timing(
+            scrape_interval=max(scrapes),
+            evaluation_interval=seconds(prom["global"]["evaluation_interval"]),
+            agent_export_interval=defaults.metric_export_interval,
+            agent_otlp_timeout=defaults.otlp_timeout,
+            metric_expiration=collector_metric_expiration(),
+            am_config=am_config,
+        )
+
+
+def collector_metric_expiration() -> float:
+    text = (REPO / "collector" / "otel-collector.yaml").read_text()
+    m = re.search(r"^\s+metric_expiration: (\S+)", text, re.M)
+    assert m, "metric_expiration not found in collector/otel-collector.yaml"
+    return seconds(m.group(1))
+
+
+# The recording rule whose window an absence-type alert waits out before its condition holds.
+ABSENCE_WINDOWS = {"OtelCollectorExportStalled": "job_exporter_signal:otelcol_exporter_sent:rate2m"}
+# Alerts on the agent's own export failures: a failure counts once the OTLP exporter gives up.
+AGENT_EXPORT_ALERTS = {"TradeobsAgentExportFailures", "TradeobsAgentDroppingItems"}
+_AGENT_FED = re.compile(r"trading_|tradeobs_agent_|target_info")
+
+
+def notify_within(
+    name: str, alerts: Mapping[str, Mapping[str, Any]], records: Mapping[str, str], t: Timing
+) -> float | None:
+    """Seconds from a fault to the notification of alert ``name`` (None: routed nowhere)."""
+    rule = alerts[name]
+    labels = {"alertname": name, **rule.get("labels", {})}
+    wait = route_group_wait(t.am_config, labels)
+    if wait is None:
+        return None
+    expr = str(rule["expr"])
+    fed = _AGENT_FED.search(expr) or any(_AGENT_FED.search(records[r]) for r in records if r in expr)
+    delay = t.agent_export_interval if fed else 0.0
+    if name in AGENT_EXPORT_ALERTS:
+        delay += t.agent_otlp_timeout
+    if name in ABSENCE_WINDOWS:
+        m = _RANGE.search(records[ABSENCE_WINDOWS[name]])
+        assert m, ABSENCE_WINDOWS[name]
+        delay += seconds(m.group(1))
+    if name == "TradingServiceTelemetryMissing":
+        delay += t.metric_expiration
+    pipeline = 2 * t.scrape_interval + t.evaluation_interval
+    return seconds(str(rule.get("for", "0s"))) + delay + pipeline + wait + PROCESSING_ALLOWANCE
+
+
+def compose_like_prometheus_config(
+    targets: dict[str, str], am_target: str, rule_files: list[Path], interval: float
+) -> str:
+    """compose/prometheus/prometheus.yml with the local targets (jobs without one are dropped: Grafana,
+    Loki do not run natively; the test Jaeger keeps its own telemetry off), the given scrape/evaluation
+    interval and rule files."""
+    doc = yaml.safe_load((REPO / "compose" / "prometheus" / "prometheus.yml").read_text())
+    doc["global"].update(
+        scrape_interval=f"{interval:g}s", evaluation_interval=f"{interval:g}s", scrape_timeout=f"{interval:g}s"
+    )
+    doc["rule_files"] = [str(f) for f in rule_files]
+    doc["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [am_target]}]}]
+    jobs = []
+    for job in doc["scrape_configs"]:
+        if job["job_name"] in targets:
+            job.pop("scrape_interval", None)
+            labels = job["static_configs"][0].get("labels", {})
+            job["static_configs"] = [{"targets": [targets[job["job_name"]]], "labels": labels}]
+            jobs.append(job)
+    assert {j["job_name"] for j in jobs} == set(targets)
+    doc["scrape_configs"] = jobs
+    return yaml.safe_dump(doc)
+
+
+# --------------------------------------------------------------------------- Alertmanager and a webhook
+
+
+def render_alertmanager(out: Path, busybox: str, **env: str) -> Path:
+    """compose/alertmanager/render.sh, as the container runs it -> the rendered config file."""
+    import os
+
+    base = {"PATH": os.environ["PATH"], "ALERTMANAGER_RENDER_DIR": str(out)}
+    res = subprocess.run(
+        [busybox, "sh", str(AM_DIR / "render.sh")], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"render.sh failed: {res.stderr}")
+    return out / "alertmanager.yml"
+
+
+@dataclass
+class Received:
+    at: float  # time.time()
+    path: str
+    payload: dict[str, Any]
+
+
+class Webhook:
+    """A local HTTP receiver for Alertmanager webhook notifications (every POST is recorded)."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with outer._lock:
+                    outer.received.append(Received(time.time(), self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def notifications(self, path: str = "/alerts", status: str = "firing") -> list[tuple[float, dict[str, Any]]]:
+        """(arrival time, alert) for every alert with ``status`` in the notifications POSTed to ``path``."""
+        with self._lock:
+            got = list(self.received)
+        return [(r.at, a) for r in got if r.path == path for a in r.payload["alerts"] if a["status"] == status]
+
+    def first(self, alertname: str, **labels: str) -> tuple[float, dict[str, Any]] | None:
+        for at, alert in self.notifications():
+            lab = alert["labels"]
+            if lab["alertname"] == alertname and all(lab.get(k) == v for k, v in labels.items()):
+                return at, alert
+        return None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_notified(
+    webhook: Webhook, alertname: str, deadline: float, check: Callable[[], None], **labels: str
+) -> tuple[float, dict[str, Any]]:
+    """Poll the webhook until ``alertname`` arrived; ``check()`` (e.g. processes alive) in between."""
+    while True:
+        got = webhook.first(alertname, **labels)
+        if got is not None:
+            return got
+        if time.time() > deadline:
+            raise TimeoutError(alertname)
+        check()
+        time.sleep(0.2)

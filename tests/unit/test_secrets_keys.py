@@ -1,0 +1,206 @@
+"""One list of secret keys (tradeobs_agent/secrets_keys.py) generates every redaction regex.
+
+The committed collector configs must be exactly what scripts/gen_redaction.py
+writes from the list, and the agent's log redaction must treat exactly the same
+attribute names and ``key=value`` keys as secret as the collector's regexes do.
+(tests/integration/test_redaction_keys.py checks the same with the real collector.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from tradeobs_agent import secrets_keys
+from tradeobs_agent.logs import Redactor
+from tradeobs_agent.logs.redact import MASK
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _gen() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_redaction", REPO / "scripts" / "gen_redaction.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gen_redaction"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+gen = _gen()
+
+
+def key_corpus() -> list[str]:
+    """Attribute names: every listed key in several spellings and contexts, plus near misses."""
+    names: set[str] = set()
+    for k in secrets_keys.SECRET_KEYS:
+        words = k.words.split()
+        spellings = {
+            "_".join(words),
+            "-".join(words),
+            ".".join(words),
+            "".join(words),
+            words[0] + "".join(w.title() for w in words[1:]),
+            "-".join(words).upper(),
+        }
+        for s in spellings:
+            names |= {s, f"x-{s}", f"client_{s}", f"http.request.header.{s}", f"{s}_id", f"{s}s", f"my{s}"}
+    names |= {
+        "order.id",
+        "symbol",
+        "gen_ai.usage.input_tokens",
+        "max_tokens",
+        "tokenizer",
+        "account_type",
+        "account_id",
+        "accounting",
+        "APCA_API_BASE_URL",
+        "pwd_changed_at",
+        "keyboard",
+        "secretary",  # contains "secret": deleted, a deliberate over-match
+        "APCA-API-KEY-ID",
+        "APCA-API-SECRET-KEY",
+        "authToken",
+        "refreshToken",
+        "Cookie",
+    }
+    return sorted(names)
+
+
+def _collector_regexes(path: Path) -> tuple[list[str], list[str]]:
+    """(attribute-name regexes, log-body regexes) as the collector reads them from ``path``."""
+    doc = yaml.safe_load(path.read_text())
+    procs = doc["processors"]
+    keys = [a["pattern"] for a in procs["attributes/redact"]["actions"] if "pattern" in a]
+    bodies = []
+    for group in ("trace_statements", "metric_statements", "log_statements"):
+        for ctx in procs["transform/redact"].get(group, []):
+            for stmt in ctx["statements"]:
+                literals = [
+                    bytes(s, "utf-8").decode("unicode_escape") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', stmt)
+                ]
+                if stmt.startswith("delete_matching_keys("):
+                    keys.append(literals[0])
+                elif stmt.startswith("replace_pattern("):
+                    bodies.append(literals[0])
+    # `$$` is a literal `$` once the collector has read the file
+    return [k.replace("$$", "$") for k in keys], [b.replace("$$", "$") for b in bodies]
+
+
+def test_committed_collector_configs_are_what_the_list_generates() -> None:
+    files = gen.generated_files()
+    assert REPO / "collector" / "otel-collector.yaml" in files
+    for path in files:
+        text = path.read_text()
+        assert gen.rewrite(text, str(path)) == text, (
+            f"{path} differs from agent/tradeobs_agent/secrets_keys.py: run `python scripts/gen_redaction.py`"
+        )
+    assert gen.main(["--check"]) == 0
+
+
+def test_the_check_fails_on_a_hand_edited_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = (REPO / "collector" / "otel-collector.yaml").read_text()
+    edited = src.replace("passphrase|", "passphrase|pin|", 1)
+    assert edited != src
+    bad = tmp_path / "otel-collector.yaml"
+    bad.write_text(edited)
+    assert gen.main(["--check", str(bad)]) == 1
+    assert "passphrase|pin|" in capsys.readouterr().out
+    assert gen.main([str(bad)]) == 0  # rewriting repairs it
+    assert bad.read_text() == src
+
+
+def test_rewrite_refuses_a_file_without_the_markers() -> None:
+    with pytest.raises(ValueError, match="BEGIN GENERATED redaction"):
+        gen.rewrite("processors: {}\n", "x.yaml")
+
+
+def test_every_collector_regex_comes_from_the_list() -> None:
+    keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
+    assert len(keys) == 5  # attributes/redact + four delete_matching_keys
+    assert set(keys) == {secrets_keys.KEY_PATTERN}
+    assert bodies == [gen.body_pattern()]
+
+
+def test_agent_and_collector_agree_on_secret_attribute_names() -> None:
+    keys, _ = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
+    redactor = Redactor()
+    corpus = key_corpus()
+    disagree = [n for n in corpus if redactor.is_secret_key(n) != (re.search(keys[0], n) is not None)]
+    assert disagree == []
+    # the corpus has both kinds
+    assert 100 < sum(map(secrets_keys.is_secret_key, corpus)) < len(corpus) - 10
+
+
+def test_the_list_means_what_the_docs_say() -> None:
+    secret = [
+        "api_key",
+        "apiKey",
+        "X-Api-Key",
+        "client_secret",
+        "password",
+        "db.passwd",
+        "pwd",
+        "Authorization",
+        "http.request.header.authorization",
+        "cookie",
+        "auth_token",
+        "x-auth-token",
+        "accessToken",
+        "token",
+        "APCA-API-KEY-ID",
+        "APCA-API-SECRET-KEY",
+        "account",
+        "account_number",
+        "acct",
+    ]
+    kept = ["order.id", "gen_ai.usage.input_tokens", "max_tokens", "account_type", "account_id", "APCA_API_BASE_URL"]
+    assert [k for k in secret if not secrets_keys.is_secret_key(k)] == []
+    assert [k for k in kept if secrets_keys.is_secret_key(k)] == []
+
+
+def text_corpus() -> list[str]:
+    keys = []
+    for k in secrets_keys.SECRET_KEYS:
+        words = k.words.split()
+        keys += ["_".join(words), "-".join(words).upper(), "".join(words)]
+    return sorted({*keys, "input_tokens", "max_tokens", "order_id", "symbol", "secret_key", "APCA-API-SECRET-KEY"})
+
+
+@pytest.mark.parametrize("form", ["{k}=s3cr3tvalue", "{k}: s3cr3tvalue", '{{"{k}": "s3cr3tvalue"}}'])
+def test_agent_and_collector_mask_the_same_keys_in_text(form: str) -> None:
+    """Log bodies: the collector's replace_pattern (as RE2 reads it; these patterns mean the same in
+    Python) and the agent's Redactor mask ``key=value`` for the same keys."""
+    _, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
+    redactor = Redactor()
+    masked = []
+    for key in text_corpus():
+        text = "order rejected " + form.format(k=key) + " qty=5"
+        collector = re.sub(bodies[0], r"\1***", text)
+        agent = redactor.text(text)
+        assert ("s3cr3tvalue" not in collector) == ("s3cr3tvalue" not in agent), (collector, agent)
+        assert "qty=5" in collector and "qty=5" in agent
+        if "s3cr3tvalue" not in agent:
+            masked.append(key)
+    assert {"api_key", "PASSWORD", "secret_key", "APCA-API-SECRET-KEY", "token"} <= set(masked)
+    assert not {"input_tokens", "max_tokens", "order_id", "account"} & set(masked)
+
+
+def test_text_keys_cover_the_alpaca_headers_and_skip_token_counts() -> None:
+    r = Redactor()
+    assert r.text("APCA-API-KEY-ID: PKABC123") == f"APCA-API-KEY-ID: {MASK}"
+    assert r.text("secret_key=abc") == f"secret_key={MASK}"
+    assert r.text("cookie: sid=abc") == f"cookie: {MASK}"
+    assert r.text("input_tokens=12 max_tokens=100") == "input_tokens=12 max_tokens=100"
+
+
+def test_patterns_use_only_syntax_re2_reads_the_same() -> None:
+    for p in (secrets_keys.KEY_PATTERN, secrets_keys.TEXT_KEY_PATTERN, gen.body_pattern()):
+        assert "(?<" not in p and "(?=" not in p and "(?!" not in p, p  # no look-around
+        assert not re.search(r"\\[1-9]", p), p  # no backreferences
