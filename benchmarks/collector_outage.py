@@ -18,9 +18,10 @@ stop emitting, flush and shut down. Then:
 - emitted: what each service asked its SDK to send (counted by the service);
 - arrived: spans in Jaeger for the service, log records in the collector's file output (one file per
   collector run: the file exporter truncates at start);
-- lost = emitted - arrived; and for the tradeobs agent what its own self-metrics counted
-  (``tradeobs.agent.items.exported`` / ``items.dropped`` by reason, read from its /metrics page before
-  shutdown).
+- lost = emitted - arrived; and for the tradeobs agent what its own self-metrics counted after its shutdown
+  (``tradeobs.agent.items.exported`` / ``items.dropped`` by reason: a loss the agent did not count is a bug);
+- resumed: for the tradeobs agent, seconds from the collector's restart until its exports stopped failing
+  (the raw SDK has no such signal: ``-``).
 
 The collector is down for exactly the outage; the first exports after the restart may take a retry
 interval longer. Metrics are cumulative and re-exported every interval, so an outage costs them
@@ -32,14 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +65,25 @@ def worker(kind: str, rate: float) -> int:
                 pass
             log.info("outage record %d", i)
 
+        from tradeobs_agent._internal.exporters import failing_targets
+
+        recovered: list[float] = []  # wall-clock times delivery came back after failing
+
+        def watch() -> None:
+            was_failing = False
+            while not stop.is_set():
+                failing = bool(failing_targets())
+                if was_failing and not failing:
+                    recovered.append(time.time())
+                was_failing = failing
+                stop.wait(0.05)
+
+        threading.Thread(target=watch, daemon=True).start()
+
         def finish() -> dict[str, Any]:
             agent.force_flush()
-            selfm = _self_metrics(agent.prometheus_url)
-            tradeobs_agent.shutdown()
-            return selfm
+            tradeobs_agent.shutdown()  # its leftovers are counted as dropped{reason="shutdown"}
+            return {"self_metrics": _self_metrics(tradeobs_agent.get_registry()), "recovered": recovered}
     else:
         import logging
 
@@ -103,7 +116,7 @@ def worker(kind: str, rate: float) -> int:
             lp.force_flush()
             tp.shutdown()
             lp.shutdown()
-            return {}
+            return {"self_metrics": {}, "recovered": []}
 
     def run() -> None:
         i = 0
@@ -123,21 +136,20 @@ def worker(kind: str, rate: float) -> int:
     sys.stdin.readline()
     stop.set()
     thread.join()
-    result = {"emitted": counts, "self_metrics": finish()}
+    result = {"emitted": counts, **finish()}
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 
 
-def _self_metrics(url: str | None) -> dict[str, Any]:
-    if not url:
-        return {}
-    with urllib.request.urlopen(url, timeout=5) as r:
-        text = r.read().decode()
+def _self_metrics(registry: Any) -> dict[str, Any]:
+    """The agent's own counts after its shutdown (what it exported, what it dropped and why)."""
     out: dict[str, float] = {}
-    for m in re.finditer(r"^tradeobs_agent_items_(exported|dropped)_total\{([^}]*)\} (\S+)$", text, re.M):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-        key = f"{m.group(1)} {labels.get('signal')}" + (f" {labels['reason']}" if "reason" in labels else "")
-        out[key] = out.get(key, 0) + float(m.group(3))
+    for what in ("exported", "dropped"):
+        family = registry.get(f"tradeobs.agent.items.{what}")
+        for series in family.series() if family is not None else ():
+            a = series.attributes
+            key = f"{what} {a.get('signal')}" + (f" {a['reason']}" if "reason" in a else "")
+            out[key] = out.get(key, 0) + series.value
     return out
 
 
@@ -197,6 +209,7 @@ def one_outage(outage: float, rate: float, warmup: float, cooldown: float, workd
             time.sleep(warmup)
             col.stop()  # planned: SIGTERM, the collector drains its pipelines
             time.sleep(outage)
+            restarted = time.time()
             col = start_collector(
                 workdir / "col", jaeger.otlp_grpc_endpoint, env=col.env,
                 extra_env={"TRADEOBS_LOGS_FILE_PATH": str(workdir / "logs-2.jsonl")},
@@ -217,7 +230,11 @@ def one_outage(outage: float, rate: float, warmup: float, cooldown: float, workd
                 for r in records
                 if r["_resource"].get("service.name") == s.name and "outage record" in str(r.get("body"))
             )  # not the agent's own warnings, which go out as log records too
-            rows.append({"outage": outage, "service": s.kind, "arrived": {"spans": spans, "logs": logs}, **res})
+            resumed = [t - restarted for t in res.pop("recovered") if t >= restarted - 1]
+            rows.append(
+                {"outage": outage, "service": s.kind, "arrived": {"spans": spans, "logs": logs},
+                 "resumed": resumed[0] if resumed else None, **res}
+            )  # fmt: skip
         return rows
 
 
@@ -237,14 +254,15 @@ def main(argv: list[str] | None = None) -> int:
             rows += one_outage(outage, args.rate, args.warmup, args.cooldown, Path(d))
     print(f"\ncollector stopped (SIGTERM) for N s, restarted with the same disk queue; {args.rate:g}/s per signal")
     print(f"{'outage':>7}  {'service':<15} {'spans emitted':>13} {'arrived':>8} {'lost':>6}  "
-          f"{'logs emitted':>12} {'arrived':>8} {'lost':>6}  agent self-metrics")  # fmt: skip
+          f"{'logs emitted':>12} {'arrived':>8} {'lost':>6}  {'resumed':>8}  agent self-metrics")  # fmt: skip
     for r in rows:
         e, a = r["emitted"], r["arrived"]
         shown = {k: v for k, v in r["self_metrics"].items() if v and "metrics" not in k}
         sm = ", ".join(f"{k}={v:g}" for k, v in sorted(shown.items())) or "-"
         name = "tradeobs agent" if r["service"] == "tradeobs" else "raw OTel SDK"
+        resumed = "-" if r["resumed"] is None else f"+{r['resumed']:.1f}s"
         print(f"{r['outage']:>6g}s  {name:<15} {e['spans']:>13} {a['spans']:>8} {e['spans'] - a['spans']:>6}  "
-              f"{e['logs']:>12} {a['logs']:>8} {e['logs'] - a['logs']:>6}  {sm}")  # fmt: skip
+              f"{e['logs']:>12} {a['logs']:>8} {e['logs'] - a['logs']:>6}  {resumed:>8}  {sm}")  # fmt: skip
     return 0
 
 

@@ -39,8 +39,10 @@ from ._internal.exporters import (
     abandon_unreachable,
     failing_targets,
     flush_deliveries,
+    give_up_all,
     install_duplicate_filter,
     remove_duplicate_filter,
+    take_shutdown_losses,
 )
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
@@ -131,20 +133,39 @@ class Agent:
             steps.append(self.live.stop)
         if self.logs is not None:
             steps.append(lambda: self.logs.shutdown(timeout))
-        if self.meter_provider is not None and not self.adopted:
-            steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
         if self.tracer_provider is not None and not self.adopted:
             steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
         if self.logger_provider is not None and not self.adopted:
             steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
+        # Metrics last: their final export carries what the span and log exporters counted as dropped just now.
+        if self.meter_provider is not None and not self.adopted:
+            steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
         if self.traces_file is not None:
             steps.append(self.traces_file.close)
         if self.prometheus is not None:
             steps.append(self.prometheus.stop)
         ok = providers.call_bounded(steps, timeout, "shutdown")
+        if not ok:
+            give_up_all()  # what is still kept is counted now: the process may exit right after this returns
+        _say_losses(take_shutdown_losses())
         if self._dup_filter is not None:
             remove_duplicate_filter(self._dup_filter)
         return ok
+
+
+def _say_losses(losses: dict[tuple[str, str], int]) -> None:
+    """The agent's last word: what it could not deliver before the process exits (also counted in
+    ``tradeobs.agent.items.dropped{reason="shutdown"}``, exported with the last metrics when the collector
+    answers; this line is what remains when it does not)."""
+    for (signal, target), n in sorted(losses.items()):
+        _log.warning(
+            "tradeobs shutdown: %d %s not delivered to %s (counted in tradeobs.agent.items.dropped"
+            '{signal="%s", reason="shutdown"})',
+            n,
+            {"traces": "spans", "logs": "log records"}.get(signal, "items"),
+            target,
+            signal,
+        )
 
 
 @keywords_checked  # init(servce_name=...) -> "did you mean 'service_name'?"

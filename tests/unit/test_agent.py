@@ -153,6 +153,59 @@ def test_dead_collector_counts_failures_warns_once_and_shutdown_is_bounded(
     assert not any(r.exc_info for r in caplog.records if r.name.startswith("opentelemetry"))
 
 
+@pytest.mark.faults
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_collector_that_accepts_but_never_answers_ends_in_counted_and_told_losses_at_shutdown(
+    protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hung collector (the port accepts, nothing answers) outlasts the shutdown bound: what the agent still held
+    is counted as dropped{reason="shutdown"} and said in one line, not lost silently with the process."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_hang() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    t = threading.Thread(target=accept_and_hang, daemon=True)
+    t.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tradeobs"):
+            agent = tradeobs_agent.init(
+                otlp=OtlpOptions(
+                    endpoint=f"http://127.0.0.1:{listener.getsockname()[1]}", protocol=protocol, timeout=0.5
+                ),
+                prometheus=False,
+                live=False,
+            )
+            tracer = agent.tracer()
+            for i in range(7):
+                with tracer.start_as_current_span(f"s{i}"):
+                    pass
+            _bounded(lambda: tradeobs_agent.shutdown(timeout=1.0))
+        dropped = tradeobs_agent.get_registry().get("tradeobs.agent.items.dropped")
+        assert dropped is not None
+        lost = sum(s.value for s in dropped.series() if s.attributes == {"signal": "traces", "reason": "shutdown"})
+        assert lost == 7
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tradeobs shutdown:")]
+        port = listener.getsockname()[1]
+        assert len(said) == 1 and said[0].startswith("tradeobs shutdown: 7 spans not delivered to "), said
+        assert f"127.0.0.1:{port}" in said[0] and 'reason="shutdown"' in said[0], said
+    finally:
+        stop.set()
+        t.join(5)
+        for c in held:
+            c.close()
+        listener.close()
+
+
 def test_self_metrics_reach_readers() -> None:
     with capture() as cap:
         tradeobs_agent.get_registry().self_metrics.logs_dropped.add(2, {"reason": "queue_full"})

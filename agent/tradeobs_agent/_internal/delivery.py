@@ -177,7 +177,12 @@ class Delivery:
                 if ok:
                     backoff = _BACKOFF_MIN
                     continue
-                self._cond.wait(backoff)  # a close() wakes it early
+                retry_at = time.monotonic() + backoff
+                while not self._closed:  # a close() wakes it early; new batches do not
+                    left = retry_at - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
 
     # -- bounds (called with the lock held)

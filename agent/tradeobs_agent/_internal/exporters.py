@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .._errors import internal_error, warn_once
@@ -85,6 +85,26 @@ def abandon_unreachable(deadline: float) -> list[str]:
     return gone
 
 
+def give_up_all() -> None:
+    """The shutdown ran out of time: what every exporter still keeps is counted as dropped (``reason="shutdown"``)
+    now, on the caller's thread, so nothing the process loses at exit goes uncounted."""
+    for exp in list(_LIVE):
+        if exp.delivery is not None:
+            exp.delivery.close(0.0, deliver=False)
+
+
+def take_shutdown_losses() -> dict[tuple[str, str], int]:
+    """Items the exporters gave up at shutdown since the last call, by ``(signal, target)``: the agent's last
+    word on exit."""
+    out: dict[tuple[str, str], int] = {}
+    for exp in list(_LIVE):
+        n, exp.lost_at_shutdown = exp.lost_at_shutdown, 0
+        if n:
+            key = (exp.signal, exp.target)
+            out[key] = out.get(key, 0) + n
+    return out
+
+
 def failing_targets() -> list[str]:
     """The OTLP targets whose last export failed (the live view's health, ``tradeobs doctor``)."""
     return sorted({exp.target for exp in list(_LIVE) if exp.last_error is not None})
@@ -118,8 +138,11 @@ class _Counting:
         self.delivery: Delivery | None = None
         self.deadline: float | None = None  # set at shutdown: deliver kept batches until then
         self.closed = False
+        self.lost_at_shutdown = 0
 
-    def _outcome(self, ok: bool, n: int, error: str | None = None) -> None:
+    def _outcome(self, ok: bool, n: int, error: str | None = None, lost: int | None = None) -> None:
+        """Count one export of ``n`` items; on failure without a retry buffer, ``lost`` of them (default all)
+        are dropped."""
         if ok:
             self._ok.add(1)
             self._exported.add(n)
@@ -129,8 +152,9 @@ class _Counting:
                 self.last_error = None
             return
         self._failed.add(1)
-        if self.delivery is None:  # nothing keeps the batch: it is lost
-            self._dropped("export_failed", n)
+        lost = n if lost is None else lost
+        if self.delivery is None and lost:  # nothing keeps the batch: it is lost
+            self._dropped("export_failed", lost)
         first = self.last_error is None
         self.last_error = error or "export failed"
         if first:
@@ -145,6 +169,8 @@ class _Counting:
             )
 
     def _dropped(self, reason: str, n: int) -> None:
+        if reason == "shutdown":
+            self.lost_at_shutdown += n
         self._dropped_counter.add(n, {"signal": self.signal, "reason": reason})
 
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -252,10 +278,24 @@ class CountingMetricExporter(_Counting, MetricExporter):
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
-            self._outcome(False, n, repr(exc))
+            self._outcome(False, n, repr(exc), _delta_points(metrics_data))
             return MetricExportResult.FAILURE
-        self._outcome(result == MetricExportResult.SUCCESS, n)
+        ok = result == MetricExportResult.SUCCESS
+        self._outcome(ok, n, None, 0 if ok else _delta_points(metrics_data))
         return result  # type: ignore[no-any-return]
+
+
+def _delta_points(metrics_data: MetricsData) -> int:
+    """The points a failed export loses. Cumulative points (all of the trading layer's, the OTLP exporter's
+    default) and gauges lose nothing: the next export carries their values, and the failure is counted in
+    ``tradeobs.agent.exports.failed``; delta points carry counts no later export repeats."""
+    return sum(
+        len(m.data.data_points)
+        for rm in metrics_data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if getattr(m.data, "aggregation_temporality", None) == AggregationTemporality.DELTA
+    )
 
 
 class DuplicateFilter(logging.Filter):

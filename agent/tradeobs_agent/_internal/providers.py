@@ -41,6 +41,18 @@ def build_sampler(settings: Settings) -> s.Sampler:
     return factories[settings.traces_sampler]()
 
 
+# Each exporter's gRPC channel keeps its own connection (the three signals go to one collector). With gRPC's
+# default, process-wide subchannel pool the channels share one connection and its reconnect back-off: while the
+# collector is down, the metrics exporter's periodic attempts keep that back-off growing (towards gRPC's 120 s),
+# and a span exporter that opens a fresh channel inherits it, so delivery resumed 15-20 s after a collector that
+# had been down for minutes came back (measured; ~1-2 s with these options). Reconnect back-off is capped at the
+# sender's own (``delivery._BACKOFF_MAX``).
+GRPC_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
+
+
 def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
     t = otlp_for(settings, signal)
     if t.protocol == "grpc":
@@ -52,7 +64,11 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
             "logs": otel_private.otlp_log_exporter_class("grpc"),
         }[signal]
         return grpc_cls(
-            endpoint=t.endpoint, insecure=t.insecure, headers=dict(t.headers), timeout=t.timeout
+            endpoint=t.endpoint,
+            insecure=t.insecure,
+            headers=dict(t.headers),
+            timeout=t.timeout,
+            channel_options=GRPC_CHANNEL_OPTIONS,
         ), t.endpoint
     from opentelemetry.exporter.otlp.proto.http import metric_exporter as hm
     from opentelemetry.exporter.otlp.proto.http import trace_exporter as ht

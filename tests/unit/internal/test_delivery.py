@@ -99,3 +99,24 @@ def test_abandon_counts_everything_including_the_batch_being_sent_when_it_fails(
 def test_a_delivery_needs_room_and_time(items: int, age: float) -> None:
     with pytest.raises(ValueError, match="max_items"):
         Delivery("logs", lambda b: True, items, age, lambda r, n: None)
+
+
+def test_new_batches_do_not_cut_the_back_off_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the collector is down, a busy service submits a batch every few milliseconds: each used to wake the
+    sender for another attempt, so the back-off never grew (and gRPC's reconnect back-off did, see
+    ``providers.GRPC_CHANNEL_OPTIONS``). Only the back-off (or a close) starts the next attempt."""
+    import time
+
+    from tradeobs_agent._internal import delivery
+
+    monkeypatch.setattr(delivery, "_BACKOFF_MIN", 60.0)
+    c = Collector()
+    d, dropped = _delivery(c, max_items=10_000)
+    d.submit([0])
+    wait_for(lambda: d.failing, "the first failed attempt")
+    for i in range(1, 200):
+        d.submit([i])
+        time.sleep(0.001)
+    assert c.calls == 1
+    d.close(0)
+    assert dropped == {"shutdown": 200}

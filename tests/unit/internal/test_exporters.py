@@ -180,3 +180,38 @@ def test_with_a_retry_buffer_batches_outlive_an_outage_in_order(caplog: pytest.L
     assert selfm.items_dropped.bind(signal="traces", reason="export_failed").value == 0
     assert selfm.exports_failed.bind(signal="traces", exporter="Collector").value >= 1
     exp.shutdown()
+
+
+class _FailingMetrics(ConsoleMetricExporter):
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kw: Any) -> MetricExportResult:
+        return MetricExportResult.FAILURE
+
+
+def _metrics_data(temporality: AggregationTemporality) -> MetricsData:
+    from opentelemetry.sdk.metrics.export import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    def point(v: int) -> NumberDataPoint:
+        return NumberDataPoint(attributes={"k": v}, start_time_unix_nano=0, time_unix_nano=1, value=v)
+
+    metrics = [
+        Metric("c", "", "1", Sum([point(1), point(2), point(3)], temporality, is_monotonic=True)),
+        Metric("g", "", "1", Gauge([point(4)])),
+    ]
+    return MetricsData(
+        [ResourceMetrics(Resource.create({}), [ScopeMetrics(InstrumentationScope("t"), metrics, "")], "")]
+    )
+
+
+@pytest.mark.parametrize(
+    ("temporality", "dropped"), [(AggregationTemporality.CUMULATIVE, 0), (AggregationTemporality.DELTA, 3)]
+)
+def test_a_failed_metrics_export_drops_only_delta_points(temporality: AggregationTemporality, dropped: int) -> None:
+    """Cumulative points and gauges are carried by the next export: a collector outage is a failed export, not
+    lost counts (which would fire TradeobsAgentDroppingItems on every collector restart)."""
+    selfm = Registry().self_metrics
+    exp = CountingMetricExporter(_FailingMetrics(), "metrics", "x", selfm)
+    assert exp.export(_metrics_data(temporality)) == MetricExportResult.FAILURE
+    assert selfm.exports_failed.bind(signal="metrics", exporter="_FailingMetrics").value == 1
+    assert selfm.items_dropped.bind(signal="metrics", reason="export_failed").value == dropped
