@@ -14,8 +14,12 @@ Measured inside the page, with the same script injected into both pages before t
 * ``frame handler``: ``performance.now()`` around each ``event: frame`` listener call (parse, merge, record);
 * ``render``: around each ``requestAnimationFrame`` callback plus the microtasks it queued (uPlot draws in
   one), i.e. the DOM and chart updates one frame causes;
-* ``main thread / frame``: Chrome's ``TaskDuration`` (``Performance.getMetrics`` over CDP: all main-thread
-  work, layout and paint included) divided by the frames received;
+* ``main thread / frame``: Chrome's ``TaskDuration`` (``Performance.getMetrics`` over CDP: the wall time of
+  all main-thread tasks, layout and paint included) and ``ThreadTime`` (the main thread's CPU time, which a
+  busy machine inflates less) divided by the frames received; ``renderer CPU`` is ``ProcessTime`` (all the
+  renderer's threads: raster and compositing too);
+* ``frame age``: the page's clock when the handler ran minus the server's timestamp in the frame (how far
+  behind the page reads);
 * ``frames/s``: frames handled per second (10 = keeping up; the server skips frames for a client whose
   socket is full, so a page that falls behind receives fewer).
 
@@ -183,6 +187,8 @@ def measure(page: Any, cdp: Any, url: str, seconds: float) -> dict[str, Any]:
         "render": b["render"],
         "lag": b["lagMs"],
         "task_ms_per_frame": (m1["TaskDuration"] - m0["TaskDuration"]) * 1000 / frames,
+        "cpu_ms_per_frame": (m1["ThreadTime"] - m0["ThreadTime"]) * 1000 / frames,
+        "proc_ms_per_frame": (m1["ProcessTime"] - m0["ProcessTime"]) * 1000 / frames,
     }
 
 
@@ -216,7 +222,9 @@ def main() -> None:
             str(before),
         ]
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below, after the process
-        proc = subprocess.Popen(cmd, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        # this checkout's package, whatever is installed (the page at /telemetry/ is the one of this tree)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "agent"), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
         results: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
         try:
             base = f"http://127.0.0.1:{port}"
@@ -258,9 +266,10 @@ def _table(args: argparse.Namespace, results: dict[str, list[dict[str, Any]]]) -
     )
     print(
         "| page | frames/s | handler p50 ms | handler p99 ms | render p50 ms | render p99 ms "
-        "| main thread ms/frame | frame age p50 ms | frame age p99 ms |"
+        "| main thread ms/frame | main thread CPU ms/frame | renderer CPU ms/frame "
+        "| frame age p50 ms | frame age p99 ms |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = {}
     for name in ("before", "now"):
         rs = results[name]
@@ -269,14 +278,17 @@ def _table(args: argparse.Namespace, results: dict[str, list[dict[str, Any]]]) -
         lag = [x for r in rs for x in r["lag"]]
         fps = statistics.fmean(r["fps"] for r in rs)
         task = statistics.fmean(r["task_ms_per_frame"] for r in rs)
-        rows[name] = (_pct(handler, 0.5), _pct(render, 0.5), task)
+        cpu = statistics.fmean(r["cpu_ms_per_frame"] for r in rs)
+        proc = statistics.fmean(r["proc_ms_per_frame"] for r in rs)
+        rows[name] = (_pct(handler, 0.5), _pct(render, 0.5), cpu)
         label = f"before ({args.before})" if name == "before" else "now"
         print(
             f"| {label} | {fps:.1f} | {_pct(handler, 0.5):.2f} | {_pct(handler, 0.99):.2f} | {_pct(render, 0.5):.2f} "
-            f"| {_pct(render, 0.99):.2f} | {task:.1f} | {_pct(lag, 0.5):.0f} | {_pct(lag, 0.99):.0f} |"
+            f"| {_pct(render, 0.99):.2f} | {task:.1f} | {cpu:.1f} | {proc:.1f} "
+            f"| {_pct(lag, 0.5):.0f} | {_pct(lag, 0.99):.0f} |"
         )
     b, n = rows["before"], rows["now"]
-    print(f"Main-thread time per frame, now / before: {n[2] / b[2]:.2f}x")
+    print(f"Main-thread CPU per frame, now / before: {n[2] / b[2]:.2f}x")
 
 
 def _chromium_version() -> str:
