@@ -25,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "allowed",
+    "base_url",
     "boolean",
     "choice",
     "csv",
@@ -36,6 +37,7 @@ __all__ = [
     "origins",
     "regex_list",
     "text",
+    "without_userinfo",
 ]
 
 Parser = Callable[[Any], Any]
@@ -144,6 +146,43 @@ def endpoint(raw: Any) -> str:
     except ValueError:
         raise ValueError(allowed_text) from None
     return s
+
+
+def base_url(raw: Any) -> str:
+    """An http(s) URL to link to (e.g. Grafana, maybe under a path), without credentials, query or fragment.
+
+    It is given to browsers, so a user:password in it would leak: refused. Trailing slashes are dropped.
+    """
+    allowed_text = "an http(s) URL such as https://grafana.example:3000 (no user:password, query or fragment)"
+    if not isinstance(raw, str):
+        raise ValueError(allowed_text)
+    s = raw.strip()
+    if not s:
+        return ""
+    u = urllib.parse.urlsplit(s)
+    if u.scheme not in ("http", "https") or not u.hostname or u.username is not None or u.query or u.fragment:
+        raise ValueError(allowed_text)
+    if "#" in s or "?" in s:
+        raise ValueError(allowed_text)
+    try:
+        u.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(allowed_text) from None
+    return s.rstrip("/")
+
+
+def without_userinfo(raw: Any) -> Any:
+    """``raw`` as shown in a problem or an error: a URL's ``user:password@`` replaced (never logged)."""
+    if not isinstance(raw, str) or "@" not in raw:
+        return raw
+    try:
+        u = urllib.parse.urlsplit(raw.strip())
+    except ValueError:
+        return "<redacted>"
+    if "@" not in u.netloc:
+        return raw
+    host = u.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((u.scheme, "<redacted>@" + host, u.path, u.query, u.fragment))
 
 
 def kv_map(raw: Any) -> dict[str, str]:

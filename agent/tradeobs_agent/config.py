@@ -76,7 +76,8 @@ class Field:
 
     ``otel_parse`` reads the standard ``OTEL_*`` fallback when its unit differs
     (milliseconds). ``empty``, when set, is what an empty value means (from any
-    source); otherwise an empty value is "not set".
+    source); otherwise an empty value is "not set". ``shown`` masks part of a bad
+    value before it is reported (a URL's credentials); ``secret`` masks all of it.
     """
 
     name: str
@@ -88,6 +89,7 @@ class Field:
     otel_parse: Callable[[Any], Any] | None = None
     secret: bool = False
     empty: str = ""
+    shown: Callable[[Any], Any] | None = None  # how a bad value is shown in a problem or an error
 
     @property
     def allowed(self) -> str:
@@ -230,6 +232,14 @@ FIELDS: tuple[Field, ...] = (
         "CORS allowlist for the live endpoints",
         empty="no cross-origin access",
     ),
+    _f(
+        "live_grafana_url",
+        "",
+        p.base_url,
+        "Grafana the live page links orders and fills to (Explore with the trace id, the order drill-down)",
+        empty="no links",
+        shown=p.without_userinfo,
+    ),
     _f("shutdown_timeout", 5.0, p.number(float, 0.0, 300, "seconds"), "upper bound on shutdown(), seconds"),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -278,6 +288,7 @@ class Settings:
     live_max_clients: int = 5000
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
+    live_grafana_url: str = ""
     shutdown_timeout: float = 5.0
     # Per-signal OTLP overrides from OTEL_EXPORTER_OTLP_<SIGNAL>_* (signal -> key -> value).
     otlp_per_signal: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
@@ -334,7 +345,8 @@ def check_argument(name: str, value: Any) -> Any:
     try:
         return f.parse(value)
     except ValueError as exc:
-        raise TradeObsConfigError(name, value, str(exc)) from None
+        shown = "<redacted>" if f.secret else f.shown(value) if f.shown else value
+        raise TradeObsConfigError(name, shown, str(exc)) from None
 
 
 def resolve_settings(
@@ -392,7 +404,7 @@ def _resolve_one(
         try:
             value = parse(raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
-            shown = "<redacted>" if f.secret else raw
+            shown = "<redacted>" if f.secret else f.shown(raw) if f.shown else raw
             allowed = str(exc) if isinstance(exc, ValueError) else p.allowed(parse)
             report.problems.append(Problem(f.name, shown, source, allowed))
             break  # a bad value at the highest present source falls back to the default, as documented

@@ -108,6 +108,9 @@ TRADEOBS_LIVE_TOKEN = "TRADEOBS_LIVE_TOKEN"
 """Secret for signed stream tokens; empty disables auth (secret: never printed)."""
 TRADEOBS_LIVE_CORS_ORIGINS = "TRADEOBS_LIVE_CORS_ORIGINS"
 """Comma-separated CORS allowlist for the live endpoints. Default: none."""
+TRADEOBS_LIVE_GRAFANA_URL = "TRADEOBS_LIVE_GRAFANA_URL"
+"""Grafana base URL (e.g. ``http://localhost:3000``) the live page links each order and fill to: Explore with
+its trace id on the Jaeger datasource, and the order drill-down dashboard. Default: none (no links)."""
 
 # --- lifecycle -----------------------------------------------------------
 TRADEOBS_SHUTDOWN_TIMEOUT = "TRADEOBS_SHUTDOWN_TIMEOUT"

@@ -81,6 +81,7 @@ class LiveOptions:
     max_clients: int | None = None
     token: str | None = None
     cors_origins: Sequence[str] | None = None
+    grafana_url: str | None = None
 
 
 # group argument -> (option class, settings prefix, setting that False switches off, renames)

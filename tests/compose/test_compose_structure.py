@@ -204,6 +204,9 @@ def test_demo_service() -> None:
     env = svc["environment"]
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
     assert any(k.startswith("TRADEOBS_") for k in env)
+    # the live page links orders and fills to this compose's Grafana, on the port the host publishes
+    published = SERVICES["grafana"]["ports"][0].rsplit(":", 1)[0]  # "127.0.0.1:${GRAFANA_PORT:-3000}"
+    assert env["TRADEOBS_LIVE_GRAFANA_URL"] == f"http://{published}"
     test = svc["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"] and "/healthz" in test[-1]
     dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()

@@ -1,13 +1,26 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright (its own browser download is not available here)."""
+"""Browser fixtures: Debian's Chromium driven by Playwright (its own browser download is not available here).
+
+``live_server(*args)`` starts ``tests/e2e/live_server.py`` (the scenario service) in a subprocess on a free
+port and stops it after the test; ``browser_page`` is a fresh Chromium page at 1400x1000.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+
+from tests._util import free_port, wait_for
+
+SERVER = Path(__file__).with_name("live_server.py")
 
 CHROMIUM = os.environ.get("TRADEOBS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,10 +45,79 @@ def browser_page(tmp_path: Any) -> Iterator[Any]:
     )
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
         )
         try:
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             yield page
         finally:
             ctx.close()
+
+
+class LiveProcess:
+    """tests/e2e/live_server.py in a subprocess on a fixed port, restartable on the same port."""
+
+    def __init__(self, args: tuple[str, ...], cwd: Path) -> None:
+        self.port = free_port()
+        self.args = args
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(SERVER), str(self.port), *self.args], cwd=self.cwd)
+        wait_for(lambda: self._up(), "server up", limit=60)
+
+    def _up(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base + "/telemetry/snapshot", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            assert self.proc is not None and self.proc.poll() is None, "server exited"
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=5) as r:
+            return orjson.loads(r.read())
+
+    def post(self, path: str) -> str:
+        req = urllib.request.Request(self.base + path, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return str(r.read().decode())
+
+    def snapshot(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.get("/telemetry/snapshot")
+        return data
+
+    def history_event_ids(self) -> list[str]:
+        return [e["id"] for e in self.get("/telemetry/history")["events"]]
+
+
+@pytest.fixture()
+def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveProcess]]:
+    """``live_server("--symbols", "1000", ...)`` starts the scenario service; every one started is stopped."""
+    started: list[LiveProcess] = []
+
+    def start(*args: str) -> LiveProcess:
+        srv = LiveProcess(args, tmp_path)
+        started.append(srv)
+        srv.start()
+        return srv
+
+    try:
+        yield start
+    finally:
+        for srv in started:
+            srv.kill()

@@ -1,66 +1,230 @@
-"""A small service for the browser test: the live app mounted at /telemetry, fed with synthetic trading data.
+"""A small trading service for the browser tests: the live app at /telemetry, fed through the real trading layer.
 
-    python tests/e2e/live_server.py PORT
+    python tests/e2e/live_server.py PORT [--symbols N] [--agent none|default|failing] [--grafana URL]
+                                         [--kill-switch on|off|none]
+
+Two desks (``TradingTelemetry``: strategy ``momentum`` on ``alpaca-paper``, ``meanrev`` on ``ib-paper``)
+trade a scenario a trader's page must show: long, short and flat positions with average entry prices,
+losses in the thousands, resting (working) orders, a partial fill, fills with slippage, rejects by risk
+and by the venue (one with a long reason), a cancel, risk limits in use (one over), a kill switch
+state, and one symbol whose market data stops (stale). Then it keeps ticking every symbol (but the
+stale one) at 10 Hz and fills an order every 0.5 s.
 
 ``POST /test/drop`` ends every live stream while the server stays up (a network drop, as the browser sees it).
+``POST /test/freeze`` stops the feed (no ticks, no orders), so the state settles and the page can be compared
+with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` says what the scenario holds.
+``--agent default`` runs ``tradeobs_agent.init()`` as a service would with no collector (export
+``not_configured``); ``--agent failing`` points OTLP at a closed port (export ``failing``).
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import random
-import sys
+import socket
 import threading
+import time
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
 import tradeobs_agent
-from tradeobs_agent import events, live
+from tradeobs_agent import live
+from tradeobs_agent.demo.market import symbols as demo_symbols
+from tradeobs_agent.trading import TradingTelemetry
+
+LONG_REASON = (
+    "venue rejected: order would cross the limit-up/limit-down band for this instrument during the "
+    "volatility auction (code 7021); retry after the auction or reprice inside the band"
+)
+STALE = "XOM"
+# per symbol: (desk index, position, realized P&L); the rest of the symbols get small positions
+BOOK: dict[str, tuple[int, float, float]] = {
+    "AAPL": (0, 300, -2345.67),
+    "MSFT": (1, -150, 812.5),
+    "NVDA": (0, 0, -4100.0),
+    "AMZN": (1, 75, 0.0),
+    "GOOG": (0, -420, -9876.54),
+    "META": (1, 60, 150.25),
+    "TSLA": (0, 1200, 2500.0),
+    "JPM": (1, -80, -310.0),
+    "V": (0, 0, 0.0),
+    "XOM": (1, 500, -1500.0),
+}
 
 
-def feed(stop: threading.Event) -> None:
-    syms = ["AAPL", "MSFT", "NVDA"]
-    px = {s: tradeobs_agent.gauge("trading.marketdata.price").bind(symbol=s) for s in syms}
-    pos = {s: tradeobs_agent.gauge("trading.position.quantity").bind(symbol=s) for s in syms}
-    pnl = {s: tradeobs_agent.gauge("trading.pnl.unrealized").bind(symbol=s) for s in syms}
-    fills = {s: tradeobs_agent.counter("trading.orders.filled").bind(symbol=s, side="buy") for s in syms}
-    lat = tradeobs_agent.histogram("trading.order.submit_to_fill.latency", unit="s")
-    eq = tradeobs_agent.gauge("trading.equity").bind()
-    price = dict.fromkeys(syms, 100.0)
-    n = 0
-    while not stop.wait(0.05):
-        n += 1
-        for s in syms:
-            price[s] *= 1 + random.gauss(0, 0.001)
-            px[s].set(price[s])
-            pnl[s].set(random.gauss(0, 100))
-            lat.bind(symbol=s).record(random.lognormvariate(-6, 0.5))
-        eq.set(1_000_000 + n)
-        if n % 4 == 0:  # 5 fills a second
-            s = random.choice(syms)
-            fills[s].add(1)
-            pos[s].set(n)
-            events.publish("fill", symbol=s, side="buy", qty=n, price=round(price[s], 2), order_id=f"o{n}")
+class Scenario:
+    def __init__(self, n: int, kill: str, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.desks = [
+            TradingTelemetry(strategy="momentum", venue="alpaca-paper"),
+            TradingTelemetry(strategy="meanrev", venue="ib-paper"),
+        ]
+        self.syms = demo_symbols(n)
+        self.px = {s: round(50 + self.rng.random() * 400, 2) for s in self.syms}
+        self.book = {
+            s: BOOK.get(s, (i % 2, float((i % 7 - 3) * 10), float((i % 5 - 2) * 100))) for i, s in enumerate(self.syms)
+        }
+        self.avg = {s: round(self.px[s] * (1 + self.rng.uniform(-0.02, 0.02)), 4) for s in self.syms}
+        self.kill = kill
+        self.frozen = threading.Event()
+        self.stop = threading.Event()
+        self.n = 0
+        self.working: list[str] = []
+
+    def desk(self, sym: str) -> TradingTelemetry:
+        return self.desks[self.book[sym][0]]
+
+    def setup(self) -> None:
+        for s in self.syms:
+            self.desk(s).tick(s, self.px[s], exchange_ts=time.time() - 0.002)
+        self.state()
+        momentum, meanrev = self.desks
+        momentum.limit_utilization("position", 0.42)
+        momentum.limit_utilization("gross_notional", 0.87)
+        meanrev.limit_utilization("drawdown", 1.04)
+        meanrev.limit_utilization("position", 0.12)
+        if self.kill != "none":
+            momentum.kill_switch(self.kill == "on", "max_drawdown" if self.kill == "on" else "start")
+        # working (resting) orders: sent and acknowledged, never filled
+        for i, (sym, side, qty, price) in enumerate(
+            [("AAPL", "buy", 100, 189.5), ("MSFT", "sell", 250, None), ("TSLA", "buy", 40, 240.25)]
+        ):
+            d = momentum if i != 1 else meanrev
+            oid = f"rest-{i + 1}"
+            o = d.order_signal(oid, sym, side, qty, price, order_type="limit" if price else "market")
+            o.risk_check(passed=True)
+            o.submitted()
+            o.acked(f"V-R{i + 1}")
+            self.working.append(oid)
+        # a partial fill that keeps its order working
+        o = meanrev.order_signal("part-1", "META", "buy", 100, self.px["META"], order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked("V-P1")
+        o.fill(40, self.px["META"] * 1.0003, expected_price=self.px["META"])
+        self.working.append("part-1")
+        # rejects: by risk, and by the venue with a long reason; a cancel
+        o = momentum.order_signal("risk-1", "NVDA", "buy", 5000, self.px["NVDA"])
+        o.risk_check(passed=False, reason="limit_position", checks={"position": 1.3})
+        o = meanrev.order_signal("venue-1", "JPM", "sell", 80, self.px["JPM"])
+        o.risk_check(passed=True)
+        o.submitted()
+        o.rejected(LONG_REASON)
+        o = momentum.order_signal("cxl-1", "GOOG", "sell", 30, self.px["GOOG"], order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked("V-C1")
+        o.cancelled("user")
+
+    def state(self) -> None:
+        for s in self.syms:
+            _, qty, realized = self.book[s]
+            d = self.desk(s)
+            d.position(s, qty, self.px[s], self.avg[s])
+            d.pnl(s, realized, qty * (self.px[s] - self.avg[s]))
+        for i, d in enumerate(self.desks):
+            d.account(1_000_000 + 2500 * (i - 1) + sum(self.book[s][2] for s in self.syms if self.book[s][0] == i))
+
+    def step(self) -> None:
+        self.n += 1
+        now = time.time()
+        for s in self.syms:
+            if s == STALE and self.n > 5:
+                continue
+            self.px[s] = round(self.px[s] * math.exp(self.rng.gauss(0, 0.0008)), 4)
+            self.desk(s).tick(s, self.px[s], exchange_ts=now - 0.002)
+        self.state()
+        if self.n % 5 == 0:  # an order every 0.5 s, filled with a little slippage
+            sym = self.syms[(self.n // 5) % len(self.syms)]
+            side = "buy" if self.n % 10 else "sell"
+            d = self.desk(sym)
+            oid = f"o-{self.n}"
+            o = d.order_signal(oid, sym, side, 10, self.px[sym])
+            o.risk_check(passed=True)
+            o.submitted()
+            o.acked(f"V{self.n}")
+            slip = 1 + (0.0002 if side == "buy" else -0.0002)
+            o.fill(10, round(self.px[sym] * slip, 4), expected_price=self.px[sym])
+        if self.n % 50 == 25:
+            sym = self.syms[self.n % len(self.syms)]
+            o = self.desk(sym).order_signal(f"r-{self.n}", sym, "buy", 10, self.px[sym])
+            o.risk_check(passed=True)
+            o.submitted()
+            o.rejected("price_out_of_band")
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            if not self.frozen.is_set():
+                self.step()
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def main() -> None:
-    port = int(sys.argv[1])
-    telemetry = live.create_app(hz=10, token="", cors_origins=())
+    ap = argparse.ArgumentParser()
+    ap.add_argument("port", type=int)
+    ap.add_argument("--symbols", type=int, default=12)
+    ap.add_argument("--agent", choices=("none", "default", "failing"), default="none")
+    ap.add_argument("--grafana", default="")
+    ap.add_argument("--kill-switch", choices=("on", "off", "none"), default="off")
+    args = ap.parse_args()
+    if args.agent != "none":
+        kw: dict[str, Any] = {
+            "service_name": "e2e-desk",
+            "prometheus": tradeobs_agent.PrometheusOptions(port=0),
+            "logs": False,
+        }
+        if args.agent == "failing":
+            kw["otlp"] = tradeobs_agent.OtlpOptions(endpoint=f"http://127.0.0.1:{_dead_port()}", timeout=0.5)
+            kw["metrics"] = tradeobs_agent.MetricsOptions(export_interval=0.5)
+        tradeobs_agent.init(**kw)
+    telemetry = live.create_app(hz=10, token="", cors_origins=(), grafana_url=args.grafana)
     hub = telemetry.state.hub
+    scenario = Scenario(args.symbols, args.kill_switch)
+    scenario.setup()
 
     async def drop(request: Request) -> PlainTextResponse:
         return PlainTextResponse(str(hub.disconnect_all()))
 
-    app = Starlette(routes=[Route("/test/drop", drop, methods=["POST"]), Mount("/telemetry", telemetry)])
-    stop = threading.Event()
-    threading.Thread(target=feed, args=(stop,), daemon=True).start()
+    async def freeze(request: Request) -> PlainTextResponse:
+        scenario.frozen.set()
+        return PlainTextResponse("frozen")
+
+    async def resume(request: Request) -> PlainTextResponse:
+        scenario.frozen.clear()
+        return PlainTextResponse("running")
+
+    async def info(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"symbols": scenario.syms, "stale": STALE, "working": scenario.working, "long_reason": LONG_REASON}
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/test/drop", drop, methods=["POST"]),
+            Route("/test/freeze", freeze, methods=["POST"]),
+            Route("/test/resume", resume, methods=["POST"]),
+            Route("/test/info", info),
+            Mount("/telemetry", telemetry),
+        ]
+    )
+    threading.Thread(target=scenario.run, daemon=True).start()
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, lifespan="off")
     finally:
-        stop.set()
+        scenario.stop.set()
+        if args.agent != "none":
+            tradeobs_agent.shutdown()
 
 
 if __name__ == "__main__":

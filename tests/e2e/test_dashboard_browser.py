@@ -2,64 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 
-from tests._util import free_port, wait_for
+from tests._util import wait_for
+from tests.e2e.conftest import LiveProcess
 
 pytestmark = pytest.mark.e2e
-SERVER = Path(__file__).with_name("live_server.py")
-
-
-class LiveProcess:
-    """tests/e2e/live_server.py in a subprocess on a fixed port, restartable on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(SERVER), str(self.port)])
-        wait_for(lambda: self._up(), "server up")
-
-    def _up(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base + "/telemetry/snapshot", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            assert self.proc is not None and self.proc.poll() is None, "server exited"
-            return False
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def history_event_ids(self) -> list[str]:
-        with urllib.request.urlopen(self.base + "/telemetry/history", timeout=5) as r:
-            return [e["id"] for e in orjson.loads(r.read())["events"]]
 
 
 @pytest.fixture()
-def server() -> Iterator[LiveProcess]:
-    srv = LiveProcess()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.kill()
+def server(live_server: Callable[..., LiveProcess]) -> LiveProcess:
+    return live_server()
 
 
 def js(page: Any, expr: str) -> Any:
@@ -77,7 +35,7 @@ def test_dashboard_updates_reconnects_and_resumes(server: LiveProcess, browser_p
     time.sleep(3)
     rate = (js(page, "window.__tradeobs.frames") - f0) / (time.monotonic() - t0)
     assert rate >= 5, rate
-    assert page.locator("#positions tbody tr").count() == 3
+    assert page.locator("#positions tbody tr.row").count() == 12
     assert page.locator("#chart-price .uplot").count() == 1
     assert page.locator("#blotter tbody tr").count() > 0
     assert page.locator("#status").get_attribute("data-state") == "connected"

@@ -208,7 +208,7 @@ class TradingEngine:
     def publish_state(self) -> None:
         tt, marks = self.tt, self.marks
         for sym, pos in self.portfolio.positions.items():
-            tt.position(sym, pos.qty, marks[sym])
+            tt.position(sym, pos.qty, marks[sym], pos.avg_price)
             tt.pnl(sym, pos.realized, pos.unrealized(marks[sym]))
         equity = self.portfolio.equity(marks)
         dd = self.portfolio.drawdown(equity)

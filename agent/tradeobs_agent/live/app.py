@@ -12,6 +12,8 @@ Routes (relative to the mount point):
                    (fills, rejects, orders, alerts), ``retry:`` and ``: hb`` heartbeats
 ``GET /snapshot``  the current full state as JSON
 ``GET /history``   recent chart points and discrete events (bounded rings) as JSON
+``GET /config``    what the page needs besides data: the Grafana URL its links go to (``live_grafana_url``),
+                   the Prometheus ``job`` of this service, the Jaeger datasource and order dashboard uids
 
 Nothing needs the host's lifespan (mounted apps' lifespans do not run in
 Starlette): the producer starts on the first request, in the server's loop,
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -42,11 +45,15 @@ from ..events import EventBus
 from ..exceptions import UnknownSettingError
 from ..metrics import Registry
 from . import auth
+from .frames import STALE_AFTER
 from .hub import LiveHub
 
-__all__ = ["STATIC_DIR", "LiveApp", "create_app", "run"]
+__all__ = ["JAEGER_DATASOURCE_UID", "ORDER_DASHBOARD_UID", "STATIC_DIR", "LiveApp", "create_app", "run"]
 
 STATIC_DIR = Path(__file__).parent / "static"
+# Where the page's links go in Grafana: compose/grafana provisions these uids (tests/unit/live checks they match).
+JAEGER_DATASOURCE_UID = "jaeger"
+ORDER_DASHBOARD_UID = "tradeobs-order"
 _TOKEN_KEY = "tradeobs.live.token"
 _END = {"type": "http.response.body", "body": b"", "more_body": False}
 # LiveHub keywords create_app() passes through (the rest are create_app()'s own arguments).
@@ -206,6 +213,7 @@ def create_app(
     max_clients: int | None = None,
     token: str | None = None,
     cors_origins: Sequence[str] | None = None,
+    grafana_url: str | None = None,
     send_timeout: float = 10.0,
     registry: Registry | None = None,
     bus: EventBus | None = None,
@@ -225,6 +233,16 @@ def create_app(
     max_clients = check_argument("live_max_clients", s.live_max_clients if max_clients is None else max_clients)
     secret = check_argument("live_token", s.live_token if token is None else token)
     origins = check_argument("live_cors_origins", s.live_cors_origins if cors_origins is None else cors_origins)
+    grafana = check_argument("live_grafana_url", s.live_grafana_url if grafana_url is None else grafana_url)
+    page_config = orjson.dumps(
+        {
+            "grafana_url": grafana,
+            "job": _job(s),
+            "jaeger_datasource": JAEGER_DATASOURCE_UID,
+            "order_dashboard": ORDER_DASHBOARD_UID,
+            "stale_after": STALE_AFTER,
+        }
+    )
     unknown = set(hub_options) - _HUB_OPTIONS
     if unknown:
         name = sorted(unknown)[0]
@@ -265,6 +283,12 @@ def create_app(
             return denied
         return Response(hub.history_json(), media_type="application/json", headers={"cache-control": "no-store"})
 
+    async def config(request: Request) -> Response:
+        denied = _check(request)
+        if denied is not None:
+            return denied
+        return Response(page_config, media_type="application/json", headers={"cache-control": "no-store"})
+
     middleware = [Middleware(_StripToken)]
     if origins:
         middleware.append(
@@ -283,6 +307,7 @@ def create_app(
             Route("/stream", stream, methods=["GET", "HEAD"]),  # normally reached through LiveApp.__call__
             Route("/snapshot", snapshot),
             Route("/history", history),
+            Route("/config", config),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=middleware,
@@ -295,6 +320,12 @@ def create_app(
     if agent is not None:
         agent.live = hub
     return app
+
+
+def _job(s: Settings) -> str:
+    """The Prometheus ``job`` of this service's metrics through the collector: ``namespace/name``, or the name."""
+    ns = s.resource_attributes.get("service.namespace")
+    return f"{ns}/{s.service_name}" if ns else s.service_name
 
 
 def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:

@@ -19,8 +19,22 @@ does. Instruments that do not exist yet are simply absent from the frame.
 
 Per-symbol keys (short, because they go out ten times a second):
 ``px`` price, ``pos`` position quantity, ``ntl`` notional, ``rpnl``/``upnl``
-realized/unrealized P&L, ``ord``/``fill``/``rej`` order counts,
-``p50``/``p99`` submit-to-fill latency in seconds.
+realized/unrealized P&L, ``avg`` average entry price, ``age`` whole seconds
+since the last tick, ``ord``/``fill``/``rej`` order counts, ``p50``/``p99``
+submit-to-fill latency in seconds.
+
+``account`` adds the desk's totals to the account gauges: ``pnl`` (realized +
+unrealized over every symbol), ``rpnl``, ``upnl``, ``pnl_day`` (``pnl`` minus its
+value at ``day_since``: the first frame of the local day, or this builder's
+creation if that was later; ``day_full`` says it was a day change), ``gross``
+and ``net`` exposure. ``desk`` holds the order counts (``open``, ``orders``,
+``fills``, ``rejects``), the reject rate over the last 5 minutes
+(``reject_rate``, rejected / submitted as in Prometheus'
+``job:trading_order_reject_ratio:rate5m``; ``reject_window`` the seconds it covers),
+rejects by ``reasons``, risk ``limits`` in use, market-data freshness
+(``md_age``: seconds since the newest tick; ``stale``: symbols without a tick for
+:data:`STALE_AFTER` seconds) and the working orders' count. ``working`` is
+:meth:`~.working.WorkingOrders.frame`: the oldest working orders.
 """
 
 from __future__ import annotations
@@ -28,12 +42,20 @@ from __future__ import annotations
 import operator
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..metrics import HistogramPoint, Registry, bucket_quantile
+from .working import WorkingOrders
 
-__all__ = ["FrameBuilder", "delta", "merged_quantile"]
+__all__ = ["STALE_AFTER", "FrameBuilder", "delta", "merged_quantile"]
+
+STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.stale; the page marks it)
+REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
+WORKING_IN_FRAME = 200  # the oldest working orders a frame lists (desk.working is the whole count)
+SECTIONS = ("account", "desk", "latency", "health", "system")  # merged key by key by a client
+KEYED = ("working",)  # replaced row by row; a removed row is sent as null
 
 # gauge name -> per-symbol key; values are summed over non-symbol attributes ("px" takes the last).
 SYMBOL_GAUGES: dict[str, str] = {
@@ -52,7 +74,16 @@ ACCOUNT_GAUGES: dict[str, str] = {
     "trading.equity": "equity",
     "trading.drawdown": "drawdown",
     "trading.risk.kill_switch.engaged": "kill_switch",
+    "trading.exposure.gross": "gross",
+    "trading.exposure.net": "net",
 }
+AVG_PRICE = "trading.position.avg_price"
+POSITION = "trading.position.quantity"
+LAST_TICK = "trading.marketdata.last_tick"
+OPEN_ORDERS = "trading.orders.open"
+PARTIAL_FILLS = "trading.orders.partially_filled"
+REJECTED = "trading.orders.rejected"
+LIMITS = "trading.risk.limit.utilization"
 LATENCIES: dict[str, str] = {
     "trading.order.submit_to_fill.latency": "submit_to_fill",
     "trading.order.submit_to_ack.latency": "submit_to_ack",
@@ -69,10 +100,16 @@ HEALTH_COUNTERS: dict[str, str] = {
     "tradeobs.live.clients.timed_out": "clients_timed_out",
 }
 HEALTH_GAUGES: dict[str, str] = {"tradeobs.live.clients": "clients"}
+PNL = ("trading.pnl.realized", "trading.pnl.unrealized")
 FRAME_INSTRUMENTS: tuple[str, ...] = (
     *SYMBOL_GAUGES,
     *SYMBOL_COUNTERS,
     *ACCOUNT_GAUGES,
+    AVG_PRICE,
+    LAST_TICK,
+    OPEN_ORDERS,
+    PARTIAL_FILLS,
+    LIMITS,
     *LATENCIES,
     *HEALTH_COUNTERS,
     *HEALTH_GAUGES,
@@ -115,14 +152,24 @@ class FrameBuilder:
         self._system: dict[str, Any] = {}
         self._system_at = 0.0
         self._qcache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, float | None]]] = {}
+        self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, submitted, rejected), 1/s
+        # Day P&L: the total at the start of the local day, or at this builder's creation if that was later.
+        now = time.time()
+        self._day = time.localtime(now)[:3]
+        self._day_since = now
+        self._day_full = False
+        self._day_base = self._total_pnl(registry.snapshot(tuple(PNL), prepare=False))
 
-    def build(self, extra_health: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The whole state from one registry snapshot of the frame's instruments.
+    def build(
+        self, extra_health: Mapping[str, Any] | None = None, working: WorkingOrders | None = None
+    ) -> dict[str, Any]:
+        """The whole state from one registry snapshot of the frame's instruments (plus ``working`` orders).
 
         The snapshot does not apply pending trading writes itself (``prepare=False``): the producer runs on the
         trading event loop and wakes the journal's applier instead, so a frame shows what was applied by then.
         """
         snap = self.registry.snapshot(FRAME_INSTRUMENTS, prepare=False)
+        now = time.time()
         symbols: dict[str, dict[str, Any]] = {}
 
         def row(sym: Any) -> dict[str, Any]:
@@ -144,6 +191,8 @@ class FrameBuilder:
                 if sym is not None:
                     r = row(sym)
                     r[key] = r.get(key, 0) + p.value
+        self._avg_prices(snap, row)
+        md_age = self._ticks(snap, now, row)
         latency: dict[str, dict[str, float | None]] = {}
         for name, key in LATENCIES.items():
             fam = snap.histogram(name)
@@ -163,6 +212,12 @@ class FrameBuilder:
             vals = [p.value for p in snap.numbers(name)]
             if vals:
                 account[key] = sum(vals) if key != "kill_switch" else max(vals)
+        self._pnl(symbols, now, account)
+        desk = self._desk(snap, symbols, md_age)
+        if working is not None:
+            desk["working"] = len(working)
+            if working.dropped:
+                desk["working_dropped"] = working.dropped
         health: dict[str, Any] = {}
         for name, key in (*HEALTH_COUNTERS.items(), *HEALTH_GAUGES.items()):
             health[key] = sum(p.value for p in snap.numbers(name))
@@ -173,10 +228,134 @@ class FrameBuilder:
         return {
             "symbols": symbols,
             "account": account,
+            "desk": desk,
+            "working": working.frame(WORKING_IN_FRAME) if working is not None else {},
             "latency": latency,
             "health": health,
             "system": self.system(),
         }
+
+    @staticmethod
+    def _avg_prices(snap: Any, row: Any) -> None:
+        """``avg`` per symbol: one series as reported; several (strategies) weighted by their |position|."""
+        points = snap.numbers(AVG_PRICE)
+        if not points:
+            return
+        qty = {p.key: abs(p.value) for p in snap.numbers(POSITION)}
+        acc: dict[str, list[float]] = {}
+        for p in points:
+            sym = p.attributes.get("symbol")
+            if sym is None:
+                continue
+            a = acc.get(str(sym))
+            w = qty.get(p.key, 0.0)
+            if a is None:
+                acc[str(sym)] = [p.value * w, w, p.value, 1]
+            else:
+                a[0] += p.value * w
+                a[1] += w
+                a[3] += 1
+        for sym, (wsum, w, first, n) in acc.items():
+            if n == 1:
+                row(sym)["avg"] = first
+            elif w > 0:
+                row(sym)["avg"] = _r(wsum / w)
+
+    @staticmethod
+    def _ticks(snap: Any, now: float, row: Any) -> float | None:
+        """``age`` per symbol (whole seconds: unchanged, so not in a delta, while ticks flow); the newest tick's age."""
+        newest: float | None = None
+        for p in snap.numbers(LAST_TICK):
+            sym = p.attributes.get("symbol")
+            if sym is None:
+                continue
+            t = p.value
+            age = int(now - t) if now > t else 0
+            r = row(sym)
+            old = r.get("age")
+            r["age"] = age if old is None else min(old, age)
+            if newest is None or t > newest:
+                newest = t
+        return None if newest is None else round(max(0.0, now - newest), 1)
+
+    def _pnl(self, symbols: Mapping[str, Mapping[str, Any]], now: float, account: dict[str, Any]) -> None:
+        rp = up = 0.0
+        seen = False
+        for r in symbols.values():
+            a = r.get("rpnl")
+            b = r.get("upnl")
+            if a is not None:
+                rp += a
+                seen = True
+            if b is not None:
+                up += b
+                seen = True
+        if not seen:
+            return
+        total = rp + up
+        day = time.localtime(now)[:3]
+        if day != self._day:  # a new local day: its P&L starts here
+            self._day, self._day_since, self._day_full, self._day_base = day, now, True, total
+        account["pnl"] = _r(total)
+        account["rpnl"] = _r(rp)
+        account["upnl"] = _r(up)
+        account["pnl_day"] = _r(total - self._day_base)
+        account["day_since"] = round(self._day_since, 3)
+        account["day_full"] = self._day_full
+
+    @staticmethod
+    def _total_pnl(snap: Any) -> float:
+        return float(sum(p.value for name in PNL for p in snap.numbers(name)))
+
+    def _desk(self, snap: Any, symbols: Mapping[str, Mapping[str, Any]], md_age: float | None) -> dict[str, Any]:
+        desk: dict[str, Any] = {}
+        opened = snap.numbers(OPEN_ORDERS)
+        if opened:
+            desk["open"] = sum(p.value for p in opened)
+        submitted = float(sum(r.get("ord", 0) for r in symbols.values()))
+        filled = sum(r.get("fill", 0) for r in symbols.values())
+        rejected = 0.0
+        reasons: dict[str, float] = {}
+        for p in snap.numbers(REJECTED):
+            rejected += p.value
+            reason = str(p.attributes.get("reason", ""))
+            reasons[reason] = reasons.get(reason, 0) + p.value
+        partial = sum(p.value for p in snap.numbers(PARTIAL_FILLS))
+        desk["orders"] = submitted
+        desk["fills"] = filled + partial
+        desk["rejects"] = rejected
+        if reasons:
+            desk["reasons"] = reasons
+        rate, window = self._reject_rate(submitted, rejected)
+        desk["reject_rate"] = rate
+        desk["reject_window"] = window
+        limits: dict[str, float] = {}
+        points = snap.numbers(LIMITS)
+        strategies = {p.attributes.get("strategy") for p in points}
+        for p in points:
+            name = str(p.attributes.get("limit", ""))
+            if len(strategies) > 1:
+                name = f"{p.attributes.get('strategy')}/{name}"
+            limits[name] = _r(p.value) or 0.0
+        if limits:
+            desk["limits"] = limits
+        if md_age is not None:
+            desk["md_age"] = md_age
+            desk["stale"] = sum(1 for r in symbols.values() if r.get("age", 0) >= STALE_AFTER)
+        return desk
+
+    def _reject_rate(self, submitted: float, rejected: float) -> tuple[float | None, float]:
+        """Rejected / submitted over the last :data:`REJECT_WINDOW` seconds seen (sampled once a second)."""
+        mono = time.monotonic()
+        hist = self._orders_at
+        if not hist or mono - hist[-1][0] >= 1.0:
+            hist.append((mono, submitted, rejected))
+        while len(hist) > 1 and hist[1][0] <= mono - REJECT_WINDOW:
+            hist.popleft()
+        t0, s0, r0 = hist[0]
+        window = round(min(REJECT_WINDOW, mono - t0))
+        sent = submitted - s0
+        return (_r((rejected - r0) / sent) if sent > 0 else None), window
 
     def _quantiles(
         self, name: str, group: str, bounds: tuple[float, ...], points: Sequence[HistogramPoint]
@@ -236,7 +415,8 @@ def _rss_bytes() -> int | None:
 def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
     """What changed from ``prev`` to ``cur``: per section, only changed keys; symbols only if changed.
 
-    A client applies it by merging section by section (``symbols`` one level deeper).
+    A client applies it by merging section by section (``symbols`` one level deeper). In the
+    :data:`KEYED` sections (``working``) a changed row is sent whole and a removed one as ``None``.
     Symbols that disappeared are not signalled; the next periodic full frame drops them.
     """
     out: dict[str, Any] = {}
@@ -249,11 +429,20 @@ def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
         elif old != row:
             syms[sym] = {k: v for k, v in row.items() if old.get(k) != v}
     out["symbols"] = syms
-    for section in ("account", "latency", "health", "system"):
+    for section in SECTIONS:
         a: Mapping[str, Any] = prev.get(section, {})
         changed = {k: v for k, v in cur.get(section, {}).items() if a.get(k) != v}
         if changed:
             out[section] = changed
+    for section in KEYED:
+        before: Mapping[str, Any] = prev.get(section, {})
+        now: Mapping[str, Any] = cur.get(section, {})
+        rows: dict[str, Any] = {k: v for k, v in now.items() if before.get(k) is not v and before.get(k) != v}
+        for k in before:
+            if k not in now:
+                rows[k] = None
+        if rows:
+            out[section] = rows
     return out
 
 

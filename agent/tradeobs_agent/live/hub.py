@@ -76,6 +76,7 @@ from ..events import EventBus, get_bus
 from ..metrics import Registry, get_registry
 from ..trading._journal import get_journal
 from .frames import FrameBuilder, delta, select_symbols
+from .working import WorkingOrders
 
 __all__ = ["LiveHub", "parse_event_id"]
 
@@ -189,6 +190,7 @@ class LiveHub:
         self.boot = format(time.time_ns() // 1000, "x")
         self._bid = self.boot.encode()
         self._builder = FrameBuilder(self.registry, self.bus)
+        self._working = WorkingOrders()
         self._n = 0
         self._events: deque[tuple[int, bytes, dict[str, Any]]] = deque(maxlen=event_buffer)
         self._evicted_upto = 0
@@ -324,7 +326,9 @@ class LiveHub:
         new = self.bus.since(self._bus_seq, pending=False)  # the journal's applier publishes them (see _step)
         out = []
         ring = self._events
+        working = self._working
         for e in new:
+            working.apply(e.kind, e.data, e.ts)
             self._n += 1
             payload = {**_clean(e.data), "kind": e.kind, "ts": e.ts, "id": f"{self.boot}-{self._n}"}
             b = b"id: %s-%d\nevent: event\ndata: %s\n\n" % (self._bid, self._n, orjson.dumps(payload, default=str))
@@ -343,7 +347,7 @@ class LiveHub:
         events = self._pull_events()
         now = time.time()
         mono = time.monotonic()
-        state = self._builder.build({"events_buffered": len(self._events), "export": _export_state()})
+        state = self._builder.build({"events_buffered": len(self._events), "export": _export_state()}, self._working)
         prev_id = self._tick.last_id if self._tick is not None else 0
         self._n += 1
         fid = self._n
@@ -528,7 +532,7 @@ class LiveHub:
         tick = self._tick
         if tick is None:
             self.registry.flush()
-            state = self._builder.build()
+            state = self._builder.build(None, self._working)
             return orjson.dumps({"type": "full", "seq": 0, "ts": time.time(), **state}, default=str)
         return tick.full_json
 
@@ -553,6 +557,7 @@ def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any
         "px": {s: syms[s].get("px") for s in keep},
         "pnl": {s: (syms[s].get("rpnl") or 0) + (syms[s].get("upnl") or 0) for s in keep},
         "equity": state.get("account", {}).get("equity"),
+        "total": state.get("account", {}).get("pnl"),
         "p50": lat.get("p50"),
         "p99": lat.get("p99"),
     }

@@ -80,6 +80,13 @@ SPECS: tuple[InstrumentSpec, ...] = (
     ),
     _c("cancelled", "trading.orders.cancelled", "{order}", _O, "Orders cancelled (by us or the venue)"),
     _c("rejected", "trading.orders.rejected", "{order}", (*_O, "reason"), "Orders rejected by risk or the venue"),
+    _g(
+        "open_orders",
+        "trading.orders.open",
+        "{order}",
+        _S,
+        "Orders signalled and not yet done (filled, rejected, cancelled, expired or evicted)",
+    ),
     # latency
     _h(
         "signal_to_submit",
@@ -142,6 +149,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
     # positions and money
     _g("position_qty", "trading.position.quantity", "{unit}", _SS, "Signed position quantity"),
     _g("position_notional", "trading.position.notional", "{currency}", _SS, "Signed position value: qty * price"),
+    _g("avg_price", "trading.position.avg_price", "{price}", _SS, "Average entry price of the position, as reported"),
     _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of absolute notional over symbols"),
     _g("net", "trading.exposure.net", "{currency}", _S, "Sum of signed notional over symbols"),
     _g("realized", "trading.pnl.realized", "{currency}", _SS, "Realized P&L"),
@@ -174,6 +182,13 @@ SPECS: tuple[InstrumentSpec, ...] = (
         _SYM,
         "Seconds since the last tick, computed at each collection",
     ),
+    _g(
+        "last_tick",
+        "trading.marketdata.last_tick",
+        "s",
+        _SYM,
+        "Time of the last tick, seconds since the epoch (now minus this is the staleness, at any time)",
+    ),
     _c("gaps", "trading.marketdata.gaps", "{gap}", _SYM, "Sequence gaps detected in the feed"),
     _c("reconnects", "trading.marketdata.reconnects", "{reconnect}", ("feed",), "Market data feed reconnects"),
 )
@@ -188,6 +203,7 @@ class TradingInstruments:
     partially_filled: Counter
     cancelled: Counter
     rejected: Counter
+    open_orders: Gauge
     signal_to_submit: Histogram
     submit_to_ack: Histogram
     submit_to_fill: Histogram
@@ -198,6 +214,7 @@ class TradingInstruments:
     fill_ratio: Histogram
     position_qty: Gauge
     position_notional: Gauge
+    avg_price: Gauge
     gross: Gauge
     net: Gauge
     realized: Gauge
@@ -210,6 +227,7 @@ class TradingInstruments:
     price: Gauge
     ticks: Counter
     staleness: Gauge
+    last_tick: Gauge
     gaps: Counter
     reconnects: Counter
 

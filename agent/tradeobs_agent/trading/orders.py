@@ -57,6 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 _SELL_SIDES = frozenset({"sell", "sell_short", "short", "s"})
+_OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _time_ns = time.time_ns
 
 
@@ -487,7 +488,16 @@ class OrderTrace:
         s = self._series or self._series_or_bind()
         s.submitted.add(1)
         s.signal_to_submit.record(max(0, now - self._start_ns) * 1e-9, span)
-        self._event("order", {"qty": self.qty, "price": self.price, "order_type": self.order_type, "reason": None})
+        self._event(
+            "order",
+            {
+                "qty": self.qty,
+                "price": self.price,
+                "order_type": self.order_type,
+                "reason": None,
+                "submitted_at": now * 1e-9,
+            },
+        )
 
     def _on_ack(self, e: Acked) -> None:
         _, _, now, venue_order_id = e
@@ -534,7 +544,11 @@ class OrderTrace:
             s.filled.add(1)
         else:
             s.partially_filled.add(1)
-        self._event("fill", {"qty": q, "price": p, "filled_qty": filled, "reason": None, "slippage_bps": slip})
+        leaves = self.qty - filled if not complete else 0.0
+        self._event(
+            "fill",
+            {"qty": q, "price": p, "filled_qty": filled, "leaves": leaves, "reason": None, "slippage_bps": slip},
+        )
         if complete:
             self._finish("filled")
 
@@ -590,6 +604,13 @@ class OrderTrace:
             self._series_or_bind().fill_ratio.record(min(self._filled / self.qty, 1.0), exemplar)
         if span is not None:
             span.end()
+        if self._submit_ns is not None and outcome not in _OWN_EVENT:
+            # A working order ended without a fill, reject or cancel event (done(), expired, evicted, closed): say
+            # so, so a view of working orders (the live page) can drop it.
+            self._event(
+                "done",
+                {"qty": self.qty, "price": self.price, "reason": outcome or "done", "filled_qty": self._filled},
+            )
         if not dropped:
             self._desk.order_closed(self)
 

@@ -66,7 +66,7 @@ V = TypeVar("V")
 class _SymbolState:
     """Market-data series for one symbol plus what staleness and gap detection need."""
 
-    __slots__ = ("feed_lag", "gaps", "last", "price", "seq", "staleness", "ticks")
+    __slots__ = ("feed_lag", "gaps", "last", "last_tick", "price", "seq", "staleness", "ticks")
 
     def __init__(self, inst: TradingInstruments, symbol: Any) -> None:
         label = defaults.symbol_label(symbol)
@@ -74,6 +74,7 @@ class _SymbolState:
         self.ticks: BoundCounter = inst.ticks.bind(symbol=label)
         self.feed_lag: BoundHistogram = inst.feed_lag.bind(symbol=label)
         self.staleness: BoundGauge = inst.staleness.bind(symbol=label)
+        self.last_tick: BoundGauge = inst.last_tick.bind(symbol=label)
         self.gaps: BoundCounter = inst.gaps.bind(symbol=label)
         self.last: float = 0.0  # epoch seconds of the last tick (the same clock read as the feed lag)
         self.seq: int | None = None
@@ -82,12 +83,13 @@ class _SymbolState:
 class _MoneySeries:
     """Position and P&L series for one symbol of one strategy."""
 
-    __slots__ = ("position_notional", "position_qty", "realized", "unrealized")
+    __slots__ = ("avg_price", "position_notional", "position_qty", "realized", "unrealized")
 
     def __init__(self, inst: TradingInstruments, symbol: Any, strategy: str) -> None:
         attrs = {"symbol": defaults.symbol_label(symbol), "strategy": strategy}
         self.position_qty: BoundGauge = inst.position_qty.bind(**attrs)
         self.position_notional: BoundGauge = inst.position_notional.bind(**attrs)
+        self.avg_price: BoundGauge = inst.avg_price.bind(**attrs)
         self.realized: BoundGauge = inst.realized.bind(**attrs)
         self.unrealized: BoundGauge = inst.unrealized.bind(**attrs)
 
@@ -103,8 +105,8 @@ FeedReconnect: TypeAlias = tuple[Apply, "TradingTelemetry", object]
 """(handler, tt, feed)"""
 DecisionTime: TypeAlias = tuple[Apply, "TradingTelemetry", float, object]
 """(handler, tt, seconds, symbol): seconds as given."""
-Position: TypeAlias = tuple[Apply, "TradingTelemetry", object, object, object]
-"""(handler, tt, symbol, qty, price)"""
+Position: TypeAlias = tuple[Apply, "TradingTelemetry", object, object, object, object]
+"""(handler, tt, symbol, qty, price, avg_price): avg_price as given, or None (not reported)."""
 Pnl: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, float]
 """(handler, tt, symbol, realized, unrealized): both as given."""
 AccountUpdate: TypeAlias = tuple[Apply, "TradingTelemetry", object, float | None]
@@ -178,6 +180,7 @@ class TradingTelemetry:
         self._equity = inst.equity.bind(strategy=s)
         self._drawdown = inst.drawdown.bind(strategy=s)
         self._kill = inst.kill_switch.bind(strategy=s)
+        self._open = inst.open_orders.bind(strategy=s)
         self._gross_v = 0.0
         self._net_v = 0.0
         self._peak = -_INF
@@ -278,9 +281,11 @@ class TradingTelemetry:
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)
+        self._open.set(len(self._book))
 
     def order_closed(self, order: OrderTrace) -> None:
         self._book.close(order)
+        self._open.set(len(self._book))
 
     # ------------------------------------------------------------------ plumbing
     def _tracer(self) -> trace.Tracer:
@@ -341,7 +346,8 @@ class TradingTelemetry:
         if values:
             self._gross.set(self._gross_v)
             self._net.set(self._net_v)
-        self._book.expire(_monotonic())
+        if self._book.expire(_monotonic()) or self._open.value is not None:
+            self._open.set(len(self._book))
         self._pending.set(len(self._journal))
 
     # ------------------------------------------------------------------ market data
@@ -364,6 +370,7 @@ class TradingTelemetry:
         st.price.set(price)  # the series checks the value (and counts a bad one)
         st.ticks.inc()
         st.last = now
+        st.last_tick.set(now)
         if ts is not None:
             lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
             if -_MAX_LAG < lag < _MAX_LAG:
@@ -470,14 +477,14 @@ class TradingTelemetry:
             return m
         return self._cached(self._money, symbol, lambda: _MoneySeries(self.instruments, text(symbol), self.strategy))
 
-    def position(self, symbol: str, qty: float, price: float) -> None:
-        """Position quantity and notional (qty * price) for ``symbol``; gross and net exposure follow."""
-        entry: Position = (TradingTelemetry._on_position, self, symbol, qty, price)
+    def position(self, symbol: str, qty: float, price: float, avg_price: float | None = None) -> None:
+        """Position quantity and notional (qty * price, ``price`` the mark) for ``symbol``; gross and net exposure
+        follow. ``avg_price``, the position's average entry price, is shown by the live view and exported."""
+        entry: Position = (TradingTelemetry._on_position, self, symbol, qty, price, avg_price)
         self.record(entry)
 
     def _on_position(self, e: Position) -> None:
-        _, _, symbol, qty, price = e
-        symbol = symbol
+        _, _, symbol, qty, price, avg_price = e
         q, p = number(qty), number(price)
         if q is None or p is None:
             self.invalid("position", qty if q is None else price)
@@ -486,6 +493,12 @@ class TradingTelemetry:
         notional = q * p
         m.position_qty.set(q)
         m.position_notional.set(notional)
+        if avg_price is not None:
+            avg = number(avg_price)
+            if avg is None:
+                self.invalid("avg_price", avg_price)
+            else:
+                m.avg_price.set(avg)
         notionals = self._notional
         try:
             old = notionals.get(symbol, 0.0)

@@ -299,6 +299,62 @@ def test_cors_allowlist_and_no_wildcard() -> None:
         live.create_app(cors_origins=["*"])
 
 
+def test_config_gives_the_page_its_grafana_links_and_needs_the_same_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEOBS_LIVE_GRAFANA_URL", "https://grafana.desk.example/sub/")
+    monkeypatch.setenv("TRADEOBS_SERVICE_NAME", "algo-1")
+    monkeypatch.setenv("TRADEOBS_RESOURCE_ATTRIBUTES", "service.namespace=desk")
+    secret = "live-secret"
+    with serve(token=secret) as srv:
+        c = srv.conn()
+        c.request("GET", "/config")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 401
+        c.request("GET", f"/config?token={live.make_token(secret, ttl=60)}")
+        r = c.getresponse()
+        cfg = orjson.loads(r.read())
+        assert r.status == 200 and r.getheader("cache-control") == "no-store"
+        assert cfg == {
+            "grafana_url": "https://grafana.desk.example/sub",
+            "job": "desk/algo-1",  # the job Prometheus gives this service's metrics through the collector
+            "jaeger_datasource": "jaeger",
+            "order_dashboard": "tradeobs-order",
+            "stale_after": 5,
+        }
+        c.close()
+    with serve(grafana_url="") as srv:  # an explicit argument wins; empty means no links
+        c = srv.conn()
+        c.request("GET", "/config")
+        assert orjson.loads(c.getresponse().read())["grafana_url"] == ""
+        c.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://grafana.example",
+        "grafana.example:3000",
+        "https://admin:pw@grafana.example",
+        "http://g.example/?x=1",
+        3000,
+    ],
+)
+def test_a_bad_grafana_url_names_the_setting_and_what_is_allowed(url: Any) -> None:
+    with pytest.raises(TradeObsConfigError) as info:
+        live.create_app(grafana_url=url)
+    assert "live_grafana_url" in str(info.value) and "an http(s) URL" in str(info.value)
+    assert "pw" not in str(info.value)  # credentials in a URL are never echoed
+
+
+def test_credentials_in_a_grafana_url_from_the_environment_are_not_reported() -> None:
+    from tradeobs_agent.config import resolve_settings
+
+    s, report = resolve_settings(env={"TRADEOBS_LIVE_GRAFANA_URL": "https://admin:hunter2@grafana.example"})
+    [problem] = report.problems
+    assert s.live_grafana_url == "" and problem.setting == "live_grafana_url"
+    assert "hunter2" not in str(problem) and "grafana.example" in str(problem)
+
+
 def test_dashboard_page_and_vendored_uplot_are_served() -> None:
     with serve() as srv:
         c = srv.conn()

@@ -215,6 +215,71 @@ def test_events_are_published_with_trace_ids(tt: TradingTelemetry) -> None:
     assert evs[5].data["engaged"] is True and evs[6].data["engaged"] is False
 
 
+def test_order_events_say_when_an_order_stops_working(tt: TradingTelemetry) -> None:
+    """What a view of working orders needs: when each sent order started, what is left, and how it ended."""
+    t0 = time.time()
+    a = tt.order_signal("w-1", "AAPL", "buy", 100, price=5.0)
+    a.submitted()
+    a.fill(40, 5.0)
+    a.fill(60, 5.01)
+    b = tt.order_signal("w-2", "AAPL", "buy", 10)
+    b.submitted()
+    b.done()  # e.g. the strategy stops tracking it
+    c = tt.order_signal("w-3", "AAPL", "sell", 10)
+    c.submitted()
+    never_sent = tt.order_signal("w-4", "AAPL", "sell", 10)
+    never_sent.done()
+    tt.close()  # ends w-3: closed
+    evs = [(e.kind, e.data) for e in events.get_bus().since(0)]
+    assert [(k, d["order_id"]) for k, d in evs] == [
+        ("order", "w-1"),
+        ("fill", "w-1"),
+        ("fill", "w-1"),
+        ("order", "w-2"),
+        ("done", "w-2"),
+        ("order", "w-3"),
+        ("done", "w-3"),
+    ]
+    assert t0 <= evs[0][1]["submitted_at"] <= time.time()
+    assert evs[1][1]["leaves"] == 60 and evs[2][1]["leaves"] == 0
+    assert evs[4][1]["reason"] == "done" and evs[6][1]["reason"] == "closed"
+    assert evs[4][1]["trace_id"] == b.trace_id and evs[4][1]["strategy"] == "momentum"
+
+
+def test_expired_and_evicted_sent_orders_publish_done(cap: Capture) -> None:
+    tt = TradingTelemetry(max_open_orders=2, order_ttl=30.0)
+    old = tt.order_signal("old", "AAPL", "buy", 1)
+    old.submitted()
+    old.created -= 31  # as if signalled 31 s ago
+    for i in range(3):
+        tt.order_signal(f"n{i}", "AAPL", "buy", 1).submitted()
+    done = {e.data["order_id"]: e.data["reason"] for e in events.get_bus().since(0) if e.kind == "done"}
+    assert done == {"old": "expired", "n0": "evicted"}
+    tt.close()
+
+
+def test_open_orders_gauge_is_the_size_of_the_book(cap: Capture, tt: TradingTelemetry) -> None:
+    a = tt.order_signal("g-1", "AAPL", "buy", 10)
+    tt.order_signal("g-2", "AAPL", "buy", 10)
+    assert _point(cap, "trading.orders.open", strategy="momentum").value == 2
+    a.rejected("venue")
+    assert _point(cap, "trading.orders.open", strategy="momentum").value == 1
+
+
+def test_last_tick_and_average_entry_price(cap: Capture, tt: TradingTelemetry) -> None:
+    before = time.time()
+    tt.tick("AAPL", 189.5)
+    tt.position("AAPL", 100, 190.0, avg_price=185.25)
+    tt.position("MSFT", -10, 400.0)  # no average entry price reported: no series
+    assert before <= _point(cap, "trading.marketdata.last_tick", symbol="AAPL").value <= time.time()
+    assert _point(cap, "trading.position.avg_price", symbol="AAPL").value == 185.25
+    assert "MSFT" not in {p.attributes["symbol"] for p in cap.metrics()["trading.position.avg_price"]}
+    tt.position("AAPL", 100, 190.0, avg_price=math.nan)  # bad: counted, the last good value stays
+    tt.flush()
+    assert cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="avg_price").value == 1
+    assert _point(cap, "trading.position.avg_price", symbol="AAPL").value == 185.25
+
+
 def test_duplicate_signal_returns_the_open_trace(tt: TradingTelemetry) -> None:
     o = tt.order_signal("dup", "AAPL", "buy", 1)
     assert tt.order_signal("dup", "AAPL", "buy", 1) is o
@@ -368,6 +433,7 @@ def test_no_method_raises_on_any_input(tt: TradingTelemetry, args: list[Any]) ->
     o.done()
     tt.order(a)
     tt.position(a, b, c)
+    tt.position("AAPL", 1, 1.0, d)
     tt.pnl(a, b, c)
     tt.account(a, b)
     tt.limit_utilization(a, b)

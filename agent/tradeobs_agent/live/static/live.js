@@ -1,17 +1,61 @@
-// tradeobs live dashboard: EventSource on ./stream, uPlot charts, no build step, no network beyond this server.
+// tradeobs live dashboard: EventSource on ./stream, uPlot charts, no build step, no network beyond this server
+// (the Grafana links, when live_grafana_url is set, are plain hrefs the user opens).
+//
+// Work per frame is O(symbols) with small constants (merge the delta, write one sample per symbol into
+// preallocated rings); everything drawn waits for the next animation frame and touches only what is on
+// screen: the chosen symbols' chart series, the positions rows scrolled into view, the newest blotter rows.
 (function () {
   "use strict";
-  var MAX_POINTS = 600, MAX_ROWS = 200, CHART_SYMBOLS = 6;
-  var COLORS = ["#4e9cff", "#ffb84e", "#6fdc8c", "#ff6f91", "#c39bff", "#4ed6d6"];
+  var MAX_POINTS = 600, MAX_EVENTS = 5000, WORKING_ROWS = 50, MAX_CHART = 20, DEFAULT_CHART = 6;
+  var ROW_H = 21, OVERSCAN = 4, OLD_ORDER_S = 30;
+  var COLORS = ["#4e9cff", "#ffb84e", "#6fdc8c", "#ff6f91", "#c39bff", "#4ed6d6", "#e5e06a", "#ff9f6b", "#9bd0ff",
+    "#b8f28c", "#f59ad6", "#7a8cff", "#6fe3b7", "#d6a36f", "#a3a3ff", "#ffd27a", "#8ef0f0", "#ff7ab0", "#c2e07a", "#b0a0ff"];
+  var AXIS_FONT = "12px system-ui, sans-serif";
+  var STORE_KEY = "tradeobs.live.chart";
   // Exposed for tests and debugging; the page object survives reconnects (no reload).
   var T = window.__tradeobs = {
-    marker: Math.random().toString(36).slice(2), frames: 0, full: 0, deltas: 0, resets: 0,
-    opens: 0, eventIds: [], lastId: "", state: null, status: "offline"
+    marker: Math.random().toString(36).slice(2), frames: 0, full: 0, deltas: 0, resets: 0, opens: 0,
+    eventIds: [], lastId: "", state: null, status: "offline", config: null, selected: [], paused: false,
+    events: 0, axes: {}, chart: {}, charts: null, draws: 0
   };
   var $ = function (id) { return document.getElementById(id); };
-  var es = null, retryTimer = null, seenEvents = {};
-  var charts = {}, series = { t: [], px: {}, pnl: {}, p50: [], p99: [] }, chartSyms = [];
+  var es = null, retryTimer = null, seen = new Set();
+  var recvAt = 0, frameTs = 0;                      // performance.now() and server ts of the last frame
+  var symList = [], symSet = new Set(), symListDirty = true;
+  var touched = false;                               // the user changed the chart selection
 
+  // ------------------------------------------------------------------ formatting
+  var NF = {};
+  function nf(d, signed) {
+    var k = d + (signed ? "s" : "");
+    return NF[k] || (NF[k] = new Intl.NumberFormat("en-US", {
+      minimumFractionDigits: d, maximumFractionDigits: d, signDisplay: signed ? "exceptZero" : "auto"
+    }));
+  }
+  function num(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d).format(v); }
+  function signed(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d, true).format(v); }
+  var PRICE = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
+  function price(v) { return v === undefined || v === null || v !== v ? "—" : PRICE.format(v); }
+  function count(v) { return nf(0).format(v || 0); }                 // a count that is absent is 0, never blank
+  function ms(v) { return v === undefined || v === null ? "—" : nf(v < 0.001 ? 3 : 2).format(v * 1000); }
+  function pct(v, d) { return v === undefined || v === null ? "—" : nf(d).format(v * 100) + " %"; }
+  function tone(v) { return v > 0 ? "pos" : v < 0 ? "neg" : ""; }
+  function esc(s) {
+    return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; });
+  }
+  function age(s) {
+    if (s === undefined || s === null || s !== s) return "—";
+    if (s < 60) return nf(s < 10 ? 1 : 0).format(s) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " m " + Math.floor(s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " m";
+  }
+  var CLOCK = new Intl.DateTimeFormat([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  function clock(ts) { return CLOCK.format(new Date(ts * 1000)); }
+  // Replace an element's HTML only when it changed: an unchanged table costs no layout.
+  function setHTML(el, html) { if (el._html !== html) { el._html = html; el.innerHTML = html; } }
+  function serverNow() { return frameTs ? frameTs + (performance.now() - recvAt) / 1000 : Date.now() / 1000; }
+
+  // ------------------------------------------------------------------ connection
   function setStatus(s) {
     T.status = s;
     var el = $("status"); el.textContent = s; el.className = "status " + s; el.dataset.state = s;
@@ -36,149 +80,584 @@
     es.addEventListener("reset", function () { T.resets++; });
   }
 
+  // ------------------------------------------------------------------ frames
   function onFrame(e) {
     var f = JSON.parse(e.data);
     T.lastId = e.lastEventId || T.lastId;
-    if (f.type === "full" || !T.state) { T.state = f; T.full++; }
-    else { merge(T.state, f); T.state.ts = f.ts; T.state.seq = f.seq; T.deltas++; }
+    if (f.type === "full" || !T.state) {
+      T.state = f; T.full++;
+      if (!f.working) f.working = {};
+      newSymbols(Object.keys(f.symbols || {}));
+    } else {
+      merge(T.state, f); T.state.ts = f.ts; T.state.seq = f.seq; T.deltas++;
+    }
+    recvAt = performance.now(); frameTs = f.ts;
     T.frames++;
     record(T.state);
+    schedule();
   }
 
   function merge(state, d) {
-    var syms = d.symbols || {};
-    for (var s in syms) { state.symbols[s] = Object.assign(state.symbols[s] || {}, syms[s]); }
-    ["account", "latency", "health", "system"].forEach(function (k) {
+    var syms = d.symbols, fresh = null;
+    for (var s in syms) {
+      var old = state.symbols[s];
+      if (old) Object.assign(old, syms[s]); else { state.symbols[s] = syms[s]; (fresh = fresh || []).push(s); }
+    }
+    if (fresh) newSymbols(fresh);
+    ["account", "desk", "latency", "health", "system"].forEach(function (k) {
       if (d[k]) { state[k] = state[k] || {}; for (var x in d[k]) state[k][x] = d[k][x]; }
     });
+    if (d.working) {
+      var w = state.working || (state.working = {});
+      for (var id in d.working) { if (d.working[id] === null) delete w[id]; else w[id] = d.working[id]; }
+    }
   }
 
-  function onEvent(e) {
-    T.lastId = e.lastEventId || T.lastId;
-    addEvent(JSON.parse(e.data), e.lastEventId);
+  function newSymbols(list) {
+    for (var i = 0; i < list.length; i++) {
+      if (!symSet.has(list[i])) { symSet.add(list[i]); symList.push(list[i]); symListDirty = true; }
+    }
+    if (symListDirty) symList.sort();
   }
 
-  function addEvent(ev, id) {
-    id = id || ev.id;
-    if (seenEvents[id]) return;
-    seenEvents[id] = true;
-    T.eventIds.push(id);
-    var tr = document.createElement("tr");
-    tr.className = ev.kind;
-    var when = new Date((ev.ts || 0) * 1000).toLocaleTimeString([], { hour12: false });
-    var detail = ev.reason || ev.message || ev.order_id || "";
-    [when, ev.kind, ev.symbol, ev.side, ev.qty, fmt(ev.price, 4), detail].forEach(function (v) {
-      var td = document.createElement("td"); td.textContent = v === undefined || v === null ? "" : v; tr.appendChild(td);
-    });
-    var body = $("blotter").tBodies[0];
-    body.insertBefore(tr, body.firstChild);
-    while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
-  }
+  // ------------------------------------------------------------------ chart rings (every symbol, so any can be charted)
+  var ring = { n: 0, t: new Float64Array(MAX_POINTS), total: new Float64Array(MAX_POINTS),
+    p50: new Float64Array(MAX_POINTS), p99: new Float64Array(MAX_POINTS), px: {}, pnl: {} };
 
-  function push(arr, v) { arr.push(v); if (arr.length > MAX_POINTS) arr.shift(); }
+  function symRing(store, s) {
+    var r = store[s];
+    if (!r) { r = store[s] = new Float64Array(MAX_POINTS); r.fill(NaN); }
+    return r;
+  }
 
   function record(st) {
-    var syms = Object.keys(st.symbols || {}).sort().slice(0, CHART_SYMBOLS);
-    if (syms.join() !== chartSyms.join()) { chartSyms = syms; resetCharts(); }
-    push(series.t, st.ts);
-    syms.forEach(function (s) {
-      var r = st.symbols[s] || {};
-      push(series.px[s], r.px === undefined ? null : r.px);
-      push(series.pnl[s], (r.rpnl || 0) + (r.upnl || 0));
-    });
+    var i = ring.n % MAX_POINTS, syms = st.symbols;
+    ring.t[i] = st.ts;
+    var tot = (st.account || {}).pnl;
+    ring.total[i] = tot === undefined || tot === null ? NaN : tot;
+    for (var s in syms) {
+      var r = syms[s];
+      symRing(ring.px, s)[i] = r.px === undefined ? NaN : r.px;
+      symRing(ring.pnl, s)[i] = r.rpnl === undefined && r.upnl === undefined ? NaN : (r.rpnl || 0) + (r.upnl || 0);
+    }
     var lat = (st.latency || {}).submit_to_fill || {};
-    push(series.p50, lat.p50 == null ? null : lat.p50 * 1000);
-    push(series.p99, lat.p99 == null ? null : lat.p99 * 1000);
-    draw();
+    ring.p50[i] = lat.p50 == null ? NaN : lat.p50 * 1000;
+    ring.p99[i] = lat.p99 == null ? NaN : lat.p99 * 1000;
+    ring.n++;
   }
 
-  function resetCharts() {
-    series = { t: [], px: {}, pnl: {}, p50: [], p99: [] };
-    chartSyms.forEach(function (s) { series.px[s] = []; series.pnl[s] = []; });
-    Object.keys(charts).forEach(function (k) { charts[k].destroy(); });
-    charts = {};
-    var symSeries = chartSyms.map(function (s, i) { return { label: s, stroke: COLORS[i % COLORS.length] }; });
-    charts.price = makeChart("chart-price", symSeries);
-    charts.pnl = makeChart("chart-pnl", symSeries);
-    charts.latency = makeChart("chart-latency", [{ label: "p50", stroke: "#6fdc8c" }, { label: "p99", stroke: "#ff6f91" }]);
+  function prefill(frames) {  // chart points from /history, so the charts do not start empty
+    frames.slice(-MAX_POINTS).forEach(function (f) {
+      var i = ring.n % MAX_POINTS;
+      ring.t[i] = f.ts;
+      ring.total[i] = f.total == null ? NaN : f.total;
+      Object.keys(f.px || {}).forEach(function (s) {
+        symRing(ring.px, s)[i] = f.px[s] == null ? NaN : f.px[s];
+        symRing(ring.pnl, s)[i] = f.pnl[s] == null ? NaN : f.pnl[s];
+      });
+      ring.p50[i] = f.p50 == null ? NaN : f.p50 * 1000;
+      ring.p99[i] = f.p99 == null ? NaN : f.p99 * 1000;
+      ring.n++;
+    });
+    newSymbols(Object.keys((frames[frames.length - 1] || {}).px || {}));
   }
 
-  function makeChart(id, ser) {
+  function ordered(arr, scale, base) {  // ring -> chronological array for uPlot (null = gap)
+    var n = Math.min(ring.n, MAX_POINTS), start = ring.n - n, out = new Array(n);
+    for (var k = 0; k < n; k++) {
+      var v = arr[(start + k) % MAX_POINTS];
+      out[k] = v !== v ? null : scale ? (v / base - 1) * 100 : v;
+    }
+    return out;
+  }
+  function firstValue(arr) {
+    var n = Math.min(ring.n, MAX_POINTS), start = ring.n - n;
+    for (var k = 0; k < n; k++) { var v = arr[(start + k) % MAX_POINTS]; if (v === v && v !== 0) return v; }
+    return NaN;
+  }
+
+  // ------------------------------------------------------------------ charts
+  var charts = {}, chartKey = "";
+  var measureCtx = document.createElement("canvas").getContext("2d");
+
+  function axisValues(id, kind) {
+    return function (u, splits) {
+      var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+      var d = step >= 1 ? 0 : step >= 0.1 ? 1 : step >= 0.01 ? 2 : 3;
+      var out = splits.map(function (v) {
+        if (v === null) return "";
+        return kind === "pct" ? nf(d, true).format(v) + " %" : nf(d).format(v);
+      });
+      T.axes[id] = out;
+      return out;
+    };
+  }
+  // The y axis is as wide as its longest label (uPlot's default is a fixed 50 px, which cut "-2,000" to "2,000").
+  // uPlot calls this again after laying out with the new size (cycleNum 2, 3): keep the first answer, so it settles.
+  function axisSize() {
+    var width = 0;
+    return function (u, values, axisIdx, cycleNum) {
+      if (cycleNum > 1 && width) return width;
+      var axis = u.axes[axisIdx], widest = 0;
+      measureCtx.font = AXIS_FONT;
+      (values || []).forEach(function (v) { widest = Math.max(widest, measureCtx.measureText(v).width); });
+      return (width = Math.ceil(widest) + axis.ticks.size + axis.gap + 6);
+    };
+  }
+
+  function makeChart(id, ser, kind) {
     var el = $(id);
+    el.textContent = "";
     var opts = {
-      width: Math.max(300, el.clientWidth || 600), height: 180,
+      width: Math.max(300, el.clientWidth || 600), height: 200,
       series: [{}].concat(ser.map(function (s) { return Object.assign({ width: 1.5, spanGaps: true }, s); })),
-      axes: [{ stroke: "#9aa4b1", grid: { stroke: "#262c34" } }, { stroke: "#9aa4b1", grid: { stroke: "#262c34" } }],
+      axes: [
+        { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT },
+        { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: axisValues(id, kind), size: axisSize(),
+          gap: 5, ticks: { size: 6, stroke: "#262c34" } }
+      ],
       legend: { live: false }
     };
     return new uPlot(opts, [[]].concat(ser.map(function () { return []; })), el);
   }
 
-  var pending = false;
-  function draw() {
+  function colorOf(s) { return COLORS[T.selected.indexOf(s) % COLORS.length]; }
+
+  function buildCharts() {
+    var mode = $("price-mode").value;
+    var key = T.selected.join(",") + "|" + mode;
+    if (key === chartKey && charts.price) return;
+    chartKey = key;
+    Object.keys(charts).forEach(function (k) { charts[k].destroy(); });
+    var sym = T.selected.map(function (s) { return { label: s, stroke: colorOf(s) }; });
+    charts.price = makeChart("chart-price", sym, mode === "pct" ? "pct" : "num");
+    charts.pnl = makeChart("chart-pnl", [{ label: "total", stroke: "#ffffff", width: 2.5 }].concat(sym), "num");
+    charts.latency = makeChart("chart-latency", [{ label: "p50", stroke: "#6fdc8c" }, { label: "p99", stroke: "#ff6f91" }], "num");
+    T.charts = charts;
+    renderChips();
+  }
+
+  function drawCharts() {
+    buildCharts();
+    var t = ordered(ring.t), pctMode = $("price-mode").value === "pct", priceData = [t], pnlData = [t, ordered(ring.total)];
+    T.selected.forEach(function (s) {
+      var px = symRing(ring.px, s);
+      priceData.push(ordered(px, pctMode, pctMode ? firstValue(px) : 1));
+      pnlData.push(ordered(symRing(ring.pnl, s)));
+    });
+    charts.price.setData(priceData);
+    charts.pnl.setData(pnlData);
+    charts.latency.setData([t, ordered(ring.p50), ordered(ring.p99)]);
+    T.chart = { price: priceData, pnl: pnlData };
+  }
+
+  // ------------------------------------------------------------------ chart selection
+  function loadSelection() {
+    try {
+      var saved = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+      if (Array.isArray(saved)) { T.selected = saved.slice(0, MAX_CHART); touched = true; }
+    } catch (err) { /* no storage (private mode): the default selection */ }
+  }
+  function saveSelection() {
+    touched = true;
+    try { localStorage.setItem(STORE_KEY, JSON.stringify(T.selected)); } catch (err) { /* ignore */ }
+  }
+  function defaultSelection() {
+    if (touched || T.selected.length || !symList.length) return;
+    T.selected = symList.slice(0, DEFAULT_CHART);
+  }
+  function select(s, on) {
+    var i = T.selected.indexOf(s);
+    if (on && i < 0) {
+      if (T.selected.length >= MAX_CHART) { note("at most " + MAX_CHART + " symbols at once: remove one first"); return false; }
+      T.selected.push(s);
+    } else if (!on && i >= 0) {
+      T.selected.splice(i, 1);
+    } else {
+      return true;
+    }
+    note("");
+    saveSelection();
+    schedule(true);
+    return true;
+  }
+  function note(text) { var el = $("chips").querySelector(".note"); if (el) el.textContent = text; else pendingNote = text; }
+  var pendingNote = "";
+  function renderChips() {
+    var html = T.selected.map(function (s) {
+      return '<span class="chip" data-sym="' + esc(s) + '"><i style="background:' + colorOf(s) + '"></i>' + esc(s) +
+        '<button type="button" title="remove" data-remove="' + esc(s) + '">×</button></span>';
+    }).join("");
+    $("chips").innerHTML = html + '<span class="note">' + esc(pendingNote) + "</span>";
+    pendingNote = "";
+  }
+  function pickFromInput() {
+    var el = $("sym-pick"), v = el.value.trim();
+    if (!v) return;
+    var match = symSet.has(v) ? v : symList.find(function (s) { return s.toUpperCase() === v.toUpperCase(); });
+    if (match === undefined) { note("unknown symbol " + v); return; }
+    if (select(match, true)) el.value = "";
+  }
+
+  // ------------------------------------------------------------------ positions (virtual rows: only what is scrolled into view)
+  var sortKey = "sym", sortAsc = true;
+  function pnlOf(r) { return r.rpnl === undefined && r.upnl === undefined ? undefined : (r.rpnl || 0) + (r.upnl || 0); }
+  function sortedSymbols(st) {
+    var syms = st.symbols;
+    if (sortKey === "sym") return sortAsc ? symList.filter(function (s) { return s in syms; })
+      : symList.filter(function (s) { return s in syms; }).reverse();
+    var val = function (s) {
+      var r = syms[s];
+      var v = sortKey === "pnl" ? pnlOf(r) : r[sortKey];
+      return v === undefined || v === null ? -Infinity : (sortKey === "ntl" ? Math.abs(v) : v);
+    };
+    return Object.keys(syms).sort(function (a, b) { var d = val(a) - val(b); return (sortAsc ? d : -d) || (a < b ? -1 : 1); });
+  }
+  // A pool of row elements, one per row in view, each updated cell by cell: a price that moved repaints its
+  // cell, not the table (a scroller's whole content is repainted when its DOM is replaced).
+  var posRows = [], posTop = null, posBottom = null;
+  function spacer() {
+    var tr = document.createElement("tr"); tr.className = "spacer";
+    var td = document.createElement("td"); td.colSpan = 15; tr.appendChild(td);
+    return tr;
+  }
+  function posRow() {
+    var tr = document.createElement("tr"), td = document.createElement("td"), box = document.createElement("input");
+    td.className = "c"; box.type = "checkbox"; td.appendChild(box); tr.appendChild(td);
+    for (var k = 1; k < 15; k++) tr.appendChild(document.createElement("td"));
+    return tr;
+  }
+  function cell(td, text, cls) {
+    if (td._t !== text) { td._t = text; td.textContent = text; }
+    if (td._c !== cls) { td._c = cls; td.className = cls; }
+  }
+  function positions(st) {
+    var body = $("positions").tBodies[0], order = sortedSymbols(st), total = order.length, g = view.pos;
+    var first = Math.max(0, Math.floor(g.top / ROW_H) - OVERSCAN);
+    var last = Math.min(total, Math.ceil((g.top + (g.height || 340)) / ROW_H) + OVERSCAN);
+    var n = Math.max(0, last - first), stale = (T.config && T.config.stale_after) || 5;
+    if (!posTop) { posTop = spacer(); posBottom = spacer(); body.appendChild(posTop); body.appendChild(posBottom); }
+    while (posRows.length < n) { var tr = posRow(); body.insertBefore(tr, posBottom); posRows.push(tr); }
+    while (posRows.length > n) body.removeChild(posRows.pop());
+    posTop.style.height = first * ROW_H + "px"; posTop.hidden = first === 0;
+    posBottom.style.height = (total - last) * ROW_H + "px"; posBottom.hidden = last >= total;
+    for (var i = 0; i < n; i++) {
+      var s = order[first + i], r = st.symbols[s], pnl = pnlOf(r), row = posRows[i], c = row.cells;
+      if (row._sym !== s) {
+        row._sym = s; row.dataset.sym = s;
+        var box = c[0].firstChild; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + s);
+      }
+      var cls = "row" + (r.age >= stale ? " stale" : "");
+      if (row.className !== cls) row.className = cls;
+      var on = T.selected.indexOf(s) >= 0;
+      if (c[0].firstChild.checked !== on) c[0].firstChild.checked = on;
+      cell(c[1], s, "");
+      cell(c[2], num(r.px, 2), "");
+      cell(c[3], num(r.pos, 0), "");
+      cell(c[4], r.pos ? num(r.avg, 2) : "—", "");
+      cell(c[5], num(r.ntl, 0), tone(r.ntl));
+      cell(c[6], signed(pnl, 2), tone(pnl));
+      cell(c[7], signed(r.rpnl, 2), tone(r.rpnl));
+      cell(c[8], signed(r.upnl, 2), tone(r.upnl));
+      cell(c[9], count(r.ord), "");
+      cell(c[10], count(r.fill), "");
+      cell(c[11], count(r.rej), "");
+      cell(c[12], ms(r.p50), "");
+      cell(c[13], ms(r.p99), "");
+      cell(c[14], r.age === undefined ? "—" : r.age < 1 ? "<1 s" : r.age + " s", "");
+    }
+    var label = total + " symbols";
+    if ($("pos-count").textContent !== label) $("pos-count").textContent = label;
+  }
+
+  // ------------------------------------------------------------------ header strip
+  function kpi(id, text, cls) {
+    var el = $("kpi-" + id);
+    if (el.textContent !== text) el.textContent = text;
+    var c = "kv" + (cls ? " " + cls : "");
+    if (el.className !== c) el.className = c;
+  }
+  function strip(st) {
+    var a = st.account || {}, d = st.desk || {};
+    kpi("pnl", signed(a.pnl, 2), tone(a.pnl));
+    kpi("pnl_day", signed(a.pnl_day, 2), tone(a.pnl_day));
+    $("kpi-day-label").textContent = a.day_full || a.day_since === undefined ? "P&L today" : "P&L since " +
+      new Date(a.day_since * 1000).toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit" });
+    kpi("rpnl", signed(a.rpnl, 2), tone(a.rpnl));
+    kpi("upnl", signed(a.upnl, 2), tone(a.upnl));
+    kpi("gross", num(a.gross, 0));
+    kpi("net", signed(a.net, 0), tone(a.net));
+    kpi("open", d.open === undefined ? (d.working === undefined ? "—" : count(d.working)) : count(d.open));
+    kpi("fills", d.fills === undefined ? "—" : count(d.fills));
+    var rr = d.reject_rate;
+    kpi("reject_rate", rr === undefined || rr === null ? "—" : pct(rr, 1), rr > 0.05 ? "bad" : "");
+    $("kpi-reject-label").textContent = "reject rate " + (d.reject_window >= 299 ? "5m" : d.reject_window ? Math.round(d.reject_window) + "s" : "");
+    var ks = $("kpi-kill");
+    if (a.kill_switch === undefined) { ks.hidden = true; } else {
+      ks.hidden = false;
+      kpi("kill_switch", a.kill_switch ? "ENGAGED" : "off", a.kill_switch ? "bad" : "");
+      ks.classList.toggle("alarm", !!a.kill_switch);
+    }
+  }
+  function freshness() {  // also on a timer: a stalled stream must show its age growing
+    var st = T.state; if (!st) return;
+    var d = st.desk || {}, since = (performance.now() - recvAt) / 1000, stale = (T.config && T.config.stale_after) || 5;
+    var parts = ["stream " + age(since)];
+    if (d.md_age !== undefined) parts.push("ticks " + age(d.md_age + since));
+    if (d.stale) parts.push(d.stale + " stale");
+    kpi("freshness", parts.join(" · "), since > 2 || d.stale || d.md_age + since > stale ? "bad" : "");
+  }
+
+  // ------------------------------------------------------------------ orders: working, blotter
+  var events = [], eventN = 0, filterDirty = true, strategies = new Set(), venues = new Set();
+  function onEvent(e) {
+    T.lastId = e.lastEventId || T.lastId;
+    addEvent(JSON.parse(e.data), e.lastEventId);
+    schedule();
+  }
+  function addEvent(ev, id) {
+    id = id || ev.id;
+    if (seen.has(id)) return;
+    seen.add(id); T.eventIds.push(id); T.events++;
+    ev.id = id;
+    ev._n = ++eventN;
+    events.push(ev);
+    if (events.length > MAX_EVENTS + 500) {
+      events.splice(0, 500).forEach(function (old) { seen.delete(old.id); });
+      T.eventIds.splice(0, T.eventIds.length - MAX_EVENTS);
+    }
+    if (ev.strategy && !strategies.has(ev.strategy)) { strategies.add(ev.strategy); addOption("f-strategy", ev.strategy); }
+    if (ev.venue && !venues.has(ev.venue)) { venues.add(ev.venue); addOption("f-venue", ev.venue); }
+  }
+  function addOption(id, value) {
+    var o = document.createElement("option"); o.value = value; o.textContent = value; $(id).appendChild(o);
+  }
+  var KNOWN = { order: 1, fill: 1, reject: 1, cancel: 1 };
+  function passes(ev, f, now) {
+    if (f.kind && (f.kind === "other" ? KNOWN[ev.kind] : ev.kind !== f.kind)) return false;
+    if (f.strategy && ev.strategy !== f.strategy) return false;
+    if (f.venue && ev.venue !== f.venue) return false;
+    return !f.window || now - ev.ts <= f.window;
+  }
+  function filters() {
+    return { kind: $("f-kind").value, strategy: $("f-strategy").value, venue: $("f-venue").value, window: +$("f-window").value || 0 };
+  }
+  function grafanaRange(ts) { return "&from=" + Math.round((ts - 900) * 1000) + "&to=" + Math.round((ts + 900) * 1000); }
+  function traceHref(trace, ts) {  // Grafana Explore on the Jaeger datasource, looking the trace id up
+    var c = T.config;
+    if (!c || !c.grafana_url || !trace) return "";
+    var panes = { trace: { datasource: c.jaeger_datasource, queries: [{ refId: "A", datasource: { type: "jaeger", uid: c.jaeger_datasource }, query: trace }],
+      range: { from: String(Math.round((ts - 900) * 1000)), to: String(Math.round((ts + 900) * 1000)) } } };
+    return c.grafana_url + "/explore?schemaVersion=1&orgId=1&panes=" + encodeURIComponent(JSON.stringify(panes));
+  }
+  function orderHref(oid, trace, ts) {  // the order drill-down dashboard with its variables
+    var c = T.config;
+    if (!c || !c.grafana_url || !oid) return "";
+    return c.grafana_url + "/d/" + c.order_dashboard + "?orgId=1&var-job=" + encodeURIComponent(c.job) + "&var-order_id=" +
+      encodeURIComponent(oid) + (trace ? "&var-trace_id=" + encodeURIComponent(trace) : "") + grafanaRange(ts);
+  }
+  function link(cls, href, text, title) {
+    return href ? '<a class="' + cls + '" target="_blank" rel="noopener" title="' + esc(title) + '" href="' + esc(href) + '">' + esc(text) + "</a>" : "";
+  }
+  function grafanaLinks(oid, trace, ts) {
+    return link("trace", traceHref(trace, ts), "trace", "the order's trace in Grafana Explore") +
+      link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard");
+  }
+  function eventRow(ev, now) {
+    var detail = ev.kind === "fill" ? (ev.leaves > 0 ? "partial, " + num(ev.leaves, 0) + " left" : "filled") :
+      ev.reason || ev.message || (ev.kind === "order" ? ev.order_type : "") || "";
+    if (ev.order_id) detail = detail ? detail + " · " + ev.order_id : ev.order_id;
+    return '<tr class="' + esc(ev.kind) + '" data-id="' + esc(ev.id) + '"><td>' + (ev._clock || (ev._clock = clock(ev.ts || 0))) +
+      "</td><td>" + esc(ev.kind) + "</td><td>" + esc(ev.strategy || "") + "</td><td>" + esc(ev.venue || "") + "</td><td>" +
+      esc(ev.symbol || "") + "</td><td>" + esc(ev.side || "") + "</td><td>" + num(ev.qty, 0) + "</td><td>" + price(ev.price) +
+      "</td><td>" + (ev.slippage_bps === undefined || ev.slippage_bps === null ? "" : signed(ev.slippage_bps, 2)) +
+      '</td><td class="detail" title="' + esc(detail) + '">' + esc(detail) + "</td><td>" + grafanaLinks(ev.order_id, ev.trace_id, ev.ts || now) +
+      "</td></tr>";
+  }
+  // The events that pass the filters, oldest first; the table shows them newest first and only the rows in view.
+  var matched = [], shownN = 0, pausedAt = 0;
+  function blotter() {
+    var f = filters(), now = serverNow(), i, ev;
+    if (filterDirty) {             // filters changed (or the window slid): filter everything again
+      filterDirty = false;
+      matched = events.filter(function (e) { return passes(e, f, now); });
+    } else {                       // only new events
+      for (i = 0; i < events.length; i++) if (events[i]._n > shownN) break;
+      for (; i < events.length; i++) { ev = events[i]; if (passes(ev, f, now)) matched.push(ev); }
+    }
+    shownN = eventN;
+    if (matched.length > MAX_EVENTS + 500) matched.splice(0, 500);
+    var len = matched.length;
+    if (T.paused) while (len > 0 && matched[len - 1]._n > pausedAt) len--;  // paused: the view ends where it was
+    var body = $("blotter").tBodies[0], g = view.blotter;
+    var first = Math.max(0, Math.floor(g.top / ROW_H) - OVERSCAN);
+    var last = Math.min(len, Math.ceil((g.top + (g.height || 300)) / ROW_H) + OVERSCAN);
+    var html = first > 0 ? ['<tr class="spacer" style="height:' + first * ROW_H + 'px"><td colspan="11"></td></tr>'] : [];
+    for (i = first; i < last; i++) {
+      ev = matched[len - 1 - i];
+      html.push(ev._html || (ev._html = eventRow(ev, now)));
+    }
+    if (last < len) html.push('<tr class="spacer" style="height:' + (len - last) * ROW_H + 'px"><td colspan="11"></td></tr>');
+    setHTML(body, html.join(""));
+    var newer = matched.length - len;
+    var pausedNote = T.paused ? (newer ? newer + " new" : "") : "";
+    if ($("paused-note").textContent !== pausedNote) $("paused-note").textContent = pausedNote;
+    var note = len + " event" + (len === 1 ? "" : "s") + (len < events.length ? " of " + events.length : "");
+    if ($("blotter-note").textContent !== note) $("blotter-note").textContent = note;
+  }
+  function working(st) {
+    var w = st.working || {}, f = filters(), now = serverNow(), ids = Object.keys(w), rows = [], shown = 0;
+    ids.sort(function (a, b) { return w[a].t - w[b].t; });
+    for (var i = 0; i < ids.length && rows.length < WORKING_ROWS; i++) {
+      var o = w[ids[i]], id = ids[i];
+      if ((f.strategy && o.st !== f.strategy) || (f.venue && o.v !== f.venue)) continue;
+      var a = now - o.t;
+      shown++;
+      var oref = orderHref(id, o.tr, o.t);
+      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(id) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
+        esc(o.s || "") + "</td><td>" + esc(o.sd || "") + "</td><td>" + num(o.f, 0) + "/" + num(o.q, 0) + "</td><td>" +
+        (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + esc(id + " · " + (o.st || "") + " · " + (o.v || "")) + '">' +
+        (oref ? link("order", oref, id, "order drill-down dashboard") : esc(id)) + "</td><td>" +
+        link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore") + "</td></tr>");
+    }
+    setHTML($("working").tBodies[0], rows.join(""));
+    var d = st.desk || {}, total = d.working === undefined ? ids.length : d.working;
+    $("working-count").textContent = total > shown ? "oldest " + shown + " of " + total : String(total);
+  }
+
+  // ------------------------------------------------------------------ risk, health
+  function risk(st) {
+    var d = st.desk || {}, lim = d.limits || {}, names = Object.keys(lim).sort();
+    setHTML($("limits"), names.length ? names.map(function (n) {
+      var v = lim[n], cls = v >= 1 ? "over" : v >= 0.8 ? "warn" : "";
+      return '<div class="limit ' + cls + '" data-limit="' + esc(n) + '"><span title="' + esc(n) + '">' + esc(n) + '</span><div class="bar"><span style="width:' +
+        Math.min(100, Math.max(0, v * 100)).toFixed(1) + '%"></span></div><span class="v">' + pct(v, 1) + "</span></div>";
+    }).join("") : '<span class="muted">no limits reported</span>');
+    var reasons = d.reasons || {};
+    setHTML($("reasons").tBodies[0], Object.keys(reasons).sort(function (a, b) { return reasons[b] - reasons[a]; }).map(function (r) {
+      return '<tr><td class="detail" title="' + esc(r) + '">' + esc(r) + "</td><td>" + count(reasons[r]) + "</td></tr>";
+    }).join(""));
+  }
+  var EXPORT = { ok: "exporting", failing: "export failing", not_configured: "collector not configured", off: "export off", no_agent: "no agent" };
+  function health(st) {
+    var a = st.account || {}, h = st.health || {}, sys = st.system || {}, ex = h.export;
+    var failing = ex === "failing";
+    var items = [
+      ["equity", num(a.equity, 2)], ["drawdown", a.drawdown == null ? "—" : pct(a.drawdown, 2)],
+      ["export", EXPORT[ex] || ex || "—", failing ? "bad" : "neutral", "export"]
+    ];
+    if (ex === "ok" || failing) items.push(["export failures", count(h.exports_failed), failing ? "bad" : "", "exports_failed"]);
+    items.push(
+      ["logs dropped", count(h.logs_dropped), h.logs_dropped > 0 ? "bad" : ""], ["items dropped", count(h.items_dropped), h.items_dropped > 0 ? "bad" : ""],
+      ["series overflow", count(h.series_overflow), h.series_overflow > 0 ? "bad" : ""], ["live clients", count(h.clients)],
+      ["frames coalesced", count(h.frames_coalesced)], ["clients timed out", count(h.clients_timed_out)],
+      ["events evicted", count(h.events_evicted)],
+      ["process CPU", sys.cpu_pct == null ? "—" : sys.cpu_pct + " %"], ["process RSS", sys.rss_mb == null ? "—" : sys.rss_mb + " MB"]
+    );
+    setHTML($("health"), items.map(function (it) {
+      return "<dt>" + it[0] + '</dt><dd data-k="' + (it[3] || it[0]) + '"' + (it[2] ? ' class="' + it[2] + '"' : "") + ">" + esc(it[1]) + "</dd>";
+    }).join(""));
+    var badge = $("export");
+    badge.textContent = EXPORT[ex] || "";
+    badge.dataset.state = ex || "";
+  }
+
+  // ------------------------------------------------------------------ drawing: once per animation frame at most
+  var pending = false, chartsDirty = true;
+  function schedule(charts) {
+    if (charts) chartsDirty = true;
     if (pending) return;
     pending = true;
-    requestAnimationFrame(function () {
-      pending = false;
-      if (!charts.price) return;
-      charts.price.setData([series.t].concat(chartSyms.map(function (s) { return series.px[s]; })));
-      charts.pnl.setData([series.t].concat(chartSyms.map(function (s) { return series.pnl[s]; })));
-      charts.latency.setData([series.t, series.p50, series.p99]);
-      tables();
-    });
+    requestAnimationFrame(draw);
   }
-
-  function prefill(frames) {  // chart points from /history, so the charts do not start empty
-    chartSyms = Object.keys(frames[frames.length - 1].px || {}).sort().slice(0, CHART_SYMBOLS);
-    resetCharts();
-    frames.forEach(function (f) {
-      push(series.t, f.ts);
-      chartSyms.forEach(function (s) {
-        push(series.px[s], f.px[s] === undefined ? null : f.px[s]);
-        push(series.pnl[s], f.pnl[s] === undefined ? null : f.pnl[s]);
-      });
-      push(series.p50, f.p50 == null ? null : f.p50 * 1000);
-      push(series.p99, f.p99 == null ? null : f.p99 * 1000);
-    });
-    draw();
+  // Scroll positions, read before anything is written in a frame (a read after a write forces a layout).
+  var view = { pos: { top: 0, height: 0 }, blotter: { top: 0, height: 0 } };
+  function measure() {
+    var p = $("pos-wrap"), b = $("blotter-wrap");
+    view.pos.top = p.scrollTop; view.pos.height = p.clientHeight;
+    view.blotter.top = b.scrollTop; view.blotter.height = b.clientHeight;
   }
-
-  function fmt(v, d) { return v === undefined || v === null ? "" : (typeof v === "number" ? v.toFixed(d) : v); }
-
-  function tables() {
-    var st = T.state; if (!st) return;
-    var rows = Object.keys(st.symbols).sort().map(function (s) {
-      var r = st.symbols[s];
-      return "<tr><td>" + esc(s) + "</td><td>" + fmt(r.px, 2) + "</td><td>" + fmt(r.pos, 0) + "</td><td>" + fmt(r.ntl, 0) +
-        "</td><td>" + fmt(r.rpnl, 2) + "</td><td>" + fmt(r.upnl, 2) + "</td><td>" + fmt(r.ord, 0) + "</td><td>" +
-        fmt(r.fill, 0) + "</td><td>" + fmt(r.rej, 0) + "</td><td>" + fmt(r.p50 == null ? null : r.p50 * 1000, 2) +
-        "</td><td>" + fmt(r.p99 == null ? null : r.p99 * 1000, 2) + "</td></tr>";
-    });
-    $("positions").tBodies[0].innerHTML = rows.join("");
-    var a = st.account || {}, h = st.health || {}, sys = st.system || {};
-    var items = [
-      ["equity", fmt(a.equity, 2)], ["drawdown", a.drawdown == null ? "" : (a.drawdown * 100).toFixed(2) + " %"],
-      ["kill switch", a.kill_switch ? "ENGAGED" : "off", a.kill_switch],
-      ["export failures", h.exports_failed, h.exports_failed > 0], ["logs dropped", h.logs_dropped, h.logs_dropped > 0],
-      ["items dropped", h.items_dropped, h.items_dropped > 0], ["series overflow", h.series_overflow, h.series_overflow > 0],
-      ["live clients", h.clients], ["frames coalesced", h.frames_coalesced], ["clients timed out", h.clients_timed_out],
-      ["process CPU", sys.cpu_pct == null ? "" : sys.cpu_pct + " %"], ["process RSS", sys.rss_mb == null ? "" : sys.rss_mb + " MB"]
-    ];
-    $("health").innerHTML = items.map(function (it) {
-      return "<dt>" + it[0] + "</dt><dd" + (it[2] ? " class=bad" : "") + ">" + esc(String(it[1] === undefined ? "" : it[1])) + "</dd>";
-    }).join("");
+  function draw() {
+    pending = false;
+    var st = T.state;
+    if (!st) return;
+    T.draws++;
+    measure();
+    if (symListDirty) {
+      symListDirty = false;
+      $("sym-list").innerHTML = symList.map(function (s) { return '<option value="' + esc(s) + '">'; }).join("");
+      defaultSelection();
+    }
+    drawCharts();
+    strip(st);
+    freshness();
+    positions(st);
+    working(st);
+    blotter();
+    risk(st);
+    health(st);
     $("lastid").textContent = "last id " + T.lastId;
   }
 
-  function esc(s) { return s.replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; }); }
+  // ------------------------------------------------------------------ controls
+  function bind() {
+    $("sym-pick").addEventListener("change", pickFromInput);
+    $("sym-pick").addEventListener("keydown", function (e) { if (e.key === "Enter") pickFromInput(); });
+    $("sym-clear").addEventListener("click", function () { T.selected = []; saveSelection(); schedule(true); });
+    $("price-mode").addEventListener("change", function () { schedule(true); });
+    $("chips").addEventListener("click", function (e) {
+      var s = e.target.getAttribute && e.target.getAttribute("data-remove");
+      if (s !== null && s !== undefined) select(s, false);
+    });
+    $("positions").addEventListener("change", function (e) {
+      var s = e.target.getAttribute("data-chart");
+      if (s !== null && !select(s, e.target.checked)) e.target.checked = false;
+    });
+    $("positions").tHead.addEventListener("click", function (e) {
+      var k = e.target.getAttribute("data-sort");
+      if (!k) return;
+      sortAsc = k === sortKey ? !sortAsc : k === "sym";
+      sortKey = k;
+      Array.prototype.forEach.call(this.querySelectorAll("th"), function (th) {
+        th.classList.toggle("sorted", th === e.target); th.classList.toggle("asc", th === e.target && sortAsc);
+      });
+      schedule();
+    });
+    $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
+    $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
+    ["f-kind", "f-strategy", "f-venue", "f-window"].forEach(function (id) {
+      $(id).addEventListener("change", function () { filterDirty = true; schedule(); });
+    });
+    $("pause").addEventListener("click", function () {
+      T.paused = !T.paused;
+      pausedAt = eventN;
+      this.setAttribute("aria-pressed", String(T.paused));
+      this.textContent = T.paused ? "resume" : "pause";
+      schedule();
+    });
+    window.addEventListener("resize", function () { chartKey = ""; schedule(true); });
+    var lastCount = 0;
+    setInterval(function () { $("rate").textContent = ((T.frames - lastCount) / 2).toFixed(1) + " fps"; lastCount = T.frames; }, 2000);
+    setInterval(function () {  // ages move without frames; the time window slides
+      freshness();
+    }, 250);
+    setInterval(function () {  // the time window slides: rows that left it go
+      if (!T.paused && +$("f-window").value) { filterDirty = true; schedule(); }
+    }, 1000);
+  }
 
-  var lastCount = 0;
-  setInterval(function () { $("rate").textContent = ((T.frames - lastCount) / 2).toFixed(1) + " fps"; lastCount = T.frames; }, 2000);
+  function getJson(path) {
+    return fetch(path, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
+  }
 
-  fetch("history", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
+  loadSelection();
+  bind();
+  Promise.all([getJson("config"), getJson("history")]).then(function (res) {
+    var c = res[0], h = res[1];
+    if (c) { T.config = c; $("job").textContent = c.job || ""; }
     if (h && h.events) h.events.forEach(function (ev) { addEvent(ev, ev.id); });
     if (h && h.frames && h.frames.length) prefill(h.frames);
     // Resume the stream from where this history ends, so no event falls between the two requests.
     if (h && h.last_id && !T.lastId) T.lastId = h.last_id;
-  }).catch(function () {}).then(connect);
+  }).then(connect);
 })();

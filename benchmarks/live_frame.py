@@ -1,0 +1,152 @@
+"""What one live tick costs at 1,000 symbols: building the state, serializing it, and the frames' sizes.
+
+    python benchmarks/live_frame.py [--symbols 1000] [--ticks 200] [--rounds 3] [--before f6a41fa]
+
+The registry holds what a desk trading every symbol reports through ``TradingTelemetry``: per symbol a price,
+position, notional, realized and unrealized P&L, average entry price and last-tick time (gauges), orders
+submitted and filled (counters, two sides each) and submit-to-fill, submit-to-ack and signal-to-submit latency
+histograms (two sides each); per strategy exposure, equity, drawdown, open orders, risk limits. Each tick moves
+100 prices (and their ticks' times) and records 20 fills, then builds the state (``FrameBuilder.build``) and
+serializes the full frame and the delta (orjson), as the producer does once per tick.
+
+The peer is the same measurement on the package of ``--before`` (``git archive`` of that revision, before
+issue 15), in the same run: each round runs both, in fresh processes, one after the other. It uses only
+``FrameBuilder(registry).build()`` and ``delta``, which both have. Prints the median and p99 time per tick
+(over all rounds) and the frame sizes; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(symbols: int, ticks: int) -> dict[str, Any]:
+    """One process: the registry above, ``ticks`` ticks; per-tick times (s) and frame sizes (bytes)."""
+    import orjson
+
+    from tradeobs_agent.live.frames import FrameBuilder, delta
+    from tradeobs_agent.metrics import Registry
+
+    args = argparse.Namespace(symbols=symbols, ticks=ticks)
+    rng = random.Random(1)
+    reg = Registry(max_series=100_000)
+    syms = [f"S{i:04d}" for i in range(args.symbols)]
+    g = {n: reg.gauge(n) for n in (
+        "trading.marketdata.price", "trading.position.quantity", "trading.position.notional", "trading.pnl.realized",
+        "trading.pnl.unrealized", "trading.position.avg_price", "trading.marketdata.last_tick",
+    )}  # fmt: skip
+    sub, fil = reg.counter("trading.orders.submitted"), reg.counter("trading.orders.filled")
+    lat = [
+        reg.histogram(n, unit="s")
+        for n in (
+            "trading.order.submit_to_fill.latency",
+            "trading.order.submit_to_ack.latency",
+            "trading.order.signal_to_submit.latency",
+        )
+    ]
+    now = time.time()
+    px = {}
+    for s in syms:
+        px[s] = 50 + rng.random() * 400
+        g["trading.marketdata.price"].bind(symbol=s).set(px[s])
+        g["trading.marketdata.last_tick"].bind(symbol=s).set(now)
+        for name, v in (
+            ("trading.position.quantity", 100.0),
+            ("trading.position.notional", 100 * px[s]),
+            ("trading.pnl.realized", rng.gauss(0, 500)),
+            ("trading.pnl.unrealized", rng.gauss(0, 500)),
+            ("trading.position.avg_price", px[s] * 0.99),
+        ):
+            g[name].bind(symbol=s, strategy="momentum").set(v)
+        for side in ("buy", "sell"):
+            sub.bind(symbol=s, side=side).add(3)
+            fil.bind(symbol=s, side=side).add(2)
+            for h in lat:
+                h.bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+    for name, v in (("trading.exposure.gross", 4e7), ("trading.exposure.net", 1e6), ("trading.equity", 1e6),
+                    ("trading.drawdown", 0.01), ("trading.orders.open", 12)):  # fmt: skip
+        reg.gauge(name).bind(strategy="momentum").set(v)
+    reg.gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
+    builder = FrameBuilder(reg)
+    prev = builder.build()
+    times, full, deltas = [], [], []
+    for _ in range(args.ticks):
+        t = time.time()
+        for s in rng.sample(syms, 100):
+            px[s] *= 1 + rng.gauss(0, 0.0005)
+            g["trading.marketdata.price"].bind(symbol=s).set(px[s])
+            g["trading.marketdata.last_tick"].bind(symbol=s).set(t)
+        for s in rng.sample(syms, 20):
+            side = rng.choice(("buy", "sell"))
+            sub.bind(symbol=s, side=side).add(1)
+            fil.bind(symbol=s, side=side).add(1)
+            lat[0].bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+        t0 = time.perf_counter()
+        state = builder.build()
+        full_json = orjson.dumps({"type": "full", "seq": 1, "ts": t, **state})
+        delta_json = orjson.dumps({"type": "delta", "seq": 2, "ts": t, **delta(prev, state)})
+        times.append(time.perf_counter() - t0)
+        full.append(len(full_json))
+        deltas.append(len(delta_json))
+        prev = state
+        time.sleep(0.01)
+    return {"times": times, "full": full, "delta": deltas}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--symbols", type=int, default=1000)
+    ap.add_argument("--ticks", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", default="f6a41fa", help="git revision of the peer (default: %(default)s)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.symbols, args.ticks)))
+        return
+    results: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        git = ["git", "-C", str(ROOT), "archive", args.before, "agent"]
+        archive = subprocess.run(git, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        paths = {"before": str(Path(tmp) / "agent"), "now": str(ROOT / "agent")}
+        for _ in range(args.rounds):
+            for name in ("before", "now"):
+                env = {**os.environ, "PYTHONPATH": paths[name]}
+                cmd = [sys.executable, __file__, "--child", "--symbols", str(args.symbols), "--ticks", str(args.ticks)]
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                results[name].append(json.loads(out.strip().splitlines()[-1]))
+    print(
+        f"Live tick at {args.symbols:,} symbols (100 prices moved and 20 fills per tick), "
+        f"{args.rounds} x {args.ticks} ticks per tree, {os.cpu_count()} CPUs"
+    )
+    print("| tree | build + serialize p50 ms | p99 ms | full frame KB | delta KB |")
+    print("|---|---:|---:|---:|---:|")
+    p50 = {}
+    for name in ("before", "now"):
+        times = sorted(t for r in results[name] for t in r["times"])
+        full = [x for r in results[name] for x in r["full"]]
+        deltas = [x for r in results[name] for x in r["delta"]]
+        p50[name] = statistics.median(times)
+        label = f"before ({args.before})" if name == "before" else "now"
+        print(
+            f"| {label} | {p50[name] * 1000:.1f} | {times[int(0.99 * len(times))] * 1000:.1f} "
+            f"| {statistics.median(full) / 1000:.0f} | {statistics.median(deltas) / 1000:.1f} |"
+        )
+    print(f"Tick time, now / before: {p50['now'] / p50['before']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""The live page as a trader sees it, in real headless Chromium against the scenario service (live_server.py).
+
+What a person reads is checked against ``/snapshot``: the header strip, every position, the working orders,
+the risk limits and reject reasons; negative numbers keep their sign (also on chart axes, whose labels must
+fit); every symbol can be charted; the blotter filters, pauses and windows; orders and fills link to Grafana;
+the export state reads right. Nothing here measures speed (benchmarks/live_page.py does).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests._util import wait_for
+from tests.e2e.conftest import LiveProcess
+
+pytestmark = pytest.mark.e2e
+GRAFANA = "http://grafana.desk.example:3000"
+POSITION_COLUMNS = ["chart", "symbol", "px", "pos", "avg", "ntl", "pnl", "rpnl", "upnl", "ord", "fill", "rej"]
+
+
+def js(page: Any, expr: str) -> Any:
+    return page.evaluate(expr)
+
+
+def open_page(page: Any, srv: LiveProcess, frames: int = 15) -> None:
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames, f"{frames} frames")
+
+
+def freeze(page: Any, srv: LiveProcess) -> dict[str, Any]:
+    """Stop the feed, then wait until the page has drawn a frame built after the last change; the snapshot."""
+    srv.post("/test/freeze")
+    time.sleep(0.5)  # the journal applies what was recorded before the freeze (every 0.2 s at most)
+    seq = srv.snapshot()["seq"]
+    wait_for(lambda: js(page, "window.__tradeobs.state.seq") > seq + 2, "frames after the freeze")
+    snap = srv.snapshot()
+    draws = js(page, "window.__tradeobs.draws")
+    wait_for(lambda: js(page, "window.__tradeobs.draws") > draws, "a draw after the snapshot")
+    return snap
+
+
+def number(text: str) -> float:
+    """What a person reads, as a number: "-2,345.67" -> -2345.67, "+12.0 %" -> 12.0."""
+    cleaned = text.replace(",", "").replace("%", "").replace("+", "").strip()
+    return float(cleaned)
+
+
+def shows(text: str, value: float | None, decimals: int) -> bool:
+    """``text`` is ``value`` rounded to ``decimals``, with its sign (a negative one must start with "-")."""
+    if value is None:
+        return text == "—"
+    if round(value, decimals) < 0 and not text.startswith("-"):
+        return False
+    try:
+        return abs(number(text) - value) <= 0.5 * 10**-decimals + 1e-9
+    except ValueError:  # blank, or not a number at all
+        return False
+
+
+def kpi(page: Any, name: str) -> str:
+    return str(page.locator(f"#kpi-{name}").inner_text())
+
+
+# --------------------------------------------------------------------------- values match /snapshot
+
+
+def test_values_shown_match_the_snapshot(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv)
+    # XOM's market data stops: after 5 s without a tick it is stale, in its row and in the header
+    stale = page.locator("#positions tbody tr.row.stale")
+    wait_for(lambda: stale.count() == 1, "XOM stale", limit=30)
+    assert stale.get_attribute("data-sym") == "XOM" and stale.locator("td").last.inner_text().endswith(" s")
+    assert "1 stale" in kpi(page, "freshness")
+    snap = freeze(page, srv)
+    a, d, syms = snap["account"], snap["desk"], snap["symbols"]
+    assert a["pnl"] < -1000 and a["rpnl"] < 0  # the scenario loses money: signs matter below
+
+    # the header strip
+    for name, value, decimals in [
+        ("pnl", a["pnl"], 2),
+        ("pnl_day", a["pnl_day"], 2),
+        ("rpnl", a["rpnl"], 2),
+        ("upnl", a["upnl"], 2),
+        ("gross", a["gross"], 0),
+        ("net", a["net"], 0),
+        ("open", d["open"], 0),
+        ("fills", d["fills"], 0),
+    ]:
+        assert shows(kpi(page, name), value, decimals), (name, kpi(page, name), value)
+    assert kpi(page, "pnl").startswith("-")
+    assert shows(kpi(page, "reject_rate"), d["reject_rate"] * 100, 1)
+    assert page.locator("#kpi-kill").is_visible() and kpi(page, "kill_switch") == "off"
+
+    # every position, cell by cell (12 symbols: all rows are in view)
+    rows = page.locator("#positions tbody tr.row")
+    assert rows.count() == len(syms) == 12
+    seen = set()
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        sym = cells[1]
+        r = syms[sym]
+        seen.add(sym)
+        got = dict(zip(POSITION_COLUMNS, cells, strict=False))
+        assert shows(got["px"], r["px"], 2), (sym, got, r)
+        assert shows(got["pos"], r["pos"], 0), (sym, got, r)
+        assert got["avg"] == "—" if r["pos"] == 0 else shows(got["avg"], r["avg"], 2), (sym, got, r)
+        assert shows(got["ntl"], r["ntl"], 0), (sym, got, r)
+        assert shows(got["pnl"], r["rpnl"] + r["upnl"], 2), (sym, got, r)
+        assert shows(got["rpnl"], r["rpnl"], 2) and shows(got["upnl"], r["upnl"], 2), (sym, got, r)
+        for key in ("ord", "fill", "rej"):  # a count the service never incremented is 0, not blank
+            assert shows(got[key], r.get(key, 0), 0), (sym, key, got, r)
+    assert seen == set(syms)
+    flat = rows.filter(has_text="NVDA").locator("td").all_inner_texts()
+    assert flat[3] == "0" and flat[6].startswith("-")  # a flat position with a realized loss
+
+    # working orders, risk limits, reject reasons
+    working = page.locator("#working tbody tr")
+    assert sorted(working.nth(i).get_attribute("data-oid") for i in range(working.count())) == sorted(snap["working"])
+    part = working.filter(has_text="part-1").locator("td").all_inner_texts()
+    assert part[3] == "40/100"
+    for name, ratio in d["limits"].items():
+        shown = page.locator(f'#limits .limit[data-limit="{name}"] .v').inner_text()
+        assert shows(shown, ratio * 100, 1), (name, shown, ratio)
+    assert page.locator("#limits .limit.over").count() == 1  # meanrev's drawdown limit at 104%
+    reasons = {r[0]: number(r[1]) for r in (x.split("\t") for x in page.locator("#reasons tbody tr").all_inner_texts())}
+    assert reasons == {k: float(v) for k, v in d["reasons"].items()}
+
+    # no Grafana URL configured: no links
+    assert page.locator("a.trace, a.order").count() == 0
+    assert js(page, "window.__tradeobs.config.grafana_url") == ""
+
+
+def test_negative_axis_labels_keep_their_sign_and_fit(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv, frames=30)
+    labels = js(page, "window.__tradeobs.axes['chart-pnl']")
+    negative = [x for x in labels if number(x) < 0]
+    assert negative and all(x.startswith("-") for x in negative), labels
+    assert any(len(x) >= 6 for x in negative), labels  # "-10,000": the width that was cut to "10,000"
+    # Each label fits the axis uPlot laid out: its width, plus tick and gap, is inside the plot's left edge.
+    fits = js(
+        page,
+        """() => {
+          const u = window.__tradeobs.charts.pnl, ax = u.axes[1];
+          const ctx = document.createElement('canvas').getContext('2d');
+          ctx.font = '12px system-ui, sans-serif';
+          const left = u.bbox.left / devicePixelRatio;
+          return window.__tradeobs.axes['chart-pnl'].map(
+            l => [l, ctx.measureText(l).width + ax.ticks.size + ax.gap, left]);
+        }""",
+    )
+    for label, needed, left in fits:
+        assert needed <= left, (label, needed, left)
+
+
+def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv)
+    symbols = sorted(srv.snapshot()["symbols"])
+    page.locator("#sym-clear").click()
+    for sym in symbols:  # typed into the picker, as a person would
+        page.locator("#sym-pick").fill(sym)
+        page.locator("#sym-pick").press("Enter")
+    assert js(page, "window.__tradeobs.selected") == symbols
+    assert sorted(page.locator("#chips .chip").evaluate_all("els => els.map(e => e.dataset.sym)")) == symbols
+    legend = page.locator("#chart-price .u-legend .u-series .u-label")
+    wait_for(lambda: sorted(legend.all_inner_texts()) == symbols, "a line per symbol in the legend")
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") > frames + 10, "more frames")
+    price = js(page, "window.__tradeobs.chart.price")
+    for i, sym in enumerate(symbols, start=1):  # every line has points, normalised to % change
+        points = [v for v in price[i][-10:] if v is not None]
+        assert points and all(abs(v) < 50 for v in points), (sym, price[i][-10:])
+    # raw prices: the last point of each line is the price the snapshot gives
+    page.locator("#price-mode").select_option("raw")
+    snap = freeze(page, srv)
+    price = js(page, "window.__tradeobs.chart.price")
+    for i, sym in enumerate(symbols, start=1):
+        assert price[i][-1] == pytest.approx(snap["symbols"][sym]["px"]), sym
+    # the positions table's checkbox toggles a line too
+    page.locator('#positions input[data-chart="AAPL"]').uncheck()
+    wait_for(lambda: "AAPL" not in js(page, "window.__tradeobs.selected"), "AAPL unselected")
+    page.locator('#positions input[data-chart="AAPL"]').check()
+    wait_for(lambda: "AAPL" in js(page, "window.__tradeobs.selected"), "AAPL selected")
+    # and the choice survives a reload
+    page.reload()
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.frames") > 2, "frames after reload")
+    assert sorted(js(page, "window.__tradeobs.selected")) == symbols
+
+
+def _blotter(page: Any) -> list[list[str]]:
+    return [r.split("\t") for r in page.locator("#blotter tbody tr:not(.spacer)").all_inner_texts()]
+
+
+def test_blotter_filters_pause_window_and_detail_fits(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    srv = live_server()
+    page = browser_page
+    loaded = time.monotonic()
+    open_page(page, srv)
+    info = srv.get("/test/info")
+
+    page.locator("#f-strategy").select_option("meanrev")
+    wait_for(lambda: _blotter(page) and all(r[2] == "meanrev" for r in _blotter(page)), "meanrev only")
+    page.locator("#f-venue").select_option("alpaca-paper")  # meanrev trades on ib-paper only
+    wait_for(lambda: _blotter(page) == [], "nothing")
+    page.locator("#f-strategy").select_option("")
+    wait_for(lambda: _blotter(page) and all(r[3] == "alpaca-paper" for r in _blotter(page)), "alpaca-paper only")
+    page.locator("#f-venue").select_option("")
+
+    # the long venue reject: its detail cell is cut to its column (ellipsis), the full text in its title
+    page.locator("#f-kind").select_option("reject")
+    row = page.locator("#blotter tbody tr.reject", has_text="venue rejected")
+    wait_for(lambda: row.count() == 1, "the long reject")
+    detail = row.locator("td.detail")
+    assert detail.get_attribute("title") == f"{info['long_reason']} · venue-1"
+    geo = detail.evaluate(
+        """td => { const card = td.closest('.card').getBoundingClientRect(), r = td.getBoundingClientRect();
+                   const wrap = td.closest('.scroll');
+                   return { cut: td.scrollWidth > td.clientWidth, right: r.right, cardRight: card.right,
+                            overflow: wrap.scrollWidth - wrap.clientWidth }; }"""
+    )
+    assert geo["cut"] and geo["right"] <= geo["cardRight"] and geo["overflow"] <= 0, geo
+    page.locator("#f-kind").select_option("")
+
+    # pause: the rows stay put while events keep arriving; resume shows the new ones
+    page.locator("#pause").click()
+    first = page.locator("#blotter tbody tr:not(.spacer)").first.get_attribute("data-id")
+    events = js(page, "window.__tradeobs.events")
+    wait_for(lambda: js(page, "window.__tradeobs.events") >= events + 4, "events while paused")
+    assert page.locator("#blotter tbody tr:not(.spacer)").first.get_attribute("data-id") == first
+    assert page.locator("#paused-note").inner_text().endswith(" new")
+    page.locator("#pause").click()
+    wait_for(lambda: page.locator("#blotter tbody tr:not(.spacer)").first.get_attribute("data-id") != first, "resumed")
+
+    # a time window: the setup's rejects (at start) leave "last 15 s", the order flow stays
+    page.locator("#f-kind").select_option("reject")
+    wait_for(lambda: any("venue-1" in r[9] for r in _blotter(page)), "setup reject shown")
+    time.sleep(max(0.0, 16.5 - (time.monotonic() - loaded)))
+    page.locator("#f-window").select_option("15")
+    wait_for(lambda: not any("venue-1" in r[9] for r in _blotter(page)), "setup reject out of the window")
+    page.locator("#f-kind").select_option("")
+    wait_for(lambda: len(_blotter(page)) > 0, "recent events in the window")
+    now = js(page, "Date.now() / 1000")
+    times = [e["ts"] for e in srv.get("/telemetry/history")["events"]]
+    assert min(times) < now - 15  # there was something to leave out
+
+
+def test_orders_and_fills_link_to_grafana_and_no_collector_is_neutral(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    srv = live_server("--agent", "default", "--grafana", GRAFANA + "/")
+    page = browser_page
+    open_page(page, srv)
+    assert srv.snapshot()["health"]["export"] == "not_configured"  # nothing listens on the default endpoint
+    events = {e["id"]: e for e in srv.get("/telemetry/history")["events"]}
+
+    fill = page.locator("#blotter tbody tr.fill").first
+    ev = events[fill.get_attribute("data-id")]
+    assert ev["trace_id"] and len(ev["trace_id"]) == 32
+    trace = urllib.parse.urlsplit(fill.locator("a.trace").get_attribute("href"))
+    assert f"{trace.scheme}://{trace.netloc}{trace.path}" == GRAFANA + "/explore"
+    q = urllib.parse.parse_qs(trace.query)
+    assert q["schemaVersion"] == ["1"]
+    (pane,) = json.loads(q["panes"][0]).values()
+    assert pane["datasource"] == "jaeger"
+    jaeger = {"type": "jaeger", "uid": "jaeger"}
+    assert pane["queries"] == [{"refId": "A", "datasource": jaeger, "query": ev["trace_id"]}]
+    assert int(pane["range"]["from"]) < ev["ts"] * 1000 < int(pane["range"]["to"])
+    order = urllib.parse.urlsplit(fill.locator("a.order").get_attribute("href"))
+    assert order.path == "/d/tradeobs-order"
+    q = urllib.parse.parse_qs(order.query)
+    assert q["var-job"] == ["e2e-desk"] and q["var-order_id"] == [ev["order_id"]]
+    assert q["var-trace_id"] == [ev["trace_id"]]
+    # working orders link too: the order id opens the drill-down, "trace" the trace
+    rest = page.locator('#working tbody tr[data-oid="rest-1"]')
+    row = srv.snapshot()["working"]["rest-1"]
+    href = rest.locator("a.order").get_attribute("href")
+    assert "var-order_id=rest-1" in href and f"var-trace_id={row['tr']}" in href
+    assert row["tr"] in urllib.parse.unquote(rest.locator("a.trace").get_attribute("href"))
+
+    # no collector configured: said plainly, neutral, and no export-failure counter shown as an error
+    export = page.locator('#health dd[data-k="export"]')
+    assert export.inner_text() == "collector not configured"
+    assert export.get_attribute("class") == "neutral"
+    assert page.locator('#health dd[data-k="exports_failed"]').count() == 0
+    assert page.locator("#health dd.bad").count() == 0
+    assert page.locator("#export").inner_text() == "collector not configured"
+    assert page.locator("#export").get_attribute("data-state") == "not_configured"
+
+
+def test_a_failing_export_is_red_and_an_engaged_kill_switch_alarms(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    srv = live_server("--agent", "failing", "--kill-switch", "on")
+    page = browser_page
+    open_page(page, srv)
+    wait_for(lambda: srv.snapshot()["health"]["export"] == "failing", "export failing", limit=30)
+    export = page.locator('#health dd[data-k="export"]')
+    wait_for(lambda: export.inner_text() == "export failing", "page says failing")
+    assert export.get_attribute("class") == "bad"
+    failures = page.locator('#health dd[data-k="exports_failed"]')
+    wait_for(lambda: failures.count() == 1 and number(failures.inner_text()) > 0, "failures counted")
+    assert failures.get_attribute("class") == "bad"
+    assert page.locator("#export").get_attribute("data-state") == "failing"
+    assert kpi(page, "kill_switch") == "ENGAGED"
+    assert "alarm" in (page.locator("#kpi-kill").get_attribute("class") or "")
+
+
+def test_a_thousand_symbols(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    srv = live_server("--symbols", "1000", "--kill-switch", "none")
+    page = browser_page
+    open_page(page, srv, frames=20)
+    assert page.locator("#pos-count").inner_text() == "1000 symbols"
+    assert not page.locator("#kpi-kill").is_visible()  # never reported: not shown
+    # only the rows in view are in the DOM; the scroller is as tall as all of them
+    rendered = page.locator("#positions tbody tr.row").count()
+    assert 10 <= rendered <= 60, rendered
+    assert js(page, "document.getElementById('pos-wrap').scrollHeight") >= 1000 * 20
+    page.locator("#pos-wrap").evaluate("el => el.scrollTop = el.scrollHeight")
+    last = page.locator('#positions tbody tr.row[data-sym="SYM0999"]')
+    wait_for(lambda: last.count() == 1, "the last symbol scrolled into view")
+    snap = srv.snapshot()
+    assert shows(last.locator("td").nth(3).inner_text(), snap["symbols"]["SYM0999"]["pos"], 0)
+    # any symbol can be charted: the last one and one from the middle, not only the first ones
+    page.locator("#sym-clear").click()
+    for sym in ("SYM0999", "SYM0500"):
+        page.locator("#sym-pick").fill(sym)
+        page.locator("#sym-pick").press("Enter")
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") > frames + 5, "frames")
+    price = js(page, "window.__tradeobs.chart.price")
+    assert all(any(v is not None for v in series[-5:]) for series in price[1:]) and len(price) == 3
+    # at most 20 lines at once: the 21st is refused with a note, not silently
+    for i in range(18):
+        page.locator("#sym-pick").fill(f"SYM{100 + i:04d}")
+        page.locator("#sym-pick").press("Enter")
+    page.locator("#sym-pick").fill("SYM0300")
+    page.locator("#sym-pick").press("Enter")
+    assert len(js(page, "window.__tradeobs.selected")) == 20
+    assert "at most 20" in page.locator("#chips .note").inner_text()
+    f0 = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= f0 + 20, "frames keep coming")

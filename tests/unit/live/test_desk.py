@@ -1,0 +1,228 @@
+"""The trader's view in the frame: desk totals, day P&L, reject rate, freshness, limits, working orders."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tradeobs_agent import events
+from tradeobs_agent.live import frames
+from tradeobs_agent.live.app import JAEGER_DATASOURCE_UID, ORDER_DASHBOARD_UID
+from tradeobs_agent.live.frames import FrameBuilder, delta
+from tradeobs_agent.live.hub import LiveHub
+from tradeobs_agent.live.working import WorkingOrders
+from tradeobs_agent.metrics import Registry
+from tradeobs_agent.testing import reset as _reset_for_tests
+from tradeobs_agent.trading import TradingTelemetry
+
+COMPOSE = Path(__file__).resolve().parents[3] / "compose" / "grafana"
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    _reset_for_tests()
+    yield
+    _reset_for_tests()
+
+
+@pytest.fixture()
+def reg() -> Registry:
+    return Registry()
+
+
+def _order(oid: str, **kw: Any) -> dict[str, Any]:
+    return {"order_id": oid, "symbol": "AAPL", "side": "buy", "qty": 100, "price": 10.0, "submitted_at": 5.0, **kw}
+
+
+def test_account_adds_pnl_totals_and_exposure(reg: Registry) -> None:
+    rp, up = reg.gauge("trading.pnl.realized"), reg.gauge("trading.pnl.unrealized")
+    rp.bind(symbol="AAPL", strategy="a").set(-2500.5)
+    up.bind(symbol="AAPL", strategy="a").set(100.25)
+    rp.bind(symbol="MSFT", strategy="b").set(400.0)
+    reg.gauge("trading.exposure.gross").bind(strategy="a").set(1000.0)
+    reg.gauge("trading.exposure.gross").bind(strategy="b").set(500.0)
+    reg.gauge("trading.exposure.net").bind(strategy="a").set(-300.0)
+    b = FrameBuilder(reg)  # created with this P&L: "today" starts here
+    up.bind(symbol="AAPL", strategy="a").set(-899.75)
+    account = b.build()["account"]
+    assert account["pnl"] == -3000.25 and account["rpnl"] == -2100.5 and account["upnl"] == -899.75
+    assert account["pnl_day"] == -1000.0 and account["day_full"] is False
+    assert account["gross"] == 1500.0 and account["net"] == -300.0
+    assert "kill_switch" not in account  # only when the service reports it
+
+
+def test_day_pnl_starts_again_at_local_midnight(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    rp = reg.gauge("trading.pnl.realized").bind(symbol="AAPL")
+    rp.set(50.0)
+    b = FrameBuilder(reg)
+    rp.set(80.0)
+    assert b.build()["account"]["pnl_day"] == 30.0
+    tomorrow = time.time() + 86_400
+    monkeypatch.setattr(frames.time, "time", lambda: tomorrow)
+    account = b.build()["account"]
+    assert account["pnl_day"] == 0.0 and account["day_full"] is True and account["day_since"] == round(tomorrow, 3)
+    rp.set(70.0)
+    assert b.build()["account"]["pnl_day"] == -10.0
+
+
+def test_desk_counts_orders_fills_rejects_by_reason_and_limits(reg: Registry) -> None:
+    reg.counter("trading.orders.submitted").bind(symbol="AAPL", side="buy").add(8)
+    reg.counter("trading.orders.submitted").bind(symbol="MSFT", side="buy").add(2)
+    reg.counter("trading.orders.filled").bind(symbol="AAPL", side="buy").add(6)
+    reg.counter("trading.orders.partially_filled").bind(symbol="AAPL", side="buy").add(3)
+    rej = reg.counter("trading.orders.rejected")
+    rej.bind(symbol="AAPL", side="buy", reason="limit_position").add(1)
+    rej.bind(symbol="MSFT", side="buy", reason="limit_position").add(2)
+    rej.bind(symbol="MSFT", side="sell", reason="venue: throttled").add(1)
+    reg.gauge("trading.orders.open").bind(strategy="a").set(3)
+    reg.gauge("trading.orders.open").bind(strategy="b").set(1)
+    lim = reg.gauge("trading.risk.limit.utilization")
+    lim.bind(strategy="a", limit="position").set(0.5)
+    desk = FrameBuilder(reg).build()["desk"]
+    assert desk["orders"] == 10 and desk["fills"] == 9 and desk["rejects"] == 4 and desk["open"] == 4
+    assert desk["reasons"] == {"limit_position": 3, "venue: throttled": 1}
+    assert desk["limits"] == {"position": 0.5}
+    lim.bind(strategy="b", limit="position").set(1.2)  # two strategies: each limit named with its strategy
+    assert FrameBuilder(reg).build()["desk"]["limits"] == {"a/position": 0.5, "b/position": 1.2}
+
+
+def test_reject_rate_is_rejected_over_submitted_in_the_last_five_minutes(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
+    sub = reg.counter("trading.orders.submitted").bind(symbol="AAPL")
+    rej = reg.counter("trading.orders.rejected").bind(symbol="AAPL", reason="r")
+    sub.add(100)
+    rej.add(50)  # before the window: not counted
+    b = FrameBuilder(reg)
+    desk = b.build()["desk"]
+    assert desk["reject_rate"] is None and desk["reject_window"] == 0  # nothing submitted in the window yet
+    for _ in range(400):  # 400 s, one frame a second, 1 submitted and every 10th rejected
+        clock[0] += 1.0
+        sub.add(1)
+        if int(clock[0]) % 10 == 0:
+            rej.add(1)
+        desk = b.build()["desk"]
+    assert desk["reject_window"] == frames.REJECT_WINDOW
+    assert desk["reject_rate"] == pytest.approx(0.1, abs=0.01)
+    assert desk["orders"] == 500 and desk["rejects"] == 90  # the counts themselves are cumulative
+
+
+def test_average_entry_price_is_weighted_by_position_over_strategies(reg: Registry) -> None:
+    qty, avg = reg.gauge("trading.position.quantity"), reg.gauge("trading.position.avg_price")
+    qty.bind(symbol="AAPL", strategy="a").set(100)
+    avg.bind(symbol="AAPL", strategy="a").set(10.0)
+    qty.bind(symbol="AAPL", strategy="b").set(300)
+    avg.bind(symbol="AAPL", strategy="b").set(12.0)
+    qty.bind(symbol="MSFT", strategy="a").set(0)
+    avg.bind(symbol="MSFT", strategy="a").set(400.0)  # one series: as reported
+    syms = FrameBuilder(reg).build()["symbols"]
+    assert syms["AAPL"]["avg"] == 11.5 and syms["MSFT"]["avg"] == 400.0
+
+
+def test_market_data_age_per_symbol_and_stale_count(reg: Registry) -> None:
+    last = reg.gauge("trading.marketdata.last_tick")
+    now = time.time()
+    last.bind(symbol="AAPL").set(now - 0.3)
+    last.bind(symbol="XOM").set(now - 12.5)
+    state = FrameBuilder(reg).build()
+    assert state["symbols"]["AAPL"]["age"] == 0 and state["symbols"]["XOM"]["age"] == 12
+    assert 0.3 <= state["desk"]["md_age"] < 1.0 and state["desk"]["stale"] == 1
+
+
+def test_an_unchanged_age_is_not_in_the_delta(reg: Registry) -> None:
+    last = reg.gauge("trading.marketdata.last_tick").bind(symbol="AAPL")
+    last.set(time.time())
+    b = FrameBuilder(reg)
+    s1 = b.build()
+    last.set(time.time())  # a tick 0.0x s later: same whole-second age
+    assert "AAPL" not in delta(s1, b.build())["symbols"]
+
+
+def test_working_orders_follow_the_order_events() -> None:
+    w = WorkingOrders()
+    w.apply("order", _order("a", trace_id="t" * 32, strategy="s", venue="v"), 6.0)
+    w.apply("order", _order("b"), 6.0)
+    w.apply("order", _order("c"), 6.0)
+    w.apply("order", _order("d"), 6.0)
+    w.apply("fill", {"order_id": "a", "filled_qty": 40, "leaves": 60}, 7.0)
+    w.apply("fill", {"order_id": "b", "filled_qty": 100, "leaves": 0.0}, 7.0)
+    w.apply("reject", {"order_id": "c", "reason": "venue"}, 7.0)
+    w.apply("done", {"order_id": "d", "reason": "expired"}, 7.0)
+    w.apply("fill", {"order_id": "unknown", "filled_qty": 1, "leaves": 1}, 7.0)  # before this view started
+    rows = w.frame(10)
+    assert list(rows) == ["a"]
+    assert rows["a"] == {
+        "s": "AAPL", "sd": "buy", "q": 100, "f": 40, "p": 10.0, "t": 5.0, "tr": "t" * 32, "st": "s", "v": "v"
+    }  # fmt: skip
+    w.apply("cancel", {"order_id": "a"}, 8.0)
+    assert len(w) == 0
+
+
+def test_working_orders_are_bounded_and_the_frame_lists_the_oldest() -> None:
+    w = WorkingOrders(capacity=3)
+    for i in range(5):
+        w.apply("order", _order(f"o{i}", submitted_at=float(i)), float(i))
+    assert len(w) == 3 and w.dropped == 2
+    assert list(w.frame(2)) == ["o2", "o3"]
+
+
+def test_delta_sends_changed_working_rows_whole_and_removed_ones_as_null(reg: Registry) -> None:
+    w = WorkingOrders()
+    b = FrameBuilder(reg)
+    w.apply("order", _order("a"), 1.0)
+    w.apply("order", _order("b"), 1.0)
+    s1 = b.build(None, w)
+    w.apply("fill", {"order_id": "a", "filled_qty": 10, "leaves": 90}, 2.0)
+    w.apply("cancel", {"order_id": "b"}, 2.0)
+    w.apply("order", _order("c"), 2.0)
+    d = delta(s1, b.build(None, w))
+    assert d["working"] == {"a": {**s1["working"]["a"], "f": 10}, "b": None, "c": w.frame(9)["c"]}
+    assert "working" not in delta(s1, s1)
+
+
+def test_the_hub_lists_working_orders_from_the_real_trading_layer() -> None:
+    tt = TradingTelemetry(strategy="momentum", venue="paper")
+    hub = LiveHub()
+    rest = tt.order_signal("rest", "AAPL", "buy", 100, price=10.0)
+    rest.submitted()
+    filled = tt.order_signal("filled", "MSFT", "sell", 10)
+    filled.submitted()
+    filled.fill(10, 400.0)
+    tt.flush()
+    hub._step()
+    state = hub.snapshot()
+    assert list(state["working"]) == ["rest"]
+    row = state["working"]["rest"]
+    assert row["s"] == "AAPL" and row["q"] == 100 and row["tr"] == rest.trace_id and row["st"] == "momentum"
+    assert state["desk"]["working"] == 1 and state["desk"]["open"] == 1
+    rest.cancelled("user")
+    tt.flush()
+    hub._step()
+    assert hub.snapshot()["working"] == {} and hub.snapshot()["desk"]["open"] == 0
+    tt.close()
+
+
+def test_the_history_carries_the_total_pnl_for_the_chart(reg: Registry) -> None:
+    reg.gauge("trading.pnl.realized").bind(symbol="AAPL").set(-12.5)
+    hub = LiveHub(reg, events.EventBus())
+    hub._step()
+    assert json.loads(hub.history_json())["frames"][-1]["total"] == -12.5
+
+
+def test_link_targets_are_the_ones_compose_provisions() -> None:
+    """The page's links name the Jaeger datasource and the order dashboard by uid: they must exist in compose."""
+    ds = yaml.safe_load((COMPOSE / "provisioning" / "datasources" / "datasources.yml").read_text())
+    jaeger = [d for d in ds["datasources"] if d["uid"] == JAEGER_DATASOURCE_UID]
+    assert len(jaeger) == 1 and jaeger[0]["type"] == "jaeger"
+    dashboards = [json.loads(p.read_text()) for p in (COMPOSE / "dashboards").glob("*.json")]
+    (order,) = [d for d in dashboards if d.get("uid") == ORDER_DASHBOARD_UID]
+    variables = {v["name"] for v in order["templating"]["list"]}
+    assert {"job", "order_id", "trace_id"} <= variables
