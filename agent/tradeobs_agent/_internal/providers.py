@@ -274,7 +274,14 @@ def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) ->
                 internal_error(f"agent.{what}", exc)
 
     t = threading.Thread(target=run, name=f"tradeobs-{what}", daemon=True)
-    t.start()
+    try:
+        t.start()
+    except RuntimeError:
+        # "can't create new thread at interpreter shutdown": Python 3.12.0-3.12.1 refuse threads in atexit
+        # callbacks (the shutdown at exit). Run the steps here; each bounds its own waits (exporter timeouts,
+        # the delivery deadline set by abandon_unreachable).
+        run()
+        return True
     t.join(timeout)
     if t.is_alive():
         _log.warning("tradeobs %s did not finish within %.1fs; giving up so the process can exit", what, timeout)
