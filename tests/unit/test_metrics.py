@@ -244,3 +244,26 @@ def test_quantile_lies_within_the_observed_range(values: list[float], q: float) 
     est = h.quantile(q)
     assert est is not None
     assert min(values) <= est <= max(values)
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.floats(0, 10)), max_size=40), st.integers(1, 6))
+def test_a_snapshot_that_reuses_unchanged_histogram_points_equals_a_fresh_one(
+    records: list[tuple[int, float]], every: int
+) -> None:
+    """The live stream's snapshot (``reuse``) reads the same values as a full copy, tick after tick, and copies
+    only the series that changed."""
+    reg = Registry()
+    h = reg.histogram("lat", unit="s")
+    reuse: dict[str, dict[Any, Any]] = {}
+    for i, (sym, v) in enumerate(records):
+        h.bind(symbol=f"S{sym}").record(v)
+        if i % every == 0:
+            before = {k: id(p) for k, p in reuse.get("lat", {}).items()}
+            got = reg.snapshot(["lat"], prepare=False, reuse=reuse).histogram("lat")
+            want = reg.snapshot(["lat"], prepare=False).histogram("lat")
+            assert got is not None and want is not None and got.points == want.points
+            changed = {p.key for p in got.points if id(p) != before.get(p.key)}
+            assert changed <= {
+                tuple(sorted({"symbol": f"S{s}"}.items())) for s, _ in records[max(0, i - every + 1) : i + 1]
+            }

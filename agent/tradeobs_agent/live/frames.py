@@ -151,6 +151,7 @@ class FrameBuilder:
         self._cpu_last: tuple[float, float] | None = None
         self._system: dict[str, Any] = {}
         self._system_at = 0.0
+        self._reuse: dict[str, dict[Any, HistogramPoint]] = {}  # unchanged latency series are not copied per tick
         self._qcache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, float | None]]] = {}
         self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, submitted, rejected), 1/s
         # Day P&L: the total at the start of the local day, or at this builder's creation if that was later.
@@ -168,7 +169,7 @@ class FrameBuilder:
         The snapshot does not apply pending trading writes itself (``prepare=False``): the producer runs on the
         trading event loop and wakes the journal's applier instead, so a frame shows what was applied by then.
         """
-        snap = self.registry.snapshot(FRAME_INSTRUMENTS, prepare=False)
+        snap = self.registry.snapshot(FRAME_INSTRUMENTS, prepare=False, reuse=self._reuse)
         now = time.time()
         symbols: dict[str, dict[str, Any]] = {}
 

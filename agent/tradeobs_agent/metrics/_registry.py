@@ -14,7 +14,7 @@ from .._errors import internal_error, warn_once
 from ..types import AttrKey
 from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
 from ._self import SelfMetrics
-from .snapshot import Family, Snapshot
+from .snapshot import Family, HistogramPoint, Snapshot
 
 __all__ = ["MAX_ATTR_LEN", "Registry", "get_registry"]
 
@@ -70,11 +70,19 @@ class Registry:
             except Exception as exc:
                 internal_error("registry.collect_hook", exc)
 
-    def snapshot(self, names: Collection[str] | None = None, *, prepare: bool = True) -> Snapshot:
+    def snapshot(
+        self,
+        names: Collection[str] | None = None,
+        *,
+        prepare: bool = True,
+        reuse: dict[str, dict[AttrKey, HistogramPoint]] | None = None,
+    ) -> Snapshot:
         """Every family with at least one series (only ``names`` when given), copied consistently per series.
 
         ``prepare`` first applies pending writes and the collect hooks (:meth:`run_collect_hooks`); a reader on
         the trading event loop (the live stream) passes ``False`` and reads what the applier thread applied.
+        ``reuse``, a dict the reader keeps between calls, lets histogram series that did not change since its
+        last snapshot give the same point again instead of a new copy (:meth:`Histogram.family`).
         """
         if prepare:
             self.run_collect_hooks()
@@ -86,7 +94,10 @@ class Registry:
             instruments = [i for i in (get(n) for n in names) if i is not None]
         families: list[Family] = []
         for inst in instruments:
-            fam = inst.family()
+            if reuse is not None and type(inst) is Histogram:
+                fam: Family | None = inst.family(reuse.setdefault(inst.name, {}))
+            else:
+                fam = inst.family()
             if fam is not None:
                 families.append(fam)
         return Snapshot(now, families)
