@@ -218,6 +218,14 @@ FIELDS: tuple[Field, ...] = (
     _f("live_hz", 10.0, p.number(float, 0.1, 100, "frames per second"), "live frames per second"),
     _f("live_max_clients", 5000, p.number(int, 1, 1_000_000), "concurrent stream clients before 503"),
     _f(
+        "live_nats_url",
+        "",
+        p.nats_urls,
+        "publish live frames and events to NATS JetStream for `tradeobs live gateway` (needs tradeobs[nats])",
+        secret=True,
+        empty="not published",
+    ),
+    _f(
         "live_token",
         "",
         p.optional_text,
@@ -286,6 +294,7 @@ class Settings:
     live_enabled: bool = True
     live_hz: float = 10.0
     live_max_clients: int = 5000
+    live_nats_url: str = field(default="", repr=False)
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
     live_grafana_url: str = ""

@@ -1,0 +1,508 @@
+"""``tradeobs live gateway``: the live view of the whole fleet, from NATS JetStream, as a stateless SSE server.
+
+>>> from tradeobs_agent.live.gateway import run_gateway
+>>> run_gateway("nats://127.0.0.1:4222", "0.0.0.0", 8765)        # doctest: +SKIP
+
+Agents publish their frames and events to NATS (:mod:`.nats`, setting ``live_nats_url``); a gateway
+subscribes to both streams and serves the same routes and protocol as an agent's ``/telemetry``
+(``/stream``, ``/snapshot``, ``/history``, the dashboard: :func:`.app.create_app` with a :class:`GatewayHub`),
+showing the merged view of :mod:`.fleet`: fleet totals, and rows per service and per strategy.
+
+Stateless, so any number can run behind any load balancer:
+
+* **ids are JetStream sequences.** Every event of the fleet is one message of the ``TRADEOBS_LIVE_EVENTS``
+  stream, so every gateway gives it the same id, ``<stream>-<sequence>`` (``<stream>`` is the stream's creation
+  time in hex microseconds: a recreated stream's ids are recognised as unknown). A frame's id is the sequence of
+  the last event sent before it.
+* **Resume anywhere.** A client that reconnects, to this gateway or another, with ``Last-Event-ID`` gets
+  every event after that sequence, then a full frame: from this gateway's ring (``event_buffer``), and older
+  ones fetched from JetStream (up to ``max_replay``), with no ``reset`` as long as JetStream still holds
+  them. A gateway that has not yet received the client's last event waits for it (up to 2 s). ``event:
+  reset`` only when the events are gone, too many, or the id names another stream.
+* **Frames follow the agents' clock.** Agents publish on the wall-clock grid (``k / hz``) and the gateway
+  ticks ``phase`` seconds after it, so each merged frame carries every instance's frame of that tick. Its
+  ``ts`` is the publish time of the oldest instance frame it shows first (the latency a client sees is from
+  the agent's publish, not from the gateway's tick).
+* **NATS restarts** are survived: the client reconnects by itself; on every reconnect the gateway re-creates
+  missing streams and re-subscribes from the last sequence it has, so nothing stored is skipped. What the
+  agents could not publish meanwhile is counted by them and shown per service (``dropped``).
+
+Intentional divergence from :class:`.hub.LiveHub`: event ids are not the hub's own counter but the JetStream
+sequence; the hub's internal counter still orders the ring and each client's cursor (see :meth:`_pull_events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from .._errors import warn_once
+from ..config import check_argument, resolve_settings
+from ..events import EventBus
+from ..exceptions import TradeObsConfigError
+from ..metrics import Registry
+from .app import LiveApp, create_app
+from .fleet import FleetView, clean_event
+from .hub import LiveHub, Tick, parse_event_id
+from .nats import EVENTS_MAX_AGE, EVENTS_MAX_BYTES, EVENTS_STREAM, FRAMES_STREAM, PREFIX, ensure_streams, safe_url
+
+__all__ = ["GatewayHub", "create_gateway_app", "run_gateway"]
+
+_log = logging.getLogger("tradeobs.live")
+
+_WAIT_AHEAD = 2.0  # seconds a resume waits for events this gateway has not received yet
+_FETCH_TIMEOUT = 5.0
+
+
+class _Replay:
+    """What :meth:`GatewayHub.prepare_resume` found: events fetched from JetStream, or why there are none."""
+
+    __slots__ = ("events", "reason", "upto")
+
+    def __init__(self, events: list[bytes], upto: int, reason: str = "") -> None:
+        self.events, self.upto, self.reason = events, upto, reason
+
+
+class GatewayHub(LiveHub):
+    """A :class:`LiveHub` whose events come from JetStream and whose state is a :class:`.fleet.FleetView`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        view: FleetView | None = None,
+        registry: Registry | None = None,
+        hz: float = 10.0,
+        max_clients: int = 5000,
+        send_timeout: float = 10.0,
+        event_buffer: int = 2048,
+        phase: float = 0.02,
+        max_replay: int = 100_000,
+        events_max_age: float = EVENTS_MAX_AGE,
+        events_max_bytes: int = EVENTS_MAX_BYTES,
+        **hub_options: Any,
+    ) -> None:
+        registry = registry if registry is not None else Registry()
+        self.view = view if view is not None else FleetView(registry)
+        super().__init__(
+            registry,
+            EventBus(capacity=1),  # unused: events come from NATS
+            hz=hz,
+            max_clients=max_clients,
+            send_timeout=send_timeout,
+            event_buffer=event_buffer,
+            phase=phase,
+            builder=self.view,
+            **hub_options,
+        )
+        if max_replay < 0:
+            raise ValueError(f"max_replay must be >= 0, got {max_replay!r}")
+        self.url, self.max_replay = url, max_replay
+        self.events_max_age, self.events_max_bytes = events_max_age, events_max_bytes
+        self.tag: str | None = None  # the events stream's identity (its creation time), once known
+        self._incoming: deque[tuple[int, dict[str, Any]]] = deque()
+        self._recv_seq = 0  # the last event sequence received from NATS
+        self._sent_seq = 0  # the last event sequence put in the ring (and so in a frame's id)
+        self._seqs: deque[tuple[int, int]] = deque(maxlen=event_buffer)  # (sequence, hub n) beside the ring
+        self._nc: Any = None
+        self._js: Any = None
+        self._subs: list[Any] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._resubscribe: asyncio.Event | None = None  # created in the server's loop by start()
+        self._ring_size = event_buffer
+        self._last_event_at = self._last_frame_at = 0.0
+        self.gstats = {"nats": 0, "events": 0, "frames": 0, "bad": 0, "subscribes": 0, "replayed": 0, "fetches": 0}
+        self.view.gateway = self.gstats
+
+    # ------------------------------------------------------------------ NATS side (the server's loop)
+
+    async def start(self) -> None:
+        """Start the producer and connect to NATS in the background (the gateway serves meanwhile)."""
+        self._resubscribe = asyncio.Event()
+        self.ensure_started()
+        self._tasks.append(asyncio.create_task(self._connect(), name="tradeobs-gateway-nats"))
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        self._tasks.clear()
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            try:
+                await asyncio.wait_for(nc.close(), 2.0)
+            except (TimeoutError, OSError) as exc:
+                _log.debug("tradeobs gateway: closing the NATS connection: %r", exc)
+        self.stop()
+
+    async def _connect(self) -> None:
+        import nats
+
+        wait = 0.25
+        while True:
+            try:
+                nc = await nats.connect(
+                    [s.strip() for s in self.url.split(",")],
+                    name="tradeobs-gateway",
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                )
+                break
+            except Exception as exc:  # unreachable: keep serving what we have, and retry
+                self._warn(exc)
+                await asyncio.sleep(wait)
+                wait = min(5.0, wait * 2)
+        self._nc, self._js = nc, nc.jetstream(timeout=_FETCH_TIMEOUT)
+        self._tasks.append(asyncio.create_task(self._supervise(), name="tradeobs-gateway-supervise"))
+        await self._on_reconnected()
+
+    def _warn(self, exc: BaseException) -> None:
+        warn_once(
+            "gateway:nats",
+            "tradeobs gateway: NATS at %s: %r; serving the last known state and retrying",
+            safe_url(self.url),
+            exc,
+        )
+
+    async def _on_error(self, exc: Exception) -> None:
+        self._warn(exc)
+
+    async def _on_disconnected(self) -> None:
+        self.gstats["nats"] = 0
+
+    async def _on_reconnected(self) -> None:
+        self.gstats["nats"] = 1
+        assert self._resubscribe is not None
+        self._resubscribe.set()
+
+    async def _supervise(self) -> None:
+        """(Re)subscribe after every (re)connect, and when a subscription has gone quiet while NATS has news."""
+        assert self._resubscribe is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._resubscribe.wait(), 1.0)
+            except TimeoutError:
+                if not await self._stalled():
+                    continue
+            self._resubscribe.clear()
+            try:
+                await self._subscribe()
+            except Exception as exc:  # JetStream not ready after a restart: try again shortly
+                self._warn(exc)
+                await asyncio.sleep(0.5)
+                self._resubscribe.set()
+
+    async def _stalled(self) -> bool:
+        """No message for 3 s: does the events stream hold more than we received, or has a frame been missed?"""
+        now = time.monotonic()
+        if self._js is None or self._nc is None or not self._nc.is_connected or not self._subs:
+            return False
+        if now - max(self._last_event_at, self._last_frame_at) < 3.0:
+            return False
+        try:
+            info = await self._js.stream_info(EVENTS_STREAM)
+        except Exception as exc:
+            self._warn(exc)
+            return False
+        self._last_event_at = now  # check again in 3 s at the earliest
+        return bool(info.state.last_seq > self._recv_seq or self.view.instances == 0)
+
+    async def _subscribe(self) -> None:
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        js = self._js
+        age, size = self.events_max_age, self.events_max_bytes
+        await ensure_streams(js, events_max_age=age, events_max_bytes=size, update=True)
+        info = await js.stream_info(EVENTS_STREAM)
+        tag = format(int(info.created.timestamp() * 1_000_000), "x") if info.created else "0"
+        if tag != self.tag:
+            self._new_stream(tag)
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # the old connection's subscription may already be gone
+                _log.debug("tradeobs gateway: unsubscribe: %r", exc)
+        self._subs.clear()
+        first, last = info.state.first_seq, info.state.last_seq
+        start = self._recv_seq + 1 if self._recv_seq else max(first, last - self._ring_size + 1, 1)
+        self._subs.append(
+            await js.subscribe(
+                f"{PREFIX}.*.*.event",
+                stream=EVENTS_STREAM,
+                ordered_consumer=True,
+                idle_heartbeat=1.0,
+                cb=self._on_event,
+                config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
+                pending_msgs_limit=-1,
+                pending_bytes_limit=-1,
+            )
+        )
+        self._subs.append(
+            await js.subscribe(
+                f"{PREFIX}.*.*.frame",
+                stream=FRAMES_STREAM,
+                ordered_consumer=True,
+                idle_heartbeat=1.0,
+                cb=self._on_frame,
+                config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT),
+                pending_msgs_limit=-1,
+                pending_bytes_limit=-1,
+            )
+        )
+        self.gstats["subscribes"] += 1
+        self.gstats["nats"] = 1
+        self._last_event_at = self._last_frame_at = time.monotonic()
+
+    def _new_stream(self, tag: str) -> None:
+        """A (new) events stream: ids from now on name it; what the ring holds belonged to the old one."""
+        if self.tag is not None:
+            warn_once("gateway:new-stream", "tradeobs gateway: the events stream was recreated; clients get a reset")
+        self.tag = tag
+        self.boot, self._bid = tag, tag.encode()
+        self._events.clear()
+        self._seqs.clear()
+        self._incoming.clear()
+        self._evicted_upto = self._n  # every cursor so far predates the new stream
+        self._recv_seq = self._sent_seq = 0
+
+    async def _on_event(self, msg: Any) -> None:
+        self._last_event_at = time.monotonic()
+        seq = msg.metadata.sequence.stream
+        if seq <= self._recv_seq:
+            return  # delivered again after a re-subscribe
+        self._recv_seq = seq
+        try:
+            payload = clean_event(orjson.loads(msg.data))
+        except orjson.JSONDecodeError:
+            payload = None
+        if payload is None:
+            self.gstats["bad"] += 1
+            return
+        self.gstats["events"] += 1
+        self._incoming.append((seq, payload))
+
+    async def _on_frame(self, msg: Any) -> None:
+        self._last_frame_at = time.monotonic()
+        try:
+            frame = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            frame = None
+        if self.view.update(frame, time.time()) if isinstance(frame, dict) else False:
+            self.gstats["frames"] += 1
+        elif not isinstance(frame, dict):
+            self.gstats["bad"] += 1
+
+    # ------------------------------------------------------------------ the hub's hooks
+
+    def _pull_events(self) -> list[bytes]:
+        """Events received since the last tick into the ring, each with its JetStream sequence as its id."""
+        out: list[bytes] = []
+        ring, seqs, bid, incoming = self._events, self._seqs, self._bid, self._incoming
+        while incoming:
+            seq, payload = incoming.popleft()
+            self._n += 1
+            payload["id"] = f"{self.boot}-{seq}"
+            b = b"id: %s-%d\nevent: event\ndata: %s\n\n" % (bid, seq, orjson.dumps(payload, default=str))
+            if len(ring) == ring.maxlen:
+                self._evicted_upto = ring[0][0]
+            ring.append((self._n, b, payload))
+            seqs.append((seq, self._n))
+            self._sent_seq = seq
+            out.append(b)
+        return out
+
+    def _frame(self, kind: str, fid: int, ts: float, body: Any) -> tuple[bytes, bytes]:
+        """A frame whose ``ts`` is its data's publish time and whose id is the last event's sequence."""
+        data_ts = self.view.data_ts
+        data = orjson.dumps({"type": kind, "seq": fid, "ts": data_ts or ts, **body}, default=str)
+        return b"id: %s-%d\nevent: frame\ndata: %s\n\n" % (self._bid, self._sent_seq, data), data
+
+    def last_wire_id(self) -> str:
+        return f"{self.boot}-{self._sent_seq}" if self._tick is not None else ""
+
+    async def prepare_resume(self, last_event_id: str | None) -> Any:
+        """Wait for the client's last event if it is ahead of us; fetch from JetStream what the ring lacks."""
+        parsed = parse_event_id(last_event_id)
+        if parsed is None:
+            return None
+        deadline = time.monotonic() + _WAIT_AHEAD
+        while (self.tag is None or parsed[0] == self.tag) and parsed[1] > self._sent_seq:
+            if time.monotonic() > deadline:  # we have not received it: other gateway's stream, or NATS is down
+                return None
+            await asyncio.sleep(0.02)
+        if parsed[0] != self.tag:
+            return None
+        seq = parsed[1]
+        first = self._seqs[0][0] if self._seqs else self._sent_seq + 1
+        if seq >= first - 1:
+            return None  # the ring has everything after it
+        if first - 1 - seq > self.max_replay:
+            return _Replay([], seq, "too-old")
+        return await self._fetch(seq + 1, first - 1)
+
+    async def _fetch(self, start: int, end: int) -> _Replay:
+        """Events ``start..end`` from JetStream, as SSE bytes ("gone" if the stream no longer has ``start``)."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        js = self._js
+        if js is None:
+            return _Replay([], start - 1, "gone")
+        self.gstats["fetches"] += 1
+        try:
+            info = await js.stream_info(EVENTS_STREAM)
+            if info.state.first_seq > start:
+                return _Replay([], start - 1, "gone")
+            sub = await js.subscribe(
+                f"{PREFIX}.*.*.event",
+                stream=EVENTS_STREAM,
+                ordered_consumer=True,
+                config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start),
+                pending_msgs_limit=-1,
+                pending_bytes_limit=-1,
+            )
+        except Exception as exc:
+            self._warn(exc)
+            return _Replay([], start - 1, "gone")
+        out: list[bytes] = []
+        upto = start - 1
+        try:
+            while upto < end:
+                msg = await sub.next_msg(timeout=_FETCH_TIMEOUT)
+                seq = msg.metadata.sequence.stream
+                if seq > end:
+                    break
+                upto = seq
+                payload = clean_event(orjson.loads(msg.data))
+                if payload is None:
+                    continue
+                payload["id"] = f"{self.boot}-{seq}"
+                out.append(b"id: %s-%d\nevent: event\ndata: %s\n\n" % (self._bid, seq, orjson.dumps(payload)))
+        except Exception as exc:  # a timeout: NATS went away mid-fetch
+            self._warn(exc)
+            return _Replay([], start - 1, "gone")
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                _log.debug("tradeobs gateway: unsubscribe: %r", exc)
+        self.gstats["replayed"] += len(out)
+        return _Replay(out, upto)
+
+    def _resume_body(self, last_event_id: str | None, tick: Tick, prefix: bytes, resume: Any) -> bytes:
+        if not last_event_id:
+            return prefix + tick.full
+        parsed = parse_event_id(last_event_id)
+        if parsed is None or parsed[0] != self.boot:
+            return self._reset(prefix, "unknown-id", tick)
+        if parsed[1] > self._sent_seq:  # not received here within prepare_resume's wait
+            return self._reset(prefix, "ahead", tick)
+        seq = parsed[1]
+        replay = b""
+        if isinstance(resume, _Replay):
+            if resume.reason:
+                return self._reset(prefix, resume.reason, tick)
+            replay, seq = b"".join(resume.events), resume.upto
+        seqs = self._seqs
+        if seqs and seq < seqs[0][0] - 1:  # the ring moved on while we fetched (or nothing was fetched)
+            return self._reset(prefix, "gap", tick)
+        cursor = self._n_at(seq)
+        return self._catch_up(cursor, tick, prefix + replay)
+
+    def _n_at(self, seq: int) -> int:
+        """The hub position of the last event at or before ``seq`` (the ring's start - 1 if before all)."""
+        seqs = self._seqs
+        if not seqs:
+            return self._tick.last_id if self._tick is not None else 0
+        if seq >= seqs[-1][0]:
+            return seqs[-1][1]
+        lo, hi = 0, len(seqs) - 1
+        while lo < hi:  # the last index with sequence <= seq
+            mid = (lo + hi + 1) // 2
+            if seqs[mid][0] <= seq:
+                lo = mid
+            else:
+                hi = mid - 1
+        return seqs[lo][1] if seqs[lo][0] <= seq else seqs[0][1] - 1
+
+    def _reset(self, prefix: bytes, reason: str, tick: Tick) -> bytes:
+        self.stats["resets"] += 1
+        return prefix + b'event: reset\ndata: {"reason":"%s"}\n\n' % reason.encode() + tick.full
+
+
+class _Lifespan:
+    """The gateway's ASGI app: connect to NATS at startup (serving meanwhile), close at shutdown."""
+
+    def __init__(self, app: LiveApp, hub: GatewayHub) -> None:
+        self.app, self.hub = app, hub
+        self.state = app.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.hub.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.hub.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_gateway_app(
+    url: str | None = None,
+    *,
+    hz: float | None = None,
+    max_clients: int | None = None,
+    token: str | None = None,
+    cors_origins: Sequence[str] | None = None,
+    **gateway_options: Any,
+) -> Any:
+    """The gateway as an ASGI app (lifespan on): ``url`` and the live settings as in ``init()``, explicit wins.
+
+    ``gateway_options`` go to :class:`GatewayHub` (``phase``, ``event_buffer``, ``max_replay``,
+    ``events_max_age``, ``events_max_bytes``, ``send_timeout``); ``app.state.hub`` is the hub.
+    """
+    s = resolve_settings()[0]
+    raw = s.live_nats_url if url is None else url
+    try:
+        url = check_argument("live_nats_url", raw)
+    except TradeObsConfigError as exc:  # the value may hold a password: never shown
+        raise TradeObsConfigError("live_nats_url", "<redacted>", exc.allowed) from None
+    if not url:
+        raise TradeObsConfigError("live_nats_url", "", "a NATS URL (--nats or TRADEOBS_LIVE_NATS_URL)")
+    hz = check_argument("live_hz", s.live_hz if hz is None else hz)
+    max_clients = check_argument("live_max_clients", s.live_max_clients if max_clients is None else max_clients)
+    hub = GatewayHub(url, hz=hz, max_clients=max_clients, **gateway_options)
+    app = create_app(hub=hub, token=token, cors_origins=cors_origins, settings=s)
+    return _Lifespan(app, hub)
+
+
+def run_gateway(url: str | None = None, host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
+    """Serve the gateway with uvicorn until Ctrl-C or SIGTERM (as :func:`.app.run`; ``kwargs`` as above)."""
+    from .._serve import bind, bind_error, serve
+
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise OSError(exc.errno, bind_error(host, port, exc, "--port", "--host")) from None
+    with sock:
+        app = create_gateway_app(url, **kwargs)
+        hub: GatewayHub = app.state.hub
+
+        def attach(server: Any) -> None:
+            hub.server = server
+
+        serve(app, sock, lifespan="on", on_server=attach)
