@@ -10,7 +10,7 @@ showing the merged view of :mod:`.fleet`: fleet totals, and rows per service and
 
 Stateless, so any number can run behind any load balancer:
 
-* **ids are JetStream sequences.** Every event of the fleet is one message of the ``TRADEOBS_LIVE_EVENTS``
+* **ids are JetStream sequences.** Every event of the fleet is one message of the ``tradeobs-live-events``
   stream, so every gateway gives it the same id, ``<stream>-<sequence>`` (``<stream>`` is the stream's creation
   time in hex microseconds: a recreated stream's ids are recognised as unknown). A frame's id is the sequence of
   the last event sent before it.
@@ -342,13 +342,18 @@ class GatewayHub(LiveHub):
             await asyncio.sleep(0.02)
         if parsed[0] != self.tag:
             return None
-        seq = parsed[1]
-        first = self._seqs[0][0] if self._seqs else self._sent_seq + 1
-        if seq >= first - 1:
-            return None  # the ring has everything after it
-        if first - 1 - seq > self.max_replay:
-            return _Replay([], seq, "too-old")
-        return await self._fetch(seq + 1, first - 1)
+        upto, events = parsed[1], []
+        while True:
+            first = self._seqs[0][0] if self._seqs else self._sent_seq + 1
+            if upto >= first - 1:  # joins the ring: no await from here to connect(), so it still will then
+                return _Replay(events, upto) if events else None
+            if first - 1 - parsed[1] > self.max_replay:
+                return _Replay([], upto, "too-old")
+            fetched = await self._fetch(upto + 1, first - 1)  # the ring may move on meanwhile: then fetch the rest
+            if fetched.reason:
+                return fetched
+            events.extend(fetched.events)
+            upto = fetched.upto
 
     async def _fetch(self, start: int, end: int) -> _Replay:
         """Events ``start..end`` from JetStream, as SSE bytes ("gone" if the stream no longer has ``start``)."""

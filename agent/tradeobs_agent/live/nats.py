@@ -17,9 +17,9 @@ Subjects, one per service and instance (``service.instance.id``), tokens made su
 
 Streams (:func:`ensure_streams`: whoever finds one missing creates it; the gateway also sets its limits):
 
-* ``TRADEOBS_LIVE_EVENTS``: every event of the fleet in one sequence (file storage, 24 h / 1 GiB by
+* ``tradeobs-live-events``: every event of the fleet in one sequence (file storage, 24 h / 1 GiB by
   default, duplicate window 2 min, direct get). Its sequence numbers are the gateway's event ids.
-* ``TRADEOBS_LIVE_FRAMES``: the latest frame of each instance (memory storage, one message per subject,
+* ``tradeobs-live-frames``: the latest frame of each instance (memory storage, one message per subject,
   60 s), so a gateway that starts knows the whole fleet at once.
 
 The host never waits for NATS and never sees an exception from it:
@@ -53,9 +53,9 @@ import orjson
 
 from .._errors import internal_error, warn_once
 from ..events import EventBus, get_bus
-from ..metrics import Registry, get_registry
+from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
-from .frames import LATENCIES, FrameBuilder
+from .frames import FRAME_INSTRUMENTS, LATENCIES, FrameBuilder
 from .hub import _clean
 
 __all__ = [
@@ -73,8 +73,8 @@ __all__ = [
 _log = logging.getLogger("tradeobs.live")
 
 PREFIX = "tradeobs.live"
-EVENTS_STREAM = "TRADEOBS_LIVE_EVENTS"
-FRAMES_STREAM = "TRADEOBS_LIVE_FRAMES"
+EVENTS_STREAM = "tradeobs-live-events"
+FRAMES_STREAM = "tradeobs-live-frames"
 EVENTS_MAX_AGE = 86_400.0  # seconds
 EVENTS_MAX_BYTES = 1 << 30
 FRAMES_MAX_AGE = 60.0
@@ -99,7 +99,7 @@ STRATEGY_GAUGES = {
     "trading.drawdown": "drawdown",
     "trading.risk.kill_switch.engaged": "kill_switch",
 }
-_EXTRA_INSTRUMENTS = (*STRATEGY_COUNTERS, *STRATEGY_GAUGES, *LATENCIES)
+_INSTRUMENTS = tuple(dict.fromkeys((*FRAME_INSTRUMENTS, *STRATEGY_COUNTERS, *STRATEGY_GAUGES, *LATENCIES)))
 
 
 def token(value: object) -> str:
@@ -182,12 +182,30 @@ async def ensure_streams(
                 await js.update_stream(current)
 
 
-def state_extras(registry: Registry) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+class _OneSnapshot:
+    """A registry stand-in for :class:`.frames.FrameBuilder` that returns a snapshot taken before.
+
+    The frame and :func:`state_extras` read the same snapshot, so a frame's per-strategy rows add up to its
+    per-symbol ones (two snapshots would straddle whatever the journal's applier applied in between).
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.snap: Snapshot | None = None
+
+    def snapshot(self, names: Any = None, *, prepare: bool = True) -> Snapshot:
+        assert self.snap is not None
+        return self.snap
+
+    def __getattr__(self, name: str) -> Any:  # anything else the builder reads: the registry's own
+        return getattr(self.registry, name)
+
+
+def state_extras(snap: Snapshot) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """What the fleet view needs beyond a frame: each latency histogram's merged buckets, and rows per strategy.
 
     ``({"submit_to_fill": [bounds, counts, min, max], ...}, {"momentum": {"ord": 3, "rpnl": 12.5, ...}})``
     """
-    snap = registry.snapshot(_EXTRA_INSTRUMENTS, prepare=False)
     hist: dict[str, Any] = {}
     for name, key in LATENCIES.items():
         fam = snap.histogram(name)
@@ -246,7 +264,8 @@ class NatsPublisher:
         self.bus = bus if bus is not None else get_bus()
         base = f"{PREFIX}.{token(service)}.{token(instance)}"
         self.frame_subject, self.event_subject = base + ".frame", base + ".event"
-        self._builder = FrameBuilder(self.registry, self.bus)
+        self._snap = _OneSnapshot(self.registry)
+        self._builder = FrameBuilder(self._snap, self.bus)  # type: ignore[arg-type]  # reads self._snap.snap
         self._outbox: deque[tuple[bytes, str]] = deque()
         self._outbox_max = outbox
         self._bus_seq = self.bus.last_seq  # events from now on (earlier ones were before NATS was configured)
@@ -439,8 +458,9 @@ class NatsPublisher:
         self._collect_events()
 
     def _frame_bytes(self) -> bytes:
+        self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False)
         state = self._builder.build({"nats_outbox": len(self._outbox), "export": _export_state()})
-        hist, strategies = state_extras(self.registry)
+        hist, strategies = state_extras(snap)
         self._seq += 1
         body: Mapping[str, Any] = {
             "v": PAYLOAD_VERSION,

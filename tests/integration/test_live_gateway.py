@@ -1,0 +1,133 @@
+"""The fleet live view end to end: real nats-server (JetStream), real agent processes, real gateways.
+
+3 agent processes (2 services) publish to NATS; two ``tradeobs live gateway`` processes serve the merged
+view. A browser-like SSE client (:class:`tests.integration.fleet.SSEClient`) follows gateway A, A is killed,
+and it reconnects to B with its ``Last-Event-ID``: every event it missed is replayed (from B's ring and,
+beyond it, from JetStream), with no ``reset``. Then NATS itself is restarted under a running fleet: agents
+and gateways reconnect by themselves, and what could not be published is exactly what the agents counted.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from .fleet import FleetAgent, SSEClient, scrape, start_gateway, start_nats, stream_counts, stream_seqs, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _seq(event_id: str) -> int:
+    return int(event_id.rpartition("-")[2])
+
+
+def test_a_client_of_a_killed_gateway_resumes_on_another_with_every_event_and_no_reset(tmp_path: Path) -> None:
+    with start_nats(tmp_path / "nats") as nats:
+        agents = [
+            FleetAgent(nats.url, "alpha", "momentum", tmp_path),
+            FleetAgent(nats.url, "alpha", "meanrev", tmp_path),
+            FleetAgent(nats.url, "beta", "hedge", tmp_path),
+        ]
+        gw_a = start_gateway(nats.url, tmp_path / "a")
+        # B keeps only 16 events in memory: the events the client misses are more, so B fetches them from JetStream.
+        gw_b = start_gateway(nats.url, tmp_path / "b", "--event-buffer", "16")
+        try:
+            for gw in (gw_a, gw_b):
+                wait_until(lambda gw=gw: gw.snapshot()["health"]["instances"] == 3, "3 instances on a gateway")
+
+            client = SSEClient(gw_a.url + "/stream")
+            client.wait_for(lambda c: len(c.events) >= 40, "events from gateway A")
+            first_seq = _seq(client.events[0][0])
+            gw_a.kill()
+            time.sleep(2.0)  # the fleet trades on (~80 events) while the client has no gateway
+            missed_from = _seq(client.last_id)
+            client.reconnect(gw_b.url + "/stream")  # sends Last-Event-ID, as EventSource does
+            client.wait_for(lambda c: len(c.frames) >= 20 and _seq(c.last_id) > missed_from + 60, "catch-up on B")
+            client.close()
+
+            snap = gw_b.snapshot()
+            done = [a.finish() for a in agents]
+        finally:
+            for a in agents:
+                a.stop()
+            gw_a.stop()
+            gw_b.stop()
+
+        assert client.resets == [], client.resets
+        seqs = client.event_seqs()
+        last_seq = seqs[-1]
+        stored = stream_seqs(nats.url, first_seq, last_seq)
+        # Every event JetStream holds between the first and the last one the client saw, once each and in order:
+        # those before the kill from A, the missed ones replayed by B, and the live ones after.
+        assert seqs == sorted(stored), (len(seqs), len(stored))
+        assert [d for _, d in client.events] == [{**stored[s], "id": client.events[i][0]} for i, s in enumerate(seqs)]
+        assert sum(1 for s in seqs if s > missed_from) > 16  # more than B's ring: some came from JetStream
+        assert snap["health"]["gateway"]["fetches"] >= 1 and snap["health"]["gateway"]["replayed"] > 0
+
+        # The merged view: per service, per strategy, and the fleet totals that add them up.
+        assert snap["services"]["alpha"]["instances"] == 2 and snap["services"]["beta"]["instances"] == 1
+        assert set(snap["strategies"]) == {"alpha/momentum", "alpha/meanrev", "beta/hedge"}
+        fills = {k: v["fill"] for k, v in snap["services"].items()}
+        assert sum(fills.values()) == sum(r["fill"] for r in snap["symbols"].values())
+        strategies = snap["strategies"]
+        assert fills["alpha"] == strategies["alpha/momentum"]["fill"] + strategies["alpha/meanrev"]["fill"]
+        assert snap["latency"]["submit_to_fill"]["p99"] is not None
+        for d in done:  # nothing was lost on the way to NATS
+            assert d["dropped_events"] == 0 and d["events"] == d["produced"] and d["outbox"] == 0
+
+
+def test_nats_restart_agents_and_gateways_reconnect_and_the_dropped_are_counted(tmp_path: Path) -> None:
+    nats = start_nats(tmp_path / "nats")
+    agents: list[FleetAgent] = []
+    gw = None
+    try:
+        agents = [FleetAgent(nats.url, "alpha", "momentum", tmp_path), FleetAgent(nats.url, "beta", "hedge", tmp_path)]
+        gw = start_gateway(nats.url, tmp_path / "gw")
+        wait_until(lambda: gw.snapshot()["health"]["instances"] == 2, "2 instances on the gateway")
+        client = SSEClient(gw.url + "/stream")
+        client.wait_for(lambda c: len(c.events) >= 20, "events before the restart")
+        first_seq = _seq(client.events[0][0])
+
+        nats.kill()  # SIGKILL: no goodbye to anyone
+        time.sleep(3.0)
+        down = {a.instance: scrape(a.prometheus_url, "tradeobs_live_nats_dropped_total") for a in agents}
+        for per in down.values():  # frames dropped while NATS was down, counted by kind and reason
+            assert per.get((("kind", "frame"), ("reason", "disconnected")), 0) > 0, per
+        nats = nats.restart()
+
+        for a in agents:  # the agents reconnect by themselves
+            wait_until(lambda a=a: scrape(a.prometheus_url, "tradeobs_live_nats_connected")[()] == 1, "agent back")
+        wait_until(lambda: gw.snapshot()["health"]["gateway"]["nats"] == 1, "gateway back")
+        resumed = len(client.events)
+        client.wait_for(lambda c: len(c.events) >= resumed + 40, "events after the restart")
+        wait_until(
+            lambda: all(r["age"] == 0 and r["stale"] == 0 for r in gw.snapshot()["services"].values()), "fresh frames"
+        )
+        done = {a.instance: a.finish() for a in agents}
+        time.sleep(0.5)
+        snap = gw.snapshot()
+        client.close()
+    finally:
+        for a in agents:
+            a.stop()
+        if gw is not None:
+            gw.stop()
+        counts = stream_counts(nats.url)
+        last = max(_seq(i) for i, _ in client.events)
+        stored = stream_seqs(nats.url, first_seq, last)
+        nats.stop()
+
+    assert client.resets == [] and client.opens == 1  # the gateway kept serving through the NATS restart
+    assert client.event_seqs() == sorted(stored)  # and missed none of what JetStream stored
+    for inst, d in done.items():
+        # Events: each one was stored in JetStream or counted as dropped, and nothing is left behind.
+        subject = next(s for s in counts if f".{inst}." in s)
+        assert counts[subject] + d["dropped_events"] == d["produced"], (d, counts[subject])
+        assert d["outbox"] == 0
+        # Frames: the outage cost frames, each counted (also in the agent's Prometheus endpoint, above).
+        assert d["dropped_frames"] > 0
+    for svc, row in snap["services"].items():  # and the gateway shows each service's count
+        inst = next(a.instance for a in agents if a.service == svc)
+        assert row["dropped"] >= done[inst]["dropped_frames"] - 1, (row, done[inst])
