@@ -286,7 +286,7 @@ class SSEClient:
                     elif name == "id":
                         ident = value
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            return  # the server went away (http.client may fail half-way through its own cleanup): the caller reconnects, as a browser would
+            return  # the server went away (http.client may fail half-way through its cleanup): reconnect
 
     def _dispatch(self, kind: str, data: str, ident: str | None) -> None:
         with self._lock:

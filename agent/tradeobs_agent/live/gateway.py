@@ -342,7 +342,7 @@ class GatewayHub(LiveHub):
             await asyncio.sleep(0.02)
         if parsed[0] != self.tag:
             return None
-        upto, events = parsed[1], []
+        upto, events = parsed[1], list[bytes]()
         while True:
             first = self._seqs[0][0] if self._seqs else self._sent_seq + 1
             if upto >= first - 1:  # joins the ring: no await from here to connect(), so it still will then
