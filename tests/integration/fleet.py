@@ -31,7 +31,17 @@ from .procs import READY_TIMEOUT, ManagedProcess, _clean_env, find_binary, free_
 
 FLEET_AGENT = Path(__file__).resolve().parent / "fleet_agent.py"
 
-__all__ = ["FleetAgent", "GatewayProc", "NatsProc", "SSEClient", "start_gateway", "start_nats", "stream_seqs"]
+__all__ = [
+    "FleetAgent",
+    "GatewayProc",
+    "NatsProc",
+    "SSEClient",
+    "scrape",
+    "start_gateway",
+    "start_nats",
+    "stored_per_instance",
+    "stream_events",
+]
 
 
 # ---------------------------------------------------------------- nats-server
@@ -315,7 +325,7 @@ class SSEClient:
             self._thread.join(5)
             self._thread = None
 
-    def event_seqs(self) -> list[int]:
+    def event_keys(self) -> list[int]:
         with self._lock:
             return [int(i.rpartition("-")[2]) for i, _ in self.events]
 
@@ -323,10 +333,10 @@ class SSEClient:
 # ---------------------------------------------------------------- reading JetStream directly
 
 
-def stream_seqs(nats_url: str, first: int, last: int) -> dict[int, dict[str, Any]]:
-    """Every message of the events stream with sequence in ``[first, last]``, read straight from JetStream."""
+def _read_events(nats_url: str, first_seq: int = 1, last_seq: int | None = None) -> list[tuple[int, list[Any]]]:
+    """``(sequence, events)`` of each message of the events stream from ``first_seq``, read straight from JetStream."""
 
-    async def main() -> dict[int, dict[str, Any]]:
+    async def main() -> list[tuple[int, list[Any]]]:
         import nats
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -335,19 +345,23 @@ def stream_seqs(nats_url: str, first: int, last: int) -> dict[int, dict[str, Any
         nc = await nats.connect(nats_url)
         try:
             js = nc.jetstream()
+            info = await js.stream_info(EVENTS_STREAM)
+            last = info.state.last_seq if last_seq is None else min(last_seq, info.state.last_seq)
+            if last < first_seq:
+                return []
             sub = await js.subscribe(
                 f"{PREFIX}.*.*.event",
                 stream=EVENTS_STREAM,
                 ordered_consumer=True,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first),
+                config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first_seq),
             )
-            out: dict[int, dict[str, Any]] = {}
+            out: list[tuple[int, list[Any]]] = []
             while True:
                 msg = await sub.next_msg(timeout=10)
                 seq = msg.metadata.sequence.stream
                 if seq > last:
                     break
-                out[seq] = json.loads(msg.data)
+                out.append((seq, json.loads(msg.data)))
                 if seq == last:
                     break
             await sub.unsubscribe()
@@ -358,23 +372,25 @@ def stream_seqs(nats_url: str, first: int, last: int) -> dict[int, dict[str, Any
     return asyncio.run(main())
 
 
-def stream_counts(nats_url: str) -> dict[str, int]:
-    """Messages per subject in the events stream (what JetStream stored for each instance)."""
+def stream_events(nats_url: str, first_key: int, last_key: int) -> dict[int, dict[str, Any]]:
+    """Every event JetStream holds with key (``sequence * KEY_SPAN + index``) in ``[first_key, last_key]``."""
+    from tradeobs_agent.live.nats import KEY_SPAN
 
-    async def main() -> dict[str, int]:
-        import nats
+    out: dict[int, dict[str, Any]] = {}
+    for seq, events in _read_events(nats_url, first_key // KEY_SPAN, last_key // KEY_SPAN):
+        for i, e in enumerate(events):
+            if first_key <= seq * KEY_SPAN + i <= last_key:
+                out[seq * KEY_SPAN + i] = e
+    return out
 
-        from tradeobs_agent.live.nats import EVENTS_STREAM
 
-        nc = await nats.connect(nats_url)
-        try:
-            js = nc.jetstream()
-            info = await js.stream_info(EVENTS_STREAM, subjects_filter=">")
-            return dict(info.state.subjects or {})
-        finally:
-            await nc.close()
-
-    return asyncio.run(main())
+def stored_per_instance(nats_url: str) -> dict[str, int]:
+    """How many events JetStream holds for each instance."""
+    counts: dict[str, int] = {}
+    for _, events in _read_events(nats_url):
+        for e in events:
+            counts[e["instance"]] = counts.get(e["instance"], 0) + 1
+    return counts
 
 
 def scrape(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -28,8 +28,8 @@ How values merge over instances (and the top-level sections are fleet totals):
 * an instance whose newest frame is older than ``stale_after`` counts as stale (still in the totals, with
   its last state); past ``expire_after`` it leaves the view.
 
-Deltas (:func:`fleet_delta`) are an agent frame's deltas plus, for ``services`` and ``strategies``, each
-changed row whole and each removed row as ``null``.
+Deltas (:func:`fleet_delta`) are an agent frame's deltas plus, for ``services`` and ``strategies``, what
+``symbols`` gets (a new row whole, a changed row's changed fields) and each removed row as ``null``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,14 @@ def _num(v: Any) -> bool:
 
 def _r(v: float | None) -> float | None:
     return None if v is None else float(f"{v:.6g}")
+
+
+def _tidy(section: dict[str, Any]) -> dict[str, Any]:
+    """Sums of floats without their binary noise (10.900000000000002 -> 10.9): 10 significant digits, in place."""
+    for k, v in section.items():
+        if isinstance(v, float):
+            section[k] = float(f"{v:.10g}")
+    return section
 
 
 class _Hist:
@@ -198,6 +206,10 @@ class FleetView:
                 _merge_account(out, {k: v for k, v in _mapping(row).items() if k in _STRATEGY_KEYS}, add_all=True)
         for svc, h in svc_lat.items():
             services[svc].update(h.quantiles())
+        for rows in (symbols, services, strategies):
+            for row in rows.values():
+                _tidy(row)
+        _tidy(account)
         health.update(
             services=len(services),
             instances=len(self._instances),
@@ -264,12 +276,19 @@ def _worst_export(states: set[str]) -> str:
 
 
 def fleet_delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`.frames.delta`, plus the keyed sections: a changed row whole, a removed row as ``None``."""
+    """:func:`.frames.delta`, plus the keyed sections as ``symbols`` are sent (a new row whole, a changed row's
+    changed fields), and a removed row as ``None``."""
     out = delta(prev, cur)
     for section in KEYED:
         before: Mapping[str, Any] = prev.get(section, {})
         now: Mapping[str, Any] = cur.get(section, {})
-        rows: dict[str, Any] = {k: v for k, v in now.items() if before.get(k) != v}
+        rows: dict[str, Any] = {}
+        for k, row in now.items():
+            old = before.get(k)
+            if old is None:
+                rows[k] = row
+            elif old != row:
+                rows[k] = {f: v for f, v in row.items() if old.get(f) != v}
         rows.update({k: None for k in before if k not in now})
         if rows:
             out[section] = rows
