@@ -132,10 +132,10 @@ class GatewayProc:
         self.proc.stop()
 
 
-def start_gateway(nats_url: str, workdir: Path, *args: str) -> GatewayProc:
-    """``tradeobs live gateway --nats URL --port P *args``, ready when it serves /snapshot."""
+def start_gateway(nats_url: str, workdir: Path, *args: str, port: int | None = None) -> GatewayProc:
+    """``tradeobs live gateway --nats URL --port P *args``, ready when it serves /snapshot (``port``: a given one)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     argv = [sys.executable, "-m", "tradeobs_agent.cli", "live", "gateway", "--nats", nats_url, "--port", str(port)]
     proc = ManagedProcess(f"gateway-{port}", [*argv, *args], _python_env(), workdir)
     try:
@@ -369,7 +369,15 @@ def _read_events(nats_url: str, first_seq: int = 1, last_seq: int | None = None)
         finally:
             await nc.close()
 
-    return asyncio.run(main())
+    return _run_async(main)
+
+
+def _run_async(main: Callable[[], Any]) -> Any:
+    """``asyncio.run(main())`` on a thread of its own (the caller may be inside a loop: Playwright's sync API)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
 
 
 def stream_events(nats_url: str, first_key: int, last_key: int) -> dict[int, dict[str, Any]]:
