@@ -26,7 +26,10 @@ How values merge over instances (and the top-level sections are fleet totals):
   counted in ``health.latency_unmerged``). A symbol traded in several instances shows the highest
   of their per-symbol p50/p99 (an upper bound: per-symbol buckets are not published, to keep frames small);
 * an instance whose newest frame is older than ``stale_after`` counts as stale (still in the totals, with
-  its last state); past ``expire_after`` it leaves the view.
+  its last state); past ``expire_after`` it leaves the view;
+* ``health.clients``, ``frames_coalesced``, ``clients_rejected`` and ``clients_timed_out`` are the gateway's
+  own (its stream's clients), and ``health.gateway`` has its NATS counters; the other health keys add up the
+  instances'.
 
 Deltas (:func:`fleet_delta`) are an agent frame's deltas plus, for ``services`` and ``strategies``, what
 ``symbols`` gets (a new row whole, a changed row's changed fields) and each removed row as ``null``.
@@ -45,6 +48,7 @@ from .hub import _clean
 __all__ = ["KEYED", "FleetView", "fleet_delta"]
 
 KEYED = ("services", "strategies")
+_OWN_HEALTH = ("clients", "frames_coalesced", "clients_rejected", "clients_timed_out")
 _SUM_SYMBOL = ("pos", "ntl", "rpnl", "upnl", "ord", "fill", "rej")
 _STRATEGY_KEYS = ("ord", "fill", "rej", "rpnl", "upnl", "ntl", "equity", "drawdown", "kill_switch")
 
@@ -219,6 +223,9 @@ class FleetView:
         )
         if extra_health:
             health.update({k: v for k, v in extra_health.items() if k != "export"})
+        for k in _OWN_HEALTH:  # the page's "live clients" etc. are this gateway's, not the agents' own streams'
+            if k in self.gateway:
+                health[k] = self.gateway[k]
         health["gateway"] = dict(self.gateway)
         return {
             "symbols": symbols,

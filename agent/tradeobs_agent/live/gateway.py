@@ -357,6 +357,7 @@ class GatewayHub(LiveHub):
                 **self.gstats,
                 "clients": len(self._clients),
                 "frames_coalesced": self.stats["frames_coalesced"],
+                "clients_rejected": self.stats["rejected"],
                 "clients_timed_out": self.stats["timed_out"],
                 "resets": self.stats["resets"],
             }

@@ -47,7 +47,9 @@ def test_totals_add_up_over_instances_and_services() -> None:
     assert view.update(_instance_frame(a, "alpha", "i1"), received=100.0)
     assert view.update(_instance_frame(b, "alpha", "i2"), received=100.0)
     assert view.update(_instance_frame(c, "beta", "i3"), received=100.0)
+    view.gateway = {"clients": 7, "nats": 1}  # the gateway's own stream clients, not the agents' own streams'
     st = view.build(now=100.5)
+    assert st["health"]["clients"] == 7 and st["health"]["gateway"] == {"clients": 7, "nats": 1}
     assert st["symbols"]["AAPL"]["fill"] == 6 and st["symbols"]["AAPL"]["pos"] == 70
     assert st["symbols"]["AAPL"]["rpnl"] == 30.3  # 10.1 * 3 without binary noise
     assert st["account"]["equity"] == 1.7e6 and st["account"]["drawdown"] == 0.02  # the worst, not a sum
