@@ -143,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     gw.add_argument(
         "--phase-ms",
         type=float,
-        default=20.0,
-        help="tick this many ms after the agents' wall-clock tick, so a frame carries every instance's "
-        "(default: %(default)s)",
+        default=40.0,
+        help="wait at most this many ms after the agents' wall-clock tick for their frames; the merged frame goes "
+        "out as soon as every instance's is in (default: %(default)s)",
     )
     gw.add_argument(
         "--event-buffer", type=int, default=2048, help="events kept in memory for resumes (default: %(default)s)"

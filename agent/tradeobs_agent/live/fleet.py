@@ -129,6 +129,7 @@ class FleetView:
         self.data_ts: float | None = None  # publish time of the oldest frame first shown by the last build()
         self.frames = 0
         self.ignored = 0
+        self.ages: list[float] = []  # per build with new frames: how old the oldest was (the gateway drains it)
         self.gateway: dict[str, Any] = {}  # the gateway's own health, shown as health.gateway
         self._system = FrameBuilder(registry if registry is not None else Registry())
 
@@ -154,6 +155,11 @@ class FleetView:
         """The hub sends this instead of an agent frame's delta (see :func:`fleet_delta`)."""
         return fleet_delta(prev, cur)
 
+    def complete(self, since: float, now: float) -> bool:
+        """Whether every live (not stale) instance has sent a frame stamped at or after ``since``."""
+        fresh = [i for i in self._instances.values() if now - i.received <= self.stale_after]
+        return bool(fresh) and all(_num(i.ts) and i.ts >= since for i in fresh)
+
     @property
     def instances(self) -> int:
         return len(self._instances)
@@ -165,6 +171,8 @@ class FleetView:
             del self._instances[key]
         if self._new_ts is not None:
             self.data_ts, self._new_ts = self._new_ts, None
+            if len(self.ages) < 1000:
+                self.ages.append(now - self.data_ts)
         symbols: dict[str, dict[str, Any]] = {}
         sym_src: dict[str, tuple[float, int]] = {}  # symbol -> (ts of its px, instances with it)
         account: dict[str, Any] = {}

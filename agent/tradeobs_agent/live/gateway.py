@@ -19,10 +19,11 @@ Stateless, so any number can run behind any load balancer:
   ones fetched from JetStream (up to ``max_replay``), with no ``reset`` as long as JetStream still holds
   them. A gateway that has not yet received the client's last event waits for it (up to 2 s). ``event:
   reset`` only when the events are gone, too many, or the id names another stream.
-* **Frames follow the agents' clock.** Agents publish on the wall-clock grid (``k / hz``) and the gateway
-  ticks ``phase`` seconds after it, so each merged frame carries every instance's frame of that tick. Its
-  ``ts`` is the publish time of the oldest instance frame it shows first (the latency a client sees is from
-  the agent's publish, not from the gateway's tick).
+* **Frames follow the agents' clock.** Agents publish on the wall-clock grid (``k / hz``); the gateway ticks
+  as soon as every live instance's frame of that tick is in, and ``phase`` seconds after the grid at the
+  latest, so each merged frame carries every instance's frame of that tick. Its ``ts`` is the publish time of
+  the oldest instance frame it shows first (the latency a client sees is from the agent's publish, not from
+  the gateway's tick).
 * **NATS restarts** are survived: the client reconnects by itself; on every reconnect the gateway re-creates
   missing streams and re-subscribes from the last sequence it has, so nothing stored is skipped. What the
   agents could not publish meanwhile is counted by them and shown per service (``dropped``).
@@ -92,7 +93,7 @@ class GatewayHub(LiveHub):
         max_clients: int = 5000,
         send_timeout: float = 10.0,
         event_buffer: int = 2048,
-        phase: float = 0.02,
+        phase: float = 0.04,
         max_replay: int = 100_000,
         events_max_age: float = EVENTS_MAX_AGE,
         events_max_bytes: int = EVENTS_MAX_BYTES,
@@ -129,6 +130,7 @@ class GatewayHub(LiveHub):
         self._last_event_at = self._last_frame_at = 0.0
         self.gstats = {"nats": 0, "events": 0, "frames": 0, "bad": 0, "subscribes": 0, "replayed": 0, "fetches": 0}
         self._stats_at = 0.0
+        self._slot: tuple[float, asyncio.Event] | None = None  # (wall-clock start of the awaited tick, its event)
 
     # ------------------------------------------------------------------ NATS side (the server's loop)
 
@@ -341,10 +343,32 @@ class GatewayHub(LiveHub):
             frame = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             frame = None
-        if self.view.update(frame, time.time()) if isinstance(frame, dict) else False:
+        now = time.time()
+        if self.view.update(frame, now) if isinstance(frame, dict) else False:
             self.gstats["frames"] += 1
+            slot = self._slot
+            if slot is not None and self.view.complete(slot[0], now):
+                slot[1].set()  # every instance's frame of this tick is in: tick now
         elif not isinstance(frame, dict):
             self.gstats["bad"] += 1
+
+    async def _sleep(self, delay: float) -> None:
+        """Until ``phase`` after the agents' next tick at the latest, and from that tick on as soon as every
+        instance's frame of it is in (a frame from each instance not stale, stamped at or after the tick)."""
+        phase = self.phase or 0.0
+        start = time.time() + delay - phase  # the agents' tick this frame is for (wall clock)
+        if delay > phase:
+            await asyncio.sleep(delay - phase)  # never before the agents' tick
+        if self.view.complete(start, time.time()):
+            return
+        event = asyncio.Event()
+        self._slot = (start, event)
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, start + phase - time.time()))
+        except TimeoutError:
+            pass
+        finally:
+            self._slot = None
 
     # ------------------------------------------------------------------ the hub's hooks
 
@@ -353,8 +377,10 @@ class GatewayHub(LiveHub):
         now = time.monotonic()
         if now - self._stats_at >= 1.0:  # the gateway's own counters, in health.gateway once a second
             self._stats_at = now
+            ages, self.view.ages = self.view.ages, []  # how old the oldest agent frame of a tick was (NATS + wait)
             self.view.gateway = {
                 **self.gstats,
+                "data_age_ms": round(max(ages) * 1000, 1) if ages else None,
                 "clients": len(self._clients),
                 "frames_coalesced": self.stats["frames_coalesced"],
                 "clients_rejected": self.stats["rejected"],

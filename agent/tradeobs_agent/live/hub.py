@@ -305,7 +305,7 @@ class LiveHub:
             if delay < -period:  # fell more than a tick behind: do not burst to catch up
                 next_t = self._grid(period)
                 delay = max(0.0, next_t - time.monotonic())
-            await asyncio.sleep(max(0.0, delay))
+            await self._sleep(max(0.0, delay))
             if self._server_exiting():
                 _log.info("tradeobs live: server is shutting down; closing %d streams", len(self._clients))
                 self._stop_in_loop()
@@ -314,6 +314,10 @@ class LiveHub:
                 self._step()
             except Exception as exc:  # never let one bad tick end the stream
                 warn_once("live:tick", "tradeobs live: building a frame failed: %r", exc)
+
+    async def _sleep(self, delay: float) -> None:
+        """Wait for the next tick (a hook: the fleet gateway ticks early once every instance's frame is in)."""
+        await asyncio.sleep(delay)
 
     def _grid(self, period: float) -> float:
         """Now, or with ``phase`` set, the last wall-clock tick time ``k * period + phase`` (as a monotonic time).
