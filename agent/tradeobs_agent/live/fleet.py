@@ -119,11 +119,19 @@ class FleetView:
     """The newest frame per ``(service, instance)`` and their merge. One thread (the server's event loop)."""
 
     def __init__(
-        self, registry: Registry | None = None, *, stale_after: float = 5.0, expire_after: float = 60.0
+        self,
+        registry: Registry | None = None,
+        *,
+        stale_after: float = 5.0,
+        expire_after: float = 60.0,
+        max_instances: int = 10_000,
     ) -> None:
-        if stale_after <= 0 or expire_after < stale_after:
-            raise ValueError(f"need 0 < stale_after <= expire_after, got {stale_after!r}, {expire_after!r}")
-        self.stale_after, self.expire_after = stale_after, expire_after
+        if stale_after <= 0 or expire_after < stale_after or max_instances < 1:
+            raise ValueError(
+                f"need 0 < stale_after <= expire_after and max_instances >= 1, got {stale_after!r}, "
+                f"{expire_after!r}, {max_instances!r}"
+            )
+        self.stale_after, self.expire_after, self.max_instances = stale_after, expire_after, max_instances
         self._instances: dict[tuple[str, str], _Instance] = {}
         self._new_ts: float | None = None
         self.data_ts: float | None = None  # publish time of the oldest frame first shown by the last build()
@@ -140,6 +148,9 @@ class FleetView:
             return False
         key = (str(frame.get("service", "?")), str(frame.get("instance", "?")))
         old = self._instances.get(key)
+        if old is None and len(self._instances) >= self.max_instances:  # bounded: a new one waits for room
+            self.ignored += 1
+            return False
         seq = frame.get("seq", 0)
         if old is not None and _num(seq) and _num(old.seq) and seq <= old.seq:
             return False  # the same frame again (a consumer re-subscribed)

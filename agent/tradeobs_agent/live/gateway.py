@@ -69,6 +69,7 @@ _log = logging.getLogger("tradeobs.live")
 
 _WAIT_AHEAD = 2.0  # seconds a resume waits for events this gateway has not received yet
 _FETCH_TIMEOUT = 5.0
+_INCOMING = 100_000  # events received and not yet taken by a tick
 
 
 class _Replay:
@@ -128,7 +129,16 @@ class GatewayHub(LiveHub):
         self._resubscribe: asyncio.Event | None = None  # created in the server's loop by start()
         self._ring_size = event_buffer
         self._last_event_at = self._last_frame_at = 0.0
-        self.gstats = {"nats": 0, "events": 0, "frames": 0, "bad": 0, "subscribes": 0, "replayed": 0, "fetches": 0}
+        self.gstats = {
+            "nats": 0,
+            "events": 0,
+            "frames": 0,
+            "bad": 0,
+            "overflow": 0,
+            "subscribes": 0,
+            "replayed": 0,
+            "fetches": 0,
+        }
         self._stats_at = 0.0
         self._slot: tuple[float, asyncio.Event] | None = None  # (wall-clock start of the awaited tick, its event)
 
@@ -227,7 +237,12 @@ class GatewayHub(LiveHub):
             self._warn(exc)
             return False
         self._last_event_at = now  # check again in 3 s at the earliest
-        return bool(info.state.last_seq > self._recv_seq or self.view.instances == 0)
+        if info.state.last_seq > self._recv_seq:
+            return True
+        if self.view.instances:
+            return False
+        frames = await self._js.stream_info(FRAMES_STREAM)  # agents publish, yet no frame reaches us
+        return bool(frames.state.messages)
 
     async def _subscribe(self) -> None:
         from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -313,9 +328,14 @@ class GatewayHub(LiveHub):
         if seq <= self._recv_seq:
             return  # delivered again after a re-subscribe
         self._recv_seq = seq
+        incoming = self._incoming
         for key, payload in self._unpack(seq, msg.data):
             self.gstats["events"] += 1
-            self._incoming.append((key, payload))
+            if len(incoming) >= _INCOMING:  # the producer has not ticked for that long: bounded, counted
+                incoming.popleft()
+                self.gstats["overflow"] += 1
+                warn_once("gateway:overflow", "tradeobs gateway: events arrive faster than ticks take them")
+            incoming.append((key, payload))
 
     def _unpack(self, seq: int, data: bytes) -> list[tuple[int, dict[str, Any]]]:
         """A message of the events stream: its events with their keys (``seq * KEY_SPAN + index``), cleaned."""

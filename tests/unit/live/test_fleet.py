@@ -106,3 +106,13 @@ def test_fleet_delta_sends_changed_fields_of_rows_and_removed_rows_as_null() -> 
     assert d["services"] == {"a": {"ord": 2}, "c": {"ord": 0}, "b": None}
     assert "strategies" not in d
     assert FleetView.delta(cur, cur) == {"symbols": {}}
+
+
+def test_the_number_of_instances_is_bounded_and_what_is_left_out_is_counted() -> None:
+    reg = Registry()
+    view = FleetView(max_instances=2)
+    assert view.update(_instance_frame(reg, "a", "1"), received=1.0)
+    assert view.update(_instance_frame(reg, "a", "2"), received=1.0)
+    assert not view.update(_instance_frame(reg, "a", "3"), received=1.0) and view.ignored == 1
+    assert view.update(_instance_frame(reg, "a", "2", seq=2), received=2.0)  # known ones still update
+    assert view.build(now=2.0)["services"]["a"]["instances"] == 2
