@@ -70,6 +70,7 @@ _log = logging.getLogger("tradeobs.live")
 _WAIT_AHEAD = 2.0  # seconds a resume waits for events this gateway has not received yet
 _FETCH_TIMEOUT = 5.0
 _INCOMING = 100_000  # events received and not yet taken by a tick
+_START_BACKLOG = 256  # messages of the events stream a new gateway reads back (one per instance per tick)
 
 
 class _Replay:
@@ -127,7 +128,6 @@ class GatewayHub(LiveHub):
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._resubscribe: asyncio.Event | None = None  # created in the server's loop by start()
-        self._ring_size = event_buffer
         self._last_event_at = self._last_frame_at = 0.0
         self.gstats = {
             "nats": 0,
@@ -261,7 +261,7 @@ class GatewayHub(LiveHub):
                 _log.debug("tradeobs gateway: unsubscribe: %r", exc)
         self._subs.clear()
         first, last = info.state.first_seq, info.state.last_seq
-        start = self._recv_seq + 1 if self._recv_seq else max(first, last - self._ring_size + 1, 1)
+        start = self._recv_seq + 1 if self._recv_seq else max(first, last - _START_BACKLOG + 1, 1)
         self._subs.append(
             await js.subscribe(
                 f"{PREFIX}.*.*.event",
