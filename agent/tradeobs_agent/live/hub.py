@@ -25,6 +25,11 @@ its lag, and one that fell off the ring gets an ``event: reset`` and a full
 frame. Every event has ``id: <boot>-<n>``; ``<boot>`` changes per process, so a
 ``Last-Event-ID`` from a previous process is recognised as unknown.
 
+The fleet gateway (:mod:`.gateway`) is this hub with other sources: its ``builder`` is the merged fleet view
+(with its own ``delta``), its ticks follow the agents' wall-clock grid (``phase``, :meth:`LiveHub._sleep`), its
+events and their ids come from JetStream (``_pull_events``, ``_frame``, :meth:`LiveHub.last_wire_id`), and a
+resume may fetch what the ring lacks (:meth:`LiveHub.prepare_resume`, ``_resume_body``). The fan-out is this one.
+
 Intentional divergence from sse-starlette's ``EventSourceResponse``
 ---------------------------------------------------------------------
 
