@@ -36,6 +36,7 @@ __all__ = [
     "GatewayProc",
     "NatsProc",
     "SSEClient",
+    "delete_stream",
     "scrape",
     "start_gateway",
     "start_nats",
@@ -399,6 +400,21 @@ def stored_per_instance(nats_url: str) -> dict[str, int]:
         for e in events:
             counts[e["instance"]] = counts.get(e["instance"], 0) + 1
     return counts
+
+
+def delete_stream(nats_url: str, name: str) -> None:
+    """What an operator's ``nats stream rm`` does."""
+
+    async def main() -> None:
+        import nats
+
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().delete_stream(name)
+        finally:
+            await nc.close()
+
+    _run_async(main)
 
 
 def scrape(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tradeobs_agent.live.nats import EVENTS_STREAM
+
 from .fleet import (
     FleetAgent,
     SSEClient,
+    delete_stream,
     scrape,
     start_gateway,
     start_nats,
@@ -140,3 +143,31 @@ def test_nats_restart_agents_and_gateways_reconnect_and_the_dropped_are_counted(
     for svc, row in snap["services"].items():  # and the gateway shows each service's count
         inst = next(a.instance for a in agents if a.service == svc)
         assert row["dropped"] >= done[inst]["dropped_frames"] - 1, (row, done[inst])
+
+
+def test_a_deleted_events_stream_comes_back_and_only_clients_of_the_old_one_get_a_reset(tmp_path: Path) -> None:
+    with start_nats(tmp_path / "nats") as nats:
+        agent = FleetAgent(nats.url, "alpha", "momentum", tmp_path)
+        gw = start_gateway(nats.url, tmp_path / "gw")
+        try:
+            wait_until(lambda: gw.snapshot()["health"]["instances"] == 1, "the instance on the gateway")
+            client = SSEClient(gw.url + "/stream")
+            client.wait_for(lambda c: len(c.events) >= 10, "events")
+            old_id = client.last_id
+            old_stream = old_id.rpartition("-")[0]
+            delete_stream(nats.url, EVENTS_STREAM)  # an operator's mistake
+            # The agent creates it again when it next publishes (events wait meanwhile); the gateway follows.
+            client.wait_for(lambda c: c.events[-1][0].rpartition("-")[0] != old_stream, "events of the new stream")
+            seen = len(client.events)
+            client.wait_for(lambda c: len(c.events) >= seen + 10, "more events")
+            client.close()
+            late = SSEClient(gw.url + "/stream", last_id=old_id)  # a browser that kept the old stream's id
+            late.wait_for(lambda c: c.resets and c.frames, "a reset, then a full frame")
+            late.close()
+            done = agent.finish()
+        finally:
+            agent.stop()
+            gw.stop()
+    assert client.resets == []  # the connected client just goes on, with ids of the new stream
+    assert late.resets == ['{"reason":"unknown-id"}']
+    assert done["dropped_events"] == 0 and done["outbox"] == 0 and done["events"] == done["produced"]

@@ -73,6 +73,11 @@ _INCOMING = 100_000  # events received and not yet taken by a tick
 _START_BACKLOG = 256  # messages of the events stream a new gateway reads back (one per instance per tick)
 
 
+def _tag(info: Any) -> str:
+    """The events stream's identity in ids: its creation time in hex microseconds (a recreated stream differs)."""
+    return format(int(info.created.timestamp() * 1_000_000), "x") if info.created else "0"
+
+
 class _Replay:
     """What :meth:`GatewayHub.prepare_resume` found: events fetched from JetStream, or why there are none."""
 
@@ -128,7 +133,7 @@ class GatewayHub(LiveHub):
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._resubscribe: asyncio.Event | None = None  # created in the server's loop by start()
-        self._last_event_at = self._last_frame_at = 0.0
+        self._last_event_at = self._last_frame_at = self._checked_at = 0.0
         self.gstats = {
             "nats": 0,
             "events": 0,
@@ -225,24 +230,24 @@ class GatewayHub(LiveHub):
                 self._resubscribe.set()
 
     async def _stalled(self) -> bool:
-        """No message for 3 s: does the events stream hold more than we received, or has a frame been missed?"""
+        """Events or frames quiet for 3 s: is the events stream new, or ahead of us, or are frames being missed?"""
         now = time.monotonic()
         if self._js is None or self._nc is None or not self._nc.is_connected or not self._subs:
             return False
-        if now - max(self._last_event_at, self._last_frame_at) < 3.0:
+        quiet_events, quiet_frames = now - self._last_event_at >= 3.0, now - self._last_frame_at >= 3.0
+        if now - self._checked_at < 3.0 or not (quiet_events or quiet_frames):
             return False
+        self._checked_at = now
         try:
             info = await self._js.stream_info(EVENTS_STREAM)
-        except Exception as exc:
+            if _tag(info) != self.tag or (quiet_events and info.state.last_seq > self._recv_seq):
+                return True  # recreated (an operator deleted it, agents made it again), or news we missed
+            if quiet_frames and not self.view.instances:
+                frames = await self._js.stream_info(FRAMES_STREAM)  # agents publish, yet no frame reaches us
+                return bool(frames.state.messages)
+        except Exception as exc:  # gone for now: the agents create it again when they next publish
             self._warn(exc)
-            return False
-        self._last_event_at = now  # check again in 3 s at the earliest
-        if info.state.last_seq > self._recv_seq:
-            return True
-        if self.view.instances:
-            return False
-        frames = await self._js.stream_info(FRAMES_STREAM)  # agents publish, yet no frame reaches us
-        return bool(frames.state.messages)
+        return False
 
     async def _subscribe(self) -> None:
         from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -251,7 +256,7 @@ class GatewayHub(LiveHub):
         age, size = self.events_max_age, self.events_max_bytes
         await ensure_streams(js, events_max_age=age, events_max_bytes=size, update=True)
         info = await js.stream_info(EVENTS_STREAM)
-        tag = format(int(info.created.timestamp() * 1_000_000), "x") if info.created else "0"
+        tag = _tag(info)
         if tag != self.tag:
             self._new_stream(tag)
         for sub in self._subs:

@@ -286,6 +286,7 @@ class NatsPublisher:
         self._outbox_max = outbox
         self._bus_seq = self.bus.last_seq  # events from now on (earlier ones were before NATS was configured)
         self._seq = 0
+        self._ensured_at = 0.0
         self._nc: Any = None
         self._js: Any = None
         self._thread: threading.Thread | None = None
@@ -548,6 +549,7 @@ class NatsPublisher:
             for r in results:  # the stored prefix leaves the outbox; the rest is sent again (deduplicated)
                 if isinstance(r, BaseException):
                     self._unreachable(r)
+                    await self._stream_gone(r)
                     break
                 events += batch[sent].count
                 sent += 1
@@ -559,6 +561,19 @@ class NatsPublisher:
             self._m_outbox.set(self._queued)
             if sent < len(batch):
                 return
+
+    async def _stream_gone(self, exc: BaseException) -> None:
+        """No stream took the message (deleted by an operator?): create it again, at most every 5 s."""
+        from nats.js.errors import NoStreamResponseError
+
+        now = time.monotonic()
+        if not isinstance(exc, NoStreamResponseError) or now - self._ensured_at < 5.0 or self._js is None:
+            return
+        self._ensured_at = now
+        try:
+            await ensure_streams(self._js)
+        except Exception as err:  # JetStream unavailable: the next tick tries again
+            self._unreachable(err)
 
 
 class _Batch:
