@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tradeobs_agent.live.nats import EVENTS_STREAM
+from tradeobs_agent.live.nats import EVENTS_STREAM, KEY_SPAN
 
 from .fleet import (
     FleetAgent,
@@ -149,6 +149,7 @@ def test_a_deleted_events_stream_comes_back_and_only_clients_of_the_old_one_get_
     with start_nats(tmp_path / "nats") as nats:
         agent = FleetAgent(nats.url, "alpha", "momentum", tmp_path)
         gw = start_gateway(nats.url, tmp_path / "gw")
+        client = late = None
         try:
             wait_until(lambda: gw.snapshot()["health"]["instances"] == 1, "the instance on the gateway")
             client = SSEClient(gw.url + "/stream")
@@ -156,7 +157,8 @@ def test_a_deleted_events_stream_comes_back_and_only_clients_of_the_old_one_get_
             old_id = client.last_id
             old_stream = old_id.rpartition("-")[0]
             delete_stream(nats.url, EVENTS_STREAM)  # an operator's mistake
-            # The agent creates it again when it next publishes (events wait meanwhile); the gateway follows.
+            # The agent creates it again when it next publishes (events wait meanwhile); the gateway follows,
+            # although the client library's ordered consumer has meanwhile moved on to the new stream by itself.
             client.wait_for(lambda c: c.events[-1][0].rpartition("-")[0] != old_stream, "events of the new stream")
             seen = len(client.events)
             client.wait_for(lambda c: len(c.events) >= seen + 10, "more events")
@@ -164,10 +166,18 @@ def test_a_deleted_events_stream_comes_back_and_only_clients_of_the_old_one_get_
             late = SSEClient(gw.url + "/stream", last_id=old_id)  # a browser that kept the old stream's id
             late.wait_for(lambda c: c.resets and c.frames, "a reset, then a full frame")
             late.close()
+            new_ids = [i for i, _ in client.events if i.rpartition("-")[0] != old_stream]
+            stored = stream_events(nats.url, KEY_SPAN, _key(new_ids[-1]))  # the new stream from its first message
             done = agent.finish()
         finally:
+            for c in (client, late):
+                if c is not None:
+                    c.close()
             agent.stop()
             gw.stop()
     assert client.resets == []  # the connected client just goes on, with ids of the new stream
+    # every event of the new stream from its first message, once each and in order (none read as the old one's)
+    assert [_key(i) for i in new_ids] == sorted(stored), (len(new_ids), len(stored))
+    assert all(i.rpartition("-")[0] == new_ids[0].rpartition("-")[0] for i in new_ids)
     assert late.resets == ['{"reason":"unknown-id"}']
     assert done["dropped_events"] == 0 and done["outbox"] == 0 and done["events"] == done["produced"]

@@ -126,6 +126,9 @@ class GatewayHub(LiveHub):
         self.tag: str | None = None  # the events stream's identity (its creation time), once known
         self._incoming: deque[tuple[int, dict[str, Any]]] = deque()
         self._recv_seq = 0  # the last message sequence received from the events stream
+        self._from_first = False  # the next subscription reads a recreated events stream from its first message
+        self._consumer = ""  # the events consumer whose stream has been checked (see _check_consumer)
+        self._stale: deque[str] = deque(maxlen=16)  # consumers of a deleted stream: their messages are dropped
         self._sent_key = 0  # the last event key put in the ring (and so in a frame's id)
         self._keys: deque[tuple[int, int]] = deque(maxlen=event_buffer)  # (event key, hub n) beside the ring
         self._nc: Any = None
@@ -266,7 +269,13 @@ class GatewayHub(LiveHub):
                 _log.debug("tradeobs gateway: unsubscribe: %r", exc)
         self._subs.clear()
         first, last = info.state.first_seq, info.state.last_seq
-        start = self._recv_seq + 1 if self._recv_seq else max(first, last - _START_BACKLOG + 1, 1)
+        if self._recv_seq:
+            start = self._recv_seq + 1
+        elif self._from_first:  # a recreated stream holds only new events: all of them, for the clients on
+            start = max(first, 1)
+        else:
+            start = max(first, last - _START_BACKLOG + 1, 1)
+        self._from_first = False
         self._subs.append(
             await js.subscribe(
                 f"{PREFIX}.*.*.event",
@@ -319,6 +328,7 @@ class GatewayHub(LiveHub):
         """A (new) events stream: ids from now on name it; what the ring holds belonged to the old one."""
         if self.tag is not None:
             warn_once("gateway:new-stream", "tradeobs gateway: the events stream was recreated; clients get a reset")
+            self._from_first = True
         self.tag = tag
         self.boot, self._bid = tag, tag.encode()
         self._events.clear()
@@ -327,9 +337,40 @@ class GatewayHub(LiveHub):
         self._evicted_upto = self._n  # every cursor so far predates the new stream
         self._recv_seq = self._sent_key = 0
 
+    async def _check_consumer(self, consumer: str) -> bool:
+        """The first message of an events consumer not seen before: does it read the stream our ids name?
+
+        New consumers come from :meth:`_subscribe`, and from the client library itself: an ordered consumer
+        whose heartbeats stop (its stream was deleted) creates a new one, starting after the last sequence it
+        delivered, on whatever stream now has that name. Messages of a recreated stream read that way would
+        get the old stream's ids and miss its first messages, so instead the stream is taken as new
+        (:meth:`_new_stream`) and read again from its first message by a new subscription.
+        """
+        if consumer in self._stale:
+            return False
+        try:
+            info = await self._js.stream_info(EVENTS_STREAM)
+        except Exception as exc:  # cannot tell: read again from the last sequence we have (nothing is lost)
+            self._warn(exc)
+            self._stale.append(consumer)
+            assert self._resubscribe is not None
+            self._resubscribe.set()
+            return False
+        if _tag(info) != self.tag:
+            self._new_stream(_tag(info))
+            self._stale.append(consumer)
+            assert self._resubscribe is not None
+            self._resubscribe.set()
+            return False
+        self._consumer = consumer
+        return True
+
     async def _on_event(self, msg: Any) -> None:
         self._last_event_at = time.monotonic()
-        seq = msg.metadata.sequence.stream
+        meta = msg.metadata
+        if meta.consumer != self._consumer and not await self._check_consumer(meta.consumer):
+            return
+        seq = meta.sequence.stream
         if seq <= self._recv_seq:
             return  # delivered again after a re-subscribe
         self._recv_seq = seq
