@@ -189,6 +189,25 @@ def without_userinfo(raw: Any) -> Any:
 NATS_SCHEMES = ("nats", "tls", "ws", "wss")
 
 
+def nats_urls_shown(raw: Any) -> Any:
+    """NATS URLs as shown in a problem or an error: each one's ``user:password@`` or ``token@`` replaced.
+
+    >>> nats_urls_shown("http://u:p@n1:4222,tok@n2:4222")
+    'http://<redacted>@n1:4222,<redacted>@n2:4222'
+    """
+    if not isinstance(raw, str) or "@" not in raw:
+        return raw
+    out = []
+    for part in raw.split(","):
+        if "@" in part:
+            scheme, sep, rest = part.partition("://")
+            if not sep:
+                scheme, rest = "", part
+            part = f"{scheme}{sep}<redacted>@{rest.rpartition('@')[2]}"
+        out.append(part)
+    return ",".join(out)
+
+
 def nats_urls(raw: Any) -> str:
     """NATS server URLs, comma-separated (a cluster); ``host:port`` alone means ``nats://host:port``. Empty: off."""
     allowed_text = "NATS server URLs such as nats://127.0.0.1:4222 (nats, tls, ws or wss), comma-separated"

@@ -202,7 +202,8 @@ class _OneSnapshot:
         self.snap: Snapshot | None = None
 
     def snapshot(self, names: Any = None, *, prepare: bool = True) -> Snapshot:
-        assert self.snap is not None
+        if self.snap is None:  # before the first frame (the builder's start-of-day P&L): the registry's own
+            return self.registry.snapshot(names, prepare=prepare)
         return self.snap
 
     def __getattr__(self, name: str) -> Any:  # anything else the builder reads: the registry's own

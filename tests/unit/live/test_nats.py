@@ -14,6 +14,7 @@ from tests._util import free_port, wait_for
 from tradeobs_agent import LiveOptions
 from tradeobs_agent._parsers import nats_urls
 from tradeobs_agent.config import resolve_settings
+from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.live.nats import safe_url, token
 
 
@@ -66,7 +67,10 @@ def test_nats_url_setting_accepts_clusters_and_hides_the_value() -> None:
             nats_urls(bad)
     s, report = resolve_settings(env={"TRADEOBS_LIVE_NATS_URL": "http://u:secret@n:4222"})
     assert s.live_nats_url == "" and [p.setting for p in report.problems] == ["live_nats_url"]
-    assert "secret" not in str(report.problems[0])
+    assert "secret" not in str(report.problems[0]) and "n:4222" in str(report.problems[0])  # the host, named
+    with pytest.raises(TradeObsConfigError) as info:
+        resolve_settings(env={}, live_nats_url="nats://n1:4222,tls://tok3n@n2:99999")
+    assert "tok3n" not in str(info.value) and "tls://<redacted>@n2:99999" in str(info.value)
 
 
 def test_subject_tokens_and_safe_urls() -> None:
