@@ -201,9 +201,9 @@ class _OneSnapshot:
         self.registry = registry
         self.snap: Snapshot | None = None
 
-    def snapshot(self, names: Any = None, *, prepare: bool = True) -> Snapshot:
+    def snapshot(self, names: Any = None, **options: Any) -> Snapshot:
         if self.snap is None:  # before the first frame (the builder's start-of-day P&L): the registry's own
-            return self.registry.snapshot(names, prepare=prepare)
+            return self.registry.snapshot(names, **options)
         return self.snap
 
     def __getattr__(self, name: str) -> Any:  # anything else the builder reads: the registry's own
@@ -281,6 +281,7 @@ class NatsPublisher:
         base = f"{PREFIX}.{token(service)}.{token(instance)}"
         self.frame_subject, self.event_subject = base + ".frame", base + ".event"
         self._snap = _OneSnapshot(self.registry)
+        self._reuse: dict[str, Any] = {}  # unchanged latency series are not copied per tick (Registry.snapshot)
         self._builder = FrameBuilder(self._snap, self.bus)  # type: ignore[arg-type]  # reads self._snap.snap
         self._outbox: deque[_Batch] = deque()  # messages of events, oldest first
         self._queued = 0  # events in the outbox
@@ -487,7 +488,7 @@ class NatsPublisher:
         self._collect_events()
 
     def _frame_bytes(self) -> bytes:
-        self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False)
+        self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False, reuse=self._reuse)
         _offer_gil()
         state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()})
         _offer_gil()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 import pytest
 
 import tradeobs_agent
@@ -76,3 +77,35 @@ def test_nats_url_setting_accepts_clusters_and_hides_the_value() -> None:
 def test_subject_tokens_and_safe_urls() -> None:
     assert token("algo 1.eu*>") == "algo_1_eu__" and token("") == "_"
     assert safe_url("nats://u:p@h1:4222,tls://tok@[::1]:4223") == "nats://h1:4222,tls://[::1]:4223"
+
+
+def test_a_published_frame_is_one_snapshot_whose_strategy_rows_add_up_to_its_symbols() -> None:
+    agent = tradeobs_agent.init(
+        service_name="risk",
+        otlp=False,
+        prometheus=False,
+        logs=False,
+        live=LiveOptions(nats_url=f"nats://127.0.0.1:{free_port()}"),  # not connected: frames are built on demand
+    )
+    pub = agent.nats
+    assert pub is not None
+    desks = [tradeobs_agent.TradingTelemetry(strategy=s, venue="paper") for s in ("a", "b")]
+    frames = []
+    try:
+        for n in (3, 5):  # two frames: the second one's unchanged latency series come from the first (reuse)
+            for i in range(n):
+                tt = desks[i % 2]
+                order = tt.order_signal(f"o{n}-{i}", ("AAPL", "MSFT")[i % 2], "buy", 1, 100.0)
+                order.submitted()
+                order.fill(1, 100.0)
+            agent.registry.flush()
+            frames.append(orjson.loads(pub._frame_bytes()))
+    finally:
+        tradeobs_agent.shutdown()
+    for frame, fills in zip(frames, (3, 8), strict=True):
+        symbols = frame["state"]["symbols"]
+        assert sum(r["fill"] for r in symbols.values()) == fills
+        assert sum(r["fill"] for r in frame["strategies"].values()) == fills
+        bounds, counts, lo, hi = frame["hist"]["submit_to_fill"]
+        assert sum(counts) == fills and len(counts) == len(bounds) + 1 and 0 <= lo <= hi
+    assert frames[1]["seq"] == frames[0]["seq"] + 1 and frames[1]["service"] == "risk"
