@@ -32,6 +32,7 @@ __all__ = [
     "endpoint",
     "kv_map",
     "milliseconds",
+    "nats_urls",
     "number",
     "optional_text",
     "origins",
@@ -183,6 +184,51 @@ def without_userinfo(raw: Any) -> Any:
         return raw
     host = u.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit((u.scheme, "<redacted>@" + host, u.path, u.query, u.fragment))
+
+
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def nats_urls_shown(raw: Any) -> Any:
+    """NATS URLs as shown in a problem or an error: each one's ``user:password@`` or ``token@`` replaced.
+
+    >>> nats_urls_shown("http://u:p@n1:4222,tok@n2:4222")
+    'http://<redacted>@n1:4222,<redacted>@n2:4222'
+    """
+    if not isinstance(raw, str) or "@" not in raw:
+        return raw
+    out = []
+    for part in raw.split(","):
+        if "@" in part:
+            scheme, sep, rest = part.partition("://")
+            if not sep:
+                scheme, rest = "", part
+            part = f"{scheme}{sep}<redacted>@{rest.rpartition('@')[2]}"
+        out.append(part)
+    return ",".join(out)
+
+
+def nats_urls(raw: Any) -> str:
+    """NATS server URLs, comma-separated (a cluster); ``host:port`` alone means ``nats://host:port``. Empty: off."""
+    allowed_text = "NATS server URLs such as nats://127.0.0.1:4222 (nats, tls, ws or wss), comma-separated"
+    if not isinstance(raw, str):
+        raise ValueError(allowed_text)
+    out = []
+    for part in raw.split(","):
+        s = part.strip()
+        if not s:
+            continue
+        if "://" not in s:
+            s = "nats://" + s
+        u = urllib.parse.urlsplit(s)
+        try:
+            u.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError(allowed_text) from None
+        if u.scheme not in NATS_SCHEMES or not u.hostname:
+            raise ValueError(allowed_text)
+        out.append(s)
+    return ",".join(out)
 
 
 def kv_map(raw: Any) -> dict[str, str]:

@@ -80,6 +80,7 @@ class Agent:
     prometheus: providers.PrometheusEndpoint | None = None
     logs: Any = None
     live: Any = None
+    nats: Any = None  # the live publisher to NATS (live_nats_url), a tradeobs_agent.live.nats.NatsPublisher
     traces_file: Any = None
     export: str = "on"  # OTLP: "on", "off" (otlp_enabled=false) or "not_configured" (the embedded default)
     adopted: bool = False
@@ -131,6 +132,8 @@ class Agent:
         steps: list[Any] = [lambda: abandon_unreachable(deadline), self.registry.flush]
         if self.live is not None:
             steps.append(self.live.stop)
+        if self.nats is not None:
+            steps.append(self.nats.stop)  # after the flush: the last events go out
         if self.logs is not None:
             steps.append(lambda: self.logs.shutdown(timeout))
         if self.tracer_provider is not None and not self.adopted:
@@ -224,6 +227,7 @@ def init(
             _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
         else:
             _build(agent, span_exporters, metric_readers, log_exporters)
+            _start_nats(agent)
         _configure_trading(agent)
         _agent = agent
         atexit.register(_shutdown_at_exit)
@@ -270,6 +274,30 @@ def _build(
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
+
+
+def _start_nats(agent: Agent) -> None:
+    """With ``live_nats_url`` set: publish live frames and events to NATS, off the trading thread."""
+    s = agent.settings
+    agent.nats = None
+    if not (s.live_enabled and s.live_nats_url):
+        return
+    try:
+        import nats  # noqa: F401 - the optional dependency, checked here so the message names it
+
+        # The one import of the live layer from here (declared in pyproject.toml's layers contract).
+        from .live.nats import NatsPublisher
+    except ImportError:
+        warn_once(
+            "live:nats:missing",
+            "tradeobs: live_nats_url is set but nats-py is not installed (pip install 'tradeobs[nats]'); "
+            "live frames and events are not published",
+        )
+        return
+    agent.nats = NatsPublisher(
+        s.live_nats_url, service=s.service_name, instance=agent.instance_id, hz=s.live_hz, registry=agent.registry
+    )
+    agent.nats.start()
 
 
 def _adopt_existing(agent: Agent) -> bool:
@@ -379,5 +407,7 @@ def _after_fork_in_child(agent: Agent) -> None:
             agent.logs.after_fork()
         if agent.traces_file is not None:
             agent.traces_file.after_fork()
+        if agent.nats is not None:  # threads do not survive fork: the child publishes as its own instance
+            _start_nats(agent)
     except Exception as exc:  # never break the child process
         internal_error("agent.after_fork", exc)

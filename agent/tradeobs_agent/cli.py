@@ -6,6 +6,7 @@ tradeobs config docs [--write FILE]              the settings table as Markdown
 tradeobs doctor [--service-url URL]              what is reachable: collector, Prometheus, live stream
 tradeobs loadtest ...                            SSE fan-out load test (see docs/live.md)
 tradeobs collector check|reload|migrate-queue    safe collector config edits (see docs/collector.md)
+tradeobs live gateway [--nats URL] [--port 8765] the fleet's live view from NATS JetStream (docs/scaling.md)
 tradeobs --version
 
 ``tradeobs`` or ``tradeobs config`` alone prints its help and exits 2, like any
@@ -113,6 +114,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
     sub.add_parser("collector", help="check/reload the collector config (tradeobs collector --help)", add_help=False)
+
+    live = sub.add_parser("live", help="the live view across services and hosts", description="The fleet live view.")
+    live_sub = live.add_subparsers(dest="live_cmd", metavar="COMMAND", title="commands")
+    live.set_defaults(help_text=live.format_help)
+    gw = live_sub.add_parser(
+        "gateway",
+        help="serve the merged live view of every agent publishing to NATS (needs tradeobs[nats])",
+        description="Serve the live view of every agent that publishes to NATS JetStream (live_nats_url): the "
+        "same /stream, /snapshot, /history and dashboard as an agent's /telemetry, merged per service and strategy "
+        "with fleet totals. Stateless: run several behind any load balancer. Auth and CORS come from "
+        "TRADEOBS_LIVE_TOKEN and TRADEOBS_LIVE_CORS_ORIGINS, as for an agent. See docs/scaling.md.",
+    )
+    gw.add_argument(
+        "--nats",
+        default=None,
+        metavar="URL",
+        help="NATS server URL(s), comma-separated (default: $TRADEOBS_LIVE_NATS_URL)",
+    )
+    gw.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    gw.add_argument(
+        "--port", type=int, default=8765, help="port to listen on; 0 picks any free port (default: %(default)s)"
+    )
+    gw.add_argument("--hz", type=float, default=None, help="frames per second (default: live_hz, 10)")
+    gw.add_argument(
+        "--max-clients", type=int, default=None, help="stream clients before 503 (default: live_max_clients, 5000)"
+    )
+    gw.add_argument(
+        "--phase-ms",
+        type=float,
+        default=40.0,
+        help="wait at most this many ms after the agents' wall-clock tick for their frames; the merged frame goes "
+        "out as soon as every instance's is in (default: %(default)s)",
+    )
+    gw.add_argument(
+        "--event-buffer", type=int, default=2048, help="events kept in memory for resumes (default: %(default)s)"
+    )
+    gw.add_argument(
+        "--max-replay",
+        type=int,
+        default=100_000,
+        help="most events a resume fetches from JetStream before it resets instead (default: %(default)s)",
+    )
+    gw.add_argument(
+        "--events-max-age",
+        type=float,
+        default=86_400.0,
+        metavar="SECONDS",
+        help="how long the events stream keeps events; set on the stream (default: %(default)s)",
+    )
+    gw.add_argument(
+        "--events-max-bytes",
+        type=int,
+        default=1 << 30,
+        metavar="BYTES",
+        help="size bound of the events stream, oldest dropped first; set on the stream (default: %(default)s)",
+    )
     return parser
 
 
@@ -137,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_docs(args.write)
         if args.cmd == "doctor":
             return _doctor(args.service_url, args.timeout)
+        if args.cmd == "live" and args.live_cmd == "gateway":
+            return _gateway(args)
     except KeyboardInterrupt:  # Ctrl-C before a server took over the signal: stop quietly
         return 130
     # `tradeobs` or `tradeobs config` alone: show what there is, as a usage error.
@@ -192,6 +251,51 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
             state = "reachable" if _tcp_ok(target.endpoint, 0.5) else "not reachable: batches are kept and retried"
             print(f"  OTLP collector   {target.endpoint} ({state})")
     print("Ctrl-C to stop.", flush=True)
+
+
+# --------------------------------------------------------------------------- live gateway
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from .exceptions import TradeObsConfigError
+
+    try:
+        import nats  # noqa: F401 - the optional dependency
+    except ImportError:
+        print("tradeobs live gateway needs nats-py: pip install 'tradeobs[nats]'", file=sys.stderr)
+        return 2
+    from .live.gateway import run_gateway
+
+    for name, value, lo in (("--event-buffer", args.event_buffer, 1), ("--max-replay", args.max_replay, 0)):
+        if value < lo:
+            print(f"tradeobs live gateway: {name} must be >= {lo}, got {value}", file=sys.stderr)
+            return 2
+    if not 0 <= args.phase_ms < 1000:
+        print(f"tradeobs live gateway: --phase-ms must be in [0, 1000), got {args.phase_ms:g}", file=sys.stderr)
+        return 2
+    if args.events_max_age <= 0 or args.events_max_bytes < 1024:
+        print("tradeobs live gateway: --events-max-age must be > 0 and --events-max-bytes >= 1024", file=sys.stderr)
+        return 2
+    try:
+        run_gateway(
+            args.nats,
+            args.host,
+            args.port,
+            hz=args.hz,
+            max_clients=args.max_clients,
+            phase=args.phase_ms / 1000.0,
+            event_buffer=args.event_buffer,
+            max_replay=args.max_replay,
+            events_max_age=args.events_max_age,
+            events_max_bytes=args.events_max_bytes,
+        )
+    except TradeObsConfigError as exc:
+        print(f"tradeobs live gateway: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"tradeobs live gateway: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # --------------------------------------------------------------------------- config

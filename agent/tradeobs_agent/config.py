@@ -77,7 +77,8 @@ class Field:
     ``otel_parse`` reads the standard ``OTEL_*`` fallback when its unit differs
     (milliseconds). ``empty``, when set, is what an empty value means (from any
     source); otherwise an empty value is "not set". ``shown`` masks part of a bad
-    value before it is reported (a URL's credentials); ``secret`` masks all of it.
+    value before it is reported (a URL's credentials); ``secret`` masks all of it
+    (in errors only where there is no ``shown``; always in ``tradeobs config check``).
     """
 
     name: str
@@ -218,6 +219,15 @@ FIELDS: tuple[Field, ...] = (
     _f("live_hz", 10.0, p.number(float, 0.1, 100, "frames per second"), "live frames per second"),
     _f("live_max_clients", 5000, p.number(int, 1, 1_000_000), "concurrent stream clients before 503"),
     _f(
+        "live_nats_url",
+        "",
+        p.nats_urls,
+        "publish live frames and events to NATS JetStream for `tradeobs live gateway` (needs tradeobs[nats])",
+        secret=True,
+        empty="not published",
+        shown=p.nats_urls_shown,
+    ),
+    _f(
         "live_token",
         "",
         p.optional_text,
@@ -286,6 +296,7 @@ class Settings:
     live_enabled: bool = True
     live_hz: float = 10.0
     live_max_clients: int = 5000
+    live_nats_url: str = field(default="", repr=False)
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
     live_grafana_url: str = ""
@@ -345,7 +356,7 @@ def check_argument(name: str, value: Any) -> Any:
     try:
         return f.parse(value)
     except ValueError as exc:
-        shown = "<redacted>" if f.secret else f.shown(value) if f.shown else value
+        shown = f.shown(value) if f.shown else "<redacted>" if f.secret else value
         raise TradeObsConfigError(name, shown, str(exc)) from None
 
 
@@ -404,7 +415,7 @@ def _resolve_one(
         try:
             value = parse(raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
-            shown = "<redacted>" if f.secret else f.shown(raw) if f.shown else raw
+            shown = f.shown(raw) if f.shown else "<redacted>" if f.secret else raw
             allowed = str(exc) if isinstance(exc, ValueError) else p.allowed(parse)
             report.problems.append(Problem(f.name, shown, source, allowed))
             break  # a bad value at the highest present source falls back to the default, as documented

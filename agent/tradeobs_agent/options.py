@@ -82,6 +82,7 @@ class LiveOptions:
     token: str | None = None
     cors_origins: Sequence[str] | None = None
     grafana_url: str | None = None
+    nats_url: str | None = None
 
 
 # group argument -> (option class, settings prefix, setting that False switches off, renames)

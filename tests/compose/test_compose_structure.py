@@ -29,6 +29,8 @@ EXPECTED_SERVICES = {
     "loki",
     "node-exporter",
     "backup",
+    "nats",
+    "live-gateway",
 }
 # services whose state must survive `docker compose down` (named volume)
 STATEFUL = {
@@ -38,6 +40,7 @@ STATEFUL = {
     "grafana": "/var/lib/grafana",
     "jaeger": "/var/lib/jaeger",
     "loki": "/loki",
+    "nats": "/data",
 }
 PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?!latest$)[A-Za-z0-9][A-Za-z0-9._-]*$")
 SECRET_KEY = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.I)
@@ -164,8 +167,8 @@ def test_backup_service_sees_every_stateful_volume() -> None:
         assert mounted[f"{name}-data"] == listed[name], name
     assert mounted["prometheus-data"] == env["PROMETHEUS_DATA_DIR"]
     assert env["PROMETHEUS_URL"] == "http://prometheus:9090"
-    # the collector queue is transient data in flight: not backed up on purpose
-    assert "otelcol-queue" not in mounted
+    # the collector queue is transient data in flight, and so are NATS's live events: not backed up on purpose
+    assert "otelcol-queue" not in mounted and "nats-data" not in mounted
 
 
 def test_no_inline_secrets() -> None:
@@ -211,7 +214,7 @@ def test_demo_service() -> None:
     assert test[:2] == ["CMD", "python"] and "/healthz" in test[-1]
     dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
     assert 'CMD ["tradeobs", "demo", "--host", "0.0.0.0", "--port", "8000"]' in dockerfile
-    assert "pyproject.toml" in dockerfile and "pip install ." in dockerfile
+    assert "pyproject.toml" in dockerfile and 'pip install ".[nats]"' in dockerfile
     assert svc["depends_on"]["otel-collector"]["condition"] == "service_healthy"
 
 
@@ -392,3 +395,44 @@ def test_up_script_is_the_documented_command() -> None:
     assert 'docker compose -f "$here/docker-compose.yml" up -d' in up
     deployment = (REPO / "docs" / "deployment.md").read_text()
     assert "docker compose -f compose/docker-compose.yml up -d" in deployment
+
+
+def test_nats_is_the_release_the_tests_build_with_jetstream_and_a_volume() -> None:
+    svc = SERVICES["nats"]
+    built = re.search(r"^NATS_VERSION=v(\S+)$", (REPO / "scripts" / "build-nats.sh").read_text(), re.M)
+    assert built and svc["image"] == f"nats:{built.group(1)}-alpine"
+    assert svc["command"] == ["--config", "/etc/nats/nats.conf"]
+    assert "./nats/nats.conf:/etc/nats/nats.conf:ro" in svc["volumes"]
+    conf = (COMPOSE_DIR / "nats" / "nats.conf").read_text()
+    assert re.search(r"store_dir:\s*/data", conf) and "nats-data:/data" in svc["volumes"]
+    assert "js-enabled-only=true" in svc["healthcheck"]["test"][-1] and "http: 0.0.0.0:8222" in conf
+    assert SERVICES["trading-demo"]["environment"]["TRADEOBS_LIVE_NATS_URL"] == "nats://nats:4222"
+
+
+def test_gateway_profile_runs_the_gateway_against_nats() -> None:
+    svc = SERVICES["live-gateway"]
+    assert svc["profiles"] == ["gateway"]
+    assert svc["image"] == SERVICES["trading-demo"]["image"]  # the package, with the [nats] extra
+    cmd = svc["command"]
+    assert cmd[:3] == ["tradeobs", "live", "gateway"] and cmd[cmd.index("--nats") + 1] == "nats://nats:4222"
+    assert svc["depends_on"]["nats"]["condition"] == "service_healthy"
+    port = cmd[cmd.index("--port") + 1]
+    assert (
+        svc["ports"] == [f"127.0.0.1:${{LIVE_GATEWAY_PORT:-{port}}}:{port}"]
+        and f":{port}/" in svc["healthcheck"]["test"][-1]
+    )
+    # every other service runs without the profile
+    assert [n for n, s in SERVICES.items() if "profiles" in s] == ["live-gateway"]
+
+
+def test_nats_config_is_valid_for_the_built_server(tmp_path: Path) -> None:
+    """The real nats-server (the release compose runs) accepts compose/nats/nats.conf."""
+    from tests.integration.procs import find_binary
+
+    out = subprocess.run(
+        [find_binary("nats-server"), "-t", "-c", str(COMPOSE_DIR / "nats" / "nats.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0 and "is valid" in out.stdout + out.stderr, out.stdout + out.stderr

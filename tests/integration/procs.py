@@ -74,6 +74,7 @@ _PROVIDERS = {
     "amtool": "scripts/install.d/20-apt.sh (Debian package 'prometheus-alertmanager')",
     "prometheus-node-exporter": "scripts/install.d/20-apt.sh (Debian package 'prometheus-node-exporter')",
     "busybox": "scripts/install.d/20-apt.sh (Debian package 'busybox')",
+    "nats-server": "scripts/install.d/40-nats.sh (scripts/build-nats.sh)",
 }
 
 

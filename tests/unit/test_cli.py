@@ -107,7 +107,8 @@ def test_version_matches_the_package(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.parametrize(
-    ("argv", "lists"), [([], ["demo", "config", "doctor", "loadtest"]), (["config"], ["check", "docs"])]
+    ("argv", "lists"),
+    [([], ["demo", "config", "doctor", "loadtest", "live"]), (["config"], ["check", "docs"]), (["live"], ["gateway"])],
 )
 def test_a_command_alone_prints_its_usage_and_exits_2(
     capsys: pytest.CaptureFixture[str], argv: list[str], lists: list[str]
@@ -148,7 +149,7 @@ def test_every_command_and_option_has_help_stating_its_default() -> None:
                 todo.append((f"{name} {sub}", subparser))
     assert sorted(seen) == sorted(
         ["tradeobs", "tradeobs demo", "tradeobs config", "tradeobs config check", "tradeobs config docs",
-         "tradeobs doctor"]
+         "tradeobs doctor", "tradeobs live", "tradeobs live gateway"]
     )  # fmt: skip
 
 

@@ -124,6 +124,7 @@ def test_default_endpoint_depends_on_protocol() -> None:
         ({"otlp_endpoint": "ftp://x"}, "otlp_endpoint"),
         ({"log_queue_policy": "maybe"}, "log_queue_policy"),
         ({"live_cors_origins": ["*"]}, "live_cors_origins"),
+        ({"live_nats_url": "http://broker:4222"}, "live_nats_url"),
         ({"max_series": 2000.5}, "max_series"),
     ],
 )
@@ -373,6 +374,7 @@ _SAMPLE = {
     "log_backup_count": 2, "log_block_timeout": 0.5, "log_redact_patterns": ["x+"], "live_hz": 5.0,
     "live_max_clients": 3, "live_token": "t", "live_cors_origins": ["https://desk.example"],
     "live_grafana_url": "http://grafana.desk:3000",
+    "live_nats_url": "nats://127.0.0.1:4222",
 }  # fmt: skip
 
 

@@ -64,6 +64,7 @@ _HUB_OPTIONS = frozenset(inspect.signature(LiveHub.__init__).parameters) - {
     "hz",
     "max_clients",
     "send_timeout",
+    "builder",
 }
 
 
@@ -186,8 +187,9 @@ class _Stream:
                 last_id = v.decode("latin-1")
         if last_id is None and b"lastEventId=" in scope.get("query_string", b""):
             last_id = Request(scope).query_params.get("lastEventId")
+        resume = await hub.prepare_resume(last_id)
         await send(start)
-        client = hub.connect(send, last_id)
+        client = hub.connect(send, last_id, resume)
         task = asyncio.current_task()
         try:
             while True:
@@ -218,14 +220,16 @@ def create_app(
     registry: Registry | None = None,
     bus: EventBus | None = None,
     settings: Settings | None = None,
+    hub: LiveHub | None = None,
     **hub_options: Any,
 ) -> LiveApp:
     """A Starlette app serving the live stream and dashboard; ``app.state.hub`` is its :class:`LiveHub`.
 
     Settings come from the running agent (else ``resolve_settings()``); explicit
     arguments win; ``hub_options`` (``event_buffer``, ``heartbeat``, ``full_every``,
-    ``retry_ms``, ``history``) go to :class:`LiveHub`. When an agent exists, ``agent.live`` is set to the hub so
-    ``agent.shutdown()`` ends the streams.
+    ``retry_ms``, ``history``, ``phase``) go to :class:`LiveHub`. When an agent exists, ``agent.live`` is set to the
+    hub so ``agent.shutdown()`` ends the streams. ``hub`` serves a hub built elsewhere (the fleet gateway's) with the
+    same routes; it is not attached to the agent.
     """
     s = settings if settings is not None else _settings()
     # One validation path: the same parsers as init() and `tradeobs config check`, whatever the source.
@@ -250,9 +254,11 @@ def create_app(
         raise UnknownSettingError(
             f"create_app() got an unexpected keyword argument {name!r}; {hint}", name, hub_options[name], hint
         )
-    hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout, **hub_options)
-    if not s.live_enabled:
-        hub.stopped = True
+    own_hub = hub is None
+    if hub is None:
+        hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout, **hub_options)
+        if not s.live_enabled:
+            hub.stopped = True
 
     def _check(request: Request) -> Response | None:
         if auth.authorized(secret, request.scope, request.scope.get(_TOKEN_KEY)):
@@ -317,7 +323,7 @@ def create_app(
     from ..agent import get_agent
 
     agent = get_agent()
-    if agent is not None:
+    if agent is not None and own_hub:
         agent.live = hub
     return app
 

@@ -25,6 +25,11 @@ its lag, and one that fell off the ring gets an ``event: reset`` and a full
 frame. Every event has ``id: <boot>-<n>``; ``<boot>`` changes per process, so a
 ``Last-Event-ID`` from a previous process is recognised as unknown.
 
+The fleet gateway (:mod:`.gateway`) is this hub with other sources: its ``builder`` is the merged fleet view
+(with its own ``delta``), its ticks follow the agents' wall-clock grid (``phase``, :meth:`LiveHub._sleep`), its
+events and their ids come from JetStream (``_pull_events``, ``_frame``, :meth:`LiveHub.last_wire_id`), and a
+resume may fetch what the ring lacks (:meth:`LiveHub.prepare_resume`, ``_resume_body``). The fan-out is this one.
+
 Intentional divergence from sse-starlette's ``EventSourceResponse``
 ---------------------------------------------------------------------
 
@@ -179,6 +184,8 @@ class LiveHub:
         event_buffer: int = 2048,
         history: int = 600,
         server: Any = None,
+        builder: Any = None,
+        phase: float | None = None,
     ) -> None:
         if hz <= 0 or max_clients < 1 or event_buffer < 1 or history < 1:
             raise ValueError("hz must be > 0 and max_clients, event_buffer, history >= 1")
@@ -187,9 +194,12 @@ class LiveHub:
         self.hz, self.max_clients, self.send_timeout = hz, max_clients, send_timeout
         self.full_every, self.heartbeat, self.retry_ms = full_every, heartbeat, retry_ms
         self.server = server
+        self.phase = phase  # None: tick from start-up; else on the wall-clock grid, ``phase`` seconds after it
         self.boot = format(time.time_ns() // 1000, "x")
         self._bid = self.boot.encode()
-        self._builder = FrameBuilder(self.registry, self.bus)
+        # The state source: anything with ``build(extra_health, working) -> dict`` (the gateway passes its fleet view).
+        self._builder = builder if builder is not None else FrameBuilder(self.registry, self.bus)
+        self._delta = getattr(self._builder, "delta", delta)
         self._working = WorkingOrders()
         self._n = 0
         self._events: deque[tuple[int, bytes, dict[str, Any]]] = deque(maxlen=event_buffer)
@@ -293,14 +303,14 @@ class LiveHub:
         # time.monotonic(), not loop.time(): uvloop's clock is cached per loop iteration, so after a
         # long fan-out it is stale and every tick would drift late by the fan-out time.
         period = 1.0 / self.hz
-        next_t = time.monotonic()
+        next_t = self._grid(period)
         while not self.stopped:
             next_t += period
             delay = next_t - time.monotonic()
             if delay < -period:  # fell more than a tick behind: do not burst to catch up
-                next_t = time.monotonic()
-                delay = 0
-            await asyncio.sleep(max(0.0, delay))
+                next_t = self._grid(period)
+                delay = max(0.0, next_t - time.monotonic())
+            await self._sleep(max(0.0, delay))
             if self._server_exiting():
                 _log.info("tradeobs live: server is shutting down; closing %d streams", len(self._clients))
                 self._stop_in_loop()
@@ -309,6 +319,21 @@ class LiveHub:
                 self._step()
             except Exception as exc:  # never let one bad tick end the stream
                 warn_once("live:tick", "tradeobs live: building a frame failed: %r", exc)
+
+    async def _sleep(self, delay: float) -> None:
+        """Wait for the next tick (a hook: the fleet gateway ticks early once every instance's frame is in)."""
+        await asyncio.sleep(delay)
+
+    def _grid(self, period: float) -> float:
+        """Now, or with ``phase`` set, the last wall-clock tick time ``k * period + phase`` (as a monotonic time).
+
+        The Linux monotonic clock is slewed by NTP like the wall clock, so once aligned the ticks stay on the grid:
+        every process with the same ``hz`` and ``phase`` ticks together, on any host with a synchronised clock.
+        """
+        now = time.monotonic()
+        if self.phase is None:
+            return now
+        return now - (time.time() - self.phase) % period
 
     def _server_exiting(self) -> bool:
         if _app_status_exit() and not self._exit_at_start:
@@ -357,7 +382,7 @@ class LiveHub:
             frame = full
             self._last_full = mono
         else:
-            frame, _ = self._frame("delta", fid, ts, delta(self._state, state))
+            frame, _ = self._frame("delta", fid, ts, self._delta(self._state, state))
         hb = b""
         if mono - self._last_hb >= self.heartbeat:
             hb = b": hb %d\n\n" % int(now)
@@ -476,8 +501,11 @@ class LiveHub:
         self.stats["rejected"] += 1
         self._m_rejected.add(1)
 
-    def connect(self, send: Send, last_event_id: str | None) -> Client:
-        """Register a client whose response has started; send it ``retry:``, any replay, and a full frame."""
+    def connect(self, send: Send, last_event_id: str | None, resume: Any = None) -> Client:
+        """Register a client whose response has started; send it ``retry:``, any replay, and a full frame.
+
+        ``resume`` is what :meth:`prepare_resume` returned for this ``last_event_id``.
+        """
         c = Client(send, asyncio.current_task())
         tick = self._tick
         if tick is None:
@@ -485,20 +513,35 @@ class LiveHub:
             tick = self._tick
             assert tick is not None
         prefix = b"retry: %d\n: tradeobs live %s\n\n" % (self.retry_ms, self._bid)
-        parsed = parse_event_id(last_event_id)
-        if not last_event_id:
-            body = prefix + tick.full
-        elif parsed is None or parsed[0] != self.boot:  # malformed, or from another process
-            self.stats["resets"] += 1
-            body = prefix + b'event: reset\ndata: {"reason":"unknown-id"}\n\n' + tick.full
-        else:
-            body = self._catch_up(parsed[1], tick, prefix)
+        body = self._resume_body(last_event_id, tick, prefix, resume)
         self._clients[c] = None
         self._m_clients.set(len(self._clients))
         c.cursor = tick.last_id
         c.sent = 1
         self._drive(c, {"type": "http.response.body", "body": body, "more_body": True})
         return c
+
+    async def prepare_resume(self, last_event_id: str | None) -> Any:
+        """Hook awaited by the stream handler before :meth:`connect`; its result goes to ``connect(resume=)``.
+
+        Nothing to do here (the ring is in memory); the fleet gateway fetches what a client missed from JetStream.
+        """
+        return None
+
+    def _resume_body(self, last_event_id: str | None, tick: Tick, prefix: bytes, resume: Any) -> bytes:
+        """The first bytes of a stream: a full frame, or the events missed since ``last_event_id`` and a full frame,
+        or ``event: reset`` and a full frame when that id is unknown here or its events are gone."""
+        parsed = parse_event_id(last_event_id)
+        if not last_event_id:
+            return prefix + tick.full
+        if parsed is None or parsed[0] != self.boot:  # malformed, or from another process
+            self.stats["resets"] += 1
+            return prefix + b'event: reset\ndata: {"reason":"unknown-id"}\n\n' + tick.full
+        return self._catch_up(parsed[1], tick, prefix)
+
+    def last_wire_id(self) -> str:
+        """The ``id`` of the newest frame or event, as a client's ``Last-Event-ID`` would name it ("" before one)."""
+        return f"{self.boot}-{self._tick.last_id}" if self._tick is not None else ""
 
     def disconnect(self, c: Client) -> None:
         self._clients.pop(c, None)
@@ -542,8 +585,7 @@ class LiveHub:
 
     def history_json(self, events: int = 200) -> bytes:
         evs = [p for _, _, p in list(self._events)[-events:]]
-        last = f"{self.boot}-{self._tick.last_id}" if self._tick is not None else ""
-        body = {"boot": self.boot, "last_id": last, "frames": list(self._history), "events": evs}
+        body = {"boot": self.boot, "last_id": self.last_wire_id(), "frames": list(self._history), "events": evs}
         return orjson.dumps(body, default=str)
 
 

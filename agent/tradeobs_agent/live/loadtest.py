@@ -238,48 +238,51 @@ def run(
     args: argparse.Namespace,
     server: list[str] | None = None,
     env: dict[str, str] | None = None,
+    replicas: int = 1,
+    warm: bool = False,
 ) -> dict[str, Any]:
     """One measurement: start the server (``server`` + ``--port N --hz --symbols --max-clients``, default the
-    tradeobs live stream), connect ``clients``, measure ``args.duration`` seconds; the row for :func:`table`."""
+    tradeobs live stream), connect ``clients``, measure ``args.duration`` seconds; the row for :func:`table`.
+
+    ``replicas`` servers (each on its own port, load-generator process ``i`` on server ``i % replicas``: use
+    ``args.procs`` a multiple of it) stand for one service behind a load balancer: CPU and RSS are their sums.
+    ``warm`` (always for ``impl == "tradeobs"``) requests ``/snapshot`` first, so a lazy producer is running.
+    """
     import tempfile
 
     import psutil  # type: ignore[import-untyped]  # the loadtest extra
 
-    port = _free_port()
+    if replicas < 1 or args.procs % replicas:
+        raise ValueError(f"args.procs ({args.procs}) must be a multiple of replicas ({replicas})")
+    ports = [_free_port() for _ in range(replicas)]
     py = sys.executable
     mod = "tradeobs_agent.live.loadtest"
     cmd = server if server is not None else [py, "-m", mod, "serve"]
-    server_proc = subprocess.Popen(
-        [
-            *cmd,
-            "--port",
-            str(port),
-            "--hz",
-            str(args.hz),
-            "--symbols",
-            str(args.symbols),
-            "--max-clients",
-            str(clients + 100),
-        ],
-        env={**os.environ, **(env or {})},
-    )
+    per_server = clients // replicas + 100
+    opts = ["--hz", str(args.hz), "--symbols", str(args.symbols), "--max-clients", str(per_server)]
+    server_procs = [
+        subprocess.Popen([*cmd, "--port", str(port), *opts], env={**os.environ, **(env or {})}) for port in ports
+    ]
     loads: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_port(port, server_proc)
-        ps = psutil.Process(server_proc.pid)
-        if impl == "tradeobs":  # start the lazy producer so the baseline RSS includes it
-            with socket.create_connection(("127.0.0.1", port)) as s:
-                s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
-                while s.recv(65536):
-                    pass
+        for port, proc in zip(ports, server_procs, strict=True):
+            _wait_port(port, proc)
+        pss = [psutil.Process(p.pid) for p in server_procs]
+        if impl == "tradeobs" or warm:  # start the lazy producer so the baseline RSS includes it
+            for port in ports:
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                    while s.recv(65536):
+                        pass
         time.sleep(1.0)
-        rss0 = ps.memory_info().rss
+        rss0 = sum(ps.memory_info().rss for ps in pss)
         tmp = tempfile.mkdtemp(prefix="tradeobs-loadtest-")
         per = [clients // args.procs + (1 if i < clients % args.procs else 0) for i in range(args.procs)]
         outs = []
         for i, n in enumerate(per):
             out = os.path.join(tmp, f"load{i}.json")
             outs.append(out)
+            port = ports[i % replicas]
             cmd = [py, "-m", mod, "load", "--port", str(port), "--clients", str(n), "--out", out]
             loads.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
         connected = 0
@@ -294,13 +297,16 @@ def run(
             assert p.stdin is not None
             p.stdin.write(f"GO {t0} {t1}\n".encode())
             p.stdin.flush()
+        loaders = [psutil.Process(p.pid) for p in loads]
         time.sleep(max(0.0, t0 - time.time()))
-        cpu0 = ps.cpu_times()
+        cpu0 = [ps.cpu_times() for ps in pss]
+        lcpu0 = [ps.cpu_times() for ps in loaders]
         w0 = time.time()
         time.sleep(max(0.0, t1 - time.time()))
-        cpu1 = ps.cpu_times()
+        cpu1 = [ps.cpu_times() for ps in pss]
+        lcpu1 = [ps.cpu_times() for ps in loaders]
         w1 = time.time()
-        rss1 = ps.memory_info().rss
+        rss1 = sum(ps.memory_info().rss for ps in pss)
         for p in loads:
             p.wait(timeout=60)
         frames = 0
@@ -315,7 +321,9 @@ def run(
             failed += r["failed"]
         lat.sort()
         expected = clients * args.hz * args.duration
-        cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (w1 - w0) * 100
+        busy = sum(b.user + b.system - a.user - a.system for a, b in zip(cpu0, cpu1, strict=True))
+        cpu = busy / (w1 - w0) * 100
+        lbusy = sum(b.user + b.system - a.user - a.system for a, b in zip(lcpu0, lcpu1, strict=True))
         return {
             "impl": impl,
             "clients": clients,
@@ -327,6 +335,7 @@ def run(
             "p99_ms": _pct(lat, 0.99) * 1000,
             "cpu_pct": cpu,
             "rss_per_client_kb": (rss1 - rss0) / max(1, connected) / 1024,
+            "loader_cpu_pct": lbusy / (w1 - w0) * 100,
             "lost_during_window": lost,
         }
     finally:
@@ -334,12 +343,14 @@ def run(
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        server_proc.terminate()
-        try:
-            server_proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server_proc.kill()
-            server_proc.wait()
+        for server_proc in server_procs:
+            server_proc.terminate()
+        for server_proc in server_procs:
+            try:
+                server_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server_proc.kill()
+                server_proc.wait()
 
 
 def table(rows: list[dict[str, Any]]) -> str:

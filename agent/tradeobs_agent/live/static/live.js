@@ -111,6 +111,15 @@
       var w = state.working || (state.working = {});
       for (var id in d.working) { if (d.working[id] === null) delete w[id]; else w[id] = d.working[id]; }
     }
+    // The fleet gateway's rows: a new row whole, a changed row's changed fields, a removed row as null.
+    ["services", "strategies"].forEach(function (k) {
+      if (!d[k]) return;
+      state[k] = state[k] || {};
+      for (var x in d[k]) {
+        if (d[k][x] === null) delete state[k][x];
+        else state[k][x] = Object.assign(state[k][x] || {}, d[k][x]);
+      }
+    });
   }
 
   function newSymbols(list) {
@@ -597,6 +606,28 @@
     risk(st);
     health(st);
     $("lastid").textContent = "last id " + T.lastId;
+    fleet(st);
+  }
+
+  function fleet(st) {  // only the fleet gateway's frames have services and strategies
+    var svcs = st.services, strats = st.strategies || {};
+    $("fleet").hidden = !svcs;
+    if (!svcs) return;
+    setHTML($("services").tBodies[0], Object.keys(svcs).sort().map(function (k) {
+      var r = svcs[k];
+      return "<tr" + (r.stale ? " class=bad" : "") + "><td>" + esc(k) + "</td><td>" + count(r.instances) + "</td><td>" +
+        count(r.stale) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" + count(r.rej) +
+        "</td><td>" + num(r.equity, 2) + "</td><td class=" + tone(r.rpnl) + ">" + signed(r.rpnl, 2) + "</td><td class=" +
+        tone(r.upnl) + ">" + signed(r.upnl, 2) + "</td><td>" + ms(r.p50) + "</td><td>" + ms(r.p99) + "</td><td>" +
+        count(r.dropped) + "</td><td>" + age(r.age) + "</td></tr>";
+    }).join(""));
+    setHTML($("strategies").tBodies[0], Object.keys(strats).sort().map(function (k) {
+      var r = strats[k];
+      return "<tr><td>" + esc(k) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" +
+        count(r.rej) + "</td><td>" + num(r.ntl, 0) + "</td><td class=" + tone(r.rpnl) + ">" + signed(r.rpnl, 2) +
+        "</td><td class=" + tone(r.upnl) + ">" + signed(r.upnl, 2) + "</td><td>" + pct(r.drawdown, 2) + "</td><td" +
+        (r.kill_switch ? " class=bad>ENGAGED" : ">off") + "</td></tr>";
+    }).join(""));
   }
 
   // ------------------------------------------------------------------ controls

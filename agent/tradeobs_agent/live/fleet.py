@@ -1,0 +1,326 @@
+"""The fleet view: the latest frame of every instance, merged into one live state, per service and strategy.
+
+>>> view = FleetView()
+>>> view.update({"service": "risk", "instance": "a", "seq": 1, "ts": 1.0,
+...              "state": {"symbols": {"AAPL": {"pos": 100}}, "account": {"equity": 10.0}}}, received=1.0)
+True
+>>> state = view.build(now=1.0)
+>>> state["symbols"]["AAPL"]["pos"], state["account"]["equity"], state["services"]["risk"]["instances"]
+(100, 10.0, 1)
+
+The gateway (:mod:`.gateway`) feeds it the frames agents publish (:mod:`.nats`) and its hub calls
+:meth:`FleetView.build` once per tick, exactly where an agent's hub reads its registry, so the frame has the
+same sections as an agent's (``symbols``, ``account``, ``latency``, ``health``, ``system``) plus two:
+
+* ``services``: one row per ``service.name``: instances (and how many are stale), orders, fills, rejects,
+  equity, P&L, worst drawdown, kill switch, submit-to-fill p50/p99, NATS drops, age of the newest frame;
+* ``strategies``: one row per ``service/strategy``: orders, fills, rejects, P&L, notional, equity,
+  drawdown, kill switch.
+
+How values merge over instances (and the top-level sections are fleet totals):
+
+* counts, positions, notional, P&L, equity and health counters add up; ``px`` is the newest instance's;
+  ``drawdown`` is the worst (max) and ``kill_switch`` is engaged if any instance's is;
+* latency quantiles are exact: agents publish each latency histogram's merged bucket counts and the
+  view adds the buckets before interpolating (instances with other bucket bounds are left out and
+  counted in ``health.latency_unmerged``). A symbol traded in several instances shows the highest
+  of their per-symbol p50/p99 (an upper bound: per-symbol buckets are not published, to keep frames small);
+* an instance whose newest frame is older than ``stale_after`` counts as stale (still in the totals, with
+  its last state); past ``expire_after`` it leaves the view;
+* ``health.clients``, ``frames_coalesced``, ``clients_rejected`` and ``clients_timed_out`` are the gateway's
+  own (its stream's clients), and ``health.gateway`` has its NATS counters; the other health keys add up the
+  instances'.
+
+Deltas (:func:`fleet_delta`) are an agent frame's deltas plus, for ``services`` and ``strategies``, what
+``symbols`` gets (a new row whole, a changed row's changed fields) and each removed row as ``null``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..metrics import Registry, bucket_quantile
+from .frames import FrameBuilder, delta
+from .hub import _clean
+
+__all__ = ["KEYED", "FleetView", "fleet_delta"]
+
+KEYED = ("services", "strategies")
+_OWN_HEALTH = ("clients", "frames_coalesced", "clients_rejected", "clients_timed_out")
+_SUM_SYMBOL = ("pos", "ntl", "rpnl", "upnl", "ord", "fill", "rej")
+_STRATEGY_KEYS = ("ord", "fill", "rej", "rpnl", "upnl", "ntl", "equity", "drawdown", "kill_switch")
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else float(f"{v:.6g}")
+
+
+def _tidy(section: dict[str, Any]) -> dict[str, Any]:
+    """Sums of floats without their binary noise (10.900000000000002 -> 10.9): 10 significant digits, in place."""
+    for k, v in section.items():
+        if isinstance(v, float):
+            section[k] = float(f"{v:.10g}")
+    return section
+
+
+class _Hist:
+    """Bucket counts added over instances, for one latency (the first instance's bounds are the fleet's)."""
+
+    __slots__ = ("bounds", "counts", "hi", "lo", "skipped")
+
+    def __init__(self) -> None:
+        self.bounds: tuple[float, ...] | None = None
+        self.counts: list[int] = []
+        self.lo, self.hi = float("inf"), float("-inf")
+        self.skipped = 0
+
+    def add(self, h: Any) -> None:
+        try:
+            bounds, counts, lo, hi = tuple(h[0]), h[1], float(h[2]), float(h[3])
+        except (TypeError, ValueError, IndexError, KeyError):
+            self.skipped += 1
+            return
+        if self.bounds is None:
+            self.bounds, self.counts = bounds, [0] * (len(bounds) + 1)
+        if bounds != self.bounds or len(counts) != len(self.counts):
+            self.skipped += 1
+            return
+        self.counts = [a + int(b) for a, b in zip(self.counts, counts, strict=True)]
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+
+    def quantiles(self) -> dict[str, float | None]:
+        if self.bounds is None:
+            return {"p50": None, "p99": None}
+        b, c = self.bounds, self.counts
+        return {
+            "p50": _r(bucket_quantile(b, c, self.lo, self.hi, 0.5)),
+            "p99": _r(bucket_quantile(b, c, self.lo, self.hi, 0.99)),
+        }
+
+
+class _Instance:
+    __slots__ = ("frame", "received", "seq", "service", "ts")
+
+    def __init__(self, frame: Mapping[str, Any], received: float) -> None:
+        self.frame = frame
+        self.received = received
+        self.seq = frame.get("seq", 0)
+        self.ts = frame.get("ts", received)
+        self.service = str(frame.get("service", "?"))
+
+
+class FleetView:
+    """The newest frame per ``(service, instance)`` and their merge. One thread (the server's event loop)."""
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        stale_after: float = 5.0,
+        expire_after: float = 60.0,
+        max_instances: int = 10_000,
+    ) -> None:
+        if stale_after <= 0 or expire_after < stale_after or max_instances < 1:
+            raise ValueError(
+                f"need 0 < stale_after <= expire_after and max_instances >= 1, got {stale_after!r}, "
+                f"{expire_after!r}, {max_instances!r}"
+            )
+        self.stale_after, self.expire_after, self.max_instances = stale_after, expire_after, max_instances
+        self._instances: dict[tuple[str, str], _Instance] = {}
+        self._new_ts: float | None = None
+        self.data_ts: float | None = None  # publish time of the oldest frame first shown by the last build()
+        self.frames = 0
+        self.ignored = 0
+        self.ages: list[float] = []  # per build with new frames: how old the oldest was (the gateway drains it)
+        self.gateway: dict[str, Any] = {}  # the gateway's own health, shown as health.gateway
+        self._system = FrameBuilder(registry if registry is not None else Registry())
+
+    def update(self, frame: Mapping[str, Any], received: float | None = None) -> bool:
+        """Keep ``frame`` if it is the newest of its instance; False (counted) if it is older or malformed."""
+        if not isinstance(frame, Mapping) or not isinstance(frame.get("state"), Mapping):
+            self.ignored += 1
+            return False
+        key = (str(frame.get("service", "?")), str(frame.get("instance", "?")))
+        old = self._instances.get(key)
+        if old is None and len(self._instances) >= self.max_instances:  # bounded: a new one waits for room
+            self.ignored += 1
+            return False
+        seq = frame.get("seq", 0)
+        if old is not None and _num(seq) and _num(old.seq) and seq <= old.seq:
+            return False  # the same frame again (a consumer re-subscribed)
+        inst = _Instance(frame, time.time() if received is None else received)
+        self._instances[key] = inst
+        self.frames += 1
+        ts = inst.ts if _num(inst.ts) else inst.received
+        self._new_ts = ts if self._new_ts is None else min(self._new_ts, ts)
+        return True
+
+    @staticmethod
+    def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
+        """The hub sends this instead of an agent frame's delta (see :func:`fleet_delta`)."""
+        return fleet_delta(prev, cur)
+
+    def complete(self, since: float, now: float) -> bool:
+        """Whether every live (not stale) instance has sent a frame stamped at or after ``since``."""
+        fresh = [i for i in self._instances.values() if now - i.received <= self.stale_after]
+        return bool(fresh) and all(_num(i.ts) and i.ts >= since for i in fresh)
+
+    @property
+    def instances(self) -> int:
+        return len(self._instances)
+
+    def build(self, extra_health: Mapping[str, Any] | None = None, *_: Any, now: float | None = None) -> dict[str, Any]:
+        """The merged state (the same sections as an agent's frame, plus ``services`` and ``strategies``)."""
+        now = time.time() if now is None else now
+        for key in [k for k, i in self._instances.items() if now - i.received > self.expire_after]:
+            del self._instances[key]
+        if self._new_ts is not None:
+            self.data_ts, self._new_ts = self._new_ts, None
+            if len(self.ages) < 1000:
+                self.ages.append(now - self.data_ts)
+        symbols: dict[str, dict[str, Any]] = {}
+        sym_src: dict[str, tuple[float, int]] = {}  # symbol -> (ts of its px, instances with it)
+        account: dict[str, Any] = {}
+        health: dict[str, Any] = {}
+        latency: dict[str, _Hist] = {}
+        services: dict[str, dict[str, Any]] = {}
+        svc_lat: dict[str, _Hist] = {}
+        strategies: dict[str, dict[str, Any]] = {}
+        stale = 0
+        exports: set[str] = set()
+        for (svc, _inst), inst in sorted(self._instances.items()):
+            f = inst.frame
+            st: Mapping[str, Any] = f["state"]
+            is_stale = now - inst.received > self.stale_after
+            stale += is_stale
+            srow = services.setdefault(svc, {"instances": 0, "stale": 0, "age": None})
+            srow["instances"] += 1
+            srow["stale"] += is_stale
+            age = max(0, int(now - inst.received))
+            srow["age"] = age if srow["age"] is None else min(srow["age"], age)
+            self._merge_symbols(symbols, sym_src, _mapping(st.get("symbols")), inst.ts)
+            for row in _mapping(st.get("symbols")).values():
+                for k in ("ord", "fill", "rej", "rpnl", "upnl"):
+                    if _num(_mapping(row).get(k)):
+                        srow[k] = srow.get(k, 0) + row[k]
+            for target in (account, srow):
+                _merge_account(target, _mapping(st.get("account")))
+            for k, v in _mapping(st.get("health")).items():
+                if _num(v):
+                    health[k] = health.get(k, 0) + v
+                elif k == "export" and isinstance(v, str):
+                    exports.add(v)
+            pub = _mapping(f.get("pub"))
+            dropped = sum(v for k, v in pub.items() if k.startswith("dropped") and _num(v))
+            srow["dropped"] = srow.get("dropped", 0) + dropped
+            for k, h in _mapping(f.get("hist")).items():
+                latency.setdefault(str(k), _Hist()).add(h)
+                if k == "submit_to_fill":
+                    svc_lat.setdefault(svc, _Hist()).add(h)
+            for strategy, row in _mapping(f.get("strategies")).items():
+                name = f"{svc}/{strategy}"
+                out = strategies.setdefault(name, {"service": svc, "strategy": str(strategy)})
+                _merge_account(out, {k: v for k, v in _mapping(row).items() if k in _STRATEGY_KEYS}, add_all=True)
+        for svc, h in svc_lat.items():
+            services[svc].update(h.quantiles())
+        for rows in (symbols, services, strategies):
+            for row in rows.values():
+                _tidy(row)
+        _tidy(account)
+        health.update(
+            services=len(services),
+            instances=len(self._instances),
+            stale=stale,
+            latency_unmerged=sum(h.skipped for h in latency.values()),
+            export=_worst_export(exports),
+        )
+        if extra_health:
+            health.update({k: v for k, v in extra_health.items() if k != "export"})
+        for k in _OWN_HEALTH:  # the page's "live clients" etc. are this gateway's, not the agents' own streams'
+            if k in self.gateway:
+                health[k] = self.gateway[k]
+        health["gateway"] = dict(self.gateway)
+        return {
+            "symbols": symbols,
+            "account": account,
+            "latency": {k: h.quantiles() for k, h in latency.items()},
+            "health": health,
+            "system": self._system.system(),
+            "services": services,
+            "strategies": strategies,
+        }
+
+    @staticmethod
+    def _merge_symbols(
+        out: dict[str, dict[str, Any]], src: dict[str, tuple[float, int]], symbols: Mapping[str, Any], ts: Any
+    ) -> None:
+        t = float(ts) if _num(ts) else 0.0
+        for sym, row in symbols.items():
+            row = _mapping(row)
+            cur = out.setdefault(str(sym), {})
+            seen_ts, count = src.get(sym, (float("-inf"), 0))
+            src[sym] = (max(seen_ts, t), count + 1)
+            for k, v in row.items():
+                if not _num(v):
+                    continue
+                if k == "px":
+                    if t >= seen_ts:
+                        cur[k] = v
+                elif k in _SUM_SYMBOL:
+                    cur[k] = cur.get(k, 0) + v
+                elif k in ("p50", "p99"):  # an upper bound when several instances trade the symbol
+                    cur[k] = v if cur.get(k) is None else max(cur[k], v)
+
+
+def _mapping(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _merge_account(out: dict[str, Any], account: Mapping[str, Any], add_all: bool = False) -> None:
+    for k, v in account.items():
+        if not _num(v):
+            continue
+        if k in ("drawdown", "kill_switch"):
+            out[k] = v if k not in out else max(out[k], v)
+        elif add_all or k in ("equity", "rpnl", "upnl", "pnl"):
+            out[k] = out.get(k, 0) + v
+
+
+def _worst_export(states: set[str]) -> str:
+    """One word for the instances' export states: ``failing`` if any fails, the common one, or ``mixed``."""
+    if "failing" in states:
+        return "failing"
+    if len(states) == 1:
+        return next(iter(states))
+    return "mixed" if states else "none"
+
+
+def fleet_delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`.frames.delta`, plus the keyed sections as ``symbols`` are sent (a new row whole, a changed row's
+    changed fields), and a removed row as ``None``."""
+    out = delta(prev, cur)
+    for section in KEYED:
+        before: Mapping[str, Any] = prev.get(section, {})
+        now: Mapping[str, Any] = cur.get(section, {})
+        rows: dict[str, Any] = {}
+        for k, row in now.items():
+            old = before.get(k)
+            if old is None:
+                rows[k] = row
+            elif old != row:
+                rows[k] = {f: v for f, v in row.items() if old.get(f) != v}
+        rows.update({k: None for k in before if k not in now})
+        if rows:
+            out[section] = rows
+    return out
+
+
+def clean_event(payload: Any) -> dict[str, Any] | None:
+    """An event from NATS as the stream sends it: a dict without secret-looking keys (``None`` if not a dict)."""
+    return _clean(payload) if isinstance(payload, Mapping) else None

@@ -1,0 +1,63 @@
+"""The fleet gateway's dashboard in real headless Chromium, across a gateway swap behind one address.
+
+Two agent processes (two services) publish to a real nats-server; ``tradeobs live gateway`` serves the page.
+The page shows both services and their strategies. Then the gateway process is killed and *another* one
+(no state shared with the first) starts on the same port, as a load balancer would send the browser to another
+replica: the page's EventSource reconnects by itself with its ``Last-Event-ID`` and gets every event it missed,
+with no ``reset``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests._util import free_port, wait_for
+from tests.integration.fleet import FleetAgent, start_gateway, start_nats, stream_events
+
+pytestmark = pytest.mark.e2e
+
+
+def _key(event_id: str) -> int:
+    return int(event_id.rpartition("-")[2])
+
+
+def test_the_page_shows_the_fleet_and_resumes_on_another_gateway_without_reset(
+    browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    with start_nats(tmp_path / "nats") as nats:
+        agents = [FleetAgent(nats.url, "alpha", "momentum", tmp_path), FleetAgent(nats.url, "beta", "hedge", tmp_path)]
+        port = free_port()
+        gw = start_gateway(nats.url, tmp_path / "a", port=port)
+        try:
+            page.goto(gw.url + "/")
+            wait_for(lambda: page.evaluate("window.__tradeobs.frames") >= 20, "frames in the page", limit=30)
+            wait_for(lambda: page.locator("#services tbody tr").count() == 2, "2 service rows", limit=30)
+            assert page.locator("#fleet").is_visible()
+            rows = page.locator("#services tbody tr td:first-child").all_inner_texts()
+            assert rows == ["alpha", "beta"]
+            strategies = page.locator("#strategies tbody tr td:first-child").all_inner_texts()
+            assert strategies == ["alpha/momentum", "beta/hedge"]
+            wait_for(lambda: len(page.evaluate("window.__tradeobs.eventIds")) >= 20, "events in the blotter", limit=30)
+            first = _key(page.evaluate("window.__tradeobs.eventIds")[0])
+            opens = page.evaluate("window.__tradeobs.opens")
+
+            gw.kill()
+            wait_for(lambda: page.evaluate("window.__tradeobs.status") != "connected", "the page notices", limit=10)
+            gw = start_gateway(nats.url, tmp_path / "b", port=port)  # another replica behind the same address
+            wait_for(lambda: page.evaluate("window.__tradeobs.opens") > opens, "the page reconnects", limit=30)
+            n = len(page.evaluate("window.__tradeobs.eventIds"))
+            wait_for(lambda: len(page.evaluate("window.__tradeobs.eventIds")) >= n + 40, "events after", limit=30)
+            state = page.evaluate("window.__tradeobs")
+        finally:
+            for a in agents:
+                a.stop()
+            gw.stop()
+        assert state["resets"] == 0 and state["status"] == "connected"
+        keys = [_key(i) for i in state["eventIds"]]
+        stored = stream_events(nats.url, first, keys[-1])
+        # From the history at load to the end: every event JetStream holds, once, in order, across the swap.
+        assert [k for k in keys if k >= first] == sorted(stored)
