@@ -202,7 +202,9 @@ def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], br
 
 
 def _blotter(page: Any) -> list[list[str]]:
-    return [r.split("\t") for r in page.locator("#blotter tbody tr:not(.spacer)").all_inner_texts()]
+    """The blotter's rows as cell texts, padded to the header's width (innerText drops trailing empty cells)."""
+    n = page.locator("#blotter thead th").count()
+    return [(r.split("\t") + [""] * n)[:n] for r in page.locator("#blotter tbody tr:not(.spacer)").all_inner_texts()]
 
 
 def test_blotter_filters_pause_window_and_detail_fits(
@@ -267,10 +269,11 @@ def test_orders_and_fills_link_to_grafana_and_no_collector_is_neutral(
     page = browser_page
     open_page(page, srv)
     assert srv.snapshot()["health"]["export"] == "not_configured"  # nothing listens on the default endpoint
+    # one fill row, pinned by its id (new fills keep arriving above it), then the history that holds it
+    fid = page.locator("#blotter tbody tr.fill").first.get_attribute("data-id")
+    fill = page.locator(f'#blotter tbody tr.fill[data-id="{fid}"]')
     events = {e["id"]: e for e in srv.get("/telemetry/history")["events"]}
-
-    fill = page.locator("#blotter tbody tr.fill").first
-    ev = events[fill.get_attribute("data-id")]
+    ev = events[fid]
     assert ev["trace_id"] and len(ev["trace_id"]) == 32
     trace = urllib.parse.urlsplit(fill.locator("a.trace").get_attribute("href"))
     assert f"{trace.scheme}://{trace.netloc}{trace.path}" == GRAFANA + "/explore"
