@@ -9,7 +9,16 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ..types import AttrKey
 from ._series import DEFAULT_BOUNDS, DEFAULT_LATENCY_BOUNDS, BoundCounter, BoundGauge, BoundHistogram, _Series
-from .snapshot import Family, GaugeFamily, HistogramFamily, HistogramPoint, NumberPoint, SumFamily
+from .snapshot import (
+    AGGREGATIONS,
+    Aggregation,
+    Family,
+    GaugeFamily,
+    HistogramFamily,
+    HistogramPoint,
+    NumberPoint,
+    SumFamily,
+)
 
 __all__ = ["OVERFLOW_KEY", "Counter", "Gauge", "Histogram", "Instrument", "UpDownCounter"]
 
@@ -31,15 +40,25 @@ class _Owner(Protocol):
 
 
 class Instrument(Generic[B]):
-    """Base of every instrument: binding attribute sets to series, bounded, with an overflow series."""
+    """Base of every instrument: binding attribute sets to series, bounded, with an overflow series.
+
+    ``aggregation`` says how the processes of one service combine this instrument's series (see
+    :data:`~tradeobs_agent.metrics.snapshot.Aggregation`); ``allowed`` lists what a kind accepts.
+    """
 
     kind = ""
+    default_aggregation: Aggregation = "sum"
+    allowed: tuple[Aggregation, ...] = ("sum", "pid")
 
-    def __init__(self, registry: _Owner, name: str, unit: str, description: str) -> None:
+    def __init__(
+        self, registry: _Owner, name: str, unit: str, description: str, *, aggregation: Aggregation | None = None
+    ) -> None:
         self.registry = registry
         self.name = name
         self.unit = unit
         self.description = description
+        self.aggregation: Aggregation = self.check_aggregation(name, aggregation)
+        self.declared = aggregation is not None  # False: the kind's default, which a later declaration replaces
         self._series: dict[AttrKey, B] = {}
         self._cache: dict[Any, B] = {}
         self._lock = threading.Lock()
@@ -86,6 +105,16 @@ class Instrument(Generic[B]):
                 self._cache[cache_key] = series
         return series
 
+    @classmethod
+    def check_aggregation(cls, name: str, aggregation: object) -> Aggregation:
+        """``aggregation`` if this kind accepts it (``None``: the kind's default); else ``ValueError``."""
+        if aggregation is None:
+            return cls.default_aggregation
+        if aggregation not in cls.allowed:
+            allowed = ", ".join(repr(a) for a in cls.allowed)
+            raise ValueError(f"{cls.kind} {name!r}: aggregation={aggregation!r} is not one of {allowed}")
+        return aggregation  # type: ignore[return-value]
+
     def _new(self, key: AttrKey) -> B:
         raise NotImplementedError
 
@@ -124,7 +153,9 @@ class Counter(Instrument[BoundCounter]):
 
     def family(self) -> SumFamily | None:
         points: list[NumberPoint] = [s.point() for s in list(self._series.values())]
-        return SumFamily(self.name, self.unit, self.description, self.monotonic, points) if points else None
+        if not points:
+            return None
+        return SumFamily(self.name, self.unit, self.description, self.monotonic, points, self.aggregation)
 
 
 class UpDownCounter(Counter):
@@ -138,6 +169,8 @@ class Gauge(Instrument[BoundGauge]):
     """A value that is set, e.g. position quantity or equity."""
 
     kind = "gauge"
+    default_aggregation: Aggregation = "pid"
+    allowed = AGGREGATIONS
 
     def _new(self, key: AttrKey) -> BoundGauge:
         return BoundGauge(self, key)
@@ -147,7 +180,7 @@ class Gauge(Instrument[BoundGauge]):
 
     def family(self) -> GaugeFamily | None:
         points = [p for p in (s.point() for s in list(self._series.values())) if p is not None]
-        return GaugeFamily(self.name, self.unit, self.description, points) if points else None
+        return GaugeFamily(self.name, self.unit, self.description, points, self.aggregation) if points else None
 
 
 class Histogram(Instrument[BoundHistogram]):
@@ -156,9 +189,16 @@ class Histogram(Instrument[BoundHistogram]):
     kind = "histogram"
 
     def __init__(
-        self, registry: _Owner, name: str, unit: str, description: str, bounds: Sequence[float] | None
+        self,
+        registry: _Owner,
+        name: str,
+        unit: str,
+        description: str,
+        bounds: Sequence[float] | None,
+        *,
+        aggregation: Aggregation | None = None,
     ) -> None:
-        super().__init__(registry, name, unit, description)
+        super().__init__(registry, name, unit, description, aggregation=aggregation)
         if bounds is None:
             bounds = DEFAULT_LATENCY_BOUNDS if unit == "s" else DEFAULT_BOUNDS
         b = tuple(float(x) for x in bounds)
@@ -192,4 +232,6 @@ class Histogram(Instrument[BoundHistogram]):
                 points.append(p)
             reuse.clear()
             reuse.update(fresh)
-        return HistogramFamily(self.name, self.unit, self.description, self.bounds, points) if points else None
+        if not points:
+            return None
+        return HistogramFamily(self.name, self.unit, self.description, self.bounds, points, self.aggregation)
