@@ -348,13 +348,16 @@ class Group:
         if self._sync_requests:
             with self._cond:
                 tokens, self._sync_requests = self._sync_requests, []
+            # Every live member, connected or not yet (right after a takeover they reconnect within a moment):
+            # one that connects while a sync waits for it is asked on arrival (see HELLO).
+            alive = set(self.store.live_member_ids()) - {self.store.member}
             for token in tokens:
-                members = [c for c in self._followers.values() if c.member]
                 with self._cond:
-                    self._sync_waiting[token] = {c.member for c in members}
+                    self._sync_waiting[token] = set(alive)
                 body = orjson.dumps({"token": token})
-                for c in members:
-                    self._send(c, SYNC, body)
+                for c in list(self._followers.values()):
+                    if c.member in alive:
+                        self._send(c, SYNC, body)
                 with self._cond:
                     self._check_syncs()
 
@@ -493,6 +496,10 @@ class Group:
                 welcome = self.live.welcome()
                 if welcome is not None:
                     self._send(conn, LIVE, welcome)
+            with self._cond:
+                pending = [t for t, waiting in self._sync_waiting.items() if conn.member in waiting]
+            for token in pending:  # a scrape is waiting for this member
+                self._send(conn, SYNC, orjson.dumps({"token": token}))
         elif kind == EVENTS and isinstance(doc, list):
             evs = [
                 (e[0], float(e[1]), e[2])
@@ -506,9 +513,9 @@ class Group:
             self._lead_events(evs)
         elif kind == SYNCED and isinstance(doc, dict):
             with self._cond:
-                token = doc.get("token")
-                if isinstance(token, int) and token in self._sync_waiting:
-                    self._sync_waiting[token].discard(conn.member)
+                synced = doc.get("token")
+                if isinstance(synced, int) and synced in self._sync_waiting:
+                    self._sync_waiting[synced].discard(conn.member)
                     self._check_syncs()
         elif kind == ACTIVE:
             self._active = True

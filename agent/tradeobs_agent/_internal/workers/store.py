@@ -301,9 +301,13 @@ class Store:
         """The whole group's snapshot from the files as they are now (only ``names`` when given)."""
         return merge(self.parts(), names)
 
-    def live_members(self) -> int:
+    def live_member_ids(self) -> list[str]:
+        """Members whose process holds its lock (this one included, once it has published)."""
         with self._lock:
-            return sum(1 for m in self.members() if self.alive(m))
+            return [m for m in self.members() if self.alive(m)]
+
+    def live_members(self) -> int:
+        return len(self.live_member_ids())
 
     # ------------------------------------------------------------------ the leader's housekeeping
     def fold_exited(self) -> list[str]:
@@ -406,7 +410,8 @@ def clean_stale(root: Path, keep: Path) -> list[Path]:
             continue
         try:
             key = orjson.loads((d / "key.json").read_bytes())
-            gone = process_start(int(key["pid"])) != str(key["start"])
+            now = process_start(int(key["pid"]))
+            gone = now == "gone" or now != str(key["start"])  # not running, or its pid names another process
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             gone = True  # no readable key: whatever it was, it is not a group we can name
         if not gone or _any_locked(d):
