@@ -65,6 +65,10 @@ from typing import Any
 
 MODES = ("baseline", "instrumented, agent off", "agent fully on", "fully on, steps as events")
 DEMO_MODES = ("baseline", "baseline, stdlib logging", "instrumented, agent off", "agent fully on")
+# --workers N: the loop as one worker of a group of N (multi-process mode, the live view watched: it publishes its
+# snapshot ten times a second; the N-1 others are idle members started by this process); and, to weigh what
+# moving export out of the trading process could save, the loop fully on but without OTLP export.
+WORKER_MODES = ("fully on, worker of a group", "fully on, no OTLP export")
 PEER_MODES = ("baseline", "agent fully on", "raw OTel SDK, fully on")
 SCRAPED = ("agent fully on", "fully on", "raw OTel SDK")
 COLLECTOR = Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs") / "bin" / "otelcol-tradeobs"
@@ -226,8 +230,12 @@ def run_demo(
     from tradeobs_agent.demo import DemoConfig, TradingEngine
 
     agent = stop_scrape = None
-    if mode == "agent fully on":
-        agent, stop_scrape = _start_agent(otlp, prom_port)
+    if mode in ("agent fully on", *WORKER_MODES):
+        if mode == WORKER_MODES[0]:
+            os.environ["TRADEOBS_MULTIPROCESS"] = "on"  # grouped with its siblings by their parent (this benchmark)
+        agent, stop_scrape = _start_agent(otlp, prom_port, export=mode != WORKER_MODES[1])
+        if agent.group is not None:
+            agent.group.live_started()  # as if a browser watched the live view: 10 snapshots a second
     logdir = None
     if mode == "baseline, stdlib logging":  # what the service pays for its own INFO log lines without tradeobs
         import logging
@@ -308,6 +316,7 @@ def run_demo(
         "lag_p99_us": _pct(lags, 0.99) * 1e6,
         "lag_p999_us": _pct(lags, 0.999) * 1e6,
         "otlp": otlp or "in-memory",
+        "leader": bool(agent.group.leader) if agent is not None and agent.group is not None else None,
     }
 
 
@@ -319,14 +328,18 @@ def o_side(o: Any) -> str:
     return o[1] if isinstance(o, tuple) else o.side  # type: ignore[no-any-return]
 
 
-def _start_agent(otlp: str | None, prom_port: int) -> tuple[Any, Any]:
+def _start_agent(otlp: str | None, prom_port: int, export: bool = True) -> tuple[Any, Any]:
     """``init()`` fully on; the Prometheus endpoint listens on ``prom_port``, scraped by the parent process
-    (a scraper is Prometheus's CPU, not the service's)."""
+    (a scraper is Prometheus's CPU, not the service's). ``export=False``: no OTLP export at all (what moving
+    the export out of this process would leave in it)."""
     import tradeobs_agent
-    from tradeobs_agent import LogOptions, OtlpOptions, PrometheusOptions
+    from tradeobs_agent import LogOptions, OtlpOptions, PrometheusOptions, TracingOptions
 
     extra: dict[str, Any] = {}
-    if otlp is None:
+    if not export:  # nor the local trace file that replaces OTLP when there is no collector
+        otlp = None
+        extra = {"tracing": TracingOptions(file="")}
+    elif otlp is None:
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -448,10 +461,19 @@ def main() -> None:
         action="store_true",
         help="run the modes one after another in each round (default: all at once, paired)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also run the loop as one worker of a group of N (multi-process mode) and fully on without OTLP export",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--otlp", help=argparse.SUPPRESS)
     ap.add_argument("--prom-port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "idle worker":
+        _idle_worker(args.prom_port, args.seconds + 5)
+        return
     if args.child and args.loop == "demo":
         res = run_demo(
             args.child,
@@ -484,6 +506,9 @@ def main() -> None:
         otlp = col[1] if col else ""
         try:
             modes = DEMO_MODES if args.loop == "demo" else MODES
+            if args.workers > 1 and args.loop == "demo":
+                modes = (*modes, *WORKER_MODES)
+                os.environ["TRADEOBS_MULTIPROCESS_DIR"] = work  # the group's files, for this run only
             results = _rounds(args, modes, args.rounds, otlp)
             peer = None
             if args.loop == "demo" and args.peer_rounds > 0 and otlp:
@@ -504,17 +529,59 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
     for _ in range(rounds):
         ports = {mode: _free_port() for mode in modes if mode.startswith(SCRAPED)}
         cmds = [_child_cmd(args, mode, otlp, ports.get(mode, 0)) for mode in modes]
-        with _Scraper(list(ports.values()), args.scrape_interval):
-            if args.sequential:
-                outs = [subprocess.run(c, capture_output=True, text=True, check=True).stdout for c in cmds]
-            else:  # paired: every mode at the same time, so a round compares them on the same machine state
-                procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
-                outs = [p.communicate()[0] for p in procs]
-                if any(p.returncode for p in procs):
-                    raise SystemExit("a benchmark child failed")
+        siblings: list[subprocess.Popen[bytes]] = []
+        try:
+            with _Scraper(list(ports.values()), args.scrape_interval):
+                if args.sequential:
+                    outs = []
+                    for mode, c in zip(modes, cmds, strict=True):
+                        if mode == WORKER_MODES[0]:
+                            siblings = _siblings(args, ports[mode], delay=0.0)
+                        outs.append(subprocess.run(c, capture_output=True, text=True, check=True).stdout)
+                else:  # paired: every mode at the same time, so a round compares them on the same machine state
+                    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
+                    if WORKER_MODES[0] in modes:
+                        siblings = _siblings(args, ports[WORKER_MODES[0]], delay=None)
+                    outs = [p.communicate()[0] for p in procs]
+                    if any(p.returncode for p in procs):
+                        raise SystemExit("a benchmark child failed")
+        finally:
+            for sib in siblings:
+                sib.terminate()
+                sib.wait(30)
         for mode, out in zip(modes, outs, strict=True):
             results[mode].append(json.loads(out.strip().splitlines()[-1]))
     return results
+
+
+def _siblings(args: Any, port: int, delay: float | None) -> list[subprocess.Popen[bytes]]:
+    """The other members of the measured worker's group, started once it serves its endpoint (it leads: the
+    leader does the most, serving the scrapes), or after ``delay`` s: idle processes that ``init()`` in
+    multi-process mode."""
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while delay is None and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    time.sleep(delay or 0.0)
+    cmd = [sys.executable, __file__, "--child", "idle worker", "--prom-port", str(port), "--seconds", str(args.seconds)]
+    env = {**os.environ, "TRADEOBS_MULTIPROCESS": "on"}
+    return [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(args.workers - 1)]
+
+
+def _idle_worker(prom_port: int, seconds: float) -> None:
+    import tradeobs_agent
+
+    agent, cleanup = _start_agent(None, prom_port, export=False)
+    if agent.group is not None:
+        agent.group.live_started()
+    time.sleep(seconds)
+    cleanup()
+    tradeobs_agent.shutdown(2.0)
 
 
 def _child_cmd(args: Any, mode: str, otlp: str, prom_port: int) -> list[str]:
@@ -589,7 +656,7 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
         "|-------------|-------------|---------------|-----------------|---------|----------|"
     )
     off = "instrumented, agent off"
-    for mode in DEMO_MODES:
+    for mode in results:
         rs = results[mode]
 
         def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
@@ -609,6 +676,19 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
         )
     on = "agent fully on"
     print(f"fully on vs agent off: {_paired(results, on, off)} pp of a core")
+    ratios = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[on], results[off], strict=True))
+    print(
+        f"loop lag p99, fully on / agent off: median {statistics.median(ratios):.2f}x "
+        f"(rounds {ratios[0]:.2f} .. {ratios[-1]:.2f}; target <= 1.10x)"
+    )
+    for mode in WORKER_MODES:
+        if mode in results:
+            r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[mode], results[off], strict=True))
+            lag = statistics.median(r)
+            print(f"{mode} vs agent off: {_paired(results, mode, off)} pp of a core; loop lag p99 x{lag:.2f}")
+            print(f"{mode} vs fully on: {_paired(results, mode, on)} pp of a core")
+    if WORKER_MODES[0] in results:
+        print("the measured worker led its group in rounds:", [r["leader"] for r in results[WORKER_MODES[0]]])
     print(f"fully on vs baseline:  {_paired(results, on, 'baseline')} pp of a core")
     print(f"agent off vs baseline: {_paired(results, off, 'baseline')} pp of a core")
     stdlib = "baseline, stdlib logging"
@@ -619,7 +699,7 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
     print(f"step p99, agent off vs baseline: {_paired(results, off, 'baseline', 'p99_us')} us")
     print(f"step p99, baseline round to round: {sorted(round(r['p99_us']) for r in results['baseline'])} us")
     for key, label in (("cpu_pct", "CPU %"), ("p99_us", "step p99 us"), ("lag_p99_us", "loop lag p99 us")):
-        print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in DEMO_MODES})
+        print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in results})
 
 
 def _print_peer(results: dict[str, list[dict[str, Any]]], args: Any) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tradeobs_agent.metrics import Part, Registry, Snapshot, merge
 from tradeobs_agent.metrics.snapshot import Exemplar, subtract
-from tradeobs_agent.metrics.wire import HEADER_SIZE, CorruptPart, PartReader, PartWriter
+from tradeobs_agent.metrics.wire import HEADER_SIZE, CorruptPart, PartReader, PartWriter, to_part
 from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
 
 
@@ -233,3 +233,53 @@ def test_a_layout_that_checks_out_but_lies_is_refused() -> None:
 def test_arbitrary_bytes_never_decode_into_a_snapshot(blob: bytes) -> None:
     with pytest.raises(CorruptPart):
         PartReader().decode(blob, True)
+
+
+def _columns(reg: Registry, pid: int, live: bool) -> object:
+    return PartReader().columns(PartWriter(pid).encode_registry(reg), live)[0]
+
+
+def _points(snap):  # type: ignore[no-untyped-def]
+    out = {}
+    for f in snap.families:
+        for p in f.points:
+            if hasattr(p, "counts"):
+                out[(f.name, p.key)] = (list(p.counts), p.sum, p.min, p.max, dict(p.exemplars))
+            else:
+                out[(f.name, p.key)] = float(p.value)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # live
+            st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 5), st.floats(-1e6, 1e6)), max_size=12),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: list) -> None:  # type: ignore[type-arg]
+    """What the leader computes from the files (Merger) is what merge() gives for the same snapshots."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    cols, parts = [], []
+    for pid, (live, records) in enumerate(processes, start=100):
+        reg = Registry()
+        for sym, n, v in records:
+            reg.counter("orders").bind(symbol=sym).add(n)
+            reg.updown_counter("open").bind(symbol=sym).add(n)
+            reg.gauge("pos", aggregation="sum").bind(symbol=sym).set(v)
+            reg.gauge("worst", aggregation="max").bind(symbol=sym).set(v)
+            reg.gauge("best", aggregation="min").bind(symbol=sym).set(v)
+            reg.gauge("each").bind(symbol=sym).set(v)
+            reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
+            reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
+        c = _columns(reg, pid, live)
+        cols.append(c)
+        parts.append(to_part(c))  # type: ignore[arg-type]
+    got, want = Merger().merge(cols), merge(parts)  # type: ignore[arg-type]
+    assert [f.name for f in got.families] == [f.name for f in want.families]
+    assert _points(got) == _points(want)

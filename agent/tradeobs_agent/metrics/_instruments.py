@@ -122,6 +122,12 @@ class Instrument(Generic[B]):
         """This instrument's part of a :class:`~tradeobs_agent.metrics.snapshot.Snapshot` (None: no series)."""
         raise NotImplementedError
 
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+        """Append this instrument's values to ``out`` in :meth:`family` order, without building a family (the fast
+        path of ``metrics.wire``); returns how many points :meth:`family` would have. ``fi`` and ``exemplars``:
+        a histogram appends ``(fi, point index, bucket, exemplar tuple)`` for each exemplar it holds."""
+        raise NotImplementedError
+
     def invalid(self, what: str, value: object) -> None:
         """A measurement or attribute of this instrument was dropped or fixed (counted, said once)."""
         self.registry.on_invalid(self, what, value)
@@ -151,6 +157,11 @@ class Counter(Instrument[BoundCounter]):
     def add(self, amount: int | float = 1, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).add(amount)
 
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+        series = list(self._series.values())
+        out += [s.value for s in series]
+        return len(series)
+
     def family(self) -> SumFamily | None:
         points: list[NumberPoint] = [s.point() for s in list(self._series.values())]
         if not points:
@@ -177,6 +188,17 @@ class Gauge(Instrument[BoundGauge]):
 
     def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).set(value)
+
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+        n = 0
+        add = out.append
+        for s in list(self._series.values()):
+            v = s.value
+            if v is not None:  # as family(): a series never set is not a point
+                add(v)
+                add(0.0)  # where the writer puts when the value last changed
+                n += 1
+        return n
 
     def family(self) -> GaugeFamily | None:
         points = [p for p in (s.point() for s in list(self._series.values())) if p is not None]
@@ -211,6 +233,19 @@ class Histogram(Instrument[BoundHistogram]):
 
     def record(self, value: int | float, attributes: Mapping[str, Any] | None = None, exemplar: Any = None) -> None:
         self._bound_for(attributes).record(value, exemplar)
+
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+        series = list(self._series.values())
+        add = out.append
+        for pi, s in enumerate(series):
+            with s._lock:
+                out += s.counts
+                add(s.sum)
+                add(s.min)
+                add(s.max)
+            if s.exemplars:
+                exemplars += [(fi, pi, bucket, e) for bucket, e in list(s.exemplars.items())]
+        return len(series)
 
     def family(self, reuse: dict[AttrKey, HistogramPoint] | None = None) -> HistogramFamily | None:
         """Every series' point. With ``reuse`` (a reader's own dict, kept between calls), a series whose count

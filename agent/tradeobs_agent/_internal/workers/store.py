@@ -39,15 +39,15 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ..._errors import warn_once
-from ...metrics import Part, Snapshot, merge
-from ...metrics.wire import HEADER_SIZE, CorruptPart, PartReader, PartWriter
+from ...metrics import Family, Part, Snapshot, merge
+from ...metrics.wire import HEADER_SIZE, Columns, CorruptPart, Merger, PartReader, PartWriter, to_part
 from .detect import GroupKey, process_start
 
 __all__ = ["JoinError", "Store", "default_base"]
@@ -111,6 +111,7 @@ class Store:
         self._lock_fds: dict[str, int] = {}  # other members' lock files, for liveness checks
         self._files: dict[str, _File] = {}  # decoded snapshot files by member ("retired" for retired.part)
         self._writer = PartWriter(self.pid)
+        self._merger = Merger()
         self._last = b""  # the last file written, less its header (a snapshot that changed nothing is not written)
         self.corrupt = 0  # files left out because they did not decode
 
@@ -176,7 +177,13 @@ class Store:
     def publish(self, snapshot: Snapshot, force: bool = True) -> bool:
         """Write this member's snapshot (atomically), unless nothing changed since the last one (``force``:
         write anyway). Returns whether it wrote. Raises ``OSError`` (disk full ...)."""
-        data = self._writer.encode(snapshot, {"member": self.member})
+        return self._write_part(self._writer.encode(snapshot, {"member": self.member}), force)
+
+    def publish_registry(self, registry: Any, extra: Sequence[Family] = (), force: bool = True) -> bool:
+        """:meth:`publish` of ``registry`` (and ``extra`` families) read straight from its series (the fast path)."""
+        return self._write_part(self._writer.encode_registry(registry, extra, {"member": self.member}), force)
+
+    def _write_part(self, data: bytes, force: bool) -> bool:
         body = memoryview(data)[HEADER_SIZE:]
         if not force and body == self._last:
             return False
@@ -252,7 +259,7 @@ class Store:
             sig = (st.st_ino, st.st_size, st.st_mtime_ns)
             cached = self._files.get(cache_key)
             if cached is not None and cached.sig == sig:
-                return cached if cached.part is not None else None
+                return cached if cached.cols is not None else None
             if st.st_uid != self.uid or not stat.S_ISREG(st.st_mode):
                 warn_once(f"workers:foreign:{name}", "tradeobs multiprocess: %s is not ours; left out", name)
                 return None
@@ -269,20 +276,20 @@ class Store:
         f = cached if cached is not None else _File()
         f.sig = sig
         try:
-            f.part, f.meta = f.reader.decode(b"".join(chunks), True)
+            f.cols, f.meta = f.reader.columns(b"".join(chunks), True)
         except CorruptPart as exc:
             self.corrupt += 1
-            f.part, f.meta = None, {}
+            f.cols, f.meta = None, {}
             warn_once(f"workers:corrupt:{cache_key}", "tradeobs multiprocess: %s is corrupt (%s); left out", name, exc)
         self._files[cache_key] = f
-        return f if f.part is not None else None
+        return f if f.cols is not None else None
 
-    def parts(self) -> list[Part]:
-        """Every member's latest snapshot (``live`` as their locks say) and the retired totals."""
+    def columns(self) -> list[Columns]:
+        """Every member's latest snapshot (``live`` as their locks say) and the retired totals, as columns."""
         with self._lock:
             retired = self._read("retired.part", "retired")
             folded = set(retired.meta.get("folded", ())) if retired is not None else set()
-            out: list[Part] = []
+            out: list[Columns] = []
             members = self.members()
             for gone in set(self._files) - set(members) - {"retired"}:
                 self._forget(gone)
@@ -290,16 +297,22 @@ class Store:
                 if member in folded:
                     continue  # counted in retired.part already (a fold that stopped before removing it)
                 f = self._read(f"m-{member}.part", member)
-                if f is not None and f.part is not None:
+                if f is not None and f.cols is not None:
                     live = self.alive(member)
-                    out.append(f.part if live else f.part._replace(live=False))
-            if retired is not None and retired.part is not None:
-                out.append(retired.part._replace(live=False))
+                    out.append(f.cols if live else f.cols._replace(live=False))
+            if retired is not None and retired.cols is not None:
+                out.append(retired.cols._replace(live=False))
             return out
+
+    def parts(self) -> list[Part]:
+        """:meth:`columns` as whole snapshots."""
+        return [to_part(c) for c in self.columns()]
 
     def read_merged(self, names: Collection[str] | None = None) -> Snapshot:
         """The whole group's snapshot from the files as they are now (only ``names`` when given)."""
-        return merge(self.parts(), names)
+        cols = self.columns()
+        with self._lock:
+            return self._merger.merge(cols, names)
 
     def live_member_ids(self) -> list[str]:
         """Members whose process holds its lock (this one included, once it has published)."""
@@ -318,15 +331,15 @@ class Store:
         with self._lock:
             retired = self._read("retired.part", "retired")
             folded: list[str] = list(retired.meta.get("folded", ())) if retired is not None else []
-            parts = [retired.part] if retired is not None and retired.part is not None else []
+            parts = [to_part(retired.cols)] if retired is not None and retired.cols is not None else []
             done: list[str] = []
             for member in self.members():
                 if member == self.member or self.alive(member):
                     continue
                 if member not in folded:
                     f = self._read(f"m-{member}.part", member)
-                    if f is not None and f.part is not None:
-                        parts.append(f.part._replace(live=False))
+                    if f is not None and f.cols is not None:
+                        parts.append(to_part(f.cols._replace(live=False)))
                     folded.append(member)
                 done.append(member)
             if not done:
@@ -388,12 +401,12 @@ class Store:
 class _File:
     """A decoded snapshot file and what identifies its version on disk."""
 
-    __slots__ = ("meta", "part", "reader", "sig")
+    __slots__ = ("cols", "meta", "reader", "sig")
 
     def __init__(self) -> None:
         self.sig: tuple[int, int, int] = (0, 0, 0)
         self.reader = PartReader()
-        self.part: Part | None = None
+        self.cols: Columns | None = None
         self.meta: dict[str, Any] = {}
 
 
