@@ -66,9 +66,12 @@ from typing import Any
 MODES = ("baseline", "instrumented, agent off", "agent fully on", "fully on, steps as events")
 DEMO_MODES = ("baseline", "baseline, stdlib logging", "instrumented, agent off", "agent fully on")
 # --workers N: the loop as one worker of a group of N (multi-process mode, the live view watched: it publishes its
-# snapshot ten times a second; the N-1 others are idle members started by this process); and, to weigh what
-# moving export out of the trading process could save, the loop fully on but without OTLP export.
-WORKER_MODES = ("fully on, worker of a group", "fully on, no OTLP export")
+# snapshot five times a second and its events ten; the N-1 others are idle members started by this process,
+# after it, so it leads and serves the scrapes); and, to weigh what moving export out of the trading process
+# could save, the loop fully on without any export (no OTLP, no local trace file).
+LEAD, FOLLOW, NO_EXPORT = "fully on, group leader", "fully on, group follower", "fully on, no export"
+WORKER_MODES = (LEAD, FOLLOW, NO_EXPORT)
+GROUPS = {LEAD: "bench-overhead-lead", FOLLOW: "bench-overhead-follow"}  # one group each (by service name)
 PEER_MODES = ("baseline", "agent fully on", "raw OTel SDK, fully on")
 SCRAPED = ("agent fully on", "fully on", "raw OTel SDK")
 COLLECTOR = Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs") / "bin" / "otelcol-tradeobs"
@@ -231,9 +234,9 @@ def run_demo(
 
     agent = stop_scrape = None
     if mode in ("agent fully on", *WORKER_MODES):
-        if mode == WORKER_MODES[0]:
+        if mode in GROUPS:
             os.environ["TRADEOBS_MULTIPROCESS"] = "on"  # grouped with its siblings by their parent (this benchmark)
-        agent, stop_scrape = _start_agent(otlp, prom_port, export=mode != WORKER_MODES[1])
+        agent, stop_scrape = _start_agent(otlp, prom_port, export=mode != NO_EXPORT, service=GROUPS.get(mode))
         if agent.group is not None:
             agent.group.live_started()  # as if a browser watched the live view: 10 snapshots a second
     logdir = None
@@ -291,6 +294,7 @@ def run_demo(
         return wall, cpu, loop_cpu, ticks, orders
 
     wall, cpu, loop_cpu, ticks, orders = asyncio.run(main())
+    led = bool(agent.group.leader) if agent is not None and agent.group is not None else None
     if hasattr(telemetry, "shutdown"):
         telemetry.shutdown()
     if logdir is not None:
@@ -316,7 +320,7 @@ def run_demo(
         "lag_p99_us": _pct(lags, 0.99) * 1e6,
         "lag_p999_us": _pct(lags, 0.999) * 1e6,
         "otlp": otlp or "in-memory",
-        "leader": bool(agent.group.leader) if agent is not None and agent.group is not None else None,
+        "leader": led,
     }
 
 
@@ -328,7 +332,7 @@ def o_side(o: Any) -> str:
     return o[1] if isinstance(o, tuple) else o.side  # type: ignore[no-any-return]
 
 
-def _start_agent(otlp: str | None, prom_port: int, export: bool = True) -> tuple[Any, Any]:
+def _start_agent(otlp: str | None, prom_port: int, export: bool = True, service: str | None = None) -> tuple[Any, Any]:
     """``init()`` fully on; the Prometheus endpoint listens on ``prom_port``, scraped by the parent process
     (a scraper is Prometheus's CPU, not the service's). ``export=False``: no OTLP export at all (what moving
     the export out of this process would leave in it)."""
@@ -346,7 +350,7 @@ def _start_agent(otlp: str | None, prom_port: int, export: bool = True) -> tuple
         extra = {"span_exporters": [InMemorySpanExporter()], "metric_readers": [InMemoryMetricReader()]}
     logdir = tempfile.mkdtemp(prefix="tradeobs-bench-logs-")
     agent = tradeobs_agent.init(
-        service_name="bench-overhead",
+        service_name=service or "bench-overhead",
         otlp=OtlpOptions(endpoint=f"http://{otlp}", protocol="grpc", insecure=True) if otlp else False,
         prometheus=PrometheusOptions(host="127.0.0.1", port=prom_port),
         logs=LogOptions(dir=logdir, console=False),
@@ -472,7 +476,7 @@ def main() -> None:
     ap.add_argument("--prom-port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child == "idle worker":
-        _idle_worker(args.prom_port, args.seconds + 5)
+        _idle_worker(args.prom_port, args.seconds + 30)  # terminated by the parent when the round ends
         return
     if args.child and args.loop == "demo":
         res = run_demo(
@@ -535,13 +539,17 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
                 if args.sequential:
                     outs = []
                     for mode, c in zip(modes, cmds, strict=True):
-                        if mode == WORKER_MODES[0]:
-                            siblings = _siblings(args, ports[mode], delay=0.0)
+                        if mode in GROUPS:
+                            siblings += _siblings(args, ports[mode], GROUPS[mode], wait=False)
                         outs.append(subprocess.run(c, capture_output=True, text=True, check=True).stdout)
                 else:  # paired: every mode at the same time, so a round compares them on the same machine state
+                    if FOLLOW in modes:  # its group is led before it starts
+                        siblings += _siblings(args, ports[FOLLOW], GROUPS[FOLLOW], wait=False)
+                        _serving(ports[FOLLOW])
                     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
-                    if WORKER_MODES[0] in modes:
-                        siblings = _siblings(args, ports[WORKER_MODES[0]], delay=None)
+                    if LEAD in modes:  # its group's others join once it leads
+                        _serving(ports[LEAD])
+                        siblings += _siblings(args, ports[LEAD], GROUPS[LEAD], wait=False)
                     outs = [p.communicate()[0] for p in procs]
                     if any(p.returncode for p in procs):
                         raise SystemExit("a benchmark child failed")
@@ -554,29 +562,34 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
     return results
 
 
-def _siblings(args: Any, port: int, delay: float | None) -> list[subprocess.Popen[bytes]]:
-    """The other members of the measured worker's group, started once it serves its endpoint (it leads: the
-    leader does the most, serving the scrapes), or after ``delay`` s: idle processes that ``init()`` in
-    multi-process mode."""
+def _serving(port: int, timeout: float = 60.0) -> None:
+    """Wait until a group's leader serves its Prometheus endpoint on ``port``."""
     import urllib.request
 
-    deadline = time.monotonic() + 30
-    while delay is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
-            break
+            return
         except OSError:
             time.sleep(0.1)
-    time.sleep(delay or 0.0)
+    raise SystemExit(f"no group leader served port {port}")
+
+
+def _siblings(args: Any, port: int, service: str, wait: bool) -> list[subprocess.Popen[bytes]]:
+    """The other members of a measured worker's group: idle processes that ``init()`` in multi-process mode."""
     cmd = [sys.executable, __file__, "--child", "idle worker", "--prom-port", str(port), "--seconds", str(args.seconds)]
-    env = {**os.environ, "TRADEOBS_MULTIPROCESS": "on"}
-    return [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(args.workers - 1)]
+    env = {**os.environ, "TRADEOBS_MULTIPROCESS": "on", "BENCH_SERVICE": service}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(args.workers - 1)]
+    if wait:
+        _serving(port)
+    return procs
 
 
 def _idle_worker(prom_port: int, seconds: float) -> None:
     import tradeobs_agent
 
-    agent, cleanup = _start_agent(None, prom_port, export=False)
+    agent, cleanup = _start_agent(None, prom_port, export=False, service=os.environ["BENCH_SERVICE"])
     if agent.group is not None:
         agent.group.live_started()
     time.sleep(seconds)
@@ -687,8 +700,9 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
             lag = statistics.median(r)
             print(f"{mode} vs agent off: {_paired(results, mode, off)} pp of a core; loop lag p99 x{lag:.2f}")
             print(f"{mode} vs fully on: {_paired(results, mode, on)} pp of a core")
-    if WORKER_MODES[0] in results:
-        print("the measured worker led its group in rounds:", [r["leader"] for r in results[WORKER_MODES[0]]])
+    for mode in GROUPS:
+        if mode in results:
+            print(f"{mode}: the measured worker led its group in rounds:", [r["leader"] for r in results[mode]])
     print(f"fully on vs baseline:  {_paired(results, on, 'baseline')} pp of a core")
     print(f"agent off vs baseline: {_paired(results, off, 'baseline')} pp of a core")
     stdlib = "baseline, stdlib logging"

@@ -122,10 +122,11 @@ class Instrument(Generic[B]):
         """This instrument's part of a :class:`~tradeobs_agent.metrics.snapshot.Snapshot` (None: no series)."""
         raise NotImplementedError
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
         """Append this instrument's values to ``out`` in :meth:`family` order, without building a family (the fast
         path of ``metrics.wire``); returns how many points :meth:`family` would have. ``fi`` and ``exemplars``:
-        a histogram appends ``(fi, point index, bucket, exemplar tuple)`` for each exemplar it holds."""
+        a histogram appends ``(fi, point index, bucket, exemplar tuple)`` for each exemplar it holds (none when
+        ``exemplars`` is None)."""
         raise NotImplementedError
 
     def invalid(self, what: str, value: object) -> None:
@@ -157,7 +158,7 @@ class Counter(Instrument[BoundCounter]):
     def add(self, amount: int | float = 1, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).add(amount)
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
         series = list(self._series.values())
         out += [s.value for s in series]
         return len(series)
@@ -189,7 +190,7 @@ class Gauge(Instrument[BoundGauge]):
     def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).set(value)
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
         n = 0
         add = out.append
         for s in list(self._series.values()):
@@ -234,7 +235,7 @@ class Histogram(Instrument[BoundHistogram]):
     def record(self, value: int | float, attributes: Mapping[str, Any] | None = None, exemplar: Any = None) -> None:
         self._bound_for(attributes).record(value, exemplar)
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]]) -> int:
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
         series = list(self._series.values())
         add = out.append
         for pi, s in enumerate(series):
@@ -243,7 +244,7 @@ class Histogram(Instrument[BoundHistogram]):
                 add(s.sum)
                 add(s.min)
                 add(s.max)
-            if s.exemplars:
+            if exemplars is not None and s.exemplars:
                 exemplars += [(fi, pi, bucket, e) for bucket, e in list(s.exemplars.items())]
         return len(series)
 

@@ -35,7 +35,7 @@ import struct
 import time
 import zlib
 from array import array
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -65,6 +65,7 @@ _HEADER = struct.Struct("<4sHHqiIIIIII")
 HEADER_SIZE = _HEADER.size
 _MAX_LAYOUT = 256 << 20
 _EXACT = float(2**53)
+CHUNK = 64  # series read between two pauses of encode_registry
 _new = tuple.__new__
 _KINDS = ("c", "u", "g", "h")  # counter, up-down counter, gauge, histogram
 
@@ -136,19 +137,30 @@ class PartWriter:
         extra: Sequence[Family] = (),
         meta: Mapping[str, Any] | None = None,
         now: float | None = None,
+        with_exemplars: bool = True,
+        pause: Callable[[], object] | None = None,
     ) -> bytes:
         """The file for ``registry`` (a :class:`~tradeobs_agent.metrics.Registry`) and ``extra`` families, read
-        straight from its series: no snapshot objects unless its shape changed (a series appeared)."""
+        straight from its series: no snapshot objects unless its shape changed (a series appeared).
+        ``with_exemplars=False`` leaves the exemplars out (the live view does not show them; a scrape's file has
+        them). ``pause`` is called after every :data:`CHUNK` series read (a background thread lets the trading
+        thread have the GIL there)."""
         time_ns = time.time_ns()
         meta_bytes = orjson.dumps(dict(meta or {}))
         values: list[float] = []
         exemplars: list[tuple[Any, ...]] = []
+        sink = exemplars if with_exemplars else None
         shape: list[Any] = [meta_bytes]
         gauges: list[tuple[str, int, int]] = []
         fi = 0
+        since_pause = 0
         for inst in registry.instruments():
             start = len(values)
-            n = inst.write_values(values, fi, exemplars)
+            n = inst.write_values(values, fi, sink)
+            since_pause += n
+            if pause is not None and since_pause >= CHUNK:
+                pause()
+                since_pause = 0
             if not n:
                 continue
             kind = "g" if inst.kind == "gauge" else "h" if inst.kind == "histogram" else "c" if inst.monotonic else "u"

@@ -7,10 +7,11 @@
 One thread per member (``tradeobs-workers``) does all of it:
 
 * **publish**: apply the trading journal and the collect hooks, snapshot the registry (plus the SDK's own
-  instruments), write it to the member's file (``store.py``): every second, ten times a second while someone
-  watches the live view, and at once when the leader asks (a scrape is waiting);
+  instruments), write it to the member's file (``store.py``): every second, and at once when the leader asks
+  (a scrape is waiting); while someone watches the live view also five times a second in between, lighter:
+  the journal applied and the values only (no collect hooks, no exemplars: frames show neither);
 * **events**: send the live events this process published (fills, rejects, orders...) to the leader, every
-  0.1 s while the live view is watched (with the snapshot, in the same wake-up);
+  0.1 s while the live view is watched;
 * **elect**: try the leader's lock (``flock``, released by the kernel when its holder dies) every 0.25 s.
 
 The leader, in addition, listens on the group's Unix socket, serves the Prometheus endpoint (every member's
@@ -54,11 +55,18 @@ _log = logging.getLogger("tradeobs")
 LEAD_POLL = 0.25  # seconds between tries of the leader's lock
 CONNECT_POLL = 0.2  # seconds between connection attempts to the leader
 SLOW_PUBLISH = 1.0  # seconds between snapshots while nobody watches the live view
-FAST_PUBLISH = 0.1  # ... while someone does
+FAST_PUBLISH = 0.2  # ... while someone does (the values only; frames at 10 Hz show them, as in one process)
 FAST_EVENTS = 0.1  # seconds between event sends while the live view is watched (with the snapshot)
 FOLD_EVERY = 1.0  # the leader's check for members that exited
 SYNC_TIMEOUT = 1.0  # longest a scrape waits for members' fresh snapshots
 MAX_PENDING_EVENTS = 4096  # events kept while the leader is unreachable (then the oldest go)
+_YIELD = 0.00005
+
+
+def _offer_gil() -> None:
+    """Between chunks of a snapshot: let a thread waiting for the GIL (the trading loop) take it, as the trading
+    journal's applier does (``sleep(0)`` releases it too briefly for a waiter on another core)."""
+    time.sleep(_YIELD)
 
 
 class LiveRole(Protocol):
@@ -136,6 +144,7 @@ class Group:
         self._sync_waiting: dict[int, set[str]] = {}
         self._sync_done: set[int] = set()
         self._member_syncs: list[int] = []
+        self._extra: Sequence[Family] = ()  # the SDK's instruments as of the last full publish
         self.publishes = 0  # snapshots written
         self.cycles = 0  # snapshots taken (one that changed nothing is not written)
         self.ticks = 0
@@ -229,7 +238,7 @@ class Group:
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         now = time.monotonic()
-        next_lead = next_connect = next_publish = next_events = next_tick = next_fold = now
+        next_lead = next_connect = next_publish = next_events = next_tick = next_fold = next_full = now
         try:
             while not self._stopping:
                 with self._cycle:
@@ -246,7 +255,10 @@ class Group:
                         next_publish = now + (FAST_PUBLISH if fast else SLOW_PUBLISH)
                     if now >= next_publish:
                         next_publish = now + (FAST_PUBLISH if fast else SLOW_PUBLISH)
-                        self._publish_safely(force=False)
+                        full = not fast or now >= next_full
+                        if full:
+                            next_full = now + SLOW_PUBLISH
+                        self._publish_safely(force=False, full=full)
                     if now >= next_events:
                         next_events = now + (FAST_EVENTS if fast else SLOW_PUBLISH)
                         self._events()
@@ -316,18 +328,24 @@ class Group:
                 sel.modify(conn, want, conn)
 
     # ------------------------------------------------------------------ publishing
-    def _publish(self, force: bool) -> bool:
-        self.registry.run_collect_hooks()  # the trading journal is applied here, on this thread
-        extra = self.sdk_families() if self.sdk_families is not None else ()
-        if self.baseline is None:  # the fast path: values read straight from the series
-            return self.store.publish_registry(self.registry, extra, force=force)
+    def _publish(self, force: bool, full: bool) -> bool:
+        """``full``: what a scrape reads (collect hooks such as staleness, exemplars, the SDK's instruments);
+        else what the live view reads, five times a second: the journal applied, the values."""
+        if full:
+            self.registry.run_collect_hooks()  # the trading journal is applied here, on this thread
+        else:
+            self.registry.flush()
+        extra = self.sdk_families() if self.sdk_families is not None and full else self._extra
+        self._extra = extra
+        if self.baseline is None:  # the fast path: values read straight from the series, the GIL offered often
+            return self.store.publish_registry(self.registry, extra, force, full, _offer_gil)
         snap = subtract(self.registry.snapshot(prepare=False), self.baseline)
         return self.store.publish(Snapshot(snap.time_ns, [*snap.families, *extra]), force=force)
 
-    def _publish_safely(self, force: bool) -> None:
+    def _publish_safely(self, force: bool, full: bool = True) -> None:
         self.cycles += 1
         try:
-            if self._publish(force):
+            if self._publish(force, full):
                 self.publishes += 1
         except OSError as exc:
             self._failed("publish", f"cannot write this worker's snapshot in {self.store.path}: {exc}")

@@ -39,7 +39,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +179,18 @@ class Store:
         write anyway). Returns whether it wrote. Raises ``OSError`` (disk full ...)."""
         return self._write_part(self._writer.encode(snapshot, {"member": self.member}), force)
 
-    def publish_registry(self, registry: Any, extra: Sequence[Family] = (), force: bool = True) -> bool:
+    def publish_registry(
+        self,
+        registry: Any,
+        extra: Sequence[Family] = (),
+        force: bool = True,
+        with_exemplars: bool = True,
+        pause: Callable[[], object] | None = None,
+    ) -> bool:
         """:meth:`publish` of ``registry`` (and ``extra`` families) read straight from its series (the fast path)."""
-        return self._write_part(self._writer.encode_registry(registry, extra, {"member": self.member}), force)
+        meta = {"member": self.member}
+        data = self._writer.encode_registry(registry, extra, meta, with_exemplars=with_exemplars, pause=pause)
+        return self._write_part(data, force)
 
     def _write_part(self, data: bytes, force: bool) -> bool:
         body = memoryview(data)[HEADER_SIZE:]
