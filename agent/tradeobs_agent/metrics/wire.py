@@ -18,7 +18,7 @@ format is built for a writer that publishes often and readers that read often:
 * the **values** are one array of float64 in layout order (a counter: its
   value; a gauge: its value and when it last changed; a histogram: its bucket
   counts, sum, min and max), decoded by ``array.frombytes``;
-* the **exemplars** (trace and span ids, latest per bucket) are a short JSON list.
+* the **exemplars** (trace and span ids, latest per bucket) are a JSON list of integers.
 
 Nothing read is trusted: the header's magic, format version and sizes, a CRC-32
 of the values and exemplars, a CRC-32 of the layout and the types of every
@@ -65,6 +65,7 @@ _HEADER = struct.Struct("<4sHHqiIIIIII")
 HEADER_SIZE = _HEADER.size
 _MAX_LAYOUT = 256 << 20
 _EXACT = float(2**53)
+_U64 = 2**64 - 1
 CHUNK = 64  # series read between two pauses of encode_registry
 _new = tuple.__new__
 _KINDS = ("c", "u", "g", "h")  # counter, up-down counter, gauge, histogram
@@ -94,7 +95,6 @@ class PartWriter:
         self._gauges: dict[tuple[str, AttrKey], float] = {}  # last value seen per gauge series
         self._changed: dict[tuple[str, AttrKey], float] = {}  # ... and when it changed (epoch seconds)
         self._prev: dict[str, tuple[list[float], list[float]]] = {}  # fast path: per gauge, values and stamps
-        self._exemplars: dict[tuple[int, int, int], tuple[Any, list[Any]]] = {}  # its JSON fields, per bucket
 
     def encode(self, snapshot: Snapshot, meta: Mapping[str, Any] | None = None, now: float | None = None) -> bytes:
         """The file for ``snapshot``; ``meta`` (JSON-able, small) travels with the layout."""
@@ -215,18 +215,9 @@ class PartWriter:
     def _pack(self, time_ns: int, values: list[float], exemplars: list[tuple[Any, ...]]) -> bytes:
         ex = b""
         if exemplars:
-            # An exemplar changes only when its bucket records a new one: its JSON is made once, then reused.
-            cache, fresh = self._exemplars, {}
-            items = []
-            for fi, pi, b, e in exemplars:
-                k = (fi, pi, b)
-                hit = cache.get(k)
-                if hit is None or hit[0] is not e:
-                    hit = (e, [fi, pi, b, e[0], e[1], f"{e[2]:032x}", f"{e[3]:016x}"])
-                fresh[k] = hit
-                items.append(hit[1])
-            self._exemplars = fresh
-            ex = orjson.dumps(items)
+            # [family, series, bucket, value, time_ns, trace id high and low 64 bits, span id]: plain ints, which
+            # orjson writes without any formatting of ours (128-bit ids do not fit one JSON integer it reads).
+            ex = orjson.dumps([(fi, pi, b, e[0], e[1], e[2] >> 64, e[2] & _U64, e[3]) for fi, pi, b, e in exemplars])
         body = array("d", values).tobytes() + ex
         header = _HEADER.pack(
             MAGIC,
@@ -247,7 +238,7 @@ class PartWriter:
         out: list[list[Any]] = []
         for f in fams:
             extra: Any = list(f.bounds) if isinstance(f, HistogramFamily) else None
-            points = [[[list(kv) for kv in p.key], p.start_ns] for p in f.points]
+            points = [(p.key, p.start_ns) for p in f.points]  # orjson writes tuples as arrays
             out.append([_family_kind(f), f.name, f.unit, f.description, f.aggregation, extra, points])
         self._layout = b'{"meta":' + meta_bytes + b',"families":' + orjson.dumps(out) + b"}"
         self._layout_crc = zlib.crc32(self._layout)
@@ -291,7 +282,9 @@ def _attr_key(pairs: Any, cache: dict[Any, tuple[AttrKey, dict[str, Any]]]) -> t
     return out
 
 
-def _parse_layout(raw: bytes, version: int, crc: int) -> _Layout:
+def _parse_layout(
+    raw: bytes, version: int, crc: int, keys: dict[Any, tuple[AttrKey, dict[str, Any]]] | None = None
+) -> _Layout:
     _check(zlib.crc32(raw) == crc, "layout checksum")
     try:
         doc = orjson.loads(raw)
@@ -303,7 +296,10 @@ def _parse_layout(raw: bytes, version: int, crc: int) -> _Layout:
     out: list[tuple[Any, ...]] = []
     slots = 0
     seen: set[str] = set()
-    keys: dict[Any, tuple[AttrKey, dict[str, Any]]] = {}
+    if keys is None:
+        keys = {}
+    elif len(keys) > 200_000:  # bounded: attribute sets come and go over a long run
+        keys.clear()
     for f in fams:
         _check(isinstance(f, list) and len(f) == 7, "family")
         kind, name, unit, desc, agg, extra, points = f
@@ -358,6 +354,8 @@ class PartReader:
 
     def __init__(self) -> None:
         self._layout: _Layout | None = None
+        # Attribute sets already checked, kept across this process's layouts (a new layout repeats the old sets).
+        self._keys: dict[Any, tuple[AttrKey, dict[str, Any]]] = {}
 
     def columns(self, data: bytes, live: bool) -> tuple[Columns, dict[str, Any]]:
         """``(columns, meta)``: the cheap decode; raises :class:`CorruptPart` for anything this module did not
@@ -365,7 +363,7 @@ class PartReader:
         body, pid, time_ns, (version, crc, layout_raw), (n, ex_len, _) = _split(data)
         lay = self._layout
         if lay is None or lay.version != version or lay.crc != crc:
-            lay = self._layout = _parse_layout(bytes(layout_raw), version, crc)
+            lay = self._layout = _parse_layout(bytes(layout_raw), version, crc, self._keys)
         _check(lay.slots == n, "values do not match the layout")
         vals = array("d")
         vals.frombytes(body[: 8 * n])
@@ -392,18 +390,14 @@ class PartReader:
         out: list[tuple[int, int, int, Exemplar]] = []
         fams = lay.families
         for e in items:
-            _check(isinstance(e, list) and len(e) == 7, "exemplar")
-            fi, pi, bucket, value, t, trace, span = e
-            ok = isinstance(fi, int) and 0 <= fi < len(fams) and fams[fi][0] == "h"
-            _check(ok and isinstance(pi, int) and 0 <= pi < len(fams[fi][6]), "exemplar series")
-            _check(isinstance(bucket, int) and 0 <= bucket <= len(fams[fi][5]), "exemplar bucket")
-            _check(isinstance(value, int | float) and isinstance(t, int), "exemplar value")
-            _check(isinstance(trace, str) and len(trace) == 32 and isinstance(span, str) and len(span) == 16, "ids")
-            try:
-                tid, sid = int(trace, 16), int(span, 16)
-            except ValueError:
-                raise CorruptPart("exemplar ids are not hex") from None
-            out.append((fi, pi, bucket, Exemplar(float(value), t, tid, sid)))
+            _check(type(e) is list and len(e) == 8, "exemplar")
+            fi, pi, bucket, value, t, hi, lo, span = e
+            ok = type(fi) is int and 0 <= fi < len(fams) and fams[fi][0] == "h"
+            _check(ok and type(pi) is int and 0 <= pi < len(fams[fi][6]), "exemplar series")
+            _check(type(bucket) is int and 0 <= bucket <= len(fams[fi][5]), "exemplar bucket")
+            _check(type(value) in (int, float) and type(t) is int, "exemplar value")
+            _check(all(type(x) is int and 0 <= x <= _U64 for x in (hi, lo, span)), "exemplar ids")
+            out.append((fi, pi, bucket, Exemplar(float(value), t, hi << 64 | lo, span)))
         return out
 
 
