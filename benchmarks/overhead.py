@@ -238,7 +238,11 @@ def run_demo(
             os.environ["TRADEOBS_MULTIPROCESS"] = "on"  # grouped with its siblings by their parent (this benchmark)
         agent, stop_scrape = _start_agent(otlp, prom_port, export=mode != NO_EXPORT, service=GROUPS.get(mode))
         if agent.group is not None:
-            agent.group.live_started()  # as if a browser watched the live view: 10 snapshots a second
+            from tradeobs_agent.live import LiveHub
+
+            hub = LiveHub()  # the live side of this worker: as the group's leader it builds the frames, 10 a second
+            agent.group.live_started()  # as if a browser watched the live view
+            del hub  # the group holds it
     logdir = None
     if mode == "baseline, stdlib logging":  # what the service pays for its own INFO log lines without tradeobs
         import logging

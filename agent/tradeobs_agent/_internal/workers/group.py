@@ -202,6 +202,10 @@ class Group:
 
     def forget_after_fork(self) -> None:
         """In a forked child: close what belongs to the parent (sockets, locks) without touching it."""
+        if self._sel is not None:
+            with contextlib.suppress(OSError):
+                self._sel.close()  # the child's copy of the selector (epoll) descriptor
+            self._sel = None
         for s in (self._listener, self._wake_r, self._wake_w):
             if s is not None:
                 with contextlib.suppress(OSError):
@@ -269,8 +273,11 @@ class Group:
                             self._active = True
                             hz = self.live.hz if self.live is not None else 10.0
                             if now >= next_tick:
-                                next_tick = max(next_tick + 1.0 / hz, now)
                                 self._tick()
+                                # At most a quarter of this thread's time on frames: past that (thousands of
+                                # series in many workers) frames come less often rather than slow this worker.
+                                spent = time.monotonic() - now
+                                next_tick = max(next_tick + 1.0 / hz, now + 4 * spent)
                         if now >= next_fold:
                             next_fold = now + FOLD_EVERY
                             self._fold()
