@@ -165,3 +165,31 @@ def test_close_leaves_nothing_running(tmp_path: Path, count: int) -> None:
         pass
     wait_for(lambda: "tradeobs-workers" not in {t.name for t in threading.enumerate()} - before, "threads gone")
     assert not os.path.exists(Store.open(str(tmp_path), GroupKey("setting", 1, "x"), "svc").socket_path)
+
+
+def test_a_bug_in_one_step_is_counted_and_the_member_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tradeobs_agent import _errors
+
+    monkeypatch.delenv(_errors.ENV_STRICT)
+    monkeypatch.setattr(_errors, "_strict", False)  # as in production: counted and said once, never raised
+    with members(tmp_path, 1) as (m,):
+        calls = {"n": 0}
+        events = m.group._events
+
+        def broken() -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("a bug")
+            events()
+
+        m.group._events = broken  # type: ignore[method-assign]
+        m.group._due["events"] = 0.0
+        m.group.wake()
+        wait_for(lambda: calls["n"] >= 2, "the step again after the bug")
+        m.orders.add(2)
+        assert total(m.group.scrape_snapshot()) == 2
+        assert _errors.internal_error_counts() == {"workers.thread": 1}
+        assert "tradeobs internal error at workers.thread" in caplog.text
+    _errors.reset()  # the error was this test's own

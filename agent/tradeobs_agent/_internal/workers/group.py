@@ -145,6 +145,7 @@ class Group:
         self._sync_done: set[int] = set()
         self._member_syncs: list[int] = []
         self._extra: Sequence[Family] = ()  # the SDK's instruments as of the last full publish
+        self._due: dict[str, float] = {}  # when each periodic step is due next (time.monotonic())
         self.publishes = 0  # snapshots written
         self.cycles = 0  # snapshots taken (one that changed nothing is not written)
         self.ticks = 0
@@ -241,63 +242,67 @@ class Group:
     def _run(self) -> None:
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        now = time.monotonic()
-        next_lead = next_connect = next_publish = next_events = next_tick = next_fold = next_full = now
-        try:
-            while not self._stopping:
+        self._due = dict.fromkeys(("lead", "connect", "publish", "events", "tick", "fold", "full"), time.monotonic())
+        while not self._stopping:
+            try:
                 with self._cycle:
-                    now = time.monotonic()
-                    if not self.leader and now >= next_lead:
-                        next_lead = now + LEAD_POLL
-                        self._try_lead()
-                    if not self.leader and self._conn is None and now >= next_connect:
-                        next_connect = now + CONNECT_POLL
-                        self._connect()
-                    fast = self._active or self._active_local
-                    if self._sync_requests or self._member_syncs:
-                        self._syncs()
-                        next_publish = now + (FAST_PUBLISH if fast else SLOW_PUBLISH)
-                    if now >= next_publish:
-                        next_publish = now + (FAST_PUBLISH if fast else SLOW_PUBLISH)
-                        full = not fast or now >= next_full
-                        if full:
-                            next_full = now + SLOW_PUBLISH
-                        self._publish_safely(force=False, full=full)
-                    if now >= next_events:
-                        next_events = now + (FAST_EVENTS if fast else SLOW_PUBLISH)
-                        self._events()
-                    if self._announce and self._conn is not None:
-                        self._announce = not self._send(self._conn, ACTIVE, b"{}")
-                    if self.leader:
-                        if self._active_local or self._active:
-                            self._active = True
-                            hz = self.live.hz if self.live is not None else 10.0
-                            if now >= next_tick:
-                                self._tick()
-                                # At most a quarter of this thread's time on frames: past that (thousands of
-                                # series in many workers) frames come less often rather than slow this worker.
-                                spent = time.monotonic() - now
-                                next_tick = max(next_tick + 1.0 / hz, now + 4 * spent)
-                        if now >= next_fold:
-                            next_fold = now + FOLD_EVERY
-                            self._fold()
-                    deadlines = [next_publish, next_events]
-                    if not self.leader:
-                        deadlines.append(next_lead)
-                        if self._conn is None:
-                            deadlines.append(next_connect)
-                    elif self._active:
-                        deadlines.append(next_tick)
-                    timeout = max(0.0, min(deadlines) - time.monotonic())
+                    timeout = self._step()
                 for key, mask in sel.select(timeout):
                     with self._cycle:
                         if not self._stopping:
                             self._ready(key, mask)
-        except Exception as exc:  # every step handles its own failures: one that raises is a bug
-            internal_error("workers.thread", exc)
-        finally:
-            sel.close()
-            self._sel = None
+            except Exception as exc:  # every step handles its own failures: one that raises is a bug
+                internal_error("workers.thread", exc)  # counted, said once; the member goes on
+                time.sleep(0.1)
+        sel.close()
+        self._sel = None
+
+    def _step(self) -> float:
+        """What is due now; returns how long the thread may wait for the next thing due."""
+        due = self._due
+        now = time.monotonic()
+        if not self.leader and now >= due["lead"]:
+            due["lead"] = now + LEAD_POLL
+            self._try_lead()
+        if not self.leader and self._conn is None and now >= due["connect"]:
+            due["connect"] = now + CONNECT_POLL
+            self._connect()
+        fast = self._active or self._active_local
+        if self._sync_requests or self._member_syncs:
+            self._syncs()
+            due["publish"] = now + (FAST_PUBLISH if fast else SLOW_PUBLISH)
+        if now >= due["publish"]:
+            due["publish"] = now + (FAST_PUBLISH if fast else SLOW_PUBLISH)
+            full = not fast or now >= due["full"]
+            if full:
+                due["full"] = now + SLOW_PUBLISH
+            self._publish_safely(force=False, full=full)
+        if now >= due["events"]:
+            due["events"] = now + (FAST_EVENTS if fast else SLOW_PUBLISH)
+            self._events()
+        if self._announce and self._conn is not None:
+            self._announce = not self._send(self._conn, ACTIVE, b"{}")
+        if self.leader:
+            if self._active_local or self._active:
+                self._active = True
+                hz = self.live.hz if self.live is not None else 10.0
+                if now >= due["tick"]:
+                    self._tick()
+                    # At most a quarter of this thread's time on frames: past that (thousands of series in
+                    # many workers) frames come less often rather than slow this worker down.
+                    spent = time.monotonic() - now
+                    due["tick"] = max(due["tick"] + 1.0 / hz, now + 4 * spent)
+            if now >= due["fold"]:
+                due["fold"] = now + FOLD_EVERY
+                self._fold()
+        deadlines = [due["publish"], due["events"]]
+        if not self.leader:
+            deadlines.append(due["lead"])
+            if self._conn is None:
+                deadlines.append(due["connect"])
+        elif self._active:
+            deadlines.append(due["tick"])
+        return max(0.0, min(deadlines) - time.monotonic())
 
     def _ready(self, key: selectors.SelectorKey, mask: int) -> None:
         data = key.data
