@@ -193,3 +193,28 @@ def test_a_bug_in_one_step_is_counted_and_the_member_goes_on(
         assert _errors.internal_error_counts() == {"workers.thread": 1}
         assert "tradeobs internal error at workers.thread" in caplog.text
     _errors.reset()  # the error was this test's own
+
+
+def test_a_member_that_cannot_listen_gives_the_leaders_lock_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A socket path longer than AF_UNIX allows (108 bytes): this member wins the lock, then cannot bind.
+    base = tmp_path / ("x" * 100)
+    base.mkdir()
+    m = Member(base)
+    assert len(m.store.socket_path) > 108
+    failures: list[str] = []
+    m.group.on_failure = failures.append
+    m.group.start()
+    try:
+        wait_for(lambda: "listen" in failures, "the member's failed attempt to listen")
+        assert not m.group.leader
+        # It does not keep the lock it cannot use: another member of the group can take it.
+        other = Store.open(str(base), m.store.key, "svc")
+        try:
+            wait_for(other.try_lead, "the leader's lock free for another member")
+        finally:
+            other.close()
+        assert caplog.text.count("cannot listen on") == 1  # said once, however often it retries
+    finally:
+        m.close()

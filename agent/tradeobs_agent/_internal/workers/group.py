@@ -458,6 +458,7 @@ class Group:
             lsock.listen(64)
         except OSError as exc:
             lsock.close()
+            self.store.release_lead()  # holding the lock without a socket would leave the group leaderless
             self._failed("listen", f"cannot listen on {path}: {exc}")
             return
         lsock.setblocking(False)

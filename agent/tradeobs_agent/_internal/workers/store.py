@@ -212,6 +212,12 @@ class Store:
         os.close(fd)
         return False
 
+    def release_lead(self) -> None:
+        """Give the leader's lock back (this process could not lead: another member may)."""
+        if self._leader_fd >= 0:
+            os.close(self._leader_fd)
+            self._leader_fd = -1
+
     @property
     def socket_path(self) -> str:
         return str(self.path / "leader.sock")
