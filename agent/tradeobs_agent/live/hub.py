@@ -665,6 +665,7 @@ class LiveHub:
             self._bid = self.boot.encode()
             self._n = 0
             self._events.clear()
+            self._working = WorkingOrders()  # from the group's events it numbers from now on
             self._evicted_upto = 0
             self._state = None
             self._last_full = self._last_hb = 0.0

@@ -111,6 +111,29 @@ def test_live_events_get_service_wide_ids_and_every_member_the_same_bytes(tmp_pa
         assert len({m.hub._tick.boot for m in ms}) == 1  # type: ignore[union-attr]
 
 
+def test_every_members_working_orders_are_in_the_frames(tmp_path: Path) -> None:
+    import orjson
+
+    with members(tmp_path, 3) as ms:
+        ms[0].group.live_started()
+        wait_for(lambda: all(m.hub._tick is not None for m in ms), "frames on every member")
+        for i, m in enumerate(ms):
+            m.bus.publish("order", order_id=f"o-{i}", symbol="S", side="buy", qty=i + 1, price=10.0)
+        ms[2].bus.publish("fill", order_id="o-2", symbol="S", qty=3, price=10.0, leaves=0)
+
+        def working(m: Member) -> dict[str, object]:
+            tick = m.hub._tick
+            assert tick is not None
+            frame: dict[str, object] = orjson.loads(tick.full_json)
+            return frame["working"]  # type: ignore[return-value]
+
+        # The leader applies every member's events: each frame lists the orders still open in any worker.
+        wait_for(lambda: all(sorted(working(m)) == ["o-0", "o-1"] for m in ms), "the group's working orders")
+        assert {k: v["q"] for k, v in working(ms[1]).items()} == {"o-0": 1, "o-1": 2}  # type: ignore[index]
+        desk = orjson.loads(ms[1].hub._tick.full_json)["desk"]  # type: ignore[union-attr]
+        assert desk["working"] == 2
+
+
 def test_a_member_that_joins_late_gets_the_ring_history_and_latest_frame(tmp_path: Path) -> None:
     with members(tmp_path, 2) as ms:
         lead = leader(ms)
