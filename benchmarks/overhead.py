@@ -50,6 +50,7 @@ ticks later, then ``tt.position`` / ``tt.pnl`` / ``tt.account`` and one INFO log
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -193,6 +194,9 @@ class _NullOrder:
     """The do-nothing order of the demo baseline."""
 
     trace_id = None
+
+    def scope(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()  # the engine runs an order's steps inside its scope
 
     def __getattr__(self, name: str) -> Any:
         return _noop
