@@ -81,6 +81,31 @@ class Service:
             return None
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
+    def exemplar_traces(self) -> set[str]:
+        """Trace ids of the exemplars on the shared endpoint's histogram buckets (an OpenMetrics scrape)."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.metrics_port}/metrics",
+            headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+        return {line.split('trace_id="')[1].split('"')[0] for line in text.splitlines() if ' # {trace_id="' in line}
+
+    @staticmethod
+    def traced(tmp_path: Path) -> set[str]:
+        """Trace ids in the order trace files the workers wrote (OTLP/JSON lines; no collector)."""
+        ids: set[str] = set()
+        for f in (tmp_path / "logs").rglob("traces*.jsonl"):
+            for line in f.read_text(errors="replace").splitlines():
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue  # a line being written
+                for rs in doc.get("resourceSpans", []):
+                    for ss in rs.get("scopeSpans", []):
+                        ids.update(sp["traceId"] for sp in ss.get("spans", []))
+        return ids
+
     def worker_pids(self) -> set[int]:
         """Workers that published a snapshot, from their per-process self-metrics (label ``pid``)."""
         text = self.metrics() or ""
@@ -259,6 +284,10 @@ def test_totals_exact_over_workers_and_never_down_when_a_worker_is_killed(server
         # Histograms sum too: one submit->ack latency per acknowledged order, from every worker.
         acks = svc.total("trading_orders_acknowledged_total")
         assert acks is not None and acks > 0
+        # Exemplars on the merged endpoint still name real traces: each is in some worker's order traces.
+        exemplars = svc.exemplar_traces()
+        assert exemplars, "no exemplar on the shared endpoint"
+        wait_for(lambda: exemplars <= svc.traced(tmp_path), "every exemplar's trace in the workers' trace files")
 
         # SIGKILL a worker that is not the leader; its server replaces it; its counts stay.
         leader = svc.leader()
@@ -281,7 +310,10 @@ def test_totals_exact_over_workers_and_never_down_when_a_worker_is_killed(server
         wait_for(lambda: exact(180), "180 orders with the new leader")
         assert all(b >= a for a, b in itertools.pairwise(seen)), f"a total went down: {seen}"
         assert max(seen) == 180 and len(placed) == 180
-        print(f"{server}: orders through workers {sorted(by_worker)}; /metrics back {takeover:.2f}s after SIGKILL")
+        print(
+            f"{server}: orders through workers {sorted(by_worker)}; {len(exemplars)} exemplar traces found in the "
+            f"workers' trace files; /metrics back {takeover:.2f}s after SIGKILL"
+        )
 
 
 @pytest.mark.integration
