@@ -598,7 +598,8 @@ class LiveHub:
 
     def last_wire_id(self) -> str:
         """The ``id`` of the newest frame or event, as a client's ``Last-Event-ID`` would name it ("" before one)."""
-        return f"{self.boot}-{self._tick.last_id}" if self._tick is not None else ""
+        tick = self._tick  # its boot: in a worker group, a new leader's boot precedes its first frame
+        return f"{tick.boot}-{tick.last_id}" if tick is not None else ""
 
     def disconnect(self, c: Client) -> None:
         self._clients.pop(c, None)
@@ -646,9 +647,8 @@ class LiveHub:
     def history_json(self, events: int = 200) -> bytes:
         with self._lock:
             evs = [p for _, _, p in list(self._events)[-events:]]
-            tick = self._tick
-            boot = tick.boot if tick is not None else self.boot
-            last = f"{boot}-{tick.last_id}" if tick is not None else ""
+            last = self.last_wire_id()
+            boot = last.rsplit("-", 1)[0] if last else self.boot
             body = {"boot": boot, "last_id": last, "frames": list(self._history), "events": evs}
         return orjson.dumps(body, default=str)
 
