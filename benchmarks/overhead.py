@@ -50,6 +50,7 @@ ticks later, then ``tt.position`` / ``tt.pnl`` / ``tt.account`` and one INFO log
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -65,6 +66,13 @@ from typing import Any
 
 MODES = ("baseline", "instrumented, agent off", "agent fully on", "fully on, steps as events")
 DEMO_MODES = ("baseline", "baseline, stdlib logging", "instrumented, agent off", "agent fully on")
+# --workers N: the loop as one worker of a group of N (multi-process mode, the live view watched: it publishes its
+# snapshot five times a second and its events ten; the N-1 others are idle members started by this process,
+# after it, so it leads and serves the scrapes); and, to weigh what moving export out of the trading process
+# could save, the loop fully on without any export (no OTLP, no local trace file).
+LEAD, FOLLOW, NO_EXPORT = "fully on, group leader", "fully on, group follower", "fully on, no export"
+WORKER_MODES = (LEAD, FOLLOW, NO_EXPORT)
+GROUPS = {LEAD: "bench-overhead-lead", FOLLOW: "bench-overhead-follow"}  # one group each (by service name)
 PEER_MODES = ("baseline", "agent fully on", "raw OTel SDK, fully on")
 SCRAPED = ("agent fully on", "fully on", "raw OTel SDK")
 COLLECTOR = Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs") / "bin" / "otelcol-tradeobs"
@@ -187,6 +195,9 @@ class _NullOrder:
 
     trace_id = None
 
+    def scope(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()  # the engine runs an order's steps inside its scope
+
     def __getattr__(self, name: str) -> Any:
         return _noop
 
@@ -226,8 +237,16 @@ def run_demo(
     from tradeobs_agent.demo import DemoConfig, TradingEngine
 
     agent = stop_scrape = None
-    if mode == "agent fully on":
-        agent, stop_scrape = _start_agent(otlp, prom_port)
+    if mode in ("agent fully on", *WORKER_MODES):
+        if mode in GROUPS:
+            os.environ["TRADEOBS_MULTIPROCESS"] = "on"  # grouped with its siblings by their parent (this benchmark)
+        agent, stop_scrape = _start_agent(otlp, prom_port, export=mode != NO_EXPORT, service=GROUPS.get(mode))
+        if agent.group is not None:
+            from tradeobs_agent.live import LiveHub
+
+            hub = LiveHub()  # the live side of this worker: as the group's leader it builds the frames, 10 a second
+            agent.group.live_started()  # as if a browser watched the live view
+            del hub  # the group holds it
     logdir = None
     if mode == "baseline, stdlib logging":  # what the service pays for its own INFO log lines without tradeobs
         import logging
@@ -283,6 +302,7 @@ def run_demo(
         return wall, cpu, loop_cpu, ticks, orders
 
     wall, cpu, loop_cpu, ticks, orders = asyncio.run(main())
+    led = bool(agent.group.leader) if agent is not None and agent.group is not None else None
     if hasattr(telemetry, "shutdown"):
         telemetry.shutdown()
     if logdir is not None:
@@ -308,6 +328,7 @@ def run_demo(
         "lag_p99_us": _pct(lags, 0.99) * 1e6,
         "lag_p999_us": _pct(lags, 0.999) * 1e6,
         "otlp": otlp or "in-memory",
+        "leader": led,
     }
 
 
@@ -319,21 +340,25 @@ def o_side(o: Any) -> str:
     return o[1] if isinstance(o, tuple) else o.side  # type: ignore[no-any-return]
 
 
-def _start_agent(otlp: str | None, prom_port: int) -> tuple[Any, Any]:
+def _start_agent(otlp: str | None, prom_port: int, export: bool = True, service: str | None = None) -> tuple[Any, Any]:
     """``init()`` fully on; the Prometheus endpoint listens on ``prom_port``, scraped by the parent process
-    (a scraper is Prometheus's CPU, not the service's)."""
+    (a scraper is Prometheus's CPU, not the service's). ``export=False``: no OTLP export at all (what moving
+    the export out of this process would leave in it)."""
     import tradeobs_agent
-    from tradeobs_agent import LogOptions, OtlpOptions, PrometheusOptions
+    from tradeobs_agent import LogOptions, OtlpOptions, PrometheusOptions, TracingOptions
 
     extra: dict[str, Any] = {}
-    if otlp is None:
+    if not export:  # nor the local trace file that replaces OTLP when there is no collector
+        otlp = None
+        extra = {"tracing": TracingOptions(file="")}
+    elif otlp is None:
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
         extra = {"span_exporters": [InMemorySpanExporter()], "metric_readers": [InMemoryMetricReader()]}
     logdir = tempfile.mkdtemp(prefix="tradeobs-bench-logs-")
     agent = tradeobs_agent.init(
-        service_name="bench-overhead",
+        service_name=service or "bench-overhead",
         otlp=OtlpOptions(endpoint=f"http://{otlp}", protocol="grpc", insecure=True) if otlp else False,
         prometheus=PrometheusOptions(host="127.0.0.1", port=prom_port),
         logs=LogOptions(dir=logdir, console=False),
@@ -448,10 +473,19 @@ def main() -> None:
         action="store_true",
         help="run the modes one after another in each round (default: all at once, paired)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also run the loop as one worker of a group of N (multi-process mode) and fully on without OTLP export",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--otlp", help=argparse.SUPPRESS)
     ap.add_argument("--prom-port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "idle worker":
+        _idle_worker(args.prom_port, args.seconds + 30)  # terminated by the parent when the round ends
+        return
     if args.child and args.loop == "demo":
         res = run_demo(
             args.child,
@@ -484,6 +518,9 @@ def main() -> None:
         otlp = col[1] if col else ""
         try:
             modes = DEMO_MODES if args.loop == "demo" else MODES
+            if args.workers > 1 and args.loop == "demo":
+                modes = (*modes, *WORKER_MODES)
+                os.environ["TRADEOBS_MULTIPROCESS_DIR"] = work  # the group's files, for this run only
             results = _rounds(args, modes, args.rounds, otlp)
             peer = None
             if args.loop == "demo" and args.peer_rounds > 0 and otlp:
@@ -504,17 +541,68 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
     for _ in range(rounds):
         ports = {mode: _free_port() for mode in modes if mode.startswith(SCRAPED)}
         cmds = [_child_cmd(args, mode, otlp, ports.get(mode, 0)) for mode in modes]
-        with _Scraper(list(ports.values()), args.scrape_interval):
-            if args.sequential:
-                outs = [subprocess.run(c, capture_output=True, text=True, check=True).stdout for c in cmds]
-            else:  # paired: every mode at the same time, so a round compares them on the same machine state
-                procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
-                outs = [p.communicate()[0] for p in procs]
-                if any(p.returncode for p in procs):
-                    raise SystemExit("a benchmark child failed")
+        siblings: list[subprocess.Popen[bytes]] = []
+        try:
+            with _Scraper(list(ports.values()), args.scrape_interval):
+                if args.sequential:
+                    outs = []
+                    for mode, c in zip(modes, cmds, strict=True):
+                        if mode in GROUPS:
+                            siblings += _siblings(args, ports[mode], GROUPS[mode], wait=False)
+                        outs.append(subprocess.run(c, capture_output=True, text=True, check=True).stdout)
+                else:  # paired: every mode at the same time, so a round compares them on the same machine state
+                    if FOLLOW in modes:  # its group is led before it starts
+                        siblings += _siblings(args, ports[FOLLOW], GROUPS[FOLLOW], wait=False)
+                        _serving(ports[FOLLOW])
+                    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
+                    if LEAD in modes:  # its group's others join once it leads
+                        _serving(ports[LEAD])
+                        siblings += _siblings(args, ports[LEAD], GROUPS[LEAD], wait=False)
+                    outs = [p.communicate()[0] for p in procs]
+                    if any(p.returncode for p in procs):
+                        raise SystemExit("a benchmark child failed")
+        finally:
+            for sib in siblings:
+                sib.terminate()
+                sib.wait(30)
         for mode, out in zip(modes, outs, strict=True):
             results[mode].append(json.loads(out.strip().splitlines()[-1]))
     return results
+
+
+def _serving(port: int, timeout: float = 60.0) -> None:
+    """Wait until a group's leader serves its Prometheus endpoint on ``port``."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"no group leader served port {port}")
+
+
+def _siblings(args: Any, port: int, service: str, wait: bool) -> list[subprocess.Popen[bytes]]:
+    """The other members of a measured worker's group: idle processes that ``init()`` in multi-process mode."""
+    cmd = [sys.executable, __file__, "--child", "idle worker", "--prom-port", str(port), "--seconds", str(args.seconds)]
+    env = {**os.environ, "TRADEOBS_MULTIPROCESS": "on", "BENCH_SERVICE": service}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(args.workers - 1)]
+    if wait:
+        _serving(port)
+    return procs
+
+
+def _idle_worker(prom_port: int, seconds: float) -> None:
+    import tradeobs_agent
+
+    agent, cleanup = _start_agent(None, prom_port, export=False, service=os.environ["BENCH_SERVICE"])
+    if agent.group is not None:
+        agent.group.live_started()
+    time.sleep(seconds)
+    cleanup()
+    tradeobs_agent.shutdown(2.0)
 
 
 def _child_cmd(args: Any, mode: str, otlp: str, prom_port: int) -> list[str]:
@@ -589,7 +677,7 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
         "|-------------|-------------|---------------|-----------------|---------|----------|"
     )
     off = "instrumented, agent off"
-    for mode in DEMO_MODES:
+    for mode in results:
         rs = results[mode]
 
         def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
@@ -609,6 +697,20 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
         )
     on = "agent fully on"
     print(f"fully on vs agent off: {_paired(results, on, off)} pp of a core")
+    ratios = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[on], results[off], strict=True))
+    print(
+        f"loop lag p99, fully on / agent off: median {statistics.median(ratios):.2f}x "
+        f"(rounds {ratios[0]:.2f} .. {ratios[-1]:.2f}; target <= 1.10x)"
+    )
+    for mode in WORKER_MODES:
+        if mode in results:
+            r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[mode], results[off], strict=True))
+            lag = statistics.median(r)
+            print(f"{mode} vs agent off: {_paired(results, mode, off)} pp of a core; loop lag p99 x{lag:.2f}")
+            print(f"{mode} vs fully on: {_paired(results, mode, on)} pp of a core")
+    for mode in GROUPS:
+        if mode in results:
+            print(f"{mode}: the measured worker led its group in rounds:", [r["leader"] for r in results[mode]])
     print(f"fully on vs baseline:  {_paired(results, on, 'baseline')} pp of a core")
     print(f"agent off vs baseline: {_paired(results, off, 'baseline')} pp of a core")
     stdlib = "baseline, stdlib logging"
@@ -619,7 +721,7 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
     print(f"step p99, agent off vs baseline: {_paired(results, off, 'baseline', 'p99_us')} us")
     print(f"step p99, baseline round to round: {sorted(round(r['p99_us']) for r in results['baseline'])} us")
     for key, label in (("cpu_pct", "CPU %"), ("p99_us", "step p99 us"), ("lag_p99_us", "loop lag p99 us")):
-        print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in DEMO_MODES})
+        print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in results})
 
 
 def _print_peer(results: dict[str, list[dict[str, Any]]], args: Any) -> None:

@@ -6,7 +6,8 @@
 'http://127.0.0.1:9464/metrics'
 
 ``init()`` is a short list of steps: resolve settings, build the resource,
-build tracing, metrics and logs, then hook fork and exit. It is idempotent (a
+build tracing, metrics and logs, join the worker group (multi-process mode,
+see ``_internal/workers``), then hook fork and exit. It is idempotent (a
 second call warns and returns the same :class:`Agent`), never blocks on the
 network (exporters connect lazily; a dead collector costs one warning and
 counts), and ``shutdown()`` is bounded by ``shutdown_timeout`` even when the
@@ -28,13 +29,13 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import metrics as _metrics
 from ._errors import internal_error, warn_once
-from ._internal import otel_private, providers
+from ._internal import otel_private, providers, workers
 from ._internal.exporters import (
     abandon_unreachable,
     failing_targets,
@@ -46,6 +47,7 @@ from ._internal.exporters import (
 )
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
+from ._internal.workers import join
 from ._names import keywords_checked
 from .config import ConfigReport, Settings, resolve_settings
 from .logs.tracefile import TraceFile
@@ -82,11 +84,13 @@ class Agent:
     live: Any = None
     nats: Any = None  # the live publisher to NATS (live_nats_url), a tradeobs_agent.live.nats.NatsPublisher
     traces_file: Any = None
+    group: workers.Group | None = None  # multi-process mode: this process's worker group
     export: str = "on"  # OTLP: "on", "off" (otlp_enabled=false) or "not_configured" (the embedded default)
     adopted: bool = False
     disabled: bool = False
     pid: int = field(default_factory=os.getpid)
     _dup_filter: Any = None
+    _fork_store: workers.Store | None = None  # a process that forks after init(): the group it is forming
     _closed: bool = False
 
     @property
@@ -134,6 +138,9 @@ class Agent:
             steps.append(self.live.stop)
         if self.nats is not None:
             steps.append(self.nats.stop)  # after the flush: the last events go out
+        group = self.group
+        if group is not None:  # a last snapshot (this worker's counts outlive it), then leave; stops its endpoint
+            steps.append(lambda: group.close(min(2.0, timeout / 2)))
         if self.logs is not None:
             steps.append(lambda: self.logs.shutdown(timeout))
         if self.tracer_provider is not None and not self.adopted:
@@ -145,7 +152,7 @@ class Agent:
             steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
         if self.traces_file is not None:
             steps.append(self.traces_file.close)
-        if self.prometheus is not None:
+        if self.prometheus is not None and group is None:
             steps.append(self.prometheus.stop)
         ok = providers.call_bounded(steps, timeout, "shutdown")
         if not ok:
@@ -257,6 +264,9 @@ def _build(
     settings, resource, registry = agent.settings, agent.resource, agent.registry
     selfm = registry.self_metrics
     agent._dup_filter = install_duplicate_filter(selfm)
+    # Multi-process mode: a worker of gunicorn/uvicorn (or a fork child) shares one endpoint and live view.
+    store = workers.open_store(settings, workers.detect(settings.multiprocess))
+    sdk_reader = InMemoryMetricReader() if store is not None else None  # the SDK's instruments, for the group
     if not _adopt_existing(agent):
         agent.export = providers.otlp_mode(settings, agent.report)
         otlp = agent.export == "on"
@@ -266,10 +276,20 @@ def _build(
             settings, resource, selfm, span_exporters, otlp=otlp, batched=files
         )
         agent.meter_provider, agent.prometheus = providers.build_metrics(
-            settings, resource, registry, selfm, readers, otlp=otlp
+            settings,
+            resource,
+            registry,
+            selfm,
+            readers,
+            otlp=otlp,
+            serve_prometheus=store is None,  # in a group the leader serves every worker's metrics
+            sdk_only=[sdk_reader] if sdk_reader is not None else (),
         )
         agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps, otlp=otlp)
         _set_globals(agent)
+    if store is not None:
+        reader = sdk_reader if not agent.adopted else None
+        agent.group = join.start_group(agent, store, reader, baseline=registry.fork_baseline)
     if settings.logs_enabled and agent.logger_provider is not None:
         from .logs import install_logging
 
@@ -380,20 +400,63 @@ def _install_fork_hook(agent: Agent) -> None:
         return
     ref = weakref.ref(agent)
 
-    def hook() -> None:
+    def current() -> Agent | None:
         a = ref()
-        if a is not None and a is _agent:
+        return a if a is not None and a is _agent else None
+
+    def before() -> None:
+        a = current()
+        if a is not None:
+            _before_fork(a)
+
+    def parent() -> None:
+        a = current()
+        if a is not None:
+            _after_fork_in_parent(a)
+
+    def child() -> None:
+        a = current()
+        if a is not None:
             _after_fork_in_child(a)
 
-    os.register_at_fork(after_in_child=hook)
+    os.register_at_fork(before=before, after_in_parent=parent, after_in_child=child)
+
+
+def _before_fork(agent: Agent) -> None:
+    """A process that forks after ``init()`` forms a worker group with its children (it leads it: it already
+    serves the Prometheus endpoint). Taken before the fork so the children find the group led."""
+    try:
+        if agent.group is not None:
+            agent.group.before_fork()  # its thread is between two steps while the fork happens
+        elif agent._fork_store is None and not agent.disabled and agent.settings.multiprocess != "off":
+            agent._fork_store = store = workers.open_store(agent.settings, workers.this_process())
+            if store is not None:
+                store.try_lead()
+    except OSError as exc:  # the shared directory failed under us: the children go on as single processes
+        warn_once("agent:fork_group", "tradeobs multiprocess: cannot form a worker group before fork: %s", exc)
+    except Exception as exc:  # never break the fork
+        internal_error("agent.before_fork", exc)
+
+
+def _after_fork_in_parent(agent: Agent) -> None:
+    try:
+        if agent.group is not None:
+            agent.group.after_fork_parent()
+        elif agent._fork_store is not None:
+            store, agent._fork_store = agent._fork_store, None
+            agent.group = join.start_group(agent, store, None, adopt=agent.prometheus)
+            if agent.live is not None and hasattr(agent.live, "_join_group"):
+                agent.live._join_group()
+    except Exception as exc:  # never break the parent
+        internal_error("agent.after_fork_parent", exc)
 
 
 def _after_fork_in_child(agent: Agent) -> None:
     """Each worker is its own instance: new ``service.instance.id`` and pid on every signal.
 
-    The SDK restarts its own export threads after a fork. The Prometheus
-    endpoint's listening socket belongs to the parent, so the child does not
-    serve it; use OTLP (or call ``init()`` in each worker with its own port).
+    The SDK restarts its own export threads after a fork. The Prometheus endpoint's listening socket belongs
+    to the parent; the child joins the parent's worker group (the group's leader serves every worker's
+    metrics), counting only what it records itself.
     """
     try:
         update = Resource({"service.instance.id": new_instance_id(), "process.pid": os.getpid()})
@@ -409,5 +472,18 @@ def _after_fork_in_child(agent: Agent) -> None:
             agent.traces_file.after_fork()
         if agent.nats is not None:  # threads do not survive fork: the child publishes as its own instance
             _start_nats(agent)
+        inherited = agent.group.store if agent.group is not None else agent._fork_store
+        if agent.group is not None:
+            agent.group.forget_after_fork()
+            agent.group = None
+        agent._fork_store = None
+        if inherited is not None:
+            inherited.forget_after_fork()
+            store = workers.open_store(agent.settings, inherited.key)
+            if store is not None:
+                agent.group = join.start_group(agent, store, None, baseline=agent.registry.fork_baseline)
+                if agent.live is not None and hasattr(agent.live, "_join_group"):
+                    agent.live.group = None
+                    agent.live._join_group()
     except Exception as exc:  # never break the child process
         internal_error("agent.after_fork", exc)

@@ -65,6 +65,7 @@ PROTOCOLS = ("grpc", "http/protobuf")
 QUEUE_POLICIES = ("drop_newest", "drop_oldest", "block")
 TRADING_MODES = ("paper", "live")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MULTIPROCESS_MODES = ("auto", "on", "off")
 
 
 # --------------------------------------------------------------------------- fields
@@ -250,6 +251,20 @@ FIELDS: tuple[Field, ...] = (
         empty="no links",
         shown=p.without_userinfo,
     ),
+    _f(
+        "multiprocess",
+        "auto",
+        p.choice(MULTIPROCESS_MODES),
+        "one Prometheus endpoint and live view for all worker processes of a service: auto (gunicorn/uvicorn "
+        "workers and fork children are detected), on, or off",
+    ),
+    _f(
+        "multiprocess_dir",
+        "",
+        p.optional_text,
+        "where the worker processes share their snapshots (a tradeobs-<uid> directory is made in it)",
+        empty="/dev/shm, else the temporary directory",
+    ),
     _f("shutdown_timeout", 5.0, p.number(float, 0.0, 300, "seconds"), "upper bound on shutdown(), seconds"),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -300,6 +315,8 @@ class Settings:
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
     live_grafana_url: str = ""
+    multiprocess: str = "auto"
+    multiprocess_dir: str = ""
     shutdown_timeout: float = 5.0
     # Per-signal OTLP overrides from OTEL_EXPORTER_OTLP_<SIGNAL>_* (signal -> key -> value).
     otlp_per_signal: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)

@@ -115,6 +115,15 @@ TRADEOBS_LIVE_GRAFANA_URL = "TRADEOBS_LIVE_GRAFANA_URL"
 """Grafana base URL (e.g. ``http://localhost:3000``) the live page links each order and fill to: Explore with
 its trace id on the Jaeger datasource, and the order drill-down dashboard. Default: none (no links)."""
 
+# --- several worker processes (gunicorn, uvicorn --workers, fork) --------
+TRADEOBS_MULTIPROCESS = "TRADEOBS_MULTIPROCESS"
+"""``auto``: the workers of one service (gunicorn and uvicorn workers, ``multiprocessing`` and fork children that
+call ``init()``) share one Prometheus endpoint and one live view; ``on``: always, grouped by the parent process;
+``off``: never (each process on its own, as a single process). Default ``auto``."""
+TRADEOBS_MULTIPROCESS_DIR = "TRADEOBS_MULTIPROCESS_DIR"
+"""Base directory where the workers share their snapshots (``tradeobs-<uid>/`` inside it, mode 0700).
+Default: ``/dev/shm``, else the temporary directory."""
+
 # --- lifecycle -----------------------------------------------------------
 TRADEOBS_SHUTDOWN_TIMEOUT = "TRADEOBS_SHUTDOWN_TIMEOUT"
 """Upper bound, in seconds, on ``shutdown()``. Default 5."""

@@ -281,8 +281,8 @@ class PageRun:
             env["UVICORN_PORT"] = str(port)
         elif what == "gunicorn":
             env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{port}"
-        if what != "tradeobs demo":
-            env["TRADEOBS_PROMETHEUS_PORT"] = "0"  # each worker its own endpoint, as docs/agent.md advises
+        # The page's Prometheus port (env()): with several workers, the group's leader serves it for all of them.
+        env["TRADEOBS_MULTIPROCESS_DIR"] = str(self.workdir)  # the workers' shared files, this page's only
         log = self.workdir / f"server_{block.line}_{len(self.servers)}.log"
         with log.open("w") as fh:
             proc = subprocess.Popen(

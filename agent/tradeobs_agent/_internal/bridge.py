@@ -13,6 +13,7 @@ endpoint and the live stream. Our data is always cumulative.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -33,10 +34,21 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from ..metrics import GaugeFamily, HistogramFamily, Registry, Snapshot, SumFamily
+from .._errors import warn_once
+from ..metrics import (
+    Exemplar,
+    Family,
+    GaugeFamily,
+    HistogramFamily,
+    HistogramPoint,
+    NumberPoint,
+    Registry,
+    Snapshot,
+    SumFamily,
+)
 from . import otel_private
 
-__all__ = ["OtelMetrics", "attach", "collect"]
+__all__ = ["OtelMetrics", "attach", "collect", "families_from_otel"]
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 
@@ -108,3 +120,66 @@ def attach(
         return collect_with_registry
 
     otel_private.wrap_collect(reader, wrap)
+
+
+def families_from_otel(data: MetricsData | None, skip_scope: str = "tradeobs") -> list[Family]:
+    """The SDK's own instruments (e.g. HTTP server metrics) in one collection, as snapshot families.
+
+    The inverse of :class:`OtelMetrics`, so a worker group's snapshot holds them too and the shared endpoint
+    sums them over workers (gauges: one series per process). Only cumulative sums, gauges and explicit-bucket
+    histograms exist in the agent's readers; anything else is left out (said once). ``skip_scope`` is the
+    agent's own scope (the registry, already in the snapshot).
+    """
+    out: list[Family] = []
+    if data is None:
+        return out
+    seen: set[str] = set()
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            if sm.scope.name == skip_scope:
+                continue
+            for m in sm.metrics:
+                if m.name in seen:
+                    continue
+                fam = _family(m)
+                if fam is not None:
+                    seen.add(m.name)
+                    out.append(fam)
+    return out
+
+
+def _key(attributes: Any) -> tuple[Any, dict[str, Any]]:
+    attrs = {str(k): v for k, v in (attributes or {}).items() if isinstance(v, str | bool | int | float)}
+    return tuple(sorted(attrs.items())), attrs
+
+
+def _family(m: Metric) -> Family | None:
+    d = m.data
+    if isinstance(d, Sum) and d.aggregation_temporality == _CUMULATIVE:
+        points = [NumberPoint(*_key(p.attributes), p.start_time_unix_nano, p.value) for p in d.data_points]
+        return SumFamily(m.name, m.unit or "", m.description or "", bool(d.is_monotonic), points, "sum")
+    if isinstance(d, Gauge):
+        points = [NumberPoint(*_key(p.attributes), p.start_time_unix_nano or 0, p.value) for p in d.data_points]
+        return GaugeFamily(m.name, m.unit or "", m.description or "", points, "pid")
+    if isinstance(d, Histogram) and d.aggregation_temporality == _CUMULATIVE and d.data_points:
+        bounds = tuple(float(b) for b in d.data_points[0].explicit_bounds)
+        hpoints = []
+        for p in d.data_points:
+            if tuple(p.explicit_bounds) != bounds:
+                continue
+            counts = list(p.bucket_counts)
+            exemplars = {}
+            for e in p.exemplars or ():
+                if e.trace_id and e.span_id:
+                    i = bisect_left(bounds, e.value)
+                    exemplars[i] = Exemplar(float(e.value), e.time_unix_nano, e.trace_id, e.span_id)
+            lo = p.min if p.count else float("inf")
+            hi = p.max if p.count else float("-inf")
+            hpoints.append(
+                HistogramPoint(
+                    *_key(p.attributes), p.start_time_unix_nano, counts, sum(counts), p.sum, lo, hi, exemplars
+                )
+            )
+        return HistogramFamily(m.name, m.unit or "", m.description or "", bounds, hpoints, "sum")
+    warn_once(f"bridge:kind:{m.name}", "tradeobs: SDK metric %r is not shared between workers (its kind)", m.name)
+    return None

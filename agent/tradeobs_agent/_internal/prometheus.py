@@ -192,11 +192,21 @@ class _Text:
 
 
 class Renderer:
-    """Text for the registry's snapshot, in Prometheus text 0.0.4 or OpenMetrics 1.0."""
+    """Text for the registry's snapshot, in Prometheus text 0.0.4 or OpenMetrics 1.0.
 
-    def __init__(self, registry: Registry, resource: Callable[[], Resource] | None = None) -> None:
+    ``source`` replaces the registry's own snapshot: in a worker group, the whole service's (every worker's
+    snapshot merged, SDK instruments included).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        resource: Callable[[], Resource] | None = None,
+        source: Callable[[], Snapshot] | None = None,
+    ) -> None:
         self.registry = registry
         self.resource = resource
+        self.source = source
         self._labels: dict[tuple[str, Any, bool], str] = {}
 
     def label_body(self, name: str, key: Any, attributes: Mapping[str, Any], histogram: bool = False) -> str:
@@ -210,8 +220,10 @@ class Renderer:
         return body
 
     def render(self, openmetrics: bool = False, snapshot: Snapshot | None = None) -> bytes:
-        """One scrape's body; ``snapshot`` defaults to a fresh one of the registry."""
-        snap = snapshot if snapshot is not None else self.registry.snapshot()
+        """One scrape's body; ``snapshot`` defaults to a fresh one of the registry (or of ``source``)."""
+        if snapshot is None:
+            snapshot = self.source() if self.source is not None else self.registry.snapshot()
+        snap = snapshot
         text = _Text(self, openmetrics)
         if self.resource is not None:
             body = _label_text(dict(sorted(self.resource().attributes.items())))
@@ -314,7 +326,8 @@ class _Quiet(WSGIRequestHandler):
 
 
 def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[WSGIServer, threading.Thread]:
-    """Serve ``/metrics`` on a daemon thread: the registry's text, then the SDK instruments'."""
+    """Serve ``/metrics`` on a daemon thread: the registry's text, then the SDK instruments' (``sdk_registry``,
+    a prometheus_client registry; None when the renderer's snapshot already holds them)."""
     from prometheus_client import generate_latest
     from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
@@ -325,13 +338,16 @@ def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[
         om = "application/openmetrics-text" in environ.get("HTTP_ACCEPT", "")
         try:
             ours = renderer.render(openmetrics=om)
-            sdk = (generate_openmetrics if om else generate_latest)(sdk_registry)
+            sdk = (generate_openmetrics if om else generate_latest)(sdk_registry) if sdk_registry is not None else b""
         except Exception as exc:  # a broken scrape is a bug; it must not kill the server thread
             internal_error("prometheus.scrape", exc)
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
             return [f"scrape failed: {exc!r}\n".encode()]
-        if om:
+        if om and sdk:
             body = ours[: -len(b"# EOF\n")] + sdk  # the SDK part ends with the one # EOF
+            ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        elif om:
+            body = ours
             ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8"
         else:
             body = ours + sdk

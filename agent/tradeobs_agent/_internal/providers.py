@@ -18,7 +18,7 @@ from .._config_report import ConfigReport
 from .._errors import internal_error, warn_once
 from .._version import __version__
 from ..config import Settings, otlp_for
-from ..metrics import Registry, SelfMetrics
+from ..metrics import Registry, SelfMetrics, Snapshot
 from . import bridge, otel_private
 from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter, Retry, reachable
 from .ids import PrivateRandomIdGenerator
@@ -149,7 +149,11 @@ def build_metrics(
     extra: Sequence[MetricReader] = (),
     *,
     otlp: bool = True,
+    serve_prometheus: bool = True,
+    sdk_only: Sequence[MetricReader] = (),
 ) -> tuple[MeterProvider, PrometheusEndpoint | None]:
+    """``serve_prometheus=False``: no endpoint here (in a worker group the leader serves the whole service);
+    ``sdk_only``: readers of the SDK's own instruments, without the registry (a worker group's snapshot)."""
     readers: list[MetricReader] = list(extra)
     if otlp:
         exporter, target = _otlp_exporter(settings, "metrics")
@@ -161,7 +165,9 @@ def build_metrics(
             )
         )
     bridged = list(readers)
-    prom = PrometheusEndpoint.start(settings, selfm, registry) if settings.prometheus_enabled else None
+    readers.extend(sdk_only)
+    serve = settings.prometheus_enabled and serve_prometheus
+    prom = PrometheusEndpoint.start(settings, selfm, registry) if serve else None
     if prom is not None:
         readers.append(prom.reader)  # SDK instruments only; the registry is rendered directly
     provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
@@ -211,17 +217,28 @@ class PrometheusEndpoint:
         return f"http://{host}:{self.port}/metrics"
 
     @classmethod
-    def start(cls, settings: Settings, selfm: SelfMetrics, registry: Registry) -> PrometheusEndpoint | None:
+    def start(
+        cls,
+        settings: Settings,
+        selfm: SelfMetrics,
+        registry: Registry,
+        source: Callable[[], Snapshot] | None = None,
+    ) -> PrometheusEndpoint | None:
+        """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
+        registry's own and the SDK reader's (a worker group's leader serves every worker's, merged)."""
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry
 
         from .prometheus import Renderer, serve
 
-        prom_registry = CollectorRegistry(auto_describe=False)
-        # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
-        # (the Collector adds otel_scope_* labels on its own exposition).
-        reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True, scope_info_enabled=False)
-        renderer = Renderer(registry)
+        prom_registry: Any = None
+        reader: Any = None
+        if source is None:
+            prom_registry = CollectorRegistry(auto_describe=False)
+            # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
+            # (the Collector adds otel_scope_* labels on its own exposition).
+            reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True, scope_info_enabled=False)
+        renderer = Renderer(registry, source=source)
         try:
             server, thread = serve(settings.prometheus_host, settings.prometheus_port, renderer, prom_registry)
         except OSError as exc:

@@ -3,8 +3,8 @@
 >>> from tradeobs_agent.demo import create_app, DemoConfig
 >>> app = create_app(DemoConfig(symbols=10, tick_hz=20))   # doctest: +SKIP
 
-``tradeobs demo`` runs it with uvicorn; gunicorn can run the factory:
-``gunicorn -k uvicorn.workers.UvicornWorker 'tradeobs_agent.demo:create_app()'``.
+``tradeobs demo`` runs it with uvicorn; gunicorn can run the factory, in several workers that share one
+Prometheus endpoint and live view: ``gunicorn -w 4 -k uvicorn_worker.UvicornWorker 'tradeobs_agent.demo:create_app()'``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def create_app(config: DemoConfig | None = None, **init_kwargs: Any) -> FastAPI:
     """Build the demo service. Initialises the agent unless the host already did (then reuses it).
 
     Calling the factory in each worker (``uvicorn --factory`` / gunicorn) gives each
-    worker its own agent and ``service.instance.id``.
+    worker its own agent and ``service.instance.id``; the workers share one Prometheus
+    endpoint and live view (multi-process mode, see docs/agent.md).
     """
     config = config or DemoConfig.from_env()
     owns_agent = not _agent.is_initialized()

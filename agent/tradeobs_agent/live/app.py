@@ -189,6 +189,7 @@ class _Stream:
             last_id = Request(scope).query_params.get("lastEventId")
         resume = await hub.prepare_resume(last_id)
         await send(start)
+        await hub.wait_ready()  # a worker of a group: the leader's first frame (at once in a single process)
         client = hub.connect(send, last_id, resume)
         task = asyncio.current_task()
         try:

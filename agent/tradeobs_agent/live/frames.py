@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..metrics import HistogramPoint, Registry, bucket_quantile
+from ..metrics import HistogramPoint, Registry, Snapshot, bucket_quantile
 from .working import WorkingOrders
 
 __all__ = ["STALE_AFTER", "FrameBuilder", "delta", "merged_quantile"]
@@ -162,14 +162,22 @@ class FrameBuilder:
         self._day_base = self._total_pnl(registry.snapshot(tuple(PNL), prepare=False))
 
     def build(
-        self, extra_health: Mapping[str, Any] | None = None, working: WorkingOrders | None = None
+        self,
+        extra_health: Mapping[str, Any] | None = None,
+        working: WorkingOrders | None = None,
+        snapshot: Snapshot | None = None,
     ) -> dict[str, Any]:
-        """The whole state from one registry snapshot of the frame's instruments (plus ``working`` orders).
+        """The whole state from one registry snapshot of the frame's instruments (or from ``snapshot``: in a
+        worker group, every worker's snapshot merged), plus ``working`` orders.
 
         The snapshot does not apply pending trading writes itself (``prepare=False``): the producer runs on the
         trading event loop and wakes the journal's applier instead, so a frame shows what was applied by then.
         """
-        snap = self.registry.snapshot(FRAME_INSTRUMENTS, prepare=False, reuse=self._reuse)
+        snap = (
+            snapshot
+            if snapshot is not None
+            else self.registry.snapshot(FRAME_INSTRUMENTS, prepare=False, reuse=self._reuse)
+        )
         now = time.time()
         symbols: dict[str, dict[str, Any]] = {}
 

@@ -60,6 +60,22 @@ Instead:
   ``handle_exit`` hook) and, like it, uvicorn's ``Server.should_exit`` found
   through the SIGTERM handler, polled once per tick; on exit, or on
   :meth:`LiveHub.stop`, every stream gets its terminating chunk and ends.
+
+Several worker processes (multi-process mode)
+---------------------------------------------
+
+When the agent runs as a member of a worker group (``_internal/workers``),
+the hub implements :class:`~tradeobs_agent._internal.workers.group.LiveRole`:
+the group's leader gives every event of every worker its id
+(:meth:`LiveHub.lead_events`, sent at once, not on the next tick) and builds
+the frames from the merged snapshot of all workers (:meth:`LiveHub.lead_tick`,
+on the group's thread, not the server's loop); every member applies the same
+deliveries (:meth:`LiveHub.follow`, encoded by :mod:`.wire`), so each
+worker's clients get the same bytes and ids, and a ``Last-Event-ID`` from one
+worker resumes on any other. A new leader (the old one died) starts a new
+``boot``: clients then get ``event: reset`` and a full frame. State that a
+delivery changes (ring, history, latest tick) is changed under the hub's lock
+on the group's thread; the fan-out to clients runs on the server's loop.
 """
 
 from __future__ import annotations
@@ -67,20 +83,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from .._errors import warn_once
+from .._errors import internal_error, warn_once
 from ..events import EventBus, get_bus
-from ..metrics import Registry, get_registry
+from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
-from .frames import FrameBuilder, delta, select_symbols
+from . import wire
+from .frames import FRAME_INSTRUMENTS, FrameBuilder, delta, select_symbols
 from .working import WorkingOrders
 
 __all__ = ["LiveHub", "parse_event_id"]
@@ -136,15 +154,19 @@ async def _finish(coro: Any, first: Any) -> None:
     await _Resume(coro, first)
 
 
+RESET = -1  # a client cursor from an earlier boot: its next delivery starts with a reset
+
+
 class Client:
     """One connected stream. Its whole per-client state is these slots."""
 
-    __slots__ = ("busy_since", "closing", "coalesced", "cursor", "inflight", "pending", "send", "sent", "task")
+    __slots__ = ("boot", "busy_since", "closing", "coalesced", "cursor", "inflight", "pending", "send", "sent", "task")
 
     def __init__(self, send: Send, task: asyncio.Task[Any] | None) -> None:
         self.send = send
         self.task = task
         self.cursor = 0
+        self.boot = ""  # the boot its cursor counts in (a worker group's leader can change)
         self.pending: asyncio.Task[None] | None = None
         self.busy_since = 0.0
         self.inflight = 0
@@ -154,11 +176,14 @@ class Client:
 
 
 class Tick:
-    __slots__ = ("fast", "full", "full_json", "last_id", "prev_id", "ts")
+    __slots__ = ("boot", "fast", "full", "full_json", "last_id", "prev_id", "ts")
 
-    def __init__(self, prev_id: int, last_id: int, fast: bytes, full: bytes, full_json: bytes, ts: float) -> None:
+    def __init__(
+        self, prev_id: int, last_id: int, fast: bytes, full: bytes, full_json: bytes, ts: float, boot: str = ""
+    ) -> None:
         self.prev_id, self.last_id, self.ts = prev_id, last_id, ts
         self.fast, self.full, self.full_json = fast, full, full_json
+        self.boot = boot
 
 
 def _export_state() -> str:
@@ -215,22 +240,28 @@ class LiveHub:
         self._loop_thread = 0
         self._task: asyncio.Task[None] | None = None
         self.stopped = False
-        self._lock = threading.Lock()
+        # Guards the ring, the history and the latest tick: in a worker group the group's thread changes them.
+        self._lock = threading.RLock()
         self._exit_at_start = _app_status_exit()
+        self.group: Any = None  # the worker group this process is a member of (multi-process mode)
+        self.names = FRAME_INSTRUMENTS
         self.stats = {"frames_sent": 0, "frames_coalesced": 0, "rejected": 0, "timed_out": 0, "resets": 0}
         reg = self.registry
-        self._m_clients = reg.gauge("tradeobs.live.clients", "{client}", "Connected live-stream clients").bind()
-        self._m_sent = reg.counter("tradeobs.live.frames.sent", "{frame}", "Live frames sent to clients").bind()
-        self._m_coalesced = reg.counter(
+        # Per process: each worker's own clients and sends (a `pid` label on a shared endpoint).
+        c, g = functools.partial(reg.counter, aggregation="pid"), functools.partial(reg.gauge, aggregation="pid")
+        self._m_clients = g("tradeobs.live.clients", "{client}", "Connected live-stream clients").bind()
+        self._m_sent = c("tradeobs.live.frames.sent", "{frame}", "Live frames sent to clients").bind()
+        self._m_coalesced = c(
             "tradeobs.live.frames.coalesced", "{frame}", "Live frames skipped for a busy client (it gets the latest)"
         ).bind()
-        self._m_rejected = reg.counter(
+        self._m_rejected = c(
             "tradeobs.live.clients.rejected", "{client}", "Stream connections refused (limit, auth, stopped)"
         ).bind()
-        self._m_timed_out = reg.counter(
+        self._m_timed_out = c(
             "tradeobs.live.clients.timed_out", "{client}", "Stream clients closed because a send timed out"
         ).bind()
         self._m_clients.set(0)
+        self._join_group()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -246,8 +277,11 @@ class LiveHub:
             self.loop = loop
             self._loop_thread = threading.get_ident()
             self._clients.clear()
-            self._step()  # a first frame right away, so the first client does not wait a tick
+            if self.group is None:
+                self._step()  # a first frame right away, so the first client does not wait a tick
             self._task = loop.create_task(self._run(), name="tradeobs-live-producer")
+        if self.group is not None:
+            self.group.live_started()  # the group's leader produces the frames; this loop only fans them out
         return True
 
     def _attach_to_agent(self) -> None:
@@ -257,6 +291,18 @@ class LiveHub:
         agent = get_agent()
         if agent is not None and agent.live is None:
             agent.live = self
+        self._join_group()
+
+    def _join_group(self) -> None:
+        """In multi-process mode, become the live side of this process's worker group (once)."""
+        from ..agent import get_agent
+
+        agent = get_agent()
+        group = getattr(agent, "group", None)
+        if group is None or self.group is group or agent is None or self.registry is not agent.registry:
+            return
+        self.group = group
+        group.attach_live(self)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every stream and stop the producer. Safe from any thread, and twice."""
@@ -315,6 +361,8 @@ class LiveHub:
                 _log.info("tradeobs live: server is shutting down; closing %d streams", len(self._clients))
                 self._stop_in_loop()
                 return
+            if self.group is not None:
+                continue  # frames come from the group's leader (see follow()); this task only watches for exit
             try:
                 self._step()
             except Exception as exc:  # never let one bad tick end the stream
@@ -389,7 +437,7 @@ class LiveHub:
             self._last_hb = mono
         self._state = state
         self._history.append(_chart_point(fid, ts, state))
-        tick = Tick(prev_id, fid, hb + b"".join(events) + frame, hb + full, full_json, ts)
+        tick = Tick(prev_id, fid, hb + b"".join(events) + frame, hb + full, full_json, ts, self.boot)
         self._tick = tick
         self._fan_out(tick)
 
@@ -436,15 +484,19 @@ class LiveHub:
 
     def _catch_up(self, cursor: int, tick: Tick, prefix: bytes = b"") -> bytes:
         """Events after ``cursor`` still in the ring, then the full frame; a ``reset`` first if some are gone."""
-        if cursor < self._evicted_upto or cursor > tick.last_id:
+        if cursor == RESET:  # counted in an earlier boot (the group has a new leader)
             self.stats["resets"] += 1
-            return prefix + b'event: reset\ndata: {"reason":"gap"}\n\n' + tick.full
-        missed: list[bytes] = []
-        for n, b, _ in reversed(self._events):
-            if n <= cursor:
-                break
-            if n < tick.last_id:
-                missed.append(b)
+            return prefix + b'event: reset\ndata: {"reason":"new-leader"}\n\n' + tick.full
+        with self._lock:
+            if cursor < self._evicted_upto or cursor > tick.last_id:
+                self.stats["resets"] += 1
+                return prefix + b'event: reset\ndata: {"reason":"gap"}\n\n' + tick.full
+            missed: list[bytes] = []
+            for n, b, _ in reversed(self._events):
+                if n <= cursor:
+                    break
+                if n < tick.last_id:
+                    missed.append(b)
         missed.reverse()
         return prefix + b"".join(missed) + tick.full
 
@@ -509,14 +561,19 @@ class LiveHub:
         c = Client(send, asyncio.current_task())
         tick = self._tick
         if tick is None:
-            self._step()
+            if self.group is None:
+                self._step()
+            else:
+                self._provisional_tick()
             tick = self._tick
             assert tick is not None
-        prefix = b"retry: %d\n: tradeobs live %s\n\n" % (self.retry_ms, self._bid)
+        # The comment names the process that serves this stream (a worker of a group serves the whole service).
+        prefix = b"retry: %d\n: tradeobs live %s pid %d\n\n" % (self.retry_ms, tick.boot.encode(), os.getpid())
         body = self._resume_body(last_event_id, tick, prefix, resume)
         self._clients[c] = None
         self._m_clients.set(len(self._clients))
         c.cursor = tick.last_id
+        c.boot = tick.boot
         c.sent = 1
         self._drive(c, {"type": "http.response.body", "body": body, "more_body": True})
         return c
@@ -534,14 +591,15 @@ class LiveHub:
         parsed = parse_event_id(last_event_id)
         if not last_event_id:
             return prefix + tick.full
-        if parsed is None or parsed[0] != self.boot:  # malformed, or from another process
+        if parsed is None or parsed[0] != tick.boot:  # malformed, or from another process (or group leader)
             self.stats["resets"] += 1
             return prefix + b'event: reset\ndata: {"reason":"unknown-id"}\n\n' + tick.full
         return self._catch_up(parsed[1], tick, prefix)
 
     def last_wire_id(self) -> str:
         """The ``id`` of the newest frame or event, as a client's ``Last-Event-ID`` would name it ("" before one)."""
-        return f"{self.boot}-{self._tick.last_id}" if self._tick is not None else ""
+        tick = self._tick  # its boot: in a worker group, a new leader's boot precedes its first frame
+        return f"{tick.boot}-{tick.last_id}" if tick is not None else ""
 
     def disconnect(self, c: Client) -> None:
         self._clients.pop(c, None)
@@ -574,8 +632,11 @@ class LiveHub:
     def snapshot_json(self) -> bytes:
         tick = self._tick
         if tick is None:
-            self.registry.flush()
-            state = self._builder.build(None, self._working)
+            if self.group is not None:  # no frame from the group's leader yet: the group's files, merged
+                state = self._builder.build(None, self._working, snapshot=self.group.read_merged(self.names))
+            else:
+                self.registry.flush()
+                state = self._builder.build(None, self._working)
             return orjson.dumps({"type": "full", "seq": 0, "ts": time.time(), **state}, default=str)
         return tick.full_json
 
@@ -584,9 +645,183 @@ class LiveHub:
         return data
 
     def history_json(self, events: int = 200) -> bytes:
-        evs = [p for _, _, p in list(self._events)[-events:]]
-        body = {"boot": self.boot, "last_id": self.last_wire_id(), "frames": list(self._history), "events": evs}
+        with self._lock:
+            evs = [p for _, _, p in list(self._events)[-events:]]
+            last = self.last_wire_id()
+            boot = last.rsplit("-", 1)[0] if last else self.boot
+            body = {"boot": boot, "last_id": last, "frames": list(self._history), "events": evs}
         return orjson.dumps(body, default=str)
+
+    # ------------------------------------------------------------------ worker group (multi-process mode)
+
+    def active(self) -> bool:
+        """Whether this process's stream has had a client (the group's leader then produces frames)."""
+        return self.loop is not None and not self.stopped
+
+    def lead(self) -> None:
+        """This process leads its worker group now: a new boot, so ids of the previous leader are unknown."""
+        with self._lock:
+            self.boot = format(time.time_ns() // 1000, "x")
+            self._bid = self.boot.encode()
+            self._n = 0
+            self._events.clear()
+            self._working = WorkingOrders()  # from the group's events it numbers from now on
+            self._evicted_upto = 0
+            self._state = None
+            self._last_full = self._last_hb = 0.0
+
+    def lead_events(self, events: Sequence[tuple[str, float, dict[str, Any]]]) -> bytes | None:
+        """Leader: number the group's new events, deliver them here, and return the delivery for the others."""
+        with self._lock:
+            prev = self._n
+            items: list[tuple[int, bytes]] = []
+            working = self._working
+            for kind, ts, data in events:
+                working.apply(kind, data, ts)  # every worker's orders: the group's working orders
+                self._n += 1
+                payload = {**_clean(data), "kind": kind, "ts": ts, "id": f"{self.boot}-{self._n}"}
+                items.append((self._n, orjson.dumps(payload, default=str)))
+            body = wire.encode_events(self.boot, prev, items)
+            self._deliver(wire.decode(body))
+        return body
+
+    def lead_tick(self, snapshot: Snapshot, workers: int) -> bytes | None:
+        """Leader: one frame of the whole group (``snapshot`` is every worker's, merged), delivered here, and the
+        delivery for the others. Runs on the group's thread."""
+        with self._lock:
+            now, mono = time.time(), time.monotonic()
+            health = {"events_buffered": len(self._events), "export": _export_state(), "workers": workers}
+            state = self._builder.build(health, self._working, snapshot=snapshot)
+            prev = self._n
+            self._n += 1
+            fid = self._n
+            ts = round(now, 4)
+            full_json = orjson.dumps({"type": "full", "seq": fid, "ts": ts, **state}, default=str)
+            delta_json = None
+            if self._state is not None and mono - self._last_full < self.full_every:
+                delta_json = orjson.dumps({"type": "delta", "seq": fid, "ts": ts, **delta(self._state, state)})
+            else:
+                self._last_full = mono
+            hb = b""
+            if mono - self._last_hb >= self.heartbeat:
+                hb = b": hb %d\n\n" % int(now)
+                self._last_hb = mono
+            self._state = state
+            data = wire.TickData(self.boot, prev, fid, ts, hb, full_json, delta_json, _chart_point(fid, ts, state))
+            self._deliver(data)
+        return wire.encode_tick(data)
+
+    def welcome(self) -> bytes | None:
+        """Leader: what a member that just connected needs to serve resumes (the ring, history, latest frame)."""
+        with self._lock:
+            tick = self._tick
+            data = None
+            if tick is not None and tick.boot == self.boot:
+                point = self._history[-1] if self._history else {}
+                data = wire.TickData(self.boot, tick.prev_id, tick.last_id, tick.ts, b"", tick.full_json, None, point)
+            w = wire.Welcome(self.boot, list(self._events), self._evicted_upto, list(self._history), data)
+            return wire.encode_welcome(w)
+
+    def follow(self, body: bytes) -> None:
+        """Member: apply a delivery from the group's leader (on the group's thread)."""
+        try:
+            d = wire.decode(body)
+        except ValueError as exc:
+            warn_once("live:delivery", "tradeobs live: a delivery from the group's leader was not valid (%s)", exc)
+            return
+        with self._lock:
+            self._deliver(d)
+
+    def _deliver(self, d: wire.Events | wire.TickData | wire.Welcome) -> None:
+        """With the lock held: apply ``d`` to the ring, history and latest tick; fan it out on the server's loop."""
+        if d.boot != self.boot:  # a new leader: ids of the previous one mean nothing now
+            self.boot, self._bid = d.boot, d.boot.encode()
+            self._events.clear()
+            self._evicted_upto = 0
+            if not isinstance(d, wire.Welcome):
+                self._tick = None
+        tick = None
+        ring = self._events
+        if isinstance(d, wire.Welcome):
+            ring.clear()
+            ring.extend(d.ring)
+            self._evicted_upto = d.evicted_upto
+            self._history.clear()
+            self._history.extend(d.history)
+            if d.tick is not None:
+                fast, full = d.tick.sse()
+                tick = Tick(d.tick.prev, d.tick.fid, full, full, d.tick.full_json, d.tick.ts, d.boot)
+                self._tick = tick
+            self._n = max(self._n, ring[-1][0] if ring else 0, tick.last_id if tick else 0)
+        elif isinstance(d, wire.Events):
+            for item in d.items:
+                if len(ring) == ring.maxlen:
+                    self._evicted_upto = ring[0][0]
+                ring.append(item)
+            self._n = max(self._n, d.last)
+        else:
+            fast, full = d.sse()
+            tick = Tick(d.prev, d.fid, fast, full, d.full_json, d.ts, d.boot)
+            self._tick = tick
+            self._history.append(d.point)
+            self._n = max(self._n, d.fid)
+        loop = self.loop
+        if loop is not None and self._clients:
+            try:
+                loop.call_soon_threadsafe(self._fan_out_delivery, d, tick)
+            except RuntimeError:  # the loop closed meanwhile (server stopping)
+                pass
+
+    def _fan_out_delivery(self, d: wire.Events | wire.TickData | wire.Welcome, tick: Tick | None) -> None:
+        """On the server's loop: send a delivery to this process's clients."""
+        try:
+            boot = d.boot
+            for c in self._clients:
+                if c.boot != boot:  # a new leader: its ids are not the ones this client counted in
+                    c.cursor, c.boot = RESET, boot
+            if tick is not None:
+                self._fan_out(tick)
+            elif isinstance(d, wire.Events):
+                self._fan_out_events(d)
+        except Exception as exc:  # the fan-out handles client errors itself: anything else is a bug
+            internal_error("live.fan_out", exc)
+
+    def _fan_out_events(self, d: wire.Events) -> None:
+        """Events between frames go at once to the clients that are up to date; the others catch up next tick."""
+        if not d.items:
+            return
+        body = b"".join(b for _, b, _ in d.items)
+        prev, last = d.prev, d.last
+        for c in list(self._clients):
+            if c.pending is not None or c.cursor != prev:
+                continue
+            c.cursor = last
+            self._drive(c, {"type": "http.response.body", "body": body, "more_body": True})
+
+    def _provisional_tick(self) -> None:
+        """A member with no frame from its group's leader yet (none elected, or not connected): a frame of the
+        group's files as they are now, under this process's own boot (clients get a reset once the leader's
+        frames arrive)."""
+        warn_once(
+            "live:no-leader",
+            "tradeobs live: no frame from the worker group's leader yet; serving the group's last snapshots",
+        )
+        with self._lock:
+            state = self._builder.build(None, self._working, snapshot=self.group.read_merged(self.names))
+            self._n += 1
+            ts = round(time.time(), 4)
+            full_json = orjson.dumps({"type": "full", "seq": self._n, "ts": ts, **state}, default=str)
+            full = wire.frame_bytes(self._bid, self._n, full_json)
+            self._tick = Tick(self._n - 1, self._n, full, full, full_json, ts, self.boot)
+
+    async def wait_ready(self, timeout: float = 2.0) -> None:
+        """In a worker group: wait (up to ``timeout`` s) for the leader's first frame, so a new client starts in
+        the leader's boot instead of getting a reset a moment later."""
+        if self.group is None or self._tick is not None:
+            return
+        deadline = time.monotonic() + timeout
+        while self._tick is None and time.monotonic() < deadline and not self.stopped:
+            await asyncio.sleep(0.02)
 
 
 def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,15 @@ strings, and strings longer than :data:`MAX_ATTR_LEN` are truncated. Past the
 instrument's series limit new attribute sets share one overflow series,
 ``otel.metric.overflow=true``, as the OTel SDK specifies.
 
+Several processes of one service (gunicorn/uvicorn workers) each keep their
+own registry; :func:`~tradeobs_agent.metrics.snapshot.merge` combines their
+snapshots, each instrument by its declared ``aggregation`` (``sum`` for
+counters and histograms; for a gauge ``sum``, ``max``, ``min``, ``last`` or
+``pid``, the default: one series per process with a ``pid`` label).
+
 Modules: ``_series`` (bound series, the hot path), ``_instruments``,
-``_registry``, ``snapshot`` (the read model), ``_self`` (the agent's own
+``_registry``, ``snapshot`` (the read model and the merge), ``wire`` (a
+snapshot as bytes another process reads), ``_self`` (the agent's own
 metrics), ``_timed``.
 """
 
@@ -47,22 +54,28 @@ from ._series import (
 )
 from ._timed import timed
 from .snapshot import (
+    AGGREGATIONS,
+    Aggregation,
     Exemplar,
     Family,
     GaugeFamily,
     HistogramFamily,
     HistogramPoint,
     NumberPoint,
+    Part,
     Snapshot,
     SnapshotVisitor,
     SumFamily,
+    merge,
 )
 
 __all__ = [
+    "AGGREGATIONS",
     "DEFAULT_BOUNDS",
     "DEFAULT_LATENCY_BOUNDS",
     "MAX_ATTR_LEN",
     "OVERFLOW_KEY",
+    "Aggregation",
     "BoundCounter",
     "BoundGauge",
     "BoundHistogram",
@@ -76,6 +89,7 @@ __all__ = [
     "HistogramPoint",
     "Instrument",
     "NumberPoint",
+    "Part",
     "Registry",
     "SelfMetrics",
     "Snapshot",
@@ -87,6 +101,7 @@ __all__ = [
     "gauge",
     "get_registry",
     "histogram",
+    "merge",
     "reset_registry",
     "timed",
     "updown_counter",
@@ -110,12 +125,16 @@ def updown_counter(name: str, unit: str = "", description: str = "") -> UpDownCo
     return get_registry().updown_counter(name, unit, description)
 
 
-def gauge(name: str, unit: str = "", description: str = "") -> Gauge:
+def gauge(name: str, unit: str = "", description: str = "", *, aggregation: Aggregation | None = None) -> Gauge:
     """Get or create a gauge (last value wins).
 
-    >>> gauge("myapp.cash", unit="{USD}").bind(account="paper").set(100_000.0)
+    >>> gauge("myapp.cash", unit="{USD}", aggregation="sum").bind(account="paper").set(100_000.0)
+
+    ``aggregation`` is how the worker processes of one service combine it on the shared Prometheus endpoint
+    and live view: ``"sum"``, ``"max"``, ``"min"``, ``"last"`` (the value set most recently in any process) or
+    ``"pid"`` (the default: one series per process, with a ``pid`` label).
     """
-    return get_registry().gauge(name, unit, description)
+    return get_registry().gauge(name, unit, description, aggregation=aggregation)
 
 
 def histogram(name: str, unit: str = "", description: str = "", bounds: Sequence[float] | None = None) -> Histogram:

@@ -9,7 +9,16 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ..types import AttrKey
 from ._series import DEFAULT_BOUNDS, DEFAULT_LATENCY_BOUNDS, BoundCounter, BoundGauge, BoundHistogram, _Series
-from .snapshot import Family, GaugeFamily, HistogramFamily, HistogramPoint, NumberPoint, SumFamily
+from .snapshot import (
+    AGGREGATIONS,
+    Aggregation,
+    Family,
+    GaugeFamily,
+    HistogramFamily,
+    HistogramPoint,
+    NumberPoint,
+    SumFamily,
+)
 
 __all__ = ["OVERFLOW_KEY", "Counter", "Gauge", "Histogram", "Instrument", "UpDownCounter"]
 
@@ -31,15 +40,25 @@ class _Owner(Protocol):
 
 
 class Instrument(Generic[B]):
-    """Base of every instrument: binding attribute sets to series, bounded, with an overflow series."""
+    """Base of every instrument: binding attribute sets to series, bounded, with an overflow series.
+
+    ``aggregation`` says how the processes of one service combine this instrument's series (see
+    :data:`~tradeobs_agent.metrics.snapshot.Aggregation`); ``allowed`` lists what a kind accepts.
+    """
 
     kind = ""
+    default_aggregation: Aggregation = "sum"
+    allowed: tuple[Aggregation, ...] = ("sum", "pid")
 
-    def __init__(self, registry: _Owner, name: str, unit: str, description: str) -> None:
+    def __init__(
+        self, registry: _Owner, name: str, unit: str, description: str, *, aggregation: Aggregation | None = None
+    ) -> None:
         self.registry = registry
         self.name = name
         self.unit = unit
         self.description = description
+        self.aggregation: Aggregation = self.check_aggregation(name, aggregation)
+        self.declared = aggregation is not None  # False: the kind's default, which a later declaration replaces
         self._series: dict[AttrKey, B] = {}
         self._cache: dict[Any, B] = {}
         self._lock = threading.Lock()
@@ -86,11 +105,28 @@ class Instrument(Generic[B]):
                 self._cache[cache_key] = series
         return series
 
+    @classmethod
+    def check_aggregation(cls, name: str, aggregation: object) -> Aggregation:
+        """``aggregation`` if this kind accepts it (``None``: the kind's default); else ``ValueError``."""
+        if aggregation is None:
+            return cls.default_aggregation
+        if aggregation not in cls.allowed:
+            allowed = ", ".join(repr(a) for a in cls.allowed)
+            raise ValueError(f"{cls.kind} {name!r}: aggregation={aggregation!r} is not one of {allowed}")
+        return aggregation  # type: ignore[return-value]
+
     def _new(self, key: AttrKey) -> B:
         raise NotImplementedError
 
     def family(self) -> Family | None:
         """This instrument's part of a :class:`~tradeobs_agent.metrics.snapshot.Snapshot` (None: no series)."""
+        raise NotImplementedError
+
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+        """Append this instrument's values to ``out`` in :meth:`family` order, without building a family (the fast
+        path of ``metrics.wire``); returns how many points :meth:`family` would have. ``fi`` and ``exemplars``:
+        a histogram appends ``(fi, point index, bucket, exemplar tuple)`` for each exemplar it holds (none when
+        ``exemplars`` is None)."""
         raise NotImplementedError
 
     def invalid(self, what: str, value: object) -> None:
@@ -122,9 +158,16 @@ class Counter(Instrument[BoundCounter]):
     def add(self, amount: int | float = 1, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).add(amount)
 
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+        series = list(self._series.values())
+        out += [s.value for s in series]
+        return len(series)
+
     def family(self) -> SumFamily | None:
         points: list[NumberPoint] = [s.point() for s in list(self._series.values())]
-        return SumFamily(self.name, self.unit, self.description, self.monotonic, points) if points else None
+        if not points:
+            return None
+        return SumFamily(self.name, self.unit, self.description, self.monotonic, points, self.aggregation)
 
 
 class UpDownCounter(Counter):
@@ -138,6 +181,8 @@ class Gauge(Instrument[BoundGauge]):
     """A value that is set, e.g. position quantity or equity."""
 
     kind = "gauge"
+    default_aggregation: Aggregation = "pid"
+    allowed = AGGREGATIONS
 
     def _new(self, key: AttrKey) -> BoundGauge:
         return BoundGauge(self, key)
@@ -145,9 +190,20 @@ class Gauge(Instrument[BoundGauge]):
     def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).set(value)
 
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+        n = 0
+        add = out.append
+        for s in list(self._series.values()):
+            v = s.value
+            if v is not None:  # as family(): a series never set is not a point
+                add(v)
+                add(0.0)  # where the writer puts when the value last changed
+                n += 1
+        return n
+
     def family(self) -> GaugeFamily | None:
         points = [p for p in (s.point() for s in list(self._series.values())) if p is not None]
-        return GaugeFamily(self.name, self.unit, self.description, points) if points else None
+        return GaugeFamily(self.name, self.unit, self.description, points, self.aggregation) if points else None
 
 
 class Histogram(Instrument[BoundHistogram]):
@@ -156,9 +212,16 @@ class Histogram(Instrument[BoundHistogram]):
     kind = "histogram"
 
     def __init__(
-        self, registry: _Owner, name: str, unit: str, description: str, bounds: Sequence[float] | None
+        self,
+        registry: _Owner,
+        name: str,
+        unit: str,
+        description: str,
+        bounds: Sequence[float] | None,
+        *,
+        aggregation: Aggregation | None = None,
     ) -> None:
-        super().__init__(registry, name, unit, description)
+        super().__init__(registry, name, unit, description, aggregation=aggregation)
         if bounds is None:
             bounds = DEFAULT_LATENCY_BOUNDS if unit == "s" else DEFAULT_BOUNDS
         b = tuple(float(x) for x in bounds)
@@ -171,6 +234,19 @@ class Histogram(Instrument[BoundHistogram]):
 
     def record(self, value: int | float, attributes: Mapping[str, Any] | None = None, exemplar: Any = None) -> None:
         self._bound_for(attributes).record(value, exemplar)
+
+    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+        series = list(self._series.values())
+        add = out.append
+        for pi, s in enumerate(series):
+            with s._lock:
+                out += s.counts
+                add(s.sum)
+                add(s.min)
+                add(s.max)
+            if exemplars is not None and s.exemplars:
+                exemplars += [(fi, pi, bucket, e) for bucket, e in list(s.exemplars.items())]
+        return len(series)
 
     def family(self, reuse: dict[AttrKey, HistogramPoint] | None = None) -> HistogramFamily | None:
         """Every series' point. With ``reuse`` (a reader's own dict, kept between calls), a series whose count
@@ -192,4 +268,6 @@ class Histogram(Instrument[BoundHistogram]):
                 points.append(p)
             reuse.clear()
             reuse.update(fresh)
-        return HistogramFamily(self.name, self.unit, self.description, self.bounds, points) if points else None
+        if not points:
+            return None
+        return HistogramFamily(self.name, self.unit, self.description, self.bounds, points, self.aggregation)

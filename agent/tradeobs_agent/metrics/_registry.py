@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 import time
@@ -14,7 +15,7 @@ from .._errors import internal_error, warn_once
 from ..types import AttrKey
 from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
 from ._self import SelfMetrics
-from .snapshot import Family, HistogramPoint, Snapshot
+from .snapshot import Aggregation, Family, HistogramPoint, Snapshot
 
 __all__ = ["MAX_ATTR_LEN", "Registry", "get_registry"]
 
@@ -37,6 +38,8 @@ class Registry:
         self._selfm: SelfMetrics | None = None
         self._hooks: list[Callable[[], None]] = []
         self._flush_hooks: list[Callable[[], object]] = []
+        # In a forked child: what the parent had counted at the fork (a worker group counts the child's own part).
+        self.fork_baseline: Snapshot | None = None
 
     # -- reading
     def add_flush_hook(self, hook: Callable[[], object]) -> None:
@@ -104,7 +107,13 @@ class Registry:
 
     # -- creation
     def _get_or_create(
-        self, cls: type[InstrumentT], name: str, unit: str, description: str, *extra: Any
+        self,
+        cls: type[InstrumentT],
+        name: str,
+        unit: str,
+        description: str,
+        *extra: Any,
+        aggregation: Aggregation | None = None,
     ) -> InstrumentT:
         existing = self._instruments.get(name)
         if existing is None:
@@ -118,6 +127,8 @@ class Registry:
         if existing is not None:
             if type(existing) is not cls:
                 raise ValueError(f"instrument {name!r} already exists as a {existing.kind}, not a {cls.kind}")
+            if aggregation is not None and aggregation != existing.aggregation:
+                self._reaggregate(existing, aggregation)
             return existing  # type: ignore[return-value]
         if not isinstance(unit, str) or len(unit) > 63 or not unit.isascii():
             warn_once(
@@ -125,26 +136,53 @@ class Registry:
             )
             self.self_metrics.invalid.add(1, {"instrument": name, "reason": "unit"})
             unit = ""
+        cls.check_aggregation(name, aggregation)  # a bad value raises before anything is created
         with self._lock:
             existing = self._instruments.get(name)
             if existing is None:
-                existing = cls(self, name, unit, description or "", *extra)
+                existing = cls(self, name, unit, description or "", *extra, aggregation=aggregation)
                 self._instruments[name] = existing
         return existing  # type: ignore[return-value]
 
-    def counter(self, name: str, unit: str = "", description: str = "") -> Counter:
-        return self._get_or_create(Counter, name, unit, description)
+    def _reaggregate(self, inst: Instrument[Any], aggregation: Aggregation) -> None:
+        """Another declaration of ``inst`` names another aggregation: the first explicit one stays (said once)."""
+        checked = inst.check_aggregation(inst.name, aggregation)
+        if not inst.declared:  # created with the kind's default, declared now: the declaration wins
+            inst.aggregation, inst.declared = checked, True
+            return
+        warn_once(
+            f"aggregation:{inst.name}",
+            "instrument %r was declared with aggregation=%r; ignoring aggregation=%r",
+            inst.name,
+            inst.aggregation,
+            aggregation,
+        )
 
-    def updown_counter(self, name: str, unit: str = "", description: str = "") -> UpDownCounter:
-        return self._get_or_create(UpDownCounter, name, unit, description)
+    def counter(
+        self, name: str, unit: str = "", description: str = "", *, aggregation: Aggregation | None = None
+    ) -> Counter:
+        return self._get_or_create(Counter, name, unit, description, aggregation=aggregation)
 
-    def gauge(self, name: str, unit: str = "", description: str = "") -> Gauge:
-        return self._get_or_create(Gauge, name, unit, description)
+    def updown_counter(
+        self, name: str, unit: str = "", description: str = "", *, aggregation: Aggregation | None = None
+    ) -> UpDownCounter:
+        return self._get_or_create(UpDownCounter, name, unit, description, aggregation=aggregation)
+
+    def gauge(
+        self, name: str, unit: str = "", description: str = "", *, aggregation: Aggregation | None = None
+    ) -> Gauge:
+        return self._get_or_create(Gauge, name, unit, description, aggregation=aggregation)
 
     def histogram(
-        self, name: str, unit: str = "", description: str = "", bounds: Sequence[float] | None = None
+        self,
+        name: str,
+        unit: str = "",
+        description: str = "",
+        bounds: Sequence[float] | None = None,
+        *,
+        aggregation: Aggregation | None = None,
     ) -> Histogram:
-        return self._get_or_create(Histogram, name, unit, description, bounds)
+        return self._get_or_create(Histogram, name, unit, description, bounds, aggregation=aggregation)
 
     def instruments(self) -> list[Instrument[Any]]:
         return list(self._instruments.values())
@@ -227,6 +265,16 @@ def _new_process_registry() -> Registry:
 
 
 _REGISTRY = _new_process_registry()
+
+
+def _after_fork_in_child() -> None:
+    reg = _REGISTRY
+    if reg._instruments:
+        reg.fork_baseline = reg.snapshot(prepare=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_registry() -> Registry:

@@ -3,29 +3,37 @@
 They reach Prometheus as ``tradeobs_agent_*`` and the live stream's health panel,
 so a dead collector or a full log queue is visible where the trading metrics are.
 Every one is per process (each worker reports its own; ``service.instance.id``
-and ``process.pid`` tell them apart).
+and ``process.pid`` tell them apart over OTLP, a ``pid`` label on the shared
+Prometheus endpoint of a multi-process service: ``aggregation="pid"``).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 from ._instruments import Counter, Gauge
+from .snapshot import Aggregation
 
 __all__ = ["SelfMetrics"]
 
 
 class _Factory(Protocol):
-    def counter(self, name: str, unit: str = "", description: str = "") -> Counter: ...
+    def counter(
+        self, name: str, unit: str = "", description: str = "", *, aggregation: Aggregation | None = None
+    ) -> Counter: ...
 
-    def gauge(self, name: str, unit: str = "", description: str = "") -> Gauge: ...
+    def gauge(
+        self, name: str, unit: str = "", description: str = "", *, aggregation: Aggregation | None = None
+    ) -> Gauge: ...
 
 
 class SelfMetrics:
     """Typed handles on every ``tradeobs.agent.*`` instrument (``registry.self_metrics``)."""
 
     def __init__(self, make: _Factory) -> None:
-        c, g = make.counter, make.gauge
+        c = functools.partial(make.counter, aggregation="pid")
+        g = functools.partial(make.gauge, aggregation="pid")
         self.exports_failed = c(
             "tradeobs.agent.exports.failed", "{export}", "Export calls that failed, by signal and exporter"
         )
@@ -54,6 +62,11 @@ class SelfMetrics:
             "tradeobs.agent.internal_errors",
             "{error}",
             "Unexpected exceptions inside the agent, by site (each is logged once with its traceback)",
+        )
+        self.workers_leader = g(
+            "tradeobs.agent.workers.leader",
+            "{state}",
+            "1 in the worker that leads its group (it serves the shared Prometheus endpoint and live frames), else 0",
         )
         self.fast_path_fallbacks = c(
             "tradeobs.agent.fast_path.fallbacks",

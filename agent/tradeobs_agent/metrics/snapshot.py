@@ -19,31 +19,55 @@ mypy checks that every reader handles every kind.
 
 Values are cumulative since each series' ``start_ns``. Histogram ``counts`` are
 per bucket (not cumulative), one more than ``bounds`` (the last is ``+Inf``).
-A snapshot is plain data: it can be merged with another process's (sum of
-counters and histograms, per-gauge aggregation) or serialised.
+A snapshot is plain data: :func:`merge` combines the snapshots of the processes
+of one service (counters and histograms summed, each gauge by the aggregation its
+instrument declares, see :data:`AGGREGATIONS`), and ``metrics/wire.py`` turns
+one into bytes another process can read.
+
+>>> a, b = Registry(), Registry()
+>>> a.counter("orders").bind(side="buy").add(2); b.counter("orders").bind(side="buy").add(3)
+>>> merged = merge([Part(a.snapshot(), pid=11, live=True), Part(b.snapshot(), pid=12, live=False)])
+>>> merged.numbers("orders")[0].value      # a counter keeps what an exited process counted
+5
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Generic, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
+from .._errors import warn_once
 from ..types import AttrKey
 
 __all__ = [
+    "AGGREGATIONS",
+    "PID_LABEL",
+    "Aggregation",
     "Exemplar",
     "Family",
     "GaugeFamily",
     "HistogramFamily",
     "HistogramPoint",
     "NumberPoint",
+    "Part",
     "Snapshot",
     "SnapshotVisitor",
     "SumFamily",
+    "merge",
+    "subtract",
 ]
 
 AttrValue: TypeAlias = str | bool | int | float
 R = TypeVar("R", covariant=True)
+
+Aggregation: TypeAlias = Literal["sum", "max", "min", "last", "pid"]
+"""How an instrument's series combine across the processes of one service (:func:`merge`).
+
+``sum`` adds them up; ``max``/``min`` keep the largest/smallest; ``last`` keeps the value that changed most
+recently; ``pid`` keeps every process's own series, told apart by a ``pid`` attribute. Counters and
+histograms are ``sum`` (or ``pid``), gauges any of the five (``pid`` unless declared)."""
+AGGREGATIONS: tuple[Aggregation, ...] = ("sum", "max", "min", "last", "pid")
+PID_LABEL = "pid"
 
 
 class Exemplar(NamedTuple):
@@ -86,6 +110,7 @@ class SumFamily(NamedTuple):
     description: str
     monotonic: bool
     points: Sequence[NumberPoint]
+    aggregation: Aggregation = "sum"
 
     @property
     def kind(self) -> Literal["counter", "updowncounter"]:
@@ -102,6 +127,7 @@ class GaugeFamily(NamedTuple):
     unit: str
     description: str
     points: Sequence[NumberPoint]
+    aggregation: Aggregation = "pid"
 
     @property
     def kind(self) -> Literal["gauge"]:
@@ -119,6 +145,7 @@ class HistogramFamily(NamedTuple):
     description: str
     bounds: tuple[float, ...]
     points: Sequence[HistogramPoint]
+    aggregation: Aggregation = "sum"
 
     @property
     def kind(self) -> Literal["histogram"]:
@@ -179,3 +206,194 @@ class Snapshot:
         """``visitor``'s method for each family's kind, in order."""
         for f in self.families:
             yield f.accept(visitor)
+
+
+# --------------------------------------------------------------------------- merging the processes of one service
+
+
+class Part(NamedTuple):
+    """One process's snapshot as :func:`merge` reads it.
+
+    ``live`` is False for a process that has exited: its counters and histograms still count (a counter never
+    goes down when a worker is replaced), its gauges, up-down counters and per-process series no longer do.
+    ``changed`` gives, for gauge series, when the process last saw the value change (epoch seconds; the
+    ``last`` aggregation keeps the most recent).
+    """
+
+    snapshot: Snapshot
+    pid: int
+    live: bool
+    changed: Mapping[tuple[str, AttrKey], float] = {}
+
+
+def merge(parts: Sequence[Part], names: Collection[str] | None = None) -> Snapshot:
+    """One snapshot of the whole service from the snapshots of its processes (only ``names`` when given).
+
+    Each family is combined by its ``aggregation``: counters and histograms are summed over every part
+    (histograms bucket by bucket, keeping the latest exemplar per bucket, so it still points at a real trace);
+    gauges and up-down counters over the live parts only; ``pid`` families keep each live part's series with a
+    ``pid`` attribute. A part whose histogram bounds differ from the first part's is left out of that family
+    (said once). Families keep the order in which they first appear.
+    """
+    merged: dict[str, _Merged] = {}
+    time_ns = 0
+    for part in parts:
+        snap = part.snapshot
+        if snap.time_ns > time_ns:
+            time_ns = snap.time_ns
+        for fam in snap.families:
+            if names is not None and fam.name not in names:
+                continue
+            m = merged.get(fam.name)
+            if m is None:
+                m = merged[fam.name] = _Merged(fam)
+            m.add(fam, part)
+    families = [f for f in (m.family() for m in merged.values()) if f is not None]
+    return Snapshot(time_ns, families)
+
+
+def _with_pid(key: AttrKey, attributes: Mapping[str, AttrValue], pid: int) -> tuple[AttrKey, dict[str, AttrValue]]:
+    attrs = {k: v for k, v in attributes.items() if k != PID_LABEL}
+    attrs[PID_LABEL] = pid
+    return tuple(sorted(attrs.items())), attrs
+
+
+class _Num:
+    __slots__ = ("attributes", "stamp", "start_ns", "value")
+
+    def __init__(self, attributes: Mapping[str, AttrValue], start_ns: int, value: int | float, stamp: float) -> None:
+        self.attributes, self.start_ns, self.value, self.stamp = attributes, start_ns, value, stamp
+
+
+class _Hist:
+    __slots__ = ("attributes", "counts", "exemplars", "hi", "lo", "start_ns", "total")
+
+    def __init__(self, p: HistogramPoint, attributes: Mapping[str, AttrValue]) -> None:
+        self.attributes, self.start_ns = attributes, p.start_ns
+        self.counts, self.total, self.lo, self.hi = list(p.counts), p.sum, p.min, p.max
+        self.exemplars = dict(p.exemplars)
+
+
+class _Merged:
+    """The points of one family so far (keyed by attribute set), combined as its aggregation says."""
+
+    __slots__ = ("agg", "first", "hists", "numbers")
+
+    def __init__(self, first: Family) -> None:
+        self.first = first
+        self.agg: Aggregation = first.aggregation
+        self.numbers: dict[AttrKey, _Num] = {}
+        self.hists: dict[AttrKey, _Hist] = {}
+
+    def add(self, fam: Family, part: Part) -> None:
+        first, agg = self.first, self.agg
+        if type(fam) is not type(first):
+            warn_once(f"merge:kind:{fam.name}", "merging %r: a process has it as another kind; left out", fam.name)
+            return
+        if isinstance(fam, HistogramFamily):
+            if isinstance(first, HistogramFamily) and fam.bounds != first.bounds:
+                warn_once(
+                    f"merge:bounds:{fam.name}",
+                    "merging histogram %r: a process uses other bucket bounds; its series are left out",
+                    fam.name,
+                )
+                return
+            if agg != "pid" or part.live:
+                self._histograms(fam, part)
+            return
+        # Counters count for every process that ever ran; everything else only for the live ones.
+        if not part.live and not (isinstance(fam, SumFamily) and fam.monotonic and agg == "sum"):
+            return
+        numbers, changed, name = self.numbers, part.changed, fam.name
+        for p in fam.points:
+            key, attrs = (p.key, p.attributes) if agg != "pid" else _with_pid(p.key, p.attributes, part.pid)
+            cur = numbers.get(key)
+            stamp = changed.get((name, p.key), 0.0) if agg == "last" else 0.0
+            if cur is None:
+                numbers[key] = _Num(attrs, p.start_ns, p.value, stamp)
+                continue
+            if p.start_ns < cur.start_ns:
+                cur.start_ns = p.start_ns
+            v = p.value
+            if agg == "sum":
+                cur.value += v
+            elif agg == "max":
+                if v > cur.value:
+                    cur.value = v
+            elif agg == "min":
+                if v < cur.value:
+                    cur.value = v
+            elif agg == "last" and stamp >= cur.stamp:
+                cur.value, cur.stamp = v, stamp
+
+    def _histograms(self, fam: HistogramFamily, part: Part) -> None:
+        hists = self.hists
+        pid = self.agg == "pid"
+        for p in fam.points:
+            key, attrs = (p.key, p.attributes) if not pid else _with_pid(p.key, p.attributes, part.pid)
+            cur = hists.get(key)
+            if cur is None:
+                hists[key] = _Hist(p, attrs)
+                continue
+            if p.start_ns < cur.start_ns:
+                cur.start_ns = p.start_ns
+            counts = cur.counts
+            for i, c in enumerate(p.counts):
+                counts[i] += c
+            cur.total += p.sum
+            if p.min < cur.lo:
+                cur.lo = p.min
+            if p.max > cur.hi:
+                cur.hi = p.max
+            exemplars = cur.exemplars
+            for i, e in p.exemplars.items():
+                old = exemplars.get(i)
+                if old is None or e.time_ns >= old.time_ns:
+                    exemplars[i] = e
+
+    def family(self) -> Family | None:
+        f = self.first
+        if isinstance(f, HistogramFamily):
+            if not self.hists:
+                return None
+            hpoints = [
+                HistogramPoint(k, h.attributes, h.start_ns, h.counts, sum(h.counts), h.total, h.lo, h.hi, h.exemplars)
+                for k, h in self.hists.items()
+            ]
+            return HistogramFamily(f.name, f.unit, f.description, f.bounds, hpoints, f.aggregation)
+        if not self.numbers:
+            return None
+        points = [NumberPoint(k, n.attributes, n.start_ns, n.value) for k, n in self.numbers.items()]
+        if isinstance(f, SumFamily):
+            return SumFamily(f.name, f.unit, f.description, f.monotonic, points, f.aggregation)
+        return GaugeFamily(f.name, f.unit, f.description, points, f.aggregation)
+
+
+def subtract(snapshot: Snapshot, baseline: Snapshot) -> Snapshot:
+    """``snapshot`` less what ``baseline`` had counted: sums and histograms per series, gauges unchanged.
+
+    A process forked from another starts with a copy of its parent's series; what it counts as a member of a
+    group is what it added since (the parent counts its own).
+    """
+    if not baseline.families:
+        return snapshot
+    out: list[Family] = []
+    for fam in snapshot.families:
+        base = baseline.get(fam.name)
+        if base is None or isinstance(fam, GaugeFamily) or type(base) is not type(fam):
+            out.append(fam)
+        elif isinstance(fam, HistogramFamily):
+            old_h = {p.key: p for p in base.points if isinstance(p, HistogramPoint)}
+            hpoints: list[HistogramPoint] = []
+            for p in fam.points:
+                b = old_h.get(p.key)
+                if b is None or len(b.counts) != len(p.counts):
+                    hpoints.append(p)
+                    continue
+                counts = [x - y for x, y in zip(p.counts, b.counts, strict=True)]
+                hpoints.append(p._replace(counts=counts, observed=sum(counts), sum=p.sum - b.sum))
+            out.append(fam._replace(points=hpoints))
+        else:
+            old_n = {p.key: p.value for p in base.points if isinstance(p, NumberPoint)}
+            out.append(fam._replace(points=[p._replace(value=p.value - old_n.get(p.key, 0)) for p in fam.points]))
+    return Snapshot(snapshot.time_ns, out)

@@ -11,13 +11,18 @@ units are UCUM; the Prometheus exporters turn ``s`` into ``_seconds``, drop
 annotation ``{ratio}``, not ``1``: the Collector's exporter appends ``_ratio`` to a
 ``1`` gauge and the Python one does not, so ``{ratio}`` gives one name everywhere.
 Order ids never become metric attributes: they are on spans and exemplars.
+
+Each gauge declares how the worker processes of one service combine it (``aggregation``,
+see ``docs/metrics.md``): positions, notionals, P&L, equity and exposure add up (each worker
+trades its own book), drawdown, limit use, the kill switch and staleness keep the worst
+process's value, the price the most recent one. Counters and histograms are summed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..metrics import DEFAULT_LATENCY_BOUNDS, Counter, Gauge, Histogram, Registry
+from ..metrics import DEFAULT_LATENCY_BOUNDS, Aggregation, Counter, Gauge, Histogram, Registry
 
 __all__ = [
     "FILL_RATIO_BOUNDS",
@@ -47,14 +52,15 @@ class InstrumentSpec:
     attributes: tuple[str, ...]
     description: str
     bounds: tuple[float, ...] | None = None
+    aggregation: Aggregation = "sum"  # across the processes of one service (metrics.snapshot.merge)
 
 
 def _c(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str) -> InstrumentSpec:
     return InstrumentSpec(attr, name, "counter", unit, attrs, desc)
 
 
-def _g(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str) -> InstrumentSpec:
-    return InstrumentSpec(attr, name, "gauge", unit, attrs, desc)
+def _g(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str, agg: Aggregation) -> InstrumentSpec:
+    return InstrumentSpec(attr, name, "gauge", unit, attrs, desc, aggregation=agg)
 
 
 def _h(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str, bounds: tuple[float, ...]) -> InstrumentSpec:
@@ -86,6 +92,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "{order}",
         _S,
         "Orders signalled and not yet done (filled, rejected, cancelled, expired or evicted)",
+        "sum",
     ),
     # latency
     _h(
@@ -147,15 +154,24 @@ SPECS: tuple[InstrumentSpec, ...] = (
         FILL_RATIO_BOUNDS,
     ),
     # positions and money
-    _g("position_qty", "trading.position.quantity", "{unit}", _SS, "Signed position quantity"),
-    _g("position_notional", "trading.position.notional", "{currency}", _SS, "Signed position value: qty * price"),
-    _g("avg_price", "trading.position.avg_price", "{price}", _SS, "Average entry price of the position, as reported"),
-    _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of absolute notional over symbols"),
-    _g("net", "trading.exposure.net", "{currency}", _S, "Sum of signed notional over symbols"),
-    _g("realized", "trading.pnl.realized", "{currency}", _SS, "Realized P&L"),
-    _g("unrealized", "trading.pnl.unrealized", "{currency}", _SS, "Unrealized (mark-to-market) P&L"),
-    _g("equity", "trading.equity", "{currency}", _S, "Account equity"),
-    _g("drawdown", "trading.drawdown", "{ratio}", _S, "Drawdown from peak equity, as a ratio (0.05 = 5%)"),
+    _g("position_qty", "trading.position.quantity", "{unit}", _SS, "Signed position quantity", "sum"),
+    _g(
+        "position_notional", "trading.position.notional", "{currency}", _SS, "Signed position value: qty * price", "sum"
+    ),
+    _g(
+        "avg_price",
+        "trading.position.avg_price",
+        "{price}",
+        _SS,
+        "Average entry price of the position, as reported",
+        "last",
+    ),
+    _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of absolute notional over symbols", "sum"),
+    _g("net", "trading.exposure.net", "{currency}", _S, "Sum of signed notional over symbols", "sum"),
+    _g("realized", "trading.pnl.realized", "{currency}", _SS, "Realized P&L", "sum"),
+    _g("unrealized", "trading.pnl.unrealized", "{currency}", _SS, "Unrealized (mark-to-market) P&L", "sum"),
+    _g("equity", "trading.equity", "{currency}", _S, "Account equity", "sum"),
+    _g("drawdown", "trading.drawdown", "{ratio}", _S, "Drawdown from peak equity, as a ratio (0.05 = 5%)", "max"),
     # risk
     _g(
         "limit_utilization",
@@ -163,6 +179,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "{ratio}",
         ("strategy", "limit"),
         "Fraction of a risk limit in use (1 = at the limit)",
+        "max",
     ),
     _c("breaches", "trading.risk.breaches", "{breach}", ("strategy", "limit", "symbol"), "Risk limit breaches"),
     _g(
@@ -171,9 +188,10 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "{state}",
         _S,
         "1 while the kill switch / circuit breaker is engaged, else 0",
+        "max",
     ),
     # market data
-    _g("price", "trading.marketdata.price", "{price}", _SYM, "Last traded/quoted price"),
+    _g("price", "trading.marketdata.price", "{price}", _SYM, "Last traded/quoted price", "last"),
     _c("ticks", "trading.marketdata.ticks", "{tick}", _SYM, "Market data updates received"),
     _g(
         "staleness",
@@ -181,6 +199,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "s",
         _SYM,
         "Seconds since the last tick, computed at each collection",
+        "max",
     ),
     _g(
         "last_tick",
@@ -188,6 +207,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "s",
         _SYM,
         "Time of the last tick, seconds since the epoch (now minus this is the staleness, at any time)",
+        "max",
     ),
     _c("gaps", "trading.marketdata.gaps", "{gap}", _SYM, "Sequence gaps detected in the feed"),
     _c("reconnects", "trading.marketdata.reconnects", "{reconnect}", ("feed",), "Market data feed reconnects"),
@@ -234,10 +254,11 @@ class TradingInstruments:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         for spec in SPECS:
+            agg = spec.aggregation
             if spec.kind == "counter":
-                inst: object = registry.counter(spec.name, spec.unit, spec.description)
+                inst: object = registry.counter(spec.name, spec.unit, spec.description, aggregation=agg)
             elif spec.kind == "gauge":
-                inst = registry.gauge(spec.name, spec.unit, spec.description)
+                inst = registry.gauge(spec.name, spec.unit, spec.description, aggregation=agg)
             else:
-                inst = registry.histogram(spec.name, spec.unit, spec.description, spec.bounds)
+                inst = registry.histogram(spec.name, spec.unit, spec.description, spec.bounds, aggregation=agg)
             setattr(self, spec.attr, inst)

@@ -36,6 +36,9 @@ SNAPSHOT = Path(__file__).with_name("otel_private_snapshot.json")
 # Private names of the standard library the package reads, each for a stated reason.
 STDLIB_PRIVATE = {
     "_active": "threading._active.get: the calling thread's Thread object in one C call (logs/_capture.py)",
+    "_replace": "NamedTuple._replace: the documented copy of a named tuple with some fields changed (snapshots)",
+    "_current_frames": "sys._current_frames: the main thread's stack, where a gunicorn worker runs "
+    "Arbiter.spawn_worker (_internal/workers/detect.py)",
 }
 
 

@@ -15,7 +15,8 @@ from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
 _ROW = re.compile(
-    r"^\| `(?P<name>[^`]+)` \| (?P<kind>\w+) \| `(?P<unit>[^`]*)` \| (?P<attrs>[^|]+) \|[^|]+\| `(?P<prom>[^`]+)` \|$"
+    r"^\| `(?P<name>[^`]+)` \| (?P<kind>\w+) \| `(?P<unit>[^`]*)` \| (?P<attrs>[^|]+) \|[^|]+\| (?P<agg>\w+) "
+    r"\| `(?P<prom>[^`]+)` \|$"
 )
 
 
@@ -35,12 +36,12 @@ def _doc_rows() -> dict[str, re.Match[str]]:
     return rows
 
 
-def test_every_instrument_is_documented_with_its_type_unit_and_attributes() -> None:
+def test_every_instrument_is_documented_with_its_type_unit_attributes_and_aggregation() -> None:
     rows = _doc_rows()
     assert set(rows) == {s.name for s in SPECS}
     for spec in SPECS:
         row = rows[spec.name]
-        assert (row["kind"], row["unit"]) == (spec.kind, spec.unit), spec.name
+        assert (row["kind"], row["unit"], row["agg"]) == (spec.kind, spec.unit, spec.aggregation), spec.name
         documented = tuple(a.strip(" `") for a in row["attrs"].split(",") if a.strip(" `—"))
         assert documented == spec.attributes, spec.name
 

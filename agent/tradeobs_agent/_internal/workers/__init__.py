@@ -1,0 +1,56 @@
+"""Multi-process mode: the worker processes of one service share one Prometheus endpoint and one live view.
+
+>>> store = open_store(settings, detect(settings.multiprocess))   # None: a single process (nothing changes)
+>>> group = Group(store, registry, bus, ...); group.start()        # agent.init() does both   # doctest: +SKIP
+
+Modules: ``detect`` (is this a worker, and of which group), ``store`` (the
+shared directory: snapshot files, locks, exited workers' totals), ``channel``
+(framed messages on the leader's Unix socket), ``group`` (the member thread:
+publish, elect, and for the leader serve, fold and produce live frames).
+``docs/agent.md`` ("Several worker processes") explains the design and what
+happens when things go wrong.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..._errors import warn_once
+from ...config import Settings
+from .detect import GroupKey, detect, this_process
+from .group import Endpoint, Group, LiveRole
+from .store import JoinError, Store, default_base
+
+__all__ = [
+    "Endpoint",
+    "Group",
+    "GroupKey",
+    "JoinError",
+    "LiveRole",
+    "Store",
+    "default_base",
+    "detect",
+    "open_store",
+    "this_process",
+]
+
+
+def open_store(settings: Settings, key: GroupKey | None) -> Store | None:
+    """The group's shared directory for ``key`` (None: not a worker); a worker that cannot join says so once,
+    naming why, and goes on as a single process (its own endpoint and live view)."""
+    if key is None:
+        return None
+    base = settings.multiprocess_dir or default_base()
+    try:
+        return Store.open(base, key, settings.service_name)
+    except (JoinError, OSError) as exc:
+        warn_once(
+            "workers:join",
+            "tradeobs multiprocess: this %s worker (pid %d) cannot join its service's worker group: %s. It serves "
+            "its own metrics and live view only. Set TRADEOBS_MULTIPROCESS_DIR to a directory of yours (mode 0700), "
+            "or TRADEOBS_MULTIPROCESS=off to silence this.",
+            key.kind,
+            os.getpid(),
+            exc,
+        )
+        return None

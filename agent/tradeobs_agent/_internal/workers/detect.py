@@ -1,0 +1,124 @@
+"""Is this process one of several workers of one service, and which group is it in?
+
+>>> key = detect("auto")          # None in a plain single-process service   # doctest: +SKIP
+>>> key.kind, key.pid                                                         # doctest: +SKIP
+('uvicorn', 4121)
+
+A group is named by the process that started the workers (the gunicorn
+arbiter, the uvicorn supervisor, the parent that forked or started them):
+every worker finds the same name by itself, so no per-worker environment is
+needed. With the setting ``multiprocess``:
+
+* ``auto`` (the default): a gunicorn worker (``init()`` runs while gunicorn's
+  ``Arbiter.spawn_worker`` is on the main thread's stack), a ``multiprocessing``
+  child (``uvicorn --workers`` starts its workers so, as do ``Pool`` and
+  ``Process``), or a child forked (``os.fork``) from a process that had imported
+  tradeobs, while that parent is still alive; anything else is a single
+  process and nothing changes;
+* ``on``: always a group, named by the parent process (for process managers
+  this module does not recognise, e.g. one that runs N copies of a script);
+* ``off``: never.
+
+The parent's start time (``/proc/<pid>/stat``) is part of the name, so a new
+run whose arbiter reuses an old pid never joins the old run's group.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from dataclasses import dataclass
+
+__all__ = ["GroupKey", "detect", "process_start", "this_process"]
+
+_forked_from = 0  # set in a child forked after this module was imported: the parent's pid
+
+
+def _mark_fork_child() -> None:
+    global _forked_from
+    _forked_from = os.getppid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_fork_child)
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """The process that started the group's workers: ``kind`` says how it was recognised."""
+
+    kind: str  # gunicorn | uvicorn | multiprocessing | fork | setting
+    pid: int
+    start: str  # the process's start time as the kernel counts it ('' where unknown)
+
+    @property
+    def name(self) -> str:
+        return f"{self.pid}-{self.start}"
+
+
+def process_start(pid: int) -> str:
+    """The start time of ``pid`` (clock ticks since boot, Linux), ``''`` where unknown, ``'gone'`` if it is not
+    running. Together with the pid it names a process uniquely, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return "gone" if os.path.isdir("/proc/self") else _alive_or_gone(pid)
+    except OSError:
+        return _alive_or_gone(pid)
+    # the command name (field 2) is in parentheses and may hold spaces: fields after the last ')'
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else ""
+
+
+def _alive_or_gone(pid: int) -> str:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except OSError:  # EPERM: it exists (another user's)
+        return ""
+    return ""
+
+
+def this_process() -> GroupKey:
+    """This process as a group's key (a process that forks workers after ``init()`` names the group)."""
+    pid = os.getpid()
+    return GroupKey("fork", pid, process_start(pid))
+
+
+def _key(kind: str, pid: int) -> GroupKey | None:
+    start = process_start(pid)
+    return None if start == "gone" or pid <= 1 else GroupKey(kind, pid, start)
+
+
+def _in_gunicorn_worker() -> bool:
+    """True when gunicorn's arbiter forked this process: its worker runs inside ``Arbiter.spawn_worker``."""
+    if "gunicorn.arbiter" not in sys.modules:
+        return False
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "spawn_worker" and code.co_filename.replace("\\", "/").endswith("gunicorn/arbiter.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def detect(mode: str) -> GroupKey | None:
+    """The group this process belongs to under setting ``multiprocess=mode``, or None (a single process)."""
+    if mode == "off":
+        return None
+    ppid = os.getppid()
+    if _in_gunicorn_worker():
+        return _key("gunicorn", ppid)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid:
+        return _key("uvicorn" if "uvicorn.supervisors.multiprocess" in sys.modules else "multiprocessing", parent.pid)
+    if _forked_from and _forked_from == ppid:
+        return _key("fork", ppid)
+    if mode == "on":
+        return _key("setting", ppid) or GroupKey("setting", os.getpid(), process_start(os.getpid()))
+    return None

@@ -1,0 +1,464 @@
+"""The group's shared directory: each member's snapshot file and lock, the leader's lock and socket, the totals
+of members that exited.
+
+>>> store = Store.open("/dev/shm", key, "algo-1")     # raises JoinError when the directory cannot be trusted
+>>> store.write_part(data)                            # this member's latest snapshot (atomic)
+>>> store.read_merged()                               # every member's snapshot, merged   # doctest: +SKIP
+
+Layout (``<base>/tradeobs-<uid>/g-<hash of service and group key>/``)::
+
+    key.json          the group's key: service, starting process pid and start time
+    leader.lock       flock held by the leader for as long as it lives
+    leader.sock       the leader's Unix socket (live deliveries, scrape syncs)
+    m-<member>.lock   flock held by each member for as long as it lives
+    m-<member>.part   each member's latest snapshot (``metrics/wire.py``), replaced atomically
+    retired.part      the counters and histograms of members that exited, summed (written by the leader)
+
+Why locks and not pids: the kernel releases a ``flock`` when its process dies, even by SIGKILL, and a pid can
+be reused; a member whose lock can be taken is gone. A member's lock file appears under its final name only
+once locked (it is locked under a temporary name, then renamed), so a lock that can be taken always means a
+member that exited. The leader folds an exited member's counters and histograms into ``retired.part`` (noting
+its id there first, so a fold interrupted half way is never counted twice) and removes its files; its gauges
+and per-process series end with it.
+
+Nothing found here is trusted: the base directory must be ours and closed to others (mode ``0700``), files
+must be ours, a snapshot that does not decode (``wire.CorruptPart``) is left out (and removed once its member
+is gone), and a group directory whose starting process is gone and whose members are all gone is a crashed
+run's leftover: it is removed when any group of this user opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..._errors import warn_once
+from ...metrics import Family, Part, Snapshot, merge
+from ...metrics.wire import HEADER_SIZE, Columns, CorruptPart, Merger, PartReader, PartWriter, to_part
+from .detect import GroupKey, process_start
+
+__all__ = ["JoinError", "Store", "default_base"]
+
+FOLDED_KEEP = 1024
+_STALE_SCAN = 64  # group directories looked at per open
+
+
+class JoinError(Exception):
+    """This process cannot use the shared directory; the message says why and what to change."""
+
+
+def default_base() -> str:
+    """``/dev/shm`` (memory, never disk) when it is usable, else the system's temporary directory."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return tempfile.gettempdir()
+
+
+def _private_dir(path: Path, uid: int) -> None:
+    """Create ``path`` (mode 0700) or check that it is a directory of ours that no one else can write."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise JoinError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        raise JoinError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise JoinError(f"{path} is not a directory (a symlink or file there is not trusted)")
+    if st.st_uid != uid:
+        raise JoinError(f"{path} belongs to uid {st.st_uid}, not to this process (uid {uid}); not trusted")
+    if st.st_mode & 0o077:
+        raise JoinError(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); not trusted")
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class Store:
+    """One member's view of the group directory. Thread-safe."""
+
+    def __init__(self, path: Path, key: GroupKey, member: str) -> None:
+        self.path = path
+        self.key = key
+        self.member = member
+        self.pid = os.getpid()
+        self.uid = os.getuid()
+        self._lock = threading.Lock()
+        self._member_fd = -1
+        self._leader_fd = -1
+        self._lock_fds: dict[str, int] = {}  # other members' lock files, for liveness checks
+        self._files: dict[str, _File] = {}  # decoded snapshot files by member ("retired" for retired.part)
+        self._writer = PartWriter(self.pid)
+        self._merger = Merger()
+        self._last = b""  # the last file written, less its header (a snapshot that changed nothing is not written)
+        self.corrupt = 0  # files left out because they did not decode
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, base: str, key: GroupKey, service: str) -> Store:
+        """The group's directory under ``base`` (created, or checked), this process joined as a member."""
+        uid = os.getuid()
+        root = Path(base) / f"tradeobs-{uid}"
+        if not Path(base).is_dir():
+            raise JoinError(f"multiprocess_dir {base!r} is not a directory")
+        _private_dir(root, uid)
+        digest = hashlib.sha256(f"{service}\0{key.pid}\0{key.start}".encode()).hexdigest()[:16]
+        path = root / f"g-{digest}"
+        _private_dir(path, uid)
+        store = cls(path, key, f"{os.getpid()}-{secrets.token_hex(4)}")
+        store._write_key(service)
+        store._join()
+        clean_stale(root, keep=path)
+        return store
+
+    def _write_key(self, service: str) -> None:
+        doc = {"service": service, "pid": self.key.pid, "start": self.key.start, "kind": self.key.kind}
+        target = self.path / "key.json"
+        try:
+            if orjson.loads(target.read_bytes()) == doc:
+                return
+        except (OSError, orjson.JSONDecodeError):
+            pass  # missing or not ours: (re)written below
+        self._atomic_write("key.json", orjson.dumps(doc))
+
+    def _join(self) -> None:
+        tmp = self.path / f".lock-{self.member}.{self.pid}.tmp"  # named as _remove_leftovers expects
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise JoinError(f"cannot create a member lock in {self.path}: {exc.strerror}") from None
+        try:
+            if not _try_lock(fd):  # a fresh file nobody else has open: cannot happen, unless flock is unsupported
+                raise JoinError(f"cannot lock files in {self.path}")
+            os.rename(tmp, self.path / f"m-{self.member}.lock")
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                raise JoinError(f"{self.path} does not support file locks ({exc.strerror})") from None
+            raise JoinError(f"cannot join {self.path}: {exc.strerror}") from None
+        self._member_fd = fd
+
+    # ------------------------------------------------------------------ writing
+    def _atomic_write(self, name: str, data: bytes) -> None:
+        tmp = self.path / f".{name}.{self.pid}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path / name)
+
+    def publish(self, snapshot: Snapshot, force: bool = True) -> bool:
+        """Write this member's snapshot (atomically), unless nothing changed since the last one (``force``:
+        write anyway). Returns whether it wrote. Raises ``OSError`` (disk full ...)."""
+        return self._write_part(self._writer.encode(snapshot, {"member": self.member}), force)
+
+    def publish_registry(
+        self,
+        registry: Any,
+        extra: Sequence[Family] = (),
+        force: bool = True,
+        with_exemplars: bool = True,
+        pause: Callable[[], object] | None = None,
+    ) -> bool:
+        """:meth:`publish` of ``registry`` (and ``extra`` families) read straight from its series (the fast path)."""
+        meta = {"member": self.member}
+        data = self._writer.encode_registry(registry, extra, meta, with_exemplars=with_exemplars, pause=pause)
+        return self._write_part(data, force)
+
+    def _write_part(self, data: bytes, force: bool) -> bool:
+        body = memoryview(data)[HEADER_SIZE:]
+        if not force and body == self._last:
+            return False
+        self._atomic_write(f"m-{self.member}.part", data)
+        self._last = bytes(body)
+        return True
+
+    # ------------------------------------------------------------------ leadership
+    def try_lead(self) -> bool:
+        """Take the leader's lock if no live process holds it."""
+        if self._leader_fd >= 0:
+            return True
+        fd = os.open(self.path / "leader.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if _try_lock(fd):
+            self._leader_fd = fd
+            return True
+        os.close(fd)
+        return False
+
+    def release_lead(self) -> None:
+        """Give the leader's lock back (this process could not lead: another member may)."""
+        if self._leader_fd >= 0:
+            os.close(self._leader_fd)
+            self._leader_fd = -1
+
+    @property
+    def socket_path(self) -> str:
+        return str(self.path / "leader.sock")
+
+    def remove_socket(self) -> None:
+        """Leader only: remove whatever is at the socket's path (a dead leader's socket, or anything else)."""
+        target = self.path / "leader.sock"
+        with contextlib.suppress(FileNotFoundError):
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+
+    # ------------------------------------------------------------------ reading
+    def members(self) -> list[str]:
+        """Member ids with a snapshot file (live or not)."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return []
+        return [n[2:-5] for n in names if n.startswith("m-") and n.endswith(".part")]
+
+    def alive(self, member: str) -> bool:
+        """Whether ``member``'s process still holds its lock."""
+        if member == self.member:
+            return True
+        fd = self._lock_fds.get(member)
+        if fd is None:
+            try:
+                fd = os.open(self.path / f"m-{member}.lock", os.O_RDWR | os.O_CLOEXEC)
+            except OSError:
+                return False  # no lock file: it exited and was cleaned, or never joined
+            self._lock_fds[member] = fd
+        if _try_lock(fd):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        return True
+
+    def _forget(self, member: str) -> None:
+        fd = self._lock_fds.pop(member, None)
+        if fd is not None:
+            os.close(fd)
+        self._files.pop(member, None)
+
+    def _read(self, name: str, cache_key: str) -> _File | None:
+        """The decoded file ``name`` (decoded again only when it changed); None when missing or corrupt."""
+        try:
+            fd = os.open(self.path / name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            self._files.pop(cache_key, None)
+            return None
+        try:
+            st = os.fstat(fd)
+            sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+            cached = self._files.get(cache_key)
+            if cached is not None and cached.sig == sig:
+                return cached if cached.cols is not None else None
+            if st.st_uid != self.uid or not stat.S_ISREG(st.st_mode):
+                warn_once(f"workers:foreign:{name}", "tradeobs multiprocess: %s is not ours; left out", name)
+                return None
+            chunks = []
+            left = st.st_size
+            while left > 0:
+                chunk = os.read(fd, left)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(fd)
+        f = cached if cached is not None else _File()
+        f.sig = sig
+        try:
+            f.cols, f.meta = f.reader.columns(b"".join(chunks), True)
+        except CorruptPart as exc:
+            self.corrupt += 1
+            f.cols, f.meta = None, {}
+            warn_once(f"workers:corrupt:{cache_key}", "tradeobs multiprocess: %s is corrupt (%s); left out", name, exc)
+        self._files[cache_key] = f
+        return f if f.cols is not None else None
+
+    def columns(self) -> list[Columns]:
+        """Every member's latest snapshot (``live`` as their locks say) and the retired totals, as columns."""
+        with self._lock:
+            retired = self._read("retired.part", "retired")
+            folded = set(retired.meta.get("folded", ())) if retired is not None else set()
+            out: list[Columns] = []
+            members = self.members()
+            for gone in set(self._files) - set(members) - {"retired"}:
+                self._forget(gone)
+            for member in members:
+                if member in folded:
+                    continue  # counted in retired.part already (a fold that stopped before removing it)
+                f = self._read(f"m-{member}.part", member)
+                if f is not None and f.cols is not None:
+                    live = self.alive(member)
+                    out.append(f.cols if live else f.cols._replace(live=False))
+            if retired is not None and retired.cols is not None:
+                out.append(retired.cols._replace(live=False))
+            return out
+
+    def parts(self) -> list[Part]:
+        """:meth:`columns` as whole snapshots."""
+        return [to_part(c) for c in self.columns()]
+
+    def read_merged(self, names: Collection[str] | None = None) -> Snapshot:
+        """The whole group's snapshot from the files as they are now (only ``names`` when given)."""
+        cols = self.columns()
+        with self._lock:
+            return self._merger.merge(cols, names)
+
+    def live_member_ids(self) -> list[str]:
+        """Members whose process holds its lock (this one included, once it has published)."""
+        with self._lock:
+            return [m for m in self.members() if self.alive(m)]
+
+    def live_members(self) -> int:
+        return len(self.live_member_ids())
+
+    # ------------------------------------------------------------------ the leader's housekeeping
+    def fold_exited(self) -> list[str]:
+        """Leader only: add the counters and histograms of exited members to ``retired.part``, then remove their
+        files. Returns the members folded. Raises ``OSError`` when the directory cannot be written."""
+        if self._leader_fd < 0:
+            return []
+        with self._lock:
+            retired = self._read("retired.part", "retired")
+            folded: list[str] = list(retired.meta.get("folded", ())) if retired is not None else []
+            parts = [to_part(retired.cols)] if retired is not None and retired.cols is not None else []
+            done: list[str] = []
+            for member in self.members():
+                if member == self.member or self.alive(member):
+                    continue
+                if member not in folded:
+                    f = self._read(f"m-{member}.part", member)
+                    if f is not None and f.cols is not None:
+                        parts.append(to_part(f.cols._replace(live=False)))
+                    folded.append(member)
+                done.append(member)
+            if not done:
+                return []
+            total = merge(parts)  # of exited processes only the counters and histograms remain
+            folded = folded[-FOLDED_KEEP:]
+            self._atomic_write("retired.part", PartWriter(0).encode(total, {"folded": folded}))
+            for member in done:
+                for suffix in (".part", ".lock"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path / f"m-{member}{suffix}")
+                self._forget(member)
+            self._remove_leftovers()
+            return done
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of processes that are gone, and anything that is not ours to keep."""
+        known = {"key.json", "leader.lock", "leader.sock", "retired.part"}
+        for name in os.listdir(self.path):
+            if name in known or name.startswith("m-"):
+                continue
+            if name.startswith(".") and name.endswith(".tmp"):
+                pid = name.rsplit(".", 2)[-2]
+                if pid.isdigit() and process_start(int(pid)) != "gone":
+                    continue  # another member writing its file right now
+            with contextlib.suppress(OSError):
+                target = self.path / name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
+
+    # ------------------------------------------------------------------ leaving
+    def close(self) -> None:
+        """Leave: give up leadership and the member lock (the leader folds this member's counters)."""
+        with self._lock:
+            for fd in self._lock_fds.values():
+                os.close(fd)
+            self._lock_fds.clear()
+            if self._leader_fd >= 0:
+                os.close(self._leader_fd)
+                self._leader_fd = -1
+            if self._member_fd >= 0:
+                os.close(self._member_fd)
+                self._member_fd = -1
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the inherited descriptors are the parent's locks. Close them without unlocking
+        (an unlock would release the parent's lock: a flock belongs to the open file, shared after fork)."""
+        for fd in (*self._lock_fds.values(), self._leader_fd, self._member_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._lock_fds.clear()
+        self._leader_fd = self._member_fd = -1
+        self._lock = threading.Lock()
+
+
+class _File:
+    """A decoded snapshot file and what identifies its version on disk."""
+
+    __slots__ = ("cols", "meta", "reader", "sig")
+
+    def __init__(self) -> None:
+        self.sig: tuple[int, int, int] = (0, 0, 0)
+        self.reader = PartReader()
+        self.cols: Columns | None = None
+        self.meta: dict[str, Any] = {}
+
+
+def clean_stale(root: Path, keep: Path) -> list[Path]:
+    """Remove group directories left by crashed runs: their starting process is gone (or its pid now names
+    another process) and no member holds its lock. Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = sorted(root.iterdir())[:_STALE_SCAN]
+    except OSError:
+        return removed
+    for d in entries:
+        if d == keep or not d.name.startswith("g-") or d.is_symlink() or not d.is_dir():
+            continue
+        try:
+            key = orjson.loads((d / "key.json").read_bytes())
+            now = process_start(int(key["pid"]))
+            gone = now == "gone" or now != str(key["start"])  # not running, or its pid names another process
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            gone = True  # no readable key: whatever it was, it is not a group we can name
+        if not gone or _any_locked(d):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
+def _any_locked(d: Path) -> bool:
+    """Whether a live process holds any lock in ``d`` (a member or the leader)."""
+    for lock in (*d.glob("m-*.lock"), d / "leader.lock"):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            if not _try_lock(fd):
+                return True
+        finally:
+            os.close(fd)
+    return False

@@ -1,0 +1,668 @@
+"""A process's snapshot as bytes another process of the same service reads (multi-process mode).
+
+>>> from tradeobs_agent.metrics import Registry
+>>> reg = Registry()
+>>> reg.counter("orders").bind(side="buy").add(2)
+>>> data = PartWriter(pid=42).encode(reg.snapshot())
+>>> part, meta = PartReader().decode(data, live=True)
+>>> part.pid, part.snapshot.numbers("orders")[0].value
+(42, 2)
+
+Each worker writes its snapshot to a file at every publish; any process of the
+service reads every worker's file and merges them (``snapshot.merge``). So the
+format is built for a writer that publishes often and readers that read often:
+
+* the **layout** (families, attribute sets, start times, aggregations) changes
+  only when a series appears, so it is encoded once per change (JSON) and a
+  reader decodes it once per version;
+* the **values** are one array of float64 in layout order (a counter: its
+  value; a gauge: its value and when it last changed; a histogram: its bucket
+  counts, sum, min and max), decoded by ``array.frombytes``;
+* the **exemplars** (trace and span ids, latest per bucket) are a JSON list of integers.
+
+Nothing read is trusted: the header's magic, format version and sizes, a CRC-32
+of the values and exemplars, a CRC-32 of the layout and the types of every
+layout and exemplar field are checked, and anything wrong raises
+:class:`CorruptPart` (the caller drops the file). JSON is read with orjson,
+which builds only plain data. Counts are exact up to 2**53 (float64).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import struct
+import time
+import zlib
+from array import array
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import orjson
+
+from .._errors import warn_once
+from ..types import AttrKey
+from .snapshot import (
+    AGGREGATIONS,
+    PID_LABEL,
+    Exemplar,
+    Family,
+    GaugeFamily,
+    HistogramFamily,
+    HistogramPoint,
+    NumberPoint,
+    Part,
+    Snapshot,
+    SumFamily,
+)
+
+__all__ = ["FORMAT", "HEADER_SIZE", "MAGIC", "Columns", "CorruptPart", "Merger", "PartReader", "PartWriter", "to_part"]
+
+MAGIC = b"TOBS"
+FORMAT = 1
+# magic, format, flags, time_ns, pid, layout version, layout length, layout crc, values, exemplar length, body crc
+_HEADER = struct.Struct("<4sHHqiIIIIII")
+HEADER_SIZE = _HEADER.size
+_MAX_LAYOUT = 256 << 20
+_EXACT = float(2**53)
+_U64 = 2**64 - 1
+CHUNK = 64  # series read between two pauses of encode_registry
+_new = tuple.__new__
+_KINDS = ("c", "u", "g", "h")  # counter, up-down counter, gauge, histogram
+
+
+class CorruptPart(ValueError):
+    """A shared snapshot file that is not what this module writes (torn, truncated, foreign or tampered)."""
+
+
+def _family_kind(f: Family) -> str:
+    if isinstance(f, HistogramFamily):
+        return "h"
+    if isinstance(f, GaugeFamily):
+        return "g"
+    return "c" if f.monotonic else "u"
+
+
+class PartWriter:
+    """Encodes the successive snapshots of one process (the layout only when it changed)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._sig: tuple[Any, ...] | None = None
+        self._layout = b""
+        self._layout_crc = 0
+        self._version = 0
+        self._gauges: dict[tuple[str, AttrKey], float] = {}  # last value seen per gauge series
+        self._changed: dict[tuple[str, AttrKey], float] = {}  # ... and when it changed (epoch seconds)
+        self._prev: dict[str, tuple[list[float], list[float]]] = {}  # fast path: per gauge, values and stamps
+
+    def encode(self, snapshot: Snapshot, meta: Mapping[str, Any] | None = None, now: float | None = None) -> bytes:
+        """The file for ``snapshot``; ``meta`` (JSON-able, small) travels with the layout."""
+        fams = snapshot.families
+        meta_bytes = orjson.dumps(dict(meta or {}))
+        sig = (meta_bytes, *((f.name, _family_kind(f), f.aggregation, len(f.points)) for f in fams))
+        if sig != self._sig:
+            self._relayout(fams, meta_bytes, sig)
+        now = time.time() if now is None else now
+        values: list[float] = []
+        add = values.append
+        exemplars: list[tuple[Any, ...]] = []
+        gauges, changed = self._gauges, self._changed
+        for fi, f in enumerate(fams):
+            if isinstance(f, HistogramFamily):
+                for pi, hp in enumerate(f.points):
+                    values += hp.counts
+                    add(hp.sum)
+                    add(hp.min)
+                    add(hp.max)
+                    exemplars += [(fi, pi, bucket, e) for bucket, e in hp.exemplars.items()]
+            elif isinstance(f, GaugeFamily):
+                name = f.name
+                for p in f.points:
+                    v = p.value
+                    add(v)
+                    ck = (name, p.key)
+                    if gauges.get(ck) != v:
+                        gauges[ck] = v
+                        changed[ck] = now
+                    add(changed[ck])
+            else:
+                for p in f.points:
+                    add(p.value)
+        return self._pack(snapshot.time_ns, values, exemplars)
+
+    def encode_registry(
+        self,
+        registry: Any,
+        extra: Sequence[Family] = (),
+        meta: Mapping[str, Any] | None = None,
+        now: float | None = None,
+        with_exemplars: bool = True,
+        pause: Callable[[], object] | None = None,
+    ) -> bytes:
+        """The file for ``registry`` (a :class:`~tradeobs_agent.metrics.Registry`) and ``extra`` families, read
+        straight from its series: no snapshot objects unless its shape changed (a series appeared).
+        ``with_exemplars=False`` leaves the exemplars out (the live view does not show them; a scrape's file has
+        them). ``pause`` is called after every :data:`CHUNK` series read (a background thread lets the trading
+        thread have the GIL there)."""
+        time_ns = time.time_ns()
+        meta_bytes = orjson.dumps(dict(meta or {}))
+        values: list[float] = []
+        exemplars: list[tuple[Any, ...]] = []
+        sink = exemplars if with_exemplars else None
+        shape: list[Any] = [meta_bytes]
+        gauges: list[tuple[str, int, int]] = []
+        fi = 0
+        since_pause = 0
+        for inst in registry.instruments():
+            start = len(values)
+            n = inst.write_values(values, fi, sink)
+            since_pause += n
+            if pause is not None and since_pause >= CHUNK:
+                pause()
+                since_pause = 0
+            if not n:
+                continue
+            kind = "g" if inst.kind == "gauge" else "h" if inst.kind == "histogram" else "c" if inst.monotonic else "u"
+            shape.append((inst.name, kind, inst.aggregation, n))
+            if kind == "g":
+                gauges.append((inst.name, start, n))
+            fi += 1
+        shape += [(f.name, _family_kind(f), f.aggregation, len(f.points)) for f in extra]
+        sig = tuple(shape)
+        if sig != self._sig:  # a new series or instrument: the layout from a snapshot, once
+            snap = registry.snapshot(prepare=False)
+            fams = [*snap.families, *extra]
+            data = self.encode(Snapshot(snap.time_ns, fams), meta, now)
+            self._sig = (meta_bytes, *((f.name, _family_kind(f), f.aggregation, len(f.points)) for f in fams))
+            self._prev.clear()
+            return data
+        now = time.time() if now is None else now
+        prev = self._prev
+        for name, start, n in gauges:  # when each gauge's value last changed (the `last` aggregation)
+            old = prev.get(name)
+            if old is None:
+                old = prev[name] = ([math.nan] * n, [now] * n)
+            pv, stamps = old
+            for i in range(n):
+                v = values[start + 2 * i]
+                if v != pv[i]:
+                    pv[i] = v
+                    stamps[i] = now
+                values[start + 2 * i + 1] = stamps[i]
+        for j, f in enumerate(extra):
+            self._extra_values(f, fi + j, values, exemplars, now)
+        return self._pack(time_ns, values, exemplars)
+
+    def _extra_values(
+        self, f: Family, fi: int, values: list[float], exemplars: list[tuple[Any, ...]], now: float
+    ) -> None:
+        if isinstance(f, HistogramFamily):
+            for pi, hp in enumerate(f.points):
+                values += hp.counts
+                values += (hp.sum, hp.min, hp.max)
+                exemplars += [(fi, pi, bucket, e) for bucket, e in hp.exemplars.items()]
+        elif isinstance(f, GaugeFamily):
+            for p in f.points:
+                ck = (f.name, p.key)
+                if self._gauges.get(ck) != p.value:
+                    self._gauges[ck] = p.value
+                    self._changed[ck] = now
+                values += (p.value, self._changed[ck])
+        else:
+            values += [p.value for p in f.points]
+
+    def _pack(self, time_ns: int, values: list[float], exemplars: list[tuple[Any, ...]]) -> bytes:
+        ex = b""
+        if exemplars:
+            # [family, series, bucket, value, time_ns, trace id high and low 64 bits, span id]: plain ints, which
+            # orjson writes without any formatting of ours (128-bit ids do not fit one JSON integer it reads).
+            ex = orjson.dumps([(fi, pi, b, e[0], e[1], e[2] >> 64, e[2] & _U64, e[3]) for fi, pi, b, e in exemplars])
+        body = array("d", values).tobytes() + ex
+        header = _HEADER.pack(
+            MAGIC,
+            FORMAT,
+            0,
+            time_ns,
+            self.pid,
+            self._version,
+            len(self._layout),
+            self._layout_crc,
+            len(values),
+            len(ex),
+            zlib.crc32(body),
+        )
+        return header + self._layout + body
+
+    def _relayout(self, fams: Any, meta_bytes: bytes, sig: tuple[Any, ...]) -> None:
+        out: list[list[Any]] = []
+        for f in fams:
+            extra: Any = list(f.bounds) if isinstance(f, HistogramFamily) else None
+            points = [(p.key, p.start_ns) for p in f.points]  # orjson writes tuples as arrays
+            out.append([_family_kind(f), f.name, f.unit, f.description, f.aggregation, extra, points])
+        self._layout = b'{"meta":' + meta_bytes + b',"families":' + orjson.dumps(out) + b"}"
+        self._layout_crc = zlib.crc32(self._layout)
+        self._version = (self._version + 1) & 0xFFFFFFFF
+        self._sig = sig
+
+
+class _Layout:
+    """A decoded, validated layout: per family ``(kind, name, unit, description, aggregation, bounds, series,
+    first slot, slots per series)``, each series ``(key, attributes, start_ns)``."""
+
+    __slots__ = ("crc", "families", "meta", "slots", "version")
+
+    def __init__(self, version: int, crc: int, meta: dict[str, Any], families: list[tuple[Any, ...]], slots: int):
+        self.version, self.crc, self.meta, self.families, self.slots = version, crc, meta, families, slots
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise CorruptPart(what)
+
+
+_ATTR_TYPES = (str, bool, int, float)
+
+
+def _attr_key(pairs: Any, cache: dict[Any, tuple[AttrKey, dict[str, Any]]]) -> tuple[AttrKey, dict[str, Any]]:
+    try:
+        key = tuple([(k, v) for k, v in pairs])
+    except (TypeError, ValueError):
+        raise CorruptPart("attributes") from None
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    last = ""
+    for i, (k, v) in enumerate(key):
+        _check(type(k) is str and type(v) in _ATTR_TYPES and (i == 0 or k >= last), "attribute")
+        _check(type(v) is not int or -(2**63) <= v < 2**63, "attribute value")
+        last = k
+    out = (key, dict(key))
+    cache[key] = out
+    return out
+
+
+def _parse_layout(
+    raw: bytes, version: int, crc: int, keys: dict[Any, tuple[AttrKey, dict[str, Any]]] | None = None
+) -> _Layout:
+    _check(zlib.crc32(raw) == crc, "layout checksum")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise CorruptPart("layout is not JSON") from None
+    _check(isinstance(doc, dict) and isinstance(doc.get("meta"), dict), "layout meta")
+    fams = doc.get("families")
+    _check(isinstance(fams, list), "layout families")
+    out: list[tuple[Any, ...]] = []
+    slots = 0
+    seen: set[str] = set()
+    if keys is None:
+        keys = {}
+    elif len(keys) > 200_000:  # bounded: attribute sets come and go over a long run
+        keys.clear()
+    for f in fams:
+        _check(isinstance(f, list) and len(f) == 7, "family")
+        kind, name, unit, desc, agg, extra, points = f
+        _check(kind in _KINDS and isinstance(name, str) and name not in seen, "family kind or name")
+        _check(isinstance(unit, str) and isinstance(desc, str) and agg in AGGREGATIONS, "family fields")
+        _check(isinstance(points, list), "points")
+        seen.add(name)
+        width = 1 if kind in ("c", "u") else 2
+        bounds: tuple[float, ...] = ()
+        if kind == "h":
+            _check(isinstance(extra, list) and all(isinstance(b, int | float) for b in extra), "bounds")
+            bounds = tuple(float(b) for b in extra)
+            _check(all(math.isfinite(b) for b in bounds) and list(bounds) == sorted(set(bounds)), "bounds order")
+            width = len(bounds) + 4
+        series = []
+        for p in points:
+            _check(type(p) is list and len(p) == 2 and type(p[1]) is int, "point")
+            key, attrs = _attr_key(p[0], keys)
+            series.append((key, attrs, p[1]))
+        _check(len({s[0] for s in series}) == len(series), "a series twice")
+        out.append((kind, name, unit, desc, agg, bounds, series, slots, width))
+        slots += width * len(series)
+    return _Layout(version, crc, doc["meta"], out, slots)
+
+
+def _split(data: bytes) -> tuple[memoryview, int, int, tuple[int, int, memoryview], tuple[int, int, int]]:
+    size = _HEADER.size
+    _check(len(data) >= size, "short header")
+    magic, fmt, _flags, time_ns, pid, version, layout_len, layout_crc, n, ex_len, body_crc = _HEADER.unpack_from(data)
+    _check(magic == MAGIC and fmt == FORMAT, "not a tradeobs snapshot (magic or format)")
+    _check(layout_len <= _MAX_LAYOUT and len(data) == size + layout_len + 8 * n + ex_len, "sizes")
+    view = memoryview(data)
+    body = view[size + layout_len :]
+    _check(zlib.crc32(body) == body_crc, "values checksum")
+    layout = view[size : size + layout_len]
+    return body, pid, time_ns, (version, layout_crc, layout), (n, ex_len, size + layout_len)
+
+
+class Columns(NamedTuple):
+    """One process's file as :class:`Merger` reads it: its layout and its values, no per-series objects."""
+
+    pid: int
+    live: bool
+    time_ns: int
+    layout: _Layout
+    values: list[float]
+    exemplars: list[tuple[int, int, int, Exemplar]]  # (family index, series index, bucket, exemplar)
+
+
+class PartReader:
+    """Decodes the successive files of one process; a layout is parsed and checked once per version."""
+
+    def __init__(self) -> None:
+        self._layout: _Layout | None = None
+        # Attribute sets already checked, kept across this process's layouts (a new layout repeats the old sets).
+        self._keys: dict[Any, tuple[AttrKey, dict[str, Any]]] = {}
+
+    def columns(self, data: bytes, live: bool) -> tuple[Columns, dict[str, Any]]:
+        """``(columns, meta)``: the cheap decode; raises :class:`CorruptPart` for anything this module did not
+        write."""
+        body, pid, time_ns, (version, crc, layout_raw), (n, ex_len, _) = _split(data)
+        lay = self._layout
+        if lay is None or lay.version != version or lay.crc != crc:
+            lay = self._layout = _parse_layout(bytes(layout_raw), version, crc, self._keys)
+        _check(lay.slots == n, "values do not match the layout")
+        vals = array("d")
+        vals.frombytes(body[: 8 * n])
+        v = vals.tolist()
+        exemplars = self._exemplars(bytes(body[8 * n :]), lay) if ex_len else []
+        return Columns(pid, live, time_ns, lay, v, exemplars), lay.meta
+
+    def decode(self, data: bytes, live: bool) -> tuple[Part, dict[str, Any]]:
+        """``(part, meta)``: a whole snapshot; raises :class:`CorruptPart` for anything this module did not write."""
+        cols, meta = self.columns(data, live)
+        return to_part(cols), meta
+
+    @staticmethod
+    def _exemplars(raw: bytes, lay: _Layout) -> list[tuple[int, int, int, Exemplar]]:
+        try:
+            items = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise CorruptPart("exemplars are not JSON") from None
+        _check(isinstance(items, list), "exemplars")
+        out: list[tuple[int, int, int, Exemplar]] = []
+        fams = lay.families
+        for e in items:
+            _check(type(e) is list and len(e) == 8, "exemplar")
+            fi, pi, bucket, value, t, hi, lo, span = e
+            ok = type(fi) is int and 0 <= fi < len(fams) and fams[fi][0] == "h"
+            _check(ok and type(pi) is int and 0 <= pi < len(fams[fi][6]), "exemplar series")
+            _check(type(bucket) is int and 0 <= bucket <= len(fams[fi][5]), "exemplar bucket")
+            _check(type(value) in (int, float) and type(t) is int, "exemplar value")
+            _check(all(type(x) is int and 0 <= x <= _U64 for x in (hi, lo, span)), "exemplar ids")
+            out.append((fi, pi, bucket, Exemplar(float(value), t, hi << 64 | lo, span)))
+        return out
+
+
+def _number(x: float) -> int | float:
+    return int(x) if x.is_integer() and -_EXACT < x < _EXACT else x
+
+
+def to_part(cols: Columns) -> Part:
+    """The whole snapshot of one process's columns."""
+    v = cols.values
+    lay = cols.layout
+    exemplars: dict[tuple[int, int], dict[int, Exemplar]] = {}
+    for fi, pi, bucket, e in cols.exemplars:
+        exemplars.setdefault((fi, pi), {})[bucket] = e
+    families: list[Family] = []
+    changed: dict[tuple[str, AttrKey], float] = {}
+    for fi, (kind, name, unit, desc, agg, bounds, series, base, width) in enumerate(lay.families):
+        if kind == "h":
+            nb = len(bounds) + 1
+            hpoints = []
+            for pi, (key, attrs, start) in enumerate(series):
+                o = base + pi * width
+                counts = [int(c) for c in v[o : o + nb]]
+                ex = exemplars.get((fi, pi), {})
+                hpoints.append(
+                    HistogramPoint(key, attrs, start, counts, sum(counts), v[o + nb], v[o + nb + 1], v[o + nb + 2], ex)
+                )
+            families.append(HistogramFamily(name, unit, desc, bounds, hpoints, agg))
+        elif kind == "g":
+            points = []
+            for pi, (key, attrs, start) in enumerate(series):
+                o = base + 2 * pi
+                points.append(NumberPoint(key, attrs, start, v[o]))
+                changed[(name, key)] = v[o + 1]
+            families.append(GaugeFamily(name, unit, desc, points, agg))
+        else:
+            points = [NumberPoint(k, a, s, _number(v[base + i])) for i, (k, a, s) in enumerate(series)]
+            families.append(SumFamily(name, unit, desc, kind == "c", points, agg))
+    return Part(Snapshot(cols.time_ns, families), cols.pid, cols.live, changed)
+
+
+# --------------------------------------------------------------------------- merging files without decoding each
+
+_ZERO, _POS, _NEG = 0, 1, 2  # sentinels appended to every process's values: 0.0, +inf, -inf (a missing series)
+_SENTINELS = [0.0, math.inf, -math.inf]
+
+
+def _getter(indices: Sequence[int]) -> Any:
+    """A C-level gather of ``indices`` from a list, always returning a tuple."""
+    if len(indices) > 1:
+        return operator.itemgetter(*indices)
+    if indices:
+        i = indices[0]
+        return lambda v: (v[i],)
+    return lambda v: ()
+
+
+def _combine(vectors: list[tuple[float, ...]], op: Any) -> list[float]:
+    acc = list(vectors[0])
+    for vec in vectors[1:]:
+        acc = list(map(op, acc, vec))
+    return acc
+
+
+class _FamilyPlan:
+    """How one family of the merged snapshot is computed from the processes' values."""
+
+    def __init__(self, f: tuple[Any, ...]) -> None:
+        self.kind, self.name, self.unit, self.desc, self.agg, self.bounds = f[:6]
+        self.width = f[8]
+        self.sources: list[tuple[int, tuple[Any, ...]]] = []  # (process index, its family)
+        self.series: list[tuple[AttrKey, dict[str, Any], int]] = []
+        self.getters: dict[str, list[tuple[int, Any]]] = {}  # slot kind -> [(process index, gather)]
+        self.pid_series: list[tuple[int, list[tuple[int, AttrKey, dict[str, Any], int]], int]] = []
+
+    def counts_all(self) -> bool:
+        """Counters and histograms summed count every process, exited ones too; the rest only live ones."""
+        return self.agg == "sum" and self.kind in ("c", "h")
+
+    def finish(self, cols: Sequence[Columns]) -> None:
+        if self.agg == "pid":
+            seen: set[AttrKey] = set()  # as merge(): one series per pid and attribute set (the first)
+            for mi, f in self.sources:
+                pid = cols[mi].pid
+                tagged = []
+                for i, (_, attrs, start) in enumerate(f[6]):
+                    a = {k: v for k, v in attrs.items() if k != PID_LABEL}
+                    a[PID_LABEL] = pid
+                    key = tuple(sorted(a.items()))
+                    if key not in seen:
+                        seen.add(key)
+                        tagged.append((i, key, a, start))
+                self.pid_series.append((mi, tagged, f[7]))
+            return
+        index: dict[AttrKey, int] = {}
+        series = self.series
+        for _, f in self.sources:
+            for key, attrs, start in f[6]:
+                j = index.get(key)
+                if j is None:
+                    index[key] = len(series)
+                    series.append((key, attrs, start))
+                elif start < series[j][2]:
+                    series[j] = (key, series[j][1], start)
+        w = self.width
+        for mi, f in self.sources:
+            n = len(cols[mi].values)  # the sentinels follow the values
+            pos = {key: f[7] + i * w for i, (key, _, _) in enumerate(f[6])}
+            slots = [pos.get(key) for key, _, _ in series]
+            if self.kind == "h":
+                nc = len(self.bounds) + 1
+                add: list[int] = []
+                for o in slots:
+                    add += [n + _ZERO] * (nc + 1) if o is None else range(o, o + nc + 1)
+                lo = [n + _POS if o is None else o + nc + 1 for o in slots]
+                hi = [n + _NEG if o is None else o + nc + 2 for o in slots]
+                for kind, idx in (("add", add), ("min", lo), ("max", hi)):
+                    self.getters.setdefault(kind, []).append((mi, _getter(idx)))
+            else:
+                miss = {"max": _NEG, "min": _POS}.get(self.agg, _ZERO)
+                vals = [n + miss if o is None else o for o in slots]
+                self.getters.setdefault("value", []).append((mi, _getter(vals)))
+                if self.kind == "g" and self.agg == "last":
+                    stamps = [n + _NEG if o is None else o + 1 for o in slots]
+                    self.getters.setdefault("stamp", []).append((mi, _getter(stamps)))
+
+    def family(self, vals: list[list[float]], exemplars: dict[tuple[int, int], dict[int, Exemplar]]) -> Family | None:
+        if self.agg == "pid":
+            return self._per_process(vals, exemplars)
+        if not self.series:
+            return None
+        g = self.getters
+        if self.kind == "h":
+            add = _combine([get(vals[mi]) for mi, get in g["add"]], operator.add)
+            lo = _combine([get(vals[mi]) for mi, get in g["min"]], min)
+            hi = _combine([get(vals[mi]) for mi, get in g["max"]], max)
+            nc = len(self.bounds) + 1
+            hpoints = []
+            for j, (key, attrs, start) in enumerate(self.series):
+                o = j * (nc + 1)
+                counts = list(map(int, add[o : o + nc]))
+                hpoints.append(
+                    _new(
+                        HistogramPoint,
+                        (key, attrs, start, counts, sum(counts), add[o + nc], lo[j], hi[j], exemplars.get((-1, j), {})),
+                    )
+                )
+            return HistogramFamily(self.name, self.unit, self.desc, self.bounds, hpoints, self.agg)
+        vectors = [get(vals[mi]) for mi, get in g["value"]]
+        if self.agg == "last":
+            stamps = [get(vals[mi]) for mi, get in g["stamp"]]
+            merged = []
+            for j in range(len(self.series)):
+                best, bt = 0.0, -math.inf
+                for vec, st in zip(vectors, stamps, strict=True):
+                    if st[j] >= bt and st[j] != -math.inf:
+                        best, bt = vec[j], st[j]
+                merged.append(best)
+        else:
+            merged = _combine(vectors, {"max": max, "min": min}.get(self.agg, operator.add))
+        if self.kind == "g":
+            points = [_new(NumberPoint, (k, a, s, v)) for (k, a, s), v in zip(self.series, merged, strict=True)]
+            return GaugeFamily(self.name, self.unit, self.desc, points, self.agg)
+        points = [_new(NumberPoint, (k, a, s, _number(v))) for (k, a, s), v in zip(self.series, merged, strict=True)]
+        return SumFamily(self.name, self.unit, self.desc, self.kind == "c", points, self.agg)
+
+    def _per_process(self, vals: list[list[float]], exemplars: Any) -> Family | None:
+        if self.kind == "h":
+            nc = len(self.bounds) + 1
+            hpoints = []
+            for mi, tagged, base in self.pid_series:
+                v = vals[mi]
+                for i, key, attrs, start in tagged:
+                    o = base + i * self.width
+                    counts = list(map(int, v[o : o + nc]))
+                    hpoints.append(
+                        _new(
+                            HistogramPoint,
+                            (key, attrs, start, counts, sum(counts), v[o + nc], v[o + nc + 1], v[o + nc + 2], {}),
+                        )
+                    )
+            if not hpoints:
+                return None
+            return HistogramFamily(self.name, self.unit, self.desc, self.bounds, hpoints, self.agg)
+        points = []
+        conv = _number if self.kind != "g" else float
+        for mi, tagged, base in self.pid_series:
+            v = vals[mi]
+            points += [_new(NumberPoint, (k, a, s, conv(v[base + i * self.width]))) for i, k, a, s in tagged]
+        if not points:
+            return None
+        if self.kind == "g":
+            return GaugeFamily(self.name, self.unit, self.desc, points, self.agg)
+        return SumFamily(self.name, self.unit, self.desc, self.kind == "c", points, self.agg)
+
+
+class _Plan:
+    def __init__(self, cols: Sequence[Columns], names: Collection[str] | None) -> None:
+        self.layouts = [c.layout for c in cols]
+        self.live = [c.live for c in cols]
+        self.families: dict[str, _FamilyPlan] = {}
+        self.where: dict[tuple[int, int], tuple[_FamilyPlan, dict[AttrKey, int] | None]] = {}
+        for mi, c in enumerate(cols):
+            for fi, f in enumerate(c.layout.families):
+                name = f[1]
+                if names is not None and name not in names:
+                    continue
+                plan = self.families.get(name)
+                if plan is None:
+                    plan = self.families[name] = _FamilyPlan(f)
+                if f[0] != plan.kind or (plan.kind == "h" and f[5] != plan.bounds):
+                    warn_once(
+                        f"merge:shape:{name}",
+                        "merging %r: a process has it as another kind or with other bucket bounds; left out",
+                        name,
+                    )
+                    continue
+                if c.live or plan.counts_all():
+                    plan.sources.append((mi, f))
+                    self.where[(mi, fi)] = (plan, None)
+        for plan in self.families.values():
+            plan.finish(cols)
+            if plan.kind == "h" and plan.agg != "pid":
+                index = {key: j for j, (key, _, _) in enumerate(plan.series)}
+                for key_mi_fi, (fp, _) in list(self.where.items()):
+                    if fp is plan:
+                        self.where[key_mi_fi] = (plan, index)
+
+    def matches(self, cols: Sequence[Columns]) -> bool:
+        return len(cols) == len(self.layouts) and all(
+            c.layout is lay and c.live == live for c, lay, live in zip(cols, self.layouts, self.live, strict=True)
+        )
+
+
+class Merger:
+    """Merges the files of several processes into one snapshot, as :func:`~tradeobs_agent.metrics.snapshot.merge`
+    would merge their decoded snapshots, but from their value arrays: a plan (which slots of which process make
+    which merged series) is built once per set of layouts, then each merge is a few C-level gathers and maps per
+    family, and one point object per merged series."""
+
+    def __init__(self) -> None:
+        self._plans: dict[Any, _Plan] = {}
+
+    def merge(self, cols: Sequence[Columns], names: Collection[str] | None = None) -> Snapshot:
+        key = (tuple(id(c.layout) for c in cols), tuple(c.live for c in cols), frozenset(names) if names else None)
+        plan = self._plans.get(key)
+        if plan is None or not plan.matches(cols):
+            if len(self._plans) >= 8:
+                self._plans.clear()
+            plan = self._plans[key] = _Plan(cols, names)
+        vals = [c.values + _SENTINELS for c in cols]
+        exemplars: dict[str, dict[tuple[int, int], dict[int, Exemplar]]] = {}
+        for mi, c in enumerate(cols):
+            for fi, pi, bucket, e in c.exemplars:
+                hit = plan.where.get((mi, fi))
+                index = hit[1] if hit is not None else None
+                if hit is None or index is None:
+                    continue
+                fam = hit[0]
+                j = index.get(c.layout.families[fi][6][pi][0])
+                if j is None:
+                    continue
+                slot = exemplars.setdefault(fam.name, {}).setdefault((-1, j), {})
+                old = slot.get(bucket)
+                if old is None or e.time_ns >= old.time_ns:
+                    slot[bucket] = e
+        families = []
+        for fam in plan.families.values():
+            f = fam.family(vals, exemplars.get(fam.name, {}))
+            if f is not None:
+                families.append(f)
+        return Snapshot(max((c.time_ns for c in cols), default=0), families)

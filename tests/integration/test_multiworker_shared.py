@@ -1,0 +1,386 @@
+"""One service, many processes: real uvicorn and gunicorn with 4 workers share one endpoint and one live view.
+
+The demo app factory runs in each worker (``uvicorn --workers 4 --factory tradeobs_agent.demo:create_app`` and
+``gunicorn -w 4 -k uvicorn_worker.UvicornWorker 'tradeobs_agent.demo:create_app()'``), with no collector (the
+embedded default). Orders go through the demo's HTTP API, so the kernel spreads them over the workers; the
+tests then check, against the real servers:
+
+* ``/metrics`` (served by the group's leader) counts every order exactly, whichever worker took it;
+* a worker killed with SIGKILL is replaced by its server, and the totals never go down; new orders add up;
+* the live stream from one worker shows the orders placed through the others, each exactly once;
+* a ``Last-Event-ID`` from one worker resumes on another connection (another worker) without a reset;
+* killing the leader (the process that serves ``/metrics`` and produces the frames): another worker takes
+  over within seconds, ``/metrics`` is back with the same totals, and stream clients recover (a ``reset``,
+  then frames again).
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .procs import ManagedProcess, free_port, wait_for
+
+SERVERS = ("uvicorn", "gunicorn")
+WORKERS = 4
+
+
+# --------------------------------------------------------------------------- the service under test
+
+
+class Service:
+    def __init__(self, proc: ManagedProcess, port: int, metrics_port: int) -> None:
+        self.proc, self.port, self.metrics_port = proc, port, metrics_port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def order(self) -> dict[str, Any]:
+        """One market order of 1 through ``POST /api/orders`` on a new connection (any worker may take it)."""
+        req = urllib.request.Request(
+            f"{self.base}/api/orders", data=b'{"qty": 1}', headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 202
+            body: dict[str, Any] = json.loads(r.read())
+        return body
+
+    def orders(self, n: int) -> list[str]:
+        ids = []
+        for _ in range(n):
+            ids.append(self.order()["order_id"])
+        return ids
+
+    def metrics(self) -> str | None:
+        """The shared endpoint's text, or None while no leader serves it (a takeover)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
+                return str(r.read().decode())
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None
+
+    def total(self, name: str = "trading_orders_submitted_total") -> float | None:
+        text = self.metrics()
+        if text is None:
+            return None
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+    def exemplar_traces(self) -> set[str]:
+        """Trace ids of the exemplars on the shared endpoint's histogram buckets (an OpenMetrics scrape)."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.metrics_port}/metrics",
+            headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+        return {line.split('trace_id="')[1].split('"')[0] for line in text.splitlines() if ' # {trace_id="' in line}
+
+    @staticmethod
+    def traced(tmp_path: Path) -> set[str]:
+        """Trace ids in the order trace files the workers wrote (OTLP/JSON lines; no collector)."""
+        ids: set[str] = set()
+        for f in (tmp_path / "logs").rglob("traces*.jsonl"):
+            for line in f.read_text(errors="replace").splitlines():
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue  # a line being written
+                for rs in doc.get("resourceSpans", []):
+                    for ss in rs.get("scopeSpans", []):
+                        ids.update(sp["traceId"] for sp in ss.get("spans", []))
+        return ids
+
+    def worker_pids(self) -> set[int]:
+        """Workers that published a snapshot, from their per-process self-metrics (label ``pid``)."""
+        text = self.metrics() or ""
+        pids = set()
+        for line in text.splitlines():
+            if line.startswith("tradeobs_agent_queue_capacity{") and 'queue="trading"' in line:
+                pids.add(int(line.split('pid="')[1].split('"')[0]))
+        return pids
+
+    def leader(self) -> int:
+        """The worker that leads the group: it serves /metrics and produces the live frames."""
+        for line in (self.metrics() or "").splitlines():
+            if line.startswith("tradeobs_agent_workers_leader{") and line.endswith(" 1.0"):
+                return int(line.split('pid="')[1].split('"')[0])
+        return 0
+
+    def history_orders(self) -> list[str]:
+        with urllib.request.urlopen(f"{self.base}/telemetry/history", timeout=10) as r:
+            events = json.loads(r.read())["events"]
+        return [e["order_id"] for e in events if e["kind"] == "order"]
+
+    def snapshot(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base}/telemetry/snapshot", timeout=10) as r:
+            data: dict[str, Any] = json.loads(r.read())
+        return data
+
+
+def _pid_of(order_id: str) -> int:
+    return int(order_id.split("-")[1])  # the demo's ids: demo-<pid>-<seq>
+
+
+@contextmanager
+def service(server: str, tmp_path: Path) -> Iterator[Service]:
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "TRADEOBS_SERVICE_NAME": "workers-shared",
+        "TRADEOBS_OTLP_ENABLED": "false",  # the embedded default: no collector
+        "TRADEOBS_PROMETHEUS_PORT": str(metrics_port),
+        "TRADEOBS_MULTIPROCESS_DIR": str(tmp_path),
+        "TRADEOBS_LOG_DIR": str(tmp_path / "logs"),
+        "TRADEOBS_DEMO_SYMBOLS": "4",
+        "TRADEOBS_DEMO_TICK_HZ": "5",
+        "TRADEOBS_DEMO_ORDERS_HZ": "0",  # only the orders the test places
+        "PYTHONUNBUFFERED": "1",
+    }
+    if server == "uvicorn":
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "tradeobs_agent.demo:create_app"]
+        argv += ["--workers", str(WORKERS), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    else:
+        argv = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "uvicorn_worker.UvicornWorker"]
+        argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "tradeobs_agent.demo:create_app()"]
+    proc = ManagedProcess(server, argv, env, tmp_path)
+    svc = Service(proc, port, metrics_port)
+    try:
+        # Every worker has joined (its self-metrics are on the shared endpoint) and the HTTP port answers.
+        wait_for(lambda: len(svc.worker_pids()) == WORKERS, f"{WORKERS} {server} workers in /metrics", procs=(proc,))
+        wait_for(lambda: _ready(svc), f"{server} serving HTTP", procs=(proc,))
+        yield svc
+    finally:
+        proc.stop()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything of the server's session still there (it was ours)
+        except ProcessLookupError:
+            pass
+    text = proc.log_path.read_text(errors="replace") if proc.log_path.exists() else ""
+    assert "Traceback" not in text, text[-4000:]
+    assert "internal error" not in text, text[-4000:]
+
+
+def _ready(svc: Service) -> bool:
+    try:
+        with urllib.request.urlopen(f"{svc.base}/healthz", timeout=5) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# --------------------------------------------------------------------------- an SSE client
+
+
+class Sse:
+    """A live-stream client on its own thread: every event it reads, in order, with the serving worker's pid."""
+
+    def __init__(self, svc: Service, last_event_id: str | None = None) -> None:
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        self.conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=30)
+        self.conn.request("GET", "/telemetry/stream", headers=headers)
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200
+        self.pid = 0
+        self.events: list[dict[str, Any]] = []
+        self.q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        ev: dict[str, Any] = {}
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                line = line.rstrip(b"\r\n")
+                if not line:
+                    if ev:
+                        self.events.append(ev)
+                        self.q.put(ev)
+                    ev = {}
+                    continue
+                field, _, value = line.decode().partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    ev["data"] = json.loads(value)
+                elif field:
+                    ev[field] = value
+                elif value.startswith("tradeobs live ") and " pid " in value:
+                    self.pid = int(value.rsplit(" ", 1)[1])
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            pass  # the connection ended (or was closed by the test: http.client drops its file then)
+        self.q.put(None)  # the stream ended
+
+    def wait(self, cond: Callable[[list[dict[str, Any]]], bool], what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond(self.events):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out waiting for {what}; last events: {self.events[-5:]}")
+            try:
+                if self.q.get(timeout=min(left, 0.5)) is None and not cond(self.events):
+                    raise AssertionError(f"the stream ended while waiting for {what}")
+            except queue.Empty:
+                pass
+
+    def order_ids(self) -> list[str]:
+        return [
+            e["data"]["order_id"] for e in self.events if e.get("event") == "event" and e["data"]["kind"] == "order"
+        ]
+
+    def last_id(self) -> str:
+        return [e["id"] for e in self.events if "id" in e][-1]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _stream_on_another_worker(svc: Service, pid: int, last_event_id: str | None = None) -> Sse:
+    """A stream that lands on a worker other than ``pid`` (connections are spread by the kernel: try again)."""
+    for _ in range(60):
+        s = Sse(svc, last_event_id)
+        wait_for(lambda s=s: s.pid or s.events, "the stream's first bytes")
+        if s.pid and s.pid != pid:
+            return s
+        s.close()
+    raise AssertionError(f"every stream landed on worker {pid}")
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", SERVERS)
+def test_totals_exact_over_workers_and_never_down_when_a_worker_is_killed(server: str, tmp_path: Path) -> None:
+    with service(server, tmp_path) as svc:
+        placed = svc.orders(120)
+        by_worker = {_pid_of(o) for o in placed}
+        assert len(by_worker) >= 2, f"the kernel gave every order to one worker: {by_worker}"
+        seen: list[float] = []
+
+        def exact(n: int) -> bool:
+            total = svc.total()
+            if total is not None:
+                seen.append(total)
+            return total == n
+
+        wait_for(lambda: exact(120), "120 orders on /metrics")
+        # Histograms sum too: one submit->ack latency per acknowledged order, from every worker.
+        acks = svc.total("trading_orders_acknowledged_total")
+        assert acks is not None and acks > 0
+        # Exemplars on the merged endpoint still name real traces: each is in some worker's order traces.
+        exemplars = svc.exemplar_traces()
+        assert exemplars, "no exemplar on the shared endpoint"
+        wait_for(lambda: exemplars <= svc.traced(tmp_path), "every exemplar's trace in the workers' trace files")
+
+        # SIGKILL a worker that is not the leader; its server replaces it; its counts stay.
+        leader = svc.leader()
+        assert leader in svc.worker_pids()
+        victim = next(p for p in sorted(svc.worker_pids()) if p != leader)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in svc.worker_pids() and len(svc.worker_pids()) == WORKERS, "a replacement")
+        for _ in range(5):
+            exact(120)
+        placed += svc.orders(40)
+        wait_for(lambda: exact(160), "160 orders on /metrics after the replacement")
+
+        # SIGKILL the leader: another worker serves /metrics within seconds, with the same totals.
+        os.kill(leader, signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_for(lambda: svc.leader() not in (0, leader), "a new leader serving /metrics")
+        takeover = time.monotonic() - t0
+        wait_for(lambda: exact(160), "160 orders after the leader died")
+        placed += svc.orders(20)
+        wait_for(lambda: exact(180), "180 orders with the new leader")
+        assert all(b >= a for a, b in itertools.pairwise(seen)), f"a total went down: {seen}"
+        assert max(seen) == 180 and len(placed) == 180
+        print(
+            f"{server}: orders through workers {sorted(by_worker)}; {len(exemplars)} exemplar traces found in the "
+            f"workers' trace files; /metrics back {takeover:.2f}s after SIGKILL"
+        )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", SERVERS)
+def test_one_live_view_resumes_across_workers_and_survives_the_leader(server: str, tmp_path: Path) -> None:
+    with service(server, tmp_path) as svc:
+        a = Sse(svc)
+        a.wait(lambda evs: any(e.get("event") == "frame" for e in evs), "a first frame")
+        assert a.pid, "the stream names the worker that serves it"
+        placed = svc.orders(60)
+        others = [o for o in placed if _pid_of(o) != a.pid]
+        assert others, f"every order went to the stream's own worker {a.pid}"
+        # The stream from worker a.pid shows every order, those placed through the other workers included,
+        # each exactly once, and its frames count them all.
+        a.wait(lambda evs: set(placed) <= set(a.order_ids()), "every order on the stream")
+        assert sorted(a.order_ids()) == sorted(placed)
+        a.wait(
+            lambda evs: any(
+                e.get("event") == "frame"
+                and e["data"]["type"] == "full"
+                and sum(s.get("ord", 0) for s in e["data"]["symbols"].values()) == 60
+                for e in evs
+            ),
+            "a full frame counting the 60 orders",
+            timeout=15,
+        )
+        last = a.last_id()
+        a.close()
+
+        # Missed events resume on another connection, served by another worker, without a reset: once the
+        # group has them (any worker's /history lists them), the catch-up replays them before its full frame.
+        missed = svc.orders(10)
+        wait_for(lambda: set(missed) <= set(svc.history_orders()), "the missed orders in the group's event ring")
+        b = _stream_on_another_worker(svc, a.pid, last)
+        b.wait(lambda evs: any(e.get("event") == "frame" for e in evs), "the catch-up's full frame")
+        first_frame = next(i for i, e in enumerate(b.events) if e.get("event") == "frame")
+        replayed = [
+            e["data"]["order_id"]
+            for e in b.events[:first_frame]
+            if e.get("event") == "event" and e["data"]["kind"] == "order"
+        ]
+        assert not any(e.get("event") == "reset" for e in b.events), b.events[:5]
+        # Each missed order exactly once: replayed from the ring before the full frame, or (one that reached
+        # this worker a moment after the connection: each worker gets the group's events from the leader)
+        # right after it.
+        assert set(replayed) <= set(missed), (replayed, missed)
+        b.wait(lambda evs: set(missed) <= set(b.order_ids()), "every missed order on the resumed stream")
+        assert sorted(o for o in b.order_ids() if o in set(missed)) == sorted(missed), (b.order_ids(), missed)
+        assert not any(e.get("event") == "reset" for e in b.events), b.events[:5]
+
+        # Kill the leader. A client of a surviving worker gets a reset (the new leader's boot), then frames.
+        leader = svc.leader()
+        assert leader == svc.snapshot()["system"]["pid"]  # the frames are the leader's
+        if b.pid == leader:
+            b.close()
+            b = _stream_on_another_worker(svc, leader)
+        n = len(b.events)
+        os.kill(leader, signal.SIGKILL)
+        b.wait(lambda evs: any(e.get("event") == "reset" for e in evs[n:]), "a reset after the takeover", 20)
+        r = next(i for i in range(n, len(b.events)) if b.events[i].get("event") == "reset")
+        b.wait(lambda evs: sum(e.get("event") == "frame" for e in evs[r:]) >= 5, "frames from the new leader", 20)
+        # ... and a client that reconnects with an id from the dead leader's boot recovers the same way.
+        c = Sse(svc, b.events[r - 1].get("id", last))
+        c.wait(lambda evs: sum(e.get("event") == "frame" for e in evs) >= 3, "frames after reconnecting", 20)
+        got = [e for e in c.events if "event" in e]
+        assert got[0]["event"] == "reset" and got[1]["event"] == "frame" and got[1]["data"]["type"] == "full", got[:2]
+        more = svc.orders(5)
+        b.wait(lambda evs: set(more) <= set(b.order_ids()), "new orders on the recovered stream")
+        b.close()
+        c.close()

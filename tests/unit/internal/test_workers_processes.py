@@ -1,0 +1,91 @@
+"""Multi-process mode with real processes: fork and multiprocessing children that call init(), a process that
+forks after init(), and a worker that cannot join (it serves alone and says so once)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tradeobs_agent
+from tests._util import free_port, prom_samples
+from tradeobs_agent import LogOptions, PrometheusOptions
+
+SCRIPT = Path(__file__).with_name("workers_script.py")
+pytestmark = pytest.mark.integration
+
+
+def _run(scenario: str, tmp_path: Path) -> dict[str, object]:
+    port = free_port()
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), scenario, str(port), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "internal error" not in out.stderr, out.stderr
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("scenario", ["mp-fork", "mp-spawn", "os-fork"])
+def test_children_that_call_init_share_one_endpoint(scenario: str, tmp_path: Path) -> None:
+    got = _run(scenario, tmp_path)
+    assert got["total"] == 6  # 1 + 2 + 3, one endpoint for the three children
+    assert got["leaders"] == 1 and got["pids"] == got["children"]
+    assert got["exitcodes"] == [0, 0, 0]
+
+
+def test_a_process_that_forks_after_init_counts_each_order_once(tmp_path: Path) -> None:
+    got = _run("init-then-fork", tmp_path)
+    assert got["total"] == 25  # the parent's 5 and each child's own 10: the inherited 5 is not counted again
+    assert got["parent_leads"] is True  # it already served the endpoint: it leads
+    assert got["after"]["total"] == 25  # type: ignore[index]
+    assert got["exitcodes"] == [0, 0]
+
+
+def test_a_worker_that_cannot_join_serves_alone_and_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared"
+    (shared / f"tradeobs-{os.getuid()}").mkdir(parents=True)
+    os.chmod(shared / f"tradeobs-{os.getuid()}", 0o777)  # others could plant files: not trusted
+    monkeypatch.setenv("TRADEOBS_MULTIPROCESS", "on")
+    monkeypatch.setenv("TRADEOBS_MULTIPROCESS_DIR", str(shared))
+    port = free_port()
+    with caplog.at_level(logging.WARNING, "tradeobs"):
+        agent = tradeobs_agent.init(
+            service_name="alone",
+            otlp=False,
+            live=False,
+            logs=LogOptions(dir=""),
+            prometheus=PrometheusOptions(host="127.0.0.1", port=port),
+        )
+        tradeobs_agent.counter("orders").bind().add(3)
+        assert agent.group is None and agent.prometheus is not None
+        assert prom_samples(f"http://127.0.0.1:{port}/metrics")["orders_total"][0].value == 3
+        r, w = os.pipe()
+        pid = os.fork()  # a fork after init() tries to form a group in the same directory: said once more?
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w)
+    said = [r for r in caplog.records if "cannot join" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    assert "open to other users" in said[0].getMessage() and "TRADEOBS_MULTIPROCESS_DIR" in said[0].getMessage()
+
+
+def test_a_single_process_has_no_group_and_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEOBS_MULTIPROCESS_DIR", str(tmp_path))
+    agent = tradeobs_agent.init(service_name="one", otlp=False, live=False, logs=LogOptions(dir=""), prometheus=False)
+    tradeobs_agent.counter("orders").bind().add(1)
+    assert agent.group is None
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,187 @@
+"""_internal/workers/store.py: the shared directory is trusted only when it is ours; crashed runs are cleaned."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tradeobs_agent._internal.workers.detect import GroupKey, process_start
+from tradeobs_agent._internal.workers.store import JoinError, Store
+from tradeobs_agent.metrics import Registry
+from tradeobs_agent.metrics.wire import PartWriter
+
+
+def _key(pid: int | None = None) -> GroupKey:
+    pid = os.getpid() if pid is None else pid
+    return GroupKey("setting", pid, process_start(pid))
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _counted(n: int) -> Registry:
+    reg = Registry()
+    reg.counter("orders").bind(side="buy").add(n)
+    reg.gauge("pos", aggregation="sum").bind(symbol="X").set(n)
+    reg.self_metrics.exports_failed.add(1, {"exporter": "otlp"})
+    return reg
+
+
+def _orders(store: Store) -> float:
+    return sum(p.value for p in store.read_merged().numbers("orders"))
+
+
+def test_members_publish_and_one_reads_them_all(tmp_path: Path) -> None:
+    a = Store.open(str(tmp_path), _key(), "svc")
+    b = Store.open(str(tmp_path), _key(), "svc")  # another member (its own locks), same directory
+    try:
+        assert a.path == b.path and a.member != b.member
+        a.publish(_counted(2).snapshot())
+        b.publish(_counted(3).snapshot())
+        assert _orders(a) == 5 and _orders(b) == 5
+        assert {p.attributes["pid"] for p in a.read_merged().numbers("tradeobs.agent.exports.failed")} == {os.getpid()}
+        assert a.live_members() == 2
+        assert not a.publish(_counted(2).snapshot(), force=False)  # nothing changed: not written again
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_exited_members_counters_are_folded_once_and_its_gauges_end(tmp_path: Path) -> None:
+    a = Store.open(str(tmp_path), _key(), "svc")
+    b = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        assert a.try_lead() and not b.try_lead()
+        a.publish(_counted(2).snapshot())
+        b.publish(_counted(3).snapshot())
+        b.close()  # b's process exits (its lock goes with it)
+        assert _orders(a) == 5  # still counted from its file, before any fold
+        assert a.fold_exited() == [b.member]
+        assert not (a.path / f"m-{b.member}.part").exists() and not (a.path / f"m-{b.member}.lock").exists()
+        merged = a.read_merged()
+        assert _orders(a) == 5
+        assert [p.value for p in merged.numbers("pos")] == [2]  # b's position ended with it
+        assert a.fold_exited() == []
+        # A fold that stopped after writing retired.part but before removing the member's file:
+        # the member's id is in retired.part, so its file is never counted twice, and the next fold removes it.
+        c = Store.open(str(tmp_path), _key(), "svc")
+        c.publish(_counted(4).snapshot())
+        c.close()
+        data = (a.path / f"m-{c.member}.part").read_bytes()
+        a.fold_exited()
+        (a.path / f"m-{c.member}.part").write_bytes(data)
+        assert _orders(a) == 9
+        assert a.fold_exited() == [c.member] and _orders(a) == 9
+    finally:
+        a.close()
+
+
+def test_a_corrupt_snapshot_is_left_out_said_once_and_removed_when_its_member_is_gone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        a.try_lead()
+        a.publish(_counted(2).snapshot())
+        (a.path / "m-999999-deadbeef.part").write_bytes(b"TOBS" + os.urandom(200))
+        (a.path / "m-999999-deadbeef.lock").write_bytes(b"")
+        good = PartWriter(7).encode(_counted(50).snapshot())
+        (a.path / "m-999998-cafecafe.part").write_bytes(good[:-10])  # torn
+        with caplog.at_level(logging.WARNING, "tradeobs"):
+            assert _orders(a) == 2
+            assert _orders(a) == 2
+        assert a.corrupt == 2
+        assert caplog.text.count("is corrupt") == 2  # once per file, not per read
+        assert sorted(a.fold_exited()) == ["999998-cafecafe", "999999-deadbeef"]
+        assert sorted(p.name for p in a.path.iterdir() if p.name.startswith("m-")) == [
+            f"m-{a.member}.lock",
+            f"m-{a.member}.part",
+        ]
+    finally:
+        a.close()
+
+
+def test_a_stale_socket_or_temporary_files_are_replaced_by_the_leader(tmp_path: Path) -> None:
+    a = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(a.socket_path)  # a leader that died leaves its socket behind
+        s.close()
+        (a.path / ".m-x.part.999999.tmp").write_bytes(b"half")  # written by a process that is gone
+        (a.path / "unexpected").mkdir()
+        assert a.try_lead()
+        a.remove_socket()
+        assert not os.path.exists(a.socket_path)
+        a.publish(_counted(1).snapshot())
+        b = Store.open(str(tmp_path), _key(), "svc")
+        b.publish(_counted(1).snapshot())
+        b.close()
+        a.fold_exited()
+        assert not (a.path / ".m-x.part.999999.tmp").exists() and not (a.path / "unexpected").exists()
+    finally:
+        a.close()
+
+
+def test_a_crashed_runs_group_is_removed_a_live_one_kept(tmp_path: Path) -> None:
+    dead = Store.open(str(tmp_path), _key(_dead_pid()), "old")  # its starting process is gone
+    dead.publish(_counted(1).snapshot())
+    dead.close()  # ... and so are its members
+    alive = Store.open(str(tmp_path), _key(_dead_pid()), "other")  # gone too, but a member still runs
+    garbage = tmp_path / f"tradeobs-{os.getuid()}" / "g-0000000000000000"
+    garbage.mkdir()
+    (garbage / "key.json").write_bytes(b"{not json")
+    try:
+        fresh = Store.open(str(tmp_path), _key(), "new")
+        try:
+            assert not dead.path.exists() and not garbage.exists()
+            assert alive.path.exists()
+        finally:
+            fresh.close()
+    finally:
+        alive.close()
+
+
+@pytest.mark.parametrize("problem", ["open to others", "a symlink", "a file", "another owner"])
+def test_a_directory_that_is_not_ours_is_never_trusted(tmp_path: Path, problem: str) -> None:
+    root = tmp_path / f"tradeobs-{os.getuid()}"
+    if problem == "open to others":
+        root.mkdir(mode=0o700)
+        os.chmod(root, 0o777)
+        match = "open to other users"
+    elif problem == "a symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        root.symlink_to(tmp_path / "elsewhere")
+        match = "not a directory"
+    elif problem == "a file":
+        root.write_bytes(b"")
+        match = "not a directory"
+    else:
+        if os.getuid() != 0:
+            pytest.fail("this case needs root to give the directory to another user; run it as root (CI does)")
+        root.mkdir(mode=0o700)
+        os.chown(root, 12345, 12345)
+        match = "belongs to uid 12345"
+    with pytest.raises(JoinError, match=match):
+        Store.open(str(tmp_path), _key(), "svc")
+
+
+def test_key_file_names_the_group(tmp_path: Path) -> None:
+    a = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        key = orjson.loads((a.path / "key.json").read_bytes())
+        assert key == {"service": "svc", "pid": os.getpid(), "start": process_start(os.getpid()), "kind": "setting"}
+        other = Store.open(str(tmp_path), _key(), "another-service")
+        assert other.path != a.path
+        other.close()
+    finally:
+        a.close()

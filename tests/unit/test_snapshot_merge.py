@@ -1,0 +1,285 @@
+"""metrics.snapshot.merge / subtract and metrics.wire: the processes of one service combined, and their bytes."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeobs_agent.metrics import Part, Registry, Snapshot, merge
+from tradeobs_agent.metrics.snapshot import Exemplar, subtract
+from tradeobs_agent.metrics.wire import HEADER_SIZE, CorruptPart, PartReader, PartWriter, to_part
+from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
+
+
+def _value(snap, name: str, **attrs):  # type: ignore[no-untyped-def]
+    for p in snap.numbers(name):
+        if all(p.attributes.get(k) == v for k, v in attrs.items()):
+            return p.value
+    return None
+
+
+def test_counters_and_histograms_sum_over_every_process_including_exited_ones() -> None:
+    a, b = Registry(), Registry()
+    for reg, n in ((a, 2), (b, 3)):
+        reg.counter("orders").bind(side="buy").add(n)
+        h = reg.histogram("lat", "s").bind(symbol="X")
+        for _ in range(n):
+            h.record(0.002)
+    merged = merge([Part(a.snapshot(), 11, live=True), Part(b.snapshot(), 12, live=False)])
+    assert _value(merged, "orders", side="buy") == 5
+    hist = merged.histogram("lat")
+    assert hist is not None and hist.points[0].observed == 5 and hist.points[0].sum == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "expected"),
+    [("sum", 30.0), ("max", 20.0), ("min", 10.0), ("last", 10.0)],
+)
+def test_gauges_combine_live_processes_by_their_declared_aggregation(aggregation: str, expected: float) -> None:
+    regs = [Registry() for _ in range(3)]
+    for reg, v in zip(regs, (10.0, 20.0, 99.0), strict=True):
+        reg.gauge("px", aggregation=aggregation).bind(symbol="X").set(v)  # type: ignore[arg-type]
+    parts = [
+        Part(regs[0].snapshot(), 1, True, {("px", (("symbol", "X"),)): 200.0}),  # set most recently
+        Part(regs[1].snapshot(), 2, True, {("px", (("symbol", "X"),)): 100.0}),
+        Part(regs[2].snapshot(), 3, False, {("px", (("symbol", "X"),)): 300.0}),  # exited: its gauge ended with it
+    ]
+    assert _value(merge(parts), "px", symbol="X") == expected
+
+
+def test_pid_families_keep_each_live_process_with_a_pid_label_and_drop_exited_ones() -> None:
+    regs = [Registry() for _ in range(3)]
+    for i, reg in enumerate(regs):
+        reg.self_metrics.exports_failed.add(i + 1, {"exporter": "otlp"})
+        reg.gauge("g").bind().set(i)  # a gauge declares nothing: per process
+    merged = merge([Part(r.snapshot(), 100 + i, live=i < 2) for i, r in enumerate(regs)])
+    failed = {p.attributes["pid"]: p.value for p in merged.numbers("tradeobs.agent.exports.failed")}
+    assert failed == {100: 1, 101: 2}
+    assert {p.attributes["pid"] for p in merged.numbers("g")} == {100, 101}
+    assert all(p.key == tuple(sorted(p.attributes.items())) for p in merged.numbers("g"))
+
+
+def test_updown_counters_count_live_processes_only() -> None:
+    a, b = Registry(), Registry()
+    a.updown_counter("open").bind().add(3)
+    b.updown_counter("open").bind().add(4)
+    assert _value(merge([Part(a.snapshot(), 1, True), Part(b.snapshot(), 2, False)]), "open") == 3
+
+
+def test_exemplars_keep_the_latest_per_bucket_and_point_at_their_trace() -> None:
+    a, b = Registry(), Registry()
+    a.histogram("lat", "s").bind().record(0.002)
+    b.histogram("lat", "s").bind().record(0.002)
+    sa, sb = a.snapshot(), b.snapshot()
+    pa, pb = sa.histogram("lat").points[0], sb.histogram("lat").points[0]  # type: ignore[union-attr]
+    bucket = next(i for i, c in enumerate(pa.counts) if c)
+    old, new = Exemplar(0.002, 1000, 0xAA, 0x1), Exemplar(0.002, 2000, 0xBB, 0x2)
+    parts = [
+        Part(Snapshot(sa.time_ns, [sa.families[0]._replace(points=[pa._replace(exemplars={bucket: old})])]), 1, True),
+        Part(Snapshot(sb.time_ns, [sb.families[0]._replace(points=[pb._replace(exemplars={bucket: new})])]), 2, True),
+    ]
+    assert merge(parts).histogram("lat").points[0].exemplars == {bucket: new}  # type: ignore[union-attr]
+
+
+def test_a_process_with_other_bounds_is_left_out_of_that_histogram() -> None:
+    a, b = Registry(), Registry()
+    a.histogram("h", bounds=[1.0, 2.0]).bind().record(1.5)
+    b.histogram("h", bounds=[5.0]).bind().record(1.5)
+    hist = merge([Part(a.snapshot(), 1, True), Part(b.snapshot(), 2, True)]).histogram("h")
+    assert hist is not None and hist.bounds == (1.0, 2.0) and hist.points[0].observed == 1
+
+
+def test_merge_only_names_given() -> None:
+    a = Registry()
+    a.counter("x").bind().add(1)
+    a.counter("y").bind().add(1)
+    assert [f.name for f in merge([Part(a.snapshot(), 1, True)], {"y"}).families] == ["y"]
+
+
+def test_subtract_leaves_what_a_forked_child_counted_itself() -> None:
+    reg = Registry()
+    c, h, g = reg.counter("c").bind(), reg.histogram("h").bind(), reg.gauge("g").bind()
+    c.add(5)
+    h.record(3)
+    g.set(7)
+    base = reg.snapshot()
+    c.add(2)
+    h.record(4)
+    own = subtract(reg.snapshot(), base)
+    assert _value(own, "c") == 2 and _value(own, "g") == 7
+    hp = own.histogram("h").points[0]  # type: ignore[union-attr]
+    assert hp.observed == 1 and hp.sum == 4
+
+
+def test_every_trading_gauge_declares_how_workers_combine_it() -> None:
+    inst = TradingInstruments(Registry())
+    for spec in SPECS:
+        got = getattr(inst, spec.attr).aggregation
+        assert got == spec.aggregation and (spec.kind == "gauge" or got == "sum"), spec.name
+    assert {s.aggregation for s in SPECS if s.kind == "gauge"} == {"sum", "max", "last"}
+
+
+def test_aggregation_is_checked_and_the_first_declaration_stays(caplog: pytest.LogCaptureFixture) -> None:
+    reg = Registry()
+    with pytest.raises(ValueError, match="aggregation='max' is not one of 'sum', 'pid'"):
+        reg.counter("c", aggregation="max")  # type: ignore[arg-type]
+    assert reg.get("c") is None
+    g = reg.gauge("g")
+    assert g.aggregation == "pid"
+    assert reg.gauge("g", aggregation="sum").aggregation == "sum"  # created with the default, then declared
+    assert reg.gauge("g", aggregation="max").aggregation == "sum"
+    assert "declared with aggregation='sum'" in caplog.text
+
+
+# --------------------------------------------------------------------------- wire
+
+
+def _filled() -> Registry:
+    reg = Registry()
+    reg.counter("orders", "{order}", "Orders").bind(side="buy", n=3, ok=True, x=1.5).add(7)
+    reg.updown_counter("open").bind().add(-2)
+    reg.gauge("px", aggregation="last").bind(symbol="A").set(101.25)
+    h = reg.histogram("lat", "s", "Latency").bind(symbol="A")
+    h.record(0.002)
+    h.record(-1.0)  # min below the first bound
+    reg.histogram("empty").bind()
+    return reg
+
+
+def test_wire_round_trip_is_exact() -> None:
+    reg = _filled()
+    snap = reg.snapshot()
+    part, meta = PartReader().decode(PartWriter(pid=42).encode(snap, {"member": "m1"}), live=True)
+    assert meta == {"member": "m1"} and part.pid == 42 and part.live
+    got = part.snapshot
+    assert [f.name for f in got.families] == [f.name for f in snap.families]
+    for want, have in zip(snap.families, got.families, strict=True):
+        assert (have.kind, have.unit, have.description, have.aggregation) == (
+            want.kind,
+            want.unit,
+            want.description,
+            want.aggregation,
+        )
+        for wp, hp in zip(want.points, have.points, strict=True):
+            assert hp.key == wp.key and dict(hp.attributes) == dict(wp.attributes) and hp.start_ns == wp.start_ns
+            if hasattr(wp, "counts"):
+                assert (list(hp.counts), hp.sum, hp.min, hp.max) == (list(wp.counts), wp.sum, wp.min, wp.max)
+            else:
+                assert hp.value == wp.value and type(hp.value) is type(wp.value)
+    assert ("px", (("symbol", "A"),)) in part.changed
+
+
+def test_the_layout_is_decoded_once_per_version() -> None:
+    reg = _filled()
+    w, r = PartWriter(1), PartReader()
+    r.decode(w.encode(reg.snapshot()), True)
+    layout = r._layout
+    reg.counter("orders").bind(side="buy", n=3, ok=True, x=1.5).add(1)
+    part, _ = r.decode(w.encode(reg.snapshot()), True)
+    assert r._layout is layout and _value(part.snapshot, "orders", side="buy") == 8
+    reg.counter("orders").bind(side="sell").add(1)  # a new series: a new layout
+    part, _ = r.decode(w.encode(reg.snapshot()), True)
+    assert r._layout is not layout and _value(part.snapshot, "orders", side="sell") == 1
+
+
+def _mutations(data: bytes) -> list[tuple[str, bytes]]:
+    body = data[HEADER_SIZE:]
+    flipped = bytearray(data)
+    flipped[-3] ^= 0xFF
+    layout_flip = bytearray(data)
+    layout_flip[HEADER_SIZE + 5] ^= 0x01
+    return [
+        ("empty", b""),
+        ("truncated header", data[:10]),
+        ("truncated body", data[:-1]),
+        ("foreign magic", b"XXXX" + data[4:]),
+        ("another format", data[:4] + struct.pack("<H", 99) + data[6:]),
+        ("a flipped value byte", bytes(flipped)),
+        ("a flipped layout byte", bytes(layout_flip)),
+        ("trailing garbage", data + b"\0"),
+        ("body of another file", data[:HEADER_SIZE] + body[::-1]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_a_torn_truncated_or_foreign_file_is_never_trusted(case: int) -> None:
+    data = PartWriter(1).encode(_filled().snapshot())
+    _, bad = _mutations(data)[case]
+    with pytest.raises(CorruptPart):
+        PartReader().decode(bad, True)
+
+
+def test_a_layout_that_checks_out_but_lies_is_refused() -> None:
+    """A well-formed file whose layout claims things that are not so (a hand-made or buggy writer)."""
+    data = PartWriter(1).encode(_filled().snapshot())
+    (layout_len,) = struct.unpack_from("<I", data, 28)
+    layout = data[HEADER_SIZE : HEADER_SIZE + layout_len]
+    for old, new in ((b'"c"', b'"z"'), (b'"sum"', b'"avg"'), (b'"side"', b'"zzzz"')):
+        forged = layout.replace(old, new, 1)
+        assert forged != layout
+        header = bytearray(data[:HEADER_SIZE])
+        struct.pack_into("<I", header, 28, len(forged))
+        struct.pack_into("<I", header, 32, zlib.crc32(forged))
+        with pytest.raises(CorruptPart):
+            PartReader().decode(bytes(header) + forged + data[HEADER_SIZE + layout_len :], True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_decode_into_a_snapshot(blob: bytes) -> None:
+    with pytest.raises(CorruptPart):
+        PartReader().decode(blob, True)
+
+
+def _columns(reg: Registry, pid: int, live: bool) -> object:
+    return PartReader().columns(PartWriter(pid).encode_registry(reg), live)[0]
+
+
+def _points(snap):  # type: ignore[no-untyped-def]
+    out = {}
+    for f in snap.families:
+        for p in f.points:
+            if hasattr(p, "counts"):
+                out[(f.name, p.key)] = (list(p.counts), p.sum, p.min, p.max, dict(p.exemplars))
+            else:
+                out[(f.name, p.key)] = float(p.value)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # live
+            st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 5), st.floats(-1e6, 1e6)), max_size=12),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: list) -> None:  # type: ignore[type-arg]
+    """What the leader computes from the files (Merger) is what merge() gives for the same snapshots."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    cols, parts = [], []
+    for pid, (live, records) in enumerate(processes, start=100):
+        reg = Registry()
+        for sym, n, v in records:
+            reg.counter("orders").bind(symbol=sym).add(n)
+            reg.updown_counter("open").bind(symbol=sym).add(n)
+            reg.gauge("pos", aggregation="sum").bind(symbol=sym).set(v)
+            reg.gauge("worst", aggregation="max").bind(symbol=sym).set(v)
+            reg.gauge("best", aggregation="min").bind(symbol=sym).set(v)
+            reg.gauge("each").bind(symbol=sym).set(v)
+            reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
+            reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
+        c = _columns(reg, pid, live)
+        cols.append(c)
+        parts.append(to_part(c))  # type: ignore[arg-type]
+    got, want = Merger().merge(cols), merge(parts)  # type: ignore[arg-type]
+    assert [f.name for f in got.families] == [f.name for f in want.families]
+    assert _points(got) == _points(want)
