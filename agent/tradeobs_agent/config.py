@@ -38,6 +38,8 @@ from ._config_file import load as _load_file
 from ._config_report import ConfigReport, Problem
 from ._names import did_you_mean
 from .exceptions import TradeObsConfigError, UnknownSettingError
+from .secret_values import MIN_LENGTH
+from .secrets_keys import is_secret_key
 
 __all__ = [
     "FIELDS",
@@ -492,6 +494,23 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     headers = {**settings.otlp_headers, **per.get("headers", {})}
     insecure = settings.otlp_insecure if settings.otlp_insecure is not None else endpoint.startswith("http://")
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
+
+
+def secret_setting_values(settings: Settings) -> list[str]:
+    """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, and each OTLP header
+    whose name is secret (``authorization``, ``x-api-key``), with the credential after a ``Bearer``/``Basic``
+    scheme on its own as well."""
+    out = [settings.live_token] if settings.live_token else []
+    maps = [settings.otlp_headers, *(per.get("headers", {}) for per in settings.otlp_per_signal.values())]
+    for headers in maps:
+        for name, value in headers.items():
+            if not is_secret_key(name):
+                continue
+            out.append(value)
+            scheme, _, credential = value.strip().partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic"):
+                out.append(credential)
+    return [v.strip() for v in out if len(v.strip()) >= MIN_LENGTH]
 
 
 def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, str]]:

@@ -6,8 +6,10 @@
 >>> r.attributes({"api_key": "abc", "symbol": "AAPL"})
 {'api_key': '[REDACTED]', 'symbol': 'AAPL'}
 
-The log pipeline runs this on its worker thread (never on the caller's); it is
-a plain module so span processors can reuse it. What it catches, and what it
+The log pipeline runs this on its worker thread (never on the caller's); the
+span exporters' scrubbing (``_internal/scrub.py``), the metric registry, the
+resource and the live stream's events use the same rules (:func:`default_redactor`).
+It sits low in the package (below ``logs``) so that all of them can. What it catches, and what it
 does not, is listed in ``docs/logging.md``. In short:
 
 * attribute **names** that look secret (``api_key``, ``apiKey``, ``secret``,
@@ -20,9 +22,12 @@ does not, is listed in ``docs/logging.md``. In short:
   the Alpaca headers), account numbers (8-17 digits after an account-ish
   word), passwords in URLs (``scheme://user:pass@``), JWTs and AWS access key ids.
 
-It does not catch a bare secret with no hint around it (``"PKXYZ..."`` on its
-own), secrets split across several attributes, or secrets inside binary
-payloads. The collector's ``attributes/redact`` processor is a second line of
+Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
+broker keys in the environment, the agent's own tokens, anything passed to
+``tradeobs_agent.register_secret``) are masked first, wherever they appear,
+also bare (``"header: PKXYZ..."``). A secret the agent was never told about,
+with no hint around it, is not caught; nor are secrets split across several
+attributes or inside binary payloads. The collector's ``attributes/redact`` processor is a second line of
 defence for OTLP; files only have this one.
 
 Secret-named attributes are kept with the value ``[REDACTED]`` (the collector
@@ -35,11 +40,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN, TEXT_TRIGGERS
+from . import secret_values
+from .secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN, TEXT_TRIGGERS
 
 __all__ = ["DEFAULT_KEY_PATTERN", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor", "default_redactor"]
 
-MASK = "[REDACTED]"
+MASK = secret_values.MASK
 
 # Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
@@ -49,10 +55,11 @@ _SECRET_WORDS = TEXT_KEY_PATTERN
 # only when the lower-cased text contains one of its trigger substrings: most log lines hold no secret, and a
 # substring test is ~50x cheaper than a regex scan.
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible.
+    # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
+    # already masked (a known secret value, masked first) is left as it is.
     (
         r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*[\"']?)"
-        r"((?:bearer|basic)\s+)?[^\s\"',;&}\]]+",
+        r"((?:bearer|basic)\s+)?(?!\[REDACTED\])[^\s\"',;&}\]]+",
         r"\1\2" + MASK,
         TEXT_TRIGGERS,
     ),
@@ -85,7 +92,9 @@ class Redactor:
     ``extra_patterns`` are added to the defaults: the whole match is replaced,
     or only the group named ``secret`` when the pattern has one. Pass
     ``defaults=False`` to use only your patterns. ``key_pattern`` replaces the
-    regex for secret-looking attribute names. Bad patterns raise ``ValueError``.
+    regex for secret-looking attribute names. ``known_values=False`` leaves the
+    known secret values (``tradeobs_agent.secret_values``) to someone else.
+    Bad patterns raise ``ValueError``.
     """
 
     def __init__(
@@ -94,7 +103,9 @@ class Redactor:
         *,
         key_pattern: str | None = None,
         defaults: bool = True,
+        known_values: bool = True,
     ) -> None:
+        self._mask_values = secret_values.mask if known_values else None
         try:
             self._key = re.compile(key_pattern or DEFAULT_KEY_PATTERN)
             rules: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = []
@@ -121,6 +132,8 @@ class Redactor:
         """``s`` with every secret-looking value replaced by ``[REDACTED]``."""
         if len(s) < 5:
             return s
+        if self._mask_values is not None:
+            s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
         low = s.lower()
         for rx, repl, triggers in self._rules:
             if triggers:
@@ -138,6 +151,8 @@ class Redactor:
             return MASK
         if isinstance(v, str):
             return self.text(v)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return MASK if self._mask_values is not None and secret_values.int_is_secret(v) else v
         if depth < _MAX_DEPTH:
             if isinstance(v, Mapping):
                 return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
@@ -161,7 +176,7 @@ _DEFAULT: Redactor | None = None
 
 
 def default_redactor() -> Redactor:
-    """A shared :class:`Redactor` with the built-in patterns only."""
+    """A shared :class:`Redactor` with the built-in patterns and the known secret values."""
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = Redactor()

@@ -23,9 +23,9 @@ import orjson
 from opentelemetry import trace
 
 from .._errors import internal_error
+from ..redaction import MASK, Redactor
 from . import links
 from ._capture import _RESERVED, PRINTED, STREAMS, RawCapture
-from .redact import Redactor
 
 __all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
 
@@ -200,9 +200,9 @@ class RecordBuilder:
         elif not isinstance(msg, str):
             msg = safe_str(msg, MAX_MESSAGE * 4)
         if args:
-            if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
-                args = args[0]  # logging's "%(name)s" with one mapping argument
             try:
+                if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                    args = args[0]  # logging's "%(name)s" with one mapping argument
                 text = str(msg % args)
             except Exception as exc:
                 errors.append("format_error")
@@ -239,8 +239,10 @@ class RecordBuilder:
             if not isinstance(level, str) or level.startswith("Level "):
                 level = _LEVEL_NAMES.get(levelno, f"LEVEL{levelno}")
             stream = self.stream_of(name)
-            if extra and isinstance(extra.get("stream"), str) and extra["stream"] in STREAMS:
-                stream = extra["stream"]
+            if extra:
+                chosen = _stream_in(extra, errors)
+                if chosen is not None:
+                    stream = chosen
             fields: dict[str, Any] = {
                 "timestamp": self.timestamp(ts_ns),
                 "level": level,
@@ -324,7 +326,12 @@ class RecordBuilder:
                 fields[k] = red.text(v)
                 continue
             if tv is int or tv is bool or tv is float or v is None:
-                fields[k] = clean(v) if tv is int and not -(2**63) <= v < 2**64 else v
+                if tv is int:
+                    if not -(2**63) <= v < 2**64:
+                        v = clean(v)
+                    elif red.value(k, v) is MASK:  # an account number given as an int, when one is known
+                        v = MASK
+                fields[k] = v
                 continue
             cv = clean(v)
             if not isinstance(cv, str | int | float | bool) and cv is not None:
@@ -347,6 +354,15 @@ class RecordBuilder:
         if len(stack) > MAX_MESSAGE * 2:
             stack = stack[: MAX_MESSAGE * 2] + "...[truncated]"
         fields["exception.stacktrace"] = self.redactor.text(stack)
+
+
+def _stream_in(extra: Any, errors: list[str]) -> str | None:
+    """``extra["stream"]`` when it names a stream; hostile or odd ``extra`` objects are bad input, not bugs."""
+    try:
+        value = extra.get("stream")
+    except Exception:  # not a mapping, or a mapping whose get() raises: _add() says "unreadable_extra"
+        return None
+    return value if type(value) is str and value in STREAMS else None
 
 
 def _default(obj: Any) -> Any:

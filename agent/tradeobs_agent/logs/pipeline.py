@@ -34,11 +34,11 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from ..redaction import Redactor
 from . import _capture
 from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture
 from ._format import Built, RecordBuilder, dumps
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
-from .redact import Redactor
 
 __all__ = ["LogPipeline", "install_logging"]
 
