@@ -73,13 +73,22 @@ def canaries() -> dict[str, str]:
 
 def forms(value: str) -> set[str]:
     """A secret as it could appear: as is, and URL-encoded (a query string, a URL attribute)."""
-    return {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value, safe=""), urllib.parse.quote(value)}
+    return {
+        value,
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value, safe=""),
+        urllib.parse.quote(value),
+    }
 
 
 def unredacted_config(workdir: Path) -> Path:
     """Our collector config without its redaction processors, writing every signal to files and to the debug log."""
     cfg = yaml.safe_load(COLLECTOR_CONFIG.read_text())
-    cfg["exporters"]["file/traces"] = {"path": str(workdir / "traces.jsonl"), "format": "json", "flush_interval": "200ms"}
+    cfg["exporters"]["file/traces"] = {
+        "path": str(workdir / "traces.jsonl"),
+        "format": "json",
+        "flush_interval": "200ms",
+    }
     cfg["exporters"]["file/metrics"] = {
         "path": str(workdir / "metrics.jsonl"),
         "format": "json",
@@ -187,8 +196,12 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
         wait_for(lambda: _request(f"{base}/info")[0] == 200, "the canary service", READY_TIMEOUT, procs=(proc,))
         prometheus_url = json.loads(_request(f"{base}/info")[1])["prometheus"]
         query = urllib.parse.urlencode(
-            {"api_key": c["broker secret"], "password": c["password"], "acct": c["account number"],
-             "q": c["broker key id"]}  # fmt: skip
+            {
+                "api_key": c["broker secret"],
+                "password": c["password"],
+                "acct": c["account number"],
+                "q": c["broker key id"],
+            }
         )
         headers = {
             "Authorization": f"Bearer {c['bearer token']}",
@@ -214,7 +227,9 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
 
         # What the collector received: the records that carried the secrets, with the secrets masked.
         def collector_logs() -> list[dict[str, Any]] | None:
-            recs = [r for r in read_otlp_json_logs(collector.logs_file) if r["_resource"].get("service.name") == service]
+            recs = [
+                r for r in read_otlp_json_logs(collector.logs_file) if r["_resource"].get("service.name") == service
+            ]
             bodies = " ".join(str(r.get("body")) for r in recs)
             return recs if "login" in bodies and "Exception in ASGI application" in bodies else None
 
