@@ -293,8 +293,8 @@ def _plain_extra(extra: Any) -> dict[str, Any]:
     if isinstance(extra, Mapping):
         try:
             return dict(extra)
-        except Exception:  # a mapping whose iteration raises: bad input, recorded as its text
-            pass
+        except Exception:  # a mapping whose iteration raises: bad input, kept whole (formatted as its text)
+            return {"extra": extra}
     return {"extra": extra}
 
 
