@@ -367,13 +367,6 @@ class StreamLogger(logging.Logger):
         if attributes:
             extra = {**extra, **attributes} if extra else attributes
         q = _active
-        if stack_info is not False and _truthy(stack_info):
-            q = None
-        if q is None or not _sole_route(self, q.handler):
-            if type(stacklevel) is not int:
-                stacklevel = 1
-            super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 2)
-            return
         if exc_info is not None and exc_info is not False:
             if isinstance(exc_info, BaseException):
                 exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
@@ -381,6 +374,15 @@ class StreamLogger(logging.Logger):
                 exc_info = sys.exc_info() if exc_info is True or _truthy(exc_info) else None
                 if exc_info is not None and exc_info[0] is None:
                     exc_info = None
+        if stack_info is not False:
+            stack_info = _truthy(stack_info)  # a hostile __bool__ would raise inside the stdlib's findCaller
+            if stack_info:
+                q = None
+        if q is None or not _sole_route(self, q.handler):
+            if type(stacklevel) is not int:
+                stacklevel = 1
+            super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 2)
+            return
         tid = _get_ident()
         entry: RawCapture = (_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(),
                              get_correlation(), tid, _thread_of(tid), None)  # fmt: skip

@@ -92,7 +92,7 @@ class Instrument(Generic[B]):
         return series
 
     def _bound_for(self, attributes: Mapping[str, Any] | None) -> B:
-        if not attributes:
+        if attributes is None or (type(attributes) is dict and not attributes):
             return self.bind_key(())
         try:
             cache_key: Any = tuple(attributes.items())
