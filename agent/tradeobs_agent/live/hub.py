@@ -111,11 +111,15 @@ HISTORY_SYMBOLS = 20
 
 
 def parse_event_id(value: str | None) -> tuple[str, int] | None:
-    """``"<boot>-<n>"`` -> ``(boot, n)``; anything else -> ``None``."""
-    if not value:
+    """``"<boot>-<n>"`` -> ``(boot, n)``; anything else -> ``None`` (never raises: the value is the client's).
+
+    ``n`` is at most 19 ASCII digits: ``str.isdigit`` also accepts ``"²"`` (``int()`` refuses it), and ``int()`` of
+    thousands of digits raises (or costs CPU) where no real id can be that long.
+    """
+    if not value or type(value) is not str:
         return None
     boot, _, n = value.strip().rpartition("-")
-    if not boot or not n.isdigit():
+    if not boot or not n or len(n) > 19 or not n.isascii() or not n.isdigit():
         return None
     return boot, int(n)
 
