@@ -123,7 +123,7 @@ FIELDS: tuple[Field, ...] = (
         otel=(ev.OTEL_EXPORTER_OTLP_ENDPOINT,),
     ),
     _f("otlp_protocol", "grpc", p.choice(PROTOCOLS), "OTLP transport", otel=(ev.OTEL_EXPORTER_OTLP_PROTOCOL,)),
-    _f("otlp_headers", {}, p.kv_map, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
+    _f("otlp_headers", {}, p.headers, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
     _f(
         "otlp_timeout",
         10.0,
@@ -335,7 +335,7 @@ _SIGNAL_KEYS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     # key -> (parser for TRADEOBS_OTLP_<SIGNAL>_<KEY>, parser for OTEL_EXPORTER_OTLP_<SIGNAL>_<KEY>)
     "ENDPOINT": (p.endpoint, p.endpoint),
     "PROTOCOL": (p.choice(PROTOCOLS), p.choice(PROTOCOLS)),
-    "HEADERS": (p.kv_map, p.kv_map),
+    "HEADERS": (p.headers, p.headers),
     "TIMEOUT": (p.number(float, *_SECONDS_TIMEOUT, "seconds"), p.milliseconds(*_SECONDS_TIMEOUT)),
 }
 _PREFIX = "TRADEOBS_"
@@ -377,6 +377,9 @@ def check_argument(name: str, value: Any) -> Any:
     except ValueError as exc:
         shown = f.shown(value) if f.shown else "<redacted>" if f.secret else value
         raise TradeObsConfigError(name, shown, str(exc)) from None
+    except Exception as exc:  # a hostile value (a mapping whose items' str() raises): still the setting's error
+        allowed = f"a value this setting can read ({type(exc).__name__} reading it)"
+        raise TradeObsConfigError(name, "<redacted>" if f.secret else value, allowed) from None
 
 
 def resolve_settings(

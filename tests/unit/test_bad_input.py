@@ -8,7 +8,10 @@ tests/unit/live/test_app.py and tests/integration/test_collector_auth.py.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
+import io
+import logging
 import math
 import tomllib
 from collections.abc import Iterator
@@ -26,6 +29,32 @@ from tradeobs_agent.config import FIELDS, resolve_settings
 from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.metrics import Registry
 from tradeobs_agent.metrics._registry import MAX_ATTR_LEN
+
+
+@pytest.fixture(autouse=True)
+def _stdlib_handle_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest's log-capture handlers re-raise a formatting error (a hostile ``__repr__`` in a record's arguments)
+    where every stdlib handler reports it on stderr and goes on: give them the stdlib's behaviour here, so these
+    tests see what a service sees. ``test_host_handlers_on_the_root_logger`` adds a host's own stdlib handler."""
+    import _pytest.logging
+
+    monkeypatch.setattr(_pytest.logging.LogCaptureHandler, "handleError", logging.Handler.handleError)
+
+
+@contextlib.contextmanager
+def agent_handler_only() -> Iterator[None]:
+    """The agent as the only handler (pytest's capture handlers, added for the test's call, taken off the root
+    logger meanwhile): the records take the agent's own path, as in a service whose logging ``init()`` set up."""
+    root = logging.getLogger()
+    taken = [h for h in root.handlers if type(h).__module__.startswith("_pytest")]
+    for h in taken:
+        root.removeHandler(h)
+    try:
+        yield
+    finally:
+        for h in taken:
+            root.addHandler(h)
+
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -299,9 +328,10 @@ def test_any_log_call_never_raises(agent: Any, msg: Any, args: list[Any], kwargs
     """Every call returns; the worker builds a record for each (a bug there re-raises in the worker under tests,
     which pytest reports, and is counted in internal_error_counts())."""
     log = tradeobs_agent.get_logger("system")
-    for method in (log.debug, log.info, log.warning, log.error, log.exception, log.critical):
-        method(msg, *args, **kwargs)
-    log.log(30, msg, *args, **kwargs)
+    with agent_handler_only():
+        for method in (log.debug, log.info, log.warning, log.error, log.exception, log.critical):
+            method(msg, *args, **kwargs)
+        log.log(30, msg, *args, **kwargs)
     assert agent.logs.flush(10.0)
     assert internal_error_counts() == {}
 
@@ -310,16 +340,41 @@ def test_hand_picked_hostile_objects_in_every_position(agent: Any) -> None:
     """Also the objects whose repr() raises (hypothesis cannot report those)."""
     log = tradeobs_agent.get_logger("system")
     n = 0
-    for h in HOSTILE:
-        for kw in ({}, {"note": h}, {"extra": h}, {"exc_info": h}, {"stack_info": h}, {"stacklevel": h}):
-            log.info(h, h, **kw)
-            log.info("m %s %r %d", h, h, h, **kw)
-            log.exception(h, **kw)
-            n += 3
+    with agent_handler_only():
+        for h in HOSTILE:
+            for kw in ({}, {"note": h}, {"extra": h}, {"exc_info": h}, {"stack_info": h}, {"stacklevel": h}):
+                log.info(h, h, **kw)
+                log.info("m %s %r %d", h, h, h, **kw)  # %d of Decimal("1E+999999"): no minute-long stall
+                log.exception(h, **kw)
+                n += 3
     assert agent.logs.flush(10.0)
     assert internal_error_counts() == {}
     written = _lines(agent).count('"logger":"tradeobs.system"')
     assert written == n, (written, n)
+
+
+def test_host_handlers_on_the_root_logger(agent: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a host application's handler on the root logger, records take the stdlib path: hostile calls still
+    return, the agent still writes every record, and the host handler's formatting errors are the stdlib's own
+    report on stderr (``--- Logging error ---``), never an exception in the caller."""
+    host = logging.StreamHandler(io.StringIO())
+    with agent_handler_only():
+        logging.getLogger().addHandler(host)
+    try:
+        log = tradeobs_agent.get_logger("system")
+        n = 0
+        for h in HOSTILE:
+            for kw in ({}, {"note": h}, {"extra": h}, {"exc_info": h}, {"stack_info": h}, {"stacklevel": h}):
+                log.info("m %s %r", h, h, **kw)
+                log.warning(h, **kw)
+                n += 2
+        log.info("login", password="hunter2-hunter2")
+        text = _lines(agent)
+    finally:
+        logging.getLogger().removeHandler(host)
+    assert text.count('"logger":"tradeobs.system"') == n + 1
+    assert "hunter2-hunter2" not in text and "hunter2-hunter2" not in host.stream.getvalue()
+    assert internal_error_counts() == {}
 
 
 def test_keyword_arguments_are_attributes_with_secrets_masked(agent: Any) -> None:
@@ -329,7 +384,7 @@ def test_keyword_arguments_are_attributes_with_secrets_masked(agent: Any) -> Non
     log.error("recursive %s %r", _recursive_list(), _recursive_dict(), note=BadStr())
     text = _lines(agent)
     assert "hunter2-hunter2" not in text
-    assert '"password":"[REDACTED]"' in text and '"user":"bob"' in text and '"msg":"kw-msg"' in text
+    assert '"password":"[REDACTED]"' in text and '"user":"bob"' in text and "kw-msg" in text
     assert '"message":"odd"' in text and '"message":"login"' in text
     otlp = agent.test_exporter.get_finished_logs()
     assert "hunter2-hunter2" not in repr([dict(r.log_record.attributes or {}) for r in otlp])
@@ -384,3 +439,39 @@ def test_secret_values_from_the_environment_not_paths_or_flags() -> None:
         assert secret_values.int_is_secret(987654321012) and not secret_values.int_is_secret(42)
     finally:
         secret_values.reset()
+
+
+# --------------------------------------------------------------------------- OTLP endpoints and headers
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("otlp_endpoint", "ftp://collector:4317"),
+        ("otlp_endpoint", "http://"),
+        ("otlp_endpoint", "http://[::1"),
+        ("otlp_endpoint", "http://collector:99999"),
+        ("otlp_endpoint", "   "),
+        ("otlp_endpoint", 4317),
+        ("otlp_headers", "authorization"),
+        ("otlp_headers", "=Bearer abc"),
+        ("otlp_headers", "x-a=b\r\ninjected: 1"),
+        ("otlp_headers", "bad name=1"),
+        ("otlp_headers", {"authorization": BadStr()}),
+        ("otlp_headers", {"x-ok": "line\nbreak"}),
+        ("resource_attributes", {"a": BadStr()}),
+    ],
+)
+def test_malformed_otlp_endpoints_and_headers(setting: str, value: Any) -> None:
+    """As arguments: a clear error naming the setting (never a header's value); from the environment: a problem,
+    the default kept, never raises."""
+    with pytest.raises(TradeObsConfigError) as info:
+        resolve_settings(env={}, **{setting: value})
+    assert info.value.setting == setting and "expected" in str(info.value)
+    if setting == "otlp_headers":
+        assert "Bearer abc" not in str(info.value) and "injected" not in str(info.value)
+    if isinstance(value, str) and value.strip():  # an empty variable is "not set"
+        var = {"otlp_endpoint": "TRADEOBS_OTLP_ENDPOINT", "otlp_headers": "TRADEOBS_OTLP_HEADERS"}[setting]
+        s, report = resolve_settings(env={var: value.replace("\r\n", "%0D%0A")})
+        assert [p.setting for p in report.problems] == [setting]
+        assert getattr(s, setting) == next(f.default for f in FIELDS if f.name == setting)
