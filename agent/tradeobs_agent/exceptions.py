@@ -23,16 +23,13 @@ class TradeObsConfigError(TradeObsError, ValueError):
     "invalid setting otlp_protocol='udp': expected one of: grpc, http/protobuf"
     """
 
-    def __init__(
-        self, setting: str, value: object, allowed: str, source: str = "argument", *, secret: bool = False
-    ) -> None:
+    def __init__(self, setting: str, value: object, allowed: str, source: str = "argument") -> None:
         self.setting = setting
         self.value = value
         self.allowed = allowed
         self.source = source
         where = "" if source == "argument" else f" (from {source})"
-        shown = f"<hidden {type(value).__name__}>" if secret else shown_value(value)
-        super().__init__(f"invalid setting {setting}={shown}{where}: expected {allowed}")
+        super().__init__(f"invalid setting {setting}={shown_value(value)}{where}: expected {allowed}")
 
 
 SHOWN_MAX = 200
