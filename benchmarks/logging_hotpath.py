@@ -1,6 +1,6 @@
 """Hot-path cost of one log call: tradeobs vs the usual Python logging set-ups, in one run.
 
-    python benchmarks/logging_hotpath.py [--n 100000]
+    python benchmarks/logging_hotpath.py [--n 100000] [--only-secrets]
 
 Each set-up times ``info("order %s filled", oid, extra={...})`` (or its
 equivalent) with perf_counter_ns around every call, after a warm-up, and then
@@ -17,6 +17,8 @@ them (no collector in the loop, which would only add noise to both).
 Then: tradeobs' sustained throughput (the worker's drain rate with the queue
 saturated, i.e. the rate above which drops begin) and the worker's CPU at a
 paced 10k records/s, outside any order and inside one.
+
+Last: the cost of masking known secret values (``secret_values_cost``): no value known vs 10, alternated.
 """
 
 from __future__ import annotations
@@ -238,12 +240,59 @@ def throughput(tmp: str, seconds: float) -> None:
         _reset_for_tests()
 
 
+def secret_values_cost(tmp: str, n: int, warmup: int) -> None:
+    """The known-secret-value masking (``tradeobs_agent.secret_values``), measured both sides of the queue.
+
+    The same tradeobs call with no secret value known and with 10 (broker keys, tokens, an account number, as
+    ``register_secret`` or the environment would give them): the caller's median and p99 per call, and the worker's
+    CPU per record (where the masking runs). Both set-ups run here, in this order, twice (A B A B), and the table
+    shows each run, so drift between runs is visible.
+    """
+    import tradeobs_agent
+    from tradeobs_agent import secret_values
+    from tradeobs_agent.testing import reset as _reset_for_tests
+
+    values = [f"PK{i:02d}SECRETVALUE{i * 7919:08d}" for i in range(9)] + ["123456789012"]
+    rows = []
+    for run, k in enumerate((0, 10, 0, 10)):
+        agent = tradeobs_agent.init(service_name="bench", otlp=False, prometheus=False, live=False,
+                                    logs=tradeobs_agent.LogOptions(dir=f"{tmp}/secrets{run}",
+                                                                   queue_size=n + warmup + 10))  # fmt: skip
+        for v in values[:k]:
+            tradeobs_agent.register_secret(v)
+        known = len(secret_values._values)
+        log = tradeobs_agent.get_logger("execution")
+        p = agent.logs
+        cpu0, done0 = p.worker_cpu, p.processed
+        samples = time_calls(lambda i, log=log: log.info("order %s filled", i, extra=EXTRA), n, warmup)
+        p.flush(60)
+        cpu, done = p.worker_cpu - cpu0, p.processed - done0
+        lines = count_lines(os.path.join(f"{tmp}/secrets{run}", "execution.jsonl"))
+        rows.append(
+            {
+                "name": f"run {run + 1}: {known} secret values known",
+                "median": pct(samples, 0.5),
+                "p99": pct(samples, 0.99),
+                "delivered": f"file {lines}/{n + warmup}, worker {cpu / max(done, 1) * 1e6:.2f} us CPU/record",
+            }
+        )
+        _reset_for_tests()
+        gc.collect()
+    print("\nknown secret values (tradeobs_agent.register_secret / the environment): caller vs worker")
+    print_table(rows, rows[0]["name"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--warmup", type=int, default=5_000)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--only-secrets", action="store_true", help="only the known-secret-values comparison")
     args = ap.parse_args()
+    if args.only_secrets:
+        with tempfile.TemporaryDirectory() as tmp:
+            secret_values_cost(tmp, args.n, args.warmup)
+        return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, n={args.n} calls per logger (after {args.warmup} "
           f"warm-up); per-call perf_counter_ns, GC on\n")  # fmt: skip
     rows = []
@@ -260,6 +309,7 @@ def main() -> None:
         rows.append(bench_otel_handler(tmp, args.n, args.warmup))
         print_table(rows, rows[0]["name"])
         throughput(os.path.join(tmp, "tp"), args.seconds)
+        secret_values_cost(os.path.join(tmp, "sv"), args.n, args.warmup)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from .options import (
     PrometheusOptions,
     TracingOptions,
 )
+from .secret_values import register_secret
 from .trading import TradingTelemetry
 
 _LAZY = ("live", "demo", "testing")  # heavier submodules, imported on first use: tradeobs_agent.live.create_app()
@@ -61,6 +62,7 @@ __all__ = [
     "instrument_app",
     "is_initialized",
     "live",
+    "register_secret",
     "shutdown",
     "timed",
     "trading",

@@ -30,6 +30,7 @@ __all__ = [
     "choice",
     "csv",
     "endpoint",
+    "headers",
     "kv_map",
     "milliseconds",
     "nats_urls",
@@ -246,6 +247,23 @@ def kv_map(raw: Any) -> dict[str, str]:
         if not sep or not key.strip():
             raise ValueError(allowed_text)
         out[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+    return out
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+
+
+def headers(raw: Any) -> dict[str, str]:
+    """:func:`kv_map` whose keys are HTTP header names and whose values hold no control character (a CR/LF would
+    inject a header, and gRPC and requests refuse it at every export instead of once, here)."""
+    allowed_text = "comma-separated name=value pairs: names are HTTP header names, values have no control characters"
+    try:
+        out = kv_map(raw)
+    except ValueError:
+        raise ValueError(allowed_text) from None
+    for name, value in out.items():
+        if not _HEADER_NAME.match(name) or any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+            raise ValueError(allowed_text)
     return out
 
 

@@ -34,6 +34,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import metrics as _metrics
+from . import secret_values
 from ._errors import internal_error, warn_once
 from ._internal import otel_private, providers, workers
 from ._internal.exporters import (
@@ -49,7 +50,7 @@ from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
 from ._names import keywords_checked
-from .config import ConfigReport, Settings, resolve_settings
+from .config import ConfigReport, Settings, resolve_settings, secret_setting_values
 from .logs.tracefile import TraceFile
 from .options import (
     LiveOptions,
@@ -225,6 +226,7 @@ def init(
         settings, report = resolve_settings(config_file=config_file, **explicit)
         for problem in report.problems:
             _log.warning("tradeobs config: %s", problem)
+        _learn_secrets(settings)
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series
         resource = build_resource(settings)
@@ -240,6 +242,13 @@ def init(
         atexit.register(_shutdown_at_exit)
         _install_fork_hook(agent)
         return agent
+
+
+def _learn_secrets(settings: Settings) -> None:
+    """The secret values to mask from here on: the environment's, and the agent's own secret settings'."""
+    secret_values.learn_environment()
+    for value in secret_setting_values(settings):
+        secret_values.register_secret(value)
 
 
 def _configure_trading(agent: Agent | None) -> None:

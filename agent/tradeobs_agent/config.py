@@ -38,6 +38,8 @@ from ._config_file import load as _load_file
 from ._config_report import ConfigReport, Problem
 from ._names import did_you_mean
 from .exceptions import TradeObsConfigError, UnknownSettingError
+from .secret_values import MIN_LENGTH
+from .secrets_keys import is_secret_key
 
 __all__ = [
     "FIELDS",
@@ -121,7 +123,7 @@ FIELDS: tuple[Field, ...] = (
         otel=(ev.OTEL_EXPORTER_OTLP_ENDPOINT,),
     ),
     _f("otlp_protocol", "grpc", p.choice(PROTOCOLS), "OTLP transport", otel=(ev.OTEL_EXPORTER_OTLP_PROTOCOL,)),
-    _f("otlp_headers", {}, p.kv_map, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
+    _f("otlp_headers", {}, p.headers, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
     _f(
         "otlp_timeout",
         10.0,
@@ -333,7 +335,7 @@ _SIGNAL_KEYS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     # key -> (parser for TRADEOBS_OTLP_<SIGNAL>_<KEY>, parser for OTEL_EXPORTER_OTLP_<SIGNAL>_<KEY>)
     "ENDPOINT": (p.endpoint, p.endpoint),
     "PROTOCOL": (p.choice(PROTOCOLS), p.choice(PROTOCOLS)),
-    "HEADERS": (p.kv_map, p.kv_map),
+    "HEADERS": (p.headers, p.headers),
     "TIMEOUT": (p.number(float, *_SECONDS_TIMEOUT, "seconds"), p.milliseconds(*_SECONDS_TIMEOUT)),
 }
 _PREFIX = "TRADEOBS_"
@@ -375,6 +377,9 @@ def check_argument(name: str, value: Any) -> Any:
     except ValueError as exc:
         shown = f.shown(value) if f.shown else "<redacted>" if f.secret else value
         raise TradeObsConfigError(name, shown, str(exc)) from None
+    except Exception as exc:  # a hostile value (a mapping whose items' str() raises): still the setting's error
+        allowed = f"a value this setting can read ({type(exc).__name__} reading it)"
+        raise TradeObsConfigError(name, "<redacted>" if f.secret else value, allowed) from None
 
 
 def resolve_settings(
@@ -492,6 +497,23 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     headers = {**settings.otlp_headers, **per.get("headers", {})}
     insecure = settings.otlp_insecure if settings.otlp_insecure is not None else endpoint.startswith("http://")
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
+
+
+def secret_setting_values(settings: Settings) -> list[str]:
+    """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, and each OTLP header
+    whose name is secret (``authorization``, ``x-api-key``), with the credential after a ``Bearer``/``Basic``
+    scheme on its own as well."""
+    out = [settings.live_token] if settings.live_token else []
+    maps = [settings.otlp_headers, *(per.get("headers", {}) for per in settings.otlp_per_signal.values())]
+    for headers in maps:
+        for name, value in headers.items():
+            if not is_secret_key(name):
+                continue
+            out.append(value)
+            scheme, _, credential = value.strip().partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic"):
+                out.append(credential)
+    return [v.strip() for v in out if len(v.strip()) >= MIN_LENGTH]
 
 
 def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, str]]:

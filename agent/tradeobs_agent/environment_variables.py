@@ -183,6 +183,10 @@ OTHER_TRADEOBS_VARIABLES = frozenset(
         "TRADEOBS_TRACES_OTLP_ENDPOINT",
         "TRADEOBS_TRACES_OTLP_INSECURE",
         "TRADEOBS_ZPAGES_ENDPOINT",
+        # collector/otel-collector.auth.yaml and otel-collector.tls.yaml (optional overlays)
+        "TRADEOBS_COLLECTOR_TOKEN",
+        "TRADEOBS_TLS_CERT_FILE",
+        "TRADEOBS_TLS_KEY_FILE",
         # compose/.env: the demo's host port; the runbook's URL in the alerts (compose/prometheus)
         "TRADEOBS_DEMO_PORT",
         "TRADEOBS_RUNBOOK_URL",

@@ -8,7 +8,7 @@ attribute values) never raise into the application; they are counted in the
 
 from __future__ import annotations
 
-__all__ = ["TradeObsConfigError", "TradeObsError", "UnknownSettingError"]
+__all__ = ["TradeObsConfigError", "TradeObsError", "UnknownSettingError", "shown_value"]
 
 
 class TradeObsError(Exception):
@@ -29,7 +29,22 @@ class TradeObsConfigError(TradeObsError, ValueError):
         self.allowed = allowed
         self.source = source
         where = "" if source == "argument" else f" (from {source})"
-        super().__init__(f"invalid setting {setting}={value!r}{where}: expected {allowed}")
+        super().__init__(f"invalid setting {setting}={shown_value(value)}{where}: expected {allowed}")
+
+
+SHOWN_MAX = 200
+"""Characters of a bad value's ``repr`` an error message shows."""
+
+
+def shown_value(value: object) -> str:
+    """``repr(value)`` for an error message: cut at :data:`SHOWN_MAX` characters, and a marker when it raises."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__: the message still names the setting and what is allowed
+        return f"<{type(value).__name__} whose repr() fails>"
+    if type(text) is not str:
+        text = str.__str__(text)
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}... ({len(text)} characters)"
 
 
 class UnknownSettingError(TradeObsConfigError, TypeError):

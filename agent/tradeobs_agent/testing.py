@@ -79,6 +79,7 @@ def reset() -> None:
     """
     from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
 
+    from . import secret_values
     from .events import reset_bus
     from .metrics import reset_registry
 
@@ -88,6 +89,7 @@ def reset() -> None:
     forget()
     reset_registry()
     reset_bus()
+    secret_values.reset()
     _errors.reset()
     reset_trace_globals()
     reset_metrics_globals()

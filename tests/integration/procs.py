@@ -43,7 +43,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -371,11 +371,13 @@ def start_collector(
     config: Path = COLLECTOR_CONFIG,
     env: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
+    overlays: Sequence[Path] = (),
 ) -> CollectorProc:
     """otelcol-tradeobs with `config`, polled on health_check until ready.
 
     Pass `env` (e.g. a previous CollectorProc.env) to restart with the same
-    ports and storage; `extra_env` overrides single variables.
+    ports and storage; `extra_env` overrides single variables. `overlays` are
+    further --config files merged over `config` (collector/otel-collector.auth.yaml).
     """
     binary = find_binary("otelcol-tradeobs")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -384,7 +386,7 @@ def start_collector(
     health = env["TRADEOBS_HEALTH_CHECK_ENDPOINT"]
     proc = _start_and_wait(
         "otelcol",
-        [binary, "--config", f"file:{config}"],
+        [binary, "--config", f"file:{config}", *(a for o in overlays for a in ("--config", f"file:{o}"))],
         env,
         workdir,
         f"http://{health}/",

@@ -4,10 +4,12 @@ tests/integration/test_collector_tools.py runs them on what the real collector p
 from __future__ import annotations
 
 import fcntl
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tradeobs_agent._internal.collector_config import (
     lint,
@@ -166,3 +168,46 @@ def test_lint_levels_are_error_or_warning(level: str, tmp_path: Path) -> None:
     cfg = config()
     cfg["processors"]["unused/redact" if level == "error" else "unused"] = {}
     assert {x.level for x in lint(cfg, tmp_path)} == {level}
+
+
+# -- listeners and the auth/TLS overlays (collector/*.yaml as shipped)
+
+_REPO = Path(__file__).resolve().parents[2]
+_ENV_DEFAULT = re.compile(r"^\s*(?:endpoint|host):\s*\$\{env:(\w+):-([^}]*)\}", re.MULTILINE)
+
+
+def _loopback(value: str) -> bool:
+    host = re.sub(r"^[a-z]+://", "", value).rsplit(":", 1)[0] if ":" in value else value
+    return host in ("127.0.0.1", "localhost", "[::1]")
+
+
+@pytest.mark.parametrize("name", ["otel-collector.yaml", "jaeger-test.yaml"])
+def test_listeners_default_to_loopback(name: str) -> None:
+    text = (_REPO / "collector" / name).read_text()
+    defaults = _ENV_DEFAULT.findall(text)
+    assert len(defaults) >= 4, defaults  # the pattern still matches how the file is written
+    exposed = [(var, value) for var, value in defaults if not _loopback(value.removesuffix("/otlp"))]
+    assert exposed == [], f"{name}: endpoints whose default is not loopback: {exposed}"
+    assert "0.0.0.0" not in re.sub(r"#.*", "", text)
+
+
+def test_compose_publishes_on_loopback_only() -> None:
+    compose = yaml.safe_load((_REPO / "compose" / "docker-compose.yml").read_text())
+    ports = [(name, p) for name, svc in compose["services"].items() for p in svc.get("ports", [])]
+    assert ports, "no published port found: the check no longer reads compose's shape"
+    assert [(n, p) for n, p in ports if not str(p).startswith("127.0.0.1:")] == []
+
+
+def test_auth_and_tls_overlays_cover_both_receivers_and_keep_the_extensions() -> None:
+    main = yaml.safe_load((_REPO / "collector" / "otel-collector.yaml").read_text())
+    auth = yaml.safe_load((_REPO / "collector" / "otel-collector.auth.yaml").read_text())
+    tls = yaml.safe_load((_REPO / "collector" / "otel-collector.tls.yaml").read_text())
+    protocols = set(main["receivers"]["otlp"]["protocols"])
+    assert protocols == {"grpc", "http"}
+    for proto in protocols:
+        assert auth["receivers"]["otlp"]["protocols"][proto]["auth"] == {"authenticator": "bearertokenauth/agents"}
+        assert set(tls["receivers"]["otlp"]["protocols"][proto]["tls"]) >= {"cert_file", "key_file"}
+    # Lists are replaced on merge: the overlay's list must be the main one plus the authenticator, or an
+    # extension added to otel-collector.yaml later would silently be dropped under auth.
+    assert auth["service"]["extensions"] == [*main["service"]["extensions"], "bearertokenauth/agents"]
+    assert set(auth) == {"extensions", "receivers", "service"} and set(tls) == {"receivers"}

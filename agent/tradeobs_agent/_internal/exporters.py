@@ -1,4 +1,4 @@
-"""Small wrappers around OTel exporters: never raise, count every outcome, warn once.
+"""Small wrappers around OTel exporters: never raise, count every outcome, warn once, leak no secret.
 
 Behaviour is added around the upstream exporters, not by forking them. A dead
 collector produces one warning naming the endpoint, then only counts in
@@ -26,6 +26,7 @@ from . import otel_private
 from .delivery import Delivery
 from .otel_private import LogRecordExporter, LogRecordExportResult
 from .otlp_encode import install_fast_log_encoding, install_fast_span_encoding
+from .scrub import scrub_logs, scrub_spans
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
 
@@ -221,6 +222,8 @@ class CountingSpanExporter(_Counting, SpanExporter):
         self._keep(retry, self._send, selfm)
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if not self.fast_encoding:  # the fast encoder scrubs as it encodes; the reference one does not
+            spans = scrub_spans(spans)
         if self.delivery is not None:
             self.delivery.submit(list(spans))
             return SpanExportResult.SUCCESS  # accepted: delivered by the sender thread, or counted when dropped
@@ -246,6 +249,8 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         self._keep(retry, self._send, selfm)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        if not self.fast_encoding:  # the fast encoder scrubs as it encodes; the reference one does not
+            batch = scrub_logs(batch)
         if self.delivery is not None:
             self.delivery.submit(list(batch))
             return LogRecordExportResult.SUCCESS

@@ -18,6 +18,11 @@ encoded once and cached (bounded).
 
 Anything unexpected (a type the reference encoder would reject, a broken
 span) raises; callers fall back to the reference encoder for that batch.
+
+Secrets are scrubbed here, once per distinct value, before a value is encoded
+and cached (``_internal/scrub.py``): attribute values (of spans, events, links,
+log records, resources and scopes), span and event names, status descriptions
+and SDK log bodies. A new known secret value clears the caches.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
+from .. import secret_values
+from ..redaction import default_redactor
 from . import fastpath, otel_private
+from .scrub import scrub_logs, scrub_spans, scrub_text
 
 __all__ = [
     "Encoded",
@@ -77,6 +85,35 @@ def _str(tag: bytes, s: str) -> bytes:
 
 _kv_cache: dict[tuple[bytes, str, type, Any], bytes] = {}  # (field tag, key, type, value) -> field bytes
 _key_cache: dict[str, bytes] = {}
+_float_key_cache: dict[str, bytes] = {}  # the key bytes of keys whose values are not secret (floats' fast path)
+_secrets_version = -1
+_redactor = default_redactor()
+
+
+def _fresh() -> None:
+    """Drop every cached encoding when the known secret values changed (they hold scrubbed values)."""
+    global _secrets_version
+    v = secret_values.version()
+    if v != _secrets_version:
+        _kv_cache.clear()
+        _name_cache.clear()
+        _resource_cache.clear()
+        _scope_cache.clear()
+        _float_key_cache.clear()
+        _secrets_version = v
+
+
+def _clean(key: str, v: Any) -> Any:
+    """``v`` as it may leave the process: masked under a secret name, scrubbed text, secrets out of sequences."""
+    if _redactor.is_secret_key(key):
+        return secret_values.MASK
+    if isinstance(v, str):
+        return scrub_text(v) if len(v) >= 5 else v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return secret_values.MASK if secret_values.int_is_secret(v) else v
+    if isinstance(v, Sequence) and not isinstance(v, bytes):
+        return [scrub_text(x) if isinstance(x, str) else x for x in v]
+    return v
 
 
 def _any_value(v: Any) -> bytes:
@@ -120,26 +157,27 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
     for key, v in attrs.items():
         t = type(v)
         if t is float:  # prices, quantities: rarely repeat, not worth a cache entry; written inline
-            k = _key_cache.get(key)
-            if k is None:
+            k = _float_key_cache.get(key)
+            if k is None and not _redactor.is_secret_key(key):
                 k = _str(b"\x0a", key)
-                if len(_key_cache) < _MAX_CACHE:
-                    _key_cache[key] = k
-            kv = k + _DOUBLE_VALUE + _pack_d(v)  # KeyValue.value = AnyValue{double_value}, 9 bytes
-            n = len(kv)
-            parts.append(tag + (bytes((n,)) if n < 0x80 else _varint(n)) + kv)
-            continue
+                if len(_float_key_cache) < _MAX_CACHE:
+                    _float_key_cache[key] = k
+            if k is not None:
+                kv = k + _DOUBLE_VALUE + _pack_d(v)  # KeyValue.value = AnyValue{double_value}, 9 bytes
+                n = len(kv)
+                parts.append(tag + (bytes((n,)) if n < 0x80 else _varint(n)) + kv)
+                continue
         ck = (tag, key, t, v) if t is str or t is int or t is bool else None
         if ck is not None:
             b = cache.get(ck)
             if b is None:
-                b = _ld(tag, _key_value(key, v))
+                b = _ld(tag, _key_value(key, _clean(key, v)))  # scrubbed once per distinct value
                 if len(cache) >= _MAX_CACHE:
                     cache.clear()
                 cache[ck] = b
             parts.append(b)
         else:
-            parts.append(_ld(tag, _key_value(key, v)))
+            parts.append(_ld(tag, _key_value(key, _clean(key, v))))
     return b"".join(parts)
 
 
@@ -167,14 +205,14 @@ def _status(status: Any) -> bytes:
     code = code_enum.value
     if not code and not desc:
         return _EMPTY_STATUS
-    body = (_str(b"\x12", desc) if desc else b"") + (b"\x18" + _varint(code) if code else b"")
+    body = (_str(b"\x12", scrub_text(desc)) if desc else b"") + (b"\x18" + _varint(code) if code else b"")
     return _ld(b"\x7a", body)
 
 
 def _event(e: Any) -> bytes:
     body = (
         (b"\x09" + _pack_q(e.timestamp) if e.timestamp else b"")
-        + _str(b"\x12", e.name)
+        + _str(b"\x12", scrub_text(e.name) if e.name else e.name)
         + _attributes(b"\x1a", e.attributes)
         + (b"\x20" + _varint(e.dropped_attributes) if e.dropped_attributes else b"")
     )
@@ -200,7 +238,7 @@ def _name_bytes(name: str) -> bytes:
     """``Span.name`` (field 5), cached (bounded)."""
     nb = _name_cache.get(name)
     if nb is None:
-        nb = _str(b"\x2a", name)
+        nb = _str(b"\x2a", scrub_text(name) if name else name)
         if len(_name_cache) < _MAX_CACHE:
             _name_cache[name] = nb
     return nb
@@ -255,6 +293,8 @@ def encode_step_span(
 ) -> bytes:
     """What :func:`_span` writes for a span of kind INTERNAL with a local parent (or none), no events, links or
     dropped attributes: the trading layer's order and step spans (``trading/_spans.py``), encoded where they end."""
+    if secret_values.version() != _secrets_version:
+        _fresh()
     nb = _name_bytes(name)
     parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
     if trace_state:
@@ -322,6 +362,7 @@ def _request(items: Sequence[Any], resource_scope: Any, encode: Any) -> bytes:
     a resource object is compared with the earlier groups (==) once, then found by identity.
     :class:`Encoded` items bring their entry with them.
     """
+    _fresh()
     merged: list[tuple[Any, dict[Any, list[bytes]]]] = []
     by_id: dict[int, dict[Any, list[bytes]]] = {}
     for item in items:
@@ -367,12 +408,13 @@ def encode_spans(spans: Sequence[Any]) -> bytes:
 
 def _log(readable: Any) -> bytes:
     rec = readable.log_record
+    body = rec.body
     return encode_log_record(
         rec.timestamp,
         rec.observed_timestamp,
         getattr(rec.severity_number, "value", None),
         rec.severity_text,
-        rec.body,
+        _redactor.text(body) if type(body) is str else body,  # the pipeline's own records: scrubbed already
         rec.attributes,
         int(rec.trace_flags),
         rec.trace_id,
@@ -429,8 +471,11 @@ def encode_logs(batch: Sequence[Any]) -> bytes:
     return _request(batch, _log_resource_scope, _log)
 
 
-def _reference_fallback(encode: Callable[[Sequence[Any]], bytes]) -> Callable[[Callable[[Any], Any]], Any]:
-    """``translate(reference)``: our encoder, and for a batch it cannot handle, the exporter's reference one."""
+def _reference_fallback(
+    encode: Callable[[Sequence[Any]], bytes], scrub: Callable[[Sequence[Any]], Sequence[Any]] = list
+) -> Callable[[Callable[[Any], Any]], Any]:
+    """``translate(reference)``: our encoder, and for a batch it cannot handle, the exporter's reference one
+    (given the batch through ``scrub`` first: the reference encoder does not scrub)."""
 
     def translate(reference: Callable[[Any], Any]) -> Callable[[Sequence[Any]], bytes]:
         def encoded(data: Sequence[Any]) -> bytes:
@@ -442,7 +487,7 @@ def _reference_fallback(encode: Callable[[Sequence[Any]], bytes]) -> Callable[[C
                 # requests one after the other parse as one request with both lists of resource entries.
                 plain = [d for d in data if type(d) is not Encoded]
                 pre = [d for d in data if type(d) is Encoded]
-                out: bytes = reference(plain).SerializeToString() if plain else b""
+                out: bytes = reference(scrub(plain)).SerializeToString() if plain else b""
                 return out + _request(pre, None, None) if pre else out
 
         return encoded
@@ -458,7 +503,7 @@ def install_fast_log_encoding(exporter: Any) -> bool:
 
     path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
     return otel_private.install_raw_grpc_stub(
-        exporter, _reference_fallback(encode_logs), path, ExportLogsServiceResponse.FromString
+        exporter, _reference_fallback(encode_logs, scrub_logs), path, ExportLogsServiceResponse.FromString
     )
 
 
@@ -476,5 +521,5 @@ def install_fast_span_encoding(exporter: Any) -> bool:
 
     path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
     return otel_private.install_raw_grpc_stub(
-        exporter, _reference_fallback(encode_spans), path, ExportTraceServiceResponse.FromString
+        exporter, _reference_fallback(encode_spans, scrub_spans), path, ExportTraceServiceResponse.FromString
     )

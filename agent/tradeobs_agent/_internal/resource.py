@@ -12,6 +12,7 @@ from opentelemetry.sdk.resources import Resource
 
 from .._version import __version__
 from ..config import Settings
+from ..redaction import default_redactor
 
 
 def new_instance_id() -> str:
@@ -33,7 +34,8 @@ def build_resource(settings: Settings, instance_id: str | None = None) -> Resour
         "process.runtime.version": platform.python_version(),
         "process.executable.name": os.path.basename(sys.executable),
     }
-    attrs.update(settings.resource_attributes)
+    # Free-form attributes (OTEL_RESOURCE_ATTRIBUTES) may carry a secret: masked like any attribute.
+    attrs.update(default_redactor().attributes(settings.resource_attributes))
     # Explicit identity settings win over the free-form attribute map.
     attrs.update(
         {

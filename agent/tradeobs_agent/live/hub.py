@@ -96,6 +96,7 @@ import orjson
 from .._errors import internal_error, warn_once
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
+from ..redaction import default_redactor
 from ..trading._journal import get_journal
 from . import wire
 from .frames import FRAME_INSTRUMENTS, FrameBuilder, delta, select_symbols
@@ -106,23 +107,28 @@ __all__ = ["LiveHub", "parse_event_id"]
 _log = logging.getLogger("tradeobs.live")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-SECRET_KEYS = ("token", "secret", "password", "passwd", "api_key", "apikey", "authorization", "credential", "cookie")
 HISTORY_SYMBOLS = 20
 
 
 def parse_event_id(value: str | None) -> tuple[str, int] | None:
-    """``"<boot>-<n>"`` -> ``(boot, n)``; anything else -> ``None``."""
-    if not value:
+    """``"<boot>-<n>"`` -> ``(boot, n)``; anything else -> ``None`` (never raises: the value is the client's).
+
+    ``n`` is at most 19 ASCII digits: ``str.isdigit`` also accepts ``"²"`` (``int()`` refuses it), and ``int()`` of
+    thousands of digits raises (or costs CPU) where no real id can be that long.
+    """
+    if not value or type(value) is not str:
         return None
     boot, _, n = value.strip().rpartition("-")
-    if not boot or not n.isdigit():
+    if not boot or not n or len(n) > 19 or not n.isascii() or not n.isdigit():
         return None
     return boot, int(n)
 
 
 def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Event data without keys that look secret (nothing secret leaves in a frame)."""
-    return {k: v for k, v in data.items() if not any(s in str(k).lower() for s in SECRET_KEYS)}
+    """Event data without keys that look secret, and with secret text and known secret values masked in the
+    rest (``tradeobs_agent.redaction``: the rules of the logs and spans): nothing secret leaves in a frame."""
+    red = default_redactor()
+    return {k: red.value(k, v) for k, v in data.items() if not red.is_secret_key(str(k))}
 
 
 class _Resume:

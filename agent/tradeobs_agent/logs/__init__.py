@@ -14,11 +14,11 @@ OTLP and (in development) the console. See ``docs/logging.md``.
 
 from __future__ import annotations
 
+from ..redaction import Redactor
 from ._capture import STREAMS, StreamLogger, get_logger
 from .bridges import StructlogProcessor, loguru_sink, structlog_processor
 from .context import correlate, current_correlation
 from .pipeline import LogPipeline, install_logging
-from .redact import Redactor
 
 __all__ = [
     "STREAMS",

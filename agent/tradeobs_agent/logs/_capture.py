@@ -24,7 +24,15 @@ Intentional divergences from the standard library, and why:
 * **No exception for bad ``extra``.** ``extra={"message": ...}`` makes the
   standard ``Logger.makeRecord`` raise ``KeyError``; stream loggers rename the
   key to ``extra.message`` instead, because logging must never raise into
-  trading code.
+  trading code. An ``extra`` that is not a dict is copied into one (or, when
+  even that fails, kept as the attribute ``extra``, its text).
+* **Keyword arguments are attributes.** ``log.info("login", user=u,
+  password=p)`` raises ``TypeError`` on a standard ``Logger``; on a stream
+  logger every keyword other than ``exc_info``, ``extra``, ``stack_info`` and
+  ``stacklevel`` becomes an attribute of the record, as if passed in ``extra``
+  (so ``password`` is masked like any secret-named attribute). ``msg``,
+  ``level`` and ``args`` are keywords like any other (the logging methods take
+  their own arguments positionally).
 
 The queue is a ``collections.deque`` (``append``/``popleft`` are atomic) with a
 length check for the bound; the worker polls it, so producers never signal or
@@ -280,28 +288,101 @@ def _reaches(logger: logging.Logger, handler: CaptureHandler | None) -> bool:
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+def _plain_extra(extra: Any) -> dict[str, Any]:
+    """A dict copy of an ``extra`` that is not a dict; never raises (bad input is kept as text, not raised)."""
+    if isinstance(extra, Mapping):
+        try:
+            return dict(extra)
+        except Exception:  # a mapping whose iteration raises: bad input, kept whole (formatted as its text)
+            return {"extra": extra}
+    return {"extra": extra}
+
+
+def _truthy(value: Any) -> bool:
+    try:
+        return bool(value)
+    except Exception:  # an object whose __bool__ raises: hostile input, taken as "yes"
+        return True
+
+
 class StreamLogger(logging.Logger):
-    """A ``logging.Logger`` with the capture fast path described in the module docstring."""
+    """A ``logging.Logger`` with the capture fast path described in the module docstring.
+
+    The level methods take ``msg`` (and ``level``) positionally so that any keyword is an attribute; each
+    calls :meth:`_log` directly, so on the standard path the caller is found 2 frames up (``stacklevel + 2``).
+    """
+
+    def debug(self, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(10):
+            self._log(10, msg, args, **kwargs)
+
+    def info(self, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(20):
+            self._log(20, msg, args, **kwargs)
+
+    def warning(self, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(30):
+            self._log(30, msg, args, **kwargs)
+
+    def warn(self, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(30):  # the stdlib's deprecated alias, without its DeprecationWarning
+            self._log(30, msg, args, **kwargs)
+
+    def error(self, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(40):
+            self._log(40, msg, args, **kwargs)
+
+    def exception(self, msg: object, /, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(40):
+            self._log(40, msg, args, exc_info=exc_info, **kwargs)
+
+    def critical(self, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if self.isEnabledFor(50):
+            self._log(50, msg, args, **kwargs)
+
+    fatal = critical  # type: ignore[assignment]
+
+    def log(self, level: int, msg: object, /, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if not isinstance(level, int):
+            if logging.raiseExceptions:
+                raise TypeError("level must be an integer")  # the stdlib's error: a programmer error
+            return
+        if self.isEnabledFor(level):
+            self._log(level, msg, args, **kwargs)
 
     def _log(  # type: ignore[override]
         self,
         level: int,
         msg: object,
         args: Any,
+        /,
         exc_info: Any = None,
         extra: Mapping[str, object] | None = None,
         stack_info: bool = False,
         stacklevel: int = 1,
+        **attributes: Any,
     ) -> None:
+        if extra is not None and type(extra) is not dict:
+            extra = _plain_extra(extra)
+        if attributes:
+            extra = {**extra, **attributes} if extra else attributes
         q = _active
-        if q is None or stack_info or not _sole_route(self, q.handler):
-            super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 1)
-            return
-        if exc_info:
+        if exc_info is not None and exc_info is not False:
             if isinstance(exc_info, BaseException):
                 exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-            elif not isinstance(exc_info, tuple):
-                exc_info = sys.exc_info()
+            elif type(exc_info) is not tuple:
+                exc_info = sys.exc_info() if exc_info is True or _truthy(exc_info) else None
+                if exc_info is not None and exc_info[0] is None:
+                    exc_info = None
+        if stack_info is not False:
+            stack_info = _truthy(stack_info)  # a hostile __bool__ would raise inside the stdlib's findCaller
+            if stack_info:
+                q = None
+        if q is None or not _sole_route(self, q.handler):
+            if type(stacklevel) is not int:
+                stacklevel = 1
+            super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 2)
+            return
         tid = _get_ident()
         entry: RawCapture = (_time_ns(), level, self.name, msg, args, extra, exc_info, _get_context(),
                              get_correlation(), tid, _thread_of(tid), None)  # fmt: skip

@@ -17,15 +17,16 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from opentelemetry import trace
 
 from .._errors import internal_error
+from ..redaction import MASK, Redactor
 from . import links
 from ._capture import _RESERVED, PRINTED, STREAMS, RawCapture
-from .redact import Redactor
 
 __all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
 
@@ -48,7 +49,7 @@ RESERVED_FIELDS = frozenset(
 def safe_str(obj: Any, limit: int = MAX_VALUE) -> str:
     """``str(obj)``, else ``repr(obj)``, else a marker; never raises; cut at ``limit``."""
     try:
-        s = obj if isinstance(obj, str) else str(obj)
+        s = obj if type(obj) is str else str.__str__(obj) if isinstance(obj, str) else str(obj)
     except Exception:
         try:
             s = repr(obj)
@@ -197,12 +198,15 @@ class RecordBuilder:
     def message(msg: Any, args: Any, errors: list[str]) -> str:
         if isinstance(msg, bytes | bytearray):
             msg = bytes(msg[: MAX_MESSAGE * 4]).decode("utf-8", "backslashreplace")
-        elif not isinstance(msg, str):
-            msg = safe_str(msg, MAX_MESSAGE * 4)
+        elif type(msg) is not str:
+            # a str subclass as is: its own __str__/__format__ (an f-string below calls them) may raise
+            msg = str.__str__(msg) if isinstance(msg, str) else safe_str(msg, MAX_MESSAGE * 4)
         if args:
-            if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
-                args = args[0]  # logging's "%(name)s" with one mapping argument
+            if type(args) is tuple and any(isinstance(a, Decimal) for a in args):
+                args = tuple(_tame(a) for a in args)
             try:
+                if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                    args = args[0]  # logging's "%(name)s" with one mapping argument
                 text = str(msg % args)
             except Exception as exc:
                 errors.append("format_error")
@@ -239,8 +243,10 @@ class RecordBuilder:
             if not isinstance(level, str) or level.startswith("Level "):
                 level = _LEVEL_NAMES.get(levelno, f"LEVEL{levelno}")
             stream = self.stream_of(name)
-            if extra and isinstance(extra.get("stream"), str) and extra["stream"] in STREAMS:
-                stream = extra["stream"]
+            if extra:
+                chosen = _stream_in(extra, errors)
+                if chosen is not None:
+                    stream = chosen
             fields: dict[str, Any] = {
                 "timestamp": self.timestamp(ts_ns),
                 "level": level,
@@ -324,7 +330,12 @@ class RecordBuilder:
                 fields[k] = red.text(v)
                 continue
             if tv is int or tv is bool or tv is float or v is None:
-                fields[k] = clean(v) if tv is int and not -(2**63) <= v < 2**64 else v
+                if tv is int:
+                    if not -(2**63) <= v < 2**64:
+                        v = clean(v)
+                    elif red.value(k, v) is MASK:  # an account number given as an int, when one is known
+                        v = MASK
+                fields[k] = v
                 continue
             cv = clean(v)
             if not isinstance(cv, str | int | float | bool) and cv is not None:
@@ -347,6 +358,30 @@ class RecordBuilder:
         if len(stack) > MAX_MESSAGE * 2:
             stack = stack[: MAX_MESSAGE * 2] + "...[truncated]"
         fields["exception.stacktrace"] = self.redactor.text(stack)
+
+
+def _stream_in(extra: Any, errors: list[str]) -> str | None:
+    """``extra["stream"]`` when it names a stream; hostile or odd ``extra`` objects are bad input, not bugs."""
+    try:
+        value = extra.get("stream")
+    except Exception:  # not a mapping, or a mapping whose get() raises: _add() says "unreadable_extra"
+        return None
+    return value if type(value) is str and value in STREAMS else None
+
+
+_HUGE_EXPONENT = 4300  # sys.get_int_max_str_digits(): "%d" of a larger Decimal fails anyway, after the work
+
+
+def _tame(arg: Any) -> Any:
+    """A ``Decimal`` too large to format with ``%d``/``%x`` as its text: ``"%d" % Decimal("1E+999999")`` spends
+    about a minute of CPU building the integer (holding the GIL) before it fails; the text fails ``%d`` at once
+    (a format error, recorded) and prints as itself with ``%s``."""
+    try:
+        if arg.is_finite() and arg.adjusted() > _HUGE_EXPONENT:
+            return str(arg)
+    except Exception:  # a Decimal subclass whose methods raise: hostile input, formatted by the fallback path
+        return safe_str(arg)
+    return arg
 
 
 def _default(obj: Any) -> Any:

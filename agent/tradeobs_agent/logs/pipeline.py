@@ -34,11 +34,12 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from ..redaction import Redactor
 from . import _capture
 from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture
 from ._format import Built, RecordBuilder, dumps
+from ._server_scrub import ServerLogScrub
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
-from .redact import Redactor
 
 __all__ = ["LogPipeline", "install_logging"]
 
@@ -93,6 +94,7 @@ class LogPipeline:
         self.handler = CaptureHandler(self.queue)
         self.queue.handler = self.handler
         self.server_filters = [ServerLogCapture(self.queue, logging.getLogger(n)) for n in SERVER_LOGGERS]
+        self.server_scrub = ServerLogScrub()  # secrets out of what uvicorn/gunicorn print themselves
         self._wake = threading.Event()
         self.queue.wake = self._wake.set
         self._stopping = False
@@ -130,6 +132,7 @@ class LogPipeline:
             self.console = None  # the application already prints logs; do not print every line twice
             _log.info("tradeobs: a console handler is already installed on the root logger; not adding ours")
         root.addHandler(self.handler)
+        self.server_scrub.install()
         for f in self.server_filters:  # uvicorn's and gunicorn's error logs do not propagate to the root
             for old in [x for x in f.logger.filters if isinstance(x, ServerLogCapture) and x is not f]:
                 f.logger.removeFilter(old)
@@ -165,6 +168,7 @@ class LogPipeline:
         root.removeHandler(self.handler)
         for f in self.server_filters:
             f.logger.removeFilter(f)
+        self.server_scrub.uninstall()
         if self._root_level_set is not None and root.level == self._root_level_set:
             root.setLevel(logging.WARNING)
         self._registry.remove_collect_hook(self._collect_hook)

@@ -92,15 +92,15 @@ class Instrument(Generic[B]):
         return series
 
     def _bound_for(self, attributes: Mapping[str, Any] | None) -> B:
-        if not attributes:
+        if attributes is None or (type(attributes) is dict and not attributes):
             return self.bind_key(())
         try:
             cache_key: Any = tuple(attributes.items())
             series = self._cache.get(cache_key)
-        except TypeError:  # unhashable values: take the slow path every time
-            return self.bind(**attributes)
+        except Exception:  # unhashable values, or not a mapping: the slow path (normalize fixes and counts)
+            return self.bind_key(self.registry.normalize(self, attributes))
         if series is None:
-            series = self.bind(**attributes)
+            series = self.bind_key(self.registry.normalize(self, attributes))
             if len(self._cache) < 4 * self.registry.max_series:
                 self._cache[cache_key] = series
         return series

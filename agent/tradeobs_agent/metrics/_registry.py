@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from .. import _errors
 from .._errors import internal_error, warn_once
+from ..redaction import default_redactor
 from ..types import AttrKey
 from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
 from ._self import SelfMetrics
@@ -20,6 +21,7 @@ from .snapshot import Aggregation, Family, HistogramPoint, Snapshot
 __all__ = ["MAX_ATTR_LEN", "Registry", "get_registry"]
 
 MAX_ATTR_LEN = 256
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$")
 InstrumentT = TypeVar("InstrumentT", bound=Instrument[Any])
 
@@ -195,26 +197,53 @@ class Registry:
 
     # -- attributes
     def normalize(self, instrument: Instrument[Any], attributes: Mapping[str, Any]) -> AttrKey:
-        """A sorted, hashable attribute set: keys as strings, values str/bool/int/float, long strings cut."""
-        items: list[tuple[str, str | bool | int | float]] = []
-        for k, v in attributes.items():
-            if not isinstance(k, str):
-                k = str(k)
-            if isinstance(v, str):
-                if len(v) > MAX_ATTR_LEN:
-                    self.on_invalid(instrument, "attribute_truncated", k)
-                    v = v[:MAX_ATTR_LEN]
-            elif isinstance(v, bool | int):
+        """A sorted, hashable attribute set: keys as strings, values str/bool/int/float, long strings cut,
+        secrets masked (a secret-named key's value, secret text, known secret values). Runs once per attribute
+        set (instruments cache the result), never per measurement.
+
+        Bad input is fixed and counted (``tradeobs.agent.measurements.invalid``), never raised: an attribute
+        mapping that cannot be read becomes no attributes, a key that is not a string its text, a value that is
+        not str/bool/int/float (or an int outside 64 bits) its text, NaN and infinities their text.
+        """
+        try:
+            pairs = list(attributes.items())
+        except Exception:  # not a mapping, or one whose items() raises: bad input
+            self.on_invalid(instrument, "attributes_unreadable", type(attributes).__name__)
+            return ()
+        red = default_redactor()
+        seen: dict[str, str | bool | int | float] = {}
+        for k, v in pairs:
+            if type(k) is not str:
+                k = str.__str__(k) if isinstance(k, str) else safe_str(k)
+                self.on_invalid(instrument, "attribute_key_coerced", k)
+            if len(k) > MAX_ATTR_LEN:
+                self.on_invalid(instrument, "attribute_key_truncated", k)
+                k = k[:MAX_ATTR_LEN]
+            t = type(v)
+            if t is str or t is bool or t is int or t is float:
                 pass
+            elif isinstance(v, bool):
+                v = bool(v)
+            elif isinstance(v, int):
+                v = int(v)
             elif isinstance(v, float):
-                if not math.isfinite(v):
-                    v = str(v)
+                v = float(v)
+            elif isinstance(v, str):
+                v = str.__str__(v)
             else:
                 self.on_invalid(instrument, "attribute_coerced", k)
-                v = safe_str(v)[:MAX_ATTR_LEN]
-            items.append((k, v))
-        items.sort(key=lambda kv: kv[0])
-        return tuple(items)
+                v = safe_str(v)
+            if isinstance(v, float) and not math.isfinite(v):
+                v = str(v)
+            elif type(v) is int and not _INT64_MIN <= v <= _INT64_MAX:
+                self.on_invalid(instrument, "attribute_coerced", k)
+                v = str(v)
+            v = red.value(k, v)  # masked, or scrubbed text
+            if isinstance(v, str) and len(v) > MAX_ATTR_LEN:
+                self.on_invalid(instrument, "attribute_truncated", k)
+                v = v[:MAX_ATTR_LEN]
+            seen[k] = v  # a key given twice (two keys with the same text): the last wins
+        return tuple(sorted(seen.items(), key=lambda kv: kv[0]))
 
     # -- self-observation
     @property
@@ -251,11 +280,15 @@ class Registry:
 
 
 def safe_str(value: object) -> str:
-    """``str(value)``, or a marker when its ``__str__`` raises (hostile input never raises into the caller)."""
+    """``str(value)``, or a marker when its ``__str__`` raises or returns something else (hostile input never
+    raises into the caller); at most ``4 * MAX_ATTR_LEN`` characters are kept before scrubbing."""
     try:
-        return str(value)
+        s = str(value)
     except Exception:  # any exception from a user's __str__ is bad input, not our error
         return f"<unprintable {type(value).__name__}>"
+    if type(s) is not str:  # a str subclass returned by a __str__
+        s = str.__str__(s)
+    return s[: 4 * MAX_ATTR_LEN]
 
 
 def _new_process_registry() -> Registry:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import threading
 import time
 from bisect import bisect_left
@@ -100,7 +101,9 @@ class BoundCounter(_Series):
             if amount == 1:
                 self._tick()
                 return
-            if self._lo <= amount < _INF:
+            if type(amount) is not int and type(amount) is not float:
+                amount = _number(amount)  # type: ignore[assignment]
+            if amount is not None and self._lo <= amount < _INF:
                 with self._lock:
                     self._sum += amount
                 return
@@ -133,11 +136,14 @@ class BoundGauge(_Series):
 
     def set(self, value: int | float) -> None:
         try:
-            if -_INF < value < _INF:
+            if type(value) is not int and type(value) is not float:
+                value = _number(value)  # type: ignore[assignment]
+            if value is not None and -_INF < value < _INF:
                 self.value = value
                 return
-        except TypeError:
-            pass  # not a number: dropped and counted below
+        except Exception:  # not a number, or one whose comparison raises (Decimal NaN): dropped and counted
+            self._instrument.invalid("value", value)
+            return
         self._instrument.invalid("value", value)
 
     def point(self) -> NumberPoint | None:
@@ -167,8 +173,10 @@ class BoundHistogram(_Series):
 
     def record(self, value: int | float, exemplar: Any = None) -> None:
         """Record ``value``; ``exemplar`` is an optional ``Span`` or ``SpanContext``."""
+        if type(value) is not int and type(value) is not float:
+            value = _number(value)  # type: ignore[assignment]
         try:
-            if -_INF < value < _INF:
+            if value is not None and -_INF < value < _INF:
                 i = bisect_left(self._bounds, value)
                 with self._lock:
                     self.counts[i] += 1
@@ -180,8 +188,9 @@ class BoundHistogram(_Series):
                 if exemplar is not None:
                     self._exemplar(i, value, exemplar)
                 return
-        except TypeError:
-            pass  # not a number: dropped and counted below
+        except TypeError:  # not a number: dropped and counted
+            self._instrument.invalid("value", value)
+            return
         self._instrument.invalid("value", value)
 
     def _exemplar(self, bucket: int, value: float, span: Any) -> None:
@@ -256,3 +265,16 @@ def bucket_quantile(bounds: Sequence[float], counts: Sequence[int], lo: float, h
             return lower + (upper - lower) * ((rank - seen) / c)
         seen += c
     return hi
+
+
+def _number(value: object) -> int | float | None:
+    """An int or float for a number of another type (``bool``, ``Decimal``, numpy scalars), or None (a string is
+    not a number here: ``"3"`` is a caller's bug, dropped and counted like any other non-number)."""
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, numbers.Number):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except Exception:  # complex, or a Number whose __float__ raises: not a measurement
+            return None
+    return None

@@ -1,0 +1,231 @@
+"""Secrets out of spans before they leave the process: names, attributes, events, links, status, resource.
+
+>>> scrubbed = scrub_spans(spans)        # on the batch processor's export thread   # doctest: +SKIP
+
+The same rules as the log pipeline (:mod:`tradeobs_agent.redaction`): an attribute
+whose *name* is secret gets the value ``[REDACTED]``; string values (a URL with
+``?api_key=...``, an exception message, a stack trace) are scrubbed of
+``key=value`` secrets, credentials and every known secret value
+(:mod:`tradeobs_agent.secret_values`).
+
+Two places do it, both on the export side, never on the thread that ends a span:
+
+* the fast OTLP encoder (``otlp_encode``: OTLP/gRPC, the trace file, the trading
+  layer's pre-encoded spans) scrubs each distinct value once, when it first
+  encodes it (its caches hold the scrubbed bytes; a new secret clears them);
+* :func:`scrub_spans` here, for exporters without that encoder (OTLP/HTTP, and a
+  batch the fast encoder hands to the reference one): it returns the spans
+  unchanged when nothing is secret, else copies of the ones that changed.
+
+Exporters passed to ``init(span_exporters=...)`` (in-process test exporters) see
+spans as recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import Link, Status
+
+from .. import secret_values
+from ..redaction import default_redactor
+from .otel_private import readable_span_fields
+
+__all__ = ["scrub_attributes", "scrub_logs", "scrub_resource", "scrub_spans", "scrub_text"]
+
+_MAX_CACHE = 4096
+_SAME = "\x00same"  # a cached "unchanged" (a scrubbed text never equals it: it starts with NUL)
+_text_cache: dict[str, str] = {}
+_resource_cache: dict[int, tuple[Resource, Resource]] = {}
+_version = -1
+
+
+def _fresh() -> None:
+    """Forget cached results when the known secret values changed."""
+    global _version
+    v = secret_values.version()
+    if v != _version:
+        _text_cache.clear()
+        _resource_cache.clear()
+        _version = v
+
+
+def scrub_text(s: str) -> str:
+    """``s`` scrubbed (cached per distinct short string)."""
+    hit = _text_cache.get(s)
+    if hit is not None:
+        return s if hit is _SAME else hit  # ``s`` itself when unchanged: callers compare by identity
+    out = default_redactor().text(s)
+    if out == s:
+        out = s
+    if len(s) <= 256:
+        if len(_text_cache) >= _MAX_CACHE:
+            _text_cache.clear()
+        _text_cache[s] = _SAME if out is s else out
+    return out
+
+
+def _value(key: str, v: Any) -> Any:
+    red = default_redactor()
+    if red.is_secret_key(key):
+        return secret_values.MASK
+    if type(v) is str:
+        return scrub_text(v) if len(v) >= 5 else v
+    if type(v) is tuple or type(v) is list:
+        items = [scrub_text(x) if type(x) is str else x for x in v]
+        return tuple(items) if any(a is not b for a, b in zip(items, v, strict=True)) else v
+    if type(v) is int and secret_values.int_is_secret(v):
+        return secret_values.MASK
+    return v
+
+
+def scrub_attributes(attrs: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``attrs`` itself when nothing in it is secret, else a scrubbed copy (a ``BoundedAttributes`` keeps its
+    dropped count)."""
+    if not attrs:
+        return attrs
+    changed: dict[str, Any] | None = None
+    for k, v in attrs.items():
+        nv = _value(k, v)
+        if nv is not v:
+            if changed is None:
+                changed = dict(attrs)
+            changed[k] = nv
+    if changed is None:
+        return attrs
+    if isinstance(attrs, BoundedAttributes):
+        bounded = BoundedAttributes(attributes=changed, immutable=True, max_value_len=attrs.max_value_len)
+        bounded.dropped = attrs.dropped
+        return bounded
+    return changed
+
+
+def scrub_resource(resource: Resource) -> Resource:
+    """``resource``, or a scrubbed copy (cached per resource object)."""
+    _fresh()
+    hit = _resource_cache.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    attrs = scrub_attributes(resource.attributes)
+    out = resource if attrs is resource.attributes else Resource(dict(attrs or {}), resource.schema_url)
+    if len(_resource_cache) >= 64:
+        _resource_cache.clear()
+    _resource_cache[id(resource)] = (resource, out)
+    return out
+
+
+def _span(sp: ReadableSpan) -> ReadableSpan:
+    ctx, parent, name, kind, start, end, attributes, events, links, status, resource, scope = readable_span_fields(sp)
+    new_name = scrub_text(name) if name else name
+    new_attrs = scrub_attributes(attributes)
+    new_events = _events(events)
+    new_links = _links(links)
+    new_status = status
+    if status is not None and status.description:
+        desc = scrub_text(status.description)
+        if desc is not status.description:
+            new_status = Status(status.status_code, desc)
+    new_resource = scrub_resource(resource) if resource is not None else resource
+    if (
+        new_name is name
+        and new_attrs is attributes
+        and new_events is events
+        and new_links is links
+        and new_status is status
+        and new_resource is resource
+    ):
+        return sp
+    return ReadableSpan(
+        name=new_name,
+        context=ctx,
+        parent=parent,
+        resource=new_resource,
+        attributes=new_attrs,
+        events=new_events,
+        links=new_links,
+        kind=kind,
+        status=new_status,
+        start_time=start,
+        end_time=end,
+        instrumentation_scope=scope,
+    )
+
+
+def _events(events: Sequence[Event]) -> Sequence[Event]:
+    if not events:
+        return events
+    out = []
+    changed = False
+    for e in events:
+        name = scrub_text(e.name) if e.name else e.name
+        attrs = scrub_attributes(e.attributes)
+        if name is e.name and attrs is e.attributes:
+            out.append(e)
+        else:
+            changed = True
+            out.append(Event(name, attrs, e.timestamp))
+    return tuple(out) if changed else events
+
+
+def _links(links: Sequence[Link]) -> Sequence[Link]:
+    if not links:
+        return links
+    out = []
+    changed = False
+    for link in links:
+        attrs = scrub_attributes(link.attributes)
+        if attrs is link.attributes:
+            out.append(link)
+        else:
+            changed = True
+            out.append(Link(link.context, attrs))
+    return tuple(out) if changed else links
+
+
+def scrub_spans(spans: Sequence[Any]) -> Sequence[Any]:
+    """``spans`` with every ``ReadableSpan`` scrubbed; the same sequence when nothing changed. Pre-encoded
+    items (``otlp_encode.Encoded``) were scrubbed when they were encoded and pass through."""
+    _fresh()
+    out: list[Any] | None = None
+    for i, sp in enumerate(spans):
+        if not isinstance(sp, ReadableSpan):
+            continue
+        new = _span(sp)
+        if new is not sp:
+            if out is None:
+                out = list(spans)
+            out[i] = new
+    return spans if out is None else out
+
+
+def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
+    """``batch`` (SDK ``ReadableLogRecord`` s) with string bodies, attributes and resources scrubbed; the same
+    sequence when nothing changed. The log pipeline's records were scrubbed on its worker already; this is
+    for the exporters without the fast encoder (OTLP/HTTP) and records emitted through the OTel logs API."""
+    _fresh()
+    red = default_redactor()
+    out: list[Any] | None = None
+    for i, readable in enumerate(batch):
+        rec = getattr(readable, "log_record", None)
+        if rec is None:
+            continue
+        body = rec.body
+        new_body = red.text(body) if type(body) is str else body
+        new_attrs = scrub_attributes(rec.attributes)
+        res = readable.resource
+        new_res = scrub_resource(res) if res is not None else res
+        if new_body is body and new_attrs is rec.attributes and new_res is res:
+            continue
+        new_rec = copy.copy(rec)
+        new_rec.body = new_body
+        new_rec.attributes = new_attrs
+        if out is None:
+            out = list(batch)
+        out[i] = dataclasses.replace(readable, log_record=new_rec, resource=new_res)
+    return batch if out is None else out
