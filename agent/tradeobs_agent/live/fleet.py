@@ -210,7 +210,7 @@ class FleetView:
         avg: dict[str, list[float]] = {}  # symbol -> [sum avg * weight, sum weight, first avg, instances with avg]
         stale = 0
         exports: set[str] = set()
-        for (svc, _inst), inst in sorted(self._instances.items()):
+        for (svc, iid), inst in sorted(self._instances.items()):
             f = inst.frame
             st: Mapping[str, Any] = f["state"]
             is_stale = now - inst.received > self.stale_after
@@ -221,7 +221,7 @@ class FleetView:
             age = max(0, int(now - inst.received))
             srow["age"] = age if srow["age"] is None else min(srow["age"], age)
             self._merge_symbols(symbols, sym_src, _mapping(st.get("symbols")), inst.ts)
-            desk.add(svc, _inst, f, st)
+            desk.add(svc, iid, f, st)
             _add_avg(avg, _mapping(st.get("symbols")), _mapping(_mapping(f.get("desk")).get("gross")))
             for row in _mapping(st.get("symbols")).values():
                 for k in ("ord", "fill", "rej", "rpnl", "upnl"):
