@@ -220,9 +220,9 @@ class FleetView:
             srow["stale"] += is_stale
             age = max(0, int(now - inst.received))
             srow["age"] = age if srow["age"] is None else min(srow["age"], age)
-            self._merge_symbols(symbols, sym_src, _mapping(st.get("symbols")), inst.ts)
+            gross = _mapping(_mapping(f.get("desk")).get("gross"))
+            self._merge_symbols(symbols, sym_src, _mapping(st.get("symbols")), inst.ts, avg, gross, desk.stale)
             desk.add(svc, iid, f, st)
-            _add_avg(avg, _mapping(st.get("symbols")), _mapping(_mapping(f.get("desk")).get("gross")))
             for row in _mapping(st.get("symbols")).values():
                 for k in ("ord", "fill", "rej", "rpnl", "upnl"):
                     if _num(_mapping(row).get(k)):
@@ -284,12 +284,22 @@ class FleetView:
 
     @staticmethod
     def _merge_symbols(
-        out: dict[str, dict[str, Any]], src: dict[str, tuple[float, int]], symbols: Mapping[str, Any], ts: Any
+        out: dict[str, dict[str, Any]],
+        src: dict[str, tuple[float, int]],
+        symbols: Mapping[str, Any],
+        ts: Any,
+        avg: dict[str, list[float]],
+        gross: Mapping[str, Any],
+        stale: set[str],
     ) -> None:
+        """One instance's symbols into the fleet's; its ``avg`` into ``avg`` (symbol -> [sum avg * weight, sum
+        weight, first avg, instances]: the weight is its |position| over strategies, the publisher's ``gross``, else
+        |net position|, as :class:`.frames.FrameBuilder` weights strategies); its stale symbols into ``stale``."""
         t = float(ts) if _num(ts) else 0.0
         for sym, row in symbols.items():
             row = _mapping(row)
-            cur = out.setdefault(str(sym), {})
+            sym = str(sym)
+            cur = out.setdefault(sym, {})
             seen_ts, count = src.get(sym, (float("-inf"), 0))
             src[sym] = (max(seen_ts, t), count + 1)
             for k, v in row.items():
@@ -302,8 +312,22 @@ class FleetView:
                     cur[k] = cur.get(k, 0) + v
                 elif k in ("p50", "p99"):  # an upper bound when several instances trade the symbol
                     cur[k] = v if cur.get(k) is None else max(cur[k], v)
-                elif k == "age":  # the freshest feed of the symbol
+                elif k == "age":  # the freshest feed of the symbol; stale for the fleet if stale in any instance
                     cur[k] = v if k not in cur else min(cur[k], v)
+                    if v >= STALE_AFTER:
+                        stale.add(sym)
+                elif k == "avg":
+                    w = gross.get(sym)
+                    if not _num(w):
+                        w = row.get("pos", 0)
+                    w = abs(float(w)) if _num(w) else 0.0
+                    acc = avg.get(sym)
+                    if acc is None:
+                        avg[sym] = [v * w, w, v, 1]
+                    else:
+                        acc[0] += v * w
+                        acc[1] += w
+                        acc[3] += 1
 
 
 def _mapping(v: Any) -> Mapping[str, Any]:
@@ -335,27 +359,6 @@ def _merge_day(out: dict[str, Any], account: Mapping[str, Any]) -> None:
         out["day_full"] = full and out.get("day_full", True)
 
 
-def _add_avg(acc: dict[str, list[float]], symbols: Mapping[str, Any], gross: Mapping[str, Any]) -> None:
-    """One instance's ``avg`` per symbol, weighted by its |position| summed over strategies (the publisher's
-    ``desk.gross``; an older agent without it: |net position|), as :class:`.frames.FrameBuilder` weights strategies."""
-    for sym, row in symbols.items():
-        row = _mapping(row)
-        a = row.get("avg")
-        if not _num(a):
-            continue
-        g = gross.get(sym)
-        if not _num(g):
-            g = row.get("pos", 0) if _num(row.get("pos", 0)) else 0
-        w = abs(float(g))
-        cur = acc.get(str(sym))
-        if cur is None:
-            acc[str(sym)] = [a * w, w, a, 1]
-        else:
-            cur[0] += a * w
-            cur[1] += w
-            cur[3] += 1
-
-
 class _Desk:
     """The ``desk`` section and the ``working`` orders of the fleet, added up instance by instance.
 
@@ -376,8 +379,8 @@ class _Desk:
         self.rw = [0.0, 0.0, 0.0]  # submitted, rejected within the windows; the longest window
         self.rw_seen = False
         self.md_age: float | None = None
-        self.stale: set[str] = set()
-        self.orders: list[tuple[float, str, dict[str, Any]]] = []
+        self.stale: set[str] = set()  # filled by FleetView._merge_symbols
+        self.orders: list[tuple[float, str, str, str, Any]] = []
 
     def add(self, svc: str, inst: str, frame: Mapping[str, Any], state: Mapping[str, Any]) -> None:
         d = _mapping(state.get("desk"))
@@ -403,14 +406,10 @@ class _Desk:
         md_age = d.get("md_age")
         if _num(md_age):
             self.md_age = md_age if self.md_age is None else max(self.md_age, md_age)
-            for sym, row in _mapping(state.get("symbols")).items():
-                age = _mapping(row).get("age")
-                if _num(age) and age >= STALE_AFTER:
-                    self.stale.add(str(sym))
+        orders = self.orders  # (sent at, service, instance, id, row): rows are copied only once selected
         for oid, row in _mapping(state.get("working")).items():
-            row = _mapping(row)
-            t = row.get("t")
-            self.orders.append((t if _num(t) else 0.0, f"{svc}/{inst}/{oid}", {**row, "id": oid, "sv": svc}))
+            t = row.get("t") if isinstance(row, dict) else None  # a dict (parsed JSON); not the slower ABC check
+            orders.append((t if _num(t) else 0.0, svc, inst, str(oid), row))
 
     def section(self) -> dict[str, Any]:
         out: dict[str, Any] = _tidy(dict(self.counts))
@@ -428,8 +427,12 @@ class _Desk:
         return out
 
     def working(self) -> dict[str, dict[str, Any]]:
-        oldest = heapq.nsmallest(WORKING_IN_FRAME, self.orders, key=lambda o: (o[0], o[1]))
-        return {key: row for _, key, row in oldest}
+        orders = self.orders
+        if len(orders) > WORKING_IN_FRAME:
+            orders = heapq.nsmallest(WORKING_IN_FRAME, orders, key=lambda o: o[:4])
+        else:
+            orders.sort(key=lambda o: o[:4])
+        return {f"{svc}/{inst}/{oid}": {**row, "id": oid, "sv": svc} for _, svc, inst, oid, row in orders}
 
 
 def _worst_export(states: set[str]) -> str:
