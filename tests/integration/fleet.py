@@ -165,8 +165,16 @@ def _python_env() -> dict[str, str]:
 class FleetAgent:
     """``fleet_agent.py SERVICE STRATEGY HZ`` publishing to ``nats_url``; :meth:`finish` returns its DONE counts."""
 
-    def __init__(self, nats_url: str, service: str, strategy: str, workdir: Path, hz: float = 20.0) -> None:
+    def __init__(
+        self, nats_url: str, service: str, strategy: str, workdir: Path, hz: float = 20.0, live: bool = False
+    ) -> None:
+        """``live``: the agent also serves its own live view (``/snapshot``) on a free port, :attr:`live_url`."""
         self.service, self.strategy = service, strategy
+        self.live_url: str | None = None
+        extra: list[str] = []
+        if live:
+            port = free_port()
+            self.live_url, extra = f"http://127.0.0.1:{port}", [str(port)]
         workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"agent-{service}-{strategy}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -178,7 +186,7 @@ class FleetAgent:
             "TRADEOBS_INTERNAL_ERRORS": "raise",
         }
         self.popen = subprocess.Popen(
-            [sys.executable, str(FLEET_AGENT), service, strategy, str(hz)],
+            [sys.executable, str(FLEET_AGENT), service, strategy, str(hz), *extra],
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -209,6 +217,21 @@ class FleetAgent:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
         except OSError:
             return ""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The agent's own ``/snapshot`` (with ``live=True``); the first request starts its live producer."""
+        assert self.live_url is not None, "FleetAgent(..., live=True) serves /snapshot"
+        status, body = http_get(self.live_url + "/snapshot")
+        assert status == 200, (status, body[:200])
+        data: dict[str, Any] = json.loads(body)
+        return data
+
+    def pause(self) -> None:
+        """Stop trading; the process goes on publishing its (now unchanging) frames until :meth:`finish`."""
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(b"pause\n")
+        self.popen.stdin.flush()
+        self._line("PAUSED")
 
     def finish(self) -> dict[str, Any]:
         """Stop trading, shut the agent down (it sends what it holds) and return its counts."""

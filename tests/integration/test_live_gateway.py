@@ -181,3 +181,73 @@ def test_a_deleted_events_stream_comes_back_and_only_clients_of_the_old_one_get_
     assert all(i.rpartition("-")[0] == new_ids[0].rpartition("-")[0] for i in new_ids)
     assert late.resets == ['{"reason":"unknown-id"}']
     assert done["dropped_events"] == 0 and done["outbox"] == 0 and done["events"] == done["produced"]
+
+
+def test_the_merged_account_desk_and_working_orders_are_the_agents_own_sums(tmp_path: Path) -> None:
+    """Each agent also serves its own live view: the gateway's fleet sections equal what the agents show, summed
+    (or merged as documented: the reject rate from counts, limits per service/strategy, stale symbols as a union)."""
+    with start_nats(tmp_path / "nats") as nats:
+        agents = [
+            FleetAgent(nats.url, "alpha", "momentum", tmp_path, live=True),
+            FleetAgent(nats.url, "alpha", "meanrev", tmp_path, live=True),
+            FleetAgent(nats.url, "beta", "hedge", tmp_path, hz=40.0, live=True),
+        ]
+        gw = start_gateway(nats.url, tmp_path / "gw")
+        try:
+            for a in agents:
+                a.snapshot()  # starts the agent's own live producer (its working orders come from its bus)
+            wait_until(lambda: gw.snapshot()["health"]["instances"] == 3, "3 instances on the gateway")
+            # every agent has left its 5 orders working and has rejected some
+            wait_until(lambda: gw.snapshot()["desk"].get("working") == 15, "15 working orders in the fleet")
+            wait_until(lambda: len(gw.snapshot()["desk"].get("reasons", {})) == 2, "rejects of both services")
+            for a in agents:
+                a.pause()
+            # No tick for STALE_AFTER seconds: every symbol is stale in every agent (3 each), and once in the fleet.
+            wait_until(lambda: all(a.snapshot()["desk"].get("stale") == 3 for a in agents), "stale symbols", 20)
+            wait_until(lambda: gw.snapshot()["desk"].get("stale") == 3, "stale symbols on the gateway", 20)
+            own = {a.instance: a.snapshot() for a in agents}
+            fleet = gw.snapshot()
+            done = [a.finish() for a in agents]
+        finally:
+            for a in agents:
+                a.stop()
+            gw.stop()
+
+    def total(section: str, key: str) -> float:
+        return sum(s[section][key] for s in own.values())
+
+    for key in ("pnl", "rpnl", "upnl", "pnl_day", "gross", "net"):
+        assert fleet["account"][key] == pytest.approx(total("account", key), rel=1e-9), key
+    assert fleet["account"]["pnl"] != 0 and fleet["account"]["gross"] > 0
+    desk = fleet["desk"]
+    for key in ("open", "orders", "fills", "rejects", "working"):
+        assert desk[key] == total("desk", key), key
+    reasons: dict[str, float] = {}
+    for s in own.values():
+        for reason, n in s["desk"]["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    assert desk["reasons"] == reasons and set(reasons) == {"venue_reject", "risk_limit"}
+    # The fleet's rate over its window (every order: the agents trade after their publisher's first frames); beta
+    # rejects more often than alpha, so the mean of the instances' rates is another number.
+    assert desk["reject_rate"] == float(f"{total('desk', 'rejects') / total('desk', 'orders'):.6g}")
+    mean = sum(s["desk"]["rejects"] / s["desk"]["orders"] for s in own.values()) / 3
+    assert desk["reject_rate"] != float(f"{mean:.6g}")
+    assert 0 < desk["reject_window"] <= 300
+    by_instance = {a.instance: a for a in agents}
+    limits = {f"{by_instance[i].service}/{by_instance[i].strategy}/gross": s["desk"]["limits"] for i, s in own.items()}
+    assert desk["limits"] == {k: v["gross"] for k, v in limits.items()}
+    assert desk["stale"] == 3 and sum(s["desk"]["stale"] for s in own.values()) == 9  # a union, not a sum
+    assert desk["md_age"] >= 5  # the worst feed's age: no tick anywhere for STALE_AFTER seconds
+    for sym, row in fleet["symbols"].items():  # avg weighted by |position|, as one agent weighs its strategies
+        rows = [s["symbols"][sym] for s in own.values() if "avg" in s["symbols"].get(sym, {})]
+        weight = sum(abs(r["pos"]) for r in rows)
+        assert row["avg"] == pytest.approx(sum(r["avg"] * abs(r["pos"]) for r in rows) / weight, rel=1e-5), sym
+    expect = {
+        f"{by_instance[i].service}/{i}/{oid}": {**row, "id": oid, "sv": by_instance[i].service}
+        for i, s in own.items()
+        for oid, row in s["working"].items()
+    }
+    assert fleet["working"] == expect and len(expect) == 15
+    assert [r["t"] for r in fleet["working"].values()] == sorted(r["t"] for r in expect.values())
+    for d in done:
+        assert d["dropped_events"] == 0

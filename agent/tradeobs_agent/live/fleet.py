@@ -10,7 +10,8 @@ True
 
 The gateway (:mod:`.gateway`) feeds it the frames agents publish (:mod:`.nats`) and its hub calls
 :meth:`FleetView.build` once per tick, exactly where an agent's hub reads its registry, so the frame has the
-same sections as an agent's (``symbols``, ``account``, ``latency``, ``health``, ``system``) plus two:
+same sections as an agent's (``symbols``, ``account``, ``desk``, ``working``, ``latency``, ``health``, ``system``)
+plus two:
 
 * ``services``: one row per ``service.name``: instances (and how many are stale), orders, fills, rejects,
   equity, P&L, worst drawdown, kill switch, submit-to-fill p50/p99, NATS drops, age of the newest frame;
@@ -19,8 +20,17 @@ same sections as an agent's (``symbols``, ``account``, ``latency``, ``health``, 
 
 How values merge over instances (and the top-level sections are fleet totals):
 
-* counts, positions, notional, P&L, equity and health counters add up; ``px`` is the newest instance's;
-  ``drawdown`` is the worst (max) and ``kill_switch`` is engaged if any instance's is;
+* counts, positions, notional, P&L (total, realized, unrealized, today's), exposure (gross, net), equity and health
+  counters add up; ``px`` is the newest instance's; ``drawdown`` is the worst (max) and ``kill_switch`` is engaged
+  if any instance's is; ``account.day_since`` is the latest instance's (``day_full`` if every one's is full);
+* per symbol, ``avg`` is the instances' ``avg`` weighted by their |position| over strategies (as an agent weights
+  its strategies; one instance's as reported) and ``age`` is the freshest;
+* ``desk``: open orders, orders, fills, rejects (and by reason), working orders add up; the 5-minute reject rate is
+  recomputed from the instances' window counts (rejected / submitted over the fleet; ``reject_window`` the longest
+  instance window); risk ``limits`` are keyed ``service/strategy/limit`` (the worst instance of a service);
+  ``md_age`` is the worst (max) and ``stale`` counts the union of the instances' stale symbols;
+* ``working``: the union of the instances' working orders, keyed ``service/instance/order id`` (``id`` and ``sv``
+  in the row name the order and its service), the oldest :data:`.frames.WORKING_IN_FRAME`;
 * latency quantiles are exact: agents publish each latency histogram's merged bucket counts and the
   view adds the buckets before interpolating (instances with other bucket bounds are left out and
   counted in ``health.latency_unmerged``). A symbol traded in several instances shows the highest
@@ -31,18 +41,20 @@ How values merge over instances (and the top-level sections are fleet totals):
   own (its stream's clients), and ``health.gateway`` has its NATS counters; the other health keys add up the
   instances'.
 
-Deltas (:func:`fleet_delta`) are an agent frame's deltas plus, for ``services`` and ``strategies``, what
-``symbols`` gets (a new row whole, a changed row's changed fields) and each removed row as ``null``.
+Deltas (:func:`fleet_delta`) are an agent frame's deltas (so a removed working order is sent as ``null``) plus,
+for ``services`` and ``strategies``, what ``symbols`` gets (a new row whole, a changed row's changed fields) and
+each removed row as ``null``.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..metrics import Registry, bucket_quantile
-from .frames import FrameBuilder, delta
+from .frames import STALE_AFTER, WORKING_IN_FRAME, FrameBuilder, delta
 from .hub import _clean
 
 __all__ = ["KEYED", "FleetView", "fleet_delta"]
@@ -51,9 +63,11 @@ KEYED = ("services", "strategies")
 _OWN_HEALTH = ("clients", "frames_coalesced", "clients_rejected", "clients_timed_out")
 _SUM_SYMBOL = ("pos", "ntl", "rpnl", "upnl", "ord", "fill", "rej")
 _STRATEGY_KEYS = ("ord", "fill", "rej", "rpnl", "upnl", "ntl", "equity", "drawdown", "kill_switch")
+_SUM_ACCOUNT = ("pnl_day", "gross", "net")  # fleet totals only (services rows keep what they had)
+_SUM_DESK = ("open", "orders", "fills", "rejects", "working", "working_dropped")
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -192,9 +206,11 @@ class FleetView:
         services: dict[str, dict[str, Any]] = {}
         svc_lat: dict[str, _Hist] = {}
         strategies: dict[str, dict[str, Any]] = {}
+        desk = _Desk()
+        avg: dict[str, list[float]] = {}  # symbol -> [sum avg * weight, sum weight, first avg, instances with avg]
         stale = 0
         exports: set[str] = set()
-        for (svc, _inst), inst in sorted(self._instances.items()):
+        for (svc, iid), inst in sorted(self._instances.items()):
             f = inst.frame
             st: Mapping[str, Any] = f["state"]
             is_stale = now - inst.received > self.stale_after
@@ -204,13 +220,16 @@ class FleetView:
             srow["stale"] += is_stale
             age = max(0, int(now - inst.received))
             srow["age"] = age if srow["age"] is None else min(srow["age"], age)
-            self._merge_symbols(symbols, sym_src, _mapping(st.get("symbols")), inst.ts)
+            gross = _mapping(_mapping(f.get("desk")).get("gross"))
+            self._merge_symbols(symbols, sym_src, _mapping(st.get("symbols")), inst.ts, avg, gross, desk.stale)
+            desk.add(svc, iid, f, st)
             for row in _mapping(st.get("symbols")).values():
                 for k in ("ord", "fill", "rej", "rpnl", "upnl"):
                     if _num(_mapping(row).get(k)):
                         srow[k] = srow.get(k, 0) + row[k]
             for target in (account, srow):
                 _merge_account(target, _mapping(st.get("account")))
+            _merge_day(account, _mapping(st.get("account")))
             for k, v in _mapping(st.get("health")).items():
                 if _num(v):
                     health[k] = health.get(k, 0) + v
@@ -229,6 +248,11 @@ class FleetView:
                 _merge_account(out, {k: v for k, v in _mapping(row).items() if k in _STRATEGY_KEYS}, add_all=True)
         for svc, h in svc_lat.items():
             services[svc].update(h.quantiles())
+        for sym, (wsum, w, first, n) in avg.items():
+            if n == 1:
+                symbols[sym]["avg"] = first
+            elif w > 0:
+                symbols[sym]["avg"] = _r(wsum / w)
         for rows in (symbols, services, strategies):
             for row in rows.values():
                 _tidy(row)
@@ -249,6 +273,8 @@ class FleetView:
         return {
             "symbols": symbols,
             "account": account,
+            "desk": desk.section(),
+            "working": desk.working(),
             "latency": {k: h.quantiles() for k, h in latency.items()},
             "health": health,
             "system": self._system.system(),
@@ -258,12 +284,22 @@ class FleetView:
 
     @staticmethod
     def _merge_symbols(
-        out: dict[str, dict[str, Any]], src: dict[str, tuple[float, int]], symbols: Mapping[str, Any], ts: Any
+        out: dict[str, dict[str, Any]],
+        src: dict[str, tuple[float, int]],
+        symbols: Mapping[str, Any],
+        ts: Any,
+        avg: dict[str, list[float]],
+        gross: Mapping[str, Any],
+        stale: set[str],
     ) -> None:
+        """One instance's symbols into the fleet's; its ``avg`` into ``avg`` (symbol -> [sum avg * weight, sum
+        weight, first avg, instances]: the weight is its |position| over strategies, the publisher's ``gross``, else
+        |net position|, as :class:`.frames.FrameBuilder` weights strategies); its stale symbols into ``stale``."""
         t = float(ts) if _num(ts) else 0.0
         for sym, row in symbols.items():
             row = _mapping(row)
-            cur = out.setdefault(str(sym), {})
+            sym = str(sym)
+            cur = out.setdefault(sym, {})
             seen_ts, count = src.get(sym, (float("-inf"), 0))
             src[sym] = (max(seen_ts, t), count + 1)
             for k, v in row.items():
@@ -276,6 +312,22 @@ class FleetView:
                     cur[k] = cur.get(k, 0) + v
                 elif k in ("p50", "p99"):  # an upper bound when several instances trade the symbol
                     cur[k] = v if cur.get(k) is None else max(cur[k], v)
+                elif k == "age":  # the freshest feed of the symbol; stale for the fleet if stale in any instance
+                    cur[k] = v if k not in cur else min(cur[k], v)
+                    if v >= STALE_AFTER:
+                        stale.add(sym)
+                elif k == "avg":
+                    w = gross.get(sym)
+                    if not _num(w):
+                        w = row.get("pos", 0)
+                    w = abs(float(w)) if _num(w) else 0.0
+                    acc = avg.get(sym)
+                    if acc is None:
+                        avg[sym] = [v * w, w, v, 1]
+                    else:
+                        acc[0] += v * w
+                        acc[1] += w
+                        acc[3] += 1
 
 
 def _mapping(v: Any) -> Mapping[str, Any]:
@@ -290,6 +342,97 @@ def _merge_account(out: dict[str, Any], account: Mapping[str, Any], add_all: boo
             out[k] = v if k not in out else max(out[k], v)
         elif add_all or k in ("equity", "rpnl", "upnl", "pnl"):
             out[k] = out.get(k, 0) + v
+
+
+def _merge_day(out: dict[str, Any], account: Mapping[str, Any]) -> None:
+    """Day P&L and exposure add up; ``day_since`` is the latest instance's start (the sum covers at least that),
+    ``day_full`` only if every instance's day P&L is the whole day's."""
+    for k in _SUM_ACCOUNT:
+        v = account.get(k)
+        if _num(v):
+            out[k] = out.get(k, 0) + v
+    since = account.get("day_since")
+    if _num(since):
+        out["day_since"] = since if "day_since" not in out else max(out["day_since"], since)
+    full = account.get("day_full")
+    if isinstance(full, bool):
+        out["day_full"] = full and out.get("day_full", True)
+
+
+class _Desk:
+    """The ``desk`` section and the ``working`` orders of the fleet, added up instance by instance.
+
+    Counts and rejects by reason add up; the reject rate is the fleet's rejected / submitted within the instances'
+    windows (their counts, published as ``desk.rw``: a mean of rates would weigh a quiet instance like a busy one);
+    risk limits are keyed ``service/strategy/limit`` (the worst instance's use when a service runs several); market
+    data age is the worst (max) and stale symbols the union of each instance's stale ones; working orders are keyed
+    ``service/instance/order id`` (client order ids of two processes may be equal), the oldest
+    :data:`.frames.WORKING_IN_FRAME` of them, each with ``id`` (the order's own id) and ``sv`` (its service).
+    """
+
+    __slots__ = ("counts", "limits", "md_age", "orders", "reasons", "rw", "rw_seen", "stale")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+        self.reasons: dict[str, float] = {}
+        self.limits: dict[str, float] = {}
+        self.rw = [0.0, 0.0, 0.0]  # submitted, rejected within the windows; the longest window
+        self.rw_seen = False
+        self.md_age: float | None = None
+        self.stale: set[str] = set()  # filled by FleetView._merge_symbols
+        self.orders: list[tuple[float, str, str, str, Any]] = []
+
+    def add(self, svc: str, inst: str, frame: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+        d = _mapping(state.get("desk"))
+        extra = _mapping(frame.get("desk"))
+        for k in _SUM_DESK:
+            v = d.get(k)
+            if _num(v):
+                self.counts[k] = self.counts.get(k, 0) + v
+        for reason, v in _mapping(d.get("reasons")).items():
+            if _num(v):
+                self.reasons[str(reason)] = self.reasons.get(str(reason), 0) + v
+        rw = extra.get("rw")
+        if isinstance(rw, list | tuple) and len(rw) == 3 and all(_num(x) for x in rw):
+            self.rw_seen = True
+            self.rw[0] += rw[0]
+            self.rw[1] += rw[1]
+            self.rw[2] = max(self.rw[2], rw[2])
+        limits = extra.get("limits")
+        for name, v in _mapping(limits if isinstance(limits, Mapping) else d.get("limits")).items():
+            if _num(v):
+                key = f"{svc}/{name}"
+                self.limits[key] = v if key not in self.limits else max(self.limits[key], v)
+        md_age = d.get("md_age")
+        if _num(md_age):
+            self.md_age = md_age if self.md_age is None else max(self.md_age, md_age)
+        orders = self.orders  # (sent at, service, instance, id, row): rows are copied only once selected
+        for oid, row in _mapping(state.get("working")).items():
+            t = row.get("t") if isinstance(row, dict) else None  # a dict (parsed JSON); not the slower ABC check
+            orders.append((t if _num(t) else 0.0, svc, inst, str(oid), row))
+
+    def section(self) -> dict[str, Any]:
+        out: dict[str, Any] = _tidy(dict(self.counts))
+        if self.reasons:
+            out["reasons"] = _tidy(self.reasons)
+        if self.rw_seen:
+            sent, rejected, window = self.rw
+            out["reject_rate"] = _r(rejected / sent) if sent > 0 else None
+            out["reject_window"] = window
+        if self.limits:
+            out["limits"] = {k: _r(v) for k, v in sorted(self.limits.items())}
+        if self.md_age is not None:
+            out["md_age"] = self.md_age
+            out["stale"] = len(self.stale)
+        return out
+
+    def working(self) -> dict[str, dict[str, Any]]:
+        orders = self.orders
+        if len(orders) > WORKING_IN_FRAME:
+            orders = heapq.nsmallest(WORKING_IN_FRAME, orders, key=lambda o: o[:4])
+        else:
+            orders.sort(key=lambda o: o[:4])
+        return {f"{svc}/{inst}/{oid}": {**row, "id": oid, "sv": svc} for _, svc, inst, oid, row in orders}
 
 
 def _worst_export(states: set[str]) -> str:

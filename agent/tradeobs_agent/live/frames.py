@@ -154,6 +154,9 @@ class FrameBuilder:
         self._reuse: dict[str, dict[Any, HistogramPoint]] = {}  # unchanged latency series are not copied per tick
         self._qcache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, float | None]]] = {}
         self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, submitted, rejected), 1/s
+        # The last reject rate's counts: (submitted, rejected) within its window, and the window's seconds. The NATS
+        # publisher sends them so the fleet gateway recomputes the fleet's rate from counts (a mean of rates is wrong).
+        self.reject_counts: tuple[float, float, float] = (0.0, 0.0, 0.0)
         # Day P&L: the total at the start of the local day, or at this builder's creation if that was later.
         now = time.time()
         self._day = time.localtime(now)[:3]
@@ -364,6 +367,7 @@ class FrameBuilder:
         t0, s0, r0 = hist[0]
         window = round(min(REJECT_WINDOW, mono - t0))
         sent = submitted - s0
+        self.reject_counts = (sent, rejected - r0, window)
         return (_r((rejected - r0) / sent) if sent > 0 else None), window
 
     def _quantiles(

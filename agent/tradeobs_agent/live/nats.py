@@ -59,8 +59,9 @@ from .._errors import internal_error, warn_once
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
-from .frames import FRAME_INSTRUMENTS, LATENCIES, FrameBuilder
+from .frames import FRAME_INSTRUMENTS, LATENCIES, LIMITS, POSITION, FrameBuilder
 from .hub import _clean
+from .working import WorkingOrders
 
 __all__ = [
     "EVENTS_STREAM",
@@ -69,6 +70,7 @@ __all__ = [
     "OUTBOX",
     "PREFIX",
     "NatsPublisher",
+    "desk_extras",
     "ensure_streams",
     "safe_url",
     "state_extras",
@@ -242,6 +244,27 @@ def state_extras(snap: Snapshot) -> tuple[dict[str, Any], dict[str, dict[str, An
     return hist, strategies
 
 
+def desk_extras(snap: Snapshot, builder: FrameBuilder) -> dict[str, Any]:
+    """What the fleet view needs to merge the ``desk`` section exactly (see :mod:`.fleet`).
+
+    ``rw``: the reject rate's window counts ``[submitted, rejected, seconds]`` (the fleet's rate is recomputed from
+    the sum of these); ``limits``: every risk limit in use keyed ``strategy/limit`` (the frame's own ``desk.limits``
+    drops the strategy when there is only one, so two instances' limits could collide); ``gross``: per symbol the
+    sum of |position| over strategies (the weight of the frame's ``avg``, as the frame builder weights strategies).
+    """
+    limits: dict[str, float] = {}
+    for p in snap.numbers(LIMITS):
+        name = str(p.attributes.get("limit", ""))
+        strategy = p.attributes.get("strategy")
+        limits[name if strategy is None else f"{strategy}/{name}"] = p.value
+    gross: dict[str, float] = {}
+    for p in snap.numbers(POSITION):
+        sym = p.attributes.get("symbol")
+        if sym is not None:
+            gross[str(sym)] = gross.get(str(sym), 0.0) + abs(p.value)
+    return {"rw": list(builder.reject_counts), "limits": limits, "gross": gross}
+
+
 def _offer_gil() -> None:
     """Let the trading thread, if it is waiting for the GIL, take it between two steps of a tick (as the journal's
     applier does between chunks): measured on the demo loop, a tick in one piece (about 2 ms of Python) added
@@ -283,6 +306,7 @@ class NatsPublisher:
         self._snap = _OneSnapshot(self.registry)
         self._reuse: dict[str, Any] = {}  # unchanged latency series are not copied per tick (Registry.snapshot)
         self._builder = FrameBuilder(self._snap, self.bus)  # type: ignore[arg-type]  # reads self._snap.snap
+        self._working = WorkingOrders()  # from the events this publisher collects, as the agent's own hub keeps it
         self._outbox: deque[_Batch] = deque()  # messages of events, oldest first
         self._queued = 0  # events in the outbox
         self._outbox_max = outbox
@@ -466,6 +490,9 @@ class NatsPublisher:
             self._drop("event", "bus_evicted", new[0].seq - self._bus_seq - 1)
         self._bus_seq = new[-1].seq
         svc, inst = self.service, self.instance
+        working = self._working
+        for e in new:
+            working.apply(e.kind, e.data, e.ts)
         parts: list[bytes] = []
         size, first = 0, new[0].seq
         for i, e in enumerate(new):
@@ -490,9 +517,10 @@ class NatsPublisher:
     def _frame_bytes(self) -> bytes:
         self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False, reuse=self._reuse)
         _offer_gil()
-        state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()})
+        state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()}, self._working)
         _offer_gil()
         hist, strategies = state_extras(snap)
+        desk = desk_extras(snap, self._builder)
         self._seq += 1
         body: Mapping[str, Any] = {
             "v": PAYLOAD_VERSION,
@@ -505,6 +533,7 @@ class NatsPublisher:
             "state": state,
             "hist": hist,
             "strategies": strategies,
+            "desk": desk,
             "pub": {
                 "dropped_frames": self.stats["dropped_frames"],
                 "dropped_events": self.stats["dropped_events"],

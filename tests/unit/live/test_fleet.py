@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tradeobs_agent.live.fleet import FleetView, fleet_delta
-from tradeobs_agent.live.frames import FrameBuilder, merged_quantile
-from tradeobs_agent.live.nats import state_extras
+from tradeobs_agent.live.frames import WORKING_IN_FRAME, FrameBuilder, merged_quantile
+from tradeobs_agent.live.nats import desk_extras, state_extras
 from tradeobs_agent.metrics import Registry
 
 
@@ -116,3 +116,122 @@ def test_the_number_of_instances_is_bounded_and_what_is_left_out_is_counted() ->
     assert not view.update(_instance_frame(reg, "a", "3"), received=1.0) and view.ignored == 1
     assert view.update(_instance_frame(reg, "a", "2", seq=2), received=2.0)  # known ones still update
     assert view.build(now=2.0)["services"]["a"]["instances"] == 2
+
+
+def _frame(service: str, instance: str, state: dict[str, Any], desk: dict[str, Any], seq: int = 1) -> dict[str, Any]:
+    """An instance frame with known values (what an agent publishes: its state and the publisher's desk extras)."""
+    return {"service": service, "instance": instance, "seq": seq, "ts": 100.0, "state": state, "desk": desk}
+
+
+def _order(t: float, sym: str = "AAPL") -> dict[str, Any]:
+    return {"s": sym, "sd": "buy", "q": 10, "f": 0, "p": 100.0, "t": t, "tr": None, "st": "s", "v": "paper"}
+
+
+_ALPHA = {
+    "symbols": {"AAPL": {"pos": 100, "avg": 10.0, "age": 1}, "MSFT": {"pos": -50, "avg": 20.0, "age": 7}},
+    "account": {"pnl": 100.0, "rpnl": 60.0, "upnl": 40.0, "pnl_day": 30.0, "day_since": 1000.0, "day_full": True}
+    | {"gross": 5000.0, "net": 1000.0},
+    "desk": {"open": 3, "orders": 1000, "fills": 990, "rejects": 10, "reasons": {"limit": 6, "price": 4}}
+    | {"reject_rate": 0.01, "reject_window": 300, "md_age": 0.4, "stale": 1, "working": 2, "limits": {"gross": 0.5}},
+    "working": {"c-1": _order(50.0), "c-2": _order(52.0, "MSFT")},
+}
+_BETA = {
+    "symbols": {"AAPL": {"pos": -300, "avg": 12.0, "age": 6}, "NVDA": {"pos": 0, "avg": 5.0, "age": 9}},
+    "account": {"pnl": -20.0, "rpnl": -5.0, "upnl": -15.0, "pnl_day": -10.0, "day_since": 2000.0, "day_full": False}
+    | {"gross": 3000.0, "net": -2000.0},
+    "desk": {"open": 1, "orders": 10, "fills": 5, "rejects": 5, "reasons": {"limit": 1, "venue": 4}}
+    | {"reject_rate": 0.5, "reject_window": 120, "md_age": 6.0, "stale": 2, "working": 1, "limits": {"gross": 0.9}},
+    "working": {"c-1": _order(51.0)},  # the same client order id as alpha's first order
+}
+
+
+def _two_services() -> FleetView:
+    view = FleetView()
+    a_desk = {"rw": [1000, 10, 300], "limits": {"gross": 0.5}, "gross": {"AAPL": 100, "MSFT": 50}}
+    b_desk = {"rw": [10, 5, 120], "limits": {"gross": 0.9}, "gross": {"AAPL": 300, "NVDA": 0}}
+    assert view.update(_frame("alpha", "i1", _ALPHA, a_desk), received=100.0)
+    assert view.update(_frame("beta", "i2", _BETA, b_desk), received=100.0)
+    return view
+
+
+def test_account_and_desk_of_two_services_merge_to_exact_fleet_values() -> None:
+    st = _two_services().build(now=100.1)
+    assert st["account"] == {
+        "pnl": 80.0,
+        "rpnl": 55.0,
+        "upnl": 25.0,
+        "pnl_day": 20.0,
+        "day_since": 2000.0,  # the latest start: the summed day P&L covers at least this
+        "day_full": False,
+        "gross": 8000.0,
+        "net": -1000.0,
+    }
+    desk = st["desk"]
+    assert (desk["open"], desk["orders"], desk["fills"], desk["rejects"], desk["working"]) == (4, 1010, 995, 15, 3)
+    assert desk["reasons"] == {"limit": 7, "price": 4, "venue": 4}
+    assert desk["limits"] == {"alpha/gross": 0.5, "beta/gross": 0.9}  # the same limit name, two services
+    assert desk["md_age"] == 6.0  # the worst feed
+    assert desk["stale"] == 3  # alpha's MSFT, beta's AAPL and NVDA: the union
+    syms = st["symbols"]
+    assert syms["AAPL"]["avg"] == 11.5  # (10 * 100 + 12 * 300) / 400, weighted by |position|
+    assert syms["MSFT"]["avg"] == 20.0 and syms["NVDA"]["avg"] == 5.0  # one instance each: as reported
+    assert syms["AAPL"]["age"] == 1 and syms["NVDA"]["age"] == 9  # the freshest
+
+
+def test_the_fleet_reject_rate_is_recomputed_from_counts_not_averaged() -> None:
+    desk = _two_services().build(now=100.1)["desk"]
+    # 15 rejected of 1,010 sent over the fleet; the mean of the two rates (0.01, 0.5) would say 25.5%.
+    assert desk["reject_rate"] == float(f"{15 / 1010:.6g}") and desk["reject_rate"] < 0.015
+    assert desk["reject_window"] == 300
+    quiet = FleetView()  # nothing sent in any window: no rate, as an agent shows it
+    quiet.update(_frame("alpha", "i1", _ALPHA, {"rw": [0, 0, 30]}), received=1.0)
+    assert quiet.build(now=1.0)["desk"]["reject_rate"] is None
+
+
+def test_working_orders_of_two_services_with_the_same_id_do_not_collide() -> None:
+    working = _two_services().build(now=100.1)["working"]
+    assert list(working) == ["alpha/i1/c-1", "beta/i2/c-1", "alpha/i1/c-2"]  # oldest first
+    assert working["alpha/i1/c-1"]["id"] == working["beta/i2/c-1"]["id"] == "c-1"
+    assert (working["alpha/i1/c-1"]["sv"], working["beta/i2/c-1"]["sv"]) == ("alpha", "beta")
+    assert working["alpha/i1/c-2"]["s"] == "MSFT"
+
+
+def test_working_orders_are_the_oldest_n_and_a_removed_one_is_sent_as_null() -> None:
+    def state(orders: dict[str, Any]) -> dict[str, Any]:
+        return {"symbols": {}, "desk": {"working": len(orders)}, "working": orders}
+
+    a = {f"a{i}": _order(float(2 * i)) for i in range(150)}
+    b = {f"b{i}": _order(float(2 * i + 1)) for i in range(150)}
+    view = FleetView()
+    view.update(_frame("alpha", "i1", state(a), {}), received=1.0)
+    view.update(_frame("beta", "i2", state(b), {}), received=1.0)
+    st1 = view.build(now=1.0)
+    assert len(st1["working"]) == WORKING_IN_FRAME and st1["desk"]["working"] == 300
+    assert [r["t"] for r in st1["working"].values()] == [float(t) for t in range(WORKING_IN_FRAME)]
+    del a["a0"]  # alpha's oldest order filled
+    view.update(_frame("alpha", "i1", state(a), {}, seq=2), received=1.1)
+    st2 = view.build(now=1.1)
+    d = fleet_delta(st1, st2)
+    assert d["working"] == {"alpha/i1/a0": None, "alpha/i1/a100": st2["working"]["alpha/i1/a100"]}
+    assert d["desk"] == {"working": 299}
+
+
+def test_published_desk_extras_key_limits_by_strategy_and_weigh_avg_over_strategies() -> None:
+    a, b = Registry(), Registry()
+    for reg, strategy, pos, avg in ((a, "mom", 100, 10.0), (a, "rev", -100, 14.0), (b, "mom", 200, 11.0)):
+        reg.gauge("trading.position.quantity").bind(symbol="AAPL", strategy=strategy).set(pos)
+        reg.gauge("trading.position.avg_price").bind(symbol="AAPL", strategy=strategy).set(avg)
+        reg.gauge("trading.risk.limit.utilization").bind(strategy=strategy, limit="gross").set(abs(pos) / 1000)
+    frames = []
+    for reg, svc in ((a, "alpha"), (b, "beta")):
+        builder = FrameBuilder(reg)
+        state = builder.build()
+        frames.append(_frame(svc, "i", state, desk_extras(reg.snapshot(prepare=False), builder)))
+    assert frames[1]["state"]["desk"]["limits"] == {"gross": 0.2}  # one strategy: the agent's own key drops it
+    view = FleetView()
+    for f in frames:
+        view.update(f, received=1.0)
+    st = view.build(now=1.0)
+    assert st["desk"]["limits"] == {"alpha/mom/gross": 0.1, "alpha/rev/gross": 0.1, "beta/mom/gross": 0.2}
+    # alpha's avg is 12 over 200 shares (net position 0), beta's 11 over 200: as one agent with all three strategies
+    assert st["symbols"]["AAPL"]["avg"] == (10.0 * 100 + 14.0 * 100 + 11.0 * 200) / 400

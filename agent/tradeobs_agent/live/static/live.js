@@ -518,14 +518,14 @@
     var w = st.working || {}, f = filters(), now = serverNow(), ids = Object.keys(w), rows = [], shown = 0;
     ids.sort(function (a, b) { return w[a].t - w[b].t; });
     for (var i = 0; i < ids.length && rows.length < WORKING_ROWS; i++) {
-      var o = w[ids[i]], id = ids[i];
+      var o = w[ids[i]], id = o.id === undefined ? ids[i] : String(o.id);  // the gateway keys rows service/instance/id
       if ((f.strategy && o.st !== f.strategy) || (f.venue && o.v !== f.venue)) continue;
       var a = now - o.t;
       shown++;
       var oref = orderHref(id, o.tr, o.t);
-      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(id) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
+      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
         esc(o.s || "") + "</td><td>" + esc(o.sd || "") + "</td><td>" + num(o.f, 0) + "/" + num(o.q, 0) + "</td><td>" +
-        (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + esc(id + " · " + (o.st || "") + " · " + (o.v || "")) + '">' +
+        (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + esc(id + " · " + (o.sv ? o.sv + " · " : "") + (o.st || "") + " · " + (o.v || "")) + '">' +
         (oref ? link("order", oref, id, "order drill-down dashboard") : esc(id)) + "</td><td>" +
         link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore") + "</td></tr>");
     }
