@@ -706,3 +706,82 @@ def loop_figures(before: Phase, during: Phase) -> dict[str, str]:
         "loop lag p99": f"{fmt_ms(d['lag'])} vs {fmt_ms(b['lag'])}",
         "steps": f"{d['step'].get('n', 0)} under the fault, {b['step'].get('n', 0)} before",
     }
+
+
+# --------------------------------------------------------------------------- live-stream clients
+
+
+class SseClients:
+    """``sse_clients.py`` (many EventSource-like clients) in its own process; see that script."""
+
+    def __init__(self, port: int, workdir: Path, clients: int, stall: int = 0, path: str = "/telemetry/stream") -> None:
+        import selectors
+        import subprocess
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = workdir / "sse-clients.log"
+        self._stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
+        argv = [sys.executable, str(HERE / "sse_clients.py"), "--port", str(port), "--path", path,
+                "--clients", str(clients), "--stall", str(stall)]  # fmt: skip
+        self.popen = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True
+        )
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        assert self.popen.stdout is not None
+        os.set_blocking(self.popen.stdout.fileno(), False)
+        self._sel.register(self.popen.stdout, selectors.EVENT_READ)
+        try:
+            ready = self._read(120.0)
+            self.ready = int(ready.split()[1])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            if b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                return line.decode()
+            left = deadline - time.monotonic()
+            if left <= 0 or self.popen.poll() is not None:
+                tail = self.stderr_path.read_text(errors="replace")[-3000:]
+                pytest.fail(f"the SSE clients gave no answer (exit {self.popen.poll()}):\n{tail}", pytrace=False)
+            if self._sel.select(min(left, 0.5)):
+                assert self.popen.stdout is not None
+                self._buf += os.read(self.popen.stdout.fileno(), 1 << 20)
+
+    def _cmd(self, line: str, timeout: float = 60.0) -> str:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write((line + "\n").encode())
+        self.popen.stdin.flush()
+        return self._read(timeout)
+
+    def stats(self, since: float = 0.0, until: float | None = None) -> dict[str, Any]:
+        answer = self._cmd(f"stats {since} {until if until is not None else time.time() + 1}")
+        return dict(json.loads(answer.split(" ", 1)[1]))
+
+    def resume(self) -> None:
+        self._cmd("resume")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            try:
+                self._cmd("stop", 30.0)
+                self.popen.wait(30)
+            except BaseException:
+                self.popen.kill()
+                self.popen.wait()
+        for f in (self.popen.stdin, self.popen.stdout):
+            if f is not None and not f.closed:
+                f.close()
+        self._sel.close()
+        if not self._stderr.closed:
+            self._stderr.close()
+
+    def __enter__(self) -> SseClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -236,8 +236,10 @@ def test_collector_slow_never_blocks_the_trading_loop(tmp_path: Path, request: p
     bound = final["shutdown_timeout"]
     assert final["shutdown_seconds"] <= bound + 0.5, f"shutdown took {final['shutdown_seconds']:.1f}s (bound {bound})"
     assert delayed > 0, "nothing went through the proxy"
+    # A batch whose answer came too late was accepted by the collector and may still be counted as dropped when
+    # the agent gives up on it: nothing may be lost uncounted (recorded <= arrived + counted dropped).
     for acc in (spans, logs):
-        assert acc.unexpected == 0 and acc.arrived + acc.dropped <= acc.recorded, f"counted twice? {acc}"
+        assert acc.unexpected == 0 and acc.uncounted <= 0, f"lost and not counted as dropped: {acc}"
     record(
         request.node.nodeid,
         Row(
@@ -248,8 +250,8 @@ def test_collector_slow_never_blocks_the_trading_loop(tmp_path: Path, request: p
             load=f"{LOAD}; {NO_FAULT_S:g} s no fault, {SLOW_S:g} s at each delay",
             outcome="kept trading (a step and an order in every 5 s); agent queues within capacity; RSS within "
             "256 MiB of before; no traceback; shutdown() returned within its timeout",
-            lost="what was still kept at the stop: counted as dropped only in part today (see the figures and the "
-            "prompt-shutdown row above); nothing arrived twice or unrecorded",
+            lost="nothing uncounted: what did not arrive by the stop is counted as dropped (recorded <= arrived + "
+            "counted dropped; a batch answered too late may have arrived and be counted too); nothing unrecorded",
             figures={
                 **loop_figures(before, stalled),
                 "step p99 at 3 s": loop_figures(before, slow)["step p99"].split(",")[0],
