@@ -75,7 +75,8 @@ def _queues_bounded(*phases: Phase) -> dict[str, float]:
 
 def _balanced(account: Account) -> str:
     assert account.balanced, f"recorded != arrived + counted dropped: {account}"
-    return f"recorded {account.recorded} = arrived {account.arrived} + counted dropped {account.dropped:g}"
+    text = f"recorded {account.recorded} = arrived {account.arrived} + counted dropped {account.dropped:g}"
+    return text + (f" + lost in the collector at its SIGKILL {account.at_kill}" if account.at_kill else "")
 
 
 def _orders_in_prometheus(pipe: Pipeline, svc: DemoService) -> str:
@@ -122,8 +123,8 @@ def test_collector_killed_for_a_minute_then_restarted(tmp_path: Path, request: p
         assert len(warnings) <= 10, "more than 10 lines of output during the outage:\n" + "\n".join(warnings[:40])
         assert final["shutdown_ok"], f"shutdown did not finish within its bound: {final}"
         assert pipe.jaeger is not None
-        spans = settle(lambda: spans_account(svc.workdir, pipe.jaeger.query_url, svc.service_name, final))
-        logs = settle(lambda: logs_account(svc.workdir, pipe.log_files, svc.service_name, final))
+        spans = settle(lambda: spans_account(svc.workdir, pipe.jaeger.query_url, svc.service_name, final, pipe.kills))
+        logs = settle(lambda: logs_account(svc.workdir, pipe.log_files, svc.service_name, final, pipe.kills))
         figures = {
             **loop_figures(before, during),
             "RSS": f"{rss0 / MB:.0f} MiB before, peak {rss_peak / MB:.0f} MiB, {after.last('rss') / MB:.0f} MiB "
@@ -148,7 +149,9 @@ def test_collector_killed_for_a_minute_then_restarted(tmp_path: Path, request: p
             outcome="kept trading (a step and an order in every 5 s); agent queues within capacity; RSS within "
             "256 MiB of before; at most 10 lines of output, no traceback; after the restart Prometheus has exactly "
             "the service's order counters and every kept span and log record is delivered; shutdown within its bound",
-            lost="nothing: every span and log record recorded arrived, none counted as dropped",
+            lost="none counted as dropped by the agent; every span and log record recorded arrived except, possibly, "
+            "what the collector had acknowledged and still held in memory when it was killed (its batch processor, "
+            "before its disk queue: at most the last 3 s before the kill), reported in the figures",
             figures=figures,
         ),
     )
@@ -157,11 +160,6 @@ def test_collector_killed_for_a_minute_then_restarted(tmp_path: Path, request: p
 PROMPT_S = 5.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, fixed by the lead on main (delivery.py): after a long outage delivery resumes 15-20 s "
-    "after the collector returns, and what is still kept when a bounded shutdown gives up is not counted",
-)
 def test_a_prompt_shutdown_after_a_long_outage_counts_what_it_did_not_deliver(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -177,8 +175,10 @@ def test_a_prompt_shutdown_after_a_long_outage_counts_what_it_did_not_deliver(
         time.sleep(PROMPT_S)
         final = svc.stop()
         assert pipe.jaeger is not None
-        spans = settle(lambda: spans_account(svc.workdir, pipe.jaeger.query_url, svc.service_name, final), 30.0)
-        logs = settle(lambda: logs_account(svc.workdir, pipe.log_files, svc.service_name, final), 30.0)
+        spans = settle(
+            lambda: spans_account(svc.workdir, pipe.jaeger.query_url, svc.service_name, final, pipe.kills), 30.0
+        )
+        logs = settle(lambda: logs_account(svc.workdir, pipe.log_files, svc.service_name, final, pipe.kills), 30.0)
         kept = f"{during.last('queue=otlp_traces'):g} spans, {during.last('queue=otlp_logs'):g} log records"
         balanced = {"spans": _balanced(spans), "logs": _balanced(logs)}
     record(
@@ -189,7 +189,8 @@ def test_a_prompt_shutdown_after_a_long_outage_counts_what_it_did_not_deliver(
             case=f"collector killed for {KILL_S:g} s, restarted, the service stopped {PROMPT_S:g} s later",
             load=f"{LOAD}; {KILL_S:g} s dead",
             outcome="shutdown within its bound; whatever it could not deliver is counted as dropped",
-            lost="nothing uncounted: recorded = arrived + counted dropped, for spans and log records",
+            lost="nothing uncounted by the agent: recorded = arrived + counted dropped (+ what the collector held in "
+            "memory when it was killed, at most the last 3 s before the kill, in the figures), for spans and logs",
             figures={
                 "kept at the end of the outage": kept,
                 "shutdown": f"{final['shutdown_seconds']:.2f} s",
@@ -224,8 +225,8 @@ def test_collector_slow_never_blocks_the_trading_loop(tmp_path: Path, request: p
             final = svc.stop()
             delayed = proxy.bytes_delayed
         assert pipe.jaeger is not None
-        spans = spans_account(svc.workdir, pipe.jaeger.query_url, svc.service_name, final)
-        logs = logs_account(svc.workdir, pipe.log_files, svc.service_name, final)
+        spans = spans_account(svc.workdir, pipe.jaeger.query_url, svc.service_name, final, pipe.kills)
+        logs = logs_account(svc.workdir, pipe.log_files, svc.service_name, final, pipe.kills)
 
     stalls = slow.stalls() + stalled.stalls()
     assert not stalls, f"the trading loop stalled: {stalls}"
@@ -251,7 +252,8 @@ def test_collector_slow_never_blocks_the_trading_loop(tmp_path: Path, request: p
             outcome="kept trading (a step and an order in every 5 s); agent queues within capacity; RSS within "
             "256 MiB of before; no traceback; shutdown() returned within its timeout",
             lost="nothing uncounted: what did not arrive by the stop is counted as dropped (recorded <= arrived + "
-            "counted dropped; a batch answered too late may have arrived and be counted too); nothing unrecorded",
+            "counted dropped; a batch answered too late may have arrived and be counted too, and a retried one may "
+            "arrive twice); nothing unrecorded",
             figures={
                 **loop_figures(before, stalled),
                 "step p99 at 3 s": loop_figures(before, slow)["step p99"].split(",")[0],
@@ -260,8 +262,8 @@ def test_collector_slow_never_blocks_the_trading_loop(tmp_path: Path, request: p
                 f"{peaks.get('queue=otlp_logs', 0):g})",
                 "shutdown": f"{final['shutdown_seconds']:.2f} s (bound {bound:g} s)",
                 "RSS": f"{rss0 / MB:.0f} MiB before, peak {rss_peak / MB:.0f} MiB",
-                "spans": str(spans).split(": ", 1)[1].split("; e.g.")[0],
-                "logs": str(logs).split(": ", 1)[1].split("; e.g.")[0],
+                "spans": spans.summary(),
+                "logs": logs.summary(),
             },
         ),
     )

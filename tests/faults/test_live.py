@@ -62,7 +62,11 @@ def test_live_stream_service_restarted_under_500_clients(tmp_path: Path, request
     r0, r1 = mid["readers"], after["readers"]
     assert r1["connected"] == CLIENTS, f"only {r1['connected']} of {CLIENTS} clients connected after the restart"
     assert min(r1["connects"]) >= 2, "a client did not reconnect"
-    hung = [i for i, (a, b) in enumerate(zip(r0["frames_this_connection"], r1["frames_this_connection"])) if b <= a]
+    hung = [
+        i
+        for i, (a, b) in enumerate(zip(r0["frames_this_connection"], r1["frames_this_connection"], strict=True))
+        if b <= a
+    ]
     assert not hung, f"{len(hung)} clients received no frame in the {STEADY_S:g} s after reconnecting: {hung[:10]}"
     assert not after["bad_status"], f"HTTP errors on reconnect: {after['bad_status']}"
     assert final["shutdown_ok"], f"the agent's shutdown did not finish within its bound: {final}"
