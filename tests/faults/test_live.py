@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .harness import LOAD, DemoService, Pipeline, SseClients, distribution, fmt_ms, settle
+from .harness import LOAD, MB, DemoService, Phase, Pipeline, SseClients, counted, distribution, fmt_ms, settle
 from .report import Row, record
 from .test_collector import WARMUP_S, _no_traceback
 
@@ -89,6 +89,66 @@ def test_live_stream_service_restarted_under_500_clients(tmp_path: Path, request
                 f"(p50 {fmt_ms(lat1, 'p50')} / {fmt_ms(lat0, 'p50')}; {lat1.get('n', 0)} / {lat0.get('n', 0)} frames)",
                 "service stop with the clients connected": f"agent shutdown {final['shutdown_seconds']:.2f} s",
                 "service output lines": str(len(out.splitlines())),
+            },
+        ),
+    )
+
+
+STALLED = 100
+STALL_S = 60.0  # the issue's stall is 5 minutes; 60 s is 6 send timeouts (10 s) in CI
+STALL_RSS_BOUND = 64 * MB
+
+
+def test_live_stream_100_stalled_clients_are_timed_out_while_400_keep_reading(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """100 clients stop reading after their first frame (a 4 KB receive buffer, reading paused) while 400 read.
+
+    The stalled ones are closed by the server's send timeout and counted (``tradeobs.live.clients.timed_out``),
+    none of the 400 readers is dropped or stops receiving, the service keeps trading and its memory stays within
+    ``STALL_RSS_BOUND`` of where it was when the stall began. The readers' frame latency is reported.
+    """
+    with Pipeline(tmp_path, prometheus=False) as pipe, DemoService(pipe.otlp_endpoint, tmp_path / "svc") as svc:
+        time.sleep(WARMUP_S)
+        with SseClients(svc.port, tmp_path / "clients", CLIENTS, stall=STALLED) as clients:
+            ready = clients.ready
+            stall = Phase(svc, "stalled clients").run(STALL_S, poll=5.0)
+            stats = clients.stats(stall.t0, stall.t1)
+            timed_out = counted(svc.state(), "tradeobs.live.clients.timed_out")
+            clients.resume()  # the stalled ones drain what the kernel held and see the close
+            closed = settle(
+                lambda: clients.stats(time.time(), time.time())["stalled"]["closed_by_server"] == STALLED, 30.0, 0.5
+            )
+            end = clients.stats(time.time(), time.time())
+            _no_traceback(svc)
+
+    assert ready == CLIENTS, f"only {ready} of {CLIENTS} clients got a first frame"
+    readers = end["readers"]
+    assert timed_out == STALLED, f"{timed_out:g} clients counted as timed out, {STALLED} stalled"
+    assert end["stalled"]["closed_by_server"] == STALLED and closed, f"stalled clients not closed: {end['stalled']}"
+    assert readers["connected"] == CLIENTS - STALLED and max(readers["connects"]) == 1, "a reader was dropped"
+    assert not stall.stalls(), f"the trading loop stalled: {stall.stalls()}"
+    rss0, rss_peak, rss1 = stall.first("rss"), stall.peak("rss"), stall.last("rss")
+    assert rss_peak - rss0 <= STALL_RSS_BOUND, f"the service's RSS grew {(rss_peak - rss0) / MB:.0f} MiB"
+    lat = distribution(stats["latencies"])
+    record(
+        request.node.nodeid,
+        Row(
+            section="Faults",
+            order=51,
+            case=f"live stream: {STALLED} clients stop reading (4 KB receive buffer, reading paused) for {STALL_S:g} s "
+            f"while {CLIENTS - STALLED} read",
+            load=f"{LOAD}; {CLIENTS} SSE clients (one process)",
+            outcome=f"the {STALLED} stalled clients were closed by the send timeout and counted in "
+            f"tradeobs.live.clients.timed_out; no reader dropped; kept trading; RSS within "
+            f"{STALL_RSS_BOUND // MB} MiB of before; no traceback",
+            lost="nothing for the readers; the stalled clients lose the stream (closed, as designed)",
+            figures={
+                "readers' frame latency": f"p50 {fmt_ms(lat, 'p50')}, p99 {fmt_ms(lat)}, p99.9 "
+                f"{fmt_ms(lat, 'p99.9')} ({lat.get('n', 0)} frames)",
+                "service RSS": f"{rss0 / MB:.0f} MiB when the stall began, peak {rss_peak / MB:.0f} MiB, "
+                f"{rss1 / MB:.0f} MiB after {STALL_S:g} s",
+                "timed out": f"{timed_out:g}",
             },
         ),
     )
