@@ -11,7 +11,11 @@ error that names the port, instead of a traceback after the URLs were printed.
 uvicorn's own signal capture, which re-raises SIGINT as ``KeyboardInterrupt``
 and SIGTERM as a kill once its graceful stop is done, is replaced by handlers
 that only ask the server to exit (a second signal forces it), so the caller
-returns normally and the process exits with status 0.
+returns normally and the process exits with status 0. Like uvicorn's, each
+handler is a bound method of the server (``Server.request_exit``): that is how
+a live hub mounted in the app (``live.hub._uvicorn_server``) finds the server
+and ends its endless streams when it exits; without it a SIGTERM waited for
+the live clients to hang up.
 """
 
 from __future__ import annotations
@@ -61,6 +65,12 @@ def _server_class() -> Any:
         def capture_signals(self) -> Iterator[None]:  # our handlers, installed in serve()
             yield
 
+        def request_exit(self, *_: object) -> None:
+            """The SIGINT/SIGTERM handler: ask the server to exit; a second signal does not wait for open streams."""
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
     return Server
 
 
@@ -84,27 +94,20 @@ def serve(
     if on_server is not None:
         on_server(server)
 
-    def stop() -> None:
-        if server.should_exit:
-            server.force_exit = True  # a second Ctrl-C: do not wait for open streams
-        server.should_exit = True
-
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
+        installed: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, stop)
-                    installed.append(sig)
+                with contextlib.suppress(ValueError, OSError):
+                    installed[sig] = signal.signal(sig, server.request_exit)
         try:
             task = asyncio.create_task(server.serve(sockets=[sock]))
             await asyncio.wait({task}, timeout=duration)
             server.should_exit = True
             await task
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            for sig, previous in installed.items():
+                signal.signal(sig, previous)
 
     factory = getattr(config, "get_loop_factory", None)  # uvicorn >= 0.36; uvloop when installed
     if factory is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import signal
 import socket
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -241,6 +243,32 @@ def test_demo_stops_on_a_signal_without_a_traceback(sig: signal.Signals) -> None
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert f"live dashboard   http://127.0.0.1:{port}/telemetry/" in out
+
+
+def test_demo_stops_on_sigterm_with_a_live_client_connected() -> None:
+    """Regression (issue 13, found by tests/faults/test_live.py): SIGTERM waited for the live stream's clients to
+    hang up (the hub never saw the server exit), and a second signal then cancelled every stream with a traceback.
+    Now the stream gets its terminating chunk and the demo exits 0."""
+    port = free_port()
+    proc = _demo_proc("--port", str(port))
+    try:
+        wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/telemetry/stream")
+        r = c.getresponse()
+        assert r.status == 200 and r.readline().startswith(b"retry:")
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30  # a failure deadline: heartbeats would keep a hung stream alive
+        while r.readline():  # the stream ends with its chunked terminator
+            assert time.monotonic() < deadline, "the live stream did not end after SIGTERM"
+        c.close()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
 
 
 def _ready(proc: subprocess.Popen[str], url: str) -> bool:
