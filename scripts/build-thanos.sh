@@ -14,7 +14,11 @@
 # single-node module is served, and one node is not a store with two storage nodes. v0.42.4 is the
 # newest Thanos whose go.mod accepts this machine's Go (1.26.8): v0.42.5 requires go >= 1.26.10.
 # Like Jaeger, Thanos' go.mod has `replace` directives, which `go install pkg@version` refuses: we
-# `go mod download` the module and `go build ./cmd/thanos` inside it, with its own go.mod/go.sum.
+# `go mod download` the module and `go build ./cmd/thanos` inside it, with its own go.mod/go.sum,
+# and with the build tag its releases use (.promu.yml): `slicelabels`. Without it Prometheus'
+# labels use their string layout, which Thanos' gRPC codec (it reinterprets label slices in place)
+# does not expect: every `thanos receive` panicked (makeslice: len out of range) at the query
+# node's first call.
 set -euo pipefail
 export GOTOOLCHAIN=local
 
@@ -35,7 +39,7 @@ src="$(cd "${TMPDIR:-/tmp}" && go mod download -json "github.com/thanos-io/thano
 
 echo "build-thanos: building cmd/thanos" >&2
 ver_pkg=github.com/prometheus/common/version
-(cd "$src" && go build -trimpath \
+(cd "$src" && go build -trimpath -tags slicelabels \
     -ldflags "-s -w -X $ver_pkg.Version=${THANOS_VERSION#v} -X $ver_pkg.Branch=module-proxy" \
     -o "$bin.tmp" ./cmd/thanos)
 echo "build-thanos: built in $(( $(date +%s) - start ))s" >&2
