@@ -191,6 +191,7 @@ def test_thanos_receivers_form_one_hashring_with_replication() -> None:
     assert sorted(query["--endpoint"]) == sorted(endpoints)
     assert query["--query.replica-label"] == [REPLICA_LABEL]
     assert "--query.partial-response" in query
+    assert query["--deduplication.func"] == ["chain"]  # as tests/integration/thanos.py runs it
 
 
 def test_thanos_image_is_the_release_the_tests_build() -> None:

@@ -68,6 +68,7 @@ T = TypeVar("T")
 _PROVIDERS = {
     "otelcol-tradeobs": "scripts/install.d/30-collector.sh (scripts/build-collector.sh)",
     "jaeger": "scripts/install.d/35-jaeger.sh (scripts/build-jaeger.sh)",
+    "thanos": "scripts/install.d/40-thanos.sh (scripts/build-thanos.sh)",
     "prometheus": "scripts/install.d/20-apt.sh (Debian package 'prometheus')",
     "promtool": "scripts/install.d/20-apt.sh (Debian package 'prometheus')",
     "prometheus-alertmanager": "scripts/install.d/20-apt.sh (Debian package 'prometheus-alertmanager')",

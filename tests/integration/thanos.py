@@ -5,13 +5,15 @@
 ...     prometheus_query(store.query_url, "up")                             # the query tier answers like Prometheus
 
 Two ``thanos receive`` nodes (the storage nodes) in one hashring with replication factor 2: a
-sample written to either is stored on both, and a write succeeds only when both have it (quorum of
-2 for a factor of 2). ``thanos query`` fans out to both over gRPC and deduplicates the replicas by
-their ``receive_replica`` label. It serves the Prometheus HTTP API, so Grafana's Prometheus
-datasource (and ``grafana_eval.Evaluator``) works against it unchanged. Each node writes its TSDB
-under its own directory, so a node stopped with :meth:`ReceiveNode.stop` can be started again on its
-data with :meth:`ThanosStore.restart`. The binary comes from scripts/build-thanos.sh
-(scripts/install.d/40-thanos.sh).
+sample written to either is forwarded to both, and the write succeeds once ONE has it (Thanos'
+write quorum is rf/2+1, except for rf=2: 1, pkg/receive/handler.go writeQuorum). A node that is
+down misses what is written meanwhile (receive has no hand-off); ``thanos query`` fans out to both
+over gRPC and deduplicates the replicas by their ``receive_replica`` label (``chain``: a 1:1 merge
+of the samples), which fills such a gap from the other replica. It serves the Prometheus HTTP
+API, so Grafana's Prometheus datasource (and ``grafana_eval.Evaluator``) works against it
+unchanged. Each node writes its TSDB under its own directory, so a node stopped with
+:meth:`ReceiveNode.stop` can be started again on its data with :meth:`ThanosStore.restart`. The
+binary comes from scripts/build-thanos.sh (scripts/install.d/40-thanos.sh).
 
 Labels the store adds to every series (compare without them): the receiver's tenant label
 ``tenant_id`` and the external labels Prometheus sends with remote write.
@@ -136,6 +138,10 @@ def start_thanos(workdir: Path, nodes: int = 2, replication_factor: int = 2) -> 
                 f"--grpc-address=127.0.0.1:{free_port()}",
                 f"--endpoint.sd-config={endpoints}",
                 f"--query.replica-label={REPLICA_LABEL}",
+                # Receive replicas hold the same samples (same timestamps): merge them 1:1. The default
+                # "penalty" algorithm, made for independently scraping Prometheus pairs, skips samples
+                # where it switches replicas around a gap (seen here: an older value at a step).
+                "--deduplication.func=chain",
                 # a node gone answers with what the others have, and a warning naming it
                 "--query.partial-response",
                 "--store.response-timeout=5s",
