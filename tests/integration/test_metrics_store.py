@@ -311,9 +311,15 @@ def test_every_dashboard_query_answers_on_the_store_as_on_prometheus(sstack: Sto
 def test_trading_series_equal_prometheus_at_the_same_instants(sstack: StoreStack) -> None:
     selector = f'{{__name__=~"trading_.+", job="{sstack.service}"}}'
     wait_for(lambda: prometheus_query(sstack.prometheus.url, selector), "the demo's trading series", procs=sstack.procs)
+    # the earliest instant compared (end - 60) after the demo's first export and scrape (~20 s)
     end = wait_for(
-        lambda: (t := _sent_until(sstack.prometheus.url)) and _query(sstack.store.query_url, selector, t)[0] and t,
-        "the trading series on the store",
+        lambda: (
+            (t := _sent_until(sstack.prometheus.url)) > sstack.demo_ready + 90
+            and _query(sstack.store.query_url, selector, t)[0]
+            and t
+        ),
+        "the trading series on the store, 90 s after the demo started",
+        timeout=240,
         procs=sstack.procs,
     )
     for at in (end, end - 15, end - 30, end - 60):
