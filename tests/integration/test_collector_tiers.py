@@ -108,7 +108,16 @@ def test_each_trace_on_one_gateway_and_tail_sampling_keeps_what_matters(
         assert all(n > 0 for n in per_gateway), per_gateway  # both gateways got a share of the traces
         kept_counted = _decided([ga, gb], sampled="true")
 
-        stored = [_spans_by_trace(j, w.service_name, t0) for j in (ja, jb)]
+        # Sent by the gateways is not yet searchable in Jaeger (its own receiver -> storage pipeline).
+        stored = wait_for(
+            lambda: (
+                (st := [_spans_by_trace(j, w.service_name, t0) for j in (ja, jb)])
+                and sum(len(s) for s in st) >= kept_counted
+                and st
+            ),
+            "the Jaegers to hold as many traces as the gateways kept",
+            procs=procs,
+        )
         by_kind: dict[str, list[str]] = {}
         for o in orders:
             by_kind.setdefault(o["kind"], []).append(o["trace_id"])
