@@ -53,7 +53,7 @@ def test_profiles_hold_exactly_the_scaling_services() -> None:
     profiles = {name: svc.get("profiles") for name, svc in SERVICES.items()}
     assert {n for n, p in profiles.items() if p == ["tiers"]} == TIERS
     assert {n for n, p in profiles.items() if p == ["store"]} == STORE
-    # everything else runs without a profile, and depends on nothing that needs one
+    # the services without a profile depend on nothing that needs one of these
     for name, svc in SERVICES.items():
         if not profiles[name]:
             assert not set(svc.get("depends_on", {})) & (TIERS | STORE), name
