@@ -281,9 +281,11 @@ def test_log_queries_use_the_names_the_logs_carry(dstack: DashboardStack) -> Non
             for r in read_otlp_json_logs(dstack.collector.logs_file)
             if r["_resource"].get("service.name") == dstack.service
         ]
-        return recs if any(r["_attributes"].get("order_id") == order["order_id"] for r in recs) else []
+        mine = [r for r in recs if r["_attributes"].get("order_id") == order["order_id"]]
+        streams = {r["_attributes"].get("stream") for r in mine}
+        return recs if streams >= {"strategy", "execution"} else []  # the fill's lines come a little later
 
-    recs = wait_for(records, "the demo's log records for its order", procs=(dstack.demo,))
+    recs = wait_for(records, "the demo's log records for its order (strategy and execution)", procs=(dstack.demo,))
     names: set[str] = set()
     for r in recs:
         names |= {k.replace(".", "_") for k in r["_resource"]} | {k.replace(".", "_") for k in r["_attributes"]}
