@@ -31,6 +31,14 @@ EXPECTED_SERVICES = {
     "backup",
     "nats",
     "live-gateway",
+    # profile `tiers` (tests/compose/test_scaling.py)
+    "otel-agent",
+    "otel-gateway-0",
+    "otel-gateway-1",
+    # profile `store`
+    "thanos-receive-0",
+    "thanos-receive-1",
+    "thanos-query",
 }
 # services whose state must survive `docker compose down` (named volume)
 STATEFUL = {
@@ -41,6 +49,11 @@ STATEFUL = {
     "jaeger": "/var/lib/jaeger",
     "loki": "/loki",
     "nats": "/data",
+    "otel-agent": "/var/lib/otelcol/queue",
+    "otel-gateway-0": "/var/lib/otelcol/queue",
+    "otel-gateway-1": "/var/lib/otelcol/queue",
+    "thanos-receive-0": "/var/thanos",
+    "thanos-receive-1": "/var/thanos",
 }
 PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?!latest$)[A-Za-z0-9][A-Za-z0-9._-]*$")
 SECRET_KEY = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|CREDENTIAL)", re.I)
@@ -65,7 +78,11 @@ def test_all_services_present() -> None:
 def test_project_name_and_network() -> None:
     assert COMPOSE["name"] == "tradeobs"
     for name, svc in SERVICES.items():
-        assert svc.get("networks") == ["tradeobs"], name
+        if name.startswith("otel-gateway-"):
+            # the gateways share the name the agent tier resolves (test_scaling.py)
+            assert svc["networks"] == {"tradeobs": {"aliases": ["otel-gateway"]}}, name
+        else:
+            assert svc.get("networks") == ["tradeobs"], name
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
@@ -144,7 +161,8 @@ def test_bind_mounts_exist_and_volumes_are_declared(name: str) -> None:
         if source.startswith(("./", "../", "/")):
             if source.startswith("/") or source.startswith("${"):
                 continue  # host paths (node-exporter rootfs)
-            path = (COMPOSE_DIR / source).resolve()
+            # a file chosen in compose/.env (${VAR-default}): its default must exist
+            path = (COMPOSE_DIR / re.sub(r"\$\{[A-Z0-9_]+-([^}]*)\}", r"\1", source)).resolve()
             if "backups" in source:
                 continue  # created by up.sh / the backup service
             assert path.exists(), f"{name}: mounted {source} does not exist in the repo"
@@ -205,7 +223,9 @@ def test_demo_service() -> None:
     svc = SERVICES["trading-demo"]
     assert svc["build"] == {"context": "..", "dockerfile": "compose/Dockerfile"}
     env = svc["environment"]
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    # the single collector unless compose/.env sends the demo through the tiers (otel-agent)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://${TRADEOBS_DEMO_COLLECTOR:-otel-collector}:4317"
+    assert env["TRADEOBS_OTLP_ENDPOINT"] == env["OTEL_EXPORTER_OTLP_ENDPOINT"]
     assert any(k.startswith("TRADEOBS_") for k in env)
     # the live page links orders and fills to this compose's Grafana, on the port the host publishes
     published = SERVICES["grafana"]["ports"][0].rsplit(":", 1)[0]  # "127.0.0.1:${GRAFANA_PORT:-3000}"
@@ -421,8 +441,8 @@ def test_gateway_profile_runs_the_gateway_against_nats() -> None:
         svc["ports"] == [f"127.0.0.1:${{LIVE_GATEWAY_PORT:-{port}}}:{port}"]
         and f":{port}/" in svc["healthcheck"]["test"][-1]
     )
-    # every other service runs without the profile
-    assert [n for n, s in SERVICES.items() if "profiles" in s] == ["live-gateway"]
+    # no other service is in this profile (the scaling profiles `tiers` and `store`: test_scaling.py)
+    assert [n for n, s in SERVICES.items() if "gateway" in s.get("profiles", [])] == ["live-gateway"]
 
 
 def test_nats_config_is_valid_for_the_built_server(tmp_path: Path) -> None:

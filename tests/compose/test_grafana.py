@@ -39,7 +39,7 @@ def _panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_datasources_have_fixed_uids_and_correlations() -> None:
-    assert set(DS) == {"prometheus", "jaeger", "loki", "alertmanager"}
+    assert set(DS) == {"prometheus", "jaeger", "loki", "alertmanager", "thanos"}  # thanos: test_scaling.py
     prom, jaeger, loki = DS["prometheus"], DS["jaeger"], DS["loki"]
     assert prom["isDefault"] is True
     # Prometheus exemplars -> Jaeger: the exemplar label the agent/collector write is trace_id

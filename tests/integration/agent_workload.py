@@ -4,6 +4,7 @@
     python tests/integration/agent_workload.py freshness   # a gauge set on command (tradeobs agent)
     python tests/integration/agent_workload.py freshness-sdk  # the same gauge through the raw OTel SDK
     python tests/integration/agent_workload.py alerts      # steady orders; faults on command (alert tests)
+    python tests/integration/agent_workload.py tiers       # batches of mixed orders on command (collector tiers)
 
 Configuration comes from the environment exactly as in a deployed service
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRADEOBS_SERVICE_NAME``,
@@ -26,6 +27,11 @@ The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
 
 It stays alive until told to stop, so scrapes keep seeing its series and the
 tests decide when the process (and its last export) ends.
+
+The ``tiers`` scenario places orders only on command, paced at ``rate`` per second, and answers
+with every order's trace id and kind (see ``TIER_KINDS``) once all of them are done and flushed:
+
+    {"cmd": "orders", "n": 500, "rate": 50, "slow_s": 0.4, "prefix": "t"}  -> {"orders": [...], "logs": [...]}
 """
 
 from __future__ import annotations
@@ -209,6 +215,83 @@ class _Trader:
         return tradeobs_agent.shutdown()
 
 
+# The collector-tier tests' order mix, by index modulo len(TIER_KINDS): what the gateway's tail
+# sampler must keep (error, reject_risk, reject_venue, kill_switch, slow) and plain fills it samples.
+TIER_KINDS = ("error", "reject_risk", "reject_venue", "kill_switch", "slow") + ("fill",) * 15
+TIER_LOG_EVERY = 10  # one log line inside every 10th order's scope
+
+
+def _tier_orders(tt: Any, log: Any, n: int, rate: float, slow_s: float, prefix: str) -> dict[str, Any]:
+    import threading
+
+    orders: list[dict[str, Any]] = []
+    logs: list[dict[str, Any]] = []
+    timers: list[threading.Timer] = []
+    t0 = time.monotonic()
+    for i in range(n):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        kind = TIER_KINDS[i % len(TIER_KINDS)]
+        oid = f"{prefix}-{i}"
+        o = tt.order_signal(oid, "AAPL", "buy", 10, price=190.0, order_type="limit")
+        if kind == "reject_risk":
+            o.risk_check(passed=False, reason="limit_position")
+        elif kind == "kill_switch":
+            o.risk_check(passed=False, reason="kill_switch")
+        else:
+            o.risk_check(passed=True)
+            o.submitted()
+            if kind == "reject_venue":
+                o.rejected("price_out_of_band")
+            else:
+                o.acked(f"V-{oid}")
+                if kind == "error":
+                    o.error(RuntimeError("venue session dropped"))
+                if kind == "slow":
+                    timer = threading.Timer(slow_s, o.fill, args=(10, 190.0))
+                    timer.start()
+                    timers.append(timer)
+                else:
+                    o.fill(10, 190.0)
+        if i % TIER_LOG_EVERY == 0:
+            with o.scope():
+                log.info("tier order %s (%s)", oid, kind)
+            logs.append({"order_id": oid, "trace_id": o.trace_id})
+        orders.append({"order_id": oid, "kind": kind, "trace_id": o.trace_id, "t": time.time()})
+    for timer in timers:
+        timer.join()
+    return {"orders": orders, "logs": logs}
+
+
+def run_tiers() -> int:
+    import tradeobs_agent
+    from tradeobs_agent import TradingTelemetry
+
+    agent = tradeobs_agent.init()
+    tt = TradingTelemetry(strategy=STRATEGY, venue=VENUE)
+    log = tradeobs_agent.get_logger("execution")
+    emit({"ready": True, "pid": os.getpid(), "service_instance_id": agent.instance_id})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        if cmd["cmd"] == "orders":
+            result = _tier_orders(
+                tt, log, int(cmd["n"]), float(cmd.get("rate", 100)), float(cmd.get("slow_s", 0.4)), cmd["prefix"]
+            )
+            result["flushed"] = agent.force_flush()
+            emit(result)
+        elif cmd["cmd"] == "flush":
+            emit({"ok": agent.force_flush()})
+        elif cmd["cmd"] == "stop":
+            break
+        else:
+            emit({"error": f"unknown command {cmd!r}"})
+    emit({"ok": tradeobs_agent.shutdown()})
+    return 0
+
+
 def run_alerts() -> int:
     trader = _Trader()
     emit({"ready": True, "pid": os.getpid()})
@@ -232,6 +315,8 @@ def main(argv: list[str]) -> int:
     scenario = argv[1] if len(argv) > 1 else "orders"
     if scenario == "alerts":
         return run_alerts()
+    if scenario == "tiers":
+        return run_tiers()
     if scenario == "orders":
         result = run_orders()
         fresh = _Freshness(sdk=False)  # the agent is already up: this only binds the gauge

@@ -68,6 +68,7 @@ T = TypeVar("T")
 _PROVIDERS = {
     "otelcol-tradeobs": "scripts/install.d/30-collector.sh (scripts/build-collector.sh)",
     "jaeger": "scripts/install.d/35-jaeger.sh (scripts/build-jaeger.sh)",
+    "thanos": "scripts/install.d/40-thanos.sh (scripts/build-thanos.sh)",
     "prometheus": "scripts/install.d/20-apt.sh (Debian package 'prometheus')",
     "promtool": "scripts/install.d/20-apt.sh (Debian package 'prometheus')",
     "prometheus-alertmanager": "scripts/install.d/20-apt.sh (Debian package 'prometheus-alertmanager')",
@@ -372,12 +373,14 @@ def start_collector(
     env: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
     overlays: Sequence[Path] = (),
+    wrap: tuple[str, ...] = (),
 ) -> CollectorProc:
     """otelcol-tradeobs with `config`, polled on health_check until ready.
 
     Pass `env` (e.g. a previous CollectorProc.env) to restart with the same
     ports and storage; `extra_env` overrides single variables. `overlays` are
-    further --config files merged over `config` (collector/otel-collector.auth.yaml).
+    further --config files merged over `config` (collector/otel-collector.auth.yaml);
+    `wrap` is an argv prefix that execs the collector (tiers.HostsFile.wrap: a private /etc/hosts).
     """
     binary = find_binary("otelcol-tradeobs")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -386,7 +389,7 @@ def start_collector(
     health = env["TRADEOBS_HEALTH_CHECK_ENDPOINT"]
     proc = _start_and_wait(
         "otelcol",
-        [binary, "--config", f"file:{config}", *(a for o in overlays for a in ("--config", f"file:{o}"))],
+        [*wrap, binary, "--config", f"file:{config}", *(a for o in overlays for a in ("--config", f"file:{o}"))],
         env,
         workdir,
         f"http://{health}/",

@@ -153,6 +153,19 @@ def test_collector_config_validates_with_compose_env() -> None:
         _assert_ok(res, f"validate with the environment of {where}")
 
 
+def test_agent_tier_config_validates_with_each_resolver() -> None:
+    """collector/otel-collector-agent.yaml picks its load_balancing exporters by TRADEOBS_GATEWAY_RESOLVER:
+    both values give a valid config, and a wrong one fails naming the exporter it would need."""
+    binary = find_binary("otelcol-tradeobs")
+    agent = REPO / "collector" / "otel-collector-agent.yaml"
+    for resolver in ("static", "dns"):
+        env = {"TRADEOBS_GATEWAY_RESOLVER": resolver, "TRADEOBS_GATEWAY_ENDPOINTS": "[gateway-1:4317, gateway-2:4317]"}
+        _assert_ok(_run([binary, "validate", "--config", f"file:{agent}"], env), f"validate agent tier ({resolver})")
+    res = _run([binary, "validate", "--config", f"file:{agent}"], {"TRADEOBS_GATEWAY_RESOLVER": "dsn"})
+    # the collector names the first pipeline it checks, in no fixed order
+    assert res.returncode != 0 and re.search(r"load_balancing/(traces|metrics|logs)_dsn", res.stderr + res.stdout)
+
+
 def test_collector_validate_rejects_a_broken_config(tmp_path: Path) -> None:
     """The validation above can fail: an unknown exporter in a pipeline."""
     binary = find_binary("otelcol-tradeobs")
@@ -184,6 +197,8 @@ def test_collector_has_exactly_the_components_we_ship() -> None:
         "pprof",
         "zpages",
         "file_storage",
+        "load_balancing",
+        "tail_sampling",
     ):
         assert f"- name: {name}\n" in res.stdout, f"component {name} missing:\n{res.stdout}"
 

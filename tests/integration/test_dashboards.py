@@ -95,24 +95,28 @@ class DashboardStack:
         return (self.jaeger.proc, self.collector.proc, self.prometheus.proc, self.alertmanager.proc, self.demo)
 
 
-def compose_prometheus_config(targets: dict[str, str], alertmanager: str, port: int) -> tuple[str, list[str]]:
-    """compose/prometheus/prometheus.yml with its targets moved to native processes -> (config, dropped jobs).
+def compose_prometheus_config(
+    targets: dict[str, str], alertmanager: str, port: int, config: dict[str, Any] | None = None
+) -> tuple[str, list[str]]:
+    """compose/prometheus/prometheus.yml (or the parsed ``config``, a file beside it) with its targets
+    moved to native processes -> (config, dropped jobs).
 
     Jobs, intervals, honor_labels, labels and rule files are compose's own; a job whose targets have
-    no native process (Grafana, Loki, node-exporter) is dropped and reported.
+    no native process (Grafana, Loki, node-exporter, the gateways found by DNS) is dropped and reported.
     """
-    doc = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    doc = yaml.safe_load(PROMETHEUS_CONFIG.read_text()) if config is None else config
     native = {**targets, "localhost:9090": f"127.0.0.1:{port}"}
     doc["rule_files"] = [str(PROMETHEUS_CONFIG.parent / f) for f in doc["rule_files"]]
     doc["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
     jobs, dropped = [], []
     for job in doc["scrape_configs"]:
-        moved = [t for sc in job["static_configs"] for t in sc["targets"] if t in native]
+        moved = [t for sc in job.get("static_configs", []) for t in sc["targets"] if t in native]
         if not moved:
             dropped.append(job["job_name"])
             continue
         for sc in job["static_configs"]:
             sc["targets"] = [native[t] for t in sc["targets"]]
+        job.pop("dns_sd_configs", None)  # compose's tier gateways/agent by DNS: no native name
         jobs.append(job)
     doc["scrape_configs"] = jobs
     return yaml.safe_dump(doc, sort_keys=False), dropped
@@ -277,9 +281,11 @@ def test_log_queries_use_the_names_the_logs_carry(dstack: DashboardStack) -> Non
             for r in read_otlp_json_logs(dstack.collector.logs_file)
             if r["_resource"].get("service.name") == dstack.service
         ]
-        return recs if any(r["_attributes"].get("order_id") == order["order_id"] for r in recs) else []
+        mine = [r for r in recs if r["_attributes"].get("order_id") == order["order_id"]]
+        streams = {r["_attributes"].get("stream") for r in mine}
+        return recs if streams >= {"strategy", "execution"} else []  # the fill's lines come a little later
 
-    recs = wait_for(records, "the demo's log records for its order", procs=(dstack.demo,))
+    recs = wait_for(records, "the demo's log records for its order (strategy and execution)", procs=(dstack.demo,))
     names: set[str] = set()
     for r in recs:
         names |= {k.replace(".", "_") for k in r["_resource"]} | {k.replace(".", "_") for k in r["_attributes"]}
