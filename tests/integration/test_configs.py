@@ -49,6 +49,16 @@ def _is_builder_or_jaeger(p: Path) -> bool:
     return p.name.startswith(("builder-config", "jaeger"))
 
 
+def _is_overlay(p: Path) -> bool:
+    """collector/otel-collector.<name>.yaml: an overlay, loaded only after
+    otel-collector.yaml (a second --config), never alone."""
+    return p.parent == COLLECTOR_CONFIG.parent and p.name.startswith("otel-collector.") and p != COLLECTOR_CONFIG
+
+
+def collector_overlays() -> list[Path]:
+    return _repo_files(("collector/otel-collector.*.yaml", "collector/otel-collector.*.yml"))
+
+
 def collector_configs() -> list[Path]:
     files = _repo_files(
         (
@@ -60,7 +70,7 @@ def collector_configs() -> list[Path]:
             "compose/**/*collector*.yml",
         )
     )
-    return [p for p in files if not _is_builder_or_jaeger(p)]
+    return [p for p in files if not _is_builder_or_jaeger(p) and not _is_overlay(p)]
 
 
 def jaeger_configs() -> list[Path]:
@@ -103,12 +113,41 @@ def test_discovery_finds_the_shipped_configs() -> None:
     assert COLLECTOR_CONFIG in collector_configs()
     assert JAEGER_CONFIG in jaeger_configs()
     assert (REPO / "collector" / "builder-config.yaml") not in collector_configs()
+    assert REPO / "collector" / "otel-collector.auth.yaml" in collector_overlays()
+    assert not set(collector_overlays()) & set(collector_configs())
 
 
 @pytest.mark.parametrize("config", collector_configs(), ids=_ids(collector_configs()))
 def test_collector_config_validates(config: Path) -> None:
     binary = find_binary("otelcol-tradeobs")
     _assert_ok(_run([binary, "validate", "--config", f"file:{config}"]), f"validate {config}")
+
+
+def _overlay_env(tmp_path: Path) -> dict[str, str]:
+    """What the overlays' headers say must be set: a token, a certificate and its key."""
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.write_text("placeholder\n")
+    key.write_text("placeholder\n")
+    return {
+        "TRADEOBS_COLLECTOR_TOKEN": "validate-only",
+        "TRADEOBS_TLS_CERT_FILE": str(cert),
+        "TRADEOBS_TLS_KEY_FILE": str(key),
+    }
+
+
+_OVERLAY_CASES = [[p] for p in collector_overlays()] + [collector_overlays()]
+
+
+@pytest.mark.parametrize("overlays", _OVERLAY_CASES, ids=["+".join(p.name for p in case) for case in _OVERLAY_CASES])
+def test_collector_overlays_validate_on_the_main_config(overlays: list[Path], tmp_path: Path) -> None:
+    """Each overlay, and all of them together, on top of otel-collector.yaml as
+    docs/collector.md runs them (a --config per file, in order)."""
+    assert overlays, "no collector overlay found"
+    binary = find_binary("otelcol-tradeobs")
+    argv = [binary, "validate", "--config", f"file:{COLLECTOR_CONFIG}"]
+    for overlay in overlays:
+        argv += ["--config", f"file:{overlay}"]
+    _assert_ok(_run(argv, _overlay_env(tmp_path)), f"validate {[p.name for p in overlays]}")
 
 
 def test_collector_config_validates_with_test_env(tmp_path: Path) -> None:
