@@ -116,9 +116,10 @@ LOG_DISK = "8m"
 FULL_S = 30.0
 AFTER_S = 15.0
 RESUME_S = 60.0  # failure deadline for the first line written after the space returned (back-off: at most 30 s)
+ROTATE_S = 60.0  # failure deadline for a rotation after that
 # Small files, so that they rotate before and after the fault (and during it, when a write that would pass the size
 # comes first); retention above what a run makes (a pruned file's lines would look lost).
-LOG_MAX_BYTES = 256 << 10
+LOG_MAX_BYTES = 64 << 10
 LOG_BACKUP_COUNT = 1000
 
 
@@ -190,7 +191,7 @@ def test_log_directory_full_logging_continues_over_otlp_and_files_resume(
         resumed = settle(lambda: _lines_since(logs, t_free) > 0, RESUME_S, 0.2)
         t_resumed = time.time()
         after = Phase(svc, "after").run(AFTER_S)
-        rotated_after = _rotated_since(logs, t_free)
+        rotated_after = settle(lambda: _rotated_since(logs, t_free), ROTATE_S) or []
         final = svc.stop()
         files, every_line = _file_lines(logs)
         arrived = settle(
@@ -242,6 +243,8 @@ def test_log_directory_full_logging_continues_over_otlp_and_files_resume(
         "resumed": f"first new line {t_resumed - t_free:.1f} s after the space returned (back-off up to 30 s); "
         f"{len(rotated_after)} file(s) rotated after it",
         "output while full": f"{len(warnings)} lines",
+        "rotated files left uncompressed": f"{counted(final, 'tradeobs.agent.sink.errors', sink='file_gzip'):g} "
+        "(sink.errors{sink=file_gzip}: rotated while the disk was full, kept with their lines)",
     }
     record(
         request.node.nodeid,
