@@ -14,13 +14,15 @@ through the same ``_serve.serve`` as ``tradeobs demo``, until SIGTERM. What the 
   and no log record to what is counted), answering JSON:
 
       GET  /samples?since=T&until=T   [epoch time, seconds] of each step and loop lag between two epoch times
-      GET  /state                     orders placed, steps, RSS, threads, the agent's self-metrics now
+      GET  /state                     orders placed, steps, RSS, threads, the agent's self-metrics and log
+                                      worker's counts now
       POST /orders?hz=N               set the order rate (0: stop placing orders; in-flight ones complete)
       POST /flush?timeout=S           agent.force_flush(S) -> {"ok": bool, "seconds": float}
 
 - at exit (SIGTERM): the app stops (engine, live stream), then this script calls ``tradeobs_agent.shutdown()``
   itself, times it, and writes ``final.json`` in the working directory: the shutdown's result and duration,
-  orders placed, and the self-metrics read after the shutdown (what it counted as dropped at the end).
+  orders placed, the self-metrics read after the shutdown (what it counted as dropped at the end) and the log
+  worker's counts (every record it handed to the sinks).
 
 The agent is initialised before ``create_app()``, so the app does not own it and the shutdown is this script's.
 """
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     engine = app.state.engine
     samples = Samples()
     step = engine.step
+
+    def log_pipeline() -> dict[str, Any]:
+        """The log worker's counts (``LogPipeline.stats()``: records ``processed``, i.e. handed to every sink)."""
+        return dict(agent.logs.stats()) if agent.logs is not None else {}
+
     lag_task: list[asyncio.Task[None]] = []
 
     async def lag_monitor() -> None:
@@ -157,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                         "rss": rss_bytes(),
                         "threads": threading.active_count(),
                         "self_metrics": self_metrics(),
+                        "log_pipeline": log_pipeline(),
                         "prometheus_url": agent.prometheus_url,
                         "time": time.time(),
                     }
@@ -193,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "shutdown_timeout": agent.settings.shutdown_timeout,
         "orders": orders,
         "self_metrics": self_metrics(),
+        "log_pipeline": log_pipeline(),
     }
     with open("final.json", "w") as f:
         json.dump(final, f)

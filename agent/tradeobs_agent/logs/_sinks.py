@@ -1,6 +1,6 @@
 """The three sinks the log worker writes to. Each is isolated: a failure is counted and warned once.
 
->>> files = FileSink("logs", 50 << 20, rotate_seconds=86400, backup_count=10, errors=c)  # doctest: +SKIP
+>>> files = FileSink("logs", 50 << 20, rotate_seconds=86400, backup_count=10, errors=c, gzip_errors=g)  # doctest: +SKIP
 >>> files.write("execution", [b'{"message": "filled"}\\n'])                            # doctest: +SKIP
 
 * :class:`FileSink` - JSON lines, one file per stream: ``<dir>/<stream>.jsonl``
@@ -11,7 +11,9 @@
   newest ``backup_count`` rotated files are kept. An unwritable directory or a
   full disk makes the file sink skip records (each counted in
   ``tradeobs.agent.sink.errors{sink="file"}``) and retry with back-off; when
-  the disk has room again writing resumes.
+  the disk has room again writing resumes. A rotated file that cannot be
+  gzipped (a full disk) is kept uncompressed, counted apart in
+  ``tradeobs.agent.sink.errors{sink="file_gzip"}`` (no record is lost).
 * :class:`OtlpSink` - ``Logger.emit()`` on the agent's OTel ``LoggerProvider``
   (its ``BatchLogRecordProcessor`` ships to the collector). Intentional
   divergence, for CPU: when every processor is the SDK's ``BatchLogRecordProcessor``
@@ -167,12 +169,17 @@ class _File:
 
 
 class Compressor:
-    """A low-priority thread that gzips rotated files and applies the retention count."""
+    """A low-priority thread that gzips rotated files and applies the retention count.
 
-    def __init__(self, directory: str, backup_count: int, errors: Any) -> None:
+    Its failures (compressing, pruning) are counted in ``errors`` (``tradeobs.agent.sink.errors{sink="file_gzip"}``),
+    apart from the file sink's skipped records: a rotated file that cannot be compressed keeps its lines.
+    """
+
+    def __init__(self, directory: str, backup_count: int, errors: Any, label: str = "file_gzip") -> None:
         self.directory = directory
         self.backup_count = backup_count
         self.errors = errors
+        self.label = label
         self._jobs: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -201,10 +208,21 @@ class Compressor:
             try:
                 if self.backup_count > 0:
                     self._gzip(path)
+            except Exception as exc:  # e.g. a full disk: the rotated file stays as it is, no line is lost
+                self.errors.add(1)
+                warn_once(
+                    f"logs:gzip:{type(exc).__name__}",
+                    "cannot compress rotated log file %s (%s); it is kept uncompressed; counted in "
+                    "tradeobs.agent.sink.errors{sink=%s}",
+                    path,
+                    exc,
+                    self.label,
+                )
+            try:
                 self._prune(stream)
             except Exception as exc:
                 self.errors.add(1)
-                warn_once(f"logs:gzip:{type(exc).__name__}", "cannot compress rotated log file %s (%s)", path, exc)
+                warn_once(f"logs:prune:{type(exc).__name__}", "cannot prune rotated log files in %s (%s)", path, exc)
 
     @staticmethod
     def _gzip(path: str) -> None:
@@ -240,12 +258,22 @@ class FileSink:
 
     name = "file"
 
-    def __init__(self, directory: str, max_bytes: int, rotate_seconds: int, backup_count: int, errors: Any) -> None:
+    def __init__(
+        self,
+        directory: str,
+        max_bytes: int,
+        rotate_seconds: int,
+        backup_count: int,
+        errors: Any,
+        gzip_errors: Any,
+        gzip_label: str = "file_gzip",
+    ) -> None:
         self.directory = os.path.abspath(directory)
         self.max_bytes = max_bytes
         self.rotate_seconds = rotate_seconds
-        self.errors = errors  # BoundCounter sink.errors{sink="file"}
-        self.compressor = Compressor(self.directory, backup_count, errors)
+        self.errors = errors  # BoundCounter sink.errors{sink="file"}: records skipped
+        self.gzip_errors = gzip_errors  # sink.errors{sink="file_gzip"}: rotated files left uncompressed
+        self.compressor = Compressor(self.directory, backup_count, gzip_errors, gzip_label)
         self._files: dict[str, _File] = {}
 
     def start(self) -> None:
@@ -268,7 +296,8 @@ class FileSink:
     def after_fork(self) -> None:
         for f in self._files.values():
             f.close()
-        self.compressor = Compressor(self.directory, self.compressor.backup_count, self.errors)
+        old = self.compressor
+        self.compressor = Compressor(self.directory, old.backup_count, self.gzip_errors, old.label)
         self.compressor.start()
 
 

@@ -84,6 +84,7 @@ class LogPipeline:
                 s.log_rotate_seconds,
                 s.log_backup_count,
                 selfm.sink_errors.bind(sink="file"),
+                selfm.sink_errors.bind(sink="file_gzip"),
             )
         self.otlp: OtlpSink | None = None
         if agent.logger_provider is not None:

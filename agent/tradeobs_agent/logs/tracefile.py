@@ -34,6 +34,8 @@ class TraceFile:
             settings.log_rotate_seconds,
             settings.log_backup_count,
             selfm.sink_errors.bind(sink="traces_file"),
+            selfm.sink_errors.bind(sink="traces_file_gzip"),
+            "traces_file_gzip",
         )
         self.sink.start()
         self.exporter = TraceFileExporter(lambda lines: self.sink.write(stream, lines))

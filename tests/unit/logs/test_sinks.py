@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -110,6 +111,57 @@ def test_full_disk_is_counted_and_writing_resumes(make_env, tmp_path: Path) -> N
             time.sleep(0.2)
         messages = [r["message"] for r in env.lines("execution")]  # every line parses: partial lines were ended
         assert messages[0] == "before full" and "after free" in messages
+        env.pipeline.shutdown(5.0)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _all_lines(d: Path) -> list[dict[str, object]]:
+    out = []
+    for p in sorted(d.glob("*.jsonl*")):
+        data = gzip.decompress(p.read_bytes()) if p.name.endswith(".gz") else p.read_bytes()
+        out += [json.loads(x) for x in data.splitlines() if x.strip()]
+    return out
+
+
+@pytest.mark.faults
+def test_rotation_on_a_full_disk_counts_skipped_records_only(make_env, tmp_path: Path) -> None:
+    """A file rotated while the disk is full cannot be gzipped: the plain rotated file is kept (its lines are not
+    lost), retention still applies, and the failure is counted apart (``sink="file_gzip"``), not as a skipped
+    record: ``sink.errors{sink="file"}`` is exactly the records missing from the files.
+
+    Regression: the failed gzip was counted in ``sink.errors{sink="file"}`` as a skipped record (one more than
+    were skipped) and skipped the retention pass.
+    """
+    mnt = tmp_path / "small"
+    _mount_tmpfs(mnt, "64k")
+    try:
+        env: Env = make_env(dir=str(mnt), max_bytes=4096, backup_count=5)
+        log = get_logger("execution")
+        logged = 0
+        current = mnt / "execution.jsonl"
+        while not current.exists() or current.stat().st_size < 3500:  # close to max_bytes, not past it
+            log.info("before %03d %s", logged, "p" * 200)
+            logged += 1
+            env.flush()
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            for chunk in (1 << 16, 1 << 12):
+                with contextlib.suppress(OSError):
+                    while os.write(fd, b"\0" * chunk):
+                        pass
+        finally:
+            os.close(fd)
+        for i in range(40):  # the next write passes max_bytes: the file is rotated, and the new one cannot grow
+            log.info("full %03d %s", i, "q" * 200)
+            logged += 1
+        env.flush()
+        assert env.pipeline.files.compressor.stop(10.0)  # the gzip attempt is done
+        rotated = _rotated(mnt, "execution")
+        assert [p.name.endswith(".jsonl") for p in rotated] == [True], rotated  # kept, not gzipped
+        written = [r for r in _all_lines(mnt) if str(r["message"]).startswith(("before", "full"))]
+        assert env.counter("tradeobs.agent.sink.errors", sink="file") == logged - len(written) > 0
+        assert env.counter("tradeobs.agent.sink.errors", sink="file_gzip") == 1
         env.pipeline.shutdown(5.0)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
