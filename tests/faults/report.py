@@ -149,9 +149,9 @@ python scripts/gen_reliability.py --check
 
 `TRADEOBS_RELIABILITY_UPDATE=1` before the first command rewrites the rows and this page from that run.
 
-Not tried yet (issue 13): a full disk (log directory, collector queue), the 10x soak, and the full-length
-runs as benchmarks (a 5-minute collector outage, clients stalled for 5 minutes, a 15-minute soak); the stall
-here lasts 60 s (six send timeouts).
+Not tried yet (issue 13): a full disk (log directory, collector queue), and the full-length runs as
+benchmarks (a 5-minute collector outage, clients stalled for 5 minutes); the stall here lasts 60 s (six send
+timeouts).
 """
 
 
