@@ -40,8 +40,9 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
-def start(otlp: str, prom_port: int, logdir: str) -> RawOtelTelemetry:
-    """Set up the three SDK providers (the hand-written equivalent of ``init()``) and the telemetry object."""
+def start(otlp: str, prom_port: int, logdir: str, metric_interval_ms: int = 10_000) -> RawOtelTelemetry:
+    """Set up the three SDK providers (the hand-written equivalent of ``init()``) and the telemetry object;
+    metrics go over OTLP every ``metric_interval_ms`` (the SDK's reader default is 60 s)."""
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -66,7 +67,7 @@ def start(otlp: str, prom_port: int, logdir: str) -> RawOtelTelemetry:
         resource=resource,
         metric_readers=[
             PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=10_000
+                OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=metric_interval_ms
             ),
             PrometheusMetricReader(),
         ],
@@ -108,6 +109,8 @@ class RawOtelTelemetry:
         self.fill_ratio = m.create_histogram("trading.order.fill_ratio", "1")
         self.position_qty = m.create_gauge("trading.position.quantity", "{unit}")
         self.position_notional = m.create_gauge("trading.position.notional", "{currency}")
+        self.position_avg = m.create_gauge("trading.position.avg_price", "{currency}")
+        self.limit_use = m.create_gauge("trading.risk.limit.utilization", "1")
         self.realized = m.create_gauge("trading.pnl.realized", "{currency}")
         self.unrealized = m.create_gauge("trading.pnl.unrealized", "{currency}")
         self.equity = m.create_gauge("trading.equity", "{currency}")
@@ -142,10 +145,15 @@ class RawOtelTelemetry:
     def order(self, cid: str) -> RawOrder | None:
         return self.orders.get(cid)
 
-    def position(self, symbol: str, qty: float, price: float) -> None:
+    def position(self, symbol: str, qty: float, price: float, avg_price: float | None = None) -> None:
         attrs = {"symbol": symbol, "strategy": self.strategy}
         self.position_qty.set(qty, attrs)
         self.position_notional.set(qty * price, attrs)
+        if avg_price is not None:
+            self.position_avg.set(avg_price, attrs)
+
+    def limit_utilization(self, limit: str, ratio: float) -> None:
+        self.limit_use.set(ratio, {"strategy": self.strategy, "limit": limit})
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         attrs = {"symbol": symbol, "strategy": self.strategy}
@@ -179,6 +187,10 @@ class RawOrder:
         self.filled = 0.0
         self.done_ = False
         self.trace_id = format(self.root.get_span_context().trace_id, "032x")
+
+    def scope(self) -> Any:
+        """The order's root span current in the block (``TradingTelemetry``'s ``order.scope()``)."""
+        return trace.use_span(self.root, end_on_exit=False)
 
     def _step(self, name: str, attributes: dict[str, Any] | None = None, error: str | None = None) -> Any:
         now = time.time_ns()

@@ -183,12 +183,28 @@ OTHER_TRADEOBS_VARIABLES = frozenset(
         "TRADEOBS_TRACES_OTLP_ENDPOINT",
         "TRADEOBS_TRACES_OTLP_INSECURE",
         "TRADEOBS_ZPAGES_ENDPOINT",
+        # collector/otel-collector-agent.yaml (the per-host agent tier: where its gateways are)
+        "TRADEOBS_GATEWAY_DNS_INTERVAL",
+        "TRADEOBS_GATEWAY_DNS_NAME",
+        "TRADEOBS_GATEWAY_DNS_PORT",
+        "TRADEOBS_GATEWAY_ENDPOINTS",
+        "TRADEOBS_GATEWAY_INSECURE",
+        "TRADEOBS_GATEWAY_RESOLVER",
+        "TRADEOBS_GATEWAY_RETRY_MAX_ELAPSED",
+        # collector/otel-collector-gateway.yaml (the gateway tier's tail sampling)
+        "TRADEOBS_TAIL_DECISION_WAIT",
+        "TRADEOBS_TAIL_DECISION_WAIT_AFTER_ROOT",
+        "TRADEOBS_TAIL_LATENCY_THRESHOLD_MS",
+        "TRADEOBS_TAIL_NUM_TRACES",
+        "TRADEOBS_TAIL_SAMPLING_PERCENT",
         # collector/otel-collector.auth.yaml and otel-collector.tls.yaml (optional overlays)
         "TRADEOBS_COLLECTOR_TOKEN",
         "TRADEOBS_TLS_CERT_FILE",
         "TRADEOBS_TLS_KEY_FILE",
-        # compose/.env: the demo's host port; the runbook's URL in the alerts (compose/prometheus)
+        # compose/.env: the demo's host port; the runbook's URL in the alerts (compose/prometheus);
+        # the demo container's collector (the agent tier in the scaled profile)
         "TRADEOBS_DEMO_PORT",
+        "TRADEOBS_DEMO_COLLECTOR",
         "TRADEOBS_RUNBOOK_URL",
         # `tradeobs collector check|reload|migrate-queue` (collector_tools.py, docs/collector.md)
         "TRADEOBS_COLLECTOR_BIN",
@@ -201,6 +217,7 @@ OTHER_TRADEOBS_VARIABLES = frozenset(
         "TRADEOBS_TEST_READY_TIMEOUT",
         "TRADEOBS_TEST_DATA_TIMEOUT",
         "TRADEOBS_CHROMIUM",
+        "TRADEOBS_RELIABILITY_UPDATE",
     }
 )
 """``TRADEOBS_*`` names that belong to the collector's config, compose, the build and the tests.

@@ -14,8 +14,8 @@ through the same ``_serve.serve`` as ``tradeobs demo``, until SIGTERM. What the 
   and no log record to what is counted), answering JSON:
 
       GET  /samples?since=T&until=T   [epoch time, seconds] of each step and loop lag between two epoch times
-      GET  /state                     orders placed, steps, RSS, threads, the agent's self-metrics and log
-                                      worker's counts now
+      GET  /state                     orders placed, steps, RSS, threads, the event bus's sequence and
+                                      evictions, the agent's self-metrics and log worker's counts now
       POST /orders?hz=N               set the order rate (0: stop placing orders; in-flight ones complete)
       POST /flush?timeout=S           agent.force_flush(S) -> {"ok": bool, "seconds": float}
 
@@ -72,13 +72,41 @@ def self_metrics() -> dict[str, dict[str, float]]:
     return out
 
 
+_snapshots: list[Any] = []
+
+
+def tracemalloc_diff(top: int) -> dict[str, Any]:
+    """What grew since the previous call (``--tracemalloc``): the ``top`` allocation tracebacks by size added,
+    each ``{"kib": added, "count": blocks added, "traceback": [innermost frame last]}``; the first call compares
+    with nothing."""
+    import gc
+    import tracemalloc
+
+    if not tracemalloc.is_tracing():
+        return {"error": "start the service with --tracemalloc FRAMES"}
+    gc.collect()
+    snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    prev = _snapshots[-1] if _snapshots else None
+    _snapshots[:] = [snap]
+    stats = snap.compare_to(prev, "traceback") if prev is not None else []
+    return {
+        "traced_kib": tracemalloc.get_traced_memory()[0] / 1024,
+        "top": [
+            {"kib": st.size_diff / 1024, "count": st.count_diff, "traceback": st.traceback.format()}
+            for st in stats[:top]
+        ],
+    }
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class Samples:
-    """Timestamped samples, bounded (a 15-minute soak at 200 lag samples/s fits)."""
+    """Timestamped samples, bounded (400,000 each: 33 minutes of lag samples at 200/s). They are the harness's
+    memory in the service's process: the soak keeps none (``--keep-samples 0``), or a filling buffer would show
+    as the service's RSS growth."""
 
     def __init__(self, maxlen: int = 400_000) -> None:
         self.step: deque[tuple[float, float]] = deque(maxlen=maxlen)
@@ -97,18 +125,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tick-hz", type=float, default=10.0)
     p.add_argument("--orders-hz", type=float, default=50.0)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--keep-samples", type=int, default=400_000,
+        help="step and lag samples kept (each); 0 keeps none, so the harness adds no memory (the soak)",
+    )  # fmt: skip
+    p.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                   help="trace allocations with FRAMES frames each (GET /tracemalloc: what grew); 0: off")  # fmt: skip
     args = p.parse_args(argv)
+    if args.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(args.tracemalloc)
 
     import tradeobs_agent
     from tradeobs_agent._serve import bind, serve
     from tradeobs_agent.demo import DemoConfig, create_app
+    from tradeobs_agent.events import get_bus
 
     sock = bind("127.0.0.1", args.port)
     agent = tradeobs_agent.init()
     config = DemoConfig(symbols=args.symbols, tick_hz=args.tick_hz, orders_hz=args.orders_hz, seed=args.seed)
     app = create_app(config)
     engine = app.state.engine
-    samples = Samples()
+    bus = get_bus()
+    samples = Samples(args.keep_samples)
     step = engine.step
 
     def log_pipeline() -> dict[str, Any]:
@@ -165,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
                         "threads": threading.active_count(),
                         "self_metrics": self_metrics(),
                         "log_pipeline": log_pipeline(),
+                        # The event bus's ring (bounded): once it evicts, it is full (the soak's warm-up waits).
+                        "bus_seq": bus.last_seq,
+                        "bus_evicted": bus.evicted,
                         "prometheus_url": agent.prometheus_url,
                         "time": time.time(),
                     }
                 )
+            elif url.path == "/tracemalloc":
+                self._reply(tracemalloc_diff(int(q.get("top", 25))))
             else:
                 self.send_error(404)
 

@@ -279,7 +279,12 @@ class DemoService:
         service_name: str | None = None,
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
+        keep_samples: int | None = None,
+        tracemalloc: int = 0,
     ) -> None:
+        """``keep_samples``: step and lag samples the service keeps (see ``demo_service.py --keep-samples``);
+        0 for a soak, where a growing sample buffer would be the harness's memory, not the service's.
+        ``tracemalloc``: frames per traced allocation (``demo_service.py --tracemalloc``; :meth:`grown`)."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.service_name = service_name or f"faults-{uuid.uuid4().hex[:10]}"
@@ -290,6 +295,10 @@ class DemoService:
         self.otlp_endpoint = otlp_endpoint
         self.extra_env = dict(extra_env or {})
         self.args = ["--symbols", str(symbols), "--tick-hz", f"{tick_hz:g}", "--orders-hz", f"{orders_hz:g}"]
+        if keep_samples is not None:
+            self.args += ["--keep-samples", str(keep_samples)]
+        if tracemalloc:
+            self.args += ["--tracemalloc", str(tracemalloc)]
         self.final: dict[str, Any] | None = None
         self.runs = 0
         self.proc: ManagedProcess
@@ -335,6 +344,10 @@ class DemoService:
 
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/state")
+
+    def grown(self, top: int = 25) -> dict[str, Any]:
+        """With ``tracemalloc``: the allocation tracebacks that grew most since the previous call (a leak hunt)."""
+        return self._call("GET", f"/tracemalloc?top={top}", timeout=300)
 
     def set_orders(self, hz: float) -> int:
         return int(self._call("POST", f"/orders?hz={hz:g}")["orders"])
