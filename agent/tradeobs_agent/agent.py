@@ -33,8 +33,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
+from . import events, secret_values
 from . import metrics as _metrics
-from . import secret_values
 from ._errors import internal_error, warn_once
 from ._internal import otel_private, providers, workers
 from ._internal.exporters import (
@@ -229,6 +229,7 @@ def init(
         _learn_secrets(settings)
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series
+        events.get_bus().resize(settings.live_event_buffer)
         resource = build_resource(settings)
         agent = Agent(settings, report, resource, registry)
         if settings.sdk_disabled:

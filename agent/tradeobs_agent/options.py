@@ -79,6 +79,7 @@ class LogOptions:
 class LiveOptions:
     hz: float | None = None
     max_clients: int | None = None
+    event_buffer: int | None = None
     token: str | None = None
     cors_origins: Sequence[str] | None = None
     grafana_url: str | None = None

@@ -92,3 +92,37 @@ def test_concurrent_publishers_get_consecutive_sequence_numbers() -> None:
 def test_module_publish_goes_to_the_process_bus() -> None:
     seq = events.publish("alert", reason="x")
     assert [(e.seq, e.kind) for e in events.get_bus().since(0)] == [(seq, "alert")]
+
+
+def test_resize_keeps_the_newest_events_and_counts_what_it_drops() -> None:
+    bus = EventBus(capacity=8)
+    for i in range(6):
+        bus.publish("e", i=i)
+    bus.resize(4)  # shrinking: the two oldest go, counted like any eviction
+    assert bus.capacity == 4
+    assert bus.evicted == 2
+    assert [e.seq for e in bus.since(0)] == [3, 4, 5, 6]
+    bus.resize(16)  # growing keeps everything
+    for i in range(3):
+        bus.publish("e", i=i)
+    assert [e.seq for e in bus.since(0)] == [3, 4, 5, 6, 7, 8, 9]
+    assert bus.evicted == 2
+    with pytest.raises(ValueError, match="capacity"):
+        bus.resize(0)
+
+
+def test_init_applies_the_live_event_buffer_setting() -> None:
+    """``live_event_buffer`` (``TRADEOBS_LIVE_EVENT_BUFFER``, ``LiveOptions(event_buffer=)``) sizes the process bus."""
+    import tradeobs_agent
+    from tradeobs_agent.options import LiveOptions
+
+    assert events.get_bus().capacity == events.DEFAULT_CAPACITY == 4096
+    agent = tradeobs_agent.init(otlp=False, prometheus=False, logs=False, live=LiveOptions(event_buffer=32))
+    try:
+        assert agent.settings.live_event_buffer == 32
+        assert events.get_bus().capacity == 32
+        for i in range(40):
+            events.publish("fill", i=i)
+        assert events.get_bus().evicted == 8
+    finally:
+        tradeobs_agent.shutdown()
