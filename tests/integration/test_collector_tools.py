@@ -135,9 +135,9 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
             id="redaction-in-no-pipeline",
         ),
         pytest.param(
-            "processors: [memory_limiter, attributes/redact, transform/redact, resource, batch]\n"
+            "processors: [memory_limiter, attributes/redact, transform/redact, resource]\n"
             "      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
-            "processors: [memory_limiter, resource, batch]\n      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
+            "processors: [memory_limiter, resource]\n      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
             "error    pipeline-without-redaction   pipeline logs does not run attributes/redact, transform/redact",
             id="pipeline-skips-redaction",
         ),
