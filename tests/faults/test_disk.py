@@ -288,12 +288,6 @@ def _collector_counts(pipe: Pipeline) -> dict[str, float]:
     }
 
 
-def _exports_failed(final: dict[str, Any], signal: str) -> float:
-    """``tradeobs.agent.exports.failed`` for one signal, from the service's final self-metrics."""
-    series = final["self_metrics"].get("tradeobs.agent.exports.failed", {})
-    return float(sum(v for k, v in series.items() if f"signal={signal}" in k.split(",")))
-
-
 def test_collector_queue_disk_full_while_the_stores_are_down(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """The collector's queue directory (``file_storage/queue``) is a small tmpfs, filled and kept full for 30 s;
     10 s in, the trace store and the log store stop, so every batch must wait in the disk queue; then the space
@@ -373,7 +367,7 @@ def test_collector_queue_disk_full_while_the_stores_are_down(tmp_path: Path, req
     assert failed_spans > 0 and failed_logs > 0, f"the collector counted no enqueue failure on a full disk: {at_free}"
     assert at_stores["enqueue_failed_spans"] == at_free["enqueue_failed_spans"], "enqueue failures after the space"
     assert drained, f"the collector's queue did not drain once the stores were back: {end}"
-    agent_failed = {sig: _exports_failed(final, sig) for sig in ("traces", "logs")}
+    agent_failed = {sig: counted(final, "tradeobs.agent.exports.failed", signal=sig) for sig in ("traces", "logs")}
     assert all(agent_failed.values()), f"the agent saw no failed export while the queue disk was full: {agent_failed}"
     agent_dropped = dropped_spans(final) + dropped_logs(final)
     assert agent_dropped == 0, f"the agent counted drops (it retried what the collector refused): {spans}; {logs}"
