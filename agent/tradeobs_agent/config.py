@@ -223,7 +223,7 @@ FIELDS: tuple[Field, ...] = (
     _f("live_max_clients", 5000, p.number(int, 1, 1_000_000), "concurrent stream clients before 503"),
     _f(
         "live_event_buffer",
-        4096,
+        2048,
         p.number(int, 16, 10_000_000),
         "trading events (fills, rejects, alerts) the process's event bus keeps for its readers (the live "
         "stream, the worker group, the NATS publisher; each polls it several times a second), about 0.7 KiB "
@@ -321,7 +321,7 @@ class Settings:
     live_enabled: bool = True
     live_hz: float = 10.0
     live_max_clients: int = 5000
-    live_event_buffer: int = 4096
+    live_event_buffer: int = 2048
     live_nats_url: str = field(default="", repr=False)
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()

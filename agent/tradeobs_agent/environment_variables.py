@@ -105,7 +105,7 @@ TRADEOBS_LIVE_HZ = "TRADEOBS_LIVE_HZ"
 TRADEOBS_LIVE_MAX_CLIENTS = "TRADEOBS_LIVE_MAX_CLIENTS"
 """Concurrent stream clients before 503. Default 5000."""
 TRADEOBS_LIVE_EVENT_BUFFER = "TRADEOBS_LIVE_EVENT_BUFFER"
-"""Trading events the event bus keeps for its readers (live stream, worker group, NATS). Default 4096."""
+"""Trading events the event bus keeps for its readers (live stream, worker group, NATS). Default 2048."""
 TRADEOBS_LIVE_NATS_URL = "TRADEOBS_LIVE_NATS_URL"
 """NATS server URL(s), comma-separated: publish live frames and events to JetStream for ``tradeobs live gateway``
 (secret: may hold credentials, never printed). Default: empty, not published."""

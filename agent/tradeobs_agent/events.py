@@ -43,13 +43,13 @@ _new_event = tuple.__new__
 _time = time.time
 
 
-DEFAULT_CAPACITY = 4096
-"""Events kept (setting ``live_event_buffer``): about 0.7 KiB each in RSS with the demo's events, so ~3 MiB.
+DEFAULT_CAPACITY = 2048
+"""Events kept (setting ``live_event_buffer``): about 0.7 KiB each in RSS with the demo's events, so ~1.5 MiB.
 
-At the demo's default load that is about 14 minutes of events, at 10x it about 85 s. The readers (the live
+At the demo's default load that is about 7 minutes of events, at 10x about 43 s. The readers (the live
 stream's hub, the worker group, the NATS publisher) poll it several times a second, so they need a few hundred;
 the live stream's resume (``Last-Event-ID``) is served from the hub's own ring of ready SSE events, not this one.
-It was 10,000: ~7 MiB that the soak saw as RSS growing for 3.5 minutes after start.
+It was 10,000 (~7 MiB), then 4,096: the soak saw the ring filling as RSS growing after the first minute.
 """
 
 

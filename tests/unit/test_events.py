@@ -116,7 +116,7 @@ def test_init_applies_the_live_event_buffer_setting() -> None:
     import tradeobs_agent
     from tradeobs_agent.options import LiveOptions
 
-    assert events.get_bus().capacity == events.DEFAULT_CAPACITY == 4096
+    assert events.get_bus().capacity == events.DEFAULT_CAPACITY == 2048
     agent = tradeobs_agent.init(otlp=False, prometheus=False, logs=False, live=LiveOptions(event_buffer=32))
     try:
         assert agent.settings.live_event_buffer == 32

@@ -130,6 +130,23 @@ def test_trading_spans_are_byte_identical() -> None:
         assert encode_spans(spans) == reference(spans).SerializeToString()
 
 
+def test_the_attribute_cache_is_bounded_and_keeps_what_repeats() -> None:
+    """Two generations of ``_KV_GENERATION`` entries: one-off values (order ids) pass through, bounded; a value that
+    repeats within a generation (a symbol) is carried into the next one; every encoding stays the reference's."""
+    from tradeobs_agent._internal import otlp_encode as enc
+
+    ctx = SpanContext(1, 2, is_remote=False)
+    gen = enc._KV_GENERATION
+    for i in range(3 * gen):
+        spans = [ReadableSpan("o", ctx, None, RESOURCES[0], {"order.id": f"o-{i}", "symbol": "AAPL"}, start_time=1,
+                              end_time=2, instrumentation_scope=SCOPES[0])]  # fmt: skip
+        assert encode_spans(spans) == reference(spans).SerializeToString()
+        assert len(enc._kv_cache) <= gen and len(enc._kv_old) <= gen
+    symbol = next(k for k in enc._kv_cache if k[1] == "symbol")
+    assert symbol[3] == "AAPL"  # still cached after 3 generations of order ids went through
+    assert not any(k[3] == "o-0" for k in (*enc._kv_cache, *enc._kv_old))  # an old one-off value is gone
+
+
 def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
     exporter = OTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
     try:
