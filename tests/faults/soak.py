@@ -19,12 +19,13 @@ collection or allocation burst does not move it), the growth between them in per
 least-squares slope after the baseline in MiB/min.
 
 Two baselines: the end of the first minute (the issue's definition), and the moment the agent's bounded buffers
-are full. The largest, the event bus's ring (``tradeobs_agent.events``, ``live_event_buffer`` = 4096 events: the
-live stream, the multi-process group and the NATS publisher read it), fills in about 85 s at this load (~48
-events/s), at the demo's default load in about 14 minutes. Until it is full the service's RSS grows by design
-(about 0.7 KiB per event of the demo's, ~3 MiB), so a leak is judged after it as well: the ring is full once the
-bus has evicted an event (``/state`` ``bus_evicted``). (The ring held 10,000 events until the soak showed them
-as +7 MiB of RSS growth for 3.5 minutes after start.)
+are full. The largest, the event bus's ring (``tradeobs_agent.events``, ``live_event_buffer`` = 2048 events: the
+live stream, the multi-process group and the NATS publisher read it), fills in about 43 s at this load (~48
+events/s), at the demo's default load in about 7 minutes. Until it is full the service's RSS grows by design
+(about 0.7 KiB per event of the demo's, ~1.5 MiB), so a leak is judged after it as well: the ring is full once the
+bus has evicted an event (``/state`` ``bus_evicted``). At this load both baselines are at the end of the first
+minute. (The ring held 10,000 events, then 4,096, until the soak showed them filling as RSS growth after the first
+minute: +7 MiB for 3.5 minutes, then ~1 MiB between 60 and 85 s.)
 """
 
 from __future__ import annotations
