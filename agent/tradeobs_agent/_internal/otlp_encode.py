@@ -86,7 +86,7 @@ def _str(tag: bytes, s: str) -> bytes:
 # (field tag, key, type, value) -> field bytes, in two generations of _KV_GENERATION entries: when the current one is
 # full it becomes the old one and the one before is dropped, and a hit in the old one is carried into the current one.
 # Values that repeat (symbols, sides, venues) stay; one-off values (order ids) pass through. Its memory is bounded at
-# about 0.4 MiB and reached in about 30 s at the soak's load (a single 8,192-entry cache cleared when full took
+# about 0.4 MiB and reached in about 35 s at the soak's load (a single 8,192-entry cache cleared when full took
 # 1.6 MiB and 140 s to fill: the soak saw it as RSS growing after the first minute).
 _KV_GENERATION = 1024
 _kv_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
