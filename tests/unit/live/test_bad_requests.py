@@ -235,7 +235,10 @@ def test_token_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> N
     secret = "s3cret-value"
     good = auth.make_token(secret, ttl=60)
     payload, _, mac = good.rpartition(".")
-    for token, valid in [(good, True), (f"{payload}.{mac[:-1]}A", False), (f"{payload}.x", False),
+    # Change the MAC's last character to one it is not (a fixed "A" would leave 1 MAC in 16 unchanged).
+    tampered = f"{payload}.{mac[:-1]}{'B' if mac.endswith('A') else 'A'}"
+    assert tampered != good
+    for token, valid in [(good, True), (tampered, False), (f"{payload}.x", False),
                          (auth.make_token("other", ttl=60), False)]:  # fmt: skip
         n = len(calls)
         assert auth.verify_token(secret, token) is valid
