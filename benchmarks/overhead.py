@@ -2,6 +2,7 @@
 
     python benchmarks/overhead.py [--loop demo|synthetic] [--seconds 10] [--rounds 5] [--symbols 10]
                                   [--tick-hz 1000] [--order-hz 100] [--seed 7] [--sequential]
+                                  [--against DIR]
 
 ``--loop demo`` (issue 4's workload, the default) runs the demo's own trading loop,
 ``tradeobs_agent.demo.TradingEngine``, on an asyncio event loop with
@@ -22,6 +23,9 @@ Modes, each in a fresh interpreter:
   scraped every ``--scrape-interval`` seconds (by this parent process, as Prometheus would be
   another process), JSON log files, always-on sampling. Without the collector binary, OTLP is
   replaced by in-memory exporters (said in the output).
+- ``agent fully on, --against`` (with ``--against DIR``): the same as ``agent fully on``, with the agent of
+  another checkout (``DIR/agent`` first on ``PYTHONPATH``; e.g. ``git worktree add /tmp/prev HEAD~1``): a
+  change measured against the code before it in the same paired rounds.
 - ``raw OTel SDK, fully on``: the peer, the same telemetry written by hand on the OpenTelemetry
   SDK (``benchmarks/_raw_otel.py``: SDK instruments with attributes per call, a span per order
   step, exemplars, OTLP/gRPC for the three signals with the SDK's batch processors, the SDK's
@@ -74,6 +78,9 @@ LEAD, FOLLOW, NO_EXPORT = "fully on, group leader", "fully on, group follower", 
 WORKER_MODES = (LEAD, FOLLOW, NO_EXPORT)
 GROUPS = {LEAD: "bench-overhead-lead", FOLLOW: "bench-overhead-follow"}  # one group each (by service name)
 PEER_MODES = ("baseline", "agent fully on", "raw OTel SDK, fully on")
+# --against DIR: "agent fully on" with the agent of another checkout (DIR/agent first on PYTHONPATH, e.g. a
+# `git worktree` of the previous commit), in the same paired rounds: a change's effect without the drift between runs
+AGAINST = "agent fully on, --against"
 SCRAPED = ("agent fully on", "fully on", "raw OTel SDK")
 COLLECTOR = Path(os.environ.get("TRADEOBS_CACHE") or Path.home() / ".cache" / "tradeobs") / "bin" / "otelcol-tradeobs"
 
@@ -237,7 +244,7 @@ def run_demo(
     from tradeobs_agent.demo import DemoConfig, TradingEngine
 
     agent = stop_scrape = None
-    if mode in ("agent fully on", *WORKER_MODES):
+    if mode in ("agent fully on", AGAINST, *WORKER_MODES):
         if mode in GROUPS:
             os.environ["TRADEOBS_MULTIPROCESS"] = "on"  # grouped with its siblings by their parent (this benchmark)
         agent, stop_scrape = _start_agent(otlp, prom_port, export=mode != NO_EXPORT, service=GROUPS.get(mode))
@@ -329,6 +336,7 @@ def run_demo(
         "lag_p999_us": _pct(lags, 0.999) * 1e6,
         "otlp": otlp or "in-memory",
         "leader": led,
+        "agent": os.path.dirname(os.path.dirname(os.path.abspath(tradeobs_agent.__file__))),
     }
 
 
@@ -479,6 +487,11 @@ def main() -> None:
         default=0,
         help="also run the loop as one worker of a group of N (multi-process mode) and fully on without OTLP export",
     )
+    ap.add_argument(
+        "--against",
+        metavar="DIR",
+        help="also run the loop fully on with the agent of another checkout DIR (e.g. a git worktree), paired",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--otlp", help=argparse.SUPPRESS)
     ap.add_argument("--prom-port", type=int, default=0, help=argparse.SUPPRESS)
@@ -517,10 +530,14 @@ def main() -> None:
         col = start_collector(work)
         otlp = col[1] if col else ""
         try:
-            modes = DEMO_MODES if args.loop == "demo" else MODES
+            modes: tuple[str, ...] = DEMO_MODES if args.loop == "demo" else MODES
             if args.workers > 1 and args.loop == "demo":
                 modes = (*modes, *WORKER_MODES)
                 os.environ["TRADEOBS_MULTIPROCESS_DIR"] = work  # the group's files, for this run only
+            if args.against:
+                if args.loop != "demo" or not (Path(args.against) / "agent" / "tradeobs_agent").is_dir():
+                    raise SystemExit(f"--against {args.against}: needs --loop demo and a checkout's agent/ directory")
+                modes = (*modes, AGAINST)
             results = _rounds(args, modes, args.rounds, otlp)
             peer = None
             if args.loop == "demo" and args.peer_rounds > 0 and otlp:
@@ -549,12 +566,16 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
                     for mode, c in zip(modes, cmds, strict=True):
                         if mode in GROUPS:
                             siblings += _siblings(args, ports[mode], GROUPS[mode], wait=False)
-                        outs.append(subprocess.run(c, capture_output=True, text=True, check=True).stdout)
+                        run = subprocess.run(c, capture_output=True, text=True, check=True, env=_child_env(args, mode))
+                        outs.append(run.stdout)
                 else:  # paired: every mode at the same time, so a round compares them on the same machine state
                     if FOLLOW in modes:  # its group is led before it starts
                         siblings += _siblings(args, ports[FOLLOW], GROUPS[FOLLOW], wait=False)
                         _serving(ports[FOLLOW])
-                    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
+                    procs = [
+                        subprocess.Popen(c, stdout=subprocess.PIPE, text=True, env=_child_env(args, m))
+                        for m, c in zip(modes, cmds, strict=True)
+                    ]
                     if LEAD in modes:  # its group's others join once it leads
                         _serving(ports[LEAD])
                         siblings += _siblings(args, ports[LEAD], GROUPS[LEAD], wait=False)
@@ -603,6 +624,14 @@ def _idle_worker(prom_port: int, seconds: float) -> None:
     time.sleep(seconds)
     cleanup()
     tradeobs_agent.shutdown(2.0)
+
+
+def _child_env(args: Any, mode: str) -> dict[str, str]:
+    """The environment of a child: ``--against``'s checkout first on the path for its mode."""
+    if mode != AGAINST:
+        return dict(os.environ)
+    path = os.pathsep.join(p for p in (str(Path(args.against).resolve() / "agent"), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def _child_cmd(args: Any, mode: str, otlp: str, prom_port: int) -> list[str]:
@@ -711,6 +740,17 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
     for mode in GROUPS:
         if mode in results:
             print(f"{mode}: the measured worker led its group in rounds:", [r["leader"] for r in results[mode]])
+    if AGAINST in results:
+        print(f"{AGAINST}: the agent of {results[AGAINST][0]['agent']}; fully on: {results[on][0]['agent']}")
+        r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[AGAINST], results[off], strict=True))
+        print(
+            f"{AGAINST} vs agent off: {_paired(results, AGAINST, off)} pp of a core; loop lag p99 "
+            f"median {statistics.median(r):.2f}x (rounds {r[0]:.2f} .. {r[-1]:.2f})"
+        )
+        print(f"fully on vs {AGAINST}: {_paired(results, on, AGAINST)} pp of a core")
+        r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[on], results[AGAINST], strict=True))
+        lag = f"median {statistics.median(r):.2f}x (rounds {r[0]:.2f} .. {r[-1]:.2f})"
+        print(f"loop lag p99, fully on / {AGAINST}: {lag}")
     print(f"fully on vs baseline:  {_paired(results, on, 'baseline')} pp of a core")
     print(f"agent off vs baseline: {_paired(results, off, 'baseline')} pp of a core")
     stdlib = "baseline, stdlib logging"

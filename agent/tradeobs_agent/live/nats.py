@@ -56,6 +56,7 @@ from typing import Any
 import orjson
 
 from .._errors import internal_error, warn_once
+from .._internal.gil import offer_gil
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
@@ -265,13 +266,6 @@ def desk_extras(snap: Snapshot, builder: FrameBuilder) -> dict[str, Any]:
     return {"rw": list(builder.reject_counts), "limits": limits, "gross": gross}
 
 
-def _offer_gil() -> None:
-    """Let the trading thread, if it is waiting for the GIL, take it between two steps of a tick (as the journal's
-    applier does between chunks): measured on the demo loop, a tick in one piece (about 2 ms of Python) added
-    ~0.7 ms to the trading loop's lag p99. ``sleep(0)`` releases the GIL too briefly for a waiter on another core."""
-    time.sleep(0.00005)
-
-
 def _export_state() -> str:
     from ..agent import export_state
 
@@ -395,7 +389,7 @@ class NatsPublisher:
                     break
                 try:
                     self._tick()
-                    _offer_gil()
+                    offer_gil()
                     await self._send_frame()
                     await self._send_events(deadline=time.monotonic() + period / 2)
                 except Exception as exc:  # a bug of ours: counted, said once; the next tick tries again
@@ -516,9 +510,9 @@ class NatsPublisher:
 
     def _frame_bytes(self) -> bytes:
         self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False, reuse=self._reuse)
-        _offer_gil()
+        offer_gil()
         state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()}, self._working)
-        _offer_gil()
+        offer_gil()
         hist, strategies = state_extras(snap)
         desk = desk_extras(snap, self._builder)
         self._seq += 1

@@ -34,6 +34,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from .._internal.gil import Slices
 from ..redaction import Redactor
 from . import _capture
 from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture
@@ -49,9 +50,6 @@ _BATCH = 512
 # at the demo's ~250 lines/s the worker's CPU per record fell from ~43 to ~29 us (fewer wake-ups, larger
 # batches, one write per stream per batch), -0.4 pp of a core; OTLP ships logs once a second anyway.
 _POLL = 0.2
-# Records built between two offers of the GIL to other threads (see trading/_journal.py: sleep(0) is too short).
-_CHUNK = 32
-_YIELD = 0.00005
 
 
 class _Flush:
@@ -250,25 +248,27 @@ class LogPipeline:
         built: list[Built] = []
         flushes: list[_Flush] = []
         build = self.builder.build
+        slices = Slices()  # a trading thread woken meanwhile takes the GIL within a slice, not after the batch
         for e in batch:
             if isinstance(e, _Flush):
                 flushes.append(e)
                 continue
             built.append(build(e))
-            if len(built) % _CHUNK == 0:
-                time.sleep(_YIELD)  # a trading thread woken meanwhile takes the GIL now, not after the batch
+            slices.offer()
         if built:
-            self._write(built)
+            self._write(built, slices)
         self.processed += len(built)
         self._maybe_report_drops()  # before releasing flush() callers, so they see the warning too
         for f in flushes:
             f.done.set()
 
-    def _write(self, built: list[Built]) -> None:
+    def _write(self, built: list[Built], slices: Slices | None = None) -> None:
+        offer = (slices or Slices()).offer
         if self.files is not None:
             by_stream: dict[str, list[bytes]] = defaultdict(list)
             for b in built:
                 by_stream[b.stream].append(dumps(b.fields))
+                offer()
             for stream, lines in by_stream.items():
                 try:
                     self.files.write(stream, lines)
@@ -278,6 +278,7 @@ class LogPipeline:
             for b in built:
                 b.otel_attrs = otel_attributes(b.fields)
                 self.otlp.emit(b)
+                offer()
         if self.console is not None:
             self.console.write(built)
 

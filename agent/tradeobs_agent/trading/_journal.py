@@ -48,12 +48,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._errors import internal_error
+from .._internal.gil import Slices
 
 __all__ = ["Apply", "Entry", "Journal", "get_journal"]
 
@@ -61,10 +61,9 @@ LIMIT = 20_000  # waiting entries before a producer applies them itself (hot pat
 # Seconds between the applier thread's batches. Each wake-up of a thread costs ~130 us of CPU on this kind of
 # machine before it does anything, and a bigger batch runs warmer: 0.2 s, the log worker's poll too.
 INTERVAL = 0.2
-# The applier thread lets other threads take the GIL after this many entries (a trading loop waking up
-# waits for one chunk at most, ~0.1-0.3 ms, not for the whole batch).
-CHUNK = 64
-_YIELD = 0.00005
+# Entries applied under one take of the lock; between two, a background flush offers the GIL once it has
+# worked for ``gil.BUDGET`` (0.25 ms): a trading loop waking up waits about that long at most, not for the batch.
+CHUNK = 8
 Apply = Callable[[Any, Any], None]
 """A record's handler: ``handler(target, record)`` applies it."""
 Entry = tuple[Any, ...]
@@ -169,7 +168,7 @@ class Journal:
         """Have the applier thread apply what is waiting now instead of at its next interval.
 
         For readers on a latency-sensitive thread (the live stream's producer runs on the trading
-        event loop): the work happens on the applier thread, in chunks, and the reader sees it next time.
+        event loop): the work happens on the applier thread, in slices, and the reader sees it next time.
         """
         self._wake.set()
 
@@ -187,16 +186,17 @@ class Journal:
                 internal_error("trading.applier", exc)
 
     def flush_chunked(self) -> int:
-        """Like :meth:`flush`, a chunk at a time with the GIL offered in between; returns how many.
+        """Like :meth:`flush`, in slices of at most ``gil.BUDGET`` seconds with the GIL offered in between.
 
         For readers on a background thread (the applier thread, the log worker), so that a trading
-        thread waking up meanwhile waits for one chunk at most, not for the whole backlog.
+        thread waking up meanwhile waits for one slice at most, not for the whole backlog. Returns how many.
         """
         me = threading.get_ident()
         if self._owner == me:  # called from a handler: later, as flush() does
             return 0
         q = self._q
         n = 0
+        slices = Slices()
         while q:
             with self._lock:
                 self._owner = me
@@ -205,9 +205,7 @@ class Journal:
                 finally:
                     self._owner = 0
             if q:
-                # Let a thread waiting for the GIL (the trading loop, woken up) take it before the next chunk:
-                # sleep(0) releases it too briefly for a waiter on another core to get it.
-                time.sleep(_YIELD)
+                slices.offer()  # past its budget, let a thread waiting for the GIL (the trading loop) take it
         return n
 
     # -- fork: nothing pending and the lock free in the child

@@ -46,15 +46,19 @@ def test_full_otlp_log_queue_is_counted_not_warned_per_record(tmp_path: Path, mo
             log.info("order %s filled", i)
         assert agent.logs is not None
         agent.logs.flush(10.0)
-        dropped = tradeobs_agent.get_registry().get("tradeobs.agent.items.dropped")
-        assert dropped is not None
-        full = sum(s.value for s in dropped.series() if s.attributes == {"signal": "logs", "reason": "queue_full"})
-        # Nothing can be exported, so all but what fits in the queue (8) and one in-flight batch (8) is dropped.
-        assert full >= 500 - 16, f"every dropped record is counted, got {full}"
-        assert counter.queue_full == 0, "no per-record 'Queue full' warning is built"
         # Every record still reached the file sink.
         lines = (tmp_path / "execution.jsonl").read_text().splitlines()
         assert len(lines) == 500
     finally:
         sdk_logger.removeFilter(counter)
         tradeobs_agent.shutdown(timeout=1.0)
+    dropped = tradeobs_agent.get_registry().get("tradeobs.agent.items.dropped")
+    assert dropped is not None
+    by_reason = {s.attributes["reason"]: s.value for s in dropped.series() if s.attributes.get("signal") == "logs"}
+    # Nothing can be exported. How many the full queue (8) dropped, and how many waited in the retry buffer
+    # until shutdown, depends on how often the SDK's worker ran meanwhile; every record is one or the other.
+    assert by_reason.get("queue_full", 0) > 0, by_reason
+    # The 500 are counted, and so may be the warnings about the outage that were logged in time for OTLP.
+    written = sum(len(f.read_text().splitlines()) for f in tmp_path.glob("*.jsonl"))
+    assert 500 <= sum(by_reason.values()) <= written, f"every dropped record is counted: {by_reason}, {written} written"
+    assert counter.queue_full == 0, "no per-record 'Queue full' warning is built"

@@ -45,6 +45,7 @@ from ..._errors import internal_error, warn_once
 from ...events import EventBus
 from ...metrics import Family, Registry, Snapshot
 from ...metrics.snapshot import subtract
+from ..gil import offer_gil
 from .channel import ACTIVE, EVENTS, HELLO, LIVE, SYNC, SYNCED, Conn
 from .store import Store
 
@@ -60,13 +61,6 @@ FAST_EVENTS = 0.1  # seconds between event sends while the live view is watched 
 FOLD_EVERY = 1.0  # the leader's check for members that exited
 SYNC_TIMEOUT = 1.0  # longest a scrape waits for members' fresh snapshots
 MAX_PENDING_EVENTS = 4096  # events kept while the leader is unreachable (then the oldest go)
-_YIELD = 0.00005
-
-
-def _offer_gil() -> None:
-    """Between chunks of a snapshot: let a thread waiting for the GIL (the trading loop) take it, as the trading
-    journal's applier does (``sleep(0)`` releases it too briefly for a waiter on another core)."""
-    time.sleep(_YIELD)
 
 
 class LiveRole(Protocol):
@@ -350,7 +344,7 @@ class Group:
         extra = self.sdk_families() if self.sdk_families is not None and full else self._extra
         self._extra = extra
         if self.baseline is None:  # the fast path: values read straight from the series, the GIL offered often
-            return self.store.publish_registry(self.registry, extra, force, full, _offer_gil)
+            return self.store.publish_registry(self.registry, extra, force, full, offer_gil)
         snap = subtract(self.registry.snapshot(prepare=False), self.baseline)
         return self.store.publish(Snapshot(snap.time_ns, [*snap.families, *extra]), force=force)
 
