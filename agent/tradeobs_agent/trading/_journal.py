@@ -30,6 +30,9 @@ reader before it reads (OTel collection and the Prometheus endpoint through
 (memory stays bounded and nothing is dropped: past the limit the producer
 pays for the batch itself). So every reader sees exactly the values recorded
 before it read; what is recorded concurrently with a read shows in the next.
+Readers on background threads (the applier, the log worker, the registry's
+readers) use :meth:`Journal.flush_chunked`, which offers the GIL between slices
+of 0.25 ms; the trading thread's own reads use :meth:`Journal.flush`.
 
 One journal per process. Entries from one thread keep their order; across
 threads, the order in which they were appended. Before ``fork()`` the journal
@@ -206,6 +209,8 @@ class Journal:
                     self._owner = 0
             if q:
                 slices.offer()  # past its budget, let a thread waiting for the GIL (the trading loop) take it
+        with self._lock:  # another thread may still be applying the last entries it took: the caller reads them
+            pass
         return n
 
     # -- fork: nothing pending and the lock free in the child

@@ -257,3 +257,28 @@ def test_flush_chunked_applies_everything_in_order_and_not_from_inside_a_handler
         j.put((_on_note, t, i))
     assert j.flush_chunked() == 201
     assert t.seen == list(range(200)) and inner == [0] and len(j) == 0
+
+
+def test_flush_chunked_returns_only_after_another_threads_chunk_is_applied() -> None:
+    """A reader that finds the queue empty while another thread still applies the last entries waits for them."""
+    j, t = Journal(interval=None), _Target()
+    started, release = threading.Event(), threading.Event()
+
+    def slow(target: _Target, e: tuple[Any, ...]) -> None:
+        started.set()
+        release.wait(10)
+        target.seen.append("slow")
+
+    j.put((slow, t, 0))
+    other = threading.Thread(target=j.flush)  # pops the entry, then blocks inside its handler
+    other.start()
+    assert started.wait(10)
+    done: list[int] = []
+    reader = threading.Thread(target=lambda: done.append(j.flush_chunked()))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive() and not done, "returned while the entry it should see was still being applied"
+    release.set()
+    reader.join(10)
+    other.join(10)
+    assert done == [0] and t.seen == ["slow"]
