@@ -143,8 +143,8 @@ class PartWriter:
         """The file for ``registry`` (a :class:`~tradeobs_agent.metrics.Registry`) and ``extra`` families, read
         straight from its series: no snapshot objects unless its shape changed (a series appeared).
         ``with_exemplars=False`` leaves the exemplars out (the live view does not show them; a scrape's file has
-        them). ``pause`` is called after every :data:`CHUNK` series read (a background thread lets the trading
-        thread have the GIL there)."""
+        them). ``pause`` is called after every :data:`CHUNK` series read (a background thread may let the trading
+        thread have the GIL there: ``gil.Slices.offer`` does after each 0.25 ms of work)."""
         time_ns = time.time_ns()
         meta_bytes = orjson.dumps(dict(meta or {}))
         values: list[float] = []

@@ -203,7 +203,9 @@ class TradingTelemetry:
                 method()
 
         self._hook = hook
-        self.registry.add_flush_hook(journal.flush)
+        # The registry's readers run on background threads (the metric reader, the Prometheus endpoint, a group's
+        # publisher, the NATS publisher): they apply the journal in slices, offering the GIL to the trading thread.
+        self.registry.add_flush_hook(journal.flush_chunked)
         events.get_bus().add_flush_hook(journal.flush)
         self.registry.add_collect_hook(hook)
         journal.start()

@@ -92,3 +92,45 @@ def test_flush_on_the_callers_thread_never_offers(clock: _Clock) -> None:
     for i in range(50):
         j.put((handler, seen, i))
     assert j.flush() == 50 and clock.offers == []
+
+
+class _Busy(_Clock):
+    """A fake clock where every reading of it stands for a tenth of a budget of work."""
+
+    def perf(self) -> float:
+        self.now += gil.BUDGET / 10
+        return self.now
+
+
+def test_a_registry_reader_applies_the_trading_journal_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scrapes, the metric reader and a group's publisher read the registry on their own threads: the journal's
+    backlog is applied in slices with the GIL offered between them, and the read sees every value recorded."""
+    from tradeobs_agent import trading
+    from tradeobs_agent.testing import reset
+
+    reset()
+    try:
+        tt = trading.TradingTelemetry()
+        tt._journal.stop()  # no applier thread: the reader applies the whole backlog
+        busy = _Busy()
+        monkeypatch.setattr(gil, "_perf", busy.perf)
+        monkeypatch.setattr(gil, "_sleep", busy.sleep)
+        for i in range(CHUNK * 20):
+            tt.tick("AAPL", 100.0 + i)
+        got: list[float] = []
+
+        def read() -> None:
+            tt.registry.flush()
+            ticks = tt.registry.get("trading.marketdata.ticks")
+            assert ticks is not None
+            got.extend(s.value for s in ticks.series())
+
+        import threading
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(10)
+        assert got == [CHUNK * 20]
+        assert busy.offers, "the backlog was applied in one piece"
+    finally:
+        reset()

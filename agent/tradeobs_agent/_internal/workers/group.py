@@ -45,7 +45,7 @@ from ..._errors import internal_error, warn_once
 from ...events import EventBus
 from ...metrics import Family, Registry, Snapshot
 from ...metrics.snapshot import subtract
-from ..gil import offer_gil
+from ..gil import Slices
 from .channel import ACTIVE, EVENTS, HELLO, LIVE, SYNC, SYNCED, Conn
 from .store import Store
 
@@ -344,7 +344,7 @@ class Group:
         extra = self.sdk_families() if self.sdk_families is not None and full else self._extra
         self._extra = extra
         if self.baseline is None:  # the fast path: values read straight from the series, the GIL offered often
-            return self.store.publish_registry(self.registry, extra, force, full, offer_gil)
+            return self.store.publish_registry(self.registry, extra, force, full, Slices().offer)
         snap = subtract(self.registry.snapshot(prepare=False), self.baseline)
         return self.store.publish(Snapshot(snap.time_ns, [*snap.families, *extra]), force=force)
 
