@@ -191,8 +191,9 @@ class Journal:
     def flush_chunked(self) -> int:
         """Like :meth:`flush`, in slices of at most ``gil.BUDGET`` seconds with the GIL offered in between.
 
-        For readers on a background thread (the applier thread, the log worker), so that a trading
-        thread waking up meanwhile waits for one slice at most, not for the whole backlog. Returns how many.
+        For readers on a background thread (the applier thread, the log worker, the registry's readers), so
+        that a trading thread waking up meanwhile waits for one slice at most, not for the whole backlog.
+        Returns how many.
         """
         me = threading.get_ident()
         if self._owner == me:  # called from a handler: later, as flush() does
