@@ -650,6 +650,11 @@ def _paired(results: dict[str, list[dict[str, Any]]], a: str, b: str, key: str =
     return f"{statistics.median(d):+.2f} (rounds {d[0]:+.2f} .. {d[-1]:+.2f})"
 
 
+def _lag_ratios(results: dict[str, list[dict[str, Any]]], a: str, b: str) -> list[float]:
+    """The per-round ratios of the loop's lag p99, ``a / b``, sorted."""
+    return sorted(x["lag_p99_us"] / y["lag_p99_us"] for x, y in zip(results[a], results[b], strict=True))
+
+
 def _print(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) -> None:
     if args.loop == "demo":
         _print_demo(results, args, otlp)
@@ -726,15 +731,14 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
         )
     on = "agent fully on"
     print(f"fully on vs agent off: {_paired(results, on, off)} pp of a core")
-    ratios = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[on], results[off], strict=True))
+    ratios = _lag_ratios(results, on, off)
     print(
         f"loop lag p99, fully on / agent off: median {statistics.median(ratios):.2f}x "
         f"(rounds {ratios[0]:.2f} .. {ratios[-1]:.2f}; target <= 1.10x)"
     )
     for mode in WORKER_MODES:
         if mode in results:
-            r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[mode], results[off], strict=True))
-            lag = statistics.median(r)
+            lag = statistics.median(_lag_ratios(results, mode, off))
             print(f"{mode} vs agent off: {_paired(results, mode, off)} pp of a core; loop lag p99 x{lag:.2f}")
             print(f"{mode} vs fully on: {_paired(results, mode, on)} pp of a core")
     for mode in GROUPS:
@@ -742,13 +746,13 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
             print(f"{mode}: the measured worker led its group in rounds:", [r["leader"] for r in results[mode]])
     if AGAINST in results:
         print(f"{AGAINST}: the agent of {results[AGAINST][0]['agent']}; fully on: {results[on][0]['agent']}")
-        r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[AGAINST], results[off], strict=True))
+        r = _lag_ratios(results, AGAINST, off)
         print(
             f"{AGAINST} vs agent off: {_paired(results, AGAINST, off)} pp of a core; loop lag p99 "
             f"median {statistics.median(r):.2f}x (rounds {r[0]:.2f} .. {r[-1]:.2f})"
         )
         print(f"fully on vs {AGAINST}: {_paired(results, on, AGAINST)} pp of a core")
-        r = sorted(a["lag_p99_us"] / b["lag_p99_us"] for a, b in zip(results[on], results[AGAINST], strict=True))
+        r = _lag_ratios(results, on, AGAINST)
         lag = f"median {statistics.median(r):.2f}x (rounds {r[0]:.2f} .. {r[-1]:.2f})"
         print(f"loop lag p99, fully on / {AGAINST}: {lag}")
     print(f"fully on vs baseline:  {_paired(results, on, 'baseline')} pp of a core")
