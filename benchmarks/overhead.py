@@ -41,6 +41,9 @@ the run, the part of it on the event loop's thread (``time.thread_time``; the re
 agent's background threads: the trading journal, export, logs), ``TradingEngine.step()``
 latency p50/p99/p99.9 (a step ticks every symbol and places the orders due) and the event
 loop's lag p99 (a monitor task sleeping 5 ms; lag = how late it woke).
+Then, per thread of ``agent off`` and ``agent fully on`` (from ``/proc``, Linux): CPU as % of one core
+and blocks per second (voluntary context switches: sleeps, waits for work, waits for the GIL), with what one
+block and wake-up (``time.sleep(50 us)``) costs a thread on this machine, measured before the rounds.
 
 ``--loop synthetic`` (self-contained): ``--tick-hz`` ticks/s round-robin over ``--symbols``
 symbols, each tick runs a small strategy (rolling mean over 50 prices) and reports
@@ -57,6 +60,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -274,6 +278,7 @@ def run_demo(
     engine = TradingEngine(cfg, telemetry=telemetry)
     steps: list[float] = []
     lags: list[float] = []
+    thread_use: dict[str, list[float]] = {}
     state = {"on": False}
     step = engine.step
     perf = time.perf_counter
@@ -299,9 +304,11 @@ def run_demo(
         await asyncio.sleep(1.0)  # warm-up: lazy imports, first binds, first export
         ticks0, orders0 = engine.ticks, engine.orders
         state["on"] = True
+        threads0 = _threads()
         cpu0, th0, t0 = time.process_time(), time.thread_time(), perf()
         await asyncio.sleep(seconds)
         wall, cpu, loop_cpu = perf() - t0, time.process_time() - cpu0, time.thread_time() - th0
+        thread_use.update(_thread_use(threads0, wall))
         state["on"] = False
         ticks, orders = engine.ticks - ticks0, engine.orders - orders0
         mon.cancel()
@@ -336,8 +343,56 @@ def run_demo(
         "lag_p999_us": _pct(lags, 0.999) * 1e6,
         "otlp": otlp or "in-memory",
         "leader": led,
+        "threads": thread_use,
         "agent": os.path.dirname(os.path.dirname(os.path.abspath(tradeobs_agent.__file__))),
     }
+
+
+def _threads() -> dict[int, tuple[str, float, int]]:
+    """Every thread of this process: native id -> (name, CPU seconds, voluntary context switches), from ``/proc``.
+
+    Python threads by their ``threading`` name, the others (gRPC's) by their kernel name; empty off Linux.
+    CPU from ``schedstat`` (nanoseconds; ``stat`` counts 10 ms ticks). A voluntary switch is a block: a sleep,
+    a wait for work, a wait for the GIL."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[int, tuple[str, float, int]] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                cpu_ns = int(f.read().split()[0])
+            with open(f"/proc/self/task/{tid}/status") as f:
+                status = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        switches = int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+        name = names.get(int(tid)) or status.split("Name:", 1)[1].split("\n", 1)[0].strip()
+        out[int(tid)] = (name, cpu_ns / 1e9, switches)
+    return out
+
+
+def _thread_use(before: dict[int, tuple[str, float, int]], wall: float) -> dict[str, list[float]]:
+    """Per thread name (threads of one name summed): [CPU % of a core, voluntary switches/s] since ``before``."""
+    use: dict[str, list[float]] = {}
+    for tid, (name, cpu, switches) in _threads().items():
+        _, cpu0, switches0 = before.get(tid, (name, 0.0, 0))
+        u = use.setdefault(re.sub(r"^Thread-\d+ ", "", name), [0.0, 0.0])  # "Thread-7 (process_request_thread)"
+        u[0] += (cpu - cpu0) / wall * 100
+        u[1] += (switches - switches0) / wall
+    return use
+
+
+def blocking_wait_cost(n: int = 2000, pause: float = 0.00005) -> float:
+    """Microseconds of CPU one ``time.sleep(pause)`` costs its thread on this machine (a block and a wake-up)."""
+    t = time.thread_time()
+    for _ in range(n):
+        time.sleep(pause)
+    return (time.thread_time() - t) / n * 1e6
 
 
 def _pct(sorted_values: list[float], q: float) -> float:
@@ -538,6 +593,7 @@ def main() -> None:
                 if args.loop != "demo" or not (Path(args.against) / "agent" / "tradeobs_agent").is_dir():
                     raise SystemExit(f"--against {args.against}: needs --loop demo and a checkout's agent/ directory")
                 modes = (*modes, AGAINST)
+            args.wait_cost_us = blocking_wait_cost()  # before the rounds: what one block and wake-up costs here
             results = _rounds(args, modes, args.rounds, otlp)
             peer = None
             if args.loop == "demo" and args.peer_rounds > 0 and otlp:
@@ -766,6 +822,34 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
     print(f"step p99, baseline round to round: {sorted(round(r['p99_us']) for r in results['baseline'])} us")
     for key, label in (("cpu_pct", "CPU %"), ("p99_us", "step p99 us"), ("lag_p99_us", "loop lag p99 us")):
         print(f"per-round {label}:", {m: [round(r[key], 1) for r in results[m]] for m in results})
+    _print_threads(results, args)
+
+
+def _print_threads(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
+    """Where the CPU goes, per thread: CPU % of a core and blocks (voluntary context switches) per second."""
+    wanted = ("instrumented, agent off", "agent fully on", AGAINST)
+    modes = [m for m in wanted if m in results and results[m][0]["threads"]]
+    if not modes:
+        return
+    print()
+    print(
+        f"# per thread (median over rounds): CPU % of a core, and blocks per second (sleeps, waits for work or for "
+        f"the GIL); one block and wake-up (time.sleep(50 us)) cost {args.wait_cost_us:.1f} us of CPU on this machine"
+    )
+    names = sorted(
+        {n for m in modes for r in results[m] for n in r["threads"]},
+        key=lambda n: -statistics.median(r["threads"].get(n, [0.0, 0.0])[0] for r in results[modes[-1]]),
+    )
+    print("| thread | " + " | ".join(f"{m}: CPU % | blocks/s" for m in modes) + " |")
+    print("|---|" + "---:|---:|" * len(modes))
+    for name in names:
+        cells = []
+        for m in modes:
+            cpu = statistics.median(r["threads"].get(name, [0.0, 0.0])[0] for r in results[m])
+            blocks = statistics.median(r["threads"].get(name, [0.0, 0.0])[1] for r in results[m])
+            cells.append(f"{cpu:.2f} | {blocks:.0f}")
+        if any(statistics.median(r["threads"].get(name, [0.0, 0.0])[0] for r in results[m]) >= 0.01 for m in modes):
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def _print_peer(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
