@@ -387,7 +387,7 @@ def _thread_use(before: dict[int, tuple[str, float, int]], wall: float) -> dict[
     return use
 
 
-def blocking_wait_cost(n: int = 2000, pause: float = 0.00005) -> float:
+def _blocking_wait_cost(n: int = 2000, pause: float = 0.00005) -> float:
     """Microseconds of CPU one ``time.sleep(pause)`` costs its thread on this machine (a block and a wake-up)."""
     t = time.thread_time()
     for _ in range(n):
@@ -593,7 +593,7 @@ def main() -> None:
                 if args.loop != "demo" or not (Path(args.against) / "agent" / "tradeobs_agent").is_dir():
                     raise SystemExit(f"--against {args.against}: needs --loop demo and a checkout's agent/ directory")
                 modes = (*modes, AGAINST)
-            args.wait_cost_us = blocking_wait_cost()  # before the rounds: what one block and wake-up costs here
+            args.wait_cost_us = _blocking_wait_cost()  # before the rounds: what one block and wake-up costs here
             results = _rounds(args, modes, args.rounds, otlp)
             peer = None
             if args.loop == "demo" and args.peer_rounds > 0 and otlp:
@@ -836,20 +836,17 @@ def _print_threads(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
         f"# per thread (median over rounds): CPU % of a core, and blocks per second (sleeps, waits for work or for "
         f"the GIL); one block and wake-up (time.sleep(50 us)) cost {args.wait_cost_us:.1f} us of CPU on this machine"
     )
-    names = sorted(
-        {n for m in modes for r in results[m] for n in r["threads"]},
-        key=lambda n: -statistics.median(r["threads"].get(n, [0.0, 0.0])[0] for r in results[modes[-1]]),
-    )
+    names = {n for m in modes for r in results[m] for n in r["threads"]}
+    med = {  # (thread, mode) -> [CPU %, blocks/s], each the median over the rounds (0 where it did not run)
+        (n, m): [statistics.median(r["threads"].get(n, [0.0, 0.0])[i] for r in results[m]) for i in (0, 1)]
+        for n in names
+        for m in modes
+    }
     print("| thread | " + " | ".join(f"{m}: CPU % | blocks/s" for m in modes) + " |")
     print("|---|" + "---:|---:|" * len(modes))
-    for name in names:
-        cells = []
-        for m in modes:
-            cpu = statistics.median(r["threads"].get(name, [0.0, 0.0])[0] for r in results[m])
-            blocks = statistics.median(r["threads"].get(name, [0.0, 0.0])[1] for r in results[m])
-            cells.append(f"{cpu:.2f} | {blocks:.0f}")
-        if any(statistics.median(r["threads"].get(name, [0.0, 0.0])[0] for r in results[m]) >= 0.01 for m in modes):
-            print(f"| {name} | " + " | ".join(cells) + " |")
+    for name in sorted(names, key=lambda n: -med[n, modes[-1]][0]):
+        if any(med[name, m][0] >= 0.01 for m in modes):
+            print(f"| {name} | " + " | ".join(f"{med[name, m][0]:.2f} | {med[name, m][1]:.0f}" for m in modes) + " |")
 
 
 def _print_peer(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
