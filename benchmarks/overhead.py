@@ -41,9 +41,10 @@ the run, the part of it on the event loop's thread (``time.thread_time``; the re
 agent's background threads: the trading journal, export, logs), ``TradingEngine.step()``
 latency p50/p99/p99.9 (a step ticks every symbol and places the orders due) and the event
 loop's lag p99 (a monitor task sleeping 5 ms; lag = how late it woke).
-Then, per thread of ``agent off`` and ``agent fully on`` (from ``/proc``, Linux): CPU as % of one core
-and blocks per second (voluntary context switches: sleeps, waits for work, waits for the GIL), with what one
-block and wake-up (``time.sleep(50 us)``) costs a thread on this machine, measured before the rounds.
+Then, per thread of ``agent off``, ``agent fully on`` and the ``--workers`` modes (from ``/proc``, Linux):
+CPU as % of one core and blocks per second (voluntary context switches: sleeps, waits for work, waits for the
+GIL), with what one block and wake-up (``time.sleep(50 us)``) costs a thread on this machine, measured before
+the rounds.
 
 ``--loop synthetic`` (self-contained): ``--tick-hz`` ticks/s round-robin over ``--symbols``
 symbols, each tick runs a small strategy (rolling mean over 50 prices) and reports
@@ -827,7 +828,7 @@ def _print_demo(results: dict[str, list[dict[str, Any]]], args: Any, otlp: str) 
 
 def _print_threads(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
     """Where the CPU goes, per thread: CPU % of a core and blocks (voluntary context switches) per second."""
-    wanted = ("instrumented, agent off", "agent fully on", AGAINST)
+    wanted = ("instrumented, agent off", "agent fully on", AGAINST, *WORKER_MODES)
     modes = [m for m in wanted if m in results and results[m][0]["threads"]]
     if not modes:
         return
@@ -844,7 +845,7 @@ def _print_threads(results: dict[str, list[dict[str, Any]]], args: Any) -> None:
     }
     print("| thread | " + " | ".join(f"{m}: CPU % | blocks/s" for m in modes) + " |")
     print("|---|" + "---:|---:|" * len(modes))
-    for name in sorted(names, key=lambda n: -med[n, modes[-1]][0]):
+    for name in sorted(names, key=lambda n: -max(med[n, m][0] for m in modes)):  # the busiest in any mode first
         if any(med[name, m][0] >= 0.01 for m in modes):
             print(f"| {name} | " + " | ".join(f"{med[name, m][0]:.2f} | {med[name, m][1]:.0f}" for m in modes) + " |")
 
