@@ -70,6 +70,19 @@ def test_a_scrape_sees_every_members_counts_recorded_before_it(tmp_path: Path) -
         assert all(m.group.publishes >= 5 for m in ms)
 
 
+def test_a_directory_too_deep_for_a_socket_address_still_forms_the_group(tmp_path: Path) -> None:
+    """A Unix socket's address holds at most 107 bytes of path: a deeper ``multiprocess_dir`` still works (the
+    leader's socket is reached through a descriptor of the group directory), and its file is where it belongs."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    with members(deep, 2) as ms:
+        assert len(leader(ms).store.socket_path) > 108
+        assert (Path(leader(ms).store.socket_path)).is_socket()
+        for m in ms:
+            m.orders.add(2)
+        assert total(leader(ms).group.scrape_snapshot()) == 4
+
+
 def test_the_next_member_leads_when_the_leader_leaves_and_keeps_its_counts(tmp_path: Path) -> None:
     with members(tmp_path, 3) as ms:
         for m in ms:
@@ -219,13 +232,13 @@ def test_a_bug_in_one_step_is_counted_and_the_member_goes_on(
 
 
 def test_a_member_that_cannot_listen_gives_the_leaders_lock_back(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A socket path longer than AF_UNIX allows (108 bytes): this member wins the lock, then cannot bind.
-    base = tmp_path / ("x" * 100)
+    # The socket's address in a directory that does not exist: this member wins the lock, then cannot bind.
+    base = tmp_path / "base"
     base.mkdir()
+    monkeypatch.setattr(Store, "socket_address", property(lambda self: str(tmp_path / "gone" / "leader.sock")))
     m = Member(base)
-    assert len(m.store.socket_path) > 108
     failures: list[str] = []
     m.group.on_failure = failures.append
     m.group.start()

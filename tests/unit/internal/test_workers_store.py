@@ -115,7 +115,7 @@ def test_a_stale_socket_or_temporary_files_are_replaced_by_the_leader(tmp_path: 
     a = Store.open(str(tmp_path), _key(), "svc")
     try:
         s = socket.socket(socket.AF_UNIX)
-        s.bind(a.socket_path)  # a leader that died leaves its socket behind
+        s.bind(a.socket_address)  # a leader that died leaves its socket behind
         s.close()
         (a.path / ".m-x.part.999999.tmp").write_bytes(b"half")  # written by a process that is gone
         (a.path / "unexpected").mkdir()

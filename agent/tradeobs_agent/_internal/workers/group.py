@@ -447,7 +447,7 @@ class Group:
         self.store.remove_socket()  # one left by a leader that died: we hold the lock, it is ours to replace
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            lsock.bind(path)
+            lsock.bind(self.store.socket_address)
             os.chmod(path, 0o600)
             lsock.listen(64)
         except OSError as exc:
@@ -580,7 +580,7 @@ class Group:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(0.5)
-            sock.connect(self.store.socket_path)
+            sock.connect(self.store.socket_address)
         except OSError:
             sock.close()  # no leader yet, or a socket left by one that died: the election sorts it out
             return

@@ -54,6 +54,9 @@ __all__ = ["JoinError", "Store", "default_base"]
 
 FOLDED_KEEP = 1024
 _STALE_SCAN = 64  # group directories looked at per open
+# A Unix socket's address holds at most 107 bytes of path (Linux's sun_path is 108, with its NUL); a deeper
+# multiprocess_dir reaches the socket through this process's descriptor of the group directory (socket_address).
+_SUN_PATH_MAX = 107
 
 
 class JoinError(Exception):
@@ -108,6 +111,7 @@ class Store:
         self._lock = threading.Lock()
         self._member_fd = -1
         self._leader_fd = -1
+        self._dir_fd = -1  # O_PATH descriptor of self.path, opened only for a socket path too long to bind
         self._lock_fds: dict[str, int] = {}  # other members' lock files, for liveness checks
         self._files: dict[str, _File] = {}  # decoded snapshot files by member ("retired" for retired.part)
         self._writer = PartWriter(self.pid)
@@ -221,6 +225,20 @@ class Store:
     @property
     def socket_path(self) -> str:
         return str(self.path / "leader.sock")
+
+    @property
+    def socket_address(self) -> str:
+        """Where to bind or connect the leader's socket: :attr:`socket_path`, or, when that is longer than a
+        Unix socket's address can be, the same file through this process's descriptor of the group directory
+        (``/proc/self/fd/N/leader.sock``, Linux), so a deep ``multiprocess_dir`` works as a short one does.
+        Raises ``OSError`` when the directory cannot be opened (the caller says so, as for a failed bind)."""
+        path = self.socket_path
+        if len(os.fsencode(path)) <= _SUN_PATH_MAX or not hasattr(os, "O_PATH"):
+            return path  # elsewhere the bind or connect fails as before, and the member says why
+        with self._lock:
+            if self._dir_fd < 0:
+                self._dir_fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            return f"/proc/self/fd/{self._dir_fd}/leader.sock"
 
     def remove_socket(self) -> None:
         """Leader only: remove whatever is at the socket's path (a dead leader's socket, or anything else)."""
@@ -400,16 +418,19 @@ class Store:
             if self._member_fd >= 0:
                 os.close(self._member_fd)
                 self._member_fd = -1
+            if self._dir_fd >= 0:
+                os.close(self._dir_fd)
+                self._dir_fd = -1
 
     def forget_after_fork(self) -> None:
         """In a forked child: the inherited descriptors are the parent's locks. Close them without unlocking
         (an unlock would release the parent's lock: a flock belongs to the open file, shared after fork)."""
-        for fd in (*self._lock_fds.values(), self._leader_fd, self._member_fd):
+        for fd in (*self._lock_fds.values(), self._leader_fd, self._member_fd, self._dir_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._lock_fds.clear()
-        self._leader_fd = self._member_fd = -1
+        self._leader_fd = self._member_fd = self._dir_fd = -1
         self._lock = threading.Lock()
 
 
