@@ -70,6 +70,17 @@ def test_a_scrape_sees_every_members_counts_recorded_before_it(tmp_path: Path) -
         assert all(m.group.publishes >= 5 for m in ms)
 
 
+def test_a_connected_member_that_has_not_published_yet_is_asked_too(tmp_path: Path) -> None:
+    """A worker that has just started can record before it writes its first file: a scrape asks every connected
+    member, not only those with a file (seen as a scrape one member short when the machine was busy)."""
+    with members(tmp_path, 2) as ms:
+        lead = leader(ms)
+        other = next(m for m in ms if m is not lead)
+        other.orders.add(5)
+        (other.store.path / f"m-{other.store.member}.part").unlink()  # as before its first publish
+        assert total(lead.group.scrape_snapshot()) == 5
+
+
 def test_a_directory_too_deep_for_a_socket_address_still_forms_the_group(tmp_path: Path) -> None:
     """A Unix socket's address holds at most 107 bytes of path: a deeper ``multiprocess_dir`` still works (the
     leader's socket is reached through a descriptor of the group directory), and its file is where it belongs."""

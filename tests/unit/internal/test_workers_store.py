@@ -185,3 +185,26 @@ def test_key_file_names_the_group(tmp_path: Path) -> None:
         other.close()
     finally:
         a.close()
+
+
+def test_a_file_replaced_by_one_of_the_same_inode_size_and_mtime_is_read_again(tmp_path: Path) -> None:
+    """A member's new file can get the inode number its last one freed, with the same size and, within one
+    clock tick, the same mtime: the reader must still take the new values. Built by hand: rewritten in place,
+    its mtime set back."""
+    a = Store.open(str(tmp_path), _key(), "svc")
+    b = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        b.publish(_counted(1).snapshot())
+        assert _orders(a) == 1
+        part = b.path / f"m-{b.member}.part"
+        before = part.stat()
+        newer = PartWriter(os.getpid()).encode(_counted(2).snapshot(), {"member": b.member})
+        assert len(newer) == before.st_size
+        with open(part, "r+b") as f:  # the same inode, the same size ...
+            f.write(newer)
+        os.utime(part, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... and the same mtime
+        assert part.stat().st_ino == before.st_ino and part.stat().st_mtime_ns == before.st_mtime_ns
+        assert _orders(a) == 2
+    finally:
+        a.close()
+        b.close()

@@ -372,9 +372,10 @@ class Group:
         if self._sync_requests:
             with self._cond:
                 tokens, self._sync_requests = self._sync_requests, []
-            # Every live member, connected or not yet (right after a takeover they reconnect within a moment):
-            # one that connects while a sync waits for it is asked on arrival (see HELLO).
-            alive = set(self.store.live_member_ids()) - {self.store.member}
+            # Every member whose process holds its lock, connected or not yet (right after a takeover, or just
+            # started, they connect within a moment: one that connects while a sync waits for it is asked on
+            # arrival, see HELLO), and published or not yet (a worker may record before its first file).
+            alive = set(self.store.joined_member_ids()) - {self.store.member}
             for token in tokens:
                 with self._cond:
                     self._sync_waiting[token] = set(alive)

@@ -289,7 +289,10 @@ class Store:
             return None
         try:
             st = os.fstat(fd)
-            sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+            # Not (inode, size, mtime): a file replaced within one clock tick (mtimes are coarse) by one of the same
+            # size can get the freed inode number back, and would be taken for the one already read. Every file's
+            # header holds its snapshot's time in ns and its body's CRC, so it tells one write from the next.
+            sig = (st.st_ino, st.st_size, os.pread(fd, HEADER_SIZE, 0))
             cached = self._files.get(cache_key)
             if cached is not None and cached.sig == sig:
                 return cached if cached.cols is not None else None
@@ -351,6 +354,36 @@ class Store:
         """Members whose process holds its lock (this one included, once it has published)."""
         with self._lock:
             return [m for m in self.members() if self.alive(m)]
+
+    def joined_member_ids(self) -> list[str]:
+        """Members whose process holds its lock, whether or not they have published yet (this one included)."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return []
+        published = {n[2:-5] for n in names if n.startswith("m-") and n.endswith(".part")}
+        out: list[str] = []
+        with self._lock:
+            for m in (n[2:-5] for n in names if n.startswith("m-") and n.endswith(".lock")):
+                if m in published or m == self.member or m in self._lock_fds:
+                    if self.alive(m):  # keeps the lock file open, as for every member with a snapshot
+                        out.append(m)
+                elif self._holds_lock_now(m):  # not kept open: it may never publish (nor be folded)
+                    out.append(m)
+        return out
+
+    def _holds_lock_now(self, member: str) -> bool:
+        try:
+            fd = os.open(self.path / f"m-{member}.lock", os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            if _try_lock(fd):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return False
+            return True
+        finally:
+            os.close(fd)
 
     def live_members(self) -> int:
         return len(self.live_member_ids())
@@ -440,7 +473,7 @@ class _File:
     __slots__ = ("cols", "meta", "reader", "sig")
 
     def __init__(self) -> None:
-        self.sig: tuple[int, int, int] = (0, 0, 0)
+        self.sig: tuple[int, int, bytes] = (0, 0, b"")
         self.reader = PartReader()
         self.cols: Columns | None = None
         self.meta: dict[str, Any] = {}
