@@ -372,6 +372,7 @@ def test_host_handlers_on_the_root_logger(agent: Any, capsys: pytest.CaptureFixt
         text = _lines(agent)
     finally:
         logging.getLogger().removeHandler(host)
+    assert "--- Logging error ---" in capsys.readouterr().err  # the host handler's errors: the stdlib's report
     assert text.count('"logger":"tradeobs.system"') == n + 1
     assert "hunter2-hunter2" not in text and "hunter2-hunter2" not in host.stream.getvalue()
     assert internal_error_counts() == {}
