@@ -8,6 +8,8 @@ environment; `pyproject.toml` lists 3.11, 3.12 and 3.13 as supported.
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["unit"]
@@ -18,4 +20,5 @@ nox.options.error_on_missing_interpreters = True
 @nox.session(python=["3.12", "3.13"])
 def unit(session: nox.Session) -> None:
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider", *session.posargs)
+    workers = os.environ.get("TRADEOBS_TEST_WORKERS", "3")  # as scripts/test.sh: pytest-xdist workers
+    session.run("python", "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider", "-n", workers, *session.posargs)

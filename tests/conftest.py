@@ -30,3 +30,45 @@ def _reset_agent(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     errors = _errors.internal_error_counts()
     _reset_for_tests()
     assert not errors, f"internal errors during the test (see the log for their tracebacks): {errors}"
+
+
+# Files that take minutes (waiting on outages, restarts and alert timers), longest first. They are collected first,
+# so that on several pytest-xdist workers (scripts/test.sh) they start first and no worker is left running one of
+# them alone at the end. Only the order: a file missing here, or a stale entry, makes the run slower, never wrong.
+LONG_FILES_FIRST = (
+    "tests/faults/test_collector.py",
+    "tests/integration/test_alerts_real.py",
+    "tests/integration/test_metrics_store.py",
+    "tests/faults/test_disk.py",
+    "tests/faults/test_soak.py",
+    "tests/faults/test_stores.py",
+    "tests/faults/test_live.py",
+    "tests/integration/test_runbook.py",
+    "tests/integration/test_collector_outage.py",
+    "tests/integration/test_dashboards.py",
+    "tests/docs/test_docs.py",
+    "tests/compose/test_prometheus_config.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    # What a test's output caught (stderr, log records) may hold the hostile strings of tests/unit/test_bad_input.py,
+    # a lone surrogate among them; pytest-xdist sends reports between processes as UTF-8, which cannot carry one.
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    report.sections = [(title, _utf8(text)) for title, text in report.sections]
+
+
+def _utf8(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) written as backslash escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
