@@ -626,7 +626,9 @@ def jaeger_search_params(
 def jaeger_search(jaeger_query_url: str, service: str, **search: Any) -> list[dict[str, Any]]:
     """Search traces as Grafana's Jaeger datasource does (see :func:`jaeger_search_params`) -> traces."""
     q = urllib.parse.urlencode(jaeger_search_params(service, **search))
-    status, body = http_get(f"{jaeger_query_url}/api/traces?{q}")
+    # A failure deadline, not a measurement: the fault tests search every trace of a run of minutes (tens of
+    # thousands of spans, Badger on disk), which took over 5 s on 2 busy cores.
+    status, body = http_get(f"{jaeger_query_url}/api/traces?{q}", timeout=60.0)
     if status != 200:
         raise ValueError(f"jaeger search {q} returned {status}: {body[:500]!r}")
     return list(json.loads(body).get("data") or [])
