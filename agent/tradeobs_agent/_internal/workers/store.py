@@ -39,7 +39,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,7 @@ class Store:
             names = os.listdir(self.path)
         except OSError:
             return []
-        return [n[2:-5] for n in names if n.startswith("m-") and n.endswith(".part")]
+        return _member_ids(names, ".part")
 
     def alive(self, member: str) -> bool:
         """Whether ``member``'s process still holds its lock."""
@@ -361,29 +361,16 @@ class Store:
             names = os.listdir(self.path)
         except OSError:
             return []
-        published = {n[2:-5] for n in names if n.startswith("m-") and n.endswith(".part")}
+        published = set(_member_ids(names, ".part"))
         out: list[str] = []
         with self._lock:
-            for m in (n[2:-5] for n in names if n.startswith("m-") and n.endswith(".lock")):
+            for m in _member_ids(names, ".lock"):
                 if m in published or m == self.member or m in self._lock_fds:
                     if self.alive(m):  # keeps the lock file open, as for every member with a snapshot
                         out.append(m)
-                elif self._holds_lock_now(m):  # not kept open: it may never publish (nor be folded)
+                elif _held(self.path / f"m-{m}.lock"):  # not kept open: it may never publish (nor be folded)
                     out.append(m)
         return out
-
-    def _holds_lock_now(self, member: str) -> bool:
-        try:
-            fd = os.open(self.path / f"m-{member}.lock", os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            if _try_lock(fd):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return False
-            return True
-        finally:
-            os.close(fd)
 
     def live_members(self) -> int:
         return len(self.live_member_ids())
@@ -505,14 +492,21 @@ def clean_stale(root: Path, keep: Path) -> list[Path]:
 
 def _any_locked(d: Path) -> bool:
     """Whether a live process holds any lock in ``d`` (a member or the leader)."""
-    for lock in (*d.glob("m-*.lock"), d / "leader.lock"):
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            if not _try_lock(fd):
-                return True
-        finally:
-            os.close(fd)
-    return False
+    return any(_held(lock) for lock in (*d.glob("m-*.lock"), d / "leader.lock"))
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds the lock file ``lock`` (False when there is none)."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return not _try_lock(fd)  # taken here, it is released with the descriptor
+    finally:
+        os.close(fd)
+
+
+def _member_ids(names: Iterable[str], ext: str) -> list[str]:
+    """Member ids from a group directory's file names ``m-<id><ext>`` (``.part``: snapshots, ``.lock``: locks)."""
+    return [n[2 : -len(ext)] for n in names if n.startswith("m-") and n.endswith(ext)]
