@@ -230,11 +230,17 @@ def test_blotter_filters_pause_window_and_detail_fits(
     wait_for(lambda: row.count() == 1, "the long reject")
     detail = row.locator("td.detail")
     assert detail.get_attribute("title") == f"{info['long_reason']} · venue-1"
-    geo = detail.evaluate(
-        """td => { const card = td.closest('.card').getBoundingClientRect(), r = td.getBoundingClientRect();
-                   const wrap = td.closest('.scroll');
-                   return { cut: td.scrollWidth > td.clientWidth, right: r.right, cardRight: card.right,
-                            overflow: wrap.scrollWidth - wrap.clientWidth }; }"""
+    # The blotter re-renders as events arrive: a cell found just before a render is detached by the time it is
+    # measured (closest() finds no card); measure one that is in the page.
+    geo = wait_for(
+        lambda: detail.evaluate(
+            """td => { if (!td.isConnected) return null;
+                       const card = td.closest('.card').getBoundingClientRect(), r = td.getBoundingClientRect();
+                       const wrap = td.closest('.scroll');
+                       return { cut: td.scrollWidth > td.clientWidth, right: r.right, cardRight: card.right,
+                                overflow: wrap.scrollWidth - wrap.clientWidth }; }"""
+        ),
+        "the long reject's cell in the page",
     )
     assert geo["cut"] and geo["right"] <= geo["cardRight"] and geo["overflow"] <= 0, geo
     page.locator("#f-kind").select_option("")
