@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from . import events, secret_values
 from . import metrics as _metrics
 from ._errors import internal_error, warn_once
-from ._internal import otel_private, providers, workers
+from ._internal import gil, otel_private, providers, workers
 from ._internal.exporters import (
     abandon_unreachable,
     failing_targets,
@@ -226,6 +226,7 @@ def init(
         settings, report = resolve_settings(config_file=config_file, **explicit)
         for problem in report.problems:
             _log.warning("tradeobs config: %s", problem)
+        gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
         _learn_secrets(settings)
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series

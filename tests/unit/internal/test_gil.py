@@ -134,3 +134,134 @@ def test_a_registry_reader_applies_the_trading_journal_in_slices(monkeypatch: py
         assert busy.offers, "the backlog was applied in one piece"
     finally:
         reset()
+
+
+# ---------------------------------------------------------------- offers only while the trading thread may wait
+
+
+@pytest.fixture
+def watch() -> Iterator[Any]:
+    """The module's watched thread, restored after the test (a test may watch another thread)."""
+    saved = (gil._watch.tid, gil._watch.pid, gil._watch.fd)
+    yield gil._watch
+    gil._watch.tid, gil._watch.pid, gil._watch.fd = saved
+
+
+def _on_thread(fn: Any) -> Any:
+    import threading
+
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(fn()))
+    t.start()
+    return t, out
+
+
+def test_the_trading_thread_parked_in_its_event_loop_is_idle_and_waiting_on_a_lock_is_not(watch: Any) -> None:
+    import os
+    import select
+    import threading
+    import time
+
+    assert watch.tid == threading.main_thread().native_id  # the main thread until init() says otherwise
+    r, w = os.pipe()
+    ep = select.epoll()
+    ep.register(r, select.EPOLLIN)
+
+    def blocked() -> bool:  # the main thread is in a system call, not running
+        with open(f"/proc/self/task/{watch.tid}/syscall", "rb") as f:
+            return f.read(8).split(b" ")[0].isdigit()
+
+    def probe_while_parked() -> bool:
+        deadline = time.monotonic() + 10  # the main thread may still be starting this thread (a futex wait)
+        while not (idle := gil.loop_idle()) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.write(w, b"x")  # wakes it
+        return idle
+
+    t, out = _on_thread(probe_while_parked)
+    assert ep.poll(10)  # parked in epoll_wait until the probe has looked
+    t.join()
+    assert out == [True]
+
+    lock = threading.Lock()
+    lock.acquire()
+
+    def probe_while_waiting() -> bool:
+        deadline = time.monotonic() + 10
+        while not blocked() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        busy = gil.loop_idle()
+        lock.release()
+        return busy
+
+    t, out = _on_thread(probe_while_waiting)
+    assert lock.acquire(timeout=10)  # a futex wait, as for the GIL
+    t.join()
+    assert out == [False]
+    assert gil.loop_idle() is False  # the thread asking is the trading thread itself: running
+    ep.close()
+    os.close(r)
+    os.close(w)
+
+
+def test_slices_skip_the_offer_while_the_trading_loop_is_parked(watch: Any, clock: _Clock) -> None:
+    """The CPU an offer costs is saved when nobody can be waiting; the slices' length is unchanged."""
+    import os
+    import select
+    import time
+
+    r, w = os.pipe()
+    ep = select.epoll()
+    ep.register(r, select.EPOLLIN)
+
+    def work() -> int:
+        deadline = time.monotonic() + 10
+        while not gil.loop_idle() and time.monotonic() < deadline:  # until the main thread is in epoll_wait
+            time.sleep(0.001)
+        s = gil.Slices()
+        for _ in range(100):
+            clock.now += gil.BUDGET / 3.3
+            s.offer()
+        os.write(w, b"x")
+        return len(clock.offers)
+
+    t, out = _on_thread(work)
+    assert ep.poll(10)
+    t.join()
+    assert out == [0]
+    ep.close()
+    os.close(r)
+    os.close(w)
+
+
+def test_without_proc_every_slice_offers(watch: Any, clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not Linux, an unknown architecture, or /proc hidden: a slice offers as if the loop could be waiting."""
+    watch.tid, watch.pid, watch.fd = 2**22 + 7919, 0, None  # no such thread: the file cannot be opened
+    assert gil.loop_idle() is False and watch.fd is None
+    monkeypatch.setattr(gil, "_IDLE_CALLS", frozenset())
+    watch.pid = 0
+    assert gil.loop_idle() is False
+    s = gil.Slices()
+    for _ in range(10):
+        clock.now += gil.BUDGET * 2
+        s.offer()
+    assert len(clock.offers) == 10
+
+
+def test_init_thread_is_watched_and_a_forked_child_watches_its_own_thread(watch: Any) -> None:
+    import os
+    import threading
+
+    t, out = _on_thread(lambda: (gil.watch_this_thread(), gil._watch.tid)[1])
+    t.join()
+    assert out[0] != threading.main_thread().native_id and gil._watch.tid == out[0]
+    gil.watch_this_thread()
+    assert gil._watch.tid == threading.get_native_id()
+    assert gil.loop_idle() is False  # opened for this thread (running), the other's descriptor retired
+    pid = os.fork()
+    if pid == 0:  # the child: its only thread is watched, through its own /proc file
+        ok = gil._watch.tid == threading.get_native_id() and gil._watch.fd is None and gil.loop_idle() is False
+        ok = ok and gil._watch.fd is not None and not gil._retired
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
