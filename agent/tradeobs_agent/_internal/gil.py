@@ -144,7 +144,8 @@ class Slices:
         self._since = _perf()
 
     def offer(self) -> None:
-        """Call between two units of work: past the budget, offer the GIL, then start a new slice."""
+        """Call between two units of work: past the budget, offer the GIL (unless the trading thread is parked in
+        its event loop, see :func:`loop_idle`), then start a new slice."""
         if _perf() - self._since > BUDGET:
             if not loop_idle():
                 _sleep(PAUSE)
