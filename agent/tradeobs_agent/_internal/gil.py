@@ -45,11 +45,6 @@ _perf = time.perf_counter
 _sleep = time.sleep
 
 
-def offer_gil() -> None:
-    """Let a thread waiting for the GIL (the trading loop, woken up) take it now."""
-    _sleep(PAUSE)
-
-
 # The system calls in which a thread waits for events with the GIL released and nothing to run: an
 # event loop's selector. Not sleeps (a thread sleeping in a loop may be the main thread of a service whose
 # trading runs elsewhere), not futex (a thread waiting for the GIL waits there).
@@ -60,28 +55,27 @@ _IDLE_CALLS = {
 
 
 class _Watch:
-    """The trading thread's ``/proc`` syscall file, opened once per process; ``None`` when unreadable."""
+    """The trading thread's ``/proc`` syscall file, opened on first use; ``None`` when unreadable."""
 
-    __slots__ = ("fd", "pid", "tid")
+    __slots__ = ("fd", "opened", "tid")
 
     def __init__(self) -> None:
         self.tid = threading.main_thread().native_id
-        self.pid = 0
+        self.opened = False  # tried once per thread watched (and again in a forked child, see below)
         self.fd: int | None = None
 
     def open(self) -> int | None:
-        if self.pid == os.getpid():
+        if self.opened:
             return self.fd
         with _lock:  # the applier and the log worker may both come first
-            if self.pid != os.getpid():
+            if not self.opened:
                 fd = None
                 if _IDLE_CALLS and self.tid is not None:
                     try:
                         fd = os.open(f"/proc/self/task/{self.tid}/syscall", os.O_RDONLY | os.O_CLOEXEC)
                     except OSError:  # no /proc, or a sandbox hides it: every slice offers
                         fd = None
-                # tried once per process (and again after a fork: the child's threads differ)
-                self.fd, self.pid = fd, os.getpid()
+                self.fd, self.opened = fd, True
         return self.fd
 
 
@@ -95,9 +89,9 @@ def watch_this_thread() -> None:
     with _lock:
         if _watch.tid == threading.get_native_id():
             return
-        if _watch.fd is not None and _watch.pid == os.getpid():
+        if _watch.fd is not None:
             _retired.append(_watch.fd)
-        _watch.tid, _watch.pid, _watch.fd = threading.get_native_id(), 0, None
+        _watch.tid, _watch.opened, _watch.fd = threading.get_native_id(), False, None
 
 
 def _after_fork_in_child() -> None:
@@ -106,7 +100,7 @@ def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     fds = [fd for fd in (_watch.fd, *_retired) if fd is not None]
-    _watch.fd, _watch.pid, _watch.tid = None, 0, threading.get_native_id()
+    _watch.fd, _watch.opened, _watch.tid = None, False, threading.get_native_id()
     _retired.clear()
     for fd in fds:
         try:
@@ -130,6 +124,13 @@ def loop_idle() -> bool:
     return head.isdigit() and int(head) in _IDLE_CALLS
 
 
+def offer_gil() -> None:
+    """Let a thread waiting for the GIL (the trading loop, woken up) take it now; nothing to do while the
+    trading thread is parked in its event loop (:func:`loop_idle`)."""
+    if not loop_idle():
+        _sleep(PAUSE)
+
+
 class Slices:
     """Cuts one piece of background work into slices of at most ``BUDGET`` seconds.
 
@@ -147,6 +148,5 @@ class Slices:
         """Call between two units of work: past the budget, offer the GIL (unless the trading thread is parked in
         its event loop, see :func:`loop_idle`), then start a new slice."""
         if _perf() - self._since > BUDGET:
-            if not loop_idle():
-                _sleep(PAUSE)
+            offer_gil()
             self._since = _perf()

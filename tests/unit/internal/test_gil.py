@@ -142,9 +142,9 @@ def test_a_registry_reader_applies_the_trading_journal_in_slices(monkeypatch: py
 @pytest.fixture
 def watch() -> Iterator[Any]:
     """The module's watched thread, restored after the test (a test may watch another thread)."""
-    saved = (gil._watch.tid, gil._watch.pid, gil._watch.fd)
+    saved = (gil._watch.tid, gil._watch.opened, gil._watch.fd)
     yield gil._watch
-    gil._watch.tid, gil._watch.pid, gil._watch.fd = saved
+    gil._watch.tid, gil._watch.opened, gil._watch.fd = saved
 
 
 def _on_thread(fn: Any) -> Any:
@@ -236,10 +236,10 @@ def test_slices_skip_the_offer_while_the_trading_loop_is_parked(watch: Any, cloc
 
 def test_without_proc_every_slice_offers(watch: Any, clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not Linux, an unknown architecture, or /proc hidden: a slice offers as if the loop could be waiting."""
-    watch.tid, watch.pid, watch.fd = 2**22 + 7919, 0, None  # no such thread: the file cannot be opened
+    watch.tid, watch.opened, watch.fd = 2**22 + 7919, False, None  # no such thread: the file cannot be opened
     assert gil.loop_idle() is False and watch.fd is None
     monkeypatch.setattr(gil, "_IDLE_CALLS", frozenset())
-    watch.pid = 0
+    watch.opened = False
     assert gil.loop_idle() is False
     s = gil.Slices()
     for _ in range(10):
