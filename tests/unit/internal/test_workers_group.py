@@ -71,8 +71,8 @@ def test_a_scrape_sees_every_members_counts_recorded_before_it(tmp_path: Path) -
 
 
 def test_a_connected_member_that_has_not_published_yet_is_asked_too(tmp_path: Path) -> None:
-    """A worker that has just started can record before it writes its first file: a scrape asks every connected
-    member, not only those with a file (seen as a scrape one member short when the machine was busy)."""
+    """A worker that has just started can record before it writes its first file: a scrape asks every member
+    that holds its lock, not only those with a file (seen as a scrape one member short when the machine was busy)."""
     with members(tmp_path, 2) as ms:
         lead = leader(ms)
         other = next(m for m in ms if m is not lead)
