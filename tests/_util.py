@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -11,18 +13,48 @@ T = TypeVar("T")
 
 
 _handed_out: set[int] = set()
+_next: list[int] = []
+
+
+def _pool() -> range:
+    """Ports this process hands out: below the kernel's ephemeral range, one slice per pytest-xdist worker.
+
+    A port inside the ephemeral range can be taken, while a test's service is down, as the local port of any
+    outgoing connection on the machine (a scrape, an exporter's retry, another worker's client); the service
+    then cannot listen on it again ("bind: address already in use" when Jaeger or Prometheus restarts on its
+    ports). Outside that range only a listener can hold a port, and each worker picks from its own slice.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_low, eph_high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        eph_low, eph_high = 32768, 60999
+    low, high = (10000, eph_low) if eph_low - 10000 >= 8000 else (eph_high + 1, 65536)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    slots = 8
+    index = int(worker) % slots if worker.isdigit() else 0
+    width = (high - low) // slots
+    return range(low + index * width, low + (index + 1) * width)
 
 
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1, never the same twice in this process."""
-    for _ in range(100):
+    """A free TCP port on 127.0.0.1 outside the ephemeral range, never the same twice in this process."""
+    pool = _pool()
+    if not _next:
+        _next.append(pool.start + random.randrange(len(pool)))
+    for _ in range(len(pool)):
+        port = _next[0]
+        _next[0] = pool.start + (port + 1 - pool.start) % len(pool)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-    raise RuntimeError("could not find a free port")
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {pool.start}-{pool.stop - 1}")
 
 
 def dead_endpoint() -> str:
