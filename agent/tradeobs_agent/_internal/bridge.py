@@ -47,6 +47,7 @@ from ..metrics import (
     SumFamily,
 )
 from . import otel_private
+from .gil import Slices
 
 __all__ = ["OtelMetrics", "attach", "collect", "families_from_otel"]
 
@@ -93,9 +94,16 @@ class OtelMetrics:
 
 
 def collect(registry: Registry) -> list[Metric]:
-    """Every family of the registry's snapshot, as OTel ``Metric`` objects."""
-    snap: Snapshot = registry.snapshot()
-    return list(snap.accept(OtelMetrics(snap.time_ns)))
+    """Every family of the registry's snapshot, as OTel ``Metric`` objects. Runs on a reader's thread, so it
+    gives the GIL back to the trading thread between families (``gil.Slices``), as the export's encoder
+    does between points: a whole collection is milliseconds of Python at 1,000 symbols."""
+    slices = Slices()
+    snap: Snapshot = registry.snapshot(offer=slices.offer)
+    out = []
+    for metric in snap.accept(OtelMetrics(snap.time_ns)):
+        out.append(metric)
+        slices.offer()
+    return out
 
 
 def attach(

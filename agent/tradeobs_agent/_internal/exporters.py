@@ -25,7 +25,7 @@ from ..metrics import SelfMetrics
 from . import otel_private
 from .delivery import Delivery
 from .otel_private import LogRecordExporter, LogRecordExportResult
-from .otlp_encode import install_fast_log_encoding, install_fast_span_encoding
+from .otlp_encode import install_fast_log_encoding, install_fast_metric_encoding, install_fast_span_encoding
 from .scrub import scrub_logs, scrub_spans
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
@@ -270,6 +270,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
 class CountingMetricExporter(_Counting, MetricExporter):
     def __init__(self, inner: MetricExporter, signal: str, target: str, selfm: SelfMetrics) -> None:
         _Counting.__init__(self, inner, signal, target, selfm)
+        self.fast_encoding = install_fast_metric_encoding(inner)
         temporality, aggregation = otel_private.exporter_preferences(inner)
         MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
 

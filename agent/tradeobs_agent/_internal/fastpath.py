@@ -118,9 +118,10 @@ def _logs(logger: Any) -> Plan:
 
 
 def _encoder(exporter: Any) -> Plan:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    if type(exporter) not in (OTLPSpanExporter, otp.otlp_log_exporter_class("grpc")):
+    if type(exporter) not in (OTLPSpanExporter, OTLPMetricExporter, otp.otlp_log_exporter_class("grpc")):
         return _no("exporter_type")
     return Plan(True, True, "")
 

@@ -43,6 +43,7 @@ PAUSE = 0.00005
 
 _perf = time.perf_counter
 _sleep = time.sleep
+_native_id = threading.get_native_id
 
 
 # The system calls in which a thread waits for events with the GIL released and nothing to run: an
@@ -126,8 +127,9 @@ def loop_idle() -> bool:
 
 def offer_gil() -> None:
     """Let a thread waiting for the GIL (the trading loop, woken up) take it now; nothing to do while the
-    trading thread is parked in its event loop (:func:`loop_idle`)."""
-    if not loop_idle():
+    trading thread is parked in its event loop (:func:`loop_idle`), nor on the trading thread itself (code
+    shared with background readers, such as a registry snapshot, may run there too)."""
+    if _native_id() != _watch.tid and not loop_idle():
         _sleep(PAUSE)
 
 

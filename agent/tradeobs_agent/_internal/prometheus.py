@@ -48,6 +48,7 @@ from opentelemetry.sdk.resources import Resource
 from .._errors import internal_error
 from ..metrics import GaugeFamily, HistogramFamily, HistogramPoint, Registry, Snapshot, SumFamily
 from . import otel_private
+from .gil import Slices
 
 __all__ = ["PrometheusCollector", "Renderer", "client_families", "label_name", "prometheus_name", "serve"]
 
@@ -221,8 +222,9 @@ class Renderer:
 
     def render(self, openmetrics: bool = False, snapshot: Snapshot | None = None) -> bytes:
         """One scrape's body; ``snapshot`` defaults to a fresh one of the registry (or of ``source``)."""
+        slices = Slices()
         if snapshot is None:
-            snapshot = self.source() if self.source is not None else self.registry.snapshot()
+            snapshot = self.source() if self.source is not None else self.registry.snapshot(offer=slices.offer)
         snap = snapshot
         text = _Text(self, openmetrics)
         if self.resource is not None:
@@ -234,8 +236,8 @@ class Renderer:
                 else "# HELP target_info Target metadata\n# TYPE target_info gauge"
             )
             text.lines.append(f"target_info{{{body}}} 1")
-        for _ in snap.accept(text):
-            pass
+        for _ in snap.accept(text):  # family by family, giving the GIL back to the trading thread between them
+            slices.offer()
         if openmetrics:
             text.lines.append("# EOF")
         return ("\n".join(text.lines) + "\n").encode()

@@ -37,7 +37,7 @@ from .. import secret_values
 from ..redaction import default_redactor
 from .otel_private import readable_span_fields
 
-__all__ = ["scrub_attributes", "scrub_logs", "scrub_resource", "scrub_spans", "scrub_text"]
+__all__ = ["scrub_attributes", "scrub_logs", "scrub_metrics", "scrub_resource", "scrub_spans", "scrub_text"]
 
 _MAX_CACHE = 4096
 _SAME = "\x00same"  # a cached "unchanged" (a scrubbed text never equals it: it starts with NUL)
@@ -229,3 +229,45 @@ def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
             out = list(batch)
         out[i] = dataclasses.replace(readable, log_record=new_rec, resource=new_res)
     return batch if out is None else out
+
+
+def _points(points: Sequence[Any]) -> Sequence[Any]:
+    out: list[Any] | None = None
+    for i, p in enumerate(points):
+        attrs = scrub_attributes(p.attributes)
+        exemplars = p.exemplars
+        new_ex = [
+            dataclasses.replace(e, filtered_attributes=scrub_attributes(e.filtered_attributes)) for e in exemplars
+        ]
+        if attrs is p.attributes and all(
+            a.filtered_attributes is b.filtered_attributes for a, b in zip(new_ex, exemplars, strict=True)
+        ):
+            continue
+        if out is None:
+            out = list(points)
+        out[i] = dataclasses.replace(p, attributes=attrs, exemplars=new_ex)
+    return points if out is None else out
+
+
+def scrub_metrics(data: Any) -> Any:
+    """An SDK ``MetricsData`` with point and exemplar attributes and resources scrubbed, for the reference
+    encoder (the fast one, ``otlp_encode.encode_metrics``, scrubs as it encodes); ``data`` when nothing changed.
+    The registry masks its own series' attributes when they are bound; this covers the SDK's instruments."""
+    _fresh()
+    changed = False
+    resource_metrics = []
+    for rm in data.resource_metrics:
+        scope_metrics = []
+        for sm in rm.scope_metrics:
+            metrics = []
+            for m in sm.metrics:
+                points = _points(m.data.data_points)
+                if points is not m.data.data_points:
+                    changed = True
+                    m = dataclasses.replace(m, data=dataclasses.replace(m.data, data_points=points))
+                metrics.append(m)
+            scope_metrics.append(dataclasses.replace(sm, metrics=metrics))
+        res = scrub_resource(rm.resource)
+        changed = changed or res is not rm.resource
+        resource_metrics.append(dataclasses.replace(rm, resource=res, scope_metrics=scope_metrics))
+    return dataclasses.replace(data, resource_metrics=resource_metrics) if changed else data

@@ -81,6 +81,7 @@ class Registry:
         *,
         prepare: bool = True,
         reuse: dict[str, dict[AttrKey, HistogramPoint]] | None = None,
+        offer: Callable[[], None] | None = None,
     ) -> Snapshot:
         """Every family with at least one series (only ``names`` when given), copied consistently per series.
 
@@ -88,6 +89,8 @@ class Registry:
         the trading event loop (the live stream) passes ``False`` and reads what the applier thread applied.
         ``reuse``, a dict the reader keeps between calls, lets histogram series that did not change since its
         last snapshot give the same point again instead of a new copy (:meth:`Histogram.family`).
+        ``offer``, called after each family, lets a reader on a background thread give the GIL back to the
+        trading thread between families (``_internal.gil.Slices.offer``).
         """
         if prepare:
             self.run_collect_hooks()
@@ -105,6 +108,8 @@ class Registry:
                 fam = inst.family()
             if fam is not None:
                 families.append(fam)
+            if offer is not None:
+                offer()
         return Snapshot(now, families)
 
     # -- creation

@@ -28,10 +28,36 @@ class _Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Clock]:
+    """Offers recorded, not slept; the watched trading thread is one that does not exist (so never idle, and
+    never this test's thread, on which no offer is made)."""
     c = _Clock()
     monkeypatch.setattr(gil, "_perf", c.perf)
     monkeypatch.setattr(gil, "_sleep", c.sleep)
+    saved = (gil._watch.tid, gil._watch.opened, gil._watch.fd)
+    gil._watch.tid, gil._watch.opened, gil._watch.fd = _NO_THREAD, False, None
     yield c
+    gil._watch.tid, gil._watch.opened, gil._watch.fd = saved
+
+
+_NO_THREAD = 2**22 + 7919
+
+
+def test_no_offer_on_the_trading_thread_itself(clock: _Clock) -> None:
+    """Code shared with background readers (a registry snapshot) may run on the trading thread: it never
+    sleeps there, whatever that thread is doing; another thread offers."""
+    import threading
+
+    gil.watch_this_thread()
+    gil.offer_gil()
+    s = gil.Slices()
+    for _ in range(5):
+        clock.now += gil.BUDGET * 2
+        s.offer()
+    assert clock.offers == []
+    t = threading.Thread(target=gil.offer_gil)
+    t.start()
+    t.join(10)
+    assert len(clock.offers) == 1
 
 
 @pytest.mark.parametrize("unit", [gil.BUDGET / 10.5, gil.BUDGET / 3.3, gil.BUDGET * 2])  # never a tie with it
@@ -210,6 +236,7 @@ def test_slices_skip_the_offer_while_the_trading_loop_is_parked(watch: Any, cloc
     import select
     import time
 
+    gil.watch_this_thread()  # this test's thread is the trading loop, parked in epoll below
     r, w = os.pipe()
     ep = select.epoll()
     ep.register(r, select.EPOLLIN)
@@ -236,7 +263,7 @@ def test_slices_skip_the_offer_while_the_trading_loop_is_parked(watch: Any, cloc
 
 def test_without_proc_every_slice_offers(watch: Any, clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not Linux, an unknown architecture, or /proc hidden: a slice offers as if the loop could be waiting."""
-    watch.tid, watch.opened, watch.fd = 2**22 + 7919, False, None  # no such thread: the file cannot be opened
+    watch.tid, watch.opened, watch.fd = _NO_THREAD, False, None  # no such thread: the file cannot be opened
     assert gil.loop_idle() is False and watch.fd is None
     monkeypatch.setattr(gil, "_IDLE_CALLS", frozenset())
     watch.opened = False
@@ -265,3 +292,32 @@ def test_init_thread_is_watched_and_a_forked_child_watches_its_own_thread(watch:
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_export_collection_and_a_scrape_give_the_gil_back_between_families(
+    clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metric reader's collection (bridge) and the Prometheus endpoint's render run on their own threads and
+    offer the GIL between families, not once per whole read (milliseconds of Python at 1,000 symbols)."""
+    import threading
+
+    from tradeobs_agent._internal import bridge
+    from tradeobs_agent._internal.prometheus import Renderer
+    from tradeobs_agent.metrics import Registry
+
+    reg = Registry()
+    for i in range(20):
+        reg.counter(f"c{i}").add(1, {"symbol": "AAPL"})
+    real_family = type(reg.counter("c0")).family
+
+    def slow_family(self: Any) -> Any:  # each family is a budget of work
+        clock.now += gil.BUDGET * 1.5
+        return real_family(self)
+
+    monkeypatch.setattr(type(reg.counter("c0")), "family", slow_family)
+    for read in (lambda: bridge.collect(reg), lambda: Renderer(reg).render()):
+        clock.offers.clear()
+        t = threading.Thread(target=read)
+        t.start()
+        t.join(10)
+        assert len(clock.offers) >= 20, "the read held the GIL through every family"

@@ -267,3 +267,161 @@ def test_a_step_span_encoded_where_it_ends_equals_its_readable_span(
     # mixed with SDK spans in one batch, grouped by resource and scope as the reference groups them
     other = ReadableSpan("other", ctx, None, resource, {"a": 1}, instrumentation_scope=scope, start_time=1, end_time=2)
     assert ExportTraceServiceRequest.FromString(encode_spans([pre, other])) == reference(scrub_spans([readable, other]))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@st.composite
+def _exemplar(draw: Any) -> Any:
+    from opentelemetry.sdk.metrics import Exemplar
+
+    ids = draw(st.booleans())
+    return Exemplar(
+        draw(_attrs),
+        draw(st.one_of(st.floats(allow_nan=False), st.integers(min_value=-(2**63), max_value=2**63 - 1))),
+        draw(_times),
+        draw(_ids) if ids or draw(st.booleans()) else None,
+        draw(_trace_ids) if ids else None,
+    )
+
+
+_number = st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=False))
+_exemplars = st.lists(_exemplar(), max_size=2)
+
+
+@st.composite
+def _metric(draw: Any) -> Any:
+    from opentelemetry.sdk.metrics.export import (
+        AggregationTemporality,
+        Gauge,
+        Histogram,
+        HistogramDataPoint,
+        Metric,
+        NumberDataPoint,
+        Sum,
+    )
+
+    kind = draw(st.sampled_from(("sum", "gauge", "histogram")))
+    temporality = draw(st.sampled_from(list(AggregationTemporality)))
+    n = draw(st.integers(min_value=0, max_value=3))
+    if kind == "histogram":
+        points = []
+        for _ in range(n):
+            counts = draw(st.lists(st.integers(min_value=0, max_value=2**63), max_size=4))
+            bounds = draw(st.lists(st.floats(allow_nan=False), max_size=3))
+            points.append(
+                HistogramDataPoint(
+                    draw(_attrs),
+                    draw(_times),
+                    draw(_times),
+                    draw(st.integers(min_value=0, max_value=2**63)),
+                    draw(st.floats(allow_nan=False)),
+                    counts,
+                    bounds,
+                    draw(st.floats(allow_nan=False)),
+                    draw(st.floats(allow_nan=False)),
+                    draw(_exemplars),
+                )
+            )
+        data: Any = Histogram(points, temporality)
+    else:
+        numbers = [
+            NumberDataPoint(draw(_attrs), draw(_times), draw(_times), draw(_number), draw(_exemplars)) for _ in range(n)
+        ]
+        data = Sum(numbers, temporality, draw(st.booleans())) if kind == "sum" else Gauge(numbers)
+    return Metric(draw(_text), draw(st.one_of(st.none(), _text)), draw(st.one_of(st.none(), _text)), data)
+
+
+@st.composite
+def _metrics_data(draw: Any) -> Any:
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+
+    # The reference keys resources and scopes by value (an equal second one replaces the first's metrics),
+    # so each appears once here; the SDK and the registry's bridge never repeat one.
+    resources = draw(st.lists(st.sampled_from([RESOURCES[0], RESOURCES[2]]), unique=True, max_size=2))
+    out = []
+    for res in resources:
+        scopes = draw(st.lists(st.sampled_from([s for s in SCOPES if s is not None]), unique=True, max_size=2))
+        sms = [ScopeMetrics(s, draw(st.lists(_metric(), max_size=3)), "") for s in scopes]
+        out.append(ResourceMetrics(res, sms, ""))
+    return MetricsData(out)
+
+
+def _reference_metrics(data: Any) -> Any:
+    from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics as reference_metrics
+
+    return reference_metrics(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_metrics_data())
+def test_metrics_equal_the_reference_encoder(data: Any) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    from tradeobs_agent._internal.otlp_encode import encode_metrics
+    from tradeobs_agent._internal.scrub import scrub_metrics
+
+    assert ExportMetricsServiceRequest.FromString(encode_metrics(data)) == _reference_metrics(scrub_metrics(data))
+
+
+def _one_metric(attrs: dict[str, Any], data: Any = None) -> Any:
+    from opentelemetry.sdk.metrics.export import (
+        Metric,
+        MetricsData,
+        NumberDataPoint,
+        ResourceMetrics,
+        ScopeMetrics,
+        Sum,
+    )
+
+    if data is None:
+        data = Sum([NumberDataPoint(attrs, 1, 2, 3, [])], 2, True)
+    return MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], [Metric("m", "", "", data)], "")], "")])
+
+
+def test_metric_attributes_leave_scrubbed_on_both_paths() -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    from tradeobs_agent._internal.otlp_encode import encode_metrics
+    from tradeobs_agent._internal.scrub import scrub_metrics
+
+    data = _one_metric(
+        {"url": "https://venue.example/v1?api_key=sk_live_abcdef123456", "token": "t0ps3cret", "ok": "x"}
+    )
+    fast = encode_metrics(data)
+    slow = _reference_metrics(scrub_metrics(data)).SerializeToString()
+    for wire in (fast, slow):
+        assert b"sk_live_abcdef123456" not in wire and b"t0ps3cret" not in wire
+        assert b"venue.example" in wire  # the rest of the value is kept
+    assert ExportMetricsServiceRequest.FromString(fast) == ExportMetricsServiceRequest.FromString(slow)
+    clean = _one_metric({"ok": "x"})
+    assert scrub_metrics(clean) is clean  # nothing secret: the same object, no copy
+
+
+def test_installed_on_the_grpc_metric_exporter_with_reference_fallback() -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk.metrics._internal.point import Buckets
+    from opentelemetry.sdk.metrics.export import ExponentialHistogram, ExponentialHistogramDataPoint
+
+    from tradeobs_agent._internal.exporters import CountingMetricExporter
+    from tradeobs_agent._internal.otlp_encode import install_fast_metric_encoding
+
+    exporter = OTLPMetricExporter(endpoint="http://127.0.0.1:9", insecure=True)
+    try:
+        assert CountingMetricExporter(exporter, "metrics", "127.0.0.1:9", Registry().self_metrics).fast_encoding
+        assert isinstance(exporter._client, _RawStub)  # the bytes go to gRPC as they are
+        ok = _one_metric({"symbol": "AAPL"})
+        assert ExportMetricsServiceRequest.FromString(exporter._translate_data(ok)) == _reference_metrics(ok)
+        # a kind the fast encoder does not write (exponential histograms): the reference encoder takes the batch
+        point = ExponentialHistogramDataPoint(
+            {"a": "b"}, 1, 2, 3, 1.5, 0, 1, Buckets(0, [1, 2]), Buckets(0, []), 0, 0.5, 1.0
+        )
+        expo = _one_metric({}, ExponentialHistogram([point], 2))
+        assert ExportMetricsServiceRequest.FromString(exporter._translate_data(expo)) == _reference_metrics(expo)
+        big = _one_metric({"big": 2**70})  # the reference drops the attribute it cannot encode; so do we
+        assert ExportMetricsServiceRequest.FromString(exporter._translate_data(big)) == _reference_metrics(big)
+    finally:
+        exporter.shutdown()
+    assert not install_fast_metric_encoding(object())
