@@ -10,7 +10,9 @@ Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
 - ``collect``:   the reader's collection (``InMemoryMetricReader.get_metrics_data``), i.e.
   the bridge turning the registry into OTel points, vs the SDK aggregating its own instruments
 - ``+ OTLP encode``: collection plus protobuf encoding of the export request (what the OTLP
-  exporter does before the network), for both
+  exporter does before the network): for tradeobs the agent's own encoder
+  (``_internal/otlp_encode.encode_metrics``, which the agent installs on its OTLP/gRPC metric exporter),
+  for the SDK the exporter's reference encoder
 - ``Prometheus scrape``: rendering the embedded endpoint's text: for tradeobs the registry's
   snapshot rendered by the agent's own renderer (``_internal/prometheus.py`` ``Renderer``), for the
   SDK the OTel Prometheus exporter's collector through prometheus_client ``generate_latest``
@@ -139,6 +141,8 @@ def main() -> None:
     from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
     from prometheus_client import generate_latest
 
+    from tradeobs_agent._internal.otlp_encode import encode_metrics as fast_encode
+
     print(f"# cardinality: python {platform.python_version()}, median of {args.cycles} cycles, ms per cycle")
     header = (
         f"| {'symbols':>7} | {'series':>6} | {'impl':<8} | {'collect':>8} | {'+ OTLP encode':>13} "
@@ -150,8 +154,9 @@ def main() -> None:
         for name, build in (("tradeobs", ours), ("OTel SDK", sdk)):
             reader, (preg, _p), _provider = build(n)
             collect = median_ms(reader.get_metrics_data, args.cycles)
-            size = len(encode_metrics(reader.get_metrics_data()).SerializeToString())
-            encode = median_ms(lambda r=reader: encode_metrics(r.get_metrics_data()).SerializeToString(), args.cycles)
+            enc = fast_encode if name == "tradeobs" else (lambda d: encode_metrics(d).SerializeToString())
+            size = len(enc(reader.get_metrics_data()))
+            encode = median_ms(lambda r=reader, e=enc: e(r.get_metrics_data()), args.cycles)
             scrape_fn = preg.render if hasattr(preg, "render") else (lambda g=preg: generate_latest(g))
             scrape = median_ms(scrape_fn, args.cycles)
             print(
