@@ -9,11 +9,11 @@ exemplars on the latency histograms) are made once by ``TradingTelemetry`` and o
 each round and in turn, one collection and OTLP/gRPC export to a local ``otelcol-tradeobs`` (from
 ``~/.cache/tradeobs/bin``; OTLP receiver -> debug exporter) by:
 
-- ``tradeobs``: the agent's path (the registry's snapshot through ``_internal/bridge.py``, the fast encoder
-  ``_internal/otlp_encode.encode_metrics``), giving the GIL back to the trading thread between families and
-  points;
-- ``tradeobs, stock encoder``: the same collection, encoded by the OTLP exporter's own (reference) encoder, as
-  the agent did before the fast encoder;
+- ``tradeobs``: the agent's path (``_internal/bridge.py`` ``collect_encoded``: each family read when it is
+  encoded and written straight to OTLP bytes by ``_internal/otlp_encode.encode_family``, giving the GIL back
+  to the trading thread between points);
+- ``tradeobs before (OTel points, stock encoder)``: the path before (the registry's snapshot as OTel point
+  objects, encoded by the OTLP exporter's own reference encoder);
 - ``raw OTel SDK``: the SDK's own instruments, collection and encoder;
 - ``tradeobs, after gc.freeze()``: the first row again, after ``gc.freeze()`` (run last: it moves every object
   alive then out of the garbage collector's reach, which is what an application can do once warmed up).
@@ -125,6 +125,7 @@ def child(n: int, otlp: str, rounds: int) -> None:
     import tradeobs_agent
     from tradeobs_agent import TracingOptions, trading
     from tradeobs_agent._internal.exporters import CountingMetricExporter
+    from tradeobs_agent._internal.providers import attach_registry
     from tradeobs_agent.metrics import get_registry
 
     endpoint = f"http://{otlp}"
@@ -133,10 +134,6 @@ def child(n: int, otlp: str, rounds: int) -> None:
     def exporter() -> Any:
         return OTLPMetricExporter(endpoint=endpoint, insecure=True)
 
-    fast = PeriodicExportingMetricReader(
-        CountingMetricExporter(exporter(), "metrics", otlp, get_registry().self_metrics), export_interval_millis=never
-    )
-    stock = PeriodicExportingMetricReader(exporter(), export_interval_millis=never)
     tradeobs_agent.init(
         service_name="bench-metric-export",
         otlp=False,
@@ -144,9 +141,16 @@ def child(n: int, otlp: str, rounds: int) -> None:
         logs=False,
         live=False,
         tracing=TracingOptions(file=""),
-        metric_readers=[fast, stock],
     )
     reg = get_registry()
+    # The agent's own OTLP reader, as init() builds it with OTLP on (providers.build_metrics), and the path
+    # before this release (the registry as OTel points, the exporter's reference encoder) beside it.
+    fast = PeriodicExportingMetricReader(
+        CountingMetricExporter(exporter(), "metrics", otlp, reg.self_metrics), export_interval_millis=never
+    )
+    attach_registry(fast, reg, MeterProvider(metric_readers=[fast]), encoded=True)
+    stock = PeriodicExportingMetricReader(exporter(), export_interval_millis=never)
+    attach_registry(stock, reg, MeterProvider(metric_readers=[stock]))
     reg.max_series = max(reg.max_series, 40 * n)
     tt = trading.TradingTelemetry()
     _drive(tt, n)
@@ -154,7 +158,7 @@ def child(n: int, otlp: str, rounds: int) -> None:
     mp = MeterProvider(metric_readers=[raw_reader])
     _drive(RawOtelTelemetry(TracerProvider(), mp, LoggerProvider()), n)
     series = sum(len(f.points) for f in reg.snapshot().families)
-    ways = {"tradeobs": fast, "tradeobs, stock encoder": stock, "raw OTel SDK": raw_reader}
+    ways = {"tradeobs": fast, "tradeobs before (OTel points, stock encoder)": stock, "raw OTel SDK": raw_reader}
     got = asyncio.run(_rounds(ways, rounds))
     # At 1,000 symbols most of the longest waits are the interpreter's full (generation 2) garbage collections,
     # which the collection's short-lived objects trigger and which scan every object in the process. An

@@ -13,6 +13,7 @@ endpoint and the live stream. Our data is always cumulative.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
@@ -48,8 +49,9 @@ from ..metrics import (
 )
 from . import otel_private
 from .gil import Slices
+from .otlp_encode import FamilyData
 
-__all__ = ["OtelMetrics", "attach", "collect", "families_from_otel"]
+__all__ = ["OtelMetrics", "attach", "collect", "collect_encoded", "families_from_otel"]
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 
@@ -106,16 +108,40 @@ def collect(registry: Registry) -> list[Metric]:
     return out
 
 
+def collect_encoded(registry: Registry) -> list[Metric]:
+    """The registry's instruments for the agent's own OTLP exporter (its fast encoder installed): each ``Metric``
+    holds its instrument (``otlp_encode.FamilyData``), whose family is read when the exporter encodes it and
+    written straight to OTLP bytes, with no OTel point objects made per series (``otlp_encode.encode_family``)."""
+    registry.run_collect_hooks()
+    now = time.time_ns()
+    out = []
+    for inst in registry.instruments():
+        data: Any = FamilyData(inst.family, now, _otel_data)  # read as Metric.data only by the fast encoder
+        out.append(Metric(inst.name, inst.description, inst.unit, data))
+    return out
+
+
+def _otel_data(family: Family, now_ns: int) -> Any:
+    return family.accept(OtelMetrics(now_ns)).data
+
+
 def attach(
-    reader: MetricReader, registry: Registry, resource: Callable[[], Resource], scope: InstrumentationScope
+    reader: MetricReader,
+    registry: Registry,
+    resource: Callable[[], Resource],
+    scope: InstrumentationScope,
+    *,
+    encoded: bool = False,
 ) -> None:
-    """Make ``reader`` include ``registry`` in every collection. Call after ``MeterProvider(...)``."""
+    """Make ``reader`` include ``registry`` in every collection. Call after ``MeterProvider(...)``. ``encoded``:
+    the reader's exporter is the agent's OTLP/gRPC one with the fast encoder (:func:`collect_encoded`)."""
+    read = collect_encoded if encoded else collect
 
     def wrap(original: Any) -> Callable[..., MetricsData | None]:
         # The SDK annotates this callback loosely; it is called as (reader, timeout_millis=...).
         def collect_with_registry(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
             data: MetricsData | None = original(r, timeout_millis=timeout_millis) if original is not None else None
-            ours = collect(registry)
+            ours = read(registry)
             if not ours:
                 return data
             sm = ScopeMetrics(scope, ours, "")

@@ -275,20 +275,22 @@ class CountingMetricExporter(_Counting, MetricExporter):
         MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kw: Any) -> MetricExportResult:
-        n = sum(
-            len(m.data.data_points)
-            for rm in metrics_data.resource_metrics
-            for sm in rm.scope_metrics
-            for m in sm.metrics
-        )
+        # Points are counted after the export: the registry's families (otlp_encode.FamilyData) are read, and
+        # their points counted, when they are encoded.
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
-            self._outcome(False, n, repr(exc), _delta_points(metrics_data))
+            self._outcome(False, _points(metrics_data), repr(exc), _delta_points(metrics_data))
             return MetricExportResult.FAILURE
         ok = result == MetricExportResult.SUCCESS
-        self._outcome(ok, n, None, 0 if ok else _delta_points(metrics_data))
+        self._outcome(ok, _points(metrics_data), None, 0 if ok else _delta_points(metrics_data))
         return result  # type: ignore[no-any-return]
+
+
+def _points(metrics_data: MetricsData) -> int:
+    return sum(
+        len(m.data.data_points) for rm in metrics_data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    )
 
 
 def _delta_points(metrics_data: MetricsData) -> int:

@@ -155,15 +155,17 @@ def build_metrics(
     """``serve_prometheus=False``: no endpoint here (in a worker group the leader serves the whole service);
     ``sdk_only``: readers of the SDK's own instruments, without the registry (a worker group's snapshot)."""
     readers: list[MetricReader] = list(extra)
+    encoded: MetricReader | None = None  # the agent's OTLP reader, when its exporter has the fast encoder
     if otlp:
         exporter, target = _otlp_exporter(settings, "metrics")
-        readers.append(
-            PeriodicExportingMetricReader(
-                CountingMetricExporter(exporter, "metrics", target, selfm),
-                export_interval_millis=settings.metric_export_interval * 1000,
-                export_timeout_millis=settings.otlp_timeout * 1000,
-            )
+        counting = CountingMetricExporter(exporter, "metrics", target, selfm)
+        reader = PeriodicExportingMetricReader(
+            counting,
+            export_interval_millis=settings.metric_export_interval * 1000,
+            export_timeout_millis=settings.otlp_timeout * 1000,
         )
+        readers.append(reader)
+        encoded = reader if counting.fast_encoding else None
     bridged = list(readers)
     readers.extend(sdk_only)
     serve = settings.prometheus_enabled and serve_prometheus
@@ -171,15 +173,17 @@ def build_metrics(
     if prom is not None:
         readers.append(prom.reader)  # SDK instruments only; the registry is rendered directly
     provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
-    for reader in bridged:
-        attach_registry(reader, registry, provider)
+    for r in bridged:
+        attach_registry(r, registry, provider, encoded=r is encoded)
     if prom is not None:
         prom.renderer.resource = lambda: otel_private.meter_provider_resource(provider)
     return provider, prom
 
 
-def attach_registry(reader: MetricReader, registry: Registry, provider: MeterProvider) -> None:
-    bridge.attach(reader, registry, lambda: otel_private.meter_provider_resource(provider), SCOPE)
+def attach_registry(
+    reader: MetricReader, registry: Registry, provider: MeterProvider, *, encoded: bool = False
+) -> None:
+    bridge.attach(reader, registry, lambda: otel_private.meter_provider_resource(provider), SCOPE, encoded=encoded)
 
 
 def build_logs_provider(

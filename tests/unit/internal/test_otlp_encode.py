@@ -420,8 +420,81 @@ def test_installed_on_the_grpc_metric_exporter_with_reference_fallback() -> None
         )
         expo = _one_metric({}, ExponentialHistogram([point], 2))
         assert ExportMetricsServiceRequest.FromString(exporter._translate_data(expo)) == _reference_metrics(expo)
+        # a registry family in the same batch goes to the reference encoder as the bridge's OTel data
+        from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetrics, ScopeMetrics
+
+        from tradeobs_agent._internal.bridge import OtelMetrics, _otel_data
+        from tradeobs_agent._internal.otlp_encode import FamilyData
+        from tradeobs_agent.metrics import NumberPoint, SumFamily
+
+        fam = SumFamily("orders", "{order}", "", True, [NumberPoint((("symbol", "AAPL"),), {"symbol": "AAPL"}, 1, 7)])
+        expo_metric = expo.resource_metrics[0].scope_metrics[0].metrics[0]
+
+        def batch(first: Any) -> Any:
+            return MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], [first, expo_metric], "")], "")])
+
+        mixed = batch(Metric(fam.name, fam.description, fam.unit, FamilyData(lambda: fam, 5, _otel_data)))  # type: ignore[arg-type]
+        wire = ExportMetricsServiceRequest.FromString(exporter._translate_data(mixed))
+        assert wire == _reference_metrics(batch(fam.accept(OtelMetrics(5))))
         big = _one_metric({"big": 2**70})  # the reference drops the attribute it cannot encode; so do we
         assert ExportMetricsServiceRequest.FromString(exporter._translate_data(big)) == _reference_metrics(big)
     finally:
         exporter.shutdown()
     assert not install_fast_metric_encoding(object())
+
+
+_label = st.one_of(
+    _text, st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=False)
+)
+
+
+@st.composite
+def _family(draw: Any) -> Any:
+    """A registry family as ``Registry.snapshot()`` makes it (the registry's own read model)."""
+    from tradeobs_agent.metrics import Exemplar, GaugeFamily, HistogramFamily, HistogramPoint, NumberPoint, SumFamily
+
+    kind = draw(st.sampled_from(("sum", "gauge", "histogram")))
+    name, unit, desc = draw(_text), draw(_text), draw(_text)
+    bounds = tuple(sorted(draw(st.sets(st.floats(allow_nan=False, allow_infinity=False), min_size=3, max_size=3))))
+    points: list[Any] = []
+    for attrs in draw(st.lists(st.dictionaries(_text, _label, max_size=3), max_size=3)):
+        key = tuple(sorted(attrs.items(), key=lambda kv: kv[0]))
+        start = draw(_times)
+        if kind != "histogram":
+            points.append(NumberPoint(key, attrs, start, draw(_number)))
+            continue
+        counts = draw(st.lists(st.integers(min_value=0, max_value=2**40), min_size=4, max_size=4))
+        n = sum(counts)
+        value = st.one_of(st.floats(allow_nan=False), st.integers(-(2**40), 2**40))
+        exemplars = {
+            i: Exemplar(draw(value), draw(_times), draw(_trace_ids), draw(_ids))
+            for i in draw(st.sets(st.integers(min_value=0, max_value=3), max_size=2))
+        }
+        lo, hi = (draw(st.floats(allow_nan=False)), draw(st.floats(allow_nan=False))) if n else (math.inf, -math.inf)
+        total = draw(st.floats(allow_nan=False))
+        points.append(HistogramPoint(key, attrs, start, counts, n, total, lo, hi, exemplars))
+    if kind == "histogram":
+        return HistogramFamily(name, unit, desc, bounds, points)
+    if kind == "gauge":
+        return GaugeFamily(name, unit, desc, points)
+    return SumFamily(name, unit, desc, draw(st.booleans()), points)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_family(), max_size=4), _times)
+def test_registry_families_written_directly_equal_the_reference_encoder(families: list[Any], now: int) -> None:
+    """The agent's own OTLP export writes the registry's families straight to bytes (no OTel points per series):
+    what the reference encoder writes for the same families through the bridge."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetrics, ScopeMetrics
+
+    from tradeobs_agent._internal.bridge import OtelMetrics, _otel_data
+    from tradeobs_agent._internal.otlp_encode import FamilyData, encode_metrics
+    from tradeobs_agent._internal.scrub import scrub_metrics
+
+    def data(metrics: list[Any]) -> Any:
+        return MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], metrics, "")], "")])
+
+    fast = data([Metric(f.name, f.description, f.unit, FamilyData(lambda f=f: f, now, _otel_data)) for f in families])
+    ref = data([f.accept(OtelMetrics(now)) for f in families])
+    assert ExportMetricsServiceRequest.FromString(encode_metrics(fast)) == _reference_metrics(scrub_metrics(ref))
