@@ -10,9 +10,10 @@ Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
 - ``collect``:   the reader's collection (``InMemoryMetricReader.get_metrics_data``), i.e.
   the bridge turning the registry into OTel points, vs the SDK aggregating its own instruments
 - ``+ OTLP encode``: collection plus protobuf encoding of the export request (what the OTLP
-  exporter does before the network): for tradeobs the agent's own encoder
-  (``_internal/otlp_encode.encode_metrics``, which the agent installs on its OTLP/gRPC metric exporter),
-  for the SDK the exporter's reference encoder
+  exporter does before the network): for tradeobs what the agent's own OTLP/gRPC reader does (each
+  family read as it is written straight to bytes: ``bridge.collect_encoded``, ``otlp_encode.encode_metrics``;
+  other readers, like the in-memory one of ``collect``, get OTel points), for the SDK the exporter's
+  reference encoder on its collection
 - ``Prometheus scrape``: rendering the embedded endpoint's text: for tradeobs the registry's
   snapshot rendered by the agent's own renderer (``_internal/prometheus.py`` ``Renderer``), for the
   SDK the OTel Prometheus exporter's collector through prometheus_client ``generate_latest``
@@ -68,6 +69,25 @@ def ours(n_symbols: int) -> tuple[Any, Any, Any]:
     bridge.attach(reader, reg, lambda: provider._sdk_config.resource, SCOPE)
     prom = _embedded_endpoint(reg, provider)
     return reader, prom, provider
+
+
+def _ours_export(reg: Any) -> Callable[[], bytes]:
+    """One collection + encoding as the agent's OTLP/gRPC reader makes it: each family read as it is written
+    straight to bytes (``bridge.collect_encoded``, ``otlp_encode.encode_metrics``)."""
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+    from opentelemetry.sdk.resources import Resource
+
+    from tradeobs_agent._internal import bridge
+    from tradeobs_agent._internal.otlp_encode import encode_metrics
+    from tradeobs_agent._internal.providers import SCOPE
+
+    resource = Resource.create({})
+
+    def export() -> bytes:
+        scope = ScopeMetrics(SCOPE, bridge.collect_encoded(reg), "")
+        return encode_metrics(MetricsData([ResourceMetrics(resource, [scope], "")]))
+
+    return export
 
 
 def _embedded_endpoint(reg: Any, provider: Any) -> Any:
@@ -141,8 +161,6 @@ def main() -> None:
     from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
     from prometheus_client import generate_latest
 
-    from tradeobs_agent._internal.otlp_encode import encode_metrics as fast_encode
-
     print(f"# cardinality: python {platform.python_version()}, median of {args.cycles} cycles, ms per cycle")
     header = (
         f"| {'symbols':>7} | {'series':>6} | {'impl':<8} | {'collect':>8} | {'+ OTLP encode':>13} "
@@ -154,9 +172,12 @@ def main() -> None:
         for name, build in (("tradeobs", ours), ("OTel SDK", sdk)):
             reader, (preg, _p), _provider = build(n)
             collect = median_ms(reader.get_metrics_data, args.cycles)
-            enc = fast_encode if name == "tradeobs" else (lambda d: encode_metrics(d).SerializeToString())
-            size = len(enc(reader.get_metrics_data()))
-            encode = median_ms(lambda r=reader, e=enc: e(r.get_metrics_data()), args.cycles)
+            if name == "tradeobs":  # what the agent's own OTLP reader does (bridge.collect_encoded)
+                export = _ours_export(preg.registry)
+            else:
+                export = lambda r=reader: encode_metrics(r.get_metrics_data()).SerializeToString()  # noqa: E731
+            size = len(export())
+            encode = median_ms(export, args.cycles)
             scrape_fn = preg.render if hasattr(preg, "render") else (lambda g=preg: generate_latest(g))
             scrape = median_ms(scrape_fn, args.cycles)
             print(

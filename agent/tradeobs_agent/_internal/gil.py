@@ -1,8 +1,8 @@
 """Background work that gives the GIL back to the trading thread in short slices.
 
 The agent's threads (the trading journal's applier, the log worker, the registry's readers such as
-the Prometheus endpoint, a group's publisher, the NATS publisher) run Python while the trading loop
-sleeps. When the loop wakes up (a market-data step, a timer) and one of them holds the GIL, the loop
+the Prometheus endpoint and the metric export's collection and encoder, a group's publisher, the NATS
+publisher) run Python while the trading loop sleeps. When the loop wakes up (a market-data step, a timer) and one of them holds the GIL, the loop
 waits until that thread lets go: at the end of its work if it blocks then, or after the interpreter's
 switch interval (5 ms) if it does not. So the longest stretch a background thread runs without
 letting go is added, at worst, to the trading loop's lag.
