@@ -2,10 +2,10 @@
 
 The agent's threads (the trading journal's applier, the log worker, the registry's readers such as
 the Prometheus endpoint and the metric export's collection and encoder, a group's publisher, the NATS
-publisher) run Python while the trading loop sleeps. When the loop wakes up (a market-data step, a timer) and one of them holds the GIL, the loop
-waits until that thread lets go: at the end of its work if it blocks then, or after the interpreter's
-switch interval (5 ms) if it does not. So the longest stretch a background thread runs without
-letting go is added, at worst, to the trading loop's lag.
+publisher) run Python while the trading loop sleeps. When the loop wakes up (a market-data step, a
+timer) and one of them holds the GIL, the loop waits until that thread lets go: at the end of its work
+if it blocks then, or after the interpreter's switch interval (5 ms) if it does not. So the longest
+stretch a background thread runs without letting go is added, at worst, to the trading loop's lag.
 
 Measured on the demo loop (``benchmarks/overhead.py --against``, 1,000 ticks/s, 100 orders/s, fully
 on, paired rounds): with the journal applied 64 entries at a time (stretches of 0.5 ms at the median,
