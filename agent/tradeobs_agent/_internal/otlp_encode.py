@@ -608,15 +608,16 @@ def _metric(m: Any, offer: Callable[[], None]) -> bytes | None:
 
 # The registry's families (``metrics.Snapshot``), written straight from their points: no OTel point objects per
 # series (at 1,000 symbols, 18,000 of them a collection, enough garbage to set off a full garbage collection of the
-# whole process at every export). A series' attribute bytes are cached by its key, two generations as above.
-_series_attrs: dict[tuple[bytes, Any], bytes] = {}
-_series_attrs_old: dict[tuple[bytes, Any], bytes] = {}
+# whole process at every export). A series' attribute bytes are cached by its instrument and key (the registry's
+# series identity: a key alone is not, as ``(("x", 1),) == (("x", True),)``), two generations as above.
+_series_attrs: dict[tuple[bytes, str, Any], bytes] = {}
+_series_attrs_old: dict[tuple[bytes, str, Any], bytes] = {}
 _SERIES_GENERATION = 32768
 
 
-def _series_attributes(tag: bytes, key: Any, attrs: Mapping[str, Any]) -> bytes:
+def _series_attributes(tag: bytes, name: str, key: Any, attrs: Mapping[str, Any]) -> bytes:
     global _series_attrs, _series_attrs_old
-    ck = (tag, key)
+    ck = (tag, name, key)
     b = _series_attrs.get(ck)
     if b is None:
         b = _series_attrs_old.get(ck)
@@ -628,14 +629,14 @@ def _series_attributes(tag: bytes, key: Any, attrs: Mapping[str, Any]) -> bytes:
     return b
 
 
-def _family_number(p: Any, start: bool, now: bytes) -> bytes:
+def _family_number(p: Any, start: bool, now: bytes, name: str) -> bytes:
     v = p.value
     head = b"\x11" + _pack_q(p.start_ns) + now if start and p.start_ns else now
     value = b"\x31" + _pack_sq(v) if isinstance(v, int) else b"\x21" + _pack_d(v)
-    return head + value + _series_attributes(b"\x3a", p.key, p.attributes)
+    return head + value + _series_attributes(b"\x3a", name, p.key, p.attributes)
 
 
-def _family_histogram(p: Any, bounds: bytes, now: bytes) -> bytes:
+def _family_histogram(p: Any, bounds: bytes, now: bytes, name: str) -> bytes:
     n = p.observed
     parts = [b"\x11" + _pack_q(p.start_ns) + now if p.start_ns else now]
     if n:
@@ -655,7 +656,7 @@ def _family_histogram(p: Any, bounds: bytes, now: bytes) -> bytes:
         if not isinstance(v, float):
             ex += b"\x31" + _pack_sq(v)
         parts.append(_ld(b"\x42", ex))
-    parts.append(_series_attributes(b"\x4a", p.key, p.attributes))
+    parts.append(_series_attributes(b"\x4a", name, p.key, p.attributes))
     parts.append(b"\x59" + _pack_d(p.min if n else 0.0) + b"\x61" + _pack_d(p.max if n else 0.0))
     return b"".join(parts)
 
@@ -663,7 +664,8 @@ def _family_histogram(p: Any, bounds: bytes, now: bytes) -> bytes:
 def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> bytes:
     """A registry family's ``Metric`` body, as ``bridge.OtelMetrics`` then :func:`encode_metrics` would write it
     (cumulative, ``time_unix_nano`` the snapshot's)."""
-    head = _str(b"\x0a", family.name) + _str(b"\x12", family.description) + _str(b"\x1a", family.unit)
+    name = family.name
+    head = _str(b"\x0a", name) + _str(b"\x12", family.description) + _str(b"\x1a", family.unit)
     if not family.points:
         return head
     now = b"\x19" + _pack_q(now_ns) if now_ns else b""
@@ -673,12 +675,12 @@ def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> bytes:
         bounds = family.bounds
         packed = _ld(b"\x3a", struct.pack(f"<{len(bounds)}d", *bounds)) if bounds else b""
         for p in family.points:
-            body.append(_ld(b"\x0a", _family_histogram(p, packed, now)))
+            body.append(_ld(b"\x0a", _family_histogram(p, packed, now, name)))
             offer()
         return head + _ld(b"\x4a", b"".join(body) + _CUMULATIVE)
     start = kind != "gauge"
     for p in family.points:
-        body.append(_ld(b"\x0a", _family_number(p, start, now)))
+        body.append(_ld(b"\x0a", _family_number(p, start, now, name)))
         offer()
     if kind == "gauge":
         return head + _ld(b"\x2a", b"".join(body))

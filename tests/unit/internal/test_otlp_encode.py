@@ -498,3 +498,21 @@ def test_registry_families_written_directly_equal_the_reference_encoder(families
     fast = data([Metric(f.name, f.description, f.unit, FamilyData(lambda f=f: f, now, _otel_data)) for f in families])
     ref = data([f.accept(OtelMetrics(now)) for f in families])
     assert ExportMetricsServiceRequest.FromString(encode_metrics(fast)) == _reference_metrics(scrub_metrics(ref))
+
+
+def test_equal_keys_of_two_instruments_keep_their_own_attribute_types() -> None:
+    """``(("x", 1),) == (("x", True),)``: the attribute bytes cached per series are the instrument's own."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetrics, ScopeMetrics
+
+    from tradeobs_agent._internal.bridge import _otel_data
+    from tradeobs_agent._internal.otlp_encode import FamilyData, encode_metrics
+    from tradeobs_agent.metrics import NumberPoint, SumFamily
+
+    one = SumFamily("a", "", "", True, [NumberPoint((("x", 1),), {"x": 1}, 1, 2)])
+    true = SumFamily("b", "", "", True, [NumberPoint((("x", True),), {"x": True}, 1, 2)])
+    metrics = [Metric(f.name, "", "", FamilyData(lambda f=f: f, 5, _otel_data)) for f in (one, true)]  # type: ignore[arg-type]
+    data = MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], metrics, "")], "")])
+    got = ExportMetricsServiceRequest.FromString(encode_metrics(data)).resource_metrics[0].scope_metrics[0].metrics
+    values = [m.sum.data_points[0].attributes[0].value for m in got]
+    assert values[0].WhichOneof("value") == "int_value" and values[1].WhichOneof("value") == "bool_value"
