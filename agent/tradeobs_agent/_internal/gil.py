@@ -87,12 +87,13 @@ _retired: list[int] = []  # descriptors of a thread watched before: kept open, a
 
 def watch_this_thread() -> None:
     """Make the calling thread the trading thread whose idleness lets a slice skip its offer."""
+    tid = _native_id()
     with _lock:
-        if _watch.tid == threading.get_native_id():
+        if _watch.tid == tid:
             return
         if _watch.fd is not None:
             _retired.append(_watch.fd)
-        _watch.tid, _watch.opened, _watch.fd = threading.get_native_id(), False, None
+        _watch.tid, _watch.opened, _watch.fd = tid, False, None
 
 
 def _after_fork_in_child() -> None:

@@ -31,6 +31,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import secret_values
@@ -502,26 +503,27 @@ def encode_logs(batch: Sequence[Any]) -> bytes:
 _pack_sq = struct.Struct("<q").pack
 
 
+def _exemplar(tag: bytes, time_ns: int, value: Any, span_id: int | None, trace_id: int | None, attrs: bytes) -> bytes:
+    """One ``Exemplar`` entry of field ``tag``: the trace and span ids only when both are set, as the reference."""
+    head = b"\x11" + _pack_q(time_ns) if time_ns else b""
+    ids = b""
+    if span_id is not None and trace_id is not None:
+        ids = b"\x22\x08" + span_id.to_bytes(8, "big") + b"\x2a\x10" + trace_id.to_bytes(16, "big")
+    if isinstance(value, float):
+        return _ld(tag, head + b"\x19" + _pack_d(value) + ids + attrs)
+    if isinstance(value, int):
+        return _ld(tag, head + ids + b"\x31" + _pack_sq(value) + attrs)
+    raise ValueError("Exemplar value must be an int or float")
+
+
 def _exemplars(tag: bytes, exemplars: Sequence[Any] | None) -> bytes:
-    """Repeated ``Exemplar`` field ``tag``: the trace and span ids only when both are set, as the reference."""
+    """Repeated ``Exemplar`` field ``tag`` from SDK exemplars."""
     if not exemplars:
         return b""
-    out = []
-    for e in exemplars:
-        v = e.value
-        parts = [b"\x11" + _pack_q(e.time_unix_nano)] if e.time_unix_nano else []
-        if isinstance(v, float):
-            parts.append(b"\x19" + _pack_d(v))
-        elif not isinstance(v, int):
-            raise ValueError("Exemplar value must be an int or float")
-        if e.span_id is not None and e.trace_id is not None:
-            parts.append(b"\x22\x08" + e.span_id.to_bytes(8, "big"))
-            parts.append(b"\x2a\x10" + e.trace_id.to_bytes(16, "big"))
-        if not isinstance(v, float):
-            parts.append(b"\x31" + _pack_sq(v))
-        parts.append(_attributes(b"\x3a", e.filtered_attributes))
-        out.append(_ld(tag, b"".join(parts)))
-    return b"".join(out)
+    return b"".join(
+        _exemplar(tag, e.time_unix_nano, e.value, e.span_id, e.trace_id, _attributes(b"\x3a", e.filtered_attributes))
+        for e in exemplars
+    )
 
 
 def _number_point(p: Any, start: bool) -> bytes:
@@ -541,28 +543,46 @@ def _number_point(p: Any, start: bool) -> bytes:
     return b"".join(parts)
 
 
-def _histogram_point(p: Any) -> bytes:
-    parts = []
-    if p.start_time_unix_nano:
-        parts.append(b"\x11" + _pack_q(p.start_time_unix_nano))
-    if p.time_unix_nano:
-        parts.append(b"\x19" + _pack_q(p.time_unix_nano))
-    if p.count:
-        parts.append(b"\x21" + _pack_q(p.count))
-    if p.sum is not None:
-        parts.append(b"\x29" + _pack_d(p.sum))
-    counts, bounds = p.bucket_counts, p.explicit_bounds
+def _bounds(bounds: Sequence[float]) -> bytes:
+    """``HistogramDataPoint.explicit_bounds``, packed (the same for every point of a family)."""
+    return _ld(b"\x3a", struct.pack(f"<{len(bounds)}d", *bounds)) if bounds else b""
+
+
+def _histogram_body(
+    times: bytes,
+    count: int,
+    total: float | None,
+    counts: Sequence[int],
+    bounds: bytes,
+    exemplars: bytes,
+    attrs: bytes,
+    lo: float | None,
+    hi: float | None,
+) -> bytes:
+    """A ``HistogramDataPoint`` body from its start and time fields (``times``, encoded), its values, and its
+    bounds, exemplars and attributes already encoded; ``None`` for sum, min or max leaves that field out."""
+    parts = [times]
+    if count:
+        parts.append(b"\x21" + _pack_q(count))
+    if total is not None:
+        parts.append(b"\x29" + _pack_d(total))
     if counts:
         parts.append(_ld(b"\x32", struct.pack(f"<{len(counts)}Q", *counts)))
-    if bounds:
-        parts.append(_ld(b"\x3a", struct.pack(f"<{len(bounds)}d", *bounds)))
-    parts.append(_exemplars(b"\x42", p.exemplars))
-    parts.append(_attributes(b"\x4a", p.attributes))
-    if p.min is not None:
-        parts.append(b"\x59" + _pack_d(p.min))
-    if p.max is not None:
-        parts.append(b"\x61" + _pack_d(p.max))
+    parts += (bounds, exemplars, attrs)
+    if lo is not None:
+        parts.append(b"\x59" + _pack_d(lo))
+    if hi is not None:
+        parts.append(b"\x61" + _pack_d(hi))
     return b"".join(parts)
+
+
+def _histogram_point(p: Any) -> bytes:
+    start, time_ns = p.start_time_unix_nano, p.time_unix_nano
+    times = (b"\x11" + _pack_q(start) if start else b"") + (b"\x19" + _pack_q(time_ns) if time_ns else b"")
+    exemplars, attrs = _exemplars(b"\x42", p.exemplars), _attributes(b"\x4a", p.attributes)
+    return _histogram_body(
+        times, p.count, p.sum, p.bucket_counts, _bounds(p.explicit_bounds), exemplars, attrs, p.min, p.max
+    )
 
 
 def _metric(m: Any, offer: Callable[[], None]) -> bytes | None:
@@ -572,13 +592,13 @@ def _metric(m: Any, offer: Callable[[], None]) -> bytes | None:
     if type(d) is FamilyData:
         family = d.take()
         return encode_family(family, d.now_ns, offer) if family is not None else None
+    kind = _METRIC_KINDS.get(type(d))
+    if kind is None:
+        raise TypeError(f"unsupported metric data {type(d).__name__}")
     head = _str(b"\x0a", m.name) + _str(b"\x12", m.description or "") + _str(b"\x1a", m.unit or "")
     points = d.data_points
     if not points:  # the reference sets the data field only from a point
-        if type(d) not in _METRIC_KINDS:
-            raise TypeError(f"unsupported metric data {type(d).__name__}")
         return head
-    kind = _METRIC_KINDS.get(type(d))
     body = []
     if kind == "sum":
         for p in points:
@@ -595,15 +615,13 @@ def _metric(m: Any, offer: Callable[[], None]) -> bytes | None:
             body.append(_ld(b"\x0a", _number_point(p, False)))
             offer()
         return head + _ld(b"\x2a", b"".join(body))
-    if kind == "histogram":
-        for p in points:
-            body.append(_ld(b"\x0a", _histogram_point(p)))
-            offer()
-        temporality = int(d.aggregation_temporality)
-        if temporality:
-            body.append(b"\x10" + _varint(temporality))
-        return head + _ld(b"\x4a", b"".join(body))
-    raise TypeError(f"unsupported metric data {type(d).__name__}")
+    for p in points:
+        body.append(_ld(b"\x0a", _histogram_point(p)))
+        offer()
+    temporality = int(d.aggregation_temporality)
+    if temporality:
+        body.append(b"\x10" + _varint(temporality))
+    return head + _ld(b"\x4a", b"".join(body))
 
 
 # The registry's families (``metrics.Snapshot``), written straight from their points: no OTel point objects per
@@ -638,27 +656,14 @@ def _family_number(p: Any, start: bool, now: bytes, name: str) -> bytes:
 
 def _family_histogram(p: Any, bounds: bytes, now: bytes, name: str) -> bytes:
     n = p.observed
-    parts = [b"\x11" + _pack_q(p.start_ns) + now if p.start_ns else now]
-    if n:
-        parts.append(b"\x21" + _pack_q(n))
-    parts.append(b"\x29" + _pack_d(p.sum))
-    counts = p.counts
-    if counts:
-        parts.append(_ld(b"\x32", struct.pack(f"<{len(counts)}Q", *counts)))
-    parts.append(bounds)
-    for e in p.exemplars.values():  # Exemplar(value, time_ns, trace_id, span_id): a sampled span's
-        v = e.value
-        ex = b"\x11" + _pack_q(e.time_ns) if e.time_ns else b""
-        if isinstance(v, float):
-            ex += b"\x19" + _pack_d(v)
-        if e.span_id is not None and e.trace_id is not None:
-            ex += b"\x22\x08" + e.span_id.to_bytes(8, "big") + b"\x2a\x10" + e.trace_id.to_bytes(16, "big")
-        if not isinstance(v, float):
-            ex += b"\x31" + _pack_sq(v)
-        parts.append(_ld(b"\x42", ex))
-    parts.append(_series_attributes(b"\x4a", name, p.key, p.attributes))
-    parts.append(b"\x59" + _pack_d(p.min if n else 0.0) + b"\x61" + _pack_d(p.max if n else 0.0))
-    return b"".join(parts)
+    times = b"\x11" + _pack_q(p.start_ns) + now if p.start_ns else now
+    # the registry's Exemplar(value, time_ns, trace_id, span_id): a sampled span's, no filtered attributes
+    exemplars = b"".join(
+        _exemplar(b"\x42", e.time_ns, e.value, e.span_id, e.trace_id, b"") for e in p.exemplars.values()
+    )
+    attrs = _series_attributes(b"\x4a", name, p.key, p.attributes)
+    lo, hi = (p.min, p.max) if n else (0.0, 0.0)
+    return _histogram_body(times, n, p.sum, p.counts, bounds, exemplars, attrs, lo, hi)
 
 
 def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> bytes:
@@ -672,8 +677,7 @@ def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> bytes:
     body = []
     kind = family.kind
     if kind == "histogram":
-        bounds = family.bounds
-        packed = _ld(b"\x3a", struct.pack(f"<{len(bounds)}d", *bounds)) if bounds else b""
+        packed = _bounds(family.bounds)
         for p in family.points:
             body.append(_ld(b"\x0a", _family_histogram(p, packed, now, name)))
             offer()
@@ -719,13 +723,7 @@ class FamilyData:
         return self._otel(family, self.now_ns)
 
 
-def _metric_kinds() -> dict[type, str]:
-    from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
-
-    return {Sum: "sum", Gauge: "gauge", Histogram: "histogram"}
-
-
-_METRIC_KINDS = _metric_kinds()
+_METRIC_KINDS: dict[type, str] = {Sum: "sum", Gauge: "gauge", Histogram: "histogram"}
 
 
 def encode_metrics(data: Any) -> bytes:

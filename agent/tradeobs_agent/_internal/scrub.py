@@ -231,17 +231,19 @@ def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
     return batch if out is None else out
 
 
+def _exemplar(e: Any) -> Any:
+    """``e``, or a copy with its filtered attributes scrubbed."""
+    attrs = scrub_attributes(e.filtered_attributes)
+    return e if attrs is e.filtered_attributes else dataclasses.replace(e, filtered_attributes=attrs)
+
+
 def _points(points: Sequence[Any]) -> Sequence[Any]:
     out: list[Any] | None = None
     for i, p in enumerate(points):
         attrs = scrub_attributes(p.attributes)
         exemplars = p.exemplars
-        new_ex = [
-            dataclasses.replace(e, filtered_attributes=scrub_attributes(e.filtered_attributes)) for e in exemplars
-        ]
-        if attrs is p.attributes and all(
-            a.filtered_attributes is b.filtered_attributes for a, b in zip(new_ex, exemplars, strict=True)
-        ):
+        new_ex = [_exemplar(e) for e in exemplars]
+        if attrs is p.attributes and all(a is b for a, b in zip(new_ex, exemplars, strict=True)):
             continue
         if out is None:
             out = list(points)
