@@ -59,42 +59,40 @@ def _drive(tt: Any, symbols: int) -> None:
         tt.pnl(sym, 0.0, 0.01)
 
 
+async def _longest_wait(done: Any) -> float:
+    """Sleep 1 ms at a time until ``done()``: the longest this loop waited past a sleep."""
+    perf = time.perf_counter
+    worst = 0.0
+    while not done():
+        t0 = perf()
+        await asyncio.sleep(0.001)
+        worst = max(worst, perf() - t0 - 0.001)
+    return worst
+
+
 async def _measure(fn: Any) -> tuple[float, float, float]:
     """Run ``fn`` on a thread while this loop sleeps 1 ms at a time: its thread CPU and wall seconds, and the
     longest the loop waited past a 1 ms sleep meanwhile."""
-    done = threading.Event()
     result: list[float] = []
 
     def work() -> None:
         c0 = time.thread_time()
         fn()
         result.append(time.thread_time() - c0)
-        done.set()
 
     t = threading.Thread(target=work)
-    perf = time.perf_counter
-    worst = 0.0
-    start = perf()
+    start = time.perf_counter()
     t.start()
-    while not done.is_set():
-        t0 = perf()
-        await asyncio.sleep(0.001)
-        worst = max(worst, perf() - t0 - 0.001)
-    wall = perf() - start
+    worst = await _longest_wait(lambda: not t.is_alive())
+    wall = time.perf_counter() - start
     t.join()
     return result[0], wall, worst
 
 
 async def _idle(seconds: float) -> float:
     """The longest the loop waited past a 1 ms sleep over ``seconds`` with no export."""
-    perf = time.perf_counter
-    end = perf() + seconds
-    worst = 0.0
-    while perf() < end:
-        t0 = perf()
-        await asyncio.sleep(0.001)
-        worst = max(worst, perf() - t0 - 0.001)
-    return worst
+    end = time.perf_counter() + seconds
+    return await _longest_wait(lambda: time.perf_counter() >= end)
 
 
 async def _rounds(ways: dict[str, Any], n: int) -> dict[str, list[tuple[float, float, float]]]:
