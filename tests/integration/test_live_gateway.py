@@ -218,7 +218,8 @@ def test_the_merged_account_desk_and_working_orders_are_the_agents_own_sums(tmp_
 
     for key in ("pnl", "rpnl", "upnl", "pnl_day", "gross", "net"):
         assert fleet["account"][key] == pytest.approx(total("account", key), rel=1e-9), key
-    assert fleet["account"]["pnl"] != 0 and fleet["account"]["gross"] > 0
+    accounts = {i: s["account"] for i, s in own.items()}
+    assert fleet["account"]["pnl"] != 0 and fleet["account"]["gross"] > 0, (fleet["account"], accounts, own)
     desk = fleet["desk"]
     for key in ("open", "orders", "fills", "rejects", "working"):
         assert desk[key] == total("desk", key), key
