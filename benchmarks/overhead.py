@@ -631,21 +631,22 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
                         _serving(ports[FOLLOW])
                     # A child's stderr (the demo's WARNING lines, with no handler in the baselines) goes to a file,
                     # shown only if that child fails: a pipe left unread could fill and stall it mid-round.
-                    errs = [tempfile.TemporaryFile(mode="w+") for _ in modes]
-                    procs = [
-                        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=e, text=True, env=_child_env(args, m))
-                        for m, c, e in zip(modes, cmds, errs, strict=True)
-                    ]
-                    if LEAD in modes:  # its group's others join once it leads
-                        _serving(ports[LEAD])
-                        siblings += _siblings(args, ports[LEAD], GROUPS[LEAD], wait=False)
-                    outs = [p.communicate()[0] for p in procs]
-                    failed = [(m, e) for m, p, e in zip(modes, procs, errs, strict=True) if p.returncode]
-                    for m, e in failed:
-                        e.seek(0)
-                        print(f"# the child '{m}' failed; its stderr ends with:\n{e.read()[-4000:]}", file=sys.stderr)
-                    for e in errs:
-                        e.close()
+                    with contextlib.ExitStack() as files:
+                        errs = [files.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in modes]
+                        procs = [
+                            subprocess.Popen(c, stdout=subprocess.PIPE, stderr=e, text=True, env=_child_env(args, m))
+                            for m, c, e in zip(modes, cmds, errs, strict=True)
+                        ]
+                        if LEAD in modes:  # its group's others join once it leads
+                            _serving(ports[LEAD])
+                            siblings += _siblings(args, ports[LEAD], GROUPS[LEAD], wait=False)
+                        outs = [p.communicate()[0] for p in procs]
+                        failed = [(m, e) for m, p, e in zip(modes, procs, errs, strict=True) if p.returncode]
+                        for m, e in failed:
+                            e.seek(0)
+                            print(
+                                f"# the child '{m}' failed; its stderr ends with:\n{e.read()[-4000:]}", file=sys.stderr
+                            )
                     if failed:
                         raise SystemExit("a benchmark child failed")
         finally:
