@@ -116,7 +116,7 @@ def collect_encoded(registry: Registry) -> list[Metric]:
     now = time.time_ns()
     out = []
     for inst in registry.instruments():
-        data: Any = FamilyData(inst.family, now, _otel_data)  # read as Metric.data only by the fast encoder
+        data: Any = FamilyData(inst.stream, now, _otel_data)  # read as Metric.data only by the fast encoder
         out.append(Metric(inst.name, inst.description, inst.unit, data))
     return out
 

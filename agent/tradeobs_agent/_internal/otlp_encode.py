@@ -591,7 +591,10 @@ def _metric(m: Any, offer: Callable[[], None]) -> bytes | None:
     d = m.data
     if type(d) is FamilyData:
         family = d.take()
-        return encode_family(family, d.now_ns, offer) if family is not None else None
+        if family is None:
+            return None
+        encoded, d.count = encode_family(family, d.now_ns, offer)
+        return encoded if d.count else None
     kind = _METRIC_KINDS.get(type(d))
     if kind is None:
         raise TypeError(f"unsupported metric data {type(d).__name__}")
@@ -666,13 +669,12 @@ def _family_histogram(p: Any, bounds: bytes, now: bytes, name: str) -> bytes:
     return _histogram_body(times, n, p.sum, p.counts, bounds, exemplars, attrs, lo, hi)
 
 
-def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> bytes:
+def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> tuple[bytes, int]:
     """A registry family's ``Metric`` body, as ``bridge.OtelMetrics`` then :func:`encode_metrics` would write it
-    (cumulative, ``time_unix_nano`` the snapshot's)."""
+    (cumulative, ``time_unix_nano`` the snapshot's), and how many points it has. Its ``points`` are read once, in
+    order, each written and dropped (``Instrument.stream``). No point: the name, description and unit alone."""
     name = family.name
     head = _str(b"\x0a", name) + _str(b"\x12", family.description) + _str(b"\x1a", family.unit)
-    if not family.points:
-        return head
     now = b"\x19" + _pack_q(now_ns) if now_ns else b""
     body = []
     kind = family.kind
@@ -681,14 +683,17 @@ def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> bytes:
         for p in family.points:
             body.append(_ld(b"\x0a", _family_histogram(p, packed, now, name)))
             offer()
-        return head + _ld(b"\x4a", b"".join(body) + _CUMULATIVE)
+        return (head + _ld(b"\x4a", b"".join(body) + _CUMULATIVE) if body else head), len(body)
     start = kind != "gauge"
     for p in family.points:
         body.append(_ld(b"\x0a", _family_number(p, start, now, name)))
         offer()
+    if not body:
+        return head, 0
     if kind == "gauge":
-        return head + _ld(b"\x2a", b"".join(body))
-    return head + _ld(b"\x3a", b"".join(body) + _CUMULATIVE + (b"\x18\x01" if family.monotonic else b""))
+        return head + _ld(b"\x2a", b"".join(body)), len(body)
+    sum_body = b"".join(body) + _CUMULATIVE + (b"\x18\x01" if family.monotonic else b"")
+    return head + _ld(b"\x3a", sum_body), len(body)
 
 
 _CUMULATIVE = b"\x10\x02"  # Sum/Histogram.aggregation_temporality = CUMULATIVE
@@ -697,10 +702,11 @@ _CUMULATIVE = b"\x10\x02"  # Sum/Histogram.aggregation_temporality = CUMULATIVE
 class FamilyData:
     """A registry instrument standing in for an OTel ``Metric.data`` in the agent's own OTLP export
     (``bridge.attach(..., encoded=True)``). Its family (``metrics.Family``) is read only when it is encoded
-    (:meth:`take`), written straight to bytes by :func:`encode_family` and dropped: one family's points are
-    alive at a time, not the whole registry's, so an export's garbage dies young instead of reaching the
-    collector's oldest generation. ``otel`` makes the OTel data for any other path (the reference encoder's
-    fallback). ``data_points`` has the number of points the last :meth:`take` found (for counting)."""
+    (:meth:`take`, from ``Instrument.stream``), each point written straight to bytes by :func:`encode_family`
+    and dropped: one point is alive at a time, not a family's nor the whole registry's, so an export's garbage
+    dies young instead of reaching the garbage collector's oldest generation (whose full collections stop the
+    trading thread too). ``otel`` makes the OTel data for any other path (the reference encoder's fallback).
+    ``data_points`` has the number of points the last encoding found (for counting)."""
 
     __slots__ = ("_otel", "_source", "count", "now_ns")
 
@@ -710,10 +716,9 @@ class FamilyData:
         self._source, self.now_ns, self._otel, self.count = source, now_ns, otel, 0
 
     def take(self) -> Any:
-        """The family now (``None`` when it has no point), counted in :attr:`data_points`."""
-        family = self._source()
-        self.count = len(family.points) if family is not None else 0
-        return family
+        """The family now (``None`` when it has no series); its points are read once."""
+        self.count = 0
+        return self._source()
 
     @property
     def data_points(self) -> range:
@@ -760,7 +765,11 @@ def _plain(data: Any) -> Any:
                 family = m.data.take()
                 if family is None:
                     continue
-                m = dataclasses.replace(m, data=m.data.otel(family))
+                otel = m.data.otel(family)
+                m.data.count = len(otel.data_points)
+                if not m.data.count:
+                    continue
+                m = dataclasses.replace(m, data=otel)
             out.append(m)
         return out
 

@@ -35,10 +35,10 @@ and appended.
 
 from __future__ import annotations
 
-import gzip
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -46,7 +46,16 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from opentelemetry.sdk.resources import Resource
 
 from .._errors import internal_error
-from ..metrics import GaugeFamily, HistogramFamily, HistogramPoint, Registry, Snapshot, SumFamily
+from ..metrics import (
+    GaugeFamily,
+    Histogram,
+    HistogramFamily,
+    HistogramPoint,
+    Instrument,
+    Registry,
+    Snapshot,
+    SumFamily,
+)
 from . import otel_private
 from .gil import Slices
 
@@ -54,6 +63,7 @@ __all__ = ["PrometheusCollector", "Renderer", "client_families", "label_name", "
 
 PromType = Literal["counter", "gauge", "histogram"]
 _RESERVED_HISTOGRAM_LABEL = "le"
+_CHUNK_LINES = 1024  # a scrape's text is encoded this many lines at a time, the GIL offered in between
 _names: dict[tuple[str, str, str], tuple[str, str]] = {}
 _label_names: dict[str, str] = {}
 
@@ -126,19 +136,38 @@ def _help(text: str, om: bool) -> str:
     return text.replace('"', '\\"') if om else text
 
 
-def _has_sum(f: HistogramFamily, p: HistogramPoint) -> bool:
+def _has_sum(signed: bool, p: HistogramPoint) -> bool:
     """OpenMetrics: a histogram with negative buckets (or a negative value, so a sum that can fall) has no sum,
     and ``_count`` appears exactly when ``_sum`` does (the ``+Inf`` bucket still counts every value)."""
-    return not f.signed and not p.min < 0
+    return not signed and not p.min < 0
 
 
 class _Text:
-    """One scrape's lines from snapshot families (a :class:`~tradeobs_agent.metrics.SnapshotVisitor`)."""
+    """One scrape's lines, family by family: from snapshot families (a
+    :class:`~tradeobs_agent.metrics.SnapshotVisitor`) or straight from the registry's instruments
+    (:meth:`instrument`), offering the GIL to the trading thread between points (``offer``)."""
 
-    def __init__(self, renderer: Renderer, om: bool) -> None:
+    def __init__(self, renderer: Renderer, om: bool, offer: Callable[[], None]) -> None:
         self.r = renderer
         self.om = om
+        self.offer = offer
         self.lines: list[str] = []
+        self.chunks: list[bytes] = []  # the lines so far, encoded a chunk at a time (see _point_done)
+
+    def _point_done(self) -> None:
+        """After each point: offer the GIL, and encode the lines once there are enough of them. Joining and
+        encoding a whole scrape's text at the end (5 MB at 1,000 symbols) would hold the GIL for tens of ms."""
+        self.offer()
+        if len(self.lines) >= _CHUNK_LINES:
+            self.chunks.append(("\n".join(self.lines) + "\n").encode())
+            self.lines.clear()
+
+    def chunks_done(self) -> list[bytes]:
+        """Everything written, encoded."""
+        if self.lines:
+            self.chunks.append(("\n".join(self.lines) + "\n").encode())
+            self.lines.clear()
+        return self.chunks
 
     def _header(self, name: str, description: str, unit: str, kind: str) -> str:
         fam, mapped = _family_name(name, unit, kind)  # type: ignore[arg-type]
@@ -152,27 +181,49 @@ class _Text:
         return fam
 
     def sum(self, f: SumFamily) -> None:
-        if not f.monotonic:
-            self._numbers(f.name, f.description, f.unit, "gauge", "", f.points)
-            return
-        self._numbers(f.name, f.description, f.unit, "counter", "_total", f.points)
+        self._numbers(f.name, f.description, f.unit, f.monotonic, f.points)
 
     def gauge(self, f: GaugeFamily) -> None:
-        self._numbers(f.name, f.description, f.unit, "gauge", "", f.points)
-
-    def _numbers(self, name: str, description: str, unit: str, kind: str, suffix: str, points: Any) -> None:
-        fam = self._header(name, description, unit, kind) + suffix
-        add, label = self.lines.append, self.r.label_body
-        for p in points:
-            lb = label(name, p.key, p.attributes)
-            add(f"{fam}{{{lb}}} {_num(p.value)}" if lb else f"{fam} {_num(p.value)}")
+        self._numbers(f.name, f.description, f.unit, False, f.points)
 
     def histogram(self, f: HistogramFamily) -> None:
-        fam = self._header(f.name, f.description, f.unit, "histogram")
-        add, om = self.lines.append, self.om
-        les = [*(_num(b) for b in f.bounds), "+Inf"]
-        for p in f.points:
-            lb = self.r.label_body(f.name, p.key, p.attributes, histogram=True)
+        self._histogram(f.name, f.description, f.unit, f.bounds, f.points)
+
+    def instrument(self, inst: Instrument[Any]) -> None:
+        """``inst``'s family as its snapshot family would be written, each point made, written and dropped in
+        turn (:meth:`~tradeobs_agent.metrics.Instrument.points`): no family's points are kept alive."""
+        if isinstance(inst, Histogram):
+            self._histogram(inst.name, inst.description, inst.unit, inst.bounds, inst.points())
+        else:
+            self._numbers(inst.name, inst.description, inst.unit, inst.kind == "counter", inst.points())
+
+    def _numbers(self, name: str, description: str, unit: str, counter: bool, points: Iterable[Any]) -> None:
+        lines = self.lines
+        mark = len(lines)
+        fam = self._header(name, description, unit, "counter" if counter else "gauge") + ("_total" if counter else "")
+        add, label, done = lines.append, self.r.label_body, self._point_done
+        written = False
+        for p in points:
+            written = True
+            lb = label(name, p.key, p.attributes)
+            add(f"{fam}{{{lb}}} {_num(p.value)}" if lb else f"{fam} {_num(p.value)}")
+            done()
+        if not written:  # no series, or gauges never set: no family, as in a snapshot
+            del lines[mark:]
+
+    def _histogram(
+        self, name: str, description: str, unit: str, bounds: tuple[float, ...], points: Iterable[HistogramPoint]
+    ) -> None:
+        lines = self.lines
+        mark = len(lines)
+        fam = self._header(name, description, unit, "histogram")
+        add, om, done = lines.append, self.om, self._point_done
+        les = [*(_num(b) for b in bounds), "+Inf"]
+        signed = bool(bounds) and bounds[0] < 0
+        written = False
+        for p in points:
+            written = True
+            lb = self.r.label_body(name, p.key, p.attributes, histogram=True)
             sep = "," if lb else ""
             exemplars = p.exemplars if om else {}
             cumulative = 0
@@ -186,10 +237,13 @@ class _Text:
                         f"{_num(ex.value)} {ex.time_ns / 1e9:.3f}"
                     )
                 add(line)
-            if _has_sum(f, p):
+            if _has_sum(signed, p):
                 braces = f"{{{lb}}}" if lb else ""
                 add(f"{fam}_count{braces} {cumulative}")
                 add(f"{fam}_sum{braces} {_num(p.sum)}")
+            done()
+        if not written:
+            del lines[mark:]
 
 
 class Renderer:
@@ -222,11 +276,16 @@ class Renderer:
 
     def render(self, openmetrics: bool = False, snapshot: Snapshot | None = None) -> bytes:
         """One scrape's body; ``snapshot`` defaults to a fresh one of the registry (or of ``source``)."""
+        return b"".join(self.render_chunks(openmetrics, snapshot))
+
+    def render_chunks(
+        self, openmetrics: bool = False, snapshot: Snapshot | None = None, eof: bool = True
+    ) -> list[bytes]:
+        """:meth:`render`'s body in pieces, to be sent as they are: joining them is a copy of the whole body
+        (16 MB at 1,000 symbols), with the GIL held. ``eof=False``: OpenMetrics without its ``# EOF`` line,
+        for a body that goes on (the SDK instruments' part ends with it)."""
         slices = Slices()
-        if snapshot is None:
-            snapshot = self.source() if self.source is not None else self.registry.snapshot(offer=slices.offer)
-        snap = snapshot
-        text = _Text(self, openmetrics)
+        text = _Text(self, openmetrics, slices.offer)
         if self.resource is not None:
             body = _label_text(dict(sorted(self.resource().attributes.items())))
             # OpenMetrics names the family "target" (type info) and the sample target_info.
@@ -236,11 +295,20 @@ class Renderer:
                 else "# HELP target_info Target metadata\n# TYPE target_info gauge"
             )
             text.lines.append(f"target_info{{{body}}} 1")
-        for _ in snap.accept(text):  # family by family, giving the GIL back to the trading thread between them
-            slices.offer()
-        if openmetrics:
+        if snapshot is None and self.source is None:
+            # Straight from the instruments, one point alive at a time (Instrument.points): a snapshot's points,
+            # all alive until the last line, reach the collector's oldest generation at 1,000 symbols and set off
+            # full collections, which stop the trading thread for tens of milliseconds.
+            self.registry.run_collect_hooks()
+            for inst in self.registry.instruments():
+                text.instrument(inst)
+        else:
+            snap = snapshot if snapshot is not None else self.source()  # type: ignore[misc]
+            for _ in snap.accept(text):
+                pass
+        if openmetrics and eof:
             text.lines.append("# EOF")
-        return ("\n".join(text.lines) + "\n").encode()
+        return text.chunks_done()
 
 
 class _ClientFamilies:
@@ -292,7 +360,7 @@ class _ClientFamilies:
                         float(f"{ex.time_ns / 1e9:.3f}"),
                     )
                     buckets.append((les[i], cumulative, e))
-            fam.add_metric(list(labels.values()), buckets, p.sum if _has_sum(f, p) else None)
+            fam.add_metric(list(labels.values()), buckets, p.sum if _has_sum(f.signed, p) else None)
         return fam
 
 
@@ -339,27 +407,25 @@ def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[
             return [b"not found: try /metrics\n"]
         om = "application/openmetrics-text" in environ.get("HTTP_ACCEPT", "")
         try:
-            ours = renderer.render(openmetrics=om)
             sdk = (generate_openmetrics if om else generate_latest)(sdk_registry) if sdk_registry is not None else b""
+            # OpenMetrics has one # EOF, at the very end: the SDK part's when there is one
+            body = [*renderer.render_chunks(openmetrics=om, eof=not sdk), sdk]
         except Exception as exc:  # a broken scrape is a bug; it must not kill the server thread
             internal_error("prometheus.scrape", exc)
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
             return [f"scrape failed: {exc!r}\n".encode()]
-        if om and sdk:
-            body = ours[: -len(b"# EOF\n")] + sdk  # the SDK part ends with the one # EOF
-            ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-        elif om:
-            body = ours
+        if om:
             ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8"
         else:
-            body = ours + sdk
             ctype = "text/plain; version=0.0.4; charset=utf-8"
         headers = [("Content-Type", ctype)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzip.compress(body, compresslevel=1)
+            gz = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+            body = [*(gz.compress(chunk) for chunk in body), gz.flush()]
             headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(sum(len(chunk) for chunk in body))))
         start_response("200 OK", headers)
-        return [body]
+        return body  # sent a piece at a time, never joined into one copy
 
     server = make_server(host, port, app, _Server, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, name="tradeobs-prometheus", daemon=True)

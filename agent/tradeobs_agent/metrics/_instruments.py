@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..types import AttrKey
@@ -122,6 +122,24 @@ class Instrument(Generic[B]):
         """This instrument's part of a :class:`~tradeobs_agent.metrics.snapshot.Snapshot` (None: no series)."""
         raise NotImplementedError
 
+    def points(self) -> Iterator[Any]:
+        """Each series' point, as :meth:`family` has them, made only as it is read (an unset gauge has none).
+
+        For a reader that writes the points out one at a time (the Prometheus endpoint): it keeps none alive.
+        A whole family's points at 1,000 symbols outlive the garbage collections their own allocations set off,
+        so they are promoted to the collector's oldest generation, and enough of that starts a full collection
+        of the process, which holds the GIL, so the trading thread too, for tens of milliseconds.
+        """
+        for s in list(self._series.values()):
+            p = s.point()
+            if p is not None:
+                yield p
+
+    def stream(self) -> Family | None:
+        """:meth:`family`, its ``points`` an iterator of :meth:`points` (read them once, in order), for a reader
+        that writes each point out and drops it. None: no series (gauges never set show only on reading)."""
+        raise NotImplementedError
+
     def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
         """Append this instrument's values to ``out`` in :meth:`family` order, without building a family (the fast
         path of ``metrics.wire``); returns how many points :meth:`family` would have. ``fi`` and ``exemplars``:
@@ -163,6 +181,11 @@ class Counter(Instrument[BoundCounter]):
         out += [s.value for s in series]
         return len(series)
 
+    def stream(self) -> SumFamily | None:
+        if not self._series:
+            return None
+        return SumFamily(self.name, self.unit, self.description, self.monotonic, self.points(), self.aggregation)  # type: ignore[arg-type]
+
     def family(self) -> SumFamily | None:
         points: list[NumberPoint] = [s.point() for s in list(self._series.values())]
         if not points:
@@ -200,6 +223,11 @@ class Gauge(Instrument[BoundGauge]):
                 add(0.0)  # where the writer puts when the value last changed
                 n += 1
         return n
+
+    def stream(self) -> GaugeFamily | None:
+        if not self._series:
+            return None
+        return GaugeFamily(self.name, self.unit, self.description, self.points(), self.aggregation)  # type: ignore[arg-type]
 
     def family(self) -> GaugeFamily | None:
         points = [p for p in (s.point() for s in list(self._series.values())) if p is not None]
@@ -247,6 +275,11 @@ class Histogram(Instrument[BoundHistogram]):
             if exemplars is not None and s.exemplars:
                 exemplars += [(fi, pi, bucket, e) for bucket, e in list(s.exemplars.items())]
         return len(series)
+
+    def stream(self) -> HistogramFamily | None:
+        if not self._series:
+            return None
+        return HistogramFamily(self.name, self.unit, self.description, self.bounds, self.points(), self.aggregation)  # type: ignore[arg-type]
 
     def family(self, reuse: dict[AttrKey, HistogramPoint] | None = None) -> HistogramFamily | None:
         """Every series' point. With ``reuse`` (a reader's own dict, kept between calls), a series whose count

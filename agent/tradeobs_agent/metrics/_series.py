@@ -71,6 +71,10 @@ class _Series:
         self.attributes: dict[str, Any] = dict(key)
         self.start_ns = _time_ns()
 
+    def point(self) -> Any:
+        """This series' point in a snapshot (``None``: none yet)."""
+        raise NotImplementedError
+
 
 class BoundCounter(_Series):
     """One attribute set of a :class:`Counter` (or :class:`UpDownCounter`).

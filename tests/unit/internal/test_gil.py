@@ -298,7 +298,8 @@ def test_an_export_collection_and_a_scrape_give_the_gil_back_between_families(
     clock: _Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The metric reader's collection (bridge) and the Prometheus endpoint's render run on their own threads and
-    offer the GIL between families, not once per whole read (milliseconds of Python at 1,000 symbols)."""
+    offer the GIL between families (the render: between points), not once per whole read (milliseconds of Python
+    at 1,000 symbols)."""
     import threading
 
     from tradeobs_agent._internal import bridge
@@ -308,13 +309,14 @@ def test_an_export_collection_and_a_scrape_give_the_gil_back_between_families(
     reg = Registry()
     for i in range(20):
         reg.counter(f"c{i}").add(1, {"symbol": "AAPL"})
-    real_family = type(reg.counter("c0")).family
+    series = type(reg.counter("c0").bind(symbol="AAPL"))
+    real_point = series.point
 
-    def slow_family(self: Any) -> Any:  # each family is a budget of work
+    def slow_point(self: Any) -> Any:  # each family's one point is a budget of work
         clock.now += gil.BUDGET * 1.5
-        return real_family(self)
+        return real_point(self)
 
-    monkeypatch.setattr(type(reg.counter("c0")), "family", slow_family)
+    monkeypatch.setattr(series, "point", slow_point)
     for read in (lambda: bridge.collect(reg), lambda: Renderer(reg).render()):
         clock.offers.clear()
         t = threading.Thread(target=read)

@@ -28,6 +28,8 @@ from tradeobs_agent._internal.otlp_encode import (
 from tradeobs_agent._internal.scrub import scrub_logs, scrub_spans
 from tradeobs_agent.metrics import Registry
 
+from ..conftest import PointsAlive
+
 _text = st.text(max_size=12)
 _scalar = st.one_of(
     _text,
@@ -484,7 +486,8 @@ def _family(draw: Any) -> Any:
 @given(st.lists(_family(), max_size=4), _times)
 def test_registry_families_written_directly_equal_the_reference_encoder(families: list[Any], now: int) -> None:
     """The agent's own OTLP export writes the registry's families straight to bytes (no OTel points per series):
-    what the reference encoder writes for the same families through the bridge."""
+    what the reference encoder writes for the same families through the bridge. A family with no point (an
+    instrument whose gauges were never set) is left out, as a snapshot leaves it out."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.sdk.metrics.export import Metric, MetricsData, ResourceMetrics, ScopeMetrics
 
@@ -496,7 +499,7 @@ def test_registry_families_written_directly_equal_the_reference_encoder(families
         return MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], metrics, "")], "")])
 
     fast = data([Metric(f.name, f.description, f.unit, FamilyData(lambda f=f: f, now, _otel_data)) for f in families])
-    ref = data([f.accept(OtelMetrics(now)) for f in families])
+    ref = data([f.accept(OtelMetrics(now)) for f in families if f.points])
     assert ExportMetricsServiceRequest.FromString(encode_metrics(fast)) == _reference_metrics(scrub_metrics(ref))
 
 
@@ -516,3 +519,42 @@ def test_equal_keys_of_two_instruments_keep_their_own_attribute_types() -> None:
     got = ExportMetricsServiceRequest.FromString(encode_metrics(data)).resource_metrics[0].scope_metrics[0].metrics
     values = [m.sum.data_points[0].attributes[0].value for m in got]
     assert values[0].WhichOneof("value") == "int_value" and values[1].WhichOneof("value") == "bool_value"
+
+
+def test_an_export_of_the_registry_keeps_one_point_alive_at_a_time_and_counts_what_it_sent(
+    points_alive: PointsAlive,
+) -> None:
+    """The agent's OTLP reader reads each instrument when it is encoded and writes each point as it is made
+    (``Instrument.stream``): no family's points are kept alive (see the scrape's test in test_prometheus.py).
+    What it sent is counted after the encoding; an instrument with no point (gauges never set) is left out,
+    on the fast path and on the reference encoder's fallback alike."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+
+    from tradeobs_agent._internal.bridge import collect_encoded
+    from tradeobs_agent._internal.otlp_encode import _plain, encode_metrics
+
+    reg = Registry()
+    orders = reg.counter("orders")
+    for i in range(2_000):
+        orders.add(1, {"symbol": f"S{i:04d}"})
+    reg.gauge("never.set").bind(symbol="X")
+    half = reg.gauge("half.set")
+    half.bind(symbol="X")
+    half.set(2.0, {"symbol": "Y"})
+
+    def data() -> Any:
+        metrics = collect_encoded(reg)
+        return metrics, MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], metrics, "")], "")])
+
+    metrics, md = data()
+    got = ExportMetricsServiceRequest.FromString(encode_metrics(md)).resource_metrics[0].scope_metrics[0].metrics
+    assert points_alive.most <= 2, f"{points_alive.most} points alive at once"
+    assert {m.name: len(m.sum.data_points or m.gauge.data_points) for m in got} == {"orders": 2_000, "half.set": 1}
+    sent = {m.name: len(m.data.data_points) for m in metrics}
+    assert sent == {"orders": 2_000, "never.set": 0, "half.set": 1}
+
+    metrics, md = data()
+    plain = _plain(md).resource_metrics[0].scope_metrics[0].metrics
+    assert {m.name: len(m.data.data_points) for m in plain} == {"orders": 2_000, "half.set": 1}
+    assert {m.name: len(m.data.data_points) for m in metrics} == sent

@@ -21,6 +21,8 @@ from tradeobs_agent import PrometheusOptions
 from tradeobs_agent._internal.prometheus import PrometheusCollector, Renderer, client_families, prometheus_name
 from tradeobs_agent.metrics import Registry
 
+from ..conftest import PointsAlive
+
 ATTRS: dict[str, Any] = {"venue:id": "v", "1x": "y", "flag": True, "n": 3, "f": 1.5, "symbol": 'we"ird\\na\nme'}
 UNITS = ["", "1", "s", "ms", "us", "m", "W", "TiBy", "By", "By/w", "By/s", "m/s", "1/s", "{order}", "%", "Cel", "foo"]
 NAMES = ["trading.orders.submitted", "a.b__c-d", "requests.total", "requests_total", "odd-name/x", "n"]
@@ -256,3 +258,87 @@ def test_non_finite_values_render_as_the_formats_spell_them() -> None:
     samples = {s.name: s.value for f in parse_text(text) for s in f.samples}
     assert samples["u"] == -3 and samples["g"] == 1.0
     assert not math.isnan(samples["g"])
+
+
+def _every_kind(reg: Registry, symbols: int) -> None:
+    """Counters, an up-down counter gone negative, gauges set and never set, histograms with exemplars, with
+    buckets below zero and with a negative value: every rule of both formats."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    ctx = SpanContext(0x1F, 0x2F, is_remote=False, trace_flags=TraceFlags(1))
+    reg.gauge("never.set", unit="s").bind(symbol="X")
+    for i in range(symbols):
+        attrs = {"symbol": f"S{i:04d}", "side": "buy"}
+        reg.counter("orders", "{order}", "Orders").add(i + 1, attrs)
+        reg.updown_counter("open", "{order}").add(-i, attrs)
+        if i % 2:
+            reg.gauge("position", "{share}").set(i * 1.5, attrs)
+        else:
+            reg.gauge("position", "{share}").bind(**attrs)
+        reg.histogram("latency", unit="s").record(0.001 * (i % 7), attrs, exemplar=ctx)
+        reg.histogram("slippage", unit="USD", bounds=[-1.0, 0.0, 1.0]).record(0.5 - i % 3, attrs)
+        reg.histogram("pnl.change", unit="USD").record(-1.0 if i % 5 == 0 else 2.0, attrs)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_a_scrape_read_from_the_instruments_equals_one_from_a_snapshot(openmetrics: bool) -> None:
+    """The endpoint writes each instrument's points as they are read (no snapshot); it must write what the
+    snapshot's families give, line for line, in pieces that join to the same body."""
+    reg = Registry()
+    _every_kind(reg, 300)
+    r = Renderer(reg)
+    chunks = r.render_chunks(openmetrics=openmetrics)
+    assert len(chunks) > 3  # past _CHUNK_LINES lines: encoded a piece at a time
+    direct = b"".join(chunks)
+    assert direct == r.render(openmetrics=openmetrics, snapshot=reg.snapshot())
+    assert direct == r.render(openmetrics=openmetrics)
+    text = direct.decode()
+    assert "never_set" not in text  # a family whose gauges were never set is not written, as in a snapshot
+    if openmetrics:
+        assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+        assert {f.name for f in parse_om(text)} >= {"orders", "open", "position", "latency_seconds"}
+        assert b"".join(r.render_chunks(openmetrics=True, eof=False)).count(b"# EOF") == 0
+    else:
+        assert {f.name for f in parse_text(text)} >= {"orders", "open", "position", "latency_seconds"}
+
+
+def test_a_scrape_keeps_one_point_alive_at_a_time(points_alive: PointsAlive) -> None:
+    """At 1,000 symbols a whole family's points outlive the garbage collections their allocation sets off and
+    are promoted to the oldest generation, whose full collections hold the GIL for tens of ms. The endpoint
+    makes each point, writes it and drops it."""
+    reg = Registry()
+    counter = reg.counter("orders")
+    for i in range(2_000):
+        counter.add(1, {"symbol": f"S{i:04d}"})
+    text = Renderer(reg).render().decode()
+    assert text.count("orders_total{") == 2_000
+    assert points_alive.most <= 2, f"{points_alive.most} points alive at once"
+    assert points_alive.now == 0
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_endpoint_gzip_and_length(openmetrics: bool) -> None:
+    """The body goes out in pieces: with or without gzip, its Content-Length is what arrives, and it decodes to
+    the same exposition (one # EOF in OpenMetrics, after the SDK instruments' part)."""
+    import gzip
+
+    agent = tradeobs_agent.init(
+        service_name="prom-gzip", otlp=False, live=False, logs=False, prometheus=PrometheusOptions(port=0)
+    )
+    assert agent.prometheus_url
+    _every_kind(tradeobs_agent.metrics.get_registry(), 200)
+    accept = {"Accept": "application/openmetrics-text; version=1.0.0"} if openmetrics else {}
+    bodies = []
+    for enc in ("identity", "gzip"):
+        req = urllib.request.Request(agent.prometheus_url, headers={**accept, "Accept-Encoding": enc})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            assert int(resp.headers["Content-Length"]) == len(raw)
+            assert (resp.headers.get("Content-Encoding") == "gzip") == (enc == "gzip")
+            bodies.append(gzip.decompress(raw) if enc == "gzip" else raw)
+    for body in bodies:
+        text = body.decode()
+        fams = {f.name for f in (parse_om(text) if openmetrics else parse_text(text))}
+        assert {"orders", "latency_seconds"} <= fams and ("target" if openmetrics else "target_info") in fams
+        if openmetrics:
+            assert text.endswith("# EOF\n") and text.count("# EOF") == 1
