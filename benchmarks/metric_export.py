@@ -1,30 +1,43 @@
-"""One OTLP metric export of the trading series, and what it does to the trading loop, against its peers.
+"""One OTLP metric export, and one Prometheus scrape, of the trading series, and what each does to the trading
+loop, against their peers.
 
-    python benchmarks/metric_export.py [--symbols 10,1000] [--rounds 5]
+    python benchmarks/metric_export.py [--symbols 10,1000] [--rounds 20]
 
 For each ``--symbols`` N, the trading layer's series of N symbols (one tick, one order through risk check,
-submit, ack and fill, a position and a P&L per symbol: 21 families, about 26 series per symbol, with
+submit, ack and fill, a position and a P&L per symbol: 21 families, about 18 series per symbol, with
 exemplars on the latency histograms) are made once by ``TradingTelemetry`` and once by the raw OTel SDK
 (``benchmarks/_raw_otel.py``'s hand-written equivalent, the peer of ``benchmarks/overhead.py``). Then, in
-each round and in turn, one collection and OTLP/gRPC export to a local ``otelcol-tradeobs`` (from
-``~/.cache/tradeobs/bin``; OTLP receiver -> debug exporter) by:
+each round and in turn:
 
-- ``tradeobs``: the agent's path (``_internal/bridge.py`` ``collect_encoded``: each family read when it is
-  encoded and written straight to OTLP bytes by ``_internal/otlp_encode.encode_family``, giving the GIL back
-  to the trading thread between points);
-- ``tradeobs before (OTel points, stock encoder)``: the path before (the registry's snapshot as OTel point
-  objects, encoded by the OTLP exporter's own reference encoder);
-- ``raw OTel SDK``: the SDK's own instruments, collection and encoder;
-- ``tradeobs, after gc.freeze()``: the first row again, after ``gc.freeze()`` (run last: it moves every object
-  alive then out of the garbage collector's reach, which is what an application can do once warmed up).
+``OTLP export``: one collection and OTLP/gRPC export to a local ``otelcol-tradeobs`` (from
+``~/.cache/tradeobs/bin``; OTLP receiver -> debug exporter) by
 
-Each runs on a background thread, as the SDK's periodic reader does, while this process's main thread runs
-an asyncio loop with a task that sleeps 1 ms (a trading loop waiting for market data). Reported per row,
-over ``--rounds`` rounds (each symbol count in a fresh process): the export thread's CPU for one collection
-and export (median, ms, and its ratio to tradeobs'), its wall time, and the longest the loop waited past a
-1 ms sleep during that export (median over rounds, and the worst round). ``idle`` is the same loop with no
-export, over stretches as long as the slowest export: what the machine alone adds. Machines are noisy:
-compare the rows of one run.
+- ``tradeobs``: the agent's path (``_internal/bridge.py`` ``collect_encoded``: each instrument read when it is
+  encoded, each point made, written straight to OTLP bytes by ``_internal/otlp_encode.encode_family`` and
+  dropped, the GIL given back to the trading thread between points);
+- ``tradeobs before (OTel points, stock encoder)``: the path of the release before (the registry's snapshot as
+  OTel point objects, encoded by the OTLP exporter's own reference encoder);
+- ``raw OTel SDK``: the SDK's own instruments, collection and encoder.
+
+``Prometheus scrape``: one body of the embedded endpoint by
+
+- ``tradeobs``: ``Renderer.render_chunks``, what the endpoint sends (each instrument's points written as they
+  are made, the text encoded in pieces);
+- ``tradeobs from a whole snapshot, one body``: the registry's snapshot first, then the same renderer, joined
+  into one body (how the endpoint read before; the merged view of a worker group still reads a snapshot);
+- ``raw OTel SDK (prometheus_client)``: the SDK's ``PrometheusMetricReader`` rendered by prometheus_client's
+  ``generate_latest`` (its default registry).
+
+Last, the two ``tradeobs`` rows again after ``gc.freeze()`` (it moves every object alive then out of the
+garbage collector's reach, which is what an application can do once warmed up).
+
+Each read runs on a background thread, as the SDK's periodic reader and the endpoint's server thread do, while
+this process's main thread runs an asyncio loop with a task that sleeps 1 ms (a trading loop waiting for
+market data). Reported per row, over ``--rounds`` rounds (each symbol count in a fresh process): the read's
+thread CPU (median, ms, and its ratio to tradeobs'), its wall time, the longest the loop waited past a 1 ms
+sleep during it (median over rounds, and the worst round), and the full (generation 2) garbage collections
+during all its rounds. ``idle`` is the same loop with nothing read, over stretches as long as the slowest
+read: what the machine alone adds. Machines are noisy: compare the rows of one run.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +84,19 @@ async def _longest_wait(done: Any) -> float:
     return worst
 
 
-async def _measure(fn: Any) -> tuple[float, float, float]:
-    """Run ``fn`` on a thread while this loop sleeps 1 ms at a time: its thread CPU and wall seconds, and the
-    longest the loop waited past a 1 ms sleep meanwhile."""
+_full_gcs = [0]  # full (generation 2) garbage collections so far, counted by _count_full_gcs
+
+
+def _count_full_gcs(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start" and info["generation"] == 2:
+        _full_gcs[0] += 1
+
+
+async def _measure(fn: Any) -> tuple[float, float, float, int]:
+    """Run ``fn`` on a thread while this loop sleeps 1 ms at a time: its thread CPU and wall seconds, the
+    longest the loop waited past a 1 ms sleep meanwhile, and the full garbage collections meanwhile."""
     result: list[float] = []
+    gcs = _full_gcs[0]
 
     def work() -> None:
         c0 = time.thread_time()
@@ -86,7 +109,7 @@ async def _measure(fn: Any) -> tuple[float, float, float]:
     worst = await _longest_wait(lambda: not t.is_alive())
     wall = time.perf_counter() - start
     t.join()
-    return result[0], wall, worst
+    return result[0], wall, worst, _full_gcs[0] - gcs
 
 
 async def _idle(seconds: float) -> float:
@@ -95,34 +118,41 @@ async def _idle(seconds: float) -> float:
     return await _longest_wait(lambda: time.perf_counter() >= end)
 
 
-async def _rounds(ways: dict[str, Any], n: int) -> dict[str, list[tuple[float, float, float]]]:
-    """Warm-up (first encodings, connections), then ``n`` rounds of each way in a rotating order, and after each
-    round an idle stretch as long as the slowest way's export took."""
-    out: dict[str, list[tuple[float, float, float]]] = {k: [] for k in (*ways, "idle")}
-    for reader in ways.values():
-        await _measure(reader.collect)
+async def _rounds(ways: dict[str, Any], n: int) -> dict[str, list[tuple[float, float, float, int]]]:
+    """Warm-up (first encodings, connections), then ``n`` rounds of each way (a function) in a rotating order,
+    and after each round an idle stretch as long as the slowest way took."""
+    out: dict[str, list[tuple[float, float, float, int]]] = {k: [] for k in (*ways, "idle")}
+    for fn in ways.values():
+        await _measure(fn)
     for r in range(n):
         order = list(ways.items())
         order = order[r % len(order) :] + order[: r % len(order)]
-        for name, reader in order:
-            out[name].append(await _measure(reader.collect))
+        for name, fn in order:
+            out[name].append(await _measure(fn))
         longest = max(out[name][-1][1] for name in ways)
-        out["idle"].append((0.0, longest, await _idle(longest)))
+        gcs = _full_gcs[0]
+        worst = await _idle(longest)
+        out["idle"].append((0.0, longest, worst, _full_gcs[0] - gcs))
     return out
 
 
 def child(n: int, otlp: str, rounds: int) -> None:
-    """One symbol count in this fresh process: the three ways side by side; prints the table's rows."""
+    """One symbol count in this fresh process: the ways of each read side by side; prints the table's rows."""
+    gc.callbacks.append(_count_full_gcs)
     from _raw_otel import RawOtelTelemetry
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace import TracerProvider
+    from prometheus_client import REGISTRY, generate_latest
 
     import tradeobs_agent
     from tradeobs_agent import TracingOptions, trading
     from tradeobs_agent._internal.exporters import CountingMetricExporter
+    from tradeobs_agent._internal.gil import Slices
+    from tradeobs_agent._internal.prometheus import Renderer
     from tradeobs_agent._internal.providers import attach_registry
     from tradeobs_agent.metrics import get_registry
 
@@ -153,26 +183,42 @@ def child(n: int, otlp: str, rounds: int) -> None:
     tt = trading.TradingTelemetry()
     _drive(tt, n)
     raw_reader = PeriodicExportingMetricReader(exporter(), export_interval_millis=never)
-    mp = MeterProvider(metric_readers=[raw_reader])
+    raw_prom = PrometheusMetricReader()  # the SDK's Prometheus reader: a collector in prometheus_client's REGISTRY
+    mp = MeterProvider(metric_readers=[raw_reader, raw_prom])
     _drive(RawOtelTelemetry(TracerProvider(), mp, LoggerProvider()), n)
     series = sum(len(f.points) for f in reg.snapshot().families)
-    ways = {"tradeobs": fast, "tradeobs before (OTel points, stock encoder)": stock, "raw OTel SDK": raw_reader}
-    got = asyncio.run(_rounds(ways, rounds))
+    renderer = Renderer(reg)
+    export: dict[str, Callable[[], Any]] = {
+        "tradeobs": fast.collect,
+        "tradeobs before (OTel points, stock encoder)": stock.collect,
+        "raw OTel SDK": raw_reader.collect,
+    }
+    scrape: dict[str, Callable[[], Any]] = {
+        "tradeobs": renderer.render_chunks,  # what the endpoint sends, a piece at a time
+        "tradeobs from a whole snapshot, one body (the path before)": lambda: renderer.render(
+            snapshot=reg.snapshot(offer=Slices().offer)
+        ),
+        "raw OTel SDK (prometheus_client)": lambda: generate_latest(REGISTRY),
+    }
+    got = {("OTLP export", k): v for k, v in asyncio.run(_rounds(export, rounds)).items()}
+    got |= {("Prometheus scrape", k): v for k, v in asyncio.run(_rounds(scrape, rounds)).items()}
     # At 1,000 symbols most of the longest waits are the interpreter's full (generation 2) garbage collections,
     # which the collection's short-lived objects trigger and which scan every object in the process. An
     # application can take its long-lived objects out of them once warmed up (docs/metrics.md, "Cardinality").
     gc.freeze()
-    frozen = asyncio.run(_rounds({"tradeobs, after gc.freeze()": fast}, rounds))
-    got = {**{k: v for k, v in got.items() if k != "idle"}, **frozen}
-    base = statistics.median(c for c, _, _ in got["tradeobs"])
-    for name, rows in got.items():
-        cpu = statistics.median(c for c, _, _ in rows)
-        wall = statistics.median(w for _, w, _ in rows)
-        waits = sorted(x for _, _, x in rows)
+    frozen: dict[str, Callable[[], Any]] = {"tradeobs, after gc.freeze()": fast.collect}
+    got |= {("OTLP export", k): v for k, v in asyncio.run(_rounds(frozen, rounds)).items() if k != "idle"}
+    frozen = {"tradeobs, after gc.freeze()": renderer.render_chunks}
+    got |= {("Prometheus scrape", k): v for k, v in asyncio.run(_rounds(frozen, rounds)).items() if k != "idle"}
+    for (read, name), rows in got.items():
+        base = statistics.median(c for c, *_ in got[read, "tradeobs"])
+        cpu = statistics.median(c for c, *_ in rows)
+        wall = statistics.median(w for _, w, *_ in rows)
+        waits = sorted(x for _, _, x, _ in rows)
         cells = (f"{cpu * 1e3:.2f}", f"{cpu / base:.2f}x") if name != "idle" else ("", "")
         print(
-            f"| {n} | {series} | {name} | {cells[0]} | {cells[1]} | {wall * 1e3:.2f} "
-            f"| {statistics.median(waits) * 1e3:.2f} | {waits[-1] * 1e3:.2f} |",
+            f"| {n} | {series} | {read} | {name} | {cells[0]} | {cells[1]} | {wall * 1e3:.2f} "
+            f"| {statistics.median(waits) * 1e3:.2f} | {waits[-1] * 1e3:.2f} | {sum(g for *_, g in rows)} |",
             flush=True,
         )
     mp.shutdown()
@@ -204,10 +250,10 @@ def main() -> None:
                 "the trading loop sleeps 1 ms at a time meanwhile"
             )
             print(
-                "| symbols | series | exporter | CPU ms (median) | vs tradeobs | wall ms | "
-                "loop's longest wait per export, median ms | worst ms |"
+                "| symbols | series | read | by | CPU ms (median) | vs tradeobs | wall ms | "
+                "loop's longest wait per read, median ms | worst ms | full GCs in all rounds |"
             )
-            print("|---:|---:|---|---:|---:|---:|---:|---:|")
+            print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
             for n in (int(x) for x in args.symbols.split(",")):
                 cmd = [sys.executable, __file__, "--child", str(n), "--otlp", otlp, "--rounds", str(args.rounds)]
                 subprocess.run(cmd, check=True)
