@@ -156,7 +156,7 @@ class _Text:
 
     def _point_done(self) -> None:
         """After each point: offer the GIL, and encode the lines once there are enough of them. Joining and
-        encoding a whole scrape's text at the end (5 MB at 1,000 symbols) would hold the GIL for tens of ms."""
+        encoding a whole scrape's text at the end (16 MB at 1,000 symbols) would hold the GIL for tens of ms."""
         self.offer()
         if len(self.lines) >= _CHUNK_LINES:
             self.chunks.append(("\n".join(self.lines) + "\n").encode())
