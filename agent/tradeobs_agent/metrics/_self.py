@@ -68,6 +68,11 @@ class SelfMetrics:
             "{state}",
             "1 in the worker that leads its group (it serves the shared Prometheus endpoint and live frames), else 0",
         )
+        self.workers_stale = c(
+            "tradeobs.agent.workers.stale",
+            "{worker}",
+            "Workers a scrape counted with their last snapshot because they did not answer its sync in time",
+        )
         self.fast_path_fallbacks = c(
             "tradeobs.agent.fast_path.fallbacks",
             "{decision}",

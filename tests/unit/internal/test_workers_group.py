@@ -28,6 +28,9 @@ class Member:
         self.store = Store.open(str(tmp), GroupKey("setting", os.getpid(), process_start(os.getpid())), "svc")
         fam = GaugeFamily("sdk.gauge", "", "", [NumberPoint((), {}, 0, 1.0)])
         self.group = Group(self.store, self.registry, self.bus, sdk_families=(lambda: [fam]) if sdk else None)
+        # A scrape waits this long for the members' fresh snapshots: generous, since several members share
+        # this one process (and the test run shares the machine); a member that never answers is tested below.
+        self.group.sync_timeout = 10.0
         self.hub = LiveHub(self.registry, self.bus, hz=20)
         self.hub.group = self.group
         self.group.attach_live(self.hub)
@@ -79,6 +82,22 @@ def test_a_connected_member_that_has_not_published_yet_is_asked_too(tmp_path: Pa
         other.orders.add(5)
         (other.store.path / f"m-{other.store.member}.part").unlink()  # as before its first publish
         assert total(lead.group.scrape_snapshot()) == 5
+
+
+def test_a_member_that_does_not_answer_in_time_counts_with_its_last_snapshot_and_is_counted(tmp_path: Path) -> None:
+    with members(tmp_path, 2) as ms:
+        lead = leader(ms)
+        other = next(m for m in ms if m is not lead)
+        other.orders.add(3)
+        assert total(lead.group.scrape_snapshot()) == 3
+        lead.group.sync_timeout = 0.3
+        stale = lead.registry.self_metrics.workers_stale
+        with other.group._cycle:  # its thread cannot answer (as a worker stuck in a long GIL hold)
+            other.orders.add(4)
+            assert total(lead.group.scrape_snapshot()) == 3  # its last snapshot, at most 0.3 s late
+            assert sum(p.value for p in lead.registry.snapshot().numbers(stale.name)) == 1
+        lead.group.sync_timeout = 10.0
+        assert total(lead.group.scrape_snapshot()) == 7  # the next scrape has it
 
 
 def test_a_directory_too_deep_for_a_socket_address_still_forms_the_group(tmp_path: Path) -> None:

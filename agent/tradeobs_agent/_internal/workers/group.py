@@ -143,6 +143,8 @@ class Group:
         self.publishes = 0  # snapshots written
         self.cycles = 0  # snapshots taken (one that changed nothing is not written)
         self.ticks = 0
+        self.sync_timeout = SYNC_TIMEOUT
+        self._stale = registry.self_metrics.workers_stale.bind()  # members a scrape counted from an older file
         self._leads = registry.self_metrics.workers_leader.bind()
         self._leads.set(0)
 
@@ -215,7 +217,8 @@ class Group:
     # ------------------------------------------------------------------ reading the group
     def scrape_snapshot(self) -> Snapshot:
         """The whole service for a scrape: each connected member writes a fresh snapshot first (up to
-        :data:`SYNC_TIMEOUT` seconds; a member that does not answer counts with its last one)."""
+        :attr:`sync_timeout` seconds, :data:`SYNC_TIMEOUT` unless set; a member that does not answer counts
+        with its last one, and is counted in ``tradeobs.agent.workers.stale``)."""
         if self.leader and self._thread is not None and self._thread.is_alive():
             with self._cond:
                 self._token += 1
@@ -223,9 +226,18 @@ class Group:
                 self._sync_requests.append(token)
             self.wake()
             with self._cond:
-                self._cond.wait_for(lambda: token in self._sync_done or self._stopping, SYNC_TIMEOUT)
+                done = self._cond.wait_for(lambda: token in self._sync_done or self._stopping, self.sync_timeout)
                 self._sync_done.discard(token)
-                self._sync_waiting.pop(token, None)
+                late = self._sync_waiting.pop(token, None)
+            if not done and late:
+                self._stale.add(len(late))
+                warn_once(
+                    "workers:stale",
+                    "tradeobs multiprocess: a scrape waited %.1f s for %d worker(s) and used their last snapshot "
+                    "(counted in tradeobs_agent_workers_stale_total; said once)",
+                    self.sync_timeout,
+                    len(late),
+                )
         return self.store.read_merged()
 
     def read_merged(self, names: Collection[str] | None = None) -> Snapshot:
