@@ -7,7 +7,9 @@ position, notional, realized and unrealized P&L, average entry price and last-ti
 submitted and filled (counters, two sides each) and submit-to-fill, submit-to-ack and signal-to-submit latency
 histograms (two sides each); per strategy exposure, equity, drawdown, open orders, risk limits. Each tick moves
 100 prices (and their ticks' times) and records 20 fills, then builds the state (``FrameBuilder.build``) and
-serializes the full frame and the delta (orjson), as the producer does once per tick.
+serializes the full frame and the delta (orjson), as the producer does once per tick. It also counts the full
+(oldest-generation) garbage collections during the ticks and their length: each holds the GIL, so every thread
+of the process, the trading one too, waits for it.
 
 The peer is the same measurement on the package of ``--before`` (``git archive`` of that revision, before
 issue 15), in the same run: each round runs both, in fresh processes, one after the other. It uses only
@@ -18,6 +20,7 @@ issue 15), in the same run: each round runs both, in fresh processes, one after 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -82,6 +85,18 @@ def measure(symbols: int, ticks: int) -> dict[str, Any]:
     builder = FrameBuilder(reg)
     prev = builder.build()
     times, full, deltas = [], [], []
+    gcs: list[float] = []
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                gcs.append(time.perf_counter() - started[0])
+
+    gc.collect()
+    gc.callbacks.append(on_gc)
     for _ in range(args.ticks):
         t = time.time()
         for s in rng.sample(syms, 100):
@@ -102,7 +117,8 @@ def measure(symbols: int, ticks: int) -> dict[str, Any]:
         deltas.append(len(delta_json))
         prev = state
         time.sleep(0.01)
-    return {"times": times, "full": full, "delta": deltas}
+    gc.callbacks.remove(on_gc)
+    return {"times": times, "full": full, "delta": deltas, "gcs": gcs}
 
 
 def main() -> None:
@@ -132,18 +148,20 @@ def main() -> None:
         f"Live tick at {args.symbols:,} symbols (100 prices moved and 20 fills per tick), "
         f"{args.rounds} x {args.ticks} ticks per tree, {os.cpu_count()} CPUs"
     )
-    print("| tree | build + serialize p50 ms | p99 ms | full frame KB | delta KB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| tree | build + serialize p50 ms | p99 ms | full frame KB | delta KB | full GCs / 100 ticks | longest ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     p50 = {}
     for name in ("before", "now"):
         times = sorted(t for r in results[name] for t in r["times"])
         full = [x for r in results[name] for x in r["full"]]
         deltas = [x for r in results[name] for x in r["delta"]]
         p50[name] = statistics.median(times)
+        gcs = [x for r in results[name] for x in r.get("gcs", ())]
         label = f"before ({args.before})" if name == "before" else "now"
         print(
             f"| {label} | {p50[name] * 1000:.1f} | {times[int(0.99 * len(times))] * 1000:.1f} "
-            f"| {statistics.median(full) / 1000:.0f} | {statistics.median(deltas) / 1000:.1f} |"
+            f"| {statistics.median(full) / 1000:.0f} | {statistics.median(deltas) / 1000:.1f} "
+            f"| {100 * len(gcs) / len(times):.1f} | {max(gcs, default=0) * 1000:.0f} |"
         )
     print(f"Tick time, now / before: {p50['now'] / p50['before']:.2f}x")
 

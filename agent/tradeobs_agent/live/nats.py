@@ -511,7 +511,7 @@ class NatsPublisher:
     def _frame_bytes(self) -> bytes:
         self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False, reuse=self._reuse)
         offer_gil()
-        state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()}, self._working)
+        state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()}, self._working, snap)
         offer_gil()
         hist, strategies = state_extras(snap)
         desk = desk_extras(snap, self._builder)
