@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from tests.unit.conftest import PointsAlive
 from tradeobs_agent.events import EventBus
+from tradeobs_agent.live import frames
 from tradeobs_agent.live.frames import FRAME_INSTRUMENTS, FrameBuilder, delta, merged_quantile
 from tradeobs_agent.live.hub import LiveHub, parse_event_id
 from tradeobs_agent.metrics import Registry
@@ -94,9 +98,13 @@ def a_desk(reg: Registry, symbols: int) -> None:
     reg.counter("tradeobs.agent.exports.failed").bind(signal="logs").add(2)
 
 
-def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(reg: Registry) -> None:
+def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The frame reads each instrument point by point (nothing held for the whole build); the group's leader and
     the NATS publisher hand it a snapshot instead. Both give the same state."""
+    clock = SimpleNamespace(time=lambda: 1.8e9, monotonic=time.monotonic, localtime=time.localtime)
+    monkeypatch.setattr(frames, "time", clock)  # tick ages are to the 0.1 s: both builds see the same now
     a_desk(reg, 30)
     direct, from_snapshot = FrameBuilder(reg), FrameBuilder(reg)
     for _ in range(2):  # the second build: latency points reused, quantiles cached
