@@ -35,53 +35,74 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class Desk:
+    """The registry above at ``symbols`` symbols, and :meth:`move`: one tick's 100 prices and 20 fills."""
+
+    def __init__(self, symbols: int, registry: Any = None) -> None:
+        from tradeobs_agent.metrics import Registry
+
+        self.rng = rng = random.Random(1)
+        self.reg = reg = registry if registry is not None else Registry(max_series=100_000)
+        self.syms = syms = [f"S{i:04d}" for i in range(symbols)]
+        self.g = g = {n: reg.gauge(n) for n in (
+            "trading.marketdata.price", "trading.position.quantity", "trading.position.notional",
+            "trading.pnl.realized", "trading.pnl.unrealized", "trading.position.avg_price",
+            "trading.marketdata.last_tick",
+        )}  # fmt: skip
+        self.sub, self.fil = sub, fil = reg.counter("trading.orders.submitted"), reg.counter("trading.orders.filled")
+        self.lat = lat = [
+            reg.histogram(n, unit="s")
+            for n in (
+                "trading.order.submit_to_fill.latency",
+                "trading.order.submit_to_ack.latency",
+                "trading.order.signal_to_submit.latency",
+            )
+        ]
+        now = time.time()
+        self.px = px = {}
+        for s in syms:
+            px[s] = 50 + rng.random() * 400
+            g["trading.marketdata.price"].bind(symbol=s).set(px[s])
+            g["trading.marketdata.last_tick"].bind(symbol=s).set(now)
+            for name, v in (
+                ("trading.position.quantity", 100.0),
+                ("trading.position.notional", 100 * px[s]),
+                ("trading.pnl.realized", rng.gauss(0, 500)),
+                ("trading.pnl.unrealized", rng.gauss(0, 500)),
+                ("trading.position.avg_price", px[s] * 0.99),
+            ):
+                g[name].bind(symbol=s, strategy="momentum").set(v)
+            for side in ("buy", "sell"):
+                sub.bind(symbol=s, side=side).add(3)
+                fil.bind(symbol=s, side=side).add(2)
+                for h in lat:
+                    h.bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+        for name, v in (("trading.exposure.gross", 4e7), ("trading.exposure.net", 1e6), ("trading.equity", 1e6),
+                        ("trading.drawdown", 0.01), ("trading.orders.open", 12)):  # fmt: skip
+            reg.gauge(name).bind(strategy="momentum").set(v)
+        reg.gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
+
+    def move(self) -> None:
+        rng, px, g, syms, t = self.rng, self.px, self.g, self.syms, time.time()
+        for s in rng.sample(syms, min(100, len(syms))):
+            px[s] *= 1 + rng.gauss(0, 0.0005)
+            g["trading.marketdata.price"].bind(symbol=s).set(px[s])
+            g["trading.marketdata.last_tick"].bind(symbol=s).set(t)
+        for s in rng.sample(syms, min(20, len(syms))):
+            side = rng.choice(("buy", "sell"))
+            self.sub.bind(symbol=s, side=side).add(1)
+            self.fil.bind(symbol=s, side=side).add(1)
+            self.lat[0].bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+
+
 def measure(symbols: int, ticks: int) -> dict[str, Any]:
     """One process: the registry above, ``ticks`` ticks; per-tick times (s) and frame sizes (bytes)."""
     import orjson
 
     from tradeobs_agent.live.frames import FrameBuilder, delta
-    from tradeobs_agent.metrics import Registry
 
-    args = argparse.Namespace(symbols=symbols, ticks=ticks)
-    rng = random.Random(1)
-    reg = Registry(max_series=100_000)
-    syms = [f"S{i:04d}" for i in range(args.symbols)]
-    g = {n: reg.gauge(n) for n in (
-        "trading.marketdata.price", "trading.position.quantity", "trading.position.notional", "trading.pnl.realized",
-        "trading.pnl.unrealized", "trading.position.avg_price", "trading.marketdata.last_tick",
-    )}  # fmt: skip
-    sub, fil = reg.counter("trading.orders.submitted"), reg.counter("trading.orders.filled")
-    lat = [
-        reg.histogram(n, unit="s")
-        for n in (
-            "trading.order.submit_to_fill.latency",
-            "trading.order.submit_to_ack.latency",
-            "trading.order.signal_to_submit.latency",
-        )
-    ]
-    now = time.time()
-    px = {}
-    for s in syms:
-        px[s] = 50 + rng.random() * 400
-        g["trading.marketdata.price"].bind(symbol=s).set(px[s])
-        g["trading.marketdata.last_tick"].bind(symbol=s).set(now)
-        for name, v in (
-            ("trading.position.quantity", 100.0),
-            ("trading.position.notional", 100 * px[s]),
-            ("trading.pnl.realized", rng.gauss(0, 500)),
-            ("trading.pnl.unrealized", rng.gauss(0, 500)),
-            ("trading.position.avg_price", px[s] * 0.99),
-        ):
-            g[name].bind(symbol=s, strategy="momentum").set(v)
-        for side in ("buy", "sell"):
-            sub.bind(symbol=s, side=side).add(3)
-            fil.bind(symbol=s, side=side).add(2)
-            for h in lat:
-                h.bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
-    for name, v in (("trading.exposure.gross", 4e7), ("trading.exposure.net", 1e6), ("trading.equity", 1e6),
-                    ("trading.drawdown", 0.01), ("trading.orders.open", 12)):  # fmt: skip
-        reg.gauge(name).bind(strategy="momentum").set(v)
-    reg.gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
+    desk = Desk(symbols)
+    reg = desk.reg
     builder = FrameBuilder(reg)
     prev = builder.build()
     times, full, deltas = [], [], []
@@ -97,17 +118,9 @@ def measure(symbols: int, ticks: int) -> dict[str, Any]:
 
     gc.collect()
     gc.callbacks.append(on_gc)
-    for _ in range(args.ticks):
+    for _ in range(ticks):
         t = time.time()
-        for s in rng.sample(syms, 100):
-            px[s] *= 1 + rng.gauss(0, 0.0005)
-            g["trading.marketdata.price"].bind(symbol=s).set(px[s])
-            g["trading.marketdata.last_tick"].bind(symbol=s).set(t)
-        for s in rng.sample(syms, 20):
-            side = rng.choice(("buy", "sell"))
-            sub.bind(symbol=s, side=side).add(1)
-            fil.bind(symbol=s, side=side).add(1)
-            lat[0].bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+        desk.move()
         t0 = time.perf_counter()
         state = builder.build()
         full_json = orjson.dumps({"type": "full", "seq": 1, "ts": t, **state})

@@ -43,7 +43,7 @@ import operator
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -154,24 +154,38 @@ class _Direct:
     series gives the same point again), so they are not new either.
     """
 
-    __slots__ = ("_get", "_reuse")
+    __slots__ = ("_get", "_offer", "_reuse")
 
-    def __init__(self, registry: Registry, reuse: dict[str, dict[Any, HistogramPoint]]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        reuse: dict[str, dict[Any, HistogramPoint]],
+        offer: Callable[[], None] | None = None,
+    ) -> None:
         self._get = registry.get
         self._reuse = reuse
+        self._offer = offer
 
     def numbers(self, name: str) -> Iterator[NumberPoint]:
         inst = self._get(name)
         if inst is None or isinstance(inst, Histogram):
             return iter(())
         points: Iterator[NumberPoint] = inst.points()
-        return points
+        return points if self._offer is None else _offering(points, self._offer)
 
     def histogram(self, name: str) -> HistogramFamily | None:
         inst = self._get(name)
         if not isinstance(inst, Histogram):
             return None
-        return inst.family(self._reuse.setdefault(name, {}))
+        return inst.family(self._reuse.setdefault(name, {}), self._offer)
+
+
+def _offering(points: Iterator[NumberPoint], offer: Callable[[], None]) -> Iterator[NumberPoint]:
+    """``points``, with ``offer`` called every 64 of them (:meth:`FrameBuilder.build` off the event loop)."""
+    for n, p in enumerate(points, 1):
+        if not n & 63:
+            offer()
+        yield p
 
 
 class FrameBuilder:
@@ -201,6 +215,7 @@ class FrameBuilder:
         extra_health: Mapping[str, Any] | None = None,
         working: WorkingOrders | None = None,
         snapshot: Snapshot | None = None,
+        offer: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """The whole state from one registry snapshot of the frame's instruments (or from ``snapshot``: in a
         worker group, every worker's snapshot merged), plus ``working`` orders.
@@ -208,8 +223,10 @@ class FrameBuilder:
         It does not apply pending trading writes itself: the producer runs on the trading event loop and wakes the
         journal's applier instead, so a frame shows what was applied by then. Without ``snapshot`` it reads each
         instrument's points one at a time (:class:`_Direct`); each series is read consistently, as a snapshot's.
+        ``offer``, called every few dozen points and symbols, lets a build on a background thread give the GIL
+        back to the trading thread (``_internal.gil.Slices.offer``; the live hub builds there at 1,000 symbols).
         """
-        snap: Snapshot | _Direct = snapshot if snapshot is not None else _Direct(self.registry, self._reuse)
+        snap: Snapshot | _Direct = snapshot if snapshot is not None else _Direct(self.registry, self._reuse, offer)
         now = time.time()
         symbols: dict[str, dict[str, Any]] = {}
 
@@ -239,15 +256,21 @@ class FrameBuilder:
             fam = snap.histogram(name)
             if fam is None:
                 continue
-            latency[key] = self._quantiles(name, "", fam.bounds, fam.points)
+            if offer is not None:
+                offer()
+            latency[key] = self._quantiles(name, "", fam.bounds, fam.points, offer)
             if name == SYMBOL_LATENCY:
                 groups: dict[str, list[HistogramPoint]] = {}
-                for hp in fam.points:
+                for i, hp in enumerate(fam.points):
                     sym = hp.attributes.get("symbol")
                     if sym is not None:
                         groups.setdefault(str(sym), []).append(hp)
-                for sym, group in groups.items():
+                    if offer is not None and not i & 255:
+                        offer()
+                for i, (sym, group) in enumerate(groups.items()):
                     row(sym).update(self._quantiles(name, sym, fam.bounds, group))
+                    if offer is not None and not i & 63:
+                        offer()
         account: dict[str, Any] = {}
         for name, key in ACCOUNT_GAUGES.items():
             vals = [p.value for p in snap.numbers(name)]
@@ -401,7 +424,12 @@ class FrameBuilder:
         return (_r((rejected - r0) / sent) if sent > 0 else None), window
 
     def _quantiles(
-        self, name: str, group: str, bounds: tuple[float, ...], points: Sequence[HistogramPoint]
+        self,
+        name: str,
+        group: str,
+        bounds: tuple[float, ...],
+        points: Sequence[HistogramPoint],
+        offer: Callable[[], None] | None = None,
     ) -> dict[str, float | None]:
         """p50/p99 of the merged ``points``, recomputed only when a series recorded something.
 
@@ -413,8 +441,10 @@ class FrameBuilder:
         if cached is not None and cached[0] == sig:
             return cached[1]
         m = _Merge(len(bounds) + 1)
-        for p in points:
+        for i, p in enumerate(points):
             m.add(p.counts, p.min, p.max)
+            if offer is not None and not i & 63:
+                offer()
         out = {
             "p50": _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.5)),
             "p99": _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.99)),

@@ -12,7 +12,11 @@ in the server's event loop):
    and keeps its ready SSE bytes in a bounded ring (``event_buffer``);
 2. builds the state once with :class:`~.frames.FrameBuilder` and serializes it
    with orjson twice: a full frame, and a delta against the previous tick
-   (every ``full_every`` seconds the delta is replaced by a full frame);
+   (every ``full_every`` seconds the delta is replaced by a full frame). A
+   frame slower than ``offload_after`` (2 ms: 1,000 symbols) is built from the
+   next tick on by the hub's ``tradeobs-live-frames`` thread, which gives the
+   GIL back every 0.25 ms, so the loop (in a service, the trading code's) is
+   not held 20 ms ten times a second; steps 1 and 3 stay on the loop;
 3. fans out: a client that is up to date gets *the same bytes object* (this
    tick's events + delta) as everyone else; a client that is behind (it
    reconnected, or its socket was slow) gets the events it is missing from the
@@ -84,16 +88,18 @@ import asyncio
 import functools
 import logging
 import os
+import queue
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from .._errors import internal_error, warn_once
+from .._internal.gil import Slices
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..redaction import default_redactor
@@ -105,6 +111,7 @@ from .working import WorkingOrders
 __all__ = ["LiveHub", "parse_event_id"]
 
 _log = logging.getLogger("tradeobs.live")
+OFFLOAD_AFTER = 0.002  # seconds: a frame slower to build than this is built off the event loop (see LiveHub)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 HISTORY_SYMBOLS = 20
@@ -251,6 +258,12 @@ class LiveHub:
         self._exit_at_start = _app_status_exit()
         self.group: Any = None  # the worker group this process is a member of (multi-process mode)
         self.names = FRAME_INSTRUMENTS
+        # A frame that took longer than this to build (seconds) is built off the event loop from the next tick on;
+        # None: always on the loop. Only the hub's own FrameBuilder (a fleet gateway's view builds on its loop).
+        self.offload_after: float | None = OFFLOAD_AFTER
+        self._offloadable = isinstance(self._builder, FrameBuilder)
+        self._offload = False
+        self._frames_thread = _FramesThread()
         self.stats = {"frames_sent": 0, "frames_coalesced": 0, "rejected": 0, "timed_out": 0, "resets": 0}
         reg = self.registry
         # Per process: each worker's own clients and sends (a `pid` label on a shared endpoint).
@@ -344,6 +357,7 @@ class LiveHub:
 
     def _stop_in_loop(self) -> None:
         self.stopped = True
+        self._frames_thread.close()
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -370,7 +384,10 @@ class LiveHub:
             if self.group is not None:
                 continue  # frames come from the group's leader (see follow()); this task only watches for exit
             try:
-                self._step()
+                if self._offload:
+                    await self._step_off_loop()
+                else:
+                    self._step()
             except Exception as exc:  # never let one bad tick end the stream
                 warn_once("live:tick", "tradeobs live: building a frame failed: %r", exc)
 
@@ -420,30 +437,69 @@ class LiveHub:
         return out
 
     def _step(self) -> None:
+        """One tick, all of it on the server's event loop."""
+        self._finish_step(*self._produce(self._begin_step(), None))
+
+    async def _step_off_loop(self) -> None:
+        """One tick whose frame is built and serialized on the frames thread, in slices (the loop meanwhile serves
+        the trading code and the clients); the events and the fan-out stay on the loop."""
+        loop = self.loop
+        assert loop is not None
+        begun = self._begin_step()
+        produced = await self._frames_thread.run(loop, functools.partial(self._produce, begun, Slices().offer))
+        if not self.stopped:
+            self._finish_step(*produced)
+
+    def _begin_step(self) -> _Begun:
         # Pending trading calls become values and events on the journal's applier thread, not on this
         # (the trading) event loop: a frame shows what was applied by the previous frame, ~0.1 s.
         get_journal().wake()
         events = self._pull_events()
-        now = time.time()
-        mono = time.monotonic()
-        state = self._builder.build({"events_buffered": len(self._events), "export": _export_state()}, self._working)
-        prev_id = self._tick.last_id if self._tick is not None else 0
-        self._n += 1
-        fid = self._n
-        ts = round(now, 4)
-        full, full_json = self._frame("full", fid, ts, state)
-        if self._state is None or mono - self._last_full >= self.full_every:
+        now, mono = time.time(), time.monotonic()
+        full = self._state is None or mono - self._last_full >= self.full_every
+        health = {"events_buffered": len(self._events), "export": _export_state()}
+        return _Begun(events, now, mono, self._n + 1, self._state, full, health)
+
+    def _produce(self, b: _Begun, offer: Callable[[], None] | None) -> tuple[_Begun, _Produced]:
+        """The frame: state, full and delta bytes, chart point. Reads only the registry, the builder, the
+        working orders (changed by :meth:`_pull_events`, on the loop, between two ticks) and ``b``."""
+        t0 = time.perf_counter()
+        state = (
+            self._builder.build(b.health, self._working, offer=offer)
+            if offer
+            else self._builder.build(b.health, self._working)
+        )
+        ts = round(b.now, 4)
+        if offer is not None:
+            offer()
+        full, full_json = self._frame("full", b.fid, ts, state)
+        if offer is not None:
+            offer()
+        if b.full or b.prev_state is None:
             frame = full
-            self._last_full = mono
         else:
-            frame, _ = self._frame("delta", fid, ts, self._delta(self._state, state))
+            frame, _ = self._frame("delta", b.fid, ts, self._delta(b.prev_state, state))
+        point = _chart_point(b.fid, ts, state)
+        return b, _Produced(state, full, full_json, frame, point, time.perf_counter() - t0)
+
+    def _finish_step(self, b: _Begun, p: _Produced) -> None:
+        """On the loop: the tick becomes the latest, goes to the history and out to the clients."""
+        # Builds slower than OFFLOAD_AFTER (1,000 symbols) go to the frames thread from the next tick on;
+        # back on the loop once they are quick (a thread hand-over costs more than a small build).
+        if self.offload_after is not None and self._offloadable:
+            self._offload = p.seconds > (self.offload_after / 4 if self._offload else self.offload_after)
+        prev_id = self._tick.last_id if self._tick is not None else 0
+        self._n = b.fid
+        if b.full or b.prev_state is None:
+            self._last_full = b.mono
         hb = b""
-        if mono - self._last_hb >= self.heartbeat:
-            hb = b": hb %d\n\n" % int(now)
-            self._last_hb = mono
-        self._state = state
-        self._history.append(_chart_point(fid, ts, state))
-        tick = Tick(prev_id, fid, hb + b"".join(events) + frame, hb + full, full_json, ts, self.boot)
+        if b.mono - self._last_hb >= self.heartbeat:
+            hb = b": hb %d\n\n" % int(b.now)
+            self._last_hb = b.mono
+        self._state = p.state
+        self._history.append(p.point)
+        ts = round(b.now, 4)
+        tick = Tick(prev_id, b.fid, hb + b"".join(b.events) + p.frame, hb + p.full, p.full_json, ts, self.boot)
         self._tick = tick
         self._fan_out(tick)
 
@@ -828,6 +884,73 @@ class LiveHub:
         deadline = time.monotonic() + timeout
         while self._tick is None and time.monotonic() < deadline and not self.stopped:
             await asyncio.sleep(0.02)
+
+
+class _Begun(NamedTuple):
+    """A tick's part taken on the loop before its frame is built."""
+
+    events: list[bytes]
+    now: float
+    mono: float
+    fid: int
+    prev_state: dict[str, Any] | None
+    full: bool  # a full frame this tick (``full_every``), not a delta
+    health: dict[str, Any]
+
+
+class _Produced(NamedTuple):
+    state: dict[str, Any]
+    full: bytes
+    full_json: bytes
+    frame: bytes  # the full frame or the delta
+    point: dict[str, Any]  # the chart history's
+    seconds: float  # how long it took (wall clock)
+
+
+class _FramesThread:
+    """One daemon thread that builds frames for the hub off its event loop, started on first use (and again in a
+    forked child, where the parent's thread does not exist). Its work offers the GIL every 0.25 ms, so the trading
+    code on the loop waits at most about that for it (:mod:`.._internal.gil`)."""
+
+    def __init__(self) -> None:
+        self._q: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None]
+        self._q = queue.SimpleQueue()
+        self._pid = 0
+
+    def run(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        if self._pid != os.getpid():
+            self._q, self._pid = queue.SimpleQueue(), os.getpid()
+            threading.Thread(target=self._work, args=(self._q,), name="tradeobs-live-frames", daemon=True).start()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._q.put((loop, fut, fn))
+        return fut
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            self._q.put(None)
+            self._pid = 0
+
+    @staticmethod
+    def _work(q: queue.SimpleQueue[Any]) -> None:
+        while (item := q.get()) is not None:
+            loop, fut, fn = item
+            try:
+                result, error = fn(), None
+            except Exception as exc:  # the tick's own error: raised on the loop, where _run says it once
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+            except RuntimeError:  # the loop closed meanwhile (server stopping)
+                continue
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():  # the producer was cancelled meanwhile
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
 def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..types import AttrKey
@@ -281,11 +281,14 @@ class Histogram(Instrument[BoundHistogram]):
             return None
         return HistogramFamily(self.name, self.unit, self.description, self.bounds, self.points(), self.aggregation)  # type: ignore[arg-type]
 
-    def family(self, reuse: dict[AttrKey, HistogramPoint] | None = None) -> HistogramFamily | None:
+    def family(
+        self, reuse: dict[AttrKey, HistogramPoint] | None = None, offer: Callable[[], None] | None = None
+    ) -> HistogramFamily | None:
         """Every series' point. With ``reuse`` (a reader's own dict, kept between calls), a series whose count
         has not moved since the point kept there is not copied again: at 1,000 symbols most latency series
         are unchanged from one live tick to the next. ``reuse`` then holds this call's points. (An exemplar
-        set by a ``record()`` that raced the copy shows with that series' next change.)"""
+        set by a ``record()`` that raced the copy shows with that series' next change.) ``offer`` is called
+        every 64 series with ``reuse`` (a reader on a background thread gives the GIL back in between)."""
         series = list(self._series.values())
         if reuse is None:
             points: list[HistogramPoint] = [s.point() for s in series]
@@ -293,12 +296,14 @@ class Histogram(Instrument[BoundHistogram]):
             points = []
             fresh: dict[AttrKey, HistogramPoint] = {}
             get = reuse.get
-            for s in series:
+            for i, s in enumerate(series):
                 p = get(s.key)
                 if p is None or p.observed != sum(s.counts):  # a lock-free read: only a change marker
                     p = s.point()
                 fresh[s.key] = p
                 points.append(p)
+                if offer is not None and not i & 63:
+                    offer()
             reuse.clear()
             reuse.update(fresh)
         if not points:

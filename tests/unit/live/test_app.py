@@ -22,6 +22,7 @@ import tradeobs_agent
 from tests._util import free_port, wait_for
 from tradeobs_agent import events, live
 from tradeobs_agent.exceptions import TradeObsConfigError
+from tradeobs_agent.live import hub as hub_module
 from tradeobs_agent.live.hub import LiveHub, parse_event_id
 
 pytestmark = pytest.mark.integration
@@ -50,6 +51,14 @@ class Server:
 
     def conn(self, timeout: float = 5.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def conn_get(self, path: str) -> bytes:
+        c = self.conn()
+        try:
+            c.request("GET", path)
+            return c.getresponse().read()
+        finally:
+            c.close()
 
 
 class Stream:
@@ -125,6 +134,61 @@ def test_frames_have_monotonic_ids_retry_and_heartbeat() -> None:
         assert frames[0]["data"]["type"] == "full" and frames[0]["data"]["symbols"]["S0"]["px"] == 100
         assert any(d["data"]["type"] == "delta" for d in frames[1:])
         assert any(c.startswith("hb") for c in s.comments)
+        s.close()
+
+
+def test_a_slow_frame_is_built_off_the_event_loop_and_the_stream_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 1,000 symbols a frame takes tens of ms to build: the hub builds it on its frames thread, offering the
+    GIL as it goes, so the loop (the trading code's, in a service) goes on meanwhile. The stream is unchanged:
+    events first, ids in order, deltas that apply."""
+    prices()
+    offers = []
+
+    class Counted:
+        def offer(self) -> None:
+            offers.append(1)
+
+    monkeypatch.setattr(hub_module, "Slices", Counted)
+    with serve() as srv:
+        hub = srv.hub
+        hub.offload_after = 0.0  # every build counts as slow
+        where: list[str] = []
+        build = hub._builder.build
+        failed = []
+
+        def recorded(*a: Any, **kw: Any) -> Any:
+            where.append(threading.current_thread().name)
+            if len(where) == 6 and not failed:
+                failed.append(1)
+                raise RuntimeError("a bug in one tick")  # said once; the next tick goes on
+            return build(*a, **kw)
+
+        monkeypatch.setattr(hub._builder, "build", recorded)
+        tradeobs_agent.gauge("trading.position.quantity").bind(symbol="S0").set(0)
+        for i in range(200):  # enough series that a build offers the GIL (every 64 points)
+            tradeobs_agent.gauge("trading.position.quantity").bind(symbol=f"S{i}", strategy="x").set(i)
+        s = Stream(srv)
+        first = s.take(3, "frame")
+        tradeobs_agent.gauge("trading.marketdata.price").bind(symbol="S1").set(555)
+        events.publish("fill", symbol="S1", qty=7, price=555.0)
+        got = s.take(8)
+        kinds = [e["event"] for e in got]
+        fill = kinds.index("event")
+        assert got[fill]["data"]["qty"] == 7
+        ids = [parse_event_id(e["id"])[1] for e in [*first, *got]]  # type: ignore[index]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        state = first[0]["data"]
+        for e in [*first[1:], *got]:
+            if e["event"] == "frame":
+                for sym, row in e["data"].get("symbols", {}).items():
+                    state["symbols"].setdefault(sym, {}).update(row)
+        assert state["symbols"]["S1"]["px"] == 555 and state["symbols"]["S199"]["pos"] == 199
+        assert "tradeobs-live-frames" in where and failed and offers
+        assert orjson.loads(srv.conn_get("/snapshot"))["symbols"]["S1"]["px"] == 555
+        hub.offload_after = 1e9  # quick again: back on the loop
+        n = len(where)
+        s.take(3, "frame")
+        assert where[n + 1 :] and "tradeobs-live-frames" not in where[n + 1 :]
         s.close()
 
 
