@@ -458,7 +458,7 @@ class LiveHub:
         now, mono = time.time(), time.monotonic()
         full = self._state is None or mono - self._last_full >= self.full_every
         health = {"events_buffered": len(self._events), "export": _export_state()}
-        return _Begun(events, now, mono, self._n + 1, self._state, full, health)
+        return _Begun(events, now, round(now, 4), mono, self._n + 1, self._state, full, health)
 
     def _produce(self, b: _Begun, offer: Callable[[], None] | None) -> tuple[_Begun, _Produced]:
         """The frame: state, full and delta bytes, chart point. Reads only the registry, the builder, the
@@ -469,17 +469,16 @@ class LiveHub:
             if offer
             else self._builder.build(b.health, self._working)
         )
-        ts = round(b.now, 4)
         if offer is not None:
             offer()
-        full, full_json = self._frame("full", b.fid, ts, state)
+        full, full_json = self._frame("full", b.fid, b.ts, state)
         if offer is not None:
             offer()
-        if b.full or b.prev_state is None:
+        if b.full or b.prev_state is None:  # (no previous state means a full frame: the second test is for typing)
             frame = full
         else:
-            frame, _ = self._frame("delta", b.fid, ts, self._delta(b.prev_state, state))
-        point = _chart_point(b.fid, ts, state)
+            frame, _ = self._frame("delta", b.fid, b.ts, self._delta(b.prev_state, state))
+        point = _chart_point(b.fid, b.ts, state)
         return b, _Produced(state, full, full_json, frame, point, time.perf_counter() - t0)
 
     def _finish_step(self, b: _Begun, p: _Produced) -> None:
@@ -490,7 +489,7 @@ class LiveHub:
             self._offload = p.seconds > (self.offload_after / 4 if self._offload else self.offload_after)
         prev_id = self._tick.last_id if self._tick is not None else 0
         self._n = b.fid
-        if b.full or b.prev_state is None:
+        if b.full:
             self._last_full = b.mono
         hb = b""
         if b.mono - self._last_hb >= self.heartbeat:
@@ -498,8 +497,7 @@ class LiveHub:
             self._last_hb = b.mono
         self._state = p.state
         self._history.append(p.point)
-        ts = round(b.now, 4)
-        tick = Tick(prev_id, b.fid, hb + b"".join(b.events) + p.frame, hb + p.full, p.full_json, ts, self.boot)
+        tick = Tick(prev_id, b.fid, hb + b"".join(b.events) + p.frame, hb + p.full, p.full_json, b.ts, self.boot)
         self._tick = tick
         self._fan_out(tick)
 
@@ -891,6 +889,7 @@ class _Begun(NamedTuple):
 
     events: list[bytes]
     now: float
+    ts: float  # the frame's, rounded for the wire
     mono: float
     fid: int
     prev_state: dict[str, Any] | None
