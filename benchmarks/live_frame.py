@@ -40,11 +40,17 @@ class Desk:
 
     def __init__(self, symbols: int, registry: Any = None) -> None:
         from tradeobs_agent.metrics import Registry
+        from tradeobs_agent.trading.instruments import SPECS
 
         self.rng = rng = random.Random(1)
         self.reg = reg = registry if registry is not None else Registry(max_series=100_000)
+        agg = {spec.name: spec.aggregation for spec in SPECS if spec.kind == "gauge"}
+
+        def gauge(name: str) -> Any:  # with the aggregation TradingTelemetry declares (multi-process mode merges so)
+            return reg.gauge(name, aggregation=agg[name])
+
         self.syms = syms = [f"S{i:04d}" for i in range(symbols)]
-        self.g = g = {n: reg.gauge(n) for n in (
+        self.g = g = {n: gauge(n) for n in (
             "trading.marketdata.price", "trading.position.quantity", "trading.position.notional",
             "trading.pnl.realized", "trading.pnl.unrealized", "trading.position.avg_price",
             "trading.marketdata.last_tick",
@@ -79,8 +85,8 @@ class Desk:
                     h.bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
         for name, v in (("trading.exposure.gross", 4e7), ("trading.exposure.net", 1e6), ("trading.equity", 1e6),
                         ("trading.drawdown", 0.01), ("trading.orders.open", 12)):  # fmt: skip
-            reg.gauge(name).bind(strategy="momentum").set(v)
-        reg.gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
+            gauge(name).bind(strategy="momentum").set(v)
+        gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
 
     def move(self) -> None:
         rng, px, g, syms, t = self.rng, self.px, self.g, self.syms, time.time()

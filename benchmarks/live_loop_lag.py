@@ -1,6 +1,6 @@
 """What a watched live view does to the event loop it shares with the trading code, at 1,000 symbols.
 
-    python benchmarks/live_loop_lag.py [--symbols 1000] [--seconds 10] [--rounds 3] [--hz 10]
+    python benchmarks/live_loop_lag.py [--symbols 1000] [--seconds 10] [--rounds 3] [--hz 10] [--workers 4]
 
 In a service the live endpoint runs on the same asyncio loop as the trading code (a FastAPI app that trades).
 Each mode runs in a fresh process: an asyncio loop with the registry of ``benchmarks/live_frame.py``'s desk
@@ -13,7 +13,11 @@ how late it woke (the loop's lag). Modes:
   connected, each frame built and serialized on the loop (``offload_after=None``; how the hub worked before,
   and what a naive SSE endpoint that builds its state in its generator does);
 - ``live view, tradeobs``: the same hub as it ships: a frame slower than 2 ms to build is built on its frames
-  thread, in slices of 0.25 ms with the GIL offered between them.
+  thread, in slices of 0.25 ms with the GIL offered between them;
+- ``live view, group leader of N`` (``--workers N``, N > 1; 0 leaves it out): the process is the leader of a
+  worker group (multi-process mode, as under ``uvicorn --workers N``) whose N - 1 other members run the same
+  desk in processes of their own; the leader merges every member's snapshot and builds the group's frames on
+  the group's thread, the stream client connected to it.
 
 Rounds run the modes one after another (a fresh process each); the table gives, over all rounds, the loop's
 lag p50, p99 and worst (ms), the process's CPU (% of a core, all threads) and the frames built per second.
@@ -35,6 +39,37 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 MODES = ("no live view", "live view, frames on the loop", "live view, tradeobs")
+LEADER, MEMBER = "live view, group leader", "group member"
+
+
+def _group_agent(service: str, registry_only: bool = False) -> Any:
+    """``init()`` in multi-process mode (grouped with the other children of the benchmark's process)."""
+    import tempfile
+
+    import tradeobs_agent
+    from tradeobs_agent import LogOptions, PrometheusOptions
+
+    os.environ["TRADEOBS_MULTIPROCESS"] = "on"
+    return tradeobs_agent.init(
+        service_name=service,
+        otlp=False,
+        prometheus=PrometheusOptions(host="127.0.0.1", port=int(os.environ["BENCH_PROM_PORT"])),
+        logs=LogOptions(dir=tempfile.mkdtemp(prefix="tradeobs-bench-lag-"), console=False),
+        live=False,
+    )
+
+
+def _member(symbols: int, seconds: float) -> None:
+    """Another worker of the leader's group: the same desk, moved every 100 ms, for ``seconds``."""
+    sys.path.insert(0, str(ROOT))
+    from live_frame import Desk
+
+    agent = _group_agent(os.environ["BENCH_SERVICE"])
+    desk = Desk(symbols, registry=agent.registry)
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        desk.move()
+        time.sleep(0.1)
 
 
 async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, Any]:
@@ -44,9 +79,23 @@ async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, 
     from tradeobs_agent.events import EventBus
     from tradeobs_agent.live.hub import LiveHub
 
-    desk = Desk(symbols)
+    agent = _group_agent(os.environ["BENCH_SERVICE"]) if mode == LEADER else None
+    desk = Desk(symbols, registry=agent.registry if agent is not None else None)
     hub = None
     sent = [0]
+    if agent is not None:
+        group = agent.group
+        deadline = time.monotonic() + 60
+        while not group.leader:  # the first child of the run: it takes the lock
+            if time.monotonic() > deadline:
+                raise SystemExit("live_loop_lag: this process did not become the group's leader")
+            await asyncio.sleep(0.05)
+        print("leader", flush=True)  # the parent starts the other members now
+        want = int(os.environ["BENCH_WORKERS"])
+        while len(group.store.members()) < want:  # every member has published its snapshot
+            if time.monotonic() > deadline:
+                raise SystemExit(f"live_loop_lag: {len(group.store.members())} of {want} members published")
+            await asyncio.sleep(0.05)
     if mode != "no live view":
         hub = LiveHub(desk.reg, EventBus(), hz=hz)
         if mode == "live view, frames on the loop":
@@ -72,6 +121,9 @@ async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, 
             await asyncio.sleep(0.001)
             lags.append(time.perf_counter() - t - 0.001)
 
+    if agent is not None:
+        while hub is not None and hub._n == 0:  # the leader's first frame
+            await asyncio.sleep(0.05)
     frames0 = hub._n if hub is not None else 0
     cpu0, t0 = time.process_time(), time.perf_counter()
     await asyncio.gather(market(), trading())
@@ -79,6 +131,10 @@ async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, 
     frames = (hub._n - frames0) if hub is not None else 0
     if hub is not None:
         hub.stop()
+    if agent is not None:
+        import tradeobs_agent
+
+        tradeobs_agent.shutdown(2.0)
     return {"lags": lags, "cpu": cpu, "frames": frames / seconds, "bytes": sent[0]}
 
 
@@ -88,18 +144,29 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--hz", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=4, help="the group of the leader mode (0: leave it out)")
+    ap.add_argument("--modes", help="comma-separated numbers of the modes to run (1-4), all by default")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == MEMBER:
+        _member(args.symbols, args.seconds)
+        return
     if args.child:
         out = asyncio.run(_run(args.child, args.symbols, args.seconds, args.hz))
         print(json.dumps(out))
         return
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
+    modes = (*MODES, LEADER) if args.workers > 1 else MODES
+    if args.modes:
+        modes = tuple(modes[int(i) - 1] for i in args.modes.split(","))
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "agent"), os.environ.get("PYTHONPATH", "")])}
-    for _ in range(args.rounds):
-        for mode in MODES:
-            cmd = [sys.executable, __file__, "--child", mode, "--symbols", str(args.symbols)]
-            cmd += ["--seconds", str(args.seconds), "--hz", str(args.hz)]
+    for r in range(args.rounds):
+        for mode in modes:
+            cmd = [sys.executable, __file__, "--symbols", str(args.symbols), "--hz", str(args.hz)]
+            if mode == LEADER:
+                results[mode].append(_leader_round(args, cmd, env, f"bench-lag-{os.getpid()}-{r}"))
+                continue
+            cmd += ["--child", mode, "--seconds", str(args.seconds)]
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
             results[mode].append(json.loads(out.strip().splitlines()[-1]))
     print(
@@ -109,7 +176,7 @@ def main() -> None:
     print("| mode | loop lag p50 ms | p99 ms | worst ms | CPU % of a core | frames/s |")
     print("|---|---:|---:|---:|---:|---:|")
     p99 = {}
-    for mode in MODES:
+    for mode in modes:
         lags = sorted(x for r in results[mode] for x in r["lags"])
         p99[mode] = lags[int(0.99 * len(lags))]
         cpu = statistics.median(r["cpu"] for r in results[mode]) * 100
@@ -118,8 +185,46 @@ def main() -> None:
             f"| {mode} | {statistics.median(lags) * 1000:.2f} | {p99[mode] * 1000:.2f} | {lags[-1] * 1000:.1f} "
             f"| {cpu:.1f} | {fps:.1f} |"
         )
-    ratio = p99["live view, tradeobs"] / p99["live view, frames on the loop"]
-    print(f"loop lag p99, tradeobs / frames on the loop: {ratio:.2f}x")
+    if "live view, tradeobs" in p99 and "live view, frames on the loop" in p99:
+        ratio = p99["live view, tradeobs"] / p99["live view, frames on the loop"]
+        print(f"loop lag p99, tradeobs / frames on the loop: {ratio:.2f}x")
+    if LEADER in p99:
+        print(f"(the group leader's row: {args.workers} workers x {args.symbols:,} symbols, merged)")
+
+
+def _leader_round(args: Any, cmd: list[str], env: dict[str, str], service: str) -> dict[str, Any]:
+    """One round of the leader mode: the measured leader first, then the other members of its group."""
+    genv = {**env, "BENCH_SERVICE": service, "BENCH_WORKERS": str(args.workers), "BENCH_PROM_PORT": str(_free_port())}
+    lead = subprocess.Popen(
+        [*cmd, "--child", LEADER, "--seconds", str(args.seconds)], env=genv, stdout=subprocess.PIPE, text=True
+    )
+    members: list[subprocess.Popen[bytes]] = []
+    try:
+        assert lead.stdout is not None
+        if lead.stdout.readline().strip() != "leader":
+            raise SystemExit("live_loop_lag: the leader child failed")
+        margin = args.seconds + 90  # they outlive the measurement (waits for the group and the first frame)
+        members = [
+            subprocess.Popen([*cmd, "--child", MEMBER, "--seconds", str(margin)], env=genv)
+            for _ in range(args.workers - 1)
+        ]
+        out, _ = lead.communicate(timeout=args.seconds + 180)
+        if lead.returncode:
+            raise SystemExit(f"live_loop_lag: the leader child exited {lead.returncode}")
+        return dict(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for p in (lead, *members):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":
