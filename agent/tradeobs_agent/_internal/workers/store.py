@@ -508,5 +508,9 @@ def _held(lock: Path) -> bool:
 
 
 def _member_ids(names: Iterable[str], ext: str) -> list[str]:
-    """Member ids from a group directory's file names ``m-<id><ext>`` (``.part``: snapshots, ``.lock``: locks)."""
-    return [n[2 : -len(ext)] for n in names if n.startswith("m-") and n.endswith(ext)]
+    """Member ids from a group directory's file names ``m-<id><ext>`` (``.part``: snapshots, ``.lock``: locks), sorted.
+
+    Sorted, not in ``os.listdir`` order: that order changes as members replace their files, and the merge plans
+    (``wire.Merger``) are keyed by the members' order, so an unsorted list rebuilt a plan (~0.2 s at 4 workers x
+    1,000 symbols) every few ticks."""
+    return sorted(n[2 : -len(ext)] for n in names if n.startswith("m-") and n.endswith(ext))
