@@ -283,3 +283,88 @@ def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: li
     got, want = Merger().merge(cols), merge(parts)  # type: ignore[arg-type]
     assert [f.name for f in got.families] == [f.name for f in want.families]
     assert _points(got) == _points(want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.lists(  # rounds: in each, some processes record, then the leader merges again
+        st.lists(
+            st.tuples(st.integers(0, 3), st.sampled_from("abcdefgh"), st.integers(0, 5), st.floats(-1e6, 1e6)),
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, 3),  # a process that is not live (exited)
+)
+def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: ignore[no-untyped-def]
+    nproc, rounds, gone
+) -> None:
+    """The leader keeps one Merger and merges again at every tick, re-merging only the series whose slots changed
+    (or all, past a share): what it gives must be what a fresh Merger and merge() give, to the float, every round."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry() for _ in range(nproc)]
+    writers = [PartWriter(100 + i) for i in range(nproc)]
+    readers = [PartReader() for _ in range(nproc)]
+    for i, reg in enumerate(regs):  # every process has some series from the start, as after a warm-up
+        for sym in "abcdefgh":
+            _record(reg, sym, i, float(i))
+    kept = Merger()
+    last = None
+    for records in rounds:
+        for pi, sym, n, v in records:
+            if pi < nproc:
+                _record(regs[pi], sym, n, v)
+        cols = [readers[i].columns(writers[i].encode_registry(reg), i != gone)[0] for i, reg in enumerate(regs)]
+        got = kept.merge(cols)  # type: ignore[arg-type]
+        assert _points(got) == _points(Merger().merge(cols))  # type: ignore[arg-type]
+        assert _points(got) == _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]
+        if last is not None:  # a series nobody recorded into keeps its point object
+            before = {(f.name, p.key): p for f in last.families for p in f.points}
+            touched = {(sym, pi) for pi, sym, _, _ in records if pi < nproc}
+            for f in got.families:
+                if f.name == "each":
+                    continue  # per process: not reused
+                for p in f.points:
+                    sym = dict(p.key)["symbol"]
+                    if not any(s == sym for s, _ in touched):
+                        assert p is before[(f.name, p.key)], (f.name, p.key)
+        last = got
+
+
+def _record(reg: Registry, sym: str, n: int, v: float) -> None:
+    reg.counter("orders").bind(symbol=sym).add(n)
+    reg.updown_counter("open").bind(symbol=sym).add(n)
+    reg.gauge("pos", aggregation="sum").bind(symbol=sym).set(v)
+    reg.gauge("worst", aggregation="max").bind(symbol=sym).set(v)
+    reg.gauge("best", aggregation="min").bind(symbol=sym).set(v)
+    reg.gauge("each").bind(symbol=sym).set(v)
+    reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
+    reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
+
+
+def test_a_merge_with_nothing_changed_returns_the_same_families_and_a_new_exemplar_is_seen() -> None:
+    """A tick where no worker published: every family is the last one (no work); then one worker's file differs
+    only by an exemplar (its values list the very same): that histogram series is merged again."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry(), Registry()]
+    for i, reg in enumerate(regs):
+        for sym in "abcdefghijklmnopqrstuvwxyz":  # enough series that one changed is merged on its own
+            _record(reg, sym, 1 + i, 2.0 + i)
+    cols = [PartReader().columns(PartWriter(100 + i).encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+    m = Merger()
+    first = m.merge(cols)  # type: ignore[arg-type]
+    again = m.merge(cols)  # type: ignore[arg-type]
+    assert [id(f) for f in again.families] == [id(f) for f in first.families]
+    lat = next(i for i, f in enumerate(cols[0].layout.families) if f[1] == "lat")  # type: ignore[attr-defined]
+    ex = Exemplar(2.0, 123, 0xABC, 0xDEF)
+    cols[0] = cols[0]._replace(exemplars=[(lat, 0, 2, ex)])  # type: ignore[attr-defined]
+    third = m.merge(cols)  # type: ignore[arg-type]
+    assert _points(third) == _points(Merger().merge(cols))  # type: ignore[arg-type]
+    hist = {p.key: p for f in third.families if f.name == "lat" for p in f.points}
+    old = {p.key: p for f in first.families if f.name == "lat" for p in f.points}
+    changed = [k for k in hist if hist[k] is not old[k]]
+    assert len(changed) == 1 and hist[changed[0]].exemplars == {2: ex}
