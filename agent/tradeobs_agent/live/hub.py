@@ -745,13 +745,13 @@ class LiveHub:
             self._deliver(wire.decode(body))
         return body
 
-    def lead_tick(self, snapshot: Snapshot, workers: int) -> bytes | None:
+    def lead_tick(self, snapshot: Snapshot, workers: int, offer: Callable[[], None] | None = None) -> bytes | None:
         """Leader: one frame of the whole group (``snapshot`` is every worker's, merged), delivered here, and the
-        delivery for the others. Runs on the group's thread."""
+        delivery for the others. Runs on the group's thread, which passes ``gil.Slices().offer`` as ``offer``."""
         with self._lock:
             now, mono = time.time(), time.monotonic()
             health = {"events_buffered": len(self._events), "export": _export_state(), "workers": workers}
-            state = self._builder.build(health, self._working, snapshot=snapshot)
+            state = self._builder.build(health, self._working, snapshot=snapshot, offer=offer)
             prev = self._n
             self._n += 1
             fid = self._n

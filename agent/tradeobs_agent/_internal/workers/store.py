@@ -344,11 +344,12 @@ class Store:
         """:meth:`columns` as whole snapshots."""
         return [to_part(c) for c in self.columns()]
 
-    def read_merged(self, names: Collection[str] | None = None) -> Snapshot:
-        """The whole group's snapshot from the files as they are now (only ``names`` when given)."""
+    def read_merged(self, names: Collection[str] | None = None, offer: Callable[[], None] | None = None) -> Snapshot:
+        """The whole group's snapshot from the files as they are now (only ``names`` when given); ``offer`` is
+        called between slices of the merge (``Merger.merge``)."""
         cols = self.columns()
         with self._lock:
-            return self._merger.merge(cols, names)
+            return self._merger.merge(cols, names, offer)
 
     def live_member_ids(self) -> list[str]:
         """Members whose process holds its lock (this one included, once it has published)."""
