@@ -284,3 +284,38 @@ def test_a_member_that_cannot_listen_gives_the_leaders_lock_back(
         assert caplog.text.count("cannot listen on") == 1  # said once, however often it retries
     finally:
         m.close()
+
+
+def test_the_leaders_merge_and_frame_offer_the_gil_and_equal_a_fresh_merge(tmp_path: Path) -> None:
+    """The leader merges every member's snapshot and builds the group's frame on the group's thread, which shares
+    the GIL with the leader's own trading loop: both are passed an ``offer``. What the kept merger gives (only the
+    changed series merged again) is what a fresh merge of the same files gives."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    with members(tmp_path, 2) as ms:
+        for k, m in enumerate(ms):
+            pos = m.registry.gauge("trading.position.quantity", aggregation="sum")
+            for i in range(100):
+                pos.bind(symbol=f"S{i}").set(i * (k + 1))
+        lead = leader(ms)
+        seen: list[tuple[str, bool]] = []
+        merge, build = lead.store._merger.merge, lead.hub._builder.build
+
+        def merged(*a: object, **kw: object) -> object:
+            seen.append(("merge", a[2] is not None if len(a) > 2 else kw.get("offer") is not None))
+            return merge(*a, **kw)  # type: ignore[arg-type]
+
+        def built(*a: object, **kw: object) -> object:
+            seen.append(("build", kw.get("offer") is not None))
+            return build(*a, **kw)  # type: ignore[arg-type]
+
+        lead.store._merger.merge = merged  # type: ignore[method-assign]
+        lead.hub._builder.build = built  # type: ignore[method-assign]
+        ms[0].group.live_started()
+        wait_for(lambda: ("merge", True) in seen and ("build", True) in seen, "the leader's frames, with offers")
+        for step in range(3):  # members record; each tick re-merges what changed
+            for k, m in enumerate(ms):
+                m.registry.gauge("trading.position.quantity", aggregation="sum").bind(symbol=f"S{step}").set(-k)
+            got = lead.store.read_merged(lead.hub.names)
+            want = Merger().merge(lead.store.columns(), lead.hub.names)
+            assert [(f.name, list(f.points)) for f in got.families] == [(f.name, list(f.points)) for f in want.families]
