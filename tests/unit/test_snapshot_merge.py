@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 
@@ -368,3 +369,39 @@ def test_a_merge_with_nothing_changed_returns_the_same_families_and_a_new_exempl
     old = {p.key: p for f in first.families if f.name == "lat" for p in f.points}
     changed = [k for k in hist if hist[k] is not old[k]]
     assert len(changed) == 1 and hist[changed[0]].exemplars == {2: ex}
+
+
+def test_encoding_decoding_and_comparing_in_slices_give_the_same_values() -> None:
+    """A background thread encodes, decodes and compares a worker's values in slices of ``SLICE`` values with a
+    pause between (it lets the trading thread have the GIL there): the same bytes, values and changes as in one go."""
+    import random
+    from array import array
+
+    from tradeobs_agent.metrics.wire import SLICE, _changed_slots, _float64s
+
+    rng = random.Random(3)
+    values = [rng.uniform(-1e9, 1e9) for _ in range(3 * SLICE + 17)]
+    pauses: list[int] = []
+    assert _float64s(values, lambda: pauses.append(1)) == array("d", values).tobytes()
+    assert len(pauses) == 4
+    reg = Registry()
+    lat = reg.histogram("lat", bounds=[float(b) for b in range(30)])
+    for i in range(400):  # 400 series x 34 values: past one slice
+        lat.bind(symbol=f"S{i}").record(rng.uniform(0, 40))
+    w = PartWriter(7)
+    one, sliced = w.encode_registry(reg), w.encode_registry(reg, pause=lambda: pauses.append(1))
+    assert one[HEADER_SIZE:] == sliced[HEADER_SIZE:]  # (the header holds the time)
+    whole, _ = PartReader().columns(one, True)
+    parts, _ = PartReader().columns(one, True, lambda: pauses.append(1))
+    assert parts.values == whole.values and parts.raw == whole.raw and len(whole.values) > SLICE
+    old = array("d", values)
+    new = array("d", values)
+    changed = sorted({*rng.sample(range(10, len(values) - 1), 50), 0, SLICE - 1, SLICE, len(values) - 1})
+    for i in changed:
+        new[i] = -new[i] if i % 2 else new[i] + 1.0
+    new[5], old[5] = 0.0, -0.0  # a sign is a change; a NaN that stayed is not
+    new[9], old[9] = math.nan, math.nan
+    want = sorted({*changed, 5})
+    assert _changed_slots(new.tobytes(), old.tobytes()) == want
+    assert _changed_slots(new.tobytes(), old.tobytes(), lambda: pauses.append(1)) == want
+    assert _changed_slots(old.tobytes(), old.tobytes()) == []
