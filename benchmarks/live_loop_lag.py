@@ -17,7 +17,9 @@ how late it woke (the loop's lag). Modes:
 - ``live view, group leader of N`` (``--workers N``, N > 1; 0 leaves it out): the process is the leader of a
   worker group (multi-process mode, as under ``uvicorn --workers N``) whose N - 1 other members run the same
   desk in processes of their own; the leader merges every member's snapshot and builds the group's frames on
-  the group's thread, the stream client connected to it.
+  the group's thread, the stream client connected to it;
+- ``no live view, group leader``: the same group with nobody watching (the members publish once a second):
+  what the group and the machine cost the leader's loop without the live view.
 
 Rounds run the modes one after another (a fresh process each); the table gives, over all rounds, the loop's
 lag p50, p99 and worst (ms), the process's CPU (% of a core, all threads) and the frames built per second.
@@ -40,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 MODES = ("no live view", "live view, frames on the loop", "live view, tradeobs")
 LEADER, MEMBER = "live view, group leader", "group member"
+IDLE_LEADER = "no live view, group leader"
 
 
 def _group_agent(service: str, registry_only: bool = False) -> Any:
@@ -79,7 +82,7 @@ async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, 
     from tradeobs_agent.events import EventBus
     from tradeobs_agent.live.hub import LiveHub
 
-    agent = _group_agent(os.environ["BENCH_SERVICE"]) if mode == LEADER else None
+    agent = _group_agent(os.environ["BENCH_SERVICE"]) if mode in (LEADER, IDLE_LEADER) else None
     desk = Desk(symbols, registry=agent.registry if agent is not None else None)
     hub = None
     sent = [0]
@@ -96,7 +99,7 @@ async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, 
             if time.monotonic() > deadline:
                 raise SystemExit(f"live_loop_lag: {len(group.store.members())} of {want} members published")
             await asyncio.sleep(0.05)
-    if mode != "no live view":
+    if mode not in ("no live view", IDLE_LEADER):
         hub = LiveHub(desk.reg, EventBus(), hz=hz)
         if mode == "live view, frames on the loop":
             hub.offload_after = None
@@ -155,7 +158,7 @@ def main() -> None:
         out = asyncio.run(_run(args.child, args.symbols, args.seconds, args.hz))
         print(json.dumps(out))
         return
-    modes = (*MODES, LEADER) if args.workers > 1 else MODES
+    modes = (*MODES, IDLE_LEADER, LEADER) if args.workers > 1 else MODES
     if args.modes:
         modes = tuple(modes[int(i) - 1] for i in args.modes.split(","))
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
@@ -163,8 +166,8 @@ def main() -> None:
     for r in range(args.rounds):
         for mode in modes:
             cmd = [sys.executable, __file__, "--symbols", str(args.symbols), "--hz", str(args.hz)]
-            if mode == LEADER:
-                results[mode].append(_leader_round(args, cmd, env, f"bench-lag-{os.getpid()}-{r}"))
+            if mode in (LEADER, IDLE_LEADER):
+                results[mode].append(_leader_round(args, cmd, env, f"bench-lag-{os.getpid()}-{r}", mode))
                 continue
             cmd += ["--child", mode, "--seconds", str(args.seconds)]
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
@@ -188,15 +191,17 @@ def main() -> None:
     if "live view, tradeobs" in p99 and "live view, frames on the loop" in p99:
         ratio = p99["live view, tradeobs"] / p99["live view, frames on the loop"]
         print(f"loop lag p99, tradeobs / frames on the loop: {ratio:.2f}x")
-    if LEADER in p99:
-        print(f"(the group leader's row: {args.workers} workers x {args.symbols:,} symbols, merged)")
+    if LEADER in p99 or IDLE_LEADER in p99:
+        print(f"(the group leader's rows: {args.workers} workers x {args.symbols:,} symbols, merged)")
+    if LEADER in p99 and IDLE_LEADER in p99:
+        print(f"group leader, loop lag p99, live view / no live view: {p99[LEADER] / p99[IDLE_LEADER]:.2f}x")
 
 
-def _leader_round(args: Any, cmd: list[str], env: dict[str, str], service: str) -> dict[str, Any]:
+def _leader_round(args: Any, cmd: list[str], env: dict[str, str], service: str, mode: str) -> dict[str, Any]:
     """One round of the leader mode: the measured leader first, then the other members of its group."""
     genv = {**env, "BENCH_SERVICE": service, "BENCH_WORKERS": str(args.workers), "BENCH_PROM_PORT": str(_free_port())}
     lead = subprocess.Popen(
-        [*cmd, "--child", LEADER, "--seconds", str(args.seconds)], env=genv, stdout=subprocess.PIPE, text=True
+        [*cmd, "--child", mode, "--seconds", str(args.seconds)], env=genv, stdout=subprocess.PIPE, text=True
     )
     members: list[subprocess.Popen[bytes]] = []
     try:

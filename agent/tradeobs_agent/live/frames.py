@@ -180,6 +180,24 @@ class _Direct:
         return inst.family(self._reuse.setdefault(name, {}), self._offer)
 
 
+class _Offering:
+    """A given snapshot (a worker group's, merged) read as :class:`_Direct` reads the registry: its number points
+    with ``offer`` called every 64 of them, so a build from it on a background thread (the group's leader) gives
+    the GIL back as often as one from the registry."""
+
+    __slots__ = ("_offer", "_snap")
+
+    def __init__(self, snapshot: Snapshot, offer: Callable[[], None]) -> None:
+        self._snap = snapshot
+        self._offer = offer
+
+    def numbers(self, name: str) -> Iterator[NumberPoint]:
+        return _offering(iter(self._snap.numbers(name)), self._offer)
+
+    def histogram(self, name: str) -> HistogramFamily | None:
+        return self._snap.histogram(name)
+
+
 def _offering(points: Iterator[NumberPoint], offer: Callable[[], None]) -> Iterator[NumberPoint]:
     """``points``, with ``offer`` called every 64 of them (:meth:`FrameBuilder.build` off the event loop)."""
     for n, p in enumerate(points, 1):
@@ -226,7 +244,11 @@ class FrameBuilder:
         ``offer``, called every few dozen points and symbols, lets a build on a background thread give the GIL
         back to the trading thread (``_internal.gil.Slices.offer``; the live hub builds there at 1,000 symbols).
         """
-        snap: Snapshot | _Direct = snapshot if snapshot is not None else _Direct(self.registry, self._reuse, offer)
+        snap: Snapshot | _Direct | _Offering
+        if snapshot is None:
+            snap = _Direct(self.registry, self._reuse, offer)
+        else:
+            snap = snapshot if offer is None else _Offering(snapshot, offer)
         now = time.time()
         symbols: dict[str, dict[str, Any]] = {}
 

@@ -752,11 +752,15 @@ class LiveHub:
             now, mono = time.time(), time.monotonic()
             health = {"events_buffered": len(self._events), "export": _export_state(), "workers": workers}
             state = self._builder.build(health, self._working, snapshot=snapshot, offer=offer)
+            if offer is not None:
+                offer()
             prev = self._n
             self._n += 1
             fid = self._n
             ts = round(now, 4)
             full_json = orjson.dumps({"type": "full", "seq": fid, "ts": ts, **state}, default=str)
+            if offer is not None:
+                offer()
             delta_json = None
             if self._state is not None and mono - self._last_full < self.full_every:
                 delta_json = orjson.dumps({"type": "delta", "seq": fid, "ts": ts, **delta(self._state, state)})

@@ -105,16 +105,23 @@ def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(
     the NATS publisher hand it a snapshot instead. Both give the same state."""
     clock = SimpleNamespace(time=lambda: 1.8e9, monotonic=time.monotonic, localtime=time.localtime)
     monkeypatch.setattr(frames, "time", clock)  # tick ages are to the 0.1 s: both builds see the same now
-    a_desk(reg, 30)
-    direct, from_snapshot = FrameBuilder(reg), FrameBuilder(reg)
+    a_desk(reg, 100)
+    direct, from_snapshot, offering = FrameBuilder(reg), FrameBuilder(reg), FrameBuilder(reg)
+    offers: list[int] = []
     for _ in range(2):  # the second build: latency points reused, quantiles cached
         a = direct.build()
         b = from_snapshot.build(snapshot=reg.snapshot(FRAME_INSTRUMENTS, prepare=False))
-        assert a.pop("system").keys() == b.pop("system").keys()
+        # The group's leader builds from its merged snapshot on a background thread, offering the GIL as it reads.
+        before = len(offers)
+        c = offering.build(snapshot=reg.snapshot(FRAME_INSTRUMENTS, prepare=False), offer=lambda: offers.append(1))
+        assert len(offers) - before >= 700 // 64  # the number points of 100 symbols' gauges, read 64 at a time
+        assert a.pop("system").keys() == b.pop("system").keys() == c.pop("system").keys()
         # day_since: when its builder started
-        assert a["account"].pop("day_since") == pytest.approx(b["account"].pop("day_since"), abs=1)
-        assert a == b
-        assert len(a["symbols"]) == 30 and a["desk"]["limits"] == {"mom/position": 0.25, "rev/position": 0.25}
+        since = a["account"].pop("day_since")
+        assert since == pytest.approx(b["account"].pop("day_since"), abs=1)
+        assert since == pytest.approx(c["account"].pop("day_since"), abs=1)
+        assert a == b == c
+        assert len(a["symbols"]) == 100 and a["desk"]["limits"] == {"mom/position": 0.25, "rev/position": 0.25}
         avg = (102.5 * 7 + 103.5 * 17) / 24  # weighted by |position|
         assert a["symbols"]["S0003"]["avg"] == pytest.approx(avg, rel=1e-5)
         reg.gauge("trading.marketdata.price").bind(symbol="S0001").set(7)
