@@ -354,7 +354,7 @@ class Columns(NamedTuple):
     live: bool
     time_ns: int
     layout: _Layout
-    values: list[float]
+    values: array[float]  # float64, in layout order
     exemplars: list[tuple[int, int, int, Exemplar]]  # (family index, series index, bucket, exemplar)
     raw: bytes = b""  # the values as the file holds them (float64): Merger finds what changed by comparing them
 
@@ -367,28 +367,17 @@ class PartReader:
         # Attribute sets already checked, kept across this process's layouts (a new layout repeats the old sets).
         self._keys: dict[Any, tuple[AttrKey, dict[str, Any]]] = {}
 
-    def columns(
-        self, data: bytes, live: bool, pause: Callable[[], object] | None = None
-    ) -> tuple[Columns, dict[str, Any]]:
-        """``(columns, meta)``: the cheap decode; raises :class:`CorruptPart` for anything this module did not
-        write. ``pause`` is called between slices of :data:`SLICE` values."""
+    def columns(self, data: bytes, live: bool) -> tuple[Columns, dict[str, Any]]:
+        """``(columns, meta)``: the cheap decode (the values stay float64 in an array: one copy of the bytes);
+        raises :class:`CorruptPart` for anything this module did not write."""
         body, pid, time_ns, (version, crc, layout_raw), (n, ex_len, _) = _split(data)
         lay = self._layout
         if lay is None or lay.version != version or lay.crc != crc:
             lay = self._layout = _parse_layout(bytes(layout_raw), version, crc, self._keys)
         _check(lay.slots == n, "values do not match the layout")
         raw = bytes(body[: 8 * n])
-        if pause is None:
-            vals = array("d")
-            vals.frombytes(raw)
-            v = vals.tolist()
-        else:  # one C call per slice: a thread waiting for the GIL gets it between two
-            v = []
-            for i in range(0, 8 * n, 8 * SLICE):
-                vals = array("d")
-                vals.frombytes(raw[i : i + 8 * SLICE])
-                v += vals.tolist()
-                pause()
+        v = array("d")  # an array, not a list: no float object per value until one is read (a merge reads few)
+        v.frombytes(raw)
         exemplars = self._exemplars(bytes(body[8 * n :]), lay) if ex_len else []
         return Columns(pid, live, time_ns, lay, v, exemplars, raw), lay.meta
 
@@ -459,7 +448,7 @@ def to_part(cols: Columns) -> Part:
 # --------------------------------------------------------------------------- merging files without decoding each
 
 _ZERO, _POS, _NEG = 0, 1, 2  # sentinels appended to every process's values: 0.0, +inf, -inf (a missing series)
-_SENTINELS = [0.0, math.inf, -math.inf]
+_SENTINELS = array("d", [0.0, math.inf, -math.inf])
 
 
 def _getter(indices: Sequence[int]) -> Any:
@@ -608,7 +597,7 @@ class _FamilyPlan:
 
     def family(
         self,
-        vals: list[list[float]],
+        vals: list[array[float]],
         exemplars: dict[tuple[int, int], dict[int, Exemplar]],
         offer: Callable[[], None] | None = None,
         dirty: set[int] | None = None,
@@ -691,7 +680,7 @@ class _FamilyPlan:
 
     def _update(
         self,
-        vals: list[list[float]],
+        vals: list[array[float]],
         exemplars: dict[tuple[int, int], dict[int, Exemplar]],
         last: tuple[Any, list[Any], Family],
         dirty: list[int],
@@ -747,7 +736,7 @@ class _FamilyPlan:
             return GaugeFamily(self.name, self.unit, self.desc, points, self.agg)
         return SumFamily(self.name, self.unit, self.desc, self.kind == "c", points, self.agg)
 
-    def _per_process(self, vals: list[list[float]], exemplars: Any) -> Family | None:
+    def _per_process(self, vals: list[array[float]], exemplars: Any) -> Family | None:
         if self.kind == "h":
             nc = len(self.bounds) + 1
             hpoints = []

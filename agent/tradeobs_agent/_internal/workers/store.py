@@ -280,9 +280,8 @@ class Store:
             os.close(fd)
         self._files.pop(member, None)
 
-    def _read(self, name: str, cache_key: str, pause: Callable[[], object] | None = None) -> _File | None:
-        """The decoded file ``name`` (decoded again only when it changed, in slices with ``pause`` between them);
-        None when missing or corrupt."""
+    def _read(self, name: str, cache_key: str) -> _File | None:
+        """The decoded file ``name`` (decoded again only when it changed); None when missing or corrupt."""
         try:
             fd = os.open(self.path / name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
@@ -313,7 +312,7 @@ class Store:
         f = cached if cached is not None else _File()
         f.sig = sig
         try:
-            f.cols, f.meta = f.reader.columns(b"".join(chunks), True, pause)
+            f.cols, f.meta = f.reader.columns(b"".join(chunks), True)
         except CorruptPart as exc:
             self.corrupt += 1
             f.cols, f.meta = None, {}
@@ -321,9 +320,8 @@ class Store:
         self._files[cache_key] = f
         return f if f.cols is not None else None
 
-    def columns(self, offer: Callable[[], None] | None = None) -> list[Columns]:
-        """Every member's latest snapshot (``live`` as their locks say) and the retired totals, as columns;
-        ``offer`` is called between slices of a file's decoding."""
+    def columns(self) -> list[Columns]:
+        """Every member's latest snapshot (``live`` as their locks say) and the retired totals, as columns."""
         with self._lock:
             retired = self._read("retired.part", "retired")
             folded = set(retired.meta.get("folded", ())) if retired is not None else set()
@@ -334,7 +332,7 @@ class Store:
             for member in members:
                 if member in folded:
                     continue  # counted in retired.part already (a fold that stopped before removing it)
-                f = self._read(f"m-{member}.part", member, offer)
+                f = self._read(f"m-{member}.part", member)
                 if f is not None and f.cols is not None:
                     live = self.alive(member)
                     out.append(f.cols if live else f.cols._replace(live=False))
@@ -349,7 +347,7 @@ class Store:
     def read_merged(self, names: Collection[str] | None = None, offer: Callable[[], None] | None = None) -> Snapshot:
         """The whole group's snapshot from the files as they are now (only ``names`` when given); ``offer`` is
         called between slices of the merge (``Merger.merge``)."""
-        cols = self.columns(offer)
+        cols = self.columns()
         with self._lock:
             return self._merger.merge(cols, names, offer)
 
