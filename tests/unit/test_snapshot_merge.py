@@ -240,6 +240,18 @@ def _columns(reg: Registry, pid: int, live: bool) -> object:
     return PartReader().columns(PartWriter(pid).encode_registry(reg), live)[0]
 
 
+def _record(reg: Registry, sym: str, n: int, v: float) -> None:
+    """One record of ``v`` (``n`` for the counts) for ``sym`` into an instrument of every kind and aggregation."""
+    reg.counter("orders").bind(symbol=sym).add(n)
+    reg.updown_counter("open").bind(symbol=sym).add(n)
+    reg.gauge("pos", aggregation="sum").bind(symbol=sym).set(v)
+    reg.gauge("worst", aggregation="max").bind(symbol=sym).set(v)
+    reg.gauge("best", aggregation="min").bind(symbol=sym).set(v)
+    reg.gauge("each").bind(symbol=sym).set(v)
+    reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
+    reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
+
+
 def _points(snap):  # type: ignore[no-untyped-def]
     out = {}
     for f in snap.families:
@@ -270,14 +282,7 @@ def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: li
     for pid, (live, records) in enumerate(processes, start=100):
         reg = Registry()
         for sym, n, v in records:
-            reg.counter("orders").bind(symbol=sym).add(n)
-            reg.updown_counter("open").bind(symbol=sym).add(n)
-            reg.gauge("pos", aggregation="sum").bind(symbol=sym).set(v)
-            reg.gauge("worst", aggregation="max").bind(symbol=sym).set(v)
-            reg.gauge("best", aggregation="min").bind(symbol=sym).set(v)
-            reg.gauge("each").bind(symbol=sym).set(v)
-            reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
-            reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
+            _record(reg, sym, n, v)
         c = _columns(reg, pid, live)
         cols.append(c)
         parts.append(to_part(c))  # type: ignore[arg-type]
@@ -333,17 +338,6 @@ def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: i
                     if not any(s == sym for s, _ in touched):
                         assert p is before[(f.name, p.key)], (f.name, p.key)
         last = got
-
-
-def _record(reg: Registry, sym: str, n: int, v: float) -> None:
-    reg.counter("orders").bind(symbol=sym).add(n)
-    reg.updown_counter("open").bind(symbol=sym).add(n)
-    reg.gauge("pos", aggregation="sum").bind(symbol=sym).set(v)
-    reg.gauge("worst", aggregation="max").bind(symbol=sym).set(v)
-    reg.gauge("best", aggregation="min").bind(symbol=sym).set(v)
-    reg.gauge("each").bind(symbol=sym).set(v)
-    reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
-    reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
 
 
 def test_a_merge_with_nothing_changed_returns_the_same_families_and_a_new_exemplar_is_seen() -> None:
