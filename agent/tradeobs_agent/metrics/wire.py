@@ -67,7 +67,7 @@ _MAX_LAYOUT = 256 << 20
 _EXACT = float(2**53)
 _U64 = 2**64 - 1
 CHUNK = 64  # series read between two pauses of encode_registry
-SLICE = 8192  # values converted (to or from bytes) or compared in one C call when a pause is asked for
+SLICE = 8192  # values packed into bytes or compared in one C call when a pause is asked for
 _new = tuple.__new__
 _KINDS = ("c", "u", "g", "h")  # counter, up-down counter, gauge, histogram
 
@@ -356,7 +356,7 @@ class Columns(NamedTuple):
     layout: _Layout
     values: array[float]  # float64, in layout order
     exemplars: list[tuple[int, int, int, Exemplar]]  # (family index, series index, bucket, exemplar)
-    raw: bytes = b""  # the values as the file holds them (float64): Merger finds what changed by comparing them
+    raw: bytes  # the values as the file holds them (float64): Merger finds what changed by comparing them
 
 
 class PartReader:
@@ -534,8 +534,8 @@ class _FamilyPlan:
         self.width = f[8]
         self.sources: list[tuple[int, tuple[Any, ...]]] = []  # (process index, its family)
         self.series: list[tuple[AttrKey, dict[str, Any], int]] = []
-        self.getters: dict[str, list[tuple[int, Any]]] = {}  # slot kind -> [(process index, gather)]
         self.indices: dict[str, list[tuple[int, list[int]]]] = {}  # slot kind -> [(process index, its slots)]
+        self.getters: dict[str, list[tuple[int, Any]]] = {}  # the same, each as a C-level gather
         self.pid_series: list[tuple[int, list[tuple[int, AttrKey, dict[str, Any], int]], int]] = []
         # The last merge's inputs and result, for reuse: a series whose merged values are unchanged keeps its point
         # object, and a family with none changed is the same object (see Merger).
@@ -583,17 +583,15 @@ class _FamilyPlan:
                 lo = [n + _POS if o is None else o + nc + 1 for o in slots]
                 hi = [n + _NEG if o is None else o + nc + 2 for o in slots]
                 for kind, idx in (("add", add), ("min", lo), ("max", hi)):
-                    self.getters.setdefault(kind, []).append((mi, _getter(idx)))
                     self.indices.setdefault(kind, []).append((mi, idx))
             else:
                 miss = {"max": _NEG, "min": _POS}.get(self.agg, _ZERO)
                 vals = [n + miss if o is None else o for o in slots]
-                self.getters.setdefault("value", []).append((mi, _getter(vals)))
                 self.indices.setdefault("value", []).append((mi, vals))
                 if self.kind == "g" and self.agg == "last":
                     stamps = [n + _NEG if o is None else o + 1 for o in slots]
-                    self.getters.setdefault("stamp", []).append((mi, _getter(stamps)))
                     self.indices.setdefault("stamp", []).append((mi, stamps))
+        self.getters = {kind: [(mi, _getter(idx)) for mi, idx in lists] for kind, lists in self.indices.items()}
 
     def family(
         self,
@@ -858,9 +856,10 @@ class Merger:
     (the same floats; a property test holds it to a fresh merge). Where more than an eighth of a family's series
     changed, the whole family is merged at C speed and a series whose merged values compare equal (``==``) to the
     last keeps its point object. A family with nothing changed is the same object. So a leader merging at 10 Hz
-    pays for what its workers recorded since, not for every series; at 4 workers x 1,000 symbols a frame's merge
-    went from ~150 ms to ~40 ms of CPU (``benchmarks/live_loop_lag.py``). Snapshots are immutable, so sharing
-    points between two of them is safe.
+    pays for what its workers recorded since, not for every series; at 4 workers x 1,000 symbols, reading and
+    merging the files for a frame went from ~220 ms to ~10 ms of CPU (with the values kept as arrays; see
+    ``docs/live.md``, "In a worker group"). Snapshots are immutable, so sharing points between two of them is
+    safe.
 
     ``offer`` (optional) is called every 64 histogram series (256 gauge series of aggregation ``last``), between
     families, and while a plan is made: a merge on a background thread passes ``gil.Slices().offer`` so the
@@ -909,17 +908,16 @@ class Merger:
     def _dirty(
         plan: _Plan, cols: Sequence[Columns], offer: Callable[[], None] | None = None
     ) -> dict[_FamilyPlan, set[int]] | None:
-        """Per family, the merged series fed by a slot that changed since ``plan``'s last merge; None when every
-        series is to be merged (the plan's first merge, or values that did not come with their bytes)."""
+        """Per family, the merged series fed by a slot that changed since ``plan``'s last merge; None on the plan's
+        first merge (every series is merged). A plan's processes keep their layouts, so old and new values have one
+        length."""
         seen, plan.seen = plan.seen, [c.raw for c in cols]
-        if seen is None or any(len(c.raw) != 8 * len(c.values) for c in cols):
+        if seen is None:
             return None
         dirty: dict[_FamilyPlan, set[int]] = {}
         for mi, (c, old) in enumerate(zip(cols, seen, strict=True)):
             if c.raw is old:
                 continue
-            if len(old) != len(c.raw):
-                return None
             slots = _changed_slots(c.raw, old, offer)
             owner = plan.owners(mi, len(c.values), offer)
             for slot in slots:
