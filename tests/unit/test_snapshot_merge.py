@@ -398,3 +398,35 @@ def test_encoding_and_comparing_in_slices_give_the_same_values() -> None:
     assert _changed_slots(new.tobytes(), old.tobytes()) == want
     assert _changed_slots(new.tobytes(), old.tobytes(), lambda: pauses.append(1)) == want
     assert _changed_slots(old.tobytes(), old.tobytes()) == []
+
+
+def test_a_last_gauge_stamp_says_when_its_value_changed_not_when_a_layout_was_written() -> None:
+    """Aggregation ``last`` takes the value its process changed most recently. A worker whose layout changed (a new
+    series) used to stamp every gauge value it then published as changed: the next merge showed its stale price
+    over the one another worker had just set, until that worker's own next layout change."""
+    regs = [Registry(), Registry()]
+    writers, readers = [PartWriter(100), PartWriter(101)], [PartReader(), PartReader()]
+
+    def px(reg: Registry, sym: str, v: float) -> None:
+        reg.gauge("px", aggregation="last").bind(symbol=sym).set(v)
+
+    def merged() -> dict[str, float]:
+        cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+        snap = merge([to_part(c) for c in cols])  # type: ignore[arg-type]
+        return {str(dict(p.key)["symbol"]): float(p.value) for p in snap.numbers("px")}
+
+    px(regs[0], "A", 1.0)
+    px(regs[1], "A", 11.0)  # set after worker 0's: the group's price of A
+    assert merged()["A"] == 11.0
+    assert merged()["A"] == 11.0  # the fast path: nothing changed
+    px(regs[0], "A", 2.0)  # worker 0 moves A, and trades a new symbol (its layout changes)
+    px(regs[0], "E", 5.0)
+    assert merged() == {"A": 2.0, "E": 5.0}
+    px(regs[1], "B", 7.0)  # worker 1's layout changes: its old price of A is not news
+    for _ in range(3):
+        assert merged() == {"A": 2.0, "B": 7.0, "E": 5.0}
+    px(regs[1], "A", 12.0)  # worker 1 moves A on its fast path
+    assert merged()["A"] == 12.0
+    px(regs[1], "C", 1.0)  # ... and a layout of worker 1 keeps that stamp
+    px(regs[0], "D", 1.0)  # worker 0's layout too: A's 2.0 is older than 12.0
+    assert merged()["A"] == 12.0

@@ -95,7 +95,10 @@ class PartWriter:
         self._version = 0
         self._gauges: dict[tuple[str, AttrKey], float] = {}  # last value seen per gauge series
         self._changed: dict[tuple[str, AttrKey], float] = {}  # ... and when it changed (epoch seconds)
-        self._prev: dict[str, tuple[list[float], list[float]]] = {}  # fast path: per gauge, values and stamps
+        # The fast path's, per gauge instrument: its values and stamps in order, and its series' keys. A layout
+        # encode hands its values and stamps on to it (and it hands them back at the next one): a stamp says when
+        # the value changed, never merely that a layout was written since.
+        self._prev: dict[str, tuple[list[float], list[float], list[AttrKey]]] = {}
 
     def encode(self, snapshot: Snapshot, meta: Mapping[str, Any] | None = None, now: float | None = None) -> bytes:
         """The file for ``snapshot``; ``meta`` (JSON-able, small) travels with the layout."""
@@ -109,6 +112,11 @@ class PartWriter:
         add = values.append
         exemplars: list[tuple[Any, ...]] = []
         gauges, changed = self._gauges, self._changed
+        for name, (pv, stamps, keys) in self._prev.items():  # what the fast path saw since the last layout
+            for k, v, t in zip(keys, pv, stamps, strict=False):  # (no keys: a gauge the fast path met first)
+                gauges[(name, k)] = v
+                changed[(name, k)] = t
+        seeds: dict[str, tuple[list[float], list[float], list[AttrKey]]] = {}
         for fi, f in enumerate(fams):
             if isinstance(f, HistogramFamily):
                 for pi, hp in enumerate(f.points):
@@ -119,6 +127,7 @@ class PartWriter:
                     exemplars += [(fi, pi, bucket, e) for bucket, e in hp.exemplars.items()]
             elif isinstance(f, GaugeFamily):
                 name = f.name
+                pv, stamps = [], []
                 for p in f.points:
                     v = p.value
                     add(v)
@@ -127,9 +136,13 @@ class PartWriter:
                         gauges[ck] = v
                         changed[ck] = now
                     add(changed[ck])
+                    pv.append(v)
+                    stamps.append(changed[ck])
+                seeds[name] = (pv, stamps, [p.key for p in f.points])
             else:
                 for p in f.points:
                     add(p.value)
+        self._prev = seeds
         return self._pack(snapshot.time_ns, values, exemplars)
 
     def encode_registry(
@@ -176,15 +189,14 @@ class PartWriter:
             fams = [*snap.families, *extra]
             data = self.encode(Snapshot(snap.time_ns, fams), meta, now)
             self._sig = (meta_bytes, *((f.name, _family_kind(f), f.aggregation, len(f.points)) for f in fams))
-            self._prev.clear()
             return data
         now = time.time() if now is None else now
         prev = self._prev
         for name, start, n in gauges:  # when each gauge's value last changed (the `last` aggregation)
             old = prev.get(name)
-            if old is None:
-                old = prev[name] = ([math.nan] * n, [now] * n)
-            pv, stamps = old
+            if old is None or len(old[0]) != n:  # (the layout encode gives every gauge its own; for safety)
+                old = prev[name] = ([math.nan] * n, [now] * n, [])
+            pv, stamps, _ = old
             for i in range(n):
                 if pause is not None and not i & 1023:
                     pause()
