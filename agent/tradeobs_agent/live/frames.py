@@ -48,6 +48,8 @@ from itertools import chain
 from typing import Any
 
 from ..metrics import Histogram, HistogramFamily, HistogramPoint, NumberPoint, Registry, Snapshot, bucket_quantile
+from .rows import Rows
+from .rows import rounded as _r
 from .working import WorkingOrders
 
 __all__ = ["STALE_AFTER", "FrameBuilder", "delta", "merged_quantile"]
@@ -118,29 +120,7 @@ FRAME_INSTRUMENTS: tuple[str, ...] = (
 
 
 merged_quantile = bucket_quantile  # the same estimate the registry's histograms give
-
-
-class _Merge:
-    __slots__ = ("counts", "hi", "lo")
-
-    def __init__(self, n: int) -> None:
-        self.counts = [0] * n
-        self.lo = float("inf")
-        self.hi = float("-inf")
-
-    def add(self, counts: Sequence[int], lo: float, hi: float) -> None:
-        self.counts = list(map(operator.add, self.counts, counts))
-        if lo < self.lo:
-            self.lo = lo
-        if hi > self.hi:
-            self.hi = hi
-
-
-def _r(v: float | None) -> float | None:
-    """Round for the wire: 6 significant digits are plenty for a chart and keep frames small."""
-    if v is None:
-        return None
-    return float(f"{v:.6g}")
+_INF = float("inf")
 
 
 class _Direct:
@@ -217,6 +197,9 @@ class FrameBuilder:
         self._system_at = 0.0
         self._reuse: dict[str, dict[Any, HistogramPoint]] = {}  # unchanged latency series are not copied per tick
         self._qcache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, float | None]]] = {}
+        self._sums: dict[str, tuple[Sequence[HistogramPoint], list[int]]] = {}  # latency family -> its counts
+        # Built from snapshots (a worker group's leader): the rows of the symbols whose series did not change are kept
+        self._rows = Rows(SYMBOL_GAUGES, SYMBOL_COUNTERS, AVG_PRICE, POSITION, LAST_TICK, SYMBOL_LATENCY)
         self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, submitted, rejected), 1/s
         # The last reject rate's counts: (submitted, rejected) within its window, and the window's seconds. The NATS
         # publisher sends them so the fleet gateway recomputes the fleet's rate from counts (a mean of rates is wrong).
@@ -241,58 +224,28 @@ class FrameBuilder:
         It does not apply pending trading writes itself: the producer runs on the trading event loop and wakes the
         journal's applier instead, so a frame shows what was applied by then. Without ``snapshot`` it reads each
         instrument's points one at a time (:class:`_Direct`); each series is read consistently, as a snapshot's.
+        From snapshots it keeps the rows of the symbols whose series did not change (:class:`.rows.Rows`).
         ``offer``, called every few dozen points and symbols, lets a build on a background thread give the GIL
         back to the trading thread (``_internal.gil.Slices.offer``; the live hub builds there at 1,000 symbols).
         """
         snap: Snapshot | _Direct | _Offering
+        now = time.time()
         if snapshot is None:
             snap = _Direct(self.registry, self._reuse, offer)
+            hists = {name: snap.histogram(name) for name in LATENCIES}
+            symbols, md_age = self._walk_rows(snap, hists[SYMBOL_LATENCY], now, offer)
         else:
+            symbols, md_age = self._rows.build(snapshot, now, self._quantiles, offer)
             snap = snapshot if offer is None else _Offering(snapshot, offer)
-        now = time.time()
-        symbols: dict[str, dict[str, Any]] = {}
-
-        def row(sym: Any) -> dict[str, Any]:
-            key = str(sym)
-            r = symbols.get(key)
-            if r is None:
-                r = symbols[key] = {}
-            return r
-
-        for name, key in SYMBOL_GAUGES.items():
-            for p in snap.numbers(name):
-                sym = p.attributes.get("symbol")
-                if sym is not None:
-                    r = row(sym)
-                    r[key] = p.value if key == "px" else r.get(key, 0) + p.value
-        for name, key in SYMBOL_COUNTERS.items():
-            for p in snap.numbers(name):
-                sym = p.attributes.get("symbol")
-                if sym is not None:
-                    r = row(sym)
-                    r[key] = r.get(key, 0) + p.value
-        self._avg_prices(snap, row)
-        md_age = self._ticks(snap, now, row)
+            hists = {name: snap.histogram(name) for name in LATENCIES}
         latency: dict[str, dict[str, float | None]] = {}
         for name, key in LATENCIES.items():
-            fam = snap.histogram(name)
+            fam = hists[name]
             if fam is None:
                 continue
             if offer is not None:
                 offer()
             latency[key] = self._quantiles(name, "", fam.bounds, fam.points, offer)
-            if name == SYMBOL_LATENCY:
-                groups: dict[str, list[HistogramPoint]] = {}
-                for i, hp in enumerate(fam.points):
-                    sym = hp.attributes.get("symbol")
-                    if sym is not None:
-                        groups.setdefault(str(sym), []).append(hp)
-                    if offer is not None and not i & 255:
-                        offer()
-                for i, (sym, group) in enumerate(groups.items()):
-                    row(sym).update(self._quantiles(name, sym, fam.bounds, group))
-                    if offer is not None and not i & 63:
-                        offer()
         account: dict[str, Any] = {}
         for name, key in ACCOUNT_GAUGES.items():
             vals = [p.value for p in snap.numbers(name)]
@@ -320,6 +273,48 @@ class FrameBuilder:
             "health": health,
             "system": self.system(),
         }
+
+    def _walk_rows(
+        self, snap: _Direct, fam: HistogramFamily | None, now: float, offer: Callable[[], None] | None
+    ) -> tuple[dict[str, dict[str, Any]], float | None]:
+        """Per-symbol rows read from the registry, one point at a time (a build from a snapshot keeps its rows
+        instead: :class:`.rows.Rows`, which makes each row exactly so); the newest tick's age."""
+        symbols: dict[str, dict[str, Any]] = {}
+
+        def row(sym: Any) -> dict[str, Any]:
+            key = str(sym)
+            r = symbols.get(key)
+            if r is None:
+                r = symbols[key] = {}
+            return r
+
+        for name, key in SYMBOL_GAUGES.items():
+            for p in snap.numbers(name):
+                sym = p.attributes.get("symbol")
+                if sym is not None:
+                    r = row(sym)
+                    r[key] = p.value if key == "px" else r.get(key, 0) + p.value
+        for name, key in SYMBOL_COUNTERS.items():
+            for p in snap.numbers(name):
+                sym = p.attributes.get("symbol")
+                if sym is not None:
+                    r = row(sym)
+                    r[key] = r.get(key, 0) + p.value
+        self._avg_prices(snap, row)
+        md_age = self._ticks(snap, now, row)
+        if fam is not None:  # SYMBOL_LATENCY's
+            groups: dict[str, list[HistogramPoint]] = {}
+            for i, hp in enumerate(fam.points):
+                sym = hp.attributes.get("symbol")
+                if sym is not None:
+                    groups.setdefault(str(sym), []).append(hp)
+                if offer is not None and not i & 255:
+                    offer()
+            for i, (sym, group) in enumerate(groups.items()):
+                row(sym).update(self._quantiles(SYMBOL_LATENCY, sym, fam.bounds, group))
+                if offer is not None and not i & 63:
+                    offer()
+        return symbols, md_age
 
     @staticmethod
     def _avg_prices(snap: Any, row: Any) -> None:
@@ -462,19 +457,39 @@ class FrameBuilder:
         cached = self._qcache.get((name, group))
         if cached is not None and cached[0] == sig:
             return cached[1]
-        m = _Merge(len(bounds) + 1)
-        for i, p in enumerate(points):
-            m.add(p.counts, p.min, p.max)
-            if offer is not None and not i & 63:
-                offer()
+        counts = self._counts(name, group, len(bounds) + 1, points)
+        if offer is not None:
+            offer()
+        # The smallest and largest as a running compare from +-inf would find them (a NaN is never either)
+        lo = min(chain((_INF,), (p.min for p in points)))
+        hi = max(chain((-_INF,), (p.max for p in points)))
         out = {
-            "p50": _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.5)),
-            "p99": _r(merged_quantile(bounds, m.counts, m.lo, m.hi, 0.99)),
+            "p50": _r(merged_quantile(bounds, counts, lo, hi, 0.5)),
+            "p99": _r(merged_quantile(bounds, counts, lo, hi, 0.99)),
         }
         if len(self._qcache) > 100_000:  # symbols come and go; never let the cache grow without bound
             self._qcache.clear()
         self._qcache[(name, group)] = (sig, out)
         return out
+
+    def _counts(self, name: str, group: str, n: int, points: Sequence[HistogramPoint]) -> list[int]:
+        """The bucket counts of ``points``, summed bucket by bucket at C speed (whole numbers: in any order, the
+        same sums). For a whole family (``group`` ""), the sum is kept: next time, only the points that are not
+        the ones at their place last time are taken out and put in (a merged snapshot or the registry's reused
+        points keep an unchanged series' point), so a fill costs a few points' counts, not 2,000 series'."""
+        kept = self._sums.get(name) if not group else None
+        if kept is not None and len(kept[0]) == len(points):
+            old, counts = kept
+            changed = [i for i, (a, b) in enumerate(zip(points, old, strict=True)) if a is not b]
+            if len(changed) * 4 <= len(points):
+                for i in changed:
+                    counts = list(map(operator.sub, map(operator.add, counts, points[i].counts), old[i].counts))
+                self._sums[name] = (points, counts)
+                return counts
+        counts = [sum(c) for c in zip(*[p.counts for p in points], strict=False)] if points else [0] * n
+        if not group:
+            self._sums[name] = (points, counts)
+        return counts
 
     def system(self) -> dict[str, Any]:
         """Process CPU % and RSS, refreshed at most once a second (cheap: ``os.times`` and ``/proc``)."""
@@ -521,7 +536,7 @@ def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
         old = psyms.get(sym)
         if old is None:
             syms[sym] = row
-        elif old != row:
+        elif old is not row and old != row:  # a row kept from the frame before is the same object
             syms[sym] = {k: v for k, v in row.items() if old.get(k) != v}
     out["symbols"] = syms
     for section in SECTIONS:

@@ -6,6 +6,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.conftest import PointsAlive
 from tradeobs_agent.events import EventBus
@@ -159,3 +161,104 @@ def test_catch_up_replays_missed_events_then_full_frame_and_resets_when_evicted(
     hub._step()
     out = hub._catch_up(cursor, hub._tick)  # type: ignore[arg-type]
     assert out.startswith(b"event: reset") and b'"type":"full"' in out and b"event: event" not in out
+
+
+def _desk_record(reg: Registry, op: int, sym: str, strategy: str, v: float, clock: list[float]) -> None:
+    """One trading write of kind ``op`` into ``reg`` (the frame's instruments, declared as TradingTelemetry
+    declares them, so a worker group merges them by their aggregations)."""
+    from tradeobs_agent.trading.instruments import SPECS
+
+    agg = {s.name: s.aggregation for s in SPECS if s.kind == "gauge"}
+    gauge = lambda name: reg.gauge(name, aggregation=agg[name])  # noqa: E731
+    if op == 0:
+        gauge("trading.marketdata.price").bind(symbol=sym).set(v)
+        gauge("trading.marketdata.last_tick").bind(symbol=sym).set(clock[0] - abs(v) % 9)
+    elif op == 1:
+        gauge("trading.position.quantity").bind(symbol=sym, strategy=strategy).set(v)
+        gauge("trading.position.avg_price").bind(symbol=sym, strategy=strategy).set(abs(v) / 7 + 1)
+    elif op == 2:
+        gauge("trading.pnl.realized").bind(symbol=sym, strategy=strategy).set(v)
+        gauge("trading.pnl.unrealized").bind(symbol=sym, strategy=strategy).set(-v / 3)
+        gauge("trading.position.notional").bind(symbol=sym, strategy=strategy).set(v * 2)
+    elif op == 3:
+        reg.counter("trading.orders.submitted").bind(symbol=sym, side="buy").add(2)
+        reg.counter("trading.orders.filled").bind(symbol=sym, side="sell").add(1)
+        reg.histogram("trading.order.submit_to_fill.latency", unit="s").bind(symbol=sym, side="buy").record(abs(v) % 1)
+    else:
+        reg.counter("trading.orders.rejected").bind(symbol=sym, side="buy", reason="risk").add(1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 3),
+    st.lists(  # rounds: some workers write, the clock moves on (tick ages change), the leader builds a frame
+        st.tuples(
+            st.lists(
+                st.tuples(
+                    st.integers(0, 2),  # worker
+                    st.integers(0, 4),  # kind of write
+                    st.sampled_from(["A", "B", "C", "D", "E", "F"]),
+                    st.sampled_from(["mom", "rev"]),
+                    st.floats(-1e4, 1e4),
+                ),
+                max_size=8,
+            ),
+            st.sampled_from([0.0, 0.4, 1.0, 3.0]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_a_frame_built_from_a_kept_merge_equals_a_fresh_one(nproc: int, rounds: list) -> None:  # type: ignore[type-arg]
+    """A worker group's leader keeps its merger and its frame builder: the builder redoes only the symbols whose
+    series changed (their points are new objects) or whose tick age moved. Every round, its frame equals the frame
+    of a builder fed a fresh merge (every point new), and its symbols equal a walk of that merge point by point."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _kept_frames(nproc, rounds, monkeypatch)
+
+
+def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[type-arg]
+    from tradeobs_agent.live.frames import SYMBOL_LATENCY
+    from tradeobs_agent.metrics import merge
+    from tradeobs_agent.metrics.wire import Merger, PartReader, PartWriter, to_part
+
+    clock = [1.8e9 + 0.3]
+    monkeypatch.setattr(frames, "time", SimpleNamespace(time=lambda: clock[0], monotonic=time.monotonic,
+                                                        localtime=time.localtime))  # fmt: skip
+    regs = [Registry() for _ in range(nproc)]
+    for i, reg in enumerate(regs):  # a warm desk: every symbol has its series before the rounds
+        for op in range(5):
+            for sym in "ABCD":
+                _desk_record(reg, op, sym, "mom", 10.0 * i + op + 1, clock)
+    writers = [PartWriter(100 + i) for i in range(nproc)]
+    readers = [PartReader() for _ in range(nproc)]
+    merger, kept, fresh = Merger(), FrameBuilder(Registry()), FrameBuilder(Registry())
+    state, series = None, []
+    for writes, dt in rounds:
+        for w, op, sym, strategy, v in writes:
+            if w < nproc:
+                _desk_record(regs[w], op, sym, strategy, v, clock)
+        clock[0] += dt
+        cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+        merged, anew = merger.merge(cols), merge([to_part(c) for c in cols])  # type: ignore[arg-type]
+        prev, state = state, kept.build(snapshot=merged)
+        other = fresh.build(snapshot=anew)
+        walked, _ = FrameBuilder(Registry())._walk_rows(anew, anew.histogram(SYMBOL_LATENCY), clock[0], None)  # type: ignore[arg-type]
+        assert state["symbols"] == walked
+        for s in (state, other):
+            s.pop("system")
+            s["account"].pop("day_since", None)
+        assert state == other
+        series, before = [sum(len(f.points) for f in r.snapshot().families) for r in regs], series
+        # No worker has a new series (one would make a new merge plan, every point new): then a row nobody wrote
+        # into, whose age stayed, is the frame before's own row.
+        if prev is not None and series == before:
+            touched = {sym for w, _, sym, _, _ in writes if w < nproc}
+            for sym, row in state["symbols"].items():
+                if sym not in touched and row.get("age") == prev["symbols"].get(sym, {}).get("age"):
+                    assert row is prev["symbols"][sym], sym
+            assert delta(prev, state)["symbols"] == {
+                s: {k: v for k, v in r.items() if prev["symbols"].get(s, {}).get(k) != v}
+                for s, r in state["symbols"].items()
+                if prev["symbols"].get(s) != r
+            }

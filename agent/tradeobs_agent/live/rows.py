@@ -1,0 +1,204 @@
+"""The frame's per-symbol rows kept between builds from snapshots: only the symbols whose series changed are redone.
+
+A worker group's leader builds each frame from the group's merged snapshot (:class:`~..metrics.wire.Merger`).
+That merger gives an unchanged family back as the same object, and in a changed family an unchanged series as
+the same point. :class:`Rows` keeps, per instrument the rows read, its last points and which symbol each one
+belongs to; a point that is not the one at its place last time marks its symbol, and only the marked symbols'
+rows are made again. A row is made exactly as :meth:`.FrameBuilder.build` makes it from the registry (the same
+sums in the same order, the same keys in the same order), so a kept row equals a fresh one. Rows are never
+changed in place: the frame before still holds them, and :func:`.delta` skips a row that is the same object.
+
+At 4 workers x 1,000 symbols, where a tenth of a second changes a third of the symbols, this is a few
+milliseconds a frame instead of about fifteen. Any other snapshot (one not made by a kept merger) has new points
+throughout: every symbol is then redone, which costs about what the full walk costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..metrics import HistogramPoint, NumberPoint, Snapshot
+
+__all__ = ["Rows", "rounded"]
+
+Quantiles = Callable[[str, str, tuple[float, ...], Sequence[HistogramPoint]], dict[str, float | None]]
+
+
+def rounded(v: float | None) -> float | None:
+    """Round for the wire: 6 significant digits are plenty for a chart and keep frames small."""
+    if v is None:
+        return None
+    return float(f"{v:.6g}")
+
+
+class _View:
+    """One instrument of the snapshots, as last read: its points and, for each, its symbol."""
+
+    __slots__ = ("at", "bounds", "by_sym", "points", "syms")
+
+    def __init__(self) -> None:
+        self.points: Sequence[Any] = ()
+        self.syms: list[str | None] = []
+        self.by_sym: dict[str, list[int]] = {}  # symbol -> its points' places, in order
+        self.bounds: tuple[float, ...] = ()
+        self.at: dict[Any, int] = {}  # series key -> its place
+
+    def update(self, points: Sequence[Any], bounds: tuple[float, ...] = ()) -> set[str] | None:
+        """Take ``points``; the symbols with a point that is not the one last seen at its place, or None when the
+        series themselves changed (added, removed, moved): every symbol must be redone then."""
+        old = self.points
+        if points is old:
+            return set()
+        if len(points) == len(old) and bounds == self.bounds:
+            changed = [i for i, (a, b) in enumerate(zip(points, old, strict=True)) if a is not b]
+            if all(points[i].key == old[i].key for i in changed):
+                self.points = points
+                syms = self.syms
+                return {s for s in map(syms.__getitem__, changed) if s is not None}
+        self.points, self.bounds = points, bounds
+        self.syms = syms = [None if (s := p.attributes.get("symbol")) is None else str(s) for p in points]
+        by_sym: dict[str, list[int]] = {}
+        for i, s in enumerate(syms):
+            if s is not None:
+                by_sym.setdefault(s, []).append(i)
+        self.by_sym = by_sym
+        self.at = {p.key: i for i, p in enumerate(points)}
+        return None
+
+
+class Rows:
+    """Per-symbol rows from a series of snapshots (see the module's docstring)."""
+
+    def __init__(
+        self,
+        gauges: Mapping[str, str],
+        counters: Mapping[str, str],
+        avg_price: str,
+        position: str,
+        last_tick: str,
+        latency: str,
+    ) -> None:
+        self._sums = [(name, key, _View()) for name, key in (*gauges.items(), *counters.items())]
+        # avg is weighted by |position| per series: the position instrument is one of the summed ones
+        self._qty = next(view for name, _, view in self._sums if name == position)
+        self._avg, self._tick, self._lat = _View(), _View(), _View()
+        self._names = (avg_price, last_tick, latency)
+        self._ages: dict[str, int] = {}
+        self._q: dict[str, dict[str, float | None]] = {}  # symbol -> its latency's p50 and p99
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def build(
+        self, snap: Snapshot, now: float, quantiles: Quantiles, offer: Callable[[], None] | None = None
+    ) -> tuple[dict[str, dict[str, Any]], float | None]:
+        """This snapshot's rows (a new dict; unchanged rows are the last ones) and the newest tick's age."""
+        avg_price, last_tick, latency = self._names
+        dirty: set[str] | None = set()
+        for name, _, view in self._sums:
+            dirty = _join(dirty, view.update(snap.numbers(name)))
+        dirty = _join(dirty, self._avg.update(snap.numbers(avg_price)))
+        dirty = _join(dirty, self._tick.update(snap.numbers(last_tick)))
+        fam = snap.histogram(latency)
+        changed = self._lat.update(fam.points if fam is not None else (), fam.bounds if fam else ())
+        if changed is None:
+            self._q.clear()
+        else:
+            for sym in changed:  # their quantiles are computed again (the others' are kept)
+                self._q.pop(sym, None)
+        dirty = _join(dirty, changed)
+        if offer is not None:
+            offer()
+        newest = self._age(now, dirty)
+        old = self._rows
+        if dirty is None:  # every symbol, in the order a walk of the instruments first meets them
+            order = dict.fromkeys(s for _, _, v in self._sums for s in v.by_sym)
+            for v in (self._avg, self._tick, self._lat):
+                order.update(dict.fromkeys(v.by_sym))
+            rows: dict[str, dict[str, Any]] = {}
+            for n, sym in enumerate(order):
+                r = self._row(sym, quantiles)
+                if r:
+                    rows[sym] = r
+                if offer is not None and not n & 63:
+                    offer()
+        else:
+            rows = dict(old)
+            for n, sym in enumerate(dirty):
+                r = self._row(sym, quantiles)
+                if r:
+                    rows[sym] = r
+                else:
+                    rows.pop(sym, None)
+                if offer is not None and not n & 63:
+                    offer()
+        self._rows = rows
+        return rows, newest
+
+    def _age(self, now: float, dirty: set[str] | None) -> float | None:
+        """Each symbol's tick age (whole seconds: it moves with the clock, so a symbol whose age changed is
+        redone too) into ``dirty``; the newest tick's age."""
+        ages: dict[str, int] = {}
+        points = self._tick.points
+        newest: float | None = None
+        for sym, idx in self._tick.by_sym.items():
+            t = max(points[i].value for i in idx) if len(idx) > 1 else points[idx[0]].value
+            ages[sym] = int(now - t) if now > t else 0  # the youngest tick: the smallest age
+            if newest is None or t > newest:
+                newest = t
+        if dirty is not None:
+            last = self._ages
+            dirty.update(sym for sym, age in ages.items() if last.get(sym) != age)
+        self._ages = ages
+        return None if newest is None else round(max(0.0, now - newest), 1)
+
+    def _row(self, sym: str, quantiles: Quantiles) -> dict[str, Any]:
+        r: dict[str, Any] = {}
+        for _, key, view in self._sums:
+            idx = view.by_sym.get(sym)
+            if idx is None:
+                continue
+            points = view.points
+            if key == "px":
+                r[key] = points[idx[-1]].value
+            else:
+                v: Any = 0
+                for i in idx:
+                    v = v + points[i].value
+                r[key] = v
+        idx = self._avg.by_sym.get(sym)
+        if idx is not None:  # one series as reported; several (strategies) weighted by their |position|
+            points = self._avg.points
+            if len(idx) == 1:
+                r["avg"] = points[idx[0]].value
+            else:
+                at, qty = self._qty.at, self._qty.points
+                wsum = w = 0.0
+                for n, i in enumerate(idx):
+                    p: NumberPoint = points[i]
+                    j = at.get(p.key)
+                    q = 0.0 if j is None else abs(qty[j].value)
+                    if n:
+                        wsum += p.value * q
+                        w += q
+                    else:
+                        wsum, w = p.value * q, q
+                if w > 0:
+                    r["avg"] = rounded(wsum / w)
+        age = self._ages.get(sym)
+        if age is not None:
+            r["age"] = age
+        idx = self._lat.by_sym.get(sym)
+        if idx is not None:
+            q = self._q.get(sym)
+            if q is None:
+                points = self._lat.points
+                q = self._q[sym] = quantiles(self._names[2], sym, self._lat.bounds, [points[i] for i in idx])
+            r.update(q)
+        return r
+
+
+def _join(dirty: set[str] | None, more: set[str] | None) -> set[str] | None:
+    if dirty is None or more is None:
+        return None
+    dirty |= more
+    return dirty
