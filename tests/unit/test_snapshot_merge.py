@@ -389,7 +389,8 @@ def test_encoding_and_comparing_in_slices_give_the_same_values() -> None:
     assert cols.raw == cols.values.tobytes() and len(cols.values) > SLICE
     old = array("d", values)
     new = array("d", values)
-    changed = sorted({*rng.sample(range(10, len(values) - 1), 50), 0, SLICE - 1, SLICE, len(values) - 1})
+    edges = {0, 63, 64, SLICE - 1, SLICE, len(values) - 1}  # chunks of 64 values and slices begin and end there
+    changed = sorted({*rng.sample(range(10, len(values) - 1), 50), *edges})
     for i in changed:
         new[i] = -new[i] if i % 2 else new[i] + 1.0
     new[5], old[5] = 0.0, -0.0  # a sign is a change; a NaN that stayed is not

@@ -69,6 +69,7 @@ _EXACT = float(2**53)
 _U64 = 2**64 - 1
 CHUNK = 64  # series read between two pauses of encode_registry
 SLICE = 8192  # values packed into bytes or compared in one C call when a pause is asked for
+CHUNK_BYTES = 512  # bytes (64 values) compared at once in a slice that differs: _changed_slots XORs only those
 _new = tuple.__new__
 _KINDS = ("c", "u", "g", "h")  # counter, up-down counter, gauge, histogram
 
@@ -484,23 +485,29 @@ _NONZERO = bytes([0] + [1] * 255)  # bytes.translate table: 0 stays 0, any other
 
 
 def _changed_slots(new: bytes, old: bytes, pause: Callable[[], object] | None = None) -> list[int]:
-    """The indices of the float64 values that differ between two value arrays of one layout (as bytes, of one
-    length). In C but for one step per changed value: per slice of :data:`SLICE` values, equal bytes are skipped
-    (``memcmp``); else XOR (as ints), then the nonzero bytes found with ``find``: 3.7 ms for 120,000 values with
-    640 changed, against 8 ms for a ``map(operator.ne, ...)`` over the floats. Bytes, not floats: a NaN that
-    stayed is unchanged, and ``0.0`` to ``-0.0`` is a change. ``pause`` is called between slices."""
+    """The indices of the float64 values that differ between two value arrays of one length (as bytes). Per slice
+    of :data:`SLICE` values, equal bytes are skipped (``memcmp``); in a slice that differs, per chunk of
+    :data:`CHUNK_BYTES`, the same; in a chunk that differs, XOR (as ints), then the nonzero bytes found with
+    ``find``. 2.1 ms for 130,000 values with 400 changed at random places, against 3.9 ms XOR-ing whole slices
+    and 8 ms for a ``map(operator.ne, ...)`` over the floats. Bytes, not floats: a NaN that stayed is unchanged,
+    and ``0.0`` to ``-0.0`` is a change. ``pause`` is called between slices."""
     out: list[int] = []
     step = 8 * SLICE
     for base in range(0, len(new), step):
         a, b = new[base : base + step], old[base : base + step]
         if a != b:
-            diff = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
-            find = diff.translate(_NONZERO).find
-            i = find(1)
-            while i >= 0:
-                slot = i >> 3
-                out.append((base >> 3) + slot)
-                i = find(1, (slot + 1) << 3)
+            for off in range(0, len(a), CHUNK_BYTES):
+                x, y = a[off : off + CHUNK_BYTES], b[off : off + CHUNK_BYTES]
+                if x == y:
+                    continue
+                diff = (int.from_bytes(x, "little") ^ int.from_bytes(y, "little")).to_bytes(len(x), "little")
+                find = diff.translate(_NONZERO).find
+                first = (base + off) >> 3
+                i = find(1)
+                while i >= 0:
+                    slot = i >> 3
+                    out.append(first + slot)
+                    i = find(1, (slot + 1) << 3)
         if pause is not None:
             pause()
     return out
