@@ -453,3 +453,26 @@ def test_a_registry_encoded_again_and_again_reads_back_as_its_snapshot(rounds: l
                 reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(0.0)
         part, _ = r.decode(w.encode_registry(reg), True)
         assert _points(part.snapshot) == _points(reg.snapshot())
+
+
+def test_a_new_series_costs_the_reader_its_own_family_and_offers_the_gil_meanwhile() -> None:
+    """At 1,000 symbols a worker's layout lists 17,000 series. When one appears, the leader decodes the new layout:
+    the families whose series did not change are taken from the last one (the very same decoded series), the
+    one that changed is decoded again, and the GIL is offered between families and every 1,024 series."""
+    reg = Registry(max_series=100_000)
+    for i in range(3000):
+        reg.gauge("px", aggregation="last").bind(symbol=f"S{i}").set(1.0)
+        reg.counter("orders").bind(symbol=f"S{i}").add(1)
+    w, r = PartWriter(1), PartReader()
+    first, _ = r.columns(w.encode_registry(reg), True)
+    reg.counter("orders").bind(symbol="NEW").add(1)  # a new series in one family
+    offers: list[int] = []
+    second, _ = r.columns(w.encode_registry(reg), True, lambda: offers.append(1))
+    assert second.layout is not first.layout
+    by_name = {f[1]: f[6] for f in first.layout.families}
+    again = {f[1]: f[6] for f in second.layout.families}
+    assert again["px"] is by_name["px"]  # not decoded again
+    assert again["orders"] is not by_name["orders"] and len(again["orders"]) == 3001
+    assert len(offers) >= 2 + 3001 // 1024
+    part, _ = r.decode(w.encode_registry(reg), True)
+    assert _points(part.snapshot) == _points(reg.snapshot())

@@ -144,11 +144,18 @@ class Instrument(Generic[B]):
         that writes each point out and drops it. None: no series (gauges never set show only on reading)."""
         raise NotImplementedError
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+    def write_values(
+        self,
+        out: list[float],
+        fi: int,
+        exemplars: list[tuple[Any, ...]] | None,
+        layout: list[tuple[AttrKey, int]] | None = None,
+    ) -> int:
         """Append this instrument's values to ``out`` in :meth:`family` order, without building a family (the fast
         path of ``metrics.wire``); returns how many points :meth:`family` would have. ``fi`` and ``exemplars``:
         a histogram appends ``(fi, point index, bucket, exemplar tuple)`` for each exemplar it holds (none when
-        ``exemplars`` is None)."""
+        ``exemplars`` is None). ``layout`` (when given) gets ``(key, start_ns)`` of each series written, in order:
+        what the file's layout says of the values just written (a writer asks for it when the shape changed)."""
         raise NotImplementedError
 
     def invalid(self, what: str, value: object) -> None:
@@ -180,9 +187,17 @@ class Counter(Instrument[BoundCounter]):
     def add(self, amount: int | float = 1, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).add(amount)
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+    def write_values(
+        self,
+        out: list[float],
+        fi: int,
+        exemplars: list[tuple[Any, ...]] | None,
+        layout: list[tuple[AttrKey, int]] | None = None,
+    ) -> int:
         series = list(self._series.values())
         out += [s.value for s in series]
+        if layout is not None:
+            layout += [(s.key, s.start_ns) for s in series]
         return len(series)
 
     def stream(self) -> SumFamily | None:
@@ -217,7 +232,13 @@ class Gauge(Instrument[BoundGauge]):
     def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).set(value)
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+    def write_values(
+        self,
+        out: list[float],
+        fi: int,
+        exemplars: list[tuple[Any, ...]] | None,
+        layout: list[tuple[AttrKey, int]] | None = None,
+    ) -> int:
         n = 0
         add = out.append
         for s in list(self._series.values()):
@@ -226,6 +247,8 @@ class Gauge(Instrument[BoundGauge]):
                 add(v)
                 add(0.0)  # where the writer puts when the value last changed
                 n += 1
+                if layout is not None:
+                    layout.append((s.key, s.start_ns))
         return n
 
     def stream(self) -> GaugeFamily | None:
@@ -270,7 +293,13 @@ class Histogram(Instrument[BoundHistogram]):
     def record(self, value: int | float, attributes: Mapping[str, Any] | None = None, exemplar: Any = None) -> None:
         self._bound_for(attributes).record(value, exemplar)
 
-    def write_values(self, out: list[float], fi: int, exemplars: list[tuple[Any, ...]] | None) -> int:
+    def write_values(
+        self,
+        out: list[float],
+        fi: int,
+        exemplars: list[tuple[Any, ...]] | None,
+        layout: list[tuple[AttrKey, int]] | None = None,
+    ) -> int:
         """Every series' counts, sum, min and max. The last values written are kept: a series whose counts equal
         the ones kept for it (one C-level compare; counts only grow, and a record changes them first) is not read
         again. At 1,000 symbols, where a publish finds a few dozen of 6,000 latency series changed, that is about
@@ -292,6 +321,8 @@ class Histogram(Instrument[BoundHistogram]):
                     counts[i] = c = list(s.counts)
                     values[i * w : i * w + w] = [*map(float, c), s.sum, s.min, s.max]  # as the file has them
             out += values
+        if layout is not None:
+            layout += [(s.key, s.start_ns) for s in series]
         if exemplars is not None:
             for pi, s in enumerate(series):
                 if s.exemplars:

@@ -280,8 +280,9 @@ class Store:
             os.close(fd)
         self._files.pop(member, None)
 
-    def _read(self, name: str, cache_key: str) -> _File | None:
-        """The decoded file ``name`` (decoded again only when it changed); None when missing or corrupt."""
+    def _read(self, name: str, cache_key: str, offer: Callable[[], None] | None = None) -> _File | None:
+        """The decoded file ``name`` (decoded again only when it changed); None when missing or corrupt. ``offer``
+        is called while a new layout is decoded (``PartReader.columns``)."""
         try:
             fd = os.open(self.path / name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
@@ -312,7 +313,7 @@ class Store:
         f = cached if cached is not None else _File()
         f.sig = sig
         try:
-            f.cols, f.meta = f.reader.columns(b"".join(chunks), True)
+            f.cols, f.meta = f.reader.columns(b"".join(chunks), True, offer)
         except CorruptPart as exc:
             self.corrupt += 1
             f.cols, f.meta = None, {}
@@ -320,7 +321,7 @@ class Store:
         self._files[cache_key] = f
         return f if f.cols is not None else None
 
-    def columns(self) -> list[Columns]:
+    def columns(self, offer: Callable[[], None] | None = None) -> list[Columns]:
         """Every member's latest snapshot (``live`` as their locks say) and the retired totals, as columns."""
         with self._lock:
             retired = self._read("retired.part", "retired")
@@ -332,7 +333,7 @@ class Store:
             for member in members:
                 if member in folded:
                     continue  # counted in retired.part already (a fold that stopped before removing it)
-                f = self._read(f"m-{member}.part", member)
+                f = self._read(f"m-{member}.part", member, offer)
                 if f is not None and f.cols is not None:
                     live = self.alive(member)
                     out.append(f.cols if live else f.cols._replace(live=False))
@@ -346,8 +347,8 @@ class Store:
 
     def read_merged(self, names: Collection[str] | None = None, offer: Callable[[], None] | None = None) -> Snapshot:
         """The whole group's snapshot from the files as they are now (only ``names`` when given); ``offer`` is
-        called between slices of the merge (``Merger.merge``)."""
-        cols = self.columns()
+        called between slices of the merge (``Merger.merge``) and of a new layout's decoding."""
+        cols = self.columns(offer)
         with self._lock:
             return self._merger.merge(cols, names, offer)
 
