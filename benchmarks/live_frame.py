@@ -42,21 +42,21 @@ class Desk:
         from tradeobs_agent.metrics import Registry
         from tradeobs_agent.trading.instruments import SPECS
 
-        self.rng = rng = random.Random(1)
+        self.rng = random.Random(1)
         self.reg = reg = registry if registry is not None else Registry(max_series=100_000)
         agg = {spec.name: spec.aggregation for spec in SPECS if spec.kind == "gauge"}
 
         def gauge(name: str) -> Any:  # with the aggregation TradingTelemetry declares (multi-process mode merges so)
             return reg.gauge(name, aggregation=agg[name])
 
-        self.syms = syms = [f"S{i:04d}" for i in range(symbols)]
-        self.g = g = {n: gauge(n) for n in (
+        self.syms = [f"S{i:04d}" for i in range(symbols)]
+        self.g = {n: gauge(n) for n in (
             "trading.marketdata.price", "trading.position.quantity", "trading.position.notional",
             "trading.pnl.realized", "trading.pnl.unrealized", "trading.position.avg_price",
             "trading.marketdata.last_tick",
         )}  # fmt: skip
-        self.sub, self.fil = sub, fil = reg.counter("trading.orders.submitted"), reg.counter("trading.orders.filled")
-        self.lat = lat = [
+        self.sub, self.fil = reg.counter("trading.orders.submitted"), reg.counter("trading.orders.filled")
+        self.lat = [
             reg.histogram(n, unit="s")
             for n in (
                 "trading.order.submit_to_fill.latency",
@@ -64,29 +64,40 @@ class Desk:
                 "trading.order.signal_to_submit.latency",
             )
         ]
-        now = time.time()
-        self.px = px = {}
-        for s in syms:
-            px[s] = 50 + rng.random() * 400
-            g["trading.marketdata.price"].bind(symbol=s).set(px[s])
-            g["trading.marketdata.last_tick"].bind(symbol=s).set(now)
-            for name, v in (
-                ("trading.position.quantity", 100.0),
-                ("trading.position.notional", 100 * px[s]),
-                ("trading.pnl.realized", rng.gauss(0, 500)),
-                ("trading.pnl.unrealized", rng.gauss(0, 500)),
-                ("trading.position.avg_price", px[s] * 0.99),
-            ):
-                g[name].bind(symbol=s, strategy="momentum").set(v)
-            for side in ("buy", "sell"):
-                sub.bind(symbol=s, side=side).add(3)
-                fil.bind(symbol=s, side=side).add(2)
-                for h in lat:
-                    h.bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+        self.px: dict[str, float] = {}
+        for s in self.syms:
+            self._series(s)
         for name, v in (("trading.exposure.gross", 4e7), ("trading.exposure.net", 1e6), ("trading.equity", 1e6),
                         ("trading.drawdown", 0.01), ("trading.orders.open", 12)):  # fmt: skip
             gauge(name).bind(strategy="momentum").set(v)
         gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
+
+    def _series(self, s: str) -> None:
+        """Every series of symbol ``s``: a price, its tick time, a position and P&L, orders and latency per side."""
+        rng, px, g = self.rng, self.px, self.g
+        px[s] = 50 + rng.random() * 400
+        g["trading.marketdata.price"].bind(symbol=s).set(px[s])
+        g["trading.marketdata.last_tick"].bind(symbol=s).set(time.time())
+        for name, v in (
+            ("trading.position.quantity", 100.0),
+            ("trading.position.notional", 100 * px[s]),
+            ("trading.pnl.realized", rng.gauss(0, 500)),
+            ("trading.pnl.unrealized", rng.gauss(0, 500)),
+            ("trading.position.avg_price", px[s] * 0.99),
+        ):
+            g[name].bind(symbol=s, strategy="momentum").set(v)
+        for side in ("buy", "sell"):
+            self.sub.bind(symbol=s, side=side).add(3)
+            self.fil.bind(symbol=s, side=side).add(2)
+            for h in self.lat:
+                h.bind(symbol=s, side=side).record(rng.lognormvariate(-5, 0.5))
+
+    def grow(self) -> None:
+        """One more symbol (a desk that starts trading a name: 16 new series, so a new layout in multi-process
+        mode), moved from then on like the others."""
+        s = f"N{len(self.syms):05d}-{os.getpid()}"
+        self.syms.append(s)
+        self._series(s)
 
     def move(self) -> None:
         rng, px, g, syms, t = self.rng, self.px, self.g, self.syms, time.time()

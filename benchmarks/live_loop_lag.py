@@ -1,6 +1,7 @@
 """What a watched live view does to the event loop it shares with the trading code, at 1,000 symbols.
 
     python benchmarks/live_loop_lag.py [--symbols 1000] [--seconds 10] [--rounds 3] [--hz 10] [--workers 4]
+                                       [--modes 1,2,...] [--grow 0]
 
 In a service the live endpoint runs on the same asyncio loop as the trading code (a FastAPI app that trades).
 Each mode runs in a fresh process: an asyncio loop with the registry of ``benchmarks/live_frame.py``'s desk
@@ -20,6 +21,9 @@ how late it woke (the loop's lag). Modes:
   the group's thread, the stream client connected to it;
 - ``no live view, group leader``: the same group with nobody watching (the members publish once a second):
   what the group and the machine cost the leader's loop without the live view.
+
+``--grow K``: every process's desk starts trading K new symbols a second (16 new series each), as a desk does
+in its first minutes; in a worker group each is a new layout for that worker's file and for the leader.
 
 Rounds run the modes one after another (a fresh process each); the table gives, over all rounds, the loop's
 lag p50, p99 and worst (ms), the process's CPU (% of a core, all threads) and the frames built per second.
@@ -69,10 +73,26 @@ def _member(symbols: int, seconds: float) -> None:
 
     agent = _group_agent(os.environ["BENCH_SERVICE"])
     desk = Desk(symbols, registry=agent.registry)
+    grow = _Grow(desk)
     stop = time.monotonic() + seconds
     while time.monotonic() < stop:
         desk.move()
+        grow.step()
         time.sleep(0.1)
+
+
+class _Grow:
+    """``--grow``: the desk gets new symbols at ``BENCH_GROW`` a second (each a new layout in multi-process mode)."""
+
+    def __init__(self, desk: Any) -> None:
+        self.desk = desk
+        self.rate = float(os.environ.get("BENCH_GROW", "0"))
+        self.since = time.monotonic()
+
+    def step(self) -> None:
+        if self.rate > 0 and time.monotonic() - self.since >= 1.0 / self.rate:
+            self.since = time.monotonic()
+            self.desk.grow()
 
 
 async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, Any]:
@@ -111,9 +131,12 @@ async def _run(mode: str, symbols: int, seconds: float, hz: float) -> dict[str, 
         hub.connect(send, None)
     stop = time.monotonic() + seconds
 
+    grow = _Grow(desk)
+
     async def market() -> None:
         while time.monotonic() < stop:
             desk.move()
+            grow.step()
             await asyncio.sleep(0.1)
 
     lags: list[float] = []
@@ -148,7 +171,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--hz", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=4, help="the group of the leader mode (0: leave it out)")
-    ap.add_argument("--modes", help="comma-separated numbers of the modes to run (1-4), all by default")
+    ap.add_argument("--modes", help="comma-separated numbers of the modes to run (1-5), all by default")
+    ap.add_argument("--grow", type=float, default=0.0, help="new symbols a second in every process (0: none)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child == MEMBER:
@@ -163,6 +187,7 @@ def main() -> None:
         modes = tuple(modes[int(i) - 1] for i in args.modes.split(","))
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "agent"), os.environ.get("PYTHONPATH", "")])}
+    env["BENCH_GROW"] = str(args.grow)
     for r in range(args.rounds):
         for mode in modes:
             cmd = [sys.executable, __file__, "--symbols", str(args.symbols), "--hz", str(args.hz)]
@@ -175,6 +200,7 @@ def main() -> None:
     print(
         f"Event loop lag with a watched live view, {args.symbols:,} symbols, {args.hz:g} Hz, "
         f"{args.rounds} x {args.seconds:g} s per mode, {os.cpu_count()} CPUs"
+        + (f", {args.grow:g} new symbols a second in every process" if args.grow else "")
     )
     print("| mode | loop lag p50 ms | p99 ms | worst ms | CPU % of a core | frames/s |")
     print("|---|---:|---:|---:|---:|---:|")

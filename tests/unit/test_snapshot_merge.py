@@ -455,24 +455,38 @@ def test_a_registry_encoded_again_and_again_reads_back_as_its_snapshot(rounds: l
         assert _points(part.snapshot) == _points(reg.snapshot())
 
 
-def test_a_new_series_costs_the_reader_its_own_family_and_offers_the_gil_meanwhile() -> None:
+def test_a_new_series_costs_the_reader_that_series_and_the_gil_is_offered_meanwhile() -> None:
     """At 1,000 symbols a worker's layout lists 17,000 series. When one appears, the leader decodes the new layout:
-    the families whose series did not change are taken from the last one (the very same decoded series), the
-    one that changed is decoded again, and the GIL is offered between families and every 1,024 series."""
+    a family whose series did not change is taken from the last one (the very same decoded series); one whose
+    series come after its old ones (a registry only adds series at the end) decodes only those; any other is
+    decoded again, offering the GIL between families and every 1,024 series."""
     reg = Registry(max_series=100_000)
+    late = reg.gauge("late")
     for i in range(3000):
         reg.gauge("px", aggregation="last").bind(symbol=f"S{i}").set(1.0)
         reg.counter("orders").bind(symbol=f"S{i}").add(1)
+        late.bind(symbol=f"S{i}")  # bound, set below: a gauge never set is not in the layout
+        if i % 2:
+            late.bind(symbol=f"S{i}").set(2.0)
     w, r = PartWriter(1), PartReader()
-    first, _ = r.columns(w.encode_registry(reg), True)
-    reg.counter("orders").bind(symbol="NEW").add(1)  # a new series in one family
+
+    def series() -> dict[str, list]:  # type: ignore[type-arg]
+        cols, _ = r.columns(w.encode_registry(reg), True, lambda: offers.append(1))
+        return {f[1]: f[6] for f in cols.layout.families}
+
     offers: list[int] = []
-    second, _ = r.columns(w.encode_registry(reg), True, lambda: offers.append(1))
-    assert second.layout is not first.layout
-    by_name = {f[1]: f[6] for f in first.layout.families}
-    again = {f[1]: f[6] for f in second.layout.families}
-    assert again["px"] is by_name["px"]  # not decoded again
-    assert again["orders"] is not by_name["orders"] and len(again["orders"]) == 3001
-    assert len(offers) >= 2 + 3001 // 1024
+    first = series()
+    reg.counter("orders").bind(symbol="NEW").add(1)  # a new series, after the others
+    offers.clear()
+    second = series()
+    assert second["px"] is first["px"] and second["late"] is first["late"]  # not decoded again
+    assert len(second["orders"]) == 3001
+    assert all(a is b for a, b in zip(first["orders"], second["orders"][:3000], strict=True))
+    assert 3 <= len(offers) < 8  # between the 3 families (and 1 series decoded)
+    late.bind(symbol="S0").set(3.0)  # a gauge set for the first time: it comes first in its family
+    offers.clear()
+    third = series()
+    assert third["late"][0][0] == (("symbol", "S0"),) and len(third["late"]) == 1501
+    assert third["orders"] is second["orders"] and len(offers) >= 3 + 1501 // 1024
     part, _ = r.decode(w.encode_registry(reg), True)
     assert _points(part.snapshot) == _points(reg.snapshot())
