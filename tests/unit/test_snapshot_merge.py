@@ -490,3 +490,35 @@ def test_a_new_series_costs_the_reader_that_series_and_the_gil_is_offered_meanwh
     assert third["orders"] is second["orders"] and len(offers) >= 3 + 1501 // 1024
     part, _ = r.decode(w.encode_registry(reg), True)
     assert _points(part.snapshot) == _points(reg.snapshot())
+
+
+@given(st.lists(st.integers(0, 3), max_size=12), st.lists(st.integers(0, 3), max_size=12))
+def test_common_prefix_length(a: list[int], b: list[int]) -> None:
+    from tradeobs_agent.metrics.wire import _common
+
+    want = 0
+    while want < min(len(a), len(b)) and a[want] == b[want]:
+        want += 1
+    assert _common(a, b) == want
+
+
+def test_workers_with_the_same_symbols_and_some_of_their_own_merge_as_merge_does() -> None:
+    """The merge plan's usual case: every worker has the same series in the same order (found with a few C-level
+    compares), and some have series of their own after them, or the same ones in another order."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry() for _ in range(4)]
+    for i in (1, 2, 0, 3):  # the series of workers 1 and 2 start first: the merge keeps the earliest start
+        reg = regs[i]
+        syms = [f"S{k}" for k in range(40)]
+        if i == 3:
+            syms.reverse()  # another order
+        for sym in syms:
+            _record(reg, sym, i + 1, float(i))
+        for k in range(i):  # its own symbols, after the common ones
+            _record(reg, f"W{i}-{k}", 1, float(k))
+    cols = [_columns(reg, 100 + i, i != 2) for i, reg in enumerate(regs)]
+    got, want = Merger().merge(cols), merge([to_part(c) for c in cols])  # type: ignore[arg-type]
+    assert _points(got) == _points(want)
+    starts = [{(f.name, p.key): p.start_ns for f in s.families for p in f.points} for s in (got, want)]
+    assert starts[0] == starts[1]
