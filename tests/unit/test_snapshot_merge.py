@@ -522,3 +522,26 @@ def test_workers_with_the_same_symbols_and_some_of_their_own_merge_as_merge_does
     assert _points(got) == _points(want)
     starts = [{(f.name, p.key): p.start_ns for f in s.families for p in f.points} for s in (got, want)]
     assert starts[0] == starts[1]
+
+
+def test_a_layout_is_decoded_with_the_collector_paused_and_its_state_put_back() -> None:
+    """The layout's JSON parse makes tens of thousands of lists at once: the garbage collector is paused meanwhile
+    (else its collections ran inside that one C call, holding the GIL), and left as the host had it, on or off,
+    a corrupt layout included."""
+    import gc
+
+    reg = _filled()
+    data = PartWriter(1).encode_registry(reg)
+    seen: list[bool] = []
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            r = PartReader()
+            r.columns(data, True, lambda: seen.append(gc.isenabled()))
+            assert gc.isenabled() is enabled
+            with pytest.raises(CorruptPart):
+                PartReader().columns(data[: HEADER_SIZE + 5] + b"#" + data[HEADER_SIZE + 6 :], True)
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+    assert seen and not any(seen)  # paused while the layout was decoded
