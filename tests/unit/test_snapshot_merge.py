@@ -303,9 +303,10 @@ def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: li
         max_size=6,
     ),
     st.integers(0, 3),  # a process that is not live (exited)
+    st.sampled_from(["abcdefgh", "abcd"]),  # the symbols of the warm-up (then the others are new series)
 )
 def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: ignore[no-untyped-def]
-    nproc, rounds, gone
+    nproc, rounds, gone, warm
 ) -> None:
     """The leader keeps one Merger and merges again at every tick, re-merging only the series whose slots changed
     (or all, past a share): what it gives must be what a fresh Merger and merge() give, to the float, every round."""
@@ -315,10 +316,11 @@ def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: i
     writers = [PartWriter(100 + i) for i in range(nproc)]
     readers = [PartReader() for _ in range(nproc)]
     for i, reg in enumerate(regs):  # every process has some series from the start, as after a warm-up
-        for sym in "abcdefgh":
+        for sym in warm:
             _record(reg, sym, i, float(i))
     kept = Merger()
     last = None
+    shape: list[int] = []
     for records in rounds:
         for pi, sym, n, v in records:
             if pi < nproc:
@@ -327,7 +329,11 @@ def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: i
         got = kept.merge(cols)  # type: ignore[arg-type]
         assert _points(got) == _points(Merger().merge(cols))  # type: ignore[arg-type]
         assert _points(got) == _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]
-        if last is not None:  # a series nobody recorded into keeps its point object
+        # A series nobody recorded into keeps its point object: in a new merge plan too (a process's new series)
+        # when the family's series only grew at the end.
+        before_shape, shape = shape, [len(f.points) for f in got.families]
+        grew = last is not None and before_shape != shape
+        if last is not None and not grew:
             before = {(f.name, p.key): p for f in last.families for p in f.points}
             touched = {(sym, pi) for pi, sym, _, _ in records if pi < nproc}
             for f in got.families:
@@ -545,3 +551,38 @@ def test_a_layout_is_decoded_with_the_collector_paused_and_its_state_put_back() 
     finally:
         gc.enable()
     assert seen and not any(seen)  # paused while the layout was decoded
+
+
+def test_a_worker_s_new_series_keeps_the_points_of_the_others_in_the_next_merge() -> None:
+    """A worker's new series is a new layout, so a new merge plan: that plan starts from the last merge where a
+    family's series only grew at the end, and every series nobody wrote into keeps its point object (the live
+    frame then redoes only the symbols that changed, not the whole desk)."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry(), Registry()]
+    writers, readers = [PartWriter(100), PartWriter(101)], [PartReader(), PartReader()]
+    for i, reg in enumerate(regs):
+        for sym in "abcd":
+            _record(reg, sym, i + 1, float(i))
+    merger = Merger()
+
+    def merged() -> Snapshot:
+        cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+        got = merger.merge(cols)  # type: ignore[arg-type]
+        assert _points(got) == _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]
+        return got
+
+    first = merged()
+    _record(regs[1], "e", 1, 5.0)  # the last worker: its new series come after every merged one
+    _record(regs[0], "a", 1, 7.0)
+    second = merged()
+    old = {(f.name, p.key): p for f in first.families for p in f.points}
+    for f in second.families:
+        if f.name == "each":
+            continue  # per process: merged whole
+        for p in f.points:
+            sym = dict(p.key)["symbol"]
+            if sym in "bcd":
+                assert p is old[(f.name, p.key)], (f.name, sym)
+            elif sym == "e":
+                assert (f.name, p.key) not in old

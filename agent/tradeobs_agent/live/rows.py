@@ -45,17 +45,28 @@ class _View:
         self.at: dict[Any, int] = {}  # series key -> its place
 
     def update(self, points: Sequence[Any], bounds: tuple[float, ...] = ()) -> set[str] | None:
-        """Take ``points``; the symbols with a point that is not the one last seen at its place, or None when the
-        series themselves changed (added, removed, moved): every symbol must be redone then."""
+        """Take ``points``; the symbols with a point that is not the one last seen at its place (or that is new,
+        after the others), or None when the series themselves changed (removed, moved): every symbol must be
+        redone then."""
         old = self.points
         if points is old:
             return set()
-        if len(points) == len(old) and bounds == self.bounds:
-            changed = [i for i, (a, b) in enumerate(zip(points, old, strict=True)) if a is not b]
+        k = len(old)
+        if k and len(points) >= k and bounds == self.bounds:  # the same series, or those and new ones after them
+            changed = [i for i, (a, b) in enumerate(zip(points[:k], old, strict=True)) if a is not b]
             if all(points[i].key == old[i].key for i in changed):
                 self.points = points
                 syms = self.syms
-                return {s for s in map(syms.__getitem__, changed) if s is not None}
+                dirty = {s for s in map(syms.__getitem__, changed) if s is not None}
+                for i in range(k, len(points)):
+                    p = points[i]
+                    s = None if (sym := p.attributes.get("symbol")) is None else str(sym)
+                    syms.append(s)
+                    if s is not None:
+                        self.by_sym.setdefault(s, []).append(i)
+                        dirty.add(s)
+                    self.at[p.key] = i
+                return dirty
         self.points, self.bounds = points, bounds
         self.syms = syms = [None if (s := p.attributes.get("symbol")) is None else str(s) for p in points]
         by_sym: dict[str, list[int]] = {}

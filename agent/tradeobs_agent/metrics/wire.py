@@ -699,6 +699,16 @@ class _FamilyPlan:
         # object, and a family with none changed is the same object (see Merger).
         self._last: tuple[Any, list[Any], Family] | None = None
 
+    def carry(self, old: _FamilyPlan) -> None:
+        """Take ``old``'s last merge when this family's series are ``old``'s and then others (see :meth:`_Plan.carry`);
+        :meth:`family` reads it for the series both have."""
+        last = old._last
+        if last is None or self.agg == "pid" or (old.kind, old.agg, old.bounds) != (self.kind, self.agg, self.bounds):
+            return
+        k = len(old.series)
+        if k <= len(self.series) and self.series[:k] == old.series:
+            self._last = last
+
     def counts_all(self) -> bool:
         """Counters and histograms summed count every process, exited ones too; the rest only live ones."""
         return self.agg == "sum" and self.kind in ("c", "h")
@@ -827,6 +837,7 @@ class _FamilyPlan:
                 if (
                     old is not None
                     and kept is not None
+                    and j < len(kept)  # (a carried merge has fewer series: see carry)
                     and lo[j] == old[1][j]
                     and hi[j] == old[2][j]
                     and add[o : o + w] == old[0][o : o + w]
@@ -854,10 +865,12 @@ class _FamilyPlan:
             return last[2]
         shown = merged if self.kind == "g" else list(map(_number, merged))  # a count shows as an int when whole
         if last is not None:  # only the changed series get a new point
+            n = len(last[1])  # (a carried merge has fewer series: see carry)
             points = [
                 p if v == u else _new(NumberPoint, (k, a, s, x))
-                for p, v, u, x, (k, a, s) in zip(last[1], merged, last[0], shown, self.series, strict=True)
+                for p, v, u, x, (k, a, s) in zip(last[1], merged[:n], last[0], shown[:n], self.series[:n], strict=True)
             ]
+            points += [_new(NumberPoint, (k, a, s, x)) for (k, a, s), x in zip(self.series[n:], shown[n:], strict=True)]
         else:
             points = [_new(NumberPoint, (k, a, s, x)) for (k, a, s), x in zip(self.series, shown, strict=True)]
         fam = self._number_family(points)
@@ -990,6 +1003,15 @@ class _Plan:
                     if fp is plan:
                         self.where[key_mi_fi] = (plan, index)
 
+    def carry(self, before: _Plan) -> None:
+        """A new plan (a worker's layout changed) starts from ``before``'s last merge where a family's series only
+        grew at the end: its first merge then keeps the point of every series whose values did not change, as the
+        next merges do, so a reader that compares points (the live frame) redoes only what changed."""
+        for name, fam in self.families.items():
+            old = before.families.get(name)
+            if old is not None:
+                fam.carry(old)
+
     def owners(self, mi: int, n: int, offer: Callable[[], None] | None = None) -> list[tuple[_FamilyPlan, int] | None]:
         """For each of process ``mi``'s ``n`` slots, the merged series it feeds: ``(family, series)``, with series
         -1 for a per-process family (any change merges it again); None for a slot no merged value reads (a
@@ -1055,16 +1077,22 @@ class Merger:
 
     def __init__(self) -> None:
         self._plans: dict[Any, _Plan] = {}
+        self._recent: dict[frozenset[str] | None, _Plan] = {}  # per set of names asked for: the last plan used
 
     def merge(
         self, cols: Sequence[Columns], names: Collection[str] | None = None, offer: Callable[[], None] | None = None
     ) -> Snapshot:
-        key = (tuple(id(c.layout) for c in cols), tuple(c.live for c in cols), frozenset(names) if names else None)
+        asked = frozenset(names) if names else None
+        key = (tuple(id(c.layout) for c in cols), tuple(c.live for c in cols), asked)
         plan = self._plans.get(key)
         if plan is None or not plan.matches(cols):
             if len(self._plans) >= 8:
                 self._plans.clear()
             plan = self._plans[key] = _Plan(cols, names, offer)
+            before = self._recent.get(asked)
+            if before is not None:
+                plan.carry(before)
+        self._recent[asked] = plan
         dirty = self._dirty(plan, cols, offer)
         vals = [c.values + _SENTINELS for c in cols]
         exemplars: dict[str, dict[tuple[int, int], dict[int, Exemplar]]] = {}
