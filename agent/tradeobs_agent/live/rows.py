@@ -60,7 +60,7 @@ class _View:
                 dirty = {s for s in map(syms.__getitem__, changed) if s is not None}
                 for i in range(k, len(points)):
                     p = points[i]
-                    s = None if (sym := p.attributes.get("symbol")) is None else str(sym)
+                    s = _symbol(p)
                     syms.append(s)
                     if s is not None:
                         self.by_sym.setdefault(s, []).append(i)
@@ -68,7 +68,7 @@ class _View:
                     self.at[p.key] = i
                 return dirty
         self.points, self.bounds = points, bounds
-        self.syms = syms = [None if (s := p.attributes.get("symbol")) is None else str(s) for p in points]
+        self.syms = syms = [_symbol(p) for p in points]
         by_sym: dict[str, list[int]] = {}
         for i, s in enumerate(syms):
             if s is not None:
@@ -206,6 +206,12 @@ class Rows:
                 q = self._q[sym] = quantiles(self._names[2], sym, self._lat.bounds, [points[i] for i in idx])
             r.update(q)
         return r
+
+
+def _symbol(p: Any) -> str | None:
+    """A point's symbol as a row is keyed (None: not a per-symbol series)."""
+    sym = p.attributes.get("symbol")
+    return None if sym is None else str(sym)
 
 
 def _join(dirty: set[str] | None, more: set[str] | None) -> set[str] | None:

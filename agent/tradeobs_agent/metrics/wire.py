@@ -29,6 +29,7 @@ which builds only plain data. Counts are exact up to 2**53 (float64).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import operator
@@ -36,7 +37,7 @@ import struct
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from itertools import compress, cycle
 from typing import Any, NamedTuple
 
@@ -367,30 +368,24 @@ def _attr_key(pairs: Any, cache: dict[Any, tuple[AttrKey, dict[str, Any]]]) -> t
 _Parsed = dict[str, tuple[bytes, list[tuple[AttrKey, dict[str, Any], int]]]]
 
 
-def _parse_layout(
-    raw: bytes,
-    version: int,
-    crc: int,
-    keys: dict[Any, tuple[AttrKey, dict[str, Any]]] | None = None,
-    last: _Parsed | None = None,
-    offer: Callable[[], object] | None = None,
-) -> _Layout:
-    """:func:`_decode_layout` with the garbage collector paused. The JSON parse makes some 100,000 lists in one C
-    call (17,000 series at 1,000 symbols); with the collector on, they set off its young and then whole-process
-    collections inside that call: 55 ms holding the GIL instead of 10. What the parse makes is freed by reference
-    counting as soon as the layout is decoded, so nothing is left for the collector. Its state is put back as it
-    was (a host that turned it off keeps it off)."""
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector paused, then put back as it was (a host that turned it off keeps it off). For a
+    layout's decode: its JSON parse makes some 100,000 lists in one C call (17,000 series at 1,000 symbols); with
+    the collector on, they set off its young and then whole-process collections inside that call: 55 ms holding
+    the GIL instead of 10. What the parse makes is freed by reference counting once the layout is decoded, so
+    nothing is left for the collector."""
     paused = gc.isenabled()
     if paused:
         gc.disable()
     try:
-        return _decode_layout(raw, version, crc, keys, last, offer)
+        yield
     finally:
         if paused:
             gc.enable()
 
 
-def _decode_layout(
+def _parse_layout(
     raw: bytes,
     version: int,
     crc: int,
@@ -507,7 +502,8 @@ class PartReader:
         lay = self._layout
         if lay is None or lay.version != version or lay.crc != crc:
             try:
-                lay = _parse_layout(bytes(layout_raw), version, crc, self._keys, self._families, offer)
+                with _collector_paused():
+                    lay = _parse_layout(bytes(layout_raw), version, crc, self._keys, self._families, offer)
             except CorruptPart:
                 self._families.clear()  # (half filled)
                 raise
@@ -735,11 +731,11 @@ class _FamilyPlan:
         series = self.series
         keys: list[AttrKey] = []  # the merged series' keys, in order
         index: dict[AttrKey, int] = {}  # key -> its place, made when first needed
-        for _, f in self.sources:
+        owned = [list(map(_FIRST, f[6])) for _, f in self.sources]  # each process's keys, in order
+        for (_, f), own_keys in zip(self.sources, owned, strict=True):
             # The usual case: a process's series are the ones met so far, in the same order (workers that trade the
             # same symbols), so the common part is found with a few C-level compares, and only the rest is walked.
             own = f[6]
-            own_keys = list(map(_FIRST, own))
             if not keys:  # the first process: its series, as they are (a layout has no series twice)
                 series += own
                 keys += own_keys
@@ -761,12 +757,12 @@ class _FamilyPlan:
                     offer()
         w = self.width
         nc = len(self.bounds) + 1
-        for mi, f in self.sources:
+        for (mi, f), own_keys in zip(self.sources, owned, strict=True):
             n = len(cols[mi].values)  # the sentinels follow the values
             own, base = f[6], f[7]
             # The common part's slots are every w-th from the process's first (at C speed); then the others by key
             # (None: the process lacks that series, which reads a sentinel).
-            m = _common(list(map(_FIRST, own)), keys)
+            m = _common(own_keys, keys)
             end = base + m * w
             pos = {key: base + (m + i) * w for i, (key, _, _) in enumerate(own[m:])}
             rest = [pos.get(key) for key in keys[m:]]
