@@ -44,6 +44,7 @@ from ._internal.exporters import (
     give_up_all,
     install_duplicate_filter,
     remove_duplicate_filter,
+    settle_deliveries,
     take_shutdown_losses,
 )
 from ._internal.otel_private import LoggerProvider
@@ -133,7 +134,8 @@ class Agent:
         ms = max(1, int(timeout * 1000))
         # Exporters whose collector does not answer give up at once (counted); the others may deliver what they
         # keep until 90% of the bound, leaving the rest for the providers' own shutdown.
-        deadline = time.monotonic() + 0.9 * timeout
+        end = time.monotonic() + timeout
+        deadline = end - 0.1 * timeout
         steps: list[Any] = [lambda: abandon_unreachable(deadline), self.registry.flush]
         if self.live is not None:
             steps.append(self.live.stop)
@@ -158,6 +160,8 @@ class Agent:
         ok = providers.call_bounded(steps, timeout, "shutdown")
         if not ok:
             give_up_all()  # what is still kept is counted now: the process may exit right after this returns
+        else:  # a batch still being sent gets what is left of the bound to come back, else it is counted now
+            settle_deliveries(end - time.monotonic())
         _say_losses(take_shutdown_losses())
         if self._dup_filter is not None:
             remove_duplicate_filter(self._dup_filter)

@@ -17,7 +17,8 @@ is unreachable it keeps the batches, in order, and tries again with back-off
 kept is counted in ``tradeobs.agent.items.dropped{signal, reason}``, never lost
 silently: ``retry_buffer_full`` past ``max_items`` (the oldest batches go),
 ``expired`` past ``max_age`` seconds, ``shutdown`` for what is still here when
-the agent shuts down with the collector unreachable. Metrics need no buffer:
+the agent shuts down with the collector unreachable, and for a batch whose send
+has not returned when the shutdown's time is up. Metrics need no buffer:
 they are cumulative, so the next export after an outage carries every count.
 """
 
@@ -130,6 +131,29 @@ class Delivery:
         if left:
             self._dropped("shutdown", left)
         return done or (left == 0 and inflight is None)
+
+    def settle(self, timeout: float) -> int:
+        """After ``close``: wait up to ``timeout`` s for the batch in flight to come back; one still out then is
+        counted as dropped (``shutdown``) now, since the process may exit before its send returns, and the
+        sender does not count it again (if it arrives after all, it is also counted as exported). Returns the
+        items counted here."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            if not self._closed:
+                return 0
+            while self._inflight is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 0.05))
+            batch = self._inflight
+            if batch is None or not (self._batches and self._batches[0] is batch):
+                return 0
+            self._batches.popleft()
+            self._items -= len(batch.items)
+            self._report_locked()
+        self._dropped("shutdown", len(batch.items))
+        return len(batch.items)
 
     def after_fork(self) -> None:
         """In a forked child: the parent's batches are the parent's; start empty, with a fresh lock."""

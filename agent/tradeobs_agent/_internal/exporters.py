@@ -88,10 +88,25 @@ def abandon_unreachable(deadline: float) -> list[str]:
 
 def give_up_all() -> None:
     """The shutdown ran out of time: what every exporter still keeps is counted as dropped (``reason="shutdown"``)
-    now, on the caller's thread, so nothing the process loses at exit goes uncounted."""
+    now, on the caller's thread, so nothing the process loses at exit goes uncounted: its batch processor's
+    queue (no longer exported), its kept batches and the batch it is sending."""
     for exp in list(_LIVE):
+        if exp.batch is not None:
+            n = otel_private.batch_abandon(exp.batch)
+            if n:
+                exp._dropped("shutdown", n)
         if exp.delivery is not None:
             exp.delivery.close(0.0, deliver=False)
+            exp.delivery.settle(0.0)
+
+
+def settle_deliveries(timeout: float) -> None:
+    """After a shutdown that finished: wait (at most ``timeout`` s) for batches still being sent; one that has not
+    come back by then is counted as dropped (``reason="shutdown"``) before the process exits."""
+    deadline = time.monotonic() + timeout
+    for exp in list(_LIVE):
+        if exp.delivery is not None:
+            exp.delivery.settle(max(0.0, deadline - time.monotonic()))
 
 
 def take_shutdown_losses() -> dict[tuple[str, str], int]:
@@ -138,6 +153,7 @@ class _Counting:
         self.last_success: float | None = None
         self.delivery: Delivery | None = None
         self.deadline: float | None = None  # set at shutdown: deliver kept batches until then
+        self.batch: Any = None  # the SDK batch processor that exports through this one (set by its builder)
         self.closed = False
         self.lost_at_shutdown = 0
 

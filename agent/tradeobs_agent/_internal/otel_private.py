@@ -193,6 +193,29 @@ def batch_offer(bp: Any, item: Any) -> bool:
     return True
 
 
+def batch_abandon(bp: Any) -> int:
+    """Empty ``bp``'s queue; how many items it held (the shutdown ran out of time: they are counted as dropped
+    now instead of being lost uncounted when the process exits).
+
+    Assumes: the worker holds ``_export_lock`` from its ``_should_export_batch`` check through its pops and its
+    export, and ``_shutdown_timeout_exceeded`` makes that check false (the SDK's ``shutdown`` sets it after its
+    join). With the lock taken, the queue is emptied and later items go on to the exporter (which counts them,
+    being closed). With an export in flight (the lock held through the wait, long past its pops), the flag
+    stays set so the worker takes no batch after that one, and the queue is emptied.
+    """
+    before = bp._shutdown_timeout_exceeded  # pyright: ignore[reportPrivateUsage]
+    bp._shutdown_timeout_exceeded = True  # pyright: ignore[reportPrivateUsage]
+    lock = bp._export_lock  # pyright: ignore[reportPrivateUsage]
+    held = lock.acquire(timeout=0.05)
+    queue = bp._queue  # pyright: ignore[reportPrivateUsage]
+    n = len(queue)
+    queue.clear()
+    if held:
+        bp._shutdown_timeout_exceeded = before  # pyright: ignore[reportPrivateUsage]
+        lock.release()
+    return n
+
+
 def parent_based_delegates(sampler: Any) -> tuple[Any, Any]:
     """``(root, local_parent_sampled)`` samplers of a ``ParentBased`` sampler.
 
@@ -468,11 +491,13 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
-        "batch: BatchProcessor queue, exporter and emit",
+        "batch: BatchProcessor queue, exporter, emit and a shutdown out of time",
         lambda: _batch_processor_shape(),
         (
             "opentelemetry.sdk._shared_internal:BatchProcessor.emit",
             "opentelemetry.sdk._shared_internal:BatchProcessor._export",
+            "opentelemetry.sdk._shared_internal:BatchProcessor._should_export_batch",
+            "opentelemetry.sdk._shared_internal:BatchProcessor.shutdown",
         ),
     ),
     Assumption(
@@ -547,9 +572,15 @@ def _batch_processor_shape() -> bool:
         from opentelemetry.sdk._shared_internal import BatchProcessor
     except ImportError:
         return False
-    return _init_sets(BatchProcessor, "_queue", "_max_queue_size", "_exporter", "_shutdown") and _has(
-        BatchProcessor, "emit"
-    )
+    return _init_sets(
+        BatchProcessor,
+        "_queue",
+        "_max_queue_size",
+        "_exporter",
+        "_shutdown",
+        "_shutdown_timeout_exceeded",
+        "_export_lock",
+    ) and _has(BatchProcessor, "emit")
 
 
 def _grpc_exporter_shape() -> bool:

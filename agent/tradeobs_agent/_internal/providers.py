@@ -133,7 +133,9 @@ def build_tracing(
     if otlp:
         exporter, target = _otlp_exporter(settings, "traces")
         counting = CountingSpanExporter(exporter, "traces", target, selfm, _retry(settings))
-        provider.add_span_processor(BatchSpanProcessor(counting, schedule_delay_millis=1000))
+        processor = BatchSpanProcessor(counting, schedule_delay_millis=1000)
+        counting.batch = otel_private.batch_processor(processor)
+        provider.add_span_processor(processor)
     for exp in batched:
         provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))
     for exp in extra:  # in-memory exporters from tradeobs_agent.testing
@@ -198,7 +200,9 @@ def build_logs_provider(
     if otlp:
         exporter, target = _otlp_exporter(settings, "logs")
         counting = CountingLogExporter(exporter, "logs", target, selfm, _retry(settings))
-        provider.add_log_record_processor(BatchLogRecordProcessor(counting, schedule_delay_millis=1000))
+        log_processor = BatchLogRecordProcessor(counting, schedule_delay_millis=1000)
+        counting.batch = otel_private.batch_processor(log_processor)
+        provider.add_log_record_processor(log_processor)
     for exp in extra:
         provider.add_log_record_processor(SimpleLogRecordProcessor(exp))
     return provider

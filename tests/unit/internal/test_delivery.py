@@ -95,6 +95,32 @@ def test_abandon_counts_everything_including_the_batch_being_sent_when_it_fails(
     wait_for(lambda: dropped["shutdown"] == 3, "the in-flight batch to be counted")
 
 
+def test_a_batch_still_being_sent_when_time_is_up_is_counted_once() -> None:
+    c = Collector()
+    c.gate.clear()  # the send hangs past the shutdown's bound (a hung collector)
+    d, dropped = _delivery(c)
+    d.submit([1, 2])
+    wait_for(lambda: c.calls == 1, "the send in flight")
+    assert d.settle(0.0) == 0, "before close, the sender still owns its batch"
+    d.close(0, deliver=False)
+    assert d.settle(0.1) == 2 and dropped["shutdown"] == 2 and len(d) == 0  # counted now: the process may exit
+    c.gate.set()  # the send fails after all: the sender must not count it again
+    assert d.flush(5)
+    assert dropped == Counter({"shutdown": 2})
+
+
+def test_settle_waits_for_a_send_that_comes_back_in_time() -> None:
+    c = Collector()
+    c.gate.clear()
+    d, dropped = _delivery(c)
+    d.submit([1, 2, 3])
+    wait_for(lambda: c.calls == 1, "the send in flight")
+    d.close(0, deliver=False)
+    threading.Timer(0.2, c.gate.set).start()  # fails (collector down), within the bound
+    assert d.settle(10) == 0
+    assert dropped == Counter({"shutdown": 3})  # counted by the sender when its send returned
+
+
 @pytest.mark.parametrize(("items", "age"), [(0, 10.0), (10, 0.0)])
 def test_a_delivery_needs_room_and_time(items: int, age: float) -> None:
     with pytest.raises(ValueError, match="max_items"):

@@ -195,3 +195,64 @@ def test_a_processor_of_your_own_takes_the_sdk_path_for_spans_only(caplog: pytes
         tt.close()
     assert any("take the OpenTelemetry SDK's own path here (processor_type)" in r.getMessage() for r in caplog.records)
     _errors.reset()
+
+
+class _HeldExporter:
+    """A span exporter whose first export waits for ``gate`` (a collector that hangs)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        self.batches.append(len(spans))
+        self.gate.wait(10)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.gate.set()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def _ended_spans(n: int) -> list[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
+    out = []
+    for i in range(n):
+        s = tracer.start_span(f"s{i}")
+        s.end()
+        out.append(s)
+    return out
+
+
+@pytest.mark.parametrize("exporting", [False, True], ids=["idle", "export-in-flight"])
+def test_batch_abandon_takes_the_queue_and_no_batch_follows(exporting: bool) -> None:
+    """What ``give_up_all`` counts as dropped at a shutdown out of time is never exported after all."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from tests._util import wait_for
+
+    exp = _HeldExporter()
+    proc = BatchSpanProcessor(exp, max_queue_size=64, max_export_batch_size=8, schedule_delay_millis=60_000)  # type: ignore[arg-type]
+    bp = otel_private.batch_processor(proc)
+    for s in _ended_spans(20 if exporting else 5):
+        proc.on_end(s)
+    if exporting:  # 20 >= the batch size woke the worker: 8 are being exported, the export hangs
+        wait_for(lambda: exp.batches == [8], "the first batch in flight")
+    assert otel_private.batch_abandon(bp) == (12 if exporting else 5)
+    exp.gate.set()
+    if exporting:
+        proc.shutdown()  # the worker took no batch after the one in flight
+        assert exp.batches == [8]
+        return
+    for s in _ended_spans(3):  # the worker was idle: what comes later is exported (and counted) as before
+        proc.on_end(s)
+    proc.shutdown()
+    assert exp.batches == [3]
