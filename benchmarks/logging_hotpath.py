@@ -240,6 +240,74 @@ def throughput(tmp: str, seconds: float) -> None:
         _reset_for_tests()
 
 
+def _busy(seconds: float, rate: int, log: Any) -> tuple[int, int]:
+    """A trading thread that never sleeps (pure Python work, so it wants the GIL all the time) and logs ``rate``
+    records a second when due; returns (work units done, records logged)."""
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    period = 1.0 / rate if rate else float("inf")
+    work = logged = 0
+    due = t0
+    x = 0
+    while True:
+        for i in range(200):  # one unit of work, ~10 us
+            x += i * i
+        work += 1
+        now = time.perf_counter()
+        if now >= end:
+            return work, logged
+        while log is not None and now >= due:
+            log.info("order %s filled", logged, extra=EXTRA)
+            logged += 1
+            due += period
+
+
+def busy_producer(tmp: str, seconds: float, rate: int) -> None:
+    """A trading thread that keeps the GIL busy (it never sleeps) and logs ``rate`` records/s: how many records the
+    log worker has written by the end of the run, how many were dropped, and how much of its work the trading
+    thread still did, against the same loop without logging and with the stdlib's QueueHandler + QueueListener
+    (whose listener thread never hands the GIL back early)."""
+    import tradeobs_agent
+    from tradeobs_agent.testing import reset as _reset_for_tests
+
+    base, _ = _busy(seconds, 0, None)
+    rows = [("no logging", base, 0, "", "")]
+    agent = tradeobs_agent.init(service_name="bench", otlp=False, prometheus=False, live=False,
+                                logs=tradeobs_agent.LogOptions(dir=os.path.join(tmp, "busy")))  # fmt: skip
+    p = agent.logs
+    log = tradeobs_agent.get_logger("execution")
+    p0, d0 = p.processed, p.queue.total_dropped
+    work, logged = _busy(seconds, rate, log)
+    written, dropped = p.processed - p0, p.queue.total_dropped - d0
+    p.flush(60)
+    rows.append(("tradeobs", work, logged, f"{written:,}", f"{dropped:,}"))
+    _reset_for_tests()
+
+    _reset_stdlib()
+    path = os.path.join(tmp, "busy-queue.log")
+    fh = logging.FileHandler(path)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    q: queue.Queue = queue.Queue(-1)
+    listener = logging.handlers.QueueListener(q, fh)
+    listener.start()
+    root = logging.getLogger()
+    root.addHandler(logging.handlers.QueueHandler(q))
+    root.setLevel(logging.INFO)
+    work, logged = _busy(seconds, rate, logging.getLogger("bench.queue"))
+    fh.flush()
+    written = count_lines(path)  # what the listener wrote by the end of the run (its queue is unbounded)
+    listener.stop()
+    fh.close()
+    _reset_stdlib()
+    peer = "stdlib QueueHandler + QueueListener(FileHandler)"
+    rows.append((peer, work, logged, f"{written:,}", "0 (unbounded queue)"))
+
+    print(f"\na busy trading thread (never sleeps) logging {rate:,} records/s for {seconds:g}s")
+    print(f"{'logger':52s} {'work done':>10s} {'logged':>8s} {'written by the end':>19s} {'dropped':>20s}")
+    for name, w, n, wr, dr in rows:
+        print(f"{name:52s} {w / base:>9.0%} {n:>8,} {wr:>19s} {dr:>20s}")
+
+
 def secret_values_cost(tmp: str, n: int, warmup: int) -> None:
     """The known-secret-value masking (``tradeobs_agent.secret_values``), measured both sides of the queue.
 
@@ -287,6 +355,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--warmup", type=int, default=5_000)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--busy-rate", type=int, default=5_000, help="records/s logged by a thread that never sleeps")
     ap.add_argument("--only-secrets", action="store_true", help="only the known-secret-values comparison")
     args = ap.parse_args()
     if args.only_secrets:
@@ -309,6 +378,7 @@ def main() -> None:
         rows.append(bench_otel_handler(tmp, args.n, args.warmup))
         print_table(rows, rows[0]["name"])
         throughput(os.path.join(tmp, "tp"), args.seconds)
+        busy_producer(tmp, args.seconds, args.busy_rate)
         secret_values_cost(os.path.join(tmp, "sv"), args.n, args.warmup)
 
 

@@ -323,3 +323,48 @@ def test_an_export_collection_and_a_scrape_give_the_gil_back_between_families(
         t.start()
         t.join(10)
         assert len(clock.offers) >= 20, "the read held the GIL through every family"
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["keeping-up", "behind"])
+def test_the_log_worker_stops_offering_while_it_is_behind(
+    clock: _Clock, behind: bool, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trading thread that keeps the GIL busy takes it back for a whole switch interval at every offer: a log
+    worker that kept offering got ~170 records/s through and the rest were dropped. With a backlog past an eighth
+    of its queue, the worker works through its batch without offering; otherwise it offers per slice."""
+    import tradeobs_agent
+    from tradeobs_agent import LogOptions
+
+    agent = tradeobs_agent.init(otlp=False, prometheus=False, live=False, logs=LogOptions(dir=str(tmp_path)))
+    try:
+        p = agent.logs
+        assert p is not None and p._thread is not None
+        p._abandon = True  # the worker thread leaves; this test drives _process itself
+        p._wake.set()
+        p._thread.join(5)
+        gil._watch.tid, gil._watch.opened, gil._watch.fd = _NO_THREAD, False, None  # init() watched this thread
+        build = p.builder.build
+
+        def slow_build(e: Any) -> Any:
+            clock.now += gil.BUDGET / 4  # four records per slice
+            return build(e)
+
+        monkeypatch.setattr(p.builder, "build", slow_build)
+        entry = _format_entry()
+        backlog = int(p.queue.capacity / 8) + (1 if behind else -64)
+        p.queue.dq.extend([entry] * backlog)  # what waits behind this batch
+        p._process([entry] * 64)
+        assert p.processed == 64
+        assert (len(clock.offers) == 0) is behind, clock.offers
+        p.queue.dq.clear()
+    finally:
+        tradeobs_agent.shutdown(timeout=2.0)
+
+
+def _format_entry() -> Any:
+    import logging
+    import time
+
+    from tradeobs_agent.logs._capture import capture
+
+    return capture(time.time_ns(), logging.INFO, "tradeobs.execution", "order %s filled", ("c-1",))
