@@ -14,7 +14,7 @@ how late it woke (the loop's lag). Modes:
   connected, each frame built and serialized on the loop (``offload_after=None``; how the hub worked before,
   and what a naive SSE endpoint that builds its state in its generator does);
 - ``live view, tradeobs``: the same hub as it ships: a frame slower than 2 ms to build is built on its frames
-  thread, in slices of 0.25 ms with the GIL offered between them;
+  thread, in slices of 0.1 ms with the GIL offered between them;
 - ``live view, group leader of N`` (``--workers N``, N > 1; 0 leaves it out): the process is the leader of a
   worker group (multi-process mode, as under ``uvicorn --workers N``) whose N - 1 other members run the same
   desk in processes of their own; the leader merges every member's snapshot and builds the group's frames on

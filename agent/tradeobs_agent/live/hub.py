@@ -15,7 +15,7 @@ in the server's event loop):
    (every ``full_every`` seconds the delta is replaced by a full frame). A
    frame slower than ``offload_after`` (2 ms: 1,000 symbols) is built from the
    next tick on by the hub's ``tradeobs-live-frames`` thread, which gives the
-   GIL back every 0.25 ms, so the loop (in a service, the trading code's) is
+   GIL back every 0.1 ms, so the loop (in a service, the trading code's) is
    not held 20 ms ten times a second; steps 1 and 3 stay on the loop;
 3. fans out: a client that is up to date gets *the same bytes object* (this
    tick's events + delta) as everyone else; a client that is behind (it
@@ -912,7 +912,7 @@ class _Produced(NamedTuple):
 
 class _FramesThread:
     """One daemon thread that builds frames for the hub off its event loop, started on first use (and again in a
-    forked child, where the parent's thread does not exist). Its work offers the GIL every 0.25 ms, so the trading
+    forked child, where the parent's thread does not exist). Its work offers the GIL every 0.1 ms, so the trading
     code on the loop waits at most about that for it (:mod:`.._internal.gil`)."""
 
     def __init__(self) -> None:

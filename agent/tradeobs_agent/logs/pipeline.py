@@ -53,7 +53,7 @@ _BATCH = 512
 _POLL = 0.2
 # A backlog past this share of the queue: the worker is falling behind, and stops offering the GIL until it is
 # below again. A trading thread that keeps the GIL busy takes it back for a whole switch interval (5 ms) at
-# every offer, which left the worker one 0.25 ms slice in 5 ms: ~170 records/s (measured; ~10,000 without
+# every offer, which left the worker one slice (gil.BUDGET) in 5 ms: ~170 records/s (measured; ~10,000 without
 # offers), so a busy loop that logged got most of its records dropped. Behind, the trading thread waits for
 # the worker up to the interpreter's switch interval, as it would without slices, and nothing is dropped
 # until the worker's own rate is passed.

@@ -148,7 +148,7 @@ class PartWriter:
         straight from its series: no snapshot objects. ``with_exemplars=False`` leaves the exemplars out (the live
         view does not show them; a scrape's file has them). ``pause`` is called after every :data:`CHUNK` series
         read (a background thread may let the trading thread have the GIL there: ``gil.Slices.offer`` does after
-        each 0.25 ms of work).
+        each 0.1 ms of work).
 
         When the shape changed (a series appeared), the registry is read a second time, each instrument saying
         which series it wrote, and that is the new layout: 15 ms at 1,000 symbols (17,000 series) instead of the

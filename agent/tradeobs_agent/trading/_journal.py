@@ -32,7 +32,7 @@ pays for the batch itself). So every reader sees exactly the values recorded
 before it read; what is recorded concurrently with a read shows in the next.
 Readers on background threads (the applier, the log worker, the registry's
 readers) use :meth:`Journal.flush_chunked`, which offers the GIL between slices
-of 0.25 ms; the trading thread's own reads use :meth:`Journal.flush`.
+of ``gil.BUDGET`` (0.1 ms); the trading thread's own reads use :meth:`Journal.flush`.
 
 One journal per process. Entries from one thread keep their order; across
 threads, the order in which they were appended. Before ``fork()`` the journal
@@ -65,7 +65,7 @@ LIMIT = 20_000  # waiting entries before a producer applies them itself (hot pat
 # machine before it does anything, and a bigger batch runs warmer: 0.2 s, the log worker's poll too.
 INTERVAL = 0.2
 # Entries applied under one take of the lock; between two, a background flush offers the GIL once it has
-# worked for ``gil.BUDGET`` (0.25 ms): a trading loop waking up waits about that long at most, not for the batch.
+# worked for ``gil.BUDGET`` (0.1 ms): a trading loop waking up waits about that long at most, not for the batch.
 CHUNK = 8
 Apply = Callable[[Any, Any], None]
 """A record's handler: ``handler(target, record)`` applies it."""
