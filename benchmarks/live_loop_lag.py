@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _ports import free_port
+
 ROOT = Path(__file__).resolve().parent
 MODES = ("no live view", "live view, frames on the loop", "live view, tradeobs")
 LEADER, MEMBER = "live view, group leader", "group member"
@@ -225,7 +227,7 @@ def main() -> None:
 
 def _leader_round(args: Any, cmd: list[str], env: dict[str, str], service: str, mode: str) -> dict[str, Any]:
     """One round of the leader mode: the measured leader first, then the other members of its group."""
-    genv = {**env, "BENCH_SERVICE": service, "BENCH_WORKERS": str(args.workers), "BENCH_PROM_PORT": str(_free_port())}
+    genv = {**env, "BENCH_SERVICE": service, "BENCH_WORKERS": str(args.workers), "BENCH_PROM_PORT": str(free_port())}
     lead = subprocess.Popen(
         [*cmd, "--child", mode, "--seconds", str(args.seconds)], env=genv, stdout=subprocess.PIPE, text=True
     )
@@ -248,14 +250,6 @@ def _leader_round(args: Any, cmd: list[str], env: dict[str, str], service: str, 
             if p.poll() is None:
                 p.kill()
             p.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from _ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = "agent/tradeobs_agent/live/static"
@@ -133,12 +134,6 @@ def serve(port: int, symbols: int, before_dir: str) -> None:
 # ---------------------------------------------------------------------------------------------- the browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_up(url: str, proc: subprocess.Popen[bytes], limit: float = 60.0) -> None:
     end = time.monotonic() + limit
     while time.monotonic() < end:
@@ -206,7 +201,7 @@ def main() -> None:
         return
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         before = Path(tmp) / "before"
         before.mkdir()

@@ -54,15 +54,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from _ports import free_port
+
 HERE = Path(__file__).resolve().parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str, timeout: float = 30.0) -> bytes:
@@ -271,8 +265,8 @@ def hotpath(args: Any) -> list[tuple[str, dict[str, float]]]:
         with Children() as ch:
             cmds = [ch.ctx.Queue() for _ in names]
             outs = [ch.ctx.Queue() for _ in names]
-            ch.start_with(outs[0], child_single_hot, _free_port(), args.hot_symbols, args.n, cmds[0])
-            port = _free_port()
+            ch.start_with(outs[0], child_single_hot, free_port(), args.hot_symbols, args.n, cmds[0])
+            port = free_port()
             for i in range(args.workers):  # the first worker is measured; the others run as its group
                 out, cmd = (outs[1], cmds[1]) if i == 0 else (ch.out, None)
                 ch.start_with(out, child_worker, port, base, args.hot_symbols, args.n, True, cmd)
@@ -316,7 +310,7 @@ def _series_in(text: bytes) -> int:
 def scrape(args: Any) -> list[tuple[str, float, int, int]]:
     rows = []
     with Children() as ch:
-        port = _free_port()
+        port = free_port()
         ch.start(child_worker_single, port, args.symbols)
         ch.get("the single process")
         url = f"http://127.0.0.1:{port}/metrics"
@@ -325,7 +319,7 @@ def scrape(args: Any) -> list[tuple[str, float, int, int]]:
     base = tempfile.mkdtemp(prefix="bench-mp-")
     try:
         with Children() as ch:
-            port = _free_port()
+            port = free_port()
             for _ in range(args.workers):
                 ch.start(child_worker, port, base, args.symbols, 0, args.watched, None)
             for _ in range(args.workers):
@@ -343,7 +337,7 @@ def scrape(args: Any) -> list[tuple[str, float, int, int]]:
                 ch.start(child_prom_writer, mp_dir, args.symbols, 0, None)
             for _ in range(args.workers):
                 ch.get("a prometheus_client writer")
-            port = _free_port()
+            port = free_port()
             ch.start(child_prom_reader, mp_dir, port)
             ch.get("the prometheus_client reader")
             url = f"http://127.0.0.1:{port}/metrics"
@@ -403,7 +397,7 @@ class _Stream:
 
 
 def _serve(workers: int, tmp: str) -> tuple[subprocess.Popen[bytes], int]:
-    port, prom = _free_port(), _free_port()
+    port, prom = free_port(), free_port()
     env = {**os.environ, "BENCH_PROM_PORT": str(prom), "TRADEOBS_MULTIPROCESS_DIR": tmp, "PYTHONUNBUFFERED": "1"}
     env["TRADEOBS_MULTIPROCESS"] = "auto" if workers > 1 else "off"
     argv = [sys.executable, "-m", "uvicorn", "--factory", "_mp_app:create_app", "--app-dir", str(HERE)]

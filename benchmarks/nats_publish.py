@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import overhead
+from _ports import free_port
 
 MODES = ("agent fully on", "fully on + NATS")
 
@@ -91,7 +92,7 @@ def main() -> int:
         col = overhead.start_collector(work)
         if col is None:
             sys.exit("otelcol-tradeobs not found: run scripts/install.d/30-collector.sh")
-        port = overhead._free_port()
+        port = free_port()
         nats = subprocess.Popen(
             [_nats_binary(), "-js", "-sd", f"{work}/js", "-a", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
@@ -103,7 +104,7 @@ def main() -> int:
             time.sleep(1.0)
             for r in range(args.rounds):
                 print(f"... round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
-                ports = {m: overhead._free_port() for m in MODES}
+                ports = {m: free_port() for m in MODES}
                 cmds = []
                 for m in MODES:
                     cmd = [sys.executable, __file__, "--child", "--otlp", col[1], "--prom-port", str(ports[m])]

@@ -63,7 +63,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -72,6 +71,8 @@ import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from _ports import free_port
 
 MODES = ("baseline", "instrumented, agent off", "agent fully on", "fully on, steps as events")
 DEMO_MODES = ("baseline", "baseline, stdlib logging", "instrumented, agent off", "agent fully on")
@@ -467,12 +468,6 @@ class _Scraper:
         self.thread.join(10)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _COLLECTOR_CONFIG = """
 receivers:
   otlp:
@@ -502,7 +497,7 @@ def start_collector(workdir: str) -> tuple[subprocess.Popen[bytes], str] | None:
         return None
     import urllib.request
 
-    grpc, health = _free_port(), _free_port()
+    grpc, health = free_port(), free_port()
     cfg = Path(workdir) / "collector.yaml"
     cfg.write_text(_COLLECTOR_CONFIG.format(grpc=grpc, health=health))
     proc = subprocess.Popen(
@@ -613,7 +608,7 @@ def main() -> None:
 def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for _ in range(rounds):
-        ports = {mode: _free_port() for mode in modes if mode.startswith(SCRAPED)}
+        ports = {mode: free_port() for mode in modes if mode.startswith(SCRAPED)}
         cmds = [_child_cmd(args, mode, otlp, ports.get(mode, 0)) for mode in modes]
         siblings: list[subprocess.Popen[bytes]] = []
         try:
