@@ -210,6 +210,48 @@ def test_resume_replays_missed_events_then_full_frame() -> None:
         s.close()
 
 
+def test_a_fill_recorded_between_ticks_goes_out_with_the_next_tick() -> None:
+    """The trading code's calls are applied on the journal's applier thread. The hub wakes it a quarter of a period
+    before each tick, so a fill recorded before then is in that tick's events; it used to be woken at the tick, so
+    the fill went out a tick later (p50 150 ms, p99 201 ms at 10 Hz in benchmarks/multiprocess.py)."""
+    from tradeobs_agent.trading import TradingTelemetry
+    from tradeobs_agent.trading._journal import get_journal
+
+    j = get_journal()
+    j.stop()
+    j.interval = 3600.0  # no applier of its own pace here: only the hub's wakes apply the journal
+    j.start()
+    try:
+        tt = TradingTelemetry(strategy="s", venue="v")
+        with serve(hz=1) as srv:  # a tick a second: the applier is woken 0.25 s before each
+            s = Stream(srv)
+            while s.take(1, "frame")[0]["data"]["type"] != "delta":  # the frame sent on connecting is not a tick
+                pass
+            order = tt.order_signal("c-between-ticks", "S0", "buy", 1.0, 100.0)  # right after a tick
+            order.submitted()
+            order.fill(1.0, 100.0)
+            got = []
+            for ev in s.events():
+                if "event" not in ev:
+                    continue
+                got.append(ev)
+                if ev["event"] == "frame":
+                    break
+            kinds = [e["data"].get("kind") for e in got if e["event"] == "event"]
+            assert "fill" in kinds, f"the fill was not sent before the next frame: {got}"
+            s.close()
+    finally:
+        j.stop()
+        j.interval = _journal_interval()
+        j.start()
+
+
+def _journal_interval() -> float:
+    from tradeobs_agent.trading import _journal
+
+    return _journal.INTERVAL
+
+
 @pytest.mark.parametrize("case", ["unknown", "malformed", "too-old"])
 def test_unknown_or_too_old_id_gets_reset_and_full_frame(case: str) -> None:
     prices()
