@@ -268,6 +268,7 @@ class LiveHub:
         self.offload_after: float | None = OFFLOAD_AFTER
         self._offloadable = isinstance(self._builder, FrameBuilder)
         self._offload = False
+        self._woken_early = False  # this tick's applier wake was scheduled before it (_wake_applier_before)
         self._frames_thread = _FramesThread()
         self.stats = {"frames_sent": 0, "frames_coalesced": 0, "rejected": 0, "timed_out": 0, "resets": 0}
         reg = self.registry
@@ -384,7 +385,7 @@ class LiveHub:
             if self.group is None:
                 # The journal's applier applies what the trading code recorded a little before the tick, on its
                 # own thread, so the tick sends it: a fill reaches the clients at the next tick, not the one after.
-                self._wake_applier_before(delay)
+                self._woken_early = self._wake_applier_before(delay)
             await self._sleep(max(0.0, delay))
             if self._server_exiting():
                 _log.info("tradeobs live: server is shutting down; closing %d streams", len(self._clients))
@@ -400,13 +401,15 @@ class LiveHub:
             except Exception as exc:  # never let one bad tick end the stream
                 warn_once("live:tick", "tradeobs live: building a frame failed: %r", exc)
 
-    def _wake_applier_before(self, delay: float) -> None:
-        """Wake the journal's applier ``APPLY_LEAD`` of a period before the tick due in ``delay`` seconds."""
+    def _wake_applier_before(self, delay: float) -> bool:
+        """Wake the journal's applier ``APPLY_LEAD`` of a period before the tick due in ``delay`` seconds; False
+        when the tick is due sooner than that (the tick wakes it itself, see :meth:`_begin_step`)."""
         loop = self.loop
         lead = delay - APPLY_LEAD / self.hz
         if loop is None or lead <= 0:
-            return
+            return False
         loop.call_later(lead, get_journal().wake)
+        return True
 
     async def _sleep(self, delay: float) -> None:
         """Wait for the next tick (a hook: the fleet gateway ticks early once every instance's frame is in)."""
@@ -470,8 +473,10 @@ class LiveHub:
     def _begin_step(self) -> _Begun:
         # Pending trading calls become values and events on the journal's applier thread, not on this
         # (the trading) event loop: a frame shows what was applied before it (the applier is woken a quarter of a
-        # period before the tick, _wake_applier_before); what it has not applied by then, the next frame.
-        get_journal().wake()
+        # period before the tick, _wake_applier_before); what it has not applied by then, the next frame. One wake
+        # per tick: this one only when that one was not scheduled.
+        if not self._woken_early:
+            get_journal().wake()
         events = self._pull_events()
         now, mono = time.time(), time.monotonic()
         full = self._state is None or mono - self._last_full >= self.full_every
