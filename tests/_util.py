@@ -62,6 +62,19 @@ def dead_endpoint() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+def ended_spans(n: int) -> list[Any]:
+    """``n`` ended SDK spans (``s0``, ``s1``, ...) of a provider of their own, for exporters and batch processors."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
+    out = []
+    for i in range(n):
+        s = tracer.start_span(f"s{i}")
+        s.end()
+        out.append(s)
+    return out
+
+
 def wait_for(cond: Callable[[], T], what: str, limit: float = 20.0, interval: float = 0.05) -> T:
     """Poll until ``cond()`` is truthy and return it; ``limit`` only bounds a broken test, it measures nothing."""
     deadline = time.monotonic() + limit

@@ -13,11 +13,10 @@ from opentelemetry.sdk.metrics.export import (
     MetricExportResult,
     MetricsData,
 )
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests._util import dead_endpoint, wait_for
+from tests._util import dead_endpoint, ended_spans, wait_for
 from tradeobs_agent import _errors
 from tradeobs_agent._internal.exporters import (
     CountingMetricExporter,
@@ -29,16 +28,6 @@ from tradeobs_agent._internal.exporters import (
     remove_duplicate_filter,
 )
 from tradeobs_agent.metrics import Registry
-
-
-def _spans(n: int) -> list[Any]:
-    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
-    out = []
-    for i in range(n):
-        s = tracer.start_span(f"s{i}")
-        s.end()
-        out.append(s)
-    return out
 
 
 class _Flaky(SpanExporter):
@@ -66,13 +55,13 @@ def test_without_a_retry_buffer_every_outcome_is_counted_and_a_failure_said_once
     exp = CountingSpanExporter(inner, "traces", "localhost:4317", selfm)
     attrs = {"signal": "traces", "exporter": "_Flaky"}
     with caplog.at_level(logging.INFO, logger="tradeobs"):
-        assert exp.export(_spans(3)) == SpanExportResult.SUCCESS
+        assert exp.export(ended_spans(3)) == SpanExportResult.SUCCESS
         inner.mode = "fail"
-        assert exp.export(_spans(2)) == SpanExportResult.FAILURE
+        assert exp.export(ended_spans(2)) == SpanExportResult.FAILURE
         inner.mode = "raise"
-        assert exp.export(_spans(4)) == SpanExportResult.FAILURE  # raised inside: a result, never an exception
+        assert exp.export(ended_spans(4)) == SpanExportResult.FAILURE  # raised inside: a result, never an exception
         inner.mode = "ok"
-        assert exp.export(_spans(1)) == SpanExportResult.SUCCESS
+        assert exp.export(ended_spans(1)) == SpanExportResult.SUCCESS
     assert selfm.exports_succeeded.bind(**attrs).value == 2
     assert selfm.exports_failed.bind(**attrs).value == 2
     assert selfm.items_exported.bind(**attrs).value == 4
@@ -97,7 +86,7 @@ def test_at_shutdown_only_exporters_whose_collector_does_not_answer_give_up(tmp_
         g = CountingSpanExporter(good, "traces", up, reg.self_metrics, Retry(100, 60.0))
         b = CountingSpanExporter(bad, "traces", down, reg.self_metrics, Retry(100, 60.0))
         bad.mode = "fail"
-        b.export(_spans(3))  # kept: the collector is "down"
+        b.export(ended_spans(3))  # kept: the collector is "down"
         gone = abandon_unreachable(time.monotonic() + 5)
         assert down in gone and up not in gone
     assert bad.shut and not good.shut
@@ -167,7 +156,7 @@ def test_with_a_retry_buffer_batches_outlive_an_outage_in_order(caplog: pytest.L
     reg = Registry()
     inner = Collector()
     exp = CountingSpanExporter(inner, "traces", "collector:4317", reg.self_metrics, Retry(1000, 60.0))
-    batches = [_spans(3) for _ in range(4)]
+    batches = [ended_spans(3) for _ in range(4)]
     names = [s.name for b in batches for s in b]
     inner.mode = "fail"
     for b in batches[:3]:

@@ -220,29 +220,17 @@ class _HeldExporter:
         return True
 
 
-def _ended_spans(n: int) -> list[Any]:
-    from opentelemetry.sdk.trace import TracerProvider
-
-    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
-    out = []
-    for i in range(n):
-        s = tracer.start_span(f"s{i}")
-        s.end()
-        out.append(s)
-    return out
-
-
 @pytest.mark.parametrize("exporting", [False, True], ids=["idle", "export-in-flight"])
 def test_batch_abandon_takes_the_queue_and_no_batch_follows(exporting: bool) -> None:
     """What ``give_up_all`` counts as dropped at a shutdown out of time is never exported after all."""
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from tests._util import wait_for
+    from tests._util import ended_spans, wait_for
 
     exp = _HeldExporter()
     proc = BatchSpanProcessor(exp, max_queue_size=64, max_export_batch_size=8, schedule_delay_millis=60_000)  # type: ignore[arg-type]
     bp = otel_private.batch_processor(proc)
-    for s in _ended_spans(20 if exporting else 5):
+    for s in ended_spans(20 if exporting else 5):
         proc.on_end(s)
     if exporting:  # 20 >= the batch size woke the worker: 8 are being exported, the export hangs
         wait_for(lambda: exp.batches == [8], "the first batch in flight")
@@ -252,7 +240,7 @@ def test_batch_abandon_takes_the_queue_and_no_batch_follows(exporting: bool) -> 
         proc.shutdown()  # the worker took no batch after the one in flight
         assert exp.batches == [8]
         return
-    for s in _ended_spans(3):  # the worker was idle: what comes later is exported (and counted) as before
+    for s in ended_spans(3):  # the worker was idle: what comes later is exported (and counted) as before
         proc.on_end(s)
     proc.shutdown()
     assert exp.batches == [3]
