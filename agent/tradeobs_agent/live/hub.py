@@ -614,14 +614,15 @@ class LiveHub:
         if c.closing is not None:
             return
         c.closing = reason
+        # The client leaves first: another thread that sees it counted as timed out sees it gone.
+        self._clients.pop(c, None)
+        self._m_clients.set(len(self._clients))
         if reason == "timeout":
             self.stats["timed_out"] += 1
             self._m_timed_out.add(1)
             warn_once(
                 "live:timeout", "tradeobs live: closing a stream client whose send took over %ss", self.send_timeout
             )
-        self._clients.pop(c, None)
-        self._m_clients.set(len(self._clients))
         if c.pending is not None:
             c.pending.cancel()
         if c.task is not None and c.task is not asyncio.current_task():

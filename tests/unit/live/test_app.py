@@ -290,26 +290,26 @@ def test_stalled_client_is_bounded_does_not_delay_others_and_times_out() -> None
     g = tradeobs_agent.gauge("trading.marketdata.price")
     for i in range(400):  # ~20 KB frames, so a socket that never reads fills up fast
         g.bind(symbol=f"SYMBOL{i:04d}").set(i)
-    with serve(send_timeout=2.0, full_every=0.0) as srv:
-        stalled = socket.socket()
+    with serve(send_timeout=2.0, full_every=0.0) as srv, socket.socket() as stalled:
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", srv.port))
         stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
         wait_for(lambda: any(c["busy"] for c in srv.hub.client_stats()), "the stalled client to block")
         good = Stream(srv)
-        frames = good.take(30, "frame")
-        ns = [parse_event_id(f["id"])[1] for f in frames]  # type: ignore[index]
-        assert all(b > a for a, b in itertools.pairwise(ns))
-        stats = srv.hub.client_stats()
-        busy = [c for c in stats if c["busy"]]
-        healthy = [c for c in stats if not c["busy"]]
-        if busy:  # still stalled: it holds one in-flight message, not a backlog
-            assert busy[0]["coalesced"] > 0 and busy[0]["inflight_bytes"] < 64 * 1024
-        assert healthy and healthy[0]["coalesced"] == 0
-        wait_for(lambda: srv.hub.stats["timed_out"] == 1, "send timeout to close the stalled client")
-        assert srv.hub.clients == 1
-        good.close()
-        stalled.close()
+        try:
+            frames = good.take(30, "frame")
+            ns = [parse_event_id(f["id"])[1] for f in frames]  # type: ignore[index]
+            assert all(b > a for a, b in itertools.pairwise(ns))
+            stats = srv.hub.client_stats()
+            busy = [c for c in stats if c["busy"]]
+            healthy = [c for c in stats if not c["busy"]]
+            if busy:  # still stalled: it holds one in-flight message, not a backlog
+                assert busy[0]["coalesced"] > 0 and busy[0]["inflight_bytes"] < 64 * 1024
+            assert healthy and healthy[0]["coalesced"] == 0
+            wait_for(lambda: srv.hub.stats["timed_out"] == 1, "send timeout to close the stalled client")
+            assert srv.hub.clients == 1  # counted only once it is gone (it is counted on the loop's thread)
+        finally:
+            good.close()
 
 
 def test_graceful_stop_ends_streams_cleanly() -> None:
