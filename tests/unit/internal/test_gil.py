@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,11 +13,18 @@ from tradeobs_agent.trading._journal import CHUNK, Journal
 
 
 class _Clock:
-    """A fake perf_counter that work advances; records every offer (sleep) and when it happened."""
+    """A fake perf_counter that work advances; records every offer (sleep) and when it happened.
+
+    An offer (the sleep) takes ``offer_takes`` seconds, during which the trading thread's CPU clock advances by
+    ``trading_runs`` of that (1.0: it ran all along; 0.0: it waited too, another thread had the GIL).
+    """
 
     def __init__(self) -> None:
         self.now = 0.0
         self.offers: list[float] = []
+        self.offer_takes = 0.0
+        self.trading_runs = 0.0
+        self.trading_cpu = 0.0
 
     def perf(self) -> float:
         return self.now
@@ -24,22 +32,31 @@ class _Clock:
     def sleep(self, seconds: float) -> None:
         assert seconds == gil.PAUSE
         self.offers.append(self.now)
+        self.now += self.offer_takes
+        self.trading_cpu += self.offer_takes * self.trading_runs
+
+    def cpu(self, clock: int) -> float:
+        return self.trading_cpu  # whichever thread is watched (a test may watch its own)
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Clock]:
     """Offers recorded, not slept; the watched trading thread is one that does not exist (so never idle, and
-    never this test's thread, on which no offer is made)."""
+    never this test's thread, on which no offer is made), with a fake CPU clock."""
     c = _Clock()
     monkeypatch.setattr(gil, "_perf", c.perf)
     monkeypatch.setattr(gil, "_sleep", c.sleep)
-    saved = (gil._watch.tid, gil._watch.opened, gil._watch.fd)
-    gil._watch.tid, gil._watch.opened, gil._watch.fd = _NO_THREAD, False, None
+    monkeypatch.setattr(gil, "_clock_gettime", c.cpu)
+    monkeypatch.setattr(gil, "_switch_interval", lambda: 0.005)
+    w = gil._watch
+    saved = (w.tid, w.opened, w.fd, w.clock, w.busy_until)
+    w.tid, w.opened, w.fd, w.clock, w.busy_until = _NO_THREAD, False, None, _TRADING_CLOCK, 0.0
     yield c
-    gil._watch.tid, gil._watch.opened, gil._watch.fd = saved
+    w.tid, w.opened, w.fd, w.clock, w.busy_until = saved
 
 
 _NO_THREAD = 2**22 + 7919
+_TRADING_CLOCK = -7919
 
 
 def test_no_offer_on_the_trading_thread_itself(clock: _Clock) -> None:
@@ -168,9 +185,10 @@ def test_a_registry_reader_applies_the_trading_journal_in_slices(monkeypatch: py
 @pytest.fixture
 def watch() -> Iterator[Any]:
     """The module's watched thread, restored after the test (a test may watch another thread)."""
-    saved = (gil._watch.tid, gil._watch.opened, gil._watch.fd)
-    yield gil._watch
-    gil._watch.tid, gil._watch.opened, gil._watch.fd = saved
+    w = gil._watch
+    saved = (w.tid, w.opened, w.fd, w.clock, w.busy_until)
+    yield w
+    w.tid, w.opened, w.fd, w.clock, w.busy_until = saved
 
 
 def _on_thread(fn: Any) -> Any:
@@ -288,7 +306,7 @@ def test_init_thread_is_watched_and_a_forked_child_watches_its_own_thread(watch:
     pid = os.fork()
     if pid == 0:  # the child: its only thread is watched, through its own /proc file
         ok = gil._watch.tid == threading.get_native_id() and gil._watch.fd is None and gil.loop_idle() is False
-        ok = ok and gil._watch.fd is not None and not gil._retired
+        ok = ok and gil._watch.fd is not None and not gil._retired and gil._watch.clock is not None
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -368,3 +386,80 @@ def _format_entry() -> Any:
     from tradeobs_agent.logs._capture import capture
 
     return capture(time.time_ns(), logging.INFO, "tradeobs.execution", "order %s filled", ("c-1",))
+
+
+# ---------------------------------------------------------------- a trading thread that never waits
+
+
+def _slices_of_work(clock: _Clock, seconds: float) -> None:
+    s = gil.Slices()
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now += gil.BUDGET * 1.01  # one unit of work, just past the budget: every unit ends a slice
+        s.offer()
+
+
+def test_a_trading_thread_that_keeps_an_offered_gil_pauses_the_offers(clock: _Clock) -> None:
+    """A loop that never waits takes every offer and keeps the GIL for a whole switch interval: offering every
+    0.1 ms left a scrape one slice in 5 ms (10-20 s for 1,000 symbols, benchmarks/busy_loop.py). Seen once, no
+    offer for BUSY_HOLD; then one offer looks again."""
+    clock.offer_takes, clock.trading_runs = 0.005, 1.0
+    _slices_of_work(clock, 1.0)
+    assert 1.0 / (gil.BUSY_HOLD + 0.005) - 2 <= len(clock.offers) <= 1.0 / gil.BUSY_HOLD + 1
+    gaps = [b - a for a, b in itertools.pairwise(clock.offers)]
+    assert all(g >= gil.BUSY_HOLD for g in gaps), gaps
+
+
+@pytest.mark.parametrize(
+    ("offer_takes", "trading_runs"),
+    [
+        (0.005, 0.0),  # late, but the trading thread did not run: another thread had the GIL
+        (0.005, 0.5),  # late, the trading thread ran part of it (it woke up and went back to its loop's wait)
+        (0.0005, 1.0),  # the trading loop took the GIL for a step of 0.5 ms and gave it back
+    ],
+)
+def test_offers_go_on_unless_the_trading_thread_ran_through_a_whole_switch_interval(
+    clock: _Clock, offer_takes: float, trading_runs: float
+) -> None:
+    clock.offer_takes, clock.trading_runs = offer_takes, trading_runs
+    units = 200
+    s = gil.Slices()
+    for _ in range(units):
+        clock.now += gil.BUDGET * 1.01
+        s.offer()
+    assert len(clock.offers) == units
+
+
+def test_the_cpu_clock_read_counts_the_trading_threads_running_not_its_waiting(watch: Any) -> None:
+    """The assumption of the busy rule: the watched thread's clock (``pthread_getcpuclockid``) advances while it
+    runs Python and stands still while it sleeps; once it has exited, the offers go on without the check."""
+    import threading
+    import time
+
+    readings: dict[str, float] = {}
+    ready, go = threading.Event(), threading.Event()
+
+    def trading(kind: str) -> None:
+        gil.watch_this_thread()
+        ready.set()
+        go.wait(10)
+        c0 = time.clock_gettime(gil._watch.clock)
+        if kind == "spins":
+            deadline = time.monotonic() + 0.2
+            while time.monotonic() < deadline:
+                pass
+        else:
+            time.sleep(0.2)
+        readings[kind] = time.clock_gettime(gil._watch.clock) - c0
+
+    for kind in ("spins", "sleeps"):
+        ready.clear()
+        go.clear()
+        t = threading.Thread(target=trading, args=(kind,))
+        t.start()
+        assert ready.wait(10) and gil._watch.clock is not None
+        go.set()
+        t.join(10)
+    assert readings["spins"] > 10 * readings["sleeps"], readings
+    gil.offer_gil()  # the watched thread has exited: its clock cannot be read, and the offer is made anyway
+    assert gil._watch.clock is None

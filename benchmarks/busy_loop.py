@@ -1,0 +1,169 @@
+"""Scrapes beside a trading thread that never waits: how long a scrape takes, and what the trading thread keeps.
+
+    python benchmarks/busy_loop.py [--symbols 1000] [--scrapes 8] [--gap 0.5]
+
+A trading loop that always has work (a backtest, a strategy busy on the CPU) never blocks, so it holds
+the GIL but for the interpreter's forced switches. tradeobs' background readers (the Prometheus endpoint,
+the metric export, the log worker) cut their work into slices of 0.1 ms and offer the GIL between them
+(``tradeobs_agent/_internal/gil.py``); a thread that never waits takes every offer and keeps the GIL for a
+whole switch interval (5 ms), so without a rule for it a scrape got one slice in every 5 ms.
+
+Each mode runs in a fresh interpreter whose main thread is the trading thread: it spins on pure Python work
+(counted) for the whole run, or, in the ``idle`` rows, sleeps. Another process (``curl``) scrapes the
+process's endpoint ``--scrapes`` times, ``--gap`` seconds apart. Modes:
+
+- ``tradeobs``: this checkout, ``init()`` with the Prometheus endpoint (no OTLP, no log files), and the
+  demo's series for ``--symbols`` symbols (``TradingTelemetry.tick``, ``position``, ``pnl``);
+- ``tradeobs, no busy rule``: the same with ``gil.BUSY_HOLD = 0``, so every offer is made (the code before
+  the rule);
+- ``prometheus_client``: the peer, per symbol a price and a position gauge, a P&L gauge per kind, a tick
+  counter and a tick-latency histogram (its default buckets) in prometheus_client's registry, served by its
+  ``start_http_server`` thread.
+
+Reported: the scrape's wall time (median and worst, as Prometheus sees it; its default scrape timeout is
+10 s), the exposition's size and series, and the trading thread's work rate while the scrapes run as a share
+of its rate in the second before they start (same process). Machines are noisy: compare the rows of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from _ports import free_port
+
+MODES = ("tradeobs", "tradeobs, no busy rule", "prometheus_client")
+
+
+def _tradeobs(symbols: int, port: int, busy_rule: bool) -> None:
+    os.environ["TRADEOBS_PROMETHEUS_PORT"] = str(port)
+    import tradeobs_agent
+    from tradeobs_agent._internal import gil
+
+    if not busy_rule:
+        gil.BUSY_HOLD = 0.0
+    tradeobs_agent.init(service_name="busy-loop", otlp=False, logs=False)
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+    now = time.time()
+    for i in range(symbols):
+        s = f"S{i:04d}"
+        tt.tick(s, 100.0 + i, exchange_ts=now - 0.0005)
+        tt.position(s, 1.0, 100.0 + i, 99.0)
+        tt.pnl(s, 1.0, 2.0)
+
+
+def _prometheus_client(symbols: int, port: int) -> None:
+    import prometheus_client as pc
+
+    price = pc.Gauge("trading_marketdata_price", "last price", ["symbol"])
+    ticks = pc.Counter("trading_marketdata_ticks", "ticks", ["symbol"])
+    latency = pc.Histogram("trading_marketdata_latency_seconds", "exchange to receipt", ["symbol"])
+    position = pc.Gauge("trading_position_qty", "position", ["symbol"])
+    pnl = pc.Gauge("trading_pnl", "P&L", ["symbol", "kind"])
+    for i in range(symbols):
+        s = f"S{i:04d}"
+        price.labels(s).set(100.0 + i)
+        ticks.labels(s).inc()
+        latency.labels(s).observe(0.0005)
+        position.labels(s).set(1.0)
+        pnl.labels(s, "realized").set(1.0)
+        pnl.labels(s, "unrealized").set(2.0)
+    pc.start_http_server(port, addr="127.0.0.1")
+
+
+def child(mode: str, symbols: int, scrapes: int, gap: float, busy: bool) -> dict[str, Any]:
+    port = free_port()
+    if mode == "prometheus_client":
+        _prometheus_client(symbols, port)
+    else:
+        _tradeobs(symbols, port, busy_rule=mode == "tradeobs")
+    url = f"http://127.0.0.1:{port}/metrics"
+    done = threading.Event()
+    got: list[tuple[float, int, int]] = []
+    marks: dict[str, float] = {}
+
+    def scraper() -> None:
+        time.sleep(0.5)  # settle, then the trading thread's rate alone for a second
+        marks["warm"] = time.perf_counter()
+        time.sleep(1.0)
+        marks["start"] = time.perf_counter()
+        for _ in range(scrapes):
+            t = time.perf_counter()
+            out = subprocess.run(["curl", "-s", "--max-time", "120", url], capture_output=True, check=False).stdout
+            got.append((time.perf_counter() - t, len(out), sum(1 for ln in out.splitlines() if ln[:1] not in b"#")))
+            time.sleep(gap)
+        marks["end"] = time.perf_counter()
+        done.set()
+
+    th = threading.Thread(target=scraper, daemon=True)
+    counted = {"warm": 0, "start": 0}
+    th.start()
+    work = 0
+    while not done.is_set():
+        if busy:
+            for _ in range(2_000):
+                work += 1
+        else:
+            time.sleep(0.001)
+            work += 1
+        if "warm" not in marks:
+            counted["warm"] = work
+        if "start" not in marks:
+            counted["start"] = work
+    t_warm, t_start, t_end = marks["warm"], marks["start"], marks["end"]
+    before_rate = (counted["start"] - counted["warm"]) / (t_start - t_warm)
+    during_rate = (work - counted["start"]) / (t_end - t_start)
+    times = [g[0] for g in got]
+    return {
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "bytes": got[-1][1],
+        "series": got[-1][2],
+        "kept": during_rate / before_rate if busy and before_rate else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--symbols", type=int, default=1000)
+    ap.add_argument("--scrapes", type=int, default=8)
+    ap.add_argument("--gap", type=float, default=0.5, help="seconds between two scrapes")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--idle", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.symbols, args.scrapes, args.gap, busy=not args.idle)))
+        return
+    print(
+        f"# scrapes beside a trading thread that never waits: {args.symbols} symbols, {args.scrapes} scrapes "
+        f"{args.gap:g} s apart; python {sys.version.split()[0]}"
+    )
+    print("| mode | trading thread | scrape median s | scrape worst s | vs idle | bytes | series | trading work kept |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    idle: dict[str, float] = {}
+    for mode in MODES:
+        for busy in (False, True):
+            if not busy and mode == "tradeobs, no busy rule":
+                continue  # the rule only acts on a busy thread: its idle row is tradeobs'
+            cmd = [sys.executable, __file__, "--child", mode, "--symbols", str(args.symbols)]
+            cmd += ["--scrapes", str(args.scrapes), "--gap", str(args.gap)] + ([] if busy else ["--idle"])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            base = idle.setdefault(mode.split(",")[0], r["median_s"])
+            kept = f"{r['kept']:.0%}" if r["kept"] is not None else "-"
+            print(
+                f"| {mode} | {'busy' if busy else 'idle'} | {r['median_s']:.3f} | {r['max_s']:.3f} | "
+                f"{r['median_s'] / base:.1f}x | {r['bytes']:,} | {r['series']:,} | {kept} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
