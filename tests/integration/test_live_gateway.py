@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,8 +121,14 @@ def test_nats_restart_agents_and_gateways_reconnect_and_the_dropped_are_counted(
             lambda: all(r["age"] == 0 and r["stale"] == 0 for r in gw.snapshot()["services"].values()), "fresh frames"
         )
         done = {a.instance: a.finish() for a in agents}
-        time.sleep(0.5)
-        snap = gw.snapshot()
+
+        def counted() -> dict[str, Any] | None:  # the gateway shows each service's final dropped count
+            snap = gw.snapshot()
+            rows = snap["services"]
+            ok = all(rows[a.service]["dropped"] >= done[a.instance]["dropped_frames"] - 1 for a in agents)
+            return snap if ok else None
+
+        snap = wait_until(counted, "the agents' final dropped counts at the gateway")
         client.close()
     finally:
         for a in agents:

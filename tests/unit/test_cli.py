@@ -251,6 +251,7 @@ def test_demo_stops_on_sigterm_with_a_live_client_connected() -> None:
     Now the stream gets its terminating chunk and the demo exits 0."""
     port = free_port()
     proc = _demo_proc("--port", str(port))
+    c = None
     try:
         wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -261,9 +262,10 @@ def test_demo_stops_on_sigterm_with_a_live_client_connected() -> None:
         deadline = time.monotonic() + 30  # a failure deadline: heartbeats would keep a hung stream alive
         while r.readline():  # the stream ends with its chunked terminator
             assert time.monotonic() < deadline, "the live stream did not end after SIGTERM"
-        c.close()
         _, err = proc.communicate(timeout=60)
     finally:
+        if c is not None:
+            c.close()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()

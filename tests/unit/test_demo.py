@@ -161,7 +161,12 @@ def test_tradeobs_demo_runs_on_a_bare_machine(tmp_path: Path) -> None:
         assert "<html" in page.lower()
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # it did not stop: killed, so no process outlives the test
+            proc.kill()
+            proc.communicate()
+            raise
     assert proc.returncode == 0, out
     assert f"{base}/telemetry/" in out and f"127.0.0.1:{prom_port}/metrics" in out
     assert "not reachable" in out  # the dead collector is reported, not hidden

@@ -55,7 +55,7 @@ def test_serve_answers_on_the_bound_socket_and_stops_after_the_duration() -> Non
     t = threading.Thread(target=client)
     t.start()
     with sock:
-        serve(_hello, sock, duration=2.0, lifespan="off")  # returns by itself: no signal needed
+        serve(_hello, sock, duration=5.0, lifespan="off")  # returns by itself: no signal needed (5 s: room to start)
     t.join(30)
     assert seen == [b"hello"]
 

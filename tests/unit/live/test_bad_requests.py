@@ -9,6 +9,7 @@ client count returns to zero.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import socket
@@ -166,18 +167,19 @@ def test_clients_vanishing_mid_write_are_dropped_cleanly(caplog: pytest.LogCaptu
         watcher = Stream(srv)
         watcher.take(1, "frame")
         for round_ in range(5):
-            socks = []
-            for _ in range(10):
-                sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-                sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-                sock.recv(4096)  # the response has started
-                socks.append(sock)
-            wait_for(lambda: srv.hub.clients == 11, "10 more clients")
-            for i in range(50):
-                g.bind(symbol=f"SYM{i:04d}").set(200 + round_ + i)
-            for sock in socks:
-                _reset(sock)
-            wait_for(lambda: srv.hub.clients == 1, f"the vanished clients dropped (round {round_})")
+            with contextlib.ExitStack() as opened:  # closed even when a wait fails (closing again is harmless)
+                socks = []
+                for _ in range(10):
+                    sock = opened.enter_context(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+                    sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                    sock.recv(4096)  # the response has started
+                    socks.append(sock)
+                wait_for(lambda: srv.hub.clients == 11, "10 more clients")
+                for i in range(50):
+                    g.bind(symbol=f"SYM{i:04d}").set(200 + round_ + i)
+                for sock in socks:
+                    _reset(sock)
+                wait_for(lambda: srv.hub.clients == 1, f"the vanished clients dropped (round {round_})")
         assert watcher.take(3, "frame"), "the remaining client kept getting frames"
         watcher.close()
         wait_for(lambda: srv.hub.clients == 0, "every client gone")

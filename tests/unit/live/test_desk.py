@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -127,9 +128,11 @@ def test_average_entry_price_is_weighted_by_position_over_strategies(reg: Regist
     assert syms["AAPL"]["avg"] == 11.5 and syms["MSFT"]["avg"] == 400.0
 
 
-def test_market_data_age_per_symbol_and_stale_count(reg: Registry) -> None:
+def test_market_data_age_per_symbol_and_stale_count(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     last = reg.gauge("trading.marketdata.last_tick")
     now = time.time()
+    monkeypatch.setattr(frames, "time", SimpleNamespace(time=lambda: now, monotonic=time.monotonic,
+                                                        localtime=time.localtime))  # fmt: skip
     last.bind(symbol="AAPL").set(now - 0.3)
     last.bind(symbol="XOM").set(now - 12.5)
     state = FrameBuilder(reg).build()
