@@ -21,8 +21,10 @@ process's endpoint ``--scrapes`` times, ``--gap`` seconds apart. Modes:
   ``start_http_server`` thread.
 
 Reported: the scrape's wall time (median and worst, as Prometheus sees it; its default scrape timeout is
-10 s), the exposition's size and series, and the trading thread's work rate while the scrapes run as a share
-of its rate in the second before they start (same process). Machines are noisy: compare the rows of one run.
+10 s), the exposition's size and series; for a busy trading thread, its work rate while a scrape runs as a
+share of its rate in the ``--gap`` before it (same process), and its pauses while scrapes run (the time
+between two of its units of work, ~50 us each: how long it waited for the GIL at once), p99 and worst.
+Machines are noisy: compare the rows of one run.
 """
 
 from __future__ import annotations
@@ -87,46 +89,57 @@ def child(mode: str, symbols: int, scrapes: int, gap: float, busy: bool) -> dict
     url = f"http://127.0.0.1:{port}/metrics"
     done = threading.Event()
     got: list[tuple[float, int, int]] = []
-    marks: dict[str, float] = {}
+    work = [0]  # the trading thread's units of work, read by the scraper at each scrape's start and end
+    scraping = [False]
+    during = {"work": 0, "seconds": 0.0}
+    between = {"work": 0, "seconds": 0.0}
 
     def scraper() -> None:
-        time.sleep(0.5)  # settle, then the trading thread's rate alone for a second
-        marks["warm"] = time.perf_counter()
-        time.sleep(1.0)
-        marks["start"] = time.perf_counter()
+        time.sleep(0.5)  # settle
         for _ in range(scrapes):
-            t = time.perf_counter()
+            w0, t0 = work[0], time.perf_counter()
+            time.sleep(gap)  # the trading thread alone
+            w1, t1 = work[0], time.perf_counter()
+            between["work"] += w1 - w0
+            between["seconds"] += t1 - t0
+            scraping[0] = True
             out = subprocess.run(["curl", "-s", "--max-time", "120", url], capture_output=True, check=False).stdout
-            got.append((time.perf_counter() - t, len(out), sum(1 for ln in out.splitlines() if ln[:1] not in b"#")))
-            time.sleep(gap)
-        marks["end"] = time.perf_counter()
+            scraping[0] = False
+            w2, t2 = work[0], time.perf_counter()
+            during["work"] += w2 - w1
+            during["seconds"] += t2 - t1
+            got.append((t2 - t1, len(out), sum(1 for ln in out.splitlines() if ln[:1] not in b"#")))
         done.set()
 
     th = threading.Thread(target=scraper, daemon=True)
-    counted = {"warm": 0, "start": 0}
     th.start()
-    work = 0
+    pauses: list[float] = []
+    perf = time.perf_counter
+    last = perf()
     while not done.is_set():
         if busy:
-            for _ in range(2_000):
-                work += 1
+            x = 0.0
+            for i in range(2_000):  # pure Python work that holds the GIL
+                x += i * 0.5
         else:
             time.sleep(0.001)
-            work += 1
-        if "warm" not in marks:
-            counted["warm"] = work
-        if "start" not in marks:
-            counted["start"] = work
-    t_warm, t_start, t_end = marks["warm"], marks["start"], marks["end"]
-    before_rate = (counted["start"] - counted["warm"]) / (t_start - t_warm)
-    during_rate = (work - counted["start"]) / (t_end - t_start)
+        work[0] += 1
+        now = perf()
+        if scraping[0]:
+            pauses.append(now - last)
+        last = now
     times = [g[0] for g in got]
+    pauses.sort()
+    rate_during = during["work"] / during["seconds"]
+    rate_between = between["work"] / between["seconds"]
     return {
         "median_s": statistics.median(times),
         "max_s": max(times),
         "bytes": got[-1][1],
         "series": got[-1][2],
-        "kept": during_rate / before_rate if busy and before_rate else None,
+        "kept": rate_during / rate_between if busy else None,
+        "pause_p99_ms": pauses[int(len(pauses) * 0.99)] * 1e3 if busy and pauses else None,
+        "pause_max_ms": pauses[-1] * 1e3 if busy and pauses else None,
     }
 
 
@@ -145,8 +158,11 @@ def main() -> None:
         f"# scrapes beside a trading thread that never waits: {args.symbols} symbols, {args.scrapes} scrapes "
         f"{args.gap:g} s apart; python {sys.version.split()[0]}"
     )
-    print("| mode | trading thread | scrape median s | scrape worst s | vs idle | bytes | series | trading work kept |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| mode | trading thread | scrape median s | scrape worst s | vs idle | bytes | series "
+        "| trading work kept | trading pause p99 ms | worst ms |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     idle: dict[str, float] = {}
     for mode in MODES:
         for busy in (False, True):
@@ -158,9 +174,11 @@ def main() -> None:
             r = json.loads(out.strip().splitlines()[-1])
             base = idle.setdefault(mode.split(",")[0], r["median_s"])
             kept = f"{r['kept']:.0%}" if r["kept"] is not None else "-"
+            p99 = f"{r['pause_p99_ms']:.2f}" if r["pause_p99_ms"] is not None else "-"
+            worst = f"{r['pause_max_ms']:.1f}" if r["pause_max_ms"] is not None else "-"
             print(
                 f"| {mode} | {'busy' if busy else 'idle'} | {r['median_s']:.3f} | {r['max_s']:.3f} | "
-                f"{r['median_s'] / base:.1f}x | {r['bytes']:,} | {r['series']:,} | {kept} |",
+                f"{r['median_s'] / base:.1f}x | {r['bytes']:,} | {r['series']:,} | {kept} | {p99} | {worst} |",
                 flush=True,
             )
 

@@ -29,12 +29,13 @@ wakes up meanwhile is seen at the next slice's end, so what it waits is still on
 A trading thread that never waits (a loop that always has work: a backtest, a strategy busy on the CPU)
 takes an offered GIL and keeps it for the whole switch interval, so offering every slice would leave the
 background work one slice in every 5 ms: a Prometheus scrape of 1,000 symbols took 8-11 s at the median
-and up to 26 s instead of 0.1 s (Prometheus' scrape timeout is 10 s). So an offer also reads the trading
+and up to 27 s instead of 0.1 s (Prometheus' scrape timeout is 10 s). So an offer also reads the trading
 thread's CPU clock: when it came back a switch interval late and the trading thread was running all along,
-that thread is busy, not waking up, and for ``BUSY_HOLD`` seconds no background thread offers. The
-interpreter's own switching then shares the GIL between them, as between any two Python threads (the
-scrape: 0.6 s, prometheus_client's 1.1-1.2 s; ``benchmarks/busy_loop.py``). After the hold the next offer
-looks again. The log worker also stops offering while its queue is behind (``logs.pipeline``).
+that thread is busy, not waking up, and for ``BUSY_HOLD`` seconds the slices offer after ``BUSY_BUDGET`` of
+work instead of ``BUDGET``: the busy thread keeps the GIL at least five sixths of the time (its 5 ms against
+a slice's 1 ms) and the background work gets the rest (the scrape: about 1 s, prometheus_client's 1.0-1.2 s;
+``benchmarks/busy_loop.py``). Each offer looks again. The log worker also stops offering while its queue is
+behind (``logs.pipeline``).
 
 The trading thread is the one that called ``tradeobs_agent.init()`` (:func:`watch_this_thread`), the
 main thread until then. Where ``/proc`` cannot be read (not Linux, a sandbox), every slice offers.
@@ -48,15 +49,17 @@ import sys
 import threading
 import time
 
-__all__ = ["BUDGET", "BUSY_HOLD", "PAUSE", "Slices", "loop_idle", "offer_gil", "watch_this_thread"]
+__all__ = ["BUDGET", "BUSY_BUDGET", "BUSY_HOLD", "PAUSE", "Slices", "loop_idle", "offer_gil", "watch_this_thread"]
 
 BUDGET = 0.0001
 """Seconds a background thread works before it offers the GIL (what a waking trading loop waits, at most)."""
 PAUSE = 0.00005
 """Seconds slept to offer it: long enough for a thread waiting on another core to take it."""
 BUSY_HOLD = 0.05
-"""Seconds without offers once the trading thread was seen busy (an offer back a switch interval late, the
-trading thread on the CPU all that time)."""
+"""Seconds of ``BUSY_BUDGET`` slices once the trading thread was seen busy (an offer back a switch interval late,
+the trading thread on the CPU all that time)."""
+BUSY_BUDGET = 0.001
+"""Seconds a background thread works before it offers the GIL while the trading thread is busy."""
 
 _perf = time.perf_counter
 _sleep = time.sleep
@@ -95,7 +98,7 @@ class _Watch:
         self.clock = _cpu_clock(main.ident)  # its CPU time: is it running while an offer waits (offer_gil)
         self.opened = False  # tried once per thread watched (and again in a forked child, see below)
         self.fd: int | None = None
-        self.busy_until = 0.0  # no offers before this perf_counter time: the trading thread is busy
+        self.busy_until = 0.0  # slices of BUSY_BUDGET before this perf_counter time: the trading thread is busy
 
     def open(self) -> int | None:
         if self.opened:
@@ -162,10 +165,11 @@ def loop_idle() -> bool:
 
 def offer_gil() -> None:
     """Let a thread waiting for the GIL (the trading loop, woken up) take it now; nothing to do while the
-    trading thread is parked in its event loop (:func:`loop_idle`) or busy (``BUSY_HOLD``), nor on the trading
-    thread itself (code shared with background readers, such as a registry snapshot, may run there too)."""
+    trading thread is parked in its event loop (:func:`loop_idle`), nor on the trading thread itself (code
+    shared with background readers, such as a registry snapshot, may run there too). An offer that finds the
+    trading thread busy starts or extends ``BUSY_HOLD``."""
     w = _watch
-    if _native_id() == w.tid or _perf() < w.busy_until or loop_idle():
+    if _native_id() == w.tid or loop_idle():
         return
     clock = w.clock
     if clock is None:
@@ -203,8 +207,11 @@ class Slices:
         self._since = _perf()
 
     def offer(self) -> None:
-        """Call between two units of work: past the budget, offer the GIL (unless the trading thread is parked in
-        its event loop, see :func:`loop_idle`), then start a new slice."""
-        if _perf() - self._since > BUDGET:
+        """Call between two units of work: past the budget (``BUSY_BUDGET`` while the trading thread is busy),
+        offer the GIL (unless the trading thread is parked in its event loop, see :func:`loop_idle`), then start a
+        new slice."""
+        now = _perf()
+        spent = now - self._since
+        if spent > BUDGET and (spent > BUSY_BUDGET or now >= _watch.busy_until):
             offer_gil()
             self._since = _perf()
