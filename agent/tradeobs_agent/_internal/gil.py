@@ -34,8 +34,9 @@ thread's CPU clock: when it came back a switch interval late and the trading thr
 that thread is busy, not waking up, and for ``BUSY_HOLD`` seconds the slices offer after ``BUSY_BUDGET`` of
 work instead of ``BUDGET``: the busy thread keeps the GIL at least five sixths of the time (its 5 ms against
 a slice's 1 ms) and the background work gets the rest (the scrape: about 1 s, prometheus_client's 1.0-1.2 s;
-``benchmarks/busy_loop.py``). Each offer looks again. The log worker also stops offering while its queue is
-behind (``logs.pipeline``).
+``benchmarks/busy_loop.py``). Each offer looks again; a loop that waits is not looked at, so the slices
+stay long until the hold ends. The log worker also stops offering while its queue is behind
+(``logs.pipeline``).
 
 The trading thread is the one that called ``tradeobs_agent.init()`` (:func:`watch_this_thread`), the
 main thread until then. Where ``/proc`` cannot be read (not Linux, a sandbox), every slice offers.

@@ -466,5 +466,11 @@ def test_the_cpu_clock_read_counts_the_trading_threads_running_not_its_waiting(w
         go.set()
         t.join(10)
     assert readings["spins"] > 10 * readings["sleeps"], readings
+    import os
+
+    gone = f"/proc/self/task/{gil._watch.tid}"  # join() returns before the system thread is gone: wait for that
+    deadline = time.monotonic() + 10
+    while os.path.exists(gone) and time.monotonic() < deadline:
+        time.sleep(0.01)
     gil.offer_gil()  # the watched thread has exited: its clock cannot be read, and the offer is made anyway
     assert gil._watch.clock is None
