@@ -9,8 +9,9 @@ the metric export, the log worker) cut their work into slices of 0.1 ms and offe
 whole switch interval (5 ms), so without a rule for it a scrape got one slice in every 5 ms.
 
 Each mode runs in a fresh interpreter whose main thread is the trading thread: it spins on pure Python work
-(counted) for the whole run, or, in the ``idle`` rows, sleeps. Another process (``curl``) scrapes the
-process's endpoint ``--scrapes`` times, ``--gap`` seconds apart. Modes:
+(counted) for the whole run, or, in the ``idle`` rows, sleeps. Another process (a ``urllib`` GET, timed in
+that process, as Prometheus would be another process) scrapes its endpoint ``--scrapes`` times, ``--gap``
+seconds apart. Modes:
 
 - ``tradeobs``: this checkout, ``init()`` with the Prometheus endpoint (no OTLP, no log files), and the
   demo's series for ``--symbols`` symbols (``TradingTelemetry.tick``, ``position``, ``pnl``);
@@ -42,6 +43,15 @@ from typing import Any
 from _ports import free_port
 
 MODES = ("tradeobs", "tradeobs, no busy rule", "prometheus_client")
+# The scraper: another process, as Prometheus is; it times its own GET (not its start-up) and prints the
+# seconds, the bytes and the series (lines that are not comments).
+_SCRAPE = """
+import sys, time, urllib.request
+t = time.perf_counter()
+body = urllib.request.urlopen(sys.argv[1], timeout=120).read()
+took = time.perf_counter() - t
+print(took, len(body), sum(1 for ln in body.splitlines() if ln[:1] not in b"#"))
+"""
 
 
 def _tradeobs(symbols: int, port: int, busy_rule: bool) -> None:
@@ -103,12 +113,13 @@ def child(mode: str, symbols: int, scrapes: int, gap: float, busy: bool) -> dict
             between["work"] += w1 - w0
             between["seconds"] += t1 - t0
             scraping[0] = True
-            out = subprocess.run(["curl", "-s", "--max-time", "120", url], capture_output=True, check=False).stdout
+            out = subprocess.run([sys.executable, "-c", _SCRAPE, url], capture_output=True, check=True, text=True)
             scraping[0] = False
             w2, t2 = work[0], time.perf_counter()
             during["work"] += w2 - w1
             during["seconds"] += t2 - t1
-            got.append((t2 - t1, len(out), sum(1 for ln in out.splitlines() if ln[:1] not in b"#")))
+            took, size, series = out.stdout.split()
+            got.append((float(took), int(size), int(series)))
         done.set()
 
     th = threading.Thread(target=scraper, daemon=True)

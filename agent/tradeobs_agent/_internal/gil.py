@@ -28,12 +28,12 @@ wakes up meanwhile is seen at the next slice's end, so what it waits is still on
 
 A trading thread that never waits (a loop that always has work: a backtest, a strategy busy on the CPU)
 takes an offered GIL and keeps it for the whole switch interval, so offering every slice would leave the
-background work one slice in every 5 ms: a Prometheus scrape of 1,000 symbols took 8-11 s at the median
+background work one slice in every 5 ms: a Prometheus scrape of 1,000 symbols took 5-11 s at the median
 and up to 27 s instead of 0.1 s (Prometheus' scrape timeout is 10 s). So an offer also reads the trading
 thread's CPU clock: when it came back a switch interval late and the trading thread was running all along,
 that thread is busy, not waking up, and for ``BUSY_HOLD`` seconds the slices offer after ``BUSY_BUDGET`` of
 work instead of ``BUDGET``: the busy thread keeps the GIL at least five sixths of the time (its 5 ms against
-a slice's 1 ms) and the background work gets the rest (the scrape: about 1 s, prometheus_client's 1.0-1.2 s;
+a slice's 1 ms) and the background work gets the rest (the scrape: about 0.5 s, prometheus_client's 0.65 s;
 ``benchmarks/busy_loop.py``). Each offer looks again; a loop that waits is not looked at, so the slices
 stay long until the hold ends. The log worker also stops offering while its queue is behind
 (``logs.pipeline``).
