@@ -164,6 +164,19 @@ def loop_idle() -> bool:
     return head.isdigit() and int(head) in _IDLE_CALLS
 
 
+def _trading_cpu() -> float | None:
+    """The trading thread's CPU time; None where there is no clock, or once that thread has exited (then offers go
+    on without the busy check)."""
+    clock = _watch.clock
+    if clock is None:
+        return None
+    try:
+        return _clock_gettime(clock)
+    except OSError:  # the thread has exited
+        _watch.clock = None
+        return None
+
+
 def offer_gil() -> None:
     """Let a thread waiting for the GIL (the trading loop, woken up) take it now; nothing to do while the
     trading thread is parked in its event loop (:func:`loop_idle`), nor on the trading thread itself (code
@@ -172,25 +185,15 @@ def offer_gil() -> None:
     w = _watch
     if _native_id() == w.tid or loop_idle():
         return
-    clock = w.clock
-    if clock is None:
-        _sleep(PAUSE)
-        return
-    try:
-        cpu = _clock_gettime(clock)
-    except OSError:  # the trading thread has exited: offers as before, without the busy check
-        w.clock = None
-        _sleep(PAUSE)
-        return
+    cpu = _trading_cpu()
     t0 = _perf()
     _sleep(PAUSE)
+    if cpu is None:
+        return
     waited = _perf() - t0
     if waited > max(0.8 * _switch_interval(), 0.001):  # another thread kept the GIL a whole switch interval
-        try:
-            ran = _clock_gettime(clock) - cpu
-        except OSError:
-            return
-        if ran > 0.75 * waited:  # and it was the trading thread, running: busy, not waking up
+        after = _trading_cpu()
+        if after is not None and after - cpu > 0.75 * waited:  # and it was the trading thread, running: busy
             w.busy_until = _perf() + BUSY_HOLD
 
 
