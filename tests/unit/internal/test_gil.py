@@ -391,17 +391,21 @@ def _format_entry() -> Any:
 # ---------------------------------------------------------------- a trading thread that never waits
 
 
-def _slices_of_work(clock: _Clock, seconds: float) -> None:
+def _slices_of_work(clock: _Clock, seconds: float) -> int:
+    """Units of work (each just past the budget) for ``seconds`` of the fake clock; returns how many were done."""
     s = gil.Slices()
     end = clock.now + seconds
+    units = 0
     while clock.now < end:
         clock.now += gil.BUDGET * 1.01  # one unit of work, just past the budget: every unit ends a slice
         s.offer()
+        units += 1
+    return units
 
 
 def test_a_trading_thread_that_keeps_an_offered_gil_gets_longer_slices(clock: _Clock) -> None:
     """A loop that never waits takes every offer and keeps the GIL for a whole switch interval: offering every
-    0.1 ms left a scrape one slice in 5 ms (8-26 s for 1,000 symbols, benchmarks/busy_loop.py). Seen busy, the
+    0.1 ms left a scrape one slice in 5 ms (5-11 s for 1,000 symbols, benchmarks/busy_loop.py). Seen busy, the
     slices are of BUSY_BUDGET for BUSY_HOLD; each offer looks again, and once it is no longer busy they are short
     again."""
     clock.offer_takes, clock.trading_runs = 0.005, 1.0
@@ -427,12 +431,8 @@ def test_offers_go_on_unless_the_trading_thread_ran_through_a_whole_switch_inter
     clock: _Clock, offer_takes: float, trading_runs: float
 ) -> None:
     clock.offer_takes, clock.trading_runs = offer_takes, trading_runs
-    units = 200
-    s = gil.Slices()
-    for _ in range(units):
-        clock.now += gil.BUDGET * 1.01
-        s.offer()
-    assert len(clock.offers) == units
+    units = _slices_of_work(clock, 0.3)
+    assert units >= 40 and len(clock.offers) == units
 
 
 def test_the_cpu_clock_read_counts_the_trading_threads_running_not_its_waiting(watch: Any) -> None:
