@@ -248,7 +248,7 @@ def test_a_fill_recorded_between_ticks_goes_out_with_the_next_tick() -> None:
                 order.fill(1.0, 100.0)
                 break
             else:
-                raise AssertionError("no tick was read within half a period of being sent in 5 tries")
+                raise AssertionError("no tick was read within a quarter of a period of being sent in 5 tries")
             got = []
             for ev in s.events():
                 if "event" not in ev:
@@ -307,7 +307,7 @@ def test_max_clients_gets_503_with_retry_after() -> None:
 
 def test_stalled_client_is_bounded_does_not_delay_others_and_times_out() -> None:
     g = tradeobs_agent.gauge("trading.marketdata.price")
-    for i in range(1000):  # ~50 KB frames: a socket that never reads fills loopback's buffers (4 MB) in seconds,
+    for i in range(1000):  # ~24 KB frames: a socket that never reads fills loopback's buffers (4 MB) in seconds,
         # and a frame stays below the transport's 64 KiB high-water mark (a reading client's send never waits)
         g.bind(symbol=f"SYMBOL{i:04d}").set(i)
     with serve(send_timeout=2.0, full_every=0.0) as srv, socket.socket() as stalled:
@@ -315,22 +315,19 @@ def test_stalled_client_is_bounded_does_not_delay_others_and_times_out() -> None
         stalled.connect(("127.0.0.1", srv.port))
         stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
         wait_for(lambda: any(c["busy"] for c in srv.hub.client_stats()), "the stalled client to block", limit=60.0)
-        good = Stream(srv)
-        try:
-            frames = good.take(30, "frame")
-            ns = [parse_event_id(f["id"])[1] for f in frames]  # type: ignore[index]
-            assert all(b > a for a, b in itertools.pairwise(ns))
-            stats = srv.hub.client_stats()
-            busy = [c for c in stats if c["busy"]]
-            healthy = [c for c in stats if not c["busy"]]
-            if busy:  # still stalled: it holds one in-flight message, not a backlog
-                frame_bytes = max(len(orjson.dumps(f["data"])) for f in frames)
-                assert busy[0]["coalesced"] > 0 and busy[0]["inflight_bytes"] < 2 * frame_bytes
-            assert healthy and healthy[0]["coalesced"] == 0
-            wait_for(lambda: srv.hub.stats["timed_out"] == 1, "send timeout to close the stalled client")
-            assert srv.hub.clients == 1  # counted only once it is gone (it is counted on the loop's thread)
-        finally:
-            good.close()
+        good = Stream(srv)  # closed by the server's exit, whatever happens (Server.conn)
+        frames = good.take(30, "frame")
+        ns = [parse_event_id(f["id"])[1] for f in frames]  # type: ignore[index]
+        assert all(b > a for a, b in itertools.pairwise(ns))
+        stats = srv.hub.client_stats()
+        busy = [c for c in stats if c["busy"]]
+        healthy = [c for c in stats if not c["busy"]]
+        if busy:  # still stalled: it holds one in-flight message, not a backlog
+            assert busy[0]["coalesced"] > 0 and busy[0]["inflight_bytes"] < 64 * 1024
+        assert healthy and healthy[0]["coalesced"] == 0
+        wait_for(lambda: srv.hub.stats["timed_out"] == 1, "send timeout to close the stalled client")
+        assert srv.hub.clients == 1  # counted only once it is gone (it is counted on the loop's thread)
+        good.close()
 
 
 def test_graceful_stop_ends_streams_cleanly() -> None:
