@@ -47,6 +47,7 @@ def test_a_client_of_a_killed_gateway_resumes_on_another_with_every_event_and_no
         gw_a = start_gateway(nats.url, tmp_path / "a")
         # B keeps only 16 events in memory: the events the client misses are more, so B fetches them from JetStream.
         gw_b = start_gateway(nats.url, tmp_path / "b", "--event-buffer", "16")
+        client = None
         try:
             for gw in (gw_a, gw_b):
                 wait_until(lambda gw=gw: gw.snapshot()["health"]["instances"] == 3, "3 instances on a gateway")
@@ -66,6 +67,8 @@ def test_a_client_of_a_killed_gateway_resumes_on_another_with_every_event_and_no
             )
             done = [a.finish() for a in agents]
         finally:
+            if client is not None:  # closed above; here after a failed assertion
+                client.close()
             for a in agents:
                 a.stop()
             gw_a.stop()
@@ -96,7 +99,7 @@ def test_a_client_of_a_killed_gateway_resumes_on_another_with_every_event_and_no
 def test_nats_restart_agents_and_gateways_reconnect_and_the_dropped_are_counted(tmp_path: Path) -> None:
     nats = start_nats(tmp_path / "nats")
     agents: list[FleetAgent] = []
-    gw = None
+    gw = client = None
     try:
         agents = [FleetAgent(nats.url, "alpha", "momentum", tmp_path), FleetAgent(nats.url, "beta", "hedge", tmp_path)]
         gw = start_gateway(nats.url, tmp_path / "gw")
@@ -130,13 +133,18 @@ def test_nats_restart_agents_and_gateways_reconnect_and_the_dropped_are_counted(
 
         snap = wait_until(counted, "the agents' final dropped counts at the gateway")
         client.close()
-    finally:
+        for a in agents:
+            a.stop()
+        gw.stop()
+        counts = stored_per_instance(nats.url)
+        stored = stream_events(nats.url, first_key, max(client.event_keys()))
+    finally:  # after a failed assertion: nothing left running or open (repeated stops and closes do nothing)
+        if client is not None:
+            client.close()
         for a in agents:
             a.stop()
         if gw is not None:
             gw.stop()
-        counts = stored_per_instance(nats.url)
-        stored = stream_events(nats.url, first_key, max(client.event_keys()))
         nats.stop()
 
     assert client.resets == [] and client.opens == 1  # the gateway kept serving through the NATS restart

@@ -46,6 +46,7 @@ WORKERS = 4
 class Service:
     def __init__(self, proc: ManagedProcess, port: int, metrics_port: int) -> None:
         self.proc, self.port, self.metrics_port = proc, port, metrics_port
+        self.streams: list[Sse] = []  # closed when the service stops, also after a failed assertion
 
     @property
     def base(self) -> str:
@@ -165,6 +166,8 @@ def service(server: str, tmp_path: Path) -> Iterator[Service]:
         wait_for(lambda: _ready(svc), f"{server} serving HTTP", procs=(proc,))
         yield svc
     finally:
+        for s in svc.streams:
+            s.close()
         proc.stop()
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # anything of the server's session still there (it was ours)
@@ -192,6 +195,7 @@ class Sse:
     def __init__(self, svc: Service, last_event_id: str | None = None) -> None:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         self.conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=30)
+        svc.streams.append(self)
         self.conn.request("GET", "/telemetry/stream", headers=headers)
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200
