@@ -16,6 +16,8 @@ other usage error. Every option's help states its default.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import socket
 import sys
 import urllib.parse
@@ -25,6 +27,28 @@ from typing import Any
 
 from ._version import __version__
 from .config import FIELDS, describe, otlp_for, resolve_settings
+
+
+def _port(text: str) -> int:
+    """An ``argparse`` type: a TCP port, 0 to 65535 (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535 (0 picks any free port), not {text!r}")
+    return port
+
+
+def _seconds(text: str) -> float:
+    """An ``argparse`` type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     demo.add_argument(
-        "--port", type=int, default=8000, help="port to listen on; 0 picks any free port (default: %(default)s)"
+        "--port", type=_port, default=8000, help="port to listen on; 0 picks any free port (default: %(default)s)"
     )
     demo.add_argument(
         "--symbols",
@@ -62,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="SECONDS",
         help="stop after this many seconds (default: none, run until Ctrl-C or SIGTERM)",
@@ -109,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="base URL of the running service, where /telemetry is mounted (default: %(default)s)",
     )
     doctor.add_argument(
-        "--timeout", type=float, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
+        "--timeout", type=_seconds, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
     )
 
     sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
@@ -134,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gw.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     gw.add_argument(
-        "--port", type=int, default=8765, help="port to listen on; 0 picks any free port (default: %(default)s)"
+        "--port", type=_port, default=8765, help="port to listen on; 0 picks any free port (default: %(default)s)"
     )
     gw.add_argument("--hz", type=float, default=None, help="frames per second (default: live_hz, 10)")
     gw.add_argument(
@@ -198,9 +222,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gateway(args)
     except KeyboardInterrupt:  # Ctrl-C before a server took over the signal: stop quietly
         return 130
+    except BrokenPipeError:  # `tradeobs config check | head`: the reader left; stop quietly, as other tools do
+        _stdout_to_devnull()
+        return 1
     # `tradeobs` or `tradeobs config` alone: show what there is, as a usage error.
     print(args.help_text(), end="", file=sys.stderr)
     return 2
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe: what is still buffered for stdout goes nowhere (the interpreter flushes it at exit, and
+    would print a second error about the same pipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 # --------------------------------------------------------------------------- demo

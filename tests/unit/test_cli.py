@@ -81,6 +81,16 @@ def test_loadtest_names_what_to_install_when_psutil_is_missing() -> None:
     assert "pip install 'tradeobs[loadtest]'" in proc.stderr
 
 
+def test_loadtest_help_works_without_psutil() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['psutil'] = None; from tradeobs_agent.cli import main; main(['loadtest', '--help'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--clients" in proc.stdout and "pip install 'tradeobs[loadtest]'" in proc.stdout
+
+
 def test_loadtest_measures_a_real_live_stream() -> None:
     """A short real run: a tradeobs server process, two load-generator processes, a table with a delivered row."""
     import subprocess
@@ -287,3 +297,47 @@ def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
     out, err = _finish(proc, 120)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "allowed"),
+    [
+        (["demo", "--port", "70000"], "--port", "0 to 65535"),  # getaddrinfo would wrap it to 4464
+        (["demo", "--port", "-5"], "--port", "0 to 65535"),
+        (["demo", "--port", "http"], "--port", "0 to 65535"),
+        (["live", "gateway", "--port", "65536"], "--port", "0 to 65535"),
+        (["demo", "--duration", "-1"], "--duration", "above 0"),
+        (["demo", "--duration", "nan"], "--duration", "above 0"),
+        (["doctor", "--timeout", "0"], "--timeout", "above 0"),
+    ],
+)
+def test_a_bad_port_or_duration_is_a_usage_error_naming_option_value_and_range(
+    argv: list[str], option: str, allowed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be" in err and allowed in err and repr(argv[-1]) in err, err
+
+
+@pytest.mark.parametrize("argv", [["config", "check"], ["config", "docs"], ["--help"]])
+def test_output_into_a_closed_pipe_stops_quietly(argv: list[str]) -> None:
+    """``tradeobs config check | head -2``: the reader has gone; no traceback, as other command-line tools."""
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tradeobs_agent.cli", *argv],
+            stdout=write,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+    assert proc.returncode in (0, 1, 120), proc.returncode

@@ -411,12 +411,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``tradeobs loadtest`` entry point; returns the exit status."""
-    try:
-        import psutil  # type: ignore[import-untyped]  # noqa: F401
-    except ImportError:
-        print("tradeobs loadtest needs psutil: pip install 'tradeobs[loadtest]'", file=sys.stderr)
-        return 2
-    p = argparse.ArgumentParser(prog="tradeobs loadtest", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="tradeobs loadtest",
+        description=__doc__.split("\n\n")[0] + " Needs psutil: pip install 'tradeobs[loadtest]'.",
+    )
     add_arguments(p)
     sub = p.add_subparsers(dest="cmd")
     s = sub.add_parser("serve", help="(internal) the server process")
@@ -428,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--port", type=int, required=True)
     ld.add_argument("--clients", type=int, required=True)
     ld.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+    args = p.parse_args(argv)  # --help works without psutil
+    try:
+        import psutil  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        print("tradeobs loadtest needs psutil: pip install 'tradeobs[loadtest]'", file=sys.stderr)
+        return 2
     if args.cmd == "serve":
         return _serve(args)
     if args.cmd == "load":
