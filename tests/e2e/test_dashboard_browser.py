@@ -65,6 +65,7 @@ def test_dashboard_updates_reconnects_and_resumes(server: LiveProcess, browser_p
 
     # (b) the server process dies and comes back on the same port: the page reconnects by itself (no reload),
     # the new process does not know the old id, so the page gets a reset and a full frame, then live frames again
+    old_last = max(js(page, "window.__tradeobs.chart.price[0]"))  # the old process's newest chart point
     server.kill()
     wait_for(lambda: js(page, "window.__tradeobs.status") in ("reconnecting", "offline"), "noticed the outage")
     assert page.locator("#status").get_attribute("data-state") in ("reconnecting", "offline")
@@ -74,5 +75,8 @@ def test_dashboard_updates_reconnects_and_resumes(server: LiveProcess, browser_p
     f1 = js(page, "window.__tradeobs.frames")
     wait_for(lambda: js(page, "window.__tradeobs.frames") >= f1 + 10, "frames from the new process")
     assert js(page, "window.__tradeobs.marker") == marker  # same page object: no reload
+    # the charts started again at the reset: no point of the old process is joined to the new one's
+    wait_for(lambda: len(js(page, "window.__tradeobs.chart.price[0]")) >= 5, "chart points from the new process")
+    assert min(js(page, "window.__tradeobs.chart.price[0]")) > old_last
     boot_now = server.history_event_ids()[-1].rsplit("-", 1)[0]
     wait_for(lambda: js(page, "window.__tradeobs.lastId").startswith(boot_now), "ids from the new process")

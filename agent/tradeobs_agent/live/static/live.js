@@ -77,7 +77,7 @@
     };
     es.addEventListener("frame", onFrame);
     es.addEventListener("event", onEvent);
-    es.addEventListener("reset", function () { T.resets++; });
+    es.addEventListener("reset", onReset);
   }
 
   // ------------------------------------------------------------------ frames
@@ -153,6 +153,14 @@
     ring.p50[i] = lat.p50 == null ? NaN : lat.p50 * 1000;
     ring.p99[i] = lat.p99 == null ? NaN : lat.p99 * 1000;
     ring.n++;
+  }
+
+  // A reset: the server cannot resume from our last id (it restarted, or lost our place), and a full frame follows.
+  // The charts start again from it: points of the old process would be joined to the new one's across the outage
+  // (its P&L starts again at 0), and "% change" would be measured from the old process's first price.
+  function onReset() {
+    T.resets++;
+    ring.n = 0; ring.px = {}; ring.pnl = {};
   }
 
   function prefill(frames) {  // chart points from /history, so the charts do not start empty
