@@ -20,6 +20,7 @@ import atexit
 import functools
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -228,8 +229,6 @@ def init(
             shutdown_timeout=shutdown_timeout,
         )
         settings, report = resolve_settings(config_file=config_file, **explicit)
-        for problem in report.problems:
-            _log.warning("tradeobs config: %s", problem)
         gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
         _learn_secrets(settings)
         registry = _metrics.get_registry()
@@ -243,11 +242,23 @@ def init(
         else:
             _build(agent, span_exporters, metric_readers, log_exporters)
             _start_nats(agent)
+        _say_problems(agent)
         _configure_trading(agent)
         _agent = agent
         atexit.register(_shutdown_at_exit)
         _install_fork_hook(agent)
         return agent
+
+
+def _say_problems(agent: Agent) -> None:
+    """Each configuration problem, once: logged after the log pipeline started (so it is in the system log and OTLP,
+    with known secret values masked), and on stderr as well when nothing would print it there."""
+    problems = agent.report.problems
+    for problem in problems:
+        _log.warning("tradeobs config: %s", problem)
+    if problems and agent.logs is not None and not agent.logs.on_console():
+        for problem in problems:
+            print(f"tradeobs config: {secret_values.mask(str(problem))}", file=sys.stderr)
 
 
 def _learn_secrets(settings: Settings) -> None:

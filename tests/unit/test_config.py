@@ -570,3 +570,30 @@ def test_the_internal_errors_variable_is_the_one_the_error_helper_reads() -> Non
 
     assert _errors.ENV_STRICT == ev.TRADEOBS_INTERNAL_ERRORS
     assert resolve_settings(env={_errors.ENV_STRICT: "raise"})[1].problems == []
+
+
+@pytest.mark.parametrize("console", ["false", "true"])
+def test_a_config_problem_is_in_the_system_log_and_once_on_stderr(tmp_path: Path, console: str) -> None:
+    """A service whose stderr goes nowhere still finds the problem in its logs; a terminal shows it once."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "TRADEOBS_LOG_LEVEL": "verbose",
+        "TRADEOBS_LOG_DIR": str(tmp_path / "logs"),
+        "TRADEOBS_LOG_CONSOLE": console,
+        "TRADEOBS_PROMETHEUS_ENABLED": "false",
+        "TRADEOBS_OTLP_ENABLED": "false",
+        "TRADEOBS_LIVE_ENABLED": "false",
+    }
+    code = "import tradeobs_agent; tradeobs_agent.init(service_name='algo-1'); tradeobs_agent.shutdown()"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    said = "ignoring TRADEOBS_LOG_LEVEL value 'verbose' for log_level"
+    assert proc.stderr.count(said) == 1, proc.stderr
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "system.jsonl").read_text().splitlines()]
+    logged = [x for x in lines if said in x["message"]]
+    assert len(logged) == 1 and logged[0]["level"] == "WARNING", lines

@@ -130,6 +130,11 @@ class LogPipeline:
         self._thread = threading.Thread(target=self._run, name="tradeobs-logs", daemon=True)
         self._thread.start()
 
+    def on_console(self) -> bool:
+        """Whether a record logged now is printed on the console: by our console sink, or by a console handler of the
+        application's on the root logger."""
+        return self.console is not None or _has_console_handler(logging.getLogger())
+
     def _attach(self) -> None:
         root = logging.getLogger()
         for h in list(root.handlers):  # a handler left by an earlier pipeline (re-init): never two of ours
