@@ -388,3 +388,39 @@ def test_one_live_view_resumes_across_workers_and_survives_the_leader(server: st
         b.wait(lambda evs: set(more) <= set(b.order_ids()), "new orders on the recovered stream")
         b.close()
         c.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_resume_on_a_respawned_worker_misses_nothing_silently(server: str, tmp_path: Path) -> None:
+    """A worker its server replaced (gunicorn's --max-requests does this routinely) serves a resume from an id of
+    before it existed: it replays every missed event, or says ``reset``; never skips events without a word."""
+    with service(server, tmp_path) as svc:
+        a = Sse(svc)
+        a.wait(lambda evs: any(e.get("event") == "frame" for e in evs), "a first frame")
+        first = svc.orders(10)
+        a.wait(lambda evs: set(first) <= set(a.order_ids()), "the first orders on the stream")
+        last = a.last_id()
+        a.close()
+        leader = svc.leader()
+        victim = next(p for p in sorted(svc.worker_pids()) if p not in (leader, a.pid))
+        before = svc.worker_pids() - {victim}
+        os.kill(victim, signal.SIGKILL)
+        missed = svc.orders(10)  # while the server replaces it: before the new worker exists
+        wait_for(lambda: victim not in svc.worker_pids() and len(svc.worker_pids()) == WORKERS, "a replacement")
+        (new,) = svc.worker_pids() - before
+        wait_for(lambda: set(missed) <= set(svc.history_orders()), "the missed orders in the group's event ring")
+        for _ in range(100):  # connections are spread by the kernel: until one lands on the new worker
+            b = Sse(svc, last)
+            wait_for(lambda b=b: b.pid or b.events, "the stream's first bytes")
+            if b.pid == new:
+                break
+            b.close()
+        else:
+            raise AssertionError(f"no stream landed on the new worker {new}")
+        b.wait(lambda evs: any(e.get("event") == "frame" for e in evs), "the catch-up's full frame")
+        reset = any(e.get("event") == "reset" for e in b.events)
+        if not reset:
+            b.wait(lambda evs: set(missed) <= set(b.order_ids()), "every missed order on the resumed stream")
+        b.close()
+        print(f"{server}: the resume on the new worker {new}: {'a reset' if reset else 'every missed order'}")

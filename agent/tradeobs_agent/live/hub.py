@@ -828,6 +828,9 @@ class LiveHub:
             self._evicted_upto = 0
             if not isinstance(d, wire.Welcome):
                 self._tick = None
+                # Joined mid-boot without the leader's welcome: the ids up to this delivery's were never here, so a
+                # resume from one of them gets a reset, not a catch-up that silently skips them.
+                self._evicted_upto = d.prev
         tick = None
         ring = self._events
         if isinstance(d, wire.Welcome):

@@ -337,3 +337,46 @@ def test_a_member_sends_its_live_events_at_once_when_the_view_becomes_watched(tm
         lead.group.live_started()  # a browser on the leader: its frames tell the member the view is watched
         wait_for(lambda: any(b"o-first-fill" in b for _, b, _ in lead.hub._events), "the member's fill at the leader")
         assert other.group._fast
+
+
+def test_a_member_whose_hub_attaches_after_it_joined_still_gets_the_welcome(tmp_path: Path) -> None:
+    """``init()`` starts the group; the app's hub comes later (a worker gunicorn respawned): the leader's welcome
+    (event ring, history, latest frame) must reach it, or a resume there could skip events it never had."""
+    with members(tmp_path, 1) as ms:
+        lead = ms[0]
+        lead.group.live_started()
+        lead.bus.publish("fill", symbol="S", qty=1)
+        wait_for(lambda: len(lead.hub._events) == 1 and lead.hub._tick is not None, "an event and a frame")
+        registry, bus = Registry(), EventBus()
+        store = Store.open(str(tmp_path), GroupKey("setting", os.getpid(), process_start(os.getpid())), "svc")
+        late = Group(store, registry, bus)
+        late.start()
+        try:
+            wait_for(lambda: late._conn is not None, "the late member connected")
+            time.sleep(0.3)  # the welcome it asked for with its hello went nowhere: no hub yet
+            hub = LiveHub(registry, bus, hz=20)
+            hub.group = late
+            late.attach_live(hub)
+            wait_for(lambda: len(hub._events) == 1 and hub._tick is not None, "the welcome, asked for again")
+            assert hub.boot == lead.hub.boot
+            assert [b for _, b, _ in hub._events] == [b for _, b, _ in lead.hub._events]
+            assert hub._history
+        finally:
+            late.close()
+
+
+def test_a_hub_that_missed_the_welcome_resets_a_resume_from_before_what_it_holds() -> None:
+    """Deliveries of a boot it has no welcome of: ids before the first one it got were never here."""
+    import orjson
+
+    from tradeobs_agent.live import wire
+
+    hub = LiveHub(Registry(), EventBus(), hz=20)
+    items = [(n, orjson.dumps({"kind": "fill", "ts": 1.0, "id": f"b00t-{n}"})) for n in (41, 42)]
+    hub.follow(wire.encode_events("b00t", 40, items))
+    hub.follow(wire.encode_tick(wire.TickData("b00t", 42, 43, 1.0, b"", b'{"type":"full"}', None, {})))
+    tick = hub._tick
+    assert tick is not None and tick.last_id == 43
+    assert b"event: reset" in hub._catch_up(12, tick)  # events 13-40 went out before this process joined
+    caught = hub._catch_up(40, tick)  # 41 and 42 are here
+    assert b"event: reset" not in caught and b"b00t-41" in caught and b"b00t-42" in caught

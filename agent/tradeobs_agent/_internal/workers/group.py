@@ -134,6 +134,7 @@ class Group:
         self._fast = False  # the pace of the last step: the live view watched (somewhere in the group) or not
         self._active = False  # someone in the group watches: the leader ticks, members publish fast
         self._announce = False  # tell the leader that this process's view became active
+        self._rehello = False  # the live layer attached after this member said hello: ask the leader again
         self._token = 0
         self._sync_requests: list[int] = []
         self._sync_waiting: dict[int, set[str]] = {}
@@ -156,10 +157,16 @@ class Group:
             self._thread.start()
 
     def attach_live(self, live: LiveRole) -> None:
-        """The live layer of this process (its hub); deliveries from the leader go to it."""
+        """The live layer of this process (its hub); deliveries from the leader go to it.
+
+        A member that said hello before (``init()`` starts the group, the app's hub comes later) asks the leader
+        again, for the welcome (event ring, history, latest frame) that went nowhere then: without it, a resume
+        on this process (a worker respawned by gunicorn) could not tell which older events it never had."""
         self.live = live
+        self._rehello = True
         if live.active():
             self.live_started()
+        self.wake()
 
     def live_started(self) -> None:
         """This process's live view got its first client: the group's leader starts producing frames."""
@@ -296,6 +303,8 @@ class Group:
             self._events()
         if self._announce and self._conn is not None:
             self._announce = not self._send(self._conn, ACTIVE, b"{}")
+        if self._rehello and self._conn is not None:
+            self._rehello = not self._send(self._conn, HELLO, self._hello())
         if self.leader:
             if self._active_local or self._active:
                 self._active = True
@@ -610,14 +619,16 @@ class Group:
             sock.close()  # no leader yet, or a socket left by one that died: the election sorts it out
             return
         conn = Conn(sock)
-        hello = {"member": self.store.member, "pid": os.getpid(), "active": self._active_local}
-        if not conn.send(HELLO, orjson.dumps(hello)):
+        if not conn.send(HELLO, self._hello()):
             conn.close()
             return
-        self._announce = False
+        self._announce = self._rehello = False
         self._conn = conn
         if self._sel is not None:
             self._sel.register(conn, selectors.EVENT_READ, conn)
+
+    def _hello(self) -> bytes:
+        return orjson.dumps({"member": self.store.member, "pid": os.getpid(), "active": self._active_local})
 
     def _from_leader(self, kind: int, body: bytes) -> None:
         if kind == LIVE:
