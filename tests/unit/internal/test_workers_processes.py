@@ -89,3 +89,17 @@ def test_a_single_process_has_no_group_and_no_files(tmp_path: Path, monkeypatch:
     tradeobs_agent.counter("orders").bind().add(1)
     assert agent.group is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_on_groups_copies_whose_parent_is_init_by_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    """systemd runs each copy of a service (``app@1``, ``app@2``) as a child of pid 1: with ``on`` they are one
+    group (named by init's start time), not each a group of its own."""
+    import importlib
+
+    d = importlib.import_module(
+        "tradeobs_agent._internal.workers.detect"
+    )  # the module (the package exports the function)
+    monkeypatch.setattr(d.os, "getppid", lambda: 1)
+    key = d.detect("on")
+    assert key is not None and (key.kind, key.pid, key.start) == ("setting", 1, d.process_start(1))
+    assert d.detect("auto") is None  # detection alone never groups by init: there it means the parent died

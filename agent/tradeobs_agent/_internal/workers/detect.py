@@ -16,7 +16,11 @@ needed. With the setting ``multiprocess``:
   tradeobs, while that parent is still alive; anything else is a single
   process and nothing changes;
 * ``on``: always a group, named by the parent process (for process managers
-  this module does not recognise, e.g. one that runs N copies of a script);
+  this module does not recognise, e.g. one that runs N copies of a script;
+  under systemd the parent is pid 1, and copies of one service there form one
+  group). The group lives as long as that parent: a copy started again later
+  under the same parent adds to what the earlier copies counted, as a
+  respawned worker does;
 * ``off``: never.
 
 The parent's start time (``/proc/<pid>/stat``) is part of the name, so a new
@@ -120,5 +124,14 @@ def detect(mode: str) -> GroupKey | None:
     if _forked_from and _forked_from == ppid:
         return _key("fork", ppid)
     if mode == "on":
-        return _key("setting", ppid) or GroupKey("setting", os.getpid(), process_start(os.getpid()))
+        # Copies of one script started by the same parent; under systemd (or any copy reparented to init) that
+        # parent is pid 1, which is one too (init's own start time names the group; detection above never uses
+        # pid 1: there it means the real parent died). Without a parent to read, this process on its own.
+        key = _key("setting", ppid) if ppid > 1 else _init_key()
+        return key or GroupKey("setting", os.getpid(), process_start(os.getpid()))
     return None
+
+
+def _init_key() -> GroupKey | None:
+    start = process_start(1)
+    return None if start == "gone" else GroupKey("setting", 1, start)
