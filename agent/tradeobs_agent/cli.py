@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8000, help="port to listen on; 0 picks any free port (default: %(default)s)"
     )
     demo.add_argument(
+        "--prometheus-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="port of the Prometheus endpoint; 0 picks any free port (default: the prometheus_port setting, 9464)",
+    )
+    demo.add_argument(
         "--symbols",
         type=int,
         default=10,
@@ -259,7 +266,12 @@ def _demo(args: argparse.Namespace) -> int:
         from . import agent as _agent
         from .demo import create_app
 
-        app = create_app(config)
+        init_kwargs: dict[str, Any] = {}
+        if args.prometheus_port is not None:
+            from .options import PrometheusOptions
+
+            init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port)
+        app = create_app(config, **init_kwargs)
         port = sock.getsockname()[1]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
         serve(app, sock, duration=args.duration, lifespan="on")
@@ -275,7 +287,12 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
     print(f"  health           {base}/healthz  {base}/readyz")
     if agent is not None:
         s = agent.settings
-        print(f"  Prometheus       {agent.prometheus_url or 'off'}")
+        prometheus = agent.prometheus_url or "off"
+        if agent.prometheus_url is None and s.prometheus_enabled and not agent.disabled:
+            prometheus = (
+                f"off: cannot listen on {s.prometheus_host}:{s.prometheus_port}; pick another with --prometheus-port N"
+            )
+        print(f"  Prometheus       {prometheus}")
         print(f"  JSON logs        {s.log_dir + '/' if s.log_dir else 'off'}")
         if agent.traces_file is not None:
             print(f"  order traces     {agent.traces_file.path} (OTLP/JSON lines)")
@@ -338,6 +355,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _config_check(path: str | None) -> int:
     settings, report = resolve_settings(config_file=path, config_file_label="--file")
+    report.problems.extend(_directory_problems(settings, report))
     rows = describe(settings, report)
     width = max(len(r[0]) for r in rows)
     vwidth = min(48, max(len(r[1]) for r in rows))
@@ -353,6 +371,46 @@ def _config_check(path: str | None) -> int:
         return 1
     print("\nno problems")
     return 0
+
+
+def _directory_problems(settings: Any, report: Any) -> list[Any]:
+    """The directories the settings name that this user could not write files in (checked here, not at ``init()``,
+    which tries and reports each failure as it happens)."""
+    import os
+    from pathlib import Path
+
+    from ._config_report import Problem
+
+    wanted = []
+    if settings.logs_enabled and settings.log_dir:
+        wanted.append(("log_dir", settings.log_dir))
+    if settings.multiprocess_dir:
+        wanted.append(("multiprocess_dir", settings.multiprocess_dir))
+    problems = []
+    for name, value in wanted:
+        path = Path(value).expanduser()
+        why = None
+        if path.exists():
+            if not path.is_dir():
+                why = "it is not a directory"
+            elif not os.access(path, os.W_OK | os.X_OK):
+                why = "this user cannot write in it"
+        else:
+            parent = next((p for p in path.absolute().parents if p.exists()), None)
+            if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                why = f"it does not exist and cannot be created in {parent}"
+        if why is not None:
+            source = report.source(name)
+            problems.append(
+                Problem(
+                    name,
+                    value,
+                    source,
+                    "a directory this user can write in",
+                    f"{name} {value!r} (from {source}): {why}; expected a directory this user can write in",
+                )
+            )
+    return problems
 
 
 _BEGIN, _END = "<!-- BEGIN settings", "<!-- END settings -->"
@@ -442,7 +500,8 @@ def _doctor(service_url: str, timeout: float) -> int:
         rows.append(("prometheus endpoint", url, ok, detail + ("" if ok else " (is the service running?)")))
     live_url = service_url.rstrip("/") + "/telemetry/snapshot"
     ok, detail = _http_ok(live_url, timeout)
-    rows.append(("live stream", live_url, ok, detail))
+    hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
+    rows.append(("live stream", live_url, ok, detail + ("" if ok else hint)))
     rows.append(
         (
             "configuration",

@@ -299,6 +299,23 @@ def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
     assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got
 
 
+def test_demo_says_when_the_prometheus_port_is_taken_and_takes_another() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _demo_proc(
+            "--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false", TRADEOBS_PROMETHEUS_PORT=str(port)
+        )
+        out, err = _finish(proc, 120)
+        assert proc.returncode == 0, err
+        assert f"Prometheus       off: cannot listen on 127.0.0.1:{port}; pick another with --prometheus-port N" in out
+        proc = _demo_proc("--port", "0", "--prometheus-port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false")
+        out, err = _finish(proc, 120)
+        assert proc.returncode == 0, err
+        assert "Prometheus       http://127.0.0.1:" in out and f":{port}/" not in out
+
+
 @pytest.mark.parametrize(
     ("argv", "option", "allowed"),
     [
@@ -341,3 +358,15 @@ def test_output_into_a_closed_pipe_stops_quietly(argv: list[str]) -> None:
         os.close(write)
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
     assert proc.returncode in (0, 1, 120), proc.returncode
+
+
+def test_config_check_names_a_log_dir_that_is_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("TRADEOBS_LOG_DIR", str(tmp_path / "afile"))
+    monkeypatch.setenv("TRADEOBS_MULTIPROCESS_DIR", str(tmp_path / "fine" / "new"))  # can be created: no problem
+    assert main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"log_dir '{tmp_path / 'afile'}' (from TRADEOBS_LOG_DIR): it is not a directory" in out
+    assert "multiprocess_dir" not in out.split("problem(s):")[1]

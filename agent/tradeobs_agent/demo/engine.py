@@ -104,6 +104,8 @@ class TradingEngine:
             self.config.tick_hz * len(self.symbols),
             self.config.orders_hz,
         )
+        shown = ", ".join(self.symbols[:5]) + (f" and {len(self.symbols) - 5} more" if len(self.symbols) > 5 else "")
+        _mlog.info("market data subscribed: %s, %.1f updates/s each", shown, self.config.tick_hz)
 
     async def stop(self) -> None:
         self.running = False

@@ -388,7 +388,8 @@ class LiveHub:
                 self._woken_early = self._wake_applier_before(delay)
             await self._sleep(max(0.0, delay))
             if self._server_exiting():
-                _log.info("tradeobs live: server is shutting down; closing %d streams", len(self._clients))
+                n = len(self._clients)
+                _log.info("tradeobs live: server is shutting down; closing %d stream%s", n, "" if n == 1 else "s")
                 self._stop_in_loop()
                 return
             if self.group is not None:

@@ -150,7 +150,8 @@ class _File:
         warn_once(
             f"logs:file:{self.path}:{name}",
             "cannot write log file %s (%s); file logging for it is paused and retried, other sinks continue; "
-            "skipped records are counted in tradeobs.agent.sink.errors{sink=file}",
+            "skipped records are counted in tradeobs.agent.sink.errors{sink=file}. The directory is the setting "
+            "log_dir (TRADEOBS_LOG_DIR; empty: no log files)",
             self.path,
             exc,
         )

@@ -46,11 +46,26 @@ def open_store(settings: Settings, key: GroupKey | None) -> Store | None:
     except (JoinError, OSError) as exc:
         warn_once(
             "workers:join",
-            "tradeobs multiprocess: this %s worker (pid %d) cannot join its service's worker group: %s. It serves "
+            "tradeobs multiprocess: this worker (pid %d, %s) cannot join its service's worker group: %s. It serves "
             "its own metrics and live view only. Set TRADEOBS_MULTIPROCESS_DIR to a directory of yours (mode 0700), "
             "or TRADEOBS_MULTIPROCESS=off to silence this.",
-            key.kind,
             os.getpid(),
-            exc,
+            _HOW.get(key.kind, key.kind),
+            _short(exc),
         )
         return None
+
+
+_HOW = {
+    "gunicorn": "a gunicorn worker",
+    "uvicorn": "a uvicorn worker",
+    "multiprocessing": "a multiprocessing child",
+    "fork": "a forked child",
+    "setting": "grouped by TRADEOBS_MULTIPROCESS=on",
+}
+
+
+def _short(exc: BaseException) -> str:
+    """The reason, with a path that is too long to read cut in the middle (``[Errno 36] File name too long``)."""
+    text = str(exc)
+    return text if len(text) <= 300 else text[:150] + " ... " + text[-100:]
