@@ -288,10 +288,11 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
     if agent is not None:
         s = agent.settings
         prometheus = agent.prometheus_url or "off"
-        if agent.prometheus_url is None and s.prometheus_enabled and not agent.disabled:
-            prometheus = (
-                f"off: cannot listen on {s.prometheus_host}:{s.prometheus_port}; pick another with --prometheus-port N"
-            )
+        taken = f"{s.prometheus_host}:{s.prometheus_port}"
+        if agent.prometheus is not None and agent.prometheus_url is None:  # its port is taken: tried again
+            prometheus = f"not yet: {taken} is in use (tried again until it is free); or --prometheus-port N"
+        elif agent.prometheus_url is None and s.prometheus_enabled and not agent.disabled:
+            prometheus = f"off: cannot listen on {taken}; pick another with --prometheus-port N"
         print(f"  Prometheus       {prometheus}")
         print(f"  JSON logs        {s.log_dir + '/' if s.log_dir else 'off'}")
         if agent.traces_file is not None:

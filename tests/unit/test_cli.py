@@ -309,7 +309,7 @@ def test_demo_says_when_the_prometheus_port_is_taken_and_takes_another() -> None
         )
         out, err = _finish(proc, 120)
         assert proc.returncode == 0, err
-        assert f"Prometheus       off: cannot listen on 127.0.0.1:{port}; pick another with --prometheus-port N" in out
+        assert f"Prometheus       not yet: 127.0.0.1:{port} is in use (tried again until it is free)" in out
         proc = _demo_proc("--port", "0", "--prometheus-port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false")
         out, err = _finish(proc, 120)
         assert proc.returncode == 0, err

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -209,18 +211,32 @@ def build_logs_provider(
 
 
 class PrometheusEndpoint:
-    """The embedded Prometheus pull endpoint: an OTel ``PrometheusMetricReader`` on its own registry."""
+    """The embedded Prometheus pull endpoint: an OTel ``PrometheusMetricReader`` on its own registry.
 
-    def __init__(self, reader: Any, server: Any, thread: Any, host: str, port: int) -> None:
+    A port in use when it starts (the process it replaces is still stopping, or the service was started twice) is
+    tried again, every ``RETRY_FIRST`` seconds doubling up to ``RETRY_MAX``, on a thread of its own, until it is
+    free or the endpoint is stopped; meanwhile ``url`` is None. Other bind errors (a host that is not this
+    machine's, a port that needs privileges) are not retried.
+    """
+
+    RETRY_FIRST = 2.0
+    RETRY_MAX = 60.0
+
+    def __init__(self, reader: Any, renderer: Any, sdk_registry: Any, host: str, port: int) -> None:
         self.reader = reader
-        self._server = server
-        self._thread = thread
+        self.renderer = renderer
+        self._sdk_registry = sdk_registry
         self.host = host
         self.port = port
-        self.renderer: Any = None
+        self._server: Any = None
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
 
     @property
-    def url(self) -> str:
+    def url(self) -> str | None:
+        """The endpoint's URL once it listens; None while its port is taken (it is tried again)."""
+        if self._server is None:
+            return None
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/metrics"
 
@@ -233,11 +249,12 @@ class PrometheusEndpoint:
         source: Callable[[], Snapshot] | None = None,
     ) -> PrometheusEndpoint | None:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
-        registry's own and the SDK reader's (a worker group's leader serves every worker's, merged)."""
+        registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). None when
+        it cannot listen there and trying again would not help."""
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry
 
-        from .prometheus import Renderer, serve
+        from .prometheus import Renderer
 
         prom_registry: Any = None
         reader: Any = None
@@ -246,28 +263,58 @@ class PrometheusEndpoint:
             # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
             # (the Collector adds otel_scope_* labels on its own exposition).
             reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True, scope_info_enabled=False)
-        renderer = Renderer(registry, source=source)
+        endpoint = cls(reader, Renderer(registry, source=source), prom_registry, settings.prometheus_host, 0)
         try:
-            server, thread = serve(settings.prometheus_host, settings.prometheus_port, renderer, prom_registry)
+            endpoint._listen(settings.prometheus_port)
         except OSError as exc:
             selfm.exports_failed.add(1, {"signal": "metrics", "exporter": "prometheus_endpoint"})
+            retry = exc.errno == errno.EADDRINUSE
             warn_once(
                 "prometheus:bind",
-                "cannot serve the Prometheus endpoint on %s:%s (%s); continuing without it. "
+                "cannot serve the Prometheus endpoint on %s:%s (%s); %s. "
                 "Set TRADEOBS_PROMETHEUS_PORT (0 = any free port) or TRADEOBS_PROMETHEUS_ENABLED=false",
                 settings.prometheus_host,
                 settings.prometheus_port,
                 exc,
+                f"trying again every {cls.RETRY_FIRST:g}-{cls.RETRY_MAX:g} s until it is free"
+                if retry
+                else "continuing without it",
             )
-            return None
-        port = server.server_address[1]
-        endpoint = cls(reader, server, thread, settings.prometheus_host, port)
-        endpoint.renderer = renderer
+            if not retry:
+                return None
+            endpoint.port = settings.prometheus_port
+            threading.Thread(target=endpoint._retry, name="tradeobs-prometheus-bind", daemon=True).start()
         return endpoint
 
+    def _listen(self, port: int) -> None:
+        from .prometheus import serve
+
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            server, _ = serve(self.host, port, self.renderer, self._sdk_registry)
+            self._server = server
+            self.port = server.server_address[1]
+
+    def _retry(self) -> None:
+        delay = self.RETRY_FIRST
+        while not self._stopped.wait(delay):
+            try:
+                self._listen(self.port)
+            except OSError:
+                delay = min(delay * 2, self.RETRY_MAX)
+                continue
+            if self._server is not None:
+                _log.info("tradeobs: the Prometheus endpoint serves %s now", self.url)
+            return
+
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        with self._lock:
+            self._stopped.set()
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def export_step(what: str, fn: Callable[[], object]) -> Callable[[], None]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
+import urllib.request
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from tests._util import dead_endpoint
+from tests._util import dead_endpoint, wait_for
 from tradeobs_agent._internal import otel_private, providers
 from tradeobs_agent._internal.exporters import CountingLogExporter, CountingSpanExporter
 from tradeobs_agent._internal.ids import PrivateRandomIdGenerator
@@ -88,17 +90,59 @@ def test_metrics_bridge_the_registry_and_serve_it_on_the_endpoint() -> None:
         mp.shutdown()
 
 
-def test_a_taken_port_means_no_endpoint_one_warning_and_a_count(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_taken_port_is_tried_again_until_it_is_free_with_one_warning_and_a_count(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process this one replaces still holds the port (a restart), or the service was started twice: the
+    endpoint serves once the port is free, instead of never."""
+    monkeypatch.setattr(providers.PrometheusEndpoint, "RETRY_FIRST", 0.05)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    reg = Registry()
+    reg.counter("orders").bind().add(2)
+    s = _settings(prometheus_host="127.0.0.1", prometheus_port=port)
+    prom = None
+    try:
+        with caplog.at_level(logging.WARNING, logger="tradeobs"):
+            prom = providers.PrometheusEndpoint.start(s, reg.self_metrics, reg)
+        assert prom is not None and prom.url is None
+        time.sleep(0.3)  # a few tries while it is taken
+        assert prom.url is None
+        taken.close()
+        wait_for(lambda: prom is not None and prom.url is not None, "the endpoint on the freed port")
+        assert prom.url == f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(prom.url, timeout=10) as r:
+            assert b"orders_total 2" in r.read()
+    finally:
+        taken.close()
+        if prom is not None:
+            prom.stop()
+    assert reg.self_metrics.exports_failed.bind(signal="metrics", exporter="prometheus_endpoint").value == 1
+    said = [r.getMessage() for r in caplog.records if "cannot serve the Prometheus endpoint" in r.getMessage()]
+    assert len(said) == 1 and "trying again" in said[0], said
+
+
+def test_a_stopped_endpoint_stops_trying(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers.PrometheusEndpoint, "RETRY_FIRST", 0.05)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         reg = Registry()
         s = _settings(prometheus_host="127.0.0.1", prometheus_port=port)
-        with caplog.at_level(logging.WARNING, logger="tradeobs"):
-            assert providers.PrometheusEndpoint.start(s, reg.self_metrics, reg) is None
-    assert reg.self_metrics.exports_failed.bind(signal="metrics", exporter="prometheus_endpoint").value == 1
-    assert len([r for r in caplog.records if "cannot serve the Prometheus endpoint" in r.getMessage()]) == 1
+        prom = providers.PrometheusEndpoint.start(s, reg.self_metrics, reg)
+        assert prom is not None
+        prom.stop()
+    wait_for(lambda: not any(t.name == "tradeobs-prometheus-bind" for t in threading.enumerate()), "the retry ended")
+    assert prom.url is None
+
+
+def test_an_address_that_is_not_this_machines_is_not_tried_again() -> None:
+    reg = Registry()
+    s = _settings(prometheus_host="192.0.2.1", prometheus_port=0)  # TEST-NET-1: never a local address
+    assert providers.PrometheusEndpoint.start(s, reg.self_metrics, reg) is None
 
 
 def test_call_bounded_runs_steps_in_order_and_gives_up_at_its_bound() -> None:
