@@ -489,6 +489,11 @@ class OtlpTarget:
     insecure: bool
 
 
+def _default_endpoint(protocol: str) -> str:
+    """The OTLP spec's default endpoint for ``protocol`` (gRPC 4317, HTTP 4318, on localhost)."""
+    return "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
+
+
 def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     """The OTLP target for ``signal`` (``traces``, ``metrics`` or ``logs``).
 
@@ -501,7 +506,7 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     if "endpoint" in per:
         endpoint = per["endpoint"]
     else:
-        base = settings.otlp_endpoint or ("http://localhost:4317" if protocol == "grpc" else "http://localhost:4318")
+        base = settings.otlp_endpoint or _default_endpoint(protocol)
         endpoint = base if protocol == "grpc" else base.rstrip("/") + f"/v1/{signal}"
     headers = {**settings.otlp_headers, **per.get("headers", {})}
     insecure = settings.otlp_insecure if settings.otlp_insecure is not None else endpoint.startswith("http://")
@@ -531,6 +536,8 @@ def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, s
     for f in FIELDS:
         value = getattr(settings, f.name)
         shown = ("<set>" if value else "<unset>") if f.secret else repr(value)
+        if f.name == "otlp_endpoint" and not value:  # the default depends on the protocol: say which it is
+            shown = f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"
         rows.append((f.name, shown, report.source(f.name)))
     for signal, per in settings.otlp_per_signal.items():
         for key, value in per.items():
