@@ -12,5 +12,14 @@ if [ ! -f "$here/.env" ]; then
     echo "Created $here/.env (Grafana admin password: $pw)."
     echo "Set ALERT_WEBHOOK_URL (and email settings) in it for real alert delivery."
 fi
+# Alert destinations: a stack that starts but can page no one looks healthy; say so at every start.
+value() { sed -n "s/^$1=//p" "$here/.env" | tail -n 1; }
+case "$(value ALERT_WEBHOOK_URL)" in
+    ""|*alert-webhook-not-configured*) echo "WARNING: ALERT_WEBHOOK_URL in $here/.env is not set: alerts reach no one." >&2 ;;
+esac
+[ -n "$(value ALERT_DEADMANSSWITCH_URL)" ] || echo "WARNING: ALERT_DEADMANSSWITCH_URL is empty: nothing notices if alerting itself stops." >&2
+case "$(value TRADEOBS_RUNBOOK_URL)" in
+    *git.example.com*) echo "WARNING: TRADEOBS_RUNBOOK_URL is the example URL: alerts' runbook links lead nowhere." >&2 ;;
+esac
 mkdir -p "$here/backups"
 exec docker compose -f "$here/docker-compose.yml" up -d --build "$@"

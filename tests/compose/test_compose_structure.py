@@ -456,3 +456,37 @@ def test_nats_config_is_valid_for_the_built_server(tmp_path: Path) -> None:
         timeout=30,
     )
     assert out.returncode == 0 and "is valid" in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_up_script_creates_env_once_and_says_at_every_start_while_alerts_reach_no_one(tmp_path: Path) -> None:
+    """A stack that starts but can page no one looks healthy: up.sh says so until the destinations are set."""
+    import os
+    import shutil
+
+    here = tmp_path / "compose"
+    here.mkdir()
+    for name in ("up.sh", ".env.example"):
+        shutil.copy(COMPOSE_DIR / name, here / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $*"\n')  # no engine here: record the call
+    (bin_dir / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def up() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(here / "up.sh")], env=env, capture_output=True, text=True, timeout=30)
+
+    first = up()
+    assert first.returncode == 0, first.stderr
+    assert f"docker compose -f {here}/docker-compose.yml up -d --build" in first.stdout
+    assert "Grafana admin password" in first.stdout and (here / ".env").stat().st_mode & 0o077 == 0
+    for said in ("ALERT_WEBHOOK_URL", "ALERT_DEADMANSSWITCH_URL", "TRADEOBS_RUNBOOK_URL"):
+        assert f"WARNING: {said}" in first.stderr, first.stderr
+    text = (here / ".env").read_text()
+    text = re.sub(r"(?m)^ALERT_WEBHOOK_URL=.*$", "ALERT_WEBHOOK_URL=https://hooks.example.net/t", text)
+    text = re.sub(r"(?m)^ALERT_DEADMANSSWITCH_URL=.*$", "ALERT_DEADMANSSWITCH_URL=https://hb.example.net/x", text)
+    text = re.sub(r"(?m)^TRADEOBS_RUNBOOK_URL=.*$", "TRADEOBS_RUNBOOK_URL=https://wiki.example.net/rb", text)
+    (here / ".env").write_text(text)
+    again = up()
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert "Created" not in again.stdout  # .env is created once
