@@ -100,7 +100,11 @@ class EventBus:
         return self.publish_data(kind, data)
 
     def publish_data(self, kind: str, data: dict[str, Any]) -> int:
-        """:meth:`publish` with the data as a dict the bus may keep (no copy)."""
+        """:meth:`publish` with the data as a dict the bus may keep (no copy). Text that no output can carry (a
+        lone surrogate, from text decoded with ``surrogateescape``) gets ``?`` in its place: every reader writes
+        events as JSON, and one such event stopped the live view's events for good."""
+        if not _writable(kind, data):
+            kind, data = _utf8_safe(kind), _utf8_safe(data)
         with self._lock:
             self._seq += 1
             if len(self._ring) == self._ring.maxlen:
@@ -138,6 +142,43 @@ _BUS = EventBus()
 
 def get_bus() -> EventBus:
     return _BUS
+
+
+def _writable(kind: Any, data: dict[str, Any]) -> bool:
+    """True when every string in the event can be written as UTF-8; cheap for the usual ASCII scalars."""
+    if type(kind) is str and not kind.isascii():
+        return False
+    for k, v in data.items():
+        t = type(v)
+        if t is str:
+            if not v.isascii() and not _utf8(v):
+                return False
+        elif t is not int and t is not float and t is not bool and v is not None:
+            return False  # a container or another type: looked at in full (rare)
+        if type(k) is str and not k.isascii() and not _utf8(k):
+            return False
+    return True
+
+
+def _utf8(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utf8_safe(v: Any, depth: int = 0) -> Any:
+    """``v`` with every string's lone surrogates replaced by ``?`` (in dicts, lists and tuples too)."""
+    if type(v) is str or isinstance(v, str):
+        return v if _utf8(v) else str.__str__(v).encode("utf-8", "replace").decode("utf-8")
+    if depth > 8:
+        return v
+    if isinstance(v, dict):
+        return {_utf8_safe(k, depth + 1): _utf8_safe(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_utf8_safe(x, depth + 1) for x in v]
+    return v
 
 
 def publish(kind: str, **data: Any) -> int:

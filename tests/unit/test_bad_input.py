@@ -281,7 +281,7 @@ def test_any_attributes_and_values_are_sanitised_never_raise(attrs: Any, amount:
 def test_bad_values_are_counted_not_recorded() -> None:
     reg = Registry()
     c, g, h = reg.counter("c"), reg.gauge("g"), reg.histogram("h")
-    bad = [math.nan, math.inf, -math.inf, "3", None, BadEverything(), decimal.Decimal("NaN")]
+    bad = [math.nan, math.inf, -math.inf, "3", None, BadEverything(), decimal.Decimal("NaN"), 10**400, -(10**400)]
     for v in bad:
         c.add(v)  # type: ignore[arg-type]
         g.set(v)  # type: ignore[arg-type]
@@ -290,6 +290,57 @@ def test_bad_values_are_counted_not_recorded() -> None:
     assert c.bind().value == 0 and h.bind().point().observed == 0 and g.bind().value is None
     invalid = {i: reg.self_metrics.invalid.bind(instrument=i, reason="value").value for i in ("c", "g", "h")}
     assert invalid == {"c": len(bad) + 1, "g": len(bad), "h": len(bad)}
+
+
+def test_a_number_past_any_float_is_counted_and_every_output_still_renders() -> None:
+    """10**400 is a finite int: no float, sum or exposition holds it. It used to make every scrape fail."""
+    from tradeobs_agent._internal.prometheus import Renderer
+
+    reg = Registry()
+    c, g, h, u = reg.counter("c"), reg.gauge("g"), reg.histogram("h"), reg.updown_counter("u")
+    c.add(10**400)
+    g.set(10**400)
+    h.record(-(10**400))
+    u.add(-(10**400))
+    big = reg.counter("big").bind()
+    for _ in range(3):
+        big.add(10**308)  # each finite; their sum is past the largest float
+    assert h.bind().point().observed == 0 and g.bind().value is None
+    for i in ("c", "g", "h", "u"):
+        assert reg.self_metrics.invalid.bind(instrument=i, reason="value").value == 1
+    text = b"".join(Renderer(reg).render_chunks(openmetrics=False, eof=True)).decode()
+    assert "big_total +Inf" in text
+
+
+def test_a_lone_surrogate_in_a_label_is_replaced_counted_and_every_output_still_renders() -> None:
+    """Text decoded with surrogateescape: no output format can carry it; one such label made every scrape fail."""
+    from tradeobs_agent._internal.prometheus import Renderer
+    from tradeobs_agent.metrics.wire import PartWriter
+
+    reg = Registry()
+    reg.counter("orders").bind(symbol="\ud800", **{"k\udc80": "v"}).add(2)
+    (series,) = reg.counter("orders").series()
+    assert series.attributes == {"k?": "v", "symbol": "?"}
+    assert reg.self_metrics.invalid.bind(instrument="orders", reason="attribute_not_utf8").value == 1
+    assert reg.self_metrics.invalid.bind(instrument="orders", reason="attribute_key_not_utf8").value == 1
+    for om in (False, True):
+        text = b"".join(Renderer(reg).render_chunks(openmetrics=om, eof=True)).decode()
+        assert 'orders_total{k_="v",symbol="?"} 2' in text  # a label name's '?' is '_' there
+    PartWriter(1).encode(reg.snapshot())  # a worker's snapshot for its group (JSON layout): no error
+
+
+def test_a_lone_surrogate_in_an_event_is_replaced_so_every_reader_can_write_it() -> None:
+    import orjson
+
+    from tradeobs_agent.events import EventBus
+
+    bus = EventBus()
+    bus.publish("fill", order_id="id\udcff", qty=1, nested={"a": ["x\udc80", 2]})
+    bus.publish("fill", order_id="plain", qty=1)
+    first, second = bus.since(0)
+    assert first.data == {"order_id": "id?", "qty": 1, "nested": {"a": ["x?", 2]}}
+    assert second.data == {"order_id": "plain", "qty": 1}
+    orjson.dumps([e.data for e in (first, second)])
 
 
 # --------------------------------------------------------------------------- log calls

@@ -84,7 +84,7 @@ def _ld(tag: bytes, payload: bytes) -> bytes:
 
 
 def _str(tag: bytes, s: str) -> bytes:
-    return _ld(tag, s.encode("utf-8")) if s else b""
+    return _ld(tag, s.encode("utf-8", "replace")) if s else b""  # a lone surrogate: '?', not a lost batch
 
 
 # --------------------------------------------------------------------------- attributes
@@ -139,7 +139,7 @@ def _any_value(v: Any) -> bytes:
     if isinstance(v, bool):
         return b"\x10\x01" if v else b"\x10\x00"
     if isinstance(v, str):
-        return _ld(b"\x0a", v.encode("utf-8"))
+        return _ld(b"\x0a", v.encode("utf-8", "replace"))
     if isinstance(v, int):
         if not -(1 << 63) <= v < (1 << 63):
             raise ValueError("int attribute out of int64 range")

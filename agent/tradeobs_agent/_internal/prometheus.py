@@ -128,7 +128,10 @@ def _num(v: float | int) -> str:
         return "NaN"
     if v in (math.inf, -math.inf):
         return "+Inf" if v > 0 else "-Inf"
-    return repr(float(v))
+    try:
+        return repr(float(v))
+    except OverflowError:  # an integer sum past the largest float (every amount was finite)
+        return "+Inf" if v > 0 else "-Inf"
 
 
 def _help(text: str, om: bool) -> str:
@@ -159,13 +162,13 @@ class _Text:
         encoding a whole scrape's text at the end (16 MB at 1,000 symbols) would hold the GIL for tens of ms."""
         self.offer()
         if len(self.lines) >= _CHUNK_LINES:
-            self.chunks.append(("\n".join(self.lines) + "\n").encode())
+            self.chunks.append(("\n".join(self.lines) + "\n").encode("utf-8", "replace"))  # lone surrogates: '?'
             self.lines.clear()
 
     def chunks_done(self) -> list[bytes]:
         """Everything written, encoded."""
         if self.lines:
-            self.chunks.append(("\n".join(self.lines) + "\n").encode())
+            self.chunks.append(("\n".join(self.lines) + "\n").encode("utf-8", "replace"))
             self.lines.clear()
         return self.chunks
 

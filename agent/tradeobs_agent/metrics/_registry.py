@@ -224,6 +224,9 @@ class Registry:
             if len(k) > MAX_ATTR_LEN:
                 self.on_invalid(instrument, "attribute_key_truncated", k)
                 k = k[:MAX_ATTR_LEN]
+            if not k.isascii() and not _utf8(k):
+                self.on_invalid(instrument, "attribute_key_not_utf8", k)
+                k = _as_utf8(k)
             t = type(v)
             if t is str or t is bool or t is int or t is float:
                 pass
@@ -247,6 +250,11 @@ class Registry:
             if isinstance(v, str) and len(v) > MAX_ATTR_LEN:
                 self.on_invalid(instrument, "attribute_truncated", k)
                 v = v[:MAX_ATTR_LEN]
+            if type(v) is str and not v.isascii() and not _utf8(v):
+                # A lone surrogate (text decoded with surrogateescape): no output format can carry it, and one
+                # such label made every scrape fail.
+                self.on_invalid(instrument, "attribute_not_utf8", k)
+                v = _as_utf8(v)
             seen[k] = v  # a key given twice (two keys with the same text): the last wins
         return tuple(sorted(seen.items(), key=lambda kv: kv[0]))
 
@@ -282,6 +290,20 @@ class Registry:
             what,
             safe_str(value)[:80],
         )
+
+
+def _utf8(s: str) -> bool:
+    """Whether ``s`` can be written as UTF-8 (no lone surrogates)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_utf8(s: str) -> str:
+    """``s`` with every lone surrogate replaced by ``?``."""
+    return s.encode("utf-8", "replace").decode("utf-8")
 
 
 def safe_str(value: object) -> str:

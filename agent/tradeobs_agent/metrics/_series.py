@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import sys
 import threading
 import time
 from bisect import bisect_left
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _INF = math.inf
+_FMAX = sys.float_info.max  # an int past it (10**400) is finite, but no float, sum or exposition can hold it
 _new = tuple.__new__
 _time_ns = time.time_ns
 
@@ -95,7 +97,7 @@ class BoundCounter(_Series):
         super().__init__(instrument, key)
         self._sum: int | float = 0
         self._lock = threading.Lock()
-        self._lo = 0 if monotonic else -_INF
+        self._lo = 0 if monotonic else -_FMAX
         self._tick = self.inc = itertools.count().__next__
         self._reads = 0
 
@@ -107,7 +109,7 @@ class BoundCounter(_Series):
                 return
             if type(amount) is not int and type(amount) is not float:
                 amount = _number(amount)  # type: ignore[assignment]
-            if amount is not None and self._lo <= amount < _INF:
+            if amount is not None and self._lo <= amount <= _FMAX:
                 with self._lock:
                     self._sum += amount
                 return
@@ -142,7 +144,7 @@ class BoundGauge(_Series):
         try:
             if type(value) is not int and type(value) is not float:
                 value = _number(value)  # type: ignore[assignment]
-            if value is not None and -_INF < value < _INF:
+            if value is not None and -_FMAX <= value <= _FMAX:
                 self.value = value
                 return
         except Exception:  # not a number, or one whose comparison raises (Decimal NaN): dropped and counted
@@ -180,7 +182,7 @@ class BoundHistogram(_Series):
         if type(value) is not int and type(value) is not float:
             value = _number(value)  # type: ignore[assignment]
         try:
-            if value is not None and -_INF < value < _INF:
+            if value is not None and -_FMAX <= value <= _FMAX:
                 i = bisect_left(self._bounds, value)
                 with self._lock:
                     self.counts[i] += 1

@@ -374,7 +374,10 @@ class TradingTelemetry:
         st.last = now
         st.last_tick.set(now)
         if ts is not None:
-            lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
+            try:
+                lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
+            except OverflowError:  # an int past any float (10**400): as bad as any other unusable time
+                lag = _INF
             if -_MAX_LAG < lag < _MAX_LAG:
                 st.feed_lag.record(lag if lag > 0.0 else 0.0)
             else:

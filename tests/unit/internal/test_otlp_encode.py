@@ -558,3 +558,16 @@ def test_an_export_of_the_registry_keeps_one_point_alive_at_a_time_and_counts_wh
     plain = _plain(md).resource_metrics[0].scope_metrics[0].metrics
     assert {m.name: len(m.data.data_points) for m in plain} == {"orders": 2_000, "half.set": 1}
     assert {m.name: len(m.data.data_points) for m in metrics} == sent
+
+
+def test_a_lone_surrogate_is_written_as_a_question_mark_not_a_lost_batch() -> None:
+    """The SDK's encoder raises on it (the whole batch fails); ours writes '?' where UTF-8 cannot go."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+    from opentelemetry.trace import Status, StatusCode
+
+    from tradeobs_agent._internal.otlp_encode import encode_step_span
+
+    data = encode_step_span(1, 2, None, 3, "fill\ud800", 10, 20, {"symbol": "\udc80X"}, Status(StatusCode.UNSET))
+    span = PbSpan()
+    span.ParseFromString(data[2:])  # after the ScopeSpans.spans tag and its one-byte length
+    assert span.name == "fill?" and span.attributes[0].value.string_value == "?X"
