@@ -146,18 +146,21 @@ def get_bus() -> EventBus:
 
 def _writable(kind: Any, data: dict[str, Any]) -> bool:
     """True when every string in the event can be written as UTF-8; cheap for the usual ASCII scalars."""
-    if type(kind) is str and not kind.isascii():
+    if type(kind) is not str or not kind.isascii():
         return False
     for k, v in data.items():
         t = type(v)
         if t is str:
             if not v.isascii() and not _utf8(v):
                 return False
-        elif t is not int and t is not float and t is not bool and v is not None:
+        elif t not in _SCALARS and v is not None:
             return False  # a container or another type: looked at in full (rare)
-        if type(k) is str and not k.isascii() and not _utf8(k):
-            return False
+        if type(k) is not str or not k.isascii():
+            return False  # an ASCII str key is the usual case; any other is looked at in full
     return True
+
+
+_SCALARS = frozenset((int, float, bool))
 
 
 def _utf8(s: str) -> bool:
