@@ -201,9 +201,11 @@ class OrderTrace:
     """The life of one order: call its methods as the order moves; none of them raises."""
 
     __slots__ = (
+        "_acked",
         "_closed",
         "_ctx",
         "_desk",
+        "_ended",
         "_filled",
         "_last_ns",
         "_record",
@@ -256,6 +258,8 @@ class OrderTrace:
         self._submit_ns: int | None = None
         self._filled = 0.0
         self._closed = False
+        self._ended = False  # closed by its own outcome (filled, rejected, cancelled, done): later steps are repeats
+        self._acked = False
         self._trace_hex: str | None = None
         self._sell = False
         self._scope_span_obj: OrderSpan | None = None
@@ -461,6 +465,16 @@ class OrderTrace:
         data["trace_id"] = self._trace_hex
         self._desk.publish(kind, data)
 
+    def _repeat(self, first: bool = False) -> bool:
+        """A step after the order's own end (a venue's resent execution report, a second reject): counted as
+        ``reason="order_closed"``, and not counted again as a fill, reject, cancel, submit or ack. ``first``: the
+        step's first time (an ack that arrives after the fill, a submit after a reject), which still counts. An
+        order the book evicted or expired is still counted too: its late fill is a real one."""
+        if self._ended and not first:
+            self._desk.invalid("order_closed", self.client_order_id)
+            return True
+        return False
+
     def _series_or_bind(self) -> OrderSeries:
         s = self._series
         if s is None:  # a record applied before its signal (cannot happen in call order; belt and braces)
@@ -469,6 +483,8 @@ class OrderTrace:
 
     def _on_risk(self, e: RiskCheck) -> None:
         _, _, now, passed, reason, checks = e
+        if self._repeat():
+            return
         attrs: dict[str, Any] = {"risk.passed": bool(passed)}
         if reason is not None:
             attrs["risk.reason"] = text(reason)[:256]
@@ -482,6 +498,8 @@ class OrderTrace:
 
     def _on_submit(self, e: Submitted) -> None:
         _, _, now = e
+        if self._repeat(first=self._submit_ns is None):
+            return
         now = now
         self._submit_ns = now
         span = self._child("submit", now)
@@ -501,6 +519,9 @@ class OrderTrace:
 
     def _on_ack(self, e: Acked) -> None:
         _, _, now, venue_order_id = e
+        if self._repeat(first=not self._acked):
+            return
+        self._acked = True
         attrs = None
         if venue_order_id is not None:
             vid = text(venue_order_id)[:256]
@@ -515,6 +536,8 @@ class OrderTrace:
 
     def _on_fill(self, e: Filled) -> None:
         _, _, now, qty, price, expected_price = e
+        if self._repeat():
+            return
         qty, price = qty, price
         q = qty if type(qty) is float and qty < _INF else number(qty)
         p = price if type(price) is float and -_INF < price < _INF else number(price)
@@ -554,6 +577,8 @@ class OrderTrace:
 
     def _on_reject(self, e: Rejected) -> None:
         _, _, reason = e
+        if self._repeat():
+            return
         self._reject(text(reason))
 
     def _reject(self, reason: str) -> None:
@@ -567,6 +592,8 @@ class OrderTrace:
 
     def _on_cancel(self, e: Cancelled) -> None:
         _, _, reason = e
+        if self._repeat():
+            return
         r = None if reason is None else text(reason)[:256]
         (self._series or self._series_or_bind()).cancelled.add(1)
         if r is not None and not self._closed and self._span is not None:
@@ -593,6 +620,7 @@ class OrderTrace:
         if self._closed:
             return
         self._closed = True
+        self._ended = not dropped
         span = self._span
         if span is not None:
             if outcome is not None:

@@ -193,6 +193,39 @@ def test_cancel_records_fill_ratio_of_partial_fills(cap: Capture, tt: TradingTel
     assert len([s for s in cap.spans() if s.name == "order"]) == 1
 
 
+def test_steps_after_an_order_ended_are_counted_as_repeats_not_again(cap: Capture, tt: TradingTelemetry) -> None:
+    """A venue that resends an execution report must not count the order as filled twice."""
+    o = tt.order_signal("c-r", "AAPL", "buy", 10, 5.0)
+    o.submitted()
+    o.fill(10, 5.0)
+    o.acked("v-1")  # an ack that arrives after the fill still counts: its first time
+    o.fill(10, 5.0)  # resent
+    o.rejected("late")
+    o.cancelled()
+    o.submitted()
+    o.acked("v-1")
+    for name in ("filled", "submitted", "acknowledged"):
+        assert _point(cap, f"trading.orders.{name}", symbol="AAPL").value == 1, name
+    for name in ("rejected", "cancelled"):
+        assert sum(p.value for p in cap.metrics().get(f"trading.orders.{name}", [])) == 0, name
+    repeats = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="order_closed")
+    assert repeats.value == 5
+    fills = [e for e in events.get_bus().since(0) if e.kind == "fill" and e.data["order_id"] == "c-r"]
+    assert len(fills) == 1  # and the live view shows one fill
+
+
+def test_an_expired_orders_late_fill_still_counts(cap: Capture) -> None:
+    tt = TradingTelemetry(order_ttl=30.0)
+    o = tt.order_signal("slow", "AAPL", "buy", 1)
+    o.submitted()
+    o.created -= 31
+    tt.order_signal("new", "AAPL", "buy", 1).done()  # expires "slow"
+    assert o.closed
+    o.fill(1, 5.0)  # the venue filled it after all: a real fill
+    assert _point(cap, "trading.orders.filled", symbol="AAPL").value == 1
+    tt.close()
+
+
 def test_events_are_published_with_trace_ids(tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-5", "AAPL", "buy", 10, price=5.0)
     o.submitted()
