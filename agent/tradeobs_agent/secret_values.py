@@ -111,6 +111,9 @@ SECRET_ENV_VARS: tuple[str, ...] = (
 
 #: A secret-looking variable name with one of these endings names where a secret is, not the secret.
 NOT_VALUE_SUFFIXES: tuple[str, ...] = ("_FILE", "_PATH", "_DIR", "_DIRECTORY", "_URL_FILE")
+NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})
+"""Variables whose names look secret (``pwd``) but that the shell sets to the working directory: learnt as secrets,
+every path under it in a traceback or a message became ``[REDACTED]``."""
 
 _lock = threading.Lock()
 _values: set[str] = set()  # what was registered or learned (stripped)
@@ -152,7 +155,9 @@ def learn_environment(env: Mapping[str, str] | None = None) -> list[str]:
     found: list[tuple[str, str]] = []
     for name, raw in list(env.items()):
         upper = name.upper()
-        if upper not in _WELL_KNOWN and (not is_secret_key(name) or upper.endswith(NOT_VALUE_SUFFIXES)):
+        if upper in NOT_SECRET_NAMES or (
+            upper not in _WELL_KNOWN and (not is_secret_key(name) or upper.endswith(NOT_VALUE_SUFFIXES))
+        ):
             continue
         value = raw.strip()
         if len(value) >= ENV_MIN_LENGTH:

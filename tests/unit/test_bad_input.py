@@ -479,9 +479,12 @@ def test_secret_values_from_the_environment_not_paths_or_flags() -> None:
                 "DB_PASSWORD_FILE": "/run/secrets/db-password",
                 "API_TOKEN": "true",
                 "HOME": "/root/not-a-secret",
+                "PWD": "/srv/algo/working-dir",  # the shell's working directory: 'pwd' is no password here
+                "OLDPWD": "/srv/algo/previous-dir",
             }
         )
         assert learned == ["ALPACA_ACCOUNT_NUMBER", "APCA_API_KEY_ID", "DB_PASSWORD"]
+        assert secret_values.mask("File /srv/algo/working-dir/run.py") == "File /srv/algo/working-dir/run.py"
         assert secret_values.mask("a PKENV0123456789 b 987654321012 c pw-from-env-1") == (
             "a [REDACTED] b [REDACTED] c [REDACTED]"
         )

@@ -31,6 +31,7 @@ import gzip
 import os
 import queue
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -229,7 +230,13 @@ class Compressor:
     def _gzip(path: str) -> None:
         tmp = path + ".gz.tmp"
         try:
-            with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+            mode = stat.S_IMODE(os.stat(path).st_mode)  # the log file's own (0640): not the umask's 0644
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+            with (
+                open(path, "rb") as src,
+                os.fdopen(fd, "wb") as raw,
+                gzip.GzipFile(os.path.basename(path), "wb", 6, raw) as dst,
+            ):
                 shutil.copyfileobj(src, dst, 1 << 20)
             os.replace(tmp, path + ".gz")
         except BaseException:

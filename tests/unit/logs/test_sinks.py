@@ -32,6 +32,8 @@ def test_size_rotation_gzip_and_retention(make_env) -> None:
     for p in rotated:
         lines = gzip.decompress(p.read_bytes()).decode().splitlines()
         assert lines and all(json.loads(x)["stream"] == "execution" for x in lines)
+        assert p.stat().st_mode & 0o777 == 0o640, oct(p.stat().st_mode)  # as the live file: not world-readable
+    assert (env.dir / "execution.jsonl").stat().st_mode & 0o777 == 0o640
     assert (env.dir / "execution.jsonl").stat().st_size <= 2048
     current = [json.loads(x) for x in (env.dir / "execution.jsonl").read_text().splitlines()]
     assert current[-1]["message"].startswith("record 0199")
