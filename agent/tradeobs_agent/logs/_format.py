@@ -14,6 +14,7 @@ what went wrong (``format_error``, ``truncated``, ``unserializable``...).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Mapping
@@ -58,6 +59,19 @@ def safe_str(obj: Any, limit: int = MAX_VALUE) -> str:
     if not isinstance(s, str):  # a __str__ returning non-str raises TypeError above; belt and braces
         s = f"<unprintable {_type_name(obj)}>"
     return s if len(s) <= limit else s[:limit] + f"...[truncated {len(s) - limit} chars]"
+
+
+_MARGIN = 4096  # the longest secret a cut could halve: text this far past a cut is redacted before it
+
+
+def redacted_cut(redactor: Any, s: str, limit: int) -> str:
+    """``s`` redacted, then cut at ``limit`` characters with a marker: cut first, a secret across the cut would be
+    half left (too short for its pattern or its known value to match)."""
+    if len(s) <= limit:
+        return str(redactor.text(s))
+    head = redactor.text(s[: limit + _MARGIN])
+    keep = min(limit, len(head) - _MARGIN) if len(s) > limit + _MARGIN else limit
+    return f"{head[:keep]}...[truncated {len(s) - keep} chars]"
 
 
 def safe_repr(obj: Any, limit: int = 1000) -> str:
@@ -215,8 +229,7 @@ class RecordBuilder:
         else:
             text = msg
         if len(text) > MAX_MESSAGE:
-            errors.append("truncated")
-            text = text[:MAX_MESSAGE] + f"...[truncated {len(text) - MAX_MESSAGE} chars]"
+            errors.append("truncated")  # cut by the caller, after redaction (redacted_cut)
         return text
 
     # -- the whole record
@@ -238,7 +251,7 @@ class RecordBuilder:
                 if record.stack_info:
                     extra["stack_info"] = record.stack_info
             red = self.redactor
-            text = red.text(self.message(msg, args, errors))
+            text = redacted_cut(red, self.message(msg, args, errors), MAX_MESSAGE)
             level = logging.getLevelName(levelno) if levelno not in _LEVEL_NAMES else _LEVEL_NAMES[levelno]
             if not isinstance(level, str) or level.startswith("Level "):
                 level = _LEVEL_NAMES.get(levelno, f"LEVEL{levelno}")
@@ -326,8 +339,8 @@ class RecordBuilder:
                 fields[k] = "[REDACTED]"
                 continue
             tv = type(v)
-            if tv is str and len(v) <= MAX_VALUE:
-                fields[k] = red.text(v)
+            if tv is str:
+                fields[k] = red.text(v) if len(v) <= MAX_VALUE else redacted_cut(red, v, MAX_VALUE)
                 continue
             if tv is int or tv is bool or tv is float or v is None:
                 if tv is int:
@@ -351,13 +364,11 @@ class RecordBuilder:
             else:
                 etype, value, tb = exc_info
                 fields["exception.type"] = getattr(etype, "__name__", safe_str(etype))
-                fields["exception.message"] = self.redactor.text(safe_str(value, 2000))
+                fields["exception.message"] = redacted_cut(self.redactor, safe_str(value, sys.maxsize), 2000)
                 stack = "".join(traceback.format_exception(etype, value, tb))
         except Exception as exc:
             stack = f"<traceback unavailable: {_type_name(exc)}>"
-        if len(stack) > MAX_MESSAGE * 2:
-            stack = stack[: MAX_MESSAGE * 2] + "...[truncated]"
-        fields["exception.stacktrace"] = self.redactor.text(stack)
+        fields["exception.stacktrace"] = redacted_cut(self.redactor, stack, MAX_MESSAGE * 2)
 
 
 def _stream_in(extra: Any, errors: list[str]) -> str | None:

@@ -203,3 +203,28 @@ def test_huge_message_is_truncated_with_a_marker(env: Env) -> None:
     env.flush()
     [rec] = env.lines("execution")
     assert rec["message"].endswith("...[truncated 67232 chars]")
+
+
+@pytest.mark.parametrize("where", ["message", "extra", "exception"])
+def test_a_secret_across_a_truncation_point_is_masked_whole(env: Env, where: str) -> None:
+    """Cut first, then redacted, a secret across the cut left its first half in the file."""
+    import tradeobs_agent
+    from tradeobs_agent.logs._format import MAX_MESSAGE, MAX_VALUE
+
+    secret = "vaultsecret987ABCDEF"
+    tradeobs_agent.register_secret(secret)
+    log = get_logger("execution")
+    if where == "message":
+        log.info("x" * (MAX_MESSAGE - 10) + secret)
+    elif where == "extra":
+        log.info("order", extra={"note": "y" * (MAX_VALUE - 10) + secret})
+    else:
+        try:
+            raise ValueError("z" * 1990 + secret)
+        except ValueError:
+            log.exception("failed")
+    env.flush()
+    text = (env.dir / "execution.jsonl").read_text()
+    assert secret[:6] not in text and "truncated" in text
+    for cut in (secret[:10], secret[:5]):  # no piece of it either
+        assert cut not in text, cut
