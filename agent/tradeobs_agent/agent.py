@@ -90,6 +90,7 @@ class Agent:
     group: workers.Group | None = None  # multi-process mode: this process's worker group
     export: str = "on"  # OTLP: "on", "off" (otlp_enabled=false) or "not_configured" (the embedded default)
     adopted: bool = False
+    reinit: bool = False  # adopted the providers of an agent shut down earlier in this process (see init())
     disabled: bool = False
     pid: int = field(default_factory=os.getpid)
     _dup_filter: Any = None
@@ -243,6 +244,12 @@ def init(
             _build(agent, span_exporters, metric_readers, log_exporters)
             _start_nats(agent)
         _say_problems(agent)
+        if agent.reinit:
+            _log.warning(
+                "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
+                "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
+                "there is no Prometheus endpoint or trace file. Call init() once per process and shutdown() at exit."
+            )
         _configure_trading(agent)
         _agent = agent
         atexit.register(_shutdown_at_exit)
@@ -353,6 +360,8 @@ def _adopt_existing(agent: Agent) -> bool:
     tp = trace.get_tracer_provider()
     if not isinstance(tp, TracerProvider):
         return False
+    if tp in _installed:  # our own, from an agent shut down earlier in this process
+        agent.reinit = True
     agent.adopted = True
     agent.tracer_provider = tp
     agent.resource = tp.resource
@@ -371,9 +380,13 @@ def _adopt_existing(agent: Agent) -> bool:
     return True
 
 
+_installed: weakref.WeakSet[Any] = weakref.WeakSet()  # the tracer providers tradeobs made global in this process
+
+
 def _set_globals(agent: Agent) -> None:
     from opentelemetry import metrics as otel_metrics
 
+    _installed.add(agent.tracer_provider)
     trace.set_tracer_provider(agent.tracer_provider)  # type: ignore[arg-type]
     otel_metrics.set_meter_provider(agent.meter_provider)  # type: ignore[arg-type]
     otel_private.set_logger_provider(agent.logger_provider)  # type: ignore[arg-type]

@@ -331,3 +331,16 @@ def test_a_configured_collector_that_is_down_ends_in_one_warning_per_signal_and_
         assert text not in proc.stderr, proc.stderr
     assert proc.stderr.count("cannot export traces") <= 1 and proc.stderr.count("cannot export logs") <= 1
     assert not (tmp_path / "logs" / "traces.jsonl").exists()  # traces go to the (configured) collector
+
+
+def test_init_after_shutdown_says_what_it_cannot_do(caplog: pytest.LogCaptureFixture) -> None:
+    """OpenTelemetry's global providers are set once per process: a second agent adopts the shut-down ones, and
+    says so (the first agent's providers are not mistaken for zero-code instrumentation's)."""
+    first = _quiet(service_name="once")
+    assert not first.reinit
+    tradeobs_agent.shutdown()
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        second = _quiet(service_name="twice")
+    assert second.reinit and second.adopted
+    said = [r.getMessage() for r in caplog.records if "init() after shutdown()" in r.getMessage()]
+    assert len(said) == 1 and "once per process" in said[0]
