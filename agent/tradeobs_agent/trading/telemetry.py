@@ -511,6 +511,15 @@ class TradingTelemetry:
                 notionals[symbol] = notional
                 self._gross_v += abs(notional) - abs(old)
                 self._net_v += notional - old
+            else:  # past max_symbols the exposure totals leave this position out: counted and said once
+                self._invalid_counts.add(1, {"instrument": "trading", "reason": "exposure_max_symbols"})
+                warn_once(
+                    "trading:exposure_max_symbols",
+                    "tradeobs trading telemetry: more than max_symbols=%d positions; gross and net exposure leave "
+                    "out %r and any later new symbol (raise TradingTelemetry(max_symbols=...))",
+                    self.max_symbols,
+                    symbol,
+                )
         except TypeError:
             pass  # unhashable symbol: its own series (above) still got the values
         self._gross.set(self._gross_v)

@@ -525,3 +525,13 @@ def test_works_without_an_agent_and_bounds_its_caches() -> None:
     assert ticks is not None and len(ticks.series()) == 51  # 50 + overflow
     assert sum(s.value for s in ticks.series()) == 200
     tt.close()
+
+
+def test_exposure_past_max_symbols_is_counted_not_silent(cap: Capture) -> None:
+    tt = TradingTelemetry(max_symbols=3)
+    for i in range(5):
+        tt.position(f"S{i}", 1, 10.0)
+    assert _point(cap, "trading.exposure.gross").value == 30.0  # the first three: bounded memory
+    left_out = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="exposure_max_symbols")
+    assert left_out.value == 2
+    tt.close()
