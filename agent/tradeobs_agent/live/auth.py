@@ -65,7 +65,9 @@ def verify_token(secret: str, token: str | None, now: float | None = None) -> bo
         return False
     if version != "v1" or exp < (time.time() if now is None else now):
         return False
-    return hmac.compare_digest(mac, _sign(secret, f"{version}.{exp_s}"))
+    # compare_digest refuses str with non-ASCII characters (a TypeError, once a 500 with a traceback per request):
+    # bytes. A valid MAC is URL-safe base64, so a token with any other character is simply wrong.
+    return hmac.compare_digest(mac.encode("utf-8", "replace"), _sign(secret, f"{version}.{exp_s}").encode())
 
 
 def pop_query_token(scope: MutableMapping[str, Any]) -> str | None:

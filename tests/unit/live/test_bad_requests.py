@@ -201,6 +201,9 @@ def test_clients_vanishing_mid_write_are_dropped_cleanly(caplog: pytest.LogCaptu
         ({"Cookie": "tradeobs_live=v1.1.forged"}, "/snapshot", 401),
         ({}, "/stream?token=%FF%FE", 401),
         ({}, "/snapshot?token=v1.1.a.b.c", 401),
+        ({}, "/snapshot?token=v1.9999999999.%C3%A9", 401),  # a non-ASCII MAC: compare_digest raised (a 500)
+        ({"Authorization": "Bearer v1.9999999999.\u00e9"}, "/stream", 401),
+        ({"Cookie": "tradeobs_live=v1.9999999999.\u00e9"}, "/stream", 401),
     ],
 )
 def test_no_or_bad_token_gets_401(
