@@ -29,7 +29,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-__all__ = ["bind", "bind_error", "serve"]
+__all__ = ["GRACE", "bind", "bind_error", "serve"]
+
+GRACE = 5.0
+"""Seconds a stop waits for open connections to finish before it closes them (every live stream ends at once)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -89,7 +92,11 @@ def serve(
     """
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
+    # A connection that never drains (a client that stopped reading: its send buffers stay full) would hold the
+    # graceful shutdown forever; after GRACE seconds uvicorn stops waiting for it and the loop's end closes it.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan=lifespan, timeout_graceful_shutdown=GRACE
+    )
     server = _server_class()(config)
     if on_server is not None:
         on_server(server)

@@ -283,6 +283,33 @@ def test_demo_stops_on_sigterm_with_a_live_client_connected() -> None:
     assert "Traceback" not in err, err
 
 
+def test_demo_stops_on_sigterm_while_a_client_has_stopped_reading() -> None:
+    """A client that stopped reading keeps its connection's buffers full: uvicorn's graceful stop waited for it to
+    drain, so SIGTERM did not stop the demo until that client hung up. Now the stop gives up after _serve.GRACE."""
+    import socket
+
+    from tradeobs_agent._serve import GRACE
+
+    port = free_port()
+    proc = _demo_proc("--port", str(port), "--symbols", "1000")  # ~24 KB frames: buffers fill in seconds
+    stalled = socket.socket()
+    try:
+        wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(b"GET /telemetry/stream HTTP/1.1\r\nHost: t\r\n\r\n")  # and never reads
+        time.sleep(8.0)  # the frames fill loopback's buffers (a test of a stop, not of a speed)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=GRACE + 45)  # bounded, where it used to wait for the client forever
+    finally:
+        stalled.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+
+
 def _ready(proc: subprocess.Popen[str], url: str) -> bool:
     assert proc.poll() is None, "the demo exited early"
     try:
