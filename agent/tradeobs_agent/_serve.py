@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 __all__ = ["GRACE", "bind", "bind_error", "serve"]
 
-GRACE = 5.0
+GRACE = 5
 """Seconds a stop waits for open connections to finish before it closes them (every live stream ends at once)."""
 
 
