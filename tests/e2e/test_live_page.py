@@ -175,7 +175,8 @@ def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], br
         page.locator("#sym-pick").fill(sym)
         page.locator("#sym-pick").press("Enter")
     assert js(page, "window.__tradeobs.selected") == symbols
-    assert sorted(page.locator("#chips .chip").evaluate_all("els => els.map(e => e.dataset.sym)")) == symbols
+    chips = page.locator("#chips .chip")  # drawn with the next frame of the page, not at once
+    wait_for(lambda: sorted(chips.evaluate_all("els => els.map(e => e.dataset.sym)")) == symbols, "a chip each")
     legend = page.locator("#chart-price .u-legend .u-series .u-label")
     wait_for(lambda: sorted(legend.all_inner_texts()) == symbols, "a line per symbol in the legend")
     frames = js(page, "window.__tradeobs.frames")
