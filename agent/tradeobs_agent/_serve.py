@@ -29,17 +29,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-__all__ = ["GRACE", "STALLED_PEER", "bind", "bind_error", "serve"]
+__all__ = ["GRACE", "bind", "bind_error", "serve"]
 
 GRACE = 5
 """Seconds a stop waits for open connections to finish before it closes them (every live stream ends at once)."""
-
-
-STALLED_PEER = 30
-"""Seconds a connection may go without the peer taking any of the data sent to it before the kernel drops it
-(``TCP_USER_TIMEOUT``, inherited by every accepted socket; Linux). The live hub stops sending to a client that
-stopped reading after its ``send_timeout``, but asyncio's close then waits for the full buffers to drain, so
-without this the connection (and some 2 MB of kernel buffers) stayed until the client hung up."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -47,8 +40,6 @@ def bind(host: str, port: int) -> socket.socket:
     family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     try:
-        if hasattr(socket, "TCP_USER_TIMEOUT") and family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, STALLED_PEER * 1000)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does; a LISTENing port stays taken
         sock.bind(addr)
     except OSError:

@@ -76,31 +76,3 @@ def test_serve_from_a_worker_thread_installs_no_signal_handlers() -> None:
     t.start()
     t.join(30)
     assert not t.is_alive() and errors == []
-
-
-@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT is Linux's")
-def test_accepted_connections_are_dropped_when_the_peer_stops_taking_data() -> None:
-    """The bound socket's TCP_USER_TIMEOUT reaches every accepted socket, and the kernel drops a connection whose
-    peer stopped reading (its window at zero) once that long passes without progress: a live client the hub timed
-    out is then gone, not held open by asyncio's close waiting for its buffers to drain."""
-    import time
-
-    from tradeobs_agent._serve import STALLED_PEER
-
-    with bind("127.0.0.1", 0) as srv:
-        srv.listen()
-        with socket.create_connection(srv.getsockname()) as peer:
-            conn, _ = srv.accept()
-            with conn:
-                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == STALLED_PEER * 1000
-                # The kernel's own behaviour, with a short timeout: a peer that never reads.
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 1000)
-                conn.setblocking(False)
-                deadline = time.monotonic() + 60  # a failure bound: the drop takes about a second
-                with pytest.raises(TimeoutError):
-                    while time.monotonic() < deadline:
-                        try:
-                            conn.send(b"x" * 65536)
-                        except BlockingIOError:
-                            time.sleep(0.05)
-                assert peer.fileno() >= 0
