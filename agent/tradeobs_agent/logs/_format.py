@@ -209,7 +209,7 @@ class RecordBuilder:
         return f"{self._ts_prefix}.{ns // 1000:06d}Z"
 
     @staticmethod
-    def message(msg: Any, args: Any, errors: list[str]) -> str:
+    def message(msg: Any, args: Any, errors: list[str], secret_key: Any = None) -> str:
         if isinstance(msg, bytes | bytearray):
             msg = bytes(msg[: MAX_MESSAGE * 4]).decode("utf-8", "backslashreplace")
         elif type(msg) is not str:
@@ -221,6 +221,10 @@ class RecordBuilder:
             try:
                 if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
                     args = args[0]  # logging's "%(name)s" with one mapping argument
+                if isinstance(args, Mapping) and secret_key is not None:
+                    # "%(password)s" (a stdlib record holds the mapping itself): the value under a secret name
+                    # never reaches the text, which has no "password=" left for a pattern to see.
+                    args = {k: MASK if type(k) is str and secret_key(k) else v for k, v in args.items()}
                 text = str(msg % args)
             except Exception as exc:
                 errors.append("format_error")
@@ -251,7 +255,7 @@ class RecordBuilder:
                 if record.stack_info:
                     extra["stack_info"] = record.stack_info
             red = self.redactor
-            text = redacted_cut(red, self.message(msg, args, errors), MAX_MESSAGE)
+            text = redacted_cut(red, self.message(msg, args, errors, red.is_secret_key), MAX_MESSAGE)
             level = logging.getLevelName(levelno) if levelno not in _LEVEL_NAMES else _LEVEL_NAMES[levelno]
             if not isinstance(level, str) or level.startswith("Level "):
                 level = _LEVEL_NAMES.get(levelno, f"LEVEL{levelno}")

@@ -228,3 +228,13 @@ def test_a_secret_across_a_truncation_point_is_masked_whole(env: Env, where: str
     assert secret[:6] not in text and "truncated" in text
     for cut in (secret[:10], secret[:5]):  # no piece of it either
         assert cut not in text, cut
+
+
+def test_a_secret_named_mapping_argument_is_masked_in_the_message(env: Env) -> None:
+    """logging's "%(name)s" with one mapping: the text after formatting has no 'password=' for a pattern to see."""
+    creds = {"user": "ada", "password": "hunter2-x", "token": "tk-123456"}
+    get_logger("execution").info("login %(user)s %(password)s %(token)s", creds)
+    logging.getLogger("myapp.auth").warning("login %(user)s %(password)s %(token)s", creds)  # a stdlib record
+    env.flush()
+    messages = [rec["message"] for rec in env.lines("execution") + env.lines("service")]
+    assert messages == ["login ada [REDACTED] [REDACTED]"] * 2, messages
