@@ -22,6 +22,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from ._errors import internal_error
+from ._text import as_utf8, is_utf8
 
 __all__ = ["Event", "EventBus", "get_bus", "publish"]
 
@@ -151,7 +152,7 @@ def _writable(kind: Any, data: dict[str, Any]) -> bool:
     for k, v in data.items():
         t = type(v)
         if t is str:
-            if not v.isascii() and not _utf8(v):
+            if not v.isascii() and not is_utf8(v):
                 return False
         elif t not in _SCALARS and v is not None:
             return False  # a container or another type: looked at in full (rare)
@@ -163,18 +164,10 @@ def _writable(kind: Any, data: dict[str, Any]) -> bool:
 _SCALARS = frozenset((int, float, bool))
 
 
-def _utf8(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _utf8_safe(v: Any, depth: int = 0) -> Any:
     """``v`` with every string's lone surrogates replaced by ``?`` (in dicts, lists and tuples too)."""
     if type(v) is str or isinstance(v, str):
-        return v if _utf8(v) else str.__str__(v).encode("utf-8", "replace").decode("utf-8")
+        return v if is_utf8(v) else as_utf8(str.__str__(v))
     if depth > 8:
         return v
     if isinstance(v, dict):

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from .. import _errors
 from .._errors import internal_error, warn_once
+from .._text import as_utf8, is_utf8
 from ..redaction import default_redactor
 from ..types import AttrKey
 from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
@@ -224,9 +225,9 @@ class Registry:
             if len(k) > MAX_ATTR_LEN:
                 self.on_invalid(instrument, "attribute_key_truncated", k)
                 k = k[:MAX_ATTR_LEN]
-            if not k.isascii() and not _utf8(k):
+            if not k.isascii() and not is_utf8(k):
                 self.on_invalid(instrument, "attribute_key_not_utf8", k)
-                k = _as_utf8(k)
+                k = as_utf8(k)
             t = type(v)
             if t is str or t is bool or t is int or t is float:
                 pass
@@ -250,11 +251,11 @@ class Registry:
             if isinstance(v, str) and len(v) > MAX_ATTR_LEN:
                 self.on_invalid(instrument, "attribute_truncated", k)
                 v = v[:MAX_ATTR_LEN]
-            if type(v) is str and not v.isascii() and not _utf8(v):
+            if type(v) is str and not v.isascii() and not is_utf8(v):
                 # A lone surrogate (text decoded with surrogateescape): no output format can carry it, and one
                 # such label made every scrape fail.
                 self.on_invalid(instrument, "attribute_not_utf8", k)
-                v = _as_utf8(v)
+                v = as_utf8(v)
             seen[k] = v  # a key given twice (two keys with the same text): the last wins
         return tuple(sorted(seen.items(), key=lambda kv: kv[0]))
 
@@ -290,20 +291,6 @@ class Registry:
             what,
             safe_str(value)[:80],
         )
-
-
-def _utf8(s: str) -> bool:
-    """Whether ``s`` can be written as UTF-8 (no lone surrogates)."""
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _as_utf8(s: str) -> str:
-    """``s`` with every lone surrogate replaced by ``?``."""
-    return s.encode("utf-8", "replace").decode("utf-8")
 
 
 def safe_str(value: object) -> str:
