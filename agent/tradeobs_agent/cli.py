@@ -377,7 +377,6 @@ def _config_check(path: str | None) -> int:
 def _directory_problems(settings: Any, report: Any) -> list[Any]:
     """The directories the settings name that this user could not write files in (checked here, not at ``init()``,
     which tries and reports each failure as it happens)."""
-    import os
     from pathlib import Path
 
     from ._config_report import Problem

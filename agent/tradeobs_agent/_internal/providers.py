@@ -263,9 +263,11 @@ class PrometheusEndpoint:
             # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
             # (the Collector adds otel_scope_* labels on its own exposition).
             reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True, scope_info_enabled=False)
-        endpoint = cls(reader, Renderer(registry, source=source), prom_registry, settings.prometheus_host, 0)
+        endpoint = cls(
+            reader, Renderer(registry, source=source), prom_registry, settings.prometheus_host, settings.prometheus_port
+        )
         try:
-            endpoint._listen(settings.prometheus_port)
+            endpoint._listen(endpoint.port)
         except OSError as exc:
             selfm.exports_failed.add(1, {"signal": "metrics", "exporter": "prometheus_endpoint"})
             retry = exc.errno == errno.EADDRINUSE
@@ -282,7 +284,6 @@ class PrometheusEndpoint:
             )
             if not retry:
                 return None
-            endpoint.port = settings.prometheus_port
             threading.Thread(target=endpoint._retry, name="tradeobs-prometheus-bind", daemon=True).start()
         return endpoint
 
