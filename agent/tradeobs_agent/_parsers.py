@@ -28,6 +28,7 @@ __all__ = [
     "base_url",
     "boolean",
     "choice",
+    "choice_or_boolean",
     "csv",
     "endpoint",
     "headers",
@@ -54,13 +55,17 @@ def allowed(parse: Parser) -> str:
     return "see docs/configuration.md"  # pragma: no cover - every parser rejects object()
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def boolean(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
     s = raw.strip().lower() if isinstance(raw, str) else None
-    if s in ("1", "true", "yes", "on"):
+    if s in _TRUE:
         return True
-    if s in ("0", "false", "no", "off"):
+    if s in _FALSE:
         return False
     raise ValueError("a boolean (true/false)")
 
@@ -117,6 +122,30 @@ def choice(options: tuple[str, ...], upper: bool = False) -> Parser:
         if s not in options:
             raise ValueError(allowed_text)
         return s
+
+    return parse
+
+
+def choice_or_boolean(options: tuple[str, ...], true: str, false: str) -> Parser:
+    """One of ``options`` (any case), or a boolean as :func:`boolean` reads it, which means ``true`` / ``false``.
+
+    >>> mode = choice_or_boolean(("auto", "on", "off"), "on", "off")
+    >>> mode("Auto"), mode("TRUE"), mode("0"), mode(True)
+    ('auto', 'on', 'off', 'on')
+    """
+    allowed_text = "one of: " + ", ".join(options) + f" (or a boolean: true/1/yes for {true}, false/0/no for {false})"
+
+    def parse(raw: Any) -> str:
+        if isinstance(raw, bool):
+            return true if raw else false
+        s = raw.strip().lower() if isinstance(raw, str) else None
+        if s in options:
+            return s
+        if s in _TRUE:
+            return true
+        if s in _FALSE:
+            return false
+        raise ValueError(allowed_text)
 
     return parse
 

@@ -264,7 +264,7 @@ FIELDS: tuple[Field, ...] = (
     _f(
         "multiprocess",
         "auto",
-        p.choice(MULTIPROCESS_MODES),
+        p.choice_or_boolean(MULTIPROCESS_MODES, "on", "off"),
         "one Prometheus endpoint and live view for all worker processes of a service: auto (gunicorn/uvicorn "
         "workers and fork children are detected), on, or off",
     ),

@@ -121,7 +121,8 @@ its trace id on the Jaeger datasource, and the order drill-down dashboard. Defau
 TRADEOBS_MULTIPROCESS = "TRADEOBS_MULTIPROCESS"
 """``auto``: the workers of one service (gunicorn and uvicorn workers, ``multiprocessing`` and fork children that
 call ``init()``) share one Prometheus endpoint and one live view; ``on``: always, grouped by the parent process;
-``off``: never (each process on its own, as a single process). Default ``auto``."""
+``off``: never (each process on its own, as a single process). A boolean, as the other switches read it, works
+too: ``true``/``1``/``yes`` mean ``on``, ``false``/``0``/``no`` mean ``off`` (any case). Default ``auto``."""
 TRADEOBS_MULTIPROCESS_DIR = "TRADEOBS_MULTIPROCESS_DIR"
 """Base directory where the workers share their snapshots (``tradeobs-<uid>/`` inside it, mode 0700).
 Default: ``/dev/shm``, else the temporary directory."""

@@ -178,6 +178,47 @@ def test_bad_file_values_and_unknown_keys_are_problems(tmp_path: Path) -> None:
     assert settings == {"log_level", "prometheus_prot"}
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("auto", "auto"),
+        ("on", "on"),
+        ("OFF", "off"),
+        ("true", "on"),
+        ("True", "on"),
+        ("1", "on"),
+        ("YES", "on"),
+        (" yes ", "on"),
+        ("false", "off"),
+        ("0", "off"),
+        ("No", "off"),
+    ],
+)
+def test_multiprocess_reads_a_boolean_like_the_other_switches(raw: str, expected: str) -> None:
+    s, report = resolve_settings(env={"TRADEOBS_MULTIPROCESS": raw})
+    assert s.multiprocess == expected
+    assert report.problems == [] and report.source("multiprocess") == "TRADEOBS_MULTIPROCESS"
+
+
+@pytest.mark.parametrize(("toml", "expected"), [("true", "on"), ("false", "off"), ('"Yes"', "on"), ('"auto"', "auto")])
+def test_multiprocess_in_the_file_reads_a_toml_boolean(tmp_path: Path, toml: str, expected: str) -> None:
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(f"multiprocess = {toml}\n")
+    s, report = resolve_settings(env={}, config_file=str(cfg))
+    assert s.multiprocess == expected and report.problems == []
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "enabled", " onn "])
+def test_a_bad_multiprocess_value_names_the_setting_the_value_and_what_is_allowed(raw: str) -> None:
+    s, report = resolve_settings(env={"TRADEOBS_MULTIPROCESS": raw})
+    assert s.multiprocess == "auto"
+    (problem,) = report.problems
+    text = str(problem)
+    assert problem.setting == "multiprocess" and "TRADEOBS_MULTIPROCESS" in text
+    assert repr(raw) in text
+    assert "auto, on, off" in text and "true/1/yes" in text and "false/0/no" in text
+
+
 def test_broken_toml_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     cfg = tmp_path / "tradeobs.toml"
     cfg.write_text("this is = = not toml")
