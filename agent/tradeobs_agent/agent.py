@@ -504,7 +504,9 @@ def _after_fork_in_child(agent: Agent) -> None:
         for p in (agent.tracer_provider, agent.meter_provider, agent.logger_provider):
             if p is not None:
                 otel_private.update_resource(p, update)
-        agent.prometheus = None
+        if agent.prometheus is not None:  # the parent's; its port must not stay bound here (see forget_after_fork)
+            agent.prometheus.forget_after_fork()
+            agent.prometheus = None
         if agent.logs is not None:
             agent.logs.after_fork()
         if agent.traces_file is not None:

@@ -317,6 +317,20 @@ class PrometheusEndpoint:
             server.shutdown()
             server.server_close()
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: close this process's copy of the parent's listening socket, without stopping the
+        parent's server (its thread is not in the child).
+
+        A child that kept the copy kept the port bound: once the parent exited, a child that took over the worker
+        group could not listen there (the port in use by its siblings and itself), and a scrape hung in a backlog
+        nobody accepts."""
+        server, self._server = self._server, None
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._stopped = threading.Event()
+        self._stopped.set()  # no retry either (the parent's retry thread, if any, is not in the child)
+        if server is not None:
+            server.socket.close()
+
 
 def export_step(what: str, fn: Callable[[], object]) -> Callable[[], None]:
     """A provider's ``force_flush``/``shutdown`` as a step of :func:`call_bounded`.

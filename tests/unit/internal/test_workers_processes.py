@@ -9,11 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tradeobs_agent
-from tests._util import free_port, prom_samples
+from tests._util import free_port, prom_samples, wait_for
 from tradeobs_agent import LogOptions, PrometheusOptions
 
 SCRIPT = Path(__file__).with_name("workers_script.py")
@@ -49,6 +50,53 @@ def test_a_process_that_forks_after_init_counts_each_order_once(tmp_path: Path) 
     assert got["parent_leads"] is True  # it already served the endpoint: it leads
     assert got["after"]["total"] == 25  # type: ignore[index]
     assert got["exitcodes"] == [0, 0]
+
+
+def test_when_the_process_that_forked_after_init_exits_a_child_serves_the_endpoint(tmp_path: Path) -> None:
+    """The parent led the group and served the port; its children must not keep a copy of its listening socket,
+    or the child that takes over cannot listen there and a scrape hangs in a backlog nobody accepts."""
+    port = free_port()
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "parent-exits", str(port), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+    children = [int(p) for p in got.get("children", [])]
+    try:
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert got["total"] == 25 and got["parent_led"] is True
+        # The parent is gone: one of its children leads and serves the same port, with the same total.
+        url = f"http://127.0.0.1:{port}/metrics"
+
+        def served() -> dict[str, list[Any]] | None:
+            try:
+                samples = prom_samples(url)
+            except OSError:
+                return None
+            leaders = [s for s in samples.get("tradeobs_agent_workers_leader", []) if s.value == 1]
+            total = sum(s.value for s in samples.get("orders_total", []))
+            return samples if total == 25 and len(leaders) == 1 else None
+
+        samples = wait_for(served, "a child serving the endpoint with the total of 25", limit=30)
+        (leader,) = [s for s in samples["tradeobs_agent_workers_leader"] if s.value == 1]
+        assert int(leader.labels["pid"]) in children
+    finally:
+        (tmp_path / "stop").touch()
+        wait_for(lambda: not any(_running(p) for p in children), "the children to stop", limit=30)
+    logs = "".join(f.read_text() for f in tmp_path.glob("child-*.log"))
+    assert "Traceback" not in logs and "internal error" not in logs, logs
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (an exited orphan may stay a zombie until init reaps it: not running)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
 
 
 def test_a_worker_that_cannot_join_serves_alone_and_says_so_once(

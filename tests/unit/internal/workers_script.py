@@ -7,6 +7,9 @@ Scenarios (each prints one JSON line: what the parent scraped):
 * ``os-fork``: the same with ``os.fork()`` (the parent imported tradeobs, so a child knows it was forked);
 * ``init-then-fork``: the parent calls ``init()``, counts 5, then forks 2 children that count 10 each (they
   inherit the parent's 5, which they must not count again).
+* ``parent-exits``: as ``init-then-fork``, but the parent (the group's leader, serving the endpoint) exits once
+  it scraped 25 and leaves its children running (each writes its output to ``child-<pid>.log`` and stops when
+  the file ``stop`` appears in the directory); the test scrapes them after.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import tradeobs_agent
@@ -127,6 +131,31 @@ def init_then_fork(port: int) -> None:
     print(json.dumps({**got, "after": after, "exitcodes": codes, "parent_leads": agent.group.leader}))
 
 
+def parent_exits(port: int, base: str) -> None:
+    agent = _init(port)
+    orders = tradeobs_agent.counter("orders").bind(kind="x")
+    orders.add(5)
+    stop = Path(base) / "stop"
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            out = os.open(Path(base) / f"child-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            orders.add(10)
+            deadline = time.monotonic() + 120
+            while not stop.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            tradeobs_agent.shutdown()
+            os._exit(0)
+        pids.append(pid)
+    got = _until(port, lambda s: s["total"] == 25 and len(s["pids"]) == 3)
+    leads = agent.group.leader
+    tradeobs_agent.shutdown()
+    print(json.dumps({**got, "children": sorted(str(p) for p in pids), "parent_led": leads}))
+
+
 if __name__ == "__main__":
     scenario, port, base = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     os.environ["TRADEOBS_MULTIPROCESS_DIR"] = base
@@ -134,5 +163,7 @@ if __name__ == "__main__":
         children(scenario[3:], port)
     elif scenario == "os-fork":
         os_fork(port)
+    elif scenario == "parent-exits":
+        parent_exits(port, base)
     else:
         init_then_fork(port)
