@@ -95,6 +95,10 @@ class Agent:
     pid: int = field(default_factory=os.getpid)
     _dup_filter: Any = None
     _fork_store: workers.Store | None = None  # a process that forks after init(): the group it is forming
+    # gunicorn's arbiter with --preload: it starts the workers and is none of them (no group, no endpoint); its
+    # workers join their group at the fork, with the SDK reader made here for them (workers.starts_workers)
+    _starter: bool = False
+    _sdk_reader: InMemoryMetricReader | None = None
     _closed: bool = False
 
     @property
@@ -298,8 +302,10 @@ def _build(
     selfm = registry.self_metrics
     agent._dup_filter = install_duplicate_filter(selfm)
     # Multi-process mode: a worker of gunicorn/uvicorn (or a fork child) shares one endpoint and live view.
-    store = workers.open_store(settings, workers.detect(settings.multiprocess))
-    sdk_reader = InMemoryMetricReader() if store is not None else None  # the SDK's instruments, for the group
+    agent._starter = workers.starts_workers(settings.multiprocess)
+    store = None if agent._starter else workers.open_store(settings, workers.detect(settings.multiprocess))
+    grouped = store is not None or agent._starter
+    sdk_reader = InMemoryMetricReader() if grouped else None  # the SDK's instruments, for the group
     if not _adopt_existing(agent):
         agent.export = providers.otlp_mode(settings, agent.report)
         otlp = agent.export == "on"
@@ -315,18 +321,26 @@ def _build(
             selfm,
             readers,
             otlp=otlp,
-            serve_prometheus=store is None,  # in a group the leader serves every worker's metrics
+            serve_prometheus=not grouped,  # in a group the leader serves every worker's metrics
             sdk_only=[sdk_reader] if sdk_reader is not None else (),
         )
         agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps, otlp=otlp)
         _set_globals(agent)
+    reader = sdk_reader if not agent.adopted else None
     if store is not None:
-        reader = sdk_reader if not agent.adopted else None
         agent.group = join.start_group(agent, store, reader, baseline=registry.fork_baseline)
+    elif agent._starter:
+        agent._sdk_reader = reader
     if settings.logs_enabled and agent.logger_provider is not None:
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
+    if agent._starter:
+        _log.info(
+            "tradeobs multiprocess: pid %d is gunicorn's arbiter (the application is preloaded): its workers share "
+            "one endpoint and live view; it serves neither and is not counted as a worker",
+            os.getpid(),
+        )
 
 
 def _start_nats(agent: Agent) -> None:
@@ -467,6 +481,8 @@ def _before_fork(agent: Agent) -> None:
     try:
         if agent.group is not None:
             agent.group.before_fork()  # its thread is between two steps while the fork happens
+        elif agent._starter:
+            return  # gunicorn's arbiter: each worker joins the group by itself (_after_fork_in_child)
         elif agent._fork_store is None and not agent.disabled and agent.settings.multiprocess != "off":
             agent._fork_store = store = workers.open_store(agent.settings, workers.this_process())
             if store is not None:
@@ -518,11 +534,20 @@ def _after_fork_in_child(agent: Agent) -> None:
             agent.group.forget_after_fork()
             agent.group = None
         agent._fork_store = None
+        key, reader = None, None
         if inherited is not None:
             inherited.forget_after_fork()
-            store = workers.open_store(agent.settings, inherited.key)
+            key = inherited.key
+        elif agent._starter:  # a worker of gunicorn's arbiter, which ran init() with --preload
+            agent._starter = False
+            found = workers.detect(agent.settings.multiprocess)
+            # only a worker (Arbiter.spawn_worker) joins: not a child that re-executes gunicorn (USR2)
+            key, reader = (found, agent._sdk_reader) if found is not None and found.kind == "gunicorn" else (None, None)
+            agent._sdk_reader = None
+        if key is not None:
+            store = workers.open_store(agent.settings, key)
             if store is not None:
-                agent.group = join.start_group(agent, store, None, baseline=agent.registry.fork_baseline)
+                agent.group = join.start_group(agent, store, reader, baseline=agent.registry.fork_baseline)
                 if agent.live is not None and hasattr(agent.live, "_join_group"):
                     agent.live.group = None
                     agent.live._join_group()

@@ -11,7 +11,9 @@ tests then check, against the real servers:
 * a ``Last-Event-ID`` from one worker resumes on another connection (another worker) without a reset;
 * killing the leader (the process that serves ``/metrics`` and produces the frames): another worker takes
   over within seconds, ``/metrics`` is back with the same totals, and stream clients recover (a ``reset``,
-  then frames again).
+  then frames again);
+* with ``gunicorn --preload`` (``init()`` runs in the arbiter before the fork) the arbiter is not a worker: the
+  group, its count and its leader are the workers', and the totals are as exact.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def _pid_of(order_id: str) -> int:
 
 
 @contextmanager
-def service(server: str, tmp_path: Path) -> Iterator[Service]:
+def service(server: str, tmp_path: Path, workers: int = WORKERS, preload: bool = False) -> Iterator[Service]:
     port, metrics_port = free_port(), free_port()
     env = {
         "TRADEOBS_SERVICE_NAME": "workers-shared",
@@ -154,15 +156,16 @@ def service(server: str, tmp_path: Path) -> Iterator[Service]:
     }
     if server == "uvicorn":
         argv = [sys.executable, "-m", "uvicorn", "--factory", "tradeobs_agent.demo:create_app"]
-        argv += ["--workers", str(WORKERS), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        argv += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     else:
-        argv = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-k", "uvicorn_worker.UvicornWorker"]
+        argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "uvicorn_worker.UvicornWorker"]
+        argv += ["--preload"] if preload else []
         argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "tradeobs_agent.demo:create_app()"]
     proc = ManagedProcess(server, argv, env, tmp_path)
     svc = Service(proc, port, metrics_port)
     try:
         # Every worker has joined (its self-metrics are on the shared endpoint) and the HTTP port answers.
-        wait_for(lambda: len(svc.worker_pids()) == WORKERS, f"{WORKERS} {server} workers in /metrics", procs=(proc,))
+        wait_for(lambda: len(svc.worker_pids()) == workers, f"{workers} {server} workers in /metrics", procs=(proc,))
         wait_for(lambda: _ready(svc), f"{server} serving HTTP", procs=(proc,))
         yield svc
     finally:
@@ -424,3 +427,41 @@ def test_a_resume_on_a_respawned_worker_misses_nothing_silently(server: str, tmp
             b.wait(lambda evs: set(missed) <= set(b.order_ids()), "every missed order on the resumed stream")
         b.close()
         print(f"{server}: the resume on the new worker {new}: {'a reset' if reset else 'every missed order'}")
+
+
+@pytest.mark.integration
+def test_gunicorn_preload_the_arbiter_is_not_a_worker_and_totals_are_exact(tmp_path: Path) -> None:
+    """``gunicorn --preload``: the arbiter imports the app (``init()`` runs there) before it forks the workers. It
+    is not a worker: the group is its 3 workers (in /metrics and in the live frames' count), one of them leads and
+    serves the port, the totals are exact, and a takeover after the leader is killed works as without --preload."""
+    with service("gunicorn", tmp_path, workers=3, preload=True) as svc:
+        arbiter = svc.proc.pid  # python -m gunicorn: the process we started is the arbiter
+        placed = svc.orders(90)
+        assert len({_pid_of(o) for o in placed}) >= 2, "the kernel gave every order to one worker"
+        assert arbiter not in {_pid_of(o) for o in placed}
+        wait_for(lambda: svc.total() == 90, "90 orders on /metrics")
+        pids = svc.worker_pids()
+        assert len(pids) == 3 and arbiter not in pids, (arbiter, pids)
+        leader = svc.leader()
+        assert leader in pids, (leader, pids)
+        # One live view, its frames counting the 3 workers (not the arbiter) and all 90 orders.
+        a = Sse(svc)
+        a.wait(
+            lambda evs: any(
+                e.get("event") == "frame"
+                and e["data"]["type"] == "full"
+                and e["data"]["health"].get("workers") == 3
+                and sum(s.get("ord", 0) for s in e["data"]["symbols"].values()) == 90
+                for e in evs
+            ),
+            "a full frame of 3 workers counting the 90 orders",
+            timeout=15,
+        )
+        a.close()
+        # The leader dies: another worker (never the arbiter) takes the port; the totals stay and add up.
+        os.kill(leader, signal.SIGKILL)
+        wait_for(lambda: svc.leader() not in (0, leader, arbiter), "a new leader serving /metrics")
+        wait_for(lambda: len(svc.worker_pids()) == 3 and leader not in svc.worker_pids(), "a replacement worker")
+        assert arbiter not in svc.worker_pids()
+        svc.orders(30)
+        wait_for(lambda: svc.total() == 120, "120 orders after the takeover")

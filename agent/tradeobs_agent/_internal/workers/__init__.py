@@ -17,7 +17,7 @@ import os
 
 from ..._errors import warn_once
 from ...config import Settings
-from .detect import GroupKey, detect, this_process
+from .detect import GroupKey, detect, starts_workers, this_process
 from .group import Endpoint, Group, LiveRole
 from .store import JoinError, Store, default_base
 
@@ -31,6 +31,7 @@ __all__ = [
     "default_base",
     "detect",
     "open_store",
+    "starts_workers",
     "this_process",
 ]
 

@@ -23,6 +23,10 @@ needed. With the setting ``multiprocess``:
   respawned worker does;
 * ``off``: never.
 
+With ``auto`` and ``on``, gunicorn's arbiter that ran ``init()`` itself (``--preload``: it imports the
+application before it forks the workers) is not a worker (:func:`starts_workers`): its workers join the group
+it names, as without ``--preload``, and it takes no part (no member file, never the leader, no endpoint).
+
 The parent's start time (``/proc/<pid>/stat``) is part of the name, so a new
 run whose arbiter reuses an old pid never joins the old run's group.
 """
@@ -35,7 +39,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-__all__ = ["GroupKey", "detect", "process_start", "this_process"]
+__all__ = ["GroupKey", "detect", "process_start", "starts_workers", "this_process"]
 
 _forked_from = 0  # set in a child forked after this module was imported: the parent's pid
 
@@ -98,17 +102,34 @@ def _key(kind: str, pid: int) -> GroupKey | None:
     return None if start == "gone" or pid <= 1 else GroupKey(kind, pid, start)
 
 
-def _in_gunicorn_worker() -> bool:
-    """True when gunicorn's arbiter forked this process: its worker runs inside ``Arbiter.spawn_worker``."""
+def _gunicorn_role() -> str:
+    """``worker`` when gunicorn's arbiter forked this process (its worker runs inside ``Arbiter.spawn_worker``),
+    ``arbiter`` when this is the arbiter itself (other code of ``gunicorn/arbiter.py`` on the main thread's stack:
+    with ``--preload`` it imports the application in ``Arbiter.setup``, before it forks any worker), else ``''``."""
     if "gunicorn.arbiter" not in sys.modules:
-        return False
+        return ""
     frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    role = ""
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "spawn_worker" and code.co_filename.replace("\\", "/").endswith("gunicorn/arbiter.py"):
-            return True
+        if code.co_filename.replace("\\", "/").endswith("gunicorn/arbiter.py"):
+            if code.co_name == "spawn_worker":
+                return "worker"
+            role = "arbiter"
         frame = frame.f_back
-    return False
+    return role
+
+
+def _in_gunicorn_worker() -> bool:
+    return _gunicorn_role() == "worker"
+
+
+def starts_workers(mode: str) -> bool:
+    """Whether this process only starts the group's workers and is none of them: the gunicorn arbiter, when the
+    application (and ``init()`` with it) is loaded there before the fork (``--preload``). It names the group
+    (its workers find it as their parent, as without ``--preload``), but serves no requests, so it neither
+    counts as a worker nor leads."""
+    return mode != "off" and _gunicorn_role() == "arbiter"
 
 
 def detect(mode: str) -> GroupKey | None:
