@@ -238,3 +238,39 @@ def test_a_secret_named_mapping_argument_is_masked_in_the_message(env: Env) -> N
     env.flush()
     messages = [rec["message"] for rec in env.lines("execution") + env.lines("service")]
     assert messages == ["login ada [REDACTED] [REDACTED]"] * 2, messages
+
+
+def _written(env: Env) -> str:
+    """Everything the records would leave as: the JSON-lines files and the OTLP bodies and attributes."""
+    env.flush()
+    files = "".join(p.read_text() for p in sorted(env.dir.glob("*.jsonl")))
+    return files + repr([(r.body, dict(r.attributes)) for r in env.otlp_records()])
+
+
+def test_a_header_list_is_masked_by_its_names(env: Env) -> None:
+    """A header list logged with %s, or passed in extra, showed its secret values: ('X-Api-Key', 'abc123secret')
+    has no "key=" or "key:" for a pattern to see."""
+    log = get_logger("execution")
+    headers = [("X-Api-Key", "abc123secret"), ("Accept", "json"), ("Authorization", "Basic dXNlcjpwYXNz")]
+    log.info("headers %s", headers)
+    log.info("headers %s", ((b"x-auth-token", b"zzz999tok"),))
+    log.info("json %s", '[["Cookie","sess=abcdef1"],["Accept","json"]]')
+    logging.getLogger("myapp.http").warning("headers %s", headers)
+    log.info("sent", extra={"headers": headers, "pair": ("client_secret", 987654321), "note": str(headers)})
+    logging.getLogger("myapp.http").warning("sent", extra={"headers": headers})
+    text = _written(env)
+    for secret in ("abc123secret", "dXNlcjpwYXNz", "zzz999tok", "sess=abcdef1", "987654321"):
+        assert secret not in text, secret
+    [first, *_] = env.lines("execution")
+    assert first["message"] == (
+        "headers [('X-Api-Key', '[REDACTED]'), ('Accept', 'json'), ('Authorization', 'Basic [REDACTED]')]"
+    )
+    sent = env.lines("execution")[-1]
+    assert sent["headers"] == [["X-Api-Key", "[REDACTED]"], ["Accept", "json"], ["Authorization", "[REDACTED]"]]
+    assert sent["pair"] == ["client_secret", "[REDACTED]"]
+    # pairs whose names are not secret are kept, as are token counts
+    log.info("pairs %s %s", [("symbol", "AAPL"), ("input_tokens", "12")], ["password", "email", "x"])
+    env.flush()
+    assert env.lines("execution")[-1]["message"] == (
+        "pairs [('symbol', 'AAPL'), ('input_tokens', '12')] ['password', 'email', 'x']"
+    )
