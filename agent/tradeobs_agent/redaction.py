@@ -23,7 +23,8 @@ does not, is listed in ``docs/logging.md``. In short:
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
   the Alpaca headers), ``('name', 'value')`` pairs (a header list's repr) whose
   name is secret, account numbers (8-17 digits after an account-ish word),
-  passwords in URLs (``scheme://user:pass@``), JWTs and AWS access key ids.
+  passwords in URLs (``scheme://user:pass@``), curl's ``-u``/``--user name:pass``,
+  JWTs and AWS access key ids.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
@@ -79,6 +80,14 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     ),
     # user:password@ in URLs.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),
+    # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
+    # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
+    (
+        r"(?<![\w-])((?:-[uU]\s*|--(?:proxy-)?user(?:=|\s+)|(?:-[uU]|--(?:proxy-)?user)[\"'],\s*)"
+        r"([\"'])?[^\s:\"']*:)(?!\[REDACTED\])(?(2)[^\"']+|[^\s\"']+)",
+        r"\1" + MASK,
+        (("-u",), ("curl", "--user")),
+    ),
     # JSON Web Tokens.
     (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, (("eyj",),)),
     # AWS access key ids.

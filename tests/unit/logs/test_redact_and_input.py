@@ -274,3 +274,22 @@ def test_a_header_list_is_masked_by_its_names(env: Env) -> None:
     assert env.lines("execution")[-1]["message"] == (
         "pairs [('symbol', 'AAPL'), ('input_tokens', '12')] ['password', 'email', 'x']"
     )
+
+
+def test_curl_user_credentials_are_masked(env: Env) -> None:
+    """curl's -u/--user name:password had no secret word next to it: the password reached the files and OTLP."""
+    log = get_logger("execution")
+    log.info("ran curl -u alice:hunter2x https://api.example/v2/account")
+    log.info("ran %s", ["curl", "--user", "bob:pa55word", "https://x"])
+    logging.getLogger("myapp.ops").warning("cmd", extra={"cmd": "curl --proxy-user=carol:s3cr3tpx -ucarl:zzpw123 x"})
+    log.info("docker run -u 1000:1000 img")  # no curl: a uid:gid
+    text = _written(env)
+    for secret in ("hunter2x", "pa55word", "s3cr3tpx", "zzpw123"):
+        assert secret not in text, secret
+    messages = [r["message"] for r in env.lines("execution")]
+    assert messages == [
+        "ran curl -u alice:[REDACTED] https://api.example/v2/account",
+        "ran ['curl', '--user', 'bob:[REDACTED]', 'https://x']",
+        "docker run -u 1000:1000 img",
+    ]
+    assert env.lines("service")[0]["cmd"] == "curl --proxy-user=carol:[REDACTED] -ucarl:[REDACTED] x"
