@@ -21,10 +21,10 @@ does not, is listed in ``docs/logging.md``. In short:
   ``[("Authorization", "Basic ...")]``): the second is replaced;
 * **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
-  the Alpaca headers), ``('name', 'value')`` pairs (a header list's repr) whose
-  name is secret, account numbers (8-17 digits after an account-ish word),
-  passwords in URLs (``scheme://user:pass@``), curl's ``-u``/``--user name:pass``,
-  JWTs and AWS access key ids.
+  the Alpaca headers), also URL-encoded (``password%3D...``), ``('name', 'value')``
+  pairs (a header list's repr) whose name is secret, account numbers (8-17
+  digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
+  also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
@@ -69,6 +69,15 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"\1\2" + MASK,
         (TEXT_TRIGGERS,),
     ),
+    # The same pairs URL-encoded, as in a query string or a form body ("?q=password%3Dhunter2%26x%3D1",
+    # "%22token%22%3A%22abc%22"), also encoded twice ("%253D"): the value ends at an encoded "&" or quote.
+    (
+        r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
+        r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
+        r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!\[REDACTED\])(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+",
+        r"\1\2" + MASK,
+        (TEXT_TRIGGERS, ("%3", "%25")),
+    ),
     # A credential after the scheme word anywhere else ("sent Bearer abc...").
     (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK, (("bearer", "basic"),)),
     # Account numbers: 8-17 digits shortly after an account-ish word (also in a pair: ('account', 123456789)).
@@ -80,6 +89,13 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     ),
     # user:password@ in URLs.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),
+    # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").
+    (
+        r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})+%(?:25)?3a)"
+        r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)",
+        r"\1" + MASK + r"\2",
+        (("2f%",),),  # in "%2F%2F" and "%252F%252F"
+    ),
     # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
     # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
     (

@@ -293,3 +293,22 @@ def test_curl_user_credentials_are_masked(env: Env) -> None:
         "docker run -u 1000:1000 img",
     ]
     assert env.lines("service")[0]["cmd"] == "curl --proxy-user=carol:[REDACTED] -ucarl:[REDACTED] x"
+
+
+def test_url_encoded_credentials_are_masked(env: Env) -> None:
+    """password%3Dhunter2 (a query string inside a parameter, a form body) and an encoded URL's user:password
+    had no "password=" or "://" for a pattern to see."""
+    log = get_logger("execution")
+    log.info("GET https://h/cb?state=a%3D1%26password%3Dhunter2x%26b%3D2 and api_key%253Dabc123def")
+    log.info("body q=%7B%22token%22%3A%20%22tok999xyz%22%7D next=https%3A%2F%2Fbot%3Apw5ecret%40db.example%2F")
+    logging.getLogger("myapp.http").warning("sent", extra={"url": "https://h/x?r=Authorization%3ABearer+abcd1234ef"})
+    log.info("GET https://h/bars?start=2024-01-02T14%3A30%3A00Z&limit=10")  # nothing secret: kept
+    text = _written(env)
+    for secret in ("hunter2x", "abc123def", "tok999xyz", "pw5ecret", "abcd1234ef"):
+        assert secret not in text, secret
+    messages = [r["message"] for r in env.lines("execution")]
+    assert messages == [
+        "GET https://h/cb?state=a%3D1%26password%3D[REDACTED]%26b%3D2 and api_key%253D[REDACTED]",
+        "body q=%7B%22token%22%3A%20%22[REDACTED]%22%7D next=https%3A%2F%2Fbot%3A[REDACTED]%40db.example%2F",
+        "GET https://h/bars?start=2024-01-02T14%3A30%3A00Z&limit=10",
+    ]
