@@ -17,10 +17,14 @@ does not, is listed in ``docs/logging.md``. In short:
   ``authorization``, ``cookie``, ``credential``, ``private_key``,
   ``APCA-API-KEY-ID``, ``APCA-API-SECRET-KEY``, ``account``,
   ``account_number``): the value is replaced, whatever it is;
+* 2-element lists and tuples whose first element is such a name (a header list,
+  ``[("Authorization", "Basic ...")]``): the second is replaced;
 * **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
-  the Alpaca headers), account numbers (8-17 digits after an account-ish
-  word), passwords in URLs (``scheme://user:pass@``), JWTs and AWS access key ids.
+  the Alpaca headers), also URL-encoded (``password%3D...``), ``('name', 'value')``
+  pairs (a header list's repr) whose name is secret, account numbers (8-17
+  digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
+  also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
@@ -51,35 +55,73 @@ MASK = secret_values.MASK
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
 _SECRET_WORDS = TEXT_KEY_PATTERN
 
-# (pattern, replacement, triggers) applied in order to every message and string attribute value. A rule runs
-# only when the lower-cased text contains one of its trigger substrings: most log lines hold no secret, and a
-# substring test is ~50x cheaper than a regex scan.
-DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+# (pattern, replacement, gates) applied to every message and string attribute value. A rule runs only when the
+# lower-cased text contains one substring of every gate (a tuple of substrings): most log lines hold no secret, and
+# a substring test is ~50x cheaper than a regex scan (put the gate that fails most often first). The rules whose
+# first gate is TEXT_TRIGGERS (the key words: "key", "password", "token", ...) run first, in order, and only when
+# the text holds one of those words, tested once for all of them; then the others, in order.
+DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
     (
         r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*[\"']?)"
         r"((?:bearer|basic)\s+)?(?!\[REDACTED\])[^\s\"',;&}\]]+",
         r"\1\2" + MASK,
-        TEXT_TRIGGERS,
+        (TEXT_TRIGGERS,),
+    ),
+    # The same pairs URL-encoded, as in a query string or a form body ("?q=password%3Dhunter2%26x%3D1",
+    # "%22token%22%3A%22abc%22"), also encoded twice ("%253D"): the value ends at an encoded "&" or quote.
+    (
+        r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
+        r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
+        r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!\[REDACTED\])(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+",
+        r"\1\2" + MASK,
+        (TEXT_TRIGGERS, ("%3", "%25")),
     ),
     # A credential after the scheme word anywhere else ("sent Bearer abc...").
-    (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK, ("bearer", "basic")),
-    # Account numbers: 8-17 digits shortly after an account-ish word.
+    (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK, (("bearer", "basic"),)),
+    # Account numbers: 8-17 digits shortly after an account-ish word (also in a pair: ('account', 123456789)).
     (
-        r"(?i)(\b(?:account|acct)(?:[\s_.-]*(?:number|num|no|nbr|id|#))?\.?[\"']?\s*(?:[:=#]|is)?\s*[\"']?)"
+        r"(?i)(\b(?:account|acct)(?:[\s_.-]*(?:number|num|no|nbr|id|#))?\.?[\"']?\s*(?:[:=#,]|is)?\s*[\"']?)"
         r"\d{8,17}\b",
         r"\1" + MASK,
-        ("acc",),
+        (("acc",),),
     ),
     # user:password@ in URLs.
-    (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", ("://",)),
+    (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),
+    # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").
+    (
+        r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})+%(?:25)?3a)"
+        r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)",
+        r"\1" + MASK + r"\2",
+        (("2f%",),),  # in "%2F%2F" and "%252F%252F"
+    ),
+    # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
+    # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
+    (
+        r"(?<![\w-])((?:-[uU]\s*|--(?:proxy-)?user(?:=|\s+)|(?:-[uU]|--(?:proxy-)?user)[\"'],\s*)"
+        r"([\"'])?[^\s:\"']*:)(?!\[REDACTED\])(?(2)[^\"']+|[^\s\"']+)",
+        r"\1" + MASK,
+        (("-u",), ("curl", "--user")),
+    ),
     # JSON Web Tokens.
-    (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, ("eyj",)),
+    (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, (("eyj",),)),
     # AWS access key ids.
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK, ("akia", "asia")),
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK, (("akia", "asia"),)),
 )
 
+# A 2-element tuple or list in a repr or JSON, ('X-Api-Key', 'abc') or ["Authorization", "Basic abc"]: a header list
+# logged with %s. Its value is masked when its name is secret by the attribute-name rules (Redactor.is_secret_key),
+# the name being whole between its quotes. Groups: 2 the name; 5 a quoted value (after its Bearer/Basic scheme, 4,
+# kept visible) or 6 a bare number (an account number).
+_PAIR_PATTERN = (
+    r"[(\[]\s*b?([\"'])([^\"'\\\n]{1,100})\1\s*,\s*"
+    r"(?:b?([\"'])((?i:(?:bearer|basic)\s+)?)((?:\\.|(?!\3)[^\\\n])+)\3|(-?\d+))\s*[)\]]"
+)
+# A secret name holds one of TEXT_TRIGGERS (the account names do not: the account rule above masks their numbers).
+_PAIR_GATES = (TEXT_TRIGGERS, ("',", '",'))
+
+_Rule = tuple[re.Pattern[str], Any, tuple[str, ...], tuple[tuple[str, ...], ...]]
 _MAX_DEPTH = 6
 
 
@@ -108,14 +150,25 @@ class Redactor:
         self._mask_values = secret_values.mask if known_values else None
         try:
             self._key = re.compile(key_pattern or DEFAULT_KEY_PATTERN)
-            rules: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = []
+            # (regex, replacement, first gate, further gates): text() tests the first gate inline, the rest only
+            # when it passes; ungated rules (extra_patterns) have the first gate ("",), in every text. The rules gated
+            # on the key words (TEXT_TRIGGERS) are apart: text() tests those words once for all of them.
+            word_rules: list[_Rule] = []
+            rules: list[_Rule] = []
             if defaults:
-                rules.extend((re.compile(p), repl, trig) for p, repl, trig in DEFAULT_VALUE_PATTERNS)
+                pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
+                for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
+                    if gates[0] is TEXT_TRIGGERS:
+                        word_rules.append((re.compile(p), repl, gates[0], gates[1:]))
+                    else:
+                        rules.append((re.compile(p), repl, gates[0], gates[1:]))
             for p in extra_patterns:
                 rx = re.compile(p)
-                rules.append((rx, _group_mask if "secret" in rx.groupindex else MASK, ()))
+                rules.append((rx, _group_mask if "secret" in rx.groupindex else MASK, ("",), ()))
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
+        self._words = TEXT_TRIGGERS if word_rules else ()
+        self._word_rules = tuple(word_rules)
         self._rules = tuple(rules)
         self._key_cache: dict[str, bool] = {}
 
@@ -128,6 +181,18 @@ class Redactor:
                 self._key_cache[name] = hit
         return hit
 
+    def _pair(self, m: re.Match[str]) -> str:
+        """A ('name', 'value') pair's text, the value masked when the name is secret."""
+        whole = m.group(0)
+        if not self.is_secret_key(m.group(2)):
+            return whole
+        g = 5 if m.group(5) is not None else 6
+        if m.group(g) == MASK:
+            return whole
+        start, end = m.span(g)
+        base = m.start()
+        return whole[: start - base] + MASK + whole[end - base :]
+
     def text(self, s: str) -> str:
         """``s`` with every secret-looking value replaced by ``[REDACTED]``."""
         if len(s) < 5:
@@ -135,13 +200,20 @@ class Redactor:
         if self._mask_values is not None:
             s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
         low = s.lower()
-        for rx, repl, triggers in self._rules:
-            if triggers:
-                for t in triggers:
-                    if t in low:
-                        break
-                else:
-                    continue
+        for w in self._words:
+            if w in low:
+                for rx, repl, _, more in self._word_rules:
+                    if not more or _passes(more, low):
+                        s = rx.sub(repl, s)
+                break
+        for rx, repl, first, more in self._rules:
+            for t in first:
+                if t in low:
+                    break
+            else:
+                continue
+            if more and not _passes(more, low):
+                continue
             s = rx.sub(repl, s)
         return s
 
@@ -157,12 +229,25 @@ class Redactor:
             if isinstance(v, Mapping):
                 return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
             if isinstance(v, list | tuple):
+                if len(v) == 2 and type(v[0]) is str and len(v[0]) <= 100 and self.is_secret_key(v[0]):
+                    return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
                 return [self.value("", x, depth + 1) for x in v]
         return v
 
     def attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """A scrubbed copy of ``attrs``."""
         return {k: self.value(k, v) for k, v in attrs.items()}
+
+
+def _passes(gates: tuple[tuple[str, ...], ...], low: str) -> bool:
+    """Whether ``low`` holds one substring of every gate."""
+    for gate in gates:
+        for t in gate:
+            if t in low:
+                break
+        else:
+            return False
+    return True
 
 
 def _group_mask(m: re.Match[str]) -> str:

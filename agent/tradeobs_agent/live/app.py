@@ -87,6 +87,11 @@ class _StripToken:
         await self.app(scope, receive, send)
 
 
+_CHALLENGE = (b"www-authenticate", b'Bearer realm="tradeobs live"')
+"""What a 401 says it wants (RFC 9110 requires the header on a 401): a token, as a cookie, ``?token=`` or Bearer."""
+_CHALLENGE_HEADERS = {_CHALLENGE[0].decode(): _CHALLENGE[1].decode()}
+
+
 async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = text.encode()
     await send(
@@ -125,7 +130,9 @@ class LiveApp(Starlette):
     stream: _Stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _route_path(scope) == "/stream":
+        # A CORS preflight (OPTIONS, from a fetch-based client sending a Bearer token) goes through the normal
+        # stack, where CORSMiddleware answers it.
+        if scope["type"] == "http" and scope["method"] != "OPTIONS" and _route_path(scope) == "/stream":
             scope[_TOKEN_KEY] = auth.pop_query_token(scope)
             await self.stream(scope, receive, send)
             return
@@ -155,17 +162,18 @@ class _Stream:
         if scope["method"] not in ("GET", "HEAD"):
             await _plain(send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
             return
+        cors = self._cors(scope)  # on the errors too: a cross-origin client can read why it was refused
         if not auth.authorized(self.secret, scope, scope.get(_TOKEN_KEY)):
             hub.reject()
-            await _plain(send, 401, "unauthorized\n")
+            await _plain(send, 401, "unauthorized\n", [_CHALLENGE, *cors])
             return
         if not hub.ensure_started():
             hub.reject()
-            await _plain(send, 503, "live stream stopped\n", [(b"retry-after", b"5")])
+            await _plain(send, 503, "live stream stopped\n", [(b"retry-after", b"5"), *cors])
             return
         if hub.full():
             hub.reject()
-            await _plain(send, 503, "too many live clients\n", [(b"retry-after", b"5")])
+            await _plain(send, 503, "too many live clients\n", [(b"retry-after", b"5"), *cors])
             return
         start = {
             "type": "http.response.start",
@@ -174,7 +182,7 @@ class _Stream:
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-store"),
                 (b"x-accel-buffering", b"no"),
-                *self._cors(scope),
+                *cors,
             ],
         }
         if scope["method"] == "HEAD":
@@ -265,13 +273,13 @@ def create_app(
         if auth.authorized(secret, request.scope, request.scope.get(_TOKEN_KEY)):
             hub.ensure_started()
             return None
-        return Response("unauthorized\n", 401, media_type="text/plain")
+        return Response("unauthorized\n", 401, media_type="text/plain", headers=_CHALLENGE_HEADERS)
 
     async def index(request: Request) -> Response:
         qtoken = request.scope.get(_TOKEN_KEY)
         if secret and qtoken:
             if not auth.verify_token(secret, qtoken):
-                return Response("invalid or expired token\n", 401, media_type="text/plain")
+                return Response("invalid or expired token\n", 401, media_type="text/plain", headers=_CHALLENGE_HEADERS)
             root = request.scope.get("root_path", "") or ""
             resp = RedirectResponse(root + "/", status_code=303)
             resp.headers["set-cookie"] = auth.session_cookie(secret, root + "/", request.url.scheme == "https")

@@ -486,10 +486,13 @@ class Columns(NamedTuple):
 class PartReader:
     """Decodes the successive files of one process; a layout is parsed and checked once per version."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: dict[Any, tuple[AttrKey, dict[str, Any]]] | None = None) -> None:
         self._layout: _Layout | None = None
         # Attribute sets already checked, kept across this process's layouts (a new layout repeats the old sets).
-        self._keys: dict[Any, tuple[AttrKey, dict[str, Any]]] = {}
+        # ``keys``: a dict shared by the readers of several processes (a group's leader reads every member's
+        # file): the same attribute set is then one object in every process's layout, and the merge's compares
+        # of their series keys (``_common``, the plan's index) stop at identity instead of walking each tuple.
+        self._keys: dict[Any, tuple[AttrKey, dict[str, Any]]] = {} if keys is None else keys
         self._families: _Parsed = {}  # the last layout's families: their points as JSON, and decoded
 
     def columns(

@@ -385,6 +385,7 @@ def test_auth_cookie_and_signed_query_token_never_logged(caplog: pytest.LogCaptu
             ("/snapshot?token=v1.1.bad", {}, 401),
             ("/snapshot", {"Cookie": f"tradeobs_live={tok}"}, 200),
             ("/stream", {}, 401),
+            (f"/snapshot?%74oken={tok}", {}, 200),  # the same key, percent-encoded
         ]:
             c.request("GET", path, headers=headers)
             r = c.getresponse()
@@ -401,7 +402,7 @@ def test_auth_cookie_and_signed_query_token_never_logged(caplog: pytest.LogCaptu
         s.close()
         c.close()
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "uvicorn.access")
-    assert "/snapshot" in logged and tok not in logged and "token=" not in logged
+    assert "/snapshot" in logged and tok not in logged and "token=" not in logged and "oken=" not in logged
 
 
 def test_cors_allowlist_and_no_wildcard() -> None:
@@ -414,13 +415,54 @@ def test_cors_allowlist_and_no_wildcard() -> None:
             assert r.getheader("access-control-allow-origin") == want
             if want:
                 assert r.getheader("access-control-allow-credentials") == "true"
-            s = Stream(srv, {"Origin": origin})  # the stream does its own CORS (it bypasses the middleware)
+            s = Stream(srv, {"Origin": origin})  # the stream does its own CORS for GET (it bypasses the middleware)
             assert s.resp.status == 200 and s.resp.getheader("access-control-allow-origin") == want
             assert "*" not in (s.resp.getheader("access-control-allow-origin") or "")
             s.close()
         c.close()
     with pytest.raises(TradeObsConfigError, match="live_cors_origins"):
         live.create_app(cors_origins=["*"])
+
+
+def test_a_fetch_client_from_an_allowed_origin_passes_the_preflight_and_can_read_a_refusal() -> None:
+    # A fetch-based SSE client sending a Bearer token first sends a CORS preflight; /stream, dispatched before the
+    # middleware stack, used to answer it 405, so such a client could never connect.
+    secret = "live-secret"
+    with serve(token=secret, cors_origins=["http://good.example"]) as srv:
+        c = srv.conn()
+        pre = {
+            "Origin": "http://good.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, last-event-id",
+        }
+        c.request("OPTIONS", "/stream", headers=pre)
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200
+        assert r.getheader("access-control-allow-origin") == "http://good.example"
+        assert "authorization" in (r.getheader("access-control-allow-headers") or "").lower()
+        c.request("OPTIONS", "/stream", headers={**pre, "Origin": "http://evil.example"})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 400 and r.getheader("access-control-allow-origin") is None
+        # refused: the client's page can read the status, and the 401 says what it wants
+        c.request("GET", "/stream", headers={"Origin": "http://good.example"})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 401
+        assert r.getheader("access-control-allow-origin") == "http://good.example"
+        assert r.getheader("www-authenticate") == 'Bearer realm="tradeobs live"'
+        for path in ("/snapshot", "/history", "/config", "/?token=v1.1.bad"):
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            assert r.status == 401 and r.getheader("www-authenticate", "").startswith("Bearer "), path
+        c.close()
+        tok = live.make_token(secret, ttl=60)
+        s = Stream(srv, {"Origin": "http://good.example", "Authorization": f"Bearer {tok}"})
+        assert s.resp.status == 200 and s.resp.getheader("access-control-allow-origin") == "http://good.example"
+        assert s.take(1, "frame")
+        s.close()
 
 
 def test_config_gives_the_page_its_grafana_links_and_needs_the_same_auth(monkeypatch: pytest.MonkeyPatch) -> None:

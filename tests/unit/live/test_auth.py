@@ -28,6 +28,16 @@ def test_pop_query_token_strips_only_the_token() -> None:
     assert auth.pop_query_token({"query_string": b"a=1"}) is None
 
 
+def test_a_percent_encoded_token_key_is_taken_out_too() -> None:
+    # '%74oken' decodes to 'token': it used to stay in the query (and the access log) and not be accepted.
+    scope = {"query_string": b"%74oken=v1.9.abc&lastEventId=x-1"}
+    assert auth.pop_query_token(scope) == "v1.9.abc"
+    assert scope["query_string"] == b"lastEventId=x-1"
+    untouched = {"query_string": b"q=a%20b&mytoken=1"}
+    assert auth.pop_query_token(untouched) is None
+    assert untouched["query_string"] == b"q=a%20b&mytoken=1"  # left as the client sent it
+
+
 def test_authorized_by_cookie_bearer_or_query() -> None:
     tok = auth.make_token("k")
     assert auth.authorized("", {"headers": []}, None)

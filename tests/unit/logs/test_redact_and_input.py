@@ -238,3 +238,77 @@ def test_a_secret_named_mapping_argument_is_masked_in_the_message(env: Env) -> N
     env.flush()
     messages = [rec["message"] for rec in env.lines("execution") + env.lines("service")]
     assert messages == ["login ada [REDACTED] [REDACTED]"] * 2, messages
+
+
+def _written(env: Env) -> str:
+    """Everything the records would leave as: the JSON-lines files and the OTLP bodies and attributes."""
+    env.flush()
+    files = "".join(p.read_text() for p in sorted(env.dir.glob("*.jsonl")))
+    return files + repr([(r.body, dict(r.attributes)) for r in env.otlp_records()])
+
+
+def test_a_header_list_is_masked_by_its_names(env: Env) -> None:
+    """A header list logged with %s, or passed in extra, showed its secret values: ('X-Api-Key', 'abc123secret')
+    has no "key=" or "key:" for a pattern to see."""
+    log = get_logger("execution")
+    headers = [("X-Api-Key", "abc123secret"), ("Accept", "json"), ("Authorization", "Basic dXNlcjpwYXNz")]
+    log.info("headers %s", headers)
+    log.info("headers %s", ((b"x-auth-token", b"zzz999tok"),))
+    log.info("json %s", '[["Cookie","sess=abcdef1"],["Accept","json"]]')
+    logging.getLogger("myapp.http").warning("headers %s", headers)
+    log.info("sent", extra={"headers": headers, "pair": ("client_secret", 987654321), "note": str(headers)})
+    logging.getLogger("myapp.http").warning("sent", extra={"headers": headers})
+    text = _written(env)
+    for secret in ("abc123secret", "dXNlcjpwYXNz", "zzz999tok", "sess=abcdef1", "987654321"):
+        assert secret not in text, secret
+    [first, *_] = env.lines("execution")
+    assert first["message"] == (
+        "headers [('X-Api-Key', '[REDACTED]'), ('Accept', 'json'), ('Authorization', 'Basic [REDACTED]')]"
+    )
+    sent = env.lines("execution")[-1]
+    assert sent["headers"] == [["X-Api-Key", "[REDACTED]"], ["Accept", "json"], ["Authorization", "[REDACTED]"]]
+    assert sent["pair"] == ["client_secret", "[REDACTED]"]
+    # pairs whose names are not secret are kept, as are token counts
+    log.info("pairs %s %s", [("symbol", "AAPL"), ("input_tokens", "12")], ["password", "email", "x"])
+    env.flush()
+    assert env.lines("execution")[-1]["message"] == (
+        "pairs [('symbol', 'AAPL'), ('input_tokens', '12')] ['password', 'email', 'x']"
+    )
+
+
+def test_curl_user_credentials_are_masked(env: Env) -> None:
+    """curl's -u/--user name:password had no secret word next to it: the password reached the files and OTLP."""
+    log = get_logger("execution")
+    log.info("ran curl -u alice:hunter2x https://api.example/v2/account")
+    log.info("ran %s", ["curl", "--user", "bob:pa55word", "https://x"])
+    logging.getLogger("myapp.ops").warning("cmd", extra={"cmd": "curl --proxy-user=carol:s3cr3tpx -ucarl:zzpw123 x"})
+    log.info("docker run -u 1000:1000 img")  # no curl: a uid:gid
+    text = _written(env)
+    for secret in ("hunter2x", "pa55word", "s3cr3tpx", "zzpw123"):
+        assert secret not in text, secret
+    messages = [r["message"] for r in env.lines("execution")]
+    assert messages == [
+        "ran curl -u alice:[REDACTED] https://api.example/v2/account",
+        "ran ['curl', '--user', 'bob:[REDACTED]', 'https://x']",
+        "docker run -u 1000:1000 img",
+    ]
+    assert env.lines("service")[0]["cmd"] == "curl --proxy-user=carol:[REDACTED] -ucarl:[REDACTED] x"
+
+
+def test_url_encoded_credentials_are_masked(env: Env) -> None:
+    """password%3Dhunter2 (a query string inside a parameter, a form body) and an encoded URL's user:password
+    had no "password=" or "://" for a pattern to see."""
+    log = get_logger("execution")
+    log.info("GET https://h/cb?state=a%3D1%26password%3Dhunter2x%26b%3D2 and api_key%253Dabc123def")
+    log.info("body q=%7B%22token%22%3A%20%22tok999xyz%22%7D next=https%3A%2F%2Fbot%3Apw5ecret%40db.example%2F")
+    logging.getLogger("myapp.http").warning("sent", extra={"url": "https://h/x?r=Authorization%3ABearer+abcd1234ef"})
+    log.info("GET https://h/bars?start=2024-01-02T14%3A30%3A00Z&limit=10")  # nothing secret: kept
+    text = _written(env)
+    for secret in ("hunter2x", "abc123def", "tok999xyz", "pw5ecret", "abcd1234ef"):
+        assert secret not in text, secret
+    messages = [r["message"] for r in env.lines("execution")]
+    assert messages == [
+        "GET https://h/cb?state=a%3D1%26password%3D[REDACTED]%26b%3D2 and api_key%253D[REDACTED]",
+        "body q=%7B%22token%22%3A%20%22[REDACTED]%22%7D next=https%3A%2F%2Fbot%3A[REDACTED]%40db.example%2F",
+        "GET https://h/bars?start=2024-01-02T14%3A30%3A00Z&limit=10",
+    ]

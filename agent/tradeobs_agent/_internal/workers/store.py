@@ -116,6 +116,7 @@ class Store:
         self._files: dict[str, _File] = {}  # decoded snapshot files by member ("retired" for retired.part)
         self._writer = PartWriter(self.pid)
         self._merger = Merger()
+        self._keys: dict[Any, Any] = {}  # attribute sets, shared by every member's reader (see PartReader)
         self._last = b""  # the last file written, less its header (a snapshot that changed nothing is not written)
         self.corrupt = 0  # files left out because they did not decode
 
@@ -310,7 +311,7 @@ class Store:
                 left -= len(chunk)
         finally:
             os.close(fd)
-        f = cached if cached is not None else _File()
+        f = cached if cached is not None else _File(self._keys)
         f.sig = sig
         try:
             f.cols, f.meta = f.reader.columns(b"".join(chunks), True, offer)
@@ -461,9 +462,9 @@ class _File:
 
     __slots__ = ("cols", "meta", "reader", "sig")
 
-    def __init__(self) -> None:
+    def __init__(self, keys: dict[Any, Any]) -> None:
         self.sig: tuple[int, int, bytes] = (0, 0, b"")
-        self.reader = PartReader()
+        self.reader = PartReader(keys)
         self.cols: Columns | None = None
         self.meta: dict[str, Any] = {}
 
