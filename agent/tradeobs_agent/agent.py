@@ -20,6 +20,7 @@ import atexit
 import functools
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -178,14 +179,14 @@ def _say_losses(losses: dict[tuple[str, str], int]) -> None:
     """The agent's last word: what it could not deliver before the process exits (also counted in
     ``tradeobs.agent.items.dropped{reason="shutdown"}``, exported with the last metrics when the collector
     answers; this line is what remains when it does not)."""
-    for (signal, target), n in sorted(losses.items()):
+    for (kind, target), n in sorted(losses.items()):
         _log.warning(
             "tradeobs shutdown: %d %s not delivered to %s (counted in tradeobs.agent.items.dropped"
             '{signal="%s", reason="shutdown"})',
             n,
-            {"traces": "spans", "logs": "log records"}.get(signal, "items"),
+            {"traces": "spans", "logs": "log records"}.get(kind, "items"),
             target,
-            signal,
+            kind,
         )
 
 
@@ -257,6 +258,7 @@ def init(
         _configure_trading(agent)
         _agent = agent
         atexit.register(_shutdown_at_exit)
+        _flush_on_sigterm()
         _install_fork_hook(agent)
         return agent
 
@@ -444,6 +446,35 @@ def _shutdown_at_exit() -> None:
     agent = _agent
     if agent is not None and agent.pid == os.getpid():
         agent.shutdown()
+
+
+def _flush_on_sigterm() -> None:
+    """SIGTERM (``kill``, systemd, ``docker stop``) ends a Python process without running ``atexit``, so a script
+    stopped that way lost what the agent still held: the last log lines, spans and metric points, uncounted. When
+    nothing handles SIGTERM yet (its handler is the default), the agent's handler flushes within the
+    ``shutdown_timeout`` setting, then lets the signal end the process as it would have (the same exit status). A
+    handler the application (or its server: uvicorn, gunicorn) installs, before or after ``init()``, is left alone
+    or replaces this one; their own clean exit runs ``atexit``."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers are set from the main thread only
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _flush_then_terminate)
+    except (ValueError, OSError) as exc:  # e.g. a subinterpreter: SIGTERM keeps its default
+        warn_once("agent.sigterm", "tradeobs: cannot flush on SIGTERM (%s); shutdown() runs at a normal exit", exc)
+
+
+def _flush_then_terminate(signum: int, frame: Any) -> None:
+    agent = _agent
+    if agent is not None and agent.pid == os.getpid():
+        # On a thread of its own, waited for at most the shutdown bound (and a second): the signal may have come
+        # while this main thread held a lock the flush needs, and then the process still ends in time.
+        flush = threading.Thread(target=agent.shutdown, name="tradeobs-sigterm", daemon=True)
+        flush.start()
+        flush.join(agent.settings.shutdown_timeout + 1.0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _install_fork_hook(agent: Agent) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -344,3 +345,51 @@ def test_init_after_shutdown_says_what_it_cannot_do(caplog: pytest.LogCaptureFix
     assert second.reinit and second.adopted
     said = [r.getMessage() for r in caplog.records if "init() after shutdown()" in r.getMessage()]
     assert len(said) == 1 and "once per process" in said[0]
+
+
+_SIGTERM_SCRIPT = """
+import os, signal, sys, time
+import tradeobs_agent
+if sys.argv[1] == "own":  # the application handles SIGTERM itself, before init(): left alone
+    signal.signal(signal.SIGTERM, lambda *_: (print("own handler", flush=True), sys.exit(3)))
+agent = tradeobs_agent.init(service_name="term", live=False, prometheus=False)
+tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+log = tradeobs_agent.get_logger("execution")
+for i in range(2000):
+    o = tt.order_signal(f"o{i}", "AAPL", "buy", 10, price=100.0)
+    o.submitted()
+    o.fill(10, 100.01)
+    log.info("filled order %d", i)
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(30)
+print("not ended by the signal", flush=True)
+"""
+
+
+@pytest.mark.parametrize("handler", ["default", "own"])
+def test_a_script_stopped_with_sigterm_flushes_what_the_agent_holds_and_still_ends_by_the_signal(
+    tmp_path: Path, handler: str
+) -> None:
+    """``kill``, systemd and ``docker stop`` send SIGTERM, which ends Python without ``atexit``: a script stopped
+    that way lost every log line and span still held (here all of them: not even the log directory existed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_SCRIPT, handler], capture_output=True, text=True, timeout=60, env=env
+    )
+    if handler == "own":  # the application's handler ran (its exit runs atexit, and so shutdown())
+        assert proc.returncode == 3 and proc.stdout == "own handler\n", proc.stderr
+    else:  # the same end as without the agent: killed by SIGTERM, with nothing after the kill run
+        assert proc.returncode == -signal.SIGTERM and proc.stdout == "", proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = (tmp_path / "logs" / "execution.jsonl").read_text().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == [f"filled order {i}" for i in range(2000)]
+    roots = [
+        span
+        for line in (tmp_path / "logs" / "traces.jsonl").read_text().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+        if span["name"] == "order"
+    ]
+    assert len(roots) == 2000
