@@ -110,3 +110,48 @@ def prom_samples(url: str) -> dict[str, list[Any]]:
         for sample in fam.samples:
             out.setdefault(sample.name, []).append(sample)
     return out
+
+
+ROWS = ("symbols", "services", "strategies")  # live frames: merged row by row, then field by field
+
+
+def apply_frame(state: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any]:
+    """A live stream client's state after ``frame`` (docs/live.md, "Applying a delta"): a full frame replaces it; a
+    delta is merged per section (``symbols``, ``services`` and ``strategies`` one level deeper), ``None`` (JSON
+    ``null``) deleting the key it is at. Works on a copy: ``state`` is not changed."""
+    if frame.get("type") == "full" or state is None:
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in frame.items()}
+    out = dict(state)
+    for section, changes in frame.items():
+        if not isinstance(changes, dict):  # type, seq, ts
+            out[section] = changes
+            continue
+        merged = out[section] = dict(out.get(section) or {})
+        for key, value in changes.items():
+            if value is None:
+                merged.pop(key, None)
+            elif section in ROWS and isinstance(merged.get(key), dict):
+                row = merged[key] = dict(merged[key])
+                for field, v in value.items():
+                    if v is None:
+                        row.pop(field, None)
+                    else:
+                        row[field] = v
+            else:
+                merged[key] = value
+    return out
+
+
+def without_nulls(state: dict[str, Any]) -> dict[str, Any]:
+    """A live state without its frame header (``type``, ``seq``, ``ts``) and with no ``None`` where a delta's
+    ``None`` deletes (a section's key, a row, a row's field): a null value means no value, as an absent key."""
+
+    def clean(section: str, d: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            if v is None:
+                continue
+            out[k] = {f: x for f, x in v.items() if x is not None} if section in ROWS and isinstance(v, dict) else v
+        return out
+
+    return {s: clean(s, v) for s, v in state.items() if isinstance(v, dict)}

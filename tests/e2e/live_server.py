@@ -1,7 +1,7 @@
 """A small trading service for the browser tests: the live app at /telemetry, fed through the real trading layer.
 
     python tests/e2e/live_server.py PORT [--symbols N] [--agent none|default|failing] [--grafana URL]
-                                         [--kill-switch on|off|none]
+                                         [--kill-switch on|off|none] [--full-every SECONDS]
 
 Two desks (``TradingTelemetry``: strategy ``momentum`` on ``alpaca-paper``, ``meanrev`` on ``ib-paper``)
 trade a scenario a trader's page must show: long, short and flat positions with average entry prices,
@@ -13,6 +13,9 @@ stale one) at 10 Hz and fills an order every 0.5 s.
 ``POST /test/drop`` ends every live stream while the server stays up (a network drop, as the browser sees it).
 ``POST /test/freeze`` stops the feed (no ticks, no orders), so the state settles and the page can be compared
 with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` says what the scenario holds.
+``POST /test/flatten`` closes AAPL in both desks (both report an average entry, so the row has none left) while a
+third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
+``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s).
 ``--agent default`` runs ``tradeobs_agent.init()`` as a service would with no collector (export
 ``not_configured``); ``--agent failing`` points OTLP at a closed port (export ``failing``).
 """
@@ -158,6 +161,14 @@ class Scenario:
             o.submitted()
             o.rejected("price_out_of_band")
 
+    def flatten(self, sym: str = "AAPL") -> None:
+        desk, _, realized = self.book[sym]
+        self.book[sym] = (desk, 0.0, realized)
+        for d in self.desks:
+            d.position(sym, 0.0, self.px[sym], self.avg[sym])
+        self.hedge = TradingTelemetry(strategy="hedge", venue="ib-paper")
+        self.hedge.position(sym, 25.0, self.px[sym])  # no average entry reported
+
     def run(self) -> None:
         while not self.stop.wait(0.1):
             if not self.frozen.is_set():
@@ -177,6 +188,7 @@ def main() -> None:
     ap.add_argument("--agent", choices=("none", "default", "failing"), default="none")
     ap.add_argument("--grafana", default="")
     ap.add_argument("--kill-switch", choices=("on", "off", "none"), default="off")
+    ap.add_argument("--full-every", type=float, default=5.0)
     args = ap.parse_args()
     if args.agent != "none":
         kw: dict[str, Any] = {
@@ -188,7 +200,7 @@ def main() -> None:
             kw["otlp"] = tradeobs_agent.OtlpOptions(endpoint=f"http://127.0.0.1:{_dead_port()}", timeout=0.5)
             kw["metrics"] = tradeobs_agent.MetricsOptions(export_interval=0.5)
         tradeobs_agent.init(**kw)
-    telemetry = live.create_app(hz=10, token="", cors_origins=(), grafana_url=args.grafana)
+    telemetry = live.create_app(hz=10, token="", cors_origins=(), grafana_url=args.grafana, full_every=args.full_every)
     hub = telemetry.state.hub
     scenario = Scenario(args.symbols, args.kill_switch)
     scenario.setup()
@@ -204,6 +216,10 @@ def main() -> None:
         scenario.frozen.clear()
         return PlainTextResponse("running")
 
+    async def flatten(request: Request) -> PlainTextResponse:
+        scenario.flatten()
+        return PlainTextResponse("flat")
+
     async def info(request: Request) -> JSONResponse:
         return JSONResponse(
             {"symbols": scenario.syms, "stale": STALE, "working": scenario.working, "long_reason": LONG_REASON}
@@ -214,6 +230,7 @@ def main() -> None:
             Route("/test/drop", drop, methods=["POST"]),
             Route("/test/freeze", freeze, methods=["POST"]),
             Route("/test/resume", resume, methods=["POST"]),
+            Route("/test/flatten", flatten, methods=["POST"]),
             Route("/test/info", info),
             Mount("/telemetry", telemetry),
         ]

@@ -139,6 +139,91 @@ def test_values_shown_match_the_snapshot(live_server: Callable[..., LiveProcess]
     assert js(page, "window.__tradeobs.config.grafana_url") == ""
 
 
+def test_a_key_the_server_drops_leaves_the_page_with_the_next_delta(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """AAPL's two desks close it (both report an average entry) while a third, which reports none, holds 25: the
+    row keeps a position and has no average any more. The delta that follows says so (``"avg": null``), and the
+    page shows "—" from that frame on, its state the snapshot's. Full frames come once an hour here: the page used
+    to keep the old average until one came (in a service, up to 5 s)."""
+    srv = live_server("--full-every", "3600")
+    page = browser_page
+    open_page(page, srv)
+    freeze(page, srv)
+    row = page.locator('#positions tbody tr.row[data-sym="AAPL"]')
+    before = dict(zip(POSITION_COLUMNS, row.locator("td").all_inner_texts(), strict=False))
+    assert shows(before["avg"], srv.snapshot()["symbols"]["AAPL"]["avg"], 2) and before["pos"] == "300"
+    full = js(page, "window.__tradeobs.full")
+    srv.post("/test/flatten")
+
+    def flat() -> dict[str, Any] | None:
+        snap = srv.snapshot()
+        return snap if snap["symbols"]["AAPL"]["pos"] == 25 else None
+
+    snap = wait_for(flat, "AAPL flat in both desks, 25 in the hedge")
+    assert "avg" not in snap["symbols"]["AAPL"]
+    wait_for(lambda: js(page, "window.__tradeobs.state.seq") >= snap["seq"], "the page has that frame")
+    draws = js(page, "window.__tradeobs.draws")
+    wait_for(lambda: js(page, "window.__tradeobs.draws") > draws, "a draw after it")
+    assert js(page, "window.__tradeobs.full") == full  # deltas only since: no full frame put it right
+
+    def rows(state: dict[str, Any]) -> dict[str, Any]:  # age counts seconds since the (frozen) feed's last tick
+        return {s: {k: v for k, v in r.items() if k != "age" and v is not None} for s, r in state["symbols"].items()}
+
+    assert rows(js(page, "window.__tradeobs.state")) == rows(snap)
+    after = dict(zip(POSITION_COLUMNS, row.locator("td").all_inner_texts(), strict=False))
+    assert after["pos"] == "25" and after["avg"] == "—", after
+
+
+def test_the_page_deletes_what_a_delta_marks_gone(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    """The page's own merge against the format: a worker group's frames (two workers, then one has exited) made by
+    the package's ``FrameBuilder`` and ``delta``, sent to the page as its stream. The delta marks a symbol, a field
+    and a section key gone (``null``); the page drops them at once: its state is the second frame's (as a client
+    of docs/live.md has it), and the gone symbol's row is not in the table. (The page before kept the row, and
+    would have until a full frame.)"""
+    import orjson
+
+    from tests._util import apply_frame, without_nulls
+    from tradeobs_agent.live.frames import FrameBuilder, delta
+    from tradeobs_agent.metrics import Part, Registry, merge
+
+    one, two = Registry(), Registry()
+    for reg, sym, strategy in ((one, "AAA", "s"), (two, "AAA", "t"), (two, "ZZZ", "t")):
+        reg.gauge("trading.marketdata.price").bind(symbol=sym).set(100.0)
+        reg.gauge("trading.position.quantity").bind(symbol=sym, strategy=strategy).set(10)
+        if reg is two:  # the first worker's strategy reports no average entry
+            reg.gauge("trading.position.avg_price").bind(symbol=sym, strategy=strategy).set(99.0)
+    two.gauge("trading.risk.kill_switch.engaged").bind(strategy="t").set(0)
+    b = FrameBuilder(Registry())
+    s1 = b.build(snapshot=merge([Part(one.snapshot(), 1, True), Part(two.snapshot(), 2, True)]))
+    s2 = b.build(snapshot=merge([Part(one.snapshot(), 1, True)]))  # the second worker has exited
+    d = delta(s1, s2)
+    assert d["symbols"] == {"AAA": {"pos": 10, "avg": None}, "ZZZ": None} and d["account"] == {"kill_switch": None}
+    now = time.time()
+    frames = [{"type": "full", "seq": 1, "ts": now, **s1}, {"type": "delta", "seq": 2, "ts": now, **d}]
+    body = "retry: 600000\n\n" + "".join(
+        f"id: b0-{f['seq']}\nevent: frame\ndata: {orjson.dumps(f).decode()}\n\n" for f in frames
+    )
+
+    srv = live_server()
+    page = browser_page
+    page.route(  # the page's stream is these two frames (the rest, /config and /history, is the server's)
+        "**/telemetry/stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+    )
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs.state && window.__tradeobs.state.seq") == 2, "both frames")
+    assert js(page, "[window.__tradeobs.full, window.__tradeobs.deltas]") == [1, 1]
+    state = js(page, "window.__tradeobs.state")
+    assert without_nulls(state) == without_nulls(apply_frame(apply_frame(None, frames[0]), frames[1]))
+    assert without_nulls(state) == without_nulls(s2)
+    assert sorted(state["symbols"]) == ["AAA"] and "kill_switch" not in state["account"]
+    rows = page.locator("#positions tbody tr.row")
+    wait_for(lambda: rows.count() == 1, "one row left")
+    cells = dict(zip(POSITION_COLUMNS, rows.first.locator("td").all_inner_texts(), strict=False))
+    assert cells["symbol"] == "AAA" and cells["pos"] == "10" and cells["avg"] == "—"
+
+
 def test_negative_axis_labels_keep_their_sign_and_fit(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

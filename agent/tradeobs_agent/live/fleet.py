@@ -41,9 +41,10 @@ How values merge over instances (and the top-level sections are fleet totals):
   own (its stream's clients), and ``health.gateway`` has its NATS counters; the other health keys add up the
   instances'.
 
-Deltas (:func:`fleet_delta`) are an agent frame's deltas (so a removed working order is sent as ``null``) plus,
-for ``services`` and ``strategies``, what ``symbols`` gets (a new row whole, a changed row's changed fields) and
-each removed row as ``null``.
+Deltas (:func:`fleet_delta`) are an agent frame's deltas (so whatever is gone, a working order, a symbol of an
+instance that expired, a field, is sent as ``null``) plus, for ``services`` and ``strategies``, what ``symbols``
+gets (a new row whole, a changed row's changed fields and each field it lost as ``null``) and each removed row as
+``null``.
 """
 
 from __future__ import annotations
@@ -446,7 +447,7 @@ def _worst_export(states: set[str]) -> str:
 
 def fleet_delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`.frames.delta`, plus the keyed sections as ``symbols`` are sent (a new row whole, a changed row's
-    changed fields), and a removed row as ``None``."""
+    changed fields and each field it lost as ``None``), and a removed row as ``None``."""
     out = delta(prev, cur)
     for section in KEYED:
         before: Mapping[str, Any] = prev.get(section, {})
@@ -457,7 +458,10 @@ def fleet_delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, An
             if old is None:
                 rows[k] = row
             elif old != row:
-                rows[k] = {f: v for f, v in row.items() if old.get(f) != v}
+                changed = {f: v for f, v in row.items() if old.get(f) != v}
+                if not row.keys() >= old.keys():  # a field gone: null, as in a symbol's row
+                    changed.update(dict.fromkeys(old.keys() - row.keys()))
+                rows[k] = changed
         rows.update({k: None for k in before if k not in now})
         if rows:
             out[section] = rows

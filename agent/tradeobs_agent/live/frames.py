@@ -58,7 +58,7 @@ STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.
 REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
 WORKING_IN_FRAME = 200  # the oldest working orders a frame lists (desk.working is the whole count)
 SECTIONS = ("account", "desk", "latency", "health", "system")  # merged key by key by a client
-KEYED = ("working",)  # replaced row by row; a removed row is sent as null
+KEYED = ("working",)  # replaced row by row (a changed row whole); a removed row is sent as null, as any removed key
 
 # gauge name -> per-symbol key; values are summed over non-symbol attributes ("px" takes the last).
 SYMBOL_GAUGES: dict[str, str] = {
@@ -525,23 +525,39 @@ def _rss_bytes() -> int | None:
 def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
     """What changed from ``prev`` to ``cur``: per section, only changed keys; symbols only if changed.
 
-    A client applies it by merging section by section (``symbols`` one level deeper). In the
-    :data:`KEYED` sections (``working``) a changed row is sent whole and a removed one as ``None``.
-    Symbols that disappeared are not signalled; the next periodic full frame drops them.
+    A client applies it by merging section by section (``symbols`` one level deeper). A key that is gone is sent
+    as ``None`` (JSON ``null``) at the level it is merged at: a section's key, a symbol, a symbol's field, and in
+    the :data:`KEYED` sections (``working``) a row, where a changed row is sent whole. So ``None`` in a delta
+    always means "delete this key"; a ``None`` value in a full frame (``desk.reject_rate``, a ``p50`` with
+    nothing recorded) means no value, the same as an absent key, and a key that becomes ``None`` is deleted too.
+
+    Only what changed costs anything: a removed symbol is looked for only when fewer of ``prev``'s symbols are
+    in ``cur`` than ``prev`` has, a removed field only in a changed row.
     """
     out: dict[str, Any] = {}
     psyms: Mapping[str, Mapping[str, Any]] = prev.get("symbols", {})
+    csyms: Mapping[str, Mapping[str, Any]] = cur.get("symbols", {})
     syms: dict[str, Any] = {}
-    for sym, row in cur.get("symbols", {}).items():
+    new = 0
+    for sym, row in csyms.items():
         old = psyms.get(sym)
         if old is None:
             syms[sym] = row
+            new += 1
         elif old is not row and old != row:  # a row kept from the frame before is the same object
-            syms[sym] = {k: v for k, v in row.items() if old.get(k) != v}
+            changed = {k: v for k, v in row.items() if old.get(k) != v}
+            if not row.keys() >= old.keys():  # a field gone (avg when the position went flat)
+                changed.update(dict.fromkeys(old.keys() - row.keys()))
+            syms[sym] = changed
+    if len(psyms) > len(csyms) - new:  # some of prev's symbols are not in cur
+        syms.update(dict.fromkeys(s for s in psyms if s not in csyms))
     out["symbols"] = syms
     for section in SECTIONS:
         a: Mapping[str, Any] = prev.get(section, {})
-        changed = {k: v for k, v in cur.get(section, {}).items() if a.get(k) != v}
+        c: Mapping[str, Any] = cur.get(section, {})
+        changed = {k: v for k, v in c.items() if a.get(k) != v}
+        if not c.keys() >= a.keys():
+            changed.update(dict.fromkeys(a.keys() - c.keys()))
         if changed:
             out[section] = changed
     for section in KEYED:

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 import tradeobs_agent
-from tests._util import free_port, wait_for
+from tests._util import apply_frame, free_port, wait_for, without_nulls
 from tradeobs_agent import events, live
 from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.live import hub as hub_module
@@ -195,6 +195,45 @@ def test_a_slow_frame_is_built_off_the_event_loop_and_the_stream_is_the_same(mon
         n = len(where)
         wait_for(lambda: len(where) >= n + 3, "builds after the switch")  # builds, not frames (some may be unread)
         assert "tradeobs-live-frames" not in where[n + 1 :]  # one build may have been under way at the switch
+        s.close()
+
+
+def test_a_client_applying_deltas_loses_a_removed_key_with_the_next_frame() -> None:
+    """Over a real stream: two strategies hold AAPL, each with its average entry; both go flat, so the row has no
+    ``avg`` any more. A client that applies the deltas as docs/live.md says has the server's ``/snapshot`` rows
+    with the delta that followed, not the old average until a full frame (none comes here: ``full_every`` is an
+    hour; before, the stale ``avg`` stayed, in a service up to 5 s)."""
+    from tradeobs_agent.trading import TradingTelemetry
+
+    desks = [TradingTelemetry(strategy="mom", venue="v"), TradingTelemetry(strategy="rev", venue="v")]
+    for tt, qty, avg in zip(desks, (100, 50), (10.0, 13.0), strict=True):
+        tt.position("AAPL", qty, 11.0, avg_price=avg)
+    desks[0].position("MSFT", 10, 400.0, avg_price=390.0)
+    with serve(full_every=3600.0) as srv:
+
+        def snapshot() -> dict[str, Any]:
+            return orjson.loads(srv.conn_get("/snapshot"))  # type: ignore[no-any-return]
+
+        wait_for(lambda: snapshot()["symbols"].get("AAPL", {}).get("avg") == 11.0, "AAPL's average in a frame")
+        s = Stream(srv)
+        frames = s.events()
+        first = next(e for e in frames if e.get("event") == "frame")["data"]
+        assert first["type"] == "full"
+        client = apply_frame(None, first)
+        assert client["symbols"]["AAPL"]["avg"] == 11.0
+        for tt in desks:
+            tt.position("AAPL", 0, 11.0, avg_price=11.0)
+        snap = wait_for(lambda: (lambda x: x if x["symbols"]["AAPL"]["pos"] == 0 else None)(snapshot()), "flat")
+        assert "avg" not in snap["symbols"]["AAPL"]
+        types = []
+        while client["seq"] < snap["seq"]:
+            frame = next(e for e in frames if e.get("event") == "frame")["data"]
+            types.append(frame["type"])
+            client = apply_frame(client, frame)
+        assert set(types) == {"delta"}
+        assert client["seq"] == snap["seq"]  # the same tick: the client's state is the server's
+        assert without_nulls(client) == without_nulls(snap)
+        assert client["symbols"]["AAPL"] == {"pos": 0, "ntl": 0} and client["symbols"]["MSFT"]["avg"] == 390.0
         s.close()
 
 

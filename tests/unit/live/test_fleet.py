@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests._util import apply_frame, without_nulls
 from tradeobs_agent.live.fleet import FleetView, fleet_delta
 from tradeobs_agent.live.frames import WORKING_IN_FRAME, FrameBuilder, merged_quantile
 from tradeobs_agent.live.nats import desk_extras, state_extras
@@ -106,6 +107,35 @@ def test_fleet_delta_sends_changed_fields_of_rows_and_removed_rows_as_null() -> 
     assert d["services"] == {"a": {"ord": 2}, "c": {"ord": 0}, "b": None}
     assert "strategies" not in d
     assert FleetView.delta(cur, cur) == {"symbols": {}}
+
+
+def test_an_expired_instance_takes_its_symbols_and_fields_out_of_the_next_delta() -> None:
+    """The gateway's delta says what left with an instance past ``expire_after``: a symbol only it traded, a field
+    only it reported (the other instance reports no average entry), a service row's field, as ``null``; a client
+    that applies the delta then has the gateway's state, not the expired instance's values until the next full
+    frame."""
+    a, b = Registry(), Registry()
+    _trading(a, "a", 3, 100, [0.002], 1e6)
+    _trading(b, "b", 2, 50, [0.002], 5e5)
+    b.gauge("trading.position.avg_price").bind(symbol="AAPL", strategy="b").set(187.5)
+    b.gauge("trading.marketdata.price").bind(symbol="TSLA").set(250.0)
+    b.gauge("trading.risk.kill_switch.engaged").bind(strategy="b").set(0)
+    view = FleetView(stale_after=5.0, expire_after=60.0)
+    view.update(_instance_frame(a, "alpha", "i1"), received=10.0)
+    view.update(_instance_frame(b, "alpha", "i2"), received=0.0)  # i2 is silent from here on
+    view.update(_instance_frame(a, "alpha", "i1", seq=2), received=55.0)
+    s1 = view.build(now=59.0)
+    assert sorted(s1["symbols"]) == ["AAPL", "TSLA"] and s1["symbols"]["AAPL"]["avg"] == 187.5
+    assert s1["services"]["alpha"]["kill_switch"] == 0
+    client = apply_frame(None, {"type": "full", **s1})
+    s2 = view.build(now=61.0)  # i2 has expired
+    d = fleet_delta(s1, s2)
+    assert d["symbols"]["TSLA"] is None
+    assert d["symbols"]["AAPL"]["avg"] is None and d["symbols"]["AAPL"]["pos"] == 100
+    assert d["services"]["alpha"]["kill_switch"] is None and d["strategies"]["alpha/b"] is None
+    client = apply_frame(client, {"type": "delta", **d})
+    assert without_nulls(client) == without_nulls(s2)
+    assert "TSLA" not in client["symbols"] and "avg" not in client["symbols"]["AAPL"]
 
 
 def test_the_number_of_instances_is_bounded_and_what_is_left_out_is_counted() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests._util import apply_frame, without_nulls
 from tests.unit.conftest import PointsAlive
 from tradeobs_agent.events import EventBus
 from tradeobs_agent.live import frames
@@ -72,6 +75,112 @@ def test_delta_has_only_changes(reg: Registry) -> None:
     d = delta(s1, b.build())
     assert d["symbols"] == {"B": {"px": 3}, "C": {"px": 4}}
     assert "account" not in d
+
+
+def test_a_delta_deletes_avg_when_the_position_goes_flat(reg: Registry) -> None:
+    """Two strategies hold AAPL, each with its average entry: the row's ``avg`` is their |position|-weighted mean.
+    Both go flat: there is no average any more, and the delta says so with ``null`` (it used to send only ``pos``,
+    so a client kept the old average until the next full frame, up to 5 s later)."""
+    pos, avg = reg.gauge("trading.position.quantity"), reg.gauge("trading.position.avg_price")
+    for strategy, qty, price in (("mom", 100, 10.0), ("rev", 50, 13.0)):
+        pos.bind(symbol="AAPL", strategy=strategy).set(qty)
+        avg.bind(symbol="AAPL", strategy=strategy).set(price)
+    reg.gauge("trading.marketdata.price").bind(symbol="MSFT").set(400.0)
+    b = FrameBuilder(reg)
+    s1 = b.build()
+    assert s1["symbols"]["AAPL"] == {"pos": 150, "avg": 11.0}
+    client = apply_frame(None, {"type": "full", **s1})
+    for strategy in ("mom", "rev"):
+        pos.bind(symbol="AAPL", strategy=strategy).set(0)
+    s2 = b.build()
+    d = delta(s1, s2)
+    assert d["symbols"] == {"AAPL": {"pos": 0, "avg": None}}
+    client = apply_frame(client, {"type": "delta", **d})
+    assert client["symbols"]["AAPL"] == {"pos": 0} == s2["symbols"]["AAPL"]
+    assert without_nulls(client) == without_nulls(s2)
+
+
+def test_a_delta_deletes_a_symbol_a_field_and_a_section_key_that_are_gone(reg: Registry) -> None:
+    """A worker group's leader builds from every worker's snapshot merged. A worker that exits takes its gauges
+    with it: a symbol only it traded leaves the frame, another keeps only what the others report, and a key only
+    it reported (the kill switch) leaves ``account``. Each is ``null`` in the next delta."""
+    from tradeobs_agent.metrics import Part, merge
+
+    other = Registry()
+    for r, sym in ((reg, "X"), (other, "Y")):
+        r.gauge("trading.marketdata.price").bind(symbol=sym).set(10.0)
+        r.gauge("trading.position.quantity").bind(symbol=sym, strategy="s").set(5)
+    other.gauge("trading.position.quantity").bind(symbol="X", strategy="t").set(7)
+    other.gauge("trading.risk.kill_switch.engaged").bind(strategy="t").set(0)
+    reg.counter("trading.orders.submitted").bind(symbol="X", side="buy").add(3)
+    b = FrameBuilder(Registry())
+    s1 = b.build(snapshot=merge([Part(reg.snapshot(), 1, True), Part(other.snapshot(), 2, True)]))
+    assert s1["symbols"] == {"X": {"px": 10.0, "pos": 12, "ord": 3}, "Y": {"px": 10.0, "pos": 5}}
+    assert s1["account"] == {"kill_switch": 0}
+    client = apply_frame(None, {"type": "full", **s1})
+    s2 = b.build(snapshot=merge([Part(reg.snapshot(), 1, True)]))  # the other worker is gone
+    d = delta(s1, s2)
+    assert d["symbols"] == {"X": {"pos": 5}, "Y": None}
+    assert d["account"] == {"kill_switch": None}
+    client = apply_frame(client, {"type": "delta", **d})
+    assert without_nulls(client) == without_nulls(s2)
+    assert sorted(client["symbols"]) == ["X"] and "kill_switch" not in client["account"]
+    # a field gone from a row: the price of X ends (only the other worker had it now)
+    reg2 = Registry()
+    reg2.gauge("trading.position.quantity").bind(symbol="X", strategy="s").set(5)
+    reg2.counter("trading.orders.submitted").bind(symbol="X", side="buy").add(3)
+    s3 = b.build(snapshot=merge([Part(reg2.snapshot(), 1, True)]))
+    assert delta(s2, s3)["symbols"] == {"X": {"px": None}}
+    assert delta(s3, s3) == {"symbols": {}}  # nothing gone, nothing sent
+
+
+def test_a_worker_groups_delta_deletes_what_an_exited_worker_took_with_it(tmp_path: Path) -> None:
+    """The same through the group's own path: the workers' files, the leader's fold of an exited one, the leader's
+    merge (kept between ticks) and :meth:`LiveHub.lead_tick`, whose delivery every worker sends to its clients."""
+    import orjson
+
+    from tradeobs_agent._internal.workers.detect import GroupKey, process_start
+    from tradeobs_agent._internal.workers.store import Store
+    from tradeobs_agent.live import wire
+
+    key = GroupKey("setting", os.getpid(), process_start(os.getpid()))
+    a, b = Store.open(str(tmp_path), key, "svc"), Store.open(str(tmp_path), key, "svc")
+    try:
+        assert a.try_lead()
+        ra, rb = Registry(), Registry()
+        for r, strategy, sym, qty, price in (
+            (ra, "a", "X", 100, 10.0),
+            (rb, "b", "X", 50, 13.0),
+            (rb, "b", "Y", 5, 20.0),
+        ):
+            r.gauge("trading.marketdata.price", aggregation="last").bind(symbol=sym).set(price if sym == "Y" else 10.0)
+            r.gauge("trading.position.quantity", aggregation="sum").bind(symbol=sym, strategy=strategy).set(qty)
+            r.gauge("trading.position.avg_price", aggregation="last").bind(symbol=sym, strategy=strategy).set(price)
+        ra.counter("trading.orders.submitted").bind(symbol="Y", side="buy").add(2)  # Y keeps a count in a
+        hub = LiveHub(ra, EventBus(), hz=10)
+
+        def tick() -> wire.TickData:
+            a.publish(ra.snapshot())
+            d = wire.decode(hub.lead_tick(a.read_merged(hub.names), a.live_members()))  # type: ignore[arg-type]
+            assert isinstance(d, wire.TickData)
+            return d
+
+        b.publish(rb.snapshot())
+        first = tick()
+        client = apply_frame(None, orjson.loads(first.full_json))
+        assert client["symbols"]["X"]["avg"] == 11.0 and client["symbols"]["Y"]["pos"] == 5
+        b.close()  # the worker exits
+        assert a.fold_exited() == [b.member]
+        second = tick()
+        assert second.delta_json is not None
+        d = orjson.loads(second.delta_json)
+        assert d["symbols"]["Y"] == {"px": None, "pos": None, "avg": None}  # only its count is left
+        assert d["symbols"]["X"] == {"pos": 100, "avg": 10.0}
+        client = apply_frame(client, d)
+        assert without_nulls(client)["symbols"] == without_nulls(orjson.loads(second.full_json))["symbols"]
+        assert client["symbols"]["Y"] == {"ord": 2}
+    finally:
+        a.close()
 
 
 def a_desk(reg: Registry, symbols: int) -> None:
@@ -188,6 +297,8 @@ def _desk_record(reg: Registry, op: int, sym: str, strategy: str, v: float, cloc
         reg.counter("trading.orders.rejected").bind(symbol=sym, side="buy", reason="risk").add(1)
 
 
+# A's both strategies go flat: the row loses its avg, which the delta must delete
+@example(1, [([(0, 1, "A", "rev", 5.0)], 0.0), ([(0, 1, "A", "mom", 0.0), (0, 1, "A", "rev", 0.0)], 0.0)])
 @settings(max_examples=30, deadline=None)
 @given(
     st.integers(1, 3),
@@ -233,7 +344,7 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
     writers = [PartWriter(100 + i) for i in range(nproc)]
     readers = [PartReader() for _ in range(nproc)]
     merger, kept, fresh = Merger(), FrameBuilder(Registry()), FrameBuilder(Registry())
-    state, series = None, []
+    state, series, client = None, [], None
     for writes, dt in rounds:
         for w, op, sym, strategy, v in writes:
             if w < nproc:
@@ -258,7 +369,14 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
                 if sym not in touched and row.get("age") == prev["symbols"].get(sym, {}).get("age"):
                     assert row is prev["symbols"][sym], sym
             assert delta(prev, state)["symbols"] == {
-                s: {k: v for k, v in r.items() if prev["symbols"].get(s, {}).get(k) != v}
+                s: {
+                    **{k: v for k, v in r.items() if prev["symbols"].get(s, {}).get(k) != v},
+                    **dict.fromkeys(prev["symbols"].get(s, {}).keys() - r.keys()),  # gone (avg: flat): null
+                }
                 for s, r in state["symbols"].items()
                 if prev["symbols"].get(s) != r
             }
+        # A client that applies each delta has each frame's state (a removed key included)
+        frame = {"type": "full", **state} if prev is None else {"type": "delta", **delta(prev, state)}
+        client = apply_frame(client, frame)
+        assert without_nulls(client) == without_nulls(state)

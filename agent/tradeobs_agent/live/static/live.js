@@ -97,27 +97,27 @@
     schedule();
   }
 
+  // A delta: per section the keys that changed; null is a key that is gone (delete it), at every level merged:
+  // a section's key, a symbol, a symbol's field, a working order, a fleet row and its fields.
+  function patch(obj, d) { for (var k in d) { if (d[k] === null) delete obj[k]; else obj[k] = d[k]; } }
   function merge(state, d) {
     var syms = d.symbols, fresh = null;
     for (var s in syms) {
-      var old = state.symbols[s];
-      if (old) Object.assign(old, syms[s]); else { state.symbols[s] = syms[s]; (fresh = fresh || []).push(s); }
+      var row = syms[s], old = state.symbols[s];
+      if (row === null) delete state.symbols[s];
+      else if (old) patch(old, row); else { state.symbols[s] = row; (fresh = fresh || []).push(s); }
     }
     if (fresh) newSymbols(fresh);
-    ["account", "desk", "latency", "health", "system"].forEach(function (k) {
-      if (d[k]) { state[k] = state[k] || {}; for (var x in d[k]) state[k][x] = d[k][x]; }
+    ["account", "desk", "latency", "health", "system", "working"].forEach(function (k) {
+      if (d[k]) patch(state[k] || (state[k] = {}), d[k]);
     });
-    if (d.working) {
-      var w = state.working || (state.working = {});
-      for (var id in d.working) { if (d.working[id] === null) delete w[id]; else w[id] = d.working[id]; }
-    }
     // The fleet gateway's rows: a new row whole, a changed row's changed fields, a removed row as null.
     ["services", "strategies"].forEach(function (k) {
       if (!d[k]) return;
-      state[k] = state[k] || {};
+      var rows = state[k] || (state[k] = {});
       for (var x in d[k]) {
-        if (d[k][x] === null) delete state[k][x];
-        else state[k][x] = Object.assign(state[k][x] || {}, d[k][x]);
+        var r = d[k][x];
+        if (r === null) delete rows[x]; else if (rows[x]) patch(rows[x], r); else rows[x] = r;
       }
     });
   }
