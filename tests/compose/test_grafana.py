@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from .helpers import GRAFANA_DIR, PROM_DIR, start_prometheus
+from .helpers import GRAFANA_DIR, PROM_DIR, require_binary, start_prometheus
 
 DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 DATASOURCES = yaml.safe_load((GRAFANA_DIR / "provisioning/datasources/datasources.yml").read_text())["datasources"]
@@ -175,6 +176,42 @@ def test_dashboard_uids_unique_and_trading_panels_present() -> None:
         "alertmanager_notifications_failed_total",
     ):
         assert needle in pexprs, needle
+
+
+REJECT_CASE = "reject ratio is over the orders decided, risk rejects (never submitted) included"
+
+
+def test_reject_ratio_panel_is_the_recording_rule(tmp_path: Path) -> None:
+    """The Trading overview's reject ratio gives, for each service of the promtool case (venue rejects only, half and
+    all rejected at risk, nothing ever submitted), what job:trading_order_reject_ratio:rate5m gives: rejected /
+    (submitted + rejected at risk). rejected / submitted said 100% for half, +Inf or nothing for all."""
+    trading = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    (panel,) = [p for p in _panels(trading) if p["title"] == "Reject ratio (5m)"]
+    (target,) = panel["targets"]
+    suite = yaml.safe_load((PROM_DIR / "tests" / "trading_test.yml").read_text())
+    (case,) = [t for t in suite["tests"] if t["name"] == REJECT_CASE]
+    (recorded,) = [e for e in case["promql_expr_test"] if e["expr"] == "job:trading_order_reject_ratio:rate5m"]
+    expected = {re.findall(r'job="(\w+)"', s["labels"])[0]: s["value"] for s in recorded["exp_samples"]}
+    assert len(expected) == 4
+    exprs = [
+        {
+            "expr": target["expr"].replace("$job", job),
+            "eval_time": recorded["eval_time"],
+            "exp_samples": [{"labels": "{}", "value": value}],
+        }
+        for job, value in expected.items()
+    ]
+    test = {
+        "rule_files": [str(PROM_DIR / "rules" / "recording.yml")],
+        "evaluation_interval": suite["evaluation_interval"],
+        "tests": [{"interval": case["interval"], "input_series": case["input_series"], "promql_expr_test": exprs}],
+    }
+    path = tmp_path / "panel_test.yml"
+    path.write_text(yaml.safe_dump(test))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def _substitute(expr: str) -> str:

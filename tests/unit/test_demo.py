@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 import tradeobs_agent
 from tests._util import dead_endpoint, free_port
 from tradeobs_agent.demo import DemoConfig, create_app
+from tradeobs_agent.demo.broker import BrokerConfig
 from tradeobs_agent.demo.portfolio import Portfolio, Position
 from tradeobs_agent.demo.risk import RiskLimits, RiskManager
 from tradeobs_agent.testing import capture
@@ -110,8 +111,24 @@ def test_demo_reports_its_kill_switch_at_start_and_when_risk_engages_it() -> Non
             drawdown_use = cap.metric_value("trading.risk.limit.utilization", strategy="momentum", limit="drawdown")
             assert drawdown_use == pytest.approx(0.3 / engine.config.limits.max_drawdown)
             assert engine.place_order("AAPL", "buy", 1) is not None  # rejected by the kill switch
-        rejected = cap.metric_value("trading.orders.rejected", reason="kill_switch")
+        rejected = cap.metric_value("trading.orders.rejected", reason="kill_switch", stage="risk")
         assert rejected == 1
+
+
+def test_demo_rejects_at_risk_and_at_the_venue_with_the_stage_of_each() -> None:
+    """A risk reject (never submitted) is ``stage="risk"``, the paper venue's reject of a submitted order
+    ``stage="venue"``: the reject ratio's denominator is submitted + the risk rejects."""
+    with capture() as cap:
+        app = create_app(DemoConfig(symbols=2, tick_hz=20, orders_hz=0, seed=3, broker=BrokerConfig(reject_rate=1.0)))
+        with TestClient(app) as client:
+            assert client.post("/api/orders", json={"symbol": "AAPL", "side": "buy", "qty": 5000}).status_code == 202
+            assert client.post("/api/orders", json={"symbol": "AAPL", "side": "buy", "qty": 10}).status_code == 202
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not cap.metric_value("trading.orders.rejected", stage="venue"):
+                time.sleep(0.05)
+        assert cap.metric_value("trading.orders.rejected", reason="limit_order_qty", stage="risk") == 1
+        assert cap.metric_value("trading.orders.rejected", stage="venue") == 1
+        assert cap.metric_value("trading.orders.submitted") == 1  # the risk reject was never sent
 
 
 @pytest.mark.integration

@@ -26,7 +26,8 @@ How values merge over instances (and the top-level sections are fleet totals):
 * per symbol, ``avg`` is the instances' ``avg`` weighted by their |position| over strategies (as an agent weights
   its strategies; one instance's as reported) and ``age`` is the freshest;
 * ``desk``: open orders, orders, fills, rejects (and by reason), working orders add up; the 5-minute reject rate is
-  recomputed from the instances' window counts (rejected / submitted over the fleet; ``reject_window`` the longest
+  recomputed from the instances' window counts (rejected / decided over the fleet, decided = submitted + rejected
+  at risk as in the agent's own rate; ``reject_window`` the longest
   instance window); risk ``limits`` are keyed ``service/strategy/limit`` (the worst instance of a service);
   ``md_age`` is the worst (max) and ``stale`` counts the union of the instances' stale symbols;
 * ``working``: the union of the instances' working orders, keyed ``service/instance/order id`` (``id`` and ``sv``
@@ -363,8 +364,9 @@ def _merge_day(out: dict[str, Any], account: Mapping[str, Any]) -> None:
 class _Desk:
     """The ``desk`` section and the ``working`` orders of the fleet, added up instance by instance.
 
-    Counts and rejects by reason add up; the reject rate is the fleet's rejected / submitted within the instances'
-    windows (their counts, published as ``desk.rw``: a mean of rates would weigh a quiet instance like a busy one);
+    Counts and rejects by reason add up; the reject rate is the fleet's rejected / decided (submitted + rejected at
+    risk) within the instances' windows (their counts, published as ``desk.rw``: a mean of rates would weigh a quiet
+    instance like a busy one);
     risk limits are keyed ``service/strategy/limit`` (the worst instance's use when a service runs several); market
     data age is the worst (max) and stale symbols the union of each instance's stale ones; working orders are keyed
     ``service/instance/order id`` (client order ids of two processes may be equal), the oldest
@@ -377,7 +379,7 @@ class _Desk:
         self.counts: dict[str, float] = {}
         self.reasons: dict[str, float] = {}
         self.limits: dict[str, float] = {}
-        self.rw = [0.0, 0.0, 0.0]  # submitted, rejected within the windows; the longest window
+        self.rw = [0.0, 0.0, 0.0]  # decided, rejected within the windows; the longest window
         self.rw_seen = False
         self.md_age: float | None = None
         self.stale: set[str] = set()  # filled by FleetView._merge_symbols
@@ -417,8 +419,8 @@ class _Desk:
         if self.reasons:
             out["reasons"] = _tidy(self.reasons)
         if self.rw_seen:
-            sent, rejected, window = self.rw
-            out["reject_rate"] = _r(rejected / sent) if sent > 0 else None
+            decided, rejected, window = self.rw
+            out["reject_rate"] = _r(rejected / decided) if decided > 0 else None
             out["reject_window"] = window
         if self.limits:
             out["limits"] = {k: _r(v) for k, v in sorted(self.limits.items())}

@@ -29,8 +29,9 @@ value at ``day_since``: the first frame of the local day, or this builder's
 creation if that was later; ``day_full`` says it was a day change), ``gross``
 and ``net`` exposure. ``desk`` holds the order counts (``open``, ``orders``,
 ``fills``, ``rejects``), the reject rate over the last 5 minutes
-(``reject_rate``, rejected / submitted as in Prometheus'
-``job:trading_order_reject_ratio:rate5m``; ``reject_window`` the seconds it covers),
+(``reject_rate``, rejected / orders decided: submitted + rejected by the risk check before they
+were submitted, ``stage="risk"``, as in Prometheus' ``job:trading_order_reject_ratio:rate5m``;
+``reject_window`` the seconds it covers),
 rejects by ``reasons``, risk ``limits`` in use, market-data freshness
 (``md_age``: seconds since the newest tick; ``stale``: symbols without a tick for
 :data:`STALE_AFTER` seconds) and the working orders' count. ``working`` is
@@ -200,8 +201,8 @@ class FrameBuilder:
         self._sums: dict[str, tuple[Sequence[HistogramPoint], list[int]]] = {}  # latency family -> its counts
         # Built from snapshots (a worker group's leader): the rows of the symbols whose series did not change are kept
         self._rows = Rows(SYMBOL_GAUGES, SYMBOL_COUNTERS, AVG_PRICE, POSITION, LAST_TICK, SYMBOL_LATENCY)
-        self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, submitted, rejected), 1/s
-        # The last reject rate's counts: (submitted, rejected) within its window, and the window's seconds. The NATS
+        self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, decided, rejected), 1/s
+        # The last reject rate's counts: (decided, rejected) within its window, and the window's seconds. The NATS
         # publisher sends them so the fleet gateway recomputes the fleet's rate from counts (a mean of rates is wrong).
         self.reject_counts: tuple[float, float, float] = (0.0, 0.0, 0.0)
         # Day P&L: the total at the start of the local day, or at this builder's creation if that was later.
@@ -397,9 +398,12 @@ class FrameBuilder:
         submitted = float(sum(r.get("ord", 0) for r in symbols.values()))
         filled = sum(r.get("fill", 0) for r in symbols.values())
         rejected = 0.0
+        at_risk = 0.0  # rejected before they were submitted: not in `submitted`
         reasons: dict[str, float] = {}
         for p in snap.numbers(REJECTED):
             rejected += p.value
+            if p.attributes.get("stage") == "risk":
+                at_risk += p.value
             reason = str(p.attributes.get("reason", ""))
             reasons[reason] = reasons.get(reason, 0) + p.value
         partial = sum(p.value for p in snap.numbers(PARTIAL_FILLS))
@@ -408,7 +412,7 @@ class FrameBuilder:
         desk["rejects"] = rejected
         if reasons:
             desk["reasons"] = reasons
-        rate, window = self._reject_rate(submitted, rejected)
+        rate, window = self._reject_rate(submitted + at_risk, rejected)
         desk["reject_rate"] = rate
         desk["reject_window"] = window
         limits: dict[str, float] = {}
@@ -426,19 +430,20 @@ class FrameBuilder:
             desk["stale"] = sum(1 for r in symbols.values() if r.get("age", 0) >= STALE_AFTER)
         return desk
 
-    def _reject_rate(self, submitted: float, rejected: float) -> tuple[float | None, float]:
-        """Rejected / submitted over the last :data:`REJECT_WINDOW` seconds seen (sampled once a second)."""
+    def _reject_rate(self, decided: float, rejected: float) -> tuple[float | None, float]:
+        """Rejected / decided (submitted + rejected at risk) over the last :data:`REJECT_WINDOW` seconds seen
+        (sampled once a second)."""
         mono = time.monotonic()
         hist = self._orders_at
         if not hist or mono - hist[-1][0] >= 1.0:
-            hist.append((mono, submitted, rejected))
+            hist.append((mono, decided, rejected))
         while len(hist) > 1 and hist[1][0] <= mono - REJECT_WINDOW:
             hist.popleft()
-        t0, s0, r0 = hist[0]
+        t0, d0, r0 = hist[0]
         window = round(min(REJECT_WINDOW, mono - t0))
-        sent = submitted - s0
-        self.reject_counts = (sent, rejected - r0, window)
-        return (_r((rejected - r0) / sent) if sent > 0 else None), window
+        n = decided - d0
+        self.reject_counts = (n, rejected - r0, window)
+        return (_r((rejected - r0) / n) if n > 0 else None), window
 
     def _quantiles(
         self,

@@ -248,7 +248,8 @@ def state_extras(snap: Snapshot) -> tuple[dict[str, Any], dict[str, dict[str, An
 def desk_extras(snap: Snapshot, builder: FrameBuilder) -> dict[str, Any]:
     """What the fleet view needs to merge the ``desk`` section exactly (see :mod:`.fleet`).
 
-    ``rw``: the reject rate's window counts ``[submitted, rejected, seconds]`` (the fleet's rate is recomputed from
+    ``rw``: the reject rate's window counts ``[decided, rejected, seconds]`` (decided: submitted + rejected at risk,
+    never submitted; the fleet's rate is recomputed from
     the sum of these); ``limits``: every risk limit in use keyed ``strategy/limit`` (the frame's own ``desk.limits``
     drops the strategy when there is only one, so two instances' limits could collide); ``gross``: per symbol the
     sum of |position| over strategies (the weight of the frame's ``avg``, as the frame builder weights strategies).

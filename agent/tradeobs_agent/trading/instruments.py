@@ -85,7 +85,13 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Fills that left their order still partly open",
     ),
     _c("cancelled", "trading.orders.cancelled", "{order}", _O, "Orders cancelled (by us or the venue)"),
-    _c("rejected", "trading.orders.rejected", "{order}", (*_O, "reason"), "Orders rejected by risk or the venue"),
+    _c(
+        "rejected",
+        "trading.orders.rejected",
+        "{order}",
+        (*_O, "reason", "stage"),
+        "Orders rejected by risk before they were submitted (stage risk) or after (stage venue)",
+    ),
     _g(
         "open_orders",
         "trading.orders.open",

@@ -156,7 +156,8 @@ class OrderDesk(Protocol):
 
     def order_series(self, symbol: str, side: str, order_type: str) -> OrderSeries: ...
 
-    def rejected_series(self, symbol: str, side: str, order_type: str, reason: str) -> BoundCounter: ...
+    def rejected_series(self, symbol: str, side: str, order_type: str, reason: str, stage: str) -> BoundCounter:
+        """``trading.orders.rejected``'s series; ``stage``: ``risk`` (never submitted) or ``venue`` (submitted)."""
 
     def start_root(self, attributes: dict[str, Any], start_ns: int, cause: Any) -> RootSpanStart:
         """The order's root span, started at ``start_ns``; ``cause`` (the span current at the signal) is linked."""
@@ -375,7 +376,10 @@ class OrderTrace:
         self._record(entry)
 
     def rejected(self, reason: str) -> None:
-        """Rejected (by risk or the venue): ``trading.orders.rejected{reason}``, status ERROR; ends the trace."""
+        """Rejected: ``trading.orders.rejected{reason, stage}``, status ERROR; ends the trace.
+
+        ``stage`` is ``risk`` when the order was never :meth:`submitted` (so it is not in
+        ``trading.orders.submitted``), ``venue`` when it was."""
         entry: Rejected = (OrderTrace._on_reject, self, reason)
         self._record(entry)
 
@@ -583,7 +587,10 @@ class OrderTrace:
 
     def _reject(self, reason: str) -> None:
         r = reason[:256]
-        self._desk.rejected_series(self.symbol, self.side, self.order_type, r).add(1)
+        # The stage says whether the order is in trading.orders.submitted: the reject ratio's denominator is
+        # submitted + rejected{stage="risk"} (every order that reached a decision), never a ratio above 1.
+        stage = "risk" if self._submit_ns is None else "venue"
+        self._desk.rejected_series(self.symbol, self.side, self.order_type, r, stage).add(1)
         if not self._closed and self._span is not None:
             self._span.set_status(Status(StatusCode.ERROR, r))
             self._span.set_attribute("order.reject_reason", r)

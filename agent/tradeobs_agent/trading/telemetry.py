@@ -168,7 +168,7 @@ class TradingTelemetry:
         _scope.track(self._book)  # log lines with correlate(order_id=...) find these orders' traces
         # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}
-        self._rejects: dict[tuple[str, str, str, str], BoundCounter] = {}
+        self._rejects: dict[tuple[str, str, str, str, str], BoundCounter] = {}
         self._syms: dict[Any, _SymbolState] = {}
         self._money: dict[Any, _MoneySeries] = {}
         self._notional: dict[Any, float] = {}
@@ -240,10 +240,10 @@ class TradingTelemetry:
             ),
         )
 
-    def rejected_series(self, symbol: str, side: str, order_type: str, reason: str) -> BoundCounter:
+    def rejected_series(self, symbol: str, side: str, order_type: str, reason: str, stage: str) -> BoundCounter:
         return self._cached(
             self._rejects,
-            (symbol, side, order_type, reason),
+            (symbol, side, order_type, reason, stage),
             lambda: self.instruments.rejected.bind(
                 symbol=defaults.symbol_label(symbol),
                 side=side,
@@ -251,6 +251,7 @@ class TradingTelemetry:
                 venue=self.venue,
                 strategy=self.strategy,
                 reason=reason,
+                stage=stage,
             ),
         )
 

@@ -132,9 +132,11 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Reject ratio (5m)",
-                f"sum(rate(trading_orders_rejected_total{{{J}}}[5m])) / sum(rate(trading_orders_submitted_total{{{J}}}[5m]))",
+                f"sum(rate(trading_orders_rejected_total{{{J}}}[5m])) / sum(rate(trading_orders_submitted_total{{{J}}}[5m])"
+                f' or rate(trading_orders_rejected_total{{{J},stage="risk"}}[5m]))',
                 "percentunit",
-                "Rejected (risk or venue) / submitted orders over the last 5 minutes; the alert fires above 5%.",
+                "Rejected / decided orders over the last 5 minutes: decided is submitted + rejected by the risk check"
+                " before submission (stage risk, never submitted), as in the alert, which fires above 5%.",
             ).thresholds(thresholds((None, "green"), (0.05, "red")))
         )
         .with_panel(
@@ -204,7 +206,9 @@ def build() -> Dashboard:
                 "Rejects /s by reason",
                 "short",
                 prom(
-                    "A", f"sum by (reason) (rate(trading_orders_rejected_total{{{J}}}[$__rate_interval]))", "{{reason}}"
+                    "A",
+                    f"sum by (stage, reason) (rate(trading_orders_rejected_total{{{J}}}[$__rate_interval]))",
+                    "{{reason}} ({{stage}})",
                 ),
             )
         )

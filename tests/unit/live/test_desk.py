@@ -93,9 +93,7 @@ def test_desk_counts_orders_fills_rejects_by_reason_and_limits(reg: Registry) ->
     assert FrameBuilder(reg).build()["desk"]["limits"] == {"a/position": 0.5, "b/position": 1.2}
 
 
-def test_reject_rate_is_rejected_over_submitted_in_the_last_five_minutes(
-    reg: Registry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_reject_rate_is_over_the_last_five_minutes(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
     monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
     sub = reg.counter("trading.orders.submitted").bind(symbol="AAPL")
@@ -114,6 +112,51 @@ def test_reject_rate_is_rejected_over_submitted_in_the_last_five_minutes(
     assert desk["reject_window"] == frames.REJECT_WINDOW
     assert desk["reject_rate"] == pytest.approx(0.1, abs=0.01)
     assert desk["orders"] == 500 and desk["rejects"] == 90  # the counts themselves are cumulative
+
+
+def _decide(tt: TradingTelemetry, n: int, *, at_risk: int, at_venue: int) -> None:
+    """``n`` orders: the first ``at_risk`` rejected by the risk check (never submitted), the next ``at_venue``
+    submitted and rejected by the venue, the rest submitted and filled."""
+    for i in range(n):
+        o = tt.order_signal(f"o-{i}", "AAPL", "buy", 10, 10.0)
+        if i < at_risk:
+            o.risk_check(passed=False, reason="limit_position")
+            continue
+        o.risk_check(passed=True)
+        o.submitted()
+        if i < at_risk + at_venue:
+            o.rejected("venue_throttled")
+        else:
+            o.fill(10, 10.0)
+    tt.flush()
+
+
+@pytest.mark.parametrize(
+    ("at_risk", "at_venue", "rate"),
+    [
+        (0, 1, 0.1),  # venue rejects only: every reject was submitted
+        (5, 0, 0.5),  # half rejected at risk: 5 / 10 decided (rejected / submitted said 5 / 5 = 100%)
+        (10, 0, 1.0),  # every order rejected at risk: nothing submitted (it said nothing at all, or +Inf)
+        (4, 1, 0.5),  # both stages
+    ],
+)
+def test_reject_rate_counts_orders_rejected_at_risk_which_were_never_submitted(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch, at_risk: int, at_venue: int, rate: float
+) -> None:
+    """rejected / (submitted + rejected{stage="risk"}), as job:trading_order_reject_ratio:rate5m; the NATS publisher's
+    window counts (desk.rw, merged by the fleet gateway) are the same orders decided and rejected."""
+    clock = [1000.0]
+    monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
+    tt = TradingTelemetry(strategy="s", venue="v", registry=reg)
+    b = FrameBuilder(reg)
+    b.build()
+    _decide(tt, 10, at_risk=at_risk, at_venue=at_venue)
+    clock[0] += 1.0
+    desk = b.build()["desk"]
+    assert desk["reject_rate"] == rate
+    assert b.reject_counts == (10, at_risk + at_venue, 1)
+    assert desk["orders"] == 10 - at_risk and desk["rejects"] == at_risk + at_venue  # the counts: as counted
+    tt.close()
 
 
 def test_average_entry_price_is_weighted_by_position_over_strategies(reg: Registry) -> None:

@@ -9,6 +9,7 @@ from tradeobs_agent.live.fleet import FleetView, fleet_delta
 from tradeobs_agent.live.frames import WORKING_IN_FRAME, FrameBuilder, merged_quantile
 from tradeobs_agent.live.nats import desk_extras, state_extras
 from tradeobs_agent.metrics import Registry
+from tradeobs_agent.trading import TradingTelemetry
 
 
 def _instance_frame(reg: Registry, service: str, instance: str, seq: int = 1, ts: float = 100.0) -> dict[str, Any]:
@@ -216,6 +217,41 @@ def test_the_fleet_reject_rate_is_recomputed_from_counts_not_averaged() -> None:
     quiet = FleetView()  # nothing sent in any window: no rate, as an agent shows it
     quiet.update(_frame("alpha", "i1", _ALPHA, {"rw": [0, 0, 30]}), received=1.0)
     assert quiet.build(now=1.0)["desk"]["reject_rate"] is None
+
+
+def test_the_fleet_reject_rate_counts_orders_rejected_at_risk_which_were_never_submitted() -> None:
+    """Through what agents publish (their frame builders' window counts, desk.rw): alpha sent 10 orders, 1 rejected by
+    the venue; beta's 10 were all rejected by its risk check, none submitted. The fleet rejected 11 of 20 decided
+    (rejected / submitted said 11 / 10, above 100%), and beta alone is 100%, not "nothing sent"."""
+    frames_, states = [], []
+    for svc, at_risk, at_venue in (("alpha", 0, 1), ("beta", 10, 0)):
+        reg = Registry()
+        tt = TradingTelemetry(strategy="s", venue="v", registry=reg)
+        builder = FrameBuilder(reg)
+        builder.build()  # the window starts before any order
+        for i in range(10):
+            o = tt.order_signal(f"{svc}-{i}", "AAPL", "buy", 10, 10.0)
+            if i < at_risk:
+                o.risk_check(passed=False, reason="kill_switch")
+                continue
+            o.submitted()
+            if i < at_venue:
+                o.rejected("venue_throttled")
+            else:
+                o.fill(10, 10.0)
+        tt.flush()
+        state = builder.build()
+        states.append(state)
+        frames_.append(_frame(svc, "i1", state, desk_extras(reg.snapshot(prepare=False), builder)))
+        tt.close()
+    assert [s["desk"]["reject_rate"] for s in states] == [0.1, 1.0]
+    assert [f["desk"]["rw"][:2] for f in frames_] == [[10, 1], [10, 10]]
+    view = FleetView()
+    for f in frames_:
+        view.update(f, received=1.0)
+    desk = view.build(now=1.0)["desk"]
+    assert desk["reject_rate"] == float(f"{11 / 20:.6g}")
+    assert desk["orders"] == 10 and desk["rejects"] == 11
 
 
 def test_working_orders_of_two_services_with_the_same_id_do_not_collide() -> None:

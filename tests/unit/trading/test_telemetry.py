@@ -175,9 +175,27 @@ def test_risk_reject_sets_error_status_counts_reason_and_ends(cap: Capture, tt: 
     root = spans["order"][0]
     assert root.status.status_code == StatusCode.ERROR and root.status.description == "max_notional"
     assert spans["risk_check"][0].status.status_code == StatusCode.ERROR
-    assert _point(cap, "trading.orders.rejected", symbol="TSLA", reason="max_notional").value == 1
+    assert _point(cap, "trading.orders.rejected", symbol="TSLA", reason="max_notional", stage="risk").value == 1
     assert tt.open_orders == 0
     assert "trading.order.fill_ratio" not in cap.metrics()  # a rejected order was never working
+
+
+def test_reject_stage_says_whether_the_order_was_submitted(cap: Capture, tt: TradingTelemetry) -> None:
+    """``stage="risk"``: rejected before it was submitted (not in ``trading.orders.submitted``), ``venue`` after; the
+    same reason at both stages is two series (the series cache is keyed by the stage too). So submitted +
+    rejected{stage="risk"} counts every order that reached a decision, and the reject ratio is at most 1."""
+    tt.order_signal("r-1", "AAPL", "buy", 5, 10.0).risk_check(passed=False, reason="dup")
+    own = tt.order_signal("r-2", "AAPL", "buy", 5, 10.0)
+    own.rejected("dup")  # the caller's own pre-trade check: never submitted either
+    sent = tt.order_signal("r-3", "AAPL", "buy", 5, 10.0)
+    sent.risk_check(passed=True)
+    sent.submitted()
+    sent.acked("V-3")
+    sent.rejected("dup")
+    assert _point(cap, "trading.orders.rejected", symbol="AAPL", reason="dup", stage="risk").value == 2
+    assert _point(cap, "trading.orders.rejected", symbol="AAPL", reason="dup", stage="venue").value == 1
+    submitted = _point(cap, "trading.orders.submitted", symbol="AAPL").value
+    assert submitted == 1 and submitted + 2 == 3  # the three orders decided
 
 
 def test_cancel_records_fill_ratio_of_partial_fills(cap: Capture, tt: TradingTelemetry) -> None:
