@@ -30,10 +30,21 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 
-__all__ = ["internal_error", "internal_error_counts", "reset", "set_counter", "set_strict", "strict", "warn_once"]
+__all__ = [
+    "internal_error",
+    "internal_error_counts",
+    "on_console",
+    "reset",
+    "set_console_check",
+    "set_counter",
+    "set_strict",
+    "strict",
+    "warn_once",
+]
 
 _log = logging.getLogger("tradeobs")
 _MAX_KEYS = 10_000
@@ -42,6 +53,7 @@ _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _strict = False
 _counter: Callable[[str], None] | None = None
+_console_check: Callable[[], bool] | None = None
 ENV_STRICT = "TRADEOBS_INTERNAL_ERRORS"
 
 
@@ -100,6 +112,41 @@ def set_counter(counter: Callable[[str], None] | None) -> None:
     """Where :func:`internal_error` counts: ``counter(site)`` (the process registry installs its self-metric)."""
     global _counter
     _counter = counter
+
+
+def set_console_check(check: Callable[[], bool] | None) -> None:
+    """How :func:`on_console` knows while the agent's log pipeline runs (it registers its own ``on_console``)."""
+    global _console_check
+    _console_check = check
+
+
+def on_console() -> bool:
+    """Whether a warning logged on the ``tradeobs`` logger now is printed on the console (stderr or stdout).
+
+    While the agent's log pipeline runs, it says (its console sink, or the application's console handler). Without
+    it: a stdlib stream handler on stderr/stdout on the way to the root logger, or no handler at all (then the
+    stdlib's last resort prints warnings on stderr).
+    """
+    check = _console_check
+    if check is not None:
+        return check()
+    if not _log.isEnabledFor(logging.WARNING):
+        return False
+    found = False
+    logger: logging.Logger | None = _log
+    while logger is not None:
+        for h in logger.handlers:
+            found = True
+            if (
+                isinstance(h, logging.StreamHandler)
+                and getattr(h, "stream", None) in (sys.stderr, sys.stdout)
+                and h.level <= logging.WARNING
+            ):
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return not found and logging.lastResort is not None
 
 
 def internal_error_counts() -> dict[str, int]:

@@ -346,10 +346,12 @@ def _build(
 
 
 def _start_nats(agent: Agent) -> None:
-    """With ``live_nats_url`` set: publish live frames and events to NATS, off the trading thread."""
+    """With ``live_nats_url`` set: publish live frames and events to NATS, off the trading thread. Whatever
+    ``live_enabled`` says: the publisher builds its frames from the registry and the event bus, not from this
+    process's own live stream (``live_enabled`` switches that one, the ``/telemetry`` endpoint)."""
     s = agent.settings
     agent.nats = None
-    if not (s.live_enabled and s.live_nats_url):
+    if not s.live_nats_url:
         return
     try:
         import nats  # noqa: F401 - the optional dependency, checked here so the message names it

@@ -3,7 +3,7 @@
 tradeobs demo [--host 127.0.0.1] [--port 8000] [--symbols 10] ...   the instrumented paper-trading demo
 tradeobs config check [--file tradeobs.toml]     resolved settings, their sources, every problem (exit 1)
 tradeobs config docs [--write FILE]              the settings table as Markdown
-tradeobs doctor [--service-url URL]              what is reachable: collector, Prometheus, live stream
+tradeobs doctor [--service-url URL]              what answers: OTLP receiver, Prometheus, the service's live stream
 tradeobs loadtest ...                            SSE fan-out load test (see docs/live.md)
 tradeobs collector check|reload|migrate-queue    safe collector config edits (see docs/collector.md)
 tradeobs live gateway [--nats URL] [--port 8765] the fleet's live view from NATS JetStream (docs/scaling.md)
@@ -131,13 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser(
         "doctor",
         help="check what the configured agent can reach",
-        description="Check what the agent configured here can reach: the OTLP collector, the Prometheus endpoint, "
-        "the live stream; and the configuration itself. Exit 1 if a check fails.",
+        description="Check what the agent configured here can reach: the OTLP receiver (an empty export of each "
+        "signal, in its protocol), the Prometheus endpoint, the service's live stream (with --service-url); and "
+        "the configuration itself. Exit 1 if a check fails.",
     )
     doctor.add_argument(
         "--service-url",
-        default="http://127.0.0.1:8000",
-        help="base URL of the running service, where /telemetry is mounted (default: %(default)s)",
+        default=None,
+        metavar="URL",
+        help="base URL of the running service, where /telemetry is mounted, such as http://127.0.0.1:8000 "
+        "(default: none, the live stream is not checked)",
     )
     doctor.add_argument(
         "--timeout", type=_seconds, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
@@ -466,55 +469,68 @@ def _http_ok(url: str, timeout: float) -> tuple[bool, str]:
         return False, type(exc).__name__ + ": " + str(exc)[:80]
 
 
-def _doctor(service_url: str, timeout: float) -> int:
+def _doctor(service_url: str | None, timeout: float) -> int:
+    from ._internal.otlp_probe import probe
     from ._internal.providers import otlp_mode
 
+    # gRPC's C core prints its own lines (a failed TLS handshake, invalid metadata) on stderr; the table says each.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     settings, report = resolve_settings()
-    rows: list[tuple[str, str, bool | None, str]] = []  # status None: a warning, not a failure
+    rows: list[tuple[str, str, str, str]] = []  # status: OK, FAIL, WARN (a doubt) or SKIP (not checked)
     mode = otlp_mode(settings, report)
     if mode == "not_configured":
         rows.append(
             (
                 "collector",
                 otlp_for(settings, "traces").endpoint,
-                None,
+                "WARN",
                 "not configured (the embedded default: Prometheus endpoint, live stream, JSON logs and "
                 "logs/traces.jsonl work on their own). To export, run a collector (docs/collector.md) and "
                 "set TRADEOBS_OTLP_ENDPOINT",
             )
         )
     elif settings.otlp_enabled:
-        seen: set[str] = set()
-        for signal in ("traces", "metrics", "logs"):
+        for signal in ("traces", "metrics", "logs"):  # each: a collector may take one signal and not another
             t = otlp_for(settings, signal)
-            if t.endpoint in seen:
-                continue
-            seen.add(t.endpoint)
-            ok = _tcp_ok(t.endpoint, timeout)
-            rows.append((f"collector ({t.protocol})", t.endpoint, ok, "TCP connect ok" if ok else "connection failed"))
+            result = probe(t, signal, timeout)
+            status = {True: "OK", False: "FAIL", None: "WARN"}[result.ok]
+            rows.append((f"collector {signal} ({t.protocol})", t.endpoint, status, result.detail))
     else:
-        rows.append(("collector", "-", True, "OTLP disabled"))
+        rows.append(("collector", "-", "OK", "OTLP disabled"))
     if settings.prometheus_enabled:
         url = f"http://{settings.prometheus_host}:{settings.prometheus_port}/metrics"
         ok, detail = _http_ok(url, timeout)
-        rows.append(("prometheus endpoint", url, ok, detail + ("" if ok else " (is the service running?)")))
-    live_url = service_url.rstrip("/") + "/telemetry/snapshot"
-    ok, detail = _http_ok(live_url, timeout)
-    hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
-    rows.append(("live stream", live_url, ok, detail + ("" if ok else hint)))
+        rows.append(
+            ("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else " (is the service running?)"))
+        )
+    if not settings.live_enabled:
+        rows.append(("live stream", "-", "SKIP", "skipped: live_enabled is false"))
+    elif service_url is None:
+        rows.append(
+            (
+                "live stream",
+                "-",
+                "SKIP",
+                "not checked: give the running service's base URL with --service-url http://HOST:PORT",
+            )
+        )
+    else:
+        live_url = service_url.rstrip("/") + "/telemetry/snapshot"
+        ok, detail = _http_ok(live_url, timeout)
+        hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
+        rows.append(("live stream", live_url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(
         (
             "configuration",
             report.config_file or "(no file)",
-            not report.problems,
+            "FAIL" if report.problems else "OK",
             f"{len(report.problems)} problem(s)" if report.problems else "ok",
         )
     )
-    status = {True: "OK", False: "FAIL", None: "WARN"}
-    _table(["check", "target", "status", "detail"], [(a, b, status[c], d) for a, b, c, d in rows])
+    _table(["check", "target", "status", "detail"], rows)
     for p in report.problems:
         print(f"  - {p}")
-    return 0 if all(r[2] is not False for r in rows) else 1
+    return 1 if any(r[2] == "FAIL" for r in rows) else 0
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

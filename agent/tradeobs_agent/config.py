@@ -218,7 +218,12 @@ FIELDS: tuple[Field, ...] = (
         "rotate a log file after this age (0 = off)",
     ),
     _f("log_backup_count", 10, p.number(int, 0, 10_000), "rotated, gzipped files kept per stream"),
-    _f("live_enabled", True, p.boolean, "run the live SSE producer"),
+    _f(
+        "live_enabled",
+        True,
+        p.boolean,
+        "run the live SSE producer (this process's /telemetry stream; publishing to NATS follows live_nats_url alone)",
+    ),
     _f("live_hz", 10.0, p.number(float, 0.1, 100, "frames per second"), "live frames per second"),
     _f("live_max_clients", 5000, p.number(int, 1, 1_000_000), "concurrent stream clients before 503"),
     _f(

@@ -9,8 +9,12 @@ metrics export is not a drop: its points are cumulative). How soon delivery resu
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,9 +22,10 @@ from pathlib import Path
 import pytest
 
 import tradeobs_agent
+from tests._util import dead_endpoint
 from tradeobs_agent import LogOptions, OtlpOptions
 
-from .procs import jaeger_search, read_otlp_json_logs, start_collector, start_jaeger, wait_for
+from .procs import _clean_env, jaeger_search, read_otlp_json_logs, start_collector, start_jaeger, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -96,3 +101,82 @@ def test_a_collector_restart_loses_no_span_and_no_log_record(tmp_path: Path, out
         finally:
             tradeobs_agent.shutdown()
             col.stop()
+
+
+_OUTAGE_SCRIPT = """
+import sys, threading, time
+import tradeobs_agent
+from tradeobs_agent._internal import exporters
+
+exporters._Counting.message_interval = 0.0  # every outage said: this test is about their pairs, not the rate limit
+agent = tradeobs_agent.init(service_name="outages", prometheus=False, live=False)
+tracer = agent.tracer()
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+while not stop.wait(0.05):
+    with tracer.start_as_current_span("tick"):
+        pass
+tradeobs_agent.shutdown(timeout=5.0)
+"""
+
+
+def _system_log(path: Path, text: str) -> list[str]:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    messages = [json.loads(line).get("message", "") for line in lines if line.strip()]
+    return [m for m in messages if text in m]
+
+
+def test_each_collector_outage_is_said_when_it_begins_and_when_it_ends(tmp_path: Path) -> None:
+    """The collector stopped and started again twice under a process that exports: the system log has a beginning
+    and an end for each outage (was: the beginning once per process, then only "recovered" lines), and the console
+    sees the first outage (and its end) once. The test fails on the code before the fix."""
+    col = start_collector(tmp_path / "collector", dead_endpoint().removeprefix("http://"))
+    system_log = tmp_path / "logs" / "system.jsonl"
+    env = {
+        **_clean_env(),
+        "TRADEOBS_OTLP_ENDPOINT": f"http://{col.otlp_grpc_endpoint}",
+        "TRADEOBS_LOG_DIR": str(tmp_path / "logs"),
+        "TRADEOBS_OTLP_TIMEOUT": "1",
+        "TRADEOBS_INTERNAL_ERRORS": "raise",
+    }
+    stderr = tmp_path / "agent.stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _OUTAGE_SCRIPT], env=env, stdin=subprocess.PIPE, stderr=err, text=True
+        )
+    try:
+        for n in (1, 2):
+            col.stop()
+            wait_for(
+                lambda n=n: len(_system_log(system_log, "cannot export traces")) >= n,
+                f"outage {n} said in the system log",
+                procs=(),
+            )
+            col = start_collector(tmp_path / "collector", "", env=col.env)
+            wait_for(
+                lambda n=n: len(_system_log(system_log, "traces export to")) >= n,
+                f"the end of outage {n} said in the system log",
+                procs=(col.proc,),
+            )
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(30) == 0, stderr.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        col.stop()
+    began = _system_log(system_log, "cannot export traces")
+    ended = _system_log(system_log, "traces export to")
+    assert len(began) == 2 and len(ended) == 2, (began, ended)
+    target = f"http://{col.otlp_grpc_endpoint}"
+    assert all(m.startswith(f"cannot export traces to {target} (") and "an outage began" in m for m in began), began
+    for m in ended:
+        assert re.match(rf"traces export to {re.escape(target)} recovered: the outage that began at \S+ lasted ", m), m
+        assert re.search(r"\d+ failed export attempt\(s\), \d+ spans kept are being sent now, 0 spans dropped$", m), m
+    console = [line for line in stderr.read_text().splitlines() if "outage" in line]
+    assert len(console) == 2, console  # the first outage said in the process (any signal), and its end
+    assert console[0].startswith("tradeobs: cannot export ") and " recovered: " in console[1], console

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import http.server
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -49,19 +51,126 @@ def test_config_docs_write_replaces_only_the_table(tmp_path: Path) -> None:
     assert "`TRADEOBS_SERVICE_NAME`" in text
 
 
+def _doctor_rows(out: str) -> dict[str, str]:
+    """The doctor's table, by check name (everything before the target column)."""
+    rows = {}
+    for line in out.splitlines():
+        if not line[:1].isalpha() or line.startswith("check "):
+            continue
+        name = line.split("  ")[0].strip()
+        rows[name] = line
+    return rows
+
+
 def test_doctor_reports_each_check(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=PrometheusOptions(port=0))
     assert agent.prometheus_url
     urllib.request.urlopen(agent.prometheus_url, timeout=5).read()
     monkeypatch.setenv("TRADEOBS_PROMETHEUS_PORT", str(agent.prometheus.port if agent.prometheus else 0))
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", dead_endpoint())
+    dead = dead_endpoint()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", dead)
     code = main(["doctor", "--service-url", f"http://127.0.0.1:{free_port()}", "--timeout", "1"])
     out = capsys.readouterr().out
     assert code == 1  # the collector and the live stream are down
-    rows = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines() if line[:1].isalpha()}
+    rows = _doctor_rows(out)
     assert "OK" in rows["prometheus endpoint"]
-    assert "FAIL" in rows["collector (grpc)"]
+    for sig in ("traces", "metrics", "logs"):
+        row = rows[f"collector {sig} (grpc)"]
+        assert " FAIL " in row and f"nothing listens on {dead.removeprefix('http://')} (connection refused)" in row
     assert "FAIL" in rows["live stream"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_doctor_asks_the_collector_in_its_protocol_and_skips_a_live_stream_that_is_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], protocol: str
+) -> None:
+    """Our collector: an empty export of each signal is accepted (OK); with live_enabled=false the live stream is
+    skipped, and the doctor exits 0. Was: a TCP connect only, and the live stream always checked (exit 1)."""
+    from tests.integration.procs import start_collector
+
+    with start_collector(tmp_path / "collector", dead_endpoint().removeprefix("http://")) as col:
+        endpoint = "http://" + col.otlp_grpc_endpoint if protocol == "grpc" else col.otlp_http_endpoint
+        monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", endpoint)
+        monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", protocol)
+        monkeypatch.setenv("TRADEOBS_OTLP_HEADERS", "x-tenant=hunter2-secret")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        monkeypatch.setenv("TRADEOBS_LIVE_ENABLED", "false")
+        code = main(["doctor", "--service-url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"])
+    out = capsys.readouterr().out
+    rows = _doctor_rows(out)
+    assert code == 0, out
+    kind = "OTLP/gRPC" if protocol == "grpc" else "OTLP/HTTP"
+    for sig in ("traces", "metrics", "logs"):
+        row = rows[f"collector {sig} ({protocol})"]
+        assert f" OK      an {kind} receiver accepted an empty {sig} export" in row, row
+    assert " SKIP " in rows["live stream"] and "skipped: live_enabled is false" in rows["live stream"]
+    assert "hunter2" not in out  # header values may be secrets
+
+
+class _NotOtlp(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP server, as Prometheus is: 404 for the OTLP paths."""
+
+    def do_POST(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"404 page not found\n")
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_doctor_says_a_server_that_is_not_an_otlp_receiver_is_not_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], protocol: str
+) -> None:
+    """TRADEOBS_OTLP_ENDPOINT pointing at Prometheus (any HTTP server) was "OK, TCP connect ok"."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotOtlp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    where = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", f"http://{where}")
+        monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", protocol)
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--timeout", "2"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    rows = _doctor_rows(out)
+    assert code == 1, out
+    for sig in ("traces", "metrics", "logs"):
+        row = rows[f"collector {sig} ({protocol})"]
+        assert " FAIL " in row, row
+        if protocol == "grpc":
+            assert f"something answers on {where} but it is not an OTLP/gRPC receiver: it does not speak HTTP/2" in row
+        else:
+            assert f"something answers on {where} but it is not an OTLP receiver for {sig}: HTTP 404" in row
+    # No --service-url: the live stream is not checked, and that is not a failure.
+    assert " SKIP " in rows["live stream"] and "not checked: give the running service's base URL" in rows["live stream"]
+
+
+def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_check_the_live_stream(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = dead_endpoint()
+    monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", dead)
+    monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+    assert main(["doctor", "--timeout", "1"]) == 1
+    rows = _doctor_rows(capsys.readouterr().out)
+    for sig in ("traces", "metrics", "logs"):
+        row = rows[f"collector {sig} (http/protobuf)"]
+        assert " FAIL " in row and f"{dead}/v1/{sig}" in row and "(connection refused)" in row, row
+    assert " SKIP " in rows["live stream"]
+    # Only the live stream left to fail, and it is off: exit 0.
+    monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+    monkeypatch.setenv("TRADEOBS_LIVE_ENABLED", "false")
+    assert main(["doctor", "--service-url", dead, "--timeout", "1"]) == 0
+    assert "skipped: live_enabled is false" in capsys.readouterr().out
 
 
 def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:

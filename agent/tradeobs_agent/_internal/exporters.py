@@ -1,8 +1,12 @@
-"""Small wrappers around OTel exporters: never raise, count every outcome, warn once, leak no secret.
+"""Small wrappers around OTel exporters: never raise, count every outcome, say each outage, leak no secret.
 
-Behaviour is added around the upstream exporters, not by forking them. A dead
-collector produces one warning naming the endpoint, then only counts in
-``tradeobs.agent.exports.failed`` / ``tradeobs.agent.items.dropped``.
+Behaviour is added around the upstream exporters, not by forking them. Each outage of an exporter (its exports
+went from working to failing) is said twice in the ``tradeobs`` log: when it begins (what failed, where) and when
+it ends (how long it lasted, the failed attempts, what was kept and what dropped); in between there are only
+counts in ``tradeobs.agent.exports.failed`` / ``tradeobs.agent.items.dropped``. A flapping collector cannot flood
+the log: at most one outage per exporter is said per :attr:`_Counting.message_interval` (a minute), and the next
+one said counts those that were not. The first outage said in a process is also printed on stderr (and its end)
+when the log does not reach the console, as a configuration problem is.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -20,7 +25,8 @@ from typing import Any, NamedTuple
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .._errors import internal_error, warn_once
+from .. import secret_values
+from .._errors import internal_error, on_console
 from ..metrics import SelfMetrics
 from . import otel_private
 from .delivery import Delivery
@@ -136,8 +142,31 @@ def flush_deliveries(timeout: float) -> bool:
     return ok
 
 
+_log = logging.getLogger("tradeobs")
+_ITEMS = {"traces": "spans", "logs": "log records", "metrics": "points"}
+_console_lock = threading.Lock()
+_console_told = False  # the first outage said in this process went to the console (see _Counting._say)
+
+
+class _Outage:
+    """One outage of one exporter: from its first failed export after a working one (or none) to the next success."""
+
+    __slots__ = ("began", "console", "dropped", "failures", "said", "wall")
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.wall = time.time()
+        self.failures = 1
+        self.dropped = 0
+        self.said = False  # its beginning was logged (else: one more not said, counted in the next one said)
+        self.console = False  # its beginning was printed on stderr: its end is too
+
+
 class _Counting:
-    """What every wrapper does: count each export call and item, say a failure once, never raise."""
+    """What every wrapper does: count each export call and item, say each outage, never raise."""
+
+    message_interval = 60.0
+    """Seconds: at most one outage of an exporter is said per interval; the next one said counts the others."""
 
     def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics) -> None:
         _LIVE.add(self)
@@ -156,6 +185,11 @@ class _Counting:
         self.batch: Any = None  # the SDK batch processor that exports through this one (set by its builder)
         self.closed = False
         self.lost_at_shutdown = 0
+        self._state = threading.Lock()
+        self._outage: _Outage | None = None
+        self._said_at: float | None = None  # time.monotonic() of the last outage said
+        self._said_wall = 0.0  # and its time.time()
+        self._unsaid = 0  # outages begun since then that were not said (message_interval)
 
     def _outcome(self, ok: bool, n: int, error: str | None = None, lost: int | None = None) -> None:
         """Count one export of ``n`` items; on failure without a retry buffer, ``lost`` of them (default all)
@@ -165,29 +199,87 @@ class _Counting:
             self._exported.add(n)
             self.last_success = time.time()
             if self.last_error is not None:
-                logging.getLogger("tradeobs").info("%s export to %s recovered", self.signal, self.target)
-                self.last_error = None
+                self._recovered()
             return
         self._failed.add(1)
+        self._failing(error or "export failed")
         lost = n if lost is None else lost
         if self.delivery is None and lost:  # nothing keeps the batch: it is lost
             self._dropped("export_failed", lost)
-        first = self.last_error is None
-        self.last_error = error or "export failed"
-        if first:
-            warn_once(
-                f"export:{self.signal}:{self.target}",
-                "cannot export %s to %s (%s); the service keeps running, %s, and failures are counted in "
-                "tradeobs.agent.exports.failed (this warning is shown once)",
-                self.signal,
-                self.target,
-                self.last_error,
-                "batches are kept and sent again when it answers" if self.delivery is not None else "retries continue",
+
+    def _failing(self, error: str) -> None:
+        """A failed export: the beginning of an outage (said, at most once per ``message_interval``), or more of one."""
+        with self._state:
+            self.last_error = error
+            outage = self._outage
+            if outage is not None:
+                outage.failures += 1
+                return
+            outage = self._outage = _Outage()
+            if self._said_at is not None and outage.began - self._said_at < self.message_interval:
+                self._unsaid += 1
+                return
+            outage.said = True
+            last = self._said_wall
+            self._said_at, self._said_wall = outage.began, outage.wall
+            unsaid, self._unsaid = self._unsaid, 0
+        keeps = "batches are kept and sent again when it answers" if self.delivery is not None else "retries go on"
+        text = (
+            f"cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps running, "
+            f"{keeps}; failures are counted in tradeobs.agent.exports.failed"
+        )
+        if unsaid:
+            text += (
+                f". {unsaid} more outage(s) of this exporter began after the one said at {_clock(last)} and were not "
+                f"said one by one (at most one is said per {_duration(self.message_interval)})"
             )
+        outage.console = self._say(text, first=True)
+
+    def _recovered(self) -> None:
+        """A successful export after failed ones: the end of the outage, said if its beginning was."""
+        with self._state:
+            outage, self._outage = self._outage, None
+            self.last_error = None
+        if outage is None or not outage.said:
+            return
+        items = _ITEMS.get(self.signal, "items")
+        parts = [f"{outage.failures} failed export attempt(s)"]
+        if self.delivery is not None:
+            parts.append(f"{len(self.delivery)} {items} kept are being sent now")
+        counted = " (counted in tradeobs.agent.items.dropped)" if outage.dropped else ""
+        parts.append(f"{outage.dropped} {items} dropped{counted}")
+        self._say(
+            f"{self.signal} export to {self.target} recovered: the outage that began at {_clock(outage.wall)} lasted "
+            f"{_duration(time.monotonic() - outage.began)}; " + ", ".join(parts),
+            first=False,
+            console=outage.console,
+        )
+
+    def _say(self, text: str, *, first: bool, console: bool = False) -> bool:
+        """Log ``text`` (a warning); print it on stderr as well when it is the first outage said in this process (or
+        the end of that one) and the log does not reach the console. Returns whether it was printed."""
+        global _console_told
+        _log.warning("%s", text)
+        if first:
+            with _console_lock:
+                if _console_told:
+                    return False
+                _console_told = True
+            console = not on_console()
+        if not console:
+            return False
+        try:
+            print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed or gone (a daemon): the line is in the log all the same
+            return False
+        return True
 
     def _dropped(self, reason: str, n: int) -> None:
         if reason == "shutdown":
             self.lost_at_shutdown += n
+        with self._state:
+            if self._outage is not None:
+                self._outage.dropped += n
         self._dropped_counter.add(n, {"signal": self.signal, "reason": reason})
 
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -301,6 +393,16 @@ class CountingMetricExporter(_Counting, MetricExporter):
         ok = result == MetricExportResult.SUCCESS
         self._outcome(ok, _points(metrics_data), None, 0 if ok else _delta_points(metrics_data))
         return result  # type: ignore[no-any-return]
+
+
+def _clock(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
 
 
 def _points(metrics_data: MetricsData) -> int:

@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from .. import _errors
 from .._internal.gil import Slices
 from ..redaction import Redactor
 from . import _capture
@@ -160,6 +161,7 @@ class LogPipeline:
             if lg.level == logging.NOTSET:
                 lg.setLevel(level)
         _capture.set_active(self.queue)
+        _errors.set_console_check(self.on_console)  # what the agent says on stderr itself (an export outage)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait (at most ``timeout`` s) until everything captured before this call is written and emitted."""
@@ -176,6 +178,7 @@ class LogPipeline:
         deadline = time.monotonic() + max(0.0, timeout)
         if _capture.active() is self.queue:
             _capture.set_active(None)
+            _errors.set_console_check(None)
         root = logging.getLogger()
         root.removeHandler(self.handler)
         for f in self.server_filters:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,6 +72,76 @@ def test_without_a_retry_buffer_every_outcome_is_counted_and_a_failure_said_once
     assert len(warnings) == 1
     assert any("recovered" in r.getMessage() for r in caplog.records)
     assert exp.last_error is None and exp.last_success is not None
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "tradeobs" and "outage" in r.getMessage()]
+
+
+def test_each_outage_is_said_when_it_begins_and_when_it_ends_and_a_flapping_one_is_rate_limited(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: the beginning was said once per process (warn_once), the end after every outage; after a second outage
+    the log had only "recovered" lines. Now each outage said is a pair, at most one per message_interval; the next
+    one said counts those that were not."""
+    from tradeobs_agent._internal import exporters
+
+    monkeypatch.setattr(exporters, "_console_told", True, raising=False)  # stderr: another test's business
+    reg = Registry()
+    inner = _Flaky()
+    exp = CountingSpanExporter(inner, "traces", "localhost:4317", reg.self_metrics)
+    exp.message_interval = 0.5
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        assert exp.export(ended_spans(1)) == SpanExportResult.SUCCESS
+        for outage in range(3):  # three outages in a row: the first is said, the two after it are not (flapping)
+            inner.mode = "fail"
+            for _ in range(2):
+                exp.export(ended_spans(2))
+            inner.mode = "ok"
+            exp.export(ended_spans(1))
+            said = _said(caplog)
+            assert len(said) == 2, said
+            if outage == 0:
+                began, ended = said
+                assert began.startswith("cannot export traces to localhost:4317 (export failed): an outage began")
+                assert ended.startswith("traces export to localhost:4317 recovered: the outage that began at ")
+                assert re.search(r"lasted \d+\.\d s; 2 failed export attempt\(s\), 4 spans dropped", ended), ended
+        time.sleep(0.6)  # past the interval: the next outage is said, with the ones that were not
+        inner.mode = "fail"
+        exp.export(ended_spans(3))
+        inner.mode = "ok"
+        exp.export(ended_spans(1))
+    said = _said(caplog)
+    assert len(said) == 4, said
+    assert "2 more outage(s) of this exporter began after the one said at" in said[2], said[2]
+    assert "1 failed export attempt(s), 3 spans dropped" in said[3], said[3]
+    assert reg.self_metrics.exports_failed.bind(signal="traces", exporter="_Flaky").value == 7
+
+
+def test_the_first_outage_in_a_process_reaches_stderr_once_with_its_end(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a configuration problem does: when the log does not reach the console, the first outage said in the process
+    (and its end) is printed on stderr too; later ones, of this exporter or another, are only in the log."""
+    from tradeobs_agent._internal import exporters
+
+    monkeypatch.setattr(exporters, "_console_told", False)
+    monkeypatch.setattr(exporters, "on_console", lambda: False)
+    reg = Registry()
+    a, b = _Flaky(), _Flaky()
+    ea = CountingSpanExporter(a, "traces", "http://127.0.0.1:4317", reg.self_metrics)
+    eb = CountingSpanExporter(b, "traces", "http://127.0.0.2:4317", reg.self_metrics)  # another collector
+    ea.message_interval = eb.message_interval = 0.0
+    for _ in range(2):
+        for inner, exp in ((a, ea), (b, eb)):
+            inner.mode = "fail"
+            exp.export(ended_spans(1))
+            inner.mode = "ok"
+            exp.export(ended_spans(1))
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert err[0].startswith("tradeobs: cannot export traces to http://127.0.0.1:4317")
+    assert err[1].startswith("tradeobs: traces export to http://127.0.0.1:4317 recovered")
 
 
 def test_at_shutdown_only_exporters_whose_collector_does_not_answer_give_up(tmp_path: Any) -> None:

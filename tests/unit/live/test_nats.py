@@ -6,6 +6,7 @@ The rest (a real nats-server, agents, gateways) is in tests/integration/test_liv
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import orjson
 import pytest
@@ -50,14 +51,37 @@ def test_unreachable_nats_is_counted_and_said_once_and_the_service_runs_on(caplo
     assert "hunter2" not in said[0] and "trader" not in said[0]  # the URL's credentials never leave the process
 
 
-def test_no_publisher_unless_the_setting_is_set_and_the_live_view_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_publisher_unless_the_setting_is_set() -> None:
     agent = tradeobs_agent.init(otlp=False, prometheus=False, logs=False)
     assert agent.nats is None
     tradeobs_agent.shutdown()
-    monkeypatch.setenv("TRADEOBS_LIVE_NATS_URL", f"nats://127.0.0.1:{free_port()}")
-    agent = tradeobs_agent.init(otlp=False, prometheus=False, logs=False, live=False)
-    assert agent.nats is None  # live=False switches the whole live view off, publishing included
-    tradeobs_agent.shutdown()
+
+
+def test_with_the_live_stream_off_the_process_still_publishes_to_nats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """live=False (TRADEOBS_LIVE_ENABLED=false) switches off this process's own /telemetry stream; the NATS
+    publisher builds its frames from the registry and the event bus, so live_nats_url alone turns it on (it used to
+    be silently off with live=False)."""
+    from tests.integration.fleet import start_nats
+
+    with start_nats(tmp_path / "nats") as server:
+        monkeypatch.setenv("TRADEOBS_LIVE_NATS_URL", server.url)
+        monkeypatch.setenv("TRADEOBS_LIVE_ENABLED", "false")
+        agent = tradeobs_agent.init(service_name="risk", otlp=False, prometheus=False, logs=False)
+        assert not agent.settings.live_enabled
+        pub = agent.nats
+        assert pub is not None, "live_enabled=false must not switch publishing to NATS off"
+        try:
+            wait_for(lambda: pub.connected and pub.stats["frames"] >= 2, "frames published to NATS")
+            tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="paper")
+            order = tt.order_signal("o1", "AAPL", "buy", 1, 1.0)
+            order.submitted()
+            order.fill(1, 1.0)
+            wait_for(lambda: pub.stats["events"] >= 2, "the order's events published to NATS")
+        finally:
+            assert tradeobs_agent.shutdown()
+        assert pub.stats["dropped_events"] == 0
 
 
 def test_nats_url_setting_accepts_clusters_and_hides_the_value() -> None:
