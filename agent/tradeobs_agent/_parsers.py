@@ -284,7 +284,9 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RF
 
 def headers(raw: Any) -> dict[str, str]:
     """:func:`kv_map` whose keys are HTTP header names and whose values hold no control character (a CR/LF would
-    inject a header, and gRPC and requests refuse it at every export instead of once, here)."""
+    inject a header, and gRPC and requests refuse it at every export instead of once, here). Names come out in lower
+    case: HTTP does not mind, and gRPC refuses any other (``Authorization=Bearer ...`` failed every export with
+    "Illegal header key"; the OTel SDK's own reading of ``OTEL_EXPORTER_OTLP_HEADERS`` lowers them too)."""
     allowed_text = "comma-separated name=value pairs: names are HTTP header names, values have no control characters"
     try:
         out = kv_map(raw)
@@ -293,7 +295,7 @@ def headers(raw: Any) -> dict[str, str]:
     for name, value in out.items():
         if not _HEADER_NAME.match(name) or any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
             raise ValueError(allowed_text)
-    return out
+    return {name.lower(): value for name, value in out.items()}
 
 
 def csv(raw: Any) -> tuple[str, ...]:
