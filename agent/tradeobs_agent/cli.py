@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import socket
 import sys
 import urllib.parse
 import urllib.request
@@ -303,8 +302,15 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
         if agent.export == "not_configured":
             print("  OTLP collector   not configured: everything above works on its own (set TRADEOBS_OTLP_ENDPOINT)")
         elif agent.export == "on":
+            from ._internal.otlp_probe import probe
+
             target = otlp_for(s, "traces")
-            state = "reachable" if _tcp_ok(target.endpoint, 0.5) else "not reachable: batches are kept and retried"
+            # An empty OTLP export, as doctor sends: a TCP connect alone said "reachable" for any server on that port
+            found = probe(target, "traces", 1.0)
+            if found.ok:
+                state = "an OTLP receiver answered"
+            else:
+                state = f"not reachable as a collector: {found.detail}; batches are kept and retried"
             print(f"  OTLP collector   {target.endpoint} ({state})")
     print("Ctrl-C to stop.", flush=True)
 
@@ -449,16 +455,6 @@ def _config_docs(write: str | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- doctor
-
-
-def _tcp_ok(url: str, timeout: float) -> bool:
-    u = urllib.parse.urlparse(url if "://" in url else "http://" + url)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    try:
-        with socket.create_connection((u.hostname or "localhost", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _http_ok(url: str, timeout: float) -> tuple[bool, str]:

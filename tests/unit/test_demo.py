@@ -191,3 +191,34 @@ def test_tradeobs_demo_runs_on_a_bare_machine(tmp_path: Path) -> None:
     logs = list((tmp_path / "logs").glob("*.jsonl"))
     assert logs and any(p.stat().st_size > 0 for p in logs)
     tradeobs_agent.shutdown()
+
+
+def test_the_demo_banner_says_when_the_otlp_endpoint_is_not_a_collector(tmp_path: Path) -> None:
+    """The banner said "reachable" for anything that accepted a TCP connection (here a web server that is no OTLP
+    receiver: every export fails); it now sends an empty OTLP export first, as doctor does."""
+    import http.server
+    import threading
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))},
+        "TRADEOBS_PROMETHEUS_ENABLED": "false",
+        "TRADEOBS_LOG_DIR": str(tmp_path / "logs"),
+        "TRADEOBS_OTLP_ENDPOINT": f"http://127.0.0.1:{web.server_address[1]}",
+        "TRADEOBS_OTLP_PROTOCOL": "http/protobuf",
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tradeobs_agent.cli", "demo", "--port", str(free_port()), "--duration", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        web.shutdown()
+        web.server_close()
+    [line] = [line for line in proc.stdout.splitlines() if "OTLP collector" in line]
+    assert "not reachable as a collector" in line and "not an OTLP receiver" in line, line
+    assert "reachable)" not in line
