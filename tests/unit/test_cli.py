@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -506,3 +507,13 @@ def test_config_check_names_a_log_dir_that_is_a_file(
     out = capsys.readouterr().out
     assert f"log_dir '{tmp_path / 'afile'}' (from TRADEOBS_LOG_DIR): it is not a directory" in out
     assert "multiprocess_dir" not in out.split("problem(s):")[1]
+
+
+def test_python_dash_m_tradeobs_agent_is_the_tradeobs_command() -> None:
+    """For an environment whose scripts are not on the PATH (it said: 'tradeobs_agent' is a package and cannot be
+    directly executed)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradeobs_agent", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"tradeobs {tradeobs_agent.__version__}"
