@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "agent"))
 
+from tradeobs_agent.redaction import MASK  # noqa: E402
 from tradeobs_agent.secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN  # noqa: E402
 
 BEGIN = "# >>> BEGIN GENERATED redaction"
@@ -52,8 +53,10 @@ def block(indent: str = "  ") -> str:
     def delete(path: str) -> str:
         return _yaml_single(_collector(f"delete_matching_keys({path}, {keys})"))
 
-    # The replacement keeps group 1 (the key and separator): `${1}***`, written `$${1}***` like every `$`.
-    body = _yaml_single(_collector(f'replace_pattern(log.body, {_ottl_string(body_pattern())}, "${{1}}***")'))
+    # The replacement keeps group 1 (the key and separator) and puts the agent's marker after it:
+    # `${1}[REDACTED]`, written `$${1}[REDACTED]` like every `$`.
+    replacement = _ottl_string("${1}" + MASK)
+    body = _yaml_single(_collector(f"replace_pattern(log.body, {_ottl_string(body_pattern())}, {replacement})"))
     lines = [
         BEGIN + ": scripts/gen_redaction.py writes this section from",
         "# agent/tradeobs_agent/secrets_keys.py (the list the agent's log redaction uses too).",
@@ -74,7 +77,8 @@ def block(indent: str = "  ") -> str:
         "",
         "# Secret redaction, part 2 (OTTL): what the attributes processor does not",
         "# reach: resource attributes, span event attributes, and secrets written",
-        '# into log bodies as key=value / key: value / "key": "value" (value -> ***).',
+        '# into log bodies as key=value / key: value / "key": "value" (value ->',
+        f"# {MASK}, the agent's marker).",
         "transform/redact:",
         "  error_mode: ignore",
         "  trace_statements:",

@@ -16,6 +16,7 @@ other usage error. Every option's help states its default.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
@@ -338,6 +339,7 @@ def _gateway(args: argparse.Namespace) -> int:
     if args.events_max_age <= 0 or args.events_max_bytes < 1024:
         print("tradeobs live gateway: --events-max-age must be > 0 and --events-max-bytes >= 1024", file=sys.stderr)
         return 2
+    _say_info_on_stderr()
     try:
         run_gateway(
             args.nats,
@@ -358,6 +360,17 @@ def _gateway(args: argparse.Namespace) -> int:
         print(f"tradeobs live gateway: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _say_info_on_stderr() -> None:
+    """tradeobs' own INFO lines on stderr, bare as its warnings: with no handler configured only warnings got
+    there (Python's last resort), so the gateway said NATS was lost and never that it was back."""
+    log = logging.getLogger("tradeobs")
+    if log.handlers or logging.getLogger().handlers:  # logging configured already: left as it is
+        return
+    log.addHandler(logging.StreamHandler())  # stderr, the message alone
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
 
 
 # --------------------------------------------------------------------------- config

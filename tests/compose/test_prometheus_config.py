@@ -70,6 +70,28 @@ def test_rule_unit_tests_can_fail(tmp_path) -> None:  # type: ignore[no-untyped-
     assert "21% of orders rejected on bad" in res.stdout + res.stderr  # the expectation failed
 
 
+def test_every_range_window_holds_enough_scrapes() -> None:
+    """rate()/increase() need two samples in a window; a window of at least 4 of the slowest scrape
+    interval of compose's Prometheus keeps that through a missed scrape or two (a shorter one would go
+    empty now and then, and an alert with a `for:` over it would start over)."""
+    prom = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    secs = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def seconds(d: str) -> int:
+        return sum(int(n) * secs[u] for n, u in re.findall(r"(\d+)([smhd])", d))
+
+    slowest = max(seconds(j.get("scrape_interval", prom["global"]["scrape_interval"])) for j in prom["scrape_configs"])
+    short = [
+        f"{f.name}: {r.get('alert') or r.get('record')}: [{w}]"
+        for f in RULE_FILES
+        for g in yaml.safe_load(f.read_text())["groups"]
+        for r in g["rules"]
+        for w in re.findall(r"\[(\w+)(?::\w*)?\]", str(r["expr"]))
+        if seconds(w) < 4 * slowest
+    ]
+    assert slowest >= 10 and not short, f"windows shorter than 4 x {slowest}s: {short}"
+
+
 KEY_ALERTS = {
     # trading
     "TradingOrderRejectRateHigh",

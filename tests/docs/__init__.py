@@ -16,8 +16,9 @@ Fences
 Pages and sections
   A page runs top to bottom in its own empty temporary directory, with a clean
   environment (no ``TRADEOBS_*``/``OTEL_*``), the way a new user would run it. The only
-  changes: the ports ``8000`` (the service) and ``9464`` (the Prometheus endpoint) in
-  commands and code become free ports, and a few paths listed in ``SUBSTITUTIONS``
+  changes: the ports ``8000`` (the service), ``9464`` (the Prometheus endpoint), ``4222``
+  and ``8222`` (NATS) and ``8765`` (the fleet gateway) in commands and code become free
+  ports, and a few paths listed in ``SUBSTITUTIONS``
   (test_docs.py) point into the temporary directory; every listed substitution must
   still match its page.
 
@@ -34,7 +35,10 @@ Commands
     started in the background as in a second terminal, waited for until they serve (the
     demo: until it has filled and logged an order), and stopped with Ctrl-C (SIGINT) at
     the end of their section (``##`` heading) or when the next server starts. They must
-    then exit 0 without a traceback.
+    then exit 0 without a traceback. ``nats-server`` (with ``-p``) and ``tradeobs live
+    gateway`` are servers too, each in a terminal of its own: a later server does not stop
+    them, the end of their section does (ready: NATS accepts connections, the gateway
+    serves its page).
   * ``tradeobs doctor`` checks what is reachable, so it runs with everything up: a real
     collector (otelcol-tradeobs) and a demo service, on free ports; it must exit 0.
   * ``pip install`` lines are not run (they would change the shared environment): the

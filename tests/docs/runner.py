@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -26,6 +27,9 @@ from .pages import CHECKED, NOT_RUN, REPO, RUN, Block, Page, commands
 LIMIT = 240.0
 _SHELL_WORDS = {"tradeobs", "python3", "python", "curl", "grep", "tail", "head", "ls", "cat", "cp", "chmod", "mkdir"}
 _SERVER_WORDS = {"uvicorn", "gunicorn"}
+# Servers that run alongside the others, each in a terminal of its own (NATS, the fleet gateway): a later server
+# does not stop them; the end of their section does.
+_ALONGSIDE = {"nats-server", "tradeobs live gateway"}
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
 
 
@@ -40,6 +44,7 @@ class Server:
     proc: subprocess.Popen[str]
     log: Path
     port: int
+    kind: str = ""  # the rule that started it: "tradeobs demo", "uvicorn", "nats-server", ...
 
     def stop(self) -> None:
         """Ctrl-C, as in its terminal; it must exit 0 without a traceback."""
@@ -70,6 +75,9 @@ class PageRun:
     substitutions: dict[str, str] = field(default_factory=dict)
     service_port: int = field(default_factory=free_port)
     prometheus_port: int = field(default_factory=free_port)
+    nats_port: int = field(default_factory=free_port)
+    nats_http_port: int = field(default_factory=free_port)
+    gateway_port: int = field(default_factory=free_port)
     servers: list[Server] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # `# file: NAME` blocks waiting to be used
     shell_vars: dict[str, str] = field(default_factory=dict)
@@ -127,8 +135,16 @@ class PageRun:
         """The page's ports -> free ports, and the listed substitutions."""
         for old, new in self.substitutions.items():
             text = text.replace(old, new)
-        text = re.sub(r"\b8000\b", str(self.service_port), text)
-        return re.sub(r"\b9464\b", str(self.prometheus_port), text)
+        ports = {
+            8000: self.service_port,
+            9464: self.prometheus_port,
+            4222: self.nats_port,
+            8222: self.nats_http_port,
+            8765: self.gateway_port,
+        }
+        for old_port, new_port in ports.items():
+            text = re.sub(rf"\b{old_port}\b", str(new_port), text)
+        return text
 
     def output(self, block: Block) -> None:
         """A sample output: its lines (``...`` skips any) appear in the previous command's output, in order."""
@@ -215,8 +231,10 @@ class PageRun:
             return self.docker_compose(block, words[2:])
         if head[:2] == ["tradeobs", "demo"] and "--duration" not in head:
             return self.server(block, command, "tradeobs demo")
-        if first in _SERVER_WORDS:
+        if first in _SERVER_WORDS or first == "nats-server":
             return self.server(block, command, first)
+        if head[:3] == ["tradeobs", "live", "gateway"] and "--help" not in head:
+            return self.server(block, command, "tradeobs live gateway")
         if head[:2] == ["tradeobs", "doctor"]:
             return self.doctor(block, command)
         assert first in _SHELL_WORDS, (
@@ -271,12 +289,15 @@ class PageRun:
     # ------------------------------------------------------------------ servers
 
     def server(self, block: Block, command: str, what: str) -> None:
-        self.stop_servers()  # one at a time, as in one terminal
-        port = self.service_port
+        if what not in _ALONGSIDE:
+            self.stop_servers(alongside=False)  # one at a time, as in one terminal
+        port = {"nats-server": self.nats_port, "tradeobs live gateway": self.gateway_port}.get(what, self.service_port)
         words = shlex.split(command)
         env = self.env()
-        if what == "tradeobs demo" and "--port" not in words:
+        if what in ("tradeobs demo", "tradeobs live gateway") and "--port" not in words:
             command += f" --port {port}"
+        elif what == "nats-server":
+            assert "-p" in words or "--port" in words, f"{block.where}: nats-server without -p: its port is 4222"
         elif what == "uvicorn":
             env["UVICORN_PORT"] = str(port)
         elif what == "gunicorn":
@@ -284,9 +305,13 @@ class PageRun:
         # The page's Prometheus port (env()): with several workers, the group's leader serves it for all of them.
         env["TRADEOBS_MULTIPROCESS_DIR"] = str(self.workdir)  # the workers' shared files, this page's only
         log = self.workdir / f"server_{block.line}_{len(self.servers)}.log"
+        # `VAR=x cmd` -> `VAR=x exec cmd`: the assignments stay the command's environment
+        m = re.fullmatch(r"((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)(.*)", self.adapt(command), re.S)
+        assert m is not None
+        assigns, rest = m.groups()
         with log.open("w") as fh:
             proc = subprocess.Popen(
-                ["bash", "-c", "exec " + self.adapt(command)],
+                ["bash", "-c", f"{assigns}exec {rest}"],
                 cwd=self.workdir,
                 env=env,
                 stdout=fh,
@@ -294,12 +319,16 @@ class PageRun:
                 text=True,
                 start_new_session=True,
             )
-        server = Server(f"{block.where}: {command}", proc, log, port)
+        server = Server(f"{block.where}: {command}", proc, log, port, what)
         self.servers.append(server)
         base = f"http://127.0.0.1:{port}"
 
         def ready() -> bool:
             assert proc.poll() is None, f"{server.what}: exited {proc.returncode}\n{server.tail()}"
+            if what == "nats-server":
+                return _tcp_ok(port)
+            if what == "tradeobs live gateway":
+                return _http_ok(base + "/")
             if not _http_ok(base + "/readyz"):
                 return False
             if what != "tradeobs demo":
@@ -312,10 +341,12 @@ class PageRun:
         self.last_output = log.read_text(errors="replace")
         self.ran.append(f"{block.where}: {command} (server)")
 
-    def stop_servers(self) -> None:
-        while self.servers:
-            server = self.servers.pop()
-            server.stop()
+    def stop_servers(self, alongside: bool = True) -> None:
+        """The servers started last first; ``alongside=False`` leaves NATS and gateways running."""
+        for server in reversed(list(self.servers)):
+            if alongside or server.kind not in _ALONGSIDE:
+                self.servers.remove(server)
+                server.stop()
 
     def doctor(self, block: Block, command: str) -> None:
         """Run with everything reachable: a real collector and a demo service, on free ports."""
@@ -461,6 +492,14 @@ def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(200 <= resp.status < 300)
+    except OSError:
+        return False
+
+
+def _tcp_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
     except OSError:
         return False
 

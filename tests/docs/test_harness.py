@@ -79,3 +79,20 @@ def test_docker_compose_lines_are_checked(tmp_path: Path) -> None:
         ("run --rm -v tradeobs_nope:/x backup true", "no volume 'tradeobs_nope'"),
     ]:
         _fails(tmp_path, good.replace("restart alertmanager", bad), match)
+
+
+def test_nats_and_the_gateway_run_alongside_on_free_ports(tmp_path: Path) -> None:
+    """Each in a terminal of its own: a later server does not stop them; their ports become free ports."""
+    page = (
+        "# t\n\n```sh\nnats-server -js -sd nats-data -a 127.0.0.1 -p 4222\n```\n\n```sh\n"
+        "tradeobs live gateway --nats nats://127.0.0.1:4222 --port 8765\n"
+        "curl -fsS http://127.0.0.1:8765/snapshot\n```\n"
+    )
+    run = _run(tmp_path, page)
+    assert [r.split(": ", 1)[1] for r in run.ran] == [
+        "nats-server -js -sd nats-data -a 127.0.0.1 -p 4222 (server)",
+        "tradeobs live gateway --nats nats://127.0.0.1:4222 --port 8765 (server)",
+        "curl -fsS http://127.0.0.1:8765/snapshot",
+    ]
+    assert run.servers == []  # stopped with Ctrl-C at the end of the section, each exiting 0
+    _fails(tmp_path, "```sh\nnats-server -js\n```\n", "without -p")

@@ -76,7 +76,7 @@ def test_compressed_rules_pass_promtool(tmp_path: Path) -> None:
 
 
 def test_too_much_compression_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"recording\.yml: job_exporter_signal:otelcol_exporter_sent:rate2m: \[2m\]"):
+    with pytest.raises(ValueError, match=r"pipeline\.yml: TradeobsAgentExportFailures: \[1m\]"):
         speed_up_rules(RULE_FILES, tmp_path, 60, scrape_interval=1)
 
 

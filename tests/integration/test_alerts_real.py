@@ -249,7 +249,16 @@ def test_shipped_alerting_on_a_real_pipeline(tmp_path: Path, webhook: Webhook) -
                 collector,
                 tmp_path / "failing",
                 exp_job,
-                extra_env={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+                # The rules are compressed, the agent is not: TradeobsAgentExportFailures holds while a
+                # failure is counted in every window ([1m] / 10 = 6 s here), and by default the agent
+                # counts one every ~12 s (an export retried for its 10 s timeout, then a 5 s backoff).
+                # Without the retry buffer and with a 1 s timeout, every batch (one a second) fails on
+                # its own: a failure every 1-2 s, as the shipped window sees the default pace.
+                extra_env={
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+                    "TRADEOBS_OTLP_TRACES_TIMEOUT": "1",
+                    "TRADEOBS_OTLP_RETRY_ITEMS": "0",
+                },
             )
         )
         expected[("TradeobsAgentExportFailures", (("job", exp_job), ("signal", "traces")))] = t

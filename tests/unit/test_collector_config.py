@@ -211,3 +211,26 @@ def test_auth_and_tls_overlays_cover_both_receivers_and_keep_the_extensions() ->
     # extension added to otel-collector.yaml later would silently be dropped under auth.
     assert auth["service"]["extensions"] == [*main["service"]["extensions"], "bearertokenauth/agents"]
     assert set(auth) == {"extensions", "receivers", "service"} and set(tls) == {"receivers"}
+
+
+def test_architecture_drawings_show_the_pipelines_processors() -> None:
+    """docs/architecture.md's two drawings of the collector name only processors that are in a pipeline of
+    collector/otel-collector.yaml (the removed `batch` stayed drawn), and the mermaid one names each of them.
+    A processor is any name of a type one of our collector configs declares (`batch`, `filter/noise`); the
+    ASCII drawing may shorten a name to its type (`filter`)."""
+    configs = {f.name: yaml.safe_load(f.read_text()) for f in (_REPO / "collector").glob("otel-collector*.yaml")}
+    types = {name.split("/")[0] for cfg in configs.values() for name in cfg.get("processors") or {}}
+    assert {"batch", "memory_limiter", "tail_sampling"} <= types  # the gateway tier declares batch
+    pipelines = configs["otel-collector.yaml"]["service"]["pipelines"]
+    used = {p for pipeline in pipelines.values() for p in pipeline.get("processors", [])}
+    doc = (_REPO / "docs" / "architecture.md").read_text()
+    start = doc.index("## Production / compose")
+    drawings = re.findall(r"^```(?:mermaid|text)\n(.*?)^```", doc[start : doc.index("\n## ", start)], re.S | re.M)
+    assert len(drawings) == 2, "the section no longer has its mermaid and ASCII drawings"
+    named_re = re.compile(rf"(?<![\w/])((?:{'|'.join(sorted(types))})(?:/\w+)?)(?![\w/])")
+    ok = used | {u.split("/")[0] for u in used}
+    for drawing in drawings:
+        stray = set(named_re.findall(drawing)) - ok
+        assert not stray, f"drawn but in no pipeline of otel-collector.yaml: {stray}"
+    missing = used - set(named_re.findall(drawings[0]))
+    assert not missing, f"in a pipeline but not drawn: {missing}"

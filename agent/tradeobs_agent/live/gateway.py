@@ -137,6 +137,7 @@ class GatewayHub(LiveHub):
         self._tasks: list[asyncio.Task[Any]] = []
         self._resubscribe: asyncio.Event | None = None  # created in the server's loop by start()
         self._last_event_at = self._last_frame_at = self._checked_at = 0.0
+        self._down_since: float | None = None  # monotonic time NATS was lost, until it is back
         self.gstats = {
             "nats": 0,
             "events": 0,
@@ -173,7 +174,7 @@ class GatewayHub(LiveHub):
     async def _connect(self) -> None:
         import nats
 
-        wait = 0.25
+        wait, failed = 0.25, False
         while True:
             try:
                 nc = await nats.connect(
@@ -185,13 +186,16 @@ class GatewayHub(LiveHub):
                     reconnect_time_wait=0.5,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
+                    reconnected_cb=self._on_nats_reconnected,
                 )
                 break
             except Exception as exc:  # unreachable: keep serving what we have, and retry
                 self._warn(exc)
+                failed = True
                 await asyncio.sleep(wait)
                 wait = min(5.0, wait * 2)
+        if failed:  # the warning said it could not connect: say that it has
+            _log.info("tradeobs gateway: NATS at %s connected", safe_url(self.url))
         self._nc, self._js = nc, nc.jetstream(timeout=_FETCH_TIMEOUT)
         self._tasks.append(asyncio.create_task(self._supervise(), name="tradeobs-gateway-supervise"))
         await self._on_reconnected()
@@ -209,6 +213,20 @@ class GatewayHub(LiveHub):
 
     async def _on_disconnected(self) -> None:
         self.gstats["nats"] = 0
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+
+    async def _on_nats_reconnected(self) -> None:
+        """The client library's reconnected_cb: say it, once per reconnect (the disconnect was warned of), then
+        re-subscribe."""
+        down = "" if self._down_since is None else f" after {time.monotonic() - self._down_since:.1f} s"
+        self._down_since = None
+        _log.info(
+            "tradeobs gateway: NATS at %s reconnected%s; re-subscribing from the last event held",
+            safe_url(self.url),
+            down,
+        )
+        await self._on_reconnected()
 
     async def _on_reconnected(self) -> None:
         self.gstats["nats"] = 1
