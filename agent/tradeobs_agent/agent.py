@@ -138,6 +138,7 @@ class Agent:
             if _agent is self:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        gil.stopping(True)  # the last spans and records may wait for room in their export queues, on any thread
         ms = max(1, int(timeout * 1000))
         # Exporters whose collector does not answer give up at once (counted); the others may deliver what they
         # keep until 90% of the bound, leaving the rest for the providers' own shutdown.
@@ -236,6 +237,7 @@ def init(
         )
         settings, report = resolve_settings(config_file=config_file, **explicit)
         gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
+        gil.stopping(False)
         _learn_secrets(settings)
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series

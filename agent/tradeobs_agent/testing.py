@@ -80,6 +80,7 @@ def reset() -> None:
     from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
 
     from . import secret_values
+    from ._internal import gil
     from .events import reset_bus
     from .metrics import reset_registry
 
@@ -87,6 +88,7 @@ def reset() -> None:
     if agent is not None:
         agent.shutdown(timeout=2.0)
     forget()
+    gil.stopping(False)
     reset_registry()
     reset_bus()
     secret_values.reset()

@@ -50,7 +50,20 @@ import sys
 import threading
 import time
 
-__all__ = ["BUDGET", "BUSY_BUDGET", "BUSY_HOLD", "PAUSE", "Slices", "loop_idle", "offer_gil", "watch_this_thread"]
+__all__ = [
+    "BUDGET",
+    "BUSY_BUDGET",
+    "BUSY_HOLD",
+    "PAUSE",
+    "ROOM_QUIET",
+    "ROOM_WAIT",
+    "QueueRoom",
+    "Slices",
+    "loop_idle",
+    "offer_gil",
+    "stopping",
+    "watch_this_thread",
+]
 
 BUDGET = 0.0001
 """Seconds a background thread works before it offers the GIL (what a waking trading loop waits, at most)."""
@@ -219,3 +232,38 @@ class Slices:
         if spent > BUDGET and (spent > BUSY_BUDGET or now >= _watch.busy_until):
             offer_gil()
             self._since = _perf()
+
+
+ROOM_WAIT = 0.1  # longest a background thread waits for room in a full export queue, per item
+ROOM_QUIET = 1.0  # after a wait that found no room, how long items are not waited for (a worker that does not drain)
+
+
+_stopping = False  # the agent is shutting down: the trading loop is over, its thread may wait on the export too
+
+
+def stopping(flag: bool) -> None:
+    """Say that the agent's shutdown began (True) or that it runs again (False, ``init()``)."""
+    global _stopping
+    _stopping = flag
+
+
+class QueueRoom:
+    """How long an item may wait for room in a full export queue (``otel_private.batch_put``): up to
+    :data:`ROOM_WAIT` on a background thread; never on the trading thread (:func:`watch_this_thread`), which must
+    not wait on the export, unless the agent is shutting down (:func:`stopping`: at exit, the last journal flush
+    runs there); and not for :data:`ROOM_QUIET` seconds after a wait that found no room, so a queue that does not
+    drain (its worker stuck or gone) costs one wait, not one per item."""
+
+    __slots__ = ("_quiet_until",)
+
+    def __init__(self) -> None:
+        self._quiet_until = 0.0
+
+    def wait(self) -> float:
+        if (_native_id() == _watch.tid and not _stopping) or _perf() < self._quiet_until:
+            return 0.0
+        return ROOM_WAIT
+
+    def missed(self) -> None:
+        """A wait found no room (an item was dropped)."""
+        self._quiet_until = _perf() + ROOM_QUIET

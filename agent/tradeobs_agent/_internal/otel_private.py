@@ -30,6 +30,7 @@ imports are here too, so when logs move to a stable path one module changes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -79,7 +80,7 @@ __all__ = [
     "SynchronousMultiLogRecordProcessor",
     "batch_exporter",
     "batch_offer",
-    "batch_span_emit",
+    "batch_put",
     "broken_assumptions",
     "current_context_getter",
     "exporter_preferences",
@@ -168,11 +169,6 @@ def batch_processor(p: Any) -> Any:
     return p._batch_processor  # pyright: ignore[reportPrivateUsage]
 
 
-def batch_span_emit(p: BatchSpanProcessor) -> Callable[[Any], None]:
-    """``BatchSpanProcessor.on_end`` minus its sampled-flag check (our spans are always sampled)."""
-    return batch_processor(p).emit  # type: ignore[no-any-return]
-
-
 def batch_exporter(bp: Any) -> Any:
     """Assumes: ``BatchProcessor._exporter`` is the exporter its worker thread calls."""
     return bp._exporter  # pyright: ignore[reportPrivateUsage]
@@ -191,6 +187,25 @@ def batch_offer(bp: Any, item: Any) -> bool:
         return False
     bp.emit(item)
     return True
+
+
+def batch_put(bp: Any, item: Any, wait: float) -> bool:
+    """:func:`batch_offer`, but a full queue first gets up to ``wait`` seconds to make room: its worker is woken and
+    exports its batches meanwhile. A burst larger than the queue (thousands of order steps, a shutdown's last
+    journal flush) is then exported instead of dropped. False when the queue was still full: the oldest item was
+    dropped, as ``emit`` drops it.
+
+    Assumes (besides :func:`batch_offer`'s): the worker sleeps on ``_worker_awaken`` between batches, and exports
+    while ``_queue`` holds ``_max_export_batch_size`` items or more (so a full queue drains while we wait).
+    """
+    queue = bp._queue  # pyright: ignore[reportPrivateUsage]
+    size = bp._max_queue_size  # pyright: ignore[reportPrivateUsage]
+    if wait > 0 and len(queue) >= size and not bp._shutdown:  # pyright: ignore[reportPrivateUsage]
+        bp._worker_awaken.set()  # pyright: ignore[reportPrivateUsage]
+        end = time.monotonic() + wait
+        while len(queue) >= size and not bp._shutdown and time.monotonic() < end:  # pyright: ignore[reportPrivateUsage]
+            time.sleep(0.0005)
+    return batch_offer(bp, item)
 
 
 def batch_abandon(bp: Any) -> int:
@@ -491,13 +506,14 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
-        "batch: BatchProcessor queue, exporter, emit and a shutdown out of time",
+        "batch: BatchProcessor queue, exporter, emit, its worker's wake-up and a shutdown out of time",
         lambda: _batch_processor_shape(),
         (
             "opentelemetry.sdk._shared_internal:BatchProcessor.emit",
             "opentelemetry.sdk._shared_internal:BatchProcessor._export",
             "opentelemetry.sdk._shared_internal:BatchProcessor._should_export_batch",
             "opentelemetry.sdk._shared_internal:BatchProcessor.shutdown",
+            "opentelemetry.sdk._shared_internal:BatchProcessor.worker",
         ),
     ),
     Assumption(
@@ -580,7 +596,9 @@ def _batch_processor_shape() -> bool:
         "_shutdown",
         "_shutdown_timeout_exceeded",
         "_export_lock",
-    ) and _has(BatchProcessor, "emit")
+        "_worker_awaken",
+        "_max_export_batch_size",
+    ) and _has(BatchProcessor, "emit", "worker")
 
 
 def _grpc_exporter_shape() -> bool:

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import warn_once
-from .._internal import fastpath, otel_private
+from .._internal import fastpath, gil, otel_private
 from ._format import Built, safe_str
 
 __all__ = ["ConsoleSink", "FileSink", "OtlpSink"]
@@ -445,6 +445,7 @@ class _BatchEmit:
         "_multi",
         "_procs",
         "_readable",
+        "_room",
         "encoded",
     )
 
@@ -462,6 +463,7 @@ class _BatchEmit:
         # already encoded (otlp_encode.Encoded) instead of SDK records for that encoder to read later.
         self.encoded = encoded
         self._dropped = get_registry().self_metrics.items_dropped.bind(signal="logs", reason="queue_full")
+        self._room = gil.QueueRoom()
         self._limits = limits = otel_private.logger_limits(logger)
         self._max_attrs: int = (
             limits.max_log_record_attributes
@@ -494,12 +496,17 @@ class _BatchEmit:
         self.put(readable)
 
     def put(self, readable: Any) -> None:
-        """Into every batch processor's queue, as ``on_emit`` puts it there."""
+        """Into every batch processor's queue, as ``on_emit`` puts it there; a full queue gets a moment to make room
+        (``otel_private.batch_put``: a burst larger than the queue is exported, not dropped)."""
+        room = self._room
         for bp in self._bps:
-            if not otel_private.batch_offer(bp, readable):
-                # Full (e.g. the collector is down): the SDK would build and log a "Queue full"
-                # warning for every record. Counted instead; the oldest was dropped, as the SDK does.
+            wait = room.wait()
+            if not otel_private.batch_put(bp, readable, wait):
+                # Still full (e.g. the collector is down and the retry buffer is full): the SDK would build and log
+                # a "Queue full" warning for every record. Counted instead; the oldest was dropped, as the SDK does.
                 self._dropped.add(1)
+                if wait:
+                    room.missed()
 
 
 # Fields that are OTLP record fields or resource attributes, not log attributes.

@@ -65,7 +65,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
-from .._internal import fastpath
+from .._internal import fastpath, gil
 from .._internal import otel_private as otp
 from .._internal.otlp_encode import Encoded, encode_step_span
 
@@ -95,10 +95,37 @@ def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState |
     return ctx
 
 
+_room = gil.QueueRoom()  # shared by every batch queue the steps go to: one stuck worker quiets the waits for all
+
+
+def _dropped_span() -> None:
+    from ..metrics import get_registry
+
+    get_registry().self_metrics.items_dropped.add(1, {"signal": "traces", "reason": "queue_full"})
+
+
+def _batch_put(p: BatchSpanProcessor) -> Any:
+    """``BatchSpanProcessor.on_end`` for a sampled span, but a full queue gets a moment to make room off the trading
+    thread (``otel_private.batch_put``), and a span dropped all the same is counted. The SDK's own emit dropped
+    the oldest span of a burst larger than the queue (2,048 by default: 700 orders' steps, or a shutdown's last
+    journal flush) with a single "Queue full" log line, so one drop was counted for hundreds lost."""
+    bp = otp.batch_processor(p)
+    room, put = _room, otp.batch_put
+
+    def emit(span: ReadableSpan) -> None:
+        wait = room.wait()
+        if not put(bp, span, wait):
+            _dropped_span()
+            if wait:
+                room.missed()
+
+    return emit
+
+
 def _on_end_for(processors: tuple[Any, ...]) -> Any:
     """What ``SynchronousMultiSpanProcessor.on_end`` does for a span that is sampled (ours always are): each
-    ``BatchSpanProcessor.on_end`` checks the sampled flag, then emits into its batch queue; call that emit."""
-    emits = tuple(otp.batch_span_emit(p) if type(p) is BatchSpanProcessor else p.on_end for p in processors)
+    ``BatchSpanProcessor.on_end`` checks the sampled flag, then emits into its batch queue (:func:`_batch_put`)."""
+    emits = tuple(_batch_put(p) if type(p) is BatchSpanProcessor else p.on_end for p in processors)
     if len(emits) == 1:
         return emits[0]
 

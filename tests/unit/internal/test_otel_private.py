@@ -244,3 +244,27 @@ def test_batch_abandon_takes_the_queue_and_no_batch_follows(exporting: bool) -> 
         proc.on_end(s)
     proc.shutdown()
     assert exp.batches == [3]
+
+
+def test_batch_put_waits_for_room_the_worker_makes_and_says_when_there_was_none() -> None:
+    """``batch_put``'s assumptions: a full queue's worker, woken, exports while the queue holds a batch or more, so
+    items put with a wait all arrive; with no wait, or a worker that does not drain, the oldest goes (False)."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from tests._util import ended_spans
+
+    exp = _HeldExporter()
+    exp.gate.set()  # exports at once
+    proc = BatchSpanProcessor(exp, max_queue_size=8, max_export_batch_size=4, schedule_delay_millis=60_000)  # type: ignore[arg-type]
+    bp = otel_private.batch_processor(proc)
+    assert all(otel_private.batch_put(bp, s, 5.0) for s in ended_spans(200))
+    proc.shutdown()
+    assert sum(exp.batches) == 200
+    held = _HeldExporter()  # the worker's first export hangs: nothing drains
+    proc = BatchSpanProcessor(held, max_queue_size=8, max_export_batch_size=4, schedule_delay_millis=60_000)  # type: ignore[arg-type]
+    bp = otel_private.batch_processor(proc)
+    kept = [otel_private.batch_put(bp, s, 0.05) for s in ended_spans(40)]
+    assert kept.count(False) >= 40 - 8 - 4  # at most a queue and one batch in flight were taken
+    held.gate.set()
+    proc.shutdown()
+    assert sum(held.batches) + kept.count(False) == 40

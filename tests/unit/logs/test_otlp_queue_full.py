@@ -55,9 +55,9 @@ def test_full_otlp_log_queue_is_counted_not_warned_per_record(tmp_path: Path, mo
     dropped = tradeobs_agent.get_registry().get("tradeobs.agent.items.dropped")
     assert dropped is not None
     by_reason = {s.attributes["reason"]: s.value for s in dropped.series() if s.attributes.get("signal") == "logs"}
-    # Nothing can be exported. How many the full queue (8) dropped, and how many waited in the retry buffer
-    # until shutdown, depends on how often the SDK's worker ran meanwhile; every record is one or the other.
-    assert by_reason.get("queue_full", 0) > 0, by_reason
+    # Nothing can be exported. A full queue (8) waits a moment for its worker to move records on to the retry
+    # buffer, where they wait until shutdown; what is dropped on the way (the queue still full) or then is counted.
+    assert set(by_reason) <= {"queue_full", "shutdown", "retry_buffer_full", "expired", "export_failed"}, by_reason
     # The 500 are counted, and so may be the warnings about the outage that were logged in time for OTLP.
     written = sum(len(f.read_text().splitlines()) for f in tmp_path.glob("*.jsonl"))
     assert 500 <= sum(by_reason.values()) <= written, f"every dropped record is counted: {by_reason}, {written} written"
