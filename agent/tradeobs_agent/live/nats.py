@@ -79,6 +79,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("tradeobs.live")
+OUTAGE_EVERY = 60.0  # seconds: at most one NATS outage is said (begun, ended) in this long
 
 PREFIX = "tradeobs.live"
 EVENTS_STREAM = "tradeobs-live-events"
@@ -315,6 +316,13 @@ class NatsPublisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self.connected = False
+        # An outage (the connection lost, then back): said when it begins and when it ends, at most one a
+        # OUTAGE_EVERY seconds (the next one said counts those that were not)
+        self._down_since: float | None = None
+        self._down_said = False
+        self._down_frames = 0  # frames dropped when it began
+        self._said_at = -OUTAGE_EVERY
+        self._unsaid = 0
         self._host = socket.gethostname()
         self.stats = {"frames": 0, "events": 0, "dropped_frames": 0, "dropped_events": 0, "connects": 0}
         reg = self.registry
@@ -459,8 +467,40 @@ class NatsPublisher:
         self._unreachable(exc)
 
     async def _on_disconnected(self) -> None:
+        if self.connected and not self._stop.is_set():
+            self._outage_began()
         self.connected = False
         self._m_connected.set(0)
+
+    def _outage_began(self) -> None:
+        now = time.monotonic()
+        self._down_since, self._down_frames = now, self.stats["dropped_frames"]
+        self._down_said = now - self._said_at >= OUTAGE_EVERY
+        if not self._down_said:
+            self._unsaid += 1
+            return
+        self._said_at = now
+        unsaid, self._unsaid = self._unsaid, 0
+        _log.warning(
+            "tradeobs live: lost NATS at %s; the service keeps running, live frames are dropped and events wait "
+            "(up to %d) until it is back%s",
+            safe_url(self.url),
+            self._outbox_max,
+            f" ({unsaid} shorter outage(s) before this one were not said)" if unsaid else "",
+        )
+
+    def _outage_ended(self) -> None:
+        since, self._down_since = self._down_since, None
+        if since is None or not self._down_said:
+            return
+        _log.info(
+            "tradeobs live: NATS at %s is back after %.1f s; %d live frame(s) were dropped meanwhile (counted in "
+            "tradeobs.live.nats.dropped), %d event(s) waiting are sent now",
+            safe_url(self.url),
+            time.monotonic() - since,
+            self.stats["dropped_frames"] - self._down_frames,
+            self._queued,
+        )
 
     async def _on_reconnected(self) -> None:
         js = self._js
@@ -473,6 +513,7 @@ class NatsPublisher:
         self.connected = True
         self.stats["connects"] += 1
         self._m_connected.set(1)
+        self._outage_ended()
 
     # ------------------------------------------------------------------ each tick
 

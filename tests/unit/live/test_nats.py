@@ -6,6 +6,7 @@ The rest (a real nats-server, agents, gateways) is in tests/integration/test_liv
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import orjson
@@ -133,3 +134,50 @@ def test_a_published_frame_is_one_snapshot_whose_strategy_rows_add_up_to_its_sym
         bounds, counts, lo, hi = frame["hist"]["submit_to_fill"]
         assert sum(counts) == fills and len(counts) == len(bounds) + 1 and 0 <= lo <= hi
     assert frames[1]["seq"] == frames[0]["seq"] + 1 and frames[1]["service"] == "risk"
+
+
+def test_each_nats_outage_is_said_when_it_begins_and_when_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The publisher warned once per process that NATS was unreachable and never said it was back: after a NATS
+    restart the log showed an outage that, as far as it said, never ended. Now each outage is said at both ends
+    (at most one a minute; here every one), with how long it lasted and what was dropped meanwhile."""
+    from tests.integration.fleet import start_nats
+    from tradeobs_agent.live import nats as live_nats
+
+    monkeypatch.setattr(live_nats, "OUTAGE_EVERY", 0.0)
+    caplog.set_level(logging.INFO, logger="tradeobs.live")
+    server = start_nats(tmp_path / "nats")
+    try:
+        monkeypatch.setenv("TRADEOBS_LIVE_NATS_URL", server.url)
+        agent = tradeobs_agent.init(service_name="risk", otlp=False, prometheus=False, logs=False, live=False)
+        pub = agent.nats
+        assert pub is not None
+        try:
+            for n in (1, 2):
+                wait_for(lambda: pub.connected, "connected to NATS")
+                server = server.restart()
+                wait_for(lambda n=n: pub.stats["connects"] >= n + 1, f"reconnected after restart {n}")
+        finally:
+            assert tradeobs_agent.shutdown()
+    finally:
+        server.stop()
+    lost = [r.getMessage() for r in caplog.records if "lost NATS at" in r.getMessage()]
+    back = [r.getMessage() for r in caplog.records if "is back after" in r.getMessage()]
+    assert len(lost) == 2 and len(back) == 2, (lost, back)  # and the stop itself is no outage
+    assert all(re.search(r"is back after \d+\.\d s; \d+ live frame\(s\) were dropped meanwhile", m) for m in back)
+
+
+def test_nats_outages_past_one_a_minute_are_counted_in_the_next_one_said(caplog: pytest.LogCaptureFixture) -> None:
+    from tradeobs_agent.live.nats import NatsPublisher
+
+    caplog.set_level(logging.INFO, logger="tradeobs.live")
+    pub = NatsPublisher("nats://127.0.0.1:1", service="s", instance="i-1")
+    for _ in range(3):  # three outages in a moment: the first said (both ends), the others counted
+        pub._outage_began()
+        pub._outage_ended()
+    pub._said_at -= 61.0
+    pub._outage_began()
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("lost NATS" in m for m in said) == 2 and sum("is back after" in m for m in said) == 1, said
+    assert "(2 shorter outage(s) before this one were not said)" in said[-1]
