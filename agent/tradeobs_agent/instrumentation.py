@@ -3,8 +3,11 @@
 >>> app = FastAPI()                        # doctest: +SKIP
 >>> tradeobs_agent.instrument_app(app)     # doctest: +SKIP
 
-Health, metrics and live-stream URLs are excluded: they are polled constantly
-and would drown the traces that matter.
+Health, metrics and live-stream URLs are excluded (:data:`DEFAULT_EXCLUDED`, and wherever the live view is
+mounted in ``app`` when it is instrumented): they are polled constantly, or stay open, and would drown the
+traces that matter. The stable HTTP conventions are used (``OTEL_SEMCONV_STABILITY_OPT_IN=http`` unless set):
+``http.server.request.duration`` in seconds, ``http.route``; without the per-message ``http send``/``http
+receive`` spans.
 
 An exception that escapes a request remembers the request's span (``logs.links.remember_span``):
 uvicorn logs it ("Exception in ASGI application", with the traceback) after the request's span has
@@ -15,6 +18,7 @@ carries the request's trace id.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +28,7 @@ from opentelemetry import trace
 from ._errors import warn_once
 from .logs.links import remember_span
 
-DEFAULT_EXCLUDED = ("/healthz", "/readyz", "/livez", "/metrics", "/telemetry")
+DEFAULT_EXCLUDED = ("/health", "/healthz", "/ready", "/readyz", "/livez", "/ping", "/metrics", "/telemetry")
 
 __all__ = ["DEFAULT_EXCLUDED", "instrument_app"]
 
@@ -62,10 +66,14 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
     agent = get_agent()
     tp = agent.tracer_provider if agent is not None else None
     mp = agent.meter_provider if agent is not None else None
+    # The stable HTTP conventions (seconds, http.route), unless the user chose; read once per process, by the first
+    # instrumentation that runs.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    # The live view mounted elsewhere than /telemetry: each client's stream would be one request lasting as long as
+    # it is open (an "active request" for ever, a duration of minutes), with a span per frame.
+    urls = [*excluded_urls, *(m for m in _live_mounts(app) if m not in excluded_urls)]
     # The instrumentation re.search()es these against the full URL; anchor each path right after the host.
-    excluded = ",".join(
-        rf"//[^/]+{re.escape(u.rstrip('/'))}(/|\?|$)" if u.startswith("/") else u for u in excluded_urls
-    )
+    excluded = ",".join(rf"//[^/]+{re.escape(u.rstrip('/'))}(/|\?|$)" if u.startswith("/") else u for u in urls)
     try:
         from fastapi import FastAPI
     except ImportError:  # pragma: no cover - fastapi is a dependency
@@ -73,11 +81,32 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
     if FastAPI is not None and isinstance(app, FastAPI):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded, exclude_spans=["receive", "send"]
+        )
         _remember_spans(app)  # a user middleware: inside the request's span (FastAPIInstrumentor wraps the stack)
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     _remember_spans(app)  # added first: inside the OpenTelemetryMiddleware added next (the last added is outermost)
-    app.add_middleware(OpenTelemetryMiddleware, excluded_urls=excluded, tracer_provider=tp, meter_provider=mp)
+    app.add_middleware(
+        OpenTelemetryMiddleware,
+        excluded_urls=excluded,
+        tracer_provider=tp,
+        meter_provider=mp,
+        exclude_spans=["receive", "send"],
+    )
     return app
+
+
+def _live_mounts(app: Any) -> list[str]:
+    """The paths where ``app`` mounts a live view (``live.create_app()``), at the top level."""
+    from .live.app import LiveApp
+
+    out = []
+    for route in getattr(app, "routes", ()):
+        if isinstance(getattr(route, "app", None), LiveApp):
+            path = getattr(route, "path", "")
+            if isinstance(path, str) and path.startswith("/"):
+                out.append(path)
+    return out

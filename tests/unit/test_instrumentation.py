@@ -111,3 +111,80 @@ async def test_an_exception_leaving_a_request_carries_the_request_span_to_the_se
         assert line["span_id"] == format(rec.span_id, "016x")
     # The span id is each request's server span (the one Jaeger shows for the request).
     assert sorted(r.span_id for r in records) == sorted(s.context.span_id for s in failed)
+
+
+_HTTP_SCRIPT = """
+import asyncio, json, sys
+import httpx
+from fastapi import FastAPI
+import tradeobs_agent
+from tradeobs_agent import live
+from tradeobs_agent.testing import capture
+
+async def main():
+    with capture() as cap:
+        app = FastAPI()
+
+        @app.get("/positions")
+        async def positions():
+            return {"AAPL": 10}
+
+        @app.get("/health")
+        async def health():
+            return {"ok": True}
+
+        app.mount("/live", live.create_app())
+        tradeobs_agent.instrument_app(app)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for i in range(50):  # made-up Host headers, as any client may send
+                await client.get("/positions", headers={"host": f"h{i}.attacker.example"})
+            await client.get("/health")
+            await client.get("/live/snapshot")
+        spans = [s for s in cap.spans()]
+        metrics = {}
+        for rm in cap.metric_reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name.startswith("http.server"):
+                        metrics[m.name] = {
+                            "unit": m.unit,
+                            "points": [dict(p.attributes) for p in m.data.data_points],
+                            "bounds": [
+                                list(p.explicit_bounds) for p in m.data.data_points if hasattr(p, "explicit_bounds")
+                            ],
+                            "counts": [p.count for p in m.data.data_points if hasattr(p, "count")],
+                        }
+        print(json.dumps({"spans": [s.name for s in spans], "metrics": metrics}))
+
+asyncio.run(main())
+"""
+
+
+def test_http_metrics_are_bounded_in_seconds_and_leave_out_health_the_live_view_and_per_message_spans() -> None:
+    """A user's review: a client's Host header made a series of each HTTP metric (2,001 per instrument, then real
+    traffic went to an unlabelled overflow series); the duration was whole milliseconds with buckets from 5 ms (an
+    order-entry API's requests all in the first), which promtool refused; GET /health was traced; the live view
+    mounted elsewhere than /telemetry was one request per client lasting as long as it stayed open, with a span per
+    frame; every request had two or three 'http send'/'http receive' spans. A process of its own: the HTTP
+    conventions are chosen once per process."""
+    import subprocess
+    import sys
+
+    from tradeobs_agent.metrics import DEFAULT_LATENCY_BOUNDS
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    proc = subprocess.run([sys.executable, "-c", _HTTP_SCRIPT], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["spans"] == ["GET /positions"] * 50, out["spans"]
+    duration = out["metrics"]["http.server.request.duration"]
+    assert duration["unit"] == "s"
+    assert duration["counts"] == [50]  # one series: the Host headers made none
+    assert duration["bounds"] == [list(DEFAULT_LATENCY_BOUNDS)]
+    [attrs] = duration["points"]
+    assert attrs["http.route"] == "/positions" and attrs["http.request.method"] == "GET"
+    assert not any(k.startswith("server.") or "host" in k or "server_name" in k for k in attrs), attrs
+    for name, m in out["metrics"].items():
+        for a in m["points"]:
+            assert not any("attacker" in str(v) for v in a.values()), (name, a)

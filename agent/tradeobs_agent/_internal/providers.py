@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace import sampling as s
@@ -20,7 +21,7 @@ from .._config_report import ConfigReport
 from .._errors import internal_error, warn_once
 from .._version import __version__
 from ..config import Settings, otlp_for
-from ..metrics import Registry, SelfMetrics, Snapshot
+from ..metrics import DEFAULT_LATENCY_BOUNDS, Registry, SelfMetrics, Snapshot
 from . import bridge, otel_private
 from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter, Retry, reachable
 from .ids import PrivateRandomIdGenerator
@@ -176,12 +177,56 @@ def build_metrics(
     prom = PrometheusEndpoint.start(settings, selfm, registry) if serve else None
     if prom is not None:
         readers.append(prom.reader)  # SDK instruments only; the registry is rendered directly
-    provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+    provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False, views=http_views())
     for r in bridged:
         attach_registry(r, registry, provider, encoded=r is encoded)
     if prom is not None:
         prom.renderer.resource = lambda: otel_private.meter_provider_resource(provider)
     return provider, prom
+
+
+# The HTTP server instruments' attributes, kept: bounded sets only. The instrumentation also records what the client
+# sends (``http.server_name``/``server.address`` from the Host header, ``net.host.port``): a client sending made-up
+# Host headers made a series each, until the SDK's 2,000 per instrument put real traffic in one unlabelled
+# overflow series. Older (``http.*``) and stable (``http.request.method`` ...) conventions alike.
+_HTTP_KEYS = frozenset(
+    {
+        "http.method",
+        "http.status_code",
+        "http.target",  # the route template in the older conventions (the instrumentation sets it so)
+        "http.scheme",
+        "http.flavor",
+        "http.request.method",
+        "http.response.status_code",
+        "http.route",
+        "url.scheme",
+        "network.protocol.version",
+        "error.type",
+    }
+)
+_HTTP_INSTRUMENTS = (
+    "http.server.duration",
+    "http.server.request.size",
+    "http.server.response.size",
+    "http.server.active_requests",
+    "http.server.request.body.size",
+    "http.server.response.body.size",
+)
+
+
+def http_views() -> list[View]:
+    """Views for the HTTP server instruments (``instrument_app``): bounded attribute sets, and the request duration
+    (stable conventions, seconds) with the latency buckets of the agent's own histograms (100 µs to 10 s; the
+    instrumentation's advice starts at 5 ms, where an order-entry API's requests all land in the first bucket)."""
+    views = [View(instrument_name=name, attribute_keys=set(_HTTP_KEYS)) for name in _HTTP_INSTRUMENTS]
+    views.append(
+        View(
+            instrument_name="http.server.request.duration",
+            attribute_keys=set(_HTTP_KEYS),
+            aggregation=ExplicitBucketHistogramAggregation(list(DEFAULT_LATENCY_BOUNDS)),
+        )
+    )
+    return views
 
 
 def attach_registry(
