@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeAlias
 
@@ -231,6 +231,9 @@ class CaptureHandler(logging.Handler):
     def __init__(self, queue: LogQueue) -> None:
         super().__init__(logging.NOTSET)
         self.queue = queue
+        # What prints a WARNING-and-up record that no other handler takes (the pipeline's, redacted); None while the
+        # agent's own console sink prints every record
+        self.last_resort: Callable[[logging.LogRecord], None] | None = None
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         try:
@@ -239,9 +242,29 @@ class CaptureHandler(logging.Handler):
             entry: RawCapture = (0, record.levelno, record.name, None, None, None, None, _get_context(),
                                  get_correlation(), 0, None, record)  # fmt: skip
             self.queue.put(entry)
+            if record.levelno >= logging.WARNING and self.last_resort is not None:
+                self._last_resort(record, self.last_resort)
         except Exception as exc:  # a filter of yours may raise; anything else is a bug. Never into the caller.
             internal_error("logs.capture_handler", exc)
         return True
+
+    def _last_resort(self, record: logging.LogRecord, echo: Callable[[logging.LogRecord], None]) -> None:
+        """What Python does for a record no handler takes: ``logging.lastResort`` prints WARNING and up on stderr.
+        This handler on the root would otherwise end that: an application with no logging set-up of its own lost
+        its warnings and errors from the console once ``init()`` ran (they were only in the JSON files). ``echo``
+        prints it as lastResort would, with secrets masked."""
+        lr = logging.lastResort
+        if lr is None or record.levelno < lr.level:
+            return
+        lg = logging.Logger.manager.loggerDict.get(record.name)
+        c: Any = lg if isinstance(lg, logging.Logger) else logging.root
+        while c is not None:
+            if any(h is not self for h in c.handlers):
+                return  # another handler takes it, as Python would have found
+            if not c.propagate:
+                break
+            c = c.parent
+        echo(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)

@@ -52,6 +52,7 @@ _BATCH = 512
 # at the demo's ~250 lines/s the worker's CPU per record fell from ~43 to ~29 us (fewer wake-ups, larger
 # batches, one write per stream per batch), -0.4 pp of a core; OTLP ships logs once a second anyway.
 _POLL = 0.2
+_CHECK_EVERY = 1.0  # seconds between checks that logging was not configured again under the capture
 # A backlog past this share of the queue: the worker is falling behind, and stops offering the GIL until it is
 # below again. A trading thread that keeps the GIL busy takes it back for a whole switch interval (5 ms) at
 # every offer, which left the worker one slice (gil.BUDGET) in 5 ms: ~170 records/s (measured; ~10,000 without
@@ -113,6 +114,8 @@ class LogPipeline:
         self._reported_drops = 0
         self._last_report = time.monotonic()
         self._root_level_set: int | None = None
+        self._root_level_before = logging.WARNING
+        self._checked_at = 0.0  # monotonic time of the last _check_attached
         self._qsize = selfm.queue_size.bind(queue="logs")
         self._qcap = selfm.queue_capacity.bind(queue="logs")
         self._shutdown_drops = selfm.logs_dropped.bind(reason="shutdown")
@@ -132,9 +135,29 @@ class LogPipeline:
         self._thread.start()
 
     def on_console(self) -> bool:
-        """Whether a record logged now is printed on the console: by our console sink, or by a console handler of the
-        application's on the root logger."""
-        return self.console is not None or _has_console_handler(logging.getLogger())
+        """Whether a warning logged now is printed on the console: by our console sink, by a console handler of the
+        application's on the root logger, or as Python's last resort would (:meth:`_echo`)."""
+        return (
+            self.console is not None
+            or _has_console_handler(logging.getLogger())
+            or (self.handler.last_resort is not None and logging.lastResort is not None)
+        )
+
+    def _echo(self, record: logging.LogRecord) -> None:
+        """A WARNING-and-up record no other handler takes, on stderr as ``logging.lastResort`` prints it (the message,
+        then the traceback), known secret values and secret-looking pairs masked."""
+        import sys
+
+        try:
+            text = record.getMessage()
+        except Exception as exc:  # the application's own format error: what stdlib logging would say
+            text = f"{record.msg!r} (could not be formatted: {exc!r})"
+        if record.exc_info and record.exc_info[0] is not None:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        try:
+            sys.stderr.write(self.redactor.text(text) + "\n")
+        except (OSError, ValueError):  # stderr closed or gone: nothing to print on
+            return
 
     def _attach(self) -> None:
         root = logging.getLogger()
@@ -144,6 +167,7 @@ class LogPipeline:
         if self.console is not None and _has_console_handler(root):
             self.console = None  # the application already prints logs; do not print every line twice
             _log.info("tradeobs: a console handler is already installed on the root logger; not adding ours")
+        self.handler.last_resort = self._echo if self.console is None else None  # our console sink prints them all
         root.addHandler(self.handler)
         self.server_scrub.install()
         for f in self.server_filters:  # uvicorn's and gunicorn's error logs do not propagate to the root
@@ -151,8 +175,11 @@ class LogPipeline:
                 f.logger.removeFilter(old)
             f.logger.addFilter(f)
         level = logging.getLevelName(self.settings.log_level)
-        if root.level in (logging.WARNING, logging.NOTSET) and root.level != level:
-            self._root_level_set = level
+        # The capture takes log_level and up (callHandlers checks a handler's level), whatever the root passes: a
+        # root at NOTSET (an explicit "everything": basicConfig(level=0), loguru's interception) stays as it is.
+        self.handler.setLevel(level)
+        if root.level == logging.WARNING and level < logging.WARNING:  # Python's default: INFO would not pass
+            self._root_level_set, self._root_level_before = level, root.level
             root.setLevel(level)
         from ._capture import STREAMS, get_logger
 
@@ -162,6 +189,34 @@ class LogPipeline:
                 lg.setLevel(level)
         _capture.set_active(self.queue)
         _errors.set_console_check(self.on_console)  # what the agent says on stderr itself (an export outage)
+
+    def _check_attached(self) -> None:
+        """Logging configured again after ``init()`` (``logging.config.dictConfig``/``fileConfig``, which disable the
+        loggers that exist unless told otherwise, or ``basicConfig(force=True)``, which removes the root's handlers)
+        turned the capture off without a word: no JSON, no OTLP, not even the agent's own warnings. The capture
+        handler goes back on the root logger and tradeobs' own loggers are enabled again (the application's other
+        loggers are left as configured), said once."""
+        if _capture.active() is not self.queue:
+            return
+        done: list[str] = []
+        enabled = 0
+        for name, lg in list(logging.Logger.manager.loggerDict.items()):
+            if (name == "tradeobs" or name.startswith("tradeobs.")) and getattr(lg, "disabled", False):
+                lg.disabled = False  # type: ignore[union-attr]
+                enabled += 1
+        root = logging.getLogger()
+        if self.handler not in root.handlers:
+            root.addHandler(self.handler)
+            done.append("the capture handler is back on the root logger")
+        if enabled:
+            done.append(f"{enabled} disabled tradeobs logger(s) are enabled again")
+        if done:
+            _errors.warn_once(
+                "logs:reconfigured",
+                "tradeobs: logging was configured again after init() (dictConfig, fileConfig or basicConfig(force=True)"
+                "): %s. Configure logging before init(), or with disable_existing_loggers=False",
+                " and ".join(done),
+            )
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait (at most ``timeout`` s) until everything captured before this call is written and emitted."""
@@ -185,7 +240,7 @@ class LogPipeline:
             f.logger.removeFilter(f)
         self.server_scrub.uninstall()
         if self._root_level_set is not None and root.level == self._root_level_set:
-            root.setLevel(logging.WARNING)
+            root.setLevel(self._root_level_before)
         self._registry.remove_collect_hook(self._collect_hook)
         self._stopping = True
         self._wake.set()
@@ -255,6 +310,10 @@ class LogPipeline:
                 if dq:
                     continue
                 break
+            now = time.monotonic()
+            if now - self._checked_at >= _CHECK_EVERY:
+                self._checked_at = now
+                self._check_attached()
             self._wake.wait(_POLL)
             self._wake.clear()
         self._maybe_report_drops(force=True)

@@ -1,0 +1,105 @@
+"""An application's own logging set-up, before or after init(): found by a user's review, each case in a process of
+its own (the root logger is the process's)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    head = "import logging, logging.config, time, tradeobs_agent\n"
+    return subprocess.run([sys.executable, "-c", head + code], capture_output=True, text=True, timeout=60, env=env)
+
+
+def _messages(tmp_path: Path, stream: str) -> list[str]:
+    path = tmp_path / "logs" / f"{stream}.jsonl"
+    return [json.loads(line)["message"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_dictconfig_after_init_no_longer_turns_the_capture_off_and_says_so(tmp_path: Path) -> None:
+    """dictConfig (disable_existing_loggers defaults to True) disabled every tradeobs logger and removed the root
+    handler: from then on nothing reached the JSON files or OTLP, not even the agent's own warnings, silently."""
+    proc = _run(
+        tmp_path,
+        """
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+log = tradeobs_agent.get_logger("execution")
+logging.config.dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
+time.sleep(1.6)  # the pipeline looks once a second
+log.error("order o-1 rejected")
+logging.getLogger("myapp").warning("app line")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "order o-1 rejected" in _messages(tmp_path, "execution")
+    assert "app line" in _messages(tmp_path, "service")
+    [said] = [m for m in _messages(tmp_path, "system") if "configured again after init()" in m]
+    assert "the capture handler is back on the root logger" in said and "tradeobs logger(s) are enabled" in said
+
+
+def test_with_no_logging_set_up_warnings_still_reach_stderr_masked(tmp_path: Path) -> None:
+    """Python prints a WARNING that no handler takes on stderr (logging.lastResort); the capture handler on the root
+    ended that, so an application with no set-up of its own lost its warnings and errors from the console."""
+    proc = _run(
+        tmp_path,
+        """
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+logging.getLogger("myapp").error("broker down, api_key=abc123secret")
+logging.getLogger("myapp").info("not on the console: INFO, as before")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "broker down" in line]
+    assert lines == ["broker down, api_key=[REDACTED]"], proc.stderr
+    assert "not on the console" not in proc.stderr
+    assert "broker down, api_key=[REDACTED]" in _messages(tmp_path, "service")
+
+
+def test_an_application_handler_takes_its_warnings_and_they_are_not_printed_twice(tmp_path: Path) -> None:
+    proc = _run(
+        tmp_path,
+        """
+logging.basicConfig(level=logging.INFO, format="APP %(levelname)s %(message)s")
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+logging.getLogger("myapp").error("broker down")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "broker down" in line] == ["APP ERROR broker down"]
+
+
+def test_a_root_logger_at_notset_is_left_as_it_is_and_a_changed_level_comes_back_as_it_was(tmp_path: Path) -> None:
+    """init() set a root at NOTSET (an explicit "everything": basicConfig(level=0), loguru's interception) to INFO,
+    so the application's DEBUG lines stopped reaching its own handlers; shutdown() then left it at WARNING."""
+    proc = _run(
+        tmp_path,
+        """
+root = logging.getLogger()
+root.setLevel(logging.NOTSET)
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+during = root.level
+logging.getLogger("myapp").debug("debug line")
+tradeobs_agent.shutdown()
+after_notset = root.level
+root.setLevel(logging.WARNING)
+tradeobs_agent.testing.reset()
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+raised = root.level
+tradeobs_agent.shutdown()
+print(during, after_notset, raised, root.level)
+""".replace("import logging", "import logging, tradeobs_agent.testing"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    during, after_notset, raised, after = map(int, proc.stdout.split())
+    assert (during, after_notset) == (0, 0)
+    assert (raised, after) == (20, 30)  # Python's default WARNING: raised to INFO for the capture, then put back
+    assert "debug line" not in _messages(tmp_path, "service")  # the capture still takes INFO and up
