@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,12 +101,14 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
 
 
 def _live_mounts(app: Any) -> list[str]:
-    """The paths where ``app`` mounts a live view (``live.create_app()``), at the top level."""
-    from .live.app import LiveApp
-
+    """The paths where ``app`` mounts a live view (``live.create_app()``), at the top level. The live package sits
+    above this module: its class is looked up where it was loaded (a live view exists only once it is)."""
+    live_app = sys.modules.get("tradeobs_agent.live.app")
+    if live_app is None:
+        return []
     out = []
     for route in getattr(app, "routes", ()):
-        if isinstance(getattr(route, "app", None), LiveApp):
+        if isinstance(getattr(route, "app", None), live_app.LiveApp):
             path = getattr(route, "path", "")
             if isinstance(path, str) and path.startswith("/"):
                 out.append(path)
