@@ -470,9 +470,9 @@ def _config_docs(write: str | None = None) -> int:
 # --------------------------------------------------------------------------- doctor
 
 
-def _http_ok(url: str, timeout: float) -> tuple[bool, str]:
+def _http_ok(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
             return 200 <= resp.status < 300, f"HTTP {resp.status}"
     except Exception as exc:
         return False, type(exc).__name__ + ": " + str(exc)[:80]
@@ -525,7 +525,12 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         )
     else:
         live_url = service_url.rstrip("/") + "/telemetry/snapshot"
-        ok, detail = _http_ok(live_url, timeout)
+        auth: dict[str, str] = {}
+        if settings.live_token:  # the service asks for a token: one of a minute, signed with the same secret
+            from .live.auth import make_token
+
+            auth["Authorization"] = f"Bearer {make_token(settings.live_token, ttl=60)}"
+        ok, detail = _http_ok(live_url, timeout, auth)
         hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
         rows.append(("live stream", live_url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(

@@ -517,3 +517,39 @@ def test_python_dash_m_tradeobs_agent_is_the_tradeobs_command() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"tradeobs {tradeobs_agent.__version__}"
+
+
+def test_doctor_checks_a_live_stream_that_asks_for_a_token_with_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With live_token set, the service's /telemetry answers 401 to a request without a token, so doctor said FAIL
+    for a healthy service; it now signs a token of a minute with the same secret (the service's settings)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from tests._util import wait_for
+    from tradeobs_agent import live
+
+    secret = "doctor-live-secret"
+    view = live.create_app(token=secret, hz=5)
+    app = Starlette(routes=[Mount("/telemetry", view)])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "server start")
+        monkeypatch.setenv("TRADEOBS_LIVE_TOKEN", secret)
+        monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--service-url", f"http://127.0.0.1:{port}", "--timeout", "2"])
+    finally:
+        view.state.hub.stop()
+        server.should_exit = True
+        thread.join(10)
+    out = capsys.readouterr().out
+    rows = _doctor_rows(out)
+    assert " OK " in rows["live stream"], out
+    assert code == 0, out
+    assert secret not in out
