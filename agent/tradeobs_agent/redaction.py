@@ -234,6 +234,15 @@ class Redactor:
                 return [self.value("", x, depth + 1) for x in v]
         return v
 
+    def body(self, b: Any) -> Any:
+        """A log record's body: text scrubbed, a structured body (the OTel logs API takes a dict or a list) as an
+        attribute value is, anything else as it is."""
+        if type(b) is str:
+            return self.text(b)
+        if isinstance(b, dict | list):
+            return self.value("", b)
+        return b
+
     def attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """A scrubbed copy of ``attrs``."""
         return {k: self.value(k, v) for k, v in attrs.items()}

@@ -441,7 +441,7 @@ def _log(readable: Any) -> bytes:
         rec.observed_timestamp,
         getattr(rec.severity_number, "value", None),
         rec.severity_text,
-        _redactor.text(body) if type(body) is str else body,  # the pipeline's own records: scrubbed already
+        _redactor.body(body),  # the pipeline's own records are scrubbed already; the OTel logs API's are not
         rec.attributes,
         int(rec.trace_flags),
         rec.trace_id,

@@ -205,8 +205,8 @@ def scrub_spans(spans: Sequence[Any]) -> Sequence[Any]:
 
 
 def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
-    """``batch`` (SDK ``ReadableLogRecord`` s) with string bodies, attributes and resources scrubbed; the same
-    sequence when nothing changed. The log pipeline's records were scrubbed on its worker already; this is
+    """``batch`` (SDK ``ReadableLogRecord`` s) with bodies (text, dict, list), attributes and resources scrubbed;
+    the same sequence when nothing changed. The log pipeline's records were scrubbed on its worker already; this is
     for the exporters without the fast encoder (OTLP/HTTP) and records emitted through the OTel logs API."""
     _fresh()
     red = default_redactor()
@@ -216,7 +216,7 @@ def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
         if rec is None:
             continue
         body = rec.body
-        new_body = red.text(body) if type(body) is str else body
+        new_body = red.body(body)
         new_attrs = scrub_attributes(rec.attributes)
         res = readable.resource
         new_res = scrub_resource(res) if res is not None else res

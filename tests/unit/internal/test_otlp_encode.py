@@ -201,6 +201,26 @@ def test_logs_equal_the_reference_encoder(batch: list[Any]) -> None:
     assert ExportLogsServiceRequest.FromString(encode_logs(batch)) == reference_logs(scrub_logs(batch))
 
 
+def test_a_structured_log_body_from_the_otel_logs_api_is_scrubbed_on_both_encoders() -> None:
+    """The OTel logs API takes a dict or a list as a body; only text bodies were scrubbed, so a secret in a dict body
+    left the process over OTLP in clear (a user's review)."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as reference_logs
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    from tradeobs_agent._internal.otlp_encode import encode_logs
+
+    body = {"event": "login", "api_key": "abc123secretvalue", "headers": [["Authorization", "Basic dXNlcjpwYXNz"]]}
+    batch = [ReadableLogRecord(LogRecord(observed_timestamp=1, body=body), RESOURCES[0], SCOPES[0])]
+    # the gRPC exporter's own encoder, and OTLP/HTTP's: the SDK's encoder after scrub_logs
+    for encoded in (ExportLogsServiceRequest.FromString(encode_logs(batch)), reference_logs(scrub_logs(batch))):
+        text = str(encoded)
+        assert "abc123secretvalue" not in text and "dXNlcjpwYXNz" not in text, text
+        assert "login" in text and "[REDACTED]" in text
+    assert body["api_key"] == "abc123secretvalue"  # the application's own object is left alone
+
+
 def test_installed_on_the_grpc_log_exporter() -> None:
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
