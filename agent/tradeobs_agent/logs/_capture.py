@@ -256,7 +256,10 @@ class CaptureHandler(logging.Handler):
         lr = logging.lastResort
         if lr is None or record.levelno < lr.level:
             return
-        lg = logging.Logger.manager.loggerDict.get(record.name)
+        name = record.name
+        if name.startswith("tradeobs") and (len(name) == 8 or name[8] == "."):
+            return  # the agent's own: it prints on stderr itself what must be seen there (_errors.on_console)
+        lg = logging.Logger.manager.loggerDict.get(name)
         c: Any = lg if isinstance(lg, logging.Logger) else logging.root
         while c is not None:
             if any(h is not self for h in c.handlers):

@@ -135,17 +135,13 @@ class LogPipeline:
         self._thread.start()
 
     def on_console(self) -> bool:
-        """Whether a warning logged now is printed on the console: by our console sink, by a console handler of the
-        application's on the root logger, or as Python's last resort would (:meth:`_echo`)."""
-        return (
-            self.console is not None
-            or _has_console_handler(logging.getLogger())
-            or (self.handler.last_resort is not None and logging.lastResort is not None)
-        )
+        """Whether a record logged now is printed on the console: by our console sink, or by a console handler of the
+        application's on the root logger (:meth:`_echo` leaves the agent's own ``tradeobs.*`` records out)."""
+        return self.console is not None or _has_console_handler(logging.getLogger())
 
     def _echo(self, record: logging.LogRecord) -> None:
-        """A WARNING-and-up record no other handler takes, on stderr as ``logging.lastResort`` prints it (the message,
-        then the traceback), known secret values and secret-looking pairs masked."""
+        """An application's WARNING-and-up record that no other handler takes, on stderr as ``logging.lastResort``
+        prints it (the message, then the traceback), known secret values and secret-looking pairs masked."""
         import sys
 
         try:
