@@ -32,9 +32,10 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = [
+    "handlers_reached",
     "internal_error",
     "internal_error_counts",
     "on_console",
@@ -133,20 +134,26 @@ def on_console() -> bool:
     if not _log.isEnabledFor(logging.WARNING):
         return False
     found = False
-    logger: logging.Logger | None = _log
-    while logger is not None:
-        for h in logger.handlers:
-            found = True
-            if (
-                isinstance(h, logging.StreamHandler)
-                and getattr(h, "stream", None) in (sys.stderr, sys.stdout)
-                and h.level <= logging.WARNING
-            ):
-                return True
-        if not logger.propagate:
-            break
-        logger = logger.parent
+    for h in handlers_reached(_log):
+        found = True
+        if (
+            isinstance(h, logging.StreamHandler)
+            and getattr(h, "stream", None) in (sys.stderr, sys.stdout)
+            and h.level <= logging.WARNING
+        ):
+            return True
     return not found and logging.lastResort is not None
+
+
+def handlers_reached(logger: logging.Logger) -> Iterator[logging.Handler]:
+    """The handlers a record of ``logger`` reaches, in the order ``Logger.callHandlers`` walks them (up the
+    hierarchy until a logger that does not propagate); none of them means Python's last resort prints it."""
+    c: logging.Logger | None = logger
+    while c is not None:
+        yield from c.handlers
+        if not c.propagate:
+            break
+        c = c.parent
 
 
 def internal_error_counts() -> dict[str, int]:

@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeAlias
 
-from .._errors import internal_error
+from .._errors import handlers_reached, internal_error
 from .._internal.otel_private import current_context_getter
 from .context import get_correlation
 
@@ -260,13 +260,8 @@ class CaptureHandler(logging.Handler):
         if name.startswith("tradeobs") and (len(name) == 8 or name[8] == "."):
             return  # the agent's own: it prints on stderr itself what must be seen there (_errors.on_console)
         lg = logging.Logger.manager.loggerDict.get(name)
-        c: Any = lg if isinstance(lg, logging.Logger) else logging.root
-        while c is not None:
-            if any(h is not self for h in c.handlers):
-                return  # another handler takes it, as Python would have found
-            if not c.propagate:
-                break
-            c = c.parent
+        if any(h is not self for h in handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)):
+            return  # another handler takes it, as Python would have found
         echo(record)
 
     def emit(self, record: logging.LogRecord) -> None:
