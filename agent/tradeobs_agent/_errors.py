@@ -35,6 +35,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 __all__ = [
+    "Throttle",
     "handlers_reached",
     "internal_error",
     "internal_error_counts",
@@ -143,6 +144,26 @@ def on_console() -> bool:
         ):
             return True
     return not found and logging.lastResort is not None
+
+
+class Throttle:
+    """At most one message per ``interval`` seconds; the ones held back are counted, for the next one said to say
+    how many. (Each outage of an exporter, of the NATS connection: said when it begins, at most one a minute.)"""
+
+    __slots__ = ("_at", "_held")
+
+    def __init__(self) -> None:
+        self._at: float | None = None  # when the last one was said (time.monotonic())
+        self._held = 0
+
+    def allow(self, now: float, interval: float) -> int | None:
+        """None: hold this one back (counted); else it is said, and this is how many were held back since the last."""
+        if self._at is not None and now - self._at < interval:
+            self._held += 1
+            return None
+        self._at = now
+        held, self._held = self._held, 0
+        return held
 
 
 def handlers_reached(logger: logging.Logger) -> Iterator[logging.Handler]:

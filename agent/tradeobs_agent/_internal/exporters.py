@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExpor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import secret_values
-from .._errors import internal_error, on_console
+from .._errors import Throttle, internal_error, on_console
 from ..metrics import SelfMetrics
 from . import otel_private
 from .delivery import Delivery
@@ -187,9 +187,8 @@ class _Counting:
         self.lost_at_shutdown = 0
         self._state = threading.Lock()
         self._outage: _Outage | None = None
-        self._said_at: float | None = None  # time.monotonic() of the last outage said
-        self._said_wall = 0.0  # and its time.time()
-        self._unsaid = 0  # outages begun since then that were not said (message_interval)
+        self._throttle = Throttle()  # outages said: at most one per message_interval
+        self._said_wall = 0.0  # time.time() of the last outage said
 
     def _outcome(self, ok: bool, n: int, error: str | None = None, lost: int | None = None) -> None:
         """Count one export of ``n`` items; on failure without a retry buffer, ``lost`` of them (default all)
@@ -216,13 +215,11 @@ class _Counting:
                 outage.failures += 1
                 return
             outage = self._outage = _Outage()
-            if self._said_at is not None and outage.began - self._said_at < self.message_interval:
-                self._unsaid += 1
+            unsaid = self._throttle.allow(outage.began, self.message_interval)
+            if unsaid is None:
                 return
             outage.said = True
-            last = self._said_wall
-            self._said_at, self._said_wall = outage.began, outage.wall
-            unsaid, self._unsaid = self._unsaid, 0
+            last, self._said_wall = self._said_wall, outage.wall
         keeps = "batches are kept and sent again when it answers" if self.delivery is not None else "retries go on"
         text = (
             f"cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps running, "

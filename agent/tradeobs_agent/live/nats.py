@@ -55,7 +55,7 @@ from typing import Any
 
 import orjson
 
-from .._errors import internal_error, warn_once
+from .._errors import Throttle, internal_error, warn_once
 from .._internal.gil import offer_gil
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
@@ -321,8 +321,7 @@ class NatsPublisher:
         self._down_since: float | None = None
         self._down_said = False
         self._down_frames = 0  # frames dropped when it began
-        self._said_at = -OUTAGE_EVERY
-        self._unsaid = 0
+        self._throttle = Throttle()
         self._host = socket.gethostname()
         self.stats = {"frames": 0, "events": 0, "dropped_frames": 0, "dropped_events": 0, "connects": 0}
         reg = self.registry
@@ -475,12 +474,10 @@ class NatsPublisher:
     def _outage_began(self) -> None:
         now = time.monotonic()
         self._down_since, self._down_frames = now, self.stats["dropped_frames"]
-        self._down_said = now - self._said_at >= OUTAGE_EVERY
-        if not self._down_said:
-            self._unsaid += 1
+        unsaid = self._throttle.allow(now, OUTAGE_EVERY)
+        self._down_said = unsaid is not None
+        if unsaid is None:
             return
-        self._said_at = now
-        unsaid, self._unsaid = self._unsaid, 0
         _log.warning(
             "tradeobs live: lost NATS at %s; the service keeps running, live frames are dropped and events wait "
             "(up to %d) until it is back%s",

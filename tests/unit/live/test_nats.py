@@ -176,7 +176,7 @@ def test_nats_outages_past_one_a_minute_are_counted_in_the_next_one_said(caplog:
     for _ in range(3):  # three outages in a moment: the first said (both ends), the others counted
         pub._outage_began()
         pub._outage_ended()
-    pub._said_at -= 61.0
+    pub._throttle._at -= 61.0  # a minute later
     pub._outage_began()
     said = [r.getMessage() for r in caplog.records]
     assert sum("lost NATS" in m for m in said) == 2 and sum("is back after" in m for m in said) == 1, said
