@@ -49,6 +49,8 @@ import platform
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "BUDGET",
@@ -267,3 +269,13 @@ class QueueRoom:
     def missed(self) -> None:
         """A wait found no room (an item was dropped)."""
         self._quiet_until = _perf() + ROOM_QUIET
+
+    def put(self, put: Callable[[Any, Any, float], bool], queue: Any, item: Any) -> bool:
+        """``put(queue, item, wait)`` (``otel_private.batch_put``) with the wait this room allows now; False when the
+        item could not go in all the same (the caller counts it)."""
+        wait = self.wait()
+        if put(queue, item, wait):
+            return True
+        if wait:
+            self.missed()
+        return False

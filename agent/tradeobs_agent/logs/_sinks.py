@@ -500,13 +500,10 @@ class _BatchEmit:
         (``otel_private.batch_put``: a burst larger than the queue is exported, not dropped)."""
         room = self._room
         for bp in self._bps:
-            wait = room.wait()
-            if not otel_private.batch_put(bp, readable, wait):
+            if not room.put(otel_private.batch_put, bp, readable):
                 # Still full (e.g. the collector is down and the retry buffer is full): the SDK would build and log
                 # a "Queue full" warning for every record. Counted instead; the oldest was dropped, as the SDK does.
                 self._dropped.add(1)
-                if wait:
-                    room.missed()
 
 
 # Fields that are OTLP record fields or resource attributes, not log attributes.

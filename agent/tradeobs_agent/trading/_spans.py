@@ -110,14 +110,11 @@ def _batch_put(p: BatchSpanProcessor) -> Any:
     the oldest span of a burst larger than the queue (2,048 by default: 700 orders' steps, or a shutdown's last
     journal flush) with a single "Queue full" log line, so one drop was counted for hundreds lost."""
     bp = otp.batch_processor(p)
-    room, put = _room, otp.batch_put
+    room_put, put = _room.put, otp.batch_put
 
     def emit(span: ReadableSpan) -> None:
-        wait = room.wait()
-        if not put(bp, span, wait):
+        if not room_put(put, bp, span):
             _dropped_span()
-            if wait:
-                room.missed()
 
     return emit
 
