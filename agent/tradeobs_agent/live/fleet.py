@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from ..metrics import Registry, bucket_quantile
-from .frames import STALE_AFTER, WORKING_IN_FRAME, FrameBuilder, delta
+from .frames import STALE_AFTER, WORKING_IN_FRAME, FrameBuilder, changed_fields, delta
 from .hub import _clean
 
 __all__ = ["KEYED", "FleetView", "fleet_delta"]
@@ -460,10 +460,7 @@ def fleet_delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, An
             if old is None:
                 rows[k] = row
             elif old != row:
-                changed = {f: v for f, v in row.items() if old.get(f) != v}
-                if not row.keys() >= old.keys():  # a field gone: null, as in a symbol's row
-                    changed.update(dict.fromkeys(old.keys() - row.keys()))
-                rows[k] = changed
+                rows[k] = changed_fields(old, row)  # a field gone: null, as in a symbol's row
         rows.update({k: None for k in before if k not in now})
         if rows:
             out[section] = rows

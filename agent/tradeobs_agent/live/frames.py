@@ -53,7 +53,7 @@ from .rows import Rows
 from .rows import rounded as _r
 from .working import WorkingOrders
 
-__all__ = ["STALE_AFTER", "FrameBuilder", "delta", "merged_quantile"]
+__all__ = ["STALE_AFTER", "FrameBuilder", "changed_fields", "delta", "merged_quantile"]
 
 STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.stale; the page marks it)
 REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
@@ -550,19 +550,13 @@ def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
             syms[sym] = row
             new += 1
         elif old is not row and old != row:  # a row kept from the frame before is the same object
-            changed = {k: v for k, v in row.items() if old.get(k) != v}
-            if not row.keys() >= old.keys():  # a field gone (avg when the position went flat)
-                changed.update(dict.fromkeys(old.keys() - row.keys()))
-            syms[sym] = changed
+            syms[sym] = changed_fields(old, row)  # a field gone: avg when the position went flat
     if len(psyms) > len(csyms) - new:  # some of prev's symbols are not in cur
         syms.update(dict.fromkeys(s for s in psyms if s not in csyms))
     out["symbols"] = syms
     for section in SECTIONS:
         a: Mapping[str, Any] = prev.get(section, {})
-        c: Mapping[str, Any] = cur.get(section, {})
-        changed = {k: v for k, v in c.items() if a.get(k) != v}
-        if not c.keys() >= a.keys():
-            changed.update(dict.fromkeys(a.keys() - c.keys()))
+        changed = changed_fields(a, cur.get(section, {}))
         if changed:
             out[section] = changed
     for section in KEYED:
@@ -575,6 +569,15 @@ def delta(prev: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
         if rows:
             out[section] = rows
     return out
+
+
+def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's delta: ``new``'s fields that differ from ``old``'s, and each field ``old`` had and ``new`` has not as
+    ``None`` (deleted, see :func:`delta`)."""
+    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    if not new.keys() >= old.keys():
+        changed.update(dict.fromkeys(old.keys() - new.keys()))
+    return changed
 
 
 def select_symbols(symbols: Mapping[str, Mapping[str, Any]], limit: int) -> Iterable[str]:
