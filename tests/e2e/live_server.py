@@ -1,7 +1,7 @@
 """A small trading service for the browser tests: the live app at /telemetry, fed through the real trading layer.
 
     python tests/e2e/live_server.py PORT [--symbols N] [--agent none|default|failing] [--grafana URL]
-                                         [--kill-switch on|off|none] [--full-every SECONDS]
+                                         [--kill-switch on|off|none] [--full-every SECONDS] [--workers]
 
 Two desks (``TradingTelemetry``: strategy ``momentum`` on ``alpaca-paper``, ``meanrev`` on ``ib-paper``)
 trade a scenario a trader's page must show: long, short and flat positions with average entry prices,
@@ -16,6 +16,11 @@ with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` sa
 ``POST /test/flatten`` closes AAPL in both desks (both report an average entry, so the row has none left) while a
 third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
 ``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s).
+``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
+those of other workers (:class:`Workers`): ``POST /test/worker?symbols=A,B`` starts one that alone trades
+those symbols (it answers the worker's id), ``POST /test/worker/exit?id=N`` makes it exit, which takes its
+symbols out of the frame (``null`` in the next delta). (The merge is the leader's, ``metrics.merge``, without the
+workers' files: every worker is in this process. Its hub is not the agent's, so not for ``--agent``.)
 ``--agent default`` runs ``tradeobs_agent.init()`` as a service would with no collector (export
 ``not_configured``); ``--agent failing`` points OTLP at a closed port (export ``failing``).
 """
@@ -39,6 +44,8 @@ from starlette.routing import Mount, Route
 import tradeobs_agent
 from tradeobs_agent import live
 from tradeobs_agent.demo.market import symbols as demo_symbols
+from tradeobs_agent.live.frames import FRAME_INSTRUMENTS, FrameBuilder
+from tradeobs_agent.metrics import Part, Registry, get_registry, merge
 from tradeobs_agent.trading import TradingTelemetry
 
 LONG_REASON = (
@@ -61,6 +68,69 @@ BOOK: dict[str, tuple[int, float, float]] = {
 }
 
 
+class Workers:
+    """The other workers of a group, in this process: each a ``TradingTelemetry`` on a registry of its own that
+    alone trades its symbols (a tick and a position each step, gauges only). A worker that exits is kept as the
+    group's leader keeps one (``Part(live=False)``: its counters still count, its gauges no longer do), so its
+    symbols leave the frame."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: dict[int, tuple[Registry, TradingTelemetry, list[str]]] = {}
+        self.exited: list[Part] = []
+        self.next_id = 2  # a worker's id is its pid in the merge; 1 is this process
+
+    def start(self, syms: list[str]) -> int:
+        reg = Registry()
+        tt = TradingTelemetry(strategy="worker", venue="ib-paper", registry=reg)
+        with self.lock:
+            wid = self.next_id
+            self.next_id += 1
+            self.live[wid] = (reg, tt, syms)
+        self.step()
+        return wid
+
+    def exit(self, wid: int) -> None:
+        with self.lock:
+            reg, tt, _ = self.live.pop(wid)
+        tt.close()
+        with self.lock:
+            self.exited.append(Part(reg.snapshot(FRAME_INSTRUMENTS, prepare=False), wid, False))
+
+    def step(self) -> None:
+        with self.lock:
+            workers = list(self.live.values())
+        now = time.time()
+        for _, tt, syms in workers:
+            for i, s in enumerate(syms):
+                px = 100.0 + i + (now % 60) / 100  # moves every step
+                tt.tick(s, px, exchange_ts=now - 0.002)
+                tt.position(s, 10.0, px, 100.0 + i)
+
+    def snapshot(self, own: Registry) -> Any:
+        """What the group's leader builds a frame from: every worker's snapshot merged, this process first."""
+        parts = [Part(own.snapshot(FRAME_INSTRUMENTS, prepare=False), 1, True)]
+        with self.lock:
+            parts += [
+                Part(reg.snapshot(FRAME_INSTRUMENTS, prepare=False), w, True) for w, (reg, _, _) in self.live.items()
+            ]
+            parts += self.exited
+        return merge(parts, FRAME_INSTRUMENTS)
+
+
+class LeaderFrames(FrameBuilder):
+    """The hub's frames from :meth:`Workers.snapshot` (``FrameBuilder.build(snapshot=...)``, as the leader's)."""
+
+    def __init__(self, workers: Workers) -> None:
+        super().__init__(get_registry())
+        self.workers = workers
+
+    def build(self, extra_health: Any = None, working: Any = None, snapshot: Any = None, offer: Any = None) -> Any:
+        if snapshot is None:
+            snapshot = self.workers.snapshot(self.registry)
+        return super().build(extra_health, working, snapshot, offer)
+
+
 class Scenario:
     def __init__(self, n: int, kill: str, seed: int = 7) -> None:
         self.rng = random.Random(seed)
@@ -79,6 +149,7 @@ class Scenario:
         self.stop = threading.Event()
         self.n = 0
         self.working: list[str] = []
+        self.workers = Workers()
 
     def desk(self, sym: str) -> TradingTelemetry:
         return self.desks[self.book[sym][0]]
@@ -136,6 +207,7 @@ class Scenario:
 
     def step(self) -> None:
         self.n += 1
+        self.workers.step()
         now = time.time()
         for s in self.syms:
             if s == STALE and self.n > 5:
@@ -189,6 +261,7 @@ def main() -> None:
     ap.add_argument("--grafana", default="")
     ap.add_argument("--kill-switch", choices=("on", "off", "none"), default="off")
     ap.add_argument("--full-every", type=float, default=5.0)
+    ap.add_argument("--workers", action="store_true")
     args = ap.parse_args()
     if args.agent != "none":
         kw: dict[str, Any] = {
@@ -200,9 +273,14 @@ def main() -> None:
             kw["otlp"] = tradeobs_agent.OtlpOptions(endpoint=f"http://127.0.0.1:{_dead_port()}", timeout=0.5)
             kw["metrics"] = tradeobs_agent.MetricsOptions(export_interval=0.5)
         tradeobs_agent.init(**kw)
-    telemetry = live.create_app(hz=10, token="", cors_origins=(), grafana_url=args.grafana, full_every=args.full_every)
-    hub = telemetry.state.hub
     scenario = Scenario(args.symbols, args.kill_switch)
+    app_kw: dict[str, Any] = {"token": "", "cors_origins": (), "grafana_url": args.grafana}
+    if args.workers:
+        own = live.LiveHub(hz=10, full_every=args.full_every, builder=LeaderFrames(scenario.workers))
+        telemetry = live.create_app(hub=own, **app_kw)
+    else:
+        telemetry = live.create_app(hz=10, full_every=args.full_every, **app_kw)
+    hub = telemetry.state.hub
     scenario.setup()
 
     async def drop(request: Request) -> PlainTextResponse:
@@ -220,6 +298,13 @@ def main() -> None:
         scenario.flatten()
         return PlainTextResponse("flat")
 
+    async def worker(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(scenario.workers.start(request.query_params["symbols"].split(","))))
+
+    async def worker_exit(request: Request) -> PlainTextResponse:
+        scenario.workers.exit(int(request.query_params["id"]))
+        return PlainTextResponse("exited")
+
     async def info(request: Request) -> JSONResponse:
         return JSONResponse(
             {"symbols": scenario.syms, "stale": STALE, "working": scenario.working, "long_reason": LONG_REASON}
@@ -231,6 +316,8 @@ def main() -> None:
             Route("/test/freeze", freeze, methods=["POST"]),
             Route("/test/resume", resume, methods=["POST"]),
             Route("/test/flatten", flatten, methods=["POST"]),
+            Route("/test/worker", worker, methods=["POST"]),
+            Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/info", info),
             Mount("/telemetry", telemetry),
         ]
