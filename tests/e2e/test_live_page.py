@@ -224,6 +224,146 @@ def test_the_page_deletes_what_a_delta_marks_gone(live_server: Callable[..., Liv
     assert cells["symbol"] == "AAA" and cells["pos"] == "10" and cells["avg"] == "—"
 
 
+def picker(page: Any) -> list[str]:
+    """The symbols the picker offers (its datalist: what the box completes from and accepts)."""
+    return list(page.locator("#sym-list option").evaluate_all("os => os.map(o => o.value)"))
+
+
+def rings(page: Any) -> list[list[str]]:
+    """The symbols the page keeps chart rings for: prices and P&L."""
+    return list(js(page, "['px', 'pnl'].map(k => Object.keys(window.__tradeobs.ring[k]).sort())"))
+
+
+def drawn_after(page: Any, seq: int) -> None:
+    """Wait until the page holds frame ``seq`` (or a later one) and has drawn since."""
+    wait_for(lambda: js(page, "window.__tradeobs.state.seq") >= seq, f"frame {seq} on the page")
+    draws = js(page, "window.__tradeobs.draws")
+    wait_for(lambda: js(page, "window.__tradeobs.draws") > draws, "a draw after it")
+
+
+def pick(page: Any, sym: str) -> None:
+    page.locator("#sym-pick").fill(sym)
+    page.locator("#sym-pick").press("Enter")
+
+
+@pytest.mark.parametrize("frames", ["delta", "full"])
+def test_a_symbol_gone_from_the_state_leaves_the_picker_and_its_rings(
+    live_server: Callable[..., LiveProcess], browser_page: Any, frames: str
+) -> None:
+    """A worker that alone trades ZGONE exits (the frames are a worker group's leader's, ``--workers``): ZGONE leaves
+    the state, then the picker, the chart and the page's rings. Charted alone, the chart goes to the first symbol
+    left, and the chips say so. It can no longer be typed in. When it comes back it is a new symbol: no point from
+    before it left, not charted by itself. ``delta``: the only frames are deltas (ZGONE is ``null`` in one);
+    ``full``: every frame is a full frame (ZGONE is just not in it). (The page before kept ZGONE in the picker and
+    its rings for good, and charted the frozen line.)"""
+    srv = live_server("--workers", "--full-every", "3600" if frames == "delta" else "0")
+    page = browser_page
+    open_page(page, srv)
+    wid = srv.post("/test/worker?symbols=ZGONE")
+    wait_for(lambda: "ZGONE" in picker(page), "ZGONE in the picker")
+    page.locator("#sym-clear").click()
+    pick(page, "ZGONE")
+    assert js(page, "window.__tradeobs.selected") == ["ZGONE"]
+    charted = "(p => p.length === 2 && p[1].some(v => v !== null))(window.__tradeobs.chart.price)"
+    wait_for(lambda: js(page, charted), "ZGONE charted")
+    assert "ZGONE" in rings(page)[0] and "ZGONE" in rings(page)[1]
+    counts = js(page, "[window.__tradeobs.full, window.__tradeobs.deltas]")
+
+    srv.post(f"/test/worker/exit?id={wid}")
+
+    def gone() -> dict[str, Any] | None:
+        snap = srv.snapshot()
+        return snap if "ZGONE" not in snap["symbols"] else None
+
+    snap = wait_for(gone, "ZGONE out of the snapshot")
+    drawn_after(page, snap["seq"])
+    full, deltas = js(page, "[window.__tradeobs.full, window.__tradeobs.deltas]")
+    if frames == "delta":
+        assert full == counts[0]  # no full frame since: the delta's null did it
+    else:
+        assert deltas == counts[1] == 0
+    left = sorted(snap["symbols"])
+    assert sorted(js(page, "Object.keys(window.__tradeobs.state.symbols)")) == left
+    assert picker(page) == left
+    assert rings(page) == [left, left]
+    assert js(page, "window.__tradeobs.selected") == [left[0]]  # the first symbol left, said next to the chips
+    assert page.locator("#chips .note").inner_text() == f"ZGONE left the feed; charting {left[0]}"
+    legend = page.locator("#chart-price .u-legend .u-series .u-label")
+    wait_for(lambda: legend.all_inner_texts() == [left[0]], "the chart shows the first symbol left")
+    pick(page, "ZGONE")  # a person typing it is told, not given the frozen line
+    assert page.locator("#chips .note").inner_text() == "unknown symbol ZGONE"
+    assert js(page, "window.__tradeobs.selected") == [left[0]]
+
+    # it comes back: a new symbol, its rings start from its return
+    left_at = snap["ts"]
+    srv.post("/test/worker?symbols=ZGONE")
+    wait_for(lambda: "ZGONE" in picker(page), "ZGONE back in the picker")
+    wait_for(lambda: "ZGONE" in rings(page)[0], "a ring for ZGONE")
+    since = js(
+        page,
+        """() => { const r = window.__tradeobs.ring, out = [];
+                   r.px.ZGONE.forEach((v, i) => { if (v === v) out.push(r.t[i]); });
+                   r.pnl.ZGONE.forEach((v, i) => { if (v === v) out.push(r.t[i]); });
+                   return out; }""",
+    )
+    assert since and min(since) > left_at, (since, left_at)
+    assert "ZGONE" not in js(page, "window.__tradeobs.selected")
+
+
+def test_symbols_a_restarted_service_no_longer_trades_leave_the_page(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """The service restarts trading 9 of its 12 symbols: the page reconnects, gets ``reset`` and a full frame
+    without the other 3, and from then on offers, charts and keeps rings for those 9 only. A charted symbol that
+    went is said; one still there stays charted."""
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv)
+    before = srv.get("/test/info")["symbols"]
+    page.locator("#sym-clear").click()
+    for sym in ("AAPL", before[-1]):
+        pick(page, sym)
+    assert js(page, "window.__tradeobs.selected") == ["AAPL", before[-1]]
+    srv.kill()
+    srv.args = ("--symbols", "9")
+    srv.start()
+    wait_for(lambda: js(page, "window.__tradeobs.resets") >= 1, "reset from the new process")
+    after = sorted(srv.get("/test/info")["symbols"])
+    assert len(after) == 9 and "AAPL" in after and before[-1] not in after
+    drawn_after(page, srv.snapshot()["seq"])
+    assert sorted(js(page, "Object.keys(window.__tradeobs.state.symbols)")) == after
+    assert picker(page) == after
+    assert rings(page) == [after, after]
+    assert js(page, "window.__tradeobs.selected") == ["AAPL"]
+    assert page.locator("#chips .note").inner_text() == f"{before[-1]} left the feed"
+
+
+def test_symbols_that_come_and_go_leave_nothing_behind(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Ten workers in turn each trade 25 symbols of their own, then exit (250 symbols seen in all, at most 37 at
+    once; a full frame every 5 s, the rest deltas): the page's picker and chart rings hold the symbols there are,
+    never more, and once the last worker has gone exactly the 12 of the service. (The page before kept a price
+    and a P&L ring, 600 floats each, for every symbol it ever saw: here 262 of each at the end.)"""
+    srv = live_server("--workers")
+    page = browser_page
+    open_page(page, srv)
+    base = sorted(srv.snapshot()["symbols"])
+    count = "Object.keys(window.__tradeobs.state.symbols).length"
+    for r in range(10):
+        syms = [f"ZC{r:02d}{i:02d}" for i in range(25)]
+        wid = srv.post("/test/worker?symbols=" + ",".join(syms))
+        wait_for(lambda: js(page, count) == len(base) + 25, f"round {r}: the worker's symbols on the page")
+        drawn_after(page, js(page, "window.__tradeobs.state.seq"))
+        assert len(picker(page)) == len(base) + 25, r
+        assert [len(x) for x in rings(page)] == [len(base) + 25] * 2, r
+        srv.post(f"/test/worker/exit?id={wid}")
+        wait_for(lambda: js(page, count) == len(base), f"round {r}: the worker's symbols gone")
+        drawn_after(page, js(page, "window.__tradeobs.state.seq"))
+        assert picker(page) == base, r
+        assert rings(page) == [base, base], r
+
+
 def test_negative_axis_labels_keep_their_sign_and_fit(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

@@ -23,6 +23,7 @@
   var recvAt = 0, frameTs = 0;                      // performance.now() and server ts of the last frame
   var symList = [], symSet = new Set(), symListDirty = true;
   var touched = false;                               // the user changed the chart selection
+  var refill = false;                                // symbols leaving emptied the chart: chart the next that comes
 
   // ------------------------------------------------------------------ formatting
   var NF = {};
@@ -87,7 +88,9 @@
     if (f.type === "full" || !T.state) {
       T.state = f; T.full++;
       if (!f.working) f.working = {};
-      newSymbols(Object.keys(f.symbols || {}));
+      if (!f.symbols) f.symbols = {};
+      newSymbols(Object.keys(f.symbols));
+      forgetSymbols(absent(f.symbols));
     } else {
       merge(T.state, f); T.state.ts = f.ts; T.state.seq = f.seq; T.deltas++;
     }
@@ -101,13 +104,14 @@
   // a section's key, a symbol, a symbol's field, a working order, a fleet row and its fields.
   function patch(obj, d) { for (var k in d) { if (d[k] === null) delete obj[k]; else obj[k] = d[k]; } }
   function merge(state, d) {
-    var syms = d.symbols, fresh = null;
+    var syms = d.symbols, fresh = null, gone = null;
     for (var s in syms) {
       var row = syms[s], old = state.symbols[s];
-      if (row === null) delete state.symbols[s];
+      if (row === null) { delete state.symbols[s]; (gone = gone || []).push(s); }
       else if (old) patch(old, row); else { state.symbols[s] = row; (fresh = fresh || []).push(s); }
     }
     if (fresh) newSymbols(fresh);
+    if (gone) forgetSymbols(gone);
     ["account", "desk", "latency", "health", "system", "working"].forEach(function (k) {
       if (d[k]) patch(state[k] || (state[k] = {}), d[k]);
     });
@@ -129,8 +133,48 @@
     if (symListDirty) symList.sort();
   }
 
+  // What the page holds of symbols a full frame does not list: picker entries, rings (also those /history
+  // prefilled for symbols gone since), chart choices (also one restored from localStorage).
+  function absent(present) {
+    var held = new Set(symList.concat(Object.keys(ring.px), Object.keys(ring.pnl), T.selected)), out = [];
+    held.forEach(function (s) { if (!(s in present)) out.push(s); });
+    return out;
+  }
+
+  // Symbols gone from the state (a delta's null, or not in a full frame: a worker that alone traded them exited,
+  // the service restarted without them): out of the picker and the chart, their rings freed, so the page's memory
+  // follows the symbols there are now, not every symbol ever seen. One that comes back is new: fresh rings, not
+  // charted again by itself. A chart left empty shows the first symbol there is (the first ones if the user never
+  // chose), said next to the chips. Not saved: localStorage keeps what the user chose.
+  function forgetSymbols(gone) {
+    if (!gone.length) return;
+    var lost = [];
+    for (var i = 0; i < gone.length; i++) {
+      var s = gone[i], k = T.selected.indexOf(s);
+      symSet.delete(s); delete ring.px[s]; delete ring.pnl[s];
+      if (k >= 0) { T.selected.splice(k, 1); lost.push(s); }
+    }
+    var n = symList.length;
+    symList = symList.filter(function (x) { return symSet.has(x); });
+    if (symList.length !== n) symListDirty = true;
+    if (!lost.length) return;
+    var text = (lost.length > 3 ? lost.slice(0, 3).join(", ") + " and " + (lost.length - 3) + " more" : lost.join(", ")) +
+      " left the feed";
+    if (!T.selected.length) {
+      refill = true;
+      if (refillSelection()) text += "; charting " + T.selected.join(", ");
+    }
+    tell(text);
+  }
+  function refillSelection() {
+    if (!refill || T.selected.length || !symList.length) return false;
+    refill = false;
+    T.selected = symList.slice(0, touched ? 1 : DEFAULT_CHART);
+    return true;
+  }
+
   // ------------------------------------------------------------------ chart rings (every symbol, so any can be charted)
-  var ring = { n: 0, t: new Float64Array(MAX_POINTS), total: new Float64Array(MAX_POINTS),
+  var ring = T.ring = { n: 0, t: new Float64Array(MAX_POINTS), total: new Float64Array(MAX_POINTS),
     p50: new Float64Array(MAX_POINTS), p99: new Float64Array(MAX_POINTS), px: {}, pnl: {} };
 
   function symRing(store, s) {
@@ -276,12 +320,13 @@
     } catch (err) { /* no storage (private mode): the default selection */ }
   }
   function saveSelection() {
-    touched = true;
+    touched = true; refill = false;
     try { localStorage.setItem(STORE_KEY, JSON.stringify(T.selected)); } catch (err) { /* ignore */ }
   }
   function defaultSelection() {
-    if (touched || T.selected.length || !symList.length) return;
-    T.selected = symList.slice(0, DEFAULT_CHART);
+    if (T.selected.length || !symList.length) return;
+    if (refill) { if (refillSelection()) tell("charting " + T.selected.join(", ")); return; }
+    if (!touched) T.selected = symList.slice(0, DEFAULT_CHART);
   }
   function select(s, on) {
     var i = T.selected.indexOf(s);
@@ -300,6 +345,7 @@
   }
   function note(text) { var el = $("chips").querySelector(".note"); if (el) el.textContent = text; else pendingNote = text; }
   var pendingNote = "";
+  function tell(text) { pendingNote = text; note(text); }  // a note that outlives the chips drawn again next
   function renderChips() {
     var html = T.selected.map(function (s) {
       return '<span class="chip" data-sym="' + esc(s) + '"><i style="background:' + colorOf(s) + '"></i>' + esc(s) +
