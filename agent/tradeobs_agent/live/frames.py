@@ -319,7 +319,9 @@ class FrameBuilder:
 
     @staticmethod
     def _avg_prices(snap: Any, row: Any) -> None:
-        """``avg`` per symbol: one series as reported; several (strategies) weighted by their |position|."""
+        """``avg`` per symbol: one series as reported, unless its position is flat; several (strategies) weighted
+        by their |position| (none when all are flat). A flat position has no average entry, whatever it last
+        reported."""
         points = iter(snap.numbers(AVG_PRICE))
         first_point = next(points, None)
         if first_point is None:
@@ -331,16 +333,19 @@ class FrameBuilder:
             if sym is None:
                 continue
             a = acc.get(str(sym))
-            w = qty.get(p.key, 0.0)
+            w = qty.get(p.key)
+            flat = w == 0.0  # a position known to be flat (an avg with no position series is shown as reported)
+            w = w or 0.0
             if a is None:
-                acc[str(sym)] = [p.value * w, w, p.value, 1]
+                acc[str(sym)] = [p.value * w, w, p.value, 1, flat]
             else:
                 a[0] += p.value * w
                 a[1] += w
                 a[3] += 1
-        for sym, (wsum, w, first, n) in acc.items():
+        for sym, (wsum, w, first, n, flat) in acc.items():
             if n == 1:
-                row(sym)["avg"] = first
+                if not flat:
+                    row(sym)["avg"] = first
             elif w > 0:
                 row(sym)["avg"] = _r(wsum / w)
 

@@ -177,15 +177,18 @@ class Rows:
                     v = v + points[i].value
                 r[key] = v
         idx = self._avg.by_sym.get(sym)
-        if idx is not None:  # one series as reported; several (strategies) weighted by their |position|
+        if idx is not None:  # one series as reported, unless flat; several (strategies) weighted by their |position|
             points = self._avg.points
+            at, qty = self._qty.at, self._qty.points
             if len(idx) == 1:
-                r["avg"] = points[idx[0]].value
+                p: NumberPoint = points[idx[0]]
+                j = at.get(p.key)
+                if j is None or qty[j].value != 0:  # a flat position has no average entry, whatever it last said
+                    r["avg"] = p.value
             else:
-                at, qty = self._qty.at, self._qty.points
                 wsum = w = 0.0
                 for n, i in enumerate(idx):
-                    p: NumberPoint = points[i]
+                    p = points[i]
                     j = at.get(p.key)
                     q = 0.0 if j is None else abs(qty[j].value)
                     if n:

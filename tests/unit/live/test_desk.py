@@ -165,10 +165,12 @@ def test_average_entry_price_is_weighted_by_position_over_strategies(reg: Regist
     avg.bind(symbol="AAPL", strategy="a").set(10.0)
     qty.bind(symbol="AAPL", strategy="b").set(300)
     avg.bind(symbol="AAPL", strategy="b").set(12.0)
-    qty.bind(symbol="MSFT", strategy="a").set(0)
+    qty.bind(symbol="MSFT", strategy="a").set(-2)
     avg.bind(symbol="MSFT", strategy="a").set(400.0)  # one series: as reported
+    qty.bind(symbol="IBM", strategy="a").set(0)
+    avg.bind(symbol="IBM", strategy="a").set(150.0)  # flat: no average entry, whatever it last reported
     syms = FrameBuilder(reg).build()["symbols"]
-    assert syms["AAPL"]["avg"] == 11.5 and syms["MSFT"]["avg"] == 400.0
+    assert syms["AAPL"]["avg"] == 11.5 and syms["MSFT"]["avg"] == 400.0 and "avg" not in syms["IBM"]
 
 
 def test_market_data_age_per_symbol_and_stale_count(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
