@@ -130,6 +130,27 @@ def test_sell_slippage_is_positive_when_adverse(cap: Capture, tt: TradingTelemet
     assert _point(cap, "trading.order.slippage", symbol="MSFT").sum == pytest.approx(25.0)
 
 
+def test_a_fill_at_the_expected_price_has_no_slippage_whatever_floats_say(cap: Capture, tt: TradingTelemetry) -> None:
+    """A decision price computed in floats (0.1 + 0.2) and a fill price the venue sent as "0.3" are one price: the
+    slippage is 0 bp, in the histogram's le=0 bucket, not 1.85e-12 bp in (0, 0.5] as adverse (a user's review). And
+    190.019 against 190 is 1 bp, in the le=1 bucket (it was 1.0000000000002873 bp, in (1, 2])."""
+    o = tt.order_signal("c-f", "EURUSD", "sell", 1000, 0.1 + 0.2, order_type="limit")
+    o.submitted()
+    o.fill(1000, 0.3)
+    o = tt.order_signal("c-g", "AAPL", "buy", 30, 190.0, order_type="limit")
+    o.submitted()
+    o.fill(30, 190.019)
+    for sym, bp in (("EURUSD", 0.0), ("AAPL", 1.0)):
+        slip = _point(cap, "trading.order.slippage", symbol=sym)
+        le = list(slip.explicit_bounds).index(bp)
+        assert slip.bucket_counts[le] == 1 and slip.sum == bp, (sym, slip)
+        (fill,) = [e for e in events.get_bus().since(0) if e.kind == "fill" and e.data["symbol"] == sym]
+        assert fill.data["slippage_bps"] == bp
+        assert math.copysign(1.0, fill.data["slippage_bps"]) == 1.0  # not -0.0
+    fills = [s for s in cap.spans() if s.name == "fill"]
+    assert sorted(s.attributes["fill.slippage_bps"] for s in fills) == [0.0, 1.0]
+
+
 def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-2", "AAPL", "buy", 30)
     o.submitted()
