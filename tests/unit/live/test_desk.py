@@ -159,6 +159,37 @@ def test_reject_rate_counts_orders_rejected_at_risk_which_were_never_submitted(
     tt.close()
 
 
+def test_the_first_frame_has_the_reject_rate_of_what_was_decided_since_the_live_view_was_made(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live view is made at start-up and builds its first frame when the first client comes. A bot that had
+    rejected 84 of 247 orders by then showed reject_rate null, window 0, on that client's page and /snapshot (a
+    user's review), while the Prometheus rule had the rate; now the first frame counts from the view's making.
+    A group's leader builds from merged snapshots, whose totals are not its own registry's: no seed there."""
+    clock = [1000.0]
+    monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
+    tt = TradingTelemetry(strategy="s", venue="v", registry=reg)
+    _decide(tt, 4, at_risk=1, at_venue=0)  # before the view was made: not in its window
+    b, leader = FrameBuilder(reg), FrameBuilder(reg)
+    clock[0] += 10.0
+    for i in range(10):
+        o = tt.order_signal(f"p-{i}", "MSFT", "sell", 1, 10.0)
+        if i < 2:
+            o.risk_check(passed=False, reason="limit_position")
+            continue
+        o.submitted()
+        if i < 5:
+            o.rejected("venue_throttled")
+    tt.flush()
+    clock[0] += 20.0
+    desk = b.build()["desk"]
+    assert desk["reject_rate"] == 0.5 and desk["reject_window"] == 30  # 5 of 10, over the 30 s since
+    assert desk["orders"] == 11 and desk["rejects"] == 6  # the counts themselves: cumulative
+    desk = leader.build(snapshot=reg.snapshot(frames.FRAME_INSTRUMENTS))["desk"]
+    assert desk["reject_rate"] is None and desk["reject_window"] == 0  # as before: from its first frame
+    tt.close()
+
+
 def test_average_entry_price_is_weighted_by_position_over_strategies(reg: Registry) -> None:
     qty, avg = reg.gauge("trading.position.quantity"), reg.gauge("trading.position.avg_price")
     qty.bind(symbol="AAPL", strategy="a").set(100)
