@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -305,3 +307,15 @@ def test_link_targets_are_the_ones_compose_provisions() -> None:
     (order,) = [d for d in dashboards if d.get("uid") == ORDER_DASHBOARD_UID]
     variables = {v["name"] for v in order["templating"]["list"]}
     assert {"job", "order_id", "trace_id"} <= variables
+
+
+def test_the_page_calls_only_every_fill_fills() -> None:
+    """The header's "fills" is desk.fills, every fill (241 in a user's review); the positions, services and strategies
+    tables' column of ``fill`` counts orders filled completely (133 there, summed over the rows) and was headed
+    "fills" too, so the page showed two different numbers under one name."""
+    page = (resources.files("tradeobs_agent.live") / "static" / "index.html").read_text()
+    assert '<div class="kl">fills</div>' in page
+    assert re.search(r'<th data-sort="fill" title="orders filled completely[^"]*">filled</th>', page)
+    for table in ("services", "strategies"):
+        m = re.search(rf'<table id="{table}">(.*?)</thead>', page, re.S)
+        assert m is not None and ">fills<" not in m.group(1) and ">filled</th>" in m.group(1), table
