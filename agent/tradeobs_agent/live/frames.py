@@ -49,7 +49,7 @@ from itertools import chain
 from typing import Any
 
 from ..metrics import Histogram, HistogramFamily, HistogramPoint, NumberPoint, Registry, Snapshot, bucket_quantile
-from .rows import Rows
+from .rows import Rows, exact
 from .rows import rounded as _r
 from .working import WorkingOrders
 
@@ -357,7 +357,7 @@ class FrameBuilder:
                 if not flat:
                     row(sym)["avg"] = first
             elif w > 0:
-                row(sym)["avg"] = _r(wsum / w)
+                row(sym)["avg"] = exact(wsum / w)
 
     @staticmethod
     def _ticks(snap: Any, now: float, row: Any) -> float | None:
@@ -394,10 +394,10 @@ class FrameBuilder:
         day = time.localtime(now)[:3]
         if day != self._day:  # a new local day: its P&L starts here
             self._day, self._day_since, self._day_full, self._day_base = day, now, True, total
-        account["pnl"] = _r(total)
-        account["rpnl"] = _r(rp)
-        account["upnl"] = _r(up)
-        account["pnl_day"] = _r(total - self._day_base)
+        account["pnl"] = exact(total)
+        account["rpnl"] = exact(rp)
+        account["upnl"] = exact(up)
+        account["pnl_day"] = exact(total - self._day_base)
         account["day_since"] = round(self._day_since, 3)
         account["day_full"] = self._day_full
 

@@ -319,3 +319,33 @@ def test_the_page_calls_only_every_fill_fills() -> None:
     for table in ("services", "strategies"):
         m = re.search(rf'<table id="{table}">(.*?)</thead>', page, re.S)
         assert m is not None and ">fills<" not in m.group(1) and ">filled</th>" in m.group(1), table
+
+
+def test_desk_pnl_and_an_average_over_strategies_keep_their_cents_and_pips(reg: Registry) -> None:
+    """The desk's P&L totals and an average entry over strategies were rounded to 6 significant digits: a book
+    up 1,234,567.89 showed P&L 1,234,570 above rows that add up to the cent, and an EUR/USD average entry of
+    1.101996 showed 1.102 (a user's review: the header's -1,066.97 under rows adding up to -1,066.9713). 12 digits
+    keep both, and still drop a sum's binary noise. The fleet view keeps them too."""
+    from tradeobs_agent.live.fleet import FleetView
+    from tradeobs_agent.live.frames import FRAME_INSTRUMENTS
+
+    tt = TradingTelemetry(strategy="a", venue="v", registry=reg)
+    tt2 = TradingTelemetry(strategy="b", venue="v", registry=reg)
+    tt.pnl("SPY", 1_234_000.0, 567.88)
+    tt.pnl("QQQ", 0.0, 0.01)
+    tt.position("EURUSD", 100_000, 1.1021, avg_price=1.101993)
+    tt2.position("EURUSD", 300_000, 1.1021, avg_price=1.101997)
+    tt.flush()
+    tt2.flush()
+    for state in (FrameBuilder(reg).build(), FrameBuilder(reg).build(snapshot=reg.snapshot(FRAME_INSTRUMENTS))):
+        account = state["account"]
+        assert (account["pnl"], account["rpnl"], account["upnl"]) == (1_234_567.89, 1_234_000.0, 567.89)
+        assert state["symbols"]["EURUSD"]["avg"] == 1.101996
+    view = FleetView()
+    view.update(
+        {"service": "s", "instance": "i", "seq": 1, "ts": 1.0, "state": FrameBuilder(reg).build()}, received=1.0
+    )
+    fleet = view.build(now=1.0)
+    assert fleet["account"]["pnl"] == 1_234_567.89 and fleet["symbols"]["EURUSD"]["avg"] == 1.101996
+    tt.close()
+    tt2.close()
