@@ -204,6 +204,7 @@ class OrderTrace:
 
     __slots__ = (
         "_acked",
+        "_cancelled",
         "_closed",
         "_ctx",
         "_desk",
@@ -262,6 +263,7 @@ class OrderTrace:
         self._closed = False
         self._ended = False  # closed by its own outcome (filled, rejected, cancelled, done): later steps are repeats
         self._acked = False
+        self._cancelled = False  # ended by its cancel: a fill may still come (the venue filled before the cancel)
         self._trace_hex: str | None = None
         self._sell = False
         self._scope_span_obj: OrderSpan | None = None
@@ -541,7 +543,10 @@ class OrderTrace:
 
     def _on_fill(self, e: Filled) -> None:
         _, _, now, qty, price, expected_price = e
-        if self._repeat():
+        # A fill after the order's cancel is the race a cancel can lose (the venue filled first; its report came
+        # after the cancel's): a real fill, counted up to the order's quantity. After its own fill or a reject,
+        # a fill is the venue's resent report.
+        if self._repeat(first=self._cancelled and self._filled < self.qty * (1 - 1e-9)):
             return
         qty, price = qty, price
         q = qty if type(qty) is float and qty < _INF else number(qty)
@@ -606,6 +611,7 @@ class OrderTrace:
         if self._repeat():
             return
         r = None if reason is None else text(reason)[:256]
+        self._cancelled = True
         (self._series or self._series_or_bind()).cancelled.add(1)
         if r is not None and not self._closed and self._span is not None:
             self._span.set_attribute("order.cancel_reason", r)

@@ -253,6 +253,37 @@ def test_steps_after_an_order_ended_are_counted_as_repeats_not_again(cap: Captur
     assert len(fills) == 1  # and the live view shows one fill
 
 
+def test_a_fill_that_races_a_cancel_counts_and_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
+    """The venue filled the rest of the order before our cancel reached it; its execution report came after the
+    cancel's. That fill is real (the position moved by it), and metrics.md says it joins the order's trace; it was
+    dropped as a repeat (reason="order_closed"): no fill count, no slippage, no event, no span (a user's review:
+    the ledger's 10 filled against the agent's 4). A report resent after that, past the order's quantity, is one."""
+    o = tt.order_signal("c-race", "AAPL", "buy", 10, 30.0, order_type="limit")
+    o.submitted()
+    o.acked("v-1")
+    o.fill(4, 30.0)
+    o.cancelled("user")
+    late = tt.order("c-race")
+    assert late is o
+    late.fill(6, 30.03)  # after the cancel: the race the cancel lost
+    late.fill(6, 30.03)  # the same report again: past the order's quantity, a repeat
+    attrs = {"symbol": "AAPL", "side": "buy", "order_type": "limit"}
+    for name, n in (("partially_filled", 1), ("cancelled", 1), ("filled", 1)):
+        assert _point(cap, f"trading.orders.{name}", **attrs).value == n, name
+    assert _point(cap, "trading.order.slippage", **attrs).count == 2
+    fills = [e.data for e in events.get_bus().since(0) if e.kind == "fill" and e.data["order_id"] == "c-race"]
+    assert [(f["qty"], f["filled_qty"], f["leaves"]) for f in fills] == [(4.0, 4.0, 6.0), (6.0, 10.0, 0.0)]
+    assert len(_spans_by_name(cap, "c-race")["fill"]) == 2  # in the order's trace
+    repeats = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="order_closed")
+    assert repeats.value == 1
+    r = tt.order_signal("c-rej", "AAPL", "buy", 10, 30.0, order_type="limit")
+    r.submitted()
+    r.rejected("venue_busy")
+    r.fill(10, 30.0)  # after a reject: not a fill the order can have had
+    tt.flush()
+    assert repeats.value == 2
+
+
 def test_an_expired_orders_late_fill_still_counts(cap: Capture) -> None:
     tt = TradingTelemetry(order_ttl=30.0)
     o = tt.order_signal("slow", "AAPL", "buy", 1)
