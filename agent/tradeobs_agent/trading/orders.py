@@ -564,7 +564,8 @@ class OrderTrace:
             # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
             # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave
             # 1.85e-12 bp, adverse); + 0.0 makes a -0.0 plain 0.
-            slip = round((p - ref_price) / ref_price * 1e4, _SLIP_DIGITS) + 0.0
+            # Over |price|: a spread or a future can trade below zero, and paying -4.9 for what was -5.0 is adverse
+            slip = round((p - ref_price) / abs(ref_price) * 1e4, _SLIP_DIGITS) + 0.0
             if self._sell:
                 slip = 0.0 - slip
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}

@@ -151,6 +151,21 @@ def test_a_fill_at_the_expected_price_has_no_slippage_whatever_floats_say(cap: C
     assert sorted(s.attributes["fill.slippage_bps"] for s in fills) == [0.0, 1.0]
 
 
+def test_slippage_sign_holds_for_prices_below_zero(cap: Capture, tt: TradingTelemetry) -> None:
+    """A calendar spread (or WTI in April 2020) trades below zero. Buying at -4.9 what was decided at -5.0 paid
+    0.1 more: adverse, +200 bp of |price|; it was -200 bp, favourable, and a sell the other way round."""
+    o = tt.order_signal("c-neg-b", "CLK0-CLM0", "buy", 1, -5.0, order_type="limit")
+    o.submitted()
+    o.fill(1, -4.9)
+    o = tt.order_signal("c-neg-s", "CLK0-CLM0", "sell", 1, -5.0, order_type="limit")
+    o.submitted()
+    o.fill(1, -5.1)  # sold 0.1 lower: adverse too
+    for side in ("buy", "sell"):
+        assert _point(cap, "trading.order.slippage", side=side).sum == pytest.approx(200.0), side
+    slips = [e.data["slippage_bps"] for e in events.get_bus().since(0) if e.kind == "fill"]
+    assert slips == [pytest.approx(200.0), pytest.approx(200.0)]
+
+
 def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-2", "AAPL", "buy", 30)
     o.submitted()
