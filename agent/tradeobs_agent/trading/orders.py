@@ -560,6 +560,8 @@ class OrderTrace:
         ref = expected_price if expected_price is not None else self.price
         slip: float | None = None
         ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
+        if ref_price is None and expected_price is not None:  # given, but no price (NaN, inf, text): no slippage
+            self._desk.invalid("expected_price", expected_price)
         if ref_price:
             # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
             # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave

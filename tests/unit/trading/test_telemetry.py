@@ -166,6 +166,21 @@ def test_slippage_sign_holds_for_prices_below_zero(cap: Capture, tt: TradingTele
     assert slips == [pytest.approx(200.0), pytest.approx(200.0)]
 
 
+def test_an_unusable_expected_price_is_counted_not_silent(cap: Capture, tt: TradingTelemetry) -> None:
+    """A NaN decision price (no quote yet), an infinite or a text one: the fill counts, without slippage, and the
+    bad price is counted as any other bad input (instrument="trading", reason="expected_price"); it was dropped
+    without a trace, so a desk's slippage missed fills and nothing said why (a user's review)."""
+    for i, bad in enumerate((math.nan, math.inf, "abc")):
+        o = tt.order_signal(f"c-ep{i}", "AAPL", "buy", 10, 100.0)
+        o.submitted()
+        o.fill(10, 100.5, expected_price=bad)  # type: ignore[arg-type]
+    tt.flush()
+    assert _point(cap, "trading.orders.filled", symbol="AAPL").value == 3
+    assert not [p for p in cap.metrics().get("trading.order.slippage", []) if p.count]
+    bad_prices = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="expected_price")
+    assert bad_prices.value == 3
+
+
 def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-2", "AAPL", "buy", 30)
     o.submitted()
