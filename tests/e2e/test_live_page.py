@@ -364,6 +364,64 @@ def test_symbols_that_come_and_go_leave_nothing_behind(
         assert rings(page) == [base, base], r
 
 
+def test_fractional_quantities_and_fx_prices_are_shown_as_they_are(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A crypto and an FX desk (a user's review): 0.5 BTC showed as position "1" and -1.5 as "-2", a 0.25 BTC fill
+    as qty "0" ("partial, 0 left") and its working order as "0/1"; EUR/USD at 1.10053 showed "1.10" and its average
+    entry 1.101996 "1.10". Quantities are shown to 8 decimals, prices to about 7 significant digits."""
+    import orjson
+
+    now = time.time()
+    frame = {
+        "type": "full",
+        "seq": 1,
+        "ts": now,
+        "symbols": {
+            "BTC/USD": {"px": 59920.148, "pos": 0.5, "avg": 60061.41797, "ntl": 29960.07, "rpnl": 0.0, "upnl": -70.6},
+            "ETH/USD": {"px": 3012.5, "pos": -1.5, "avg": 3000.0, "ntl": -4518.75, "rpnl": 0.0, "upnl": -18.75},
+            "EURUSD": {"px": 1.10053, "pos": 150000.0, "avg": 1.101996, "ntl": 165079.5, "rpnl": 0.0, "upnl": -219.9},
+            "SHIB/USD": {"px": 0.00001234, "pos": 1e8, "avg": 0.00001201, "ntl": 1234.0, "rpnl": 0.0, "upnl": 33.0},
+        },
+        "account": {},
+        "desk": {"working": 1},
+        "working": {"w-1": {"s": "BTC/USD", "sd": "buy", "q": 1.0, "f": 0.25, "p": 59900.5, "t": now, "tr": None}},
+    }
+    fill = {"kind": "fill", "order_id": "w-1", "symbol": "BTC/USD", "side": "buy", "qty": 0.25, "price": 59900.5,
+            "filled_qty": 0.25, "leaves": 0.75, "slippage_bps": 1.5, "ts": now, "id": "b0-2"}  # fmt: skip
+    body = (
+        "retry: 600000\n\n"
+        f"id: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n"
+        f"id: b0-2\nevent: event\ndata: {orjson.dumps(fill).decode()}\n\n"
+    )
+    srv = live_server()
+    page = browser_page
+    page.route(  # the page's stream is this frame and fill (/config and /history are the server's)
+        "**/telemetry/stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+    )
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs.state && window.__tradeobs.state.seq") == 1, "the frame")
+    rows = page.locator("#positions tbody tr.row")
+    wait_for(lambda: rows.count() == 4, "four rows")
+    got = {}
+    for i in range(rows.count()):
+        cells = dict(zip(POSITION_COLUMNS, rows.nth(i).locator("td").all_inner_texts(), strict=False))
+        got[cells["symbol"]] = (cells["px"], cells["pos"], cells["avg"])
+    assert got == {
+        "BTC/USD": ("59,920.15", "0.5", "60,061.42"),
+        "ETH/USD": ("3,012.50", "-1.5", "3,000.00"),
+        "EURUSD": ("1.10053", "150,000", "1.101996"),
+        "SHIB/USD": ("0.00001234", "100,000,000", "0.00001201"),
+    }, got
+    working = page.locator('#working tbody tr[data-oid="w-1"]').locator("td").all_inner_texts()
+    assert working[3] == "0.25/1", working
+    blotter = page.locator("#blotter tbody tr", has_text="w-1")
+    wait_for(lambda: blotter.count() == 1, "the fill in the blotter")
+    cells = blotter.first.locator("td").all_inner_texts()
+    assert "0.25" in cells and "partial, 0.75 left" in " ".join(cells), cells
+
+
 def test_negative_axis_labels_keep_their_sign_and_fit(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

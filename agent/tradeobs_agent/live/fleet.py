@@ -58,6 +58,7 @@ from typing import Any, TypeGuard
 from ..metrics import Registry, bucket_quantile
 from .frames import STALE_AFTER, WORKING_IN_FRAME, FrameBuilder, changed_fields, delta
 from .hub import _clean
+from .rows import exact
 
 __all__ = ["KEYED", "FleetView", "fleet_delta"]
 
@@ -78,10 +79,10 @@ def _r(v: float | None) -> float | None:
 
 
 def _tidy(section: dict[str, Any]) -> dict[str, Any]:
-    """Sums of floats without their binary noise (10.900000000000002 -> 10.9): 10 significant digits, in place."""
+    """Sums of floats without their binary noise (10.900000000000002 -> 10.9), in place (:func:`.rows.exact`)."""
     for k, v in section.items():
         if isinstance(v, float):
-            section[k] = float(f"{v:.10g}")
+            section[k] = exact(v)
     return section
 
 
@@ -254,7 +255,7 @@ class FleetView:
             if n == 1:
                 symbols[sym]["avg"] = first
             elif w > 0:
-                symbols[sym]["avg"] = _r(wsum / w)
+                symbols[sym]["avg"] = exact(wsum / w)
         for rows in (symbols, services, strategies):
             for row in rows.values():
                 _tidy(row)

@@ -49,7 +49,7 @@ from itertools import chain
 from typing import Any
 
 from ..metrics import Histogram, HistogramFamily, HistogramPoint, NumberPoint, Registry, Snapshot, bucket_quantile
-from .rows import Rows
+from .rows import Rows, exact
 from .rows import rounded as _r
 from .working import WorkingOrders
 
@@ -86,6 +86,7 @@ POSITION = "trading.position.quantity"
 LAST_TICK = "trading.marketdata.last_tick"
 OPEN_ORDERS = "trading.orders.open"
 PARTIAL_FILLS = "trading.orders.partially_filled"
+SUBMITTED = "trading.orders.submitted"
 REJECTED = "trading.orders.rejected"
 LIMITS = "trading.risk.limit.utilization"
 LATENCIES: dict[str, str] = {
@@ -211,6 +212,14 @@ class FrameBuilder:
         self._day_since = now
         self._day_full = False
         self._day_base = self._total_pnl(registry.snapshot(tuple(PNL), prepare=False))
+        # The reject rate's first sample: the orders decided and rejected when this builder was made (the live view
+        # is made at start-up, its frames begin with the first client), so the first frame's rate covers what was
+        # decided since, as the Prometheus rule's would. Used by a build that reads this registry itself only (a
+        # group's leader and the NATS publisher build from snapshots whose totals are not this registry's).
+        self._orders_seed: tuple[float, float, float] | None = (
+            time.monotonic(),
+            *self._decided(_Direct(registry, {})),  # point by point, as a frame reads them
+        )
 
     def build(
         self,
@@ -253,7 +262,8 @@ class FrameBuilder:
             if vals:
                 account[key] = sum(vals) if key != "kill_switch" else max(vals)
         self._pnl(symbols, now, account)
-        desk = self._desk(snap, symbols, md_age)
+        seed, self._orders_seed = self._orders_seed, None
+        desk = self._desk(snap, symbols, md_age, seed if snapshot is None else None)
         if working is not None:
             desk["working"] = len(working)
             if working.dropped:
@@ -319,7 +329,9 @@ class FrameBuilder:
 
     @staticmethod
     def _avg_prices(snap: Any, row: Any) -> None:
-        """``avg`` per symbol: one series as reported; several (strategies) weighted by their |position|."""
+        """``avg`` per symbol: one series as reported, unless its position is flat; several (strategies) weighted
+        by their |position| (none when all are flat). A flat position has no average entry, whatever it last
+        reported."""
         points = iter(snap.numbers(AVG_PRICE))
         first_point = next(points, None)
         if first_point is None:
@@ -331,18 +343,21 @@ class FrameBuilder:
             if sym is None:
                 continue
             a = acc.get(str(sym))
-            w = qty.get(p.key, 0.0)
+            w = qty.get(p.key)
+            flat = w == 0.0  # a position known to be flat (an avg with no position series is shown as reported)
+            w = w or 0.0
             if a is None:
-                acc[str(sym)] = [p.value * w, w, p.value, 1]
+                acc[str(sym)] = [p.value * w, w, p.value, 1, flat]
             else:
                 a[0] += p.value * w
                 a[1] += w
                 a[3] += 1
-        for sym, (wsum, w, first, n) in acc.items():
+        for sym, (wsum, w, first, n, flat) in acc.items():
             if n == 1:
-                row(sym)["avg"] = first
+                if not flat:
+                    row(sym)["avg"] = first
             elif w > 0:
-                row(sym)["avg"] = _r(wsum / w)
+                row(sym)["avg"] = exact(wsum / w)
 
     @staticmethod
     def _ticks(snap: Any, now: float, row: Any) -> float | None:
@@ -379,10 +394,10 @@ class FrameBuilder:
         day = time.localtime(now)[:3]
         if day != self._day:  # a new local day: its P&L starts here
             self._day, self._day_since, self._day_full, self._day_base = day, now, True, total
-        account["pnl"] = _r(total)
-        account["rpnl"] = _r(rp)
-        account["upnl"] = _r(up)
-        account["pnl_day"] = _r(total - self._day_base)
+        account["pnl"] = exact(total)
+        account["rpnl"] = exact(rp)
+        account["upnl"] = exact(up)
+        account["pnl_day"] = exact(total - self._day_base)
         account["day_since"] = round(self._day_since, 3)
         account["day_full"] = self._day_full
 
@@ -390,7 +405,26 @@ class FrameBuilder:
     def _total_pnl(snap: Any) -> float:
         return float(sum(p.value for name in PNL for p in snap.numbers(name)))
 
-    def _desk(self, snap: Any, symbols: Mapping[str, Mapping[str, Any]], md_age: float | None) -> dict[str, Any]:
+    @staticmethod
+    def _decided(snap: Any) -> tuple[float, float]:
+        """(orders decided: submitted + rejected at risk, orders rejected) in ``snap``, as the frame's desk counts."""
+        decided = rejected = 0.0
+        for p in snap.numbers(SUBMITTED):
+            if p.attributes.get("symbol") is not None:
+                decided += p.value
+        for p in snap.numbers(REJECTED):
+            rejected += p.value
+            if p.attributes.get("stage") == "risk":
+                decided += p.value
+        return decided, rejected
+
+    def _desk(
+        self,
+        snap: Any,
+        symbols: Mapping[str, Mapping[str, Any]],
+        md_age: float | None,
+        seed: tuple[float, float, float] | None = None,
+    ) -> dict[str, Any]:
         desk: dict[str, Any] = {}
         opened = list(snap.numbers(OPEN_ORDERS))
         if opened:
@@ -412,7 +446,7 @@ class FrameBuilder:
         desk["rejects"] = rejected
         if reasons:
             desk["reasons"] = reasons
-        rate, window = self._reject_rate(submitted + at_risk, rejected)
+        rate, window = self._reject_rate(submitted + at_risk, rejected, seed)
         desk["reject_rate"] = rate
         desk["reject_window"] = window
         limits: dict[str, float] = {}
@@ -430,11 +464,15 @@ class FrameBuilder:
             desk["stale"] = sum(1 for r in symbols.values() if r.get("age", 0) >= STALE_AFTER)
         return desk
 
-    def _reject_rate(self, decided: float, rejected: float) -> tuple[float | None, float]:
+    def _reject_rate(
+        self, decided: float, rejected: float, seed: tuple[float, float, float] | None = None
+    ) -> tuple[float | None, float]:
         """Rejected / decided (submitted + rejected at risk) over the last :data:`REJECT_WINDOW` seconds seen
-        (sampled once a second)."""
+        (sampled once a second; ``seed``: the first sample, taken when the builder was made)."""
         mono = time.monotonic()
         hist = self._orders_at
+        if seed is not None and not hist and seed[1] <= decided and seed[2] <= rejected:
+            hist.append(seed)
         if not hist or mono - hist[-1][0] >= 1.0:
             hist.append((mono, decided, rejected))
         while len(hist) > 1 and hist[1][0] <= mono - REJECT_WINDOW:

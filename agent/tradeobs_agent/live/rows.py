@@ -32,6 +32,14 @@ def rounded(v: float | None) -> float | None:
     return float(f"{v:.6g}")
 
 
+def exact(v: float) -> float:
+    """Money and prices the frame computes (P&L totals, an average entry over strategies) for the wire: 12
+    significant digits, which drop a sum's binary noise (10.900000000000002 -> 10.9) and keep the cents of
+    billions and the fifth decimal of an FX price; 6 (:func:`rounded`) showed a P&L of 1,234,567.89 as 1,234,570
+    and an average entry of 1.101996 as 1.102."""
+    return float(f"{v:.12g}")
+
+
 class _View:
     """One instrument of the snapshots, as last read: its points and, for each, its symbol."""
 
@@ -177,15 +185,18 @@ class Rows:
                     v = v + points[i].value
                 r[key] = v
         idx = self._avg.by_sym.get(sym)
-        if idx is not None:  # one series as reported; several (strategies) weighted by their |position|
+        if idx is not None:  # one series as reported, unless flat; several (strategies) weighted by their |position|
             points = self._avg.points
+            at, qty = self._qty.at, self._qty.points
             if len(idx) == 1:
-                r["avg"] = points[idx[0]].value
+                p: NumberPoint = points[idx[0]]
+                j = at.get(p.key)
+                if j is None or qty[j].value != 0:  # a flat position has no average entry, whatever it last said
+                    r["avg"] = p.value
             else:
-                at, qty = self._qty.at, self._qty.points
                 wsum = w = 0.0
                 for n, i in enumerate(idx):
-                    p: NumberPoint = points[i]
+                    p = points[i]
                     j = at.get(p.key)
                     q = 0.0 if j is None else abs(qty[j].value)
                     if n:
@@ -194,7 +205,7 @@ class Rows:
                     else:
                         wsum, w = p.value * q, q
                 if w > 0:
-                    r["avg"] = rounded(wsum / w)
+                    r["avg"] = exact(wsum / w)
         age = self._ages.get(sym)
         if age is not None:
             r["age"] = age

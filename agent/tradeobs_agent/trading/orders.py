@@ -58,6 +58,7 @@ _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 _SELL_SIDES = frozenset({"sell", "sell_short", "short", "s"})
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
+_SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _time_ns = time.time_ns
 
 
@@ -203,6 +204,7 @@ class OrderTrace:
 
     __slots__ = (
         "_acked",
+        "_cancelled",
         "_closed",
         "_ctx",
         "_desk",
@@ -261,6 +263,7 @@ class OrderTrace:
         self._closed = False
         self._ended = False  # closed by its own outcome (filled, rejected, cancelled, done): later steps are repeats
         self._acked = False
+        self._cancelled = False  # ended by its cancel: a fill may still come (the venue filled before the cancel)
         self._trace_hex: str | None = None
         self._sell = False
         self._scope_span_obj: OrderSpan | None = None
@@ -540,7 +543,10 @@ class OrderTrace:
 
     def _on_fill(self, e: Filled) -> None:
         _, _, now, qty, price, expected_price = e
-        if self._repeat():
+        # A fill after the order's cancel is the race a cancel can lose (the venue filled first; its report came
+        # after the cancel's): a real fill, counted up to the order's quantity. After its own fill or a reject,
+        # a fill is the venue's resent report.
+        if self._repeat(first=self._cancelled and self._filled < self.qty * (1 - 1e-9)):
             return
         qty, price = qty, price
         q = qty if type(qty) is float and qty < _INF else number(qty)
@@ -554,10 +560,16 @@ class OrderTrace:
         ref = expected_price if expected_price is not None else self.price
         slip: float | None = None
         ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
+        if ref_price is None and expected_price is not None:  # given, but no price (NaN, inf, text): no slippage
+            self._desk.invalid("expected_price", expected_price)
         if ref_price:
-            slip = (p - ref_price) / ref_price * 1e4
+            # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
+            # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave
+            # 1.85e-12 bp, adverse); + 0.0 makes a -0.0 plain 0.
+            # Over |price|: a spread or a future can trade below zero, and paying -4.9 for what was -5.0 is adverse
+            slip = round((p - ref_price) / abs(ref_price) * 1e4, _SLIP_DIGITS) + 0.0
             if self._sell:
-                slip = -slip
+                slip = 0.0 - slip
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
             attrs["fill.slippage_bps"] = slip
@@ -602,6 +614,7 @@ class OrderTrace:
         if self._repeat():
             return
         r = None if reason is None else text(reason)[:256]
+        self._cancelled = True
         (self._series or self._series_or_bind()).cancelled.add(1)
         if r is not None and not self._closed and self._span is not None:
             self._span.set_attribute("order.cancel_reason", r)

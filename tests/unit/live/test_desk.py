@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -159,16 +161,49 @@ def test_reject_rate_counts_orders_rejected_at_risk_which_were_never_submitted(
     tt.close()
 
 
+def test_the_first_frame_has_the_reject_rate_of_what_was_decided_since_the_live_view_was_made(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live view is made at start-up and builds its first frame when the first client comes. A bot that had
+    rejected 84 of 247 orders by then showed reject_rate null, window 0, on that client's page and /snapshot (a
+    user's review), while the Prometheus rule had the rate; now the first frame counts from the view's making.
+    A group's leader builds from merged snapshots, whose totals are not its own registry's: no seed there."""
+    clock = [1000.0]
+    monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
+    tt = TradingTelemetry(strategy="s", venue="v", registry=reg)
+    _decide(tt, 4, at_risk=1, at_venue=0)  # before the view was made: not in its window
+    b, leader = FrameBuilder(reg), FrameBuilder(reg)
+    clock[0] += 10.0
+    for i in range(10):
+        o = tt.order_signal(f"p-{i}", "MSFT", "sell", 1, 10.0)
+        if i < 2:
+            o.risk_check(passed=False, reason="limit_position")
+            continue
+        o.submitted()
+        if i < 5:
+            o.rejected("venue_throttled")
+    tt.flush()
+    clock[0] += 20.0
+    desk = b.build()["desk"]
+    assert desk["reject_rate"] == 0.5 and desk["reject_window"] == 30  # 5 of 10, over the 30 s since
+    assert desk["orders"] == 11 and desk["rejects"] == 6  # the counts themselves: cumulative
+    desk = leader.build(snapshot=reg.snapshot(frames.FRAME_INSTRUMENTS))["desk"]
+    assert desk["reject_rate"] is None and desk["reject_window"] == 0  # as before: from its first frame
+    tt.close()
+
+
 def test_average_entry_price_is_weighted_by_position_over_strategies(reg: Registry) -> None:
     qty, avg = reg.gauge("trading.position.quantity"), reg.gauge("trading.position.avg_price")
     qty.bind(symbol="AAPL", strategy="a").set(100)
     avg.bind(symbol="AAPL", strategy="a").set(10.0)
     qty.bind(symbol="AAPL", strategy="b").set(300)
     avg.bind(symbol="AAPL", strategy="b").set(12.0)
-    qty.bind(symbol="MSFT", strategy="a").set(0)
+    qty.bind(symbol="MSFT", strategy="a").set(-2)
     avg.bind(symbol="MSFT", strategy="a").set(400.0)  # one series: as reported
+    qty.bind(symbol="IBM", strategy="a").set(0)
+    avg.bind(symbol="IBM", strategy="a").set(150.0)  # flat: no average entry, whatever it last reported
     syms = FrameBuilder(reg).build()["symbols"]
-    assert syms["AAPL"]["avg"] == 11.5 and syms["MSFT"]["avg"] == 400.0
+    assert syms["AAPL"]["avg"] == 11.5 and syms["MSFT"]["avg"] == 400.0 and "avg" not in syms["IBM"]
 
 
 def test_market_data_age_per_symbol_and_stale_count(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -272,3 +307,45 @@ def test_link_targets_are_the_ones_compose_provisions() -> None:
     (order,) = [d for d in dashboards if d.get("uid") == ORDER_DASHBOARD_UID]
     variables = {v["name"] for v in order["templating"]["list"]}
     assert {"job", "order_id", "trace_id"} <= variables
+
+
+def test_the_page_calls_only_every_fill_fills() -> None:
+    """The header's "fills" is desk.fills, every fill (241 in a user's review); the positions, services and strategies
+    tables' column of ``fill`` counts orders filled completely (133 there, summed over the rows) and was headed
+    "fills" too, so the page showed two different numbers under one name."""
+    page = (resources.files("tradeobs_agent.live") / "static" / "index.html").read_text()
+    assert '<div class="kl">fills</div>' in page
+    assert re.search(r'<th data-sort="fill" title="orders filled completely[^"]*">filled</th>', page)
+    for table in ("services", "strategies"):
+        m = re.search(rf'<table id="{table}">(.*?)</thead>', page, re.S)
+        assert m is not None and ">fills<" not in m.group(1) and ">filled</th>" in m.group(1), table
+
+
+def test_desk_pnl_and_an_average_over_strategies_keep_their_cents_and_pips(reg: Registry) -> None:
+    """The desk's P&L totals and an average entry over strategies were rounded to 6 significant digits: a book
+    up 1,234,567.89 showed P&L 1,234,570 above rows that add up to the cent, and an EUR/USD average entry of
+    1.101996 showed 1.102 (a user's review: the header's -1,066.97 under rows adding up to -1,066.9713). 12 digits
+    keep both, and still drop a sum's binary noise. The fleet view keeps them too."""
+    from tradeobs_agent.live.fleet import FleetView
+    from tradeobs_agent.live.frames import FRAME_INSTRUMENTS
+
+    tt = TradingTelemetry(strategy="a", venue="v", registry=reg)
+    tt2 = TradingTelemetry(strategy="b", venue="v", registry=reg)
+    tt.pnl("SPY", 1_234_000.0, 567.88)
+    tt.pnl("QQQ", 0.0, 0.01)
+    tt.position("EURUSD", 100_000, 1.1021, avg_price=1.101993)
+    tt2.position("EURUSD", 300_000, 1.1021, avg_price=1.101997)
+    tt.flush()
+    tt2.flush()
+    for state in (FrameBuilder(reg).build(), FrameBuilder(reg).build(snapshot=reg.snapshot(FRAME_INSTRUMENTS))):
+        account = state["account"]
+        assert (account["pnl"], account["rpnl"], account["upnl"]) == (1_234_567.89, 1_234_000.0, 567.89)
+        assert state["symbols"]["EURUSD"]["avg"] == 1.101996
+    view = FleetView()
+    view.update(
+        {"service": "s", "instance": "i", "seq": 1, "ts": 1.0, "state": FrameBuilder(reg).build()}, received=1.0
+    )
+    fleet = view.build(now=1.0)
+    assert fleet["account"]["pnl"] == 1_234_567.89 and fleet["symbols"]["EURUSD"]["avg"] == 1.101996
+    tt.close()
+    tt2.close()

@@ -100,6 +100,33 @@ def test_a_delta_deletes_avg_when_the_position_goes_flat(reg: Registry) -> None:
     assert without_nulls(client) == without_nulls(s2)
 
 
+def test_one_strategys_flat_position_has_no_avg(reg: Registry) -> None:
+    """One strategy (the usual desk) goes flat: the row's ``avg`` goes too, as with several strategies. A bot that
+    reports ``avg_price=None`` when flat (or 0.0, as the demo's portfolio does) kept its last average entry on the
+    live page for ever (a user's review: pos 0, avg 99.0). A series with no position series is shown as reported."""
+    pos, avg = reg.gauge("trading.position.quantity"), reg.gauge("trading.position.avg_price")
+    pos.bind(symbol="AAPL", strategy="mom").set(10)
+    avg.bind(symbol="AAPL", strategy="mom").set(99.0)
+    pos.bind(symbol="MSFT", strategy="mom").set(-5)
+    avg.bind(symbol="MSFT", strategy="mom").set(201.0)
+    avg.bind(symbol="IBM", strategy="mom").set(150.0)  # an average with no position reported
+    direct, from_snapshot = FrameBuilder(reg), FrameBuilder(reg)
+    builds = (lambda: direct.build(), lambda: from_snapshot.build(snapshot=reg.snapshot(FRAME_INSTRUMENTS)))
+    for build in builds:
+        s = build()["symbols"]
+        assert (s["AAPL"]["avg"], s["MSFT"]["avg"], s["IBM"]["avg"]) == (99.0, 201.0, 150.0)
+    pos.bind(symbol="AAPL", strategy="mom").set(0)  # flat, avg not reported again
+    pos.bind(symbol="MSFT", strategy="mom").set(0)
+    avg.bind(symbol="MSFT", strategy="mom").set(0.0)  # flat, avg reported as 0
+    for build in builds:
+        s = build()["symbols"]
+        assert s["AAPL"] == {"pos": 0} and s["MSFT"] == {"pos": 0} and s["IBM"] == {"avg": 150.0}
+    pos.bind(symbol="AAPL", strategy="mom").set(-3)  # opened again (short), its new avg reported
+    avg.bind(symbol="AAPL", strategy="mom").set(101.0)
+    for build in builds:
+        assert build()["symbols"]["AAPL"] == {"pos": -3, "avg": 101.0}
+
+
 def test_a_delta_deletes_a_symbol_a_field_and_a_section_key_that_are_gone(reg: Registry) -> None:
     """A worker group's leader builds from every worker's snapshot merged. A worker that exits takes its gauges
     with it: a symbol only it traded leaves the frame, another keeps only what the others report, and a key only

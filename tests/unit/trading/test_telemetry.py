@@ -130,6 +130,57 @@ def test_sell_slippage_is_positive_when_adverse(cap: Capture, tt: TradingTelemet
     assert _point(cap, "trading.order.slippage", symbol="MSFT").sum == pytest.approx(25.0)
 
 
+def test_a_fill_at_the_expected_price_has_no_slippage_whatever_floats_say(cap: Capture, tt: TradingTelemetry) -> None:
+    """A decision price computed in floats (0.1 + 0.2) and a fill price the venue sent as "0.3" are one price: the
+    slippage is 0 bp, in the histogram's le=0 bucket, not 1.85e-12 bp in (0, 0.5] as adverse (a user's review). And
+    190.019 against 190 is 1 bp, in the le=1 bucket (it was 1.0000000000002873 bp, in (1, 2])."""
+    o = tt.order_signal("c-f", "EURUSD", "sell", 1000, 0.1 + 0.2, order_type="limit")
+    o.submitted()
+    o.fill(1000, 0.3)
+    o = tt.order_signal("c-g", "AAPL", "buy", 30, 190.0, order_type="limit")
+    o.submitted()
+    o.fill(30, 190.019)
+    for sym, bp in (("EURUSD", 0.0), ("AAPL", 1.0)):
+        slip = _point(cap, "trading.order.slippage", symbol=sym)
+        le = list(slip.explicit_bounds).index(bp)
+        assert slip.bucket_counts[le] == 1 and slip.sum == bp, (sym, slip)
+        (fill,) = [e for e in events.get_bus().since(0) if e.kind == "fill" and e.data["symbol"] == sym]
+        assert fill.data["slippage_bps"] == bp
+        assert math.copysign(1.0, fill.data["slippage_bps"]) == 1.0  # not -0.0
+    fills = [s for s in cap.spans() if s.name == "fill"]
+    assert sorted(s.attributes["fill.slippage_bps"] for s in fills) == [0.0, 1.0]
+
+
+def test_slippage_sign_holds_for_prices_below_zero(cap: Capture, tt: TradingTelemetry) -> None:
+    """A calendar spread (or WTI in April 2020) trades below zero. Buying at -4.9 what was decided at -5.0 paid
+    0.1 more: adverse, +200 bp of |price|; it was -200 bp, favourable, and a sell the other way round."""
+    o = tt.order_signal("c-neg-b", "CLK0-CLM0", "buy", 1, -5.0, order_type="limit")
+    o.submitted()
+    o.fill(1, -4.9)
+    o = tt.order_signal("c-neg-s", "CLK0-CLM0", "sell", 1, -5.0, order_type="limit")
+    o.submitted()
+    o.fill(1, -5.1)  # sold 0.1 lower: adverse too
+    for side in ("buy", "sell"):
+        assert _point(cap, "trading.order.slippage", side=side).sum == pytest.approx(200.0), side
+    slips = [e.data["slippage_bps"] for e in events.get_bus().since(0) if e.kind == "fill"]
+    assert slips == [pytest.approx(200.0), pytest.approx(200.0)]
+
+
+def test_an_unusable_expected_price_is_counted_not_silent(cap: Capture, tt: TradingTelemetry) -> None:
+    """A NaN decision price (no quote yet), an infinite or a text one: the fill counts, without slippage, and the
+    bad price is counted as any other bad input (instrument="trading", reason="expected_price"); it was dropped
+    without a trace, so a desk's slippage missed fills and nothing said why (a user's review)."""
+    for i, bad in enumerate((math.nan, math.inf, "abc")):
+        o = tt.order_signal(f"c-ep{i}", "AAPL", "buy", 10, 100.0)
+        o.submitted()
+        o.fill(10, 100.5, expected_price=bad)  # type: ignore[arg-type]
+    tt.flush()
+    assert _point(cap, "trading.orders.filled", symbol="AAPL").value == 3
+    assert not [p for p in cap.metrics().get("trading.order.slippage", []) if p.count]
+    bad_prices = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="expected_price")
+    assert bad_prices.value == 3
+
+
 def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-2", "AAPL", "buy", 30)
     o.submitted()
@@ -230,6 +281,37 @@ def test_steps_after_an_order_ended_are_counted_as_repeats_not_again(cap: Captur
     assert repeats.value == 5
     fills = [e for e in events.get_bus().since(0) if e.kind == "fill" and e.data["order_id"] == "c-r"]
     assert len(fills) == 1  # and the live view shows one fill
+
+
+def test_a_fill_that_races_a_cancel_counts_and_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
+    """The venue filled the rest of the order before our cancel reached it; its execution report came after the
+    cancel's. That fill is real (the position moved by it), and metrics.md says it joins the order's trace; it was
+    dropped as a repeat (reason="order_closed"): no fill count, no slippage, no event, no span (a user's review:
+    the ledger's 10 filled against the agent's 4). A report resent after that, past the order's quantity, is one."""
+    o = tt.order_signal("c-race", "AAPL", "buy", 10, 30.0, order_type="limit")
+    o.submitted()
+    o.acked("v-1")
+    o.fill(4, 30.0)
+    o.cancelled("user")
+    late = tt.order("c-race")
+    assert late is o
+    late.fill(6, 30.03)  # after the cancel: the race the cancel lost
+    late.fill(6, 30.03)  # the same report again: past the order's quantity, a repeat
+    attrs = {"symbol": "AAPL", "side": "buy", "order_type": "limit"}
+    for name, n in (("partially_filled", 1), ("cancelled", 1), ("filled", 1)):
+        assert _point(cap, f"trading.orders.{name}", **attrs).value == n, name
+    assert _point(cap, "trading.order.slippage", **attrs).count == 2
+    fills = [e.data for e in events.get_bus().since(0) if e.kind == "fill" and e.data["order_id"] == "c-race"]
+    assert [(f["qty"], f["filled_qty"], f["leaves"]) for f in fills] == [(4.0, 4.0, 6.0), (6.0, 10.0, 0.0)]
+    assert len(_spans_by_name(cap, "c-race")["fill"]) == 2  # in the order's trace
+    repeats = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="order_closed")
+    assert repeats.value == 1
+    r = tt.order_signal("c-rej", "AAPL", "buy", 10, 30.0, order_type="limit")
+    r.submitted()
+    r.rejected("venue_busy")
+    r.fill(10, 30.0)  # after a reject: not a fill the order can have had
+    tt.flush()
+    assert repeats.value == 2
 
 
 def test_an_expired_orders_late_fill_still_counts(cap: Capture) -> None:

@@ -35,8 +35,18 @@
   }
   function num(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d).format(v); }
   function signed(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d, true).format(v); }
-  var PRICE = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
-  function price(v) { return v === undefined || v === null || v !== v ? "—" : PRICE.format(v); }
+  // A price to about 7 significant digits, 2 to 8 decimals: 59,920.15, 190.4171, 1.10053 (FX), 0.00001234.
+  var PRICE = [];
+  function price(v) {
+    if (v === undefined || v === null || v !== v) return "—";
+    var a = Math.abs(v), d = a > 0 ? Math.min(8, Math.max(2, 6 - Math.floor(Math.log10(a)))) : 2;
+    return (PRICE[d] || (PRICE[d] = new Intl.NumberFormat("en-US", {
+      minimumFractionDigits: 2, maximumFractionDigits: d
+    }))).format(v);
+  }
+  // A quantity as it is, to 8 decimals: 0.5 BTC is "0.5", not "1"; 100 shares "100"; never "-0".
+  var QTY = new Intl.NumberFormat("en-US", { maximumFractionDigits: 8 });
+  function qty(v) { return v === undefined || v === null || v !== v ? "—" : QTY.format(v + 0); }
   function count(v) { return nf(0).format(v || 0); }                 // a count that is absent is 0, never blank
   function ms(v) { return v === undefined || v === null ? "—" : nf(v < 0.001 ? 3 : 2).format(v * 1000); }
   function pct(v, d) { return v === undefined || v === null ? "—" : nf(d).format(v * 100) + " %"; }
@@ -415,9 +425,9 @@
       var on = T.selected.indexOf(s) >= 0;
       if (c[0].firstChild.checked !== on) c[0].firstChild.checked = on;
       cell(c[1], s, "");
-      cell(c[2], num(r.px, 2), "");
-      cell(c[3], num(r.pos, 0), "");
-      cell(c[4], r.pos ? num(r.avg, 2) : "—", "");
+      cell(c[2], price(r.px), "");
+      cell(c[3], qty(r.pos), "");
+      cell(c[4], r.pos ? price(r.avg) : "—", "");
       cell(c[5], num(r.ntl, 0), tone(r.ntl));
       cell(c[6], signed(pnl, 2), tone(pnl));
       cell(c[7], signed(r.rpnl, 2), tone(r.rpnl));
@@ -527,12 +537,12 @@
       link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard");
   }
   function eventRow(ev, now) {
-    var detail = ev.kind === "fill" ? (ev.leaves > 0 ? "partial, " + num(ev.leaves, 0) + " left" : "filled") :
+    var detail = ev.kind === "fill" ? (ev.leaves > 0 ? "partial, " + qty(ev.leaves) + " left" : "filled") :
       ev.reason || ev.message || (ev.kind === "order" ? ev.order_type : "") || "";
     if (ev.order_id) detail = detail ? detail + " · " + ev.order_id : ev.order_id;
     return '<tr class="' + esc(ev.kind) + '" data-id="' + esc(ev.id) + '"><td>' + (ev._clock || (ev._clock = clock(ev.ts || 0))) +
       "</td><td>" + esc(ev.kind) + "</td><td>" + esc(ev.strategy || "") + "</td><td>" + esc(ev.venue || "") + "</td><td>" +
-      esc(ev.symbol || "") + "</td><td>" + esc(ev.side || "") + "</td><td>" + num(ev.qty, 0) + "</td><td>" + price(ev.price) +
+      esc(ev.symbol || "") + "</td><td>" + esc(ev.side || "") + "</td><td>" + qty(ev.qty) + "</td><td>" + price(ev.price) +
       "</td><td>" + (ev.slippage_bps === undefined || ev.slippage_bps === null ? "" : signed(ev.slippage_bps, 2)) +
       '</td><td class="detail" title="' + esc(detail) + '">' + esc(detail) + "</td><td>" + grafanaLinks(ev.order_id, ev.trace_id, ev.ts || now) +
       "</td></tr>";
@@ -578,7 +588,7 @@
       shown++;
       var oref = orderHref(id, o.tr, o.t);
       rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
-        esc(o.s || "") + "</td><td>" + esc(o.sd || "") + "</td><td>" + num(o.f, 0) + "/" + num(o.q, 0) + "</td><td>" +
+        esc(o.s || "") + "</td><td>" + esc(o.sd || "") + "</td><td>" + qty(o.f) + "/" + qty(o.q) + "</td><td>" +
         (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + esc(id + " · " + (o.sv ? o.sv + " · " : "") + (o.st || "") + " · " + (o.v || "")) + '">' +
         (oref ? link("order", oref, id, "order drill-down dashboard") : esc(id)) + "</td><td>" +
         link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore") + "</td></tr>");
