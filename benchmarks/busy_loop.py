@@ -24,7 +24,8 @@ seconds apart. Modes:
 Reported: the scrape's wall time (median and worst, as Prometheus sees it; its default scrape timeout is
 10 s), the exposition's size and series; for a busy trading thread, its work rate while a scrape runs as a
 share of its rate in the ``--gap`` before it (same process), and its pauses while scrapes run (the time
-between two of its units of work, ~50 us each: how long it waited for the GIL at once), p99 and worst.
+between two of its units of work, ~50 us each: how long it waited for the GIL at once), p99 and worst. Last, each
+mode's scrape median over prometheus_client's with the trading thread in the same state.
 Machines are noisy: compare the rows of one run.
 """
 
@@ -175,6 +176,7 @@ def main() -> None:
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     idle: dict[str, float] = {}
+    scrape: dict[tuple[str, bool], float] = {}  # (mode, busy) -> scrape median, for the ratio to the peer
     for mode in MODES:
         for busy in (False, True):
             if not busy and mode == "tradeobs, no busy rule":
@@ -184,6 +186,7 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800).stdout
             r = json.loads(out.strip().splitlines()[-1])
             base = idle.setdefault(mode.split(",")[0], r["median_s"])
+            scrape[mode, busy] = r["median_s"]
             kept = f"{r['kept']:.0%}" if r["kept"] is not None else "-"
             p99 = f"{r['pause_p99_ms']:.2f}" if r["pause_p99_ms"] is not None else "-"
             worst = f"{r['pause_max_ms']:.1f}" if r["pause_max_ms"] is not None else "-"
@@ -192,6 +195,13 @@ def main() -> None:
                 f"{r['median_s'] / base:.1f}x | {r['bytes']:,} | {r['series']:,} | {kept} | {p99} | {worst} |",
                 flush=True,
             )
+    peer = "prometheus_client"
+    ratios = [
+        f"{mode} {'busy' if busy else 'idle'} {t / scrape[peer, busy]:.2f}x"
+        for (mode, busy), t in scrape.items()
+        if mode != peer and scrape.get((peer, busy))
+    ]
+    print(f"Scrape median vs {peer} (same trading thread): " + "; ".join(ratios))
 
 
 if __name__ == "__main__":

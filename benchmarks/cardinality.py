@@ -20,6 +20,7 @@ Each row is the median of ``--cycles`` cycles, in milliseconds per cycle:
 - the row ``tradeobs/pc``: the same snapshot, same names, rendered by prometheus_client's own
   exposition code (``PrometheusCollector`` + ``generate_latest``): why the endpoint has its own renderer
 - ``snapshot``: ``Registry.snapshot()`` alone, the read model every reader starts from
+- the row ``vs OTel SDK``: each ``tradeobs`` cell over the SDK's of the same run (below 1x: tradeobs costs less)
 
 ``max_series`` is raised to 5,000 so the 1,000-symbol case is not folded into overflow.
 """
@@ -163,12 +164,13 @@ def main() -> None:
 
     print(f"# cardinality: python {platform.python_version()}, median of {args.cycles} cycles, ms per cycle")
     header = (
-        f"| {'symbols':>7} | {'series':>6} | {'impl':<8} | {'collect':>8} | {'+ OTLP encode':>13} "
+        f"| {'symbols':>7} | {'series':>6} | {'impl':<11} | {'collect':>8} | {'+ OTLP encode':>13} "
         f"| {'OTLP bytes':>10} | {'Prometheus scrape':>17} |"
     )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.strip().strip("|").split("|")) + "|")
     for n in (int(x) for x in args.symbols.split(",")):
+        cells: dict[str, tuple[float, float, int, float]] = {}
         for name, build in (("tradeobs", ours), ("OTel SDK", sdk)):
             reader, (preg, _p), _provider = build(n)
             collect = median_ms(reader.get_metrics_data, args.cycles)
@@ -180,8 +182,9 @@ def main() -> None:
             encode = median_ms(export, args.cycles)
             scrape_fn = preg.render if hasattr(preg, "render") else (lambda g=preg: generate_latest(g))
             scrape = median_ms(scrape_fn, args.cycles)
+            cells[name] = (collect, encode, size, scrape)
             print(
-                f"| {n:>7} | {n * 7:>6} | {name:<8} | {collect:8.2f} | {encode:13.2f} | {size:>10} | {scrape:17.2f} |"
+                f"| {n:>7} | {n * 7:>6} | {name:<11} | {collect:8.2f} | {encode:13.2f} | {size:>10} | {scrape:17.2f} |"
             )
             if name == "tradeobs":
                 from prometheus_client import CollectorRegistry
@@ -194,9 +197,15 @@ def main() -> None:
                 pc_scrape = median_ms(lambda g=pc: generate_latest(g), args.cycles)
                 snap = median_ms(registry.snapshot, args.cycles)
                 print(
-                    f"| {n:>7} | {n * 7:>6} | {'trade/pc':<8} | {'-':>8} | {'-':>13} | {'-':>10} | {pc_scrape:17.2f} |"
+                    f"| {n:>7} | {n * 7:>6} | {'tradeobs/pc':<11} | {'-':>8} | {'-':>13} | {'-':>10} "
+                    f"| {pc_scrape:17.2f} |"
                     f"  (snapshot alone {snap:.2f} ms)"
                 )
+        ratio = [a / b if b else float("nan") for a, b in zip(cells["tradeobs"], cells["OTel SDK"], strict=True)]
+        print(
+            f"| {n:>7} | {n * 7:>6} | {'vs OTel SDK':<11} | {ratio[0]:7.2f}x | {ratio[1]:12.2f}x | {ratio[2]:9.2f}x "
+            f"| {ratio[3]:16.2f}x |"
+        )
 
 
 if __name__ == "__main__":

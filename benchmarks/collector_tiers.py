@@ -20,7 +20,8 @@ Columns: ``accept/s`` = spans / time until the entry collector accepted the last
 time until the sink counted them all (includes the gateways' tail-sampling decision wait, 1 s after
 the root span); ``refused`` = requests refused and retried. Everything shares this machine's cores
 (the tiers run 4 collectors where the peer runs 2): figures are for comparison within one run, not
-capacity of dedicated hosts. Setups alternate over ``--rounds`` to spread the machine's drift.
+capacity of dedicated hosts. Setups alternate over ``--rounds`` to spread the machine's drift; each round ends with
+the ratio ``tiers / single`` of both rates.
 """
 
 from __future__ import annotations
@@ -205,6 +206,10 @@ def main() -> None:
     names = {"single": "single collector (peer)", "tiers": "agent -> 2 gateways"}
     for r, kind, res in rows:
         print(f"{r:>5}  {names[kind]:<32}  {res['accept']:>10.0f}  {res['e2e']:>10.0f}  {res['refused']:>7.0f}")
+        if kind == "tiers":  # the ratio to the peer of the same round
+            peer = next(p for q, k, p in rows if q == r and k == "single")
+            ratio = {c: res[c] / peer[c] if peer[c] else float("nan") for c in ("accept", "e2e")}
+            print(f"{r:>5}  {'tiers / single':<32}  {ratio['accept']:>9.2f}x  {ratio['e2e']:>9.2f}x")
 
 
 if __name__ == "__main__":

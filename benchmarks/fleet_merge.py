@@ -116,7 +116,7 @@ def main() -> None:
             for name in ("before", "now"):
                 env = {**os.environ, "PYTHONPATH": paths[name]}
                 cmd = [sys.executable, __file__, "--child", *sizes, "--ticks", str(args.ticks)]
-                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
                 results[name].append(json.loads(out.strip().splitlines()[-1]))
     print(
         f"Fleet gateway tick: {args.services} instances x {args.symbols} symbols, {args.working} working orders each, "

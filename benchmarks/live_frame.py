@@ -44,10 +44,13 @@ class Desk:
 
         self.rng = random.Random(1)
         self.reg = reg = registry if registry is not None else Registry(max_series=100_000)
-        agg = {spec.name: spec.aggregation for spec in SPECS if spec.kind == "gauge"}
+        # The aggregation TradingTelemetry declares (multi-process mode merges so). A tree older than aggregations
+        # (the peer of ``--before``, e.g. the default f6a41fa) has none: its gauges are made as it made them.
+        aggregations = hasattr(SPECS[0], "aggregation")
+        agg = {spec.name: spec.aggregation for spec in SPECS if spec.kind == "gauge"} if aggregations else {}
 
-        def gauge(name: str) -> Any:  # with the aggregation TradingTelemetry declares (multi-process mode merges so)
-            return reg.gauge(name, aggregation=agg[name])
+        def gauge(name: str) -> Any:
+            return reg.gauge(name, aggregation=agg[name]) if aggregations else reg.gauge(name)
 
         self.syms = [f"S{i:04d}" for i in range(symbols)]
         self.g = {n: gauge(n) for n in (
@@ -172,7 +175,7 @@ def main() -> None:
             for name in ("before", "now"):
                 env = {**os.environ, "PYTHONPATH": paths[name]}
                 cmd = [sys.executable, __file__, "--child", "--symbols", str(args.symbols), "--ticks", str(args.ticks)]
-                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
                 results[name].append(json.loads(out.strip().splitlines()[-1]))
     print(
         f"Live tick at {args.symbols:,} symbols (100 prices moved and 20 fills per tick), "

@@ -184,8 +184,8 @@ def main(argv: list[str]) -> int:
             pct = ", ".join(f"{r['pct']:.1f}%" for r in rs)
             p99 = ", ".join(f"{r['p99_ms']:.0f}" for r in rs)
             print(f"| {impl} | {clients:,} | {len(rs)} | {pct} | {p99} |")
-    print("\nWhere the 2 cores went in each run (% of one core):")
-    print("| server | clients | server(s) | load generators | 10 services + nats-server (whole run) |")
+    print(f"\nWhere the {os.cpu_count()} cores went in each run (% of one core):")
+    print(f"| server | clients | server(s) | load generators | {args.services} services + nats-server (whole run) |")
     print("|---|---:|---:|---:|---:|")
     for r in medians:
         print(
@@ -195,6 +195,9 @@ def main(argv: list[str]) -> int:
     crit = f">= {args.min_pct:g}% delivered, p99 <= {args.p99_ms:g} ms"
     held = {r["impl"]: loadtest.sustained(medians, r["impl"], args.p99_ms, args.min_pct) for r in medians}
     print(f"Sustained ({crit}, of the counts run): " + ", ".join(f"{k} {v:,} clients" for k, v in held.items()) + ".")
+    if held.get("agent"):  # the peer
+        vs = ", ".join(f"{k} {v / held['agent']:.1f}x" for k, v in held.items() if k != "agent")
+        print(f"Sustained clients vs one agent's own stream: {vs or '-'}.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -39,6 +39,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def _group_agent(service: str, registry_only: bool = False) -> Any:
         service_name=service,
         otlp=False,
         prometheus=PrometheusOptions(host="127.0.0.1", port=int(os.environ["BENCH_PROM_PORT"])),
-        logs=LogOptions(dir=tempfile.mkdtemp(prefix="tradeobs-bench-lag-"), console=False),
+        logs=LogOptions(dir=tempfile.mkdtemp(prefix="agent-", dir=os.environ.get("BENCH_LOGS")), console=False),
         live=False,
     )
 
@@ -190,15 +191,17 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "agent"), os.environ.get("PYTHONPATH", "")])}
     env["BENCH_GROW"] = str(args.grow)
-    for r in range(args.rounds):
-        for mode in modes:
-            cmd = [sys.executable, __file__, "--symbols", str(args.symbols), "--hz", str(args.hz)]
-            if mode in (LEADER, IDLE_LEADER):
-                results[mode].append(_leader_round(args, cmd, env, f"bench-lag-{os.getpid()}-{r}", mode))
-                continue
-            cmd += ["--child", mode, "--seconds", str(args.seconds)]
-            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-            results[mode].append(json.loads(out.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="tradeobs-bench-lag-") as logs:  # the group agents' log files
+        env["BENCH_LOGS"] = logs
+        for r in range(args.rounds):
+            for mode in modes:
+                cmd = [sys.executable, __file__, "--symbols", str(args.symbols), "--hz", str(args.hz)]
+                if mode in (LEADER, IDLE_LEADER):
+                    results[mode].append(_leader_round(args, cmd, env, f"bench-lag-{os.getpid()}-{r}", mode))
+                    continue
+                cmd += ["--child", mode, "--seconds", str(args.seconds)]
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                results[mode].append(json.loads(out.strip().splitlines()[-1]))
     print(
         f"Event loop lag with a watched live view, {args.symbols:,} symbols, {args.hz:g} Hz, "
         f"{args.rounds} x {args.seconds:g} s per mode, {os.cpu_count()} CPUs"

@@ -231,6 +231,9 @@ def main() -> None:
                     args=CHROMIUM_ARGS,
                     headless=True,
                     viewport={"width": 1400, "height": 1000},
+                    # its own temporary files (a profile's singleton socket) in ours, so that a Ctrl-C, after which
+                    # Playwright kills it, leaves none behind in /tmp
+                    env={**os.environ, "TMPDIR": tmp},
                 )
                 try:
                     ctx.add_init_script(PROBE)

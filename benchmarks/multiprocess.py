@@ -530,13 +530,15 @@ def main() -> None:
     if "live" in sections:
         lrows = live(args)
         print(f"\n## live: fill -> client receipt, ms; {args.fill_hz:g} fills/s for {args.seconds:g}s, live_hz 10")
-        print("| configuration | fills | p50 ms | p99 ms | max ms |")
-        print("|---|---:|---:|---:|---:|")
+        print("| configuration | fills | p50 ms | p99 ms | max ms | p99 vs 1 worker |")
+        print("|---|---:|---:|---:|---:|---:|")
+        solo = lrows[-1][1].get("p99")  # the last row: one worker, multi-process mode off
         for name, r in lrows:
             if r["n"]:
-                print(f"| {name} | {r['n']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |")
+                vs = f"{r['p99'] / solo:.2f}x" if solo else "-"
+                print(f"| {name} | {r['n']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {vs} |")
             else:
-                print(f"| {name} | 0 | - | - | - |")
+                print(f"| {name} | 0 | - | - | - | - |")
         print(f"p99, fill in another worker: {lrows[0][1].get('p99', float('nan')):.1f} ms (target <= 200 ms)")
 
 

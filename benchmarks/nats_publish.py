@@ -12,7 +12,8 @@ each in a fresh interpreter, all of a round at the same time so they see the sam
 - ``fully on + NATS``: the same, and the live publisher on (frames at 10 Hz and every event to a real nats-server
   with JetStream, from its own thread).
 
-The effect is the median over rounds of the per-round difference, with its range. Results: docs/scaling.md.
+The effect is the median over rounds of the per-round difference, with its range, and of the per-round ratio (on / off).
+Results: docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.nats:
         base = overhead._start_agent
 
-        def with_nats(otlp: str | None, prom_port: int) -> tuple[Any, Any]:
+        def with_nats(otlp: str | None, prom_port: int, **options: Any) -> tuple[Any, Any]:
             import tradeobs_agent
 
             real_init = tradeobs_agent.init
@@ -51,7 +52,7 @@ def _child(args: argparse.Namespace) -> None:
 
             tradeobs_agent.init = init  # type: ignore[assignment]
             try:
-                agent, cleanup = base(otlp, prom_port)
+                agent, cleanup = base(otlp, prom_port, **options)  # export=, service=: as overhead.py passes them
             finally:
                 tradeobs_agent.init = real_init  # type: ignore[assignment]
             assert agent.nats is not None
@@ -89,6 +90,7 @@ def main() -> int:
         _child(args)
         return 0
     with tempfile.TemporaryDirectory() as work:
+        os.environ["BENCH_LOGS"] = work  # the children's log directories (overhead._start_agent), removed with it
         col = overhead.start_collector(work)
         if col is None:
             sys.exit("otelcol-tradeobs not found: run scripts/install.d/30-collector.sh")
@@ -113,7 +115,13 @@ def main() -> int:
                     cmds.append(cmd + (["--nats", url] if m.endswith("NATS") else []))
                 with overhead._Scraper(list(ports.values()), 5.0):
                     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in cmds]
-                    outs = [p.communicate()[0] for p in procs]
+                    try:
+                        outs = [p.communicate()[0] for p in procs]
+                    finally:  # cut short (Ctrl-C): no child goes on alone
+                        for p in procs:
+                            if p.poll() is None:
+                                p.kill()
+                                p.wait()
                 if any(p.returncode for p in procs):
                     raise SystemExit("a benchmark child failed")
                 for m, out in zip(MODES, outs, strict=True):
@@ -147,7 +155,11 @@ def _print(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     a, b = results[MODES[0]], results[MODES[1]]
     for label, key in keys:
         d = sorted(y[key] - x[key] for x, y in zip(a, b, strict=True))
-        print(f"NATS on - off, {label}: median {statistics.median(d):+.1f} (rounds {d[0]:+.1f} .. {d[-1]:+.1f})")
+        q = sorted(y[key] / x[key] if x[key] else float("nan") for x, y in zip(a, b, strict=True))
+        print(
+            f"NATS on - off, {label}: median {statistics.median(d):+.1f} (rounds {d[0]:+.1f} .. {d[-1]:+.1f}); "
+            f"on / off: median {statistics.median(q):.2f}x (rounds {q[0]:.2f}x .. {q[-1]:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -264,7 +264,7 @@ def run_demo(
     if mode == "baseline, stdlib logging":  # what the service pays for its own INFO log lines without tradeobs
         import logging
 
-        logdir = tempfile.mkdtemp(prefix="tradeobs-bench-stdlib-")
+        logdir = tempfile.mkdtemp(prefix="tradeobs-bench-stdlib-", dir=os.environ.get("BENCH_LOGS"))
         logging.basicConfig(
             filename=os.path.join(logdir, "service.log"),
             level=logging.INFO,
@@ -274,7 +274,7 @@ def run_demo(
     if mode == "raw OTel SDK, fully on":  # the peer: the same telemetry hand-written on the OTel SDK
         import _raw_otel
 
-        logdir = tempfile.mkdtemp(prefix="tradeobs-bench-raw-")
+        logdir = tempfile.mkdtemp(prefix="tradeobs-bench-raw-", dir=os.environ.get("BENCH_LOGS"))
         telemetry = _raw_otel.start(otlp or "127.0.0.1:4317", prom_port, logdir)
     cfg = DemoConfig(symbols=symbols, tick_hz=tick_hz / symbols, orders_hz=order_hz, seed=seed)
     engine = TradingEngine(cfg, telemetry=telemetry)
@@ -421,7 +421,7 @@ def _start_agent(otlp: str | None, prom_port: int, export: bool = True, service:
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
         extra = {"span_exporters": [InMemorySpanExporter()], "metric_readers": [InMemoryMetricReader()]}
-    logdir = tempfile.mkdtemp(prefix="tradeobs-bench-logs-")
+    logdir = tempfile.mkdtemp(prefix="tradeobs-bench-logs-", dir=os.environ.get("BENCH_LOGS"))
     agent = tradeobs_agent.init(
         service_name=service or "bench-overhead",
         otlp=OtlpOptions(endpoint=f"http://{otlp}", protocol="grpc", insecure=True) if otlp else False,
@@ -578,6 +578,9 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory() as work:
+        # The children's log directories go in here, so none is left behind by a terminated idle worker, a failed
+        # child or Ctrl-C.
+        os.environ["BENCH_LOGS"] = work
         col = start_collector(work)
         otlp = col[1] if col else ""
         try:
@@ -611,6 +614,7 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
         ports = {mode: free_port() for mode in modes if mode.startswith(SCRAPED)}
         cmds = [_child_cmd(args, mode, otlp, ports.get(mode, 0)) for mode in modes]
         siblings: list[subprocess.Popen[bytes]] = []
+        procs: list[subprocess.Popen[str]] = []
         try:
             with _Scraper(list(ports.values()), args.scrape_interval):
                 if args.sequential:
@@ -628,7 +632,7 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
                     # shown only if that child fails: a pipe left unread could fill and stall it mid-round.
                     with contextlib.ExitStack() as files:
                         errs = [files.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in modes]
-                        procs = [
+                        procs += [
                             subprocess.Popen(c, stdout=subprocess.PIPE, stderr=e, text=True, env=_child_env(args, m))
                             for m, c, e in zip(modes, cmds, errs, strict=True)
                         ]
@@ -645,6 +649,10 @@ def _rounds(args: Any, modes: tuple[str, ...], rounds: int, otlp: str) -> dict[s
                     if failed:
                         raise SystemExit("a benchmark child failed")
         finally:
+            for child in procs:  # all done, unless the round was cut short (Ctrl-C, a failed sibling)
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
             for sib in siblings:
                 sib.terminate()
                 sib.wait(30)

@@ -401,9 +401,13 @@ def report(results: list[Result]) -> None:
         recv = per_series(r, "receive-0") + per_series(r, "receive-1")
         c_alone, c_rw = cpu(r, "prometheus (alone)"), cpu(r, "prometheus (rw)")
         c_recv = cpu(r, "receive-0") + cpu(r, "receive-1")
+
+        def vs(x: float, peer: float, digits: int) -> str:  # "-": the peer measured nothing (a short --window)
+            return f"{x / peer:.{digits}f}" if peer > 0 else "-"
+
         print(
-            f"| {r.series:,} | {recv / 2 / alone:.2f} | {recv / alone:.2f} | {rw / alone:.2f} |"
-            f" {c_recv / 2 / c_alone:.1f} | {c_recv / c_alone:.1f} | {c_rw / c_alone:.1f} |"
+            f"| {r.series:,} | {vs(recv / 2, alone, 2)} | {vs(recv, alone, 2)} | {vs(rw, alone, 2)} |"
+            f" {vs(c_recv / 2, c_alone, 1)} | {vs(c_recv, c_alone, 1)} | {vs(c_rw, c_alone, 1)} |"
         )
 
 

@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\nRSS in MiB; A = after the first {args.warmup:g} s, B = after the agent's buffers were full "
             f"(the event bus's ring: {full['tradeobs']}; no bus in the peer: B = A)"
         )
-        print(f"{'setup':<13} {'process':<12} {'@1min':>8} {'@full':>8} {'@end':>8} {'A grow':>8} {'A MiB/m':>8} "
+        at_a = f"@{args.warmup:g}s"  # A
+        print(f"{'setup':<13} {'process':<12} {at_a:>8} {'@full':>8} {'@end':>8} {'A grow':>8} {'A MiB/m':>8} "
               f"{'B grow':>8} {'B MiB/m':>8} {'peak':>7}")  # fmt: skip
         for run in runs:
             for process in PROCESSES:

@@ -97,10 +97,16 @@ def main() -> None:
         rows[name] = {k: statistics.median(s[k] for s in samples) for k in ("import", "init", "shutdown")}
     base = rows["raw OTel SDK, hand-built"]
     print(f"collector dead, median of {args.repeat} fresh processes")
-    print(f"{'setup':<28} {'import s':>9} {'init s':>9} {'shutdown s':>11} {'shutdown vs raw':>16}")
+    print(
+        f"{'setup':<28} {'import s':>9} {'init s':>9} {'shutdown s':>11} {'import vs raw':>14} {'init vs raw':>12} "
+        f"{'shutdown vs raw':>16}"
+    )
     for name, r in rows.items():
-        ratio = r["shutdown"] / base["shutdown"] if base["shutdown"] else float("nan")
-        print(f"{name:<28} {r['import']:>9.3f} {r['init']:>9.3f} {r['shutdown']:>11.3f} {ratio:>15.2f}x")
+        ratio = {k: r[k] / base[k] if base[k] else float("nan") for k in ("import", "init", "shutdown")}
+        print(
+            f"{name:<28} {r['import']:>9.3f} {r['init']:>9.3f} {r['shutdown']:>11.3f} {ratio['import']:>13.2f}x "
+            f"{ratio['init']:>11.2f}x {ratio['shutdown']:>15.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.faults]
 
 WARMUP_S = 5.0
 NO_FAULT_S = 20.0
-KILL_S = 60.0  # the outage; the benchmark (benchmarks/fault_outage.py) also runs 300 s
+KILL_S = 60.0  # the outage; the benchmark (benchmarks/collector_outage.py) also runs 300 s
 AFTER_S = 10.0
 DELIVERY_S = 90.0  # a failure deadline for delivery after the restart, not a measurement
 # The service's RSS may grow this much under a fault and no more: the agent keeps at most

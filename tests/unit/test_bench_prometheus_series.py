@@ -61,3 +61,18 @@ def test_every_series_changes_value_between_renderings_and_buckets_stay_cumulati
         counts = [v for _, v in sorted(buckets)]
         assert counts == sorted(counts)
         assert counts[-1] == b[(bench.HISTOGRAM + "_count", rest)]
+
+
+def test_the_report_prints_a_dash_for_a_ratio_to_a_peer_that_used_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """A short ``--window`` can see Prometheus alone use no CPU (nor grow): its ratios are '-', not a crash."""
+    names = ("prometheus (rw)", "prometheus (alone)", "receive-0", "receive-1")
+
+    def result(series: int, rss: int, cpu_s: dict[str, float]) -> object:
+        roles = {n: bench.Role(n, None, "", rss=[rss], cpu_s=cpu_s.get(n, 0.0)) for n in names}
+        return bench.Result(series, 5.0, roles, 0.001, 0.002, 0, 0, 0, 0.0, (1.0, 1.0))
+
+    base = result(0, 100 << 20, {})
+    grown = result(100, 100 << 20, {"prometheus (rw)": 0.01, "receive-0": 0.01})
+    bench.report([base, grown])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "| 100 | - | - | - | - | - | - |"

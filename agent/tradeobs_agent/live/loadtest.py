@@ -248,6 +248,7 @@ def run(
     ``args.procs`` a multiple of it) stand for one service behind a load balancer: CPU and RSS are their sums.
     ``warm`` (always for ``impl == "tradeobs"``) requests ``/snapshot`` first, so a lazy producer is running.
     """
+    import shutil
     import tempfile
 
     import psutil  # type: ignore[import-untyped]  # the loadtest extra
@@ -264,6 +265,7 @@ def run(
         subprocess.Popen([*cmd, "--port", str(port), *opts], env={**os.environ, **(env or {})}) for port in ports
     ]
     loads: list[subprocess.Popen[bytes]] = []
+    tmp = None  # the load generators' result files
     try:
         for port, proc in zip(ports, server_procs, strict=True):
             _wait_port(port, proc)
@@ -351,6 +353,8 @@ def run(
             except subprocess.TimeoutExpired:
                 server_proc.kill()
                 server_proc.wait()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
