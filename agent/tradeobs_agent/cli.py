@@ -312,7 +312,7 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
                 state = "an OTLP receiver answered"
             else:
                 state = f"not reachable as a collector: {found.detail}; batches are kept and retried"
-            print(f"  OTLP collector   {target.endpoint} ({state})")
+            print(f"  OTLP collector   {target.shown} ({state})")
     print("Ctrl-C to stop.", flush=True)
 
 
@@ -491,7 +491,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         rows.append(
             (
                 "collector",
-                otlp_for(settings, "traces").endpoint,
+                otlp_for(settings, "traces").shown,
                 "WARN",
                 "not configured (the embedded default: Prometheus endpoint, live stream, JSON logs and "
                 "logs/traces.jsonl work on their own). To export, run a collector (docs/collector.md) and "
@@ -503,7 +503,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             t = otlp_for(settings, signal)
             result = probe(t, signal, timeout)
             status = {True: "OK", False: "FAIL", None: "WARN"}[result.ok]
-            rows.append((f"collector {signal} ({t.protocol})", t.endpoint, status, result.detail))
+            rows.append((f"collector {signal} ({t.protocol})", t.shown, status, result.detail))
     else:
         rows.append(("collector", "-", "OK", "OTLP disabled"))
     if settings.prometheus_enabled:

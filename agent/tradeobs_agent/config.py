@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +122,7 @@ FIELDS: tuple[Field, ...] = (
         p.endpoint,
         "collector endpoint (default per protocol)",
         otel=(ev.OTEL_EXPORTER_OTLP_ENDPOINT,),
+        shown=p.without_userinfo,
     ),
     _f("otlp_protocol", "grpc", p.choice(PROTOCOLS), "OTLP transport", otel=(ev.OTEL_EXPORTER_OTLP_PROTOCOL,)),
     _f("otlp_headers", {}, p.headers, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
@@ -296,7 +298,7 @@ class Settings:
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     sdk_disabled: bool = False
     otlp_enabled: bool = True
-    otlp_endpoint: str = ""
+    otlp_endpoint: str = field(default="", repr=False)  # may hold a user:password
     otlp_protocol: str = "grpc"
     otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     otlp_timeout: float = 10.0
@@ -474,7 +476,7 @@ def _per_signal(env: Mapping[str, str], report: ConfigReport) -> dict[str, dict[
                     out.setdefault(signal, {})[key.lower()] = parse(raw)
                     report.sources[f"otlp_{signal}_{key.lower()}"] = var
                 except ValueError as exc:
-                    shown = "<redacted>" if key == "HEADERS" else raw
+                    shown = "<redacted>" if key == "HEADERS" else p.without_userinfo(raw)
                     report.problems.append(Problem(f"otlp_{signal}_{key.lower()}", shown, var, str(exc)))
                 break
     return out
@@ -492,6 +494,11 @@ class OtlpTarget:
     headers: Mapping[str, str] = field(repr=False)
     timeout: float
     insecure: bool
+
+    @property
+    def shown(self) -> str:
+        """The endpoint as messages, reports and ``doctor`` show it: a ``user:password@`` in it replaced."""
+        return str(p.without_userinfo(self.endpoint))
 
 
 def _default_endpoint(protocol: str) -> str:
@@ -518,11 +525,29 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
 
 
+def _url_credentials(urls: str) -> list[str]:
+    """The ``user:password`` (or token) of each URL in ``urls`` (comma-separated), and the password on its own."""
+    out = []
+    for url in urls.split(","):
+        netloc = urllib.parse.urlsplit(url.strip()).netloc
+        if "@" not in netloc:
+            continue
+        userinfo = netloc.rpartition("@")[0]
+        out.append(userinfo)
+        _, sep, password = userinfo.partition(":")
+        if sep:
+            out.extend([password, urllib.parse.unquote(password)])
+    return out
+
+
 def secret_setting_values(settings: Settings) -> list[str]:
-    """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, and each OTLP header
+    """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, each OTLP header
     whose name is secret (``authorization``, ``x-api-key``), with the credential after a ``Bearer``/``Basic``
-    scheme on its own as well."""
+    scheme on its own as well, and the ``user:password`` of the OTLP endpoints and NATS URLs."""
     out = [settings.live_token] if settings.live_token else []
+    endpoints = [settings.otlp_endpoint, *(per.get("endpoint", "") for per in settings.otlp_per_signal.values())]
+    for urls in (*endpoints, settings.live_nats_url):
+        out.extend(_url_credentials(urls))
     maps = [settings.otlp_headers, *(per.get("headers", {}) for per in settings.otlp_per_signal.values())]
     for headers in maps:
         for name, value in headers.items():
@@ -541,11 +566,12 @@ def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, s
     for f in FIELDS:
         value = getattr(settings, f.name)
         shown = ("<set>" if value else "<unset>") if f.secret else repr(value)
-        if f.name == "otlp_endpoint" and not value:  # the default depends on the protocol: say which it is
-            shown = f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"
+        if f.name == "otlp_endpoint":  # a user:password in it is masked; the default depends on the protocol
+            shown = repr(p.without_userinfo(value)) if value else ""
+            shown = shown or f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"
         rows.append((f.name, shown, report.source(f.name)))
     for signal, per in settings.otlp_per_signal.items():
         for key, value in per.items():
-            shown = "<set>" if key == "headers" else repr(value)
+            shown = "<set>" if key == "headers" else repr(p.without_userinfo(value) if key == "endpoint" else value)
             rows.append((f"otlp_{signal}_{key}", shown, report.source(f"otlp_{signal}_{key}")))
     return rows

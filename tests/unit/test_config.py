@@ -638,3 +638,48 @@ def test_a_config_problem_is_in_the_system_log_and_once_on_stderr(tmp_path: Path
     lines = [json.loads(x) for x in (tmp_path / "logs" / "system.jsonl").read_text().splitlines()]
     logged = [x for x in lines if said in x["message"]]
     assert len(logged) == 1 and logged[0]["level"] == "WARNING", lines
+
+
+# --------------------------------------------------------------------------- credentials in URLs
+
+
+def test_a_password_in_an_otlp_endpoint_is_masked_everywhere_it_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``https://user:password@otlp.vendor`` (OTLP/HTTP sends it as basic auth) was shown in clear by ``config
+    check``, ``doctor``, a bad value's problem, the TradeObsConfigError of a bad argument, ``repr(settings)``, and
+    every outage and shutdown message of the exporters (stderr included, where nothing masked it)."""
+    from tradeobs_agent import secret_values
+    from tradeobs_agent._internal.providers import _otlp_exporter
+    from tradeobs_agent.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tradeobs.toml").write_text('[otlp]\nendpoint = "http://fileuser:FILEPASSWORD1@127.0.0.1:1"\n')
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tuser:TRACEPASSWORD2@127.0.0.1:1/v1/traces",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://luser:LOGSPASSWORD3@127.0.0.1:bad/v1/logs",
+        "TRADEOBS_OTLP_PROTOCOL": "http/protobuf",
+    }
+    secrets = ("FILEPASSWORD1", "TRACEPASSWORD2", "LOGSPASSWORD3")
+    s, report = resolve_settings(env=env)
+    assert s.otlp_endpoint.endswith("FILEPASSWORD1@127.0.0.1:1")  # still sent as it is
+    assert otlp_for(s, "traces").endpoint.endswith("TRACEPASSWORD2@127.0.0.1:1/v1/traces")
+    shown = [repr(s), " ".join(" ".join(r) for r in describe(s, report)), *map(str, report.problems)]
+    shown += [_otlp_exporter(s, signal)[1] for signal in ("traces", "metrics")]  # the exporters' messages say this
+    with pytest.raises(TradeObsConfigError) as err:
+        resolve_settings(env={}, otlp_endpoint="http://auser:ARGPASSWORD4@host:bad")
+    shown.append(str(err.value))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+    main(["config", "check"])
+    main(["doctor", "--timeout", "1"])
+    shown.append(capsys.readouterr().out)
+    text = "\n".join(shown)
+    for secret in (*secrets, "ARGPASSWORD4"):
+        assert secret not in text
+    assert "http://<redacted>@127.0.0.1:1" in text and "http://<redacted>@127.0.0.1:bad/v1/logs" in text
+    # The agent learns them, so a message of the SDK or a library that names the URL is masked too.
+    agent = tradeobs_agent.init(prometheus=False, live=False, logs=False)
+    assert all(secret_values.mask(f"to http://u:{secret}@h") == "to http://u:[REDACTED]@h" for secret in secrets[:2])
+    agent.shutdown(timeout=1)

@@ -72,7 +72,7 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
             headers=dict(t.headers),
             timeout=t.timeout,
             channel_options=GRPC_CHANNEL_OPTIONS,
-        ), t.endpoint
+        ), t.shown
     from opentelemetry.exporter.otlp.proto.http import metric_exporter as hm
     from opentelemetry.exporter.otlp.proto.http import trace_exporter as ht
 
@@ -81,7 +81,7 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
         "metrics": hm.OTLPMetricExporter,
         "logs": otel_private.otlp_log_exporter_class("http/protobuf"),
     }[signal]
-    return http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t.endpoint
+    return http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t.shown
 
 
 ExportMode = Literal["on", "off", "not_configured"]
@@ -107,7 +107,7 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
     _log.info(
         "tradeobs: no OpenTelemetry Collector configured and none at %s; traces, metrics and logs stay local "
         "(Prometheus endpoint, live stream, JSON logs, trace file). Set TRADEOBS_OTLP_ENDPOINT to export.",
-        otlp_for(settings, "traces").endpoint,
+        otlp_for(settings, "traces").shown,
     )
     return "not_configured"
 
