@@ -464,9 +464,13 @@ def _resolve_one(
 
 
 def _per_signal(env: Mapping[str, str], report: ConfigReport) -> dict[str, dict[str, Any]]:
+    """The per-signal variables: each overrides its generic setting for one signal, unless that setting is an
+    explicit ``init()`` argument, which wins over every variable (as an argument to an SDK exporter does)."""
     out: dict[str, dict[str, Any]] = {}
     for signal in ev.SIGNALS:
         for key, (ours, standard) in _SIGNAL_KEYS.items():
+            if report.source(f"otlp_{key.lower()}") == "argument":
+                continue
             sig = signal.upper()
             for var, parse in ((f"TRADEOBS_OTLP_{sig}_{key}", ours), (f"OTEL_EXPORTER_OTLP_{sig}_{key}", standard)):
                 raw = env.get(var, "").strip()

@@ -683,3 +683,26 @@ def test_a_password_in_an_otlp_endpoint_is_masked_everywhere_it_is_shown(
     agent = tradeobs_agent.init(prometheus=False, live=False, logs=False)
     assert all(secret_values.mask(f"to http://u:{secret}@h") == "to http://u:[REDACTED]@h" for secret in secrets[:2])
     agent.shutdown(timeout=1)
+
+
+def test_an_init_argument_wins_over_the_per_signal_variables_too() -> None:
+    """Explicit arguments come first, for every setting: a per-signal variable set globally
+    (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/_HEADERS) overrode OtlpOptions(endpoint=..., headers=...), so a service's own
+    vendor key went to the platform's collector and the platform's token to the service's endpoint."""
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://platform:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer PLATFORMTOKEN",
+        "TRADEOBS_OTLP_LOGS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "500",
+    }
+    s, report = resolve_settings(
+        env=env, otlp_endpoint="https://vendor:4317", otlp_headers={"x-vendor-key": "k"}, otlp_protocol="grpc"
+    )
+    for signal in ("traces", "metrics", "logs"):
+        t = otlp_for(s, signal)
+        assert (t.endpoint, dict(t.headers), t.protocol) == ("https://vendor:4317", {"x-vendor-key": "k"}, "grpc")
+    assert otlp_for(s, "metrics").timeout == 0.5  # not an argument: the variable still overrides the generic one
+    assert report.source("otlp_metrics_timeout") == "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
+    s, _ = resolve_settings(env=env)  # without arguments, the per-signal variables apply as before
+    assert otlp_for(s, "traces").endpoint == "http://platform:4317"
+    assert otlp_for(s, "traces").headers == {"authorization": "Bearer PLATFORMTOKEN"}
