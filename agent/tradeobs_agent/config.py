@@ -421,12 +421,34 @@ def resolve_settings(
     for f in FIELDS:
         values[f.name] = _resolve_one(f, explicit, env, file_values, report)
     values["otlp_per_signal"] = _per_signal(env, report)
-    # As in the OTel spec, service.name in the resource attributes counts when nothing names the service directly.
-    attr_name = values["resource_attributes"].get("service.name")
-    if attr_name and report.source("service_name") == "default":
-        values["service_name"] = attr_name
-        report.sources["service_name"] = report.source("resource_attributes")
+    _identity_from_attributes(values, report)
     return Settings(**values), report
+
+
+# The settings the resource's identity attributes come from, and the attribute(s) that name each (first wins).
+_IDENTITY_ATTRIBUTES = {
+    "service_name": ("service.name",),
+    "service_version": ("service.version",),
+    "environment": ("deployment.environment.name", "deployment.environment"),
+}
+
+
+def _identity_from_attributes(values: dict[str, Any], report: ConfigReport) -> None:
+    """As in the OTel spec, ``service.name``, ``service.version`` and ``deployment.environment[.name]`` in the
+    resource attributes (``OTEL_RESOURCE_ATTRIBUTES``) count when no source sets the setting itself: they were
+    replaced by the defaults (a platform's ``deployment.environment=prod`` was exported as ``dev``)."""
+    attrs = values["resource_attributes"]
+    for name, keys in _IDENTITY_ATTRIBUTES.items():
+        key = next((k for k in keys if str(attrs.get(k, "")).strip()), None)
+        if key is None or report.source(name) != "default" or any(p.setting == name for p in report.problems):
+            continue
+        source = f"{report.source('resource_attributes')} ({key})"
+        try:
+            values[name] = _BY_NAME[name].parse(attrs[key])
+        except ValueError as exc:
+            report.problems.append(Problem(name, attrs[key], source, str(exc)))
+            continue
+        report.sources[name] = source
 
 
 def _given(f: Field, raw: Any) -> bool:

@@ -706,3 +706,26 @@ def test_an_init_argument_wins_over_the_per_signal_variables_too() -> None:
     s, _ = resolve_settings(env=env)  # without arguments, the per-signal variables apply as before
     assert otlp_for(s, "traces").endpoint == "http://platform:4317"
     assert otlp_for(s, "traces").headers == {"authorization": "Bearer PLATFORMTOKEN"}
+
+
+def test_the_identity_in_otel_resource_attributes_is_used_when_nothing_sets_it(tmp_path: Path) -> None:
+    """A platform's OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,service.version=1.4.2 was exported as
+    deployment.environment=dev and service.version=0.0.0: the defaults replaced them (only service.name was read)."""
+    from tradeobs_agent._internal.resource import build_resource
+
+    attrs = "deployment.environment=prod,service.version=1.4.2,service.name=risk"
+    s, report = resolve_settings(env={"OTEL_RESOURCE_ATTRIBUTES": attrs})
+    assert (s.service_name, s.service_version, s.environment) == ("risk", "1.4.2", "prod")
+    assert report.source("environment") == "OTEL_RESOURCE_ATTRIBUTES (deployment.environment)"
+    resource = build_resource(s).attributes
+    assert (resource["deployment.environment"], resource["deployment.environment.name"]) == ("prod", "prod")
+    assert resource["service.version"] == "1.4.2"
+    # The newer name wins over the older; a setting from any source wins over the attributes.
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text('service_version = "2.0"\n')
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=old,deployment.environment.name=new,service.version=1"}
+    s, _ = resolve_settings(env=env, config_file=str(cfg))
+    assert (s.environment, s.service_version) == ("new", "2.0")
+    # A bad value where the setting is set falls back to the default, as documented, not to the attributes.
+    s, report = resolve_settings(env={**env, "TRADEOBS_ENVIRONMENT": "x" * 300})
+    assert s.environment == "dev" and [p.setting for p in report.problems] == ["environment"]
