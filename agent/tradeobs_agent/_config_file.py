@@ -17,6 +17,7 @@ problems that name the closest valid one; their values are never shown.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import fields
@@ -86,7 +87,11 @@ def flatten(data: Mapping[str, Any], where: str, names: Collection[str]) -> tupl
 
 
 def load(
-    path_arg: str | None, label: str, env: Mapping[str, str], names: Collection[str], report: ConfigReport
+    path_arg: str | os.PathLike[str] | None,
+    label: str,
+    env: Mapping[str, str],
+    names: Collection[str],
+    report: ConfigReport,
 ) -> dict[str, Any]:
     """Read the config file into ``{setting: raw value}``; problems go to ``report``.
 
@@ -94,7 +99,7 @@ def load(
     ``config_file``), else ``TRADEOBS_CONFIG_FILE``, else ``./tradeobs.toml``,
     else ``[tool.tradeobs]`` in ``./pyproject.toml``.
     """
-    explicit = path_arg or env.get(ev.TRADEOBS_CONFIG_FILE, "").strip() or None
+    explicit = os.fspath(path_arg) if path_arg else env.get(ev.TRADEOBS_CONFIG_FILE, "").strip() or None
     if not path_arg:
         label = ev.TRADEOBS_CONFIG_FILE
     candidates = [Path(explicit)] if explicit else [Path("tradeobs.toml"), Path("pyproject.toml")]

@@ -400,7 +400,7 @@ def check_argument(name: str, value: Any) -> Any:
 
 def resolve_settings(
     env: Mapping[str, str] | None = None,
-    config_file: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     *,
     config_file_label: str = "config_file",
     **explicit: Any,
@@ -410,6 +410,8 @@ def resolve_settings(
     ``config_file_label`` is how the caller names ``config_file`` in problems (``--file`` for the CLI).
     """
     env = os.environ if env is None else env
+    if config_file is not None and not isinstance(config_file, str | os.PathLike):
+        raise TradeObsConfigError(config_file_label, config_file, "a path (a str or an os.PathLike)")
     report = ConfigReport()
     for name in sorted(explicit):
         if name not in _BY_NAME:

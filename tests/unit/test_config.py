@@ -729,3 +729,13 @@ def test_the_identity_in_otel_resource_attributes_is_used_when_nothing_sets_it(t
     # A bad value where the setting is set falls back to the default, as documented, not to the attributes.
     s, report = resolve_settings(env={**env, "TRADEOBS_ENVIRONMENT": "x" * 300})
     assert s.environment == "dev" and [p.setting for p in report.problems] == ["environment"]
+
+
+def test_a_config_file_argument_that_is_not_a_path_raises_naming_it_and_a_pathlike_is_read(tmp_path: Path) -> None:
+    """init(config_file=5) raised a bare TypeError from pathlib, deep inside; a Path was read only by accident."""
+    with pytest.raises(TradeObsConfigError, match=r"invalid setting config_file=5: expected a path"):
+        tradeobs_agent.init(config_file=5)  # type: ignore[arg-type]
+    cfg = tmp_path / "svc.toml"
+    cfg.write_text("prometheus_port = 9999\n")
+    s, report = resolve_settings(env={}, config_file=cfg)
+    assert s.prometheus_port == 9999 and report.config_file == str(cfg)
