@@ -39,6 +39,7 @@ from ._config_file import load as _load_file
 from ._config_report import ConfigReport, Problem
 from ._names import did_you_mean
 from .exceptions import TradeObsConfigError, UnknownSettingError
+from .redaction import default_redactor
 from .secret_values import MIN_LENGTH
 from .secrets_keys import is_secret_key
 
@@ -391,11 +392,20 @@ def check_argument(name: str, value: Any) -> Any:
     try:
         return f.parse(value)
     except ValueError as exc:
-        shown = f.shown(value) if f.shown else "<redacted>" if f.secret else value
-        raise TradeObsConfigError(name, shown, str(exc)) from None
+        raise TradeObsConfigError(name, _shown(f, value), str(exc)) from None
     except Exception as exc:  # a hostile value (a mapping whose items' str() raises): still the setting's error
         allowed = f"a value this setting can read ({type(exc).__name__} reading it)"
         raise TradeObsConfigError(name, "<redacted>" if f.secret else value, allowed) from None
+
+
+def _shown(f: Field, raw: Any) -> Any:
+    """A bad value as a problem or an error shows it: all masked for a secret setting, its URL credentials masked
+    (``Field.shown``), and any text scrubbed as the logs are (``api_key=...``, a ``Bearer`` token, a known secret
+    value): a problem is printed on stderr and by ``tradeobs config check``, where no log redaction runs."""
+    if f.secret and f.shown is None:
+        return "<redacted>"
+    shown = f.shown(raw) if f.shown else raw
+    return default_redactor().text(shown) if isinstance(shown, str) else shown
 
 
 def resolve_settings(
@@ -448,7 +458,7 @@ def _identity_from_attributes(values: dict[str, Any], report: ConfigReport) -> N
         try:
             values[name] = _BY_NAME[name].parse(attrs[key])
         except ValueError as exc:
-            report.problems.append(Problem(name, attrs[key], source, str(exc)))
+            report.problems.append(Problem(name, _shown(_BY_NAME[name], attrs[key]), source, str(exc)))
             continue
         report.sources[name] = source
 
@@ -477,7 +487,7 @@ def _resolve_one(
         try:
             value = parse(raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
-            shown = f.shown(raw) if f.shown else "<redacted>" if f.secret else raw
+            shown = _shown(f, raw)
             allowed = str(exc) if isinstance(exc, ValueError) else p.allowed(parse)
             report.problems.append(Problem(f.name, shown, source, allowed))
             break  # a bad value at the highest present source falls back to the default, as documented
@@ -504,7 +514,7 @@ def _per_signal(env: Mapping[str, str], report: ConfigReport) -> dict[str, dict[
                     out.setdefault(signal, {})[key.lower()] = parse(raw)
                     report.sources[f"otlp_{signal}_{key.lower()}"] = var
                 except ValueError as exc:
-                    shown = "<redacted>" if key == "HEADERS" else p.without_userinfo(raw)
+                    shown = "<redacted>" if key == "HEADERS" else default_redactor().text(p.without_userinfo(raw))
                     report.problems.append(Problem(f"otlp_{signal}_{key.lower()}", shown, var, str(exc)))
                 break
     return out
@@ -594,6 +604,8 @@ def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, s
     for f in FIELDS:
         value = getattr(settings, f.name)
         shown = ("<set>" if value else "<unset>") if f.secret else repr(value)
+        if f.name == "resource_attributes":  # masked as they are in the resource itself (api_key=..., a URL's password)
+            shown = repr(default_redactor().attributes(value))
         if f.name == "otlp_endpoint":  # a user:password in it is masked; the default depends on the protocol
             shown = repr(p.without_userinfo(value)) if value else ""
             shown = shown or f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"

@@ -739,3 +739,26 @@ def test_a_config_file_argument_that_is_not_a_path_raises_naming_it_and_a_pathli
     cfg.write_text("prometheus_port = 9999\n")
     s, report = resolve_settings(env={}, config_file=cfg)
     assert s.prometheus_port == 9999 and report.config_file == str(cfg)
+
+
+def test_config_check_and_problems_mask_secrets_in_values_as_the_logs_and_the_resource_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OTEL_RESOURCE_ATTRIBUTES=api_key=...,build.url=https://ci:pw@... is masked in the resource the agent exports,
+    but `tradeobs config check` printed it in clear, and a bad value's problem (printed on stderr by init(), where
+    no log redaction runs, and by config check) showed 'api_key=...' or a Bearer token as it was."""
+    from tradeobs_agent.cli import main
+
+    attrs = "api_key=ATTRKEY12345,build.url=https%3A%2F%2Fci%3ACIPASSWORD9%40ci.example%2Fjob"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", attrs)
+    monkeypatch.setenv("TRADEOBS_SERVICE_VERSION", "token=VERSIONTOKEN77 " + "x" * 300)
+    monkeypatch.setenv("TRADEOBS_TRADING_MODE", "Bearer MODETOKEN123456")
+    assert main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    for secret in ("ATTRKEY12345", "CIPASSWORD9", "VERSIONTOKEN77", "MODETOKEN123456"):
+        assert secret not in out
+    assert "'api_key': '[REDACTED]'" in out and "https://ci:[REDACTED]@ci.example/job" in out
+    assert "ignoring TRADEOBS_TRADING_MODE value 'Bearer [REDACTED]' for trading_mode" in out
+    with pytest.raises(TradeObsConfigError) as err:
+        tradeobs_agent.init(trading_mode="Bearer ARGTOKEN1234567")
+    assert "ARGTOKEN1234567" not in str(err.value)
