@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from ._parsers import allowed
 from ._version import __version__
 from .config import FIELDS, describe, otlp_for, resolve_settings
 
@@ -442,7 +443,9 @@ def settings_table() -> str:
     lines = ["| setting | environment | standard fallback | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for f in FIELDS:
         default = "(per protocol)" if f.name == "otlp_endpoint" else ("(unset)" if f.secret else repr(f.default))
-        unit = " (milliseconds)" if f.otel_parse is not None else ""
+        unit = ""
+        if f.otel_parse is not None:
+            unit = " (milliseconds)" if "milliseconds" in allowed(f.otel_parse) else " (`true` or `false` only)"
         otel = ", ".join(f"`{v}`{unit}" for v in f.otel)
         meaning = f.help + (f"; empty = {f.empty}" if f.empty else "")
         lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {meaning} |")

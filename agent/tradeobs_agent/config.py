@@ -79,9 +79,10 @@ MULTIPROCESS_MODES = ("auto", "on", "off")
 class Field:
     """One setting: where it comes from and what it accepts.
 
-    ``otel_parse`` reads the standard ``OTEL_*`` fallback when its unit differs
-    (milliseconds). ``empty``, when set, is what an empty value means (from any
-    source); otherwise an empty value is "not set". ``shown`` masks part of a bad
+    ``otel_parse`` reads the standard ``OTEL_*`` fallback when it reads differently
+    (milliseconds; booleans as the OpenTelemetry specification reads them). ``empty``,
+    when set, is what an empty value means (from any source); otherwise an empty value
+    is "not set". ``shown`` masks part of a bad
     value before it is reported (a URL's credentials); ``secret`` masks all of it
     (in errors only where there is no ``shown``; always in ``tradeobs config check``).
     """
@@ -115,7 +116,14 @@ FIELDS: tuple[Field, ...] = (
     _f("environment", "dev", p.text, "deployment.environment"),
     _f("trading_mode", "paper", p.choice(TRADING_MODES), "trading.mode resource attribute"),
     _f("resource_attributes", {}, p.kv_map, "extra resource attributes", otel=(ev.OTEL_RESOURCE_ATTRIBUTES,)),
-    _f("sdk_disabled", False, p.boolean, "turn the whole agent into a no-op", otel=(ev.OTEL_SDK_DISABLED,)),
+    _f(
+        "sdk_disabled",
+        False,
+        p.boolean,
+        "turn the whole agent into a no-op",
+        otel=(ev.OTEL_SDK_DISABLED,),
+        otel_parse=p.otel_boolean,
+    ),
     _f("otlp_enabled", True, p.boolean, "export traces, metrics and logs over OTLP"),
     _f(
         "otlp_endpoint",
@@ -141,6 +149,7 @@ FIELDS: tuple[Field, ...] = (
         p.boolean,
         "plain-text gRPC (default: true for http:// endpoints)",
         otel=(ev.OTEL_EXPORTER_OTLP_INSECURE,),
+        otel_parse=p.otel_boolean,
     ),
     _f(
         "otlp_retry_items",

@@ -762,3 +762,19 @@ def test_config_check_and_problems_mask_secrets_in_values_as_the_logs_and_the_re
     with pytest.raises(TradeObsConfigError) as err:
         tradeobs_agent.init(trading_mode="Bearer ARGTOKEN1234567")
     assert "ARGTOKEN1234567" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "on", "enabled"])
+def test_otel_boolean_variables_read_true_only_as_the_specification_says(value: str) -> None:
+    """OTEL_SDK_DISABLED=1 turned the whole agent off, while the specification says only 'true' is true (and any
+    other value false, with a warning): a platform's other SDKs stayed on. TRADEOBS_SDK_DISABLED keeps its own
+    booleans."""
+    s, report = resolve_settings(env={"OTEL_SDK_DISABLED": value, "OTEL_EXPORTER_OTLP_INSECURE": value})
+    assert s.sdk_disabled is False and s.otlp_insecure is None
+    assert sorted(p.setting for p in report.problems) == ["otlp_insecure", "sdk_disabled"]
+    assert "expected true or false" in str(report.problems[0])
+    s, report = resolve_settings(env={"OTEL_SDK_DISABLED": "TRUE", "OTEL_EXPORTER_OTLP_INSECURE": "False"})
+    assert (s.sdk_disabled, s.otlp_insecure, report.problems) == (True, False, [])
+    if value != "enabled":
+        s, _ = resolve_settings(env={"TRADEOBS_SDK_DISABLED": value})
+        assert s.sdk_disabled is True
