@@ -274,7 +274,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.prometheus_port is not None:
             from .options import PrometheusOptions
 
-            init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port)
+            init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port, enabled=True)
         app = create_app(config, **init_kwargs)
         port = sock.getsockname()[1]
         _print_demo_urls(config, args.host, port, _agent.get_agent())

@@ -416,6 +416,7 @@ _SAMPLE = {
     "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_cors_origins": ["https://desk.example"],
     "live_grafana_url": "http://grafana.desk:3000",
     "live_nats_url": "nats://127.0.0.1:4222",
+    "otlp_enabled": False, "prometheus_enabled": False, "logs_enabled": False, "live_enabled": False,
 }  # fmt: skip
 
 
@@ -778,3 +779,27 @@ def test_otel_boolean_variables_read_true_only_as_the_specification_says(value: 
     if value != "enabled":
         s, _ = resolve_settings(env={"TRADEOBS_SDK_DISABLED": value})
         assert s.sdk_disabled is True
+
+
+@pytest.mark.parametrize("group", [g for g, (_c, _p, switch, _r) in _GROUPS.items() if switch])
+def test_an_option_group_does_not_switch_its_subsystem_on_over_the_environment_or_the_file(
+    tmp_path: Path, group: str
+) -> None:
+    """init(prometheus=PrometheusOptions(port=...)) made prometheus_enabled an argument (True), so a platform's
+    TRADEOBS_PROMETHEUS_ENABLED=false (or the file's `prometheus = false`) was ignored by that service alone, while
+    `tradeobs config check` (no arguments) said false; the file's [prometheus] section never switched it on."""
+    cls, _prefix, switch, _renames = _GROUPS[group]
+    assert switch is not None
+    field = dataclasses.fields(cls)[0]
+    flat = flatten({group: cls(**{field.name: _SAMPLE[_GROUPS[group][3].get(field.name, _prefix + field.name)]})})
+    assert switch not in flat
+    env_var = "TRADEOBS_" + switch.upper()
+    s, report = resolve_settings(env={env_var: "false"}, **flat)
+    assert getattr(s, switch) is False and report.source(switch) == env_var
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(f"{group} = false\n")
+    s, _ = resolve_settings(env={}, config_file=str(cfg), **flat)
+    assert getattr(s, switch) is False
+    for explicit in (True, cls(**{field.name: flat[next(iter(flat))], "enabled": True})):  # the switch wins
+        s, report = resolve_settings(env={env_var: "false"}, **flatten({group: explicit}))
+        assert getattr(s, switch) is True and report.source(switch) == "argument"
