@@ -556,9 +556,9 @@ def _default_endpoint(protocol: str) -> str:
 def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     """The OTLP target for ``signal`` (``traces``, ``metrics`` or ``logs``).
 
-    Per-signal variables win over the generic ones. As the OTLP spec says, a
-    generic ``http/protobuf`` endpoint gets ``/v1/<signal>`` appended; a
-    per-signal endpoint is used as given.
+    Per-signal variables win over the generic ones (per-signal headers replace the generic headers). As the
+    OTLP spec says, a generic ``http/protobuf`` endpoint gets ``/v1/<signal>`` appended; a per-signal endpoint
+    is used as given.
     """
     per = settings.otlp_per_signal.get(signal, {})
     protocol = per.get("protocol", settings.otlp_protocol)
@@ -567,7 +567,9 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     else:
         base = settings.otlp_endpoint or _default_endpoint(protocol)
         endpoint = base if protocol == "grpc" else base.rstrip("/") + f"/v1/{signal}"
-    headers = {**settings.otlp_headers, **per.get("headers", {})}
+    # Replaced, not merged, as the SDK reads OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS: a signal sent elsewhere with its
+    # own headers does not also carry the generic ones (a platform's token to a vendor's endpoint).
+    headers = per.get("headers", settings.otlp_headers)
     insecure = settings.otlp_insecure if settings.otlp_insecure is not None else endpoint.startswith("http://")
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
 

@@ -803,3 +803,17 @@ def test_an_option_group_does_not_switch_its_subsystem_on_over_the_environment_o
     for explicit in (True, cls(**{field.name: flat[next(iter(flat))], "enabled": True})):  # the switch wins
         s, report = resolve_settings(env={env_var: "false"}, **flatten({group: explicit}))
         assert getattr(s, switch) is True and report.source(switch) == "argument"
+
+
+def test_per_signal_headers_replace_the_generic_ones_for_that_signal() -> None:
+    """OTEL_EXPORTER_OTLP_TRACES_HEADERS was merged with OTEL_EXPORTER_OTLP_HEADERS, so traces sent to a vendor
+    with its own key (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/_HEADERS) also carried the platform's token set globally;
+    the SDK, and the word 'override' in configuration.md, replace them."""
+    env = {
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer PLATFORMTOKEN",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://vendor:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-api-key=VENDORKEY",
+    }
+    s, _ = resolve_settings(env=env)
+    assert otlp_for(s, "traces").headers == {"x-api-key": "VENDORKEY"}
+    assert otlp_for(s, "metrics").headers == {"authorization": "Bearer PLATFORMTOKEN"}
