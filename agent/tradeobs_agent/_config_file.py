@@ -27,6 +27,7 @@ from typing import Any
 from . import environment_variables as ev
 from ._config_report import ConfigReport, Problem
 from ._names import did_you_mean
+from .exceptions import shown_value
 from .options import _GROUPS
 
 __all__ = ["flatten", "load", "sections"]
@@ -104,15 +105,35 @@ def load(
         label = ev.TRADEOBS_CONFIG_FILE
     candidates = [Path(explicit)] if explicit else [Path("tradeobs.toml"), Path("pyproject.toml")]
     for path in candidates:
-        if not path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError) as exc:  # unreadable (permissions), a name refused (too long), not text
+            why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
+            report.problems.append(
+                Problem(
+                    "config_file",
+                    str(path),
+                    label,
+                    "a readable file",
+                    f"{label} {shown_value(str(path))}: {why}; not read",
+                )
+            )
+            return {}
+        if text is None:
             if explicit:
                 report.problems.append(
-                    Problem("config_file", str(path), label, "an existing file", f"{label} {str(path)!r}: no such file")
+                    Problem(
+                        "config_file",
+                        str(path),
+                        label,
+                        "an existing file",
+                        f"{label} {shown_value(str(path))}: no such file",
+                    )
                 )
             continue
         try:
-            data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data: dict[str, Any] = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             report.problems.append(
                 Problem("config_file", str(path), label, "valid TOML", f"{path}: not valid TOML ({exc}); not read")
             )

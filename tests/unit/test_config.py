@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -817,3 +818,21 @@ def test_per_signal_headers_replace_the_generic_ones_for_that_signal() -> None:
     s, _ = resolve_settings(env=env)
     assert otlp_for(s, "traces").headers == {"x-api-key": "VENDORKEY"}
     assert otlp_for(s, "metrics").headers == {"authorization": "Bearer PLATFORMTOKEN"}
+
+
+def test_a_config_file_that_cannot_be_read_is_a_problem_that_says_why(tmp_path: Path) -> None:
+    """TRADEOBS_CONFIG_FILE naming a path the system refuses (too long) raised OSError out of init(), stopping the
+    service; an unreadable file was reported as 'not valid TOML (Permission denied)'."""
+    s, report = resolve_settings(env={"TRADEOBS_CONFIG_FILE": str(tmp_path / ("x" * 5000))})
+    assert s == Settings() and [p.setting for p in report.problems] == ["config_file"]
+    assert "File name too long; not read" in str(report.problems[0])
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"service_name = '\xff'\n")
+    _, report = resolve_settings(env={}, config_file=str(binary))
+    assert str(report.problems[0]) == f"config_file {str(binary)!r}: not UTF-8 text; not read"
+    if os.geteuid() != 0:  # root reads any file
+        locked = tmp_path / "locked.toml"
+        locked.write_text("service_name = 'x'\n")
+        locked.chmod(0)
+        _, report = resolve_settings(env={}, config_file=str(locked))
+        assert "Permission denied; not read" in str(report.problems[0])
