@@ -836,3 +836,12 @@ def test_a_config_file_that_cannot_be_read_is_a_problem_that_says_why(tmp_path: 
         locked.chmod(0)
         _, report = resolve_settings(env={}, config_file=str(locked))
         assert "Permission denied; not read" in str(report.problems[0])
+
+
+def test_the_doc_lists_every_setting_that_gives_empty_a_meaning() -> None:
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    paragraph = doc.split("## Empty values", 1)[1].split("##", 1)[0]
+    with_meaning = [f.name for f in FIELDS if f.empty]
+    assert all(f"`{name}`" in paragraph for name in with_meaning), with_meaning
+    words = {6: "Six", 7: "Seven", 8: "Eight", 9: "Nine"}
+    assert f"{words[len(with_meaning)]}\nsettings give empty a meaning" in paragraph
