@@ -17,6 +17,7 @@ problems that name the closest valid one; their values are never shown.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import fields
@@ -26,6 +27,7 @@ from typing import Any
 from . import environment_variables as ev
 from ._config_report import ConfigReport, Problem
 from ._names import did_you_mean
+from .exceptions import shown_value
 from .options import _GROUPS
 
 __all__ = ["flatten", "load", "sections"]
@@ -86,7 +88,11 @@ def flatten(data: Mapping[str, Any], where: str, names: Collection[str]) -> tupl
 
 
 def load(
-    path_arg: str | None, label: str, env: Mapping[str, str], names: Collection[str], report: ConfigReport
+    path_arg: str | os.PathLike[str] | None,
+    label: str,
+    env: Mapping[str, str],
+    names: Collection[str],
+    report: ConfigReport,
 ) -> dict[str, Any]:
     """Read the config file into ``{setting: raw value}``; problems go to ``report``.
 
@@ -94,20 +100,40 @@ def load(
     ``config_file``), else ``TRADEOBS_CONFIG_FILE``, else ``./tradeobs.toml``,
     else ``[tool.tradeobs]`` in ``./pyproject.toml``.
     """
-    explicit = path_arg or env.get(ev.TRADEOBS_CONFIG_FILE, "").strip() or None
+    explicit = os.fspath(path_arg) if path_arg else env.get(ev.TRADEOBS_CONFIG_FILE, "").strip() or None
     if not path_arg:
         label = ev.TRADEOBS_CONFIG_FILE
     candidates = [Path(explicit)] if explicit else [Path("tradeobs.toml"), Path("pyproject.toml")]
     for path in candidates:
-        if not path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError) as exc:  # unreadable (permissions), a name refused (too long), not text
+            why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
+            report.problems.append(
+                Problem(
+                    "config_file",
+                    str(path),
+                    label,
+                    "a readable file",
+                    f"{label} {shown_value(str(path))}: {why}; not read",
+                )
+            )
+            return {}
+        if text is None:
             if explicit:
                 report.problems.append(
-                    Problem("config_file", str(path), label, "an existing file", f"{label} {str(path)!r}: no such file")
+                    Problem(
+                        "config_file",
+                        str(path),
+                        label,
+                        "an existing file",
+                        f"{label} {shown_value(str(path))}: no such file",
+                    )
                 )
             continue
         try:
-            data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data: dict[str, Any] = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             report.problems.append(
                 Problem("config_file", str(path), label, "valid TOML", f"{path}: not valid TOML ({exc}); not read")
             )

@@ -38,6 +38,7 @@ __all__ = [
     "number",
     "optional_text",
     "origins",
+    "otel_boolean",
     "regex_list",
     "text",
     "without_userinfo",
@@ -68,6 +69,20 @@ def boolean(raw: Any) -> bool:
     if s in _FALSE:
         return False
     raise ValueError("a boolean (true/false)")
+
+
+def otel_boolean(raw: Any) -> bool:
+    """A boolean ``OTEL_*`` variable as the OpenTelemetry specification reads it: ``true`` (any case) is true,
+    ``false`` false; any other value is refused here (the spec says it is false, and a warning should say so), so
+    ``OTEL_SDK_DISABLED=1`` does not turn off this agent while it leaves every other SDK on.
+
+    >>> otel_boolean("TRUE"), otel_boolean("false")
+    (True, False)
+    """
+    s = raw.strip().lower() if isinstance(raw, str) else None
+    if s in ("true", "false"):
+        return s == "true"
+    raise ValueError("true or false (the OpenTelemetry specification's booleans: any other value means false)")
 
 
 def _fmt(x: float) -> str:

@@ -206,7 +206,7 @@ def init(
     logs: LogOptions | bool | None = None,
     live: LiveOptions | bool | None = None,
     shutdown_timeout: float | None = None,
-    config_file: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     span_exporters: Sequence[Any] = (),
     metric_readers: Sequence[MetricReader] = (),
     log_exporters: Sequence[Any] = (),

@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from ._parsers import allowed
 from ._version import __version__
 from .config import FIELDS, describe, otlp_for, resolve_settings
 
@@ -273,7 +274,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.prometheus_port is not None:
             from .options import PrometheusOptions
 
-            init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port)
+            init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port, enabled=True)
         app = create_app(config, **init_kwargs)
         port = sock.getsockname()[1]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
@@ -312,7 +313,7 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
                 state = "an OTLP receiver answered"
             else:
                 state = f"not reachable as a collector: {found.detail}; batches are kept and retried"
-            print(f"  OTLP collector   {target.endpoint} ({state})")
+            print(f"  OTLP collector   {target.shown} ({state})")
     print("Ctrl-C to stop.", flush=True)
 
 
@@ -442,7 +443,9 @@ def settings_table() -> str:
     lines = ["| setting | environment | standard fallback | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for f in FIELDS:
         default = "(per protocol)" if f.name == "otlp_endpoint" else ("(unset)" if f.secret else repr(f.default))
-        unit = " (milliseconds)" if f.otel_parse is not None else ""
+        unit = ""
+        if f.otel_parse is not None:
+            unit = " (milliseconds)" if "milliseconds" in allowed(f.otel_parse) else " (`true` or `false` only)"
         otel = ", ".join(f"`{v}`{unit}" for v in f.otel)
         meaning = f.help + (f"; empty = {f.empty}" if f.empty else "")
         lines.append(f"| `{f.name}` | `{f.env}` | {otel} | `{default}` | {f.allowed} | {meaning} |")
@@ -491,7 +494,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         rows.append(
             (
                 "collector",
-                otlp_for(settings, "traces").endpoint,
+                otlp_for(settings, "traces").shown,
                 "WARN",
                 "not configured (the embedded default: Prometheus endpoint, live stream, JSON logs and "
                 "logs/traces.jsonl work on their own). To export, run a collector (docs/collector.md) and "
@@ -503,7 +506,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             t = otlp_for(settings, signal)
             result = probe(t, signal, timeout)
             status = {True: "OK", False: "FAIL", None: "WARN"}[result.ok]
-            rows.append((f"collector {signal} ({t.protocol})", t.endpoint, status, result.detail))
+            rows.append((f"collector {signal} ({t.protocol})", t.shown, status, result.detail))
     else:
         rows.append(("collector", "-", "OK", "OTLP disabled"))
     if settings.prometheus_enabled:

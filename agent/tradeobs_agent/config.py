@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from ._config_file import load as _load_file
 from ._config_report import ConfigReport, Problem
 from ._names import did_you_mean
 from .exceptions import TradeObsConfigError, UnknownSettingError
+from .redaction import default_redactor
 from .secret_values import MIN_LENGTH
 from .secrets_keys import is_secret_key
 
@@ -77,9 +79,10 @@ MULTIPROCESS_MODES = ("auto", "on", "off")
 class Field:
     """One setting: where it comes from and what it accepts.
 
-    ``otel_parse`` reads the standard ``OTEL_*`` fallback when its unit differs
-    (milliseconds). ``empty``, when set, is what an empty value means (from any
-    source); otherwise an empty value is "not set". ``shown`` masks part of a bad
+    ``otel_parse`` reads the standard ``OTEL_*`` fallback when it reads differently
+    (milliseconds; booleans as the OpenTelemetry specification reads them). ``empty``,
+    when set, is what an empty value means (from any source); otherwise an empty value
+    is "not set". ``shown`` masks part of a bad
     value before it is reported (a URL's credentials); ``secret`` masks all of it
     (in errors only where there is no ``shown``; always in ``tradeobs config check``).
     """
@@ -113,7 +116,14 @@ FIELDS: tuple[Field, ...] = (
     _f("environment", "dev", p.text, "deployment.environment"),
     _f("trading_mode", "paper", p.choice(TRADING_MODES), "trading.mode resource attribute"),
     _f("resource_attributes", {}, p.kv_map, "extra resource attributes", otel=(ev.OTEL_RESOURCE_ATTRIBUTES,)),
-    _f("sdk_disabled", False, p.boolean, "turn the whole agent into a no-op", otel=(ev.OTEL_SDK_DISABLED,)),
+    _f(
+        "sdk_disabled",
+        False,
+        p.boolean,
+        "turn the whole agent into a no-op",
+        otel=(ev.OTEL_SDK_DISABLED,),
+        otel_parse=p.otel_boolean,
+    ),
     _f("otlp_enabled", True, p.boolean, "export traces, metrics and logs over OTLP"),
     _f(
         "otlp_endpoint",
@@ -121,6 +131,7 @@ FIELDS: tuple[Field, ...] = (
         p.endpoint,
         "collector endpoint (default per protocol)",
         otel=(ev.OTEL_EXPORTER_OTLP_ENDPOINT,),
+        shown=p.without_userinfo,
     ),
     _f("otlp_protocol", "grpc", p.choice(PROTOCOLS), "OTLP transport", otel=(ev.OTEL_EXPORTER_OTLP_PROTOCOL,)),
     _f("otlp_headers", {}, p.headers, "OTLP request headers", otel=(ev.OTEL_EXPORTER_OTLP_HEADERS,), secret=True),
@@ -138,6 +149,7 @@ FIELDS: tuple[Field, ...] = (
         p.boolean,
         "plain-text gRPC (default: true for http:// endpoints)",
         otel=(ev.OTEL_EXPORTER_OTLP_INSECURE,),
+        otel_parse=p.otel_boolean,
     ),
     _f(
         "otlp_retry_items",
@@ -296,7 +308,7 @@ class Settings:
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     sdk_disabled: bool = False
     otlp_enabled: bool = True
-    otlp_endpoint: str = ""
+    otlp_endpoint: str = field(default="", repr=False)  # may hold a user:password
     otlp_protocol: str = "grpc"
     otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     otlp_timeout: float = 10.0
@@ -389,16 +401,25 @@ def check_argument(name: str, value: Any) -> Any:
     try:
         return f.parse(value)
     except ValueError as exc:
-        shown = f.shown(value) if f.shown else "<redacted>" if f.secret else value
-        raise TradeObsConfigError(name, shown, str(exc)) from None
+        raise TradeObsConfigError(name, _shown(f, value), str(exc)) from None
     except Exception as exc:  # a hostile value (a mapping whose items' str() raises): still the setting's error
         allowed = f"a value this setting can read ({type(exc).__name__} reading it)"
         raise TradeObsConfigError(name, "<redacted>" if f.secret else value, allowed) from None
 
 
+def _shown(f: Field, raw: Any) -> Any:
+    """A bad value as a problem or an error shows it: all masked for a secret setting, its URL credentials masked
+    (``Field.shown``), and any text scrubbed as the logs are (``api_key=...``, a ``Bearer`` token, a known secret
+    value): a problem is printed on stderr and by ``tradeobs config check``, where no log redaction runs."""
+    if f.secret and f.shown is None:
+        return "<redacted>"
+    shown = f.shown(raw) if f.shown else raw
+    return default_redactor().text(shown) if isinstance(shown, str) else shown
+
+
 def resolve_settings(
     env: Mapping[str, str] | None = None,
-    config_file: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     *,
     config_file_label: str = "config_file",
     **explicit: Any,
@@ -408,6 +429,8 @@ def resolve_settings(
     ``config_file_label`` is how the caller names ``config_file`` in problems (``--file`` for the CLI).
     """
     env = os.environ if env is None else env
+    if config_file is not None and not isinstance(config_file, str | os.PathLike):
+        raise TradeObsConfigError(config_file_label, config_file, "a path (a str or an os.PathLike)")
     report = ConfigReport()
     for name in sorted(explicit):
         if name not in _BY_NAME:
@@ -419,12 +442,34 @@ def resolve_settings(
     for f in FIELDS:
         values[f.name] = _resolve_one(f, explicit, env, file_values, report)
     values["otlp_per_signal"] = _per_signal(env, report)
-    # As in the OTel spec, service.name in the resource attributes counts when nothing names the service directly.
-    attr_name = values["resource_attributes"].get("service.name")
-    if attr_name and report.source("service_name") == "default":
-        values["service_name"] = attr_name
-        report.sources["service_name"] = report.source("resource_attributes")
+    _identity_from_attributes(values, report)
     return Settings(**values), report
+
+
+# The settings the resource's identity attributes come from, and the attribute(s) that name each (first wins).
+_IDENTITY_ATTRIBUTES = {
+    "service_name": ("service.name",),
+    "service_version": ("service.version",),
+    "environment": ("deployment.environment.name", "deployment.environment"),
+}
+
+
+def _identity_from_attributes(values: dict[str, Any], report: ConfigReport) -> None:
+    """As in the OTel spec, ``service.name``, ``service.version`` and ``deployment.environment[.name]`` in the
+    resource attributes (``OTEL_RESOURCE_ATTRIBUTES``) count when no source sets the setting itself: they were
+    replaced by the defaults (a platform's ``deployment.environment=prod`` was exported as ``dev``)."""
+    attrs = values["resource_attributes"]
+    for name, keys in _IDENTITY_ATTRIBUTES.items():
+        key = next((k for k in keys if str(attrs.get(k, "")).strip()), None)
+        if key is None or report.source(name) != "default" or any(p.setting == name for p in report.problems):
+            continue
+        source = f"{report.source('resource_attributes')} ({key})"
+        try:
+            values[name] = _BY_NAME[name].parse(attrs[key])
+        except ValueError as exc:
+            report.problems.append(Problem(name, _shown(_BY_NAME[name], attrs[key]), source, str(exc)))
+            continue
+        report.sources[name] = source
 
 
 def _given(f: Field, raw: Any) -> bool:
@@ -451,7 +496,7 @@ def _resolve_one(
         try:
             value = parse(raw)
         except (ValueError, TypeError, ArithmeticError) as exc:
-            shown = f.shown(raw) if f.shown else "<redacted>" if f.secret else raw
+            shown = _shown(f, raw)
             allowed = str(exc) if isinstance(exc, ValueError) else p.allowed(parse)
             report.problems.append(Problem(f.name, shown, source, allowed))
             break  # a bad value at the highest present source falls back to the default, as documented
@@ -462,9 +507,13 @@ def _resolve_one(
 
 
 def _per_signal(env: Mapping[str, str], report: ConfigReport) -> dict[str, dict[str, Any]]:
+    """The per-signal variables: each overrides its generic setting for one signal, unless that setting is an
+    explicit ``init()`` argument, which wins over every variable (as an argument to an SDK exporter does)."""
     out: dict[str, dict[str, Any]] = {}
     for signal in ev.SIGNALS:
         for key, (ours, standard) in _SIGNAL_KEYS.items():
+            if report.source(f"otlp_{key.lower()}") == "argument":
+                continue
             sig = signal.upper()
             for var, parse in ((f"TRADEOBS_OTLP_{sig}_{key}", ours), (f"OTEL_EXPORTER_OTLP_{sig}_{key}", standard)):
                 raw = env.get(var, "").strip()
@@ -474,7 +523,7 @@ def _per_signal(env: Mapping[str, str], report: ConfigReport) -> dict[str, dict[
                     out.setdefault(signal, {})[key.lower()] = parse(raw)
                     report.sources[f"otlp_{signal}_{key.lower()}"] = var
                 except ValueError as exc:
-                    shown = "<redacted>" if key == "HEADERS" else raw
+                    shown = "<redacted>" if key == "HEADERS" else default_redactor().text(p.without_userinfo(raw))
                     report.problems.append(Problem(f"otlp_{signal}_{key.lower()}", shown, var, str(exc)))
                 break
     return out
@@ -493,6 +542,11 @@ class OtlpTarget:
     timeout: float
     insecure: bool
 
+    @property
+    def shown(self) -> str:
+        """The endpoint as messages, reports and ``doctor`` show it: a ``user:password@`` in it replaced."""
+        return str(p.without_userinfo(self.endpoint))
+
 
 def _default_endpoint(protocol: str) -> str:
     """The OTLP spec's default endpoint for ``protocol`` (gRPC 4317, HTTP 4318, on localhost)."""
@@ -502,9 +556,9 @@ def _default_endpoint(protocol: str) -> str:
 def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     """The OTLP target for ``signal`` (``traces``, ``metrics`` or ``logs``).
 
-    Per-signal variables win over the generic ones. As the OTLP spec says, a
-    generic ``http/protobuf`` endpoint gets ``/v1/<signal>`` appended; a
-    per-signal endpoint is used as given.
+    Per-signal variables win over the generic ones (per-signal headers replace the generic headers). As the
+    OTLP spec says, a generic ``http/protobuf`` endpoint gets ``/v1/<signal>`` appended; a per-signal endpoint
+    is used as given.
     """
     per = settings.otlp_per_signal.get(signal, {})
     protocol = per.get("protocol", settings.otlp_protocol)
@@ -513,16 +567,36 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     else:
         base = settings.otlp_endpoint or _default_endpoint(protocol)
         endpoint = base if protocol == "grpc" else base.rstrip("/") + f"/v1/{signal}"
-    headers = {**settings.otlp_headers, **per.get("headers", {})}
+    # Replaced, not merged, as the SDK reads OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS: a signal sent elsewhere with its
+    # own headers does not also carry the generic ones (a platform's token to a vendor's endpoint).
+    headers = per.get("headers", settings.otlp_headers)
     insecure = settings.otlp_insecure if settings.otlp_insecure is not None else endpoint.startswith("http://")
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
 
 
+def _url_credentials(urls: str) -> list[str]:
+    """The ``user:password`` (or token) of each URL in ``urls`` (comma-separated), and the password on its own."""
+    out = []
+    for url in urls.split(","):
+        netloc = urllib.parse.urlsplit(url.strip()).netloc
+        if "@" not in netloc:
+            continue
+        userinfo = netloc.rpartition("@")[0]
+        out.append(userinfo)
+        _, sep, password = userinfo.partition(":")
+        if sep:
+            out.extend([password, urllib.parse.unquote(password)])
+    return out
+
+
 def secret_setting_values(settings: Settings) -> list[str]:
-    """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, and each OTLP header
+    """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, each OTLP header
     whose name is secret (``authorization``, ``x-api-key``), with the credential after a ``Bearer``/``Basic``
-    scheme on its own as well."""
+    scheme on its own as well, and the ``user:password`` of the OTLP endpoints and NATS URLs."""
     out = [settings.live_token] if settings.live_token else []
+    endpoints = [settings.otlp_endpoint, *(per.get("endpoint", "") for per in settings.otlp_per_signal.values())]
+    for urls in (*endpoints, settings.live_nats_url):
+        out.extend(_url_credentials(urls))
     maps = [settings.otlp_headers, *(per.get("headers", {}) for per in settings.otlp_per_signal.values())]
     for headers in maps:
         for name, value in headers.items():
@@ -541,11 +615,14 @@ def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, s
     for f in FIELDS:
         value = getattr(settings, f.name)
         shown = ("<set>" if value else "<unset>") if f.secret else repr(value)
-        if f.name == "otlp_endpoint" and not value:  # the default depends on the protocol: say which it is
-            shown = f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"
+        if f.name == "resource_attributes":  # masked as they are in the resource itself (api_key=..., a URL's password)
+            shown = repr(default_redactor().attributes(value))
+        if f.name == "otlp_endpoint":  # a user:password in it is masked; the default depends on the protocol
+            shown = repr(p.without_userinfo(value)) if value else ""
+            shown = shown or f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"
         rows.append((f.name, shown, report.source(f.name)))
     for signal, per in settings.otlp_per_signal.items():
         for key, value in per.items():
-            shown = "<set>" if key == "headers" else repr(value)
+            shown = "<set>" if key == "headers" else repr(p.without_userinfo(value) if key == "endpoint" else value)
             rows.append((f"otlp_{signal}_{key}", shown, report.source(f"otlp_{signal}_{key}")))
     return rows

@@ -34,6 +34,7 @@ class OtlpOptions:
     insecure: bool | None = None
     retry_items: int | None = None
     retry_max_age: float | None = None
+    enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 
 @keywords_checked_class
@@ -41,6 +42,7 @@ class OtlpOptions:
 class PrometheusOptions:
     host: str | None = None
     port: int | None = None
+    enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 
 @keywords_checked_class
@@ -72,6 +74,7 @@ class LogOptions:
     backup_count: int | None = None
     block_timeout: float | None = None
     redact_patterns: Sequence[str] | None = None
+    enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 
 @keywords_checked_class
@@ -84,21 +87,26 @@ class LiveOptions:
     cors_origins: Sequence[str] | None = None
     grafana_url: str | None = None
     nats_url: str | None = None
+    enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 
 # group argument -> (option class, settings prefix, setting that False switches off, renames)
 _GROUPS: dict[str, tuple[type, str, str | None, dict[str, str]]] = {
-    "otlp": (OtlpOptions, "otlp_", "otlp_enabled", {}),
-    "prometheus": (PrometheusOptions, "prometheus_", "prometheus_enabled", {}),
+    "otlp": (OtlpOptions, "otlp_", "otlp_enabled", {"enabled": "otlp_enabled"}),
+    "prometheus": (PrometheusOptions, "prometheus_", "prometheus_enabled", {"enabled": "prometheus_enabled"}),
     "tracing": (TracingOptions, "traces_", None, {}),
     "metrics": (MetricsOptions, "", None, {"export_interval": "metric_export_interval"}),
-    "logs": (LogOptions, "log_", "logs_enabled", {}),
-    "live": (LiveOptions, "live_", "live_enabled", {}),
+    "logs": (LogOptions, "log_", "logs_enabled", {"enabled": "logs_enabled"}),
+    "live": (LiveOptions, "live_", "live_enabled", {"enabled": "live_enabled"}),
 }
 
 
 def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn ``otlp=OtlpOptions(endpoint=...)`` / ``live=False`` into flat setting names."""
+    """Turn ``otlp=OtlpOptions(endpoint=...)`` / ``live=False`` into flat setting names.
+
+    >>> flatten({"otlp": OtlpOptions(endpoint="http://c:4317"), "live": False, "logs": True})
+    {'otlp_endpoint': 'http://c:4317', 'live_enabled': False, 'logs_enabled': True}
+    """
     from .exceptions import TradeObsConfigError
 
     flat: dict[str, Any] = {}
@@ -115,8 +123,9 @@ def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(value, cls):
             raise TradeObsConfigError(arg, value, f"a {cls.__name__}, True or False")
-        if switch is not None:
-            flat[switch] = True
+        # Options configure the subsystem, they do not switch it on: TRADEOBS_OTLP_ENABLED=false (or the file's
+        # `otlp = false`) still turns off the OTLP of a service whose code passes OtlpOptions(endpoint=...), as the
+        # file's [otlp] section reads; `otlp=True` or OtlpOptions(enabled=True) is the explicit switch.
         for f in fields(value):  # type: ignore[arg-type]
             v = getattr(value, f.name)
             if v is not None:

@@ -109,7 +109,7 @@ def capture(**init_kwargs: Any) -> Iterator[Capture]:
         "otlp": False,
         "prometheus": False,
         "live": False,
-        "logs": LogOptions(dir=""),
+        "logs": LogOptions(dir="", enabled=True),  # captured whatever TRADEOBS_LOGS_ENABLED says
     }
     kwargs.update(init_kwargs)
     agent = init(span_exporters=[spans], log_exporters=[logs], metric_readers=[reader], **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import http.server
 import os
@@ -122,6 +123,53 @@ class _NotOtlp(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+class _BasicAuthOtlp(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver behind basic auth (user 'u', password 'p w'): 401 without it."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        ok = self.headers.get("Authorization") == "Basic " + base64.b64encode(b"u:p w").decode()
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/x-protobuf" if ok else "text/plain")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_doctor_sends_an_endpoints_user_and_password_as_the_exporter_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OTLP/HTTP endpoint with user:password@ (the exporter's client sends it as basic auth, and exports) was a
+    FAIL in doctor: 'cannot resolve the host of ...', urllib taking the user:password for part of the host."""
+    from tests._util import ended_spans
+    from tradeobs_agent._internal.providers import _otlp_exporter
+    from tradeobs_agent.config import resolve_settings
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BasicAuthOtlp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", f"http://u:p%20w@127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--timeout", "2"])
+        exporter, _ = _otlp_exporter(resolve_settings()[0], "traces")  # what the doctor says is what exports do
+        try:
+            exported = exporter.export(ended_spans(1)).name
+        finally:
+            exporter.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert code == 0 and exported == "SUCCESS", out
+    rows = _doctor_rows(out)
+    for sig in ("traces", "metrics", "logs"):
+        assert " OK " in rows[f"collector {sig} (http/protobuf)"], out
+    assert "p%20w" not in out and "<redacted>@127.0.0.1" in out
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -416,6 +417,7 @@ _SAMPLE = {
     "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_cors_origins": ["https://desk.example"],
     "live_grafana_url": "http://grafana.desk:3000",
     "live_nats_url": "nats://127.0.0.1:4222",
+    "otlp_enabled": False, "prometheus_enabled": False, "logs_enabled": False, "live_enabled": False,
 }  # fmt: skip
 
 
@@ -638,3 +640,208 @@ def test_a_config_problem_is_in_the_system_log_and_once_on_stderr(tmp_path: Path
     lines = [json.loads(x) for x in (tmp_path / "logs" / "system.jsonl").read_text().splitlines()]
     logged = [x for x in lines if said in x["message"]]
     assert len(logged) == 1 and logged[0]["level"] == "WARNING", lines
+
+
+# --------------------------------------------------------------------------- credentials in URLs
+
+
+def test_a_password_in_an_otlp_endpoint_is_masked_everywhere_it_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``https://user:password@otlp.vendor`` (OTLP/HTTP sends it as basic auth) was shown in clear by ``config
+    check``, ``doctor``, a bad value's problem, the TradeObsConfigError of a bad argument, ``repr(settings)``, and
+    every outage and shutdown message of the exporters (stderr included, where nothing masked it)."""
+    from tradeobs_agent import secret_values
+    from tradeobs_agent._internal.providers import _otlp_exporter
+    from tradeobs_agent.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tradeobs.toml").write_text('[otlp]\nendpoint = "http://fileuser:FILEPASSWORD1@127.0.0.1:1"\n')
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tuser:TRACEPASSWORD2@127.0.0.1:1/v1/traces",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://luser:LOGSPASSWORD3@127.0.0.1:bad/v1/logs",
+        "TRADEOBS_OTLP_PROTOCOL": "http/protobuf",
+    }
+    secrets = ("FILEPASSWORD1", "TRACEPASSWORD2", "LOGSPASSWORD3")
+    s, report = resolve_settings(env=env)
+    assert s.otlp_endpoint.endswith("FILEPASSWORD1@127.0.0.1:1")  # still sent as it is
+    assert otlp_for(s, "traces").endpoint.endswith("TRACEPASSWORD2@127.0.0.1:1/v1/traces")
+    shown = [repr(s), " ".join(" ".join(r) for r in describe(s, report)), *map(str, report.problems)]
+    shown += [_otlp_exporter(s, signal)[1] for signal in ("traces", "metrics")]  # the exporters' messages say this
+    with pytest.raises(TradeObsConfigError) as err:
+        resolve_settings(env={}, otlp_endpoint="http://auser:ARGPASSWORD4@host:bad")
+    shown.append(str(err.value))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+    main(["config", "check"])
+    main(["doctor", "--timeout", "1"])
+    shown.append(capsys.readouterr().out)
+    text = "\n".join(shown)
+    for secret in (*secrets, "ARGPASSWORD4"):
+        assert secret not in text
+    assert "http://<redacted>@127.0.0.1:1" in text and "http://<redacted>@127.0.0.1:bad/v1/logs" in text
+    # The agent learns them, so a message of the SDK or a library that names the URL is masked too.
+    agent = tradeobs_agent.init(prometheus=False, live=False, logs=False)
+    assert all(secret_values.mask(f"to http://u:{secret}@h") == "to http://u:[REDACTED]@h" for secret in secrets[:2])
+    agent.shutdown(timeout=1)
+
+
+def test_an_init_argument_wins_over_the_per_signal_variables_too() -> None:
+    """Explicit arguments come first, for every setting: a per-signal variable set globally
+    (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/_HEADERS) overrode OtlpOptions(endpoint=..., headers=...), so a service's own
+    vendor key went to the platform's collector and the platform's token to the service's endpoint."""
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://platform:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer PLATFORMTOKEN",
+        "TRADEOBS_OTLP_LOGS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "500",
+    }
+    s, report = resolve_settings(
+        env=env, otlp_endpoint="https://vendor:4317", otlp_headers={"x-vendor-key": "k"}, otlp_protocol="grpc"
+    )
+    for signal in ("traces", "metrics", "logs"):
+        t = otlp_for(s, signal)
+        assert (t.endpoint, dict(t.headers), t.protocol) == ("https://vendor:4317", {"x-vendor-key": "k"}, "grpc")
+    assert otlp_for(s, "metrics").timeout == 0.5  # not an argument: the variable still overrides the generic one
+    assert report.source("otlp_metrics_timeout") == "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
+    s, _ = resolve_settings(env=env)  # without arguments, the per-signal variables apply as before
+    assert otlp_for(s, "traces").endpoint == "http://platform:4317"
+    assert otlp_for(s, "traces").headers == {"authorization": "Bearer PLATFORMTOKEN"}
+
+
+def test_the_identity_in_otel_resource_attributes_is_used_when_nothing_sets_it(tmp_path: Path) -> None:
+    """A platform's OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,service.version=1.4.2 was exported as
+    deployment.environment=dev and service.version=0.0.0: the defaults replaced them (only service.name was read)."""
+    from tradeobs_agent._internal.resource import build_resource
+
+    attrs = "deployment.environment=prod,service.version=1.4.2,service.name=risk"
+    s, report = resolve_settings(env={"OTEL_RESOURCE_ATTRIBUTES": attrs})
+    assert (s.service_name, s.service_version, s.environment) == ("risk", "1.4.2", "prod")
+    assert report.source("environment") == "OTEL_RESOURCE_ATTRIBUTES (deployment.environment)"
+    resource = build_resource(s).attributes
+    assert (resource["deployment.environment"], resource["deployment.environment.name"]) == ("prod", "prod")
+    assert resource["service.version"] == "1.4.2"
+    # The newer name wins over the older; a setting from any source wins over the attributes.
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text('service_version = "2.0"\n')
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=old,deployment.environment.name=new,service.version=1"}
+    s, _ = resolve_settings(env=env, config_file=str(cfg))
+    assert (s.environment, s.service_version) == ("new", "2.0")
+    # A bad value where the setting is set falls back to the default, as documented, not to the attributes.
+    s, report = resolve_settings(env={**env, "TRADEOBS_ENVIRONMENT": "x" * 300})
+    assert s.environment == "dev" and [p.setting for p in report.problems] == ["environment"]
+
+
+def test_a_config_file_argument_that_is_not_a_path_raises_naming_it_and_a_pathlike_is_read(tmp_path: Path) -> None:
+    """init(config_file=5) raised a bare TypeError from pathlib, deep inside; a Path was read only by accident."""
+    with pytest.raises(TradeObsConfigError, match=r"invalid setting config_file=5: expected a path"):
+        tradeobs_agent.init(config_file=5)  # type: ignore[arg-type]
+    cfg = tmp_path / "svc.toml"
+    cfg.write_text("prometheus_port = 9999\n")
+    s, report = resolve_settings(env={}, config_file=cfg)
+    assert s.prometheus_port == 9999 and report.config_file == str(cfg)
+
+
+def test_config_check_and_problems_mask_secrets_in_values_as_the_logs_and_the_resource_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OTEL_RESOURCE_ATTRIBUTES=api_key=...,build.url=https://ci:pw@... is masked in the resource the agent exports,
+    but `tradeobs config check` printed it in clear, and a bad value's problem (printed on stderr by init(), where
+    no log redaction runs, and by config check) showed 'api_key=...' or a Bearer token as it was."""
+    from tradeobs_agent.cli import main
+
+    attrs = "api_key=ATTRKEY12345,build.url=https%3A%2F%2Fci%3ACIPASSWORD9%40ci.example%2Fjob"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", attrs)
+    monkeypatch.setenv("TRADEOBS_SERVICE_VERSION", "token=VERSIONTOKEN77 " + "x" * 300)
+    monkeypatch.setenv("TRADEOBS_TRADING_MODE", "Bearer MODETOKEN123456")
+    assert main(["config", "check"]) == 1
+    out = capsys.readouterr().out
+    for secret in ("ATTRKEY12345", "CIPASSWORD9", "VERSIONTOKEN77", "MODETOKEN123456"):
+        assert secret not in out
+    assert "'api_key': '[REDACTED]'" in out and "https://ci:[REDACTED]@ci.example/job" in out
+    assert "ignoring TRADEOBS_TRADING_MODE value 'Bearer [REDACTED]' for trading_mode" in out
+    with pytest.raises(TradeObsConfigError) as err:
+        tradeobs_agent.init(trading_mode="Bearer ARGTOKEN1234567")
+    assert "ARGTOKEN1234567" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "on", "enabled"])
+def test_otel_boolean_variables_read_true_only_as_the_specification_says(value: str) -> None:
+    """OTEL_SDK_DISABLED=1 turned the whole agent off, while the specification says only 'true' is true (and any
+    other value false, with a warning): a platform's other SDKs stayed on. TRADEOBS_SDK_DISABLED keeps its own
+    booleans."""
+    s, report = resolve_settings(env={"OTEL_SDK_DISABLED": value, "OTEL_EXPORTER_OTLP_INSECURE": value})
+    assert s.sdk_disabled is False and s.otlp_insecure is None
+    assert sorted(p.setting for p in report.problems) == ["otlp_insecure", "sdk_disabled"]
+    assert "expected true or false" in str(report.problems[0])
+    s, report = resolve_settings(env={"OTEL_SDK_DISABLED": "TRUE", "OTEL_EXPORTER_OTLP_INSECURE": "False"})
+    assert (s.sdk_disabled, s.otlp_insecure, report.problems) == (True, False, [])
+    if value != "enabled":
+        s, _ = resolve_settings(env={"TRADEOBS_SDK_DISABLED": value})
+        assert s.sdk_disabled is True
+
+
+@pytest.mark.parametrize("group", [g for g, (_c, _p, switch, _r) in _GROUPS.items() if switch])
+def test_an_option_group_does_not_switch_its_subsystem_on_over_the_environment_or_the_file(
+    tmp_path: Path, group: str
+) -> None:
+    """init(prometheus=PrometheusOptions(port=...)) made prometheus_enabled an argument (True), so a platform's
+    TRADEOBS_PROMETHEUS_ENABLED=false (or the file's `prometheus = false`) was ignored by that service alone, while
+    `tradeobs config check` (no arguments) said false; the file's [prometheus] section never switched it on."""
+    cls, _prefix, switch, _renames = _GROUPS[group]
+    assert switch is not None
+    field = dataclasses.fields(cls)[0]
+    flat = flatten({group: cls(**{field.name: _SAMPLE[_GROUPS[group][3].get(field.name, _prefix + field.name)]})})
+    assert switch not in flat
+    env_var = "TRADEOBS_" + switch.upper()
+    s, report = resolve_settings(env={env_var: "false"}, **flat)
+    assert getattr(s, switch) is False and report.source(switch) == env_var
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text(f"{group} = false\n")
+    s, _ = resolve_settings(env={}, config_file=str(cfg), **flat)
+    assert getattr(s, switch) is False
+    for explicit in (True, cls(**{field.name: flat[next(iter(flat))], "enabled": True})):  # the switch wins
+        s, report = resolve_settings(env={env_var: "false"}, **flatten({group: explicit}))
+        assert getattr(s, switch) is True and report.source(switch) == "argument"
+
+
+def test_per_signal_headers_replace_the_generic_ones_for_that_signal() -> None:
+    """OTEL_EXPORTER_OTLP_TRACES_HEADERS was merged with OTEL_EXPORTER_OTLP_HEADERS, so traces sent to a vendor
+    with its own key (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/_HEADERS) also carried the platform's token set globally;
+    the SDK, and the word 'override' in configuration.md, replace them."""
+    env = {
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer PLATFORMTOKEN",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://vendor:4317",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-api-key=VENDORKEY",
+    }
+    s, _ = resolve_settings(env=env)
+    assert otlp_for(s, "traces").headers == {"x-api-key": "VENDORKEY"}
+    assert otlp_for(s, "metrics").headers == {"authorization": "Bearer PLATFORMTOKEN"}
+
+
+def test_a_config_file_that_cannot_be_read_is_a_problem_that_says_why(tmp_path: Path) -> None:
+    """TRADEOBS_CONFIG_FILE naming a path the system refuses (too long) raised OSError out of init(), stopping the
+    service; an unreadable file was reported as 'not valid TOML (Permission denied)'."""
+    s, report = resolve_settings(env={"TRADEOBS_CONFIG_FILE": str(tmp_path / ("x" * 5000))})
+    assert s == Settings() and [p.setting for p in report.problems] == ["config_file"]
+    assert "File name too long; not read" in str(report.problems[0])
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"service_name = '\xff'\n")
+    _, report = resolve_settings(env={}, config_file=str(binary))
+    assert str(report.problems[0]) == f"config_file {str(binary)!r}: not UTF-8 text; not read"
+    if os.geteuid() != 0:  # root reads any file
+        locked = tmp_path / "locked.toml"
+        locked.write_text("service_name = 'x'\n")
+        locked.chmod(0)
+        _, report = resolve_settings(env={}, config_file=str(locked))
+        assert "Permission denied; not read" in str(report.problems[0])
+
+
+def test_the_doc_lists_every_setting_that_gives_empty_a_meaning() -> None:
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    paragraph = doc.split("## Empty values", 1)[1].split("##", 1)[0]
+    with_meaning = [f.name for f in FIELDS if f.empty]
+    assert all(f"`{name}`" in paragraph for name in with_meaning), with_meaning
+    words = {6: "Six", 7: "Seven", 8: "Eight", 9: "Nine"}
+    assert f"{words[len(with_meaning)]}\nsettings give empty a meaning" in paragraph

@@ -31,7 +31,7 @@ imports are here too, so when logs move to a stable path one module changes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -94,6 +94,7 @@ __all__ = [
     "new_sdk_span",
     "otlp_log_exporter_class",
     "parent_based_delegates",
+    "pin_otlp_headers",
     "prometheus_mapping",
     "readable_span_fields",
     "sdk_version",
@@ -414,6 +415,38 @@ def install_raw_grpc_stub(
     exporter._translate_data = translate(exporter._translate_data)  # pyright: ignore[reportPrivateUsage]
     exporter._stub = lambda ch: _RawStub(ch, path, response)  # pyright: ignore[reportPrivateUsage]
     exporter._client = exporter._stub(channel)  # pyright: ignore[reportPrivateUsage]
+    return True
+
+
+def pin_otlp_headers(exporter: Any, protocol: str, headers: Mapping[str, str]) -> bool:
+    """Make an OTLP exporter (of ``protocol``) send ``headers`` and no others of the environment's; True if done.
+
+    The SDK's exporters read ``OTEL_EXPORTER_OTLP[_<SIGNAL>]_HEADERS`` on their own: the HTTP ones merge them under
+    the headers they are given, whatever those are, and the gRPC ones send them when the headers given are empty.
+    tradeobs resolves the headers itself (its precedence, its checks), so what the SDK took from the environment
+    beside them is taken out: a platform's token in ``OTEL_EXPORTER_OTLP_HEADERS`` went to whatever endpoint a
+    service configured, and a bad value reported as "using the default" was sent all the same.
+
+    Assumes: gRPC: ``OTLPExporterMixin._export`` sends ``metadata=self._headers``, a tuple of pairs; HTTP: the
+    exporter's ``_client`` sends its ``_headers`` dict (the SDK's content type and user agent, the ones it read,
+    then ours, and ``Content-Encoding`` when compressing) with every request.
+    """
+    wanted = {k.lower(): str(v) for k, v in headers.items()}
+    if protocol == "grpc":
+        if not isinstance(getattr(exporter, "_headers", None), tuple):
+            return False
+        exporter._headers = tuple(wanted.items())  # pyright: ignore[reportPrivateUsage]
+        return True
+    client: Any = getattr(exporter, "_client", None)
+    sent = getattr(client, "_headers", None)
+    if client is None or not isinstance(sent, dict):
+        return False
+    from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
+
+    pinned = {k.lower(): v for k, v in _OTLP_HTTP_HEADERS.items()}
+    pinned.update({k.lower(): v for k, v in sent.items() if k.lower() == "content-encoding"})
+    pinned.update(wanted)
+    client._headers = pinned  # pyright: ignore[reportPrivateUsage]
     return True
 
 

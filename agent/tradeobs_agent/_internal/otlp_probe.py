@@ -14,6 +14,7 @@ exporter uses them. No header value is ever part of a result: they may be secret
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import socket
@@ -117,7 +118,8 @@ def _http(t: OtlpTarget, signal: str, timeout: float) -> Probe:
         except OSError as exc:
             return _unreadable(files, exc)
     headers = {**t.headers, "Content-Type": "application/x-protobuf"}
-    request = urllib.request.Request(t.endpoint, data=b"", headers=headers, method="POST")
+    url = _basic_auth_from_url(t.endpoint, headers)
+    request = urllib.request.Request(url, data=b"", headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             status, reason, ctype = resp.status, resp.reason, resp.headers.get("Content-Type", "")
@@ -142,6 +144,18 @@ def _http(t: OtlpTarget, signal: str, timeout: float) -> Probe:
     if status in (429, 502, 503, 504):
         return Probe(False, f"the receiver at {where} is overloaded or failing: {said}")
     return Probe(False, f"something answers on {where} but it is not an OTLP receiver for {signal}: {said} at {path}")
+
+
+def _basic_auth_from_url(url: str, headers: dict[str, str]) -> str:
+    """``url`` without its ``user:password@``, which goes into ``headers`` as basic auth, as the exporter's HTTP
+    client (requests) sends it; urllib took the user:password for part of the host ("cannot resolve the host")."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url
+    user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+    headers.pop("authorization", None)  # requests lets the URL's credentials win over the header
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _unreached(where: str, why: Any, timeout: float, protocol: str, other: str) -> Probe:

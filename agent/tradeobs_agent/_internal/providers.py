@@ -20,7 +20,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from .._config_report import ConfigReport
 from .._errors import internal_error, warn_once
 from .._version import __version__
-from ..config import Settings, otlp_for
+from ..config import OtlpTarget, Settings, otlp_for
 from ..metrics import DEFAULT_LATENCY_BOUNDS, Registry, SelfMetrics, Snapshot
 from . import bridge, otel_private
 from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter, Retry, reachable
@@ -66,13 +66,14 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
             "metrics": metric_exporter.OTLPMetricExporter,
             "logs": otel_private.otlp_log_exporter_class("grpc"),
         }[signal]
-        return grpc_cls(
+        exporter = grpc_cls(
             endpoint=t.endpoint,
             insecure=t.insecure,
             headers=dict(t.headers),
             timeout=t.timeout,
             channel_options=GRPC_CHANNEL_OPTIONS,
-        ), t.endpoint
+        )
+        return _pinned(exporter, t), t.shown
     from opentelemetry.exporter.otlp.proto.http import metric_exporter as hm
     from opentelemetry.exporter.otlp.proto.http import trace_exporter as ht
 
@@ -81,7 +82,19 @@ def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
         "metrics": hm.OTLPMetricExporter,
         "logs": otel_private.otlp_log_exporter_class("http/protobuf"),
     }[signal]
-    return http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t.endpoint
+    return _pinned(http_cls(endpoint=t.endpoint, headers=dict(t.headers), timeout=t.timeout), t), t.shown
+
+
+def _pinned(exporter: Any, t: OtlpTarget) -> Any:
+    """``exporter`` sending the resolved headers only: not also the ``OTEL_EXPORTER_OTLP_*HEADERS`` the SDK reads on
+    its own, which would bypass the precedence (a platform's token sent to an endpoint a service chose)."""
+    if not otel_private.pin_otlp_headers(exporter, t.protocol, t.headers):
+        warn_once(
+            "otlp:headers_not_pinned",
+            "tradeobs: this OpenTelemetry SDK's OTLP exporter could not be limited to the configured otlp_headers; "
+            "it may also send OTEL_EXPORTER_OTLP_HEADERS / OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS as it reads them",
+        )
+    return exporter
 
 
 ExportMode = Literal["on", "off", "not_configured"]
@@ -107,7 +120,7 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
     _log.info(
         "tradeobs: no OpenTelemetry Collector configured and none at %s; traces, metrics and logs stay local "
         "(Prometheus endpoint, live stream, JSON logs, trace file). Set TRADEOBS_OTLP_ENDPOINT to export.",
-        otlp_for(settings, "traces").endpoint,
+        otlp_for(settings, "traces").shown,
     )
     return "not_configured"
 

@@ -179,3 +179,100 @@ def test_nothing_configured_and_no_collector_is_the_embedded_mode(caplog: pytest
     assert providers.otlp_mode(s2, report2) == "on"  # configured: used, reachable or not
     s3, report3 = resolve_settings(env={"TRADEOBS_OTLP_ENABLED": "false"})
     assert providers.otlp_mode(s3, report3) == "off"
+
+
+class _HeaderRecorder:
+    """An OTLP receiver (HTTP or gRPC, traces only) on a free loopback port that keeps each request's headers."""
+
+    def __init__(self, protocol: str) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.protocol = protocol
+        if protocol == "grpc":
+            from concurrent import futures
+
+            import grpc
+            from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+            recorder = self
+
+            class Traces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+                def Export(self, request: Any, context: Any) -> Any:
+                    recorder.seen.append({k: v for k, v in context.invocation_metadata()})
+                    return trace_service_pb2.ExportTraceServiceResponse()
+
+            self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), self._grpc)
+            port = self._grpc.add_insecure_port("127.0.0.1:0")
+            self._grpc.start()
+        else:
+            import http.server
+
+            recorder = self
+
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_POST(self) -> None:
+                    self.rfile.read(int(self.headers.get("content-length", 0)))
+                    recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
+                    self.send_response(200)
+                    self.send_header("content-type", "application/x-protobuf")
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+
+                def log_message(self, *args: Any) -> None:
+                    pass
+
+            self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            port = self._http.server_address[1]
+            threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        if self.protocol == "grpc":
+            self._grpc.stop(grace=None).wait(10)
+        else:
+            self._http.shutdown()
+            self._http.server_close()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(
+    ("env", "explicit", "sent"),
+    [
+        # The argument's headers are the headers: the platform's token in the environment is not added to them.
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer PLATFORMTOKEN"}, {"x-vendor-key": "k1"}, "k1"),
+        # An explicit "no headers" is no headers (gRPC took the environment's for an empty mapping).
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer PLATFORMTOKEN"}, {}, None),
+        # A bad value at the highest source falls back to the default (none), not to the lower source.
+        (
+            {"TRADEOBS_OTLP_HEADERS": "bad name=1", "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer PLATFORMTOKEN"},
+            None,
+            None,
+        ),
+    ],
+)
+def test_an_otlp_exporter_sends_the_resolved_headers_and_none_the_sdk_reads_itself(
+    monkeypatch: pytest.MonkeyPatch, protocol: str, env: dict[str, str], explicit: dict[str, str] | None, sent: str
+) -> None:
+    """The SDK's exporters read OTEL_EXPORTER_OTLP[_TRACES]_HEADERS on their own: over HTTP they were merged under
+    any headers tradeobs resolved, and over gRPC sent when those were empty, so a platform's token went to an
+    endpoint a service chose, whatever the precedence said (found in a platform review)."""
+    from tests._util import ended_spans
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    receiver = _HeaderRecorder(protocol)
+    try:
+        kw: dict[str, Any] = {"otlp_endpoint": receiver.endpoint, "otlp_protocol": protocol}
+        if explicit is not None:
+            kw["otlp_headers"] = explicit
+        settings, _ = resolve_settings(**kw)
+        exporter, _ = providers._otlp_exporter(settings, "traces")
+        try:
+            assert exporter.export(ended_spans(1)).name == "SUCCESS"
+        finally:
+            exporter.shutdown()
+        (headers,) = receiver.seen
+    finally:
+        receiver.close()
+    assert "authorization" not in headers, headers
+    assert headers.get("x-vendor-key") == sent
