@@ -594,6 +594,15 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
+        "otlp: the headers an exporter sends (pin_otlp_headers)",
+        lambda: _otlp_headers_shape(),
+        (
+            "opentelemetry.exporter.otlp.proto.grpc.exporter:OTLPExporterMixin.__init__",
+            "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient.__init__",
+            "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient.export",
+        ),
+    ),
+    Assumption(
         "prometheus: the exporter's naming functions",
         _mapping_functions,
         (
@@ -642,6 +651,16 @@ def _grpc_exporter_shape() -> bool:
     return _has(OTLPExporterMixin, "_initialize_channel_and_stub", "_translate_data") and _init_sets(
         OTLPExporterMixin, "_stub", "_channel", "_client"
     )
+
+
+def _otlp_headers_shape() -> bool:
+    """What :func:`pin_otlp_headers` sets: the gRPC mixin's ``_headers`` (sent as metadata) and the HTTP client's."""
+    try:
+        from opentelemetry.exporter.otlp.common.http import _OTLPHTTPClient
+        from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
+    except ImportError:
+        return False
+    return _init_sets(OTLPExporterMixin, "_headers") and _init_sets(_OTLPHTTPClient, "_headers")
 
 
 def _evaluate() -> tuple[str, ...]:
