@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import threading
@@ -13,12 +14,12 @@ import pytest
 from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from tests._util import dead_endpoint, wait_for
+from tests._util import dead_endpoint, ended_spans, wait_for
 from tradeobs_agent._internal import otel_private, providers
 from tradeobs_agent._internal.exporters import CountingLogExporter, CountingSpanExporter
 from tradeobs_agent._internal.ids import PrivateRandomIdGenerator
 from tradeobs_agent._internal.resource import build_resource
-from tradeobs_agent.config import SAMPLERS, resolve_settings
+from tradeobs_agent.config import SAMPLERS, otlp_for, resolve_settings
 from tradeobs_agent.metrics import Registry
 
 
@@ -256,7 +257,6 @@ def test_an_otlp_exporter_sends_the_resolved_headers_and_none_the_sdk_reads_itse
     """The SDK's exporters read OTEL_EXPORTER_OTLP[_TRACES]_HEADERS on their own: over HTTP they were merged under
     any headers tradeobs resolved, and over gRPC sent when those were empty, so a platform's token went to an
     endpoint a service chose, whatever the precedence said (found in a platform review)."""
-    from tests._util import ended_spans
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -276,3 +276,36 @@ def test_an_otlp_exporter_sends_the_resolved_headers_and_none_the_sdk_reads_itse
         receiver.close()
     assert "authorization" not in headers, headers
     assert headers.get("x-vendor-key") == sent
+
+
+@pytest.mark.parametrize(
+    ("explicit", "expected"),
+    [
+        (None, "Basic " + base64.b64encode(b"algo-1:p@ss:w0rd").decode()),  # as OTLP/HTTP (requests) sends it
+        ({"Authorization": "Bearer OWN"}, "Bearer OWN"),  # headers that already authorize are kept
+    ],
+)
+def test_a_grpc_endpoint_with_user_and_password_sends_them_as_basic_auth(
+    explicit: dict[str, str] | None, expected: str
+) -> None:
+    """A ``user:password@`` in an OTLP/gRPC endpoint (a platform review): gRPC has no credentials in its target, so
+    every export failed ("Misformatted domain name") and nothing said why; the user and password (percent-decoded)
+    are now sent as the ``authorization: Basic`` header OTLP/HTTP sends for the same URL."""
+    receiver = _HeaderRecorder("grpc")
+    try:
+        host = receiver.endpoint.removeprefix("http://")
+        kw: dict[str, Any] = {"otlp_endpoint": f"http://algo-1:p%40ss%3Aw0rd@{host}", "otlp_protocol": "grpc"}
+        if explicit is not None:
+            kw["otlp_headers"] = explicit
+        settings, _ = resolve_settings(**kw)
+        target = otlp_for(settings, "traces")
+        assert "@" not in target.endpoint and target.endpoint == receiver.endpoint
+        exporter, _ = providers._otlp_exporter(settings, "traces")
+        try:
+            assert exporter.export(ended_spans(1)).name == "SUCCESS"
+        finally:
+            exporter.shutdown()
+        (headers,) = receiver.seen
+    finally:
+        receiver.close()
+    assert headers.get("authorization") == expected
