@@ -40,8 +40,9 @@ deletes them): seeing that a key was sent is useful when debugging auth.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import secret_values
@@ -57,9 +58,9 @@ _SECRET_WORDS = TEXT_KEY_PATTERN
 
 # (pattern, replacement, gates) applied to every message and string attribute value. A rule runs only when the
 # lower-cased text contains one substring of every gate (a tuple of substrings): most log lines hold no secret, and
-# a substring test is ~50x cheaper than a regex scan (put the gate that fails most often first). The rules whose
-# first gate is TEXT_TRIGGERS (the key words: "key", "password", "token", ...) run first, in order, and only when
-# the text holds one of those words, tested once for all of them; then the others, in order.
+# a substring test is ~50x cheaper than a regex scan (put the gate that fails most often first). The rules that
+# share a first gate run together, in order, where the first of them is, that gate tested once for all of them:
+# first the ones gated on TEXT_TRIGGERS (the key words: "key", "password", "token", ...), then the others.
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
@@ -121,7 +122,9 @@ _PAIR_PATTERN = (
 # A secret name holds one of TEXT_TRIGGERS (the account names do not: the account rule above masks their numbers).
 _PAIR_GATES = (TEXT_TRIGGERS, ("',", '",'))
 
-_Rule = tuple[re.Pattern[str], Any, tuple[str, ...], tuple[tuple[str, ...], ...]]
+# Rules that share a first gate: that gate, and each rule's function of the text (a regex's sub with its
+# replacement) with its further gates.
+_Group = tuple[tuple[str, ...], tuple[tuple[Callable[[str], str], tuple[tuple[str, ...], ...]], ...]]
 _MAX_DEPTH = 6
 
 
@@ -150,26 +153,21 @@ class Redactor:
         self._mask_values = secret_values.mask if known_values else None
         try:
             self._key = re.compile(key_pattern or DEFAULT_KEY_PATTERN)
-            # (regex, replacement, first gate, further gates): text() tests the first gate inline, the rest only
-            # when it passes; ungated rules (extra_patterns) have the first gate ("",), in every text. The rules gated
-            # on the key words (TEXT_TRIGGERS) are apart: text() tests those words once for all of them.
-            word_rules: list[_Rule] = []
-            rules: list[_Rule] = []
+            # {first gate: [(a regex's sub with its replacement, further gates)]}, in the order the first gates come
+            # in: text() tests a first gate once for its rules, the further gates of a rule only when it passes.
+            # Ungated rules (extra_patterns) have the first gate ("",), in every text.
+            groups: dict[tuple[str, ...], list[tuple[Callable[[str], str], tuple[tuple[str, ...], ...]]]] = {}
             if defaults:
                 pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
                 for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
-                    if gates[0] is TEXT_TRIGGERS:
-                        word_rules.append((re.compile(p), repl, gates[0], gates[1:]))
-                    else:
-                        rules.append((re.compile(p), repl, gates[0], gates[1:]))
+                    groups.setdefault(gates[0], []).append((functools.partial(re.compile(p).sub, repl), gates[1:]))
             for p in extra_patterns:
                 rx = re.compile(p)
-                rules.append((rx, _group_mask if "secret" in rx.groupindex else MASK, ("",), ()))
+                repl = _group_mask if "secret" in rx.groupindex else MASK
+                groups.setdefault(("",), []).append((functools.partial(rx.sub, repl), ()))
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
-        self._words = TEXT_TRIGGERS if word_rules else ()
-        self._word_rules = tuple(word_rules)
-        self._rules = tuple(rules)
+        self._groups: tuple[_Group, ...] = tuple((first, tuple(rules)) for first, rules in groups.items())
         self._key_cache: dict[str, bool] = {}
 
     def is_secret_key(self, name: str) -> bool:
@@ -200,21 +198,15 @@ class Redactor:
         if self._mask_values is not None:
             s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
         low = s.lower()
-        for w in self._words:
-            if w in low:
-                for rx, repl, _, more in self._word_rules:
-                    if not more or _passes(more, low):
-                        s = rx.sub(repl, s)
-                break
-        for rx, repl, first, more in self._rules:
+        for first, rules in self._groups:
             for t in first:
                 if t in low:
                     break
             else:
                 continue
-            if more and not _passes(more, low):
-                continue
-            s = rx.sub(repl, s)
+            for apply, more in rules:
+                if not more or _passes(more, low):
+                    s = apply(s)
         return s
 
     def value(self, key: str, v: Any, depth: int = 0) -> Any:
