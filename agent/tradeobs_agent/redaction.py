@@ -21,7 +21,8 @@ does not, is listed in ``docs/logging.md``. In short:
   ``[("Authorization", "Basic ...")]``): the second is replaced;
 * **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
-  the Alpaca headers), also URL-encoded (``password%3D...``), ``('name', 'value')``
+  the Alpaca headers), also URL-encoded (``password%3D...``), also with characters
+  of the key percent-encoded (``api%5Fkey=...``, ``pass%77ord%3D...``), ``('name', 'value')``
   pairs (a header list's repr) whose name is secret, account numbers (8-17
   digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
   also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids.
@@ -51,6 +52,8 @@ from .secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN, TEXT_TRIGGERS
 __all__ = ["DEFAULT_KEY_PATTERN", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor", "default_redactor"]
 
 MASK = secret_values.MASK
+
+_PERCENT = ("%",)  # the first gate of the rules for URL-encoded text
 
 # Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
@@ -95,7 +98,7 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})+%(?:25)?3a)"
         r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)",
         r"\1" + MASK + r"\2",
-        (("2f%",),),  # in "%2F%2F" and "%252F%252F"
+        (_PERCENT, ("2f%",)),  # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
     ),
     # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
     # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
@@ -121,6 +124,57 @@ _PAIR_PATTERN = (
 )
 # A secret name holds one of TEXT_TRIGGERS (the account names do not: the account rule above masks their numbers).
 _PAIR_GATES = (TEXT_TRIGGERS, ("',", '",'))
+
+# A key=value pair whose key has characters percent-encoded ("api%5Fkey=abc", "pass%77ord%3Dabc", "%70assword: abc"),
+# which the patterns above do not see: the key is found decoded (_encoded_keys). _NAME_ESCAPE is one encoded character
+# a key is made of (a letter, a digit, "_", "-", "."), also encoded twice ("%255F"); _ENCODED_NAME finds the runs of
+# them and of such characters unencoded (group "n"), stepping over any other escape whole ("%22" is no "22"); after
+# a run, _ENCODED_VALUE is the separator and the value of the first two rules above (the value in group "v" or "ve"),
+# unless that value was masked already.
+_NAME_ESCAPE = r"%(?:25)?(2[de]|3[0-9]|[46][1-9a-f]|[57][0-9af])"
+_NAME_ESCAPE_RX = re.compile("(?i)" + _NAME_ESCAPE)
+_MAY_HAVE_NAME_ESCAPE = re.compile(r"%(?:2[5DEde]|3\d|[46][1-9A-Fa-f]|[57][\dAFaf])").search  # the quick test first
+_ENCODED_NAME = re.compile(r"(?i)(?P<n>(?:[a-z0-9._-]|" + _NAME_ESCAPE + r")+)|%(?:25)?[0-9a-f]{2}")
+_DECODED_KEY = re.compile(r"(?i)(?<![a-z0-9])(?:" + _SECRET_WORDS + r")\Z")  # ends the decoded name
+_ENCODED_VALUE = re.compile(
+    r"(?i)[\"']?\s*[:=]\s*[\"']?(?![\s\"']*(?:(?:bearer|basic)\s+)?\[REDACTED\])"
+    r"(?:(?:bearer|basic)\s+)?(?P<v>[^\s\"',;&}\]]+)"
+    r"|(?:%(?:25)?2[27])?%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?"
+    r"(?!(?:%(?:25)?2[027]|\+)*(?:(?:bearer|basic)(?:%(?:25)?20|\+)+)?\[REDACTED\])"
+    r"(?:(?:bearer|basic)(?:%(?:25)?20|\+)+)?(?P<ve>(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+)"
+)
+_MAX_KEY = 200  # the longest key (with its further name parts) looked for at the end of a decoded name
+
+
+def _decoded(m: re.Match[str]) -> str:
+    return chr(int(m.group(1), 16))
+
+
+def _encoded_keys(s: str) -> str:
+    """``s`` with the value masked after each key that is secret once its percent-encoded characters are decoded
+    (the first two rules' keys and separators: ``api%5Fkey=``, ``pass%77ord%3D``, ``%22to%6Ben%22%3A``)."""
+    if _MAY_HAVE_NAME_ESCAPE(s) is None:  # no encoded letter, digit or "_-." (a query string's %3D, %26, %20...)
+        return s
+    parts: list[str] = []
+    done = 0
+    for m in _ENCODED_NAME.finditer(s):
+        name = m.group("n")
+        if name is None or "%" not in name or m.start() < done:
+            continue
+        name = _NAME_ESCAPE_RX.sub(_decoded, name)
+        if _DECODED_KEY.search(name, max(0, len(name) - _MAX_KEY)) is None:
+            continue
+        v = _ENCODED_VALUE.match(s, m.end())
+        if v is None:
+            continue
+        g = "v" if v.group("v") is not None else "ve"
+        parts += (s[done : v.start(g)], MASK)
+        done = v.end(g)
+    if not parts:
+        return s
+    parts.append(s[done:])
+    return "".join(parts)
+
 
 # Rules that share a first gate: that gate, and each rule's function of the text (a regex's sub with its
 # replacement) with its further gates.
@@ -161,6 +215,7 @@ class Redactor:
                 pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
                 for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
                     groups.setdefault(gates[0], []).append((functools.partial(re.compile(p).sub, repl), gates[1:]))
+                groups.setdefault(_PERCENT, []).append((_encoded_keys, ()))
             for p in extra_patterns:
                 rx = re.compile(p)
                 repl = _group_mask if "secret" in rx.groupindex else MASK
