@@ -18,7 +18,9 @@ does not, is listed in ``docs/logging.md``. In short:
   ``APCA-API-KEY-ID``, ``APCA-API-SECRET-KEY``, ``account``,
   ``account_number``): the value is replaced, whatever it is;
 * 2-element lists and tuples whose first element is such a name (a header list,
-  ``[("Authorization", "Basic ...")]``): the second is replaced;
+  ``[("Authorization", "Basic ...")]``): the second is replaced, unless it is
+  itself a field name (``["password", "email"]`` is a list of field names, kept;
+  see :meth:`Redactor.is_secret_pair`);
 * **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
   the Alpaca headers), also URL-encoded (``password%3D...``), also with characters
@@ -47,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import secret_values
-from .secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN, TEXT_TRIGGERS
+from .secrets_keys import KEY_PATTERN, SECRET_KEYS, TEXT_KEY_PATTERN, TEXT_TRIGGERS
 
 __all__ = ["DEFAULT_KEY_PATTERN", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor", "default_redactor"]
 
@@ -124,6 +126,31 @@ _PAIR_PATTERN = (
 )
 # A secret name holds one of TEXT_TRIGGERS (the account names do not: the account rule above masks their numbers).
 _PAIR_GATES = (TEXT_TRIGGERS, ("',", '",'))
+
+# Field names: a 2-item list whose second item is one of these is a list of field names (["password", "email"]), not
+# a (name, value) pair (Redactor.is_secret_pair). Compared in lower case without "_", "-" and ".": the secret keys'
+# own names (SECRET_KEYS), longer ones and secret headers, and the fields that go with them in a form or in a list of
+# required or sensitive fields. A secret that is one of these words protects nothing; any other value is masked.
+_NOT_IN_FIELD_NAMES = str.maketrans("", "", "_-.")
+_FIELD_NAMES = frozenset(
+    name.translate(_NOT_IN_FIELD_NAMES)
+    for name in (
+        *("".join(k.words.split()) for k in SECRET_KEYS),
+        *("credentials", "secret_key", "api_secret", "client_secret", "private_key_id", "api_key_id", "key_id"),
+        *("password_confirmation", "confirm_password", "new_password", "old_password", "current_password"),
+        *("passcode", "pin", "otp", "totp", "mfa_code"),
+        *("x-api-key", "x-api-secret", "x-auth-token", "x-csrf-token", "set-cookie", "proxy-authorization"),
+        *("www-authenticate", "apca-api-key-id", "apca-api-secret-key"),
+        *("email", "email_address", "mail", "user", "username", "user_id", "uid", "login", "name", "full_name"),
+        *("first_name", "last_name", "phone", "phone_number", "mobile", "id", "account_id", "client_id"),
+    )
+)
+
+
+def _is_field_name(v: object) -> bool:
+    """Whether ``v`` is a field name (``"email"``, ``"user_id"``, ``"Password"``): see _FIELD_NAMES."""
+    return type(v) is str and len(v) <= 40 and v.translate(_NOT_IN_FIELD_NAMES).lower() in _FIELD_NAMES
+
 
 # A key=value pair whose key has characters percent-encoded ("api%5Fkey=abc", "pass%77ord%3Dabc", "%70assword: abc"),
 # which the patterns above do not see: the key is found decoded (_encoded_keys). _NAME_ESCAPE is one encoded character
@@ -234,10 +261,23 @@ class Redactor:
                 self._key_cache[name] = hit
         return hit
 
+    def is_secret_pair(self, name: Any, value: Any) -> bool:
+        """Whether a 2-item list or tuple ``[name, value]`` is a (name, value) pair whose value is masked:
+
+        ``name`` is a secret name (:meth:`is_secret_key`: a header list, ``[("Authorization", "Basic ...")]``,
+        ``("password", "hunter2")``) and ``value`` is not itself a field name. ``["password", "email"]`` (a form's
+        required fields), ``["api_key", "api_secret"]``, ``["Authorization", "Cookie"]`` are lists of field names:
+        kept. A field name is one of the secret keys' names or of the fields that go with them (``email``,
+        ``username``, ``user_id``, ``client_id``...), in any case, with or without ``_``, ``-``, ``.``; any other
+        second item (text, a number, a list) is masked, so a secret is kept only when it is one of those words.
+        """
+        return type(name) is str and len(name) <= 100 and self.is_secret_key(name) and not _is_field_name(value)
+
     def _pair(self, m: re.Match[str]) -> str:
-        """A ('name', 'value') pair's text, the value masked when the name is secret."""
+        """A ('name', 'value') pair's text, the value masked when the name is secret and the value no field name
+        (as :meth:`is_secret_pair`; a value after a Bearer/Basic scheme is a credential)."""
         whole = m.group(0)
-        if not self.is_secret_key(m.group(2)):
+        if not self.is_secret_key(m.group(2)) or (m.group(4) == "" and _is_field_name(m.group(5))):
             return whole
         g = 5 if m.group(5) is not None else 6
         if m.group(g) == MASK:
@@ -276,7 +316,7 @@ class Redactor:
             if isinstance(v, Mapping):
                 return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
             if isinstance(v, list | tuple):
-                if len(v) == 2 and type(v[0]) is str and len(v[0]) <= 100 and self.is_secret_key(v[0]):
+                if len(v) == 2 and self.is_secret_pair(v[0], v[1]):
                     return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
                 return [self.value("", x, depth + 1) for x in v]
         return v

@@ -350,3 +350,30 @@ def test_a_url_encoded_key_name_is_masked_in_messages_and_extra(env: Env) -> Non
         assert secret not in text, secret
     assert env.lines("execution")[0]["message"] == "GET https://h/v2?api%5Fkey=[REDACTED]&limit=10"
     assert env.lines("service")[0]["body"] == "user=ada&pass%77ord=[REDACTED]"
+
+
+def test_a_list_of_two_field_names_is_kept_and_a_header_pair_still_masked(env: Env) -> None:
+    """["password", "email"] (a form's required fields) was taken for a (name, value) pair, in a message and in
+    extra: "email" was masked and the record lost it. A pair's value is masked unless it is itself a field name."""
+    r = Redactor()
+    for names in (["password", "email"], ("api_key", "API-SECRET"), ["Authorization", "Cookie"], ["token", "user_id"]):
+        assert r.value("", names) == list(names), names
+        assert r.text(repr(names)) == repr(names), names
+    assert r.text('missing ["Password", "E-Mail"]') == 'missing ["Password", "E-Mail"]'
+    # real pairs, and a value that is no field name: masked as before
+    assert r.value("", [("X-Api-Key", "abc")]) == [["X-Api-Key", "[REDACTED]"]]
+    assert r.value("", ("password", "emails")) == ["password", "[REDACTED]"]
+    assert r.value("", ("client_secret", 987654321)) == ["client_secret", "[REDACTED]"]
+    assert r.text("[('X-Api-Key', 'abc')]") == "[('X-Api-Key', '[REDACTED]')]"
+    assert r.text('["Authorization", "Bearer token"]') == '["Authorization", "Bearer [REDACTED]"]'
+    log = get_logger("execution")
+    log.info("missing %s", ["password", "email"])
+    log.info("form", extra={"required": ("password", "email"), "header": ("Authorization", "Bearer abc123tok")})
+    logging.getLogger("myapp.http").warning("headers %s", [("X-Api-Key", "abc123secret")])
+    text = _written(env)
+    for secret in ("abc123tok", "abc123secret"):
+        assert secret not in text, secret
+    missing, form = env.lines("execution")
+    assert missing["message"] == "missing ['password', 'email']"
+    assert form["required"] == ["password", "email"] and form["header"] == ["Authorization", "[REDACTED]"]
+    assert env.lines("service")[0]["message"] == "headers [('X-Api-Key', '[REDACTED]')]"
