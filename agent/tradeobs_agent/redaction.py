@@ -18,10 +18,13 @@ does not, is listed in ``docs/logging.md``. In short:
   ``APCA-API-KEY-ID``, ``APCA-API-SECRET-KEY``, ``account``,
   ``account_number``): the value is replaced, whatever it is;
 * 2-element lists and tuples whose first element is such a name (a header list,
-  ``[("Authorization", "Basic ...")]``): the second is replaced;
+  ``[("Authorization", "Basic ...")]``): the second is replaced, unless it is
+  itself a field name (``["password", "email"]`` is a list of field names, kept;
+  see :meth:`Redactor.is_secret_pair`);
 * **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
-  the Alpaca headers), also URL-encoded (``password%3D...``), ``('name', 'value')``
+  the Alpaca headers), also URL-encoded (``password%3D...``), also with characters
+  of the key percent-encoded (``api%5Fkey=...``, ``pass%77ord%3D...``), ``('name', 'value')``
   pairs (a header list's repr) whose name is secret, account numbers (8-17
   digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
   also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids.
@@ -40,16 +43,19 @@ deletes them): seeing that a key was sent is useful when debugging auth.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import secret_values
-from .secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN, TEXT_TRIGGERS
+from .secrets_keys import KEY_PATTERN, SECRET_KEYS, TEXT_KEY_PATTERN, TEXT_TRIGGERS
 
 __all__ = ["DEFAULT_KEY_PATTERN", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor", "default_redactor"]
 
 MASK = secret_values.MASK
+
+_PERCENT = ("%",)  # the first gate of the rules for URL-encoded text
 
 # Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
@@ -57,9 +63,9 @@ _SECRET_WORDS = TEXT_KEY_PATTERN
 
 # (pattern, replacement, gates) applied to every message and string attribute value. A rule runs only when the
 # lower-cased text contains one substring of every gate (a tuple of substrings): most log lines hold no secret, and
-# a substring test is ~50x cheaper than a regex scan (put the gate that fails most often first). The rules whose
-# first gate is TEXT_TRIGGERS (the key words: "key", "password", "token", ...) run first, in order, and only when
-# the text holds one of those words, tested once for all of them; then the others, in order.
+# a substring test is ~50x cheaper than a regex scan (put the gate that fails most often first). The rules that
+# share a first gate run together, in order, where the first of them is, that gate tested once for all of them:
+# first the ones gated on TEXT_TRIGGERS (the key words: "key", "password", "token", ...), then the others.
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
@@ -94,7 +100,7 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})+%(?:25)?3a)"
         r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)",
         r"\1" + MASK + r"\2",
-        (("2f%",),),  # in "%2F%2F" and "%252F%252F"
+        (_PERCENT, ("2f%",)),  # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
     ),
     # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
     # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
@@ -121,7 +127,85 @@ _PAIR_PATTERN = (
 # A secret name holds one of TEXT_TRIGGERS (the account names do not: the account rule above masks their numbers).
 _PAIR_GATES = (TEXT_TRIGGERS, ("',", '",'))
 
-_Rule = tuple[re.Pattern[str], Any, tuple[str, ...], tuple[tuple[str, ...], ...]]
+# Field names: a 2-item list whose second item is one of these is a list of field names (["password", "email"]), not
+# a (name, value) pair (Redactor.is_secret_pair). Compared in lower case without "_", "-" and ".": the secret keys'
+# own names (SECRET_KEYS), longer ones and secret headers, and the fields that go with them in a form or in a list of
+# required or sensitive fields. A secret that is one of these words protects nothing; any other value is masked.
+_NOT_IN_FIELD_NAMES = str.maketrans("", "", "_-.")
+_FIELD_NAMES = frozenset(
+    name.translate(_NOT_IN_FIELD_NAMES)
+    for name in (
+        *("".join(k.words.split()) for k in SECRET_KEYS),
+        *("credentials", "secret_key", "api_secret", "client_secret", "private_key_id", "api_key_id", "key_id"),
+        *("password_confirmation", "confirm_password", "new_password", "old_password", "current_password"),
+        *("passcode", "pin", "otp", "totp", "mfa_code"),
+        *("x-api-key", "x-api-secret", "x-auth-token", "x-csrf-token", "set-cookie", "proxy-authorization"),
+        *("www-authenticate", "apca-api-key-id", "apca-api-secret-key"),
+        *("email", "email_address", "mail", "user", "username", "user_id", "uid", "login", "name", "full_name"),
+        *("first_name", "last_name", "phone", "phone_number", "mobile", "id", "account_id", "client_id"),
+    )
+)
+
+
+def _is_field_name(v: object) -> bool:
+    """Whether ``v`` is a field name (``"email"``, ``"user_id"``, ``"Password"``): see _FIELD_NAMES."""
+    return type(v) is str and len(v) <= 40 and v.translate(_NOT_IN_FIELD_NAMES).lower() in _FIELD_NAMES
+
+
+# A key=value pair whose key has characters percent-encoded ("api%5Fkey=abc", "pass%77ord%3Dabc", "%70assword: abc"),
+# which the patterns above do not see: the key is found decoded (_encoded_keys). _NAME_ESCAPE is one encoded character
+# a key is made of (a letter, a digit, "_", "-", "."), also encoded twice ("%255F"); _ENCODED_NAME finds the runs of
+# them and of such characters unencoded (group "n"), stepping over any other escape whole ("%22" is no "22"); after
+# a run, _ENCODED_VALUE is the separator and the value of the first two rules above (the value in group "v" or "ve"),
+# unless that value was masked already.
+_NAME_ESCAPE = r"%(?:25)?(2[de]|3[0-9]|[46][1-9a-f]|[57][0-9af])"
+_NAME_ESCAPE_RX = re.compile("(?i)" + _NAME_ESCAPE)
+_MAY_HAVE_NAME_ESCAPE = re.compile(r"%(?:2[5DEde]|3\d|[46][1-9A-Fa-f]|[57][\dAFaf])").search  # the quick test first
+_ENCODED_NAME = re.compile(r"(?i)(?P<n>(?:[a-z0-9._-]|" + _NAME_ESCAPE + r")+)|%(?:25)?[0-9a-f]{2}")
+_DECODED_KEY = re.compile(r"(?i)(?<![a-z0-9])(?:" + _SECRET_WORDS + r")\Z")  # ends the decoded name
+_ENCODED_VALUE = re.compile(
+    r"(?i)[\"']?\s*[:=]\s*[\"']?(?![\s\"']*(?:(?:bearer|basic)\s+)?\[REDACTED\])"
+    r"(?:(?:bearer|basic)\s+)?(?P<v>[^\s\"',;&}\]]+)"
+    r"|(?:%(?:25)?2[27])?%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?"
+    r"(?!(?:%(?:25)?2[027]|\+)*(?:(?:bearer|basic)(?:%(?:25)?20|\+)+)?\[REDACTED\])"
+    r"(?:(?:bearer|basic)(?:%(?:25)?20|\+)+)?(?P<ve>(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+)"
+)
+_MAX_KEY = 200  # the longest key (with its further name parts) looked for at the end of a decoded name
+
+
+def _decoded(m: re.Match[str]) -> str:
+    return chr(int(m.group(1), 16))
+
+
+def _encoded_keys(s: str) -> str:
+    """``s`` with the value masked after each key that is secret once its percent-encoded characters are decoded
+    (the first two rules' keys and separators: ``api%5Fkey=``, ``pass%77ord%3D``, ``%22to%6Ben%22%3A``)."""
+    if _MAY_HAVE_NAME_ESCAPE(s) is None:  # no encoded letter, digit or "_-." (a query string's %3D, %26, %20...)
+        return s
+    parts: list[str] = []
+    done = 0
+    for m in _ENCODED_NAME.finditer(s):
+        name = m.group("n")
+        if name is None or "%" not in name or m.start() < done:
+            continue
+        name = _NAME_ESCAPE_RX.sub(_decoded, name)
+        if _DECODED_KEY.search(name, max(0, len(name) - _MAX_KEY)) is None:
+            continue
+        v = _ENCODED_VALUE.match(s, m.end())
+        if v is None:
+            continue
+        g = "v" if v.group("v") is not None else "ve"
+        parts += (s[done : v.start(g)], MASK)
+        done = v.end(g)
+    if not parts:
+        return s
+    parts.append(s[done:])
+    return "".join(parts)
+
+
+# Rules that share a first gate: that gate, and each rule's function of the text (a regex's sub with its
+# replacement) with its further gates.
+_Group = tuple[tuple[str, ...], tuple[tuple[Callable[[str], str], tuple[tuple[str, ...], ...]], ...]]
 _MAX_DEPTH = 6
 
 
@@ -150,26 +234,22 @@ class Redactor:
         self._mask_values = secret_values.mask if known_values else None
         try:
             self._key = re.compile(key_pattern or DEFAULT_KEY_PATTERN)
-            # (regex, replacement, first gate, further gates): text() tests the first gate inline, the rest only
-            # when it passes; ungated rules (extra_patterns) have the first gate ("",), in every text. The rules gated
-            # on the key words (TEXT_TRIGGERS) are apart: text() tests those words once for all of them.
-            word_rules: list[_Rule] = []
-            rules: list[_Rule] = []
+            # {first gate: [(a regex's sub with its replacement, further gates)]}, in the order the first gates come
+            # in: text() tests a first gate once for its rules, the further gates of a rule only when it passes.
+            # Ungated rules (extra_patterns) have the first gate ("",), in every text.
+            groups: dict[tuple[str, ...], list[tuple[Callable[[str], str], tuple[tuple[str, ...], ...]]]] = {}
             if defaults:
                 pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
                 for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
-                    if gates[0] is TEXT_TRIGGERS:
-                        word_rules.append((re.compile(p), repl, gates[0], gates[1:]))
-                    else:
-                        rules.append((re.compile(p), repl, gates[0], gates[1:]))
+                    groups.setdefault(gates[0], []).append((functools.partial(re.compile(p).sub, repl), gates[1:]))
+                groups.setdefault(_PERCENT, []).append((_encoded_keys, ()))
             for p in extra_patterns:
                 rx = re.compile(p)
-                rules.append((rx, _group_mask if "secret" in rx.groupindex else MASK, ("",), ()))
+                repl = _group_mask if "secret" in rx.groupindex else MASK
+                groups.setdefault(("",), []).append((functools.partial(rx.sub, repl), ()))
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
-        self._words = TEXT_TRIGGERS if word_rules else ()
-        self._word_rules = tuple(word_rules)
-        self._rules = tuple(rules)
+        self._groups: tuple[_Group, ...] = tuple((first, tuple(rules)) for first, rules in groups.items())
         self._key_cache: dict[str, bool] = {}
 
     def is_secret_key(self, name: str) -> bool:
@@ -181,10 +261,23 @@ class Redactor:
                 self._key_cache[name] = hit
         return hit
 
+    def is_secret_pair(self, name: Any, value: Any) -> bool:
+        """Whether a 2-item list or tuple ``[name, value]`` is a (name, value) pair whose value is masked:
+
+        ``name`` is a secret name (:meth:`is_secret_key`: a header list, ``[("Authorization", "Basic ...")]``,
+        ``("password", "hunter2")``) and ``value`` is not itself a field name. ``["password", "email"]`` (a form's
+        required fields), ``["api_key", "api_secret"]``, ``["Authorization", "Cookie"]`` are lists of field names:
+        kept. A field name is one of the secret keys' names or of the fields that go with them (``email``,
+        ``username``, ``user_id``, ``client_id``...), in any case, with or without ``_``, ``-``, ``.``; any other
+        second item (text, a number, a list) is masked, so a secret is kept only when it is one of those words.
+        """
+        return type(name) is str and len(name) <= 100 and self.is_secret_key(name) and not _is_field_name(value)
+
     def _pair(self, m: re.Match[str]) -> str:
-        """A ('name', 'value') pair's text, the value masked when the name is secret."""
+        """A ('name', 'value') pair's text, the value masked when the name is secret and the value no field name
+        (as :meth:`is_secret_pair`; a value after a Bearer/Basic scheme is a credential)."""
         whole = m.group(0)
-        if not self.is_secret_key(m.group(2)):
+        if not self.is_secret_key(m.group(2)) or (m.group(4) == "" and _is_field_name(m.group(5))):
             return whole
         g = 5 if m.group(5) is not None else 6
         if m.group(g) == MASK:
@@ -200,21 +293,15 @@ class Redactor:
         if self._mask_values is not None:
             s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
         low = s.lower()
-        for w in self._words:
-            if w in low:
-                for rx, repl, _, more in self._word_rules:
-                    if not more or _passes(more, low):
-                        s = rx.sub(repl, s)
-                break
-        for rx, repl, first, more in self._rules:
+        for first, rules in self._groups:
             for t in first:
                 if t in low:
                     break
             else:
                 continue
-            if more and not _passes(more, low):
-                continue
-            s = rx.sub(repl, s)
+            for apply, more in rules:
+                if not more or _passes(more, low):
+                    s = apply(s)
         return s
 
     def value(self, key: str, v: Any, depth: int = 0) -> Any:
@@ -229,7 +316,7 @@ class Redactor:
             if isinstance(v, Mapping):
                 return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
             if isinstance(v, list | tuple):
-                if len(v) == 2 and type(v[0]) is str and len(v[0]) <= 100 and self.is_secret_key(v[0]):
+                if len(v) == 2 and self.is_secret_pair(v[0], v[1]):
                     return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
                 return [self.value("", x, depth + 1) for x in v]
         return v

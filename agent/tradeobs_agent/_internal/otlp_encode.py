@@ -128,6 +128,8 @@ def _clean(key: str, v: Any) -> Any:
     if isinstance(v, int) and not isinstance(v, bool):
         return secret_values.MASK if secret_values.int_is_secret(v) else v
     if isinstance(v, Sequence) and not isinstance(v, bytes):
+        if len(v) == 2 and _redactor.is_secret_pair(v[0], v[1]):
+            return [v[0], secret_values.MASK]  # a header as a pair, ["Authorization", "Bearer ..."]
         return [scrub_text(x) if isinstance(x, str) else x for x in v]
     return v
 

@@ -6,7 +6,10 @@ The same rules as the log pipeline (:mod:`tradeobs_agent.redaction`): an attribu
 whose *name* is secret gets the value ``[REDACTED]``; string values (a URL with
 ``?api_key=...``, an exception message, a stack trace) are scrubbed of
 ``key=value`` secrets, credentials and every known secret value
-(:mod:`tradeobs_agent.secret_values`).
+(:mod:`tradeobs_agent.secret_values`); a 2-item sequence that is a (name, value)
+pair with a secret name (``["Authorization", "Bearer ..."]``,
+``Redactor.is_secret_pair``) gets its value masked, other sequences their items
+scrubbed.
 
 Two places do it, both on the export side, never on the thread that ends a span:
 
@@ -78,6 +81,8 @@ def _value(key: str, v: Any) -> Any:
     if type(v) is str:
         return scrub_text(v) if len(v) >= 5 else v
     if type(v) is tuple or type(v) is list:
+        if len(v) == 2 and red.is_secret_pair(v[0], v[1]):  # a header as a pair, ["Authorization", "Bearer ..."]
+            return v if v[1] == secret_values.MASK else (v[0], secret_values.MASK)
         items = [scrub_text(x) if type(x) is str else x for x in v]
         return tuple(items) if any(a is not b for a, b in zip(items, v, strict=True)) else v
     if type(v) is int and secret_values.int_is_secret(v):

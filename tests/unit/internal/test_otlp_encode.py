@@ -168,6 +168,53 @@ def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
     assert not install_fast_span_encoding(object())
 
 
+def test_a_header_pair_span_attribute_is_masked_on_both_span_paths() -> None:
+    """A span attribute holding a header as a sequence, ["Authorization", "Bearer xyz"], had its items scrubbed one
+    by one, and neither item alone looks secret: the token left the process in clear, in the trace file (the fast
+    encoder, as OTLP/gRPC) and through scrub_spans (OTLP/HTTP). Sequences follow the attribute rule for pairs now:
+    the value is masked when the name is secret, unless it is itself a field name."""
+    import json
+    import os
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import tradeobs_agent
+
+    memory = InMemorySpanExporter()
+    http_like = CountingSpanExporter(memory, "traces", "test", Registry().self_metrics)
+    assert not http_like.fast_encoding  # it scrubs with scrub_spans, as the agent's OTLP/HTTP exporter does
+    agent = tradeobs_agent.init(service_name="t", otlp=False, prometheus=False, live=False, span_exporters=[http_like])
+    attrs = {
+        "header": ["Authorization", "Bearer xyz"],
+        "api.header": ("X-Api-Key", "abc123secret"),
+        "form.required": ["password", "email"],  # a list of field names: kept
+        "symbols": ["AAPL", "MSFT"],
+    }
+    with agent.tracer().start_as_current_span("call broker", attributes=attrs) as span:
+        span.add_event("sent", {"header": ("Cookie", "sess=abcdef1")})
+    tradeobs_agent.shutdown()
+
+    wire = [
+        sp
+        for line in (Path(os.environ["TRADEOBS_LOG_DIR"]) / "traces.jsonl").read_text().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for sp in ss["spans"]
+    ]
+    (written,) = [sp for sp in wire if sp["name"] == "call broker"]
+    in_file = {
+        a["key"]: tuple(v["stringValue"] for v in a["value"]["arrayValue"]["values"]) for a in written["attributes"]
+    }
+    (exported,) = memory.get_finished_spans()
+    for got in (in_file, exported.attributes):  # the trace file's, and what an OTLP/HTTP exporter is given
+        assert tuple(got["header"]) == ("Authorization", "[REDACTED]"), got
+        assert tuple(got["api.header"]) == ("X-Api-Key", "[REDACTED]"), got
+        assert tuple(got["form.required"]) == ("password", "email") and tuple(got["symbols"]) == ("AAPL", "MSFT")
+    assert "sess=abcdef1" not in json.dumps(written["events"]) and "[REDACTED]" in json.dumps(written["events"])
+    assert tuple(exported.events[0].attributes["header"]) == ("Cookie", "[REDACTED]")
+
+
 # --------------------------------------------------------------------------- logs
 
 

@@ -312,3 +312,68 @@ def test_url_encoded_credentials_are_masked(env: Env) -> None:
         "body q=%7B%22token%22%3A%20%22[REDACTED]%22%7D next=https%3A%2F%2Fbot%3A[REDACTED]%40db.example%2F",
         "GET https://h/bars?start=2024-01-02T14%3A30%3A00Z&limit=10",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("api%5Fkey=abc123", "api%5Fkey=[REDACTED]"),
+        ("api%5fkey=abc123", "api%5fkey=[REDACTED]"),
+        ("pass%77ord=hunter2x", "pass%77ord=[REDACTED]"),
+        ("login %70assword: hunter2x ok", "login %70assword: [REDACTED] ok"),  # the first letter encoded
+        ('{"api%5Fkey": "abc123"}', '{"api%5Fkey": "[REDACTED]"}'),
+        ("Authoriz%61tion: Bearer abc.def", "Authoriz%61tion: Bearer [REDACTED]"),
+        ("x api%5fkey%3Dabc123 y", "x api%5fkey%3D[REDACTED] y"),
+        ("/cb?q=a%3D1%26client%5Fsecr%65t%3Dxyz789%26b%3D2", "/cb?q=a%3D1%26client%5Fsecr%65t%3D[REDACTED]%26b%3D2"),
+        ("q=api%255Fkey%253Dabc123%2526b", "q=api%255Fkey%253D[REDACTED]%2526b"),  # encoded twice
+        ("%22to%6Ben%22%3A%20%22tok999%22", "%22to%6Ben%22%3A%20%22[REDACTED]%22"),
+        ("user%5Fname=ada%26api%5Fkey%3Dabc123", "user%5Fname=ada%26api%5Fkey%3D[REDACTED]"),  # in a kept value
+        ("Authoriz%61tion: Bearer [REDACTED]", "Authoriz%61tion: Bearer [REDACTED]"),  # masked already: as it is
+        # decoded, not a secret key: kept
+        ("user%5Fname=ada", "user%5Fname=ada"),
+        ("input%5Ftokens=12 max%5Ftokens%3D40", "input%5Ftokens=12 max%5Ftokens%3D40"),
+        ("cpu 100%25 key%5Fcount=3", "cpu 100%25 key%5Fcount=3"),
+    ],
+)
+def test_a_url_encoded_key_name_is_recognised(text: str, expected: str) -> None:
+    """A character of the key name percent-encoded (api%5Fkey=, pass%77ord=) hid the key from every pattern: the
+    value reached the output in clear."""
+    assert Redactor().text(text) == expected
+
+
+def test_a_url_encoded_key_name_is_masked_in_messages_and_extra(env: Env) -> None:
+    log = get_logger("execution")
+    log.info("GET https://h/v2?api%5Fkey=abc123secret&limit=10")
+    logging.getLogger("myapp.http").warning("sent", extra={"body": "user=ada&pass%77ord=hunter2hunter2"})
+    text = _written(env)
+    for secret in ("abc123secret", "hunter2hunter2"):
+        assert secret not in text, secret
+    assert env.lines("execution")[0]["message"] == "GET https://h/v2?api%5Fkey=[REDACTED]&limit=10"
+    assert env.lines("service")[0]["body"] == "user=ada&pass%77ord=[REDACTED]"
+
+
+def test_a_list_of_two_field_names_is_kept_and_a_header_pair_still_masked(env: Env) -> None:
+    """["password", "email"] (a form's required fields) was taken for a (name, value) pair, in a message and in
+    extra: "email" was masked and the record lost it. A pair's value is masked unless it is itself a field name."""
+    r = Redactor()
+    for names in (["password", "email"], ("api_key", "API-SECRET"), ["Authorization", "Cookie"], ["token", "user_id"]):
+        assert r.value("", names) == list(names), names
+        assert r.text(repr(names)) == repr(names), names
+    assert r.text('missing ["Password", "E-Mail"]') == 'missing ["Password", "E-Mail"]'
+    # real pairs, and a value that is no field name: masked as before
+    assert r.value("", [("X-Api-Key", "abc")]) == [["X-Api-Key", "[REDACTED]"]]
+    assert r.value("", ("password", "emails")) == ["password", "[REDACTED]"]
+    assert r.value("", ("client_secret", 987654321)) == ["client_secret", "[REDACTED]"]
+    assert r.text("[('X-Api-Key', 'abc')]") == "[('X-Api-Key', '[REDACTED]')]"
+    assert r.text('["Authorization", "Bearer token"]') == '["Authorization", "Bearer [REDACTED]"]'
+    log = get_logger("execution")
+    log.info("missing %s", ["password", "email"])
+    log.info("form", extra={"required": ("password", "email"), "header": ("Authorization", "Bearer abc123tok")})
+    logging.getLogger("myapp.http").warning("headers %s", [("X-Api-Key", "abc123secret")])
+    text = _written(env)
+    for secret in ("abc123tok", "abc123secret"):
+        assert secret not in text, secret
+    missing, form = env.lines("execution")
+    assert missing["message"] == "missing ['password', 'email']"
+    assert form["required"] == ["password", "email"] and form["header"] == ["Authorization", "[REDACTED]"]
+    assert env.lines("service")[0]["message"] == "headers [('X-Api-Key', '[REDACTED]')]"
