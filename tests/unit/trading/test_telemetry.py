@@ -413,6 +413,46 @@ def test_last_tick_and_average_entry_price(cap: Capture, tt: TradingTelemetry) -
     assert _point(cap, "trading.position.avg_price", symbol="AAPL").value == 185.25
 
 
+def test_a_flat_position_has_no_average_entry_price_at_the_endpoint_or_in_otlp(
+    cap: Capture, tt: TradingTelemetry
+) -> None:
+    """A position that went flat kept its last average entry in trading_position_avg_price (99.0 at quantity 0,
+    whether the bot reported 99.0, 0.0 or nothing), while the live view dropped it: a graph or an alert on the
+    average read a number that meant nothing (a user's review). Flat, the series has no value: no sample at the
+    Prometheus endpoint, no OTLP point, no ``avg`` in the live view; reopened, the new average is back. Nothing
+    here is bad input."""
+    from tradeobs_agent._internal.prometheus import Renderer
+    from tradeobs_agent.live.frames import FrameBuilder
+
+    reg = cap.agent.registry
+
+    def avg() -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+        tt.flush()
+        otlp = {str(p.attributes["symbol"]): p.value for p in cap.metrics().get("trading.position.avg_price", [])}
+        lines = Renderer(reg).render().decode().splitlines()
+        prom = {ln.split('symbol="')[1].split('"')[0]: ln.rsplit(" ", 1)[1] for ln in lines if "avg_price{" in ln}
+        live = {sym: row["avg"] for sym, row in FrameBuilder(reg).build()["symbols"].items() if "avg" in row}
+        return otlp, prom, live
+
+    tt.position("AAPL", 10, 100.0, avg_price=99.0)
+    tt.position("MSFT", -5, 400.0, avg_price=401.5)
+    assert avg() == ({"AAPL": 99.0, "MSFT": 401.5}, {"AAPL": "99.0", "MSFT": "401.5"}, {"AAPL": 99.0, "MSFT": 401.5})
+    tt.position("AAPL", 0, 100.0, avg_price=99.0)  # flat, the last average given again (the review's bot)
+    assert avg() == ({"MSFT": 401.5}, {"MSFT": "401.5"}, {"MSFT": 401.5})
+    tt.position("AAPL", 3, 101.0, avg_price=101.0)  # reopened
+    tt.position("MSFT", 0, 400.0, avg_price=0.0)  # flat, reported as 0.0 (the demo's portfolio)
+    assert avg() == ({"AAPL": 101.0}, {"AAPL": "101.0"}, {"AAPL": 101.0})
+    tt.position("AAPL", 0.0, 101.0)  # flat, no average given
+    tt.position("MSFT", 0, 400.0, avg_price=math.nan)  # flat, "no average": not bad input, nothing to record
+    assert avg() == ({}, {}, {})
+    assert "trading_position_avg_price" not in Renderer(reg).render().decode()
+    tt.position("MSFT", 2, 400.0)  # reopened, no average reported: none shown (not the one before the flat)
+    assert avg() == ({}, {}, {})
+    tt.position("MSFT", 2, 400.0, avg_price=399.0)
+    assert avg()[0] == {"MSFT": 399.0}
+    assert sum(p.value for p in reg.self_metrics.invalid.series() if p.attributes.get("instrument") == "trading") == 0
+
+
 def test_duplicate_signal_returns_the_open_trace(tt: TradingTelemetry) -> None:
     o = tt.order_signal("dup", "AAPL", "buy", 1)
     assert tt.order_signal("dup", "AAPL", "buy", 1) is o
