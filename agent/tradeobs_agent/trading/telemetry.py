@@ -277,10 +277,16 @@ class TradingTelemetry:
         data["venue"] = self.venue
         events.get_bus().publish_data(kind, data)
 
-    def invalid(self, what: str, value: object) -> None:
+    def invalid(self, what: str, value: object, recorded: bool = False) -> None:
+        """Bad or odd input: counted in ``tradeobs.agent.measurements.invalid{instrument="trading", reason=what}``
+        and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
-        warn_once(f"trading:invalid:{what}", "tradeobs trading telemetry: dropped invalid %s %s", what, shown)
+        if recorded:
+            said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
+        else:
+            said = "tradeobs trading telemetry: dropped invalid %s %s"
+        warn_once(f"trading:invalid:{what}", said, what, shown)
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)

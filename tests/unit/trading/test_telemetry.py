@@ -314,6 +314,61 @@ def test_a_fill_that_races_a_cancel_counts_and_joins_the_trace(cap: Capture, tt:
     assert repeats.value == 2
 
 
+def test_an_overfill_is_recorded_counted_and_marked_on_its_spans(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fill of 15 on a 10-lot order: the fill ratio said 1.0 (clamped) and nothing else did; only the trace's
+    order.filled_qty showed 15 of 10 (a user's review). An overfill is a venue's or a bot's bug a trader must see:
+    the fill is still recorded (it happened), it is counted as odd input (instrument="trading",
+    reason="overfill", said once, as recorded, not dropped), and its fill span and the order's span say
+    order.overfilled=true. A fill that only reaches the quantity, give or take float noise, is none."""
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("c-over", "AAPL", "buy", 10, 30.0, order_type="limit")
+        o.submitted()
+        o.fill(15, 30.0)
+        p = tt.order_signal("c-over2", "AAPL", "buy", 10, 30.0, order_type="limit")
+        p.submitted()
+        p.fill(8, 30.0)
+        p.fill(5, 30.0)  # 13 of 10
+        ok = tt.order_signal("c-exact", "AAPL", "buy", 0.3, 30.0, order_type="limit")
+        ok.submitted()
+        ok.fill(0.1, 30.0)
+        ok.fill(0.2, 30.0)  # 0.30000000000000004 of 0.3: filled, not overfilled
+        r = tt.order_signal("c-race-over", "AAPL", "buy", 10, 30.0, order_type="limit")
+        r.submitted()
+        r.fill(4, 30.0)
+        r.cancelled("user")
+        r.fill(8, 30.0)  # after the cancel: the race it lost, and past the quantity
+        tt.flush()
+    overfills = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="overfill")
+    assert overfills.value == 3
+    attrs = {"symbol": "AAPL", "side": "buy", "order_type": "limit"}
+    assert _point(cap, "trading.orders.filled", **attrs).value == 4  # every fill still counts
+    fills = {e.data["order_id"]: e.data["filled_qty"] for e in events.get_bus().since(0) if e.kind == "fill"}
+    assert fills == {"c-over": 15.0, "c-over2": 13.0, "c-exact": pytest.approx(0.3), "c-race-over": 12.0}
+    for oid, n in (("c-over", 1), ("c-over2", 2), ("c-exact", 2), ("c-race-over", 2)):
+        spans = _spans_by_name(cap, oid)
+        marked = [f.attributes.get("order.overfilled") for f in spans["fill"]]
+        want = [None] * (n - 1) + [None if oid == "c-exact" else True]
+        assert marked == want, oid
+        # The order's span says it too, unless it had ended (at the cancel) before the overfill came.
+        root = spans["order"][0].attributes.get("order.overfilled")
+        assert root is (True if oid in ("c-over", "c-over2") else None), oid
+    assert _spans_by_name(cap, "c-over")["order"][0].attributes["order.filled_qty"] == 15.0
+    said = [r.getMessage() for r in caplog.records if "overfill" in r.getMessage()]
+    assert said == ["tradeobs trading telemetry: overfill c-over: 15 filled of 10 (recorded, and counted)"]
+    one = TradingTelemetry(strategy="evt", venue="paper", child_spans=False)  # steps as events on the order's span
+    e = one.order_signal("c-over-ev", "AAPL", "buy", 10)
+    e.submitted()
+    e.fill(11, 30.0)
+    one.flush()
+    (root,) = [s for s in cap.spans() if s.attributes.get("order.id") == "c-over-ev"]
+    assert root.attributes["order.overfilled"] is True
+    assert [ev.attributes.get("order.overfilled") for ev in root.events if ev.name == "fill"] == [True]
+    assert overfills.value == 4
+    one.close()
+
+
 def test_an_expired_orders_late_fill_still_counts(cap: Capture) -> None:
     tt = TradingTelemetry(order_ttl=30.0)
     o = tt.order_signal("slow", "AAPL", "buy", 1)
