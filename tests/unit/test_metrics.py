@@ -267,3 +267,59 @@ def test_a_snapshot_that_reuses_unchanged_histogram_points_equals_a_fresh_one(
             assert changed <= {
                 tuple(sorted({"symbol": f"S{s}"}.items())) for s, _ in records[max(0, i - every + 1) : i + 1]
             }
+
+
+def test_an_unset_gauge_series_has_no_point_anywhere_until_it_is_set_again() -> None:
+    """``BoundGauge.unset()``: a value that stopped meaning anything (a flat position's average entry price) is not
+    kept as the last number (NaN would be bad input, and a lie at the endpoint). The series has no point in a
+    snapshot, no sample at the Prometheus endpoint (read from the instruments or from a snapshot), no point in an
+    OTLP export (the OTel objects and the agent's own encoder), as before its first set; set again, it is back.
+    Another series of the instrument is untouched."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from tradeobs_agent._internal.bridge import collect, collect_encoded
+    from tradeobs_agent._internal.otlp_encode import encode_metrics
+    from tradeobs_agent._internal.prometheus import Renderer
+
+    reg = Registry()
+    avg = reg.gauge("trading.position.avg_price", "{price}")
+    x, y = avg.bind(symbol="X"), avg.bind(symbol="Y")
+    x.set(99.0)
+    y.set(50.0)
+
+    def everywhere() -> list[dict[str, float]]:
+        snap = {str(p.attributes["symbol"]): float(p.value) for p in reg.snapshot().numbers(avg.name)}
+        views = [snap]
+        for text in (Renderer(reg).render(), Renderer(reg).render(snapshot=reg.snapshot())):
+            lines = [ln for ln in text.decode().splitlines() if ln.startswith("trading_position_avg_price{")]
+            views.append({ln.split('"')[1]: float(ln.rsplit(" ", 1)[1]) for ln in lines})
+        otel = [m for m in collect(reg) if m.name == avg.name]
+        views.append({str(p.attributes["symbol"]): float(p.value) for m in otel for p in m.data.data_points})
+        scope = ScopeMetrics(InstrumentationScope("tradeobs"), collect_encoded(reg), "")
+        raw = encode_metrics(MetricsData([ResourceMetrics(Resource({}), [scope], "")]))
+        pb = ExportMetricsServiceRequest.FromString(raw).resource_metrics[0].scope_metrics[0].metrics
+        views.append(
+            {
+                p.attributes[0].value.string_value: p.as_double
+                for m in pb
+                if m.name == avg.name
+                for p in m.gauge.data_points
+            }
+        )
+        return views
+
+    assert everywhere() == [{"X": 99.0, "Y": 50.0}] * 5
+    x.unset()
+    assert x.value is None and not x.point()
+    assert everywhere() == [{"Y": 50.0}] * 5
+    x.unset()  # again: nothing more to take away
+    avg.unset({"symbol": "Y"})  # the instrument's own call, as set()
+    assert everywhere() == [{}] * 5
+    assert "trading_position_avg_price" not in Renderer(reg).render().decode()  # no family left without a sample
+    x.set(101.0)  # the position opened again
+    assert everywhere() == [{"X": 101.0}] * 5
+    assert avg.unsets == 2  # what a reader laying series out by place watches (metrics.wire)
+    assert reg.self_metrics.invalid.bind(instrument=avg.name, reason="value").value == 0

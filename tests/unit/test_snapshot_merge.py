@@ -252,6 +252,12 @@ def _record(reg: Registry, sym: str, n: int, v: float) -> None:
     reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(v)
 
 
+def _unset(reg: Registry, sym: str) -> None:
+    """``sym``'s series of every gauge of :func:`_record` lose their value (a flat position's average entry)."""
+    for name in ("pos", "worst", "best", "each", "px"):
+        reg.gauge(name).bind(symbol=sym).unset()
+
+
 def _points(snap):  # type: ignore[no-untyped-def]
     out = {}
     for f in snap.families:
@@ -283,6 +289,8 @@ def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: li
         reg = Registry()
         for sym, n, v in records:
             _record(reg, sym, n, v)
+            if n == 5:
+                _unset(reg, sym)
         c = _columns(reg, pid, live)
         cols.append(c)
         parts.append(to_part(c))  # type: ignore[arg-type]
@@ -307,6 +315,8 @@ def test_the_columnar_merger_equals_merge_of_the_decoded_snapshots(processes: li
 )
 # Found by the search: process 1 starts e and f, then process 0 starts f, which goes before e in the merged order.
 @example(nproc=2, rounds=[[(1, "e", 0, 0.0), (1, "f", 0, 0.0)], [(0, "f", 0, 0.0)]], gone=0, warm="abcd")
+# Process 0's a loses its gauges' values as its e gets some: as many values as before, of other series.
+@example(nproc=2, rounds=[[(0, "a", 5, 1.0), (0, "e", 1, 2.0)]], gone=3, warm="abcd")
 def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: ignore[no-untyped-def]
     nproc, rounds, gone, warm
 ) -> None:
@@ -326,6 +336,8 @@ def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: i
         for pi, sym, n, v in records:
             if pi < nproc:
                 _record(regs[pi], sym, n, v)
+                if n == 5:  # and its gauges lose their value (they may have it again in a later round)
+                    _unset(regs[pi], sym)
         cols = [readers[i].columns(writers[i].encode_registry(reg), i != gone)[0] for i, reg in enumerate(regs)]
         got = kept.merge(cols)  # type: ignore[arg-type]
         assert _points(got) == _points(Merger().merge(cols))  # type: ignore[arg-type]
@@ -333,13 +345,14 @@ def test_a_merger_reused_over_rounds_equals_a_fresh_merge_each_round(  # type: i
         # A series nobody recorded into keeps its point object: in a new merge plan too (a process's new series)
         # when the family's series only grew at the end. Not when they moved: a process's new series that other
         # processes had already goes where its process puts it, before series only the later processes have
-        # (the merged order is each process's, in process order), and the new plan then starts afresh.
+        # (the merged order is each process's, in process order), and the new plan then starts afresh. Nor when a
+        # series' start moved: a process's gauge series unset, the merged one starts when the others' do.
         if last is not None:
             before = {(f.name, p.key): p for f in last.families for p in f.points}
-            order = {f.name: [p.key for p in f.points] for f in last.families}
+            order = {f.name: [(p.key, p.start_ns) for p in f.points] for f in last.families}
             touched = {(sym, pi) for pi, sym, _, _ in records if pi < nproc}
             for f in got.families:
-                keys = [p.key for p in f.points]
+                keys = [(p.key, p.start_ns) for p in f.points]
                 old_keys = order.get(f.name)
                 if f.name == "each" or old_keys is None or keys[: len(old_keys)] != old_keys:
                     continue  # per process (not reused), new, or its series moved
@@ -443,6 +456,58 @@ def test_a_last_gauge_stamp_says_when_its_value_changed_not_when_a_layout_was_wr
     assert merged()["A"] == 12.0
 
 
+@pytest.mark.parametrize("path", ["registry", "snapshot"])
+def test_a_gauge_series_a_worker_unset_is_left_out_of_the_groups_merge(path: str) -> None:
+    """A worker's series that lost its value (``unset``: its position went flat) is not in its file, so the group's
+    merge leaves that worker out, whatever the aggregation (``last``, ``max``, ``min``, ``sum``, ``pid``). Its file
+    must say which series it has: X unset and Y set in one interval are as many values as before, and a writer that
+    compared only counts kept the old layout, so the reader gave Y's value to X. And a value set again after an
+    unset is news for ``last``, even the very value it had before."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    aggs = ("last", "max", "min", "sum", "pid")
+    regs = [Registry(), Registry()]
+    writers, readers = [PartWriter(100), PartWriter(101)], [PartReader(), PartReader()]
+    clock = iter(range(1, 100))
+
+    def g(w: int, agg: str, sym: str):  # type: ignore[no-untyped-def]
+        return regs[w].gauge(f"g.{agg}", aggregation=agg).bind(symbol=sym)  # type: ignore[arg-type]
+
+    def merged() -> dict[str, dict[object, float]]:
+        cols = []
+        for i, reg in enumerate(regs):
+            w, now = writers[i], float(next(clock))  # worker 1 encodes after worker 0: its changes are later
+            data = w.encode_registry(reg, now=now) if path == "registry" else w.encode(reg.snapshot(), now=now)
+            cols.append(readers[i].columns(data, True)[0])
+            assert _points(to_part(cols[-1]).snapshot) == _points(reg.snapshot())
+        got = Merger().merge(cols)  # type: ignore[arg-type]
+        assert _points(got) == _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]
+        out: dict[str, dict[object, float]] = {}
+        for agg in aggs:
+            for p in got.numbers(f"g.{agg}"):
+                a = dict(p.key)
+                out.setdefault(agg, {})[(a["symbol"], a["pid"]) if agg == "pid" else a["symbol"]] = float(p.value)
+        return out
+
+    for agg in aggs:
+        g(0, agg, "X").set(10.0)
+        g(0, agg, "Y")  # bound, no value yet
+        g(1, agg, "X").set(20.0)
+    before = merged()
+    assert before["sum"] == {"X": 30.0} and before["min"] == {"X": 10.0} and before["last"] == {"X": 20.0}
+    for agg in aggs:
+        g(0, agg, "X").unset()  # worker 0 went flat in X ...
+        g(0, agg, "Y").set(5.0)  # ... and opened Y: one value, as before, of another series
+    after = merged()
+    for agg in ("last", "max", "min", "sum"):
+        assert after[agg] == {"X": 20.0, "Y": 5.0}, agg  # X is worker 1's alone
+    assert after["pid"] == {("X", 101): 20.0, ("Y", 100): 5.0}
+    for agg in aggs:
+        g(0, agg, "X").set(10.0)  # worker 0 opens X again, at the same average: set after worker 1's 20.0
+    assert merged()["last"]["X"] == 10.0
+    assert merged()["last"]["X"] == 10.0  # and on the fast path, nothing changed
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(  # rounds of records, then the registry is encoded again by the same writer
@@ -451,17 +516,24 @@ def test_a_last_gauge_stamp_says_when_its_value_changed_not_when_a_layout_was_wr
         max_size=6,
     )
 )
+# a's gauges lose their value as b's get one: as many values as before, of other series
+@example(rounds=[[("a", 1, 1.0)], [("a", 5, 1.0), ("b", 1, 2.0)]])
 def test_a_registry_encoded_again_and_again_reads_back_as_its_snapshot(rounds: list) -> None:  # type: ignore[type-arg]
     """encode_registry keeps a histogram's last values and reads again only the series whose counts moved: every
     round, the file decodes to what the registry's own snapshot says (a new series, a record into a kept one, a
-    record of 0.0 that moves a count and not the sum, nothing at all)."""
+    record of 0.0 that moves a count and not the sum, a gauge series unset, nothing at all)."""
     reg, w, r = Registry(), PartWriter(7), PartReader()
+    w2, r2 = PartWriter(7), PartReader()
     for records in rounds:
         for sym, n, v in records:
             _record(reg, sym, n, v)
             if n == 0:
                 reg.histogram("lat", bounds=[-10.0, 0.0, 10.0]).bind(symbol=sym).record(0.0)
+            if n == 5:
+                _unset(reg, sym)
         part, _ = r.decode(w.encode_registry(reg), True)
+        assert _points(part.snapshot) == _points(reg.snapshot())
+        part, _ = r2.decode(w2.encode(reg.snapshot()), True)  # a forked worker's path: from a snapshot
         assert _points(part.snapshot) == _points(reg.snapshot())
 
 

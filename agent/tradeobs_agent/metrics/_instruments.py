@@ -66,6 +66,10 @@ class Instrument(Generic[B]):
         self._series: dict[AttrKey, B] = {}
         self._cache: dict[Any, B] = {}
         self._lock = threading.Lock()
+        # How many times one of its series stopped having a value (a gauge's ``unset``): its points are then not
+        # just more than before but others. A reader that lays series out by place (``metrics.wire``) reads this
+        # before the values, and lays them out again when it moved.
+        self.unsets = 0
 
     # -- binding: all the per-attribute-set work happens here, once
     def bind(self, **attributes: Any) -> B:
@@ -141,7 +145,7 @@ class Instrument(Generic[B]):
 
     def stream(self) -> Family | None:
         """:meth:`family`, its ``points`` an iterator of :meth:`points` (read them once, in order), for a reader
-        that writes each point out and drops it. None: no series (gauges never set show only on reading)."""
+        that writes each point out and drops it. None: no series (gauges without a value show only on reading)."""
         raise NotImplementedError
 
     def write_values(
@@ -232,6 +236,16 @@ class Gauge(Instrument[BoundGauge]):
     def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).set(value)
 
+    def unset(self, attributes: Mapping[str, Any] | None = None) -> None:
+        """That series has no value until it is set again (:meth:`BoundGauge.unset`)."""
+        self._bound_for(attributes).unset()
+
+    def unset_noted(self) -> None:
+        """A series of this gauge was unset (:attr:`unsets`). Rare (a position going flat): under the lock, so two
+        threads unsetting at once both count."""
+        with self._lock:
+            self.unsets += 1
+
     def write_values(
         self,
         out: list[float],
@@ -243,7 +257,7 @@ class Gauge(Instrument[BoundGauge]):
         add = out.append
         for s in list(self._series.values()):
             v = s.value
-            if v is not None:  # as family(): a series never set is not a point
+            if v is not None:  # as family(): a series never set, or unset, is not a point
                 add(v)
                 add(0.0)  # where the writer puts when the value last changed
                 n += 1

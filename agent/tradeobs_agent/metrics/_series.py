@@ -64,6 +64,12 @@ class _Reporter(Protocol):
     def invalid(self, what: str, value: object) -> None: ...
 
 
+class _GaugeOwner(_Reporter, Protocol):
+    """What a gauge series also tells its instrument: one of its series stopped having a value."""
+
+    def unset_noted(self) -> None: ...
+
+
 class _Series:
     __slots__ = ("_instrument", "attributes", "key", "start_ns")
 
@@ -132,13 +138,14 @@ class BoundCounter(_Series):
 
 
 class BoundGauge(_Series):
-    """One attribute set of a :class:`Gauge`: the last value set wins."""
+    """One attribute set of a :class:`Gauge`: the last value set wins; :meth:`unset` takes it away."""
 
-    __slots__ = ("value",)
+    __slots__ = ("_owner", "value")
 
-    def __init__(self, instrument: _Reporter, key: AttrKey) -> None:
+    def __init__(self, instrument: _GaugeOwner, key: AttrKey) -> None:
         super().__init__(instrument, key)
-        self.value: float | None = None
+        self._owner = instrument
+        self.value: float | None = None  # None: no value (never set, or unset): no point
 
     def set(self, value: int | float) -> None:
         try:
@@ -151,6 +158,15 @@ class BoundGauge(_Series):
             self._instrument.invalid("value", value)
             return
         self._instrument.invalid("value", value)
+
+    def unset(self) -> None:
+        """No value any more, until the next :meth:`set`: the series has no point, as before its first set (no
+        sample at the Prometheus endpoint, no point in OTLP, none in a worker's file for the group's merge). For a
+        value that stopped meaning anything, such as a flat position's average entry price; NaN instead would be
+        a measurement (dropped and counted as bad input), and a number would be a lie."""
+        if self.value is not None:
+            self.value = None  # first: a reader that then sees the instrument's count unchanged sees the value gone
+            self._owner.unset_noted()
 
     def point(self) -> NumberPoint | None:
         v = self.value

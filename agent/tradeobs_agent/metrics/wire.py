@@ -109,7 +109,7 @@ class PartWriter:
         """The file for ``snapshot``; ``meta`` (JSON-able, small) travels with the layout."""
         fams = snapshot.families
         meta_bytes = orjson.dumps(dict(meta or {}))
-        sig = (meta_bytes, *((f.name, _family_kind(f), f.aggregation, len(f.points)) for f in fams))
+        sig = (meta_bytes, *map(_shape, fams))
         if sig != self._sig:
             self._relayout(fams, meta_bytes, sig)
         values: list[float] = []
@@ -150,7 +150,8 @@ class PartWriter:
         read (a background thread may let the trading thread have the GIL there: ``gil.Slices.offer`` does after
         each 0.1 ms of work).
 
-        When the shape changed (a series appeared), the registry is read a second time, each instrument saying
+        When the shape changed (a series appeared, or one lost its value: ``BoundGauge.unset``, which an
+        instrument's ``unsets`` counts), the registry is read a second time, each instrument saying
         which series it wrote, and that is the new layout: 15 ms at 1,000 symbols (17,000 series) instead of the
         70 ms a snapshot took, and with pauses throughout."""
         time_ns = time.time_ns()
@@ -191,6 +192,10 @@ class PartWriter:
         for inst in registry.instruments():
             start = len(values)
             written: list[tuple[AttrKey, int]] | None = [] if layout is not None else None
+            # Before the values: a series unset after this read moves the count, so the next encode lays out again.
+            # The number of points alone does not say which: one gauge series unset and another set since the last
+            # layout is as many values, in places the old layout gives to other series.
+            unsets = inst.unsets
             n = inst.write_values(values, fi, sink, written)
             since_pause += n
             if pause is not None and since_pause >= CHUNK:
@@ -199,14 +204,14 @@ class PartWriter:
             if not n:
                 continue
             kind = "g" if inst.kind == "gauge" else "h" if inst.kind == "histogram" else "c" if inst.monotonic else "u"
-            shape.append((inst.name, kind, inst.aggregation, n))
+            shape.append((inst.name, kind, inst.aggregation, n, unsets))
             if layout is not None:
                 bounds = list(inst.bounds) if kind == "h" else None
                 layout.append([kind, inst.name, inst.unit, inst.description, inst.aggregation, bounds, written])
             if kind == "g":
                 gauges.append((inst.name, start, n, written))
             fi += 1
-        shape += [(f.name, _family_kind(f), f.aggregation, len(f.points)) for f in extra]
+        shape += map(_shape, extra)
         if layout is not None:
             layout += _layout_families(extra)
         return values, tuple(shape), gauges, fi
@@ -242,6 +247,17 @@ class PartWriter:
             for k, v, t in zip(keys, pv, stamps, strict=False):  # (no keys: a gauge the fast path met first)
                 seen[(name, k)] = v
                 changed[(name, k)] = t
+        # A series the last layout had and this one has not lost its value (unset): forgotten, so that a value it
+        # gets again is news when it comes (aggregation ``last``), even the one it had before.
+        now_keys = {name: keys for name, _, _, keys in gauges}
+        for name, (_, _, keys) in self._prev.items():
+            new = now_keys.get(name)
+            if keys != new:
+                kept = set(new or ())
+                for k in keys:
+                    if k not in kept:
+                        seen.pop((name, k), None)
+                        changed.pop((name, k), None)
         seeds: dict[str, tuple[list[float], list[float], list[AttrKey]]] = {}
         for name, start, n, keys in gauges:
             now_values = values[start : start + 2 * n : 2]
@@ -310,6 +326,13 @@ class PartWriter:
         self._layout_crc = zlib.crc32(self._layout)
         self._version = (self._version + 1) & 0xFFFFFFFF
         self._sig = sig
+
+
+def _shape(f: Family) -> tuple[Any, ...]:
+    """A snapshot family's part of a layout signature: its series by key. Not by number: a gauge's series can lose
+    its value (unset) while another gets one, and a family from the OpenTelemetry SDK (``extra``) reports the
+    attribute sets its callbacks give."""
+    return (f.name, _family_kind(f), f.aggregation, tuple([p.key for p in f.points]))
 
 
 def _layout_families(fams: Sequence[Family]) -> list[list[Any]]:
@@ -438,8 +461,9 @@ def _parse_layout(
         if kept is not None and kept[0] == seen_as:
             series = kept[1]  # checked when it was decoded
         else:
-            # A registry's series only ever come after the ones it has: when the last points are where this JSON
-            # starts, they are the same points (each one is whole up to the next comma), and only the rest is new.
+            # A registry's series mostly come after the ones it has (a gauge's can also go, when unset): when the
+            # last points are where this JSON starts, they are the same points (each one is whole up to the next
+            # comma), and only the rest is new.
             start = 0
             if kept is not None and len(kept[0]) < len(seen_as) and seen_as.startswith(kept[0][:-1] + b","):
                 start = len(kept[1])

@@ -169,7 +169,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "trading.position.avg_price",
         "{price}",
         _SS,
-        "Average entry price of the position, as reported",
+        "Average entry price of the position, as reported; no value while the position is flat",
         "last",
     ),
     _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of absolute notional over symbols", "sum"),

@@ -165,7 +165,8 @@ class OrderDesk(Protocol):
 
     def publish(self, kind: str, data: dict[str, Any]) -> None: ...
 
-    def invalid(self, what: str, value: object) -> None: ...
+    def invalid(self, what: str, value: object, recorded: bool = False) -> None:
+        """Bad or odd input, counted (``reason=what``); ``recorded``: kept all the same, not dropped."""
 
     def order_opened(self, order: OrderTrace) -> None:
         """The signal was applied: the order is open (bounded, expiring book)."""
@@ -557,6 +558,9 @@ class OrderTrace:
         first = self._filled == 0
         self._filled = filled = self._filled + q
         complete = filled >= self.qty * (1 - 1e-9)
+        # More than the order's quantity (15 of 10): it happened, so it is recorded, but a venue or a bot has a bug,
+        # and a fill ratio (at most 1) cannot say so. An order whose quantity was bad input (0) has none to pass.
+        over = self.qty > 0 and filled > self.qty * (1 + 1e-9)
         ref = expected_price if expected_price is not None else self.price
         slip: float | None = None
         ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
@@ -573,6 +577,11 @@ class OrderTrace:
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
             attrs["fill.slippage_bps"] = slip
+        if over:
+            attrs["order.overfilled"] = True
+            self._desk.invalid("overfill", f"{self.client_order_id[:80]}: {filled:g} filled of {self.qty:g}", True)
+            if not self._closed and self._span is not None:
+                self._span.set_attribute("order.overfilled", True)
         span = self._child("fill", now, attrs)
         s = self._series or self._series_or_bind()
         if first and self._submit_ns is not None:

@@ -106,7 +106,7 @@ FeedReconnect: TypeAlias = tuple[Apply, "TradingTelemetry", object]
 DecisionTime: TypeAlias = tuple[Apply, "TradingTelemetry", float, object]
 """(handler, tt, seconds, symbol): seconds as given."""
 Position: TypeAlias = tuple[Apply, "TradingTelemetry", object, object, object, object]
-"""(handler, tt, symbol, qty, price, avg_price): avg_price as given, or None (not reported)."""
+"""(handler, tt, symbol, qty, price, avg_price): avg_price as given, or None (not reported; none when flat)."""
 Pnl: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, float]
 """(handler, tt, symbol, realized, unrealized): both as given."""
 AccountUpdate: TypeAlias = tuple[Apply, "TradingTelemetry", object, float | None]
@@ -277,10 +277,16 @@ class TradingTelemetry:
         data["venue"] = self.venue
         events.get_bus().publish_data(kind, data)
 
-    def invalid(self, what: str, value: object) -> None:
+    def invalid(self, what: str, value: object, recorded: bool = False) -> None:
+        """Bad or odd input: counted in ``tradeobs.agent.measurements.invalid{instrument="trading", reason=what}``
+        and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
-        warn_once(f"trading:invalid:{what}", "tradeobs trading telemetry: dropped invalid %s %s", what, shown)
+        if recorded:
+            said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
+        else:
+            said = "tradeobs trading telemetry: dropped invalid %s %s"
+        warn_once(f"trading:invalid:{what}", said, what, shown)
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)
@@ -485,7 +491,9 @@ class TradingTelemetry:
 
     def position(self, symbol: str, qty: float, price: float, avg_price: float | None = None) -> None:
         """Position quantity and notional (qty * price, ``price`` the mark) for ``symbol``; gross and net exposure
-        follow. ``avg_price``, the position's average entry price, is shown by the live view and exported."""
+        follow. ``avg_price``, the position's average entry price, is shown by the live view and exported; ``None``
+        leaves the last one. A flat position (``qty`` 0) has none: its series has no value (no sample, no OTLP
+        point) until a position reports one again."""
         entry: Position = (TradingTelemetry._on_position, self, symbol, qty, price, avg_price)
         self.record(entry)
 
@@ -499,7 +507,11 @@ class TradingTelemetry:
         notional = q * p
         m.position_qty.set(q)
         m.position_notional.set(notional)
-        if avg_price is not None:
+        if q == 0.0:
+            # Flat: no average entry, whatever was given (the last one, 0.0, NaN). A series with no value, not the
+            # last number: an avg of 99.0 at quantity 0 meant nothing on a graph or in an alert (a user's review).
+            m.avg_price.unset()
+        elif avg_price is not None:
             avg = number(avg_price)
             if avg is None:
                 self.invalid("avg_price", avg_price)

@@ -125,6 +125,14 @@ def test_one_strategys_flat_position_has_no_avg(reg: Registry) -> None:
     avg.bind(symbol="AAPL", strategy="mom").set(101.0)
     for build in builds:
         assert build()["symbols"]["AAPL"] == {"pos": -3, "avg": 101.0}
+    avg.bind(symbol="IBM", strategy="mom").unset()  # a series with no value any more (metrics: BoundGauge.unset)
+    avg.bind(symbol="AAPL", strategy="mom").unset()
+    for build in builds:
+        s = build()["symbols"]
+        assert "IBM" not in s and s["AAPL"] == {"pos": -3}
+    avg.bind(symbol="AAPL", strategy="mom").set(102.0)
+    for build in builds:
+        assert build()["symbols"]["AAPL"] == {"pos": -3, "avg": 102.0}
 
 
 def test_a_delta_deletes_a_symbol_a_field_and_a_section_key_that_are_gone(reg: Registry) -> None:

@@ -314,6 +314,61 @@ def test_a_fill_that_races_a_cancel_counts_and_joins_the_trace(cap: Capture, tt:
     assert repeats.value == 2
 
 
+def test_an_overfill_is_recorded_counted_and_marked_on_its_spans(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fill of 15 on a 10-lot order: the fill ratio said 1.0 (clamped) and nothing else did; only the trace's
+    order.filled_qty showed 15 of 10 (a user's review). An overfill is a venue's or a bot's bug a trader must see:
+    the fill is still recorded (it happened), it is counted as odd input (instrument="trading",
+    reason="overfill", said once, as recorded, not dropped), and its fill span and the order's span say
+    order.overfilled=true. A fill that only reaches the quantity, give or take float noise, is none."""
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("c-over", "AAPL", "buy", 10, 30.0, order_type="limit")
+        o.submitted()
+        o.fill(15, 30.0)
+        p = tt.order_signal("c-over2", "AAPL", "buy", 10, 30.0, order_type="limit")
+        p.submitted()
+        p.fill(8, 30.0)
+        p.fill(5, 30.0)  # 13 of 10
+        ok = tt.order_signal("c-exact", "AAPL", "buy", 0.3, 30.0, order_type="limit")
+        ok.submitted()
+        ok.fill(0.1, 30.0)
+        ok.fill(0.2, 30.0)  # 0.30000000000000004 of 0.3: filled, not overfilled
+        r = tt.order_signal("c-race-over", "AAPL", "buy", 10, 30.0, order_type="limit")
+        r.submitted()
+        r.fill(4, 30.0)
+        r.cancelled("user")
+        r.fill(8, 30.0)  # after the cancel: the race it lost, and past the quantity
+        tt.flush()
+    overfills = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="overfill")
+    assert overfills.value == 3
+    attrs = {"symbol": "AAPL", "side": "buy", "order_type": "limit"}
+    assert _point(cap, "trading.orders.filled", **attrs).value == 4  # every fill still counts
+    fills = {e.data["order_id"]: e.data["filled_qty"] for e in events.get_bus().since(0) if e.kind == "fill"}
+    assert fills == {"c-over": 15.0, "c-over2": 13.0, "c-exact": pytest.approx(0.3), "c-race-over": 12.0}
+    for oid, n in (("c-over", 1), ("c-over2", 2), ("c-exact", 2), ("c-race-over", 2)):
+        spans = _spans_by_name(cap, oid)
+        marked = [f.attributes.get("order.overfilled") for f in spans["fill"]]
+        want = [None] * (n - 1) + [None if oid == "c-exact" else True]
+        assert marked == want, oid
+        # The order's span says it too, unless it had ended (at the cancel) before the overfill came.
+        root = spans["order"][0].attributes.get("order.overfilled")
+        assert root is (True if oid in ("c-over", "c-over2") else None), oid
+    assert _spans_by_name(cap, "c-over")["order"][0].attributes["order.filled_qty"] == 15.0
+    said = [r.getMessage() for r in caplog.records if "overfill" in r.getMessage()]
+    assert said == ["tradeobs trading telemetry: overfill c-over: 15 filled of 10 (recorded, and counted)"]
+    one = TradingTelemetry(strategy="evt", venue="paper", child_spans=False)  # steps as events on the order's span
+    e = one.order_signal("c-over-ev", "AAPL", "buy", 10)
+    e.submitted()
+    e.fill(11, 30.0)
+    one.flush()
+    (root,) = [s for s in cap.spans() if s.attributes.get("order.id") == "c-over-ev"]
+    assert root.attributes["order.overfilled"] is True
+    assert [ev.attributes.get("order.overfilled") for ev in root.events if ev.name == "fill"] == [True]
+    assert overfills.value == 4
+    one.close()
+
+
 def test_an_expired_orders_late_fill_still_counts(cap: Capture) -> None:
     tt = TradingTelemetry(order_ttl=30.0)
     o = tt.order_signal("slow", "AAPL", "buy", 1)
@@ -411,6 +466,46 @@ def test_last_tick_and_average_entry_price(cap: Capture, tt: TradingTelemetry) -
     tt.flush()
     assert cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="avg_price").value == 1
     assert _point(cap, "trading.position.avg_price", symbol="AAPL").value == 185.25
+
+
+def test_a_flat_position_has_no_average_entry_price_at_the_endpoint_or_in_otlp(
+    cap: Capture, tt: TradingTelemetry
+) -> None:
+    """A position that went flat kept its last average entry in trading_position_avg_price (99.0 at quantity 0,
+    whether the bot reported 99.0, 0.0 or nothing), while the live view dropped it: a graph or an alert on the
+    average read a number that meant nothing (a user's review). Flat, the series has no value: no sample at the
+    Prometheus endpoint, no OTLP point, no ``avg`` in the live view; reopened, the new average is back. Nothing
+    here is bad input."""
+    from tradeobs_agent._internal.prometheus import Renderer
+    from tradeobs_agent.live.frames import FrameBuilder
+
+    reg = cap.agent.registry
+
+    def avg() -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+        tt.flush()
+        otlp = {str(p.attributes["symbol"]): p.value for p in cap.metrics().get("trading.position.avg_price", [])}
+        lines = Renderer(reg).render().decode().splitlines()
+        prom = {ln.split('symbol="')[1].split('"')[0]: ln.rsplit(" ", 1)[1] for ln in lines if "avg_price{" in ln}
+        live = {sym: row["avg"] for sym, row in FrameBuilder(reg).build()["symbols"].items() if "avg" in row}
+        return otlp, prom, live
+
+    tt.position("AAPL", 10, 100.0, avg_price=99.0)
+    tt.position("MSFT", -5, 400.0, avg_price=401.5)
+    assert avg() == ({"AAPL": 99.0, "MSFT": 401.5}, {"AAPL": "99.0", "MSFT": "401.5"}, {"AAPL": 99.0, "MSFT": 401.5})
+    tt.position("AAPL", 0, 100.0, avg_price=99.0)  # flat, the last average given again (the review's bot)
+    assert avg() == ({"MSFT": 401.5}, {"MSFT": "401.5"}, {"MSFT": 401.5})
+    tt.position("AAPL", 3, 101.0, avg_price=101.0)  # reopened
+    tt.position("MSFT", 0, 400.0, avg_price=0.0)  # flat, reported as 0.0 (the demo's portfolio)
+    assert avg() == ({"AAPL": 101.0}, {"AAPL": "101.0"}, {"AAPL": 101.0})
+    tt.position("AAPL", 0.0, 101.0)  # flat, no average given
+    tt.position("MSFT", 0, 400.0, avg_price=math.nan)  # flat, "no average": not bad input, nothing to record
+    assert avg() == ({}, {}, {})
+    assert "trading_position_avg_price" not in Renderer(reg).render().decode()
+    tt.position("MSFT", 2, 400.0)  # reopened, no average reported: none shown (not the one before the flat)
+    assert avg() == ({}, {}, {})
+    tt.position("MSFT", 2, 400.0, avg_price=399.0)
+    assert avg()[0] == {"MSFT": 399.0}
+    assert sum(p.value for p in reg.self_metrics.invalid.series() if p.attributes.get("instrument") == "trading") == 0
 
 
 def test_duplicate_signal_returns_the_open_trace(tt: TradingTelemetry) -> None:
