@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--service-url",
         default=None,
         metavar="URL",
-        help="base URL of the running service, where /telemetry is mounted, such as http://127.0.0.1:8000 "
-        "(default: none, the live stream is not checked)",
+        help="base URL of the running service, where /telemetry is mounted, such as http://127.0.0.1:8000, or the "
+        "dashboard's URL, http://127.0.0.1:8000/telemetry/ (default: none, the live stream is not checked)",
     )
     doctor.add_argument(
         "--timeout", type=_seconds, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
@@ -478,6 +478,19 @@ def _http_ok(url: str, timeout: float, headers: dict[str, str] | None = None) ->
         return False, type(exc).__name__ + ": " + str(exc)[:80]
 
 
+def _live_snapshot_url(service_url: str) -> str:
+    """The live snapshot to ask for: ``--service-url`` may be the service's base URL, or the dashboard's URL that
+    ``tradeobs demo`` prints (``.../telemetry/``; with ``/telemetry`` appended again it was a 404), with or without
+    ``http://`` (without, urllib said "unknown url type" and doctor asked whether the service was running)."""
+    url = service_url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    base = url.rstrip("/")
+    if not base.endswith("/telemetry"):
+        base += "/telemetry"
+    return base + "/snapshot"
+
+
 def _doctor(service_url: str | None, timeout: float) -> int:
     from ._internal.otlp_probe import probe
     from ._internal.providers import otlp_mode
@@ -524,7 +537,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             )
         )
     else:
-        live_url = service_url.rstrip("/") + "/telemetry/snapshot"
+        live_url = _live_snapshot_url(service_url)
         auth: dict[str, str] = {}
         if settings.live_token:  # the service asks for a token: one of a minute, signed with the same secret
             from .live.auth import make_token

@@ -81,6 +81,42 @@ def test_doctor_reports_each_check(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert "FAIL" in rows["live stream"]
 
 
+@pytest.mark.parametrize(
+    "given", ["http://127.0.0.1:{port}/telemetry/", "http://127.0.0.1:{port}/telemetry", "127.0.0.1:{port}"]
+)
+def test_doctor_takes_the_dashboard_url_the_demo_prints_and_an_address_without_http(
+    given: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer pastes the URL ``tradeobs demo`` printed (``.../telemetry/``): doctor asked for
+    ``/telemetry/telemetry/snapshot`` (404, "is the service running?"); ``127.0.0.1:8000`` was "unknown url type"."""
+    asked: list[str] = []
+
+    class Snapshot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200 if self.path == "/telemetry/snapshot" else 404)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--service-url", given.format(port=server.server_address[1]), "--timeout", "2"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert asked == ["/telemetry/snapshot"], out
+    assert " OK " in _doctor_rows(out)["live stream"], out
+    assert code == 0, out
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_doctor_asks_the_collector_in_its_protocol_and_skips_a_live_stream_that_is_off(
