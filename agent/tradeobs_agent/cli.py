@@ -22,7 +22,7 @@ import os
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._version import __version__
@@ -51,6 +51,32 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    """An ``argparse`` type: a whole number from 1 up."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 up, not {text!r}")
+    return value
+
+
+def _rate(lowest: float) -> Callable[[str], float]:
+    """An ``argparse`` type: a finite number of times a second, ``lowest`` or more (``inf`` hung the demo)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not lowest <= value < math.inf:
+            raise argparse.ArgumentTypeError(f"must be a number per second from {lowest:g} up, not {text!r}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tradeobs`` argument parser (``loadtest`` has its own: ``tradeobs loadtest --help``)."""
     parser = argparse.ArgumentParser(prog="tradeobs", description="Observability for Python trading systems.")
@@ -76,18 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--symbols",
-        type=int,
+        type=_count,
         default=10,
         metavar="COUNT",
         help="how many symbols to trade (a count, not names): AAPL, MSFT, ... then SYM0010, ... (default: %(default)s)",
     )
     demo.add_argument(
         "--tick-hz",
-        type=float,
+        type=_rate(0.1),
         default=10.0,
         help="market-data steps per second, each ticks every symbol (default: %(default)s)",
     )
-    demo.add_argument("--orders-hz", type=float, default=2.0, help="orders per second (default: %(default)s)")
+    demo.add_argument("--orders-hz", type=_rate(0.0), default=2.0, help="orders per second (default: %(default)s)")
     demo.add_argument(
         "--seed", type=int, default=None, help="random seed for a repeatable market (default: none, a new one per run)"
     )

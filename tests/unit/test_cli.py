@@ -499,6 +499,8 @@ def test_demo_says_when_the_prometheus_port_is_taken_and_takes_another() -> None
         (["demo", "--duration", "-1"], "--duration", "above 0"),
         (["demo", "--duration", "nan"], "--duration", "above 0"),
         (["doctor", "--timeout", "0"], "--timeout", "above 0"),
+        (["demo", "--tick-hz", "0"], "--tick-hz", "from 0.1 up"),
+        (["demo", "--symbols", "0"], "--symbols", "from 1 up"),
     ],
 )
 def test_a_bad_port_or_duration_is_a_usage_error_naming_option_value_and_range(
@@ -509,6 +511,19 @@ def test_a_bad_port_or_duration_is_a_usage_error_naming_option_value_and_range(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {option}: must be" in err and allowed in err and repr(argv[-1]) in err, err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--orders-hz", "inf"), ("--tick-hz", "inf"), ("--tick-hz", "nan")])
+def test_a_demo_rate_that_is_not_finite_is_a_usage_error(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--orders-hz inf`` was taken, and the demo then hung at full CPU, deaf to Ctrl-C and --duration (parsed
+    here, not run: with the old parser the demo would start and never stop)."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["demo", option, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be a number per second from" in err and repr(value) in err, err
 
 
 @pytest.mark.parametrize("argv", [["config", "check"], ["config", "docs"], ["--help"]])
