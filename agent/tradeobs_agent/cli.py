@@ -482,14 +482,19 @@ def _config_docs(write: str | None = None) -> int:
     from pathlib import Path
 
     path = Path(write)
-    text = path.read_text(encoding="utf-8")
-    head, sep, rest = text.partition(_BEGIN)
-    marker_line, _, rest = rest.partition("\n")
-    _, sep2, tail = rest.partition(_END)
-    if not sep or not sep2:
-        print(f"{write}: no '{_BEGIN} ... {_END}' markers", file=sys.stderr)
+    try:  # a missing or unwritable file is one line, not a traceback
+        text = path.read_text(encoding="utf-8")
+        head, sep, rest = text.partition(_BEGIN)
+        marker_line, _, rest = rest.partition("\n")
+        _, sep2, tail = rest.partition(_END)
+        if not sep or not sep2:
+            print(f"{write}: no '{_BEGIN} ... {_END}' markers", file=sys.stderr)
+            return 1
+        path.write_text(head + _BEGIN + marker_line + "\n" + settings_table() + _END + tail, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"tradeobs config docs: cannot update {write}: {reason}", file=sys.stderr)
         return 1
-    path.write_text(head + _BEGIN + marker_line + "\n" + settings_table() + _END + tail, encoding="utf-8")
     return 0
 
 

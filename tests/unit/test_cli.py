@@ -63,6 +63,17 @@ def _doctor_rows(out: str) -> dict[str, str]:
     return rows
 
 
+def test_config_docs_write_to_a_file_that_is_not_there_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tradeobs config docs --write nonexist.md`` ended in a FileNotFoundError traceback."""
+    missing = tmp_path / "nonexist.md"
+    assert main(["config", "docs", "--write", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"tradeobs config docs: cannot update {missing}: No such file or directory\n", err
+    assert not missing.exists()
+
+
 def test_doctor_reports_each_check(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=PrometheusOptions(port=0))
     assert agent.prometheus_url
