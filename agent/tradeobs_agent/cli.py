@@ -553,9 +553,9 @@ def _doctor(service_url: str | None, timeout: float) -> int:
     if settings.prometheus_enabled:
         url = f"http://{settings.prometheus_host}:{settings.prometheus_port}/metrics"
         ok, detail = _http_ok(url, timeout)
-        rows.append(
-            ("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else " (is the service running?)"))
-        )
+        # `tradeobs demo --prometheus-port 9465` (first-ten-minutes.md, for a port in use) is not this shell's setting
+        hint = " (is the service running? on another port: set TRADEOBS_PROMETHEUS_PORT here as the service has it)"
+        rows.append(("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     if not settings.live_enabled:
         rows.append(("live stream", "-", "SKIP", "skipped: live_enabled is false"))
     elif service_url is None:

@@ -221,6 +221,18 @@ def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_
     assert "skipped: live_enabled is false" in capsys.readouterr().out
 
 
+def test_doctor_says_which_setting_names_the_prometheus_port_when_nothing_answers_there(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """first-ten-minutes.md moves the demo's endpoint with ``--prometheus-port 9465`` when 9464 is taken; doctor
+    then checked 9464 and asked only "is the service running?" of a service that was."""
+    monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_PORT", str(free_port()))
+    assert main(["doctor", "--timeout", "1"]) == 1
+    row = _doctor_rows(capsys.readouterr().out)["prometheus endpoint"]
+    assert " FAIL " in row and "on another port: set TRADEOBS_PROMETHEUS_PORT" in row, row
+
+
 def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["loadtest", "--help"])
