@@ -222,7 +222,14 @@ def init(
     global _agent
     with _lock:
         if _agent is not None:
-            warn_once("init:twice", "tradeobs_agent.init() called again; returning the existing agent")
+            text = (
+                "tradeobs_agent.init() called again; returning the existing agent (service.name "
+                f"{_agent.settings.service_name!r}): the settings of this call are not applied. Call init() once"
+            )
+            # The agent's own records are not echoed on stderr: with no console handler this was said only in the
+            # system log, and a second init() with other settings (another service name, an endpoint) went unnoticed.
+            if warn_once("init:twice", "%s", text) and _agent.logs is not None and not _agent.logs.on_console():
+                print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr)
             return _agent
         explicit = flatten(
             {"otlp": otlp, "prometheus": prometheus, "tracing": tracing, "metrics": metrics, "logs": logs, "live": live}

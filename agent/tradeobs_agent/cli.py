@@ -22,7 +22,7 @@ import os
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._parsers import allowed
@@ -52,6 +52,32 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    """An ``argparse`` type: a whole number from 1 up."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 up, not {text!r}")
+    return value
+
+
+def _rate(lowest: float) -> Callable[[str], float]:
+    """An ``argparse`` type: a finite number of times a second, ``lowest`` or more (``inf`` hung the demo)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not lowest <= value < math.inf:
+            raise argparse.ArgumentTypeError(f"must be a number per second from {lowest:g} up, not {text!r}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tradeobs`` argument parser (``loadtest`` has its own: ``tradeobs loadtest --help``)."""
     parser = argparse.ArgumentParser(prog="tradeobs", description="Observability for Python trading systems.")
@@ -77,18 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--symbols",
-        type=int,
+        type=_count,
         default=10,
         metavar="COUNT",
         help="how many symbols to trade (a count, not names): AAPL, MSFT, ... then SYM0010, ... (default: %(default)s)",
     )
     demo.add_argument(
         "--tick-hz",
-        type=float,
+        type=_rate(0.1),
         default=10.0,
         help="market-data steps per second, each ticks every symbol (default: %(default)s)",
     )
-    demo.add_argument("--orders-hz", type=float, default=2.0, help="orders per second (default: %(default)s)")
+    demo.add_argument("--orders-hz", type=_rate(0.0), default=2.0, help="orders per second (default: %(default)s)")
     demo.add_argument(
         "--seed", type=int, default=None, help="random seed for a repeatable market (default: none, a new one per run)"
     )
@@ -140,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--service-url",
         default=None,
         metavar="URL",
-        help="base URL of the running service, where /telemetry is mounted, such as http://127.0.0.1:8000 "
-        "(default: none, the live stream is not checked)",
+        help="base URL of the running service, where /telemetry is mounted, such as http://127.0.0.1:8000, or the "
+        "dashboard's URL, http://127.0.0.1:8000/telemetry/ (default: none, the live stream is not checked)",
     )
     doctor.add_argument(
         "--timeout", type=_seconds, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
@@ -459,14 +485,19 @@ def _config_docs(write: str | None = None) -> int:
     from pathlib import Path
 
     path = Path(write)
-    text = path.read_text(encoding="utf-8")
-    head, sep, rest = text.partition(_BEGIN)
-    marker_line, _, rest = rest.partition("\n")
-    _, sep2, tail = rest.partition(_END)
-    if not sep or not sep2:
-        print(f"{write}: no '{_BEGIN} ... {_END}' markers", file=sys.stderr)
+    try:  # a missing or unwritable file is one line, not a traceback
+        text = path.read_text(encoding="utf-8")
+        head, sep, rest = text.partition(_BEGIN)
+        marker_line, _, rest = rest.partition("\n")
+        _, sep2, tail = rest.partition(_END)
+        if not sep or not sep2:
+            print(f"{write}: no '{_BEGIN} ... {_END}' markers", file=sys.stderr)
+            return 1
+        path.write_text(head + _BEGIN + marker_line + "\n" + settings_table() + _END + tail, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"tradeobs config docs: cannot update {write}: {reason}", file=sys.stderr)
         return 1
-    path.write_text(head + _BEGIN + marker_line + "\n" + settings_table() + _END + tail, encoding="utf-8")
     return 0
 
 
@@ -479,6 +510,19 @@ def _http_ok(url: str, timeout: float, headers: dict[str, str] | None = None) ->
             return 200 <= resp.status < 300, f"HTTP {resp.status}"
     except Exception as exc:
         return False, type(exc).__name__ + ": " + str(exc)[:80]
+
+
+def _live_snapshot_url(service_url: str) -> str:
+    """The live snapshot to ask for: ``--service-url`` may be the service's base URL, or the dashboard's URL that
+    ``tradeobs demo`` prints (``.../telemetry/``; with ``/telemetry`` appended again it was a 404), with or without
+    ``http://`` (without, urllib said "unknown url type" and doctor asked whether the service was running)."""
+    url = service_url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    base = url.rstrip("/")
+    if not base.endswith("/telemetry"):
+        base += "/telemetry"
+    return base + "/snapshot"
 
 
 def _doctor(service_url: str | None, timeout: float) -> int:
@@ -512,9 +556,9 @@ def _doctor(service_url: str | None, timeout: float) -> int:
     if settings.prometheus_enabled:
         url = f"http://{settings.prometheus_host}:{settings.prometheus_port}/metrics"
         ok, detail = _http_ok(url, timeout)
-        rows.append(
-            ("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else " (is the service running?)"))
-        )
+        # `tradeobs demo --prometheus-port 9465` (first-ten-minutes.md, for a port in use) is not this shell's setting
+        hint = " (is the service running? on another port: set TRADEOBS_PROMETHEUS_PORT here as the service has it)"
+        rows.append(("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     if not settings.live_enabled:
         rows.append(("live stream", "-", "SKIP", "skipped: live_enabled is false"))
     elif service_url is None:
@@ -527,7 +571,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             )
         )
     else:
-        live_url = service_url.rstrip("/") + "/telemetry/snapshot"
+        live_url = _live_snapshot_url(service_url)
         auth: dict[str, str] = {}
         if settings.live_token:  # the service asks for a token: one of a minute, signed with the same secret
             from .live.auth import make_token

@@ -77,7 +77,13 @@ def reset() -> None:
     The OpenTelemetry globals are reset with OpenTelemetry's own test helpers
     (``opentelemetry-test-utils``, in the ``tradeobs[testing]`` extra).
     """
-    from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
+    try:
+        from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
+    except ImportError as exc:  # `pip install .` alone: "No module named 'opentelemetry.test'" said nothing to do
+        raise ImportError(
+            "tradeobs_agent.testing needs opentelemetry-test-utils, in the testing extra: "
+            "pip install 'tradeobs[testing]' (from a clone: pip install '.[testing]')"
+        ) from exc
 
     from . import secret_values
     from ._internal import gil

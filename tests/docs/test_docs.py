@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -126,6 +127,16 @@ def test_the_commands_run_the_code_under_test(tmp_path: Path) -> None:
 def test_readme_has_exactly_two_setup_commands() -> None:
     first = next(b for b in parse("README.md").blocks if b.lang in ("bash", "sh"))
     assert commands(first) == ["python3 -m pip install -e . && tradeobs demo", "./scripts/test.sh"]
+
+
+def test_what_the_first_ten_minutes_leave_in_the_clone_is_ignored_by_git() -> None:
+    """The page has a newcomer make ``.venv`` in the clone and run the demo and a script there (``logs/``):
+    ``.venv/`` was not ignored, so ``git status`` listed it after the first command (seen following the page)."""
+    text = (REPO / "docs" / "first-ten-minutes.md").read_text()
+    assert "python3 -m venv .venv" in text
+    made = [".venv/bin/python", "logs/execution.jsonl", "agent/tradeobs.egg-info/PKG-INFO"]
+    res = subprocess.run(["git", "check-ignore", "--no-index", *made], cwd=REPO, capture_output=True, text=True)
+    assert sorted(res.stdout.split()) == sorted(made), res.stdout + res.stderr
 
 
 def test_readme_links_the_first_ten_minutes_first() -> None:

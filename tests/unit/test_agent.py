@@ -61,6 +61,26 @@ def test_second_init_warns_and_returns_same_agent(caplog: pytest.LogCaptureFixtu
     assert any("called again" in r.getMessage() for r in caplog.records)
 
 
+def test_second_init_in_a_script_is_said_on_stderr(tmp_path: Path) -> None:
+    """A script with no logging set-up of its own: the warning went only to logs/system.jsonl, so a second init()
+    with other settings (here another service name) was ignored without a word on the console."""
+    code = (
+        "import tradeobs_agent\n"
+        "kw = dict(otlp=False, prometheus=False, live=False)\n"
+        "tradeobs_agent.init(service_name='first', **kw)\n"
+        "tradeobs_agent.init(service_name='second', **kw)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "called again" in line]
+    assert said == [
+        "tradeobs: tradeobs_agent.init() called again; returning the existing agent (service.name 'first'): "
+        "the settings of this call are not applied. Call init() once"
+    ], proc.stderr
+
+
 def test_shutdown_twice_and_reinit() -> None:
     a = _quiet()
     assert tradeobs_agent.shutdown() is True

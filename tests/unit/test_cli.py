@@ -64,6 +64,17 @@ def _doctor_rows(out: str) -> dict[str, str]:
     return rows
 
 
+def test_config_docs_write_to_a_file_that_is_not_there_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tradeobs config docs --write nonexist.md`` ended in a FileNotFoundError traceback."""
+    missing = tmp_path / "nonexist.md"
+    assert main(["config", "docs", "--write", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"tradeobs config docs: cannot update {missing}: No such file or directory\n", err
+    assert not missing.exists()
+
+
 def test_doctor_reports_each_check(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=PrometheusOptions(port=0))
     assert agent.prometheus_url
@@ -80,6 +91,42 @@ def test_doctor_reports_each_check(monkeypatch: pytest.MonkeyPatch, capsys: pyte
         row = rows[f"collector {sig} (grpc)"]
         assert " FAIL " in row and f"nothing listens on {dead.removeprefix('http://')} (connection refused)" in row
     assert "FAIL" in rows["live stream"]
+
+
+@pytest.mark.parametrize(
+    "given", ["http://127.0.0.1:{port}/telemetry/", "http://127.0.0.1:{port}/telemetry", "127.0.0.1:{port}"]
+)
+def test_doctor_takes_the_dashboard_url_the_demo_prints_and_an_address_without_http(
+    given: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer pastes the URL ``tradeobs demo`` printed (``.../telemetry/``): doctor asked for
+    ``/telemetry/telemetry/snapshot`` (404, "is the service running?"); ``127.0.0.1:8000`` was "unknown url type"."""
+    asked: list[str] = []
+
+    class Snapshot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200 if self.path == "/telemetry/snapshot" else 404)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--service-url", given.format(port=server.server_address[1]), "--timeout", "2"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert asked == ["/telemetry/snapshot"], out
+    assert " OK " in _doctor_rows(out)["live stream"], out
+    assert code == 0, out
 
 
 @pytest.mark.integration
@@ -220,6 +267,18 @@ def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_
     monkeypatch.setenv("TRADEOBS_LIVE_ENABLED", "false")
     assert main(["doctor", "--service-url", dead, "--timeout", "1"]) == 0
     assert "skipped: live_enabled is false" in capsys.readouterr().out
+
+
+def test_doctor_says_which_setting_names_the_prometheus_port_when_nothing_answers_there(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """first-ten-minutes.md moves the demo's endpoint with ``--prometheus-port 9465`` when 9464 is taken; doctor
+    then checked 9464 and asked only "is the service running?" of a service that was."""
+    monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_PORT", str(free_port()))
+    assert main(["doctor", "--timeout", "1"]) == 1
+    row = _doctor_rows(capsys.readouterr().out)["prometheus endpoint"]
+    assert " FAIL " in row and "on another port: set TRADEOBS_PROMETHEUS_PORT" in row, row
 
 
 def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -511,6 +570,8 @@ def test_demo_says_when_the_prometheus_port_is_taken_and_takes_another() -> None
         (["demo", "--duration", "-1"], "--duration", "above 0"),
         (["demo", "--duration", "nan"], "--duration", "above 0"),
         (["doctor", "--timeout", "0"], "--timeout", "above 0"),
+        (["demo", "--tick-hz", "0"], "--tick-hz", "from 0.1 up"),
+        (["demo", "--symbols", "0"], "--symbols", "from 1 up"),
     ],
 )
 def test_a_bad_port_or_duration_is_a_usage_error_naming_option_value_and_range(
@@ -521,6 +582,19 @@ def test_a_bad_port_or_duration_is_a_usage_error_naming_option_value_and_range(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {option}: must be" in err and allowed in err and repr(argv[-1]) in err, err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--orders-hz", "inf"), ("--tick-hz", "inf"), ("--tick-hz", "nan")])
+def test_a_demo_rate_that_is_not_finite_is_a_usage_error(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--orders-hz inf`` was taken, and the demo then hung at full CPU, deaf to Ctrl-C and --duration (parsed
+    here, not run: with the old parser the demo would start and never stop)."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["demo", option, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be a number per second from" in err and repr(value) in err, err
 
 
 @pytest.mark.parametrize("argv", [["config", "check"], ["config", "docs"], ["--help"]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 
 import tradeobs_agent
 from tests._util import dead_endpoint, free_port
-from tradeobs_agent.demo import DemoConfig, create_app
+from tradeobs_agent.demo import DemoConfig, TradingEngine, create_app
 from tradeobs_agent.demo.broker import BrokerConfig
 from tradeobs_agent.demo.portfolio import Portfolio, Position
 from tradeobs_agent.demo.risk import RiskLimits, RiskManager
@@ -54,6 +55,24 @@ def test_risk_limits_and_kill_switch() -> None:
 def test_bad_demo_config_names_the_setting() -> None:
     with pytest.raises(ValueError, match="symbols=0"):
         DemoConfig(symbols=0)
+
+
+def test_an_endless_demo_rate_is_refused_and_a_burst_stops_when_in_flight_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``tradeobs demo --orders-hz inf`` hung at full CPU, deaf to Ctrl-C, SIGTERM and --duration: step()'s order
+    credit, inf - 1, never fell below 1. Rates that are not finite are refused; the orders a step is due stop
+    when in flight is full (every further call would be refused too)."""
+    for bad in (math.inf, math.nan):
+        for name in ("orders_hz", "tick_hz"):
+            with pytest.raises(ValueError, match=f"{name}=.*finite"):
+                DemoConfig(**{name: bad})
+    with capture():
+        engine = TradingEngine(DemoConfig(symbols=1, tick_hz=1, orders_hz=1e6, max_inflight=0))
+        calls: list[object] = []
+        monkeypatch.setattr(engine, "place_order", lambda *args: calls.append(args))  # None: in flight is full
+        engine.step()
+    assert len(calls) == 1
 
 
 def test_demo_app_trades_and_reports_every_signal() -> None:

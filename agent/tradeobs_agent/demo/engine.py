@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import time
@@ -47,8 +48,9 @@ class DemoConfig:
     def __post_init__(self) -> None:
         for name, lo in (("symbols", 1), ("tick_hz", 0.1), ("orders_hz", 0.0), ("state_hz", 0.1)):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < lo:
-                raise ValueError(f"demo setting {name}={value!r}: expected a number >= {lo}")
+            # not lo <= value < inf: NaN and infinity too (orders_hz=inf made step() loop forever, deaf to signals)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value < math.inf:
+                raise ValueError(f"demo setting {name}={value!r}: expected a finite number >= {lo}")
 
     @classmethod
     def from_env(cls) -> DemoConfig:
@@ -139,7 +141,9 @@ class TradingEngine:
         self._credit += self.config.orders_hz / self.config.tick_hz
         while self._credit >= 1.0:
             self._credit -= 1.0
-            self.place_order()
+            if self.place_order() is None:  # in flight is full, and stays full until this step returns
+                self._credit %= 1.0
+                break
 
     def place_order(self, symbol: str | None = None, side: str | None = None, qty: float | None = None) -> str | None:
         """Decide, risk-check and submit one order; returns its client order id (None when throttled)."""

@@ -38,13 +38,35 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .._errors import warn_once
+from .. import secret_values
+from .._errors import on_console, warn_once
 from .._internal import fastpath, gil, otel_private
 from ._format import Built, safe_str
 
 __all__ = ["ConsoleSink", "FileSink", "OtlpSink"]
 
 _MAX_BACKOFF = 30.0
+
+
+_told: set[tuple[str, str]] = set()
+_told_lock = threading.Lock()
+
+
+def _tell_console(directory: str, error: str, text: str) -> None:
+    """Print a log file's failure on stderr too, once per directory and error, unless the log reaches the console.
+
+    The warning itself goes to the log, whose files are what fails: with no console handler (the agent's own
+    ``tradeobs.*`` records are not echoed as Python's last resort would) it reached no one, and ``tradeobs demo``
+    named a ``logs/`` that was never written.
+    """
+    with _told_lock:
+        if (directory, error) in _told:
+            return
+        _told.add((directory, error))
+    if on_console():
+        return
+    with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: nothing to print on
+        print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr, flush=True)
 
 
 class _File:
@@ -148,14 +170,13 @@ class _File:
         self.backoff = min(self.backoff * 2, _MAX_BACKOFF)
         self.failing = True
         name = errno.errorcode.get(exc.errno or 0, "error")
-        warn_once(
-            f"logs:file:{self.path}:{name}",
+        msg = (
             "cannot write log file %s (%s); file logging for it is paused and retried, other sinks continue; "
             "skipped records are counted in tradeobs.agent.sink.errors{sink=file}. The directory is the setting "
-            "log_dir (TRADEOBS_LOG_DIR; empty: no log files)",
-            self.path,
-            exc,
+            "log_dir (TRADEOBS_LOG_DIR; empty: no log files)"
         )
+        if warn_once(f"logs:file:{self.path}:{name}", msg, self.path, exc):
+            _tell_console(self.sink.directory, name, msg % (self.path, exc))
 
     def _rotate(self) -> None:
         self.close()

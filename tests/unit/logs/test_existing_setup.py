@@ -103,3 +103,28 @@ print(during, after_notset, raised, root.level)
     assert (during, after_notset) == (0, 0)
     assert (raised, after) == (20, 30)  # Python's default WARNING: raised to INFO for the capture, then put back
     assert "debug line" not in _messages(tmp_path, "service")  # the capture still takes INFO and up
+
+
+def test_log_files_that_cannot_be_written_are_said_on_stderr_once_while_the_service_runs(tmp_path: Path) -> None:
+    """With ``logs`` a file, not a directory, ``tradeobs demo`` named ``logs/`` in its banner and wrote nothing,
+    without a word: the file sink's warning went only to the log (those very files), as the agent's own records are
+    not echoed on stderr. It is printed there once (for the directory, not per stream), while the service runs."""
+    (tmp_path / "logs").write_text("not a directory\n")
+    proc = _run(
+        tmp_path,
+        """
+import sys
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+for stream in ("execution", "strategy", "market_data"):
+    tradeobs_agent.get_logger(stream).info("a line for %s", stream)
+time.sleep(1.5)  # the worker writes (and fails) in the background
+print("--- shutdown", file=sys.stderr, flush=True)
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    running = proc.stderr.partition("--- shutdown")[0]
+    said = [line for line in running.splitlines() if "cannot write log file" in line]
+    assert len(said) == 1, proc.stderr
+    assert said[0].startswith(f"tradeobs: cannot write log file {tmp_path / 'logs'}/"), said
+    assert "TRADEOBS_LOG_DIR" in said[0]
