@@ -110,6 +110,7 @@ KEY_ALERTS = {
     "TradeobsAgentExportFailures",
     "TradeobsAgentDroppingItems",
     "TradeobsAgentLogsDropped",
+    "TradeobsAgentLogSinkFailing",
     "PrometheusRuleEvaluationFailures",
     "AlertmanagerNotificationsFailing",
     "BackupTooOld",

@@ -214,6 +214,7 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
                     "TRADEOBS_COLLECTOR_PID_FILE": str(pid_file),
                     "PROM_DATA": str(tmp / "prometheus" / "data"),
                     "BACKUP_DIR": str(tmp / "backups"),
+                    "BACKUP_TEXTFILE_DIR": str(tmp / "textfile"),
                     # the service's settings, for `tradeobs doctor` / `tradeobs config check`
                     "OTEL_EXPORTER_OTLP_ENDPOINT": demo_env["OTEL_EXPORTER_OTLP_ENDPOINT"],
                     "TRADEOBS_PROMETHEUS_PORT": str(demo_prom_port),
@@ -288,3 +289,19 @@ def test_the_start_command_brings_a_stopped_collector_back(native: NativeStack) 
         assert b"collector/otel-collector.yaml" in cmdline
     finally:
         _stop_pid_file(native.pid_file, native.collector)
+
+
+def test_the_backup_command_records_its_run_where_backuptooold_reads_it(native: NativeStack, tmp_path: Path) -> None:
+    """Run by hand as the runbook says, a backup must reach the metric BackupTooOld reads (node-exporter's
+    textfile directory): the block ran backup.sh without BACKUP_TEXTFILE_DIR, so the backup was made, no
+    metric was written and the alert it was run for kept firing."""
+    (block,) = [b for b in RUNNABLE if b.doc == "docs/runbook.md" and "compose/backup/backup.sh" in b.text]
+    env = {k: v for k, v in native.env.items() if k != "BACKUP_TEXTFILE_DIR"}
+    res = run_block(block, env)
+    assert res.returncode != 0 and "BACKUP_TEXTFILE_DIR" in res.stderr, res.stdout + res.stderr
+    textfile = tmp_path / "textfile"
+    res = run_block(block, {**env, "BACKUP_TEXTFILE_DIR": str(textfile)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    metrics = (textfile / "tradeobs_backup.prom").read_text()
+    assert re.search(r"^tradeobs_backup_last_success_timestamp_seconds \d+$", metrics, re.M), metrics
+    assert re.search(r"^tradeobs_backup_last_run_success 1$", metrics, re.M), metrics
