@@ -17,6 +17,7 @@ setting wherever it comes from, so ``tradeobs config check``, ``init()`` and
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.parse
@@ -229,6 +230,33 @@ def without_userinfo(raw: Any) -> Any:
         return raw
     host = u.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit((u.scheme, "<redacted>@" + host, u.path, u.query, u.fragment))
+
+
+def basic_credential(userinfo: str) -> str:
+    """The ``Basic`` credential of a URL's ``user:password`` (percent-decoded), as an HTTP client (requests) sends it.
+
+    >>> basic_credential("algo-1:p%40ss")
+    'YWxnby0xOnBAc3M='
+    """
+    user, _, password = userinfo.partition(":")
+    raw = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    return base64.b64encode(raw.encode("utf-8")).decode("ascii")
+
+
+def url_basic_auth(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@``, and their ``Basic`` credential (None when it has none).
+
+    >>> url_basic_auth("http://algo-1:pw@collector:4317")
+    ('http://collector:4317', 'YWxnby0xOnB3')
+    """
+    try:
+        u = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url, None
+    if "@" not in u.netloc:
+        return url, None
+    userinfo, _, host = u.netloc.rpartition("@")
+    return urllib.parse.urlunsplit((u.scheme, host, u.path, u.query, u.fragment)), basic_credential(userinfo)
 
 
 NATS_SCHEMES = ("nats", "tls", "ws", "wss")

@@ -25,7 +25,6 @@ then it means that from every source.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import os
@@ -577,28 +576,14 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
 
 
-def _basic(userinfo: str) -> str:
-    """The ``Basic`` credential of a URL's ``user:password`` (percent-decoded), as an HTTP client sends it."""
-    user, _, password = userinfo.partition(":")
-    raw = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
-    return base64.b64encode(raw.encode("utf-8")).decode("ascii")
-
-
 def _grpc_userinfo(endpoint: str, headers: Mapping[str, str]) -> tuple[str, Mapping[str, str]]:
     """A gRPC endpoint's ``user:password@`` as the ``authorization: Basic`` header an OTLP/HTTP exporter would send
     for it (requests does), the endpoint without it. gRPC has no credentials in its target: kept there, every
     export failed ("Misformatted domain name"). Headers that already authorize are left as they are."""
-    try:
-        u = urllib.parse.urlsplit(endpoint)
-    except ValueError:
-        return endpoint, headers
-    if "@" not in u.netloc:
-        return endpoint, headers
-    userinfo, _, host = u.netloc.rpartition("@")
-    bare = urllib.parse.urlunsplit((u.scheme, host, u.path, u.query, u.fragment))
-    if any(k.lower() == "authorization" for k in headers):
+    bare, credential = p.url_basic_auth(endpoint)
+    if credential is None or any(k.lower() == "authorization" for k in headers):
         return bare, headers
-    return bare, {**headers, "authorization": "Basic " + _basic(userinfo)}
+    return bare, {**headers, "authorization": "Basic " + credential}
 
 
 def _url_credentials(urls: str) -> list[str]:
@@ -610,7 +595,7 @@ def _url_credentials(urls: str) -> list[str]:
             continue
         userinfo = netloc.rpartition("@")[0]
         out.append(userinfo)
-        out.append(_basic(userinfo))  # as a gRPC endpoint's credentials are sent (otlp_for)
+        out.append(p.basic_credential(userinfo))  # as a gRPC endpoint's credentials are sent (otlp_for)
         _, sep, password = userinfo.partition(":")
         if sep:
             out.extend([password, urllib.parse.unquote(password)])

@@ -14,7 +14,6 @@ exporter uses them. No header value is ever part of a result: they may be secret
 
 from __future__ import annotations
 
-import base64
 import http.client
 import os
 import socket
@@ -25,6 +24,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from .._parsers import url_basic_auth
 from ..config import OtlpTarget
 
 __all__ = ["Probe", "probe"]
@@ -149,13 +149,12 @@ def _http(t: OtlpTarget, signal: str, timeout: float) -> Probe:
 def _basic_auth_from_url(url: str, headers: dict[str, str]) -> str:
     """``url`` without its ``user:password@``, which goes into ``headers`` as basic auth, as the exporter's HTTP
     client (requests) sends it; urllib took the user:password for part of the host ("cannot resolve the host")."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None:
+    bare, credential = url_basic_auth(url)
+    if credential is None:
         return url
-    user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
     headers.pop("authorization", None)  # requests lets the URL's credentials win over the header
-    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    headers["Authorization"] = "Basic " + credential
+    return bare
 
 
 def _unreached(where: str, why: Any, timeout: float, protocol: str, other: str) -> Probe:
