@@ -24,6 +24,15 @@ GRAFANA = "http://grafana.desk.example:3000"
 POSITION_COLUMNS = ["chart", "symbol", "px", "pos", "avg", "ntl", "pnl", "rpnl", "upnl", "ord", "fill", "rej"]
 
 
+def open_on_stream(page: Any, srv: LiveProcess, body: str) -> None:
+    """Open ``srv``'s live page with its stream answered by ``body`` (server-sent events written by the test)."""
+    page.route(
+        "**/telemetry/stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+    )
+    page.goto(srv.base + "/telemetry/")
+
+
 def js(page: Any, expr: str) -> Any:
     return page.evaluate(expr)
 
@@ -205,13 +214,8 @@ def test_the_page_deletes_what_a_delta_marks_gone(live_server: Callable[..., Liv
         f"id: b0-{f['seq']}\nevent: frame\ndata: {orjson.dumps(f).decode()}\n\n" for f in frames
     )
 
-    srv = live_server()
     page = browser_page
-    page.route(  # the page's stream is these two frames (the rest, /config and /history, is the server's)
-        "**/telemetry/stream*",
-        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
-    )
-    page.goto(srv.base + "/telemetry/")
+    open_on_stream(page, live_server(), body)  # these two frames (/config and /history are the server's)
     wait_for(lambda: js(page, "window.__tradeobs.state && window.__tradeobs.state.seq") == 2, "both frames")
     assert js(page, "[window.__tradeobs.full, window.__tradeobs.deltas]") == [1, 1]
     state = js(page, "window.__tradeobs.state")
@@ -394,13 +398,8 @@ def test_fractional_quantities_and_fx_prices_are_shown_as_they_are(
         f"id: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n"
         f"id: b0-2\nevent: event\ndata: {orjson.dumps(fill).decode()}\n\n"
     )
-    srv = live_server()
     page = browser_page
-    page.route(  # the page's stream is this frame and fill (/config and /history are the server's)
-        "**/telemetry/stream*",
-        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
-    )
-    page.goto(srv.base + "/telemetry/")
+    open_on_stream(page, live_server(), body)  # this frame and fill (/config and /history are the server's)
     wait_for(lambda: js(page, "window.__tradeobs.state && window.__tradeobs.state.seq") == 1, "the frame")
     rows = page.locator("#positions tbody tr.row")
     wait_for(lambda: rows.count() == 4, "four rows")

@@ -227,6 +227,17 @@ class _HeaderRecorder:
             threading.Thread(target=self._http.serve_forever, daemon=True).start()
         self.endpoint = f"http://127.0.0.1:{port}"
 
+    def headers_of_one_export(self, **settings: Any) -> dict[str, str]:
+        """The headers of the one export the traces exporter built from ``settings`` sends here."""
+        resolved, _ = resolve_settings(**settings)
+        exporter, _ = providers._otlp_exporter(resolved, "traces")
+        try:
+            assert exporter.export(ended_spans(1)).name == "SUCCESS"
+        finally:
+            exporter.shutdown()
+        (headers,) = self.seen
+        return headers
+
     def close(self) -> None:
         if self.protocol == "grpc":
             self._grpc.stop(grace=None).wait(10)
@@ -265,13 +276,7 @@ def test_an_otlp_exporter_sends_the_resolved_headers_and_none_the_sdk_reads_itse
         kw: dict[str, Any] = {"otlp_endpoint": receiver.endpoint, "otlp_protocol": protocol}
         if explicit is not None:
             kw["otlp_headers"] = explicit
-        settings, _ = resolve_settings(**kw)
-        exporter, _ = providers._otlp_exporter(settings, "traces")
-        try:
-            assert exporter.export(ended_spans(1)).name == "SUCCESS"
-        finally:
-            exporter.shutdown()
-        (headers,) = receiver.seen
+        headers = receiver.headers_of_one_export(**kw)
     finally:
         receiver.close()
     assert "authorization" not in headers, headers
@@ -297,15 +302,9 @@ def test_a_grpc_endpoint_with_user_and_password_sends_them_as_basic_auth(
         kw: dict[str, Any] = {"otlp_endpoint": f"http://algo-1:p%40ss%3Aw0rd@{host}", "otlp_protocol": "grpc"}
         if explicit is not None:
             kw["otlp_headers"] = explicit
-        settings, _ = resolve_settings(**kw)
-        target = otlp_for(settings, "traces")
+        target = otlp_for(resolve_settings(**kw)[0], "traces")
         assert "@" not in target.endpoint and target.endpoint == receiver.endpoint
-        exporter, _ = providers._otlp_exporter(settings, "traces")
-        try:
-            assert exporter.export(ended_spans(1)).name == "SUCCESS"
-        finally:
-            exporter.shutdown()
-        (headers,) = receiver.seen
+        headers = receiver.headers_of_one_export(**kw)
     finally:
         receiver.close()
     assert headers.get("authorization") == expected
