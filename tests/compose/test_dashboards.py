@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.grafana_eval import Evaluator, Variable, loki_selector_problem
+
 from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
 
 GENERATE = GRAFANA_DIR / "generate.py"
@@ -115,3 +117,49 @@ def test_order_drilldown_finds_the_order_by_id() -> None:
     assert any(t.get("minDuration") == "$min_latency" and t.get("maxDuration") == "$max_latency" for t in jaeger)
     logs = [t["expr"] for p, t in _targets(dash) if p["type"] == "logs"]
     assert all('order_id="$order_id"' in e for e in logs), logs
+
+
+def _variables(dash: dict, selection: str) -> dict[str, Variable]:  # type: ignore[type-arg]
+    """The dashboard's variables as Grafana resolves them for ``selection``: "all" (All where offered),
+    "one" or "two" values (names with regex characters, as symbols and services can have)."""
+    picks = {"one": ["BRK.B"], "two": ["BRK.B", "EUR/USD"]}
+    out = {}
+    for v in dash["templating"].get("list", []):
+        multi_or_all = bool(v.get("multi") or v.get("includeAll"))
+        if selection == "all" and v.get("includeAll"):
+            values = ["$__all"]
+        elif v.get("multi") and selection == "two":
+            values = picks["two"]
+        else:
+            values = picks["one"]
+        out[v["name"]] = Variable(v["name"], values, multi_or_all, v.get("allValue"), picks["two"])
+    return out
+
+
+@pytest.mark.parametrize("selection", ["all", "one", "two"])
+def test_log_panels_are_queries_loki_accepts(selection: str) -> None:
+    """Every Loki panel, with its variables substituted as Grafana's Loki datasource does, has a stream
+    selector Loki runs. With All, a variable becomes its allValue verbatim: ``.*`` made the Trading
+    overview's service logs ``{service_name=~".*"}``, which Loki refuses (no matcher that needs a
+    non-empty value), so the panel showed an error in its default view."""
+    checked = 0
+    for path in sorted((GRAFANA_DIR / "dashboards").glob("*.json")):
+        dash = json.loads(path.read_text())
+        variables = _variables(dash, selection)
+        for p, t in _targets(dash):
+            if t.get("datasource", p.get("datasource", {})).get("type") != "loki":
+                continue
+            expr = Evaluator.interpolate(t["expr"], variables, "loki")
+            assert loki_selector_problem(expr) is None, (dash["uid"], p["title"], loki_selector_problem(expr))
+            checked += 1
+    assert checked >= 3
+
+
+def test_the_loki_selector_check_refuses_what_loki_refuses() -> None:
+    """The check above is Loki's rule, not a formality (cases of Loki's own parser tests)."""
+    assert loki_selector_problem('{app=~".*"}') is not None
+    assert loki_selector_problem('{app!="bar"}') is not None
+    assert loki_selector_problem('{app=""} |= "x"') is not None
+    assert loki_selector_problem('{app=~".+"}') is None
+    assert loki_selector_problem('{app=~".*", env="prod"} | order_id="1"') is None
+    assert loki_selector_problem('{service_name=~"BRK\\\\.B|EUR/USD"}') is None

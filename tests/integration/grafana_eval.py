@@ -10,7 +10,11 @@ What "as Grafana would" means here (Grafana 12: the Prometheus and Jaeger dataso
   with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range; ``$var``, ``${var}``
   and ``[[var]]`` are replaced; for the Prometheus datasource a multi-value or include-All variable's
   values are regex-escaped (``prometheusSpecialRegexEscape``), several join as ``(a|b)``, "All"
-  becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped.
+  becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped. For the Loki
+  datasource (``lokiSpecialRegexEscape``) the same characters but ``'`` are escaped and several values
+  join as ``a|b``; All is its ``allValue`` too (which is why it must not match the empty string: Loki
+  refuses a stream selector without a matcher that needs a non-empty value, see
+  :func:`loki_selector_problem`).
 - Intervals (backend, promlib): ``$__interval`` = the panel's step = max(roundInterval(range /
   maxDataPoints), the datasource's ``timeInterval`` (scrape interval), roundInterval(range / 11000));
   ``$__rate_interval`` = max(step + scrape interval, 4 x scrape interval); ``$__range`` = the range in
@@ -119,6 +123,31 @@ def _prom_special_regex_escape(value: str) -> str:
 
 def _prom_regular_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\\\'")
+
+
+def _loki_special_regex_escape(value: str) -> str:
+    return re.sub(r"[$^*{}\[\]+?.()|]", lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
+
+
+_LOKI_MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def loki_selector_problem(expr: str) -> str | None:
+    """Why Loki refuses the stream selector of ``expr`` (the ``{...}`` it starts with), or None.
+
+    Loki's parser (``errAtleastOneEqualityMatcherRequired``) needs at least one ``=`` or ``=~`` matcher
+    whose value the empty string does not satisfy: ``{app=~".*"}`` alone is refused ("queries require
+    at least one regexp or equality matcher that does not have an empty-compatible value"),
+    ``{app=~".+"}`` is fine."""
+    m = re.match(r"\s*\{([^}]*)\}", expr)
+    if not m:
+        return f"no stream selector in {expr!r}"
+    matchers = _LOKI_MATCHER.findall(m.group(1))
+    for _, op, quoted in matchers:
+        value = json.loads(f'"{quoted}"')
+        if (op == "=" and value != "") or (op == "=~" and re.fullmatch(value, "") is None):
+            return None
+    return f"{expr!r}: no matcher needs a non-empty value ({matchers}); Loki refuses such a selector"
 
 
 class NotOffered(ValueError):
@@ -241,6 +270,10 @@ class Evaluator:
                 vals = var.options
             else:
                 vals = var.values
+            if ds_type == "loki":
+                if not var.multi_or_all:
+                    return vals[0] if vals else ""
+                return "|".join(_loki_special_regex_escape(x) for x in vals)
             if ds_type != "prometheus":
                 return ",".join(vals) if len(vals) != 1 else vals[0]
             if not var.multi_or_all:

@@ -162,7 +162,13 @@ def jaeger_trace(ref: str, trace_id: str) -> JaegerQueryBuilder:
 
 
 def prom_variable(name: str, label: str, query: str) -> QueryVariable:
-    """A multi-value Prometheus label variable with "All" (``.*``), refreshed with the time range."""
+    """A multi-value Prometheus label variable with "All" (``.+``), refreshed with the time range.
+
+    All is ``.+``, not ``.*``: Grafana puts the allValue in verbatim, and Loki refuses a stream
+    selector whose only matcher accepts the empty string (``{service_name=~".*"}``: "queries require
+    at least one regexp or equality matcher that does not have an empty-compatible value"), so the
+    log panels filtered by a variable errored whenever All was selected. In PromQL every offered
+    value is non-empty (label_values), so ``.+`` selects the same series."""
     return (
         QueryVariable(name)
         .label(label)
@@ -172,7 +178,7 @@ def prom_variable(name: str, label: str, query: str) -> QueryVariable:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
-        .all_value(".*")
+        .all_value(".+")
     )
 
 
