@@ -5,11 +5,13 @@ rest of the stack (scrape job names) really comes from there."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.grafana_eval import Evaluator, Variable, loki_selector_problem
 
@@ -163,3 +165,33 @@ def test_the_loki_selector_check_refuses_what_loki_refuses() -> None:
     assert loki_selector_problem('{app=~".+"}') is None
     assert loki_selector_problem('{app=~".*", env="prod"} | order_id="1"') is None
     assert loki_selector_problem('{service_name=~"BRK\\\\.B|EUR/USD"}') is None
+
+
+def _drawdown_steps(dash: dict) -> list[float | None]:  # type: ignore[type-arg]
+    (panel,) = [p for p in dash["panels"] if p["title"] == "Drawdown" and p["type"] == "stat"]
+    return [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+
+def test_the_drawdown_stat_turns_where_the_drawdown_alerts_fire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Drawdown stat turns orange where TradingDrawdownWarning fires (half the limit of
+    rules/limits.yml) and red where TradingDrawdownHigh pages (the limit). It was orange from 10% and
+    red from 20% while the stack paged at 10%: green through the warning, orange while paging.
+    The thresholds are read from limits.yml, so a changed limit moves them too."""
+    rules = yaml.safe_load((PROM_DIR / "rules" / "trading.yml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["TradingDrawdownHigh"].endswith("> on () group_left () tradeobs:limit_drawdown:ratio")
+    assert alerts["TradingDrawdownWarning"].endswith("> on () group_left () (0.5 * tradeobs:limit_drawdown:ratio)")
+    limits = (PROM_DIR / "rules" / "limits.yml").read_text()
+    (limit,) = re.findall(r"record: tradeobs:limit_drawdown:ratio\s+expr: vector\(([0-9.]+)\)", limits)
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    assert _drawdown_steps(dash) == [None, float(limit) / 2, float(limit)]
+
+    dashgen = load_dashgen()
+    common = sys.modules["dashgen._common"]
+    changed = tmp_path / "limits.yml"
+    changed.write_text(limits.replace(f"vector({limit})", "vector(0.25)"))
+    monkeypatch.setattr(common, "LIMITS_RULES", changed)
+    out = json.loads(dashgen.render(dashgen.DASHBOARDS["trading-overview.json"]))
+    assert _drawdown_steps(out) == [None, 0.125, 0.25]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 COMPOSE = Path(__file__).resolve().parents[2]
 PROMETHEUS_CONFIG = COMPOSE / "prometheus" / "prometheus.yml"
+# The deployment's risk limits, the ones the alerts compare against (stat thresholds follow them).
+LIMITS_RULES = COMPOSE / "prometheus" / "rules" / "limits.yml"
 
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
 LOKI = DataSourceRef(type_val="loki", uid="loki")
@@ -69,6 +72,22 @@ def job_scraping(target: str) -> str:
     if target not in jobs:
         raise ValueError(f"no scrape job in {PROMETHEUS_CONFIG} has target {target!r}; targets there: {sorted(jobs)}")
     return jobs[target]
+
+
+def risk_limit(record: str) -> float:
+    """The value of a limit recorded in ``rules/limits.yml`` (``record: <record>``, ``expr: vector(<n>)``).
+
+    Read, never written here, like the job names: the alerts compare against these series, so a panel's
+    thresholds follow them after an edit of limits.yml and a regeneration."""
+    doc = yaml.safe_load(LIMITS_RULES.read_text())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if rule.get("record") == record:
+                m = re.fullmatch(r"\s*vector\(\s*([0-9.eE+-]+)\s*\)\s*", str(rule["expr"]))
+                if not m:
+                    raise ValueError(f"{LIMITS_RULES}: {record} is {rule['expr']!r}, not vector(<number>)")
+                return float(m.group(1))
+    raise ValueError(f"no rule in {LIMITS_RULES} records {record!r}")
 
 
 # ---------------------------------------------------------------- ids

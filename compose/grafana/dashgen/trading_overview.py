@@ -31,6 +31,7 @@ from ._common import (
     loki,
     prom,
     prom_variable,
+    risk_limit,
     thresholds,
 )
 
@@ -78,6 +79,7 @@ def _quantiles(metric: str, by: str, legend: str, selector: str = J) -> list[obj
 
 def build() -> Dashboard:
     ids = Ids()
+    drawdown_limit = risk_limit("tradeobs:limit_drawdown:ratio")
     kill_switch_map = ValueMap(
         options={
             "0": ValueMappingResult(text="off", color="green", index=0),
@@ -154,8 +156,10 @@ def build() -> Dashboard:
                 "Drawdown",
                 f"max(trading_drawdown{{{J}}})",
                 "percentunit",
-                "Drawdown from the equity peak (worst strategy).",
-            ).thresholds(thresholds((None, "green"), (0.1, "orange"), (0.2, "red")))
+                f"Drawdown from the equity peak (worst strategy). Orange from {drawdown_limit / 2:.1%}, where"
+                f" TradingDrawdownWarning fires (half the limit); red from {drawdown_limit:.1%}, the limit, where"
+                " TradingDrawdownHigh pages (compose/prometheus/rules/limits.yml).",
+            ).thresholds(thresholds((None, "green"), (drawdown_limit / 2, "orange"), (drawdown_limit, "red")))
         )
         .with_panel(
             _stat(
