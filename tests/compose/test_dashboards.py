@@ -18,6 +18,7 @@ from tests.integration.grafana_eval import Evaluator, Variable, loki_selector_pr
 from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
 
 GENERATE = GRAFANA_DIR / "generate.py"
+DASHBOARD_FILES = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 
 
 def test_committed_dashboards_are_what_the_code_generates() -> None:
@@ -195,3 +196,19 @@ def test_the_drawdown_stat_turns_where_the_drawdown_alerts_fire(
     monkeypatch.setattr(common, "LIMITS_RULES", changed)
     out = json.loads(dashgen.render(dashgen.DASHBOARDS["trading-overview.json"]))
     assert _drawdown_steps(out) == [None, 0.125, 0.25]
+
+
+def test_latency_heatmaps_put_seconds_on_the_buckets_not_on_the_cells() -> None:
+    """Grafana's heatmap formats the bucket axis of a pre-bucketed (``le``) histogram with
+    ``options.yAxis.unit`` alone, and the cells with ``options.cellValues.unit`` or else the panel's unit
+    (heatmap rowsToCellsHeatmap: the value field takes the bucket fields' config). With only the panel
+    unit "s", the axis showed bare numbers and a cell of 0.2 orders/s read "200 ms"."""
+    heatmaps = [
+        (p, t) for path in DASHBOARD_FILES for p, t in _targets(json.loads(path.read_text())) if p["type"] == "heatmap"
+    ]
+    assert heatmaps
+    for p, t in heatmaps:
+        assert "_seconds_bucket" in t["expr"] and t["format"] == "heatmap", p["title"]
+        assert p["options"]["yAxis"].get("unit") == "s", p["title"]
+        cell_unit = p["options"].get("cellValues", {}).get("unit") or p["fieldConfig"]["defaults"].get("unit")
+        assert cell_unit not in (None, "s", "ms", "µs", "ns"), (p["title"], cell_unit)
