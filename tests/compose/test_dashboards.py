@@ -212,3 +212,40 @@ def test_latency_heatmaps_put_seconds_on_the_buckets_not_on_the_cells() -> None:
         assert p["options"]["yAxis"].get("unit") == "s", p["title"]
         cell_unit = p["options"].get("cellValues", {}).get("unit") or p["fieldConfig"]["defaults"].get("unit")
         assert cell_unit not in (None, "s", "ms", "µs", "ns"), (p["title"], cell_unit)
+
+
+def test_the_fill_ratio_panel_says_100_percent_when_every_order_filled_completely(tmp_path: Path) -> None:
+    """The drill-down's fill ratio, on promtool with the series the agent exports for orders that all
+    filled in full (every observation 1.0: the buckets (0.99, 1] and above, sum = count), is 100%. Its
+    p50 said 99.5%: histogram_quantile interpolates inside the top bucket (0.99, 1]."""
+    from .helpers import require_binary
+
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "order-drilldown.json").read_text())
+    (panel,) = [p for p in dash["panels"] if p["title"].startswith("Fill ratio of done orders")]
+    (target,) = panel["targets"]
+    expr = target["expr"].replace("$job", "algo").replace("$symbol", "BRK\\\\.B").replace("$__rate_interval", "2m")
+    labels = 'job="algo",symbol="BRK.B",side="buy"'
+    bounds = ["0", "0.1", "0.25", "0.5", "0.75", "0.9", "0.99", "1", "+Inf"]
+    series = [
+        {
+            "series": f'trading_order_fill_ratio_bucket{{{labels},le="{le}"}}',
+            "values": "0+0x10" if float(le) < 1 else "0+10x10",
+        }
+        for le in bounds
+    ] + [{"series": f"trading_order_fill_ratio_{n}{{{labels}}}", "values": "0+10x10"} for n in ("sum", "count")]
+    test = {
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [{"expr": expr, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 1}]}],
+            }
+        ],
+    }
+    path = tmp_path / "fill_ratio_test.yml"
+    path.write_text(yaml.safe_dump(test))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

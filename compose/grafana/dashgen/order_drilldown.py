@@ -173,14 +173,19 @@ def build() -> Dashboard:
         .with_panel(
             timeseries.Panel()
             .id(ids())
-            .title("Fill ratio of done orders, p50")
+            .title("Fill ratio of done orders, mean")
+            .description(
+                "Filled / ordered quantity of the orders that were done (filled, cancelled, expired), averaged:"
+                " 100% when every order filled completely. Exact, from the histogram's sum and count: a quantile"
+                " of its top bucket (0.99, 1] said 99.5% for orders all filled in full."
+            )
             .datasource(PROMETHEUS)
             .with_target(
                 prom(
                     "A",
-                    f"histogram_quantile(0.50, sum by (le) (rate(trading_order_fill_ratio_bucket{{{JS}}}[$__rate_interval])))",
-                    "p50",
-                    exemplar=True,
+                    f"sum(rate(trading_order_fill_ratio_sum{{{JS}}}[$__rate_interval]))"
+                    f" / sum(rate(trading_order_fill_ratio_count{{{JS}}}[$__rate_interval]))",
+                    "mean",
                 )
             )
             .unit("percentunit")
