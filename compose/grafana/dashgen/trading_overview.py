@@ -115,10 +115,11 @@ def build() -> Dashboard:
         .with_panel(
             _stat(
                 ids,
-                "Fills (time range)",
+                "Orders filled (time range)",
                 f"sum(increase(trading_orders_filled_total{{{J}}}[$__range]))",
                 "short",
-                "Orders completely filled over the dashboard's time range.",
+                "Orders completely filled over the dashboard's time range (not fills: an order filled in three"
+                " parts counts once here, three times in the live page's fills).",
             ).decimals(0)
         )
         .with_panel(
