@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.grafana_eval import Evaluator, Variable, loki_selector_problem
+from tests.integration.grafana_eval import Evaluator, Variable, apply_variable_regex, loki_selector_problem
 
 from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
 
@@ -113,7 +113,7 @@ def test_order_drilldown_finds_the_order_by_id() -> None:
     assert variables["order_id"]["type"] == "textbox" and variables["trace_id"]["type"] == "textbox"
     assert variables["job"]["multi"] is False  # Jaeger's search takes one service
     jaeger = [t for _, t in _targets(dash) if t.get("datasource", {}).get("type") == "jaeger"]
-    assert {"tags": "order.id=$order_id", "service": "$job", "operation": "order"}.items() <= next(
+    assert {"tags": "order.id=$order_id", "service": "$service", "operation": "order"}.items() <= next(
         t for t in jaeger if t.get("tags") == "order.id=$order_id"
     ).items()
     assert any(t.get("query") == "$trace_id" for t in jaeger)
@@ -262,3 +262,32 @@ def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:
             if "trading_orders_filled_total" in expr and "partially_filled" not in expr:
                 title = p["title"].lower()
                 assert "fills" not in title.replace("filled", ""), (path.name, p["title"], expr)
+
+
+def test_trace_and_log_queries_name_the_service_as_jaeger_and_loki_do() -> None:
+    """A service with a service.namespace has the Prometheus job "<namespace>/<service.name>" (the
+    collector's prometheus exporter), but Jaeger's service and Loki's service_name are the service.name.
+    The Jaeger and Loki queries used $job, so with a namespace the drill-down found no trace and no log
+    line (the live page links it with that job). They use the hidden $service, the job's service.name
+    (tests/integration/test_dashboards.py runs the demo in a namespace)."""
+    checked = 0
+    for path in DASHBOARD_FILES:
+        dash = json.loads(path.read_text())
+        variables = {v["name"]: v for v in dash["templating"].get("list", [])}
+        for p, t in _targets(dash):
+            kind = t.get("datasource", p.get("datasource", {})).get("type")
+            if kind not in ("jaeger", "loki"):
+                continue
+            text = json.dumps({k: v for k, v in t.items() if k != "datasource"})
+            assert "$job" not in text, (path.name, p["title"], text)
+            if "$service" in text:
+                service = variables["service"]
+                assert service["hide"] == 2 and service["query"].endswith(", job)"), service
+                assert service["allowCustomValue"] is False, service  # derived: no value from a link's URL
+                assert apply_variable_regex(service["regex"], ["desk/algo-1", "algo-2", "a/b/algo-3"]) == [
+                    "algo-1",
+                    "algo-2",
+                    "algo-3",
+                ]
+                checked += 1
+    assert checked >= 6

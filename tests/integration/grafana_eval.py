@@ -7,7 +7,8 @@
 What "as Grafana would" means here (Grafana 12: the Prometheus and Jaeger datasources):
 
 - Template variables (frontend): a ``label_values(<selector>, <label>)`` query variable is resolved
-  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range; ``$var``, ``${var}``
+  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range, then its ``regex``
+  (:func:`apply_variable_regex`); ``$var``, ``${var}``
   and ``[[var]]`` are replaced; for the Prometheus datasource a multi-value or include-All variable's
   values are regex-escaped (``prometheusSpecialRegexEscape``), several join as ``(a|b)``, "All"
   becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped. For the Loki
@@ -150,6 +151,25 @@ def loki_selector_problem(expr: str) -> str | None:
     return f"{expr!r}: no matcher needs a non-empty value ({matchers}); Loki refuses such a selector"
 
 
+def apply_variable_regex(regex: str, values: list[str]) -> list[str]:
+    """A query variable's ``regex`` on its values, as Grafana does: ``/pattern/flags``; a value it does not
+    match is dropped; one it matches becomes the first capture group (the named group ``value`` when
+    there is one), else the whole match; duplicates go, sorted (the variables here sort alphabetically)."""
+    m = re.fullmatch(r"/(.*)/([gimsuy]*)", regex, re.S)
+    assert m, f"not a /regex/: {regex!r}"
+    pattern = re.compile(m.group(1).replace("(?<value>", "(?P<value>"), re.I if "i" in m.group(2) else 0)
+    out: set[str] = set()
+    for v in values:
+        hit = pattern.search(v)
+        if hit is None:
+            continue
+        if "value" in pattern.groupindex:
+            out.add(hit.group("value"))
+        else:
+            out.add(hit.group(1) if pattern.groups else hit.group(0))
+    return sorted(out)
+
+
 class NotOffered(ValueError):
     """A query variable does not (yet) offer the value to select: its label_values query finds no such series."""
 
@@ -243,6 +263,8 @@ class Evaluator:
                         {"match[]": selector, "start": int(start), "end": int(end)},
                     )
                 )
+                if v.get("regex"):
+                    options = apply_variable_regex(str(v["regex"]), options)
             elif kind == "custom":
                 options = [o.strip() for o in str(v["query"]).split(",")]
             chosen = choose.get(name)

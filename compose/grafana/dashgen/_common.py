@@ -30,6 +30,7 @@ from grafana_foundation_sdk.models.dashboard import (
     DashboardLinkType,
     Threshold,
     ThresholdsMode,
+    VariableHide,
     VariableRefresh,
     VariableSort,
 )
@@ -199,6 +200,34 @@ def prom_variable(name: str, label: str, query: str) -> QueryVariable:
         .include_all(True)
         .all_value(".+")
     )
+
+
+# The service.name in a Prometheus job: the collector's prometheus exporter names the job
+# "<service.namespace>/<service.name>" when the service has a namespace, while Jaeger (its service)
+# and Loki (its service_name label) know the service by service.name alone.
+SERVICE_OF_JOB = "/([^/]+)$/"
+
+
+def service_variable(job_selector: str, *, multi: bool) -> QueryVariable:
+    """Hidden ``service``: the service.name of the selected job(s), for the Jaeger and Loki queries.
+
+    ``multi``: All, with no allValue, so All is exactly the services of the selected jobs (every option,
+    regex-escaped and joined); otherwise the one service of the one selected job."""
+    v = (
+        QueryVariable("service")
+        .label("Service name (Jaeger, Loki)")
+        .description("service.name of the selected service: its job without the service.namespace/ prefix")
+        .datasource(PROMETHEUS)
+        .query(f"label_values(trading_orders_submitted_total{{{job_selector}}}, job)")
+        .regex(SERVICE_OF_JOB)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .hide(VariableHide.HIDE_VARIABLE)
+        # Derived, never chosen: a value from a URL (the dashboard links carry every variable, so the
+        # overview's multi-value "All" reaches the drill-down's single one) is replaced by the options.
+        .allow_custom_value(False)
+    )
+    return v.multi(True).include_all(True) if multi else v.multi(False).include_all(False)
 
 
 def dashboard_link(title: str, uid: str) -> DashboardLink:

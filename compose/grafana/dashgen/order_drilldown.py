@@ -36,6 +36,7 @@ from ._common import (
     loki,
     prom,
     prom_variable,
+    service_variable,
 )
 
 JS = 'job="$job",symbol=~"$symbol"'
@@ -88,6 +89,7 @@ def build() -> Dashboard:
             .multi(False)
             .include_all(False)
         )
+        .with_variable(service_variable('job="$job"', multi=False))
         .with_variable(
             prom_variable("symbol", "Symbol", 'label_values(trading_orders_submitted_total{job="$job"}, symbol)')
         )
@@ -111,7 +113,7 @@ def build() -> Dashboard:
             .title("Order $order_id: its trace (Jaeger search by order.id)")
             .description("Click the trace id to open the trace; put it in 'Trace id' to show it below.")
             .datasource(JAEGER)
-            .with_target(jaeger_search("A", "$job", operation="order", tags="order.id=$order_id"))
+            .with_target(jaeger_search("A", "$service", operation="order", tags="order.id=$order_id"))
             .span(24)
             .height(5)
         )
@@ -130,7 +132,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Order $order_id: all log records")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name="$job"} | order_id="$order_id"'))
+            .with_target(loki("A", '{service_name="$service"} | order_id="$order_id"'))
             .span(12)
             .height(10)
         )
@@ -139,7 +141,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Order $order_id: fills and venue events (execution stream)")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name="$job"} | order_id="$order_id" | stream="execution"'))
+            .with_target(loki("A", '{service_name="$service"} | order_id="$order_id" | stream="execution"'))
             .span(12)
             .height(10)
         )
@@ -198,7 +200,9 @@ def build() -> Dashboard:
             .title("Slow orders: $min_latency to $max_latency")
             .datasource(JAEGER)
             .with_target(
-                jaeger_search("A", "$job", operation="order", min_duration="$min_latency", max_duration="$max_latency")
+                jaeger_search(
+                    "A", "$service", operation="order", min_duration="$min_latency", max_duration="$max_latency"
+                )
             )
             .span(12)
             .height(8)
@@ -208,7 +212,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Rejected orders")
             .datasource(JAEGER)
-            .with_target(jaeger_search("A", "$job", operation="order", tags="order.outcome=rejected"))
+            .with_target(jaeger_search("A", "$service", operation="order", tags="order.outcome=rejected"))
             .span(12)
             .height(8)
         )

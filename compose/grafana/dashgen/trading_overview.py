@@ -32,6 +32,7 @@ from ._common import (
     prom,
     prom_variable,
     risk_limit,
+    service_variable,
     thresholds,
 )
 
@@ -96,6 +97,7 @@ def build() -> Dashboard:
         .time("now-6h", "now")
         .refresh("30s")
         .with_variable(prom_variable("job", "Service", "label_values(trading_orders_submitted_total, job)"))
+        .with_variable(service_variable(J, multi=True))
         .with_variable(
             prom_variable("symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)")
         )
@@ -424,7 +426,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Service logs")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name=~"$job"}'))
+            .with_target(loki("A", '{service_name=~"$service"}'))
             .span(24)
             .height(10)
         )
