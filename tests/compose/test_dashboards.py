@@ -291,3 +291,26 @@ def test_trace_and_log_queries_name_the_service_as_jaeger_and_loki_do() -> None:
                 ]
                 checked += 1
     assert checked >= 6
+
+
+def test_tables_of_several_queries_name_each_value_column() -> None:
+    """Grafana's Prometheus datasource names the value column of each of several table-format queries
+    "Value #<refId>" (result_transformer getValueText). The Trading overview's positions table showed
+    columns "Value #A", "Value #B", "Value #C" for quantity, notional and unrealized P&L: each is
+    renamed now."""
+    tables = 0
+    for path in DASHBOARD_FILES:
+        for p in json.loads(path.read_text())["panels"]:
+            refs = [t["refId"] for t in p.get("targets", []) if t.get("format") == "table"]
+            if p["type"] != "table" or len(refs) < 2:
+                continue
+            tables += 1
+            renamed = {
+                k: v
+                for tr in p.get("transformations", [])
+                if tr["id"] == "organize"
+                for k, v in tr["options"].get("renameByName", {}).items()
+            }
+            for ref in refs:
+                assert renamed.get(f"Value #{ref}"), (path.name, p["title"], ref, renamed)
+    assert tables >= 1

@@ -416,6 +416,21 @@ def build() -> Dashboard:
             )
             .with_target(prom("C", f"sum by (job, symbol) (trading_pnl_unrealized{{{JS}}})", instant=True, table=True))
             .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+            # Grafana names the value column of each of several table queries "Value #<refId>": say
+            # which is which, and drop the instant's timestamp.
+            .with_transformation(
+                DataTransformerConfig(
+                    id_val="organize",
+                    options={
+                        "excludeByName": {"Time": True},
+                        "renameByName": {
+                            "Value #A": "quantity",
+                            "Value #B": "notional",
+                            "Value #C": "unrealized P&L",
+                        },
+                    },
+                )
+            )
             .span(12)
             .height(8)
         )
