@@ -5,15 +5,20 @@ rest of the stack (scrape job names) really comes from there."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.integration.grafana_eval import Evaluator, Variable, apply_variable_regex, loki_selector_problem
 
 from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
 
 GENERATE = GRAFANA_DIR / "generate.py"
+DASHBOARD_FILES = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 
 
 def test_committed_dashboards_are_what_the_code_generates() -> None:
@@ -108,10 +113,204 @@ def test_order_drilldown_finds_the_order_by_id() -> None:
     assert variables["order_id"]["type"] == "textbox" and variables["trace_id"]["type"] == "textbox"
     assert variables["job"]["multi"] is False  # Jaeger's search takes one service
     jaeger = [t for _, t in _targets(dash) if t.get("datasource", {}).get("type") == "jaeger"]
-    assert {"tags": "order.id=$order_id", "service": "$job", "operation": "order"}.items() <= next(
+    assert {"tags": "order.id=$order_id", "service": "$service", "operation": "order"}.items() <= next(
         t for t in jaeger if t.get("tags") == "order.id=$order_id"
     ).items()
     assert any(t.get("query") == "$trace_id" for t in jaeger)
     assert any(t.get("minDuration") == "$min_latency" and t.get("maxDuration") == "$max_latency" for t in jaeger)
     logs = [t["expr"] for p, t in _targets(dash) if p["type"] == "logs"]
     assert all('order_id="$order_id"' in e for e in logs), logs
+
+
+def _variables(dash: dict, selection: str) -> dict[str, Variable]:  # type: ignore[type-arg]
+    """The dashboard's variables as Grafana resolves them for ``selection``: "all" (All where offered),
+    "one" or "two" values (names with regex characters, as symbols and services can have)."""
+    picks = {"one": ["BRK.B"], "two": ["BRK.B", "EUR/USD"]}
+    out = {}
+    for v in dash["templating"].get("list", []):
+        multi_or_all = bool(v.get("multi") or v.get("includeAll"))
+        if selection == "all" and v.get("includeAll"):
+            values = ["$__all"]
+        elif v.get("multi") and selection == "two":
+            values = picks["two"]
+        else:
+            values = picks["one"]
+        out[v["name"]] = Variable(v["name"], values, multi_or_all, v.get("allValue"), picks["two"])
+    return out
+
+
+@pytest.mark.parametrize("selection", ["all", "one", "two"])
+def test_log_panels_are_queries_loki_accepts(selection: str) -> None:
+    """Every Loki panel, with its variables substituted as Grafana's Loki datasource does, has a stream
+    selector Loki runs. With All, a variable becomes its allValue verbatim: ``.*`` made the Trading
+    overview's service logs ``{service_name=~".*"}``, which Loki refuses (no matcher that needs a
+    non-empty value), so the panel showed an error in its default view."""
+    checked = 0
+    for path in sorted((GRAFANA_DIR / "dashboards").glob("*.json")):
+        dash = json.loads(path.read_text())
+        variables = _variables(dash, selection)
+        for p, t in _targets(dash):
+            if t.get("datasource", p.get("datasource", {})).get("type") != "loki":
+                continue
+            expr = Evaluator.interpolate(t["expr"], variables, "loki")
+            assert loki_selector_problem(expr) is None, (dash["uid"], p["title"], loki_selector_problem(expr))
+            checked += 1
+    assert checked >= 3
+
+
+def test_the_loki_selector_check_refuses_what_loki_refuses() -> None:
+    """The check above is Loki's rule, not a formality (cases of Loki's own parser tests)."""
+    assert loki_selector_problem('{app=~".*"}') is not None
+    assert loki_selector_problem('{app!="bar"}') is not None
+    assert loki_selector_problem('{app=""} |= "x"') is not None
+    assert loki_selector_problem('{app=~".+"}') is None
+    assert loki_selector_problem('{app=~".*", env="prod"} | order_id="1"') is None
+    assert loki_selector_problem('{service_name=~"BRK\\\\.B|EUR/USD"}') is None
+
+
+def _drawdown_steps(dash: dict) -> list[float | None]:  # type: ignore[type-arg]
+    (panel,) = [p for p in dash["panels"] if p["title"] == "Drawdown" and p["type"] == "stat"]
+    return [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+
+def test_the_drawdown_stat_turns_where_the_drawdown_alerts_fire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Drawdown stat turns orange where TradingDrawdownWarning fires (half the limit of
+    rules/limits.yml) and red where TradingDrawdownHigh pages (the limit). It was orange from 10% and
+    red from 20% while the stack paged at 10%: green through the warning, orange while paging.
+    The thresholds are read from limits.yml, so a changed limit moves them too."""
+    rules = yaml.safe_load((PROM_DIR / "rules" / "trading.yml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["TradingDrawdownHigh"].endswith("> on () group_left () tradeobs:limit_drawdown:ratio")
+    assert alerts["TradingDrawdownWarning"].endswith("> on () group_left () (0.5 * tradeobs:limit_drawdown:ratio)")
+    limits = (PROM_DIR / "rules" / "limits.yml").read_text()
+    (limit,) = re.findall(r"record: tradeobs:limit_drawdown:ratio\s+expr: vector\(([0-9.]+)\)", limits)
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    assert _drawdown_steps(dash) == [None, float(limit) / 2, float(limit)]
+
+    dashgen = load_dashgen()
+    common = sys.modules["dashgen._common"]
+    changed = tmp_path / "limits.yml"
+    changed.write_text(limits.replace(f"vector({limit})", "vector(0.25)"))
+    monkeypatch.setattr(common, "LIMITS_RULES", changed)
+    out = json.loads(dashgen.render(dashgen.DASHBOARDS["trading-overview.json"]))
+    assert _drawdown_steps(out) == [None, 0.125, 0.25]
+
+
+def test_latency_heatmaps_put_seconds_on_the_buckets_not_on_the_cells() -> None:
+    """Grafana's heatmap formats the bucket axis of a pre-bucketed (``le``) histogram with
+    ``options.yAxis.unit`` alone, and the cells with ``options.cellValues.unit`` or else the panel's unit
+    (heatmap rowsToCellsHeatmap: the value field takes the bucket fields' config). With only the panel
+    unit "s", the axis showed bare numbers and a cell of 0.2 orders/s read "200 ms"."""
+    heatmaps = [
+        (p, t) for path in DASHBOARD_FILES for p, t in _targets(json.loads(path.read_text())) if p["type"] == "heatmap"
+    ]
+    assert heatmaps
+    for p, t in heatmaps:
+        assert "_seconds_bucket" in t["expr"] and t["format"] == "heatmap", p["title"]
+        assert p["options"]["yAxis"].get("unit") == "s", p["title"]
+        cell_unit = p["options"].get("cellValues", {}).get("unit") or p["fieldConfig"]["defaults"].get("unit")
+        assert cell_unit not in (None, "s", "ms", "µs", "ns"), (p["title"], cell_unit)
+
+
+def test_the_fill_ratio_panel_says_100_percent_when_every_order_filled_completely(tmp_path: Path) -> None:
+    """The drill-down's fill ratio, on promtool with the series the agent exports for orders that all
+    filled in full (every observation 1.0: the buckets (0.99, 1] and above, sum = count), is 100%. Its
+    p50 said 99.5%: histogram_quantile interpolates inside the top bucket (0.99, 1]."""
+    from .helpers import require_binary
+
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "order-drilldown.json").read_text())
+    (panel,) = [p for p in dash["panels"] if p["title"].startswith("Fill ratio of done orders")]
+    (target,) = panel["targets"]
+    expr = target["expr"].replace("$job", "algo").replace("$symbol", "BRK\\\\.B").replace("$__rate_interval", "2m")
+    labels = 'job="algo",symbol="BRK.B",side="buy"'
+    bounds = ["0", "0.1", "0.25", "0.5", "0.75", "0.9", "0.99", "1", "+Inf"]
+    series = [
+        {
+            "series": f'trading_order_fill_ratio_bucket{{{labels},le="{le}"}}',
+            "values": "0+0x10" if float(le) < 1 else "0+10x10",
+        }
+        for le in bounds
+    ] + [{"series": f"trading_order_fill_ratio_{n}{{{labels}}}", "values": "0+10x10"} for n in ("sum", "count")]
+    test = {
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [{"expr": expr, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 1}]}],
+            }
+        ],
+    }
+    path = tmp_path / "fill_ratio_test.yml"
+    path.write_text(yaml.safe_dump(test))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:
+    """trading_orders_filled_total counts orders filled completely; "fills" is every fill, partial ones
+    too, on the live page (docs/live.md: desk.fills) and in trading_orders_partially_filled_total. The
+    Trading overview's stat over the first was titled "Fills (time range)": next to the live page's
+    fills (1,280 on the demo) it showed 886 for the same moment."""
+    for path in DASHBOARD_FILES:
+        for p, t in _targets(json.loads(path.read_text())):
+            expr = t.get("expr", "")
+            if "trading_orders_filled_total" in expr and "partially_filled" not in expr:
+                title = p["title"].lower()
+                assert "fills" not in title.replace("filled", ""), (path.name, p["title"], expr)
+
+
+def test_trace_and_log_queries_name_the_service_as_jaeger_and_loki_do() -> None:
+    """A service with a service.namespace has the Prometheus job "<namespace>/<service.name>" (the
+    collector's prometheus exporter), but Jaeger's service and Loki's service_name are the service.name.
+    The Jaeger and Loki queries used $job, so with a namespace the drill-down found no trace and no log
+    line (the live page links it with that job). They use the hidden $service, the job's service.name
+    (tests/integration/test_dashboards.py runs the demo in a namespace)."""
+    checked = 0
+    for path in DASHBOARD_FILES:
+        dash = json.loads(path.read_text())
+        variables = {v["name"]: v for v in dash["templating"].get("list", [])}
+        for p, t in _targets(dash):
+            kind = t.get("datasource", p.get("datasource", {})).get("type")
+            if kind not in ("jaeger", "loki"):
+                continue
+            text = json.dumps({k: v for k, v in t.items() if k != "datasource"})
+            assert "$job" not in text, (path.name, p["title"], text)
+            if "$service" in text:
+                service = variables["service"]
+                assert service["hide"] == 2 and service["query"].endswith(", job)"), service
+                assert service["allowCustomValue"] is False, service  # derived: no value from a link's URL
+                assert apply_variable_regex(service["regex"], ["desk/algo-1", "algo-2", "a/b/algo-3"]) == [
+                    "algo-1",
+                    "algo-2",
+                    "algo-3",
+                ]
+                checked += 1
+    assert checked >= 6
+
+
+def test_tables_of_several_queries_name_each_value_column() -> None:
+    """Grafana's Prometheus datasource names the value column of each of several table-format queries
+    "Value #<refId>" (result_transformer getValueText). The Trading overview's positions table showed
+    columns "Value #A", "Value #B", "Value #C" for quantity, notional and unrealized P&L: each is
+    renamed now."""
+    tables = 0
+    for path in DASHBOARD_FILES:
+        for p in json.loads(path.read_text())["panels"]:
+            refs = [t["refId"] for t in p.get("targets", []) if t.get("format") == "table"]
+            if p["type"] != "table" or len(refs) < 2:
+                continue
+            tables += 1
+            renamed = {
+                k: v
+                for tr in p.get("transformations", [])
+                if tr["id"] == "organize"
+                for k, v in tr["options"].get("renameByName", {}).items()
+            }
+            for ref in refs:
+                assert renamed.get(f"Value #{ref}"), (path.name, p["title"], ref, renamed)
+    assert tables >= 1

@@ -184,12 +184,13 @@ def start_demo(
     orders_hz: float = 0.0,
     symbols: int = 3,
     export_interval: float = EXPORT_INTERVAL,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[ManagedProcess, str]:
     """``tradeobs demo`` (uvicorn, the real CLI) on a free port -> (process, base URL).
 
     By default no automatic orders (tests place them with ``POST /api/orders``)."""
     port = free_port()
-    env = agent_env(collector, workdir, service_name, export_interval)
+    env = {**agent_env(collector, workdir, service_name, export_interval), **(extra_env or {})}
     argv = [sys.executable, "-m", "tradeobs_agent.cli", "demo", "--port", str(port)]
     argv += ["--symbols", str(symbols), "--tick-hz", "5", "--orders-hz", f"{orders_hz:g}", "--seed", "7"]
     workdir.mkdir(parents=True, exist_ok=True)

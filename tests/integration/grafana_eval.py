@@ -7,10 +7,15 @@
 What "as Grafana would" means here (Grafana 12: the Prometheus and Jaeger datasources):
 
 - Template variables (frontend): a ``label_values(<selector>, <label>)`` query variable is resolved
-  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range; ``$var``, ``${var}``
+  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range, then its ``regex``
+  (:func:`apply_variable_regex`); ``$var``, ``${var}``
   and ``[[var]]`` are replaced; for the Prometheus datasource a multi-value or include-All variable's
   values are regex-escaped (``prometheusSpecialRegexEscape``), several join as ``(a|b)``, "All"
-  becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped.
+  becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped. For the Loki
+  datasource (``lokiSpecialRegexEscape``) the same characters but ``'`` are escaped and several values
+  join as ``a|b``; All is its ``allValue`` too (which is why it must not match the empty string: Loki
+  refuses a stream selector without a matcher that needs a non-empty value, see
+  :func:`loki_selector_problem`).
 - Intervals (backend, promlib): ``$__interval`` = the panel's step = max(roundInterval(range /
   maxDataPoints), the datasource's ``timeInterval`` (scrape interval), roundInterval(range / 11000));
   ``$__rate_interval`` = max(step + scrape interval, 4 x scrape interval); ``$__range`` = the range in
@@ -121,6 +126,50 @@ def _prom_regular_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\\\'")
 
 
+def _loki_special_regex_escape(value: str) -> str:
+    return re.sub(r"[$^*{}\[\]+?.()|]", lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
+
+
+_LOKI_MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def loki_selector_problem(expr: str) -> str | None:
+    """Why Loki refuses the stream selector of ``expr`` (the ``{...}`` it starts with), or None.
+
+    Loki's parser (``errAtleastOneEqualityMatcherRequired``) needs at least one ``=`` or ``=~`` matcher
+    whose value the empty string does not satisfy: ``{app=~".*"}`` alone is refused ("queries require
+    at least one regexp or equality matcher that does not have an empty-compatible value"),
+    ``{app=~".+"}`` is fine."""
+    m = re.match(r"\s*\{([^}]*)\}", expr)
+    if not m:
+        return f"no stream selector in {expr!r}"
+    matchers = _LOKI_MATCHER.findall(m.group(1))
+    for _, op, quoted in matchers:
+        value = json.loads(f'"{quoted}"')
+        if (op == "=" and value != "") or (op == "=~" and re.fullmatch(value, "") is None):
+            return None
+    return f"{expr!r}: no matcher needs a non-empty value ({matchers}); Loki refuses such a selector"
+
+
+def apply_variable_regex(regex: str, values: list[str]) -> list[str]:
+    """A query variable's ``regex`` on its values, as Grafana does: ``/pattern/flags``; a value it does not
+    match is dropped; one it matches becomes the first capture group (the named group ``value`` when
+    there is one), else the whole match; duplicates go, sorted (the variables here sort alphabetically)."""
+    m = re.fullmatch(r"/(.*)/([gimsuy]*)", regex, re.S)
+    assert m, f"not a /regex/: {regex!r}"
+    pattern = re.compile(m.group(1).replace("(?<value>", "(?P<value>"), re.I if "i" in m.group(2) else 0)
+    out: set[str] = set()
+    for v in values:
+        hit = pattern.search(v)
+        if hit is None:
+            continue
+        if "value" in pattern.groupindex:
+            out.add(hit.group("value"))
+        else:
+            out.add(hit.group(1) if pattern.groups else hit.group(0))
+    return sorted(out)
+
+
 class NotOffered(ValueError):
     """A query variable does not (yet) offer the value to select: its label_values query finds no such series."""
 
@@ -214,6 +263,8 @@ class Evaluator:
                         {"match[]": selector, "start": int(start), "end": int(end)},
                     )
                 )
+                if v.get("regex"):
+                    options = apply_variable_regex(str(v["regex"]), options)
             elif kind == "custom":
                 options = [o.strip() for o in str(v["query"]).split(",")]
             chosen = choose.get(name)
@@ -241,6 +292,10 @@ class Evaluator:
                 vals = var.options
             else:
                 vals = var.values
+            if ds_type == "loki":
+                if not var.multi_or_all:
+                    return vals[0] if vals else ""
+                return "|".join(_loki_special_regex_escape(x) for x in vals)
             if ds_type != "prometheus":
                 return ",".join(vals) if len(vals) != 1 else vals[0]
             if not var.multi_or_all:

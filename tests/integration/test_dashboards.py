@@ -56,6 +56,10 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())["datasources"]
 # The agent's metric export interval in compose (the agent's default, compose sets none).
 COMPOSE_EXPORT_INTERVAL = 10.0
+# The demo runs in a service.namespace, as a desk's services may: the collector's prometheus exporter
+# then names the job "<namespace>/<service.name>" while Jaeger and Loki know the service by its
+# service.name, so a dashboard that used the job as Jaeger's service found no trace.
+SERVICE_NAMESPACE = "desk"
 # Failure deadline for every panel to show data (compose's scrape and rule intervals are 10-15 s
 # and the 5m-window recording rules need two evaluations): bounds a broken test, measures nothing.
 PANELS_DEADLINE = 300.0
@@ -89,6 +93,11 @@ class DashboardStack:
     demo_url: str
     service: str
     dropped_jobs: list[str]
+
+    @property
+    def job(self) -> str:
+        """The demo's Prometheus job (what the dashboards' job variable offers)."""
+        return f"{SERVICE_NAMESPACE}/{self.service}"
 
     @property
     def procs(self) -> tuple[ManagedProcess, ...]:
@@ -158,7 +167,13 @@ def dstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardStack]
         )
         with start_prometheus(tmp / "prometheus", config, port=port) as prom:
             demo, base = start_demo(
-                collector, tmp / "demo", service, orders_hz=5, symbols=4, export_interval=COMPOSE_EXPORT_INTERVAL
+                collector,
+                tmp / "demo",
+                service,
+                orders_hz=5,
+                symbols=4,
+                export_interval=COMPOSE_EXPORT_INTERVAL,
+                extra_env={"OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={SERVICE_NAMESPACE}"},
             )
             try:
                 yield DashboardStack(jaeger, collector, prom, am, demo, base, service, dropped)
@@ -179,9 +194,9 @@ def test_every_panel_of_every_dashboard_shows_the_demos_data(dstack: DashboardSt
     _post_order(dstack.demo_url, symbol="MSFT", side="sell", qty=5000)
     ev = Evaluator(dstack.prometheus.url, dstack.jaeger.query_url, DATASOURCES)
     choose: dict[str, dict[str, Any]] = {
-        "tradeobs-trading": {"job": dstack.service},
+        "tradeobs-trading": {"job": dstack.job},
         "tradeobs-order": {
-            "job": dstack.service,
+            "job": dstack.job,
             "symbol": "AAPL",
             "order_id": order["order_id"],
             "trace_id": order["order_trace_id"],
@@ -256,7 +271,7 @@ def test_latency_exemplars_open_traces_in_jaeger(dstack: DashboardStack) -> None
     for dash in (json.loads(p.read_text()) for p in DASHBOARDS):
         start, end = ev.time_range(dash)
         has_job = any(v["name"] == "job" for v in dash["templating"].get("list", []))
-        variables = ev.resolve_variables(dash, {"job": dstack.service} if has_job else {}, start, end)
+        variables = ev.resolve_variables(dash, {"job": dstack.job} if has_job else {}, start, end)
         for q in ev.queries(dash, variables, start, end):
             if not q.exemplar:
                 continue

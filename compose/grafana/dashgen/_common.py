@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from grafana_foundation_sdk.models.dashboard import (
     DashboardLinkType,
     Threshold,
     ThresholdsMode,
+    VariableHide,
     VariableRefresh,
     VariableSort,
 )
@@ -36,6 +38,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 COMPOSE = Path(__file__).resolve().parents[2]
 PROMETHEUS_CONFIG = COMPOSE / "prometheus" / "prometheus.yml"
+# The deployment's risk limits, the ones the alerts compare against (stat thresholds follow them).
+LIMITS_RULES = COMPOSE / "prometheus" / "rules" / "limits.yml"
 
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
 LOKI = DataSourceRef(type_val="loki", uid="loki")
@@ -69,6 +73,22 @@ def job_scraping(target: str) -> str:
     if target not in jobs:
         raise ValueError(f"no scrape job in {PROMETHEUS_CONFIG} has target {target!r}; targets there: {sorted(jobs)}")
     return jobs[target]
+
+
+def risk_limit(record: str) -> float:
+    """The value of a limit recorded in ``rules/limits.yml`` (``record: <record>``, ``expr: vector(<n>)``).
+
+    Read, never written here, like the job names: the alerts compare against these series, so a panel's
+    thresholds follow them after an edit of limits.yml and a regeneration."""
+    doc = yaml.safe_load(LIMITS_RULES.read_text())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if rule.get("record") == record:
+                m = re.fullmatch(r"\s*vector\(\s*([0-9.eE+-]+)\s*\)\s*", str(rule["expr"]))
+                if not m:
+                    raise ValueError(f"{LIMITS_RULES}: {record} is {rule['expr']!r}, not vector(<number>)")
+                return float(m.group(1))
+    raise ValueError(f"no rule in {LIMITS_RULES} records {record!r}")
 
 
 # ---------------------------------------------------------------- ids
@@ -162,7 +182,13 @@ def jaeger_trace(ref: str, trace_id: str) -> JaegerQueryBuilder:
 
 
 def prom_variable(name: str, label: str, query: str) -> QueryVariable:
-    """A multi-value Prometheus label variable with "All" (``.*``), refreshed with the time range."""
+    """A multi-value Prometheus label variable with "All" (``.+``), refreshed with the time range.
+
+    All is ``.+``, not ``.*``: Grafana puts the allValue in verbatim, and Loki refuses a stream
+    selector whose only matcher accepts the empty string (``{service_name=~".*"}``: "queries require
+    at least one regexp or equality matcher that does not have an empty-compatible value"), so the
+    log panels filtered by a variable errored whenever All was selected. In PromQL every offered
+    value is non-empty (label_values), so ``.+`` selects the same series."""
     return (
         QueryVariable(name)
         .label(label)
@@ -172,8 +198,36 @@ def prom_variable(name: str, label: str, query: str) -> QueryVariable:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
-        .all_value(".*")
+        .all_value(".+")
     )
+
+
+# The service.name in a Prometheus job: the collector's prometheus exporter names the job
+# "<service.namespace>/<service.name>" when the service has a namespace, while Jaeger (its service)
+# and Loki (its service_name label) know the service by service.name alone.
+SERVICE_OF_JOB = "/([^/]+)$/"
+
+
+def service_variable(job_selector: str, *, multi: bool) -> QueryVariable:
+    """Hidden ``service``: the service.name of the selected job(s), for the Jaeger and Loki queries.
+
+    ``multi``: All, with no allValue, so All is exactly the services of the selected jobs (every option,
+    regex-escaped and joined); otherwise the one service of the one selected job."""
+    v = (
+        QueryVariable("service")
+        .label("Service name (Jaeger, Loki)")
+        .description("service.name of the selected service: its job without the service.namespace/ prefix")
+        .datasource(PROMETHEUS)
+        .query(f"label_values(trading_orders_submitted_total{{{job_selector}}}, job)")
+        .regex(SERVICE_OF_JOB)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .hide(VariableHide.HIDE_VARIABLE)
+        # Derived, never chosen: a value from a URL (the dashboard links carry every variable, so the
+        # overview's multi-value "All" reaches the drill-down's single one) is replaced by the options.
+        .allow_custom_value(False)
+    )
+    return v.multi(True).include_all(True) if multi else v.multi(False).include_all(False)
 
 
 def dashboard_link(title: str, uid: str) -> DashboardLink:

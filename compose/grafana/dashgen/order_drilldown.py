@@ -36,6 +36,7 @@ from ._common import (
     loki,
     prom,
     prom_variable,
+    service_variable,
 )
 
 JS = 'job="$job",symbol=~"$symbol"'
@@ -88,6 +89,7 @@ def build() -> Dashboard:
             .multi(False)
             .include_all(False)
         )
+        .with_variable(service_variable('job="$job"', multi=False))
         .with_variable(
             prom_variable("symbol", "Symbol", 'label_values(trading_orders_submitted_total{job="$job"}, symbol)')
         )
@@ -111,7 +113,7 @@ def build() -> Dashboard:
             .title("Order $order_id: its trace (Jaeger search by order.id)")
             .description("Click the trace id to open the trace; put it in 'Trace id' to show it below.")
             .datasource(JAEGER)
-            .with_target(jaeger_search("A", "$job", operation="order", tags="order.id=$order_id"))
+            .with_target(jaeger_search("A", "$service", operation="order", tags="order.id=$order_id"))
             .span(24)
             .height(5)
         )
@@ -130,7 +132,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Order $order_id: all log records")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name="$job"} | order_id="$order_id"'))
+            .with_target(loki("A", '{service_name="$service"} | order_id="$order_id"'))
             .span(12)
             .height(10)
         )
@@ -139,7 +141,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Order $order_id: fills and venue events (execution stream)")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name="$job"} | order_id="$order_id" | stream="execution"'))
+            .with_target(loki("A", '{service_name="$service"} | order_id="$order_id" | stream="execution"'))
             .span(12)
             .height(10)
         )
@@ -173,14 +175,19 @@ def build() -> Dashboard:
         .with_panel(
             timeseries.Panel()
             .id(ids())
-            .title("Fill ratio of done orders, p50")
+            .title("Fill ratio of done orders, mean")
+            .description(
+                "Filled / ordered quantity of the orders that were done (filled, cancelled, expired), averaged:"
+                " 100% when every order filled completely. Exact, from the histogram's sum and count: a quantile"
+                " of its top bucket (0.99, 1] said 99.5% for orders all filled in full."
+            )
             .datasource(PROMETHEUS)
             .with_target(
                 prom(
                     "A",
-                    f"histogram_quantile(0.50, sum by (le) (rate(trading_order_fill_ratio_bucket{{{JS}}}[$__rate_interval])))",
-                    "p50",
-                    exemplar=True,
+                    f"sum(rate(trading_order_fill_ratio_sum{{{JS}}}[$__rate_interval]))"
+                    f" / sum(rate(trading_order_fill_ratio_count{{{JS}}}[$__rate_interval]))",
+                    "mean",
                 )
             )
             .unit("percentunit")
@@ -193,7 +200,9 @@ def build() -> Dashboard:
             .title("Slow orders: $min_latency to $max_latency")
             .datasource(JAEGER)
             .with_target(
-                jaeger_search("A", "$job", operation="order", min_duration="$min_latency", max_duration="$max_latency")
+                jaeger_search(
+                    "A", "$service", operation="order", min_duration="$min_latency", max_duration="$max_latency"
+                )
             )
             .span(12)
             .height(8)
@@ -203,7 +212,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Rejected orders")
             .datasource(JAEGER)
-            .with_target(jaeger_search("A", "$job", operation="order", tags="order.outcome=rejected"))
+            .with_target(jaeger_search("A", "$service", operation="order", tags="order.outcome=rejected"))
             .span(12)
             .height(8)
         )

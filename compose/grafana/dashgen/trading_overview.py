@@ -31,6 +31,8 @@ from ._common import (
     loki,
     prom,
     prom_variable,
+    risk_limit,
+    service_variable,
     thresholds,
 )
 
@@ -78,6 +80,7 @@ def _quantiles(metric: str, by: str, legend: str, selector: str = J) -> list[obj
 
 def build() -> Dashboard:
     ids = Ids()
+    drawdown_limit = risk_limit("tradeobs:limit_drawdown:ratio")
     kill_switch_map = ValueMap(
         options={
             "0": ValueMappingResult(text="off", color="green", index=0),
@@ -94,6 +97,7 @@ def build() -> Dashboard:
         .time("now-6h", "now")
         .refresh("30s")
         .with_variable(prom_variable("job", "Service", "label_values(trading_orders_submitted_total, job)"))
+        .with_variable(service_variable(J, multi=True))
         .with_variable(
             prom_variable("symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)")
         )
@@ -113,10 +117,11 @@ def build() -> Dashboard:
         .with_panel(
             _stat(
                 ids,
-                "Fills (time range)",
+                "Orders filled (time range)",
                 f"sum(increase(trading_orders_filled_total{{{J}}}[$__range]))",
                 "short",
-                "Orders completely filled over the dashboard's time range.",
+                "Orders completely filled over the dashboard's time range (not fills: an order filled in three"
+                " parts counts once here, three times in the live page's fills).",
             ).decimals(0)
         )
         .with_panel(
@@ -154,8 +159,10 @@ def build() -> Dashboard:
                 "Drawdown",
                 f"max(trading_drawdown{{{J}}})",
                 "percentunit",
-                "Drawdown from the equity peak (worst strategy).",
-            ).thresholds(thresholds((None, "green"), (0.1, "orange"), (0.2, "red")))
+                f"Drawdown from the equity peak (worst strategy). Orange from {drawdown_limit / 2:.1%}, where"
+                f" TradingDrawdownWarning fires (half the limit); red from {drawdown_limit:.1%}, the limit, where"
+                " TradingDrawdownHigh pages (compose/prometheus/rules/limits.yml).",
+            ).thresholds(thresholds((None, "green"), (drawdown_limit / 2, "orange"), (drawdown_limit, "red")))
         )
         .with_panel(
             _stat(
@@ -242,6 +249,10 @@ def build() -> Dashboard:
             heatmap.Panel()
             .id(ids())
             .title("Submit -> fill latency distribution")
+            .description(
+                "Rows: submit -> fill latency buckets (seconds). Cells: orders per second whose first fill"
+                " fell in that bucket. Dots: orders' traces."
+            )
             .datasource(PROMETHEUS)
             .with_target(
                 prom(
@@ -253,7 +264,11 @@ def build() -> Dashboard:
             )
             .calculate(False)
             .exemplars_color("rgba(255,0,255,0.7)")
-            .unit("s")
+            # The y axis (the buckets) takes only its own unit; the cells take the panel's, and they
+            # are rates, not durations (a panel unit "s" showed "0.2 s" for 0.2 orders/s).
+            .y_axis(heatmap.YAxisConfig().unit("s"))
+            .cell_values(heatmap.CellValues().unit("short"))
+            .unit("short")
             .span(12)
             .height(9)
         )
@@ -401,6 +416,21 @@ def build() -> Dashboard:
             )
             .with_target(prom("C", f"sum by (job, symbol) (trading_pnl_unrealized{{{JS}}})", instant=True, table=True))
             .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+            # Grafana names the value column of each of several table queries "Value #<refId>": say
+            # which is which, and drop the instant's timestamp.
+            .with_transformation(
+                DataTransformerConfig(
+                    id_val="organize",
+                    options={
+                        "excludeByName": {"Time": True},
+                        "renameByName": {
+                            "Value #A": "quantity",
+                            "Value #B": "notional",
+                            "Value #C": "unrealized P&L",
+                        },
+                    },
+                )
+            )
             .span(12)
             .height(8)
         )
@@ -411,7 +441,7 @@ def build() -> Dashboard:
             .id(ids())
             .title("Service logs")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name=~"$job"}'))
+            .with_target(loki("A", '{service_name=~"$service"}'))
             .span(24)
             .height(10)
         )
