@@ -8,6 +8,7 @@ The scenario service's ``POST /test/hostile`` (``live_server.py``) adds such a d
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests._util import wait_for
 from tests.e2e.conftest import LiveProcess
 from tests.e2e.live_server import HOSTILE
 from tests.e2e.test_live_page import js, open_page
+from tradeobs_agent.live.app import PAGE_POLICY
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +90,38 @@ def test_hostile_names_show_as_text_run_nothing_and_break_nothing(
     wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.frames") >= 15, "frames after the reload")
     _shows_the_hostile_desk(page)
     _no_harm(page, errors)
+
+
+def test_the_page_runs_only_its_own_scripts_and_works_under_its_policy(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Should markup ever reach the page again, its Content-Security-Policy runs no inline handler; the page itself
+    (its scripts, uPlot's charts, the stream, the JSON it fetches, its inline sizes) works under that policy."""
+    srv = live_server()
+    page = browser_page
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    open_page(page, srv)
+    wait_for(lambda: js(page, "document.querySelectorAll('#chart-price canvas').length") > 0, "the price chart drawn")
+    wait_for(lambda: js(page, "document.querySelectorAll('#positions tbody tr.row').length") > 0, "positions drawn")
+    assert refused == []
+    assert js(page, "window.__tradeobs.config !== null && window.__tradeobs.events > 0")  # config and history read
+    # Markup written into the page as a name would be: the image loads and fails, its inline handler does not run.
+    js(
+        page,
+        """() => {
+          var box = document.querySelector("main").appendChild(document.createElement("div"));
+          box.innerHTML = '<img src="x" onerror="window.__pwned = 1">';
+          box.querySelector("img").addEventListener("error", function () { window.__failed = 1; });
+        }""",
+    )
+    wait_for(lambda: js(page, "window.__failed") == 1, "the injected image failed to load")
+    assert js(page, "window.__pwned === undefined")
+    wait_for(lambda: any("inline event handler" in t for t in refused), "the policy refused the inline handler")
+    # The headers themselves: on the page, its files and the JSON.
+    for path in ("/telemetry/", "/telemetry/static/live.js", "/telemetry/snapshot"):
+        with urllib.request.urlopen(srv.base + path, timeout=5) as r:
+            assert r.headers["content-security-policy"] == PAGE_POLICY
+            assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["referrer-policy"] == "no-referrer"
