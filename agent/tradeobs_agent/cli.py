@@ -27,7 +27,7 @@ from typing import Any
 
 from ._parsers import allowed
 from ._version import __version__
-from .config import FIELDS, describe, otlp_for, resolve_settings
+from .config import FIELDS, describe, otlp_for, resolve_settings, shown_url
 
 
 def _port(text: str) -> int:
@@ -579,7 +579,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             auth["Authorization"] = f"Bearer {make_token(settings.live_token, ttl=60)}"
         ok, detail = _http_ok(live_url, timeout, auth)
         hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
-        rows.append(("live stream", live_url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
+        rows.append(("live stream", shown_url(live_url), "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(
         (
             "configuration",

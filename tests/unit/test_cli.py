@@ -269,6 +269,31 @@ def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_
     assert "skipped: live_enabled is false" in capsys.readouterr().out
 
 
+def test_config_check_and_doctor_mask_the_secrets_of_endpoint_urls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An endpoint that carries its key in the query (``?api_key=``, ``?token=``), as some OTLP services take it,
+    and a --service-url with a user and password or a token: the report and doctor's table, often pasted into a
+    ticket, show them masked as the logs would (they showed them as typed; a user:password was already masked)."""
+    dead = dead_endpoint()
+    monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", f"{dead}/?api_key=qs-CANARY-1")
+    monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("TRADEOBS_OTLP_TRACES_ENDPOINT", f"{dead}/v1/traces?token=tr-CANARY-2")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+    main(["config", "check"])
+    out = capsys.readouterr()
+    assert "CANARY" not in out.out + out.err
+    assert "api_key=[REDACTED]" in out.out and "token=[REDACTED]" in out.out
+    service = dead.replace("http://", "http://desk:svc-CANARY-3@") + "/?token=tok-CANARY-4"
+    assert main(["doctor", "--service-url", service, "--timeout", "1"]) == 1
+    out = capsys.readouterr()
+    assert "CANARY" not in out.out + out.err
+    rows = _doctor_rows(out.out)
+    assert "api_key=[REDACTED]" in rows["collector metrics (http/protobuf)"]
+    assert "token=[REDACTED]" in rows["collector traces (http/protobuf)"]
+    assert "<redacted>@" in rows["live stream"] and "token=[REDACTED]" in rows["live stream"], rows["live stream"]
+
+
 def test_doctor_says_which_setting_names_the_prometheus_port_when_nothing_answers_there(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
