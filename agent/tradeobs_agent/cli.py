@@ -304,8 +304,21 @@ def _demo(args: argparse.Namespace) -> int:
         app = create_app(config, **init_kwargs)
         port = sock.getsockname()[1]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
+        _warn_if_exposed(args.host)
         serve(app, sock, duration=args.duration, lifespan="on")
     return 0
+
+
+def _warn_if_exposed(host: str) -> None:
+    """On stderr: the demo's live view listens beyond this machine with no token (``live.auth.exposure_warning``)."""
+    from .agent import get_agent
+    from .live.auth import exposure_warning
+
+    agent = get_agent()
+    secret = agent.settings.live_token if agent is not None else resolve_settings()[0].live_token
+    warning = exposure_warning(host, secret)
+    if warning:
+        print(f"tradeobs demo: warning: {warning}", file=sys.stderr)
 
 
 def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:

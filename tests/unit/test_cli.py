@@ -568,6 +568,43 @@ def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
     assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got
 
 
+def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_token() -> None:
+    """The live view has no authentication without live_token (docs/live.md: "bind to loopback"): listening on every
+    interface then shows the desk's positions, P&L and orders to anyone who can reach the port, and said nothing."""
+    warned = {}
+    for host, token in (("0.0.0.0", ""), ("127.0.0.1", ""), ("0.0.0.0", "a-live-signing-secret-for-the-test")):
+        proc = _demo_proc(
+            "--host", host, "--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false", TRADEOBS_LIVE_TOKEN=token
+        )
+        out, err = _finish(proc, 120)
+        assert proc.returncode == 0 and "Traceback" not in err, err
+        warned[(host, bool(token))] = "no live_token" in err
+        assert "a-live-signing-secret-for-the-test" not in out + err
+    assert warned == {("0.0.0.0", False): True, ("127.0.0.1", False): False, ("0.0.0.0", True): False}
+
+
+@pytest.mark.parametrize(
+    ("host", "warns"),
+    [
+        ("127.0.0.1", False),
+        ("127.9.8.7", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("localhost", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.0.2.10", True),
+        ("desk-7.internal", True),
+        ("", True),
+    ],
+)
+def test_the_live_exposure_warning_knows_loopback(host: str, warns: bool) -> None:
+    from tradeobs_agent.live.auth import exposure_warning
+
+    assert (exposure_warning(host, "") is not None) is warns
+    assert exposure_warning(host, "a-secret") is None
+
+
 def test_demo_says_when_the_prometheus_port_is_taken_and_takes_another() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -397,6 +398,9 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
     with sock:
         app = create_app(**kwargs)
         hub: LiveHub = app.state.hub
+        warning = auth.exposure_warning(host, app.stream.secret)
+        if warning:
+            logging.getLogger("tradeobs.live").warning("%s", warning)
 
         def attach(server: Any) -> None:
             hub.server = server
