@@ -349,16 +349,37 @@ def csv(raw: Any) -> tuple[str, ...]:
     return tuple(x.strip() for x in raw.split(",") if x.strip())
 
 
+_ORIGIN = re.compile(r"([a-z][a-z0-9+.-]*)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
 def origins(raw: Any) -> tuple[str, ...]:
-    """CORS origins: like :func:`csv`, but ``*`` is refused (the live stream may use cookies)."""
-    allowed_text = "a comma-separated list of explicit origins such as https://desk.example ('*' is never allowed)"
+    """CORS origins: each ``scheme://host[:port]``, as a browser sends it in ``Origin`` (lower case, no default port).
+
+    Refused: ``*`` and ``null`` (the live stream may use cookies, and any web page can send ``Origin: null`` from a
+    sandboxed iframe), and anything a browser's ``Origin`` never is (a path or a trailing ``/``, a wildcard, a user,
+    no host): such an entry matched nothing, so the setting silently did nothing.
+    """
+    allowed_text = (
+        "a comma-separated list of explicit origins, scheme://host[:port], such as https://desk.example "
+        "('*', 'null', paths and wildcards are never allowed)"
+    )
     try:
         values = csv(raw)
     except ValueError:
         raise ValueError(allowed_text) from None
-    if "*" in values:
-        raise ValueError(allowed_text)
-    return values
+    out = []
+    for value in values:
+        m = _ORIGIN.fullmatch(value.lower())
+        if m is None:
+            raise ValueError(allowed_text)
+        scheme, host, port = m.groups()
+        if port is not None and int(port) > 65535:
+            raise ValueError(allowed_text)
+        if port == _DEFAULT_PORTS.get(scheme):
+            port = None
+        out.append(f"{scheme}://{host}" + (f":{port}" if port else ""))
+    return tuple(out)
 
 
 def regex_list(raw: Any) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ._parsers import allowed
 from ._version import __version__
-from .config import FIELDS, describe, otlp_for, resolve_settings
+from .config import FIELDS, describe, otlp_for, resolve_settings, shown_url
 
 
 def _port(text: str) -> int:
@@ -304,8 +304,21 @@ def _demo(args: argparse.Namespace) -> int:
         app = create_app(config, **init_kwargs)
         port = sock.getsockname()[1]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
+        _warn_if_exposed(args.host)
         serve(app, sock, duration=args.duration, lifespan="on")
     return 0
+
+
+def _warn_if_exposed(host: str) -> None:
+    """On stderr: the demo's live view listens beyond this machine with no token (``live.auth.exposure_warning``)."""
+    from .agent import get_agent
+    from .live.auth import exposure_warning
+
+    agent = get_agent()
+    secret = agent.settings.live_token if agent is not None else resolve_settings()[0].live_token
+    warning = exposure_warning(host, secret)
+    if warning:
+        print(f"tradeobs demo: warning: {warning}", file=sys.stderr)
 
 
 def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
@@ -579,7 +592,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             auth["Authorization"] = f"Bearer {make_token(settings.live_token, ttl=60)}"
         ok, detail = _http_ok(live_url, timeout, auth)
         hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
-        rows.append(("live stream", live_url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
+        rows.append(("live stream", shown_url(live_url), "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(
         (
             "configuration",

@@ -544,8 +544,15 @@ class OtlpTarget:
 
     @property
     def shown(self) -> str:
-        """The endpoint as messages, reports and ``doctor`` show it: a ``user:password@`` in it replaced."""
-        return str(p.without_userinfo(self.endpoint))
+        """The endpoint as messages, reports and ``doctor`` show it (:func:`shown_url`)."""
+        return str(shown_url(self.endpoint))
+
+
+def shown_url(raw: Any) -> Any:
+    """A URL as reports, messages and ``doctor`` show it: a ``user:password@`` replaced, and the rest scrubbed as the
+    logs are (``?api_key=...``, ``?token=...``, a known secret value: ``[REDACTED]``)."""
+    shown = p.without_userinfo(raw)
+    return default_redactor().text(shown) if isinstance(shown, str) else shown
 
 
 def _default_endpoint(protocol: str) -> str:
@@ -631,11 +638,11 @@ def describe(settings: Settings, report: ConfigReport) -> list[tuple[str, str, s
         if f.name == "resource_attributes":  # masked as they are in the resource itself (api_key=..., a URL's password)
             shown = repr(default_redactor().attributes(value))
         if f.name == "otlp_endpoint":  # a user:password in it is masked; the default depends on the protocol
-            shown = repr(p.without_userinfo(value)) if value else ""
+            shown = repr(shown_url(value)) if value else ""
             shown = shown or f"'' ({settings.otlp_protocol}: {_default_endpoint(settings.otlp_protocol)})"
         rows.append((f.name, shown, report.source(f.name)))
     for signal, per in settings.otlp_per_signal.items():
         for key, value in per.items():
-            shown = "<set>" if key == "headers" else repr(p.without_userinfo(value) if key == "endpoint" else value)
+            shown = "<set>" if key == "headers" else repr(shown_url(value) if key == "endpoint" else value)
             rows.append((f"otlp_{signal}_{key}", shown, report.source(f"otlp_{signal}_{key}")))
     return rows

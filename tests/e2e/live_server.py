@@ -15,6 +15,10 @@ stale one) at 10 Hz and fills an order every 0.5 s.
 with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` says what the scenario holds.
 ``POST /test/flatten`` closes AAPL in both desks (both report an average entry, so the row has none left) while a
 third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
+``POST /test/hostile`` starts a third desk whose names carry markup and JavaScript (:data:`HOSTILE`: its strategy,
+venue, symbols, order ids, a limit, reject reasons) and names that are also JavaScript's own property names
+(``__proto__``, ``constructor``), and publishes an event whose data has the keys the page once kept its own
+state in (``_html``, ``_clock``, ``_n``); each payload, if it ever ran, would set ``window.__pwned``.
 ``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s).
 ``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
 those of other workers (:class:`Workers`): ``POST /test/worker?symbols=A,B`` starts one that alone trades
@@ -42,6 +46,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
 import tradeobs_agent
+import tradeobs_agent.events
 from tradeobs_agent import live
 from tradeobs_agent.demo.market import symbols as demo_symbols
 from tradeobs_agent.live.frames import FRAME_INSTRUMENTS, FrameBuilder
@@ -53,6 +58,16 @@ LONG_REASON = (
     "volatility auction (code 7021); retry after the auction or reprice inside the band"
 )
 STALE = "XOM"
+# What a careless or hostile service may name things: markup, a script, a javascript: URL, a right-to-left override,
+# and JavaScript's own property names (a page that keeps them as keys of a plain object breaks or is polluted).
+HOSTILE = {
+    "img": "<img src=x onerror=\"window.__pwned=(window.__pwned||[]).concat('img')\">",
+    "script": "\"><script>window.__pwned=(window.__pwned||[]).concat('script')</script>",
+    "url": "javascript:window.__pwned=['url']",
+    "rtl": "AAPL\u202egnp.exe",
+    "proto": "__proto__",
+    "ctor": "constructor",
+}
 # per symbol: (desk index, position, realized P&L); the rest of the symbols get small positions
 BOOK: dict[str, tuple[int, float, float]] = {
     "AAPL": (0, 300, -2345.67),
@@ -150,6 +165,8 @@ class Scenario:
         self.n = 0
         self.working: list[str] = []
         self.workers = Workers()
+        self.hostile_desk: TradingTelemetry | None = None
+        self.hostile_names: list[str] = []
 
     def desk(self, sym: str) -> TradingTelemetry:
         return self.desks[self.book[sym][0]]
@@ -209,6 +226,9 @@ class Scenario:
         self.n += 1
         self.workers.step()
         now = time.time()
+        if self.hostile_desk is not None:
+            for i, s in enumerate(self.hostile_names):
+                self.hostile_desk.tick(s, round(10.0 + i + self.rng.gauss(0, 0.01), 4), exchange_ts=now - 0.002)
         for s in self.syms:
             if s == STALE and self.n > 5:
                 continue
@@ -240,6 +260,32 @@ class Scenario:
             d.position(sym, 0.0, self.px[sym], self.avg[sym])
         self.hedge = TradingTelemetry(strategy="hedge", venue="ib-paper")
         self.hedge.position(sym, 25.0, self.px[sym])  # no average entry reported
+
+    def hostile(self) -> None:
+        """A desk named by an attacker (see the module docstring); its symbols tick with the others from now on."""
+        h = HOSTILE
+        desk = TradingTelemetry(strategy=h["img"], venue=h["script"])
+        names = [h["img"], h["script"], h["url"], h["rtl"], h["proto"], h["ctor"]]
+        for i, s in enumerate(names):
+            desk.tick(s, 10.0 + i)
+            desk.position(s, 5.0 * (i + 1), 10.0 + i, 9.5 + i)
+            desk.pnl(s, 1.0 + i, -2.0 - i)
+        desk.limit_utilization(h["img"], 0.5)
+        desk.limit_utilization(h["proto"], 0.25)
+        o = desk.order_signal(h["img"], h["script"], "buy", 10, 10.0, order_type=h["script"])
+        o.risk_check(passed=False, reason=h["img"])
+        for oid in (h["proto"], h["ctor"], "w-" + h["script"]):  # working orders keyed by these ids
+            o = desk.order_signal(oid, h["proto"], "buy", 10, 10.0)
+            o.risk_check(passed=True)
+            o.submitted()
+        o = desk.order_signal("v-" + h["img"], h["ctor"], "sell", 10, 10.0)
+        o.risk_check(passed=True)
+        o.submitted()
+        o.rejected(h["script"])
+        tradeobs_agent.events.publish(
+            "alert", message=h["img"], _html=h["img"], _clock=h["script"], _n=10**12, strategy=h["proto"]
+        )
+        self.hostile_desk, self.hostile_names = desk, names
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
@@ -305,6 +351,10 @@ def main() -> None:
         scenario.workers.exit(int(request.query_params["id"]))
         return PlainTextResponse("exited")
 
+    async def hostile(request: Request) -> PlainTextResponse:
+        scenario.hostile()
+        return PlainTextResponse("hostile")
+
     async def info(request: Request) -> JSONResponse:
         return JSONResponse(
             {"symbols": scenario.syms, "stale": STALE, "working": scenario.working, "long_reason": LONG_REASON}
@@ -318,6 +368,7 @@ def main() -> None:
             Route("/test/flatten", flatten, methods=["POST"]),
             Route("/test/worker", worker, methods=["POST"]),
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
+            Route("/test/hostile", hostile, methods=["POST"]),
             Route("/test/info", info),
             Mount("/telemetry", telemetry),
         ]

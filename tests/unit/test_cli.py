@@ -269,6 +269,31 @@ def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_
     assert "skipped: live_enabled is false" in capsys.readouterr().out
 
 
+def test_config_check_and_doctor_mask_the_secrets_of_endpoint_urls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An endpoint that carries its key in the query (``?api_key=``, ``?token=``), as some OTLP services take it,
+    and a --service-url with a user and password or a token: the report and doctor's table, often pasted into a
+    ticket, show them masked as the logs would (they showed them as typed; a user:password was already masked)."""
+    dead = dead_endpoint()
+    monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", f"{dead}/?api_key=qs-CANARY-1")
+    monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("TRADEOBS_OTLP_TRACES_ENDPOINT", f"{dead}/v1/traces?token=tr-CANARY-2")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+    main(["config", "check"])
+    out = capsys.readouterr()
+    assert "CANARY" not in out.out + out.err
+    assert "api_key=[REDACTED]" in out.out and "token=[REDACTED]" in out.out
+    service = dead.replace("http://", "http://desk:svc-CANARY-3@") + "/?token=tok-CANARY-4"
+    assert main(["doctor", "--service-url", service, "--timeout", "1"]) == 1
+    out = capsys.readouterr()
+    assert "CANARY" not in out.out + out.err
+    rows = _doctor_rows(out.out)
+    assert "api_key=[REDACTED]" in rows["collector metrics (http/protobuf)"]
+    assert "token=[REDACTED]" in rows["collector traces (http/protobuf)"]
+    assert "<redacted>@" in rows["live stream"] and "token=[REDACTED]" in rows["live stream"], rows["live stream"]
+
+
 def test_doctor_says_which_setting_names_the_prometheus_port_when_nothing_answers_there(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -541,6 +566,43 @@ def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
     out, err = _finish(proc, 120)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got
+
+
+def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_token() -> None:
+    """The live view has no authentication without live_token (docs/live.md: "bind to loopback"): listening on every
+    interface then shows the desk's positions, P&L and orders to anyone who can reach the port, and said nothing."""
+    warned = {}
+    for host, token in (("0.0.0.0", ""), ("127.0.0.1", ""), ("0.0.0.0", "a-live-signing-secret-for-the-test")):
+        proc = _demo_proc(
+            "--host", host, "--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false", TRADEOBS_LIVE_TOKEN=token
+        )
+        out, err = _finish(proc, 120)
+        assert proc.returncode == 0 and "Traceback" not in err, err
+        warned[(host, bool(token))] = "no live_token" in err
+        assert "a-live-signing-secret-for-the-test" not in out + err
+    assert warned == {("0.0.0.0", False): True, ("127.0.0.1", False): False, ("0.0.0.0", True): False}
+
+
+@pytest.mark.parametrize(
+    ("host", "warns"),
+    [
+        ("127.0.0.1", False),
+        ("127.9.8.7", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("localhost", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.0.2.10", True),
+        ("desk-7.internal", True),
+        ("", True),
+    ],
+)
+def test_the_live_exposure_warning_knows_loopback(host: str, warns: bool) -> None:
+    from tradeobs_agent.live.auth import exposure_warning
+
+    assert (exposure_warning(host, "") is not None) is warns
+    assert exposure_warning(host, "a-secret") is None
 
 
 def test_demo_says_when_the_prometheus_port_is_taken_and_takes_another() -> None:

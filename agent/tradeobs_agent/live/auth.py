@@ -26,12 +26,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import time
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["COOKIE", "QUERY_TOKEN_TTL", "SESSION_TTL", "authorized", "make_token", "pop_query_token", "verify_token"]
+__all__ = [
+    "COOKIE",
+    "QUERY_TOKEN_TTL",
+    "SESSION_TTL",
+    "authorized",
+    "exposure_warning",
+    "make_token",
+    "pop_query_token",
+    "verify_token",
+]
 
 COOKIE = "tradeobs_live"
 QUERY_TOKEN_TTL = 60.0
@@ -128,3 +138,30 @@ def session_cookie(secret: str, path: str, secure: bool) -> str:
     if secure:
         attrs.append("Secure")
     return "; ".join(attrs)
+
+
+def exposure_warning(host: str, secret: str) -> str | None:
+    """What to say when the live view listens on ``host`` beyond this machine with no ``live_token``, else ``None``.
+
+    Without a token the live endpoints need no authentication (docs/live.md, Security: "bind to loopback"). A
+    loopback address or ``localhost`` is this machine; anything else (``0.0.0.0``, ``::``, an interface's address, a
+    name that may resolve to one) is reachable from elsewhere. Said, not refused: a container listens on
+    ``0.0.0.0`` by design and its host may publish the port on loopback only (compose's gateway).
+    """
+    if secret or _loopback(host):
+        return None
+    return (
+        f"the live view listens on {host or 'every interface'} with no live_token: anyone who can reach this port "
+        "sees the desk's positions, P&L and orders. Set TRADEOBS_LIVE_TOKEN (docs/live.md, Security) or listen on "
+        "127.0.0.1"
+    )
+
+
+def _loopback(host: str) -> bool:
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

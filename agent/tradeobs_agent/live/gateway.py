@@ -50,6 +50,7 @@ from ..events import EventBus
 from ..exceptions import TradeObsConfigError
 from ..metrics import Registry
 from .app import LiveApp, create_app
+from .auth import exposure_warning
 from .fleet import FleetView, clean_event
 from .hub import LiveHub, Tick, parse_event_id
 from .nats import (
@@ -673,6 +674,9 @@ def run_gateway(url: str | None = None, host: str = "127.0.0.1", port: int = 876
     with sock:
         app = create_gateway_app(url, **kwargs)
         hub: GatewayHub = app.state.hub
+        warning = exposure_warning(host, app.app.stream.secret)
+        if warning:
+            logging.getLogger("tradeobs.live").warning("%s", warning)
 
         def attach(server: Any) -> None:
             hub.server = server

@@ -30,6 +30,7 @@ import errno
 import gzip
 import os
 import queue
+import re
 import shutil
 import stat
 import sys
@@ -581,7 +582,7 @@ class ConsoleSink:
             f = b.fields
             extras = "  ".join(f"{k}={_short(v)}" for k, v in f.items() if k not in self._SKIP)
             lines.append(
-                f"{f['timestamp']} {f['level']:<8} {f['stream']:<11} {f['logger']}: {f['message']}"
+                f"{f['timestamp']} {f['level']:<8} {f['stream']:<11} {one_line(f['logger'])}: {one_line(f['message'])}"
                 + (f"  {extras}" if extras else "")
                 + "\n"
             )
@@ -596,5 +597,25 @@ class ConsoleSink:
 
 
 def _short(v: Any) -> str:
-    s = safe_str(v, 500)
-    return s.replace("\n", "\\n")
+    return one_line(safe_str(v, 500))
+
+
+# C0 controls but tab, DEL, C1 controls (U+0085 is a line break to some readers), the Unicode line and paragraph
+# separators, and the bidirectional embeddings, overrides and isolates.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def one_line(s: Any) -> str:
+    """``s`` as one console line that cannot drive the terminal: newlines, carriage returns, escape sequences and
+    bidirectional overrides written as ``\\n``, ``\\r``, ``\\x1b``, ``\\u202e`` (text from outside, in a message or a
+    field, could otherwise print a fake record under its own, clear the screen or reorder what is read)."""
+    text: str = s if type(s) is str else safe_str(s, 500)
+    if text.isprintable():  # the usual case: nothing to escape (tab is not printable: it is looked at, and kept)
+        return text
+    return _CONTROL.sub(_escape, text)

@@ -22,6 +22,7 @@ import uvicorn
 import tradeobs_agent
 from tests._util import apply_frame, free_port, wait_for, without_nulls
 from tradeobs_agent import events, live
+from tradeobs_agent.config import check_argument
 from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.live import hub as hub_module
 from tradeobs_agent.live.hub import LiveHub, parse_event_id
@@ -461,6 +462,35 @@ def test_cors_allowlist_and_no_wildcard() -> None:
         c.close()
     with pytest.raises(TradeObsConfigError, match="live_cors_origins"):
         live.create_app(cors_origins=["*"])
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",  # what a sandboxed iframe, a file: page or a data: URL sends: any page on the web can be "null"
+        "https://desk.example/",  # a browser's Origin has no path: never matched, silently
+        "https://*.example.com",  # no wildcards: taken literally, never matched
+        "file://",
+        "desk.example",
+        "https://user:pw@desk.example",
+        "https://desk.example/live",
+    ],
+)
+def test_cors_origins_are_explicit_origins_only(origin: str) -> None:
+    """``null`` allowed with credentials let any web page read the stream through a sandboxed iframe; the others were
+    accepted and never matched any browser's ``Origin`` (a CORS setting that silently does nothing)."""
+    with pytest.raises(TradeObsConfigError, match="live_cors_origins"):
+        live.create_app(cors_origins=["https://ok.example", origin])
+
+
+def test_cors_origins_take_scheme_host_and_port() -> None:
+    good = ["https://desk.example", "http://127.0.0.1:3000", "https://[::1]:8443", "HTTPS://Desk.Example:443"]
+    assert check_argument("live_cors_origins", good) == (
+        "https://desk.example",
+        "http://127.0.0.1:3000",
+        "https://[::1]:8443",
+        "https://desk.example",  # as a browser writes it (lower case, no default port), so that it matches
+    )
 
 
 def test_a_fetch_client_from_an_allowed_origin_passes_the_preflight_and_can_read_a_refusal() -> None:

@@ -31,7 +31,7 @@ class Env:
         path = self.dir / f"{stream}.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
 
     def otlp_records(self) -> list[Any]:
         return [r.log_record for r in self.otlp.get_finished_logs()]

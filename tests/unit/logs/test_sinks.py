@@ -188,6 +188,34 @@ def test_console_failure_is_isolated(env: Env) -> None:
     assert len(env.otlp_records()) >= 1
 
 
+def test_console_lines_cannot_be_forged_or_drive_the_terminal(env: Env) -> None:
+    """A message, an argument, a logger name or a field from outside (a client's order id, a venue's reason) holding
+    a newline, a carriage return, ANSI escapes or a right-to-left override is one console line with them escaped: it
+    cannot print a fake record under it, clear the screen, retitle the terminal or reorder what is read."""
+    import io
+
+    from tradeobs_agent.logs._sinks import ConsoleSink
+
+    out = io.StringIO()
+    env.pipeline.console = ConsoleSink(env.pipeline._selfm.sink_errors.bind(sink="console"), out)
+    forged = "\n2026-12-05T07:00:00.000000Z ERROR    risk        tradeobs.risk: kill switch engaged"
+    ansi = "\x1b[2J\x1b[31mred\x1b]0;title\x07\rover\u202egnp.exe\x85\u2028"
+    get_logger("execution").warning("order %s" + forged, "cid-1" + ansi, extra={"venue": "v" + forged + ansi})
+    get_logger("execution").info("plain\ttab é 中")
+    env.flush()
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert len(lines) == 2, lines
+    assert not any(c in text for c in "\x1b\x07\r\x85\u2028\u202e")
+    first = lines[0]
+    assert first.count("kill switch engaged") == 2  # in the message and in the field, on the record's own line
+    assert "\\n2026-12-05T07:00:00" in first and "\\x1b[2J" in first and "\\u202e" in first and "\\r" in first
+    assert lines[1].endswith("plain\ttab é 中  thread=MainThread")
+    # the files keep the record as it was
+    (rec,) = [r for r in env.lines("execution") if r["message"].startswith("order")]
+    assert rec["message"] == "order cid-1" + ansi + forged
+
+
 def test_after_fork_child_logs_with_its_own_instance_id(env: Env) -> None:
     get_logger("execution").info("parent")
     env.flush()

@@ -63,6 +63,9 @@
   var CLOCK = new Intl.DateTimeFormat([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
   function clock(ts) { return CLOCK.format(new Date(ts * 1000)); }
   // Replace an element's HTML only when it changed: an unchanged table costs no layout.
+  // Maps keyed by names from the data (symbols, order ids, services...) have no prototype: a key "__proto__" or
+  // "constructor" is then a key like any other, never Object.prototype (writing to that broke every object on the page).
+  function dict(o) { return Object.assign(Object.create(null), o); }
   function setHTML(el, html) { if (el._html !== html) { el._html = html; el.innerHTML = html; } }
   function serverNow() { return frameTs ? frameTs + (performance.now() - recvAt) / 1000 : Date.now() / 1000; }
 
@@ -97,8 +100,9 @@
     T.lastId = e.lastEventId || T.lastId;
     if (f.type === "full" || !T.state) {
       T.state = f; T.full++;
-      if (!f.working) f.working = {};
-      if (!f.symbols) f.symbols = {};
+      f.working = dict(f.working); f.symbols = dict(f.symbols);
+      if (f.services) f.services = dict(f.services);
+      if (f.strategies) f.strategies = dict(f.strategies);
       newSymbols(Object.keys(f.symbols));
       forgetSymbols(absent(f.symbols));
     } else {
@@ -123,12 +127,12 @@
     if (fresh) newSymbols(fresh);
     if (gone) forgetSymbols(gone);
     ["account", "desk", "latency", "health", "system", "working"].forEach(function (k) {
-      if (d[k]) patch(state[k] || (state[k] = {}), d[k]);
+      if (d[k]) patch(state[k] || (state[k] = dict()), d[k]);
     });
     // The fleet gateway's rows: a new row whole, a changed row's changed fields, a removed row as null.
     ["services", "strategies"].forEach(function (k) {
       if (!d[k]) return;
-      var rows = state[k] || (state[k] = {});
+      var rows = state[k] || (state[k] = dict());
       for (var x in d[k]) {
         var r = d[k][x];
         if (r === null) delete rows[x]; else if (rows[x]) patch(rows[x], r); else rows[x] = r;
@@ -185,7 +189,7 @@
 
   // ------------------------------------------------------------------ chart rings (every symbol, so any can be charted)
   var ring = T.ring = { n: 0, t: new Float64Array(MAX_POINTS), total: new Float64Array(MAX_POINTS),
-    p50: new Float64Array(MAX_POINTS), p99: new Float64Array(MAX_POINTS), px: {}, pnl: {} };
+    p50: new Float64Array(MAX_POINTS), p99: new Float64Array(MAX_POINTS), px: dict(), pnl: dict() };
 
   function symRing(store, s) {
     var r = store[s];
@@ -214,7 +218,7 @@
   // (its P&L starts again at 0), and "% change" would be measured from the old process's first price.
   function onReset() {
     T.resets++;
-    ring.n = 0; ring.px = {}; ring.pnl = {};
+    ring.n = 0; ring.px = dict(); ring.pnl = dict();
   }
 
   function prefill(frames) {  // chart points from /history, so the charts do not start empty
@@ -491,6 +495,9 @@
   function addEvent(ev, id) {
     id = id || ev.id;
     if (seen.has(id)) return;
+    // The page keeps its own state on an event in keys starting with "_" (its row's HTML, its clock, its order):
+    // the service's event data may have keys of any name, and one named "_html" was written into the page as is.
+    for (var k in ev) if (k.charAt(0) === "_") delete ev[k];
     seen.add(id); T.eventIds.push(id); T.events++;
     ev.id = id;
     ev._n = ++eventN;
