@@ -294,6 +294,42 @@ def test_adopts_providers_set_by_zero_code_instrumentation(caplog: pytest.LogCap
     assert [s.name for s in exporter.get_finished_spans()] == ["s"]
 
 
+def test_an_own_tracer_provider_alone_keeps_the_agents_metrics_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The application set its own TracerProvider before init(), and nothing else: that provider is adopted, and
+    the agent still builds its meter and logger providers (the tradeobs instruments, the log pipeline and its JSON
+    files). Before, adopting it left the process with no metrics export, no Prometheus endpoint and no logs, said
+    only by an info line logged before any handler existed."""
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    exporter = InMemorySpanExporter()
+    own = TracerProvider()
+    own.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(own)
+    reader = InMemoryMetricReader()
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        agent = _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)), metric_readers=[reader])
+    assert isinstance(otel_metrics.get_meter_provider(), MeterProvider) and agent.logger_provider is not None
+    assert agent.adopted == {"traces"} and agent.tracer_provider is own
+    said = [r.getMessage() for r in caplog.records if "adopting" in r.getMessage()]
+    assert len(said) == 1 and "for traces instead" in said[0] and "own providers for metrics and logs" in said[0]
+    tradeobs_agent.counter("own.tp.counter").add(3)
+    data = reader.get_metrics_data()
+    names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert names["own.tp.counter"].data.data_points[0].value == 3
+    with agent.tracer().start_as_current_span("mine"):
+        tradeobs_agent.get_logger("execution").info("inside my span")
+    tradeobs_agent.shutdown()
+    assert [s.name for s in exporter.get_finished_spans()] == ["mine"]
+    lines = [json.loads(x) for x in (tmp_path / "execution.jsonl").read_text().splitlines()]
+    span_trace = format(exporter.get_finished_spans()[0].context.trace_id, "032x")
+    assert [(x["message"], x["trace_id"]) for x in lines] == [("inside my span", span_trace)]
+    system = (tmp_path / "system.jsonl").read_text()
+    assert "adopting them for traces" in system  # said once the log pipeline runs, so it is in the system log
+
+
 _SCRIPT = """
 import logging, sys
 import tradeobs_agent
