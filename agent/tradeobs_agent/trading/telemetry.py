@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import numbers
 import time
 import weakref
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 from opentelemetry import trace
@@ -58,6 +60,17 @@ _time_ns = time.time_ns
 
 _current_context = current_context_getter()
 _MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
+
+
+def _real(value: object) -> float:
+    """A time given as another real number than int or float (``Decimal``, numpy scalars) as a float; ``inf``, which
+    no time is, for anything else (``bool``, text, None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        return _INF
+    f = number(value)  # None for NaN, an infinity, a Decimal past any float or a hostile __float__: not a time
+    return _INF if f is None else f
+
+
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")
 V = TypeVar("V")
@@ -382,7 +395,7 @@ class TradingTelemetry:
         st.last_tick.set(now)
         if ts is not None:
             try:
-                lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
+                lag = now - (ts if type(ts) is float or type(ts) is int else _real(ts))
             except OverflowError:  # an int past any float (10**400): as bad as any other unusable time
                 lag = _INF
             if -_MAX_LAG < lag < _MAX_LAG:
@@ -390,7 +403,9 @@ class TradingTelemetry:
             else:
                 self.invalid("exchange_ts", ts)
         if seq is not None:
-            if isinstance(seq, int) and not isinstance(seq, bool):
+            if type(seq) is not int and isinstance(seq, numbers.Integral) and not isinstance(seq, bool):
+                seq = int(seq)  # numpy.int64 from a DataFrame column: an int, not a subclass of it
+            if type(seq) is int:
                 last, st.seq = st.seq, seq
                 if last is not None and seq > last + 1:
                     st.gaps.add(1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import numbers
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -576,6 +578,53 @@ def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> Non
     assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
     assert _point(cap, "trading.marketdata.staleness", symbol="MSFT").value >= 10
     assert _point(cap, "trading.marketdata.reconnects", feed="nasdaq").value == 1
+
+
+class _Int64:
+    """What numpy.int64 is to this code (numpy is not a test dependency): an integer that is not an ``int``
+    subclass, registered as ``numbers.Integral`` as numpy registers its integer types."""
+
+    def __init__(self, v: int) -> None:
+        self.v = v
+
+    def __index__(self) -> int:
+        return self.v
+
+    def __int__(self) -> int:
+        return self.v
+
+    def __float__(self) -> float:
+        return float(self.v)
+
+
+numbers.Integral.register(_Int64)
+
+
+class _Float64(float):
+    """What numpy.float64 is: a float subclass."""
+
+
+def test_ticks_take_sequence_numbers_and_times_from_a_dataframe_or_decimals(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A feed read through pandas hands numpy.int64 sequence numbers and numpy.float64 times; a Decimal pipeline
+    Decimal times. They were dropped as bad input ('dropped invalid seq 3'), so gaps went uncounted and the
+    feed lag unrecorded."""
+    now = time.time()
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        tt.tick("AAPL", Decimal("189.50"), exchange_ts=Decimal(str(now - 0.5)), seq=_Int64(1))
+        tt.tick("AAPL", 189.6, exchange_ts=_Float64(now - 0.25), seq=_Int64(2))
+        tt.tick("AAPL", 189.7, exchange_ts=now, seq=_Int64(5))
+        tt.tick("AAPL", 189.8, exchange_ts=True, seq=True)  # a bool is no time and no sequence number
+        tt.flush()
+    lag = _point(cap, "trading.marketdata.feed.lag", symbol="AAPL")
+    assert lag.count == 3 and lag.sum >= 0.75
+    assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
+    said = sorted(r.getMessage() for r in caplog.records if "dropped invalid" in r.getMessage())
+    assert said == [
+        "tradeobs trading telemetry: dropped invalid exchange_ts True",
+        "tradeobs trading telemetry: dropped invalid seq True",
+    ]
 
 
 def test_positions_exposure_pnl_equity_drawdown(cap: Capture, tt: TradingTelemetry) -> None:
