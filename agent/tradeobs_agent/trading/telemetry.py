@@ -71,6 +71,22 @@ def _real(value: object) -> float:
     return _INF if f is None else f
 
 
+# What each argument said to be invalid may be, and what happened instead: the warning names the argument, the value
+# and this (an API's misuse is said once, in the system log, and counted; it never raises into the trading loop).
+_ALLOWED = {
+    "qty": "an order's qty is a finite number >= 0 (the order is kept, with quantity 0)",
+    "price": "an order's price is a finite number, or None (the order is kept without a price)",
+    "fill": "a fill's qty is a finite number > 0 and its price a finite number (the fill is not recorded)",
+    "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
+    "position": "a position's qty and price are finite numbers (the position is not recorded)",
+    "avg_price": "avg_price is a finite number or None (the last average entry stays)",
+    "equity": "equity is a finite number (not recorded)",
+    "exchange_ts": "exchange_ts is epoch seconds within a day of now, not milliseconds (no feed lag recorded)",
+    "seq": "seq is an integer (no gap check for this tick)",
+    "interval": "interval is a number of seconds > 0 (0.1 is used)",
+    "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
+    "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
+}
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")
 V = TypeVar("V")
@@ -296,10 +312,13 @@ class TradingTelemetry:
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
         if recorded:
-            said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
-        else:
-            said = "tradeobs trading telemetry: dropped invalid %s %s"
-        warn_once(f"trading:invalid:{what}", said, what, shown)
+            warn_once(
+                f"trading:invalid:{what}", "tradeobs trading telemetry: %s %s (recorded, and counted)", what, shown
+            )
+            return
+        allowed = _ALLOWED.get(what)
+        said = "tradeobs trading telemetry: dropped invalid %s %s" + (": %s" if allowed else "")
+        warn_once(f"trading:invalid:{what}", said, what, shown, *((allowed,) if allowed else ()))
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)

@@ -622,8 +622,9 @@ def test_ticks_take_sequence_numbers_and_times_from_a_dataframe_or_decimals(
     assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
     said = sorted(r.getMessage() for r in caplog.records if "dropped invalid" in r.getMessage())
     assert said == [
-        "tradeobs trading telemetry: dropped invalid exchange_ts True",
-        "tradeobs trading telemetry: dropped invalid seq True",
+        "tradeobs trading telemetry: dropped invalid exchange_ts True: exchange_ts is epoch seconds within a day of "
+        "now, not milliseconds (no feed lag recorded)",
+        "tradeobs trading telemetry: dropped invalid seq True: seq is an integer (no gap check for this tick)",
     ]
 
 
@@ -733,6 +734,28 @@ def test_bad_values_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture
     assert invalid.bind(instrument="trading", reason="position").value == 1
     assert invalid.bind(instrument="trading", reason="exchange_ts").value == 1
     assert len([r for r in caplog.records if "invalid fill" in r.getMessage()]) == 1
+    tt.close()
+
+
+def test_misuse_is_said_with_the_argument_the_value_and_what_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    """A negative quantity read 'dropped invalid qty -5', and a fill whose price was None 'dropped invalid fill
+    None': neither said what the argument may be, nor what became of the order or the fill."""
+    tt = TradingTelemetry(registry=Registry())
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("neg", "AAPL", "buy", -5, 10.0)
+        o.submitted()
+        o.fill(1, None)  # type: ignore[arg-type]
+        tt.position("AAPL", "ten", 10.0)  # type: ignore[arg-type]
+        tt.flush()
+    said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
+    assert said == [
+        "tradeobs trading telemetry: dropped invalid qty -5: an order's qty is a finite number >= 0 (the order is "
+        "kept, with quantity 0)",
+        "tradeobs trading telemetry: dropped invalid fill None: a fill's qty is a finite number > 0 and its price a "
+        "finite number (the fill is not recorded)",
+        "tradeobs trading telemetry: dropped invalid position ten: a position's qty and price are finite numbers "
+        "(the position is not recorded)",
+    ]
     tt.close()
 
 
