@@ -62,6 +62,14 @@ _current_context = current_context_getter()
 _MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
 
 
+def _count_setting(name: str, value: object) -> int:
+    """A constructor's count (an ``int``, or another integer such as ``numpy.int64``) as an ``int`` >= 1."""
+    n = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else 0
+    if n >= 1:
+        return n
+    raise TradeObsConfigError(name, value, "an integer >= 1")
+
+
 def _real(value: object) -> float:
     """A time given as another real number than int or float (``Decimal``, numpy scalars) as a float; ``inf``, which
     no time is, for anything else (``bool``, text, None)."""
@@ -179,12 +187,15 @@ class TradingTelemetry:
         registry: Registry | None = None,
         tracer_provider: Any = None,
     ) -> None:
-        if not isinstance(max_open_orders, int) or isinstance(max_open_orders, bool) or max_open_orders < 1:
-            raise TradeObsConfigError("max_open_orders", max_open_orders, "an integer >= 1")
-        if isinstance(order_ttl, bool) or not isinstance(order_ttl, int | float) or not 0 < order_ttl < _INF:
+        # numpy's integers and a Decimal or numpy float (settings read through pandas or a Decimal config) are numbers
+        # too: refusing 5000 as "not an integer >= 1" contradicted the value the message showed.
+        max_open_orders = _count_setting("max_open_orders", max_open_orders)
+        ttl = None if isinstance(order_ttl, bool) else _real(order_ttl)
+        if ttl is None or not 0 < ttl < _INF:
             raise TradeObsConfigError("order_ttl", order_ttl, "a positive number of seconds")
-        if not isinstance(max_symbols, int) or isinstance(max_symbols, bool) or max_symbols < 1:
-            raise TradeObsConfigError("max_symbols", max_symbols, "an integer >= 1")
+        max_symbols = _count_setting("max_symbols", max_symbols)
+        if not isinstance(child_spans, bool | int) or child_spans not in (True, False):  # "no" would be True
+            raise TradeObsConfigError("child_spans", child_spans, "True or False")
         self.strategy = str(strategy)
         self.venue = str(venue)
         self.registry = registry if registry is not None else get_registry()
@@ -193,7 +204,7 @@ class TradingTelemetry:
         self.child_spans = bool(child_spans)
         self._journal = journal = get_journal()
         self.record: Callable[[tuple[Any, ...]], None] = journal.put  # the one recording path
-        self._book = OrderBook(max_open_orders, float(order_ttl), self._on_order_dropped)
+        self._book = OrderBook(max_open_orders, ttl, self._on_order_dropped)
         _scope.track(self._book)  # log lines with correlate(order_id=...) find these orders' traces
         # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}

@@ -551,6 +551,9 @@ def test_orders_expire_after_ttl_at_collection(cap: Capture) -> None:
         ({"max_open_orders": 0}, "max_open_orders"),
         ({"order_ttl": -1}, "order_ttl"),
         ({"max_symbols": "x"}, "max_symbols"),
+        ({"max_symbols": True}, "max_symbols"),
+        ({"order_ttl": "300"}, "order_ttl"),
+        ({"child_spans": "no"}, "child_spans"),  # a truthy string: child spans on, silently
     ],
 )
 def test_bad_constructor_arguments_raise_config_errors(kwargs: dict[str, Any], setting: str) -> None:
@@ -558,6 +561,17 @@ def test_bad_constructor_arguments_raise_config_errors(kwargs: dict[str, Any], s
 
     with pytest.raises(TradeObsConfigError, match=setting):
         TradingTelemetry(**kwargs)
+
+
+def test_constructor_numbers_from_numpy_or_decimal_are_numbers() -> None:
+    """Settings read through pandas (numpy.int64) or a Decimal config were refused with a message that
+    contradicted itself: "invalid setting max_open_orders=5000: expected an integer >= 1"."""
+    tt = TradingTelemetry(
+        registry=Registry(), max_open_orders=_Int64(5000), max_symbols=_Int64(50), order_ttl=Decimal("300")
+    )
+    assert tt.max_symbols == 50 and type(tt.max_symbols) is int
+    assert tt._book.max_open == 5000 and tt._book.ttl == 300.0
+    tt.close()
 
 
 # --------------------------------------------------------------------------- market data, money, risk
