@@ -350,8 +350,11 @@ def _build(
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
+    # Said once the log pipeline runs, so they are in the system log too (before it, they reached nobody).
+    if agent.export == "not_configured":
+        providers.say_not_configured(settings)
     if adopted:
-        _say_adopted(adopted)  # once the log pipeline runs: in the system log too
+        _say_adopted(adopted)
     if agent._starter:
         _log.info(
             "tradeobs multiprocess: pid %d is gunicorn's arbiter (the application is preloaded): its workers share "

@@ -330,6 +330,23 @@ def test_an_own_tracer_provider_alone_keeps_the_agents_metrics_and_logs(
     assert "adopting them for traces" in system  # said once the log pipeline runs, so it is in the system log
 
 
+def test_the_embedded_default_is_said_in_the_system_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.md: with no collector configured and none running, the agent 'says so once (info)'. It said it before
+    its log pipeline existed, so with no logging set-up of the application's it reached nobody: not the system log,
+    not the console."""
+    for name in [n for n in os.environ if n.startswith(("TRADEOBS_", "OTEL_"))]:
+        monkeypatch.delenv(name)
+    # The default endpoint (localhost:4317) has no collector on this machine while the unit tests run.
+    agent = tradeobs_agent.init(
+        service_name="embedded", prometheus=False, live=False, logs=tradeobs_agent.LogOptions(dir=str(tmp_path))
+    )
+    assert agent.export == "not_configured"
+    tradeobs_agent.shutdown()
+    system = [json.loads(x)["message"] for x in (tmp_path / "system.jsonl").read_text().splitlines()]
+    said = [m for m in system if "no OpenTelemetry Collector configured" in m]
+    assert len(said) == 1 and "Set TRADEOBS_OTLP_ENDPOINT to export" in said[0]
+
+
 _SCRIPT = """
 import logging, sys
 import tradeobs_agent
