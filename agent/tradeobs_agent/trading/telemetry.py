@@ -94,6 +94,8 @@ _ALLOWED = {
     "interval": "interval is a number of seconds > 0 (0.1 is used)",
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
+    "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
+    "case; another is kept as the order's side label and its slippage is signed as a buy's",
 }
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")
@@ -322,13 +324,12 @@ class TradingTelemetry:
         and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
-        if recorded:
-            warn_once(
-                f"trading:invalid:{what}", "tradeobs trading telemetry: %s %s (recorded, and counted)", what, shown
-            )
-            return
         allowed = _ALLOWED.get(what)
-        said = "tradeobs trading telemetry: dropped invalid %s %s" + (": %s" if allowed else "")
+        if recorded:
+            said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
+        else:
+            said = "tradeobs trading telemetry: dropped invalid %s %s"
+        said += ": %s" if allowed else ""
         warn_once(f"trading:invalid:{what}", said, what, shown, *((allowed,) if allowed else ()))
 
     def order_opened(self, order: OrderTrace) -> None:

@@ -773,6 +773,26 @@ def test_misuse_is_said_with_the_argument_the_value_and_what_is_allowed(caplog: 
     tt.close()
 
 
+def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: pytest.LogCaptureFixture) -> None:
+    """order_signal(..., 'lonng', ...) or FIX's '2' (a sell) were taken without a word, as a buy: the slippage of a
+    sell recorded with the wrong sign, and a side label nobody meant."""
+    reg = Registry()
+    tt = TradingTelemetry(registry=reg)
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        for i, side in enumerate(("BUY", "Sell", "short", "b", "buy_to_cover", "lonng", "2")):
+            tt.order_signal(f"o-{i}", "AAPL", side, 1, 10.0)
+        tt.flush()
+    said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
+    assert said == [
+        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover or "
+        "cover (a buy) or sell, s, short or sell_short (a sell), in any case; another is kept as the order's side "
+        "label and its slippage is signed as a buy's"
+    ]
+    assert reg.self_metrics.invalid.bind(instrument="trading", reason="side").value == 2
+    assert tt.order("o-6") is not None and tt.order("o-6").side == "2"  # kept as given
+    tt.close()
+
+
 def test_symbol_allowlist_folds_other_symbols_in_metrics_not_in_spans() -> None:
     from tradeobs_agent.options import MetricsOptions
     from tradeobs_agent.testing import capture
