@@ -154,13 +154,24 @@ class Agent:
             steps.append(lambda: group.close(min(2.0, timeout / 2)))
         if self.logs is not None:
             steps.append(lambda: self.logs.shutdown(timeout))
-        if self.tracer_provider is not None and "traces" not in self.adopted:
-            steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
-        if self.logger_provider is not None and "logs" not in self.adopted:
-            steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
+        # A provider adopted from the application is not ours to shut down, but what it holds is flushed: when the
+        # agent's SIGTERM handler ends the process, no atexit runs, and the provider's own shutdown never comes.
+        if self.tracer_provider is not None:
+            if "traces" in self.adopted:
+                steps.append(providers.export_step("flush", functools.partial(self.tracer_provider.force_flush, ms)))
+            else:
+                steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
+        if self.logger_provider is not None:
+            if "logs" in self.adopted:
+                steps.append(providers.export_step("flush", functools.partial(self.logger_provider.force_flush, ms)))
+            else:
+                steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
         # Metrics last: their final export carries what the span and log exporters counted as dropped just now.
-        if self.meter_provider is not None and "metrics" not in self.adopted:
-            steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
+        if self.meter_provider is not None:
+            if "metrics" in self.adopted:
+                steps.append(providers.export_step("flush", functools.partial(self.meter_provider.force_flush, ms)))
+            else:
+                steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
         if self.traces_file is not None:
             steps.append(self.traces_file.close)
         if self.prometheus is not None and group is None:

@@ -420,6 +420,52 @@ def test_init_after_shutdown_says_what_it_cannot_do(caplog: pytest.LogCaptureFix
     assert len(said) == 1 and "once per process" in said[0]
 
 
+_OWN_PROVIDER_SIGTERM_SCRIPT = """
+import os, signal, sys, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+class ToFile(SpanExporter):  # the application's own exporter: one span name a line
+    def export(self, spans):
+        with open(sys.argv[1], "a") as f:
+            f.writelines(s.name + "\\n" for s in spans)
+        return SpanExportResult.SUCCESS
+
+own = TracerProvider()
+own.add_span_processor(BatchSpanProcessor(ToFile(), schedule_delay_millis=60_000))
+trace.set_tracer_provider(own)
+import tradeobs_agent
+tradeobs_agent.init(service_name="term", otlp=False, live=False, prometheus=False, logs=False)
+tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+o = tt.order_signal("o-1", "AAPL", "buy", 10, price=100.0)
+o.submitted()
+o.fill(10, 100.01)
+with trace.get_tracer("app").start_as_current_span("mine"):
+    pass
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(30)
+"""
+
+
+def test_sigterm_flushes_a_tracer_provider_of_the_applications_own(tmp_path: Path) -> None:
+    """The agent adopts a TracerProvider the application set before init(), and its SIGTERM handler ends the
+    process without atexit: it neither shut that provider down (not its own) nor flushed it, so the spans in its
+    batch processor, the orders' included, were all lost."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    out = tmp_path / "spans.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _OWN_PROVIDER_SIGTERM_SCRIPT, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == -signal.SIGTERM and "Traceback" not in proc.stderr, proc.stderr
+    assert out.exists(), "no span reached the application's exporter"
+    assert sorted(out.read_text().split()) == ["fill", "mine", "order", "submit"]
+
+
 _SIGTERM_SCRIPT = """
 import os, signal, sys, time
 import tradeobs_agent
