@@ -90,7 +90,7 @@ class Agent:
     traces_file: Any = None
     group: workers.Group | None = None  # multi-process mode: this process's worker group
     export: str = "on"  # OTLP: "on", "off" (otlp_enabled=false) or "not_configured" (the embedded default)
-    adopted: bool = False
+    adopted: frozenset[str] = frozenset()  # the signals ("traces", "metrics", "logs") whose providers were already set
     reinit: bool = False  # adopted the providers of an agent shut down earlier in this process (see init())
     disabled: bool = False
     pid: int = field(default_factory=os.getpid)
@@ -154,13 +154,24 @@ class Agent:
             steps.append(lambda: group.close(min(2.0, timeout / 2)))
         if self.logs is not None:
             steps.append(lambda: self.logs.shutdown(timeout))
-        if self.tracer_provider is not None and not self.adopted:
-            steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
-        if self.logger_provider is not None and not self.adopted:
-            steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
+        # A provider adopted from the application is not ours to shut down, but what it holds is flushed: when the
+        # agent's SIGTERM handler ends the process, no atexit runs, and the provider's own shutdown never comes.
+        if self.tracer_provider is not None:
+            if "traces" in self.adopted:
+                steps.append(providers.export_step("flush", functools.partial(self.tracer_provider.force_flush, ms)))
+            else:
+                steps.append(providers.export_step("shutdown", self.tracer_provider.shutdown))
+        if self.logger_provider is not None:
+            if "logs" in self.adopted:
+                steps.append(providers.export_step("flush", functools.partial(self.logger_provider.force_flush, ms)))
+            else:
+                steps.append(providers.export_step("shutdown", self.logger_provider.shutdown))
         # Metrics last: their final export carries what the span and log exporters counted as dropped just now.
-        if self.meter_provider is not None and not self.adopted:
-            steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
+        if self.meter_provider is not None:
+            if "metrics" in self.adopted:
+                steps.append(providers.export_step("flush", functools.partial(self.meter_provider.force_flush, ms)))
+            else:
+                steps.append(providers.export_step("shutdown", lambda: self.meter_provider.shutdown(ms)))  # type: ignore[union-attr]
         if self.traces_file is not None:
             steps.append(self.traces_file.close)
         if self.prometheus is not None and group is None:
@@ -317,27 +328,31 @@ def _build(
     store = None if agent._starter else workers.open_store(settings, workers.detect(settings.multiprocess))
     grouped = store is not None or agent._starter
     sdk_reader = InMemoryMetricReader() if grouped else None  # the SDK's instruments, for the group
-    if not _adopt_existing(agent):
+    adopted = agent.adopted = _adopt_existing(agent)
+    if adopted != _SIGNALS:
         agent.export = providers.otlp_mode(settings, agent.report)
         otlp = agent.export == "on"
-        agent.traces_file = TraceFile.for_settings(settings, agent.export, selfm)
-        files = [agent.traces_file.exporter] if agent.traces_file is not None else []
-        agent.tracer_provider = providers.build_tracing(
-            settings, resource, selfm, span_exporters, otlp=otlp, batched=files
-        )
-        agent.meter_provider, agent.prometheus = providers.build_metrics(
-            settings,
-            resource,
-            registry,
-            selfm,
-            readers,
-            otlp=otlp,
-            serve_prometheus=not grouped,  # in a group the leader serves every worker's metrics
-            sdk_only=[sdk_reader] if sdk_reader is not None else (),
-        )
-        agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps, otlp=otlp)
-        _set_globals(agent)
-    reader = sdk_reader if not agent.adopted else None
+        if "traces" not in adopted:
+            agent.traces_file = TraceFile.for_settings(settings, agent.export, selfm)
+            files = [agent.traces_file.exporter] if agent.traces_file is not None else []
+            agent.tracer_provider = providers.build_tracing(
+                settings, resource, selfm, span_exporters, otlp=otlp, batched=files
+            )
+        if "metrics" not in adopted:
+            agent.meter_provider, agent.prometheus = providers.build_metrics(
+                settings,
+                resource,
+                registry,
+                selfm,
+                readers,
+                otlp=otlp,
+                serve_prometheus=not grouped,  # in a group the leader serves every worker's metrics
+                sdk_only=[sdk_reader] if sdk_reader is not None else (),
+            )
+        if "logs" not in adopted:
+            agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps, otlp=otlp)
+        _set_globals(agent, adopted)
+    reader = sdk_reader if "metrics" not in agent.adopted else None
     if store is not None:
         agent.group = join.start_group(agent, store, reader, baseline=registry.fork_baseline)
     elif agent._starter:
@@ -346,6 +361,11 @@ def _build(
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
+    # Said once the log pipeline runs, so they are in the system log too (before it, they reached nobody).
+    if agent.export == "not_configured":
+        providers.say_not_configured(settings)
+    if adopted:
+        _say_adopted(adopted)
     if agent._starter:
         _log.info(
             "tradeobs multiprocess: pid %d is gunicorn's arbiter (the application is preloaded): its workers share "
@@ -380,43 +400,65 @@ def _start_nats(agent: Agent) -> None:
     agent.nats.start()
 
 
-def _adopt_existing(agent: Agent) -> bool:
-    """If zero-code instrumentation (``opentelemetry-instrument``) already set SDK providers, use them."""
+def _adopt_existing(agent: Agent) -> frozenset[str]:
+    """The signals whose OpenTelemetry providers were already set and are used as they are.
+
+    When an SDK ``TracerProvider`` is already the global one (``opentelemetry-instrument``, or the application's
+    own set-up before ``init()``), it is adopted, and with it the meter and logger providers that are SDK ones
+    too. A signal whose provider was not set is built as usual: a service that set only its own tracer provider
+    keeps the Prometheus endpoint and the log pipeline (they were silently missing)."""
     from opentelemetry import metrics as otel_metrics
 
     tp = trace.get_tracer_provider()
     if not isinstance(tp, TracerProvider):
-        return False
+        return frozenset()
     if tp in _installed:  # our own, from an agent shut down earlier in this process
         agent.reinit = True
-    agent.adopted = True
+    adopted = {"traces"}
     agent.tracer_provider = tp
     agent.resource = tp.resource
     mp = otel_metrics.get_meter_provider()
     if isinstance(mp, MeterProvider):
+        adopted.add("metrics")
         agent.meter_provider = mp
         for reader in otel_private.meter_provider_readers(mp):
             providers.attach_registry(reader, agent.registry, mp)
     lp = otel_private.get_logger_provider()
     if isinstance(lp, LoggerProvider):
+        adopted.add("logs")
         agent.logger_provider = lp
+    return frozenset(adopted)
+
+
+_SIGNALS = frozenset({"traces", "metrics", "logs"})
+
+
+def _say_adopted(adopted: frozenset[str]) -> None:
+    built = [name for name in ("metrics", "logs") if name not in adopted]
     _log.info(
-        "tradeobs: OpenTelemetry providers were already configured (zero-code instrumentation?); "
-        "adopting them instead of installing new ones. tradeobs instruments export through their readers."
+        "tradeobs: OpenTelemetry providers were already configured (zero-code instrumentation, or your own set-up "
+        "before init()); adopting them for %s instead of installing new ones: spans go to that tracer provider's "
+        "processors (not to the agent's OTLP exporter or trace file)%s%s",
+        " and ".join(name for name in ("traces", "metrics", "logs") if name in adopted),
+        "; tradeobs instruments export through its metric readers" if "metrics" in adopted else "",
+        f"; the agent's own providers for {' and '.join(built)}" if built else "",
     )
-    return True
 
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # the tracer providers tradeobs made global in this process
 
 
-def _set_globals(agent: Agent) -> None:
+def _set_globals(agent: Agent, adopted: frozenset[str] = frozenset()) -> None:
+    """Make the providers the agent built the global ones (not those it adopted: they already are)."""
     from opentelemetry import metrics as otel_metrics
 
-    _installed.add(agent.tracer_provider)
-    trace.set_tracer_provider(agent.tracer_provider)  # type: ignore[arg-type]
-    otel_metrics.set_meter_provider(agent.meter_provider)  # type: ignore[arg-type]
-    otel_private.set_logger_provider(agent.logger_provider)  # type: ignore[arg-type]
+    if "traces" not in adopted:
+        _installed.add(agent.tracer_provider)
+        trace.set_tracer_provider(agent.tracer_provider)  # type: ignore[arg-type]
+    if "metrics" not in adopted:
+        otel_metrics.set_meter_provider(agent.meter_provider)  # type: ignore[arg-type]
+    if "logs" not in adopted:
+        otel_private.set_logger_provider(agent.logger_provider)  # type: ignore[arg-type]
 
 
 def forget() -> None:

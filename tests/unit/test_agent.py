@@ -294,6 +294,59 @@ def test_adopts_providers_set_by_zero_code_instrumentation(caplog: pytest.LogCap
     assert [s.name for s in exporter.get_finished_spans()] == ["s"]
 
 
+def test_an_own_tracer_provider_alone_keeps_the_agents_metrics_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The application set its own TracerProvider before init(), and nothing else: that provider is adopted, and
+    the agent still builds its meter and logger providers (the tradeobs instruments, the log pipeline and its JSON
+    files). Before, adopting it left the process with no metrics export, no Prometheus endpoint and no logs, said
+    only by an info line logged before any handler existed."""
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    exporter = InMemorySpanExporter()
+    own = TracerProvider()
+    own.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(own)
+    reader = InMemoryMetricReader()
+    with caplog.at_level(logging.INFO, logger="tradeobs"):
+        agent = _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)), metric_readers=[reader])
+    assert isinstance(otel_metrics.get_meter_provider(), MeterProvider) and agent.logger_provider is not None
+    assert agent.adopted == {"traces"} and agent.tracer_provider is own
+    said = [r.getMessage() for r in caplog.records if "adopting" in r.getMessage()]
+    assert len(said) == 1 and "for traces instead" in said[0] and "own providers for metrics and logs" in said[0]
+    tradeobs_agent.counter("own.tp.counter").add(3)
+    data = reader.get_metrics_data()
+    names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert names["own.tp.counter"].data.data_points[0].value == 3
+    with agent.tracer().start_as_current_span("mine"):
+        tradeobs_agent.get_logger("execution").info("inside my span")
+    tradeobs_agent.shutdown()
+    assert [s.name for s in exporter.get_finished_spans()] == ["mine"]
+    lines = [json.loads(x) for x in (tmp_path / "execution.jsonl").read_text().splitlines()]
+    span_trace = format(exporter.get_finished_spans()[0].context.trace_id, "032x")
+    assert [(x["message"], x["trace_id"]) for x in lines] == [("inside my span", span_trace)]
+    system = (tmp_path / "system.jsonl").read_text()
+    assert "adopting them for traces" in system  # said once the log pipeline runs, so it is in the system log
+
+
+def test_the_embedded_default_is_said_in_the_system_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.md: with no collector configured and none running, the agent 'says so once (info)'. It said it before
+    its log pipeline existed, so with no logging set-up of the application's it reached nobody: not the system log,
+    not the console."""
+    for name in [n for n in os.environ if n.startswith(("TRADEOBS_", "OTEL_"))]:
+        monkeypatch.delenv(name)
+    # The default endpoint (localhost:4317) has no collector on this machine while the unit tests run.
+    agent = tradeobs_agent.init(
+        service_name="embedded", prometheus=False, live=False, logs=tradeobs_agent.LogOptions(dir=str(tmp_path))
+    )
+    assert agent.export == "not_configured"
+    tradeobs_agent.shutdown()
+    system = [json.loads(x)["message"] for x in (tmp_path / "system.jsonl").read_text().splitlines()]
+    said = [m for m in system if "no OpenTelemetry Collector configured" in m]
+    assert len(said) == 1 and "Set TRADEOBS_OTLP_ENDPOINT to export" in said[0]
+
+
 _SCRIPT = """
 import logging, sys
 import tradeobs_agent
@@ -365,6 +418,52 @@ def test_init_after_shutdown_says_what_it_cannot_do(caplog: pytest.LogCaptureFix
     assert second.reinit and second.adopted
     said = [r.getMessage() for r in caplog.records if "init() after shutdown()" in r.getMessage()]
     assert len(said) == 1 and "once per process" in said[0]
+
+
+_OWN_PROVIDER_SIGTERM_SCRIPT = """
+import os, signal, sys, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+class ToFile(SpanExporter):  # the application's own exporter: one span name a line
+    def export(self, spans):
+        with open(sys.argv[1], "a") as f:
+            f.writelines(s.name + "\\n" for s in spans)
+        return SpanExportResult.SUCCESS
+
+own = TracerProvider()
+own.add_span_processor(BatchSpanProcessor(ToFile(), schedule_delay_millis=60_000))
+trace.set_tracer_provider(own)
+import tradeobs_agent
+tradeobs_agent.init(service_name="term", otlp=False, live=False, prometheus=False, logs=False)
+tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+o = tt.order_signal("o-1", "AAPL", "buy", 10, price=100.0)
+o.submitted()
+o.fill(10, 100.01)
+with trace.get_tracer("app").start_as_current_span("mine"):
+    pass
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(30)
+"""
+
+
+def test_sigterm_flushes_a_tracer_provider_of_the_applications_own(tmp_path: Path) -> None:
+    """The agent adopts a TracerProvider the application set before init(), and its SIGTERM handler ends the
+    process without atexit: it neither shut that provider down (not its own) nor flushed it, so the spans in its
+    batch processor, the orders' included, were all lost."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    out = tmp_path / "spans.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _OWN_PROVIDER_SIGTERM_SCRIPT, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == -signal.SIGTERM and "Traceback" not in proc.stderr, proc.stderr
+    assert out.exists(), "no span reached the application's exporter"
+    assert sorted(out.read_text().split()) == ["fill", "mine", "order", "submit"]
 
 
 _SIGTERM_SCRIPT = """

@@ -292,6 +292,29 @@ def test_bad_values_are_counted_not_recorded() -> None:
     assert invalid == {"c": len(bad) + 1, "g": len(bad), "h": len(bad)}
 
 
+def test_a_dropped_value_is_named_as_given_with_what_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    """The warning named the value after its failed conversion: ``counter.bind(...).add("1")`` said
+    "dropped or fixed value None", which names neither what was passed nor what would have been taken."""
+    reg = Registry()
+    c, g, h = reg.counter("fills"), reg.gauge("px"), reg.histogram("notional")
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        c.bind(symbol="AAPL").add("1")  # type: ignore[arg-type]
+        g.bind(symbol="AAPL").set(None)  # type: ignore[arg-type]
+        h.bind(symbol="AAPL").record(decimal.Decimal("NaN"))
+        c.bind(symbol="AAPL").add(-2)
+        c.bind(symbol="AAPL").add(decimal.Decimal("0.1"))  # taken
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "instrument 'fills': dropped value 1 (str): a measurement is a finite non-negative number "
+        "(int, float, Decimal, numpy)",
+        "instrument 'px': dropped value None (NoneType): a measurement is a finite number (int, float, Decimal, numpy)",
+        "instrument 'notional': dropped value NaN (Decimal): a measurement is a finite number "
+        "(int, float, Decimal, numpy)",
+    ]  # said once per instrument: the negative amount is counted, not said again
+    assert reg.self_metrics.invalid.bind(instrument="fills", reason="value").value == 2
+    assert c.bind(symbol="AAPL").value == 0.1
+
+
 def test_a_number_past_any_float_is_counted_and_every_output_still_renders() -> None:
     """10**400 is a finite int: no float, sum or exposition holds it. It used to make every scrape fail."""
     from tradeobs_agent._internal.prometheus import Renderer

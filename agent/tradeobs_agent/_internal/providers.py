@@ -105,7 +105,8 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
 
     ``not_configured`` is the embedded default, expected rather than an error: nothing configures OTLP (no
     endpoint, no ``otlp_enabled``, from any source) and no collector listens at the default endpoint. The
-    agent then works on its own (Prometheus endpoint, live stream, JSON logs, the trace file) and says so once.
+    agent then works on its own (Prometheus endpoint, live stream, JSON logs, the trace file) and says so once
+    (:func:`say_not_configured`).
     A configured endpoint is always used, reachable or not (failures there are real problems, counted).
     """
     if not settings.otlp_enabled:
@@ -117,12 +118,17 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
         return "on"
     if any(reachable(otlp_for(settings, signal).endpoint) for signal in ("traces", "metrics", "logs")):
         return "on"
+    return "not_configured"
+
+
+def say_not_configured(settings: Settings) -> None:
+    """The embedded default, said once (info) by ``init()`` once its log pipeline runs, so it is in the system log:
+    said from :func:`otlp_mode`, before any handler of the agent existed, it reached nobody."""
     _log.info(
         "tradeobs: no OpenTelemetry Collector configured and none at %s; traces, metrics and logs stay local "
         "(Prometheus endpoint, live stream, JSON logs, trace file). Set TRADEOBS_OTLP_ENDPOINT to export.",
         otlp_for(settings, "traces").shown,
     )
-    return "not_configured"
 
 
 def _retry(settings: Settings) -> Retry:

@@ -106,6 +106,7 @@ from ..redaction import default_redactor
 from ..trading._journal import get_journal
 from . import wire
 from .frames import FRAME_INSTRUMENTS, FrameBuilder, delta, select_symbols
+from .rows import exact
 from .working import WorkingOrders
 
 __all__ = ["LiveHub", "parse_event_id"]
@@ -992,7 +993,8 @@ def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any
         "seq": fid,
         "ts": ts,
         "px": {s: syms[s].get("px") for s in keep},
-        "pnl": {s: (syms[s].get("rpnl") or 0) + (syms[s].get("upnl") or 0) for s in keep},
+        # a sum of two wire values: rounded as the frame's totals are (0.1 + 0.2 is 0.3, not 0.30000000000000004)
+        "pnl": {s: exact((syms[s].get("rpnl") or 0) + (syms[s].get("upnl") or 0)) for s in keep},
         "equity": state.get("account", {}).get("equity"),
         "total": state.get("account", {}).get("pnl"),
         "p50": lat.get("p50"),

@@ -14,6 +14,7 @@ what went wrong (``format_error``, ``truncated``, ``unserializable``...).
 from __future__ import annotations
 
 import logging
+import numbers
 import sys
 import time
 import traceback
@@ -89,8 +90,26 @@ def _type_name(obj: Any) -> str:
         return "object"
 
 
+def _plain_number(v: Any) -> Any:
+    """numpy's scalars (``numpy.int64``, ``numpy.float64``, ``numpy.float32``) and int or float subclasses (an
+    ``IntEnum``) as the plain ``int`` or ``float``, so the JSON file and OTLP both carry a number: the file wrote
+    numpy's as text, and OTLP a ``numpy.float64`` as a double but a ``numpy.int64`` as text. ``Decimal`` and
+    ``Fraction`` are left to be written as text, which keeps them exact. Anything else is returned as it is."""
+    try:
+        if isinstance(v, numbers.Integral):
+            return int(v)
+        if isinstance(v, float) or (isinstance(v, numbers.Real) and not isinstance(v, numbers.Rational)):
+            return float(v)
+    except Exception:  # a hostile __int__/__float__: bad input, written by the paths below as before
+        return v
+    return v
+
+
 def clean(v: Any, depth: int = 0, seen: set[int] | None = None) -> Any:
     """A JSON-safe copy of ``v``: primitives as is, containers bounded, anything else as a safe string."""
+    tv = type(v)
+    if tv is not int and tv is not float and tv is not bool and v is not None:
+        v = _plain_number(v)
     if v is None or isinstance(v, bool | int | float):
         if (isinstance(v, float) and v != v) or v in (float("inf"), float("-inf")):
             return str(v)
@@ -355,8 +374,8 @@ class RecordBuilder:
                 fields[k] = v
                 continue
             cv = clean(v)
-            if not isinstance(cv, str | int | float | bool) and cv is not None:
-                cv = red.value(k, cv)
+            if not isinstance(cv, str | float | bool) and cv is not None:  # an int too (a numpy.int64 made plain):
+                cv = red.value(k, cv)  # a known secret value given as a number is masked, as a plain int is above
             elif isinstance(cv, str):
                 cv = red.text(cv)
             fields[k] = cv

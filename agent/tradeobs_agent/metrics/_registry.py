@@ -284,6 +284,16 @@ class Registry:
 
     def on_invalid(self, instrument: Instrument[Any], what: str, value: object) -> None:
         self.self_metrics.invalid.add(1, {"instrument": instrument.name, "reason": what})
+        if what == "value":  # the value as given, its type, and what a measurement of this instrument may be
+            warn_once(
+                f"invalid:{instrument.name}:{what}",
+                "instrument %r: dropped value %s (%s): a measurement is a finite %snumber (int, float, Decimal, numpy)",
+                instrument.name,
+                safe_str(value)[:80],
+                type(value).__name__,
+                "non-negative " if getattr(instrument, "monotonic", False) else "",
+            )
+            return
         warn_once(
             f"invalid:{instrument.name}:{what}",
             "instrument %r: dropped or fixed %s %s",

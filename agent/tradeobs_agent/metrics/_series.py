@@ -113,11 +113,10 @@ class BoundCounter(_Series):
             if amount == 1:
                 self._tick()
                 return
-            if type(amount) is not int and type(amount) is not float:
-                amount = _number(amount)  # type: ignore[assignment]
-            if amount is not None and self._lo <= amount <= _FMAX:
+            n = amount if type(amount) is int or type(amount) is float else _number(amount)
+            if n is not None and self._lo <= n <= _FMAX:
                 with self._lock:
-                    self._sum += amount
+                    self._sum += n
                 return
         except Exception:  # TypeError, or an odd type whose comparison raises: a dropped measurement
             self._instrument.invalid("value", amount)
@@ -149,10 +148,9 @@ class BoundGauge(_Series):
 
     def set(self, value: int | float) -> None:
         try:
-            if type(value) is not int and type(value) is not float:
-                value = _number(value)  # type: ignore[assignment]
-            if value is not None and -_FMAX <= value <= _FMAX:
-                self.value = value
+            n = value if type(value) is int or type(value) is float else _number(value)
+            if n is not None and -_FMAX <= n <= _FMAX:
+                self.value = n
                 return
         except Exception:  # not a number, or one whose comparison raises (Decimal NaN): dropped and counted
             self._instrument.invalid("value", value)
@@ -195,20 +193,19 @@ class BoundHistogram(_Series):
 
     def record(self, value: int | float, exemplar: Any = None) -> None:
         """Record ``value``; ``exemplar`` is an optional ``Span`` or ``SpanContext``."""
-        if type(value) is not int and type(value) is not float:
-            value = _number(value)  # type: ignore[assignment]
+        n = value if type(value) is int or type(value) is float else _number(value)
         try:
-            if value is not None and -_FMAX <= value <= _FMAX:
-                i = bisect_left(self._bounds, value)
+            if n is not None and -_FMAX <= n <= _FMAX:
+                i = bisect_left(self._bounds, n)
                 with self._lock:
                     self.counts[i] += 1
-                    self.sum += value
-                    if value < self.min:
-                        self.min = value
-                    if value > self.max:
-                        self.max = value
+                    self.sum += n
+                    if n < self.min:
+                        self.min = n
+                    if n > self.max:
+                        self.max = n
                 if exemplar is not None:
-                    self._exemplar(i, value, exemplar)
+                    self._exemplar(i, n, exemplar)
                 return
         except TypeError:  # not a number: dropped and counted
             self._instrument.invalid("value", value)

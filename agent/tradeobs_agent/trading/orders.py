@@ -57,6 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 _SELL_SIDES = frozenset({"sell", "sell_short", "short", "s"})
+_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover"})  # any other side: a buy's slippage, and said
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _time_ns = time.time_ns
@@ -433,7 +434,10 @@ class OrderTrace:
                 self._trace_hex = format(trace_id, "032x")
                 # Steps skip the SDK's start/end when that is exact (see _spans); only for a sampled root.
                 self._steps = steps if flags & 1 else None
-            self._sell = self.side.lower() in _SELL_SIDES
+            side = self.side.lower()
+            self._sell = side in _SELL_SIDES
+            if not self._sell and side not in _BUY_SIDES:  # a typo, or a code ("2" is FIX's sell): recorded, said
+                desk.invalid("side", self.side, True)
         finally:
             if self._span is None:
                 self._span = INVALID_SPAN

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import numbers
 import time
 import weakref
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 from opentelemetry import trace
@@ -58,6 +60,43 @@ _time_ns = time.time_ns
 
 _current_context = current_context_getter()
 _MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
+
+
+def _count_setting(name: str, value: object) -> int:
+    """A constructor's count (an ``int``, or another integer such as ``numpy.int64``) as an ``int`` >= 1."""
+    n = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else 0
+    if n >= 1:
+        return n
+    raise TradeObsConfigError(name, value, "an integer >= 1")
+
+
+def _real(value: object) -> float:
+    """A time given as another real number than int or float (``Decimal``, numpy scalars) as a float; ``inf``, which
+    no time is, for anything else (``bool``, text, None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        return _INF
+    f = number(value)  # None for NaN, an infinity, a Decimal past any float or a hostile __float__: not a time
+    return _INF if f is None else f
+
+
+# What each argument said to be invalid may be, and what happened instead: the warning names the argument, the value
+# and this (an API's misuse is said once, in the system log, and counted; it never raises into the trading loop).
+_ALLOWED = {
+    "qty": "an order's qty is a finite number >= 0 (the order is kept, with quantity 0)",
+    "price": "an order's price is a finite number, or None (the order is kept without a price)",
+    "fill": "a fill's qty is a finite number > 0 and its price a finite number (the fill is not recorded)",
+    "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
+    "position": "a position's qty and price are finite numbers (the position is not recorded)",
+    "avg_price": "avg_price is a finite number or None (the last average entry stays)",
+    "equity": "equity is a finite number (not recorded)",
+    "exchange_ts": "exchange_ts is epoch seconds within a day of now, not milliseconds (no feed lag recorded)",
+    "seq": "seq is an integer (no gap check for this tick)",
+    "interval": "interval is a number of seconds > 0 (0.1 is used)",
+    "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
+    "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
+    "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
+    "case; another is kept as the order's side label and its slippage is signed as a buy's",
+}
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")
 V = TypeVar("V")
@@ -150,12 +189,15 @@ class TradingTelemetry:
         registry: Registry | None = None,
         tracer_provider: Any = None,
     ) -> None:
-        if not isinstance(max_open_orders, int) or isinstance(max_open_orders, bool) or max_open_orders < 1:
-            raise TradeObsConfigError("max_open_orders", max_open_orders, "an integer >= 1")
-        if isinstance(order_ttl, bool) or not isinstance(order_ttl, int | float) or not 0 < order_ttl < _INF:
+        # numpy's integers and a Decimal or numpy float (settings read through pandas or a Decimal config) are numbers
+        # too: refusing 5000 as "not an integer >= 1" contradicted the value the message showed.
+        max_open_orders = _count_setting("max_open_orders", max_open_orders)
+        ttl = None if isinstance(order_ttl, bool) else _real(order_ttl)
+        if ttl is None or not 0 < ttl < _INF:
             raise TradeObsConfigError("order_ttl", order_ttl, "a positive number of seconds")
-        if not isinstance(max_symbols, int) or isinstance(max_symbols, bool) or max_symbols < 1:
-            raise TradeObsConfigError("max_symbols", max_symbols, "an integer >= 1")
+        max_symbols = _count_setting("max_symbols", max_symbols)
+        if not isinstance(child_spans, bool | int) or child_spans not in (True, False):  # "no" would be True
+            raise TradeObsConfigError("child_spans", child_spans, "True or False")
         self.strategy = str(strategy)
         self.venue = str(venue)
         self.registry = registry if registry is not None else get_registry()
@@ -164,7 +206,7 @@ class TradingTelemetry:
         self.child_spans = bool(child_spans)
         self._journal = journal = get_journal()
         self.record: Callable[[tuple[Any, ...]], None] = journal.put  # the one recording path
-        self._book = OrderBook(max_open_orders, float(order_ttl), self._on_order_dropped)
+        self._book = OrderBook(max_open_orders, ttl, self._on_order_dropped)
         _scope.track(self._book)  # log lines with correlate(order_id=...) find these orders' traces
         # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}
@@ -282,11 +324,13 @@ class TradingTelemetry:
         and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
+        allowed = _ALLOWED.get(what)
         if recorded:
             said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
         else:
             said = "tradeobs trading telemetry: dropped invalid %s %s"
-        warn_once(f"trading:invalid:{what}", said, what, shown)
+        said += ": %s" if allowed else ""
+        warn_once(f"trading:invalid:{what}", said, what, shown, *((allowed,) if allowed else ()))
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)
@@ -382,7 +426,7 @@ class TradingTelemetry:
         st.last_tick.set(now)
         if ts is not None:
             try:
-                lag = now - ts if isinstance(ts, int | float) and not isinstance(ts, bool) else _INF
+                lag = now - (ts if type(ts) is float or type(ts) is int else _real(ts))
             except OverflowError:  # an int past any float (10**400): as bad as any other unusable time
                 lag = _INF
             if -_MAX_LAG < lag < _MAX_LAG:
@@ -390,7 +434,9 @@ class TradingTelemetry:
             else:
                 self.invalid("exchange_ts", ts)
         if seq is not None:
-            if isinstance(seq, int) and not isinstance(seq, bool):
+            if type(seq) is not int and isinstance(seq, numbers.Integral) and not isinstance(seq, bool):
+                seq = int(seq)  # numpy.int64 from a DataFrame column: an int, not a subclass of it
+            if type(seq) is int:
                 last, st.seq = st.seq, seq
                 if last is not None and seq > last + 1:
                     st.gaps.add(1)

@@ -298,6 +298,17 @@ def test_the_history_carries_the_total_pnl_for_the_chart(reg: Registry) -> None:
     assert json.loads(hub.history_json())["frames"][-1]["total"] == -12.5
 
 
+def test_the_history_of_a_symbols_pnl_has_no_binary_noise(reg: Registry) -> None:
+    """The chart's per-symbol P&L is realized + unrealized: 0.1 + 0.2 read 0.30000000000000004 in /history (a user
+    reporting Decimal('0.1') and Decimal('0.2')), while /snapshot said 0.3."""
+    reg.gauge("trading.pnl.realized").bind(symbol="AAPL", strategy="s").set(0.1)
+    reg.gauge("trading.pnl.unrealized").bind(symbol="AAPL", strategy="s").set(0.2)
+    hub = LiveHub(reg, events.EventBus())
+    hub._step()
+    point = json.loads(hub.history_json())["frames"][-1]
+    assert point["pnl"] == {"AAPL": 0.3} and point["total"] == 0.3
+
+
 def test_link_targets_are_the_ones_compose_provisions() -> None:
     """The page's links name the Jaeger datasource and the order dashboard by uid: they must exist in compose."""
     ds = yaml.safe_load((COMPOSE / "provisioning" / "datasources" / "datasources.yml").read_text())

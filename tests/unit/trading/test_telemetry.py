@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import numbers
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -549,6 +551,9 @@ def test_orders_expire_after_ttl_at_collection(cap: Capture) -> None:
         ({"max_open_orders": 0}, "max_open_orders"),
         ({"order_ttl": -1}, "order_ttl"),
         ({"max_symbols": "x"}, "max_symbols"),
+        ({"max_symbols": True}, "max_symbols"),
+        ({"order_ttl": "300"}, "order_ttl"),
+        ({"child_spans": "no"}, "child_spans"),  # a truthy string: child spans on, silently
     ],
 )
 def test_bad_constructor_arguments_raise_config_errors(kwargs: dict[str, Any], setting: str) -> None:
@@ -556,6 +561,17 @@ def test_bad_constructor_arguments_raise_config_errors(kwargs: dict[str, Any], s
 
     with pytest.raises(TradeObsConfigError, match=setting):
         TradingTelemetry(**kwargs)
+
+
+def test_constructor_numbers_from_numpy_or_decimal_are_numbers() -> None:
+    """Settings read through pandas (numpy.int64) or a Decimal config were refused with a message that
+    contradicted itself: "invalid setting max_open_orders=5000: expected an integer >= 1"."""
+    tt = TradingTelemetry(
+        registry=Registry(), max_open_orders=_Int64(5000), max_symbols=_Int64(50), order_ttl=Decimal("300")
+    )
+    assert tt.max_symbols == 50 and type(tt.max_symbols) is int
+    assert tt._book.max_open == 5000 and tt._book.ttl == 300.0
+    tt.close()
 
 
 # --------------------------------------------------------------------------- market data, money, risk
@@ -576,6 +592,54 @@ def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> Non
     assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
     assert _point(cap, "trading.marketdata.staleness", symbol="MSFT").value >= 10
     assert _point(cap, "trading.marketdata.reconnects", feed="nasdaq").value == 1
+
+
+class _Int64:
+    """What numpy.int64 is to this code (numpy is not a test dependency): an integer that is not an ``int``
+    subclass, registered as ``numbers.Integral`` as numpy registers its integer types."""
+
+    def __init__(self, v: int) -> None:
+        self.v = v
+
+    def __index__(self) -> int:
+        return self.v
+
+    def __int__(self) -> int:
+        return self.v
+
+    def __float__(self) -> float:
+        return float(self.v)
+
+
+numbers.Integral.register(_Int64)
+
+
+class _Float64(float):
+    """What numpy.float64 is: a float subclass."""
+
+
+def test_ticks_take_sequence_numbers_and_times_from_a_dataframe_or_decimals(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A feed read through pandas hands numpy.int64 sequence numbers and numpy.float64 times; a Decimal pipeline
+    Decimal times. They were dropped as bad input ('dropped invalid seq 3'), so gaps went uncounted and the
+    feed lag unrecorded."""
+    now = time.time()
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        tt.tick("AAPL", Decimal("189.50"), exchange_ts=Decimal(str(now - 0.5)), seq=_Int64(1))
+        tt.tick("AAPL", 189.6, exchange_ts=_Float64(now - 0.25), seq=_Int64(2))
+        tt.tick("AAPL", 189.7, exchange_ts=now, seq=_Int64(5))
+        tt.tick("AAPL", 189.8, exchange_ts=True, seq=True)  # a bool is no time and no sequence number
+        tt.flush()
+    lag = _point(cap, "trading.marketdata.feed.lag", symbol="AAPL")
+    assert lag.count == 3 and lag.sum >= 0.75
+    assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
+    said = sorted(r.getMessage() for r in caplog.records if "dropped invalid" in r.getMessage())
+    assert said == [
+        "tradeobs trading telemetry: dropped invalid exchange_ts True: exchange_ts is epoch seconds within a day of "
+        "now, not milliseconds (no feed lag recorded)",
+        "tradeobs trading telemetry: dropped invalid seq True: seq is an integer (no gap check for this tick)",
+    ]
 
 
 def test_positions_exposure_pnl_equity_drawdown(cap: Capture, tt: TradingTelemetry) -> None:
@@ -684,6 +748,48 @@ def test_bad_values_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture
     assert invalid.bind(instrument="trading", reason="position").value == 1
     assert invalid.bind(instrument="trading", reason="exchange_ts").value == 1
     assert len([r for r in caplog.records if "invalid fill" in r.getMessage()]) == 1
+    tt.close()
+
+
+def test_misuse_is_said_with_the_argument_the_value_and_what_is_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    """A negative quantity read 'dropped invalid qty -5', and a fill whose price was None 'dropped invalid fill
+    None': neither said what the argument may be, nor what became of the order or the fill."""
+    tt = TradingTelemetry(registry=Registry())
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("neg", "AAPL", "buy", -5, 10.0)
+        o.submitted()
+        o.fill(1, None)  # type: ignore[arg-type]
+        tt.position("AAPL", "ten", 10.0)  # type: ignore[arg-type]
+        tt.flush()
+    said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
+    assert said == [
+        "tradeobs trading telemetry: dropped invalid qty -5: an order's qty is a finite number >= 0 (the order is "
+        "kept, with quantity 0)",
+        "tradeobs trading telemetry: dropped invalid fill None: a fill's qty is a finite number > 0 and its price a "
+        "finite number (the fill is not recorded)",
+        "tradeobs trading telemetry: dropped invalid position ten: a position's qty and price are finite numbers "
+        "(the position is not recorded)",
+    ]
+    tt.close()
+
+
+def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: pytest.LogCaptureFixture) -> None:
+    """order_signal(..., 'lonng', ...) or FIX's '2' (a sell) were taken without a word, as a buy: the slippage of a
+    sell recorded with the wrong sign, and a side label nobody meant."""
+    reg = Registry()
+    tt = TradingTelemetry(registry=reg)
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        for i, side in enumerate(("BUY", "Sell", "short", "b", "buy_to_cover", "lonng", "2")):
+            tt.order_signal(f"o-{i}", "AAPL", side, 1, 10.0)
+        tt.flush()
+    said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
+    assert said == [
+        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover or "
+        "cover (a buy) or sell, s, short or sell_short (a sell), in any case; another is kept as the order's side "
+        "label and its slippage is signed as a buy's"
+    ]
+    assert reg.self_metrics.invalid.bind(instrument="trading", reason="side").value == 2
+    assert tt.order("o-6") is not None and tt.order("o-6").side == "2"  # kept as given
     tt.close()
 
 

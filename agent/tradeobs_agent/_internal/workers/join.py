@@ -50,7 +50,7 @@ def start_group(
             adopt.renderer.source = group.scrape_snapshot
             adopt.renderer.resource = lambda: service_resource(agent.resource)
             return adopt
-        if not settings.prometheus_enabled or agent.adopted:
+        if not settings.prometheus_enabled or "metrics" in agent.adopted:
             return None
         ep = PrometheusEndpoint.start(settings, registry.self_metrics, registry, source=group.scrape_snapshot)
         if ep is not None:
