@@ -114,10 +114,14 @@ class OrderScope:
 
     def __init__(self, order: OrderTrace) -> None:
         self._order = order
-        self._correlate = correlate(order_id=order.client_order_id)
+        # A NullOrder (order_signal failed) has no id of its own: its scope makes nothing current. Correlating its
+        # empty id would put the lines on whichever order some TradingTelemetry booked under "".
+        self._correlate = correlate(order_id=order.client_order_id) if order._real else None
         self._tokens: list[Token[Any]] = []  # one per nesting level of this same scope object
 
     def __enter__(self) -> OrderTrace:
+        if self._correlate is None:
+            return self._order
         ctx = trace.set_span_in_context(self._order._scope_span())
         self._tokens.append(otel_context.attach(ctx))
         self._correlate.__enter__()
@@ -126,6 +130,8 @@ class OrderScope:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._correlate is None:
+            return
         self._correlate.__exit__(exc_type, exc, tb)
         otel_context.detach(self._tokens.pop())
 

@@ -232,6 +232,7 @@ class OrderTrace:
         "side",
         "symbol",
     )
+    _real = True  # an order of the caller's (a NullOrder is not)
 
     def __init__(
         self,
@@ -684,6 +685,7 @@ class NullOrder(OrderTrace):
     """Returned when ``order_signal`` itself failed, so the caller's next calls are harmless no-ops."""
 
     __slots__ = ()
+    _real = False  # its scope() makes nothing current (it has no id of its own)
 
     def __init__(self, desk: OrderDesk) -> None:
         super().__init__(desk, "", "", "", 0.0, None, "", 0)

@@ -254,6 +254,24 @@ def test_a_closed_order_still_names_its_trace(env: Env) -> None:
     assert (lines["settled"]["trace_id"], lines["settled"]["span_id"]) == _ids(_root(env, "c-6"))
 
 
+def test_a_null_orders_scope_lands_on_no_other_order(env: Env) -> None:
+    """What ``order_signal`` returns when it failed has no id of its own: lines in its scope carry no order and no
+    trace. Its scope correlated its empty id, so a line landed on whichever order another TradingTelemetry had booked
+    under "" (seen as a test that failed only after another test's telemetry booked one)."""
+    other = tradeobs_agent.TradingTelemetry(strategy="other", venue="v")
+    booked = other.order_signal("", "AAPL", "buy", 10, 100.0)
+    booked.submitted()
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+    with NullOrder(tt).scope() as null:
+        log.info("inside a null order's scope")
+    NullOrder(tt).wrap(lambda: log.info("in a null order's wrapped callback"))()
+    assert null.client_order_id == ""
+    env.agent.force_flush()
+    lines = _by_message(env, "execution")
+    for msg in ("inside a null order's scope", "in a null order's wrapped callback"):
+        assert "trace_id" not in lines[msg] and "order_id" not in lines[msg], lines[msg]
+
+
 def test_without_tracing_lines_keep_the_order_id_and_nothing_breaks(env: Env) -> None:
     tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v", tracer_provider=trace.NoOpTracerProvider())
     o = tt.order_signal("c-7", "AAPL", "buy", 10, 100.0)
