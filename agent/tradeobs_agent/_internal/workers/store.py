@@ -169,15 +169,22 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def _atomic_write(self, name: str, data: bytes) -> None:
+        """Write ``name`` through a temporary file; one that cannot be written whole (a full disk) is removed, not
+        left holding the space a later write needs (the group's directory then stayed full for good)."""
         tmp = self.path / f".{name}.{self.pid}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path / name)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path / name)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def publish(self, snapshot: Snapshot, force: bool = True) -> bool:
         """Write this member's snapshot (atomically), unless nothing changed since the last one (``force``:
