@@ -220,6 +220,24 @@ def test_a_snapshot_the_disk_has_no_room_for_leaves_no_temporary_file(
         a.close()
 
 
+def test_a_crashed_runs_group_is_removed_before_a_new_group_needs_the_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A service stopped (or crashed) with /dev/shm full: the next start of any service could not write its group's
+    # key, so none of its workers joined, and the dead group that held the space was never removed.
+    dead = Store.open(str(tmp_path), _key(_dead_pid()), "old")
+    dead.publish(_counted(1).snapshot())
+    dead.close()
+    monkeypatch.setattr(store_module, "os", _Disk(dead.path.exists))  # full while the dead group's files are there
+    fresh = Store.open(str(tmp_path), _key(), "new")
+    try:
+        assert not dead.path.exists()
+        fresh.publish(_counted(2).snapshot())
+        assert _orders(fresh) == 2 and _temporary_files(fresh.path) == []
+    finally:
+        fresh.close()
+
+
 def test_key_file_names_the_group(tmp_path: Path) -> None:
     a = Store.open(str(tmp_path), _key(), "svc")
     try:

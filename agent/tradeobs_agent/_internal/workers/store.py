@@ -131,11 +131,13 @@ class Store:
         _private_dir(root, uid)
         digest = hashlib.sha256(f"{service}\0{key.pid}\0{key.start}".encode()).hexdigest()[:16]
         path = root / f"g-{digest}"
+        # Crashed or stopped runs' groups go first: on a full /dev/shm their files hold the space this group's
+        # key and snapshots need (removed after joining, they never were: the join failed for want of room).
+        clean_stale(root, keep=path)
         _private_dir(path, uid)
         store = cls(path, key, f"{os.getpid()}-{secrets.token_hex(4)}")
         store._write_key(service)
         store._join()
-        clean_stale(root, keep=path)
         return store
 
     def _write_key(self, service: str) -> None:
