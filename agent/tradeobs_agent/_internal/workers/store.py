@@ -41,7 +41,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -500,6 +500,45 @@ def clean_stale(root: Path, keep: Path) -> list[Path]:
         shutil.rmtree(d, ignore_errors=True)
         removed.append(d)
     return removed
+
+
+class RunningGroup(NamedTuple):
+    """A worker group with a live member, as ``tradeobs doctor`` shows it."""
+
+    path: Path
+    service: str
+    kind: str  # how its workers were recognised: gunicorn, uvicorn, multiprocessing, fork, setting
+    members: int  # processes holding their member lock
+    leader: bool  # whether a live process holds the leader's lock (it serves the shared endpoint)
+    size: int  # bytes of its files
+
+
+def running_groups(base: str) -> list[RunningGroup]:
+    """This user's worker groups under ``base`` that have a live member (a running service)."""
+    root = Path(base) / f"tradeobs-{os.getuid()}"
+    try:
+        entries = sorted(root.iterdir())[:_STALE_SCAN]
+    except OSError:
+        return []
+    out: list[RunningGroup] = []
+    for d in entries:
+        if not d.name.startswith("g-") or d.is_symlink() or not d.is_dir():
+            continue
+        try:
+            key = orjson.loads((d / "key.json").read_bytes())
+            names = os.listdir(d)
+        except (OSError, orjson.JSONDecodeError):
+            continue  # being created or removed right now, or not a group
+        members = sum(_held(d / f"m-{m}.lock") for m in _member_ids(names, ".lock"))
+        if not members or not isinstance(key, dict):
+            continue
+        size = 0
+        for name in names:
+            with contextlib.suppress(OSError):  # a file replaced or removed meanwhile
+                size += (d / name).lstat().st_size
+        service, kind = str(key.get("service", "?")), str(key.get("kind", "?"))
+        out.append(RunningGroup(d, service, kind, members, _held(d / "leader.lock"), size))
+    return out
 
 
 def _any_locked(d: Path) -> bool:
