@@ -478,16 +478,21 @@ class _File:
         self.meta: dict[str, Any] = {}
 
 
+def _group_dirs(root: Path) -> list[Path]:
+    """The group directories under ``root`` (at most ``_STALE_SCAN``; none when it cannot be read)."""
+    try:
+        entries = sorted(root.iterdir())[:_STALE_SCAN]
+    except OSError:
+        return []
+    return [d for d in entries if d.name.startswith("g-") and not d.is_symlink() and d.is_dir()]
+
+
 def clean_stale(root: Path, keep: Path) -> list[Path]:
     """Remove group directories left by crashed runs: their starting process is gone (or its pid now names
     another process) and no member holds its lock. Returns what was removed."""
     removed: list[Path] = []
-    try:
-        entries = sorted(root.iterdir())[:_STALE_SCAN]
-    except OSError:
-        return removed
-    for d in entries:
-        if d == keep or not d.name.startswith("g-") or d.is_symlink() or not d.is_dir():
+    for d in _group_dirs(root):
+        if d == keep:
             continue
         try:
             key = orjson.loads((d / "key.json").read_bytes())
@@ -515,15 +520,8 @@ class RunningGroup(NamedTuple):
 
 def running_groups(base: str) -> list[RunningGroup]:
     """This user's worker groups under ``base`` that have a live member (a running service)."""
-    root = Path(base) / f"tradeobs-{os.getuid()}"
-    try:
-        entries = sorted(root.iterdir())[:_STALE_SCAN]
-    except OSError:
-        return []
     out: list[RunningGroup] = []
-    for d in entries:
-        if not d.name.startswith("g-") or d.is_symlink() or not d.is_dir():
-            continue
+    for d in _group_dirs(Path(base) / f"tradeobs-{os.getuid()}"):
         try:
             key = orjson.loads((d / "key.json").read_bytes())
             names = os.listdir(d)
