@@ -28,6 +28,7 @@ the metric registry registers itself as the counter (:func:`set_counter`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -60,12 +61,18 @@ ENV_STRICT = "TRADEOBS_INTERNAL_ERRORS"
 
 
 def warn_once(
-    key: str, msg: str, *args: object, level: int = logging.WARNING, exc: BaseException | None = None
+    key: str,
+    msg: str,
+    *args: object,
+    level: int = logging.WARNING,
+    exc: BaseException | None = None,
+    console: bool = False,
 ) -> bool:
     """Log ``msg`` the first time ``key`` is seen; return whether it was logged.
 
     The set of keys is bounded: past ``_MAX_KEYS`` distinct keys nothing more is logged.
-    ``exc`` adds its traceback to the one line.
+    ``exc`` adds its traceback to the one line. ``console``: print it on stderr too when the log does not reach
+    the console (a problem someone must fix, which the log files alone would keep from whoever runs the service).
     """
     with _lock:
         if key in _seen or len(_seen) >= _MAX_KEYS:
@@ -73,6 +80,10 @@ def warn_once(
         _seen.add(key)
     # logging.Logger.log never raises for a bad handler: Handler.handleError reports on stderr.
     _log.log(level, msg, *args, exc_info=exc)
+    if console and not on_console():
+        text = msg % args if args else msg
+        with contextlib.suppress(OSError, ValueError):  # stderr closed or gone (a daemon): the line is in the log
+            print(text if text.startswith("tradeobs") else f"tradeobs: {text}", file=sys.stderr, flush=True)
     return True
 
 

@@ -572,6 +572,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         # `tradeobs demo --prometheus-port 9465` (first-ten-minutes.md, for a port in use) is not this shell's setting
         hint = " (is the service running? on another port: set TRADEOBS_PROMETHEUS_PORT here as the service has it)"
         rows.append(("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
+    rows.append(_worker_groups_row(settings))
     if not settings.live_enabled:
         rows.append(("live stream", "-", "SKIP", "skipped: live_enabled is false"))
     elif service_url is None:
@@ -605,6 +606,49 @@ def _doctor(service_url: str | None, timeout: float) -> int:
     for p in report.problems:
         print(f"  - {p}")
     return 1 if any(r[2] == "FAIL" for r in rows) else 0
+
+
+def _worker_groups_row(settings: Any) -> tuple[str, str, str, str]:
+    """The running services' worker groups in the shared directory (docs/agent.md, "Several worker processes"): how
+    many workers each has, whether one leads (serves the shared endpoint), and whether the directory has room for
+    every worker to write its snapshot again (through a copy: a snapshot that does not fit is missing from /metrics)."""
+    from ._internal.workers import default_base, running_groups
+
+    if settings.multiprocess == "off":
+        return ("worker groups", "-", "SKIP", "skipped: multiprocess is off")
+    base = settings.multiprocess_dir or default_base()
+    root = os.path.join(base, f"tradeobs-{os.getuid()}")
+    groups = running_groups(base)
+    if not groups:
+        return (
+            "worker groups",
+            root,
+            "OK",
+            "none running (a single process needs none; workers of gunicorn or "
+            "uvicorn --workers form one when their service runs as this user)",
+        )
+    try:
+        st = os.statvfs(base)
+        free: int | None = st.f_bavail * st.f_frsize
+    except OSError:
+        free = None
+    led = {True: "a leader", False: "NO leader (no shared endpoint)"}
+    parts = [f"{g.service} ({g.kind}): {g.members} worker(s), {led[g.leader]}, {_mb(g.size)}" for g in groups]
+    used = sum(g.size for g in groups)
+    status = "OK" if all(g.leader for g in groups) else "WARN"
+    if free is not None:
+        parts.append(f"{_mb(free)} free in {base}")
+        if free < used:
+            status = "WARN"
+            parts.append(
+                "less than the groups' files: a worker's snapshot that does not fit is missing from /metrics; give "
+                "TRADEOBS_MULTIPROCESS_DIR a larger directory, or the container a larger /dev/shm (docker --shm-size)"
+            )
+    return ("worker groups", root, status, "; ".join(parts))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

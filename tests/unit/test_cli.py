@@ -21,7 +21,10 @@ import pytest
 import tradeobs_agent
 from tests._util import dead_endpoint, free_port, wait_for
 from tradeobs_agent import PrometheusOptions
+from tradeobs_agent._internal.workers import GroupKey, Store
+from tradeobs_agent._internal.workers.detect import process_start
 from tradeobs_agent.cli import build_parser, main
+from tradeobs_agent.metrics import Registry
 
 
 def test_config_check_ok_and_shows_sources(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,6 +307,50 @@ def test_doctor_says_which_setting_names_the_prometheus_port_when_nothing_answer
     assert main(["doctor", "--timeout", "1"]) == 1
     row = _doctor_rows(capsys.readouterr().out)["prometheus endpoint"]
     assert " FAIL " in row and "on another port: set TRADEOBS_PROMETHEUS_PORT" in row, row
+
+
+def test_doctor_shows_the_running_worker_groups_and_a_directory_too_small_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """doctor said nothing of multi-process mode: not whether a service's workers formed a group, nor whether one leads,
+    nor that /dev/shm was too small for their snapshots (a 1 MiB tmpfs: /metrics counted 278 of 1,500 orders)."""
+    monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+    monkeypatch.setenv("TRADEOBS_MULTIPROCESS_DIR", str(tmp_path))
+    root = tmp_path / f"tradeobs-{os.getuid()}"
+    assert main(["doctor"]) == 0
+    row = _doctor_rows(capsys.readouterr().out)["worker groups"]
+    assert " OK " in row and "none running" in row, row
+
+    key = GroupKey("setting", os.getpid(), process_start(os.getpid()))
+    gone = Store.open(str(tmp_path), key, "stopped-service")
+    gone.close()  # its files stay (a replacement would keep its counts); no process runs it
+    a, b = Store.open(str(tmp_path), key, "algo-1"), Store.open(str(tmp_path), key, "algo-1")
+    try:
+        a.publish(Registry().snapshot())
+        assert main(["doctor"]) == 0
+        row = _doctor_rows(capsys.readouterr().out)["worker groups"]
+        assert f" {root} " in row and " WARN " in row and "algo-1 (setting): 2 worker(s), NO leader" in row, row
+        assert "stopped-service" not in row
+        assert a.try_lead()
+        assert main(["doctor"]) == 0
+        row = _doctor_rows(capsys.readouterr().out)["worker groups"]
+        assert " OK " in row and "algo-1 (setting): 2 worker(s), a leader" in row and f"free in {tmp_path}" in row, row
+
+        class Full:
+            f_bavail, f_frsize = 0, 4096
+
+        monkeypatch.setattr(os, "statvfs", lambda path: Full())
+        assert main(["doctor"]) == 0  # a doubt, not a failure
+        row = _doctor_rows(capsys.readouterr().out)["worker groups"]
+        assert " WARN " in row and "a worker's snapshot that does not fit is missing from /metrics" in row, row
+        assert "--shm-size" in row
+    finally:
+        a.close()
+        b.close()
+    monkeypatch.setenv("TRADEOBS_MULTIPROCESS", "off")
+    assert main(["doctor"]) == 0
+    assert " SKIP " in _doctor_rows(capsys.readouterr().out)["worker groups"]
 
 
 def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:

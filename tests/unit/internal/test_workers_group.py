@@ -7,6 +7,7 @@ processes.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests._util import wait_for
+from tradeobs_agent import _errors
 from tradeobs_agent._internal.workers import Group, Store
 from tradeobs_agent._internal.workers.detect import GroupKey, process_start
 from tradeobs_agent.events import EventBus
@@ -286,6 +288,32 @@ def test_a_member_that_cannot_listen_gives_the_leaders_lock_back(
         assert caplog.text.count("cannot listen on") == 1  # said once, however often it retries
     finally:
         m.close()
+
+
+def test_a_snapshot_that_cannot_be_written_is_said_on_stderr_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full /dev/shm (3 uvicorn workers, 200 symbols, a 1 MiB tmpfs): /metrics counted 278 of 1,500 orders, and the
+    # warning was only in logs/system.jsonl; the failure's own count is in the snapshot that cannot be written.
+    monkeypatch.setattr(_errors, "_console_check", lambda: False)  # the log reaches no console, as in a service
+    _errors.reset()
+
+    def full(*args: object, **kw: object) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    m = Member(tmp_path)
+    monkeypatch.setattr(m.store, "publish_registry", full)
+    failures: list[str] = []
+    m.group.on_failure = failures.append
+    m.group.start()
+    try:
+        wait_for(lambda: failures.count("publish") >= 2, "two failed publishes")
+    finally:
+        m.close()
+    said = [line for line in capsys.readouterr().err.splitlines() if "snapshot" in line]
+    assert len(said) == 1, said  # once, however often it is retried
+    assert said[0].startswith("tradeobs multiprocess: cannot write this worker's snapshot in "), said
+    assert "No space left on device" in said[0]
 
 
 def test_the_leaders_merge_and_frame_offer_the_gil_and_equal_a_fresh_merge(tmp_path: Path) -> None:

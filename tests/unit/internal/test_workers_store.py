@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from tradeobs_agent._internal.workers import store as store_module
 from tradeobs_agent._internal.workers.detect import GroupKey, process_start
 from tradeobs_agent._internal.workers.store import JoinError, Store
 from tradeobs_agent.metrics import Registry
@@ -175,6 +178,64 @@ def test_a_directory_that_is_not_ours_is_never_trusted(tmp_path: Path, problem: 
         match = "belongs to uid 12345"
     with pytest.raises(JoinError, match=match):
         Store.open(str(tmp_path), _key(), "svc")
+
+
+class _Disk:
+    """``os`` for ``store.py`` on a full disk: a write puts a few bytes in its file, then fails with ENOSPC, for as long
+    as ``full()`` says so (the tmpfs of /dev/shm when the snapshots no longer fit)."""
+
+    def __init__(self, full: Any) -> None:
+        self.full = full
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def write(self, fd: int, data: Any) -> int:
+        if self.full():
+            os.write(fd, bytes(data[:10]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+
+def _temporary_files(path: Path) -> list[str]:
+    return sorted(n for n in os.listdir(path) if n.endswith(".tmp"))
+
+
+def test_a_snapshot_the_disk_has_no_room_for_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker's half-written temporary file held the space its next write needed: the directory stayed full.
+    a = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        a.publish(_counted(1).snapshot())
+        monkeypatch.setattr(store_module, "os", _Disk(lambda: True))
+        with pytest.raises(OSError, match="No space"):
+            a.publish(_counted(2).snapshot())
+        monkeypatch.undo()
+        assert _temporary_files(a.path) == []
+        assert _orders(a) == 1  # the last snapshot written is still the one read
+        a.publish(_counted(3).snapshot())
+        assert _orders(a) == 3
+    finally:
+        a.close()
+
+
+def test_a_crashed_runs_group_is_removed_before_a_new_group_needs_the_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A service stopped (or crashed) with /dev/shm full: the next start of any service could not write its group's
+    # key, so none of its workers joined, and the dead group that held the space was never removed.
+    dead = Store.open(str(tmp_path), _key(_dead_pid()), "old")
+    dead.publish(_counted(1).snapshot())
+    dead.close()
+    monkeypatch.setattr(store_module, "os", _Disk(dead.path.exists))  # full while the dead group's files are there
+    fresh = Store.open(str(tmp_path), _key(), "new")
+    try:
+        assert not dead.path.exists()
+        fresh.publish(_counted(2).snapshot())
+        assert _orders(fresh) == 2 and _temporary_files(fresh.path) == []
+    finally:
+        fresh.close()
 
 
 def test_key_file_names_the_group(tmp_path: Path) -> None:

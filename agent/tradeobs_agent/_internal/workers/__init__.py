@@ -19,7 +19,7 @@ from ..._errors import warn_once
 from ...config import Settings
 from .detect import GroupKey, detect, starts_workers, this_process
 from .group import Endpoint, Group, LiveRole
-from .store import JoinError, Store, default_base
+from .store import JoinError, RunningGroup, Store, default_base, running_groups
 
 __all__ = [
     "Endpoint",
@@ -27,10 +27,12 @@ __all__ = [
     "GroupKey",
     "JoinError",
     "LiveRole",
+    "RunningGroup",
     "Store",
     "default_base",
     "detect",
     "open_store",
+    "running_groups",
     "starts_workers",
     "this_process",
 ]

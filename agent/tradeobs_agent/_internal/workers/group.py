@@ -391,7 +391,11 @@ class Group:
     def _failed(self, what: str, message: str) -> None:
         if self.on_failure is not None:
             self.on_failure(what)
-        warn_once(f"workers:{what}", "tradeobs multiprocess: %s; retrying (this worker still serves)", message)
+        # On stderr too: while a worker cannot write its snapshot, its counts (this failure's count with them) are
+        # missing from the shared endpoint, which gives no other sign of it.
+        warn_once(
+            f"workers:{what}", "tradeobs multiprocess: %s; retrying (this worker still serves)", message, console=True
+        )
 
     def _syncs(self) -> None:
         """Answer every pending sync: the leader's own scrapes, and the leader's requests to this member."""

@@ -41,7 +41,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -131,11 +131,13 @@ class Store:
         _private_dir(root, uid)
         digest = hashlib.sha256(f"{service}\0{key.pid}\0{key.start}".encode()).hexdigest()[:16]
         path = root / f"g-{digest}"
+        # Crashed or stopped runs' groups go first: on a full /dev/shm their files hold the space this group's
+        # key and snapshots need (removed after joining, they never were: the join failed for want of room).
+        clean_stale(root, keep=path)
         _private_dir(path, uid)
         store = cls(path, key, f"{os.getpid()}-{secrets.token_hex(4)}")
         store._write_key(service)
         store._join()
-        clean_stale(root, keep=path)
         return store
 
     def _write_key(self, service: str) -> None:
@@ -169,15 +171,22 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def _atomic_write(self, name: str, data: bytes) -> None:
+        """Write ``name`` through a temporary file; one that cannot be written whole (a full disk) is removed, not
+        left holding the space a later write needs (the group's directory then stayed full for good)."""
         tmp = self.path / f".{name}.{self.pid}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path / name)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path / name)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def publish(self, snapshot: Snapshot, force: bool = True) -> bool:
         """Write this member's snapshot (atomically), unless nothing changed since the last one (``force``:
@@ -469,16 +478,21 @@ class _File:
         self.meta: dict[str, Any] = {}
 
 
+def _group_dirs(root: Path) -> list[Path]:
+    """The group directories under ``root`` (at most ``_STALE_SCAN``; none when it cannot be read)."""
+    try:
+        entries = sorted(root.iterdir())[:_STALE_SCAN]
+    except OSError:
+        return []
+    return [d for d in entries if d.name.startswith("g-") and not d.is_symlink() and d.is_dir()]
+
+
 def clean_stale(root: Path, keep: Path) -> list[Path]:
     """Remove group directories left by crashed runs: their starting process is gone (or its pid now names
     another process) and no member holds its lock. Returns what was removed."""
     removed: list[Path] = []
-    try:
-        entries = sorted(root.iterdir())[:_STALE_SCAN]
-    except OSError:
-        return removed
-    for d in entries:
-        if d == keep or not d.name.startswith("g-") or d.is_symlink() or not d.is_dir():
+    for d in _group_dirs(root):
+        if d == keep:
             continue
         try:
             key = orjson.loads((d / "key.json").read_bytes())
@@ -491,6 +505,38 @@ def clean_stale(root: Path, keep: Path) -> list[Path]:
         shutil.rmtree(d, ignore_errors=True)
         removed.append(d)
     return removed
+
+
+class RunningGroup(NamedTuple):
+    """A worker group with a live member, as ``tradeobs doctor`` shows it."""
+
+    path: Path
+    service: str
+    kind: str  # how its workers were recognised: gunicorn, uvicorn, multiprocessing, fork, setting
+    members: int  # processes holding their member lock
+    leader: bool  # whether a live process holds the leader's lock (it serves the shared endpoint)
+    size: int  # bytes of its files
+
+
+def running_groups(base: str) -> list[RunningGroup]:
+    """This user's worker groups under ``base`` that have a live member (a running service)."""
+    out: list[RunningGroup] = []
+    for d in _group_dirs(Path(base) / f"tradeobs-{os.getuid()}"):
+        try:
+            key = orjson.loads((d / "key.json").read_bytes())
+            names = os.listdir(d)
+        except (OSError, orjson.JSONDecodeError):
+            continue  # being created or removed right now, or not a group
+        members = sum(_held(d / f"m-{m}.lock") for m in _member_ids(names, ".lock"))
+        if not members or not isinstance(key, dict):
+            continue
+        size = 0
+        for name in names:
+            with contextlib.suppress(OSError):  # a file replaced or removed meanwhile
+                size += (d / name).lstat().st_size
+        service, kind = str(key.get("service", "?")), str(key.get("kind", "?"))
+        out.append(RunningGroup(d, service, kind, members, _held(d / "leader.lock"), size))
+    return out
 
 
 def _any_locked(d: Path) -> bool:
