@@ -127,16 +127,12 @@ class _File:
 
     def write(self, data: bytes, n_records: int) -> bool:
         now = time.monotonic()
+        if self.fd is not None and now >= self.watched + _WATCH_INTERVAL:
+            self._watch(now)  # closes the file if its path now names another file, or none
         if self.fd is None:
             if now < self.retry_at:
                 self.sink.errors.add(n_records)
                 return False
-            try:
-                self._open()
-            except OSError as exc:
-                self._failed(exc, n_records, now)
-                return False
-        elif now >= self.watched + _WATCH_INTERVAL and not self._watch(now):
             try:
                 self._open()
             except OSError as exc:
@@ -176,8 +172,8 @@ class _File:
             logging.getLogger("tradeobs.logs").info("log file %s is writable again; file logging resumed", self.path)
         return True
 
-    def _watch(self, now: float) -> bool:
-        """Whether the path still names the open file; if not, the file is closed (to be opened again).
+    def _watch(self, now: float) -> None:
+        """Close the open file if its path no longer names it (the next write opens the path again).
 
         Another program may move the file away (logrotate without ``copytruncate``), delete it, or delete the
         whole directory: the sink kept appending to what it had open, lines a log shipper reading the path never
@@ -194,10 +190,10 @@ class _File:
         except FileNotFoundError:
             st = None
         except OSError:
-            return True  # cannot tell (the directory unreadable): writing says what is wrong, if anything
+            return  # cannot tell (the directory unreadable): writing says what is wrong, if anything
         if st is not None and (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
             self.size = fst.st_size
-            return True
+            return
         self.close()
         import logging
 
@@ -215,7 +211,6 @@ class _File:
                 self.path,
                 self.path,
             )
-        return False
 
     def _failed(self, exc: OSError, n_records: int, now: float) -> None:
         self.close()
