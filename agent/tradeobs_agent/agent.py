@@ -100,6 +100,7 @@ class Agent:
     # workers join their group at the fork, with the SDK reader made here for them (workers.starts_workers)
     _starter: bool = False
     _sdk_reader: InMemoryMetricReader | None = None
+    _mp_exit_hooked: bool = False  # shutdown() registered for the exit of multiprocessing's children
     _closed: bool = False
 
     @property
@@ -544,6 +545,7 @@ def _install_fork_hook(agent: Agent) -> None:
     def before() -> None:
         a = current()
         if a is not None:
+            _shutdown_at_multiprocessing_exit(a)
             _before_fork(a)
 
     def parent() -> None:
@@ -557,6 +559,26 @@ def _install_fork_hook(agent: Agent) -> None:
             _after_fork_in_child(a)
 
     os.register_at_fork(before=before, after_in_parent=parent, after_in_child=child)
+
+
+def _shutdown_at_multiprocessing_exit(agent: Agent) -> None:
+    """A ``multiprocessing`` child (fork start method, ``Process`` and ``Pool`` workers) ends with ``os._exit()``
+    once its target returns, so ``atexit``, where ``shutdown()`` flushes, never runs there: what the child logged
+    or traced in its last moments (up to the log worker's 0.2 s poll, the batch processors' 5 s) was lost,
+    uncounted. multiprocessing runs its own exit finalizers first: the agent's shutdown joins them in each child
+    it starts. Registered with ``register_after_fork`` because multiprocessing clears the finalizers a child
+    inherits before it calls those. ``multiprocessing.util`` is imported by then when multiprocessing forks, and
+    never imported here."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or agent._mp_exit_hooked:
+        return
+    agent._mp_exit_hooked = True
+    util.register_after_fork(agent, _finalize_in_multiprocessing_child)
+
+
+def _finalize_in_multiprocessing_child(agent: Agent) -> None:
+    util = sys.modules["multiprocessing.util"]
+    util.Finalize(None, _shutdown_at_exit, exitpriority=0)
 
 
 def _before_fork(agent: Agent) -> None:

@@ -271,6 +271,27 @@ def test_fork_gives_child_its_own_instance_id() -> None:
     assert agent.instance_id == parent_id  # the parent is untouched
 
 
+def _log_from_a_child(n: int) -> None:
+    log = tradeobs_agent.get_logger("execution")
+    for i in range(n):
+        log.info("from the child %d", i)
+
+
+def test_a_multiprocessing_fork_child_flushes_at_its_exit(tmp_path: Path) -> None:
+    """multiprocessing ends a fork child with ``os._exit()`` (no ``atexit``) as soon as its target returns: the
+    child's last log lines (all of them here) were lost, and counted nowhere."""
+    import multiprocessing
+
+    _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)))
+    child = multiprocessing.get_context("fork").Process(target=_log_from_a_child, args=(50,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    tradeobs_agent.shutdown()
+    lines = [json.loads(x)["message"] for x in (tmp_path / "execution.jsonl").read_text().splitlines()]
+    assert [m for m in lines if m.startswith("from the child")] == [f"from the child {i}" for i in range(50)]
+
+
 def test_adopts_providers_set_by_zero_code_instrumentation(caplog: pytest.LogCaptureFixture) -> None:
     from opentelemetry import metrics as otel_metrics
     from opentelemetry.sdk.metrics import MeterProvider

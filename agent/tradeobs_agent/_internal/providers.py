@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -56,9 +58,21 @@ GRPC_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
+def quiet_grpc_core() -> None:
+    """gRPC's C core logs on stderr by itself, past Python's logging and the agent's duplicate filter; grpcio prints
+    its INFO lines too unless ``GRPC_VERBOSITY`` says otherwise: against a collector whose TLS certificate is not
+    trusted, one ``Handshake failed ... CERTIFICATE_VERIFY_FAILED`` line per connection attempt, about 1.5 a second
+    for as long as it lasts (measured: 30 lines in 20 s), while the failure is already said once and counted. Its
+    errors stay (``ERROR``, gRPC's own default of old). gRPC reads the variable when it is first imported: set only
+    then, and only if the environment did not choose."""
+    if "grpc" not in sys.modules:
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
 def _otlp_exporter(settings: Settings, signal: str) -> tuple[Any, str]:
     t = otlp_for(settings, signal)
     if t.protocol == "grpc":
+        quiet_grpc_core()
         from opentelemetry.exporter.otlp.proto.grpc import metric_exporter, trace_exporter
 
         grpc_cls: Any = {

@@ -14,6 +14,8 @@
   the disk has room again writing resumes. A rotated file that cannot be
   gzipped (a full disk) is kept uncompressed, counted apart in
   ``tradeobs.agent.sink.errors{sink="file_gzip"}`` (no record is lost).
+  A file another program moves away or deletes (logrotate, ``rm -r logs``) is
+  noticed within a second and its path written again (:meth:`_File._watch`).
 * :class:`OtlpSink` - ``Logger.emit()`` on the agent's OTel ``LoggerProvider``
   (its ``BatchLogRecordProcessor`` ships to the collector). Intentional
   divergence, for CPU: when every processor is the SDK's ``BatchLogRecordProcessor``
@@ -47,6 +49,8 @@ from ._format import Built, safe_str
 __all__ = ["ConsoleSink", "FileSink", "OtlpSink"]
 
 _MAX_BACKOFF = 30.0
+_WATCH_INTERVAL = 1.0
+"""Seconds between two checks that a log file's path still names the file the sink writes to (see ``_File._watch``)."""
 
 
 _told: set[tuple[str, str]] = set()
@@ -83,6 +87,8 @@ class _File:
         self.retry_at = 0.0
         self.backoff = 0.5
         self.failing = False
+        self.watched = 0.0  # time.monotonic() of the last _watch
+        self.unwatched = 0  # records written since then
 
     def _open(self) -> None:
         os.makedirs(self.sink.directory, exist_ok=True)
@@ -122,6 +128,8 @@ class _File:
 
     def write(self, data: bytes, n_records: int) -> bool:
         now = time.monotonic()
+        if self.fd is not None and now >= self.watched + _WATCH_INTERVAL:
+            self._watch(now)  # closes the file if its path now names another file, or none
         if self.fd is None:
             if now < self.retry_at:
                 self.sink.errors.add(n_records)
@@ -156,6 +164,7 @@ class _File:
                     self.size = start
             self._failed(exc, n_records, now)
             return False
+        self.unwatched += n_records
         if self.failing:
             self.failing = False
             self.backoff = 0.5
@@ -163,6 +172,46 @@ class _File:
 
             logging.getLogger("tradeobs.logs").info("log file %s is writable again; file logging resumed", self.path)
         return True
+
+    def _watch(self, now: float) -> None:
+        """Close the open file if its path no longer names it (the next write opens the path again).
+
+        Another program may move the file away (logrotate without ``copytruncate``), delete it, or delete the
+        whole directory: the sink kept appending to what it had open, lines a log shipper reading the path never
+        saw, or that nobody could read at all. Checked once a second (two ``stat`` calls). A file deleted while
+        open took the lines written to it since the last check with it: they are counted as skipped
+        (``sink.errors{sink=file}``). A file truncated in place (``copytruncate``) is the same file, written at
+        its new end (``O_APPEND``); its size is taken again so that rotation by size counts from there.
+        """
+        self.watched = now
+        unwatched, self.unwatched = self.unwatched, 0
+        try:
+            fst = os.fstat(self.fd)  # type: ignore[arg-type]
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        except OSError:
+            return  # cannot tell (the directory unreadable): writing says what is wrong, if anything
+        if st is not None and (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
+            self.size = fst.st_size
+            return
+        self.close()
+        import logging
+
+        if fst.st_nlink == 0:  # deleted: the lines written to it since the last check are gone
+            self.sink.errors.add(unwatched)
+            msg = (
+                "log file %s was deleted while open (or its directory was); it is created again; the %d record(s) "
+                "written to it in the last %.0f s are lost, counted in tradeobs.agent.sink.errors{sink=file}"
+            )
+            if warn_once(f"logs:file:{self.path}:deleted", msg, self.path, unwatched, _WATCH_INTERVAL):
+                _tell_console(self.sink.directory, "deleted", msg % (self.path, unwatched, _WATCH_INTERVAL))
+        else:
+            logging.getLogger("tradeobs.logs").info(
+                "log file %s was moved or replaced by another program (log rotation); writing to the new %s",
+                self.path,
+                self.path,
+            )
 
     def _failed(self, exc: OSError, n_records: int, now: float) -> None:
         self.close()

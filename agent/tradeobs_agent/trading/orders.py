@@ -61,6 +61,7 @@ _BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover"})  # any oth
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _time_ns = time.time_ns
+_monotonic = time.monotonic
 
 
 def number(value: Any) -> float | None:
@@ -180,17 +181,19 @@ class OrderDesk(Protocol):
 
 
 # Each call puts one of these records: (handler, order, fields...), unpacked by name in the handler's first
-# line (see _journal.Entry for why tuples); ``now`` is time.time_ns() at the call.
+# line (see _journal.Entry for why tuples); ``now`` is time.time_ns() at the call, for the spans, and ``mono``
+# time.monotonic() at the call, for the latencies: the wall clock can step (NTP, a VM resumed, an operator), and a
+# fill 10 ms after its submit across a step of the clock 1 h forward was a 3,600 s latency (back: 0 s).
 Signal: TypeAlias = tuple[Apply, "OrderTrace", object, object, object]
 """(handler, order, qty, price, cause): qty and price as given; cause: the span current at the signal, or None."""
 RiskCheck: TypeAlias = tuple[Apply, "OrderTrace", int, bool, str | None, Mapping[str, Any] | None]
 """(handler, order, now, passed, reason, checks)"""
-Submitted: TypeAlias = tuple[Apply, "OrderTrace", int]
-"""(handler, order, now)"""
-Acked: TypeAlias = tuple[Apply, "OrderTrace", int, object]
-"""(handler, order, now, venue_order_id)"""
-Filled: TypeAlias = tuple[Apply, "OrderTrace", int, object, object, object]
-"""(handler, order, now, qty, price, expected_price): as given."""
+Submitted: TypeAlias = tuple[Apply, "OrderTrace", int, float]
+"""(handler, order, now, mono)"""
+Acked: TypeAlias = tuple[Apply, "OrderTrace", int, float, object]
+"""(handler, order, now, mono, venue_order_id)"""
+Filled: TypeAlias = tuple[Apply, "OrderTrace", int, float, object, object, object]
+"""(handler, order, now, mono, qty, price, expected_price): as given."""
 Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
 Cancelled: TypeAlias = tuple[Apply, "OrderTrace", object]
@@ -221,6 +224,7 @@ class OrderTrace:
         "_span",
         "_start_ns",
         "_steps",
+        "_submit_mono",
         "_submit_ns",
         "_trace_hex",
         "_tracer",
@@ -253,7 +257,7 @@ class OrderTrace:
         self.order_type = order_type if type(order_type) is str else text(order_type)
         self.qty = qty
         self.price = price
-        self.created = time.monotonic()
+        self.created = _monotonic()  # also the signal's time for its latencies
         self._start_ns = self._last_ns = start_ns
         self._span: Span | None = None  # made when the signal is applied (or on first access to .span)
         self._sc: SpanContext | None = None
@@ -262,6 +266,7 @@ class OrderTrace:
         self._steps: StepSpans | None = None
         self._series: OrderSeries | None = None
         self._submit_ns: int | None = None
+        self._submit_mono = 0.0
         self._filled = 0.0
         self._closed = False
         self._ended = False  # closed by its own outcome (filled, rejected, cancelled, done): later steps are repeats
@@ -363,12 +368,12 @@ class OrderTrace:
 
     def submitted(self) -> None:
         """The order was sent: ``submit`` span, signal->submit latency, ``trading.orders.submitted``."""
-        entry: Submitted = (OrderTrace._on_submit, self, _time_ns())
+        entry: Submitted = (OrderTrace._on_submit, self, _time_ns(), _monotonic())
         self._record(entry)
 
     def acked(self, venue_order_id: str | None = None) -> None:
         """The venue acknowledged the order: ``ack`` span, submit->ack latency, ``trading.orders.acknowledged``."""
-        entry: Acked = (OrderTrace._on_ack, self, _time_ns(), venue_order_id)
+        entry: Acked = (OrderTrace._on_ack, self, _time_ns(), _monotonic(), venue_order_id)
         self._record(entry)
 
     def fill(self, qty: float, price: float, expected_price: float | None = None) -> None:
@@ -378,7 +383,7 @@ class OrderTrace:
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
         count ``trading.orders.partially_filled``.
         """
-        entry: Filled = (OrderTrace._on_fill, self, _time_ns(), qty, price, expected_price)
+        entry: Filled = (OrderTrace._on_fill, self, _time_ns(), _monotonic(), qty, price, expected_price)
         self._record(entry)
 
     def rejected(self, reason: str) -> None:
@@ -510,15 +515,15 @@ class OrderTrace:
             self._reject(text(reason or "risk"))
 
     def _on_submit(self, e: Submitted) -> None:
-        _, _, now = e
+        _, _, now, mono = e
         if self._repeat(first=self._submit_ns is None):
             return
-        now = now
         self._submit_ns = now
+        self._submit_mono = mono
         span = self._child("submit", now)
         s = self._series or self._series_or_bind()
         s.submitted.add(1)
-        s.signal_to_submit.record(max(0, now - self._start_ns) * 1e-9, span)
+        s.signal_to_submit.record(max(0.0, mono - self.created), span)
         self._event(
             "order",
             {
@@ -531,7 +536,7 @@ class OrderTrace:
         )
 
     def _on_ack(self, e: Acked) -> None:
-        _, _, now, venue_order_id = e
+        _, _, now, mono, venue_order_id = e
         if self._repeat(first=not self._acked):
             return
         self._acked = True
@@ -545,10 +550,10 @@ class OrderTrace:
         s = self._series or self._series_or_bind()
         s.acknowledged.add(1)
         if self._submit_ns is not None:
-            s.submit_to_ack.record(max(0, now - self._submit_ns) * 1e-9, span)
+            s.submit_to_ack.record(max(0.0, mono - self._submit_mono), span)
 
     def _on_fill(self, e: Filled) -> None:
-        _, _, now, qty, price, expected_price = e
+        _, _, now, mono, qty, price, expected_price = e
         # A fill after the order's cancel is the race a cancel can lose (the venue filled first; its report came
         # after the cancel's): a real fill, counted up to the order's quantity. After its own fill or a reject,
         # a fill is the venue's resent report.
@@ -590,7 +595,7 @@ class OrderTrace:
         span = self._child("fill", now, attrs)
         s = self._series or self._series_or_bind()
         if first and self._submit_ns is not None:
-            s.submit_to_fill.record(max(0, now - self._submit_ns) * 1e-9, span)
+            s.submit_to_fill.record(max(0.0, mono - self._submit_mono), span)
         if slip is not None:
             s.slippage.record(slip, span)
         if complete:

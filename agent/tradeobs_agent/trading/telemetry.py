@@ -105,7 +105,7 @@ V = TypeVar("V")
 class _SymbolState:
     """Market-data series for one symbol plus what staleness and gap detection need."""
 
-    __slots__ = ("feed_lag", "gaps", "last", "last_tick", "price", "seq", "staleness", "ticks")
+    __slots__ = ("feed_lag", "gaps", "last", "last_tick", "price", "seen", "seq", "stale", "staleness", "ticks")
 
     def __init__(self, inst: TradingInstruments, symbol: Any) -> None:
         label = defaults.symbol_label(symbol)
@@ -116,6 +116,8 @@ class _SymbolState:
         self.last_tick: BoundGauge = inst.last_tick.bind(symbol=label)
         self.gaps: BoundCounter = inst.gaps.bind(symbol=label)
         self.last: float = 0.0  # epoch seconds of the last tick (the same clock read as the feed lag)
+        self.seen = 0.0  # ``last`` at the previous refresh
+        self.stale = 0.0  # the staleness set then
         self.seq: int | None = None
 
 
@@ -212,6 +214,7 @@ class TradingTelemetry:
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}
         self._rejects: dict[tuple[str, str, str, str, str], BoundCounter] = {}
         self._syms: dict[Any, _SymbolState] = {}
+        self._refreshed = _monotonic()  # time.monotonic() of the last refresh (_on_refresh)
         self._money: dict[Any, _MoneySeries] = {}
         self._notional: dict[Any, float] = {}
         self._keyed: dict[tuple[str, Any], Any] = {}
@@ -390,9 +393,20 @@ class TradingTelemetry:
 
     def _on_refresh(self, e: Refresh) -> None:
         now = _time()
+        mono = _monotonic()
+        since, self._refreshed = mono - self._refreshed, mono
         for st in self._syms.values():
-            if st.last:
-                st.staleness.set(max(0.0, now - st.last))
+            if not st.last:
+                continue
+            if st.last == st.seen:
+                # No tick since the previous refresh: stale for that much longer, on the monotonic clock. From the
+                # wall clock, a step back of 10 minutes read 0 s for 10 minutes for a feed that had died, and the
+                # stale-data alert could not fire; a step forward read every symbol as stale by the step.
+                st.stale += since
+            else:
+                st.seen = st.last
+                st.stale = max(0.0, now - st.last)
+            st.staleness.set(st.stale)
         values = list(self._notional.values())
         self._gross_v = sum(abs(v) for v in values)
         self._net_v = sum(values)

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -167,6 +168,60 @@ def test_rotation_on_a_full_disk_counts_skipped_records_only(make_env, tmp_path:
         env.pipeline.shutdown(5.0)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def watch_every_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file sink checks its path at every write instead of once a second."""
+    from tradeobs_agent.logs import _sinks
+
+    monkeypatch.setattr(_sinks, "_WATCH_INTERVAL", 0.0)
+
+
+@pytest.mark.usefixtures("watch_every_write")
+def test_a_file_moved_away_by_logrotate_is_followed_by_a_new_one(env: Env) -> None:
+    """logrotate without copytruncate (mv, then create): every later line went to the moved file, none to the
+    new one a log shipper reads."""
+    log = get_logger("execution")
+    log.info("before")
+    env.flush()
+    (env.dir / "execution.jsonl").rename(env.dir / "execution.jsonl.1")
+    (env.dir / "execution.jsonl").touch()
+    log.info("after")
+    env.flush()
+    assert [r["message"] for r in env.lines("execution")] == ["after"]
+    moved = [json.loads(x)["message"] for x in (env.dir / "execution.jsonl.1").read_text().splitlines()]
+    assert moved == ["before"]
+    assert env.counter("tradeobs.agent.sink.errors", sink="file") == 0
+
+
+@pytest.mark.usefixtures("watch_every_write")
+def test_a_log_directory_deleted_while_open_is_created_again_and_the_loss_counted(env: Env) -> None:
+    """The directory deleted under the open files: every later line went to a deleted file, uncounted."""
+    log = get_logger("execution")
+    log.info("first")
+    env.flush()
+    log.info("second")
+    env.flush()
+    shutil.rmtree(env.dir)
+    log.info("third")  # the write that finds the file gone: into the new file
+    env.flush()
+    assert [r["message"] for r in env.lines("execution")] == ["third"]
+    # "second" went to the deleted file after the last check ("first" was checked when "second" was written)
+    assert env.counter("tradeobs.agent.sink.errors", sink="file") == 1
+
+
+@pytest.mark.usefixtures("watch_every_write")
+def test_a_file_truncated_in_place_keeps_its_lines_and_its_size(env: Env) -> None:
+    """logrotate's copytruncate: the same file, written at its new end; rotation by size counts from there."""
+    log = get_logger("execution")
+    log.info("before")
+    env.flush()
+    os.truncate(env.dir / "execution.jsonl", 0)
+    log.info("after")
+    env.flush()
+    assert [r["message"] for r in env.lines("execution")] == ["after"]
+    assert env.pipeline.files._files["execution"].size == (env.dir / "execution.jsonl").stat().st_size
 
 
 @pytest.mark.faults

@@ -108,6 +108,71 @@ def test_full_lifecycle_is_one_trace_with_children_in_order(cap: Capture, tt: Tr
     assert _point(cap, "trading.order.fill_ratio", **order_attrs).sum == 1.0
 
 
+class _Clocks:
+    """A wall clock and a monotonic clock the test moves: ``tick(s)`` moves both, ``step(s)`` the wall one only."""
+
+    def __init__(self) -> None:
+        self.wall_ns = 1_800_000_000 * 10**9
+        self.mono = 5_000.0
+
+    def tick(self, seconds: float) -> None:
+        self.wall_ns += round(seconds * 1e9)
+        self.mono += seconds
+
+    def step(self, seconds: float) -> None:
+        self.wall_ns += round(seconds * 1e9)
+
+
+@pytest.fixture
+def clocks(monkeypatch: pytest.MonkeyPatch) -> _Clocks:
+    from tradeobs_agent.trading import orders, telemetry
+
+    c = _Clocks()
+    for module in (orders, telemetry):
+        monkeypatch.setattr(module, "_time_ns", lambda: c.wall_ns)
+        monkeypatch.setattr(module, "_monotonic", lambda: c.mono, raising=False)  # orders: new in the fix
+    monkeypatch.setattr(telemetry, "_time", lambda: c.wall_ns / 1e9)
+    return c
+
+
+@pytest.mark.parametrize("step", [3600.0, -60.0])
+def test_order_latencies_do_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks: _Clocks, step: float) -> None:
+    """Across a step of the wall clock (NTP, a VM resumed), a fill 10 ms after its submit was a 3,600 s latency
+    (a step forward) or 0 s (a step back)."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+    o = tt.order_signal("c-step", "AAPL", "buy", 10, price=1.0)
+    clocks.tick(0.002)
+    o.submitted()
+    clocks.tick(0.003)
+    clocks.step(step)
+    o.acked()
+    clocks.tick(0.005)
+    o.fill(10, 1.0)
+    assert _point(cap, "trading.order.submit_to_fill.latency", symbol="AAPL").sum == pytest.approx(0.008)
+    assert _point(cap, "trading.order.submit_to_ack.latency", symbol="AAPL").sum == pytest.approx(0.003)
+    assert _point(cap, "trading.order.signal_to_submit.latency", symbol="AAPL").sum == pytest.approx(0.002)
+    tt.close()
+
+
+def test_staleness_does_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks: _Clocks) -> None:
+    """A feed that died, then the wall clock stepped back 10 minutes: its staleness read 0 s for 10 minutes (the
+    stale-data alert could not fire); a step forward read it stale by the step at once."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+    tt.tick("AAPL", 1.0)
+    clocks.tick(1.0)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(1.0)
+    clocks.tick(4.0)
+    clocks.step(-600.0)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(5.0)
+    clocks.step(3600.0)
+    clocks.tick(2.0)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(7.0)
+    tt.tick("AAPL", 1.0)  # ticking again: fresh
+    clocks.tick(0.5)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)
+    tt.close()
+
+
 def test_latency_exemplars_point_at_the_order_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-ex", "MSFT", "sell", 10, price=400.0)
     o.submitted()
