@@ -104,13 +104,22 @@ def label_name(key: str) -> str:
 
 
 def _labels(attributes: Mapping[str, Any], histogram: bool) -> dict[str, str]:
-    """Label name -> raw value, sorted by name: keys mapped as the exporter maps them (the last wins on a clash)."""
+    """Label name -> raw value, sorted by name: keys mapped as the exporter maps them.
+
+    Keys that map to one label name (``a.b``, ``a-b`` and ``a_b`` are all ``a_b``) keep every value, joined with
+    ``;`` in the order of the original keys, as the OTel spec's Prometheus compatibility says (the last value
+    won, the others silently dropped):
+
+    >>> _labels({"a_b": "y", "a.b": "x"}, False)
+    {'a_b': 'x;y'}
+    """
     labels: dict[str, str] = {}
-    for k, v in attributes.items():
+    for k, v in sorted(attributes.items(), key=lambda kv: kv[0]):
         name = label_name(k)
         if histogram and name == _RESERVED_HISTOGRAM_LABEL:
             name = "attr_le"  # `le` is the bucket label: an attribute named so would make the family invalid
-        labels[name] = "true" if v is True else "false" if v is False else str(v)
+        value = "true" if v is True else "false" if v is False else str(v)
+        labels[name] = value if name not in labels else f"{labels[name]};{value}"
     return dict(sorted(labels.items()))
 
 

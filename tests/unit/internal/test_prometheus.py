@@ -249,6 +249,47 @@ def test_attribute_named_le_on_a_histogram_keeps_the_family_valid() -> None:
     assert {s.labels.get("attr_le") for s in fams["h"].samples} == {"x"}
 
 
+def test_attribute_keys_that_map_to_one_label_keep_every_value_joined_as_the_otel_spec_says() -> None:
+    """``a.b`` and ``a_b`` (or ``a-b``) on one instrument are both the label ``a_b``: the endpoint kept the last
+    value and dropped the other silently. The OTel spec (Prometheus and OpenMetrics compatibility, Metric
+    Attributes): the values MUST be concatenated, separated by ``;``, in the lexicographical order of the original
+    keys. The same for an attribute named ``le`` on a histogram (``attr_le``) beside one named ``attr_le``."""
+    agent = tradeobs_agent.init(
+        service_name="prom-clash", otlp=False, logs=False, live=False, prometheus=PrometheusOptions(port=0)
+    )
+    c = tradeobs_agent.counter("clash.orders")
+    c.add(1, {"a_b": "y", "a.b": "x"})
+    c.add(2, {"a.b": "w", "a-b": "z"})
+    c.add(3, {"a-b": "p", "a.b": "q", "a_b": "r"})
+    tradeobs_agent.histogram("clash.latency", "s", bounds=[1.0]).record(0.5, {"le": "L", "attr_le": "M"})
+    want = {
+        ("clash_orders_total", (("a_b", "x;y"),), 1.0),  # "a.b" < "a_b"
+        ("clash_orders_total", (("a_b", "z;w"),), 2.0),  # "a-b" < "a.b"
+        ("clash_orders_total", (("a_b", "p;q;r"),), 3.0),
+    }
+    cr = CollectorRegistry(auto_describe=False)
+    cr.register(PrometheusCollector(agent.registry))
+    texts = {
+        "text": (_scrape(agent.prometheus_url), parse_text),
+        "openmetrics": (_scrape(agent.prometheus_url, openmetrics=True), parse_om),
+        "prometheus_client": (generate_latest(cr).decode(), parse_text),
+    }
+    for what, (text, parse) in texts.items():
+        fams = {f.name: f for f in parse(text)}
+        got = {(s.name, tuple(sorted(s.labels.items())), s.value) for s in fams["clash_orders"].samples}
+        assert got == want, (what, got)
+        hist = fams["clash_latency_seconds"].samples
+        assert {s.labels["attr_le"] for s in hist} == {"M;L"}, (what, hist)  # "attr_le" < "le"
+    proc = subprocess.run(
+        [shutil.which("promtool") or "promtool", "check", "metrics"],
+        input=texts["text"][0],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_non_finite_values_render_as_the_formats_spell_them() -> None:
     reg = Registry()
     reg.updown_counter("u").add(-3)
