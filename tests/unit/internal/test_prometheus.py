@@ -241,6 +241,33 @@ def test_prometheus_collector_serves_the_registry_through_prometheus_client() ->
     assert 'orders_total{side="buy"} 3.0' in generate_latest(cr).decode()
 
 
+def test_prometheus_collector_keeps_each_series_labels_when_series_differ_in_label_names() -> None:
+    """One instrument, series with different attribute keys (``side`` on one, ``venue`` on another): through
+    PrometheusCollector, every series got the first one's label names, ``{venue="XNAS"}`` served as
+    ``{side="XNAS"}`` and ``{side="sell",venue="ARCA"}`` as ``{side="sell"}``. Now as the embedded endpoint."""
+    reg = Registry()
+    c = reg.counter("orders", "{order}", "Orders")
+    c.add(1, {"side": "buy"})
+    c.add(2, {"venue": "XNAS"})
+    c.add(3, {"side": "sell", "venue": "ARCA"})
+    c.add(4)
+    h = reg.histogram("lat", "s", "Latency", bounds=[1.0])
+    h.record(0.5, {"side": "buy"})
+    h.record(2.0, {"venue": "XNAS"})
+    cr = CollectorRegistry(auto_describe=False)
+    cr.register(PrometheusCollector(reg))
+
+    def samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {(s.name, tuple(sorted(s.labels.items())), s.value) for f in parse_text(text) for s in f.samples}
+
+    got = samples(generate_latest(cr).decode())
+    assert ("orders_total", (("venue", "XNAS"),), 2.0) in got
+    assert ("orders_total", (("side", "sell"), ("venue", "ARCA")), 3.0) in got
+    assert ("orders_total", (), 4.0) in got
+    assert ("lat_seconds_count", (("venue", "XNAS"),), 1.0) in got
+    assert got == samples(Renderer(reg).render().decode())
+
+
 def test_attribute_named_le_on_a_histogram_keeps_the_family_valid() -> None:
     reg = Registry()
     reg.histogram("h", bounds=[1.0]).record(0.5, {"le": "x"})
