@@ -604,10 +604,13 @@ def _grpc_userinfo(endpoint: str, headers: Mapping[str, str]) -> tuple[str, Mapp
 
 
 def _url_credentials(urls: str) -> list[str]:
-    """The ``user:password`` (or token) of each URL in ``urls`` (comma-separated), and the password on its own."""
-    out = []
+    """The ``user:password`` (or token) of each URL in ``urls`` (comma-separated), the password on its own, and the
+    value of each query parameter whose name is secret (``?api_key=...``, as some OTLP services take their key)."""
+    out: list[str] = []
     for url in urls.split(","):
-        netloc = urllib.parse.urlsplit(url.strip()).netloc
+        parts = urllib.parse.urlsplit(url.strip())
+        out.extend(value for name, value in urllib.parse.parse_qsl(parts.query) if is_secret_key(name))
+        netloc = parts.netloc
         if "@" not in netloc:
             continue
         userinfo = netloc.rpartition("@")[0]
@@ -622,7 +625,8 @@ def _url_credentials(urls: str) -> list[str]:
 def secret_setting_values(settings: Settings) -> list[str]:
     """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, each OTLP header
     whose name is secret (``authorization``, ``x-api-key``), with the credential after a ``Bearer``/``Basic``
-    scheme on its own as well, and the ``user:password`` of the OTLP endpoints and NATS URLs."""
+    scheme on its own as well, and the ``user:password`` and secret query values (``?api_key=``) of the OTLP
+    endpoints and NATS URLs."""
     out = [settings.live_token] if settings.live_token else []
     endpoints = [settings.otlp_endpoint, *(per.get("endpoint", "") for per in settings.otlp_per_signal.values())]
     for urls in (*endpoints, settings.live_nats_url):
