@@ -564,8 +564,8 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
     """The OTLP target for ``signal`` (``traces``, ``metrics`` or ``logs``).
 
     Per-signal variables win over the generic ones (per-signal headers replace the generic headers). As the
-    OTLP spec says, a generic ``http/protobuf`` endpoint gets ``/v1/<signal>`` appended; a per-signal endpoint
-    is used as given.
+    OTLP spec says, a generic ``http/protobuf`` endpoint gets ``/v1/<signal>`` appended to its path (a query
+    string stays after it); a per-signal endpoint is used as given.
     """
     per = settings.otlp_per_signal.get(signal, {})
     protocol = per.get("protocol", settings.otlp_protocol)
@@ -573,7 +573,7 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
         endpoint = per["endpoint"]
     else:
         base = settings.otlp_endpoint or _default_endpoint(protocol)
-        endpoint = base if protocol == "grpc" else base.rstrip("/") + f"/v1/{signal}"
+        endpoint = base if protocol == "grpc" else _signal_url(base, signal)
     # Replaced, not merged, as the SDK reads OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS: a signal sent elsewhere with its
     # own headers does not also carry the generic ones (a platform's token to a vendor's endpoint).
     headers = per.get("headers", settings.otlp_headers)
@@ -581,6 +581,16 @@ def otlp_for(settings: Settings, signal: str) -> OtlpTarget:
         endpoint, headers = _grpc_userinfo(endpoint, headers)
     insecure = settings.otlp_insecure if settings.otlp_insecure is not None else endpoint.startswith("http://")
     return OtlpTarget(endpoint, protocol, headers, per.get("timeout", settings.otlp_timeout), insecure)
+
+
+def _signal_url(base: str, signal: str) -> str:
+    """``base`` with ``/v1/<signal>`` appended to its path; its query string (``?api_key=...``) kept after it.
+
+    >>> _signal_url("https://collector.example:4318/otlp/?api_key=k", "metrics")
+    'https://collector.example:4318/otlp/v1/metrics?api_key=k'
+    """
+    u = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(u._replace(path=u.path.rstrip("/") + f"/v1/{signal}"))
 
 
 def _grpc_userinfo(endpoint: str, headers: Mapping[str, str]) -> tuple[str, Mapping[str, str]]:
@@ -594,10 +604,13 @@ def _grpc_userinfo(endpoint: str, headers: Mapping[str, str]) -> tuple[str, Mapp
 
 
 def _url_credentials(urls: str) -> list[str]:
-    """The ``user:password`` (or token) of each URL in ``urls`` (comma-separated), and the password on its own."""
-    out = []
+    """The ``user:password`` (or token) of each URL in ``urls`` (comma-separated), the password on its own, and the
+    value of each query parameter whose name is secret (``?api_key=...``, as some OTLP services take their key)."""
+    out: list[str] = []
     for url in urls.split(","):
-        netloc = urllib.parse.urlsplit(url.strip()).netloc
+        parts = urllib.parse.urlsplit(url.strip())
+        out.extend(value for name, value in urllib.parse.parse_qsl(parts.query) if is_secret_key(name))
+        netloc = parts.netloc
         if "@" not in netloc:
             continue
         userinfo = netloc.rpartition("@")[0]
@@ -612,7 +625,8 @@ def _url_credentials(urls: str) -> list[str]:
 def secret_setting_values(settings: Settings) -> list[str]:
     """The secret values held by settings, for ``secret_values`` to mask: ``live_token``, each OTLP header
     whose name is secret (``authorization``, ``x-api-key``), with the credential after a ``Bearer``/``Basic``
-    scheme on its own as well, and the ``user:password`` of the OTLP endpoints and NATS URLs."""
+    scheme on its own as well, and the ``user:password`` and secret query values (``?api_key=``) of the OTLP
+    endpoints and NATS URLs."""
     out = [settings.live_token] if settings.live_token else []
     endpoints = [settings.otlp_endpoint, *(per.get("endpoint", "") for per in settings.otlp_per_signal.values())]
     for urls in (*endpoints, settings.live_nats_url):

@@ -222,6 +222,70 @@ def test_doctor_sends_an_endpoints_user_and_password_as_the_exporter_does(
     assert "p%20w" not in out and "<redacted>@127.0.0.1" in out
 
 
+class _OtlpAtPaths(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that answers only at ``/v1/<signal>`` (404 elsewhere, as the collector does) and
+    records each request's path and query (``server.seen``)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        ok = self.path.split("?")[0] in ("/v1/traces", "/v1/metrics", "/v1/logs")
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/x-protobuf" if ok else "text/plain")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("variable", ["TRADEOBS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"])
+def test_an_endpoint_with_a_query_string_exports_and_probes_at_the_signal_path_with_the_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str
+) -> None:
+    """``...:4318?api_key=...`` (a service that takes its key in the query) with http/protobuf: the agent and doctor
+    sent to ``/?api_key=.../v1/metrics``, the signal path appended after the query (the collector: 404, every
+    export lost). Now ``/v1/metrics?api_key=...`` for each signal, and the key is masked in doctor's table."""
+    import logging
+
+    from opentelemetry import metrics, trace
+
+    from tradeobs_agent.testing import reset
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtlpAtPaths)
+    server.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{server.server_address[1]}?api_key=qs-CANARY-9")
+        monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--timeout", "2"])
+        out = capsys.readouterr().out
+        probed = sorted(server.seen)
+        server.seen.clear()  # type: ignore[attr-defined]
+        tradeobs_agent.init(
+            service_name="qs-endpoint", live=False, logs=tradeobs_agent.LogOptions(dir=str(tmp_path), console=False)
+        )
+        try:
+            metrics.get_meter("qs").create_counter("qs_total").add(1)
+            with trace.get_tracer("qs").start_as_current_span("qs-span"):
+                logging.getLogger("qs").warning("qs-line")
+            assert tradeobs_agent.shutdown(10)
+        finally:
+            reset()
+    finally:
+        server.shutdown()
+        server.server_close()
+    wanted = [f"/v1/{sig}?api_key=qs-CANARY-9" for sig in ("logs", "metrics", "traces")]
+    assert probed == wanted, probed
+    assert sorted(set(server.seen)) == wanted, server.seen  # type: ignore[attr-defined]
+    assert code == 0, out
+    rows = _doctor_rows(out)
+    for sig in ("traces", "metrics", "logs"):
+        assert " OK " in rows[f"collector {sig} (http/protobuf)"], out
+    assert "CANARY" not in out and "api_key=[REDACTED]" in out
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_doctor_says_a_server_that_is_not_an_otlp_receiver_is_not_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], protocol: str

@@ -645,6 +645,26 @@ def test_a_config_problem_is_in_the_system_log_and_once_on_stderr(tmp_path: Path
 # --------------------------------------------------------------------------- credentials in URLs
 
 
+def test_a_key_in_an_otlp_endpoints_query_is_a_secret_value_the_agent_masks_wherever_it_appears(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``https://collector:4318?api_key=K`` (a service that takes its key in the query): K was masked only where
+    ``api_key=`` stood before it; a user:password of an endpoint was learnt as a secret value, this key was not,
+    so a line or attribute holding K alone kept it. Now the values of secret-named query parameters of the
+    OTLP endpoints (generic and per signal) are learnt too; other parameters are not secrets."""
+    from tradeobs_agent import secret_values
+
+    monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", "http://127.0.0.1:1?api_key=QSKEY-CANARY-1&region=eu-west-1")
+    monkeypatch.setenv("TRADEOBS_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:1/v1/traces?x=1&token=QS%2BTOKEN-CANARY-2")
+    monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+    agent = tradeobs_agent.init(prometheus=False, live=False, logs=False)
+    try:
+        assert secret_values.mask("key QSKEY-CANARY-1 in eu-west-1") == "key [REDACTED] in eu-west-1"
+        assert secret_values.mask("token QS+TOKEN-CANARY-2, QS%2BTOKEN-CANARY-2") == "token [REDACTED], [REDACTED]"
+    finally:
+        agent.shutdown(timeout=1)
+
+
 def test_a_password_in_an_otlp_endpoint_is_masked_everywhere_it_is_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

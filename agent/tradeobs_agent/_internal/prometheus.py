@@ -104,13 +104,22 @@ def label_name(key: str) -> str:
 
 
 def _labels(attributes: Mapping[str, Any], histogram: bool) -> dict[str, str]:
-    """Label name -> raw value, sorted by name: keys mapped as the exporter maps them (the last wins on a clash)."""
+    """Label name -> raw value, sorted by name: keys mapped as the exporter maps them.
+
+    Keys that map to one label name (``a.b``, ``a-b`` and ``a_b`` are all ``a_b``) keep every value, joined with
+    ``;`` in the order of the original keys, as the OTel spec's Prometheus compatibility says (the last value
+    won, the others silently dropped):
+
+    >>> _labels({"a_b": "y", "a.b": "x"}, False)
+    {'a_b': 'x;y'}
+    """
     labels: dict[str, str] = {}
-    for k, v in attributes.items():
+    for k, v in sorted(attributes.items(), key=lambda kv: kv[0]):
         name = label_name(k)
         if histogram and name == _RESERVED_HISTOGRAM_LABEL:
             name = "attr_le"  # `le` is the bucket label: an attribute named so would make the family invalid
-        labels[name] = "true" if v is True else "false" if v is False else str(v)
+        value = "true" if v is True else "false" if v is False else str(v)
+        labels[name] = value if name not in labels else f"{labels[name]};{value}"
     return dict(sorted(labels.items()))
 
 
@@ -330,25 +339,19 @@ class _ClientFamilies:
 
     def _numbers(self, cls: Any, f: SumFamily | GaugeFamily, kind: PromType) -> Any:
         name, unit = _family_name(f.name, f.unit, kind)
-        fam = None
+        fam = _Family(lambda names: cls(name, f.description or f.name, labels=names, unit=unit))
         for p in f.points:
-            labels = _labels(p.attributes, False)
-            if fam is None:
-                fam = cls(name, f.description or f.name, labels=list(labels), unit=unit)
-            fam.add_metric(list(labels.values()), p.value)
-        return fam
+            fam.add(_labels(p.attributes, False), p.value)
+        return fam.first
 
     def histogram(self, f: HistogramFamily) -> Any:
         from prometheus_client.core import HistogramMetricFamily
         from prometheus_client.samples import Exemplar
 
         name, unit = _family_name(f.name, f.unit, "histogram")
-        fam = None
+        fam = _Family(lambda names: HistogramMetricFamily(name, f.description or f.name, labels=names, unit=unit))
         les = [*(_num(b) for b in f.bounds), "+Inf"]
         for p in f.points:
-            labels = _labels(p.attributes, True)
-            if fam is None:
-                fam = HistogramMetricFamily(name, f.description or f.name, labels=list(labels), unit=unit)
             buckets: list[Any] = []
             cumulative = 0
             for i, c in enumerate(p.counts):
@@ -363,8 +366,32 @@ class _ClientFamilies:
                         float(f"{ex.time_ns / 1e9:.3f}"),
                     )
                     buckets.append((les[i], cumulative, e))
-            fam.add_metric(list(labels.values()), buckets, p.sum if _has_sum(f.signed, p) else None)
-        return fam
+            fam.add(_labels(p.attributes, True), buckets, p.sum if _has_sum(f.signed, p) else None)
+        return fam.first
+
+
+class _Family:
+    """One prometheus_client family whose series may have different label names (``side`` on one, ``venue`` on
+    another): a prometheus_client family pairs every series' values with the label names it was created with,
+    so ``{venue="XNAS"}`` came out as ``{side="XNAS"}`` and a label the first series lacked was dropped. Each set
+    of names gets a family of its own; their samples go to the first one (``first``), in the points' order."""
+
+    def __init__(self, make: Callable[[list[str]], Any]) -> None:
+        self.make = make
+        self.first: Any = None
+        self._by_names: dict[tuple[str, ...], Any] = {}
+
+    def add(self, labels: Mapping[str, str], *value: Any) -> None:
+        names = tuple(labels)
+        fam = self._by_names.get(names)
+        if fam is None:
+            fam = self._by_names[names] = self.make(list(names))
+            if self.first is None:
+                self.first = fam
+        before = len(fam.samples)
+        fam.add_metric(list(labels.values()), *value)
+        if fam is not self.first:
+            self.first.samples.extend(fam.samples[before:])
 
 
 class PrometheusCollector:

@@ -241,12 +241,80 @@ def test_prometheus_collector_serves_the_registry_through_prometheus_client() ->
     assert 'orders_total{side="buy"} 3.0' in generate_latest(cr).decode()
 
 
+def test_prometheus_collector_keeps_each_series_labels_when_series_differ_in_label_names() -> None:
+    """One instrument, series with different attribute keys (``side`` on one, ``venue`` on another): through
+    PrometheusCollector, every series got the first one's label names, ``{venue="XNAS"}`` served as
+    ``{side="XNAS"}`` and ``{side="sell",venue="ARCA"}`` as ``{side="sell"}``. Now as the embedded endpoint."""
+    reg = Registry()
+    c = reg.counter("orders", "{order}", "Orders")
+    c.add(1, {"side": "buy"})
+    c.add(2, {"venue": "XNAS"})
+    c.add(3, {"side": "sell", "venue": "ARCA"})
+    c.add(4)
+    h = reg.histogram("lat", "s", "Latency", bounds=[1.0])
+    h.record(0.5, {"side": "buy"})
+    h.record(2.0, {"venue": "XNAS"})
+    cr = CollectorRegistry(auto_describe=False)
+    cr.register(PrometheusCollector(reg))
+
+    def samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {(s.name, tuple(sorted(s.labels.items())), s.value) for f in parse_text(text) for s in f.samples}
+
+    got = samples(generate_latest(cr).decode())
+    assert ("orders_total", (("venue", "XNAS"),), 2.0) in got
+    assert ("orders_total", (("side", "sell"), ("venue", "ARCA")), 3.0) in got
+    assert ("orders_total", (), 4.0) in got
+    assert ("lat_seconds_count", (("venue", "XNAS"),), 1.0) in got
+    assert got == samples(Renderer(reg).render().decode())
+
+
 def test_attribute_named_le_on_a_histogram_keeps_the_family_valid() -> None:
     reg = Registry()
     reg.histogram("h", bounds=[1.0]).record(0.5, {"le": "x"})
     text = Renderer(reg).render(openmetrics=True).decode()
     fams = {f.name: f for f in parse_om(text)}
     assert {s.labels.get("attr_le") for s in fams["h"].samples} == {"x"}
+
+
+def test_attribute_keys_that_map_to_one_label_keep_every_value_joined_as_the_otel_spec_says() -> None:
+    """``a.b`` and ``a_b`` (or ``a-b``) on one instrument are both the label ``a_b``: the endpoint kept the last
+    value and dropped the other silently. The OTel spec (Prometheus and OpenMetrics compatibility, Metric
+    Attributes): the values MUST be concatenated, separated by ``;``, in the lexicographical order of the original
+    keys. The same for an attribute named ``le`` on a histogram (``attr_le``) beside one named ``attr_le``."""
+    agent = tradeobs_agent.init(
+        service_name="prom-clash", otlp=False, logs=False, live=False, prometheus=PrometheusOptions(port=0)
+    )
+    c = tradeobs_agent.counter("clash.orders")
+    c.add(1, {"a_b": "y", "a.b": "x"})
+    c.add(2, {"a.b": "w", "a-b": "z"})
+    c.add(3, {"a-b": "p", "a.b": "q", "a_b": "r"})
+    tradeobs_agent.histogram("clash.latency", "s", bounds=[1.0]).record(0.5, {"le": "L", "attr_le": "M"})
+    want = {
+        ("clash_orders_total", (("a_b", "x;y"),), 1.0),  # "a.b" < "a_b"
+        ("clash_orders_total", (("a_b", "z;w"),), 2.0),  # "a-b" < "a.b"
+        ("clash_orders_total", (("a_b", "p;q;r"),), 3.0),
+    }
+    cr = CollectorRegistry(auto_describe=False)
+    cr.register(PrometheusCollector(agent.registry))
+    texts = {
+        "text": (_scrape(agent.prometheus_url), parse_text),
+        "openmetrics": (_scrape(agent.prometheus_url, openmetrics=True), parse_om),
+        "prometheus_client": (generate_latest(cr).decode(), parse_text),
+    }
+    for what, (text, parse) in texts.items():
+        fams = {f.name: f for f in parse(text)}
+        got = {(s.name, tuple(sorted(s.labels.items())), s.value) for s in fams["clash_orders"].samples}
+        assert got == want, (what, got)
+        hist = fams["clash_latency_seconds"].samples
+        assert {s.labels["attr_le"] for s in hist} == {"M;L"}, (what, hist)  # "attr_le" < "le"
+    proc = subprocess.run(
+        [shutil.which("promtool") or "promtool", "check", "metrics"],
+        input=texts["text"][0],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_non_finite_values_render_as_the_formats_spell_them() -> None:
