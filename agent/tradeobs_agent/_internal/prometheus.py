@@ -425,11 +425,28 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class _Documented:
+    """The SDK instruments' families (a prometheus_client registry), each with HELP text: an instrument made without a
+    description (common in libraries) had an empty HELP, which ``promtool check metrics`` refuses ("no help text");
+    it gets its name, as the agent's own families without a description do."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        for family in self.registry.collect():
+            if not family.documentation.strip():
+                family.documentation = family.name
+            yield family
+
+
 def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` on a daemon thread: the registry's text, then the SDK instruments' (``sdk_registry``,
     a prometheus_client registry; None when the renderer's snapshot already holds them)."""
     from prometheus_client import generate_latest
     from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    sdk_part = _Documented(sdk_registry) if sdk_registry is not None else None
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
@@ -437,7 +454,7 @@ def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[
             return [b"not found: try /metrics\n"]
         om = "application/openmetrics-text" in environ.get("HTTP_ACCEPT", "")
         try:
-            sdk = (generate_openmetrics if om else generate_latest)(sdk_registry) if sdk_registry is not None else b""
+            sdk = (generate_openmetrics if om else generate_latest)(sdk_part) if sdk_part is not None else b""
             # OpenMetrics has one # EOF, at the very end: the SDK part's when there is one
             body = [*renderer.render_chunks(openmetrics=om, eof=not sdk), sdk]
         except Exception as exc:  # a broken scrape is a bug; it must not kill the server thread

@@ -141,6 +141,9 @@ def busy_agent() -> Any:
     tt.kill_switch(False)
     tradeobs_agent.histogram("myapp.pnl.change", unit="{USD}", bounds=[0, 10]).record(-5)
     agent.meter_provider.get_meter("sdk").create_counter("sdk.requests", description="SDK instrument").add(1)
+    # A library's instrument made without a description: the SDK exporter's part gave it an empty HELP, which
+    # promtool check metrics refused ("no help text") while the docs say every family has HELP text.
+    agent.meter_provider.get_meter("sdk").create_histogram("sdk.undocumented", unit="s").record(0.2)
     yield agent
     tt.close()
 
