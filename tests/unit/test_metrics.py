@@ -218,6 +218,27 @@ def test_overflow_series_past_the_limit_counted_and_warned_once(caplog: pytest.L
     assert len([r for r in caplog.records if "'ticks' passed its limit" in r.getMessage()]) == 1
 
 
+def test_more_instruments_overflowing_than_max_series_do_not_hang_the_caller() -> None:
+    """``tradeobs.agent.metric.overflow`` has a series per instrument that overflowed: with more of them than
+    ``max_series`` (TRADEOBS_MAX_SERIES=10 and 14 trading instruments past it at 1,000 symbols), it overflowed
+    itself, and the bind that overflowed it waited for its own lock for ever: the trading thread stopped."""
+    reg = Registry(max_series=2)
+    done = threading.Event()
+
+    def overflow_four() -> None:
+        for n in range(4):
+            for i in range(5):
+                reg.counter(f"c{n}").bind(symbol=f"S{i}").add(1)
+        done.set()
+
+    threading.Thread(target=overflow_four, daemon=True).start()
+    assert done.wait(60), "a bind that overflowed the overflow counter never returned"
+    counts = {s.key: s.value for s in reg.self_metrics.metric_overflow.series()}
+    assert sum(counts.values()) == 4 * 3  # every bind past the limit counted: 2 instruments by name, 2 in overflow
+    assert counts[OVERFLOW_KEY] == 2 * 3
+    assert all(sum(s.value for s in reg.counter(f"c{n}").series()) == 5 for n in range(4))
+
+
 def test_the_symbol_allowlist_is_a_trading_rule_not_a_registry_one() -> None:
     """Generic instruments keep a ``symbol`` attribute as given; the allowlist applies to trading instruments."""
     tradeobs_agent.init(

@@ -273,7 +273,12 @@ class Registry:
         self.self_metrics.internal_errors.add(1, {"site": site})
 
     def on_overflow(self, instrument: Instrument[Any]) -> None:
-        self.self_metrics.metric_overflow.add(1, {"instrument": instrument.name})
+        overflow = self.self_metrics.metric_overflow
+        # Past max_series overflowing instruments this counter overflows too; it is called with its own lock held
+        # then, and adding to it here would wait for that lock for ever. The add that overflowed it is counted all
+        # the same, in its overflow series.
+        if instrument is not overflow:
+            overflow.add(1, {"instrument": instrument.name})
         warn_once(
             f"overflow:{instrument.name}",
             "instrument %r passed its limit of %d attribute sets; further sets go to the "
