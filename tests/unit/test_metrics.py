@@ -218,6 +218,27 @@ def test_overflow_series_past_the_limit_counted_and_warned_once(caplog: pytest.L
     assert len([r for r in caplog.records if "'ticks' passed its limit" in r.getMessage()]) == 1
 
 
+def test_the_first_instrument_past_max_series_is_said_on_the_console_naming_the_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At 1,000 symbols x 5 strategies x 3 venues 14 trading instruments passed the default 2,000 within seconds,
+    and nothing was said where the service was started: the warnings went to logs/system.jsonl only."""
+    from tradeobs_agent import _errors
+
+    _errors.set_console_check(lambda: False)  # as with the agent's log pipeline and no console sink
+    try:
+        reg = Registry(max_series=2)
+        for name in ("trading.orders.submitted", "trading.orders.filled"):
+            for i in range(3):
+                reg.counter(name).bind(symbol=f"S{i}").add(1)
+    finally:
+        _errors.set_console_check(None)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "passed its limit" in line]
+    assert len(lines) == 1  # once, for the first instrument; the others are in the log
+    assert "'trading.orders.submitted' passed its limit of 2 attribute sets" in lines[0]
+    assert "TRADEOBS_MAX_SERIES" in lines[0]
+
+
 def test_more_instruments_overflowing_than_max_series_do_not_hang_the_caller() -> None:
     """``tradeobs.agent.metric.overflow`` has a series per instrument that overflowed: with more of them than
     ``max_series`` (TRADEOBS_MAX_SERIES=10 and 14 trading instruments past it at 1,000 symbols), it overflowed
