@@ -29,6 +29,12 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$")
 InstrumentT = TypeVar("InstrumentT", bound=Instrument[Any])
 
 
+_OVERFLOW = (
+    "instrument %r passed its limit of %d attribute sets; further sets go to the otel.metric.overflow series "
+    "(raise TRADEOBS_MAX_SERIES or use a symbol allowlist)"
+)
+
+
 class Registry:
     """Holds every instrument. One per process (see :func:`get_registry`); tests may make their own.
 
@@ -282,21 +288,15 @@ class Registry:
         # the same, in its overflow series.
         if instrument is not overflow:
             overflow.add(1, {"instrument": instrument.name})
-        text = (
-            f"instrument {instrument.name!r} passed its limit of {self.max_series} attribute sets; further sets go to "
-            "the otel.metric.overflow series (raise TRADEOBS_MAX_SERIES or use a symbol allowlist)"
-        )
-        if warn_once(f"overflow:{instrument.name}", "%s", text) and not self._overflow_told:
+        args = (instrument.name, self.max_series)
+        if warn_once(f"overflow:{instrument.name}", _OVERFLOW, *args) and not self._overflow_told:
             # The agent's own records go to the system log only: the first instrument past the limit is said on the
             # console too (the others are in the log, all of them counted in tradeobs.agent.metric.overflow).
             self._overflow_told = True
             if not _errors.on_console():
+                text = secret_values.mask(_OVERFLOW % args)
                 with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log has it
-                    print(
-                        f"tradeobs: {secret_values.mask(text)}; any others past it are in the system log",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    print(f"tradeobs: {text}; any others past it are in the system log", file=sys.stderr, flush=True)
 
     def on_invalid(self, instrument: Instrument[Any], what: str, value: object) -> None:
         self.self_metrics.invalid.add(1, {"instrument": instrument.name, "reason": what})
