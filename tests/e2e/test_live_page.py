@@ -368,6 +368,35 @@ def test_symbols_that_come_and_go_leave_nothing_behind(
         assert rings(page) == [base, base], r
 
 
+def test_sorting_a_column_either_way_keeps_the_symbols_without_it_last(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """At 1,000 symbols (5 strategies, 3 venues) a trader sorted P&L up to find the biggest losers and got a screen of
+    "—": symbols holding no position (no P&L) sorted below every number. They go last in both directions."""
+    import orjson
+
+    now = time.time()
+    pnl = {"L1": -900.0, "L2": -50.0, "W1": 20.0, "W2": 700.0}
+    symbols: dict[str, dict[str, float]] = {s: {"px": 10.0, "pos": 1.0, "rpnl": 0.0, "upnl": v} for s, v in pnl.items()}
+    symbols.update({s: {"px": 10.0} for s in ("A0", "B0", "Z0")})  # flat and never traded: no P&L
+    frame = {"type": "full", "seq": 1, "ts": now, "symbols": symbols, "account": {}, "desk": {}, "working": {}}
+    page = browser_page
+    body = f"retry: 600000\n\nid: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n"
+    open_on_stream(page, live_server(), body)
+    wait_for(lambda: js(page, "window.__tradeobs.state && window.__tradeobs.state.seq") == 1, "the frame")
+
+    def order() -> list[str]:
+        rows = "Array.from(document.querySelectorAll('#positions tbody tr.row'))"
+        return list(js(page, rows + ".map(r => r.dataset.sym)"))
+
+    wait_for(lambda: len(order()) >= 4, "the rows in view")  # only those are in the page (virtual rows)
+    header = page.locator('#positions th[data-sort="pnl"]')
+    header.click()  # first click: down
+    wait_for(lambda: order()[:4] == ["W2", "W1", "L2", "L1"], "P&L down, the symbols without P&L after")
+    header.click()  # then up
+    wait_for(lambda: order()[:4] == ["L1", "L2", "W1", "W2"], "P&L up, the symbols without P&L after")
+
+
 def test_fractional_quantities_and_fx_prices_are_shown_as_they_are(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

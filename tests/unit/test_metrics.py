@@ -218,6 +218,48 @@ def test_overflow_series_past_the_limit_counted_and_warned_once(caplog: pytest.L
     assert len([r for r in caplog.records if "'ticks' passed its limit" in r.getMessage()]) == 1
 
 
+def test_the_first_instrument_past_max_series_is_said_on_the_console_naming_the_setting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At 1,000 symbols x 5 strategies x 3 venues 14 trading instruments passed the default 2,000 within seconds,
+    and nothing was said where the service was started: the warnings went to logs/system.jsonl only."""
+    from tradeobs_agent import _errors
+
+    _errors.set_console_check(lambda: False)  # as with the agent's log pipeline and no console sink
+    try:
+        reg = Registry(max_series=2)
+        for name in ("trading.orders.submitted", "trading.orders.filled"):
+            for i in range(3):
+                reg.counter(name).bind(symbol=f"S{i}").add(1)
+    finally:
+        _errors.set_console_check(None)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "passed its limit" in line]
+    assert len(lines) == 1  # once, for the first instrument; the others are in the log
+    assert "'trading.orders.submitted' passed its limit of 2 attribute sets" in lines[0]
+    assert "TRADEOBS_MAX_SERIES" in lines[0]
+
+
+def test_more_instruments_overflowing_than_max_series_do_not_hang_the_caller() -> None:
+    """``tradeobs.agent.metric.overflow`` has a series per instrument that overflowed: with more of them than
+    ``max_series`` (TRADEOBS_MAX_SERIES=10 and 14 trading instruments past it at 1,000 symbols), it overflowed
+    itself, and the bind that overflowed it waited for its own lock for ever: the trading thread stopped."""
+    reg = Registry(max_series=2)
+    done = threading.Event()
+
+    def overflow_four() -> None:
+        for n in range(4):
+            for i in range(5):
+                reg.counter(f"c{n}").bind(symbol=f"S{i}").add(1)
+        done.set()
+
+    threading.Thread(target=overflow_four, daemon=True).start()
+    assert done.wait(60), "a bind that overflowed the overflow counter never returned"
+    counts = {s.key: s.value for s in reg.self_metrics.metric_overflow.series()}
+    assert sum(counts.values()) == 4 * 3  # every bind past the limit counted: 2 instruments by name, 2 in overflow
+    assert counts[OVERFLOW_KEY] == 2 * 3
+    assert all(sum(s.value for s in reg.counter(f"c{n}").series()) == 5 for n in range(4))
+
+
 def test_the_symbol_allowlist_is_a_trading_rule_not_a_registry_one() -> None:
     """Generic instruments keep a ``symbol`` attribute as given; the allowlist applies to trading instruments."""
     tradeobs_agent.init(

@@ -395,14 +395,28 @@ def otlp_log_exporter_class(protocol: str) -> type:
 
 
 class _RawStub:
-    """A gRPC stub whose ``Export`` sends the request bytes as they are (no serializer)."""
+    """A gRPC stub whose ``Export`` sends the request bytes as they are (no serializer); given a list of
+    requests, it sends each in turn within the one timeout, and the first that fails raises."""
 
     def __init__(self, channel: Any, path: str, response: Any) -> None:
-        self.Export = channel.unary_unary(path, request_serializer=None, response_deserializer=response)
+        self._call = channel.unary_unary(path, request_serializer=None, response_deserializer=response)
+
+    def Export(self, request: bytes | list[bytes], timeout: float | None = None, **kw: Any) -> Any:
+        if type(request) is not list:
+            return self._call(request, timeout=timeout, **kw)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        response = None
+        for part in request:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            response = self._call(part, timeout=left, **kw)
+        return response
 
 
 def install_raw_grpc_stub(
-    exporter: Any, translate: Callable[[Callable[[Any], Any]], Callable[[Any], bytes]], path: str, response: Any
+    exporter: Any,
+    translate: Callable[[Callable[[Any], Any]], Callable[[Any], bytes | list[bytes]]],
+    path: str,
+    response: Any,
 ) -> bool:
     """Make an OTLP/gRPC exporter send ``translate(reference)(batch)`` bytes as they are; True if installed.
 

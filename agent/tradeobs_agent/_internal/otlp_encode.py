@@ -28,8 +28,9 @@ and SDK log bodies. A new known secret value clears the caches.
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 from opentelemetry.trace import SpanKind, StatusCode
@@ -46,6 +47,7 @@ __all__ = [
     "encode_family",
     "encode_log_record",
     "encode_logs",
+    "encode_metric_requests",
     "encode_metrics",
     "encode_spans",
     "encode_step_span",
@@ -587,46 +589,68 @@ def _histogram_point(p: Any) -> bytes:
     )
 
 
-def _metric(m: Any, offer: Callable[[], None]) -> bytes | None:
-    """A ``Metric`` body. Sums, gauges and explicit-bucket histograms; any other kind raises (the reference
+class _Parts(NamedTuple):
+    """A ``Metric`` body in pieces: ``head`` (name, description, unit), then the data field ``tag`` holding the
+    ``points`` (each a ``data_points`` entry) and ``tail`` (temporality, monotonic). No points: ``head`` alone."""
+
+    head: bytes
+    tag: bytes
+    points: list[bytes]
+    tail: bytes
+
+    def bodies(self, budget: int) -> list[bytes]:
+        """The body, or several with the same head and a share of the points each, none longer than ``budget``
+        bytes (a single point longer than that goes alone)."""
+        head, tag, points, tail = self
+        if not points:
+            return [head]
+        fixed = len(head) + len(tag) + 5 + len(tail)  # 5: the data field's length, at most 5 varint bytes
+        out: list[bytes] = []
+        start, size = 0, fixed
+        for i, pt in enumerate(points):
+            if size + len(pt) > budget and i > start:
+                out.append(head + _ld(tag, b"".join(points[start:i]) + tail))
+                start, size = i, fixed
+            size += len(pt)
+        out.append(head + _ld(tag, b"".join(points[start:]) + tail))
+        return out
+
+
+def _metric(m: Any, offer: Callable[[], None]) -> _Parts | None:
+    """A ``Metric`` body's parts. Sums, gauges and explicit-bucket histograms; any other kind raises (the reference
     encoder takes that batch). ``None``: a registry instrument with no point (left out, as from a snapshot)."""
     d = m.data
     if type(d) is FamilyData:
         family = d.take()
         if family is None:
             return None
-        encoded, d.count = encode_family(family, d.now_ns, offer)
-        return encoded if d.count else None
+        parts, d.count = _family_parts(family, d.now_ns, offer)
+        return parts if d.count else None
     kind = _METRIC_KINDS.get(type(d))
     if kind is None:
         raise TypeError(f"unsupported metric data {type(d).__name__}")
     head = _str(b"\x0a", m.name) + _str(b"\x12", m.description or "") + _str(b"\x1a", m.unit or "")
     points = d.data_points
     if not points:  # the reference sets the data field only from a point
-        return head
+        return _Parts(head, b"", [], b"")
     body = []
     if kind == "sum":
         for p in points:
             body.append(_ld(b"\x0a", _number_point(p, True)))
             offer()
         temporality = int(d.aggregation_temporality)
-        if temporality:
-            body.append(b"\x10" + _varint(temporality))
-        if d.is_monotonic:
-            body.append(b"\x18\x01")
-        return head + _ld(b"\x3a", b"".join(body))
+        tail = (b"\x10" + _varint(temporality) if temporality else b"") + (b"\x18\x01" if d.is_monotonic else b"")
+        return _Parts(head, b"\x3a", body, tail)
     if kind == "gauge":
         for p in points:
             body.append(_ld(b"\x0a", _number_point(p, False)))
             offer()
-        return head + _ld(b"\x2a", b"".join(body))
+        return _Parts(head, b"\x2a", body, b"")
     for p in points:
         body.append(_ld(b"\x0a", _histogram_point(p)))
         offer()
     temporality = int(d.aggregation_temporality)
-    if temporality:
-        body.append(b"\x10" + _varint(temporality))
-    return head + _ld(b"\x4a", b"".join(body))
+    return _Parts(head, b"\x4a", body, b"\x10" + _varint(temporality) if temporality else b"")
 
 
 # The registry's families (``metrics.Snapshot``), written straight from their points: no OTel point objects per
@@ -675,6 +699,12 @@ def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> tuple[
     """A registry family's ``Metric`` body, as ``bridge.OtelMetrics`` then :func:`encode_metrics` would write it
     (cumulative, ``time_unix_nano`` the snapshot's), and how many points it has. Its ``points`` are read once, in
     order, each written and dropped (``Instrument.stream``). No point: the name, description and unit alone."""
+    parts, n = _family_parts(family, now_ns, offer)
+    return parts.bodies(sys.maxsize)[0], n
+
+
+def _family_parts(family: Any, now_ns: int, offer: Callable[[], None]) -> tuple[_Parts, int]:
+    """:func:`encode_family`'s body in parts, and how many points it has."""
     name = family.name
     head = _str(b"\x0a", name) + _str(b"\x12", family.description) + _str(b"\x1a", family.unit)
     now = b"\x19" + _pack_q(now_ns) if now_ns else b""
@@ -685,17 +715,14 @@ def encode_family(family: Any, now_ns: int, offer: Callable[[], None]) -> tuple[
         for p in family.points:
             body.append(_ld(b"\x0a", _family_histogram(p, packed, now, name)))
             offer()
-        return (head + _ld(b"\x4a", b"".join(body) + _CUMULATIVE) if body else head), len(body)
+        return _Parts(head, b"\x4a", body, _CUMULATIVE), len(body)
     start = kind != "gauge"
     for p in family.points:
         body.append(_ld(b"\x0a", _family_number(p, start, now, name)))
         offer()
-    if not body:
-        return head, 0
     if kind == "gauge":
-        return head + _ld(b"\x2a", b"".join(body)), len(body)
-    sum_body = b"".join(body) + _CUMULATIVE + (b"\x18\x01" if family.monotonic else b"")
-    return head + _ld(b"\x3a", sum_body), len(body)
+        return _Parts(head, b"\x2a", body, b""), len(body)
+    return _Parts(head, b"\x3a", body, _CUMULATIVE + (b"\x18\x01" if family.monotonic else b"")), len(body)
 
 
 _CUMULATIVE = b"\x10\x02"  # Sum/Histogram.aggregation_temporality = CUMULATIVE
@@ -733,8 +760,26 @@ class FamilyData:
 _METRIC_KINDS: dict[type, str] = {Sum: "sum", Gauge: "gauge", Histogram: "histogram"}
 
 
+MAX_REQUEST_BYTES = 3 << 20
+"""The largest metrics export request the agent sends, 3 MiB: gRPC servers take at most 4 MiB a message unless told
+otherwise (the OpenTelemetry Collector's OTLP receiver among them: ``max_recv_msg_size_mib``), and refuse a larger one
+whole (``RESOURCE_EXHAUSTED``), with every point in it. A larger export is sent as several requests."""
+
+
 def encode_metrics(data: Any) -> bytes:
-    """The serialized ``ExportMetricsServiceRequest`` for an SDK ``MetricsData``.
+    """The serialized ``ExportMetricsServiceRequest`` for an SDK ``MetricsData``, as one request whatever its size
+    (:func:`encode_metric_requests` splits it)."""
+    requests = encode_metric_requests(data, sys.maxsize)
+    return requests[0] if requests else b""
+
+
+def encode_metric_requests(data: Any, max_bytes: int = MAX_REQUEST_BYTES) -> list[bytes]:
+    """``data`` as serialized ``ExportMetricsServiceRequest`` messages of at most ``max_bytes`` each (a point larger
+    than that alone excepted); one when it fits, none for no resource.
+
+    A request that would pass ``max_bytes`` is closed, and the next one starts with the same resource, scope and
+    metric (name, description, unit, temporality) and the points that did not fit: split requests hold every point
+    once, and each is a whole request a receiver takes on its own.
 
     It runs on the metric reader's thread: it gives the GIL back to the trading thread between points
     (``gil.Slices``), where the reference encoder held it for the whole request (about 10 ms for the demo's
@@ -742,18 +787,46 @@ def encode_metrics(data: Any) -> bytes:
     """
     _fresh()
     offer = Slices().offer
-    out = []
+    requests: list[bytes] = []
+    done: list[bytes] = []  # the request being filled: its finished ResourceMetrics entries
+    done_size = 0
     for rm in data.resource_metrics:
         res = rm.resource
-        body = [_resource(res)]
+        res_head, res_tail = _resource(res), _str(b"\x1a", res.schema_url or "")
+        scopes: list[bytes] = []  # this resource's finished ScopeMetrics entries in the request being filled
+        scopes_size = 0
         for sm in rm.scope_metrics:
             scope = sm.scope
-            metrics = [_ld(b"\x12", mb) for m in sm.metrics if (mb := _metric(m, offer)) is not None]
-            schema = (scope.schema_url if scope is not None else "") or ""
-            body.append(_ld(b"\x12", _scope(scope) + b"".join(metrics) + _str(b"\x1a", schema)))
-        body.append(_str(b"\x1a", res.schema_url or ""))
-        out.append(_ld(b"\x0a", b"".join(body)))
-    return b"".join(out)
+            scope_head = _scope(scope)
+            scope_tail = _str(b"\x1a", (scope.schema_url if scope is not None else "") or "")
+            # what this scope's metrics share a request with besides each other (12: two fields' tags and lengths)
+            frame = len(res_head) + len(res_tail) + len(scope_head) + len(scope_tail) + 12
+            metrics: list[bytes] = []
+            size = 0
+            for m in sm.metrics:
+                parts = _metric(m, offer)
+                if parts is None:
+                    continue
+                for mb in parts.bodies(max_bytes - frame - 5):  # 5: the metric entry's length varint
+                    entry = _ld(b"\x12", mb)
+                    if done_size + scopes_size + frame + size + len(entry) > max_bytes and (metrics or scopes or done):
+                        if metrics:
+                            scopes.append(_ld(b"\x12", scope_head + b"".join(metrics) + scope_tail))
+                        if scopes:
+                            done.append(_ld(b"\x0a", res_head + b"".join(scopes) + res_tail))
+                        requests.append(b"".join(done))
+                        done, done_size, scopes, scopes_size, metrics, size = [], 0, [], 0, [], 0
+                    metrics.append(entry)
+                    size += len(entry)
+            entry = _ld(b"\x12", scope_head + b"".join(metrics) + scope_tail)
+            scopes.append(entry)
+            scopes_size += len(entry)
+        entry = _ld(b"\x0a", res_head + b"".join(scopes) + res_tail)
+        done.append(entry)
+        done_size += len(entry)
+    if done:
+        requests.append(b"".join(done))
+    return requests
 
 
 def _plain(data: Any) -> Any:
@@ -824,15 +897,17 @@ def install_fast_log_encoding(exporter: Any) -> bool:
 
 
 def install_fast_metric_encoding(exporter: Any) -> bool:
-    """Like :func:`install_fast_span_encoding`, for an OTLP/gRPC metric exporter (:func:`encode_metrics`)."""
+    """Like :func:`install_fast_span_encoding`, for an OTLP/gRPC metric exporter: an export larger than
+    :data:`MAX_REQUEST_BYTES` goes as several requests (:func:`encode_metric_requests`)."""
     if not fastpath.decide("encoder", exporter).exact:
         return False
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-    def translate(reference: Callable[[Any], Any]) -> Callable[[Any], bytes]:
-        def encoded(data: Any) -> bytes:
+    def translate(reference: Callable[[Any], Any]) -> Callable[[Any], bytes | list[bytes]]:
+        def encoded(data: Any) -> bytes | list[bytes]:
             try:
-                return encode_metrics(data)
+                requests = encode_metric_requests(data)
+                return requests[0] if len(requests) == 1 else requests  # several: sent one after the other
             except _ENCODING_ERRORS:  # a kind or value the fast encoder does not take: the reference's turn
                 return reference(scrub_metrics(_plain(data))).SerializeToString()  # type: ignore[no-any-return]
 

@@ -202,6 +202,7 @@ class FrameBuilder:
         self._sums: dict[str, tuple[Sequence[HistogramPoint], list[int]]] = {}  # latency family -> its counts
         # Built from snapshots (a worker group's leader): the rows of the symbols whose series did not change are kept
         self._rows = Rows(SYMBOL_GAUGES, SYMBOL_COUNTERS, AVG_PRICE, POSITION, LAST_TICK, SYMBOL_LATENCY)
+        self._without_symbol: dict[str, float] = {}  # the last build's series without a symbol, by row key
         self._orders_at: deque[tuple[float, float, float]] = deque()  # (monotonic, decided, rejected), 1/s
         # The last reject rate's counts: (decided, rejected) within its window, and the window's seconds. The NATS
         # publisher sends them so the fleet gateway recomputes the fleet's rate from counts (a mean of rates is wrong).
@@ -246,6 +247,7 @@ class FrameBuilder:
             symbols, md_age = self._walk_rows(snap, hists[SYMBOL_LATENCY], now, offer)
         else:
             symbols, md_age = self._rows.build(snapshot, now, self._quantiles, offer)
+            self._without_symbol = self._rows.without_symbol()
             snap = snapshot if offer is None else _Offering(snapshot, offer)
             hists = {name: snap.histogram(name) for name in LATENCIES}
         latency: dict[str, dict[str, float | None]] = {}
@@ -291,6 +293,8 @@ class FrameBuilder:
         """Per-symbol rows read from the registry, one point at a time (a build from a snapshot keeps its rows
         instead: :class:`.rows.Rows`, which makes each row exactly so); the newest tick's age."""
         symbols: dict[str, dict[str, Any]] = {}
+        rest: dict[str, float] = {}  # the series without a symbol, by row key: what the desk totals add
+        self._without_symbol = rest
 
         def row(sym: Any) -> dict[str, Any]:
             key = str(sym)
@@ -311,6 +315,8 @@ class FrameBuilder:
                 if sym is not None:
                     r = row(sym)
                     r[key] = r.get(key, 0) + p.value
+                else:
+                    rest[key] = rest.get(key, 0) + p.value
         self._avg_prices(snap, row)
         md_age = self._ticks(snap, now, row)
         if fam is not None:  # SYMBOL_LATENCY's
@@ -410,8 +416,7 @@ class FrameBuilder:
         """(orders decided: submitted + rejected at risk, orders rejected) in ``snap``, as the frame's desk counts."""
         decided = rejected = 0.0
         for p in snap.numbers(SUBMITTED):
-            if p.attributes.get("symbol") is not None:
-                decided += p.value
+            decided += p.value
         for p in snap.numbers(REJECTED):
             rejected += p.value
             if p.attributes.get("stage") == "risk":
@@ -429,8 +434,11 @@ class FrameBuilder:
         opened = list(snap.numbers(OPEN_ORDERS))
         if opened:
             desk["open"] = sum(p.value for p in opened)
-        submitted = float(sum(r.get("ord", 0) for r in symbols.values()))
-        filled = sum(r.get("fill", 0) for r in symbols.values())
+        # The rows' sums and the series without a symbol: past max_series an instrument's new attribute sets go to
+        # its overflow series, whose orders belong to no row but are the desk's all the same.
+        rest = self._without_symbol
+        submitted = float(sum(r.get("ord", 0) for r in symbols.values()) + rest.get("ord", 0))
+        filled = sum(r.get("fill", 0) for r in symbols.values()) + rest.get("fill", 0)
         rejected = 0.0
         at_risk = 0.0  # rejected before they were submitted: not in `submitted`
         reasons: dict[str, float] = {}

@@ -43,12 +43,13 @@ def exact(v: float) -> float:
 class _View:
     """One instrument of the snapshots, as last read: its points and, for each, its symbol."""
 
-    __slots__ = ("at", "bounds", "by_sym", "points", "syms")
+    __slots__ = ("at", "bounds", "by_sym", "points", "rest", "syms")
 
     def __init__(self) -> None:
         self.points: Sequence[Any] = ()
         self.syms: list[str | None] = []
         self.by_sym: dict[str, list[int]] = {}  # symbol -> its points' places, in order
+        self.rest: list[int] = []  # the places of the points without a symbol (an instrument's overflow series)
         self.bounds: tuple[float, ...] = ()
         self.at: dict[Any, int] = {}  # series key -> its place
 
@@ -73,15 +74,20 @@ class _View:
                     if s is not None:
                         self.by_sym.setdefault(s, []).append(i)
                         dirty.add(s)
+                    else:
+                        self.rest.append(i)
                     self.at[p.key] = i
                 return dirty
         self.points, self.bounds = points, bounds
         self.syms = syms = [_symbol(p) for p in points]
         by_sym: dict[str, list[int]] = {}
+        rest: list[int] = []
         for i, s in enumerate(syms):
             if s is not None:
                 by_sym.setdefault(s, []).append(i)
-        self.by_sym = by_sym
+            else:
+                rest.append(i)
+        self.by_sym, self.rest = by_sym, rest
         self.at = {p.key: i for i, p in enumerate(points)}
         return None
 
@@ -152,6 +158,16 @@ class Rows:
                     offer()
         self._rows = rows
         return rows, newest
+
+    def without_symbol(self) -> dict[str, float]:
+        """Per row key, the sum of the last snapshot's series without a symbol (past an instrument's ``max_series``,
+        the overflow series holds every symbol's): what the rows leave out of a desk total."""
+        out: dict[str, float] = {}
+        for _, key, view in self._sums:
+            if view.rest:
+                points = view.points
+                out[key] = sum(points[i].value for i in view.rest)
+        return out
 
     def _age(self, now: float, dirty: set[str] | None) -> float | None:
         """Each symbol's tick age (whole seconds: it moves with the clock, so a symbol whose age changed is

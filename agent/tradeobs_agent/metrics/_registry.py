@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from .. import _errors
+from .. import _errors, secret_values
 from .._errors import internal_error, warn_once
 from .._text import as_utf8, is_utf8
 from ..redaction import default_redactor
@@ -27,6 +29,12 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./\-]{0,254}$")
 InstrumentT = TypeVar("InstrumentT", bound=Instrument[Any])
 
 
+_OVERFLOW = (
+    "instrument %r passed its limit of %d attribute sets; further sets go to the otel.metric.overflow series "
+    "(raise TRADEOBS_MAX_SERIES or use a symbol allowlist)"
+)
+
+
 class Registry:
     """Holds every instrument. One per process (see :func:`get_registry`); tests may make their own.
 
@@ -35,6 +43,7 @@ class Registry:
 
     def __init__(self, max_series: int = 2000) -> None:
         self.max_series = max_series
+        self._overflow_told = False  # the first instrument past max_series was said on the console
         self._instruments: dict[str, Instrument[Any]] = {}
         self._lock = threading.Lock()
         self.start_ns = time.time_ns()
@@ -273,14 +282,21 @@ class Registry:
         self.self_metrics.internal_errors.add(1, {"site": site})
 
     def on_overflow(self, instrument: Instrument[Any]) -> None:
-        self.self_metrics.metric_overflow.add(1, {"instrument": instrument.name})
-        warn_once(
-            f"overflow:{instrument.name}",
-            "instrument %r passed its limit of %d attribute sets; further sets go to the "
-            "otel.metric.overflow series (raise TRADEOBS_MAX_SERIES or use a symbol allowlist)",
-            instrument.name,
-            self.max_series,
-        )
+        overflow = self.self_metrics.metric_overflow
+        # Past max_series overflowing instruments this counter overflows too; it is called with its own lock held
+        # then, and adding to it here would wait for that lock for ever. The add that overflowed it is counted all
+        # the same, in its overflow series.
+        if instrument is not overflow:
+            overflow.add(1, {"instrument": instrument.name})
+        args = (instrument.name, self.max_series)
+        if warn_once(f"overflow:{instrument.name}", _OVERFLOW, *args) and not self._overflow_told:
+            # The agent's own records go to the system log only: the first instrument past the limit is said on the
+            # console too (the others are in the log, all of them counted in tradeobs.agent.metric.overflow).
+            self._overflow_told = True
+            if not _errors.on_console():
+                text = secret_values.mask(_OVERFLOW % args)
+                with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log has it
+                    print(f"tradeobs: {text}; any others past it are in the system log", file=sys.stderr, flush=True)
 
     def on_invalid(self, instrument: Instrument[Any], what: str, value: object) -> None:
         self.self_metrics.invalid.add(1, {"instrument": instrument.name, "reason": what})

@@ -638,3 +638,101 @@ def test_a_lone_surrogate_is_written_as_a_question_mark_not_a_lost_batch() -> No
     span = PbSpan()
     span.ParseFromString(data[2:])  # after the ScopeSpans.spans tag and its one-byte length
     assert span.name == "fill?" and span.attributes[0].value.string_value == "?X"
+
+
+def _histograms(n: int, metrics: int = 1) -> Any:
+    """``metrics`` histogram metrics of ``n`` series each (19 bounds, as the agent's latencies): ~420 bytes a point."""
+    from opentelemetry.sdk.metrics.export import (
+        Histogram,
+        HistogramDataPoint,
+        Metric,
+        MetricsData,
+        ResourceMetrics,
+        ScopeMetrics,
+    )
+
+    bounds = [0.00001 * 2**i for i in range(19)]
+
+    def point(i: int) -> Any:
+        attrs = {"symbol": f"S{i:05d}", "side": "buy", "venue": "NYSE", "strategy": "momentum"}
+        return HistogramDataPoint(attrs, 1, 2, i + 1, 0.5 * i, [i] * 20, bounds, 0.0, 1.0, [])
+
+    ms = [Metric(f"latency.{k}", "d", "s", Histogram([point(i) for i in range(n)], 2)) for k in range(metrics)]
+    return MetricsData([ResourceMetrics(RESOURCES[0], [ScopeMetrics(SCOPES[0], ms, "")], "")])
+
+
+def _points_by_metric(requests: list[Any]) -> dict[tuple[str, str, str, str], list[Any]]:
+    out: dict[tuple[str, str, str, str], list[Any]] = {}
+    for req in requests:
+        for rm in req.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    kind = m.WhichOneof("data")
+                    points = getattr(m, kind).data_points if kind else []
+                    out.setdefault((str(rm.resource.attributes), sm.scope.name, m.name, kind or ""), []).extend(points)
+    return out
+
+
+@settings(max_examples=20, deadline=None)
+@given(max_bytes=st.integers(min_value=2_000, max_value=40_000), n=st.integers(min_value=0, max_value=300))
+def test_a_large_metrics_export_is_split_into_requests_under_the_limit_holding_every_point_once(
+    max_bytes: int, n: int
+) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    from tradeobs_agent._internal.otlp_encode import encode_metric_requests
+
+    data = _histograms(n, metrics=3)
+    requests = encode_metric_requests(data, max_bytes)
+    assert all(len(r) <= max_bytes for r in requests)  # a point with its resource and scope fits in 2,000
+    whole = _reference_metrics(data)
+    parsed = [ExportMetricsServiceRequest.FromString(r) for r in requests]
+    assert _points_by_metric(parsed) == _points_by_metric([whole])
+    if len(requests) == 1:
+        assert parsed[0] == whole
+    for req in parsed:  # every request names its resource, scope and metric, with its temporality
+        for rm in req.resource_metrics:
+            assert rm.resource == whole.resource_metrics[0].resource
+            for sm in rm.scope_metrics:
+                assert sm.scope == whole.resource_metrics[0].scope_metrics[0].scope
+                for m in sm.metrics:
+                    assert (m.description, m.unit) == ("d", "s")
+                    assert m.histogram.aggregation_temporality == 2 or not n  # no point: no data field
+
+
+def test_an_export_over_grpcs_4_mib_reaches_a_default_grpc_receiver_whole() -> None:
+    """At 1,000 symbols x 5 strategies x 3 venues one metrics export was one request of 6 to 30 MB: the collector
+    (as any gRPC server, 4 MiB a message by default) refused it whole, RESOURCE_EXHAUSTED, and no metric of the
+    process reached it. It goes as several requests now, each taken."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+
+    from tradeobs_agent._internal.exporters import CountingMetricExporter
+
+    received: list[Any] = []
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
+        def Export(self, request: Any, context: Any) -> Any:
+            received.append(request)
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))  # gRPC's default limit: 4 MiB a message
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    exporter = OTLPMetricExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True, timeout=3)
+    try:
+        counting = CountingMetricExporter(exporter, "metrics", f"127.0.0.1:{port}", Registry().self_metrics)
+        assert counting.fast_encoding
+        data = _histograms(4_000, metrics=5)  # 20,000 points, about 5.5 MB
+        assert len(_reference_metrics(data).SerializeToString()) > 4 << 20
+        assert counting.export(data) is MetricExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+        server.stop(None)
+    assert len(received) > 1
+    assert _points_by_metric(received) == _points_by_metric([_reference_metrics(data)])

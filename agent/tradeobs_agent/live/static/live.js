@@ -386,9 +386,14 @@
     var val = function (s) {
       var r = syms[s];
       var v = sortKey === "pnl" ? pnlOf(r) : r[sortKey];
-      return v === undefined || v === null ? -Infinity : (sortKey === "ntl" ? Math.abs(v) : v);
+      return v === undefined || v === null ? null : (sortKey === "ntl" ? Math.abs(v) : v);
     };
-    return Object.keys(syms).sort(function (a, b) { var d = val(a) - val(b); return (sortAsc ? d : -d) || (a < b ? -1 : 1); });
+    // A symbol without the value (no P&L, no latency yet) goes last either way: sorted up, the biggest losers
+    // come first, not the rows showing "—".
+    return Object.keys(syms).sort(function (a, b) {
+      var x = val(a), y = val(b), d = x === null ? (y === null ? 0 : 1) : y === null ? -1 : sortAsc ? x - y : y - x;
+      return d || (a < b ? -1 : 1);
+    });
   }
   // A pool of row elements, one per row in view, each updated cell by cell: a price that moved repaints its
   // cell, not the table (a scroller's whole content is repainted when its DOM is replaced).
