@@ -539,7 +539,7 @@ def test_demo_stops_on_sigterm_while_a_client_has_stopped_reading() -> None:
         wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
         stalled.connect(("127.0.0.1", port))
-        stalled.sendall(b"GET /telemetry/stream HTTP/1.1\r\nHost: t\r\n\r\n")  # and never reads
+        stalled.sendall(b"GET /telemetry/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads
         time.sleep(8.0)  # the frames fill loopback's buffers (a test of a stop, not of a speed)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=GRACE + 45)  # bounded, where it used to wait for the client forever
