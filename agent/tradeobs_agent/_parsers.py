@@ -18,6 +18,7 @@ setting wherever it comes from, so ``tradeobs config check``, ``init()`` and
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import urllib.parse
@@ -33,6 +34,8 @@ __all__ = [
     "csv",
     "endpoint",
     "headers",
+    "host_name",
+    "host_names",
     "kv_map",
     "milliseconds",
     "nats_urls",
@@ -379,6 +382,58 @@ def origins(raw: Any) -> tuple[str, ...]:
         if port == _DEFAULT_PORTS.get(scheme):
             port = None
         out.append(f"{scheme}://{host}" + (f":{port}" if port else ""))
+    return tuple(out)
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def host_name(value: str) -> str | None:
+    """``value`` as a ``Host`` header names it (lower case, no trailing dot, an IPv6 address without brackets), or
+    ``None`` when it is no host name or IP address.
+
+    >>> host_name("Desk.Example."), host_name("[::1]"), host_name("desk.example:8765")
+    ('desk.example', '::1', None)
+    """
+    name = value.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+        try:
+            return str(ipaddress.IPv6Address(name))
+        except ValueError:
+            return None
+    if ":" in name:
+        try:
+            return str(ipaddress.IPv6Address(name))
+        except ValueError:
+            return None
+    name = name.removesuffix(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        return None
+    return name
+
+
+def host_names(raw: Any) -> tuple[str, ...]:
+    """Host names or IP addresses, as a browser puts them in ``Host`` (without the port): ``desk.example``,
+    ``10.0.0.5``, ``[fd00::1]``. Kept in lower case, without a trailing dot or IPv6 brackets.
+
+    Refused: a port, a scheme, a path, a wildcard (``*``, ``*.example``): such an entry would match no ``Host``, so the
+    setting silently did nothing, or (a wildcard) would let any rebinding name through.
+    """
+    allowed_text = (
+        "a comma-separated list of host names or IP addresses, such as desk.example,10.0.0.5 "
+        "(no scheme, port, path or wildcard)"
+    )
+    try:
+        values = csv(raw)
+    except ValueError:
+        raise ValueError(allowed_text) from None
+    out = []
+    for value in values:
+        name = host_name(value)
+        if name is None:
+            raise ValueError(allowed_text)
+        out.append(name)
     return tuple(out)
 
 

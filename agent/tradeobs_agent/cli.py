@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -517,12 +518,14 @@ def _config_docs(write: str | None = None) -> int:
 # --------------------------------------------------------------------------- doctor
 
 
-def _http_ok(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[bool, str]:
+def _http_ok(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[bool, str, int | None]:
+    """Whether ``url`` answered 2xx, what happened in words, and the HTTP status (``None``: no answer)."""
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
-            return 200 <= resp.status < 300, f"HTTP {resp.status}"
+            return 200 <= resp.status < 300, f"HTTP {resp.status}", resp.status
     except Exception as exc:
-        return False, type(exc).__name__ + ": " + str(exc)[:80]
+        status = exc.code if isinstance(exc, urllib.error.HTTPError) else None
+        return False, type(exc).__name__ + ": " + str(exc)[:80], status
 
 
 def _live_snapshot_url(service_url: str) -> str:
@@ -568,7 +571,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         rows.append(("collector", "-", "OK", "OTLP disabled"))
     if settings.prometheus_enabled:
         url = f"http://{settings.prometheus_host}:{settings.prometheus_port}/metrics"
-        ok, detail = _http_ok(url, timeout)
+        ok, detail, _ = _http_ok(url, timeout)
         # `tradeobs demo --prometheus-port 9465` (first-ten-minutes.md, for a port in use) is not this shell's setting
         hint = " (is the service running? on another port: set TRADEOBS_PROMETHEUS_PORT here as the service has it)"
         rows.append(("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
@@ -591,8 +594,13 @@ def _doctor(service_url: str | None, timeout: float) -> int:
             from .live.auth import make_token
 
             auth["Authorization"] = f"Bearer {make_token(settings.live_token, ttl=60)}"
-        ok, detail = _http_ok(live_url, timeout, auth)
+        ok, detail, http_status = _http_ok(live_url, timeout, auth)
         hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
+        if http_status == 403 and not settings.live_token:  # the DNS rebinding guard (docs/live.md, Security)
+            hint = (
+                " (with no live_token, a live view on loopback answers only loopback host names: use "
+                "--service-url http://127.0.0.1:PORT, or add this name to the service's TRADEOBS_LIVE_ALLOWED_HOSTS)"
+            )
         rows.append(("live stream", shown_url(live_url), "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(
         (

@@ -271,6 +271,14 @@ FIELDS: tuple[Field, ...] = (
         empty="no cross-origin access",
     ),
     _f(
+        "live_allowed_hosts",
+        (),
+        p.host_names,
+        "host names besides loopback ones the live endpoints answer with no live_token on a loopback address "
+        "(a guard against DNS rebinding; docs/live.md, Security)",
+        empty="loopback names only",
+    ),
+    _f(
         "live_grafana_url",
         "",
         p.base_url,
@@ -342,6 +350,7 @@ class Settings:
     live_nats_url: str = field(default="", repr=False)
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
+    live_allowed_hosts: tuple[str, ...] = ()
     live_grafana_url: str = ""
     multiprocess: str = "auto"
     multiprocess_dir: str = ""

@@ -113,6 +113,9 @@ TRADEOBS_LIVE_TOKEN = "TRADEOBS_LIVE_TOKEN"
 """Secret for signed stream tokens; empty disables auth (secret: never printed)."""
 TRADEOBS_LIVE_CORS_ORIGINS = "TRADEOBS_LIVE_CORS_ORIGINS"
 """Comma-separated CORS allowlist for the live endpoints. Default: none."""
+TRADEOBS_LIVE_ALLOWED_HOSTS = "TRADEOBS_LIVE_ALLOWED_HOSTS"
+"""Comma-separated host names (or addresses) the live endpoints answer, besides loopback ones, when they have no
+``live_token`` and listen on a loopback address: any other ``Host`` gets 403 (DNS rebinding). Default: none."""
 TRADEOBS_LIVE_GRAFANA_URL = "TRADEOBS_LIVE_GRAFANA_URL"
 """Grafana base URL (e.g. ``http://localhost:3000``) the live page links each order and fill to: Explore with
 its trace id on the Jaeger datasource, and the order drill-down dashboard. Default: none (no links)."""

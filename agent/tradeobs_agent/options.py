@@ -85,6 +85,7 @@ class LiveOptions:
     event_buffer: int | None = None
     token: str | None = None
     cors_origins: Sequence[str] | None = None
+    allowed_hosts: Sequence[str] | None = None
     grafana_url: str | None = None
     nats_url: str | None = None
     enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True

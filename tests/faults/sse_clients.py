@@ -82,7 +82,7 @@ class Client(asyncio.Protocol):
         self.after_connect = []
         self.history.append(self.after_connect)
         self.frames_this_connection = 0
-        headers = f"GET {self.pool.path} HTTP/1.1\r\nHost: faults\r\nAccept: text/event-stream\r\n"
+        headers = f"GET {self.pool.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
         if self.last_id is not None:
             headers += f"Last-Event-ID: {self.last_id}\r\n"
         transport.write((headers + "\r\n").encode())

@@ -132,6 +132,41 @@ def test_doctor_takes_the_dashboard_url_the_demo_prints_and_an_address_without_h
     assert code == 0, out
 
 
+def test_doctor_says_which_setting_when_the_live_view_refuses_the_host_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live view with no token on loopback answers 403 to a host name that is not a loopback one (DNS rebinding
+    guard): e.g. the machine's own name in --service-url. Doctor said "is the service running?"; now it names the
+    setting and the address that works."""
+    from tradeobs_agent.live.app import _HOST_REFUSED
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = _HOST_REFUSED.encode()
+            self.send_response(403)
+            self.send_header("content-type", "text/plain; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+        monkeypatch.setenv("TRADEOBS_PROMETHEUS_ENABLED", "false")
+        code = main(["doctor", "--service-url", f"127.0.0.1:{server.server_address[1]}", "--timeout", "2"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    row = _doctor_rows(capsys.readouterr().out)["live stream"]
+    assert " FAIL " in row and "403" in row, row
+    assert "TRADEOBS_LIVE_ALLOWED_HOSTS" in row and "is the service running" not in row, row
+    assert code == 1
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_doctor_asks_the_collector_in_its_protocol_and_skips_a_live_stream_that_is_off(
@@ -650,7 +685,7 @@ def test_demo_stops_on_sigterm_while_a_client_has_stopped_reading() -> None:
         wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
         stalled.connect(("127.0.0.1", port))
-        stalled.sendall(b"GET /telemetry/stream HTTP/1.1\r\nHost: t\r\n\r\n")  # and never reads
+        stalled.sendall(b"GET /telemetry/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads
         time.sleep(8.0)  # the frames fill loopback's buffers (a test of a stop, not of a speed)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=GRACE + 45)  # bounded, where it used to wait for the client forever

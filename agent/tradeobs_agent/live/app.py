@@ -15,6 +15,9 @@ Routes (relative to the mount point):
 ``GET /config``    what the page needs besides data: the Grafana URL its links go to (``live_grafana_url``),
                    the Prometheus ``job`` of this service, the Jaeger datasource and order dashboard uids
 
+With no ``live_token``, on a loopback address, every route answers only loopback ``Host`` names and those in
+``live_allowed_hosts``; any other gets 403 (DNS rebinding: :func:`.auth.foreign_host`).
+
 Nothing needs the host's lifespan (mounted apps' lifespans do not run in
 Starlette): the producer starts on the first request, in the server's loop,
 and ``agent.shutdown()`` (or uvicorn's shutdown) stops it and ends the streams.
@@ -40,6 +43,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._errors import warn_once
 from .._names import did_you_mean
 from ..config import Settings, check_argument, resolve_settings
 from ..events import EventBus
@@ -147,6 +151,27 @@ async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[byt
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+_HOST_REFUSED = (
+    "this host name is not allowed: with no live_token, the live view on a loopback address answers only "
+    "localhost and loopback addresses. Add the name to live_allowed_hosts (TRADEOBS_LIVE_ALLOWED_HOSTS), "
+    "or set live_token\n"
+)
+
+
+async def _refuse_host(hub: LiveHub, host: str, send: Send) -> None:
+    """403 for a request whose ``Host`` is no loopback name and not in ``live_allowed_hosts`` (see
+    :func:`.auth.foreign_host`): counted with the other refusals, said once."""
+    hub.reject()
+    warn_once(
+        "live:host",
+        "tradeobs live: refused a request for Host %s (no live_token, loopback address: a web page may be using DNS "
+        "rebinding to read the desk). If that is a name you use for this server, add it to live_allowed_hosts "
+        "(TRADEOBS_LIVE_ALLOWED_HOSTS). Counted in tradeobs.live.clients.rejected; said once",
+        ascii(host[:100]),
+    )
+    await _plain(send, 403, _HOST_REFUSED)
+
+
 def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
@@ -166,8 +191,14 @@ class LiveApp(Starlette):
     """
 
     stream: _Stream
+    allowed_hosts: frozenset[str] = frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = auth.foreign_host(self.stream.secret, self.allowed_hosts, scope)
+            if host is not None:
+                await _refuse_host(self.stream.hub, host, send)
+                return
         # A CORS preflight (OPTIONS, from a fetch-based client sending a Bearer token) goes through the normal
         # stack, where CORSMiddleware answers it.
         if scope["type"] == "http" and scope["method"] != "OPTIONS" and _route_path(scope) == "/stream":
@@ -262,6 +293,7 @@ def create_app(
     max_clients: int | None = None,
     token: str | None = None,
     cors_origins: Sequence[str] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
     grafana_url: str | None = None,
     send_timeout: float = 10.0,
     registry: Registry | None = None,
@@ -284,6 +316,7 @@ def create_app(
     max_clients = check_argument("live_max_clients", s.live_max_clients if max_clients is None else max_clients)
     secret = check_argument("live_token", s.live_token if token is None else token)
     origins = check_argument("live_cors_origins", s.live_cors_origins if cors_origins is None else cors_origins)
+    hosts = check_argument("live_allowed_hosts", s.live_allowed_hosts if allowed_hosts is None else allowed_hosts)
     grafana = check_argument("live_grafana_url", s.live_grafana_url if grafana_url is None else grafana_url)
     page_config = orjson.dumps(
         {
@@ -366,6 +399,7 @@ def create_app(
         middleware=middleware,
     )
     app.stream = stream
+    app.allowed_hosts = frozenset(hosts)
     app.state.hub = hub
     from ..agent import get_agent
 

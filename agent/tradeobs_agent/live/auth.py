@@ -32,12 +32,15 @@ from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from .._parsers import host_name
+
 __all__ = [
     "COOKIE",
     "QUERY_TOKEN_TTL",
     "SESSION_TTL",
     "authorized",
     "exposure_warning",
+    "foreign_host",
     "make_token",
     "pop_query_token",
     "verify_token",
@@ -165,3 +168,52 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _loopback_name(name: str) -> bool:
+    """``localhost``, a ``*.localhost`` name (RFC 6761: browsers resolve them to loopback themselves), 127.0.0.0/8,
+    ``::1`` or an IPv4-mapped loopback address."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _host_header(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for k, v in headers:
+        if k == b"host":
+            return v.decode("latin-1")
+    return None
+
+
+def foreign_host(secret: str, allowed: frozenset[str], scope: MutableMapping[str, Any]) -> str | None:
+    """The ``Host`` header of a request to refuse as a possible DNS rebinding, else ``None``.
+
+    Only when auth is off (empty ``secret``) and the server the request arrived on (``scope["server"]``) has a
+    loopback address: a web page the desk user visits can make its own name resolve to 127.0.0.1 and then read this
+    server as its own origin, but its requests still carry its own name in ``Host``. Those get through: a loopback
+    name or address (:func:`_loopback_name`), a name in ``allowed`` (``live_allowed_hosts``), or no ``Host`` at
+    all (a browser always sends one). With a token, a rebinding page has no cookie or token to send; on any other
+    address, reaching the port from elsewhere needs no rebinding (``exposure_warning`` says so).
+    """
+    if secret:
+        return None
+    server = scope.get("server")
+    if not server or not isinstance(server[0], str) or not _loopback(server[0]):
+        return None
+    header = _host_header(scope.get("headers", []))
+    if header is None:
+        return None
+    value = header.strip()
+    if value.startswith("["):
+        value = value.partition("]")[0] + "]"
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    name = host_name(value)
+    if name is not None and (_loopback_name(name) or name in allowed):
+        return None
+    return header

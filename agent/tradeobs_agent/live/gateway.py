@@ -641,6 +641,7 @@ def create_gateway_app(
     max_clients: int | None = None,
     token: str | None = None,
     cors_origins: Sequence[str] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
     **gateway_options: Any,
 ) -> Any:
     """The gateway as an ASGI app (lifespan on): ``url`` and the live settings as in ``init()``, explicit wins.
@@ -659,7 +660,7 @@ def create_gateway_app(
     hz = check_argument("live_hz", s.live_hz if hz is None else hz)
     max_clients = check_argument("live_max_clients", s.live_max_clients if max_clients is None else max_clients)
     hub = GatewayHub(url, hz=hz, max_clients=max_clients, **gateway_options)
-    app = create_app(hub=hub, token=token, cors_origins=cors_origins, settings=s)
+    app = create_app(hub=hub, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts, settings=s)
     return _Lifespan(app, hub)
 
 

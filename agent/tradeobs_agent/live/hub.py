@@ -281,7 +281,9 @@ class LiveHub:
             "tradeobs.live.frames.coalesced", "{frame}", "Live frames skipped for a busy client (it gets the latest)"
         ).bind()
         self._m_rejected = c(
-            "tradeobs.live.clients.rejected", "{client}", "Stream connections refused (limit, auth, stopped)"
+            "tradeobs.live.clients.rejected",
+            "{client}",
+            "Stream connections refused (limit, auth, stopped), and requests refused for their Host (DNS rebinding)",
         ).bind()
         self._m_timed_out = c(
             "tradeobs.live.clients.timed_out", "{client}", "Stream clients closed because a send timed out"

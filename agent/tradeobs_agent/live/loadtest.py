@@ -139,7 +139,7 @@ class _SSE(asyncio.Protocol):
         self.buf = b""
 
     def connection_made(self, transport: Any) -> None:
-        transport.write(b"GET /stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+        transport.write(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
@@ -273,7 +273,7 @@ def run(
         if impl == "tradeobs" or warm:  # start the lazy producer so the baseline RSS includes it
             for port in ports:
                 with socket.create_connection(("127.0.0.1", port)) as s:
-                    s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                    s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                     while s.recv(65536):
                         pass
         time.sleep(1.0)

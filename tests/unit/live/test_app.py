@@ -353,7 +353,7 @@ def test_stalled_client_is_bounded_does_not_delay_others_and_times_out() -> None
     with serve(send_timeout=2.0, full_every=0.0) as srv, socket.socket() as stalled:
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", srv.port))
-        stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+        stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never read
         wait_for(lambda: any(c["busy"] for c in srv.hub.client_stats()), "the stalled client to block", limit=60.0)
         good = Stream(srv)  # closed by the server's exit, whatever happens (Server.conn)
         frames = good.take(30, "frame")

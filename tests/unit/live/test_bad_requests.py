@@ -114,7 +114,7 @@ def test_huge_headers_get_a_defined_answer_and_the_server_keeps_serving(
     with serve() as srv:
         for header in (b"Last-Event-ID", b"X-Junk", b"Authorization"):
             reply = _raw_request(
-                srv.port, b"GET /stream HTTP/1.1\r\nHost: x\r\n" + header + b": " + b"7" * size + b"\r\n\r\n"
+                srv.port, b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b": " + b"7" * size + b"\r\n\r\n"
             )
             status = reply.split(b"\r\n", 1)[0]
             if status.startswith(b"HTTP/1.1 200"):
@@ -171,7 +171,7 @@ def test_clients_vanishing_mid_write_are_dropped_cleanly(caplog: pytest.LogCaptu
                 socks = []
                 for _ in range(10):
                     sock = opened.enter_context(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
-                    sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                    sock.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                     sock.recv(4096)  # the response has started
                     socks.append(sock)
                 wait_for(lambda: srv.hub.clients == 11, "10 more clients")
