@@ -397,6 +397,65 @@ def test_sorting_a_column_either_way_keeps_the_symbols_without_it_last(
     wait_for(lambda: order()[:4] == ["L1", "L2", "W1", "W2"], "P&L up, the symbols without P&L after")
 
 
+@pytest.mark.parametrize("frames", ["delta", "full"])
+def test_the_positions_filter_finds_a_scrolled_away_symbol_and_holds(
+    live_server: Callable[..., LiveProcess], browser_page: Any, frames: str
+) -> None:
+    """At 1,000 symbols a trader could not find one in the positions table: it had no filter, and only the rows in
+    view are in the page, so the browser's find does not see a symbol scrolled away. The filter box keeps the symbols
+    containing its text (any case), says how many of all it shows, holds while frames (deltas or full frames) add and
+    remove symbols, sorts within itself, and Escape shows every symbol again. (The page before had no box.)"""
+    srv = live_server("--symbols", "300", "--workers", "--full-every", "3600" if frames == "delta" else "0")
+    page = browser_page
+    open_page(page, srv, frames=10)
+    syms = srv.get("/test/info")["symbols"]
+    assert len(syms) == 300
+    box = page.locator("#pos-filter")
+    rows = "Array.from(document.querySelectorAll('#positions tbody tr.row')).map(r => r.dataset.sym)"
+    count = page.locator("#pos-count")
+
+    def shown() -> list[str]:
+        return list(js(page, rows))
+
+    def matching(text: str, among: list[str]) -> list[str]:
+        return sorted(s for s in among if text.lower() in s.lower())
+
+    wait_for(lambda: count.inner_text() == "300 symbols", "every symbol counted")
+    assert "SYM0255" not in shown()  # scrolled away: not in the page, so the browser's find cannot see it
+    box.fill("sym025")  # lower case: the symbols are upper case
+    want = matching("sym025", syms)
+    assert "SYM0255" in want and 1 < len(want) <= 12  # fewer than the rows in view: all of them are in the page
+    wait_for(lambda: shown() == want, "exactly the matching symbols, in symbol order")
+    assert count.inner_text() == f"{len(want)} of 300 symbols"
+    # frames keep coming and keep the filter; a symbol that comes and matches shows, one that does not stays out
+    wid = srv.post("/test/worker?symbols=XSYM0255,QQQ")
+    with_new = sorted([*want, "XSYM0255"])
+    wait_for(lambda: shown() == with_new, "the new matching symbol among the rows")
+    wait_for(lambda: count.inner_text() == f"{len(with_new)} of 302 symbols", "the new symbols counted")
+    srv.post(f"/test/worker/exit?id={wid}")
+    wait_for(lambda: shown() == want, "the gone symbol out of the rows")
+    wait_for(lambda: count.inner_text() == f"{len(want)} of 300 symbols", "the gone symbols no longer counted")
+    kind = "window.__tradeobs." + ("deltas" if frames == "delta" else "full")
+    k0 = js(page, kind)
+    wait_for(lambda: js(page, kind) > k0 + 10, f"ten more {frames} frames")
+    assert shown() == want and count.inner_text() == f"{len(want)} of 300 symbols"
+    # sorting works within the filter
+    symbol = page.locator('#positions th[data-sort="sym"]')
+    symbol.click()  # symbol is sorted up already: down
+    wait_for(lambda: shown() == want[::-1], "the matching symbols, symbol down")
+    snap = freeze(page, srv)
+    page.locator('#positions th[data-sort="px"]').click()  # first click: down
+    by_price = sorted(want, key=lambda s: (-snap["symbols"][s]["px"], s))
+    wait_for(lambda: shown() == by_price, "the matching symbols, price down")
+    assert count.inner_text() == f"{len(want)} of 300 symbols"
+    # Escape clears it: every symbol again (the rows in view of all 300), counted as before
+    box.press("Escape")
+    assert box.input_value() == ""
+    wait_for(lambda: count.inner_text() == "300 symbols", "every symbol counted again")
+    everything = sorted(syms, key=lambda s: (-snap["symbols"][s]["px"], s))
+    wait_for(lambda: shown() == everything[: len(shown())] and len(shown()) >= 12, "the first rows of all, price down")
+
+
 def test_fractional_quantities_and_fx_prices_are_shown_as_they_are(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

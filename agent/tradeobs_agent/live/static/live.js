@@ -22,6 +22,7 @@
   var es = null, retryTimer = null, seen = new Set();
   var recvAt = 0, frameTs = 0;                      // performance.now() and server ts of the last frame
   var symList = [], symSet = new Set(), symListDirty = true;
+  var lower = new Map();                             // symbol -> its lower case, for the positions filter
   var touched = false;                               // the user changed the chart selection
   var refill = false;                                // symbols leaving emptied the chart: chart the next that comes
 
@@ -165,7 +166,7 @@
     var lost = [];
     for (var i = 0; i < gone.length; i++) {
       var s = gone[i], k = T.selected.indexOf(s);
-      symSet.delete(s); delete ring.px[s]; delete ring.pnl[s];
+      symSet.delete(s); lower.delete(s); delete ring.px[s]; delete ring.pnl[s];
       if (k >= 0) { T.selected.splice(k, 1); lost.push(s); }
     }
     var n = symList.length;
@@ -378,11 +379,15 @@
 
   // ------------------------------------------------------------------ positions (virtual rows: only what is scrolled into view)
   var sortKey = "sym", sortAsc = true;
+  // The filter box: the symbols containing its text, any case; applied to every frame's symbols before sorting, so
+  // it holds as symbols come and go. Empty, it costs nothing (the rows are those of the page without it).
+  var posFilter = "";
+  function lowerOf(s) { var l = lower.get(s); if (l === undefined) { l = s.toLowerCase(); lower.set(s, l); } return l; }
   function pnlOf(r) { return r.rpnl === undefined && r.upnl === undefined ? undefined : (r.rpnl || 0) + (r.upnl || 0); }
   function sortedSymbols(st) {
-    var syms = st.symbols;
-    if (sortKey === "sym") return sortAsc ? symList.filter(function (s) { return s in syms; })
-      : symList.filter(function (s) { return s in syms; }).reverse();
+    var syms = st.symbols, q = posFilter;
+    var keep = q ? function (s) { return s in syms && lowerOf(s).indexOf(q) >= 0; } : function (s) { return s in syms; };
+    if (sortKey === "sym") return sortAsc ? symList.filter(keep) : symList.filter(keep).reverse();
     var val = function (s) {
       var r = syms[s];
       var v = sortKey === "pnl" ? pnlOf(r) : r[sortKey];
@@ -390,7 +395,7 @@
     };
     // A symbol without the value (no P&L, no latency yet) goes last either way: sorted up, the biggest losers
     // come first, not the rows showing "—".
-    return Object.keys(syms).sort(function (a, b) {
+    return (q ? Object.keys(syms).filter(keep) : Object.keys(syms)).sort(function (a, b) {
       var x = val(a), y = val(b), d = x === null ? (y === null ? 0 : 1) : y === null ? -1 : sortAsc ? x - y : y - x;
       return d || (a < b ? -1 : 1);
     });
@@ -448,8 +453,16 @@
       cell(c[13], ms(r.p99), "");
       cell(c[14], r.age === undefined ? "—" : r.age < 1 ? "<1 s" : r.age + " s", "");
     }
-    var label = total + " symbols";
+    var label = posFilter ? total + " of " + Object.keys(st.symbols).length + " symbols" : total + " symbols";
     if ($("pos-count").textContent !== label) $("pos-count").textContent = label;
+  }
+
+  function setPosFilter(text) {
+    var q = text.trim().toLowerCase();
+    if (q === posFilter) return;
+    posFilter = q;
+    $("pos-wrap").scrollTop = 0;     // the matches from the first one, not from where the unfiltered list was scrolled
+    schedule();
   }
 
   // ------------------------------------------------------------------ header strip
@@ -729,6 +742,13 @@
         th.classList.toggle("sorted", th === e.target); th.classList.toggle("asc", th === e.target && sortAsc);
       });
       schedule();
+    });
+    $("pos-filter").addEventListener("input", function () { setPosFilter(this.value); });
+    $("pos-filter").addEventListener("keydown", function (e) {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      this.value = "";
+      setPosFilter("");
     });
     $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
