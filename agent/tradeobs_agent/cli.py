@@ -597,9 +597,12 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         ok, detail, http_status = _http_ok(live_url, timeout, auth)
         hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
         if http_status == 403 and not settings.live_token:  # the DNS rebinding guard (docs/live.md, Security)
+            name = urllib.parse.urlsplit(live_url).hostname
             hint = (
                 " (with no live_token, a live view on loopback answers only loopback host names: use "
-                "--service-url http://127.0.0.1:PORT, or add this name to the service's TRADEOBS_LIVE_ALLOWED_HOSTS)"
+                "--service-url http://127.0.0.1:PORT, or add this name to the service's TRADEOBS_LIVE_ALLOWED_HOSTS"
+                + (f"={name}" if name else "")
+                + ")"
             )
         rows.append(("live stream", shown_url(live_url), "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(

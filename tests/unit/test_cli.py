@@ -138,11 +138,11 @@ def test_doctor_says_which_setting_when_the_live_view_refuses_the_host_name(
     """A live view with no token on loopback answers 403 to a host name that is not a loopback one (DNS rebinding
     guard): e.g. the machine's own name in --service-url. Doctor said "is the service running?"; now it names the
     setting and the address that works."""
-    from tradeobs_agent.live.app import _HOST_REFUSED
+    from tradeobs_agent.live.app import host_refused
 
     class Refusing(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = _HOST_REFUSED.encode()
+            body = host_refused(None).encode()
             self.send_response(403)
             self.send_header("content-type", "text/plain; charset=utf-8")
             self.send_header("content-length", str(len(body)))
@@ -163,7 +163,7 @@ def test_doctor_says_which_setting_when_the_live_view_refuses_the_host_name(
         server.server_close()
     row = _doctor_rows(capsys.readouterr().out)["live stream"]
     assert " FAIL " in row and "403" in row, row
-    assert "TRADEOBS_LIVE_ALLOWED_HOSTS" in row and "is the service running" not in row, row
+    assert "TRADEOBS_LIVE_ALLOWED_HOSTS=127.0.0.1" in row and "is the service running" not in row, row
     assert code == 1
 
 
