@@ -322,8 +322,20 @@ def _warn_if_exposed(host: str) -> None:
         print(f"tradeobs demo: warning: {warning}", file=sys.stderr)
 
 
+def _browser_host(host: str) -> str:
+    """Where a browser on this machine opens a server listening on ``host``. A wildcard (every interface) is no
+    address to open: ``http://0.0.0.0:PORT/`` reaches loopback with ``Host: 0.0.0.0``, which the live view's DNS
+    rebinding guard refuses (403) when it has no live_token; this machine's loopback address is served."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host.strip("[]") == "::":
+        return "::1"
+    return host
+
+
 def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
-    shown = f"[{host}]" if ":" in host else host
+    host = _browser_host(host)
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     print(f"tradeobs demo: paper trading {config.symbols} symbols")
     print(f"  live dashboard   {base}/telemetry/")

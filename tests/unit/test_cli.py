@@ -729,6 +729,30 @@ def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_tok
     assert warned == {("0.0.0.0", False): True, ("127.0.0.1", False): False, ("0.0.0.0", True): False}
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_the_demo_on_every_interface_prints_a_dashboard_url_that_opens(host: str) -> None:
+    """`tradeobs demo --host 0.0.0.0` printed http://0.0.0.0:PORT/telemetry/, and opening that exact URL got 403:
+    the request reaches loopback with Host 0.0.0.0, which the DNS rebinding guard refuses with no live_token. It now
+    prints this machine's loopback address, which is served."""
+    if host == "::" and not socket.has_ipv6:
+        pytest.fail("no IPv6 on this machine", pytrace=False)
+    port = free_port()
+    proc = _demo_proc("--host", host, "--port", str(port), TRADEOBS_OTLP_ENABLED="false", PYTHONUNBUFFERED="1")
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(2)]
+        url = lines[1].split()[-1]
+        assert lines[1].startswith("  live dashboard") and url.endswith(f":{port}/telemetry/"), lines
+        wait_for(lambda: _ready(proc, url), f"{url} to answer 200", limit=60)
+        proc.send_signal(signal.SIGTERM)
+        _finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+
+
 @pytest.mark.parametrize(
     ("host", "warns"),
     [
