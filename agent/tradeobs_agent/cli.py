@@ -302,12 +302,37 @@ def _demo(args: argparse.Namespace) -> int:
             from .options import PrometheusOptions
 
             init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port, enabled=True)
+        named = _host_name_given(args.host)
+        if named is not None:  # the name the demo prints: its live view answers it (the DNS rebinding guard)
+            from .options import LiveOptions
+
+            hosts = resolve_settings()[0].live_allowed_hosts
+            init_kwargs["live"] = LiveOptions(allowed_hosts=(*hosts, named) if named not in hosts else hosts)
         app = create_app(config, **init_kwargs)
-        port = sock.getsockname()[1]
+        address, port = sock.getsockname()[:2]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
-        _warn_if_exposed(args.host)
+        _warn_if_exposed(address)
         serve(app, sock, duration=args.duration, lifespan="on")
     return 0
+
+
+def _host_name_given(host: str) -> str | None:
+    """``--host`` as a host name (not an address), lower case: ``tradeobs demo --host desk-box`` prints
+    http://desk-box:PORT/telemetry/, and where that name resolves to loopback (an /etc/hosts alias of this machine)
+    the live view would refuse it (403) unless it is in live_allowed_hosts. The user chose that name to serve on: no
+    rebinding page controls it."""
+    import ipaddress
+
+    from ._parsers import host_name
+
+    name = host_name(host)
+    if name is None:
+        return None
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    return None
 
 
 def _warn_if_exposed(host: str) -> None:

@@ -753,6 +753,55 @@ def test_the_demo_on_every_interface_prints_a_dashboard_url_that_opens(host: str
     assert proc.returncode == 0
 
 
+_DEMO_AT_A_LOOPBACK_NAME = """
+import socket, sys
+real = socket.getaddrinfo
+# desk-box.test: a name of this machine that resolves to loopback (as an /etc/hosts alias of its hostname does)
+socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1" if host == "desk-box.test" else host, *a, **k)
+from tradeobs_agent.cli import main
+sys.exit(main(["demo", "--host", "desk-box.test", "--port", sys.argv[1]]))
+"""
+
+
+def test_the_demo_on_a_name_of_this_machine_serves_the_url_it_prints() -> None:
+    """`tradeobs demo --host vm` (vm: this machine's hostname, 127.0.0.1 in /etc/hosts) printed
+    http://vm:PORT/telemetry/, which answered 403 (the DNS rebinding guard refuses a Host that is not a loopback name),
+    and warned that anyone who can reach the port sees the desk, though it listened on loopback only. The name given
+    is now one the live view answers (other names are still refused), and the warning looks at the bound address."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DEMO_AT_A_LOOPBACK_NAME, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TRADEOBS_PROMETHEUS_PORT": "0", "TRADEOBS_OTLP_ENABLED": "false", "PYTHONUNBUFFERED": "1"},
+    )
+
+    def status(host: str) -> int:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            c.request("GET", "/telemetry/snapshot", headers={"Host": f"{host}:{port}"})
+            return c.getresponse().status
+        finally:
+            c.close()
+
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert lines[1].split()[-1] == f"http://desk-box.test:{port}/telemetry/", lines
+        wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
+        assert status("desk-box.test") == 200
+        assert status("rebind.attacker.example") == 403
+        proc.send_signal(signal.SIGTERM)
+        _, err = _finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "no live_token" not in err, err
+
+
 @pytest.mark.parametrize(
     ("host", "warns"),
     [
