@@ -302,12 +302,37 @@ def _demo(args: argparse.Namespace) -> int:
             from .options import PrometheusOptions
 
             init_kwargs["prometheus"] = PrometheusOptions(port=args.prometheus_port, enabled=True)
+        named = _host_name_given(args.host)
+        if named is not None:  # the name the demo prints: its live view answers it (the DNS rebinding guard)
+            from .options import LiveOptions
+
+            hosts = resolve_settings()[0].live_allowed_hosts
+            init_kwargs["live"] = LiveOptions(allowed_hosts=(*hosts, named) if named not in hosts else hosts)
         app = create_app(config, **init_kwargs)
-        port = sock.getsockname()[1]
+        address, port = sock.getsockname()[:2]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
-        _warn_if_exposed(args.host)
+        _warn_if_exposed(address)
         serve(app, sock, duration=args.duration, lifespan="on")
     return 0
+
+
+def _host_name_given(host: str) -> str | None:
+    """``--host`` as a host name (not an address), lower case: ``tradeobs demo --host desk-box`` prints
+    http://desk-box:PORT/telemetry/, and where that name resolves to loopback (an /etc/hosts alias of this machine)
+    the live view would refuse it (403) unless it is in live_allowed_hosts. The user chose that name to serve on: no
+    rebinding page controls it."""
+    import ipaddress
+
+    from ._parsers import host_name
+
+    name = host_name(host)
+    if name is None:
+        return None
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    return None
 
 
 def _warn_if_exposed(host: str) -> None:
@@ -322,8 +347,20 @@ def _warn_if_exposed(host: str) -> None:
         print(f"tradeobs demo: warning: {warning}", file=sys.stderr)
 
 
+def _browser_host(host: str) -> str:
+    """Where a browser on this machine opens a server listening on ``host``. A wildcard (every interface) is no
+    address to open: ``http://0.0.0.0:PORT/`` reaches loopback with ``Host: 0.0.0.0``, which the live view's DNS
+    rebinding guard refuses (403) when it has no live_token; this machine's loopback address is served."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host.strip("[]") == "::":
+        return "::1"
+    return host
+
+
 def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
-    shown = f"[{host}]" if ":" in host else host
+    host = _browser_host(host)
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     print(f"tradeobs demo: paper trading {config.symbols} symbols")
     print(f"  live dashboard   {base}/telemetry/")
@@ -597,9 +634,12 @@ def _doctor(service_url: str | None, timeout: float) -> int:
         ok, detail, http_status = _http_ok(live_url, timeout, auth)
         hint = " (is the service running? on another address: --service-url http://HOST:PORT)"
         if http_status == 403 and not settings.live_token:  # the DNS rebinding guard (docs/live.md, Security)
+            name = urllib.parse.urlsplit(live_url).hostname
             hint = (
                 " (with no live_token, a live view on loopback answers only loopback host names: use "
-                "--service-url http://127.0.0.1:PORT, or add this name to the service's TRADEOBS_LIVE_ALLOWED_HOSTS)"
+                "--service-url http://127.0.0.1:PORT, or add this name to the service's TRADEOBS_LIVE_ALLOWED_HOSTS"
+                + (f"={name}" if name else "")
+                + ")"
             )
         rows.append(("live stream", shown_url(live_url), "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(

@@ -138,11 +138,11 @@ def test_doctor_says_which_setting_when_the_live_view_refuses_the_host_name(
     """A live view with no token on loopback answers 403 to a host name that is not a loopback one (DNS rebinding
     guard): e.g. the machine's own name in --service-url. Doctor said "is the service running?"; now it names the
     setting and the address that works."""
-    from tradeobs_agent.live.app import _HOST_REFUSED
+    from tradeobs_agent.live.app import host_refused
 
     class Refusing(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = _HOST_REFUSED.encode()
+            body = host_refused(None).encode()
             self.send_response(403)
             self.send_header("content-type", "text/plain; charset=utf-8")
             self.send_header("content-length", str(len(body)))
@@ -163,7 +163,7 @@ def test_doctor_says_which_setting_when_the_live_view_refuses_the_host_name(
         server.server_close()
     row = _doctor_rows(capsys.readouterr().out)["live stream"]
     assert " FAIL " in row and "403" in row, row
-    assert "TRADEOBS_LIVE_ALLOWED_HOSTS" in row and "is the service running" not in row, row
+    assert "TRADEOBS_LIVE_ALLOWED_HOSTS=127.0.0.1" in row and "is the service running" not in row, row
     assert code == 1
 
 
@@ -727,6 +727,79 @@ def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_tok
         warned[(host, bool(token))] = "no live_token" in err
         assert "a-live-signing-secret-for-the-test" not in out + err
     assert warned == {("0.0.0.0", False): True, ("127.0.0.1", False): False, ("0.0.0.0", True): False}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_the_demo_on_every_interface_prints_a_dashboard_url_that_opens(host: str) -> None:
+    """`tradeobs demo --host 0.0.0.0` printed http://0.0.0.0:PORT/telemetry/, and opening that exact URL got 403:
+    the request reaches loopback with Host 0.0.0.0, which the DNS rebinding guard refuses with no live_token. It now
+    prints this machine's loopback address, which is served."""
+    if host == "::" and not socket.has_ipv6:
+        pytest.fail("no IPv6 on this machine", pytrace=False)
+    port = free_port()
+    proc = _demo_proc("--host", host, "--port", str(port), TRADEOBS_OTLP_ENABLED="false", PYTHONUNBUFFERED="1")
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(2)]
+        url = lines[1].split()[-1]
+        assert lines[1].startswith("  live dashboard") and url.endswith(f":{port}/telemetry/"), lines
+        wait_for(lambda: _ready(proc, url), f"{url} to answer 200", limit=60)
+        proc.send_signal(signal.SIGTERM)
+        _finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+
+
+_DEMO_AT_A_LOOPBACK_NAME = """
+import socket, sys
+real = socket.getaddrinfo
+# desk-box.test: a name of this machine that resolves to loopback (as an /etc/hosts alias of its hostname does)
+socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1" if host == "desk-box.test" else host, *a, **k)
+from tradeobs_agent.cli import main
+sys.exit(main(["demo", "--host", "desk-box.test", "--port", sys.argv[1]]))
+"""
+
+
+def test_the_demo_on_a_name_of_this_machine_serves_the_url_it_prints() -> None:
+    """`tradeobs demo --host vm` (vm: this machine's hostname, 127.0.0.1 in /etc/hosts) printed
+    http://vm:PORT/telemetry/, which answered 403 (the DNS rebinding guard refuses a Host that is not a loopback name),
+    and warned that anyone who can reach the port sees the desk, though it listened on loopback only. The name given
+    is now one the live view answers (other names are still refused), and the warning looks at the bound address."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DEMO_AT_A_LOOPBACK_NAME, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TRADEOBS_PROMETHEUS_PORT": "0", "TRADEOBS_OTLP_ENABLED": "false", "PYTHONUNBUFFERED": "1"},
+    )
+
+    def status(host: str) -> int:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            c.request("GET", "/telemetry/snapshot", headers={"Host": f"{host}:{port}"})
+            return c.getresponse().status
+        finally:
+            c.close()
+
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert lines[1].split()[-1] == f"http://desk-box.test:{port}/telemetry/", lines
+        wait_for(lambda: _ready(proc, f"http://127.0.0.1:{port}/readyz"), "the demo to trade", limit=60)
+        assert status("desk-box.test") == 200
+        assert status("rebind.attacker.example") == 403
+        proc.send_signal(signal.SIGTERM)
+        _, err = _finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "no live_token" not in err, err
 
 
 @pytest.mark.parametrize(

@@ -151,25 +151,33 @@ async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[byt
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-_HOST_REFUSED = (
-    "this host name is not allowed: with no live_token, the live view on a loopback address answers only "
-    "localhost and loopback addresses. Add the name to live_allowed_hosts (TRADEOBS_LIVE_ALLOWED_HOSTS), "
-    "or set live_token\n"
-)
+def host_refused(name: str | None) -> str:
+    """The 403 body for a refused ``Host`` (see :func:`.auth.foreign_host`): it names the exact value to set, the
+    host name without its port (``live_allowed_hosts`` refuses a port), when the header holds one."""
+    if name is None:
+        setting = "Add the host name, without the port, to live_allowed_hosts (TRADEOBS_LIVE_ALLOWED_HOSTS)"
+    else:
+        setting = f"Add {name} to live_allowed_hosts (TRADEOBS_LIVE_ALLOWED_HOSTS={name}; the name only, no port)"
+    return (
+        "this host name is not allowed: with no live_token, the live view on a loopback address answers only "
+        f"localhost and loopback addresses. {setting}, or set live_token\n"
+    )
 
 
 async def _refuse_host(hub: LiveHub, host: str, send: Send) -> None:
     """403 for a request whose ``Host`` is no loopback name and not in ``live_allowed_hosts`` (see
     :func:`.auth.foreign_host`): counted with the other refusals, said once."""
     hub.reject()
+    name = auth.host_header_name(host)
     warn_once(
         "live:host",
         "tradeobs live: refused a request for Host %s (no live_token, loopback address: a web page may be using DNS "
         "rebinding to read the desk). If that is a name you use for this server, add it to live_allowed_hosts "
-        "(TRADEOBS_LIVE_ALLOWED_HOSTS). Counted in tradeobs.live.clients.rejected; said once",
+        "(TRADEOBS_LIVE_ALLOWED_HOSTS=%s). Counted in tradeobs.live.clients.rejected; said once",
         ascii(host[:100]),
+        name or "NAME",
     )
-    await _plain(send, 403, _HOST_REFUSED)
+    await _plain(send, 403, host_refused(name))
 
 
 def _route_path(scope: Scope) -> str:

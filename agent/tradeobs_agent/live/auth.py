@@ -41,6 +41,7 @@ __all__ = [
     "authorized",
     "exposure_warning",
     "foreign_host",
+    "host_header_name",
     "make_token",
     "pop_query_token",
     "verify_token",
@@ -208,12 +209,22 @@ def foreign_host(secret: str, allowed: frozenset[str], scope: MutableMapping[str
     header = _host_header(scope.get("headers", []))
     if header is None:
         return None
+    name = host_header_name(header)
+    if name is not None and (_loopback_name(name) or name in allowed):
+        return None
+    return header
+
+
+def host_header_name(header: str) -> str | None:
+    """The host name or IP address in a ``Host`` header, without its port, as ``live_allowed_hosts`` lists it, or
+    ``None`` when it names none.
+
+    >>> host_header_name("Desk.Example:8765"), host_header_name("[::1]:8765"), host_header_name("a b")
+    ('desk.example', '::1', None)
+    """
     value = header.strip()
     if value.startswith("["):
         value = value.partition("]")[0] + "]"
     elif value.count(":") == 1:
         value = value.partition(":")[0]
-    name = host_name(value)
-    if name is not None and (_loopback_name(name) or name in allowed):
-        return None
-    return header
+    return host_name(value)

@@ -101,6 +101,28 @@ def test_the_refusal_is_counted_and_said_once(rejected: Any, caplog: pytest.LogC
     assert len(said) == 1 and repr(ATTACKER) in said[0], said
 
 
+@pytest.mark.parametrize(("host", "name"), [("Desk.Example:8443", "desk.example"), ("[FD00::1]:8765", "fd00::1")])
+def test_the_refusal_names_the_exact_value_to_set(host: str, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a reverse proxy on the same machine that keeps the browser's ``Host`` (desk.example:8443), the 403
+    said only "add the name to live_allowed_hosts": which name, with the port or not? (A port is refused by the
+    setting, so TRADEOBS_LIVE_ALLOWED_HOSTS=desk.example:8443 left the page refused.) It now names the value, and
+    that value lets the request through."""
+    with _client(live.create_app(hz=20)) as c:
+        r = c.get("/", headers={"host": host})
+    assert r.status_code == 403
+    assert f"TRADEOBS_LIVE_ALLOWED_HOSTS={name};" in r.text, r.text
+    monkeypatch.setenv("TRADEOBS_LIVE_ALLOWED_HOSTS", name)
+    with _client(live.create_app(hz=20)) as c:
+        assert _status(c, "/", host) == 200
+
+
+def test_a_host_header_that_names_no_host_is_not_echoed() -> None:
+    with _client(live.create_app(hz=20)) as c:
+        r = c.get("/snapshot", headers={"host": "<b>x</b>"})
+    assert r.status_code == 403
+    assert "<b>" not in r.text and "TRADEOBS_LIVE_ALLOWED_HOSTS" in r.text, r.text
+
+
 def test_the_setting_lets_a_name_through(monkeypatch: pytest.MonkeyPatch) -> None:
     with _client(live.create_app(hz=20, allowed_hosts=["Desk.Example", "10.0.0.5"])) as c:
         assert _status(c, "/snapshot", "desk.example:8765") == 200
