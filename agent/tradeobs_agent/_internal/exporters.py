@@ -222,8 +222,8 @@ class _Counting:
             last, self._said_wall = self._said_wall, outage.wall
         keeps = "batches are kept and sent again when it answers" if self.delivery is not None else "retries go on"
         text = (
-            f"cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps running, "
-            f"{keeps}; failures are counted in tradeobs.agent.exports.failed"
+            f"tradeobs: cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps "
+            f"running, {keeps}; failures are counted in tradeobs.agent.exports.failed"
         )
         if unsaid:
             text += (
@@ -246,15 +246,17 @@ class _Counting:
         counted = " (counted in tradeobs.agent.items.dropped)" if outage.dropped else ""
         parts.append(f"{outage.dropped} {items} dropped{counted}")
         self._say(
-            f"{self.signal} export to {self.target} recovered: the outage that began at {_clock(outage.wall)} lasted "
-            f"{_duration(time.monotonic() - outage.began)}; " + ", ".join(parts),
+            f"tradeobs: {self.signal} export to {self.target} recovered: the outage that began at "
+            f"{_clock(outage.wall)} lasted {_duration(time.monotonic() - outage.began)}; " + ", ".join(parts),
             first=False,
             console=outage.console,
         )
 
     def _say(self, text: str, *, first: bool, console: bool = False) -> bool:
-        """Log ``text`` (a warning); print it on stderr as well when it is the first outage said in this process (or
-        the end of that one) and the log does not reach the console. Returns whether it was printed."""
+        """Log ``text`` (a warning, which starts with ``tradeobs:`` as every line the agent prints on stderr does, by
+        whichever way it gets there: this print, the application's handlers or Python's last-resort handler); print it
+        on stderr as well when it is the first outage said in this process (or the end of that one) and the log does
+        not reach the console. Returns whether it was printed."""
         global _console_told
         _log.warning("%s", text)
         if first:
@@ -266,7 +268,7 @@ class _Counting:
         if not console:
             return False
         try:
-            print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr, flush=True)
+            print(secret_values.mask(text), file=sys.stderr, flush=True)
         except (OSError, ValueError):  # stderr closed or gone (a daemon): the line is in the log all the same
             return False
         return True

@@ -103,8 +103,8 @@ def test_each_outage_is_said_when_it_begins_and_when_it_ends_and_a_flapping_one_
             assert len(said) == 2, said
             if outage == 0:
                 began, ended = said
-                assert began.startswith("cannot export traces to localhost:4317 (export failed): an outage began")
-                assert ended.startswith("traces export to localhost:4317 recovered: the outage that began at ")
+                assert began.startswith("tradeobs: cannot export traces to localhost:4317 (export failed): an outage")
+                assert ended.startswith("tradeobs: traces export to localhost:4317 recovered: the outage that began ")
                 assert re.search(r"lasted \d+\.\d s; 2 failed export attempt\(s\), 4 spans dropped", ended), ended
         time.sleep(0.6)  # past the interval: the next outage is said, with the ones that were not
         inner.mode = "fail"
