@@ -173,9 +173,11 @@ def test_each_collector_outage_is_said_when_it_begins_and_when_it_ends(tmp_path:
     ended = _system_log(system_log, "traces export to")
     assert len(began) == 2 and len(ended) == 2, (began, ended)
     target = f"http://{col.otlp_grpc_endpoint}"
-    assert all(m.startswith(f"cannot export traces to {target} (") and "an outage began" in m for m in began), began
+    assert all(m.startswith(f"tradeobs: cannot export traces to {target} (") for m in began), began
+    assert all("an outage began" in m for m in began), began
     for m in ended:
-        assert re.match(rf"traces export to {re.escape(target)} recovered: the outage that began at \S+ lasted ", m), m
+        assert re.match(rf"tradeobs: traces export to {re.escape(target)} recovered: the outage that began at ", m), m
+        assert re.search(r" began at \S+ lasted ", m), m
         assert re.search(r"\d+ failed export attempt\(s\), \d+ spans kept are being sent now, 0 spans dropped$", m), m
     console = [line for line in stderr.read_text().splitlines() if "outage" in line]
     assert len(console) == 2, console  # the first outage said in the process (any signal), and its end

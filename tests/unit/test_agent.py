@@ -428,6 +428,18 @@ def test_a_configured_collector_that_is_down_ends_in_one_warning_per_signal_and_
     assert not (tmp_path / "logs" / "traces.jsonl").exists()  # traces go to the (configured) collector
 
 
+@pytest.mark.faults
+def test_every_line_the_agent_prints_about_a_dead_collector_starts_with_tradeobs(tmp_path: Path) -> None:
+    """A user greps stderr for "tradeobs": an outage said after the first (or once the log pipeline has stopped, at
+    shutdown) reached stderr through Python's last-resort handler as the bare message, without the prefix."""
+    endpoint = dead_endpoint()
+    proc = _run_script(tmp_path, TRADEOBS_OTLP_ENDPOINT=endpoint)
+    assert proc.returncode == 0, proc.stderr
+    about = [line for line in proc.stderr.splitlines() if endpoint in line]
+    assert any("cannot export" in line for line in about), proc.stderr
+    assert all(line.startswith("tradeobs") for line in about), proc.stderr
+
+
 def test_init_after_shutdown_says_what_it_cannot_do(caplog: pytest.LogCaptureFixture) -> None:
     """OpenTelemetry's global providers are set once per process: a second agent adopts the shut-down ones, and
     says so (the first agent's providers are not mistaken for zero-code instrumentation's)."""

@@ -57,36 +57,85 @@ class Retry(NamedTuple):
 
 def reachable(target: str, timeout: float = 0.3) -> bool:
     """Whether something accepts a TCP connection at an OTLP ``target`` (``http://host:port/...`` or ``host:port``)."""
+    return not_answering(target, timeout) is None
+
+
+def not_answering(target: str, timeout: float = 0.3) -> str | None:
+    """Why nothing accepts a TCP connection at an OTLP ``target``, or None when something does.
+
+    Bounded by about twice ``timeout``: the host name is resolved on a daemon thread given ``timeout`` seconds (the
+    system resolver has no time limit of its own: a slow DNS server held a shutdown for its whole bound), then the
+    connection, to each address found in turn, gets ``timeout`` seconds in all. A resolution that has not finished
+    by then is left to finish on its own.
+    """
     url = urllib.parse.urlsplit(target if "//" in target else "//" + target)
     host = url.hostname or "localhost"
     try:
         port = url.port or (443 if url.scheme == "https" else 4317)
     except ValueError:  # a port that is not a number: nothing is listening there
-        return False
+        return "its port is not a number"
+    found = _resolve(host, port, timeout)
+    if isinstance(found, str):
+        return found
+    why = "no address"
+    end = time.monotonic() + timeout
+    for family, kind, proto, _, addr in found:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(left)
+                sock.connect(addr)
+                return None
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+    return why
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[Any] | str:
+    """``socket.getaddrinfo`` for a TCP connection, given ``timeout`` seconds; on failure, why (a short phrase)."""
+    out: list[Any] = []
+    error: list[str] = []
+
+    def run() -> None:
+        try:
+            out.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:  # unknown name, no network, a name IDNA refuses
+            error.append(f"{host} does not resolve ({exc})")
+
+    t = threading.Thread(target=run, name="tradeobs-resolve", daemon=True)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        t.start()
+    except RuntimeError:  # no new threads at interpreter shutdown (Python 3.12.0-3.12.1 atexit): resolve here
+        run()
+        return error[0] if error else out
+    t.join(timeout)
+    if t.is_alive():
+        return f"{host} did not resolve within {timeout:g}s"
+    return error[0] if error else out
 
 
 def abandon_unreachable(deadline: float) -> list[str]:
     """Before the providers shut down: exporters whose collector does not answer give up now; the targets.
 
     A shutdown with the collector down would otherwise wait its whole bound in export retries. What those
-    exporters still held is counted as dropped (``reason="shutdown"``). The others get ``deadline`` (a
-    ``time.monotonic()`` value) to deliver what they keep.
+    exporters still held is counted as dropped (``reason="shutdown"``), and why they gave up is kept for the
+    shutdown message (:func:`take_shutdown_losses`). A collector whose host name does not resolve within the
+    check's short bound counts as not answering. The others get ``deadline`` (a ``time.monotonic()`` value) to
+    deliver what they keep.
     """
-    checked: dict[str, bool] = {}
+    checked: dict[str, str | None] = {}
     gone: list[str] = []
     for exp in list(_LIVE):
         if exp.closed:
             continue
         exp.deadline = deadline
-        up = checked.get(exp.target)
-        if up is None:
-            up = checked[exp.target] = reachable(exp.target)
-        if not up:
+        if exp.target not in checked:
+            checked[exp.target] = not_answering(exp.target)
+        why = checked[exp.target]
+        if why is not None:
+            exp.gone_because = why
             exp.abandon()
             gone.append(exp.target)
     return gone
@@ -115,15 +164,16 @@ def settle_deliveries(timeout: float) -> None:
             exp.delivery.settle(max(0.0, deadline - time.monotonic()))
 
 
-def take_shutdown_losses() -> dict[tuple[str, str], int]:
-    """Items the exporters gave up at shutdown since the last call, by ``(signal, target)``: the agent's last
-    word on exit."""
-    out: dict[tuple[str, str], int] = {}
+def take_shutdown_losses() -> dict[tuple[str, str], tuple[int, str | None]]:
+    """Items the exporters gave up at shutdown since the last call, by ``(signal, target)``, with why the collector
+    was given up at once (None: it was not; the shutdown's bound ran out): the agent's last word on exit."""
+    out: dict[tuple[str, str], tuple[int, str | None]] = {}
     for exp in list(_LIVE):
         n, exp.lost_at_shutdown = exp.lost_at_shutdown, 0
         if n:
             key = (exp.signal, exp.target)
-            out[key] = out.get(key, 0) + n
+            before, why = out.get(key, (0, None))
+            out[key] = (before + n, why or exp.gone_because)
     return out
 
 
@@ -185,6 +235,7 @@ class _Counting:
         self.batch: Any = None  # the SDK batch processor that exports through this one (set by its builder)
         self.closed = False
         self.lost_at_shutdown = 0
+        self.gone_because: str | None = None  # why its collector was given up at shutdown (abandon_unreachable)
         self._state = threading.Lock()
         self._outage: _Outage | None = None
         self._throttle = Throttle()  # outages said: at most one per message_interval
@@ -222,8 +273,8 @@ class _Counting:
             last, self._said_wall = self._said_wall, outage.wall
         keeps = "batches are kept and sent again when it answers" if self.delivery is not None else "retries go on"
         text = (
-            f"cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps running, "
-            f"{keeps}; failures are counted in tradeobs.agent.exports.failed"
+            f"tradeobs: cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps "
+            f"running, {keeps}; failures are counted in tradeobs.agent.exports.failed"
         )
         if unsaid:
             text += (
@@ -246,15 +297,17 @@ class _Counting:
         counted = " (counted in tradeobs.agent.items.dropped)" if outage.dropped else ""
         parts.append(f"{outage.dropped} {items} dropped{counted}")
         self._say(
-            f"{self.signal} export to {self.target} recovered: the outage that began at {_clock(outage.wall)} lasted "
-            f"{_duration(time.monotonic() - outage.began)}; " + ", ".join(parts),
+            f"tradeobs: {self.signal} export to {self.target} recovered: the outage that began at "
+            f"{_clock(outage.wall)} lasted {_duration(time.monotonic() - outage.began)}; " + ", ".join(parts),
             first=False,
             console=outage.console,
         )
 
     def _say(self, text: str, *, first: bool, console: bool = False) -> bool:
-        """Log ``text`` (a warning); print it on stderr as well when it is the first outage said in this process (or
-        the end of that one) and the log does not reach the console. Returns whether it was printed."""
+        """Log ``text`` (a warning, which starts with ``tradeobs:`` as every line the agent prints on stderr does, by
+        whichever way it gets there: this print, the application's handlers or Python's last-resort handler); print it
+        on stderr as well when it is the first outage said in this process (or the end of that one) and the log does
+        not reach the console. Returns whether it was printed."""
         global _console_told
         _log.warning("%s", text)
         if first:
@@ -266,7 +319,7 @@ class _Counting:
         if not console:
             return False
         try:
-            print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr, flush=True)
+            print(secret_values.mask(text), file=sys.stderr, flush=True)
         except (OSError, ValueError):  # stderr closed or gone (a daemon): the line is in the log all the same
             return False
         return True

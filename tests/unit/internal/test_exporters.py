@@ -28,6 +28,7 @@ from tradeobs_agent._internal.exporters import (
     abandon_unreachable,
     install_duplicate_filter,
     remove_duplicate_filter,
+    take_shutdown_losses,
 )
 from tradeobs_agent.metrics import Registry
 
@@ -103,8 +104,8 @@ def test_each_outage_is_said_when_it_begins_and_when_it_ends_and_a_flapping_one_
             assert len(said) == 2, said
             if outage == 0:
                 began, ended = said
-                assert began.startswith("cannot export traces to localhost:4317 (export failed): an outage began")
-                assert ended.startswith("traces export to localhost:4317 recovered: the outage that began at ")
+                assert began.startswith("tradeobs: cannot export traces to localhost:4317 (export failed): an outage")
+                assert ended.startswith("tradeobs: traces export to localhost:4317 recovered: the outage that began ")
                 assert re.search(r"lasted \d+\.\d s; 2 failed export attempt\(s\), 4 spans dropped", ended), ended
         time.sleep(0.6)  # past the interval: the next outage is said, with the ones that were not
         inner.mode = "fail"
@@ -166,6 +167,47 @@ def test_at_shutdown_only_exporters_whose_collector_does_not_answer_give_up(tmp_
     dropped = reg.self_metrics.items_dropped.bind(signal="traces", reason="shutdown")
     wait_for(lambda: dropped.value == 3, "the abandoned batch counted as dropped")
     g.shutdown()
+
+
+def test_at_shutdown_a_collector_whose_name_does_not_resolve_in_time_is_given_up_at_once_and_said(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check had no time limit on resolving the host name: with a slow resolver (here one that answers only
+    when the test ends), a shutdown waited for it for its whole bound. The name that does not resolve in time counts
+    as a collector that does not answer, and the shutdown message says so."""
+    import socket
+    import threading
+
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def slow(host: Any, *args: Any, **kw: Any) -> Any:
+        if host == "collector.slow-dns.test":
+            release.wait(10)  # the old check waited here, then found the collector listening
+            return real("127.0.0.1", *args, **kw)
+        return real(host, *args, **kw)
+
+    take_shutdown_losses()  # losses of earlier tests
+    reg = Registry()
+    try:
+        with socket.socket() as listening:
+            listening.bind(("127.0.0.1", 0))
+            listening.listen()
+            target = f"http://collector.slow-dns.test:{listening.getsockname()[1]}"
+            inner = _Flaky()
+            exp = CountingSpanExporter(inner, "traces", target, reg.self_metrics, Retry(100, 60.0))
+            inner.mode = "fail"
+            exp.export(ended_spans(2))  # kept
+            monkeypatch.setattr(socket, "getaddrinfo", slow)
+            gone = abandon_unreachable(time.monotonic() + 5)
+            assert target in gone, gone
+    finally:
+        release.set()
+    assert inner.shut
+    dropped = reg.self_metrics.items_dropped.bind(signal="traces", reason="shutdown")
+    wait_for(lambda: dropped.value == 2, "the abandoned batch counted as dropped")
+    n, why = take_shutdown_losses()[("traces", target)]
+    assert n == 2 and why is not None and why.startswith("collector.slow-dns.test did not resolve within "), why
 
 
 def test_an_upstream_shutdown_that_raises_is_an_internal_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
