@@ -112,8 +112,14 @@ def _resolve(host: str, port: int, timeout: float) -> list[Any] | str:
         return error[0] if error else out
     t.join(timeout)
     if t.is_alive():
-        return f"{host} did not resolve within {timeout:g}s"
+        return Unresolved(f"{host} did not resolve within {timeout:g}s")
     return error[0] if error else out
+
+
+class Unresolved(str):
+    """:func:`not_answering`'s reason when the host name did not resolve within the check's bound: nothing is known
+    of the collector. A slow resolver (a Kubernetes search-domain lookup) in front of a collector that answers is
+    common: at shutdown such an exporter is not given up (it keeps the shutdown's deadline to deliver)."""
 
 
 def abandon_unreachable(deadline: float) -> list[str]:
@@ -121,9 +127,9 @@ def abandon_unreachable(deadline: float) -> list[str]:
 
     A shutdown with the collector down would otherwise wait its whole bound in export retries. What those
     exporters still held is counted as dropped (``reason="shutdown"``), and why they gave up is kept for the
-    shutdown message (:func:`take_shutdown_losses`). A collector whose host name does not resolve within the
-    check's short bound counts as not answering. The others get ``deadline`` (a ``time.monotonic()`` value) to
-    deliver what they keep.
+    shutdown message (:func:`take_shutdown_losses`). The check is bounded: a collector whose host name does not
+    resolve within its short bound is not given up (it may well answer: :class:`Unresolved`). The others get
+    ``deadline`` (a ``time.monotonic()`` value) to deliver what they keep.
     """
     checked: dict[str, str | None] = {}
     gone: list[str] = []
@@ -134,7 +140,7 @@ def abandon_unreachable(deadline: float) -> list[str]:
         if exp.target not in checked:
             checked[exp.target] = not_answering(exp.target)
         why = checked[exp.target]
-        if why is not None:
+        if why is not None and not isinstance(why, Unresolved):  # a name still resolving: the deadline decides
             exp.gone_because = why
             exp.abandon()
             gone.append(exp.target)

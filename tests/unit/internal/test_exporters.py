@@ -169,21 +169,24 @@ def test_at_shutdown_only_exporters_whose_collector_does_not_answer_give_up(tmp_
     g.shutdown()
 
 
-def test_at_shutdown_a_collector_whose_name_does_not_resolve_in_time_is_given_up_at_once_and_said(
+def test_at_shutdown_the_collector_check_does_not_wait_for_a_slow_resolver_nor_give_up_on_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The check had no time limit on resolving the host name: with a slow resolver (here one that answers only
-    when the test ends), a shutdown waited for it for its whole bound. The name that does not resolve in time counts
-    as a collector that does not answer, and the shutdown message says so."""
+    when the test ends), a shutdown waited for it for its whole bound. The check now returns while the name is still
+    resolving, and does not give that collector up: it may well answer (a slow search-domain lookup in front of a
+    live collector), so its exporter keeps the shutdown's deadline and what it keeps is not dropped."""
     import socket
     import threading
 
     real = socket.getaddrinfo
     release = threading.Event()
+    answered = threading.Event()
 
     def slow(host: Any, *args: Any, **kw: Any) -> Any:
         if host == "collector.slow-dns.test":
-            release.wait(10)  # the old check waited here, then found the collector listening
+            release.wait(30)  # the old check waited here, then found the collector listening
+            answered.set()
             return real("127.0.0.1", *args, **kw)
         return real(host, *args, **kw)
 
@@ -200,14 +203,13 @@ def test_at_shutdown_a_collector_whose_name_does_not_resolve_in_time_is_given_up
             exp.export(ended_spans(2))  # kept
             monkeypatch.setattr(socket, "getaddrinfo", slow)
             gone = abandon_unreachable(time.monotonic() + 5)
-            assert target in gone, gone
+            assert not answered.is_set(), "the check waited for the resolver"
+            assert gone == [] and not inner.shut
+            assert reg.self_metrics.items_dropped.bind(signal="traces", reason="shutdown").value == 0
     finally:
         release.set()
-    assert inner.shut
-    dropped = reg.self_metrics.items_dropped.bind(signal="traces", reason="shutdown")
-    wait_for(lambda: dropped.value == 2, "the abandoned batch counted as dropped")
-    n, why = take_shutdown_losses()[("traces", target)]
-    assert n == 2 and why is not None and why.startswith("collector.slow-dns.test did not resolve within "), why
+    assert ("traces", target) not in take_shutdown_losses()
+    exp.shutdown()
 
 
 def test_an_upstream_shutdown_that_raises_is_an_internal_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
