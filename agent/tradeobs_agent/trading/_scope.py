@@ -108,7 +108,11 @@ class OrderSpan(Span):
 
 
 class OrderScope:
-    """``with order.scope():``: the order's root span current and ``order_id`` correlated, for the block."""
+    """``with order.scope():``: the order's root span current and ``order_id`` correlated, for the block.
+
+    An exception that escapes the block (an ``Exception``, not a cancellation or an interrupt) is recorded on the
+    order's root span, which gets status ERROR, as ``tracer.start_as_current_span`` does for its span; once, however
+    many scopes of the order it passes through. The order is not ended: its outcome is still the venue's."""
 
     __slots__ = ("_correlate", "_order", "_tokens")
 
@@ -134,6 +138,11 @@ class OrderScope:
             return
         self._correlate.__exit__(exc_type, exc, tb)
         otel_context.detach(self._tokens.pop())
+        if isinstance(exc, Exception):  # not a cancellation, an interrupt or an exit
+            order = self._order
+            if order._last_error is not exc:  # once, through nested scopes and wrapped callbacks
+                order._last_error = exc
+                order.error(exc)
 
 
 def wrap(order: OrderTrace, fn: F) -> F:

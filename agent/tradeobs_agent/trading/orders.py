@@ -215,6 +215,7 @@ class OrderTrace:
         "_desk",
         "_ended",
         "_filled",
+        "_last_error",
         "_last_ns",
         "_record",
         "_sc",
@@ -267,6 +268,7 @@ class OrderTrace:
         self._series: OrderSeries | None = None
         self._submit_ns: int | None = None
         self._submit_mono = 0.0
+        self._last_error: BaseException | None = None  # the last exception a scope of this order recorded
         self._filled = 0.0
         self._closed = False
         self._ended = False  # closed by its own outcome (filled, rejected, cancelled, done): later steps are repeats

@@ -56,6 +56,28 @@ def test_in_a_scope_the_current_span_is_the_order_and_order_id_is_correlated(cap
     assert [e.name for e in root.events] == ["my.event"]
 
 
+def test_an_exception_escaping_a_scope_is_recorded_on_the_order_once(cap: Capture) -> None:
+    """A broker call that raises inside ``order.scope()`` or a wrapped callback marked nothing on the order (users had
+    to call ``o.error(exc)``, which ``tracer.start_as_current_span`` does for its own span). Recorded once, through
+    nested scopes and a wrapped callback; a cancellation is not an error; the order is not ended by it."""
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+    o = tt.order_signal("c-err", "AAPL", "buy", 10, 100.0)
+
+    def broker_call() -> None:
+        raise ConnectionError("venue down")
+
+    with pytest.raises(ConnectionError), o.scope(), o.scope():
+        o.wrap(broker_call)()
+    with pytest.raises(asyncio.CancelledError), o.scope():
+        raise asyncio.CancelledError
+    assert not o.closed
+    o.done()
+    root = _root(cap, "c-err")
+    assert [e.name for e in root.events] == ["exception"]
+    assert root.events[0].attributes["exception.type"] == "ConnectionError"
+    assert root.status.status_code == trace.StatusCode.ERROR and "venue down" in (root.status.description or "")
+
+
 def test_entering_a_scope_does_not_apply_the_journal_and_a_span_started_inside_does() -> None:
     with capture() as cap:
         tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
