@@ -37,15 +37,23 @@ def _pool() -> range:
     return range(low + index * width, low + (index + 1) * width)
 
 
+# Ports browsers refuse to connect to (Chromium's kRestrictedPorts above 1024: ERR_UNSAFE_PORT): a browser test whose
+# server got 10080 failed at page.goto. Never handed out.
+BROWSER_UNSAFE_PORTS = frozenset(
+    {1719, 1720, 1723, 2049, 3659, 4045, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080}
+)
+
+
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1 outside the ephemeral range, never the same twice in this process."""
+    """A free TCP port on 127.0.0.1 outside the ephemeral range, never the same twice in this process, never one a
+    browser refuses (:data:`BROWSER_UNSAFE_PORTS`)."""
     pool = _pool()
     if not _next:
         _next.append(pool.start + random.randrange(len(pool)))
     for _ in range(len(pool)):
         port = _next[0]
         _next[0] = pool.start + (port + 1 - pool.start) % len(pool)
-        if port in _handed_out:
+        if port in _handed_out or port in BROWSER_UNSAFE_PORTS:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
