@@ -308,6 +308,8 @@ def main() -> None:
     ap.add_argument("--kill-switch", choices=("on", "off", "none"), default="off")
     ap.add_argument("--full-every", type=float, default=5.0)
     ap.add_argument("--workers", action="store_true")
+    # Trade nothing until POST /test/start: a restarted service whose first frames list no symbol yet.
+    ap.add_argument("--idle-start", action="store_true")
     args = ap.parse_args()
     if args.agent != "none":
         kw: dict[str, Any] = {
@@ -327,7 +329,14 @@ def main() -> None:
     else:
         telemetry = live.create_app(hz=10, full_every=args.full_every, **app_kw)
     hub = telemetry.state.hub
-    scenario.setup()
+
+    def begin() -> None:
+        scenario.setup()
+        threading.Thread(target=scenario.run, daemon=True).start()
+
+    async def start(request: Request) -> PlainTextResponse:
+        begin()
+        return PlainTextResponse("started")
 
     async def drop(request: Request) -> PlainTextResponse:
         return PlainTextResponse(str(hub.disconnect_all()))
@@ -370,10 +379,12 @@ def main() -> None:
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/hostile", hostile, methods=["POST"]),
             Route("/test/info", info),
+            Route("/test/start", start, methods=["POST"]),
             Mount("/telemetry", telemetry),
         ]
     )
-    threading.Thread(target=scenario.run, daemon=True).start()
+    if not args.idle_start:
+        begin()
     try:
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, lifespan="off")
     finally:

@@ -104,8 +104,11 @@
       f.working = dict(f.working); f.symbols = dict(f.symbols);
       if (f.services) f.services = dict(f.services);
       if (f.strategies) f.strategies = dict(f.strategies);
-      newSymbols(Object.keys(f.symbols));
-      forgetSymbols(absent(f.symbols));
+      var listed = Object.keys(f.symbols);
+      newSymbols(listed);
+      // A full frame with no symbol at all (a restarted service that has not traded yet) says nothing of which have
+      // gone: forgetting them all there lost the user's chart choice to the first symbol that came back.
+      if (listed.length) forgetSymbols(absent(f.symbols));
     } else {
       merge(T.state, f); T.state.ts = f.ts; T.state.seq = f.seq; T.deltas++;
     }
