@@ -334,6 +334,8 @@ def test_symbols_a_restarted_service_no_longer_trades_leave_the_page(
     wait_for(lambda: js(page, "window.__tradeobs.resets") >= 1, "reset from the new process")
     after = sorted(srv.get("/test/info")["symbols"])
     assert len(after) == 9 and "AAPL" in after and before[-1] not in after
+    # the first full frame that lists symbols (the first after the reset may list none yet: it forgets nothing)
+    wait_for(lambda: picker(page) == after, "the 3 gone symbols out of the picker")
     drawn_after(page, srv.snapshot()["seq"])
     assert sorted(js(page, "Object.keys(window.__tradeobs.state.symbols)")) == after
     assert picker(page) == after
