@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
-import numbers
 from decimal import Decimal
 
 import pytest
 import structlog
 from loguru import logger as loguru_logger
 
+from tests._util import NumpyFloat64, NumpyInt64
 from tests.unit.logs._logs_helpers import Env
 from tradeobs_agent.logs import Redactor, StructlogProcessor, get_logger, loguru_sink, structlog_processor
 from tradeobs_agent.logs._sinks import ConsoleSink
@@ -381,39 +381,6 @@ def test_a_list_of_two_field_names_is_kept_and_a_header_pair_still_masked(env: E
     assert env.lines("service")[0]["message"] == "headers [('X-Api-Key', '[REDACTED]')]"
 
 
-class _Int64:
-    """What numpy.int64 is to this code (numpy is not a test dependency): not an ``int`` subclass, registered as
-    ``numbers.Integral`` as numpy registers its integer types."""
-
-    def __init__(self, v: int) -> None:
-        self.v = v
-
-    def __index__(self) -> int:
-        return self.v
-
-    def __int__(self) -> int:
-        return self.v
-
-    def __repr__(self) -> str:
-        return f"np.int64({self.v})"
-
-    def __str__(self) -> str:
-        return str(self.v)
-
-
-numbers.Integral.register(_Int64)
-
-
-class _Float64(float):
-    """What numpy.float64 is: a float subclass whose repr is numpy's."""
-
-    def __repr__(self) -> str:
-        return f"np.float64({float.__repr__(self)})"
-
-    def __str__(self) -> str:
-        return float.__repr__(self)
-
-
 def test_numpy_numbers_in_extra_are_numbers_in_file_and_otlp_and_decimals_stay_exact(env: Env) -> None:
     """Values from a pandas pipeline were text in the JSON file ('qty': '3', 'px': '0.1') and, in OTLP, a
     numpy.float64 a double but a numpy.int64 text: one field, two types. A Decimal stays text, exact; a known secret
@@ -424,7 +391,7 @@ def test_numpy_numbers_in_extra_are_numbers_in_file_and_otlp_and_decimals_stay_e
     try:
         get_logger("execution").info(
             "fill",
-            extra={"qty": _Int64(3), "px": _Float64(0.1), "d": Decimal("0.1"), "ref": _Int64(987654321012)},
+            extra={"qty": NumpyInt64(3), "px": NumpyFloat64(0.1), "d": Decimal("0.1"), "ref": NumpyInt64(987654321012)},
         )
         env.flush()
     finally:
