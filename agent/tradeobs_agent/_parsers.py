@@ -367,21 +367,35 @@ def origins(raw: Any) -> tuple[str, ...]:
         "a comma-separated list of explicit origins, scheme://host[:port], such as https://desk.example "
         "('*', 'null', paths and wildcards are never allowed)"
     )
+    return _each(raw, allowed_text, _origin)
+
+
+def _origin(value: str) -> str | None:
+    """One origin as a browser writes ``Origin``, or ``None`` when a browser never sends it so."""
+    m = _ORIGIN.fullmatch(value.lower())
+    if m is None:
+        return None
+    scheme, host, port = m.groups()
+    if port is not None and int(port) > 65535:
+        return None
+    if port == _DEFAULT_PORTS.get(scheme):
+        port = None
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _each(raw: Any, allowed_text: str, one: Callable[[str], str | None]) -> tuple[str, ...]:
+    """A comma-separated list (:func:`csv`) with each entry made by ``one``; any entry it refuses (``None``), or a
+    value that is no list, is ``ValueError(allowed_text)``."""
     try:
         values = csv(raw)
     except ValueError:
         raise ValueError(allowed_text) from None
     out = []
     for value in values:
-        m = _ORIGIN.fullmatch(value.lower())
-        if m is None:
+        made = one(value)
+        if made is None:
             raise ValueError(allowed_text)
-        scheme, host, port = m.groups()
-        if port is not None and int(port) > 65535:
-            raise ValueError(allowed_text)
-        if port == _DEFAULT_PORTS.get(scheme):
-            port = None
-        out.append(f"{scheme}://{host}" + (f":{port}" if port else ""))
+        out.append(made)
     return tuple(out)
 
 
@@ -424,17 +438,7 @@ def host_names(raw: Any) -> tuple[str, ...]:
         "a comma-separated list of host names or IP addresses, such as desk.example,10.0.0.5 "
         "(no scheme, port, path or wildcard)"
     )
-    try:
-        values = csv(raw)
-    except ValueError:
-        raise ValueError(allowed_text) from None
-    out = []
-    for value in values:
-        name = host_name(value)
-        if name is None:
-            raise ValueError(allowed_text)
-        out.append(name)
-    return tuple(out)
+    return _each(raw, allowed_text, host_name)
 
 
 def regex_list(raw: Any) -> tuple[str, ...]:
