@@ -183,10 +183,10 @@ def run_loop(
     wall = time.perf_counter() - tm
     cpu = time.process_time() - cpu0
     loop_cpu = time.thread_time() - th0
-    if stop_scrape is not None:
-        stop_scrape()
     if agent is not None:
         tradeobs_agent.shutdown(5.0)
+    if stop_scrape is not None:  # removes the log directory: after the shutdown, which writes the last lines to it
+        stop_scrape()
     lat.sort()
     return {
         "mode": mode,
@@ -323,10 +323,10 @@ def run_demo(
         telemetry.shutdown()
     if logdir is not None:
         shutil.rmtree(logdir, ignore_errors=True)
-    if stop_scrape is not None:
-        stop_scrape()
     if agent is not None:
         tradeobs_agent.shutdown(5.0)
+    if stop_scrape is not None:  # removes the log directory: after the shutdown, which writes the last lines to it
+        stop_scrape()
     steps.sort()
     lags.sort()
     return {
