@@ -11,7 +11,7 @@ Measured on the demo loop (``benchmarks/overhead.py --against``, 1,000 ticks/s, 
 on, paired rounds): with the journal applied 64 entries at a time (stretches of 0.5 ms at the median,
 1.4 ms at p99) the loop's lag p99 was 1.75x the agent-off figure; in slices of 0.25 ms, 1.41x, for
 +0.27 points of a core. Shorter slices cut the lag a little more and cost more CPU (0.06 ms: about
-1.2x, +0.9 points); ``docs/metrics.md`` ("Background work in slices") has the table. Once a slice offers
+1.2x, +0.9 points); ``docs/performance.md`` ("Background work in slices") has the table. Once a slice offers
 only when the trading thread may be waiting (below), its end costs a ``pread`` rather than an offer, and
 slices of 0.1 ms (this release) cut the lag against 0.25 ms (0.84x and 0.93x in two paired runs) for no
 measurable CPU; 0.05 ms did no better than 0.1.
