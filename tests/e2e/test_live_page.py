@@ -542,6 +542,75 @@ def test_fractional_quantities_and_fx_prices_are_shown_as_they_are(
     assert "0.25" in cells and "partial, 0.75 left" in " ".join(cells), cells
 
 
+def test_positions_cells_show_their_whole_value_at_a_laptop_width(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """At 1400 px (the page's common width, and this suite's) the demo's own prices were cut to "52.447..." in every
+    row: the price column was narrower than a 7-significant-digit price. Every positions cell must show its whole
+    text (nothing clipped into an ellipsis) for a desk's ordinary values: equity, crypto, FX and futures prices, an
+    FX position of 1.5 million, eight-digit notionals and six-digit P&L."""
+    import orjson
+
+    now = time.time()
+    rows = {
+        "AAPL": {
+            "px": 52.21326,
+            "pos": -220.0,
+            "avg": 245.1227,
+            "ntl": -53927.0,
+            "rpnl": -68.01,
+            "upnl": -130.13,
+            "ord": 12345,
+            "fill": 12000,
+            "rej": 345,
+            "p50": 0.0125,
+            "p99": 0.25104,
+            "age": 75,
+        },
+        "BTC/USD": {"px": 59920.148, "pos": 12.5, "avg": 60061.41797, "ntl": 749001.85, "rpnl": 0.0, "upnl": -70.6},
+        "EURUSD": {
+            "px": 1.10053,
+            "pos": -1500000.0,
+            "avg": 1.101996,
+            "ntl": -1650795.0,
+            "rpnl": -12345.67,
+            "upnl": 2199.0,
+        },
+        "NVDA": {
+            "px": 135.4636,
+            "pos": 25000.0,
+            "avg": 131.0101,
+            "ntl": 3386590.0,
+            "rpnl": 345678.91,
+            "upnl": -111335.0,
+            "ord": 9876,
+            "fill": 9001,
+            "rej": 345,
+            "p50": 0.08,
+            "p99": 0.99999,
+            "age": 3600,
+        },
+        "ES": {"px": 6012.25, "pos": -40.0, "avg": 6001.5, "ntl": -12024500.0, "rpnl": -87654.32, "upnl": -21500.0},
+    }
+    frame = {"type": "full", "seq": 1, "ts": now, "symbols": rows, "account": {}, "desk": {}}
+    body = f"retry: 600000\n\nid: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n"
+    page = browser_page
+    open_on_stream(page, live_server(), body)
+    wait_for(lambda: page.locator("#positions tbody tr.row").count() == len(rows), "the rows")
+    clipped = js(
+        page,
+        """() => [...document.querySelectorAll('#positions tbody tr.row td, #positions thead th')]
+            .filter(c => c.scrollWidth > c.clientWidth).map(c => c.textContent)""",
+    )
+    assert clipped == [], clipped
+    ages = js(
+        page,
+        "() => [...document.querySelectorAll('#positions tbody tr.row')]"
+        ".map(r => r.dataset.sym + ' ' + r.cells[14].textContent)",
+    )
+    assert sorted(ages) == ["AAPL 1 m", "BTC/USD —", "ES —", "EURUSD —", "NVDA 1 h"], ages  # in its narrow column
+
+
 def test_negative_axis_labels_keep_their_sign_and_fit(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

@@ -61,6 +61,15 @@
     if (s < 3600) return Math.floor(s / 60) + " m " + Math.floor(s % 60) + " s";
     return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " m";
   }
+  // A symbol's market-data age in its narrow column: "<1 s", "45 s", "12 m", "3 h", "2 d" (whole units, rounded down).
+  function shortAge(s) {
+    if (s === undefined || s === null || s !== s) return "—";
+    if (s < 1) return "<1 s";
+    if (s < 60) return Math.floor(s) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " m";
+    if (s < 86400) return Math.floor(s / 3600) + " h";
+    return Math.floor(s / 86400) + " d";
+  }
   var CLOCK = new Intl.DateTimeFormat([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
   function clock(ts) { return CLOCK.format(new Date(ts * 1000)); }
   // Replace an element's HTML only when it changed: an unchanged table costs no layout.
@@ -454,7 +463,7 @@
       cell(c[11], count(r.rej), "");
       cell(c[12], ms(r.p50), "");
       cell(c[13], ms(r.p99), "");
-      cell(c[14], r.age === undefined ? "—" : r.age < 1 ? "<1 s" : r.age + " s", "");
+      cell(c[14], shortAge(r.age), "");
     }
     var label = posFilter ? total + " of " + Object.keys(st.symbols).length + " symbols" : total + " symbols";
     if ($("pos-count").textContent !== label) $("pos-count").textContent = label;
