@@ -9,6 +9,7 @@ the export state reads right. Nothing here measures speed (benchmarks/live_page.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -635,6 +636,33 @@ def test_negative_axis_labels_keep_their_sign_and_fit(
     )
     for label, needed, left in fits:
         assert needed <= left, (label, needed, left)
+
+
+def test_time_axes_show_clock_times_inside_the_chart(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """The charts' time axes showed ":05" per tick and a date line under the first tick that the chart's left edge
+    cut ("/5/26 10:44am"). Each tick is now its clock time, and every label lies inside its canvas."""
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv, frames=30)
+    got = js(
+        page,
+        """() => ['price', 'pnl', 'latency'].map(k => {
+          const u = window.__tradeobs.charts[k], a = window.__tradeobs.axes['chart-' + k + ':x'];
+          const ctx = document.createElement('canvas').getContext('2d');
+          ctx.font = '12px system-ui, sans-serif';
+          const canvas = u.root.querySelector('canvas').getBoundingClientRect().width;
+          const left = u.bbox.left / devicePixelRatio;  // the plot's left edge in the canvas
+          return a.labels.map((l, i) => {
+            const x = left + u.valToPos(a.splits[i], 'x'), half = ctx.measureText(l).width / 2;
+            return [k, l, x - half >= 0 && x + half <= canvas];
+          });
+        }).flat()""",
+    )
+    assert len(got) >= 6, got
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", label) for _, label, _ in got), got
+    assert all(inside for _, _, inside in got), got
 
 
 def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:

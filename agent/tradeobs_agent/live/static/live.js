@@ -268,6 +268,15 @@
   var charts = {}, chartKey = "";
   var measureCtx = document.createElement("canvas").getContext("2d");
 
+  // The time axis: each tick's clock time ("10:44:05"). uPlot's default put ":05" on each tick and a date line under
+  // the first one, which the chart's left edge cut ("/5/26 10:44am"); a live minute needs no date.
+  function timeValues(id) {
+    return function (u, splits) {
+      var out = splits.map(function (v) { return v === null ? "" : clock(v); });
+      T.axes[id + ":x"] = { splits: splits.slice(), labels: out };
+      return out;
+    };
+  }
   function axisValues(id, kind) {
     return function (u, splits) {
       var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
@@ -300,7 +309,7 @@
       width: Math.max(300, el.clientWidth || 600), height: 200,
       series: [{}].concat(ser.map(function (s) { return Object.assign({ width: 1.5, spanGaps: true }, s); })),
       axes: [
-        { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT },
+        { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: timeValues(id), space: 70 },
         { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: axisValues(id, kind), size: axisSize(),
           gap: 5, ticks: { size: 6, stroke: "#262c34" } }
       ],
