@@ -1091,7 +1091,7 @@ class Merger:
     last keeps its point object. A family with nothing changed is the same object. So a leader merging at 10 Hz
     pays for what its workers recorded since, not for every series; at 4 workers x 1,000 symbols, reading and
     merging the files for a frame went from ~220 ms to ~10 ms of CPU (with the values kept as arrays; see
-    ``docs/live.md``, "In a worker group"). Snapshots are immutable, so sharing points between two of them is
+    ``docs/performance.md``, "In a worker group"). Snapshots are immutable, so sharing points between two of them is
     safe.
 
     ``offer`` (optional) is called every 64 histogram series (256 gauge series of aggregation ``last``), between
