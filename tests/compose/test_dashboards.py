@@ -251,6 +251,45 @@ def test_the_fill_ratio_panel_says_100_percent_when_every_order_filled_completel
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_total_pnl_counts_a_service_that_reports_only_one_kind_of_pnl(tmp_path: Path) -> None:
+    """The overview's Total P&L on promtool: `sum(realized) + sum(unrealized)` was empty for a service with only
+    realized P&L (no unrealized series: no mark price, or a NaN the agent refused), so the stat said "No data" while
+    it had lost 1,200; with both reported it is their sum."""
+    from .helpers import require_binary
+
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    (panel,) = [p for p in dash["panels"] if p["title"] == "Total P&L"]
+    (target,) = panel["targets"]
+    cases = {
+        "flat": ([("trading_pnl_realized", "-1200")], -1200),
+        "both": ([("trading_pnl_realized", "-600"), ("trading_pnl_unrealized", "250")], -350),
+    }
+    tests = []
+    for job, (series, want) in cases.items():
+        tests.append(
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'{name}{{job="{job}",instance="a",symbol="BTC"}}', "values": f"{v}x5"}
+                    for name, v in series
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": target["expr"].replace("$job", job),
+                        "eval_time": "2m",
+                        "exp_samples": [{"labels": "{}", "value": want}],
+                    }
+                ],
+            }
+        )
+    path = tmp_path / "total_pnl_test.yml"
+    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": tests}))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:
     """trading_orders_filled_total counts orders filled completely; "fills" is every fill, partial ones
     too, on the live page (docs/live.md: desk.fills) and in trading_orders_partially_filled_total. The

@@ -148,7 +148,8 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Total P&L",
-                f"sum(trading_pnl_realized{{{J}}}) + sum(trading_pnl_unrealized{{{J}}})",
+                # one selector over both: a sum of two sums is empty when a service reports only one of them
+                f'sum({{__name__=~"trading_pnl_realized|trading_pnl_unrealized",{J}}})',
                 "short",
                 "Realized + unrealized P&L, in the account currency.",
             ).thresholds(thresholds((None, "red"), (0, "green")))
