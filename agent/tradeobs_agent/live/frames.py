@@ -434,7 +434,7 @@ class FrameBuilder:
         opened = list(snap.numbers(OPEN_ORDERS))
         if opened:
             desk["open"] = sum(p.value for p in opened)
-        # The rows' sums and the series without a symbol: past max_series an instrument's new attribute sets go to
+        # The rows' sums and the series without a symbol: past max_series a counter's new attribute sets go to
         # its overflow series, whose orders belong to no row but are the desk's all the same.
         rest = self._without_symbol
         submitted = float(sum(r.get("ord", 0) for r in symbols.values()) + rest.get("ord", 0))
