@@ -262,6 +262,7 @@ def init(
         _learn_secrets(settings)
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series
+        registry.max_gauge_series = settings.max_gauge_series
         events.get_bus().resize(settings.live_event_buffer)
         resource = build_resource(settings)
         agent = Agent(settings, report, resource, registry)

@@ -201,7 +201,18 @@ FIELDS: tuple[Field, ...] = (
         "Prometheus endpoint port (0 = any free port)",
         otel=(ev.OTEL_EXPORTER_PROMETHEUS_PORT,),
     ),
-    _f("max_series", 2000, p.number(int, 1, 1_000_000), "distinct attribute sets per instrument before overflow"),
+    _f(
+        "max_series",
+        2000,
+        p.number(int, 1, 1_000_000),
+        "distinct attribute sets per counter or histogram before overflow (past it, sets lose their labels)",
+    ),
+    _f(
+        "max_gauge_series",
+        20_000,
+        p.number(int, 1, 1_000_000),
+        "distinct attribute sets per gauge before overflow (past it, the values of new sets are lost)",
+    ),
     _f(
         "symbol_allowlist",
         (),
@@ -331,6 +342,7 @@ class Settings:
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     max_series: int = 2000
+    max_gauge_series: int = 20_000
     symbol_allowlist: tuple[str, ...] = ()
     logs_enabled: bool = True
     log_dir: str = "logs"

@@ -58,6 +58,7 @@ class TracingOptions:
 class MetricsOptions:
     export_interval: float | None = None
     max_series: int | None = None
+    max_gauge_series: int | None = None
     symbol_allowlist: Sequence[str] | None = None
 
 

@@ -465,3 +465,60 @@ def test_gunicorn_preload_the_arbiter_is_not_a_worker_and_totals_are_exact(tmp_p
         assert arbiter not in svc.worker_pids()
         svc.orders(30)
         wait_for(lambda: svc.total() == 120, "120 orders after the takeover")
+
+
+def test_every_position_of_1000_symbols_x_5_strategies_of_each_worker_is_on_the_leaders_endpoint(
+    tmp_path: Path,
+) -> None:
+    """Two uvicorn workers, each with positions in 1,000 symbols x 5 strategies, default settings: the group's
+    endpoint sums each pair over the workers (``trading.position.quantity`` aggregates by ``sum``) and the live view
+    has every symbol's. With one limit of 2,000 sets for every instrument, 3,000 pairs of each worker were in a
+    gauge's overflow series, which keeps one value: 2,000 positions of 5,000 were served."""
+    from . import positions_app as app
+
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "TRADEOBS_SERVICE_NAME": "workers-positions",
+        "TRADEOBS_OTLP_ENABLED": "false",
+        "TRADEOBS_PROMETHEUS_PORT": str(metrics_port),
+        "TRADEOBS_MULTIPROCESS_DIR": str(tmp_path),
+        "TRADEOBS_LOG_DIR": str(tmp_path / "logs"),
+    }
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "positions_app:create_app", "--app-dir"]
+    argv += [str(Path(app.__file__).parent), "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
+    proc = ManagedProcess("uvicorn-positions", argv, env, tmp_path)
+    svc = Service(proc, port, metrics_port)
+    try:
+        wait_for(lambda: len(svc.worker_pids()) == 2, "2 workers in /metrics", procs=(proc,))
+        want = {
+            (sym, s): 2 * app.quantity(k, i) for i, sym in enumerate(app.SYMBOLS) for k, s in enumerate(app.STRATEGIES)
+        }
+
+        def positions() -> dict[tuple[str, str], float]:
+            from prometheus_client.parser import text_string_to_metric_families
+
+            got = {}
+            for fam in text_string_to_metric_families(svc.metrics() or ""):
+                if fam.name == "trading_position_quantity":
+                    for x in fam.samples:
+                        got[x.labels.get("symbol", ""), x.labels.get("strategy", "")] = x.value
+            return got
+
+        got = wait_for(lambda: (p := positions()) == want and p, "every position of both workers", procs=(proc,))
+        assert len(got) == 5000
+        wait_for(lambda: _ready(svc), "uvicorn serving HTTP", procs=(proc,))
+        live_want = {sym: 2 * sum(app.quantity(k, i) for k in range(5)) for i, sym in enumerate(app.SYMBOLS)}
+
+        def live_positions() -> dict[str, float]:
+            rows = svc.snapshot().get("symbols", {})
+            return {sym: rows[sym].get("pos") for sym in app.SYMBOLS if sym in rows}
+
+        wait_for(lambda: live_positions() == live_want, "every symbol's position in the live view", procs=(proc,))
+    finally:
+        proc.stop()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    text = proc.log_path.read_text(errors="replace") if proc.log_path.exists() else ""
+    assert "Traceback" not in text and "internal error" not in text, text[-4000:]

@@ -127,6 +127,7 @@ def test_default_endpoint_depends_on_protocol() -> None:
         ({"live_cors_origins": ["*"]}, "live_cors_origins"),
         ({"live_nats_url": "http://broker:4222"}, "live_nats_url"),
         ({"max_series": 2000.5}, "max_series"),
+        ({"max_gauge_series": 0}, "max_gauge_series"),
     ],
 )
 def test_bad_explicit_argument_raises_naming_setting_value_and_allowed(kwargs: dict[str, object], setting: str) -> None:
@@ -411,7 +412,8 @@ _SAMPLE = {
     "otlp_timeout": 3.0, "otlp_insecure": True, "otlp_retry_items": 10, "otlp_retry_max_age": 30.0,
     "traces_file": "t.jsonl", "prometheus_host": "0.0.0.0", "prometheus_port": 9999,
     "traces_sampler": "always_off", "traces_sampler_arg": 0.5, "metric_export_interval": 2.0, "max_series": 7,
-    "symbol_allowlist": ["AAPL"], "log_dir": "elsewhere", "log_level": "DEBUG", "log_console": True,
+    "max_gauge_series": 9, "symbol_allowlist": ["AAPL"], "log_dir": "elsewhere", "log_level": "DEBUG",
+    "log_console": True,
     "log_queue_size": 64, "log_queue_policy": "block", "log_max_bytes": 4096, "log_rotate_seconds": 60,
     "log_backup_count": 2, "log_block_timeout": 0.5, "log_redact_patterns": ["x+"], "live_hz": 5.0,
     "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_cors_origins": ["https://desk.example"],
@@ -514,6 +516,7 @@ def test_an_empty_log_dir_in_the_environment_turns_file_logs_off(
         ({"TRADEOBS_OTLP_LOGS_TIMEOUT": "1000"}, "otlp_logs_timeout", "a number in [0.1, 300] seconds"),
         ({"TRADEOBS_METRIC_EXPORT_INTERVAL": "0"}, "metric_export_interval", "a number in [0.05, 3600] seconds"),
         ({"TRADEOBS_MAX_SERIES": "0"}, "max_series", "an integer in [1, 1000000]"),
+        ({"TRADEOBS_MAX_GAUGE_SERIES": "20k"}, "max_gauge_series", "an integer in [1, 1000000]"),
     ],
 )
 def test_messages_give_the_range_in_the_variables_own_unit(env: dict[str, str], setting: str, expected: str) -> None:

@@ -239,6 +239,36 @@ def test_the_first_instrument_past_max_series_is_said_on_the_console_naming_the_
     assert "TRADEOBS_MAX_SERIES" in lines[0]
 
 
+def test_gauges_have_their_own_limit_and_their_overflow_names_it_on_the_console(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A gauge's overflow series keeps only the last value set through it: past ``max_series`` the position and
+    P&L of 3,000 of 5,000 symbol x strategy pairs were lost (1,000 symbols x 5 strategies), and the one console line
+    named the order counters that overflowed first. Gauges bind up to ``max_gauge_series``; past it the warning
+    names that setting and says values are lost, on the console even after a counter's."""
+    from tradeobs_agent import _errors
+
+    _errors.set_console_check(lambda: False)
+    try:
+        reg = Registry(max_series=2, max_gauge_series=4)
+        for i in range(3):
+            reg.counter("trading.orders.submitted").bind(symbol=f"S{i}").add(1)
+        pos = reg.gauge("trading.position.quantity")
+        for i in range(6):
+            pos.set(float(i), {"symbol": f"S{i}", "strategy": "a"})
+    finally:
+        _errors.set_console_check(None)
+    assert len(reg.counter("trading.orders.submitted").series()) == 3  # 2 + overflow
+    values = {s.key: s.value for s in pos.series()}
+    assert len(values) == 5 and values[OVERFLOW_KEY] == 5.0  # 4 kept with their values, the last two in one
+    assert [v for k, v in values.items() if k != OVERFLOW_KEY] == [0.0, 1.0, 2.0, 3.0]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "passed its limit" in line]
+    assert len(lines) == 2
+    assert "'trading.orders.submitted' passed its limit of 2" in lines[0] and "TRADEOBS_MAX_SERIES" in lines[0]
+    assert "'trading.position.quantity' passed its limit of 4" in lines[1]
+    assert "TRADEOBS_MAX_GAUGE_SERIES" in lines[1] and "values of those sets are lost" in lines[1]
+
+
 def test_more_instruments_overflowing_than_max_series_do_not_hang_the_caller() -> None:
     """``tradeobs.agent.metric.overflow`` has a series per instrument that overflowed: with more of them than
     ``max_series`` (TRADEOBS_MAX_SERIES=10 and 14 trading instruments past it at 1,000 symbols), it overflowed

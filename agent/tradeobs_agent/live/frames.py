@@ -262,7 +262,9 @@ class FrameBuilder:
         for name, key in ACCOUNT_GAUGES.items():
             vals = [p.value for p in snap.numbers(name)]
             if vals:
-                account[key] = sum(vals) if key != "kill_switch" else max(vals)
+                # Equity and exposure add up over strategies and venues; drawdown and the kill switch are the worst
+                # of them (as the dashboards' max by (job) and the fleet view): two strategies 5% and 10% down were 15%.
+                account[key] = max(vals) if key in ("drawdown", "kill_switch") else sum(vals)
         self._pnl(symbols, now, account)
         seed, self._orders_seed = self._orders_seed, None
         desk = self._desk(snap, symbols, md_age, seed if snapshot is None else None)
@@ -434,7 +436,7 @@ class FrameBuilder:
         opened = list(snap.numbers(OPEN_ORDERS))
         if opened:
             desk["open"] = sum(p.value for p in opened)
-        # The rows' sums and the series without a symbol: past max_series an instrument's new attribute sets go to
+        # The rows' sums and the series without a symbol: past max_series a counter's new attribute sets go to
         # its overflow series, whose orders belong to no row but are the desk's all the same.
         rest = self._without_symbol
         submitted = float(sum(r.get("ord", 0) for r in symbols.values()) + rest.get("ord", 0))
@@ -464,7 +466,8 @@ class FrameBuilder:
             name = str(p.attributes.get("limit", ""))
             if len(strategies) > 1:
                 name = f"{p.attributes.get('strategy')}/{name}"
-            limits[name] = _r(p.value) or 0.0
+            v = _r(p.value) or 0.0
+            limits[name] = v if name not in limits else max(limits[name], v)  # the worst of the strategy's venues
         if limits:
             desk["limits"] = limits
         if md_age is not None:

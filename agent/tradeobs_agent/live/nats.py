@@ -239,7 +239,7 @@ def state_extras(snap: Snapshot) -> tuple[dict[str, Any], dict[str, dict[str, An
                 if strategy is None:
                     continue
                 row = strategies.setdefault(str(strategy), {})
-                if key == "kill_switch":
+                if key in ("kill_switch", "drawdown"):  # the worst of the strategy's venues (and processes)
                     row[key] = max(row.get(key, 0), np_.value)
                 else:
                     row[key] = row.get(key, 0) + np_.value
@@ -259,7 +259,8 @@ def desk_extras(snap: Snapshot, builder: FrameBuilder) -> dict[str, Any]:
     for p in snap.numbers(LIMITS):
         name = str(p.attributes.get("limit", ""))
         strategy = p.attributes.get("strategy")
-        limits[name if strategy is None else f"{strategy}/{name}"] = p.value
+        key = name if strategy is None else f"{strategy}/{name}"
+        limits[key] = p.value if key not in limits else max(limits[key], p.value)  # the worst of its venues
     gross: dict[str, float] = {}
     for p in snap.numbers(POSITION):
         sym = p.attributes.get("symbol")

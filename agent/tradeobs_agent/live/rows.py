@@ -160,8 +160,9 @@ class Rows:
         return rows, newest
 
     def without_symbol(self) -> dict[str, float]:
-        """Per row key, the sum of the last snapshot's series without a symbol (past an instrument's ``max_series``,
-        the overflow series holds every symbol's): what the rows leave out of a desk total."""
+        """Per row key, the sum of the last snapshot's series without a symbol (past an instrument's limit,
+        ``max_series`` or a gauge's ``max_gauge_series``, the overflow series holds every symbol's): what the rows
+        leave out of a desk total (the desk sums only the counters': a gauge's overflow keeps one value)."""
         out: dict[str, float] = {}
         for _, key, view in self._sums:
             if view.rest:

@@ -22,7 +22,8 @@ NaN gauge values and non-numeric values are dropped, counted in
 ``tradeobs.agent.measurements.invalid`` and warned about once per instrument.
 Attribute values that are not ``str``/``bool``/``int``/``float`` are turned into
 strings, and strings longer than :data:`MAX_ATTR_LEN` are truncated. Past the
-instrument's series limit new attribute sets share one overflow series,
+instrument's series limit (the registry's ``max_series``; a gauge's ``max_gauge_series``, whose overflow
+series keeps one value) new attribute sets share one overflow series,
 ``otel.metric.overflow=true``, as the OTel SDK specifies.
 
 Several processes of one service (gunicorn/uvicorn workers) each keep their

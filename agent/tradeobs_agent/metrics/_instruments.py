@@ -35,6 +35,7 @@ class _Owner(Protocol):
     """What an instrument needs from its registry."""
 
     max_series: int
+    max_gauge_series: int
 
     def normalize(self, instrument: Instrument[Any], attributes: Mapping[str, Any]) -> AttrKey: ...
 
@@ -84,11 +85,16 @@ class Instrument(Generic[B]):
         with self._lock:
             series = self._series.get(key)
             if series is None:
-                if len(self._series) >= self.registry.max_series and key != OVERFLOW_KEY:
+                if len(self._series) >= self.limit() and key != OVERFLOW_KEY:
                     return self._overflow()
                 series = self._new(key)
                 self._series[key] = series
         return series
+
+    def limit(self) -> int:
+        """How many attribute sets this instrument binds before new ones go to its overflow series: the registry's
+        ``max_series`` (a gauge's: ``max_gauge_series``)."""
+        return self.registry.max_series
 
     def _overflow(self) -> B:
         # Called with self._lock held.
@@ -109,7 +115,7 @@ class Instrument(Generic[B]):
             return self.bind_key(self.registry.normalize(self, attributes))
         if series is None:
             series = self.bind_key(self.registry.normalize(self, attributes))
-            if len(self._cache) < 4 * self.registry.max_series:
+            if len(self._cache) < 4 * self.limit():
                 self._cache[cache_key] = series
         return series
 
@@ -232,6 +238,11 @@ class Gauge(Instrument[BoundGauge]):
 
     def _new(self, key: AttrKey) -> BoundGauge:
         return BoundGauge(self, key)
+
+    def limit(self) -> int:
+        """The registry's ``max_gauge_series``: a gauge's overflow series keeps only the last value set through it,
+        so past the limit values are lost (a counter's or histogram's overflow series loses labels, not totals)."""
+        return self.registry.max_gauge_series
 
     def set(self, value: int | float, attributes: Mapping[str, Any] | None = None) -> None:
         self._bound_for(attributes).set(value)

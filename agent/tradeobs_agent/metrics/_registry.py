@@ -30,9 +30,10 @@ InstrumentT = TypeVar("InstrumentT", bound=Instrument[Any])
 
 
 _OVERFLOW = (
-    "instrument %r passed its limit of %d attribute sets; further sets go to the otel.metric.overflow series "
-    "(raise TRADEOBS_MAX_SERIES or use a symbol allowlist)"
+    "instrument %r passed its limit of %d attribute sets; further sets go to the otel.metric.overflow series%s "
+    "(raise %s or use a symbol allowlist)"
 )
+_GAUGE_LOSES = ", which keeps only the last value set through it: the values of those sets are lost"
 
 
 class Registry:
@@ -41,9 +42,12 @@ class Registry:
     Readers call :meth:`snapshot`; nothing else reads instruments.
     """
 
-    def __init__(self, max_series: int = 2000) -> None:
-        self.max_series = max_series
-        self._overflow_told = False  # the first instrument past max_series was said on the console
+    def __init__(self, max_series: int = 2000, max_gauge_series: int = 20_000) -> None:
+        self.max_series = max_series  # per counter, up-down counter and histogram
+        self.max_gauge_series = max_gauge_series  # per gauge (see Gauge.limit)
+        # The settings whose first instrument past its limit was said on the console (a gauge's is said even after a
+        # counter's: past max_gauge_series values are lost, not only labels).
+        self._overflow_told: set[str] = set()
         self._instruments: dict[str, Instrument[Any]] = {}
         self._lock = threading.Lock()
         self.start_ns = time.time_ns()
@@ -288,11 +292,13 @@ class Registry:
         # the same, in its overflow series.
         if instrument is not overflow:
             overflow.add(1, {"instrument": instrument.name})
-        args = (instrument.name, self.max_series)
-        if warn_once(f"overflow:{instrument.name}", _OVERFLOW, *args) and not self._overflow_told:
-            # The agent's own records go to the system log only: the first instrument past the limit is said on the
+        gauge = isinstance(instrument, Gauge)
+        setting = "TRADEOBS_MAX_GAUGE_SERIES" if gauge else "TRADEOBS_MAX_SERIES"
+        args = (instrument.name, instrument.limit(), _GAUGE_LOSES if gauge else "", setting)
+        if warn_once(f"overflow:{instrument.name}", _OVERFLOW, *args) and setting not in self._overflow_told:
+            # The agent's own records go to the system log only: the first instrument past each limit is said on the
             # console too (the others are in the log, all of them counted in tradeobs.agent.metric.overflow).
-            self._overflow_told = True
+            self._overflow_told.add(setting)
             if not _errors.on_console():
                 text = secret_values.mask(_OVERFLOW % args)
                 with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log has it

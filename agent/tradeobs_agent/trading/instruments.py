@@ -70,7 +70,7 @@ def _h(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str, bound
 _O = ORDER_ATTRS
 _SYM = ("symbol",)
 _SS = ("symbol", "strategy")
-_S = ("strategy",)
+_S = ("strategy", "venue")  # what one TradingTelemetry sets for its strategy: each object its own series
 
 SPECS: tuple[InstrumentSpec, ...] = (
     # orders
@@ -183,7 +183,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "limit_utilization",
         "trading.risk.limit.utilization",
         "{ratio}",
-        ("strategy", "limit"),
+        ("strategy", "venue", "limit"),
         "Fraction of a risk limit in use (1 = at the limit)",
         "max",
     ),

@@ -219,13 +219,17 @@ class TradingTelemetry:
         self._notional: dict[Any, float] = {}
         self._keyed: dict[tuple[str, Any], Any] = {}
         self._decision: dict[Any, BoundHistogram] = {}  # decision_time's series by symbol: one lookup per call
-        s = self.strategy
-        self._gross = inst.gross.bind(strategy=s)
-        self._net = inst.net.bind(strategy=s)
-        self._equity = inst.equity.bind(strategy=s)
-        self._drawdown = inst.drawdown.bind(strategy=s)
-        self._kill = inst.kill_switch.bind(strategy=s)
-        self._open = inst.open_orders.bind(strategy=s)
+        # A strategy trading on several venues has one object per venue: each sets its own series (a venue label),
+        # which readers add up (exposure, equity, open orders) or take the worst of (drawdown, kill switch). Keyed
+        # by strategy alone, the objects of one strategy overwrote each other's: the last one's value was the
+        # strategy's.
+        sv = {"strategy": self.strategy, "venue": self.venue}
+        self._gross = inst.gross.bind(**sv)
+        self._net = inst.net.bind(**sv)
+        self._equity = inst.equity.bind(**sv)
+        self._drawdown = inst.drawdown.bind(**sv)
+        self._kill = inst.kill_switch.bind(**sv)
+        self._open = inst.open_orders.bind(**sv)
         self._gross_v = 0.0
         self._net_v = 0.0
         self._peak = -_INF
@@ -640,7 +644,9 @@ class TradingTelemetry:
         _, _, limit, ratio = e
         limit = text(limit)
         self._keyed_bound(
-            "limit", limit, lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, limit=limit)
+            "limit",
+            limit,
+            lambda: self.instruments.limit_utilization.bind(strategy=self.strategy, venue=self.venue, limit=limit),
         ).set(ratio)  # the series checks the value (and counts a bad one)
 
     def breach(self, limit: str, symbol: str | None = None) -> None:
