@@ -111,6 +111,7 @@ KEY_ALERTS = {
     "TradeobsAgentDroppingItems",
     "TradeobsAgentLogsDropped",
     "TradeobsAgentLogSinkFailing",
+    "TradeobsAgentMetricOverflow",
     "PrometheusRuleEvaluationFailures",
     "AlertmanagerNotificationsFailing",
     "BackupTooOld",
