@@ -201,6 +201,14 @@ FIELDS: tuple[Field, ...] = (
         "Prometheus endpoint port (0 = any free port)",
         otel=(ev.OTEL_EXPORTER_PROMETHEUS_PORT,),
     ),
+    _f(
+        "prometheus_allowed_hosts",
+        (),
+        p.host_names,
+        "host names besides loopback ones the Prometheus endpoint answers on a loopback address (a guard against "
+        "DNS rebinding; docs/metrics.md, Security)",
+        empty="loopback names only",
+    ),
     _f("max_series", 2000, p.number(int, 1, 1_000_000), "distinct attribute sets per instrument before overflow"),
     _f(
         "symbol_allowlist",
@@ -330,6 +338,7 @@ class Settings:
     prometheus_enabled: bool = True
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
+    prometheus_allowed_hosts: tuple[str, ...] = ()
     max_series: int = 2000
     symbol_allowlist: tuple[str, ...] = ()
     logs_enabled: bool = True

@@ -42,6 +42,7 @@ class OtlpOptions:
 class PrometheusOptions:
     host: str | None = None
     port: int | None = None
+    allowed_hosts: Sequence[str] | None = None
     enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import time
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from .._parsers import host_name
+from .._parsers import host_header_name
+from .._parsers import is_loopback_address as _loopback
+from .._parsers import is_loopback_name as _loopback_name
 
 __all__ = [
     "COOKIE",
@@ -161,29 +162,6 @@ def exposure_warning(host: str, secret: str) -> str | None:
     )
 
 
-def _loopback(host: str) -> bool:
-    name = host.strip().strip("[]")
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _loopback_name(name: str) -> bool:
-    """``localhost``, a ``*.localhost`` name (RFC 6761: browsers resolve them to loopback themselves), 127.0.0.0/8,
-    ``::1`` or an IPv4-mapped loopback address."""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
-
-
 def _host_header(headers: list[tuple[bytes, bytes]]) -> str | None:
     for k, v in headers:
         if k == b"host":
@@ -213,18 +191,3 @@ def foreign_host(secret: str, allowed: frozenset[str], scope: MutableMapping[str
     if name is not None and (_loopback_name(name) or name in allowed):
         return None
     return header
-
-
-def host_header_name(header: str) -> str | None:
-    """The host name or IP address in a ``Host`` header, without its port, as ``live_allowed_hosts`` lists it, or
-    ``None`` when it names none.
-
-    >>> host_header_name("Desk.Example:8765"), host_header_name("[::1]:8765"), host_header_name("a b")
-    ('desk.example', '::1', None)
-    """
-    value = header.strip()
-    if value.startswith("["):
-        value = value.partition("]")[0] + "]"
-    elif value.count(":") == 1:
-        value = value.partition(":")[0]
-    return host_name(value)
