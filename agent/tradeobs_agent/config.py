@@ -272,6 +272,13 @@ FIELDS: tuple[Field, ...] = (
         empty="no authentication",
     ),
     _f(
+        "live_session_ttl",
+        8 * 3600.0,
+        p.number(float, 60.0, 7 * 86400.0, "seconds"),
+        "lifetime of the cookie a live_token link is exchanged for (the link's own token is short: a URL is written "
+        "down), seconds",
+    ),
+    _f(
         "live_cors_origins",
         (),
         p.origins,
@@ -359,6 +366,7 @@ class Settings:
     live_nats_url: str = field(default="", repr=False)
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
+    live_session_ttl: float = 8 * 3600.0
     live_allowed_hosts: tuple[str, ...] = ()
     live_grafana_url: str = ""
     multiprocess: str = "auto"

@@ -85,6 +85,7 @@ class LiveOptions:
     max_clients: int | None = None
     event_buffer: int | None = None
     token: str | None = None
+    session_ttl: float | None = None
     cors_origins: Sequence[str] | None = None
     allowed_hosts: Sequence[str] | None = None
     grafana_url: str | None = None

@@ -415,7 +415,7 @@ _SAMPLE = {
     "symbol_allowlist": ["AAPL"], "log_dir": "elsewhere", "log_level": "DEBUG", "log_console": True,
     "log_queue_size": 64, "log_queue_policy": "block", "log_max_bytes": 4096, "log_rotate_seconds": 60,
     "log_backup_count": 2, "log_block_timeout": 0.5, "log_redact_patterns": ["x+"], "live_hz": 5.0,
-    "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_cors_origins": ["https://desk.example"],
+    "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_session_ttl": 900.0, "live_cors_origins": ["https://desk.example"],
     "live_allowed_hosts": ["desk.example"], "live_grafana_url": "http://grafana.desk:3000",
     "live_nats_url": "nats://127.0.0.1:4222",
     "otlp_enabled": False, "prometheus_enabled": False, "logs_enabled": False, "live_enabled": False,

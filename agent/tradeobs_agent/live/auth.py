@@ -52,7 +52,7 @@ COOKIE = "tradeobs_live"
 QUERY_TOKEN_TTL = 60.0
 """Default lifetime of a token meant for a URL, in seconds."""
 SESSION_TTL = 8 * 3600.0
-"""Lifetime of the cookie the dashboard gets in exchange, in seconds."""
+"""Default lifetime of the cookie the dashboard gets in exchange, in seconds (the ``live_session_ttl`` setting)."""
 
 
 def _sign(secret: str, payload: str) -> str:
@@ -136,10 +136,11 @@ def authorized(secret: str, scope: MutableMapping[str, Any], query_token: str | 
     return any(verify_token(secret, t) for t in (query_token, _cookie(headers), _bearer(headers)) if t)
 
 
-def session_cookie(secret: str, path: str, secure: bool) -> str:
-    """A ``Set-Cookie`` value holding a fresh session token."""
-    token = make_token(secret, SESSION_TTL)
-    attrs = [f"{COOKIE}={token}", f"Path={path}", f"Max-Age={int(SESSION_TTL)}", "HttpOnly", "SameSite=Strict"]
+def session_cookie(secret: str, path: str, secure: bool, ttl: float = SESSION_TTL) -> str:
+    """A ``Set-Cookie`` value holding a fresh session token, for ``ttl`` seconds (``live_session_ttl``): the cookie
+    and the token in it end together."""
+    token = make_token(secret, ttl)
+    attrs = [f"{COOKIE}={token}", f"Path={path}", f"Max-Age={int(ttl)}", "HttpOnly", "SameSite=Strict"]
     if secure:
         attrs.append("Secure")
     return "; ".join(attrs)
