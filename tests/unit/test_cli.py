@@ -36,6 +36,19 @@ def test_config_check_ok_and_shows_sources(monkeypatch: pytest.MonkeyPatch, caps
     assert "hunter2" not in out and "<set>" in out
 
 
+def test_config_check_masks_a_signature_or_key_in_the_endpoint_query(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``?key=`` and ``&sig=`` name nothing secret, so ``config check`` showed their values (an API key, a SAS
+    signature); ``api_key=`` was masked."""
+    monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", "https://otlp.example:4318/v1?key=K3yValue99&sig=S1gValue99&region=us")
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "K3yValue99" not in out and "S1gValue99" not in out, out
+    assert "?key=[REDACTED]&sig=[REDACTED]&region=us" in out, out
+
+
 def test_config_check_lists_problems_and_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
