@@ -34,8 +34,11 @@ __all__ = [
     "csv",
     "endpoint",
     "headers",
+    "host_header_name",
     "host_name",
     "host_names",
+    "is_loopback_address",
+    "is_loopback_name",
     "kv_map",
     "milliseconds",
     "nats_urls",
@@ -425,6 +428,50 @@ def host_name(value: str) -> str | None:
     if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
         return None
     return name
+
+
+def host_header_name(header: str) -> str | None:
+    """The host name or IP address in a ``Host`` header, without its port, as ``live_allowed_hosts`` and
+    ``prometheus_allowed_hosts`` list it, or ``None`` when it names none.
+
+    >>> host_header_name("Desk.Example:8765"), host_header_name("[::1]:8765"), host_header_name("a b")
+    ('desk.example', '::1', None)
+    """
+    value = header.strip()
+    if value.startswith("["):
+        value = value.partition("]")[0] + "]"
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return host_name(value)
+
+
+def is_loopback_address(host: str) -> bool:
+    """Whether an address (``127.0.0.1``, ``[::1]``, ``localhost``; a bind address, or the one a connection arrived
+    on) is this machine only. ``::ffff:127.0.0.1`` too: a connection through 127.0.0.1 to a dual-stack server
+    listening on ``::`` arrives on it."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def is_loopback_name(name: str) -> bool:
+    """Whether a ``Host`` name (as :func:`host_header_name` gives it) is loopback: ``localhost``, a ``*.localhost``
+    name (RFC 6761: browsers resolve them to loopback themselves), 127.0.0.0/8, ``::1`` or an IPv4-mapped loopback
+    address."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def host_names(raw: Any) -> tuple[str, ...]:

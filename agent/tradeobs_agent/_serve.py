@@ -23,16 +23,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-__all__ = ["GRACE", "bind", "bind_error", "serve"]
+__all__ = ["GRACE", "HEADER_TIMEOUT", "MAX_PENDING", "bind", "bind_error", "http_protocol", "serve"]
 
 GRACE = 5
 """Seconds a stop waits for open connections to finish before it closes them (every live stream ends at once)."""
+HEADER_TIMEOUT = 10.0
+"""Seconds a connection has to send a whole request head, from connecting or from the end of its last response."""
+MAX_PENDING = 512
+"""Connections that have not sent a whole request head yet, at most: past it, the oldest such one is closed."""
+
+_MIN_WAIT = 1.0
+"""Seconds a waiting connection is spared by MAX_PENDING: a burst of clients connecting at once (a desk reconnecting
+after a restart) is accepted before any of their request heads is read, and must not close its own first ones."""
+
+_log = logging.getLogger("tradeobs.serve")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -58,6 +69,90 @@ def bind_error(host: str, port: int, exc: OSError, port_option: str, host_option
     else:  # an unknown name, an address that is not this machine's
         hint = f"check {host_option}"
     return f"cannot listen on {host}:{port}: {reason}; {hint}"
+
+
+def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX_PENDING) -> type[Any]:
+    """uvicorn's HTTP protocol (httptools when installed, else h11) with a bound on half-sent requests.
+
+    uvicorn has no timeout for reading a request head: a connection that sends part of one and then nothing
+    (slowloris) is held forever, an open file and about 5 KiB each, and the live view's ``max_clients`` counts
+    streams, not those (measured: 3,000 held for as long as the client liked, with ``max_clients=8``). Once the
+    process runs out of files it accepts no one, the desk included. Here a connection that has no request under
+    way ``header_timeout`` seconds after connecting or after its last response is closed, and at most
+    ``max_pending`` of them wait at once (a new one closes the oldest that has waited at least a second). A request
+    being answered (an endless live stream) is never cut: its clock starts again when its response ends. Said once
+    in the log.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    pending: dict[Any, float] = {}  # connections waiting for a request head -> since (loop time), oldest first
+    said: list[bool] = []
+
+    def say(why: str) -> None:
+        if not said:
+            said.append(True)
+            _log.warning(
+                "tradeobs: closed a connection that %s (a slow or stalled client, or a slowloris attack); said once",
+                why,
+            )
+
+    class Protocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        _head_timer: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._wait_for_head()
+            if len(pending) > max_pending:
+                now = self.loop.time()
+                for other, since in list(pending.items()):  # oldest first
+                    if now - since < _MIN_WAIT:  # a burst of connects: their heads are in the socket, not read yet
+                        break
+                    pending.pop(other)
+                    if not other._request_under_way():  # one being answered waits for no head: just forgotten
+                        say(f"had sent no whole request while {max_pending} others waited too")
+                        other._close_waiting()
+                        break
+
+        def _wait_for_head(self) -> None:
+            pending[self] = self.loop.time()
+            self._head_timer = self.loop.call_later(header_timeout, self._head_timed_out)
+
+        def _request_under_way(self) -> bool:
+            cycle = self.cycle
+            return cycle is not None and not cycle.response_complete
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            pending.pop(self, None)
+            if self._request_under_way():  # its clock starts again when the response ends
+                return
+            say(f"sent no whole request in {header_timeout:g} s")
+            self._close_waiting()
+
+        def _close_waiting(self) -> None:
+            pending.pop(self, None)
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            if not self.transport.is_closing():
+                self._wait_for_head()  # for the next request on this connection (or a pipelined one already read)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            pending.pop(self, None)
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().connection_lost(exc)
+
+    return Protocol
 
 
 def _server_class() -> Any:
@@ -94,8 +189,14 @@ def serve(
 
     # A connection that never drains (a client that stopped reading: its send buffers stay full) would hold the
     # graceful shutdown forever; after GRACE seconds uvicorn stops waiting for it and the loop's end closes it.
+    # A half-sent request is bounded too (see http_protocol).
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan=lifespan, timeout_graceful_shutdown=GRACE
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan=lifespan,
+        timeout_graceful_shutdown=GRACE,
+        http=http_protocol(HEADER_TIMEOUT, MAX_PENDING),  # read now: a test may set them smaller
     )
     server = _server_class()(config)
     if on_server is not None:

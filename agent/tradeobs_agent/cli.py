@@ -607,10 +607,16 @@ def _doctor(service_url: str | None, timeout: float) -> int:
     else:
         rows.append(("collector", "-", "OK", "OTLP disabled"))
     if settings.prometheus_enabled:
-        url = f"http://{settings.prometheus_host}:{settings.prometheus_port}/metrics"
-        ok, detail, _ = _http_ok(url, timeout)
+        host = settings.prometheus_host
+        url = f"http://{f'[{host}]' if ':' in host else host}:{settings.prometheus_port}/metrics"
+        ok, detail, http_status = _http_ok(url, timeout)
         # `tradeobs demo --prometheus-port 9465` (first-ten-minutes.md, for a port in use) is not this shell's setting
         hint = " (is the service running? on another port: set TRADEOBS_PROMETHEUS_PORT here as the service has it)"
+        if http_status == 403:  # the DNS rebinding guard (docs/metrics.md, Security)
+            hint = (
+                " (on a loopback address the endpoint answers only loopback host names: set TRADEOBS_PROMETHEUS_HOST "
+                "here as the service has it, or add this name to the service's TRADEOBS_PROMETHEUS_ALLOWED_HOSTS)"
+            )
         rows.append(("prometheus endpoint", url, "OK" if ok else "FAIL", detail + ("" if ok else hint)))
     rows.append(_worker_groups_row(settings))
     if not settings.live_enabled:

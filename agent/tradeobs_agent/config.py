@@ -202,6 +202,14 @@ FIELDS: tuple[Field, ...] = (
         otel=(ev.OTEL_EXPORTER_PROMETHEUS_PORT,),
     ),
     _f(
+        "prometheus_allowed_hosts",
+        (),
+        p.host_names,
+        "host names besides loopback ones the Prometheus endpoint answers on a loopback address (a guard against "
+        "DNS rebinding; docs/metrics.md, Security)",
+        empty="loopback names only",
+    ),
+    _f(
         "max_series",
         2000,
         p.number(int, 1, 1_000_000),
@@ -275,6 +283,13 @@ FIELDS: tuple[Field, ...] = (
         empty="no authentication",
     ),
     _f(
+        "live_session_ttl",
+        8 * 3600.0,
+        p.number(float, 60.0, 7 * 86400.0, "seconds"),
+        "lifetime of the cookie a live_token link is exchanged for (the link's own token is short: a URL is written "
+        "down), seconds",
+    ),
+    _f(
         "live_cors_origins",
         (),
         p.origins,
@@ -341,6 +356,7 @@ class Settings:
     prometheus_enabled: bool = True
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
+    prometheus_allowed_hosts: tuple[str, ...] = ()
     max_series: int = 2000
     max_gauge_series: int = 20_000
     symbol_allowlist: tuple[str, ...] = ()
@@ -362,6 +378,7 @@ class Settings:
     live_nats_url: str = field(default="", repr=False)
     live_token: str = field(default="", repr=False)
     live_cors_origins: tuple[str, ...] = ()
+    live_session_ttl: float = 8 * 3600.0
     live_allowed_hosts: tuple[str, ...] = ()
     live_grafana_url: str = ""
     multiprocess: str = "auto"

@@ -42,6 +42,7 @@ class OtlpOptions:
 class PrometheusOptions:
     host: str | None = None
     port: int | None = None
+    allowed_hosts: Sequence[str] | None = None
     enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 
@@ -85,6 +86,7 @@ class LiveOptions:
     max_clients: int | None = None
     event_buffer: int | None = None
     token: str | None = None
+    session_ttl: float | None = None
     cors_origins: Sequence[str] | None = None
     allowed_hosts: Sequence[str] | None = None
     grafana_url: str | None = None

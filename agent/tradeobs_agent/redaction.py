@@ -27,7 +27,10 @@ does not, is listed in ``docs/logging.md``. In short:
   of the key percent-encoded (``api%5Fkey=...``, ``pass%77ord%3D...``), ``('name', 'value')``
   pairs (a header list's repr) whose name is secret, account numbers (8-17
   digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
-  also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids.
+  also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids; a URL's
+  ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters; keys and tokens known
+  by their prefix (``sk_live_``, ``rk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AIza``,
+  ``sk-proj-``, ``sk-ant-``); PEM private key blocks.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
@@ -114,6 +117,31 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, (("eyj",),)),
     # AWS access key ids.
     (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK, (("akia", "asia"),)),
+    # A URL's query parameters whose name says nothing secret but whose value is: a Google API key (?key=AIza...),
+    # an HMAC request signature (Binance's &signature=, Azure SAS's &sig=, S3's X-Amz-Signature=). Only as a
+    # query parameter (after "?" or "&"): "key" and "signature" are ordinary words and attribute names elsewhere.
+    (
+        r"(?i)([?&](?:key|sig|signature|x-amz-signature)=)(?!\[REDACTED\])[^\s&#\"'<>,;]+",
+        r"\1" + MASK,
+        (("key=", "sig=", "signature="), ("?", "&")),
+    ),
+    # Secrets that say what they are by their prefix: Stripe's sk_live_/rk_live_ (and _test_) keys, GitHub's
+    # ghp_/gho_/ghu_/ghs_/ghr_ and github_pat_ tokens, Slack's xox?-/xapp- tokens, Google API keys (AIza...),
+    # OpenAI's and Anthropic's sk-proj-/sk-ant-/sk-svcacct- keys and the older sk- + 48. Each needs its prefix at a
+    # word's start and a long tail, so "desk_live_pnl" or "sk-1" is no key.
+    (
+        r"\b(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,}|gh[pousr]_[0-9A-Za-z]{36,}|github_pat_[0-9A-Za-z_]{22,}"
+        r"|xox[abposr]-[0-9A-Za-z-]{10,}|xapp-[0-9A-Za-z-]{10,}|AIza[0-9A-Za-z_-]{35}"
+        r"|sk-(?:proj|ant|svcacct)-[0-9A-Za-z_-]{20,}|sk-[0-9A-Za-z]{48})(?![0-9A-Za-z_-])",
+        MASK,
+        (("k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "aiza", "sk-"),),
+    ),
+    # A PEM private key block, whole (or to the end of the text when it was cut).
+    (
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+        MASK,
+        (("private key-----",),),
+    ),
 )
 
 # A 2-element tuple or list in a repr or JSON, ('X-Api-Key', 'abc') or ["Authorization", "Basic abc"]: a header list

@@ -68,6 +68,7 @@ HOSTILE = {
     "proto": "__proto__",
     "ctor": "constructor",
 }
+RTL_ORDER = "ord-rtl-1"
 # per symbol: (desk index, position, realized P&L); the rest of the symbols get small positions
 BOOK: dict[str, tuple[int, float, float]] = {
     "AAPL": (0, 300, -2345.67),
@@ -282,6 +283,8 @@ class Scenario:
         o.risk_check(passed=True)
         o.submitted()
         o.rejected(h["script"])
+        o = desk.order_signal(RTL_ORDER, h["rtl"], "buy", 10, 10.0)  # a reason with an override, the order id after it
+        o.risk_check(passed=False, reason=h["rtl"])
         tradeobs_agent.events.publish(
             "alert", message=h["img"], _html=h["img"], _clock=h["script"], _n=10**12, strategy=h["proto"]
         )

@@ -125,3 +125,45 @@ def test_the_page_runs_only_its_own_scripts_and_works_under_its_policy(
             assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["referrer-policy"] == "no-referrer"
+
+
+# Unicode's Bidi_Control characters; none may reach the screen as such.
+BIDI_ON_SCREEN = r"""() => {
+  var bidi = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/, found = [];
+  var walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) if (bidi.test(walk.currentNode.data)) found.push(walk.currentNode.data);
+  document.querySelectorAll("[title], [aria-label], option").forEach(function (el) {
+    ["title", "aria-label", "label"].forEach(function (a) {
+      var v = el.getAttribute(a);
+      if (v && bidi.test(v)) found.push(a + ": " + v);
+    });
+  });
+  return found;
+}"""
+
+
+def test_a_right_to_left_override_in_a_name_reorders_nothing_on_screen(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """``AAPL\\u202egnp.exe`` showed as ``AAPLexe.png``, and an override in a reject reason turned the order id written
+    after it around. Every name written on the page now shows its bidi controls as visible ``[U+202E]``; the name
+    itself (state keys, the picker's values, the chart it selects) is unchanged."""
+    from tests.e2e.live_server import RTL_ORDER
+
+    srv = live_server()
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_page(page, srv)
+    srv.post("/test/hostile")
+    rtl, shown = HOSTILE["rtl"], HOSTILE["rtl"].replace("\u202e", "[U+202E]")
+    wait_for(lambda: rtl in js(page, "Object.keys(window.__tradeobs.state.symbols)"), "the symbol in the state")
+    page.locator("#pos-filter").fill("gnp")
+    wait_for(lambda: _texts(page, "#positions tbody tr.row td:nth-child(2)") == [shown], "the symbol's row, as text")
+    page.locator("#positions tbody tr.row input[type=checkbox]").check()  # its chart: the legend names it
+    wait_for(lambda: rtl in js(page, "window.__tradeobs.selected"), "the symbol charted")
+    page.locator("#f-strategy").select_option(HOSTILE["img"])  # the desk's events: its reject by risk, among them
+    wait_for(lambda: f"{shown} · {RTL_ORDER}" in _texts(page, "#blotter td.detail"), "the reason, then the order id")
+    assert shown in _texts(page, "#reasons td.detail")
+    assert js(page, BIDI_ON_SCREEN) == []
+    _no_harm(page, errors)

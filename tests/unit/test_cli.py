@@ -36,6 +36,19 @@ def test_config_check_ok_and_shows_sources(monkeypatch: pytest.MonkeyPatch, caps
     assert "hunter2" not in out and "<set>" in out
 
 
+def test_config_check_masks_a_signature_or_key_in_the_endpoint_query(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``?key=`` and ``&sig=`` name nothing secret, so ``config check`` showed their values (an API key, a SAS
+    signature); ``api_key=`` was masked."""
+    monkeypatch.setenv("TRADEOBS_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("TRADEOBS_OTLP_ENDPOINT", "https://otlp.example:4318/v1?key=K3yValue99&sig=S1gValue99&region=us")
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "K3yValue99" not in out and "S1gValue99" not in out, out
+    assert "?key=[REDACTED]&sig=[REDACTED]&region=us" in out, out
+
+
 def test_config_check_lists_problems_and_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -94,6 +107,28 @@ def test_doctor_reports_each_check(monkeypatch: pytest.MonkeyPatch, capsys: pyte
         row = rows[f"collector {sig} (grpc)"]
         assert " FAIL " in row and f"nothing listens on {dead.removeprefix('http://')} (connection refused)" in row
     assert "FAIL" in rows["live stream"]
+
+
+@pytest.mark.parametrize(("bound", "ok"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_doctor_asks_the_prometheus_endpoint_as_its_setting_says_and_explains_a_refused_host(
+    bound: str, ok: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With TRADEOBS_PROMETHEUS_HOST=0.0.0.0, doctor asks http://0.0.0.0:PORT (Host: 0.0.0.0, through loopback). A
+    service listening there answers it (the name it listens by); one on 127.0.0.1 refuses it as a possible DNS
+    rebinding, and doctor says which settings to look at instead of "is the service running?"."""
+    agent = tradeobs_agent.init(otlp=False, live=False, logs=False, prometheus=PrometheusOptions(host=bound, port=0))
+    assert agent.prometheus is not None
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_HOST", "0.0.0.0")
+    monkeypatch.setenv("TRADEOBS_PROMETHEUS_PORT", str(agent.prometheus.port))
+    monkeypatch.setenv("TRADEOBS_OTLP_ENABLED", "false")
+    monkeypatch.setenv("TRADEOBS_LIVE_ENABLED", "false")
+    main(["doctor", "--timeout", "5"])
+    row = _doctor_rows(capsys.readouterr().out)["prometheus endpoint"]
+    if ok:
+        assert " OK " in row, row
+    else:
+        assert " FAIL " in row and "403" in row and "TRADEOBS_PROMETHEUS_ALLOWED_HOSTS" in row, row
+        assert "is the service running" not in row, row
 
 
 @pytest.mark.parametrize(

@@ -411,12 +411,13 @@ _SAMPLE = {
     "otlp_endpoint": "http://c:4317", "otlp_protocol": "http/protobuf", "otlp_headers": {"k": "v"},
     "otlp_timeout": 3.0, "otlp_insecure": True, "otlp_retry_items": 10, "otlp_retry_max_age": 30.0,
     "traces_file": "t.jsonl", "prometheus_host": "0.0.0.0", "prometheus_port": 9999,
+    "prometheus_allowed_hosts": ["desk-box"],
     "traces_sampler": "always_off", "traces_sampler_arg": 0.5, "metric_export_interval": 2.0, "max_series": 7,
     "max_gauge_series": 9, "symbol_allowlist": ["AAPL"], "log_dir": "elsewhere", "log_level": "DEBUG",
     "log_console": True,
     "log_queue_size": 64, "log_queue_policy": "block", "log_max_bytes": 4096, "log_rotate_seconds": 60,
     "log_backup_count": 2, "log_block_timeout": 0.5, "log_redact_patterns": ["x+"], "live_hz": 5.0,
-    "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_cors_origins": ["https://desk.example"],
+    "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_session_ttl": 900.0, "live_cors_origins": ["https://desk.example"],
     "live_allowed_hosts": ["desk.example"], "live_grafana_url": "http://grafana.desk:3000",
     "live_nats_url": "nats://127.0.0.1:4222",
     "otlp_enabled": False, "prometheus_enabled": False, "logs_enabled": False, "live_enabled": False,
@@ -866,5 +867,5 @@ def test_the_doc_lists_every_setting_that_gives_empty_a_meaning() -> None:
     paragraph = doc.split("## Empty values", 1)[1].split("##", 1)[0]
     with_meaning = [f.name for f in FIELDS if f.empty]
     assert all(f"`{name}`" in paragraph for name in with_meaning), with_meaning
-    words = {6: "Six", 7: "Seven", 8: "Eight", 9: "Nine"}
+    words = {6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten", 11: "Eleven"}
     assert f"{words[len(with_meaning)]}\nsettings give empty a meaning" in paragraph

@@ -4,6 +4,7 @@ test_cli.py (the demo) and test_live.py (live.run)."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import threading
 import urllib.request
@@ -76,3 +77,100 @@ def test_serve_from_a_worker_thread_installs_no_signal_handlers() -> None:
     t.start()
     t.join(30)
     assert not t.is_alive() and errors == []
+
+
+# --------------------------------------------------------------------------- half-sent requests (slowloris)
+
+_HALF = b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n"  # a request head without its last CRLF
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
+def _live_server(header_timeout: float, max_pending: int, min_wait: float) -> tuple[int, Any]:
+    """A real ``live.run()`` server process (``max_clients=2``) with the given bounds, listening."""
+    import subprocess
+    import sys
+
+    from tests._util import free_port
+
+    port = free_port()
+    code = (
+        f"import tradeobs_agent._serve as s; s.HEADER_TIMEOUT = {header_timeout}; s.MAX_PENDING = {max_pending}; "
+        f"s._MIN_WAIT = {min_wait}\n"
+        f"from tradeobs_agent import live; live.run(port={port}, max_clients=2, hz=20)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+
+    def connect() -> socket.socket | None:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            return None
+
+    wait_for(connect, "the live server to listen").close()
+    return port, proc
+
+
+def test_the_live_server_bounds_half_sent_requests_and_closes_them(tmp_path: Any) -> None:
+    """uvicorn has no timeout for a request head: a real ``live.run()`` server (``max_clients=2``) held every
+    half-sent request for as long as the client liked (3,000 measured: 3,000 files, about 5 KiB each), and one
+    that runs out of files accepts no one. Now at most MAX_PENDING wait (the oldest is closed), each at most
+    HEADER_TIMEOUT; the live streams under way are never cut, and the server keeps answering."""
+    port, proc = _live_server(header_timeout=2.0, max_pending=20, min_wait=0.0)
+    socks: list[socket.socket] = []
+    try:
+        streams = []
+        for _ in range(2):
+            st = socket.create_connection(("127.0.0.1", port), timeout=10)
+            socks.append(st)
+            st.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+            assert st.recv(12) == b"HTTP/1.1 200"
+            streams.append(st)
+        files_before = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        half = []
+        for _ in range(60):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            socks.append(s)
+            s.sendall(_HALF)
+            half.append(s)
+        # the 40 oldest were closed as the newer came: at most 20 wait
+        wait_for(lambda: sum(_closed_by_server(s) for s in half) >= 40, "the oldest half-sent requests closed")
+        assert len(os.listdir(f"/proc/{proc.pid}/fd")) <= files_before + 20
+        # ... and the rest once their time is up; the streams were never cut and still get frames
+        wait_for(lambda: all(_closed_by_server(s) for s in half), "every half-sent request closed")
+        for st in streams:
+            st.settimeout(10)
+            assert st.recv(65536), "a live stream was cut"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "sent no whole request" in err and err.count("said once") == 1, err
+
+
+def test_a_burst_of_clients_connecting_at_once_is_not_cut_by_the_cap() -> None:
+    """A desk reconnecting after a restart: 50 clients connect before the server has read any of their requests.
+    With a cap of 5 waiting connections, closing the oldest at once would cut 45 real clients; a connection is
+    spared until it has waited ``_MIN_WAIT``."""
+    port, proc = _live_server(header_timeout=60.0, max_pending=5, min_wait=60.0)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(50)]
+    try:
+        for s in socks:
+            s.sendall(b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert [s.recv(12) for s in socks] == [b"HTTP/1.1 200"] * 50
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        proc.communicate(timeout=30)

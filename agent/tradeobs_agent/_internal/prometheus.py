@@ -45,7 +45,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from opentelemetry.sdk.resources import Resource
 
-from .._errors import internal_error
+from .._errors import internal_error, warn_once
+from .._parsers import host_header_name, host_name, is_loopback_address, is_loopback_name
 from ..metrics import (
     GaugeFamily,
     Histogram,
@@ -59,7 +60,16 @@ from ..metrics import (
 from . import otel_private
 from .gil import Slices
 
-__all__ = ["PrometheusCollector", "Renderer", "client_families", "label_name", "prometheus_name", "serve"]
+__all__ = [
+    "PrometheusCollector",
+    "Renderer",
+    "client_families",
+    "foreign_host",
+    "host_refused",
+    "label_name",
+    "prometheus_name",
+    "serve",
+]
 
 PromType = Literal["counter", "gauge", "histogram"]
 _RESERVED_HISTOGRAM_LABEL = "le"
@@ -420,9 +430,22 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+_LOCAL_ADDRESS = "tradeobs.local_address"
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
         pass
+
+    def get_environ(self) -> dict[str, Any]:
+        """WSGI's environ, plus the address the connection arrived on (as the ASGI ``scope["server"]``): on a
+        server listening on 0.0.0.0, a request from this machine through 127.0.0.1 arrives on loopback."""
+        environ: dict[str, Any] = super().get_environ()
+        try:
+            environ[_LOCAL_ADDRESS] = str(self.connection.getsockname()[0])
+        except OSError:  # the connection is already gone: nothing to answer
+            environ[_LOCAL_ADDRESS] = ""
+        return environ
 
 
 class _Documented:
@@ -440,15 +463,86 @@ class _Documented:
             yield family
 
 
-def serve(host: str, port: int, renderer: Renderer, sdk_registry: Any) -> tuple[WSGIServer, threading.Thread]:
+def foreign_host(header: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a request to the endpoint on a loopback address is refused for its ``Host`` header (DNS rebinding).
+
+    A web page the desk user visits can make its own name resolve to 127.0.0.1 and read ``/metrics`` (positions,
+    P&L, orders) as its own origin; its requests still carry its name in ``Host``. Served: a loopback name or
+    address (``localhost``, ``*.localhost``, 127.0.0.0/8, ``::1``: what Prometheus sends for a ``127.0.0.1:PORT`` or
+    ``localhost:PORT`` target), a name in ``allowed`` (``prometheus_allowed_hosts``), or no ``Host`` at all (HTTP/1.0
+    clients; a browser always sends one). The same rule as the live view's (``live.auth.foreign_host``).
+
+    >>> foreign_host("localhost:9464", frozenset()), foreign_host("rebind.example:9464", frozenset())
+    (False, True)
+    """
+    if header is None:
+        return False
+    name = host_header_name(header)
+    return name is None or not (is_loopback_name(name) or name in allowed)
+
+
+def host_refused(name: str | None) -> str:
+    """The 403 body for a refused ``Host``: the setting, and the exact value to put in it."""
+    if name is None:
+        setting = "Add the host name, without the port, to prometheus_allowed_hosts (TRADEOBS_PROMETHEUS_ALLOWED_HOSTS)"
+    else:
+        setting = (
+            f"Add {name} to prometheus_allowed_hosts (TRADEOBS_PROMETHEUS_ALLOWED_HOSTS={name}; the name only, no port)"
+        )
+    return (
+        "this host name is not allowed: the Prometheus endpoint on a loopback address answers only localhost and "
+        f"loopback addresses (a guard against DNS rebinding). {setting}, or scrape 127.0.0.1:PORT or localhost:PORT\n"
+    )
+
+
+def serve(
+    host: str,
+    port: int,
+    renderer: Renderer,
+    sdk_registry: Any,
+    allowed_hosts: Iterable[str] = (),
+    refused: Callable[[], None] | None = None,
+) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` on a daemon thread: the registry's text, then the SDK instruments' (``sdk_registry``,
-    a prometheus_client registry; None when the renderer's snapshot already holds them)."""
+    a prometheus_client registry; None when the renderer's snapshot already holds them).
+
+    A request that arrived on a loopback address whose ``Host`` is no loopback name, not in ``allowed_hosts`` and
+    not the name the server listens by (``host``) gets 403 (:func:`foreign_host`; ``refused`` is called for each, to
+    count it). On any other address (a container scraped by its service name on its interface's address) the port
+    is reachable from elsewhere without any rebinding: not checked."""
     from prometheus_client import generate_latest
     from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
     sdk_part = _Documented(sdk_registry) if sdk_registry is not None else None
+    bound_name = host_name(host)  # the name it listens by (an /etc/hosts alias of this machine) is the user's own
+    allowed = frozenset(allowed_hosts) | ({bound_name} if bound_name else set())
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        on_loopback = is_loopback_address(environ.get(_LOCAL_ADDRESS, ""))
+        if on_loopback and foreign_host(environ.get("HTTP_HOST"), allowed):
+            header = str(environ.get("HTTP_HOST"))
+            name = host_header_name(header)
+            if refused is not None:
+                refused()
+            warn_once(
+                "prometheus:host",
+                "tradeobs: the Prometheus endpoint refused a request for Host %s (loopback address: a web page may be "
+                "using DNS rebinding to read the metrics). If that is a name you scrape this endpoint by, add it to "
+                "prometheus_allowed_hosts (TRADEOBS_PROMETHEUS_ALLOWED_HOSTS=%s). Counted in "
+                "tradeobs.agent.prometheus.refused; said once",
+                ascii(header[:100]),
+                name or "NAME",
+            )
+            refusal = host_refused(name).encode()
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(refusal))),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
+            return [refusal]
         if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: try /metrics\n"]

@@ -300,12 +300,23 @@ class PrometheusEndpoint:
     RETRY_FIRST = 2.0
     RETRY_MAX = 60.0
 
-    def __init__(self, reader: Any, renderer: Any, sdk_registry: Any, host: str, port: int) -> None:
+    def __init__(
+        self,
+        reader: Any,
+        renderer: Any,
+        sdk_registry: Any,
+        host: str,
+        port: int,
+        allowed_hosts: tuple[str, ...] = (),
+        refused: Callable[[], None] | None = None,
+    ) -> None:
         self.reader = reader
         self.renderer = renderer
         self._sdk_registry = sdk_registry
         self.host = host
         self.port = port
+        self.allowed_hosts = allowed_hosts  # prometheus_allowed_hosts: see prometheus.foreign_host
+        self._refused = refused
         self._server: Any = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -341,8 +352,15 @@ class PrometheusEndpoint:
             # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
             # (the Collector adds otel_scope_* labels on its own exposition).
             reader = PrometheusMetricReader(registry=prom_registry, disable_target_info=True, scope_info_enabled=False)
+        refused = selfm.prometheus_refused  # no series until a request is refused
         endpoint = cls(
-            reader, Renderer(registry, source=source), prom_registry, settings.prometheus_host, settings.prometheus_port
+            reader,
+            Renderer(registry, source=source),
+            prom_registry,
+            settings.prometheus_host,
+            settings.prometheus_port,
+            settings.prometheus_allowed_hosts,
+            lambda: refused.add(1),
         )
         try:
             endpoint._listen(endpoint.port)
@@ -371,7 +389,7 @@ class PrometheusEndpoint:
         with self._lock:
             if self._stopped.is_set():
                 return
-            server, _ = serve(self.host, port, self.renderer, self._sdk_registry)
+            server, _ = serve(self.host, port, self.renderer, self._sdk_registry, self.allowed_hosts, self._refused)
             self._server = server
             self.port = server.server_address[1]
 

@@ -9,8 +9,9 @@ See ``docs/live.md`` for the protocol, the security model and the load benchmark
 
 from __future__ import annotations
 
+from .._serve import http_protocol
 from .app import STATIC_DIR, create_app, run
 from .auth import make_token, verify_token
 from .hub import LiveHub
 
-__all__ = ["STATIC_DIR", "LiveHub", "create_app", "make_token", "run", "verify_token"]
+__all__ = ["STATIC_DIR", "LiveHub", "create_app", "http_protocol", "make_token", "run", "verify_token"]

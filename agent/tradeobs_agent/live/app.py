@@ -323,6 +323,7 @@ def create_app(
     hz = check_argument("live_hz", s.live_hz if hz is None else hz)
     max_clients = check_argument("live_max_clients", s.live_max_clients if max_clients is None else max_clients)
     secret = check_argument("live_token", s.live_token if token is None else token)
+    session_ttl = check_argument("live_session_ttl", s.live_session_ttl)
     origins = check_argument("live_cors_origins", s.live_cors_origins if cors_origins is None else cors_origins)
     hosts = check_argument("live_allowed_hosts", s.live_allowed_hosts if allowed_hosts is None else allowed_hosts)
     grafana = check_argument("live_grafana_url", s.live_grafana_url if grafana_url is None else grafana_url)
@@ -361,7 +362,8 @@ def create_app(
                 return Response("invalid or expired token\n", 401, media_type="text/plain", headers=_CHALLENGE_HEADERS)
             root = request.scope.get("root_path", "") or ""
             resp = RedirectResponse(root + "/", status_code=303)
-            resp.headers["set-cookie"] = auth.session_cookie(secret, root + "/", request.url.scheme == "https")
+            secure = request.url.scheme == "https"
+            resp.headers["set-cookie"] = auth.session_cookie(secret, root + "/", secure, session_ttl)
             return resp
         return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-store"})
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import time
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from .._parsers import host_name
+from .._parsers import host_header_name
+from .._parsers import is_loopback_address as _loopback
+from .._parsers import is_loopback_name as _loopback_name
 
 __all__ = [
     "COOKIE",
@@ -51,7 +52,7 @@ COOKIE = "tradeobs_live"
 QUERY_TOKEN_TTL = 60.0
 """Default lifetime of a token meant for a URL, in seconds."""
 SESSION_TTL = 8 * 3600.0
-"""Lifetime of the cookie the dashboard gets in exchange, in seconds."""
+"""Default lifetime of the cookie the dashboard gets in exchange, in seconds (the ``live_session_ttl`` setting)."""
 
 
 def _sign(secret: str, payload: str) -> str:
@@ -135,10 +136,11 @@ def authorized(secret: str, scope: MutableMapping[str, Any], query_token: str | 
     return any(verify_token(secret, t) for t in (query_token, _cookie(headers), _bearer(headers)) if t)
 
 
-def session_cookie(secret: str, path: str, secure: bool) -> str:
-    """A ``Set-Cookie`` value holding a fresh session token."""
-    token = make_token(secret, SESSION_TTL)
-    attrs = [f"{COOKIE}={token}", f"Path={path}", f"Max-Age={int(SESSION_TTL)}", "HttpOnly", "SameSite=Strict"]
+def session_cookie(secret: str, path: str, secure: bool, ttl: float = SESSION_TTL) -> str:
+    """A ``Set-Cookie`` value holding a fresh session token, for ``ttl`` seconds (``live_session_ttl``): the cookie
+    and the token in it end together."""
+    token = make_token(secret, ttl)
+    attrs = [f"{COOKIE}={token}", f"Path={path}", f"Max-Age={int(ttl)}", "HttpOnly", "SameSite=Strict"]
     if secure:
         attrs.append("Secure")
     return "; ".join(attrs)
@@ -159,29 +161,6 @@ def exposure_warning(host: str, secret: str) -> str | None:
         "sees the desk's positions, P&L and orders. Set TRADEOBS_LIVE_TOKEN (docs/live.md, Security) or listen on "
         "127.0.0.1"
     )
-
-
-def _loopback(host: str) -> bool:
-    name = host.strip().strip("[]")
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _loopback_name(name: str) -> bool:
-    """``localhost``, a ``*.localhost`` name (RFC 6761: browsers resolve them to loopback themselves), 127.0.0.0/8,
-    ``::1`` or an IPv4-mapped loopback address."""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def _host_header(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -213,18 +192,3 @@ def foreign_host(secret: str, allowed: frozenset[str], scope: MutableMapping[str
     if name is not None and (_loopback_name(name) or name in allowed):
         return None
     return header
-
-
-def host_header_name(header: str) -> str | None:
-    """The host name or IP address in a ``Host`` header, without its port, as ``live_allowed_hosts`` lists it, or
-    ``None`` when it names none.
-
-    >>> host_header_name("Desk.Example:8765"), host_header_name("[::1]:8765"), host_header_name("a b")
-    ('desk.example', '::1', None)
-    """
-    value = header.strip()
-    if value.startswith("["):
-        value = value.partition("]")[0] + "]"
-    elif value.count(":") == 1:
-        value = value.partition(":")[0]
-    return host_name(value)

@@ -73,6 +73,12 @@ class SelfMetrics:
             "{worker}",
             "Workers a scrape counted with their last snapshot because they did not answer its sync in time",
         )
+        self.prometheus_refused = c(
+            "tradeobs.agent.prometheus.refused",
+            "{request}",
+            "Requests the Prometheus endpoint refused for their Host header (a possible DNS rebinding: "
+            "prometheus_allowed_hosts)",
+        )
         self.fast_path_fallbacks = c(
             "tradeobs.agent.fast_path.fallbacks",
             "{decision}",

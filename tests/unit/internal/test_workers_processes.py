@@ -42,6 +42,9 @@ def test_children_that_call_init_share_one_endpoint(scenario: str, tmp_path: Pat
     assert got["total"] == 6  # 1 + 2 + 3, one endpoint for the three children
     assert got["leaders"] == 1 and got["pids"] == got["children"]
     assert got["exitcodes"] == [0, 0, 0]
+    # the leader's endpoint keeps the DNS rebinding guard and the children's prometheus_allowed_hosts
+    if scenario != "os-fork":
+        assert got["hosts"] == {"localhost": 200, "desk-box": 200, "rebind.attacker.example": 403}
 
 
 def test_a_process_that_forks_after_init_counts_each_order_once(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ Scenarios (each prints one JSON line: what the parent scraped):
 
 from __future__ import annotations
 
+import http.client
 import json
 import multiprocessing
 import os
@@ -69,7 +70,22 @@ def _child(port: int, n: int, stop: Any) -> None:
     tradeobs_agent.shutdown()
 
 
+def _status(port: int, host: str) -> int:
+    """A scrape's status with ``Host: host`` (the leader's DNS rebinding guard: prometheus_allowed_hosts)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.putrequest("GET", "/metrics", skip_host=True)
+        c.putheader("Host", f"{host}:{port}")
+        c.endheaders()
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
 def children(method: str, port: int) -> None:
+    os.environ["TRADEOBS_PROMETHEUS_ALLOWED_HOSTS"] = "desk-box"  # the children's setting, whichever leads
     ctx = multiprocessing.get_context(method)
     stop = ctx.Event()
     procs = [ctx.Process(target=_child, args=(port, n, stop)) for n in (1, 2, 3)]
@@ -77,6 +93,7 @@ def children(method: str, port: int) -> None:
         p.start()
     try:
         got = _until(port, lambda s: s["total"] == 6 and len(s["pids"]) == 3)
+        got["hosts"] = {h: _status(port, h) for h in ("localhost", "desk-box", "rebind.attacker.example")}
     finally:
         stop.set()
         for p in procs:

@@ -403,3 +403,44 @@ def test_numpy_numbers_in_extra_are_numbers_in_file_and_otlp_and_decimals_stay_e
     attrs = dict(otel.attributes)
     assert (attrs["qty"], attrs["px"], attrs["d"], attrs["ref"]) == (3, 0.1, "0.1", "[REDACTED]")
     assert type(attrs["qty"]) is int and type(attrs["px"]) is float
+
+
+# A URL's key/sig/signature query parameters, and secrets known by their prefix: masked (they passed before). The
+# values below are made up, in each format's shape.
+_GOOGLE_KEY = "AIzaSyA-" + "x1" * 15 + "abc"  # AIza + 35
+_FORMATS = [
+    (f"https://maps.example/api?key={_GOOGLE_KEY}&q=AAPL", "https://maps.example/api?key=[REDACTED]&q=AAPL"),
+    (
+        "GET /api/v3/order?symbol=BTCUSDT&side=BUY&timestamp=1700000000&signature=9f86d081884c7d659a2feaa0c55ad015",
+        "GET /api/v3/order?symbol=BTCUSDT&side=BUY&timestamp=1700000000&signature=[REDACTED]",
+    ),
+    (
+        "https://a.blob.example/c?sv=2022-11-02&sig=AbC%2Fd%3D&se=x",
+        "https://a.blob.example/c?sv=2022-11-02&sig=[REDACTED]&se=x",
+    ),
+    ("s3 ?X-Amz-Date=1&X-Amz-Signature=fe5f80f77d5fa3be", "s3 ?X-Amz-Date=1&X-Amz-Signature=[REDACTED]"),
+    ("charging with sk_live_51HxYzAbCdEfGhIjKlMnOp", "charging with [REDACTED]"),
+    ("restricted rk_test_4eC39HqLyjWDarjtT1zdp7dc", "restricted [REDACTED]"),
+    ("ci token ghp_" + "a1" * 18 + " used", "ci token [REDACTED] used"),
+    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "[REDACTED]"),
+    ("slack xoxb-1234567890-abcdefghij ok", "slack [REDACTED] ok"),
+    ("llm sk-proj-abcdefghijklmnopqrstuvwx and sk-ant-api03-abcdefghijklmnopqrstu", "llm [REDACTED] and [REDACTED]"),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY----- loaded", "[REDACTED] loaded"),
+]
+# Ordinary trading and programming words that look a little like them: kept.
+_KEPT = [
+    "key=AAPL primary key figure; signature check passed; sig=3",
+    "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2",
+    "desk_live_pnl=5 task_live_orders=2 sk-1 strategy=sk-momentum ghost_orders=3 xox",
+    "the order sk_live fill; risk key limit hit; private key rotation scheduled",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), _FORMATS)
+def test_query_signatures_and_prefixed_secret_formats_are_masked(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize("text", _KEPT)
+def test_words_that_only_look_like_those_formats_are_kept(text: str) -> None:
+    assert Redactor().text(text) == text

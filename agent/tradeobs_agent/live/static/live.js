@@ -55,6 +55,14 @@
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; });
   }
+  // Bidi controls (Unicode's Bidi_Control: embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069, the marks
+  // U+200E, U+200F, U+061C) in a name from the service reorder what follows them on screen: "AAPL\u202egnp.exe" showed
+  // as "AAPLexe.png", and an override in a reject reason turned the order id after it around. Every name written as
+  // text (plain: textContent; txt: markup) shows each as a visible [U+202E]; keys (data-*, option values) keep the name.
+  var BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function bidiCode(c) { return "[U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]"; }
+  function plain(s) { return String(s).replace(BIDI, bidiCode); }
+  function txt(s) { return esc(plain(s)); }
   function age(s) {
     if (s === undefined || s === null || s !== s) return "—";
     if (s < 60) return nf(s < 10 ? 1 : 0).format(s) + " s";
@@ -326,7 +334,7 @@
     if (key === chartKey && charts.price) return;
     chartKey = key;
     Object.keys(charts).forEach(function (k) { charts[k].destroy(); });
-    var sym = T.selected.map(function (s) { return { label: s, stroke: colorOf(s) }; });
+    var sym = T.selected.map(function (s) { return { label: plain(s), stroke: colorOf(s) }; });
     charts.price = makeChart("chart-price", sym, mode === "pct" ? "pct" : "num");
     charts.pnl = makeChart("chart-pnl", [{ label: "total", stroke: "#ffffff", width: 2.5 }].concat(sym), "num");
     charts.latency = makeChart("chart-latency", [{ label: "p50", stroke: "#6fdc8c" }, { label: "p99", stroke: "#ff6f91" }], "num");
@@ -379,15 +387,15 @@
     schedule(true);
     return true;
   }
-  function note(text) { var el = $("chips").querySelector(".note"); if (el) el.textContent = text; else pendingNote = text; }
+  function note(text) { var el = $("chips").querySelector(".note"); if (el) el.textContent = plain(text); else pendingNote = text; }
   var pendingNote = "";
   function tell(text) { pendingNote = text; note(text); }  // a note that outlives the chips drawn again next
   function renderChips() {
     var html = T.selected.map(function (s) {
-      return '<span class="chip" data-sym="' + esc(s) + '"><i style="background:' + colorOf(s) + '"></i>' + esc(s) +
+      return '<span class="chip" data-sym="' + esc(s) + '"><i style="background:' + colorOf(s) + '"></i>' + txt(s) +
         '<button type="button" title="remove" data-remove="' + esc(s) + '">×</button></span>';
     }).join("");
-    $("chips").innerHTML = html + '<span class="note">' + esc(pendingNote) + "</span>";
+    $("chips").innerHTML = html + '<span class="note">' + txt(pendingNote) + "</span>";
     pendingNote = "";
   }
   function pickFromInput() {
@@ -436,7 +444,7 @@
     return tr;
   }
   function cell(td, text, cls) {
-    if (td._t !== text) { td._t = text; td.textContent = text; }
+    if (td._t !== text) { td._t = text; td.textContent = plain(text); }
     if (td._c !== cls) { td._c = cls; td.className = cls; }
   }
   function positions(st) {
@@ -453,7 +461,7 @@
       var s = order[first + i], r = st.symbols[s], pnl = pnlOf(r), row = posRows[i], c = row.cells;
       if (row._sym !== s) {
         row._sym = s; row.dataset.sym = s;
-        var box = c[0].firstChild; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + s);
+        var box = c[0].firstChild; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + plain(s));
       }
       var cls = "row" + (r.age >= stale ? " stale" : "");
       if (row.className !== cls) row.className = cls;
@@ -549,7 +557,7 @@
     if (ev.venue && !venues.has(ev.venue)) { venues.add(ev.venue); addOption("f-venue", ev.venue); }
   }
   function addOption(id, value) {
-    var o = document.createElement("option"); o.value = value; o.textContent = value; $(id).appendChild(o);
+    var o = document.createElement("option"); o.value = value; o.textContent = plain(value); $(id).appendChild(o);
   }
   var KNOWN = { order: 1, fill: 1, reject: 1, cancel: 1 };
   function passes(ev, f, now) {
@@ -576,7 +584,7 @@
       encodeURIComponent(oid) + (trace ? "&var-trace_id=" + encodeURIComponent(trace) : "") + grafanaRange(ts);
   }
   function link(cls, href, text, title) {
-    return href ? '<a class="' + cls + '" target="_blank" rel="noopener" title="' + esc(title) + '" href="' + esc(href) + '">' + esc(text) + "</a>" : "";
+    return href ? '<a class="' + cls + '" target="_blank" rel="noopener" title="' + txt(title) + '" href="' + esc(href) + '">' + txt(text) + "</a>" : "";
   }
   function grafanaLinks(oid, trace, ts) {
     return link("trace", traceHref(trace, ts), "trace", "the order's trace in Grafana Explore") +
@@ -587,10 +595,10 @@
       ev.reason || ev.message || (ev.kind === "order" ? ev.order_type : "") || "";
     if (ev.order_id) detail = detail ? detail + " · " + ev.order_id : ev.order_id;
     return '<tr class="' + esc(ev.kind) + '" data-id="' + esc(ev.id) + '"><td>' + (ev._clock || (ev._clock = clock(ev.ts || 0))) +
-      "</td><td>" + esc(ev.kind) + "</td><td>" + esc(ev.strategy || "") + "</td><td>" + esc(ev.venue || "") + "</td><td>" +
-      esc(ev.symbol || "") + "</td><td>" + esc(ev.side || "") + "</td><td>" + qty(ev.qty) + "</td><td>" + price(ev.price) +
+      "</td><td>" + txt(ev.kind) + "</td><td>" + txt(ev.strategy || "") + "</td><td>" + txt(ev.venue || "") + "</td><td>" +
+      txt(ev.symbol || "") + "</td><td>" + txt(ev.side || "") + "</td><td>" + qty(ev.qty) + "</td><td>" + price(ev.price) +
       "</td><td>" + (ev.slippage_bps === undefined || ev.slippage_bps === null ? "" : signed(ev.slippage_bps, 2)) +
-      '</td><td class="detail" title="' + esc(detail) + '">' + esc(detail) + "</td><td>" + grafanaLinks(ev.order_id, ev.trace_id, ev.ts || now) +
+      '</td><td class="detail" title="' + txt(detail) + '">' + txt(detail) + "</td><td>" + grafanaLinks(ev.order_id, ev.trace_id, ev.ts || now) +
       "</td></tr>";
   }
   // The events that pass the filters, oldest first; the table shows them newest first and only the rows in view.
@@ -634,9 +642,9 @@
       shown++;
       var oref = orderHref(id, o.tr, o.t);
       rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
-        esc(o.s || "") + "</td><td>" + esc(o.sd || "") + "</td><td>" + qty(o.f) + "/" + qty(o.q) + "</td><td>" +
-        (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + esc(id + " · " + (o.sv ? o.sv + " · " : "") + (o.st || "") + " · " + (o.v || "")) + '">' +
-        (oref ? link("order", oref, id, "order drill-down dashboard") : esc(id)) + "</td><td>" +
+        txt(o.s || "") + "</td><td>" + txt(o.sd || "") + "</td><td>" + qty(o.f) + "/" + qty(o.q) + "</td><td>" +
+        (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + txt(id + " · " + (o.sv ? o.sv + " · " : "") + (o.st || "") + " · " + (o.v || "")) + '">' +
+        (oref ? link("order", oref, id, "order drill-down dashboard") : txt(id)) + "</td><td>" +
         link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore") + "</td></tr>");
     }
     setHTML($("working").tBodies[0], rows.join(""));
@@ -649,12 +657,12 @@
     var d = st.desk || {}, lim = d.limits || {}, names = Object.keys(lim).sort();
     setHTML($("limits"), names.length ? names.map(function (n) {
       var v = lim[n], cls = v >= 1 ? "over" : v >= 0.8 ? "warn" : "";
-      return '<div class="limit ' + cls + '" data-limit="' + esc(n) + '"><span title="' + esc(n) + '">' + esc(n) + '</span><div class="bar"><span style="width:' +
+      return '<div class="limit ' + cls + '" data-limit="' + esc(n) + '"><span title="' + txt(n) + '">' + txt(n) + '</span><div class="bar"><span style="width:' +
         Math.min(100, Math.max(0, v * 100)).toFixed(1) + '%"></span></div><span class="v">' + pct(v, 1) + "</span></div>";
     }).join("") : '<span class="muted">no limits reported</span>');
     var reasons = d.reasons || {};
     setHTML($("reasons").tBodies[0], Object.keys(reasons).sort(function (a, b) { return reasons[b] - reasons[a]; }).map(function (r) {
-      return '<tr><td class="detail" title="' + esc(r) + '">' + esc(r) + "</td><td>" + count(reasons[r]) + "</td></tr>";
+      return '<tr><td class="detail" title="' + txt(r) + '">' + txt(r) + "</td><td>" + count(reasons[r]) + "</td></tr>";
     }).join(""));
   }
   var EXPORT = { ok: "exporting", failing: "export failing", not_configured: "collector not configured", off: "export off", no_agent: "no agent" };
@@ -674,7 +682,7 @@
       ["process CPU", sys.cpu_pct == null ? "—" : sys.cpu_pct + " %"], ["process RSS", sys.rss_mb == null ? "—" : sys.rss_mb + " MB"]
     );
     setHTML($("health"), items.map(function (it) {
-      return "<dt>" + it[0] + '</dt><dd data-k="' + (it[3] || it[0]) + '"' + (it[2] ? ' class="' + it[2] + '"' : "") + ">" + esc(it[1]) + "</dd>";
+      return "<dt>" + it[0] + '</dt><dd data-k="' + (it[3] || it[0]) + '"' + (it[2] ? ' class="' + it[2] + '"' : "") + ">" + txt(it[1]) + "</dd>";
     }).join(""));
     var badge = $("export");
     badge.textContent = EXPORT[ex] || "";
@@ -725,7 +733,7 @@
     if (!svcs) return;
     setHTML($("services").tBodies[0], Object.keys(svcs).sort().map(function (k) {
       var r = svcs[k];
-      return "<tr" + (r.stale ? " class=bad" : "") + "><td>" + esc(k) + "</td><td>" + count(r.instances) + "</td><td>" +
+      return "<tr" + (r.stale ? " class=bad" : "") + "><td>" + txt(k) + "</td><td>" + count(r.instances) + "</td><td>" +
         count(r.stale) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" + count(r.rej) +
         "</td><td>" + num(r.equity, 2) + "</td><td class=" + tone(r.rpnl) + ">" + signed(r.rpnl, 2) + "</td><td class=" +
         tone(r.upnl) + ">" + signed(r.upnl, 2) + "</td><td>" + ms(r.p50) + "</td><td>" + ms(r.p99) + "</td><td>" +
@@ -733,7 +741,7 @@
     }).join(""));
     setHTML($("strategies").tBodies[0], Object.keys(strats).sort().map(function (k) {
       var r = strats[k];
-      return "<tr><td>" + esc(k) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" +
+      return "<tr><td>" + txt(k) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" +
         count(r.rej) + "</td><td>" + num(r.ntl, 0) + "</td><td class=" + tone(r.rpnl) + ">" + signed(r.rpnl, 2) +
         "</td><td class=" + tone(r.upnl) + ">" + signed(r.upnl, 2) + "</td><td>" + pct(r.drawdown, 2) + "</td><td" +
         (r.kill_switch ? " class=bad>ENGAGED" : ">off") + "</td></tr>";
