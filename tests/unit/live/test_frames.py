@@ -261,7 +261,11 @@ def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(
         before = len(offers)
         c = offering.build(snapshot=reg.snapshot(FRAME_INSTRUMENTS, prepare=False), offer=lambda: offers.append(1))
         assert len(offers) - before >= 700 // 64  # the number points of 100 symbols' gauges, read 64 at a time
-        assert a.pop("system").keys() == b.pop("system").keys() == c.pop("system").keys()
+        # Process stats are refreshed at most once a second per builder, so on a slow machine one builder's
+        # second build may have a CPU % the others' have not measured yet (a full run failed so, cpu_pct): the
+        # keys but that one are the same.
+        systems = [x.pop("system").keys() - {"cpu_pct"} for x in (a, b, c)]
+        assert systems[0] == systems[1] == systems[2], systems
         # day_since: when its builder started
         since = a["account"].pop("day_since")
         assert since == pytest.approx(b["account"].pop("day_since"), abs=1)
