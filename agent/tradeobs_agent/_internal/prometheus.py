@@ -41,7 +41,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any, Literal
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from opentelemetry.sdk.resources import Resource
 
@@ -72,6 +72,12 @@ __all__ = [
 ]
 
 PromType = Literal["counter", "gauge", "histogram"]
+
+MAX_CONNECTIONS = 32
+"""Connections the endpoint serves at once (a thread each, in the trading process); one past it is closed at once.
+Prometheus scrapes one at a time per target; a few more for people and tools."""
+READ_TIMEOUT = 10.0
+"""Seconds of silence a connection gets: to send the rest of its request, or to read more of the answer."""
 _RESERVED_HISTOGRAM_LABEL = "le"
 _CHUNK_LINES = 1024  # a scrape's text is encoded this many lines at a time, the GIL offered in between
 _names: dict[tuple[str, str, str], tuple[str, str]] = {}
@@ -427,15 +433,110 @@ def client_families(snapshot: Snapshot) -> Iterator[Any]:
 
 
 class _Server(ThreadingMixIn, WSGIServer):
+    """The stdlib's threading WSGI server, bounded: a thread per connection, at most ``MAX_CONNECTIONS`` of them.
+
+    Unbounded, a client that sends part of a request and then nothing held a thread of the trading process for ever
+    (200 such connections were 200 threads, still there after 12 s; at about 300, new connections waited tens of
+    seconds to be accepted). The handler's socket has a ``READ_TIMEOUT`` (:class:`_Quiet`), so a served connection
+    ends within that much silence; one past ``MAX_CONNECTIONS`` is closed unanswered. ``refused(reason)`` counts
+    both (``busy``, ``timeout``)."""
+
     daemon_threads = True
+    refused: Callable[[str], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.max_connections = MAX_CONNECTIONS  # read at start: a test may set it smaller
+        self._active = 0
+        self._count = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def count(self, reason: str) -> None:
+        if self.refused is not None:
+            self.refused(reason)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count:
+            busy = self._active >= self.max_connections
+            if not busy:
+                self._active += 1
+        if busy:
+            self.count("busy")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # its thread ends in process_request_thread
+        except BaseException:  # no thread started (none left): nothing will end it
+            with self._count:
+                self._active -= 1
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count:
+                self._active -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that failed outside the app (which counts its own errors): the socketserver printed a traceback
+        on stderr for each. A client silent for ``READ_TIMEOUT`` or gone is counted; anything else is ours."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, TimeoutError):
+            self.count("timeout")
+        elif isinstance(exc, OSError):  # the client went away mid-request: nothing to answer
+            return
+        elif exc is not None:
+            internal_error("prometheus.request", exc)
 
 
 _LOCAL_ADDRESS = "tradeobs.local_address"
 
 
+class _Answer(ServerHandler):
+    """wsgiref's handler, whose errors go to the server's count: the app catches and counts its own, so what reaches
+    here is a client that stopped reading the answer (a write silent for ``READ_TIMEOUT``), which wsgiref printed on
+    stderr as a traceback."""
+
+    server: _Server | None = None
+
+    def log_exception(self, exc_info: Any) -> None:
+        if self.server is not None:
+            self.server.count("timeout" if isinstance(exc_info[1], TimeoutError) else "error")
+
+
 class _Quiet(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        # Request reads and answer writes through the connection's files; read now: a test may set it smaller.
+        self.connection.settimeout(READ_TIMEOUT)
+
     def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
         pass
+
+    def handle(self) -> None:
+        """``WSGIRequestHandler.handle`` (Python 3.11-3.13), with :class:`_Answer` for its handler."""
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = ""
+            self.request_version = ""
+            self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():  # an error code has been sent
+            return
+        handler = _Answer(
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]  # as in WSGIRequestHandler.handle
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=False,
+        )
+        handler.server = self.server if isinstance(self.server, _Server) else None
+        handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref's backpointer for logging
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
 
     def get_environ(self) -> dict[str, Any]:
         """WSGI's environ, plus the address the connection arrived on (as the ASGI ``scope["server"]``): on a
@@ -501,15 +602,16 @@ def serve(
     renderer: Renderer,
     sdk_registry: Any,
     allowed_hosts: Iterable[str] = (),
-    refused: Callable[[], None] | None = None,
+    refused: Callable[[str], None] | None = None,
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` on a daemon thread: the registry's text, then the SDK instruments' (``sdk_registry``,
     a prometheus_client registry; None when the renderer's snapshot already holds them).
 
     A request that arrived on a loopback address whose ``Host`` is no loopback name, not in ``allowed_hosts`` and
-    not the name the server listens by (``host``) gets 403 (:func:`foreign_host`; ``refused`` is called for each, to
-    count it). On any other address (a container scraped by its service name on its interface's address) the port
-    is reachable from elsewhere without any rebinding: not checked."""
+    not the name the server listens by (``host``) gets 403 (:func:`foreign_host`; ``refused("host")`` counts it). On
+    any other address (a container scraped by its service name on its interface's address) the port is reachable
+    from elsewhere without any rebinding: not checked. Connections are bounded (:class:`_Server`: ``refused("busy")``,
+    ``refused("timeout")``)."""
     from prometheus_client import generate_latest
     from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
@@ -523,7 +625,7 @@ def serve(
             header = str(environ.get("HTTP_HOST"))
             name = host_header_name(header)
             if refused is not None:
-                refused()
+                refused("host")
             warn_once(
                 "prometheus:host",
                 "tradeobs: the Prometheus endpoint refused a request for Host %s (loopback address: a web page may be "
@@ -569,6 +671,7 @@ def serve(
         return body  # sent a piece at a time, never joined into one copy
 
     server = make_server(host, port, app, _Server, handler_class=_Quiet)
+    server.refused = refused
     thread = threading.Thread(target=server.serve_forever, name="tradeobs-prometheus", daemon=True)
     thread.start()
     return server, thread

@@ -308,7 +308,7 @@ class PrometheusEndpoint:
         host: str,
         port: int,
         allowed_hosts: tuple[str, ...] = (),
-        refused: Callable[[], None] | None = None,
+        refused: Callable[[str], None] | None = None,
     ) -> None:
         self.reader = reader
         self.renderer = renderer
@@ -360,7 +360,7 @@ class PrometheusEndpoint:
             settings.prometheus_host,
             settings.prometheus_port,
             settings.prometheus_allowed_hosts,
-            lambda: refused.add(1),
+            lambda reason: refused.add(1, {"reason": reason}),
         )
         try:
             endpoint._listen(endpoint.port)

@@ -76,8 +76,9 @@ class SelfMetrics:
         self.prometheus_refused = c(
             "tradeobs.agent.prometheus.refused",
             "{request}",
-            "Requests the Prometheus endpoint refused for their Host header (a possible DNS rebinding: "
-            "prometheus_allowed_hosts)",
+            "Requests the Prometheus endpoint refused, by reason: host (a Host header it does not answer, a possible "
+            "DNS rebinding: prometheus_allowed_hosts), busy (past its connections at once), timeout (a client silent "
+            "for 10 s), error",
         )
         self.fast_path_fallbacks = c(
             "tradeobs.agent.fast_path.fallbacks",
