@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -387,11 +389,19 @@ class PrometheusEndpoint:
                 _log.info("tradeobs: the Prometheus endpoint serves %s now", self.url)
             return
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
     def stop(self) -> None:
         with self._lock:
             self._stopped.set()
             server, self._server = self._server, None
         if server is not None:
+            # Wake the server's loop now: it looks for a shutdown only every half second, and until it does the
+            # port stays bound, accepting nothing (a worker group's next leader could not bind it meanwhile).
+            with contextlib.suppress(OSError):
+                server.socket.shutdown(socket.SHUT_RDWR)
             server.shutdown()
             server.server_close()
 

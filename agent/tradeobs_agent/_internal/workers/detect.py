@@ -33,13 +33,15 @@ run whose arbiter reuses an old pid never joins the old run's group.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from dataclasses import dataclass
 
-__all__ = ["GroupKey", "detect", "process_start", "starts_workers", "this_process"]
+__all__ = ["GroupKey", "detect", "process_start", "server_leaving", "starts_workers", "this_process"]
 
 _forked_from = 0  # set in a child forked after this module was imported: the parent's pid
 
@@ -156,3 +158,32 @@ def detect(mode: str) -> GroupKey | None:
 def _init_key() -> GroupKey | None:
     start = process_start(1)
     return None if start == "gone" else GroupKey("setting", 1, start)
+
+
+def server_leaving() -> bool:
+    """Whether this process's uvicorn server (a ``uvicorn --workers`` worker, or gunicorn's ``UvicornWorker``) has
+    begun to stop: asked to exit (SIGTERM or SIGINT: a reload, a scale-down, a stop) or past its request limit
+    (gunicorn's ``--max-requests``, uvicorn's ``--limit-max-requests``). From then on the worker only finishes its
+    open requests and exits: the group should not count on it to lead (see ``group.py``).
+
+    The server is found as the live view finds it, through the SIGTERM handler uvicorn installs while it serves
+    (its ``handle_exit``); False for any other server, or before uvicorn serves."""
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):
+        return False
+    server = getattr(handler, "__self__", None)
+    if server is None or not hasattr(server, "should_exit"):
+        return False
+    return server.should_exit is True or _past_request_limit(server)
+
+
+def _past_request_limit(server: object) -> bool:
+    # uvicorn >= 0.30 draws its limit (plus jitter) once, at its first tick, into a cached property: read only what it
+    # drew (calling the property from this thread would draw one of its own); older ones read the config's.
+    limit = vars(server).get("limit_max_requests")
+    if limit is None and not isinstance(getattr(type(server), "limit_max_requests", None), functools.cached_property):
+        limit = getattr(getattr(server, "config", None), "limit_max_requests", None)
+    state = getattr(server, "server_state", None)
+    total = getattr(state, "total_requests", None)
+    return isinstance(limit, int) and isinstance(total, int) and total >= limit
