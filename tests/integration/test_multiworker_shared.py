@@ -144,7 +144,13 @@ def _pid_of(order_id: str) -> int:
 
 @contextmanager
 def service(
-    server: str, tmp_path: Path, workers: int = WORKERS, preload: bool = False, args: tuple[str, ...] = ()
+    server: str,
+    tmp_path: Path,
+    workers: int = WORKERS,
+    preload: bool = False,
+    args: tuple[str, ...] = (),
+    app: str = "tradeobs_agent.demo:create_app",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Service]:
     port, metrics_port = free_port(), free_port()
     env = {
@@ -157,14 +163,15 @@ def service(
         "TRADEOBS_DEMO_TICK_HZ": "5",
         "TRADEOBS_DEMO_ORDERS_HZ": "0",  # only the orders the test places
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     if server == "uvicorn":
-        argv = [sys.executable, "-m", "uvicorn", "--factory", "tradeobs_agent.demo:create_app"]
+        argv = [sys.executable, "-m", "uvicorn", "--factory", app]
         argv += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args]
     else:
         argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "uvicorn_worker.UvicornWorker"]
         argv += ["--preload"] if preload else []
-        argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *args, "tradeobs_agent.demo:create_app()"]
+        argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *args, f"{app}()"]
     proc = ManagedProcess(server, argv, env, tmp_path)
     svc = Service(proc, port, metrics_port)
     try:
@@ -621,3 +628,45 @@ def test_a_stopping_leader_hands_over_at_once_and_a_stopping_worker_never_leads(
 # gunicorn stops a worker whose shutdown outlasts --graceful-timeout, or that is silent for --timeout (both 30 s by
 # default); the requests held above are finished well before that on an idle machine, not always on a loaded one.
 _PATIENT: dict[str, tuple[str, ...]] = {"gunicorn": ("--graceful-timeout", "300", "--timeout", "300"), "uvicorn": ()}
+
+
+@pytest.mark.integration
+def test_a_reload_of_every_worker_keeps_metrics_served_until_a_new_worker_leads(tmp_path: Path) -> None:
+    """gunicorn's reload (SIGHUP) starts new workers, then stops every old one (as every worker reaching
+    ``--max-requests`` at about the same time does): the old ones exit within a second, a new one takes seconds to
+    start (``SLOW_START_SECONDS`` here; 3-10 s were measured on a loaded machine). Before, nobody served /metrics
+    from the old leader's exit until a new worker had started (every scrape in between refused); now the old
+    leader serves on until a new worker has joined the group, and hands the lead to it: what is left is the
+    hand-over, far shorter than the start."""
+    delay = 3.0
+    here = str(Path(__file__).resolve().parent)
+    with service(
+        "gunicorn",
+        tmp_path,
+        workers=2,
+        app="slow_start_app:create_app",
+        args=("--pythonpath", here),
+        env={"SLOW_START_SECONDS": str(delay)},
+    ) as svc:
+        old = svc.worker_pids()
+        scraper = Scraper(svc)
+        try:
+            os.kill(svc.proc.pid, signal.SIGHUP)
+            wait_for(
+                lambda: svc.leader() not in (0, *old) and not any(_alive(p) for p in old),
+                "a new worker leading, the old ones gone",
+            )
+            wait_for(lambda: len(svc.worker_pids() - old) == 2, "both new workers in /metrics")
+        finally:
+            scraper.stop()
+        longest, began = 0.0, None
+        for t, leader in scraper.results:
+            if leader is None:
+                began = t if began is None else began
+            elif began is not None:
+                longest, began = max(longest, t - began), None
+        assert began is None, "the last scrapes failed"
+        failed = sum(leader is None for _, leader in scraper.results)
+        # Before, at least the new workers' start (delay, plus their imports, less the old ones' exit).
+        assert longest < delay / 2, f"/metrics refused for {longest:.2f} s ({failed} scrapes) during the reload"
+        print(f"reload: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")

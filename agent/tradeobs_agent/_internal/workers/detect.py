@@ -39,9 +39,18 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 
-__all__ = ["GroupKey", "detect", "process_start", "server_leaving", "starts_workers", "this_process"]
+__all__ = [
+    "GroupKey",
+    "detect",
+    "process_start",
+    "server_leaving",
+    "starting_workers",
+    "starts_workers",
+    "this_process",
+]
 
 _forked_from = 0  # set in a child forked after this module was imported: the parent's pid
 
@@ -187,3 +196,28 @@ def _past_request_limit(server: object) -> bool:
     state = getattr(server, "server_state", None)
     total = getattr(state, "total_requests", None)
     return isinstance(limit, int) and isinstance(total, int) and total >= limit
+
+
+def starting_workers(key: GroupKey, joined: Collection[int]) -> list[int]:
+    """Workers of ``key``'s group that are starting: children of the gunicorn arbiter or uvicorn supervisor that
+    named the group, running, other than this process and the members' pids ``joined`` (not there yet: they join at
+    ``init()``). Empty for other kinds of group (their parent may be a shell or init, whose other children are not
+    workers) and where ``/proc`` does not list children."""
+    if key.kind not in ("gunicorn", "uvicorn"):
+        return []
+    try:
+        with open(f"/proc/{key.pid}/task/{key.pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except (OSError, ValueError):
+        return []
+    me = os.getpid()
+    return [k for k in kids if k != me and k not in joined and _running(k)]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a worker that exited, not reaped yet by its server)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False

@@ -16,7 +16,9 @@ One thread per member (``tradeobs-workers``) does all of it:
   when the connection to the leader closes (a leader that resigns releases the lock first, then closes them).
 * **leave**: once this process's server begins to stop (``detect.server_leaving``: SIGTERM, ``--max-requests``) or
   :meth:`Group.close` runs, the member says so (``m-<member>.leaving``) and stops campaigning while another
-  member that stays is alive; a leader hands the lead over as soon as one is (see :meth:`Group._hand_over`).
+  member that stays is alive; a leader hands the lead over as soon as one is (see :meth:`Group._hand_over`), and at
+  its exit serves on while new workers are starting, until one of them can lead
+  (:meth:`Group.hand_over_before_exit`).
 
 The leader, in addition, listens on the group's Unix socket, serves the Prometheus endpoint (every member's
 snapshot merged, after asking each connected member for a fresh one: a scrape sees what was recorded before
@@ -51,6 +53,7 @@ from ...metrics import Family, Registry, Snapshot
 from ...metrics.snapshot import subtract
 from ..gil import Slices
 from .channel import ACTIVE, EVENTS, HELLO, LIVE, SYNC, SYNCED, Conn
+from .detect import starting_workers
 from .store import Store
 
 __all__ = ["Endpoint", "Group", "LiveRole"]
@@ -59,6 +62,8 @@ _log = logging.getLogger("tradeobs")
 
 LEAD_POLL = 0.25  # seconds between tries of the leader's lock
 LEAVE_POLL = 0.1  # seconds between checks whether this process's server began to stop
+HANDOVER_POLL = 0.05  # ... a leader that is leaving: between looks for a member that stays, to hand the lead to
+HANDOVER_WAIT = 10.0  # longest an exiting leader serves on for a starting worker to take over (hand_over_before_exit)
 CONNECT_POLL = 0.2  # seconds between connection attempts to the leader
 SLOW_PUBLISH = 1.0  # seconds between snapshots while nobody watches the live view
 FAST_PUBLISH = 0.2  # ... while someone does (the values only; frames at 10 Hz show them, as in one process)
@@ -208,6 +213,31 @@ class Group:
         with self._cond:
             self._cond.notify_all()
 
+    def hand_over_before_exit(self, limit: float = HANDOVER_WAIT) -> float:
+        """At exit, before anything stops (``agent.shutdown()`` calls it first): a leader with no member that stays,
+        while its server is starting new workers (every worker replaced at once: a reload, or all past
+        ``--max-requests`` together), serves on until one of them has joined and the lead is handed to it, at most
+        ``limit`` seconds. Otherwise the endpoint went unserved from this exit until a new worker had started
+        (3-10 s measured). Its snapshot is written first, so what it counted is kept even if its server ends it
+        meanwhile. Returns the seconds waited (0: not the leader, or no worker starting)."""
+        t = self._thread
+        if not self.leader or limit <= 0 or t is None or not t.is_alive() or t is threading.current_thread():
+            return 0.0
+        with self._cycle:
+            self._begin_leaving()
+            self._publish_safely(force=True)
+        began = time.monotonic()
+        while self.leader and time.monotonic() - began < limit and self._workers_starting():
+            time.sleep(HANDOVER_POLL)  # the thread hands over (HANDOVER_POLL) once the new worker has joined
+        return time.monotonic() - began
+
+    def _workers_starting(self) -> bool:
+        try:
+            joined = {int(m.split("-", 1)[0]) for m in self.store.joined_member_ids() if m.split("-", 1)[0].isdigit()}
+        except OSError:
+            return False
+        return bool(starting_workers(self.store.key, joined))
+
     # fork: the thread is not mid-work when a fork happens; the child gets none of this (see forget_after_fork)
     def before_fork(self) -> None:
         self._cycle.acquire()
@@ -291,7 +321,7 @@ class Group:
             if self.leaving():
                 self._begin_leaving()
         if self.leader and self._leaving and now >= due["handover"]:
-            due["handover"] = now + LEAD_POLL
+            due["handover"] = now + HANDOVER_POLL
             self._hand_over()
         if not self.leader and now >= due["lead"]:
             due["lead"] = now + LEAD_POLL
