@@ -331,14 +331,14 @@ class PrometheusEndpoint:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
         registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). None when
         it cannot listen there and trying again would not help."""
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry
-
         from .prometheus import Renderer
 
         prom_registry: Any = None
         reader: Any = None
         if source is None:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+            from prometheus_client import CollectorRegistry
+
             prom_registry = CollectorRegistry(auto_describe=False)
             # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
             # (the Collector adds otel_scope_* labels on its own exposition).
@@ -366,6 +366,15 @@ class PrometheusEndpoint:
                 return None
             threading.Thread(target=endpoint._retry, name="tradeobs-prometheus-bind", daemon=True).start()
         return endpoint
+
+    @staticmethod
+    def prepare() -> None:
+        """Import what serving a worker group's endpoint takes, ahead of time (a member that may lead calls this):
+        in a busy worker taking over the lead, these imports took up to 0.5 s, while nobody served the port."""
+        from prometheus_client import generate_latest  # noqa: F401
+        from prometheus_client.openmetrics.exposition import generate_latest as _om  # noqa: F401
+
+        from . import prometheus  # noqa: F401
 
     def _listen(self, port: int) -> None:
         from .prometheus import serve

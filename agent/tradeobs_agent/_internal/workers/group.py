@@ -63,6 +63,7 @@ _log = logging.getLogger("tradeobs")
 LEAD_POLL = 0.25  # seconds between tries of the leader's lock
 LEAVE_POLL = 0.1  # seconds between checks whether this process's server began to stop
 HANDOVER_POLL = 0.05  # ... a leader that is leaving: between looks for a member that stays, to hand the lead to
+HANDOVER_CONNECT = 1.0  # ... the longest it waits for that member to connect before it hands over all the same
 HANDOVER_WAIT = 10.0  # longest an exiting leader serves on for a starting worker to take over (hand_over_before_exit)
 CONNECT_POLL = 0.2  # seconds between connection attempts to the leader
 SLOW_PUBLISH = 1.0  # seconds between snapshots while nobody watches the live view
@@ -116,6 +117,7 @@ class Group:
         on_failure: Callable[[str], None] | None = None,
         baseline: Snapshot | None = None,
         leaving: Callable[[], bool] | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -125,7 +127,9 @@ class Group:
         self.on_failure = on_failure
         self.baseline = baseline  # what a forked child inherited: not its own to count
         self.leaving = leaving  # whether this process's server has begun to stop (detect.server_leaving)
+        self.prepare = prepare  # run on the thread before it first campaigns: what leading will need, ready
         self._leaving = False  # it has (or close() began): this member no longer campaigns, and hands the lead over
+        self._staying_since = 0.0  # a leaving leader: when it first saw a member that stays (see _hand_over)
         self.live: LiveRole | None = None
         self.leader = False
         self.endpoint: Endpoint | None = None
@@ -227,7 +231,7 @@ class Group:
             self._begin_leaving()
             self._publish_safely(force=True)
         began = time.monotonic()
-        while self.leader and time.monotonic() - began < limit and self._workers_starting():
+        while self.leader and time.monotonic() - began < limit and (self._workers_starting() or self._staying()):
             time.sleep(HANDOVER_POLL)  # the thread hands over (HANDOVER_POLL) once the new worker has joined
         return time.monotonic() - began
 
@@ -294,6 +298,11 @@ class Group:
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except Exception as exc:  # imports of our own modules: one that fails is a bug (leading would say so too)
+                internal_error("workers.prepare", exc)
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         keys = ("lead", "connect", "publish", "events", "tick", "fold", "full", "leave", "handover")
@@ -549,10 +558,24 @@ class Group:
         return not self._leaving or not self._staying()
 
     def _hand_over(self) -> None:
-        """A leaving leader gives the lead to a member that stays, as soon as one is alive: the endpoint, the
-        socket and the lock go now, not when this process exits (its open requests, streams and shutdown can
-        take seconds, and a successor's takeover would wait for all of them)."""
-        if self._staying():
+        """A leaving leader gives the lead to a member that stays, as soon as one is alive and connected: the
+        endpoint, the socket and the lock go now, not when this process exits (its open requests, streams and
+        shutdown can take seconds, and a successor's takeover would wait for all of them). Connected, because the
+        connection's closing is what makes it try the lock at once (a member that just joined connects within a
+        moment; one that does not connect within ``HANDOVER_CONNECT`` seconds gets the lead anyway, at its poll)."""
+        try:
+            staying = set(self.store.staying_member_ids())
+        except OSError as exc:
+            self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
+            return
+        now = time.monotonic()
+        if not staying:
+            self._staying_since = 0.0
+            return
+        if not self._staying_since:
+            self._staying_since = now
+        connected = any(c.member in staying for c in self._followers.values())
+        if connected or now - self._staying_since >= HANDOVER_CONNECT:
             _log.info("tradeobs multiprocess: pid %d is leaving; it hands the lead over", os.getpid())
             self._resign()
 

@@ -74,6 +74,7 @@ def start_group(
         on_failure=on_failure,
         baseline=baseline,
         leaving=server_leaving,
+        prepare=PrometheusEndpoint.prepare if settings.prometheus_enabled and adopt is None else None,
     )
     group.start()
     return group
