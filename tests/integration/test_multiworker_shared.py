@@ -670,3 +670,31 @@ def test_a_reload_of_every_worker_keeps_metrics_served_until_a_new_worker_leads(
         # Before, at least the new workers' start (delay, plus their imports, less the old ones' exit).
         assert longest < delay / 2, f"/metrics refused for {longest:.2f} s ({failed} scrapes) during the reload"
         print(f"reload: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
+
+
+@pytest.mark.integration
+def test_a_worker_past_its_request_limit_counts_as_leaving(tmp_path: Path) -> None:
+    """uvicorn's ``--limit-max-requests`` (gunicorn's ``--max-requests`` sets the same in its UvicornWorker) stops a
+    worker after its N-th request, without a signal (``should_exit`` stays false): the group sees it leaving from
+    then on, as its shutdown (the lifespan's, where ``agent.shutdown()`` runs) shows."""
+    port = free_port()
+    here = str(Path(__file__).resolve().parent)
+    log = tmp_path / "leaving.log"
+    argv = [sys.executable, "-m", "uvicorn", "leaving_app:app", "--app-dir", here, "--port", str(port)]
+    argv += ["--lifespan", "on", "--limit-max-requests", "3", "--log-level", "warning"]
+    proc = ManagedProcess("uvicorn", argv, {"LEAVING_LOG": str(log)}, tmp_path)
+    try:
+
+        def ask() -> str | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+                    return str(r.read().decode())
+            except (urllib.error.URLError, OSError):
+                return None  # not listening yet: no request counted
+
+        answers = [wait_for(ask, "uvicorn answering", procs=(proc,)), ask(), ask()]
+        assert answers == ["serving"] * 3, answers  # uvicorn counts a request once it is answered
+        assert proc.popen.wait(30) == 0  # it stopped after the third
+    finally:
+        proc.stop()
+    assert log.read_text().splitlines() == ["startup serving", "shutdown leaving"]
