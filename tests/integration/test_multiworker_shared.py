@@ -670,6 +670,37 @@ def test_a_reload_of_every_worker_keeps_metrics_served_until_a_new_worker_leads(
         # Before, at least the new workers' start (delay, plus their imports, less the old ones' exit).
         assert longest < delay / 2, f"/metrics refused for {longest:.2f} s ({failed} scrapes) during the reload"
         print(f"reload: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
+        assert any("until the lead was handed over" in line for line in _agent_lines(tmp_path)), "no wait said"
+
+
+def _agent_lines(tmp_path: Path) -> list[str]:
+    """The messages of every worker's system log (TRADEOBS_LOG_DIR), e.g. ``tradeobs multiprocess: ...``."""
+    out = []
+    for f in (tmp_path / "logs").rglob("system*.jsonl"):
+        for line in f.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(str(json.loads(line).get("message", "")))
+    return out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_stop_does_not_wait_for_workers_that_are_not_coming(server: str, tmp_path: Path) -> None:
+    """A stop (SIGTERM to gunicorn's arbiter or uvicorn's supervisor) starts no new worker: the leader exits without
+    serving on for one (uvicorn's supervisor has another child, multiprocessing's resource tracker, which is no
+    worker; followers that left and still run their own shutdown have started already)."""
+    with service(server, tmp_path, workers=2) as svc:
+
+        def started() -> bool:
+            return sum(line.startswith("demo engine started") for line in _agent_lines(tmp_path)) == 2
+
+        wait_for(started, "both workers started (their apps' startup logged)")
+        svc.proc.stop()
+        assert svc.proc.popen.returncode is not None
+    lines = _agent_lines(tmp_path)
+    # both workers' shutdowns are in the log (the leader's wait is said after its engine stopped)
+    assert sum(line.startswith("demo engine stopped") for line in lines) == 2, lines[-5:]
+    assert not [line for line in lines if "served on for" in line]
 
 
 @pytest.mark.integration

@@ -198,11 +198,14 @@ def _past_request_limit(server: object) -> bool:
     return isinstance(limit, int) and isinstance(total, int) and total >= limit
 
 
-def starting_workers(key: GroupKey, joined: Collection[int]) -> list[int]:
-    """Workers of ``key``'s group that are starting: children of the gunicorn arbiter or uvicorn supervisor that
-    named the group, running, other than this process and the members' pids ``joined`` (not there yet: they join at
-    ``init()``). Empty for other kinds of group (their parent may be a shell or init, whose other children are not
-    workers) and where ``/proc`` does not list children."""
+def starting_workers(key: GroupKey, known: Collection[int]) -> list[int]:
+    """Workers of ``key``'s group that are starting: running workers of the gunicorn arbiter or uvicorn supervisor
+    that named the group, other than this process and the pids ``known`` (members, and members that left: these
+    have started already). Empty for other kinds of group (their parent may be a shell or init, whose other
+    children are not workers) and where ``/proc`` does not list children.
+
+    A gunicorn arbiter's children are its workers; a uvicorn supervisor's are its workers (``multiprocessing``
+    spawn children) and ``multiprocessing``'s resource tracker, which is none."""
     if key.kind not in ("gunicorn", "uvicorn"):
         return []
     try:
@@ -211,7 +214,17 @@ def starting_workers(key: GroupKey, joined: Collection[int]) -> list[int]:
     except (OSError, ValueError):
         return []
     me = os.getpid()
-    return [k for k in kids if k != me and k not in joined and _running(k)]
+    return [k for k in kids if k != me and k not in known and _running(k) and _a_worker(key.kind, k)]
+
+
+def _a_worker(kind: str, pid: int) -> bool:
+    if kind == "gunicorn":
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"multiprocessing.spawn" in f.read()
+    except OSError:
+        return False
 
 
 def _running(pid: int) -> bool:

@@ -130,6 +130,7 @@ class Group:
         self.prepare = prepare  # run on the thread before it first campaigns: what leading will need, ready
         self._leaving = False  # it has (or close() began): this member no longer campaigns, and hands the lead over
         self._staying_since = 0.0  # a leaving leader: when it first saw a member that stays (see _hand_over)
+        self._left: deque[int] = deque(maxlen=1024)  # pids of members this leader folded: not workers starting
         self.live: LiveRole | None = None
         self.leader = False
         self.endpoint: Endpoint | None = None
@@ -231,16 +232,28 @@ class Group:
             self._begin_leaving()
             self._publish_safely(force=True)
         began = time.monotonic()
+        waited = False
         while self.leader and time.monotonic() - began < limit and (self._workers_starting() or self._staying()):
+            waited = True
             time.sleep(HANDOVER_POLL)  # the thread hands over (HANDOVER_POLL) once the new worker has joined
-        return time.monotonic() - began
+        spent = time.monotonic() - began
+        if waited:
+            _log.info(
+                "tradeobs multiprocess: pid %d served on for %.1f s at its exit, %s",
+                os.getpid(),
+                spent,
+                "until the lead was handed over" if not self.leader else "and no new worker took the lead",
+            )
+        return spent
 
     def _workers_starting(self) -> bool:
+        """Whether the group's server has a worker starting, not a member yet (a member that left, still running
+        its own shutdown, has started: it is known from its files, or from this leader's fold)."""
         try:
-            joined = {int(m.split("-", 1)[0]) for m in self.store.joined_member_ids() if m.split("-", 1)[0].isdigit()}
+            known = _pids(self.store.joined_member_ids()) | _pids(self.store.members()) | set(self._left)
         except OSError:
             return False
-        return bool(starting_workers(self.store.key, joined))
+        return bool(starting_workers(self.store.key, known))
 
     # fork: the thread is not mid-work when a fork happens; the child gets none of this (see forget_after_fork)
     def before_fork(self) -> None:
@@ -735,6 +748,7 @@ class Group:
             self._failed("fold", f"cannot fold exited workers' counters in {self.store.path}: {exc}")
             return
         if gone:
+            self._left.extend(_pids(gone))
             _log.info("tradeobs multiprocess: kept the counters of %d exited worker(s)", len(gone))
 
     # ------------------------------------------------------------------ following
@@ -791,3 +805,8 @@ class Group:
             for waiting in self._sync_waiting.values():
                 waiting.discard(conn.member)
             self._check_syncs()
+
+
+def _pids(members: Collection[str]) -> set[int]:
+    """The pids in member ids (``<pid>-<random>``)."""
+    return {int(p) for p, _, _ in (m.partition("-") for m in members) if p.isdigit()}
