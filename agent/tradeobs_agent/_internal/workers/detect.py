@@ -41,12 +41,15 @@ import sys
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "GroupKey",
     "detect",
     "process_start",
     "server_leaving",
+    "server_replacing",
+    "server_workers",
     "starting_workers",
     "starts_workers",
     "this_process",
@@ -177,14 +180,25 @@ def server_leaving() -> bool:
 
     The server is found as the live view finds it, through the SIGTERM handler uvicorn installs while it serves
     (its ``handle_exit``); False for any other server, or before uvicorn serves."""
+    server = _uvicorn_server()
+    return server is not None and (server.should_exit is True or _past_request_limit(server))
+
+
+def server_replacing() -> bool:
+    """Whether this process's uvicorn server stops because it is past its request limit, not asked to: then its
+    gunicorn arbiter or uvicorn supervisor starts a worker in its place (uvicorn's within half a second of a
+    worker's exit), as for every other worker that reached its limit."""
+    server = _uvicorn_server()
+    return server is not None and server.should_exit is not True and _past_request_limit(server)
+
+
+def _uvicorn_server() -> Any:
     try:
         handler = signal.getsignal(signal.SIGTERM)
     except (ValueError, OSError):
-        return False
+        return None
     server = getattr(handler, "__self__", None)
-    if server is None or not hasattr(server, "should_exit"):
-        return False
-    return server.should_exit is True or _past_request_limit(server)
+    return server if hasattr(server, "should_exit") else None
 
 
 def _past_request_limit(server: object) -> bool:
@@ -206,6 +220,12 @@ def starting_workers(key: GroupKey, known: Collection[int]) -> list[int]:
 
     A gunicorn arbiter's children are its workers; a uvicorn supervisor's are its workers (``multiprocessing``
     spawn children) and ``multiprocessing``'s resource tracker, which is none."""
+    return [k for k in server_workers(key) if k not in known]
+
+
+def server_workers(key: GroupKey) -> list[int]:
+    """The running workers of the gunicorn arbiter or uvicorn supervisor that named ``key``'s group, other than
+    this process (see :func:`starting_workers`)."""
     if key.kind not in ("gunicorn", "uvicorn"):
         return []
     try:
@@ -214,7 +234,7 @@ def starting_workers(key: GroupKey, known: Collection[int]) -> list[int]:
     except (OSError, ValueError):
         return []
     me = os.getpid()
-    return [k for k in kids if k != me and k not in known and _running(k) and _a_worker(key.kind, k)]
+    return [k for k in kids if k != me and _running(k) and _a_worker(key.kind, k)]
 
 
 def _a_worker(kind: str, pid: int) -> bool:

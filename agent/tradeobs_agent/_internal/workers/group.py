@@ -53,7 +53,7 @@ from ...metrics import Family, Registry, Snapshot
 from ...metrics.snapshot import subtract
 from ..gil import Slices
 from .channel import ACTIVE, EVENTS, HELLO, LIVE, SYNC, SYNCED, Conn
-from .detect import starting_workers
+from .detect import server_workers, starting_workers
 from .store import Store
 
 __all__ = ["Endpoint", "Group", "LiveRole"]
@@ -118,6 +118,7 @@ class Group:
         baseline: Snapshot | None = None,
         leaving: Callable[[], bool] | None = None,
         prepare: Callable[[], None] | None = None,
+        replacing: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -128,6 +129,7 @@ class Group:
         self.baseline = baseline  # what a forked child inherited: not its own to count
         self.leaving = leaving  # whether this process's server has begun to stop (detect.server_leaving)
         self.prepare = prepare  # run on the thread before it first campaigns: what leading will need, ready
+        self.replacing = replacing  # whether its server replaces this process (past --max-requests: detect.py)
         self._leaving = False  # it has (or close() began): this member no longer campaigns, and hands the lead over
         self._staying_since = 0.0  # a leaving leader: when it first saw a member that stays (see _hand_over)
         self._left: deque[int] = deque(maxlen=1024)  # pids of members this leader folded: not workers starting
@@ -135,6 +137,7 @@ class Group:
         self.leader = False
         self.endpoint: Endpoint | None = None
         self.workers = 1
+        self.peak_workers = 1  # the most members seen alive at once (by this process as the leader)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._cond = threading.Condition()
@@ -232,9 +235,18 @@ class Group:
             self._begin_leaving()
             self._publish_safely(force=True)
         began = time.monotonic()
+        # Past its request limit (not asked to stop) in a group of several workers, none of which stays: they
+        # reached theirs at about the same time, and their server starts each one's replacement only once it has
+        # exited and the server has noticed (uvicorn's supervisor, measured: often only after this one had exited
+        # too), so none may be seen starting yet. It serves on until one can take over.
+        several = self.peak_workers > 1 or bool(server_workers(self.store.key))
+        replacing = several and self.replacing is not None and self.replacing()
         waited = False
-        while self.leader and time.monotonic() - began < limit and (self._workers_starting() or self._staying()):
-            waited = True
+        while self.leader and time.monotonic() - began < limit:
+            if replacing or self._workers_starting() or self._staying():
+                waited = True
+            else:
+                break
             time.sleep(HANDOVER_POLL)  # the thread hands over (HANDOVER_POLL) once the new worker has joined
         spent = time.monotonic() - began
         if waited:
@@ -744,6 +756,7 @@ class Group:
         try:
             gone = self.store.fold_exited()
             self.workers = self.store.live_members()
+            self.peak_workers = max(self.peak_workers, self.workers)
         except OSError as exc:
             self._failed("fold", f"cannot fold exited workers' counters in {self.store.path}: {exc}")
             return

@@ -15,7 +15,7 @@ from ...events import get_bus
 from ...metrics import Family, Snapshot
 from ..bridge import families_from_otel
 from ..providers import PrometheusEndpoint
-from .detect import server_leaving
+from .detect import server_leaving, server_replacing
 from .group import Endpoint, Group
 from .store import Store
 
@@ -74,6 +74,7 @@ def start_group(
         on_failure=on_failure,
         baseline=baseline,
         leaving=server_leaving,
+        replacing=server_replacing,
         prepare=PrometheusEndpoint.prepare if settings.prometheus_enabled and adopt is None else None,
     )
     group.start()
