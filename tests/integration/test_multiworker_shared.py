@@ -495,23 +495,8 @@ class HeldRequest:
         self.sock.sendall(f"{head}Content-Length: {len(self.BODY)}\r\n\r\n".encode())
 
     def worker(self, pids: set[int]) -> int:
-        """The worker (one of ``pids``) holding the server side of this connection, from /proc; 0 while none has
-        accepted it yet."""
-        me = self.sock.getsockname()[1]
-        inode = ""
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            f = line.split()
-            if int(f[1].rsplit(":", 1)[1], 16) == self.svc.port and int(f[2].rsplit(":", 1)[1], 16) == me:
-                inode = f[9]
-        if inode in ("", "0"):
-            return 0
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                for fd in os.listdir(f"/proc/{pid}/fd"):
-                    with contextlib.suppress(OSError):
-                        if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
-                            return pid
-        return 0
+        """The worker (one of ``pids``) holding the server side of this connection; 0 while none has accepted it."""
+        return _worker_of(self.sock, self.svc.port, pids)
 
     def finish(self) -> int:
         """Send the body; the response's status."""
@@ -524,6 +509,26 @@ class HeldRequest:
             data += chunk
         self.sock.close()
         return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+
+
+def _worker_of(sock: socket.socket, port: int, pids: set[int]) -> int:
+    """The worker (one of ``pids``) holding the server side of the connection ``sock`` to ``port``, from /proc; 0
+    while none has accepted it yet."""
+    me = sock.getsockname()[1]
+    inode = ""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].rsplit(":", 1)[1], 16) == port and int(f[2].rsplit(":", 1)[1], 16) == me:
+            inode = f[9]
+    if inode in ("", "0"):
+        return 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                        return pid
+    return 0
 
 
 def _hold_one_on_each(svc: Service, pids: set[int]) -> dict[int, HeldRequest]:
@@ -729,3 +734,80 @@ def test_a_worker_past_its_request_limit_counts_as_leaving(tmp_path: Path) -> No
     finally:
         proc.stop()
     assert log.read_text().splitlines() == ["startup serving", "shutdown leaving"]
+
+
+class Pinned:
+    """A keep-alive connection to the service, and the worker that accepted it: every request on it goes there."""
+
+    def __init__(self, svc: Service) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", svc.port), timeout=30)
+
+    def get(self) -> bool:
+        """``GET /healthz`` on this connection; False once the worker has closed it (it stopped)."""
+        try:
+            self.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    return False
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+            while len(body) < length:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    return False
+                body += chunk
+            return head.startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+
+@pytest.mark.integration
+def test_every_worker_past_its_request_limit_at_once_keeps_metrics_served(tmp_path: Path) -> None:
+    """``uvicorn --workers --limit-max-requests`` (gunicorn's ``--max-requests`` likewise): the workers reach their
+    limit at about the same time and stop; the supervisor starts their replacements only once it has noticed their
+    exit, and a new worker takes seconds to start (``SLOW_START_SECONDS`` here). Before, the leader left as soon as
+    its own requests were done and /metrics was refused until a new worker had started; now a leader past its
+    limit in a group of several serves on until a new worker can take the lead."""
+    delay = 3.0
+    here = str(Path(__file__).resolve().parent)
+    args = ("--app-dir", here, "--limit-max-requests", "30")
+    env = {"SLOW_START_SECONDS": str(delay)}
+    with service("uvicorn", tmp_path, workers=2, app="slow_start_app:create_app", args=args, env=env) as svc:
+        old = svc.worker_pids()
+        pinned: dict[int, Pinned] = {}
+        for _ in range(100):  # a connection on each worker (the kernel spreads them); the others closed unused
+            p = Pinned(svc)
+            pid = wait_for(lambda p=p: _worker_of(p.sock, svc.port, old), "a worker accepting the connection")
+            if pid in pinned:
+                p.sock.close()
+            else:
+                pinned[pid] = p
+            if len(pinned) == len(old):
+                break
+        scraper = Scraper(svc)
+        try:
+            going = dict(pinned)
+            while going:  # round after round, so both reach their limit within a round of each other
+                for pid, p in list(going.items()):
+                    if not p.get():
+                        del going[pid]
+            wait_for(
+                lambda: svc.leader() not in (0, *old) and not any(_alive(p) for p in old),
+                "a new worker leading, the old ones gone",
+            )
+        finally:
+            scraper.stop()
+            for p in pinned.values():
+                p.sock.close()
+        longest, began = 0.0, None
+        for t, leader in scraper.results:
+            if leader is None:
+                began = t if began is None else began
+            elif began is not None:
+                longest, began = max(longest, t - began), None
+        failed = sum(leader is None for _, leader in scraper.results)
+        assert longest < delay / 2, f"/metrics refused for {longest:.2f} s ({failed} scrapes) as the workers recycled"
+        print(f"recycle: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
