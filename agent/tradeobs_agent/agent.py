@@ -139,6 +139,8 @@ class Agent:
             if _agent is self:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        if self.group is not None:  # a leader whose whole group is being replaced: until a new worker can lead
+            self.group.hand_over_before_exit()
         gil.stopping(True)  # the last spans and records may wait for room in their export queues, on any thread
         ms = max(1, int(timeout * 1000))
         # Exporters whose collector does not answer give up at once (counted); the others may deliver what they
@@ -529,7 +531,8 @@ def _flush_then_terminate(signum: int, frame: Any) -> None:
         # while this main thread held a lock the flush needs, and then the process still ends in time.
         flush = threading.Thread(target=agent.shutdown, name="tradeobs-sigterm", daemon=True)
         flush.start()
-        flush.join(agent.settings.shutdown_timeout + 1.0)
+        wait = workers.HANDOVER_WAIT if agent.group is not None else 0.0  # hand_over_before_exit() comes first
+        flush.join(agent.settings.shutdown_timeout + wait + 1.0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -340,14 +342,14 @@ class PrometheusEndpoint:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
         registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). None when
         it cannot listen there and trying again would not help."""
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry
-
         from .prometheus import Renderer
 
         prom_registry: Any = None
         reader: Any = None
         if source is None:
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+            from prometheus_client import CollectorRegistry
+
             prom_registry = CollectorRegistry(auto_describe=False)
             # No scope labels: tradeobs instruments and SDK instruments carry the same label keys on this endpoint
             # (the Collector adds otel_scope_* labels on its own exposition).
@@ -383,6 +385,15 @@ class PrometheusEndpoint:
             threading.Thread(target=endpoint._retry, name="tradeobs-prometheus-bind", daemon=True).start()
         return endpoint
 
+    @staticmethod
+    def prepare() -> None:
+        """Import what serving a worker group's endpoint takes, ahead of time (a member that may lead calls this):
+        in a busy worker taking over the lead, these imports took up to 0.5 s, while nobody served the port."""
+        from prometheus_client import generate_latest  # noqa: F401
+        from prometheus_client.openmetrics.exposition import generate_latest as _om  # noqa: F401
+
+        from . import prometheus  # noqa: F401
+
     def _listen(self, port: int) -> None:
         from .prometheus import serve
 
@@ -405,11 +416,19 @@ class PrometheusEndpoint:
                 _log.info("tradeobs: the Prometheus endpoint serves %s now", self.url)
             return
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
     def stop(self) -> None:
         with self._lock:
             self._stopped.set()
             server, self._server = self._server, None
         if server is not None:
+            # Wake the server's loop now: it looks for a shutdown only every half second, and until it does the
+            # port stays bound, accepting nothing (a worker group's next leader could not bind it meanwhile).
+            with contextlib.suppress(OSError):
+                server.socket.shutdown(socket.SHUT_RDWR)
             server.shutdown()
             server.server_close()
 

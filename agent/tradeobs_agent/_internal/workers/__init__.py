@@ -18,10 +18,11 @@ import os
 from ..._errors import warn_once
 from ...config import Settings
 from .detect import GroupKey, detect, starts_workers, this_process
-from .group import Endpoint, Group, LiveRole
+from .group import HANDOVER_WAIT, Endpoint, Group, LiveRole
 from .store import JoinError, RunningGroup, Store, default_base, running_groups
 
 __all__ = [
+    "HANDOVER_WAIT",
     "Endpoint",
     "Group",
     "GroupKey",

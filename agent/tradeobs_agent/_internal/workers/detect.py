@@ -33,13 +33,27 @@ run whose arbiter reuses an old pid never joins the old run's group.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import signal
 import sys
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["GroupKey", "detect", "process_start", "starts_workers", "this_process"]
+__all__ = [
+    "GroupKey",
+    "detect",
+    "process_start",
+    "server_leaving",
+    "server_replacing",
+    "server_workers",
+    "starting_workers",
+    "starts_workers",
+    "this_process",
+]
 
 _forked_from = 0  # set in a child forked after this module was imported: the parent's pid
 
@@ -156,3 +170,87 @@ def detect(mode: str) -> GroupKey | None:
 def _init_key() -> GroupKey | None:
     start = process_start(1)
     return None if start == "gone" else GroupKey("setting", 1, start)
+
+
+def server_leaving() -> bool:
+    """Whether this process's uvicorn server (a ``uvicorn --workers`` worker, or gunicorn's ``UvicornWorker``) has
+    begun to stop: asked to exit (SIGTERM or SIGINT: a reload, a scale-down, a stop) or past its request limit
+    (gunicorn's ``--max-requests``, uvicorn's ``--limit-max-requests``). From then on the worker only finishes its
+    open requests and exits: the group should not count on it to lead (see ``group.py``).
+
+    The server is found as the live view finds it, through the SIGTERM handler uvicorn installs while it serves
+    (its ``handle_exit``); False for any other server, or before uvicorn serves."""
+    server = _uvicorn_server()
+    return server is not None and (server.should_exit is True or _past_request_limit(server))
+
+
+def server_replacing() -> bool:
+    """Whether this process's uvicorn server stops because it is past its request limit, not asked to: then its
+    gunicorn arbiter or uvicorn supervisor starts a worker in its place (uvicorn's within half a second of a
+    worker's exit), as for every other worker that reached its limit."""
+    server = _uvicorn_server()
+    return server is not None and server.should_exit is not True and _past_request_limit(server)
+
+
+def _uvicorn_server() -> Any:
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):
+        return None
+    server = getattr(handler, "__self__", None)
+    return server if hasattr(server, "should_exit") else None
+
+
+def _past_request_limit(server: object) -> bool:
+    # uvicorn >= 0.30 draws its limit (plus jitter) once, at its first tick, into a cached property: read only what it
+    # drew (calling the property from this thread would draw one of its own); older ones read the config's.
+    limit = vars(server).get("limit_max_requests")
+    if limit is None and not isinstance(getattr(type(server), "limit_max_requests", None), functools.cached_property):
+        limit = getattr(getattr(server, "config", None), "limit_max_requests", None)
+    state = getattr(server, "server_state", None)
+    total = getattr(state, "total_requests", None)
+    return isinstance(limit, int) and isinstance(total, int) and total >= limit
+
+
+def starting_workers(key: GroupKey, known: Collection[int]) -> list[int]:
+    """Workers of ``key``'s group that are starting: running workers of the gunicorn arbiter or uvicorn supervisor
+    that named the group, other than this process and the pids ``known`` (members, and members that left: these
+    have started already). Empty for other kinds of group (their parent may be a shell or init, whose other
+    children are not workers) and where ``/proc`` does not list children.
+
+    A gunicorn arbiter's children are its workers; a uvicorn supervisor's are its workers (``multiprocessing``
+    spawn children) and ``multiprocessing``'s resource tracker, which is none."""
+    return [k for k in server_workers(key) if k not in known]
+
+
+def server_workers(key: GroupKey) -> list[int]:
+    """The running workers of the gunicorn arbiter or uvicorn supervisor that named ``key``'s group, other than
+    this process (see :func:`starting_workers`)."""
+    if key.kind not in ("gunicorn", "uvicorn"):
+        return []
+    try:
+        with open(f"/proc/{key.pid}/task/{key.pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except (OSError, ValueError):
+        return []
+    me = os.getpid()
+    return [k for k in kids if k != me and _running(k) and _a_worker(key.kind, k)]
+
+
+def _a_worker(kind: str, pid: int) -> bool:
+    if kind == "gunicorn":
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"multiprocessing.spawn" in f.read()
+    except OSError:
+        return False
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a worker that exited, not reaped yet by its server)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False

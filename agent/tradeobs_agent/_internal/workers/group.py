@@ -12,7 +12,13 @@ One thread per member (``tradeobs-workers``) does all of it:
   the journal applied and the values only (no collect hooks, no exemplars: frames show neither);
 * **events**: send the live events this process published (fills, rejects, orders...) to the leader, every
   0.1 s while the live view is watched;
-* **elect**: try the leader's lock (``flock``, released by the kernel when its holder dies) every 0.25 s.
+* **elect**: try the leader's lock (``flock``, released by the kernel when its holder dies) every 0.25 s, and at once
+  when the connection to the leader closes (a leader that resigns releases the lock first, then closes them).
+* **leave**: once this process's server begins to stop (``detect.server_leaving``: SIGTERM, ``--max-requests``) or
+  :meth:`Group.close` runs, the member says so (``m-<member>.leaving``) and stops campaigning while another
+  member that stays is alive; a leader hands the lead over as soon as one is (see :meth:`Group._hand_over`), and at
+  its exit serves on while new workers are starting, until one of them can lead
+  (:meth:`Group.hand_over_before_exit`).
 
 The leader, in addition, listens on the group's Unix socket, serves the Prometheus endpoint (every member's
 snapshot merged, after asking each connected member for a fresh one: a scrape sees what was recorded before
@@ -47,6 +53,7 @@ from ...metrics import Family, Registry, Snapshot
 from ...metrics.snapshot import subtract
 from ..gil import Slices
 from .channel import ACTIVE, EVENTS, HELLO, LIVE, SYNC, SYNCED, Conn
+from .detect import server_workers, starting_workers
 from .store import Store
 
 __all__ = ["Endpoint", "Group", "LiveRole"]
@@ -54,6 +61,10 @@ __all__ = ["Endpoint", "Group", "LiveRole"]
 _log = logging.getLogger("tradeobs")
 
 LEAD_POLL = 0.25  # seconds between tries of the leader's lock
+LEAVE_POLL = 0.1  # seconds between checks whether this process's server began to stop
+HANDOVER_POLL = 0.05  # ... a leader that is leaving: between looks for a member that stays, to hand the lead to
+HANDOVER_CONNECT = 1.0  # ... the longest it waits for that member to connect before it hands over all the same
+HANDOVER_WAIT = 10.0  # longest an exiting leader serves on for a starting worker to take over (hand_over_before_exit)
 CONNECT_POLL = 0.2  # seconds between connection attempts to the leader
 SLOW_PUBLISH = 1.0  # seconds between snapshots while nobody watches the live view
 FAST_PUBLISH = 0.2  # ... while someone does (the values only; frames at 10 Hz show them, as in one process)
@@ -105,6 +116,9 @@ class Group:
         start_endpoint: Callable[[Group], Endpoint | None] | None = None,
         on_failure: Callable[[str], None] | None = None,
         baseline: Snapshot | None = None,
+        leaving: Callable[[], bool] | None = None,
+        prepare: Callable[[], None] | None = None,
+        replacing: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -113,10 +127,17 @@ class Group:
         self.start_endpoint = start_endpoint
         self.on_failure = on_failure
         self.baseline = baseline  # what a forked child inherited: not its own to count
+        self.leaving = leaving  # whether this process's server has begun to stop (detect.server_leaving)
+        self.prepare = prepare  # run on the thread before it first campaigns: what leading will need, ready
+        self.replacing = replacing  # whether its server replaces this process (past --max-requests: detect.py)
+        self._leaving = False  # it has (or close() began): this member no longer campaigns, and hands the lead over
+        self._staying_since = 0.0  # a leaving leader: when it first saw a member that stays (see _hand_over)
+        self._left: deque[int] = deque(maxlen=1024)  # pids of members this leader folded: not workers starting
         self.live: LiveRole | None = None
         self.leader = False
         self.endpoint: Endpoint | None = None
         self.workers = 1
+        self.peak_workers = 1  # the most members seen alive at once (by this process as the leader)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._cond = threading.Condition()
@@ -182,6 +203,8 @@ class Group:
     def close(self, timeout: float = 2.0) -> None:
         """Publish a last snapshot (what this process counted is kept after it exits), then leave."""
         self._stopping = True
+        with self._cycle:
+            self._begin_leaving()
         self.wake()
         t = self._thread
         if t is not None and t is not threading.current_thread():
@@ -197,6 +220,52 @@ class Group:
             s.close()
         with self._cond:
             self._cond.notify_all()
+
+    def hand_over_before_exit(self, limit: float = HANDOVER_WAIT) -> float:
+        """At exit, before anything stops (``agent.shutdown()`` calls it first): a leader with no member that stays,
+        while its server is starting new workers (every worker replaced at once: a reload, or all past
+        ``--max-requests`` together), serves on until one of them has joined and the lead is handed to it, at most
+        ``limit`` seconds. Otherwise the endpoint went unserved from this exit until a new worker had started
+        (3-10 s measured). Its snapshot is written first, so what it counted is kept even if its server ends it
+        meanwhile. Returns the seconds waited (0: not the leader, or no worker starting)."""
+        t = self._thread
+        if not self.leader or limit <= 0 or t is None or not t.is_alive() or t is threading.current_thread():
+            return 0.0
+        with self._cycle:
+            self._begin_leaving()
+            self._publish_safely(force=True)
+        began = time.monotonic()
+        # Past its request limit (not asked to stop) in a group of several workers, none of which stays: they
+        # reached theirs at about the same time, and their server starts each one's replacement only once it has
+        # exited and the server has noticed (uvicorn's supervisor, measured: often only after this one had exited
+        # too), so none may be seen starting yet. It serves on until one can take over.
+        several = self.peak_workers > 1 or bool(server_workers(self.store.key))
+        replacing = several and self.replacing is not None and self.replacing()
+        waited = False
+        while self.leader and time.monotonic() - began < limit:
+            if replacing or self._workers_starting() or self._staying():
+                waited = True
+            else:
+                break
+            time.sleep(HANDOVER_POLL)  # the thread hands over (HANDOVER_POLL) once the new worker has joined
+        spent = time.monotonic() - began
+        if waited:
+            _log.info(
+                "tradeobs multiprocess: pid %d served on for %.1f s at its exit, %s",
+                os.getpid(),
+                spent,
+                "until the lead was handed over" if not self.leader else "and no new worker took the lead",
+            )
+        return spent
+
+    def _workers_starting(self) -> bool:
+        """Whether the group's server has a worker starting, not a member yet (a member that left, still running
+        its own shutdown, has started: it is known from its files, or from this leader's fold)."""
+        try:
+            known = _pids(self.store.joined_member_ids()) | _pids(self.store.members()) | set(self._left)
+        except OSError:
+            return False
+        return bool(starting_workers(self.store.key, known))
 
     # fork: the thread is not mid-work when a fork happens; the child gets none of this (see forget_after_fork)
     def before_fork(self) -> None:
@@ -254,9 +323,15 @@ class Group:
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except Exception as exc:  # imports of our own modules: one that fails is a bug (leading would say so too)
+                internal_error("workers.prepare", exc)
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._due = dict.fromkeys(("lead", "connect", "publish", "events", "tick", "fold", "full"), time.monotonic())
+        keys = ("lead", "connect", "publish", "events", "tick", "fold", "full", "leave", "handover")
+        self._due = dict.fromkeys(keys, time.monotonic())
         while not self._stopping:
             try:
                 with self._cycle:
@@ -275,9 +350,17 @@ class Group:
         """What is due now; returns how long the thread may wait for the next thing due."""
         due = self._due
         now = time.monotonic()
+        if not self._leaving and self.leaving is not None and now >= due["leave"]:
+            due["leave"] = now + LEAVE_POLL
+            if self.leaving():
+                self._begin_leaving()
+        if self.leader and self._leaving and now >= due["handover"]:
+            due["handover"] = now + HANDOVER_POLL
+            self._hand_over()
         if not self.leader and now >= due["lead"]:
             due["lead"] = now + LEAD_POLL
-            self._try_lead()
+            if self._may_lead():
+                self._try_lead()
         if not self.leader and self._conn is None and now >= due["connect"]:
             due["connect"] = now + CONNECT_POLL
             self._connect()
@@ -322,6 +405,10 @@ class Group:
                 due["fold"] = now + FOLD_EVERY
                 self._fold()
         deadlines = [due["publish"], due["events"]]
+        if not self._leaving and self.leaving is not None:
+            deadlines.append(due["leave"])
+        elif self.leader and self._leaving:
+            deadlines.append(due["handover"])
         if not self.leader:
             deadlines.append(due["lead"])
             if self._conn is None:
@@ -468,6 +555,55 @@ class Group:
             self._broadcast(body)
 
     # ------------------------------------------------------------------ leading
+    def _begin_leaving(self) -> None:
+        """This process's server began to stop (or :meth:`close` did): say so to the group (the marker file), so
+        that neither this member nor the others count on it to lead; a leader hands the lead over at once."""
+        if self._leaving:
+            return
+        self._leaving = True
+        try:
+            self.store.mark_leaving()
+        except OSError as exc:
+            self._failed("leaving", f"cannot mark this worker as leaving in {self.store.path}: {exc}")
+        if self.leader:
+            self._due["handover"] = 0.0
+
+    def _staying(self) -> bool:
+        """Whether another member is alive that has not said it is leaving (the one to lead after this one)."""
+        try:
+            return bool(self.store.staying_member_ids())
+        except OSError as exc:
+            self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
+            return False
+
+    def _may_lead(self) -> bool:
+        """A member that is leaving campaigns only while no member that stays is alive: while the whole group is
+        being replaced (every worker past ``--max-requests`` at once, a reload) one of the leaving workers serves
+        the endpoint until the new ones have started, rather than nobody."""
+        return not self._leaving or not self._staying()
+
+    def _hand_over(self) -> None:
+        """A leaving leader gives the lead to a member that stays, as soon as one is alive and connected: the
+        endpoint, the socket and the lock go now, not when this process exits (its open requests, streams and
+        shutdown can take seconds, and a successor's takeover would wait for all of them). Connected, because the
+        connection's closing is what makes it try the lock at once (a member that just joined connects within a
+        moment; one that does not connect within ``HANDOVER_CONNECT`` seconds gets the lead anyway, at its poll)."""
+        try:
+            staying = set(self.store.staying_member_ids())
+        except OSError as exc:
+            self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
+            return
+        now = time.monotonic()
+        if not staying:
+            self._staying_since = 0.0
+            return
+        if not self._staying_since:
+            self._staying_since = now
+        connected = any(c.member in staying for c in self._followers.values())
+        if connected or now - self._staying_since >= HANDOVER_CONNECT:
+            _log.info("tradeobs multiprocess: pid %d is leaving; it hands the lead over", os.getpid())
+            self._resign()
+
     def _try_lead(self) -> None:
         try:
             got = self.store.try_lead()
@@ -507,7 +643,8 @@ class Group:
         self._fold()
 
     def _resign(self) -> None:
-        """Stop leading (at close): the endpoint and the socket go before the lock, so a successor starts clean."""
+        """Stop leading (handed over, or at close): the endpoint and the socket go before the lock, so a successor
+        starts clean; the members' connections close after it, which tells them to try the lock at once."""
         if not self.leader:
             return
         self.leader = False
@@ -518,13 +655,25 @@ class Group:
             except Exception as exc:  # stopping a server never raises by contract: a bug
                 internal_error("workers.endpoint_stop", exc)
             self.endpoint = None
-        for c in list(self._followers.values()):
-            c.close()
-        self._followers.clear()
         if self._listener is not None:
+            if self._sel is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(self._listener)
             self._listener.close()
             self._listener = None
             self.store.remove_socket()
+        self.store.release_lead()
+        for c in list(self._followers.values()):
+            if self._sel is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(c)
+            c.close()
+        self._followers.clear()
+        with self._cond:  # a scrape waiting for the members' snapshots reads the files as they are
+            for waiting in self._sync_waiting.values():
+                waiting.clear()
+            self._check_syncs()
+        self._active = False
 
     def _accept(self) -> None:
         lsock = self._listener
@@ -607,10 +756,12 @@ class Group:
         try:
             gone = self.store.fold_exited()
             self.workers = self.store.live_members()
+            self.peak_workers = max(self.peak_workers, self.workers)
         except OSError as exc:
             self._failed("fold", f"cannot fold exited workers' counters in {self.store.path}: {exc}")
             return
         if gone:
+            self._left.extend(_pids(gone))
             _log.info("tradeobs multiprocess: kept the counters of %d exited worker(s)", len(gone))
 
     # ------------------------------------------------------------------ following
@@ -659,9 +810,16 @@ class Group:
         if conn is self._conn:
             self._conn = None
             self._active = False  # the next leader says again whether anyone watches
+            if self._due:  # the leader went away (or handed over): the lock is free now, try it now
+                self._due["lead"] = self._due["connect"] = 0.0
             return
         self._followers.pop(next((fd for fd, c in self._followers.items() if c is conn), -1), None)
         with self._cond:
             for waiting in self._sync_waiting.values():
                 waiting.discard(conn.member)
             self._check_syncs()
+
+
+def _pids(members: Collection[str]) -> set[int]:
+    """The pids in member ids (``<pid>-<random>``)."""
+    return {int(p) for p, _, _ in (m.partition("-") for m in members) if p.isdigit()}

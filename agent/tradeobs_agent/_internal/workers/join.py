@@ -15,6 +15,7 @@ from ...events import get_bus
 from ...metrics import Family, Snapshot
 from ..bridge import families_from_otel
 from ..providers import PrometheusEndpoint
+from .detect import server_leaving, server_replacing
 from .group import Endpoint, Group
 from .store import Store
 
@@ -46,7 +47,7 @@ def start_group(
     failed = registry.self_metrics.exports_failed
 
     def endpoint(group: Group) -> Endpoint | None:
-        if adopt is not None:
+        if adopt is not None and not adopt.stopped:
             adopt.renderer.source = group.scrape_snapshot
             adopt.renderer.resource = lambda: service_resource(agent.resource)
             return adopt
@@ -72,6 +73,9 @@ def start_group(
         start_endpoint=endpoint,
         on_failure=on_failure,
         baseline=baseline,
+        leaving=server_leaving,
+        replacing=server_replacing,
+        prepare=PrometheusEndpoint.prepare if settings.prometheus_enabled and adopt is None else None,
     )
     group.start()
     return group

@@ -12,6 +12,7 @@ Layout (``<base>/tradeobs-<uid>/g-<hash of service and group key>/``)::
     leader.sock       the leader's Unix socket (live deliveries, scrape syncs)
     m-<member>.lock   flock held by each member for as long as it lives
     m-<member>.part   each member's latest snapshot (``metrics/wire.py``), replaced atomically
+    m-<member>.leaving  (empty) the member's server has begun to stop: it is not to be counted on to lead
     retired.part      the counters and histograms of members that exited, summed (written by the leader)
 
 Why locks and not pids: the kernel releases a ``flock`` when its process dies, even by SIGKILL, and a pid can
@@ -384,6 +385,19 @@ class Store:
                     out.append(m)
         return out
 
+    def mark_leaving(self) -> None:
+        """Say that this member is going away (its server began to stop): the others stop counting on it to lead."""
+        fd = os.open(self.path / f"m-{self.member}.leaving", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+
+    def staying_member_ids(self) -> list[str]:
+        """The other members whose process holds its lock and has not said it is leaving (:meth:`mark_leaving`)."""
+        try:
+            leaving = set(_member_ids(os.listdir(self.path), ".leaving"))
+        except OSError:
+            leaving = set()
+        return [m for m in self.joined_member_ids() if m != self.member and m not in leaving]
+
     def live_members(self) -> int:
         return len(self.live_member_ids())
 
@@ -413,7 +427,7 @@ class Store:
             folded = folded[-FOLDED_KEEP:]
             self._atomic_write("retired.part", PartWriter(0).encode(total, {"folded": folded}))
             for member in done:
-                for suffix in (".part", ".lock"):
+                for suffix in (".part", ".lock", ".leaving"):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path / f"m-{member}{suffix}")
                 self._forget(member)
