@@ -74,7 +74,7 @@ def not_answering(target: str, timeout: float = 0.3) -> str | None:
         port = url.port or (443 if url.scheme == "https" else 4317)
     except ValueError:  # a port that is not a number: nothing is listening there
         return "its port is not a number"
-    found = _resolve(host, port, timeout)
+    found = resolve(host, port, timeout)
     if isinstance(found, str):
         return found
     why = "no address"
@@ -93,8 +93,9 @@ def not_answering(target: str, timeout: float = 0.3) -> str | None:
     return why
 
 
-def _resolve(host: str, port: int, timeout: float) -> list[Any] | str:
-    """``socket.getaddrinfo`` for a TCP connection, given ``timeout`` seconds; on failure, why (a short phrase)."""
+def resolve(host: str, port: int, timeout: float) -> list[Any] | str:
+    """``socket.getaddrinfo`` for a TCP connection, given ``timeout`` seconds; on failure, why (a short phrase:
+    :class:`Unresolved` when the name did not resolve in time). The system resolver has no bound of its own."""
     out: list[Any] = []
     error: list[str] = []
 

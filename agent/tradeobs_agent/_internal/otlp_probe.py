@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 from .._parsers import url_basic_auth
 from ..config import OtlpTarget
+from .exporters import resolve
 
 __all__ = ["Probe", "probe"]
 
@@ -45,10 +46,16 @@ class Probe(NamedTuple):
 
 
 def probe(target: OtlpTarget, signal: str, timeout: float) -> Probe:
-    """Send an empty ``signal`` export to ``target`` and say what answered. Never raises."""
-    if target.protocol == "grpc":
-        return _grpc(target, signal, timeout)
-    return _http(target, signal, timeout)
+    """Send an empty ``signal`` export to ``target`` and say what answered, within about ``timeout`` seconds for each
+    step (resolving the name, connecting, the answer). Never raises."""
+    grpc = target.protocol == "grpc"
+    host, port, where = _where(target.endpoint, 443 if grpc or target.endpoint.startswith("https://") else 80)
+    # The system resolver has no bound of its own (an unreachable DNS server, search domains tried in turn: tens of
+    # seconds), and the connection and urllib both resolve the name: first resolve it within the timeout here.
+    found = resolve(host, port, timeout)
+    if isinstance(found, str):
+        return Probe(False, f"cannot resolve the host of {where}: {found}")
+    return _grpc(target, signal, timeout) if grpc else _http(target, signal, timeout)
 
 
 def _where(url: str, default_port: int) -> tuple[str, int, str]:
