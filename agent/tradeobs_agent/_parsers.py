@@ -450,24 +450,20 @@ def is_loopback_address(host: str) -> bool:
     on) is this machine only. ``::ffff:127.0.0.1`` too: a connection through 127.0.0.1 to a dual-stack server
     listening on ``::`` arrives on it."""
     name = host.strip().strip("[]")
-    if name.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+    return name.lower() == "localhost" or _loopback_ip(name)
 
 
 def is_loopback_name(name: str) -> bool:
     """Whether a ``Host`` name (as :func:`host_header_name` gives it) is loopback: ``localhost``, a ``*.localhost``
     name (RFC 6761: browsers resolve them to loopback themselves), 127.0.0.0/8, ``::1`` or an IPv4-mapped loopback
     address."""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
+    return name == "localhost" or name.endswith(".localhost") or _loopback_ip(name)
+
+
+def _loopback_ip(text: str) -> bool:
+    """Whether ``text`` is a loopback IP address: 127.0.0.0/8, ``::1``, or an IPv4-mapped one (``::ffff:127.0.0.1``)."""
     try:
-        address = ipaddress.ip_address(name)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
     mapped = getattr(address, "ipv4_mapped", None)

@@ -13,7 +13,7 @@ and SIGTERM as a kill once its graceful stop is done, is replaced by handlers
 that only ask the server to exit (a second signal forces it), so the caller
 returns normally and the process exits with status 0. Like uvicorn's, each
 handler is a bound method of the server (``Server.request_exit``): that is how
-a live hub mounted in the app (``live.hub._uvicorn_server``) finds the server
+a live hub mounted in the app (``_internal.workers.detect.uvicorn_server``) finds the server
 and ends its endless streams when it exits; without it a SIGTERM waited for
 the live clients to hang up.
 """

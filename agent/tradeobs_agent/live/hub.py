@@ -89,7 +89,6 @@ import functools
 import logging
 import os
 import queue
-import signal
 import threading
 import time
 from collections import deque
@@ -100,6 +99,7 @@ import orjson
 
 from .._errors import internal_error, warn_once
 from .._internal.gil import Slices
+from .._internal.workers.detect import uvicorn_server
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..redaction import default_redactor
@@ -433,7 +433,7 @@ class LiveHub:
     def _server_exiting(self) -> bool:
         if _app_status_exit() and not self._exit_at_start:
             return True
-        srv = self.server if self.server is not None else _uvicorn_server()
+        srv = self.server if self.server is not None else uvicorn_server()
         return bool(srv is not None and getattr(srv, "should_exit", False))
 
     # ------------------------------------------------------------------ producing
@@ -1012,11 +1012,3 @@ def _app_status_exit() -> bool:
     return bool(AppStatus.should_exit)
 
 
-def _uvicorn_server() -> Any:
-    """uvicorn's ``Server`` when it installed the SIGTERM handler (as sse-starlette finds it)."""
-    try:
-        handler = signal.getsignal(signal.SIGTERM)
-    except (ValueError, OSError):
-        return None
-    server = getattr(handler, "__self__", None)
-    return server if hasattr(server, "should_exit") else None

@@ -53,6 +53,7 @@ __all__ = [
     "starting_workers",
     "starts_workers",
     "this_process",
+    "uvicorn_server",
 ]
 
 _forked_from = 0  # set in a child forked after this module was imported: the parent's pid
@@ -180,7 +181,7 @@ def server_leaving() -> bool:
 
     The server is found as the live view finds it, through the SIGTERM handler uvicorn installs while it serves
     (its ``handle_exit``); False for any other server, or before uvicorn serves."""
-    server = _uvicorn_server()
+    server = uvicorn_server()
     return server is not None and (server.should_exit is True or _past_request_limit(server))
 
 
@@ -188,11 +189,12 @@ def server_replacing() -> bool:
     """Whether this process's uvicorn server stops because it is past its request limit, not asked to: then its
     gunicorn arbiter or uvicorn supervisor starts a worker in its place (uvicorn's within half a second of a
     worker's exit), as for every other worker that reached its limit."""
-    server = _uvicorn_server()
+    server = uvicorn_server()
     return server is not None and server.should_exit is not True and _past_request_limit(server)
 
 
-def _uvicorn_server() -> Any:
+def uvicorn_server() -> Any:
+    """uvicorn's ``Server`` when it installed the SIGTERM handler (as sse-starlette finds it), else None."""
     try:
         handler = signal.getsignal(signal.SIGTERM)
     except (ValueError, OSError):
