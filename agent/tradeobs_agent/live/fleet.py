@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from ..metrics import Registry, bucket_quantile
-from .frames import STALE_AFTER, WORKING_IN_FRAME, FrameBuilder, changed_fields, delta
+from .frames import STALE_AFTER, WORKING_IN_FRAME, WORST_OF, FrameBuilder, changed_fields, delta
 from .hub import _clean
 from .rows import exact
 
@@ -341,7 +341,7 @@ def _merge_account(out: dict[str, Any], account: Mapping[str, Any], add_all: boo
     for k, v in account.items():
         if not _num(v):
             continue
-        if k in ("drawdown", "kill_switch"):
+        if k in WORST_OF:
             out[k] = v if k not in out else max(out[k], v)
         elif add_all or k in ("equity", "rpnl", "upnl", "pnl"):
             out[k] = out.get(k, 0) + v

@@ -81,6 +81,9 @@ ACCOUNT_GAUGES: dict[str, str] = {
     "trading.exposure.gross": "gross",
     "trading.exposure.net": "net",
 }
+WORST_OF = frozenset({"drawdown", "kill_switch"})
+"""Account keys whose sources (strategies, venues, processes, services) combine as the worst of them, not their sum:
+two strategies 5% and 10% down are 10% down (as the dashboards' ``max by (job)``)."""
 AVG_PRICE = "trading.position.avg_price"
 POSITION = "trading.position.quantity"
 LAST_TICK = "trading.marketdata.last_tick"
@@ -263,8 +266,8 @@ class FrameBuilder:
             vals = [p.value for p in snap.numbers(name)]
             if vals:
                 # Equity and exposure add up over strategies and venues; drawdown and the kill switch are the worst
-                # of them (as the dashboards' max by (job) and the fleet view): two strategies 5% and 10% down were 15%.
-                account[key] = max(vals) if key in ("drawdown", "kill_switch") else sum(vals)
+                # of them (WORST_OF): two strategies 5% and 10% down were 15%.
+                account[key] = max(vals) if key in WORST_OF else sum(vals)
         self._pnl(symbols, now, account)
         seed, self._orders_seed = self._orders_seed, None
         desk = self._desk(snap, symbols, md_age, seed if snapshot is None else None)

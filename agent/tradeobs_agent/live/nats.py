@@ -60,7 +60,7 @@ from .._internal.gil import offer_gil
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
-from .frames import FRAME_INSTRUMENTS, LATENCIES, LIMITS, POSITION, FrameBuilder
+from .frames import FRAME_INSTRUMENTS, LATENCIES, LIMITS, POSITION, WORST_OF, FrameBuilder
 from .hub import _clean
 from .working import WorkingOrders
 
@@ -239,7 +239,7 @@ def state_extras(snap: Snapshot) -> tuple[dict[str, Any], dict[str, dict[str, An
                 if strategy is None:
                     continue
                 row = strategies.setdefault(str(strategy), {})
-                if key in ("kill_switch", "drawdown"):  # the worst of the strategy's venues (and processes)
+                if key in WORST_OF:  # the worst of the strategy's venues (and processes)
                     row[key] = max(row.get(key, 0), np_.value)
                 else:
                     row[key] = row.get(key, 0) + np_.value
