@@ -31,6 +31,15 @@ HARM = """() => ({
 })"""
 
 
+def _open_on_the_hostile_desk(page: Any, srv: LiveProcess) -> list[str]:
+    """Open the page, then have the server trade the hostile names; returns the page's script errors as they come."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_page(page, srv)
+    srv.post("/test/hostile")
+    return errors
+
+
 def _no_harm(page: Any, errors: list[str]) -> None:
     assert js(page, HARM) == {"pwned": None, "injected": 0, "polluted": []}
     assert errors == []
@@ -71,12 +80,8 @@ def _shows_the_hostile_desk(page: Any) -> None:
 def test_hostile_names_show_as_text_run_nothing_and_break_nothing(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:
-    srv = live_server()
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    open_page(page, srv)
-    srv.post("/test/hostile")
+    errors = _open_on_the_hostile_desk(page, live_server())
     # The names arrive in deltas first, then in the full frames (every 5 s): both paths.
     full = js(page, "window.__tradeobs.full")
     wait_for(lambda: js(page, "window.__tradeobs.full") >= full + 2, "two full frames after the hostile desk", limit=20)
@@ -150,12 +155,8 @@ def test_a_right_to_left_override_in_a_name_reorders_nothing_on_screen(
     itself (state keys, the picker's values, the chart it selects) is unchanged."""
     from tests.e2e.live_server import RTL_ORDER
 
-    srv = live_server()
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    open_page(page, srv)
-    srv.post("/test/hostile")
+    errors = _open_on_the_hostile_desk(page, live_server())
     rtl, shown = HOSTILE["rtl"], HOSTILE["rtl"].replace("\u202e", "[U+202E]")
     wait_for(lambda: rtl in js(page, "Object.keys(window.__tradeobs.state.symbols)"), "the symbol in the state")
     page.locator("#pos-filter").fill("gnp")

@@ -639,6 +639,17 @@ class Scraper:
         self._stop.set()
         self._thread.join(15)
 
+    def refused(self) -> tuple[float, bool, int]:
+        """The longest stretch of failed scrapes that ended (seconds, from the first failure to the next success),
+        whether the last scrapes failed (a stretch still open), and how many failed in all."""
+        longest, began = 0.0, None
+        for t, leader in self.results:
+            if leader is None:
+                began = t if began is None else began
+            elif began is not None:
+                longest, began = max(longest, t - began), None
+        return longest, began is not None, sum(leader is None for _, leader in self.results)
+
 
 @pytest.mark.integration
 @pytest.mark.parametrize("server", SERVERS)
@@ -721,14 +732,8 @@ def test_a_reload_of_every_worker_keeps_metrics_served_until_a_new_worker_leads(
             wait_for(lambda: len(svc.worker_pids() - old) == 2, "both new workers in /metrics")
         finally:
             scraper.stop()
-        longest, began = 0.0, None
-        for t, leader in scraper.results:
-            if leader is None:
-                began = t if began is None else began
-            elif began is not None:
-                longest, began = max(longest, t - began), None
-        assert began is None, "the last scrapes failed"
-        failed = sum(leader is None for _, leader in scraper.results)
+        longest, open_at_end, failed = scraper.refused()
+        assert not open_at_end, "the last scrapes failed"
         # Before, at least the new workers' start (delay, plus their imports, less the old ones' exit).
         assert longest < delay / 2, f"/metrics refused for {longest:.2f} s ({failed} scrapes) during the reload"
         print(f"reload: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
@@ -859,12 +864,6 @@ def test_every_worker_past_its_request_limit_at_once_keeps_metrics_served(tmp_pa
             scraper.stop()
             for p in pinned.values():
                 p.sock.close()
-        longest, began = 0.0, None
-        for t, leader in scraper.results:
-            if leader is None:
-                began = t if began is None else began
-            elif began is not None:
-                longest, began = max(longest, t - began), None
-        failed = sum(leader is None for _, leader in scraper.results)
+        longest, _, failed = scraper.refused()
         assert longest < delay / 2, f"/metrics refused for {longest:.2f} s ({failed} scrapes) as the workers recycled"
         print(f"recycle: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
