@@ -1010,5 +1010,3 @@ def _app_status_exit() -> bool:
     except ImportError:  # pragma: no cover - sse-starlette is a dependency
         return False
     return bool(AppStatus.should_exit)
-
-
