@@ -37,6 +37,7 @@ from typing import Any
 
 from .. import _errors
 from .._internal.gil import Slices
+from .._text import right_sized
 from ..redaction import Redactor
 from . import _capture
 from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture
@@ -340,7 +341,7 @@ class LogPipeline:
         if self.files is not None:
             by_stream: dict[str, list[bytes]] = defaultdict(list)
             for b in built:
-                by_stream[b.stream].append(dumps(b.fields))
+                by_stream[b.stream].append(right_sized(dumps(b.fields)))  # a backlog's batch: 4 kB a line, not 0.3
                 offer()
             for stream, lines in by_stream.items():
                 try:
