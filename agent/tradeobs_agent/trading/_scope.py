@@ -114,10 +114,13 @@ class OrderScope:
     order's root span, which gets status ERROR, as ``tracer.start_as_current_span`` does for its span; once, however
     many scopes of the order it passes through. The order is not ended: its outcome is still the venue's."""
 
-    __slots__ = ("_correlate", "_order", "_tokens")
+    __slots__ = ("_correlate", "_order", "_span", "_tokens")
 
     def __init__(self, order: OrderTrace) -> None:
         self._order = order
+        # Made at the first entry, kept here, not on the order: an order holding a span that holds the order is a
+        # cycle, which left every ended order to the cyclic garbage collector (minutes apart in a large heap).
+        self._span: OrderSpan | None = None
         # A NullOrder (order_signal failed) has no id of its own: its scope makes nothing current. Correlating its
         # empty id would put the lines on whichever order some TradingTelemetry booked under "".
         self._correlate = correlate(order_id=order.client_order_id) if order._real else None
@@ -126,7 +129,10 @@ class OrderScope:
     def __enter__(self) -> OrderTrace:
         if self._correlate is None:
             return self._order
-        ctx = trace.set_span_in_context(self._order._scope_span())
+        span = self._span
+        if span is None:
+            span = self._span = OrderSpan(self._order)
+        ctx = trace.set_span_in_context(span)
         self._tokens.append(otel_context.attach(ctx))
         self._correlate.__enter__()
         return self._order

@@ -46,7 +46,7 @@ from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanCo
 
 from ..metrics import BoundCounter, BoundHistogram
 from ._journal import Apply
-from ._scope import OrderScope, OrderSpan, wrap
+from ._scope import OrderScope, wrap
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 
@@ -219,7 +219,6 @@ class OrderTrace:
         "_last_ns",
         "_record",
         "_sc",
-        "_scope_span_obj",
         "_sell",
         "_series",
         "_span",
@@ -276,7 +275,6 @@ class OrderTrace:
         self._cancelled = False  # ended by its cancel: a fill may still come (the venue filled before the cancel)
         self._trace_hex: str | None = None
         self._sell = False
-        self._scope_span_obj: OrderSpan | None = None
 
     # ------------------------------------------------------------------ read-your-writes accessors
     @property
@@ -335,12 +333,6 @@ class OrderTrace:
         >>> broker.submit(req, on_fill=order.wrap(on_fill))   # the broker's thread logs on the order  # doctest: +SKIP
         """
         return wrap(self, fn)
-
-    def _scope_span(self) -> OrderSpan:
-        span = self._scope_span_obj
-        if span is None:
-            span = self._scope_span_obj = OrderSpan(self)
-        return span
 
     def _root_span_context(self, background: bool = False) -> SpanContext:
         """The root span's context, applying the journal first if the signal is still waiting.

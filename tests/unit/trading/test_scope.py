@@ -6,7 +6,9 @@ What the log lines inside carry: tests/unit/logs/test_order_logs.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,7 @@ from opentelemetry import trace
 import tradeobs_agent
 from tradeobs_agent.logs import current_correlation
 from tradeobs_agent.testing import Capture, capture
-from tradeobs_agent.trading import OrderScope
+from tradeobs_agent.trading import OrderScope, OrderTrace
 from tradeobs_agent.trading._journal import get_journal
 from tradeobs_agent.trading._scope import OrderSpan
 
@@ -140,3 +142,30 @@ def test_wrap_keeps_the_function_and_restores_the_context_when_it_raises(cap: Ca
     assert inspect.iscoroutinefunction(o.wrap(on_ack))
     assert asyncio.run(o.wrap(on_ack)("v-1")) == "v-1"
     o.done()
+
+
+def test_an_ended_order_is_freed_when_let_go_not_left_for_the_cyclic_collector(cap: Capture) -> None:
+    """The order cached its scope's current span, which points back at the order: a cycle per order used in a
+    scope, so every order (its span, steps and events) outlived the recent-orders window until a full collection of
+    the cyclic garbage collector, which in a service with a large heap runs minutes apart: the soak's service
+    held ~760 such orders after 90 s and its RSS grew 5% after the first minute."""
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for i in range(1100):  # past the book's window of recently closed orders (1024)
+            o = tt.order_signal(f"c-{i}", "AAPL", "buy", 10, 100.0)
+            with o.scope():
+                o.submitted()
+            o.fill(10, 100.0)
+        del o
+        tt.flush()
+        gc.collect()
+        orders = [g for g in gc.garbage if isinstance(g, OrderTrace)]
+        kinds = Counter(type(g).__name__ for g in gc.garbage).most_common(5)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not orders, f"{len(orders)} orders left to the cyclic collector; its garbage: {kinds}"
