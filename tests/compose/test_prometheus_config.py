@@ -112,6 +112,7 @@ KEY_ALERTS = {
     "TradeobsAgentLogsDropped",
     "TradeobsAgentLogSinkFailing",
     "TradeobsAgentMetricOverflow",
+    "TradeobsAgentInvalidInput",
     "PrometheusRuleEvaluationFailures",
     "AlertmanagerNotificationsFailing",
     "BackupTooOld",
