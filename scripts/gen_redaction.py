@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "agent"))
 
-from tradeobs_agent.redaction import MASK  # noqa: E402
-from tradeobs_agent.secrets_keys import KEY_PATTERN, TEXT_KEY_PATTERN  # noqa: E402
+from tradeobs_agent.redaction import DEFAULT_VALUE_PATTERNS, MASK  # noqa: E402
+from tradeobs_agent.secrets_keys import KEY_PATTERN  # noqa: E402
 
 BEGIN = "# >>> BEGIN GENERATED redaction"
 END = "# <<< END GENERATED redaction"
@@ -41,9 +42,101 @@ def _yaml_single(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+class Untranslatable(ValueError):
+    """An agent rule whose Python regex has no RE2 (Go regexp) equivalent the translation knows."""
+
+
+_MASK_LOOKAHEAD = r"(?!\[REDACTED\])"
+_WORD_START = r"(?<![A-Za-z0-9])"  # the only lookbehind translated: at the start of group 1, which is kept
+_TRAILING = re.compile(r"\(\?!(\[[^\]]*\])\)\Z")  # a lookahead of one character class, at the very end
+_QUANTIFIER = re.compile(r"(?:[*+?]|\{\d+(?:,\d*)?\})\??")
+
+
+def _atom_end(p: str, i: int) -> int:
+    """The end of the atom (a character class or a group, with its quantifier) that starts at ``p[i]``."""
+    if p[i] == "[":
+        j = i + 1 + (p[i + 1] == "^")
+        j += p[j] == "]"
+        while p[j] != "]":
+            j += 2 if p[j] == "\\" else 1
+        j += 1
+    elif p[i] == "(":
+        depth, j = 0, i
+        while True:
+            if p[j] == "\\":
+                j += 2
+                continue
+            depth += {"(": 1, ")": -1}.get(p[j], 0)
+            j += 1
+            if depth == 0:
+                break
+    else:
+        raise Untranslatable(f"no class or group after {_MASK_LOOKAHEAD} at {i}")
+    q = _QUANTIFIER.match(p, j)
+    return q.end() if q else j
+
+
+def re2_rule(pattern: str, replacement: str) -> tuple[str, str]:
+    r"""One of the agent's DEFAULT_VALUE_PATTERNS as (RE2 regex, Go replacement), meaning the same.
+
+    The translations (Go's regexp has no look-around, no backreferences, no conditionals):
+
+    * ``(?!\[REDACTED\])X`` (do not mask a masked value again) -> ``(?:\[REDACTED\]|X)``: a masked value is
+      matched first and replaced by the same marker, so the output is what the agent leaves;
+    * ``(?<![A-Za-z0-9])`` at the start of group 1 (kept whole by the replacement) -> ``(?:^|[^A-Za-z0-9])``:
+      the character before is matched and kept;
+    * ``(?![CLASS])`` at the end -> ``($|[^CLASS])``, a last group put back after the mask;
+    * ``\Z`` -> ``\z``; ``\1`` in the replacement -> ``${1}``.
+
+    Anything else that RE2 does not read (other look-arounds, backreferences, ``(?(1)...)``) raises
+    :class:`Untranslatable`.
+    """
+    p = pattern
+    while _MASK_LOOKAHEAD in p:
+        i = p.index(_MASK_LOOKAHEAD)
+        j = i + len(_MASK_LOOKAHEAD)
+        end = _atom_end(p, j)
+        p = p[:i] + r"(?:\[REDACTED\]|" + p[j:end] + ")" + p[end:]
+    if _WORD_START in p:
+        if not (p.replace("(?i)", "", 1).startswith("(" + _WORD_START) and replacement.startswith("\\1")):
+            raise Untranslatable(f"{_WORD_START} only at the start of group 1 kept by the replacement")
+        p = p.replace(_WORD_START, "(?:^|[^A-Za-z0-9])", 1)
+    trailing = _TRAILING.search(p)
+    if trailing:
+        p = p[: trailing.start()] + "($|[^" + trailing.group(1)[1:-1] + "])"
+        replacement += "\\" + str(re.compile(p).groups)
+    p = p.replace(r"\Z", r"\z")
+    if re.search(r"\(\?(?:<?[=!]|\()|\\[1-9]|\(\?P[<=]", p):
+        raise Untranslatable("look-around, conditional, backreference or named group")
+    go = re.sub(r"\\(\d+)", r"${\1}", replacement)
+    if "\\" in go:
+        raise Untranslatable(f"replacement {replacement!r}")
+    return p, go
+
+
+def value_rules() -> tuple[list[tuple[str, str]], list[str]]:
+    """(the agent's DEFAULT_VALUE_PATTERNS as RE2 (regex, replacement), in the order the agent applies them; the
+    rules left out, as the start of their Python regex, with why).
+
+    The agent runs the rules that share a first gate together, where the first of them is (``Redactor.text``);
+    the gates themselves are only cheap pre-checks (a substring every match holds), so the collector runs each
+    rule on every string.
+    """
+    by_gate: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for pattern, replacement, gates in DEFAULT_VALUE_PATTERNS:
+        by_gate.setdefault(gates[0], []).append((pattern, replacement))
+    rules, left_out = [], []
+    for pattern, replacement in (r for group in by_gate.values() for r in group):
+        try:
+            rules.append(re2_rule(pattern, replacement))
+        except Untranslatable as exc:
+            left_out.append(f"{pattern[:40]}... ({exc})")
+    return rules, left_out
+
+
 def body_pattern() -> str:
-    """RE2 regex for ``key=value`` / ``key: value`` / ``"key": "value"`` in log bodies (group 1 is kept)."""
-    return "(?i)((?:" + TEXT_KEY_PATTERN + r")[\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',;}]+"
+    """RE2 regex for ``key=value`` / ``key: value`` / ``"key": "value"`` (the agent's first rule; group 1 kept)."""
+    return value_rules()[0][0][0]
 
 
 def block(indent: str = "  ") -> str:
@@ -53,14 +146,23 @@ def block(indent: str = "  ") -> str:
     def delete(path: str) -> str:
         return _yaml_single(_collector(f"delete_matching_keys({path}, {keys})"))
 
-    # The replacement keeps group 1 (the key and separator) and puts the agent's marker after it:
-    # `${1}[REDACTED]`, written `$${1}[REDACTED]` like every `$`.
-    replacement = _ottl_string("${1}" + MASK)
-    body = _yaml_single(_collector(f"replace_pattern(log.body, {_ottl_string(body_pattern())}, {replacement})"))
+    rules, _ = value_rules()
+
+    def replace(statement: str, target: str) -> list[str]:
+        return [
+            "        - "
+            + _yaml_single(_collector(statement.format(target=target, rx=_ottl_string(rx), repl=_ottl_string(repl))))
+            for rx, repl in rules
+        ]
+
+    def mask_values(path: str) -> list[str]:
+        return replace('replace_all_patterns({target}, "value", {rx}, {repl})', path)
+
     lines = [
         BEGIN + ": scripts/gen_redaction.py writes this section from",
-        "# agent/tradeobs_agent/secrets_keys.py (the list the agent's log redaction uses too).",
-        "# Do not edit it by hand: add the key there and run `python scripts/gen_redaction.py`.",
+        "# agent/tradeobs_agent/secrets_keys.py and the value rules of",
+        "# agent/tradeobs_agent/redaction.py (what the agent's redaction uses too).",
+        "# Do not edit it by hand: change them there and run `python scripts/gen_redaction.py`.",
         "#",
         "# Secret redaction, part 1: record-level attributes (span, log record and",
         "# metric data point attributes). Matching keys are DELETED, not hashed: a",
@@ -76,18 +178,31 @@ def block(indent: str = "  ") -> str:
         "      action: delete",
         "",
         "# Secret redaction, part 2 (OTTL): what the attributes processor does not",
-        "# reach: resource attributes, span event attributes, and secrets written",
-        '# into log bodies as key=value / key: value / "key": "value" (value ->',
-        f"# {MASK}, the agent's marker).",
+        "# reach: secret-named resource and span event attributes (deleted), and",
+        "# secret VALUES under any key, in log bodies and in the string values of",
+        "# log record, span and span event attributes, masked with the agent's",
+        f"# marker {MASK} by the agent's own rules (translated to RE2, in the agent's",
+        '# order): key=value / key: value / "key": "value", Bearer/Basic',
+        "# credentials, account numbers after an account word, user:password@ in",
+        "# URLs, JWTs, AWS key ids, ?key= &sig= &signature= X-Amz-Signature= query",
+        "# values, prefixed keys (sk_live_, ghp_, github_pat_, xox?-, AIza, sk-ant-,",
+        "# sk-proj-...), PEM private keys. So a service without the agent (a plain",
+        "# OTel SDK, Go or Java service) gets them masked here. Not here (no RE2",
+        "# form): the URL-encoded pairs and URLs, curl -u, (name, value) pairs of a",
+        "# header list's repr, keys with percent-encoded letters.",
         "transform/redact:",
         "  error_mode: ignore",
         "  trace_statements:",
         "    - context: resource",
         "      statements:",
         f"        - {delete('resource.attributes')}",
+        "    - context: span",
+        "      statements:",
+        *mask_values("span.attributes"),
         "    - context: spanevent",
         "      statements:",
         f"        - {delete('spanevent.attributes')}",
+        *mask_values("spanevent.attributes"),
         "  metric_statements:",
         "    - context: resource",
         "      statements:",
@@ -98,7 +213,8 @@ def block(indent: str = "  ") -> str:
         f"        - {delete('resource.attributes')}",
         "    - context: log",
         "      statements:",
-        f"        - {body}",
+        *replace("replace_pattern({target}, {rx}, {repl})", "log.body"),
+        *mask_values("log.attributes"),
         END,
     ]
     return "".join((indent + line).rstrip() + "\n" for line in lines)

@@ -37,8 +37,9 @@ broker keys in the environment, the agent's own tokens, anything passed to
 ``tradeobs_agent.register_secret``) are masked first, wherever they appear,
 also bare (``"header: PKXYZ..."``). A secret the agent was never told about,
 with no hint around it, is not caught; nor are secrets split across several
-attributes or inside binary payloads. The collector's ``attributes/redact`` processor is a second line of
-defence for OTLP; files only have this one.
+attributes or inside binary payloads. The collector's redaction is a second line of defence for OTLP (also for
+services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFAULT_VALUE_PATTERNS` to RE2 for it
+(all but the URL-encoded and ``curl -u`` rules); files only have this one.
 
 Secret-named attributes are kept with the value ``[REDACTED]`` (the collector
 deletes them): seeing that a key was sent is useful when debugging auth.
@@ -69,6 +70,8 @@ _SECRET_WORDS = TEXT_KEY_PATTERN
 # a substring test is ~50x cheaper than a regex scan (put the gate that fails most often first). The rules that
 # share a first gate run together, in order, where the first of them is, that gate tested once for all of them:
 # first the ones gated on TEXT_TRIGGERS (the key words: "key", "password", "token", ...), then the others.
+# The collector runs them too: scripts/gen_redaction.py translates them to RE2 (run it after a change here;
+# tests/unit/test_secrets_keys.py fails until the collector configs are regenerated).
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.

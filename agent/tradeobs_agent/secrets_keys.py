@@ -12,7 +12,9 @@ Every redaction regex in the project comes from :data:`SECRET_KEYS`:
   ``delete_matching_keys`` statements of ``transform/redact``) deletes them.
 * :data:`TEXT_KEY_PATTERN` is the alternation of keys whose value is masked in
   free text (``key=value``, ``key: value``, ``"key": "value"``): in the agent's
-  log messages and in the collector's ``replace_pattern`` on log bodies.
+  log messages and, through the first of ``redaction.DEFAULT_VALUE_PATTERNS``
+  (translated to RE2 by ``scripts/gen_redaction.py``), in the collector's
+  ``replace_pattern`` on log bodies and ``replace_all_patterns`` on attributes.
 
 To add a key: add it below, run ``python scripts/gen_redaction.py`` (rewrites
 the generated section of ``collector/*.yaml``) and commit both;

@@ -9,6 +9,7 @@ attribute names and ``key=value`` keys as secret as the collector's regexes do.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from types import ModuleType
 import pytest
 import yaml
 
-from tradeobs_agent import secrets_keys
+from tests.unit.logs.test_redact_and_input import _FORMATS, _KEPT
+from tradeobs_agent import redaction, secrets_keys
 from tradeobs_agent.logs import Redactor
 from tradeobs_agent.logs.redact import MASK
 
@@ -102,7 +104,7 @@ def _collector_body_replacement(path: Path) -> str:
         for stmt in ctx["statements"]
         if stmt.startswith("replace_pattern(log.body")
     ]
-    assert len(stmts) == 1, stmts
+    assert len(stmts) == len(gen.value_rules()[0]), stmts  # the first is the key=value rule
     literal = re.findall(r'"((?:[^"\\]|\\.)*)"', stmts[0])[1]
     return re.sub(r"\$\{(\d+)\}", r"\\g<\1>", literal.replace("$$", "$"))
 
@@ -139,7 +141,7 @@ def test_every_collector_regex_comes_from_the_list() -> None:
     keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
     assert len(keys) == 5  # attributes/redact + four delete_matching_keys
     assert set(keys) == {secrets_keys.KEY_PATTERN}
-    assert bodies == [gen.body_pattern()]
+    assert bodies[0] == gen.body_pattern()
 
 
 def test_agent_and_collector_agree_on_secret_attribute_names() -> None:
@@ -216,6 +218,114 @@ def test_text_keys_cover_the_alpaca_headers_and_skip_token_counts() -> None:
 
 
 def test_patterns_use_only_syntax_re2_reads_the_same() -> None:
-    for p in (secrets_keys.KEY_PATTERN, secrets_keys.TEXT_KEY_PATTERN, gen.body_pattern()):
+    rules, _ = gen.value_rules()
+    for p in (secrets_keys.KEY_PATTERN, secrets_keys.TEXT_KEY_PATTERN, *(rx for rx, _ in rules)):
         assert "(?<" not in p and "(?=" not in p and "(?!" not in p, p  # no look-around
         assert not re.search(r"\\[1-9]", p), p  # no backreferences
+        assert "\\Z" not in p, p  # RE2 spells the end of the text \z
+
+
+# ---------------------------------------------------------------- secret values (the agent's value rules)
+
+
+_GOOGLE_KEY = "AIzaSyA-" + "x1" * 15 + "abc"
+_STRIPE_KEY = "sk_live_51HxYzAbCdEfGhIjKlMnOp"
+
+
+def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
+    """([(text holding a secret, the secret)], [look-alikes the agent keeps]): one of each value format the
+    collector masks too, with the agent's own format and look-alike cases (tests/unit/logs/test_redact_and_input.py)."""
+    masked = [
+        (f"GET https://api.example/x?key={_GOOGLE_KEY}", _GOOGLE_KEY),
+        (f"charge failed: {_STRIPE_KEY} declined", _STRIPE_KEY),
+        (f"{_STRIPE_KEY} {_STRIPE_KEY[:-1]}Z", _STRIPE_KEY[8:-1]),  # two in a row, one space apart
+        ("login password=hunter2hunter2 qty=5", "hunter2hunter2"),
+        ('{"api_key": "k-123456789", "symbol": "AAPL"}', "k-123456789"),
+        ("Authorization: Bearer abc.def-ghi_123", "abc.def-ghi_123"),
+        ("sent basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("acct# 99887766 rejected", "99887766"),
+        ("postgres://bot:pw123secret@db:5432/x", "pw123secret"),
+        ("jwt eyJhbGciOi.eyJzdWIiOi.abcdefgh", "eyJzdWIiOi"),
+        ("aws AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY----- ok", "MIIEpAIBAAKCAQEA"),
+        ("cut -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG", "MIIEvQIBADANBgkqhkiG"),
+    ]
+    for text, expected in _FORMATS:
+        # the secret: what the agent's expected output lost
+        gone = [w for w in re.split(r"[\s&?]", text) if w and w not in expected]
+        masked.append((text, gone[0]))
+    kept = [
+        *_KEPT,
+        "order_id=ORD-20240102-000123 symbol=AAPL side=buy qty=100 px=187.5 key=MSFT",
+        "input_tokens=12 max_tokens=100 tokenizer=bpe keyboard=us",
+        "order 1234567890 filled qty=100 account_type=margin",
+        "https://broker.example/v2/orders?symbol=AAPL&limit=10 sk_live sk-momentum",
+    ]
+    return masked, kept
+
+
+def _python(rx: str, repl: str) -> tuple[re.Pattern[str], str]:
+    """An RE2 rule as Python reads it (\\z is \\Z, ${1} is \\g<1>): these rules mean the same in both."""
+    return re.compile(rx.replace("\\z", "\\Z")), re.sub(r"\$\{(\d+)\}", r"\\g<\1>", repl)
+
+
+def collector_text(text: str) -> str:
+    for rx, repl in gen.value_rules()[0]:
+        p, r = _python(rx, repl)
+        text = p.sub(r, text)
+    return text
+
+
+def test_the_collector_value_rules_mask_what_the_agent_masks_and_keep_what_it_keeps() -> None:
+    masked, kept = value_corpus()
+    agent = Redactor(known_values=False)
+    for text, secret in masked:
+        assert secret in text
+        assert secret not in agent.text(text), text
+        assert collector_text(text) == agent.text(text), text
+        # a record the agent masked already passes the collector as it is
+        assert collector_text(agent.text(text)) == agent.text(text), text
+    for text in kept:
+        assert agent.text(text) == text
+        assert collector_text(text) == text
+    # and the agent's value rules on everything its own tests say about them
+    for text, expected in _FORMATS:
+        assert collector_text(text) == expected
+
+
+def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> None:
+    rules, left_out = gen.value_rules()
+    assert len(rules) + len(left_out) == len(redaction.DEFAULT_VALUE_PATTERNS)
+    # no RE2 form: the URL-encoded key=value pairs and URLs, curl -u (also the (name, value) pair rule and the
+    # percent-encoded keys, which are functions, not DEFAULT_VALUE_PATTERNS); the generated comment says so
+    assert len(left_out) == 3, left_out
+    assert [r for r in left_out if "%" not in r and "-[uU]" not in r] == []
+    text = (REPO / "collector" / "otel-collector.yaml").read_text()
+    assert "curl -u" in text and "URL-encoded" in text
+    procs = yaml.safe_load(text)["processors"]["transform/redact"]
+    found: dict[str, list[str]] = {}
+    for group in ("trace_statements", "log_statements"):
+        for ctx in procs[group]:
+            for stmt in ctx["statements"]:
+                m = re.match(r"(replace_pattern|replace_all_patterns)\(([a-z.]+),", stmt)
+                if m:
+                    found.setdefault(m.group(2), []).append(stmt)
+    assert sorted(found) == ["log.attributes", "log.body", "span.attributes", "spanevent.attributes"]
+    for target, stmts in found.items():
+        literals = [[s.replace("$$", "$") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', st)] for st in stmts]
+        if target != "log.body":
+            assert {lit[0] for lit in literals} == {"value"}
+            literals = [lit[1:] for lit in literals]
+        decoded = [tuple(json.loads(f'"{s}"') for s in lit) for lit in literals]
+        assert decoded == rules, target
+
+
+def test_the_translation_refuses_what_re2_cannot_read() -> None:
+    for p in (r"(?<=x)a", r"(a)\1", r"(?(1)a|b)", r"a(?!b)c", r"x(?<![a-z])y"):
+        with pytest.raises(gen.Untranslatable):
+            gen.re2_rule(p, MASK)
+    assert gen.re2_rule(r"(?i)(k=)(?!\[REDACTED\])[^&]+", r"\1" + MASK) == (
+        r"(?i)(k=)(?:\[REDACTED\]|[^&]+)",
+        "${1}" + MASK,
+    )
+    assert gen.re2_rule(r"\bab+(?![a-z_-])", MASK) == (r"\bab+($|[^a-z_-])", MASK + "${1}")

@@ -1,0 +1,126 @@
+"""The real collector masks the agent's secret VALUE formats for a service that does not run the agent.
+
+A plain OpenTelemetry SDK service (no ``tradeobs_agent``: as a Go or Java service would) sends each text of
+``value_corpus()`` (a Google key in ``?key=``, a Binance ``&signature=``, Stripe/GitHub/Slack/OpenAI keys, a PEM
+private key, a JWT, ``password=...``, ...; and the trading look-alikes the agent keeps: ``key=AAPL``,
+``desk_live_pnl``, order ids) as a log body, a log record attribute, a span attribute and a span event attribute,
+each under an innocent key (``http.url``, ``message``), through ``collector/otel-collector.yaml``'s own
+redaction processors; what the collector's file exporters wrote must read exactly as the agent's redaction
+would have written it: each secret masked with ``[REDACTED]``, each look-alike intact.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tests.unit.test_secrets_keys import value_corpus
+from tradeobs_agent.redaction import Redactor
+
+from .procs import COLLECTOR_CONFIG, DATA_TIMEOUT, _attrs, free_port, read_otlp_json_logs, start_collector, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def file_config(workdir: Path, config: Path = COLLECTOR_CONFIG) -> Path:
+    """``config`` as it is (its redaction processors included), traces and logs written to files."""
+    cfg = yaml.safe_load(config.read_text())
+    cfg["exporters"]["file/traces"] = {
+        "path": str(workdir / "traces.jsonl"),
+        "format": "json",
+        "flush_interval": "200ms",
+    }
+    pipelines = cfg["service"]["pipelines"]
+    pipelines["traces"]["exporters"] = ["file/traces"]
+    pipelines["logs"]["exporters"] = ["file/logs"]
+    path = workdir / "otel-collector.files.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def read_spans(path: Path) -> list[dict[str, Any]]:
+    """Spans from the file exporter (OTLP JSON lines), with "_attributes" and each event's "_attributes"."""
+    spans: list[dict[str, Any]] = []
+    if not path.exists():
+        return spans
+    for line in path.read_text().splitlines():
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line being written right now
+        for rs in doc.get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for span in ss.get("spans", []):
+                    span["_attributes"] = _attrs(span.get("attributes", []))
+                    for ev in span.get("events", []):
+                        ev["_attributes"] = _attrs(ev.get("attributes", []))
+                    spans.append(span)
+    return spans
+
+
+def send_and_read(workdir: Path, config: Path, texts: list[str]) -> dict[str, dict[int, str]]:
+    """Send each of ``texts`` through a collector running ``config``; {where: {index: what it wrote}}."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir, config)) as c:
+        endpoint = f"http://{c.otlp_grpc_endpoint}"
+        resource = Resource.create({"service.name": f"plain-sdk-{uuid.uuid4().hex[:8]}"})
+        tp = TracerProvider(resource=resource)
+        tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+        lp = LoggerProvider(resource=resource)
+        lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+        tracer, logger = tp.get_tracer("plain"), lp.get_logger("plain")
+        for i, text in enumerate(texts):
+            # innocent keys: only the value says it is a secret
+            with tracer.start_as_current_span(f"call-{i}", attributes={"i": i, "http.url": text}) as span:
+                span.add_event("sent", {"message": text})
+            logger.emit(body=text, attributes={"i": i, "message": text})
+        assert tp.force_flush() and lp.force_flush()
+        tp.shutdown()
+        lp.shutdown()
+
+        def everything() -> dict[str, dict[int, str]] | None:
+            spans = [s for s in read_spans(workdir / "traces.jsonl") if "i" in s["_attributes"]]
+            logs = [r for r in read_otlp_json_logs(c.logs_file) if "i" in r["_attributes"]]
+            if len(spans) < len(texts) or len(logs) < len(texts):
+                return None
+            return {
+                "span attribute": {s["_attributes"]["i"]: s["_attributes"]["http.url"] for s in spans},
+                "span event attribute": {
+                    s["_attributes"]["i"]: s["events"][0]["_attributes"]["message"] for s in spans
+                },
+                "log body": {r["_attributes"]["i"]: r["body"]["stringValue"] for r in logs},
+                "log attribute": {r["_attributes"]["i"]: r["_attributes"]["message"] for r in logs},
+            }
+
+        return wait_for(everything, f"{len(texts)} spans and log records", timeout=DATA_TIMEOUT, procs=(c.proc,))
+
+
+def test_a_service_without_the_agent_gets_its_secret_values_masked_as_the_agent_masks_them(tmp_path: Path) -> None:
+    masked, kept = value_corpus()
+    agent = Redactor(known_values=False)
+    # also what the agent itself sends: masked already, it must come out as it is
+    kept = [*kept, *(agent.text(t) for t, _ in masked)]
+    texts = [t for t, _ in masked] + kept
+    got = send_and_read(tmp_path / "collector", COLLECTOR_CONFIG, texts)
+    wrong = []
+    for where, values in got.items():
+        assert sorted(values) == list(range(len(texts))), where
+        for i, (text, secret) in enumerate(masked):
+            if secret in values[i] or values[i] != agent.text(text):
+                wrong.append((where, text, values[i]))
+        for i, text in enumerate(kept, start=len(masked)):
+            if values[i] != text:
+                wrong.append((where, text, values[i]))
+    assert wrong == []
