@@ -109,6 +109,11 @@ def test_docker_compose_config_accepts_env_example(tmp_path: Path) -> None:
     # v1 prints "127.0.0.1:3000:3000" strings (after interpolating the port vars)
     assert ports and all(str(p).startswith("127.0.0.1:") for p in ports), ports
     assert "127.0.0.1:3000:3000/tcp" in ports
+    # the hardening survives the validator's resolution (merge keys, anchors) for every service
+    for name, svc in resolved["services"].items():
+        assert svc["security_opt"] == ["no-new-privileges:true"] and svc["cap_drop"] == ["ALL"], name
+        assert svc["read_only"] is True, name
+        assert str(svc["user"]).split(":")[0] not in ("0", "root") or name == "backup", name
 
 
 def test_env_example_copied_literally_does_not_start(tmp_path: Path) -> None:
