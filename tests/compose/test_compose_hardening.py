@@ -169,6 +169,8 @@ def test_read_only_root_with_a_writable_mount_for_each_written_path(name: str) -
         target, _, opts = t.partition(":")
         assert target in WRITES[name], f"{name}: tmpfs {target} that nothing writes"
         assert re.search(r"(^|,)size=\d+[km]?($|,)", opts), f"{name}: tmpfs {target} without size="
+        # non-root users write these: state the mode rather than rely on the engine's default
+        assert "mode=1777" in opts.split(","), f"{name}: tmpfs {target} without mode=1777"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
