@@ -12,8 +12,16 @@ if [ ! -f "$here/.env" ]; then
     echo "Created $here/.env (Grafana admin password: $pw)."
     echo "Set ALERT_WEBHOOK_URL (and email settings) in it for real alert delivery."
 fi
+value() { sed -n "s/^$1=//p" "$here/.env" | tail -n 1 | sed "s/^[\"']//; s/[\"']\$//"; }
+# A Grafana admin password everyone knows (the old .env.example's change-me) or none: refuse to start.
+case "$(value GRAFANA_ADMIN_PASSWORD)" in
+    ""|change-me|changeme|admin|password)
+        echo "ERROR: GRAFANA_ADMIN_PASSWORD in $here/.env is empty or a published default (change-me, admin...)." >&2
+        echo "Set your own, e.g.: LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 24" >&2
+        echo "If Grafana ever ran with that password, also change it there: docs/deployment.md, \"Secrets\"." >&2
+        exit 1 ;;
+esac
 # Alert destinations: a stack that starts but can page no one looks healthy; say so at every start.
-value() { sed -n "s/^$1=//p" "$here/.env" | tail -n 1; }
 case "$(value ALERT_WEBHOOK_URL)" in
     ""|*alert-webhook-not-configured*) echo "WARNING: ALERT_WEBHOOK_URL in $here/.env is not set: alerts reach no one." >&2 ;;
 esac

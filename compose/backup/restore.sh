@@ -32,6 +32,21 @@ log "verifying checksums"
 ( cd "$src" && sed -n '/^# sha256$/,$p' MANIFEST | sed 1d | sha256sum -c - >&2 ) \
     || die "checksum verification failed for $src"
 
+# As root (the compose backup container), tar gives every file back its owner: the services run as
+# 65534, 472 and 10001. That takes CAP_CHOWN (and CAP_FOWNER for the modification times), which the
+# compose service drops. Without it busybox tar leaves every file owned by root and says nothing, and
+# the services cannot write their own data afterwards: refuse instead, before touching anything.
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PROMETHEUS_DATA_DIR"
+    probe="$PROMETHEUS_DATA_DIR/.restore-chown-check.$$"
+    : > "$probe" || die "cannot write in $PROMETHEUS_DATA_DIR"
+    if ! chown 65534:65534 "$probe" 2>/dev/null; then
+        rm -f "$probe"
+        die "root without CAP_CHOWN: the restored files would all belong to root and the services could not write them; run it with --cap-add CHOWN --cap-add FOWNER (docs/deployment.md, \"Restore\")"
+    fi
+    rm -f "$probe"
+fi
+
 prepare_target() {  # $1 = directory
     mkdir -p "$1"
     if [ -n "$(ls -A "$1")" ]; then

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -87,18 +88,42 @@ def _compose_config(tmp_path: Path, env_file: Path, *extra: str) -> subprocess.C
     )
 
 
+def _env_example_as_up_sh_writes_it(tmp_path: Path) -> Path:
+    """.env.example with the generated password compose/up.sh puts in (any non-default value)."""
+    text = (COMPOSE_DIR / ".env.example").read_text()
+    env = tmp_path / "filled.env"
+    env.write_text(re.sub(r"(?m)^GRAFANA_ADMIN_PASSWORD=.*$", "GRAFANA_ADMIN_PASSWORD=Zq8generated4test", text))
+    return env
+
+
 def test_docker_compose_config_accepts_env_example(tmp_path: Path) -> None:
     """Interpolation, references (depends_on, volumes, networks) and the
-    schema, as `docker-compose config` checks them, with .env.example."""
-    res = _compose_config(tmp_path, COMPOSE_DIR / ".env.example")
+    schema, as `docker-compose config` checks them, with .env.example and the
+    password up.sh generates."""
+    res = _compose_config(tmp_path, _env_example_as_up_sh_writes_it(tmp_path))
     assert res.returncode == 0, res.stderr
     resolved = yaml.safe_load(res.stdout)
     grafana = resolved["services"]["grafana"]
-    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "change-me"
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "Zq8generated4test"
     ports = [p for s in resolved["services"].values() for p in s.get("ports", [])]
     # v1 prints "127.0.0.1:3000:3000" strings (after interpolating the port vars)
     assert ports and all(str(p).startswith("127.0.0.1:") for p in ports), ports
     assert "127.0.0.1:3000:3000/tcp" in ports
+    # the hardening survives the validator's resolution (merge keys, anchors) for every service
+    for name, svc in resolved["services"].items():
+        assert svc["security_opt"] == ["no-new-privileges:true"] and svc["cap_drop"] == ["ALL"], name
+        assert svc["read_only"] is True, name
+        assert str(svc["user"]).split(":")[0] not in ("0", "root") or name == "backup", name
+
+
+def test_env_example_copied_literally_does_not_start(tmp_path: Path) -> None:
+    """`cp .env.example .env && docker compose up` (docs/deployment.md) must not run Grafana with a
+    password anyone can read in the repository: the example's value is empty and compose refuses it."""
+    example = (COMPOSE_DIR / ".env.example").read_text()
+    assert re.search(r"(?m)^GRAFANA_ADMIN_PASSWORD=$", example), "the example must not carry a usable password"
+    res = _compose_config(tmp_path, COMPOSE_DIR / ".env.example", "-q")
+    assert res.returncode != 0
+    assert "set GRAFANA_ADMIN_PASSWORD in compose/.env" in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize(

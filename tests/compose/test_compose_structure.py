@@ -420,7 +420,10 @@ def test_up_script_is_the_documented_command() -> None:
 def test_nats_is_the_release_the_tests_build_with_jetstream_and_a_volume() -> None:
     svc = SERVICES["nats"]
     built = re.search(r"^NATS_VERSION=v(\S+)$", (REPO / "scripts" / "build-nats.sh").read_text(), re.M)
-    assert built and svc["image"] == f"nats:{built.group(1)}-alpine"
+    # the upstream alpine image, rebuilt with /data owned by its unprivileged user (images/probe)
+    assert built and svc["build"]["args"]["BASE_IMAGE"] == f"nats:{built.group(1)}-alpine"
+    assert svc["image"] == f"tradeobs/nats:{built.group(1)}-alpine-probe"
+    assert svc["build"]["args"]["DATA_DIR"] == "/data" and svc["build"]["args"]["RUN_AS"] == svc["user"]
     assert svc["command"] == ["--config", "/etc/nats/nats.conf"]
     assert "./nats/nats.conf:/etc/nats/nats.conf:ro" in svc["volumes"]
     conf = (COMPOSE_DIR / "nats" / "nats.conf").read_text()
