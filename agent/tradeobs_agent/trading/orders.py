@@ -56,8 +56,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
-_SELL_SIDES = frozenset({"sell", "sell_short", "short", "s"})
-_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover"})  # any other side: a buy's slippage, and said
+# FIX Side(54) codes too: 1 buy, 3 buy minus; 2 sell, 4 sell plus, 5 sell short, 6 sell short exempt.
+_SELL_SIDES = frozenset({"sell", "sell_short", "short", "s", "2", "4", "5", "6"})
+_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover", "1", "3"})  # any other: a buy's slippage, said
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _time_ns = time.time_ns
@@ -436,7 +437,7 @@ class OrderTrace:
                 self._steps = steps if flags & 1 else None
             side = self.side.lower()
             self._sell = side in _SELL_SIDES
-            if not self._sell and side not in _BUY_SIDES:  # a typo, or a code ("2" is FIX's sell): recorded, said
+            if not self._sell and side not in _BUY_SIDES:  # a typo, or a code nobody maps: recorded, said
                 desk.invalid("side", self.side, True)
         finally:
             if self._span is None:

@@ -95,7 +95,8 @@ _ALLOWED = {
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
-    "case; another is kept as the order's side label and its slippage is signed as a buy's",
+    "case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's side label and its "
+    "slippage is signed as a buy's",
 }
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")

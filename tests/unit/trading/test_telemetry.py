@@ -197,6 +197,17 @@ def test_sell_slippage_is_positive_when_adverse(cap: Capture, tt: TradingTelemet
     assert _point(cap, "trading.order.slippage", symbol="MSFT").sum == pytest.approx(25.0)
 
 
+def test_fix_side_codes_sign_slippage_as_their_side_and_are_not_misuse(cap: Capture, tt: TradingTelemetry) -> None:
+    """A FIX engine's Side(54) codes ("1" buy, "2" sell, "5" sell short...) were counted as misuse and a sell's
+    adverse fill recorded as favourable slippage (signed as a buy's)."""
+    for i, (code, expected, fill) in enumerate((("2", 400.0, 399.0), ("5", 400.0, 399.0), ("1", 400.0, 401.0))):
+        o = tt.order_signal(f"c-fix-{i}", f"FIX{i}", code, 10, price=expected)
+        o.submitted()
+        o.fill(10, fill)  # each adverse by 1.0 on 400: +25 bp
+        assert _point(cap, "trading.order.slippage", symbol=f"FIX{i}").sum == pytest.approx(25.0), code
+    assert cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="side").value == 0
+
+
 def test_a_fill_at_the_expected_price_has_no_slippage_whatever_floats_say(cap: Capture, tt: TradingTelemetry) -> None:
     """A decision price computed in floats (0.1 + 0.2) and a fill price the venue sent as "0.3" are one price: the
     slippage is 0 bp, in the histogram's le=0 bucket, not 1.85e-12 bp in (0, 0.5] as adverse (a user's review). And
@@ -815,22 +826,22 @@ def test_misuse_is_said_with_the_argument_the_value_and_what_is_allowed(caplog: 
 
 
 def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: pytest.LogCaptureFixture) -> None:
-    """order_signal(..., 'lonng', ...) or FIX's '2' (a sell) were taken without a word, as a buy: the slippage of a
-    sell recorded with the wrong sign, and a side label nobody meant."""
+    """order_signal(..., 'lonng', ...) or a code nobody maps ('7') were taken without a word, as a buy: the slippage
+    of a sell recorded with the wrong sign, and a side label nobody meant. (FIX's codes are known sides: below.)"""
     reg = Registry()
     tt = TradingTelemetry(registry=reg)
     with caplog.at_level(logging.WARNING, logger="tradeobs"):
-        for i, side in enumerate(("BUY", "Sell", "short", "b", "buy_to_cover", "lonng", "2")):
+        for i, side in enumerate(("BUY", "Sell", "short", "b", "buy_to_cover", "lonng", "7", "2")):
             tt.order_signal(f"o-{i}", "AAPL", side, 1, 10.0)
         tt.flush()
     said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
     assert said == [
         "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover or "
-        "cover (a buy) or sell, s, short or sell_short (a sell), in any case; another is kept as the order's side "
-        "label and its slippage is signed as a buy's"
+        "cover (a buy) or sell, s, short or sell_short (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, "
+        "5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's"
     ]
     assert reg.self_metrics.invalid.bind(instrument="trading", reason="side").value == 2
-    assert tt.order("o-6") is not None and tt.order("o-6").side == "2"  # kept as given
+    assert tt.order("o-6") is not None and tt.order("o-6").side == "7"  # kept as given
     tt.close()
 
 
