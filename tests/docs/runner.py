@@ -33,6 +33,23 @@ _ALONGSIDE = {"nats-server", "tradeobs live gateway"}
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
 
 
+# Options of Compose v2 that the v1 binary here (docker-compose 1.29) lacks, by subcommand: checked for the shape of
+# their value (a capability name), then left out of what v1 validates.
+_V2_ONLY = {"run": {"--cap-add", "--cap-drop"}}
+
+
+def _without_v2_only(block: Block, sub: str, args: list[str]) -> list[str]:
+    out: list[str] = []
+    it = iter(args)
+    for a in it:
+        if a in _V2_ONLY.get(sub, ()):
+            value = next(it, "")
+            assert re.fullmatch(r"[A-Z_]+", value), f"{block.where}: compose {sub} {a} {value!r}: not a capability"
+            continue
+        out.append(a)
+    return out
+
+
 def clean_env() -> dict[str, str]:
     """The developer's environment without any tradeobs or OpenTelemetry setting (PYTHONPATH is kept)."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
@@ -400,7 +417,10 @@ class PageRun:
             args = args[2:]
         assert files, f"{block.where}: docker compose without -f FILE"
         sub, rest = args[0], args[1:]
+        rest = _without_v2_only(block, sub, rest)
         env = {**clean_env(), "DOCKER_HOST": f"unix://{self.workdir}/no-docker-engine.sock"}
+        # What compose/.env holds once up.sh made it (compose refuses to start without an admin password).
+        env["GRAFANA_ADMIN_PASSWORD"] = "generated-by-up-sh"
         argv = [binary, *[a for f in files for a in ("-f", str(f))], sub, *rest]
         res = subprocess.run(argv, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=LIMIT)
         out = res.stdout + res.stderr
