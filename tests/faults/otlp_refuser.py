@@ -120,3 +120,138 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore
         with self.srv._lock:
             self.srv.metric_points += n
         return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+class ThrottlingOtlpServer:
+    """An OTLP server that refuses the first ``refusals`` exports with a throttling hint, then accepts (the span
+    names of trace exports are kept; metrics exports are taken and not read).
+
+    ``protocol`` ``grpc``: grpcio's server answers ``code`` (``RESOURCE_EXHAUSTED`` or ``UNAVAILABLE``) with a
+    ``google.rpc.Status`` whose details hold a ``google.rpc.RetryInfo`` of ``delay`` seconds, in the
+    ``grpc-status-details-bin`` trailer, as a collector does (grpc-go's ``status.WithDetails``; built by hand:
+    grpcio-status is not installed). ``http/protobuf``: an HTTP server answers ``status`` (429 or 503) with
+    ``Retry-After: <retry_after>`` (seconds, or an HTTP date). ``arrivals`` holds ``time.monotonic()`` and
+    ``time.time()`` of every export received, and whether it was refused; ``accepted`` the span names taken.
+    """
+
+    def __init__(
+        self,
+        protocol: str,
+        refusals: int,
+        delay: float = 2.0,
+        code: grpc.StatusCode = grpc.StatusCode.RESOURCE_EXHAUSTED,
+        status: int = 429,
+        retry_after: str | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.refusals = refusals
+        self.delay = delay
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after if retry_after is not None else f"{delay:g}"
+        self.arrivals: list[tuple[float, float, bool]] = []
+        self.accepted: list[str] = []
+        self._lock = threading.Lock()
+        self._grpc: Any = None
+        self._http: Any = None
+        if protocol == "grpc":
+            self.port = free_port()
+            self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_ThrottledTraces(self), self._grpc)
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_ThrottledMetrics(self), self._grpc)
+            self._grpc.add_insecure_port(f"127.0.0.1:{self.port}")
+            self._grpc.start()
+        else:
+            import http.server
+
+            srv = self
+
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_POST(self) -> None:
+                    body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                    if srv._arrived():
+                        self.send_response(srv.status)
+                        self.send_header("Retry-After", srv.retry_after)
+                        self.send_header("content-length", "0")
+                        self.end_headers()
+                        return
+                    if self.path.endswith("/v1/traces"):
+                        request = trace_service_pb2.ExportTraceServiceRequest()
+                        request.ParseFromString(body)
+                        srv._take(request)
+                    reply = b""  # an empty Export*ServiceResponse
+                    self.send_response(200)
+                    self.send_header("content-type", "application/x-protobuf")
+                    self.send_header("content-length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+
+                def log_message(self, *args: Any) -> None:
+                    pass
+
+            self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self.port = self._http.server_address[1]
+            threading.Thread(target=self._http.serve_forever, name="throttling-otlp-http", daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def _arrived(self) -> bool:
+        """Note an export's arrival; True when it is to be refused."""
+        import time
+
+        with self._lock:
+            refuse = sum(1 for a in self.arrivals if a[2]) < self.refusals
+            self.arrivals.append((time.monotonic(), time.time(), refuse))
+        return refuse
+
+    def _take(self, request: Any) -> None:
+        with self._lock:
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    self.accepted.extend(s.name for s in ss.spans)
+
+    def status_details(self) -> bytes:
+        """A ``google.rpc.Status`` of ``code`` with a ``RetryInfo`` of ``delay`` in its details, serialized."""
+        from google.rpc import error_details_pb2, status_pb2
+
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.seconds = int(self.delay)
+        info.retry_delay.nanos = int((self.delay - int(self.delay)) * 1e9)
+        status = status_pb2.Status(code=self.code.value[0], message="throttled by the test server")
+        status.details.add().Pack(info)
+        return status.SerializeToString()
+
+    def stop(self) -> None:
+        if self._grpc is not None:
+            self._grpc.stop(grace=None).wait(10)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    def __enter__(self) -> ThrottlingOtlpServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _ThrottledTraces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    def __init__(self, srv: ThrottlingOtlpServer) -> None:
+        self.srv = srv
+
+    def Export(self, request: Any, context: Any) -> Any:
+        if self.srv._arrived():
+            context.set_trailing_metadata((("grpc-status-details-bin", self.srv.status_details()),))
+            context.abort(self.srv.code, "throttled by the test server")
+        self.srv._take(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+class _ThrottledMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
+    def __init__(self, srv: ThrottlingOtlpServer) -> None:
+        self.srv = srv
+
+    def Export(self, request: Any, context: Any) -> Any:
+        if self.srv._arrived():
+            context.set_trailing_metadata((("grpc-status-details-bin", self.srv.status_details()),))
+            context.abort(self.srv.code, "throttled by the test server")
+        return metrics_service_pb2.ExportMetricsServiceResponse()

@@ -13,7 +13,11 @@ of a few seconds lost spans and log records that way.
 Here the batch processor hands each batch over and returns at once. One
 ``tradeobs-otlp-<signal>`` thread sends the oldest batch; while the collector
 is unreachable it keeps the batches, in order, and tries again with back-off
-(0.5 s doubling to 5 s), then sends everything once it answers. What cannot be
+(0.5 s doubling to 5 s), then sends everything once it answers. A collector that
+refuses with a throttling hint (OTLP/HTTP ``Retry-After``, OTLP/gRPC ``RetryInfo``,
+read by the exporter: ``not_before``) is not sent to again before the hint says,
+for up to ``max_age`` seconds; kept batches meanwhile still expire on time, and a
+flush or shutdown whose time ends before that gives up at once. What cannot be
 kept is counted in ``tradeobs.agent.items.dropped{signal, reason}``, never lost
 silently: ``retry_buffer_full`` past ``max_items`` (the oldest batches go),
 ``expired`` past ``max_age`` seconds, ``shutdown`` for what is still here when
@@ -57,6 +61,7 @@ class Delivery:
         max_age: float,
         dropped: Callable[[str, int], None],
         queued: Callable[[int], None] | None = None,
+        not_before: Callable[[], float] | None = None,
     ) -> None:
         if max_items < 1 or not max_age > 0:
             raise ValueError(f"delivery buffer needs max_items >= 1 and max_age > 0, got {max_items}, {max_age}")
@@ -66,6 +71,8 @@ class Delivery:
         self.max_age = max_age
         self._dropped = dropped
         self._queued = queued
+        self._not_before = not_before  # the collector's hint: no attempt before this time.monotonic() value
+        self._retry_at = 0.0  # while the sender waits to try again: when (time.monotonic())
         self._batches: deque[_Batch] = deque()
         self._items = 0
         self._cond = threading.Condition()
@@ -108,8 +115,8 @@ class Delivery:
         with self._cond:
             while self._batches or not self._idle:
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
+                if left <= 0 or (self._idle and self._retry_at > deadline):
+                    return False  # out of time, or the next attempt comes after it: nothing more arrives by then
                 self._cond.wait(min(left, 0.05))
         return True
 
@@ -163,6 +170,7 @@ class Delivery:
         self._idle = True
         self._inflight = None
         self._thread = None
+        self._retry_at = 0.0
 
     # -- the sender thread
     def _run(self) -> None:
@@ -201,12 +209,24 @@ class Delivery:
                 if ok:
                     backoff = _BACKOFF_MIN
                     continue
-                retry_at = time.monotonic() + backoff
+                now = time.monotonic()
+                retry_at = now + backoff
+                if self._not_before is not None:
+                    # The collector asked for a pause: not before it ends (at most max_age: whatever is kept now
+                    # has expired by then, and a hint of hours must not stop exporting for hours).
+                    retry_at = max(retry_at, min(self._not_before(), now + self.max_age))
+                self._retry_at = retry_at
+                self._cond.notify_all()  # a flush whose time ends before retry_at gives up now
                 while not self._closed:  # a close() wakes it early; new batches do not
-                    left = retry_at - time.monotonic()
+                    now = time.monotonic()
+                    left = retry_at - now
                     if left <= 0:
                         break
+                    self._expire_locked()  # a long pause: kept batches still expire (counted) on time
+                    if self._batches:
+                        left = min(left, max(0.0, self._batches[0].since + self.max_age - now) + 0.001)
                     self._cond.wait(left)
+                self._retry_at = 0.0
                 backoff = min(backoff * 2, _BACKOFF_MAX)
 
     # -- bounds (called with the lock held)
@@ -220,10 +240,15 @@ class Delivery:
 
     def _expire_locked(self) -> None:
         limit = time.monotonic() - self.max_age
+        expired = False
         while self._batches and self._batches[0].since < limit:
             old = self._batches.popleft()
             self._items -= len(old.items)
             self._dropped("expired", len(old.items))
+            expired = True
+        if expired:
+            self._report_locked()
+            self._cond.notify_all()
 
     def _report_locked(self) -> None:
         if self._queued is not None:

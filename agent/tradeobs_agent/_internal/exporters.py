@@ -247,6 +247,24 @@ class _Counting:
         self._outage: _Outage | None = None
         self._throttle = Throttle()  # outages said: at most one per message_interval
         self._said_wall = 0.0  # time.time() of the last outage said
+        self.not_before = 0.0  # the collector's last throttling hint: no export before this time.monotonic() value
+        self.hint: float | None = None  # that hint, in seconds (None: the last refusal came without one)
+        self.hints_read = False  # the inner exporter tells _throttled of hints (set by watch_hints)
+
+    def watch_hints(self) -> None:
+        """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
+        self.hints_read = otel_private.watch_throttling(self.inner, self._throttled)
+
+    def _throttled(self, delay: float) -> None:
+        """The collector refused with a throttling hint (``Retry-After``, ``RetryInfo``): wait ``delay`` seconds."""
+        self.hint = delay
+        self.not_before = time.monotonic() + delay
+
+    def _refused(self, before: float) -> str | None:
+        """What a failed export is said as when the collector asked for a pause during it (``not_before`` moved)."""
+        if self.not_before == before or self.hint is None:
+            return None
+        return f"refused, the collector asked to wait {self.hint:g} s before sending again"
 
     def _outcome(self, ok: bool, n: int, error: str | None = None, lost: int | None = None) -> None:
         """Count one export of ``n`` items; on failure without a retry buffer, ``lost`` of them (default all)
@@ -351,7 +369,9 @@ class _Counting:
             return
         queued = selfm.queue_size.bind(queue=f"otlp_{self.signal}")
         selfm.queue_capacity.bind(queue=f"otlp_{self.signal}").set(retry.max_items)
-        self.delivery = Delivery(self.signal, send, retry.max_items, retry.max_age, self._dropped, queued.set)
+        self.delivery = Delivery(
+            self.signal, send, retry.max_items, retry.max_age, self._dropped, queued.set, lambda: self.not_before
+        )
 
     def abandon(self) -> None:
         """Give up now (the collector does not answer): kept batches are counted as dropped, retries stop."""
@@ -384,6 +404,7 @@ class CountingSpanExporter(_Counting, SpanExporter):
     def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics, retry: Retry | None = None) -> None:
         super().__init__(inner, signal, target, selfm)
         self.fast_encoding = install_fast_span_encoding(inner)
+        self.watch_hints()
         self._keep(retry, self._send, selfm)
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
@@ -395,13 +416,14 @@ class CountingSpanExporter(_Counting, SpanExporter):
         return SpanExportResult.SUCCESS if self._send(spans) else SpanExportResult.FAILURE
 
     def _send(self, spans: Sequence[Any]) -> bool:
+        before = self.not_before
         try:
             result = self.inner.export(spans)
         except Exception as exc:  # an exporter bug must not kill the worker thread
             self._outcome(False, len(spans), repr(exc))
             return False
         ok = bool(result == SpanExportResult.SUCCESS)
-        self._outcome(ok, len(spans))
+        self._outcome(ok, len(spans), None if ok else self._refused(before))
         return ok
 
 
@@ -411,6 +433,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
     def __init__(self, inner: Any, signal: str, target: str, selfm: SelfMetrics, retry: Retry | None = None) -> None:
         super().__init__(inner, signal, target, selfm)
         self.fast_encoding = install_fast_log_encoding(inner)
+        self.watch_hints()
         self._keep(retry, self._send, selfm)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
@@ -422,13 +445,14 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         return LogRecordExportResult.SUCCESS if self._send(batch) else LogRecordExportResult.FAILURE
 
     def _send(self, batch: Sequence[Any]) -> bool:
+        before = self.not_before
         try:
             result = self.inner.export(batch)
         except Exception as exc:
             self._outcome(False, len(batch), repr(exc))
             return False
         ok = bool(result == LogRecordExportResult.SUCCESS)
-        self._outcome(ok, len(batch))
+        self._outcome(ok, len(batch), None if ok else self._refused(before))
         return ok
 
 
@@ -436,19 +460,31 @@ class CountingMetricExporter(_Counting, MetricExporter):
     def __init__(self, inner: MetricExporter, signal: str, target: str, selfm: SelfMetrics) -> None:
         _Counting.__init__(self, inner, signal, target, selfm)
         self.fast_encoding = install_fast_metric_encoding(inner)
+        self.watch_hints()
         temporality, aggregation = otel_private.exporter_preferences(inner)
         MetricExporter.__init__(self, preferred_temporality=temporality, preferred_aggregation=aggregation)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kw: Any) -> MetricExportResult:
         # Points are counted after the export: the registry's families (otlp_encode.FamilyData) are read, and
         # their points counted, when they are encoded.
+        if time.monotonic() < self.not_before:  # the collector asked for a pause: not sent (cumulative: no loss)
+            left = self.not_before - time.monotonic()
+            self._outcome(
+                False,
+                _points(metrics_data),
+                f"not sent: the collector asked to wait {self.hint or 0:g} s ({left:.1f} s left)",
+                _delta_points(metrics_data),
+            )
+            return MetricExportResult.FAILURE
+        before = self.not_before
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
             self._outcome(False, _points(metrics_data), repr(exc), _delta_points(metrics_data))
             return MetricExportResult.FAILURE
         ok = result == MetricExportResult.SUCCESS
-        self._outcome(ok, _points(metrics_data), None, 0 if ok else _delta_points(metrics_data))
+        error = None if ok else self._refused(before)
+        self._outcome(ok, _points(metrics_data), error, 0 if ok else _delta_points(metrics_data))
         return result  # type: ignore[no-any-return]
 
 

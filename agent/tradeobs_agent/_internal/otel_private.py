@@ -85,6 +85,7 @@ __all__ = [
     "current_context_getter",
     "exporter_preferences",
     "get_logger_provider",
+    "grpc_retry_delay",
     "install_raw_grpc_stub",
     "log_processors",
     "logger_enabled",
@@ -105,6 +106,7 @@ __all__ = [
     "tracer_limits",
     "tracer_scope",
     "update_resource",
+    "watch_throttling",
     "wrap_collect",
 ]
 
@@ -432,6 +434,142 @@ def install_raw_grpc_stub(
     return True
 
 
+def watch_throttling(exporter: Any, saw: Callable[[float], None]) -> bool:
+    """Call ``saw(seconds)`` with each throttling hint the collector sends ``exporter`` (an OTLP exporter of either
+    protocol); True if installed. Call it after :func:`install_raw_grpc_stub` (it wraps the stub that sends).
+
+    OTLP/HTTP: ``Retry-After`` (seconds or an HTTP date) on a retryable status (429, 502, 503, 504). The SDK waits
+    for it itself between the retries inside one ``export()`` when it fits in the export's timeout, and otherwise
+    gives up at once: ``saw`` is how the caller hears of it.
+
+    OTLP/gRPC: ``google.rpc.RetryInfo`` in the status details (``grpc-status-details-bin``, where a collector puts
+    it) on ``RESOURCE_EXHAUSTED`` or ``UNAVAILABLE``. The SDK reads a ``google.rpc.retryinfo-bin`` trailer that
+    servers do not send, and so retried on its own schedule (1 s, 2 s, ...); the hint is also passed on to it under
+    that name, so its retries inside one ``export()`` wait as the collector asked.
+
+    Assumes: HTTP: the exporter's ``_client._submit(data, timeout)`` sends one request and returns the transport's
+    result (``status_code``, ``headers()``), read by ``_is_retryable`` / ``_extract_retry_after``; gRPC: as
+    :func:`install_raw_grpc_stub`, and ``OTLPExporterMixin._export`` reads ``google.rpc.retryinfo-bin`` from
+    ``error.trailing_metadata()``.
+    """
+    if _has(exporter, "_stub", "_channel", "_client") and callable(getattr(exporter, "_stub", None)):
+        make = exporter._stub  # pyright: ignore[reportPrivateUsage]
+        exporter._stub = lambda ch: _HintedStub(make(ch), saw)  # pyright: ignore[reportPrivateUsage]
+        exporter._client = exporter._stub(exporter._channel)  # pyright: ignore[reportPrivateUsage]
+        return True
+    client: Any = getattr(exporter, "_client", None)
+    if client is None or not callable(getattr(client, "_submit", None)):
+        return False
+    from opentelemetry.exporter.otlp.common.http import _extract_retry_after, _is_retryable
+
+    submit = client._submit  # pyright: ignore[reportPrivateUsage]
+
+    def hinted(data: bytes, timeout: float) -> Any:
+        result = submit(data, timeout)
+        if _is_retryable(result.status_code):
+            delay = _extract_retry_after(result)
+            if delay is not None:
+                saw(delay)
+        return result
+
+    client._submit = hinted  # pyright: ignore[reportPrivateUsage]
+    return True
+
+
+_RETRY_INFO_KEY = "google.rpc.retryinfo-bin"  # the trailer the SDK's gRPC exporter reads
+
+
+def grpc_retry_delay(error: Any) -> float | None:
+    """The ``RetryInfo.retry_delay`` (seconds) of a refused gRPC call (``RESOURCE_EXHAUSTED`` or ``UNAVAILABLE``),
+    from its status details or the ``google.rpc.retryinfo-bin`` trailer; None without one."""
+    import grpc
+    from google.protobuf.message import DecodeError
+    from google.rpc import error_details_pb2, status_pb2
+
+    if error.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+        return None
+    info = error_details_pb2.RetryInfo()
+    try:
+        trailers = dict(error.trailing_metadata() or ())
+        if _RETRY_INFO_KEY in trailers:
+            info.ParseFromString(trailers[_RETRY_INFO_KEY])
+        elif "grpc-status-details-bin" in trailers:
+            status = status_pb2.Status()
+            status.ParseFromString(trailers["grpc-status-details-bin"])
+            found = next((d for d in status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)), None)
+            if found is None:
+                return None
+            found.Unpack(info)
+        else:
+            return None
+    except (TypeError, ValueError, DecodeError):  # trailers that are not pairs, bytes that do not parse
+        return None
+    if not info.HasField("retry_delay"):
+        return None
+    delay = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    return delay if delay >= 0 else None
+
+
+class _HintedStub:
+    """A gRPC stub whose refusals with a ``RetryInfo`` are told to ``saw`` and reach the SDK's retry loop with the
+    hint where it looks for it."""
+
+    def __init__(self, stub: Any, saw: Callable[[float], None]) -> None:
+        self._stub = stub
+        self._saw = saw
+
+    def Export(self, *args: Any, **kw: Any) -> Any:
+        import grpc
+
+        try:
+            return self._stub.Export(*args, **kw)
+        except grpc.RpcError as error:
+            delay = grpc_retry_delay(error)
+            if delay is None:
+                raise
+            self._saw(delay)
+            if _RETRY_INFO_KEY in dict(error.trailing_metadata() or ()):
+                raise
+            raise _hinted_error_class()(error, delay) from error
+
+
+_HINTED_ERROR: type | None = None
+
+
+def _hinted_error_class() -> type:
+    """An ``RpcError`` that answers as the one it wraps, with the ``google.rpc.retryinfo-bin`` trailer added (made
+    on first use: gRPC is imported only once the agent chose its verbosity, ``providers.quiet_grpc_core``)."""
+    global _HINTED_ERROR
+    if _HINTED_ERROR is not None:
+        return _HINTED_ERROR
+    import grpc
+    from google.rpc import error_details_pb2
+
+    class HintedRpcError(grpc.RpcError):  # type: ignore[misc]
+        def __init__(self, error: Any, delay: float) -> None:
+            super().__init__(str(error))
+            info = error_details_pb2.RetryInfo()
+            info.retry_delay.seconds = int(delay)
+            info.retry_delay.nanos = int((delay - int(delay)) * 1e9)
+            self._error = error
+            self._trailers = (*tuple(error.trailing_metadata() or ()), (_RETRY_INFO_KEY, info.SerializeToString()))
+
+        def code(self) -> Any:
+            return self._error.code()
+
+        def details(self) -> Any:
+            return self._error.details()
+
+        def trailing_metadata(self) -> Any:
+            return self._trailers
+
+        def initial_metadata(self) -> Any:
+            return self._error.initial_metadata()
+
+    _HINTED_ERROR = HintedRpcError
+    return HintedRpcError
+
+
 def pin_otlp_headers(exporter: Any, protocol: str, headers: Mapping[str, str]) -> bool:
     """Make an OTLP exporter (of ``protocol``) send ``headers`` and no others of the environment's; True if done.
 
@@ -617,6 +755,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
+        "otlp: the collector's throttling hints (watch_throttling)",
+        lambda: _throttling_shape(),
+        (
+            "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient._submit",
+            "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient.export",
+            "opentelemetry.exporter.otlp.common.http:_extract_retry_after",
+            "opentelemetry.exporter.otlp.common.http:_is_retryable",
+            "opentelemetry.exporter.otlp.proto.grpc.exporter:OTLPExporterMixin._export",
+        ),
+    ),
+    Assumption(
         "prometheus: the exporter's naming functions",
         _mapping_functions,
         (
@@ -675,6 +824,23 @@ def _otlp_headers_shape() -> bool:
     except ImportError:
         return False
     return _init_sets(OTLPExporterMixin, "_headers") and _init_sets(_OTLPHTTPClient, "_headers")
+
+
+def _throttling_shape() -> bool:
+    """What :func:`watch_throttling` wraps and reads: the HTTP client's ``_submit`` and hint parsing, and the trailer
+    the gRPC mixin's retry loop reads its ``RetryInfo`` from."""
+    import inspect
+
+    try:
+        from opentelemetry.exporter.otlp.common import http as common_http
+        from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
+    except ImportError:
+        return False
+    return (
+        _has(common_http._OTLPHTTPClient, "_submit")
+        and _has(common_http, "_extract_retry_after", "_is_retryable")
+        and _RETRY_INFO_KEY in inspect.getsource(OTLPExporterMixin._export)
+    )
 
 
 def _evaluate() -> tuple[str, ...]:

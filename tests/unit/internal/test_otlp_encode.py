@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
+from tradeobs_agent._internal import otel_private
 from tradeobs_agent._internal.exporters import CountingSpanExporter
 from tradeobs_agent._internal.otel_private import _RawStub
 from tradeobs_agent._internal.otlp_encode import (
@@ -149,6 +150,13 @@ def test_the_attribute_cache_is_bounded_and_keeps_what_repeats() -> None:
     assert not any(k[3] == "o-0" for k in (*enc._kv_cache, *enc._kv_old))  # an old one-off value is gone
 
 
+def _sender(exporter: Any) -> Any:
+    """The stub that sends an exporter's bytes, under the wrapper that reads the collector's throttling hints."""
+    client = exporter._client
+    assert isinstance(client, otel_private._HintedStub)
+    return client._stub
+
+
 def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
     exporter = OTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
     try:
@@ -160,9 +168,9 @@ def test_installed_on_the_grpc_exporter_with_reference_fallback() -> None:
         bad = [ReadableSpan("s", ctx, None, RESOURCES[0], {"big": 2**70}, start_time=1, end_time=2)]
         # the reference encoder drops the attribute it cannot encode (and logs it); so must we
         assert ExportTraceServiceRequest.FromString(exporter._translate_data(bad)) == reference(bad)
-        assert isinstance(exporter._client, _RawStub)  # the bytes go to gRPC as they are
+        assert isinstance(_sender(exporter), _RawStub)  # the bytes go to gRPC as they are
         exporter._initialize_channel_and_stub()  # a reconnect makes the raw stub again
-        assert isinstance(exporter._client, _RawStub)
+        assert isinstance(_sender(exporter), _RawStub)
     finally:
         exporter.shutdown()
     assert not install_fast_span_encoding(object())
@@ -480,7 +488,7 @@ def test_installed_on_the_grpc_metric_exporter_with_reference_fallback() -> None
     exporter = OTLPMetricExporter(endpoint="http://127.0.0.1:9", insecure=True)
     try:
         assert CountingMetricExporter(exporter, "metrics", "127.0.0.1:9", Registry().self_metrics).fast_encoding
-        assert isinstance(exporter._client, _RawStub)  # the bytes go to gRPC as they are
+        assert isinstance(_sender(exporter), _RawStub)  # the bytes go to gRPC as they are
         ok = _one_metric({"symbol": "AAPL"})
         assert ExportMetricsServiceRequest.FromString(exporter._translate_data(ok)) == _reference_metrics(ok)
         # a kind the fast encoder does not write (exponential histograms): the reference encoder takes the batch
