@@ -59,7 +59,7 @@ class Capture:
                     out.setdefault(m.name, []).extend(m.data.data_points)
         return out
 
-    def metric_value(self, name: str, **attributes: Any) -> float | None:
+    def metric_value(self, name: str, /, **attributes: Any) -> float | None:
         """Sum of the matching points' values (histograms: their sum of counts)."""
         points = self.metrics().get(name)
         if points is None:

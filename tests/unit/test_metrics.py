@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -189,6 +189,7 @@ def test_bad_histogram_and_gauge_values_are_dropped(bad: Any) -> None:
         max_size=5,
     )
 )
+@example(values={"self": "x", "name": 1})  # an attribute named like bind()'s own parameter: a TypeError before
 def test_any_attribute_values_bind_without_raising(values: dict[str, Any]) -> None:
     reg = Registry()
     s = reg.counter("c").bind(**values)

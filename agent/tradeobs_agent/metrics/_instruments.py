@@ -73,8 +73,9 @@ class Instrument(Generic[B]):
         self.unsets = 0
 
     # -- binding: all the per-attribute-set work happens here, once
-    def bind(self, **attributes: Any) -> B:
-        """Resolve an attribute set to its series. Do this once, outside the hot loop."""
+    def bind(self, /, **attributes: Any) -> B:
+        """Resolve an attribute set to its series. Do this once, outside the hot loop. (``self`` is positional-only:
+        an attribute may be called ``self``.)"""
         return self.bind_key(self.registry.normalize(self, attributes))
 
     def bind_key(self, key: AttrKey) -> B:
