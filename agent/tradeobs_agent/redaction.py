@@ -21,14 +21,15 @@ does not, is listed in ``docs/logging.md``. In short:
   ``[("Authorization", "Basic ...")]``): the second is replaced, unless it is
   itself a field name (``["password", "email"]`` is a list of field names, kept;
   see :meth:`Redactor.is_secret_pair`);
-* **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
+* **values** in free text: ``Bearer``/``Basic`` credentials (not words: ``basic strategy``), ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
   the Alpaca headers), also URL-encoded (``password%3D...``), also with characters
   of the key percent-encoded (``api%5Fkey=...``, ``pass%77ord%3D...``), ``('name', 'value')``
   pairs (a header list's repr) whose name is secret, account numbers (8-17
   digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
   also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids; a URL's
-  ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters; keys and tokens known
+  ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters (in a ``url.query`` attribute,
+  which has no ``?``, the first one too: :meth:`Redactor.attribute_text`); keys and tokens known
   by their prefix (``sk_live_``, ``rk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AIza``,
   ``sk-proj-``, ``sk-ant-``); PEM private key blocks.
 
@@ -43,6 +44,9 @@ services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFA
 
 Secret-named attributes are kept with the value ``[REDACTED]`` (the collector
 deletes them): seeing that a key was sent is useful when debugging auth.
+
+Masked text is left as it is (``Authorization: Bearer [REDACTED]`` logged again, or through the collector's copy of
+these rules, reads the same).
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ def _assert_clean(text: str) -> None:
         ("sent bearer abcdEFGH1234", "sent bearer [REDACTED]"),
         ("acct# 99887766", "acct# [REDACTED]"),
         ("account_number=1234567890123", "account_number=[REDACTED]"),
+        # an account id of 8-17 digits is a broker account number: masked (docs/logging.md); Alpaca's UUID is kept
+        ("account_id=12345678", "account_id=[REDACTED]"),
+        ("account_id=904837e3-3b76-47ec-b432-046db621571b", "account_id=904837e3-3b76-47ec-b432-046db621571b"),
         ("postgres://bot:pw123@db:5432/x", "postgres://bot:[REDACTED]@db:5432/x"),
         ("jwt eyJhbGciOi.eyJzdWIiOi.abcdefgh", "jwt [REDACTED]"),
         ("order 1234567890 filled qty=100", "order 1234567890 filled qty=100"),  # not account-ish: kept
