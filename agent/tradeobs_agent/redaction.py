@@ -139,6 +139,15 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"\1" + MASK,
         (("acc",),),
     ),
+    # ... and an account number with letters (an Alpaca paper account's PA..., Interactive Brokers' U1234567) as the
+    # value of an account-number name (account_number=, "acct no": ...), as the attribute of that name is masked: at
+    # least 6 letters, digits and "-" with a digit among the first 5 ("account number: unknown" is kept).
+    (
+        r"(?i)(\b(?:account|acct)[\s_.-]*(?:number|num|no|nbr)[\"']?\s*[:=]\s*[\"']?)"
+        r"(?!\[REDACTED\])(?:[A-Za-z]{0,4}[0-9][A-Za-z0-9-]{4,})",
+        r"\1" + MASK,
+        (("acc",), ("num", "no", "nbr")),
+    ),
     # user:password@ in URLs.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),
     # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").

@@ -429,6 +429,9 @@ _FORMATS = [
     ("slack xoxb-1234567890-abcdefghij ok", "slack [REDACTED] ok"),
     ("llm sk-proj-abcdefghijklmnopqrstuvwx and sk-ant-api03-abcdefghijklmnopqrstu", "llm [REDACTED] and [REDACTED]"),
     ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY----- loaded", "[REDACTED] loaded"),
+    # an account number with letters after an account-number name (the attribute of that name is masked too)
+    ("order rejected account_number=PA3QZ1XK8W2M qty=5", "order rejected account_number=[REDACTED] qty=5"),
+    ('{"acct_no": "U1234567"}', '{"acct_no": "[REDACTED]"}'),
 ]
 # Ordinary trading and programming words that look a little like them: kept.
 _KEPT = [
@@ -436,6 +439,7 @@ _KEPT = [
     "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2",
     "desk_live_pnl=5 task_live_orders=2 sk-1 strategy=sk-momentum ghost_orders=3 xox",
     "the order sk_live fill; risk key limit hit; private key rotation scheduled",
+    "account number: unknown; account no: 5; account_type=margin account_id=904837e3-3b76-47ec-b432-046db621571b",
 ]
 
 
