@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "agent"))
 
-from tradeobs_agent.redaction import DEFAULT_VALUE_PATTERNS, MASK  # noqa: E402
+from tradeobs_agent.redaction import DEFAULT_VALUE_PATTERNS, MASK, QUERY_START_PATTERN, URL_ATTRIBUTES  # noqa: E402
 from tradeobs_agent.secrets_keys import KEY_PATTERN  # noqa: E402
 
 BEGIN = "# >>> BEGIN GENERATED redaction"
@@ -47,6 +47,9 @@ class Untranslatable(ValueError):
 
 
 _MASK_LOOKAHEAD = r"(?!\[REDACTED\])"
+# "no masked value after a scheme word", right after the optional scheme group: dropped (see re2_rule)
+_SCHEME = r"((?:bearer|basic)\s+)?"
+_SCHEME_MASK_LOOKAHEAD = r"(?!(?:bearer|basic)\s+\[REDACTED\])"
 _WORD_START = r"(?<![A-Za-z0-9])"  # the only lookbehind translated: at the start of group 1, which is kept
 _TRAILING = re.compile(r"\(\?!(\[[^\]]*\])\)\Z")  # a lookahead of one character class, at the very end
 _QUANTIFIER = re.compile(r"(?:[*+?]|\{\d+(?:,\d*)?\})\??")
@@ -86,12 +89,20 @@ def re2_rule(pattern: str, replacement: str) -> tuple[str, str]:
     * ``(?<![A-Za-z0-9])`` at the start of group 1 (kept whole by the replacement) -> ``(?:^|[^A-Za-z0-9])``:
       the character before is matched and kept;
     * ``(?![CLASS])`` at the end -> ``($|[^CLASS])``, a last group put back after the mask;
+    * ``((?:bearer|basic)\s+)?(?!(?:bearer|basic)\s+\[REDACTED\])`` (the optional scheme group is not given back
+      to let its word be the value when a masked value follows it) -> the group alone: RE2 prefers the group (as a
+      backtracking engine first tries it) and then the masked value (the alternative above), so it never tries the
+      scheme word as the value there;
     * ``\Z`` -> ``\z``; ``\1`` in the replacement -> ``${1}``.
 
     Anything else that RE2 does not read (other look-arounds, backreferences, ``(?(1)...)``) raises
     :class:`Untranslatable`.
     """
     p = pattern
+    if _SCHEME_MASK_LOOKAHEAD in p:
+        if p.count(_SCHEME_MASK_LOOKAHEAD) != 1 or _SCHEME + _SCHEME_MASK_LOOKAHEAD + _MASK_LOOKAHEAD not in p:
+            raise Untranslatable(f"{_SCHEME_MASK_LOOKAHEAD} only after {_SCHEME}, before {_MASK_LOOKAHEAD}")
+        p = p.replace(_SCHEME_MASK_LOOKAHEAD, "")
     while _MASK_LOOKAHEAD in p:
         i = p.index(_MASK_LOOKAHEAD)
         j = i + len(_MASK_LOOKAHEAD)
@@ -134,6 +145,13 @@ def value_rules() -> tuple[list[tuple[str, str]], list[str]]:
     return rules, left_out
 
 
+def url_rule() -> tuple[str, str]:
+    """The agent's QUERY_START_PATTERN as RE2 (regex, replacement): a secret query parameter at the start of a URL or
+    query string attribute's value (``url.query`` is ``key=...&sig=...``), run after the value rules on those
+    attributes (``Redactor.attribute_text``)."""
+    return re2_rule(QUERY_START_PATTERN, "\\1" + MASK)
+
+
 def body_pattern() -> str:
     """RE2 regex for ``key=value`` / ``key: value`` / ``"key": "value"`` (the agent's first rule; group 1 kept)."""
     return value_rules()[0][0][0]
@@ -156,7 +174,17 @@ def block(indent: str = "  ") -> str:
         ]
 
     def mask_values(path: str) -> list[str]:
-        return replace('replace_all_patterns({target}, "value", {rx}, {repl})', path)
+        return replace('replace_all_patterns({target}, "value", {rx}, {repl})', path) + query_start(path)
+
+    def query_start(path: str) -> list[str]:
+        rx, repl = url_rule()
+        return [
+            "        - "
+            + _yaml_single(
+                _collector(f"replace_pattern({path}[{_ottl_string(key)}], {_ottl_string(rx)}, {_ottl_string(repl)})")
+            )
+            for key in sorted(URL_ATTRIBUTES)
+        ]
 
     lines = [
         BEGIN + ": scripts/gen_redaction.py writes this section from",
@@ -186,7 +214,9 @@ def block(indent: str = "  ") -> str:
         "# credentials, account numbers after an account word, user:password@ in",
         "# URLs, JWTs, AWS key ids, ?key= &sig= &signature= X-Amz-Signature= query",
         "# values, prefixed keys (sk_live_, ghp_, github_pat_, xox?-, AIza, sk-ant-,",
-        "# sk-proj-...), PEM private keys. So a service without the agent (a plain",
+        "# sk-proj-...), PEM private keys; in the URL attributes (url.query,",
+        "# url.full, http.url, http.target) also key=, sig=, signature= at the",
+        '# start (url.query has no "?"). So a service without the agent (a plain',
         "# OTel SDK, Go or Java service) gets them masked here. Not here (no RE2",
         "# form): the URL-encoded pairs and URLs, curl -u, (name, value) pairs of a",
         "# header list's repr, keys with percent-encoded letters.",

@@ -21,14 +21,15 @@ does not, is listed in ``docs/logging.md``. In short:
   ``[("Authorization", "Basic ...")]``): the second is replaced, unless it is
   itself a field name (``["password", "email"]`` is a list of field names, kept;
   see :meth:`Redactor.is_secret_pair`);
-* **values** in free text: ``Bearer``/``Basic`` credentials, ``key=value`` /
+* **values** in free text: ``Bearer``/``Basic`` credentials (not words: ``basic strategy``), ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
   the Alpaca headers), also URL-encoded (``password%3D...``), also with characters
   of the key percent-encoded (``api%5Fkey=...``, ``pass%77ord%3D...``), ``('name', 'value')``
   pairs (a header list's repr) whose name is secret, account numbers (8-17
   digits after an account-ish word), passwords in URLs (``scheme://user:pass@``,
   also URL-encoded), curl's ``-u``/``--user name:pass``, JWTs and AWS access key ids; a URL's
-  ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters; keys and tokens known
+  ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters (in a ``url.query`` attribute,
+  which has no ``?``, the first one too: :meth:`Redactor.attribute_text`); keys and tokens known
   by their prefix (``sk_live_``, ``rk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AIza``,
   ``sk-proj-``, ``sk-ant-``); PEM private key blocks.
 
@@ -43,6 +44,9 @@ services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFA
 
 Secret-named attributes are kept with the value ``[REDACTED]`` (the collector
 deletes them): seeing that a key was sent is useful when debugging auth.
+
+Masked text is left as it is (``Authorization: Bearer [REDACTED]`` logged again, or through the collector's copy of
+these rules, reads the same).
 """
 
 from __future__ import annotations
@@ -55,7 +59,15 @@ from typing import Any
 from . import secret_values
 from .secrets_keys import KEY_PATTERN, SECRET_KEYS, TEXT_KEY_PATTERN, TEXT_TRIGGERS
 
-__all__ = ["DEFAULT_KEY_PATTERN", "DEFAULT_VALUE_PATTERNS", "MASK", "Redactor", "default_redactor"]
+__all__ = [
+    "DEFAULT_KEY_PATTERN",
+    "DEFAULT_VALUE_PATTERNS",
+    "MASK",
+    "QUERY_START_PATTERN",
+    "URL_ATTRIBUTES",
+    "Redactor",
+    "default_redactor",
+]
 
 MASK = secret_values.MASK
 
@@ -72,12 +84,38 @@ _SECRET_WORDS = TEXT_KEY_PATTERN
 # first the ones gated on TEXT_TRIGGERS (the key words: "key", "password", "token", ...), then the others.
 # The collector runs them too: scripts/gen_redaction.py translates them to RE2 (run it after a change here;
 # tests/unit/test_secrets_keys.py fails until the collector configs are regenerated).
+# After "Authorization: " the scheme word of a masked value is no value to mask ("Authorization: Bearer [REDACTED]",
+# a line logged again, stays as it is): the lookahead stops the optional scheme group from being given back. RE2
+# needs no such lookahead (it prefers the group, and then the masked value), so scripts/gen_redaction.py drops it.
+_NOT_SCHEME_MASK = r"(?!(?:bearer|basic)\s+\[REDACTED\])"
+
+
+def _credential(min_len: int = 8) -> str:
+    r"""Regex (RE2 reads it the same) of a credential after ``Bearer``/``Basic`` in free text: at least ``min_len``
+    characters of base64, base64url or a JWT (``[A-Za-z0-9._~+/=-]``) of which two side by side show it is no word:
+    a letter next to a digit (``dXNlcjpwYXNzd29yZA==``, a hex token ``9f86d0...``) or a lower-case letter before an
+    upper-case one (``YWJjOmRlZmdo``, ``eyJ...``). A word in one case or Capitalized, hyphenated or dotted
+    (``strategy``, ``instruments``, ``mean-reversion``, ``rebalanced.``), a number or a date is kept.
+
+    Written without look-around, for RE2: one alternative per place (0 to ``min_len - 3``) of the first such pair,
+    then "further on", each with enough characters after it to make ``min_len``.
+    """
+    t = r"[A-Za-z0-9._~+/=-]"
+    pair = r"(?:[A-Za-z][0-9]|[0-9][A-Za-z]|[a-z][A-Z])"
+    alts = [f"{t}{{{i}}}{pair}{t}{{{min_len - 2 - i},}}" if i else f"{pair}{t}{{{min_len - 2},}}"
+            for i in range(min_len - 2)]  # fmt: skip
+    alts.append(f"{t}{{{min_len - 2},}}{pair}{t}*")
+    return "(?:" + "|".join(alts) + ")"
+
+
+_CREDENTIAL = _credential()
+
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
     (
         r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*[\"']?)"
-        r"((?:bearer|basic)\s+)?(?!\[REDACTED\])[^\s\"',;&}\]]+",
+        r"((?:bearer|basic)\s+)?" + _NOT_SCHEME_MASK + r"(?!\[REDACTED\])[^\s\"',;&}\]]+",
         r"\1\2" + MASK,
         (TEXT_TRIGGERS,),
     ),
@@ -86,18 +124,29 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     (
         r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
         r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
-        r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!\[REDACTED\])(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+",
+        r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!(?:bearer|basic)(?:%(?:25)?20|\+)+\[REDACTED\])(?!\[REDACTED\])"
+        r"(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+",
         r"\1\2" + MASK,
         (TEXT_TRIGGERS, ("%3", "%25")),
     ),
-    # A credential after the scheme word anywhere else ("sent Bearer abc...").
-    (r"(?i)\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}", r"\1 " + MASK, (("bearer", "basic"),)),
+    # A credential after the scheme word anywhere else ("sent Bearer eyJ...", "Basic dXNlcjpwYXNz"), not a word
+    # ("basic strategy", "bearer instruments", "basic mean-reversion"): see _CREDENTIAL.
+    (r"\b((?i:bearer|basic)\s+)" + _CREDENTIAL, r"\1" + MASK, (("bearer", "basic"),)),
     # Account numbers: 8-17 digits shortly after an account-ish word (also in a pair: ('account', 123456789)).
     (
         r"(?i)(\b(?:account|acct)(?:[\s_.-]*(?:number|num|no|nbr|id|#))?\.?[\"']?\s*(?:[:=#,]|is)?\s*[\"']?)"
         r"\d{8,17}\b",
         r"\1" + MASK,
         (("acc",),),
+    ),
+    # ... and an account number with letters (an Alpaca paper account's PA..., Interactive Brokers' U1234567) as the
+    # value of an account-number name (account_number=, "acct no": ...), as the attribute of that name is masked: at
+    # least 6 letters, digits and "-" with a digit among the first 5 ("account number: unknown" is kept).
+    (
+        r"(?i)(\b(?:account|acct)[\s_.-]*(?:number|num|no|nbr)[\"']?\s*[:=]\s*[\"']?)"
+        r"(?!\[REDACTED\])(?:[A-Za-z]{0,4}[0-9][A-Za-z0-9-]{4,})",
+        r"\1" + MASK,
+        (("acc",), ("num", "no", "nbr")),
     ),
     # user:password@ in URLs.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),
@@ -146,6 +195,20 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         (("private key-----",),),
     ),
 )
+
+# Attributes whose value is a URL or a URL's query string (OpenTelemetry's url.query, url.full, the older http.url and
+# http.target). url.query holds the query without its "?" ("key=AIza...&sig=..."), so its first parameter has no "?"
+# or "&" before it for the query-parameter rule above: in these attributes' values (never in a message, where
+# "key=AAPL" is a word) it is also masked at the start. The collector does the same (scripts/gen_redaction.py).
+URL_ATTRIBUTES = frozenset({"url.query", "url.full", "http.url", "http.target"})
+QUERY_START_PATTERN = r"(?i)^((?:key|sig|signature|x-amz-signature)=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
+_QUERY_START_RX = re.compile(QUERY_START_PATTERN)
+
+
+def _query_start(s: str) -> str:
+    # match, then sub: sub would try the anchored pattern at every position (~1 us on a short query string)
+    return s if _QUERY_START_RX.match(s) is None else _QUERY_START_RX.sub(r"\1" + MASK, s, count=1)
+
 
 # A 2-element tuple or list in a repr or JSON, ('X-Api-Key', 'abc') or ["Authorization", "Basic abc"]: a header list
 # logged with %s. Its value is masked when its name is secret by the attribute-name rules (Redactor.is_secret_key),
@@ -263,6 +326,7 @@ class Redactor:
         known_values: bool = True,
     ) -> None:
         self._mask_values = secret_values.mask if known_values else None
+        self._query_start = _query_start if defaults else None
         try:
             self._key = re.compile(key_pattern or DEFAULT_KEY_PATTERN)
             # {first gate: [(a regex's sub with its replacement, further gates)]}, in the order the first gates come
@@ -335,12 +399,25 @@ class Redactor:
                     s = apply(s)
         return s
 
+    def attribute_text(self, key: str, s: str) -> str:
+        """The text value of an attribute called ``key`` (not secret-named) scrubbed: :meth:`text`, and in a URL or
+        query string attribute (:data:`URL_ATTRIBUTES`) :meth:`query_start` too."""
+        s = self.text(s)
+        return self.query_start(s) if key in URL_ATTRIBUTES else s
+
+    def query_start(self, s: str) -> str:
+        """``s``, a URL or query string attribute's value, with a secret parameter at its very start masked:
+        ``url.query`` holds ``key=AIza...&sig=...`` (no ``?`` before the first parameter)."""
+        if self._query_start is None:
+            return s
+        return self._query_start(s)
+
     def value(self, key: str, v: Any, depth: int = 0) -> Any:
         """One attribute value: masked if ``key`` looks secret, else scrubbed (nested containers too)."""
         if self.is_secret_key(key):
             return MASK
         if isinstance(v, str):
-            return self.text(v)
+            return self.text(v) if key not in URL_ATTRIBUTES else self.attribute_text(key, v)
         if isinstance(v, int) and not isinstance(v, bool):
             return MASK if self._mask_values is not None and secret_values.int_is_secret(v) else v
         if depth < _MAX_DEPTH:

@@ -70,8 +70,12 @@ def read_spans(path: Path) -> list[dict[str, Any]]:
     return spans
 
 
-def send_and_read(workdir: Path, config: Path, texts: list[str]) -> dict[str, dict[int, str]]:
-    """Send each of ``texts`` through a collector running ``config``; {where: {index: what it wrote}}."""
+def send_and_read(
+    workdir: Path, config: Path, texts: list[str], keys: tuple[str, str] = ("http.url", "message")
+) -> dict[str, dict[int, str]]:
+    """Send each of ``texts`` through a collector running ``config``, as a log body and under ``keys`` (the span
+    attribute's, then the span event's and the log record's); {where: {index: what it wrote}}."""
+    span_key, key = keys
     workdir.mkdir(parents=True, exist_ok=True)
     with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir, config)) as c:
         endpoint = f"http://{c.otlp_grpc_endpoint}"
@@ -83,9 +87,9 @@ def send_and_read(workdir: Path, config: Path, texts: list[str]) -> dict[str, di
         tracer, logger = tp.get_tracer("plain"), lp.get_logger("plain")
         for i, text in enumerate(texts):
             # innocent keys: only the value says it is a secret
-            with tracer.start_as_current_span(f"call-{i}", attributes={"i": i, "http.url": text}) as span:
-                span.add_event("sent", {"message": text})
-            logger.emit(body=text, attributes={"i": i, "message": text})
+            with tracer.start_as_current_span(f"call-{i}", attributes={"i": i, span_key: text}) as span:
+                span.add_event("sent", {key: text})
+            logger.emit(body=text, attributes={"i": i, key: text})
         assert tp.force_flush() and lp.force_flush()
         tp.shutdown()
         lp.shutdown()
@@ -96,12 +100,10 @@ def send_and_read(workdir: Path, config: Path, texts: list[str]) -> dict[str, di
             if len(spans) < len(texts) or len(logs) < len(texts):
                 return None
             return {
-                "span attribute": {s["_attributes"]["i"]: s["_attributes"]["http.url"] for s in spans},
-                "span event attribute": {
-                    s["_attributes"]["i"]: s["events"][0]["_attributes"]["message"] for s in spans
-                },
+                "span attribute": {s["_attributes"]["i"]: s["_attributes"][span_key] for s in spans},
+                "span event attribute": {s["_attributes"]["i"]: s["events"][0]["_attributes"][key] for s in spans},
                 "log body": {r["_attributes"]["i"]: r["body"]["stringValue"] for r in logs},
-                "log attribute": {r["_attributes"]["i"]: r["_attributes"]["message"] for r in logs},
+                "log attribute": {r["_attributes"]["i"]: r["_attributes"][key] for r in logs},
             }
 
         return wait_for(everything, f"{len(texts)} spans and log records", timeout=DATA_TIMEOUT, procs=(c.proc,))
@@ -113,14 +115,52 @@ def test_a_service_without_the_agent_gets_its_secret_values_masked_as_the_agent_
     # also what the agent itself sends: masked already, it must come out as it is
     kept = [*kept, *(agent.text(t) for t, _ in masked)]
     texts = [t for t, _ in masked] + kept
+    # the span attribute is http.url: a URL attribute, where "key=AAPL" at the start is a query parameter
+    keys = {"span attribute": "http.url", "span event attribute": "message", "log attribute": "message"}
     got = send_and_read(tmp_path / "collector", COLLECTOR_CONFIG, texts)
     wrong = []
     for where, values in got.items():
         assert sorted(values) == list(range(len(texts))), where
+        key = keys.get(where, "")
         for i, (text, secret) in enumerate(masked):
-            if secret in values[i] or values[i] != agent.text(text):
+            if secret in values[i] or values[i] != agent.value(key, text):
                 wrong.append((where, text, values[i]))
         for i, text in enumerate(kept, start=len(masked)):
-            if values[i] != text:
+            if values[i] != agent.value(key, text) or (key != "http.url" and values[i] != text):
                 wrong.append((where, text, values[i]))
     assert wrong == []
+
+
+@pytest.mark.parametrize("keys", [("url.query", "url.query"), ("url.full", "http.target"), ("http.url", "url.query")])
+def test_a_url_query_attribute_is_masked_from_its_first_parameter_and_a_message_keeps_key_aapl(
+    tmp_path: Path, keys: tuple[str, str]
+) -> None:
+    """OTel's url.query holds the query without "?": ``key=AIza...&sig=...``. The collector masks its first parameter
+    as the agent does (``Redactor.value``); the same text as a log body (a message: "key=AAPL" is a word) is kept."""
+    agent = Redactor(known_values=False)
+    texts = [
+        "key=" + "k" * 8 + "123abc&symbol=AAPL",
+        "sig=AbC%2Fd%3D&se=2030&sp=r",
+        "signature=9f86d081884c7d65&timestamp=1700000000",
+        "symbol=AAPL&key=k-abc123&sig=zz9",
+        "key=[REDACTED]&sig=[REDACTED]",  # the agent's own output: as it is
+        "symbol=AAPL&limit=10",
+    ]
+    got = send_and_read(tmp_path / "collector", COLLECTOR_CONFIG, texts, keys)
+    expected = [
+        "key=[REDACTED]&symbol=AAPL",
+        "sig=[REDACTED]&se=2030&sp=r",
+        "signature=[REDACTED]&timestamp=1700000000",
+        "symbol=AAPL&key=[REDACTED]&sig=[REDACTED]",
+        "key=[REDACTED]&sig=[REDACTED]",
+        "symbol=AAPL&limit=10",
+    ]
+    span_key, key = keys
+    assert [got["span attribute"][i] for i in range(len(texts))] == expected
+    assert [agent.value(span_key, t) for t in texts] == expected
+    for where in ("span event attribute", "log attribute"):
+        assert [got[where][i] for i in range(len(texts))] == expected, where
+    assert [agent.value(key, t) for t in texts] == expected
+    # a log body is a message: only the parameters after "&" are query parameters there
+    assert [got["log body"][i] for i in range(len(texts))] == [agent.text(t) for t in texts]
+    assert got["log body"][0] == texts[0]

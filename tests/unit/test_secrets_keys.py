@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from tests.unit.logs.test_redact_and_input import _FORMATS, _KEPT
+from tests.unit.logs.test_redact_and_input import _FORMATS, _KEPT, _SCHEME_CREDENTIALS, _SCHEME_WORDS
 from tradeobs_agent import redaction, secrets_keys
 from tradeobs_agent.logs import Redactor
 from tradeobs_agent.logs.redact import MASK
@@ -89,7 +89,7 @@ def _collector_regexes(path: Path) -> tuple[list[str], list[str]]:
                 ]
                 if stmt.startswith("delete_matching_keys("):
                     keys.append(literals[0])
-                elif stmt.startswith("replace_pattern("):
+                elif stmt.startswith("replace_pattern(log.body"):
                     bodies.append(literals[0])
     # `$$` is a literal `$` once the collector has read the file
     return [k.replace("$$", "$") for k in keys], [b.replace("$$", "$") for b in bodies]
@@ -199,7 +199,8 @@ def test_agent_and_collector_mask_the_same_keys_in_text(form: str) -> None:
     masked = []
     for key in text_corpus():
         text = "order rejected " + form.format(k=key) + " qty=5"
-        collector = re.sub(bodies[0], replacement, text)
+        # the key=value rule, then the others (an account-number name's value is masked by an account rule)
+        collector = collector_text(re.sub(bodies[0], replacement, text))
         agent = redactor.text(text)
         assert collector == agent, "the collector masks a log body otherwise than the agent"
         assert "qty=5" in collector and "qty=5" in agent
@@ -207,6 +208,7 @@ def test_agent_and_collector_mask_the_same_keys_in_text(form: str) -> None:
             masked.append(key)
     assert {"api_key", "PASSWORD", "secret_key", "APCA-API-SECRET-KEY", "token"} <= set(masked)
     assert not {"input_tokens", "max_tokens", "order_id", "account"} & set(masked)
+    assert {"account_number", "ACCT-NO"} <= set(masked)  # as the attributes of those names are
 
 
 def test_text_keys_cover_the_alpaca_headers_and_skip_token_counts() -> None:
@@ -243,6 +245,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         ('{"api_key": "k-123456789", "symbol": "AAPL"}', "k-123456789"),
         ("Authorization: Bearer abc.def-ghi_123", "abc.def-ghi_123"),
         ("sent basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("proxy Basic YWJjOmRlZmdo ok", "YWJjOmRlZmdo"),
         ("acct# 99887766 rejected", "99887766"),
         ("postgres://bot:pw123secret@db:5432/x", "pw123secret"),
         ("jwt eyJhbGciOi.eyJzdWIiOi.abcdefgh", "eyJzdWIiOi"),
@@ -250,7 +253,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY----- ok", "MIIEpAIBAAKCAQEA"),
         ("cut -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG", "MIIEvQIBADANBgkqhkiG"),
     ]
-    for text, expected in _FORMATS:
+    for text, expected in (*_FORMATS, *_SCHEME_CREDENTIALS):
         # the secret: what the agent's expected output lost
         gone = [w for w in re.split(r"[\s&?]", text) if w and w not in expected]
         masked.append((text, gone[0]))
@@ -260,6 +263,8 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         "input_tokens=12 max_tokens=100 tokenizer=bpe keyboard=us",
         "order 1234567890 filled qty=100 account_type=margin",
         "https://broker.example/v2/orders?symbol=AAPL&limit=10 sk_live sk-momentum",
+        *_SCHEME_WORDS,
+        "Authorization: Bearer [REDACTED] and Authorization: basic [REDACTED]",  # masked already
     ]
     return masked, kept
 
@@ -291,6 +296,64 @@ def test_the_collector_value_rules_mask_what_the_agent_masks_and_keep_what_it_ke
     # and the agent's value rules on everything its own tests say about them
     for text, expected in _FORMATS:
         assert collector_text(text) == expected
+
+
+def test_masked_text_is_masked_text_in_the_agent_and_in_the_collector() -> None:
+    """Scrubbing twice (a line logged again; the agent's output through the collector) changes nothing."""
+    masked, _ = value_corpus()
+    agent = Redactor(known_values=False)
+    for text, _secret in masked:
+        once = agent.text(text)
+        assert agent.text(once) == once, text
+        assert collector_text(once) == once, text
+        assert collector_text(collector_text(text)) == collector_text(text), text
+
+
+_QUERY_ATTRS = [
+    (f"key={_GOOGLE_KEY}&q=AAPL", "key=[REDACTED]&q=AAPL"),
+    ("sig=AbC%2Fd%3D&se=2030", "sig=[REDACTED]&se=2030"),
+    ("signature=9f86d081884c7d65&timestamp=1", "signature=[REDACTED]&timestamp=1"),
+    ("X-Amz-Signature=fe5f80f77d5fa3be", "X-Amz-Signature=[REDACTED]"),
+    ("symbol=AAPL&key=k-abc123&sig=zz9", "symbol=AAPL&key=[REDACTED]&sig=[REDACTED]"),
+    ("key=[REDACTED]&sig=[REDACTED]", "key=[REDACTED]&sig=[REDACTED]"),
+    ("symbol=AAPL&limit=10", "symbol=AAPL&limit=10"),
+    ("https://h/p?key=abc123&x=1", "https://h/p?key=[REDACTED]&x=1"),
+]
+
+
+def _url_statements(path: Path) -> dict[str, list[str]]:
+    """{"<context path>[<key>]": [the replace_pattern statements on that attribute]} of a collector config."""
+    procs = yaml.safe_load(path.read_text())["processors"]["transform/redact"]
+    found: dict[str, list[str]] = {}
+    for group in ("trace_statements", "log_statements"):
+        for ctx in procs[group]:
+            for stmt in ctx["statements"]:
+                m = re.match(r'replace_pattern\(([a-z.]+)\["([a-z.]+)"\], ', stmt)
+                if m:
+                    found.setdefault(f"{m.group(1)}[{m.group(2)}]", []).append(stmt[m.end() :])
+    return found
+
+
+def test_the_collector_masks_a_url_query_attribute_from_its_first_parameter_as_the_agent_does() -> None:
+    rx, repl = gen.url_rule()
+    for config in gen.generated_files():
+        found = _url_statements(config)
+        assert sorted(found) == sorted(
+            f"{ctx}[{key}]"
+            for ctx in ("span.attributes", "spanevent.attributes", "log.attributes")
+            for key in redaction.URL_ATTRIBUTES
+        ), config
+        for stmts in found.values():
+            literals = [s.replace("$$", "$") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', stmts[0])]
+            assert [json.loads(f'"{s}"') for s in literals] == [rx, repl]
+    agent = Redactor(known_values=False)
+    start, r = _python(rx, repl)
+    for key in sorted(redaction.URL_ATTRIBUTES):
+        for text, expected in _QUERY_ATTRS:
+            assert agent.value(key, text) == expected, (key, text)
+            assert start.sub(r, collector_text(text)) == expected, (key, text)
+    # anywhere else "key=AAPL" is a word
+    assert agent.value("message", "key=AAPL") == collector_text("key=AAPL") == "key=AAPL"
 
 
 def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> None:
@@ -329,3 +392,13 @@ def test_the_translation_refuses_what_re2_cannot_read() -> None:
         "${1}" + MASK,
     )
     assert gen.re2_rule(r"\bab+(?![a-z_-])", MASK) == (r"\bab+($|[^a-z_-])", MASK + "${1}")
+    # the "no masked value after a scheme word" lookahead is dropped after the scheme group (RE2 prefers the group),
+    # refused anywhere else
+    scheme = r"((?:bearer|basic)\s+)?"
+    lookahead = r"(?!(?:bearer|basic)\s+\[REDACTED\])"
+    assert gen.re2_rule(r"(k: )" + scheme + lookahead + r"(?!\[REDACTED\])[^ ]+", r"\1\2" + MASK) == (
+        r"(k: )" + scheme + r"(?:\[REDACTED\]|[^ ]+)",
+        "${1}${2}" + MASK,
+    )
+    with pytest.raises(gen.Untranslatable):
+        gen.re2_rule(r"(k: )" + lookahead + r"[^ ]+", r"\1" + MASK)

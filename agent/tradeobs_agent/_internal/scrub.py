@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
 
 from .. import secret_values
-from ..redaction import default_redactor
+from ..redaction import URL_ATTRIBUTES, default_redactor
 from .otel_private import readable_span_fields
 
 __all__ = ["scrub_attributes", "scrub_logs", "scrub_metrics", "scrub_resource", "scrub_spans", "scrub_text"]
@@ -79,7 +79,13 @@ def _value(key: str, v: Any) -> Any:
     if red.is_secret_key(key):
         return secret_values.MASK
     if type(v) is str:
-        return scrub_text(v) if len(v) >= 5 else v
+        if len(v) < 5:
+            return v
+        out = scrub_text(v)
+        if key in URL_ATTRIBUTES:  # url.query's first parameter (no "?" before it)
+            out = red.query_start(out)
+            return v if out == v else out
+        return out
     if type(v) is tuple or type(v) is list:
         if len(v) == 2 and red.is_secret_pair(v[0], v[1]):  # a header as a pair, ["Authorization", "Bearer ..."]
             return v if v[1] == secret_values.MASK else (v[0], secret_values.MASK)

@@ -26,7 +26,7 @@ import orjson
 from opentelemetry import trace
 
 from .._errors import internal_error
-from ..redaction import MASK, Redactor
+from ..redaction import MASK, URL_ATTRIBUTES, Redactor
 from . import links
 from ._capture import _RESERVED, PRINTED, STREAMS, RawCapture
 
@@ -364,6 +364,8 @@ class RecordBuilder:
             tv = type(v)
             if tv is str:
                 fields[k] = red.text(v) if len(v) <= MAX_VALUE else redacted_cut(red, v, MAX_VALUE)
+                if k in URL_ATTRIBUTES:  # url.query's first parameter (no "?" before it)
+                    fields[k] = red.query_start(fields[k])
                 continue
             if tv is int or tv is bool or tv is float or v is None:
                 if tv is int:

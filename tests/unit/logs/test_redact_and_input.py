@@ -34,9 +34,12 @@ def _assert_clean(text: str) -> None:
         ('{"client_secret": "xyz"}', '{"client_secret": "[REDACTED]"}'),
         ("APCA-API-SECRET-KEY: abc", "APCA-API-SECRET-KEY: [REDACTED]"),
         ("Authorization: Bearer abc.def", "Authorization: Bearer [REDACTED]"),
-        ("sent bearer abcdefghijkl", "sent bearer [REDACTED]"),
+        ("sent bearer abcdEFGH1234", "sent bearer [REDACTED]"),
         ("acct# 99887766", "acct# [REDACTED]"),
         ("account_number=1234567890123", "account_number=[REDACTED]"),
+        # an account id of 8-17 digits is a broker account number: masked (docs/logging.md); Alpaca's UUID is kept
+        ("account_id=12345678", "account_id=[REDACTED]"),
+        ("account_id=904837e3-3b76-47ec-b432-046db621571b", "account_id=904837e3-3b76-47ec-b432-046db621571b"),
         ("postgres://bot:pw123@db:5432/x", "postgres://bot:[REDACTED]@db:5432/x"),
         ("jwt eyJhbGciOi.eyJzdWIiOi.abcdefgh", "jwt [REDACTED]"),
         ("order 1234567890 filled qty=100", "order 1234567890 filled qty=100"),  # not account-ish: kept
@@ -426,6 +429,9 @@ _FORMATS = [
     ("slack xoxb-1234567890-abcdefghij ok", "slack [REDACTED] ok"),
     ("llm sk-proj-abcdefghijklmnopqrstuvwx and sk-ant-api03-abcdefghijklmnopqrstu", "llm [REDACTED] and [REDACTED]"),
     ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY----- loaded", "[REDACTED] loaded"),
+    # an account number with letters after an account-number name (the attribute of that name is masked too)
+    ("order rejected account_number=PA3QZ1XK8W2M qty=5", "order rejected account_number=[REDACTED] qty=5"),
+    ('{"acct_no": "U1234567"}', '{"acct_no": "[REDACTED]"}'),
 ]
 # Ordinary trading and programming words that look a little like them: kept.
 _KEPT = [
@@ -433,6 +439,7 @@ _KEPT = [
     "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2",
     "desk_live_pnl=5 task_live_orders=2 sk-1 strategy=sk-momentum ghost_orders=3 xox",
     "the order sk_live fill; risk key limit hit; private key rotation scheduled",
+    "account number: unknown; account no: 5; account_type=margin account_id=904837e3-3b76-47ec-b432-046db621571b",
 ]
 
 
@@ -444,3 +451,89 @@ def test_query_signatures_and_prefixed_secret_formats_are_masked(text: str, expe
 @pytest.mark.parametrize("text", _KEPT)
 def test_words_that_only_look_like_those_formats_are_kept(text: str) -> None:
     assert Redactor().text(text) == text
+
+
+# After the words Bearer/Basic: a credential (base64 of user:password, a JWT, a hex or opaque token) is masked, a word
+# is not. "basic" and "bearer" are ordinary words in a trading desk's logs ("bearer bonds", "basic strategy").
+_SCHEME_CREDENTIALS = [
+    ("sent Basic dXNlcjpwYXNzd29yZA== upstream", "sent Basic [REDACTED] upstream"),  # base64 of user:password
+    ("proxy basic YWJjOmRlZmdo ok", "proxy basic [REDACTED] ok"),  # base64 of abc:defgh: letters only, mixed case
+    ("sent Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl", "sent Bearer [REDACTED]"),  # a JWT
+    ("retry with bearer 9f86d081884c7d659a2feaa0c55ad015", "retry with bearer [REDACTED]"),  # hex
+    ("BEARER ya29.a0AfH6SMBx-token_value", "BEARER [REDACTED]"),  # an opaque token
+    ("sent bearer abcdEFGH1234", "sent bearer [REDACTED]"),
+    ("sent Bearer\tAbCdEfGhIjKl next", "sent Bearer\t[REDACTED] next"),  # the whitespace kept as it was
+]
+_SCHEME_WORDS = [
+    "basic strategy rebalanced",
+    "bearer instruments excluded from the universe",
+    "Basic Strategy: BEARER INSTRUMENTS, basic mean-reversion.",
+    "bearer bonds matured 2030-01-15; basic 2024-01-02 report; basic 60/40 portfolio",
+    "sent bearer abcdefghijkl",  # all letters: a word, as far as any rule can tell
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), _SCHEME_CREDENTIALS)
+def test_a_credential_after_bearer_or_basic_is_masked(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize("text", _SCHEME_WORDS)
+def test_a_word_after_bearer_or_basic_is_kept(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_masking_masked_text_leaves_it_as_it_is() -> None:
+    """A line logged again (or scrubbed twice: the agent, then the collector) reads the same: "Authorization: Bearer
+    [REDACTED]" stayed no "Authorization: [REDACTED] [REDACTED]", nor an encoded one "[REDACTED]]"."""
+    r = Redactor()
+    texts = [
+        MESSAGE,
+        *(t for t, _ in _SCHEME_CREDENTIALS),
+        *(t for t, _ in _FORMATS),
+        "Authorization: Bearer abc.def",
+        "Authorization: basic dXNlcjpwYXNz",
+        '{"authorization": "Bearer abc123"}',
+        "headers [('Authorization', 'Basic dXNlcjpwYXNz')]",
+        "https://h/x?r=Authorization%3ABearer+abcd1234ef",
+        "q=password%3DBasic%20hunter2x&x=1",
+        "Authoriz%61tion: Bearer abc.def",
+    ]
+    for text in texts:
+        once = r.text(text)
+        assert once != text, text
+        assert r.text(once) == once, text
+    assert r.text("Authorization: Bearer [REDACTED]") == "Authorization: Bearer [REDACTED]"
+    assert r.text("Authorization: Basic  [REDACTED]") == "Authorization: Basic  [REDACTED]"
+    assert r.text("x?r=Authorization%3ABearer+[REDACTED]") == "x?r=Authorization%3ABearer+[REDACTED]"
+
+
+# OpenTelemetry's url.query holds a query string without its "?": its first parameter has no "?" or "&" before it.
+_GOOGLE_KEY_Q = "AIzaSyB" + "q7" * 16 + "Zz"  # AIza + 35 (the prefix rule masks it anywhere; sig= has no prefix)
+
+
+@pytest.mark.parametrize("key", ["url.query", "url.full", "http.url", "http.target"])
+def test_a_query_string_attribute_is_masked_from_its_first_parameter(key: str) -> None:
+    r = Redactor()
+    attrs = {key: "sig=sv2022abcDEF%2Fz&se=2030&key=k-987xyz", "message": "key=AAPL sig=3 signature=ok"}
+    assert r.attributes(attrs) == {key: "sig=[REDACTED]&se=2030&key=[REDACTED]", "message": attrs["message"]}
+    assert r.value(key, "signature=9f86d081884c7d65&x=1") == "signature=[REDACTED]&x=1"
+    assert r.value(key, "key=[REDACTED]&x=1") == "key=[REDACTED]&x=1"
+    assert r.value("db.query", "key=abc123&x=1") == "key=abc123&x=1"  # not a URL attribute
+    assert Redactor(defaults=False).value(key, "key=abc123") == "key=abc123"
+
+
+def test_a_query_string_attribute_is_masked_in_log_files_and_spans(env: Env) -> None:
+    from tradeobs_agent._internal.scrub import scrub_attributes
+
+    get_logger("execution").info("GET quotes", extra={"url.query": "key=qk-123abc&symbol=AAPL", "q": "key=AAPL"})
+    env.flush()
+    line = env.lines("execution")[0]
+    assert (line["url.query"], line["q"]) == ("key=[REDACTED]&symbol=AAPL", "key=AAPL")
+    record = env.otlp_records()[0]
+    assert (record.attributes["url.query"], record.attributes["q"]) == ("key=[REDACTED]&symbol=AAPL", "key=AAPL")
+    attrs = {"url.query": "sig=Zx9-Yw8&sp=r", "http.target": "/p?signature=abc123", "note": "sig=Zx9"}
+    assert scrub_attributes(attrs) == {"url.query": "sig=[REDACTED]&sp=r", "http.target": "/p?signature=[REDACTED]",
+                                       "note": "sig=Zx9"}  # fmt: skip
+    kept = {"url.query": "symbol=AAPL&limit=10"}
+    assert scrub_attributes(kept) is kept
