@@ -26,6 +26,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from tradeobs_agent.redaction import default_redactor
+
 from .procs import (
     Stack,
     free_port,
@@ -184,8 +186,9 @@ def test_logs_arrive_in_file_with_secrets_redacted(stack: Stack, sdk: dict[str, 
     assert "SEKRIT" not in str(record), f"secret leaked into the log sink: {record}"
     assert f"order {marker} rejected" in text
     assert "qty=5" in text
-    # the agent's marker (tradeobs_agent.redaction.MASK), so a line reads the same in its file and here
-    assert 'api_key=[REDACTED] qty=5 {"password": "[REDACTED]"} Authorization: [REDACTED]' in text, text
+    # the agent's marker and rules, so a line reads the same in its file and here (the Bearer scheme stays visible)
+    assert 'api_key=[REDACTED] qty=5 {"password": "[REDACTED]"} Authorization: Bearer [REDACTED]' in text, text
+    assert text == default_redactor().text(body), text
     attrs = record["_attributes"]
     assert isinstance(attrs, dict)
     for key, value in KEPT.items():
