@@ -209,6 +209,12 @@ class ThrottlingOtlpServer:
                 for ss in rs.scope_spans:
                     self.accepted.extend(s.name for s in ss.spans)
 
+    def throttle(self, context: Any) -> None:
+        """A gRPC export arrived: while refusing, abort it with ``code`` and the ``RetryInfo`` in its status details."""
+        if self._arrived():
+            context.set_trailing_metadata((("grpc-status-details-bin", self.status_details()),))
+            context.abort(self.code, "throttled by the test server")
+
     def status_details(self) -> bytes:
         """A ``google.rpc.Status`` of ``code`` with a ``RetryInfo`` of ``delay`` in its details, serialized."""
         from google.rpc import error_details_pb2, status_pb2
@@ -239,9 +245,7 @@ class _ThrottledTraces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ig
         self.srv = srv
 
     def Export(self, request: Any, context: Any) -> Any:
-        if self.srv._arrived():
-            context.set_trailing_metadata((("grpc-status-details-bin", self.srv.status_details()),))
-            context.abort(self.srv.code, "throttled by the test server")
+        self.srv.throttle(context)
         self.srv._take(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -251,7 +255,5 @@ class _ThrottledMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # typ
         self.srv = srv
 
     def Export(self, request: Any, context: Any) -> Any:
-        if self.srv._arrived():
-            context.set_trailing_metadata((("grpc-status-details-bin", self.srv.status_details()),))
-            context.abort(self.srv.code, "throttled by the test server")
+        self.srv.throttle(context)
         return metrics_service_pb2.ExportMetricsServiceResponse()

@@ -75,37 +75,40 @@ def key_corpus() -> list[str]:
     return sorted(names)
 
 
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')  # a double-quoted OTTL string literal, escapes and all
+
+
+def _redact_statements(path: Path) -> list[str]:
+    """Every OTTL statement of the ``transform/redact`` processor in the collector config ``path``."""
+    procs = yaml.safe_load(path.read_text())["processors"]["transform/redact"]
+    return [
+        stmt
+        for group in ("trace_statements", "metric_statements", "log_statements")
+        for ctx in procs.get(group, [])
+        for stmt in ctx["statements"]
+    ]
+
+
 def _collector_regexes(path: Path) -> tuple[list[str], list[str]]:
     """(attribute-name regexes, log-body regexes) as the collector reads them from ``path``."""
-    doc = yaml.safe_load(path.read_text())
-    procs = doc["processors"]
+    procs = yaml.safe_load(path.read_text())["processors"]
     keys = [a["pattern"] for a in procs["attributes/redact"]["actions"] if "pattern" in a]
     bodies = []
-    for group in ("trace_statements", "metric_statements", "log_statements"):
-        for ctx in procs["transform/redact"].get(group, []):
-            for stmt in ctx["statements"]:
-                literals = [
-                    bytes(s, "utf-8").decode("unicode_escape") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', stmt)
-                ]
-                if stmt.startswith("delete_matching_keys("):
-                    keys.append(literals[0])
-                elif stmt.startswith("replace_pattern(log.body"):
-                    bodies.append(literals[0])
+    for stmt in _redact_statements(path):
+        literals = [bytes(s, "utf-8").decode("unicode_escape") for s in _QUOTED.findall(stmt)]
+        if stmt.startswith("delete_matching_keys("):
+            keys.append(literals[0])
+        elif stmt.startswith("replace_pattern(log.body"):
+            bodies.append(literals[0])
     # `$$` is a literal `$` once the collector has read the file
     return [k.replace("$$", "$") for k in keys], [b.replace("$$", "$") for b in bodies]
 
 
 def _collector_body_replacement(path: Path) -> str:
     """The log-body replace_pattern's replacement in ``path``, for Python's re.sub (`${1}` -> `\\g<1>`)."""
-    procs = yaml.safe_load(path.read_text())["processors"]
-    stmts = [
-        stmt
-        for ctx in procs["transform/redact"]["log_statements"]
-        for stmt in ctx["statements"]
-        if stmt.startswith("replace_pattern(log.body")
-    ]
+    stmts = [stmt for stmt in _redact_statements(path) if stmt.startswith("replace_pattern(log.body")]
     assert len(stmts) == len(gen.value_rules()[0]), stmts  # the first is the key=value rule
-    literal = re.findall(r'"((?:[^"\\]|\\.)*)"', stmts[0])[1]
+    literal = _QUOTED.findall(stmts[0])[1]
     return re.sub(r"\$\{(\d+)\}", r"\\g<\1>", literal.replace("$$", "$"))
 
 
@@ -323,14 +326,11 @@ _QUERY_ATTRS = [
 
 def _url_statements(path: Path) -> dict[str, list[str]]:
     """{"<context path>[<key>]": [the replace_pattern statements on that attribute]} of a collector config."""
-    procs = yaml.safe_load(path.read_text())["processors"]["transform/redact"]
     found: dict[str, list[str]] = {}
-    for group in ("trace_statements", "log_statements"):
-        for ctx in procs[group]:
-            for stmt in ctx["statements"]:
-                m = re.match(r'replace_pattern\(([a-z.]+)\["([a-z.]+)"\], ', stmt)
-                if m:
-                    found.setdefault(f"{m.group(1)}[{m.group(2)}]", []).append(stmt[m.end() :])
+    for stmt in _redact_statements(path):
+        m = re.match(r'replace_pattern\(([a-z.]+)\["([a-z.]+)"\], ', stmt)
+        if m:
+            found.setdefault(f"{m.group(1)}[{m.group(2)}]", []).append(stmt[m.end() :])
     return found
 
 
@@ -344,7 +344,7 @@ def test_the_collector_masks_a_url_query_attribute_from_its_first_parameter_as_t
             for key in redaction.URL_ATTRIBUTES
         ), config
         for stmts in found.values():
-            literals = [s.replace("$$", "$") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', stmts[0])]
+            literals = [s.replace("$$", "$") for s in _QUOTED.findall(stmts[0])]
             assert [json.loads(f'"{s}"') for s in literals] == [rx, repl]
     agent = Redactor(known_values=False)
     start, r = _python(rx, repl)
@@ -363,19 +363,17 @@ def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> N
     # percent-encoded keys, which are functions, not DEFAULT_VALUE_PATTERNS); the generated comment says so
     assert len(left_out) == 3, left_out
     assert [r for r in left_out if "%" not in r and "-[uU]" not in r] == []
-    text = (REPO / "collector" / "otel-collector.yaml").read_text()
+    config = REPO / "collector" / "otel-collector.yaml"
+    text = config.read_text()
     assert "curl -u" in text and "URL-encoded" in text
-    procs = yaml.safe_load(text)["processors"]["transform/redact"]
     found: dict[str, list[str]] = {}
-    for group in ("trace_statements", "log_statements"):
-        for ctx in procs[group]:
-            for stmt in ctx["statements"]:
-                m = re.match(r"(replace_pattern|replace_all_patterns)\(([a-z.]+),", stmt)
-                if m:
-                    found.setdefault(m.group(2), []).append(stmt)
+    for stmt in _redact_statements(config):
+        m = re.match(r"(replace_pattern|replace_all_patterns)\(([a-z.]+),", stmt)
+        if m:
+            found.setdefault(m.group(2), []).append(stmt)
     assert sorted(found) == ["log.attributes", "log.body", "span.attributes", "spanevent.attributes"]
     for target, stmts in found.items():
-        literals = [[s.replace("$$", "$") for s in re.findall(r'"((?:[^"\\]|\\.)*)"', st)] for st in stmts]
+        literals = [[s.replace("$$", "$") for s in _QUOTED.findall(st)] for st in stmts]
         if target != "log.body":
             assert {lit[0] for lit in literals} == {"value"}
             literals = [lit[1:] for lit in literals]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -96,13 +97,14 @@ def test_a_scope_or_resource_without_spans_still_reads_as_otlp_json() -> None:
     assert not got["resourceSpans"][1].get("scopeSpans")
 
 
-def _peak(request: bytes) -> tuple[int, int]:
+def _peak(make: Callable[[], object]) -> int:
+    """Bytes allocated at the peak of ``make()``, over what was allocated before it."""
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        line = otlp_json(request)
-        return tracemalloc.get_traced_memory()[1] - base, len(line)
+        make()
+        return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
 
@@ -113,18 +115,7 @@ def test_a_batch_is_made_a_span_at_a_time_not_as_one_object_tree() -> None:
     while one object in it lives), so the service's RSS crept up for minutes. Per span, the peak is the line and
     its pieces, not the tree."""
     request = _request(resources=1, scopes=1, spans=512)
-    peak, size = _peak(request)
-    tree = _peak_of_whole_tree(request)
+    peak, size = _peak(lambda: otlp_json(request)), len(otlp_json(request))
+    tree = _peak(lambda: orjson.dumps(_whole_request(request)))
     assert peak < 3 * size + 64 * 1024, f"peak {peak} bytes for a {size}-byte line (the whole tree: {tree})"
     assert tree > 2 * peak, f"the whole request's tree peaked at {tree} bytes, this at {peak}: nothing to show"
-
-
-def _peak_of_whole_tree(request: bytes) -> int:
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        orjson.dumps(_whole_request(request))
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
