@@ -249,11 +249,10 @@ class _Counting:
         self._said_wall = 0.0  # time.time() of the last outage said
         self.not_before = 0.0  # the collector's last throttling hint: no export before this time.monotonic() value
         self.hint: float | None = None  # that hint, in seconds (None: the last refusal came without one)
-        self.hints_read = False  # the inner exporter tells _throttled of hints (set by watch_hints)
 
     def watch_hints(self) -> None:
         """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
-        self.hints_read = otel_private.watch_throttling(self.inner, self._throttled)
+        otel_private.watch_throttling(self.inner, self._throttled)  # False for an exporter it cannot watch
 
     def _throttled(self, delay: float) -> None:
         """The collector refused with a throttling hint (``Retry-After``, ``RetryInfo``): wait ``delay`` seconds."""
