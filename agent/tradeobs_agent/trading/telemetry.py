@@ -27,6 +27,7 @@ the agent's tracer provider when there is one, else the global OTel tracer.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 import numbers
 import time
@@ -59,7 +60,10 @@ _time = time.time
 _time_ns = time.time_ns
 
 _current_context = current_context_getter()
-_MAX_LAG = 86_400.0  # a feed lag beyond a day means exchange_ts is not epoch seconds
+_MAX_LAG = 86_400.0  # a feed lag beyond a day: exchange_ts is no time of this feed (a replay without its clock)
+# An epoch time's unit, told by its magnitude: seconds below 1e11 (the year 5138), milliseconds below 1e14, micro-
+# below 1e17, nanoseconds below 1e20. Any time from 1973 to 5138 reads the same whichever unit a venue sends.
+_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
 
 
 def _count_setting(name: str, value: object) -> int:
@@ -79,6 +83,22 @@ def _real(value: object) -> float:
     return _INF if f is None else f
 
 
+def _epoch(value: object) -> float:
+    """An exchange timestamp (or a replay clock's reading) as epoch seconds; ``inf``, which no time is, for anything
+    else. Real numbers in seconds, milliseconds, microseconds or nanoseconds (by magnitude, ``_UNITS``), and a
+    ``datetime`` that knows its time zone (pandas' ``Timestamp`` is one); a naive ``datetime`` is no instant."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return _INF
+        return value.timestamp()
+    v = value if type(value) is float or type(value) is int else _real(value)
+    size = -v if v < 0 else v  # NaN is below nothing: no time
+    for below, per_second in _UNITS:
+        if size < below:  # exact for an int of any size (10**400 is past every bound, never made a float)
+            return v / per_second if per_second != 1.0 else float(v)
+    return _INF
+
+
 # What each argument said to be invalid may be, and what happened instead: the warning names the argument, the value
 # and this (an API's misuse is said once, in the system log, and counted; it never raises into the trading loop).
 _ALLOWED = {
@@ -89,7 +109,9 @@ _ALLOWED = {
     "position": "a position's qty and price are finite numbers (the position is not recorded)",
     "avg_price": "avg_price is a finite number or None (the last average entry stays)",
     "equity": "equity is a finite number (not recorded)",
-    "exchange_ts": "exchange_ts is epoch seconds within a day of now, not milliseconds (no feed lag recorded)",
+    "exchange_ts": "exchange_ts is a time within a day of now (of the clock= a replay gives TradingTelemetry): epoch "
+    "seconds, milliseconds, microseconds or nanoseconds, or a datetime with its time zone (no feed lag recorded)",
+    "clock": "clock() returns the time now, as exchange_ts may give it (no feed lag recorded)",
     "seq": "seq is an integer (no gap check for this tick)",
     "interval": "interval is a number of seconds > 0 (0.1 is used)",
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
@@ -141,8 +163,9 @@ class _MoneySeries:
 
 # Each call puts one of these records: (handler, target, fields...), unpacked by name in the handler's first
 # line (see _journal.Entry for why tuples). "As given": validated, and a bad value counted, when applied.
-Tick: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, object, object, float]
-"""(handler, tt, symbol, price, exchange_ts, seq, now): the price as given, ``now`` epoch seconds at the call."""
+Tick: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, object, object, float, object]
+"""(handler, tt, symbol, price, exchange_ts, seq, now, ref): the price as given, ``now`` epoch seconds at the call,
+``ref`` the time the feed lag is measured against: ``now``, or what the object's ``clock`` (a replay's) read."""
 FeedReconnect: TypeAlias = tuple[Apply, "TradingTelemetry", object]
 """(handler, tt, feed)"""
 DecisionTime: TypeAlias = tuple[Apply, "TradingTelemetry", float, object]
@@ -178,6 +201,8 @@ class TradingTelemetry:
     own OTLP pipeline child spans are the cheaper choice (they are written straight
     to OTLP; events need the SDK's span), see ``docs/metrics.md``.
     ``tracer_provider`` makes order traces with that provider instead of the agent's.
+    ``clock`` (a function returning the time now, as ``exchange_ts`` may give it) is the time the feed lag is
+    measured against: a replay's clock, so replayed ticks of a past day do not read as a day late (or as bad input).
     """
 
     def __init__(
@@ -191,6 +216,7 @@ class TradingTelemetry:
         child_spans: bool = True,
         registry: Registry | None = None,
         tracer_provider: Any = None,
+        clock: Callable[[], object] | None = None,
     ) -> None:
         # numpy's integers and a Decimal or numpy float (settings read through pandas or a Decimal config) are numbers
         # too: refusing 5000 as "not an integer >= 1" contradicted the value the message showed.
@@ -201,6 +227,9 @@ class TradingTelemetry:
         max_symbols = _count_setting("max_symbols", max_symbols)
         if not isinstance(child_spans, bool | int) or child_spans not in (True, False):  # "no" would be True
             raise TradeObsConfigError("child_spans", child_spans, "True or False")
+        if clock is not None and not callable(clock):
+            raise TradeObsConfigError("clock", clock, "None or a function returning the time now (a replay's clock)")
+        self._clock = clock
         self.strategy = str(strategy)
         self.venue = str(venue)
         self.registry = registry if registry is not None else get_registry()
@@ -423,16 +452,28 @@ class TradingTelemetry:
         self._pending.set(len(self._journal))
 
     # ------------------------------------------------------------------ market data
-    def tick(self, symbol: str, price: float, exchange_ts: float | None = None, seq: int | None = None) -> None:
-        """A market data update: price gauge, tick counter, feed lag if ``exchange_ts`` (epoch seconds).
+    def tick(
+        self, symbol: str, price: float, exchange_ts: float | datetime.datetime | None = None, seq: int | None = None
+    ) -> None:
+        """A market data update: price gauge, tick counter, feed lag if ``exchange_ts`` (epoch seconds, milli-, micro-
+        or nanoseconds, or a datetime with its time zone), measured against ``clock`` when the object has one.
 
         With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
         """
-        entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, _time())
+        now = _time()
+        clock = self._clock
+        if clock is None:
+            ref: object = now
+        else:
+            try:
+                ref = clock()
+            except Exception as exc:  # the caller's clock: bad input (counted when applied), never raised here
+                ref = exc
+        entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, now, ref)
         self.record(entry)
 
     def _on_tick(self, e: Tick) -> None:
-        _, _, symbol, price, ts, seq, now = e  # one unpack: the hottest handler (a field access each costs more)
+        _, _, symbol, price, ts, seq, now, ref = e  # one unpack: the hottest handler (a field access each costs more)
         try:
             st = self._syms.get(symbol)
         except TypeError:  # unhashable symbol: its own state, per call
@@ -444,14 +485,15 @@ class TradingTelemetry:
         st.last = now
         st.last_tick.set(now)
         if ts is not None:
-            try:
-                lag = now - (ts if type(ts) is float or type(ts) is int else _real(ts))
-            except OverflowError:  # an int past any float (10**400): as bad as any other unusable time
-                lag = _INF
-            if -_MAX_LAG < lag < _MAX_LAG:
-                st.feed_lag.record(lag if lag > 0.0 else 0.0)
+            at = ref if ref is now else _epoch(ref)  # a replay's clock: the time its ticks are received at
+            if at == _INF:
+                self.invalid("clock", ref)
             else:
-                self.invalid("exchange_ts", ts)
+                lag = at - (ts if type(ts) is float and -1e11 < ts < 1e11 else _epoch(ts))
+                if -_MAX_LAG < lag < _MAX_LAG:
+                    st.feed_lag.record(lag if lag > 0.0 else 0.0)
+                else:
+                    self.invalid("exchange_ts", ts)
         if seq is not None:
             if type(seq) is not int and isinstance(seq, numbers.Integral) and not isinstance(seq, bool):
                 seq = int(seq)  # numpy.int64 from a DataFrame column: an int, not a subclass of it

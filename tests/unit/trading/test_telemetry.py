@@ -688,8 +688,9 @@ def test_ticks_take_sequence_numbers_and_times_from_a_dataframe_or_decimals(
     assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 1
     said = sorted(r.getMessage() for r in caplog.records if "dropped invalid" in r.getMessage())
     assert said == [
-        "tradeobs trading telemetry: dropped invalid exchange_ts True: exchange_ts is epoch seconds within a day of "
-        "now, not milliseconds (no feed lag recorded)",
+        "tradeobs trading telemetry: dropped invalid exchange_ts True: exchange_ts is a time within a day of now (of "
+        "the clock= a replay gives TradingTelemetry): epoch seconds, milliseconds, microseconds or nanoseconds, or a "
+        "datetime with its time zone (no feed lag recorded)",
         "tradeobs trading telemetry: dropped invalid seq True: seq is an integer (no gap check for this tick)",
     ]
 
@@ -793,7 +794,7 @@ def test_bad_values_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture
         o.fill(math.nan, 1.0)
         o.fill(-1, 1.0)
         tt.position("AAPL", math.inf, 1.0)
-        tt.tick("AAPL", 1.0, exchange_ts=time.time() * 1000)  # milliseconds by mistake
+        tt.tick("AAPL", 1.0, exchange_ts=time.time() - 7 * 86_400)  # a week ago: no time of this feed
         tt.flush()  # validation happens as the journal is applied; no reader here does it for us
     invalid = reg.self_metrics.invalid
     assert invalid.bind(instrument="trading", reason="fill").value == 2
