@@ -4,8 +4,10 @@ send them, a replay's clock, and many runs in one process."""
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
 import time
+import weakref
 import zoneinfo
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 
 from tradeobs_agent import trading
 from tradeobs_agent.exceptions import TradeObsConfigError
+from tradeobs_agent.metrics import get_registry
 from tradeobs_agent.testing import Capture, capture
 from tradeobs_agent.testing import reset as _reset_for_tests
 
@@ -130,3 +133,24 @@ def test_a_clock_that_fails_is_bad_input_never_raised_into_the_loop(cap: Capture
     tt.close()
     with pytest.raises(TradeObsConfigError, match="clock"):
         trading.TradingTelemetry(clock=1_700_000_000.0)  # type: ignore[arg-type]
+
+
+def test_backtest_runs_that_never_close_their_telemetry_leave_no_collect_hook_behind(cap: Capture) -> None:
+    """A notebook that made a TradingTelemetry per backtest run and never closed it kept one dead collect hook per
+    run, each called at every collection: 2,000 runs, 2,000 hooks (about 0.8 KiB each)."""
+    registry = get_registry()
+    before = len(registry._hooks)
+    refs = []
+    for run in range(50):
+        tt = trading.TradingTelemetry(strategy="bt", venue="sim")
+        tt.tick("AAPL", 100.0, seq=run)
+        order = tt.order_signal(f"bt-{run}", "AAPL", "buy", 10, 100.0)
+        order.submitted()
+        order.fill(10, 100.01)
+        tt.flush()
+        refs.append(weakref.ref(tt))
+        del tt, order
+    gc.collect()
+    assert not [r for r in refs if r() is not None]
+    assert cap.metric_value("trading.orders.filled", symbol="AAPL") == 50  # a collection: dead hooks go
+    assert len(registry._hooks) == before
