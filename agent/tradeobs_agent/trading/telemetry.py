@@ -163,9 +163,9 @@ class _MoneySeries:
 
 # Each call puts one of these records: (handler, target, fields...), unpacked by name in the handler's first
 # line (see _journal.Entry for why tuples). "As given": validated, and a bad value counted, when applied.
-Tick: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, object, object, float, object]
-"""(handler, tt, symbol, price, exchange_ts, seq, now, ref): the price as given, ``now`` epoch seconds at the call,
-``ref`` the time the feed lag is measured against: ``now``, or what the object's ``clock`` (a replay's) read."""
+Tick: TypeAlias = tuple[Apply, "TradingTelemetry", object, float, object, object, "float | tuple[float, object]"]
+"""(handler, tt, symbol, price, exchange_ts, seq, now): the price as given, ``now`` epoch seconds at the call, the
+time the feed lag is measured against; with the object's ``clock`` (a replay's), ``(now, what the clock read)``."""
 FeedReconnect: TypeAlias = tuple[Apply, "TradingTelemetry", object]
 """(handler, tt, feed)"""
 DecisionTime: TypeAlias = tuple[Apply, "TradingTelemetry", float, object]
@@ -230,6 +230,8 @@ class TradingTelemetry:
         if clock is not None and not callable(clock):
             raise TradeObsConfigError("clock", clock, "None or a function returning the time now (a replay's clock)")
         self._clock = clock
+        if clock is not None:
+            self.tick = self._tick_with_clock  # type: ignore[method-assign]
         self.strategy = str(strategy)
         self.venue = str(venue)
         self.registry = registry if registry is not None else get_registry()
@@ -465,20 +467,28 @@ class TradingTelemetry:
 
         With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
         """
-        now = _time()
-        clock = self._clock
-        if clock is None:
-            ref: object = now
-        else:
-            try:
-                ref = clock()
-            except Exception as exc:  # the caller's clock: bad input (counted when applied), never raised here
-                ref = exc
-        entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, now, ref)
+        entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, _time())
+        self.record(entry)
+
+    def _tick_with_clock(
+        self, symbol: str, price: float, exchange_ts: float | datetime.datetime | None = None, seq: int | None = None
+    ) -> None:
+        """:meth:`tick` of an object given a ``clock`` (``__init__`` puts it in the place of ``tick``, so an object
+        without one pays nothing for it): the clock is read at the call, as the time is."""
+        try:
+            ref: object = self._clock() if self._clock is not None else None
+        except Exception as exc:  # the caller's clock: bad input (counted when applied), never raised here
+            ref = exc
+        entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, (_time(), ref))
         self.record(entry)
 
     def _on_tick(self, e: Tick) -> None:
-        _, _, symbol, price, ts, seq, now, ref = e  # one unpack: the hottest handler (a field access each costs more)
+        _, _, symbol, price, ts, seq, when = e  # one unpack: the hottest handler (a field access each costs more)
+        ref: object
+        if isinstance(when, tuple):  # (now, the replay clock's reading)
+            now, ref = when
+        else:
+            now = ref = when
         try:
             st = self._syms.get(symbol)
         except TypeError:  # unhashable symbol: its own state, per call
