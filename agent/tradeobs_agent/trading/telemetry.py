@@ -88,9 +88,10 @@ def _epoch(value: object) -> float:
     else. Real numbers in seconds, milliseconds, microseconds or nanoseconds (by magnitude, ``_UNITS``), and a
     ``datetime`` that knows its time zone (pandas' ``Timestamp`` is one); a naive ``datetime`` is no instant."""
     if isinstance(value, datetime.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        try:
+            return _INF if value.utcoffset() is None else value.timestamp()  # naive: None
+        except Exception:  # a tzinfo of the caller's that raises: bad input, as a hostile __float__ is in number()
             return _INF
-        return value.timestamp()
     v = value if type(value) is float or type(value) is int else _real(value)
     size = -v if v < 0 else v  # NaN is below nothing: no time
     for below, per_second in _UNITS:

@@ -23,6 +23,11 @@ from tradeobs_agent.testing import reset as _reset_for_tests
 NY = zoneinfo.ZoneInfo("America/New_York")
 
 
+class _HostileZone(datetime.tzinfo):
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        raise RuntimeError("no offset")
+
+
 @pytest.fixture(autouse=True)
 def _reset() -> Iterator[None]:
     _reset_for_tests()
@@ -66,6 +71,7 @@ def test_exchange_timestamps_in_every_unit_and_aware_datetimes_give_the_same_lag
         for symbol, ts in forms.items():
             tt.tick(symbol, 100.0, exchange_ts=ts)
         tt.tick("NAIVE", 100.0, exchange_ts=datetime.datetime.now())  # local or UTC? no instant: refused
+        tt.tick("NAIVE", 100.0, exchange_ts=datetime.datetime(2026, 12, 5, tzinfo=_HostileZone()))
         tt.tick("AHEAD", 100.0, exchange_ts=now + 0.5)  # the exchange's clock ahead of ours: 0, as documented
         tt.flush()
     for symbol in forms:
@@ -73,7 +79,7 @@ def test_exchange_timestamps_in_every_unit_and_aware_datetimes_give_the_same_lag
         assert lag.count == 1 and ago - 0.001 <= lag.sum < ago + 5, (symbol, lag.sum)
     assert _lag(cap, "AHEAD").count == 1 and _lag(cap, "AHEAD").sum == 0.0
     assert _lag(cap, "NAIVE").count == 0
-    assert _invalid(cap, "exchange_ts") == 1
+    assert _invalid(cap, "exchange_ts") == 2
     (said,) = [r.getMessage() for r in caplog.records if "dropped invalid exchange_ts" in r.getMessage()]
     assert "a datetime with its time zone" in said
     tt.close()
