@@ -67,7 +67,7 @@ SAMPLERS = (
 )
 PROTOCOLS = ("grpc", "http/protobuf")
 QUEUE_POLICIES = ("drop_newest", "drop_oldest", "block")
-TRADING_MODES = ("paper", "live")
+TRADING_MODES = ("paper", "live", "backtest")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MULTIPROCESS_MODES = ("auto", "on", "off")
 
@@ -114,7 +114,13 @@ FIELDS: tuple[Field, ...] = (
     _f("service_name", "tradeobs-service", p.text, "service.name", otel=(ev.OTEL_SERVICE_NAME,)),
     _f("service_version", "0.0.0", p.text, "service.version"),
     _f("environment", "dev", p.text, "deployment.environment"),
-    _f("trading_mode", "paper", p.choice(TRADING_MODES), "trading.mode resource attribute"),
+    _f(
+        "trading_mode",
+        "paper",
+        p.choice(TRADING_MODES),
+        "trading.mode resource attribute; backtest (a backtest or replay): no collector found by itself, no "
+        "Prometheus endpoint and no worker group unless configured",
+    ),
     _f("resource_attributes", {}, p.kv_map, "extra resource attributes", otel=(ev.OTEL_RESOURCE_ATTRIBUTES,)),
     _f(
         "sdk_disabled",
@@ -481,7 +487,25 @@ def resolve_settings(
         values[f.name] = _resolve_one(f, explicit, env, file_values, report)
     values["otlp_per_signal"] = _per_signal(env, report)
     _identity_from_attributes(values, report)
+    _backtest_defaults(values, report)
     return Settings(**values), report
+
+
+# What a backtest (or replay) does not do unless configured to: it is no service. Its Prometheus endpoint took the
+# port the live service's scrape job names (so the service, started later, served nothing), a group of parallel
+# backtests merged their unrelated runs as one service's workers, and a collector found at localhost:4317 received
+# its simulated P&L and orders under the service's name, where they paged on-call (and again when the run ended:
+# TradingServiceTelemetryMissing). OTLP's part is in ``providers.otlp_mode``: no collector is looked for.
+_BACKTEST_DEFAULTS = {"prometheus_enabled": False, "multiprocess": "off"}
+
+
+def _backtest_defaults(values: dict[str, Any], report: ConfigReport) -> None:
+    if values["trading_mode"] != "backtest":
+        return
+    for name, value in _BACKTEST_DEFAULTS.items():
+        if report.source(name) == "default":
+            values[name] = value
+            report.sources[name] = "default (trading_mode=backtest)"
 
 
 # The settings the resource's identity attributes come from, and the attribute(s) that name each (first wins).

@@ -120,7 +120,8 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
     """Whether the agent exports over OTLP: ``on``, ``off`` (``otlp_enabled=false``), or ``not_configured``.
 
     ``not_configured`` is the embedded default, expected rather than an error: nothing configures OTLP (no
-    endpoint, no ``otlp_enabled``, from any source) and no collector listens at the default endpoint. The
+    endpoint, no ``otlp_enabled``, from any source) and no collector listens at the default endpoint (or
+    ``trading_mode`` is ``backtest``: then none is looked for). The
     agent then works on its own (Prometheus endpoint, live stream, JSON logs, the trace file) and says so once
     (:func:`say_not_configured`).
     A configured endpoint is always used, reachable or not (failures there are real problems, counted).
@@ -132,6 +133,8 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
     ) or bool(settings.otlp_per_signal)
     if configured:
         return "on"
+    if settings.trading_mode == "backtest":  # a backtest's simulated orders and P&L are no service's: not looked for
+        return "not_configured"
     if any(reachable(otlp_for(settings, signal).endpoint) for signal in ("traces", "metrics", "logs")):
         return "on"
     return "not_configured"
@@ -140,6 +143,14 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
 def say_not_configured(settings: Settings) -> None:
     """The embedded default, said once (info) by ``init()`` once its log pipeline runs, so it is in the system log:
     said from :func:`otlp_mode`, before any handler of the agent existed, it reached nobody."""
+    if settings.trading_mode == "backtest":
+        _log.info(
+            "tradeobs: trading_mode=backtest: no OpenTelemetry Collector looked for, no Prometheus endpoint unless "
+            "configured; traces, metrics and logs stay local (JSON logs, trace file, tradeobs_agent.testing). "
+            "Set TRADEOBS_OTLP_ENDPOINT to export (under a service name of its own: its P&L and alerts are then "
+            "the backtest's)."
+        )
+        return
     _log.info(
         "tradeobs: no OpenTelemetry Collector configured and none at %s; traces, metrics and logs stay local "
         "(Prometheus endpoint, live stream, JSON logs, trace file). Set TRADEOBS_OTLP_ENDPOINT to export.",
