@@ -157,6 +157,11 @@ class LogPipeline:
             return
 
     def _attach(self) -> None:
+        # The application's logging set-up made before init(), as this module's docs ask, disabled the agent's
+        # loggers when it ran with disable_existing_loggers (dictConfig's and fileConfig's default): they exist from
+        # the import of tradeobs_agent on. Enabled here, or what init() says (a bad setting, the providers it
+        # adopted, no collector) reached nobody, and a second later the agent blamed a set-up "after init()".
+        _enable_own_loggers()
         root = logging.getLogger()
         for h in list(root.handlers):  # a handler left by an earlier pipeline (re-init): never two of ours
             if isinstance(h, CaptureHandler) and h is not self.handler:
@@ -196,11 +201,7 @@ class LogPipeline:
         if _capture.active() is not self.queue:
             return
         done: list[str] = []
-        enabled = 0
-        for name, lg in list(logging.Logger.manager.loggerDict.items()):
-            if (name == "tradeobs" or name.startswith("tradeobs.")) and getattr(lg, "disabled", False):
-                lg.disabled = False  # type: ignore[union-attr]
-                enabled += 1
+        enabled = _enable_own_loggers()
         root = logging.getLogger()
         if self.handler not in root.handlers:
             root.addHandler(self.handler)
@@ -380,6 +381,16 @@ class LogPipeline:
 
 def _no_offer() -> None:
     """The worker is behind: it keeps the GIL until the interpreter's switch interval takes it."""
+
+
+def _enable_own_loggers() -> int:
+    """Enable the ``tradeobs.*`` loggers a logging configuration disabled; how many it enabled."""
+    enabled = 0
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if (name == "tradeobs" or name.startswith("tradeobs.")) and getattr(lg, "disabled", False):
+            lg.disabled = False  # type: ignore[union-attr]
+            enabled += 1
+    return enabled
 
 
 def _has_console_handler(root: logging.Logger) -> bool:

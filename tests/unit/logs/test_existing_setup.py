@@ -44,6 +44,27 @@ tradeobs_agent.shutdown()
     assert "the capture handler is back on the root logger" in said and "tradeobs logger(s) are enabled" in said
 
 
+def test_dictconfig_before_init_keeps_what_init_says_and_blames_no_set_up_after_init(tmp_path: Path) -> None:
+    """The docs ask for the application's logging set-up before init(); dictConfig there (disable_existing_loggers
+    by default) disabled the agent's loggers, which exist from the import on: what init() said (here a bad
+    setting) reached nobody, and a second later the agent warned that logging was "configured again after init()"."""
+    proc = _run(
+        tmp_path,
+        """
+import os
+os.environ["TRADEOBS_LOG_QUEUE_SIZE"] = "lots"
+logging.config.dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+time.sleep(1.6)  # the pipeline looks once a second
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    system = _messages(tmp_path, "system")
+    assert any("TRADEOBS_LOG_QUEUE_SIZE" in m for m in system), system
+    assert not [m for m in system if "configured again after init()" in m], system
+
+
 def test_with_no_logging_set_up_warnings_still_reach_stderr_masked(tmp_path: Path) -> None:
     """Python prints a WARNING that no handler takes on stderr (logging.lastResort); the capture handler on the root
     ended that, so an application with no set-up of its own lost its warnings and errors from the console."""
