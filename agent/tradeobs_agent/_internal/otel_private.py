@@ -86,6 +86,7 @@ __all__ = [
     "exporter_preferences",
     "get_logger_provider",
     "grpc_retry_delay",
+    "handler_logger_provider",
     "install_raw_grpc_stub",
     "log_processors",
     "logger_enabled",
@@ -320,6 +321,16 @@ def log_processors(logger: Logger) -> tuple[Any, tuple[Any, ...]]:
     """
     multi = logger._multi_log_record_processor  # pyright: ignore[reportPrivateUsage]
     return multi, multi._log_record_processors  # pyright: ignore[reportPrivateUsage]
+
+
+def handler_logger_provider(handler: Any) -> Any:
+    """The logger provider an OpenTelemetry ``logging`` handler (the SDK's ``LoggingHandler``) emits to; None for
+    any other handler.
+
+    Assumes: ``LoggingHandler.__init__`` keeps its provider as ``_logger_provider``. When it no longer does, this
+    returns None and the log pipeline emits every record itself, as it did before it looked (a record the
+    application's handler also emits is then exported twice, never lost)."""
+    return getattr(handler, "_logger_provider", None)
 
 
 def logger_limits(logger: Logger) -> Any:
