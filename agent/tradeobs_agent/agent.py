@@ -409,30 +409,38 @@ def _start_nats(agent: Agent) -> None:
 def _adopt_existing(agent: Agent) -> frozenset[str]:
     """The signals whose OpenTelemetry providers were already set and are used as they are.
 
-    When an SDK ``TracerProvider`` is already the global one (``opentelemetry-instrument``, or the application's
-    own set-up before ``init()``), it is adopted, and with it the meter and logger providers that are SDK ones
-    too. A signal whose provider was not set is built as usual: a service that set only its own tracer provider
-    keeps the Prometheus endpoint and the log pipeline (they were silently missing)."""
+    Each signal on its own: an SDK ``TracerProvider``, ``MeterProvider`` or ``LoggerProvider`` that is already the
+    global one (``opentelemetry-instrument``, or the application's own set-up before ``init()``) is adopted. A signal
+    whose provider was not set is built as usual: a service that set only its own tracer provider keeps the
+    Prometheus endpoint and the log pipeline (they were silently missing). Before, a meter or logger provider was
+    adopted only along with a tracer provider: one set alone was left to the application, and the agent's own,
+    refused by OpenTelemetry ("Overriding of current MeterProvider is not allowed", on stderr with no word of what it
+    meant), was not the global one."""
     from opentelemetry import metrics as otel_metrics
 
+    adopted: set[str] = set()
+    resource = None
     tp = trace.get_tracer_provider()
-    if not isinstance(tp, TracerProvider):
-        return frozenset()
-    if tp in _installed:  # our own, from an agent shut down earlier in this process
-        agent.reinit = True
-    adopted = {"traces"}
-    agent.tracer_provider = tp
-    agent.resource = tp.resource
+    if isinstance(tp, TracerProvider):
+        if tp in _installed:  # our own, from an agent shut down earlier in this process
+            agent.reinit = True
+        adopted.add("traces")
+        agent.tracer_provider = tp
+        resource = tp.resource
     mp = otel_metrics.get_meter_provider()
     if isinstance(mp, MeterProvider):
         adopted.add("metrics")
         agent.meter_provider = mp
         for reader in otel_private.meter_provider_readers(mp):
             providers.attach_registry(reader, agent.registry, mp)
+        resource = resource or otel_private.meter_provider_resource(mp)
     lp = otel_private.get_logger_provider()
     if isinstance(lp, LoggerProvider):
         adopted.add("logs")
         agent.logger_provider = lp
+        resource = resource or lp.resource
+    if resource is not None:  # what the agent builds describes the service as the application's providers do
+        agent.resource = resource
     return frozenset(adopted)
 
 
@@ -440,13 +448,22 @@ _SIGNALS = frozenset({"traces", "metrics", "logs"})
 
 
 def _say_adopted(adopted: frozenset[str]) -> None:
-    built = [name for name in ("metrics", "logs") if name not in adopted]
+    built = [name for name in ("traces", "metrics", "logs") if name not in adopted]
+    what = []
+    if "traces" in adopted:
+        what.append("spans, order traces included, go to that tracer provider's processors (not to the agent's OTLP "
+                    "exporter or trace file)")  # fmt: skip
+    if "metrics" in adopted:
+        what.append("tradeobs instruments export through that meter provider's readers, and the agent serves no "
+                    "Prometheus endpoint of its own (to keep it, give your readers to init(metric_readers=[...]) "
+                    "instead of setting a meter provider)")  # fmt: skip
+    if "logs" in adopted:
+        what.append("the log pipeline sends its records over OTLP through that logger provider")
     _log.info(
-        "tradeobs: OpenTelemetry providers were already configured (zero-code instrumentation, or your own set-up "
-        "before init()); adopting them for %s instead of installing new ones: spans go to that tracer provider's "
-        "processors (not to the agent's OTLP exporter or trace file)%s%s",
+        "tradeobs: OpenTelemetry providers were already set (zero-code instrumentation, or your own set-up before "
+        "init()); adopting them for %s instead of installing new ones: %s%s",
         " and ".join(name for name in ("traces", "metrics", "logs") if name in adopted),
-        "; tradeobs instruments export through its metric readers" if "metrics" in adopted else "",
+        "; ".join(what),
         f"; the agent's own providers for {' and '.join(built)}" if built else "",
     )
 
