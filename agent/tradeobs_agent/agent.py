@@ -283,10 +283,55 @@ def init(
             )
         _configure_trading(agent)
         _agent = agent
+        _watch_late_providers()
         atexit.register(_shutdown_at_exit)
         _flush_on_sigterm()
         _install_fork_hook(agent)
         return agent
+
+
+class _LateProvider(logging.Filter):
+    """On the OpenTelemetry loggers that refuse a second global provider: a provider the application sets after
+    ``init()`` is refused by OpenTelemetry with ``Overriding of current TracerProvider is not allowed``, and nothing
+    says that the application's exporters will then receive nothing, nor what to do. The agent says it once per
+    signal (on stderr too when the log does not reach the console). The SDK's own line is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        provider = otel_private.PROVIDER_OVERRIDE_LOGGERS.get(record.name)
+        agent = _agent
+        if provider is None or agent is None or agent.disabled or record.msg != _OVERRIDE.format(provider):
+            return True
+        if provider == "MeterProvider":
+            instead = "pass your readers to init(metric_readers=[...])"
+        elif provider == "LoggerProvider":
+            instead = "add your log record processors to agent.logger_provider"
+        else:
+            instead = "add your span processors to agent.tracer_provider (add_span_processor)"
+        warn_once(
+            f"init:late_provider:{provider}",
+            "tradeobs: a %s was set after tradeobs_agent.init(): OpenTelemetry keeps the first one set, the agent's, "
+            "so yours receives nothing and what it was for goes where the agent's %s sends it. Set yours up before "
+            "init() (the agent adopts it), or %s (docs/agent.md, 'Zero-code instrumentation, or your own tracer "
+            "provider')",
+            provider,
+            provider,
+            instead,
+            console=True,
+        )
+        return True
+
+
+_OVERRIDE = otel_private.PROVIDER_OVERRIDE_MESSAGE
+_late_provider = _LateProvider()
+
+
+def _watch_late_providers() -> None:
+    """Put :class:`_LateProvider` on OpenTelemetry's loggers, once per process (after the agent set its own
+    providers, so its own set-up is never taken for the application's)."""
+    for name in otel_private.PROVIDER_OVERRIDE_LOGGERS:
+        lg = logging.getLogger(name)
+        if _late_provider not in lg.filters:
+            lg.addFilter(_late_provider)
 
 
 def _say_problems(agent: Agent) -> None:

@@ -397,6 +397,25 @@ def test_a_logger_provider_set_alone_is_adopted(tmp_path: Path, caplog: pytest.L
     assert [r.log_record.body for r in mem.get_finished_logs()].count("to the application's provider") == 1
 
 
+def test_a_provider_set_after_init_is_said_with_what_to_do(caplog: pytest.LogCaptureFixture) -> None:
+    """The application's own OpenTelemetry set-up after init(): OpenTelemetry refuses it with "Overriding of current
+    TracerProvider is not allowed", and nothing said that the application's exporters would receive nothing (its
+    spans went to the agent's provider, with the agent's resource) nor what to do."""
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    agent = _quiet()
+    with caplog.at_level(logging.INFO):
+        trace.set_tracer_provider(TracerProvider())
+        otel_metrics.set_meter_provider(MeterProvider())
+        trace.set_tracer_provider(TracerProvider())  # said once per signal
+    assert trace.get_tracer_provider() is agent.tracer_provider
+    said = [r.getMessage() for r in caplog.records if r.name == "tradeobs"]
+    assert len(said) == 2, said
+    assert "a TracerProvider was set after tradeobs_agent.init()" in said[0] and "add_span_processor" in said[0]
+    assert "a MeterProvider was set after tradeobs_agent.init()" in said[1] and "metric_readers" in said[1]
+
+
 def test_the_embedded_default_is_said_in_the_system_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """agent.md: with no collector configured and none running, the agent 'says so once (info)'. It said it before
     its log pipeline existed, so with no logging set-up of the application's it reached nobody: not the system log,

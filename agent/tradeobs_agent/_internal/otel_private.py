@@ -64,6 +64,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
+    "PROVIDER_OVERRIDE_LOGGERS",
+    "PROVIDER_OVERRIDE_MESSAGE",
     "SPAN_KEY",
     "TESTED_SDK",
     "ApiLogRecord",
@@ -321,6 +323,21 @@ def log_processors(logger: Logger) -> tuple[Any, tuple[Any, ...]]:
     """
     multi = logger._multi_log_record_processor  # pyright: ignore[reportPrivateUsage]
     return multi, multi._log_record_processors  # pyright: ignore[reportPrivateUsage]
+
+
+PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {
+    "opentelemetry.trace": "TracerProvider",
+    "opentelemetry.metrics._internal": "MeterProvider",
+    "opentelemetry._logs._internal": "LoggerProvider",
+}
+"""The loggers on which the API's ``set_tracer_provider``/``set_meter_provider``/``set_logger_provider`` refuse a
+second provider, and the provider each names.
+
+Assumes: each warns ``Overriding of current <Provider> is not allowed`` (:data:`PROVIDER_OVERRIDE_MESSAGE`) on the
+logger of its module. When it no longer does, a provider set after ``init()`` is refused with the SDK's own words
+only (what it was before the agent looked)."""
+
+PROVIDER_OVERRIDE_MESSAGE = "Overriding of current {} is not allowed"
 
 
 def handler_logger_provider(handler: Any) -> Any:
