@@ -86,6 +86,7 @@ __all__ = [
     "broken_assumptions",
     "current_context_getter",
     "exporter_preferences",
+    "fastapi_app_instrumented",
     "get_logger_provider",
     "grpc_retry_delay",
     "handler_logger_provider",
@@ -323,6 +324,17 @@ def log_processors(logger: Logger) -> tuple[Any, tuple[Any, ...]]:
     """
     multi = logger._multi_log_record_processor  # pyright: ignore[reportPrivateUsage]
     return multi, multi._log_record_processors  # pyright: ignore[reportPrivateUsage]
+
+
+def fastapi_app_instrumented(app: Any) -> bool:
+    """Whether ``FastAPIInstrumentor`` already instrumented ``app``: ``opentelemetry-instrument`` (its
+    ``FastAPIInstrumentor().instrument()`` makes every ``FastAPI()`` an instrumented one), or the application's
+    own ``FastAPIInstrumentor.instrument_app(app)``.
+
+    Assumes: ``FastAPIInstrumentor.instrument_app`` sets ``app._is_instrumented_by_opentelemetry`` (it checks that
+    flag to refuse a second instrumentation), and ``uninstrument_app`` clears it. When it no longer does, this says
+    False and the instrumentation refuses with its own warning (what it did before the agent looked)."""
+    return bool(getattr(app, "_is_instrumented_by_opentelemetry", False))
 
 
 PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {
