@@ -417,6 +417,7 @@ def _build(
         providers.say_not_configured(settings)
     if adopted:
         _say_adopted(adopted)
+        _say_resource_kept(agent)
     if agent._starter:
         _log.info(
             "tradeobs multiprocess: pid %d is gunicorn's arbiter (the application is preloaded): its workers share "
@@ -511,6 +512,26 @@ def _say_adopted(adopted: frozenset[str]) -> None:
         "; ".join(what),
         f"; the agent's own providers for {' and '.join(built)}" if built else "",
     )
+
+
+def _say_resource_kept(agent: Agent) -> None:
+    """An adopted provider brings its resource, which the agent uses for everything: a ``service.name`` set for the
+    agent (``init(service_name=...)``, the environment, the config file) that differs from it is not applied, and
+    the JSON logs, the order traces and the metrics named the service otherwise than it was told, silently."""
+    if agent.report.source("service_name") == "default":
+        return
+    adopted_name = agent.resource.attributes.get("service.name")
+    if adopted_name != agent.settings.service_name:
+        warn_once(
+            "init:resource_kept",
+            "tradeobs: service.name %r (from %s) is not applied: the OpenTelemetry providers adopted from the "
+            "application carry their own resource, service.name %r, which every signal uses. Give both the same "
+            "name (Resource.create({'service.name': ...}) or OTEL_SERVICE_NAME)",
+            agent.settings.service_name,
+            agent.report.source("service_name"),
+            adopted_name,
+            console=True,
+        )
 
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # the tracer providers tradeobs made global in this process

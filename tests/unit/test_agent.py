@@ -397,6 +397,20 @@ def test_a_logger_provider_set_alone_is_adopted(tmp_path: Path, caplog: pytest.L
     assert [r.log_record.body for r in mem.get_finished_logs()].count("to the application's provider") == 1
 
 
+def test_a_service_name_the_adopted_resource_overrides_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """init(service_name="shop-api") with the application's own TracerProvider (its resource: "shop-api-own"):
+    the adopted resource named every signal, the JSON logs and metrics too, and nothing said the name given to the
+    agent was not used."""
+    from opentelemetry.sdk.resources import Resource
+
+    trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": "shop-api-own"})))
+    with caplog.at_level(logging.INFO):
+        agent = _quiet(service_name="shop-api")
+    assert agent.resource.attributes["service.name"] == "shop-api-own"
+    [said] = [r.getMessage() for r in caplog.records if "is not applied" in r.getMessage()]
+    assert "'shop-api' (from argument)" in said and "'shop-api-own'" in said
+
+
 def test_a_provider_set_after_init_is_said_with_what_to_do(caplog: pytest.LogCaptureFixture) -> None:
     """The application's own OpenTelemetry set-up after init(): OpenTelemetry refuses it with "Overriding of current
     TracerProvider is not allowed", and nothing said that the application's exporters would receive nothing (its
