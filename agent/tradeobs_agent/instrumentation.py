@@ -89,8 +89,8 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
         if otel_private.fastapi_app_instrumented(app):
             # opentelemetry-instrument (or the application) instrumented it already, with its own settings: the
             # instrumentation refused this second one ("Attempting to instrument FastAPI app while already
-            # instrumented"), and the app kept spans for /metrics, /health and the live stream, per-message
-            # "http send" spans and unbounded HTTP metric attributes. Instrumented again, with these settings.
+            # instrumented"), and the app kept spans for /metrics, /health and the live stream, and per-message
+            # "http send" spans. Instrumented again, with these settings.
             FastAPIInstrumentor.uninstrument_app(app)
             app.middleware_stack = None  # built again at the first request, so middleware can still be added
             _log.info(
