@@ -283,10 +283,55 @@ def init(
             )
         _configure_trading(agent)
         _agent = agent
+        _watch_late_providers()
         atexit.register(_shutdown_at_exit)
         _flush_on_sigterm()
         _install_fork_hook(agent)
         return agent
+
+
+class _LateProvider(logging.Filter):
+    """On the OpenTelemetry loggers that refuse a second global provider: a provider the application sets after
+    ``init()`` is refused by OpenTelemetry with ``Overriding of current TracerProvider is not allowed``, and nothing
+    says that the application's exporters will then receive nothing, nor what to do. The agent says it once per
+    signal (on stderr too when the log does not reach the console). The SDK's own line is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        provider = otel_private.PROVIDER_OVERRIDE_LOGGERS.get(record.name)
+        agent = _agent
+        if provider is None or agent is None or agent.disabled or record.msg != _OVERRIDE.format(provider):
+            return True
+        if provider == "MeterProvider":
+            instead = "pass your readers to init(metric_readers=[...])"
+        elif provider == "LoggerProvider":
+            instead = "add your log record processors to agent.logger_provider"
+        else:
+            instead = "add your span processors to agent.tracer_provider (add_span_processor)"
+        warn_once(
+            f"init:late_provider:{provider}",
+            "tradeobs: a %s was set after tradeobs_agent.init(): OpenTelemetry keeps the first one set, the agent's, "
+            "so yours receives nothing and what it was for goes where the agent's %s sends it. Set yours up before "
+            "init() (the agent adopts it), or %s (docs/agent.md, 'Zero-code instrumentation, or your own tracer "
+            "provider')",
+            provider,
+            provider,
+            instead,
+            console=True,
+        )
+        return True
+
+
+_OVERRIDE = otel_private.PROVIDER_OVERRIDE_MESSAGE
+_late_provider = _LateProvider()
+
+
+def _watch_late_providers() -> None:
+    """Put :class:`_LateProvider` on OpenTelemetry's loggers, once per process (after the agent set its own
+    providers, so its own set-up is never taken for the application's)."""
+    for name in otel_private.PROVIDER_OVERRIDE_LOGGERS:
+        lg = logging.getLogger(name)
+        if _late_provider not in lg.filters:
+            lg.addFilter(_late_provider)
 
 
 def _say_problems(agent: Agent) -> None:
@@ -372,6 +417,7 @@ def _build(
         providers.say_not_configured(settings)
     if adopted:
         _say_adopted(adopted)
+        _say_resource_kept(agent)
     if agent._starter:
         _log.info(
             "tradeobs multiprocess: pid %d is gunicorn's arbiter (the application is preloaded): its workers share "
@@ -409,30 +455,38 @@ def _start_nats(agent: Agent) -> None:
 def _adopt_existing(agent: Agent) -> frozenset[str]:
     """The signals whose OpenTelemetry providers were already set and are used as they are.
 
-    When an SDK ``TracerProvider`` is already the global one (``opentelemetry-instrument``, or the application's
-    own set-up before ``init()``), it is adopted, and with it the meter and logger providers that are SDK ones
-    too. A signal whose provider was not set is built as usual: a service that set only its own tracer provider
-    keeps the Prometheus endpoint and the log pipeline (they were silently missing)."""
+    Each signal on its own: an SDK ``TracerProvider``, ``MeterProvider`` or ``LoggerProvider`` that is already the
+    global one (``opentelemetry-instrument``, or the application's own set-up before ``init()``) is adopted. A signal
+    whose provider was not set is built as usual: a service that set only its own tracer provider keeps the
+    Prometheus endpoint and the log pipeline (they were silently missing). Before, a meter or logger provider was
+    adopted only along with a tracer provider: one set alone was left to the application, and the agent's own,
+    refused by OpenTelemetry ("Overriding of current MeterProvider is not allowed", on stderr with no word of what it
+    meant), was not the global one."""
     from opentelemetry import metrics as otel_metrics
 
+    adopted: set[str] = set()
+    resource = None
     tp = trace.get_tracer_provider()
-    if not isinstance(tp, TracerProvider):
-        return frozenset()
-    if tp in _installed:  # our own, from an agent shut down earlier in this process
-        agent.reinit = True
-    adopted = {"traces"}
-    agent.tracer_provider = tp
-    agent.resource = tp.resource
+    if isinstance(tp, TracerProvider):
+        if tp in _installed:  # our own, from an agent shut down earlier in this process
+            agent.reinit = True
+        adopted.add("traces")
+        agent.tracer_provider = tp
+        resource = tp.resource
     mp = otel_metrics.get_meter_provider()
     if isinstance(mp, MeterProvider):
         adopted.add("metrics")
         agent.meter_provider = mp
         for reader in otel_private.meter_provider_readers(mp):
             providers.attach_registry(reader, agent.registry, mp)
+        resource = resource or otel_private.meter_provider_resource(mp)
     lp = otel_private.get_logger_provider()
     if isinstance(lp, LoggerProvider):
         adopted.add("logs")
         agent.logger_provider = lp
+        resource = resource or lp.resource
+    if resource is not None:  # what the agent builds describes the service as the application's providers do
+        agent.resource = resource
     return frozenset(adopted)
 
 
@@ -440,15 +494,44 @@ _SIGNALS = frozenset({"traces", "metrics", "logs"})
 
 
 def _say_adopted(adopted: frozenset[str]) -> None:
-    built = [name for name in ("metrics", "logs") if name not in adopted]
+    built = [name for name in ("traces", "metrics", "logs") if name not in adopted]
+    what = []
+    if "traces" in adopted:
+        what.append("spans, order traces included, go to that tracer provider's processors (not to the agent's OTLP "
+                    "exporter or trace file)")  # fmt: skip
+    if "metrics" in adopted:
+        what.append("tradeobs instruments export through that meter provider's readers, and the agent serves no "
+                    "Prometheus endpoint of its own (to keep it, give your readers to init(metric_readers=[...]) "
+                    "instead of setting a meter provider)")  # fmt: skip
+    if "logs" in adopted:
+        what.append("the log pipeline sends its records over OTLP through that logger provider")
     _log.info(
-        "tradeobs: OpenTelemetry providers were already configured (zero-code instrumentation, or your own set-up "
-        "before init()); adopting them for %s instead of installing new ones: spans go to that tracer provider's "
-        "processors (not to the agent's OTLP exporter or trace file)%s%s",
+        "tradeobs: OpenTelemetry providers were already set (zero-code instrumentation, or your own set-up before "
+        "init()); adopting them for %s instead of installing new ones: %s%s",
         " and ".join(name for name in ("traces", "metrics", "logs") if name in adopted),
-        "; tradeobs instruments export through its metric readers" if "metrics" in adopted else "",
+        "; ".join(what),
         f"; the agent's own providers for {' and '.join(built)}" if built else "",
     )
+
+
+def _say_resource_kept(agent: Agent) -> None:
+    """An adopted provider brings its resource, which the agent uses for everything: a ``service.name`` set for the
+    agent (``init(service_name=...)``, the environment, the config file) that differs from it is not applied, and
+    the JSON logs, the order traces and the metrics named the service otherwise than it was told, silently."""
+    if agent.report.source("service_name") == "default":
+        return
+    adopted_name = agent.resource.attributes.get("service.name")
+    if adopted_name != agent.settings.service_name:
+        warn_once(
+            "init:resource_kept",
+            "tradeobs: service.name %r (from %s) is not applied: the OpenTelemetry providers adopted from the "
+            "application carry their own resource, service.name %r, which every signal uses. Give both the same "
+            "name (Resource.create({'service.name': ...}) or OTEL_SERVICE_NAME)",
+            agent.settings.service_name,
+            agent.report.source("service_name"),
+            adopted_name,
+            console=True,
+        )
 
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # the tracer providers tradeobs made global in this process

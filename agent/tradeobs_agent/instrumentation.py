@@ -18,6 +18,7 @@ carries the request's trace id.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -27,7 +28,10 @@ from typing import Any
 from opentelemetry import trace
 
 from ._errors import warn_once
+from ._internal import otel_private
 from .logs.links import remember_span
+
+_log = logging.getLogger("tradeobs")
 
 DEFAULT_EXCLUDED = ("/health", "/healthz", "/ready", "/readyz", "/livez", "/ping", "/metrics", "/telemetry")
 
@@ -82,6 +86,17 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
     if FastAPI is not None and isinstance(app, FastAPI):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+        if otel_private.fastapi_app_instrumented(app):
+            # opentelemetry-instrument (or the application) instrumented it already, with its own settings: the
+            # instrumentation refused this second one ("Attempting to instrument FastAPI app while already
+            # instrumented"), and the app kept spans for /metrics, /health and the live stream, and per-message
+            # "http send" spans. Instrumented again, with these settings.
+            FastAPIInstrumentor.uninstrument_app(app)
+            app.middleware_stack = None  # built again at the first request, so middleware can still be added
+            _log.info(
+                "tradeobs: instrument_app(): the app was already instrumented (opentelemetry-instrument, or "
+                "FastAPIInstrumentor); instrumented again with the agent's excluded URLs and HTTP settings"
+            )
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded, exclude_spans=["receive", "send"]
         )

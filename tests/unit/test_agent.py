@@ -351,6 +351,85 @@ def test_an_own_tracer_provider_alone_keeps_the_agents_metrics_and_logs(
     assert "adopting them for traces" in system  # said once the log pipeline runs, so it is in the system log
 
 
+def test_a_meter_provider_set_alone_is_adopted_and_the_missing_endpoint_is_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The application set its own MeterProvider (its Prometheus or OTLP reader) and no tracer provider: it was not
+    adopted (only one set along with a tracer provider was), so tradeobs instruments never reached its readers and
+    the agent's own provider, refused by OpenTelemetry, printed "Overriding of current MeterProvider is not allowed"
+    and nothing else."""
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    reader = InMemoryMetricReader()
+    own = MeterProvider(metric_readers=[reader])
+    otel_metrics.set_meter_provider(own)
+    with caplog.at_level(logging.INFO):
+        agent = _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)), prometheus=PrometheusOptions(port=0))
+    assert agent.adopted == {"metrics"} and agent.meter_provider is own
+    assert agent.prometheus_url is None and isinstance(agent.tracer_provider, TracerProvider)
+    assert not [r for r in caplog.records if "Overriding" in r.getMessage()]
+    [said] = [r.getMessage() for r in caplog.records if "adopting" in r.getMessage()]
+    assert "for metrics instead" in said and "no Prometheus endpoint" in said and "metric_readers" in said
+    tradeobs_agent.counter("own.mp.counter").add(2)
+    data = reader.get_metrics_data()
+    names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert names["own.mp.counter"].data.data_points[0].value == 2
+
+
+def test_a_logger_provider_set_alone_is_adopted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The same for the application's own LoggerProvider: the agent's was refused ("Overriding of current
+    LoggerProvider is not allowed") and its log records went to a provider nobody else used."""
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    mem = InMemoryLogRecordExporter()
+    own = LoggerProvider()
+    own.add_log_record_processor(SimpleLogRecordProcessor(mem))
+    set_logger_provider(own)
+    with caplog.at_level(logging.INFO):
+        agent = _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)))
+    assert agent.adopted == {"logs"} and agent.logger_provider is own
+    assert not [r for r in caplog.records if "Overriding" in r.getMessage()]
+    tradeobs_agent.get_logger("execution").warning("to the application's provider")
+    tradeobs_agent.shutdown()
+    assert [r.log_record.body for r in mem.get_finished_logs()].count("to the application's provider") == 1
+
+
+def test_a_service_name_the_adopted_resource_overrides_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """init(service_name="shop-api") with the application's own TracerProvider (its resource: "shop-api-own"):
+    the adopted resource named every signal, the JSON logs and metrics too, and nothing said the name given to the
+    agent was not used."""
+    from opentelemetry.sdk.resources import Resource
+
+    trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": "shop-api-own"})))
+    with caplog.at_level(logging.INFO):
+        agent = _quiet(service_name="shop-api")
+    assert agent.resource.attributes["service.name"] == "shop-api-own"
+    [said] = [r.getMessage() for r in caplog.records if "is not applied" in r.getMessage()]
+    assert "'shop-api' (from argument)" in said and "'shop-api-own'" in said
+
+
+def test_a_provider_set_after_init_is_said_with_what_to_do(caplog: pytest.LogCaptureFixture) -> None:
+    """The application's own OpenTelemetry set-up after init(): OpenTelemetry refuses it with "Overriding of current
+    TracerProvider is not allowed", and nothing said that the application's exporters would receive nothing (its
+    spans went to the agent's provider, with the agent's resource) nor what to do."""
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    agent = _quiet()
+    with caplog.at_level(logging.INFO):
+        trace.set_tracer_provider(TracerProvider())
+        otel_metrics.set_meter_provider(MeterProvider())
+        trace.set_tracer_provider(TracerProvider())  # said once per signal
+    assert trace.get_tracer_provider() is agent.tracer_provider
+    said = [r.getMessage() for r in caplog.records if r.name == "tradeobs"]
+    assert len(said) == 2, said
+    assert "a TracerProvider was set after tradeobs_agent.init()" in said[0] and "add_span_processor" in said[0]
+    assert "a MeterProvider was set after tradeobs_agent.init()" in said[1] and "metric_readers" in said[1]
+
+
 def test_the_embedded_default_is_said_in_the_system_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """agent.md: with no collector configured and none running, the agent 'says so once (info)'. It said it before
     its log pipeline existed, so with no logging set-up of the application's it reached nobody: not the system log,

@@ -188,3 +188,34 @@ def test_http_metrics_are_bounded_in_seconds_and_leave_out_health_the_live_view_
     for name, m in out["metrics"].items():
         for a in m["points"]:
             assert not any("attacker" in str(v) for v in a.values()), (name, a)
+
+
+async def test_an_app_instrumented_by_opentelemetry_instrument_gets_the_agents_settings() -> None:
+    """Under ``opentelemetry-instrument`` every ``FastAPI()`` is instrumented when it is made (the same
+    ``FastAPIInstrumentor().instrument()`` its entry point runs, here in the test): ``instrument_app`` was refused
+    ("Attempting to instrument FastAPI app while already instrumented"), so /metrics and the health URLs were traced
+    and each request had its per-message "http send" spans. The app is instrumented again with the agent's
+    settings."""
+    import fastapi
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    instrumentor = FastAPIInstrumentor()
+    instrumentor.instrument()
+    try:
+        with capture() as cap:
+            app = fastapi.FastAPI()
+
+            @app.get("/orders/{oid}")
+            async def get_order(oid: str) -> dict[str, str]:
+                return {"oid": oid}
+
+            @app.get("/metrics")
+            async def metrics() -> str:
+                return ""
+
+            tradeobs_agent.instrument_app(app)
+            assert (await _get(app, "/orders/o-1")).status_code == 200
+            assert (await _get(app, "/metrics")).status_code == 200
+            assert [s.name for s in cap.spans()] == ["GET /orders/{oid}"]
+    finally:
+        instrumentor.uninstrument()

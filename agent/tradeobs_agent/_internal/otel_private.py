@@ -64,6 +64,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
+    "PROVIDER_OVERRIDE_LOGGERS",
+    "PROVIDER_OVERRIDE_MESSAGE",
     "SPAN_KEY",
     "TESTED_SDK",
     "ApiLogRecord",
@@ -84,8 +86,10 @@ __all__ = [
     "broken_assumptions",
     "current_context_getter",
     "exporter_preferences",
+    "fastapi_app_instrumented",
     "get_logger_provider",
     "grpc_retry_delay",
+    "handler_logger_provider",
     "install_raw_grpc_stub",
     "log_processors",
     "logger_enabled",
@@ -320,6 +324,42 @@ def log_processors(logger: Logger) -> tuple[Any, tuple[Any, ...]]:
     """
     multi = logger._multi_log_record_processor  # pyright: ignore[reportPrivateUsage]
     return multi, multi._log_record_processors  # pyright: ignore[reportPrivateUsage]
+
+
+def fastapi_app_instrumented(app: Any) -> bool:
+    """Whether ``FastAPIInstrumentor`` already instrumented ``app``: ``opentelemetry-instrument`` (its
+    ``FastAPIInstrumentor().instrument()`` makes every ``FastAPI()`` an instrumented one), or the application's
+    own ``FastAPIInstrumentor.instrument_app(app)``.
+
+    Assumes: ``FastAPIInstrumentor.instrument_app`` sets ``app._is_instrumented_by_opentelemetry`` (it checks that
+    flag to refuse a second instrumentation), and ``uninstrument_app`` clears it. When it no longer does, this says
+    False and the instrumentation refuses with its own warning (what it did before the agent looked)."""
+    return bool(getattr(app, "_is_instrumented_by_opentelemetry", False))
+
+
+PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {
+    "opentelemetry.trace": "TracerProvider",
+    "opentelemetry.metrics._internal": "MeterProvider",
+    "opentelemetry._logs._internal": "LoggerProvider",
+}
+"""The loggers on which the API's ``set_tracer_provider``/``set_meter_provider``/``set_logger_provider`` refuse a
+second provider, and the provider each names.
+
+Assumes: each warns ``Overriding of current <Provider> is not allowed`` (:data:`PROVIDER_OVERRIDE_MESSAGE`) on the
+logger of its module. When it no longer does, a provider set after ``init()`` is refused with the SDK's own words
+only (what it was before the agent looked)."""
+
+PROVIDER_OVERRIDE_MESSAGE = "Overriding of current {} is not allowed"
+
+
+def handler_logger_provider(handler: Any) -> Any:
+    """The logger provider an OpenTelemetry ``logging`` handler (the SDK's ``LoggingHandler``) emits to; None for
+    any other handler.
+
+    Assumes: ``LoggingHandler.__init__`` keeps its provider as ``_logger_provider``. When it no longer does, this
+    returns None and the log pipeline emits every record itself, as it did before it looked (a record the
+    application's handler also emits is then exported twice, never lost)."""
+    return getattr(handler, "_logger_provider", None)
 
 
 def logger_limits(logger: Logger) -> Any:

@@ -51,10 +51,11 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, TypeAlias
 
 from .._errors import handlers_reached, internal_error
-from .._internal.otel_private import current_context_getter
+from .._internal.otel_private import current_context_getter, handler_logger_provider
 from .context import get_correlation
 
 __all__ = [
+    "EXPORTED",
     "PRINTED",
     "SERVER_LOGGERS",
     "STREAMS",
@@ -153,6 +154,10 @@ def capture(
 PRINTED: Mapping[str, object] = MappingProxyType({})
 """The ``extra`` of a ``record`` entry whose logger prints it itself (the console sink skips it)."""
 
+EXPORTED: Mapping[str, object] = MappingProxyType({})
+"""The ``extra`` of a ``record`` entry that an OpenTelemetry ``logging`` handler of the application's sends to the
+agent's logger provider itself (the OTLP sink skips it: it would be exported twice)."""
+
 # The active queue, or None. Module global so the hot path reads it with one lookup.
 _active: LogQueue | None = None
 
@@ -234,12 +239,17 @@ class CaptureHandler(logging.Handler):
         # What prints a WARNING-and-up record that no other handler takes (the pipeline's, redacted); None while the
         # agent's own console sink prints every record
         self.last_resort: Callable[[logging.LogRecord], None] | None = None
+        # The agent's logger provider while an OpenTelemetry logging handler of the application's emits to it (the
+        # pipeline looks when it starts and once a second); None otherwise, and then nothing is looked up per record
+        self.bridged: Any = None
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         try:
             if self.filters and not self.filter(record):
                 return False
-            entry: RawCapture = (0, record.levelno, record.name, None, None, None, None, _get_context(),
+            bridged = self.bridged
+            marker = None if bridged is None or not _exported_by(record, bridged) else EXPORTED
+            entry: RawCapture = (0, record.levelno, record.name, None, None, marker, None, _get_context(),
                                  get_correlation(), 0, None, record)  # fmt: skip
             self.queue.put(entry)
             if record.levelno >= logging.WARNING and self.last_resort is not None:
@@ -266,6 +276,23 @@ class CaptureHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+
+def emits_to(handler: logging.Handler, provider: Any) -> bool:
+    """True when ``handler`` is an OpenTelemetry logging handler that emits to ``provider``."""
+    return provider is not None and handler_logger_provider(handler) is provider
+
+
+def _exported_by(record: logging.LogRecord, provider: Any) -> bool:
+    """True when an OpenTelemetry logging handler of the application's on the record's way to the root logger (the
+    SDK's ``LoggingHandler``, or ``opentelemetry-instrument``'s) emits ``record`` to ``provider`` itself. A handler
+    with filters is not asked again (a filter may count or change what it sees): its records are exported by the
+    agent too."""
+    lg = logging.Logger.manager.loggerDict.get(record.name)
+    for h in handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root):
+        if record.levelno >= h.level and not h.filters and emits_to(h, provider):
+            return True
+    return False
 
 
 class ServerLogCapture(logging.Filter):

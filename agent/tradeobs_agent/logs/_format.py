@@ -28,7 +28,7 @@ from opentelemetry import trace
 from .._errors import internal_error
 from ..redaction import MASK, URL_ATTRIBUTES, Redactor
 from . import links
-from ._capture import _RESERVED, PRINTED, STREAMS, RawCapture
+from ._capture import _RESERVED, EXPORTED, PRINTED, STREAMS, RawCapture
 
 __all__ = ["MAX_ATTRS", "MAX_MESSAGE", "Built", "RecordBuilder", "dumps", "safe_str"]
 
@@ -155,6 +155,7 @@ class Built:
 
     __slots__ = (
         "context",
+        "exported",
         "fields",
         "levelno",
         "logger",
@@ -175,6 +176,7 @@ class Built:
         logger: str,
         span_context: Any = None,
         printed: bool = False,
+        exported: bool = False,
     ) -> None:
         self.fields = fields
         self.stream = stream
@@ -187,6 +189,7 @@ class Built:
         # exception names (``links``). None: not looked up (the sinks look in ``context``).
         self.span_context = span_context
         self.printed = printed  # the logger's own handlers print it (a server's error log): not on our console
+        self.exported = exported  # an OpenTelemetry logging handler of the application's emits it to our provider
 
     @property
     def severity_text(self) -> str:
@@ -261,6 +264,7 @@ class RecordBuilder:
         errors: list[str] = []
         span_ctx = None
         printed = extra is PRINTED
+        exported = extra is EXPORTED
         try:
             thread_name = thread.name if thread is not None else str(tid) if tid else None
             if record is not None:
@@ -321,7 +325,7 @@ class RecordBuilder:
             stream, levelno, span_ctx = "system", logging.ERROR, None
         if errors:
             fields["tradeobs.error"] = ",".join(errors)
-        return Built(fields, stream, levelno, ts_ns, ctx, name, span_ctx, printed)
+        return Built(fields, stream, levelno, ts_ns, ctx, name, span_ctx, printed, exported)
 
     @staticmethod
     def _linked(corr: Mapping[str, Any], span_ctx: Any) -> Any:

@@ -406,8 +406,10 @@ class OtlpSink:
         self._encoded_cls = Encoded
 
     def emit(self, b: Built) -> None:
-        if b.logger.startswith("opentelemetry"):
-            return  # the SDK's own warnings would feed back into the exporter that raised them
+        if b.exported or b.logger.startswith("opentelemetry"):
+            # The SDK's own warnings would feed back into the exporter that raised them; a record that an
+            # OpenTelemetry logging handler of the application's emitted to this provider would be exported twice.
+            return
         f = b.fields
         attrs = b.otel_attrs
         if attrs is None:

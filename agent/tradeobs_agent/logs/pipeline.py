@@ -40,7 +40,7 @@ from .._internal.gil import Slices
 from .._text import right_sized
 from ..redaction import Redactor
 from . import _capture
-from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture
+from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture, emits_to
 from ._format import Built, RecordBuilder, dumps
 from ._server_scrub import ServerLogScrub
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
@@ -96,6 +96,7 @@ class LogPipeline:
                 selfm.sink_errors.bind(sink="file_gzip"),
             )
         self.otlp: OtlpSink | None = None
+        self.otlp_provider = agent.logger_provider
         if agent.logger_provider is not None:
             self.otlp = OtlpSink(agent.logger_provider, selfm.sink_errors.bind(sink="otlp"))
         self.console: ConsoleSink | None = None
@@ -157,6 +158,11 @@ class LogPipeline:
             return
 
     def _attach(self) -> None:
+        # The application's logging set-up made before init(), as this module's docs ask, disabled the agent's
+        # loggers when it ran with disable_existing_loggers (dictConfig's and fileConfig's default): they exist from
+        # the import of tradeobs_agent on. Enabled here, or what init() says (a bad setting, the providers it
+        # adopted, no collector) reached nobody, and a second later the agent blamed a set-up "after init()".
+        _enable_own_loggers()
         root = logging.getLogger()
         for h in list(root.handlers):  # a handler left by an earlier pipeline (re-init): never two of ours
             if isinstance(h, CaptureHandler) and h is not self.handler:
@@ -166,6 +172,7 @@ class LogPipeline:
             _log.info("tradeobs: a console handler is already installed on the root logger; not adding ours")
         self.handler.last_resort = self._echo if self.console is None else None  # our console sink prints them all
         root.addHandler(self.handler)
+        self._look_for_otel_handlers()
         self.server_scrub.install()
         for f in self.server_filters:  # uvicorn's and gunicorn's error logs do not propagate to the root
             for old in [x for x in f.logger.filters if isinstance(x, ServerLogCapture) and x is not f]:
@@ -195,12 +202,9 @@ class LogPipeline:
         loggers are left as configured), said once."""
         if _capture.active() is not self.queue:
             return
+        self._look_for_otel_handlers()
         done: list[str] = []
-        enabled = 0
-        for name, lg in list(logging.Logger.manager.loggerDict.items()):
-            if (name == "tradeobs" or name.startswith("tradeobs.")) and getattr(lg, "disabled", False):
-                lg.disabled = False  # type: ignore[union-attr]
-                enabled += 1
+        enabled = _enable_own_loggers()
         root = logging.getLogger()
         if self.handler not in root.handlers:
             root.addHandler(self.handler)
@@ -213,6 +217,29 @@ class LogPipeline:
                 "tradeobs: logging was configured again after init() (dictConfig, fileConfig or basicConfig(force=True)"
                 "): %s. Configure logging before init(), or with disable_existing_loggers=False",
                 " and ".join(done),
+            )
+
+    def _look_for_otel_handlers(self) -> None:
+        """An OpenTelemetry ``logging`` handler of the application's (its own set-up before ``init()``, whose
+        logger provider the agent adopted; ``LoggingHandler()`` added after ``init()``, which takes the global
+        provider, the agent's; ``opentelemetry-instrument``'s) already emits the records it takes to the agent's
+        logger provider: the OTLP sink then leaves those records out, or the collector received each line twice
+        (once from each). The handler is the application's and stays as it is; the JSON files still get every
+        line. Looked for at start and once a second, with the reconfiguration check."""
+        provider = self.otlp_provider
+        found = None
+        if provider is not None:
+            loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+            for lg in loggers:
+                if any(emits_to(h, provider) for h in getattr(lg, "handlers", ())):
+                    found = provider
+                    break
+        before, self.handler.bridged = self.handler.bridged, found
+        if found is not None and before is None:
+            _log.info(
+                "tradeobs: an OpenTelemetry logging handler of the application's emits to the agent's logger "
+                "provider; the log pipeline does not send the records it takes over OTLP again (they are still "
+                "written to the JSON files)"
             )
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -380,6 +407,16 @@ class LogPipeline:
 
 def _no_offer() -> None:
     """The worker is behind: it keeps the GIL until the interpreter's switch interval takes it."""
+
+
+def _enable_own_loggers() -> int:
+    """Enable the ``tradeobs.*`` loggers a logging configuration disabled; how many it enabled."""
+    enabled = 0
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if (name == "tradeobs" or name.startswith("tradeobs.")) and getattr(lg, "disabled", False):
+            lg.disabled = False  # type: ignore[union-attr]
+            enabled += 1
+    return enabled
 
 
 def _has_console_handler(root: logging.Logger) -> bool:

@@ -44,6 +44,27 @@ tradeobs_agent.shutdown()
     assert "the capture handler is back on the root logger" in said and "tradeobs logger(s) are enabled" in said
 
 
+def test_dictconfig_before_init_keeps_what_init_says_and_blames_no_set_up_after_init(tmp_path: Path) -> None:
+    """The docs ask for the application's logging set-up before init(); dictConfig there (disable_existing_loggers
+    by default) disabled the agent's loggers, which exist from the import on: what init() said (here a bad
+    setting) reached nobody, and a second later the agent warned that logging was "configured again after init()"."""
+    proc = _run(
+        tmp_path,
+        """
+import os
+os.environ["TRADEOBS_LOG_QUEUE_SIZE"] = "lots"
+logging.config.dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+time.sleep(1.6)  # the pipeline looks once a second
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    system = _messages(tmp_path, "system")
+    assert any("TRADEOBS_LOG_QUEUE_SIZE" in m for m in system), system
+    assert not [m for m in system if "configured again after init()" in m], system
+
+
 def test_with_no_logging_set_up_warnings_still_reach_stderr_masked(tmp_path: Path) -> None:
     """Python prints a WARNING that no handler takes on stderr (logging.lastResort); the capture handler on the root
     ended that, so an application with no set-up of its own lost its warnings and errors from the console."""
@@ -128,3 +149,62 @@ tradeobs_agent.shutdown()
     assert len(said) == 1, proc.stderr
     assert said[0].startswith(f"tradeobs: cannot write log file {tmp_path / 'logs'}/"), said
     assert "TRADEOBS_LOG_DIR" in said[0]
+
+
+_OTEL_HANDLER_HEAD = """
+import warnings
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+warnings.simplefilter("ignore", DeprecationWarning)  # the SDK's LoggingHandler, still what services use
+mem = InMemoryLogRecordExporter()
+"""
+
+_OTEL_HANDLER_TAIL = """
+logging.getLogger("shop.api").warning("order o-1 rejected")
+tradeobs_agent.get_logger("execution").warning("order o-2 rejected")
+tradeobs_agent.shutdown()
+bodies = [r.log_record.body for r in mem.get_finished_logs()]
+print("COUNTS", bodies.count("order o-1 rejected"), bodies.count("order o-2 rejected"))
+"""
+
+
+def test_an_otel_logging_handler_of_the_application_and_the_agent_export_each_record_once(tmp_path: Path) -> None:
+    """The service set up its own OpenTelemetry logs before init() (a LoggerProvider, the SDK's LoggingHandler on
+    the root logger): the agent adopted that provider and its OTLP sink emitted every record to it again, so the
+    application's collector received each line twice (measured with a real collector: 6 lines for 3 requests)."""
+    proc = _run(
+        tmp_path,
+        _OTEL_HANDLER_HEAD
+        + """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+provider = LoggerProvider()
+provider.add_log_record_processor(SimpleLogRecordProcessor(mem))
+set_logger_provider(provider)
+logging.getLogger().addHandler(LoggingHandler(logger_provider=provider))
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+"""
+        + _OTEL_HANDLER_TAIL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "COUNTS 1 1" in proc.stdout, proc.stdout + proc.stderr
+    assert "order o-1 rejected" in _messages(tmp_path, "service")  # the JSON files still get every line
+    assert "order o-2 rejected" in _messages(tmp_path, "execution")
+
+
+def test_an_otel_logging_handler_added_after_init_takes_the_agents_provider_once(tmp_path: Path) -> None:
+    """LoggingHandler() after init() emits to the global provider, the agent's: each record reached it twice."""
+    proc = _run(
+        tmp_path,
+        _OTEL_HANDLER_HEAD
+        + """
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False, log_exporters=[mem])
+logging.getLogger().addHandler(LoggingHandler())
+time.sleep(1.6)  # the pipeline looks once a second
+"""
+        + _OTEL_HANDLER_TAIL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "COUNTS 1 1" in proc.stdout, proc.stdout + proc.stderr

@@ -1,0 +1,80 @@
+"""tradeobs added to a FastAPI service that already has its own observability (``coexist_app.py``: its logging
+``dictConfig``, its own OpenTelemetry providers and ``LoggingHandler``, prometheus_client on its own ``/metrics``),
+under a real uvicorn, exporting to a real collector (its file exporter stands for Loki)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .agent_proc import agent_env, unique_service
+from .procs import READY_TIMEOUT, CollectorProc, ManagedProcess, free_port, http_ok, read_otlp_json_logs, wait_for
+
+HERE = Path(__file__).resolve().parent
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return bytes(r.read())
+
+
+def _json_lines(log_dir: Path, stream: str) -> list[dict[str, Any]]:
+    path = log_dir / f"{stream}.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.integration
+def test_a_service_with_its_own_observability_keeps_it_and_each_log_line_reaches_the_collector_once(
+    collector: CollectorProc, tmp_path: Path
+) -> None:
+    """Before: every line reached the collector twice (from the service's LoggingHandler and again from the agent's
+    OTLP sink, through the logger provider it adopted), the agent's own lines said at init() (what it adopted) were
+    lost to the service's dictConfig, and a second later the agent warned of a logging set-up "after init()"."""
+    service = unique_service("coexist")
+    port = free_port()
+    env = agent_env(collector, tmp_path, service)
+    argv = [sys.executable, "-m", "uvicorn", "coexist_app:app", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = ManagedProcess("uvicorn", argv, env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    marker = uuid.uuid4().hex[:12]
+
+    def mine() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in read_otlp_json_logs(collector.logs_file)
+            if r["_resource"].get("service.name") == service and marker in str(r.get("body", {}).get("stringValue"))
+        ]
+
+    try:
+        wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
+        ids = json.loads(_get(f"{base}/trade/{marker}"))
+        assert b"shop_trades_total 1.0" in _get(f"{base}/metrics")  # the service's own prometheus_client route
+        wait_for(lambda: len(mine()) >= 2, f"the service's lines in {collector.logs_file}", procs=(proc,))
+    finally:
+        proc.stop()
+    # A clean stop on SIGTERM (uvicorn re-raises the signal once it has shut down: -15); everything it held was
+    # flushed by then: counted after it.
+    assert proc.popen.returncode in (0, -15), proc.describe()
+    bodies = sorted(r["body"]["stringValue"] for r in mine())
+    assert bodies == [f"app handling {marker}", f"order {marker} sent"]  # once each; no DEBUG, no silenced library
+    by_body = {r["body"]["stringValue"]: r for r in mine()}
+    assert by_body[f"app handling {marker}"]["traceId"] == ids["trace_id"]  # the request's trace
+    assert by_body[f"order {marker} sent"]["traceId"] == ids["order_trace_id"]  # the order's
+    assert by_body[f"order {marker} sent"]["_resource"]["team"] == "desk"  # the service's own resource
+
+    logs = tmp_path / "logs"
+    assert [x["message"] for x in _json_lines(logs, "service") if marker in x["message"]] == [f"app handling {marker}"]
+    assert [x["message"] for x in _json_lines(logs, "execution") if marker in x["message"]] == [f"order {marker} sent"]
+    system = [x["message"] for x in _json_lines(logs, "system")]
+    assert any("adopting them for traces and metrics and logs" in m for m in system), system
+    assert not [m for m in system if "configured again after init()" in m], system
+    out = proc.log_path.read_text(errors="replace")
+    assert f"APP DEBUG shop.api: app debug {marker}" in out  # the service's root level and handler are its own
+    assert f"noisy {marker}" not in out
