@@ -897,6 +897,62 @@ def _evaluate() -> tuple[str, ...]:
     return tuple(broken)
 
 
+def _source_has(target: str, *texts: str) -> bool:
+    """The source of ``module:qualname`` contains every text (read once, from the installed package)."""
+    import importlib
+    import inspect
+
+    module, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    source = inspect.getsource(obj)
+    return all(t in source for t in texts)
+
+
+_FASTAPI_INSTRUMENT = "opentelemetry.instrumentation.fastapi:FastAPIInstrumentor.instrument_app"
+_FASTAPI_UNINSTRUMENT = "opentelemetry.instrumentation.fastapi:FastAPIInstrumentor.uninstrument_app"
+_SET_PROVIDERS = {
+    "TracerProvider": "opentelemetry.trace:_set_tracer_provider",
+    "MeterProvider": "opentelemetry.metrics._internal:_set_meter_provider",
+    "LoggerProvider": "opentelemetry._logs._internal:_set_logger_provider",
+}
+
+DEGRADING: tuple[Assumption, ...] = (
+    Assumption(
+        "fastapi: instrument_app sets and uninstrument_app clears app._is_instrumented_by_opentelemetry",
+        lambda: all(
+            _source_has(t, "_is_instrumented_by_opentelemetry") for t in (_FASTAPI_INSTRUMENT, _FASTAPI_UNINSTRUMENT)
+        ),
+        (_FASTAPI_INSTRUMENT, _FASTAPI_UNINSTRUMENT),
+    ),
+    Assumption(
+        "logs: LoggingHandler keeps its provider as _logger_provider",
+        lambda: _init_sets(_logging_handler_cls(), "_logger_provider"),
+        ("opentelemetry.sdk._logs._internal:LoggingHandler.__init__",),
+    ),
+    Assumption(
+        "api: a second provider is refused with 'Overriding of current <Provider> is not allowed' on its module's "
+        "logger",
+        lambda: all(
+            target.partition(":")[0] in PROVIDER_OVERRIDE_LOGGERS
+            and _source_has(target, PROVIDER_OVERRIDE_MESSAGE.format(name))
+            for name, target in _SET_PROVIDERS.items()
+        ),
+        tuple(_SET_PROVIDERS.values()),
+    ),
+)
+"""Private names read where a change only takes the agent back to what it did before it read them (each helper's
+docstring says what that is): unlike :data:`ASSUMPTIONS` they switch no fast path off, so they are not evaluated at
+run time; the suite checks each one and pins the source it reads (``tests/unit/internal/test_otel_private.py``)."""
+
+
+def _logging_handler_cls() -> type:
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    return LoggingHandler
+
+
 _BROKEN: tuple[str, ...] | None = None
 
 

@@ -55,14 +55,42 @@ def _source_hash(target: str) -> str:
 
 
 def _current_snapshot() -> dict[str, Any]:
-    sources = sorted({src for a in otel_private.ASSUMPTIONS for src in a.sources})
+    sources = sorted({src for a in (*otel_private.ASSUMPTIONS, *otel_private.DEGRADING) for src in a.sources})
     return {"sdk": otel_private.sdk_version(), "sources": {s: _source_hash(s) for s in sources}}
 
 
 def test_every_assumption_holds_on_this_sdk() -> None:
     assert otel_private.broken_assumptions() == ()
-    for a in otel_private.ASSUMPTIONS:
+    for a in (*otel_private.ASSUMPTIONS, *otel_private.DEGRADING):
         assert a.check(), a.name
+
+
+def test_the_degrading_assumptions_hold_in_behaviour_too(caplog: pytest.LogCaptureFixture) -> None:
+    """What each of ``DEGRADING`` reads, seen on the real objects (the checks read their source)."""
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+
+    app = FastAPI()
+    assert not otel_private.fastapi_app_instrumented(app)
+    FastAPIInstrumentor.instrument_app(app)
+    assert otel_private.fastapi_app_instrumented(app)
+    FastAPIInstrumentor.uninstrument_app(app)
+    assert not otel_private.fastapi_app_instrumented(app)
+
+    provider = LoggerProvider()
+    assert otel_private.handler_logger_provider(LoggingHandler(logger_provider=provider)) is provider
+    assert otel_private.handler_logger_provider(logging.StreamHandler()) is None
+
+    from opentelemetry import trace
+
+    with caplog.at_level(logging.WARNING):
+        trace.set_tracer_provider(trace.NoOpTracerProvider())  # the first set (the globals are reset per test) ...
+        trace.set_tracer_provider(trace.NoOpTracerProvider())  # ... and a second one, refused
+    refused = [r for r in caplog.records if r.name in otel_private.PROVIDER_OVERRIDE_LOGGERS]
+    assert refused
+    assert refused[-1].getMessage() == otel_private.PROVIDER_OVERRIDE_MESSAGE.format("TracerProvider")
+    assert otel_private.PROVIDER_OVERRIDE_LOGGERS[refused[-1].name] == "TracerProvider"
 
 
 def test_the_sdk_source_the_fast_paths_mirror_is_unchanged() -> None:
