@@ -300,3 +300,29 @@ def test_kill_switch_inhibits_noisy_trading_alerts(alertmanager: str) -> None:
     assert got["TradingKillSwitchEngaged/trader"] == []
     assert got["TradingOrderRejectRateHigh/trader"]  # inhibited by the kill switch
     assert got["TradingOrderRejectRateHigh/other"] == []  # other service: still notified
+
+
+@pytest.mark.integration
+def test_a_nearly_full_disk_pages_once_not_three_times(alertmanager: str) -> None:
+    """Under 5% free, all three disk alerts hold for the same filesystem (< 15%, < 5%, the 24h
+    prediction): the critical one is the news, the two warnings about the same mountpoint are not.
+    The generic "critical silences warning" rule needs the same alertname, so before, the webhook got
+    HostDiskSpaceLow, HostDiskWillFillIn24h and HostDiskSpaceCritical, three groups for one disk."""
+    disk = {"job": "node", "instance": "node-exporter:9100", "device": "sda1", "fstype": "ext4"}
+    _post(
+        alertmanager,
+        {"alertname": "HostDiskSpaceCritical", "severity": "critical", **disk, "mountpoint": "/"},
+        {"alertname": "HostDiskSpaceLow", "severity": "warning", **disk, "mountpoint": "/"},
+        {"alertname": "HostDiskWillFillIn24h", "severity": "warning", **disk, "mountpoint": "/"},
+        {"alertname": "HostDiskSpaceLow", "severity": "warning", **disk, "mountpoint": "/var/lib/docker"},
+    )
+
+    def states() -> dict[str, list[str]] | None:
+        alerts = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
+        got = {f"{a['labels']['alertname']}{a['labels']['mountpoint']}": a["status"]["inhibitedBy"] for a in alerts}
+        return got if len(got) == 4 and got["HostDiskSpaceLow/"] else None
+
+    got = wait_until(states, "inhibition to apply")
+    assert got["HostDiskSpaceCritical/"] == []
+    assert got["HostDiskWillFillIn24h/"]  # same filesystem: the critical alert says it all
+    assert got["HostDiskSpaceLow/var/lib/docker"] == []  # another filesystem: still notified
