@@ -10,6 +10,7 @@ import os
 import socketserver
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -300,3 +301,49 @@ def test_kill_switch_inhibits_noisy_trading_alerts(alertmanager: str) -> None:
     assert got["TradingKillSwitchEngaged/trader"] == []
     assert got["TradingOrderRejectRateHigh/trader"]  # inhibited by the kill switch
     assert got["TradingOrderRejectRateHigh/other"] == []  # other service: still notified
+
+
+@pytest.mark.integration
+def test_a_nearly_full_disk_pages_once_not_three_times(alertmanager: str) -> None:
+    """Under 5% free, all three disk alerts hold for the same filesystem (< 15%, < 5%, the 24h
+    prediction): the critical one is the news, the two warnings about the same mountpoint are not.
+    The generic "critical silences warning" rule needs the same alertname, so before, the webhook got
+    HostDiskSpaceLow, HostDiskWillFillIn24h and HostDiskSpaceCritical, three groups for one disk."""
+    disk = {"job": "node", "instance": "node-exporter:9100", "device": "sda1", "fstype": "ext4"}
+    _post(
+        alertmanager,
+        {"alertname": "HostDiskSpaceCritical", "severity": "critical", **disk, "mountpoint": "/"},
+        {"alertname": "HostDiskSpaceLow", "severity": "warning", **disk, "mountpoint": "/"},
+        {"alertname": "HostDiskWillFillIn24h", "severity": "warning", **disk, "mountpoint": "/"},
+        {"alertname": "HostDiskSpaceLow", "severity": "warning", **disk, "mountpoint": "/var/lib/docker"},
+    )
+
+    def states() -> dict[str, list[str]] | None:
+        alerts = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
+        got = {f"{a['labels']['alertname']}{a['labels']['mountpoint']}": a["status"]["inhibitedBy"] for a in alerts}
+        return got if len(got) == 4 and got["HostDiskSpaceLow/"] else None
+
+    got = wait_until(states, "inhibition to apply")
+    assert got["HostDiskSpaceCritical/"] == []
+    assert got["HostDiskWillFillIn24h/"]  # same filesystem: the critical alert says it all
+    assert got["HostDiskSpaceLow/var/lib/docker"] == []  # another filesystem: still notified
+
+
+@pytest.mark.integration
+def test_a_collector_outage_sends_no_resolved_trading_alert(alertmanager: str, webhook: _Webhook) -> None:
+    """The collector down: the services' series vanish and a trading alert already sent resolves in
+    Prometheus (after holding its last value for 5 minutes) although nothing changed at the service.
+    While OtelCollectorDown fires, that "resolved" is muted: before, the webhook got it, one per
+    firing trading alert, and then a new page for each once the collector was back."""
+    kill = {"alertname": "TradingKillSwitchEngaged", "severity": "critical", "job": "trader", "strategy": "mm"}
+    _post(alertmanager, kill)
+    wait_until(lambda: webhook.received, "the kill switch notification", deadline_s=90)
+    down = {"alertname": "OtelCollectorDown", "severity": "critical", "job": "otelcol-exporter"}
+    _post(alertmanager, down)
+    wait_until(lambda: len(webhook.received) >= 2, "the OtelCollectorDown notification", deadline_s=90)
+    body = [{"labels": kill, "annotations": {"summary": "x"}, "endsAt": "2000-01-01T00:00:00Z"}]
+    assert httpx.post(f"{alertmanager}/api/v2/alerts", json=body, timeout=5).status_code == 200
+    # the critical route's group_interval is 1m: its next flush would carry the "resolved"
+    time.sleep(75)
+    sent = [(a["labels"]["alertname"], a["status"]) for _, p in webhook.received for a in p["alerts"]]
+    assert ("TradingKillSwitchEngaged", "resolved") not in sent, sent
