@@ -347,3 +347,25 @@ def test_a_collector_outage_sends_no_resolved_trading_alert(alertmanager: str, w
     time.sleep(75)
     sent = [(a["labels"]["alertname"], a["status"]) for _, p in webhook.received for a in p["alerts"]]
     assert ("TradingKillSwitchEngaged", "resolved") not in sent, sent
+
+
+@pytest.mark.integration
+def test_a_collector_outage_is_one_page_not_one_per_scrape_job(alertmanager: str, webhook: _Webhook) -> None:
+    """A collector down fails both of its scrape jobs (its own telemetry and the exporter of the services'
+    metrics), so OtelCollectorDown fires for each. Grouped by job, that was two pages for one outage."""
+    for job, port in (("otelcol", 8888), ("otelcol-exporter", 8889)):
+        _post(
+            alertmanager,
+            {"alertname": "OtelCollectorDown", "severity": "critical", "job": job, "instance": f"otel-collector:{port}"},
+        )
+
+    def sent() -> list[list[str]] | None:
+        pages = [
+            [a["labels"]["job"] for a in p["alerts"] if a["labels"]["alertname"] == "OtelCollectorDown"]
+            for _, p in webhook.received
+        ]
+        pages = [p for p in pages if p]
+        return pages if sum(len(p) for p in pages) >= 2 else None
+
+    pages = wait_until(sent, "both OtelCollectorDown alerts to be sent", deadline_s=90)
+    assert [sorted(p) for p in pages] == [["otelcol", "otelcol-exporter"]]
