@@ -354,10 +354,8 @@ def test_a_collector_outage_is_one_page_not_one_per_scrape_job(alertmanager: str
     """A collector down fails both of its scrape jobs (its own telemetry and the exporter of the services'
     metrics), so OtelCollectorDown fires for each. Grouped by job, that was two pages for one outage."""
     for job, port in (("otelcol", 8888), ("otelcol-exporter", 8889)):
-        _post(
-            alertmanager,
-            {"alertname": "OtelCollectorDown", "severity": "critical", "job": job, "instance": f"otel-collector:{port}"},
-        )
+        down = {"alertname": "OtelCollectorDown", "severity": "critical", "job": job}
+        _post(alertmanager, {**down, "instance": f"otel-collector:{port}"})
 
     def sent() -> list[list[str]] | None:
         pages = [
