@@ -242,3 +242,25 @@ def test_a_phone_that_slept_while_its_network_changed_streams_again_when_woken(
         streaming_again(page, srv, marker, opens)
     finally:
         proxy.close()
+
+
+def test_a_slow_but_healthy_stream_is_never_called_stale(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """At ``live_hz`` 0.2 a frame comes every 5 s, 50 times the 10 Hz gap the other tests see: over 8 frames the page
+    stays on its one connection and its badge never leaves "connected" (a limit taken from a 10 Hz gap, or from the
+    burst of frames at connect, would call the stream stale between two frames and reconnect it again and again)."""
+    srv = live_server("--hz", "0.2")
+    page = device_page(**DEVICES["phone 390x844 @3"], **OS)
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    js(
+        page,
+        """() => { window.__states = []; new MutationObserver(() => window.__states.push(
+             document.getElementById('status').textContent)).observe(document.getElementById('status'),
+             { childList: true, characterData: true, subtree: true }); }""",
+    )
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 8, "8 frames at 0.2 Hz", limit=80)
+    assert js(page, "window.__states") == [] and js(page, "window.__tradeobs.status") == "connected"
+    assert js(page, "window.__tradeobs.opens") == 1

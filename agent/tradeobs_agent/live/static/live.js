@@ -101,9 +101,9 @@
   // A stream that stops without an error: a phone that slept or changed networks, a NAT that forgot the connection.
   // The socket stays open, so the browser neither reports an error nor reconnects, and the page showed "connected"
   // over numbers that no longer moved. The hub sends a frame every tick (live_hz, 0.1 to 100 Hz): with none for
-  // three typical gaps (at least 10 s), the stream is called stale, closed, and opened again from the last id
-  // (no reload, nothing missed); again after as long if the new one hangs too. Checked each second, and at once when
-  // the page is shown again or the browser says it is back online.
+  // three typical gaps (the median of the last 9; at least 10 s), the stream is called stale, closed, and opened
+  // again from the last id (no reload, nothing missed); again after as long if the new one hangs too. Checked each
+  // second, and at once when the page is shown again or the browser says it is back online.
   var aliveAt = 0, gaps = [], STALL_MIN = 10;
   function alive(now) {
     if (aliveAt && es && es.readyState === EventSource.OPEN) {
@@ -112,9 +112,10 @@
     }
     aliveAt = now;
   }
-  function stallAfter() {
+  function stallAfter() {  // before two gaps are known: 3 of the slowest tick's (live_hz 0.1: one frame each 10 s)
+    if (gaps.length < 2) return 3 * STALL_MIN;
     var g = gaps.slice().sort(function (a, b) { return a - b; });
-    return Math.max(STALL_MIN, 3 * (g.length ? g[g.length >> 1] : 0));
+    return Math.max(STALL_MIN, 3 * g[g.length >> 1]);
   }
   function watchdog() {
     if (!es || !aliveAt || es.readyState === EventSource.CLOSED) return;
