@@ -264,3 +264,31 @@ def test_a_slow_but_healthy_stream_is_never_called_stale(
     wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 8, "8 frames at 0.2 Hz", limit=80)
     assert js(page, "window.__states") == [] and js(page, "window.__tradeobs.status") == "connected"
     assert js(page, "window.__tradeobs.opens") == 1
+
+
+def test_a_detail_cut_to_its_column_shows_in_full_when_tapped(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A long reject reason is cut to its column with the whole text in the cell's tooltip, and a touch screen has no
+    hover: on a phone the reason could not be read at all. A tap on the cell now shows it in full under the table,
+    inside the screen (in the blotter and in the rejects by reason); a second tap hides it."""
+    srv = live_server()
+    reason = srv.get("/test/info")["long_reason"]
+    page = open_device(device_page, "phone 390x844 @3", srv.base)
+    page.select_option("#f-kind", "reject")
+    for table, card in (("#blotter", "#card-orders"), ("#reasons", "#card-risk")):
+        cell = page.locator(f'{table} tbody td.detail[title*="volatility auction"]').first
+        wait_for(lambda cell=cell: cell.count() == 1, f"the long reason in {table}")
+        cell.scroll_into_view_if_needed()
+        assert cell.evaluate("td => td.scrollWidth > td.clientWidth")  # cut in its column
+        box = cell.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        note = page.locator(f"{card} .detail-note")
+        wait_for(lambda note=note: reason in note.inner_text(), f"the whole reason under {table}")
+        shown = note.evaluate(
+            "el => { const r = el.getBoundingClientRect(); return [r.left, r.right, el.scrollWidth, el.clientWidth]; }"
+        )
+        assert shown[0] >= 0 and shown[1] <= 390 and shown[2] <= shown[3], shown
+        box = cell.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        wait_for(lambda note=note: not note.is_visible(), "hidden by a second tap")

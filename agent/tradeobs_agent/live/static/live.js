@@ -817,6 +817,16 @@
       this.value = "";
       setPosFilter("");
     });
+    // A tap (or click) on a detail cell shows its whole text under the table; again, or on another row, hides or
+    // replaces it. A link in the cell (the order id to Grafana) is followed as before.
+    ["blotter", "working", "reasons"].forEach(function (id) {
+      $(id).tBodies[0].addEventListener("click", function (e) {
+        var td = e.target.closest && e.target.closest("td.detail");
+        if (!td || e.target.closest("a")) return;
+        var out = $(id).closest(".card").querySelector(".detail-note"), text = td.title;
+        out.textContent = out.textContent === text ? "" : text;
+      });
+    });
     $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     ["f-kind", "f-strategy", "f-venue", "f-window"].forEach(function (id) {
