@@ -1,7 +1,8 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (its own browser download is not available here).
 
 ``live_server(*args)`` starts ``tests/e2e/live_server.py`` (the scenario service) in a subprocess on a free
-port and stops it after the test; ``browser_page`` is a fresh Chromium page at 1400x1000.
+port and stops it after the test; ``browser_page`` is a fresh Chromium page at 1400x1000; ``device_page(**options)``
+one emulating a phone, a tablet, a zoomed laptop.
 """
 
 from __future__ import annotations
@@ -56,6 +57,38 @@ def browser_page(tmp_path: Any) -> Iterator[Any]:
             yield page
         finally:
             ctx.close()
+
+
+@pytest.fixture()
+def device_page(tmp_path: Any) -> Iterator[Callable[..., Any]]:
+    """``device_page(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)``:
+    a page in a fresh Chromium emulating that device (any ``launch_persistent_context`` option: ``color_scheme``,
+    ``reduced_motion``...). Each call is a new browser; all are closed after the test. Fails (never skips) if
+    Chromium is missing."""
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), (
+        f"{CHROMIUM} not found: run scripts/install.d/50-browser.sh (apt-get install chromium)"
+    )
+    contexts: list[Any] = []
+    with sync_playwright() as p:
+
+        def open_device(**options: Any) -> Any:
+            ctx = p.chromium.launch_persistent_context(
+                str(tmp_path / f"profile-{len(contexts)}"),
+                executable_path=CHROMIUM,
+                args=CHROMIUM_ARGS,
+                headless=True,
+                **options,
+            )
+            contexts.append(ctx)
+            return ctx.pages[0] if ctx.pages else ctx.new_page()
+
+        try:
+            yield open_device
+        finally:
+            for ctx in contexts:
+                ctx.close()
 
 
 class LiveProcess:

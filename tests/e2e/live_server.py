@@ -1,7 +1,7 @@
 """A small trading service for the browser tests: the live app at /telemetry, fed through the real trading layer.
 
     python tests/e2e/live_server.py PORT [--symbols N] [--agent none|default|failing] [--grafana URL]
-                                         [--kill-switch on|off|none] [--full-every SECONDS] [--workers]
+                                         [--kill-switch on|off|none] [--full-every SECONDS] [--workers] [--hz HZ]
 
 Two desks (``TradingTelemetry``: strategy ``momentum`` on ``alpaca-paper``, ``meanrev`` on ``ib-paper``)
 trade a scenario a trader's page must show: long, short and flat positions with average entry prices,
@@ -19,7 +19,8 @@ third desk, ``hedge``, which reports no average, holds 25: the row keeps a posit
 venue, symbols, order ids, a limit, reject reasons) and names that are also JavaScript's own property names
 (``__proto__``, ``constructor``), and publishes an event whose data has the keys the page once kept its own
 state in (``_html``, ``_clock``, ``_n``); each payload, if it ever ran, would set ``window.__pwned``.
-``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s).
+``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s); ``--hz``
+the frames per second (``live_hz``; 10 here).
 ``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
 those of other workers (:class:`Workers`): ``POST /test/worker?symbols=A,B`` starts one that alone trades
 those symbols (it answers the worker's id), ``POST /test/worker/exit?id=N`` makes it exit, which takes its
@@ -310,6 +311,7 @@ def main() -> None:
     ap.add_argument("--grafana", default="")
     ap.add_argument("--kill-switch", choices=("on", "off", "none"), default="off")
     ap.add_argument("--full-every", type=float, default=5.0)
+    ap.add_argument("--hz", type=float, default=10.0)  # frames per second (live_hz)
     ap.add_argument("--workers", action="store_true")
     # Trade nothing until POST /test/start: a restarted service whose first frames list no symbol yet.
     ap.add_argument("--idle-start", action="store_true")
@@ -327,10 +329,10 @@ def main() -> None:
     scenario = Scenario(args.symbols, args.kill_switch)
     app_kw: dict[str, Any] = {"token": "", "cors_origins": (), "grafana_url": args.grafana}
     if args.workers:
-        own = live.LiveHub(hz=10, full_every=args.full_every, builder=LeaderFrames(scenario.workers))
+        own = live.LiveHub(hz=args.hz, full_every=args.full_every, builder=LeaderFrames(scenario.workers))
         telemetry = live.create_app(hub=own, **app_kw)
     else:
-        telemetry = live.create_app(hz=10, full_every=args.full_every, **app_kw)
+        telemetry = live.create_app(hz=args.hz, full_every=args.full_every, **app_kw)
     hub = telemetry.state.hub
 
     def begin() -> None:

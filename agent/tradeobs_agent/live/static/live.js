@@ -7,7 +7,12 @@
 (function () {
   "use strict";
   var MAX_POINTS = 600, MAX_EVENTS = 5000, WORKING_ROWS = 50, MAX_CHART = 20, DEFAULT_CHART = 6;
+  // A table row's height, the CSS's --row-h: 21 px, 45 px on a touch screen (a 44 px tap target in its border).
   var ROW_H = 21, OVERSCAN = 4, OLD_ORDER_S = 30;
+  function rowHeight() {
+    var h = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--row-h"));
+    return h > 0 ? h : 21;
+  }
   var COLORS = ["#4e9cff", "#ffb84e", "#6fdc8c", "#ff6f91", "#c39bff", "#4ed6d6", "#e5e06a", "#ff9f6b", "#9bd0ff",
     "#b8f28c", "#f59ad6", "#7a8cff", "#6fe3b7", "#d6a36f", "#a3a3ff", "#ffd27a", "#8ef0f0", "#ff7ab0", "#c2e07a", "#b0a0ff"];
   var AXIS_FONT = "12px system-ui, sans-serif";
@@ -93,17 +98,46 @@
     var el = $("status"); el.textContent = s; el.className = "status " + s; el.dataset.state = s;
   }
 
+  // A stream that stops without an error: a phone that slept or changed networks, a NAT that forgot the connection.
+  // The socket stays open, so the browser neither reports an error nor reconnects, and the page showed "connected"
+  // over numbers that no longer moved. The hub sends a frame every tick (live_hz, 0.1 to 100 Hz): with none for
+  // three typical gaps (the median of the last 9; at least 10 s), the stream is called stale, closed, and opened
+  // again from the last id (no reload, nothing missed); again after as long if the new one hangs too. Checked each
+  // second, and at once when the page is shown again or the browser says it is back online.
+  var aliveAt = 0, gaps = [], STALL_MIN = 10;
+  function alive(now) {
+    if (aliveAt && es && es.readyState === EventSource.OPEN) {
+      gaps.push((now - aliveAt) / 1000);
+      if (gaps.length > 9) gaps.shift();
+    }
+    aliveAt = now;
+  }
+  function stallAfter() {  // before two gaps are known: 3 of the slowest tick's (live_hz 0.1: one frame each 10 s)
+    if (gaps.length < 2) return 3 * STALL_MIN;
+    var g = gaps.slice().sort(function (a, b) { return a - b; });
+    return Math.max(STALL_MIN, 3 * g[g.length >> 1]);
+  }
+  function watchdog() {
+    if (!es || !aliveAt || es.readyState === EventSource.CLOSED) return;
+    if ((performance.now() - aliveAt) / 1000 <= stallAfter()) return;
+    es.close();
+    setStatus("stale");
+    $("status").textContent = "stale, reconnecting";
+    connect();
+  }
+
   function connect() {
     clearTimeout(retryTimer);
+    aliveAt = performance.now();
     // A fresh EventSource cannot set Last-Event-ID, so a manual reconnect passes it in the query.
     var url = "stream" + (T.lastId ? "?lastEventId=" + encodeURIComponent(T.lastId) : "");
     es = new EventSource(url, { withCredentials: true });
-    es.onopen = function () { T.opens++; setStatus("connected"); };
+    es.onopen = function () { T.opens++; aliveAt = performance.now(); setStatus("connected"); };
     es.onerror = function () {
       if (es.readyState === EventSource.CLOSED) {      // HTTP error (503, 401): the browser gave up, we do not
         setStatus("offline");
         retryTimer = setTimeout(connect, 2000);
-      } else {
+      } else if (T.status !== "stale") {                // (a stalled stream says so until a new one opens)
         setStatus("reconnecting");                      // the browser retries itself, sending Last-Event-ID
       }
     };
@@ -115,6 +149,7 @@
   // ------------------------------------------------------------------ frames
   function onFrame(e) {
     var f = JSON.parse(e.data);
+    alive(performance.now());
     T.lastId = e.lastEventId || T.lastId;
     if (f.type === "full" || !T.state) {
       T.state = f; T.full++;
@@ -439,7 +474,9 @@
   }
   function posRow() {
     var tr = document.createElement("tr"), td = document.createElement("td"), box = document.createElement("input");
-    td.className = "c"; box.type = "checkbox"; td.appendChild(box); tr.appendChild(td);
+    var hit = document.createElement("label");    // the whole cell toggles it: a target a finger can hit
+    td.className = "c"; box.type = "checkbox"; hit.appendChild(box); td.appendChild(hit); tr.appendChild(td);
+    tr._box = box;
     for (var k = 1; k < 15; k++) tr.appendChild(document.createElement("td"));
     return tr;
   }
@@ -461,12 +498,12 @@
       var s = order[first + i], r = st.symbols[s], pnl = pnlOf(r), row = posRows[i], c = row.cells;
       if (row._sym !== s) {
         row._sym = s; row.dataset.sym = s;
-        var box = c[0].firstChild; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + plain(s));
+        var box = row._box; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + plain(s));
       }
       var cls = "row" + (r.age >= stale ? " stale" : "");
       if (row.className !== cls) row.className = cls;
       var on = T.selected.indexOf(s) >= 0;
-      if (c[0].firstChild.checked !== on) c[0].firstChild.checked = on;
+      if (row._box.checked !== on) row._box.checked = on;
       cell(c[1], s, "");
       cell(c[2], price(r.px), "");
       cell(c[3], qty(r.pos), "");
@@ -535,6 +572,7 @@
   // ------------------------------------------------------------------ orders: working, blotter
   var events = [], eventN = 0, filterDirty = true, strategies = new Set(), venues = new Set();
   function onEvent(e) {
+    aliveAt = performance.now();
     T.lastId = e.lastEventId || T.lastId;
     addEvent(JSON.parse(e.data), e.lastEventId);
     schedule();
@@ -779,6 +817,16 @@
       this.value = "";
       setPosFilter("");
     });
+    // A tap (or click) on a detail cell shows its whole text under the table; again, or on another row, hides or
+    // replaces it. A link in the cell (the order id to Grafana) is followed as before.
+    ["blotter", "working", "reasons"].forEach(function (id) {
+      $(id).tBodies[0].addEventListener("click", function (e) {
+        var td = e.target.closest && e.target.closest("td.detail");
+        if (!td || e.target.closest("a")) return;
+        var out = $(id).closest(".card").querySelector(".detail-note"), text = td.title;
+        out.textContent = out.textContent === text ? "" : text;
+      });
+    });
     $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     ["f-kind", "f-strategy", "f-venue", "f-window"].forEach(function (id) {
@@ -791,12 +839,17 @@
       this.textContent = T.paused ? "resume" : "pause";
       schedule();
     });
-    window.addEventListener("resize", function () { chartKey = ""; schedule(true); });
+    window.addEventListener("resize", function () { ROW_H = rowHeight(); chartKey = ""; schedule(true); });
     var lastCount = 0;
     setInterval(function () { $("rate").textContent = ((T.frames - lastCount) / 2).toFixed(1) + " fps"; lastCount = T.frames; }, 2000);
     setInterval(function () {  // ages move without frames; the time window slides
       freshness();
     }, 250);
+    setInterval(watchdog, 1000);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) watchdog(); });
+    window.addEventListener("online", function () {
+      if (es && es.readyState === EventSource.CLOSED) connect(); else watchdog();
+    });
     setInterval(function () {  // the time window slides: rows that left it go
       if (!T.paused && +$("f-window").value) { filterDirty = true; schedule(); }
     }, 1000);
@@ -806,6 +859,7 @@
     return fetch(path, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
   }
 
+  ROW_H = rowHeight();
   loadSelection();
   bind();
   Promise.all([getJson("config"), getJson("history")]).then(function (res) {

@@ -1,0 +1,294 @@
+"""The live page on a phone, a tablet and a laptop zoomed to 200%, in real headless Chromium (touch, device pixel
+ratio, the OS asking for light mode and reduced motion) against the scenario service (live_server.py).
+
+Measured in the browser, never compared as pixels: element boxes against the viewport and their scroll boxes,
+computed font sizes and colours (contrast), tap target sizes; and the stream after the network is cut for 30 s
+with the page awake, or while the phone sleeps (the page frozen), through a proxy that silences the connection
+without closing it (:mod:`tests.e2e.netproxy`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests._util import free_port, wait_for
+from tests.e2e.conftest import LiveProcess
+from tests.e2e.netproxy import CuttableProxy
+from tests.e2e.test_live_page import js
+
+pytestmark = pytest.mark.e2e
+
+OS = {"color_scheme": "light", "reduced_motion": "reduce"}  # what the OS asks for; the page is dark either way
+TOUCH = {"is_mobile": True, "has_touch": True}
+DEVICES = {
+    "phone 390x844 @3": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, **TOUCH},
+    "phone 360x780 @3": {"viewport": {"width": 360, "height": 780}, "device_scale_factor": 3, **TOUCH},
+    "tablet 768x1024 @2": {"viewport": {"width": 768, "height": 1024}, "device_scale_factor": 2, **TOUCH},
+    "tablet 1024x768 @2": {"viewport": {"width": 1024, "height": 768}, "device_scale_factor": 2, **TOUCH},
+    # a 1280x800 laptop at 200% browser zoom: 640x400 CSS pixels, each 2 device pixels
+    "laptop 1280x800 at 200%": {"viewport": {"width": 640, "height": 400}, "device_scale_factor": 2},
+}
+TOUCH_DEVICES = [name for name, d in DEVICES.items() if d.get("has_touch")]
+
+# Every box that reaches past the viewport's right edge, outside a box that scrolls its own content; every table in
+# a scroll box whose columns are squeezed under 16 px or that is wider than its box while the box cannot scroll.
+LAYOUT = """() => {
+  const vw = document.documentElement.clientWidth, out = { vw, pageWidth: document.documentElement.scrollWidth,
+    outside: [], squeezed: [], clipped: [], charts: [] };
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.parentElement && el.parentElement.closest('.scroll');
+    if (box) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width && r.height && (r.right > vw + 0.5 || r.left < -0.5))
+      out.outside.push((el.id || el.tagName + '.' + el.className) + ' ' + Math.round(r.left) + '..' +
+                       Math.round(r.right));
+  }
+  for (const t of document.querySelectorAll('.scroll > table')) {
+    const box = t.parentElement, ox = getComputedStyle(box).overflowX;
+    const tw = t.getBoundingClientRect().width;
+    if (tw > box.clientWidth + 0.5 && ox !== 'auto' && ox !== 'scroll')
+      out.clipped.push(t.id + ' ' + Math.round(tw) + ' in ' + box.clientWidth + ' (' + ox + ')');
+    for (const th of t.tHead.rows[0].cells) {
+      const w = th.getBoundingClientRect().width;
+      if (w < 16) out.squeezed.push(t.id + ':' + th.textContent.trim() + ' ' + w);
+    }
+  }
+  for (const k of ['price', 'pnl', 'latency']) {
+    const card = document.getElementById('chart-' + k), c = card.querySelector('canvas').getBoundingClientRect();
+    out.charts.push([k, Math.round(c.left), Math.round(c.right), card.clientWidth]);
+  }
+  return out;
+}"""
+
+
+def open_device(device_page: Callable[..., Any], name: str, base: str) -> Any:
+    page = device_page(**DEVICES[name], **OS)
+    page.goto(base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= 15, "15 frames")
+    return page
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_the_page_fits_the_screen_and_wide_tables_scroll_in_their_box(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any], device: str
+) -> None:
+    """On a phone the header (job, connection, fps, export badge, last id) ran 121 px past the screen, so the whole
+    page scrolled sideways (390 px wide, 511 px of page). The blotter's box clipped it instead of scrolling: on a
+    phone, a tablet and the 3-column grid at 1024 px its side, qty, price, slippage and Grafana columns were cut off
+    out of reach and its detail column (reasons, order ids) was 0 px wide. Now only a table scrolls, in its box,
+    and no column is squeezed to nothing; the charts are as wide as their card and inside the screen."""
+    srv = live_server()
+    page = open_device(device_page, device, srv.base)
+    got = js(page, LAYOUT)
+    assert got["pageWidth"] <= got["vw"], got
+    assert got["outside"] == [], got
+    assert got["clipped"] == [], got
+    assert got["squeezed"] == [], got
+    for name, left, right, width in got["charts"]:
+        assert left >= 0 and right <= got["vw"] and right - left >= width - 1, (name, left, right, width, got["vw"])
+
+
+def targets(page: Any) -> list[list[Any]]:
+    """Every control on screen a finger taps, with its box: [what, width, height]. A positions row's chart checkbox
+    is what its cell holds: the checkbox, or the label around it that a tap anywhere in the cell toggles."""
+    return list(
+        js(
+            page,
+            """() => Array.from(document.querySelectorAll(
+                 'input:not([type=checkbox]), select, button, td.c > *, th[data-sort], td a'))
+               .filter(el => el.getClientRects().length)
+               .map(el => { const r = el.getBoundingClientRect();
+                 const what = el.parentElement.matches('td.c') ? 'CHECKBOX' : el.tagName;
+                 return [el.id || what + ' ' + (el.dataset.sort || el.dataset.remove || el.textContent.trim()),
+                         r.width, r.height]; })""",
+        )
+    )
+
+
+@pytest.mark.parametrize("device", TOUCH_DEVICES)
+def test_every_control_is_a_44px_tap_target_on_a_touch_screen(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any], device: str
+) -> None:
+    """On a touch screen the symbol box, the selects, buttons and the positions' sort headers were 20-21 px tall, a
+    chart chip's remove button 17x17 and a positions row's chart checkbox 13x13. Each is now at least 44 px tall
+    (the checkbox's whole 44x44 cell and the remove button 44 wide too), inputs use 16 px text (smaller makes iOS
+    zoom the page on focus), and a tap on the edge of a row's checkbox cell charts that symbol."""
+    srv = live_server("--grafana", "http://grafana.desk.example:3000")
+    page = open_device(device_page, device, srv.base)
+    got = targets(page)
+    kinds = {what.split(" ")[0] for what, _, _ in got}
+    assert {"sym-pick", "pos-filter", "pause", "BUTTON", "CHECKBOX", "TH", "A"} <= kinds, kinds
+    small = [t for t in got if t[2] < 44 or (t[0].split(" ")[0] in ("BUTTON", "CHECKBOX") and t[1] < 44)]
+    assert small == [], small
+    fonts = js(
+        page,
+        "() => ['sym-pick', 'pos-filter', 'f-kind'].map(i => getComputedStyle(document.getElementById(i)).fontSize)",
+    )
+    assert all(float(f.removesuffix("px")) >= 16 for f in fonts), fonts
+
+    cell = page.locator('#positions tbody tr.row[data-sym="NVDA"] td.c label')
+    cell.scroll_into_view_if_needed()
+    box = cell.bounding_box()
+    assert js(page, "window.__tradeobs.selected.indexOf('NVDA')") == -1
+    # the cell's left edge, 7 px or more from the 22 px box (in the old page a tap there hit no control at all)
+    page.touchscreen.tap(box["x"] + 4, box["y"] + box["height"] / 2)
+    wait_for(lambda: js(page, "window.__tradeobs.selected.indexOf('NVDA')") >= 0, "NVDA charted by a tap")
+
+
+def contrast(rgb_fg: str, rgb_bg: str) -> float:
+    def lum(rgb: str) -> float:
+        parts = [float(x) / 255 for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in parts]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    a, b = lum(rgb_fg), lum(rgb_bg)
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+# The text colour of an element and the first opaque background behind it.
+COLOURS = """(el) => {
+  let bg = el, c;
+  const clear = (b) => (c = getComputedStyle(b).backgroundColor) === 'rgba(0, 0, 0, 0)' || c === 'transparent';
+  while (bg && clear(bg)) bg = bg.parentElement;
+  return [getComputedStyle(el).color, bg ? c : 'rgb(255, 255, 255)', getComputedStyle(el).fontSize];
+}"""
+
+
+def test_the_connection_state_counts_and_numbers_are_readable_on_a_phone(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """What a trader reads on a phone has at least 4.5:1 contrast (WCAG AA for text this size) and no text is under
+    11 px. The connection badge said "reconnecting" in grey on amber at 3.6:1, and the counts next to the cards'
+    titles ("10 symbols", "oldest 50 of 60", "226 events") were 3.6:1."""
+    srv = live_server()
+    page = open_device(device_page, "phone 390x844 @3", srv.base)
+    checks = []
+    for state in ("connected", "reconnecting", "stale", "offline"):  # the badge in each state the page sets
+        js(page, f"() => {{ const s = document.getElementById('status'); s.className = 'status {state}'; }}")
+        checks.append((f"status {state}", page.locator("#status").evaluate(COLOURS)))
+    for sel in ("#pos-count", "#blotter-note", "#kpi-pnl", ".kl", "#positions tbody tr.row td:nth-child(3)", "#job"):
+        checks.append((sel, page.locator(sel).first.evaluate(COLOURS)))
+    low = [(what, round(contrast(fg, bg), 2), fg, bg) for what, (fg, bg, _) in checks if contrast(fg, bg) < 4.5]
+    assert low == [], low
+    tiny = [(what, size) for what, (_, _, size) in checks if float(size.removesuffix("px")) < 11]
+    assert tiny == [], tiny
+
+
+def through_proxy(live_server: Callable[..., LiveProcess]) -> tuple[LiveProcess, CuttableProxy]:
+    srv = live_server()
+    return srv, CuttableProxy(srv.port, free_port())
+
+
+def streaming_again(page: Any, srv: LiveProcess, marker: str, opens: int) -> None:
+    """The page reconnected by itself (no reload), streams, shows fresh numbers, and missed no event."""
+    wait_for(lambda: js(page, "window.__tradeobs.opens") > opens, "a new connection", limit=60)
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "connected", "connected again", limit=30)
+    assert js(page, "window.__tradeobs.marker") == marker  # the same page: no reload
+    assert page.locator("#status").inner_text() == "connected"
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") > frames + 10, "frames streaming again")
+    # "stream 0.1 s · ticks ...": the page's own age of the stream is back under the 2 s it marks red
+    wait_for(lambda: float(page.locator("#kpi-freshness").inner_text().split(" ")[1]) < 2, "a fresh stream again")
+    shown = page.locator("#kpi-upnl").inner_text()
+    wait_for(lambda: page.locator("#kpi-upnl").inner_text() != shown, "numbers moving again")
+    wait_for(lambda: set(srv.history_event_ids()) <= set(js(page, "window.__tradeobs.eventIds")), "no event missed")
+
+
+def test_a_30s_network_cut_shows_stale_then_the_stream_recovers(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """The network goes silent for 30 s (no error, no close: a phone between cells, a NAT that forgot the
+    connection). The page said "connected" through it over numbers that no longer moved, and never recovered:
+    its connection stayed silent, so the browser never reconnected. Now the badge says "stale, reconnecting"
+    while no frame comes, and the page opens a new stream by itself once the network is back, from its last id."""
+    srv, proxy = through_proxy(live_server)
+    try:
+        page = open_device(device_page, "phone 390x844 @3", proxy.base)
+        marker, opens = js(page, "window.__tradeobs.marker"), js(page, "window.__tradeobs.opens")
+        proxy.cut()
+        cut_at = time.monotonic()
+        wait_for(lambda: js(page, "window.__tradeobs.status") != "connected", "the badge leaving connected", limit=29)
+        assert page.locator("#status").inner_text() == "stale, reconnecting"
+        assert "bad" in (page.locator("#kpi-freshness").get_attribute("class") or "")
+        time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))  # the rest of the 30 s the network is down
+        assert js(page, "window.__tradeobs.status") != "connected"
+        proxy.restore()
+        streaming_again(page, srv, marker, opens)
+    finally:
+        proxy.close()
+
+
+def test_a_phone_that_slept_while_its_network_changed_streams_again_when_woken(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """The phone sleeps 30 s (the page frozen: no timer, no event runs) and wakes on another network: its stream's
+    connection is silent for good. The page went on saying "connected" over the numbers of before the sleep.
+    Now it sees at once on waking that no frame came and opens a new stream from its last id."""
+    srv, proxy = through_proxy(live_server)
+    try:
+        page = open_device(device_page, "phone 390x844 @3", proxy.base)
+        marker, opens = js(page, "window.__tradeobs.marker"), js(page, "window.__tradeobs.opens")
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
+        proxy.cut()
+        time.sleep(30)
+        proxy.restore()  # woken on a network that works, for new connections
+        cdp.send("Page.setWebLifecycleState", {"state": "active"})
+        streaming_again(page, srv, marker, opens)
+    finally:
+        proxy.close()
+
+
+def test_a_slow_but_healthy_stream_is_never_called_stale(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """At ``live_hz`` 0.2 a frame comes every 5 s, 50 times the 10 Hz gap the other tests see: over 8 frames the page
+    stays on its one connection and its badge never leaves "connected" (a limit taken from a 10 Hz gap, or from the
+    burst of frames at connect, would call the stream stale between two frames and reconnect it again and again)."""
+    srv = live_server("--hz", "0.2")
+    page = device_page(**DEVICES["phone 390x844 @3"], **OS)
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    js(
+        page,
+        """() => { window.__states = []; new MutationObserver(() => window.__states.push(
+             document.getElementById('status').textContent)).observe(document.getElementById('status'),
+             { childList: true, characterData: true, subtree: true }); }""",
+    )
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 8, "8 frames at 0.2 Hz", limit=80)
+    assert js(page, "window.__states") == [] and js(page, "window.__tradeobs.status") == "connected"
+    assert js(page, "window.__tradeobs.opens") == 1
+
+
+def test_a_detail_cut_to_its_column_shows_in_full_when_tapped(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A long reject reason is cut to its column with the whole text in the cell's tooltip, and a touch screen has no
+    hover: on a phone the reason could not be read at all. A tap on the cell now shows it in full under the table,
+    inside the screen (in the blotter and in the rejects by reason); a second tap hides it."""
+    srv = live_server()
+    reason = srv.get("/test/info")["long_reason"]
+    page = open_device(device_page, "phone 390x844 @3", srv.base)
+    page.select_option("#f-kind", "reject")
+    for table, card in (("#blotter", "#card-orders"), ("#reasons", "#card-risk")):
+        cell = page.locator(f'{table} tbody td.detail[title*="volatility auction"]').first
+        wait_for(lambda cell=cell: cell.count() == 1, f"the long reason in {table}")
+        cell.scroll_into_view_if_needed()
+        assert cell.evaluate("td => td.scrollWidth > td.clientWidth")  # cut in its column
+        box = cell.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        note = page.locator(f"{card} .detail-note")
+        wait_for(lambda note=note: reason in note.inner_text(), f"the whole reason under {table}")
+        shown = note.evaluate(
+            "el => { const r = el.getBoundingClientRect(); return [r.left, r.right, el.scrollWidth, el.clientWidth]; }"
+        )
+        assert shown[0] >= 0 and shown[1] <= 390 and shown[2] <= shown[3], shown
+        box = cell.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        wait_for(lambda note=note: not note.is_visible(), "hidden by a second tap")
