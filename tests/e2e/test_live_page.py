@@ -665,6 +665,33 @@ def test_time_axes_show_clock_times_inside_the_chart(
     assert all(inside for _, _, inside in got), got
 
 
+def test_the_time_axis_has_room_for_a_label_on_either_edge_of_the_plot(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A time tick on the plot's edge has its label centred there: the y axis on the left and the padding on the right
+    must each hold half of it. uPlot's right padding is half the y axis, so a chart with narrow y labels ("0.5") cut
+    the label of a tick near its right edge; in a loaded run the test above saw it now and then (it depends on where
+    the ticks fall). Here the room itself is measured, whatever the ticks."""
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv, frames=30)
+    got = js(
+        page,
+        """() => ['price', 'pnl', 'latency'].map(k => {
+          const u = window.__tradeobs.charts[k];
+          const ctx = document.createElement('canvas').getContext('2d');
+          ctx.font = '12px system-ui, sans-serif';
+          const half = Math.max(...['00:00:00', '88:88:88', '12:34:56'].map(t => ctx.measureText(t).width)) / 2;
+          const canvas = u.root.querySelector('canvas').getBoundingClientRect().width;
+          const left = u.bbox.left / devicePixelRatio, right = canvas - (u.bbox.left + u.bbox.width) / devicePixelRatio;
+          return [k, Math.round(left), Math.round(right), half];
+        })""",
+    )
+    assert len(got) == 3, got
+    for chart, left, right, half in got:
+        assert left >= half and right >= half, (chart, left, right, half)
+
+
 def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
     srv = live_server()
     page = browser_page

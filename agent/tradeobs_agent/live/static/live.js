@@ -332,6 +332,17 @@
       return out;
     };
   }
+  // Half the widest time label, and a little: the first and last time ticks may fall on the plot's edges, where their
+  // labels are centred, so the y axis (left of the plot) and the right padding are each at least this wide. uPlot's
+  // own right padding is half the y axis: with narrow y labels ("0.5") a time label at the right edge was cut.
+  var halfTime = 0;
+  function halfTimeLabel() {
+    if (!halfTime) {
+      measureCtx.font = AXIS_FONT;
+      halfTime = Math.ceil(measureCtx.measureText("88:88:88").width / 2) + 2;
+    }
+    return halfTime;
+  }
   // The y axis is as wide as its longest label (uPlot's default is a fixed 50 px, which cut "-2,000" to "2,000").
   // uPlot calls this again after laying out with the new size (cycleNum 2, 3): keep the first answer, so it settles.
   function axisSize() {
@@ -341,7 +352,7 @@
       var axis = u.axes[axisIdx], widest = 0;
       measureCtx.font = AXIS_FONT;
       (values || []).forEach(function (v) { widest = Math.max(widest, measureCtx.measureText(v).width); });
-      return (width = Math.ceil(widest) + axis.ticks.size + axis.gap + 6);
+      return (width = Math.max(Math.ceil(widest) + axis.ticks.size + axis.gap + 6, halfTimeLabel()));
     };
   }
 
@@ -356,7 +367,8 @@
         { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: axisValues(id, kind), size: axisSize(),
           gap: 5, ticks: { size: 6, stroke: "#262c34" } }
       ],
-      legend: { live: false }
+      legend: { live: false },
+      padding: [null, halfTimeLabel, null, null]  // null: uPlot's own
     };
     return new uPlot(opts, [[]].concat(ser.map(function () { return []; })), el);
   }
