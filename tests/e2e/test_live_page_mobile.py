@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests._util import free_port, wait_for
 from tests.e2e.conftest import LiveProcess
@@ -276,19 +277,32 @@ def test_a_detail_cut_to_its_column_shows_in_full_when_tapped(
     reason = srv.get("/test/info")["long_reason"]
     page = open_device(device_page, "phone 390x844 @3", srv.base)
     page.select_option("#f-kind", "reject")
-    for table, card in (("#blotter", "#card-orders"), ("#reasons", "#card-risk")):
+
+    def tap_and_read(table: str, card: str) -> None:
         cell = page.locator(f'{table} tbody td.detail[title*="volatility auction"]').first
         wait_for(lambda cell=cell: cell.count() == 1, f"the long reason in {table}")
         cell.scroll_into_view_if_needed()
-        assert cell.evaluate("td => td.scrollWidth > td.clientWidth")  # cut in its column
-        box = cell.bounding_box()
-        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        # cut in its column (once laid out: a loaded run once read it between two renders of the table)
+        wait_for(lambda cell=cell: cell.evaluate("td => td.scrollWidth > td.clientWidth"), f"the reason cut in {table}")
+        # Tapped through the locator, found again at the tap: rows move as events arrive (a new reject on top), and
+        # a tap at coordinates read a moment earlier could land on another row (seen once in a loaded full run).
+        cell.tap()
         note = page.locator(f"{card} .detail-note")
         wait_for(lambda note=note: reason in note.inner_text(), f"the whole reason under {table}")
         shown = note.evaluate(
             "el => { const r = el.getBoundingClientRect(); return [r.left, r.right, el.scrollWidth, el.clientWidth]; }"
         )
         assert shown[0] >= 0 and shown[1] <= 390 and shown[2] <= shown[3], shown
-        box = cell.bounding_box()
-        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        cell.tap()
         wait_for(lambda note=note: not note.is_visible(), "hidden by a second tap")
+
+    for table, card in (("#blotter", "#card-orders"), ("#reasons", "#card-risk")):
+        # The tables are drawn again with every frame (10 a second): on a loaded machine a row found a moment ago can be
+        # replaced before an action on it ("Element is not attached to the DOM"); the steps are then taken again.
+        for attempt in range(5):
+            try:
+                tap_and_read(table, card)
+                break
+            except PlaywrightError as exc:
+                if "not attached" not in str(exc) or attempt == 4:
+                    raise
