@@ -102,6 +102,7 @@ __all__ = [
     "pin_otlp_headers",
     "prometheus_mapping",
     "readable_span_fields",
+    "resolve_source_target",
     "sdk_version",
     "set_logger_provider",
     "severity_from_std",
@@ -897,16 +898,22 @@ def _evaluate() -> tuple[str, ...]:
     return tuple(broken)
 
 
-def _source_has(target: str, *texts: str) -> bool:
-    """The source of ``module:qualname`` contains every text (read once, from the installed package)."""
+def resolve_source_target(target: str) -> Any:
+    """The object an assumption's source names, ``module:qualname`` (the suite hashes its source too)."""
     import importlib
-    import inspect
 
     module, _, qualname = target.partition(":")
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    source = inspect.getsource(obj)
+    return obj
+
+
+def _source_has(target: str, *texts: str) -> bool:
+    """The source of ``module:qualname`` contains every text (read from the installed package at each call)."""
+    import inspect
+
+    source = inspect.getsource(resolve_source_target(target))
     return all(t in source for t in texts)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib
 import inspect
 import json
 import logging
@@ -42,16 +41,8 @@ STDLIB_PRIVATE = {
 }
 
 
-def _resolve(target: str) -> Any:
-    module, _, qualname = target.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _source_hash(target: str) -> str:
-    return hashlib.sha256(inspect.getsource(_resolve(target)).encode()).hexdigest()
+    return hashlib.sha256(inspect.getsource(otel_private.resolve_source_target(target)).encode()).hexdigest()
 
 
 def _current_snapshot() -> dict[str, Any]:
