@@ -9,7 +9,6 @@ localhost:4317 under the service's name (its simulated P&L and orders then paged
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 import tradeobs_agent
+from tests._util import free_port
 from tradeobs_agent._internal import providers
 from tradeobs_agent.config import TRADING_MODES, resolve_settings
 
@@ -82,11 +82,7 @@ def _port_free(port: int) -> bool:
 
 
 def test_init_in_backtest_mode_serves_no_port_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith(("TRADEOBS_", "OTEL_"))]:
-        monkeypatch.delenv(name)
-    with socket.socket() as s:  # a port this test owns: free now, and it must stay free
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # outside the ephemeral range: free now, and only a listener could take it
     monkeypatch.setenv("TRADEOBS_PROMETHEUS_PORT", str(port))
     agent = tradeobs_agent.init(
         service_name="bt", trading_mode="backtest", live=False, logs=tradeobs_agent.LogOptions(dir=str(tmp_path))

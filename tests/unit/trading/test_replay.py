@@ -9,7 +9,6 @@ import logging
 import time
 import weakref
 import zoneinfo
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,8 +16,7 @@ import pytest
 from tradeobs_agent import trading
 from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.metrics import get_registry
-from tradeobs_agent.testing import Capture, capture
-from tradeobs_agent.testing import reset as _reset_for_tests
+from tradeobs_agent.testing import Capture
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 
@@ -26,19 +24,6 @@ NY = zoneinfo.ZoneInfo("America/New_York")
 class _HostileZone(datetime.tzinfo):
     def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
         raise RuntimeError("no offset")
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
-
-
-@pytest.fixture
-def cap() -> Iterator[Capture]:
-    with capture(service_name="test-replay", logs=False) as c:
-        yield c
 
 
 def _lag(cap: Capture, symbol: str) -> Any:

@@ -20,20 +20,6 @@ from tests._util import NumpyFloat64, NumpyInt64
 from tradeobs_agent import TradingTelemetry, events, trading
 from tradeobs_agent.metrics import Registry
 from tradeobs_agent.testing import Capture, capture
-from tradeobs_agent.testing import reset as _reset_for_tests
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
-
-
-@pytest.fixture
-def cap() -> Iterator[Capture]:
-    with capture(service_name="test-trading", logs=False) as c:
-        yield c
 
 
 @pytest.fixture
@@ -848,7 +834,6 @@ def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: 
 
 def test_symbol_allowlist_folds_other_symbols_in_metrics_not_in_spans() -> None:
     from tradeobs_agent.options import MetricsOptions
-    from tradeobs_agent.testing import capture
 
     with capture(metrics=MetricsOptions(symbol_allowlist=["AAPL"])) as cap:
         tt = TradingTelemetry(strategy="s", venue="v")
