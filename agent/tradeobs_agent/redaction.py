@@ -40,7 +40,7 @@ also bare (``"header: PKXYZ..."``). A secret the agent was never told about,
 with no hint around it, is not caught; nor are secrets split across several
 attributes or inside binary payloads. The collector's redaction is a second line of defence for OTLP (also for
 services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFAULT_VALUE_PATTERNS` to RE2 for it
-(all but the URL-encoded and ``curl -u`` rules); files only have this one.
+(the URL-encoded and ``curl -u`` rules by their hand-written :data:`RE2_FORMS`); files only have this one.
 
 Secret-named attributes are kept with the value ``[REDACTED]`` (the collector
 deletes them): seeing that a key was sent is useful when debugging auth.
@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_VALUE_PATTERNS",
     "MASK",
     "QUERY_START_PATTERN",
+    "RE2_FORMS",
     "URL_ATTRIBUTES",
     "Redactor",
     "default_redactor",
@@ -121,6 +122,77 @@ def _credential(min_len: int = 8) -> str:
 
 _CREDENTIAL = _credential()
 
+# Three rules below that RE2 (the collector) cannot read as written (look-behind, look-ahead, a conditional, a
+# possessive "*+": the spaces after an encoded "=" or ":" are never given back to be the value, so the agent's own
+# "Authorization%3A%20Bearer%20[REDACTED]" stays so; it became "Authorization%3A[REDACTED]]"), each with the RE2 form
+# written by hand in RE2_FORMS. scripts/gen_redaction.py uses that form for the collector;
+# tests/unit/test_secrets_keys.py checks that both mask the same texts (and through the real collector,
+# tests/integration/test_redaction_values.py). Change a rule here and its RE2 form with it.
+_ENCODED_PAIR = (
+    r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
+    r"%(?:25)?3[ad](?:%(?:25)?20|\+)*+(?:%(?:25)?2[27])?)"
+    r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!(?:bearer|basic)(?:%(?:25)?20|\+)+\[REDACTED\])(?!\[REDACTED\])"
+    r"(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+"
+)
+_ENCODED_URL = (
+    r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})*%(?:25)?3a)"
+    r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)"
+)
+_CURL_USER = (
+    r"(?<![\w-])((?:-[uU]\s*|--(?:proxy-)?user(?:=|\s+)|(?:-[uU]|--(?:proxy-)?user)[\"'],\s*)"
+    r"([\"'])?[^\s:\"']*:)(?!\[REDACTED\])(?(2)[^\"']+|[^\s\"']+)"
+)
+
+
+def _escape_except(*excluded: str) -> str:
+    """RE2 (no look-ahead) for one %-escape, also encoded twice (%25XX), other than ``excluded`` (lower-case hex
+    pairs, as ``%(?!(?:25)?(?:40|2f))[0-9a-f]{2}``): case-insensitive, like the rules it is used in."""
+    hexd = "0123456789abcdef"
+
+    def pairs(banned: set[str]) -> str:
+        alts = []
+        for first in hexd:
+            seconds = "".join(c for c in hexd if first + c not in banned)
+            if seconds == hexd:
+                alts.append(first)
+            elif seconds:
+                alts.append(f"{first}[{seconds}]")
+        whole = "".join(a for a in alts if len(a) == 1)
+        parts = [f"[{whole}][0-9a-f]"] if whole else []
+        return "|".join(parts + [a for a in alts if len(a) > 1])
+
+    banned = set(excluded)
+    return f"%(?:25(?:{pairs(banned)})|{pairs(banned | {'25'})})"
+
+
+# The agent's rule -> the (RE2 regex, replacement) rules, run in order, that mean the same. Differences, all at the
+# edges: the URL-encoded pair's value ends before a lone "%25" not followed by two hex digits (the agent masks on);
+# curl's short -u flag is masked in the collector only after the word curl, once per text (the agent: every one, in a
+# text that mentions curl anywhere or --user).
+_CURL_VALUE = r"(?:([\"'][^\s:\"']*:)(?:\[REDACTED\]|[^\"']+)|([^\s:\"']*:)(?:\[REDACTED\]|[^\s\"']+))"
+RE2_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
+    _ENCODED_PAIR: (
+        (
+            r"(?i)((?:^|[^A-Za-z0-9]|%[0-9a-f]{2})(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
+            r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
+            r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?"
+            r"(?:\[REDACTED\]|(?:" + _escape_except("26", "22", "27") + r"|[^\s\"'%,;&}\]])+)",
+            r"\1\2" + MASK,
+        ),
+    ),
+    _ENCODED_URL: (
+        (
+            r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|" + _escape_except("40", "3a", "2f") + r")*%(?:25)?3a)"
+            r"(?:\[REDACTED\]|(?:[^\s%/@&]|" + _escape_except("40", "2f") + r")+)(%(?:25)?40)",
+            r"\1" + MASK + r"\2",
+        ),
+    ),
+    _CURL_USER: (
+        (r"(^|[^\w-])(--(?:proxy-)?user(?:=|\s+|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3\4" + MASK),
+        (r"((?i:curl)[^\n]*?[^\w-])(-[uU](?:\s*|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3\4" + MASK),
+    ),
+}
+
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
@@ -142,14 +214,7 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     ),
     # The same pairs URL-encoded, as in a query string or a form body ("?q=password%3Dhunter2%26x%3D1",
     # "%22token%22%3A%22abc%22"), also encoded twice ("%253D"): the value ends at an encoded "&" or quote.
-    (
-        r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
-        r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
-        r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!(?:bearer|basic)(?:%(?:25)?20|\+)+\[REDACTED\])(?!\[REDACTED\])"
-        r"(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+",
-        r"\1\2" + MASK,
-        (TEXT_TRIGGERS, ("%3", "%25")),
-    ),
+    (_ENCODED_PAIR, r"\1\2" + MASK, (TEXT_TRIGGERS, ("%3", "%25"))),
     # A credential after the scheme word anywhere else ("sent Bearer eyJ...", "Basic dXNlcjpwYXNz"), not a word
     # ("basic strategy", "bearer instruments", "basic mean-reversion"): see _CREDENTIAL.
     (r"\b((?i:bearer|basic)\s+)" + _CREDENTIAL, r"\1" + MASK, (("bearer", "basic"),)),
@@ -172,20 +237,11 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     # user:password@ in URLs.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),  # also redis://:pw@
     # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").
-    (
-        r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})*%(?:25)?3a)"
-        r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)",
-        r"\1" + MASK + r"\2",
-        (_PERCENT, ("2f%",)),  # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
-    ),
+    # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
+    (_ENCODED_URL, r"\1" + MASK + r"\2", (_PERCENT, ("2f%",))),
     # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
     # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
-    (
-        r"(?<![\w-])((?:-[uU]\s*|--(?:proxy-)?user(?:=|\s+)|(?:-[uU]|--(?:proxy-)?user)[\"'],\s*)"
-        r"([\"'])?[^\s:\"']*:)(?!\[REDACTED\])(?(2)[^\"']+|[^\s\"']+)",
-        r"\1" + MASK,
-        (("-u",), ("curl", "--user")),
-    ),
+    (_CURL_USER, r"\1" + MASK, (("-u",), ("curl", "--user"))),
     # JSON Web Tokens.
     (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, (("eyj",),)),
     # AWS access key ids.
