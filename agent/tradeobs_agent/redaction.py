@@ -167,8 +167,8 @@ def _escape_except(*excluded: str) -> str:
 
 # The agent's rule -> the (RE2 regex, replacement) rules, run in order, that mean the same. Differences, all at the
 # edges: the URL-encoded pair's value ends before a lone "%25" not followed by two hex digits (the agent masks on);
-# curl's short -u flag is masked in the collector only after the word curl, once per text (the agent: every one, in a
-# text that mentions curl anywhere or --user).
+# curl's short -u flag is masked in the collector only after the word curl in lower case, once per text (the agent:
+# every one, in a text that mentions curl anywhere or --user); --user also right after a letter ("x--user=a:b").
 _CURL_VALUE = r"(?:([\"'][^\s:\"']*:)(?:\[REDACTED\]|[^\"']+)|([^\s:\"']*:)(?:\[REDACTED\]|[^\s\"']+))"
 RE2_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
     _ENCODED_PAIR: (
@@ -187,9 +187,10 @@ RE2_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
             r"\1" + MASK + r"\2",
         ),
     ),
+    # each starts with a literal, which Go's regexp finds at once (a class first made it try every position)
     _CURL_USER: (
-        (r"(^|[^\w-])(--(?:proxy-)?user(?:=|\s+|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3\4" + MASK),
-        (r"((?i:curl)[^\n]*?[^\w-])(-[uU](?:\s*|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3\4" + MASK),
+        (r"(--(?:proxy-)?user(?:=|\s+|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3" + MASK),
+        (r"(curl[^\n]*?[^\w-])(-[uU](?:\s*|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3\4" + MASK),
     ),
 }
 
