@@ -259,3 +259,42 @@ def read_spans_resources(path: Path) -> list[dict[str, Any]]:
             continue
         out.extend(_attrs(rs.get("resource", {}).get("attributes", [])) for rs in doc.get("resourceSpans", []))
     return out
+
+
+def test_a_map_body_has_its_secret_keys_deleted_and_its_values_masked(tmp_path: Path) -> None:
+    """A structured log body (a map, as a Go or Java service's structured logger sends) passed the collector as it
+    was: ``{"password": ..., "msg": "login api_key=..."}`` reached the log store. Now its top-level entries are
+    treated as attributes are (secret-named ones deleted, values masked); nested maps are not reached (OTTL does not
+    recurse) and trading fields stay."""
+    workdir = tmp_path / "collector"
+    workdir.mkdir()
+    service = f"plain-sdk-{uuid.uuid4().hex[:8]}"
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir)) as c:
+        lp = LoggerProvider(resource=Resource.create({"service.name": service}))
+        endpoint = f"http://{c.otlp_grpc_endpoint}"
+        lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+        body = {
+            "password": "hunter2mapbody",
+            "msg": "login api_key=abcmap123 for cid-42",
+            "db": "postgres://bot:pw123map@db/x",
+            "order_id": "cid-42",
+            "symbol": "AAPL",
+            "px": 187.25,
+        }
+        lp.get_logger("plain").emit(body=body)
+        assert lp.force_flush()
+        lp.shutdown()
+
+        def record() -> dict[str, Any] | None:
+            recs = [r for r in read_otlp_json_logs(c.logs_file) if r["_resource"].get("service.name") == service]
+            return recs[0] if recs else None
+
+        rec = wait_for(record, "the log record", procs=(c.proc,))
+    got = _attrs(rec["body"]["kvlistValue"]["values"])
+    assert got == {
+        "msg": "login api_key=[REDACTED] for cid-42",
+        "db": "postgres://bot:[REDACTED]@db/x",
+        "order_id": "cid-42",
+        "symbol": "AAPL",
+        "px": 187.25,
+    }
