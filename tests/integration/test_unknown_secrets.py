@@ -28,7 +28,7 @@ from tradeobs_agent.live import auth
 
 from .agent_proc import agent_env, unique_service
 from .procs import READY_TIMEOUT, ManagedProcess, free_port, http_get, read_otlp_json_logs, start_collector, wait_for
-from .test_secret_canary import _files_text, _request, _spans, _stream, coll_dir, forms, unredacted_config
+from .test_secret_canary import _attrs, _files_text, _request, _spans, _stream, coll_dir, forms, unredacted_config
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 NAMES = (
     "dict password", "object password", "dict api key", "encoded api key", "encoded password", "curl password",
     "redis password", "span url password", "span curl password", "order exception key", "reject token",
-    "metric label key", "metric label value", "query api key", "resource url password",
+    "metric label key", "metric label value", "query api key", "resource url password", "captured api key header",
+    "captured cookie",
 )  # fmt: skip
 
 
@@ -73,6 +74,8 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
                 "TRADEOBS_LIVE_TOKEN": "live_" + secrets.token_hex(16),
                 "TRADEOBS_TRACES_FILE": str(tmp_path / "tracefile" / "traces.jsonl"),
                 "OTEL_RESOURCE_ATTRIBUTES": f"db.url={resource_url},team=execution",
+                # request headers on the request's span, as a user debugging auth turns it on
+                "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "authorization,x-mbx-apikey,cookie,x-desk",
             }
         )
         argv = [sys.executable, "-m", "uvicorn", "unknown_secrets_app:app", "--app-dir", str(HERE),
@@ -83,7 +86,12 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
         try:
             wait_for(lambda: _request(f"{base}/info")[0] == 200, "the service", READY_TIMEOUT, procs=(proc,))
             prometheus_url = json.loads(_request(f"{base}/info")[1])["prometheus"]
-            headers = {"Authorization": f"Bearer {s['header bearer']}"}
+            headers = {
+                "Authorization": f"Bearer {s['header bearer']}",
+                "X-MBX-APIKEY": s["captured api key header"],
+                "Cookie": f"session={s['captured cookie']}",
+                "X-Desk": "equities",
+            }
             for _ in range(2):
                 assert _request(f"{base}/leak?api_key={s['query api key']}&symbol=AAPL", headers)[0] == 200
             live = {"Authorization": f"Bearer {auth.make_token(env['TRADEOBS_LIVE_TOKEN'], ttl=300)}"}
@@ -106,10 +114,12 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
 
             logs = wait_for(collector_logs, "the service's log records in the collector's file", procs=(proc,))
             assert logs[0]["_resource"]["team"] == "execution"
-            assert wait_for(
+            spans = wait_for(
                 lambda: [x for x in _spans(coll / "traces.jsonl") if x["name"] == "GET /leak"],
                 "the /leak span", procs=(proc,),
             )  # fmt: skip
+            attrs = _attrs(spans[0]["attributes"])
+            assert "equities" in str(attrs["http.request.header.x_desk"])  # the headers were captured
 
             def scraped() -> str | None:
                 status, body = http_get(f"{collector.prometheus_exporter_url}/metrics")
