@@ -548,9 +548,9 @@ def _mask_goes_on(s: str) -> bool:
     most masked lines (``password=[REDACTED] qty=5``, ``{'password': '[REDACTED]'}``) are done here."""
     i = s.find(MASK)
     n = len(MASK)
-    while i > 0:
+    while i >= 0:
         j = i + n
-        if j < len(s) and s[j] not in "\"'\n" and (s[i - 1] in "\"'" or s[i - 1].isspace()):
+        if i and j < len(s) and s[j] not in "\"'\n" and (s[i - 1] in "\"'" or s[i - 1].isspace()):
             return True
         i = s.find(MASK, j)
     return False

@@ -428,6 +428,8 @@ _FORMATS = [
     # a quoted value with spaces (a passphrase), whole: only its first word was masked
     ('settings passphrase="correct horse battery staple" ok', 'settings passphrase="[REDACTED]" ok'),
     ("{'password': 'hunter 2 x', 'user': 'bob smith'}", "{'password': '[REDACTED]', 'user': 'bob smith'}"),
+    # ... also after a mask at the very start of the text (a line masked before, logged again)
+    ("[REDACTED] sent, passphrase='battery horse staple'", "[REDACTED] sent, passphrase='[REDACTED]'"),
     ("restricted rk_test_4eC39HqLyjWDarjtT1zdp7dc", "restricted [REDACTED]"),
     ("ci token ghp_" + "a1" * 18 + " used", "ci token [REDACTED] used"),
     ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "[REDACTED]"),
