@@ -21,7 +21,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "agent"))
 
-from tradeobs_agent.redaction import DEFAULT_VALUE_PATTERNS, MASK, QUERY_START_PATTERN, URL_ATTRIBUTES  # noqa: E402
+from tradeobs_agent.redaction import (  # noqa: E402
+    DEFAULT_VALUE_PATTERNS,
+    MASK,
+    QUERY_START_PATTERN,
+    RE2_FORMS,
+    URL_ATTRIBUTES,
+)
 from tradeobs_agent.secrets_keys import KEY_PATTERN  # noqa: E402
 
 BEGIN = "# >>> BEGIN GENERATED redaction"
@@ -138,6 +144,9 @@ def value_rules() -> tuple[list[tuple[str, str]], list[str]]:
         by_gate.setdefault(gates[0], []).append((pattern, replacement))
     rules, left_out = [], []
     for pattern, replacement in (r for group in by_gate.values() for r in group):
+        if pattern in RE2_FORMS:  # written by hand next to the rule, with its own replacement (redaction.RE2_FORMS)
+            rules.extend((rx, re.sub(r"\\(\d+)", r"${\1}", repl)) for rx, repl in RE2_FORMS[pattern])
+            continue
         try:
             rules.append(re2_rule(pattern, replacement))
         except Untranslatable as exc:
@@ -208,7 +217,9 @@ def block(indent: str = "  ") -> str:
         "# Secret redaction, part 2 (OTTL): what the attributes processor does not",
         "# reach: secret-named resource and span event attributes (deleted), and",
         "# secret VALUES under any key, in log bodies and in the string values of",
-        "# log record, span and span event attributes, masked with the agent's",
+        "# resource, log record, span, span event and metric data point attributes",
+        "# (a label value on the Prometheus page, target_info) and of a map body's",
+        "# top-level entries (its secret-named ones deleted), masked with the agent's",
         f"# marker {MASK} by the agent's own rules (translated to RE2, in the agent's",
         '# order): key=value / key: value / "key": "value", Bearer/Basic',
         "# credentials, account numbers after an account word, user:password@ in",
@@ -217,15 +228,20 @@ def block(indent: str = "  ") -> str:
         "# sk-proj-...), PEM private keys; in the URL attributes (url.query,",
         "# url.full, http.url, http.target) also key=, sig=, signature= at the",
         '# start (url.query has no "?"). So a service without the agent (a plain',
-        "# OTel SDK, Go or Java service) gets them masked here. Not here (no RE2",
-        "# form): the URL-encoded pairs and URLs, curl -u, (name, value) pairs of a",
-        "# header list's repr, keys with percent-encoded letters.",
+        "# OTel SDK, Go or Java service) gets them masked here; also URL-encoded",
+        "# pairs and URLs (password%3D..., https%3A%2F%2Fuser%3Apw%40) and curl's",
+        "# -u/--user name:password (-u only after the word curl), by RE2 forms",
+        "# written next to the agent's rules (redaction.RE2_FORMS). Not here:",
+        "# (name, value) pairs of a header list's repr, keys with percent-encoded",
+        "# letters, the agent's known secret values, values nested in a map or list",
+        "# (OTTL does not recurse).",
         "transform/redact:",
         "  error_mode: ignore",
         "  trace_statements:",
         "    - context: resource",
         "      statements:",
         f"        - {delete('resource.attributes')}",
+        *replace('replace_all_patterns({target}, "value", {rx}, {repl})', "resource.attributes"),
         "    - context: span",
         "      statements:",
         *mask_values("span.attributes"),
@@ -237,13 +253,21 @@ def block(indent: str = "  ") -> str:
         "    - context: resource",
         "      statements:",
         f"        - {delete('resource.attributes')}",
+        *replace('replace_all_patterns({target}, "value", {rx}, {repl})', "resource.attributes"),
+        "    - context: datapoint",
+        "      statements:",
+        *mask_values("datapoint.attributes"),
         "  log_statements:",
         "    - context: resource",
         "      statements:",
         f"        - {delete('resource.attributes')}",
+        *replace('replace_all_patterns({target}, "value", {rx}, {repl})', "resource.attributes"),
         "    - context: log",
         "      statements:",
         *replace("replace_pattern({target}, {rx}, {repl})", "log.body"),
+        # a structured body (a map: a Go/Java service's structured logger): its top-level entries as attributes
+        f"        - {delete('log.body')[:-1]} where IsMap(log.body)'",
+        *replace('replace_all_patterns({target}, "value", {rx}, {repl}) where IsMap(log.body)', "log.body"),
         *mask_values("log.attributes"),
         END,
     ]

@@ -40,7 +40,7 @@ also bare (``"header: PKXYZ..."``). A secret the agent was never told about,
 with no hint around it, is not caught; nor are secrets split across several
 attributes or inside binary payloads. The collector's redaction is a second line of defence for OTLP (also for
 services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFAULT_VALUE_PATTERNS` to RE2 for it
-(all but the URL-encoded and ``curl -u`` rules); files only have this one.
+(the URL-encoded and ``curl -u`` rules by their hand-written :data:`RE2_FORMS`); files only have this one.
 
 Secret-named attributes are kept with the value ``[REDACTED]`` (the collector
 deletes them): seeing that a key was sent is useful when debugging auth.
@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_VALUE_PATTERNS",
     "MASK",
     "QUERY_START_PATTERN",
+    "RE2_FORMS",
     "URL_ATTRIBUTES",
     "Redactor",
     "default_redactor",
@@ -72,6 +73,10 @@ __all__ = [
 MASK = secret_values.MASK
 
 _PERCENT = ("%",)  # the first gate of the rules for URL-encoded text
+# A gate tested on the text as the rules before left it, not on the text logged (the gates in DEFAULT_VALUE_PATTERNS
+# are tested once on the text logged; this one is found by identity): the rule runs only when that text holds a mask
+# right after a quote or a space and followed by more than a closing quote (_mask_goes_on).
+_ON_MASKED = (MASK,)
 
 # Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
@@ -90,12 +95,16 @@ _SECRET_WORDS = TEXT_KEY_PATTERN
 _NOT_SCHEME_MASK = r"(?!(?:bearer|basic)\s+\[REDACTED\])"
 
 
+_LONG_RUN = 20  # a credential after Bearer/Basic in one case: at least this many characters (see _credential)
+
+
 def _credential(min_len: int = 8) -> str:
     r"""Regex (RE2 reads it the same) of a credential after ``Bearer``/``Basic`` in free text: at least ``min_len``
     characters of base64, base64url or a JWT (``[A-Za-z0-9._~+/=-]``) of which two side by side show it is no word:
     a letter next to a digit (``dXNlcjpwYXNzd29yZA==``, a hex token ``9f86d0...``) or a lower-case letter before an
-    upper-case one (``YWJjOmRlZmdo``, ``eyJ...``). A word in one case or Capitalized, hyphenated or dotted
-    (``strategy``, ``instruments``, ``mean-reversion``, ``rebalanced.``), a number or a date is kept.
+    upper-case one (``YWJjOmRlZmdo``, ``eyJ...``), or, in one case, 20 or more characters without a ``.`` or ``-``
+    (``abcdefghijklmnopqrstuvwx``). A word in one case or Capitalized, hyphenated or dotted (``strategy``,
+    ``instruments``, ``mean-reversion``, ``rebalanced.``), a number or a date is kept.
 
     Written without look-around, for RE2: one alternative per place (0 to ``min_len - 3``) of the first such pair,
     then "further on", each with enough characters after it to make ``min_len``.
@@ -105,10 +114,85 @@ def _credential(min_len: int = 8) -> str:
     alts = [f"{t}{{{i}}}{pair}{t}{{{min_len - 2 - i},}}" if i else f"{pair}{t}{{{min_len - 2},}}"
             for i in range(min_len - 2)]  # fmt: skip
     alts.append(f"{t}{{{min_len - 2},}}{pair}{t}*")
+    # ... or a run of 20 or more with no "." or "-" in it, in one case or not: no word or hyphenated/dotted phrase is
+    # that long ("instruments", "mean-reversion-strategy"), an opaque token is ("Bearer abcdefghijklmnopqrstuvwx").
+    alts.append(f"[A-Za-z0-9_~+/=]{{{_LONG_RUN},}}{t}*")
     return "(?:" + "|".join(alts) + ")"
 
 
 _CREDENTIAL = _credential()
+
+# Three rules below that RE2 (the collector) cannot read as written (look-behind, look-ahead, a conditional, a
+# possessive "*+": the spaces after an encoded "=" or ":" are never given back to be the value, so the agent's own
+# "Authorization%3A%20Bearer%20[REDACTED]" stays so; it became "Authorization%3A[REDACTED]]"), each with the RE2 form
+# written by hand in RE2_FORMS. scripts/gen_redaction.py uses that form for the collector;
+# tests/unit/test_secrets_keys.py checks that both mask the same texts (and through the real collector,
+# tests/integration/test_redaction_values.py). Change a rule here and its RE2 form with it.
+_ENCODED_PAIR = (
+    r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
+    r"%(?:25)?3[ad](?:%(?:25)?20|\+)*+(?:%(?:25)?2[27])?)"
+    r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!(?:bearer|basic)(?:%(?:25)?20|\+)+\[REDACTED\])(?!\[REDACTED\])"
+    r"(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+"
+)
+_ENCODED_URL = (
+    r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})*%(?:25)?3a)"
+    r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)"
+)
+_CURL_USER = (
+    r"(?<![\w-])((?:-[uU]\s*|--(?:proxy-)?user(?:=|\s+)|(?:-[uU]|--(?:proxy-)?user)[\"'],\s*)"
+    r"([\"'])?[^\s:\"']*:)(?!\[REDACTED\])(?(2)[^\"']+|[^\s\"']+)"
+)
+
+
+def _escape_except(*excluded: str) -> str:
+    """RE2 (no look-ahead) for one %-escape, also encoded twice (%25XX), other than ``excluded`` (lower-case hex
+    pairs, as ``%(?!(?:25)?(?:40|2f))[0-9a-f]{2}``): case-insensitive, like the rules it is used in."""
+    hexd = "0123456789abcdef"
+
+    def pairs(banned: set[str]) -> str:
+        alts = []
+        for first in hexd:
+            seconds = "".join(c for c in hexd if first + c not in banned)
+            if seconds == hexd:
+                alts.append(first)
+            elif seconds:
+                alts.append(f"{first}[{seconds}]")
+        whole = "".join(a for a in alts if len(a) == 1)
+        parts = [f"[{whole}][0-9a-f]"] if whole else []
+        return "|".join(parts + [a for a in alts if len(a) > 1])
+
+    banned = set(excluded)
+    return f"%(?:25(?:{pairs(banned)})|{pairs(banned | {'25'})})"
+
+
+# The agent's rule -> the (RE2 regex, replacement) rules, run in order, that mean the same. Differences, all at the
+# edges: the URL-encoded pair's value ends before a lone "%25" not followed by two hex digits (the agent masks on);
+# curl's short -u flag is masked in the collector only after the word curl in lower case, once per text (the agent:
+# every one, in a text that mentions curl anywhere or --user); --user also right after a letter ("x--user=a:b").
+_CURL_VALUE = r"(?:([\"'][^\s:\"']*:)(?:\[REDACTED\]|[^\"']+)|([^\s:\"']*:)(?:\[REDACTED\]|[^\s\"']+))"
+RE2_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
+    _ENCODED_PAIR: (
+        (
+            r"(?i)((?:^|[^A-Za-z0-9]|%[0-9a-f]{2})(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
+            r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
+            r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?"
+            r"(?:\[REDACTED\]|(?:" + _escape_except("26", "22", "27") + r"|[^\s\"'%,;&}\]])+)",
+            r"\1\2" + MASK,
+        ),
+    ),
+    _ENCODED_URL: (
+        (
+            r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|" + _escape_except("40", "3a", "2f") + r")*%(?:25)?3a)"
+            r"(?:\[REDACTED\]|(?:[^\s%/@&]|" + _escape_except("40", "2f") + r")+)(%(?:25)?40)",
+            r"\1" + MASK + r"\2",
+        ),
+    ),
+    # each starts with a literal, which Go's regexp finds at once (a class first made it try every position)
+    _CURL_USER: (
+        (r"(--(?:proxy-)?user(?:=|\s+|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3" + MASK),
+        (r"(curl[^\n]*?[^\w-])(-[uU](?:\s*|[\"'],\s*))" + _CURL_VALUE, r"\1\2\3\4" + MASK),
+    ),
+}
 
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
@@ -119,16 +203,19 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"\1\2" + MASK,
         (TEXT_TRIGGERS,),
     ),
+    # ... and the rest of a quoted value with spaces in it (a passphrase: passphrase="correct horse battery staple"),
+    # which the rule above masked up to its first space: '"[REDACTED] horse battery staple"' becomes '"[REDACTED]"'.
+    # Run only on text where the rules before left a mask with more after it (_ON_MASKED): looking for the key in
+    # every line with a key word and a quote cost 4 to 10 us more per such line.
+    (
+        r"(?i)((?<![A-Za-z0-9])(?:" + _SECRET_WORDS + r")[\"']?\s*[:=]\s*)"
+        r"(?:(\"(?:(?:bearer|basic)\s+)?\[REDACTED\])[^\"\n]+(\")|('(?:(?:bearer|basic)\s+)?\[REDACTED\])[^'\n]+('))",
+        r"\1\2\4\3\5",
+        (TEXT_TRIGGERS, _ON_MASKED),
+    ),
     # The same pairs URL-encoded, as in a query string or a form body ("?q=password%3Dhunter2%26x%3D1",
     # "%22token%22%3A%22abc%22"), also encoded twice ("%253D"): the value ends at an encoded "&" or quote.
-    (
-        r"(?i)((?:(?<![A-Za-z0-9])|(?<=%[0-9a-f]{2}))(?:" + _SECRET_WORDS + r")(?:%(?:25)?2[27])?"
-        r"%(?:25)?3[ad](?:%(?:25)?20|\+)*(?:%(?:25)?2[27])?)"
-        r"((?:bearer|basic)(?:%(?:25)?20|\+)+)?(?!(?:bearer|basic)(?:%(?:25)?20|\+)+\[REDACTED\])(?!\[REDACTED\])"
-        r"(?:%(?!26|2526|2[27]|252[27])[0-9a-f]{2}|[^\s\"'%,;&}\]])+",
-        r"\1\2" + MASK,
-        (TEXT_TRIGGERS, ("%3", "%25")),
-    ),
+    (_ENCODED_PAIR, r"\1\2" + MASK, (TEXT_TRIGGERS, ("%3", "%25"))),
     # A credential after the scheme word anywhere else ("sent Bearer eyJ...", "Basic dXNlcjpwYXNz"), not a word
     # ("basic strategy", "bearer instruments", "basic mean-reversion"): see _CREDENTIAL.
     (r"\b((?i:bearer|basic)\s+)" + _CREDENTIAL, r"\1" + MASK, (("bearer", "basic"),)),
@@ -149,22 +236,13 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         (("acc",), ("num", "no", "nbr")),
     ),
     # user:password@ in URLs.
-    (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),
+    (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", r"\1" + MASK + "@", (("://",),)),  # also redis://:pw@
     # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").
-    (
-        r"(?i)(%(?:25)?3a%(?:25)?2f%(?:25)?2f(?:[^\s%/@:&]|%(?!(?:25)?(?:40|3a|2f))[0-9a-f]{2})+%(?:25)?3a)"
-        r"(?!\[REDACTED\])(?:[^\s%/@&]|%(?!(?:25)?(?:40|2f))[0-9a-f]{2})+(%(?:25)?40)",
-        r"\1" + MASK + r"\2",
-        (_PERCENT, ("2f%",)),  # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
-    ),
+    # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
+    (_ENCODED_URL, r"\1" + MASK + r"\2", (_PERCENT, ("2f%",))),
     # curl's -u/--user and --proxy-user "name:password" (also in an argument list's repr: '-u', 'name:pw'); the
     # name is kept. The short flag only in text that mentions curl (docker's "-u 1000:1000" is a uid:gid).
-    (
-        r"(?<![\w-])((?:-[uU]\s*|--(?:proxy-)?user(?:=|\s+)|(?:-[uU]|--(?:proxy-)?user)[\"'],\s*)"
-        r"([\"'])?[^\s:\"']*:)(?!\[REDACTED\])(?(2)[^\"']+|[^\s\"']+)",
-        r"\1" + MASK,
-        (("-u",), ("curl", "--user")),
-    ),
+    (_CURL_USER, r"\1" + MASK, (("-u",), ("curl", "--user"))),
     # JSON Web Tokens.
     (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", MASK, (("eyj",),)),
     # AWS access key ids.
@@ -336,7 +414,11 @@ class Redactor:
             if defaults:
                 pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
                 for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
-                    groups.setdefault(gates[0], []).append((functools.partial(re.compile(p).sub, repl), gates[1:]))
+                    sub: Callable[[str], str] = functools.partial(re.compile(p).sub, repl)
+                    if any(g is _ON_MASKED for g in gates):
+                        sub = functools.partial(_if_masked, sub)
+                        gates = tuple(g for g in gates if g is not _ON_MASKED)
+                    groups.setdefault(gates[0], []).append((sub, gates[1:]))
                 groups.setdefault(_PERCENT, []).append((_encoded_keys, ()))
             for p in extra_patterns:
                 rx = re.compile(p)
@@ -452,6 +534,26 @@ def _passes(gates: tuple[tuple[str, ...], ...], low: str) -> bool:
         else:
             return False
     return True
+
+
+def _if_masked(sub: Callable[[str], str], s: str) -> str:
+    """``sub(s)`` when a rule before left a mask in ``s`` that may be the start of a quoted value (see
+    :func:`_mask_goes_on`), else ``s``."""
+    return sub(s) if _mask_goes_on(s) else s
+
+
+def _mask_goes_on(s: str) -> bool:
+    """Whether ``s`` holds the mask after a quote or a space (``"[REDACTED]``, ``"Bearer [REDACTED]``) with more than
+    a closing quote or the end of a line after it (``"[REDACTED] horse battery staple"``). String operations only:
+    most masked lines (``password=[REDACTED] qty=5``, ``{'password': '[REDACTED]'}``) are done here."""
+    i = s.find(MASK)
+    n = len(MASK)
+    while i >= 0:
+        j = i + n
+        if i and j < len(s) and s[j] not in "\"'\n" and (s[i - 1] in "\"'" or s[i - 1].isspace()):
+            return True
+        i = s.find(MASK, j)
+    return False
 
 
 def _group_mask(m: re.Match[str]) -> str:

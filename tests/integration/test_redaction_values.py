@@ -29,7 +29,16 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from tests.unit.test_secrets_keys import value_corpus
 from tradeobs_agent.redaction import Redactor
 
-from .procs import COLLECTOR_CONFIG, DATA_TIMEOUT, _attrs, free_port, read_otlp_json_logs, start_collector, wait_for
+from .procs import (
+    COLLECTOR_CONFIG,
+    DATA_TIMEOUT,
+    _attrs,
+    free_port,
+    http_get,
+    read_otlp_json_logs,
+    start_collector,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +173,128 @@ def test_a_url_query_attribute_is_masked_from_its_first_parameter_and_a_message_
     # a log body is a message: only the parameters after "&" are query parameters there
     assert [got["log body"][i] for i in range(len(texts))] == [agent.text(t) for t in texts]
     assert got["log body"][0] == texts[0]
+
+
+# A label value and a resource attribute value holding a secret under an innocent key, as a service without the
+# agent sends them; and trading values that must stay as they are.
+_LABEL_SECRETS = [
+    ("GET /v2/account?api_key=k-1234567890&symbol=AAPL", "k-1234567890"),
+    ("postgres://bot:pw123secret@db:5432/trades", "pw123secret"),
+    ("retry with Bearer 9f86d081884c7d659a2feaa0c55ad015", "9f86d081884c7d659a2feaa0c55ad015"),
+]
+_LABEL_KEPT = ["cid-42", "AAPL", "187.25", "mean-reversion", "key_figure=1"]
+
+
+def test_metric_label_values_and_resource_attribute_values_are_masked_as_the_agent_masks_them(tmp_path: Path) -> None:
+    """Before, the collector deleted secret-NAMED data point and resource attributes but masked no VALUE there: a
+    plain OTel SDK service's ``endpoint="...?api_key=..."`` label reached the Prometheus page, and its
+    ``db.url=postgres://bot:pw@...`` resource attribute reached ``target_info`` and the trace and log files."""
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    agent = Redactor(known_values=False)
+    workdir = tmp_path / "collector"
+    workdir.mkdir()
+    service = f"plain-sdk-{uuid.uuid4().hex[:8]}"
+    resource_attrs: dict[str, str] = {f"note.{i}": text for i, (text, _) in enumerate(_LABEL_SECRETS)}
+    resource_attrs |= {f"kept.{i}": text for i, text in enumerate(_LABEL_KEPT)}
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir)) as c:
+        endpoint = f"http://{c.otlp_grpc_endpoint}"
+        resource = Resource.create({"service.name": service, **resource_attrs})
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True), 60_000)
+        mp = MeterProvider(resource=resource, metric_readers=[reader])
+        counter = mp.get_meter("plain").create_counter("plain_calls")
+        for i, (text, _) in enumerate([*_LABEL_SECRETS, *((t, "") for t in _LABEL_KEPT)]):
+            counter.add(1, {"i": str(i), "endpoint": text})
+        tp = TracerProvider(resource=resource)
+        tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+        with tp.get_tracer("plain").start_as_current_span("call"):
+            pass
+        lp = LoggerProvider(resource=resource)
+        lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+        lp.get_logger("plain").emit(body="hello")
+        assert mp.force_flush() and tp.force_flush() and lp.force_flush()
+        mp.shutdown()
+        tp.shutdown()
+        lp.shutdown()
+
+        def page() -> str | None:
+            status, body = http_get(f"{c.prometheus_exporter_url}/metrics")
+            text = body.decode()
+            return text if status == 200 and "plain_calls" in text and "target_info" in text else None
+
+        prom = wait_for(page, "the service's series and target_info on the collector's page", procs=(c.proc,))
+
+        def resources() -> list[dict[str, Any]] | None:
+            spans = [s for s in read_spans_resources(workdir / "traces.jsonl") if s.get("service.name") == service]
+            logs = [
+                r["_resource"]
+                for r in read_otlp_json_logs(c.logs_file)
+                if r["_resource"].get("service.name") == service
+            ]
+            return [spans[0], logs[0]] if spans and logs else None
+
+        span_resource, log_resource = wait_for(resources, "the span and the log record", procs=(c.proc,))
+    for text, secret in _LABEL_SECRETS:
+        assert secret not in prom, text
+        assert f'endpoint="{agent.text(text)}"' in prom, text
+    for resource_seen in (span_resource, log_resource):
+        assert {k: v for k, v in resource_seen.items() if k in resource_attrs} == {
+            k: agent.text(v) for k, v in resource_attrs.items()
+        }
+    for text in _LABEL_KEPT:
+        assert f'endpoint="{text}"' in prom, text
+    for i, (text, _) in enumerate(_LABEL_SECRETS):
+        assert f'note_{i}="{agent.text(text)}"' in prom, text  # target_info
+
+
+def read_spans_resources(path: Path) -> list[dict[str, Any]]:
+    """The resource attributes of each batch of spans the file exporter wrote."""
+    out: list[dict[str, Any]] = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out.extend(_attrs(rs.get("resource", {}).get("attributes", [])) for rs in doc.get("resourceSpans", []))
+    return out
+
+
+def test_a_map_body_has_its_secret_keys_deleted_and_its_values_masked(tmp_path: Path) -> None:
+    """A structured log body (a map, as a Go or Java service's structured logger sends) passed the collector as it
+    was: ``{"password": ..., "msg": "login api_key=..."}`` reached the log store. Now its top-level entries are
+    treated as attributes are (secret-named ones deleted, values masked); nested maps are not reached (OTTL does not
+    recurse) and trading fields stay."""
+    workdir = tmp_path / "collector"
+    workdir.mkdir()
+    service = f"plain-sdk-{uuid.uuid4().hex[:8]}"
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir)) as c:
+        lp = LoggerProvider(resource=Resource.create({"service.name": service}))
+        endpoint = f"http://{c.otlp_grpc_endpoint}"
+        lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+        body = {
+            "password": "hunter2mapbody",
+            "msg": "login api_key=abcmap123 for cid-42",
+            "db": "postgres://bot:pw123map@db/x",
+            "order_id": "cid-42",
+            "symbol": "AAPL",
+            "px": 187.25,
+        }
+        lp.get_logger("plain").emit(body=body)
+        assert lp.force_flush()
+        lp.shutdown()
+
+        def record() -> dict[str, Any] | None:
+            recs = [r for r in read_otlp_json_logs(c.logs_file) if r["_resource"].get("service.name") == service]
+            return recs[0] if recs else None
+
+        rec = wait_for(record, "the log record", procs=(c.proc,))
+    got = _attrs(rec["body"]["kvlistValue"]["values"])
+    assert got == {
+        "msg": "login api_key=[REDACTED] for cid-42",
+        "db": "postgres://bot:[REDACTED]@db/x",
+        "order_id": "cid-42",
+        "symbol": "AAPL",
+        "px": 187.25,
+    }

@@ -142,7 +142,7 @@ def test_rewrite_refuses_a_file_without_the_markers() -> None:
 
 def test_every_collector_regex_comes_from_the_list() -> None:
     keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
-    assert len(keys) == 5  # attributes/redact + four delete_matching_keys
+    assert len(keys) == 6  # attributes/redact + five delete_matching_keys (a map body's keys too)
     assert set(keys) == {secrets_keys.KEY_PATTERN}
     assert bodies[0] == gen.body_pattern()
 
@@ -237,6 +237,45 @@ _GOOGLE_KEY = "AIzaSyA-" + "x1" * 15 + "abc"
 _STRIPE_KEY = "sk_live_51HxYzAbCdEfGhIjKlMnOp"
 
 
+# The agent's rules whose RE2 form is written by hand (redaction.RE2_FORMS): URL-encoded pairs and URLs, curl -u.
+# (text, the secret, what the agent and the collector write). Before, the collector had none of them: each secret
+# reached the exporters of a service without the agent.
+_HAND_TRANSLATED = [
+    ("ran curl -u alice:hunter2x https://api.example/v2", "hunter2x", "ran curl -u alice:[REDACTED] https://api.example/v2"),
+    ("ran ['curl', '--user', 'bob:pa55word', 'https://x']", "pa55word", "ran ['curl', '--user', 'bob:[REDACTED]', 'https://x']"),
+    ("curl --proxy-user=cy:s3cr3tpx -ucl:zzpw1 x", "s3cr3tpx", "curl --proxy-user=cy:[REDACTED] -ucl:[REDACTED] x"),
+    ("curl -ucarl:zzpw123 x", "zzpw123", "curl -ucarl:[REDACTED] x"),
+    ("curl '-u', 'bob:pw with space'", "pw with space", "curl '-u', 'bob:[REDACTED]'"),
+    ("GET /x?r=api_key%3Dsk-abcdef123456 ok", "sk-abcdef123456", "GET /x?r=api_key%3D[REDACTED] ok"),
+    ("cb?state=a%3D1%26password%3Dhunter2x%26b%3D2", "hunter2x", "cb?state=a%3D1%26password%3D[REDACTED]%26b%3D2"),
+    ("x%3Dpassword%3Dhunter3%26token%3Dabc987", "abc987", "x%3Dpassword%3D[REDACTED]%26token%3D[REDACTED]"),
+    ("twice api_key%253Dabc123def%2526x%253D1", "abc123def", "twice api_key%253D[REDACTED]%2526x%253D1"),
+    ("q=%7B%22token%22%3A%20%22tok999xyz%22%7D", "tok999xyz", "q=%7B%22token%22%3A%20%22[REDACTED]%22%7D"),
+    ("q=password%3DBasic%20hunter2y&x=1", "hunter2y", "q=password%3DBasic%20[REDACTED]&x=1"),
+    ("password%3D%2Fab%2Bcd%26x", "%2Fab%2Bcd", "password%3D[REDACTED]%26x"),
+    ("next=https%3A%2F%2Fbot%3Apw5ecret%40db.example", "pw5ecret", "next=https%3A%2F%2Fbot%3A[REDACTED]%40db.example"),
+    ("next=https%3A%2F%2F%3Aredispw9%40cache", "redispw9", "next=https%3A%2F%2F%3A[REDACTED]%40cache"),
+    ("n=https%253A%252F%252Fbob%253Apw77x%2540h", "pw77x", "n=https%253A%252F%252Fbob%253A[REDACTED]%2540h"),
+]  # fmt: skip
+_HAND_TRANSLATED_KEPT = [
+    "docker run -u 1000:1000 img; sudo -u postgres psql",
+    "input%5Ftokens=12 max%5Ftokens%3D40 symbol%3DAAPL%26qty%3D100 next=https%3A%2F%2Fbroker.example%2Fv2",
+    "Authorization%3A%20Bearer%20[REDACTED] password%3D[REDACTED]%26x curl -u alice:[REDACTED]",  # masked already
+]
+
+
+def test_the_hand_written_re2_forms_mask_what_the_agent_masks() -> None:
+    agent = Redactor(known_values=False)
+    for text, secret, expected in _HAND_TRANSLATED:
+        assert secret in text and secret not in expected
+        assert agent.text(text) == expected, text
+        assert collector_text(text) == expected, text
+        assert agent.text(expected) == collector_text(expected) == expected, text
+    for text in _HAND_TRANSLATED_KEPT:
+        assert agent.text(text) == text
+        assert collector_text(text) == text
+
+
 def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
     """([(text holding a secret, the secret)], [look-alikes the agent keeps]): one of each value format the
     collector masks too, with the agent's own format and look-alike cases (tests/unit/logs/test_redact_and_input.py)."""
@@ -256,6 +295,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY----- ok", "MIIEpAIBAAKCAQEA"),
         ("cut -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG", "MIIEvQIBADANBgkqhkiG"),
     ]
+    masked += [(text, secret) for text, secret, _ in _HAND_TRANSLATED]
     for text, expected in (*_FORMATS, *_SCHEME_CREDENTIALS):
         # the secret: what the agent's expected output lost
         gone = [w for w in re.split(r"[\s&?]", text) if w and w not in expected]
@@ -268,6 +308,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         "https://broker.example/v2/orders?symbol=AAPL&limit=10 sk_live sk-momentum",
         *_SCHEME_WORDS,
         "Authorization: Bearer [REDACTED] and Authorization: basic [REDACTED]",  # masked already
+        *_HAND_TRANSLATED_KEPT,
     ]
     return masked, kept
 
@@ -340,7 +381,7 @@ def test_the_collector_masks_a_url_query_attribute_from_its_first_parameter_as_t
         found = _url_statements(config)
         assert sorted(found) == sorted(
             f"{ctx}[{key}]"
-            for ctx in ("span.attributes", "spanevent.attributes", "log.attributes")
+            for ctx in ("span.attributes", "spanevent.attributes", "log.attributes", "datapoint.attributes")
             for key in redaction.URL_ATTRIBUTES
         ), config
         for stmts in found.values():
@@ -358,27 +399,43 @@ def test_the_collector_masks_a_url_query_attribute_from_its_first_parameter_as_t
 
 def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> None:
     rules, left_out = gen.value_rules()
-    assert len(rules) + len(left_out) == len(redaction.DEFAULT_VALUE_PATTERNS)
-    # no RE2 form: the URL-encoded key=value pairs and URLs, curl -u (also the (name, value) pair rule and the
-    # percent-encoded keys, which are functions, not DEFAULT_VALUE_PATTERNS); the generated comment says so
-    assert len(left_out) == 3, left_out
-    assert [r for r in left_out if "%" not in r and "-[uU]" not in r] == []
+    # the rules RE2 cannot read as written have their RE2 form written by hand (redaction.RE2_FORMS: curl -u as two
+    # rules); none is left out (the (name, value) pair rule and the percent-encoded keys are functions, not
+    # DEFAULT_VALUE_PATTERNS: the generated comment says the collector has not them)
+    hand = [p for p, _, _ in redaction.DEFAULT_VALUE_PATTERNS if p in redaction.RE2_FORMS]
+    assert len(hand) == 3
+    extra = sum(len(redaction.RE2_FORMS[p]) - 1 for p in hand)
+    assert left_out == []
+    assert len(rules) == len(redaction.DEFAULT_VALUE_PATTERNS) + extra
     config = REPO / "collector" / "otel-collector.yaml"
     text = config.read_text()
-    assert "curl -u" in text and "URL-encoded" in text
+    assert "header list's repr" in text and "percent-encoded" in text
     found: dict[str, list[str]] = {}
     for stmt in _redact_statements(config):
         m = re.match(r"(replace_pattern|replace_all_patterns)\(([a-z.]+),", stmt)
         if m:
             found.setdefault(m.group(2), []).append(stmt)
-    assert sorted(found) == ["log.attributes", "log.body", "span.attributes", "spanevent.attributes"]
+    assert sorted(found) == [
+        "datapoint.attributes",
+        "log.attributes",
+        "log.body",
+        "resource.attributes",
+        "span.attributes",
+        "spanevent.attributes",
+    ]
+    # a map body's top-level values: as attributes are (after the string body's statements)
+    body_map = [st for st in found["log.body"] if st.endswith(" where IsMap(log.body)")]
+    assert body_map == found["log.body"][len(rules) :]
+    found["log.body"] = found["log.body"][: len(rules)]
+    found["log.body (a map)"] = [st.removesuffix(" where IsMap(log.body)") for st in body_map]
     for target, stmts in found.items():
         literals = [[s.replace("$$", "$") for s in _QUOTED.findall(st)] for st in stmts]
         if target != "log.body":
             assert {lit[0] for lit in literals} == {"value"}
             literals = [lit[1:] for lit in literals]
         decoded = [tuple(json.loads(f'"{s}"') for s in lit) for lit in literals]
-        assert decoded == rules, target
+        # the resource's attribute values in each of the three signals' pipelines
+        assert decoded == rules * (3 if target == "resource.attributes" else 1), target
 
 
 def test_the_translation_refuses_what_re2_cannot_read() -> None:

@@ -423,6 +423,13 @@ _FORMATS = [
     ),
     ("s3 ?X-Amz-Date=1&X-Amz-Signature=fe5f80f77d5fa3be", "s3 ?X-Amz-Date=1&X-Amz-Signature=[REDACTED]"),
     ("charging with sk_live_51HxYzAbCdEfGhIjKlMnOp", "charging with [REDACTED]"),
+    # a URL's password with no user name (Redis's redis://:password@host), was kept
+    ("cache at redis://:ufjLJBw4weYLXYAuw2gxn@cache:6379/0", "cache at redis://:[REDACTED]@cache:6379/0"),
+    # a quoted value with spaces (a passphrase), whole: only its first word was masked
+    ('settings passphrase="correct horse battery staple" ok', 'settings passphrase="[REDACTED]" ok'),
+    ("{'password': 'hunter 2 x', 'user': 'bob smith'}", "{'password': '[REDACTED]', 'user': 'bob smith'}"),
+    # ... also after a mask at the very start of the text (a line masked before, logged again)
+    ("[REDACTED] sent, passphrase='battery horse staple'", "[REDACTED] sent, passphrase='[REDACTED]'"),
     ("restricted rk_test_4eC39HqLyjWDarjtT1zdp7dc", "restricted [REDACTED]"),
     ("ci token ghp_" + "a1" * 18 + " used", "ci token [REDACTED] used"),
     ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "[REDACTED]"),
@@ -435,6 +442,8 @@ _FORMATS = [
 ]
 # Ordinary trading and programming words that look a little like them: kept.
 _KEPT = [
+    'order cid-42 AAPL buy 100 @ 187.25 strategy="mean reversion" note=\'risk check passed\' venue="alpaca paper"',
+    '{"token": "", "note": "hello world", "symbol": "AAPL"} ws://:9000/feed http://host:8080/x',
     "key=AAPL primary key figure; signature check passed; sig=3",
     "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2",
     "desk_live_pnl=5 task_live_orders=2 sk-1 strategy=sk-momentum ghost_orders=3 xox",
@@ -463,6 +472,9 @@ _SCHEME_CREDENTIALS = [
     ("BEARER ya29.a0AfH6SMBx-token_value", "BEARER [REDACTED]"),  # an opaque token
     ("sent bearer abcdEFGH1234", "sent bearer [REDACTED]"),
     ("sent Bearer\tAbCdEfGhIjKl next", "sent Bearer\t[REDACTED] next"),  # the whitespace kept as it was
+    # an opaque token in one case: no word is 20 letters long without a "-" or "." (was kept before)
+    ("retrying with Bearer ylqygzpadtgwkooiuuhoszxr", "retrying with Bearer [REDACTED]"),
+    ("sent BASIC KQZPWMVRTLXJHBNCFGDSYAEU", "sent BASIC [REDACTED]"),
 ]
 _SCHEME_WORDS = [
     "basic strategy rebalanced",
@@ -470,6 +482,8 @@ _SCHEME_WORDS = [
     "Basic Strategy: BEARER INSTRUMENTS, basic mean-reversion.",
     "bearer bonds matured 2030-01-15; basic 2024-01-02 report; basic 60/40 portfolio",
     "sent bearer abcdefghijkl",  # all letters: a word, as far as any rule can tell
+    "bearer token expired; Bearer token refreshed; basic auth disabled",
+    "basic mean-reversion-strategy-for-large-caps, bearer instruments.excluded.from.universe",
 ]
 
 

@@ -1,0 +1,71 @@
+"""A FastAPI trading service leaking secrets the agent was NEVER told about, run by uvicorn in
+test_unknown_secrets.py: only the text around each secret (a key name, ``Bearer``, ``curl -u``, ``user:pass@``,
+their URL-encoded forms) can give it away. ``UNKNOWN_SECRETS`` (JSON) holds them; ``GET /leak`` puts them in log
+arguments (a dict, an object's repr), span attributes, an order's exception and reject reason, metric attributes;
+the request carries one in its query string and a single-case bearer token in its ``Authorization`` header.
+``GET /info`` says where the agent's Prometheus page is."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.parse
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from opentelemetry import trace
+
+import tradeobs_agent
+import tradeobs_agent.live
+
+S = json.loads(os.environ["UNKNOWN_SECRETS"])
+agent = tradeobs_agent.init()
+app = FastAPI()
+tradeobs_agent.instrument_app(app)
+app.mount("/telemetry", tradeobs_agent.live.create_app())
+log = tradeobs_agent.get_logger("execution")
+plain = logging.getLogger("unknown.service")
+calls = tradeobs_agent.counter("unknown.calls", unit="{call}")
+tt = tradeobs_agent.TradingTelemetry(strategy="momentum", venue="alpaca-paper")
+_orders = 0
+
+
+@dataclass
+class BrokerConfig:
+    user: str
+    password: str
+
+
+@app.get("/info")
+async def info() -> dict[str, str | None]:
+    return {"prometheus": agent.prometheus_url}
+
+
+@app.get("/leak")
+async def leak() -> dict[str, str]:
+    global _orders
+    log.info("broker config %s", {"user": "bob", "password": S["dict password"]})
+    log.info("broker config %r", BrokerConfig("bob", S["object password"]))
+    plain.info("connecting %s", {"api_key": S["dict api key"], "symbol": "AAPL"})
+    log.info("retrying with Bearer %s", S["single-case bearer"])
+    log.info("fetch %s", "https://api.example/v2/q?x=1&r=" + urllib.parse.quote(f"api_key={S['encoded api key']}"))
+    log.info("form body %s", urllib.parse.urlencode({"q": f"password={S['encoded password']}"}))
+    log.info("ran: curl -u bob:%s https://broker.example/v2", S["curl password"])
+    log.info("cache at redis://:%s@cache:6379/0", S["redis password"])
+    log.info('settings passphrase="%s"', S["spaced passphrase"])
+    span = trace.get_current_span()
+    span.set_attribute("db.conn", f"postgresql://bot:{S['span url password']}@db:5432/trades")
+    span.set_attribute("cmd", f"curl --user bot:{S['span curl password']} https://x")
+    _orders += 1
+    order = tt.order_signal(f"cid-{_orders}", "AAPL", "buy", 10, 187.25)
+    order.submitted()
+    try:
+        raise PermissionError(f"401 from https://broker.example/v2/orders?api_key={S['order exception key']}")
+    except PermissionError as exc:
+        order.error(exc)
+    order2 = tt.order_signal(f"cid-{_orders}-b", "MSFT", "sell", 5, 410.5)
+    order2.submitted()
+    order2.rejected(reason=f"broker: invalid token={S['reject token']}")
+    calls.add(1, {"api_key": S["metric label key"], "endpoint": f"/v2/account?apikey={S['metric label value']}"})
+    return {"status": "ok"}
