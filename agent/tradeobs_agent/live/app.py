@@ -269,7 +269,7 @@ class _Stream:
             "status": 200,
             "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
-                (b"cache-control", b"no-store"),
+                (b"cache-control", b"no-store, no-transform"),
                 (b"x-accel-buffering", b"no"),
                 *cors,
             ],
