@@ -916,6 +916,40 @@
     }, 1000);
   }
 
+  // ------------------------------------------------------------------ tabs of this page
+  // Each tab streams on a connection of its own. Over HTTP/1.1 a browser keeps at most 6 connections to a server
+  // (scheme, host and port), and a stream holds its connection for good: with 6 tabs of this page open, a 7th page
+  // of the same server (this one, or the app it is mounted in) does not load at all. The tabs count each other on a
+  // BroadcastChannel and, from TABS_WARN on, say so under the header; over HTTP/2 they share one connection and
+  // nothing is said (docs/live.md, "Behind a proxy").
+  var TABS_WARN = 4;
+  function countTabs() {
+    var nav = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    var proto = (nav && nav.nextHopProtocol) || "";
+    if (typeof BroadcastChannel !== "function" || (proto && !/^http\/1/.test(proto))) return;
+    var me = Math.random().toString(36).slice(2), others = Object.create(null);
+    var ch = new BroadcastChannel("tradeobs-live " + location.pathname);
+    function say(kind) { ch.postMessage({ kind: kind, id: me }); }
+    function show() {
+      var now = Date.now(), n = 1;
+      for (var k in others) { if (now - others[k] > 5000) delete others[k]; else n++; }
+      T.tabs = n;
+      $("tabs-note").textContent = n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, each on a " +
+        "connection of its own: over HTTP/1.1 a browser opens at most 6 to a server, and a 7th page of this " +
+        "server will not load. Close some, or serve the page over HTTP/2 (see docs/live.md).";
+    }
+    ch.onmessage = function (e) {
+      var m = e.data || {};
+      if (m.kind === "bye") delete others[m.id];
+      else if (m.id) { if (!(m.id in others) && m.kind === "hello") say("here"); others[m.id] = Date.now(); }
+      show();
+    };
+    say("hello");
+    setInterval(function () { say("here"); show(); }, 2000);
+    window.addEventListener("pagehide", function () { say("bye"); });
+    show();
+  }
+
   function getJson(path) {
     return fetch(path, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
   }
@@ -923,6 +957,7 @@
   ROW_H = rowHeight();
   loadSelection();
   bind();
+  countTabs();
   Promise.all([getJson("config"), getJson("history")]).then(function (res) {
     var c = res[0], h = res[1];
     if (c) { T.config = c; $("job").textContent = c.job || ""; }
