@@ -26,11 +26,22 @@ import errno
 import logging
 import signal
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-__all__ = ["GRACE", "HEADER_TIMEOUT", "MAX_PENDING", "bind", "bind_error", "http_protocol", "serve"]
+__all__ = [
+    "ABORT_KEY",
+    "GRACE",
+    "HEADER_TIMEOUT",
+    "MAX_PENDING",
+    "WRITE_TIMEOUT",
+    "bind",
+    "bind_error",
+    "http_protocol",
+    "serve",
+]
 
 GRACE = 5
 """Seconds a stop waits for open connections to finish before it closes them (every live stream ends at once)."""
@@ -38,6 +49,16 @@ HEADER_TIMEOUT = 10.0
 """Seconds a connection has to send a whole request head, from connecting or from the end of its last response."""
 MAX_PENDING = 512
 """Connections that have not sent a whole request head yet, at most: past it, the oldest such one is closed."""
+
+WRITE_TIMEOUT = 30.0
+"""Seconds a response may wait for a client that accepts none of its bytes (the transport's buffer over its high-water
+mark, the client not reading) before the connection is aborted: longer than the live stream's own ``send_timeout``
+(10 s), which ends such a stream first and counts it."""
+ABORT_KEY = "tradeobs.abort"
+"""``scope["extensions"][ABORT_KEY]``: a callable that aborts the request's connection at once (RST, buffers
+dropped), set by :func:`http_protocol` (httptools); the live stream calls it for a client it timed out."""
+
+_LINGER_0 = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection and drops its buffers
 
 _MIN_WAIT = 1.0
 """Seconds a waiting connection is spared by MAX_PENDING: a burst of clients connecting at once (a desk reconnecting
@@ -71,8 +92,14 @@ def bind_error(host: str, port: int, exc: OSError, port_option: str, host_option
     return f"cannot listen on {host}:{port}: {reason}; {hint}"
 
 
-def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX_PENDING) -> type[Any]:
-    """uvicorn's HTTP protocol (httptools when installed, else h11) with a bound on half-sent requests.
+def http_protocol(
+    header_timeout: float = HEADER_TIMEOUT,
+    max_pending: int = MAX_PENDING,
+    write_timeout: float = WRITE_TIMEOUT,
+    on_close: Callable[[str], None] | None = None,
+) -> type[Any]:
+    """uvicorn's HTTP protocol (httptools when installed, else h11) with a bound on half-sent requests and on
+    clients that stop reading.
 
     uvicorn has no timeout for reading a request head: a connection that sends part of one and then nothing
     (slowloris) is held forever, an open file and about 5 KiB each, and the live view's ``max_clients`` counts
@@ -82,11 +109,29 @@ def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX
     ``max_pending`` of them wait at once (a new one closes the oldest that has waited at least a second). A request
     being answered (an endless live stream) is never cut: its clock starts again when its response ends. Said once
     in the log.
+
+    A client that stops reading holds its connection for good too: uvicorn's ``transport.close()`` waits for the
+    send buffers to drain, which never happens (measured: 500 live streams that never read, timed out by the live
+    view after 10 s, kept 500 files and 66 MiB of the service until the clients hung up). Here a connection whose
+    writes have waited ``write_timeout`` seconds for the client is aborted (a reset: its buffers are dropped at once),
+    and the request's scope carries ``scope["extensions"][ABORT_KEY]``, which aborts it at once: the live stream
+    calls it for a client it times out (httptools only; under h11 ``write_timeout`` bounds it).
+
+    ``on_close(reason)`` is called for each connection closed here: ``"no_request"`` (no whole request head in
+    ``header_timeout``), ``"waiting_cap"`` (``max_pending`` others waited), ``"write_stalled"`` (no byte accepted in
+    ``write_timeout``); the live view counts them in ``tradeobs.server.connections.closed``.
     """
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     pending: dict[Any, float] = {}  # connections waiting for a request head -> since (loop time), oldest first
     said: list[bool] = []
+
+    def count(reason: str) -> None:
+        if on_close is not None:
+            try:
+                on_close(reason)
+            except Exception as exc:  # a counter must never stop the server closing what it must
+                _log.warning("tradeobs: counting a closed connection failed: %r", exc)
 
     def say(why: str) -> None:
         if not said:
@@ -98,6 +143,8 @@ def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX
 
     class Protocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         _head_timer: Any = None
+        _write_timer: Any = None
+        _lost = False
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -110,6 +157,7 @@ def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX
                     pending.pop(other)
                     if not other._request_under_way():  # one being answered waits for no head: just forgotten
                         say(f"had sent no whole request while {max_pending} others waited too")
+                        count("waiting_cap")
                         other._close_waiting()
                         break
 
@@ -127,6 +175,7 @@ def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX
             if self._request_under_way():  # its clock starts again when the response ends
                 return
             say(f"sent no whole request in {header_timeout:g} s")
+            count("no_request")
             self._close_waiting()
 
         def _close_waiting(self) -> None:
@@ -145,11 +194,57 @@ def http_protocol(header_timeout: float = HEADER_TIMEOUT, max_pending: int = MAX
             if not self.transport.is_closing():
                 self._wait_for_head()  # for the next request on this connection (or a pipelined one already read)
 
+        def pause_writing(self) -> None:  # the client stopped taking bytes: the transport's buffer is full
+            super().pause_writing()
+            if self._write_timer is None:
+                self._write_timer = self.loop.call_later(write_timeout, self._write_timed_out)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self._cancel_write_timer()
+
+        def _cancel_write_timer(self) -> None:
+            if self._write_timer is not None:
+                self._write_timer.cancel()
+                self._write_timer = None
+
+        def _write_timed_out(self) -> None:
+            self._write_timer = None
+            say(f"accepted no byte of its response in {write_timeout:g} s")
+            count("write_stalled")
+            self._abort()
+
+        def _abort(self) -> None:
+            """Drop the connection now (RST): a graceful close waits for the client to read what is buffered."""
+            pending.pop(self, None)
+            self._cancel_write_timer()
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            transport = self.transport
+            if transport.is_closing() and self._lost:
+                return
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # linger 0: the kernel drops what it holds for the client too, and sends a reset
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
+            transport.abort()
+
+        if hasattr(AutoHTTPProtocol, "on_headers_complete"):  # httptools: the scope is complete here
+
+            def on_headers_complete(self) -> None:
+                super().on_headers_complete()
+                cycle = self.cycle
+                if cycle is not None and cycle.scope is self.scope:  # the app's task has not run yet
+                    self.scope.setdefault("extensions", {})[ABORT_KEY] = self._abort
+
         def connection_lost(self, exc: Exception | None) -> None:
             pending.pop(self, None)
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
+            self._cancel_write_timer()
+            self._lost = True
             super().connection_lost(exc)
 
     return Protocol
@@ -179,10 +274,12 @@ def serve(
     duration: float | None = None,
     lifespan: Literal["auto", "on", "off"] = "on",
     on_server: Callable[[Any], None] | None = None,
+    on_close: Callable[[str], None] | None = None,
 ) -> None:
     """Run ``app`` on ``sock`` until Ctrl-C / SIGTERM (main thread only) or ``duration`` seconds.
 
-    ``on_server`` gets the ``uvicorn.Server`` before it starts (the live hub watches ``should_exit``).
+    ``on_server`` gets the ``uvicorn.Server`` before it starts (the live hub watches ``should_exit``); ``on_close``
+    is :func:`http_protocol`'s (the connections it closes, by reason).
     Access logging is off: a query token must never reach a log.
     """
     import uvicorn
@@ -196,7 +293,7 @@ def serve(
         access_log=False,
         lifespan=lifespan,
         timeout_graceful_shutdown=GRACE,
-        http=http_protocol(HEADER_TIMEOUT, MAX_PENDING),  # read now: a test may set them smaller
+        http=http_protocol(HEADER_TIMEOUT, MAX_PENDING, WRITE_TIMEOUT, on_close),  # read now: a test may set them
     )
     server = _server_class()(config)
     if on_server is not None:

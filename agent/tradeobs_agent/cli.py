@@ -296,6 +296,7 @@ def _demo(args: argparse.Namespace) -> int:
     with sock:
         from . import agent as _agent
         from .demo import create_app
+        from .live.app import count_closed
 
         init_kwargs: dict[str, Any] = {}
         if args.prometheus_port is not None:
@@ -312,7 +313,7 @@ def _demo(args: argparse.Namespace) -> int:
         address, port = sock.getsockname()[:2]
         _print_demo_urls(config, args.host, port, _agent.get_agent())
         _warn_if_exposed(address)
-        serve(app, sock, duration=args.duration, lifespan="on")
+        serve(app, sock, duration=args.duration, lifespan="on", on_close=count_closed)
     return 0
 
 

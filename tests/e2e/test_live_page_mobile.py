@@ -104,8 +104,11 @@ def targets(page: Any) -> list[list[Any]]:
                  'input:not([type=checkbox]), select, button, td.c > *, th[data-sort], td a'))
                .filter(el => el.getClientRects().length)
                .map(el => { const r = el.getBoundingClientRect();
-                 const what = el.parentElement.matches('td.c') ? 'CHECKBOX' : el.tagName;
-                 return [el.id || what + ' ' + (el.dataset.sort || el.dataset.remove || el.textContent.trim()),
+                 // a sort header's button is its whole cell: the header is the target
+                 const what = el.parentElement.matches('td.c') ? 'CHECKBOX' : el.matches('th > button') ? 'TH' :
+                   el.tagName;
+                 const sort = el.dataset.sort || el.parentElement.dataset.sort;
+                 return [el.id || what + ' ' + (sort || el.dataset.remove || el.textContent.trim()),
                          r.width, r.height]; })""",
         )
     )
@@ -306,3 +309,55 @@ def test_a_detail_cut_to_its_column_shows_in_full_when_tapped(
             except PlaywrightError as exc:
                 if "not attached" not in str(exc) or attempt == 4:
                     raise
+
+
+# What a screen reader announces for the focused element and what a sighted user sees of its tip: its accessible
+# description (aria-describedby's text), the sort header it is in, and the visible tip note of its card.
+FOCUSED = """() => {
+  const el = document.activeElement, th = el && el.closest('th');
+  const ids = (el && el.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
+  const desc = ids.map(i => document.getElementById(i)).filter(Boolean).map(d => d.textContent).join(' ');
+  const note = th && th.closest('.card').querySelector('.tip-note');
+  const r = note && note.getBoundingClientRect();
+  return { tag: el && el.tagName, sort: th && th.dataset.sort, desc,
+           note: note && r.width && r.height ? note.textContent : '', inside: !r || (r.left >= 0 && r.right <=
+           document.documentElement.clientWidth), ariaSort: th && th.getAttribute('aria-sort') };
+}"""
+
+
+def test_the_sort_headers_tips_reach_the_keyboard_and_a_tap(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """The positions' sort headers explained their short names ("sent", "rej", "p99", "md age") in a tooltip that
+    shows on hover only, and were not focusable: a keyboard could neither read a tip nor sort, and a touch screen
+    could not read one. Each sort header is now a button that Tab reaches and Enter sorts, with its tip as its
+    accessible description and shown in the card while it has focus; a tap on a phone sorts and shows the tip."""
+    srv = live_server()
+    page = device_page(viewport={"width": 1400, "height": 1000}, **OS)
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    page.focus("#pos-filter")
+    seen = []
+    for _ in range(40):  # Tab through what follows the filter box until the "sent" header has the focus
+        page.keyboard.press("Tab")
+        got = js(page, FOCUSED)
+        seen.append((got["tag"], got["sort"]))
+        if got["sort"] == "ord":
+            break
+    assert got["sort"] == "ord" and got["tag"] == "BUTTON", f"Tab never reached the 'sent' header: {seen}"
+    assert got["desc"] == "orders sent" and got["note"] == "sent: orders sent" and got["inside"], got
+    page.keyboard.press("Enter")  # sorts by orders sent, most first
+    wait_for(lambda: js(page, FOCUSED)["ariaSort"] == "descending", "sorted by the keyboard")
+    page.keyboard.press("Tab")  # the next header: its tip replaces this one's
+    got = js(page, FOCUSED)
+    assert got["sort"] == "fill" and got["note"].startswith("filled: orders filled completely"), got
+
+    phone = open_device(device_page, "phone 390x844 @3", srv.base)
+    header = phone.locator('#positions th[data-sort="p99"]')
+    header.scroll_into_view_if_needed()
+    header.tap()
+    note = phone.locator("#card-positions .tip-note")
+    wait_for(lambda: note.is_visible() and note.inner_text() == "p99: submit-to-fill latency p99, ms", "the tapped tip")
+    box = note.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    wait_for(lambda: header.get_attribute("aria-sort") == "descending", "sorted by the tap")

@@ -174,3 +174,39 @@ def test_a_burst_of_clients_connecting_at_once_is_not_cut_by_the_cap() -> None:
             s.close()
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_the_connections_closed_for_their_client_are_counted_by_reason() -> None:
+    """``http_protocol(on_close=...)`` is told of each connection it closes and why (the live view counts them in
+    ``tradeobs.server.connections.closed``): a half-sent request past its time is ``no_request``, the oldest of too
+    many waiting ``waiting_cap``. Before, only the first closure was said in the log and none was counted."""
+    import uvicorn
+
+    from tests._util import free_port
+    from tradeobs_agent._serve import http_protocol
+
+    closed: list[str] = []
+    port = free_port()
+    protocol = http_protocol(header_timeout=1.0, max_pending=2, on_close=closed.append)
+    config = uvicorn.Config(_hello, host="127.0.0.1", port=port, log_config=None, lifespan="off", http=protocol)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    socks: list[socket.socket] = []
+    try:
+        wait_for(lambda: server.started, "server start")
+        for _ in range(3):  # the third closes the oldest, once it has waited a second
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            socks.append(s)
+            s.sendall(_HALF)
+        wait_for(lambda: all(_closed_by_server(s) for s in socks), "every half-sent request closed")
+        assert sorted(closed) in (["no_request"] * 3, ["no_request", "no_request", "waiting_cap"]), closed
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        socks.append(s)
+        wait_for(lambda: _closed_by_server(s), "a connection that sends nothing closed")
+        assert closed.count("no_request") >= 3 and len(closed) == 4, closed
+    finally:
+        for s in socks:
+            s.close()
+        server.should_exit = True
+        thread.join(10)

@@ -9,8 +9,7 @@ See ``docs/live.md`` for the protocol, the security model and the load benchmark
 
 from __future__ import annotations
 
-from .._serve import http_protocol
-from .app import STATIC_DIR, create_app, run
+from .app import STATIC_DIR, create_app, http_protocol, run
 from .auth import make_token, verify_token
 from .hub import LiveHub
 

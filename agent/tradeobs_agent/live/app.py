@@ -43,17 +43,29 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import _serve
 from .._errors import warn_once
 from .._names import did_you_mean
+from .._serve import ABORT_KEY
 from ..config import Settings, check_argument, resolve_settings
 from ..events import EventBus
 from ..exceptions import UnknownSettingError
-from ..metrics import Registry
+from ..metrics import Registry, get_registry
 from . import auth
 from .frames import STALE_AFTER
 from .hub import LiveHub
 
-__all__ = ["JAEGER_DATASOURCE_UID", "ORDER_DASHBOARD_UID", "PAGE_POLICY", "STATIC_DIR", "LiveApp", "create_app", "run"]
+__all__ = [
+    "JAEGER_DATASOURCE_UID",
+    "ORDER_DASHBOARD_UID",
+    "PAGE_POLICY",
+    "STATIC_DIR",
+    "LiveApp",
+    "count_closed",
+    "create_app",
+    "http_protocol",
+    "run",
+]
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Where the page's links go in Grafana: compose/grafana provisions these uids (tests/unit/live checks they match).
@@ -257,7 +269,7 @@ class _Stream:
             "status": 200,
             "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
-                (b"cache-control", b"no-store"),
+                (b"cache-control", b"no-store, no-transform"),
                 (b"x-accel-buffering", b"no"),
                 *cors,
             ],
@@ -275,7 +287,7 @@ class _Stream:
         resume = await hub.prepare_resume(last_id)
         await send(start)
         await hub.wait_ready()  # a worker of a group: the leader's first frame (at once in a single process)
-        client = hub.connect(send, last_id, resume)
+        client = hub.connect(send, last_id, resume, scope, (scope.get("extensions") or {}).get(ABORT_KEY))
         task = asyncio.current_task()
         try:
             while True:
@@ -425,6 +437,28 @@ def _job(s: Settings) -> str:
     return f"{ns}/{s.service_name}" if ns else s.service_name
 
 
+def count_closed(reason: str) -> None:
+    """Count a connection the server closed for its client (``_serve.http_protocol``'s ``on_close``) in
+    ``tradeobs.server.connections.closed`` by ``reason``: ``no_request``, ``waiting_cap``, ``write_stalled``."""
+    get_registry().counter(
+        "tradeobs.server.connections.closed",
+        "{connection}",
+        "Connections the server closed for their client: no whole request in time, too many waiting, not reading",
+        aggregation="pid",
+    ).bind(reason=reason).add(1)
+
+
+def http_protocol(
+    header_timeout: float = _serve.HEADER_TIMEOUT,
+    max_pending: int = _serve.MAX_PENDING,
+    write_timeout: float = _serve.WRITE_TIMEOUT,
+) -> type[Any]:
+    """uvicorn's HTTP protocol with the bounds of the servers tradeobs runs (``uvicorn.run(app,
+    http=tradeobs_agent.live.http_protocol())``): half-sent requests and clients that stop reading are closed, and
+    counted in ``tradeobs.server.connections.closed`` (see :func:`tradeobs_agent._serve.http_protocol`)."""
+    return _serve.http_protocol(header_timeout, max_pending, write_timeout, count_closed)
+
+
 def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
     """Serve the live view standalone with uvicorn until Ctrl-C or SIGTERM; ``kwargs`` go to :func:`create_app`.
 
@@ -450,6 +484,6 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
             hub.server = server
 
         try:
-            serve(app, sock, lifespan="off", on_server=attach)
+            serve(app, sock, lifespan="off", on_server=attach, on_close=count_closed)
         finally:
             hub.stop()

@@ -49,7 +49,7 @@ from ..config import check_argument, resolve_settings
 from ..events import EventBus
 from ..exceptions import TradeObsConfigError
 from ..metrics import Registry
-from .app import LiveApp, create_app
+from .app import LiveApp, count_closed, create_app
 from .auth import exposure_warning
 from .fleet import FleetView, clean_event
 from .hub import LiveHub, Tick, parse_event_id
@@ -682,4 +682,4 @@ def run_gateway(url: str | None = None, host: str = "127.0.0.1", port: int = 876
         def attach(server: Any) -> None:
             hub.server = server
 
-        serve(app, sock, lifespan="on", on_server=attach)
+        serve(app, sock, lifespan="on", on_server=attach, on_close=count_closed)

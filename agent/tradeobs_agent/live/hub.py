@@ -85,10 +85,13 @@ on the group's thread; the fan-out to clients runs on the server's loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import queue
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -179,11 +182,32 @@ RESET = -1  # a client cursor from an earlier boot: its next delivery starts wit
 class Client:
     """One connected stream. Its whole per-client state is these slots."""
 
-    __slots__ = ("boot", "busy_since", "closing", "coalesced", "cursor", "inflight", "pending", "send", "sent", "task")
+    __slots__ = (
+        "abort",
+        "boot",
+        "busy_since",
+        "closing",
+        "coalesced",
+        "cursor",
+        "inflight",
+        "pending",
+        "scope",
+        "send",
+        "sent",
+        "task",
+    )
 
-    def __init__(self, send: Send, task: asyncio.Task[Any] | None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        task: asyncio.Task[Any] | None,
+        scope: Mapping[str, Any] | None = None,
+        abort: Callable[[], None] | None = None,
+    ) -> None:
         self.send = send
         self.task = task
+        self.scope = scope  # to find its connection in uvicorn's when it times out (no ``abort`` from the server)
+        self.abort = abort  # drops its connection at once (``_serve.ABORT_KEY``, from the servers tradeobs runs)
         self.cursor = 0
         self.boot = ""  # the boot its cursor counts in (a worker group's leader can change)
         self.pending: asyncio.Task[None] | None = None
@@ -271,7 +295,14 @@ class LiveHub:
         self._offload = False
         self._woken_early = False  # this tick's applier wake was scheduled before it (_wake_applier_before)
         self._frames_thread = _FramesThread()
-        self.stats = {"frames_sent": 0, "frames_coalesced": 0, "rejected": 0, "timed_out": 0, "resets": 0}
+        self.stats = {
+            "frames_sent": 0,
+            "frames_coalesced": 0,
+            "rejected": 0,
+            "timed_out": 0,
+            "resets": 0,
+            "not_aborted": 0,  # timed-out clients whose connection could not be reset (closed gracefully instead)
+        }
         reg = self.registry
         # Per process: each worker's own clients and sends (a `pid` label on a shared endpoint).
         c, g = functools.partial(reg.counter, aggregation="pid"), functools.partial(reg.gauge, aggregation="pid")
@@ -627,10 +658,32 @@ class LiveHub:
             warn_once(
                 "live:timeout", "tradeobs live: closing a stream client whose send took over %ss", self.send_timeout
             )
+            # A graceful close would wait for the client to read what is buffered, which it never does: its
+            # connection, files and buffers would stay until it hung up, outside max_clients. Drop it now.
+            self._abort_connection(c)
         if c.pending is not None:
             c.pending.cancel()
         if c.task is not None and c.task is not asyncio.current_task():
             c.task.cancel()
+
+    def _abort_connection(self, c: Client) -> None:
+        """Reset a timed-out client's connection: through the server's hook (``_serve.ABORT_KEY``), else through
+        uvicorn's own list of connections (its protocol serving this request's scope), else not at all (the server
+        closes it gracefully, when the client reads or hangs up: see docs/live.md, "Slow clients and limits")."""
+        abort = c.abort
+        if abort is None and c.scope is not None:
+            srv = self.server if self.server is not None else uvicorn_server()
+            for proto in list(getattr(getattr(srv, "server_state", None), "connections", ())):
+                if getattr(getattr(proto, "cycle", None), "scope", None) is c.scope:
+                    abort = functools.partial(_reset, proto.transport)
+                    break
+        if abort is None:
+            self.stats["not_aborted"] += 1
+            return
+        try:
+            abort()
+        except Exception as exc:  # the server's transport: its failure is a bug to report, not the client's
+            internal_error("live.abort", exc)
 
     # ------------------------------------------------------------------ clients
 
@@ -641,12 +694,20 @@ class LiveHub:
         self.stats["rejected"] += 1
         self._m_rejected.add(1)
 
-    def connect(self, send: Send, last_event_id: str | None, resume: Any = None) -> Client:
+    def connect(
+        self,
+        send: Send,
+        last_event_id: str | None,
+        resume: Any = None,
+        scope: Mapping[str, Any] | None = None,
+        abort: Callable[[], None] | None = None,
+    ) -> Client:
         """Register a client whose response has started; send it ``retry:``, any replay, and a full frame.
 
-        ``resume`` is what :meth:`prepare_resume` returned for this ``last_event_id``.
+        ``resume`` is what :meth:`prepare_resume` returned for this ``last_event_id``; ``scope`` is the request's and
+        ``abort`` resets its connection (used when it times out: :meth:`_abort_connection`).
         """
-        c = Client(send, asyncio.current_task())
+        c = Client(send, asyncio.current_task(), scope, abort)
         tick = self._tick
         if tick is None:
             if self.group is None:
@@ -1002,6 +1063,15 @@ def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any
         "p50": lat.get("p50"),
         "p99": lat.get("p99"),
     }
+
+
+def _reset(transport: Any) -> None:
+    """Abort ``transport`` with a reset: the kernel drops what it holds for the client too (linger 0)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _app_status_exit() -> bool:

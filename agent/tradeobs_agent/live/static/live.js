@@ -798,6 +798,52 @@
     }).join(""));
   }
 
+  // ------------------------------------------------------------------ header tips
+  // A column header's tooltip (its title) shows on hover only: a keyboard cannot reach a header, and a touch screen
+  // has no hover. Each sort header is a button (Tab reaches it, Enter or Space sorts), and a header with a tip gets
+  // it as its accessible description (aria-describedby) and shows it in its card's note, under the card's head,
+  // while it has the keyboard's focus or after a click or tap (on a sort header it sorts and shows it; on another
+  // header a second one hides it), until the header loses the focus. The title stays for the mouse's hover.
+  function headerTips() {
+    var n = 0;
+    Array.prototype.forEach.call(document.querySelectorAll("th[data-sort], th[title]"), function (th) {
+      var target = th, tip = th.getAttribute("title"), sorts = th.hasAttribute("data-sort");
+      var label = th.textContent.trim();
+      if (sorts) {
+        target = document.createElement("button");
+        target.type = "button"; target.className = "sort";
+        while (th.firstChild) target.appendChild(th.firstChild);
+        th.appendChild(target);
+      } else if (tip) {
+        th.tabIndex = 0;
+      }
+      if (!tip) return;
+      var desc = document.createElement("span");
+      desc.id = "tip-" + (++n); desc.hidden = true; desc.textContent = tip;
+      th.appendChild(desc);
+      target.setAttribute("aria-describedby", desc.id);
+      th.removeAttribute("title"); target.title = tip;
+      var text = label + ": " + tip;
+      // From the keyboard only: a note that appeared on a pointer's focus (mousedown, before the click) would move the
+      // table under the finger and the click would land elsewhere. A click or a tap shows it after the fact.
+      target.addEventListener("focus", function () { if (target.matches(":focus-visible")) showTip(th, text, true); });
+      target.addEventListener("blur", function () { showTip(th, text, false); });
+      target.addEventListener("click", function () { showTip(th, text, sorts ? true : undefined); });
+    });
+  }
+
+  // Show (on true), hide (false: only this header's text) or toggle (undefined) a header's tip in its card's note.
+  function showTip(th, text, on) {
+    var card = th.closest(".card"), note = card.querySelector(".tip-note");
+    if (!note) {
+      note = document.createElement("div"); note.className = "tip-note";
+      card.insertBefore(note, card.querySelector(".cardhead").nextSibling);
+    }
+    if (on === undefined) on = note.textContent !== text;
+    if (on) note.textContent = text;
+    else if (note.textContent === text) note.textContent = "";
+  }
+
   // ------------------------------------------------------------------ controls
   function bind() {
     $("sym-pick").addEventListener("change", pickFromInput);
@@ -812,13 +858,16 @@
       var s = e.target.getAttribute("data-chart");
       if (s !== null && !select(s, e.target.checked)) e.target.checked = false;
     });
+    headerTips();
     $("positions").tHead.addEventListener("click", function (e) {
-      var k = e.target.getAttribute("data-sort");
+      var hit = e.target.closest && e.target.closest("th[data-sort]"), k = hit && hit.getAttribute("data-sort");
       if (!k) return;
       sortAsc = k === sortKey ? !sortAsc : k === "sym";
       sortKey = k;
       Array.prototype.forEach.call(this.querySelectorAll("th"), function (th) {
-        th.classList.toggle("sorted", th === e.target); th.classList.toggle("asc", th === e.target && sortAsc);
+        th.classList.toggle("sorted", th === hit); th.classList.toggle("asc", th === hit && sortAsc);
+        if (th === hit) th.setAttribute("aria-sort", sortAsc ? "ascending" : "descending");
+        else th.removeAttribute("aria-sort");
       });
       schedule();
     });
@@ -867,6 +916,40 @@
     }, 1000);
   }
 
+  // ------------------------------------------------------------------ tabs of this page
+  // Each tab streams on a connection of its own. Over HTTP/1.1 a browser keeps at most 6 connections to a server
+  // (scheme, host and port), and a stream holds its connection for good: with 6 tabs of this page open, a 7th page
+  // of the same server (this one, or the app it is mounted in) does not load at all. The tabs count each other on a
+  // BroadcastChannel and, from TABS_WARN on, say so under the header; over HTTP/2 they share one connection and
+  // nothing is said (docs/live.md, "Behind a proxy").
+  var TABS_WARN = 4;
+  function countTabs() {
+    var nav = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    var proto = (nav && nav.nextHopProtocol) || "";
+    if (typeof BroadcastChannel !== "function" || (proto && !/^http\/1/.test(proto))) return;
+    var me = Math.random().toString(36).slice(2), others = Object.create(null);
+    var ch = new BroadcastChannel("tradeobs-live " + location.pathname);
+    function say(kind) { ch.postMessage({ kind: kind, id: me }); }
+    function show() {
+      var now = Date.now(), n = 1;
+      for (var k in others) { if (now - others[k] > 5000) delete others[k]; else n++; }
+      T.tabs = n;
+      $("tabs-note").textContent = n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, each on a " +
+        "connection of its own: over HTTP/1.1 a browser opens at most 6 to a server, and a 7th page of this " +
+        "server will not load. Close some, or serve the page over HTTP/2 (see docs/live.md).";
+    }
+    ch.onmessage = function (e) {
+      var m = e.data || {};
+      if (m.kind === "bye") delete others[m.id];
+      else if (m.id) { if (!(m.id in others) && m.kind === "hello") say("here"); others[m.id] = Date.now(); }
+      show();
+    };
+    say("hello");
+    setInterval(function () { say("here"); show(); }, 2000);
+    window.addEventListener("pagehide", function () { say("bye"); });
+    show();
+  }
+
   function getJson(path) {
     return fetch(path, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
   }
@@ -874,6 +957,7 @@
   ROW_H = rowHeight();
   loadSelection();
   bind();
+  countTabs();
   Promise.all([getJson("config"), getJson("history")]).then(function (res) {
     var c = res[0], h = res[1];
     if (c) { T.config = c; $("job").textContent = c.job || ""; }
