@@ -127,11 +127,8 @@ def http_protocol(
     said: list[bool] = []
 
     def count(reason: str) -> None:
-        if on_close is not None:
-            try:
-                on_close(reason)
-            except Exception as exc:  # a counter must never stop the server closing what it must
-                _log.warning("tradeobs: counting a closed connection failed: %r", exc)
+        if on_close is not None:  # it must not raise (the live view's count_closed handles its own errors)
+            on_close(reason)
 
     def say(why: str) -> None:
         if not said:

@@ -44,7 +44,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import _serve
-from .._errors import warn_once
+from .._errors import internal_error, warn_once
 from .._names import did_you_mean
 from .._serve import ABORT_KEY
 from ..config import Settings, check_argument, resolve_settings
@@ -440,12 +440,15 @@ def _job(s: Settings) -> str:
 def count_closed(reason: str) -> None:
     """Count a connection the server closed for its client (``_serve.http_protocol``'s ``on_close``) in
     ``tradeobs.server.connections.closed`` by ``reason``: ``no_request``, ``waiting_cap``, ``write_stalled``."""
-    get_registry().counter(
-        "tradeobs.server.connections.closed",
-        "{connection}",
-        "Connections the server closed for their client: no whole request in time, too many waiting, not reading",
-        aggregation="pid",
-    ).bind(reason=reason).add(1)
+    try:
+        get_registry().counter(
+            "tradeobs.server.connections.closed",
+            "{connection}",
+            "Connections the server closed for their client: no whole request in time, too many waiting, not reading",
+            aggregation="pid",
+        ).bind(reason=reason).add(1)
+    except Exception as exc:  # a bug of ours: counted and said once; the server still closes what it must
+        internal_error("live.count_closed", exc)
 
 
 def http_protocol(
