@@ -88,3 +88,45 @@ def test_a_batch_too_large_for_the_collector_is_dropped_counted_and_said_once(
     assert len(said) == 1, said
     assert setting in said[0] and "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" in said[0] and 'reason="too_large"' in said[0]
     assert not [r for r in caplog.records if r.name == "tradeobs" and "outage" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "setting"),
+    [("grpc", "max_recv_msg_size_mib"), ("http/protobuf", "max_request_body_size")],
+)
+def test_a_metrics_export_too_large_for_the_collector_is_said_once_with_the_setting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, protocol: str, setting: str
+) -> None:
+    """1,900 series of 1 KB attributes, about 2 MiB in one request (the agent splits at 3 MiB): refused whole. Before,
+    the gRPC export was retried inside the SDK for its timeout at every export interval and said as an outage
+    ("export failed"); now it ends at the first refusal and the warning names the collector's limit."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+
+    from tradeobs_agent._internal.exporters import CountingMetricExporter
+
+    reader = InMemoryMetricReader()
+    counter = MeterProvider(metric_readers=[reader]).get_meter("m").create_counter("big")
+    for i in range(1900):
+        counter.add(1, {"k": f"{i:05d}" + "y" * 1000})
+    data = reader.get_metrics_data()
+    overlay = tmp_path / "limits.yaml"
+    overlay.write_text(_SMALL_LIMITS)
+    caplog.set_level(logging.WARNING, logger="tradeobs")
+    with start_collector(tmp_path / "collector", dead_endpoint(), overlays=[overlay]) as col:
+        endpoint = f"http://{col.otlp_grpc_endpoint}" if protocol == "grpc" else col.otlp_http_endpoint
+        settings, _ = resolve_settings(otlp_endpoint=endpoint, otlp_protocol=protocol, otlp_timeout=5.0)
+        inner, target = providers._otlp_exporter(settings, "metrics")
+        reg = Registry()
+        exp = CountingMetricExporter(inner, "metrics", target, reg.self_metrics)
+        try:
+            assert exp.export(data) == MetricExportResult.FAILURE
+            assert exp.export(data) == MetricExportResult.FAILURE
+        finally:
+            exp.shutdown()
+    failed = reg.self_metrics.exports_failed.bind(signal="metrics", exporter=type(inner).__name__)
+    assert failed.value == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "tradeobs" and "too large" in r.getMessage()]
+    assert len(said) == 1, said
+    assert setting in said[0] and "1900 points" in said[0]
+    assert not [r for r in caplog.records if r.name == "tradeobs" and "outage" in r.getMessage()]

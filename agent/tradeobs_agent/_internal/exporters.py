@@ -301,8 +301,8 @@ class _Counting:
             )
             lost_text = (
                 f"the export of {n} {items} failed ({lost} delta points dropped, counted in "
-                'tradeobs.agent.items.dropped{reason="too_large"}; cumulative points are carried by the next export '
-                "that passes)"
+                'tradeobs.agent.items.dropped{reason="too_large"}; cumulative points are in every export and lose '
+                "nothing once one passes)"
             )
         self._say(
             f"tradeobs: the collector at {self.target} refused {self.signal} as too large ({detail}): {lost_text}. "
