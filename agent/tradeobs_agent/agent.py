@@ -415,6 +415,8 @@ def _build(
     # Said once the log pipeline runs, so they are in the system log too (before it, they reached nobody).
     if agent.export == "not_configured":
         providers.say_not_configured(settings)
+    elif agent.export == "on":
+        providers.say_backtest_exports(settings)
     if adopted:
         _say_adopted(adopted)
         _say_resource_kept(agent)

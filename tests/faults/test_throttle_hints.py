@@ -149,3 +149,25 @@ def test_metrics_are_not_sent_during_the_pause(protocol: str) -> None:
     failed = reg.self_metrics.exports_failed.bind(signal="metrics", exporter=type(inner).__name__).value
     assert failed == 3
     assert exp.last_error is not None and "asked to wait 600 s" in exp.last_error
+
+
+def test_a_413_from_a_proxy_drops_the_batch_counted_and_the_next_one_goes_through() -> None:
+    """``413 Payload Too Large`` (a proxy's body limit in front of the collector): sending the same body again
+    cannot pass. Before, the agent's sender kept the batch and sent it again on its back-off until it expired, every
+    later batch waiting behind it (this server takes the second attempt: the old code sent the 4 spans twice). (The
+    collector's own limits: tests/integration/test_collector_too_large.py.)"""
+    with ThrottlingOtlpServer("http/protobuf", refusals=1, status=413) as srv:
+        exp, reg = _exporter(srv, timeout=1.0)
+        try:
+            exp.export(ended_spans(4))
+            exp.export(ended_spans(2))
+            wait_for(lambda: srv.accepted, "a batch delivered", limit=60)
+            assert exp.force_flush(10_000)
+        finally:
+            exp.deadline = time.monotonic()
+            exp.shutdown()
+        arrivals = list(srv.arrivals)
+    assert [a[2] for a in arrivals] == [True, False], arrivals  # the refused batch was not sent again
+    assert srv.accepted == ["s0", "s1"]
+    assert reg.self_metrics.items_dropped.bind(signal="traces", reason="too_large").value == 4
+    assert not +_dropped(reg)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import tradeobs_agent
-from tests._util import free_port
+from tests._util import dead_endpoint, free_port
 from tradeobs_agent._internal import providers
 from tradeobs_agent.config import TRADING_MODES, resolve_settings
 
@@ -99,3 +99,36 @@ def test_init_in_backtest_mode_serves_no_port_and_says_why(tmp_path: Path, monke
     system = [json.loads(x)["message"] for x in (tmp_path / "system.jsonl").read_text().splitlines()]
     said = [m for m in system if "trading_mode=backtest" in m]
     assert len(said) == 1 and "no Prometheus endpoint unless configured" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("service_name", "warned"), [("algo-1", True), ("algo-1-backtest", False), ("Replay-algo-1", False)]
+)
+def test_a_backtest_exporting_under_a_service_name_of_no_backtest_is_warned_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], service_name: str, warned: bool
+) -> None:
+    """A backtest told to export (an endpoint configured) under the live service's name: through the collector its
+    series are that service's job (trading.mode=backtest is only in target_info), so its simulated P&L added to the
+    live service's and could page on-call, and nothing said so."""
+    endpoint = dead_endpoint()
+    agent = tradeobs_agent.init(
+        service_name=service_name,
+        trading_mode="backtest",
+        otlp=tradeobs_agent.OtlpOptions(endpoint=endpoint),
+        live=False,
+        logs=tradeobs_agent.LogOptions(dir=str(tmp_path)),
+    )
+    try:
+        assert agent.export == "on" and agent.prometheus is None
+        assert dict(agent.resource.attributes)["trading.mode"] == "backtest"
+    finally:
+        tradeobs_agent.shutdown(timeout=2.0)
+    path = tmp_path / "system.jsonl"  # written once the agent says something
+    system = [json.loads(x)["message"] for x in path.read_text().splitlines()] if path.exists() else []
+    said = [m for m in system if "trading_mode=backtest exports" in m]
+    if not warned:
+        assert said == []
+        return
+    assert len(said) == 1, said
+    assert repr(service_name) in said[0] and f"'{service_name}-backtest'" in said[0] and endpoint in said[0]
+    assert "trading_mode=backtest exports" in capsys.readouterr().err  # the log does not reach the console

@@ -7,6 +7,11 @@ counts in ``tradeobs.agent.exports.failed`` / ``tradeobs.agent.items.dropped``. 
 the log: at most one outage per exporter is said per :attr:`_Counting.message_interval` (a minute), and the next
 one said counts those that were not. The first outage said in a process is also printed on stderr (and its end)
 when the log does not reach the console, as a configuration problem is.
+
+A batch the collector refuses as too large (its ``max_recv_msg_size_mib`` / ``max_request_body_size``) is no outage:
+sending it again cannot succeed, and kept for retries it held every later batch behind it until it expired. It is
+dropped at once, counted (``tradeobs.agent.items.dropped{reason="too_large"}``), and said once per exporter with
+the setting to change (:meth:`_Counting._too_large`).
 """
 
 from __future__ import annotations
@@ -201,6 +206,7 @@ def flush_deliveries(timeout: float) -> bool:
 
 _log = logging.getLogger("tradeobs")
 _ITEMS = {"traces": "spans", "logs": "log records", "metrics": "points"}
+_BATCH_SIZE = {"traces": "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "logs": "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"}
 _console_lock = threading.Lock()
 _console_told = False  # the first outage said in this process went to the console (see _Counting._say)
 
@@ -249,10 +255,60 @@ class _Counting:
         self._said_wall = 0.0  # time.time() of the last outage said
         self.not_before = 0.0  # the collector's last throttling hint: no export before this time.monotonic() value
         self.hint: float | None = None  # that hint, in seconds (None: the last refusal came without one)
+        self.refused_too_large: str | None = None  # set during an export the collector refused as too large
+        self._said_too_large = False
 
     def watch_hints(self) -> None:
         """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
-        otel_private.watch_throttling(self.inner, self._throttled)  # False for an exporter it cannot watch
+        otel_private.watch_throttling(self.inner, self._throttled, self._refusing_too_large)  # False: cannot watch
+
+    def _refusing_too_large(self, detail: str) -> None:
+        self.refused_too_large = detail
+
+    def _too_large(self, n: int, lost: int, detail: str) -> None:
+        """The collector refused an export of ``n`` items as too large: ``lost`` of them are dropped (counted,
+        ``reason="too_large"``), none is sent again, and the first refusal of this exporter is said with its cause
+        and what to change. The collector answers: this is no outage."""
+        self._failed.add(1)
+        if lost:
+            self._dropped("too_large", lost)
+        with self._state:
+            said, self._said_too_large = self._said_too_large, True
+        if said:
+            return
+        items = _ITEMS.get(self.signal, "items")
+        grpc = ".grpc" in type(self.inner).__module__
+        limit = (
+            "its OTLP receiver's max_recv_msg_size_mib (receivers.otlp.protocols.grpc, 4 MiB by default)"
+            if grpc
+            else "its OTLP receiver's max_request_body_size (receivers.otlp.protocols.http, 20 MiB by default) or "
+            "the body size limit of a proxy in front of it"
+        )
+        if self.signal in _BATCH_SIZE:
+            fix = (
+                f"raise {limit}, or send smaller batches: {_BATCH_SIZE[self.signal]} (512 {items} by default; the "
+                "agent has no batch size setting of its own, the SDK's batch processor reads this variable)"
+            )
+            lost_text = (
+                f'the {n} {items} were dropped (counted in tradeobs.agent.items.dropped{{reason="too_large"}}) and '
+                "are not sent again"
+            )
+        else:
+            fix = (
+                f"raise {limit} to at least 4 MiB: the agent sends metrics in requests of at most 3 MiB"
+                if grpc
+                else f"raise {limit}"
+            )
+            lost_text = (
+                f"the export of {n} {items} failed ({lost} delta points dropped, counted in "
+                'tradeobs.agent.items.dropped{reason="too_large"}; cumulative points are in every export and lose '
+                "nothing once one passes)"
+            )
+        self._say(
+            f"tradeobs: the collector at {self.target} refused {self.signal} as too large ({detail}): {lost_text}. "
+            f"To fix it, {fix}. Later refusals of this exporter are only counted.",
+            first=True,
+        )
 
     def _throttled(self, delay: float) -> None:
         """The collector refused with a throttling hint (``Retry-After``, ``RetryInfo``): wait ``delay`` seconds."""
@@ -415,13 +471,18 @@ class CountingSpanExporter(_Counting, SpanExporter):
         return SpanExportResult.SUCCESS if self._send(spans) else SpanExportResult.FAILURE
 
     def _send(self, spans: Sequence[Any]) -> bool:
+        """Export ``spans``; True when done with them (delivered, or refused as too large: dropped)."""
         before = self.not_before
+        self.refused_too_large = None
         try:
             result = self.inner.export(spans)
         except Exception as exc:  # an exporter bug must not kill the worker thread
             self._outcome(False, len(spans), repr(exc))
             return False
         ok = bool(result == SpanExportResult.SUCCESS)
+        if not ok and self.refused_too_large is not None:
+            self._too_large(len(spans), len(spans), self.refused_too_large)
+            return True
         self._outcome(ok, len(spans), None if ok else self._refused(before))
         return ok
 
@@ -444,13 +505,18 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         return LogRecordExportResult.SUCCESS if self._send(batch) else LogRecordExportResult.FAILURE
 
     def _send(self, batch: Sequence[Any]) -> bool:
+        """Export ``batch``; True when done with it (delivered, or refused as too large: dropped)."""
         before = self.not_before
+        self.refused_too_large = None
         try:
             result = self.inner.export(batch)
         except Exception as exc:
             self._outcome(False, len(batch), repr(exc))
             return False
         ok = bool(result == LogRecordExportResult.SUCCESS)
+        if not ok and self.refused_too_large is not None:
+            self._too_large(len(batch), len(batch), self.refused_too_large)
+            return True
         self._outcome(ok, len(batch), None if ok else self._refused(before))
         return ok
 
@@ -476,12 +542,16 @@ class CountingMetricExporter(_Counting, MetricExporter):
             )
             return MetricExportResult.FAILURE
         before = self.not_before
+        self.refused_too_large = None
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
             self._outcome(False, _points(metrics_data), repr(exc), _delta_points(metrics_data))
             return MetricExportResult.FAILURE
         ok = result == MetricExportResult.SUCCESS
+        if not ok and self.refused_too_large is not None:
+            self._too_large(_points(metrics_data), _delta_points(metrics_data), self.refused_too_large)
+            return MetricExportResult.FAILURE
         error = None if ok else self._refused(before)
         self._outcome(ok, _points(metrics_data), error, 0 if ok else _delta_points(metrics_data))
         return result  # type: ignore[no-any-return]

@@ -475,9 +475,18 @@ def install_raw_grpc_stub(
     return True
 
 
-def watch_throttling(exporter: Any, saw: Callable[[float], None]) -> bool:
+def watch_throttling(
+    exporter: Any, saw: Callable[[float], None], too_large: Callable[[str], None] | None = None
+) -> bool:
     """Call ``saw(seconds)`` with each throttling hint the collector sends ``exporter`` (an OTLP exporter of either
-    protocol); True if installed. Call it after :func:`install_raw_grpc_stub` (it wraps the stub that sends).
+    protocol), and ``too_large(detail)`` with each refusal of a request as too large; True if installed. Call it after
+    :func:`install_raw_grpc_stub` (it wraps the stub that sends).
+
+    Too large (:func:`refused_as_too_large`): OTLP/gRPC ``RESOURCE_EXHAUSTED`` "received message larger than max"
+    (the collector's ``max_recv_msg_size_mib``, 4 MiB by default), OTLP/HTTP ``413`` (a proxy's body limit) or ``400``
+    "request body too large" (the collector's ``max_request_body_size``). Sending the same request again cannot
+    succeed: over gRPC the SDK retried it for its whole timeout (``RESOURCE_EXHAUSTED`` is retryable to it); the
+    refusal now reaches it with a hint longer than any timeout, so it gives up at once.
 
     OTLP/HTTP: ``Retry-After`` (seconds or an HTTP date) on a retryable status (429, 502, 503, 504). The SDK waits
     for it itself between the retries inside one ``export()`` when it fits in the export's timeout, and otherwise
@@ -489,13 +498,13 @@ def watch_throttling(exporter: Any, saw: Callable[[float], None]) -> bool:
     that name, so its retries inside one ``export()`` wait as the collector asked.
 
     Assumes: HTTP: the exporter's ``_client._submit(data, timeout)`` sends one request and returns the transport's
-    result (``status_code``, ``headers()``), read by ``_is_retryable`` / ``_extract_retry_after``; gRPC: as
-    :func:`install_raw_grpc_stub`, and ``OTLPExporterMixin._export`` reads ``google.rpc.retryinfo-bin`` from
+    result (``status_code``, ``headers()``, ``content()``), read by ``_is_retryable`` / ``_extract_retry_after``;
+    gRPC: as :func:`install_raw_grpc_stub`, and ``OTLPExporterMixin._export`` reads ``google.rpc.retryinfo-bin`` from
     ``error.trailing_metadata()``.
     """
     if _has(exporter, "_stub", "_channel", "_client") and callable(getattr(exporter, "_stub", None)):
         make = exporter._stub  # pyright: ignore[reportPrivateUsage]
-        exporter._stub = lambda ch: _HintedStub(make(ch), saw)  # pyright: ignore[reportPrivateUsage]
+        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large)  # pyright: ignore[reportPrivateUsage]
         exporter._client = exporter._stub(exporter._channel)  # pyright: ignore[reportPrivateUsage]
         return True
     client: Any = getattr(exporter, "_client", None)
@@ -507,7 +516,9 @@ def watch_throttling(exporter: Any, saw: Callable[[float], None]) -> bool:
 
     def hinted(data: bytes, timeout: float) -> Any:
         result = submit(data, timeout)
-        if _is_retryable(result.status_code):
+        if too_large is not None and (detail := _http_too_large(result)) is not None:
+            too_large(detail)
+        elif _is_retryable(result.status_code):
             delay = _extract_retry_after(result)
             if delay is not None:
                 saw(delay)
@@ -518,6 +529,38 @@ def watch_throttling(exporter: Any, saw: Callable[[float], None]) -> bool:
 
 
 _RETRY_INFO_KEY = "google.rpc.retryinfo-bin"  # the trailer the SDK's gRPC exporter reads
+_NEVER = 10.0**9  # seconds: a hint no export timeout fits, so the SDK's gRPC exporter gives up at once
+
+
+def refused_as_too_large(error: Any) -> str | None:
+    """The reason a gRPC call was refused when its request was too large (``RESOURCE_EXHAUSTED`` "received message
+    larger than max (N vs. M)", from the server, or "Sent message larger than max" from grpcio itself), else None.
+    A collector's ``memory_limiter`` also answers ``RESOURCE_EXHAUSTED``, with other words: that one passes."""
+    import grpc
+
+    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    details = str(error.details() or "")
+    return details if "larger than max" in details.lower() else None
+
+
+def _http_too_large(result: Any) -> str | None:
+    """Why an OTLP/HTTP response refused its request as too large: ``413``, or ``400`` whose body says "too large"
+    (the collector's OTLP receiver past ``max_request_body_size`` answers 400 "http: request body too large")."""
+    status = getattr(result, "status_code", None)
+    if status == 413:
+        return f"413 {getattr(result, 'reason', None) or 'Request Entity Too Large'}"
+    if status != 400:
+        return None
+    try:
+        body = bytes(result.content())
+    except Exception:  # a transport whose body cannot be read: not known to be too large
+        return None
+    if b"too large" not in body.lower():
+        return None
+    start = body.lower().find(b"http: request body too large")
+    text = body[start : start + 28] if start >= 0 else b"request body too large"
+    return f"400 {text.decode('utf-8', 'replace')}"
 
 
 def grpc_retry_delay(error: Any) -> float | None:
@@ -555,9 +598,10 @@ class _HintedStub:
     """A gRPC stub whose refusals with a ``RetryInfo`` are told to ``saw`` and reach the SDK's retry loop with the
     hint where it looks for it."""
 
-    def __init__(self, stub: Any, saw: Callable[[float], None]) -> None:
+    def __init__(self, stub: Any, saw: Callable[[float], None], too_large: Callable[[str], None] | None = None) -> None:
         self._stub = stub
         self._saw = saw
+        self._too_large = too_large
 
     def Export(self, *args: Any, **kw: Any) -> Any:
         import grpc
@@ -565,6 +609,9 @@ class _HintedStub:
         try:
             return self._stub.Export(*args, **kw)
         except grpc.RpcError as error:
+            if self._too_large is not None and (detail := refused_as_too_large(error)) is not None:
+                self._too_large(detail)
+                raise _hinted_error_class()(error, _NEVER) from error  # the same request again cannot pass
             delay = grpc_retry_delay(error)
             if delay is None:
                 raise

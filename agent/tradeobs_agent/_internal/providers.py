@@ -158,6 +158,34 @@ def say_not_configured(settings: Settings) -> None:
     )
 
 
+_BACKTEST_WORDS = ("backtest", "replay")
+
+
+def say_backtest_exports(settings: Settings) -> bool:
+    """``trading_mode=backtest`` told to export over OTLP (a configured endpoint) under a service name that does not
+    say it is a backtest or a replay: warned once (also on stderr when the log does not reach it). Through the
+    collector the series are labelled by ``job`` (``service.namespace``/``service.name``) and ``instance``;
+    ``trading.mode`` is only in ``target_info``, and the compose rules aggregate by ``job``: under the live service's
+    name the run's simulated orders and P&L add to the live service's and can page on-call. Returns whether it
+    warned."""
+    if settings.trading_mode != "backtest":
+        return False
+    names = (settings.service_name, str(settings.resource_attributes.get("service.namespace", "")))
+    if any(word in name.lower() for name in names for word in _BACKTEST_WORDS):
+        return False
+    return warn_once(
+        "backtest:exports",
+        "tradeobs: trading_mode=backtest exports to %s under service.name %r: through the collector its series are "
+        "the job of that name (trading.mode=backtest is only in target_info, which alert rules and dashboards do not "
+        "join), so if a live service has this name the run's simulated orders and P&L add to its series and can "
+        "page on-call. Give the run a service name of its own (e.g. %r) or a collector of its own",
+        otlp_for(settings, "metrics").shown,
+        settings.service_name,
+        f"{settings.service_name}-backtest",
+        console=True,
+    )
+
+
 def _retry(settings: Settings) -> Retry:
     return Retry(settings.otlp_retry_items, settings.otlp_retry_max_age)
 

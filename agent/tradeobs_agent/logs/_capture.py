@@ -42,6 +42,7 @@ take a lock on the normal path.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -242,13 +243,17 @@ class CaptureHandler(logging.Handler):
         # The agent's logger provider while an OpenTelemetry logging handler of the application's emits to it (the
         # pipeline looks when it starts and once a second); None otherwise, and then nothing is looked up per record
         self.bridged: Any = None
+        # While bridged: per logger name, whether its records are exported by such a handler (_Decision), and the
+        # provider those decisions were made for
+        self._decisions: dict[str, _Decision] = {}
+        self._decided_for: Any = None
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         try:
             if self.filters and not self.filter(record):
                 return False
             bridged = self.bridged
-            marker = None if bridged is None or not _exported_by(record, bridged) else EXPORTED
+            marker = None if bridged is None or not self._exported(record, bridged) else EXPORTED
             entry: RawCapture = (0, record.levelno, record.name, None, None, marker, None, _get_context(),
                                  get_correlation(), 0, None, record)  # fmt: skip
             self.queue.put(entry)
@@ -257,6 +262,23 @@ class CaptureHandler(logging.Handler):
         except Exception as exc:  # a filter of yours may raise; anything else is a bug. Never into the caller.
             internal_error("logs.capture_handler", exc)
         return True
+
+    def _exported(self, record: logging.LogRecord, provider: Any) -> bool:
+        """:func:`_exported_by`, decided once per logger and checked against what it was decided from at each record
+        (:class:`_Decision`): walking the handlers and asking each for its provider cost about 1.5 us a record."""
+        decisions = self._decisions
+        if self._decided_for is not provider:
+            decisions = self._decisions = {}
+            self._decided_for = provider
+        name = record.name
+        found = logging.Logger.manager.loggerDict.get(name)
+        d = decisions.get(name)
+        if d is None or d.logger is not found or not d.holds():
+            d = _Decision(found, provider)
+            if len(decisions) >= _MAX_DECISIONS:
+                decisions.clear()  # names made on the fly: bounded, decided again
+            decisions[name] = d
+        return record.levelno >= d.level
 
     def _last_resort(self, record: logging.LogRecord, echo: Callable[[logging.LogRecord], None]) -> None:
         """What Python does for a record no handler takes: ``logging.lastResort`` prints WARNING and up on stderr.
@@ -293,6 +315,53 @@ def _exported_by(record: logging.LogRecord, provider: Any) -> bool:
         if record.levelno >= h.level and not h.filters and emits_to(h, provider):
             return True
     return False
+
+
+_MAX_DECISIONS = 4096
+
+
+class _Decision:
+    """Whether an OpenTelemetry logging handler of the application's exports a logger's records to ``provider``
+    (:func:`_exported_by`, as the least record level it exports), with what that was decided from, so a change is
+    seen at the next record: each logger on the way up (its handlers, as a list copy: ``addHandler``,
+    ``removeHandler`` and a new list all differ from it; ``propagate``; ``parent``, which changes when a logger
+    between is made) and each handler there that emits to ``provider`` (its level and filters). Checking is a few
+    identity and list comparisons per logger on the way, where deciding asked each handler for its provider."""
+
+    __slots__ = ("chain", "level", "logger", "watched")
+
+    def __init__(self, found: Any, provider: Any) -> None:
+        self.logger = found
+        start = found if isinstance(found, logging.Logger) else logging.root
+        chain = []
+        watched = []
+        level: float = math.inf
+        c: logging.Logger | None = start
+        while c is not None:
+            handlers = list(c.handlers)
+            chain.append((c, handlers, c.propagate, c.parent))
+            for h in handlers:
+                if emits_to(h, provider):
+                    watched.append((h, h.level, list(h.filters)))
+                    if not h.filters and h.level < level:
+                        level = h.level
+            if not c.propagate:
+                break
+            c = c.parent
+        self.chain = tuple(chain)
+        self.watched = tuple(watched)
+        self.level = level
+
+    def holds(self) -> bool:
+        for c, handlers, propagate, parent in self.chain:
+            if c.handlers != handlers or c.propagate != propagate or c.parent is not parent:
+                return False
+        for h, level, filters in self.watched:
+            if h.level != level or h.filters != filters:
+                break
+        else:
+            return True
+        return False
 
 
 class ServerLogCapture(logging.Filter):

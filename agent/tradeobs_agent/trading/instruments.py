@@ -141,6 +141,14 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Market data lag: receive time minus exchange time",
         LATENCY_BOUNDS,
     ),
+    _c(
+        "feed_ahead",
+        "trading.marketdata.feed.ahead_of_clock",
+        "{tick}",
+        _SYM,
+        "Ticks whose exchange time was ahead of the receive time (this host's clock behind the venue's); their feed "
+        "lag is recorded as 0",
+    ),
     _h("loop_lag", "trading.eventloop.lag", "s", (), "asyncio event-loop scheduling lag", LATENCY_BOUNDS),
     # fill quality
     _h(
@@ -235,6 +243,7 @@ class TradingInstruments:
     submit_to_fill: Histogram
     decision: Histogram
     feed_lag: Histogram
+    feed_ahead: Counter
     loop_lag: Histogram
     slippage: Histogram
     fill_ratio: Histogram

@@ -129,10 +129,24 @@ V = TypeVar("V")
 class _SymbolState:
     """Market-data series for one symbol plus what staleness and gap detection need."""
 
-    __slots__ = ("feed_lag", "gaps", "last", "last_tick", "price", "seen", "seq", "stale", "staleness", "ticks")
+    __slots__ = (
+        "ahead",
+        "feed_lag",
+        "gaps",
+        "label",
+        "last",
+        "last_tick",
+        "price",
+        "seen",
+        "seq",
+        "stale",
+        "staleness",
+        "ticks",
+    )
 
     def __init__(self, inst: TradingInstruments, symbol: Any) -> None:
-        label = defaults.symbol_label(symbol)
+        label = self.label = defaults.symbol_label(symbol)
+        self.ahead: BoundCounter | None = None  # bound at the first tick ahead of the clock: no series before
         self.price: BoundGauge = inst.price.bind(symbol=label)
         self.ticks: BoundCounter = inst.ticks.bind(symbol=label)
         self.feed_lag: BoundHistogram = inst.feed_lag.bind(symbol=label)
@@ -507,7 +521,10 @@ class TradingTelemetry:
             else:
                 lag = at - (ts if type(ts) is float and -1e11 < ts < 1e11 else _epoch(ts))
                 if -_MAX_LAG < lag < _MAX_LAG:
-                    st.feed_lag.record(lag if lag > 0.0 else 0.0)
+                    if lag < 0.0:
+                        self._ahead_of_clock(st, -lag)
+                    else:
+                        st.feed_lag.record(lag)
                 else:
                     self.invalid("exchange_ts", ts)
         if seq is not None:
@@ -519,6 +536,26 @@ class TradingTelemetry:
                     st.gaps.add(1)
             else:
                 self.invalid("seq", seq)
+
+    def _ahead_of_clock(self, st: _SymbolState, ahead: float) -> None:
+        """A tick whose exchange time is ``ahead`` seconds past the time it was received at: a host clock behind the
+        venue's (or a venue's ahead). Its lag is recorded as 0 (what it was before this was counted), the tick
+        counted in ``trading.marketdata.feed.ahead_of_clock{symbol}``, and the first one said."""
+        st.feed_lag.record(0.0)
+        bound = st.ahead
+        if bound is None:
+            bound = st.ahead = self.instruments.feed_ahead.bind(symbol=st.label)
+        bound.add(1)
+        warn_once(
+            "trading:feed_ahead_of_clock",
+            "tradeobs trading telemetry: a tick of %s has an exchange time %.3f s ahead of the time it was received "
+            "at (%s): its feed lag is recorded as 0, and such ticks are counted in "
+            "trading.marketdata.feed.ahead_of_clock{symbol}. This host's clock is likely behind the venue's: check "
+            "its time service (NTP; the HostClockSkew alert and its runbook section)",
+            st.label,
+            ahead,
+            "this host's clock" if self._clock is None else "the clock= given to TradingTelemetry",
+        )
 
     def feed_reconnect(self, feed: str = "default") -> None:
         """The market data feed reconnected."""

@@ -656,6 +656,31 @@ def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> Non
     assert _point(cap, "trading.marketdata.reconnects", feed="nasdaq").value == 1
 
 
+def test_a_tick_ahead_of_the_host_clock_is_counted_and_said_once(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exchange time in the future of this host's clock (a host clock behind the venue's) gave a negative lag,
+    recorded as 0 and counted nowhere: a skewed clock read as a perfect feed. Now each such tick is counted in
+    trading.marketdata.feed.ahead_of_clock{symbol} (its lag still recorded as 0) and the first is said."""
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        tt.tick("AAPL", 189.5, exchange_ts=time.time() + 2.0)
+        tt.tick("AAPL", 189.6, exchange_ts=time.time() + 1.0)
+        tt.tick("MSFT", 400.0, exchange_ts=time.time() + 1.0)
+        tt.tick("MSFT", 400.1, exchange_ts=time.time() - 0.5)
+        tt.tick("IBM", 150.0, exchange_ts=time.time() - 0.5)
+        tt.flush()
+    assert _point(cap, "trading.marketdata.feed.ahead_of_clock", symbol="AAPL").value == 2
+    assert _point(cap, "trading.marketdata.feed.ahead_of_clock", symbol="MSFT").value == 1
+    assert "IBM" not in {p.attributes["symbol"] for p in cap.metrics()["trading.marketdata.feed.ahead_of_clock"]}
+    lag = _point(cap, "trading.marketdata.feed.lag", symbol="AAPL")
+    assert lag.count == 2 and lag.sum == 0.0
+    assert _point(cap, "trading.marketdata.feed.lag", symbol="MSFT").count == 2
+    said = [r.getMessage() for r in caplog.records if "ahead of" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith("tradeobs trading telemetry: a tick of AAPL has an exchange time 2.0")
+    assert "trading.marketdata.feed.ahead_of_clock" in said[0] and "clock" in said[0]
+
+
 def test_ticks_take_sequence_numbers_and_times_from_a_dataframe_or_decimals(
     cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
