@@ -151,11 +151,12 @@ def test_metrics_are_not_sent_during_the_pause(protocol: str) -> None:
     assert exp.last_error is not None and "asked to wait 600 s" in exp.last_error
 
 
-def test_a_413_from_a_proxy_drops_the_batch_counted_and_the_next_one_goes_through() -> None:
+def test_a_413_from_a_proxy_sends_the_batch_again_in_halves_and_the_next_one_goes_through() -> None:
     """``413 Payload Too Large`` (a proxy's body limit in front of the collector): sending the same body again
-    cannot pass. Before, the agent's sender kept the batch and sent it again on its back-off until it expired, every
-    later batch waiting behind it (this server takes the second attempt: the old code sent the 4 spans twice). (The
-    collector's own limits: tests/integration/test_collector_too_large.py.)"""
+    cannot pass. Before, the agent's sender kept the batch and sent it again whole on its back-off until it expired,
+    every later batch waiting behind it. Now its two halves are sent at once (this server refuses only the first
+    request), nothing is dropped, and the next batch follows. (The collector's own limits, and an item too large by
+    itself: tests/integration/test_collector_too_large.py.)"""
     with ThrottlingOtlpServer("http/protobuf", refusals=1, status=413) as srv:
         exp, reg = _exporter(srv, timeout=1.0)
         try:
@@ -167,7 +168,7 @@ def test_a_413_from_a_proxy_drops_the_batch_counted_and_the_next_one_goes_throug
             exp.deadline = time.monotonic()
             exp.shutdown()
         arrivals = list(srv.arrivals)
-    assert [a[2] for a in arrivals] == [True, False], arrivals  # the refused batch was not sent again
-    assert srv.accepted == ["s0", "s1"]
-    assert reg.self_metrics.items_dropped.bind(signal="traces", reason="too_large").value == 4
+    assert [a[2] for a in arrivals] == [True, False, False, False], arrivals  # refused whole, then two halves
+    assert srv.accepted == ["s0", "s1", "s2", "s3", "s0", "s1"]
+    assert reg.self_metrics.items_dropped.bind(signal="traces", reason="too_large").value == 0
     assert not +_dropped(reg)

@@ -1,4 +1,5 @@
-"""A batch larger than the collector takes is dropped, counted and said once, and does not hold later batches back.
+"""A batch larger than the collector takes is sent again in parts (only an item too large by itself is dropped,
+counted), said once, and does not hold later batches back.
 
 otelcol-tradeobs with a 1 MiB receiver limit (OTLP/gRPC ``max_recv_msg_size_mib: 1``, OTLP/HTTP
 ``max_request_body_size: 1048576``) and a batch of about 2 MiB. Before: gRPC ``RESOURCE_EXHAUSTED`` ("received
@@ -52,7 +53,7 @@ def _spans(n: int, attrs: int) -> list[Any]:
     ("protocol", "setting"),
     [("grpc", "max_recv_msg_size_mib"), ("http/protobuf", "max_request_body_size")],
 )
-def test_a_batch_too_large_for_the_collector_is_dropped_counted_and_said_once(
+def test_a_batch_too_large_for_the_collector_is_sent_in_parts_and_said_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, protocol: str, setting: str
 ) -> None:
     overlay = tmp_path / "limits.yaml"
@@ -67,13 +68,21 @@ def test_a_batch_too_large_for_the_collector_is_dropped_counted_and_said_once(
         exported = reg.self_metrics.items_exported.bind(signal="traces", exporter=type(inner).__name__)
         dropped = reg.self_metrics.items_dropped
         try:
-            exp.export(_spans(1000, 20))  # about 2.2 MiB encoded
+            exp.export(_spans(1000, 20))  # about 2.2 MiB encoded: its quarters pass
             exp.export(_spans(3, 0))
-            exp.export(_spans(1000, 20))
+            big = _spans(1000, 20)
+            huge = (
+                TracerProvider(shutdown_on_exit=False)
+                .get_tracer("t")
+                .start_span("huge", attributes={"a": "z" * 1_200_000})
+            )
+            huge.end()
+            big[700] = huge  # 1.2 MB by itself, over the 1 MiB limit: the one span dropped
+            exp.export(big)
             exp.export(_spans(2, 0))
             wait_for(
-                lambda: exported.value == 5,
-                "the small batches delivered behind the large ones",
+                lambda: exported.value == 2004,
+                "the large batches delivered in parts, the small ones behind them",
                 timeout=60,
                 procs=(col.proc,),
             )
@@ -81,7 +90,8 @@ def test_a_batch_too_large_for_the_collector_is_dropped_counted_and_said_once(
         finally:
             exp.deadline = 0.0
             exp.shutdown()
-    assert dropped.bind(signal="traces", reason="too_large").value == 2000
+    assert exported.value == 2004
+    assert dropped.bind(signal="traces", reason="too_large").value == 1
     for reason in ("expired", "retry_buffer_full", "shutdown", "export_failed"):
         assert dropped.bind(signal="traces", reason=reason).value == 0, reason
     said = [r.getMessage() for r in caplog.records if r.name == "tradeobs" and "too large" in r.getMessage()]

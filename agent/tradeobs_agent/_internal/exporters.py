@@ -8,10 +8,12 @@ the log: at most one outage per exporter is said per :attr:`_Counting.message_in
 one said counts those that were not. The first outage said in a process is also printed on stderr (and its end)
 when the log does not reach the console, as a configuration problem is.
 
-A batch the collector refuses as too large (its ``max_recv_msg_size_mib`` / ``max_request_body_size``) is no outage:
-sending it again cannot succeed, and kept for retries it held every later batch behind it until it expired. It is
-dropped at once, counted (``tradeobs.agent.items.dropped{reason="too_large"}``), and said once per exporter with
-the setting to change (:meth:`_Counting._too_large`).
+A batch of spans or log records the collector refuses as too large (its ``max_recv_msg_size_mib`` /
+``max_request_body_size``) is no outage: sending it again whole cannot succeed, and kept for retries it held every
+later batch behind it until it expired. It is sent again at once in two halves, each split the same way while it is
+refused, so only an item too large by itself is dropped, counted (``tradeobs.agent.items.dropped{reason="too_large"}``);
+the first refusal of each exporter is said once with the setting to change (:meth:`_Counting._split_too_large`).
+A metrics export refused as too large is not split (the agent already sends metrics in requests of at most 3 MiB).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricExportResult, MetricsData
@@ -265,11 +267,30 @@ class _Counting:
     def _refusing_too_large(self, detail: str) -> None:
         self.refused_too_large = detail
 
+    def _split_too_large(self, items: Sequence[Any], detail: str, send: Callable[[Sequence[Any]], bool]) -> bool:
+        """The collector refused ``items`` as too large: ``send`` each half again (a half refused too is split the
+        same way), down to a single item, which is dropped (counted). A half that fails otherwise (an outage
+        meanwhile) goes back to the retry buffer on its own, so what was delivered is not sent twice; with no buffer,
+        False. True when done with ``items``."""
+        self._failed.add(1)
+        if len(items) == 1:
+            self._too_large(1, 1, detail)
+            return True
+        self._too_large(len(items), 0, detail)
+        mid = len(items) // 2
+        done = True
+        for part in (items[:mid], items[mid:]):
+            if not send(part):
+                if self.delivery is not None:
+                    self.delivery.submit(list(part))
+                else:
+                    done = False
+        return done
+
     def _too_large(self, n: int, lost: int, detail: str) -> None:
         """The collector refused an export of ``n`` items as too large: ``lost`` of them are dropped (counted,
-        ``reason="too_large"``), none is sent again, and the first refusal of this exporter is said with its cause
-        and what to change. The collector answers: this is no outage."""
-        self._failed.add(1)
+        ``reason="too_large"``), and the first refusal of this exporter is said with its cause and what to change.
+        The collector answers: this is no outage."""
         if lost:
             self._dropped("too_large", lost)
         with self._state:
@@ -290,8 +311,8 @@ class _Counting:
                 "agent has no batch size setting of its own, the SDK's batch processor reads this variable)"
             )
             lost_text = (
-                f'the {n} {items} were dropped (counted in tradeobs.agent.items.dropped{{reason="too_large"}}) and '
-                "are not sent again"
+                f"the {n} {items} are sent again in smaller parts (only one too large by itself is dropped, counted "
+                'in tradeobs.agent.items.dropped{reason="too_large"}), at the cost of more requests'
             )
         else:
             fix = (
@@ -481,8 +502,7 @@ class CountingSpanExporter(_Counting, SpanExporter):
             return False
         ok = bool(result == SpanExportResult.SUCCESS)
         if not ok and self.refused_too_large is not None:
-            self._too_large(len(spans), len(spans), self.refused_too_large)
-            return True
+            return self._split_too_large(spans, self.refused_too_large, self._send)
         self._outcome(ok, len(spans), None if ok else self._refused(before))
         return ok
 
@@ -515,8 +535,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
             return False
         ok = bool(result == LogRecordExportResult.SUCCESS)
         if not ok and self.refused_too_large is not None:
-            self._too_large(len(batch), len(batch), self.refused_too_large)
-            return True
+            return self._split_too_large(batch, self.refused_too_large, self._send)
         self._outcome(ok, len(batch), None if ok else self._refused(before))
         return ok
 
@@ -550,6 +569,7 @@ class CountingMetricExporter(_Counting, MetricExporter):
             return MetricExportResult.FAILURE
         ok = result == MetricExportResult.SUCCESS
         if not ok and self.refused_too_large is not None:
+            self._failed.add(1)
             self._too_large(_points(metrics_data), _delta_points(metrics_data), self.refused_too_large)
             return MetricExportResult.FAILURE
         error = None if ok else self._refused(before)

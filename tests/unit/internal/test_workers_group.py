@@ -278,6 +278,8 @@ def test_a_member_that_cannot_listen_gives_the_leaders_lock_back(
     m.group.start()
     try:
         wait_for(lambda: "listen" in failures, "the member's failed attempt to listen")
+        # Said right after on_failure is called, on the member's thread: a loaded machine ran the check between the two.
+        wait_for(lambda: "cannot listen on" in caplog.text, "the failure said")
         assert not m.group.leader
         # It does not keep the lock it cannot use: another member of the group can take it.
         other = Store.open(str(base), m.store.key, "svc")
