@@ -367,3 +367,61 @@ def test_a_collector_outage_is_one_page_not_one_per_scrape_job(alertmanager: str
 
     pages = wait_until(sent, "both OtelCollectorDown alerts to be sent", deadline_s=90)
     assert [sorted(p) for p in pages] == [["otelcol", "otelcol-exporter"]]
+
+
+@pytest.mark.integration
+def test_two_strategies_past_the_loss_limit_are_two_pages_each_naming_its_strategy(
+    alertmanager: str, webhook: _Webhook, smtp: _Smtp
+) -> None:
+    """Several strategies run in one service, and the loss limit pages per strategy. Grouped by job, a
+    second strategy's breach joined the first one's group: one notification (and one email titled by
+    the job alone) carried both, and a breach after the first page went out a group_interval later in a
+    notification that looked like a repeat. Now each strategy is a page of its own, its email subject
+    naming the strategy."""
+    for strategy in ("mm", "arb"):
+        _post(
+            alertmanager,
+            {"alertname": "TradingPnLLossLimitBreached", "severity": "critical", "job": "desk", "strategy": strategy},
+        )
+
+    def pages() -> list[list[str]] | None:
+        got = [[a["labels"]["strategy"] for a in p["alerts"]] for _, p in webhook.received]
+        return got if sum(len(g) for g in got) >= 2 else None
+
+    got = wait_until(pages, "both loss-limit alerts to be sent", deadline_s=90)
+    assert sorted(got) == [["arb"], ["mm"]], got
+    mails = wait_until(lambda: len(smtp.messages) >= 2 and smtp.messages, "both emails", deadline_s=90)
+    subjects = sorted(line for m in mails for line in m["data"].splitlines() if line.startswith("Subject:"))
+    assert subjects == [
+        "Subject: [tradeobs FIRING] TradingPnLLossLimitBreached desk strategy arb",
+        "Subject: [tradeobs FIRING] TradingPnLLossLimitBreached desk strategy mm",
+    ], subjects
+
+
+@pytest.mark.integration
+def test_a_strategys_kill_switch_mutes_only_that_strategys_alerts(alertmanager: str) -> None:
+    """The kill switch is a strategy's (trading_risk_kill_switch_engaged{strategy}): it mutes that
+    strategy's rejects (at risk, reason kill_switch) and drawdown warning. With `equal: [job]` it also
+    muted every other strategy of the service, which still trade, and the service's fill latency."""
+    _post(
+        alertmanager,
+        {"alertname": "TradingKillSwitchEngaged", "severity": "critical", "job": "desk", "strategy": "mm"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "desk", "strategy": "mm"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "desk", "strategy": "arb"},
+        {"alertname": "TradingDrawdownWarning", "severity": "warning", "job": "desk", "strategy": "arb"},
+        {"alertname": "TradingFillLatencyP99High", "severity": "warning", "job": "desk"},
+    )
+
+    def states() -> dict[str, list[str]] | None:
+        alerts = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
+        got = {
+            f"{a['labels']['alertname']}/{a['labels'].get('strategy', '')}": a["status"]["inhibitedBy"] for a in alerts
+        }
+        return got if len(got) == 5 and got["TradingOrderRejectRateHigh/mm"] else None
+
+    got = wait_until(states, "inhibition to apply")
+    assert got["TradingKillSwitchEngaged/mm"] == []
+    assert got["TradingOrderRejectRateHigh/mm"]  # the engaged strategy's rejects: a consequence
+    assert got["TradingOrderRejectRateHigh/arb"] == []  # another strategy: still news
+    assert got["TradingDrawdownWarning/arb"] == []
+    assert got["TradingFillLatencyP99High/"] == []

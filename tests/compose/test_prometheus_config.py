@@ -104,6 +104,7 @@ KEY_ALERTS = {
     "Watchdog",
     "OtelCollectorDown",
     "TargetDown",
+    "ServiceCrashLooping",
     "OtelCollectorExportFailures",
     "OtelCollectorDroppingData",
     "OtelCollectorQueueNearlyFull",

@@ -233,6 +233,8 @@ def notify_within(
         delay += seconds(m.group(1))
     if name == "TradingServiceTelemetryMissing":
         delay += t.metric_expiration
+    # A subquery sees the fault at its next step (steps are aligned to multiples of the step): ServiceCrashLooping.
+    delay += max((seconds(m.group(2)) for m in _RANGE.finditer(expr) if m.group(2)), default=0.0)
     pipeline = 2 * t.scrape_interval + t.evaluation_interval
     return seconds(str(rule.get("for", "0s"))) + delay + pipeline + wait + PROCESSING_ALLOWANCE
 
