@@ -892,28 +892,3 @@ def test_a_thousand_symbols(live_server: Callable[..., LiveProcess], browser_pag
     assert "at most 20" in page.locator("#chips .note").inner_text()
     f0 = js(page, "window.__tradeobs.frames")
     wait_for(lambda: js(page, "window.__tradeobs.frames") >= f0 + 20, "frames keep coming")
-
-
-def test_tabs_that_would_starve_the_browser_s_connections_say_so(
-    live_server: Callable[..., LiveProcess], browser_page: Any
-) -> None:
-    """Each tab of the page streams on a connection of its own, and over HTTP/1.1 Chromium opens at most 6 to a
-    server: with 6 tabs of the demo's page open, a 7th tab of the same server did not load at all (measured: the
-    page's own address, 15 s without an answer), and neither would any other page of the app it is mounted in.
-    Nothing said so. From 4 tabs each says so under its header; when one closes and 3 are left, the note goes."""
-    srv = live_server()
-    tabs = [browser_page]
-    open_page(browser_page, srv)
-    for _ in range(3):
-        tab = browser_page.context.new_page()
-        open_page(tab, srv, frames=2)
-        tabs.append(tab)
-    assert js(browser_page, "performance.getEntriesByType('navigation')[0].nextHopProtocol") == "http/1.1"
-    for tab in tabs:
-        note = tab.locator("#tabs-note")
-        wait_for(lambda note=note: note.is_visible() and "4 tabs of this page" in note.inner_text(), "the note")
-        assert "HTTP/2" in note.inner_text()
-    tabs.pop().close()
-    for tab in tabs:
-        wait_for(lambda tab=tab: js(tab, "window.__tradeobs.tabs") == 3, "the closed tab's bye")
-        assert not tab.locator("#tabs-note").is_visible()

@@ -24,7 +24,7 @@
     events: 0, axes: {}, chart: {}, charts: null, draws: 0
   };
   var $ = function (id) { return document.getElementById(id); };
-  var es = null, retryTimer = null, seen = new Set();
+  var es = null, retryTimer = null, seen = new Set(), share = null;
   var recvAt = 0, frameTs = 0;                      // performance.now() and server ts of the last frame
   var symList = [], symSet = new Set(), symListDirty = true;
   var lower = new Map();                             // symbol -> its lower case, for the positions filter
@@ -93,9 +93,10 @@
   function serverNow() { return frameTs ? frameTs + (performance.now() - recvAt) / 1000 : Date.now() / 1000; }
 
   // ------------------------------------------------------------------ connection
-  function setStatus(s) {
+  function setStatus(s, text) {
     T.status = s;
-    var el = $("status"); el.textContent = s; el.className = "status " + s; el.dataset.state = s;
+    var el = $("status"); el.textContent = text || s; el.className = "status " + s; el.dataset.state = s;
+    if (share && share.holder) post({ kind: "status", s: s, text: text || "" });
   }
 
   // A stream that stops without an error: a phone that slept or changed networks, a NAT that forgot the connection.
@@ -106,7 +107,7 @@
   // second, and at once when the page is shown again or the browser says it is back online.
   var aliveAt = 0, gaps = [], STALL_MIN = 10;
   function alive(now) {
-    if (aliveAt && es && es.readyState === EventSource.OPEN) {
+    if (aliveAt && (share && share.holder === false ? share.ready : es && es.readyState === EventSource.OPEN)) {
       gaps.push((now - aliveAt) / 1000);
       if (gaps.length > 9) gaps.shift();
     }
@@ -118,11 +119,12 @@
     return Math.max(STALL_MIN, 3 * g[g.length >> 1]);
   }
   function watchdog() {
+    if (share && share.holder) post({ kind: "status", s: T.status, text: $("status").textContent });
+    if (share && !share.holder) { followerWatch(); return; }
     if (!es || !aliveAt || es.readyState === EventSource.CLOSED) return;
     if ((performance.now() - aliveAt) / 1000 <= stallAfter()) return;
     es.close();
-    setStatus("stale");
-    $("status").textContent = "stale, reconnecting";
+    setStatus("stale", "stale, reconnecting");
     connect();
   }
 
@@ -141,14 +143,21 @@
         setStatus("reconnecting");                      // the browser retries itself, sending Last-Event-ID
       }
     };
-    es.addEventListener("frame", onFrame);
-    es.addEventListener("event", onEvent);
-    es.addEventListener("reset", onReset);
+    var mine = es;
+    ["frame", "event", "reset"].forEach(function (type) {
+      es.addEventListener(type, function (e) {
+        if (mine !== es) return;                        // a stream this tab closed (it handed the stream over)
+        if (share && share.holder) post({ kind: "sse", type: type, data: e.data, id: e.lastEventId });
+        ON[type](e);
+      });
+    });
   }
 
   // ------------------------------------------------------------------ frames
   function onFrame(e) {
     var f = JSON.parse(e.data);
+    // A tab that shares another's stream joins mid-stream: a delta before the holder's full state has no base.
+    if (f.type !== "full" && !T.state && share && !share.holder) return;
     alive(performance.now());
     T.lastId = e.lastEventId || T.lastId;
     if (f.type === "full" || !T.state) {
@@ -276,6 +285,7 @@
     T.resets++;
     ring.n = 0; ring.px = dict(); ring.pnl = dict();
   }
+  var ON = { frame: onFrame, event: onEvent, reset: onReset };
 
   function prefill(frames) {  // chart points from /history, so the charts do not start empty
     frames.slice(-MAX_POINTS).forEach(function (f) {
@@ -916,17 +926,117 @@
     }, 1000);
   }
 
-  // ------------------------------------------------------------------ tabs of this page
-  // Each tab streams on a connection of its own. Over HTTP/1.1 a browser keeps at most 6 connections to a server
-  // (scheme, host and port), and a stream holds its connection for good: with 6 tabs of this page open, a 7th page
-  // of the same server (this one, or the app it is mounted in) does not load at all. The tabs count each other on a
-  // BroadcastChannel and, from TABS_WARN on, say so under the header; over HTTP/2 they share one connection and
-  // nothing is said (docs/live.md, "Behind a proxy").
+  // ------------------------------------------------------------------ tabs of this page: one stream for all
+  // Over HTTP/1.1 a browser keeps at most 6 connections to a server (scheme, host and port), and a stream holds its
+  // connection for good: with a stream per tab, 6 tabs of this page left a 7th page of the same server (this one, or
+  // the app it is mounted in) unloaded. So the tabs of this page share one stream. They elect a holder with the Web
+  // Locks API (an exclusive lock named after the stream's address, held for the tab's life); the holder alone opens
+  // the EventSource and relays every event it gets (frames, events, resets, with their ids, and its status) on a
+  // BroadcastChannel; the others (followers) hand what they hear to the same handlers. A follower that joins asks the
+  // holder for its whole state (its merged frame, as a full one) and drops deltas until it has it. When the holder
+  // goes (tab closed, navigated away) the lock passes to a follower, which opens the stream from the last id it heard
+  // (?lastEventId=): the server replays what was missed and sends a full frame, no reset. A follower that hears
+  // nothing from the holder for as long as its own watchdog would call a stream stale (a holder frozen by the
+  // browser, a hung tab) takes the lock from it (one follower at a time: a second lock); the old holder, if it
+  // wakes, finds its lock gone and follows. Without Web Locks (a page over plain HTTP from a name other than
+  // localhost is not a secure context) or BroadcastChannel, each tab streams on its own, and from TABS_WARN tabs of
+  // the page over HTTP/1.x the tabs say so under the header (docs/live.md, "Several tabs").
   var TABS_WARN = 4;
+  function shareable() {
+    return typeof BroadcastChannel === "function" && typeof AbortController === "function" &&
+      !!navigator.locks && typeof navigator.locks.request === "function";
+  }
+  function post(m) {
+    m.from = share.me;
+    try { share.ch.postMessage(m); } catch (err) { /* the channel is closed: the page is going */ }
+  }
+  function startShare() {
+    share = { me: T.marker, holder: false, holderId: "", ready: false, queue: [], heardAt: 0, wait: null, taking: false,
+      name: "tradeobs-live " + new URL("stream", location.href).href };
+    T.role = "follower";
+    share.ch = new BroadcastChannel(share.name);
+    // Listening before /history is asked for: an event the holder relays meanwhile is kept (a duplicate is dropped).
+    share.ch.onmessage = function (e) {
+      var m = e.data || {};
+      if (share && share.ready) heard(m); else if (share) share.queue.push(m);
+    };
+  }
+  function joinShare() {
+    if (!share) return connect();
+    share.ready = true; share.heardAt = performance.now();
+    share.queue.splice(0).forEach(heard);
+    if (!share.holder) post({ kind: "sync" });
+    elect(false);
+  }
+  // Queue for the lock (or, steal: take it from a holder that stopped relaying); the promise settles when this tab
+  // has it, or never.
+  function elect(steal) {
+    var ctl = steal ? null : new AbortController(), granted;
+    share.wait = ctl;
+    var got = new Promise(function (resolve) { granted = resolve; });
+    var opts = steal ? { mode: "exclusive", steal: true } : { mode: "exclusive", signal: ctl.signal };
+    navigator.locks.request(share.name, opts, function () {
+      if (share.wait === ctl) share.wait = null;
+      becomeHolder();
+      granted();
+      return new Promise(function () { /* held for the tab's life */ });
+    }).catch(function (err) {
+      if (share.holder) becomeFollower();               // another tab took the lock: this one stopped relaying
+      else if (!err || err.name !== "AbortError") {     // no locks here after all (a sandboxed frame): stream alone
+        share.ch.close(); share = null; T.role = "alone"; connect();
+      }
+    });
+    return got;
+  }
+  function becomeHolder() {
+    share.holder = true; share.holderId = share.me; T.role = "holder"; T.holds = (T.holds || 0) + 1;
+    post({ kind: "holder" });
+    connect();
+  }
+  function becomeFollower() {
+    share.holder = false; share.holderId = ""; T.role = "follower";
+    clearTimeout(retryTimer);
+    if (es) { es.close(); es = null; }
+    share.heardAt = performance.now();
+    post({ kind: "sync" });
+    elect(false);
+  }
+  function heard(m) {
+    if (m.kind === "sync") {                           // a follower asks for the whole state
+      if (share.holder && T.state) {
+        post({ kind: "state", to: m.from, id: T.lastId, s: T.status, text: $("status").textContent,
+          data: JSON.stringify(Object.assign({}, T.state, { type: "full" })) });
+      }
+      return;
+    }
+    if (share.holder) return;
+    if (m.kind === "holder") share.holderId = m.from;
+    else if (!share.holderId) share.holderId = m.from;
+    else if (m.from !== share.holderId) return;        // a holder that lost its lock and has not noticed yet
+    share.heardAt = performance.now();
+    if (m.kind === "sse" && ON[m.type]) ON[m.type]({ data: m.data, lastEventId: m.id });
+    else if (m.kind === "state" && m.to === share.me) { onFrame({ data: m.data, lastEventId: m.id }); setStatus(m.s, m.text); }
+    else if (m.kind === "status") setStatus(m.s, m.text);
+  }
+  function followerWatch() {
+    if (!share.ready || share.taking) return;
+    if ((performance.now() - Math.max(share.heardAt, aliveAt)) / 1000 <= stallAfter()) return;
+    share.taking = true;
+    navigator.locks.request(share.name + " takeover", { ifAvailable: true }, function (lock) {
+      if (!lock || share.holder) return null;          // another follower is taking over, or this tab holds it now
+      setStatus("stale", "stale, taking over the stream");
+      if (share.wait) share.wait.abort();
+      return elect(true);
+    }).catch(function (err) { console.error("tradeobs live: taking over the stream", err); }).then(function () {
+      if (share) { share.taking = false; share.heardAt = performance.now(); }
+    });
+  }
+
   function countTabs() {
     var nav = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
     var proto = (nav && nav.nextHopProtocol) || "";
-    if (typeof BroadcastChannel !== "function" || (proto && !/^http\/1/.test(proto))) return;
+    if (typeof BroadcastChannel !== "function") return;
+    var http1 = !proto || /^http\/1/.test(proto);     // over HTTP/2 the tabs share one connection anyway
     var me = Math.random().toString(36).slice(2), others = Object.create(null);
     var ch = new BroadcastChannel("tradeobs-live " + location.pathname);
     function say(kind) { ch.postMessage({ kind: kind, id: me }); }
@@ -934,9 +1044,10 @@
       var now = Date.now(), n = 1;
       for (var k in others) { if (now - others[k] > 5000) delete others[k]; else n++; }
       T.tabs = n;
-      $("tabs-note").textContent = n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, each on a " +
-        "connection of its own: over HTTP/1.1 a browser opens at most 6 to a server, and a 7th page of this " +
-        "server will not load. Close some, or serve the page over HTTP/2 (see docs/live.md).";
+      $("tabs-note").textContent = share || !http1 || n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, " +
+        "each on a connection of its own (this browser cannot share one stream between them here): over HTTP/1.1 a " +
+        "browser opens at most 6 to a server, and a 7th page of this server will not load. Close some, open the page " +
+        "over HTTPS or from localhost, or serve it over HTTP/2 (see docs/live.md).";
     }
     ch.onmessage = function (e) {
       var m = e.data || {};
@@ -957,6 +1068,8 @@
   ROW_H = rowHeight();
   loadSelection();
   bind();
+  T.role = "alone";
+  if (shareable()) startShare();
   countTabs();
   Promise.all([getJson("config"), getJson("history")]).then(function (res) {
     var c = res[0], h = res[1];
@@ -965,5 +1078,5 @@
     if (h && h.frames && h.frames.length) prefill(h.frames);
     // Resume the stream from where this history ends, so no event falls between the two requests.
     if (h && h.last_id && !T.lastId) T.lastId = h.last_id;
-  }).then(connect);
+  }).then(joinShare);
 })();
