@@ -268,6 +268,7 @@ def init(
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series
         registry.max_gauge_series = settings.max_gauge_series
+        registry.self_metrics.stopped.unset()  # an agent started again after a shutdown() is running (its crash pages)
         events.get_bus().resize(settings.live_event_buffer)
         resource = build_resource(settings)
         agent = Agent(settings, report, resource, registry)
