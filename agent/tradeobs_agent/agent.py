@@ -139,6 +139,9 @@ class Agent:
             if _agent is self:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        # A planned stop, told apart from a crash (which never gets here): the last export carries it, and
+        # TradingServiceTelemetryMissing skips an instance that sent it (docs/alerts.md).
+        self.registry.self_metrics.stopped.set(1)
         if self.group is not None:  # a leader whose whole group is being replaced: until a new worker can lead
             self.group.hand_over_before_exit()
         gil.stopping(True)  # the last spans and records may wait for room in their export queues, on any thread
@@ -265,6 +268,7 @@ def init(
         registry = _metrics.get_registry()
         registry.max_series = settings.max_series
         registry.max_gauge_series = settings.max_gauge_series
+        registry.self_metrics.stopped.unset()  # an agent started again after a shutdown() is running (its crash pages)
         events.get_bus().resize(settings.live_event_buffer)
         resource = build_resource(settings)
         agent = Agent(settings, report, resource, registry)

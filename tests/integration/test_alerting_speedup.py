@@ -62,7 +62,9 @@ def test_compression_scales_windows_offsets_and_for(tmp_path: Path) -> None:
     assert alerts["TradingOrderRejectRateHigh"]["for"] == "30s"
     assert alerts["OtelCollectorDown"]["for"] == "12s"
     assert "rate(trading_orders_rejected_total[30s])" in records["job:trading_order_reject_ratio:rate5m"]
-    assert "present_over_time(target_info[90s])" in str(alerts["TradingServiceTelemetryMissing"]["expr"])
+    missing = str(alerts["TradingServiceTelemetryMissing"]["expr"])
+    assert 'present_over_time(target_info{trading_mode!="backtest"}[90s])' in missing
+    assert "max_over_time(tradeobs_agent_stopped[90s])" in missing
     assert "increase(tradeobs_agent_logs_dropped_total[1m])" in str(alerts["TradeobsAgentLogsDropped"]["expr"])
     assert "36 * 3600" in str(alerts["BackupTooOld"]["expr"])  # plain numbers are not durations: unchanged
 

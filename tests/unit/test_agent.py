@@ -90,6 +90,22 @@ def test_shutdown_twice_and_reinit() -> None:
     assert b is not a and tradeobs_agent.get_agent() is b
 
 
+def test_clean_shutdown_sets_stopped_and_a_new_init_clears_it() -> None:
+    """tradeobs.agent.stopped (TradingServiceTelemetryMissing skips an instance that sent it) is set by the
+    shutdown; an agent started again in the process is running, not stopped (its crash must still page)."""
+
+    def stopped() -> list[float]:
+        snap = tradeobs_agent.get_registry().snapshot(["tradeobs.agent.stopped"])
+        return [p.value for p in snap.numbers("tradeobs.agent.stopped")]
+
+    _quiet()
+    assert stopped() == []
+    tradeobs_agent.shutdown()
+    assert stopped() == [1]
+    _quiet()
+    assert stopped() == []
+
+
 def test_sdk_disabled_is_a_noop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     agent = tradeobs_agent.init()

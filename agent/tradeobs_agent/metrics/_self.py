@@ -68,6 +68,12 @@ class SelfMetrics:
             "{state}",
             "1 in the worker that leads its group (it serves the shared Prometheus endpoint and live frames), else 0",
         )
+        self.stopped = g(
+            "tradeobs.agent.stopped",
+            "{state}",
+            "1 once the agent shuts down cleanly (shutdown(), SIGTERM, a normal exit), sent with its last export: "
+            "TradingServiceTelemetryMissing leaves an instance that stopped so alone; a crash never sends it",
+        )
         self.workers_stale = c(
             "tradeobs.agent.workers.stale",
             "{worker}",

@@ -223,6 +223,14 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Time of the last tick, seconds since the epoch (now minus this is the staleness, at any time)",
         "max",
     ),
+    _g(
+        "session_open",
+        "trading.marketdata.session.open",
+        "{state}",
+        _SYM,
+        "1 while the symbol's market session is open, 0 while it is closed (market_session()); no series: not said",
+        "max",
+    ),
     _c("gaps", "trading.marketdata.gaps", "{gap}", _SYM, "Sequence gaps detected in the feed"),
     _c("reconnects", "trading.marketdata.reconnects", "{reconnect}", ("feed",), "Market data feed reconnects"),
 )
@@ -263,6 +271,7 @@ class TradingInstruments:
     ticks: Counter
     staleness: Gauge
     last_tick: Gauge
+    session_open: Gauge
     gaps: Counter
     reconnects: Counter
 

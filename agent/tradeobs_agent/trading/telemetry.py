@@ -197,6 +197,8 @@ Breach: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
 """(handler, tt, limit, symbol)"""
 KillSwitch: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
 """(handler, tt, engaged, reason)"""
+MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], bool]
+"""(handler, tt, symbols, open)"""
 Refresh: TypeAlias = tuple[Apply, "TradingTelemetry"]
 """(handler, tt): before a collection (staleness, exposure, expiry, queue size)."""
 Close: TypeAlias = tuple[Apply, "TradingTelemetry"]
@@ -484,6 +486,18 @@ class TradingTelemetry:
         """
         entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, _time())
         self.record(entry)
+
+    def market_session(self, *symbols: str, open: bool) -> None:
+        """Say whether the market of ``symbols`` is open (``trading.marketdata.session.open``, 1 or 0): while it is
+        closed (nights, weekends, a holiday), no tick is expected and ``TradingMarketDataStale`` does not page for
+        them. Call it from your market schedule at each open and close; a symbol never said is taken as open."""
+        entry: MarketSession = (TradingTelemetry._on_market_session, self, symbols, bool(open))
+        self.record(entry)
+
+    def _on_market_session(self, e: MarketSession) -> None:
+        _, _, symbols, is_open = e
+        for symbol in symbols:
+            self.instruments.session_open.set(1 if is_open else 0, {"symbol": defaults.symbol_label(text(symbol))})
 
     def _tick_with_clock(
         self, symbol: str, price: float, exchange_ts: float | datetime.datetime | None = None, seq: int | None = None

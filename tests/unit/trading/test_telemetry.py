@@ -899,3 +899,18 @@ def test_exposure_past_max_symbols_is_counted_not_silent(cap: Capture) -> None:
     left_out = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="exposure_max_symbols")
     assert left_out.value == 2
     tt.close()
+
+
+def test_market_session_sets_each_symbols_session_gauge() -> None:
+    """TradingMarketDataStale skips a symbol whose session the app says is closed (trading_marketdata_session_open 0):
+    before, there was no way to say it, and every symbol paged each night and weekend."""
+    with capture() as cap:
+        tt = TradingTelemetry()
+        tt.tick("AAPL", 189.5)
+        assert cap.metric_value("trading.marketdata.session.open") is None  # never said: no series (taken as open)
+        tt.market_session("AAPL", "MSFT", open=False)
+        assert cap.metric_value("trading.marketdata.session.open", symbol="AAPL") == 0
+        assert cap.metric_value("trading.marketdata.session.open", symbol="MSFT") == 0
+        tt.market_session("AAPL", open=True)
+        assert cap.metric_value("trading.marketdata.session.open", symbol="AAPL") == 1
+        assert cap.metric_value("trading.marketdata.session.open", symbol="MSFT") == 0
