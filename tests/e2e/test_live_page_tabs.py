@@ -272,3 +272,32 @@ def test_followers_take_over_from_a_hung_holder(live_server: Callable[..., LiveP
     assert len(holders(tabs)) == 1
     wait_for(lambda: clients(srv) == 1, "one stream client")
     assert all(js(t, "window.__tradeobs.resets") == 0 for t in tabs)
+
+
+def test_without_web_locks_followers_take_over_from_a_hung_holder(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Without Web Locks, the holder hangs (paused in the debugger: no beats, no relays): after 3 s without it the
+    oldest follower claims the stream and the others follow it, no reset. The old holder, running again, is the
+    older of two holders: the new one yields, and 1 stream client is left, every tab advancing, no event twice."""
+    srv = live_server()
+    browser_page.context.add_init_script(NO_LOCKS)
+    tabs = open_tabs(browser_page, srv, 3)
+    for tab in tabs:
+        streaming(tab)
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder")
+    (holder,) = holders(tabs)
+    others = [t for t in tabs if t is not holder]
+    cdp = holder.context.new_cdp_session(holder)
+    cdp.send("Debugger.enable")
+    cdp.send("Debugger.pause")
+    wait_for(lambda: len(holders(others)) == 1, "a follower takes over")
+    for tab in others:
+        streaming(tab)
+    cdp.send("Debugger.resume")
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder, one stream client")
+    for tab in tabs:
+        streaming(tab)
+        assert js(tab, "window.__tradeobs.resets") == 0
+        ids = js(tab, "window.__tradeobs.eventIds")
+        assert len(ids) == len(set(ids))
