@@ -132,14 +132,105 @@ def test_a_tab_opened_late_gets_the_whole_state(live_server: Callable[..., LiveP
     assert js(late, "window.__tradeobs.events") > 0
 
 
-def test_a_tab_without_web_locks_streams_on_its_own_and_warns(
+NO_LOCKS = "Object.defineProperty(navigator, 'locks', { value: undefined })"
+
+
+def test_eight_tabs_without_web_locks_share_one_stream(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:
-    """Where the Web Locks API is missing (a page over plain HTTP from a name other than localhost is not a secure
-    context), each tab streams on its own as before, and from 4 tabs of the page over HTTP/1.x each says so under its
-    header; when one closes and 3 are left, the note goes."""
+    """Without the Web Locks API (a page over plain HTTP from a name other than localhost is not a secure context)
+    the tabs elect the holder on the BroadcastChannel: 8 tabs, 1 stream client, every tab at the same seq, a request
+    of the app answered. (Before, each tab streamed on its own: 6 streams, the 7th and 8th tabs starved.)"""
     srv = live_server()
-    browser_page.context.add_init_script("Object.defineProperty(navigator, 'locks', { value: undefined })")
+    browser_page.context.add_init_script(NO_LOCKS)
+    tabs = open_tabs(browser_page, srv, 8)
+    for tab in tabs:
+        streaming(tab)
+    wait_for(lambda: clients(srv) == 1 and len(holders(tabs)) == 1, "one holder, one stream client")
+    assert all(js(t, "window.__tradeobs.election") == "channel" for t in tabs)
+    srv.post("/test/freeze")
+    wait_for(lambda: len({js(t, "window.__tradeobs.state.seq") for t in tabs}) == 1, "the same seq in every tab")
+    seq = js(tabs[0], "window.__tradeobs.state.seq")
+    wait_for(lambda: all(js(t, "window.__tradeobs.state.seq") > seq + 3 for t in tabs), "frames advancing")
+    wait_for(lambda: len({js(t, "window.__tradeobs.state.seq") for t in tabs}) == 1, "the same seq in every tab")
+    assert len(holders(tabs)) == 1 and clients(srv) == 1
+    for tab in tabs:
+        assert tab.locator("#positions tbody tr.row").count() == 12
+    assert answered_within(tabs[-1], srv.base + "/test/info", 5000)
+    assert all(js(t, "window.__tradeobs.resets") == 0 for t in tabs)
+
+
+def test_without_web_locks_closing_the_holder_hands_the_stream_over(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Without Web Locks, the holder's tab closes (it says bye on pagehide): another tab claims the stream and resumes
+    it from the last id it heard, no reset, no event twice, the others keep advancing; still 1 stream client."""
+    srv = live_server()
+    browser_page.context.add_init_script(NO_LOCKS)
+    tabs = open_tabs(browser_page, srv, 4)
+    for tab in tabs:
+        streaming(tab)
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder")
+    for _ in range(2):
+        (holder,) = holders(tabs)
+        tabs.remove(holder)
+        events = [js(t, "window.__tradeobs.events") for t in tabs]
+        holder.close(run_before_unload=True)
+        wait_for(lambda: len(holders(tabs)) == 1, "a new holder")
+        for tab in tabs:
+            streaming(tab)
+        wait_for(lambda: clients(srv) == 1 and len(holders(tabs)) == 1, "one stream client")
+        assert all(js(t, "window.__tradeobs.resets") == 0 for t in tabs)
+        wait_for(
+            lambda events=events: all(js(t, "window.__tradeobs.events") > e for t, e in zip(tabs, events, strict=True)),
+            "events after the handover",
+        )
+        for tab in tabs:
+            ids = js(tab, "window.__tradeobs.eventIds")
+            assert len(ids) == len(set(ids))
+
+
+def test_without_web_locks_two_tabs_opened_together_converge_to_one_holder(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Two tabs that start at once, without Web Locks: whatever both did first (here both made holders on purpose,
+    as two claims crossing would), the younger yields, and one stream is left; the yielding tab neither resets nor
+    loses or doubles an event, and both advance at the same seq."""
+    srv = live_server()
+    browser_page.context.add_init_script(NO_LOCKS)
+    tabs = [browser_page, browser_page.context.new_page()]
+    for tab in tabs:
+        tab.goto(srv.base + "/telemetry/", wait_until="commit")  # both load together
+    for tab in tabs:
+        streaming(tab)
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder")
+    # Two holders at once (two claims crossing): the follower claims too.
+    (follower,) = [t for t in tabs if t not in holders(tabs)]
+    assert not js(follower, "window.__tradeobs.holds")
+    js(follower, "window.__tradeobs.claimNow()")  # synchronous: it is a holder, opening its stream
+    assert js(follower, "window.__tradeobs.holds") == 1
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder again")
+    assert sum(js(t, "window.__tradeobs.yields || 0") for t in tabs) == 1  # one of the two yielded, once
+    for tab in tabs:
+        streaming(tab)
+    srv.post("/test/freeze")
+    wait_for(lambda: len({js(t, "window.__tradeobs.state.seq") for t in tabs}) == 1, "the same seq in both tabs")
+    assert all(js(t, "window.__tradeobs.resets") == 0 for t in tabs)
+    for tab in tabs:
+        ids = js(tab, "window.__tradeobs.eventIds")
+        assert len(ids) == len(set(ids))
+
+
+def test_a_tab_whose_web_locks_fail_streams_on_its_own_and_warns(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Where the Web Locks API is there but refuses (a sandboxed frame), each tab streams on its own as before, and
+    from 4 tabs of the page over HTTP/1.x each says so under its header; when one closes and 3 are left, the note
+    goes."""
+    srv = live_server()
+    browser_page.context.add_init_script(
+        "navigator.locks.request = () => Promise.reject(new DOMException('denied', 'SecurityError'))"
+    )
     tabs = open_tabs(browser_page, srv, 4)
     for tab in tabs:
         streaming(tab)
@@ -181,3 +272,32 @@ def test_followers_take_over_from_a_hung_holder(live_server: Callable[..., LiveP
     assert len(holders(tabs)) == 1
     wait_for(lambda: clients(srv) == 1, "one stream client")
     assert all(js(t, "window.__tradeobs.resets") == 0 for t in tabs)
+
+
+def test_without_web_locks_followers_take_over_from_a_hung_holder(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """Without Web Locks, the holder hangs (paused in the debugger: no beats, no relays): after 3 s without it the
+    oldest follower claims the stream and the others follow it, no reset. The old holder, running again, is the
+    older of two holders: the new one yields, and 1 stream client is left, every tab advancing, no event twice."""
+    srv = live_server()
+    browser_page.context.add_init_script(NO_LOCKS)
+    tabs = open_tabs(browser_page, srv, 3)
+    for tab in tabs:
+        streaming(tab)
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder")
+    (holder,) = holders(tabs)
+    others = [t for t in tabs if t is not holder]
+    cdp = holder.context.new_cdp_session(holder)
+    cdp.send("Debugger.enable")
+    cdp.send("Debugger.pause")
+    wait_for(lambda: len(holders(others)) == 1, "a follower takes over")
+    for tab in others:
+        streaming(tab)
+    cdp.send("Debugger.resume")
+    wait_for(lambda: len(holders(tabs)) == 1 and clients(srv) == 1, "one holder, one stream client")
+    for tab in tabs:
+        streaming(tab)
+        assert js(tab, "window.__tradeobs.resets") == 0
+        ids = js(tab, "window.__tradeobs.eventIds")
+        assert len(ids) == len(set(ids))

@@ -938,35 +938,80 @@
   // (?lastEventId=): the server replays what was missed and sends a full frame, no reset. A follower that hears
   // nothing from the holder for as long as its own watchdog would call a stream stale (a holder frozen by the
   // browser, a hung tab) takes the lock from it (one follower at a time: a second lock); the old holder, if it
-  // wakes, finds its lock gone and follows. Without Web Locks (a page over plain HTTP from a name other than
-  // localhost is not a secure context) or BroadcastChannel, each tab streams on its own, and from TABS_WARN tabs of
-  // the page over HTTP/1.x the tabs say so under the header (docs/live.md, "Several tabs").
+  // wakes, finds its lock gone and follows. Without BroadcastChannel, or where Web Locks refuse (a sandboxed frame),
+  // each tab streams on its own, and from TABS_WARN tabs of the page over HTTP/1.x the tabs say so under the header
+  // (docs/live.md, "Several tabs").
   var TABS_WARN = 4;
-  function shareable() {
-    return typeof BroadcastChannel === "function" && typeof AbortController === "function" &&
-      !!navigator.locks && typeof navigator.locks.request === "function";
-  }
+  //
+  // Without Web Locks (plain HTTP from a name other than localhost: http://trading-host:8000/telemetry/) the tabs
+  // elect the holder on the BroadcastChannel itself, which browsers offer in any context. Each tab has a random id
+  // and its start time and says "here" each second (the holder's status does it); the holder is the live tab with
+  // the oldest start (tie: the lowest id). A follower that has heard no holder for CLAIM_AFTER ms claims the stream
+  // if it is the oldest tab it has heard from lately, any follower after twice as long (a short random back-off on
+  // top): two holders at once (two tabs claiming together, a hung holder running again) last until one hears the
+  // other; the younger one yields (closes its stream, follows) and the others follow the older one, asking it for
+  // its whole state; events are kept by id, so none is lost or doubled, and no reset is made. A holder whose page
+  // goes (pagehide) says "bye", so the next tab claims at once.
+  var CLAIM_AFTER = 3000;
+  function shareable() { return typeof BroadcastChannel === "function" && typeof AbortController === "function"; }
+  function hasLocks() { return !!navigator.locks && typeof navigator.locks.request === "function"; }
+  function senior(a, b) { return a.start < b.start || (a.start === b.start && a.from < b.from); }
   function post(m) {
-    m.from = share.me;
+    m.from = share.me; m.start = share.start; m.holder = share.holder;
     try { share.ch.postMessage(m); } catch (err) { /* the channel is closed: the page is going */ }
   }
   function startShare() {
     share = { me: T.marker, holder: false, holderId: "", ready: false, queue: [], heardAt: 0, wait: null, taking: false,
-      name: "tradeobs-live " + new URL("stream", location.href).href };
-    T.role = "follower";
+      name: "tradeobs-live " + new URL("stream", location.href).href,
+      byChannel: !hasLocks(), start: performance.timeOrigin + performance.now(), peers: Object.create(null),
+      holders: Object.create(null), backoff: 0 };
+    T.role = "follower"; T.election = share.byChannel ? "channel" : "locks";
     share.ch = new BroadcastChannel(share.name);
     // Listening before /history is asked for: an event the holder relays meanwhile is kept (a duplicate is dropped).
     share.ch.onmessage = function (e) {
       var m = e.data || {};
-      if (share && share.ready) heard(m); else if (share) share.queue.push(m);
+      if (!share) return;
+      if (share.byChannel) alivePeer(m);
+      if (share.ready) heard(m); else share.queue.push(m);
     };
+    if (share.byChannel) {
+      post({ kind: "here", hello: true });
+      window.addEventListener("pagehide", function () { if (share) post({ kind: "bye" }); });
+      window.addEventListener("beforeunload", function () { if (share) post({ kind: "bye" }); });
+    }
+  }
+  function alivePeer(m) {                             // channel election: who is alive, and since when
+    if (!m.from) return;
+    if (m.kind === "bye") { delete share.peers[m.from]; return; }
+    share.peers[m.from] = { from: m.from, start: m.start, at: performance.now() };
+    if (m.hello) post({ kind: "here" });               // a new tab: tell it who is here (the holder, as holder)
+  }
+  function oldestHere() {                              // the oldest tab heard from lately: this one?
+    var now = performance.now(), me = { from: share.me, start: share.start };
+    for (var k in share.peers) {
+      var p = share.peers[k];
+      if (now - p.at > CLAIM_AFTER) delete share.peers[k];
+      else if (senior(p, me)) return false;
+    }
+    return true;
+  }
+  T.claimNow = function () { if (share && share.byChannel && !share.holder) becomeHolder(); };  // tests: claims crossing
+  function claim() {                                   // channel election, each second and when the holder leaves
+    if (!share.ready || share.holder) return;
+    var quiet = performance.now() - share.heardAt;
+    if (quiet <= CLAIM_AFTER || (!oldestHere() && quiet <= 2 * CLAIM_AFTER + share.backoff)) return;
+    if (share.holderId) setStatus("stale", "stale, taking over the stream");
+    becomeHolder();
   }
   function joinShare() {
     if (!share) return connect();
     share.ready = true; share.heardAt = performance.now();
     share.queue.splice(0).forEach(heard);
     if (!share.holder) post({ kind: "sync" });
-    elect(false);
+    if (!share.byChannel) return elect(false);
+    // The others answered the hello at once: a holder, if any, is known; if none, the oldest claims in a second.
+    share.backoff = Math.random() * 1000;
+    if (!share.holderId) share.heardAt = performance.now() - CLAIM_AFTER + 1000;
   }
   // Queue for the lock (or, steal: take it from a holder that stopped relaying); the promise settles when this tab
   // has it, or never.
@@ -981,7 +1026,7 @@
       granted();
       return new Promise(function () { /* held for the tab's life */ });
     }).catch(function (err) {
-      if (share.holder) becomeFollower();               // another tab took the lock: this one stopped relaying
+      if (share.holder) becomeFollower("");               // another tab took the lock: this one stopped relaying
       else if (!err || err.name !== "AbortError") {     // no locks here after all (a sandboxed frame): stream alone
         share.ch.close(); share = null; T.role = "alone"; connect();
       }
@@ -993,13 +1038,13 @@
     post({ kind: "holder" });
     connect();
   }
-  function becomeFollower() {
-    share.holder = false; share.holderId = ""; T.role = "follower";
+  function becomeFollower(holderId) {
+    share.holder = false; share.holderId = holderId; T.role = "follower"; T.yields = (T.yields || 0) + 1;
     clearTimeout(retryTimer);
     if (es) { es.close(); es = null; }
     share.heardAt = performance.now();
     post({ kind: "sync" });
-    elect(false);
+    if (!share.byChannel) elect(false);
   }
   function heard(m) {
     if (m.kind === "sync") {                           // a follower asks for the whole state
@@ -1009,16 +1054,28 @@
       }
       return;
     }
+    if (m.kind === "here" || m.kind === "bye") {
+      if (m.kind === "bye" && m.from === share.holderId && !share.holder) { share.holderId = ""; share.heardAt = performance.now() - CLAIM_AFTER - 1; claim(); }
+      return;
+    }
+    if (share.byChannel && m.holder && m.from !== share.holderId && (share.holder || share.holderId)) {
+      // Two holders: the younger yields; a follower follows the older, and asks it for its whole state.
+      if (!senior(m, share.holder ? { from: share.me, start: share.start } : share.holders[share.holderId] || m)) return;
+      if (share.holder) { becomeFollower(m.from); return; }
+      share.holderId = m.from; post({ kind: "sync" });
+    }
     if (share.holder) return;
     if (m.kind === "holder") share.holderId = m.from;
     else if (!share.holderId) share.holderId = m.from;
     else if (m.from !== share.holderId) return;        // a holder that lost its lock and has not noticed yet
     share.heardAt = performance.now();
+    if (m.holder) share.holders[m.from] = { from: m.from, start: m.start };
     if (m.kind === "sse" && ON[m.type]) ON[m.type]({ data: m.data, lastEventId: m.id });
     else if (m.kind === "state" && m.to === share.me) { onFrame({ data: m.data, lastEventId: m.id }); setStatus(m.s, m.text); }
     else if (m.kind === "status") setStatus(m.s, m.text);
   }
   function followerWatch() {
+    if (share.byChannel) { post({ kind: "here" }); claim(); return; }
     if (!share.ready || share.taking) return;
     if ((performance.now() - Math.max(share.heardAt, aliveAt)) / 1000 <= stallAfter()) return;
     share.taking = true;
