@@ -284,7 +284,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig
 
     try:
-        config = DemoConfig(symbols=args.symbols, tick_hz=args.tick_hz, orders_hz=args.orders_hz, seed=args.seed)
+        config = DemoConfig.sized(args.symbols, tick_hz=args.tick_hz, orders_hz=args.orders_hz, seed=args.seed)
     except ValueError as exc:
         print(f"tradeobs demo: {exc}", file=sys.stderr)
         return 2

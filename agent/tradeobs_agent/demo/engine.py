@@ -53,6 +53,15 @@ class DemoConfig:
                 raise ValueError(f"demo setting {name}={value!r}: expected a finite number >= {lo}")
 
     @classmethod
+    def sized(cls, symbols: int, **kw: Any) -> DemoConfig:
+        """A config whose cash and gross notional limit grow with ``symbols`` beyond 10 (the defaults are a
+        10-symbol book): with the 10-symbol limit, 1,000 symbols reached it within a minute and the demo
+        traded nothing after (``tradeobs demo --symbols N`` uses this)."""
+        scale = max(1.0, symbols / 10)
+        limits = RiskLimits(max_gross_notional=RiskLimits().max_gross_notional * scale)
+        return cls(symbols=symbols, cash=cls.cash * scale, limits=limits, **kw)
+
+    @classmethod
     def from_env(cls) -> DemoConfig:
         """Read ``TRADEOBS_DEMO_SYMBOLS``, ``_TICK_HZ``, ``_ORDERS_HZ``, ``_SEED`` (for app-factory use)."""
         kw: dict[str, Any] = {}

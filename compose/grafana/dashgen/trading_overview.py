@@ -78,6 +78,54 @@ def _quantiles(metric: str, by: str, legend: str, selector: str = J) -> list[obj
     ]
 
 
+# Per-symbol panels draw at most this many symbols: a desk of 1,000 symbols drew 1,000 lines (the staleness
+# panel), 1,424 (orders by symbol and side) and a table of 2,199 rows, unreadable and slow for every viewer
+# (docs/performance.md, "Dashboards at 1,000 symbols"). A desk of 10 symbols still sees all of them.
+TOP = 10
+# The largest positions in the positions table.
+TOP_POSITIONS = 25
+
+
+def _over_range(selector: str) -> str:
+    """``selector`` over the dashboard's whole time range, ending at its end (``@ end()``): a ranking on it
+    is one ranking for the whole panel, so every step draws the same symbols (``topk`` per step picked a
+    different ten at each step, and the panel drew every symbol that was ever in a top ten)."""
+    return f"{selector}[$__range] @ end()"
+
+
+def _of_top(expr: str, rank: str, by: str = "symbol") -> str:
+    """``expr`` for the ``by`` sets that ``rank`` (a ``topk``/``bottomk`` over the time range) keeps."""
+    return f"{expr} and on ({by}) {rank}"
+
+
+def _mean_over_range(histogram: str, selector: str) -> str:
+    """The mean of a histogram per symbol over the time range (its _sum / _count: 2 series a symbol,
+    not 20 buckets): what ranks the symbols of a quantile panel, cheaply."""
+    total = f"sum by (symbol) (increase({_over_range(f'{histogram}_sum{{{selector}}}')}))"
+    count = f"sum by (symbol) (increase({_over_range(f'{histogram}_count{{{selector}}}')}))"
+    return f"{total} / ({count} > 0)"
+
+
+def _best_and_worst(gauge: str, k: int) -> str:
+    """The ``k`` highest and ``k`` lowest symbols by the gauge's last value in the time range."""
+    last = f"sum by (symbol) (last_over_time({_over_range(f'{gauge}{{{JS}}}')}))"
+    return f"(topk({k}, {last}) or bottomk({k}, {last}))"
+
+
+def _position_target(ref: str, metric: str) -> object:
+    """One column of the positions table, for the largest positions by absolute notional."""
+    return prom(
+        ref,
+        _of_top(
+            f"sum by (job, symbol) ({metric}{{{JS}}})",
+            f"topk({TOP_POSITIONS}, abs(sum by (job, symbol) (trading_position_notional{{{JS}}})))",
+            by="job, symbol",
+        ),
+        instant=True,
+        table=True,
+    )
+
+
 def build() -> Dashboard:
     ids = Ids()
     drawdown_limit = risk_limit("tradeobs:limit_drawdown:ratio")
@@ -235,13 +283,19 @@ def build() -> Dashboard:
         .with_panel(
             _ts(
                 ids,
-                "Orders /s by symbol, side",
+                f"Orders /s by symbol, side: top {TOP} symbols by orders in the time range",
                 "short",
                 prom(
                     "A",
-                    f"sum by (symbol, side) (rate(trading_orders_submitted_total{{{JS}}}[$__rate_interval]))",
+                    _of_top(
+                        f"sum by (symbol, side) (rate(trading_orders_submitted_total{{{JS}}}[$__rate_interval]))",
+                        f"topk({TOP}, sum by (symbol) (increase({_over_range(f'trading_orders_submitted_total{{{JS}}}')})))",
+                    ),
                     "{{symbol}} {{side}}",
                 ),
+            ).description(
+                f"The {TOP} symbols with the most orders over the dashboard's time range (the same ones at every"
+                " point of the panel). Pick symbols in the Symbol variable to see others."
             )
         )
         # ------------------------------------------------------------ latency
@@ -303,60 +357,99 @@ def build() -> Dashboard:
         .with_panel(
             _ts(
                 ids,
-                "Slippage by symbol (bp, adverse > 0)",
+                f"Slippage (bp, adverse > 0): {TOP} symbols of highest p95 in the time range",
                 "none",
-                prom(
-                    "A",
-                    f"histogram_quantile(0.95, sum by (le, symbol) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
-                    "p95 {{symbol}}",
-                    exemplar=True,
-                ),
-                prom(
-                    "B",
-                    f"histogram_quantile(0.50, sum by (le, symbol) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
-                    "p50 {{symbol}}",
+                *(
+                    prom(
+                        ref,
+                        _of_top(
+                            f"histogram_quantile({q}, sum by (le, symbol) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
+                            f"topk({TOP}, histogram_quantile(0.95, sum by (le, symbol) (increase({_over_range(f'trading_order_slippage_bucket{{{JS}}}')}))))",
+                        ),
+                        f"p{q * 100:.0f} {{{{symbol}}}}",
+                        exemplar=ref == "A",
+                    )
+                    for ref, q in (("A", 0.95), ("B", 0.50))
                 ),
                 span=8,
+            ).description(
+                f"p95 and p50 of the {TOP} symbols whose p95 slippage over the whole time range is the highest"
+                " (adverse > 0; the histogram has no _sum to average: it takes negative values). Pick symbols in"
+                " the Symbol variable to see others."
             )
         )
         .with_panel(
             _ts(
                 ids,
-                "Market data staleness by symbol",
-                "s",
-                prom("A", f"max by (symbol) (trading_marketdata_staleness_seconds{{{JS}}})", "{{symbol}}"),
-            )
-        )
-        .with_panel(
-            _ts(
-                ids,
-                "Market data feed lag p99 by symbol",
+                f"Market data staleness: the {TOP} stalest symbols in the time range",
                 "s",
                 prom(
                     "A",
-                    f"histogram_quantile(0.99, sum by (le, symbol) (rate(trading_marketdata_feed_lag_seconds_bucket{{{JS}}}[$__rate_interval])))",
+                    _of_top(
+                        f"max by (symbol) (trading_marketdata_staleness_seconds{{{JS}}})",
+                        f"topk({TOP}, max by (symbol) (max_over_time({_over_range(f'trading_marketdata_staleness_seconds{{{JS}}}')})))",
+                    ),
                     "{{symbol}}",
                 ),
+            ).description(
+                f"The {TOP} symbols whose market data was oldest at some point of the time range; the"
+                " 'Market data age (max)' stat is the stalest of all."
             )
+        )
+        .with_panel(
+            _ts(
+                ids,
+                f"Market data feed lag p99: {TOP} symbols of most mean lag in the time range",
+                "s",
+                prom(
+                    "A",
+                    _of_top(
+                        # recorded (rules/recording.yml): the buckets of 1,000 symbols took seconds a refresh
+                        f"max by (symbol) (max_over_time(job_symbol:trading_marketdata_feed_lag_seconds:p99_1m{{{JS}}}[$__interval]))",
+                        f"topk({TOP}, {_mean_over_range('trading_marketdata_feed_lag_seconds', JS)})",
+                    ),
+                    "{{symbol}}",
+                ),
+            ).description(f"p99 feed lag of the {TOP} symbols with the highest mean lag over the time range.")
         )
         # ------------------------------------------------------------ money and risk
         .with_row(Row("P&L, exposure, risk").id(ids()))
         .with_panel(
             _ts(
                 ids,
-                "Realized P&L by symbol",
+                f"Realized P&L: {TOP // 2} best and {TOP // 2} worst symbols",
                 "short",
-                prom("A", f"sum by (symbol) (trading_pnl_realized{{{JS}}})", "{{symbol}}"),
+                prom(
+                    "A",
+                    _of_top(
+                        f"sum by (symbol) (trading_pnl_realized{{{JS}}})",
+                        _best_and_worst("trading_pnl_realized", TOP // 2),
+                    ),
+                    "{{symbol}}",
+                ),
                 span=8,
+            ).description(
+                f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest realized P&L at the end"
+                " of the time range. Total P&L (stat) counts every symbol."
             )
         )
         .with_panel(
             _ts(
                 ids,
-                "Unrealized P&L by symbol (open positions)",
+                f"Unrealized P&L (open positions): {TOP // 2} best and {TOP // 2} worst symbols",
                 "short",
-                prom("A", f"sum by (symbol) (trading_pnl_unrealized{{{JS}}})", "{{symbol}}"),
+                prom(
+                    "A",
+                    _of_top(
+                        f"sum by (symbol) (trading_pnl_unrealized{{{JS}}})",
+                        _best_and_worst("trading_pnl_unrealized", TOP // 2),
+                    ),
+                    "{{symbol}}",
+                ),
                 span=8,
+            ).description(
+                f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest unrealized P&L at the"
+                " end of the time range. Total P&L (stat) counts every symbol."
             )
         )
         .with_panel(_ts(ids, "Equity", "short", prom("A", f"sum by (job) (trading_equity{{{J}}})", "{{job}}"), span=8))
@@ -407,15 +500,15 @@ def build() -> Dashboard:
         .with_panel(
             table.Panel()
             .id(ids())
-            .title("Positions now: quantity, notional, unrealized P&L")
+            .title(f"Positions now, the {TOP_POSITIONS} largest by |notional|: quantity, notional, unrealized P&L")
+            .description(
+                f"The {TOP_POSITIONS} positions (service, symbol) of largest absolute notional; pick symbols in the"
+                " Symbol variable to see others."
+            )
             .datasource(PROMETHEUS)
-            .with_target(
-                prom("A", f"sum by (job, symbol) (trading_position_quantity{{{JS}}})", instant=True, table=True)
-            )
-            .with_target(
-                prom("B", f"sum by (job, symbol) (trading_position_notional{{{JS}}})", instant=True, table=True)
-            )
-            .with_target(prom("C", f"sum by (job, symbol) (trading_pnl_unrealized{{{JS}}})", instant=True, table=True))
+            .with_target(_position_target("A", "trading_position_quantity"))  # type: ignore[arg-type]
+            .with_target(_position_target("B", "trading_position_notional"))  # type: ignore[arg-type]
+            .with_target(_position_target("C", "trading_pnl_unrealized"))  # type: ignore[arg-type]
             .with_transformation(DataTransformerConfig(id_val="merge", options={}))
             # Grafana names the value column of each of several table queries "Value #<refId>": say
             # which is which, and drop the instant's timestamp.
