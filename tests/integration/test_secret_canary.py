@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ def forms(value: str) -> set[str]:
         urllib.parse.quote_plus(value, safe=""),
         urllib.parse.quote(value),
     }
+
+
+def find_leaks(
+    secrets_by_name: dict[str, str], forms_of: Callable[[str], set[str]], outputs: dict[str, str]
+) -> list[str]:
+    """Each form (``forms_of``) of each secret found in an output, with the text around it."""
+    leaks = []
+    for what, value in secrets_by_name.items():
+        for form in forms_of(value):
+            for where, text in outputs.items():
+                if form in text:
+                    at = text.index(form)
+                    leaks.append(f"{what} ({form!r}) in {where}: ...{text[max(0, at - 120) : at + 40]!r}...")
+    return leaks
 
 
 def unredacted_config(workdir: Path) -> Path:
@@ -275,13 +290,7 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
         outputs[f"agent trace file {path}"] = text
     assert any("[REDACTED]" in t for k, t in outputs.items() if "agent log file" in k)
 
-    leaks = []
-    for what, value in c.items():
-        for form in forms(value):
-            for where, text in outputs.items():
-                if form in text:
-                    at = text.index(form)
-                    leaks.append(f"{what} ({form!r}) in {where}: ...{text[max(0, at - 120) : at + 40]!r}...")
+    leaks = find_leaks(c, forms, outputs)
     assert not leaks, "secrets left the process:\n" + "\n".join(leaks)
 
 

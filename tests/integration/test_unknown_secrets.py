@@ -28,7 +28,17 @@ from tradeobs_agent.live import auth
 
 from .agent_proc import agent_env, unique_service
 from .procs import READY_TIMEOUT, ManagedProcess, free_port, http_get, read_otlp_json_logs, start_collector, wait_for
-from .test_secret_canary import _attrs, _files_text, _request, _spans, _stream, coll_dir, forms, unredacted_config
+from .test_secret_canary import (
+    _attrs,
+    _files_text,
+    _request,
+    _spans,
+    _stream,
+    coll_dir,
+    find_leaks,
+    forms,
+    unredacted_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -141,11 +151,5 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
     for path, text in {**_files_text(tmp_path / "logs"), **_files_text(tmp_path / "tracefile")}.items():
         outputs[f"agent wrote {path}"] = text
     assert any("broker config" in t for k, t in outputs.items() if "agent wrote" in k)
-    leaks = []
-    for what, value in s.items():
-        for form in _forms(value):
-            for where, text in outputs.items():
-                if form in text:
-                    at = text.index(form)
-                    leaks.append(f"{what} ({form!r}) in {where}: ...{text[max(0, at - 100) : at + 30]!r}...")
+    leaks = find_leaks(s, _forms, outputs)
     assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(sorted(set(leaks)))
