@@ -12,6 +12,8 @@ until it expired (``TRADEOBS_OTLP_RETRY_MAX_AGE``, 5 minutes by default), and no
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,19 @@ receivers:
 """
 
 
+@contextmanager
+def _limited_collector(tmp_path: Path, protocol: str, signal: str) -> Iterator[tuple[Any, str, Any]]:
+    """A real collector with the 1 MiB limits above, the agent's OTLP exporter of ``signal`` to it, and the
+    collector."""
+    overlay = tmp_path / "limits.yaml"
+    overlay.write_text(_SMALL_LIMITS)
+    with start_collector(tmp_path / "collector", dead_endpoint(), overlays=[overlay]) as col:
+        endpoint = f"http://{col.otlp_grpc_endpoint}" if protocol == "grpc" else col.otlp_http_endpoint
+        settings, _ = resolve_settings(otlp_endpoint=endpoint, otlp_protocol=protocol, otlp_timeout=5.0)
+        inner, target = providers._otlp_exporter(settings, signal)
+        yield inner, target, col
+
+
 def _spans(n: int, attrs: int) -> list[Any]:
     tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
     out = []
@@ -56,13 +71,8 @@ def _spans(n: int, attrs: int) -> list[Any]:
 def test_a_batch_too_large_for_the_collector_is_sent_in_parts_and_said_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, protocol: str, setting: str
 ) -> None:
-    overlay = tmp_path / "limits.yaml"
-    overlay.write_text(_SMALL_LIMITS)
     caplog.set_level(logging.WARNING, logger="tradeobs")
-    with start_collector(tmp_path / "collector", dead_endpoint(), overlays=[overlay]) as col:
-        endpoint = f"http://{col.otlp_grpc_endpoint}" if protocol == "grpc" else col.otlp_http_endpoint
-        settings, _ = resolve_settings(otlp_endpoint=endpoint, otlp_protocol=protocol, otlp_timeout=5.0)
-        inner, target = providers._otlp_exporter(settings, "traces")
+    with _limited_collector(tmp_path, protocol, "traces") as (inner, target, col):
         reg = Registry()
         exp = CountingSpanExporter(inner, "traces", target, reg.self_metrics, Retry(100_000, 300.0))
         exported = reg.self_metrics.items_exported.bind(signal="traces", exporter=type(inner).__name__)
@@ -120,13 +130,8 @@ def test_a_metrics_export_too_large_for_the_collector_is_said_once_with_the_sett
     for i in range(1900):
         counter.add(1, {"k": f"{i:05d}" + "y" * 1000})
     data = reader.get_metrics_data()
-    overlay = tmp_path / "limits.yaml"
-    overlay.write_text(_SMALL_LIMITS)
     caplog.set_level(logging.WARNING, logger="tradeobs")
-    with start_collector(tmp_path / "collector", dead_endpoint(), overlays=[overlay]) as col:
-        endpoint = f"http://{col.otlp_grpc_endpoint}" if protocol == "grpc" else col.otlp_http_endpoint
-        settings, _ = resolve_settings(otlp_endpoint=endpoint, otlp_protocol=protocol, otlp_timeout=5.0)
-        inner, target = providers._otlp_exporter(settings, "metrics")
+    with _limited_collector(tmp_path, protocol, "metrics") as (inner, target, _):
         reg = Registry()
         exp = CountingMetricExporter(inner, "metrics", target, reg.self_metrics)
         try:
