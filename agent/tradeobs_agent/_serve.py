@@ -40,6 +40,7 @@ __all__ = [
     "bind",
     "bind_error",
     "http_protocol",
+    "reset",
     "serve",
 ]
 
@@ -90,6 +91,15 @@ def bind_error(host: str, port: int, exc: OSError, port_option: str, host_option
     else:  # an unknown name, an address that is not this machine's
         hint = f"check {host_option}"
     return f"cannot listen on {host}:{port}: {reason}; {hint}"
+
+
+def reset(transport: Any) -> None:
+    """Abort ``transport`` with a reset: linger 0, so the kernel drops what it holds for the client too."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
+    transport.abort()
 
 
 def http_protocol(
@@ -221,11 +231,7 @@ def http_protocol(
             transport = self.transport
             if transport.is_closing() and self._lost:
                 return
-            sock = transport.get_extra_info("socket")
-            if sock is not None:  # linger 0: the kernel drops what it holds for the client too, and sends a reset
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
-            transport.abort()
+            reset(transport)
 
         if hasattr(AutoHTTPProtocol, "on_headers_complete"):  # httptools: the scope is complete here
 

@@ -85,13 +85,10 @@ on the group's thread; the fan-out to clients runs on the server's loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 import queue
-import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -100,6 +97,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from .. import _serve
 from .._errors import internal_error, warn_once
 from .._internal.gil import Slices
 from .._internal.workers.detect import uvicorn_server
@@ -675,7 +673,7 @@ class LiveHub:
             srv = self.server if self.server is not None else uvicorn_server()
             for proto in list(getattr(getattr(srv, "server_state", None), "connections", ())):
                 if getattr(getattr(proto, "cycle", None), "scope", None) is c.scope:
-                    abort = functools.partial(_reset, proto.transport)
+                    abort = functools.partial(_serve.reset, proto.transport)
                     break
         if abort is None:
             self.stats["not_aborted"] += 1
@@ -1063,15 +1061,6 @@ def _chart_point(fid: int, ts: float, state: Mapping[str, Any]) -> dict[str, Any
         "p50": lat.get("p50"),
         "p99": lat.get("p99"),
     }
-
-
-def _reset(transport: Any) -> None:
-    """Abort ``transport`` with a reset: the kernel drops what it holds for the client too (linger 0)."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
 
 
 def _app_status_exit() -> bool:
