@@ -102,6 +102,7 @@ class Agent:
     _sdk_reader: InMemoryMetricReader | None = None
     _mp_exit_hooked: bool = False  # shutdown() registered for the exit of multiprocessing's children
     _closed: bool = False
+    _crashed: bool = False  # the main thread ended on an uncaught exception (_shutdown_at_exit)
 
     @property
     def prometheus_url(self) -> str | None:
@@ -139,9 +140,11 @@ class Agent:
             if _agent is self:
                 _agent = None
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
-        # A planned stop, told apart from a crash (which never gets here): the last export carries it, and
-        # TradingServiceTelemetryMissing skips an instance that sent it (docs/alerts.md).
-        self.registry.self_metrics.stopped.set(1)
+        # A planned stop, told apart from a crash: the last export carries it, and TradingServiceTelemetryMissing
+        # skips an instance that sent it (docs/alerts.md). A kill never gets here; an uncaught exception does (at
+        # exit) and is no planned stop (_shutdown_at_exit).
+        if not self._crashed:
+            self.registry.self_metrics.stopped.set(1)
         if self.group is not None:  # a leader whose whole group is being replaced: until a new worker can lead
             self.group.hand_over_before_exit()
         gil.stopping(True)  # the last spans and records may wait for room in their export queues, on any thread
@@ -593,7 +596,28 @@ def shutdown(timeout: float | None = None) -> bool:
 def _shutdown_at_exit() -> None:
     agent = _agent
     if agent is not None and agent.pid == os.getpid():
+        exc = _uncaught_at_exit()
+        if exc is not None:
+            # A crash, not a planned stop: before, the exit's shutdown() marked it stopped, and
+            # TradingServiceTelemetryMissing left a service that died of an exception alone. And the exception was
+            # only on stderr: in no log file and no log store. Written now; the shutdown below delivers it.
+            agent._crashed = True
+            if agent.logs is not None:
+                agent.logs.uncaught(exc, ending=True)
         agent.shutdown()
+
+
+def _uncaught_at_exit() -> BaseException | None:
+    """The exception that ended the main thread, if one did: Python sets ``sys.last_exc`` (3.12; ``last_value``
+    before) when it prints an uncaught exception, before ``atexit`` runs. ``SystemExit`` never sets it (a
+    ``sys.exit(1)`` reads as a normal exit); ``KeyboardInterrupt`` (Ctrl-C) is a stop the operator asked for. An
+    interactive session prints every error and goes on: it is left out."""
+    if hasattr(sys, "ps1") or sys.flags.interactive:
+        return None
+    exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    if not isinstance(exc, BaseException) or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return None
+    return exc
 
 
 def _flush_on_sigterm() -> None:

@@ -12,12 +12,14 @@ series the rule reads, kept as long as target_info), and a killed process never 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .agent_proc import start_demo, unique_service
-from .procs import CollectorProc, http_get, wait_for
+from .agent_proc import agent_env, start_demo, unique_service
+from .procs import CollectorProc, _clean_env, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +58,32 @@ def test_sigkill_leaves_no_stopped_series(collector: CollectorProc, tmp_path: Pa
     lines = _stop_and_read(collector, tmp_path, signal.SIGKILL, -signal.SIGKILL)
     assert any(line.startswith("target_info{") for line in lines)
     assert not [line for line in lines if line.startswith("tradeobs_agent_stopped")], "\n".join(lines)
+
+
+_SCRIPT = """
+import sys
+import tradeobs_agent
+
+tradeobs_agent.init()
+tradeobs_agent.TradingTelemetry(strategy="s", venue="v").tick("AAPL", 100.0)
+if sys.argv[1] == "raise":
+    raise RuntimeError("the strategy's start-up failed")
+"""
+
+
+@pytest.mark.parametrize(("how", "stopped"), [("exit", ["1"]), ("raise", [])])
+def test_an_uncaught_exception_is_a_crash_and_a_normal_exit_a_clean_stop(
+    collector: CollectorProc, tmp_path: Path, how: str, stopped: list[str]
+) -> None:
+    """Before, a process ended by an uncaught exception ran the agent's shutdown at exit like a normal exit, sent
+    ``tradeobs_agent_stopped 1``, and TradingServiceTelemetryMissing left the dead service alone."""
+    job = unique_service("exit")
+    env = {**_clean_env(), **agent_env(collector, tmp_path, job)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, how], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == (1 if how == "raise" else 0), proc.stderr
+    lines = _exporter_lines(collector, job)  # the last export was flushed before the process ended
+    assert any(line.startswith("target_info{") for line in lines), "\n".join(lines)
+    got = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("tradeobs_agent_stopped{")]
+    assert got == stopped, "\n".join(lines)

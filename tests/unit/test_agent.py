@@ -640,3 +640,60 @@ def test_a_script_stopped_with_sigterm_flushes_what_the_agent_holds_and_still_en
         if span["name"] == "order"
     ]
     assert len(roots) == 2000
+
+
+_CRASH = """
+import sys, threading
+import tradeobs_agent
+
+tradeobs_agent.init(service_name="crashy", otlp=False, prometheus=False, live=False)
+
+def feed():
+    raise ValueError("feed died: password=hunter2")
+
+t = threading.Thread(target=feed, name="feed")
+t.start()
+t.join()
+if sys.argv[1] == "raise":
+    raise KeyError("boom")
+if sys.argv[1] == "interrupt":
+    raise KeyboardInterrupt  # Ctrl-C: a stop the operator asked for
+"""
+
+
+def _crash_records(tmp_path: Path, how: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH, how], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+    )
+    lines = (tmp_path / "logs" / "service.jsonl").read_text().splitlines()
+    return proc, [json.loads(line) for line in lines]
+
+
+def test_an_uncaught_exception_is_in_the_logs_and_is_no_clean_stop(tmp_path: Path) -> None:
+    """Before, an exception nothing caught was only on stderr: the crash's cause was in no log file and no log store,
+    and the exit's shutdown() then marked the process cleanly stopped (``tradeobs.agent.stopped``), so
+    TradingServiceTelemetryMissing left a service that died of an exception alone."""
+    proc, records = _crash_records(tmp_path, "raise")
+    assert proc.returncode == 1 and "KeyError: 'boom'" in proc.stderr, proc.stderr  # Python still prints it
+    assert proc.stderr.count("KeyError: 'boom'") == 1, proc.stderr  # once: the agent does not print it again
+    thread = [r for r in records if r["logger"] == "threading"]
+    assert len(thread) == 1, records
+    assert thread[0]["level"] == "ERROR" and thread[0]["thread"] == "feed"
+    assert thread[0]["message"] == "thread 'feed' ended on an uncaught exception: ValueError"
+    assert thread[0]["exception.message"] == "feed died: password=[REDACTED]"
+    assert "Exception in thread feed" in proc.stderr  # the hook it chains to still ran
+    [crash] = [r for r in records if r["logger"] == "__main__"]
+    assert crash["level"] == "CRITICAL"
+    assert crash["message"] == "the process is ending on an uncaught exception: KeyError"
+    assert crash["exception.type"] == "KeyError" and "in <module>" in crash["exception.stacktrace"]
+    system = tmp_path / "logs" / "system.jsonl"
+    assert not system.exists() or "Traceback" not in system.read_text()  # no internal error on the way
+
+
+@pytest.mark.parametrize("how", ["exit", "interrupt"])
+def test_a_normal_exit_and_ctrl_c_are_no_crash(tmp_path: Path, how: str) -> None:
+    proc, records = _crash_records(tmp_path, how)
+    assert proc.returncode == (0 if how == "exit" else -signal.SIGINT), proc.stderr
+    assert [r["logger"] for r in records if r["level"] in ("ERROR", "CRITICAL")] == ["threading"], records

@@ -40,7 +40,7 @@ from .._internal.gil import Slices
 from .._text import right_sized
 from ..redaction import Redactor
 from . import _capture
-from ._capture import SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture, emits_to
+from ._capture import PRINTED, SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture, emits_to
 from ._format import Built, RecordBuilder, dumps
 from ._server_scrub import ServerLogScrub
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
@@ -122,6 +122,7 @@ class LogPipeline:
         self._qcap = selfm.queue_capacity.bind(queue="logs")
         self._shutdown_drops = selfm.logs_dropped.bind(reason="shutdown")
         self._collect_hook = self._set_gauges
+        self._thread_hook_before: Callable[[Any], Any] = threading.excepthook
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LogPipeline:
@@ -130,6 +131,8 @@ class LogPipeline:
         self._start_worker()
         self._registry.add_collect_hook(self._collect_hook)
         self._attach()
+        self._thread_hook_before = threading.excepthook  # chained: it still prints (or does what the app set)
+        threading.excepthook = self._thread_excepthook
         return self
 
     def _start_worker(self) -> None:
@@ -242,6 +245,33 @@ class LogPipeline:
                 "written to the JSON files)"
             )
 
+    def uncaught(self, exc: BaseException, *, ending: bool) -> None:
+        """An exception nothing caught, which Python prints on stderr only: the cause of a crash (``ending``: it ends
+        the process, CRITICAL, logger ``__main__``) or of a thread's end (ERROR, logger ``threading``) was in no
+        log file and no log store. Written through the queue with its traceback, linked to the trace of the span
+        it escaped when there is one; not printed again (Python prints it)."""
+        name = threading.current_thread().name
+        what = "the process is ending" if ending else f"thread {name!r} ended"
+        entry = capture(
+            time.time_ns(),
+            logging.CRITICAL if ending else logging.ERROR,
+            "__main__" if ending else "threading",
+            "%s on an uncaught exception: %s",
+            (what, type(exc).__name__),
+            PRINTED,
+            (type(exc), exc, exc.__traceback__),
+        )
+        self.queue.put(entry)
+        self._wake.set()
+
+    def _thread_excepthook(self, args: Any) -> None:
+        try:
+            if args.exc_type is not SystemExit and args.exc_value is not None:  # SystemExit ends a thread quietly
+                self.uncaught(args.exc_value, ending=False)
+        except Exception as exc:
+            _errors.internal_error("logs.thread_excepthook", exc)
+        self._thread_hook_before(args)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait (at most ``timeout`` s) until everything captured before this call is written and emitted."""
         t = self._thread
@@ -266,6 +296,8 @@ class LogPipeline:
         if self._root_level_set is not None and root.level == self._root_level_set:
             root.setLevel(self._root_level_before)
         self._registry.remove_collect_hook(self._collect_hook)
+        if threading.excepthook == self._thread_excepthook:  # not replaced since: put back what it chained to
+            threading.excepthook = self._thread_hook_before
         self._stopping = True
         self._wake.set()
         drained = True
