@@ -14,12 +14,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from .agent_proc import agent_env, start_demo, unique_service
-from .procs import CollectorProc, _clean_env, http_get, wait_for
+from .procs import CollectorProc, ManagedProcess, _clean_env, free_port, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +89,52 @@ def test_an_uncaught_exception_is_a_crash_and_a_normal_exit_a_clean_stop(
     assert any(line.startswith("target_info{") for line in lines), "\n".join(lines)
     got = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("tradeobs_agent_stopped{")]
     assert got == stopped, "\n".join(lines)
+
+
+def test_gunicorn_recycling_its_workers_sends_a_clean_stop_for_each(collector: CollectorProc, tmp_path: Path) -> None:
+    """gunicorn's ``--max-requests`` replaces its workers routinely. ServiceCrashLooping counted each replacement as
+    a crash (a new instance); it now leaves out a start that follows a fresh clean stop, which this shows each
+    recycled worker sends (promtool: compose/prometheus/tests/pipeline_test.yml, job "recycled")."""
+    job = unique_service("recycle")
+    port = free_port()
+    env = {
+        **agent_env(collector, tmp_path, job),
+        "TRADEOBS_MULTIPROCESS_DIR": str(tmp_path / "mp"),
+        "TRADEOBS_DEMO_ORDERS_HZ": "0",
+    }
+    argv = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "uvicorn_worker.UvicornWorker", "--max-requests", "3"]
+    argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "tradeobs_agent.demo:create_app()"]
+    proc = ManagedProcess("gunicorn", argv, env, tmp_path)
+
+    def instances() -> tuple[set[str], set[str]]:
+        lines = _exporter_lines(collector, job)
+        seen = {_label(line, "instance") for line in lines if line.startswith("target_info{")}
+        stopped = {_label(line, "instance") for line in lines if line.startswith("tradeobs_agent_stopped{")}
+        assert all(line.endswith(" 1") for line in lines if line.startswith("tradeobs_agent_stopped{"))
+        return seen, stopped
+
+    def ask() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False  # a worker between two lives
+
+    try:
+        wait_for(lambda: len(instances()[0]) == 2 or None, "2 gunicorn workers in the collector", procs=(proc,))
+        answered = 0
+        while answered < 12:  # 12 requests over 2 workers of 3 each: at least 2 rounds of replacements
+            answered += ask()
+
+        def replaced() -> tuple[set[str], set[str]] | None:
+            seen, stopped = instances()
+            return (seen, stopped) if len(seen) >= 4 and len(stopped) == len(seen) - 2 else None
+
+        seen, stopped = wait_for(replaced, "each replaced worker's clean stop in the collector", procs=(proc,))
+    finally:
+        proc.stop()
+    assert stopped < seen, (seen, stopped)
+
+
+def _label(line: str, name: str) -> str:
+    return line.split(f'{name}="', 1)[1].split('"', 1)[0]
