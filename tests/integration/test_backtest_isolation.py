@@ -17,6 +17,7 @@ fill latency fired for ``algo``, and its -5000 was ``algo``'s P&L.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +28,7 @@ import pytest
 from .agent_proc import AgentWorkload, unique_service
 from .alerting import RULES_DIR, speed_up_rules
 from .procs import (
+    http_get,
     jaeger_search,
     prometheus_config,
     prometheus_query,
@@ -36,6 +38,7 @@ from .procs import (
     start_prometheus,
     wait_for,
 )
+from .tiers import start_agent_collector, start_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +143,32 @@ def test_a_backtest_under_a_paper_services_name_pages_nothing_and_stays_out_of_i
 
         logs = wait_for(risk_logs, f"the backtest's log line of {algo}", 60, procs=procs)
         assert {r["_resource"].get("trading.mode") for r in logs} == {"backtest"}
+
+
+def test_through_the_collector_tiers_every_series_also_says_its_mode(tmp_path: Path) -> None:
+    """The tier gateway (collector/otel-collector-gateway.yaml) serves the Prometheus page in a tiered deployment:
+    it runs transform/trading_mode too, so a paper and a backtest process of one service name reach Prometheus as
+    series told apart by trading_mode (before: the same label sets but instance, the mode in target_info only)."""
+    algo = unique_service("algo")
+    with ExitStack() as es:
+        jaeger = es.enter_context(start_jaeger(tmp_path / "jaeger"))
+        gateway = es.enter_context(start_gateway(tmp_path / "gateway", jaeger.otlp_grpc_endpoint))
+        agent = es.enter_context(start_agent_collector(tmp_path / "agent", static=[gateway.otlp_grpc_endpoint]))
+        es.enter_context(AgentWorkload("alerts", agent, tmp_path / "paper", algo))
+        es.enter_context(
+            AgentWorkload("alerts", agent, tmp_path / "backtest", algo, extra_env={"TRADEOBS_TRADING_MODE": "backtest"})
+        )
+
+        def modes() -> set[str] | None:
+            page = http_get(f"{gateway.prometheus_exporter_url}/metrics")[1].decode()
+            lines = [
+                line
+                for line in page.splitlines()
+                if line.startswith("trading_orders_submitted_total{") and f'job="{algo}"' in line
+            ]
+            if len(lines) < 2:
+                return None
+            return {m.group(1) if (m := re.search(r'trading_mode="(\w+)"', line)) else "" for line in lines}
+
+        got = wait_for(modes, f"{algo}'s two processes on the gateway's Prometheus page", 60, procs=(gateway.proc,))
+        assert got == {"paper", "backtest"}
