@@ -105,6 +105,9 @@ def test_routing(tmp_path: Path) -> None:
     assert _route(f, "alertname=TradingOrderRejectRateHigh", "severity=warning") == "webhook"
     assert _route(f, "alertname=PrometheusStorageNearRetentionSize", "severity=info") == "null"
     assert _route(f, "alertname=Unlabelled") == "webhook"
+    # a backtest or replay pages nobody, even from a rule of the deployment's own that keeps trading_mode
+    assert _route(f, "alertname=TradingKillSwitchEngaged", "severity=critical", "trading_mode=backtest") == "null"
+    assert _route(f, "alertname=TradingKillSwitchEngaged", "severity=critical", "trading_mode=paper") == "critical"
     # without ALERT_EMAIL_TO the critical receiver has no email config
     assert "email_configs" not in m.read_text()
     assert "email_configs" in f.read_text()

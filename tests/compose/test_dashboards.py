@@ -275,7 +275,7 @@ def test_total_pnl_counts_a_service_that_reports_only_one_kind_of_pnl(tmp_path: 
                 ],
                 "promql_expr_test": [
                     {
-                        "expr": target["expr"].replace("$job", job),
+                        "expr": target["expr"].replace("$job", job).replace("$mode", "(live|paper)"),
                         "eval_time": "2m",
                         "exp_samples": [{"labels": "{}", "value": want}],
                     }
@@ -284,6 +284,67 @@ def test_total_pnl_counts_a_service_that_reports_only_one_kind_of_pnl(tmp_path: 
         )
     path = tmp_path / "total_pnl_test.yml"
     path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": tests}))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("name", ["trading-overview.json", "order-drilldown.json"])
+def test_trading_dashboards_show_live_and_paper_by_default_and_backtests_when_chosen(name: str) -> None:
+    """A backtest or replay exporting under a live service's name was summed into that service's panels (its P&L,
+    orders, rejects): the dashboards selected by job only. Every Prometheus selector of a service's series (and the
+    Service variable) now takes ``trading_mode=~"$mode|"``, and ``mode`` is live and paper unless backtest is
+    chosen; a series without the label (no trading.mode on its resource) is shown whatever the choice."""
+    dash = json.loads((GRAFANA_DIR / "dashboards" / name).read_text())
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    mode = variables["mode"]
+    assert mode["multi"] and mode["query"].split(",") == ["live", "paper", "backtest"]
+    assert mode["current"]["value"] == ["live", "paper"]
+    names = [v["name"] for v in dash["templating"]["list"]]
+    assert names.index("mode") < names.index("job")  # the job variable's query uses it
+    assert 'trading_mode=~"$mode|"' in variables["job"]["query"]
+    selectors = [
+        (p["title"], sel)
+        for p, t in _targets(dash)
+        if t.get("datasource", p.get("datasource", {})).get("uid") == "prometheus"
+        for sel in re.findall(r"\{[^{}]*\bjob=[^{}]*\}", t.get("expr", ""))
+    ]
+    assert len(selectors) > 5
+    unfiltered = [(title, sel) for title, sel in selectors if 'trading_mode=~"$mode|"' not in sel]
+    assert unfiltered == []
+
+
+def test_total_pnl_of_a_service_leaves_out_its_backtest_unless_chosen(tmp_path: Path) -> None:
+    """The overview's Total P&L on promtool for a paper process (+200) and a backtest under the same service name
+    (-5000): the default modes show the paper book's 200 (before: -4800), backtest alone its -5000, and a service
+    without trading.mode (no label) keeps its P&L under any choice."""
+    from .helpers import require_binary
+
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    (panel,) = [p for p in dash["panels"] if p["title"] == "Total P&L"]
+    (target,) = panel["targets"]
+    series = [
+        ('trading_pnl_realized{job="algo",instance="p",symbol="BTC",trading_mode="paper"}', "200x5"),
+        ('trading_pnl_realized{job="algo",instance="b",symbol="BTC",trading_mode="backtest"}', "-5000x5"),
+        ('trading_pnl_realized{job="plain",instance="a",symbol="BTC"}', "-70x5"),
+    ]
+    cases = [("algo", "(live|paper)", 200), ("algo", "backtest", -5000), ("plain", "(live|paper)", -70)]
+    cases += [("plain", "backtest", -70)]
+    test = {
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
+            {
+                "expr": target["expr"].replace("$job", job).replace("$mode", mode),
+                "eval_time": "2m",
+                "exp_samples": [{"labels": "{}", "value": want}],
+            }
+            for job, mode, want in cases
+        ],
+    }
+    path = tmp_path / "pnl_modes_test.yml"
+    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": [test]}))
     res = subprocess.run(
         [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
     )

@@ -195,7 +195,7 @@ def test_reject_ratio_panel_is_the_recording_rule(tmp_path: Path) -> None:
     assert len(expected) == 4
     exprs = [
         {
-            "expr": target["expr"].replace("$job", job),
+            "expr": target["expr"].replace("$job", job).replace("$mode", "(live|paper)"),
             "eval_time": recorded["eval_time"],
             "exp_samples": [{"labels": "{}", "value": value}],
         }
@@ -223,6 +223,7 @@ def _substitute(expr: str) -> str:
         ("$__range", "6h"),
         ("$job", ".*"),
         ("$symbol", ".*"),
+        ("$mode", "(live|paper)"),
     ):
         expr = expr.replace(var, value)
     return expr

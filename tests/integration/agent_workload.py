@@ -23,7 +23,8 @@ The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
 10 ms fills) and also takes:
 
     {"cmd": "trade", "rate": 2, "reject_ratio": 0.5, "fill_latency": 1.5}   change the flow -> {"t0": ...}
-    {"cmd": "kill_switch", "engaged": true}                                 -> {"t0": ...}
+    {"cmd": "kill_switch", "engaged": true}                                 -> {"t0": ...}  (and logs a warning)
+    {"cmd": "pnl", "realized": -5000, "unrealized": 0}                      AAPL's P&L -> {"t0": ...}
 
 It stays alive until told to stop, so scrapes keep seeing its series and the
 tests decide when the process (and its last export) ends.
@@ -203,8 +204,16 @@ class _Trader:
         return t0
 
     def kill_switch(self, engaged: bool) -> float:
+        import tradeobs_agent
+
         t0 = time.time()
         self.tt.kill_switch(engaged, "alert test")
+        tradeobs_agent.get_logger("risk").warning("kill switch engaged=%s", engaged)
+        return t0
+
+    def pnl(self, cmd: dict[str, Any]) -> float:
+        t0 = time.time()
+        self.tt.pnl("AAPL", float(cmd["realized"]), float(cmd.get("unrealized", 0.0)))
         return t0
 
     def stop(self) -> bool:
@@ -303,6 +312,8 @@ def run_alerts() -> int:
             emit({"t0": trader.set(cmd)})
         elif cmd["cmd"] == "kill_switch":
             emit({"t0": trader.kill_switch(bool(cmd["engaged"]))})
+        elif cmd["cmd"] == "pnl":
+            emit({"t0": trader.pnl(cmd)})
         elif cmd["cmd"] == "stop":
             break
         else:

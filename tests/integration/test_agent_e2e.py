@@ -136,7 +136,8 @@ def test_order_counts_labels_and_latency_buckets_in_prometheus(stack: Stack, tmp
             promql,
         )
 
-        # The exact label set: order attributes, job/instance from the resource, the scope; no order ids.
+        # The exact label set: order attributes, job/instance from the resource, the scope; no order ids; the
+        # resource's trading.mode (the collector's transform/trading_mode: the rules leave backtests out by it).
         series = prometheus_query(stack.prometheus_url, f'trading_orders_filled_total{{job="{w.service_name}"}}')
         aapl = next(s["metric"] for s in series if s["metric"]["symbol"] == "AAPL")
         assert aapl == {
@@ -150,6 +151,7 @@ def test_order_counts_labels_and_latency_buckets_in_prometheus(stack: Stack, tmp
             "strategy": STRATEGY,
             "otel_scope_name": "tradeobs",
             "otel_scope_version": aapl["otel_scope_version"],
+            "trading_mode": "paper",
         }
 
         # submit->fill latency: one observation per order (first fill), buckets add up.

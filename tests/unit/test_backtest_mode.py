@@ -108,8 +108,9 @@ def test_a_backtest_exporting_under_a_service_name_of_no_backtest_is_warned_once
     tmp_path: Path, capsys: pytest.CaptureFixture[str], service_name: str, warned: bool
 ) -> None:
     """A backtest told to export (an endpoint configured) under the live service's name: through the collector its
-    series are that service's job (trading.mode=backtest is only in target_info), so its simulated P&L added to the
-    live service's and could page on-call, and nothing said so."""
+    series are that service's job, told apart by trading_mode only (a collector without transform/trading_mode, or
+    rules of the deployment's own that sum by job, add its simulated P&L to the live service's), and its traces and
+    logs are under the live service's name; nothing said so."""
     endpoint = dead_endpoint()
     agent = tradeobs_agent.init(
         service_name=service_name,

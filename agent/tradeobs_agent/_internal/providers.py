@@ -164,10 +164,11 @@ _BACKTEST_WORDS = ("backtest", "replay")
 def say_backtest_exports(settings: Settings) -> bool:
     """``trading_mode=backtest`` told to export over OTLP (a configured endpoint) under a service name that does not
     say it is a backtest or a replay: warned once (also on stderr when the log does not reach it). Through the
-    collector the series are labelled by ``job`` (``service.namespace``/``service.name``) and ``instance``;
-    ``trading.mode`` is only in ``target_info``, and the compose rules aggregate by ``job``: under the live service's
-    name the run's simulated orders and P&L add to the live service's and can page on-call. Returns whether it
-    warned."""
+    collector the series are labelled by ``job`` (``service.namespace``/``service.name``) and ``instance``, and by
+    ``trading_mode`` (the shipped config's ``transform/trading_mode``), which the shipped rules and dashboards use to
+    leave backtests out; a collector without it, or rules of the deployment's own that aggregate by ``job``, add the
+    run's simulated orders and P&L to the live service's and can page on-call, and its traces and logs are under the
+    live service's name. Returns whether it warned."""
     if settings.trading_mode != "backtest":
         return False
     names = (settings.service_name, str(settings.resource_attributes.get("service.namespace", "")))
@@ -176,9 +177,11 @@ def say_backtest_exports(settings: Settings) -> bool:
     return warn_once(
         "backtest:exports",
         "tradeobs: trading_mode=backtest exports to %s under service.name %r: through the collector its series are "
-        "the job of that name (trading.mode=backtest is only in target_info, which alert rules and dashboards do not "
-        "join), so if a live service has this name the run's simulated orders and P&L add to its series and can "
-        "page on-call. Give the run a service name of its own (e.g. %r) or a collector of its own",
+        'the job of that name, told apart only by the label trading_mode="backtest" (tradeobs\' collector config, '
+        "alert rules and dashboards leave it out; a collector without transform/trading_mode or rules of your own "
+        "that sum by job add the run's simulated orders and P&L to a live service of this name and can page "
+        "on-call), and its traces and logs are under that service's name. Give the run a service name of its own "
+        "(e.g. %r) or a collector of its own",
         otlp_for(settings, "metrics").shown,
         settings.service_name,
         f"{settings.service_name}-backtest",

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from grafana_foundation_sdk.builders import loki as loki_builders
 from grafana_foundation_sdk.builders import prometheus as prom_builders
-from grafana_foundation_sdk.builders.dashboard import DashboardLink, QueryVariable, ThresholdsConfig
+from grafana_foundation_sdk.builders.dashboard import CustomVariable, DashboardLink, QueryVariable, ThresholdsConfig
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.common import DataSourceRef
@@ -31,6 +31,7 @@ from grafana_foundation_sdk.models.dashboard import (
     Threshold,
     ThresholdsMode,
     VariableHide,
+    VariableOption,
     VariableRefresh,
     VariableSort,
 )
@@ -199,6 +200,31 @@ def prom_variable(name: str, label: str, query: str) -> QueryVariable:
         .multi(True)
         .include_all(True)
         .all_value(".+")
+    )
+
+
+# The trading mode (trading.mode of the service's resource: the collector's transform/trading_mode puts it on
+# every series as trading_mode, and the trading recording rules keep it). A backtest or replay run under a live
+# service's name is a series of its own: the dashboards show live and paper by default, backtests when selected.
+# A series without the label (a service that sets no trading.mode, or a collector without transform/trading_mode)
+# is shown whatever the selection: "|" adds the empty value to the variable's regex.
+TRADING_MODES = ("live", "paper", "backtest")
+DEFAULT_MODES = ["live", "paper"]
+MODE = 'trading_mode=~"$mode|"'
+
+
+def mode_variable() -> CustomVariable:
+    """``mode``: the trading modes shown (multi-value, default live and paper; backtest is chosen, never shown
+    by default). Before, a backtest exporting under a live service's name was summed into its panels."""
+    return (
+        CustomVariable("mode")
+        .label("Trading mode")
+        .description("trading.mode of the services: live and paper by default; choose backtest to see backtests")
+        .values(",".join(TRADING_MODES))
+        .multi(True)
+        .include_all(False)
+        .current(VariableOption(selected=True, text=list(DEFAULT_MODES), value=list(DEFAULT_MODES)))
+        .options([VariableOption(selected=m in DEFAULT_MODES, text=m, value=m) for m in TRADING_MODES])
     )
 
 

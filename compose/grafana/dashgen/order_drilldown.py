@@ -25,6 +25,7 @@ from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, Variabl
 from ._common import (
     JAEGER,
     LOKI,
+    MODE,
     ORDER_UID,
     PIPELINE_UID,
     PROMETHEUS,
@@ -34,12 +35,13 @@ from ._common import (
     jaeger_search,
     jaeger_trace,
     loki,
+    mode_variable,
     prom,
     prom_variable,
     service_variable,
 )
 
-JS = 'job="$job",symbol=~"$symbol"'
+JS = f'job="$job",{MODE},symbol=~"$symbol"'
 
 
 def _choice(name: str, label: str, values: list[str], default: str) -> CustomVariable:
@@ -79,11 +81,12 @@ def build() -> Dashboard:
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .time("now-1h", "now")
         .refresh("30s")
+        .with_variable(mode_variable())
         .with_variable(
             QueryVariable("job")
             .label("Service")
             .datasource(PROMETHEUS)
-            .query("label_values(trading_orders_submitted_total, job)")
+            .query(f"label_values(trading_orders_submitted_total{{{MODE}}}, job)")
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(VariableSort.ALPHABETICAL_ASC)
             .multi(False)
@@ -91,7 +94,9 @@ def build() -> Dashboard:
         )
         .with_variable(service_variable('job="$job"', multi=False))
         .with_variable(
-            prom_variable("symbol", "Symbol", 'label_values(trading_orders_submitted_total{job="$job"}, symbol)')
+            prom_variable(
+                "symbol", "Symbol", f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, symbol)'
+            )
         )
         .with_variable(TextBoxVariable("order_id").label("Order id (client)").description("The client order id"))
         .with_variable(

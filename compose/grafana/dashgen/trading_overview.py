@@ -22,6 +22,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from ._common import (
     LOKI,
+    MODE,
     ORDER_UID,
     PIPELINE_UID,
     PROMETHEUS,
@@ -29,6 +30,7 @@ from ._common import (
     Ids,
     dashboard_link,
     loki,
+    mode_variable,
     prom,
     prom_variable,
     risk_limit,
@@ -36,8 +38,8 @@ from ._common import (
     thresholds,
 )
 
-J = 'job=~"$job"'
-JS = 'job=~"$job",symbol=~"$symbol"'
+J = f'job=~"$job",{MODE}'
+JS = f'job=~"$job",{MODE},symbol=~"$symbol"'
 
 
 def _stat(ids: Ids, title: str, expr: str, unit: str, description: str) -> stat.Panel:
@@ -144,7 +146,8 @@ def build() -> Dashboard:
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .time("now-6h", "now")
         .refresh("30s")
-        .with_variable(prom_variable("job", "Service", "label_values(trading_orders_submitted_total, job)"))
+        .with_variable(mode_variable())
+        .with_variable(prom_variable("job", "Service", f"label_values(trading_orders_submitted_total{{{MODE}}}, job)"))
         .with_variable(service_variable(J, multi=True))
         .with_variable(
             prom_variable("symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)")
