@@ -594,7 +594,8 @@ def grpc_refusal(error: Any) -> tuple[str, str] | None:
     kind = _GRPC_REFUSALS.get(name)
     if kind is None:
         return None
-    details = " ".join(str(error.details() or "").split())
+    said = getattr(error, "details", None)  # an RpcError raised by hand may have no details()
+    details = " ".join(str((said() if callable(said) else None) or "").split())
     return kind, f"gRPC {name}" + (f": {_clip(details)}" if details else "")
 
 
