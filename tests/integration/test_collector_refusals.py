@@ -335,3 +335,32 @@ def test_the_start_up_probe_names_the_setting_and_the_collectors_answer(tmp_path
         assert answer in detail and "TRADEOBS_OTLP_HEADERS" in detail and "does not match" in detail, detail
         assert env["TRADEOBS_COLLECTOR_TOKEN"] not in detail
     assert "no OTLP/HTTP receiver for logs at /v1/logs" in said["logs"] and "no logs pipeline" in said["logs"], said
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_service_stopped_while_its_token_is_refused_gives_up_at_once_and_says_why(
+    tmp_path: Path, protocol: str
+) -> None:
+    """An agent process (``auth_probe.py``: ``init()``, one span, ``shutdown(timeout=5)``) with a wrong token. Before,
+    its shutdown sent the span again until 90% of its bound (the collector answers, so it was not given up) and
+    the last line said only "1 spans not delivered"; now an exporter whose last export was refused for its
+    credentials gives up at once, and that line says why."""
+    from .test_collector_auth import _probe
+
+    workdir = tmp_path / "collector"
+    workdir.mkdir()
+    env = {**collector_env(workdir, dead_endpoint()), "TRADEOBS_COLLECTOR_TOKEN": secrets.token_urlsafe(24)}
+    with _collector(workdir, overlays=(AUTH_OVERLAY,), env=env) as col:
+        r = _probe(
+            {
+                "TRADEOBS_OTLP_ENDPOINT": _endpoint(col, protocol),
+                "TRADEOBS_OTLP_PROTOCOL": protocol,
+                "TRADEOBS_OTLP_HEADERS": f"authorization=Bearer {secrets.token_urlsafe(24)}",
+            },
+            "refused-at-exit",
+            tmp_path / "agent",
+        )
+    assert r["exported"] == 0 and r["dropped"] == 1, r
+    last = [ln for ln in r["stderr"].splitlines() if "tradeobs shutdown:" in ln and "spans not delivered" in ln]
+    assert len(last) == 1 and "given up at once, the collector refuses the credentials" in last[0], r["stderr"][-3000:]
+    assert "TRADEOBS_OTLP_HEADERS" in last[0]

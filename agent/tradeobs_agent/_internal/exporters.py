@@ -145,10 +145,14 @@ class Unresolved(str):
     common: at shutdown such an exporter is not given up (it keeps the shutdown's deadline to deliver)."""
 
 
+_REFUSED_CREDENTIALS = "the collector refuses the credentials (TRADEOBS_OTLP_HEADERS)"
+
+
 def abandon_unreachable(deadline: float) -> list[str]:
     """Before the providers shut down: exporters whose collector does not answer give up now; the targets.
 
-    A shutdown with the collector down would otherwise wait its whole bound in export retries. What those
+    A shutdown with the collector down would otherwise wait its whole bound in export retries; so would one whose
+    collector refused its credentials at its last export (``unauthorized``), which give up now too. What those
     exporters still held is counted as dropped (``reason="shutdown"``), and why they gave up is kept for the
     shutdown message (:func:`take_shutdown_losses`). The check is bounded: a collector whose host name does not
     resolve within its short bound is not given up (it may well answer: :class:`Unresolved`). The others get
@@ -160,11 +164,16 @@ def abandon_unreachable(deadline: float) -> list[str]:
         if exp.closed:
             continue
         exp.deadline = deadline
+        if exp._unauthorized:  # refused its credentials at its last export: the token will not change by then
+            exp.gone_because = _REFUSED_CREDENTIALS
+            exp.abandon()
+            gone.append(exp.target)
+            continue
         if exp.target not in checked:
             checked[exp.target] = not_answering(exp.target)
         why = checked[exp.target]
         if why is not None and not isinstance(why, Unresolved):  # a name still resolving: the deadline decides
-            exp.gone_because = why
+            exp.gone_because = f"the collector did not answer at shutdown: {why}"
             exp.abandon()
             gone.append(exp.target)
     return gone
@@ -296,6 +305,11 @@ class _Counting:
         if kind == "unauthorized":
             self._unauthorized = True
             self._outcome(False, n, self._unauthorized_text(detail), lost, tell="unauthorized")
+            if self.deadline is not None and self.delivery is not None:
+                # Refused during the shutdown: the token will not change by its end; no more attempts (a flush
+                # waiting for one gives up now) and what is kept is counted as the shutdown's.
+                self.gone_because = _REFUSED_CREDENTIALS
+                self.not_before = time.monotonic() + self.delivery.max_age
             return False
         self._unauthorized = False
         self._failed.add(1)
