@@ -200,7 +200,7 @@ def _say_losses(losses: dict[tuple[str, str], tuple[int, str | None]]) -> None:
     """The agent's last word: what it could not deliver before the process exits (also counted in
     ``tradeobs.agent.items.dropped{reason="shutdown"}``, exported with the last metrics when the collector
     answers; this line is what remains when it does not), and why its collector was given up at once if it was
-    (refused, or a host name that did not resolve within the check's short bound)."""
+    (refused, or a host name that did not resolve within the check's short bound, or it refuses the credentials)."""
     for (kind, target), (n, why) in sorted(losses.items()):
         _log.warning(
             "tradeobs shutdown: %d %s not delivered to %s (%scounted in tradeobs.agent.items.dropped"
@@ -208,7 +208,7 @@ def _say_losses(losses: dict[tuple[str, str], tuple[int, str | None]]) -> None:
             n,
             {"traces": "spans", "logs": "log records"}.get(kind, "items"),
             target,
-            "" if why is None else f"the collector did not answer at shutdown: {why}; ",
+            "" if why is None else f"given up at once, {why}; ",
             kind,
         )
 

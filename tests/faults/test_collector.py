@@ -27,6 +27,7 @@ from .harness import (
     DemoService,
     Phase,
     Pipeline,
+    counted,
     dropped_logs,
     dropped_spans,
     logs_account,
@@ -355,6 +356,97 @@ def test_collector_refusing_unavailable_then_resource_exhausted(tmp_path: Path, 
                 "shutdown": f"{final['shutdown_seconds']:.2f} s (bound {bound:g} s)",
                 "spans": fig_spans,
                 "logs": fig_logs,
+            },
+        ),
+    )
+
+
+UNAUTHENTICATED_S = 20.0
+REJECTED_S = 10.0
+
+
+def test_collector_refusing_the_token_then_rejecting_the_data(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The fault injector answers every export ``UNAUTHENTICATED`` for 20 s (a token rotated on the collector's side
+    before the services), then accepts; then ``INVALID_ARGUMENT`` for 10 s (data the collector refuses as it is),
+    then accepts.
+
+    Through the first, spans and log records are kept and all arrive once the token is accepted again; the agent
+    says once per signal that the credentials are refused, naming TRADEOBS_OTLP_HEADERS. Through the second, each
+    refused batch is dropped at once and counted (``reason="rejected"``), so the batches after it are not held
+    back: once the server accepts again nothing waits in the buffer. Over the run recorded == arrived + counted
+    dropped. Before, both were outages said as "export failed"; the rejected batches sat at the head of the buffer
+    until they expired, every later batch behind them.
+    """
+    with RefusingOtlpServer() as srv, DemoService(srv.endpoint, tmp_path / "svc") as svc:
+        srv.mode = None
+        time.sleep(WARMUP_S)
+        before = Phase(svc, "no fault").run(NO_FAULT_S)
+        srv.mode = grpc.StatusCode.UNAUTHENTICATED
+        unauthenticated = Phase(svc, "UNAUTHENTICATED").run(UNAUTHENTICATED_S)
+        srv.mode = None
+        flush = svc.flush(DELIVERY_S)
+        assert flush["ok"], f"kept batches not delivered within {DELIVERY_S:.0f}s once the token was accepted"
+        cutoff = time.time()
+        assert svc.flush(DELIVERY_S)["ok"]
+        srv.mode = grpc.StatusCode.INVALID_ARGUMENT
+        rejected = Phase(svc, "INVALID_ARGUMENT").run(REJECTED_S)
+        kept_while_rejected = max(
+            p["self_metrics"].get("tradeobs.agent.queue.size", {}).get("queue=otlp_traces", 0) for p in rejected.polls
+        )
+        srv.mode = None
+        svc.set_orders(0)
+        assert svc.flush(DELIVERY_S)["ok"]
+        final = svc.stop()
+        refused = dict(srv.refused)
+        spans = Account.of("spans", recorded_span_ids(svc.workdir), srv.span_ids, dropped_spans(final))
+        logs = Account.of("logs", recorded_log_bodies(svc.workdir), srv.log_bodies, dropped_logs(final))
+        missing_spans = recorded_span_ids(svc.workdir, cutoff) - srv.span_ids
+        missing_logs = recorded_log_bodies(svc.workdir, cutoff) - srv.log_bodies
+    out = _no_traceback(svc)
+    stalls = unauthenticated.stalls() + rejected.stalls()
+    assert not stalls, f"the trading loop stalled: {stalls}"
+    _queues_bounded(before, unauthenticated, rejected)
+    assert not missing_spans and not missing_logs, (
+        f"recorded while the token was refused, never arrived: {len(missing_spans)} spans, "
+        f"{missing_logs.total()} log records"
+    )
+    by_reason = {
+        (sig, reason): counted(final, "tradeobs.agent.items.dropped", signal=sig, reason=reason)
+        for sig in ("traces", "logs")
+        for reason in ("rejected", "unauthorized", "expired", "retry_buffer_full", "shutdown")
+    }
+    assert by_reason[("traces", "rejected")] > 0 and by_reason[("logs", "rejected")] > 0, by_reason
+    assert not [k for k, v in by_reason.items() if v and k[1] != "rejected"], by_reason
+    for signal in ("traces", "logs"):
+        lines = out.splitlines()
+        said = [ln for ln in lines if f"export {signal} to" in ln and "refused the credentials" in ln]
+        assert len(said) == 1 and "TRADEOBS_OTLP_HEADERS" in said[0], said
+    assert sum(1 for line in out.splitlines() if "rejected traces" in line) == 1, out[-3000:]
+    record(
+        request.node.nodeid,
+        Row(
+            section="Faults",
+            order=31,
+            case=f"collector refusing for good: every export answered UNAUTHENTICATED for {UNAUTHENTICATED_S:g} s "
+            f"(a token rotated on the collector's side), then accepted; then INVALID_ARGUMENT for {REJECTED_S:g} s, "
+            "then accepted (an OTLP/gRPC fault-injecting server; tests/integration/test_collector_refusals.py runs "
+            "each refusal against the real collector)",
+            load=f"{LOAD}; {NO_FAULT_S:g} s no fault, {UNAUTHENTICATED_S:g} s unauthenticated, {REJECTED_S:g} s "
+            "rejected",
+            outcome="kept trading; agent queues within capacity; no traceback; while unauthenticated the batches are "
+            "kept and all arrive once accepted, said once per signal naming TRADEOBS_OTLP_HEADERS; while rejected "
+            'each batch is dropped at once, counted as reason="rejected" and said once, later batches not held back',
+            lost='only the batches the collector rejected, each counted (reason="rejected"): recorded = arrived + '
+            "counted dropped, for spans and log records",
+            figures={
+                **loop_figures(before, unauthenticated),
+                "refused export calls": ", ".join(f"{k} {v}" for k, v in sorted(refused.items())),
+                "delivered": f"flush {flush['seconds']:.1f} s after the token was accepted",
+                "kept while rejected (peak)": f"{kept_while_rejected:g} spans",
+                "dropped as rejected": f"{by_reason[('traces', 'rejected')]:g} spans, "
+                f"{by_reason[('logs', 'rejected')]:g} log records",
+                "spans": _balanced(spans),
+                "logs": _balanced(logs),
             },
         ),
     )

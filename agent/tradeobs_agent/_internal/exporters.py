@@ -14,6 +14,21 @@ later batch behind it until it expired. It is sent again at once in two halves, 
 refused, so only an item too large by itself is dropped, counted (``tradeobs.agent.items.dropped{reason="too_large"}``);
 the first refusal of each exporter is said once with the setting to change (:meth:`_Counting._split_too_large`).
 A metrics export refused as too large is not split (the agent already sends metrics in requests of at most 3 MiB).
+
+Other refusals the collector answers, which sending the same request again cannot change
+(:func:`otel_private.grpc_refusal`, :func:`otel_private.http_refusal`), are told apart by what can change them:
+
+* ``unauthorized`` (gRPC ``UNAUTHENTICATED``/``PERMISSION_DENIED``, HTTP 401/403): the token can be fixed on the
+  collector's side while the service runs, so it is an outage: batches are kept in the retry buffer and sent again
+  with back-off, the outage is said at once (also within another outage, past the once-a-minute limit, and on stderr
+  when the log does not reach it) with the collector's answer and the setting (``otlp_headers``), and what the buffer
+  finally gives up is counted as ``reason="unauthorized"``, not ``expired``/``retry_buffer_full``.
+* ``unimplemented`` (gRPC ``UNIMPLEMENTED``, HTTP 404/405/501: no receiver for the signal there) and ``rejected``
+  (``INVALID_ARGUMENT`` and the like, other HTTP 4xx): the batch is dropped at once, counted with that reason, so
+  later batches are not held behind it; the first refusal of each kind is said once per exporter, naming the signal,
+  the target and the setting. No outage (the collector answers).
+
+Before, each of them was an outage said as "export failed", its batch kept at the head of the buffer until it expired.
 """
 
 from __future__ import annotations
@@ -130,10 +145,14 @@ class Unresolved(str):
     common: at shutdown such an exporter is not given up (it keeps the shutdown's deadline to deliver)."""
 
 
+_REFUSED_CREDENTIALS = "the collector refuses the credentials (TRADEOBS_OTLP_HEADERS)"
+
+
 def abandon_unreachable(deadline: float) -> list[str]:
     """Before the providers shut down: exporters whose collector does not answer give up now; the targets.
 
-    A shutdown with the collector down would otherwise wait its whole bound in export retries. What those
+    A shutdown with the collector down would otherwise wait its whole bound in export retries; so would one whose
+    collector refused its credentials at its last export (``unauthorized``), which give up now too. What those
     exporters still held is counted as dropped (``reason="shutdown"``), and why they gave up is kept for the
     shutdown message (:func:`take_shutdown_losses`). The check is bounded: a collector whose host name does not
     resolve within its short bound is not given up (it may well answer: :class:`Unresolved`). The others get
@@ -145,11 +164,16 @@ def abandon_unreachable(deadline: float) -> list[str]:
         if exp.closed:
             continue
         exp.deadline = deadline
+        if exp._unauthorized:  # refused its credentials at its last export: the token will not change by then
+            exp.gone_because = _REFUSED_CREDENTIALS
+            exp.abandon()
+            gone.append(exp.target)
+            continue
         if exp.target not in checked:
             checked[exp.target] = not_answering(exp.target)
         why = checked[exp.target]
         if why is not None and not isinstance(why, Unresolved):  # a name still resolving: the deadline decides
-            exp.gone_because = why
+            exp.gone_because = f"the collector did not answer at shutdown: {why}"
             exp.abandon()
             gone.append(exp.target)
     return gone
@@ -259,13 +283,93 @@ class _Counting:
         self.hint: float | None = None  # that hint, in seconds (None: the last refusal came without one)
         self.refused_too_large: str | None = None  # set during an export the collector refused as too large
         self._said_too_large = False
+        self.refusal: tuple[str, str] | None = None  # set during an export refused for good: (kind, the answer)
+        self._unauthorized = False  # the last export was refused for its credentials: what is given up says so
+        self._said_refusals: set[str] = set()  # the kinds of refusal said (once per exporter)
 
     def watch_hints(self) -> None:
         """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
-        otel_private.watch_throttling(self.inner, self._throttled, self._refusing_too_large)  # False: cannot watch
+        otel_private.watch_throttling(self.inner, self._throttled, self._refusing_too_large, self._refusing)
 
     def _refusing_too_large(self, detail: str) -> None:
         self.refused_too_large = detail
+
+    def _refusing(self, kind: str, detail: str) -> None:
+        self.refusal = (kind, detail)
+
+    def _refused_for_good(self, n: int, lost: int) -> bool:
+        """The collector refused an export of ``n`` items (``lost`` of them lost if not kept) with :attr:`refusal`.
+        ``unauthorized``: a failed export, kept (False); else the items are dropped now, counted (True)."""
+        assert self.refusal is not None
+        kind, detail = self.refusal
+        if kind == "unauthorized":
+            self._unauthorized = True
+            self._outcome(False, n, self._unauthorized_text(detail), lost, tell="unauthorized")
+            if self.deadline is not None and self.delivery is not None:
+                # Refused during the shutdown: the token will not change by its end; no more attempts (a flush
+                # waiting for one gives up now) and what is kept is counted as the shutdown's.
+                self.gone_because = _REFUSED_CREDENTIALS
+                self.not_before = time.monotonic() + self.delivery.max_age
+            return False
+        self._unauthorized = False
+        self._failed.add(1)
+        with self._state:
+            self.last_error = f"{kind}: {detail}"
+        if lost:
+            self._dropped(kind, lost)
+        self._tell_refused(kind, detail, n, lost)
+        return True
+
+    def _unauthorized_text(self, detail: str) -> str:
+        setting = f"OTEL_EXPORTER_OTLP_HEADERS or OTEL_EXPORTER_OTLP_{self.signal.upper()}_HEADERS"
+        return (
+            f"the collector refused the credentials: {detail}; the agent sends the headers of otlp_headers "
+            f"(TRADEOBS_OTLP_HEADERS; {setting} work too): set it to what the collector expects, such as "
+            '"authorization=Bearer <token>"'
+        )
+
+    def _tell_refused(self, kind: str, detail: str, n: int, lost: int) -> None:
+        """Say the first refusal of ``kind`` (``unimplemented``, ``rejected``) of this exporter."""
+        with self._state:
+            if kind in self._said_refusals:
+                return
+            self._said_refusals.add(kind)
+        items = _ITEMS.get(self.signal, "items")
+        http = "://" in self.target and ".grpc" not in type(self.inner).__module__
+        sig = self.signal.upper()
+        if kind == "unimplemented":
+            what = f"does not take {self.signal}"
+            if http and " 404" in detail:
+                fix = (
+                    f"no OTLP/HTTP receiver answers at that URL: TRADEOBS_OTLP_ENDPOINT is the receiver's base URL "
+                    f"(such as http://collector:4318, the agent appends /v1/{self.signal}), "
+                    f"OTEL_EXPORTER_OTLP_{sig}_ENDPOINT is used as given; or the collector has no {self.signal} "
+                    "pipeline (its receiver serves only the signals of its pipelines)"
+                )
+            else:
+                fix = (
+                    f"the collector has no {self.signal} pipeline (its OTLP receiver serves only the signals of its "
+                    f"pipelines), or this is not an OTLP receiver: add a {self.signal} pipeline, or send "
+                    f"{self.signal} elsewhere with OTEL_EXPORTER_OTLP_{sig}_ENDPOINT"
+                )
+        else:
+            what = f"rejected {self.signal}"
+            fix = (
+                "it refuses the request as it is (the collector's log says why; a collector whose exporter has no "
+                "sending queue passes its backend's refusal on)"
+            )
+        if self.signal in _BATCH_SIZE:
+            fate = f"the {n} {items} were dropped"
+        else:
+            fate = f"the export of {n} {items} failed ({lost} delta points dropped; cumulative points lose nothing)"
+        self._say(
+            f"tradeobs: the collector at {self.target} {what} ({detail}): {fix}. Sending them again cannot succeed: "
+            f'{fate}, counted in tradeobs.agent.items.dropped{{signal="{self.signal}", reason="{kind}"}}, and so '
+            "is every export refused this way (later ones are not said)"
+            + ("; later batches are not held back." if self.signal in _BATCH_SIZE else "."),
+            first=False,
+            console=not on_console(),
+        )
 
     def _split_too_large(self, items: Sequence[Any], detail: str, send: Callable[[Sequence[Any]], bool]) -> bool:
         """The collector refused ``items`` as too large: ``send`` each half again (a half refused too is split the
@@ -342,10 +446,13 @@ class _Counting:
             return None
         return f"refused, the collector asked to wait {self.hint:g} s before sending again"
 
-    def _outcome(self, ok: bool, n: int, error: str | None = None, lost: int | None = None) -> None:
+    def _outcome(
+        self, ok: bool, n: int, error: str | None = None, lost: int | None = None, tell: str | None = None
+    ) -> None:
         """Count one export of ``n`` items; on failure without a retry buffer, ``lost`` of them (default all)
-        are dropped."""
+        are dropped. ``tell``: a kind of failure said at once the first time (see :meth:`_failing`)."""
         if ok:
+            self._unauthorized = False
             self._ok.add(1)
             self._exported.add(n)
             self.last_success = time.time()
@@ -353,28 +460,46 @@ class _Counting:
                 self._recovered()
             return
         self._failed.add(1)
-        self._failing(error or "export failed")
+        self._failing(error or "export failed", tell)
         lost = n if lost is None else lost
         if self.delivery is None and lost:  # nothing keeps the batch: it is lost
             self._dropped("export_failed", lost)
 
-    def _failing(self, error: str) -> None:
-        """A failed export: the beginning of an outage (said, at most once per ``message_interval``), or more of one."""
+    def _failing(self, error: str, tell: str | None = None) -> None:
+        """A failed export: the beginning of an outage (said, at most once per ``message_interval``), or more of one.
+        A failure of kind ``tell`` (``unauthorized``) not said before by this exporter is said now, whatever the
+        limit, also within an outage that began otherwise, and on stderr when the log does not reach it."""
         with self._state:
             self.last_error = error
+            force = tell is not None and tell not in self._said_refusals
+            if force:
+                self._said_refusals.add(str(tell))
             outage = self._outage
+            began = outage is None
+            unsaid: int | None = 0
             if outage is not None:
                 outage.failures += 1
-                return
-            outage = self._outage = _Outage()
-            unsaid = self._throttle.allow(outage.began, self.message_interval)
-            if unsaid is None:
-                return
+                if not force:
+                    return
+            else:
+                outage = self._outage = _Outage()
+                unsaid = self._throttle.allow(outage.began, self.message_interval)
+                if unsaid is None and not force:
+                    return
             outage.said = True
             last, self._said_wall = self._said_wall, outage.wall
         keeps = "batches are kept and sent again when it answers" if self.delivery is not None else "retries go on"
+        if tell == "unauthorized":
+            kept = (
+                f"batches are kept (up to {self.delivery.max_items} {_ITEMS.get(self.signal, 'items')} for "
+                f"{_duration(self.delivery.max_age)}) and sent again until it takes them"
+                if self.delivery is not None
+                else "delta points are dropped"
+            )
+            keeps = f'{kept}; what is given up is counted in tradeobs.agent.items.dropped{{reason="unauthorized"}}'
+        which = "an outage began" if began else f"the outage that began at {_clock(outage.wall)} goes on"
         text = (
-            f"tradeobs: cannot export {self.signal} to {self.target} ({error}): an outage began; the service keeps "
+            f"tradeobs: cannot export {self.signal} to {self.target} ({error}): {which}; the service keeps "
             f"running, {keeps}; failures are counted in tradeobs.agent.exports.failed"
         )
         if unsaid:
@@ -382,7 +507,10 @@ class _Counting:
                 f". {unsaid} more outage(s) of this exporter began after the one said at {_clock(last)} and were not "
                 f"said one by one (at most one is said per {_duration(self.message_interval)})"
             )
-        outage.console = self._say(text, first=True)
+        if force:
+            outage.console = self._say(text, first=False, console=not on_console()) or outage.console
+        else:
+            outage.console = self._say(text, first=True)
 
     def _recovered(self) -> None:
         """A successful export after failed ones: the end of the outage, said if its beginning was."""
@@ -426,6 +554,8 @@ class _Counting:
         return True
 
     def _dropped(self, reason: str, n: int) -> None:
+        if self._unauthorized and reason in ("expired", "retry_buffer_full", "export_failed"):
+            reason = "unauthorized"  # given up while the collector refused the credentials: that is why
         if reason == "shutdown":
             self.lost_at_shutdown += n
         with self._state:
@@ -495,6 +625,7 @@ class CountingSpanExporter(_Counting, SpanExporter):
         """Export ``spans``; True when done with them (delivered, or refused as too large: dropped)."""
         before = self.not_before
         self.refused_too_large = None
+        self.refusal = None
         try:
             result = self.inner.export(spans)
         except Exception as exc:  # an exporter bug must not kill the worker thread
@@ -503,6 +634,8 @@ class CountingSpanExporter(_Counting, SpanExporter):
         ok = bool(result == SpanExportResult.SUCCESS)
         if not ok and self.refused_too_large is not None:
             return self._split_too_large(spans, self.refused_too_large, self._send)
+        if not ok and self.refusal is not None:
+            return self._refused_for_good(len(spans), len(spans))
         self._outcome(ok, len(spans), None if ok else self._refused(before))
         return ok
 
@@ -528,6 +661,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         """Export ``batch``; True when done with it (delivered, or refused as too large: dropped)."""
         before = self.not_before
         self.refused_too_large = None
+        self.refusal = None
         try:
             result = self.inner.export(batch)
         except Exception as exc:
@@ -536,6 +670,8 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         ok = bool(result == LogRecordExportResult.SUCCESS)
         if not ok and self.refused_too_large is not None:
             return self._split_too_large(batch, self.refused_too_large, self._send)
+        if not ok and self.refusal is not None:
+            return self._refused_for_good(len(batch), len(batch))
         self._outcome(ok, len(batch), None if ok else self._refused(before))
         return ok
 
@@ -562,6 +698,7 @@ class CountingMetricExporter(_Counting, MetricExporter):
             return MetricExportResult.FAILURE
         before = self.not_before
         self.refused_too_large = None
+        self.refusal = None
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
@@ -571,6 +708,9 @@ class CountingMetricExporter(_Counting, MetricExporter):
         if not ok and self.refused_too_large is not None:
             self._failed.add(1)
             self._too_large(_points(metrics_data), _delta_points(metrics_data), self.refused_too_large)
+            return MetricExportResult.FAILURE
+        if not ok and self.refusal is not None:
+            self._refused_for_good(_points(metrics_data), _delta_points(metrics_data))
             return MetricExportResult.FAILURE
         error = None if ok else self._refused(before)
         self._outcome(ok, _points(metrics_data), error, 0 if ok else _delta_points(metrics_data))

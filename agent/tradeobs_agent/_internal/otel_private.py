@@ -88,8 +88,11 @@ __all__ = [
     "exporter_preferences",
     "fastapi_app_instrumented",
     "get_logger_provider",
+    "grpc_refusal",
     "grpc_retry_delay",
     "handler_logger_provider",
+    "http_error_text",
+    "http_refusal",
     "install_raw_grpc_stub",
     "log_processors",
     "logger_enabled",
@@ -476,11 +479,15 @@ def install_raw_grpc_stub(
 
 
 def watch_throttling(
-    exporter: Any, saw: Callable[[float], None], too_large: Callable[[str], None] | None = None
+    exporter: Any,
+    saw: Callable[[float], None],
+    too_large: Callable[[str], None] | None = None,
+    refused: Callable[[str, str], None] | None = None,
 ) -> bool:
     """Call ``saw(seconds)`` with each throttling hint the collector sends ``exporter`` (an OTLP exporter of either
-    protocol), and ``too_large(detail)`` with each refusal of a request as too large; True if installed. Call it after
-    :func:`install_raw_grpc_stub` (it wraps the stub that sends).
+    protocol), ``too_large(detail)`` with each refusal of a request as too large, and ``refused(kind, detail)`` with
+    each other refusal sending it again cannot change (:func:`grpc_refusal`, :func:`http_refusal`); True if
+    installed. Call it after :func:`install_raw_grpc_stub` (it wraps the stub that sends).
 
     Too large (:func:`refused_as_too_large`): OTLP/gRPC ``RESOURCE_EXHAUSTED`` "received message larger than max"
     (the collector's ``max_recv_msg_size_mib``, 4 MiB by default), OTLP/HTTP ``413`` (a proxy's body limit) or ``400``
@@ -504,7 +511,7 @@ def watch_throttling(
     """
     if _has(exporter, "_stub", "_channel", "_client") and callable(getattr(exporter, "_stub", None)):
         make = exporter._stub  # pyright: ignore[reportPrivateUsage]
-        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large)  # pyright: ignore[reportPrivateUsage]
+        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large, refused)  # pyright: ignore[reportPrivateUsage]
         exporter._client = exporter._stub(exporter._channel)  # pyright: ignore[reportPrivateUsage]
         return True
     client: Any = getattr(exporter, "_client", None)
@@ -518,6 +525,8 @@ def watch_throttling(
         result = submit(data, timeout)
         if too_large is not None and (detail := _http_too_large(result)) is not None:
             too_large(detail)
+        elif refused is not None and (refusal := http_refusal(result)) is not None:
+            refused(*refusal)
         elif _is_retryable(result.status_code):
             delay = _extract_retry_after(result)
             if delay is not None:
@@ -563,6 +572,77 @@ def _http_too_large(result: Any) -> str | None:
     return f"400 {text.decode('utf-8', 'replace')}"
 
 
+_GRPC_REFUSALS = {
+    "UNAUTHENTICATED": "unauthorized",
+    "PERMISSION_DENIED": "unauthorized",
+    "UNIMPLEMENTED": "unimplemented",
+    "INVALID_ARGUMENT": "rejected",
+    "FAILED_PRECONDITION": "rejected",
+    "NOT_FOUND": "rejected",
+    "ALREADY_EXISTS": "rejected",
+}
+"""gRPC codes the OTLP specification calls not retryable, as the agent treats them: ``unauthorized`` (the
+credentials: kept and retried, a token can be fixed on the collector's side), ``unimplemented`` (no receiver for
+the signal there) and ``rejected`` (the request refused as it is): dropped at once. ``UNKNOWN`` and ``INTERNAL``
+are left out (a proxy's or a transport's failure as often as the collector's word): they stay an outage."""
+
+
+def grpc_refusal(error: Any) -> tuple[str, str] | None:
+    """``(kind, "CODE: details")`` of a gRPC refusal in :data:`_GRPC_REFUSALS`, else None."""
+    code = error.code() if callable(getattr(error, "code", None)) else None
+    name = str(getattr(code, "name", ""))
+    kind = _GRPC_REFUSALS.get(name)
+    if kind is None:
+        return None
+    said = getattr(error, "details", None)  # an RpcError raised by hand may have no details()
+    details = " ".join(str((said() if callable(said) else None) or "").split())
+    return kind, f"gRPC {name}" + (f": {_clip(details)}" if details else "")
+
+
+def http_refusal(result: Any) -> tuple[str, str] | None:
+    """``(kind, "HTTP 404 Not Found: <its body>")`` of an OTLP/HTTP answer that sending the same request again cannot
+    change: 401/403 ``unauthorized``, 404/405/501 ``unimplemented`` (no OTLP receiver for the signal at that URL),
+    another 4xx but 408, 413 and 429 ``rejected``; else None (2xx, retryable, other 5xx: an outage). The body is the
+    collector's ``google.rpc.Status`` (its message is shown) or text."""
+    status = getattr(result, "status_code", None)
+    if not isinstance(status, int):
+        return None
+    if status in (401, 403):
+        kind = "unauthorized"
+    elif status in (404, 405, 501):
+        kind = "unimplemented"
+    elif 400 <= status < 500 and status not in (408, 413, 429):
+        kind = "rejected"
+    else:
+        return None
+    reason = getattr(result, "reason", None) or ""
+    try:
+        said = http_error_text(bytes(result.content()))
+    except Exception:  # a transport whose body cannot be read: the status says enough
+        said = ""
+    return kind, f"HTTP {status} {reason}".rstrip() + (f": {said}" if said else "")
+
+
+def http_error_text(body: bytes) -> str:
+    """The message of an OTLP/HTTP error body: a ``google.rpc.Status`` (the collector's) or text."""
+    from google.protobuf.message import DecodeError
+    from google.rpc import status_pb2
+
+    if not body:
+        return ""
+    status = status_pb2.Status()
+    try:
+        status.ParseFromString(body)
+    except DecodeError:
+        status.message = ""
+    text = status.message or body.decode("utf-8", "replace")
+    return _clip(" ".join(text.split()))
+
+
+def _clip(text: str, n: int = 300) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def grpc_retry_delay(error: Any) -> float | None:
     """The ``RetryInfo.retry_delay`` (seconds) of a refused gRPC call (``RESOURCE_EXHAUSTED`` or ``UNAVAILABLE``),
     from its status details or the ``google.rpc.retryinfo-bin`` trailer; None without one."""
@@ -598,10 +678,17 @@ class _HintedStub:
     """A gRPC stub whose refusals with a ``RetryInfo`` are told to ``saw`` and reach the SDK's retry loop with the
     hint where it looks for it."""
 
-    def __init__(self, stub: Any, saw: Callable[[float], None], too_large: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        stub: Any,
+        saw: Callable[[float], None],
+        too_large: Callable[[str], None] | None = None,
+        refused: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._stub = stub
         self._saw = saw
         self._too_large = too_large
+        self._refused = refused
 
     def Export(self, *args: Any, **kw: Any) -> Any:
         import grpc
@@ -612,6 +699,9 @@ class _HintedStub:
             if self._too_large is not None and (detail := refused_as_too_large(error)) is not None:
                 self._too_large(detail)
                 raise _hinted_error_class()(error, _NEVER) from error  # the same request again cannot pass
+            if self._refused is not None and (refusal := grpc_refusal(error)) is not None:
+                self._refused(*refusal)  # not retryable to the SDK either: it gives up at once
+                raise
             delay = grpc_retry_delay(error)
             if delay is None:
                 raise

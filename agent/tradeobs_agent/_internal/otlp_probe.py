@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from .._parsers import url_basic_auth
 from ..config import OtlpTarget
 from .exporters import resolve
+from .otel_private import http_error_text
 
 __all__ = ["Probe", "probe"]
 
@@ -36,6 +37,9 @@ _GRPC_SERVICES = {
     "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
 _DETAIL = 160  # characters of an error's own text shown
+_HEADERS_FIX = (
+    'set otlp_headers (TRADEOBS_OTLP_HEADERS, such as "authorization=Bearer <token>") to what the collector expects'
+)
 
 
 class Probe(NamedTuple):
@@ -132,6 +136,10 @@ def _http(t: OtlpTarget, signal: str, timeout: float) -> Probe:
             status, reason, ctype = resp.status, resp.reason, resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         status, reason, ctype = exc.code, exc.reason, exc.headers.get("Content-Type", "") if exc.headers else ""
+        try:
+            body = http_error_text(exc.read(4096))
+        except (OSError, http.client.HTTPException):  # the answer broke off: its status says enough
+            body = ""
         exc.close()
     except urllib.error.URLError as exc:
         return _unreached(where, exc.reason, timeout, "OTLP/HTTP", "grpc")
@@ -147,7 +155,15 @@ def _http(t: OtlpTarget, signal: str, timeout: float) -> Probe:
         )
     said = f"HTTP {status} {reason}".strip()
     if status in (401, 403):
-        return Probe(False, f"the receiver at {where} refuses the request: {said} (are otlp_headers right?)")
+        answer = said + (f": {_short(body)}" if body else "")
+        return Probe(False, f"the OTLP receiver at {where} refuses the credentials ({answer}): {_HEADERS_FIX}")
+    if status == 404:
+        return Probe(
+            False,
+            f"no OTLP/HTTP receiver for {signal} at {path} on {where} ({said}): a wrong path (TRADEOBS_OTLP_ENDPOINT "
+            f"is the receiver's base URL, the agent appends /v1/{signal}), a collector with no {signal} pipeline, "
+            "or not an OTLP receiver",
+        )
     if status in (429, 502, 503, 504):
         return Probe(False, f"the receiver at {where} is overloaded or failing: {said}")
     return Probe(False, f"something answers on {where} but it is not an OTLP receiver for {signal}: {said} at {path}")
@@ -235,7 +251,8 @@ def _grpc_failure(
             f"one with no {signal} pipeline",
         )
     if name in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
-        return Probe(False, f"the OTLP receiver at {where} refuses the request ({name}): are otlp_headers right?")
+        answer = name + (f": {_short(details)}" if details else "")
+        return Probe(False, f"the OTLP receiver at {where} refuses the credentials ({answer}): {_HEADERS_FIX}")
     if name == "INTERNAL" and "metadata" in details.lower():
         upper = sorted(h for h in headers if h != h.lower())
         return Probe(
