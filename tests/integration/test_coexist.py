@@ -78,3 +78,47 @@ def test_a_service_with_its_own_observability_keeps_it_and_each_log_line_reaches
     out = proc.log_path.read_text(errors="replace")
     assert f"APP DEBUG shop.api: app debug {marker}" in out  # the service's root level and handler are its own
     assert f"noisy {marker}" not in out
+
+
+def _start_raw_otel_app(collector: CollectorProc, tmp_path: Path, marker: str) -> tuple[ManagedProcess, str, str]:
+    service = unique_service("rawotel")
+    port = free_port()
+    env = {**agent_env(collector, tmp_path, service), "MARKER": marker}
+    argv = [sys.executable, "-m", "uvicorn", "raw_otel_app:app", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = ManagedProcess("uvicorn", argv, env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
+    return proc, base, service
+
+
+@pytest.mark.integration
+def test_an_adopted_meter_provider_keeps_the_trading_series_on_the_agents_prometheus_endpoint(
+    collector: CollectorProc, tmp_path: Path
+) -> None:
+    """A service that set its own MeterProvider (an OTLP reader, no Prometheus reader) before init(): the agent
+    adopts it and its Prometheus endpoint still serves the trading series. Before: no endpoint at all
+    (``prometheus_url`` None), said only in an info line, so ``curl 127.0.0.1:9464/metrics`` (first-ten-minutes.md)
+    and a Prometheus scraping the agent found nothing."""
+    marker = uuid.uuid4().hex[:12]
+    proc, base, service = _start_raw_otel_app(collector, tmp_path, marker)
+    try:
+        prometheus_url = json.loads(_get(f"{base}/trade/{marker}"))["prometheus"]
+        assert prometheus_url is not None, proc.describe()
+        body = _get(prometheus_url).decode()
+        filled = [x for x in body.splitlines() if x.startswith("trading_orders_filled_total{")]
+        assert len(filled) == 1 and filled[0].endswith(" 1.0") and 'symbol="AAPL"' in filled[0], body
+        assert f'service_name="{service}"' in body  # target_info: the adopted provider's resource
+        # and the application's own OTLP reader still exports them: through the collector's Prometheus exporter
+
+        def exported() -> bool:
+            text = _get(f"{collector.prometheus_exporter_url}/metrics").decode()
+            lines = text.split("\n")
+            return any(x.startswith("trading_orders_filled_total{") and f'job="{service}"' in x for x in lines)
+
+        wait_for(exported, "the trading series through the application's own OTLP reader", procs=(proc,))
+    finally:
+        proc.stop()
+    system = [x["message"] for x in _json_lines(tmp_path / "logs", "system")]
+    said = [m for m in system if "adopting them for traces and metrics" in m]
+    assert len(said) == 1 and prometheus_url in said[0], system
