@@ -122,3 +122,36 @@ def test_an_adopted_meter_provider_keeps_the_trading_series_on_the_agents_promet
     system = [x["message"] for x in _json_lines(tmp_path / "logs", "system")]
     said = [m for m in system if "adopting them for traces and metrics" in m]
     assert len(said) == 1 and prometheus_url in said[0], system
+
+
+@pytest.mark.integration
+def test_a_dictconfig_in_the_services_start_up_after_init_loses_no_line(
+    collector: CollectorProc, tmp_path: Path
+) -> None:
+    """The service configures logging in its lifespan start-up, after init(), and logs that it started. Before: that
+    dictConfig took the capture handler off the root logger and disabled the tradeobs loggers until the pipeline's
+    next look, up to a second later, and the start-up line reached neither the JSON files nor the collector."""
+    marker = uuid.uuid4().hex[:12]
+    proc, base, service = _start_raw_otel_app(collector, tmp_path, marker)
+
+    def mine() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in read_otlp_json_logs(collector.logs_file)
+            if r["_resource"].get("service.name") == service and marker in str(r.get("body", {}).get("stringValue"))
+        ]
+
+    try:
+        _get(f"{base}/trade/{marker}")
+        wait_for(lambda: len(mine()) >= 2, f"the service's lines in {collector.logs_file}", procs=(proc,))
+    finally:
+        proc.stop()
+    assert sorted(r["body"]["stringValue"] for r in mine()) == [f"shop started {marker}", f"traded {marker}"]
+    service_lines = [x["message"] for x in _json_lines(tmp_path / "logs", "service") if marker in x["message"]]
+    assert service_lines == [f"shop started {marker}", f"traded {marker}"]
+    system = [x["message"] for x in _json_lines(tmp_path / "logs", "system")]
+    said = [m for m in system if "after init()" in m]
+    assert len(said) == 1 and said[0].startswith("tradeobs: logging.config.dictConfig() after init()"), system
+    assert "no record was missed" in said[0]
+    out = proc.log_path.read_text(errors="replace")
+    assert f"APP INFO shop.api: shop started {marker}" in out  # the service's own console, as it configured it
