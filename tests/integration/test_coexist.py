@@ -5,6 +5,7 @@ under a real uvicorn, exporting to a real collector (its file exporter stands fo
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.request
 import uuid
@@ -155,3 +156,43 @@ def test_a_dictconfig_in_the_services_start_up_after_init_loses_no_line(
     assert "no record was missed" in said[0]
     out = proc.log_path.read_text(errors="replace")
     assert f"APP INFO shop.api: shop started {marker}" in out  # the service's own console, as it configured it
+
+
+@pytest.mark.integration
+def test_an_adopted_meter_provider_in_a_gunicorn_worker_group_is_on_the_shared_endpoint(
+    collector: CollectorProc, tmp_path: Path
+) -> None:
+    """The same service under gunicorn with 2 UvicornWorkers: each worker adopts its own meter provider, and the
+    group's leader serves every worker's trading series, summed. Before: no worker served the endpoint."""
+    marker = uuid.uuid4().hex[:12]
+    port, prom_port = free_port(), free_port()
+    (tmp_path / "shm").mkdir(mode=0o700)
+    env = {
+        **agent_env(collector, tmp_path, unique_service("rawotel-gunicorn")),
+        "MARKER": marker,
+        "TRADEOBS_PROMETHEUS_PORT": str(prom_port),
+        "TRADEOBS_MULTIPROCESS_DIR": str(tmp_path / "shm"),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    argv = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "uvicorn_worker.UvicornWorker",
+            "-b", f"127.0.0.1:{port}", "raw_otel_app:app"]  # fmt: skip
+    proc = ManagedProcess("gunicorn", argv, env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http_ok(f"{base}/ok"), "gunicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
+
+        def lines(prefix: str) -> list[str]:
+            body = _get(f"http://127.0.0.1:{prom_port}/metrics").decode()
+            return [x for x in body.splitlines() if x.startswith(prefix)]
+
+        members = "tradeobs_agent_workers_leader{"
+        wait_for(lambda: len(lines(members)) == 2, "both workers in the group", timeout=READY_TIMEOUT, procs=(proc,))
+        for i in range(6):
+            _get(f"{base}/trade/{marker}-{i}")
+        wait_for(
+            lambda: [x.rsplit(" ", 1)[1] for x in lines("trading_orders_filled_total{")] == ["6.0"],
+            "the 6 fills of the workers on the shared endpoint",
+            procs=(proc,),
+        )
+    finally:
+        proc.stop()
