@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -380,7 +380,9 @@ def _build(
     agent._dup_filter = install_duplicate_filter(selfm)
     # Multi-process mode: a worker of gunicorn/uvicorn (or a fork child) shares one endpoint and live view.
     agent._starter = workers.starts_workers(settings.multiprocess)
-    store = None if agent._starter else workers.open_store(settings, workers.detect(settings.multiprocess))
+    later: list[Callable[[], object]] = []  # what to say once the log pipeline runs
+    key = None if agent._starter else workers.detect(settings.multiprocess)
+    store = workers.open_store(settings, key, later)
     grouped = store is not None or agent._starter
     sdk_reader = InMemoryMetricReader() if grouped else None  # the SDK's instruments, for the group
     adopted = agent.adopted = _adopt_existing(agent)
@@ -411,15 +413,19 @@ def _build(
         # The application's meter provider: the endpoint serves the tradeobs instruments all the same (in a worker
         # group the leader serves them, see join.start_group)
         agent.prometheus = providers.serve_adopted(settings, registry, agent.meter_provider)  # type: ignore[arg-type]
+    # The log pipeline first: what the worker group says as it starts (which worker leads, a directory it cannot
+    # use) is then in the system log and OTLP too; before, it was logged before any handler of the agent's existed
+    if settings.logs_enabled and agent.logger_provider is not None:
+        from .logs import install_logging
+
+        agent.logs = install_logging(agent)
+    for say in later:
+        say()
     reader = sdk_reader if "metrics" not in agent.adopted else None
     if store is not None:
         agent.group = join.start_group(agent, store, reader, baseline=registry.fork_baseline)
     elif agent._starter:
         agent._sdk_reader = reader
-    if settings.logs_enabled and agent.logger_provider is not None:
-        from .logs import install_logging
-
-        agent.logs = install_logging(agent)
     # Said once the log pipeline runs, so they are in the system log too (before it, they reached nobody).
     if agent.export == "not_configured":
         providers.say_not_configured(settings)

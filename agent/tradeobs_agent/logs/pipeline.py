@@ -454,6 +454,7 @@ class LogPipeline:
 
 _current: LogPipeline | None = None  # the pipeline that attached last (its queue is _capture.active() while it runs)
 _configuring = 0  # hooked configuration calls running (their caller looks as they return, not the worker)
+_configuring_lock = threading.Lock()
 _hooked = False
 
 
@@ -497,11 +498,13 @@ def _after(original: Callable[..., Any], what: str, call: Callable[..., Any] | N
     @functools.wraps(original)
     def configure(*args: Any, **kwargs: Any) -> Any:
         global _configuring
-        _configuring += 1
+        with _configuring_lock:  # two threads configuring at once must not lose a count (the worker would never look)
+            _configuring += 1
         try:
             return original(*args, **kwargs) if call is None else call(original, *args, **kwargs)
         finally:
-            _configuring -= 1
+            with _configuring_lock:
+                _configuring -= 1
             pipeline = _current
             if pipeline is not None:
                 try:

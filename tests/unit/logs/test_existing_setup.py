@@ -255,3 +255,22 @@ tradeobs_agent.shutdown()
     printed = [line for line in proc.stderr.splitlines() if "app line" in line]
     assert printed == ["APP app line 1", "APP app line 2"], proc.stderr
     assert _messages(tmp_path, "service") == ["app line 1", "app line 2"]
+
+
+def test_a_worker_group_the_agent_cannot_join_is_said_in_the_system_log_and_on_stderr_once(tmp_path: Path) -> None:
+    """What the worker group said as init() opened it (a directory it cannot use) was logged before the agent's log
+    pipeline existed: on stderr by Python's lastResort, but never in the system log or over OTLP, where whoever
+    runs the service looks; which worker leads was in it or not by a race with the group's thread."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    env.update(
+        TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_MULTIPROCESS="on", TRADEOBS_MULTIPROCESS_DIR=str(not_a_dir)
+    )
+    code = "import tradeobs_agent\ntradeobs_agent.init(service_name='svc', otlp=False, prometheus=False, live=False)\n"
+    code += "tradeobs_agent.shutdown()\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [m for m in _messages(tmp_path, "system") if "cannot join its service's worker group" in m]
+    assert len(said) == 1 and "is not a directory" in said[0], _messages(tmp_path, "system")
+    assert len([x for x in proc.stderr.splitlines() if "cannot join" in x]) == 1, proc.stderr
