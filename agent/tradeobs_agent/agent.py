@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,7 +383,9 @@ def _build(
     agent._dup_filter = install_duplicate_filter(selfm)
     # Multi-process mode: a worker of gunicorn/uvicorn (or a fork child) shares one endpoint and live view.
     agent._starter = workers.starts_workers(settings.multiprocess)
-    store = None if agent._starter else workers.open_store(settings, workers.detect(settings.multiprocess))
+    later: list[Callable[[], object]] = []  # what to say once the log pipeline runs
+    key = None if agent._starter else workers.detect(settings.multiprocess)
+    store = workers.open_store(settings, key, later)
     grouped = store is not None or agent._starter
     sdk_reader = InMemoryMetricReader() if grouped else None  # the SDK's instruments, for the group
     adopted = agent.adopted = _adopt_existing(agent)
@@ -410,22 +412,30 @@ def _build(
         if "logs" not in adopted:
             agent.logger_provider = providers.build_logs_provider(settings, resource, selfm, log_exps, otlp=otlp)
         _set_globals(agent, adopted)
+    if "metrics" in adopted and not grouped and not agent.reinit and settings.prometheus_enabled:
+        # The application's meter provider: the endpoint serves the tradeobs instruments all the same (in a worker
+        # group the leader serves them, see join.start_group)
+        agent.prometheus = providers.serve_adopted(settings, registry, agent.meter_provider)  # type: ignore[arg-type]
+    # The log pipeline first: what the worker group says as it starts (which worker leads, a directory it cannot
+    # use) is then in the system log and OTLP too; before, it was logged before any handler of the agent's existed
+    if settings.logs_enabled and agent.logger_provider is not None:
+        from .logs import install_logging
+
+        agent.logs = install_logging(agent)
+    for say in later:
+        say()
     reader = sdk_reader if "metrics" not in agent.adopted else None
     if store is not None:
         agent.group = join.start_group(agent, store, reader, baseline=registry.fork_baseline)
     elif agent._starter:
         agent._sdk_reader = reader
-    if settings.logs_enabled and agent.logger_provider is not None:
-        from .logs import install_logging
-
-        agent.logs = install_logging(agent)
     # Said once the log pipeline runs, so they are in the system log too (before it, they reached nobody).
     if agent.export == "not_configured":
         providers.say_not_configured(settings)
     elif agent.export == "on":
         providers.say_backtest_exports(settings)
     if adopted:
-        _say_adopted(adopted)
+        _say_adopted(agent)
         _say_resource_kept(agent)
     if agent._starter:
         _log.info(
@@ -502,16 +512,15 @@ def _adopt_existing(agent: Agent) -> frozenset[str]:
 _SIGNALS = frozenset({"traces", "metrics", "logs"})
 
 
-def _say_adopted(adopted: frozenset[str]) -> None:
+def _say_adopted(agent: Agent) -> None:
+    adopted = agent.adopted
     built = [name for name in ("traces", "metrics", "logs") if name not in adopted]
     what = []
     if "traces" in adopted:
         what.append("spans, order traces included, go to that tracer provider's processors (not to the agent's OTLP "
                     "exporter or trace file)")  # fmt: skip
     if "metrics" in adopted:
-        what.append("tradeobs instruments export through that meter provider's readers, and the agent serves no "
-                    "Prometheus endpoint of its own (to keep it, give your readers to init(metric_readers=[...]) "
-                    "instead of setting a meter provider)")  # fmt: skip
+        what.append(_adopted_metrics(agent))
     if "logs" in adopted:
         what.append("the log pipeline sends its records over OTLP through that logger provider")
     _log.info(
@@ -521,6 +530,34 @@ def _say_adopted(adopted: frozenset[str]) -> None:
         "; ".join(what),
         f"; the agent's own providers for {' and '.join(built)}" if built else "",
     )
+
+
+def _adopted_metrics(agent: Agent) -> str:
+    """What becomes of the metrics with the application's meter provider: its readers export the tradeobs
+    instruments, and the agent's Prometheus endpoint still serves them (not that provider's own instruments)."""
+    text = "tradeobs instruments export through that meter provider's readers"
+    if agent.reinit:
+        return text + "; no Prometheus endpoint (init() after shutdown())"
+    if not agent.settings.prometheus_enabled:
+        return text + "; no Prometheus endpoint (prometheus_enabled=false)"
+    if agent.group is not None or agent._starter:
+        where = "the worker group's shared endpoint"
+    elif agent.prometheus is None:
+        return text + "; the agent's Prometheus endpoint could not listen (said above)"
+    else:
+        s = agent.settings
+        where = agent.prometheus_url or f"{s.prometheus_host}:{s.prometheus_port}, once the port is free"
+    text += (
+        f", and the agent's Prometheus endpoint ({where}) serves them too (the trading series and tradeobs_agent_*; "
+        "your provider's own instruments stay on its readers)"
+    )
+    mp = agent.meter_provider
+    if isinstance(mp, MeterProvider) and providers.has_prometheus_reader(mp):
+        text += (
+            "; your PrometheusMetricReader shows the tradeobs instruments as well: scrape one of the two, or set "
+            "TRADEOBS_PROMETHEUS_ENABLED=false to keep only yours"
+        )
+    return text
 
 
 def _say_resource_kept(agent: Agent) -> None:

@@ -53,6 +53,8 @@ class RememberRequestSpan:
 
 
 def _remember_spans(app: Any) -> None:
+    if any(getattr(m, "cls", None) is RememberRequestSpan for m in getattr(app, "user_middleware", ())):
+        return  # instrument_app() called again on this app: one is enough
     try:
         app.add_middleware(RememberRequestSpan)
     except RuntimeError as exc:  # Starlette: "Cannot add middleware after an application has started"
@@ -93,14 +95,19 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
             # "http send" spans. Instrumented again, with these settings.
             FastAPIInstrumentor.uninstrument_app(app)
             app.middleware_stack = None  # built again at the first request, so middleware can still be added
-            _log.info(
-                "tradeobs: instrument_app(): the app was already instrumented (opentelemetry-instrument, or "
-                "FastAPIInstrumentor); instrumented again with the agent's excluded URLs and HTTP settings"
-            )
+            if getattr(app.state, "tradeobs_instrumented", False):
+                _log.info("tradeobs: instrument_app() called again on this app; instrumented again with this call's "
+                          "excluded URLs (one server span per request, as before)")  # fmt: skip
+            else:
+                _log.info(
+                    "tradeobs: instrument_app(): the app was already instrumented (opentelemetry-instrument, or "
+                    "FastAPIInstrumentor); instrumented again with the agent's excluded URLs and HTTP settings"
+                )
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded, exclude_spans=["receive", "send"]
         )
         _remember_spans(app)  # a user middleware: inside the request's span (FastAPIInstrumentor wraps the stack)
+        app.state.tradeobs_instrumented = True
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

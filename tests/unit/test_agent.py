@@ -367,13 +367,14 @@ def test_an_own_tracer_provider_alone_keeps_the_agents_metrics_and_logs(
     assert "adopting them for traces" in system  # said once the log pipeline runs, so it is in the system log
 
 
-def test_a_meter_provider_set_alone_is_adopted_and_the_missing_endpoint_is_said(
+def test_a_meter_provider_set_alone_is_adopted_and_the_endpoint_still_serves_the_tradeobs_instruments(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The application set its own MeterProvider (its Prometheus or OTLP reader) and no tracer provider: it was not
-    adopted (only one set along with a tracer provider was), so tradeobs instruments never reached its readers and
-    the agent's own provider, refused by OpenTelemetry, printed "Overriding of current MeterProvider is not allowed"
-    and nothing else."""
+    """The application set its own MeterProvider (its Prometheus or OTLP reader) and no tracer provider: it is adopted
+    (before, only one set along with a tracer provider was, and the agent's own, refused by OpenTelemetry, printed
+    "Overriding of current MeterProvider is not allowed"), its readers get the tradeobs instruments, and the agent's
+    Prometheus endpoint still serves them (before: no endpoint at all with an adopted meter provider); the
+    application's own instruments stay on its readers (a reader cannot be added to its provider)."""
     from opentelemetry import metrics as otel_metrics
     from opentelemetry.sdk.metrics import MeterProvider
 
@@ -383,14 +384,42 @@ def test_a_meter_provider_set_alone_is_adopted_and_the_missing_endpoint_is_said(
     with caplog.at_level(logging.INFO):
         agent = _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)), prometheus=PrometheusOptions(port=0))
     assert agent.adopted == {"metrics"} and agent.meter_provider is own
-    assert agent.prometheus_url is None and isinstance(agent.tracer_provider, TracerProvider)
+    assert agent.prometheus_url is not None and isinstance(agent.tracer_provider, TracerProvider)
     assert not [r for r in caplog.records if "Overriding" in r.getMessage()]
     [said] = [r.getMessage() for r in caplog.records if "adopting" in r.getMessage()]
-    assert "for metrics instead" in said and "no Prometheus endpoint" in said and "metric_readers" in said
+    assert "for metrics instead" in said and f"Prometheus endpoint ({agent.prometheus_url}) serves them" in said
+    assert "PrometheusMetricReader" not in said  # no second exposition to choose from
     tradeobs_agent.counter("own.mp.counter").add(2)
+    own.get_meter("app").create_counter("app.own.counter").add(1)
     data = reader.get_metrics_data()
     names = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
     assert names["own.mp.counter"].data.data_points[0].value == 2
+    with urllib.request.urlopen(agent.prometheus_url, timeout=10) as r:
+        body = r.read().decode()
+    assert "own_mp_counter_total 2.0" in body.splitlines()
+    assert "app_own_counter" not in body  # the application's instrument: on its own readers only
+    assert "# TYPE tradeobs_agent_" in body  # the self-metrics too
+
+
+def test_an_adopted_meter_provider_with_a_prometheus_reader_is_told_it_shows_the_series_twice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the application's own PrometheusMetricReader the tradeobs instruments are on both expositions: said,
+    with the way to keep one."""
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import CollectorRegistry
+
+    otel_metrics.set_meter_provider(
+        MeterProvider(metric_readers=[PrometheusMetricReader(registry=CollectorRegistry())])
+    )
+    with caplog.at_level(logging.INFO):
+        agent = _quiet(prometheus=PrometheusOptions(port=0))
+    assert agent.prometheus_url is not None
+    [said] = [r.getMessage() for r in caplog.records if "adopting" in r.getMessage()]
+    assert "your PrometheusMetricReader shows the tradeobs instruments as well" in said
+    assert "TRADEOBS_PROMETHEUS_ENABLED=false" in said
 
 
 def test_a_logger_provider_set_alone_is_adopted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

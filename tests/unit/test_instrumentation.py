@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI, HTTPException
 from opentelemetry import trace
 from starlette.applications import Starlette
@@ -116,6 +117,7 @@ async def test_an_exception_leaving_a_request_carries_the_request_span_to_the_se
 _HTTP_SCRIPT = """
 import asyncio, json, sys
 import httpx
+import pytest
 from fastapi import FastAPI
 import tradeobs_agent
 from tradeobs_agent import live
@@ -219,3 +221,32 @@ async def test_an_app_instrumented_by_opentelemetry_instrument_gets_the_agents_s
             assert [s.name for s in cap.spans()] == ["GET /orders/{oid}"]
     finally:
         instrumentor.uninstrument()
+
+
+async def test_instrument_app_twice_on_an_instrumented_app_keeps_one_span_and_one_middleware(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """FastAPIInstrumentor applied by the application, then instrument_app() twice (an app factory called twice, a
+    library and the service): one server span per request as before, but each call added another
+    RememberRequestSpan middleware, and the second call said the app had been instrumented by
+    "opentelemetry-instrument, or FastAPIInstrumentor" when it was the agent."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from tradeobs_agent.instrumentation import RememberRequestSpan
+
+    with capture() as cap:
+        app = FastAPI()
+
+        @app.get("/orders/{oid}")
+        async def get_order(oid: str) -> dict[str, str]:
+            return {"oid": oid}
+
+        FastAPIInstrumentor.instrument_app(app)
+        with caplog.at_level(logging.INFO, logger="tradeobs"):
+            tradeobs_agent.instrument_app(app)
+            tradeobs_agent.instrument_app(app)
+        assert (await _get(app, "/orders/o-1")).status_code == 200
+        assert [s.name for s in cap.spans()] == ["GET /orders/{oid}"]
+    assert [m.cls for m in app.user_middleware].count(RememberRequestSpan) == 1
+    said = [r.getMessage() for r in caplog.records if "instrument_app()" in r.getMessage()]
+    assert len(said) == 2 and "FastAPIInstrumentor" in said[0] and "called again on this app" in said[1], said

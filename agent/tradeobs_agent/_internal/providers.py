@@ -306,6 +306,25 @@ def http_views() -> list[View]:
     return views
 
 
+def serve_adopted(settings: Settings, registry: Registry, provider: MeterProvider) -> PrometheusEndpoint | None:
+    """The embedded endpoint of a process whose meter provider was adopted from the application: the tradeobs
+    instruments (trading series, ``tradeobs_agent_*``), rendered from the registry as without adoption, with that
+    provider's resource in ``target_info``. Before, an adopted meter provider meant no endpoint at all, and the
+    trading series were missing from the ``/metrics`` the docs promise."""
+    prom = PrometheusEndpoint.start(settings, registry.self_metrics, registry, sdk=False)
+    if prom is not None:
+        prom.renderer.resource = lambda: otel_private.meter_provider_resource(provider)
+    return prom
+
+
+def has_prometheus_reader(provider: MeterProvider) -> bool:
+    """Whether ``provider`` (the application's) has opentelemetry-exporter-prometheus's reader: the tradeobs
+    instruments are then on the application's own Prometheus exposition as well (the bridge attaches them)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    return any(isinstance(r, PrometheusMetricReader) for r in otel_private.meter_provider_readers(provider))
+
+
 def attach_registry(
     reader: MetricReader, registry: Registry, provider: MeterProvider, *, encoded: bool = False
 ) -> None:
@@ -380,15 +399,19 @@ class PrometheusEndpoint:
         selfm: SelfMetrics,
         registry: Registry,
         source: Callable[[], Snapshot] | None = None,
+        *,
+        sdk: bool = True,
     ) -> PrometheusEndpoint | None:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
-        registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). None when
-        it cannot listen there and trying again would not help."""
+        registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). ``sdk=False``:
+        the registry's instruments only, no SDK reader (a meter provider adopted from the application keeps its
+        own instruments on its own readers: a reader cannot be added to it). None when it cannot listen there and
+        trying again would not help."""
         from .prometheus import Renderer
 
         prom_registry: Any = None
         reader: Any = None
-        if source is None:
+        if source is None and sdk:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
             from prometheus_client import CollectorRegistry
 

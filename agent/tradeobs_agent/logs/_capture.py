@@ -247,6 +247,14 @@ class CaptureHandler(logging.Handler):
         # provider those decisions were made for
         self._decisions: dict[str, _Decision] = {}
         self._decided_for: Any = None
+        # Called when something closes this handler while it captures (a logging configuration closes every handler)
+        self.on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        super().close()
+        on_close = self.on_close
+        if on_close is not None and _active is self.queue:
+            on_close()
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         try:

@@ -103,6 +103,7 @@ class LogPipeline:
         if s.log_console:
             self.console = ConsoleSink(selfm.sink_errors.bind(sink="console"), console_stream)
         self.handler = CaptureHandler(self.queue)
+        self.handler.on_close = self._check_soon  # a logging configuration closing every handler: look at once
         self.queue.handler = self.handler
         self.server_filters = [ServerLogCapture(self.queue, logging.getLogger(n)) for n in SERVER_LOGGERS]
         self.server_scrub = ServerLogScrub()  # secrets out of what uvicorn/gunicorn print themselves
@@ -118,6 +119,7 @@ class LogPipeline:
         self._root_level_set: int | None = None
         self._root_level_before = logging.WARNING
         self._checked_at = 0.0  # monotonic time of the last _check_attached
+        self._check_now = False  # set by _check_soon: the worker looks at its next wake-up
         self._qsize = selfm.queue_size.bind(queue="logs")
         self._qcap = selfm.queue_capacity.bind(queue="logs")
         self._shutdown_drops = selfm.logs_dropped.bind(reason="shutdown")
@@ -160,6 +162,14 @@ class LogPipeline:
         except (OSError, ValueError):  # stderr closed or gone: nothing to print on
             return
 
+    def _check_soon(self) -> None:
+        """The capture handler was closed while capturing: ``dictConfig``/``fileConfig`` close every handler before
+        they replace them, ``basicConfig(force=True)`` the root's. The worker looks at once (it waits for the
+        configuration to end on logging's lock) instead of within a second: for the calls :func:`_hook_configuration`
+        does not see (a ``fileConfig`` or ``basicConfig`` imported by name before ``init()``)."""
+        self._check_now = True
+        self._wake.set()
+
     def _attach(self) -> None:
         # The application's logging set-up made before init(), as this module's docs ask, disabled the agent's
         # loggers when it ran with disable_existing_loggers (dictConfig's and fileConfig's default): they exist from
@@ -195,32 +205,64 @@ class LogPipeline:
             if lg.level == logging.NOTSET:
                 lg.setLevel(level)
         _capture.set_active(self.queue)
+        global _current
+        _current = self
+        _hook_configuration()
         _errors.set_console_check(self.on_console)  # what the agent says on stderr itself (an export outage)
 
-    def _check_attached(self) -> None:
+    def _check_attached(self, by: str | None = None) -> None:
         """Logging configured again after ``init()`` (``logging.config.dictConfig``/``fileConfig``, which disable the
         loggers that exist unless told otherwise, or ``basicConfig(force=True)``, which removes the root's handlers)
         turned the capture off without a word: no JSON, no OTLP, not even the agent's own warnings. The capture
         handler goes back on the root logger and tradeobs' own loggers are enabled again (the application's other
-        loggers are left as configured), said once."""
+        loggers are left as configured), said once.
+
+        ``by``: the configuration call that just returned, on its caller's thread (:func:`_hook_configuration`):
+        put back before the caller logs again, so nothing is missed. Without it (the worker's look, at once after
+        the handler was closed and once a second) records logged in between were not captured."""
         if _capture.active() is not self.queue:
             return
+        if by is None:
+            if _configuring:
+                return  # a hooked configuration call is running: it looks itself as it returns
+            logging.getLogger("tradeobs")  # takes logging's lock: waits for a configuration under way to end
         self._look_for_otel_handlers()
         done: list[str] = []
         enabled = _enable_own_loggers()
         root = logging.getLogger()
         if self.handler not in root.handlers:
             root.addHandler(self.handler)
-            done.append("the capture handler is back on the root logger")
+            done.append("removed the agent's capture handler from the root logger")
         if enabled:
-            done.append(f"{enabled} disabled tradeobs logger(s) are enabled again")
-        if done:
+            done.append(f"disabled {enabled} tradeobs logger(s)")
+        if self.console is not None and _has_console_handler(root):
+            # the rule of _attach: the application prints logs now, and every line would be printed twice
+            self.console = None
+            self.handler.last_resort = self._echo
+            done.append("added a console handler to the root logger (the agent's console output is off)")
+        if not done:
+            return
+        if by is not None:
             _errors.warn_once(
                 "logs:reconfigured",
-                "tradeobs: logging was configured again after init() (dictConfig, fileConfig or basicConfig(force=True)"
-                "): %s. Configure logging before init(), or with disable_existing_loggers=False",
+                "tradeobs: %s after init() %s: the capture is back as it returned, no record was missed (your "
+                "handlers, formatters and other loggers are as you configured them). Configure logging before init() "
+                "to leave the agent's set-up alone",
+                by,
                 " and ".join(done),
+                level=logging.INFO,
             )
+            return
+        _errors.warn_once(
+            "logs:reconfigured:late",
+            "tradeobs: logging was configured again after init() (fileConfig or basicConfig(force=True) called by a "
+            "name imported before init(), or the root logger's handlers changed by hand): it %s; put back now, but "
+            "records logged in between may not have been captured. Configure logging before init(), or call "
+            "logging.config.fileConfig and logging.basicConfig by those names (the agent then puts its capture back "
+            "as they return)",
+            " and ".join(done),
+            console=True,
+        )
 
     def _look_for_otel_handlers(self) -> None:
         """An OpenTelemetry ``logging`` handler of the application's (its own set-up before ``init()``, whose
@@ -284,7 +326,10 @@ class LogPipeline:
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop capturing, drain, close files; bounded by ``timeout`` seconds. Returns True if fully drained."""
+        global _current
         deadline = time.monotonic() + max(0.0, timeout)
+        if _current is self:
+            _current = None
         if _capture.active() is self.queue:
             _capture.set_active(None)
             _errors.set_console_check(None)
@@ -367,8 +412,9 @@ class LogPipeline:
                     continue
                 break
             now = time.monotonic()
-            if now - self._checked_at >= _CHECK_EVERY:
+            if self._check_now or now - self._checked_at >= _CHECK_EVERY:
                 self._checked_at = now
+                self._check_now = False
                 self._check_attached()
             self._wake.wait(_POLL)
             self._wake.clear()
@@ -412,8 +458,9 @@ class LogPipeline:
                 b.otel_attrs = otel_attributes(b.fields)
                 self.otlp.emit(b)
                 offer()
-        if self.console is not None:
-            self.console.write(built)
+        console = self.console  # read once: a reconfiguration may turn it off meanwhile (_check_attached)
+        if console is not None:
+            console.write(built)
 
     def _maybe_report_drops(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -435,6 +482,69 @@ class LogPipeline:
             (n, elapsed, self.queue.capacity, self.queue.policy),
         )
         self._write([self.builder.build(entry)])  # straight to the sinks, never through the full queue
+
+
+_current: LogPipeline | None = None  # the pipeline that attached last (its queue is _capture.active() while it runs)
+_configuring = 0  # hooked configuration calls running (their caller looks as they return, not the worker)
+_configuring_lock = threading.Lock()
+_hooked = False
+
+
+def _hook_configuration() -> None:
+    """Once per process: ``logging.config.dictConfig`` (by any name it was imported as: the hook is on
+    ``DictConfigurator.configure``, which it calls; uvicorn's ``--log-config``, gunicorn's and Django's go through
+    it), ``logging.config.fileConfig`` and ``logging.basicConfig`` put the capture back as they return, on the
+    caller's thread (:meth:`LogPipeline._check_attached`). The pipeline looked once a second: a service that
+    configured logging in its start-up, after ``init()``, lost the lines it logged in that second (its start-up
+    lines, the agent's own). The original runs unchanged and what it raises is raised as before."""
+    global _hooked
+    if _hooked:
+        return
+    _hooked = True
+    import logging.config
+
+    configurator = logging.config.DictConfigurator
+    configurator.configure = _after(configurator.configure, "logging.config.dictConfig()")  # type: ignore[method-assign]
+    logging.config.fileConfig = _after(logging.config.fileConfig, "logging.config.fileConfig()")
+    logging.basicConfig = _after(logging.basicConfig, "logging.basicConfig()", _basic_config)
+
+
+def _basic_config(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``basicConfig`` does nothing when the root logger has a handler, and after ``init()`` it has the capture's:
+    the application's console output (format, level, stream) was silently not set up. Called as if the capture were
+    not there (it is put back as it returns)."""
+    pipeline = _current
+    root = logging.getLogger()
+    if pipeline is None or _capture.active() is not pipeline.queue or root.handlers != [pipeline.handler]:
+        return original(*args, **kwargs)
+    root.removeHandler(pipeline.handler)
+    try:
+        return original(*args, **kwargs)
+    finally:
+        root.addHandler(pipeline.handler)
+
+
+def _after(original: Callable[..., Any], what: str, call: Callable[..., Any] | None = None) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(original)
+    def configure(*args: Any, **kwargs: Any) -> Any:
+        global _configuring
+        with _configuring_lock:  # two threads configuring at once must not lose a count (the worker would never look)
+            _configuring += 1
+        try:
+            return original(*args, **kwargs) if call is None else call(original, *args, **kwargs)
+        finally:
+            with _configuring_lock:
+                _configuring -= 1
+            pipeline = _current
+            if pipeline is not None:
+                try:
+                    pipeline._check_attached(by=what)
+                except Exception as exc:  # a bug of ours: never into the application's logging set-up
+                    _errors.internal_error("logs.reconfigured", exc)
+
+    return configure
 
 
 def _no_offer() -> None:

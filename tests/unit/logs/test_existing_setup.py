@@ -24,14 +24,16 @@ def _messages(tmp_path: Path, stream: str) -> list[str]:
 
 def test_dictconfig_after_init_no_longer_turns_the_capture_off_and_says_so(tmp_path: Path) -> None:
     """dictConfig (disable_existing_loggers defaults to True) disabled every tradeobs logger and removed the root
-    handler: from then on nothing reached the JSON files or OTLP, not even the agent's own warnings, silently."""
+    handler: from then on nothing reached the JSON files or OTLP, not even the agent's own warnings, silently. Then
+    the pipeline put them back within a second, and what was logged in that second was lost (a service's start-up
+    lines): now they are back as dictConfig returns, whatever name it was imported by."""
     proc = _run(
         tmp_path,
         """
+from logging.config import dictConfig  # bound before init(), as many applications do
 tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
 log = tradeobs_agent.get_logger("execution")
-logging.config.dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
-time.sleep(1.6)  # the pipeline looks once a second
+dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
 log.error("order o-1 rejected")
 logging.getLogger("myapp").warning("app line")
 tradeobs_agent.shutdown()
@@ -40,8 +42,28 @@ tradeobs_agent.shutdown()
     assert proc.returncode == 0, proc.stderr
     assert "order o-1 rejected" in _messages(tmp_path, "execution")
     assert "app line" in _messages(tmp_path, "service")
-    [said] = [m for m in _messages(tmp_path, "system") if "configured again after init()" in m]
-    assert "the capture handler is back on the root logger" in said and "tradeobs logger(s) are enabled" in said
+    [said] = [m for m in _messages(tmp_path, "system") if "after init()" in m]
+    assert said.startswith("tradeobs: logging.config.dictConfig() after init() removed the agent's capture handler")
+    assert "disabled 8 tradeobs logger(s)" in said and "no record was missed" in said
+
+
+def test_basicconfig_after_init_sets_up_the_console_it_was_asked_for(tmp_path: Path) -> None:
+    """basicConfig does nothing when the root logger has a handler, and after init() it had the capture's: the
+    application's console format and level were silently not applied (its warnings came out bare, its INFO lines
+    not at all). Now it is configured as if the capture were not there, and the capture stays."""
+    proc = _run(
+        tmp_path,
+        """
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+logging.basicConfig(level=logging.INFO, format="BASIC %(levelname)s %(message)s")
+logging.getLogger("myapp").info("app line")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "BASIC INFO app line" in proc.stderr.splitlines()
+    assert _messages(tmp_path, "service") == ["app line"]
+    assert not [m for m in _messages(tmp_path, "system") if "after init()" in m]  # nothing of the agent's changed
 
 
 def test_dictconfig_before_init_keeps_what_init_says_and_blames_no_set_up_after_init(tmp_path: Path) -> None:
@@ -208,3 +230,47 @@ time.sleep(1.6)  # the pipeline looks once a second
     )
     assert proc.returncode == 0, proc.stderr
     assert "COUNTS 1 1" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_console_handler_configured_after_init_turns_the_agents_console_output_off(tmp_path: Path) -> None:
+    """With log_console on and no console handler at init(), the agent prints every record; a dictConfig after
+    init() that puts a console handler on the root made every line print twice (ours and the application's), which
+    init() avoids when that handler is there first."""
+    proc = _run(
+        tmp_path,
+        """
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False,
+                    logs=tradeobs_agent.LogOptions(console=True))
+logging.config.dictConfig({"version": 1, "disable_existing_loggers": False,
+    "formatters": {"p": {"format": "APP %(message)s"}},
+    "handlers": {"c": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "p"}},
+    "root": {"level": "INFO", "handlers": ["c"]}})
+logging.getLogger("myapp").warning("app line 1")
+time.sleep(1.5)  # the old code's look, once a second, put its handler back, its console output with it
+logging.getLogger("myapp").warning("app line 2")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed = [line for line in proc.stderr.splitlines() if "app line" in line]
+    assert printed == ["APP app line 1", "APP app line 2"], proc.stderr
+    assert _messages(tmp_path, "service") == ["app line 1", "app line 2"]
+
+
+def test_a_worker_group_the_agent_cannot_join_is_said_in_the_system_log_and_on_stderr_once(tmp_path: Path) -> None:
+    """What the worker group said as init() opened it (a directory it cannot use) was logged before the agent's log
+    pipeline existed: on stderr by Python's lastResort, but never in the system log or over OTLP, where whoever
+    runs the service looks; which worker leads was in it or not by a race with the group's thread."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    env.update(
+        TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_MULTIPROCESS="on", TRADEOBS_MULTIPROCESS_DIR=str(not_a_dir)
+    )
+    code = "import tradeobs_agent\ntradeobs_agent.init(service_name='svc', otlp=False, prometheus=False, live=False)\n"
+    code += "tradeobs_agent.shutdown()\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [m for m in _messages(tmp_path, "system") if "cannot join its service's worker group" in m]
+    assert len(said) == 1 and "is not a directory" in said[0], _messages(tmp_path, "system")
+    assert len([x for x in proc.stderr.splitlines() if "cannot join" in x]) == 1, proc.stderr

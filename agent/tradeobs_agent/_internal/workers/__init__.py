@@ -13,7 +13,9 @@ happens when things go wrong.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 
 from ..._errors import warn_once
 from ...config import Settings
@@ -39,16 +41,20 @@ __all__ = [
 ]
 
 
-def open_store(settings: Settings, key: GroupKey | None) -> Store | None:
+def open_store(
+    settings: Settings, key: GroupKey | None, later: list[Callable[[], object]] | None = None
+) -> Store | None:
     """The group's shared directory for ``key`` (None: not a worker); a worker that cannot join says so once,
-    naming why, and goes on as a single process (its own endpoint and live view)."""
+    naming why, and goes on as a single process (its own endpoint and live view). ``later``: say it when the caller
+    runs what it collects there (``init()``: once its log pipeline runs, or the system log never had it)."""
     if key is None:
         return None
     base = settings.multiprocess_dir or default_base()
     try:
         return Store.open(base, key, settings.service_name)
     except (JoinError, OSError) as exc:
-        warn_once(
+        say = functools.partial(
+            warn_once,
             "workers:join",
             "tradeobs multiprocess: this worker (pid %d, %s) cannot join its service's worker group: %s. It serves "
             "its own metrics and live view only. Set TRADEOBS_MULTIPROCESS_DIR to a directory of yours (mode 0700), "
@@ -56,7 +62,12 @@ def open_store(settings: Settings, key: GroupKey | None) -> Store | None:
             os.getpid(),
             _HOW.get(key.kind, key.kind),
             _short(exc),
+            console=True,
         )
+        if later is None:
+            say()
+        else:
+            later.append(say)
         return None
 
 

@@ -51,7 +51,7 @@ def start_group(
             adopt.renderer.source = group.scrape_snapshot
             adopt.renderer.resource = lambda: service_resource(agent.resource)
             return adopt
-        if not settings.prometheus_enabled or "metrics" in agent.adopted:
+        if not settings.prometheus_enabled or agent.reinit:  # an adopted meter provider too: the registry is served
             return None
         ep = PrometheusEndpoint.start(settings, registry.self_metrics, registry, source=group.scrape_snapshot)
         if ep is not None:
