@@ -381,7 +381,8 @@ def test_doctor_says_a_server_that_is_not_an_otlp_receiver_is_not_one(
         if protocol == "grpc":
             assert f"something answers on {where} but it is not an OTLP/gRPC receiver: it does not speak HTTP/2" in row
         else:
-            assert f"something answers on {where} but it is not an OTLP receiver for {sig}: HTTP 404" in row
+            assert f"no OTLP/HTTP receiver for {sig} at /v1/{sig} on {where} (HTTP 404" in row
+            assert "or not an OTLP receiver" in row
     # No --service-url: the live stream is not checked, and that is not a failure.
     assert " SKIP " in rows["live stream"] and "not checked: give the running service's base URL" in rows["live stream"]
 
