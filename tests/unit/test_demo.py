@@ -63,6 +63,18 @@ def test_the_demo_book_grows_with_its_symbols() -> None:
     assert big.cash == 100 * DemoConfig().cash and big.orders_hz == 50 and big.limits.max_position == 5_000
 
 
+def test_an_order_that_reduces_a_position_passes_at_the_gross_notional_limit() -> None:
+    """At the limit, orders that add exposure are refused and orders that take it off pass: counting every
+    order's notional as added, a demo of 1,000 symbols hit the limit in a minute and refused all orders after."""
+    rm = RiskManager(RiskLimits(max_gross_notional=10_000))
+    at_limit = 10_000.0
+    assert rm.check("buy", 10, 100, at_limit, 10).reason == "limit_gross_notional"
+    assert rm.check("sell", 10, 100, at_limit, 10).passed
+    assert rm.check("buy", 10, -100, at_limit, 10).passed
+    assert rm.check("sell", 10, -100, at_limit, 10).reason == "limit_gross_notional"
+    assert rm.check("sell", 150, 100, at_limit - 1_000, 10).passed  # through zero: 1,000 off, 500 on
+
+
 def test_bad_demo_config_names_the_setting() -> None:
     with pytest.raises(ValueError, match="symbols=0"):
         DemoConfig(symbols=0)

@@ -31,7 +31,9 @@ class RiskManager:
         checks = {
             "order_qty": qty / lim.max_order_qty,
             "position": abs(new_pos) / lim.max_position,
-            "gross_notional": (gross_notional + qty * price) / lim.max_gross_notional,
+            # gross after the order: a reducing order lowers it (counting qty * price whatever the side, the
+            # demo of 1,000 symbols reached the limit within a minute and then refused every order, for good)
+            "gross_notional": (gross_notional + (abs(new_pos) - abs(position)) * price) / lim.max_gross_notional,
         }
         if self.kill_switch:
             return RiskResult(False, "kill_switch", checks)
