@@ -92,6 +92,24 @@ def test_every_range_window_holds_enough_scrapes() -> None:
     assert slowest >= 10 and not short, f"windows shorter than 4 x {slowest}s: {short}"
 
 
+def test_each_histogram_bucket_rate_is_computed_once() -> None:
+    """A rate over a histogram's raw buckets reads every bucket of every label set (40,000 series a service for
+    a latency histogram at 1,000 symbols): each histogram and window is rated by one rule, whose recording every
+    quantile reads. Three fill-latency quantiles each rated the raw buckets again: at 1,000 symbols x 2 services
+    they took most of tradeobs-trading-recording's evaluation, longer than its interval on a loaded machine
+    (benchmarks/rule_groups.py)."""
+    readers: dict[tuple[str, str], list[str]] = {}
+    for f in RULE_FILES:
+        for g in yaml.safe_load(f.read_text())["groups"]:
+            for r in g["rules"]:
+                name = r.get("alert") or r.get("record")
+                for metric, window in re.findall(r"\b(?:rate|increase)\(\s*(\w+_bucket)\b[^\[]*\[(\w+)\]", r["expr"]):
+                    readers.setdefault((metric, window), []).append(f"{f.name}: {name}")
+    assert readers, "no bucket rate found: the pattern no longer matches the rules"
+    again = {f"{m}[{w}]": names for (m, w), names in readers.items() if len(names) > 1}
+    assert not again, f"raw buckets rated by more than one rule (record the rate once, read the recording): {again}"
+
+
 KEY_ALERTS = {
     # trading
     "TradingOrderRejectRateHigh",
