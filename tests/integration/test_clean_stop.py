@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._util import prom_samples
+
 from .agent_proc import agent_env, start_demo, unique_service
 from .procs import CollectorProc, ManagedProcess, _clean_env, free_port, http_get, wait_for
 
@@ -117,12 +119,14 @@ def test_gunicorn_recycling_its_workers_sends_a_clean_stop_for_each(collector: C
     proc = ManagedProcess("gunicorn", argv, env, tmp_path)
 
     def instances() -> tuple[dict[str, str], set[str], list[str]]:
-        """instance -> its process id, the instances that sent their clean stop, and the lines (for a failure)."""
-        lines = _exporter_lines(collector, job)
-        pids = {_label(ln, "instance"): _label(ln, "process_pid") for ln in lines if ln.startswith("target_info{")}
-        stopped = {_label(ln, "instance") for ln in lines if ln.startswith("tradeobs_agent_stopped{")}
-        assert all(ln.endswith(" 1") for ln in lines if ln.startswith("tradeobs_agent_stopped{")), lines
-        return pids, stopped, lines
+        """instance -> its process id, the instances that sent their clean stop, and the samples (for a failure)."""
+        samples = prom_samples(f"{collector.prometheus_exporter_url}/metrics")
+        mine = [s for name in ("target_info", "tradeobs_agent_stopped") for s in samples.get(name, [])]
+        mine = [s for s in mine if s.labels.get("job") == job]
+        pids = {s.labels["instance"]: s.labels["process_pid"] for s in mine if s.name == "target_info"}
+        stopped = {s.labels["instance"] for s in mine if s.name == "tradeobs_agent_stopped"}
+        assert all(s.value == 1 for s in mine if s.name == "tradeobs_agent_stopped"), mine
+        return pids, stopped, [str(s) for s in mine]
 
     def ask() -> bool:
         try:
@@ -155,7 +159,3 @@ def test_gunicorn_recycling_its_workers_sends_a_clean_stop_for_each(collector: C
     finally:
         proc.stop()
     assert len(pids) >= 4 and stopped < set(pids), "\n".join(lines)
-
-
-def _label(line: str, name: str) -> str:
-    return line.split(f'{name}="', 1)[1].split('"', 1)[0]

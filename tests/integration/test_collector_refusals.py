@@ -34,10 +34,9 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricExportResult
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from tests._util import dead_endpoint
+from tests._util import dead_endpoint, ended_spans
 from tradeobs_agent._internal import providers
 from tradeobs_agent._internal.exporters import (
     CountingLogExporter,
@@ -120,16 +119,6 @@ class _Agent:
             exp.shutdown()
 
 
-def _spans(n: int, name: str = "refused") -> list[Any]:
-    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("t")
-    out = []
-    for i in range(n):
-        s = tracer.start_span(f"{name}{i}")
-        s.end()
-        out.append(s)
-    return out
-
-
 def _logs(n: int) -> list[Any]:
     resource, scope = Resource.create({"service.name": "refusals"}), InstrumentationScope("t")
     return [ReadableLogRecord(LogRecord(observed_timestamp=1, body=f"record {i}"), resource, scope) for i in range(n)]
@@ -169,9 +158,9 @@ def test_a_wrong_token_keeps_the_data_says_the_setting_once_and_counts_what_is_g
         keeping = _Agent(endpoint, protocol, f"authorization=Bearer {agents_token}")
         expiring = _Agent(endpoint, protocol, f"authorization=Bearer {agents_token}", max_age=1.0)
         try:
-            keeping.traces.export(_spans(3))
+            keeping.traces.export(ended_spans(3))
             keeping.logs.export(_logs(2))
-            expiring.traces.export(_spans(5))
+            expiring.traces.export(ended_spans(5))
             expiring.logs.export(_logs(4))
             # Kept and sent again (several refusals), until the retry buffer gives up: counted as unauthorized
             wait_for(
@@ -226,7 +215,7 @@ def test_a_signal_the_collector_has_no_pipeline_for_is_dropped_at_once_and_said_
         agent = _Agent(_endpoint(col, protocol), protocol)
         try:
             agent.logs.export(_logs(3))
-            agent.traces.export(_spans(2))
+            agent.traces.export(ended_spans(2))
             agent.logs.export(_logs(4))
             assert agent.logs.force_flush(30_000), "the log records were held back"
             assert agent.traces.force_flush(30_000)
@@ -256,7 +245,7 @@ def test_an_otlp_http_endpoint_with_a_wrong_path_is_said_with_the_setting(
         agent = _Agent(col.otlp_http_endpoint + "/otlp", "http/protobuf")
         try:
             for _ in range(3):
-                agent.traces.export(_spans(2))
+                agent.traces.export(ended_spans(2))
                 agent.logs.export(_logs(1))
             assert agent.traces.force_flush(30_000) and agent.logs.force_flush(30_000)
             assert agent.metrics.export(_metrics()) == MetricExportResult.FAILURE
@@ -292,7 +281,7 @@ def test_data_the_collector_rejects_is_dropped_at_once_and_counted(
         agent = _Agent(_endpoint(col, protocol), protocol)
         try:
             for _ in range(3):
-                agent.traces.export(_spans(2))
+                agent.traces.export(ended_spans(2))
             agent.logs.export(_logs(2))
             assert agent.traces.force_flush(30_000), "the spans were held back"
             assert agent.logs.force_flush(30_000)
