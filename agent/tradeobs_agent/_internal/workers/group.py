@@ -64,7 +64,8 @@ LEAD_POLL = 0.25  # seconds between tries of the leader's lock
 LEAVE_POLL = 0.1  # seconds between checks whether this process's server began to stop
 HANDOVER_POLL = 0.05  # ... a leader that is leaving: between looks for a member that stays, to hand the lead to
 HANDOVER_CONNECT = 1.0  # ... the longest it waits for that member to connect before it hands over all the same
-HANDOVER_WAIT = 10.0  # longest an exiting leader serves on for a starting worker to take over (hand_over_before_exit)
+HANDOVER_WAIT = 20.0  # longest an exiting leader serves on for a starting worker to take over (hand_over_before_exit);
+# with shutdown_timeout's 5 s and a second, under gunicorn's default --graceful-timeout (30 s)
 CONNECT_POLL = 0.2  # seconds between connection attempts to the leader
 SLOW_PUBLISH = 1.0  # seconds between snapshots while nobody watches the live view
 FAST_PUBLISH = 0.2  # ... while someone does (the values only; frames at 10 Hz show them, as in one process)
