@@ -734,7 +734,25 @@ def _shutdown_at_multiprocessing_exit(agent: Agent) -> None:
 
 def _finalize_in_multiprocessing_child(agent: Agent) -> None:
     util = sys.modules["multiprocessing.util"]
-    util.Finalize(None, _shutdown_at_exit, exitpriority=0)
+    util.Finalize(None, _shutdown_at_multiprocessing_child_exit, exitpriority=0)
+
+
+def _shutdown_at_multiprocessing_child_exit() -> None:
+    """A ``multiprocessing`` child's exit: its finalizers run in the ``finally`` of the child's bootstrap, so an
+    exception that escaped its target is still in flight here (``sys.exc_info()``). multiprocessing prints it on
+    stderr and exits 1: before, it was in no log, and the exit's ``shutdown()`` marked the child cleanly stopped.
+    ``SystemExit`` and ``KeyboardInterrupt`` are no crash, as in the main process."""
+    agent = _agent
+    if agent is None or agent.pid != os.getpid():
+        return
+    exc = sys.exc_info()[1]
+    if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        agent._crashed = True
+        if agent.logs is not None:
+            process = sys.modules.get("multiprocessing")
+            name = process.current_process().name if process is not None else str(os.getpid())
+            agent.logs.uncaught(exc, ending=True, process=name)
+    agent.shutdown()
 
 
 def _before_fork(agent: Agent) -> None:

@@ -308,6 +308,38 @@ def test_a_multiprocessing_fork_child_flushes_at_its_exit(tmp_path: Path) -> Non
     assert [m for m in lines if m.startswith("from the child")] == [f"from the child {i}" for i in range(50)]
 
 
+def _crash_in_a_child(boom: bool) -> None:
+    tradeobs_agent.get_logger("execution").info("child started")
+    if boom:
+        raise ValueError("feed died: password=hunter2")
+
+
+def test_a_multiprocessing_child_that_dies_of_an_exception_is_in_the_logs_and_is_no_clean_stop(
+    tmp_path: Path,
+) -> None:
+    """multiprocessing catches what escapes a child's target, prints it on stderr and exits 1: before, the crash's
+    cause was in no log, and the child's exit (its finalizer's shutdown()) marked it cleanly stopped."""
+    import multiprocessing
+
+    parent = _quiet(logs=tradeobs_agent.LogOptions(dir=str(tmp_path)))
+    ctx = multiprocessing.get_context("fork")
+    crashing = ctx.Process(target=_crash_in_a_child, args=(True,), name="feed-proc")
+    fine = ctx.Process(target=_crash_in_a_child, args=(False,), name="calm-proc")
+    for child in (crashing, fine):
+        child.start()
+        child.join(60)
+    assert (crashing.exitcode, fine.exitcode) == (1, 0)
+    tradeobs_agent.shutdown()
+    records = [json.loads(x) for x in (tmp_path / "service.jsonl").read_text().splitlines()]
+    [crash] = [r for r in records if r["logger"] == "multiprocessing"]
+    assert crash["level"] == "CRITICAL", crash
+    assert crash["service.instance.id"] != parent.instance_id  # the child's own (a fork child's agent has its id)
+    assert crash["message"] == "process 'feed-proc' is ending on an uncaught exception: ValueError"
+    assert crash["exception.message"] == "feed died: password=[REDACTED]"
+    assert "in _crash_in_a_child" in crash["exception.stacktrace"]
+    assert not [r for r in records if r["level"] == "CRITICAL" and r is not crash], records
+
+
 def test_adopts_providers_set_by_zero_code_instrumentation(caplog: pytest.LogCaptureFixture) -> None:
     from opentelemetry import metrics as otel_metrics
     from opentelemetry.sdk.metrics import MeterProvider

@@ -287,17 +287,23 @@ class LogPipeline:
                 "written to the JSON files)"
             )
 
-    def uncaught(self, exc: BaseException, *, ending: bool) -> None:
+    def uncaught(self, exc: BaseException, *, ending: bool, process: str | None = None) -> None:
         """An exception nothing caught, which Python prints on stderr only: the cause of a crash (``ending``: it ends
-        the process, CRITICAL, logger ``__main__``) or of a thread's end (ERROR, logger ``threading``) was in no
-        log file and no log store. Written through the queue with its traceback, linked to the trace of the span
-        it escaped when there is one; not printed again (Python prints it)."""
+        the process, CRITICAL, logger ``__main__``; a ``multiprocessing`` child's, named by ``process``, logger
+        ``multiprocessing``) or of a thread's end (ERROR, logger ``threading``) was in no log file and no log
+        store. Written through the queue with its traceback, linked to the trace of the span it escaped when there
+        is one; not printed again (Python, or multiprocessing, prints it)."""
         name = threading.current_thread().name
-        what = "the process is ending" if ending else f"thread {name!r} ended"
+        if process is not None:
+            what, logger = f"process {process!r} is ending", "multiprocessing"
+        elif ending:
+            what, logger = "the process is ending", "__main__"
+        else:
+            what, logger = f"thread {name!r} ended", "threading"
         entry = capture(
             time.time_ns(),
             logging.CRITICAL if ending else logging.ERROR,
-            "__main__" if ending else "threading",
+            logger,
             "%s on an uncaught exception: %s",
             (what, type(exc).__name__),
             PRINTED,
