@@ -151,6 +151,7 @@ def service(
     args: tuple[str, ...] = (),
     app: str = "tradeobs_agent.demo:create_app",
     env: dict[str, str] | None = None,
+    worker_class: str = "uvicorn_worker.UvicornWorker",
 ) -> Iterator[Service]:
     port, metrics_port = free_port(), free_port()
     env = {
@@ -169,7 +170,7 @@ def service(
         argv = [sys.executable, "-m", "uvicorn", "--factory", app]
         argv += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args]
     else:
-        argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "uvicorn_worker.UvicornWorker"]
+        argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class]
         argv += ["--preload"] if preload else []
         argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *args, f"{app}()"]
     proc = ManagedProcess(server, argv, env, tmp_path)
@@ -747,6 +748,55 @@ def test_a_reload_of_every_worker_keeps_metrics_served_until_a_new_worker_leads(
         assert longest < 1.5, said
         print(f"reload: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
         assert any("until the lead was handed over" in line for line in _agent_lines(tmp_path)), "no wait said"
+
+
+def _half_request(svc: Service) -> socket.socket:
+    """A connection that sends a request head without its end, then nothing (a stalled client, slowloris)."""
+    s = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n")
+    return s
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
+@pytest.mark.integration
+def test_gunicorn_with_the_agents_worker_class_closes_half_sent_requests(tmp_path: Path) -> None:
+    """gunicorn's ``UvicornWorker`` holds a connection that sends half a request head and then nothing for as long as
+    its client likes (uvicorn has no request-head timeout; gunicorn's ``--timeout`` is the worker's heartbeat), so
+    a few thousand stalled or hostile clients take every file of the workers. ``-k
+    tradeobs_agent.live.worker.UvicornWorker`` is the same worker with the bounds of the servers tradeobs runs: the
+    connection is closed after ``HEADER_TIMEOUT`` (10 s) and counted by reason on the shared /metrics."""
+    ours_dir, plain_dir = tmp_path / "ours", tmp_path / "plain"
+    ours_dir.mkdir()
+    plain_dir.mkdir()
+    with (
+        service("gunicorn", ours_dir, workers=2, worker_class="tradeobs_agent.live.worker.UvicornWorker") as ours,
+        service("gunicorn", plain_dir, workers=2, env={"TRADEOBS_SERVICE_NAME": "workers-plain"}) as plain,
+    ):
+        assert ours.order()["order_id"] and plain.order()["order_id"]  # both serve the app as before
+        stalled = {"ours": _half_request(ours), "plain": _half_request(plain)}
+        try:
+            wait_for(lambda: _closed_by_server(stalled["ours"]), "the half-sent request closed by our worker class")
+            assert not _closed_by_server(stalled["plain"]), "uvicorn_worker.UvicornWorker closed it too"
+
+            def counted() -> float | None:
+                return ours.total("tradeobs_server_connections_closed_total") or None
+
+            assert wait_for(counted, "the closure counted on the shared /metrics") >= 1
+            text = ours.metrics() or ""
+            assert 'reason="no_request"' in text, text[-2000:]
+            assert ours.order()["order_id"]  # the workers serve on
+        finally:
+            for s in stalled.values():
+                s.close()
 
 
 def _agent_lines(tmp_path: Path) -> list[str]:
