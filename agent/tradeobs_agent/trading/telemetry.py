@@ -50,9 +50,9 @@ from . import _scope, defaults
 from ._journal import Apply, get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
-from .orders import NullOrder, OrderBook, OrderSeries, OrderTrace, RootSpanStart, Signal, number, text
+from .orders import NullOrder, OrderBook, OrderSeries, OrderTrace, RootSpanStart, Signal, UnknownOrder, number, text
 
-__all__ = ["TradingTelemetry"]
+__all__ = ["TradingTelemetry", "end_open_orders"]
 
 _INF = math.inf
 _monotonic = time.monotonic
@@ -116,6 +116,9 @@ _ALLOWED = {
     "seq": "seq is an integer (no gap check for this tick)",
     "interval": "interval is a number of seconds > 0 (0.1 is used)",
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
+    "unknown_order": "a report for an order id this TradingTelemetry does not know (signalled before a restart, by "
+    "another process, or more than 1,024 closed orders ago): not recorded",
+    "duplicate_fill": "a fill whose exec_id the order already had is the venue's resend (not recorded again)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
     "case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's side label and its "
@@ -288,6 +291,7 @@ class TradingTelemetry:
         self._tracer_obj: trace.Tracer | None = None
         self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        _LIVE.add(self)  # the agent's shutdown ends the open orders of every object (end_open_orders)
         self._selfm = self.registry.self_metrics
         self._invalid_counts = self._selfm.invalid
         self._pending = self._selfm.queue_size.bind(queue="trading")
@@ -648,6 +652,23 @@ class TradingTelemetry:
         except TypeError:  # an unhashable id was never an order's
             return None
 
+    def execution(self, client_order_id: str) -> OrderTrace:
+        """The order a venue's report (ack, fill, reject, cancel) is about: for a broker's callback, never ``None``.
+
+        ``tt.execution(cid).fill(qty, price)``. For an id :meth:`order` does not find (an order signalled
+        before a restart, another process's, one past the recently-closed window), an :class:`UnknownOrder`:
+        its calls record nothing, each is counted in
+        ``tradeobs.agent.measurements.invalid{instrument="trading", reason="unknown_order"}`` and the first is
+        said in the log, with the id. (``tt.order(cid).fill(...)`` raised ``AttributeError`` there.)
+        """
+        found = self.order(client_order_id)
+        if found is not None:
+            return found
+        return UnknownOrder(self, client_order_id if type(client_order_id) is str else text(client_order_id))
+
+    def alias(self, order: OrderTrace, client_order_id: str) -> None:
+        self._book.alias(order, client_order_id)
+
     @property
     def open_orders(self) -> int:
         self._journal.flush()
@@ -830,6 +851,29 @@ class TradingTelemetry:
     def _on_close(self, e: Close) -> None:
         for o in self._book.open_orders():
             o.finish("closed")
+
+
+_LIVE: weakref.WeakSet[TradingTelemetry] = weakref.WeakSet()
+
+
+def end_open_orders() -> int:
+    """End the orders still open in every :class:`TradingTelemetry` (outcome ``closed``); how many there were.
+
+    The agent's ``shutdown()`` calls this before it flushes the spans: an order the venue never answered, or a
+    resting order, was otherwise still open when the process exited, and its root span ``order`` was never
+    exported (its steps were, under a parent the trace store never received: Jaeger showed them as orphans,
+    with "invalid parent span IDs"). Does not close the objects: the calls keep working if the process goes on.
+    """
+    n = 0
+    for tt in list(_LIVE):
+        try:
+            n += tt.open_orders
+            entry: Close = (TradingTelemetry._on_close, tt)
+            tt.record(entry)
+        except Exception as exc:  # a bug of ours: the shutdown goes on
+            internal_error("trading.end_open_orders", exc)
+    get_journal().flush()
+    return n
 
 
 def _short_repr(value: object) -> str:
