@@ -870,6 +870,14 @@ class OrderBook:
         finally:
             self._on_drop(reason)
 
+    def supersede(self, order: OrderTrace) -> None:
+        """Another order took this one's id while it was open: out of the book, its span ended (``superseded``)."""
+        oid = order.client_order_id
+        if self._open.get(oid) is order:
+            del self._open[oid]
+        self._remember(order)
+        order.finish("superseded", dropped=True)
+
     def close(self, order: OrderTrace) -> None:
         oid = order.client_order_id
         if self._open.get(oid) is order:

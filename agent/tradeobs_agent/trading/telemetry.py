@@ -118,6 +118,9 @@ _ALLOWED = {
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
     "unknown_order": "a report for an order id this TradingTelemetry does not know (signalled before a restart, by "
     "another process, or more than 1,024 closed orders ago): not recorded",
+    "duplicate_signal": "a signal for an order id still open, with the same terms, is that order (kept, not a new one)",
+    "order_id_reused": "a signal for an order id still open, with other terms, is a new order: the open one's trace "
+    "ends (outcome superseded), and its later reports go to the new order",
     "duplicate_fill": "a fill whose exec_id the order already had is the venue's resend (not recorded again)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
@@ -202,6 +205,8 @@ KillSwitch: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
 """(handler, tt, engaged, reason)"""
 MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], bool]
 """(handler, tt, symbols, open)"""
+Reused: TypeAlias = tuple[Apply, "TradingTelemetry", OrderTrace, bool]
+"""(handler, tt, the open order of that id, whether the new signal has its very terms)"""
 Refresh: TypeAlias = tuple[Apply, "TradingTelemetry"]
 """(handler, tt): before a collection (staleness, exposure, expiry, queue size)."""
 Close: TypeAlias = tuple[Apply, "TradingTelemetry"]
@@ -623,18 +628,27 @@ class TradingTelemetry:
 
         Returns the :class:`OrderTrace`; later, from any thread or task,
         ``tt.order(client_order_id)`` finds it again. A second signal for an
-        order id that is still open returns the open trace.
+        order id that is still open returns the open trace when its terms are the same (a retry), else it is a
+        new order and the open one ends (``superseded``); both counted.
         """
         try:
             start_ns = _time_ns()
             cid = client_order_id if type(client_order_id) is str else text(client_order_id)
             book = self._book
             existing = book.get(cid)
-            if existing is not None and not existing.closed:
-                warn_once("trading:dup_order", "tradeobs: order id %r signalled twice; keeping the open trace", cid)
-                return existing
             q = qty if type(qty) is float and -_INF < qty < _INF else number(qty)
             p = price if price is None or (type(price) is float and -_INF < price < _INF) else number(price)
+            if existing is not None and not existing.closed:
+                same = (
+                    existing.symbol == (symbol if type(symbol) is str else text(symbol))
+                    and existing.side == (side if type(side) is str else text(side))
+                    and existing.qty == (q if q is not None and q >= 0 else 0.0)
+                    and existing.price == p
+                )
+                reused: Reused = (TradingTelemetry._on_reused, self, existing, same)
+                self.record(reused)
+                if same:  # the same order signalled again (a retry of the strategy's): one order
+                    return existing
             o = OrderTrace(self, cid, symbol, side, q if q is not None and q >= 0 else 0.0, p, order_type, start_ns)
             book.index(o)
             cause = _current_context().get(SPAN_KEY)  # e.g. the tick that triggered the signal: a link
@@ -668,6 +682,18 @@ class TradingTelemetry:
 
     def alias(self, order: OrderTrace, client_order_id: str) -> None:
         self._book.alias(order, client_order_id)
+
+    def _on_reused(self, e: Reused) -> None:
+        _, _, old, same = e
+        if same:
+            self.invalid("duplicate_signal", old.client_order_id)
+            return
+        # Another order under the id of one still open (ids numbered again from 1 each day, with an order_ttl long
+        # enough for resting orders): the old order's trace ends here, its book entry goes, the new one is traced.
+        self.invalid("order_id_reused", old.client_order_id)
+        if not old._closed:
+            self._book.supersede(old)
+            self._open.set(len(self._book))
 
     @property
     def open_orders(self) -> int:

@@ -204,3 +204,29 @@ def test_the_live_views_working_orders_follow_a_replace(cap: Capture, tt: Tradin
         w.apply(e.kind, e.data, e.ts)
     frame = w.frame(10)
     assert list(frame) == ["w-up"] and (frame["w-up"]["q"], frame["w-up"]["p"]) == (15, 30.5)
+
+
+def test_an_id_reused_while_its_order_is_still_open_is_a_new_order(cap: Capture) -> None:
+    """Ids numbered from 1 again the next day, with an order_ttl long enough for resting orders: yesterday's
+    order "1" (a GTC limit nobody ended) is still open when today's "1" is signalled. Today's order was given
+    yesterday's trace, symbol and quantity (its fill of 50 on a 10-lot: an overfill of the wrong symbol), and only a
+    warning said so, once. Now it is a new order; yesterday's ends (superseded); both are counted."""
+    tt = TradingTelemetry(order_ttl=3 * 86400)
+    old = tt.order_signal("1", "AAPL", "buy", 10, 30.0, "limit")
+    old.submitted()
+    again = tt.order_signal("1", "AAPL", "buy", 10, 30.0, "limit")  # the strategy's retry: the same order
+    assert again is old
+    new = tt.order_signal("1", "MSFT", "sell", 50, 400.0, "limit")
+    assert new is not old and tt.order("1") is new and tt.execution("1") is new
+    new.submitted()
+    tt.execution("1").fill(50, 400.0)
+    tt.flush()
+    assert old.closed and new.closed and tt.open_orders == 0
+    assert _invalid(cap, "duplicate_signal") == 1 and _invalid(cap, "order_id_reused") == 1
+    assert _invalid(cap, "overfill") == 0
+    roots = {s.attributes["symbol"]: s for s in cap.spans() if s.name == "order"}
+    assert roots["AAPL"].attributes["order.outcome"] == "superseded"
+    assert roots["MSFT"].attributes["order.outcome"] == "filled"
+    assert roots["AAPL"].context.trace_id != roots["MSFT"].context.trace_id
+    assert _value(cap, "trading.orders.filled", symbol="MSFT") == 1
+    tt.close()
