@@ -554,6 +554,10 @@ class OrderTrace:
         s = self._series or self._series_or_bind()
         s.submitted.add(1)
         s.signal_to_submit.record(max(0.0, mono - self.created), span)
+        if self._closed:
+            # The venue answered (filled, rejected) before the strategy said it sent the order (its thread was
+            # faster than the task back from the send): an `order` event now would list a finished order as working.
+            return
         self._event(
             "order",
             {

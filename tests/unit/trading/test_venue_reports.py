@@ -230,3 +230,25 @@ def test_an_id_reused_while_its_order_is_still_open_is_a_new_order(cap: Capture)
     assert roots["AAPL"].context.trace_id != roots["MSFT"].context.trace_id
     assert _value(cap, "trading.orders.filled", symbol="MSFT") == 1
     tt.close()
+
+
+def test_a_fill_reported_before_the_strategy_marks_the_order_sent_leaves_no_working_order(
+    cap: Capture, tt: TradingTelemetry
+) -> None:
+    """The broker's thread can report a fill before the strategy's task, back from ``await broker.send()``, calls
+    ``submitted()``. The late submit published the order's ``order`` event after its fill: the live view listed
+    the filled order as working for ever (until 10,000 others pushed it out)."""
+    from tradeobs_agent import events
+    from tradeobs_agent.live.working import WorkingOrders
+
+    o = tt.order_signal("fast", "AAPL", "buy", 10, 30.0)
+    t = threading.Thread(target=lambda: (o.acked("V"), o.fill(10, 30.0)))
+    t.start()
+    t.join()
+    o.submitted()  # the strategy's task, after the venue already answered
+    tt.flush()
+    w = WorkingOrders()
+    for e in events.get_bus().since(0):
+        w.apply(e.kind, e.data, e.ts)
+    assert len(w) == 0
+    assert _value(cap, "trading.orders.submitted") == 1 and _value(cap, "trading.orders.filled") == 1
