@@ -30,6 +30,7 @@ import asyncio
 import datetime
 import math
 import numbers
+import os
 import time
 import weakref
 from collections.abc import Callable
@@ -894,12 +895,33 @@ def end_open_orders() -> int:
     for tt in list(_LIVE):
         try:
             n += tt.open_orders
-            entry: Close = (TradingTelemetry._on_close, tt)
+            entry: Close = (_end_own_open_orders, tt)
             tt.record(entry)
         except Exception as exc:  # a bug of ours: the shutdown goes on
             internal_error("trading.end_open_orders", exc)
     get_journal().flush()
     return n
+
+
+def _end_own_open_orders(tt: TradingTelemetry, e: Close) -> None:
+    """``tt``'s open orders end (``closed``), except those a forked child inherited: the parent's to end."""
+    for o in tt._book.open_orders():
+        if id(o) not in _INHERITED:
+            o.finish("closed")
+
+
+# The orders open in the parent at a fork: a child (a multiprocessing worker, whose exit runs the agent's shutdown)
+# must not end and export them too (the same root span twice in the trace store, the child's saying "closed").
+_INHERITED: set[int] = set()
+
+
+def _after_fork_in_child() -> None:
+    global _INHERITED
+    _INHERITED = {id(o) for tt in list(_LIVE) for o in tt._book.open_orders()}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _short_repr(value: object) -> str:

@@ -4,6 +4,7 @@ restart), resent executions, cancel/replace, and orders still open when the proc
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -252,3 +253,28 @@ def test_a_fill_reported_before_the_strategy_marks_the_order_sent_leaves_no_work
         w.apply(e.kind, e.data, e.ts)
     assert len(w) == 0
     assert _value(cap, "trading.orders.submitted") == 1 and _value(cap, "trading.orders.filled") == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_a_forked_child_does_not_end_the_orders_it_inherited(cap: Capture, tt: TradingTelemetry) -> None:
+    """A multiprocessing worker forked by the bot runs the agent's shutdown at its exit: it must not end and
+    export the parent's open orders (the same root span twice in the trace store)."""
+    from tradeobs_agent.trading.telemetry import end_open_orders
+
+    o = tt.order_signal("parents", "AAPL", "buy", 10, 30.0)
+    o.submitted()
+    assert not o.closed
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            mine = tt.order_signal("childs", "AAPL", "buy", 1, 30.0)
+            end_open_orders()
+            os.write(w, f"{int(o.closed)}{int(mine.closed)}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 16)
+    os.waitpid(pid, 0)
+    assert got == b"01"  # the parent's order left open in the child, the child's own ended
+    assert not o.closed
