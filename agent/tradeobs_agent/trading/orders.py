@@ -626,6 +626,7 @@ class OrderTrace:
 
     def _on_fill(self, e: Filled) -> None:
         _, _, now, mono, qty, price, expected_price, exec_id = e
+        xid: str | None = None
         if exec_id is not None:
             xid = text(exec_id)
             seen = self._exec_ids
@@ -670,6 +671,8 @@ class OrderTrace:
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
             attrs["fill.slippage_bps"] = slip
+        if xid is not None:
+            attrs["fill.exec_id"] = xid[:256]
         if over:
             attrs["order.overfilled"] = True
             self._desk.invalid("overfill", f"{self.client_order_id[:80]}: {filled:g} filled of {self.qty:g}", True)

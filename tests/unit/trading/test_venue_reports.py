@@ -92,7 +92,7 @@ def test_a_resent_partial_fill_with_its_exec_id_is_not_counted_twice(cap: Captur
     assert _invalid(cap, "overfill") == 0
     assert _value(cap, "trading.orders.filled") == 1 and _value(cap, "trading.orders.partially_filled") == 1
     fills = [s for s in _trace(cap, "c-dup") if s.name == "fill"]
-    assert [f.attributes["fill.price"] for f in fills] == [30.0, 30.1]
+    assert [(f.attributes["fill.price"], f.attributes["fill.exec_id"]) for f in fills] == [(30.0, "E1"), (30.1, "E2")]
 
 
 def test_exec_ids_kept_per_order_are_bounded() -> None:
