@@ -22,7 +22,17 @@ from typing import Any
 import pytest
 
 from .agent_proc import agent_env, unique_service
-from .procs import REPO, CollectorProc, JaegerProc, _clean_env, jaeger_trace, read_otlp_json_logs, span_tags, wait_for
+from .procs import (
+    REPO,
+    CollectorProc,
+    JaegerProc,
+    _clean_env,
+    jaeger_search,
+    jaeger_trace,
+    read_otlp_json_logs,
+    span_tags,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 BOT = Path(__file__).resolve().parent / "broker_bot.py"
@@ -97,6 +107,9 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     assert _fills(traces["amend"]) == [(4.0, 100.0), (11.0, 100.5)]
     amend_root = span_tags(next(s for s in traces["amend"]["spans"] if s["operationName"] == "order"))
     assert (amend_root["order.qty"], amend_root["order.price"], amend_root.get("order.overfilled")) == (15, 100.5, None)
+    # Found by either id, as Grafana's Jaeger search asks (the new id is on the replace span).
+    [by_new_id] = jaeger_search(jaeger.query_url, service, tags="order.new_id=amend-2")
+    assert by_new_id["traceID"] == ids["amend"]
 
     # The broker thread's log lines are on their order's trace and root span (the collector's log file).
     roots = {}
