@@ -137,14 +137,24 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     # What the collector serves for Prometheus: the fills and the odd reports counted, and each latency exemplar
     # on the trace of an order that has that step, pointing at that step's span.
     sel = f'job="{service}"'
-    page = _exporter_page(collector)
-    samples = [line for line in page.splitlines() if sel in line and not line.startswith("#")]
+
+    def last_export() -> list[str] | None:  # the bot's last export (at its shutdown) through the collector's batch
+        lines = [x for x in _exporter_page(collector).splitlines() if sel in x and not x.startswith("#")]
+        return (
+            lines
+            if any(
+                x.startswith("tradeobs_agent_stopped{") and float(x.rsplit("}", 1)[1].split()[0]) == 1 for x in lines
+            )
+            else None
+        )
+
+    samples = wait_for(last_export, "the bot's last metrics export on the collector's page", procs=(collector.proc,))
 
     def total(name: str, **labels: str) -> float:
         out = 0.0
         for line in samples:
             if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-                out += float(line.split(" # ")[0].rsplit(" ", 1)[1])
+                out += float(line.split(" # ")[0].rsplit("}", 1)[1].split()[0])
         return out
 
     # filled: partial, dup, amend, over, bad, task-ack; partly: partial's 40, cxl-race's 20, dup's E1, amend's 4
