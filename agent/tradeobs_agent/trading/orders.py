@@ -490,7 +490,10 @@ class OrderTrace:
         root = self._span
         if root is None:  # the signal was never applied
             return None
-        if not self._desk.child_spans:  # cheaper: the step is an event on the root span
+        # Cheaper: the step is an event on the root span. Not once the root has ended (a fill after the cancel, after
+        # the book expired the order): an ended span takes no events (the SDK dropped it and warned each time), so
+        # such a step is a child span, as with child_spans=True.
+        if not self._desk.child_spans and not self._closed:
             if error is not None:
                 attributes = {**(attributes or {}), "error": error}
             root.add_event(name, attributes, timestamp=now)

@@ -278,3 +278,25 @@ def test_a_forked_child_does_not_end_the_orders_it_inherited(cap: Capture, tt: T
     os.waitpid(pid, 0)
     assert got == b"01"  # the parent's order left open in the child, the child's own ended
     assert not o.closed
+
+
+def test_without_child_spans_a_fill_after_the_cancel_is_still_on_the_trace(
+    cap: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """child_spans=False puts the steps on the root span as events; a fill after the cancel came when the root had
+    ended: the SDK dropped the event and warned ("Tried calling _add_event on an ended span"), the fill was counted
+    but not on the trace. Now such a step is a child span of the ended root."""
+    tt = TradingTelemetry(child_spans=False)
+    o = tt.order_signal("late", "AAPL", "buy", 10, 1.0)
+    o.submitted()
+    o.cancelled("user")
+    with caplog.at_level(logging.WARNING):
+        o.fill(5, 1.0)
+        tt.flush()
+    assert not [r for r in caplog.records if "ended span" in r.getMessage()]
+    spans = _trace(cap, "late")
+    root = next(s for s in spans if s.name == "order")
+    assert [e.name for e in root.events] == ["submit"]
+    [fill] = [s for s in spans if s.name == "fill"]
+    assert fill.parent.span_id == root.context.span_id and fill.attributes["fill.qty"] == 5
+    tt.close()
