@@ -691,7 +691,7 @@ class TradingTelemetry:
             return
         # Another order under the id of one still open (ids numbered again from 1 each day, with an order_ttl long
         # enough for resting orders): the old order's trace ends here, its book entry goes, the new one is traced.
-        self.invalid("order_id_reused", old.client_order_id)
+        self.invalid("order_id_reused", old.client_order_id, True)
         if not old._closed:
             self._book.supersede(old)
             self._open.set(len(self._book))
