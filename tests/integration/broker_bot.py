@@ -167,6 +167,13 @@ async def main() -> dict[str, Any]:
         cid: tt.order(cid).trace_id
         for cid in ("partial", "cxl-race", "venue-rej", "dup", "amend", "over", "bad", "task-ack", "no-ack")  # type: ignore[union-attr]
     }
+    # One span per order (steps as events on the root): a fill after the cancel comes when the root has ended.
+    one_span = tradeobs_agent.TradingTelemetry(strategy="bot-events", venue="sock", child_spans=False)
+    late = one_span.order_signal("events-late-fill", "AAPL", "buy", 10, 100.0)
+    late.submitted()
+    late.cancelled("user")
+    await asyncio.to_thread(late.fill, 5, 100.0)  # from another thread, as the broker's
+    ids["events-late-fill"] = late.trace_id
     broker.send_report(type="stop")
     broker.reader.join(10)
     return ids

@@ -101,6 +101,20 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
             assert [(r["refType"], r["spanID"]) for r in s["references"]] == [("CHILD_OF", root["spanID"])], (cid, s)
         assert not trace.get("warnings"), (cid, trace["warnings"])
         traces[cid] = trace
+    # child_spans=False: the steps are events on the root; the fill that came after the cancel (the root had ended)
+    # is a child span, not an event the SDK dropped.
+    ev = wait_for(
+        lambda: (lambda t: t if t is not None and len(t["spans"]) >= 2 else None)(
+            jaeger_trace(jaeger.query_url, ids["events-late-fill"])
+        ),
+        "the one-span order's trace with its late fill",
+        procs=(collector.proc, jaeger.proc),
+    )
+    [ev_root] = [s for s in ev["spans"] if s["operationName"] == "order"]
+    assert [f["value"] for log in ev_root["logs"] for f in log["fields"] if f["key"] == "event"] == ["submit"]
+    [ev_fill] = [s for s in ev["spans"] if s["operationName"] == "fill"]
+    assert ev_fill["references"][0]["spanID"] == ev_root["spanID"] and span_tags(ev_fill)["fill.qty"] == 5
+
     # The resent execution (same exec_id) is not a second fill; the replace's fill, reported under its new id,
     # is on the one trace, measured against the new terms.
     assert _fills(traces["dup"]) == [(5.0, 100.0), (5.0, 100.3)]
@@ -157,8 +171,9 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
                 out += float(line.split(" # ")[0].rsplit("}", 1)[1].split()[0])
         return out
 
-    # filled: partial, dup, amend, over, bad, task-ack; partly: partial's 40, cxl-race's 20, dup's E1, amend's 4
-    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (6, 4)
+    # filled: partial, dup, amend, over, bad, task-ack; partly: partial's 40, cxl-race's 20, dup's E1, amend's 4,
+    # events-late-fill's 5 (after its cancel)
+    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (6, 4 + 1)
     assert total("tradeobs_agent_measurements_invalid_total", reason="unknown_order") == 1
     assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 1
     assert total("tradeobs_agent_measurements_invalid_total", reason="overfill") == 1
@@ -167,7 +182,7 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     checked = 0
     for line in samples:
         name = line.split("{", 1)[0]
-        if " # " not in line or not name.startswith("trading_order_"):
+        if " # " not in line or not name.startswith("trading_order_") or 'strategy="bot"' not in line:
             continue
         ex = line.split(" # ", 1)[1]
         labels = dict(kv.split("=", 1) for kv in ex[ex.index("{") + 1 : ex.index("}")].split(","))
