@@ -153,7 +153,7 @@ class Agent:
         # keep until 90% of the bound, leaving the rest for the providers' own shutdown.
         end = time.monotonic() + timeout
         deadline = end - 0.1 * timeout
-        steps: list[Any] = [lambda: abandon_unreachable(deadline), self.registry.flush]
+        steps: list[Any] = [lambda: abandon_unreachable(deadline), _end_open_orders, self.registry.flush]
         if self.live is not None:
             steps.append(self.live.stop)
         if self.nats is not None:
@@ -357,6 +357,13 @@ def _learn_secrets(settings: Settings) -> None:
     secret_values.learn_environment()
     for value in secret_setting_values(settings):
         secret_values.register_secret(value)
+
+
+def _end_open_orders() -> None:
+    """Orders still open at shutdown end (outcome ``closed``), so their root spans are exported with the rest."""
+    from .trading.telemetry import end_open_orders
+
+    end_open_orders()
 
 
 def _configure_trading(agent: Agent | None) -> None:

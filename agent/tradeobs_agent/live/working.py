@@ -11,7 +11,8 @@
 
 An order is working from its ``order`` event (sent to the venue) until a ``fill`` leaves nothing
 (``leaves`` 0), a ``reject`` or ``cancel``, or a ``done`` event (``done()``, expired, evicted or closed: the
-trading layer publishes it for a sent order that ended without one of the others). The trading layer
+trading layer publishes it for a sent order that ended without one of the others); a ``replace`` event (a
+cancel/replace) changes its quantity and price. The trading layer
 publishes these events when its journal is applied, so the order of events is the order of the calls.
 
 Bounded: past ``capacity`` working orders the oldest is dropped from this view and counted in
@@ -77,6 +78,10 @@ class WorkingOrders:
             old = self._orders.get(key)
             if old is not None:  # a new dict, not an update: the previous frame still holds the old one
                 self._orders[key] = {**old, "f": data.get("filled_qty", old["f"])}
+        elif kind == "replace":  # a cancel/replace: the same order, its new quantity and price
+            old = self._orders.get(key)
+            if old is not None:
+                self._orders[key] = {**old, "q": data.get("qty", old["q"]), "p": data.get("price", old["p"])}
         elif kind in _ENDS:
             self._orders.pop(key, None)
 

@@ -3,8 +3,8 @@
 >>> tt = TradingTelemetry(strategy="momentum", venue="paper")       # doctest: +SKIP
 >>> o = tt.order_signal("c-1", "AAPL", "buy", 100, price=189.5)     # doctest: +SKIP
 >>> o.risk_check(passed=True); o.submitted()                        # doctest: +SKIP
->>> tt.order("c-1").acked("v-77")          # later, on the venue's thread  # doctest: +SKIP
->>> tt.order("c-1").fill(100, 189.52)      # fully filled: the trace ends   # doctest: +SKIP
+>>> tt.execution("c-1").acked("v-77")      # later, on the venue's thread  # doctest: +SKIP
+>>> tt.execution("c-1").fill(100, 189.52)  # fully filled: the trace ends   # doctest: +SKIP
 
 The root span ``order`` starts at the signal and ends when the order is done
 (filled, rejected, cancelled, or :meth:`OrderTrace.done`). Each step is a child
@@ -13,8 +13,10 @@ risk decision), ``submit`` (-> sent), ``ack`` (sent -> acknowledged, i.e. the
 venue round trip) and one ``fill`` per fill. Children are started with the root
 as explicit parent context, never from the ambient context, so a fill handled on
 another thread or task lands in the right trace. The latency histograms are the
-same nanosecond timestamps as the spans: an exemplar's span lasts exactly the
-latency it was recorded with.
+same nanosecond timestamps as the spans: a latency's exemplar is the span of the step it measures up to
+(``ack``, the first ``fill``, ``submit``), which ends at exactly the latency's end; the latency starts where the
+``submit`` span ends (the signal, for signal->submit), so it equals that span's duration only when no other step
+came between.
 
 Each call takes the time and records one typed record (below) in the trading
 journal (``_journal.py``); the ``_on_*`` handlers do the work when the journal is
@@ -44,13 +46,14 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanContext, Status, StatusCode
 
+from .._errors import internal_error
 from ..metrics import BoundCounter, BoundHistogram
 from ._journal import Apply
 from ._scope import OrderScope, wrap
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 
-__all__ = ["OrderBook", "OrderDesk", "OrderScope", "OrderSeries", "OrderTrace"]
+__all__ = ["OrderBook", "OrderDesk", "OrderScope", "OrderSeries", "OrderTrace", "UnknownOrder"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +63,7 @@ _INF = float("inf")
 _SELL_SIDES = frozenset({"sell", "sell_short", "short", "s", "2", "4", "5", "6"})
 _BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover", "1", "3"})  # any other: a buy's slippage, said
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
+_EXEC_IDS = 1024  # exec_ids remembered per order: a venue resends a recent report, not one from 1,000 fills ago
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _time_ns = time.time_ns
 _monotonic = time.monotonic
@@ -177,6 +181,9 @@ class OrderDesk(Protocol):
     def order_closed(self, order: OrderTrace) -> None:
         """The order ended (filled, rejected, cancelled, done): out of the open book."""
 
+    def alias(self, order: OrderTrace, client_order_id: str) -> None:
+        """``order`` is findable by ``client_order_id`` too (a cancel/replace's new id). Any thread."""
+
 
 # --------------------------------------------------------------------------- the records an order's calls make
 
@@ -193,12 +200,16 @@ Submitted: TypeAlias = tuple[Apply, "OrderTrace", int, float]
 """(handler, order, now, mono)"""
 Acked: TypeAlias = tuple[Apply, "OrderTrace", int, float, object]
 """(handler, order, now, mono, venue_order_id)"""
-Filled: TypeAlias = tuple[Apply, "OrderTrace", int, float, object, object, object]
-"""(handler, order, now, mono, qty, price, expected_price): as given."""
+Filled: TypeAlias = tuple[Apply, "OrderTrace", int, float, object, object, object, object]
+"""(handler, order, now, mono, qty, price, expected_price, exec_id): as given."""
+Replaced: TypeAlias = tuple[Apply, "OrderTrace", int, object, object, object]
+"""(handler, order, now, new_client_order_id, qty, price): as given."""
 Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
 Cancelled: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
+Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str]
+"""(handler, order, step): a step for an order id nobody signalled."""
 Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, int]
 """(handler, order, exc, now)"""
 Done: TypeAlias = tuple[Apply, "OrderTrace"]
@@ -210,11 +221,13 @@ class OrderTrace:
 
     __slots__ = (
         "_acked",
+        "_aliases",
         "_cancelled",
         "_closed",
         "_ctx",
         "_desk",
         "_ended",
+        "_exec_ids",
         "_filled",
         "_last_error",
         "_last_ns",
@@ -276,6 +289,8 @@ class OrderTrace:
         self._cancelled = False  # ended by its cancel: a fill may still come (the venue filled before the cancel)
         self._trace_hex: str | None = None
         self._sell = False
+        self._exec_ids: dict[str, None] | None = None  # the fills' exec_ids seen (the last _EXEC_IDS), for resends
+        self._aliases: tuple[str, ...] = ()  # the ids replace() gave it (cancel/replace): findable by those too
 
     # ------------------------------------------------------------------ read-your-writes accessors
     @property
@@ -371,14 +386,34 @@ class OrderTrace:
         entry: Acked = (OrderTrace._on_ack, self, _time_ns(), _monotonic(), venue_order_id)
         self._record(entry)
 
-    def fill(self, qty: float, price: float, expected_price: float | None = None) -> None:
+    def fill(self, qty: float, price: float, expected_price: float | None = None, exec_id: str | None = None) -> None:
         """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive.
 
         The first fill records submit->fill latency; the fill that completes the
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
-        count ``trading.orders.partially_filled``.
+        count ``trading.orders.partially_filled``. ``exec_id``: the venue's id of this execution (FIX ExecID(17));
+        a fill whose ``exec_id`` the order already had is the venue's resent report, counted
+        (``reason="duplicate_fill"``) and not recorded again.
         """
-        entry: Filled = (OrderTrace._on_fill, self, _time_ns(), _monotonic(), qty, price, expected_price)
+        entry: Filled = (OrderTrace._on_fill, self, _time_ns(), _monotonic(), qty, price, expected_price, exec_id)
+        self._record(entry)
+
+    def replaced(
+        self, new_client_order_id: str | None = None, *, qty: float | None = None, price: float | None = None
+    ) -> None:
+        """The venue accepted a cancel/replace (an amend): the order goes on, one trace, with its new terms.
+
+        ``qty`` (the new total quantity, what was filled included, as FIX OrderQty(38) says it) and ``price``:
+        the terms that later fills are measured against (completion, overfill, slippage); ``None`` keeps one.
+        ``new_client_order_id`` (FIX ClOrdID(11) of the replace; OrigClOrdID(41) is this order's id): the order is
+        findable by it too, ``tt.order(new_id)``, and its reports join this trace. A child span ``replace``.
+        """
+        entry: Replaced = (OrderTrace._on_replace, self, _time_ns(), new_client_order_id, qty, price)
+        if new_client_order_id is not None:
+            try:
+                self._desk.alias(self, text(new_client_order_id))  # findable at once, as the signal is
+            except Exception as exc:  # a bug of ours: the replace is still recorded
+                internal_error("trading.replaced", exc)
         self._record(entry)
 
     def rejected(self, reason: str) -> None:
@@ -455,7 +490,10 @@ class OrderTrace:
         root = self._span
         if root is None:  # the signal was never applied
             return None
-        if not self._desk.child_spans:  # cheaper: the step is an event on the root span
+        # Cheaper: the step is an event on the root span. Not once the root has ended (a fill after the cancel, after
+        # the book expired the order): an ended span takes no events (the SDK dropped it and warned each time), so
+        # such a step is a child span, as with child_spans=True.
+        if not self._desk.child_spans and not self._closed:
             if error is not None:
                 attributes = {**(attributes or {}), "error": error}
             root.add_event(name, attributes, timestamp=now)
@@ -519,6 +557,10 @@ class OrderTrace:
         s = self._series or self._series_or_bind()
         s.submitted.add(1)
         s.signal_to_submit.record(max(0.0, mono - self.created), span)
+        if self._closed:
+            # The venue answered (filled, rejected) before the strategy said it sent the order (its thread was
+            # faster than the task back from the send): an `order` event now would list a finished order as working.
+            return
         self._event(
             "order",
             {
@@ -547,8 +589,58 @@ class OrderTrace:
         if self._submit_ns is not None:
             s.submit_to_ack.record(max(0.0, mono - self._submit_mono), span)
 
+    def _on_replace(self, e: Replaced) -> None:
+        _, _, now, new_id, qty, price = e
+        if self._repeat():
+            return
+        attrs: dict[str, Any] = {}
+        if new_id is not None:
+            attrs["order.new_id"] = text(new_id)[:256]
+        if qty is not None:
+            q = number(qty)
+            if q is None or q < 0:
+                self._desk.invalid("qty", qty)
+            else:
+                attrs["order.previous_qty"] = self.qty
+                self.qty = q
+                attrs["order.qty"] = q
+        if price is not None:
+            p = number(price)
+            if p is None:
+                self._desk.invalid("price", price)
+            else:
+                if self.price is not None:
+                    attrs["order.previous_price"] = self.price
+                self.price = p
+                attrs["order.price"] = p
+        root = self._span
+        if root is not None and not self._closed:
+            root.set_attributes({k: v for k, v in attrs.items() if k in ("order.qty", "order.price")})
+            root.set_attribute("order.replaced", True)
+        self._child("replace", now, attrs)
+        self._event("replace", {"qty": self.qty, "price": self.price, "reason": None, "filled_qty": self._filled})
+        if self.qty > 0 and self._filled >= self.qty * (1 - 1e-9):  # amended down to what had filled: done
+            self._series_or_bind().filled.add(1)
+            self._finish("filled")
+            if self._submit_ns is not None:  # no fill event said it: a view of working orders drops it on this
+                self._event(
+                    "done", {"qty": self.qty, "price": self.price, "reason": "filled", "filled_qty": self._filled}
+                )
+
     def _on_fill(self, e: Filled) -> None:
-        _, _, now, mono, qty, price, expected_price = e
+        _, _, now, mono, qty, price, expected_price, exec_id = e
+        xid: str | None = None
+        if exec_id is not None:
+            xid = text(exec_id)
+            seen = self._exec_ids
+            if seen is None:
+                seen = self._exec_ids = {}
+            if xid in seen:  # the venue's resend (FIX PossResend, a reconnect's replay): already recorded
+                self._desk.invalid("duplicate_fill", f"{self.client_order_id[:80]}: exec_id {xid[:80]}")
+                return
+            seen[xid] = None
+            if len(seen) > _EXEC_IDS:
+                del seen[next(iter(seen))]
         # A fill after the order's cancel is the race a cancel can lose (the venue filled first; its report came
         # after the cancel's): a real fill, counted up to the order's quantity. After its own fill or a reject,
         # a fill is the venue's resent report.
@@ -582,6 +674,8 @@ class OrderTrace:
         attrs: dict[str, Any] = {"fill.qty": q, "fill.price": p, "order.filled_qty": filled}
         if slip is not None:
             attrs["fill.slippage_bps"] = slip
+        if xid is not None:
+            attrs["fill.exec_id"] = xid[:256]
         if over:
             attrs["order.overfilled"] = True
             self._desk.invalid("overfill", f"{self.client_order_id[:80]}: {filled:g} filled of {self.qty:g}", True)
@@ -699,6 +793,32 @@ def _ignore(entry: tuple[Any, ...]) -> None:
     """What a :class:`NullOrder` records: nothing."""
 
 
+class UnknownOrder(NullOrder):
+    """What ``tt.execution(id)`` gives for an id its object does not know (an order of the process before a restart,
+    another process's, or one out of the recently-closed window): each call records nothing but is counted,
+    ``tradeobs.agent.measurements.invalid{instrument="trading", reason="unknown_order"}``, and said once."""
+
+    __slots__ = ()
+
+    def __init__(self, desk: OrderDesk, client_order_id: str) -> None:
+        super().__init__(desk)
+        self.client_order_id = client_order_id
+        record = desk.record
+
+        def unknown(entry: tuple[Any, ...]) -> None:
+            step: Unknown = (UnknownOrder._on_unknown, self, entry[0].__name__.removeprefix("_on_"))
+            record(step)
+
+        self._record = unknown
+
+    def _on_unknown(self, e: Unknown) -> None:
+        _, _, step = e
+        self._desk.invalid("unknown_order", f"{step} for {self.client_order_id[:80]}")
+
+    def __repr__(self) -> str:
+        return f"<UnknownOrder {self.client_order_id!r}>"
+
+
 class OrderBook:
     """Orders by client order id: a lookup index the hot path writes, and the open orders the journal keeps.
 
@@ -725,6 +845,12 @@ class OrderBook:
     def index(self, order: OrderTrace) -> None:
         """At the signal (hot path): findable by id from now on. One dict store."""
         self._by_id[order.client_order_id] = order
+
+    def alias(self, order: OrderTrace, client_order_id: str) -> None:
+        """At a replace (any thread): findable by its new id too, for as long as by its own."""
+        if self._by_id.get(order.client_order_id) is order and client_order_id != order.client_order_id:
+            order._aliases = (*order._aliases, client_order_id)
+            self._by_id[client_order_id] = order
 
     # -- applied from the journal
     def opened(self, order: OrderTrace) -> None:
@@ -754,6 +880,14 @@ class OrderBook:
         finally:
             self._on_drop(reason)
 
+    def supersede(self, order: OrderTrace) -> None:
+        """Another order took this one's id while it was open: out of the book, its span ended (``superseded``)."""
+        oid = order.client_order_id
+        if self._open.get(oid) is order:
+            del self._open[oid]
+        self._remember(order)
+        order.finish("superseded", dropped=True)
+
     def close(self, order: OrderTrace) -> None:
         oid = order.client_order_id
         if self._open.get(oid) is order:
@@ -771,5 +905,6 @@ class OrderBook:
         recent[oid] = order
         if len(recent) > _RECENT:
             oid, old = recent.popitem(last=False)
-            if self._by_id.get(oid) is old:
-                del self._by_id[oid]
+            for key in (oid, *old._aliases):
+                if self._by_id.get(key) is old:
+                    del self._by_id[key]

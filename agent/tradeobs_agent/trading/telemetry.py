@@ -30,6 +30,7 @@ import asyncio
 import datetime
 import math
 import numbers
+import os
 import time
 import weakref
 from collections.abc import Callable
@@ -50,9 +51,9 @@ from . import _scope, defaults
 from ._journal import Apply, get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
-from .orders import NullOrder, OrderBook, OrderSeries, OrderTrace, RootSpanStart, Signal, number, text
+from .orders import NullOrder, OrderBook, OrderSeries, OrderTrace, RootSpanStart, Signal, UnknownOrder, number, text
 
-__all__ = ["TradingTelemetry"]
+__all__ = ["TradingTelemetry", "end_open_orders"]
 
 _INF = math.inf
 _monotonic = time.monotonic
@@ -116,6 +117,12 @@ _ALLOWED = {
     "seq": "seq is an integer (no gap check for this tick)",
     "interval": "interval is a number of seconds > 0 (0.1 is used)",
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
+    "unknown_order": "a report for an order id this TradingTelemetry does not know (signalled before a restart, by "
+    "another process, or more than 1,024 closed orders ago): not recorded",
+    "duplicate_signal": "a signal for an order id still open, with the same terms, is that order (kept, not a new one)",
+    "order_id_reused": "a signal for an order id still open, with other terms, is a new order: the open one's trace "
+    "ends (outcome superseded), and its later reports go to the new order",
+    "duplicate_fill": "a fill whose exec_id the order already had is the venue's resend (not recorded again)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
     "case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's side label and its "
@@ -199,6 +206,8 @@ KillSwitch: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
 """(handler, tt, engaged, reason)"""
 MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], bool]
 """(handler, tt, symbols, open)"""
+Reused: TypeAlias = tuple[Apply, "TradingTelemetry", OrderTrace, bool]
+"""(handler, tt, the open order of that id, whether the new signal has its very terms)"""
 Refresh: TypeAlias = tuple[Apply, "TradingTelemetry"]
 """(handler, tt): before a collection (staleness, exposure, expiry, queue size)."""
 Close: TypeAlias = tuple[Apply, "TradingTelemetry"]
@@ -288,6 +297,7 @@ class TradingTelemetry:
         self._tracer_obj: trace.Tracer | None = None
         self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        _LIVE.add(self)  # the agent's shutdown ends the open orders of every object (end_open_orders)
         self._selfm = self.registry.self_metrics
         self._invalid_counts = self._selfm.invalid
         self._pending = self._selfm.queue_size.bind(queue="trading")
@@ -619,18 +629,27 @@ class TradingTelemetry:
 
         Returns the :class:`OrderTrace`; later, from any thread or task,
         ``tt.order(client_order_id)`` finds it again. A second signal for an
-        order id that is still open returns the open trace.
+        order id that is still open returns the open trace when its terms are the same (a retry), else it is a
+        new order and the open one ends (``superseded``); both counted.
         """
         try:
             start_ns = _time_ns()
             cid = client_order_id if type(client_order_id) is str else text(client_order_id)
             book = self._book
             existing = book.get(cid)
-            if existing is not None and not existing.closed:
-                warn_once("trading:dup_order", "tradeobs: order id %r signalled twice; keeping the open trace", cid)
-                return existing
             q = qty if type(qty) is float and -_INF < qty < _INF else number(qty)
             p = price if price is None or (type(price) is float and -_INF < price < _INF) else number(price)
+            if existing is not None and not existing.closed:
+                same = (
+                    existing.symbol == (symbol if type(symbol) is str else text(symbol))
+                    and existing.side == (side if type(side) is str else text(side))
+                    and existing.qty == (q if q is not None and q >= 0 else 0.0)
+                    and existing.price == p
+                )
+                reused: Reused = (TradingTelemetry._on_reused, self, existing, same)
+                self.record(reused)
+                if same:  # the same order signalled again (a retry of the strategy's): one order
+                    return existing
             o = OrderTrace(self, cid, symbol, side, q if q is not None and q >= 0 else 0.0, p, order_type, start_ns)
             book.index(o)
             cause = _current_context().get(SPAN_KEY)  # e.g. the tick that triggered the signal: a link
@@ -647,6 +666,35 @@ class TradingTelemetry:
             return self._book.get(client_order_id)
         except TypeError:  # an unhashable id was never an order's
             return None
+
+    def execution(self, client_order_id: str) -> OrderTrace:
+        """The order a venue's report (ack, fill, reject, cancel) is about: for a broker's callback, never ``None``.
+
+        ``tt.execution(cid).fill(qty, price)``. For an id :meth:`order` does not find (an order signalled
+        before a restart, another process's, one past the recently-closed window), an :class:`UnknownOrder`:
+        its calls record nothing, each is counted in
+        ``tradeobs.agent.measurements.invalid{instrument="trading", reason="unknown_order"}`` and the first is
+        said in the log, with the id. (``tt.order(cid).fill(...)`` raised ``AttributeError`` there.)
+        """
+        found = self.order(client_order_id)
+        if found is not None:
+            return found
+        return UnknownOrder(self, client_order_id if type(client_order_id) is str else text(client_order_id))
+
+    def alias(self, order: OrderTrace, client_order_id: str) -> None:
+        self._book.alias(order, client_order_id)
+
+    def _on_reused(self, e: Reused) -> None:
+        _, _, old, same = e
+        if same:
+            self.invalid("duplicate_signal", old.client_order_id)
+            return
+        # Another order under the id of one still open (ids numbered again from 1 each day, with an order_ttl long
+        # enough for resting orders): the old order's trace ends here, its book entry goes, the new one is traced.
+        self.invalid("order_id_reused", old.client_order_id, True)
+        if not old._closed:
+            self._book.supersede(old)
+            self._open.set(len(self._book))
 
     @property
     def open_orders(self) -> int:
@@ -830,6 +878,50 @@ class TradingTelemetry:
     def _on_close(self, e: Close) -> None:
         for o in self._book.open_orders():
             o.finish("closed")
+
+
+_LIVE: weakref.WeakSet[TradingTelemetry] = weakref.WeakSet()
+
+
+def end_open_orders() -> int:
+    """End the orders still open in every :class:`TradingTelemetry` (outcome ``closed``); how many there were.
+
+    The agent's ``shutdown()`` calls this before it flushes the spans: an order the venue never answered, or a
+    resting order, was otherwise still open when the process exited, and its root span ``order`` was never
+    exported (its steps were, under a parent the trace store never received: Jaeger showed them as orphans,
+    with "invalid parent span IDs"). Does not close the objects: the calls keep working if the process goes on.
+    """
+    n = 0
+    for tt in list(_LIVE):
+        try:
+            n += tt.open_orders
+            entry: Close = (_end_own_open_orders, tt)
+            tt.record(entry)
+        except Exception as exc:  # a bug of ours: the shutdown goes on
+            internal_error("trading.end_open_orders", exc)
+    get_journal().flush()
+    return n
+
+
+def _end_own_open_orders(tt: TradingTelemetry, e: Close) -> None:
+    """``tt``'s open orders end (``closed``), except those a forked child inherited: the parent's to end."""
+    for o in tt._book.open_orders():
+        if id(o) not in _INHERITED:
+            o.finish("closed")
+
+
+# The orders open in the parent at a fork: a child (a multiprocessing worker, whose exit runs the agent's shutdown)
+# must not end and export them too (the same root span twice in the trace store, the child's saying "closed").
+_INHERITED: set[int] = set()
+
+
+def _after_fork_in_child() -> None:
+    global _INHERITED
+    _INHERITED = {id(o) for tt in list(_LIVE) for o in tt._book.open_orders()}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _short_repr(value: object) -> str:
