@@ -725,7 +725,8 @@ class TradingTelemetry:
             self.invalid("position", qty if q is None else price)
             return
         m = self._money_series(symbol)
-        notional = q * p
+        q += 0.0  # -0.0 (round(-0.004, 2), -qty of a flat book) is flat: 0, not a "-0" on /metrics and in Grafana
+        notional = q * p + 0.0  # 0.0 * a price below zero is -0.0 too
         if m.folded:  # "other" is several symbols: the sums, and no average entry price (none is set)
             self._fold(symbol, m, _QTY, q)
             self._fold(symbol, m, _NOTIONAL, notional)
@@ -775,8 +776,8 @@ class TradingTelemetry:
             self._fold(symbol, m, _REALIZED, realized)
             self._fold(symbol, m, _UNREALIZED, unrealized)
             return
-        m.realized.set(realized)  # the series checks the values (and counts a bad one)
-        m.unrealized.set(unrealized)
+        m.realized.set(_no_negative_zero(realized))  # the series checks the values (and counts a bad one)
+        m.unrealized.set(_no_negative_zero(unrealized))
 
     def _fold(self, symbol: Any, m: _MoneySeries, field: int, value: object) -> None:
         """A folded symbol's ``field``: "other"'s series get the sum over the folded symbols (see :class:`_Folded`)."""
@@ -785,6 +786,7 @@ class TradingTelemetry:
         if v is None:
             series.set(value)  # type: ignore[arg-type]  # not a finite number: the series drops it and counts it
             return
+        v += 0.0  # no -0.0 (see _no_negative_zero)
         folded = self._folded
         if folded is None:
             folded = self._folded = _Folded()
@@ -913,6 +915,11 @@ class TradingTelemetry:
     def _on_close(self, e: Close) -> None:
         for o in self._book.open_orders():
             o.finish("closed")
+
+
+def _no_negative_zero(value: Any) -> Any:
+    """``value``, with -0.0 as 0.0 (a P&L rounded from a small loss, ``round(-0.004, 2)``, is no "-0")."""
+    return 0.0 if type(value) is float and value == 0.0 else value
 
 
 def _short_repr(value: object) -> str:

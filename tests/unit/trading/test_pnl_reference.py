@@ -293,3 +293,20 @@ def test_a_price_of_zero_is_a_price() -> None:
         assert c.metric_value("trading.position.avg_price", symbol="OPT") == 1.5
         assert c.metric_value("trading.pnl.unrealized", symbol="OPT") == -15.0
         assert not c.metrics().get("tradeobs.agent.measurements.invalid")
+
+
+def test_a_flat_book_is_0_not_minus_0_on_every_reader(cap: Capture) -> None:
+    """A book closed to zero the way bots compute it (``-qty`` of a flat book, ``round(-0.004, 2)`` as the P&L, a
+    flat position marked at a spread's price below zero) is 0: the endpoint served ``-0.0`` (Grafana: "-0"), and
+    OTLP exported -0.0."""
+    tt = trading.TradingTelemetry(strategy="s", venue="v")
+    tt.position("FLAT", -0.0, 5.0, 4.0)
+    tt.position("SPREAD", 0.0, -1.25)
+    tt.pnl("FLAT", round(-0.004, 2), -0.0)
+    samples = prom_samples(cap.agent.prometheus_url or "")
+    for name in ("trading_position_quantity", "trading_position_notional", "trading_pnl_realized"):
+        for s in samples[name]:
+            assert math.copysign(1.0, s.value) == 1.0, (name, s.labels, s.value)
+    for name in ("trading.position.quantity", "trading.position.notional", "trading.pnl.unrealized"):
+        for p in cap.metrics()[name]:
+            assert math.copysign(1.0, p.value) == 1.0, (name, p.attributes, p.value)
