@@ -24,7 +24,7 @@ import pytest
 
 from tests._util import prom_samples
 from tests.unit.live.test_app import Server
-from tradeobs_agent import MetricsOptions, PrometheusOptions, live, trading
+from tradeobs_agent import MetricsOptions, PrometheusOptions, events, live, trading
 from tradeobs_agent.testing import Capture, capture
 
 
@@ -74,6 +74,7 @@ class Bot:
         self.books: dict[str, Book] = {}
         self.marks: dict[str, Fraction] = {}
         self.n = 0
+        self.slippage: dict[str, list[float]] = {}  # order id -> each fill's slippage, bp, adverse positive
 
     def mark(self, symbol: str, price: str) -> None:
         self.marks[symbol] = Fraction(Decimal(price))
@@ -88,6 +89,11 @@ class Bot:
         o = self.tt.order_signal(f"{self.strategy}-{self.n}", symbol, side, qty, price=Decimal(fills[0][1]))
         o.submitted()
         book = self.books.setdefault(symbol, Book())
+        expected = Fraction(Decimal(fills[0][1]))
+        sign = 1 if side == "buy" else -1
+        self.slippage[f"{self.strategy}-{self.n}"] = [
+            round(float(sign * (Fraction(Decimal(p)) - expected) / abs(expected) * 10_000), 6) + 0.0 for _, p in fills
+        ]
         for q, p in fills:
             o.fill(Decimal(q), Decimal(p))
             book.fill(side, Fraction(Decimal(q)), Fraction(Decimal(p)), Fraction(Decimal(fee)))
@@ -210,6 +216,13 @@ def test_every_reader_shows_the_books_for_flips_partials_shorts_flat_decimals_fe
     assert a.books["ZERO"].qty == 0 and a.books["ZERO"].avg is None
     _books_vs_tradeobs(cap, [a, b])
     assert "trading.exposure.gross" not in {p.attributes.get("instrument") for p in _invalid(cap)}
+    # each fill's slippage against the order's price (the first fill's here), in bp, adverse positive
+    got: dict[str, list[float]] = {}
+    for e in events.get_bus().since(0):
+        if e.kind == "fill":
+            got.setdefault(e.data["order_id"], []).append(e.data["slippage_bps"])
+    assert got == {**a.slippage, **b.slippage}
+    assert got["alpha-3"] == [0.0, 1.999600, 0.999800]  # 50.02 and 50.015 against 50.01, bought
 
 
 def _invalid(cap: Capture) -> list[Any]:
