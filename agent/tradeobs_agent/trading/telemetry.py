@@ -107,7 +107,7 @@ _ALLOWED = {
     "price": "an order's price is a finite number, or None (the order is kept without a price)",
     "fill": "a fill's qty is a finite number > 0 and its price a finite number (the fill is not recorded)",
     "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
-    "position": "a position's qty and price are finite numbers (the position is not recorded)",
+    "position": "a position's qty and price are finite numbers, and so is their product (the position is not recorded)",
     "avg_price": "avg_price is a finite number or None (the last average entry stays)",
     "equity": "equity is a finite number (not recorded)",
     "exchange_ts": "exchange_ts is a time within a day of now (of the clock= a replay gives TradingTelemetry): epoch "
@@ -724,9 +724,15 @@ class TradingTelemetry:
         if q is None or p is None:
             self.invalid("position", qty if q is None else price)
             return
-        m = self._money_series(symbol)
         q += 0.0  # -0.0 (round(-0.004, 2), -qty of a flat book) is flat: 0, not a "-0" on /metrics and in Grafana
         notional = q * p + 0.0  # 0.0 * a price below zero is -0.0 too
+        if not -_INF < notional < _INF:
+            # Past any float (1e200 x 1e200): no position. Kept, it set the quantity without its notional, and its
+            # infinite notional made every later gross and net exposure infinite, dropped at each collection: they
+            # stayed at their last value whatever the other symbols did.
+            self.invalid("position", f"{q!r} x {p!r}")
+            return
+        m = self._money_series(symbol)
         if m.folded:  # "other" is several symbols: the sums, and no average entry price (none is set)
             self._fold(symbol, m, _QTY, q)
             self._fold(symbol, m, _NOTIONAL, notional)

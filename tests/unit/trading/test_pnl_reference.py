@@ -323,3 +323,17 @@ def test_a_flat_book_is_0_not_minus_0_on_every_reader(cap: Capture) -> None:
     for name in ("trading.position.quantity", "trading.position.notional", "trading.pnl.unrealized"):
         for p in cap.metrics()[name]:
             assert math.copysign(1.0, p.value) == 1.0, (name, p.attributes, p.value)
+
+
+def test_a_notional_past_any_float_is_bad_input_and_exposure_follows_the_other_symbols(cap: Capture) -> None:
+    """qty x price past any float (1e200 x 1e200) set the quantity without its notional, and the infinite notional
+    made every later gross and net exposure infinite, dropped at each collection: both stayed at their last value
+    while the other positions moved. Now the position is bad input (counted, not recorded)."""
+    tt = trading.TradingTelemetry(strategy="s", venue="v")
+    tt.position("A", 10.0, 5.0)
+    tt.position("HUGE", 1e200, 1e200)
+    tt.position("A", 20.0, 5.0)
+    assert cap.metric_value("trading.exposure.gross") == 100.0
+    assert cap.metric_value("trading.exposure.net") == 100.0
+    assert [p.attributes["symbol"] for p in cap.metrics()["trading.position.quantity"]] == ["A"]
+    assert cap.metric_value("tradeobs.agent.measurements.invalid", instrument="trading", reason="position") == 1
