@@ -363,6 +363,7 @@ def test_money_panels_leave_out_a_replaced_instance_that_stopped_cleanly(tmp_pat
     (total,) = exprs["Total P&L"]
     (equity,) = exprs["Equity"]
     quantity = next(e for t, es in exprs.items() if t.startswith("Positions now") for e in es)
+    (realized,) = next(es for t, es in exprs.items() if t.startswith("Realized P&L"))
     series = [
         ('trading_pnl_realized{job="otlp",instance="old",symbol="BTC"}', "-600x4"),
         ('trading_equity{job="otlp",instance="old",strategy="mm",venue="v"}', "9400x4"),
@@ -382,6 +383,7 @@ def test_money_panels_leave_out_a_replaced_instance_that_stopped_cleanly(tmp_pat
         (equity, "otlp", '{job="otlp"}', 9400),
         (quantity.replace("$symbol", ".*"), "otlp", '{job="otlp", symbol="BTC"}', 3),
         (total, "scraped", "{}", -900),
+        (realized.replace("$symbol", ".*").replace("$__range", "3m"), "otlp", '{symbol="BTC"}', -600),
     ]
     test = {
         "interval": "1m",

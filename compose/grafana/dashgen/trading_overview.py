@@ -435,7 +435,7 @@ def build() -> Dashboard:
                 prom(
                     "A",
                     _of_top(
-                        f"sum by (symbol) (trading_pnl_realized{{{JS}}})",
+                        f"sum by (symbol) {_running(f'trading_pnl_realized{{{JS}}}')}",
                         _best_and_worst("trading_pnl_realized", TOP // 2),
                     ),
                     "{{symbol}}",
@@ -454,7 +454,7 @@ def build() -> Dashboard:
                 prom(
                     "A",
                     _of_top(
-                        f"sum by (symbol) (trading_pnl_unrealized{{{JS}}})",
+                        f"sum by (symbol) {_running(f'trading_pnl_unrealized{{{JS}}}')}",
                         _best_and_worst("trading_pnl_unrealized", TOP // 2),
                     ),
                     "{{symbol}}",
