@@ -351,6 +351,60 @@ def test_total_pnl_of_a_service_leaves_out_its_backtest_unless_chosen(tmp_path: 
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_money_panels_leave_out_a_replaced_instance_that_stopped_cleanly(tmp_path: Path) -> None:
+    """Over OTLP the collector serves a replaced process's last values for 5 minutes (metric_expiration) beside its
+    successor's report of the same book: Total P&L read -1200 for a book at -600 after each deploy, and equity,
+    exposure and the positions table doubled the same way. An instance that sent tradeobs_agent_stopped 1 is left
+    out; a scrape target (the embedded endpoint: one instance across restarts) is not, whatever it said at a stop."""
+    from .helpers import require_binary
+
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    exprs = {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in dash["panels"]}
+    (total,) = exprs["Total P&L"]
+    (equity,) = exprs["Equity"]
+    quantity = next(e for t, es in exprs.items() if t.startswith("Positions now") for e in es)
+    (realized,) = next(es for t, es in exprs.items() if t.startswith("Realized P&L"))
+    series = [
+        ('trading_pnl_realized{job="otlp",instance="old",symbol="BTC"}', "-600x4"),
+        ('trading_equity{job="otlp",instance="old",strategy="mm",venue="v"}', "9400x4"),
+        ('trading_position_quantity{job="otlp",instance="old",symbol="BTC",strategy="mm"}', "3x4"),
+        ('trading_position_notional{job="otlp",instance="old",symbol="BTC",strategy="mm"}', "300x4"),
+        ('tradeobs_agent_stopped{job="otlp",instance="old"}', "_x2 1x2"),
+        ('trading_pnl_realized{job="otlp",instance="new",symbol="BTC"}', "_x2 -600x2"),
+        ('trading_equity{job="otlp",instance="new",strategy="mm",venue="v"}', "_x2 9400x2"),
+        ('trading_position_quantity{job="otlp",instance="new",symbol="BTC",strategy="mm"}', "_x2 3x2"),
+        ('trading_position_notional{job="otlp",instance="new",symbol="BTC",strategy="mm"}', "_x2 300x2"),
+        ('up{job="scraped",instance="app:9464"}', "1x4"),
+        ('trading_pnl_realized{job="scraped",instance="app:9464",symbol="BTC"}', "-900x4"),
+        ('tradeobs_agent_stopped{job="scraped",instance="app:9464"}', "_x2 1 stale"),
+    ]
+    cases = [
+        (total, "otlp", "{}", -600),
+        (equity, "otlp", '{job="otlp"}', 9400),
+        (quantity.replace("$symbol", ".*"), "otlp", '{job="otlp", symbol="BTC"}', 3),
+        (total, "scraped", "{}", -900),
+        (realized.replace("$symbol", ".*").replace("$__range", "3m"), "otlp", '{symbol="BTC"}', -600),
+    ]
+    test = {
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
+            {
+                "expr": expr.replace("$job", job).replace("$mode", "(live|paper)"),
+                "eval_time": "3m",
+                "exp_samples": [{"labels": labels, "value": want}],
+            }
+            for expr, job, labels, want in cases
+        ],
+    }
+    path = tmp_path / "stopped_instances_test.yml"
+    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": [test]}))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:
     """trading_orders_filled_total counts orders filled completely; "fills" is every fill, partial ones
     too, on the live page (docs/live.md: desk.fills) and in trading_orders_partially_filled_total. The

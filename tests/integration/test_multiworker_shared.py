@@ -22,6 +22,7 @@ import contextlib
 import http.client
 import itertools
 import json
+import math
 import os
 import queue
 import signal
@@ -526,6 +527,20 @@ def test_every_position_of_1000_symbols_x_5_strategies_of_each_worker_is_on_the_
             return {sym: rows[sym].get("pos") for sym in app.SYMBOLS if sym in rows}
 
         wait_for(lambda: live_positions() == live_want, "every symbol's position in the live view", procs=(proc,))
+        # P&L and exposure add up over the workers too: the endpoint's per pair and per strategy, the live desk's
+        from prometheus_client.parser import text_string_to_metric_families
+
+        fams = {f.name: f.samples for f in text_string_to_metric_families(svc.metrics() or "")}
+        upnl = {(x.labels["symbol"], x.labels["strategy"]): x.value for x in fams["trading_pnl_unrealized"]}
+        assert upnl == {(sym, s): 2.0 * i for i, sym in enumerate(app.SYMBOLS) for s in app.STRATEGIES}
+        gross = {x.labels["strategy"]: x.value for x in fams["trading_exposure_gross"]}
+        assert gross == {
+            s: 2 * math.fsum(app.quantity(k, i) * (100.0 + i) for i in range(len(app.SYMBOLS)))
+            for k, s in enumerate(app.STRATEGIES)
+        }
+        account = svc.snapshot()["account"]
+        assert account["pnl"] == account["upnl"] == 2 * 5 * sum(range(len(app.SYMBOLS)))
+        assert account["gross"] == pytest.approx(math.fsum(gross.values()), rel=1e-12)
     finally:
         proc.stop()
         try:

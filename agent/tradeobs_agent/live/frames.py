@@ -26,7 +26,8 @@ submit-to-fill latency in seconds.
 ``account`` adds the desk's totals to the account gauges: ``pnl`` (realized +
 unrealized over every symbol), ``rpnl``, ``upnl``, ``pnl_day`` (``pnl`` minus its
 value at ``day_since``: the first frame of the local day, or this builder's
-creation if that was later; ``day_full`` says it was a day change), ``gross``
+creation if that was later, or a worker group's first frame; ``day_full`` says ``day_since`` is the day's start, a
+frame having been built up to midnight), ``gross``
 and ``net`` exposure. ``desk`` holds the order counts (``open``, ``orders``,
 ``fills``, ``rejects``), the reject rate over the last 5 minutes
 (``reject_rate``, rejected / orders decided: submitted + rejected by the risk check before they
@@ -55,6 +56,7 @@ from .working import WorkingOrders
 
 __all__ = ["STALE_AFTER", "FrameBuilder", "changed_fields", "delta", "merged_quantile"]
 
+DAY_FULL_WITHIN = 60.0  # a frame built this many seconds before local midnight makes the new day's P&L the whole day's
 STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.stale; the page marks it)
 REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
 WORKING_IN_FRAME = 200  # the oldest working orders a frame lists (desk.working is the whole count)
@@ -215,7 +217,13 @@ class FrameBuilder:
         self._day = time.localtime(now)[:3]
         self._day_since = now
         self._day_full = False
-        self._day_base = self._total_pnl(registry.snapshot(tuple(PNL), prepare=False))
+        self._built_at: float | None = None  # time.time() of the last build (a day is full if one ran up to midnight)
+        # The P&L reported before this builder was made is not the day's: the registry's writes still in the trading
+        # journal are applied first (read without them, the P&L of the last 0.2 s before was counted as today's).
+        flush = getattr(registry, "flush", None)
+        if flush is not None:
+            flush()
+        self._day_base: float | None = self._total_pnl(registry.snapshot(tuple(PNL), prepare=False))
         # The reject rate's first sample: the orders decided and rejected when this builder was made (the live view
         # is made at start-up, its frames begin with the first client), so the first frame's rate covers what was
         # decided since, as the Prometheus rule's would. Used by a build that reads this registry itself only (a
@@ -387,7 +395,14 @@ class FrameBuilder:
                 newest = t
         return None if newest is None else round(max(0.0, now - newest), 1)
 
+    def day_from_first_frame(self) -> None:
+        """The frames are built from snapshots of other registries too (a worker group's, merged): the day's P&L
+        starts at the first frame, not at this registry's total when the builder was made. Against one worker's
+        total at its start, two workers whose P&L had not moved showed 4,993,596 of 4,995,000 as today's."""
+        self._day_base = None
+
     def _pnl(self, symbols: Mapping[str, Mapping[str, Any]], now: float, account: dict[str, Any]) -> None:
+        built_at, self._built_at = self._built_at, now
         rp = up = 0.0
         seen = False
         for r in symbols.values():
@@ -400,11 +415,20 @@ class FrameBuilder:
                 up += b
                 seen = True
         if not seen:
+            if self._day_base is None:  # no P&L in the group's first frame: the day's starts from 0
+                self._day, self._day_since, self._day_base = time.localtime(now)[:3], now, 0.0
             return
         total = rp + up
         day = time.localtime(now)[:3]
-        if day != self._day:  # a new local day: its P&L starts here
-            self._day, self._day_since, self._day_full, self._day_base = day, now, True, total
+        if self._day_base is None:  # frames of a worker group: the day's P&L starts at the group's first frame
+            self._day, self._day_since, self._day_full, self._day_base = day, now, False, total
+        elif day != self._day:
+            # A new local day: its P&L starts here. It is the whole day's only if a frame was built up to midnight:
+            # frames are built while clients watch, and a first client at 09:00 after a night without one got the
+            # P&L since 09:00 shown as "P&L today".
+            midnight = time.mktime((*day, 0, 0, 0, 0, 0, -1))
+            full = built_at is not None and built_at >= midnight - DAY_FULL_WITHIN
+            self._day, self._day_since, self._day_full, self._day_base = day, now, full, total
         account["pnl"] = exact(total)
         account["rpnl"] = exact(rp)
         account["upnl"] = exact(up)

@@ -359,6 +359,8 @@ class LiveHub:
         if group is None or self.group is group or agent is None or self.registry is not agent.registry:
             return
         self.group = group
+        if isinstance(self._builder, FrameBuilder):  # its frames are the group's: the day's P&L starts at the first
+            self._builder.day_from_first_frame()
         group.attach_live(self)
 
     def stop(self, timeout: float = 2.0) -> None:

@@ -108,7 +108,7 @@ _ALLOWED = {
     "price": "an order's price is a finite number, or None (the order is kept without a price)",
     "fill": "a fill's qty is a finite number > 0 and its price a finite number (the fill is not recorded)",
     "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
-    "position": "a position's qty and price are finite numbers (the position is not recorded)",
+    "position": "a position's qty and price are finite numbers, and so is their product (the position is not recorded)",
     "avg_price": "avg_price is a finite number or None (the last average entry stays)",
     "equity": "equity is a finite number (not recorded)",
     "exchange_ts": "exchange_ts is a time within a day of now (of the clock= a replay gives TradingTelemetry): epoch "
@@ -167,17 +167,57 @@ class _SymbolState:
 
 
 class _MoneySeries:
-    """Position and P&L series for one symbol of one strategy."""
+    """Position and P&L series for one symbol of one strategy. ``folded``: the symbol is one the allowlist folds into
+    ``other``, whose series hold the sums over all such symbols (:class:`_Folded`), not the last one's values."""
 
-    __slots__ = ("avg_price", "position_notional", "position_qty", "realized", "unrealized")
+    __slots__ = ("avg_price", "folded", "position_notional", "position_qty", "realized", "unrealized")
 
     def __init__(self, inst: TradingInstruments, symbol: Any, strategy: str) -> None:
-        attrs = {"symbol": defaults.symbol_label(symbol), "strategy": strategy}
+        label = defaults.symbol_label(symbol)
+        self.folded = label is defaults.OTHER
+        attrs = {"symbol": label, "strategy": strategy}
         self.position_qty: BoundGauge = inst.position_qty.bind(**attrs)
         self.position_notional: BoundGauge = inst.position_notional.bind(**attrs)
         self.avg_price: BoundGauge = inst.avg_price.bind(**attrs)
         self.realized: BoundGauge = inst.realized.bind(**attrs)
         self.unrealized: BoundGauge = inst.unrealized.bind(**attrs)
+
+
+_QTY, _NOTIONAL, _REALIZED, _UNREALIZED = range(4)
+_FOLDED_FIELDS = ("position_qty", "position_notional", "realized", "unrealized")
+
+
+class _Folded:
+    """The money of the symbols the symbol allowlist folds into ``other``, for one strategy object: per symbol its
+    last quantity, notional and P&L, and their sums, which ``other``'s series show. One ``other`` series set by
+    each folded symbol in turn showed the last symbol's position and P&L only (two symbols off the list with 150 and
+    57 of P&L: ``other`` said 57, and the desk's total P&L left 150 out). Kept incrementally, recomputed exactly
+    (``math.fsum``) at each collection; at most ``max_symbols`` symbols (past that one is counted and left out)."""
+
+    __slots__ = ("seen", "sums", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[Any, list[float]] = {}
+        self.sums = [0.0, 0.0, 0.0, 0.0]
+        self.seen = [False, False, False, False]  # a field no folded symbol reported has no value (no series point)
+
+    def put(self, symbol: Any, field: int, value: float, limit: int) -> float | None:
+        """Record ``symbol``'s ``field``; the new sum over the folded symbols, or ``None`` (past ``limit``)."""
+        row = self.values.get(symbol)
+        if row is None:
+            if len(self.values) >= limit:
+                return None
+            row = self.values[symbol] = [0.0, 0.0, 0.0, 0.0]
+        self.sums[field] += value - row[field]
+        row[field] = value
+        self.seen[field] = True
+        return self.sums[field]
+
+    def exact(self) -> list[float | None]:
+        """Each field's sum recomputed exactly, ``None`` for one never reported (the incremental sums are reset)."""
+        rows = self.values.values()
+        self.sums = [math.fsum(r[i] for r in rows) for i in range(4)]
+        return [v if seen else None for v, seen in zip(self.sums, self.seen, strict=True)]
 
 
 # --------------------------------------------------------------------------- the records TradingTelemetry's calls make
@@ -275,6 +315,8 @@ class TradingTelemetry:
         self._refreshed = _monotonic()  # time.monotonic() of the last refresh (_on_refresh)
         self._money: dict[Any, _MoneySeries] = {}
         self._notional: dict[Any, float] = {}
+        self._folded: _Folded | None = None  # made at the first symbol the allowlist folds into "other"
+        self._other: _MoneySeries | None = None  # that "other" series
         self._keyed: dict[tuple[str, Any], Any] = {}
         self._decision: dict[Any, BoundHistogram] = {}  # decision_time's series by symbol: one lookup per call
         # A strategy trading on several venues has one object per venue: each sets its own series (a venue label),
@@ -476,8 +518,13 @@ class TradingTelemetry:
                 st.stale = max(0.0, now - st.last)
             st.staleness.set(st.stale)
         values = list(self._notional.values())
-        self._gross_v = sum(abs(v) for v in values)
-        self._net_v = sum(values)
+        self._gross_v = math.fsum(abs(v) for v in values)
+        self._net_v = math.fsum(values)
+        folded, other = self._folded, self._other
+        if folded is not None and other is not None:
+            for name, v in zip(_FOLDED_FIELDS, folded.exact(), strict=True):
+                if v is not None:
+                    getattr(other, name).set(v)
         if values:
             self._gross.set(self._gross_v)
             self._net.set(self._net_v)
@@ -725,20 +772,31 @@ class TradingTelemetry:
         if q is None or p is None:
             self.invalid("position", qty if q is None else price)
             return
+        q += 0.0  # -0.0 (round(-0.004, 2), -qty of a flat book) is flat: 0, not a "-0" on /metrics and in Grafana
+        notional = q * p + 0.0  # 0.0 * a price below zero is -0.0 too
+        if not -_INF < notional < _INF:
+            # Past any float (1e200 x 1e200): no position. Kept, it set the quantity without its notional, and its
+            # infinite notional made every later gross and net exposure infinite, dropped at each collection: they
+            # stayed at their last value whatever the other symbols did.
+            self.invalid("position", f"{q!r} x {p!r}")
+            return
         m = self._money_series(symbol)
-        notional = q * p
-        m.position_qty.set(q)
-        m.position_notional.set(notional)
-        if q == 0.0:
-            # Flat: no average entry, whatever was given (the last one, 0.0, NaN). A series with no value, not the
-            # last number: an avg of 99.0 at quantity 0 meant nothing on a graph or in an alert (a user's review).
-            m.avg_price.unset()
-        elif avg_price is not None:
-            avg = number(avg_price)
-            if avg is None:
-                self.invalid("avg_price", avg_price)
-            else:
-                m.avg_price.set(avg)
+        if m.folded:  # "other" is several symbols: the sums, and no average entry price (none is set)
+            self._fold(symbol, m, _QTY, q)
+            self._fold(symbol, m, _NOTIONAL, notional)
+        else:
+            m.position_qty.set(q)
+            m.position_notional.set(notional)
+            if q == 0.0:
+                # Flat: no average entry, whatever was given (the last one, 0.0, NaN). A series with no value, not the
+                # last number: an avg of 99.0 at quantity 0 meant nothing on a graph or in an alert (a user's review).
+                m.avg_price.unset()
+            elif avg_price is not None:
+                avg = number(avg_price)
+                if avg is None:
+                    self.invalid("avg_price", avg_price)
+                else:
+                    m.avg_price.set(avg)
         notionals = self._notional
         try:
             old = notionals.get(symbol, 0.0)
@@ -768,8 +826,41 @@ class TradingTelemetry:
     def _on_pnl(self, e: Pnl) -> None:
         _, _, symbol, realized, unrealized = e
         m = self._money_series(symbol)
-        m.realized.set(realized)  # the series checks the values (and counts a bad one)
-        m.unrealized.set(unrealized)
+        if m.folded:
+            self._fold(symbol, m, _REALIZED, realized)
+            self._fold(symbol, m, _UNREALIZED, unrealized)
+            return
+        m.realized.set(_no_negative_zero(realized))  # the series checks the values (and counts a bad one)
+        m.unrealized.set(_no_negative_zero(unrealized))
+
+    def _fold(self, symbol: Any, m: _MoneySeries, field: int, value: object) -> None:
+        """A folded symbol's ``field``: "other"'s series get the sum over the folded symbols (see :class:`_Folded`)."""
+        series: BoundGauge = getattr(m, _FOLDED_FIELDS[field])
+        v = number(value)
+        if v is None:
+            series.set(value)  # type: ignore[arg-type]  # not a finite number: the series drops it and counts it
+            return
+        v += 0.0  # no -0.0 (see _no_negative_zero)
+        folded = self._folded
+        if folded is None:
+            folded = self._folded = _Folded()
+            self._other = m
+        try:
+            total = folded.put(symbol, field, v, self.max_symbols)
+        except TypeError:  # unhashable symbol: no key to keep its last value by
+            total = None
+        if total is None:
+            self._invalid_counts.add(1, {"instrument": "trading", "reason": "other_max_symbols"})
+            warn_once(
+                "trading:other_max_symbols",
+                "tradeobs trading telemetry: more than max_symbols=%d symbols folded into 'other' by the symbol "
+                "allowlist; 'other' leaves out the position and P&L of %r and any later new one (raise "
+                "TradingTelemetry(max_symbols=...))",
+                self.max_symbols,
+                symbol,
+            )
+            return
+        series.set(total)
 
     def account(self, equity: float, drawdown: float | None = None) -> None:
         """Account equity; drawdown as a ratio from peak (tracked here when not given)."""
@@ -922,6 +1013,11 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _no_negative_zero(value: Any) -> Any:
+    """``value``, with -0.0 as 0.0 (a P&L rounded from a small loss, ``round(-0.004, 2)``, is no "-0")."""
+    return 0.0 if type(value) is float and value == 0.0 else value
 
 
 def _short_repr(value: object) -> str:

@@ -66,12 +66,63 @@ def test_day_pnl_starts_again_at_local_midnight(reg: Registry, monkeypatch: pyte
     b = FrameBuilder(reg)
     rp.set(80.0)
     assert b.build()["account"]["pnl_day"] == 30.0
-    tomorrow = time.time() + 86_400
-    monkeypatch.setattr(frames.time, "time", lambda: tomorrow)
+    midnight = time.mktime((*time.localtime(time.time() + 86_400)[:3], 0, 0, 0, 0, 0, -1))
+    clock = [midnight - 0.5]  # frames up to midnight (a client watching)
+    monkeypatch.setattr(frames.time, "time", lambda: clock[0])
+    b.build()
+    clock[0] = tomorrow = midnight + 0.1
     account = b.build()["account"]
     assert account["pnl_day"] == 0.0 and account["day_full"] is True and account["day_since"] == round(tomorrow, 3)
     rp.set(70.0)
     assert b.build()["account"]["pnl_day"] == -10.0
+
+
+def test_a_day_without_frames_up_to_midnight_is_not_said_to_be_the_whole_day(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames are built while clients watch. The first client of a morning after a night without one got the P&L
+    since that frame labelled the whole day's (``day_full``): the page said "P&L today" for the P&L since 09:00."""
+    rp = reg.gauge("trading.pnl.realized").bind(symbol="AAPL")
+    rp.set(50.0)
+    b = FrameBuilder(reg)
+    b.build()  # the last frame of the evening
+    morning = time.mktime((*time.localtime(time.time() + 86_400)[:3], 9, 0, 0, 0, 0, -1))
+    monkeypatch.setattr(frames.time, "time", lambda: morning)
+    rp.set(65.0)
+    account = b.build()["account"]
+    assert account["pnl_day"] == 0.0 and account["day_full"] is False and account["day_since"] == round(morning, 3)
+
+
+def test_pnl_reported_before_the_live_view_is_not_todays() -> None:
+    """P&L reported through ``TradingTelemetry`` and still in the trading journal when the live view was made was
+    read as 0 at its start, so the first frame counted it as the day's: pnl_day 105.0 of a P&L that had not moved."""
+    from tradeobs_agent.metrics import get_registry
+
+    tt = TradingTelemetry(strategy="s", venue="v")
+    tt.pnl("AAPL", 100.0, 5.0)
+    b = FrameBuilder(get_registry())
+    tt.flush()
+    account = b.build()["account"]
+    assert account["pnl"] == 105.0 and account["pnl_day"] == 0.0
+    tt.pnl("AAPL", 100.0, 7.5)
+    tt.flush()
+    assert b.build()["account"]["pnl_day"] == 2.5
+    tt.close()
+
+
+def test_in_a_worker_group_the_days_pnl_starts_at_the_first_merged_frame(reg: Registry) -> None:
+    """A group's leader builds from every worker's snapshot merged; the day's start was its own registry's total
+    (one worker's, at most), so the P&L of the others was today's: 4,993,596 of 4,995,000 that had not moved
+    (two uvicorn workers, tests/integration/positions_app.py)."""
+    reg.gauge("trading.pnl.unrealized").bind(symbol="AAPL", strategy="a").set(40.0)  # this worker's own
+    b = FrameBuilder(reg)
+    b.day_from_first_frame()
+    merged = Registry()
+    merged.gauge("trading.pnl.unrealized").bind(symbol="AAPL", strategy="a").set(100.0)  # both workers'
+    account = b.build(snapshot=merged.snapshot())["account"]
+    assert account["pnl"] == 100.0 and account["pnl_day"] == 0.0 and account["day_full"] is False
+    merged.gauge("trading.pnl.unrealized").bind(symbol="AAPL", strategy="a").set(110.0)
+    assert b.build(snapshot=merged.snapshot())["account"]["pnl_day"] == 10.0
 
 
 def test_desk_counts_orders_fills_rejects_by_reason_and_limits(reg: Registry) -> None:

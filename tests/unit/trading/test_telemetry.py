@@ -831,8 +831,8 @@ def test_misuse_is_said_with_the_argument_the_value_and_what_is_allowed(caplog: 
         "kept, with quantity 0)",
         "tradeobs trading telemetry: dropped invalid fill None: a fill's qty is a finite number > 0 and its price a "
         "finite number (the fill is not recorded)",
-        "tradeobs trading telemetry: dropped invalid position ten: a position's qty and price are finite numbers "
-        "(the position is not recorded)",
+        "tradeobs trading telemetry: dropped invalid position ten: a position's qty and price are finite numbers, "
+        "and so is their product (the position is not recorded)",
     ]
     tt.close()
 
