@@ -387,6 +387,52 @@ def test_doctor_says_a_server_that_is_not_an_otlp_receiver_is_not_one(
     assert " SKIP " in rows["live stream"] and "not checked: give the running service's base URL" in rows["live stream"]
 
 
+def test_an_outage_with_no_cause_points_to_the_doctor_which_names_it(tmp_path: Path) -> None:
+    """A newcomer's script with TRADEOBS_OTLP_ENDPOINT on the collector's OTLP/HTTP port and the default gRPC: the agent
+    printed only "cannot export traces to ... (export failed): an outage began" (the exporter gives no reason), while
+    ``tradeobs doctor`` says what is wrong. The message now sends the user there; both run as the user would."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotOtlp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    where = f"127.0.0.1:{server.server_address[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(
+        TRADEOBS_OTLP_ENDPOINT=f"http://{where}",
+        TRADEOBS_PROMETHEUS_ENABLED="false",
+        TRADEOBS_LIVE_ENABLED="false",
+        TRADEOBS_SHUTDOWN_TIMEOUT="2",
+    )
+    script = (
+        "import tradeobs_agent\n"
+        "tradeobs_agent.init(service_name='my-algo')\n"
+        "tt = tradeobs_agent.TradingTelemetry(strategy='s', venue='v')\n"
+        "o = tt.order_signal('my-1', 'MSFT', 'buy', 50, 410.0)\n"
+        "o.submitted()\n"
+        "o.fill(50, 410.02)\n"
+    )
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        doctor = subprocess.run(
+            [sys.executable, "-m", "tradeobs_agent", "doctor", "--timeout", "2"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ran.returncode == 0, ran.stderr
+    began = [line for line in ran.stderr.splitlines() if "an outage began" in line]
+    assert began and f"to http://{where} (export failed)" in began[0], ran.stderr
+    assert "To see why, run `tradeobs doctor` with this service's settings" in began[0], began[0]
+    assert doctor.returncode == 1, doctor.stdout
+    assert f"something answers on {where} but it is not an OTLP/gRPC receiver" in doctor.stdout, doctor.stdout
+    assert "set TRADEOBS_OTLP_PROTOCOL=http/protobuf" in doctor.stdout, doctor.stdout
+
+
 def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_check_the_live_stream(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
