@@ -535,10 +535,19 @@ def test_doctor_shows_the_running_worker_groups_and_a_directory_too_small_for_th
 
 
 def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain text for the user: it showed the docstring's reST markup ("``tradeobs loadtest``: how many ...") and
+    the run's own processes as a required-looking "{serve,load}" argument, "(internal)" in the user's help."""
     with pytest.raises(SystemExit) as exc:
         main(["loadtest", "--help"])
     assert exc.value.code == 0
-    assert "--clients" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--clients" in out
+    assert "``" not in out and "{serve,load}" not in out and "(internal)" not in out, out
+    assert "tradeobs loadtest: how many live-stream clients this machine holds" in " ".join(out.split())
+    with pytest.raises(SystemExit) as exc:  # still there for the processes a run starts
+        main(["loadtest", "serve", "--help"])
+    assert exc.value.code == 0
+    assert "--max-clients" in capsys.readouterr().out
 
 
 def test_loadtest_names_what_to_install_when_psutil_is_missing() -> None:
