@@ -7,6 +7,7 @@ import base64
 import http.client
 import http.server
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -732,6 +733,38 @@ def test_demo_stops_on_a_signal_without_a_traceback(sig: signal.Signals) -> None
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert f"live dashboard   http://127.0.0.1:{port}/telemetry/" in out
+
+
+def test_the_gateway_says_where_it_serves_even_on_port_0(tmp_path: Path) -> None:
+    """``tradeobs live gateway --port 0`` ("0 picks any free port", its --help says) printed nothing about where it
+    listened, so the page could not be found; with a port given it was silent too, where the demo prints its URLs.
+    It serves without NATS (it keeps retrying), so none is needed to see it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    nats_url = f"nats://127.0.0.1:{free_port()}"  # nothing there
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradeobs_agent", "live", "gateway", "--port", "0", "--nats", nats_url],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the first thing it says
+        url = re.search(r"the fleet's live view at (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)$", line.strip())
+        assert url and url.group(2) != "0", line
+        wait_for(lambda: _ready(proc, url.group(1)), "the gateway's page", limit=60)
+        with urllib.request.urlopen(url.group(1), timeout=10) as r:
+            assert r.status == 200 and b"tradeobs live" in r.read()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
 
 
 def test_demo_stops_on_sigterm_with_a_live_client_connected() -> None:
