@@ -458,6 +458,15 @@ def _main(args: argparse.Namespace) -> int:
         binary = args.binary or (exe if os.access(exe, os.X_OK) else find_binary(None))
     else:
         dep = _deployment(args)
+        if not dep.config.is_file() and dep.kind == "native" and dep.config == Path(DEFAULT_CONFIG):
+            # The default names this repository's config, so it exists only at the root of a checkout: from an
+            # installed wheel (or any other directory) say what to pass instead.
+            raise CollectorToolError(
+                f"config file {dep.config}: no such file (the default is the config in a tradeobs checkout, "
+                "read from its root): pass your collector's config as FILE, or set TRADEOBS_COLLECTOR_CONFIG"
+            )
+        if not dep.config.is_file():  # before the binary is looked for: the file named is the first thing to fix
+            raise CollectorToolError(f"config file {dep.config}: no such file")
         binary = find_binary(args.binary)
     if not dep.config.is_file():
         raise CollectorToolError(f"config file {dep.config}: no such file")

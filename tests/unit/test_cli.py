@@ -7,6 +7,7 @@ import base64
 import http.client
 import http.server
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -387,6 +388,52 @@ def test_doctor_says_a_server_that_is_not_an_otlp_receiver_is_not_one(
     assert " SKIP " in rows["live stream"] and "not checked: give the running service's base URL" in rows["live stream"]
 
 
+def test_an_outage_with_no_cause_points_to_the_doctor_which_names_it(tmp_path: Path) -> None:
+    """A newcomer's script with TRADEOBS_OTLP_ENDPOINT on the collector's OTLP/HTTP port and the default gRPC: the agent
+    printed only "cannot export traces to ... (export failed): an outage began" (the exporter gives no reason), while
+    ``tradeobs doctor`` says what is wrong. The message now sends the user there; both run as the user would."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotOtlp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    where = f"127.0.0.1:{server.server_address[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(
+        TRADEOBS_OTLP_ENDPOINT=f"http://{where}",
+        TRADEOBS_PROMETHEUS_ENABLED="false",
+        TRADEOBS_LIVE_ENABLED="false",
+        TRADEOBS_SHUTDOWN_TIMEOUT="2",
+    )
+    script = (
+        "import tradeobs_agent\n"
+        "tradeobs_agent.init(service_name='my-algo')\n"
+        "tt = tradeobs_agent.TradingTelemetry(strategy='s', venue='v')\n"
+        "o = tt.order_signal('my-1', 'MSFT', 'buy', 50, 410.0)\n"
+        "o.submitted()\n"
+        "o.fill(50, 410.02)\n"
+    )
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        doctor = subprocess.run(
+            [sys.executable, "-m", "tradeobs_agent", "doctor", "--timeout", "2"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ran.returncode == 0, ran.stderr
+    began = [line for line in ran.stderr.splitlines() if "an outage began" in line]
+    assert began and f"to http://{where} (export failed)" in began[0], ran.stderr
+    assert "To see why, run `tradeobs doctor` with this service's settings" in began[0], began[0]
+    assert doctor.returncode == 1, doctor.stdout
+    assert f"something answers on {where} but it is not an OTLP/gRPC receiver" in doctor.stdout, doctor.stdout
+    assert "set TRADEOBS_OTLP_PROTOCOL=http/protobuf" in doctor.stdout, doctor.stdout
+
+
 def test_doctor_with_nothing_listening_fails_and_without_a_service_url_does_not_check_the_live_stream(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -489,10 +536,19 @@ def test_doctor_shows_the_running_worker_groups_and_a_directory_too_small_for_th
 
 
 def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain text for the user: it showed the docstring's reST markup ("``tradeobs loadtest``: how many ...") and
+    the run's own processes as a required-looking "{serve,load}" argument, "(internal)" in the user's help."""
     with pytest.raises(SystemExit) as exc:
         main(["loadtest", "--help"])
     assert exc.value.code == 0
-    assert "--clients" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--clients" in out
+    assert "``" not in out and "{serve,load}" not in out and "(internal)" not in out, out
+    assert "tradeobs loadtest: how many live-stream clients this machine holds" in " ".join(out.split())
+    with pytest.raises(SystemExit) as exc:  # still there for the processes a run starts
+        main(["loadtest", "serve", "--help"])
+    assert exc.value.code == 0
+    assert "--max-clients" in capsys.readouterr().out
 
 
 def test_loadtest_names_what_to_install_when_psutil_is_missing() -> None:
@@ -677,6 +733,38 @@ def test_demo_stops_on_a_signal_without_a_traceback(sig: signal.Signals) -> None
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert f"live dashboard   http://127.0.0.1:{port}/telemetry/" in out
+
+
+def test_the_gateway_says_where_it_serves_even_on_port_0(tmp_path: Path) -> None:
+    """``tradeobs live gateway --port 0`` ("0 picks any free port", its --help says) printed nothing about where it
+    listened, so the page could not be found; with a port given it was silent too, where the demo prints its URLs.
+    It serves without NATS (it keeps retrying), so none is needed to see it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    nats_url = f"nats://127.0.0.1:{free_port()}"  # nothing there
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradeobs_agent", "live", "gateway", "--port", "0", "--nats", nats_url],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the first thing it says
+        url = re.search(r"the fleet's live view at (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)$", line.strip())
+        assert url and url.group(2) != "0", line
+        wait_for(lambda: _ready(proc, url.group(1)), "the gateway's page", limit=60)
+        with urllib.request.urlopen(url.group(1), timeout=10) as r:
+            assert r.status == 200 and b"tradeobs live" in r.read()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
 
 
 def test_demo_stops_on_sigterm_with_a_live_client_connected() -> None:

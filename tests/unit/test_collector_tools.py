@@ -100,6 +100,27 @@ def test_missing_config_file_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     assert "nope.yaml: no such file" in capsys.readouterr().err
 
 
+def test_the_default_config_missing_says_what_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default, collector/otel-collector.yaml, is this repository's file: run anywhere but a checkout's root (as
+    from an installed wheel) it said only "no such file". Before the binary is looked for (none here either)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRADEOBS_COLLECTOR_CONFIG", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("TRADEOBS_CACHE", str(tmp_path / "cache"))
+    for cmd in ("check", "migrate-queue"):
+        assert cli_main(["collector", cmd]) == 2
+        err = capsys.readouterr().err
+        assert f"tradeobs collector {cmd}: config file collector/otel-collector.yaml: no such file" in err, err
+        assert "pass your collector's config as FILE, or set TRADEOBS_COLLECTOR_CONFIG" in err, err
+    # a file the user named: the plain message, no advice about the default
+    monkeypatch.setenv("TRADEOBS_COLLECTOR_CONFIG", str(tmp_path / "mine.yaml"))
+    assert cli_main(["collector", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "mine.yaml: no such file" in err and "FILE" not in err, err
+
+
 def test_every_option_has_help_stating_its_default() -> None:
     """The bar tests/unit/test_cli.py sets for the main parser."""
     import argparse

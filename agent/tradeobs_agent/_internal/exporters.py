@@ -232,6 +232,7 @@ def flush_deliveries(timeout: float) -> bool:
 
 _log = logging.getLogger("tradeobs")
 _ITEMS = {"traces": "spans", "logs": "log records", "metrics": "points"}
+_NO_CAUSE = "export failed"  # what a failed export is said as when the exporter gave no reason
 _BATCH_SIZE = {"traces": "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "logs": "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"}
 _console_lock = threading.Lock()
 _console_told = False  # the first outage said in this process went to the console (see _Counting._say)
@@ -460,7 +461,7 @@ class _Counting:
                 self._recovered()
             return
         self._failed.add(1)
-        self._failing(error or "export failed", tell)
+        self._failing(error or _NO_CAUSE, tell)
         lost = n if lost is None else lost
         if self.delivery is None and lost:  # nothing keeps the batch: it is lost
             self._dropped("export_failed", lost)
@@ -502,6 +503,10 @@ class _Counting:
             f"tradeobs: cannot export {self.signal} to {self.target} ({error}): {which}; the service keeps "
             f"running, {keeps}; failures are counted in tradeobs.agent.exports.failed"
         )
+        if error == _NO_CAUSE:
+            # The exporter said only that it failed (gRPC against an OTLP/HTTP port, a proxy that is no collector):
+            # the doctor's probe tells those apart.
+            text += ". To see why, run `tradeobs doctor` with this service's settings: it checks what answers there"
         if unsaid:
             text += (
                 f". {unsaid} more outage(s) of this exporter began after the one said at {_clock(last)} and were not "

@@ -678,6 +678,12 @@ def run_gateway(url: str | None = None, host: str = "127.0.0.1", port: int = 876
         warning = exposure_warning(host, app.app.stream.secret)
         if warning:
             logging.getLogger("tradeobs.live").warning("%s", warning)
+        # Where it serves, as the demo says it: with --port 0 nothing else tells the port.
+        bound = sock.getsockname()[1]
+        shown = f"[{host.strip('[]')}]" if ":" in host else host
+        logging.getLogger("tradeobs.live").info(
+            "tradeobs live gateway: the fleet's live view at http://%s:%d/ (Ctrl-C to stop)", shown, bound
+        )
 
         def attach(server: Any) -> None:
             hub.server = server

@@ -390,7 +390,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--procs", type=int, default=2, help="load-generator processes (2 spreads the parsing)")
     p.add_argument("--p99-ms", type=float, default=100.0, help="latency bound for 'sustained'")
     p.add_argument("--min-pct", type=float, default=99.0, help="delivery bound for 'sustained'")
-    p.add_argument("--json", help="also write the rows as JSON here")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON here")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -417,10 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     """``tradeobs loadtest`` entry point; returns the exit status."""
     p = argparse.ArgumentParser(
         prog="tradeobs loadtest",
-        description=__doc__.split("\n\n")[0] + " Needs psutil: pip install 'tradeobs[loadtest]'.",
+        # the docstring's first paragraph, without its reST markup (``...``): --help is plain text
+        description=__doc__.split("\n\n")[0].replace("``", "") + " Needs psutil: pip install 'tradeobs[loadtest]'.",
     )
     add_arguments(p)
-    sub = p.add_subparsers(dest="cmd")
+    # The run's own processes (the server, the load generators): left out of --help, which is for the user.
+    sub = p.add_subparsers(dest="cmd", help=argparse.SUPPRESS)
     s = sub.add_parser("serve", help="(internal) the server process")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--hz", type=float, default=10.0)
