@@ -11,6 +11,7 @@ datasource's exemplarTraceIdDestinations) -> the trace; the trace's spans -> the
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
@@ -48,6 +49,7 @@ from .procs import (
     wait_for,
 )
 from .test_dashboards import compose_prometheus_config
+from .thanos import start_thanos
 
 pytestmark = pytest.mark.integration
 
@@ -310,39 +312,81 @@ class _ExemplarPage(http.server.BaseHTTPRequestHandler):
         return
 
 
+@contextlib.contextmanager
+def _dots() -> Iterator[tuple[str, list[str]]]:
+    """The exemplar page on a free port -> (its host:port, the first scrape's trace ids once scraped)."""
+    page = type("Page", (_ExemplarPage,), {"first": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), page)
+    thread = threading.Thread(target=server.serve_forever, name="exemplar-page", daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", page.first
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _fast_config(file: str, target: str, port: int) -> str:
+    """compose's ``file`` (compose/prometheus/) with its exporter job scraping ``target`` every second."""
+    doc = yaml.safe_load((REPO / "compose" / "prometheus" / file).read_text())
+    for job in doc["scrape_configs"]:
+        if job["job_name"] == "otelcol-exporter":
+            job["scrape_interval"] = "1s"
+    config, _ = compose_prometheus_config({"otel-collector:8889": target}, "127.0.0.1:9", port, config=doc)
+    return config
+
+
+def _counter(url: str, name: str, at_least: float) -> float | None:
+    """A counter of a /metrics page (summed over its series) once it reaches ``at_least``."""
+    _, body = http_get(url)
+    n = sum(float(v) for v in re.findall(rb"^" + name.encode() + rb"(?:\{[^}]*\})? (\S+)$", body, re.M))
+    return n if n >= at_least else None
+
+
+def _kept(url: str, first: list[str]) -> None:
+    """Every one of the first scrape's dots is still answered by the exemplar API at ``url``."""
+    q = urllib.parse.urlencode({"query": "tradeobs_dots_bucket", "start": time.time() - 600, "end": time.time()})
+    status, body = http_get(f"{url}/api/v1/query_exemplars?{q}", timeout=60.0)
+    assert status == 200, body[:500]
+    kept = {e["labels"]["trace_id"] for s in json.loads(body)["data"] for e in s["exemplars"]}
+    assert first and set(first) <= kept, f"{len(set(first) - kept)} of the first {len(first)} dots are gone"
+
+
 def test_a_dot_outlives_150000_later_exemplars(tmp_path: Path) -> None:
     """Exemplars live in Prometheus's circular buffer, not in its TSDB: at the default size (100,000) the compose
     demo's dots lasted 3.7 h (7.5 exemplars/s), so the afternoon's were gone the morning after. Prometheus
     running compose's config (its exporter job scraped every second here, so the buffer fills in seconds)
     still answers the first scrape's exemplars after 150,000 more."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ExemplarPage)
-    thread = threading.Thread(target=server.serve_forever, name="exemplar-page", daemon=True)
-    thread.start()
-    try:
-        doc = yaml.safe_load((REPO / "compose" / "prometheus" / "prometheus.yml").read_text())
-        for job in doc["scrape_configs"]:
-            if job["job_name"] == "otelcol-exporter":
-                job["scrape_interval"] = "1s"
+    with _dots() as (target, first):
         port = free_port()
-        target = f"127.0.0.1:{server.server_address[1]}"
-        config, _ = compose_prometheus_config({"otel-collector:8889": target}, "127.0.0.1:9", port, config=doc)
-        with start_prometheus(tmp_path / "prometheus", config, port=port) as prom:
-
-            def appended() -> float | None:
-                _, body = http_get(f"{prom.url}/metrics")
-                m = re.search(rb"^prometheus_tsdb_exemplar_exemplars_appended_total (\S+)$", body, re.M)
-                n = float(m.group(1)) if m else 0.0
-                return n if n >= 150_000 else None
-
-            wait_for(appended, "150,000 exemplars appended", DATA_DEADLINE, interval=1.0, procs=(prom.proc,))
-            first = _ExemplarPage.first
-            q = urllib.parse.urlencode(
-                {"query": "tradeobs_dots_bucket", "start": time.time() - 600, "end": time.time()}
+        with start_prometheus(tmp_path / "prometheus", _fast_config("prometheus.yml", target, port), port=port) as prom:
+            wait_for(
+                lambda: _counter(f"{prom.url}/metrics", "prometheus_tsdb_exemplar_exemplars_appended_total", 150_000),
+                "150,000 exemplars appended",
+                DATA_DEADLINE,
+                interval=1.0,
+                procs=(prom.proc,),
             )
-            status, body = http_get(f"{prom.url}/api/v1/query_exemplars?{q}", timeout=60.0)
-            assert status == 200, body[:500]
-            kept = {e["labels"]["trace_id"] for s in json.loads(body)["data"] for e in s["exemplars"]}
-            assert set(first) <= kept, f"{len(set(first) - kept)} of the first {len(first)} dots are gone"
-    finally:
-        server.shutdown()
-        server.server_close()
+            _kept(prom.url, first)
+
+
+def test_the_stores_dots_outlive_30000_later_exemplars(tmp_path: Path) -> None:
+    """The Thanos datasource (profile store) keeps metrics beyond one Prometheus; its dots are each receive
+    node's exemplar ring (compose's --tsdb.max-exemplars), which at 10,000 held 22 minutes of the demo. Prometheus
+    on compose's prometheus-store.yml remote-writes 30,000 exemplars to the two receive nodes; the query tier
+    still answers the first scrape's."""
+    with _dots() as (target, first), start_thanos(tmp_path / "thanos") as store:
+        port = free_port()
+        doc = _fast_config("prometheus-store.yml", target, port)
+        config = yaml.safe_load(doc)
+        (rw,) = config["remote_write"]
+        rw["url"] = store.remote_write_url
+        with start_prometheus(tmp_path / "prometheus", yaml.safe_dump(config, sort_keys=False), port=port) as prom:
+            wait_for(
+                lambda: _counter(f"{prom.url}/metrics", "prometheus_remote_storage_exemplars_total", 30_000),
+                "30,000 exemplars written to the store",
+                DATA_DEADLINE,
+                interval=1.0,
+                procs=(prom.proc, store.query),
+            )
+            _kept(store.query_url, first)
