@@ -169,6 +169,25 @@ def test_the_highest_latency_and_slippage_dots_open_the_slow_losing_order(incide
         assert fill["duration"] >= SLOW_S * 1e6, fill["duration"]
 
 
+def test_the_fill_latency_panel_tells_the_venues_apart(incident: Incident) -> None:
+    """The trading overview's submit -> fill p50/p99 has a line per venue of the service: the service's p99
+    over all venues (the panel had no other) hid a slow venue among fast ones."""
+    ev = Evaluator(incident.prometheus.url, incident.jaeger.query_url, DATASOURCES)
+    start, end = ev.time_range(OVERVIEW)
+    variables = ev.resolve_variables(OVERVIEW, {"job": incident.job}, start, end)
+    (p99,) = [
+        q
+        for q in ev.queries(OVERVIEW, variables, start, end)
+        if q.panel.startswith("Submit -> fill latency p50 / p99")
+        and q.target["expr"].startswith("histogram_quantile(0.99")
+    ]
+    series = wait_for(lambda: ev.run(p99), p99.describe(), DATA_DEADLINE)
+    assert {(s["metric"]["job"], s["metric"].get("venue")) for s in series} == {
+        (incident.job, "X"),
+        (incident.job, "Y"),
+    }, series
+
+
 def _other_trace(incident: Incident) -> dict[str, Any]:
     traces = wait_for(
         lambda: jaeger_search(incident.jaeger.query_url, incident.other.service_name, operation="order", limit=1),
