@@ -52,10 +52,11 @@ def test_datasources_have_fixed_uids_and_correlations() -> None:
     t2l = jaeger["jsonData"]["tracesToLogsV2"]
     assert t2l["datasourceUid"] == "loki" and t2l["filterByTraceID"] is True and t2l["customQuery"] is True
     assert t2l["query"] == '{service_name=~".+"} | trace_id="$${__trace.traceId}"'  # $$: literal $
-    # Jaeger -> Prometheus: service.name is the job label; the queries use recording rules that exist
+    # Jaeger -> Prometheus: by service.instance.id (a Jaeger process tag; service.name is not one), the instance
+    # label; the queries use recording rules that exist (tests/integration/test_incident.py follows the links)
     t2m = jaeger["jsonData"]["tracesToMetrics"]
     assert t2m["datasourceUid"] == "prometheus"
-    assert t2m["tags"] == [{"key": "service.name", "value": "job"}]
+    assert t2m["tags"] == [{"key": "service.instance.id", "value": "instance"}]
     recorded = {
         r["record"]
         for f in (PROM_DIR / "rules").glob("*.yml")

@@ -5,6 +5,7 @@
     python tests/integration/agent_workload.py freshness-sdk  # the same gauge through the raw OTel SDK
     python tests/integration/agent_workload.py alerts      # steady orders; faults on command (alert tests)
     python tests/integration/agent_workload.py tiers       # batches of mixed orders on command (collector tiers)
+    python tests/integration/agent_workload.py incident    # venues X and Y; one slow, losing fill on command
 
 Configuration comes from the environment exactly as in a deployed service
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRADEOBS_SERVICE_NAME``,
@@ -28,6 +29,13 @@ The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
 
 It stays alive until told to stop, so scrapes keep seeing its series and the
 tests decide when the process (and its last export) ends.
+
+The ``incident`` scenario trades continuously on two venues, ``X`` and ``Y`` (10 ms fills, each with a log line
+in the order's scope), and on command places one order on ``venue`` whose fill comes ``seconds`` late at an
+adverse ``fill_price`` (the order that lost money), answering once it is filled and flushed:
+
+    {"cmd": "slow_fill", "venue": "X", "seconds": 2.0, "fill_price": 191.5}
+        -> {"order_id", "trace_id", "service_instance_id", "t0", "t1"}
 
 The ``tiers`` scenario places orders only on command, paced at ``rate`` per second, and answers
 with every order's trace id and kind (see ``TIER_KINDS``) once all of them are done and flushed:
@@ -322,12 +330,70 @@ def run_alerts() -> int:
     return 0
 
 
+INCIDENT_VENUES = ("X", "Y")
+INCIDENT_PRICE = 190.0
+
+
+def run_incident() -> int:
+    import threading
+
+    import tradeobs_agent
+    from tradeobs_agent import TradingTelemetry
+
+    agent = tradeobs_agent.init()
+    log = tradeobs_agent.get_logger("execution")
+    venues = {v: TradingTelemetry(strategy=STRATEGY, venue=v) for v in INCIDENT_VENUES}
+    stop = threading.Event()
+
+    def order(venue: str, oid: str, delay: float, fill_price: float) -> Any:
+        o = venues[venue].order_signal(oid, "AAPL", "buy", 10, price=INCIDENT_PRICE, order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked(f"V-{oid}")
+        time.sleep(delay)
+        with o.scope():
+            log.warning("fill of %s on venue %s at %s", oid, venue, fill_price)
+        o.fill(10, fill_price)
+        return o
+
+    def trade() -> None:
+        seq = 0
+        while not stop.wait(0.25):
+            seq += 1
+            for v in INCIDENT_VENUES:
+                order(v, f"{v.lower()}-{seq}", 0.01, INCIDENT_PRICE)
+
+    thread = threading.Thread(target=trade, name="trader", daemon=True)
+    thread.start()
+    emit({"ready": True, "pid": os.getpid(), "service_instance_id": agent.instance_id})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        if cmd["cmd"] == "slow_fill":
+            t0 = time.time()
+            o = order(cmd["venue"], "slow-1", float(cmd["seconds"]), float(cmd["fill_price"]))
+            t1 = time.time()
+            emit({"order_id": o.client_order_id, "trace_id": o.trace_id, "service_instance_id": agent.instance_id,
+                  "t0": t0, "t1": t1, "flushed": agent.force_flush()})  # fmt: skip
+        elif cmd["cmd"] == "stop":
+            break
+        else:
+            emit({"error": f"unknown command {cmd!r}"})
+    stop.set()
+    thread.join(5)
+    emit({"ok": tradeobs_agent.shutdown()})
+    return 0
+
+
 def main(argv: list[str]) -> int:
     scenario = argv[1] if len(argv) > 1 else "orders"
     if scenario == "alerts":
         return run_alerts()
     if scenario == "tiers":
         return run_tiers()
+    if scenario == "incident":
+        return run_incident()
     if scenario == "orders":
         result = run_orders()
         fresh = _Freshness(sdk=False)  # the agent is already up: this only binds the gauge

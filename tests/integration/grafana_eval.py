@@ -382,3 +382,56 @@ class Evaluator:
             "/api/v1/query_exemplars", {"query": q.target["expr"], "start": q.start, "end": q.end + 60}
         )
         return [e for series in data for e in series.get("exemplars", [])]
+
+
+# ---------------------------------------------------------------------- links of the Jaeger datasource
+def provisioned(value: str) -> str:
+    """A value of a provisioning file as Grafana uses it: ``$$`` is a literal ``$`` (``$name`` is expanded from
+    the environment, which the correlation templates never use)."""
+    return value.replace("$$", "$")
+
+
+def jaeger_span_tags(trace: dict[str, Any], span: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The tags Grafana's trace view knows a Jaeger span by (``getSpanTags``): its process's tags, then its own,
+    then spanId, traceId, name, duration. The Jaeger datasource fills the process tags from
+    ``processes[span.processID].tags`` of ``/api/traces/<id>``, which never holds ``service.name`` (Jaeger keeps
+    it as the process's ``serviceName``)."""
+    process = trace["processes"][span["processID"]]
+    return [
+        *((t["key"], t["value"]) for t in process.get("tags", [])),
+        *((t["key"], t["value"]) for t in span.get("tags", [])),
+        ("spanId", span["spanID"]),
+        ("traceId", span["traceID"]),
+        ("name", span["operationName"]),
+        ("duration", span["duration"]),
+    ]
+
+
+def formatted_tags(span_tags: list[tuple[str, Any]], mapping: list[dict[str, str]]) -> str:
+    """``$__tags`` of a trace-to-metrics query (``getFormattedTags``): each span tag that the datasource maps,
+    as ``<label or key>="<value>"``, joined by ", "; a mapped tag the span lacks is left out."""
+    out = []
+    for key, value in span_tags:
+        m = next((m for m in mapping if m["key"] == key), None)
+        if m is not None:
+            out.append(f'{m.get("value") or m["key"]}="{value}"')
+    return ", ".join(out)
+
+
+def traces_to_metrics_links(
+    jaeger_ds: dict[str, Any], trace: dict[str, Any], span: dict[str, Any]
+) -> list[tuple[str, str, float, float]]:
+    """The span's "metrics" links as Grafana builds them from the Jaeger datasource's ``tracesToMetrics``
+    -> [(name, PromQL, start s, end s)]: each query with ``$__tags`` replaced, over the span's time range
+    shifted by spanStartTimeShift / spanEndTimeShift (default -2m / 2m)."""
+    t2m = jaeger_ds["jsonData"]["tracesToMetrics"]
+    tags = formatted_tags(jaeger_span_tags(trace, span), t2m.get("tags") or [])
+    start = span["startTime"] / 1e6 + (_shift(t2m["spanStartTimeShift"]) if t2m.get("spanStartTimeShift") else -120)
+    end = (span["startTime"] + span["duration"]) / 1e6 + (
+        _shift(t2m["spanEndTimeShift"]) if t2m.get("spanEndTimeShift") else 120
+    )
+    return [(q["name"], provisioned(q["query"]).replace("$__tags", tags), start, end) for q in t2m["queries"]]
+
+
+def _shift(text: str) -> float:
+    return -parse_duration(text[1:]) if text.startswith("-") else parse_duration(text)

@@ -17,6 +17,7 @@ collector, and must bring it back.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -42,6 +43,8 @@ from .procs import (
     find_binary,
     free_port,
     http_ok,
+    jaeger_trace,
+    prometheus_exemplars,
     start_collector,
     start_jaeger,
     start_prometheus,
@@ -203,6 +206,16 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
                 wait_for(
                     lambda: http_ok(f"http://127.0.0.1:{demo_port}/readyz"), "the demo", READY_TIMEOUT, procs=procs
                 )
+                # the walk from a dot to its trace (One order, ...) starts from a filled order's exemplar and trace
+                wait_for(
+                    lambda: [
+                        e
+                        for e in prometheus_exemplars(prom.url, "trading_order_submit_to_fill_latency_seconds_bucket")
+                        if jaeger_trace(jaeger.query_url, e["labels"]["trace_id"])
+                    ],
+                    "a filled order's exemplar and trace",
+                    procs=procs,
+                )
                 env = {
                     **_clean_env(),
                     **collector.env,
@@ -210,6 +223,8 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
                     "PROM": prom.url,
                     "AM": f"http://{am_addr}",
                     "SERVICE_URL": f"http://127.0.0.1:{demo_port}",
+                    "JAEGER": jaeger.query_url,
+                    "TRADEOBS_LOG_DIR": demo_env["TRADEOBS_LOG_DIR"],
                     "OTELCOL_LOG": str(collector.proc.log_path),
                     "TRADEOBS_COLLECTOR_PID_FILE": str(pid_file),
                     "PROM_DATA": str(tmp / "prometheus" / "data"),
@@ -305,3 +320,21 @@ def test_the_backup_command_records_its_run_where_backuptooold_reads_it(native: 
     metrics = (textfile / "tradeobs_backup.prom").read_text()
     assert re.search(r"^tradeobs_backup_last_success_timestamp_seconds \d+$", metrics, re.M), metrics
     assert re.search(r"^tradeobs_backup_last_run_success 1$", metrics, re.M), metrics
+
+
+def test_the_walk_from_a_dot_prints_the_slowest_fills_trace_and_log_lines(native: NativeStack) -> None:
+    """docs/runbook.md, "One order, from a dot to its trace and logs": the slowest fill's exemplar, its trace's
+    steps (order, risk_check, submit, ack, fill with their tags) and the service's log lines of that trace."""
+    (block,) = [b for b in RUNNABLE if b.doc == "docs/runbook.md" and "query_exemplars" in b.text]
+    res = run_block(block, native.env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    slowest = re.findall(r"^\s*([\d.]+) s  (\S+)  venue=(\S+)  trace_id=([0-9a-f]{32})$", res.stdout, re.M)
+    assert slowest and slowest[0][1] == "runbook-demo", res.stdout
+    assert [float(r[0]) for r in slowest] == sorted((float(r[0]) for r in slowest), reverse=True), res.stdout
+    trace_id = slowest[0][3]
+    steps = re.findall(r"^(\w+)\s+([\d.]+) ms  (\{.*\})$", res.stdout, re.M)
+    assert {"order", "risk_check", "submit", "ack", "fill"} <= {s[0] for s in steps}, res.stdout
+    (fill,) = [s for s in steps if s[0] == "fill"][:1]
+    assert "fill.slippage_bps" in fill[2] and "fill.price" in fill[2], fill
+    logs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert logs and {r["trace_id"] for r in logs} == {trace_id}, res.stdout

@@ -25,12 +25,22 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procs import ManagedProcess, _start_and_wait, find_binary, free_port
+import yaml
+
+from .procs import REPO, ManagedProcess, _start_and_wait, find_binary, free_port
 
 __all__ = ["REPLICA_LABEL", "TENANT_LABEL", "ReceiveNode", "ThanosStore", "remote_write_config", "start_thanos"]
 
 REPLICA_LABEL = "receive_replica"
 TENANT_LABEL = "tenant_id"
+# The exemplar ring of each receive node: compose's (thanos-receive-0's --tsdb.max-exemplars).
+MAX_EXEMPLARS = next(
+    a.partition("=")[2]
+    for a in yaml.safe_load((REPO / "compose" / "docker-compose.yml").read_text())["services"]["thanos-receive-0"][
+        "command"
+    ]
+    if a.startswith("--tsdb.max-exemplars=")
+)
 
 
 @dataclass
@@ -92,7 +102,7 @@ def _start_receive(node: ReceiveNode, hashring: Path, replication_factor: int) -
         "receive",
         f"--tsdb.path={node.workdir / 'tsdb'}",
         "--tsdb.retention=1d",
-        "--tsdb.max-exemplars=10000",
+        f"--tsdb.max-exemplars={MAX_EXEMPLARS}",
         f"--grpc-address={node.grpc}",
         f"--http-address={node.http}",
         f"--remote-write.address={node.remote_write}",

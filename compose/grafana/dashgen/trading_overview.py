@@ -343,9 +343,11 @@ def build() -> Dashboard:
         .with_panel(
             _ts(
                 ids,
-                "Submit -> fill latency p50 / p99",
+                # by venue too: "fills on venue X were slow" is the first question, and the service's p99
+                # over all its venues hid a slow one among fast ones
+                "Submit -> fill latency p50 / p99 by venue",
                 "s",
-                *_quantiles("trading_order_submit_to_fill_latency_seconds", "job", "{{job}}", JS),
+                *_quantiles("trading_order_submit_to_fill_latency_seconds", "job, venue", "{{job}} {{venue}}", JS),
                 height=9,
             )
         )
