@@ -1,0 +1,288 @@
+"""CPU per demo order on one thread: the trading calls, the journal's apply, the log worker's lines; A/B vs a git ref.
+
+    python benchmarks/apply_cost.py [--orders 200] [--rounds 15] [--against REF] [--peer] [--profile FILE]
+
+A fixed, deterministic workload of the demo's shape (``tradeobs_agent.demo``: 10 symbols, one market-data step
+of 10 ticks per order, 100 orders/s, positions/P&L/limits published every 10 orders): each order is signal,
+risk check (the demo's ``RiskManager`` checks), submit, ack, two fills (six spans), with the demo's three INFO
+lines (the signal, two fills) logged inside it, through the demo's own loggers and ``correlate()``.
+
+Each version runs in its own interpreter with the agent fully on (``init()``: OTLP/gRPC for the three signals to
+a real local collector, ``otelcol-tradeobs`` from ``~/.cache/tradeobs/bin``, else to a closed port; JSON log
+files; the Prometheus endpoint), its journal's applier thread and its log worker stopped, so one thread does all
+the work and is measured with ``time.thread_time`` (CPU, not wall: meaningful on a busy machine):
+
+- ``record``: the trading calls and the log calls on the trading thread (what ``TradingTelemetry`` does at the call)
+- ``apply``: ``Journal.flush()`` of the round's entries (series, spans encoded to OTLP, exemplars, ...)
+- ``logs``: the log worker's ``_process`` of the round's lines (JSON files, OTLP log records)
+
+Rounds of ``--orders`` orders; the versions take turns round by round (``--against REF``: a ``git worktree`` of
+REF, removed after), so both see the same machine. Figures are medians over rounds of microseconds per order,
+with the range. The export threads (joining already-encoded bytes, gRPC) are not counted, for either version.
+
+``--peer``: the same workload through the raw OpenTelemetry SDK by hand (``benchmarks/_raw_otel.py``, what
+``overhead.py`` compares with), where everything happens in the calls (its span and log export threads, which
+encode, are not counted either, so its figure is a lower bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PHASES = ("record", "apply", "logs")
+
+
+def workload(tt: Any, orders: int, rng: random.Random, state: dict[str, Any]) -> None:
+    """``orders`` demo orders with their ticks, log lines and state updates (deterministic for a seed)."""
+    from tradeobs_agent.demo import engine as demo
+    from tradeobs_agent.demo.risk import RiskLimits, RiskManager
+    from tradeobs_agent.logs import correlate
+
+    syms = state.setdefault("symbols", [f"SYM{i:02d}" for i in range(10)])
+    marks = state.setdefault("marks", {s: 100.0 + i for i, s in enumerate(syms)})
+    pos = state.setdefault("pos", dict.fromkeys(syms, 0.0))
+    risk = state.setdefault("risk", RiskManager(RiskLimits()))
+    pending: dict[int, list[tuple[str, str, str, str, float, float]]] = {}
+    seq = state.get("seq", 0)
+    for i in range(orders + 3):
+        for s in syms:  # one market-data step
+            marks[s] *= 1 + rng.uniform(-1e-4, 1e-4)
+            tt.tick(s, marks[s], time.time() - 0.0005)
+        for kind, oid, sym, side, qty, expected in pending.pop(i, ()):
+            order = tt.order(oid)
+            with order.scope(), correlate(symbol=sym):
+                if kind == "ack":
+                    order.acked(f"V{oid}")
+                else:
+                    px = marks[sym] * (1.0001 if side == "buy" else 0.9999)
+                    order.fill(qty, px, expected_price=expected)
+                    pos[sym] += qty if side == "buy" else -qty
+                    demo._xlog.info(
+                        "order %s filled %s %s @ %.4f", oid, qty, sym, px, extra={"symbol": sym, "side": side}
+                    )
+        if i >= orders:
+            continue
+        t0 = time.perf_counter()
+        sym = rng.choice(syms)
+        side = rng.choice(("buy", "sell"))
+        qty = float(rng.choice((10, 20, 50, 100)))
+        tt.decision_time(time.perf_counter() - t0, sym)
+        seq += 1
+        oid = f"demo-{seq}"
+        mark = marks[sym]
+        order = tt.order_signal(oid, sym, side, qty, mark, order_type="market")
+        result = risk.check(side, qty, pos[sym], 1_000_000.0, mark)
+        order.risk_check(result.passed, result.reason, result.checks)
+        with correlate(order_id=oid):
+            demo._slog.info("signal %s %s %s @ %.2f", side, qty, sym, mark, extra={"symbol": sym})
+            order.submitted()
+        pending.setdefault(i + 1, []).append(("ack", oid, sym, side, qty, mark))
+        pending.setdefault(i + 2, []).append(("fill", oid, sym, side, qty / 2, mark))
+        pending.setdefault(i + 3, []).append(("fill", oid, sym, side, qty / 2, mark))
+        if seq % 10 == 0:  # the demo's state publisher: 10 Hz at 100 orders/s
+            for s in syms:
+                tt.position(s, pos[s], marks[s], marks[s])
+                tt.pnl(s, 0.0, pos[s] * 0.01)
+            tt.account(1_000_000.0, 0.01)
+            for name in ("position", "gross_notional", "drawdown"):
+                tt.limit_utilization(name, 0.1)
+    state["seq"] = seq
+
+
+def child(mode: str, otlp: str, orders: int, profile: str | None) -> None:
+    """Rounds on demand: reads a line, runs a round, writes its JSON line (``{phase: seconds}``)."""
+    import logging
+
+    sys.path.insert(0, str(HERE))
+    logdir = tempfile.mkdtemp(prefix="tradeobs-bench-apply-")
+    rng = random.Random(7)
+    state: dict[str, Any] = {}
+    prof = None
+    if mode == "peer":
+        import _raw_otel
+
+        tt = _raw_otel.start(otlp, 0, logdir)
+        logging.getLogger("tradeobs").setLevel(logging.INFO)
+        from tradeobs_agent.demo import engine as demo
+
+        for lg in (demo._slog, demo._xlog):
+            lg.setLevel(logging.INFO)
+
+        def run() -> dict[str, float]:
+            c = time.thread_time()
+            workload(tt, orders, rng, state)
+            return {"record": time.thread_time() - c, "apply": 0.0, "logs": 0.0}
+
+    else:
+        import tradeobs_agent
+        from tradeobs_agent import LogOptions, OtlpOptions, PrometheusOptions
+        from tradeobs_agent.trading import TradingTelemetry
+        from tradeobs_agent.trading._journal import get_journal
+
+        agent = tradeobs_agent.init(
+            service_name="bench-apply",
+            otlp=OtlpOptions(endpoint=f"http://{otlp}", protocol="grpc", insecure=True),
+            prometheus=PrometheusOptions(host="127.0.0.1", port=0),
+            logs=LogOptions(dir=logdir, console=False),
+            live=False,
+        )
+        tt = TradingTelemetry(strategy="momentum", venue="paper")
+        journal = get_journal()
+        journal.stop()  # this thread applies
+        pipe = agent.logs
+        pipe._abandon = True  # the log worker stops; this thread processes the lines
+        pipe._wake.set()
+        pipe._thread.join(5)
+        dq = pipe.queue.dq
+        import threading
+
+        me = threading.get_ident()
+        if profile:
+            import cProfile
+
+            prof = cProfile.Profile(time.thread_time)
+
+        def run() -> dict[str, float]:
+            c0 = time.thread_time()
+            workload(tt, orders, rng, state)
+            c1 = time.thread_time()
+            if prof is not None:
+                prof.enable()
+            journal.flush()
+            c2 = time.thread_time()
+            pipe.queue.worker_ident = me
+            while dq:
+                batch = []
+                with contextlib.suppress(IndexError):
+                    for _ in range(256):
+                        batch.append(dq.popleft())
+                pipe._process(batch)
+            pipe.queue.worker_ident = None
+            c3 = time.thread_time()
+            if prof is not None:
+                prof.disable()
+            return {"record": c1 - c0, "apply": c2 - c1, "logs": c3 - c2}
+
+    run()  # warm-up: lazy imports, first binds
+    for line in sys.stdin:
+        if line.strip() != "go":
+            break
+        print(json.dumps(run()), flush=True)
+    if prof is not None and profile:
+        prof.dump_stats(profile)
+    if mode != "peer":
+        tradeobs_agent.shutdown(5.0)
+    shutil.rmtree(logdir, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--orders", type=int, default=200, help="orders per round")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--against", help="a git ref: its agent measured in the same rounds")
+    ap.add_argument("--peer", action="store_true", help="the raw OTel SDK by hand, the same workload")
+    ap.add_argument("--profile", help="cProfile of this tree's apply+logs phases to FILE (a .prof)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--otlp", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.otlp, args.orders, args.profile)
+        return
+
+    sys.path.insert(0, str(HERE))
+    from _ports import free_port
+    from overhead import start_collector
+
+    work = tempfile.mkdtemp(prefix="tradeobs-bench-apply-")
+    coll = start_collector(work)
+    otlp = coll[1] if coll else f"127.0.0.1:{free_port()}"
+    versions: list[tuple[str, str, Path]] = [("this tree", "agent", ROOT)]
+    tree = None
+    if args.against:
+        tree = Path(work) / "against"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.against], check=True)
+        versions.append((f"--against {args.against}", "agent", tree))
+    if args.peer:
+        versions.append(("raw OTel SDK (calls only)", "peer", ROOT))
+    procs = []
+    try:
+        for i, (_, mode, root) in enumerate(versions):
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "agent"), str(HERE)]))
+            cmd = [sys.executable, str(HERE / "apply_cost.py"), "--child", mode, "--otlp", otlp]
+            cmd += ["--orders", str(args.orders)]
+            if args.profile and i == 0:
+                cmd += ["--profile", args.profile]
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
+        results: list[list[dict[str, float]]] = [[] for _ in versions]
+        for r in range(args.rounds):
+            order = list(range(len(versions)))
+            if r % 2:
+                order.reverse()
+            for i in order:
+                p = procs[i]
+                assert p.stdin and p.stdout
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                line = p.stdout.readline()
+                if not line:
+                    raise SystemExit(f"{versions[i][0]}: the child ended")
+                results[i].append(json.loads(line))
+                time.sleep(0.3)  # the export threads drain between rounds
+        for p in procs:
+            assert p.stdin
+            p.stdin.write("stop\n")
+            p.stdin.close()
+        for p in procs:
+            p.wait(30)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        if coll:
+            coll[0].terminate()
+            coll[0].wait(10)
+        if tree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"{args.rounds} rounds of {args.orders} orders (10 ticks, 3 log lines each); OTLP to "
+        f"{'a local collector' if coll else 'a closed port'}; Python {sys.version.split()[0]}"
+    )
+    print("us of CPU per order, median over rounds (range):\n")
+    print("| version | " + " | ".join(PHASES) + " | total |")
+    print("|---|" + "---:|" * (len(PHASES) + 1))
+    totals = []
+    for (name, _, _), rows in zip(versions, results, strict=True):
+        cells = []
+        for ph in (*PHASES, "total"):
+            vals = [(sum(r.values()) if ph == "total" else r[ph]) / args.orders * 1e6 for r in rows]
+            cells.append(f"{statistics.median(vals):.1f} ({min(vals):.1f} .. {max(vals):.1f})")
+        totals.append([sum(r.values()) / args.orders * 1e6 for r in rows])
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.against:
+        diffs = [a - b for a, b in zip(totals[0], totals[1], strict=True)]
+        med = statistics.median(totals[1])
+        d = statistics.median(diffs)
+        print(
+            f"\nthis tree - {args.against}, per round: {d:+.1f} us/order ({d / med * 100:+.1f} %; "
+            f"rounds {min(diffs):+.1f} .. {max(diffs):+.1f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
