@@ -266,22 +266,22 @@ def main() -> None:
     print("us of CPU per order, median over rounds (range):\n")
     print("| version | " + " | ".join(PHASES) + " | total |")
     print("|---|" + "---:|" * (len(PHASES) + 1))
-    totals = []
     for (name, _, _), rows in zip(versions, results, strict=True):
         cells = []
         for ph in (*PHASES, "total"):
             vals = [(sum(r.values()) if ph == "total" else r[ph]) / args.orders * 1e6 for r in rows]
             cells.append(f"{statistics.median(vals):.1f} ({min(vals):.1f} .. {max(vals):.1f})")
-        totals.append([sum(r.values()) / args.orders * 1e6 for r in rows])
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.against:
-        diffs = [a - b for a, b in zip(totals[0], totals[1], strict=True)]
-        med = statistics.median(totals[1])
-        d = statistics.median(diffs)
-        print(
-            f"\nthis tree - {args.against}, per round: {d:+.1f} us/order ({d / med * 100:+.1f} %; "
-            f"rounds {min(diffs):+.1f} .. {max(diffs):+.1f})"
-        )
+        print(f"\nthis tree - {args.against}, per round (median, range):")
+        for ph in (*PHASES, "total"):
+
+            def cost(r: dict[str, float], ph: str = ph) -> float:
+                return (sum(r.values()) if ph == "total" else r[ph]) / args.orders * 1e6
+
+            diffs = [cost(a) - cost(b) for a, b in zip(results[0], results[1], strict=True)]
+            d, base = statistics.median(diffs), statistics.median(cost(b) for b in results[1])
+            print(f"- {ph}: {d:+.1f} us/order ({d / base * 100:+.1f} %; rounds {min(diffs):+.1f} .. {max(diffs):+.1f})")
 
 
 if __name__ == "__main__":
