@@ -551,3 +551,27 @@ def test_a_query_string_attribute_is_masked_in_log_files_and_spans(env: Env) -> 
                                        "note": "sig=Zx9"}  # fmt: skip
     kept = {"url.query": "symbol=AAPL&limit=10"}
     assert scrub_attributes(kept) is kept
+
+
+def test_a_value_seen_before_is_masked_once_registered_as_a_secret(env: Env) -> None:
+    """The builder remembers the redacted text of values that repeat (a symbol, an order's id on each of its lines):
+    a value registered as a secret after it was seen is masked from then on, on every sink, and a secret-looking value
+    stays masked on every line it is on."""
+    from tradeobs_agent import secret_values
+
+    log = get_logger("execution")
+    try:
+        for _ in range(2):
+            log.info("before", extra={"ref": "ACCT-77665544", "note": "password=hunter2hunter2"})
+        env.flush()  # built (and remembered) before the value is known
+        secret_values.register_secret("ACCT-77665544")
+        for _ in range(2):
+            log.info("after", extra={"ref": "ACCT-77665544", "note": "password=hunter2hunter2"})
+        env.flush()
+    finally:
+        secret_values.reset()
+    lines = env.lines("execution")
+    assert [r["ref"] for r in lines] == ["ACCT-77665544"] * 2 + ["[REDACTED]"] * 2
+    assert [r["note"] for r in lines] == ["password=[REDACTED]"] * 4
+    otel = [dict(r.attributes) for r in env.otlp_records()]
+    assert [a["ref"] for a in otel] == ["ACCT-77665544"] * 2 + ["[REDACTED]"] * 2
