@@ -100,7 +100,9 @@ _KV_GENERATION = 1024
 _kv_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
 _kv_old: dict[tuple[bytes, str, type, Any], bytes] = {}
 _key_cache: dict[str, bytes] = {}
-_float_key_cache: dict[str, bytes] = {}  # the key bytes of keys whose values are not secret (floats' fast path)
+# field tag -> key -> a float attribute's field up to its 8 value bytes (tag, length, KeyValue.key, the AnyValue's
+# header), for keys whose values are not secret: the floats' fast path
+_float_prefixes: dict[bytes, dict[str, bytes]] = {}
 _secrets_version = -1
 _redactor = default_redactor()
 
@@ -115,7 +117,7 @@ def _fresh() -> None:
         _name_cache.clear()
         _resource_cache.clear()
         _scope_cache.clear()
-        _float_key_cache.clear()
+        _float_prefixes.clear()
         _series_attrs.clear()
         _series_attrs_old.clear()
         _secrets_version = v
@@ -185,18 +187,21 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
         return b""
     parts = []
     cache = _kv_cache
+    floats = _float_prefixes.get(tag)
+    if floats is None:
+        floats = _float_prefixes.setdefault(tag, {})
     for key, v in attrs.items():
         t = type(v)
         if t is float:  # prices, quantities: rarely repeat, not worth a cache entry; written inline
-            k = _float_key_cache.get(key)
-            if k is None and not _redactor.is_secret_key(key):
+            prefix = floats.get(key)
+            if prefix is None and not _redactor.is_secret_key(key):
                 k = _str(b"\x0a", key)
-                if len(_float_key_cache) < _MAX_CACHE:
-                    _float_key_cache[key] = k
-            if k is not None:
-                kv = k + _DOUBLE_VALUE + _pack_d(v)  # KeyValue.value = AnyValue{double_value}, 9 bytes
-                n = len(kv)
-                parts.append(tag + (bytes((n,)) if n < 0x80 else _varint(n)) + kv)
+                n = len(k) + len(_DOUBLE_VALUE) + 8  # KeyValue.value = AnyValue{double_value}, 9 bytes
+                prefix = tag + (bytes((n,)) if n < 0x80 else _varint(n)) + k + _DOUBLE_VALUE
+                if len(floats) < _MAX_CACHE:
+                    floats[key] = prefix
+            if prefix is not None:
+                parts.append(prefix + _pack_d(v))
                 continue
         ck = (tag, key, t, v) if t is str or t is int or t is bool else None
         if ck is not None:

@@ -133,6 +133,29 @@ def test_trading_spans_are_byte_identical() -> None:
         assert encode_spans(spans) == reference(spans).SerializeToString()
 
 
+def test_float_attributes_are_byte_identical_for_every_key_length_and_field() -> None:
+    """Floats are written inline after a remembered prefix per field and key: keys whose KeyValue needs a one- or a
+    two-byte length (116 and 117 characters), non-ASCII, a secret name (masked), as span, event and link
+    attributes, byte for byte what the reference writes (the second time from the remembered prefixes)."""
+    ctx = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    attrs = {k: v for k, v in (("q", 1.5), ("k" * 116, -0.0), ("k" * 117, math.inf), ("é" * 70, 2.5e-300))}
+    attrs["api_key"] = 1.25
+    span = ReadableSpan(
+        "fill",
+        ctx,
+        None,
+        RESOURCES[0],
+        attrs,
+        events=[Event("e", attrs, 5)],
+        links=[Link(ctx, attrs)],
+        start_time=1,
+        end_time=2,
+        instrumentation_scope=SCOPES[0],
+    )
+    for _ in range(2):
+        assert encode_spans([span]) == reference(scrub_spans([span])).SerializeToString()
+
+
 def test_the_attribute_cache_is_bounded_and_keeps_what_repeats() -> None:
     """Two generations of ``_KV_GENERATION`` entries: one-off values (order ids) pass through, bounded; a value that
     repeats within a generation (a symbol) is carried into the next one; every encoding stays the reference's."""
