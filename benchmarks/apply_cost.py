@@ -1,6 +1,6 @@
 """CPU per demo order on one thread: the trading calls, the journal's apply, the log worker's lines; A/B vs a git ref.
 
-    python benchmarks/apply_cost.py [--orders 200] [--rounds 15] [--against REF] [--peer] [--profile FILE]
+    python benchmarks/apply_cost.py [--orders 200] [--batch 20] [--rounds 15] [--against REF] [--peer] [--profile FILE]
 
 A fixed, deterministic workload of the demo's shape (``tradeobs_agent.demo``: 10 symbols, one market-data step
 of 10 ticks per order, 100 orders/s, positions/P&L/limits published every 10 orders): each order is signal,
@@ -13,9 +13,11 @@ files; the Prometheus endpoint), its journal's applier thread and its log worker
 the work and is measured with ``time.thread_time`` (CPU, not wall: meaningful on a busy machine):
 
 - ``record``: the trading calls and the log calls on the trading thread (what ``TradingTelemetry`` does at the call)
-- ``apply``: ``Journal.flush()`` of the round's entries (series, spans encoded to OTLP, exemplars, ...)
-- ``logs``: the log worker's ``_process`` of the round's lines (JSON files, OTLP log records)
+- ``apply``: ``Journal.flush()`` of the batch's entries (series, spans encoded to OTLP, exemplars, ...)
+- ``logs``: the log worker's ``_process`` of the batch's lines (JSON files, OTLP log records)
 
+A batch is ``--batch`` orders (20: what the applier and the log worker find at each 0.2 s wake-up at 100 orders/s;
+in larger batches the SDK's batch processors' queues pass their export size and each put wakes the export thread).
 Rounds of ``--orders`` orders; the versions take turns round by round (``--against REF``: a ``git worktree`` of
 REF, removed after), so both see the same machine. Figures are medians over rounds of microseconds per order,
 with the range. The export threads (joining already-encoded bytes, gRPC) are not counted, for either version.
@@ -46,8 +48,9 @@ ROOT = HERE.parent
 PHASES = ("record", "apply", "logs")
 
 
-def workload(tt: Any, orders: int, rng: random.Random, state: dict[str, Any]) -> None:
-    """``orders`` demo orders with their ticks, log lines and state updates (deterministic for a seed)."""
+def workload(tt: Any, steps: int, rng: random.Random, state: dict[str, Any]) -> None:
+    """``steps`` market-data steps of the demo, one order each, with its ticks, log lines and state updates; an
+    order's ack and fills come 1, 2 and 3 steps later, in the next call for the last ones (deterministic for a seed)."""
     from tradeobs_agent.demo import engine as demo
     from tradeobs_agent.demo.risk import RiskLimits, RiskManager
     from tradeobs_agent.logs import correlate
@@ -56,9 +59,10 @@ def workload(tt: Any, orders: int, rng: random.Random, state: dict[str, Any]) ->
     marks = state.setdefault("marks", {s: 100.0 + i for i, s in enumerate(syms)})
     pos = state.setdefault("pos", dict.fromkeys(syms, 0.0))
     risk = state.setdefault("risk", RiskManager(RiskLimits()))
-    pending: dict[int, list[tuple[str, str, str, str, float, float]]] = {}
+    pending: dict[int, list[tuple[str, str, str, str, float, float]]] = state.setdefault("pending", {})
+    first = state.get("step", 0)
     seq = state.get("seq", 0)
-    for i in range(orders + 3):
+    for i in range(first, first + steps):
         for s in syms:  # one market-data step
             marks[s] *= 1 + rng.uniform(-1e-4, 1e-4)
             tt.tick(s, marks[s], time.time() - 0.0005)
@@ -74,8 +78,6 @@ def workload(tt: Any, orders: int, rng: random.Random, state: dict[str, Any]) ->
                     demo._xlog.info(
                         "order %s filled %s %s @ %.4f", oid, qty, sym, px, extra={"symbol": sym, "side": side}
                     )
-        if i >= orders:
-            continue
         t0 = time.perf_counter()
         sym = rng.choice(syms)
         side = rng.choice(("buy", "sell"))
@@ -101,9 +103,10 @@ def workload(tt: Any, orders: int, rng: random.Random, state: dict[str, Any]) ->
             for name in ("position", "gross_notional", "drawdown"):
                 tt.limit_utilization(name, 0.1)
     state["seq"] = seq
+    state["step"] = first + steps
 
 
-def child(mode: str, otlp: str, orders: int, profile: str | None) -> None:
+def child(mode: str, otlp: str, orders: int, batch: int, profile: str | None) -> None:
     """Rounds on demand: reads a line, runs a round, writes its JSON line (``{phase: seconds}``)."""
     import logging
 
@@ -124,7 +127,8 @@ def child(mode: str, otlp: str, orders: int, profile: str | None) -> None:
 
         def run() -> dict[str, float]:
             c = time.thread_time()
-            workload(tt, orders, rng, state)
+            for _ in range(orders // batch):
+                workload(tt, batch, rng, state)
             return {"record": time.thread_time() - c, "apply": 0.0, "logs": 0.0}
 
     else:
@@ -157,25 +161,30 @@ def child(mode: str, otlp: str, orders: int, profile: str | None) -> None:
             prof = cProfile.Profile(time.thread_time)
 
         def run() -> dict[str, float]:
-            c0 = time.thread_time()
-            workload(tt, orders, rng, state)
-            c1 = time.thread_time()
-            if prof is not None:
-                prof.enable()
-            journal.flush()
-            c2 = time.thread_time()
-            pipe.queue.worker_ident = me
-            while dq:
-                batch = []
-                with contextlib.suppress(IndexError):
-                    for _ in range(256):
-                        batch.append(dq.popleft())
-                pipe._process(batch)
-            pipe.queue.worker_ident = None
-            c3 = time.thread_time()
-            if prof is not None:
-                prof.disable()
-            return {"record": c1 - c0, "apply": c2 - c1, "logs": c3 - c2}
+            out = dict.fromkeys(PHASES, 0.0)
+            for _ in range(orders // batch):  # as the applier and the log worker see them: a batch at a time
+                c0 = time.thread_time()
+                workload(tt, batch, rng, state)
+                c1 = time.thread_time()
+                if prof is not None:
+                    prof.enable()
+                journal.flush()
+                c2 = time.thread_time()
+                pipe.queue.worker_ident = me
+                while dq:
+                    lines = []
+                    with contextlib.suppress(IndexError):
+                        for _ in range(256):
+                            lines.append(dq.popleft())
+                    pipe._process(lines)
+                pipe.queue.worker_ident = None
+                c3 = time.thread_time()
+                if prof is not None:
+                    prof.disable()
+                out["record"] += c1 - c0
+                out["apply"] += c2 - c1
+                out["logs"] += c3 - c2
+            return out
 
     run()  # warm-up: lazy imports, first binds
     for line in sys.stdin:
@@ -192,6 +201,9 @@ def child(mode: str, otlp: str, orders: int, profile: str | None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=200, help="orders per round")
+    ap.add_argument(
+        "--batch", type=int, default=20, help="orders applied at a time (20: the applier's 0.2 s at 100 orders/s)"
+    )
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--against", help="a git ref: its agent measured in the same rounds")
     ap.add_argument("--peer", action="store_true", help="the raw OTel SDK by hand, the same workload")
@@ -200,7 +212,7 @@ def main() -> None:
     ap.add_argument("--otlp", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.otlp, args.orders, args.profile)
+        child(args.child, args.otlp, args.orders, args.batch, args.profile)
         return
 
     sys.path.insert(0, str(HERE))
@@ -223,7 +235,7 @@ def main() -> None:
         for i, (_, mode, root) in enumerate(versions):
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "agent"), str(HERE)]))
             cmd = [sys.executable, str(HERE / "apply_cost.py"), "--child", mode, "--otlp", otlp]
-            cmd += ["--orders", str(args.orders)]
+            cmd += ["--orders", str(args.orders), "--batch", str(args.batch)]
             if args.profile and i == 0:
                 cmd += ["--profile", args.profile]
             procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
@@ -260,7 +272,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     print(
-        f"{args.rounds} rounds of {args.orders} orders (10 ticks, 3 log lines each); OTLP to "
+        f"{args.rounds} rounds of {args.orders} orders in batches of {args.batch} (10 ticks, 3 log lines each); "
+        "OTLP to "
         f"{'a local collector' if coll else 'a closed port'}; Python {sys.version.split()[0]}"
     )
     print("us of CPU per order, median over rounds (range):\n")
