@@ -9,18 +9,22 @@ lines (the signal, two fills) logged inside it, through the demo's own loggers a
 
 Each version runs in its own interpreter with the agent fully on (``init()``: OTLP/gRPC for the three signals to
 a real local collector, ``otelcol-tradeobs`` from ``~/.cache/tradeobs/bin``, else to a closed port; JSON log
-files; the Prometheus endpoint), its journal's applier thread and its log worker stopped, so one thread does all
-the work and is measured with ``time.thread_time`` (CPU, not wall: meaningful on a busy machine):
+files; the Prometheus endpoint), its journal's applier thread and its log worker stopped, so the benchmark's threads
+do all the work, measured with ``time.thread_time`` (CPU, not wall: meaningful on a busy machine): the trading calls on
+the main thread, the batch's apply and lines on a background thread (with its GIL offers between slices, the main
+thread waiting in a selector meanwhile as the demo's event loop waits between steps):
 
 - ``record``: the trading calls and the log calls on the trading thread (what ``TradingTelemetry`` does at the call)
-- ``apply``: ``Journal.flush()`` of the batch's entries (series, spans encoded to OTLP, exemplars, ...)
+- ``apply``: ``Journal.flush_chunked()`` of the batch's entries (series, spans encoded to OTLP, exemplars, ...)
 - ``logs``: the log worker's ``_process`` of the batch's lines (JSON files, OTLP log records)
 
 A batch is ``--batch`` orders (20: what the applier and the log worker find at each 0.2 s wake-up at 100 orders/s;
 in larger batches the SDK's batch processors' queues pass their export size and each put wakes the export thread).
-Rounds of ``--orders`` orders; the versions take turns round by round (``--against REF``: a ``git worktree`` of
-REF, removed after), so both see the same machine. Figures are medians over rounds of microseconds per order,
-with the range. The export threads (joining already-encoded bytes, gRPC) are not counted, for either version.
+Rounds of ``--orders`` orders in each of ``--procs`` interpreters per version (a round's figure is their mean: two
+interpreters of the same code differ by several percent, each its own memory layout); the versions take turns
+(``--against REF``: a ``git worktree`` of REF, removed after), so both see the same machine. Figures are medians
+over rounds of microseconds per order, with the range. The export threads (joining already-encoded bytes, gRPC)
+are not counted, for either version. Same code against itself (``--against HEAD``), 9 rounds: within 3 %.
 
 ``--peer``: the same workload through the raw OpenTelemetry SDK by hand (``benchmarks/_raw_otel.py``, what
 ``overhead.py`` compares with), where everything happens in the calls (its span and log export threads, which
@@ -152,23 +156,31 @@ def child(mode: str, otlp: str, orders: int, batch: int, profile: str | None) ->
         pipe._wake.set()
         pipe._thread.join(5)
         dq = pipe.queue.dq
-        import threading
-
-        me = threading.get_ident()
         if profile:
             import cProfile
 
             prof = cProfile.Profile(time.thread_time)
 
-        def run() -> dict[str, float]:
-            out = dict.fromkeys(PHASES, 0.0)
-            for _ in range(orders // batch):  # as the applier and the log worker see them: a batch at a time
-                c0 = time.thread_time()
-                workload(tt, batch, rng, state)
-                c1 = time.thread_time()
+        import selectors
+        import threading
+
+        # The applier and the log worker are background threads: the batch is applied on one (so the GIL offers
+        # between slices run as they do there), while this thread, the trading thread, waits in a selector as the
+        # demo's event loop does between steps.
+        todo = threading.Semaphore(0)
+        r_done, w_done = os.pipe()
+        sel = selectors.DefaultSelector()
+        sel.register(r_done, selectors.EVENT_READ)
+        spent = dict.fromkeys(PHASES, 0.0)
+
+        def background() -> None:
+            me = threading.get_ident()
+            while True:
+                todo.acquire()
                 if prof is not None:
                     prof.enable()
-                journal.flush()
+                c1 = time.thread_time()
+                journal.flush_chunked()
                 c2 = time.thread_time()
                 pipe.queue.worker_ident = me
                 while dq:
@@ -181,10 +193,23 @@ def child(mode: str, otlp: str, orders: int, batch: int, profile: str | None) ->
                 c3 = time.thread_time()
                 if prof is not None:
                     prof.disable()
-                out["record"] += c1 - c0
-                out["apply"] += c2 - c1
-                out["logs"] += c3 - c2
-            return out
+                spent["apply"] += c2 - c1
+                spent["logs"] += c3 - c2
+                os.write(w_done, b"x")
+
+        threading.Thread(target=background, name="bench-background", daemon=True).start()
+
+        def run() -> dict[str, float]:
+            for k in spent:
+                spent[k] = 0.0
+            for _ in range(orders // batch):
+                c0 = time.thread_time()
+                workload(tt, batch, rng, state)
+                spent["record"] += time.thread_time() - c0
+                todo.release()
+                sel.select()
+                os.read(r_done, 1)
+            return dict(spent)
 
     run()  # warm-up: lazy imports, first binds
     for line in sys.stdin:
@@ -205,6 +230,12 @@ def main() -> None:
         "--batch", type=int, default=20, help="orders applied at a time (20: the applier's 0.2 s at 100 orders/s)"
     )
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument(
+        "--procs",
+        type=int,
+        default=3,
+        help="interpreters per version, a round's figure their mean (one process's memory layout is not another's)",
+    )
     ap.add_argument("--against", help="a git ref: its agent measured in the same rounds")
     ap.add_argument("--peer", action="store_true", help="the raw OTel SDK by hand, the same workload")
     ap.add_argument("--profile", help="cProfile of this tree's apply+logs phases to FILE (a .prof)")
@@ -230,38 +261,46 @@ def main() -> None:
         versions.append((f"--against {args.against}", "agent", tree))
     if args.peer:
         versions.append(("raw OTel SDK (calls only)", "peer", ROOT))
-    procs = []
+    procs: list[list[subprocess.Popen[str]]] = [[] for _ in versions]  # --procs interpreters per version
     try:
         for i, (_, mode, root) in enumerate(versions):
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "agent"), str(HERE)]))
-            cmd = [sys.executable, str(HERE / "apply_cost.py"), "--child", mode, "--otlp", otlp]
-            cmd += ["--orders", str(args.orders), "--batch", str(args.batch)]
-            if args.profile and i == 0:
-                cmd += ["--profile", args.profile]
-            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
+            for j in range(args.procs):
+                cmd = [sys.executable, str(HERE / "apply_cost.py"), "--child", mode, "--otlp", otlp]
+                cmd += ["--orders", str(args.orders), "--batch", str(args.batch)]
+                if args.profile and i == 0 and j == 0:
+                    cmd += ["--profile", args.profile]
+                procs[i].append(
+                    subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                )
         results: list[list[dict[str, float]]] = [[] for _ in versions]
         for r in range(args.rounds):
-            order = list(range(len(versions)))
-            if r % 2:
-                order.reverse()
-            for i in order:
-                p = procs[i]
-                assert p.stdin and p.stdout
-                p.stdin.write("go\n")
-                p.stdin.flush()
-                line = p.stdout.readline()
-                if not line:
-                    raise SystemExit(f"{versions[i][0]}: the child ended")
-                results[i].append(json.loads(line))
-                time.sleep(0.3)  # the export threads drain between rounds
-        for p in procs:
+            sums = [dict.fromkeys(PHASES, 0.0) for _ in versions]
+            for j in range(args.procs):
+                order = list(range(len(versions)))
+                if (r + j) % 2:
+                    order.reverse()
+                for i in order:
+                    p = procs[i][j]
+                    assert p.stdin and p.stdout
+                    p.stdin.write("go\n")
+                    p.stdin.flush()
+                    line = p.stdout.readline()
+                    if not line:
+                        raise SystemExit(f"{versions[i][0]}: the child ended")
+                    for ph, v in json.loads(line).items():
+                        sums[i][ph] += v / args.procs
+                    time.sleep(0.2)  # the export threads drain
+            for i in range(len(versions)):
+                results[i].append(sums[i])
+        for p in (p for ps in procs for p in ps):
             assert p.stdin
             p.stdin.write("stop\n")
             p.stdin.close()
-        for p in procs:
+        for p in (p for ps in procs for p in ps):
             p.wait(30)
     finally:
-        for p in procs:
+        for p in (p for ps in procs for p in ps):
             if p.poll() is None:
                 p.kill()
         if coll:
