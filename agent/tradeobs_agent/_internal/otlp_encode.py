@@ -33,7 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from .. import secret_values
 from ..redaction import default_redactor
@@ -316,6 +317,12 @@ def _span(sp: Any) -> bytes:
     return _ld(b"\x12", b"".join(parts))  # ScopeSpans.spans (field 2)
 
 
+UNSET_STATUS = Status(StatusCode.UNSET)
+"""The unset status the trading layer gives its spans (``trading/_spans.py``), whose bytes
+:func:`encode_step_span` knows."""
+_pack_times = struct.Struct("<BQBQ").pack  # Span.start_time_unix_nano and end_time_unix_nano (fields 7, 8: fixed64)
+
+
 def encode_step_span(
     trace_id: int,
     span_id: int,
@@ -331,23 +338,31 @@ def encode_step_span(
     dropped attributes: the trading layer's order and step spans (``trading/_spans.py``), encoded where they end."""
     if secret_values.version() != _secrets_version:
         _fresh()
-    nb = _name_bytes(name)
-    parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
-    if trace_state:
-        parts.append(_str(b"\x1a", _trace_state(trace_state)))
+    nb = _name_cache.get(name)
+    if nb is None:
+        nb = _name_bytes(name)
+    head = b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
+    if trace_state is not None and trace_state is not DEFAULT_TRACE_STATE and trace_state:
+        head += _str(b"\x1a", _trace_state(trace_state))
     if parent_span_id is not None:
-        parts.append(b"\x22\x08")
-        parts.append(parent_span_id.to_bytes(8, "big"))
-    parts.append(nb)
-    parts.append(_INTERNAL_KIND)
-    if start:
-        parts.append(b"\x39" + _pack_q(start))
-    if end:
-        parts.append(b"\x41" + _pack_q(end))
-    parts.append(_attributes(b"\x4a", attributes))
-    parts.append(_status(status))
-    parts.append(_FLAGS_LOCAL)
-    return _ld(b"\x12", b"".join(parts))
+        head += b"\x22\x08" + parent_span_id.to_bytes(8, "big")
+    if start and end:
+        times = _pack_times(0x39, start, 0x41, end)
+    else:
+        times = (b"\x39" + _pack_q(start) if start else b"") + (b"\x41" + _pack_q(end) if end else b"")
+    body = b"".join(
+        (
+            head,
+            nb,
+            _INTERNAL_KIND,
+            times,
+            _attributes(b"\x4a", attributes) if attributes else b"",
+            _EMPTY_STATUS if status is UNSET_STATUS else _status(status),
+            _FLAGS_LOCAL,
+        )
+    )
+    n = len(body)
+    return b"\x12" + (bytes((n,)) if n < 0x80 else _varint(n)) + body  # ScopeSpans.spans (field 2)
 
 
 _scope_cache: dict[Any, bytes] = {}

@@ -19,6 +19,7 @@ from tradeobs_agent._internal import otel_private
 from tradeobs_agent._internal.exporters import CountingSpanExporter
 from tradeobs_agent._internal.otel_private import _RawStub
 from tradeobs_agent._internal.otlp_encode import (
+    UNSET_STATUS,
     Encoded,
     encode_logs,
     encode_spans,
@@ -321,7 +322,9 @@ def test_installed_on_the_grpc_log_exporter() -> None:
     parent=st.one_of(st.none(), _context(remote=False)),
     name=_text,
     attrs=st.one_of(st.none(), _attrs),
-    status=st.sampled_from([Status(StatusCode.UNSET), Status(StatusCode.ERROR, "risk"), Status(StatusCode.OK)]),
+    status=st.sampled_from(
+        [UNSET_STATUS, Status(StatusCode.UNSET), Status(StatusCode.ERROR, "risk"), Status(StatusCode.OK)]
+    ),
     start=_times,
     end=_times,
     resource=st.sampled_from(RESOURCES),
