@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loguru import logger as loguru_logger
 
 from tests._util import NumpyFloat64, NumpyInt64
@@ -48,6 +50,55 @@ def _assert_clean(text: str) -> None:
 )
 def test_default_patterns(text: str, expected: str) -> None:
     assert Redactor().text(text) == expected
+
+
+_DEFAULT = Redactor()
+_WITH_EXTRA = Redactor([r"ORD-\d+"])
+_GATES = sorted({t for first, _ in _DEFAULT._groups for t in first})
+
+
+def _text_gate_by_gate(r: Redactor, s: str) -> str:
+    """``Redactor.text`` as it was before its one-search fast path: every group's first gate tested in turn."""
+    from tradeobs_agent.redaction import _passes
+
+    if len(s) < 5:
+        return s
+    if r._mask_values is not None:
+        s = r._mask_values(s)
+    low = s.lower()
+    for first, rules in r._groups:
+        if any(t in low for t in first):
+            for apply, more in rules:
+                if not more or _passes(more, low):
+                    s = apply(s)
+    return s
+
+
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([*_GATES, "=", ": ", " ", "abcDEF123456", "ORD-42", "pass%77ord%3D"]), st.text()),
+        max_size=8,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_text_equals_testing_each_gate_in_turn(parts: list[str]) -> None:
+    """One search for any first gate decides that no rule applies: the same text as testing the gates one by one,
+    for texts made of every gate (in any case), secrets' shapes and anything else; with an ungated pattern too."""
+    s = "".join(parts)
+    for r in (_DEFAULT, _WITH_EXTRA):
+        assert r.text(s) == _text_gate_by_gate(r, s)
+        assert r.text(s.upper()) == _text_gate_by_gate(r, s.upper())
+
+
+def test_the_one_search_finds_every_gate_of_every_rule() -> None:
+    """What the fast path rests on: a text holding any rule group's first gate is found by the one search (so it
+    takes the loop), wherever the gate is in it, for the default rules and with an ungated pattern."""
+    for r in (_DEFAULT, _WITH_EXTRA):
+        for first, _ in r._groups:
+            for t in first:
+                for text in (t, f"x{t}", f"{t}y", f"some text {t}=abc {t}"):
+                    assert r._any_gate(text) is not None, (t, text)
+    assert _DEFAULT._any_gate("order demo-12345 filled 5.0 sym01 @ 100.0100") is None  # a text that skips the rules
 
 
 def test_secret_looking_attribute_names() -> None:
