@@ -277,7 +277,8 @@ class QueueRoom:
     def put(self, put: Callable[[Any, Any, float], bool], queue: Any, item: Any) -> bool:
         """``put(queue, item, wait)`` (``otel_private.batch_put``) with the wait this room allows now; False when the
         item could not go in all the same (the caller counts it)."""
-        wait = self.wait()
+        # self.wait(), inlined: every span and log record put into an export queue comes here
+        wait = 0.0 if (_get_ident() == _watch.ident and not _stopping) or _perf() < self._quiet_until else ROOM_WAIT
         if put(queue, item, wait):
             return True
         if wait:
