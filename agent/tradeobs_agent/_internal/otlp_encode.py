@@ -475,6 +475,10 @@ def _log(readable: Any) -> bytes:
     )
 
 
+_SEVERITY_NUMBERS = {n: b"\x10" + _varint(n) for n in range(1, 25)}  # LogRecord.severity_number (field 2)
+_severity_texts: dict[str, bytes] = {}  # LogRecord.severity_text (field 3), by text (bounded)
+
+
 def encode_log_record(
     timestamp: int | None,
     observed: int | None,
@@ -489,28 +493,41 @@ def encode_log_record(
     event_name: str | None = None,
 ) -> bytes:
     """One ``ScopeLogs.log_records`` entry (field 2) from a log record's fields."""
-    parts = []
-    if timestamp:
-        parts.append(b"\x09" + _pack_q(timestamp))
+    sev = b""
     if severity_number:
-        parts.append(b"\x10" + _varint(severity_number))
+        sev = _SEVERITY_NUMBERS.get(severity_number) or b"\x10" + _varint(severity_number)
+    txt = b""
     if severity_text:
-        parts.append(_str(b"\x1a", severity_text))
-    parts.append(_ld(b"\x2a", _any_value(body)))
-    parts.append(_attributes(b"\x32", attributes))
-    if dropped:
-        parts.append(b"\x38" + _varint(dropped))
-    if flags:
-        parts.append(b"\x45" + _pack_i(flags))
-    if trace_id:
-        parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
-    if span_id:
-        parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
-    if observed:
-        parts.append(b"\x59" + _pack_q(observed))
-    if event_name:
-        parts.append(_str(b"\x62", event_name))
-    return _ld(b"\x12", b"".join(parts))
+        txt = _severity_texts.get(severity_text) or b""
+        if not txt:
+            txt = _str(b"\x1a", severity_text)
+            if len(_severity_texts) < 64:
+                _severity_texts[severity_text] = txt
+    if type(body) is str:  # the pipeline's records: LogRecord.body (field 5) = AnyValue{string_value}, as _any_value
+        v = body.encode("utf-8", "replace")
+        n = len(v)
+        value = b"\x0a" + (bytes((n,)) if n < 0x80 else _varint(n)) + v
+        n = len(value)
+        body_field = b"\x2a" + (bytes((n,)) if n < 0x80 else _varint(n)) + value
+    else:
+        body_field = _ld(b"\x2a", _any_value(body))
+    data = b"".join(
+        (
+            b"\x09" + _pack_q(timestamp) if timestamp else b"",
+            sev,
+            txt,
+            body_field,
+            _attributes(b"\x32", attributes) if attributes else b"",
+            b"\x38" + _varint(dropped) if dropped else b"",
+            b"\x45" + _pack_i(flags) if flags else b"",
+            b"\x4a\x10" + trace_id.to_bytes(16, "big") if trace_id else b"",
+            b"\x52\x08" + span_id.to_bytes(8, "big") if span_id else b"",
+            b"\x59" + _pack_q(observed) if observed else b"",
+            _str(b"\x62", event_name) if event_name else b"",
+        )
+    )
+    n = len(data)
+    return b"\x12" + (bytes((n,)) if n < 0x80 else _varint(n)) + data  # ScopeLogs.log_records (field 2)
 
 
 def _log_resource_scope(readable: Any) -> tuple[Any, Any]:

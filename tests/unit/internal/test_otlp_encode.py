@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as reference
@@ -278,6 +279,34 @@ def test_logs_equal_the_reference_encoder(batch: list[Any]) -> None:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     assert ExportLogsServiceRequest.FromString(encode_logs(batch)) == reference_logs(scrub_logs(batch))
+
+
+@pytest.mark.parametrize("body", ["", "x", "é" * 40, "a" * 125, "a" * 126, "a" * 127, "a" * 128, "a" * 20_000, 7])
+def test_a_log_record_is_byte_identical_for_every_body_length_and_severity(body: Any) -> None:
+    """Text bodies are written without _any_value, severities from tables: a body whose value or field needs a one-
+    or a two-byte length, non-ASCII, every severity number and text, with and without a trace, byte for byte what
+    the reference writes (twice: the second time from the tables)."""
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as reference_logs
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    ctx = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    for number in [None, *SeverityNumber]:
+        for text, trace in ((None, None), ("INFO", ctx), ("a severity text of its own", ctx)):
+            record = LogRecord(
+                timestamp=1_700_000_000_000_000_001,
+                observed_timestamp=1_700_000_000_000_000_002,
+                trace_id=trace.trace_id if trace else None,
+                span_id=trace.span_id if trace else None,
+                trace_flags=trace.trace_flags if trace else None,
+                severity_text=text,
+                severity_number=number,
+                body=body,
+                attributes={"stream": "execution", "symbol": "SYM01", "qty": 5.0},
+            )
+            readable = ReadableLogRecord(record, RESOURCES[0], SCOPES[0])
+            for _ in range(2):
+                assert encode_logs([readable]) == reference_logs([readable]).SerializeToString()
 
 
 def test_a_structured_log_body_from_the_otel_logs_api_is_scrubbed_on_both_encoders() -> None:
