@@ -427,6 +427,9 @@ class Redactor:
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
         self._groups: tuple[_Group, ...] = tuple((first, tuple(rules)) for first, rules in groups.items())
+        # Any group's first gate in the text, in one search (0.5 us, where testing the ~35 gates one by one took 1.4):
+        # none, and no rule applies. An ungated rule's gate ("") is in every text, so then every text takes the loop.
+        self._any_gate = re.compile("|".join(re.escape(t) for first in groups for t in first)).search
         self._key_cache: dict[str, bool] = {}
 
     def is_secret_key(self, name: str) -> bool:
@@ -470,6 +473,8 @@ class Redactor:
         if self._mask_values is not None:
             s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
         low = s.lower()
+        if self._any_gate(low) is None:
+            return s
         for first, rules in self._groups:
             for t in first:
                 if t in low:

@@ -79,7 +79,8 @@ BUSY_BUDGET = 0.001
 
 _perf = time.perf_counter
 _sleep = time.sleep
-_native_id = threading.get_native_id
+_native_id = threading.get_native_id  # a system call (gettid) each time: compare get_ident with _watch.ident
+_get_ident = threading.get_ident
 _clock_gettime = time.clock_gettime
 _switch_interval = sys.getswitchinterval
 
@@ -106,11 +107,12 @@ _IDLE_CALLS = {
 class _Watch:
     """The trading thread's ``/proc`` syscall file, opened on first use; ``None`` when unreadable."""
 
-    __slots__ = ("busy_until", "clock", "fd", "opened", "tid")
+    __slots__ = ("busy_until", "clock", "fd", "ident", "opened", "tid")
 
     def __init__(self) -> None:
         main = threading.main_thread()
         self.tid = main.native_id
+        self.ident = main.ident  # the same thread's threading.get_ident(): no system call to compare with
         self.clock = _cpu_clock(main.ident)  # its CPU time: is it running while an offer waits (offer_gil)
         self.opened = False  # tried once per thread watched (and again in a forked child, see below)
         self.fd: int | None = None
@@ -145,6 +147,7 @@ def watch_this_thread() -> None:
         if _watch.fd is not None:
             _retired.append(_watch.fd)
         _watch.tid, _watch.opened, _watch.fd = tid, False, None
+        _watch.ident = threading.get_ident()
         _watch.clock, _watch.busy_until = _cpu_clock(threading.get_ident()), 0.0
 
 
@@ -155,6 +158,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
     fds = [fd for fd in (_watch.fd, *_retired) if fd is not None]
     _watch.fd, _watch.opened, _watch.tid = None, False, threading.get_native_id()
+    _watch.ident = threading.get_ident()
     _watch.clock, _watch.busy_until = _cpu_clock(threading.get_ident()), 0.0
     _retired.clear()
     for fd in fds:
@@ -198,7 +202,7 @@ def offer_gil() -> None:
     shared with background readers, such as a registry snapshot, may run there too). An offer that finds the
     trading thread busy starts or extends ``BUSY_HOLD``."""
     w = _watch
-    if _native_id() == w.tid or loop_idle():
+    if _get_ident() == w.ident or loop_idle():
         return
     cpu = _trading_cpu()
     t0 = _perf()
@@ -262,7 +266,7 @@ class QueueRoom:
         self._quiet_until = 0.0
 
     def wait(self) -> float:
-        if (_native_id() == _watch.tid and not _stopping) or _perf() < self._quiet_until:
+        if (_get_ident() == _watch.ident and not _stopping) or _perf() < self._quiet_until:
             return 0.0
         return ROOM_WAIT
 
@@ -273,7 +277,8 @@ class QueueRoom:
     def put(self, put: Callable[[Any, Any, float], bool], queue: Any, item: Any) -> bool:
         """``put(queue, item, wait)`` (``otel_private.batch_put``) with the wait this room allows now; False when the
         item could not go in all the same (the caller counts it)."""
-        wait = self.wait()
+        # self.wait(), inlined: every span and log record put into an export queue comes here
+        wait = 0.0 if (_get_ident() == _watch.ident and not _stopping) or _perf() < self._quiet_until else ROOM_WAIT
         if put(queue, item, wait):
             return True
         if wait:

@@ -211,7 +211,10 @@ def batch_put(bp: Any, item: Any, wait: float) -> bool:
     """
     queue = bp._queue  # pyright: ignore[reportPrivateUsage]
     size = bp._max_queue_size  # pyright: ignore[reportPrivateUsage]
-    if wait > 0 and len(queue) >= size and not bp._shutdown:  # pyright: ignore[reportPrivateUsage]
+    if len(queue) < size:  # room (the usual case): what batch_offer does then, without its call and second look
+        bp.emit(item)
+        return True
+    if wait > 0 and not bp._shutdown:  # pyright: ignore[reportPrivateUsage]
         bp._worker_awaken.set()  # pyright: ignore[reportPrivateUsage]
         end = time.monotonic() + wait
         while len(queue) >= size and not bp._shutdown and time.monotonic() < end:  # pyright: ignore[reportPrivateUsage]

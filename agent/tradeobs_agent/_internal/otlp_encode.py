@@ -33,7 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from .. import secret_values
 from ..redaction import default_redactor
@@ -100,7 +101,9 @@ _KV_GENERATION = 1024
 _kv_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
 _kv_old: dict[tuple[bytes, str, type, Any], bytes] = {}
 _key_cache: dict[str, bytes] = {}
-_float_key_cache: dict[str, bytes] = {}  # the key bytes of keys whose values are not secret (floats' fast path)
+# field tag -> key -> a float attribute's field up to its 8 value bytes (tag, length, KeyValue.key, the AnyValue's
+# header), for keys whose values are not secret: the floats' fast path
+_float_prefixes: dict[bytes, dict[str, bytes]] = {}
 _secrets_version = -1
 _redactor = default_redactor()
 
@@ -115,7 +118,7 @@ def _fresh() -> None:
         _name_cache.clear()
         _resource_cache.clear()
         _scope_cache.clear()
-        _float_key_cache.clear()
+        _float_prefixes.clear()
         _series_attrs.clear()
         _series_attrs_old.clear()
         _secrets_version = v
@@ -185,18 +188,21 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
         return b""
     parts = []
     cache = _kv_cache
+    floats = _float_prefixes.get(tag)
+    if floats is None:
+        floats = _float_prefixes.setdefault(tag, {})
     for key, v in attrs.items():
         t = type(v)
         if t is float:  # prices, quantities: rarely repeat, not worth a cache entry; written inline
-            k = _float_key_cache.get(key)
-            if k is None and not _redactor.is_secret_key(key):
+            prefix = floats.get(key)
+            if prefix is None and not _redactor.is_secret_key(key):
                 k = _str(b"\x0a", key)
-                if len(_float_key_cache) < _MAX_CACHE:
-                    _float_key_cache[key] = k
-            if k is not None:
-                kv = k + _DOUBLE_VALUE + _pack_d(v)  # KeyValue.value = AnyValue{double_value}, 9 bytes
-                n = len(kv)
-                parts.append(tag + (bytes((n,)) if n < 0x80 else _varint(n)) + kv)
+                n = len(k) + len(_DOUBLE_VALUE) + 8  # KeyValue.value = AnyValue{double_value}, 9 bytes
+                prefix = tag + (bytes((n,)) if n < 0x80 else _varint(n)) + k + _DOUBLE_VALUE
+                if len(floats) < _MAX_CACHE:
+                    floats[key] = prefix
+            if prefix is not None:
+                parts.append(prefix + _pack_d(v))
                 continue
         ck = (tag, key, t, v) if t is str or t is int or t is bool else None
         if ck is not None:
@@ -311,6 +317,12 @@ def _span(sp: Any) -> bytes:
     return _ld(b"\x12", b"".join(parts))  # ScopeSpans.spans (field 2)
 
 
+UNSET_STATUS = Status(StatusCode.UNSET)
+"""The unset status the trading layer gives its spans (``trading/_spans.py``), whose bytes
+:func:`encode_step_span` knows."""
+_pack_times = struct.Struct("<BQBQ").pack  # Span.start_time_unix_nano and end_time_unix_nano (fields 7, 8: fixed64)
+
+
 def encode_step_span(
     trace_id: int,
     span_id: int,
@@ -326,23 +338,31 @@ def encode_step_span(
     dropped attributes: the trading layer's order and step spans (``trading/_spans.py``), encoded where they end."""
     if secret_values.version() != _secrets_version:
         _fresh()
-    nb = _name_bytes(name)
-    parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
-    if trace_state:
-        parts.append(_str(b"\x1a", _trace_state(trace_state)))
+    nb = _name_cache.get(name)
+    if nb is None:
+        nb = _name_bytes(name)
+    head = b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
+    if trace_state is not None and trace_state is not DEFAULT_TRACE_STATE and trace_state:
+        head += _str(b"\x1a", _trace_state(trace_state))
     if parent_span_id is not None:
-        parts.append(b"\x22\x08")
-        parts.append(parent_span_id.to_bytes(8, "big"))
-    parts.append(nb)
-    parts.append(_INTERNAL_KIND)
-    if start:
-        parts.append(b"\x39" + _pack_q(start))
-    if end:
-        parts.append(b"\x41" + _pack_q(end))
-    parts.append(_attributes(b"\x4a", attributes))
-    parts.append(_status(status))
-    parts.append(_FLAGS_LOCAL)
-    return _ld(b"\x12", b"".join(parts))
+        head += b"\x22\x08" + parent_span_id.to_bytes(8, "big")
+    if start and end:
+        times = _pack_times(0x39, start, 0x41, end)
+    else:
+        times = (b"\x39" + _pack_q(start) if start else b"") + (b"\x41" + _pack_q(end) if end else b"")
+    body = b"".join(
+        (
+            head,
+            nb,
+            _INTERNAL_KIND,
+            times,
+            _attributes(b"\x4a", attributes) if attributes else b"",
+            _EMPTY_STATUS if status is UNSET_STATUS else _status(status),
+            _FLAGS_LOCAL,
+        )
+    )
+    n = len(body)
+    return b"\x12" + (bytes((n,)) if n < 0x80 else _varint(n)) + body  # ScopeSpans.spans (field 2)
 
 
 _scope_cache: dict[Any, bytes] = {}
@@ -455,6 +475,10 @@ def _log(readable: Any) -> bytes:
     )
 
 
+_SEVERITY_NUMBERS = {n: b"\x10" + _varint(n) for n in range(1, 25)}  # LogRecord.severity_number (field 2)
+_severity_texts: dict[str, bytes] = {}  # LogRecord.severity_text (field 3), by text (bounded)
+
+
 def encode_log_record(
     timestamp: int | None,
     observed: int | None,
@@ -469,28 +493,41 @@ def encode_log_record(
     event_name: str | None = None,
 ) -> bytes:
     """One ``ScopeLogs.log_records`` entry (field 2) from a log record's fields."""
-    parts = []
-    if timestamp:
-        parts.append(b"\x09" + _pack_q(timestamp))
+    sev = b""
     if severity_number:
-        parts.append(b"\x10" + _varint(severity_number))
+        sev = _SEVERITY_NUMBERS.get(severity_number) or b"\x10" + _varint(severity_number)
+    txt = b""
     if severity_text:
-        parts.append(_str(b"\x1a", severity_text))
-    parts.append(_ld(b"\x2a", _any_value(body)))
-    parts.append(_attributes(b"\x32", attributes))
-    if dropped:
-        parts.append(b"\x38" + _varint(dropped))
-    if flags:
-        parts.append(b"\x45" + _pack_i(flags))
-    if trace_id:
-        parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
-    if span_id:
-        parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
-    if observed:
-        parts.append(b"\x59" + _pack_q(observed))
-    if event_name:
-        parts.append(_str(b"\x62", event_name))
-    return _ld(b"\x12", b"".join(parts))
+        txt = _severity_texts.get(severity_text) or b""
+        if not txt:
+            txt = _str(b"\x1a", severity_text)
+            if len(_severity_texts) < 64:
+                _severity_texts[severity_text] = txt
+    if type(body) is str:  # the pipeline's records: LogRecord.body (field 5) = AnyValue{string_value}, as _any_value
+        v = body.encode("utf-8", "replace")
+        n = len(v)
+        value = b"\x0a" + (bytes((n,)) if n < 0x80 else _varint(n)) + v
+        n = len(value)
+        body_field = b"\x2a" + (bytes((n,)) if n < 0x80 else _varint(n)) + value
+    else:
+        body_field = _ld(b"\x2a", _any_value(body))
+    data = b"".join(
+        (
+            b"\x09" + _pack_q(timestamp) if timestamp else b"",
+            sev,
+            txt,
+            body_field,
+            _attributes(b"\x32", attributes) if attributes else b"",
+            b"\x38" + _varint(dropped) if dropped else b"",
+            b"\x45" + _pack_i(flags) if flags else b"",
+            b"\x4a\x10" + trace_id.to_bytes(16, "big") if trace_id else b"",
+            b"\x52\x08" + span_id.to_bytes(8, "big") if span_id else b"",
+            b"\x59" + _pack_q(observed) if observed else b"",
+            _str(b"\x62", event_name) if event_name else b"",
+        )
+    )
+    n = len(data)
+    return b"\x12" + (bytes((n,)) if n < 0x80 else _varint(n)) + data  # ScopeLogs.log_records (field 2)
 
 
 def _log_resource_scope(readable: Any) -> tuple[Any, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 
+from .. import secret_values
 from .._errors import internal_error
 from ..redaction import MASK, URL_ATTRIBUTES, Redactor
 from . import links
@@ -36,6 +37,11 @@ MAX_MESSAGE = 32 * 1024
 """Longer messages are cut here, with a ``...[truncated N chars]`` marker."""
 MAX_VALUE = 8 * 1024
 MAX_ATTRS = 64
+# Text field values up to _TEXT_LEN characters keep their redacted text, in two generations of _TEXTS entries: the
+# redaction (1-1.5 us each: a dozen rule groups' gates) runs once per distinct value, not once per line. At most
+# ~2 x 1,024 x 64 characters (~0.3 MiB); one-off values pass through.
+_TEXT_LEN = 64
+_TEXTS = 1024
 """Extra attributes kept per record (the OTel SDK's default limit is 128)."""
 _MAX_DEPTH = 5
 _MAX_ITEMS = 100
@@ -206,6 +212,12 @@ class RecordBuilder:
         self._stream_cache: dict[str, str] = {}
         self._ts_sec = -1
         self._ts_prefix = ""
+        # A text field value -> its redacted text, for values that repeat (symbols, an order's id on each of its
+        # lines): two generations of _TEXTS entries (see _texts_now), valid for one redactor and one set of known
+        # secret values (secret_values.version()).
+        self._texts: dict[str, str] = {}
+        self._texts_old: dict[str, str] = {}
+        self._texts_for: tuple[Redactor, int] | None = None
 
     # -- pieces
     def stream_of(self, name: str) -> str:
@@ -351,6 +363,7 @@ class RecordBuilder:
             errors.append("unreadable_extra")
             return
         n = 0
+        texts: dict[str, str] | None = None
         for k, v in items:
             if not isinstance(k, str):
                 k = safe_str(k, 200)
@@ -367,7 +380,18 @@ class RecordBuilder:
                 continue
             tv = type(v)
             if tv is str:
-                fields[k] = red.text(v) if len(v) <= MAX_VALUE else redacted_cut(red, v, MAX_VALUE)
+                if len(v) <= _TEXT_LEN:
+                    if texts is None:
+                        texts = self._texts_now(red)
+                    t = texts.get(v)
+                    if t is None:
+                        t = self._texts_old.get(v)
+                        if t is None:
+                            t = red.text(v)
+                        texts = self._keep_text(v, t)
+                    fields[k] = t
+                else:
+                    fields[k] = red.text(v) if len(v) <= MAX_VALUE else redacted_cut(red, v, MAX_VALUE)
                 if k in URL_ATTRIBUTES:  # url.query's first parameter (no "?" before it)
                     fields[k] = red.query_start(fields[k])
                 continue
@@ -385,6 +409,24 @@ class RecordBuilder:
             elif isinstance(cv, str):
                 cv = red.text(cv)
             fields[k] = cv
+
+    def _texts_now(self, red: Redactor) -> dict[str, str]:
+        """The current generation of remembered value texts, emptied (both) when the redactor or the known
+        secret values changed since they were made: a value registered as secret later is masked from then on."""
+        now = (red, secret_values.version())
+        if self._texts_for != now:
+            self._texts_for = now
+            self._texts, self._texts_old = {}, {}
+        return self._texts
+
+    def _keep_text(self, v: str, t: str) -> dict[str, str]:
+        """Remember ``t`` for ``v`` in the current generation (a new one when full; the one before is dropped)."""
+        texts = self._texts
+        if len(texts) >= _TEXTS:
+            self._texts_old, self._texts = texts, {}
+            texts = self._texts
+        texts[v] = t
+        return texts
 
     def _exception(self, fields: dict[str, Any], exc_info: Any) -> None:
         try:

@@ -386,7 +386,13 @@ class OtlpSink:
     name = "otlp"
 
     def __init__(self, provider: Any, errors: Any) -> None:
-        from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, get_current_span, set_span_in_context
+        from opentelemetry.trace import (
+            INVALID_SPAN_CONTEXT,
+            NonRecordingSpan,
+            SpanContext,
+            get_current_span,
+            set_span_in_context,
+        )
 
         from .._internal.otlp_encode import Encoded, encode_log_record
         from .._version import __version__
@@ -398,6 +404,8 @@ class OtlpSink:
         self._batch = _BatchEmit.for_logger(self._logger)
         self._new = object.__new__
         self._sev_cache: dict[int, Any] = {}
+        self._sev_values: dict[int, int] = {}  # levelno -> its SeverityNumber's value (no enum property per record)
+        self._span_context_type = SpanContext
         self._invalid = INVALID_SPAN_CONTEXT
         self._current_span = get_current_span
         self._set_span = set_span_in_context
@@ -459,17 +467,17 @@ class OtlpSink:
     def _encoded(self, b: Built, attrs: dict[str, Any]) -> Any:
         """The record :meth:`_fast_record` makes, written straight to its OTLP entry (see ``_BatchEmit``)."""
         sc = self._span_context(b)
+        if type(sc) is self._span_context_type:  # a 6-tuple: unpacked without its properties
+            trace_id, span_id, _, flags, _, _ = sc
+        else:
+            trace_id, span_id, flags = sc.trace_id, sc.span_id, sc.trace_flags
+        levelno = b.levelno
+        sev = self._sev_values.get(levelno)
+        if sev is None:
+            sev = self._sev_values[levelno] = self._severity_number(levelno).value
         lg = self._logger
         data = self._encode(
-            b.ts_ns,
-            time.time_ns(),
-            self._severity_number(b.levelno).value,
-            b.severity_text,
-            b.fields["message"],
-            attrs,
-            int(sc.trace_flags),
-            sc.trace_id,
-            sc.span_id,
+            b.ts_ns, time.time_ns(), sev, b.severity_text, b.fields["message"], attrs, int(flags), trace_id, span_id
         )
         return self._encoded_cls(data, lg.resource, lg.instrumentation_scope)
 

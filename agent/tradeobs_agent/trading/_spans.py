@@ -67,12 +67,12 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from .._internal import fastpath, gil
 from .._internal import otel_private as otp
-from .._internal.otlp_encode import Encoded, encode_step_span
+from .._internal.otlp_encode import UNSET_STATUS, Encoded, encode_step_span
 
 __all__ = ["RootSpan", "StepSpans"]
 
 _INTERNAL = SpanKind.INTERNAL
-_UNSET = Status(StatusCode.UNSET)
+_UNSET = UNSET_STATUS  # the status encode_step_span writes without looking at it
 _OK = StatusCode.OK
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SIMPLE_VALUES = (str, bool, int, float)

@@ -49,10 +49,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Clock]:
     monkeypatch.setattr(gil, "_clock_gettime", c.cpu)
     monkeypatch.setattr(gil, "_switch_interval", lambda: 0.005)
     w = gil._watch
-    saved = (w.tid, w.opened, w.fd, w.clock, w.busy_until)
-    w.tid, w.opened, w.fd, w.clock, w.busy_until = _NO_THREAD, False, None, _TRADING_CLOCK, 0.0
+    saved = (w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until)
+    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until = _NO_THREAD, _NO_THREAD, False, None, _TRADING_CLOCK, 0.0
     yield c
-    w.tid, w.opened, w.fd, w.clock, w.busy_until = saved
+    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until = saved
 
 
 _NO_THREAD = 2**22 + 7919
@@ -186,9 +186,9 @@ def test_a_registry_reader_applies_the_trading_journal_in_slices(monkeypatch: py
 def watch() -> Iterator[Any]:
     """The module's watched thread, restored after the test (a test may watch another thread)."""
     w = gil._watch
-    saved = (w.tid, w.opened, w.fd, w.clock, w.busy_until)
+    saved = (w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until)
     yield w
-    w.tid, w.opened, w.fd, w.clock, w.busy_until = saved
+    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until = saved
 
 
 def _on_thread(fn: Any) -> Any:
@@ -281,7 +281,7 @@ def test_slices_skip_the_offer_while_the_trading_loop_is_parked(watch: Any, cloc
 
 def test_without_proc_every_slice_offers(watch: Any, clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not Linux, an unknown architecture, or /proc hidden: a slice offers as if the loop could be waiting."""
-    watch.tid, watch.opened, watch.fd = _NO_THREAD, False, None  # no such thread: the file cannot be opened
+    watch.tid, watch.ident, watch.opened, watch.fd = _NO_THREAD, _NO_THREAD, False, None  # no such thread: no file
     assert gil.loop_idle() is False and watch.fd is None
     monkeypatch.setattr(gil, "_IDLE_CALLS", frozenset())
     watch.opened = False
@@ -300,12 +300,14 @@ def test_init_thread_is_watched_and_a_forked_child_watches_its_own_thread(watch:
     t, out = _on_thread(lambda: (gil.watch_this_thread(), gil._watch.tid)[1])
     t.join()
     assert out[0] != threading.main_thread().native_id and gil._watch.tid == out[0]
+    assert gil._watch.ident == t.ident  # the same thread by its threading id (compared without a system call)
     gil.watch_this_thread()
-    assert gil._watch.tid == threading.get_native_id()
+    assert gil._watch.tid == threading.get_native_id() and gil._watch.ident == threading.get_ident()
     assert gil.loop_idle() is False  # opened for this thread (running), the other's descriptor retired
     pid = os.fork()
     if pid == 0:  # the child: its only thread is watched, through its own /proc file
         ok = gil._watch.tid == threading.get_native_id() and gil._watch.fd is None and gil.loop_idle() is False
+        ok = ok and gil._watch.ident == threading.get_ident()
         ok = ok and gil._watch.fd is not None and not gil._retired and gil._watch.clock is not None
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
@@ -360,7 +362,8 @@ def test_the_log_worker_stops_offering_while_it_is_behind(
         p._abandon = True  # the worker thread leaves; this test drives _process itself
         p._wake.set()
         p._thread.join(5)
-        gil._watch.tid, gil._watch.opened, gil._watch.fd = _NO_THREAD, False, None  # init() watched this thread
+        w = gil._watch
+        w.tid, w.ident, w.opened, w.fd = _NO_THREAD, _NO_THREAD, False, None  # init() watched this thread
         build = p.builder.build
 
         def slow_build(e: Any) -> Any:

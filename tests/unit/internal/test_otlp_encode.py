@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as reference
@@ -19,6 +20,7 @@ from tradeobs_agent._internal import otel_private
 from tradeobs_agent._internal.exporters import CountingSpanExporter
 from tradeobs_agent._internal.otel_private import _RawStub
 from tradeobs_agent._internal.otlp_encode import (
+    UNSET_STATUS,
     Encoded,
     encode_logs,
     encode_spans,
@@ -131,6 +133,29 @@ def test_trading_spans_are_byte_identical() -> None:
     ]
     for _ in range(2):  # the second time from the caches
         assert encode_spans(spans) == reference(spans).SerializeToString()
+
+
+def test_float_attributes_are_byte_identical_for_every_key_length_and_field() -> None:
+    """Floats are written inline after a remembered prefix per field and key: keys whose KeyValue needs a one- or a
+    two-byte length (116 and 117 characters), non-ASCII, a secret name (masked), as span, event and link
+    attributes, byte for byte what the reference writes (the second time from the remembered prefixes)."""
+    ctx = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    attrs = {k: v for k, v in (("q", 1.5), ("k" * 116, -0.0), ("k" * 117, math.inf), ("é" * 70, 2.5e-300))}
+    attrs["api_key"] = 1.25
+    span = ReadableSpan(
+        "fill",
+        ctx,
+        None,
+        RESOURCES[0],
+        attrs,
+        events=[Event("e", attrs, 5)],
+        links=[Link(ctx, attrs)],
+        start_time=1,
+        end_time=2,
+        instrumentation_scope=SCOPES[0],
+    )
+    for _ in range(2):
+        assert encode_spans([span]) == reference(scrub_spans([span])).SerializeToString()
 
 
 def test_the_attribute_cache_is_bounded_and_keeps_what_repeats() -> None:
@@ -256,6 +281,34 @@ def test_logs_equal_the_reference_encoder(batch: list[Any]) -> None:
     assert ExportLogsServiceRequest.FromString(encode_logs(batch)) == reference_logs(scrub_logs(batch))
 
 
+@pytest.mark.parametrize("body", ["", "x", "é" * 40, "a" * 125, "a" * 126, "a" * 127, "a" * 128, "a" * 20_000, 7])
+def test_a_log_record_is_byte_identical_for_every_body_length_and_severity(body: Any) -> None:
+    """Text bodies are written without _any_value, severities from tables: a body whose value or field needs a one-
+    or a two-byte length, non-ASCII, every severity number and text, with and without a trace, byte for byte what
+    the reference writes (twice: the second time from the tables)."""
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as reference_logs
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    ctx = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    for number in [None, *SeverityNumber]:
+        for text, trace in ((None, None), ("INFO", ctx), ("a severity text of its own", ctx)):
+            record = LogRecord(
+                timestamp=1_700_000_000_000_000_001,
+                observed_timestamp=1_700_000_000_000_000_002,
+                trace_id=trace.trace_id if trace else None,
+                span_id=trace.span_id if trace else None,
+                trace_flags=trace.trace_flags if trace else None,
+                severity_text=text,
+                severity_number=number,
+                body=body,
+                attributes={"stream": "execution", "symbol": "SYM01", "qty": 5.0},
+            )
+            readable = ReadableLogRecord(record, RESOURCES[0], SCOPES[0])
+            for _ in range(2):
+                assert encode_logs([readable]) == reference_logs([readable]).SerializeToString()
+
+
 def test_a_structured_log_body_from_the_otel_logs_api_is_scrubbed_on_both_encoders() -> None:
     """The OTel logs API takes a dict or a list as a body; only text bodies were scrubbed, so a secret in a dict body
     left the process over OTLP in clear (a user's review)."""
@@ -298,7 +351,9 @@ def test_installed_on_the_grpc_log_exporter() -> None:
     parent=st.one_of(st.none(), _context(remote=False)),
     name=_text,
     attrs=st.one_of(st.none(), _attrs),
-    status=st.sampled_from([Status(StatusCode.UNSET), Status(StatusCode.ERROR, "risk"), Status(StatusCode.OK)]),
+    status=st.sampled_from(
+        [UNSET_STATUS, Status(StatusCode.UNSET), Status(StatusCode.ERROR, "risk"), Status(StatusCode.OK)]
+    ),
     start=_times,
     end=_times,
     resource=st.sampled_from(RESOURCES),

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loguru import logger as loguru_logger
 
 from tests._util import NumpyFloat64, NumpyInt64
@@ -48,6 +50,55 @@ def _assert_clean(text: str) -> None:
 )
 def test_default_patterns(text: str, expected: str) -> None:
     assert Redactor().text(text) == expected
+
+
+_DEFAULT = Redactor()
+_WITH_EXTRA = Redactor([r"ORD-\d+"])
+_GATES = sorted({t for first, _ in _DEFAULT._groups for t in first})
+
+
+def _text_gate_by_gate(r: Redactor, s: str) -> str:
+    """``Redactor.text`` as it was before its one-search fast path: every group's first gate tested in turn."""
+    from tradeobs_agent.redaction import _passes
+
+    if len(s) < 5:
+        return s
+    if r._mask_values is not None:
+        s = r._mask_values(s)
+    low = s.lower()
+    for first, rules in r._groups:
+        if any(t in low for t in first):
+            for apply, more in rules:
+                if not more or _passes(more, low):
+                    s = apply(s)
+    return s
+
+
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([*_GATES, "=", ": ", " ", "abcDEF123456", "ORD-42", "pass%77ord%3D"]), st.text()),
+        max_size=8,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_text_equals_testing_each_gate_in_turn(parts: list[str]) -> None:
+    """One search for any first gate decides that no rule applies: the same text as testing the gates one by one,
+    for texts made of every gate (in any case), secrets' shapes and anything else; with an ungated pattern too."""
+    s = "".join(parts)
+    for r in (_DEFAULT, _WITH_EXTRA):
+        assert r.text(s) == _text_gate_by_gate(r, s)
+        assert r.text(s.upper()) == _text_gate_by_gate(r, s.upper())
+
+
+def test_the_one_search_finds_every_gate_of_every_rule() -> None:
+    """What the fast path rests on: a text holding any rule group's first gate is found by the one search (so it
+    takes the loop), wherever the gate is in it, for the default rules and with an ungated pattern."""
+    for r in (_DEFAULT, _WITH_EXTRA):
+        for first, _ in r._groups:
+            for t in first:
+                for text in (t, f"x{t}", f"{t}y", f"some text {t}=abc {t}"):
+                    assert r._any_gate(text) is not None, (t, text)
+    assert _DEFAULT._any_gate("order demo-12345 filled 5.0 sym01 @ 100.0100") is None  # a text that skips the rules
 
 
 def test_secret_looking_attribute_names() -> None:
@@ -551,3 +602,27 @@ def test_a_query_string_attribute_is_masked_in_log_files_and_spans(env: Env) -> 
                                        "note": "sig=Zx9"}  # fmt: skip
     kept = {"url.query": "symbol=AAPL&limit=10"}
     assert scrub_attributes(kept) is kept
+
+
+def test_a_value_seen_before_is_masked_once_registered_as_a_secret(env: Env) -> None:
+    """The builder remembers the redacted text of values that repeat (a symbol, an order's id on each of its lines):
+    a value registered as a secret after it was seen is masked from then on, on every sink, and a secret-looking value
+    stays masked on every line it is on."""
+    from tradeobs_agent import secret_values
+
+    log = get_logger("execution")
+    try:
+        for _ in range(2):
+            log.info("before", extra={"ref": "ACCT-77665544", "note": "password=hunter2hunter2"})
+        env.flush()  # built (and remembered) before the value is known
+        secret_values.register_secret("ACCT-77665544")
+        for _ in range(2):
+            log.info("after", extra={"ref": "ACCT-77665544", "note": "password=hunter2hunter2"})
+        env.flush()
+    finally:
+        secret_values.reset()
+    lines = env.lines("execution")
+    assert [r["ref"] for r in lines] == ["ACCT-77665544"] * 2 + ["[REDACTED]"] * 2
+    assert [r["note"] for r in lines] == ["password=[REDACTED]"] * 4
+    otel = [dict(r.attributes) for r in env.otlp_records()]
+    assert [a["ref"] for a in otel] == ["ACCT-77665544"] * 2 + ["[REDACTED]"] * 2
