@@ -469,8 +469,8 @@ def data_link(
     ``${__value.raw}`` is the value clicked; ``${__data.fields.<name>}`` the row's field of that name (an exemplar
     frame has one per series and exemplar label; a Jaeger search row has traceID, traceName, startTime, duration);
     ``${__url_time_range}`` the panel's range as ``from=<ms>&to=<ms>``; ``${<var>:queryparam}`` the dashboard
-    variable as ``var-<name>=<value>`` per selected value (``$__all`` for All). Anything left (a field the row
-    lacks) stays in the URL verbatim, as Grafana leaves it: that is a broken link, asserted here."""
+    variable as ``var-<name>=<value>`` per selected value (``$__all`` for All). A field the row lacks, which
+    Grafana would make "" (an empty variable at the other end), is a broken link: asserted here."""
 
     def sub(m: re.Match[str]) -> str:
         name, fmt = m.group(1), m.group(2)
