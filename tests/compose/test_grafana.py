@@ -44,9 +44,10 @@ def test_datasources_have_fixed_uids_and_correlations() -> None:
     prom, jaeger, loki = DS["prometheus"], DS["jaeger"], DS["loki"]
     assert prom["isDefault"] is True
     # Prometheus exemplars -> Jaeger: the exemplar label the agent/collector write is trace_id
-    assert prom["jsonData"]["exemplarTraceIdDestinations"] == [
-        {"name": "trace_id", "datasourceUid": "jaeger", "urlDisplayLabel": "Open trace"}
-    ]
+    # (and the dot's Order drill-down: tests/integration/test_incident.py follows that link)
+    trace, drill = prom["jsonData"]["exemplarTraceIdDestinations"]
+    assert trace == {"name": "trace_id", "datasourceUid": "jaeger", "urlDisplayLabel": "Open trace"}
+    assert drill["name"] == "trace_id" and drill["url"].startswith("/d/tradeobs-order?")
     assert jaeger["type"] == "jaeger"
     # Jaeger -> Loki by trace id (Loki keeps the OTLP record's trace id as structured metadata trace_id)
     t2l = jaeger["jsonData"]["tracesToLogsV2"]
@@ -84,7 +85,7 @@ def test_datasources_have_fixed_uids_and_correlations() -> None:
 def test_exemplar_destination_and_latency_panels_line_up() -> None:
     """Every latency panel's exemplars open a trace: the panel asks for exemplars from the Prometheus
     datasource, whose exemplar destination is a provisioned datasource of type jaeger."""
-    (dest,) = DS["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    (dest,) = [d for d in DS["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] if "datasourceUid" in d]
     assert DS[dest["datasourceUid"]]["type"] == "jaeger"
     panels = 0
     for path in DASHBOARDS:

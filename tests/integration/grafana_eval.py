@@ -270,7 +270,7 @@ class Evaluator:
             chosen = choose.get(name)
             if chosen is not None:
                 values = [chosen] if isinstance(chosen, str) else list(chosen)
-                missing = set(values) - set(options)
+                missing = set(values) - set(options) - ({"$__all"} if v.get("includeAll") else set())
                 if kind == "query" and missing:
                     raise NotOffered(f"{dash['uid']}: variable {name} offers {options}, not {sorted(missing)}")
             elif v.get("includeAll"):
@@ -383,6 +383,23 @@ class Evaluator:
         )
         return [e for series in data for e in series.get("exemplars", [])]
 
+    def exemplar_rows(self, q: Query) -> list[dict[str, str]]:
+        """The panel's exemplars as the rows of Grafana's exemplar frame: Time (ms), Value, then a field per
+        label, the series' and the exemplar's (what a data link's ``${__data.fields.<label>}`` reads)."""
+        data = self._prom_get(
+            "/api/v1/query_exemplars", {"query": q.target["expr"], "start": q.start, "end": q.end + 60}
+        )
+        return [
+            {
+                **series.get("seriesLabels", {}),
+                **e["labels"],
+                "Time": str(round(float(e["timestamp"]) * 1000)),
+                "Value": str(e["value"]),
+            }
+            for series in data
+            for e in series.get("exemplars", [])
+        ]
+
 
 # ---------------------------------------------------------------------- links of the Jaeger datasource
 def provisioned(value: str) -> str:
@@ -435,3 +452,49 @@ def traces_to_metrics_links(
 
 def _shift(text: str) -> float:
     return -parse_duration(text[1:]) if text.startswith("-") else parse_duration(text)
+
+
+# ---------------------------------------------------------------------- data links
+def data_link(
+    url: str,
+    *,
+    value: str,
+    fields: dict[str, str],
+    start: float,
+    end: float,
+    variables: dict[str, Variable] | None = None,
+) -> tuple[str, dict[str, list[str]]]:
+    """A data link's URL as Grafana builds it for a click on ``value`` -> (path, query parameters).
+
+    ``${__value.raw}`` is the value clicked; ``${__data.fields.<name>}`` the row's field of that name (an exemplar
+    frame has one per series and exemplar label; a Jaeger search row has traceID, traceName, startTime, duration);
+    ``${__url_time_range}`` the panel's range as ``from=<ms>&to=<ms>``; ``${<var>:queryparam}`` the dashboard
+    variable as ``var-<name>=<value>`` per selected value (``$__all`` for All). A field the row lacks, which
+    Grafana would make "" (an empty variable at the other end), is a broken link: asserted here."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, fmt = m.group(1), m.group(2)
+        if name == "__value.raw":
+            return urllib.parse.quote(value, safe="")
+        if name == "__url_time_range":
+            return f"from={round(start * 1000)}&to={round(end * 1000)}"
+        if name.startswith("__data.fields."):
+            key = name.removeprefix("__data.fields.")
+            return urllib.parse.quote(fields[key], safe="") if key in fields else m.group(0)
+        if fmt == "queryparam" and variables is not None and name in variables:
+            return "&".join(f"var-{name}={urllib.parse.quote(v, safe='')}" for v in variables[name].values)
+        return m.group(0)
+
+    out = re.sub(r"\$\{([\w.]+)(?::(\w+))?\}", sub, url)
+    assert "$" not in urllib.parse.unquote(out.replace("%24__all", "")), f"unresolved in the link: {out}"
+    parsed = urllib.parse.urlsplit(out)
+    return parsed.path, urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+
+
+def dashboard_choice(params: dict[str, list[str]]) -> tuple[dict[str, list[str] | str], float, float]:
+    """A dashboard URL's parameters -> (the variables it selects, from, to in seconds)."""
+    choose: dict[str, list[str] | str] = {}
+    for key, values in params.items():
+        if key.startswith("var-"):
+            choose[key.removeprefix("var-")] = values[0] if len(values) == 1 else values
+    return choose, int(params["from"][0]) / 1000, int(params["to"][0]) / 1000

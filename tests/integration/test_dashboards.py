@@ -264,8 +264,14 @@ def test_every_panel_of_every_dashboard_shows_the_demos_data(dstack: DashboardSt
 
 def test_latency_exemplars_open_traces_in_jaeger(dstack: DashboardStack) -> None:
     """The dots on the latency panels: their label is the one the Prometheus datasource sends to its
-    exemplar destination (Jaeger), and that trace-id query finds the order's trace and measured span."""
-    (dest,) = next(d for d in DATASOURCES if d["uid"] == "prometheus")["jsonData"]["exemplarTraceIdDestinations"]
+    exemplar destination (Jaeger), and that trace-id query finds the order's trace and measured span. Every
+    dot of every panel has the labels its "Order drill-down" link reads (a label the dot lacks would be an
+    empty variable in the drill-down: Grafana puts "" for a missing ``${__data.fields.<name>}``)."""
+    dests = next(d for d in DATASOURCES if d["uid"] == "prometheus")["jsonData"]["exemplarTraceIdDestinations"]
+    (dest,) = [d for d in dests if "datasourceUid" in d]
+    (drill,) = [d for d in dests if "url" in d]
+    link_fields = set(re.findall(r"\$\{__data\.fields\.(\w+)\}", drill["url"]))
+    assert link_fields >= {"job", "symbol", "venue", "strategy"}, drill["url"]
     ev = Evaluator(dstack.prometheus.url, dstack.jaeger.query_url, DATASOURCES)
     checked = 0
     for dash in (json.loads(p.read_text()) for p in DASHBOARDS):
@@ -277,6 +283,8 @@ def test_latency_exemplars_open_traces_in_jaeger(dstack: DashboardStack) -> None
                 continue
             exemplars = wait_for(lambda q=q: ev.exemplars(q), f"exemplars of {q.describe()}", procs=(dstack.demo,))
             trace_ids = {e["labels"][dest["name"]] for e in exemplars}
+            for row in ev.exemplar_rows(q):
+                assert link_fields <= set(row), (q.describe(), link_fields - set(row), row)
             trace_id = sorted(trace_ids)[0]
             trace = wait_for(lambda t=trace_id: jaeger_trace(dstack.jaeger.query_url, t), f"trace {trace_id}")
             assert any(s["operationName"] == "order" for s in trace["spans"]), (q.describe(), trace_id)

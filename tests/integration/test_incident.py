@@ -28,7 +28,8 @@ import pytest
 import yaml
 
 from .agent_proc import AgentWorkload, unique_service
-from .grafana_eval import Evaluator, provisioned, traces_to_metrics_links
+from .agent_workload import STRATEGY
+from .grafana_eval import Evaluator, dashboard_choice, data_link, provisioned, traces_to_metrics_links
 from .procs import (
     COMPOSE_JAEGER_CONFIG,
     REPO,
@@ -57,6 +58,7 @@ GRAFANA = REPO / "compose" / "grafana"
 DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())["datasources"]
 DS = {d["uid"]: d for d in DATASOURCES}
 OVERVIEW = json.loads((GRAFANA / "dashboards" / "trading-overview.json").read_text())
+DRILL = json.loads((GRAFANA / "dashboards" / "order-drilldown.json").read_text())
 EXPORT_INTERVAL = 10.0  # the agent's default, as in compose
 SLOW_S = 2.0
 FILL_PRICE = 191.5  # a buy limit at 190.0 filled at 191.5: 78.9 bp adverse slippage, the order that lost money
@@ -142,7 +144,7 @@ def test_the_highest_latency_and_slippage_dots_open_the_slow_losing_order(incide
     """The dots a trader clicks at the spike: the highest exemplar of each trading-overview fill latency and
     slippage panel carries, under the label the Prometheus datasource sends to Jaeger, the trace of the order
     that filled SLOW_S late on venue X at a loss; Jaeger opens that trace by the id as Grafana asks for it."""
-    (dest,) = DS["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    (dest,) = [d for d in DS["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] if "datasourceUid" in d]
     assert dest["datasourceUid"] == "jaeger"
     ev = Evaluator(incident.prometheus.url, incident.jaeger.query_url, DATASOURCES)
     start, end = ev.time_range(OVERVIEW)
@@ -251,26 +253,32 @@ _MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _loki_match(expr: str, record: dict[str, Any]) -> bool:
-    """A LogQL query of stream matchers and ``| label op "value"`` filters, on one OTLP record as Loki's OTLP
-    ingestion indexes it (resource service.name -> service_name; record attributes and trace id -> structured
-    metadata, dots -> _)."""
+    """A LogQL query of stream matchers and ``| label op "value"`` filter stages (a stage may be ``a or b``), on
+    one OTLP record as Loki's OTLP ingestion indexes it (resource service.name -> service_name; record attributes
+    and trace id -> structured metadata, dots -> _). A label the record lacks is the empty string, as in LogQL."""
     labels = {k.replace(".", "_"): str(v) for k, v in {**record["_resource"], **record["_attributes"]}.items()}
     if record.get("traceId"):
         labels["trace_id"] = record["traceId"]
-    selector, _, pipeline = expr.partition("}")
-    matchers = _MATCHER.findall(selector) + _MATCHER.findall(pipeline)
-    assert matchers and not re.sub(r"\|\s*" + _MATCHER.pattern, "", pipeline).strip(), f"unsupported LogQL: {expr}"
-    for name, op, quoted in matchers:
+
+    def holds(name: str, op: str, quoted: str) -> bool:
         value, have = json.loads(f'"{quoted}"'), labels.get(name, "")
-        ok = {
+        return {
             "=": have == value,
             "!=": have != value,
             "=~": re.fullmatch(value, have) is not None,
             "!~": re.fullmatch(value, have) is None,
         }[op]
-        if not ok:
-            return False
-    return True
+
+    selector, _, pipeline = expr.partition("}")
+    stages = [[m] for m in _MATCHER.findall(selector)]
+    for stage in (st.strip() for st in pipeline.split("|")):
+        if not stage:
+            continue
+        alternatives = re.split(r"\s+or\s+", stage)
+        assert all(_MATCHER.fullmatch(a.strip()) for a in alternatives), f"unsupported LogQL stage {stage!r}: {expr}"
+        stages.append([_MATCHER.fullmatch(a.strip()).groups() for a in alternatives])  # type: ignore[union-attr]
+    assert stages, f"unsupported LogQL: {expr}"
+    return all(any(holds(*m) for m in stage) for stage in stages)
 
 
 def test_the_slow_orders_trace_opens_its_logs_and_they_open_it_back(incident: Incident) -> None:
@@ -302,6 +310,126 @@ def test_the_slow_orders_trace_opens_its_logs_and_they_open_it_back(incident: In
     assert provisioned(field["url"]) == "${__value.raw}"
     for r in found:
         assert span_tags(_order_span(_trace(incident, r["traceId"])))["order.id"] == incident.slow["order_id"]
+
+
+def _lands_on_the_slow_order(incident: Incident, params: dict[str, list[str]]) -> None:
+    """The Order drill-down opened with these URL parameters shows the slow order: every variable the link sets
+    is offered (job, symbol, venue, strategy), its trace panel shows the order's trace, and both its log panels,
+    run on the records the collector sends to Loki (its file exporter) over the link's time range, show that
+    order's records and no other order's."""
+    choose, start, end = dashboard_choice(params)
+    ev = Evaluator(incident.prometheus.url, incident.jaeger.query_url, DATASOURCES)
+    variables = ev.resolve_variables(DRILL, choose, start, end)
+    queries = ev.queries(DRILL, variables, start, end)
+    (by_trace,) = [q for q in queries if q.kind == "jaeger" and "query" in q.target]
+    (trace,) = ev.run(by_trace)
+    assert span_tags(_order_span(trace))["order.id"] == incident.slow["order_id"], by_trace.describe()
+    logs = [q for q in queries if q.kind == "loki" and "order_id" in q.target["expr"]]
+    assert len(logs) == 2, [q.describe() for q in queries if q.kind == "loki"]
+    for q in logs:
+
+        def lines(q: Any = q) -> list[dict[str, Any]] | None:
+            found = [
+                r
+                for r in read_otlp_json_logs(Path(incident.collector.logs_file))
+                if start <= int(r["timeUnixNano"]) / 1e9 <= end and _loki_match(q.target["expr"], r)
+            ]
+            return found or None
+
+        found = wait_for(lines, f"the slow order's records: {q.describe()}", DATA_DEADLINE)
+        assert {r["_attributes"].get("order_id") for r in found} == {incident.slow["order_id"]}, q.describe()
+        bodies = [r["body"].get("stringValue", "") for r in found]
+        assert any(f"{incident.slow['order_id']} on venue X at {FILL_PRICE}" in b for b in bodies), bodies
+
+
+def test_a_dots_drilldown_link_opens_that_order_its_trace_and_its_logs(incident: Incident) -> None:
+    """The highest dot of each fill latency and slippage panel has an "Order drill-down" link (the Prometheus
+    datasource's exemplar destination with a url, filled from the dot's exemplar frame as Grafana fills it) to
+    the drill-down of THAT order: its trace id, service, symbol, venue and strategy, the panel's time range; it
+    shows the order's trace and its log records. The dots had only "Open trace" (Explore): the exemplar has no
+    order id, so the drill-down's log panels (by order_id) could not be filled from a dot."""
+    dests = DS["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    links = [d for d in dests if d.get("url")]
+    assert len(links) == 1, f"no exemplar link opens the Order drill-down: {dests}"
+    (link,) = links
+    ev = Evaluator(incident.prometheus.url, incident.jaeger.query_url, DATASOURCES)
+    start, end = ev.time_range(OVERVIEW)
+    variables = ev.resolve_variables(OVERVIEW, {"job": incident.job}, start, end)
+    panels = [
+        q
+        for q in ev.queries(OVERVIEW, variables, start, end)
+        if q.exemplar and re.search(r"submit_to_fill|slippage", q.target["expr"])
+    ]
+    assert len(panels) >= 3, [q.describe() for q in panels]
+    for q in panels:
+
+        def top(q: Any = q) -> dict[str, str] | None:
+            rows = [r for r in ev.exemplar_rows(q) if link["name"] in r]
+            best = max(rows, key=lambda r: float(r["Value"]), default=None)
+            return best if best is not None and float(best["Value"]) > 1 else None
+
+        best = wait_for(top, f"the slow order's exemplar on {q.describe()}", DATA_DEADLINE)
+        path, params = data_link(provisioned(link["url"]), value=best[link["name"]], fields=best, start=start, end=end)
+        assert path == f"/d/{DRILL['uid']}", path
+        assert params["var-trace_id"] == [incident.slow["trace_id"]], (q.describe(), params)
+        assert (params["var-job"], params["var-venue"], params["var-strategy"]) == ([incident.job], ["X"], [STRATEGY])
+        _lands_on_the_slow_order(incident, params)
+
+
+def _row_link(panel_title: str) -> str:
+    """The url of the drill-down panel's link on its Jaeger rows' trace id (a field override of traceID)."""
+    (panel,) = [p for p in DRILL["panels"] if p["title"].startswith(panel_title)]
+    links = [
+        link
+        for o in panel.get("fieldConfig", {}).get("overrides", [])
+        if o["matcher"] == {"id": "byName", "options": "traceID"}
+        for prop in o["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
+    assert len(links) == 1, f"{panel['title']!r}: its rows' trace ids have no drill-down link (Explore only)"
+    return str(links[0]["url"])
+
+
+def test_the_slow_orders_table_filters_by_venue_and_a_row_opens_that_order(incident: Incident) -> None:
+    """ "Slow orders on $venue": the Venue and Strategy variables filter the Jaeger search (every row an order of
+    that venue and strategy; the slow order on X, not on Y), and a click on its row's trace id fills the
+    drill-down with that order (its trace, its log records), not Explore. Before, "Slow orders" had no venue
+    filter, and every Jaeger table's trace id opened Explore."""
+    ev = Evaluator(incident.prometheus.url, incident.jaeger.query_url, DATASOURCES)
+    _trace(incident, incident.slow["trace_id"])
+    end = time.time()
+    start = end - 3600
+    title = "Slow orders on"
+    for venue, at_least in (("Y", "10ms"), ("X", "500ms")):
+        choose = {"job": incident.job, "venue": venue, "strategy": STRATEGY, "min_latency": at_least}
+        variables = ev.resolve_variables(DRILL, choose, start, end)
+        tables = [q for q in ev.queries(DRILL, variables, start, end) if q.panel.startswith(title)]
+        assert len(tables) == 1, f"no {title!r} table in the drill-down"
+        (table,) = tables
+        rows = wait_for(lambda t=table: ev.run(t), table.describe(), DATA_DEADLINE)
+        for trace in rows:
+            tags = span_tags(_order_span(trace))
+            assert (tags["venue"], tags["strategy"]) == (venue, STRATEGY), (table.describe(), tags)
+        assert (incident.slow["trace_id"] in {t["traceID"] for t in rows}) == (venue == "X"), table.describe()
+    path, params = data_link(
+        _row_link(title),
+        value=incident.slow["trace_id"],
+        fields={"traceID": incident.slow["trace_id"]},
+        start=start,
+        end=end,
+        variables=variables,
+    )
+    assert path == f"/d/{DRILL['uid']}", path
+    assert (params["var-trace_id"], params["var-order_id"], params["var-venue"]) == (
+        [incident.slow["trace_id"]],
+        [""],
+        ["X"],
+    ), params
+    _lands_on_the_slow_order(incident, params)
+    # the other Jaeger tables' rows open the drill-down too (the by-order.id one keeps the order id)
+    for other in ("Slow orders:", "Rejected orders", "Order $order_id: its trace"):
+        _row_link(other)
 
 
 class _ExemplarPage(http.server.BaseHTTPRequestHandler):

@@ -28,6 +28,7 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.common import DataSourceRef
 from grafana_foundation_sdk.models.dashboard import (
     DashboardLinkType,
+    DynamicConfigValue,
     Threshold,
     ThresholdsMode,
     VariableHide,
@@ -254,6 +255,40 @@ def service_variable(job_selector: str, *, multi: bool) -> QueryVariable:
         .allow_custom_value(False)
     )
     return v.multi(True).include_all(True) if multi else v.multi(False).include_all(False)
+
+
+# The drill-down's variables a link to one order carries over from the panel it is clicked in (its service,
+# symbols, venue, strategy, trading mode and slow-order bounds), by Grafana's ``${var:queryparam}`` format:
+# ``var-<name>=<value>`` for each selected value (``$__all`` for All).
+ORDER_CONTEXT_VARS = ("mode", "job", "symbol", "venue", "strategy", "min_latency", "max_latency")
+
+
+def order_link_url(*, keep_order_id: bool) -> str:
+    """The URL of the Order drill-down for the trace of a Jaeger search row (the ``traceID`` field), in the
+    drill-down itself: the row's trace id, the panel's time range and the context variables; the order id
+    kept (the row is a trace of that order: the search by ``order.id``) or cleared (another order's trace,
+    whose logs are then found by its trace id)."""
+    order = "${order_id:queryparam}" if keep_order_id else "var-order_id="
+    context = "&".join(f"${{{v}:queryparam}}" for v in ORDER_CONTEXT_VARS)
+    return f"/d/{ORDER_UID}?{context}&{order}&var-trace_id=${{__value.raw}}&${{__url_time_range}}"
+
+
+def trace_row_links(*, keep_order_id: bool) -> list[DynamicConfigValue]:
+    """Field-override properties for a Jaeger search table's ``traceID`` column: a click fills the drill-down
+    (its trace panel, its log panels, its comparisons) instead of the datasource's own link, which opened the
+    trace in Explore (an override's ``links`` replace the field's)."""
+    return [
+        DynamicConfigValue(
+            id_val="links",
+            value=[
+                {
+                    "title": "Order drill-down: this trace, its logs and metrics",
+                    "url": order_link_url(keep_order_id=keep_order_id),
+                    "targetBlank": False,
+                }
+            ],
+        )
+    ]
 
 
 def dashboard_link(title: str, uid: str) -> DashboardLink:

@@ -1,12 +1,14 @@
-"""Order drill-down: one order's trace (its latency breakdown), fills and logs, by ``order_id``.
+"""Order drill-down: one order's trace (its latency breakdown), fills and logs, by ``order_id`` or ``trace_id``.
 
 Open it with the variables set, e.g. from an order id in a log line or the live page:
-``/d/tradeobs-order?var-job=<service>&var-order_id=<client order id>&var-trace_id=<trace id>``.
+``/d/tradeobs-order?var-job=<service>&var-order_id=<client order id>&var-trace_id=<trace id>``;
+an exemplar dot's *Order drill-down* link (the Prometheus datasource's) and a click on the trace id of
+any of its Jaeger tables open it on that order's trace id (neither knows the order id).
 Order ids are never metric labels (one series per order), so the order itself comes
 from the trace store (Jaeger: the ``order`` trace with its ``risk_check``, ``submit``,
 ``ack`` and ``fill`` spans, each covering the time since the previous step) and the
-log store (records carry ``order_id``); Prometheus gives the comparison with the other
-orders of the symbol, with exemplars that open their traces.
+log store (records carry ``order_id`` and the order's ``trace_id``); Prometheus gives the comparison
+with the other orders of the symbol, with exemplars that open their traces.
 """
 
 from __future__ import annotations
@@ -39,9 +41,31 @@ from ._common import (
     prom,
     prom_variable,
     service_variable,
+    trace_row_links,
 )
 
 JS = f'job="$job",{MODE},symbol=~"$symbol"'
+# The order's log records: the agent gives every record that names an order (order.scope(), wrap(),
+# correlate(order_id=...)) that order's trace id, so a click that knows only the trace (a Jaeger search row,
+# an exemplar dot: neither carries the order id) finds them by trace_id, and an order id typed in finds them by
+# order_id. Both guards first: a LogQL label filter on an empty value matches the records WITHOUT that label, so
+# an empty variable (the other one set) must not select every record of the service.
+ORDER_LOGS = '{service_name="$service"} | order_id!="" | trace_id!="" | order_id="$order_id" or trace_id="$trace_id"'
+
+
+def _route_variable(name: str, label: str) -> QueryVariable:
+    """``venue`` / ``strategy``: one value (Jaeger's tag search is an exact match: no "All", no regex), the
+    filter of the "Slow orders on $venue" table; an exemplar's drill-down link sets them from the dot's series."""
+    return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(PROMETHEUS)
+        .query(f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, {name})')
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(False)
+        .include_all(False)
+    )
 
 
 def _choice(name: str, label: str, values: list[str], default: str) -> CustomVariable:
@@ -98,6 +122,8 @@ def build() -> Dashboard:
                 "symbol", "Symbol", f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, symbol)'
             )
         )
+        .with_variable(_route_variable("venue", "Venue (slow orders)"))
+        .with_variable(_route_variable("strategy", "Strategy (slow orders)"))
         .with_variable(TextBoxVariable("order_id").label("Order id (client)").description("The client order id"))
         .with_variable(
             TextBoxVariable("trace_id")
@@ -116,9 +142,10 @@ def build() -> Dashboard:
             table.Panel()
             .id(ids())
             .title("Order $order_id: its trace (Jaeger search by order.id)")
-            .description("Click the trace id to open the trace; put it in 'Trace id' to show it below.")
+            .description("Click the trace id: this dashboard shows that trace, its log records and metrics below.")
             .datasource(JAEGER)
             .with_target(jaeger_search("A", "$service", operation="order", tags="order.id=$order_id"))
+            .override_by_name("traceID", trace_row_links(keep_order_id=True))
             .span(24)
             .height(5)
         )
@@ -135,18 +162,21 @@ def build() -> Dashboard:
         .with_panel(
             logs.Panel()
             .id(ids())
-            .title("Order $order_id: all log records")
+            .title("Order $order_id, trace $trace_id: all log records")
+            .description(
+                "The records of the order id, or of the trace (every record naming an order carries its trace id)"
+            )
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name="$service"} | order_id="$order_id"'))
+            .with_target(loki("A", ORDER_LOGS))
             .span(12)
             .height(10)
         )
         .with_panel(
             logs.Panel()
             .id(ids())
-            .title("Order $order_id: fills and venue events (execution stream)")
+            .title("Order $order_id, trace $trace_id: fills and venue events (execution stream)")
             .datasource(LOKI)
-            .with_target(loki("A", '{service_name="$service"} | order_id="$order_id" | stream="execution"'))
+            .with_target(loki("A", ORDER_LOGS + ' | stream="execution"'))
             .span(12)
             .height(10)
         )
@@ -203,12 +233,34 @@ def build() -> Dashboard:
             table.Panel()
             .id(ids())
             .title("Slow orders: $min_latency to $max_latency")
+            .description("Every venue and strategy. Click a trace id: this dashboard shows that order.")
             .datasource(JAEGER)
             .with_target(
                 jaeger_search(
                     "A", "$service", operation="order", min_duration="$min_latency", max_duration="$max_latency"
                 )
             )
+            .override_by_name("traceID", trace_row_links(keep_order_id=False))
+            .span(12)
+            .height(8)
+        )
+        .with_panel(
+            table.Panel()
+            .id(ids())
+            .title("Slow orders on $venue, strategy $strategy: $min_latency to $max_latency")
+            .description("The Venue and Strategy variables (an exemplar dot's link sets them to its series').")
+            .datasource(JAEGER)
+            .with_target(
+                jaeger_search(
+                    "A",
+                    "$service",
+                    operation="order",
+                    tags="venue=$venue strategy=$strategy",
+                    min_duration="$min_latency",
+                    max_duration="$max_latency",
+                )
+            )
+            .override_by_name("traceID", trace_row_links(keep_order_id=False))
             .span(12)
             .height(8)
         )
@@ -218,6 +270,7 @@ def build() -> Dashboard:
             .title("Rejected orders")
             .datasource(JAEGER)
             .with_target(jaeger_search("A", "$service", operation="order", tags="order.outcome=rejected"))
+            .override_by_name("traceID", trace_row_links(keep_order_id=False))
             .span(12)
             .height(8)
         )
