@@ -160,3 +160,24 @@ def test_start_without_a_running_loop_points_to_run() -> None:
 
     with pytest.raises(RuntimeError, match=r"live\.run\(\)"):
         live.start("127.0.0.1", free_port())
+
+
+def test_a_failed_cell_then_a_kernel_restart_is_a_clean_stop(kernel: Kernel) -> None:
+    """docs/agent.md, "In a Jupyter notebook": the kernel is an interactive session, so a cell's exception is no crash
+    at the kernel's exit; the restart runs shutdown() (open orders end) and frees the Prometheus port."""
+    logs = Path(kernel.env["TRADEOBS_LOG_DIR"])
+    kernel.ok("tt = tradeobs_agent.TradingTelemetry(strategy='nb', venue='paper')")
+    _, error = kernel.run(
+        "o = tt.order_signal('r1', 'MSFT', 'buy', 1, 100.0)\n"
+        "with tradeobs_agent.correlate(order_id='r1'):\n    o.submitted()\n    1 / 0"
+    )
+    assert error is not None and error["ename"] == "ZeroDivisionError"
+    kernel.km.restart_kernel(now=False)
+    kernel.kc.wait_for_ready(timeout=60)
+    traces = (logs / "traces.jsonl").read_text()
+    assert '"order.id","value":{"stringValue":"r1"}' in traces and '"stringValue":"closed"' in traces
+    written = "".join(p.read_text() for p in logs.glob("*.jsonl") if p.name != "traces.jsonl")
+    assert "ZeroDivisionError" not in written  # printed in the notebook; no crash record
+    port = kernel.env["TRADEOBS_PROMETHEUS_PORT"]
+    kernel.ok("import tradeobs_agent\nagent = tradeobs_agent.init(service_name='nb')")
+    assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
