@@ -181,3 +181,18 @@ def test_a_failed_cell_then_a_kernel_restart_is_a_clean_stop(kernel: Kernel) -> 
     port = kernel.env["TRADEOBS_PROMETHEUS_PORT"]
     kernel.ok("import tradeobs_agent\nagent = tradeobs_agent.init(service_name='nb')")
     assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
+
+
+def test_rerunning_the_init_cell_is_quiet_and_an_edited_one_is_said_each_time(kernel: Kernel) -> None:
+    """A re-run of the same init() cell loses nothing: before, it printed "init() called again ... Call init() once"
+    in the cell, once per process, so the cell edited afterwards to another port was ignored without a word."""
+    cell = "agent = tradeobs_agent.init(service_name='nb')"  # the fixture's own init(), run again
+    assert "called again" not in kernel.ok(cell)
+    assert "called again" not in kernel.ok(cell)
+    said = kernel.ok(
+        "agent = tradeobs_agent.init(service_name='nb', prometheus=tradeobs_agent.PrometheusOptions(port=0))"
+    )
+    assert "(prometheus_port differ). Restart the kernel" in said, said
+    said = kernel.ok("agent = tradeobs_agent.init(service_name='nb2')")
+    assert "service.name 'nb'" in said and "(service_name differ)" in said, said
+    assert "called again" not in kernel.ok(cell)
