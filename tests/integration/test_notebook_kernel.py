@@ -196,3 +196,35 @@ def test_rerunning_the_init_cell_is_quiet_and_an_edited_one_is_said_each_time(ke
     said = kernel.ok("agent = tradeobs_agent.init(service_name='nb2')")
     assert "service.name 'nb'" in said and "(service_name differ)" in said, said
     assert "called again" not in kernel.ok(cell)
+
+
+def test_an_interrupt_inside_trading_calls_leaves_the_agent_working(kernel: Kernel) -> None:
+    """docs/agent.md, "In a Jupyter notebook": the kernel's interrupt lands inside the agent's calls (a loop that
+    does little else); the next cell records, the endpoint answers. Internal errors raise in the kernel (the suite's
+    strict mode is inherited), so one would fail the cell."""
+    kernel.ok(
+        "tt = tradeobs_agent.TradingTelemetry(strategy='nb', venue='paper')\nlog = tradeobs_agent.get_logger('x')"
+    )
+    msg_id = kernel.send(
+        "n = 0\nwhile True:\n"
+        "    if n == 100:\n        print('looping', flush=True)  # the interrupt comes amid trading calls\n"
+        "    o = tt.order_signal(f'L{n}', 'MSFT', 'buy', 1, 100.0)\n"
+        "    with tradeobs_agent.correlate(order_id=f'L{n}'):\n"
+        "        o.submitted(); o.acked('v'); log.info('acked'); o.fill(1, 100.0)\n"
+        "    n += 1"
+    )
+    kernel.until_printed(msg_id, "looping")
+    kernel.km.interrupt_kernel()
+    _, error = kernel.outputs(msg_id)
+    assert error is not None and error["ename"] == "KeyboardInterrupt", error
+    kernel.ok("o = tt.order_signal('after', 'MSFT', 'buy', 1, 100.0); o.submitted(); o.acked('x'); o.fill(1, 100.0)")
+    n = int(kernel.ok("print(n)"))
+    port = kernel.env["TRADEOBS_PROMETHEUS_PORT"]
+
+    def filled() -> float:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        return sum(
+            float(line.split()[-1]) for line in text.splitlines() if line.startswith("trading_orders_filled_total{")
+        )
+
+    wait_for(lambda: filled() >= n + 1, "the interrupted loop's fills and the next cell's")
