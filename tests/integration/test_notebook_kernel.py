@@ -1,7 +1,7 @@
 """A quant's notebook, in a real Jupyter kernel (ipykernel, driven cell by cell with jupyter_client): the live view
 served from the kernel's own running event loop, and what ``live.run()`` says there.
 
-Before (measured 2026-12-06, ipykernel 7.1, uvicorn 0.55): ``tradeobs_agent.live.run()`` in a cell failed with
+Before (measured 2026-12-06, ipykernel 7.4, uvicorn 0.55): ``tradeobs_agent.live.run()`` in a cell failed with
 uvloop's ``RuntimeError: Cannot run the event loop while another loop is running`` and a ``RuntimeWarning: coroutine
 'Loop.shutdown_asyncgens' was never awaited``, and nothing in the docs said how to serve the live view from a
 notebook. A bare ``uvicorn.Server(...).serve()`` task served it, but cancelled it left the port bound in the kernel.
