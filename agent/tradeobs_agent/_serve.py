@@ -42,6 +42,7 @@ __all__ = [
     "http_protocol",
     "reset",
     "serve",
+    "serve_in_loop",
 ]
 
 GRACE = 5
@@ -270,6 +271,54 @@ def _server_class() -> Any:
     return Server
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """This thread's running event loop (a Jupyter kernel's, an async app's), or ``None``."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _config(app: Any, lifespan: Literal["auto", "on", "off"], on_close: Callable[[str], None] | None) -> Any:
+    import uvicorn
+
+    # A connection that never drains (a client that stopped reading: its send buffers stay full) would hold the
+    # graceful shutdown forever; after GRACE seconds uvicorn stops waiting for it and the loop's end closes it.
+    # A half-sent request is bounded too (see http_protocol).
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan=lifespan,
+        timeout_graceful_shutdown=GRACE,
+        http=http_protocol(HEADER_TIMEOUT, MAX_PENDING, WRITE_TIMEOUT, on_close),  # read now: a test may set them
+    )
+
+
+async def serve_in_loop(
+    app: Any,
+    sock: socket.socket,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "on",
+    on_server: Callable[[Any], None] | None = None,
+    on_close: Callable[[str], None] | None = None,
+) -> None:
+    """:func:`serve` as a coroutine, in the event loop already running (a Jupyter kernel's): until it is cancelled
+    or the server is asked to exit. No signal handler is installed (SIGINT and SIGTERM stay the kernel's or the
+    app's). A cancel stops the server cleanly before it returns: streams ended, connections closed, and the caller
+    closes the socket (a bare ``uvicorn.Server.serve()`` task, cancelled, left the port bound in the kernel)."""
+    server = _server_class()(_config(app, lifespan, on_close))
+    if on_server is not None:
+        on_server(server)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await task
+        raise
+
+
 def serve(
     app: Any,
     sock: socket.socket,
@@ -285,19 +334,7 @@ def serve(
     is :func:`http_protocol`'s (the connections it closes, by reason).
     Access logging is off: a query token must never reach a log.
     """
-    import uvicorn
-
-    # A connection that never drains (a client that stopped reading: its send buffers stay full) would hold the
-    # graceful shutdown forever; after GRACE seconds uvicorn stops waiting for it and the loop's end closes it.
-    # A half-sent request is bounded too (see http_protocol).
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan=lifespan,
-        timeout_graceful_shutdown=GRACE,
-        http=http_protocol(HEADER_TIMEOUT, MAX_PENDING, WRITE_TIMEOUT, on_close),  # read now: a test may set them
-    )
+    config = _config(app, lifespan, on_close)
     server = _server_class()(config)
     if on_server is not None:
         on_server(server)

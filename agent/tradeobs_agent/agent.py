@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from opentelemetry import trace
@@ -242,28 +242,22 @@ def init(
     destinations (``tradeobs_agent.testing`` uses them).
     """
     global _agent
+    explicit = flatten(
+        {"otlp": otlp, "prometheus": prometheus, "tracing": tracing, "metrics": metrics, "logs": logs, "live": live}
+    )
+    explicit.update(
+        service_name=service_name,
+        service_version=service_version,
+        environment=environment,
+        trading_mode=trading_mode,
+        resource_attributes=resource_attributes,
+        shutdown_timeout=shutdown_timeout,
+    )
     with _lock:
         if _agent is not None:
-            text = (
-                "tradeobs_agent.init() called again; returning the existing agent (service.name "
-                f"{_agent.settings.service_name!r}): the settings of this call are not applied. Call init() once"
-            )
-            # The agent's own records are not echoed on stderr: with no console handler this was said only in the
-            # system log, and a second init() with other settings (another service name, an endpoint) went unnoticed.
-            if warn_once("init:twice", "%s", text) and _agent.logs is not None and not _agent.logs.on_console():
-                print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr)
+            extras = dict(span_exporters=span_exporters, metric_readers=metric_readers, log_exporters=log_exporters)
+            _init_again(_agent, resolve_settings(config_file=config_file, **explicit)[0], extras)
             return _agent
-        explicit = flatten(
-            {"otlp": otlp, "prometheus": prometheus, "tracing": tracing, "metrics": metrics, "logs": logs, "live": live}
-        )
-        explicit.update(
-            service_name=service_name,
-            service_version=service_version,
-            environment=environment,
-            trading_mode=trading_mode,
-            resource_attributes=resource_attributes,
-            shutdown_timeout=shutdown_timeout,
-        )
         settings, report = resolve_settings(config_file=config_file, **explicit)
         gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
         gil.stopping(False)
@@ -295,6 +289,33 @@ def init(
         _flush_on_sigterm()
         _install_fork_hook(agent)
         return agent
+
+
+def _init_again(agent: Agent, settings: Settings, extras: dict[str, Sequence[Any]]) -> None:
+    """``init()`` called while an agent runs: the same agent is returned and this call's settings are not applied.
+
+    A notebook re-runs its ``init()`` cell as a habit: with the same settings nothing is lost, and that is said only
+    in the system log. Settings that differ are warned about each time they differ otherwise (before, the warning was
+    said once per process, so after one plain re-run a cell edited to another port or service name was ignored
+    without a word), with their names (never their values: a token may be among them)."""
+    differ = [f.name for f in fields(Settings) if getattr(settings, f.name) != getattr(agent.settings, f.name)]
+    differ += [name for name, given in extras.items() if given]
+    if not differ:
+        _log.info("tradeobs: init() called again with the same settings; the running agent is returned")
+        return
+    interactive = hasattr(sys, "ps1") or sys.flags.interactive
+    name = agent.settings.service_name
+    text = (
+        f"tradeobs_agent.init() called again; returning the existing agent (service.name {name!r}): the settings "
+        f"of this call are not applied ({', '.join(differ)} differ). "
+        + ("Restart the kernel (or the interpreter) to apply them" if interactive else "Call init() once")
+    )
+    # Said once per distinct call: the key holds what differs, by value (the text does not show values).
+    key = "init:twice:" + str(hash(tuple((n, repr(getattr(settings, n, extras.get(n)))) for n in differ)))
+    # The agent's own records are not echoed on stderr: with no console handler this was said only in the system
+    # log, and a second init() with other settings (another service name, an endpoint) went unnoticed.
+    if warn_once(key, "%s", text) and agent.logs is not None and not agent.logs.on_console():
+        print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr)
 
 
 class _LateProvider(logging.Filter):

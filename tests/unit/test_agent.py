@@ -77,7 +77,7 @@ def test_second_init_in_a_script_is_said_on_stderr(tmp_path: Path) -> None:
     said = [line for line in proc.stderr.splitlines() if "called again" in line]
     assert said == [
         "tradeobs: tradeobs_agent.init() called again; returning the existing agent (service.name 'first'): "
-        "the settings of this call are not applied. Call init() once"
+        "the settings of this call are not applied (service_name differ). Call init() once"
     ], proc.stderr
 
 

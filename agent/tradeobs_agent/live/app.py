@@ -470,8 +470,14 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
     free one). Access logging is off (a query token must never reach a log);
     uvloop and httptools are used when installed.
     """
-    from .._serve import bind, bind_error, serve
+    from .._serve import bind, bind_error, running_loop, serve
 
+    if running_loop() is not None:  # before anything binds: the same call, awaited, is what works here
+        raise RuntimeError(
+            "tradeobs_agent.live.run() runs its own event loop until Ctrl-C, and this thread's event loop is already "
+            "running (a Jupyter notebook, an async app): serve it in that loop instead, "
+            f"live = tradeobs_agent.live.start({host!r}, {port!r}) serves it as a task, live.cancel() stops it"
+        )
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -490,3 +496,76 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
             serve(app, sock, lifespan="off", on_server=attach, on_close=count_closed)
         finally:
             hub.stop()
+
+
+def start(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> asyncio.Task[None]:
+    """:func:`run` for a Jupyter notebook (or any thread whose event loop is already running): serves the live view
+    in that loop, as a task, and returns the task at once; ``task.cancel()`` stops it cleanly (every stream ended,
+    the port freed). ``kwargs`` go to :func:`create_app`.
+
+    In a cell: ``live = tradeobs_agent.live.start("127.0.0.1", 8765)``. The cells that follow run while it serves
+    (while a cell runs synchronous code the loop waits, and so do the stream's clients). The port is bound here, so
+    a port in use raises ``OSError`` naming it in the cell itself, not in a task nobody awaits; a failure of the
+    server later is logged (``tradeobs.live``, error). No signal handler is installed: the kernel's interrupt stays
+    the kernel's. Without a running loop it raises ``RuntimeError`` (use :func:`run`)."""
+    from .._serve import bind, bind_error, running_loop
+
+    loop = running_loop()
+    if loop is None:
+        raise RuntimeError(
+            "tradeobs_agent.live.start() serves in the event loop already running in this thread (a Jupyter "
+            "notebook's); there is none here: use tradeobs_agent.live.run(), which runs its own until Ctrl-C"
+        )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise OSError(exc.errno, bind_error(host, port, exc, "start(port=...)", "start(host=...)")) from None
+    try:
+        app = create_app(**kwargs)
+    except BaseException:
+        sock.close()
+        raise
+    task = loop.create_task(_serve_in_loop(host, sock, app), name=f"tradeobs-live {host}:{sock.getsockname()[1]}")
+    task.add_done_callback(_say_failure)
+    return task
+
+
+async def serve(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
+    """:func:`run` as a coroutine for an async app: serves the live view in the running loop until it is cancelled,
+    then stops it cleanly (every stream ended, the port freed). In a notebook, :func:`start` says a port in use in
+    the cell."""
+    from .._serve import bind, bind_error
+
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise OSError(exc.errno, bind_error(host, port, exc, "serve(port=...)", "serve(host=...)")) from None
+    try:
+        app = create_app(**kwargs)
+    except BaseException:
+        sock.close()
+        raise
+    await _serve_in_loop(host, sock, app)
+
+
+async def _serve_in_loop(host: str, sock: Any, app: LiveApp) -> None:
+    from .._serve import serve_in_loop
+
+    with sock:
+        hub: LiveHub = app.state.hub
+        warning = auth.exposure_warning(host, app.stream.secret)
+        if warning:
+            logging.getLogger("tradeobs.live").warning("%s", warning)
+
+        def attach(server: Any) -> None:
+            hub.server = server
+
+        try:
+            await serve_in_loop(app, sock, lifespan="off", on_server=attach, on_close=count_closed)
+        finally:
+            hub.stop()
+
+
+def _say_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("tradeobs.live").error("the live view's server stopped: %r", task.exception())
