@@ -114,9 +114,9 @@ def clocks(monkeypatch: pytest.MonkeyPatch) -> _Clocks:
     from tradeobs_agent.trading import orders, telemetry
 
     c = _Clocks()
+    monkeypatch.setattr(telemetry, "_time_ns", lambda: c.wall_ns)
     for module in (orders, telemetry):
-        monkeypatch.setattr(module, "_time_ns", lambda: c.wall_ns)
-        monkeypatch.setattr(module, "_monotonic", lambda: c.mono, raising=False)  # orders: new in the fix
+        monkeypatch.setattr(module, "_monotonic", lambda: c.mono)
     monkeypatch.setattr(telemetry, "_time", lambda: c.wall_ns / 1e9)
     return c
 
@@ -137,6 +137,46 @@ def test_order_latencies_do_not_follow_a_step_of_the_wall_clock(cap: Capture, cl
     assert _point(cap, "trading.order.submit_to_fill.latency", symbol="AAPL").sum == pytest.approx(0.008)
     assert _point(cap, "trading.order.submit_to_ack.latency", symbol="AAPL").sum == pytest.approx(0.003)
     assert _point(cap, "trading.order.signal_to_submit.latency", symbol="AAPL").sum == pytest.approx(0.002)
+    tt.close()
+
+
+@pytest.mark.parametrize("child_spans", [True, False])
+@pytest.mark.parametrize("step", [3600.0, -60.0])
+def test_order_spans_do_not_follow_a_step_of_the_wall_clock(
+    cap: Capture, clocks: _Clocks, step: float, child_spans: bool
+) -> None:
+    """The spans' times were the wall clock's at each step: NTP stepping it back 60 s between submit and ack made an
+    ``ack`` span that ended 60 s before it started and an order of -60 s in Jaeger (forward 1 h: a 3,600 s ack of an
+    order filled in 10 ms, while its latency said 3 ms). Now the signal's wall time plus the monotonic time since."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper", child_spans=child_spans)
+    t0 = clocks.wall_ns
+    o = tt.order_signal("c-step", "AAPL", "buy", 10, price=1.0)
+    clocks.tick(0.001)
+    o.risk_check(passed=True)
+    clocks.tick(0.001)
+    o.submitted()
+    clocks.tick(0.003)
+    clocks.step(step)
+    o.acked()
+    clocks.tick(0.005)
+    o.fill(10, 1.0)
+    spans = _spans_by_name(cap, "c-step")
+    root = spans["order"][0]
+    assert (root.start_time, root.end_time) == (t0, t0 + 10_000_000)
+    if child_spans:
+        times = {name: (s[0].start_time - t0, s[0].end_time - t0) for name, s in spans.items() if name != "order"}
+    else:
+        times = {}
+        last = 0
+        for ev in root.events:
+            times[ev.name] = (last, ev.timestamp - t0)
+            last = ev.timestamp - t0
+    assert times == {
+        "risk_check": (0, 1_000_000),
+        "submit": (1_000_000, 2_000_000),
+        "ack": (2_000_000, 5_000_000),
+        "fill": (5_000_000, 10_000_000),
+    }
     tt.close()
 
 
