@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from opentelemetry.trace import SpanContext
 
 from ..types import AttrKey
+from ._clock import points_ns
 from .snapshot import Exemplar, HistogramPoint, NumberPoint
 
 __all__ = [
@@ -77,7 +78,7 @@ class _Series:
         self._instrument = instrument
         self.key = key
         self.attributes: dict[str, Any] = dict(key)
-        self.start_ns = _time_ns()
+        self.start_ns = points_ns()  # never after a point's time (a series made just before a step back)
 
     def point(self) -> Any:
         """This series' point in a snapshot (``None``: none yet)."""
