@@ -38,7 +38,7 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> _Wall:
     w = _Wall()
     monkeypatch.setattr(time, "time_ns", lambda: w.wall)
     monkeypatch.setattr(time, "monotonic_ns", lambda: w.mono)
-    monkeypatch.setattr(_series, "_time_ns", lambda: w.wall)  # read at import (exemplar times; series starts were)
+    monkeypatch.setattr(_series, "_time_ns", lambda: w.wall, raising=False)  # read at import (before the fix)
     return w
 
 
@@ -100,3 +100,25 @@ def test_a_step_forward_is_followed_at_once(wall: _Wall) -> None:
     a = _clock.points_ns()
     wall.step(3600)
     assert _clock.points_ns() == a + 3600 * 10**9
+
+
+def test_exemplars_after_a_step_back_are_not_older_than_the_last(cap: Capture, wall: _Wall) -> None:
+    """Prometheus's exemplar storage refuses an exemplar older than the series' newest ("out of order exemplar"):
+    stamped by the wall clock, an exemplar recorded in the 10 minutes after a step back was older than those before
+    it, so the latency panels' dots (the way from a slow fill to its trace) could be missing for that time."""
+    from opentelemetry import trace
+
+    import tradeobs_agent
+
+    h = tradeobs_agent.histogram("clock.test.latency", unit="s").bind()
+    tracer = trace.get_tracer("t")
+    times = []
+    for step in (0, -600):
+        wall.step(step)
+        wall.tick(1)
+        with tracer.start_as_current_span("s") as span:
+            h.record(0.002, exemplar=span)
+        (p,) = cap.metrics()["clock.test.latency"]
+        (ex,) = p.exemplars
+        times.append(ex.time_unix_nano)
+    assert times[1] > times[0]
