@@ -199,6 +199,23 @@ def test_staleness_does_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks
     tt.close()
 
 
+def test_staleness_right_after_a_tick_does_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks: _Clocks) -> None:
+    """A tick, then the wall clock stepped forward 1 h before the next collection: the live feed read 3,600 s stale
+    (the age of the tick on the wall clock); it is never more than the time since the previous collection."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+    tt.tick("AAPL", 1.0)
+    clocks.tick(0.5)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)
+    clocks.tick(0.25)
+    tt.tick("AAPL", 1.0)
+    clocks.step(3600)
+    clocks.tick(0.25)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)  # since the last
+    clocks.tick(1.0)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(1.5)
+    tt.close()
+
+
 def test_latency_exemplars_point_at_the_order_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-ex", "MSFT", "sell", 10, price=400.0)
     o.submitted()
@@ -686,6 +703,7 @@ def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> Non
     tt.tick("MSFT", 400.0)
     tt.flush()  # apply the journal, to reach into the symbol state below
     tt._syms["MSFT"].last -= 10  # as if MSFT ticked 10 s ago
+    tt._refreshed -= 10  # (and the previous collection was before that: a tick's age is at most the time since it)
     tt.feed_reconnect("nasdaq")
     assert _point(cap, "trading.marketdata.ticks", symbol="AAPL").value == 3
     assert _point(cap, "trading.marketdata.price", symbol="AAPL").value == 189.7
