@@ -1,0 +1,77 @@
+"""A wall clock stepped back (NTP, chrony, an operator) under a service exporting to the real collector.
+
+The collector's Prometheus exporter keeps each series' latest point and drops older ones: points stamped by a
+wall clock stepped back 10 minutes were all older than the last kept, and the collector's ``/metrics`` showed the
+value from before the step for those 10 minutes (a counter added to 5 times read 1).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tradeobs_agent
+from tradeobs_agent.metrics import _clock, _series
+from tradeobs_agent.options import OtlpOptions
+from tradeobs_agent.testing import reset
+
+from .procs import http_get, start_collector, start_jaeger, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Any]:
+    with ExitStack() as es:
+        jaeger = es.enter_context(start_jaeger(tmp_path / "jaeger"))
+        yield es.enter_context(start_collector(tmp_path / "collector", jaeger.otlp_grpc_endpoint))
+
+
+def _shown(collector: Any, service: str) -> float | None:
+    body = http_get(collector.prometheus_exporter_url + "/metrics")[1].decode()
+    for line in body.splitlines():
+        if line.startswith("clock_step_orders") and service in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_counts_after_a_step_back_reach_the_collectors_prometheus_exporter(
+    collector: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEOBS_METRIC_EXPORT_INTERVAL", "0.5")
+    service = "clock-" + uuid.uuid4().hex[:8]
+    reset()
+    agent = tradeobs_agent.init(
+        service_name=service,
+        otlp=OtlpOptions(endpoint="http://" + collector.otlp_grpc_endpoint, protocol="grpc", insecure=True),
+        prometheus=False,
+        live=False,
+        logs=False,
+    )
+    try:
+        orders = tradeobs_agent.counter("clock.step.orders").bind(kind="x")
+        orders.add(1)
+        wait_for(lambda: _shown(collector, service) == 1, "the first count at the collector", procs=(collector.proc,))
+        stepped = time.time_ns
+        back = 600 * 10**9
+        # the wall clock steps back 10 minutes (gRPC's deadlines read time.time, which is left alone)
+        monkeypatch.setattr(time, "time_ns", lambda: stepped() - back)
+        monkeypatch.setattr(_clock, "_time_ns", lambda: stepped() - back, raising=False)
+        monkeypatch.setattr(_series, "_time_ns", lambda: stepped() - back, raising=False)
+        for n in range(2, 5):
+            orders.add(1)
+            wait_for(
+                lambda n=n: _shown(collector, service) == n,
+                f"count {n} at the collector after the step back",
+                timeout=15,
+                procs=(collector.proc,),
+            )
+    finally:
+        agent.shutdown()
+        reset()
