@@ -1,8 +1,10 @@
-"""A wall clock stepped back (NTP, chrony, an operator) under a service exporting to the real collector.
+"""A wall clock stepped back (NTP, chrony, an operator) under a service exporting to the real collector and Jaeger.
 
 The collector's Prometheus exporter keeps each series' latest point and drops older ones: points stamped by a
 wall clock stepped back 10 minutes were all older than the last kept, and the collector's ``/metrics`` showed the
-value from before the step for those 10 minutes (a counter added to 5 times read 1).
+value from before the step for those 10 minutes (a counter added to 5 times read 1). An order's spans were read
+from the wall clock at each step: in Jaeger, a step back of 60 s between submit and ack showed an ``ack`` of 0 ms
+(it ended before it began) and a ``fill`` 60 s before its order began.
 """
 
 from __future__ import annotations
@@ -19,18 +21,24 @@ import pytest
 import tradeobs_agent
 from tradeobs_agent.metrics import _clock, _series
 from tradeobs_agent.options import OtlpOptions
+from tradeobs_agent.trading import TradingTelemetry, orders, telemetry
 from tradeobs_agent.testing import reset
 
-from .procs import http_get, start_collector, start_jaeger, wait_for
+from .procs import http_get, jaeger_trace, start_collector, start_jaeger, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Any]:
+def stack(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     with ExitStack() as es:
         jaeger = es.enter_context(start_jaeger(tmp_path / "jaeger"))
-        yield es.enter_context(start_collector(tmp_path / "collector", jaeger.otlp_grpc_endpoint))
+        yield jaeger, es.enter_context(start_collector(tmp_path / "collector", jaeger.otlp_grpc_endpoint))
+
+
+@pytest.fixture
+def collector(stack: tuple[Any, Any]) -> Any:
+    return stack[1]
 
 
 def _shown(collector: Any, service: str) -> float | None:
@@ -72,6 +80,52 @@ def test_counts_after_a_step_back_reach_the_collectors_prometheus_exporter(
                 timeout=15,
                 procs=(collector.proc,),
             )
+    finally:
+        agent.shutdown()
+        reset()
+
+
+def test_an_order_across_a_step_back_reads_in_jaeger_as_it_ran(
+    stack: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jaeger, collector = stack
+    reset()
+    agent = tradeobs_agent.init(
+        service_name="clock-" + uuid.uuid4().hex[:8],
+        otlp=OtlpOptions(endpoint="http://" + collector.otlp_grpc_endpoint, protocol="grpc", insecure=True),
+        prometheus=False,
+        live=False,
+        logs=False,
+    )
+    try:
+        wall = {"ns": 1_800_000_000 * 10**9}
+        mono = {"s": 5_000.0}
+        for module in (orders, telemetry):  # the clocks the trading calls read (orders read the wall before the fix)
+            monkeypatch.setattr(module, "_time_ns", lambda: wall["ns"], raising=False)
+            monkeypatch.setattr(module, "_monotonic", lambda: mono["s"])
+
+        def elapse(seconds: float) -> None:
+            wall["ns"] += round(seconds * 1e9)
+            mono["s"] += seconds
+
+        tt = TradingTelemetry(strategy="s", venue="v")
+        o = tt.order_signal("c-step", "AAPL", "buy", 10, price=1.0)
+        elapse(0.002)
+        o.submitted()
+        elapse(0.003)
+        wall["ns"] -= 60 * 10**9  # NTP steps the clock back
+        o.acked("v-1")
+        elapse(0.005)
+        o.fill(10, 1.0)
+        trace_id = o.trace_id
+        assert trace_id
+        agent.force_flush()
+        trace = wait_for(lambda: jaeger_trace(jaeger.query_url, trace_id), "the order's trace in Jaeger")
+        spans = {s["operationName"]: s for s in trace["spans"]}
+        root = spans["order"]
+        got = {name: (s["startTime"] - root["startTime"], s["duration"]) for name, s in spans.items()}
+        assert got == {"order": (0, 10_000), "submit": (0, 2_000), "ack": (2_000, 3_000), "fill": (5_000, 5_000)}
+        tt.close()
     finally:
         agent.shutdown()
         reset()
