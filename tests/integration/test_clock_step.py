@@ -21,8 +21,8 @@ import pytest
 import tradeobs_agent
 from tradeobs_agent.metrics import _clock, _series
 from tradeobs_agent.options import OtlpOptions
-from tradeobs_agent.trading import TradingTelemetry, orders, telemetry
 from tradeobs_agent.testing import reset
+from tradeobs_agent.trading import TradingTelemetry, orders, telemetry
 
 from .procs import http_get, jaeger_trace, start_collector, start_jaeger, wait_for
 
