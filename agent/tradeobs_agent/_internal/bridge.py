@@ -13,7 +13,6 @@ endpoint and the live stream. Our data is always cumulative.
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +46,7 @@ from ..metrics import (
     Snapshot,
     SumFamily,
 )
+from ..metrics._clock import points_ns
 from . import otel_private
 from .gil import Slices
 from .otlp_encode import FamilyData
@@ -113,7 +113,7 @@ def collect_encoded(registry: Registry) -> list[Metric]:
     holds its instrument (``otlp_encode.FamilyData``), whose family is read when the exporter encodes it and
     written straight to OTLP bytes, with no OTel point objects made per series (``otlp_encode.encode_family``)."""
     registry.run_collect_hooks()
-    now = time.time_ns()
+    now = points_ns()
     out = []
     for inst in registry.instruments():
         data: Any = FamilyData(inst.stream, now, _otel_data)  # read as Metric.data only by the fast encoder

@@ -124,11 +124,11 @@ class _Hist:
 class _Instance:
     __slots__ = ("frame", "received", "seq", "service", "ts")
 
-    def __init__(self, frame: Mapping[str, Any], received: float) -> None:
+    def __init__(self, frame: Mapping[str, Any], received: float, wall: float) -> None:
         self.frame = frame
-        self.received = received
+        self.received = received  # on the clock ages are measured with (time.monotonic(), unless the caller's)
         self.seq = frame.get("seq", 0)
-        self.ts = frame.get("ts", received)
+        self.ts = frame.get("ts", wall)
         self.service = str(frame.get("service", "?"))
 
 
@@ -171,10 +171,14 @@ class FleetView:
         seq = frame.get("seq", 0)
         if old is not None and _num(seq) and _num(old.seq) and seq <= old.seq:
             return False  # the same frame again (a consumer re-subscribed)
-        inst = _Instance(frame, time.time() if received is None else received)
+        # Ages (stale, expired) on the monotonic clock: on the wall clock, a gateway's clock stepped back 10 minutes
+        # showed an instance that had stopped as live for 10 more minutes, and one stepped forward showed every
+        # instance stale at once. ``received`` given: the caller's clock, for both.
+        wall = time.time() if received is None else received
+        inst = _Instance(frame, time.monotonic() if received is None else received, wall)
         self._instances[key] = inst
         self.frames += 1
-        ts = inst.ts if _num(inst.ts) else inst.received
+        ts = inst.ts if _num(inst.ts) else wall
         self._new_ts = ts if self._new_ts is None else min(self._new_ts, ts)
         return True
 
@@ -183,8 +187,11 @@ class FleetView:
         """The hub sends this instead of an agent frame's delta (see :func:`fleet_delta`)."""
         return fleet_delta(prev, cur)
 
-    def complete(self, since: float, now: float) -> bool:
-        """Whether every live (not stale) instance has sent a frame stamped at or after ``since``."""
+    def complete(self, since: float, now: float | None = None) -> bool:
+        """Whether every live (not stale) instance has sent a frame stamped at or after ``since`` (the agents' wall
+        clock); ``now`` on the clock of ``update``'s ``received`` (default: the monotonic clock)."""
+        if now is None:
+            now = time.monotonic()
         fresh = [i for i in self._instances.values() if now - i.received <= self.stale_after]
         return bool(fresh) and all(_num(i.ts) and i.ts >= since for i in fresh)
 
@@ -194,13 +201,14 @@ class FleetView:
 
     def build(self, extra_health: Mapping[str, Any] | None = None, *_: Any, now: float | None = None) -> dict[str, Any]:
         """The merged state (the same sections as an agent's frame, plus ``services`` and ``strategies``)."""
-        now = time.time() if now is None else now
+        wall = time.time() if now is None else now  # against the agents' frame times
+        now = time.monotonic() if now is None else now  # against ``received``: ages
         for key in [k for k, i in self._instances.items() if now - i.received > self.expire_after]:
             del self._instances[key]
         if self._new_ts is not None:
             self.data_ts, self._new_ts = self._new_ts, None
             if len(self.ages) < 1000:
-                self.ages.append(now - self.data_ts)
+                self.ages.append(wall - self.data_ts)
         symbols: dict[str, dict[str, Any]] = {}
         sym_src: dict[str, tuple[float, int]] = {}  # symbol -> (ts of its px, instances with it)
         account: dict[str, Any] = {}

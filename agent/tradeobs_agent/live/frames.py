@@ -57,6 +57,9 @@ from .working import WorkingOrders
 __all__ = ["STALE_AFTER", "FrameBuilder", "changed_fields", "delta", "merged_quantile"]
 
 DAY_FULL_WITHIN = 60.0  # a frame built this many seconds before local midnight makes the new day's P&L the whole day's
+# A wall clock stepped back at most this far (NTP, chrony, an operator: seconds to minutes) across midnight is a step,
+# not the day before: the day's P&L keeps counting. A larger step back says the day read before was wrong.
+DAY_STEP_BACK = 3600.0
 STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.stale; the page marks it)
 REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
 WORKING_IN_FRAME = 200  # the oldest working orders a frame lists (desk.working is the whole count)
@@ -422,6 +425,11 @@ class FrameBuilder:
         day = time.localtime(now)[:3]
         if self._day_base is None:  # frames of a worker group: the day's P&L starts at the group's first frame
             self._day, self._day_since, self._day_full, self._day_base = day, now, False, total
+        elif day < self._day and built_at is not None and built_at - now <= DAY_STEP_BACK:
+            # The wall clock stepped back across midnight (00:00:30 read as 23:59:30): still the same day. Taken as
+            # a new day, the P&L since midnight was dropped from "P&L today" and the day started once more at the
+            # next midnight, labelled as starting yesterday at 23:59.
+            pass
         elif day != self._day:
             # A new local day: its P&L starts here. It is the whole day's only if a frame was built up to midnight:
             # frames are built while clients watch, and a first client at 09:00 after a night without one got the

@@ -428,11 +428,10 @@ class GatewayHub(LiveHub):
             frame = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             frame = None
-        now = time.time()
-        if self.view.update(frame, now) if isinstance(frame, dict) else False:
+        if self.view.update(frame) if isinstance(frame, dict) else False:
             self.gstats["frames"] += 1
             slot = self._slot
-            if slot is not None and self.view.complete(slot[0], now):
+            if slot is not None and self.view.complete(slot[0]):
                 slot[1].set()  # every instance's frame of this tick is in: tick now
         elif not isinstance(frame, dict):
             self.gstats["bad"] += 1
@@ -444,7 +443,7 @@ class GatewayHub(LiveHub):
         start = time.time() + delay - phase  # the agents' tick this frame is for (wall clock)
         if delay > phase:
             await asyncio.sleep(delay - phase)  # never before the agents' tick
-        if self.view.complete(start, time.time()):
+        if self.view.complete(start):
             return
         event = asyncio.Event()
         self._slot = (start, event)

@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import errno
 import gzip
@@ -74,6 +75,26 @@ def _tell_console(directory: str, error: str, text: str) -> None:
         print(f"tradeobs: {secret_values.mask(text)}", file=sys.stderr, flush=True)
 
 
+def _newest_rotated(directory: str, stream: str) -> int:
+    """The time (epoch ns) in the name of ``stream``'s newest rotated file in ``directory`` (0 for none)."""
+    prefix = stream + "."
+    newest = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for f in names:
+        stamp = f[len(prefix) : len(prefix) + 24]
+        if not f.startswith(prefix) or len(stamp) != 24 or stamp[8] != "T" or not (stamp[:8] + stamp[9:]).isdigit():
+            continue
+        try:
+            sec = calendar.timegm(time.strptime(stamp[:15], "%Y%m%dT%H%M%S"))
+        except ValueError:  # digits that are no time (a file of someone else's)
+            continue
+        newest = max(newest, sec * 1_000_000_000 + int(stamp[15:]))
+    return newest
+
+
 class _File:
     """One append-only JSON-lines file with size/age rotation."""
 
@@ -89,6 +110,7 @@ class _File:
         self.failing = False
         self.watched = 0.0  # time.monotonic() of the last _watch
         self.unwatched = 0  # records written since then
+        self.rotated_ns: int | None = None  # the newest rotated file's time in its name (read from the directory)
 
     def _open(self) -> None:
         os.makedirs(self.sink.directory, exist_ok=True)
@@ -104,7 +126,7 @@ class _File:
             os.close(fd)
             raise
         self.fd = fd
-        self.opened = time.time()
+        self.opened = time.monotonic()  # its age on the monotonic clock: a step of the wall clock moves no rotation
 
     def close(self) -> None:
         if self.fd is not None:
@@ -141,7 +163,7 @@ class _File:
                 return False
         if self.size and (
             self.size + len(data) > self.sink.max_bytes
-            or (self.sink.rotate_seconds and time.time() - self.opened >= self.sink.rotate_seconds)
+            or (self.sink.rotate_seconds and now - self.opened >= self.sink.rotate_seconds)
         ):
             self._rotate()
             if self.fd is None:
@@ -230,7 +252,17 @@ class _File:
 
     def _rotate(self) -> None:
         self.close()
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 1_000_000_000:09d}"
+        # The name's UTC time never goes back: after the wall clock was stepped back (NTP, an operator) a file named
+        # by the clock sorted before the files rotated just before it, and retention, which deletes the first names,
+        # deleted the newest logs and kept older ones.
+        ns = time.time_ns()
+        last = self.rotated_ns
+        if last is None:
+            last = self.rotated_ns = _newest_rotated(self.sink.directory, self.stream)
+        if ns <= last:
+            ns = last + 1
+        self.rotated_ns = ns
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 1_000_000_000)) + f"{ns % 1_000_000_000:09d}"
         target = os.path.join(self.sink.directory, f"{self.stream}.{stamp}.jsonl")
         try:
             os.rename(self.path, target)

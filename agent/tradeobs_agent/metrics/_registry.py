@@ -8,7 +8,6 @@ import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +16,8 @@ from .._errors import internal_error, warn_once
 from .._text import as_utf8, is_utf8
 from ..redaction import default_redactor
 from ..types import AttrKey
+from . import _clock
+from ._clock import points_ns
 from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
 from ._self import SelfMetrics
 from .snapshot import Aggregation, Family, HistogramPoint, Snapshot
@@ -50,7 +51,7 @@ class Registry:
         self._overflow_told: set[str] = set()
         self._instruments: dict[str, Instrument[Any]] = {}
         self._lock = threading.Lock()
-        self.start_ns = time.time_ns()
+        self.start_ns = points_ns()
         self._selfm: SelfMetrics | None = None
         self._hooks: list[Callable[[], None]] = []
         self._flush_hooks: list[Callable[[], object]] = []
@@ -108,7 +109,7 @@ class Registry:
         """
         if prepare:
             self.run_collect_hooks()
-        now = time.time_ns()
+        now = points_ns()
         if names is None:
             instruments: Sequence[Instrument[Any]] = list(self._instruments.values())
         else:
@@ -362,6 +363,7 @@ def get_registry() -> Registry:
 
 
 def reset_registry() -> None:
-    """A fresh process registry (tests: ``tradeobs_agent.testing.reset``)."""
+    """A fresh process registry (tests: ``tradeobs_agent.testing.reset``), its points' stamps from the wall clock."""
     global _REGISTRY
+    _clock.reset()
     _REGISTRY = _new_process_registry()

@@ -12,7 +12,6 @@ import math
 import numbers
 import sys
 import threading
-import time
 from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 from opentelemetry.trace import SpanContext
 
 from ..types import AttrKey
+from ._clock import points_ns
 from .snapshot import Exemplar, HistogramPoint, NumberPoint
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
 _INF = math.inf
 _FMAX = sys.float_info.max  # an int past it (10**400) is finite, but no float, sum or exposition can hold it
 _new = tuple.__new__
-_time_ns = time.time_ns
 
 # Seconds; fine at the low end where order latencies live, up to 10 s.
 DEFAULT_LATENCY_BOUNDS: tuple[float, ...] = (
@@ -77,7 +76,7 @@ class _Series:
         self._instrument = instrument
         self.key = key
         self.attributes: dict[str, Any] = dict(key)
-        self.start_ns = _time_ns()
+        self.start_ns = points_ns()  # never after a point's time (a series made just before a step back)
 
     def point(self) -> Any:
         """This series' point in a snapshot (``None``: none yet)."""
@@ -224,7 +223,9 @@ class BoundHistogram(_Series):
             return
         # sampled flag (bit 0) set implies a recorded span; is_valid excludes the all-zero ids.
         if flags & 1 and valid:
-            self.exemplars[bucket] = (value, _time_ns(), trace_id, span_id)
+            # its time from the points' clock, which never goes back: Prometheus refuses an exemplar older than the
+            # series' newest as out of order
+            self.exemplars[bucket] = (value, points_ns(), trace_id, span_id)
 
     @property
     def bounds(self) -> Sequence[float]:

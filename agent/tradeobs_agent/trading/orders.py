@@ -65,7 +65,6 @@ _BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover", "1", "3"}) 
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _EXEC_IDS = 1024  # exec_ids remembered per order: a venue resends a recent report, not one from 1,000 fills ago
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
-_time_ns = time.time_ns
 _monotonic = time.monotonic
 
 
@@ -189,29 +188,32 @@ class OrderDesk(Protocol):
 
 
 # Each call puts one of these records: (handler, order, fields...), unpacked by name in the handler's first
-# line (see _journal.Entry for why tuples); ``now`` is time.time_ns() at the call, for the spans, and ``mono``
-# time.monotonic() at the call, for the latencies: the wall clock can step (NTP, a VM resumed, an operator), and a
-# fill 10 ms after its submit across a step of the clock 1 h forward was a 3,600 s latency (back: 0 s).
+# line (see _journal.Entry for why tuples); ``mono`` is time.monotonic() at the call, for the latencies and the
+# spans: the wall clock can step (NTP, a VM resumed, an operator), and a fill 10 ms after its submit across a step of
+# the clock 1 h forward was a 3,600 s latency (back: 0 s). The spans' times are the signal's wall-clock time plus the
+# monotonic time since (:meth:`OrderTrace._at`, an anchored clock, as OpenTelemetry's Java and JS SDKs keep one per
+# trace): read from the wall clock at each step, a step back of 60 s between submit and ack made an ack span that
+# ended 60 s before it started and a root span of -60 s in Jaeger, a step forward a 1-hour order of 10 ms.
 Signal: TypeAlias = tuple[Apply, "OrderTrace", object, object, object]
 """(handler, order, qty, price, cause): qty and price as given; cause: the span current at the signal, or None."""
-RiskCheck: TypeAlias = tuple[Apply, "OrderTrace", int, bool, str | None, Mapping[str, Any] | None]
-"""(handler, order, now, passed, reason, checks)"""
-Submitted: TypeAlias = tuple[Apply, "OrderTrace", int, float]
-"""(handler, order, now, mono)"""
-Acked: TypeAlias = tuple[Apply, "OrderTrace", int, float, object]
-"""(handler, order, now, mono, venue_order_id)"""
-Filled: TypeAlias = tuple[Apply, "OrderTrace", int, float, object, object, object, object]
-"""(handler, order, now, mono, qty, price, expected_price, exec_id): as given."""
-Replaced: TypeAlias = tuple[Apply, "OrderTrace", int, object, object, object]
-"""(handler, order, now, new_client_order_id, qty, price): as given."""
+RiskCheck: TypeAlias = tuple[Apply, "OrderTrace", float, bool, str | None, Mapping[str, Any] | None]
+"""(handler, order, mono, passed, reason, checks)"""
+Submitted: TypeAlias = tuple[Apply, "OrderTrace", float]
+"""(handler, order, mono)"""
+Acked: TypeAlias = tuple[Apply, "OrderTrace", float, object]
+"""(handler, order, mono, venue_order_id)"""
+Filled: TypeAlias = tuple[Apply, "OrderTrace", float, object, object, object, object]
+"""(handler, order, mono, qty, price, expected_price, exec_id): as given."""
+Replaced: TypeAlias = tuple[Apply, "OrderTrace", float, object, object, object]
+"""(handler, order, mono, new_client_order_id, qty, price): as given."""
 Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
 Cancelled: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
 Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str]
 """(handler, order, step): a step for an order id nobody signalled."""
-Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, int]
-"""(handler, order, exc, now)"""
+Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, float]
+"""(handler, order, exc, mono)"""
 Done: TypeAlias = tuple[Apply, "OrderTrace"]
 """(handler, order)"""
 
@@ -373,17 +375,17 @@ class OrderTrace:
                 copied = dict(checks)  # frozen at the call: the caller may reuse its dict
             except Exception:  # not a mapping (or a hostile one): the decision is kept, the checks not
                 self._desk.invalid("risk_checks", checks)
-        entry: RiskCheck = (OrderTrace._on_risk, self, _time_ns(), passed, reason, copied)
+        entry: RiskCheck = (OrderTrace._on_risk, self, _monotonic(), passed, reason, copied)
         self._record(entry)
 
     def submitted(self) -> None:
         """The order was sent: ``submit`` span, signal->submit latency, ``trading.orders.submitted``."""
-        entry: Submitted = (OrderTrace._on_submit, self, _time_ns(), _monotonic())
+        entry: Submitted = (OrderTrace._on_submit, self, _monotonic())
         self._record(entry)
 
     def acked(self, venue_order_id: str | None = None) -> None:
         """The venue acknowledged the order: ``ack`` span, submit->ack latency, ``trading.orders.acknowledged``."""
-        entry: Acked = (OrderTrace._on_ack, self, _time_ns(), _monotonic(), venue_order_id)
+        entry: Acked = (OrderTrace._on_ack, self, _monotonic(), venue_order_id)
         self._record(entry)
 
     def fill(self, qty: float, price: float, expected_price: float | None = None, exec_id: str | None = None) -> None:
@@ -395,7 +397,7 @@ class OrderTrace:
         a fill whose ``exec_id`` the order already had is the venue's resent report, counted
         (``reason="duplicate_fill"``) and not recorded again.
         """
-        entry: Filled = (OrderTrace._on_fill, self, _time_ns(), _monotonic(), qty, price, expected_price, exec_id)
+        entry: Filled = (OrderTrace._on_fill, self, _monotonic(), qty, price, expected_price, exec_id)
         self._record(entry)
 
     def replaced(
@@ -408,7 +410,7 @@ class OrderTrace:
         ``new_client_order_id`` (FIX ClOrdID(11) of the replace; OrigClOrdID(41) is this order's id): the order is
         findable by it too, ``tt.order(new_id)``, and its reports join this trace. A child span ``replace``.
         """
-        entry: Replaced = (OrderTrace._on_replace, self, _time_ns(), new_client_order_id, qty, price)
+        entry: Replaced = (OrderTrace._on_replace, self, _monotonic(), new_client_order_id, qty, price)
         if new_client_order_id is not None:
             try:
                 self._desk.alias(self, text(new_client_order_id))  # findable at once, as the signal is
@@ -431,7 +433,7 @@ class OrderTrace:
 
     def error(self, exc: BaseException) -> None:
         """Record an exception on the order's span and set its status to ERROR (does not end the trace)."""
-        entry: Errored = (OrderTrace._on_error, self, exc, _time_ns())
+        entry: Errored = (OrderTrace._on_error, self, exc, _monotonic())
         self._record(entry)
 
     def done(self) -> None:
@@ -480,6 +482,12 @@ class OrderTrace:
                 self._sc = INVALID_SPAN.get_span_context()
             self._series = desk.order_series(self.symbol, self.side, self.order_type)
             desk.order_opened(self)
+
+    def _at(self, mono: float) -> int:
+        """The span time (epoch ns) of ``mono``, a time.monotonic() reading of this order: the signal's wall-clock
+        time plus the monotonic time since, never before the previous step's (see the records' comment above)."""
+        at = self._start_ns + int((mono - self.created) * 1e9)
+        return at if at >= self._last_ns else self._last_ns
 
     def _child(self, name: str, now: int, attributes: dict[str, Any] | None = None, error: str | None = None) -> Any:
         """A child span covering the time since the previous step, already ended (or an event on the root).
@@ -533,7 +541,8 @@ class OrderTrace:
         return s
 
     def _on_risk(self, e: RiskCheck) -> None:
-        _, _, now, passed, reason, checks = e
+        _, _, mono, passed, reason, checks = e
+        now = self._at(mono)
         if self._repeat():
             return
         attrs: dict[str, Any] = {"risk.passed": bool(passed)}
@@ -548,7 +557,8 @@ class OrderTrace:
             self._reject(text(reason or "risk"))
 
     def _on_submit(self, e: Submitted) -> None:
-        _, _, now, mono = e
+        _, _, mono = e
+        now = self._at(mono)
         if self._repeat(first=self._submit_ns is None):
             return
         self._submit_ns = now
@@ -573,7 +583,8 @@ class OrderTrace:
         )
 
     def _on_ack(self, e: Acked) -> None:
-        _, _, now, mono, venue_order_id = e
+        _, _, mono, venue_order_id = e
+        now = self._at(mono)
         if self._repeat(first=not self._acked):
             return
         self._acked = True
@@ -590,7 +601,8 @@ class OrderTrace:
             s.submit_to_ack.record(max(0.0, mono - self._submit_mono), span)
 
     def _on_replace(self, e: Replaced) -> None:
-        _, _, now, new_id, qty, price = e
+        _, _, mono, new_id, qty, price = e
+        now = self._at(mono)
         if self._repeat():
             return
         attrs: dict[str, Any] = {}
@@ -628,7 +640,8 @@ class OrderTrace:
                 )
 
     def _on_fill(self, e: Filled) -> None:
-        _, _, now, mono, qty, price, expected_price, exec_id = e
+        _, _, mono, qty, price, expected_price, exec_id = e
+        now = self._at(mono)
         xid: str | None = None
         if exec_id is not None:
             xid = text(exec_id)
@@ -730,7 +743,8 @@ class OrderTrace:
         self._finish("cancelled")
 
     def _on_error(self, e: Errored) -> None:
-        _, _, exc, now = e
+        _, _, exc, mono = e
+        now = self._at(mono)
         span = self._span
         if span is None or self._closed:
             return
@@ -759,7 +773,7 @@ class OrderTrace:
             exemplar = self._sc if self._trace_hex else None
             self._series_or_bind().fill_ratio.record(min(self._filled / self.qty, 1.0), exemplar)
         if span is not None:
-            span.end()
+            span.end(end_time=self._at(_monotonic()))
         if self._submit_ns is not None and outcome not in _OWN_EVENT:
             # A working order ended without a fill, reject or cancel event (done(), expired, evicted, closed): say
             # so, so a view of working orders (the live page) can drop it.

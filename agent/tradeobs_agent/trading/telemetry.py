@@ -514,8 +514,12 @@ class TradingTelemetry:
                 # stale-data alert could not fire; a step forward read every symbol as stale by the step.
                 st.stale += since
             else:
+                # A tick since the previous refresh: its age on the wall clock, but never more than the monotonic
+                # time since that refresh (it came after it): a step forward of 1 h between the tick and this
+                # refresh read a live feed as 3,600 s stale.
                 st.seen = st.last
-                st.stale = max(0.0, now - st.last)
+                age = now - st.last
+                st.stale = 0.0 if age < 0.0 else age if age < since else since
             st.staleness.set(st.stale)
         values = list(self._notional.values())
         self._gross_v = math.fsum(abs(v) for v in values)

@@ -437,3 +437,49 @@ def test_desk_pnl_and_an_average_over_strategies_keep_their_cents_and_pips(reg: 
     assert fleet["account"]["pnl"] == 1_234_567.89 and fleet["symbols"]["EURUSD"]["avg"] == 1.101996
     tt.close()
     tt2.close()
+
+
+def test_a_wall_clock_stepped_back_across_midnight_keeps_the_days_pnl(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NTP steps the clock back 60 s at 00:00:30: the local day read 'yesterday' again. The day's P&L restarted at
+    the step (the 20 made since midnight gone from "P&L today", ``day_since`` 23:59:30 of the day before) and once
+    more at the next midnight. The day never goes back by a step of minutes."""
+    rp = reg.gauge("trading.pnl.realized").bind(symbol="AAPL")
+    rp.set(50.0)
+    b = FrameBuilder(reg)
+    midnight = time.mktime((*time.localtime(time.time() + 86_400)[:3], 0, 0, 0, 0, 0, -1))
+    clock = [midnight - 0.5]
+    monkeypatch.setattr(frames.time, "time", lambda: clock[0])
+    b.build()
+    clock[0] = midnight + 0.1
+    b.build()  # the new day starts at 50
+    clock[0] = midnight + 30
+    rp.set(70.0)
+    assert b.build()["account"]["pnl_day"] == 20.0
+    clock[0] = midnight - 30  # stepped back 60 s
+    account = b.build()["account"]
+    assert account["pnl_day"] == 20.0 and account["day_full"] is True
+    assert account["day_since"] == round(midnight + 0.1, 3)
+    clock[0] = midnight + 1  # midnight again: not a new day
+    rp.set(75.0)
+    account = b.build()["account"]
+    assert account["pnl_day"] == 25.0 and account["day_since"] == round(midnight + 0.1, 3)
+    clock[0] = midnight + 86_400 + 0.2  # the next midnight is
+    assert b.build()["account"]["pnl_day"] == 0.0
+
+
+def test_a_clock_corrected_back_by_hours_restarts_the_day(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock a day ahead, corrected: the day read before was wrong, so the day's P&L starts again at the correction
+    (kept, it would have counted two days' P&L as one until the wrong day's end)."""
+    rp = reg.gauge("trading.pnl.realized").bind(symbol="AAPL")
+    rp.set(50.0)
+    b = FrameBuilder(reg)
+    noon = time.mktime((*time.localtime(time.time() + 86_400)[:3], 12, 0, 0, 0, 0, -1))
+    clock = [noon]
+    monkeypatch.setattr(frames.time, "time", lambda: clock[0])
+    b.build()
+    rp.set(60.0)
+    clock[0] = noon - 86_400
+    account = b.build()["account"]
+    assert account["pnl_day"] == 0.0 and account["day_since"] == round(noon - 86_400, 3)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests._util import apply_frame, without_nulls
 from tradeobs_agent.live.fleet import FleetView, fleet_delta
 from tradeobs_agent.live.frames import WORKING_IN_FRAME, FrameBuilder, merged_quantile
@@ -301,3 +303,34 @@ def test_published_desk_extras_key_limits_by_strategy_and_weigh_avg_over_strateg
     assert st["desk"]["limits"] == {"alpha/mom/gross": 0.1, "alpha/rev/gross": 0.1, "beta/mom/gross": 0.2}
     # alpha's avg is 12 over 200 shares (net position 0), beta's 11 over 200: as one agent with all three strategies
     assert st["symbols"]["AAPL"]["avg"] == (10.0 * 100 + 14.0 * 100 + 11.0 * 200) / 400
+
+
+def test_an_instance_that_stopped_is_stale_whatever_the_gateways_wall_clock_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ages were read on the gateway's wall clock: stepped back 10 minutes, an instance that had stopped sending
+    read as live for 10 more minutes; stepped forward, every instance read as stale (or was dropped) at once."""
+    from types import SimpleNamespace
+
+    from tradeobs_agent.live import fleet
+
+    clock = {"wall": 1_800_000_000.0, "mono": 5_000.0}
+    monkeypatch.setattr(fleet, "time", SimpleNamespace(time=lambda: clock["wall"], monotonic=lambda: clock["mono"]))
+    view = FleetView(stale_after=5.0, expire_after=60.0)
+    view.update({"service": "a", "instance": "1", "seq": 1, "ts": clock["wall"], "state": {"symbols": {}}})
+    view.update({"service": "b", "instance": "1", "seq": 1, "ts": clock["wall"], "state": {"symbols": {}}})
+    clock["wall"] -= 600  # NTP steps the gateway's clock back; "a" has stopped, "b" goes on
+    for _ in range(10):
+        clock["wall"] += 1
+        clock["mono"] += 1
+        view.update({"service": "b", "instance": "1", "seq": _ + 2, "ts": clock["wall"], "state": {"symbols": {}}})
+    services = view.build()["services"]
+    assert services["a"]["stale"] == 1 and services["a"]["age"] == 10
+    assert services["b"]["stale"] == 0
+    assert not view.complete(clock["wall"] + 1) and view.complete(clock["wall"])  # "a" stale: not waited for
+    clock["wall"] += 3600  # forward: "b" still sends, is neither stale nor dropped
+    clock["mono"] += 1
+    view.update({"service": "b", "instance": "1", "seq": 99, "ts": clock["wall"], "state": {"symbols": {}}})
+    clock["mono"] += 1
+    services = view.build()["services"]
+    assert services["b"]["stale"] == 0 and "a" in services

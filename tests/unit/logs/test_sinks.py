@@ -54,6 +54,64 @@ def test_age_rotation(make_env) -> None:
     assert [json.loads(x)["message"] for x in (env.dir / "risk.jsonl").read_text().splitlines()] == ["new"]
 
 
+def test_a_wall_clock_stepped_back_does_not_make_retention_delete_the_newest_file(
+    make_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotated files are named by their UTC time and retention deletes the first names. After NTP stepped the clock
+    back 10 minutes, the next rotated file was named before the ones rotated just earlier, and retention deleted it:
+    the newest logs (those of the incident that made someone fix the clock) were gone, older ones kept."""
+    env: Env = make_env(rotate_seconds=3600, backup_count=2)
+    gmtime = time.gmtime
+    monkeypatch.setattr(time, "gmtime", lambda s=None: gmtime(time.time_ns() // 10**9 if s is None else s))
+    log = get_logger("risk")
+    t0 = 1_800_000_000 * 10**9
+    for message, wall in (("one", None), ("two", t0), ("three", t0 + 60 * 10**9), ("four", t0 - 540 * 10**9)):
+        if wall is not None:
+            monkeypatch.setattr(time, "time_ns", lambda wall=wall: wall)
+            env.pipeline.files._files["risk"].opened -= 7200  # old enough to rotate at this record
+        log.info(message)
+        env.flush()
+    env.pipeline.shutdown(10.0)
+    kept = [json.loads(gzip.decompress(p.read_bytes()))["message"] for p in _rotated(env.dir, "risk")]
+    assert kept == ["two", "three"]
+    assert [json.loads(x)["message"] for x in (env.dir / "risk.jsonl").read_text().splitlines()] == ["four"]
+
+
+def test_a_rotated_name_after_a_restart_is_after_the_files_already_there(make_env, monkeypatch) -> None:
+    """The newest rotated name is read from the directory: a process started after the clock went back names its
+    first rotated file after the earlier process's."""
+    env: Env = make_env(rotate_seconds=3600, backup_count=5)
+    gmtime = time.gmtime
+    monkeypatch.setattr(time, "gmtime", lambda s=None: gmtime(time.time_ns() // 10**9 if s is None else s))
+    env.dir.mkdir(parents=True, exist_ok=True)
+    (env.dir / "risk.20300101T000000123456789.jsonl.gz").write_bytes(gzip.compress(b'{"message": "before"}\n'))
+    get_logger("risk").info("one")
+    env.flush()
+    monkeypatch.setattr(time, "time_ns", lambda: 1_800_000_000 * 10**9)  # 2027, before that name
+    env.pipeline.files._files["risk"].opened -= 7200
+    get_logger("risk").info("two")
+    env.flush()
+    env.pipeline.shutdown(10.0)
+    names = [p.name for p in _rotated(env.dir, "risk")]
+    assert names == ["risk.20300101T000000123456789.jsonl.gz", "risk.20300101T000000123456790.jsonl.gz"]
+
+
+def test_a_step_of_the_wall_clock_does_not_rotate_by_age(make_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The age of a file was read on the wall clock: a step forward of 2 hours rotated a file opened a second ago
+    (rotate_seconds 3600), a step back of 2 hours kept one 3 hours old."""
+    env: Env = make_env(rotate_seconds=3600, backup_count=5)
+    log = get_logger("risk")
+    log.info("one")
+    env.flush()
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() + 7200)
+    log.info("two")
+    env.flush()
+    env.pipeline.shutdown(10.0)
+    assert _rotated(env.dir, "risk") == []
+    assert [json.loads(x)["message"] for x in (env.dir / "risk.jsonl").read_text().splitlines()] == ["one", "two"]
+
+
 def test_backup_count_zero_keeps_no_rotated_files(make_env) -> None:
     env: Env = make_env(max_bytes=1024, backup_count=0)
     for i in range(100):

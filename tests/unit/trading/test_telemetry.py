@@ -114,9 +114,9 @@ def clocks(monkeypatch: pytest.MonkeyPatch) -> _Clocks:
     from tradeobs_agent.trading import orders, telemetry
 
     c = _Clocks()
+    monkeypatch.setattr(telemetry, "_time_ns", lambda: c.wall_ns)
     for module in (orders, telemetry):
-        monkeypatch.setattr(module, "_time_ns", lambda: c.wall_ns)
-        monkeypatch.setattr(module, "_monotonic", lambda: c.mono, raising=False)  # orders: new in the fix
+        monkeypatch.setattr(module, "_monotonic", lambda: c.mono)
     monkeypatch.setattr(telemetry, "_time", lambda: c.wall_ns / 1e9)
     return c
 
@@ -140,6 +140,46 @@ def test_order_latencies_do_not_follow_a_step_of_the_wall_clock(cap: Capture, cl
     tt.close()
 
 
+@pytest.mark.parametrize("child_spans", [True, False])
+@pytest.mark.parametrize("step", [3600.0, -60.0])
+def test_order_spans_do_not_follow_a_step_of_the_wall_clock(
+    cap: Capture, clocks: _Clocks, step: float, child_spans: bool
+) -> None:
+    """The spans' times were the wall clock's at each step: NTP stepping it back 60 s between submit and ack made an
+    ``ack`` span that ended 60 s before it started and an order of -60 s in Jaeger (forward 1 h: a 3,600 s ack of an
+    order filled in 10 ms, while its latency said 3 ms). Now the signal's wall time plus the monotonic time since."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper", child_spans=child_spans)
+    t0 = clocks.wall_ns
+    o = tt.order_signal("c-step", "AAPL", "buy", 10, price=1.0)
+    clocks.tick(0.001)
+    o.risk_check(passed=True)
+    clocks.tick(0.001)
+    o.submitted()
+    clocks.tick(0.003)
+    clocks.step(step)
+    o.acked()
+    clocks.tick(0.005)
+    o.fill(10, 1.0)
+    spans = _spans_by_name(cap, "c-step")
+    root = spans["order"][0]
+    assert (root.start_time, root.end_time) == (t0, t0 + 10_000_000)
+    if child_spans:
+        times = {name: (s[0].start_time - t0, s[0].end_time - t0) for name, s in spans.items() if name != "order"}
+    else:
+        times = {}
+        last = 0
+        for ev in root.events:
+            times[ev.name] = (last, ev.timestamp - t0)
+            last = ev.timestamp - t0
+    assert times == {
+        "risk_check": (0, 1_000_000),
+        "submit": (1_000_000, 2_000_000),
+        "ack": (2_000_000, 5_000_000),
+        "fill": (5_000_000, 10_000_000),
+    }
+    tt.close()
+
+
 def test_staleness_does_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks: _Clocks) -> None:
     """A feed that died, then the wall clock stepped back 10 minutes: its staleness read 0 s for 10 minutes (the
     stale-data alert could not fire); a step forward read it stale by the step at once."""
@@ -156,6 +196,23 @@ def test_staleness_does_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks
     tt.tick("AAPL", 1.0)  # ticking again: fresh
     clocks.tick(0.5)
     assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)
+    tt.close()
+
+
+def test_staleness_right_after_a_tick_does_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks: _Clocks) -> None:
+    """A tick, then the wall clock stepped forward 1 h before the next collection: the live feed read 3,600 s stale
+    (the age of the tick on the wall clock); it is never more than the time since the previous collection."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+    tt.tick("AAPL", 1.0)
+    clocks.tick(0.5)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)
+    clocks.tick(0.25)
+    tt.tick("AAPL", 1.0)
+    clocks.step(3600)
+    clocks.tick(0.25)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)  # since the last
+    clocks.tick(1.0)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(1.5)
     tt.close()
 
 
@@ -646,6 +703,7 @@ def test_ticks_lag_staleness_and_gaps(cap: Capture, tt: TradingTelemetry) -> Non
     tt.tick("MSFT", 400.0)
     tt.flush()  # apply the journal, to reach into the symbol state below
     tt._syms["MSFT"].last -= 10  # as if MSFT ticked 10 s ago
+    tt._refreshed -= 10  # (and the previous collection was before that: a tick's age is at most the time since it)
     tt.feed_reconnect("nasdaq")
     assert _point(cap, "trading.marketdata.ticks", symbol="AAPL").value == 3
     assert _point(cap, "trading.marketdata.price", symbol="AAPL").value == 189.7
