@@ -387,7 +387,9 @@ class OrderTrace:
         self._record(entry)
 
     def fill(self, qty: float, price: float, expected_price: float | None = None, exec_id: str | None = None) -> None:
-        """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive.
+        """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive, in
+        basis points of the reference's magnitude (a negative one, a spread's, is a price; one of 0 has no basis
+        points: no slippage, counted as ``reason="slippage_reference_zero"``).
 
         The first fill records submit->fill latency; the fill that completes the
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
@@ -663,6 +665,9 @@ class OrderTrace:
         ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
         if ref_price is None and expected_price is not None:  # given, but no price (NaN, inf, text): no slippage
             self._desk.invalid("expected_price", expected_price)
+        elif ref_price == 0.0:  # no basis points of 0: before, such a fill had no slippage and nothing said why
+            which = "expected_price" if expected_price is not None else "the order's price"
+            self._desk.invalid("slippage_reference_zero", f"{self.client_order_id[:80]}: {which} {ref!r}")
         if ref_price:
             # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
             # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave

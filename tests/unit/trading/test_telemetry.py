@@ -300,6 +300,33 @@ def test_an_unusable_expected_price_is_counted_not_silent(cap: Capture, tt: Trad
     assert bad_prices.value == 3
 
 
+def test_a_zero_reference_price_is_counted_not_silent(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slippage is in basis points of the reference price: of 0 there are none. A fill with expected_price=0, or of
+    an order signalled with price 0 (a market order's placeholder), had no slippage and nothing counted or said
+    why. Now it is bad input (reason="slippage_reference_zero"), said once; the fill counts. A negative reference
+    (a spread) still gives slippage, signed by its magnitude."""
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("c-z1", "AAPL", "buy", 10, 100.0)
+        o.submitted()
+        o.fill(10, 100.5, expected_price=0)
+        m = tt.order_signal("c-z2", "AAPL", "buy", 10, 0.0, "market")
+        m.submitted()
+        m.fill(10, 100.5)
+        spread = tt.order_signal("c-z3", "AAPL", "buy", 10, -5.0)
+        spread.submitted()
+        spread.fill(10, -4.9)
+        tt.flush()
+    assert _point(cap, "trading.orders.filled", symbol="AAPL").value == 3
+    slip = _point(cap, "trading.order.slippage", symbol="AAPL")
+    assert slip.count == 1 and slip.sum == pytest.approx(200.0)
+    zero = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="slippage_reference_zero")
+    assert zero.value == 2
+    said = [r.getMessage() for r in caplog.records if "slippage_reference_zero" in r.getMessage()]
+    assert len(said) == 1 and "c-z1: expected_price 0" in said[0], said
+
+
 def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:
     o = tt.order_signal("c-2", "AAPL", "buy", 30)
     o.submitted()
