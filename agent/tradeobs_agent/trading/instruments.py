@@ -97,7 +97,8 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "trading.orders.open",
         "{order}",
         _S,
-        "Orders signalled and not yet done (filled, rejected, cancelled, expired or evicted)",
+        "Orders signalled and not yet done (filled, rejected, cancelled, done(), expired, evicted, superseded by a new "
+        "order under the same id, or closed by close())",
         "sum",
     ),
     # latency

@@ -30,7 +30,8 @@ kept in a bounded, expiring book (:class:`OrderBook`): past ``max_open_orders``
 the oldest is evicted and past ``order_ttl`` seconds an order expires. Either way
 its span ends with ``order.outcome`` = ``evicted`` / ``expired`` (status left
 unset: losing track of a resting order is not a trading error) and
-``tradeobs.agent.items.dropped{signal="traces"}`` counts it. Recently closed
+``tradeobs.agent.items.dropped{signal="traces"}`` counts it. An order whose id a new
+order takes while it is open ends ``superseded`` (counted as ``reason="order_id_reused"``). Recently closed
 orders stay findable for a while, so a fill racing a cancel still joins its trace.
 """
 
@@ -766,7 +767,8 @@ class OrderTrace:
         if span is not None:
             span.end()
         if self._submit_ns is not None and outcome not in _OWN_EVENT:
-            # A working order ended without a fill, reject or cancel event (done(), expired, evicted, closed): say
+            # A working order ended without a fill, reject or cancel event (done(), expired, evicted, superseded,
+            # closed): say
             # so, so a view of working orders (the live page) can drop it.
             self._event(
                 "done",
