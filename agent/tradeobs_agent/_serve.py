@@ -27,6 +27,7 @@ import logging
 import signal
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -80,6 +81,24 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def say_listening(sock: socket.socket, host: str, what: str) -> str:
+    """Listen on ``sock`` and say where, as its first line: ``"<what> at http://HOST:PORT/ (Ctrl-C to stop)"``;
+    returns the URL. With ``port=0`` nothing else tells the port. On the ``tradeobs.live`` logger at INFO when
+    logging has a handler (``tradeobs live gateway`` gives it one on stderr), else on stderr: with none, Python
+    shows only warnings, and ``live.run(port=0)`` said nothing. Listening first: a client that reads the line and
+    connects is queued until the server answers, not refused."""
+    sock.listen(2048)  # uvicorn's backlog; its server listens again on the same socket, which changes nothing else
+    port = sock.getsockname()[1]
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    log = logging.getLogger("tradeobs.live")
+    if log.hasHandlers():
+        log.info("%s at %s (Ctrl-C to stop)", what, url)
+    else:
+        print(f"{what} at {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    return url
 
 
 def bind_error(host: str, port: int, exc: OSError, port_option: str, host_option: str) -> str:

@@ -58,4 +58,7 @@ Commands
 
 Inline code
   A ``tradeobs ...`` code span in prose must parse with the real command-line parser.
+  The wheel instructions (``python3 -m pip wheel ...``, then ``/srv/bot/.venv/bin/python -m pip install ...``
+  and ``/srv/bot/.venv/bin/tradeobs ...``) run as written on the pages of ``WHEEL_PAGES``: the build in a copy
+  of the clone, ``/srv/bot`` a directory of the test's (test_docs.py ``test_the_wheel_instructions_run``).
 """

@@ -89,12 +89,74 @@ def test_other_inline_commands_name_real_things(path: str, tmp_path: Path) -> No
             run.docker_compose(block, words[2:])
         elif words[:3] == ["python3", "-m", "venv"]:
             run.shell(block, span)
+        elif words[:4] == ["python3", "-m", "pip", "wheel"]:
+            assert path in WHEEL_PAGES, f"{path}:{line}: a wheel build, run by test_the_wheel_instructions_run"
         elif words[:3] == ["python", "-m", "pytest"]:
             assert (REPO / words[3]).exists(), f"{path}:{line}: {words[3]} does not exist"
         elif words[0] in ("python", "python3"):
             assert (REPO / words[1]).is_file(), f"{path}:{line}: {words[1]} does not exist"
         else:  # a script named in prose
             assert (REPO / words[0].removeprefix("./")).is_file(), f"{path}:{line}: {words[0]} does not exist"
+
+
+# Pages that say how to build tradeobs' wheel and install it into a service's own virtual environment.
+WHEEL_PAGES = ("docs/first-ten-minutes.md",)
+_WHEEL_SERVICE = "/srv/bot"  # where the page installs it: a directory of the test's in its place
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", WHEEL_PAGES)
+def test_the_wheel_instructions_run(path: str, tmp_path: Path) -> None:
+    """The page's wheel build, install and check, as written: the build in a copy of the clone (the page's own
+    directory has none), the file it names is the file built, the install with the service environment's own Python
+    (its dependencies from this environment, as the packaging tests do: ``--no-deps --no-index``, offline; the
+    environment sees this one's site-packages), and the command it then names answers from that environment, not
+    from the checkout. The docs showed only ``pip install -e .`` from a clone (a newcomer's review)."""
+    import venv
+
+    text = (REPO / path).read_text()
+    prose = " ".join(re.sub(r"^```.*?^```", "", text, flags=re.M | re.S).split())
+    spans = re.findall(r"`([^`]+)`", prose)
+    (build,) = [s for s in spans if s.startswith("python3 -m pip wheel ")]
+    (wheel_name,) = {m for s in spans for m in re.findall(r"tradeobs-[^/ ]+?-py3-none-any\.whl", s)}
+    (install,) = [s for s in spans if s.startswith(f"{_WHEEL_SERVICE}/.venv/bin/python -m pip install ")]
+    (check,) = [s for s in spans if s.startswith(f"{_WHEEL_SERVICE}/.venv/bin/tradeobs ")]
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / name, clone / name)
+    shutil.copytree(
+        REPO / "agent" / "tradeobs_agent",
+        clone / "agent" / "tradeobs_agent",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
+    )
+    env = {k: v for k, v in clean_env().items() if k != "PYTHONPATH"}
+    res = subprocess.run(["bash", "-c", build], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [p.name for p in (clone / "dist").glob("*.whl")] == [wheel_name], f"{path}: the page names {wheel_name}"
+    service = tmp_path / "srv-bot"
+    venv.create(service / ".venv", system_site_packages=True, with_pip=True)
+    shutil.copy2(clone / "dist" / wheel_name, service / wheel_name)  # "copy that file next to the service"
+    for cmd in (f"{install} --no-deps --no-index", check):
+        res = subprocess.run(
+            ["bash", "-c", cmd.replace(_WHEEL_SERVICE, str(service))],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert res.returncode == 0, f"{cmd}: {res.stdout}{res.stderr}"
+    assert res.stdout.strip().endswith(tradeobs_agent.__version__), res.stdout
+    where = subprocess.run(
+        [str(service / ".venv" / "bin" / "python"), "-c", "import tradeobs_agent; print(tradeobs_agent.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(service / ".venv"), where  # the wheel's copy, not the checkout's
 
 
 @pytest.mark.integration

@@ -551,6 +551,27 @@ def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--max-clients" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["loadtest", "--help"], ["loadtest", "--json", "rows.json", "--help"]])
+def test_loadtest_help_shows_defaults_but_no_none(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The options' help says each default; --json has none and said "(default: None)", which reads as a file
+    named None (the formatter is shared with benchmarks/sse_fanout.py, checked below too)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "None" not in out, out
+    assert "--json FILE also write the rows as JSON here" in out and "(default: 12.0)" in out, out
+    import argparse
+
+    from tradeobs_agent.live import loadtest
+
+    p = argparse.ArgumentParser()
+    loadtest.add_arguments(p)  # as benchmarks/sse_fanout.py builds its parser
+    p.add_argument("--baseline", default="250", help="baseline client counts")
+    text = " ".join(p.format_help().split())
+    assert "None" not in text and "(default: 250)" in text, text
+
+
 def test_loadtest_names_what_to_install_when_psutil_is_missing() -> None:
     import subprocess
     import sys

@@ -60,7 +60,7 @@ class Delivery:
         max_items: int,
         max_age: float,
         dropped: Callable[[str, int], None],
-        queued: Callable[[int], None] | None = None,
+        queued: Callable[[int], object] | None = None,
         not_before: Callable[[], float] | None = None,
     ) -> None:
         if max_items < 1 or not max_age > 0:

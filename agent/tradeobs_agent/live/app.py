@@ -467,10 +467,11 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
 
     Returns normally on Ctrl-C / SIGTERM (no ``KeyboardInterrupt``). A port in
     use raises ``OSError`` naming it before anything starts (``port=0`` picks a
-    free one). Access logging is off (a query token must never reach a log);
-    uvloop and httptools are used when installed.
+    free one). Once listening it says where: ``tradeobs live: the live view at http://HOST:PORT/ (Ctrl-C to
+    stop)``, on the ``tradeobs.live`` logger at INFO, or on stderr when logging has no handler. Access logging
+    is off (a query token must never reach a log); uvloop and httptools are used when installed.
     """
-    from .._serve import bind, bind_error, running_loop, serve
+    from .._serve import bind, bind_error, running_loop, say_listening, serve
 
     if running_loop() is not None:  # before anything binds: the same call, awaited, is what works here
         raise RuntimeError(
@@ -488,6 +489,7 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
         warning = auth.exposure_warning(host, app.stream.secret)
         if warning:
             logging.getLogger("tradeobs.live").warning("%s", warning)
+        say_listening(sock, host, "tradeobs live: the live view")  # with port=0 nothing else tells the port
 
         def attach(server: Any) -> None:
             hub.server = server

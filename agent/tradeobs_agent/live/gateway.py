@@ -665,7 +665,7 @@ def create_gateway_app(
 
 def run_gateway(url: str | None = None, host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
     """Serve the gateway with uvicorn until Ctrl-C or SIGTERM (as :func:`.app.run`; ``kwargs`` as above)."""
-    from .._serve import bind, bind_error, serve
+    from .._serve import bind, bind_error, say_listening, serve
 
     try:
         sock = bind(host, port)
@@ -677,12 +677,7 @@ def run_gateway(url: str | None = None, host: str = "127.0.0.1", port: int = 876
         warning = exposure_warning(host, app.app.stream.secret)
         if warning:
             logging.getLogger("tradeobs.live").warning("%s", warning)
-        # Where it serves, as the demo says it: with --port 0 nothing else tells the port.
-        bound = sock.getsockname()[1]
-        shown = f"[{host.strip('[]')}]" if ":" in host else host
-        logging.getLogger("tradeobs.live").info(
-            "tradeobs live gateway: the fleet's live view at http://%s:%d/ (Ctrl-C to stop)", shown, bound
-        )
+        say_listening(sock, host, "tradeobs live gateway: the fleet's live view")  # as the demo says its URLs
 
         def attach(server: Any) -> None:
             hub.server = server

@@ -378,10 +378,19 @@ def sustained(rows: list[dict[str, Any]], impl: str, p99_ms: float, min_pct: flo
     return max(ok, default=0)
 
 
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in its help, as ``(default: X)``; none for an option without one (``--json FILE``
+    said "(default: None)", which reads as a file named None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The measurement options (shared with ``benchmarks/sse_fanout.py``), each with its default."""
-    d = argparse.ArgumentDefaultsHelpFormatter
-    p.formatter_class = d
+    p.formatter_class = _DefaultsShown
     p.add_argument("--clients", default="1000,2000,4000", help="client counts to run, comma-separated")
     p.add_argument("--duration", type=float, default=12.0, help="steady-state seconds per run")
     p.add_argument("--settle", type=float, default=2.0, help="seconds after connecting before measuring")

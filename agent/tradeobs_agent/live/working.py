@@ -10,7 +10,7 @@
 0
 
 An order is working from its ``order`` event (sent to the venue) until a ``fill`` leaves nothing
-(``leaves`` 0), a ``reject`` or ``cancel``, or a ``done`` event (``done()``, expired, evicted or closed: the
+(``leaves`` 0), a ``reject`` or ``cancel``, or a ``done`` event (``done()``, expired, evicted, superseded or closed: the
 trading layer publishes it for a sent order that ended without one of the others); a ``replace`` event (a
 cancel/replace) changes its quantity and price. The trading layer
 publishes these events when its journal is applied, so the order of events is the order of the calls.

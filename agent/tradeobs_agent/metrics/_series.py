@@ -145,16 +145,18 @@ class BoundGauge(_Series):
         self._owner = instrument
         self.value: float | None = None  # None: no value (never set, or unset): no point
 
-    def set(self, value: int | float) -> None:
+    def set(self, value: int | float) -> bool:
+        """Set the value; ``False`` when it was no value (NaN, an infinity, not a number): dropped and counted."""
         try:
             n = value if type(value) is int or type(value) is float else _number(value)
             if n is not None and -_FMAX <= n <= _FMAX:
                 self.value = n
-                return
+                return True
         except Exception:  # not a number, or one whose comparison raises (Decimal NaN): dropped and counted
             self._instrument.invalid("value", value)
-            return
+            return False
         self._instrument.invalid("value", value)
+        return False
 
     def unset(self) -> None:
         """No value any more, until the next :meth:`set`: the series has no point, as before its first set (no

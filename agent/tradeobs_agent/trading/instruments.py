@@ -97,7 +97,8 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "trading.orders.open",
         "{order}",
         _S,
-        "Orders signalled and not yet done (filled, rejected, cancelled, expired or evicted)",
+        "Orders signalled and not yet done (filled, rejected, cancelled, done(), expired, evicted, superseded by a new "
+        "order under the same id, or closed by close())",
         "sum",
     ),
     # latency
@@ -206,13 +207,20 @@ SPECS: tuple[InstrumentSpec, ...] = (
     ),
     # market data
     _g("price", "trading.marketdata.price", "{price}", _SYM, "Last traded/quoted price", "last"),
-    _c("ticks", "trading.marketdata.ticks", "{tick}", _SYM, "Market data updates received"),
+    _c(
+        "ticks",
+        "trading.marketdata.ticks",
+        "{tick}",
+        _SYM,
+        "Market data updates received with a valid price (a NaN, infinite or non-numeric one is bad input, not a tick)",
+    ),
     _g(
         "staleness",
         "trading.marketdata.staleness",
         "s",
         _SYM,
-        "Seconds since the last tick, computed at each collection",
+        "Seconds since the last tick with a valid price (since the first tick if none had one), computed at each "
+        "collection",
         "max",
     ),
     _g(
@@ -220,7 +228,8 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "trading.marketdata.last_tick",
         "s",
         _SYM,
-        "Time of the last tick, seconds since the epoch (now minus this is the staleness, at any time)",
+        "Time of the last tick with a valid price, seconds since the epoch (now minus this is the staleness, at "
+        "any time)",
         "max",
     ),
     _g(

@@ -30,7 +30,8 @@ kept in a bounded, expiring book (:class:`OrderBook`): past ``max_open_orders``
 the oldest is evicted and past ``order_ttl`` seconds an order expires. Either way
 its span ends with ``order.outcome`` = ``evicted`` / ``expired`` (status left
 unset: losing track of a resting order is not a trading error) and
-``tradeobs.agent.items.dropped{signal="traces"}`` counts it. Recently closed
+``tradeobs.agent.items.dropped{signal="traces"}`` counts it. An order whose id a new
+order takes while it is open ends ``superseded`` (counted as ``reason="order_id_reused"``). Recently closed
 orders stay findable for a while, so a fill racing a cancel still joins its trace.
 """
 
@@ -389,7 +390,9 @@ class OrderTrace:
         self._record(entry)
 
     def fill(self, qty: float, price: float, expected_price: float | None = None, exec_id: str | None = None) -> None:
-        """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive.
+        """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive, in
+        basis points of the reference's magnitude (a negative one, a spread's, is a price; one of 0 has no basis
+        points: no slippage, counted as ``reason="slippage_reference_zero"``).
 
         The first fill records submit->fill latency; the fill that completes the
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
@@ -676,6 +679,9 @@ class OrderTrace:
         ref_price = ref if type(ref) is float and -_INF < ref < _INF else (number(ref) if ref is not None else None)
         if ref_price is None and expected_price is not None:  # given, but no price (NaN, inf, text): no slippage
             self._desk.invalid("expected_price", expected_price)
+        elif ref_price == 0.0:  # no basis points of 0: before, such a fill had no slippage and nothing said why
+            which = "expected_price" if expected_price is not None else "the order's price"
+            self._desk.invalid("slippage_reference_zero", f"{self.client_order_id[:80]}: {which} {ref!r}")
         if ref_price:
             # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
             # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave
@@ -775,7 +781,8 @@ class OrderTrace:
         if span is not None:
             span.end(end_time=self._at(_monotonic()))
         if self._submit_ns is not None and outcome not in _OWN_EVENT:
-            # A working order ended without a fill, reject or cancel event (done(), expired, evicted, closed): say
+            # A working order ended without a fill, reject or cancel event (done(), expired, evicted, superseded,
+            # closed): say
             # so, so a view of working orders (the live page) can drop it.
             self._event(
                 "done",

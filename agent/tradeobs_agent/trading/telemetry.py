@@ -108,6 +108,9 @@ _ALLOWED = {
     "price": "an order's price is a finite number, or None (the order is kept without a price)",
     "fill": "a fill's qty is a finite number > 0 and its price a finite number (the fill is not recorded)",
     "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
+    "slippage_reference_zero": "slippage is in basis points of expected_price, else of the order's price, and there "
+    "are none of 0: the fill is recorded, without slippage (give None, not 0, for an order without a price; a "
+    "negative price, a spread's, is a reference)",
     "position": "a position's qty and price are finite numbers, and so is their product (the position is not recorded)",
     "avg_price": "avg_price is a finite number or None (the last average entry stays)",
     "equity": "equity is a finite number (not recorded)",
@@ -543,7 +546,10 @@ class TradingTelemetry:
         """A market data update: price gauge, tick counter, feed lag if ``exchange_ts`` (epoch seconds, milli-, micro-
         or nanoseconds, or a datetime with its time zone), measured against ``clock`` when the object has one.
 
-        With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``.
+        With ``seq`` (the feed's sequence number) a jump counts ``trading.marketdata.gaps``. A ``price`` that is no
+        price (NaN, an infinity, not a number) is bad input: counted and said once, and the tick is not market data
+        (no tick counted, no feed lag, the staleness keeps growing from the last valid price); its ``seq`` still
+        counts.
         """
         entry: Tick = (TradingTelemetry._on_tick, self, symbol, price, exchange_ts, seq, _time())
         self.record(entry)
@@ -585,11 +591,18 @@ class TradingTelemetry:
             st = None
         if st is None:
             st = self._cached(self._syms, symbol, lambda: _SymbolState(self.instruments, text(symbol)))
-        st.price.set(price)  # the series checks the value (and counts a bad one)
-        st.ticks.inc()
-        st.last = now
-        st.last_tick.set(now)
-        if ts is not None:
+        # The series checks the price and counts a bad one (NaN, an infinity, no number: instrument
+        # trading.marketdata.price, reason value). A tick without a price is no market data: it is not counted as a
+        # tick, has no feed lag and leaves the staleness growing from the last valid price (before, a feed sending
+        # only NaN read as fresh, with its ticks counted, and only the bad-input alert saw it, 10 minutes later).
+        valid = st.price.set(price)
+        if valid:
+            st.ticks.inc()
+            st.last = now
+            st.last_tick.set(now)
+        elif not st.last:  # no valid price since the symbol's first tick: stale from that tick
+            st.last = now
+        if ts is not None and valid:
             at = ref if ref is now else _epoch(ref)  # a replay's clock: the time its ticks are received at
             if at == _INF:
                 self.invalid("clock", ref)
@@ -602,7 +615,7 @@ class TradingTelemetry:
                         st.feed_lag.record(lag)
                 else:
                     self.invalid("exchange_ts", ts)
-        if seq is not None:
+        if seq is not None:  # a tick without a valid price keeps its place in the sequence: the feed sent it
             if type(seq) is not int and isinstance(seq, numbers.Integral) and not isinstance(seq, bool):
                 seq = int(seq)  # numpy.int64 from a DataFrame column: an int, not a subclass of it
             if type(seq) is int:

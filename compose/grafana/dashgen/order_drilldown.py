@@ -212,7 +212,8 @@ def build() -> Dashboard:
             .id(ids())
             .title("Fill ratio of done orders, mean")
             .description(
-                "Filled / ordered quantity of the orders that were done (filled, cancelled, expired), averaged:"
+                "Filled / ordered quantity of the orders that were done (filled, cancelled, done(), or closed at"
+                " shutdown; an order expired, evicted or superseded has none, nor has a rejected one), averaged:"
                 " 100% when every order filled completely. Exact, from the histogram's sum and count: a quantile"
                 " of its top bucket (0.99, 1] said 99.5% for orders all filled in full."
             )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import http.client
 import itertools
 import logging
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -730,6 +733,41 @@ def test_standalone_run_ends_streams_and_returns_on_a_signal(sig: signal.Signals
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["no-logging", "logging-configured"])
+def test_standalone_run_on_port_0_says_where_it_serves(configured: bool) -> None:
+    """``live.run(port=0)`` ("picks a free one", its docstring says) told nobody which: nothing was printed or
+    logged, so the page could not be found. Its first line now says the URL, as ``tradeobs live gateway`` does:
+    on stderr when the script configured no logging, through the script's logging when it did."""
+    setup = (
+        "import logging; logging.basicConfig(level=logging.INFO, format='%(name)s %(message)s'); " if configured else ""
+    )
+    code = f"{setup}from tradeobs_agent import live; live.run(port=0)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        stream = proc.stderr
+        assert stream is not None
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(stream.readline()), daemon=True)
+        reader.start()
+        reader.join(60)  # the first thing it says (before the fix: nothing, ever)
+        line = first[0].strip() if first else "<nothing said in 60 s>"
+        m = re.fullmatch(
+            r"(tradeobs\.live )?tradeobs live: the live view at (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)", line
+        )
+        assert m and m.group(3) != "0" and bool(m.group(1)) == configured, line
+        with urllib.request.urlopen(m.group(2), timeout=10) as r:  # listening once said: no wait needed
+            assert r.status == 200 and b"tradeobs live" in r.read()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
 
 
 def test_standalone_run_on_a_port_in_use_raises_naming_the_port() -> None:

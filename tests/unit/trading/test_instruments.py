@@ -75,3 +75,15 @@ def test_documented_prometheus_names_are_what_the_endpoint_serves() -> None:
             # prometheus_client leaves out _sum and _count when a histogram has negative buckets (slippage)
             wanted = {f"{prom}_bucket"} if name in negative else {f"{prom}_bucket", f"{prom}_count", f"{prom}_sum"}
         assert wanted <= served, (name, wanted - served)
+
+
+def test_every_instrument_is_documented_with_its_description() -> None:
+    """The table's description column says what the instrument's own description says (backticks aside): a change
+    of meaning (what a tick is, which outcomes end an open order) reaches both."""
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        m = re.match(r"^\| `([^`]+)` \| \w+ \| `[^`]*` \| [^|]+ \|([^|]+)\|", line)
+        if m:
+            rows[m[1]] = m[2].strip().replace("`", "")
+    for spec in SPECS:
+        assert rows[spec.name] == spec.description, spec.name

@@ -121,6 +121,61 @@ def clocks(monkeypatch: pytest.MonkeyPatch) -> _Clocks:
     return c
 
 
+def test_a_tick_without_a_valid_price_leaves_the_symbol_stale(cap: Capture, clocks: _Clocks) -> None:
+    """A feed sending only garbage (NaN, an infinity, text) read as fresh: each bad tick was dropped as bad input
+    but still counted in trading.marketdata.ticks, recorded a feed lag and reset the staleness to 0, so
+    TradingMarketDataStale never fired (only TradeobsAgentInvalidInput, 10 minutes later). The staleness is now the
+    time since the last valid price; a symbol that never had one is stale from its first tick."""
+    tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+    tt.tick("AAPL", 189.5, exchange_ts=clocks.wall_ns / 1e9 - 0.01, seq=1)
+    for i, bad in enumerate((math.nan, math.inf, "189.6", None)):
+        clocks.tick(10.0)
+        tt.tick("AAPL", bad, exchange_ts=clocks.wall_ns / 1e9 - 0.01, seq=2 + i)  # type: ignore[arg-type]
+        tt.tick("GARB", bad, exchange_ts=clocks.wall_ns / 1e9 - 0.01)  # type: ignore[arg-type]
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(40.0)
+    assert _point(cap, "trading.marketdata.staleness", symbol="GARB").value == pytest.approx(30.0)
+    assert _point(cap, "trading.marketdata.price", symbol="AAPL").value == 189.5
+    assert _point(cap, "trading.marketdata.ticks", symbol="AAPL").value == 1
+    assert _point(cap, "trading.marketdata.feed.lag", symbol="AAPL").count == 1
+    assert _point(cap, "trading.marketdata.ticks", symbol="GARB").value == 0
+    assert not [p for p in cap.metrics().get("trading.marketdata.last_tick", []) if p.attributes["symbol"] == "GARB"]
+    bad_prices = cap.agent.registry.self_metrics.invalid.bind(instrument="trading.marketdata.price", reason="value")
+    assert bad_prices.value == 8
+    tt.tick("AAPL", 190.0, seq=6)  # a valid price again: fresh, and the bad ticks kept their place in the sequence
+    clocks.tick(0.5)
+    assert _point(cap, "trading.marketdata.staleness", symbol="AAPL").value == pytest.approx(0.5)
+    assert _point(cap, "trading.marketdata.ticks", symbol="AAPL").value == 2
+    assert _point(cap, "trading.marketdata.gaps", symbol="AAPL").value == 0
+    tt.close()
+
+
+def test_a_garbage_only_feed_reads_stale_on_the_prometheus_endpoint(clocks: _Clocks) -> None:
+    """What TradingMarketDataStale reads (``trading_marketdata_staleness_seconds > 5`` for a minute), served by the
+    agent's own endpoint: a feed that sends only NaN prices for a minute reads 60 s stale, with no tick counted
+    (it read 0 s and 7 ticks)."""
+    import urllib.request
+
+    from tradeobs_agent.options import PrometheusOptions
+
+    with capture(prometheus=PrometheusOptions(host="127.0.0.1", port=0), logs=False) as c:
+        tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
+        for _ in range(7):
+            tt.tick("AAPL", math.nan)
+            clocks.tick(10.0)
+        url = c.agent.prometheus_url
+        assert url is not None
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = r.read().decode()
+        tt.close()
+    samples = {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if 'symbol="AAPL"' in line and not line.startswith("#")
+    }
+    assert samples["trading_marketdata_staleness_seconds"] == pytest.approx(70.0), body
+    assert samples["trading_marketdata_ticks_total"] == 0, body
+
+
 @pytest.mark.parametrize("step", [3600.0, -60.0])
 def test_order_latencies_do_not_follow_a_step_of_the_wall_clock(cap: Capture, clocks: _Clocks, step: float) -> None:
     """Across a step of the wall clock (NTP, a VM resumed), a fill 10 ms after its submit was a 3,600 s latency
@@ -300,6 +355,33 @@ def test_an_unusable_expected_price_is_counted_not_silent(cap: Capture, tt: Trad
     assert not [p for p in cap.metrics().get("trading.order.slippage", []) if p.count]
     bad_prices = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="expected_price")
     assert bad_prices.value == 3
+
+
+def test_a_zero_reference_price_is_counted_not_silent(
+    cap: Capture, tt: TradingTelemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slippage is in basis points of the reference price: of 0 there are none. A fill with expected_price=0, or of
+    an order signalled with price 0 (a market order's placeholder), had no slippage and nothing counted or said
+    why. Now it is bad input (reason="slippage_reference_zero"), said once; the fill counts. A negative reference
+    (a spread) still gives slippage, signed by its magnitude."""
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        o = tt.order_signal("c-z1", "AAPL", "buy", 10, 100.0)
+        o.submitted()
+        o.fill(10, 100.5, expected_price=0)
+        m = tt.order_signal("c-z2", "AAPL", "buy", 10, 0.0, "market")
+        m.submitted()
+        m.fill(10, 100.5)
+        spread = tt.order_signal("c-z3", "AAPL", "buy", 10, -5.0)
+        spread.submitted()
+        spread.fill(10, -4.9)
+        tt.flush()
+    assert _point(cap, "trading.orders.filled", symbol="AAPL").value == 3
+    slip = _point(cap, "trading.order.slippage", symbol="AAPL")
+    assert slip.count == 1 and slip.sum == pytest.approx(200.0)
+    zero = cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="slippage_reference_zero")
+    assert zero.value == 2
+    said = [r.getMessage() for r in caplog.records if "slippage_reference_zero" in r.getMessage()]
+    assert len(said) == 1 and "c-z1: expected_price 0" in said[0], said
 
 
 def test_fill_from_another_thread_and_a_task_joins_the_trace(cap: Capture, tt: TradingTelemetry) -> None:

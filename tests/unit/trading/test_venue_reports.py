@@ -300,3 +300,34 @@ def test_without_child_spans_a_fill_after_the_cancel_is_still_on_the_trace(
     [fill] = [s for s in spans if s.name == "fill"]
     assert fill.parent.span_id == root.context.span_id and fill.attributes["fill.qty"] == 5
     tt.close()
+
+
+def test_the_open_orders_description_names_every_way_an_order_ends(cap: Capture) -> None:
+    """trading.orders.open counts orders "not yet done", and its description (docs/metrics.md's table too) lists
+    what ends one. Reused ids (``superseded``) and ``tt.close()`` (``closed``) ended orders and were not listed: a
+    reader of the gauge could not tell why it dropped. Each outcome is made here, the way it happens."""
+    import re
+
+    from tradeobs_agent.trading.instruments import SPECS
+
+    tt = TradingTelemetry(max_open_orders=2, order_ttl=30.0)
+    f = tt.order_signal("f", "AAPL", "buy", 1, 1.0)
+    f.submitted()
+    f.fill(1, 1.0)
+    tt.order_signal("r", "AAPL", "buy", 1, 1.0).rejected("limit")
+    c = tt.order_signal("c", "AAPL", "buy", 1, 1.0)
+    c.submitted()
+    c.cancelled()
+    tt.order_signal("d", "AAPL", "buy", 1, 1.0).done()
+    x = tt.order_signal("x", "AAPL", "buy", 1, 1.0)
+    x.created -= 31  # as if signalled 31 s ago: the next signal expires it
+    tt.order_signal("y", "AAPL", "buy", 1, 1.0)
+    tt.order_signal("y", "MSFT", "sell", 5, 2.0)  # the id again, other terms, while open: supersedes it
+    tt.order_signal("e1", "AAPL", "buy", 1, 1.0)
+    tt.order_signal("e2", "AAPL", "buy", 1, 1.0)  # a third open order past max_open_orders=2: evicts the oldest
+    tt.close()
+    outcomes = {s.attributes.get("order.outcome", "done") for s in cap.spans() if s.name == "order"}
+    assert outcomes == {"filled", "rejected", "cancelled", "done", "expired", "superseded", "evicted", "closed"}
+    (spec,) = [s for s in SPECS if s.name == "trading.orders.open"]
+    missing = [o for o in sorted(outcomes) if not re.search(rf"\b{o}\b", spec.description)]
+    assert missing == [], spec.description
