@@ -763,17 +763,47 @@ def _shutdown_at_multiprocessing_exit(agent: Agent) -> None:
 def _finalize_in_multiprocessing_child(agent: Agent) -> None:
     util = sys.modules["multiprocessing.util"]
     util.Finalize(None, _shutdown_at_multiprocessing_child_exit, exitpriority=0)
+    _watch_the_childs_run()
+
+
+_child_uncaught: list[BaseException] = []  # what escaped this multiprocessing child's run() (_watch_the_childs_run)
+
+
+def _watch_the_childs_run() -> None:
+    """Called in the child before its ``run()`` (multiprocessing's after-fork callbacks): what escapes ``run()`` is
+    kept for the child's exit. multiprocessing catches it, prints it and exits 1; Python 3.11 and 3.12 run the
+    child's finalizers with it still in flight (``sys.exc_info()``), 3.13 only after it was handled, so it is
+    taken where it escapes: the process object's ``run`` is wrapped for this child (an attribute of the instance;
+    the class and the parent's object are untouched)."""
+    process = sys.modules.get("multiprocessing.process")
+    current = process.current_process() if process is not None else None
+    run = getattr(current, "run", None)
+    if current is None or run is None or getattr(run, "_tradeobs_watched", False):
+        return
+
+    def watched_run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        except BaseException as exc:
+            _child_uncaught.append(exc)
+            raise
+
+    watched_run._tradeobs_watched = True  # type: ignore[attr-defined]
+    try:
+        current.run = watched_run  # type: ignore[method-assign]
+    except (AttributeError, TypeError) as exc:  # a Process subclass with __slots__ or a read-only run: unwatched
+        warn_once("agent.mp_run", "tradeobs: cannot watch this multiprocessing child's run() (%s)", exc)
 
 
 def _shutdown_at_multiprocessing_child_exit() -> None:
-    """A ``multiprocessing`` child's exit: its finalizers run in the ``finally`` of the child's bootstrap, so an
-    exception that escaped its target is still in flight here (``sys.exc_info()``). multiprocessing prints it on
-    stderr and exits 1: before, it was in no log, and the exit's ``shutdown()`` marked the child cleanly stopped.
-    ``SystemExit`` and ``KeyboardInterrupt`` are no crash, as in the main process."""
+    """A ``multiprocessing`` child's exit: an exception that escaped its target (:func:`_watch_the_childs_run`, or
+    still in flight here on Python 3.11 and 3.12). multiprocessing prints it on stderr and exits 1: before, it was in
+    no log, and the exit's ``shutdown()`` marked the child cleanly stopped. ``SystemExit`` and ``KeyboardInterrupt``
+    are no crash, as in the main process."""
     agent = _agent
     if agent is None or agent.pid != os.getpid():
         return
-    exc = sys.exc_info()[1]
+    exc = _child_uncaught[-1] if _child_uncaught else sys.exc_info()[1]
     if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
         agent._crashed = True
         if agent.logs is not None:

@@ -80,6 +80,7 @@ class Delivery:
         self._idle = True  # no batch is being sent right now
         self._inflight: _Batch | None = None  # the batch being sent (always the oldest)
         self._thread: threading.Thread | None = None
+        self._here = False  # no sender thread could start (interpreter exit): flush() sends on its caller's thread
         self.failing = False
 
     # -- the batch processor's side
@@ -101,10 +102,18 @@ class Delivery:
 
     def _start(self) -> None:
         with self._cond:
-            if self._thread is not None or self._closed:
+            if self._thread is not None or self._closed or self._here:
                 return
-            self._thread = threading.Thread(target=self._run, name=f"tradeobs-otlp-{self.signal}", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name=f"tradeobs-otlp-{self.signal}", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                # "can't create new thread at interpreter shutdown" (Python 3.12+): a script whose first batch comes
+                # with its exit's flush. Raised into the batch processor, its spans were never sent (counted as
+                # dropped at shutdown). The exit's flush sends them on its own thread instead (_send_here).
+                self._here = True
+                return
+            self._thread = thread
 
     def __len__(self) -> int:
         return self._items
@@ -112,6 +121,10 @@ class Delivery:
     def flush(self, timeout: float) -> bool:
         """Wait until everything submitted so far was sent or given up; False when ``timeout`` ran out first."""
         deadline = time.monotonic() + max(0.0, timeout)
+        if self._here:
+            self._send_here(deadline)
+            with self._cond:
+                return not self._batches
         with self._cond:
             while self._batches or not self._idle:
                 left = deadline - time.monotonic()
@@ -171,6 +184,38 @@ class Delivery:
         self._inflight = None
         self._thread = None
         self._retry_at = 0.0
+
+    def _send_here(self, deadline: float) -> None:
+        """The sender's work on the caller's thread, until nothing is kept or ``deadline`` (time.monotonic()): for
+        when no sender thread can start (see :meth:`_start`). A failed send is tried again after the back-off while
+        time is left; what is still kept then is counted by :meth:`close`."""
+        backoff = _BACKOFF_MIN
+        while True:
+            with self._cond:
+                self._expire_locked()
+                if self._closed or not self._batches:
+                    return
+                batch = self._inflight = self._batches[0]
+                self._idle = False
+            try:
+                ok = self._send(batch.items)
+            except Exception as exc:  # the send callable counts outcomes and never raises: a bug
+                internal_error(f"delivery.{self.signal}", exc)
+                ok = False
+            with self._cond:
+                self._inflight = None
+                if ok and self._batches and self._batches[0] is batch:
+                    self._batches.popleft()
+                    self._items -= len(batch.items)
+                self._report_locked()
+                self.failing = not ok
+                self._idle = True
+                self._cond.notify_all()
+            if not ok:
+                if deadline - time.monotonic() <= backoff:
+                    return
+                time.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
 
     # -- the sender thread
     def _run(self) -> None:

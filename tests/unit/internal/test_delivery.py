@@ -146,3 +146,29 @@ def test_new_batches_do_not_cut_the_back_off_short(monkeypatch: pytest.MonkeyPat
     assert c.calls == 1
     d.close(0)
     assert dropped == {"shutdown": 200}
+
+
+def test_at_interpreter_exit_with_no_sender_thread_the_flush_sends_on_its_own_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.12+ starts no thread once the interpreter is shutting down: a script whose first batch came with its
+    exit's flush had ``submit`` raise "can't create new thread at interpreter shutdown" into the batch processor
+    ("Exception while exporting Span."), and its spans were counted as dropped at shutdown, never sent. Now the
+    batch is kept and the flush (the agent's shutdown) sends it on its own thread; what fails is still counted."""
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    c = Collector()
+    c.up = True
+    d, dropped = _delivery(c)
+    d.submit([1, 2, 3])  # no exception into the caller
+    d.submit([4])
+    assert d.close(5)
+    assert c.got == [1, 2, 3, 4] and not dropped and len(d) == 0
+    down = Collector()  # the collector unreachable: tried while time is left, then counted, as with a thread
+    d, dropped = _delivery(down)
+    d.submit([5, 6])
+    assert not d.close(0.2)
+    assert down.calls >= 1 and dropped == Counter({"shutdown": 2})
