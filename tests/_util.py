@@ -200,3 +200,14 @@ class NumpyFloat64(float):
 
     def __str__(self) -> str:
         return float.__repr__(self)
+
+
+def closed_by_server(s: socket.socket) -> bool:
+    """Whether the server closed (or reset) the client socket ``s``; the socket is left non-blocking."""
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True

@@ -39,6 +39,8 @@ from typing import Any
 
 import pytest
 
+from tests._util import closed_by_server
+
 from .procs import ManagedProcess, free_port, wait_for
 
 SERVERS = ("uvicorn", "gunicorn")
@@ -772,16 +774,6 @@ def _half_request(svc: Service) -> socket.socket:
     return s
 
 
-def _closed_by_server(s: socket.socket) -> bool:
-    s.setblocking(False)
-    try:
-        return s.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except OSError:  # reset
-        return True
-
-
 @pytest.mark.integration
 def test_gunicorn_with_the_agents_worker_class_closes_half_sent_requests(tmp_path: Path) -> None:
     """gunicorn's ``UvicornWorker`` holds a connection that sends half a request head and then nothing for as long as
@@ -799,8 +791,8 @@ def test_gunicorn_with_the_agents_worker_class_closes_half_sent_requests(tmp_pat
         assert ours.order()["order_id"] and plain.order()["order_id"]  # both serve the app as before
         stalled = {"ours": _half_request(ours), "plain": _half_request(plain)}
         try:
-            wait_for(lambda: _closed_by_server(stalled["ours"]), "the half-sent request closed by our worker class")
-            assert not _closed_by_server(stalled["plain"]), "uvicorn_worker.UvicornWorker closed it too"
+            wait_for(lambda: closed_by_server(stalled["ours"]), "the half-sent request closed by our worker class")
+            assert not closed_by_server(stalled["plain"]), "uvicorn_worker.UvicornWorker closed it too"
 
             def counted() -> float | None:
                 return ours.total("tradeobs_server_connections_closed_total") or None

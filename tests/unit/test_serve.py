@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests._util import wait_for
+from tests._util import closed_by_server, wait_for
 from tradeobs_agent._serve import bind, bind_error, serve
 
 
@@ -84,16 +84,6 @@ def test_serve_from_a_worker_thread_installs_no_signal_handlers() -> None:
 _HALF = b"GET /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n"  # a request head without its last CRLF
 
 
-def _closed_by_server(s: socket.socket) -> bool:
-    s.setblocking(False)
-    try:
-        return s.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except OSError:  # reset
-        return True
-
-
 def _live_server(header_timeout: float, max_pending: int, min_wait: float) -> tuple[int, Any]:
     """A real ``live.run()`` server process (``max_clients=2``) with the given bounds, listening."""
     import subprocess
@@ -142,10 +132,10 @@ def test_the_live_server_bounds_half_sent_requests_and_closes_them(tmp_path: Any
             s.sendall(_HALF)
             half.append(s)
         # the 40 oldest were closed as the newer came: at most 20 wait
-        wait_for(lambda: sum(_closed_by_server(s) for s in half) >= 40, "the oldest half-sent requests closed")
+        wait_for(lambda: sum(closed_by_server(s) for s in half) >= 40, "the oldest half-sent requests closed")
         assert len(os.listdir(f"/proc/{proc.pid}/fd")) <= files_before + 20
         # ... and the rest once their time is up; the streams were never cut and still get frames
-        wait_for(lambda: all(_closed_by_server(s) for s in half), "every half-sent request closed")
+        wait_for(lambda: all(closed_by_server(s) for s in half), "every half-sent request closed")
         for st in streams:
             st.settimeout(10)
             assert st.recv(65536), "a live stream was cut"
@@ -199,11 +189,11 @@ def test_the_connections_closed_for_their_client_are_counted_by_reason() -> None
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
             socks.append(s)
             s.sendall(_HALF)
-        wait_for(lambda: all(_closed_by_server(s) for s in socks), "every half-sent request closed")
+        wait_for(lambda: all(closed_by_server(s) for s in socks), "every half-sent request closed")
         assert sorted(closed) in (["no_request"] * 3, ["no_request", "no_request", "waiting_cap"]), closed
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         socks.append(s)
-        wait_for(lambda: _closed_by_server(s), "a connection that sends nothing closed")
+        wait_for(lambda: closed_by_server(s), "a connection that sends nothing closed")
         assert closed.count("no_request") >= 3 and len(closed) == 4, closed
     finally:
         for s in socks:

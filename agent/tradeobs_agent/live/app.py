@@ -510,7 +510,7 @@ def start(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> asyncio.T
     a port in use raises ``OSError`` naming it in the cell itself, not in a task nobody awaits; a failure of the
     server later is logged (``tradeobs.live``, error). No signal handler is installed: the kernel's interrupt stays
     the kernel's. Without a running loop it raises ``RuntimeError`` (use :func:`run`)."""
-    from .._serve import bind, bind_error, running_loop
+    from .._serve import running_loop
 
     loop = running_loop()
     if loop is None:
@@ -518,15 +518,7 @@ def start(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> asyncio.T
             "tradeobs_agent.live.start() serves in the event loop already running in this thread (a Jupyter "
             "notebook's); there is none here: use tradeobs_agent.live.run(), which runs its own until Ctrl-C"
         )
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise OSError(exc.errno, bind_error(host, port, exc, "start(port=...)", "start(host=...)")) from None
-    try:
-        app = create_app(**kwargs)
-    except BaseException:
-        sock.close()
-        raise
+    sock, app = _bind_app("start", host, port, kwargs)
     task = loop.create_task(_serve_in_loop(host, sock, app), name=f"tradeobs-live {host}:{sock.getsockname()[1]}")
     task.add_done_callback(_say_failure)
     return task
@@ -536,18 +528,25 @@ async def serve(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> Non
     """:func:`run` as a coroutine for an async app: serves the live view in the running loop until it is cancelled,
     then stops it cleanly (every stream ended, the port freed). In a notebook, :func:`start` says a port in use in
     the cell."""
+    sock, app = _bind_app("serve", host, port, kwargs)
+    await _serve_in_loop(host, sock, app)
+
+
+def _bind_app(call: str, host: str, port: int, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The listening socket (a port in use raises ``OSError`` naming ``call``'s arguments) and the app for it; the
+    socket is closed if the app cannot be made."""
     from .._serve import bind, bind_error
 
     try:
         sock = bind(host, port)
     except OSError as exc:
-        raise OSError(exc.errno, bind_error(host, port, exc, "serve(port=...)", "serve(host=...)")) from None
+        raise OSError(exc.errno, bind_error(host, port, exc, f"{call}(port=...)", f"{call}(host=...)")) from None
     try:
         app = create_app(**kwargs)
     except BaseException:
         sock.close()
         raise
-    await _serve_in_loop(host, sock, app)
+    return sock, app
 
 
 async def _serve_in_loop(host: str, sock: Any, app: LiveApp) -> None:
