@@ -197,25 +197,33 @@ class Delivery:
                     return
                 batch = self._inflight = self._batches[0]
                 self._idle = False
-            try:
-                ok = self._send(batch.items)
-            except Exception as exc:  # the send callable counts outcomes and never raises: a bug
-                internal_error(f"delivery.{self.signal}", exc)
-                ok = False
-            with self._cond:
-                self._inflight = None
-                if ok and self._batches and self._batches[0] is batch:
-                    self._batches.popleft()
-                    self._items -= len(batch.items)
-                self._report_locked()
-                self.failing = not ok
-                self._idle = True
-                self._cond.notify_all()
+            ok = self._attempt(batch)
             if not ok:
                 if deadline - time.monotonic() <= backoff:
                     return
                 time.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    def _attempt(self, batch: _Batch) -> bool:
+        """Send ``batch`` (the oldest, marked in flight) once and settle it: gone when sent, or when the delivery was
+        closed meanwhile (then counted as dropped if this last attempt failed: nothing will retry it)."""
+        try:
+            ok = self._send(batch.items)
+        except Exception as exc:  # the send callable counts outcomes and never raises: a bug
+            internal_error(f"delivery.{self.signal}", exc)
+            ok = False
+        with self._cond:
+            self._inflight = None
+            if (ok or self._closed) and self._batches and self._batches[0] is batch:
+                self._batches.popleft()
+                self._items -= len(batch.items)
+                if not ok:
+                    self._dropped("shutdown", len(batch.items))
+            self._report_locked()
+            self.failing = not ok
+            self._idle = True
+            self._cond.notify_all()
+        return ok
 
     # -- the sender thread
     def _run(self) -> None:
@@ -235,22 +243,8 @@ class Delivery:
                     continue
                 batch = self._inflight = self._batches[0]
                 self._idle = False
-            try:
-                ok = self._send(batch.items)
-            except Exception as exc:  # the send callable counts outcomes and never raises: a bug
-                internal_error(f"delivery.{self.signal}", exc)
-                ok = False
+            ok = self._attempt(batch)
             with self._cond:
-                self._inflight = None
-                if (ok or self._closed) and self._batches and self._batches[0] is batch:
-                    self._batches.popleft()
-                    self._items -= len(batch.items)
-                    if not ok:  # closed meanwhile, and this last attempt failed: nothing will retry it
-                        self._dropped("shutdown", len(batch.items))
-                self._report_locked()
-                self.failing = not ok
-                self._idle = True
-                self._cond.notify_all()
                 if ok:
                     backoff = _BACKOFF_MIN
                     continue
