@@ -778,8 +778,9 @@ def test_blotter_filters_pause_window_and_detail_fits(
     first = page.locator("#blotter tbody tr:not(.spacer)").first.get_attribute("data-id")
     events = js(page, "window.__tradeobs.events")
     wait_for(lambda: js(page, "window.__tradeobs.events") >= events + 4, "events while paused")
+    # The events are counted as they arrive; the blotter (and its note) renders on the next scheduled frame.
+    wait_for(lambda: page.locator("#paused-note").inner_text().endswith(" new"), "the paused note counts new rows")
     assert page.locator("#blotter tbody tr:not(.spacer)").first.get_attribute("data-id") == first
-    assert page.locator("#paused-note").inner_text().endswith(" new")
     page.locator("#pause").click()
     wait_for(lambda: page.locator("#blotter tbody tr:not(.spacer)").first.get_attribute("data-id") != first, "resumed")
 
