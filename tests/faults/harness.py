@@ -617,6 +617,24 @@ def prometheus_counters(prometheus_url: str, service: str, names: Iterable[str] 
     return out
 
 
+def counters_relayed(service_url: str, prometheus_url: str, service: str, timeout: float = 60.0) -> dict[str, float]:
+    """Wait until Prometheus has exactly the service's own order counters, and return them.
+
+    Orders still working when a demo stops placing new ones go on filling for a moment, so both sides are read again
+    on each try (one early read of the service once lagged a late fill that Prometheus then had).
+    """
+    seen: dict[str, dict[str, float]] = {}
+
+    def equal() -> dict[str, float] | None:
+        seen["own"] = own = service_counters(service_url)
+        seen["got"] = got = prometheus_counters(prometheus_url, service)
+        return own if got == own and any(own.values()) else None
+
+    own: dict[str, float] | None = settle(equal, timeout)
+    assert own, f"Prometheus {seen['got']} != the service's /metrics {seen['own']}"
+    return own
+
+
 # --------------------------------------------------------------------------- numbers
 
 

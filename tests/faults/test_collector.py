@@ -28,14 +28,13 @@ from .harness import (
     Phase,
     Pipeline,
     counted,
+    counters_relayed,
     dropped_logs,
     dropped_spans,
     logs_account,
     loop_figures,
-    prometheus_counters,
     recorded_log_bodies,
     recorded_span_ids,
-    service_counters,
     settle,
     spans_account,
 )
@@ -83,11 +82,7 @@ def _balanced(account: Account) -> str:
 def _orders_in_prometheus(pipe: Pipeline, svc: DemoService) -> str:
     """Once no order is placed any more, Prometheus has exactly the service's own order counters."""
     assert pipe.prometheus is not None
-    prom_url = svc.state()["prometheus_url"]
-    own = service_counters(prom_url)
-    relayed = settle(lambda: prometheus_counters(pipe.prometheus.url, svc.service_name) == own and own, 60.0)
-    got = prometheus_counters(pipe.prometheus.url, svc.service_name)
-    assert relayed and got == own, f"Prometheus {got} != the service's /metrics {own}"
+    own = counters_relayed(svc.state()["prometheus_url"], pipe.prometheus.url, svc.service_name)
     return f"{own['trading_orders_submitted_total']:g} submitted, {own['trading_orders_filled_total']:g} filled"
 
 

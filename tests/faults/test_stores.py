@@ -23,10 +23,9 @@ from .harness import (
     Phase,
     Pipeline,
     collector_metric,
+    counters_relayed,
     logs_account,
     loop_figures,
-    prometheus_counters,
-    service_counters,
     settle,
     spans_account,
 )
@@ -88,10 +87,7 @@ def test_trace_store_log_store_and_prometheus_down_for_a_minute_collector_restar
         after = Phase(svc, "after").run(AFTER_S)
         svc.set_orders(0)
         assert svc.flush(60.0)["ok"], "the agent did not deliver to the collector"
-        own = service_counters(svc.state()["prometheus_url"])
-        prom = settle(lambda: prometheus_counters(pipe.prometheus.url, svc.service_name) == own, 60.0)
-        got = prometheus_counters(pipe.prometheus.url, svc.service_name)
-        assert prom, f"Prometheus {got} != the service's /metrics {own}"
+        own = counters_relayed(svc.state()["prometheus_url"], pipe.prometheus.url, svc.service_name)
         still = _samples_before(pipe.prometheus.url, svc.service_name, t_down)
         final = svc.stop()
         assert pipe.jaeger is not None
