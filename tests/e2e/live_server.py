@@ -10,6 +10,7 @@ and by the venue (one with a long reason), a cancel, risk limits in use (one ove
 state, and one symbol whose market data stops (stale). Then it keeps ticking every symbol (but the
 stale one) at 10 Hz and fills an order every 0.5 s.
 
+``POST /test/clock?step=-60`` steps this process's wall clock (``time.time``) by that many seconds.
 ``POST /test/drop`` ends every live stream while the server stays up (a network drop, as the browser sees it).
 ``POST /test/freeze`` stops the feed (no ticks, no orders), so the state settles and the page can be compared
 with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` says what the scenario holds.
@@ -369,6 +370,17 @@ def main() -> None:
         scenario.hostile()
         return PlainTextResponse("hostile")
 
+    real_time, offset = time.time, [0.0]
+
+    def stepped_time() -> float:
+        return real_time() + offset[0]
+
+    async def clock(request: Request) -> PlainTextResponse:
+        # The wall clock stepped (NTP, an operator): every time.time() of this process from now on, the hub's too.
+        offset[0] += float(request.query_params["step"])
+        time.time = stepped_time
+        return PlainTextResponse(str(offset[0]))
+
     async def info(request: Request) -> JSONResponse:
         return JSONResponse(
             {"symbols": scenario.syms, "stale": STALE, "working": scenario.working, "long_reason": LONG_REASON}
@@ -384,6 +396,7 @@ def main() -> None:
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/hostile", hostile, methods=["POST"]),
             Route("/test/info", info),
+            Route("/test/clock", clock, methods=["POST"]),
             Route("/test/start", start, methods=["POST"]),
             Mount("/telemetry", telemetry),
         ]

@@ -8,6 +8,7 @@ the export state reads right. Nothing here measures speed (benchmarks/live_page.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -663,6 +664,28 @@ def test_time_axes_show_clock_times_inside_the_chart(
     assert len(got) >= 6, got
     assert all(re.fullmatch(r"\d\d:\d\d:\d\d", label) for _, label, _ in got), got
     assert all(inside for _, _, inside in got), got
+
+
+def test_a_wall_clock_stepped_back_keeps_the_charts_time_axis_in_order(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """The charts took each frame's server time as it came: after the server's clock stepped back 60 s (NTP, an
+    operator), the new points were drawn a minute before the ones already there, the lines doubling back across the
+    chart. The points already drawn now move back by the step, so the x axis stays in order and the newest points
+    carry the server's clock as it is now."""
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv, frames=20)
+    srv.post("/test/clock?step=-60")
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 15, "frames after the step")
+    xs = js(page, "window.__tradeobs.chart.price[0]")
+    newest = js(page, "window.__tradeobs.state.ts")
+    assert len(xs) >= 30, xs
+    back = [(a, b) for a, b in itertools.pairwise(xs) if b <= a]
+    assert not back, f"{len(back)} points drawn before the one left of them: {back[:3]}"
+    assert xs[-1] >= newest - 1 and xs[-1] < time.time() - 50, (xs[-1], newest)  # the server's clock, 60 s back
+    assert js(page, "window.__tradeobs.clockSteps") == 1  # one step seen, once
 
 
 def test_the_time_axis_has_room_for_a_label_on_either_edge_of_the_plot(

@@ -21,7 +21,7 @@
   var T = window.__tradeobs = {
     marker: Math.random().toString(36).slice(2), frames: 0, full: 0, deltas: 0, resets: 0, opens: 0,
     eventIds: [], lastId: "", state: null, status: "offline", config: null, selected: [], paused: false,
-    events: 0, axes: {}, chart: {}, charts: null, draws: 0
+    events: 0, axes: {}, chart: {}, charts: null, draws: 0, clockSteps: 0
   };
   var $ = function (id) { return document.getElementById(id); };
   var es = null, retryTimer = null, seen = new Set(), share = null;
@@ -262,9 +262,28 @@
     return r;
   }
 
+  // The ring slot of a point at server time ts. uPlot needs the x values in order: after the server's wall clock
+  // stepped back (NTP, an operator), its frames' times were drawn before the points already there, the line doubling
+  // back across the chart. The points already drawn move back by the step instead, so the newest carry the clock the
+  // server keeps now. A frame at the time of the last point (the stream's first, after /history's) takes its slot.
+  function slot(ts) {
+    var n = Math.min(ring.n, MAX_POINTS);
+    if (n) {
+      var last = ring.t[(ring.n - 1) % MAX_POINTS];
+      if (ts === last) return (ring.n - 1) % MAX_POINTS;
+      if (ts < last) {
+        var gap = n > 1 ? last - ring.t[(ring.n - 2) % MAX_POINTS] : 0.1;
+        var shift = last - ts + Math.min(Math.max(gap, 0.001), 1);
+        for (var k = 0; k < MAX_POINTS; k++) ring.t[k] -= shift;
+        T.clockSteps++;
+      }
+    }
+    ring.t[ring.n % MAX_POINTS] = ts;
+    return ring.n++ % MAX_POINTS;
+  }
+
   function record(st) {
-    var i = ring.n % MAX_POINTS, syms = st.symbols;
-    ring.t[i] = st.ts;
+    var i = slot(st.ts), syms = st.symbols;
     var tot = (st.account || {}).pnl;
     ring.total[i] = tot === undefined || tot === null ? NaN : tot;
     for (var s in syms) {
@@ -275,7 +294,6 @@
     var lat = (st.latency || {}).submit_to_fill || {};
     ring.p50[i] = lat.p50 == null ? NaN : lat.p50 * 1000;
     ring.p99[i] = lat.p99 == null ? NaN : lat.p99 * 1000;
-    ring.n++;
   }
 
   // A reset: the server cannot resume from our last id (it restarted, or lost our place), and a full frame follows.
@@ -289,8 +307,7 @@
 
   function prefill(frames) {  // chart points from /history, so the charts do not start empty
     frames.slice(-MAX_POINTS).forEach(function (f) {
-      var i = ring.n % MAX_POINTS;
-      ring.t[i] = f.ts;
+      var i = slot(f.ts);
       ring.total[i] = f.total == null ? NaN : f.total;
       Object.keys(f.px || {}).forEach(function (s) {
         symRing(ring.px, s)[i] = f.px[s] == null ? NaN : f.px[s];
@@ -298,7 +315,6 @@
       });
       ring.p50[i] = f.p50 == null ? NaN : f.p50 * 1000;
       ring.p99[i] = f.p99 == null ? NaN : f.p99 * 1000;
-      ring.n++;
     });
     newSymbols(Object.keys((frames[frames.length - 1] || {}).px || {}));
   }
