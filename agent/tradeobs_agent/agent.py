@@ -53,6 +53,7 @@ from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
 from ._names import keywords_checked
+from ._trading_day import TradingDay
 from .config import ConfigReport, Settings, resolve_settings, secret_setting_values
 from .logs.tracefile import TraceFile
 from .options import (
@@ -494,7 +495,12 @@ def _start_nats(agent: Agent) -> None:
         )
         return
     agent.nats = NatsPublisher(
-        s.live_nats_url, service=s.service_name, instance=agent.instance_id, hz=s.live_hz, registry=agent.registry
+        s.live_nats_url,
+        service=s.service_name,
+        instance=agent.instance_id,
+        hz=s.live_hz,
+        registry=agent.registry,
+        trading_day=TradingDay.parse(s.trading_day_start),  # its frames' day P&L, as the live page's
     )
     agent.nats.start()
 
