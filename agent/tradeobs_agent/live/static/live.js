@@ -563,13 +563,18 @@
   // The day P&L's label. By default the day starts at the server's local midnight: "P&L today", or "P&L since HH:MM"
   // (the browser's time) when it started later. With trading_day_start the frame says when (day_start, "17:00 New
   // York") and in which zone (day_tz): "P&L since 17:00 New York", or since a later start in that zone's time.
+  var hhmmLast = { key: "", text: "" };  // the same start every frame: formatted once (Intl builds a formatter per call)
   function hhmm(ts, tz) {
-    var o = { hourCycle: "h23", hour: "2-digit", minute: "2-digit" };
+    var key = ts + " " + (tz || "");
+    if (hhmmLast.key === key) return hhmmLast.text;
+    var o = { hourCycle: "h23", hour: "2-digit", minute: "2-digit" }, text = null;
     if (tz) {
-      try { return new Date(ts * 1000).toLocaleTimeString([], Object.assign({ timeZone: tz }, o)); }
+      try { text = new Date(ts * 1000).toLocaleTimeString([], Object.assign({ timeZone: tz }, o)); }
       catch (e) { /* a zone this browser does not know: its own time, as without one */ }
     }
-    return new Date(ts * 1000).toLocaleTimeString([], o);
+    if (text === null) text = new Date(ts * 1000).toLocaleTimeString([], o);
+    hhmmLast = { key: key, text: text };
+    return text;
   }
   function dayLabel(a) {
     var el = $("kpi-day-label"), text, title = "";
