@@ -23,7 +23,8 @@ import math
 import re
 import time
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["LOCAL_MIDNIGHT", "TradingDay"]
 
@@ -45,6 +46,9 @@ class TradingDay:
     hour: int = 0
     minute: int = 0
     zone: str = ""
+    # The last day :meth:`day` found: (zone key, its start, the next day's start, the day). A frame asks every tick;
+    # computed each time it cost 47-63 us (zoneinfo, mktime), a hit costs two comparisons.
+    _last: list[Any] = field(default_factory=lambda: [None], init=False, repr=False, compare=False, hash=False)
 
     @classmethod
     def parse(cls, raw: object) -> TradingDay:
@@ -87,6 +91,16 @@ class TradingDay:
 
     def day(self, t: float) -> Day:
         """The trading day instant ``t`` belongs to: the date (in the day's zone) on which that day started."""
+        key = self.zone or (time.tzname, time.timezone)  # the local zone changes with TZ and time.tzset()
+        last = self._last[0]
+        if last is not None and last[0] == key and last[1] <= t < last[2]:
+            return last[3]  # type: ignore[no-any-return]
+        day = self._find(t)
+        nxt = _dt.date(*day) + _dt.timedelta(days=1)
+        self._last[0] = (key, self.start(day), self.start((nxt.year, nxt.month, nxt.day)), day)
+        return day
+
+    def _find(self, t: float) -> Day:
         if self.zone:
             d = _dt.datetime.fromtimestamp(t, zoneinfo.ZoneInfo(self.zone)).date()
         else:

@@ -145,6 +145,23 @@ def test_tokyo_starts_at_09_00_tokyo_and_the_default_at_the_servers_midnight(utc
     assert LOCAL_MIDNIGHT.start((2026, 12, 7)) == at(UTC, 2026, 12, 7) and TradingDay.parse("") == LOCAL_MIDNIGHT
 
 
+def test_the_remembered_day_follows_a_change_of_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """:meth:`TradingDay.day` remembers the last day it found (a frame asks every tick); the server's local zone
+    read through ``time.localtime`` can change (``TZ`` and ``time.tzset()``), and the remembered day with it."""
+    t = at(UTC, 2026, 12, 6, 20)  # 20:00 UTC is 05:00 the next day in Tokyo
+    day = TradingDay.parse("")
+    try:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        assert day.day(t) == (2026, 12, 6)
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        assert day.day(t) == (2026, 12, 7)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 # ----------------------------------------------------------------------------- the live view's day P&L
 
 
