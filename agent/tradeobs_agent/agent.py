@@ -222,6 +222,7 @@ def init(
     environment: str | None = None,
     trading_mode: str | None = None,
     resource_attributes: dict[str, str] | None = None,
+    trading_day_start: str | None = None,
     otlp: OtlpOptions | bool | None = None,
     prometheus: PrometheusOptions | bool | None = None,
     tracing: TracingOptions | None = None,
@@ -252,6 +253,7 @@ def init(
         environment=environment,
         trading_mode=trading_mode,
         resource_attributes=resource_attributes,
+        trading_day_start=trading_day_start,
         shutdown_timeout=shutdown_timeout,
     )
     with _lock:

@@ -305,6 +305,18 @@ def test_the_live_app_takes_the_setting(monkeypatch: pytest.MonkeyPatch) -> None
         create_app(settings=settings, registry=reg, trading_day_start="17:00 New York")
 
 
+def test_init_takes_the_setting_and_the_live_app_follows_the_agent(tmp_path: Any) -> None:
+    import tradeobs_agent
+
+    agent = tradeobs_agent.init(
+        trading_day_start="09:00 Asia/Tokyo", otlp=False, prometheus=False, logs=False, live=True
+    )
+    assert agent.settings.trading_day_start == "09:00 Asia/Tokyo"
+    reg, _ = _desk()
+    app = create_app(registry=reg)  # the running agent's settings
+    assert app.state.hub._builder.build()["account"]["day_start"] == "09:00 Tokyo"
+
+
 # ----------------------------------------------------------------------------- the fleet gateway
 
 
