@@ -25,6 +25,8 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._trading_day import TradingDay
+
 __all__ = [
     "allowed",
     "base_url",
@@ -48,6 +50,7 @@ __all__ = [
     "otel_boolean",
     "regex_list",
     "text",
+    "trading_day_start",
     "without_userinfo",
 ]
 
@@ -176,6 +179,17 @@ def text(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 255:
         raise ValueError("a non-empty string of at most 255 characters")
     return raw.strip()
+
+
+def trading_day_start(raw: Any) -> str:
+    """When the trading day starts: ``HH:MM`` and an optional IANA zone, returned in its canonical form (an empty
+    value: the server's local midnight, returned as ``""``).
+
+    >>> trading_day_start(" 9:00  Asia/Tokyo "), trading_day_start("")
+    ('09:00 Asia/Tokyo', '')
+    """
+    day = TradingDay.parse(raw)
+    return "" if isinstance(raw, str) and not raw.strip() else day.text
 
 
 def optional_text(raw: Any) -> str:

@@ -53,6 +53,7 @@ from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
 from ._names import keywords_checked
+from ._trading_day import TradingDay
 from .config import ConfigReport, Settings, resolve_settings, secret_setting_values
 from .logs.tracefile import TraceFile
 from .options import (
@@ -221,6 +222,7 @@ def init(
     environment: str | None = None,
     trading_mode: str | None = None,
     resource_attributes: dict[str, str] | None = None,
+    trading_day_start: str | None = None,
     otlp: OtlpOptions | bool | None = None,
     prometheus: PrometheusOptions | bool | None = None,
     tracing: TracingOptions | None = None,
@@ -251,6 +253,7 @@ def init(
         environment=environment,
         trading_mode=trading_mode,
         resource_attributes=resource_attributes,
+        trading_day_start=trading_day_start,
         shutdown_timeout=shutdown_timeout,
     )
     with _lock:
@@ -494,7 +497,12 @@ def _start_nats(agent: Agent) -> None:
         )
         return
     agent.nats = NatsPublisher(
-        s.live_nats_url, service=s.service_name, instance=agent.instance_id, hz=s.live_hz, registry=agent.registry
+        s.live_nats_url,
+        service=s.service_name,
+        instance=agent.instance_id,
+        hz=s.live_hz,
+        registry=agent.registry,
+        trading_day=TradingDay.parse(s.trading_day_start),  # its frames' day P&L, as the live page's
     )
     agent.nats.start()
 

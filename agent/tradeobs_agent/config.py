@@ -319,6 +319,14 @@ FIELDS: tuple[Field, ...] = (
         shown=p.without_userinfo,
     ),
     _f(
+        "trading_day_start",
+        "",
+        p.trading_day_start,
+        "when the desk's trading day starts, for the live page's day P&L: HH:MM and an IANA zone, e.g. "
+        "'17:00 America/New_York' (without a zone: the server's local time; DST days: docs/live.md)",
+        empty="the server's local midnight (time.localtime)",
+    ),
+    _f(
         "multiprocess",
         "auto",
         p.choice_or_boolean(MULTIPROCESS_MODES, "on", "off"),
@@ -387,6 +395,7 @@ class Settings:
     live_session_ttl: float = 8 * 3600.0
     live_allowed_hosts: tuple[str, ...] = ()
     live_grafana_url: str = ""
+    trading_day_start: str = ""  # "" = the server's local midnight; else "HH:MM" or "HH:MM Area/City"
     multiprocess: str = "auto"
     multiprocess_dir: str = ""
     shutdown_timeout: float = 5.0

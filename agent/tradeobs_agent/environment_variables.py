@@ -127,6 +127,10 @@ TRADEOBS_LIVE_ALLOWED_HOSTS = "TRADEOBS_LIVE_ALLOWED_HOSTS"
 TRADEOBS_LIVE_GRAFANA_URL = "TRADEOBS_LIVE_GRAFANA_URL"
 """Grafana base URL (e.g. ``http://localhost:3000``) the live page links each order and fill to: Explore with
 its trace id on the Jaeger datasource, and the order drill-down dashboard. Default: none (no links)."""
+TRADEOBS_TRADING_DAY_START = "TRADEOBS_TRADING_DAY_START"
+"""When the desk's trading day starts, for the live page's day P&L (``account.pnl_day``): ``HH:MM`` and an IANA
+time zone, e.g. ``17:00 America/New_York`` or ``09:00 Asia/Tokyo`` (without a zone: the server's local time).
+Default: empty, the server's local midnight."""
 
 # --- several worker processes (gunicorn, uvicorn --workers, fork) --------
 TRADEOBS_MULTIPROCESS = "TRADEOBS_MULTIPROCESS"

@@ -166,9 +166,17 @@ class FleetAgent:
     """``fleet_agent.py SERVICE STRATEGY HZ`` publishing to ``nats_url``; :meth:`finish` returns its DONE counts."""
 
     def __init__(
-        self, nats_url: str, service: str, strategy: str, workdir: Path, hz: float = 20.0, live: bool = False
+        self,
+        nats_url: str,
+        service: str,
+        strategy: str,
+        workdir: Path,
+        hz: float = 20.0,
+        live: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """``live``: the agent also serves its own live view (``/snapshot``) on a free port, :attr:`live_url`."""
+        """``live``: the agent also serves its own live view (``/snapshot``) on a free port, :attr:`live_url`;
+        ``env``: more of its environment (its settings)."""
         self.service, self.strategy = service, strategy
         self.live_url: str | None = None
         extra: list[str] = []
@@ -184,6 +192,7 @@ class FleetAgent:
             "TRADEOBS_LIVE_NATS_URL": nats_url,
             "TRADEOBS_LOG_DIR": str(workdir / f"logs-{service}-{strategy}"),
             "TRADEOBS_INTERNAL_ERRORS": "raise",
+            **(env or {}),
         }
         self.popen = subprocess.Popen(
             [sys.executable, str(FLEET_AGENT), service, strategy, str(hz), *extra],

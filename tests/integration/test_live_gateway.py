@@ -267,3 +267,30 @@ def test_the_merged_account_desk_and_working_orders_are_the_agents_own_sums(tmp_
     assert [r["t"] for r in fleet["working"].values()] == sorted(r["t"] for r in expect.values())
     for d in done:
         assert d["dropped_events"] == 0
+
+
+def test_the_gateway_says_when_its_services_trading_days_start(tmp_path: Path) -> None:
+    """A New York FX service and a Tokyo equities service (``trading_day_start``) publish to one gateway: each
+    agent's frames carry its day start, the fleet's has it while the services agree and says ``mixed`` once they
+    do not (their day P&L summed is no one day's). Before, the publisher's frames rolled at the host's midnight
+    and said nothing of it."""
+    ny = {"TRADEOBS_TRADING_DAY_START": "17:00 America/New_York", "TZ": "UTC"}
+    with start_nats(tmp_path / "nats") as nats:
+        gw = start_gateway(nats.url, tmp_path / "gw")
+        agents = [FleetAgent(nats.url, "fx", "carry", tmp_path, live=True, env=ny)]
+        try:
+            wait_until(lambda: gw.snapshot()["health"]["instances"] == 1, "the FX service on the gateway")
+            wait_until(lambda: "pnl_day" in gw.snapshot()["account"], "the FX service's day P&L on the gateway")
+            account = gw.snapshot()["account"]
+            assert (account["day_start"], account["day_tz"]) == ("17:00 New York", "America/New_York"), account
+            own = agents[0].snapshot()["account"]
+            assert (own["day_start"], own["day_tz"]) == ("17:00 New York", "America/New_York"), own
+            tokyo = {"TRADEOBS_TRADING_DAY_START": "09:00 Asia/Tokyo", "TZ": "UTC"}
+            agents.append(FleetAgent(nats.url, "equities", "open", tmp_path, env=tokyo))
+            wait_until(lambda: gw.snapshot()["account"].get("day_start") == "mixed", "mixed day starts")
+            account = gw.snapshot()["account"]
+            assert account["day_full"] is False and "day_tz" not in account, account
+        finally:
+            for a in agents:
+                a.stop()
+            gw.stop()

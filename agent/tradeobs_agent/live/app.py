@@ -47,6 +47,7 @@ from .. import _serve
 from .._errors import internal_error, warn_once
 from .._names import did_you_mean
 from .._serve import ABORT_KEY
+from .._trading_day import TradingDay
 from ..config import Settings, check_argument, resolve_settings
 from ..events import EventBus
 from ..exceptions import UnknownSettingError
@@ -315,6 +316,7 @@ def create_app(
     cors_origins: Sequence[str] | None = None,
     allowed_hosts: Sequence[str] | None = None,
     grafana_url: str | None = None,
+    trading_day_start: str | None = None,
     send_timeout: float = 10.0,
     registry: Registry | None = None,
     bus: EventBus | None = None,
@@ -339,6 +341,8 @@ def create_app(
     origins = check_argument("live_cors_origins", s.live_cors_origins if cors_origins is None else cors_origins)
     hosts = check_argument("live_allowed_hosts", s.live_allowed_hosts if allowed_hosts is None else allowed_hosts)
     grafana = check_argument("live_grafana_url", s.live_grafana_url if grafana_url is None else grafana_url)
+    day_start = s.trading_day_start if trading_day_start is None else trading_day_start
+    trading_day = TradingDay.parse(check_argument("trading_day_start", day_start))
     page_config = orjson.dumps(
         {
             "grafana_url": grafana,
@@ -357,7 +361,15 @@ def create_app(
         )
     own_hub = hub is None
     if hub is None:
-        hub = LiveHub(registry, bus, hz=hz, max_clients=max_clients, send_timeout=send_timeout, **hub_options)
+        hub = LiveHub(
+            registry,
+            bus,
+            hz=hz,
+            max_clients=max_clients,
+            send_timeout=send_timeout,
+            trading_day=trading_day,
+            **hub_options,
+        )
         if not s.live_enabled:
             hub.stopped = True
 

@@ -23,6 +23,8 @@ How values merge over instances (and the top-level sections are fleet totals):
 * counts, positions, notional, P&L (total, realized, unrealized, today's), exposure (gross, net), equity and health
   counters add up; ``px`` is the newest instance's; ``drawdown`` is the worst (max) and ``kill_switch`` is engaged
   if any instance's is; ``account.day_since`` is the latest instance's (``day_full`` if every one's is full);
+  ``day_start``/``day_tz`` (their ``trading_day_start``) are the instances' when they agree, else ``day_start`` is
+  ``"mixed"`` (and ``day_full`` false: the sum is no one day's P&L);
 * per symbol, ``avg`` is the instances' ``avg`` weighted by their |position| over strategies (as an agent weights
   its strategies; one instance's as reported) and ``age`` is the freshest;
 * ``desk``: open orders, orders, fills, rejects (and by reason), working orders add up; the 5-minute reject rate is
@@ -212,6 +214,7 @@ class FleetView:
         symbols: dict[str, dict[str, Any]] = {}
         sym_src: dict[str, tuple[float, int]] = {}  # symbol -> (ts of its px, instances with it)
         account: dict[str, Any] = {}
+        day_starts: set[tuple[Any, Any]] = set()  # (day_start, day_tz) of each instance with a day P&L
         health: dict[str, Any] = {}
         latency: dict[str, _Hist] = {}
         services: dict[str, dict[str, Any]] = {}
@@ -240,7 +243,7 @@ class FleetView:
                         srow[k] = srow.get(k, 0) + row[k]
             for target in (account, srow):
                 _merge_account(target, _mapping(st.get("account")))
-            _merge_day(account, _mapping(st.get("account")))
+            _merge_day(account, _mapping(st.get("account")), day_starts)
             for k, v in _mapping(st.get("health")).items():
                 if _num(v):
                     health[k] = health.get(k, 0) + v
@@ -267,6 +270,7 @@ class FleetView:
         for rows in (symbols, services, strategies):
             for row in rows.values():
                 _tidy(row)
+        _day_start(account, day_starts)
         _tidy(account)
         health.update(
             services=len(services),
@@ -355,9 +359,11 @@ def _merge_account(out: dict[str, Any], account: Mapping[str, Any], add_all: boo
             out[k] = out.get(k, 0) + v
 
 
-def _merge_day(out: dict[str, Any], account: Mapping[str, Any]) -> None:
+def _merge_day(out: dict[str, Any], account: Mapping[str, Any], starts: set[tuple[Any, Any]]) -> None:
     """Day P&L and exposure add up; ``day_since`` is the latest instance's start (the sum covers at least that),
-    ``day_full`` only if every instance's day P&L is the whole day's."""
+    ``day_full`` only if every instance's day P&L is the whole day's; ``starts`` gathers when their days start."""
+    if "pnl_day" in account:
+        starts.add((account.get("day_start"), account.get("day_tz")))
     for k in _SUM_ACCOUNT:
         v = account.get(k)
         if _num(v):
@@ -368,6 +374,21 @@ def _merge_day(out: dict[str, Any], account: Mapping[str, Any]) -> None:
     full = account.get("day_full")
     if isinstance(full, bool):
         out["day_full"] = full and out.get("day_full", True)
+
+
+def _day_start(account: dict[str, Any], starts: set[tuple[Any, Any]]) -> None:
+    """The instances' trading day start (``trading_day_start``: ``day_start``, ``day_tz``) when they agree. Where
+    they do not (one service at 17:00 New York, one at its server's midnight) the sum of their day P&L is no one
+    day's: ``day_start`` is ``"mixed"`` and the day is not said to be full."""
+    if len(starts) == 1:
+        start, tz = next(iter(starts))
+        if isinstance(start, str):
+            account["day_start"] = start
+        if isinstance(tz, str):
+            account["day_tz"] = tz
+    elif len(starts) > 1:
+        account["day_start"] = "mixed"
+        account["day_full"] = False
 
 
 class _Desk:

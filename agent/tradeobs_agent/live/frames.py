@@ -25,9 +25,11 @@ submit-to-fill latency in seconds.
 
 ``account`` adds the desk's totals to the account gauges: ``pnl`` (realized +
 unrealized over every symbol), ``rpnl``, ``upnl``, ``pnl_day`` (``pnl`` minus its
-value at ``day_since``: the first frame of the local day, or this builder's
+value at ``day_since``: the first frame of the trading day, or this builder's
 creation if that was later, or a worker group's first frame; ``day_full`` says ``day_since`` is the day's start, a
-frame having been built up to midnight), ``gross``
+frame having been built up to it; the day starts at the ``trading_day_start`` setting's time, the server's local
+midnight by default, and otherwise ``day_start`` says when, ``"17:00 New York"``, and ``day_tz`` in which IANA
+zone), ``gross``
 and ``net`` exposure. ``desk`` holds the order counts (``open``, ``orders``,
 ``fills``, ``rejects``), the reject rate over the last 5 minutes
 (``reject_rate``, rejected / orders decided: submitted + rejected by the risk check before they
@@ -49,6 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
+from .._trading_day import LOCAL_MIDNIGHT, TradingDay
 from ..metrics import Histogram, HistogramFamily, HistogramPoint, NumberPoint, Registry, Snapshot, bucket_quantile
 from .rows import Rows, exact
 from .rows import rounded as _r
@@ -56,9 +59,9 @@ from .working import WorkingOrders
 
 __all__ = ["STALE_AFTER", "FrameBuilder", "changed_fields", "delta", "merged_quantile"]
 
-DAY_FULL_WITHIN = 60.0  # a frame built this many seconds before local midnight makes the new day's P&L the whole day's
-# A wall clock stepped back at most this far (NTP, chrony, an operator: seconds to minutes) across midnight is a step,
-# not the day before: the day's P&L keeps counting. A larger step back says the day read before was wrong.
+DAY_FULL_WITHIN = 60.0  # a frame built this many seconds before the day's start makes its P&L the whole day's
+# A wall clock stepped back at most this far (NTP, chrony, an operator: seconds to minutes) across the day's start is
+# a step, not the day before: the day's P&L keeps counting. A larger step back says the day read before was wrong.
 DAY_STEP_BACK = 3600.0
 STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.stale; the page marks it)
 REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
@@ -199,8 +202,9 @@ def _offering(points: Iterator[NumberPoint], offer: Callable[[], None]) -> Itera
 class FrameBuilder:
     """Reads the registry and returns the whole trading state as plain dicts (one per tick)."""
 
-    def __init__(self, registry: Registry, bus: Any = None) -> None:
+    def __init__(self, registry: Registry, bus: Any = None, trading_day: TradingDay = LOCAL_MIDNIGHT) -> None:
         self.registry = registry
+        self.trading_day = trading_day  # when the day's P&L starts (the trading_day_start setting)
         self.bus = bus
         self._cpu_last: tuple[float, float] | None = None
         self._system: dict[str, Any] = {}
@@ -215,9 +219,9 @@ class FrameBuilder:
         # The last reject rate's counts: (decided, rejected) within its window, and the window's seconds. The NATS
         # publisher sends them so the fleet gateway recomputes the fleet's rate from counts (a mean of rates is wrong).
         self.reject_counts: tuple[float, float, float] = (0.0, 0.0, 0.0)
-        # Day P&L: the total at the start of the local day, or at this builder's creation if that was later.
+        # Day P&L: the total at the start of the trading day, or at this builder's creation if that was later.
         now = time.time()
-        self._day = time.localtime(now)[:3]
+        self._day = trading_day.day(now)
         self._day_since = now
         self._day_full = False
         self._built_at: float | None = None  # time.time() of the last build (a day is full if one ran up to midnight)
@@ -419,23 +423,23 @@ class FrameBuilder:
                 seen = True
         if not seen:
             if self._day_base is None:  # no P&L in the group's first frame: the day's starts from 0
-                self._day, self._day_since, self._day_base = time.localtime(now)[:3], now, 0.0
+                self._day, self._day_since, self._day_base = self.trading_day.day(now), now, 0.0
             return
         total = rp + up
-        day = time.localtime(now)[:3]
+        day = self.trading_day.day(now)
         if self._day_base is None:  # frames of a worker group: the day's P&L starts at the group's first frame
             self._day, self._day_since, self._day_full, self._day_base = day, now, False, total
         elif day < self._day and built_at is not None and built_at - now <= DAY_STEP_BACK:
-            # The wall clock stepped back across midnight (00:00:30 read as 23:59:30): still the same day. Taken as
-            # a new day, the P&L since midnight was dropped from "P&L today" and the day started once more at the
-            # next midnight, labelled as starting yesterday at 23:59.
+            # The wall clock stepped back across the day's start (00:00:30 read as 23:59:30): still the same day.
+            # Taken as a new day, the P&L since midnight was dropped from "P&L today" and the day started once more
+            # at the next midnight, labelled as starting yesterday at 23:59.
             pass
         elif day != self._day:
-            # A new local day: its P&L starts here. It is the whole day's only if a frame was built up to midnight:
-            # frames are built while clients watch, and a first client at 09:00 after a night without one got the
-            # P&L since 09:00 shown as "P&L today".
-            midnight = time.mktime((*day, 0, 0, 0, 0, 0, -1))
-            full = built_at is not None and built_at >= midnight - DAY_FULL_WITHIN
+            # A new trading day: its P&L starts here. It is the whole day's only if a frame was built up to the day's
+            # start: frames are built while clients watch, and a first client at 09:00 after a night without one
+            # got the P&L since 09:00 shown as "P&L today".
+            start = self.trading_day.start(day)
+            full = built_at is not None and built_at >= start - DAY_FULL_WITHIN
             self._day, self._day_since, self._day_full, self._day_base = day, now, full, total
         account["pnl"] = exact(total)
         account["rpnl"] = exact(rp)
@@ -443,6 +447,10 @@ class FrameBuilder:
         account["pnl_day"] = exact(total - self._day_base)
         account["day_since"] = round(self._day_since, 3)
         account["day_full"] = self._day_full
+        if not self.trading_day.is_local_midnight:  # the page says since when, in the desk's zone
+            account["day_start"] = self.trading_day.label
+            if self.trading_day.zone:
+                account["day_tz"] = self.trading_day.zone
 
     @staticmethod
     def _total_pnl(snap: Any) -> float:

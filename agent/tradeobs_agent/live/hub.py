@@ -101,6 +101,7 @@ from .. import _serve
 from .._errors import internal_error, warn_once
 from .._internal.gil import Slices
 from .._internal.workers.detect import uvicorn_server
+from .._trading_day import LOCAL_MIDNIGHT, TradingDay
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..redaction import default_redactor
@@ -252,6 +253,7 @@ class LiveHub:
         server: Any = None,
         builder: Any = None,
         phase: float | None = None,
+        trading_day: TradingDay = LOCAL_MIDNIGHT,
     ) -> None:
         if hz <= 0 or max_clients < 1 or event_buffer < 1 or history < 1:
             raise ValueError("hz must be > 0 and max_clients, event_buffer, history >= 1")
@@ -264,7 +266,7 @@ class LiveHub:
         self.boot = format(time.time_ns() // 1000, "x")
         self._bid = self.boot.encode()
         # The state source: anything with ``build(extra_health, working) -> dict`` (the gateway passes its fleet view).
-        self._builder = builder if builder is not None else FrameBuilder(self.registry, self.bus)
+        self._builder = builder if builder is not None else FrameBuilder(self.registry, self.bus, trading_day)
         self._delta = getattr(self._builder, "delta", delta)
         self._working = WorkingOrders()
         self._n = 0

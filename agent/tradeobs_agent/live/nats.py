@@ -57,6 +57,7 @@ import orjson
 
 from .._errors import Throttle, internal_error, warn_once
 from .._internal.gil import offer_gil
+from .._trading_day import LOCAL_MIDNIGHT, TradingDay
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
@@ -292,6 +293,7 @@ class NatsPublisher:
         registry: Registry | None = None,
         bus: EventBus | None = None,
         outbox: int = OUTBOX,
+        trading_day: TradingDay = LOCAL_MIDNIGHT,
     ) -> None:
         if hz <= 0 or outbox < 1:
             raise ValueError(f"hz must be > 0 and outbox >= 1, got hz={hz!r}, outbox={outbox!r}")
@@ -302,7 +304,7 @@ class NatsPublisher:
         self.frame_subject, self.event_subject = base + ".frame", base + ".event"
         self._snap = _OneSnapshot(self.registry)
         self._reuse: dict[str, Any] = {}  # unchanged latency series are not copied per tick (Registry.snapshot)
-        self._builder = FrameBuilder(self._snap, self.bus)  # type: ignore[arg-type]  # reads self._snap.snap
+        self._builder = FrameBuilder(self._snap, self.bus, trading_day)  # type: ignore[arg-type]  # reads self._snap.snap
         self._working = WorkingOrders()  # from the events this publisher collects, as the agent's own hub keeps it
         self._outbox: deque[_Batch] = deque()  # messages of events, oldest first
         self._queued = 0  # events in the outbox

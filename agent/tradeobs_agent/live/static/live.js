@@ -576,12 +576,43 @@
     var c = "kv" + (cls ? " " + cls : "");
     if (el.className !== c) el.className = c;
   }
+  // The day P&L's label. By default the day starts at the server's local midnight: "P&L today", or "P&L since HH:MM"
+  // (the browser's time) when it started later. With trading_day_start the frame says when (day_start, "17:00 New
+  // York") and in which zone (day_tz): "P&L since 17:00 New York", or since a later start in that zone's time.
+  var hhmmLast = { key: "", text: "" };  // the same start every frame: formatted once (Intl builds a formatter per call)
+  function hhmm(ts, tz) {
+    var key = ts + " " + (tz || "");
+    if (hhmmLast.key === key) return hhmmLast.text;
+    var o = { hourCycle: "h23", hour: "2-digit", minute: "2-digit" }, text = null;
+    if (tz) {
+      try { text = new Date(ts * 1000).toLocaleTimeString([], Object.assign({ timeZone: tz }, o)); }
+      catch (e) { /* a zone this browser does not know: its own time, as without one */ }
+    }
+    if (text === null) text = new Date(ts * 1000).toLocaleTimeString([], o);
+    hhmmLast = { key: key, text: text };
+    return text;
+  }
+  function dayLabel(a) {
+    var el = $("kpi-day-label"), text, title = "";
+    var start = typeof a.day_start === "string" ? a.day_start : "";
+    if (start === "mixed") {  // a fleet whose services' days start at different times: no one day's P&L
+      text = "P&L (day starts differ)";
+      title = "the services' trading days start at different times (trading_day_start)";
+    } else if (!start) {
+      text = a.day_full || a.day_since === undefined ? "P&L today" : "P&L since " + hhmm(a.day_since);
+    } else {
+      var place = start.indexOf(" ") > 0 ? start.slice(start.indexOf(" ")) : "";
+      text = "P&L since " + (a.day_full || a.day_since === undefined ? start : hhmm(a.day_since, a.day_tz) + place);
+      title = "the trading day starts at " + start + (a.day_tz ? " (" + a.day_tz + ")" : "");
+    }
+    if (el.textContent !== text) el.textContent = text;
+    if (el.title !== title) el.title = title;
+  }
   function strip(st) {
     var a = st.account || {}, d = st.desk || {};
     kpi("pnl", signed(a.pnl, 2), tone(a.pnl));
     kpi("pnl_day", signed(a.pnl_day, 2), tone(a.pnl_day));
-    $("kpi-day-label").textContent = a.day_full || a.day_since === undefined ? "P&L today" : "P&L since " +
-      new Date(a.day_since * 1000).toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit" });
+    dayLabel(a);
     kpi("rpnl", signed(a.rpnl, 2), tone(a.rpnl));
     kpi("upnl", signed(a.upnl, 2), tone(a.upnl));
     kpi("gross", num(a.gross, 0));
