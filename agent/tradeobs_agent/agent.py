@@ -17,6 +17,7 @@ collector is down.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import os
@@ -189,21 +190,60 @@ class Agent:
         ok = providers.call_bounded(steps, timeout, "shutdown")
         if not ok:
             give_up_all()  # what is still kept is counted now: the process may exit right after this returns
+            _last_word(True, *_unwritten_line(self, timeout))
         else:  # a batch still being sent gets what is left of the bound to come back, else it is counted now
             settle_deliveries(end - time.monotonic())
-        _say_losses(take_shutdown_losses())
+        _say_losses(take_shutdown_losses(), gave_up=not ok)
         if self._dup_filter is not None:
             remove_duplicate_filter(self._dup_filter)
         return ok
 
 
-def _say_losses(losses: dict[tuple[str, str], tuple[int, str | None]]) -> None:
+def _last_word(gave_up: bool, msg: str, *args: object) -> None:
+    """A line of the agent's last word at exit. When the shutdown ran out of its bound (``gave_up``), the log
+    pipeline has stopped and the process exits next: the line would stay in its queue, so it is printed on stderr
+    as well (a process killed on a loaded machine said nothing at all of what it lost)."""
+    _log.warning(msg, *args)
+    if gave_up:
+        with contextlib.suppress(OSError, ValueError):  # stderr closed or gone (a daemon)
+            print(msg % args if args else msg, file=sys.stderr, flush=True)
+
+
+def _unwritten_line(agent: Agent, timeout: float) -> tuple[str, ...]:
+    """The shutdown ran out of its bound: what never reached the local files, counted as dropped now (a machine too
+    loaded to write it all in time), as a line for :func:`_last_word`."""
+    parts = _unwritten(agent)
+    return (
+        "tradeobs shutdown did not finish within its bound (shutdown_timeout, TRADEOBS_SHUTDOWN_TIMEOUT: %s s); "
+        "not written before the process exits: %s",
+        f"{timeout:g}",
+        "; ".join(parts) or "nothing kept for the local files",
+    )
+
+
+def _unwritten(agent: Agent) -> list[str]:
+    """What the local files never got when the shutdown ran out of its bound, counted as dropped now."""
+    from .trading._journal import get_journal
+
+    parts = []
+    if agent.logs is not None and (n := agent.logs.abandon()):
+        where = f" to {agent.settings.log_dir}" if agent.settings.log_dir else ""
+        parts.append(f'{n} log records{where} (tradeobs.agent.logs.dropped{{reason="shutdown"}})')
+    if agent.traces_file is not None and (n := agent.traces_file.abandon()):
+        parts.append(f'{n} spans to {agent.traces_file.path} (tradeobs.agent.items.dropped{{reason="shutdown"}})')
+    if n := len(get_journal()):
+        parts.append(f"{n} trading records not yet made into spans and metrics")
+    return parts
+
+
+def _say_losses(losses: dict[tuple[str, str], tuple[int, str | None]], *, gave_up: bool = False) -> None:
     """The agent's last word: what it could not deliver before the process exits (also counted in
     ``tradeobs.agent.items.dropped{reason="shutdown"}``, exported with the last metrics when the collector
     answers; this line is what remains when it does not), and why its collector was given up at once if it was
     (refused, or a host name that did not resolve within the check's short bound, or it refuses the credentials)."""
     for (kind, target), (n, why) in sorted(losses.items()):
-        _log.warning(
+        _last_word(
+            gave_up,
             "tradeobs shutdown: %d %s not delivered to %s (%scounted in tradeobs.agent.items.dropped"
             '{signal="%s", reason="shutdown"})',
             n,

@@ -217,7 +217,10 @@ def build_tracing(
         counting.batch = otel_private.batch_processor(processor)
         provider.add_span_processor(processor)
     for exp in batched:
-        provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))
+        bsp = BatchSpanProcessor(exp, schedule_delay_millis=1000)
+        if hasattr(exp, "batch"):  # the trace file: what its queue holds when a shutdown runs out is said
+            exp.batch = otel_private.batch_processor(bsp)
+        provider.add_span_processor(bsp)
     for exp in extra:  # in-memory exporters from tradeobs_agent.testing
         provider.add_span_processor(SimpleSpanProcessor(exp))
     return provider

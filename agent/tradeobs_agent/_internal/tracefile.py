@@ -94,6 +94,7 @@ class TraceFileExporter(SpanExporter):
     def __init__(self, write: Callable[[list[bytes]], object]) -> None:
         self._write = write
         self._closed = False
+        self.batch: Any = None  # the SDK batch processor in front of it (set by providers.build_tracing)
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         if self._closed or not spans:

@@ -111,6 +111,8 @@ class LogPipeline:
         self.queue.wake = self._wake.set
         self._stopping = False
         self._abandon = False
+        self._left_lock = threading.Lock()
+        self._left_counted = False  # what the worker never processed is counted once (shutdown() or abandon())
         self._thread: threading.Thread | None = None
         self.processed = 0
         self.worker_cpu = 0.0
@@ -357,12 +359,28 @@ class LogPipeline:
             if self._thread.is_alive():
                 self._abandon = True  # the worker stops after its current batch; the rest is counted
                 drained = False
-        left = sum(1 for e in list(self.queue.dq) if not isinstance(e, _Flush))
-        if left and not drained:
-            self._shutdown_drops.add(left)
+        if not drained:
+            self._count_left()
         if self.files is not None and drained:
             self.files.close(max(0.0, deadline - time.monotonic()))
         return drained
+
+    def abandon(self) -> int:
+        """The agent's shutdown ran out of its bound (the process exits next): the worker stops after its current
+        batch, and what it never processed is counted as dropped (``reason="shutdown"``); how many records that is
+        (0 if :meth:`shutdown` counted them already)."""
+        self._abandon = True
+        return self._count_left()
+
+    def _count_left(self) -> int:
+        with self._left_lock:
+            if self._left_counted:
+                return 0
+            self._left_counted = True
+            left = sum(1 for e in list(self.queue.dq) if not isinstance(e, _Flush))
+        if left:
+            self._shutdown_drops.add(left)
+        return left
 
     def after_fork(self) -> None:
         """In a forked child: fresh queue, locks, threads and file handles; the parent's backlog stays the parent's."""

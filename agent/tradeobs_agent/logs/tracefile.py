@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from .._internal import otel_private
 from .._internal.tracefile import TraceFileExporter
 from ..config import Settings
 from ..metrics import SelfMetrics
@@ -39,6 +40,7 @@ class TraceFile:
         )
         self.sink.start()
         self.exporter = TraceFileExporter(lambda lines: self.sink.write(stream, lines))
+        self._dropped = selfm.items_dropped.bind(signal="traces", reason="shutdown")
 
     @classmethod
     def for_settings(cls, settings: Settings, otlp_mode: str, selfm: SelfMetrics) -> TraceFile | None:
@@ -48,6 +50,15 @@ class TraceFile:
                 return None
             path = os.path.join(settings.log_dir, "traces.jsonl")
         return cls(path, settings, selfm) if path else None
+
+    def abandon(self) -> int:
+        """The agent's shutdown ran out of its bound (the process exits next): the spans still queued for the file
+        are counted as dropped (``reason="shutdown"``); how many."""
+        batch = self.exporter.batch
+        n = otel_private.batch_abandon(batch) if batch is not None else 0
+        if n:
+            self._dropped.add(n)
+        return n
 
     def close(self, timeout: float = 1.0) -> None:
         self.sink.close(timeout)
