@@ -88,8 +88,10 @@ def reachable(target: str, timeout: float = 0.3) -> bool:
     return not_answering(target, timeout) is None
 
 
-def not_answering(target: str, timeout: float = 0.3) -> str | None:
-    """Why nothing accepts a TCP connection at an OTLP ``target``, or None when something does.
+def not_answering(target: str, timeout: float = 0.3, default_port: int | None = None) -> str | None:
+    """Why nothing accepts a TCP connection at an OTLP ``target``, or None when something does. A target that names
+    no port is checked at ``default_port`` (by default 443 for ``https``, else 4317): the port its exporter connects
+    to (:attr:`_Counting.check_port`).
 
     Bounded by about twice ``timeout``: the host name is resolved on a daemon thread given ``timeout`` seconds (the
     system resolver has no time limit of its own: a slow DNS server held a shutdown for its whole bound), then the
@@ -99,7 +101,7 @@ def not_answering(target: str, timeout: float = 0.3) -> str | None:
     url = urllib.parse.urlsplit(target if "//" in target else "//" + target)
     host = url.hostname or "localhost"
     try:
-        port = url.port or (443 if url.scheme == "https" else 4317)
+        port = url.port or default_port or (443 if url.scheme == "https" else 4317)
     except ValueError:  # a port that is not a number: nothing is listening there
         return "its port is not a number"
     found = resolve(host, port, timeout)
@@ -175,9 +177,10 @@ def abandon_unreachable(deadline: float) -> list[str]:
             exp.abandon()
             gone.append(exp.target)
             continue
-        if exp.target not in checked:
-            checked[exp.target] = not_answering(exp.target)
-        why = checked[exp.target]
+        key = f"{exp.target} {exp.check_port}"
+        if key not in checked:
+            checked[key] = not_answering(exp.target, default_port=exp.check_port)
+        why = checked[key]
         if why is not None and not isinstance(why, Unresolved):  # a name still resolving: the deadline decides
             exp.gone_because = f"the collector did not answer at shutdown: {why}"
             exp.abandon()
@@ -296,6 +299,16 @@ class _Counting:
         self._said_refusals: set[str] = set()  # the kinds of refusal said (once per exporter)
         self.rejected = 0  # items the server rejected in the exports it accepted (partial success), this export
         self.rejected_said: str | None = None  # its error_message (made safe to log)
+
+    @property
+    def check_port(self) -> int:
+        """The port the exporter connects to when its target names none, as ``tradeobs doctor`` probes it: 443 for
+        OTLP/gRPC (gRPC's own default) and ``https``, 80 for OTLP/HTTP over ``http``. The shutdown's check used 4317
+        for both: an OTLP/HTTP endpoint such as ``http://otel-gateway`` (port 80) was given up at shutdown when
+        nothing listened on 4317 there, and what its batch processor still held counted as dropped."""
+        if ".grpc" in type(self.inner).__module__ or self.target.startswith("https://"):
+            return 443
+        return 80 if "://" in self.target else 4317
 
     def watch_hints(self) -> None:
         """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
