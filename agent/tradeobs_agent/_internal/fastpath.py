@@ -72,7 +72,8 @@ def _common_reason() -> str:
 
 
 def _encoded(batch_processors: list[Any]) -> bool:
-    """Every batch queue's exporter takes pre-encoded items (our counting exporter around an OTLP/gRPC one)."""
+    """Every batch queue's exporter takes pre-encoded items (our counting exporter around an OTLP one whose
+    encoder is the agent's)."""
     return bool(batch_processors) and all(
         getattr(otp.batch_exporter(bp), "fast_encoding", False) is True for bp in batch_processors
     )
@@ -118,10 +119,20 @@ def _logs(logger: Any) -> Plan:
 
 
 def _encoder(exporter: Any) -> Plan:
+    """The agent's encoder for an OTLP exporter: gRPC spans, log records and metrics; HTTP spans and log records
+    (an OTLP/HTTP metrics export keeps the SDK's encoder)."""
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-    if type(exporter) not in (OTLPSpanExporter, OTLPMetricExporter, otp.otlp_log_exporter_class("grpc")):
+    known = (
+        OTLPSpanExporter,
+        OTLPMetricExporter,
+        otp.otlp_log_exporter_class("grpc"),
+        HttpSpanExporter,
+        otp.otlp_log_exporter_class("http/protobuf"),
+    )
+    if type(exporter) not in known:
         return _no("exporter_type")
     return Plan(True, True, "")
 

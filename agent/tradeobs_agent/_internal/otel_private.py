@@ -489,6 +489,50 @@ def install_raw_grpc_stub(
     return True
 
 
+def install_raw_http_encoding(
+    exporter: Any, translate: Callable[[Callable[[Any], Any]], Callable[[Any], bytes | list[bytes]]], signal: str
+) -> bool:
+    """Make an OTLP/HTTP span or log exporter (``signal`` ``traces``, ``logs``) send ``translate(reference)(batch)``
+    bytes through its own HTTP client (the same URL, headers, compression, timeout and retries); True if installed.
+
+    Assumes: the exporter's ``export(batch)`` returns FAILURE once ``_shutdown`` is set, else encodes the batch with
+    the signal's reference encoder (``encode_spans`` / ``encode_logs``) and sends the bytes with
+    ``self._client.export(data)``, whose ``_ExportResult.success`` says whether the collector took them. What it
+    does beside, and this does not: its own self-metrics (on only with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``,
+    where the fast paths are off: ``fastpath``) and its client-side size limit (64 MiB: past the collector's own,
+    20 MiB by default, which refuses such a request as too large and the agent splits it).
+    """
+    client = getattr(exporter, "_client", None)
+    if client is None or not callable(getattr(client, "export", None)) or not hasattr(exporter, "_shutdown"):
+        return False
+    reference: Any
+    Result: Any
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        reference, Result = encode_spans, SpanExportResult
+    elif signal == "logs":
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+        reference, Result = encode_logs, LogRecordExportResult
+    else:
+        return False
+    encode = translate(reference)
+
+    def export(batch: Any) -> Any:
+        if exporter._shutdown:  # pyright: ignore[reportPrivateUsage]
+            return Result.FAILURE
+        data = encode(batch)
+        for part in data if type(data) is list else (data,):
+            if not client.export(part).success:
+                return Result.FAILURE
+        return Result.SUCCESS
+
+    exporter.export = export
+    return True
+
+
 def watch_throttling(
     exporter: Any,
     saw: Callable[[float], None],
@@ -1035,6 +1079,15 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
+        "otlp: HTTP span and log exporters' client and encoder (install_raw_http_encoding)",
+        lambda: _http_exporter_shape(),
+        (
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter:OTLPSpanExporter.export",
+            "opentelemetry.exporter.otlp.proto.http._log_exporter:OTLPLogExporter.export",
+            "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient.export",
+        ),
+    ),
+    Assumption(
         "otlp: the headers an exporter sends (pin_otlp_headers)",
         lambda: _otlp_headers_shape(),
         (
@@ -1102,6 +1155,21 @@ def _grpc_exporter_shape() -> bool:
         return False
     return _has(OTLPExporterMixin, "_initialize_channel_and_stub", "_translate_data") and _init_sets(
         OTLPExporterMixin, "_stub", "_channel", "_client"
+    )
+
+
+def _http_exporter_shape() -> bool:
+    """What :func:`install_raw_http_encoding` replaces: the HTTP span and log exporters' ``_client`` and
+    ``_shutdown``, and the client's ``export``."""
+    try:
+        from opentelemetry.exporter.otlp.common.http import _OTLPHTTPClient
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        return False
+    return (
+        _init_sets(OTLPSpanExporter, "_client", "_shutdown")
+        and _init_sets(otlp_log_exporter_class("http/protobuf"), "_client", "_shutdown")
+        and _has(_OTLPHTTPClient, "export")
     )
 
 
