@@ -119,10 +119,10 @@ def _logs(logger: Any) -> Plan:
 
 
 def _encoder(exporter: Any) -> Plan:
-    """The agent's encoder for an OTLP exporter: gRPC spans, log records and metrics; HTTP spans and log records
-    (an OTLP/HTTP metrics export keeps the SDK's encoder)."""
+    """The agent's encoder for an OTLP exporter of spans, log records or metrics, over gRPC or HTTP."""
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
     known = (
@@ -130,6 +130,7 @@ def _encoder(exporter: Any) -> Plan:
         OTLPMetricExporter,
         otp.otlp_log_exporter_class("grpc"),
         HttpSpanExporter,
+        HttpMetricExporter,
         otp.otlp_log_exporter_class("http/protobuf"),
     )
     if type(exporter) not in known:

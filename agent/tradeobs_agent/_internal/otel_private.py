@@ -492,11 +492,12 @@ def install_raw_grpc_stub(
 def install_raw_http_encoding(
     exporter: Any, translate: Callable[[Callable[[Any], Any]], Callable[[Any], bytes | list[bytes]]], signal: str
 ) -> bool:
-    """Make an OTLP/HTTP span or log exporter (``signal`` ``traces``, ``logs``) send ``translate(reference)(batch)``
+    """Make an OTLP/HTTP exporter (``signal`` ``traces``, ``logs``, ``metrics``) send ``translate(reference)(batch)``
     bytes through its own HTTP client (the same URL, headers, compression, timeout and retries); True if installed.
+    Several requests (a metrics export past 3 MiB) are sent one after the other; the first refused ends the export.
 
     Assumes: the exporter's ``export(batch)`` returns FAILURE once ``_shutdown`` is set, else encodes the batch with
-    the signal's reference encoder (``encode_spans`` / ``encode_logs``) and sends the bytes with
+    the signal's reference encoder (``encode_spans`` / ``encode_logs`` / ``encode_metrics``) and sends the bytes with
     ``self._client.export(data)``, whose ``_ExportResult.success`` says whether the collector took them. What it
     does beside, and this does not: its own self-metrics (on only with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``,
     where the fast paths are off: ``fastpath``) and its client-side size limit (64 MiB: past the collector's own,
@@ -516,11 +517,16 @@ def install_raw_http_encoding(
         from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
         reference, Result = encode_logs, LogRecordExportResult
+    elif signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        reference, Result = encode_metrics, MetricExportResult
     else:
         return False
     encode = translate(reference)
 
-    def export(batch: Any) -> Any:
+    def export(batch: Any, *args: Any, **kw: Any) -> Any:
         if exporter._shutdown:  # pyright: ignore[reportPrivateUsage]
             return Result.FAILURE
         data = encode(batch)
@@ -1079,11 +1085,13 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
-        "otlp: HTTP span and log exporters' client and encoder (install_raw_http_encoding)",
+        "otlp: HTTP exporters' client and encoder (install_raw_http_encoding)",
         lambda: _http_exporter_shape(),
         (
             "opentelemetry.exporter.otlp.proto.http.trace_exporter:OTLPSpanExporter.export",
             "opentelemetry.exporter.otlp.proto.http._log_exporter:OTLPLogExporter.export",
+            "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter.export",
+            "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter._export_batch",
             "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient.export",
         ),
     ),
@@ -1159,15 +1167,17 @@ def _grpc_exporter_shape() -> bool:
 
 
 def _http_exporter_shape() -> bool:
-    """What :func:`install_raw_http_encoding` replaces: the HTTP span and log exporters' ``_client`` and
-    ``_shutdown``, and the client's ``export``."""
+    """What :func:`install_raw_http_encoding` replaces: the HTTP exporters' ``_client`` and ``_shutdown``, and the
+    client's ``export``."""
     try:
         from opentelemetry.exporter.otlp.common.http import _OTLPHTTPClient
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:
         return False
     return (
         _init_sets(OTLPSpanExporter, "_client", "_shutdown")
+        and _init_sets(OTLPMetricExporter, "_client", "_shutdown")
         and _init_sets(otlp_log_exporter_class("http/protobuf"), "_client", "_shutdown")
         and _has(_OTLPHTTPClient, "export")
     )

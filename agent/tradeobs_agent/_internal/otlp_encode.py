@@ -935,7 +935,7 @@ def install_fast_log_encoding(exporter: Any) -> bool:
 
 
 def install_fast_metric_encoding(exporter: Any) -> bool:
-    """Like :func:`install_fast_span_encoding`, for an OTLP/gRPC metric exporter: an export larger than
+    """Like :func:`install_fast_span_encoding`, for an OTLP metric exporter (gRPC or HTTP): an export larger than
     :data:`MAX_REQUEST_BYTES` goes as several requests (:func:`encode_metric_requests`)."""
     if not fastpath.decide("encoder", exporter).exact:
         return False
@@ -951,6 +951,8 @@ def install_fast_metric_encoding(exporter: Any) -> bool:
 
         return encoded
 
+    if _http(exporter):
+        return otel_private.install_raw_http_encoding(exporter, translate, "metrics")
     path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
     return otel_private.install_raw_grpc_stub(exporter, translate, path, ExportMetricsServiceResponse.FromString)
 

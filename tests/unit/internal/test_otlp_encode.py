@@ -883,3 +883,52 @@ def test_otlp_http_span_and_log_exporters_send_the_agents_encoding_of_what_the_r
     assert ExportTraceServiceRequest.FromString(sent[0]) == reference(scrub_spans(spans))
     assert ExportLogsServiceRequest.FromString(sent[1]) == reference_logs(scrub_logs(records))
     assert b"abc123secretvalue" not in sent[0] + sent[1]
+
+
+def test_an_otlp_http_metrics_export_is_the_agents_encoding_in_requests_of_at_most_3_mib() -> None:
+    """The agent's OTLP/HTTP metric exporter (as ``init()`` builds it) encodes with the agent's encoder, in requests of
+    at most 3 MiB as over gRPC: 3,500 series of 1 KB attributes (3.6 MiB) go as two requests holding every point
+    once. Before, OTLP/HTTP took the SDK's encoder and sent one request however large (the collector's HTTP receiver
+    refuses past 20 MiB by default: every export of a large registry refused)."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+
+    from tradeobs_agent._internal import providers
+    from tradeobs_agent._internal.exporters import CountingMetricExporter
+    from tradeobs_agent.config import resolve_settings
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("m")
+    for name in ("big", "bigger"):  # 1,750 series each: within the SDK's 2,000 a counter
+        counter = meter.create_counter(name)
+        for i in range(1750):
+            counter.add(1, {"k": f"{i:05d}" + "y" * 1000})
+    data = reader.get_metrics_data()
+    small = _one_metric({"symbol": "AAPL"})
+    srv = _Capturing()
+    try:
+        settings, _ = resolve_settings(otlp_endpoint=srv.url, otlp_protocol="http/protobuf", otlp_timeout=10.0)
+        inner, target = providers._otlp_exporter(settings, "metrics")
+        exp = CountingMetricExporter(inner, "metrics", target, Registry().self_metrics)
+        assert exp.fast_encoding
+        assert exp.export(small) == MetricExportResult.SUCCESS
+        assert exp.export(data) == MetricExportResult.SUCCESS
+        exp.shutdown()
+    finally:
+        srv.close()
+    assert [p for p, _, _ in srv.got] == ["/v1/metrics"] * 3
+    assert ExportMetricsServiceRequest.FromString(srv.got[0][2]) == _reference_metrics(small)
+    parts = [ExportMetricsServiceRequest.FromString(b) for _, _, b in srv.got[1:]]
+    assert all(len(b) <= 3 * 1024 * 1024 for _, _, b in srv.got[1:])
+
+    def points(request: Any) -> list[bytes]:
+        return sorted(
+            p.SerializeToString(deterministic=True)
+            for rm in request.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            for p in m.sum.data_points
+        )
+
+    assert sorted(points(parts[0]) + points(parts[1])) == points(_reference_metrics(data))
