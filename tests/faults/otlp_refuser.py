@@ -1,8 +1,13 @@
-"""A tiny OTLP/gRPC server that refuses exports with a chosen status, then accepts and counts: a fault injector.
+"""A tiny OTLP server that refuses exports with a chosen status, then accepts and counts: a fault injector.
 
 >>> with RefusingOtlpServer() as srv:                       # doctest: +SKIP
 ...     srv.mode = grpc.StatusCode.UNAVAILABLE              # every Export() fails with that code
 ...     srv.mode = None                                     # accept: count the spans, log records, metric points
+...     srv.partial = (2, "too many attributes")            # accept, but answer OTLP partial success: the last 2
+...                                                         # items of each export rejected (not kept, counted)
+>>> RefusingOtlpServer("http/protobuf")                     # doctest: +SKIP
+... # the same over OTLP/HTTP (protobuf) on /v1/traces, /v1/logs, /v1/metrics: a refusal is HTTP 503 (UNAVAILABLE),
+... # 429 (RESOURCE_EXHAUSTED) or 400 (any other code)
 
 Our collector answers ``UNAVAILABLE`` when it cannot take data (a pipeline shutting down) and
 ``RESOURCE_EXHAUSTED`` when its memory limiter refuses; making it do either on demand, for long enough, is not
@@ -30,24 +35,57 @@ from .harness import TRADING_SCOPE
 
 
 class RefusingOtlpServer:
-    """OTLP/gRPC traces, metrics and logs services on 127.0.0.1; see the module docstring."""
+    """OTLP traces, metrics and logs services on 127.0.0.1 (``grpc`` or ``http/protobuf``); see the module docstring."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+    def __init__(self, protocol: str = "grpc") -> None:
+        self.protocol = protocol
         self.mode: grpc.StatusCode | None = grpc.StatusCode.UNAVAILABLE
+        self.partial: tuple[int, str] | None = None  # (items rejected per export, error_message)
         self.refused: Counter[str] = Counter()  # (signal, code) -> export calls refused
+        self.rejected: Counter[str] = Counter()  # signal -> items answered as rejected (partial success)
+        self.accepted: Counter[str] = Counter()  # signal -> items taken (spans, log records, metric points)
         self.span_ids: set[str] = set()
         self.log_bodies: Counter[str] = Counter()
         self.metric_points = 0
         self.services: set[str] = set()
         self._lock = threading.Lock()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(self), self._server)
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(self), self._server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(self), self._server)
-        self._server.add_insecure_port(f"127.0.0.1:{self.port}")
-        self._server.start()
+        self._server: Any = None
+        self._http: Any = None
+        self._traces, self._logs, self._metrics = _Traces(self), _Logs(self), _Metrics(self)
+        if protocol == "grpc":
+            self.port = free_port()
+            self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self._traces, self._server)
+            logs_service_pb2_grpc.add_LogsServiceServicer_to_server(self._logs, self._server)
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(self._metrics, self._server)
+            self._server.add_insecure_port(f"127.0.0.1:{self.port}")
+            self._server.start()
+        else:
+            self._http = _http_twin(self)
+            self.port = self._http.server_address[1]
+            threading.Thread(target=self._http.serve_forever, name="refusing-otlp-http", daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def rejects(self, signal: str, n: int) -> int:
+        """How many of an accepted export's ``n`` items are answered as rejected (the last ones; counted)."""
+        partial = self.partial
+        k = min(n, partial[0]) if partial is not None else 0
+        if k:
+            with self._lock:
+                self.rejected[signal] += k
+        with self._lock:
+            self.accepted[signal] += n - k
+        return k
+
+    def answer(self, response: Any, rejected: int) -> Any:
+        """``response`` with its ``partial_success`` set while :attr:`partial` is (the rejected count and message)."""
+        partial = self.partial
+        if partial is not None:
+            ps = response.partial_success
+            field = next(f.name for f in ps.DESCRIPTOR.fields if f.name.startswith("rejected_"))
+            setattr(ps, field, rejected)
+            ps.error_message = partial[1]
+        return response
 
     def refuse(self, signal: str, context: Any) -> bool:
         """Abort the call with ``mode`` (and count it); False when accepting."""
@@ -60,7 +98,11 @@ class RefusingOtlpServer:
         return True  # not reached: abort raises
 
     def stop(self) -> None:
-        self._server.stop(grace=None).wait(10)
+        if self._server is not None:
+            self._server.stop(grace=None).wait(10)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
 
     def __enter__(self) -> RefusingOtlpServer:
         return self
@@ -82,13 +124,15 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc
 
     def Export(self, request: Any, context: Any) -> Any:
         self.srv.refuse("traces", context)
+        spans = [(ss.scope.name, s) for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        rejected = self.srv.rejects("traces", len(spans))
         with self.srv._lock:
             for rs in request.resource_spans:
                 self.srv.services.add(_service(rs.resource))
-                for ss in rs.scope_spans:
-                    if ss.scope.name == TRADING_SCOPE:
-                        self.srv.span_ids.update(s.span_id.hex() for s in ss.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
+            for scope, span in spans[: len(spans) - rejected]:
+                if scope == TRADING_SCOPE:
+                    self.srv.span_ids.add(span.span_id.hex())
+        return self.srv.answer(trace_service_pb2.ExportTraceServiceResponse(), rejected)
 
 
 class _Logs(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
@@ -97,12 +141,12 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
 
     def Export(self, request: Any, context: Any) -> Any:
         self.srv.refuse("logs", context)
+        records = [rec for rl in request.resource_logs for sl in rl.scope_logs for rec in sl.log_records]
+        rejected = self.srv.rejects("logs", len(records))
         with self.srv._lock:
-            for rl in request.resource_logs:
-                for sl in rl.scope_logs:
-                    for rec in sl.log_records:
-                        self.srv.log_bodies[rec.body.string_value] += 1
-        return logs_service_pb2.ExportLogsServiceResponse()
+            for rec in records[: len(records) - rejected]:
+                self.srv.log_bodies[rec.body.string_value] += 1
+        return self.srv.answer(logs_service_pb2.ExportLogsServiceResponse(), rejected)
 
 
 class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
@@ -117,9 +161,69 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore
                 for m in sm.metrics:
                     kind = m.WhichOneof("data")
                     n += len(getattr(m, kind).data_points) if kind else 0
+        rejected = self.srv.rejects("metrics", n)
         with self.srv._lock:
-            self.srv.metric_points += n
-        return metrics_service_pb2.ExportMetricsServiceResponse()
+            self.srv.metric_points += n - rejected
+        return self.srv.answer(metrics_service_pb2.ExportMetricsServiceResponse(), rejected)
+
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+
+
+class _HttpContext:
+    """What the servicers use of a gRPC context, for the HTTP twin: ``abort`` raises :class:`_Refused`."""
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise _Refused(code, details)
+
+
+_HTTP_STATUS = {grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.RESOURCE_EXHAUSTED: 429}
+
+
+def _http_twin(srv: RefusingOtlpServer) -> Any:
+    """The same services over OTLP/HTTP (protobuf bodies, gzip taken), on a free loopback port."""
+    import gzip
+    import http.server
+
+    routes = {
+        "/v1/traces": (srv._traces, trace_service_pb2.ExportTraceServiceRequest),
+        "/v1/logs": (srv._logs, logs_service_pb2.ExportLogsServiceRequest),
+        "/v1/metrics": (srv._metrics, metrics_service_pb2.ExportMetricsServiceRequest),
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            route = routes.get(self.path)
+            if route is None:
+                return self._reply(404, b"not found", "text/plain")
+            service, request_class = route
+            request = request_class()
+            request.ParseFromString(body)
+            try:
+                response = service.Export(request, _HttpContext())
+            except _Refused as refused:
+                return self._reply(_HTTP_STATUS.get(refused.code, 400), str(refused).encode(), "text/plain")
+            self._reply(200, response.SerializeToString(), "application/x-protobuf")
+
+        def _reply(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
 class ThrottlingOtlpServer:

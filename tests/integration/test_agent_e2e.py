@@ -114,8 +114,20 @@ def _order(w: AgentWorkload, order_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- metrics
 
 
-def test_order_counts_labels_and_latency_buckets_in_prometheus(stack: Stack, tmp_path: Path) -> None:
-    with AgentWorkload("orders", stack.collector, tmp_path) as w:
+def _protocol_env(stack: Stack, protocol: str) -> dict[str, str]:
+    """The workload's OTLP protocol: gRPC (its default environment) or OTLP/HTTP to the collector's HTTP port, as a
+    user sets it (``OTEL_EXPORTER_OTLP_PROTOCOL``, the receiver's base URL)."""
+    if protocol == "grpc":
+        return {}
+    return {"OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector.otlp_http_endpoint}
+
+
+PROTOCOLS = pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+
+
+@PROTOCOLS
+def test_order_counts_labels_and_latency_buckets_in_prometheus(stack: Stack, tmp_path: Path, protocol: str) -> None:
+    with AgentWorkload("orders", stack.collector, tmp_path, extra_env=_protocol_env(stack, protocol)) as w:
         sel = f'{{job="{w.service_name}"}}'
         by_side = ("symbol", "side")
         fills: dict[tuple[str, ...], float] = {("AAPL", "buy"): AAPL_BUY_FILLS, ("MSFT", "sell"): MSFT_SELL_FILLS}
@@ -180,8 +192,10 @@ def test_order_counts_labels_and_latency_buckets_in_prometheus(stack: Stack, tmp
 # ---------------------------------------------------------------- traces
 
 
-def test_order_trace_found_by_order_id_with_structure(stack: Stack, tmp_path: Path) -> None:
-    with AgentWorkload("orders", stack.collector, tmp_path) as w:
+@PROTOCOLS
+def test_order_trace_found_by_order_id_with_structure(stack: Stack, tmp_path: Path, protocol: str) -> None:
+    """Over OTLP/HTTP too: its exporters take the agent's pre-encoded order spans since 2026-12-06."""
+    with AgentWorkload("orders", stack.collector, tmp_path, extra_env=_protocol_env(stack, protocol)) as w:
         cases = {
             "aapl-3": ["risk_check", "submit", "ack", "fill"],
             "msft-1": ["risk_check", "submit", "ack", "fill", "fill"],  # two partial fills
@@ -271,9 +285,12 @@ def test_traceparent_continues_request_trace_and_order_links_to_it(stack: Stack,
 # ---------------------------------------------------------------- logs
 
 
-def test_log_in_span_reaches_collector_with_trace_context_and_resource(stack: Stack, tmp_path: Path) -> None:
+@PROTOCOLS
+def test_log_in_span_reaches_collector_with_trace_context_and_resource(
+    stack: Stack, tmp_path: Path, protocol: str
+) -> None:
     """A record in a span of ours is on that span; one in the same span but inside an order is on the order."""
-    with AgentWorkload("orders", stack.collector, tmp_path) as w:
+    with AgentWorkload("orders", stack.collector, tmp_path, extra_env=_protocol_env(stack, protocol)) as w:
         span = w.ready["log"]
         order = next(o for o in w.ready["orders"] if o["order_id"] == "aapl-0")
         cases = [

@@ -353,3 +353,26 @@ def test_a_service_stopped_while_its_token_is_refused_gives_up_at_once_and_says_
     last = [ln for ln in r["stderr"].splitlines() if "tradeobs shutdown:" in ln and "spans not delivered" in ln]
     assert len(last) == 1 and "given up at once, the collector refuses the credentials" in last[0], r["stderr"][-3000:]
     assert "TRADEOBS_OTLP_HEADERS" in last[0]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_collector_that_takes_everything_answers_no_partial_success_the_agent_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    """The agent reads OTLP ``partial_success`` (tests/unit/internal/test_partial_success.py): against the real
+    collector, which takes every item, it counts none as ``rejected_by_server`` and says nothing; what it counts as
+    exported is what it sent."""
+    caplog.set_level(logging.WARNING, logger="tradeobs")
+    with _collector(tmp_path / "collector") as col:
+        agent = _Agent(_endpoint(col, protocol), protocol)
+        try:
+            agent.traces.export(ended_spans(7))
+            agent.logs.export(_logs(5))
+            assert agent.metrics.export(_metrics()) == MetricExportResult.SUCCESS
+            assert agent.traces.force_flush(30_000) and agent.logs.force_flush(30_000)
+        finally:
+            agent.close()
+    assert [agent.exported(s) for s in ("traces", "logs", "metrics")] == [7, 5, 4]
+    for signal in ("traces", "logs", "metrics"):
+        assert agent.dropped(signal, "rejected_by_server") == 0 and not agent.all_dropped(signal)
+    assert not [r.getMessage() for r in caplog.records if r.name == "tradeobs"]

@@ -134,7 +134,7 @@ def attach(
     encoded: bool = False,
 ) -> None:
     """Make ``reader`` include ``registry`` in every collection. Call after ``MeterProvider(...)``. ``encoded``:
-    the reader's exporter is the agent's OTLP/gRPC one with the fast encoder (:func:`collect_encoded`)."""
+    the reader's exporter is the agent's OTLP one (gRPC or HTTP) with the fast encoder (:func:`collect_encoded`)."""
     read = collect_encoded if encoded else collect
 
     def wrap(original: Any) -> Callable[..., MetricsData | None]:

@@ -29,6 +29,12 @@ Other refusals the collector answers, which sending the same request again canno
   the target and the setting. No outage (the collector answers).
 
 Before, each of them was an outage said as "export failed", its batch kept at the head of the buffer until it expired.
+
+An export the server accepts may answer OTLP ``partial_success``: it rejected some of the items
+(:func:`otel_private.partial_success`, over gRPC and HTTP). Those are counted as dropped (``reason=
+"rejected_by_server"``, not as exported), never sent again (the OTLP specification), and the first such answer of each
+exporter is said once with the server's message (made safe to log, secrets masked); a warning with nothing rejected
+is said once too. The export is a success: no outage.
 """
 
 from __future__ import annotations
@@ -82,8 +88,10 @@ def reachable(target: str, timeout: float = 0.3) -> bool:
     return not_answering(target, timeout) is None
 
 
-def not_answering(target: str, timeout: float = 0.3) -> str | None:
-    """Why nothing accepts a TCP connection at an OTLP ``target``, or None when something does.
+def not_answering(target: str, timeout: float = 0.3, default_port: int | None = None) -> str | None:
+    """Why nothing accepts a TCP connection at an OTLP ``target``, or None when something does. A target that names
+    no port is checked at ``default_port`` (by default 443 for ``https``, else 4317): the port its exporter connects
+    to (:attr:`_Counting.check_port`).
 
     Bounded by about twice ``timeout``: the host name is resolved on a daemon thread given ``timeout`` seconds (the
     system resolver has no time limit of its own: a slow DNS server held a shutdown for its whole bound), then the
@@ -93,7 +101,7 @@ def not_answering(target: str, timeout: float = 0.3) -> str | None:
     url = urllib.parse.urlsplit(target if "//" in target else "//" + target)
     host = url.hostname or "localhost"
     try:
-        port = url.port or (443 if url.scheme == "https" else 4317)
+        port = url.port or default_port or (443 if url.scheme == "https" else 4317)
     except ValueError:  # a port that is not a number: nothing is listening there
         return "its port is not a number"
     found = resolve(host, port, timeout)
@@ -169,9 +177,10 @@ def abandon_unreachable(deadline: float) -> list[str]:
             exp.abandon()
             gone.append(exp.target)
             continue
-        if exp.target not in checked:
-            checked[exp.target] = not_answering(exp.target)
-        why = checked[exp.target]
+        key = f"{exp.target} {exp.check_port}"
+        if key not in checked:
+            checked[key] = not_answering(exp.target, default_port=exp.check_port)
+        why = checked[key]
         if why is not None and not isinstance(why, Unresolved):  # a name still resolving: the deadline decides
             exp.gone_because = f"the collector did not answer at shutdown: {why}"
             exp.abandon()
@@ -231,6 +240,7 @@ def flush_deliveries(timeout: float) -> bool:
 
 
 _log = logging.getLogger("tradeobs")
+_REJECTED_BY_SERVER = "rejected_by_server"
 _ITEMS = {"traces": "spans", "logs": "log records", "metrics": "points"}
 _NO_CAUSE = "export failed"  # what a failed export is said as when the exporter gave no reason
 _BATCH_SIZE = {"traces": "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "logs": "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"}
@@ -287,10 +297,63 @@ class _Counting:
         self.refusal: tuple[str, str] | None = None  # set during an export refused for good: (kind, the answer)
         self._unauthorized = False  # the last export was refused for its credentials: what is given up says so
         self._said_refusals: set[str] = set()  # the kinds of refusal said (once per exporter)
+        self.rejected = 0  # items the server rejected in the exports it accepted (partial success), this export
+        self.rejected_said: str | None = None  # its error_message (made safe to log)
+
+    @property
+    def check_port(self) -> int:
+        """The port the exporter connects to when its target names none, as ``tradeobs doctor`` probes it: 443 for
+        OTLP/gRPC (gRPC's own default) and ``https``, 80 for OTLP/HTTP over ``http``. The shutdown's check used 4317
+        for both: an OTLP/HTTP endpoint such as ``http://otel-gateway`` (port 80) was given up at shutdown when
+        nothing listened on 4317 there, and what its batch processor still held counted as dropped."""
+        if ".grpc" in type(self.inner).__module__ or self.target.startswith("https://"):
+            return 443
+        return 80 if "://" in self.target else 4317
 
     def watch_hints(self) -> None:
         """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
-        otel_private.watch_throttling(self.inner, self._throttled, self._refusing_too_large, self._refusing)
+        otel_private.watch_throttling(
+            self.inner, self._throttled, self._refusing_too_large, self._refusing, self._partially
+        )
+
+    def _partially(self, rejected: int, message: str) -> None:
+        """An accepted request's answer said ``partial_success`` (each request of the export adds its own)."""
+        self.rejected += rejected
+        if message and not self.rejected_said:
+            self.rejected_said = message
+
+    def _accepted(self, ok: bool, n: int) -> int:
+        """After an export of ``n`` items (``ok``: accepted): how many the server rejected in its partial success,
+        counted as dropped (``reason="rejected_by_server"``; the OTLP specification: not to be sent again) and said
+        once per exporter (its warnings without a rejection, once as well)."""
+        rejected, said = min(self.rejected, n), self.rejected_said
+        self.rejected, self.rejected_said = 0, None
+        if not ok or not (rejected or said):
+            return 0
+        if rejected:
+            self._dropped(_REJECTED_BY_SERVER, rejected)
+        kind = _REJECTED_BY_SERVER if rejected else "server_warning"
+        with self._state:
+            if kind in self._said_refusals:
+                return rejected
+            self._said_refusals.add(kind)
+        items = _ITEMS.get(self.signal, "items")
+        answer = f": {secret_values.mask(said)}" if said else " (with no message)"
+        if rejected:
+            text = (
+                f"tradeobs: the OTLP server at {self.target} accepted {self.signal} but rejected {rejected} of "
+                f"{n} {items}{answer}. The OTLP specification forbids sending them again: they are dropped, counted "
+                f'in tradeobs.agent.items.dropped{{signal="{self.signal}", reason="{_REJECTED_BY_SERVER}"}}, and so '
+                "is every later rejection of this kind (later ones are not said). The server's log or its answer says "
+                "why (a backend's limits: attributes, span or record size, timestamps out of range, a quota)"
+            )
+        else:
+            text = (
+                f"tradeobs: the OTLP server at {self.target} accepted every {items[:-1]} of {self.signal} with a "
+                f"warning{answer} (said once; nothing was dropped)"
+            )
+        self._say(text, first=False, console=bool(rejected) and not on_console())
+        return rejected
 
     def _refusing_too_large(self, detail: str) -> None:
         self.refused_too_large = detail
@@ -631,6 +694,7 @@ class CountingSpanExporter(_Counting, SpanExporter):
         before = self.not_before
         self.refused_too_large = None
         self.refusal = None
+        self.rejected, self.rejected_said = 0, None
         try:
             result = self.inner.export(spans)
         except Exception as exc:  # an exporter bug must not kill the worker thread
@@ -641,7 +705,8 @@ class CountingSpanExporter(_Counting, SpanExporter):
             return self._split_too_large(spans, self.refused_too_large, self._send)
         if not ok and self.refusal is not None:
             return self._refused_for_good(len(spans), len(spans))
-        self._outcome(ok, len(spans), None if ok else self._refused(before))
+        rejected = self._accepted(ok, len(spans))
+        self._outcome(ok, len(spans) - rejected, None if ok else self._refused(before))
         return ok
 
 
@@ -667,6 +732,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         before = self.not_before
         self.refused_too_large = None
         self.refusal = None
+        self.rejected, self.rejected_said = 0, None
         try:
             result = self.inner.export(batch)
         except Exception as exc:
@@ -677,7 +743,8 @@ class CountingLogExporter(_Counting, LogRecordExporter):
             return self._split_too_large(batch, self.refused_too_large, self._send)
         if not ok and self.refusal is not None:
             return self._refused_for_good(len(batch), len(batch))
-        self._outcome(ok, len(batch), None if ok else self._refused(before))
+        rejected = self._accepted(ok, len(batch))
+        self._outcome(ok, len(batch) - rejected, None if ok else self._refused(before))
         return ok
 
 
@@ -704,6 +771,7 @@ class CountingMetricExporter(_Counting, MetricExporter):
         before = self.not_before
         self.refused_too_large = None
         self.refusal = None
+        self.rejected, self.rejected_said = 0, None
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
@@ -718,7 +786,9 @@ class CountingMetricExporter(_Counting, MetricExporter):
             self._refused_for_good(_points(metrics_data), _delta_points(metrics_data))
             return MetricExportResult.FAILURE
         error = None if ok else self._refused(before)
-        self._outcome(ok, _points(metrics_data), error, 0 if ok else _delta_points(metrics_data))
+        points = _points(metrics_data)
+        rejected = self._accepted(ok, points)
+        self._outcome(ok, points - rejected, error, 0 if ok else _delta_points(metrics_data))
         return result  # type: ignore[no-any-return]
 
 

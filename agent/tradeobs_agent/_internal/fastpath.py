@@ -72,7 +72,8 @@ def _common_reason() -> str:
 
 
 def _encoded(batch_processors: list[Any]) -> bool:
-    """Every batch queue's exporter takes pre-encoded items (our counting exporter around an OTLP/gRPC one)."""
+    """Every batch queue's exporter takes pre-encoded items (our counting exporter around an OTLP one whose
+    encoder is the agent's)."""
     return bool(batch_processors) and all(
         getattr(otp.batch_exporter(bp), "fast_encoding", False) is True for bp in batch_processors
     )
@@ -118,10 +119,21 @@ def _logs(logger: Any) -> Plan:
 
 
 def _encoder(exporter: Any) -> Plan:
+    """The agent's encoder for an OTLP exporter of spans, log records or metrics, over gRPC or HTTP."""
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
-    if type(exporter) not in (OTLPSpanExporter, OTLPMetricExporter, otp.otlp_log_exporter_class("grpc")):
+    known = (
+        OTLPSpanExporter,
+        OTLPMetricExporter,
+        otp.otlp_log_exporter_class("grpc"),
+        HttpSpanExporter,
+        HttpMetricExporter,
+        otp.otlp_log_exporter_class("http/protobuf"),
+    )
+    if type(exporter) not in known:
         return _no("exporter_type")
     return Plan(True, True, "")
 

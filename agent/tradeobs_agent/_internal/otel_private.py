@@ -455,9 +455,17 @@ class _RawStub:
             return self._call(request, timeout=timeout, **kw)
         deadline = None if timeout is None else time.monotonic() + timeout
         response = None
+        rejected, said = 0, ""
         for part in request:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             response = self._call(part, timeout=left, **kw)
+            if (partial := _partial_fields(response)) is not None:  # each part's partial success, in the last
+                rejected += partial[0]
+                said = said or partial[1]
+        if response is not None and (rejected or said):
+            ps = response.partial_success
+            setattr(ps, _rejected_field(ps), rejected)
+            ps.error_message = said
         return response
 
 
@@ -481,16 +489,76 @@ def install_raw_grpc_stub(
     return True
 
 
+def install_raw_http_encoding(
+    exporter: Any, translate: Callable[[Callable[[Any], Any]], Callable[[Any], bytes | list[bytes]]], signal: str
+) -> bool:
+    """Make an OTLP/HTTP exporter (``signal`` ``traces``, ``logs``, ``metrics``) send ``translate(reference)(batch)``
+    bytes through its own HTTP client (the same URL, headers, compression, timeout and retries); True if installed.
+    Several requests (a metrics export past 3 MiB) are sent one after the other; the first refused ends the export.
+
+    Assumes: the exporter's ``export(batch)`` returns FAILURE once ``_shutdown`` is set, else encodes the batch with
+    the signal's reference encoder (``encode_spans`` / ``encode_logs`` / ``encode_metrics``) and sends the bytes with
+    ``self._client.export(data)``, whose ``_ExportResult.success`` says whether the collector took them. What it
+    does beside, and this does not: its own self-metrics (on only with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``,
+    where the fast paths are off: ``fastpath``) and its client-side size limit (64 MiB: past the collector's own,
+    20 MiB by default, which refuses such a request as too large and the agent splits it).
+    """
+    client = getattr(exporter, "_client", None)
+    if client is None or not callable(getattr(client, "export", None)) or not hasattr(exporter, "_shutdown"):
+        return False
+    reference: Any
+    Result: Any
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        reference, Result = encode_spans, SpanExportResult
+    elif signal == "logs":
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+        reference, Result = encode_logs, LogRecordExportResult
+    elif signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+
+        reference, Result = encode_metrics, MetricExportResult
+    else:
+        return False
+    encode = translate(reference)
+
+    def export(batch: Any, *args: Any, **kw: Any) -> Any:
+        if exporter._shutdown:  # pyright: ignore[reportPrivateUsage]
+            return Result.FAILURE
+        data = encode(batch)
+        for part in data if type(data) is list else (data,):
+            if not client.export(part).success:
+                return Result.FAILURE
+        return Result.SUCCESS
+
+    exporter.export = export
+    return True
+
+
 def watch_throttling(
     exporter: Any,
     saw: Callable[[float], None],
     too_large: Callable[[str], None] | None = None,
     refused: Callable[[str, str], None] | None = None,
+    partial: Callable[[int, str], None] | None = None,
 ) -> bool:
     """Call ``saw(seconds)`` with each throttling hint the collector sends ``exporter`` (an OTLP exporter of either
-    protocol), ``too_large(detail)`` with each refusal of a request as too large, and ``refused(kind, detail)`` with
-    each other refusal sending it again cannot change (:func:`grpc_refusal`, :func:`http_refusal`); True if
-    installed. Call it after :func:`install_raw_grpc_stub` (it wraps the stub that sends).
+    protocol), ``too_large(detail)`` with each refusal of a request as too large, ``refused(kind, detail)`` with
+    each other refusal sending it again cannot change (:func:`grpc_refusal`, :func:`http_refusal`), and
+    ``partial(rejected, message)`` with each accepted request whose answer holds an OTLP ``partial_success``
+    (:func:`partial_success`); True if installed. Call it after :func:`install_raw_grpc_stub` (it wraps the stub
+    that sends).
+
+    Partial success: an OTLP server may accept an export and answer that it rejected some of its items
+    (``rejected_spans`` / ``rejected_data_points`` / ``rejected_log_records``, with an ``error_message``), or take
+    them all with a warning (0 rejected, a message). The SDK's exporters read neither answer (the gRPC one discards
+    the response, the HTTP one its body), so the rejected items vanished uncounted. OTLP/gRPC: the response the stub
+    returns; OTLP/HTTP: a 2xx answer's body, ``Export*ServiceResponse`` as protobuf (or OTLP/JSON when the server
+    says ``application/json``).
 
     Too large (:func:`refused_as_too_large`): OTLP/gRPC ``RESOURCE_EXHAUSTED`` "received message larger than max"
     (the collector's ``max_recv_msg_size_mib``, 4 MiB by default), OTLP/HTTP ``413`` (a proxy's body limit) or ``400``
@@ -514,7 +582,7 @@ def watch_throttling(
     """
     if _has(exporter, "_stub", "_channel", "_client") and callable(getattr(exporter, "_stub", None)):
         make = exporter._stub  # pyright: ignore[reportPrivateUsage]
-        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large, refused)  # pyright: ignore[reportPrivateUsage]
+        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large, refused, partial)  # pyright: ignore[reportPrivateUsage]
         exporter._client = exporter._stub(exporter._channel)  # pyright: ignore[reportPrivateUsage]
         return True
     client: Any = getattr(exporter, "_client", None)
@@ -523,10 +591,15 @@ def watch_throttling(
     from opentelemetry.exporter.otlp.common.http import _extract_retry_after, _is_retryable
 
     submit = client._submit  # pyright: ignore[reportPrivateUsage]
+    response_class = _http_response_class(getattr(client, "_kind", ""))
 
     def hinted(data: bytes, timeout: float) -> Any:
         result = submit(data, timeout)
-        if too_large is not None and (detail := _http_too_large(result)) is not None:
+        status = result.status_code
+        if type(status) is int and 200 <= status < 300:
+            if partial is not None and response_class is not None and (got := http_partial(result, response_class)):
+                partial(*got)
+        elif too_large is not None and (detail := _http_too_large(result)) is not None:
             too_large(detail)
         elif refused is not None and (refusal := http_refusal(result)) is not None:
             refused(*refusal)
@@ -538,6 +611,86 @@ def watch_throttling(
 
     client._submit = hinted  # pyright: ignore[reportPrivateUsage]
     return True
+
+
+def _http_response_class(kind: str) -> Any:
+    """The ``Export*ServiceResponse`` an OTLP/HTTP client of ``kind`` (``spans``, ``logs``, ``metrics``) gets back."""
+    if kind == "spans":
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        return ExportTraceServiceResponse
+    if kind == "logs":
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+        return ExportLogsServiceResponse
+    if kind == "metrics":
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+
+        return ExportMetricsServiceResponse
+    return None
+
+
+def _rejected_field(ps: Any) -> str:
+    """The ``rejected_*`` field of an ``Export*PartialSuccess`` (``rejected_spans``, ``rejected_data_points``,
+    ``rejected_log_records``)."""
+    return str(next(f.name for f in ps.DESCRIPTOR.fields if f.name.startswith("rejected_")))
+
+
+def _partial_fields(response: Any) -> tuple[int, str] | None:
+    """``(rejected, error_message as sent)`` of a response's ``partial_success``; None when it is not set."""
+    try:
+        if response is None or not response.HasField("partial_success"):
+            return None
+    except (AttributeError, ValueError):  # not an Export*ServiceResponse (a stub of another shape)
+        return None
+    ps = response.partial_success
+    return max(0, int(getattr(ps, _rejected_field(ps)))), str(ps.error_message)
+
+
+def partial_success(response: Any) -> tuple[int, str] | None:
+    """``(rejected, message)`` of an OTLP ``Export*ServiceResponse`` whose ``partial_success`` says something (items
+    rejected, or a warning), else None. ``message`` is the server's ``error_message`` made safe to log: control
+    characters out, whitespace collapsed, at most 300 characters (it is remote input)."""
+    got = _partial_fields(response)
+    if got is None or not (got[0] or got[1]):
+        return None
+    return got[0], remote_text(got[1])
+
+
+def http_partial(result: Any, response_class: Any) -> tuple[int, str] | None:
+    """:func:`partial_success` of a 2xx OTLP/HTTP answer's body (protobuf, or OTLP/JSON); None when the body is
+    empty (the usual answer) or not an ``Export*ServiceResponse``."""
+    try:
+        body = bytes(result.content())
+    except Exception:  # a transport whose body cannot be read: nothing is known of a partial success
+        return None
+    if not body:
+        return None
+    from google.protobuf import json_format
+    from google.protobuf.message import DecodeError
+
+    response = response_class()
+    try:
+        kind = str((result.headers() or {}).get("content-type") or "")
+    except Exception:  # headers that cannot be read: the body is taken as protobuf, what the agent asked for
+        kind = ""
+    try:
+        if "json" in kind.lower():
+            json_format.Parse(body, response, ignore_unknown_fields=True)
+        else:
+            response.ParseFromString(body)
+    except (DecodeError, json_format.ParseError, ValueError, TypeError):  # not an OTLP answer (a proxy's page)
+        return None
+    return partial_success(response)
+
+
+def remote_text(text: str, n: int = 300) -> str:
+    """A server's free text made fit for one log line: control and format characters out (no terminal escapes,
+    no line breaks), whitespace collapsed, at most ``n`` characters."""
+    import unicodedata
+
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text[: n * 4])
+    return _clip(" ".join(text.split()), n)
 
 
 _RETRY_INFO_KEY = "google.rpc.retryinfo-bin"  # the trailer the SDK's gRPC exporter reads
@@ -687,17 +840,19 @@ class _HintedStub:
         saw: Callable[[float], None],
         too_large: Callable[[str], None] | None = None,
         refused: Callable[[str, str], None] | None = None,
+        partial: Callable[[int, str], None] | None = None,
     ) -> None:
         self._stub = stub
         self._saw = saw
         self._too_large = too_large
         self._refused = refused
+        self._partial = partial
 
     def Export(self, *args: Any, **kw: Any) -> Any:
         import grpc
 
         try:
-            return self._stub.Export(*args, **kw)
+            response = self._stub.Export(*args, **kw)
         except grpc.RpcError as error:
             if self._too_large is not None and (detail := refused_as_too_large(error)) is not None:
                 self._too_large(detail)
@@ -712,6 +867,9 @@ class _HintedStub:
             if _RETRY_INFO_KEY in dict(error.trailing_metadata() or ()):
                 raise
             raise _hinted_error_class()(error, delay) from error
+        if self._partial is not None and (got := partial_success(response)) is not None:
+            self._partial(*got)
+        return response
 
 
 _HINTED_ERROR: type | None = None
@@ -927,6 +1085,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ),
     ),
     Assumption(
+        "otlp: HTTP exporters' client and encoder (install_raw_http_encoding)",
+        lambda: _http_exporter_shape(),
+        (
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter:OTLPSpanExporter.export",
+            "opentelemetry.exporter.otlp.proto.http._log_exporter:OTLPLogExporter.export",
+            "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter.export",
+            "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter._export_batch",
+            "opentelemetry.exporter.otlp.common.http:_OTLPHTTPClient.export",
+        ),
+    ),
+    Assumption(
         "otlp: the headers an exporter sends (pin_otlp_headers)",
         lambda: _otlp_headers_shape(),
         (
@@ -997,6 +1166,23 @@ def _grpc_exporter_shape() -> bool:
     )
 
 
+def _http_exporter_shape() -> bool:
+    """What :func:`install_raw_http_encoding` replaces: the HTTP exporters' ``_client`` and ``_shutdown``, and the
+    client's ``export``."""
+    try:
+        from opentelemetry.exporter.otlp.common.http import _OTLPHTTPClient
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        return False
+    return (
+        _init_sets(OTLPSpanExporter, "_client", "_shutdown")
+        and _init_sets(OTLPMetricExporter, "_client", "_shutdown")
+        and _init_sets(otlp_log_exporter_class("http/protobuf"), "_client", "_shutdown")
+        and _has(_OTLPHTTPClient, "export")
+    )
+
+
 def _otlp_headers_shape() -> bool:
     """What :func:`pin_otlp_headers` sets: the gRPC mixin's ``_headers`` (sent as metadata) and the HTTP client's."""
     try:
@@ -1019,6 +1205,7 @@ def _throttling_shape() -> bool:
         return False
     return (
         _has(common_http._OTLPHTTPClient, "_submit")
+        and _init_sets(common_http._OTLPHTTPClient, "_kind")
         and _has(common_http, "_extract_retry_after", "_is_retryable")
         and _RETRY_INFO_KEY in inspect.getsource(OTLPExporterMixin._export)
     )

@@ -922,19 +922,20 @@ def _reference_fallback(
 
 
 def install_fast_log_encoding(exporter: Any) -> bool:
-    """Like :func:`install_fast_span_encoding`, for an OTLP/gRPC log exporter."""
+    """Like :func:`install_fast_span_encoding`, for an OTLP log exporter (gRPC or HTTP)."""
     if not fastpath.decide("encoder", exporter).exact:
         return False
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+    translate = _reference_fallback(encode_logs, scrub_logs)
+    if _http(exporter):
+        return otel_private.install_raw_http_encoding(exporter, translate, "logs")
     path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-    return otel_private.install_raw_grpc_stub(
-        exporter, _reference_fallback(encode_logs, scrub_logs), path, ExportLogsServiceResponse.FromString
-    )
+    return otel_private.install_raw_grpc_stub(exporter, translate, path, ExportLogsServiceResponse.FromString)
 
 
 def install_fast_metric_encoding(exporter: Any) -> bool:
-    """Like :func:`install_fast_span_encoding`, for an OTLP/gRPC metric exporter: an export larger than
+    """Like :func:`install_fast_span_encoding`, for an OTLP metric exporter (gRPC or HTTP): an export larger than
     :data:`MAX_REQUEST_BYTES` goes as several requests (:func:`encode_metric_requests`)."""
     if not fastpath.decide("encoder", exporter).exact:
         return False
@@ -950,23 +951,31 @@ def install_fast_metric_encoding(exporter: Any) -> bool:
 
         return encoded
 
+    if _http(exporter):
+        return otel_private.install_raw_http_encoding(exporter, translate, "metrics")
     path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
     return otel_private.install_raw_grpc_stub(exporter, translate, path, ExportMetricsServiceResponse.FromString)
 
 
 def install_fast_span_encoding(exporter: Any) -> bool:
-    """Make an OTLP/gRPC span exporter encode with :func:`encode_spans`; True if installed.
+    """Make an OTLP span exporter (gRPC or HTTP) encode with :func:`encode_spans`; True if installed.
 
     The encoded bytes go to gRPC as they are: the exporter's stub is replaced by one
     with no request serializer (the stock stub would need the bytes parsed into a
-    request message first, only to serialize it again). A batch the fast encoder
-    cannot handle is encoded by the reference encoder instead.
+    request message first, only to serialize it again). Over OTLP/HTTP they go to the
+    exporter's own HTTP client (``otel_private.install_raw_http_encoding``). A batch the
+    fast encoder cannot handle is encoded by the reference encoder instead.
     """
     if not fastpath.decide("encoder", exporter).exact:
         return False
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+    translate = _reference_fallback(encode_spans, scrub_spans)
+    if _http(exporter):
+        return otel_private.install_raw_http_encoding(exporter, translate, "traces")
     path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    return otel_private.install_raw_grpc_stub(
-        exporter, _reference_fallback(encode_spans, scrub_spans), path, ExportTraceServiceResponse.FromString
-    )
+    return otel_private.install_raw_grpc_stub(exporter, translate, path, ExportTraceServiceResponse.FromString)
+
+
+def _http(exporter: Any) -> bool:
+    return ".proto.http." in type(exporter).__module__

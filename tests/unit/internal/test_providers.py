@@ -51,7 +51,7 @@ def test_tracing_and_logs_export_through_counting_wrappers_with_the_configured_p
         assert isinstance(proc, BatchSpanProcessor)
         exporter = proc.span_exporter
         assert isinstance(exporter, CountingSpanExporter) and f".{module}." in type(exporter.inner).__module__
-        assert exporter.fast_encoding is (protocol == "grpc")  # the direct encoder serves the gRPC exporter
+        assert exporter.fast_encoding  # the direct encoder serves the gRPC and the HTTP exporter
         _, (log_proc,) = otel_private.log_processors(lp.get_logger("x"))  # type: ignore[arg-type]
         assert isinstance(otel_private.batch_exporter(otel_private.batch_processor(log_proc)), CountingLogExporter)
     finally:
