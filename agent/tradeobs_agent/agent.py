@@ -149,12 +149,13 @@ class Agent:
             self.registry.self_metrics.stopped.set(1)
         if self.group is not None:  # a leader whose whole group is being replaced: until a new worker can lead
             self.group.hand_over_before_exit()
-        gil.stopping(True)  # the last spans and records may wait for room in their export queues, on any thread
         ms = max(1, int(timeout * 1000))
         # Exporters whose collector does not answer give up at once (counted); the others may deliver what they
         # keep until 90% of the bound, leaving the rest for the providers' own shutdown.
         end = time.monotonic() + timeout
         deadline = end - 0.1 * timeout
+        # The last spans and records may wait for room in their export queues, on any thread, until that deadline
+        gil.stopping(True, within=0.9 * timeout)
         steps: list[Any] = [lambda: abandon_unreachable(deadline), _end_open_orders, self.registry.flush]
         if self.live is not None:
             steps.append(self.live.stop)
