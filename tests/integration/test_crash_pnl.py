@@ -95,3 +95,43 @@ def test_a_crashed_instance_leaves_the_desk_pnl_while_the_collector_still_serves
         # the double count lasted about 30 s, less than the loss limit alert's `for: 1m`: it never fired
         firing = f'ALERTS{{job="{job}", alertname="TradingPnLLossLimitBreached", alertstate="firing"}}'
         assert prometheus_query(prom.url, firing) == []
+
+
+def test_a_collector_outage_leaves_every_live_instance_in_the_desk_pnl(tmp_path: Path, stack: tuple[Any, Any]) -> None:
+    """What must not read as a crash: the collector SIGKILLed for 40 s and started again (its exporter empty, each
+    agent exporting again when it answers), with a new instance of the service exporting from then on (a successor
+    to no one). The export counts of the live instances have a gap where the value of 30 s before is looked up: no
+    instance is ever gone, and the desk P&L is every instance's throughout (last_over_time over the outage)."""
+    collector, prom = stack
+    job = unique_service("outage")
+    seen: set[float | None] = set()
+
+    def total() -> float | None:
+        got = prometheus_query(prom.url, f'job:trading_pnl_total:sum{{job="{job}"}}')
+        return float(got[0]["value"][1]) if got else None
+
+    def watch(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            seen.add(total())
+            time.sleep(1)
+
+    with ExitStack() as es:
+        a = es.enter_context(AgentWorkload("alerts", collector, tmp_path / "a", job))
+        a.send({"cmd": "pnl", "realized": -300})
+        b = es.enter_context(AgentWorkload("alerts", collector, tmp_path / "b", job))
+        b.send({"cmd": "pnl", "realized": -500})
+        procs = (collector.proc, prom.proc)
+        wait_for(lambda: total() == -800 or None, "both instances' P&L recorded", 120, procs=procs)
+        watch(35)  # long enough for a comparison over 30 s before the outage
+        os.kill(collector.proc.pid, signal.SIGKILL)
+        collector.proc.popen.wait(30)
+        watch(40)
+        back = es.enter_context(start_collector(tmp_path / "collector", "", env=collector.env))
+        c = es.enter_context(AgentWorkload("alerts", back, tmp_path / "c", job))
+        c.send({"cmd": "pnl", "realized": -100})
+        wait_for(lambda: total() == -900 or None, "the new instance's P&L recorded", 120, procs=(back.proc, prom.proc))
+        watch(45)  # past 30 s of comparisons after the collector came back, the new instance exporting meanwhile
+        assert seen == {-800.0, -900.0}, seen
+        gone = prometheus_query(prom.url, f'count_over_time(job_instance:tradeobs_agent:gone{{job="{job}"}}[10m])')
+        assert gone == [], gone
