@@ -188,7 +188,8 @@ FIELDS: tuple[Field, ...] = (
         "metric_export_interval",
         10.0,
         p.number(float, *_SECONDS_INTERVAL, "seconds"),
-        "OTLP metric export interval, seconds",
+        "OTLP metric export interval, seconds (under 15 for a crashed instance's gauges to leave the P&L totals once "
+        "a new instance replaces it: docs/alerts.md)",
         otel=(ev.OTEL_METRIC_EXPORT_INTERVAL,),
         otel_parse=p.milliseconds(*_SECONDS_INTERVAL),
     ),

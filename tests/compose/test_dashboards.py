@@ -351,19 +351,50 @@ def test_total_pnl_of_a_service_leaves_out_its_backtest_unless_chosen(tmp_path: 
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_money_panels_leave_out_a_replaced_instance_that_stopped_cleanly(tmp_path: Path) -> None:
-    """Over OTLP the collector serves a replaced process's last values for 5 minutes (metric_expiration) beside its
-    successor's report of the same book: Total P&L read -1200 for a book at -600 after each deploy, and equity,
-    exposure and the positions table doubled the same way. An instance that sent tradeobs_agent_stopped 1 is left
-    out; a scrape target (the embedded endpoint: one instance across restarts) is not, whatever it said at a stop."""
-    from .helpers import require_binary
-
+def _money_panels() -> dict[str, str]:
     dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
     exprs = {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in dash["panels"]}
     (total,) = exprs["Total P&L"]
     (equity,) = exprs["Equity"]
     quantity = next(e for t, es in exprs.items() if t.startswith("Positions now") for e in es)
     (realized,) = next(es for t, es in exprs.items() if t.startswith("Realized P&L"))
+    return {"total": total, "equity": equity, "quantity": quantity, "realized": realized}
+
+
+def _promtool_panels(
+    tmp_path: Path, interval: str, series: list[tuple[str, str]], cases: list[tuple[str, str, str, float]], at: str
+) -> None:
+    """``cases`` (expression, $job, expected labels, value) at ``at`` over ``series``, with the recording rules the
+    panels read (job_instance:tradeobs_agent:gone) evaluated as Prometheus would."""
+    from .helpers import require_binary
+
+    test = {
+        "interval": interval,
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
+            {
+                "expr": expr.replace("$job", job).replace("$mode", "(live|paper)"),
+                "eval_time": at,
+                "exp_samples": [{"labels": labels, "value": want}],
+            }
+            for expr, job, labels, want in cases
+        ],
+    }
+    path = tmp_path / "gone_instances_test.yml"
+    doc = {"rule_files": [str(PROM_DIR / "rules" / "recording.yml")], "evaluation_interval": "15s", "tests": [test]}
+    path.write_text(yaml.safe_dump(doc))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_money_panels_leave_out_a_replaced_instance_that_stopped_cleanly(tmp_path: Path) -> None:
+    """Over OTLP the collector serves a replaced process's last values for 5 minutes (metric_expiration) beside its
+    successor's report of the same book: Total P&L read -1200 for a book at -600 after each deploy, and equity,
+    exposure and the positions table doubled the same way. An instance that sent tradeobs_agent_stopped 1 is left
+    out; a scrape target (the embedded endpoint: one instance across restarts) is not, whatever it said at a stop."""
+    p = _money_panels()
     series = [
         ('trading_pnl_realized{job="otlp",instance="old",symbol="BTC"}', "-600x4"),
         ('trading_equity{job="otlp",instance="old",strategy="mm",venue="v"}', "9400x4"),
@@ -379,30 +410,42 @@ def test_money_panels_leave_out_a_replaced_instance_that_stopped_cleanly(tmp_pat
         ('tradeobs_agent_stopped{job="scraped",instance="app:9464"}', "_x2 1 stale"),
     ]
     cases = [
-        (total, "otlp", "{}", -600),
-        (equity, "otlp", '{job="otlp"}', 9400),
-        (quantity.replace("$symbol", ".*"), "otlp", '{job="otlp", symbol="BTC"}', 3),
-        (total, "scraped", "{}", -900),
-        (realized.replace("$symbol", ".*").replace("$__range", "3m"), "otlp", '{symbol="BTC"}', -600),
+        (p["total"], "otlp", "{}", -600),
+        (p["equity"], "otlp", '{job="otlp"}', 9400),
+        (p["quantity"].replace("$symbol", ".*"), "otlp", '{job="otlp", symbol="BTC"}', 3),
+        (p["total"], "scraped", "{}", -900),
+        (p["realized"].replace("$symbol", ".*").replace("$__range", "3m"), "otlp", '{symbol="BTC"}', -600),
     ]
-    test = {
-        "interval": "1m",
-        "input_series": [{"series": s, "values": v} for s, v in series],
-        "promql_expr_test": [
-            {
-                "expr": expr.replace("$job", job).replace("$mode", "(live|paper)"),
-                "eval_time": "3m",
-                "exp_samples": [{"labels": labels, "value": want}],
-            }
-            for expr, job, labels, want in cases
-        ],
-    }
-    path = tmp_path / "stopped_instances_test.yml"
-    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": [test]}))
-    res = subprocess.run(
-        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
+    _promtool_panels(tmp_path, "1m", series, cases, "3m")
+
+
+def test_money_panels_leave_out_a_crashed_instance_once_its_successor_exports(tmp_path: Path) -> None:
+    """A crash sends no stop marker: the collector served the dead process's last P&L, equity and positions for its
+    metric_expiration (5 minutes) beside its successor's, and the money panels added both (Total P&L -1200 for a book
+    at -600 after each crash and restart). Its export count (the heartbeat) stalled at the crash (2m), and once its
+    successor (a new instance) has exported twice in 30 s it is left out, as in the P&L recording rules
+    (compose/prometheus/tests/trading_test.yml)."""
+    p = _money_panels()
+    old, new = 'job="otlp",instance="old"', 'job="otlp",instance="new"'
+    series = [
+        (f'trading_pnl_realized{{{old},symbol="BTC"}}', "-600x28"),  # served until 7m (metric_expiration)
+        (f'trading_equity{{{old},strategy="mm",venue="v"}}', "9400x28"),
+        (f'trading_position_quantity{{{old},symbol="BTC",strategy="mm"}}', "3x28"),
+        (f'trading_position_notional{{{old},symbol="BTC",strategy="mm"}}', "300x28"),
+        (f'tradeobs_agent_exports_succeeded_total{{{old},signal="metrics"}}', "0+1x8 8x20"),  # killed at 2m
+        (f'trading_pnl_realized{{{new},symbol="BTC"}}', "_x10 -600x18"),
+        (f'trading_equity{{{new},strategy="mm",venue="v"}}', "_x10 9400x18"),
+        (f'trading_position_quantity{{{new},symbol="BTC",strategy="mm"}}', "_x10 3x18"),
+        (f'trading_position_notional{{{new},symbol="BTC",strategy="mm"}}', "_x10 300x18"),
+        (f'tradeobs_agent_exports_succeeded_total{{{new},signal="metrics"}}', "_x10 0+1x18"),
+    ]
+    cases = [
+        (p["total"], "otlp", "{}", -600),
+        (p["equity"], "otlp", '{job="otlp"}', 9400),
+        (p["quantity"].replace("$symbol", ".*"), "otlp", '{job="otlp", symbol="BTC"}', 3),
+        (p["realized"].replace("$symbol", ".*").replace("$__range", "1m"), "otlp", '{symbol="BTC"}', -600),
+    ]
+    _promtool_panels(tmp_path, "15s", series, cases, "4m")
 
 
 def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:

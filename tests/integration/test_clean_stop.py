@@ -72,21 +72,25 @@ tradeobs_agent.init()
 tradeobs_agent.TradingTelemetry(strategy="s", venue="v").tick("AAPL", 100.0)
 if sys.argv[1] == "raise":
     raise RuntimeError("the strategy's start-up failed")
+if sys.argv[1] == "sys.exit(1)":
+    sys.exit(1)
 """
 
 
-@pytest.mark.parametrize(("how", "stopped"), [("exit", ["1"]), ("raise", [])])
+@pytest.mark.parametrize(("how", "stopped"), [("exit", ["1"]), ("raise", []), ("sys.exit(1)", ["1"])])
 def test_an_uncaught_exception_is_a_crash_and_a_normal_exit_a_clean_stop(
     collector: CollectorProc, tmp_path: Path, how: str, stopped: list[str]
 ) -> None:
     """Before, a process ended by an uncaught exception ran the agent's shutdown at exit like a normal exit, sent
-    ``tradeobs_agent_stopped 1``, and TradingServiceTelemetryMissing left the dead service alone."""
+    ``tradeobs_agent_stopped 1``, and TradingServiceTelemetryMissing left the dead service alone.
+    ``sys.exit(1)`` is a clean stop: Python tells the agent no exit status at exit (docs/agent.md, "A clean stop or
+    a crash"), and this pins what that page says."""
     job = unique_service("exit")
     env = {**_clean_env(), **agent_env(collector, tmp_path, job)}
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT, how], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
-    assert proc.returncode == (1 if how == "raise" else 0), proc.stderr
+    assert proc.returncode == (0 if how == "exit" else 1), proc.stderr
     lines = _exporter_lines(collector, job)  # the last export was flushed before the process ended
     assert any(line.startswith("target_info{") for line in lines), "\n".join(lines)
     got = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("tradeobs_agent_stopped{")]

@@ -40,16 +40,18 @@ from ._common import (
 
 J = f'job=~"$job",{MODE}'
 JS = f'job=~"$job",{MODE},symbol=~"$symbol"'
-# Instances whose agent stopped cleanly (tradeobs_agent_stopped 1, sent with its last export; not a scrape target,
-# whose instance is the same after a restart). Over OTLP the collector serves a replaced process's last values for
-# its metric_expiration (5 minutes), beside its successor's report of the same book: the money panels added both
-# (Total P&L -1200 for a book at -600 after each deploy). As the P&L recording rules (rules/recording.yml).
-STOPPED = f"(tradeobs_agent_stopped{{{J}}} == 1 unless on (job, instance) up{{{J}}})"
+# Instances whose gauges are no longer their service's (the recording rule job_instance:tradeobs_agent:gone in
+# rules/recording.yml, which the P&L recording rules leave out too): the agent stopped cleanly (tradeobs_agent_stopped
+# 1), or it crashed (its export count stalled for a minute while another instance of the service exports). Over
+# OTLP the collector serves a replaced process's last values for its metric_expiration (5 minutes), beside its
+# successor's report of the same book: the money panels added both (Total P&L -1200 for a book at -600 after each
+# deploy, or each crash and restart). Never a scrape target (its instance is the same after a restart).
+GONE = f"job_instance:tradeobs_agent:gone{{{J}}}"
 
 
 def _running(selector: str) -> str:
-    """``selector`` (an instant vector of a service's gauges) without the instances that stopped cleanly."""
-    return f"({selector} unless on (job, instance) {STOPPED})"
+    """``selector`` (an instant vector of a service's gauges) without the instances that are gone (:data:`GONE`)."""
+    return f"({selector} unless on (job, instance) {GONE})"
 
 
 def _stat(ids: Ids, title: str, expr: str, unit: str, description: str) -> stat.Panel:
