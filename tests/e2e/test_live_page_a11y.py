@@ -284,6 +284,49 @@ def test_nothing_is_said_by_colour_alone_and_the_charts_have_text(
     )
 
 
+def test_an_old_working_order_is_marked_besides_its_amber_and_its_age_fits(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A working order resting past 30 s had its age amber and nothing else (amber and the page's other colours read
+    alike to a red-green colour-blind eye), and "3 h 20 m" was cut in its 58 px column. An old order's age has a "▲"
+    before it (read "old:"), and from a minute it is whole minutes or hours, as md age ("▲ 1 m 59 s" would not fit)."""
+    import orjson
+
+    now = time.time()
+    working = {
+        oid: {"s": "AAPL", "sd": "buy", "q": 10, "f": 0, "p": 100.0, "t": now - ago, "tr": None}
+        for oid, ago in (("w-new", 5), ("w-40s", 40), ("w-2m", 125), ("w-3h", 3 * 3600 + 1200))
+    }
+    frame = {"type": "full", "seq": 1, "ts": now, "symbols": {}, "account": {}, "desk": {"working": 4},
+             "working": working}  # fmt: skip
+    page = browser_page
+    page.route(
+        "**/telemetry/stream*",
+        lambda route: route.fulfill(
+            status=200,
+            headers={"content-type": "text/event-stream"},
+            body=f"retry: 600000\n\nid: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n",
+        ),
+    )
+    page.goto(live_server().base + "/telemetry/")
+    rows = page.locator("#working tbody tr")
+    wait_for(lambda: rows.count() == 4, "four working orders")
+    cdp = page.context.new_cdp_session(page)
+    got = {}
+    for oid in working:
+        cell = f"document.querySelector('#working tbody tr[data-oid=\"{oid}\"] td')"
+        text, marker, fits = js(
+            page,
+            f"() => {{ const td = {cell}; return [td.textContent, "
+            "getComputedStyle(td, '::before').content, td.scrollWidth <= td.clientWidth]; }",
+        )
+        got[oid] = (text, "▲" in marker, fits, accessible_name(page, cdp, cell).startswith("old:"))
+    assert got["w-new"][1:] == (False, True, False), got
+    assert got["w-40s"][1:] == (True, True, True) and got["w-40s"][0].endswith(" s"), got
+    assert got["w-2m"] == ("2 m", True, True, True), got
+    assert got["w-3h"] == ("3 h", True, True, True), got
+
+
 # Every element with text of its own on screen: its colour and the first opaque background behind it.
 TEXTS = """() => {
   const out = [];

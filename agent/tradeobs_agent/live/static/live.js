@@ -759,7 +759,10 @@
       var a = now - o.t;
       shown++;
       var oref = orderHref(id, o.tr, o.t);
-      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
+      // From a minute on, whole minutes or hours (as the positions' md age): "3 h 20 m" was cut in its 58 px column,
+      // and with the "▲" an old order's age has before it, "1 m 59 s" was too.
+      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' +
+        (a < 60 ? age(Math.max(0, a)) : shortAge(a)) + "</td><td>" +
         txt(o.s || "") + "</td><td>" + txt(o.sd || "") + "</td><td>" + qty(o.f) + "/" + qty(o.q) + "</td><td>" +
         (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + txt(id + " · " + (o.sv ? o.sv + " · " : "") + (o.st || "") + " · " + (o.v || "")) + '">' +
         (oref ? link("order", oref, id, "order drill-down dashboard", "order dashboard of " + id) : txt(id)) + "</td><td>" +
