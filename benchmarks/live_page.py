@@ -165,7 +165,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def measure(page: Any, cdp: Any, url: str, seconds: float) -> dict[str, Any]:
     page.goto(url)
-    page.wait_for_function("window.__bench && window.__bench.frames > 20", timeout=60_000)
+    page.wait_for_function("() => window.__bench && window.__bench.frames > 20", timeout=60_000)
     time.sleep(2.0)  # past the history prefill and the first full frame
     page.evaluate("() => { const b = window.__bench; b.handler = []; b.render = []; b.lagMs = []; b.frames = 0; }")
     m0 = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}

@@ -93,9 +93,14 @@
   function serverNow() { return frameTs ? frameTs + (performance.now() - recvAt) / 1000 : Date.now() / 1000; }
 
   // ------------------------------------------------------------------ connection
+  // The badge is the page's one live region (role=status, polite): it is written only when the state or its text
+  // changes. A tab that follows another's stream hears the holder's status each second, and wrote the same text,
+  // class and state again each time, so a screen reader could read "connected" out every second.
   function setStatus(s, text) {
     T.status = s;
-    var el = $("status"); el.textContent = text || s; el.className = "status " + s; el.dataset.state = s;
+    var el = $("status"), shown = text || s;
+    if (el.textContent !== shown) el.textContent = shown;
+    if (el.dataset.state !== s) { el.className = "status " + s; el.dataset.state = s; }
     if (share && share.holder) post({ kind: "status", s: s, text: text || "" });
   }
 
@@ -410,7 +415,7 @@
     var sym = T.selected.map(function (s) { return { label: plain(s), stroke: colorOf(s) }; });
     charts.price = makeChart("chart-price", sym, mode === "pct" ? "pct" : "num");
     charts.pnl = makeChart("chart-pnl", [{ label: "total", stroke: "#ffffff", width: 2.5 }].concat(sym), "num");
-    charts.latency = makeChart("chart-latency", [{ label: "p50", stroke: "#6fdc8c" }, { label: "p99", stroke: "#ff6f91" }], "num");
+    charts.latency = makeChart("chart-latency", [{ label: "p50", stroke: "#6fdc8c" }, { label: "p99", stroke: "#ff6f91", dash: [6, 4] }], "num");
     T.charts = charts;
     renderChips();
   }
@@ -427,6 +432,37 @@
     charts.pnl.setData(pnlData);
     charts.latency.setData([t, ordered(ring.p50), ordered(ring.p99)]);
     T.chart = { price: priceData, pnl: pnlData };
+  }
+
+  // A chart's text: its accessible name (role=img), what a screen reader reads instead of the canvas, and what tells
+  // lines apart without their colours: each line's last value and its range over the points kept. Written every 2 s
+  // (with the fps), and only when it changed: not a live region, nothing is announced.
+  function span(arr, fmt, scale, base) {
+    var n = Math.min(ring.n, MAX_POINTS), start = ring.n - n, lo = Infinity, hi = -Infinity, last = NaN;
+    for (var k = 0; k < n; k++) {
+      var v = arr[(start + k) % MAX_POINTS];
+      if (v !== v) continue;
+      if (scale) v = (v / base - 1) * 100;
+      last = v; if (v < lo) lo = v; if (v > hi) hi = v;
+    }
+    return last !== last ? "no data" : fmt(last) + " (low " + fmt(lo) + ", high " + fmt(hi) + ")";
+  }
+  function describeCharts() {
+    if (!charts.price || !ring.n) return;
+    var n = Math.min(ring.n, MAX_POINTS), t0 = ring.t[(ring.n - n) % MAX_POINTS], t1 = ring.t[(ring.n - 1) % MAX_POINTS];
+    var over = " over the last " + age(Math.max(0, t1 - t0)) + ": ", pctMode = $("price-mode").value === "pct";
+    var money = function (v) { return signed(v, 2); }, pctF = function (v) { return signed(v, 2) + " %"; };
+    var ms2 = function (v) { return num(v, 2) + " ms"; };
+    var label = function (el, text) { if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text); };
+    label($("chart-price"), (pctMode ? "Price chart, % change" : "Price chart") + over + (T.selected.map(function (s) {
+      var px = symRing(ring.px, s);
+      return plain(s) + " " + (pctMode ? span(px, pctF, true, firstValue(px)) : span(px, price));
+    }).join("; ") || "no symbol charted"));
+    label($("chart-pnl"), "P&L chart" + over + ["total " + span(ring.total, money)].concat(T.selected.map(function (s) {
+      return plain(s) + " " + span(symRing(ring.pnl, s), money);
+    })).join("; "));
+    label($("chart-latency"), "Submit-to-fill latency chart" + over + "p50 " + span(ring.p50, ms2) + "; p99 " +
+      span(ring.p99, ms2));
   }
 
   // ------------------------------------------------------------------ chart selection
@@ -460,15 +496,26 @@
     schedule(true);
     return true;
   }
-  function note(text) { var el = $("chips").querySelector(".note"); if (el) el.textContent = plain(text); else pendingNote = text; }
+  function note(text) {
+    var el = $("chips-note"), t = plain(text);
+    if (el.textContent !== t) el.textContent = t;
+    if (!charts.price) pendingNote = text;           // the first chips drawn keep it
+  }
   var pendingNote = "";
   function tell(text) { pendingNote = text; note(text); }  // a note that outlives the chips drawn again next
+  // The note after the chips stays put (a polite live region: "unknown symbol X", "ZGONE left the feed"); the chips
+  // before it are drawn again when the choice changes. A chip's remove button is named after its symbol ("×" alone
+  // was all a screen reader said, six times).
   function renderChips() {
     var html = T.selected.map(function (s) {
       return '<span class="chip" data-sym="' + esc(s) + '"><i style="background:' + colorOf(s) + '"></i>' + txt(s) +
-        '<button type="button" title="remove" data-remove="' + esc(s) + '">×</button></span>';
+        '<button type="button" title="remove" aria-label="remove ' + txt(s) + ' from the charts" data-remove="' +
+        esc(s) + '">×</button></span>';
     }).join("");
-    $("chips").innerHTML = html + '<span class="note">' + txt(pendingNote) + "</span>";
+    var box = $("chips"), keep = $("chips-note");
+    while (box.firstChild !== keep) box.removeChild(box.firstChild);
+    keep.insertAdjacentHTML("beforebegin", html);
+    note(pendingNote);
     pendingNote = "";
   }
   function pickFromInput() {
@@ -690,23 +737,34 @@
     return c.grafana_url + "/d/" + c.order_dashboard + "?orgId=1&var-job=" + encodeURIComponent(c.job) + "&var-order_id=" +
       encodeURIComponent(oid) + (trace ? "&var-trace_id=" + encodeURIComponent(trace) : "") + grafanaRange(ts);
   }
-  function link(cls, href, text, title) {
-    return href ? '<a class="' + cls + '" target="_blank" rel="noopener" title="' + txt(title) + '" href="' + esc(href) + '">' + txt(text) + "</a>" : "";
+  // A link's accessible name says which order it is for (name): a screen reader's list of links read "order",
+  // "trace", "order", "trace"... for every row.
+  function link(cls, href, text, title, name) {
+    return href ? '<a class="' + cls + '" target="_blank" rel="noopener" title="' + txt(title) + '"' +
+      (name ? ' aria-label="' + txt(name) + '"' : "") + ' href="' + esc(href) + '">' + txt(text) + "</a>" : "";
   }
-  function grafanaLinks(oid, trace, ts) {
-    return link("trace", traceHref(trace, ts), "trace", "the order's trace in Grafana Explore") +
-      link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard");
+  function grafanaLinks(oid, trace, ts, what) {
+    return link("trace", traceHref(trace, ts), "trace", "the order's trace in Grafana Explore", "trace of " + what) +
+      link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard", "order dashboard of " + what);
   }
   function eventRow(ev, now) {
     var detail = ev.kind === "fill" ? (ev.leaves > 0 ? "partial, " + qty(ev.leaves) + " left" : "filled") :
       ev.reason || ev.message || (ev.kind === "order" ? ev.order_type : "") || "";
     if (ev.order_id) detail = detail ? detail + " · " + ev.order_id : ev.order_id;
-    return '<tr class="' + esc(ev.kind) + '" data-id="' + esc(ev.id) + '"><td>' + (ev._clock || (ev._clock = clock(ev.ts || 0))) +
+    var when = ev._clock || (ev._clock = clock(ev.ts || 0)), what = ev.kind + " " + (ev.order_id || "") + " at " + when;
+    return '<tr class="' + esc(ev.kind) + '" data-id="' + esc(ev.id) + '"><td>' + when +
       "</td><td>" + txt(ev.kind) + "</td><td>" + txt(ev.strategy || "") + "</td><td>" + txt(ev.venue || "") + "</td><td>" +
       txt(ev.symbol || "") + "</td><td>" + txt(ev.side || "") + "</td><td>" + qty(ev.qty) + "</td><td>" + price(ev.price) +
       "</td><td>" + (ev.slippage_bps === undefined || ev.slippage_bps === null ? "" : signed(ev.slippage_bps, 2)) +
-      '</td><td class="detail" title="' + txt(detail) + '">' + txt(detail) + "</td><td>" + grafanaLinks(ev.order_id, ev.trace_id, ev.ts || now) +
+      '</td><td class="detail" tabindex="0" title="' + txt(detail) + '">' + txt(detail) + "</td><td>" + grafanaLinks(ev.order_id, ev.trace_id, ev.ts || now, what) +
       "</td></tr>";
+  }
+  // A table whose rows are written as HTML (the blotter, the working orders) is not written while the keyboard's focus
+  // is in it: the new rows replaced the focused link or cell (the blotter with each event, the working orders as
+  // their ages moved), and the focus fell to the page's start. It catches up when the focus leaves (bind()).
+  function held(body) {
+    var a = document.activeElement;  // the keyboard's focus only: a click on a detail cell must not stop the table
+    return a !== null && a !== body && body.contains(a) && a.matches(":focus-visible");
   }
   // The events that pass the filters, oldest first; the table shows them newest first and only the rows in view.
   var matched = [], shownN = 0, pausedAt = 0;
@@ -732,7 +790,7 @@
       html.push(ev._html || (ev._html = eventRow(ev, now)));
     }
     if (last < len) html.push('<tr class="spacer" style="height:' + (len - last) * ROW_H + 'px"><td colspan="11"></td></tr>');
-    setHTML(body, html.join(""));
+    if (!held(body)) setHTML(body, html.join(""));
     var newer = matched.length - len;
     var pausedNote = T.paused ? (newer ? newer + " new" : "") : "";
     if ($("paused-note").textContent !== pausedNote) $("paused-note").textContent = pausedNote;
@@ -748,13 +806,16 @@
       var a = now - o.t;
       shown++;
       var oref = orderHref(id, o.tr, o.t);
-      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' + age(Math.max(0, a)) + "</td><td>" +
+      // From a minute on, whole minutes or hours (as the positions' md age): "3 h 20 m" was cut in its 58 px column,
+      // and with the "▲" an old order's age has before it, "1 m 59 s" was too.
+      rows.push('<tr class="' + (a >= OLD_ORDER_S ? "old" : "") + '" data-oid="' + esc(ids[i]) + '"><td>' +
+        (a < 60 ? age(Math.max(0, a)) : shortAge(a)) + "</td><td>" +
         txt(o.s || "") + "</td><td>" + txt(o.sd || "") + "</td><td>" + qty(o.f) + "/" + qty(o.q) + "</td><td>" +
         (o.p === null || o.p === undefined ? "mkt" : price(o.p)) + '</td><td class="detail" title="' + txt(id + " · " + (o.sv ? o.sv + " · " : "") + (o.st || "") + " · " + (o.v || "")) + '">' +
-        (oref ? link("order", oref, id, "order drill-down dashboard") : txt(id)) + "</td><td>" +
-        link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore") + "</td></tr>");
+        (oref ? link("order", oref, id, "order drill-down dashboard", "order dashboard of " + id) : txt(id)) + "</td><td>" +
+        link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore", "trace of " + id) + "</td></tr>");
     }
-    setHTML($("working").tBodies[0], rows.join(""));
+    if (!held($("working").tBodies[0])) setHTML($("working").tBodies[0], rows.join(""));
     var d = st.desk || {}, total = d.working === undefined ? ids.length : d.working;
     $("working-count").textContent = total > shown ? "oldest " + shown + " of " + total : String(total);
   }
@@ -769,7 +830,7 @@
     }).join("") : '<span class="muted">no limits reported</span>');
     var reasons = d.reasons || {};
     setHTML($("reasons").tBodies[0], Object.keys(reasons).sort(function (a, b) { return reasons[b] - reasons[a]; }).map(function (r) {
-      return '<tr><td class="detail" title="' + txt(r) + '">' + txt(r) + "</td><td>" + count(reasons[r]) + "</td></tr>";
+      return '<tr><td class="detail" tabindex="0" title="' + txt(r) + '">' + txt(r) + "</td><td>" + count(reasons[r]) + "</td></tr>";
     }).join(""));
   }
   var EXPORT = { ok: "exporting", failing: "export failing", not_configured: "collector not configured", off: "export off", no_agent: "no agent" };
@@ -937,13 +998,22 @@
     });
     // A tap (or click) on a detail cell shows its whole text under the table; again, or on another row, hides or
     // replaces it. A link in the cell (the order id to Grafana) is followed as before.
+    // From the keyboard: a detail cell of the blotter and of the rejects by reason is a Tab stop, and Enter or Space on
+    // it does what a click does (before, a keyboard could not read a reason cut to its column).
     ["blotter", "working", "reasons"].forEach(function (id) {
-      $(id).tBodies[0].addEventListener("click", function (e) {
+      var body = $(id).tBodies[0];
+      function toggle(e) {
         var td = e.target.closest && e.target.closest("td.detail");
-        if (!td || e.target.closest("a")) return;
+        if (!td || e.target.closest("a")) return false;
         var out = $(id).closest(".card").querySelector(".detail-note"), text = td.title;
         out.textContent = out.textContent === text ? "" : text;
+        return true;
+      }
+      body.addEventListener("click", toggle);
+      body.addEventListener("keydown", function (e) {
+        if ((e.key === "Enter" || e.key === " ") && e.target.matches && e.target.matches("td.detail") && toggle(e)) e.preventDefault();
       });
+      body.addEventListener("focusout", function () { schedule(); });  // a table held while focused catches up
     });
     $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
@@ -959,7 +1029,10 @@
     });
     window.addEventListener("resize", function () { ROW_H = rowHeight(); chartKey = ""; schedule(true); });
     var lastCount = 0;
-    setInterval(function () { $("rate").textContent = ((T.frames - lastCount) / 2).toFixed(1) + " fps"; lastCount = T.frames; }, 2000);
+    setInterval(function () {
+      $("rate").textContent = ((T.frames - lastCount) / 2).toFixed(1) + " fps"; lastCount = T.frames;
+      describeCharts();
+    }, 2000);
     setInterval(function () {  // ages move without frames; the time window slides
       freshness();
     }, 250);
@@ -1148,10 +1221,11 @@
       var now = Date.now(), n = 1;
       for (var k in others) { if (now - others[k] > 5000) delete others[k]; else n++; }
       T.tabs = n;
-      $("tabs-note").textContent = share || !http1 || n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, " +
+      var warn = share || !http1 || n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, " +
         "each on a connection of its own (this browser cannot share one stream between them here): over HTTP/1.1 a " +
         "browser opens at most 6 to a server, and a 7th page of this server will not load. Close some, open the page " +
         "over HTTPS or from localhost, or serve it over HTTP/2 (see docs/live.md).";
+      if ($("tabs-note").textContent !== warn) $("tabs-note").textContent = warn;  // a live region: changes only
     }
     ch.onmessage = function (e) {
       var m = e.data || {};
