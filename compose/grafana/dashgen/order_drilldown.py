@@ -25,14 +25,19 @@ from grafana_foundation_sdk.builders.dashboard import (
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableOption, VariableRefresh, VariableSort
 
 from ._common import (
+    EXEMPLARS_ONLY_AT,
     JAEGER,
     LOKI,
     MODE,
     ORDER_UID,
     PIPELINE_UID,
     PROMETHEUS,
+    RECORDED_BUCKET_RATE,
+    SYMBOL_ALL,
+    SYMBOL_SET,
     TRADING_UID,
     Ids,
+    bucket_rate,
     dashboard_link,
     jaeger_search,
     jaeger_trace,
@@ -44,7 +49,10 @@ from ._common import (
     trace_row_links,
 )
 
-JS = f'job="$job",{MODE},symbol=~"$symbol"'
+J = f'job="$job",{MODE}'
+# symbol!="" keeps "All" (".*", SYMBOL_ALL) to the series that have a symbol, as ".+" did
+SYMBOLS = f'symbol=~"$symbol",{SYMBOL_SET}'
+JS = f"{J},{SYMBOLS}"
 # The order's log records: the agent gives every record that names an order (order.scope(), wrap(),
 # correlate(order_id=...)) that order's trace id, so a click that knows only the trace (a Jaeger search row,
 # an exemplar dot: neither carries the order id) finds them by trace_id, and an order id typed in finds them by
@@ -81,7 +89,7 @@ def _choice(name: str, label: str, values: list[str], default: str) -> CustomVar
 def _p99(ref: str, metric: str, step: str) -> object:
     return prom(
         ref,
-        f"histogram_quantile(0.99, sum by (le) (rate({metric}_bucket{{{JS}}}[$__rate_interval])))",
+        f"histogram_quantile(0.99, {bucket_rate(metric, 'le', J, SYMBOLS, exemplars=True)})",
         step,
         exemplar=True,
     )
@@ -119,7 +127,10 @@ def build() -> Dashboard:
         .with_variable(service_variable('job="$job"', multi=False))
         .with_variable(
             prom_variable(
-                "symbol", "Symbol", f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, symbol)'
+                "symbol",
+                "Symbol",
+                f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, symbol)',
+                all_value=SYMBOL_ALL,
             )
         )
         .with_variable(_route_variable("venue", "Venue (slow orders)"))
@@ -191,7 +202,7 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "A",
-                    f"histogram_quantile(0.95, sum by (le) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
+                    f"histogram_quantile(0.95, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}})) or trading_order_slippage_bucket{{{JS}}} @ {EXEMPLARS_ONLY_AT}",
                     "p95",
                     exemplar=True,
                 )
@@ -199,7 +210,7 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "B",
-                    f"histogram_quantile(0.50, sum by (le) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
+                    f"histogram_quantile(0.50, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
                     "p50",
                 )
             )
