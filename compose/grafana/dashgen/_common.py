@@ -219,16 +219,19 @@ SYMBOL_SET = 'symbol!=""'
 SYMBOL_PICKED = 'tradeobs_symbols_picked!~"$symbol"'
 
 
-def all_symbols_or_picked(recorded: str, raw: str, exemplars: str | None = None) -> str:
+def all_symbols_or_picked(recorded: str, raw: str) -> str:
     """``recorded`` (from recorded series, selected with ``symbol=~"$symbol"``) while the Symbol variable is All,
-    ``raw`` (raw series selected with :data:`SYMBOL_PICKED`) for the symbols picked. ``exemplars``: a raw
-    selector whose exemplars the panel shows (the recorded series have none; Grafana asks Prometheus for the
-    exemplars of the query's selectors), evaluated at an instant after any sample (``@`` 2100-01-01): it
-    selects no sample, and adds nothing but the exemplars."""
-    expr = f"{recorded} or {raw}"
-    if exemplars is not None:
-        expr += f" or {exemplars} @ {EXEMPLARS_ONLY_AT}"
-    return expr
+    ``raw`` (raw series selected with :data:`SYMBOL_PICKED`) for the symbols picked."""
+    return f"{recorded} or {raw}"
+
+
+def exemplars(ref: str, selector: str) -> prom_builders.Dataquery:
+    """A target for a panel's exemplar dots only: ``selector`` (raw buckets; the recorded series have no
+    exemplars) at an instant after any sample (``@`` 2100-01-01), so it draws nothing and costs nothing, and
+    Grafana's exemplar request, which matches the query's selectors, finds the raw buckets' exemplars. Its own
+    target: in the panel's query beside the 6h of recorded series, Prometheus selected the 79,000 raw series in its
+    head for nothing, seconds a refresh at 1,000 symbols (benchmarks/dashboard_queries.py)."""
+    return prom(ref, f"{selector} @ {EXEMPLARS_ONLY_AT}", "exemplars", exemplar=True)
 
 
 EXEMPLARS_ONLY_AT = 4102444800  # 2100-01-01T00:00:00Z
@@ -246,13 +249,13 @@ RECORDED_BUCKET_RATE = {
 }
 
 
-def bucket_rate(metric: str, by: str, jobs: str, symbols: str, *, exemplars: bool) -> str:
+def bucket_rate(metric: str, by: str, jobs: str, symbols: str) -> str:
     """``sum by (<by>) (rate(<metric>_bucket[$__rate_interval]))`` of the services ``jobs`` (a selector without
     symbol) and the symbols ``symbols`` (the symbol matchers of a raw selector): from the recorded rate while the
     Symbol variable is All (see :func:`all_symbols_or_picked`), from the raw buckets of the symbols picked."""
     recorded = f'sum by ({by}) ({RECORDED_BUCKET_RATE[metric]}{{{jobs},symbol=~"$symbol"}})'
     raw = f"sum by ({by}) (rate({metric}_bucket{{{jobs},{symbols},{SYMBOL_PICKED}}}[$__rate_interval]))"
-    return all_symbols_or_picked(recorded, raw, f"{metric}_bucket{{{jobs},{symbols}}}" if exemplars else None)
+    return all_symbols_or_picked(recorded, raw)
 
 
 # The trading mode (trading.mode of the service's resource: the collector's transform/trading_mode puts it on

@@ -25,7 +25,6 @@ from grafana_foundation_sdk.builders.dashboard import (
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableOption, VariableRefresh, VariableSort
 
 from ._common import (
-    EXEMPLARS_ONLY_AT,
     JAEGER,
     LOKI,
     MODE,
@@ -39,6 +38,7 @@ from ._common import (
     Ids,
     bucket_rate,
     dashboard_link,
+    exemplars,
     jaeger_search,
     jaeger_trace,
     loki,
@@ -87,12 +87,7 @@ def _choice(name: str, label: str, values: list[str], default: str) -> CustomVar
 
 
 def _p99(ref: str, metric: str, step: str) -> object:
-    return prom(
-        ref,
-        f"histogram_quantile(0.99, {bucket_rate(metric, 'le', J, SYMBOLS, exemplars=True)})",
-        step,
-        exemplar=True,
-    )
+    return prom(ref, f"histogram_quantile(0.99, {bucket_rate(metric, 'le', J, SYMBOLS)})", step)
 
 
 def build() -> Dashboard:
@@ -102,6 +97,10 @@ def build() -> Dashboard:
         _p99("A", "trading_order_signal_to_submit_latency_seconds", "signal -> submit"),
         _p99("B", "trading_order_submit_to_ack_latency_seconds", "submit -> ack"),
         _p99("C", "trading_order_submit_to_fill_latency_seconds", "submit -> fill"),
+        # the dots: each step's orders' traces
+        exemplars("D", f"trading_order_signal_to_submit_latency_seconds_bucket{{{JS}}}"),
+        exemplars("E", f"trading_order_submit_to_ack_latency_seconds_bucket{{{JS}}}"),
+        exemplars("F", f"trading_order_submit_to_fill_latency_seconds_bucket{{{JS}}}"),
     ):
         latency = latency.with_target(target)  # type: ignore[arg-type]
     return (
@@ -202,9 +201,8 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "A",
-                    f"histogram_quantile(0.95, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}})) or trading_order_slippage_bucket{{{JS}}} @ {EXEMPLARS_ONLY_AT}",
+                    f"histogram_quantile(0.95, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
                     "p95",
-                    exemplar=True,
                 )
             )
             .with_target(
@@ -214,6 +212,7 @@ def build() -> Dashboard:
                     "p50",
                 )
             )
+            .with_target(exemplars("C", f"trading_order_slippage_bucket{{{JS}}}"))
             .unit("none")
             .span(6)
             .height(8)

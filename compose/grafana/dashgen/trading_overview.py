@@ -33,6 +33,7 @@ from ._common import (
     Ids,
     bucket_rate,
     dashboard_link,
+    exemplars,
     loki,
     mode_variable,
     prom,
@@ -83,16 +84,18 @@ def _ts(ids: Ids, title: str, unit: str, *targets: object, span: int = 12, heigh
 
 
 def _quantiles(metric: str, by: str, legend: str) -> list[object]:
-    """p50 and p99 of a latency histogram, with exemplars on the p99 (one dot set per panel is enough); from the
-    recorded bucket rate while the Symbol variable is All (``_common.bucket_rate``)."""
+    """p99 and p50 of a latency histogram, from the recorded bucket rate while the Symbol variable is All
+    (``_common.bucket_rate``), and the raw buckets' exemplars (one dot set per panel is enough)."""
     return [
-        prom(
-            ref,
-            f"histogram_quantile({q}, {bucket_rate(metric, f'le, {by}', J, SYMBOLS, exemplars=ref == 'A')})",
-            f"p{q * 100:.0f} {legend}",
-            exemplar=ref == "A",
-        )
-        for ref, q in (("A", 0.99), ("B", 0.50))
+        *(
+            prom(
+                ref,
+                f"histogram_quantile({q}, {bucket_rate(metric, f'le, {by}', J, SYMBOLS)})",
+                f"p{q * 100:.0f} {legend}",
+            )
+            for ref, q in (("A", 0.99), ("B", 0.50))
+        ),
+        exemplars("C", f"{metric}_bucket{{{JS}}}"),
     ]
 
 
@@ -333,16 +336,14 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "A",
-                    bucket_rate(
-                        "trading_order_submit_to_fill_latency_seconds",
-                        "le",
-                        J,
-                        SYMBOLS,
-                        exemplars=True,
-                    ),
+                    bucket_rate("trading_order_submit_to_fill_latency_seconds", "le", J, SYMBOLS),
                     "{{le}}",
-                    exemplar=True,
                 ).format(PromQueryFormat.HEATMAP)
+            )
+            .with_target(
+                exemplars("B", f"trading_order_submit_to_fill_latency_seconds_bucket{{{JS}}}").format(
+                    PromQueryFormat.HEATMAP
+                )
             )
             .calculate(False)
             .exemplars_color("rgba(255,0,255,0.7)")
