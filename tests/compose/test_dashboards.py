@@ -86,18 +86,22 @@ def _targets(dash: dict) -> list[tuple[dict, dict]]:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize("name", ["trading-overview.json", "order-drilldown.json"])
 def test_latency_panels_carry_exemplars(name: str) -> None:
-    """Every latency histogram query of a trading dashboard asks for exemplars (the dots that open a
-    trace), and every panel and target has a unique id/refId."""
+    """Every latency histogram panel of a trading dashboard asks for the exemplars (the dots that open a trace) of
+    each of its histograms' raw buckets, in a target of its own that draws nothing (``@`` 2100: the panels draw
+    recorded rates, which have no exemplars), and every panel and target has a unique id/refId."""
     dash = json.loads((GRAFANA_DIR / "dashboards" / name).read_text())
-    latency = [
-        (p, t)
-        for p, t in _targets(dash)
-        if "_latency_seconds_bucket" in t.get("expr", "")
-        and t["expr"].startswith(("histogram_quantile(0.99", "sum by (le)"))
-    ]
-    assert len(latency) >= 3
-    for p, t in latency:
-        assert t["exemplar"] is True, (p["title"], t["expr"])
+    latency = [p for p in dash["panels"] if any("_latency_seconds" in t.get("expr", "") for t in p.get("targets", []))]
+    assert len(latency) >= (4 if name == "trading-overview.json" else 1)
+    for p in latency:
+        drawn = set(
+            re.findall(r"(trading_order_\w+_latency_seconds)_bucket", " ".join(t["expr"] for t in p["targets"]))
+        )
+        dots = {
+            re.fullmatch(r"(trading_order_\w+_latency_seconds)_bucket\{[^}]*\} @ 4102444800", t["expr"]).group(1)  # type: ignore[union-attr]
+            for t in p["targets"]
+            if t.get("exemplar")
+        }
+        assert dots == drawn, (p["title"], dots, drawn)
     ids = [p["id"] for p in dash["panels"]]
     assert ids == list(range(1, len(ids) + 1))
     for p in dash["panels"]:
@@ -511,3 +515,133 @@ def test_tables_of_several_queries_name_each_value_column() -> None:
             for ref in refs:
                 assert renamed.get(f"Value #{ref}"), (path.name, p["title"], ref, renamed)
     assert tables >= 1
+
+
+# ---------------------------------------------------------------- the latency panels read recorded bucket rates
+
+BEFORE_RECORDING = json.loads((Path(__file__).parent / "data" / "bucket_panels_before_recording.json").read_text())
+# the histograms, their bounds, per series a rate multiplier; every combination of these labels is a series
+_HISTOGRAMS = {
+    "trading_order_submit_to_fill_latency_seconds": ["0.01", "0.1", "1", "+Inf"],
+    "trading_order_submit_to_ack_latency_seconds": ["0.005", "0.05", "0.5", "+Inf"],
+    "trading_order_signal_to_submit_latency_seconds": ["0.001", "0.01", "0.1", "+Inf"],
+    "trading_order_slippage": ["-5", "0", "5", "+Inf"],
+}
+_SERIES = [
+    dict(job=job, trading_mode=mode, instance=inst, symbol=symbol, side=side, venue=venue, strategy=strategy)
+    for job, mode, inst in (("a", "paper", "a1"), ("a", "paper", "a2"), ("b", "live", "b1"), ("a", "backtest", "bt"))
+    for symbol in ("AAPL", "BRK.B", "MSFT")
+    for side in ("buy", "sell")
+    for venue, strategy in (("x", "s1"), ("y", "s2"))
+] + [dict(job="a", trading_mode="paper", instance="a1", otel_metric_overflow="true")]  # past the series limit
+
+
+def _bucket_series() -> list[dict[str, str]]:
+    """Every histogram's buckets for every set of labels: cumulative counters, each set with its own spread
+    over the buckets and its own rate, one set's rate changing half-way (so that a 1m rate is not a 6h one)."""
+    out = []
+    for h, bounds in _HISTOGRAMS.items():
+        for n, labels in enumerate(_SERIES):
+            text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            for i, le in enumerate(bounds):
+                per_step = (n % 5 + 1) * (i + 1 + n % 3) if i < len(bounds) - 1 else (n % 5 + 1) * (len(bounds) + 3)
+                values = f"0+{per_step}x20 {20 * per_step}+{per_step * (1 + n % 2)}x30"
+                out.append({"series": f'{h}_bucket{{{text},le="{le}"}}', "values": values})
+    return out
+
+
+def _grafana_queries(dash: dict, symbol_all: str, symbols: list[str] | None) -> dict[tuple[str, str], str]:  # type: ignore[type-arg]
+    """Each Prometheus target's query as Grafana sends it (tests/integration/grafana_eval.py) for services All
+    (the overview) or "a" (the drill-down), live and paper, and Symbol All or ``symbols``."""
+    variables = {
+        "mode": Variable("mode", ["live", "paper"], True),
+        "job": (
+            Variable("job", ["$__all"], True, ".+")
+            if dash["uid"] == "tradeobs-trading"
+            else Variable("job", ["a"], False)
+        ),
+        "symbol": Variable("symbol", ["$__all"] if symbols is None else symbols, True, symbol_all),
+    }
+    datasources = yaml.safe_load((GRAFANA_DIR / "provisioning" / "datasources" / "datasources.yml").read_text())
+    ev = Evaluator("http://127.0.0.1:1", "http://127.0.0.1:1", datasources["datasources"])
+    end = 1_800_000_000.0
+    start, _ = ev.time_range(dash, end)
+    queries = ev.queries(dash, variables, start, end)
+    return {(q.panel, q.ref): q.target["expr"] for q in queries if q.kind == "prometheus"}
+
+
+@pytest.mark.parametrize("symbols", [None, ["AAPL", "BRK.B"], ["MSFT"]], ids=["All", "two", "one"])
+def test_bucket_panels_show_what_they_showed_from_the_raw_buckets(tmp_path: Path, symbols: list[str] | None) -> None:
+    """The latency and slippage panels read the recorded bucket rates (rules/recording.yml, tradeobs-dashboard-*)
+    while Symbol is All, the raw buckets of the symbols picked otherwise: on promtool, with the services,
+    modes, venues, strategies, sides and symbols above (a backtest and an overflow series among them, neither
+    shown before), each query of the generated dashboards gives the values its query over the raw buckets gave
+    (BEFORE_RECORDING, Symbol's All ".+" then) at the instants the rules ran, 1 to 9 minutes in."""
+    from .helpers import require_binary
+
+    overview = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    assert next(v["allValue"] for v in overview["templating"]["list"] if v["name"] == "symbol") == ".*"
+    dashboards = {p.stem: json.loads(p.read_text()) for p in DASHBOARD_FILES}
+    by_uid = {d["uid"]: d for d in dashboards.values()}
+    old_dash: dict[str, dict] = {}  # type: ignore[type-arg]
+    for t in BEFORE_RECORDING["targets"]:
+        d = old_dash.setdefault(t["dashboard"], {**by_uid[t["dashboard"]], "panels": []})
+        panel = next(p for p in by_uid[t["dashboard"]]["panels"] if p["title"] == t["panel"])
+        target = next(x for x in panel["targets"] if x["refId"] == t["ref"])
+        d["panels"].append({**panel, "targets": [{**target, "expr": t["expr"]}]})
+    cases = []
+    for uid, d in old_dash.items():
+        old = _grafana_queries(d, BEFORE_RECORDING["symbol_all"], symbols)
+        new = _grafana_queries(by_uid[uid], ".*", symbols)
+        for key, old_expr in old.items():
+            new_expr = new[key]
+            assert ":rate1m" in new_expr, (uid, key, new_expr)  # it reads a recorded rate (both branches when picked)
+            assert "$" not in old_expr + new_expr, (old_expr, new_expr)
+            cases.append((uid, key, old_expr, new_expr))
+    assert len(cases) == len(BEFORE_RECORDING["targets"]) == 14
+    tests = []
+    none_differ = [{"labels": "{}", "value": 0}]
+    for t in ("1m", "2m30s", "5m", "6m15s", "9m"):
+        for _uid, _key, old_expr, new_expr in cases:
+            new, old = f"({new_expr})", f"({old_expr})"
+            differ = f"(abs({new} - {old}) > 1e-9) or ({new} unless {old}) or ({old} unless {new})"
+            tests += [
+                {"expr": f"count({differ}) or vector(0)", "eval_time": t, "exp_samples": none_differ},
+                # and it draws something: the comparison is not of two empty panels
+                {"expr": f"count({old}) > bool 0", "eval_time": t, "exp_samples": [{"labels": "{}", "value": 1}]},
+            ]
+    test = {
+        "rule_files": [str(PROM_DIR / "rules" / "recording.yml")],
+        "evaluation_interval": "15s",
+        "tests": [{"interval": "15s", "input_series": _bucket_series(), "promql_expr_test": tests}],
+    }
+    path = tmp_path / "bucket_panels_test.yml"
+    path.write_text(yaml.safe_dump(test, width=100_000))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=600
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[:6000]
+
+
+def test_no_panel_rates_raw_buckets_of_every_symbol_while_symbol_is_all() -> None:
+    """At the dashboards' defaults (Symbol All), no panel query reads a histogram's raw buckets at every step:
+    at 1,000 symbols that was 79,000 series a histogram, rated at each of a thousand steps of each refresh
+    (2-25 s a panel, benchmarks/dashboard_queries.py). A raw bucket selector is allowed where it selects nothing
+    while Symbol is All (the picked-symbols branch), reads one instant far after any sample (the exemplars'
+    selector), or ranks over the whole range once (``@ end()``)."""
+    raw_rate = re.compile(r"(?:rate|increase)\((\w+_bucket)\{([^}]*)\}\[([^\]]+)\]( @ end\(\))?\)")
+    checked = 0
+    for path in DASHBOARD_FILES:
+        dash = json.loads(path.read_text())
+        variables = {
+            v["name"]: Variable(v["name"], ["$__all"] if v.get("includeAll") else ["x"], True, v.get("allValue"))
+            for v in dash.get("templating", {}).get("list", [])
+        }
+        for p in dash["panels"]:
+            for t in p.get("targets", []):
+                expr = Evaluator.interpolate(t.get("expr", ""), variables, "prometheus")
+                for m in raw_rate.finditer(expr):
+                    checked += 1
+                    picked_only = 'tradeobs_symbols_picked!~".*"' in m.group(2)
+                    assert picked_only or m.group(4), (path.name, p["title"], t["refId"], m.group(0))
+    assert checked >= 12

@@ -183,14 +183,15 @@ def jaeger_trace(ref: str, trace_id: str) -> JaegerQueryBuilder:
 # ---------------------------------------------------------------- variables, links, thresholds
 
 
-def prom_variable(name: str, label: str, query: str) -> QueryVariable:
+def prom_variable(name: str, label: str, query: str, *, all_value: str = ".+") -> QueryVariable:
     """A multi-value Prometheus label variable with "All" (``.+``), refreshed with the time range.
 
     All is ``.+``, not ``.*``: Grafana puts the allValue in verbatim, and Loki refuses a stream
     selector whose only matcher accepts the empty string (``{service_name=~".*"}``: "queries require
     at least one regexp or equality matcher that does not have an empty-compatible value"), so the
     log panels filtered by a variable errored whenever All was selected. In PromQL every offered
-    value is non-empty (label_values), so ``.+`` selects the same series."""
+    value is non-empty (label_values), so ``.+`` selects the same series. The Symbol variable, in no
+    log query, is ``.*`` (:data:`SYMBOL_ALL`)."""
     return (
         QueryVariable(name)
         .label(label)
@@ -200,8 +201,61 @@ def prom_variable(name: str, label: str, query: str) -> QueryVariable:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
-        .all_value(".+")
+        .all_value(all_value)
     )
+
+
+# The Symbol variable's All: ".*", the one value of $symbol that matches the empty string. So a panel can read a
+# recorded series (summed over the symbols: it has no symbol label) while All is selected and the raw series of
+# the symbols picked otherwise, in one query, and Prometheus reads only one of the two:
+#   <recorded>{symbol=~"$symbol"}            the empty symbol matches only ".*": All
+#   <raw>{symbol=~"$symbol",SYMBOL_PICKED}   no series has the label of SYMBOL_PICKED: its value is the empty
+#                                            string, which !~".*" refuses (nothing selected, at no cost) and
+#                                            !~"(AAPL|MSFT)" accepts
+# Selectors of raw series also say symbol!="" (SYMBOL_SET), what ".+" said: the overflow series of an instrument
+# past its series limit (no symbol label) stays out of "All", as before.
+SYMBOL_ALL = ".*"
+SYMBOL_SET = 'symbol!=""'
+SYMBOL_PICKED = 'tradeobs_symbols_picked!~"$symbol"'
+
+
+def all_symbols_or_picked(recorded: str, raw: str) -> str:
+    """``recorded`` (from recorded series, selected with ``symbol=~"$symbol"``) while the Symbol variable is All,
+    ``raw`` (raw series selected with :data:`SYMBOL_PICKED`) for the symbols picked."""
+    return f"{recorded} or {raw}"
+
+
+def exemplars(ref: str, selector: str) -> prom_builders.Dataquery:
+    """A target for a panel's exemplar dots only: ``selector`` (raw buckets; the recorded series have no
+    exemplars) at an instant after any sample (``@`` 2100-01-01), so it draws nothing and costs nothing, and
+    Grafana's exemplar request, which matches the query's selectors, finds the raw buckets' exemplars. Its own
+    target: in the panel's query beside the 6h of recorded series, Prometheus selected the 79,000 raw series in its
+    head for nothing, seconds a refresh at 1,000 symbols (benchmarks/dashboard_queries.py)."""
+    return prom(ref, f"{selector} @ {EXEMPLARS_ONLY_AT}", "exemplars", exemplar=True)
+
+
+EXEMPLARS_ONLY_AT = 4102444800  # 2100-01-01T00:00:00Z
+
+# The recorded bucket rates (compose/prometheus/rules/recording.yml, groups tradeobs-dashboard-*) of the latency
+# and slippage histograms, summed over symbol, side, order type and instance (slippage: per symbol), rated over 1m:
+# the panels' $__rate_interval at their default time ranges.
+RECORDED_BUCKET_RATE = {
+    "trading_order_submit_to_fill_latency_seconds": "job_venue:trading_order_submit_to_fill_latency_seconds_bucket:rate1m",
+    "trading_order_submit_to_ack_latency_seconds": "job_venue:trading_order_submit_to_ack_latency_seconds_bucket:rate1m",
+    "trading_order_signal_to_submit_latency_seconds": (
+        "job_strategy:trading_order_signal_to_submit_latency_seconds_bucket:rate1m"
+    ),
+    "trading_order_slippage": "job_symbol:trading_order_slippage_bucket:rate1m",
+}
+
+
+def bucket_rate(metric: str, by: str, jobs: str, symbols: str) -> str:
+    """``sum by (<by>) (rate(<metric>_bucket[$__rate_interval]))`` of the services ``jobs`` (a selector without
+    symbol) and the symbols ``symbols`` (the symbol matchers of a raw selector): from the recorded rate while the
+    Symbol variable is All (see :func:`all_symbols_or_picked`), from the raw buckets of the symbols picked."""
+    recorded = f'sum by ({by}) ({RECORDED_BUCKET_RATE[metric]}{{{jobs},symbol=~"$symbol"}})'
+    raw = f"sum by ({by}) (rate({metric}_bucket{{{jobs},{symbols},{SYMBOL_PICKED}}}[$__rate_interval]))"
+    return all_symbols_or_picked(recorded, raw)
 
 
 # The trading mode (trading.mode of the service's resource: the collector's transform/trading_mode puts it on

@@ -31,9 +31,14 @@ from ._common import (
     ORDER_UID,
     PIPELINE_UID,
     PROMETHEUS,
+    RECORDED_BUCKET_RATE,
+    SYMBOL_ALL,
+    SYMBOL_SET,
     TRADING_UID,
     Ids,
+    bucket_rate,
     dashboard_link,
+    exemplars,
     jaeger_search,
     jaeger_trace,
     loki,
@@ -44,7 +49,10 @@ from ._common import (
     trace_row_links,
 )
 
-JS = f'job="$job",{MODE},symbol=~"$symbol"'
+J = f'job="$job",{MODE}'
+# symbol!="" keeps "All" (".*", SYMBOL_ALL) to the series that have a symbol, as ".+" did
+SYMBOLS = f'symbol=~"$symbol",{SYMBOL_SET}'
+JS = f"{J},{SYMBOLS}"
 # The order's log records: the agent gives every record that names an order (order.scope(), wrap(),
 # correlate(order_id=...)) that order's trace id, so a click that knows only the trace (a Jaeger search row,
 # an exemplar dot: neither carries the order id) finds them by trace_id, and an order id typed in finds them by
@@ -79,12 +87,7 @@ def _choice(name: str, label: str, values: list[str], default: str) -> CustomVar
 
 
 def _p99(ref: str, metric: str, step: str) -> object:
-    return prom(
-        ref,
-        f"histogram_quantile(0.99, sum by (le) (rate({metric}_bucket{{{JS}}}[$__rate_interval])))",
-        step,
-        exemplar=True,
-    )
+    return prom(ref, f"histogram_quantile(0.99, {bucket_rate(metric, 'le', J, SYMBOLS)})", step)
 
 
 def build() -> Dashboard:
@@ -94,6 +97,10 @@ def build() -> Dashboard:
         _p99("A", "trading_order_signal_to_submit_latency_seconds", "signal -> submit"),
         _p99("B", "trading_order_submit_to_ack_latency_seconds", "submit -> ack"),
         _p99("C", "trading_order_submit_to_fill_latency_seconds", "submit -> fill"),
+        # the dots: each step's orders' traces
+        exemplars("D", f"trading_order_signal_to_submit_latency_seconds_bucket{{{JS}}}"),
+        exemplars("E", f"trading_order_submit_to_ack_latency_seconds_bucket{{{JS}}}"),
+        exemplars("F", f"trading_order_submit_to_fill_latency_seconds_bucket{{{JS}}}"),
     ):
         latency = latency.with_target(target)  # type: ignore[arg-type]
     return (
@@ -119,7 +126,10 @@ def build() -> Dashboard:
         .with_variable(service_variable('job="$job"', multi=False))
         .with_variable(
             prom_variable(
-                "symbol", "Symbol", f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, symbol)'
+                "symbol",
+                "Symbol",
+                f'label_values(trading_orders_submitted_total{{job="$job",{MODE}}}, symbol)',
+                all_value=SYMBOL_ALL,
             )
         )
         .with_variable(_route_variable("venue", "Venue (slow orders)"))
@@ -191,18 +201,18 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "A",
-                    f"histogram_quantile(0.95, sum by (le) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
+                    f"histogram_quantile(0.95, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
                     "p95",
-                    exemplar=True,
                 )
             )
             .with_target(
                 prom(
                     "B",
-                    f"histogram_quantile(0.50, sum by (le) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
+                    f"histogram_quantile(0.50, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
                     "p50",
                 )
             )
+            .with_target(exemplars("C", f"trading_order_slippage_bucket{{{JS}}}"))
             .unit("none")
             .span(6)
             .height(8)

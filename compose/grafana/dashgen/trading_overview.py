@@ -26,9 +26,14 @@ from ._common import (
     ORDER_UID,
     PIPELINE_UID,
     PROMETHEUS,
+    RECORDED_BUCKET_RATE,
+    SYMBOL_ALL,
+    SYMBOL_SET,
     TRADING_UID,
     Ids,
+    bucket_rate,
     dashboard_link,
+    exemplars,
     loki,
     mode_variable,
     prom,
@@ -39,7 +44,9 @@ from ._common import (
 )
 
 J = f'job=~"$job",{MODE}'
-JS = f'job=~"$job",{MODE},symbol=~"$symbol"'
+# symbol!="" keeps "All" (".*", SYMBOL_ALL) to the series that have a symbol, as ".+" did
+SYMBOLS = f'symbol=~"$symbol",{SYMBOL_SET}'
+JS = f"{J},{SYMBOLS}"
 # Instances whose gauges are no longer their service's (the recording rule job_instance:tradeobs_agent:gone in
 # rules/recording.yml, which the P&L recording rules leave out too): the agent stopped cleanly (tradeobs_agent_stopped
 # 1), or it crashed (its export count stalled for a minute while another instance of the service exports). Over
@@ -78,17 +85,19 @@ def _ts(ids: Ids, title: str, unit: str, *targets: object, span: int = 12, heigh
     return panel
 
 
-def _quantiles(metric: str, by: str, legend: str, selector: str = J) -> list[object]:
-    """p50 and p99 of a latency histogram, with exemplars on the p99 (one dot set per panel is enough)."""
-    bucket = f"{metric}_bucket{{{selector}}}"
+def _quantiles(metric: str, by: str, legend: str) -> list[object]:
+    """p99 and p50 of a latency histogram, from the recorded bucket rate while the Symbol variable is All
+    (``_common.bucket_rate``), and the raw buckets' exemplars (one dot set per panel is enough)."""
     return [
-        prom(
-            "A",
-            f"histogram_quantile(0.99, sum by (le, {by}) (rate({bucket}[$__rate_interval])))",
-            f"p99 {legend}",
-            exemplar=True,
+        *(
+            prom(
+                ref,
+                f"histogram_quantile({q}, {bucket_rate(metric, f'le, {by}', J, SYMBOLS)})",
+                f"p{q * 100:.0f} {legend}",
+            )
+            for ref, q in (("A", 0.99), ("B", 0.50))
         ),
-        prom("B", f"histogram_quantile(0.50, sum by (le, {by}) (rate({bucket}[$__rate_interval])))", f"p50 {legend}"),
+        exemplars("C", f"{metric}_bucket{{{JS}}}"),
     ]
 
 
@@ -162,7 +171,9 @@ def build() -> Dashboard:
         .with_variable(prom_variable("job", "Service", f"label_values(trading_orders_submitted_total{{{MODE}}}, job)"))
         .with_variable(service_variable(J, multi=True))
         .with_variable(
-            prom_variable("symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)")
+            prom_variable(
+                "symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)", all_value=SYMBOL_ALL
+            )
         )
         .link(dashboard_link("Order drill-down", ORDER_UID))
         .link(dashboard_link("Pipeline health", PIPELINE_UID))
@@ -327,10 +338,14 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "A",
-                    f"sum by (le) (rate(trading_order_submit_to_fill_latency_seconds_bucket{{{JS}}}[$__rate_interval]))",
+                    bucket_rate("trading_order_submit_to_fill_latency_seconds", "le", J, SYMBOLS),
                     "{{le}}",
-                    exemplar=True,
                 ).format(PromQueryFormat.HEATMAP)
+            )
+            .with_target(
+                exemplars("B", f"trading_order_submit_to_fill_latency_seconds_bucket{{{JS}}}").format(
+                    PromQueryFormat.HEATMAP
+                )
             )
             .calculate(False)
             .exemplars_color("rgba(255,0,255,0.7)")
@@ -349,7 +364,7 @@ def build() -> Dashboard:
                 # over all its venues hid a slow one among fast ones
                 "Submit -> fill latency p50 / p99 by venue",
                 "s",
-                *_quantiles("trading_order_submit_to_fill_latency_seconds", "job, venue", "{{job}} {{venue}}", JS),
+                *_quantiles("trading_order_submit_to_fill_latency_seconds", "job, venue", "{{job}} {{venue}}"),
                 height=9,
             )
         )
@@ -358,7 +373,7 @@ def build() -> Dashboard:
                 ids,
                 "Submit -> ack latency by venue",
                 "s",
-                *_quantiles("trading_order_submit_to_ack_latency_seconds", "venue", "{{venue}}", JS),
+                *_quantiles("trading_order_submit_to_ack_latency_seconds", "venue", "{{venue}}"),
                 span=8,
             )
         )
@@ -367,7 +382,7 @@ def build() -> Dashboard:
                 ids,
                 "Signal -> submit latency by strategy",
                 "s",
-                *_quantiles("trading_order_signal_to_submit_latency_seconds", "strategy", "{{strategy}}", JS),
+                *_quantiles("trading_order_signal_to_submit_latency_seconds", "strategy", "{{strategy}}"),
                 span=8,
             )
         )
@@ -380,7 +395,8 @@ def build() -> Dashboard:
                     prom(
                         ref,
                         _of_top(
-                            f"histogram_quantile({q}, sum by (le, symbol) (rate(trading_order_slippage_bucket{{{JS}}}[$__rate_interval])))",
+                            # recorded per symbol (rules/recording.yml): the ranking's raw selector gives the dots
+                            f"histogram_quantile({q}, sum by (le, symbol) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
                             f"topk({TOP}, histogram_quantile(0.95, sum by (le, symbol) (increase({_over_range(f'trading_order_slippage_bucket{{{JS}}}')}))))",
                         ),
                         f"p{q * 100:.0f} {{{{symbol}}}}",
