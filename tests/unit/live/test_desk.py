@@ -405,7 +405,7 @@ def test_the_page_calls_only_every_fill_fills() -> None:
     assert '<div class="kl">fills</div>' in page
     assert re.search(r'<th data-sort="fill" title="orders filled completely[^"]*">filled</th>', page)
     for table in ("services", "strategies"):
-        m = re.search(rf'<table id="{table}">(.*?)</thead>', page, re.S)
+        m = re.search(rf'<table id="{table}"[^>]*>(.*?)</thead>', page, re.S)
         assert m is not None and ">fills<" not in m.group(1) and ">filled</th>" in m.group(1), table
 
 
