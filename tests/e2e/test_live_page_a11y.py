@@ -275,12 +275,16 @@ def test_nothing_is_said_by_colour_alone_and_the_charts_have_text(
         assert page.get_by_role("img", name=name).count() == 1
         assert all(f"{line} " in name for line in lines), (chart, name)
         assert "(low " in name and "high " in name, name
-    # the P&L chart's total is the header's P&L (the feed is frozen, the chart's last point is the last frame's)
-    total = page.locator("#kpi-pnl").inner_text()
+    # the P&L chart's total is the header's P&L (the feed is frozen, the chart's last point is the last frame's). Both
+    # are read on each try: what was recorded just before the freeze still reaches a frame or two after it (a full
+    # run read the header once, before that last frame, and the chart's text, rewritten every 2 s, never matched).
     wait_for(
-        lambda: f"total {total} (low" in accessible_name(page, cdp, "document.getElementById('chart-pnl')"),
+        lambda: (
+            f"total {page.locator('#kpi-pnl').inner_text()} (low"
+            in accessible_name(page, cdp, "document.getElementById('chart-pnl')")
+        ),
         "the chart's text with the last total",
-        limit=10,
+        limit=20,
     )
 
 
