@@ -8,7 +8,6 @@ import logging
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ from tests._util import otel_points, prom_samples
 from tradeobs_agent import metrics
 from tradeobs_agent.metrics import OVERFLOW_KEY, Registry
 from tradeobs_agent.options import MetricsOptions
-from tradeobs_agent.testing import reset as _reset_for_tests
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
 
 
 def _otel_points(reader: InMemoryMetricReader, name: str) -> list[Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,17 +20,9 @@ from tradeobs_agent.live.frames import FrameBuilder, delta
 from tradeobs_agent.live.hub import LiveHub
 from tradeobs_agent.live.working import WorkingOrders
 from tradeobs_agent.metrics import Registry
-from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading import TradingTelemetry
 
 COMPOSE = Path(__file__).resolve().parents[3] / "compose" / "grafana"
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
 
 
 @pytest.fixture()

@@ -24,7 +24,6 @@ from tradeobs_agent.live.app import create_app
 from tradeobs_agent.live.fleet import FleetView
 from tradeobs_agent.live.frames import FrameBuilder
 from tradeobs_agent.metrics import Registry
-from tradeobs_agent.testing import reset as _reset_for_tests
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -32,13 +31,6 @@ UTC = dt.UTC
 
 def at(zone: dt.tzinfo, *when: int, fold: int = 0) -> float:
     return dt.datetime(*when, tzinfo=zone, fold=fold).timestamp()  # type: ignore[misc]
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
 
 
 @pytest.fixture()

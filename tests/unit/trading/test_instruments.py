@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import tradeobs_agent
-from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
@@ -18,13 +14,6 @@ _ROW = re.compile(
     r"^\| `(?P<name>[^`]+)` \| (?P<kind>\w+) \| `(?P<unit>[^`]*)` \| (?P<attrs>[^|]+) \|[^|]+\| (?P<agg>\w+) "
     r"\| `(?P<prom>[^`]+)` \|$"
 )
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
 
 
 def _doc_rows() -> dict[str, re.Match[str]]:

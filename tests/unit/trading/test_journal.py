@@ -9,7 +9,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,15 +20,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import tradeobs_agent
 from tests._util import otel_points, prom_samples, wait_for
 from tradeobs_agent import _errors, events, trading
-from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading._journal import Journal, get_journal
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
 
 
 class _Target:

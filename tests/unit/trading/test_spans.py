@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,15 +13,7 @@ from opentelemetry.trace import StatusCode
 
 from tradeobs_agent import trading
 from tradeobs_agent.metrics import Registry
-from tradeobs_agent.testing import reset as _reset_for_tests
 from tradeobs_agent.trading._spans import StepSpans
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    _reset_for_tests()
 
 
 class _Odd:
