@@ -35,7 +35,6 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,31 +45,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dashboard_panels import dashboards_at  # noqa: E402  (benchmarks/: the script's directory)
+from rule_groups import run_phase  # noqa: E402
+
 from tests.integration.desk_scale import DATASOURCES, start_desk  # noqa: E402
 from tests.integration.grafana_eval import Evaluator, Query  # noqa: E402
 from tests.integration.procs import http_get  # noqa: E402
 
-DASHBOARDS = REPO / "compose" / "grafana" / "dashboards"
 Key = tuple[str, str, str]
-
-
-def dashboards_at(ref: str | None) -> list[dict[str, Any]]:
-    if ref is None:
-        return [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
-    names = subprocess.run(
-        ["git", "ls-tree", "--name-only", ref, "compose/grafana/dashboards/"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return [
-        json.loads(
-            subprocess.run(["git", "show", f"{ref}:{n}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-        )
-        for n in sorted(names)
-        if n.endswith(".json")
-    ]
 
 
 def prom_get(url: str, path: str, params: dict[str, Any]) -> tuple[Any, float]:
@@ -144,40 +126,14 @@ def compare(url: str, old: Query, new: Query, at: list[float]) -> tuple[float, i
     return worst, compared
 
 
-def missed(url: str) -> dict[str, float]:
-    _, body = http_get(f"{url}/metrics", timeout=30)
-    out: dict[str, float] = {}
-    for line in body.decode().splitlines():
-        if line.startswith("prometheus_rule_group_iterations_missed_total{"):
-            labels, value = line.rsplit(" ", 1)
-            name = labels.split('rule_group="', 1)[1].split('"', 1)[0].split(";", 1)[1]
-            out[name] = out.get(name, 0.0) + float(value)
-    return out
-
-
 def rule_groups(url: str, seconds: float) -> None:
-    before = missed(url)
-    seen: set[tuple[str, str]] = set()
-    times: dict[str, list[float]] = {}
-    interval: dict[str, float] = {}
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        data, _ = prom_get(url, "/api/v1/rules", {})
-        for g in data["groups"]:
-            name, last = g["name"], g["lastEvaluation"]
-            interval[name] = float(g["interval"])
-            if last.startswith("0001-") or (name, last) in seen:
-                continue
-            seen.add((name, last))
-            times.setdefault(name, []).append(float(g["evaluationTime"]))
-        time.sleep(5)
-    after = missed(url)
+    times, _, missed, interval = run_phase(url, seconds)
     print(f"\nrule groups over {seconds:.0f} s: evaluations, evaluationTime median / max, interval, missed")
     for name in sorted(times, key=lambda n: -statistics.median(times[n])):
         t = times[name]
         print(
             f"  {name:40} {len(t):3}  {statistics.median(t):7.2f} s / {max(t):7.2f} s  of {interval[name]:.0f} s"
-            f"  missed {after.get(name, 0) - before.get(name, 0):.0f}"
+            f"  missed {missed.get(name, 0):.0f}"
         )
 
 
