@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 import random
 import socket
@@ -164,42 +163,6 @@ def without_nulls(state: dict[str, Any]) -> dict[str, Any]:
         return out
 
     return {s: clean(s, v) for s, v in state.items() if isinstance(v, dict)}
-
-
-class NumpyInt64:
-    """What numpy.int64 is to the agent (numpy is not a test dependency): an integer that is not an ``int`` subclass,
-    registered as ``numbers.Integral`` as numpy registers its integer types, with numpy's repr."""
-
-    def __init__(self, v: int) -> None:
-        self.v = v
-
-    def __index__(self) -> int:
-        return self.v
-
-    def __int__(self) -> int:
-        return self.v
-
-    def __float__(self) -> float:
-        return float(self.v)
-
-    def __repr__(self) -> str:
-        return f"np.int64({self.v})"
-
-    def __str__(self) -> str:
-        return str(self.v)
-
-
-numbers.Integral.register(NumpyInt64)
-
-
-class NumpyFloat64(float):
-    """What numpy.float64 is: a float subclass whose repr is numpy's."""
-
-    def __repr__(self) -> str:
-        return f"np.float64({float.__repr__(self)})"
-
-    def __str__(self) -> str:
-        return float.__repr__(self)
 
 
 def closed_by_server(s: socket.socket) -> bool:

@@ -153,7 +153,36 @@ def clean(v: Any, depth: int = 0, seen: set[int] | None = None) -> Any:
             return f"<unreadable {_type_name(v)}: {_type_name(exc)}>"
         finally:
             seen.discard(id(v))
+    if type(v).__module__.startswith(("numpy", "pandas")):
+        plain = _numpy_or_pandas(v)
+        if plain is not v:
+            out = clean(plain, depth, seen)
+            if type(plain) is list and len(v) > _MAX_ITEMS and type(out) is list:  # an array's first items
+                out.append(f"...{len(v) - _MAX_ITEMS} more")
+            return out
     return safe_str(v)
+
+
+def _numpy_or_pandas(v: Any) -> Any:
+    """numpy's ``bool_`` as a ``bool``, pandas' missing values (``NA``, ``NaT``) as ``None`` (JSON ``null``), and a
+    numpy array of one dimension as a list (its first ``_MAX_ITEMS`` items, then how many more); ``v`` itself for
+    anything else (written as its text). They were text: ``"True"``, ``"<NA>"``, ``"[0 1 2]"``."""
+    name = type(v).__name__
+    try:
+        if name == "bool" or name == "bool_":
+            return bool(v)
+        if name == "NAType" or name == "NaTType":
+            return None
+        if name == "ndarray":
+            if v.ndim == 0:
+                return v.item()
+            if v.ndim != 1:  # a matrix: numpy's own text, which it abbreviates
+                return v
+            first: list[Any] = v[:_MAX_ITEMS].tolist()  # clean() says how many more
+            return first
+    except Exception:  # a subclass whose methods raise: bad input, written as its text
+        return v
+    return v
 
 
 class Built:

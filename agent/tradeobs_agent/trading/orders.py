@@ -37,6 +37,7 @@ orders stay findable for a while, so a fill racing a cancel still joins its trac
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -78,6 +79,34 @@ def number(value: Any) -> float | None:
     except Exception:  # a hostile __float__: bad input, never raised into the caller
         return None
     return f if -_INF < f < _INF else None
+
+
+def flag(value: Any) -> bool | None:
+    """``value``'s truth (a ``bool``, numpy's ``bool_``, 0 or 1), or ``None`` for a value that has none: pandas' ``NA``,
+    an array of several values, a hostile ``__bool__`` (``bool()`` of these raises, and never into the caller)."""
+    if value is True or value is False:
+        return value
+    try:
+        return bool(value)
+    except Exception:  # bad input: the caller's handler counts it
+        return None
+
+
+def _check_value(v: Any) -> Any:
+    """A risk check's value that is no ``str``, ``bool``, ``int`` or ``float``: numpy's ``bool_`` a ``bool``, its
+    integers an ``int`` (they were text, ``"3"``), another real number a ``float``, anything else its text."""
+    try:
+        if type(v).__name__ in ("bool", "bool_"):
+            return bool(v)
+        if isinstance(v, numbers.Integral):
+            return int(v)
+        if isinstance(v, numbers.Real):
+            f = number(v)
+            if f is not None:
+                return f
+    except Exception:  # a hostile __int__ or __bool__: its text, as any other value
+        return text(v)[:256]
+    return text(v)[:256]
 
 
 def text(value: Any) -> str:
@@ -548,16 +577,22 @@ class OrderTrace:
         now = self._at(mono)
         if self._repeat():
             return
-        attrs: dict[str, Any] = {"risk.passed": bool(passed)}
-        if reason is not None:
-            attrs["risk.reason"] = text(reason)[:256]
+        ok = flag(passed)
+        attrs: dict[str, Any] = {}
+        if ok is None:  # pandas' NA, an array: no decision; the order goes on as its next steps say
+            self._desk.invalid("passed", passed)
+        else:
+            attrs["risk.passed"] = ok
+        said = "" if reason is None else text(reason)[:256]
+        if said:
+            attrs["risk.reason"] = said
         if checks:
             for k, v in list(checks.items())[:32]:
-                attrs[f"risk.check.{text(k)}"] = v if isinstance(v, str | bool | int | float) else text(v)[:256]
-        failed = None if passed else text(reason or "risk check failed")[:256]
+                attrs[f"risk.check.{text(k)}"] = v if isinstance(v, str | bool | int | float) else _check_value(v)
+        failed = None if ok is not False else said or "risk check failed"
         self._child("risk_check", now, attrs, failed)
-        if not passed:
-            self._reject(text(reason or "risk"))
+        if ok is False:
+            self._reject(said or "risk")
 
     def _on_submit(self, e: Submitted) -> None:
         _, _, mono = e

@@ -51,7 +51,18 @@ from . import _scope, defaults
 from ._journal import Apply, get_journal
 from ._spans import StepSpans
 from .instruments import TradingInstruments
-from .orders import NullOrder, OrderBook, OrderSeries, OrderTrace, RootSpanStart, Signal, UnknownOrder, number, text
+from .orders import (
+    NullOrder,
+    OrderBook,
+    OrderSeries,
+    OrderTrace,
+    RootSpanStart,
+    Signal,
+    UnknownOrder,
+    flag,
+    number,
+    text,
+)
 
 __all__ = ["TradingTelemetry", "end_open_orders"]
 
@@ -75,6 +86,18 @@ def _count_setting(name: str, value: object) -> int:
     raise TradeObsConfigError(name, value, "an integer >= 1")
 
 
+def _integer(value: object) -> int | None:
+    """An integer given as another type than ``int`` (numpy's ``int64`` from a DataFrame column, not a subclass of
+    ``int``) as an ``int``; ``None`` for anything else: a ``bool``, a float, numpy's ``timedelta64`` (an ``Integral``
+    whose ``int()`` raises)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return None
+    try:
+        return int(value)
+    except Exception:  # bad input: the caller counts it
+        return None
+
+
 def _real(value: object) -> float:
     """A time given as another real number than int or float (``Decimal``, numpy scalars) as a float; ``inf``, which
     no time is, for anything else (``bool``, text, None)."""
@@ -84,15 +107,28 @@ def _real(value: object) -> float:
     return _INF if f is None else f
 
 
+def _datetime64(value: Any) -> float:
+    """numpy's ``datetime64`` (a DataFrame time column's ``.to_numpy()``; numpy counts its unit since 1970-01-01 UTC)
+    as epoch seconds; ``inf`` for ``NaT``."""
+    try:
+        us = int(value.astype("datetime64[us]").astype("int64"))  # microseconds: any year numpy takes fits
+    except Exception:  # not numpy's after all: no time
+        return _INF
+    return _INF if us == -(1 << 63) else us / 1e6  # NaT is the smallest int64
+
+
 def _epoch(value: object) -> float:
     """An exchange timestamp (or a replay clock's reading) as epoch seconds; ``inf``, which no time is, for anything
     else. Real numbers in seconds, milliseconds, microseconds or nanoseconds (by magnitude, ``_UNITS``), and a
-    ``datetime`` that knows its time zone (pandas' ``Timestamp`` is one); a naive ``datetime`` is no instant."""
+    ``datetime`` that knows its time zone (pandas' ``Timestamp`` is one), or numpy's ``datetime64`` (UTC); a naive
+    ``datetime`` is no instant."""
     if isinstance(value, datetime.datetime):
         try:
             return _INF if value.utcoffset() is None else value.timestamp()  # naive: None
         except Exception:  # a tzinfo of the caller's that raises: bad input, as a hostile __float__ is in number()
             return _INF
+    if type(value).__name__ == "datetime64":  # numpy's: a count of its unit since the epoch, in UTC
+        return _datetime64(value)
     v = value if type(value) is float or type(value) is int else _real(value)
     size = -v if v < 0 else v  # NaN is below nothing: no time
     for below, per_second in _UNITS:
@@ -118,6 +154,10 @@ _ALLOWED = {
     "seconds, milliseconds, microseconds or nanoseconds, or a datetime with its time zone (no feed lag recorded)",
     "clock": "clock() returns the time now, as exchange_ts may give it (no feed lag recorded)",
     "seq": "seq is an integer (no gap check for this tick)",
+    "passed": "a risk check's passed is True or False (the check is recorded without a decision; the order is not "
+    "rejected by it)",
+    "open": "a market session's open is True or False (the session state is not changed)",
+    "engaged": "a kill switch's engaged is True or False (the kill switch keeps its state)",
     "interval": "interval is a number of seconds > 0 (0.1 is used)",
     "risk_checks": "checks is a mapping (the risk decision is kept, the checks not)",
     "unknown_order": "a report for an order id this TradingTelemetry does not know (signalled before a restart, by "
@@ -247,7 +287,7 @@ Breach: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
 """(handler, tt, limit, symbol)"""
 KillSwitch: TypeAlias = tuple[Apply, "TradingTelemetry", object, object]
 """(handler, tt, engaged, reason)"""
-MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], bool]
+MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], object]
 """(handler, tt, symbols, open)"""
 Reused: TypeAlias = tuple[Apply, "TradingTelemetry", OrderTrace, bool]
 """(handler, tt, the open order of that id, whether the new signal has its very terms)"""
@@ -558,11 +598,15 @@ class TradingTelemetry:
         """Say whether the market of ``symbols`` is open (``trading.marketdata.session.open``, 1 or 0): while it is
         closed (nights, weekends, a holiday), no tick is expected and ``TradingMarketDataStale`` does not page for
         them. Call it from your market schedule at each open and close; a symbol never said is taken as open."""
-        entry: MarketSession = (TradingTelemetry._on_market_session, self, symbols, bool(open))
+        entry: MarketSession = (TradingTelemetry._on_market_session, self, symbols, open)
         self.record(entry)
 
     def _on_market_session(self, e: MarketSession) -> None:
-        _, _, symbols, is_open = e
+        _, _, symbols, said = e
+        is_open = flag(said)
+        if is_open is None:  # pandas' NA, an array: no session state
+            self.invalid("open", said)
+            return
         for symbol in symbols:
             self.instruments.session_open.set(1 if is_open else 0, {"symbol": defaults.symbol_label(text(symbol))})
 
@@ -616,11 +660,10 @@ class TradingTelemetry:
                 else:
                     self.invalid("exchange_ts", ts)
         if seq is not None:  # a tick without a valid price keeps its place in the sequence: the feed sent it
-            if type(seq) is not int and isinstance(seq, numbers.Integral) and not isinstance(seq, bool):
-                seq = int(seq)  # numpy.int64 from a DataFrame column: an int, not a subclass of it
-            if type(seq) is int:
-                last, st.seq = st.seq, seq
-                if last is not None and seq > last + 1:
+            n = seq if type(seq) is int else _integer(seq)
+            if n is not None:
+                last, st.seq = st.seq, n
+                if last is not None and n > last + 1:
                     st.gaps.add(1)
             else:
                 self.invalid("seq", seq)
@@ -937,7 +980,10 @@ class TradingTelemetry:
 
     def _on_kill(self, e: KillSwitch) -> None:
         _, _, engaged, reason = e
-        state = bool(engaged)
+        state = flag(engaged)
+        if state is None:  # pandas' NA, an array: the kill switch keeps its state
+            self.invalid("engaged", engaged)
+            return
         self._kill.set(1 if state else 0)
         changed, self._kill_state = state != self._kill_state, state
         if changed:

@@ -6,13 +6,14 @@ import io
 import logging
 from decimal import Decimal
 
+import numpy as np
+import pandas as pd
 import pytest
 import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loguru import logger as loguru_logger
 
-from tests._util import NumpyFloat64, NumpyInt64
 from tests.unit.logs._logs_helpers import Env
 from tradeobs_agent.logs import Redactor, StructlogProcessor, get_logger, loguru_sink, structlog_processor
 from tradeobs_agent.logs._sinks import ConsoleSink
@@ -445,7 +446,7 @@ def test_numpy_numbers_in_extra_are_numbers_in_file_and_otlp_and_decimals_stay_e
     try:
         get_logger("execution").info(
             "fill",
-            extra={"qty": NumpyInt64(3), "px": NumpyFloat64(0.1), "d": Decimal("0.1"), "ref": NumpyInt64(987654321012)},
+            extra={"qty": np.int64(3), "px": np.float64(0.1), "d": Decimal("0.1"), "ref": np.int64(987654321012)},
         )
         env.flush()
     finally:
@@ -457,6 +458,34 @@ def test_numpy_numbers_in_extra_are_numbers_in_file_and_otlp_and_decimals_stay_e
     attrs = dict(otel.attributes)
     assert (attrs["qty"], attrs["px"], attrs["d"], attrs["ref"]) == (3, 0.1, "0.1", "[REDACTED]")
     assert type(attrs["qty"]) is int and type(attrs["px"]) is float
+
+
+def test_pandas_values_in_extra_are_json_values_in_file_and_otlp(env: Env) -> None:
+    """A row of a DataFrame logged as it is: numpy's bool_ was the text "True", pandas' missing values "<NA>" and
+    "NaT", an array "[0 1 2]" (numpy's text, abbreviated past 1,000 items). Now a boolean, null (no attribute in
+    OTLP, which has no null), and a list (its first 100 items, then how many more); a matrix keeps numpy's text."""
+    get_logger("execution").info(
+        "row",
+        extra={
+            "flag": np.bool_(True),
+            "na": pd.NA,
+            "nat": pd.NaT,
+            "arr": np.arange(3),
+            "long": np.arange(250),
+            "px": np.float32(0.5),
+            "one": np.array(7),
+            "m": np.eye(2),
+        },
+    )
+    env.flush()
+    [rec] = env.lines("execution")
+    assert rec["flag"] is True and rec["na"] is None and rec["nat"] is None
+    assert rec["arr"] == [0, 1, 2] and rec["long"] == [*range(100), "...150 more"]
+    assert rec["px"] == 0.5 and rec["one"] == 7 and rec["m"] == "[[1. 0.]\n [0. 1.]]"
+    [otel] = env.otlp_records()
+    attrs = dict(otel.attributes)
+    assert attrs["flag"] is True and "na" not in attrs and "nat" not in attrs
+    assert list(attrs["arr"]) == [0, 1, 2] and attrs["one"] == 7
 
 
 # A URL's key/sig/signature query parameters, and secrets known by their prefix: masked (they passed before). The

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import StatusCode
 
-from tests._util import NumpyFloat64, NumpyInt64
 from tradeobs_agent import TradingTelemetry, events, trading
 from tradeobs_agent.metrics import Registry
 from tradeobs_agent.testing import Capture, capture
@@ -768,7 +768,7 @@ def test_constructor_numbers_from_numpy_or_decimal_are_numbers() -> None:
     """Settings read through pandas (numpy.int64) or a Decimal config were refused with a message that
     contradicted itself: "invalid setting max_open_orders=5000: expected an integer >= 1"."""
     tt = TradingTelemetry(
-        registry=Registry(), max_open_orders=NumpyInt64(5000), max_symbols=NumpyInt64(50), order_ttl=Decimal("300")
+        registry=Registry(), max_open_orders=np.int64(5000), max_symbols=np.int64(50), order_ttl=Decimal("300")
     )
     assert tt.max_symbols == 50 and type(tt.max_symbols) is int
     assert tt._book.max_open == 5000 and tt._book.ttl == 300.0
@@ -829,9 +829,9 @@ def test_ticks_take_sequence_numbers_and_times_from_a_dataframe_or_decimals(
     feed lag unrecorded."""
     now = time.time()
     with caplog.at_level(logging.WARNING, logger="tradeobs"):
-        tt.tick("AAPL", Decimal("189.50"), exchange_ts=Decimal(str(now - 0.5)), seq=NumpyInt64(1))
-        tt.tick("AAPL", 189.6, exchange_ts=NumpyFloat64(now - 0.25), seq=NumpyInt64(2))
-        tt.tick("AAPL", 189.7, exchange_ts=now, seq=NumpyInt64(5))
+        tt.tick("AAPL", Decimal("189.50"), exchange_ts=Decimal(str(now - 0.5)), seq=np.int64(1))
+        tt.tick("AAPL", 189.6, exchange_ts=np.float64(now - 0.25), seq=np.int64(2))
+        tt.tick("AAPL", 189.7, exchange_ts=now, seq=np.int64(5))
         tt.tick("AAPL", 189.8, exchange_ts=True, seq=True)  # a bool is no time and no sequence number
         tt.flush()
     lag = _point(cap, "trading.marketdata.feed.lag", symbol="AAPL")
