@@ -9,6 +9,7 @@ York (mid-session), 09:00 in Tokyo (the open). Fixed instants, no sleeping; DST 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -341,3 +342,22 @@ def test_a_fleet_of_default_days_has_no_day_start() -> None:
     assert "day_start" not in view.build(now=100.1)["account"]
     view.update(_instance("c", {"day_start": "17:00 New York", "day_tz": "America/New_York"}), received=100.0)
     assert view.build(now=100.1)["account"]["day_start"] == "mixed"  # one at 17:00 New York, two at midnight
+
+
+def test_a_host_without_a_zone_database_still_knows_the_desks_zone(tmp_path: Any) -> None:
+    """Windows, Alpine and distroless images have no /usr/share/zoneinfo: '17:00 America/New_York' was refused there
+    ("not a time zone this machine knows") and the desk's day fell back to the server's midnight. tradeobs now depends
+    on tzdata, which zoneinfo reads when the host has no database. PYTHONTZPATH="" is such a host: no system path."""
+    import subprocess
+    import sys
+
+    code = (
+        "import zoneinfo; assert zoneinfo.TZPATH == (), zoneinfo.TZPATH\n"
+        "from tradeobs_agent.config import resolve_settings\n"
+        "settings, report = resolve_settings(trading_day_start='17:00 America/New_York')\n"
+        "print(settings.trading_day_start, len(report.problems))\n"
+    )
+    env = {**os.environ, "PYTHONTZPATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "17:00 America/New_York 0", out
