@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 import tradeobs_agent
@@ -21,13 +19,6 @@ from .helpers import PROM_DIR, require_binary
 SCRAPES = 61  # every 15 s for 15 minutes, as compose's Prometheus scrapes
 SPEED = 50.0  # the replay runs 50x faster than the day it replays
 TICKS_PER_SCRAPE = 20
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    reset()
-    yield
-    reset()
 
 
 def _replay(use_clock: bool) -> list[float]:

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from tradeobs_agent import events
 from tradeobs_agent.events import Event, EventBus
-from tradeobs_agent.testing import reset as _reset_for_tests
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    _reset_for_tests()
-    events.reset_bus()
-    yield
-    events.reset_bus()
-    _reset_for_tests()
 
 
 def test_event_fields_and_immutability() -> None:
