@@ -46,6 +46,8 @@ class TradingDay:
     hour: int = 0
     minute: int = 0
     zone: str = ""
+    # The day_pnl setting: "reported" when the service's P&L is the day's already (it resets it at the day's start).
+    pnl_reported: bool = False
     # The last day :meth:`day` found: (zone key, its start, the next day's start, the day). A frame asks every tick;
     # computed each time it cost 47-63 us (zoneinfo, mktime), a hit costs two comparisons.
     _last: list[Any] = field(default_factory=lambda: [None], init=False, repr=False, compare=False, hash=False)
@@ -73,6 +75,11 @@ class TradingDay:
                     "zoneinfo.available_timezones(): the system's zone database, or the tzdata package)"
                 ) from None
         return cls(hour, minute, zone)
+
+    def with_pnl(self, day_pnl: str) -> TradingDay:
+        """This day with the ``day_pnl`` setting: ``"change"`` (the P&L minus its value at the day's start) or
+        ``"reported"`` (the P&L as reported: the service resets it at the day's start)."""
+        return TradingDay(self.hour, self.minute, self.zone, pnl_reported=day_pnl == "reported")
 
     @property
     def text(self) -> str:

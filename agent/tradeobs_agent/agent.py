@@ -264,6 +264,7 @@ def init(
     trading_mode: str | None = None,
     resource_attributes: dict[str, str] | None = None,
     trading_day_start: str | None = None,
+    day_pnl: str | None = None,
     otlp: OtlpOptions | bool | None = None,
     prometheus: PrometheusOptions | bool | None = None,
     tracing: TracingOptions | None = None,
@@ -295,6 +296,7 @@ def init(
         trading_mode=trading_mode,
         resource_attributes=resource_attributes,
         trading_day_start=trading_day_start,
+        day_pnl=day_pnl,
         shutdown_timeout=shutdown_timeout,
     )
     with _lock:
@@ -543,7 +545,7 @@ def _start_nats(agent: Agent) -> None:
         instance=agent.instance_id,
         hz=s.live_hz,
         registry=agent.registry,
-        trading_day=TradingDay.parse(s.trading_day_start),  # its frames' day P&L, as the live page's
+        trading_day=TradingDay.parse(s.trading_day_start).with_pnl(s.day_pnl),  # its frames' day P&L, as the page's
     )
     agent.nats.start()
 

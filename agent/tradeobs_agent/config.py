@@ -70,6 +70,7 @@ QUEUE_POLICIES = ("drop_newest", "drop_oldest", "block")
 TRADING_MODES = ("paper", "live", "backtest")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MULTIPROCESS_MODES = ("auto", "on", "off")
+DAY_PNL_MODES = ("change", "reported")
 
 
 # --------------------------------------------------------------------------- fields
@@ -328,6 +329,14 @@ FIELDS: tuple[Field, ...] = (
         empty="the server's local midnight (time.localtime)",
     ),
     _f(
+        "day_pnl",
+        "change",
+        p.choice(DAY_PNL_MODES),
+        "what the live page's day P&L is: change (the P&L minus its value when the trading day started: for a P&L "
+        "your service counts from its own start) or reported (the P&L as your service reports it: it resets it when "
+        "the trading day starts, as a broker's day P&L does)",
+    ),
+    _f(
         "multiprocess",
         "auto",
         p.choice_or_boolean(MULTIPROCESS_MODES, "on", "off"),
@@ -397,6 +406,7 @@ class Settings:
     live_allowed_hosts: tuple[str, ...] = ()
     live_grafana_url: str = ""
     trading_day_start: str = ""  # "" = the server's local midnight; else "HH:MM" or "HH:MM Area/City"
+    day_pnl: str = "change"  # or "reported": the service's P&L resets at the trading day's start
     multiprocess: str = "auto"
     multiprocess_dir: str = ""
     shutdown_timeout: float = 5.0

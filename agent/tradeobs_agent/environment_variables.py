@@ -131,6 +131,10 @@ TRADEOBS_TRADING_DAY_START = "TRADEOBS_TRADING_DAY_START"
 """When the desk's trading day starts, for the live page's day P&L (``account.pnl_day``): ``HH:MM`` and an IANA
 time zone, e.g. ``17:00 America/New_York`` or ``09:00 Asia/Tokyo`` (without a zone: the server's local time).
 Default: empty, the server's local midnight."""
+TRADEOBS_DAY_PNL = "TRADEOBS_DAY_PNL"
+"""What the live page's day P&L (``account.pnl_day``) is: ``change``, the P&L minus its value when the trading day
+started (for a P&L the service counts from its own start), or ``reported``, the P&L as the service reports it (it
+resets it when the trading day starts, as a broker's day P&L does). Default: ``change``."""
 
 # --- several worker processes (gunicorn, uvicorn --workers, fork) --------
 TRADEOBS_MULTIPROCESS = "TRADEOBS_MULTIPROCESS"

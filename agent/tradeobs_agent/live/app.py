@@ -317,6 +317,7 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
     grafana_url: str | None = None,
     trading_day_start: str | None = None,
+    day_pnl: str | None = None,
     send_timeout: float = 10.0,
     registry: Registry | None = None,
     bus: EventBus | None = None,
@@ -342,7 +343,8 @@ def create_app(
     hosts = check_argument("live_allowed_hosts", s.live_allowed_hosts if allowed_hosts is None else allowed_hosts)
     grafana = check_argument("live_grafana_url", s.live_grafana_url if grafana_url is None else grafana_url)
     day_start = s.trading_day_start if trading_day_start is None else trading_day_start
-    trading_day = TradingDay.parse(check_argument("trading_day_start", day_start))
+    day_mode = check_argument("day_pnl", s.day_pnl if day_pnl is None else day_pnl)
+    trading_day = TradingDay.parse(check_argument("trading_day_start", day_start)).with_pnl(day_mode)
     page_config = orjson.dumps(
         {
             "grafana_url": grafana,

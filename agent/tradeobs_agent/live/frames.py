@@ -29,7 +29,8 @@ value at ``day_since``: the first frame of the trading day, or this builder's
 creation if that was later, or a worker group's first frame; ``day_full`` says ``day_since`` is the day's start, a
 frame having been built up to it; the day starts at the ``trading_day_start`` setting's time, the server's local
 midnight by default, and otherwise ``day_start`` says when, ``"17:00 New York"``, and ``day_tz`` in which IANA
-zone), ``gross``
+zone; with the ``day_pnl`` setting ``reported`` (the service resets its P&L when the day starts), ``pnl_day`` is
+``pnl`` itself, ``day_since`` the day's start, ``day_full`` true and ``day_pnl`` ``"reported"``), ``gross``
 and ``net`` exposure. ``desk`` holds the order counts (``open``, ``orders``,
 ``fills``, ``rejects``), the reject rate over the last 5 minutes
 (``reject_rate``, rejected / orders decided: submitted + rejected by the risk check before they
@@ -444,9 +445,18 @@ class FrameBuilder:
         account["pnl"] = exact(total)
         account["rpnl"] = exact(rp)
         account["upnl"] = exact(up)
-        account["pnl_day"] = exact(total - self._day_base)
-        account["day_since"] = round(self._day_since, 3)
-        account["day_full"] = self._day_full
+        if self.trading_day.pnl_reported:
+            # day_pnl = "reported": the service resets its P&L when the day starts (a broker's day P&L), so its P&L
+            # is the day's. The difference went to minus the previous day's total: the first frame of the day took
+            # the P&L before the service's reset as the day's start.
+            account["pnl_day"] = exact(total)
+            account["day_since"] = round(self.trading_day.start(self._day), 3)
+            account["day_full"] = True
+            account["day_pnl"] = "reported"
+        else:
+            account["pnl_day"] = exact(total - self._day_base)
+            account["day_since"] = round(self._day_since, 3)
+            account["day_full"] = self._day_full
         if not self.trading_day.is_local_midnight:  # the page says since when, in the desk's zone
             account["day_start"] = self.trading_day.label
             if self.trading_day.zone:

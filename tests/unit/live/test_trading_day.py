@@ -196,6 +196,54 @@ def test_on_a_utc_host_the_new_york_desks_day_pnl_rolls_at_17_00_new_york(
     assert account["pnl_day"] == 15.0 and account["day_since"] == round(boundary + 0.1, 3)
 
 
+def test_a_service_that_resets_its_pnl_when_the_day_starts_shows_the_days_pnl(
+    utc_host: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot reporting its broker's day P&L resets it at 17:00 New York, a moment after the day's first frame. With
+    the day's P&L taken as a change, that frame's P&L (the previous day's 480) was the day's start: -480 after the
+    reset, then -460 for +20 made, the whole day. day_pnl="reported" shows the P&L as reported."""
+    boundary = at(NY, 2026, 5, 28, 17)
+    day = TradingDay.parse("17:00 America/New_York")
+    clock = Clock(monkeypatch, boundary - 3600)
+    shown = {}
+    for mode in ("change", "reported"):
+        clock.t = boundary - 3600
+        reg, rp = _desk(400.0)
+        b = FrameBuilder(reg, trading_day=day.with_pnl(mode))
+        rp.set(480.0)
+        clock.t = boundary - 0.05
+        b.build()
+        clock.t = boundary + 0.05  # the day's first frame
+        b.build()
+        rp.set(0.0)  # the service's reset, 0.1 s later
+        clock.t = boundary + 0.15
+        b.build()
+        rp.set(20.0)
+        clock.t = boundary + 3600
+        shown[mode] = b.build()["account"]
+    assert shown["change"]["pnl_day"] == -460.0 and "day_pnl" not in shown["change"]
+    account = shown["reported"]
+    assert account["pnl_day"] == 20.0 and account["pnl"] == 20.0 and account["day_pnl"] == "reported"
+    assert account["day_full"] is True and account["day_since"] == round(boundary, 3)
+    assert account["day_start"] == "17:00 New York"
+
+
+def test_the_day_pnl_setting_is_read_from_everywhere_and_a_bad_value_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    reg, _ = _desk()
+    settings, _ = resolve_settings(day_pnl="reported")
+    assert create_app(settings=settings, registry=reg).state.hub._builder.build()["account"]["day_pnl"] == "reported"
+    assert "day_pnl" not in create_app(registry=reg, day_pnl="change").state.hub._builder.build()["account"]
+    with pytest.raises(TradeObsConfigError, match="day_pnl") as err:
+        create_app(registry=reg, day_pnl="daily")
+    assert "'daily'" in str(err.value) and "change, reported" in str(err.value)
+    monkeypatch.setenv("TRADEOBS_DAY_PNL", "Reported")
+    assert resolve_settings()[0].day_pnl == "reported"
+    monkeypatch.setenv("TRADEOBS_DAY_PNL", "yes")
+    settings, report = resolve_settings()
+    (problem,) = report.problems
+    assert settings.day_pnl == "change" and "TRADEOBS_DAY_PNL" in str(problem)
+
+
 def test_on_a_utc_host_the_tokyo_desks_day_pnl_is_the_whole_session(
     utc_host: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,12 +350,13 @@ def test_init_takes_the_setting_and_the_live_app_follows_the_agent(tmp_path: Any
     import tradeobs_agent
 
     agent = tradeobs_agent.init(
-        trading_day_start="09:00 Asia/Tokyo", otlp=False, prometheus=False, logs=False, live=True
+        trading_day_start="09:00 Asia/Tokyo", day_pnl="reported", otlp=False, prometheus=False, logs=False, live=True
     )
-    assert agent.settings.trading_day_start == "09:00 Asia/Tokyo"
+    assert agent.settings.trading_day_start == "09:00 Asia/Tokyo" and agent.settings.day_pnl == "reported"
     reg, _ = _desk()
     app = create_app(registry=reg)  # the running agent's settings
-    assert app.state.hub._builder.build()["account"]["day_start"] == "09:00 Tokyo"
+    account = app.state.hub._builder.build()["account"]
+    assert account["day_start"] == "09:00 Tokyo" and account["day_pnl"] == "reported"
 
 
 # ----------------------------------------------------------------------------- the fleet gateway
