@@ -269,7 +269,10 @@ def build() -> Dashboard:
                 # one selector over both: a sum of two sums is empty when a service reports only one of them
                 "sum" + _running(f'{{__name__=~"trading_pnl_realized|trading_pnl_unrealized",{J}}}'),
                 "short",
-                "Realized + unrealized P&L, in the account currency.",
+                "Realized + unrealized P&L, in the account currency: the last report of each running process at the"
+                " range's end (the live page's P&L of the same moment, give or take the metric export interval)."
+                " Over whatever period the service counts its P&L: tradeobs resets nothing at trading_day_start.",
+                instant=True,
             ).thresholds(thresholds((None, "red"), (0, "green")))
         )
         .with_panel(
