@@ -85,6 +85,14 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Fills that left their order still partly open",
     ),
     _c("cancelled", "trading.orders.cancelled", "{order}", _O, "Orders cancelled (by us or the venue)"),
+    _c("fill_quantity", "trading.fills.quantity", "{unit}", _O, "Quantity filled, every fill (partial ones too)"),
+    _c(
+        "fill_notional",
+        "trading.fills.notional",
+        "{currency}",
+        _O,
+        "Value filled: quantity * abs(price) of every fill, in the price's currency (the turnover)",
+    ),
     _c(
         "rejected",
         "trading.orders.rejected",
@@ -253,6 +261,8 @@ class TradingInstruments:
     filled: Counter
     partially_filled: Counter
     cancelled: Counter
+    fill_quantity: Counter
+    fill_notional: Counter
     rejected: Counter
     open_orders: Gauge
     signal_to_submit: Histogram

@@ -150,6 +150,14 @@ class OrderSeries:
         return self._inst.cancelled.bind(**self._attrs)
 
     @cached_property
+    def fill_quantity(self) -> BoundCounter:
+        return self._inst.fill_quantity.bind(**self._attrs)
+
+    @cached_property
+    def fill_notional(self) -> BoundCounter:
+        return self._inst.fill_notional.bind(**self._attrs)
+
+    @cached_property
     def signal_to_submit(self) -> BoundHistogram:
         return self._inst.signal_to_submit.bind(**self._attrs)
 
@@ -745,6 +753,8 @@ class OrderTrace:
             s.filled.add(1)
         else:
             s.partially_filled.add(1)
+        s.fill_quantity.add(q)
+        s.fill_notional.add(q * (p if p >= 0.0 else -p))  # a spread's negative price: its value's magnitude
         leaves = self.qty - filled if not complete else 0.0
         self._event(
             "fill",

@@ -1054,3 +1054,33 @@ def test_market_session_sets_each_symbols_session_gauge() -> None:
         tt.market_session("AAPL", open=True)
         assert cap.metric_value("trading.marketdata.session.open", symbol="AAPL") == 1
         assert cap.metric_value("trading.marketdata.session.open", symbol="MSFT") == 0
+
+
+def test_the_quantity_and_value_filled_count_every_recorded_fill(cap: Capture, tt: TradingTelemetry) -> None:
+    """The turnover (what a desk reconciles with the broker at the end of the day) had no instrument: filled
+    orders count an order once, whatever its size. trading.fills.quantity and trading.fills.notional add each
+    recorded fill's quantity and quantity * |price|: partial fills, an overfill (it happened), a spread's negative
+    price by its magnitude; not a resent fill (same exec_id), not a fill of a bad price."""
+    o = tt.order_signal("c-1", "AAPL", "buy", 100, price=10.0)
+    o.submitted()
+    o.fill(40, 10.0, exec_id="e1")
+    o.fill(40, 10.0, exec_id="e1")  # the venue's resend: not again
+    o.fill(60, 10.5, exec_id="e2")
+    s = tt.order_signal("c-2", "CL-SPREAD", "sell", 3, price=-1.25)
+    s.submitted()
+    s.fill(3, -1.5)
+    s.fill(1, -1.5)  # an overfill after the order completed: a repeat, not recorded
+    b = tt.order_signal("c-3", "AAPL", "buy", 5, price=10.0)
+    b.submitted()
+    b.fill(5, float("nan"))  # no price: bad input, not recorded
+    b.fill(np.int64(5), Decimal("10.25"))
+    over = tt.order_signal("c-4", "MSFT", "buy", 10, price=400.0)
+    over.submitted()
+    over.fill(8, 400.0)
+    over.fill(5, 400.0)  # 13 of 10: a venue's or a bot's bug, but it happened
+    tt.flush()
+    qty = {p.attributes["symbol"]: p.value for p in cap.metrics()["trading.fills.quantity"]}
+    value = {p.attributes["symbol"]: p.value for p in cap.metrics()["trading.fills.notional"]}
+    assert qty == {"AAPL": 105, "CL-SPREAD": 3, "MSFT": 13}
+    assert value == {"AAPL": 40 * 10.0 + 60 * 10.5 + 5 * 10.25, "CL-SPREAD": 4.5, "MSFT": 13 * 400.0}
+    assert _point(cap, "trading.fills.quantity", symbol="AAPL").attributes["side"] == "buy"
