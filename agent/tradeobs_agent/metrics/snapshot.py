@@ -78,7 +78,7 @@ PID_LABEL = "pid"
 
 def quantity_of(name: str) -> str:
     """The gauge whose series weigh the ``entry`` gauge ``name``'s: ``trading.position.avg_price`` ->
-    ``trading.position.quantity`` (the same attribute sets: symbol and strategy)."""
+    ``trading.position.quantity`` (the same attribute sets: symbol, strategy and venue)."""
     return name.rpartition(".")[0] + ".quantity" if "." in name else "quantity"
 
 

@@ -70,7 +70,7 @@ def _h(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str, bound
 
 _O = ORDER_ATTRS
 _SYM = ("symbol",)
-_SS = ("symbol", "strategy")
+_SS = ("symbol", "strategy", "venue")  # a position is one strategy's on one venue (one TradingTelemetry's)
 _S = ("strategy", "venue")  # what one TradingTelemetry sets for its strategy: each object its own series
 
 SPECS: tuple[InstrumentSpec, ...] = (
