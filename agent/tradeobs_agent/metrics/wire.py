@@ -725,6 +725,7 @@ class _FamilyPlan:
         # aggregation ``entry``: per process, the slot of its quantity in each merged series (NO_QUANTITY: none)
         self.weights: list[tuple[int, list[int]]] = []
         self.weight_getters: list[tuple[int, Any]] = []
+        self._nones = 0  # aggregation ``entry``: the merged series with no value in the last merge (points None)
         self.pid_series: list[tuple[int, list[tuple[int, AttrKey, dict[str, Any], int]], int]] = []
         # The last merge's inputs and result, for reuse: a series whose merged values are unchanged keeps its point
         # object, and a family with none changed is the same object (see Merger).
@@ -739,6 +740,7 @@ class _FamilyPlan:
         k = len(old.series)
         if k <= len(self.series) and self.series[:k] == old.series:
             self._last = last
+            self._nones = old._nones
 
     def counts_all(self) -> bool:
         """Counters and histograms summed count every process, exited ones too; the rest only live ones."""
@@ -837,19 +839,17 @@ class _FamilyPlan:
         return [n + _NEG] * len(keys)
 
     @staticmethod
-    def _entry(j: int, vectors: Sequence[Sequence[float]], stamps: Any, weights: Any) -> float:
-        """Aggregation ``entry`` of merged series ``j`` over the processes that have it (a stamp):
-        :func:`~.snapshot.merged_entry`, inlined (the same operations in the same order, so the same float; this
-        runs per series and merge); :data:`_NO_VALUE` for none."""
+    def _entry(prices: Sequence[float], stamps: Sequence[float], quantities: Sequence[float]) -> float:
+        """Aggregation ``entry`` of one merged series from each process's value, stamp and quantity (a stamp of
+        -inf: the process has no value for it): :func:`~.snapshot.merged_entry`, inlined (the same operations in
+        the same order, so the same float; this runs per series and merge); :data:`_NO_VALUE` for none."""
         cost = weight = 0.0
         first: float | None = None
         same, long, short, weighed = True, False, False, False
         latest, at = _NO_VALUE, -math.inf
-        for vec, st, w in zip(vectors, stamps, weights, strict=True):
-            t = st[j]
+        for p, t, q in zip(prices, stamps, quantities, strict=True):
             if t == -math.inf:
                 continue  # the process has no value for the series
-            p, q = vec[j], w[j]
             if t >= at:
                 latest, at = p, t
             if q == NO_QUANTITY:
@@ -879,6 +879,7 @@ class _FamilyPlan:
         old = last[0] if last is not None else []
         kept = last[1] if last is not None else []
         points: list[Any] = []
+        self._nones = merged.count(_NO_VALUE)  # (identity first: the one _NO_VALUE object)
         for j, ((k, a, s), v) in enumerate(zip(self.series, merged, strict=True)):
             if v is _NO_VALUE:
                 points.append(None)
@@ -960,8 +961,9 @@ class _FamilyPlan:
             stamps = [get(vals[mi]) for mi, get in g["stamp"]]
             weights = [get(vals[mi]) for mi, get in self.weight_getters]
             merged = []
+            entry = self._entry
             for j in range(len(self.series)):
-                merged.append(self._entry(j, vectors, stamps, weights))
+                merged.append(entry([v[j] for v in vectors], [st[j] for st in stamps], [w[j] for w in weights]))
                 if offer is not None and not j & 255:
                     offer()
             if last is not None and last[0] == merged:
@@ -1016,12 +1018,15 @@ class _FamilyPlan:
             return fam
         merged = list(last[0])
         if self.agg == "entry":
+            at_v, at_s, at_q, entry = ix["value"], ix["stamp"], self.weights, self._entry
             for j in dirty:
-                vectors = [(vals[mi][idx[j]],) for mi, idx in ix["value"]]
-                st = [(vals[mi][idx[j]],) for mi, idx in ix["stamp"]]
-                qty = [(vals[mi][idx[j]],) for mi, idx in self.weights]
-                v = merged[j] = self._entry(0, vectors, st, qty)
+                v = merged[j] = entry(
+                    [vals[mi][idx[j]] for mi, idx in at_v],
+                    [vals[mi][idx[j]] for mi, idx in at_s],
+                    [vals[mi][idx[j]] for mi, idx in at_q],
+                )
                 k, a, s = self.series[j]
+                self._nones += (v is _NO_VALUE) - (points[j] is None)
                 points[j] = None if v is _NO_VALUE else _new(NumberPoint, (k, a, s, v))
             efam = self._number_family(points)
             self._last = (merged, points, efam)
@@ -1054,7 +1059,8 @@ class _FamilyPlan:
 
     def _number_family(self, points: list[Any]) -> Family | None:
         if self.agg == "entry":  # a series with no value is None (see _entry_points); no series left: no family
-            points = [p for p in points if p is not None]
+            if self._nones:
+                points = [p for p in points if p is not None]
             return GaugeFamily(self.name, self.unit, self.desc, points, self.agg) if points else None
         if self.kind == "g":
             return GaugeFamily(self.name, self.unit, self.desc, points, self.agg)
