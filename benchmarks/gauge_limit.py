@@ -10,7 +10,8 @@ market on the others), fills it, and reports a position and P&L; each symbol tic
 Markdown row:
 
 * ``positions``: the ``trading_position_quantity`` samples of the scrape that carry a symbol, against
-  ``symbols x strategies`` (each pair's position is set; the venues of one strategy share its series);
+  ``symbols x strategies x venues`` (each venue object's position is set: the position gauges have a ``venue``
+  label; before fd2bf45 the venues of one strategy shared its series, ``symbols x strategies``);
 * ``gauge series`` / ``all series``: the registry's series of gauges / of every instrument;
 * ``RSS MiB``: VmRSS after the scrapes and the export (the process's high-water mark in brackets);
 * ``scrape ms``: median wall time of ``--scrapes`` GETs of ``/metrics`` over HTTP, and the body's size;
@@ -108,7 +109,7 @@ def main() -> None:
         "scrape ms | scrape MiB | OTLP MiB | OTLP ms |"
     )
     print(
-        f"| {n} x {ns} x {nv} | {positions} / {n * ns} | {gauge_series} | {all_series} "
+        f"| {n} x {ns} x {nv} | {positions} / {n * ns * nv} | {gauge_series} | {all_series} "
         f"| {_status('VmRSS'):.0f} ({_status('VmHWM'):.0f}) | {_status('VmRSS') - rss0:.0f} "
         f"| {statistics.median(walls) * 1e3:.0f} | {len(body) / 2**20:.1f} | {statistics.median(sizes) / 2**20:.1f} "
         f"| {statistics.median(took) * 1e3:.0f} |",

@@ -25,8 +25,9 @@ How values merge over instances (and the top-level sections are fleet totals):
   if any instance's is; ``account.day_since`` is the latest instance's (``day_full`` if every one's is full);
   ``day_start``/``day_tz`` (their ``trading_day_start``) are the instances' when they agree, else ``day_start`` is
   ``"mixed"`` (and ``day_full`` false: the sum is no one day's P&L);
-* per symbol, ``avg`` is the instances' ``avg`` weighted by their |position| over strategies (as an agent weights
-  its strategies; one instance's as reported) and ``age`` is the freshest;
+* per symbol, ``avg`` is the instances' ``avg`` weighted by their |position| over strategies (cost over quantity,
+  as an agent weighs its strategies and its workers; one instance's as reported; none when instances hold the symbol
+  on both sides) and ``age`` is the freshest;
 * ``desk``: open orders, orders, fills, rejects (and by reason), working orders add up; the 5-minute reject rate is
   recomputed from the instances' window counts (rejected / decided over the fleet, decided = submitted + rejected
   at risk as in the agent's own rate; ``reject_window`` the longest
@@ -58,6 +59,7 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from ..metrics import Registry, bucket_quantile
+from ..metrics.snapshot import entry_price
 from .frames import STALE_AFTER, WORKING_IN_FRAME, WORST_OF, FrameBuilder, changed_fields, delta
 from .hub import _clean
 from .rows import exact
@@ -221,7 +223,7 @@ class FleetView:
         svc_lat: dict[str, _Hist] = {}
         strategies: dict[str, dict[str, Any]] = {}
         desk = _Desk()
-        avg: dict[str, list[float]] = {}  # symbol -> [sum avg * weight, sum weight, first avg, instances with avg]
+        avg: dict[str, tuple[list[float], list[float]]] = {}  # symbol -> each instance's avg and signed weight
         stale = 0
         exports: set[str] = set()
         for (svc, iid), inst in sorted(self._instances.items()):
@@ -262,11 +264,13 @@ class FleetView:
                 _merge_account(out, {k: v for k, v in _mapping(row).items() if k in _STRATEGY_KEYS}, add_all=True)
         for svc, h in svc_lat.items():
             services[svc].update(h.quantiles())
-        for sym, (wsum, w, first, n) in avg.items():
-            if n == 1:
-                symbols[sym]["avg"] = first
-            elif w > 0:
-                symbols[sym]["avg"] = exact(wsum / w)
+        for sym, (prices, weights) in avg.items():
+            if len(prices) == 1:
+                symbols[sym]["avg"] = prices[0]
+            else:
+                entry = entry_price(prices, weights)
+                if entry is not None:
+                    symbols[sym]["avg"] = exact(entry)
         for rows in (symbols, services, strategies):
             for row in rows.values():
                 _tidy(row)
@@ -303,13 +307,14 @@ class FleetView:
         src: dict[str, tuple[float, int]],
         symbols: Mapping[str, Any],
         ts: Any,
-        avg: dict[str, list[float]],
+        avg: dict[str, tuple[list[float], list[float]]],
         gross: Mapping[str, Any],
         stale: set[str],
     ) -> None:
-        """One instance's symbols into the fleet's; its ``avg`` into ``avg`` (symbol -> [sum avg * weight, sum
-        weight, first avg, instances]: the weight is its |position| over strategies, the publisher's ``gross``, else
-        |net position|, as :class:`.frames.FrameBuilder` weights strategies); its stale symbols into ``stale``."""
+        """One instance's symbols into the fleet's; its ``avg`` into ``avg`` (symbol -> each instance's avg and
+        weight: its |position| over strategies, the publisher's ``gross``, else |net position|, signed as its
+        position, which :func:`~tradeobs_agent.metrics.snapshot.entry_price` weighs as :class:`.frames.FrameBuilder`
+        weighs strategies); its stale symbols into ``stale``."""
         t = float(ts) if _num(ts) else 0.0
         for sym, row in symbols.items():
             row = _mapping(row)
@@ -331,18 +336,23 @@ class FleetView:
                     cur[k] = v if k not in cur else min(cur[k], v)
                     if v >= STALE_AFTER:
                         stale.add(sym)
-                elif k == "avg":
+                elif k == "avg":  # an instance's avg: its strategies are on one side, the side of its position
+                    pos = row.get("pos", 0)
                     w = gross.get(sym)
                     if not _num(w):
-                        w = row.get("pos", 0)
+                        w = pos
                     w = abs(float(w)) if _num(w) else 0.0
-                    acc = avg.get(sym)
-                    if acc is None:
-                        avg[sym] = [v * w, w, v, 1]
-                    else:
-                        acc[0] += v * w
-                        acc[1] += w
-                        acc[3] += 1
+                    prices, weights = avg.setdefault(sym, ([], []))
+                    prices.append(v)
+                    weights.append(-w if _num(pos) and pos < 0 else w)
+            if "avg" not in row:
+                # strategies of this instance long and short: |position| over them is past |net position|, and the
+                # fleet's symbol has no average entry either, as one agent with all of them would show none
+                g, pos = gross.get(sym), row.get("pos", 0)
+                if _num(g) and _num(pos) and abs(g) > abs(pos) * (1 + 1e-9):
+                    prices, weights = avg.setdefault(sym, ([], []))
+                    prices += (0.0, 0.0)
+                    weights += (1.0, -1.0)  # both sides: entry_price says none
 
 
 def _mapping(v: Any) -> Mapping[str, Any]:

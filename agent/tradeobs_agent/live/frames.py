@@ -54,6 +54,7 @@ from typing import Any
 
 from .._trading_day import LOCAL_MIDNIGHT, TradingDay
 from ..metrics import Histogram, HistogramFamily, HistogramPoint, NumberPoint, Registry, Snapshot, bucket_quantile
+from ..metrics.snapshot import entry_price
 from .rows import Rows, exact
 from .rows import rounded as _r
 from .working import WorkingOrders
@@ -356,35 +357,34 @@ class FrameBuilder:
 
     @staticmethod
     def _avg_prices(snap: Any, row: Any) -> None:
-        """``avg`` per symbol: one series as reported, unless its position is flat; several (strategies) weighted
-        by their |position| (none when all are flat). A flat position has no average entry, whatever it last
+        """``avg`` per symbol: one series as reported, unless its position is flat; several (strategies) the cost
+        over the quantity when all are on one side (:func:`~tradeobs_agent.metrics.snapshot.entry_price`: none for
+        a long and a short, or when all are flat). A flat position has no average entry, whatever it last
         reported."""
         points = iter(snap.numbers(AVG_PRICE))
         first_point = next(points, None)
         if first_point is None:
             return
-        qty = {p.key: abs(p.value) for p in snap.numbers(POSITION)}
-        acc: dict[str, list[float]] = {}
+        qty = {p.key: p.value for p in snap.numbers(POSITION)}
+        acc: dict[str, tuple[list[float], list[float | None]]] = {}
         for p in chain((first_point,), points):
             sym = p.attributes.get("symbol")
             if sym is None:
                 continue
             a = acc.get(str(sym))
-            w = qty.get(p.key)
-            flat = w == 0.0  # a position known to be flat (an avg with no position series is shown as reported)
-            w = w or 0.0
             if a is None:
-                acc[str(sym)] = [p.value * w, w, p.value, 1, flat]
+                acc[str(sym)] = ([p.value], [qty.get(p.key)])
             else:
-                a[0] += p.value * w
-                a[1] += w
-                a[3] += 1
-        for sym, (wsum, w, first, n, flat) in acc.items():
-            if n == 1:
-                if not flat:
-                    row(sym)["avg"] = first
-            elif w > 0:
-                row(sym)["avg"] = exact(wsum / w)
+                a[0].append(p.value)
+                a[1].append(qty.get(p.key))
+        for sym, (prices, quantities) in acc.items():
+            if len(prices) == 1:
+                if quantities[0] != 0:  # known to be flat (an avg with no position series is shown as reported)
+                    row(sym)["avg"] = prices[0]
+            else:
+                avg = entry_price(prices, [q or 0.0 for q in quantities])
+                if avg is not None:
+                    row(sym)["avg"] = exact(avg)
 
     @staticmethod
     def _ticks(snap: Any, now: float, row: Any) -> float | None:

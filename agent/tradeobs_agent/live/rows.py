@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..metrics import HistogramPoint, NumberPoint, Snapshot
+from ..metrics.snapshot import entry_price
 
 __all__ = ["Rows", "rounded"]
 
@@ -202,8 +203,8 @@ class Rows:
                     v = v + points[i].value
                 r[key] = v
         idx = self._avg.by_sym.get(sym)
-        if idx is not None:  # one series as reported, unless flat; several (strategies) weighted by their |position|
-            points = self._avg.points
+        if idx is not None:  # one series as reported, unless flat; several (strategies): cost over quantity, if
+            points = self._avg.points  # all are on one side (entry_price: none for a long and a short)
             at, qty = self._qty.at, self._qty.points
             if len(idx) == 1:
                 p: NumberPoint = points[idx[0]]
@@ -211,18 +212,15 @@ class Rows:
                 if j is None or qty[j].value != 0:  # a flat position has no average entry, whatever it last said
                     r["avg"] = p.value
             else:
-                wsum = w = 0.0
-                for n, i in enumerate(idx):
+                prices, quantities = [], []
+                for i in idx:
                     p = points[i]
                     j = at.get(p.key)
-                    q = 0.0 if j is None else abs(qty[j].value)
-                    if n:
-                        wsum += p.value * q
-                        w += q
-                    else:
-                        wsum, w = p.value * q, q
-                if w > 0:
-                    r["avg"] = exact(wsum / w)
+                    prices.append(p.value)
+                    quantities.append(0.0 if j is None else qty[j].value)
+                avg = entry_price(prices, quantities)
+                if avg is not None:
+                    r["avg"] = exact(avg)
         age = self._ages.get(sym)
         if age is not None:
             r["age"] = age

@@ -29,7 +29,8 @@ series keeps one value) new attribute sets share one overflow series,
 Several processes of one service (gunicorn/uvicorn workers) each keep their
 own registry; :func:`~tradeobs_agent.metrics.snapshot.merge` combines their
 snapshots, each instrument by its declared ``aggregation`` (``sum`` for
-counters and histograms; for a gauge ``sum``, ``max``, ``min``, ``last`` or
+counters and histograms; for a gauge ``sum``, ``max``, ``min``, ``last``,
+``entry`` (an average entry price, weighted by the processes' quantities) or
 ``pid``, the default: one series per process with a ``pid`` label).
 
 Modules: ``_series`` (bound series, the hot path), ``_instruments``,
@@ -132,8 +133,11 @@ def gauge(name: str, unit: str = "", description: str = "", *, aggregation: Aggr
     >>> gauge("myapp.cash", unit="{USD}", aggregation="sum").bind(account="paper").set(100_000.0)
 
     ``aggregation`` is how the worker processes of one service combine it on the shared Prometheus endpoint
-    and live view: ``"sum"``, ``"max"``, ``"min"``, ``"last"`` (the value set most recently in any process) or
-    ``"pid"`` (the default: one series per process, with a ``pid`` label).
+    and live view: ``"sum"``, ``"max"``, ``"min"``, ``"last"`` (the value set most recently in any process),
+    ``"entry"`` (an average entry price ``<prefix>.avg_price`` beside a signed ``<prefix>.quantity`` gauge of the same
+    attributes: the cost over the quantity of the processes' books, none when they are on both sides; see
+    :func:`~tradeobs_agent.metrics.snapshot.entry_price`) or ``"pid"`` (the default: one series per process, with
+    a ``pid`` label).
     """
     return get_registry().gauge(name, unit, description, aggregation=aggregation)
 

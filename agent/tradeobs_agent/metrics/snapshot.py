@@ -33,6 +33,7 @@ one into bytes another process can read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Generic, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
@@ -53,21 +54,82 @@ __all__ = [
     "Snapshot",
     "SnapshotVisitor",
     "SumFamily",
+    "entry_price",
     "merge",
+    "merged_entry",
+    "quantity_of",
     "subtract",
 ]
 
 AttrValue: TypeAlias = str | bool | int | float
 R = TypeVar("R", covariant=True)
 
-Aggregation: TypeAlias = Literal["sum", "max", "min", "last", "pid"]
+Aggregation: TypeAlias = Literal["sum", "max", "min", "last", "pid", "entry"]
 """How an instrument's series combine across the processes of one service (:func:`merge`).
 
 ``sum`` adds them up; ``max``/``min`` keep the largest/smallest; ``last`` keeps the value that changed most
-recently; ``pid`` keeps every process's own series, told apart by a ``pid`` attribute. Counters and
-histograms are ``sum`` (or ``pid``), gauges any of the five (``pid`` unless declared)."""
-AGGREGATIONS: tuple[Aggregation, ...] = ("sum", "max", "min", "last", "pid")
+recently; ``pid`` keeps every process's own series, told apart by a ``pid`` attribute; ``entry`` is an average
+entry price (see :func:`entry_price`), weighted by the quantity each process holds in the same series of the
+gauge named as it with ``quantity`` for its last part (:func:`quantity_of`). Counters and histograms are ``sum``
+(or ``pid``), gauges any of the six (``pid`` unless declared)."""
+AGGREGATIONS: tuple[Aggregation, ...] = ("sum", "max", "min", "last", "pid", "entry")
 PID_LABEL = "pid"
+
+
+def quantity_of(name: str) -> str:
+    """The gauge whose series weigh the ``entry`` gauge ``name``'s: ``trading.position.avg_price`` ->
+    ``trading.position.quantity`` (the same attribute sets: symbol, strategy and venue)."""
+    return name.rpartition(".")[0] + ".quantity" if "." in name else "quantity"
+
+
+def entry_price(prices: Sequence[float], quantities: Sequence[float]) -> float | None:
+    """The average entry price of books held together, from each one's average entry and signed quantity: the
+    cost over the quantity, ``sum(price * |qty|) / sum(|qty|)``, when every book is on one side; ``None`` when books
+    are on both sides (a long and a short net to what is left after one offsets the other, and the entry price of
+    that depends on which fills the broker matched, which no book knows) or all are flat. A flat book
+    (quantity 0) and one with a price or quantity not finite are left out; one book left: its price exactly.
+
+    >>> entry_price([10.0, 14.0], [100.0, 300.0]), entry_price([50.0, 52.0], [100.0, -40.0])
+    (13.0, None)
+    """
+    cost = weight = 0.0
+    long = short = False
+    first: float | None = None
+    same = True
+    for p, q in zip(prices, quantities, strict=True):
+        if not q or not math.isfinite(q) or not math.isfinite(p):
+            continue
+        if q > 0:
+            long = True
+        else:
+            short, q = True, -q
+        if first is None:
+            first = p
+        elif p != first:
+            same = False
+        cost += p * q
+        weight += q
+    if (long and short) or first is None:
+        return None
+    return first if same else cost / weight
+
+
+NO_QUANTITY = -math.inf
+"""A process's quantity in :func:`merged_entry` when it has no series of the quantity gauge for the attribute set."""
+
+
+def merged_entry(prices: Sequence[float], stamps: Sequence[float], quantities: Sequence[float]) -> float | None:
+    """Aggregation ``entry`` of one series over the live processes that have it: :func:`entry_price` of their
+    prices and quantities; when none of them has a quantity series (:data:`NO_QUANTITY`: an ``entry`` gauge of
+    one's own with no ``quantity`` gauge beside it), the value that changed most recently, as ``last``."""
+    for q in quantities:
+        if q != NO_QUANTITY:
+            return entry_price(prices, quantities)
+    best, bt = None, -math.inf
+    for v, st in zip(prices, stamps, strict=True):
+        if best is None or st >= bt:
+            best, bt = v, st
+    return best
 
 
 class Exemplar(NamedTuple):
@@ -248,6 +310,9 @@ def merge(parts: Sequence[Part], names: Collection[str] | None = None) -> Snapsh
             if m is None:
                 m = merged[fam.name] = _Merged(fam)
             m.add(fam, part)
+    for m in merged.values():
+        if m.agg == "entry" and m.books:
+            m.weigh()
     families = [f for f in (m.family() for m in merged.values()) if f is not None]
     return Snapshot(time_ns, families)
 
@@ -277,13 +342,33 @@ class _Hist:
 class _Merged:
     """The points of one family so far (keyed by attribute set), combined as its aggregation says."""
 
-    __slots__ = ("agg", "first", "hists", "numbers")
+    __slots__ = ("agg", "books", "first", "hists", "numbers")
 
     def __init__(self, first: Family) -> None:
         self.first = first
         self.agg: Aggregation = first.aggregation
         self.numbers: dict[AttrKey, _Num] = {}
         self.hists: dict[AttrKey, _Hist] = {}
+        # ``entry``: per series, each live process's (value, stamp, part), weighed once every part is in (weigh)
+        self.books: dict[AttrKey, list[tuple[float, float, Part]]] = {}
+
+    def weigh(self) -> None:
+        """Aggregation ``entry``: each series' value from every live process's value and quantity
+        (:func:`merged_entry`); a series with none (books on both sides, or all flat) is left out."""
+        qname = quantity_of(self.first.name)
+        quantities: dict[int, dict[AttrKey, float]] = {}
+        for key, books in self.books.items():
+            qs = []
+            for _, _, part in books:
+                own = quantities.get(id(part))
+                if own is None:
+                    own = quantities[id(part)] = {p.key: float(p.value) for p in part.snapshot.numbers(qname)}
+                qs.append(own.get(key, NO_QUANTITY))
+            v = merged_entry([b[0] for b in books], [b[1] for b in books], qs)
+            if v is None:
+                del self.numbers[key]
+            else:
+                self.numbers[key].value = v
 
     def add(self, fam: Family, part: Part) -> None:
         first, agg = self.first, self.agg
@@ -308,7 +393,9 @@ class _Merged:
         for p in fam.points:
             key, attrs = (p.key, p.attributes) if agg != "pid" else _with_pid(p.key, p.attributes, part.pid)
             cur = numbers.get(key)
-            stamp = changed.get((name, p.key), 0.0) if agg == "last" else 0.0
+            stamp = changed.get((name, p.key), 0.0) if agg in ("last", "entry") else 0.0
+            if agg == "entry":
+                self.books.setdefault(key, []).append((float(p.value), stamp, part))
             if cur is None:
                 numbers[key] = _Num(attrs, p.start_ns, p.value, stamp)
                 continue

@@ -49,6 +49,7 @@ from ..types import AttrKey
 from ._clock import points_ns
 from .snapshot import (
     AGGREGATIONS,
+    NO_QUANTITY,
     PID_LABEL,
     Exemplar,
     Family,
@@ -59,6 +60,7 @@ from .snapshot import (
     Part,
     Snapshot,
     SumFamily,
+    quantity_of,
 )
 
 __all__ = ["FORMAT", "HEADER_SIZE", "MAGIC", "Columns", "CorruptPart", "Merger", "PartReader", "PartWriter", "to_part"]
@@ -692,6 +694,7 @@ def _latest(values: list[float], stamps: list[float]) -> float:
 
 
 _OPS: dict[str, Any] = {"max": max, "min": min}  # any other (sum): operator.add
+_NO_VALUE = math.nan  # aggregation ``entry``: a merged series with no value (one object: a list of them compares equal)
 _NO_EXEMPLARS: dict[int, Exemplar] = {}
 
 
@@ -719,10 +722,14 @@ class _FamilyPlan:
         self.series: list[tuple[AttrKey, dict[str, Any], int]] = []
         self.indices: dict[str, list[tuple[int, list[int]]]] = {}  # slot kind -> [(process index, its slots)]
         self.getters: dict[str, list[tuple[int, Any]]] = {}  # the same, each as a C-level gather
+        # aggregation ``entry``: per process, the slot of its quantity in each merged series (NO_QUANTITY: none)
+        self.weights: list[tuple[int, list[int]]] = []
+        self.weight_getters: list[tuple[int, Any]] = []
+        self._nones = 0  # aggregation ``entry``: the merged series with no value in the last merge (points None)
         self.pid_series: list[tuple[int, list[tuple[int, AttrKey, dict[str, Any], int]], int]] = []
         # The last merge's inputs and result, for reuse: a series whose merged values are unchanged keeps its point
         # object, and a family with none changed is the same object (see Merger).
-        self._last: tuple[Any, list[Any], Family] | None = None
+        self._last: tuple[Any, list[Any], Family | None] | None = None
 
     def carry(self, old: _FamilyPlan) -> None:
         """Take ``old``'s last merge when this family's series are ``old``'s and then others (see :meth:`_Plan.carry`);
@@ -733,6 +740,7 @@ class _FamilyPlan:
         k = len(old.series)
         if k <= len(self.series) and self.series[:k] == old.series:
             self._last = last
+            self._nones = old._nones
 
     def counts_all(self) -> bool:
         """Counters and histograms summed count every process, exited ones too; the rest only live ones."""
@@ -809,12 +817,77 @@ class _FamilyPlan:
                 miss = {"max": _NEG, "min": _POS}.get(self.agg, _ZERO)
                 vals = [*range(base, end, w), *(n + miss if o is None else o for o in rest)]
                 self.indices.setdefault("value", []).append((mi, vals))
-                if self.kind == "g" and self.agg == "last":
+                if self.kind == "g" and self.agg in ("last", "entry"):
                     stamps = [*range(base + 1, end, w), *(n + _NEG if o is None else o + 1 for o in rest)]
                     self.indices.setdefault("stamp", []).append((mi, stamps))
+                if self.kind == "g" and self.agg == "entry":
+                    self.weights.append((mi, self._quantity_slots(cols[mi], keys, n)))
             if offer is not None:
                 offer()
         self.getters = {kind: [(mi, _getter(idx)) for mi, idx in lists] for kind, lists in self.indices.items()}
+        self.weight_getters = [(mi, _getter(idx)) for mi, idx in self.weights]
+
+    def _quantity_slots(self, cols: Columns, keys: list[AttrKey], n: int) -> list[int]:
+        """Aggregation ``entry``: the slot of process ``cols``' quantity (:func:`quantity_of`) in each of ``keys``;
+        the -inf sentinel (``NO_QUANTITY``) where it has none."""
+        qname = quantity_of(self.name)
+        for f in cols.layout.families:
+            if f[1] == qname and f[0] in ("g", "u"):
+                base, width = f[7], f[8]
+                own = {key: base + i * width for i, (key, _, _) in enumerate(f[6])}
+                return [own.get(key, n + _NEG) for key in keys]
+        return [n + _NEG] * len(keys)
+
+    @staticmethod
+    def _entry(prices: Sequence[float], stamps: Sequence[float], quantities: Sequence[float]) -> float:
+        """Aggregation ``entry`` of one merged series from each process's value, stamp and quantity (a stamp of
+        -inf: the process has no value for it): :func:`~.snapshot.merged_entry`, inlined (the same operations in
+        the same order, so the same float; this runs per series and merge); :data:`_NO_VALUE` for none."""
+        cost = weight = 0.0
+        first: float | None = None
+        same, long, short, weighed = True, False, False, False
+        latest, at = _NO_VALUE, -math.inf
+        for p, t, q in zip(prices, stamps, quantities, strict=True):
+            if t == -math.inf:
+                continue  # the process has no value for the series
+            if t >= at:
+                latest, at = p, t
+            if q == NO_QUANTITY:
+                continue
+            weighed = True
+            if not q or not (-math.inf < q < math.inf and -math.inf < p < math.inf):
+                continue
+            if q > 0:
+                long = True
+            else:
+                short, q = True, -q
+            if first is None:
+                first = p
+            elif p != first:
+                same = False
+            cost += p * q
+            weight += q
+        if not weighed:
+            return latest
+        if (long and short) or first is None:
+            return _NO_VALUE
+        return first if same else cost / weight
+
+    def _entry_points(self, merged: list[float], last: tuple[Any, list[Any], Family | None] | None) -> list[Any]:
+        """Aggregation ``entry``: a point per merged series, None for one with no value (left out of the family);
+        a series whose value is unchanged since ``last`` keeps its point."""
+        old = last[0] if last is not None else []
+        kept = last[1] if last is not None else []
+        points: list[Any] = []
+        self._nones = merged.count(_NO_VALUE)  # (identity first: the one _NO_VALUE object)
+        for j, ((k, a, s), v) in enumerate(zip(self.series, merged, strict=True)):
+            if v is _NO_VALUE:
+                points.append(None)
+            elif j < len(kept) and kept[j] is not None and old[j] == v:
+                points.append(kept[j])
+            else:
+                points.append(_new(NumberPoint, (k, a, s, v)))
+        return points
 
     def family(
         self,
@@ -884,6 +957,21 @@ class _FamilyPlan:
                 merged.append(_latest([vec[j] for vec in vectors], [st[j] for st in stamps]))
                 if offer is not None and not j & 255:
                     offer()
+        elif self.agg == "entry":
+            stamps = [get(vals[mi]) for mi, get in g["stamp"]]
+            weights = [get(vals[mi]) for mi, get in self.weight_getters]
+            merged = []
+            entry = self._entry
+            for j in range(len(self.series)):
+                merged.append(entry([v[j] for v in vectors], [st[j] for st in stamps], [w[j] for w in weights]))
+                if offer is not None and not j & 255:
+                    offer()
+            if last is not None and last[0] == merged:
+                return last[2]
+            points = self._entry_points(merged, last)
+            efam = self._number_family(points)
+            self._last = (merged, points, efam)
+            return efam
         else:
             merged = _combine(vectors, _OPS.get(self.agg, operator.add))
         if last is not None and last[0] == merged:
@@ -898,18 +986,18 @@ class _FamilyPlan:
             points += [_new(NumberPoint, (k, a, s, x)) for (k, a, s), x in zip(self.series[n:], shown[n:], strict=True)]
         else:
             points = [_new(NumberPoint, (k, a, s, x)) for (k, a, s), x in zip(self.series, shown, strict=True)]
-        fam = self._number_family(points)
-        self._last = (merged, points, fam)
-        return fam
+        nfam = self._number_family(points)
+        self._last = (merged, points, nfam)
+        return nfam
 
     def _update(
         self,
         vals: list[array[float]],
         exemplars: dict[tuple[int, int], dict[int, Exemplar]],
-        last: tuple[Any, list[Any], Family],
+        last: tuple[Any, list[Any], Family | None],
         dirty: list[int],
         offer: Callable[[], None] | None,
-    ) -> Family:
+    ) -> Family | None:
         """The last merge with the ``dirty`` series merged again, one by one, exactly as :meth:`family` does
         (the same operations in the same order, so the same floats)."""
         ix = self.indices
@@ -929,6 +1017,20 @@ class _FamilyPlan:
             self._last = ((add, lo, hi, exemplars), points, fam)
             return fam
         merged = list(last[0])
+        if self.agg == "entry":
+            at_v, at_s, at_q, entry = ix["value"], ix["stamp"], self.weights, self._entry
+            for j in dirty:
+                v = merged[j] = entry(
+                    [vals[mi][idx[j]] for mi, idx in at_v],
+                    [vals[mi][idx[j]] for mi, idx in at_s],
+                    [vals[mi][idx[j]] for mi, idx in at_q],
+                )
+                k, a, s = self.series[j]
+                self._nones += (v is _NO_VALUE) - (points[j] is None)
+                points[j] = None if v is _NO_VALUE else _new(NumberPoint, (k, a, s, v))
+            efam = self._number_family(points)
+            self._last = (merged, points, efam)
+            return efam
         for j in dirty:
             values = [vals[mi][idx[j]] for mi, idx in ix["value"]]
             if self.agg == "last":
@@ -938,9 +1040,9 @@ class _FamilyPlan:
             k, a, s = self.series[j]
             points[j] = _new(NumberPoint, (k, a, s, v if self.kind == "g" else _number(v)))
             merged[j] = v
-        fam = self._number_family(points)
-        self._last = (merged, points, fam)
-        return fam
+        nfam = self._number_family(points)
+        self._last = (merged, points, nfam)
+        return nfam
 
     def _hpoint(
         self, j: int, add: list[float], lo: list[float], hi: list[float], ex: dict[int, Exemplar]
@@ -955,7 +1057,11 @@ class _FamilyPlan:
         )
         return point
 
-    def _number_family(self, points: list[Any]) -> Family:
+    def _number_family(self, points: list[Any]) -> Family | None:
+        if self.agg == "entry":  # a series with no value is None (see _entry_points); no series left: no family
+            if self._nones:
+                points = [p for p in points if p is not None]
+            return GaugeFamily(self.name, self.unit, self.desc, points, self.agg) if points else None
         if self.kind == "g":
             return GaugeFamily(self.name, self.unit, self.desc, points, self.agg)
         return SumFamily(self.name, self.unit, self.desc, self.kind == "c", points, self.agg)
@@ -1000,6 +1106,13 @@ class _Plan:
         self._owners: dict[int, list[tuple[_FamilyPlan, int] | None]] = {}
         self.families: dict[str, _FamilyPlan] = {}
         self.where: dict[tuple[int, int], tuple[_FamilyPlan, dict[AttrKey, int] | None]] = {}
+        # An ``entry`` family is weighed by its quantity family's values: that family is merged too (asked for or
+        # not), and a change of a quantity merges the entry series of the same attributes again (Merger._dirty).
+        self.links: list[tuple[_FamilyPlan, _FamilyPlan, dict[int, int]]] = []
+        if names is not None:
+            entries = {f[1] for c in cols for f in c.layout.families if f[4] == "entry" and f[1] in names}
+            if entries:
+                names = {*names, *map(quantity_of, entries)}
         for mi, c in enumerate(cols):
             for fi, f in enumerate(c.layout.families):
                 name = f[1]
@@ -1027,6 +1140,12 @@ class _Plan:
                 for key_mi_fi, (fp, _) in list(self.where.items()):
                     if fp is plan:
                         self.where[key_mi_fi] = (plan, index)
+        for plan in self.families.values():
+            qty = self.families.get(quantity_of(plan.name)) if plan.agg == "entry" and plan.kind == "g" else None
+            if qty is not None and qty.agg != "pid":
+                at = {key: j for j, (key, _, _) in enumerate(plan.series)}
+                link = {i: at[key] for i, (key, _, _) in enumerate(qty.series) if key in at}
+                self.links.append((plan, qty, link))
 
     def carry(self, before: _Plan) -> None:
         """A new plan (a worker's layout changed) starts from ``before``'s last merge where a family's series only
@@ -1096,9 +1215,9 @@ class Merger:
     ``docs/performance.md``, "In a worker group"). Snapshots are immutable, so sharing points between two of them is
     safe.
 
-    ``offer`` (optional) is called every 64 histogram series (256 gauge series of aggregation ``last``), between
-    families, and while a plan is made: a merge on a background thread passes ``gil.Slices().offer`` so the
-    trading thread is not kept from the GIL for the whole merge."""
+    ``offer`` (optional) is called every 64 histogram series (256 gauge series of aggregation ``last`` or
+    ``entry``), between families, and while a plan is made: a merge on a background thread passes
+    ``gil.Slices().offer`` so the trading thread is not kept from the GIL for the whole merge."""
 
     def __init__(self) -> None:
         self._plans: dict[Any, _Plan] = {}
@@ -1165,4 +1284,8 @@ class Merger:
                 hit = owner[slot]
                 if hit is not None:
                     dirty.setdefault(hit[0], set()).add(hit[1])
+        for entry, qty, link in plan.links:  # a quantity that changed weighs its entry series again
+            moved = dirty.get(qty)
+            if moved:
+                dirty.setdefault(entry, set()).update(link[j] for j in moved if j in link)
         return dirty

@@ -15,7 +15,8 @@ Order ids never become metric attributes: they are on spans and exemplars.
 Each gauge declares how the worker processes of one service combine it (``aggregation``,
 see ``docs/metrics.md``): positions, notionals, P&L, equity and exposure add up (each worker
 trades its own book), drawdown, limit use, the kill switch and staleness keep the worst
-process's value, the price the most recent one. Counters and histograms are summed.
+process's value, the price the most recent one, the average entry price the books' (``entry``: cost over
+quantity; none when the processes hold opposite positions). Counters and histograms are summed.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _h(attr: str, name: str, unit: str, attrs: tuple[str, ...], desc: str, bound
 
 _O = ORDER_ATTRS
 _SYM = ("symbol",)
-_SS = ("symbol", "strategy")
+_SS = ("symbol", "strategy", "venue")  # a position is one strategy's on one venue (one TradingTelemetry's)
 _S = ("strategy", "venue")  # what one TradingTelemetry sets for its strategy: each object its own series
 
 SPECS: tuple[InstrumentSpec, ...] = (
@@ -187,7 +188,7 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "{price}",
         _SS,
         "Average entry price of the position, as reported; no value while the position is flat",
-        "last",
+        "entry",
     ),
     _g("gross", "trading.exposure.gross", "{currency}", _S, "Sum of absolute notional over symbols", "sum"),
     _g("net", "trading.exposure.net", "{currency}", _S, "Sum of signed notional over symbols", "sum"),

@@ -215,10 +215,13 @@ class _MoneySeries:
 
     __slots__ = ("avg_price", "folded", "position_notional", "position_qty", "realized", "unrealized")
 
-    def __init__(self, inst: TradingInstruments, symbol: Any, strategy: str) -> None:
+    def __init__(self, inst: TradingInstruments, symbol: Any, strategy: str, venue: str) -> None:
         label = defaults.symbol_label(symbol)
         self.folded = label is defaults.OTHER
-        attrs = {"symbol": label, "strategy": strategy}
+        # With the venue: two objects of one strategy on two venues (two brokers) holding one symbol are two books.
+        # Keyed by symbol and strategy alone they set one series each, and the last report was the symbol's
+        # position and P&L (the other venue's were lost, from the sums and the loss limit alike).
+        attrs = {"symbol": label, "strategy": strategy, "venue": venue}
         self.position_qty: BoundGauge = inst.position_qty.bind(**attrs)
         self.position_notional: BoundGauge = inst.position_notional.bind(**attrs)
         self.avg_price: BoundGauge = inst.avg_price.bind(**attrs)
@@ -816,7 +819,9 @@ class TradingTelemetry:
             m = None
         if m is not None:
             return m
-        return self._cached(self._money, symbol, lambda: _MoneySeries(self.instruments, text(symbol), self.strategy))
+        return self._cached(
+            self._money, symbol, lambda: _MoneySeries(self.instruments, text(symbol), self.strategy, self.venue)
+        )
 
     def position(self, symbol: str, qty: float, price: float, avg_price: float | None = None) -> None:
         """Position quantity and notional (qty * price, ``price`` the mark) for ``symbol``; gross and net exposure

@@ -206,7 +206,9 @@ def test_account_and_desk_of_two_services_merge_to_exact_fleet_values() -> None:
     assert desk["md_age"] == 6.0  # the worst feed
     assert desk["stale"] == 3  # alpha's MSFT, beta's AAPL and NVDA: the union
     syms = st["symbols"]
-    assert syms["AAPL"]["avg"] == 11.5  # (10 * 100 + 12 * 300) / 400, weighted by |position|
+    # alpha long 100 at 10, beta short 300 at 12: the net short 200 has no single entry price (which of the fills
+    # offset which is the broker's matching); before, 11.5 = (10 * 100 + 12 * 300) / 400, weighted by |position|
+    assert "avg" not in syms["AAPL"] and syms["AAPL"]["pos"] == -200
     assert syms["MSFT"]["avg"] == 20.0 and syms["NVDA"]["avg"] == 5.0  # one instance each: as reported
     assert syms["AAPL"]["age"] == 1 and syms["NVDA"]["age"] == 9  # the freshest
 
@@ -284,9 +286,10 @@ def test_working_orders_are_the_oldest_n_and_a_removed_one_is_sent_as_null() -> 
     assert d["desk"] == {"working": 299}
 
 
-def test_published_desk_extras_key_limits_by_strategy_and_weigh_avg_over_strategies() -> None:
+@pytest.mark.parametrize("rev", [100, -100])
+def test_published_desk_extras_key_limits_by_strategy_and_weigh_avg_over_strategies(rev: int) -> None:
     a, b = Registry(), Registry()
-    for reg, strategy, pos, avg in ((a, "mom", 100, 10.0), (a, "rev", -100, 14.0), (b, "mom", 200, 11.0)):
+    for reg, strategy, pos, avg in ((a, "mom", 100, 10.0), (a, "rev", rev, 14.0), (b, "mom", 200, 11.0)):
         reg.gauge("trading.position.quantity").bind(symbol="AAPL", strategy=strategy).set(pos)
         reg.gauge("trading.position.avg_price").bind(symbol="AAPL", strategy=strategy).set(avg)
         reg.gauge("trading.risk.limit.utilization").bind(strategy=strategy, limit="gross").set(abs(pos) / 1000)
@@ -301,8 +304,10 @@ def test_published_desk_extras_key_limits_by_strategy_and_weigh_avg_over_strateg
         view.update(f, received=1.0)
     st = view.build(now=1.0)
     assert st["desk"]["limits"] == {"alpha/mom/gross": 0.1, "alpha/rev/gross": 0.1, "beta/mom/gross": 0.2}
-    # alpha's avg is 12 over 200 shares (net position 0), beta's 11 over 200: as one agent with all three strategies
-    assert st["symbols"]["AAPL"]["avg"] == (10.0 * 100 + 14.0 * 100 + 11.0 * 200) / 400
+    if rev > 0:  # alpha's avg is 12 over 200 shares, beta's 11 over 200: as one agent with all three strategies
+        assert st["symbols"]["AAPL"]["avg"] == (10.0 * 100 + 14.0 * 100 + 11.0 * 200) / 400
+    else:  # alpha long 100 and short 100 (no avg of its own, net 0): as one agent with all three, none (before: 11.5)
+        assert "avg" not in st["symbols"]["AAPL"] and st["symbols"]["AAPL"]["pos"] == 200
 
 
 def test_an_instance_that_stopped_is_stale_whatever_the_gateways_wall_clock_does(

@@ -100,6 +100,39 @@ def test_a_delta_deletes_avg_when_the_position_goes_flat(reg: Registry) -> None:
     assert without_nulls(client) == without_nulls(s2)
 
 
+@pytest.mark.parametrize("walk", [True, False])
+def test_strategies_long_and_short_in_a_symbol_have_no_avg_and_one_side_has_cost_over_quantity(
+    reg: Registry, walk: bool
+) -> None:
+    """The row's ``avg`` over strategies follows the rule of a worker group's merge (``entry_price``): the cost
+    over the quantity when they are on one side, so that ``upnl = pos * (px - avg)`` holds for the row as for each
+    strategy; none when one is long and another short (before: their |position|-weighted mean, 12.0 below, which
+    no book holds: at the mark of 11 it reads as a long 50 losing 50, where the books make 350)."""
+    pos, avg = reg.gauge("trading.position.quantity"), reg.gauge("trading.position.avg_price")
+    upnl = reg.gauge("trading.pnl.unrealized")
+    px = 11.0
+
+    def book(strategy: str, qty: float, price: float) -> None:
+        pos.bind(symbol="AAPL", strategy=strategy).set(qty)
+        avg.bind(symbol="AAPL", strategy=strategy).set(price)
+        upnl.bind(symbol="AAPL", strategy=strategy).set(qty * (px - price))
+
+    reg.gauge("trading.marketdata.price").bind(symbol="AAPL").set(px)
+    book("mom", 100, 10.0)
+    book("rev", -50, 16.0)
+    b = FrameBuilder(reg)
+
+    def row() -> dict[str, object]:
+        state = b.build() if walk else b.build(snapshot=reg.snapshot())
+        return dict(state["symbols"]["AAPL"])
+
+    assert row() == {"px": 11.0, "pos": 50, "upnl": 350.0}
+    book("rev", 50, 16.0)
+    r = row()
+    assert r == {"px": 11.0, "pos": 150, "upnl": -150.0, "avg": 12.0}
+    assert r["upnl"] == r["pos"] * (r["px"] - r["avg"])  # type: ignore[operator]
+
+
 def test_one_strategys_flat_position_has_no_avg(reg: Registry) -> None:
     """One strategy (the usual desk) goes flat: the row's ``avg`` goes too, as with several strategies. A bot that
     reports ``avg_price=None`` when flat (or 0.0, as the demo's portfolio does) kept its last average entry on the
@@ -384,6 +417,7 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
     readers = [PartReader() for _ in range(nproc)]
     merger, kept, fresh = Merger(), FrameBuilder(Registry()), FrameBuilder(Registry())
     state, series, client = None, [], None
+    keys: set[tuple[str, object]] = set()
     for writes, dt in rounds:
         for w, op, sym, strategy, v in writes:
             if w < nproc:
@@ -400,9 +434,11 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
             s["account"].pop("day_since", None)
         assert state == other
         series, before = [sum(len(f.points) for f in r.snapshot().families) for r in regs], series
-        # No worker has a new series (one would make a new merge plan, every point new): then a row nobody wrote
-        # into, whose age stayed, is the frame before's own row.
-        if prev is not None and series == before:
+        keys, had = {(f.name, p.key) for f in merged.families for p in f.points}, keys
+        # No worker has a new series (one would make a new merge plan, every point new), and the merge lost none
+        # (an average entry whose books went flat or on both sides: its series moved, every row is redone): then a
+        # row nobody wrote into, whose age stayed, is the frame before's own row.
+        if prev is not None and series == before and keys >= had:
             touched = {sym for w, _, sym, _, _ in writes if w < nproc}
             for sym, row in state["symbols"].items():
                 if sym not in touched and row.get("age") == prev["symbols"].get(sym, {}).get("age"):

@@ -711,6 +711,59 @@ def test_a_flat_position_has_no_average_entry_price_at_the_endpoint_or_in_otlp(
     assert sum(p.value for p in reg.self_metrics.invalid.series() if p.attributes.get("instrument") == "trading") == 0
 
 
+def test_one_strategy_on_two_venues_holding_one_symbol_keeps_both_books(cap: Capture) -> None:
+    """docs/metrics.md, "A strategy on several venues": one TradingTelemetry per venue. Their position and P&L series
+    were keyed by symbol and strategy only, so the two objects of strategy ``mom`` set one series each and the last
+    report was the symbol's: AAPL long 100 at ibkr and long 300 at alpaca read 300 at 14 (or 100 at 10), its P&L the
+    last venue's, and the other venue's book was missing from every sum (the desk, the loss limit). With the
+    ``venue`` label they are two series (as the account gauges already were): the endpoint, OTLP and the live view
+    add them up, and the live row's average is the cost over the quantity. One venue per strategy keeps one series
+    per symbol."""
+    from tradeobs_agent._internal.prometheus import Renderer
+    from tradeobs_agent.live.frames import FrameBuilder
+
+    ibkr = trading.TradingTelemetry(strategy="mom", venue="ibkr")
+    alpaca = trading.TradingTelemetry(strategy="mom", venue="alpaca")
+    try:
+        for tt, qty, avg in ((ibkr, 100.0, 10.0), (alpaca, 300.0, 14.0)):
+            tt.position("AAPL", qty, 15.0, avg_price=avg)
+            tt.pnl("AAPL", 1.0, qty * (15.0 - avg))
+            tt.flush()
+        want = {("ibkr", 100.0, 10.0, 500.0), ("alpaca", 300.0, 14.0, 300.0)}
+
+        def books(values: dict[str, dict[tuple[str, str], float]]) -> set[tuple[str, float, float, float]]:
+            qty, avg, upnl = (values[n] for n in ("quantity", "avg", "upnl"))
+            return {(v, qty[("AAPL", v)], avg[("AAPL", v)], upnl[("AAPL", v)]) for _, v in qty}
+
+        otlp = {
+            key: {(str(p.attributes["symbol"]), str(p.attributes["venue"])): p.value for p in cap.metrics()[name]}
+            for key, name in (
+                ("quantity", "trading.position.quantity"),
+                ("avg", "trading.position.avg_price"),
+                ("upnl", "trading.pnl.unrealized"),
+            )
+        }
+        assert books(otlp) == want
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = Renderer(cap.agent.registry).render().decode()
+        fams = {f.name: f.samples for f in text_string_to_metric_families(text)}
+        prom = {
+            key: {(x.labels["symbol"], x.labels["venue"]): x.value for x in fams[name] if x.labels["strategy"] == "mom"}
+            for key, name in (
+                ("quantity", "trading_position_quantity"),
+                ("avg", "trading_position_avg_price"),
+                ("upnl", "trading_pnl_unrealized"),
+            )
+        }
+        assert books(prom) == want
+        row = FrameBuilder(cap.agent.registry).build()["symbols"]["AAPL"]
+        assert (row["pos"], row["avg"], row["upnl"], row["rpnl"]) == (400.0, 13.0, 800.0, 2.0)
+    finally:
+        ibkr.close()
+        alpaca.close()
+
+
 def test_duplicate_signal_returns_the_open_trace(tt: TradingTelemetry) -> None:
     o = tt.order_signal("dup", "AAPL", "buy", 1)
     assert tt.order_signal("dup", "AAPL", "buy", 1) is o
