@@ -4,6 +4,7 @@ tests/integration/test_collector_tools.py runs them on what the real collector p
 from __future__ import annotations
 
 import fcntl
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tradeobs_agent._internal.collector_config import (
 )
 from tradeobs_agent.secrets_keys import KEY_PATTERN
 
-DELETE = f'delete_matching_keys(resource.attributes, "{KEY_PATTERN}")'
+DELETE = f"delete_matching_keys(resource.attributes, {json.dumps(KEY_PATTERN)})"  # an OTTL string: \\ and \" escaped
 
 
 def config(**over: Any) -> dict[str, Any]:
@@ -84,7 +85,8 @@ def test_redaction_regexes_out_of_sync(tmp_path: Path) -> None:
     assert "2 different secret-key regexes" in found[0].message
     # the same regex everywhere, but not the agent's list: a warning
     stmt = cfg["processors"]["transform/redact"]["log_statements"][0]
-    stmt["statements"] = [f'delete_matching_keys(resource.attributes, "{KEY_PATTERN.replace("passphrase|", "")}")']
+    other = json.dumps(KEY_PATTERN.replace("passphrase|", ""))
+    stmt["statements"] = [f"delete_matching_keys(resource.attributes, {other})"]
     assert codes(cfg, tmp_path) == [("warning", "redaction-out-of-sync")]
 
 
