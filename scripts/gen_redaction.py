@@ -196,12 +196,13 @@ def block(indent: str = "  ") -> str:
         """Every value rule on the string at ``path`` (a no-op on anything else)."""
         return replace("replace_pattern({target}, {rx}, {repl})" + where, path)
 
-    def attributes(path: str, where: str = "") -> list[str]:
+    def attributes(path: str, where: str = "", delete: bool = True) -> list[str]:
         """The map at ``path`` flattened (OTTL cannot recurse: a nested map's or list's entries become top-level
-        entries, ``broker.api_key``, ``args.1``), its secret-named entries deleted, its string values masked."""
+        entries, ``broker.api_key``, ``args.1``), its secret-named entries deleted (``delete=False``: by
+        attributes/redact, which runs after this processor), its string values masked."""
         return [
             statement(f"flatten({path}){where}"),
-            statement(f"delete_matching_keys({path}, {keys}){where}"),
+            *([statement(f"delete_matching_keys({path}, {keys}){where}")] if delete else []),
             *replace('replace_all_patterns({target}, "value", {rx}, {repl})' + where, path),
         ]
 
@@ -215,9 +216,11 @@ def block(indent: str = "  ") -> str:
         "# Do not edit it by hand: change them there and run `python scripts/gen_redaction.py`.",
         "#",
         "# Secret redaction, part 1: record-level attributes (span, log record and",
-        "# metric data point attributes). Matching keys are DELETED, not hashed: a",
-        "# hash of a low-entropy secret (a password) can be reversed by dictionary,",
-        "# and nobody needs the value of a key to debug a trading system. The regex",
+        "# metric data point attributes), AFTER transform/redact in every pipeline",
+        "# (which flattens them first: broker.api_key). Matching keys are DELETED,",
+        "# not hashed: a hash of a low-entropy secret (a password) can be reversed",
+        "# by dictionary, and nobody needs the value of a key to debug a trading",
+        "# system. The regex",
         "# is searched in the attribute KEY, case-insensitively: api_key, apiKey,",
         "# client_secret, password, authorization, cookie, auth_token, x-auth-token,",
         "# APCA-API-KEY-ID, APCA-API-SECRET-KEY, http.request.header.authorization,",
@@ -227,15 +230,17 @@ def block(indent: str = "  ") -> str:
         f"    - pattern: {_yaml_single(_collector(KEY_PATTERN))}",
         "      action: delete",
         "",
-        "# Secret redaction, part 2 (OTTL): what the attributes processor does not",
-        "# reach. OTTL does not recurse, so every attribute map (resource, scope,",
+        "# Secret redaction, part 2 (OTTL), BEFORE attributes/redact in every",
+        "# pipeline. OTTL does not recurse, so every attribute map (resource, scope,",
         "# span, span event, log record, data point) and a map log body are first",
         "# FLATTENED: a nested map's or list's entries become top-level entries",
         '# ({"broker": {"api_key": ...}} -> broker.api_key, a list item args.1; a',
         "# list body becomes a map, body.0, body.1...). Then secret-named entries are",
-        "# deleted (the key regex also matches a whole key as the last dotted part:",
-        "# broker.account) and secret VALUES under any key are masked in every",
-        "# string value, in text log bodies, span names, span status messages, span",
+        "# deleted (here for the resource, scope, span events and a map body;",
+        "# attributes/redact does it for the rest; the key regex also matches a",
+        "# whole key as the last dotted part: broker.account) and secret VALUES",
+        "# under any key are masked in every string value, in text log bodies,",
+        "# span names, span status messages, span",
         "# event names and log record event names (a label value on the Prometheus",
         f"# page, target_info too), with the agent's marker {MASK} by the agent's",
         "# own rules (translated to RE2, in the agent's order): key=value / key:",
@@ -259,7 +264,7 @@ def block(indent: str = "  ") -> str:
         *attribute_context("scope"),
         "    - context: span",
         "      statements:",
-        *attributes("span.attributes"),
+        *attributes("span.attributes", delete=False),
         *query_start("span.attributes"),  # the URL attributes' first parameter
         *mask_text("span.name"),
         *mask_text("span.status.message", ' where span.status.message != ""'),
@@ -273,7 +278,7 @@ def block(indent: str = "  ") -> str:
         *attribute_context("scope"),
         "    - context: datapoint",
         "      statements:",
-        *attributes("datapoint.attributes"),
+        *attributes("datapoint.attributes", delete=False),
         *query_start("datapoint.attributes"),
         "  log_statements:",
         *attribute_context("resource"),
@@ -286,7 +291,7 @@ def block(indent: str = "  ") -> str:
         *mask_text("log.body"),
         # a structured body (a map: a Go/Java service's structured logger): its entries as attributes, nested ones too
         *attributes("log.body", " where IsMap(log.body)"),
-        *attributes("log.attributes"),
+        *attributes("log.attributes", delete=False),
         *query_start("log.attributes"),
         *mask_text("log.event_name", ' where log.event_name != ""'),
         END,

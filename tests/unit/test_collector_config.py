@@ -39,9 +39,9 @@ def config(**over: Any) -> dict[str, Any]:
         },
         "service": {
             "pipelines": {
-                "traces": {"processors": ["memory_limiter", "attributes/redact", "transform/redact"],
+                "traces": {"processors": ["memory_limiter", "transform/redact", "attributes/redact"],
                            "exporters": ["otlp_grpc/traces"]},
-                "logs": {"processors": ["memory_limiter", "attributes/redact", "transform/redact"],
+                "logs": {"processors": ["memory_limiter", "transform/redact", "attributes/redact"],
                          "exporters": ["file/logs"]},
             }
         },
@@ -75,6 +75,25 @@ def test_pipeline_skipping_redaction_is_an_error(tmp_path: Path) -> None:
     found = lint(cfg, tmp_path)
     assert [(x.level, x.code) for x in found] == [("error", "pipeline-without-redaction")]
     assert "pipeline logs does not run attributes/redact, transform/redact" in found[0].message
+
+
+def test_attributes_redact_before_transform_redact_is_an_error(tmp_path: Path) -> None:
+    """transform/redact flattens nested maps (broker.api_key); attributes/redact deletes the secret-named keys of
+    span, log record and data point attributes, so it must run after (the order before this change leaked them)."""
+    cfg = config()
+    cfg["service"]["pipelines"]["logs"]["processors"] = ["memory_limiter", "attributes/redact", "transform/redact"]
+    found = lint(cfg, tmp_path)
+    assert [(x.level, x.code) for x in found] == [("error", "redaction-out-of-order")]
+    assert "pipeline logs" in found[0].message
+    assert codes(config(), tmp_path) == []
+
+
+def test_the_shipped_configs_run_attributes_redact_after_transform_redact() -> None:
+    for path in sorted((_REPO / "collector").glob("otel-collector*.yaml")):
+        pipelines = (yaml.safe_load(path.read_text()).get("service") or {}).get("pipelines") or {}
+        for name, pl in pipelines.items():
+            order = pl["processors"]
+            assert order.index("transform/redact") < order.index("attributes/redact"), (path.name, name)
 
 
 def test_redaction_regexes_out_of_sync(tmp_path: Path) -> None:

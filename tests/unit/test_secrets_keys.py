@@ -145,9 +145,9 @@ def test_rewrite_refuses_a_file_without_the_markers() -> None:
 
 def test_every_collector_regex_comes_from_the_list() -> None:
     keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
-    # attributes/redact + eleven delete_matching_keys: resource and scope (3 signals each), span, span event, data
-    # point, a map body, log record (after each is flattened: a nested entry's name too)
-    assert len(keys) == 12
+    # attributes/redact (after transform/redact, which flattens span, log record and data point attributes) + eight
+    # delete_matching_keys: resource and scope (3 signals each), span event, a map body (after flattening them)
+    assert len(keys) == 9
     assert set(keys) == {secrets_keys.KEY_PATTERN}
     assert bodies[0] == gen.body_pattern()
 
