@@ -1,6 +1,6 @@
 """What the collector's secret-value redaction costs: its CPU seconds for a fixed batch, per config.
 
-    python benchmarks/collector_redaction.py [--spans 20000] [--logs 20000] [--runs 3] [--config OLD.yaml ...]
+    python benchmarks/collector_redaction.py [--spans 20000] [--logs 20000] [--points 0] [--runs 3] [--config X.yaml]
 
 For each config (default: ``collector/otel-collector.yaml``; pass an older copy to compare, e.g.
 ``git show HEAD~1:collector/otel-collector.yaml > /tmp/old.yaml``), runs alternated: a fresh otelcol-tradeobs
@@ -8,7 +8,9 @@ For each config (default: ``collector/otel-collector.yaml``; pass an older copy 
 a plain OTel SDK sender (no agent) sending ``--spans`` spans (6 string attributes of ordinary trading text, one
 with a URL, and one event with 2) and ``--logs`` log records (a 100-character body and 4 string attributes), one
 in 50 holding a secret. The collector's user+system CPU (``/proc/<pid>/stat``) is read after a warm-up batch and
-again once everything arrived: the difference is the batch's cost.
+again once everything arrived: the difference is the batch's cost. ``--points N`` measures the metrics pipeline the
+same way, on a collector of its own: one export of a counter with N series (4 string attributes each, the trading
+labels a desk has), written to a file as well as to the Prometheus exporter.
 """
 
 from __future__ import annotations
@@ -83,6 +85,53 @@ def send(endpoint: str, spans: int, logs: int, tag: str) -> None:
     lp.shutdown()
 
 
+def send_points(endpoint: str, points: int, tag: str) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True), 3_600_000)
+    mp = MeterProvider(resource=Resource.create({"service.name": "plain-sdk-bench"}), metric_readers=[reader])
+    meter = mp.get_meter("bench")
+    counters = [meter.create_counter(f"bench_{tag}_{n}") for n in range(-(-points // 1000))]  # the SDK keeps 2000
+    for i in range(points):
+        attrs = {"symbol": f"SYM{i:05d}", "strategy": "momentum-eu-open", "venue": "XNAS", "side": "buy"}
+        counters[i // 1000].add(1, attrs)
+    mp.force_flush(120_000)
+    mp.shutdown()
+
+
+def metrics_file_config(work: Path, config: Path) -> Path:
+    """``file_config`` plus the metrics written to a file (next to the Prometheus exporter), to see them arrive."""
+    import yaml
+
+    path = file_config(work, config)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["exporters"]["file/metrics"] = {
+        "path": str(work / "metrics.jsonl"),
+        "format": "json",
+        "flush_interval": "200ms",
+    }
+    cfg["service"]["pipelines"]["metrics"]["exporters"].append("file/metrics")
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def run_points(config: Path, points: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="tradeobs-redbench-") as d:
+        work = Path(d)
+        with start_collector(work, f"127.0.0.1:{free_port()}", config=metrics_file_config(work, config)) as c:
+            endpoint = f"http://{c.otlp_grpc_endpoint}"
+            metrics = work / "metrics.jsonl"
+            send_points(endpoint, 200, "warmup")
+            wait_for(lambda: count_lines(metrics, "bench_warmup") >= 1, "warmup")
+            time.sleep(1)
+            before = cpu_seconds(c.proc.pid)
+            send_points(endpoint, points, "measured")
+            wait_for(lambda: count_lines(metrics, "SYM") >= 200 + points, "the points", timeout=300)
+            return cpu_seconds(c.proc.pid) - before
+
+
 def run(config: Path, spans: int, logs: int) -> float:
     with tempfile.TemporaryDirectory(prefix="tradeobs-redbench-") as d:
         work = Path(d)
@@ -108,20 +157,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spans", type=int, default=20000)
     ap.add_argument("--logs", type=int, default=20000)
+    ap.add_argument("--points", type=int, default=0, help="also measure N metric data points (metrics pipeline)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--config", type=Path, action="append", help="default: collector/otel-collector.yaml")
     args = ap.parse_args()
     configs = args.config or [COLLECTOR_CONFIG]
     results: dict[Path, list[float]] = {c: [] for c in configs}
+    point_results: dict[Path, list[float]] = {c: [] for c in configs}
     for _ in range(args.runs):
         for config in configs:
-            results[config].append(run(config, args.spans, args.logs))
+            if args.spans or args.logs:
+                results[config].append(run(config, args.spans, args.logs))
+            if args.points:
+                point_results[config].append(run_points(config, args.points))
     for config, secs in results.items():
+        if not secs:
+            continue
         runs = " ".join(f"{s:.2f}" for s in secs)
         print(
             f"{config}: collector CPU {statistics.median(secs):.2f} s median ({runs})"
             f" for {args.spans} spans + {args.logs} logs"
         )
+    for config, secs in point_results.items():
+        if secs:
+            runs = " ".join(f"{s:.2f}" for s in secs)
+            print(f"{config}: collector CPU {statistics.median(secs):.2f} s median ({runs}) for {args.points} points")
 
 
 if __name__ == "__main__":

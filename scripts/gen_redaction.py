@@ -170,9 +170,6 @@ def block(indent: str = "  ") -> str:
     """The generated section (marker lines included), each line prefixed with ``indent``."""
     keys = _ottl_string(KEY_PATTERN)
 
-    def delete(path: str) -> str:
-        return _yaml_single(_collector(f"delete_matching_keys({path}, {keys})"))
-
     rules, _ = value_rules()
 
     def replace(statement: str, target: str) -> list[str]:
@@ -181,9 +178,6 @@ def block(indent: str = "  ") -> str:
             + _yaml_single(_collector(statement.format(target=target, rx=_ottl_string(rx), repl=_ottl_string(repl))))
             for rx, repl in rules
         ]
-
-    def mask_values(path: str) -> list[str]:
-        return replace('replace_all_patterns({target}, "value", {rx}, {repl})', path) + query_start(path)
 
     def query_start(path: str) -> list[str]:
         rx, repl = url_rule()
@@ -195,6 +189,26 @@ def block(indent: str = "  ") -> str:
             for key in sorted(URL_ATTRIBUTES)
         ]
 
+    def statement(s: str) -> str:
+        return "        - " + _yaml_single(_collector(s))
+
+    def mask_text(path: str, where: str = "") -> list[str]:
+        """Every value rule on the string at ``path`` (a no-op on anything else)."""
+        return replace("replace_pattern({target}, {rx}, {repl})" + where, path)
+
+    def attributes(path: str, where: str = "", delete: bool = True) -> list[str]:
+        """The map at ``path`` flattened (OTTL cannot recurse: a nested map's or list's entries become top-level
+        entries, ``broker.api_key``, ``args.1``), its secret-named entries deleted (``delete=False``: by
+        attributes/redact, which runs after this processor), its string values masked."""
+        return [
+            statement(f"flatten({path}){where}"),
+            *([statement(f"delete_matching_keys({path}, {keys}){where}")] if delete else []),
+            *replace('replace_all_patterns({target}, "value", {rx}, {repl})' + where, path),
+        ]
+
+    def attribute_context(context: str) -> list[str]:
+        return [f"    - context: {context}", "      statements:", *attributes(f"{context}.attributes")]
+
     lines = [
         BEGIN + ": scripts/gen_redaction.py writes this section from",
         "# agent/tradeobs_agent/secrets_keys.py and the value rules of",
@@ -202,9 +216,11 @@ def block(indent: str = "  ") -> str:
         "# Do not edit it by hand: change them there and run `python scripts/gen_redaction.py`.",
         "#",
         "# Secret redaction, part 1: record-level attributes (span, log record and",
-        "# metric data point attributes). Matching keys are DELETED, not hashed: a",
-        "# hash of a low-entropy secret (a password) can be reversed by dictionary,",
-        "# and nobody needs the value of a key to debug a trading system. The regex",
+        "# metric data point attributes), AFTER transform/redact in every pipeline",
+        "# (which flattens them first: broker.api_key). Matching keys are DELETED,",
+        "# not hashed: a hash of a low-entropy secret (a password) can be reversed",
+        "# by dictionary, and nobody needs the value of a key to debug a trading",
+        "# system. The regex",
         "# is searched in the attribute KEY, case-insensitively: api_key, apiKey,",
         "# client_secret, password, authorization, cookie, auth_token, x-auth-token,",
         "# APCA-API-KEY-ID, APCA-API-SECRET-KEY, http.request.header.authorization,",
@@ -214,61 +230,70 @@ def block(indent: str = "  ") -> str:
         f"    - pattern: {_yaml_single(_collector(KEY_PATTERN))}",
         "      action: delete",
         "",
-        "# Secret redaction, part 2 (OTTL): what the attributes processor does not",
-        "# reach: secret-named resource and span event attributes (deleted), and",
-        "# secret VALUES under any key, in log bodies and in the string values of",
-        "# resource, log record, span, span event and metric data point attributes",
-        "# (a label value on the Prometheus page, target_info) and of a map body's",
-        "# top-level entries (its secret-named ones deleted), masked with the agent's",
-        f"# marker {MASK} by the agent's own rules (translated to RE2, in the agent's",
-        '# order): key=value / key: value / "key": "value", Bearer/Basic',
-        "# credentials, account numbers after an account word, user:password@ in",
-        "# URLs, JWTs, AWS key ids, ?key= &sig= &signature= X-Amz-Signature= query",
-        "# values, prefixed keys (sk_live_, ghp_, github_pat_, xox?-, AIza, sk-ant-,",
-        "# sk-proj-...), PEM private keys; in the URL attributes (url.query,",
-        "# url.full, http.url, http.target) also key=, sig=, signature= at the",
-        '# start (url.query has no "?"). So a service without the agent (a plain',
-        "# OTel SDK, Go or Java service) gets them masked here; also URL-encoded",
-        "# pairs and URLs (password%3D..., https%3A%2F%2Fuser%3Apw%40) and curl's",
-        "# -u/--user name:password (-u only after the word curl), by RE2 forms",
-        "# written next to the agent's rules (redaction.RE2_FORMS). Not here:",
-        "# (name, value) pairs of a header list's repr, keys with percent-encoded",
-        "# letters, the agent's known secret values, values nested in a map or list",
-        "# (OTTL does not recurse).",
+        "# Secret redaction, part 2 (OTTL), BEFORE attributes/redact in every",
+        "# pipeline. OTTL does not recurse, so every attribute map (resource, scope,",
+        "# span, span event, log record, data point) and a map log body are first",
+        "# FLATTENED: a nested map's or list's entries become top-level entries",
+        '# ({"broker": {"api_key": ...}} -> broker.api_key, a list item args.1; a',
+        "# list body becomes a map, body.0, body.1...). Then secret-named entries are",
+        "# deleted (here for the resource, scope, span events and a map body;",
+        "# attributes/redact does it for the rest; the key regex also matches a",
+        "# whole key as the last dotted part: broker.account) and secret VALUES",
+        "# under any key are masked in every string value, in text log bodies,",
+        "# span names, span status messages, span",
+        "# event names and log record event names (a label value on the Prometheus",
+        f"# page, target_info too), with the agent's marker {MASK} by the agent's",
+        "# own rules (translated to RE2, in the agent's order): key=value / key:",
+        '# value / "key": "value", Bearer/Basic credentials, account numbers after',
+        "# an account word, user:password@ in URLs, JWTs, AWS key ids, ?key= &sig=",
+        "# &signature= X-Amz-Signature= query values, prefixed keys (sk_live_, ghp_,",
+        "# github_pat_, xox?-, AIza, sk-ant-, sk-proj-...), PEM private keys; in the",
+        "# URL attributes (url.query, url.full, http.url, http.target) also key=,",
+        '# sig=, signature= at the start (url.query has no "?"). So a service',
+        "# without the agent (a plain OTel SDK, Go or Java service) gets them masked",
+        "# here; also URL-encoded pairs and URLs (password%3D...,",
+        "# https%3A%2F%2Fuser%3Apw%40) and curl's -u/--user name:password (-u only",
+        "# after the word curl), by RE2 forms written next to the agent's rules",
+        "# (redaction.RE2_FORMS). Not here: (name, value) pairs of a",
+        "# header list's repr, keys with percent-encoded letters, the agent's known",
+        "# secret values, span LINK attributes (no OTTL path reaches them in v0.161).",
         "transform/redact:",
         "  error_mode: ignore",
         "  trace_statements:",
-        "    - context: resource",
-        "      statements:",
-        f"        - {delete('resource.attributes')}",
-        *replace('replace_all_patterns({target}, "value", {rx}, {repl})', "resource.attributes"),
+        *attribute_context("resource"),
+        *attribute_context("scope"),
         "    - context: span",
         "      statements:",
-        *mask_values("span.attributes"),
+        *attributes("span.attributes", delete=False),
+        *query_start("span.attributes"),  # the URL attributes' first parameter
+        *mask_text("span.name"),
+        *mask_text("span.status.message", ' where span.status.message != ""'),
         "    - context: spanevent",
         "      statements:",
-        f"        - {delete('spanevent.attributes')}",
-        *mask_values("spanevent.attributes"),
+        *attributes("spanevent.attributes"),
+        *query_start("spanevent.attributes"),
+        *mask_text("spanevent.name"),
         "  metric_statements:",
-        "    - context: resource",
-        "      statements:",
-        f"        - {delete('resource.attributes')}",
-        *replace('replace_all_patterns({target}, "value", {rx}, {repl})', "resource.attributes"),
+        *attribute_context("resource"),
+        *attribute_context("scope"),
         "    - context: datapoint",
         "      statements:",
-        *mask_values("datapoint.attributes"),
+        *attributes("datapoint.attributes", delete=False),
+        *query_start("datapoint.attributes"),
         "  log_statements:",
-        "    - context: resource",
-        "      statements:",
-        f"        - {delete('resource.attributes')}",
-        *replace('replace_all_patterns({target}, "value", {rx}, {repl})', "resource.attributes"),
+        *attribute_context("resource"),
+        *attribute_context("scope"),
         "    - context: log",
         "      statements:",
-        *replace("replace_pattern({target}, {rx}, {repl})", "log.body"),
-        # a structured body (a map: a Go/Java service's structured logger): its top-level entries as attributes
-        f"        - {delete('log.body')[:-1]} where IsMap(log.body)'",
-        *replace('replace_all_patterns({target}, "value", {rx}, {repl}) where IsMap(log.body)', "log.body"),
-        *mask_values("log.attributes"),
+        # a list body: a map of one entry, "body", flattened below as a map body is (body.0, body.2.api_key...)
+        statement('set(log.cache["body"], log.body) where IsList(log.body)'),
+        statement("set(log.body, log.cache) where IsList(log.body)"),
+        *mask_text("log.body"),
+        # a structured body (a map: a Go/Java service's structured logger): its entries as attributes, nested ones too
+        *attributes("log.body", " where IsMap(log.body)"),
+        *attributes("log.attributes", delete=False),
+        *query_start("log.attributes"),
+        *mask_text("log.event_name", ' where log.event_name != ""'),
         END,
     ]
     return "".join((indent + line).rstrip() + "\n" for line in lines)

@@ -507,13 +507,14 @@ class Redactor:
             return self.text(v) if key not in URL_ATTRIBUTES else self.attribute_text(key, v)
         if isinstance(v, int) and not isinstance(v, bool):
             return MASK if self._mask_values is not None and secret_values.int_is_secret(v) else v
-        if depth < _MAX_DEPTH:
+        if isinstance(v, Mapping | list | tuple):
+            if depth >= _MAX_DEPTH:
+                return MASK  # not looked into: it leaves as the mask, not as it is
             if isinstance(v, Mapping):
                 return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
-            if isinstance(v, list | tuple):
-                if len(v) == 2 and self.is_secret_pair(v[0], v[1]):
-                    return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
-                return [self.value("", x, depth + 1) for x in v]
+            if len(v) == 2 and self.is_secret_pair(v[0], v[1]):
+                return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
+            return [self.value("", x, depth + 1) for x in v]
         return v
 
     def body(self, b: Any) -> Any:

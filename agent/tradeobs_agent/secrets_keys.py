@@ -120,7 +120,8 @@ def key_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
     if word:
         parts.append("(^|[._-])(" + "|".join(word) + ")($|[._-])")
     if whole:
-        parts.append("^(" + "|".join(whole) + ")$")
+        # the whole name, or its last dot-separated part: a nested entry's flattened name (broker.account)
+        parts.append("(^|\\.)(" + "|".join(whole) + ")$")
     return "(?i)(" + "|".join(parts) + ")"
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 
 from fastapi import FastAPI, Request
+from opentelemetry import _logs as otel_logs
 from opentelemetry import trace
 
 import tradeobs_agent
@@ -35,6 +36,7 @@ PASSWORD = os.environ["DB_PASSWORD"]
 TOKEN, ACCOUNT = json.loads(os.environ["CANARY_REGISTER"])
 log = tradeobs_agent.get_logger("execution")
 plain = logging.getLogger("canary.service")  # an ordinary stdlib logger of the service
+otel_log = otel_logs.get_logger("canary.otel")  # the OTel logs API, as an instrumentation library's events use it
 requests = tradeobs_agent.counter("canary.requests", unit="{request}")
 tt = tradeobs_agent.TradingTelemetry(strategy="canary", venue="alpaca-paper")
 _orders = 0
@@ -60,6 +62,18 @@ async def leak(request: Request) -> dict[str, str]:
         raise ValueError(f"broker refused key {KEY_ID} with secret {SECRET} (account {ACCOUNT})")
     except ValueError:
         log.exception("order rejected")
+    # Nested maps and lists: in extra, and through the OTel logs API (attributes, body, event name), one of them
+    # nested deeper than the agent looks into.
+    deep: dict[str, object] = {"secret": SECRET}
+    for _ in range(8):
+        deep = {"next": deep}
+    broker = {"auth": {"secret_key": SECRET, "token": TOKEN}, "acct": ACCOUNT, "venue": "alpaca"}
+    plain.info("nested extra", extra={"broker": broker, "deep": deep, "argv": ["--password", PASSWORD]})
+    otel_log.emit(
+        body={"msg": "otel api", "order": {"broker": broker}, "deep": deep},
+        attributes={"broker": broker, "deep": deep, "args": ["x", {"api_key": SECRET}, ["--password", PASSWORD]]},
+        event_name=f"broker.login key={SECRET}",
+    )
     # Span attributes and events on the request's span, and an exception event.
     span = trace.get_current_span()
     span.set_attribute("broker.key", KEY_ID)

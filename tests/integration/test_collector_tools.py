@@ -129,17 +129,25 @@ def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
     ("old", "new", "message"),
     [
         pytest.param(
-            "attributes/redact, transform/redact, resource",
+            "transform/redact, attributes/redact, resource",
             "attributes/redact, resource",
             "error    unused-processor             redaction processor transform/redact is defined but in no pipeline",
             id="redaction-in-no-pipeline",
         ),
         pytest.param(
-            "processors: [memory_limiter, attributes/redact, transform/redact, resource]\n"
+            "processors: [memory_limiter, transform/redact, attributes/redact, resource]\n"
             "      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
             "processors: [memory_limiter, resource]\n      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
             "error    pipeline-without-redaction   pipeline logs does not run attributes/redact, transform/redact",
             id="pipeline-skips-redaction",
+        ),
+        pytest.param(
+            "processors: [memory_limiter, transform/redact, attributes/redact, resource]\n"
+            "      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
+            "processors: [memory_limiter, attributes/redact, transform/redact, resource]\n"
+            "      exporters: ${env:TRADEOBS_LOGS_EXPORTERS",
+            "error    redaction-out-of-order       pipeline logs runs attributes/redact before transform/redact",
+            id="redaction-out-of-order",
         ),
         pytest.param(
             "- pattern: '(?i)(api[._-]?key|",
@@ -213,7 +221,7 @@ def test_reload_refuses_a_lint_error(tmp_path: Path) -> None:
     config = tmp_path / "otel-collector.yaml"
     config.write_text(COLLECTOR_CONFIG.read_text())
     with start_collector(tmp_path / "col", "127.0.0.1:1", config=config) as col:
-        config.write_text(config.read_text().replace("attributes/redact, transform/redact, resource", "resource"))
+        config.write_text(config.read_text().replace("transform/redact, attributes/redact, resource", "resource"))
         res = cli("reload", "--pid", str(col.proc.pid))
         assert res.returncode == 1 and "NOT reloaded" in res.stdout
         assert "redaction processor attributes/redact is defined but in no pipeline" in res.stdout

@@ -196,6 +196,8 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
             "TRADEOBS_OTLP_HEADERS": f"authorization=Bearer%20{c['otlp header token']}",
             "TRADEOBS_LIVE_TOKEN": c["live secret"],
             "TRADEOBS_TRACES_FILE": str(tmp_path / "tracefile" / "traces.jsonl"),
+            # the FastAPI instrumentation records these request headers as span attributes
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "Authorization,Cookie,X-API-Key,APCA-API-.*",
             "OTEL_RESOURCE_ATTRIBUTES": (
                 f"deploy.note={c['bearer token']},api_key={urllib.parse.quote(c['broker secret'], safe='')},"
                 f"owner.ref={c['account number']}"
@@ -223,6 +225,7 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
             "APCA-API-KEY-ID": c["broker key id"],
             "APCA-API-SECRET-KEY": c["broker secret"],
             "Cookie": f"session={c['password']}",
+            "X-API-Key": c["broker secret"],
         }
         for _ in range(3):
             assert _request(f"{base}/leak?{query}", headers)[0] == 200
@@ -252,6 +255,10 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
         (login,) = [r for r in logs if r.get("body", {}).get("stringValue") == "login"][:1]
         assert login["_attributes"]["password"] == "[REDACTED]" and login["_attributes"]["user"] == "alice"
         assert login["_resource"]["api_key"] == "[REDACTED]" and login["_resource"]["deploy.note"] == "[REDACTED]"
+        otel_api = next(r for r in logs if r.get("eventName", "").startswith("broker.login"))
+        assert otel_api["eventName"] == "broker.login key=[REDACTED]"
+        assert otel_api["_attributes"]["broker"]["auth"] == {"secret_key": "[REDACTED]", "token": "[REDACTED]"}
+        assert otel_api["_attributes"]["broker"]["venue"] == "alpaca"
 
         def leak_span() -> dict[str, Any] | None:
             found = [s for s in _spans(coll_dir(collector) / "traces.jsonl") if s["name"] == "GET /leak"]
@@ -263,6 +270,7 @@ def _run_and_search(c: dict[str, str], collector: CollectorProc, tmp_path: Path)
         assert attrs["order.ref"] == "[REDACTED]"
         assert "[REDACTED]" in str(attrs.get("http.url", attrs.get("url.query", "")))
         assert {e["name"] for e in span["events"]} >= {"auth", "exception"}
+        assert attrs["http.request.header.x_api_key"] == "[REDACTED]"  # captured, masked by its name
 
         def scraped() -> str | None:
             status, body = http_get(f"{collector.prometheus_exporter_url}/metrics")

@@ -4,6 +4,7 @@ tests/integration/test_collector_tools.py runs them on what the real collector p
 from __future__ import annotations
 
 import fcntl
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tradeobs_agent._internal.collector_config import (
 )
 from tradeobs_agent.secrets_keys import KEY_PATTERN
 
-DELETE = f'delete_matching_keys(resource.attributes, "{KEY_PATTERN}")'
+DELETE = f"delete_matching_keys(resource.attributes, {json.dumps(KEY_PATTERN)})"  # an OTTL string: \\ and \" escaped
 
 
 def config(**over: Any) -> dict[str, Any]:
@@ -38,9 +39,9 @@ def config(**over: Any) -> dict[str, Any]:
         },
         "service": {
             "pipelines": {
-                "traces": {"processors": ["memory_limiter", "attributes/redact", "transform/redact"],
+                "traces": {"processors": ["memory_limiter", "transform/redact", "attributes/redact"],
                            "exporters": ["otlp_grpc/traces"]},
-                "logs": {"processors": ["memory_limiter", "attributes/redact", "transform/redact"],
+                "logs": {"processors": ["memory_limiter", "transform/redact", "attributes/redact"],
                          "exporters": ["file/logs"]},
             }
         },
@@ -76,6 +77,25 @@ def test_pipeline_skipping_redaction_is_an_error(tmp_path: Path) -> None:
     assert "pipeline logs does not run attributes/redact, transform/redact" in found[0].message
 
 
+def test_attributes_redact_before_transform_redact_is_an_error(tmp_path: Path) -> None:
+    """transform/redact flattens nested maps (broker.api_key); attributes/redact deletes the secret-named keys of
+    span, log record and data point attributes, so it must run after (the order before this change leaked them)."""
+    cfg = config()
+    cfg["service"]["pipelines"]["logs"]["processors"] = ["memory_limiter", "attributes/redact", "transform/redact"]
+    found = lint(cfg, tmp_path)
+    assert [(x.level, x.code) for x in found] == [("error", "redaction-out-of-order")]
+    assert "pipeline logs" in found[0].message
+    assert codes(config(), tmp_path) == []
+
+
+def test_the_shipped_configs_run_attributes_redact_after_transform_redact() -> None:
+    for path in sorted((_REPO / "collector").glob("otel-collector*.yaml")):
+        pipelines = (yaml.safe_load(path.read_text()).get("service") or {}).get("pipelines") or {}
+        for name, pl in pipelines.items():
+            order = pl["processors"]
+            assert order.index("transform/redact") < order.index("attributes/redact"), (path.name, name)
+
+
 def test_redaction_regexes_out_of_sync(tmp_path: Path) -> None:
     cfg = config()
     cfg["processors"]["attributes/redact"]["actions"][0]["pattern"] = KEY_PATTERN.replace("passphrase|", "")
@@ -84,7 +104,8 @@ def test_redaction_regexes_out_of_sync(tmp_path: Path) -> None:
     assert "2 different secret-key regexes" in found[0].message
     # the same regex everywhere, but not the agent's list: a warning
     stmt = cfg["processors"]["transform/redact"]["log_statements"][0]
-    stmt["statements"] = [f'delete_matching_keys(resource.attributes, "{KEY_PATTERN.replace("passphrase|", "")}")']
+    other = json.dumps(KEY_PATTERN.replace("passphrase|", ""))
+    stmt["statements"] = [f"delete_matching_keys(resource.attributes, {other})"]
     assert codes(cfg, tmp_path) == [("warning", "redaction-out-of-sync")]
 
 

@@ -53,6 +53,7 @@ def key_corpus() -> list[str]:
         }
         for s in spellings:
             names |= {s, f"x-{s}", f"client_{s}", f"http.request.header.{s}", f"{s}_id", f"{s}s", f"my{s}"}
+            names |= {f"broker.{s}", f"broker.{s}.venue"}  # a nested entry, flattened by the collector
     names |= {
         "order.id",
         "symbol",
@@ -71,6 +72,8 @@ def key_corpus() -> list[str]:
         "authToken",
         "refreshToken",
         "Cookie",
+        "cloud.account.id",
+        "broker.account_type",
     }
     return sorted(names)
 
@@ -142,7 +145,9 @@ def test_rewrite_refuses_a_file_without_the_markers() -> None:
 
 def test_every_collector_regex_comes_from_the_list() -> None:
     keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
-    assert len(keys) == 6  # attributes/redact + five delete_matching_keys (a map body's keys too)
+    # attributes/redact (after transform/redact, which flattens span, log record and data point attributes) + eight
+    # delete_matching_keys: resource and scope (3 signals each), span event, a map body (after flattening them)
+    assert len(keys) == 9
     assert set(keys) == {secrets_keys.KEY_PATTERN}
     assert bodies[0] == gen.body_pattern()
 
@@ -178,8 +183,19 @@ def test_the_list_means_what_the_docs_say() -> None:
         "account",
         "account_number",
         "acct",
+        "broker.account",  # {"broker": {"account": ...}} flattened by the collector
+        "broker.acct_no",
     ]
-    kept = ["order.id", "gen_ai.usage.input_tokens", "max_tokens", "account_type", "account_id", "APCA_API_BASE_URL"]
+    kept = [
+        "cloud.account.id",
+        "broker.account_type",
+        "order.id",
+        "gen_ai.usage.input_tokens",
+        "max_tokens",
+        "account_type",
+        "account_id",
+        "APCA_API_BASE_URL",
+    ]
     assert [k for k in secret if not secrets_keys.is_secret_key(k)] == []
     assert [k for k in kept if secrets_keys.is_secret_key(k)] == []
 
@@ -412,30 +428,39 @@ def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> N
     assert "header list's repr" in text and "percent-encoded" in text
     found: dict[str, list[str]] = {}
     for stmt in _redact_statements(config):
-        m = re.match(r"(replace_pattern|replace_all_patterns)\(([a-z.]+),", stmt)
+        m = re.match(r"(replace_pattern|replace_all_patterns)\(([a-z._]+),", stmt)
         if m:
             found.setdefault(m.group(2), []).append(stmt)
     assert sorted(found) == [
         "datapoint.attributes",
         "log.attributes",
         "log.body",
+        "log.event_name",
         "resource.attributes",
+        "scope.attributes",
         "span.attributes",
+        "span.name",
+        "span.status.message",
         "spanevent.attributes",
+        "spanevent.name",
     ]
-    # a map body's top-level values: as attributes are (after the string body's statements)
+    # a map body's values: as attributes are (after the string body's statements)
     body_map = [st for st in found["log.body"] if st.endswith(" where IsMap(log.body)")]
     assert body_map == found["log.body"][len(rules) :]
     found["log.body"] = found["log.body"][: len(rules)]
     found["log.body (a map)"] = [st.removesuffix(" where IsMap(log.body)") for st in body_map]
+    for where in ("span.status.message", "log.event_name"):  # only when there is one
+        assert all(st.endswith(f' where {where} != ""') for st in found[where]), where
+        found[where] = [st.removesuffix(f' where {where} != ""') for st in found[where]]
+    texts = {"log.body", "span.name", "span.status.message", "spanevent.name", "log.event_name"}
     for target, stmts in found.items():
         literals = [[s.replace("$$", "$") for s in _QUOTED.findall(st)] for st in stmts]
-        if target != "log.body":
+        if target not in texts:
             assert {lit[0] for lit in literals} == {"value"}
             literals = [lit[1:] for lit in literals]
         decoded = [tuple(json.loads(f'"{s}"') for s in lit) for lit in literals]
-        # the resource's attribute values in each of the three signals' pipelines
-        assert decoded == rules * (3 if target == "resource.attributes" else 1), target
+        # the resource's and scope's attribute values in each of the three signals' pipelines
+        assert decoded == rules * (3 if target in ("resource.attributes", "scope.attributes") else 1), target
 
 
 def test_the_translation_refuses_what_re2_cannot_read() -> None:

@@ -82,6 +82,18 @@ def lint(cfg: Mapping[str, Any], cwd: Path, queue_dir_visible: bool = True) -> l
             out.append(
                 Lint("error", "pipeline-without-redaction", f"pipeline {name} does not run {', '.join(missing)}")
             )
+        order = list(pl.get("processors") or [])
+        both = "attributes/redact" in order and "transform/redact" in order
+        if both and order.index("attributes/redact") < order.index("transform/redact"):
+            out.append(
+                Lint(
+                    "error",
+                    "redaction-out-of-order",
+                    f"pipeline {name} runs attributes/redact before transform/redact: the secret-named entries "
+                    "of nested maps and lists (broker.api_key once flattened) are deleted only when "
+                    "attributes/redact runs after transform/redact flattened them",
+                )
+            )
     out += _lint_redaction_regexes(processors)
     out += _lint_queues(cfg, cwd, queue_dir_visible)
     return out

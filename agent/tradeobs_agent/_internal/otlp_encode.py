@@ -132,10 +132,19 @@ def _clean(key: str, v: Any) -> Any:
         return scrub_text(v) if len(v) >= 5 else v
     if isinstance(v, int) and not isinstance(v, bool):
         return secret_values.MASK if secret_values.int_is_secret(v) else v
+    if isinstance(v, Mapping):  # a log record's attribute through the OTel logs API: {"broker": {"api_key": ...}}
+        return _redactor.value(key, v)
     if isinstance(v, Sequence) and not isinstance(v, bytes):
         if len(v) == 2 and _redactor.is_secret_pair(v[0], v[1]):
             return [v[0], secret_values.MASK]  # a header as a pair, ["Authorization", "Bearer ..."]
-        return [scrub_text(x) if isinstance(x, str) else x for x in v]
+        return [
+            scrub_text(x)
+            if isinstance(x, str)
+            else _redactor.value("", x)
+            if isinstance(x, Mapping | list | tuple)
+            else x
+            for x in v
+        ]
     return v
 
 
@@ -471,7 +480,7 @@ def _log(readable: Any) -> bytes:
         rec.trace_id,
         rec.span_id,
         readable.dropped_attributes,
-        rec.event_name,
+        scrub_text(rec.event_name) if rec.event_name else rec.event_name,
     )
 
 

@@ -89,8 +89,14 @@ def _value(key: str, v: Any) -> Any:
     if type(v) is tuple or type(v) is list:
         if len(v) == 2 and red.is_secret_pair(v[0], v[1]):  # a header as a pair, ["Authorization", "Bearer ..."]
             return v if v[1] == secret_values.MASK else (v[0], secret_values.MASK)
-        items = [scrub_text(x) if type(x) is str else x for x in v]
-        return tuple(items) if any(a is not b for a, b in zip(items, v, strict=True)) else v
+        items = [
+            scrub_text(x) if type(x) is str else red.value("", x) if isinstance(x, Mapping | list | tuple) else x
+            for x in v
+        ]
+        return tuple(items) if any(a is not b and a != b for a, b in zip(items, v, strict=True)) else v
+    if isinstance(v, Mapping):  # a log record's attribute through the OTel logs API: {"broker": {"api_key": ...}}
+        out = red.value(key, v)
+        return v if out == v else out
     if type(v) is int and secret_values.int_is_secret(v):
         return secret_values.MASK
     return v
@@ -231,11 +237,15 @@ def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
         new_attrs = scrub_attributes(rec.attributes)
         res = readable.resource
         new_res = scrub_resource(res) if res is not None else res
-        if new_body is body and new_attrs is rec.attributes and new_res is res:
+        event_name = getattr(rec, "event_name", None)
+        new_event_name = scrub_text(event_name) if event_name else event_name
+        if new_body is body and new_attrs is rec.attributes and new_res is res and new_event_name is event_name:
             continue
         new_rec = copy.copy(rec)
         new_rec.body = new_body
         new_rec.attributes = new_attrs
+        if new_event_name is not event_name:
+            new_rec.event_name = new_event_name
         if out is None:
             out = list(batch)
         out[i] = dataclasses.replace(readable, log_record=new_rec, resource=new_res)

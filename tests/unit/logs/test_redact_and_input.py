@@ -655,3 +655,49 @@ def test_a_value_seen_before_is_masked_once_registered_as_a_secret(env: Env) -> 
     assert [r["note"] for r in lines] == ["password=[REDACTED]"] * 4
     otel = [dict(r.attributes) for r in env.otlp_records()]
     assert [a["ref"] for a in otel] == ["ACCT-77665544"] * 2 + ["[REDACTED]"] * 2
+
+
+def test_a_container_deeper_than_the_redactor_looks_leaves_as_the_mask() -> None:
+    """Past its depth bound ``Redactor.value`` returned a nested map as it was: an OTel logs API body or attribute
+    nested 7 levels down left the process with its secrets (the log pipeline's own records are cut at 5 first)."""
+    deep: dict[str, object] = {"account": "PA3X9Y1234", "note": "password=hunter2"}
+    for _ in range(7):
+        deep = {"next": deep}
+    out = Redactor().value("ctx", deep)
+    assert "PA3X9Y1234" not in str(out) and "hunter2" not in str(out)
+    for _ in range(6):
+        out = out["next"]
+    assert out == "[REDACTED]"
+    # within the bound, entries are masked one by one and the rest kept
+    assert Redactor().value("ctx", {"next": {"account": "PA3X9Y1234", "venue": "NYSE"}}) == {
+        "next": {"account": "[REDACTED]", "venue": "NYSE"}
+    }
+
+
+def test_nested_attributes_of_an_otel_api_log_record_are_scrubbed_on_both_export_paths() -> None:
+    """The OTel logs API takes maps and lists of maps as attribute values. The fast encoder (OTLP/gRPC, the trace
+    file) and the scrub for the other exporters (OTLP/HTTP) masked only top-level strings: ``{"broker": {"api_key":
+    ...}}`` and ``["x", {"password": ...}]`` were exported as they were."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    from tradeobs_agent._internal.otlp_encode import encode_logs
+    from tradeobs_agent._internal.scrub import scrub_logs
+
+    exporter = InMemoryLogRecordExporter()
+    lp = LoggerProvider()
+    lp.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    attrs = {
+        "broker": {"api_key": "k-abc123secret", "venue": "NYSE", "deep": {"note": "token=abc123secret"}},
+        "args": ["x", {"password": "hunter2secret"}, ["--password", "hunter2secret"]],
+    }
+    lp.get_logger("t").emit(body="hello", attributes=attrs, event_name="login password=hunter2secret")
+    (readable,) = exporter.get_finished_logs()
+    lp.shutdown()
+    req = ExportLogsServiceRequest()
+    req.ParseFromString(encode_logs([readable]))
+    (scrubbed,) = scrub_logs([readable])
+    for wire in (str(req), str(scrubbed.log_record.attributes) + str(scrubbed.log_record.event_name)):
+        assert "abc123secret" not in wire and "hunter2secret" not in wire, wire
+        assert "NYSE" in wire

@@ -1,0 +1,219 @@
+"""The real collector masks secrets a service without the agent sends NESTED in maps and lists, and in the span and
+log record fields that are text but no attribute.
+
+OTTL does not recurse, so the collector's redaction (``collector/otel-collector.yaml``, ``transform/redact``)
+flattens every attribute map first (``{"broker": {"api_key": ...}}`` -> ``broker.api_key``, a list's items
+``process.command_args.1``), then deletes the secret-named entries and masks the values, as for top-level ones.
+Before, all of these reached the trace and log files as sent: a plain OTel SDK service's
+``logger.emit(body={"req": {...}}, attributes={"broker": {...}})``, its ``process.command_args`` resource attribute
+(``--broker.password=...``), a Go/Java service's kvlist span attributes, scope attributes, a list body, the span name
+(``GET /v2/orders?api_key=...``), the span status message (the Python SDK writes the exception there:
+``OperationalError: ... postgresql://bot:pw@db``), span event names and a log record's event name.
+
+Not reached (no OTTL path in the pinned v0.161): span link attributes; the test leaves them out of its check.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from .procs import COLLECTOR_CONFIG, _attrs, free_port, http_get, read_otlp_json_logs, start_collector, wait_for
+from .test_redaction_values import file_config, read_spans
+
+pytestmark = pytest.mark.integration
+
+SECRET = "Zq7Secret0Value"  # in every secret below; nothing else holds it
+
+
+def _s(v: str) -> dict[str, Any]:
+    return {"stringValue": v}
+
+
+def _kv(k: str, v: dict[str, Any]) -> dict[str, Any]:
+    return {"key": k, "value": v}
+
+
+def _kvlist(**kvs: dict[str, Any]) -> dict[str, Any]:
+    return {"kvlistValue": {"values": [_kv(k, v) for k, v in kvs.items()]}}
+
+
+def _array(*vs: dict[str, Any]) -> dict[str, Any]:
+    return {"arrayValue": {"values": list(vs)}}
+
+
+# A map as a Go or Java service's structured logger, or another team's SDK, sends it: secret-named entries, secret
+# values under innocent names, two levels down, next to values that must stay.
+NESTED = _kvlist(
+    api_key=_s(SECRET),
+    venue=_s("NYSE"),
+    dsn=_s(f"postgres://bot:{SECRET}@db:5432/trades"),
+    deep=_kvlist(password=_s(SECRET), note=_s(f"retry with token={SECRET}"), qty={"intValue": "100"}),
+    account=_s(f"PA3X9Y{SECRET}"),
+)
+ARGS = _array(_s("java"), _s(f"--broker.password={SECRET}"), _s(f"https://bot:{SECRET}@broker.example/"))
+NESTED_PLAIN = {
+    "api_key": SECRET,
+    "venue": "NYSE",
+    "dsn": f"postgres://bot:{SECRET}@db:5432/trades",
+    "deep": {"password": SECRET, "note": f"retry with token={SECRET}", "qty": 100},
+    "account": f"PA3X9Y{SECRET}",
+}
+
+
+def _post(endpoint: str, path: str, doc: dict[str, Any]) -> None:
+    req = urllib.request.Request(endpoint + path, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200, path
+
+
+def _raw_otlp(endpoint: str, service: str) -> None:
+    """Plain OTLP/HTTP JSON, as a Go or Java service (any OTLP sender) may shape it."""
+    now = time.time_ns()
+    resource = {"attributes": [_kv("service.name", _s(service)), _kv("process.command_args", ARGS), _kv("cfg", NESTED)]}
+    scope = {"name": "raw", "attributes": [_kv("note", _s(f"password={SECRET}")), _kv("m", NESTED)]}
+    span = {
+        "traceId": uuid.uuid4().hex,
+        "spanId": uuid.uuid4().hex[:16],
+        "name": f"GET /v2/orders?api_key={SECRET}",
+        "kind": 2,
+        "startTimeUnixNano": str(now - 1000),
+        "endTimeUnixNano": str(now),
+        "attributes": [_kv("where", _s("raw")), _kv("broker", NESTED), _kv("args", ARGS)],
+        "events": [{"timeUnixNano": str(now), "name": f"retry password={SECRET}", "attributes": [_kv("ctx", NESTED)]}],
+        "links": [{"traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16], "attributes": [_kv("m", NESTED)]}],
+        "status": {"code": 2, "message": f"connect to postgresql://bot:{SECRET}@db failed; token={SECRET}"},
+    }
+    _post(
+        endpoint,
+        "/v1/traces",
+        {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": scope, "spans": [span]}]}]},
+    )
+    records = [
+        {
+            "timeUnixNano": str(now),
+            "body": _kvlist(msg=_s("login"), req=NESTED),
+            "attributes": [_kv("where", _s("raw map body")), _kv("extra", NESTED), _kv("args", ARGS)],
+            "eventName": f"broker.login password={SECRET}",
+        },
+        {
+            "timeUnixNano": str(now),
+            "body": _array(_s("login"), _s(f"password={SECRET}"), NESTED),
+            "attributes": [_kv("where", _s("raw list body"))],
+        },
+    ]
+    logs = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": scope, "logRecords": records}]}]}
+    _post(endpoint, "/v1/logs", logs)
+    point = {
+        "asInt": "1",
+        "timeUnixNano": str(now),
+        "startTimeUnixNano": str(now - 10**9),
+        "attributes": [_kv("broker", NESTED)],
+    }
+    metric = {"name": "raw_calls", "sum": {"dataPoints": [point], "aggregationTemporality": 2, "isMonotonic": True}}
+    metrics = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"scope": scope, "metrics": [metric]}]}]}
+    _post(endpoint, "/v1/metrics", metrics)
+
+
+def _python_sdk(endpoint: str, service: str) -> None:
+    """A plain Python OTel SDK service (no agent): a dict body and attribute, its command line, an exception."""
+    resource = Resource.create({"service.name": service, "process.command_args": ["bot.py", f"--password={SECRET}"]})
+    tp = TracerProvider(resource=resource)
+    tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    lp = LoggerProvider(resource=resource)
+    lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+    with pytest.raises(ConnectionError):  # noqa: SIM117 - the span records the exception as it leaves
+        with tp.get_tracer("sdk").start_as_current_span("connect", attributes={"where": "sdk"}):
+            raise ConnectionError(f"could not connect to postgresql://bot:{SECRET}@db:5432/trades")
+    lp.get_logger("sdk").emit(
+        body={"msg": "order sent", "req": NESTED_PLAIN}, attributes={"where": "sdk", "broker": NESTED_PLAIN}
+    )
+    assert tp.force_flush() and lp.force_flush()
+    tp.shutdown()
+    lp.shutdown()
+
+
+def _leaks(doc: Any, path: str = "") -> list[str]:
+    """Where ``SECRET`` is in an OTLP JSON document (span links left out: not reached, see the module's doc)."""
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() if k != "links" for p in _leaks(v, f"{path}/{k}")]
+    if isinstance(doc, list):
+        return [p for i, v in enumerate(doc) for p in _leaks(v, f"{path}[{i}]")]
+    return [f"{path} = {doc[:80]}"] if isinstance(doc, str) and SECRET in doc else []
+
+
+def send_nested(workdir: Path, config: Path) -> dict[str, Any]:
+    """Send the nested secrets through a collector running ``config``; what its file exporters and Prometheus
+    page hold: {"leaks": [where SECRET is], "spans", "logs", "page"}."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    service = f"nested-{uuid.uuid4().hex[:8]}"
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir, config)) as c:
+        _raw_otlp(c.otlp_http_endpoint, service)
+        _python_sdk(f"http://{c.otlp_grpc_endpoint}", service)
+
+        def everything() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str] | None:
+            spans = [s for s in read_spans(workdir / "traces.jsonl") if "where" in s["_attributes"]]
+            logs = [r for r in read_otlp_json_logs(c.logs_file) if "where" in r["_attributes"]]
+            status, body = http_get(f"{c.prometheus_exporter_url}/metrics")
+            page = body.decode()
+            if len(spans) < 2 or len(logs) < 3 or status != 200 or "raw_calls" not in page:
+                return None
+            return spans, logs, page
+
+        spans, logs, page = wait_for(everything, "2 spans, 3 log records, raw_calls", procs=(c.proc,))
+    leaks = []
+    for name in ("traces.jsonl", "logs.jsonl"):
+        for line in (workdir / name).read_text().splitlines():
+            leaks += [f"{name}{p}" for p in _leaks(json.loads(line))]
+    leaks += [f"page: {line}" for line in page.splitlines() if SECRET in line]
+    return {"leaks": leaks, "spans": spans, "logs": logs, "page": page}
+
+
+def test_secrets_nested_in_maps_and_lists_and_in_names_and_status_are_masked(tmp_path: Path) -> None:
+    got = send_nested(tmp_path / "collector", COLLECTOR_CONFIG)
+    assert got["leaks"] == []
+    # what is not secret stays, under its flattened name
+    raw_span = next(s for s in got["spans"] if s["_attributes"]["where"] == "raw")
+    assert raw_span["_attributes"] == {
+        "where": "raw",
+        "broker.venue": "NYSE",
+        "broker.dsn": "postgres://bot:[REDACTED]@db:5432/trades",
+        "broker.deep.note": "retry with token=[REDACTED]",
+        "broker.deep.qty": 100,
+        "args.0": "java",
+        "args.1": "--broker.password=[REDACTED]",
+        "args.2": "https://bot:[REDACTED]@broker.example/",
+    }
+    assert raw_span["name"] == "GET /v2/orders?api_key=[REDACTED]"
+    assert raw_span["status"]["message"] == "connect to postgresql://bot:[REDACTED]@db failed; token=[REDACTED]"
+    assert raw_span["events"][0]["name"] == "retry password=[REDACTED]"
+    sdk_span = next(s for s in got["spans"] if s["_attributes"]["where"] == "sdk")
+    assert sdk_span["status"]["message"] == (
+        "ConnectionError: could not connect to postgresql://bot:[REDACTED]@db:5432/trades"
+    )
+    by_where = {r["_attributes"]["where"]: r for r in got["logs"]}
+    assert _attrs(by_where["raw map body"]["body"]["kvlistValue"]["values"]) == {
+        "msg": "login",
+        "req.venue": "NYSE",
+        "req.dsn": "postgres://bot:[REDACTED]@db:5432/trades",
+        "req.deep.note": "retry with token=[REDACTED]",
+        "req.deep.qty": 100,
+    }
+    assert by_where["raw map body"]["eventName"] == "broker.login password=[REDACTED]"
+    assert _attrs(by_where["raw list body"]["body"]["kvlistValue"]["values"])["body.1"] == "password=[REDACTED]"
+    assert by_where["sdk"]["_attributes"]["broker.venue"] == "NYSE"
+    assert by_where["sdk"]["_resource"]["process.command_args.1"] == "--password=[REDACTED]"
+    assert 'broker_venue="NYSE"' in got["page"]
