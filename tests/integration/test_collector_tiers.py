@@ -223,6 +223,10 @@ def test_a_gateway_stopped_mid_run_moves_its_traffic_and_loses_nothing_uncounted
         def stop_b() -> None:
             time.sleep(2.0)  # mid-batch: the workload is placing orders
             gb.stop()  # SIGTERM: B decides what it holds and drains to Jaeger B, then exits
+            # DNS drops a gone replica some time after it is gone (compose's and k8s' a few seconds): for this second
+            # the agent collector still sends to B and fails (with B's drain alone, 2 of 6 runs had no failed send
+            # at all once the collector's redaction grew, and the test said nothing about a gateway lost mid-run)
+            time.sleep(1.0)
             hosts.write(addresses[:1])  # what compose/k8s DNS does when the replica is gone
             stopped.set()
 
