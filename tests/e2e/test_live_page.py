@@ -294,7 +294,7 @@ def test_a_symbol_gone_from_the_state_leaves_the_picker_and_its_rings(
     assert rings(page) == [left, left]
     assert js(page, "window.__tradeobs.selected") == [left[0]]  # the first symbol left, said next to the chips
     assert page.locator("#chips .note").inner_text() == f"ZGONE left the feed; charting {left[0]}"
-    legend = page.locator("#chart-price .u-legend .u-series .u-label")
+    legend = page.locator("#legend-price button.line")
     wait_for(lambda: legend.all_inner_texts() == [left[0]], "the chart shows the first symbol left")
     pick(page, "ZGONE")  # a person typing it is told, not given the frozen line
     assert page.locator("#chips .note").inner_text() == "unknown symbol ZGONE"
@@ -727,7 +727,7 @@ def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], br
     assert js(page, "window.__tradeobs.selected") == symbols
     chips = page.locator("#chips .chip")  # drawn with the next frame of the page, not at once
     wait_for(lambda: sorted(chips.evaluate_all("els => els.map(e => e.dataset.sym)")) == symbols, "a chip each")
-    legend = page.locator("#chart-price .u-legend .u-series .u-label")
+    legend = page.locator("#legend-price button.line")
     wait_for(lambda: sorted(legend.all_inner_texts()) == symbols, "a line per symbol in the legend")
     frames = js(page, "window.__tradeobs.frames")
     wait_for(lambda: js(page, "window.__tradeobs.frames") > frames + 10, "more frames")

@@ -8,6 +8,7 @@ are counted by a ``MutationObserver`` while frames stream at 10 Hz.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -419,3 +420,297 @@ def test_landmarks_headings_and_named_tables(live_server: Callable[..., LiveProc
     assert page.get_by_role("columnheader", name="chart").count() == 1
     for label in ("event kind", "strategy", "venue", "time window", "price scale"):
         assert page.get_by_role("combobox", name=label).count() == 1, label
+
+
+# ------------------------------------------------------------------------------------ colour vision, as computed
+# Machado, Oliveira and Fernandes (2009), "A physiologically-based model for simulation of color vision deficiency",
+# full severity: the matrices act on linear RGB. Two colours are told apart by a dichromat when their simulations are
+# far apart in CIELAB (CIE76 distance; 2.3 is a just noticeable difference, and lines 1.5 px wide need far more).
+DEUTERANOPIA = ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413), (-0.011820, 0.042940, 0.968881))
+PROTANOPIA = ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216), (-0.003882, -0.048116, 0.951998))
+APART = 25.0  # the old latency pair, green #6fdc8c and pink #ff6f91, is 13.9 apart to a deuteranope
+
+
+def _linear(css: str) -> tuple[float, ...]:
+    """'#rrggbb' or 'rgb(r, g, b)' as linear RGB."""
+    if css.startswith("#"):
+        parts = [int(css[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    else:
+        parts = [float(x) / 255 for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
+    return tuple(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in parts)
+
+
+def _lab(lin: tuple[float, ...]) -> tuple[float, float, float]:
+    r, g, b = lin
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def seen_apart(a: str, b: str) -> float:
+    """How far apart two colours look to a deuteranope and to a protanope: the smaller of the two distances."""
+    out = []
+    for m in (DEUTERANOPIA, PROTANOPIA):
+        sims = [
+            _lab(tuple(min(1.0, max(0.0, sum(row[j] * lin[j] for j in range(3)))) for row in m))
+            for lin in (_linear(a), _linear(b))
+        ]
+        out.append(sum((p - q) ** 2 for p, q in zip(*sims, strict=True)) ** 0.5)
+    return min(out)
+
+
+def test_the_colour_model_reads_the_old_latency_pair_alike() -> None:
+    """The simulation itself: red and green read alike, blue and orange do not, a colour is itself."""
+    assert seen_apart("#6fdc8c", "#ff6f91") < APART < seen_apart("#4e9cff", "#ffb84e")
+    assert seen_apart("#ff0000", "#00a000") < 15 and seen_apart("#4e9cff", "#4e9cff") == 0
+
+
+# Each chart's lines as drawn: label, colour, dash, width; and each legend button's swatch.
+LINES = """() => Object.fromEntries(['price', 'pnl', 'latency'].map(k => {
+  const u = window.__tradeobs.charts[k];
+  return [k, u.series.slice(1).map((s, i) => [s.label, typeof s.stroke === 'function' ? s.stroke(u, i + 1) : s.stroke,
+    (s.dash || []).join(' '), s.width])];
+}))"""
+SWATCHES = """(sel) => Array.from(document.querySelectorAll(sel)).map(el => { const l = el.querySelector('svg.sw line');
+  return [el.textContent.trim(), l.getAttribute('stroke'), l.getAttribute('stroke-dasharray') || ''] })"""
+
+
+def test_chart_lines_differ_by_dash_and_by_colours_a_colour_blind_eye_tells_apart(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A red-green colour-blind trader: the price and P&L lines were told apart by colour alone, and neighbours in
+    the palette (the third and fourth, green #6fdc8c and pink #ff6f91, also the latency chart's p50 and p99) look
+    alike to a deuteranope (13.9 apart). With 20 symbols charted, in each chart: lines next to each other differ in
+    dash (or weight) and in colour as a deuteranope and a protanope see it; any two lines with the same dash differ
+    in that colour; each line is at least 3:1 against the card; and the legend's and the chips' swatches draw each
+    line's colour and dash."""
+    srv = live_server("--symbols", "20")
+    wait_for(lambda: len(srv.snapshot()["symbols"]) == 20, "20 symbols traded")
+    symbols = sorted(srv.snapshot()["symbols"])
+    page = browser_page
+    page.add_init_script(f"localStorage.setItem('tradeobs.live.chart', {json.dumps(json.dumps(symbols))})")
+    open_page(page, srv)
+    wait_for(lambda: js(page, "window.__tradeobs.charts.price.series.length") == 21, "20 lines")
+    card = js(page, "getComputedStyle(document.getElementById('card-price')).backgroundColor")
+    problems = []
+    for chart, lines in js(page, LINES).items():
+        assert len(lines) == {"price": 20, "pnl": 21, "latency": 2}[chart]
+        for i, (label, stroke, dash, width) in enumerate(lines):
+            if contrast(_rgb(stroke), card) < 3:
+                problems.append((chart, label, stroke, "contrast", round(contrast(_rgb(stroke), card), 2)))
+            for j in range(i + 1, len(lines)):
+                other = lines[j]
+                shape = (dash, width) != (other[2], other[3])
+                apart = seen_apart(stroke, other[1])
+                if (j == i + 1 and not (shape and apart >= APART)) or (not shape and apart < APART):
+                    problems.append((chart, label, other[0], stroke, other[1], dash, other[2], round(apart, 1)))
+    assert problems == [], problems
+    for chart, lines in js(page, LINES).items():
+        swatches = js(page, f"() => ({SWATCHES})('#legend-{chart} button.line')")
+        assert swatches == [[label, stroke, dash] for label, stroke, dash, _ in lines], (chart, swatches)
+    chips = js(page, f"() => ({SWATCHES})('#chips .chip')")
+    assert [c[1:] for c in chips] == [line[1:3] for line in js(page, LINES)["price"]], chips
+
+
+def _rgb(css: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(css[i : i + 2], 16) for i in (1, 3, 5))) if css.startswith("#") else css
+
+
+def test_the_chart_legends_are_buttons_the_keyboard_reaches_and_operates(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A keyboard-only trader: uPlot's legend hid or showed a line on a mouse click only (a table row, no Tab stop,
+    no key, inside the chart's role=img where a screen reader does not look). Each line is a button now, after its
+    chart: Tab reaches it, with a ring and a name of its own ("p99 line in the latency chart"), Enter or Space hides
+    or shows the line, aria-pressed (Chromium's "pressed") says which, and a line hidden stays hidden when the charts
+    are built again (a symbol added)."""
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv)
+    srv.post("/test/freeze")
+    time.sleep(1)
+    stops = tab_through(page)
+    names = [s["name"] for s in stops]
+    selected = js(page, "window.__tradeobs.selected")
+    for want in (
+        *(f"{s} line in the price chart" for s in selected),
+        "total line in the P&L chart",
+        *(f"{s} line in the P&L chart" for s in selected),
+        "p50 line in the latency chart",
+        "p99 line in the latency chart",
+    ):
+        assert want in names, (want, names)
+    legend = [s for s in stops if " line in the " in s["name"]]
+    assert all(s["outline"] == "solid" and s["width"] >= 2 and contrast(s["ring"], s["bg"]) >= 3 for s in legend)
+
+    cdp = page.context.new_cdp_session(page)
+
+    def pressed(label: str) -> Any:
+        obj = cdp.send("Runtime.evaluate", {"expression": f"document.querySelector('[aria-label=\"{label}\"]')"})
+        node = cdp.send("Accessibility.getPartialAXTree", {"objectId": obj["result"]["objectId"]})["nodes"][0]
+        assert node["role"]["value"] == "button"
+        return {p["name"]: p["value"]["value"] for p in node.get("properties", [])}.get("pressed")
+
+    def shown(chart: str, i: int) -> bool:
+        return bool(js(page, f"window.__tradeobs.charts.{chart}.series[{i}].show"))
+
+    p99 = page.locator('[aria-label="p99 line in the latency chart"]')
+    p99.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # from the keyboard: the ring is :focus-visible's
+    assert js(page, "document.activeElement.getAttribute('aria-label')") == "p99 line in the latency chart"
+    assert pressed("p99 line in the latency chart") == "true" and shown("latency", 2)
+    page.keyboard.press("Enter")
+    assert pressed("p99 line in the latency chart") == "false" and not shown("latency", 2)
+    page.keyboard.press("Space")
+    assert pressed("p99 line in the latency chart") == "true" and shown("latency", 2)
+
+    first = selected[0]
+    page.locator(f'[aria-label="{first} line in the P&L chart"]').focus()
+    page.keyboard.press("Space")
+    assert not shown("pnl", 2) and p99.get_attribute("aria-pressed") == "true"
+    other = next(s for s in sorted(srv.snapshot()["symbols"]) if s not in selected)
+    page.locator("#sym-pick").fill(other)
+    page.keyboard.press("Enter")  # the charts are built again with the new line
+    wait_for(lambda: js(page, "window.__tradeobs.charts.pnl.series.length") == len(selected) + 3, "the new line")
+    assert not shown("pnl", 2) and pressed(f"{first} line in the P&L chart") == "false"
+    assert shown("price", 1)  # hidden in the P&L chart only
+
+
+def test_skip_links_jump_past_the_header_to_the_tables(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A keyboard-only trader had some 15 Tab stops (the charts' controls and chips) before the first table, and now
+    as many legend buttons more. The first Tab stop is a link, shown when focused, "Skip to positions", the next
+    "Skip to orders & fills": Enter on either, and the next Tab is that table's first control."""
+    srv = live_server()
+    page = browser_page
+    for presses, name, then in ((1, "Skip to positions", "pos-filter"), (2, "Skip to orders & fills", "f-kind")):
+        open_page(page, srv, frames=3)  # Tab from the top again
+        for _ in range(presses):
+            page.keyboard.press("Tab")
+        got = js(
+            page,
+            "() => { const el = document.activeElement, r = el.getBoundingClientRect(); return [el.tagName, "
+            "el.textContent, r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.width > 20, "
+            "getComputedStyle(el).outlineStyle]; }",
+        )
+        assert got == ["A", name, True, "solid"], got
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        assert js(page, "document.activeElement.id") == then, name
+
+
+def test_escape_closes_a_detail_note_and_a_header_tip_and_keeps_the_focus(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A keyboard user opens a cut reject reason in full under its table (Enter on the cell) or tabs onto a header
+    whose tip shows under the card's head: Escape did nothing, so the note stayed until the focus left (WCAG 1.4.13:
+    what appears on focus must be dismissable without moving it). Escape closes either; the focus stays put."""
+    srv = live_server()
+    page = browser_page
+    open_page(page, srv)
+    cell = page.locator("#reasons tbody td.detail").last
+    cell.focus()
+    page.keyboard.press("Enter")
+    note = page.locator("#card-risk .detail-note")
+    assert note.inner_text() == cell.get_attribute("title") != ""
+    page.keyboard.press("Escape")
+    assert note.inner_text() == "" and js(page, "document.activeElement.matches('#reasons td.detail')")
+    page.locator("th[data-sort=ord] button").focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # from the keyboard: the tip shows on :focus-visible
+    tip = page.locator("#card-positions .tip-note")
+    assert tip.inner_text() == "sent: orders sent"
+    page.keyboard.press("Escape")
+    assert tip.inner_text() == ""
+    assert js(page, "document.activeElement.parentElement.dataset.sort") == "ord"
+
+
+# Every box past the screen's edges that no scrolling box of its own holds, and the page's scroll width.
+OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    let box = el.parentElement, held = false;
+    for (; box && box !== document.body; box = box.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(box).overflowX)) { held = true; break; }
+    }
+    if (!held && (r.right > W + 0.5 || r.left < -0.5)) out.push((el.id || el.tagName + '.' + el.className) + ' ' +
+      Math.round(r.left) + '..' + Math.round(r.right));
+  }
+  return [W, document.documentElement.scrollWidth, out];
+}"""
+
+
+@pytest.mark.parametrize(("width", "height", "zoom"), [(700, 500, 2), (320, 256, 4)])
+def test_zoomed_to_200_and_400_percent_nothing_scrolls_sideways_and_nothing_moves(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any], width: int, height: int, zoom: int
+) -> None:
+    """A 1400x1000 laptop at 200% (700x500 CSS px) and a 1280x1024 one at 400% (320x256, WCAG 1.4.10's reflow
+    width), with reduced motion asked for: the page never scrolls sideways and no box is past the screen's edge but
+    inside a box that scrolls. At 320 px the data freshness ("⚠ stream 0.0 s · ticks 0.1 s · 1 stale", 328 px
+    unbroken) made the page 346 px wide; it wraps now. Nothing on the page moves by itself: no animation and no
+    transition (the skip link appears at once)."""
+    srv = live_server()
+    page = device_page(viewport={"width": width, "height": height}, device_scale_factor=zoom, reduced_motion="reduce")
+    open_page(page, srv)
+    wait_for(lambda: page.locator("#positions tbody tr.row.stale").count() == 1, "XOM stale", limit=30)
+    srv.post("/test/freeze")  # the freshness at its longest: "⚠ stream 1.2 s · ticks 1.3 s · 1 stale"
+    wait_for(lambda: page.locator("#kpi-freshness").get_attribute("class") == "kv bad", "the freshness red", limit=20)
+    page.keyboard.press("Tab")
+    viewport, scroll, past = js(page, OVERFLOW)
+    assert (viewport, scroll, past) == (width, width, []), (scroll, past)
+    moving = js(
+        page,
+        "() => [document.getAnimations().length, Array.from(document.querySelectorAll('*')).filter(el => "
+        "getComputedStyle(el).transitionDuration.split(',').some(d => parseFloat(d) > 0)).length]",
+    )
+    assert moving == [0, 0], moving
+
+
+def test_forced_colours_keep_the_charts_lines_and_the_limit_bars(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """Windows high contrast (forced colours, as Chromium emulates it: the system's white canvas and black text).
+    The page's backgrounds became the system's white, but a canvas keeps its colours: the P&L chart's total, a white
+    line, was drawn on white (1:1) and the axes' grey labels at 2.4:1; the limit bars, a background each, vanished
+    (white on white). The charts keep their dark ground now (every line at least 3:1 on it) and the bars are drawn
+    in the text's colour in a bordered track; the legend's swatches keep their ground too."""
+    srv = live_server()
+    page = device_page(viewport={"width": 1400, "height": 1000}, forced_colors="active")
+    open_page(page, srv)
+    assert js(page, "matchMedia('(forced-colors: active)').matches")
+    ground = js(
+        page,
+        """() => Object.fromEntries(['price', 'pnl', 'latency'].map(k => {
+        let el = document.getElementById('chart-' + k), c;
+        while (el && (c = getComputedStyle(el).backgroundColor).endsWith(', 0)')) el = el.parentElement;  // see-through
+        return [k, c]; }))""",
+    )
+    low = [
+        (chart, label, stroke, ground[chart])
+        for chart, lines in js(page, LINES).items()
+        for label, stroke, _, _ in lines
+        if contrast(_rgb(stroke), ground[chart]) < 3
+    ]
+    assert low == [], low
+    bars = js(
+        page,
+        "() => Array.from(document.querySelectorAll('.limit .bar')).map(b => [getComputedStyle(b.firstElementChild)"
+        ".backgroundColor, getComputedStyle(b).backgroundColor, getComputedStyle(b).borderTopStyle])",
+    )
+    assert len(bars) == 4, bars
+    assert all(contrast(fill, track) >= 3 and border == "solid" for fill, track, border in bars), bars
+    swatches = js(
+        page,
+        "() => Array.from(document.querySelectorAll('svg.sw')).map(s => [s.firstElementChild.getAttribute('stroke'), "
+        "getComputedStyle(s).backgroundColor])",
+    )
+    assert swatches and all(contrast(_rgb(stroke), bg) >= 3 for stroke, bg in swatches), swatches

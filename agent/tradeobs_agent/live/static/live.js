@@ -13,8 +13,13 @@
     var h = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--row-h"));
     return h > 0 ? h : 21;
   }
-  var COLORS = ["#4e9cff", "#ffb84e", "#6fdc8c", "#ff6f91", "#c39bff", "#4ed6d6", "#e5e06a", "#ff9f6b", "#9bd0ff",
-    "#b8f28c", "#f59ad6", "#7a8cff", "#6fe3b7", "#d6a36f", "#a3a3ff", "#ffd27a", "#8ef0f0", "#ff7ab0", "#c2e07a", "#b0a0ff"];
+  // A line is told from the others by its dash as well as its colour (a red-green colour-blind eye reads the old
+  // green and pink, p50 and p99, alike): line i has colour i and dash i % 4, and the colours were ordered so that
+  // neighbours (i, i+1) and lines sharing a dash stay apart under deuteranopia and protanopia (Machado 2009, full
+  // severity: CIELAB distance of at least 25, tests/e2e/test_live_page_a11y.py). Each is 4.5:1 or more on a card.
+  var COLORS = ["#4e9cff", "#ffb84e", "#ff6f91", "#c39bff", "#6fdc8c", "#4ed6d6", "#e5e06a", "#f6d4cb", "#9bd0ff",
+    "#ec13ec", "#ec6a13", "#d6a36f", "#13ec13", "#dbfac6", "#e052c4", "#c1ec13", "#cbf6f6", "#e06e52", "#fac6fa", "#d161a4"];
+  var DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];  // solid, dashed, dotted, dash-dot
   var AXIS_FONT = "12px system-ui, sans-serif";
   var STORE_KEY = "tradeobs.live.chart";
   // Exposed for tests and debugging; the page object survives reconnects (no reload).
@@ -387,24 +392,56 @@
     };
   }
 
-  function makeChart(id, ser, kind) {
-    var el = $(id);
+  function makeChart(k, ser, kind) {
+    var id = "chart-" + k, el = $(id);
     el.textContent = "";
+    ser = ser.map(function (s) { return Object.assign({ width: 1.5, spanGaps: true, show: !hiddenLines[k].has(s.label) }, s); });
+    renderLegend(k, ser);
     var opts = {
       width: Math.max(300, el.clientWidth || 600), height: 200,
-      series: [{}].concat(ser.map(function (s) { return Object.assign({ width: 1.5, spanGaps: true }, s); })),
+      series: [{}].concat(ser),
       axes: [
         { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: timeValues(id), space: 70 },
         { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: axisValues(id, kind), size: axisSize(),
           gap: 5, ticks: { size: 6, stroke: "#262c34" } }
       ],
-      legend: { live: false },
+      legend: { show: false },  // the page's own, renderLegend()
       padding: [null, halfTimeLabel, null, null]  // null: uPlot's own
     };
     return new uPlot(opts, [[]].concat(ser.map(function () { return []; })), el);
   }
 
   function colorOf(s) { return COLORS[T.selected.indexOf(s) % COLORS.length]; }
+  function dashOf(s) { return DASHES[T.selected.indexOf(s) % DASHES.length]; }
+
+  // Each chart's legend is the page's own: a button per line, after the chart. uPlot's legend toggled a line on a
+  // click only (a table row: no Tab stop, no key, no state a screen reader could read) and sat inside the chart's
+  // role=img, whose content a screen reader skips. Tab reaches each button, Enter or Space hides or shows its line,
+  // aria-pressed says whether it is shown (and the label is struck through when not: not by colour alone); the
+  // swatch draws the line's colour, dash and weight. A hidden line stays hidden, by its label, when the charts are
+  // built again (a symbol added or removed). Written when the charts are built, never per frame.
+  var hiddenLines = { price: new Set(), pnl: new Set(), latency: new Set() };
+  var CHART_NAMES = { price: "price chart", pnl: "P&L chart", latency: "latency chart" };
+  function swatch(stroke, dash, width) {
+    return '<svg class="sw" width="24" height="8" aria-hidden="true" focusable="false"><line x1="1" y1="4" x2="23" y2="4" stroke="' +
+      esc(stroke) + '" stroke-width="' + (width > 2 ? 3 : 2) + '"' + (dash && dash.length ? ' stroke-dasharray="' +
+      dash.join(" ") + '"' : "") + "></line></svg>";
+  }
+  function renderLegend(k, ser) {
+    setHTML($("legend-" + k), ser.map(function (s, i) {
+      return '<button type="button" class="line" data-i="' + (i + 1) + '" aria-pressed="' + s.show + '" aria-label="' +
+        esc(s.label + " line in the " + CHART_NAMES[k]) + '" title="show or hide this line">' +
+        swatch(s.stroke, s.dash, s.width) + esc(s.label) + "</button>";
+    }).join(""));
+  }
+  function toggleLine(k, button) {
+    var u = charts[k], i = +button.getAttribute("data-i"), s = u && u.series[i];
+    if (!s) return;
+    var show = !s.show;
+    u.setSeries(i, { show: show });
+    button.setAttribute("aria-pressed", String(show));
+    if (show) hiddenLines[k].delete(s.label); else hiddenLines[k].add(s.label);
+  }
 
   function buildCharts() {
     var mode = $("price-mode").value;
@@ -412,10 +449,11 @@
     if (key === chartKey && charts.price) return;
     chartKey = key;
     Object.keys(charts).forEach(function (k) { charts[k].destroy(); });
-    var sym = T.selected.map(function (s) { return { label: plain(s), stroke: colorOf(s) }; });
-    charts.price = makeChart("chart-price", sym, mode === "pct" ? "pct" : "num");
-    charts.pnl = makeChart("chart-pnl", [{ label: "total", stroke: "#ffffff", width: 2.5 }].concat(sym), "num");
-    charts.latency = makeChart("chart-latency", [{ label: "p50", stroke: "#6fdc8c" }, { label: "p99", stroke: "#ff6f91", dash: [6, 4] }], "num");
+    var sym = T.selected.map(function (s) { return { label: plain(s), stroke: colorOf(s), dash: dashOf(s) }; });
+    charts.price = makeChart("price", sym, mode === "pct" ? "pct" : "num");
+    charts.pnl = makeChart("pnl", [{ label: "total", stroke: "#ffffff", width: 2.5 }].concat(sym), "num");
+    // p50 and p99 were green and pink, which a red-green colour-blind eye reads alike: blue and orange, p99 dashed.
+    charts.latency = makeChart("latency", [{ label: "p50", stroke: COLORS[0] }, { label: "p99", stroke: COLORS[1], dash: DASHES[1] }], "num");
     T.charts = charts;
     renderChips();
   }
@@ -508,7 +546,7 @@
   // was all a screen reader said, six times).
   function renderChips() {
     var html = T.selected.map(function (s) {
-      return '<span class="chip" data-sym="' + esc(s) + '"><i style="background:' + colorOf(s) + '"></i>' + txt(s) +
+      return '<span class="chip" data-sym="' + esc(s) + '">' + swatch(colorOf(s), dashOf(s), 1.5) + txt(s) +
         '<button type="button" title="remove" aria-label="remove ' + txt(s) + ' from the charts" data-remove="' +
         esc(s) + '">×</button></span>';
     }).join("");
@@ -1014,6 +1052,21 @@
         if ((e.key === "Enter" || e.key === " ") && e.target.matches && e.target.matches("td.detail") && toggle(e)) e.preventDefault();
       });
       body.addEventListener("focusout", function () { schedule(); });  // a table held while focused catches up
+    });
+    ["price", "pnl", "latency"].forEach(function (k) {
+      $("legend-" + k).addEventListener("click", function (e) {
+        var b = e.target.closest && e.target.closest("button.line");
+        if (b) toggleLine(k, b);
+      });
+    });
+    // Escape closes what a click, a tap or a key opened over the tables: the detail notes and the header tips (a tip
+    // shown on focus is dismissed without moving the focus, WCAG 1.4.13; before, only leaving the cell hid it). The
+    // positions filter's own Escape (it clears the filter) comes first.
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape" || e.defaultPrevented) return;
+      Array.prototype.forEach.call(document.querySelectorAll(".card .detail-note, .card .tip-note"), function (n) {
+        if (n.textContent) n.textContent = "";
+      });
     });
     $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
