@@ -303,6 +303,10 @@ def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(
         since = a["account"].pop("day_since")
         assert since == pytest.approx(b["account"].pop("day_since"), abs=1)
         assert since == pytest.approx(c["account"].pop("day_since"), abs=1)
+        # reject_window: the whole seconds since each builder's first sample of the order counts (the first builder's
+        # at its creation); under load a second full run read 1 for one builder and 0 for the others
+        windows = [x["desk"].pop("reject_window") for x in (a, b, c)]
+        assert max(windows) - min(windows) <= 1, windows
         assert a == b == c
         assert len(a["symbols"]) == 100 and a["desk"]["limits"] == {"mom/position": 0.25, "rev/position": 0.25}
         avg = (102.5 * 7 + 103.5 * 17) / 24  # weighted by |position|
