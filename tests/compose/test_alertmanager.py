@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socketserver
 import subprocess
 import threading
@@ -18,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from .helpers import AM_DIR, free_port, require_binary, wait_until
+from .helpers import AM_DIR, PROM_DIR, free_port, require_binary, wait_until
 
 RENDER = AM_DIR / "render.sh"
 
@@ -111,6 +113,24 @@ def test_routing(tmp_path: Path) -> None:
     # without ALERT_EMAIL_TO the critical receiver has no email config
     assert "email_configs" not in m.read_text()
     assert "email_configs" in f.read_text()
+
+
+def test_every_trading_alert_holding_a_gauge_is_muted_by_a_collector_outage() -> None:
+    """A trading alert that holds a gauge's last value (last_over_time) resolves in Prometheus once a collector
+    outage has lasted 5 minutes, though nothing changed at the service: OtelCollectorDown inhibits each of them.
+    TradingRiskLimitReached (added with the risk-limit alerts) holds the utilization gauge the same way."""
+    rules = yaml.safe_load((PROM_DIR / "rules" / "trading.yml").read_text())["groups"]
+    holding = {r["alert"] for g in rules for r in g["rules"] if "alert" in r and "last_over_time(" in r["expr"]}
+    assert "TradingRiskLimitReached" in holding
+    config = yaml.safe_load((AM_DIR / "alertmanager.yml").read_text())
+    muted: set[str] = set()
+    for rule in config["inhibit_rules"]:
+        if rule["source_matchers"] == ['alertname="OtelCollectorDown"']:
+            for m in rule["target_matchers"]:
+                names = re.fullmatch(r'alertname=~?"(.+)"', m)
+                assert names, m
+                muted |= {n for n in holding if re.fullmatch(names.group(1), n)}
+    assert holding - muted == set(), f"not muted while the collector is down: {sorted(holding - muted)}"
 
 
 # --- a real Alertmanager delivering notifications ---------------------------

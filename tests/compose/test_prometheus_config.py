@@ -118,6 +118,10 @@ KEY_ALERTS = {
     "TradingDrawdownHigh",
     "TradingPnLLossLimitBreached",
     "TradingMarketDataStale",
+    "TradingRiskLimitReached",
+    "TradingRiskLimitBreached",
+    "TradingEventLoopLagHigh",
+    "TradingMarketDataGaps",
     # monitor the monitors
     "Watchdog",
     "OtelCollectorDown",

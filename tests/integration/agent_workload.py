@@ -26,6 +26,13 @@ The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
     {"cmd": "trade", "rate": 2, "reject_ratio": 0.5, "fill_latency": 1.5}   change the flow -> {"t0": ...}
     {"cmd": "kill_switch", "engaged": true}                                 -> {"t0": ...}  (and logs a warning)
     {"cmd": "pnl", "realized": -5000, "unrealized": 0}                      AAPL's P&L -> {"t0": ...}
+    {"cmd": "limit", "limit": "position", "ratio": 1.0}                     tt.limit_utilization -> {"t0": ...}
+    {"cmd": "breach", "limit": "position", "symbol": "AAPL"}                tt.breach -> {"t0": ...}
+    {"cmd": "block_loop", "seconds": 0.3}   block its asyncio loop that long each second -> {"t0": ...}
+    {"cmd": "gaps", "skip": 1}              skip that many sequence numbers at each tick -> {"t0": ...}
+
+It also runs an asyncio loop watched by ``tt.event_loop_lag_monitor()`` (not blocked until told) and ticks
+MSFT twice a second with a sequence number (no gap until told).
 
 It stays alive until told to stop, so scrapes keep seeing its series and the
 tests decide when the process (and its last export) ends.
@@ -185,6 +192,29 @@ class _Trader:
         self._seq = 0
         self._thread = threading.Thread(target=self._run, name="trader", daemon=True)
         self._thread.start()
+        self.block_s, self.skip = 0.0, 0
+        self._loop = threading.Thread(target=self._run_loop, name="trader-loop", daemon=True)
+        self._loop.start()
+        self._ticks = threading.Thread(target=self._run_ticks, name="trader-ticks", daemon=True)
+        self._ticks.start()
+
+    def _run_loop(self) -> None:
+        import asyncio
+
+        async def main() -> None:
+            self.tt.event_loop_lag_monitor()
+            while not self._stop.is_set():
+                await asyncio.sleep(1.0)
+                if self.block_s:
+                    time.sleep(self.block_s)  # a blocking call on the loop: its tasks wait as long
+
+        asyncio.run(main())
+
+    def _run_ticks(self) -> None:
+        seq = 0
+        while not self._stop.wait(0.5):
+            seq += 1 + self.skip
+            self.tt.tick("MSFT", 410.0, seq=seq)
 
     def _run(self) -> None:
         import threading
@@ -224,11 +254,28 @@ class _Trader:
         self.tt.pnl("AAPL", float(cmd["realized"]), float(cmd.get("unrealized", 0.0)))
         return t0
 
+    def limit(self, cmd: dict[str, Any]) -> float:
+        t0 = time.time()
+        self.tt.limit_utilization(str(cmd["limit"]), float(cmd["ratio"]))
+        return t0
+
+    def breach(self, cmd: dict[str, Any]) -> float:
+        t0 = time.time()
+        self.tt.breach(str(cmd["limit"]), cmd.get("symbol"))
+        return t0
+
+    def faults(self, cmd: dict[str, Any]) -> float:
+        t0 = time.time()
+        self.block_s = float(cmd.get("seconds", self.block_s))
+        self.skip = int(cmd.get("skip", self.skip))
+        return t0
+
     def stop(self) -> bool:
         import tradeobs_agent
 
         self._stop.set()
-        self._thread.join(5)
+        for t in (self._thread, self._loop, self._ticks):
+            t.join(5)
         return tradeobs_agent.shutdown()
 
 
@@ -322,6 +369,12 @@ def run_alerts() -> int:
             emit({"t0": trader.kill_switch(bool(cmd["engaged"]))})
         elif cmd["cmd"] == "pnl":
             emit({"t0": trader.pnl(cmd)})
+        elif cmd["cmd"] == "limit":
+            emit({"t0": trader.limit(cmd)})
+        elif cmd["cmd"] == "breach":
+            emit({"t0": trader.breach(cmd)})
+        elif cmd["cmd"] in ("block_loop", "gaps"):
+            emit({"t0": trader.faults(cmd)})
         elif cmd["cmd"] == "stop":
             break
         else:

@@ -10,8 +10,9 @@
    have series, and nothing fires or is notified but the Watchdog. (The dashboards' queries run on real
    data in tests/integration/test_dashboards.py.)
 2. Faults, caused for real, at the same time: the trace store stops (its queue grows), a scrape target
-   dies, a trading service's orders get rejected and its fills slow down, another engages its kill
-   switch, a third exports its traces to a dead endpoint. Then the collector stops. Each alert must reach
+   dies, a trading service's orders get rejected and its fills slow down, its asyncio loop blocks and its
+   feed loses messages, another engages its kill switch, uses up a risk limit and counts a breach, a third
+   exports its traces to a dead endpoint. Then the collector stops. Each alert must reach
    the webhook within the time docs/alerts.md states, computed by the same formula (alerting.py) from
    this run's settings. Notifications carry the absolute runbook_url and not its base as a label.
 3. The Watchdog heartbeat reached the dead-man's-switch URL at the documented cadence.
@@ -241,6 +242,16 @@ def test_shipped_alerting_on_a_real_pipeline(tmp_path: Path, webhook: Webhook) -
         expected[("TradingFillLatencyP99High", (("job", trader.service_name),))] = t + FILL_LATENCY
         t = kill.send({"cmd": "kill_switch", "engaged": True})["t0"]
         expected[("TradingKillSwitchEngaged", (("job", kill.service_name),))] = t
+        # A risk limit used up and a breach (the counter's first sample: a new series), on the same service;
+        # the trader's asyncio loop blocked 0.3 s each second, its MSFT feed losing a message at each tick.
+        t = kill.send({"cmd": "limit", "limit": "position", "ratio": 1.0})["t0"]
+        expected[("TradingRiskLimitReached", (("job", kill.service_name), ("limit", "position")))] = t
+        t = kill.send({"cmd": "breach", "limit": "position", "symbol": "AAPL"})["t0"]
+        expected[("TradingRiskLimitBreached", (("job", kill.service_name), ("limit", "position")))] = t
+        t = trader.send({"cmd": "block_loop", "seconds": 0.3})["t0"]
+        expected[("TradingEventLoopLagHigh", (("job", trader.service_name),))] = t
+        t = trader.send({"cmd": "gaps", "skip": 1})["t0"]
+        expected[("TradingMarketDataGaps", (("job", trader.service_name),))] = t
         exp_job = unique_service("exports")
         t = time.time()
         failing = stack.enter_context(

@@ -53,7 +53,19 @@ ALERTS = {
     "TradingPnLLossLimitBreached",
     "TradingOrderRejectRateHigh",
     "TradingFillLatencyP99High",
+    # a risk limit used up (after 1m/10), a breach (at once), the asyncio loop blocked and the feed losing
+    # messages (after 5m/10 over 5m/10 windows)
+    "TradingRiskLimitReached",
+    "TradingRiskLimitBreached",
+    "TradingEventLoopLagHigh",
+    "TradingMarketDataGaps",
 }
+RISK_AND_FEED = (
+    {"cmd": "limit", "limit": "position", "ratio": 1.0},
+    {"cmd": "breach", "limit": "position", "symbol": "AAPL"},
+    {"cmd": "block_loop", "seconds": 0.3},
+    {"cmd": "gaps", "skip": 1},
+)
 
 
 @pytest.fixture
@@ -91,6 +103,8 @@ def test_a_backtest_under_a_paper_services_name_pages_nothing_and_stays_out_of_i
             w.send(BAD_DAY)
             w.send({"cmd": "pnl", "realized": -5000})
             w.send({"cmd": "kill_switch", "engaged": True})
+            for cmd in RISK_AND_FEED:
+                w.send(cmd)
         procs = (collector.proc, jaeger.proc, prom.proc)
 
         def control_fired() -> set[str] | None:
