@@ -107,7 +107,7 @@ def _quantiles(metric: str, by: str, legend: str) -> list[object]:
 
 # Per-symbol panels draw at most this many symbols: a desk of 1,000 symbols drew 1,000 lines (the staleness
 # panel), 1,424 (orders by symbol and side) and a table of 2,199 rows, unreadable and slow for every viewer
-# (docs/performance.md, "Dashboards at 1,000 symbols"). A desk of 10 symbols still sees all of them.
+# (docs/deployment.md, "At 1,000 symbols"). A desk of 10 symbols still sees all of them.
 TOP = 10
 # The largest positions in the positions table.
 TOP_POSITIONS = 25
