@@ -13,7 +13,7 @@ query time (the sum over the panel's targets; the slowest of ``--repeat`` runs i
 
 The desk has run for minutes, not the 6 hours of the overview's default range: series counts are what a
 desk sees, samples and times grow with the history (roughly linearly in it for the range queries).
-Results: docs/performance.md ("Dashboards at 1,000 symbols").
+Results: docs/deployment.md ("At 1,000 symbols").
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ it (tests/integration/grafana_eval.py: variables at their defaults, All; the def
 panel's width on a 1920 px screen), twice per round: the target as committed at ``--before`` (the old query) and
 as in the working tree (the new one), one right after the other, alternating which goes first. Printed per
 target whose query changed, and per other target slower than 0.5 s: the median over the rounds of each, and the
-ratio; then the exemplar query Grafana sends for each target with exemplars (``/api/v1/query_exemplars``, the
-same for both: it matches selectors, it does not evaluate the query).
+ratio (a ``query_result`` variable's query, run once per refresh before the panels that read it, as a row of
+its own: "variable"); then the exemplar query Grafana sends for each target with exemplars
+(``/api/v1/query_exemplars``, the same for both: it matches selectors, it does not evaluate the query).
 
 Then whether the new query shows what the old one did: both at instants where the recording rules ran (the
 timestamps of the recorded samples, so that a recorded 1m rate and the raw buckets' rate over 1m cover the same
@@ -92,6 +93,27 @@ def queries(url: str, dashboards: list[dict[str, Any]], now: float) -> dict[Key,
         for q in ev.queries(dash, variables, start, end):
             if q.kind == "prometheus":
                 out[q.key] = q
+    return out
+
+
+def variable_times(url: str, dashboards: list[dict[str, Any]], now: float) -> dict[Key, float]:
+    """Wall time of each ``query_result`` variable's query (the others are label lookups), keyed
+    (dashboard, variable name, "variable")."""
+    ev = Evaluator(url, "", DATASOURCES)
+    out: dict[Key, float] = {}
+    for dash in dashboards:
+        start, end = ev.time_range(dash, now)
+        variables = ev.resolve_variables(dash, {}, start, end)
+        for v in dash.get("templating", {}).get("list", []):
+            m = re.fullmatch(r"query_result\((.+)\)", str(v.get("query", "")), re.S)
+            if m:
+                t0 = time.perf_counter()
+                try:
+                    ev.query_result(m.group(1), variables, start, end)
+                except TimeoutError:  # the evaluator's 2 minutes, Prometheus' query timeout
+                    out[(dash["uid"], v["name"], "variable")] = math.inf
+                    continue
+                out[(dash["uid"], v["name"], "variable")] = time.perf_counter() - t0
     return out
 
 
@@ -180,7 +202,11 @@ def measure(url: str, args: argparse.Namespace) -> int:
             pair = [("old", oq), ("new", nq)]
             for name, q in pair if i % 2 == 0 else pair[::-1]:
                 times.setdefault(key, {}).setdefault(name, []).append(run(url, q))
+        # query_result variables (Grafana runs each once per refresh, before the panels that read them)
+        for key, secs in variable_times(url, new_dash, now).items():
+            times.setdefault(key, {}).setdefault("new", []).append(secs)
     changed = {k for k in new_q if k in old_q and old_q[k].target["expr"] != new_q[k].target["expr"]}
+    changed |= {k for k in times if k[2] == "variable"}
     print(f"\n{'dashboard / panel / target':78} {'old s':>7} {'new s':>7} {'old/new':>8}")
     rows = []
     for key, t in times.items():
@@ -213,7 +239,23 @@ def measure(url: str, args: argparse.Namespace) -> int:
 
     print("\nold vs new at the instants the recording rules ran (largest relative difference, values compared):")
     instants: dict[str, list[float]] = {}
-    for key in sorted(changed):
+    # a target that reads a query_result variable (resolved at the range's end, now) is not comparable at a past
+    # instant: tests/integration/test_dashboard_scale.py compares it over the same range, old and new
+    by_variable = {(d["uid"], v["name"]) for d in new_dash for v in d.get("templating", {}).get("list", [])}
+    by_variable = {k for k in by_variable if (k[0], k[1], "variable") in times}
+    for key in sorted(k for k in changed if k[2] != "variable"):
+        raw = next(
+            t["expr"]
+            for d in new_dash
+            if d["uid"] == key[0]
+            for p in d["panels"]
+            if p["title"] == key[1]
+            for t in p.get("targets", [])
+            if t["refId"] == key[2]
+        )
+        if any(uid == key[0] and f"${name}" in raw for uid, name in by_variable):
+            print(f"  {key[0].removeprefix('tradeobs-')} / {key[1][:52]} / {key[2]}: reads a query_result variable")
+            continue
         # each rule group runs at its own offset in the interval: the instants of the rule the query reads
         # (a query that reads no recording, changed only by symbol!="": any recent instants will do)
         found = re.findall(r"\b\w+:\w+:\w+\b", new_q[key].target["expr"])

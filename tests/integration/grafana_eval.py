@@ -7,8 +7,9 @@
 What "as Grafana would" means here (Grafana 12: the Prometheus and Jaeger datasources):
 
 - Template variables (frontend): a ``label_values(<selector>, <label>)`` query variable is resolved
-  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range, then its ``regex``
-  (:func:`apply_variable_regex`); ``$var``, ``${var}``
+  with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range, a ``query_result(<expr>)``
+  one with an instant query at the end of the range (:meth:`Evaluator.query_result`), then its ``regex``
+  (:func:`apply_variable_regex`); variables are resolved in order, each with the ones before it; ``$var``, ``${var}``
   and ``[[var]]`` are replaced; for the Prometheus datasource a multi-value or include-All variable's
   values are regex-escaped (``prometheusSpecialRegexEscape``), several join as ``(a|b)``, "All"
   becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped. For the Loki
@@ -237,7 +238,9 @@ class Evaluator:
 
     # ------------------------------------------------------------------ variables
     def _prom_get(self, path: str, params: dict[str, Any]) -> Any:
-        status, body = http_get(f"{self.prometheus_url}{path}?{urllib.parse.urlencode(params, doseq=True)}")
+        # Prometheus' own query timeout (2 minutes): a slow query is a slow query, not a failed one
+        url = f"{self.prometheus_url}{path}?{urllib.parse.urlencode(params, doseq=True)}"
+        status, body = http_get(url, timeout=120)
         data = json.loads(body)
         if status != 200 or data.get("status") != "success":
             raise ValueError(f"prometheus {path} {params} failed: {status} {body[:500]!r}")
@@ -253,7 +256,11 @@ class Evaluator:
             name, kind = v["name"], v["type"]
             multi_or_all = bool(v.get("multi") or v.get("includeAll"))
             options: list[str] = []
-            if kind == "query":
+            if kind == "query" and (m := re.fullmatch(r"query_result\((.+)\)", str(v["query"]), re.S)):
+                options = self.query_result(m.group(1), out, start, end)
+                if v.get("regex"):
+                    options = apply_variable_regex(str(v["regex"]), options)
+            elif kind == "query":
                 m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", str(v["query"]))
                 assert m, f"{dash['uid']}: variable {name}: unsupported query {v['query']!r}"
                 selector = self.interpolate(m.group(1), out, "prometheus")
@@ -281,6 +288,23 @@ class Evaluator:
             else:
                 values = options[:1]
             out[name] = Variable(name, values, multi_or_all, v.get("allValue"), options)
+        return out
+
+    def query_result(self, expr: str, variables: dict[str, Variable], start: float, end: float) -> list[str]:
+        """A ``query_result(<expr>)`` variable's values before its regex: ``expr`` with the variables and
+        ``$__range`` (``$__range_s``, ``$__range_ms``) replaced, run as an instant query at the end of the range
+        rounded up to a second (``getPrometheusTime(range.to, true)``), each series as Grafana writes it:
+        ``<name>{<label>="<value>",...} <value> <timestamp ms>`` (the labels as Prometheus returns them)."""
+        expr = self.intervals(self.interpolate(expr, variables, "prometheus"), self.scrape, end - start)
+        data = self._prom_get("/api/v1/query", {"query": expr, "time": math.ceil(end)})
+        if data["resultType"] in ("scalar", "string"):
+            return [str(data["result"][1] or "")]
+        out = []
+        for s in data["result"]:
+            labels = {k: v for k, v in s["metric"].items() if k != "__name__"}
+            text = s["metric"].get("__name__", "") + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+            ms = float(s["value"][0]) * 1000
+            out.append(f"{text} {s['value'][1]} {int(ms) if ms.is_integer() else ms}")
         return out
 
     @staticmethod

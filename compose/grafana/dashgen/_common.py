@@ -247,6 +247,9 @@ RECORDED_BUCKET_RATE = {
     ),
     "trading_order_slippage": "job_symbol:trading_order_slippage_bucket:rate1m",
 }
+# The slippage buckets' rate summed over symbols too (from the per-symbol one, the same group): the drill-down's
+# slippage while Symbol is All (:func:`slippage_rate`).
+SLIPPAGE_RATE_ALL_SYMBOLS = "job:trading_order_slippage_bucket:rate1m"
 
 
 def bucket_rate(metric: str, by: str, jobs: str, symbols: str) -> str:
@@ -256,6 +259,15 @@ def bucket_rate(metric: str, by: str, jobs: str, symbols: str) -> str:
     recorded = f'sum by ({by}) ({RECORDED_BUCKET_RATE[metric]}{{{jobs},symbol=~"$symbol"}})'
     raw = f"sum by ({by}) (rate({metric}_bucket{{{jobs},{symbols},{SYMBOL_PICKED}}}[$__rate_interval]))"
     return all_symbols_or_picked(recorded, raw)
+
+
+def slippage_rate(jobs: str, symbols: str) -> str:
+    """``sum by (le)`` of the slippage buckets' 1m rate of the services ``jobs`` and the symbols ``symbols`` (the
+    symbol matchers of a raw selector): recorded over all symbols while the Symbol variable is All, recorded per
+    symbol for the symbols picked (see :func:`all_symbols_or_picked`)."""
+    recorded = f'sum by (le) ({SLIPPAGE_RATE_ALL_SYMBOLS}{{{jobs},symbol=~"$symbol"}})'
+    picked = f"sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{jobs},{symbols},{SYMBOL_PICKED}}})"
+    return all_symbols_or_picked(recorded, picked)
 
 
 # The trading mode (trading.mode of the service's resource: the collector's transform/trading_mode puts it on

@@ -31,7 +31,6 @@ from ._common import (
     ORDER_UID,
     PIPELINE_UID,
     PROMETHEUS,
-    RECORDED_BUCKET_RATE,
     SYMBOL_ALL,
     SYMBOL_SET,
     TRADING_UID,
@@ -46,6 +45,7 @@ from ._common import (
     prom,
     prom_variable,
     service_variable,
+    slippage_rate,
     trace_row_links,
 )
 
@@ -201,14 +201,14 @@ def build() -> Dashboard:
             .with_target(
                 prom(
                     "A",
-                    f"histogram_quantile(0.95, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
+                    f"histogram_quantile(0.95, {slippage_rate(J, SYMBOLS)})",
                     "p95",
                 )
             )
             .with_target(
                 prom(
                     "B",
-                    f"histogram_quantile(0.50, sum by (le) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
+                    f"histogram_quantile(0.50, {slippage_rate(J, SYMBOLS)})",
                     "p50",
                 )
             )

@@ -11,13 +11,17 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import heatmap, logs, stat, table, timeseries
 from grafana_foundation_sdk.builders import prometheus as prom_builders
 from grafana_foundation_sdk.builders.common import ReduceDataOptions
-from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
+from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, Row
 from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueGraphMode, BigValueTextMode
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataTransformerConfig,
     ValueMap,
     ValueMappingResult,
+    VariableHide,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
@@ -107,7 +111,7 @@ def _quantiles(metric: str, by: str, legend: str) -> list[object]:
 
 # Per-symbol panels draw at most this many symbols: a desk of 1,000 symbols drew 1,000 lines (the staleness
 # panel), 1,424 (orders by symbol and side) and a table of 2,199 rows, unreadable and slow for every viewer
-# (docs/performance.md, "Dashboards at 1,000 symbols"). A desk of 10 symbols still sees all of them.
+# (docs/deployment.md, "At 1,000 symbols"). A desk of 10 symbols still sees all of them.
 TOP = 10
 # The largest positions in the positions table.
 TOP_POSITIONS = 25
@@ -160,6 +164,40 @@ def _mean_over_range(histogram: str, selector: str) -> str:
     return f"{total} / ({count} > 0)"
 
 
+# The symbols the slippage panel draws: the TOP of highest p95 over the time range, ranked once per refresh by a
+# hidden variable (slippage_top, :func:`_slippage_top_variable`). In the panel's query the ranking was an `and on
+# (symbol)` filter, after Prometheus had computed every symbol's quantiles at every step: at 1,000 symbols each
+# step read 36,000 recorded bucket series to draw ten symbols, 18-25 s a refresh (docs/deployment.md, "At 1,000
+# symbols"); selecting the ten by name reads 400.
+SLIPPAGE_TOP_RANK = (
+    f"topk({TOP}, histogram_quantile(0.95, sum by (le, symbol) "
+    f"(increase({_over_range(f'trading_order_slippage_bucket{{{JS}}}')}))))"
+)
+SLIPPAGE_TOP = f'{J},symbol=~"$slippage_top"'
+
+
+def _slippage_top_variable() -> QueryVariable:
+    """Hidden ``slippage_top``: the symbols of :data:`SLIPPAGE_TOP_RANK`, the old panel query's ranking, run by
+    Grafana as an instant query at the end of the time range (``query_result``; ``@ end()`` is that instant) each
+    time the range moves (every refresh of a relative range) or a variable it reads changes. All (no allValue):
+    the symbols found, regex-escaped and joined; none found selects nothing (``()``)."""
+    return (
+        QueryVariable("slippage_top")
+        .label(f"Slippage: the {TOP} symbols of highest p95 in the time range")
+        .description("Ranked once per refresh; the slippage panel draws these symbols")
+        .datasource(PROMETHEUS)
+        .query(f"query_result({SLIPPAGE_TOP_RANK})")
+        .regex('/symbol="([^"]+)"/')
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .hide(VariableHide.HIDE_VARIABLE)
+        .multi(True)
+        .include_all(True)
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+        .allow_custom_value(False)
+    )
+
+
 def _best_and_worst(gauge: str, k: int) -> str:
     """The ``k`` highest and ``k`` lowest symbols by the gauge's last value in the time range."""
     last = f"sum by (symbol) (last_over_time({_over_range(f'{gauge}{{{JS}}}')}))"
@@ -206,6 +244,7 @@ def build() -> Dashboard:
                 "symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)", all_value=SYMBOL_ALL
             )
         )
+        .with_variable(_slippage_top_variable())
         .link(dashboard_link("Order drill-down", ORDER_UID))
         .link(dashboard_link("Pipeline health", PIPELINE_UID))
         # ------------------------------------------------------------ now
@@ -441,21 +480,19 @@ def build() -> Dashboard:
                 *(
                     prom(
                         ref,
-                        _of_top(
-                            # recorded per symbol (rules/recording.yml): the ranking's raw selector gives the dots
-                            f"histogram_quantile({q}, sum by (le, symbol) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{JS}}}))",
-                            f"topk({TOP}, histogram_quantile(0.95, sum by (le, symbol) (increase({_over_range(f'trading_order_slippage_bucket{{{JS}}}')}))))",
-                        ),
+                        # the ten symbols of $slippage_top only (recorded per symbol, rules/recording.yml)
+                        f"histogram_quantile({q}, sum by (le, symbol) ({RECORDED_BUCKET_RATE['trading_order_slippage']}{{{SLIPPAGE_TOP}}}))",
                         f"p{q * 100:.0f} {{{{symbol}}}}",
-                        exemplar=ref == "A",
                     )
                     for ref, q in (("A", 0.95), ("B", 0.50))
                 ),
+                exemplars("C", f"trading_order_slippage_bucket{{{SLIPPAGE_TOP}}}"),
                 span=8,
             ).description(
                 f"p95 and p50 of the {TOP} symbols whose p95 slippage over the whole time range is the highest"
                 " (adverse > 0; the histogram has no _sum to average: it takes negative values). Pick symbols in"
-                " the Symbol variable to see others."
+                " the Symbol variable to see others. The ranking is the hidden variable slippage_top, evaluated"
+                " once per refresh."
             )
         )
         .with_panel(
