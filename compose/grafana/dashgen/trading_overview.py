@@ -410,6 +410,23 @@ def build() -> Dashboard:
                 " point of the panel). Pick symbols in the Symbol variable to see others."
             )
         )
+        .with_panel(
+            _ts(
+                ids,
+                "Turnover /s by strategy, venue (value filled)",
+                "short",
+                prom(
+                    "A",
+                    f"sum by (strategy, venue) (rate(trading_fills_notional_total{{{J}}}[$__rate_interval]))",
+                    "{{strategy}} @ {{venue}}",
+                ),
+            ).description(
+                "The value filled per second: each fill's quantity * |price| (trading.fills.notional), in the"
+                " price's currency, partial fills included. The quantity filled is trading_fills_quantity_total."
+                " Over a day, across restarts, count them as the 'Orders (time range)' stat counts orders"
+                " (docs/runbook.md, 'End of day')."
+            )
+        )
         # ------------------------------------------------------------ latency
         .with_row(Row("Latency (click an exemplar dot to open the order's trace)").id(ids()))
         .with_panel(
