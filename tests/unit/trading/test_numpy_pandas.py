@@ -19,7 +19,7 @@ ODD = [
     pd.NaT,
     np.nan,
     np.float32("nan"),
-    np.datetime64("NaT"),
+    np.datetime64("NaT", "ns"),
     np.timedelta64(5, "s"),
     np.bool_(True),
     np.array([1.0, 2.0]),
@@ -96,7 +96,7 @@ def test_a_decision_that_has_no_truth_is_counted_and_never_raised(
         o.submitted()
         o.fill(10, 1.0)
         tt.tick("AAPL", 1.0, exchange_ts=pd.NaT)
-        tt.tick("AAPL", 1.0, exchange_ts=np.datetime64("NaT"))
+        tt.tick("AAPL", 1.0, exchange_ts=np.datetime64("NaT", "ns"))
         tt.tick("AAPL", 1.0, seq=np.timedelta64(5, "s"))
         tt.flush()
     assert (_invalid(cap, "open"), _invalid(cap, "engaged"), _invalid(cap, "passed")) == (1, 1, 1)
