@@ -226,6 +226,7 @@ class FrameBuilder:
         self._day = trading_day.day(now)
         self._day_since = now
         self._day_full = False
+        self._day_began: tuple[Any, float] = (None, 0.0)  # (day, its start) for day_pnl = "reported"
         self._built_at: float | None = None  # time.time() of the last build (a day is full if one ran up to midnight)
         # The P&L reported before this builder was made is not the day's: the registry's writes still in the trading
         # journal are applied first (read without them, the P&L of the last 0.2 s before was counted as today's).
@@ -450,7 +451,9 @@ class FrameBuilder:
             # is the day's. The difference went to minus the previous day's total: the first frame of the day took
             # the P&L before the service's reset as the day's start.
             account["pnl_day"] = exact(total)
-            account["day_since"] = round(self.trading_day.start(self._day), 3)
+            if self._day_began[0] != self._day:  # TradingDay.start() costs a zoneinfo lookup: once a day, not a frame
+                self._day_began = (self._day, round(self.trading_day.start(self._day), 3))
+            account["day_since"] = self._day_began[1]
             account["day_full"] = True
             account["day_pnl"] = "reported"
         else:

@@ -127,9 +127,12 @@ def _epoch(value: object) -> float:
             return _INF if value.utcoffset() is None else value.timestamp()  # naive: None
         except Exception:  # a tzinfo of the caller's that raises: bad input, as a hostile __float__ is in number()
             return _INF
-    if type(value).__name__ == "datetime64":  # numpy's: a count of its unit since the epoch, in UTC
+    if type(value) is float or type(value) is int:
+        v: Any = value
+    elif type(value).__name__ == "datetime64":  # numpy's: a count of its unit since the epoch, in UTC
         return _datetime64(value)
-    v = value if type(value) is float or type(value) is int else _real(value)
+    else:
+        v = _real(value)
     size = -v if v < 0 else v  # NaN is below nothing: no time
     for below, per_second in _UNITS:
         if size < below:  # exact for an int of any size (10**400 is past every bound, never made a float)
