@@ -22,14 +22,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _trees import before_and_now
 
 
 def _frame(svc: int, seq: int, symbols: int, working: int) -> dict[str, Any]:
@@ -105,19 +101,21 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.services, args.symbols, args.working, args.ticks)))
         return
-    results: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        git = ["git", "-C", str(ROOT), "archive", args.before, "agent"]
-        archive = subprocess.run(git, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        paths = {"before": str(Path(tmp) / "agent"), "now": str(ROOT / "agent")}
-        sizes = ["--services", str(args.services), "--symbols", str(args.symbols), "--working", str(args.working)]
-        for _ in range(args.rounds):
-            for name in ("before", "now"):
-                env = {**os.environ, "PYTHONPATH": paths[name]}
-                cmd = [sys.executable, __file__, "--child", *sizes, "--ticks", str(args.ticks)]
-                out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-                results[name].append(json.loads(out.strip().splitlines()[-1]))
+    results = before_and_now(
+        __file__,
+        args.before,
+        args.rounds,
+        [
+            "--services",
+            str(args.services),
+            "--symbols",
+            str(args.symbols),
+            "--working",
+            str(args.working),
+            "--ticks",
+            str(args.ticks),
+        ],
+    )
     print(
         f"Fleet gateway tick: {args.services} instances x {args.symbols} symbols, {args.working} working orders each, "
         f"{args.rounds} x {args.ticks} ticks per tree, {os.cpu_count()} CPUs"

@@ -22,14 +22,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _trees import before_and_now
 
 
 def measure(workers: int, symbols: int, changed: int, merges: int) -> dict[str, Any]:
@@ -92,18 +88,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.workers, args.symbols, args.changed, args.merges)))
         return
-    results: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        git = ["git", "-C", str(ROOT), "archive", args.before, "agent"]
-        archive = subprocess.run(git, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        paths = {"before": str(Path(tmp) / "agent"), "now": str(ROOT / "agent")}
-        for _ in range(args.rounds):
-            for name in ("before", "now"):
-                env = {**os.environ, "PYTHONPATH": paths[name]}
-                cmd = [sys.executable, __file__, "--child", *sizes, "--merges", str(args.merges)]
-                out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-                results[name].append(json.loads(out.strip().splitlines()[-1]))
+    results = before_and_now(__file__, args.before, args.rounds, [*sizes, "--merges", str(args.merges)])
     print(
         f"Worker group merge: {args.workers} workers x {args.symbols} symbols, {args.changed} changed per worker per "
         f"merge, {args.rounds} x {args.merges} merges per tree, {os.cpu_count()} CPUs"

@@ -25,14 +25,10 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _trees import before_and_now
 
 
 class Desk:
@@ -165,18 +161,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.symbols, args.ticks)))
         return
-    results: dict[str, list[dict[str, Any]]] = {"before": [], "now": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        git = ["git", "-C", str(ROOT), "archive", args.before, "agent"]
-        archive = subprocess.run(git, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        paths = {"before": str(Path(tmp) / "agent"), "now": str(ROOT / "agent")}
-        for _ in range(args.rounds):
-            for name in ("before", "now"):
-                env = {**os.environ, "PYTHONPATH": paths[name]}
-                cmd = [sys.executable, __file__, "--child", "--symbols", str(args.symbols), "--ticks", str(args.ticks)]
-                out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
-                results[name].append(json.loads(out.strip().splitlines()[-1]))
+    results = before_and_now(
+        __file__, args.before, args.rounds, ["--symbols", str(args.symbols), "--ticks", str(args.ticks)]
+    )
     print(
         f"Live tick at {args.symbols:,} symbols (100 prices moved and 20 fills per tick), "
         f"{args.rounds} x {args.ticks} ticks per tree, {os.cpu_count()} CPUs"
