@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from .grafana_eval import Evaluator
+from .grafana_eval import DATASOURCES, Evaluator
 from .procs import (
     REPO,
     ManagedProcess,
@@ -49,9 +49,7 @@ from .procs import (
     wait_for,
 )
 
-GRAFANA = REPO / "compose" / "grafana"
 PROMETHEUS_CONFIG = REPO / "compose" / "prometheus" / "prometheus.yml"
-DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())["datasources"]
 NAMESPACE = "desk"
 SCRAPE_INTERVAL = "10s"  # compose's otelcol-exporter job
 

@@ -40,7 +40,15 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from .procs import http_get, jaeger_search, jaeger_trace
+import yaml
+
+from .procs import REPO, http_get, jaeger_search, jaeger_trace
+
+GRAFANA = REPO / "compose" / "grafana"
+DATASOURCES: list[dict[str, Any]] = yaml.safe_load(
+    (GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text()
+)["datasources"]
+"""compose's provisioned Grafana datasources, what an :class:`Evaluator` is given."""
 
 GRID_COLUMN_PX = 1920 / 24
 SAFE_RESOLUTION = 11000

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from .agent_proc import start_demo, unique_service
-from .grafana_eval import Evaluator, NotOffered, Query
+from .grafana_eval import DATASOURCES, GRAFANA, Evaluator, NotOffered, Query
 from .procs import (
     COMPOSE_JAEGER_CONFIG,
     REPO,
@@ -50,10 +50,8 @@ from .procs import (
 
 pytestmark = pytest.mark.integration
 
-GRAFANA = REPO / "compose" / "grafana"
 PROMETHEUS_CONFIG = REPO / "compose" / "prometheus" / "prometheus.yml"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())["datasources"]
 # The agent's metric export interval in compose (the agent's default, compose sets none).
 COMPOSE_EXPORT_INTERVAL = 10.0
 # The demo runs in a service.namespace, as a desk's services may: the collector's prometheus exporter

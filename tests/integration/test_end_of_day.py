@@ -29,12 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from .agent_proc import AgentWorkload, unique_service
-from .grafana_eval import Evaluator
+from .grafana_eval import DATASOURCES, GRAFANA, Evaluator
 from .procs import (
-    REPO,
     CollectorProc,
     PrometheusProc,
     prometheus_config,
@@ -47,8 +45,6 @@ from .procs import (
 
 pytestmark = pytest.mark.integration
 
-GRAFANA = REPO / "compose" / "grafana"
-DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())["datasources"]
 PANEL = "Orders (time range): sent, filled, rejected, cancelled"
 # agent_workload.TIER_KINDS: of every 20 orders, 18 are sent, 17 fill (15 at once, 1 slowly, 1 after an error), 2 are
 # refused at risk (never sent), 1 at the venue; none is cancelled.

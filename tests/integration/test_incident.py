@@ -29,7 +29,15 @@ import yaml
 
 from .agent_proc import AgentWorkload, unique_service
 from .agent_workload import STRATEGY
-from .grafana_eval import Evaluator, dashboard_choice, data_link, provisioned, traces_to_metrics_links
+from .grafana_eval import (
+    DATASOURCES,
+    GRAFANA,
+    Evaluator,
+    dashboard_choice,
+    data_link,
+    provisioned,
+    traces_to_metrics_links,
+)
 from .procs import (
     COMPOSE_JAEGER_CONFIG,
     REPO,
@@ -54,8 +62,6 @@ from .thanos import start_thanos
 
 pytestmark = pytest.mark.integration
 
-GRAFANA = REPO / "compose" / "grafana"
-DATASOURCES = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())["datasources"]
 DS = {d["uid"]: d for d in DATASOURCES}
 OVERVIEW = json.loads((GRAFANA / "dashboards" / "trading-overview.json").read_text())
 DRILL = json.loads((GRAFANA / "dashboards" / "order-drilldown.json").read_text())
