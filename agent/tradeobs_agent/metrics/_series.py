@@ -290,8 +290,8 @@ def bucket_quantile(bounds: Sequence[float], counts: Sequence[int], lo: float, h
 
 
 def _number(value: object) -> int | float | None:
-    """An int or float for a number of another type (``bool``, ``Decimal``, numpy scalars), or None (a string is
-    not a number here: ``"3"`` is a caller's bug, dropped and counted like any other non-number)."""
+    """An int or float for a number of another type (``bool``, ``Decimal``, numpy scalars and ``bool_``), or None
+    (a string is not a number here: ``"3"`` is a caller's bug, dropped and counted like any other non-number)."""
     if isinstance(value, int):
         return int(value)
     if isinstance(value, numbers.Number):
@@ -299,4 +299,7 @@ def _number(value: object) -> int | float | None:
             return float(value)  # type: ignore[arg-type]
         except Exception:  # complex, or a Number whose __float__ raises: not a measurement
             return None
+    t = type(value)
+    if t.__module__ == "numpy" and t.__name__ in ("bool", "bool_"):  # numpy's bool (bool_ before 2.0) is no Number
+        return int(bool(value))  # 1 or 0, as a Python bool is
     return None

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tradeobs_agent import TradingTelemetry
+from tradeobs_agent.metrics import Registry
 from tradeobs_agent.testing import Capture
 
 ODD = [
@@ -141,3 +142,24 @@ def test_every_call_takes_any_numpy_or_pandas_value_without_raising(cap: Capture
     cap.metrics()
     cap.spans()
     tt.close()
+
+
+def test_numpy_bool_is_a_measurement_for_every_instrument_as_a_python_bool_is() -> None:
+    """A gauge's ``set(np.True_)`` was dropped as "not a number" while a counter's ``add(np.True_)`` counted 1 (its
+    ``amount == 1`` shortcut) and ``add(np.False_)`` was dropped: numpy's bool is no ``numbers.Number``. Now each
+    takes it as 1 or 0, as each takes a Python bool."""
+    reg = Registry()
+    c, g, h = reg.counter("c"), reg.gauge("g"), reg.histogram("h")
+    for v in (np.True_, np.False_, np.bool_(True)):
+        c.add(v)  # type: ignore[arg-type]
+        g.set(v)  # type: ignore[arg-type]
+        h.record(v)  # type: ignore[arg-type]
+    assert c.bind().value == 2
+    assert g.bind().value == 1
+    p = h.bind().point()
+    assert (p.observed, p.sum) == (3, 2)
+    assert {i: reg.self_metrics.invalid.bind(instrument=i, reason="value").value for i in ("c", "g", "h")} == {
+        "c": 0,
+        "g": 0,
+        "h": 0,
+    }
