@@ -118,10 +118,11 @@ def test_routing(tmp_path: Path) -> None:
 def test_every_trading_alert_holding_a_gauge_is_muted_by_a_collector_outage() -> None:
     """A trading alert that holds a gauge's last value (last_over_time) resolves in Prometheus once a collector
     outage has lasted 5 minutes, though nothing changed at the service: OtelCollectorDown inhibits each of them.
-    TradingRiskLimitReached (added with the risk-limit alerts) holds the utilization gauge the same way."""
+    TradingRiskLimitReached (added with the risk-limit alerts) holds the utilization gauge the same way, and
+    TradingOrdersUnacknowledged the oldest unacknowledged order's age."""
     rules = yaml.safe_load((PROM_DIR / "rules" / "trading.yml").read_text())["groups"]
     holding = {r["alert"] for g in rules for r in g["rules"] if "alert" in r and "last_over_time(" in r["expr"]}
-    assert "TradingRiskLimitReached" in holding
+    assert {"TradingRiskLimitReached", "TradingOrdersUnacknowledged"} <= holding
     config = yaml.safe_load((AM_DIR / "alertmanager.yml").read_text())
     muted: set[str] = set()
     for rule in config["inhibit_rules"]:

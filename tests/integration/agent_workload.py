@@ -30,6 +30,8 @@ The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
     {"cmd": "breach", "limit": "position", "symbol": "AAPL"}                tt.breach -> {"t0": ...}
     {"cmd": "block_loop", "seconds": 0.3}   block its asyncio loop that long each second -> {"t0": ...}
     {"cmd": "gaps", "skip": 1}              skip that many sequence numbers at each tick -> {"t0": ...}
+    {"cmd": "no_ack", "every": 5}           every 5th order sent is never acknowledged nor filled (a venue that
+                                            loses it; 0: all answered again) -> {"t0": ...}
 
 It also runs an asyncio loop watched by ``tt.event_loop_lag_monitor()`` (not blocked until told) and ticks
 MSFT twice a second with a sequence number (no gap until told).
@@ -188,6 +190,7 @@ class _Trader:
         tradeobs_agent.init()
         self.tt = TradingTelemetry(strategy=STRATEGY, venue=VENUE)
         self.rate, self.reject_ratio, self.fill_latency = 2.0, 0.0, 0.01
+        self.no_ack_every = 0  # every n-th order sent gets no answer from the "venue" (0: none)
         self._stop = threading.Event()
         self._seq = 0
         self._thread = threading.Thread(target=self._run, name="trader", daemon=True)
@@ -231,6 +234,8 @@ class _Trader:
                 if int(self._seq * self.reject_ratio) > int((self._seq - 1) * self.reject_ratio):  # every 1/ratio-th
                     o.rejected("price_out_of_band")
                     continue
+                if self.no_ack_every and self._seq % self.no_ack_every == 0:
+                    continue  # the venue never answers this one: no ack, no fill
                 o.acked(f"V-{self._seq}")
                 threading.Timer(self.fill_latency, o.fill, args=(10, 190.0)).start()
 
@@ -268,6 +273,7 @@ class _Trader:
         t0 = time.time()
         self.block_s = float(cmd.get("seconds", self.block_s))
         self.skip = int(cmd.get("skip", self.skip))
+        self.no_ack_every = int(cmd.get("every", self.no_ack_every))
         return t0
 
     def stop(self) -> bool:
@@ -373,7 +379,7 @@ def run_alerts() -> int:
             emit({"t0": trader.limit(cmd)})
         elif cmd["cmd"] == "breach":
             emit({"t0": trader.breach(cmd)})
-        elif cmd["cmd"] in ("block_loop", "gaps"):
+        elif cmd["cmd"] in ("block_loop", "gaps", "no_ack"):
             emit({"t0": trader.faults(cmd)})
         elif cmd["cmd"] == "stop":
             break

@@ -19,8 +19,9 @@ where the condition delay is: the agent's metric export interval for alerts on a
 (trading_*, tradeobs_agent_*, target_info), plus the agent's OTLP timeout for the agent-export alerts
 (a failure is counted when the exporter gives up), plus the window a condition waits out for an
 absence (OtelCollectorExportStalled: the sent-items window; TradingServiceTelemetryMissing: the
-collector exporter's metric_expiration). The 5 s cover processing (export, delivery). ``Timing.compose()``
-gives the compose defaults (the figures in docs/alerts.md), the alert test builds its own.
+collector exporter's metric_expiration), plus the age limit an age must pass (TradingOrdersUnacknowledged:
+tradeobs:limit_order_ack_age:seconds in rules/limits.yml). The 5 s cover processing (export, delivery).
+``Timing.compose()`` gives the compose defaults (the figures in docs/alerts.md), the alert test builds its own.
 """
 
 from __future__ import annotations
@@ -208,6 +209,9 @@ def collector_metric_expiration() -> float:
 
 # The recording rule whose window an absence-type alert waits out before its condition holds.
 ABSENCE_WINDOWS = {"OtelCollectorExportStalled": "job_exporter_signal:otelcol_exporter_sent:rate2m"}
+# Alerts on an age that must first grow past a limit (rules/limits.yml) before the condition holds: the fault (an
+# order the venue never answers) is that old by then.
+AGE_LIMITS = {"TradingOrdersUnacknowledged": "tradeobs:limit_order_ack_age:seconds"}
 # Alerts on the agent's own export failures: a failure counts once the OTLP exporter gives up.
 AGENT_EXPORT_ALERTS = {"TradeobsAgentExportFailures", "TradeobsAgentDroppingItems"}
 _AGENT_FED = re.compile(r"trading_|tradeobs_agent_|target_info")
@@ -231,6 +235,10 @@ def notify_within(
         m = _RANGE.search(records[ABSENCE_WINDOWS[name]])
         assert m, ABSENCE_WINDOWS[name]
         delay += seconds(m.group(1))
+    if name in AGE_LIMITS:
+        limit = re.fullmatch(r"vector\((\d+(?:\.\d+)?)\)", records[AGE_LIMITS[name]].strip())
+        assert limit, AGE_LIMITS[name]
+        delay += float(limit.group(1))
     if name == "TradingServiceTelemetryMissing":
         delay += t.metric_expiration
     # A subquery sees the fault at its next step (steps are aligned to multiples of the step): ServiceCrashLooping.

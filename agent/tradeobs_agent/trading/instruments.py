@@ -13,10 +13,11 @@ annotation ``{ratio}``, not ``1``: the Collector's exporter appends ``_ratio`` t
 Order ids never become metric attributes: they are on spans and exemplars.
 
 Each gauge declares how the worker processes of one service combine it (``aggregation``,
-see ``docs/metrics.md``): positions, notionals, P&L, equity and exposure add up (each worker
-trades its own book), drawdown, limit use, the kill switch and staleness keep the worst
-process's value, the price the most recent one, the average entry price the books' (``entry``: cost over
-quantity; none when the processes hold opposite positions). Counters and histograms are summed.
+see ``docs/metrics.md``): positions, notionals, P&L, equity, exposure and the open and unacknowledged
+order counts add up (each worker trades its own book), drawdown, limit use, the kill switch, staleness
+and the oldest unacknowledged order's age keep the worst process's value, the price the most recent
+one, the average entry price the books' (``entry``: cost over quantity; none when the processes hold
+opposite positions). Counters and histograms are summed.
 """
 
 from __future__ import annotations
@@ -109,6 +110,31 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Orders signalled and not yet done (filled, rejected, cancelled, done(), expired, evicted, superseded by a new "
         "order under the same id, or closed by close())",
         "sum",
+    ),
+    _g(
+        "unacknowledged",
+        "trading.orders.unacknowledged",
+        "{order}",
+        _S,
+        "Orders sent to the venue and not yet acknowledged, filled or ended, counted from the open book at each "
+        "collection",
+        "sum",
+    ),
+    _g(
+        "oldest_unacknowledged",
+        "trading.orders.oldest_unacknowledged.age",
+        "s",
+        _S,
+        "Seconds since the oldest of the unacknowledged orders was sent (0 when there is none), at each collection",
+        "max",
+    ),
+    _c(
+        "cancelled_unacknowledged",
+        "trading.orders.cancelled_unacknowledged",
+        "{order}",
+        _S,
+        "Orders cancelled before the venue acknowledged or filled them: the bot's own ack-timeout cancel (a venue "
+        "cannot cancel an order it never accepted); also counted in trading.orders.cancelled",
     ),
     # latency
     _h(
@@ -266,6 +292,9 @@ class TradingInstruments:
     fill_notional: Counter
     rejected: Counter
     open_orders: Gauge
+    unacknowledged: Gauge
+    oldest_unacknowledged: Gauge
+    cancelled_unacknowledged: Counter
     signal_to_submit: Histogram
     submit_to_ack: Histogram
     submit_to_fill: Histogram

@@ -218,6 +218,9 @@ class OrderDesk(Protocol):
     def order_closed(self, order: OrderTrace) -> None:
         """The order ended (filled, rejected, cancelled, done): out of the open book."""
 
+    def cancelled_unacknowledged(self) -> None:
+        """A sent order was cancelled before any ack or fill (``trading.orders.cancelled_unacknowledged``)."""
+
     def alias(self, order: OrderTrace, client_order_id: str) -> None:
         """``order`` is findable by ``client_order_id`` too (a cancel/replace's new id). Any thread."""
 
@@ -788,8 +791,14 @@ class OrderTrace:
         r = None if reason is None else text(reason)[:256]
         self._cancelled = True
         (self._series or self._series_or_bind()).cancelled.add(1)
-        if r is not None and not self._closed and self._span is not None:
-            self._span.set_attribute("order.cancel_reason", r)
+        unacked = not self._acked and self._submit_ns is not None and self._filled == 0.0
+        if unacked:  # sent, never acknowledged nor filled: the bot's own ack-timeout cancel, not the venue's
+            self._desk.cancelled_unacknowledged()
+        if not self._closed and self._span is not None:
+            if r is not None:
+                self._span.set_attribute("order.cancel_reason", r)
+            if unacked:
+                self._span.set_attribute("order.unacknowledged", True)
         self._event("cancel", {"qty": self.qty, "price": self.price, "reason": r, "filled_qty": self._filled})
         self._finish("cancelled")
 
@@ -962,6 +971,20 @@ class OrderBook:
 
     def open_orders(self) -> list[OrderTrace]:
         return list(self._open.values())
+
+    def unacknowledged(self, now: float) -> tuple[int, float]:
+        """(how many open orders were sent and neither acknowledged nor filled, seconds since the oldest of them was
+        sent, 0.0 if none); ``now`` a ``time.monotonic()`` reading. A fill says the venue has the order, as an ack
+        does (some venues send no ack before a fill). Read at collection time, in one pass over the open book: the
+        orders' own steps pay nothing for it (``benchmarks/unacked_collect.py``)."""
+        n = 0
+        first = now
+        for o in self._open.values():
+            if not o._acked and o._submit_ns is not None and o._filled == 0.0:
+                n += 1
+                if o._submit_mono < first:
+                    first = o._submit_mono
+        return n, (now - first if first < now else 0.0)
 
     def _remember(self, order: OrderTrace) -> None:
         recent = self._recent

@@ -379,6 +379,9 @@ class TradingTelemetry:
         self._drawdown = inst.drawdown.bind(**sv)
         self._kill = inst.kill_switch.bind(**sv)
         self._open = inst.open_orders.bind(**sv)
+        self._unacked = inst.unacknowledged.bind(**sv)
+        self._unacked_age = inst.oldest_unacknowledged.bind(**sv)
+        self._unacked_cancels: BoundCounter | None = None  # bound at the first such cancel: no series before
         self._gross_v = 0.0
         self._net_v = 0.0
         self._peak = -_INF
@@ -502,6 +505,14 @@ class TradingTelemetry:
         self._book.close(order)
         self._open.set(len(self._book))
 
+    def cancelled_unacknowledged(self) -> None:
+        bound = self._unacked_cancels
+        if bound is None:
+            bound = self._unacked_cancels = self.instruments.cancelled_unacknowledged.bind(
+                strategy=self.strategy, venue=self.venue
+            )
+        bound.add(1)
+
     # ------------------------------------------------------------------ plumbing
     def _tracer(self) -> trace.Tracer:
         tp = self._tracer_provider
@@ -581,8 +592,14 @@ class TradingTelemetry:
         if values:
             self._gross.set(self._gross_v)
             self._net.set(self._net_v)
-        if self._book.expire(_monotonic()) or self._open.value is not None:
+        if self._book.expire(mono) or self._open.value is not None:
             self._open.set(len(self._book))
+            # Orders sent and not acknowledged: from the book, here, not counted at each step (the hot path and the
+            # journal's handlers pay nothing). An order the venue never answers is in no latency histogram (only
+            # acks are): these two gauges are what shows it, and TradingOrdersUnacknowledged what pages.
+            n, age = self._book.unacknowledged(mono)
+            self._unacked.set(n)
+            self._unacked_age.set(age)
         self._pending.set(len(self._journal))
 
     # ------------------------------------------------------------------ market data

@@ -1,0 +1,185 @@
+"""Orders the venue never acknowledges page, on a real pipeline; a healthy flow pages nothing.
+
+    agent_workload.py alerts x 2 --OTLP--> otelcol-tradeobs (metrics) --> Prometheus (compose's scrape config,
+    every shipped rule file time-compressed x10 as in test_alerts_real.py) --> Alertmanager (render.sh) --> webhook
+
+Two trading services place orders twice a second, every one acknowledged within the same call (healthy). For
+HEALTHY_SECONDS, longer than the age limit (``tradeobs:limit_order_ack_age:seconds``, which time compression leaves
+as it is), neither is pending or firing ``TradingOrdersUnacknowledged`` and no trading alert fires. Then one of them
+stops getting answers for every 5th order (its "venue" loses them: no ack, no fill): the alert reaches the webhook,
+for that service, strategy and venue only, within the bound docs/alerts.md states (alerting.notify_within: the age
+limit + an export + scrapes + evaluation + group_wait).
+
+Before, nothing measured such an order (the submit->ack latency is recorded at the ack) and no rule could page.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .agent_proc import AgentWorkload, unique_service
+from .agent_workload import STRATEGY, VENUE
+from .alerting import (
+    RULES_DIR,
+    Timing,
+    Webhook,
+    compose_like_prometheus_config,
+    load_rules,
+    notify_within,
+    render_alertmanager,
+    speed_up_rules,
+    wait_notified,
+)
+from .procs import (
+    READY_TIMEOUT,
+    REPO,
+    ManagedProcess,
+    find_binary,
+    free_port,
+    http_get,
+    http_ok,
+    prometheus_query,
+    start_collector,
+    start_prometheus,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+FACTOR = 10
+INTERVAL = 1.0
+AGENT_EXPORT_INTERVAL = 1.0  # agent_proc.EXPORT_INTERVAL
+ALERT = "TradingOrdersUnacknowledged"
+AGE = "trading_orders_oldest_unacknowledged_age_seconds"
+
+
+def _limit() -> float:
+    _, records = load_rules([RULES_DIR / "limits.yml"])
+    return float(records["tradeobs:limit_order_ack_age:seconds"].strip().removeprefix("vector(").removesuffix(")"))
+
+
+HEALTHY_SECONDS = _limit() + 15  # past the limit, with exports and evaluations to spare
+
+
+def _alerts(prom_url: str) -> list[dict[str, Any]]:
+    return list(json.loads(http_get(f"{prom_url}/api/v1/alerts")[1])["data"]["alerts"])
+
+
+def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        webhook = Webhook()
+        stack.callback(webhook.close)
+        # The order traces go to a port nothing listens on: this test is about metrics, and the collector keeps
+        # serving them whatever its trace exporter does (test_alerts_real.py has the trace store).
+        collector = stack.enter_context(start_collector(tmp_path / "collector", f"127.0.0.1:{free_port()}"))
+
+        am_addr = f"127.0.0.1:{free_port()}"
+        am_env = {"ALERT_WEBHOOK_URL": webhook.url + "/alerts", "ALERT_DEADMANSSWITCH_URL": webhook.url + "/deadman"}
+        am_config_path = render_alertmanager(tmp_path / "am-render", find_binary("busybox"), **am_env)
+        am_config = yaml.safe_load(am_config_path.read_text())
+        am = ManagedProcess(
+            "alertmanager",
+            [
+                find_binary("busybox"),
+                "sh",
+                str(REPO / "compose" / "alertmanager" / "render.sh"),
+                f"--config.file={am_config_path}",
+                f"--storage.path={tmp_path / 'am-data'}",
+                f"--web.listen-address={am_addr}",
+                "--cluster.listen-address=",
+            ],
+            {
+                "ALERTMANAGER_RENDER_DIR": str(tmp_path / "am-render"),
+                "ALERTMANAGER_BIN": find_binary("prometheus-alertmanager"),
+                **am_env,
+            },
+            tmp_path,
+        )
+        stack.callback(am.stop)
+
+        rule_files = speed_up_rules(sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL)
+        prom_port = free_port()
+        targets = {
+            "otelcol": collector.metrics_target,
+            "otelcol-exporter": collector.prometheus_exporter_target,
+            "prometheus": f"127.0.0.1:{prom_port}",
+            "alertmanager": am_addr,
+        }
+        prom = stack.enter_context(
+            start_prometheus(
+                tmp_path / "prometheus",
+                compose_like_prometheus_config(targets, am_addr, rule_files, INTERVAL),
+                features=("expand-external-labels",),
+                port=prom_port,
+            )
+        )
+        running = [collector.proc, am, prom.proc]
+        wait_for(
+            lambda: http_ok(f"http://{am_addr}/-/ready"), "Alertmanager ready", READY_TIMEOUT, procs=tuple(running)
+        )
+        calm = stack.enter_context(AgentWorkload("alerts", collector, tmp_path / "calm", unique_service("calm")))
+        hung = stack.enter_context(AgentWorkload("alerts", collector, tmp_path / "hung", unique_service("hung")))
+
+        def alive() -> None:
+            for p in running:
+                p.check_alive()
+            for w in (calm, hung):
+                if w.popen.poll() is not None:
+                    pytest.fail(f"agent workload exited with {w.popen.returncode}" + w.describe(), pytrace=False)
+
+        def ours() -> list[dict[str, Any]]:
+            return [a for a in _alerts(prom.url) if a["labels"]["alertname"] == ALERT]
+
+        # The gauges arrive through the real collector, per strategy and venue, for each service.
+        def both_reporting() -> bool:
+            jobs = {r["metric"]["job"] for r in prometheus_query(prom.url, f'{AGE}{{strategy="{STRATEGY}"}}')}
+            return jobs >= {calm.service_name, hung.service_name}
+
+        wait_for(both_reporting, f"{AGE} of both services in Prometheus", procs=tuple(running))
+
+        # ------------------------------------------------------------------ healthy: every order acknowledged
+        healthy_until = time.time() + HEALTHY_SECONDS
+        worst = 0.0
+        while time.time() < healthy_until:
+            alive()
+            assert ours() == [], f"healthy flow, yet {ours()}"
+            for r in prometheus_query(prom.url, f"max({AGE})"):
+                worst = max(worst, float(r["value"][1]))
+            time.sleep(1)
+        trading = [a["labels"]["alertname"] for a in _alerts(prom.url) if a["labels"]["alertname"].startswith("Trad")]
+        assert trading == [], f"healthy flow, yet {trading}"
+        assert webhook.first(ALERT) is None
+
+        # ------------------------------------------------------------------ the venue stops answering some orders
+        fast_alerts, fast_records = load_rules(rule_files)
+        timing = Timing(
+            scrape_interval=INTERVAL,
+            evaluation_interval=INTERVAL,
+            agent_export_interval=AGENT_EXPORT_INTERVAL,
+            agent_otlp_timeout=10.0,
+            metric_expiration=0,
+            am_config=am_config,
+        )
+        bound = notify_within(ALERT, fast_alerts, fast_records, timing)
+        assert bound is not None
+        t0 = hung.send({"cmd": "no_ack", "every": 5})["t0"]
+        at, alert = wait_notified(webhook, ALERT, t0 + bound + 60, alive, job=hung.service_name)
+        took = at - t0
+        waiting = prometheus_query(prom.url, f'trading_orders_unacknowledged{{job="{hung.service_name}"}}')
+        print(
+            f"\nhealthy {HEALTHY_SECONDS:.0f} s: oldest unacknowledged order at most {worst:.3f} s; "
+            f"{ALERT}: bound {bound:.1f} s, notified after {took:.1f} s "
+            f"({waiting[0]['value'][1] if waiting else '?'} orders waiting then)"
+        )
+        assert took <= bound, f"notified after {took:.1f} s, later than the documented bound {bound:.1f} s"
+        labels = alert["labels"]
+        assert (labels["strategy"], labels["venue"], labels["severity"]) == (STRATEGY, VENUE, "critical")
+        assert webhook.first(ALERT, job=calm.service_name) is None, "the healthy service paged"
+        assert all(a["labels"]["job"] == hung.service_name for a in ours())

@@ -1,0 +1,134 @@
+"""Orders the venue never acknowledges: ``trading.orders.unacknowledged`` and
+``trading.orders.oldest_unacknowledged.age`` (per strategy and venue, from the open book at each collection) and
+``trading.orders.cancelled_unacknowledged`` (the bot's own ack-timeout cancel).
+
+Before, an order stuck in "sent" (a hung venue gateway, a lost message) showed in no metric: the submit->ack
+histogram records acked orders only, ``trading.orders.open`` mixes it with resting orders, and the bot's
+ack-timeout cancel counted as any cancel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tradeobs_agent import trading
+from tradeobs_agent.metrics import Part, Registry, merge
+from tradeobs_agent.testing import Capture
+from tradeobs_agent.trading import orders, telemetry
+
+COUNT = "trading.orders.unacknowledged"
+AGE = "trading.orders.oldest_unacknowledged.age"
+CANCELS = "trading.orders.cancelled_unacknowledged"
+
+
+class _Mono:
+    """A monotonic clock the test moves (the order book's and the collection's)."""
+
+    def __init__(self) -> None:
+        self.now = 5_000.0
+
+
+@pytest.fixture
+def mono(monkeypatch: pytest.MonkeyPatch) -> _Mono:
+    m = _Mono()
+    for module in (orders, telemetry):
+        monkeypatch.setattr(module, "_monotonic", lambda: m.now)
+    return m
+
+
+def _points(cap: Capture, name: str) -> dict[tuple[str, str], Any]:
+    return {(p.attributes["strategy"], p.attributes["venue"]): p.value for p in cap.metrics().get(name, [])}
+
+
+def test_sent_and_never_acknowledged_orders_are_counted_with_the_oldest_ones_age(cap: Capture, mono: _Mono) -> None:
+    tt = trading.TradingTelemetry(strategy="mm", venue="X")
+    tt.order_signal("not-sent", "AAPL", "buy", 10)  # signalled, not yet sent: not waiting for the venue
+    hung = tt.order_signal("hung", "AAPL", "buy", 10)
+    hung.submitted()  # sent at 5000, never answered
+    mono.now += 5
+    acked = tt.order_signal("acked", "AAPL", "buy", 10)
+    acked.submitted()
+    acked.acked("v-1")
+    filled = tt.order_signal("filled-no-ack", "MSFT", "sell", 10)  # some venues send a fill and no ack
+    filled.submitted()
+    filled.fill(4, 400.0)  # partly filled, still open: the venue has it
+    lost = tt.order_signal("lost", "MSFT", "sell", 10)
+    lost.submitted()  # sent at 5005
+    rejected = tt.order_signal("rejected", "MSFT", "sell", 10)
+    rejected.submitted()
+    rejected.rejected("venue says no")  # answered: not waiting
+    mono.now += 25
+    assert _points(cap, COUNT) == {("mm", "X"): 2}
+    assert _points(cap, AGE) == {("mm", "X"): pytest.approx(30.0)}
+
+    hung.acked("v-2")  # the oldest answered: the next one's age
+    assert _points(cap, COUNT) == {("mm", "X"): 1}
+    assert _points(cap, AGE) == {("mm", "X"): pytest.approx(25.0)}
+    lost.done()
+    assert _points(cap, COUNT) == {("mm", "X"): 0}
+    assert _points(cap, AGE) == {("mm", "X"): 0.0}
+    tt.close()
+
+
+def test_each_strategy_and_venue_has_its_own_series_and_none_before_its_first_order(cap: Capture, mono: _Mono) -> None:
+    x = trading.TradingTelemetry(strategy="mm", venue="X")
+    y = trading.TradingTelemetry(strategy="mm", venue="Y")
+    assert _points(cap, COUNT) == {} and _points(cap, AGE) == {}  # no order: no series
+    x.order_signal("a", "AAPL", "buy", 1).submitted()
+    mono.now += 12
+    y.order_signal("b", "AAPL", "buy", 1).submitted()
+    mono.now += 3
+    assert _points(cap, COUNT) == {("mm", "X"): 1, ("mm", "Y"): 1}
+    assert _points(cap, AGE) == {("mm", "X"): pytest.approx(15.0), ("mm", "Y"): pytest.approx(3.0)}
+    x.close()
+    y.close()
+
+
+def test_an_unacknowledged_order_leaves_the_gauges_when_it_expires(cap: Capture, mono: _Mono) -> None:
+    """The book's order_ttl bounds what the gauges can see: the alert's limit must stay below it (docs)."""
+    tt = trading.TradingTelemetry(order_ttl=60.0)
+    tt.order_signal("a", "AAPL", "buy", 1).submitted()
+    mono.now += 59
+    assert _points(cap, AGE) == {("default", "default"): pytest.approx(59.0)}
+    mono.now += 2
+    assert _points(cap, COUNT) == {("default", "default"): 0}
+    tt.close()
+
+
+def test_the_bots_ack_timeout_cancel_is_told_from_a_venue_cancel(cap: Capture, mono: _Mono) -> None:
+    tt = trading.TradingTelemetry(strategy="mm", venue="X")
+    timed_out = tt.order_signal("t", "AAPL", "buy", 10)
+    timed_out.submitted()
+    timed_out.cancelled("ack timeout")  # the bot gave up waiting for the venue
+    by_venue = tt.order_signal("v", "AAPL", "buy", 10)
+    by_venue.submitted()
+    by_venue.acked("v-1")
+    by_venue.cancelled("venue: end of session")  # a venue cancels only what it accepted
+    never_sent = tt.order_signal("n", "AAPL", "buy", 10)
+    never_sent.cancelled("strategy changed its mind")  # cancelled before it was sent: no ack to wait for
+    assert _points(cap, CANCELS) == {("mm", "X"): 1}
+    order_attrs = {"symbol": "AAPL", "side": "buy", "order_type": "market", "venue": "X", "strategy": "mm"}
+    (cancelled,) = [p for p in cap.metrics()["trading.orders.cancelled"] if dict(p.attributes) == order_attrs]
+    assert cancelled.value == 3  # still every cancel
+    roots = {s.attributes["order.id"]: s.attributes for s in cap.spans() if s.name == "order"}
+    assert roots["t"].get("order.unacknowledged") is True and roots["t"]["order.cancel_reason"] == "ack timeout"
+    assert "order.unacknowledged" not in roots["v"] and "order.unacknowledged" not in roots["n"]
+    tt.close()
+
+
+def test_worker_processes_sum_the_count_and_keep_the_oldest_age(mono: _Mono) -> None:
+    regs = [Registry() for _ in range(2)]
+    for i, (reg, waited) in enumerate(zip(regs, (40.0, 7.0), strict=True)):
+        tt = trading.TradingTelemetry(strategy="mm", venue="X", registry=reg)
+        tt.order_signal(f"w{i}-a", "AAPL", "buy", 1).submitted()
+        tt.order_signal(f"w{i}-b", "AAPL", "buy", 1).submitted()
+        mono.now += waited
+        tt.flush()
+        reg.run_collect_hooks()
+        mono.now -= waited
+        tt.close()
+    merged = merge([Part(reg.snapshot(prepare=False), pid, True) for pid, reg in enumerate(regs, 1)])
+    values = {n: [p.value for p in merged.numbers(n)] for n in (COUNT, AGE)}
+    assert values == {COUNT: [4], AGE: [pytest.approx(40.0)]}
