@@ -20,6 +20,7 @@ import json
 import math
 import re
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from typing import Any
 import pytest
 
 from .desk_scale import DATASOURCES, Desk, PanelQuery, measure_panels, panel_series, start_desk
-from .grafana_eval import Evaluator, Query
-from .procs import REPO, prometheus_query, wait_for
+from .grafana_eval import Evaluator, Query, Variable
+from .procs import REPO, http_get, prometheus_query, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -205,3 +206,184 @@ def test_slippage_panels_draw_what_they_drew_and_read_only_the_symbols_they_draw
                 res = prometheus_query(desk.prometheus.url, f"count(count by (symbol) ({selector}))")
                 assert res and int(float(res[0]["value"][1])) <= TOP, (key, selector, res)
     print(f"slippage panels ({pick or 'All'}): {sorted(new)} drew the same symbols and values as before")
+
+
+# ---------------------------------------------------------------- the order-count panels, before and after
+
+ORDERS_BEFORE = json.loads((REPO / "tests" / "compose" / "data" / "order_panels_before.json").read_text())
+# The 'Orders (time range)' stat: what the day counted, exactly, across restarts (docs/runbook.md, 'End of day'). It
+# needs each raw series' own last samples, in and before the range (a recorded sum per instance would count what the
+# rule saw at its evaluations, up to a minute off at each end of the range): one instant query per refresh.
+EXACT_COUNTS = "Orders (time range): sent, filled, rejected, cancelled"
+ORDERS_RULE = "job_strategy_venue:trading_orders_submitted:rate1m"
+
+
+def _order_instruments() -> list[str]:
+    """The Prometheus name prefixes of the agent's instruments with a series per order attribute set (symbol, side,
+    order type, strategy, venue: thousands of series a service at 1,000 symbols), counters and histograms."""
+    from tradeobs_agent.trading.instruments import ORDER_ATTRS, SPECS
+
+    per_order = [s for s in SPECS if set(ORDER_ATTRS) <= set(s.attributes) and s.kind != "gauge"]
+    return sorted(s.name.replace(".", "_") for s in per_order)
+
+
+def _raw_range_reads(dash: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(panel or variable, ref, selector) of every selector of a raw order series over a range (``[...]``) in the
+    dashboard's panel targets and query_result variables, variables at their defaults (All), but the branch that
+    reads the raw series of the symbols picked (it selects nothing at All: _common.SYMBOL_PICKED)."""
+    names = "|".join(_order_instruments())
+    selector = re.compile(rf"\b((?:{names})\w*\{{([^}}]*)\}}\[[^\]]+\])")
+    variables = {
+        v["name"]: Variable(v["name"], ["$__all"] if v.get("includeAll") else ["x"], True, v.get("allValue"))
+        for v in dash.get("templating", {}).get("list", [])
+    }
+    exprs = [(p["title"], t["refId"], t.get("expr", "")) for p in dash["panels"] for t in p.get("targets", [])]
+    exprs += [(v["name"], "variable", str(v.get("query", ""))) for v in dash.get("templating", {}).get("list", [])]
+    out = []
+    for title, ref, text in exprs:
+        for m in selector.finditer(Evaluator.interpolate(text, variables, "prometheus")):
+            if 'tradeobs_symbols_picked!~".*"' not in m.group(2):
+                out.append((title, ref, m.group(1)))
+    return out
+
+
+def test_no_panel_reads_the_raw_order_series_over_a_range_while_symbol_is_all() -> None:
+    """At 1,000 symbols an order counter or histogram has thousands of series a service (symbol x side x order type x
+    strategy x venue x instance). The order-count panels rated them at every step of every refresh (4-17 s a panel
+    on a desk 35 minutes old), the slippage and orders rankings read them over the whole range once a refresh (5.9 s
+    at 35 minutes for slippage, growing with the range), and both grow with symbols x range. At the dashboards'
+    defaults no panel target and no ranking variable of the overview and the drill-down reads one over a range now,
+    but the 'Orders (time range)' stat (exact counts, an instant query) and the picked-symbols branches."""
+    assert "trading_orders_submitted" in _order_instruments() and "trading_order_slippage" in _order_instruments()
+    reads = {}
+    for path in DASHBOARDS:
+        dash = json.loads(Path(path).read_text())
+        if dash["uid"] in ("tradeobs-trading", "tradeobs-order"):
+            reads[dash["uid"]] = [r for r in _raw_range_reads(dash) if r[0] != EXACT_COUNTS]
+    assert set(reads) == {"tradeobs-trading", "tradeobs-order"}
+    assert not any(reads.values()), reads
+
+
+def _instants(prom_url: str, rule: str, since: float, until: float) -> tuple[list[float], int]:
+    """The instants in [since, until] at which ``rule`` ran (its samples' timestamps) while no scrape of the desk
+    was in flight, and how many were left out for one. A rule reads the raw samples appended when it runs;
+    a scrape stamped before the instant (its start) but appended after (a 1,000-symbol scrape takes seconds) is in
+    the raw query afterwards and not in the recording: at such an instant the two differ by that scrape."""
+    window = f"[{int(time.time() - since) + 60}s]"
+    recorded = prometheus_query(prom_url, f"{rule}{window}")
+    stamps = sorted({float(t) for s in recorded for t, _ in s["values"] if since <= float(t) <= until})
+    scrapes = [
+        (float(t), float(v))
+        for s in prometheus_query(prom_url, f'scrape_duration_seconds{{job=~"desk/.*"}}{window}')
+        for t, v in s["values"]
+    ]
+    # in flight: started at or before the instant, ended (appended: a second for the append after the body) after it
+    clean = [t for t in stamps if not any(start <= t < start + took + 1.0 for start, took in scrapes)]
+    return clean, len(stamps) - len(clean)
+
+
+def _values(prom_url: str, expr: str, at: float) -> dict[tuple[tuple[str, str], ...], float]:
+    q = urllib.parse.urlencode({"query": expr, "time": at})
+    status, body = http_get(f"{prom_url}/api/v1/query?{q}", timeout=120)
+    data = json.loads(body)
+    assert status == 200 and data["status"] == "success", (expr, body[:300])
+    out = {}
+    for s in data["data"]["result"]:
+        v = float(s["value"][1])
+        if math.isfinite(v):
+            out[tuple(sorted((k, x) for k, x in s["metric"].items() if k != "__name__"))] = v
+    return out
+
+
+def test_order_panels_draw_what_the_raw_counters_drew(desk: Desk) -> None:
+    """The order-count panels of the overview (orders /s, by service, by strategy and venue, by symbol and side;
+    rejects by reason; turnover; the fill and reject ratio stats) and the drill-down's fill ratio read recorded rates
+    (compose/prometheus/rules/dashboard_orders.yml; the ratio stats the 5m rates the alerts read) instead of the raw
+    counters at every step. On the 1,000-symbol desk, at the instants the rules ran, each target as Grafana sends it
+    gives what its old query over the raw counters (ORDERS_BEFORE) gives, to 1e-9: the same series (by their labels),
+    the same values. The per-symbol panel draws the ten symbols of its ranking (orders_top, from the recorded
+    per-symbol rate) with the raw counters' values of those symbols. Instants where a scrape was in flight when the
+    rule ran are left out (:func:`_instants`); the rankings themselves are compared (printed), not asserted: from the
+    recorded rates they may pick a different ten where symbols are close (docs/deployment.md)."""
+    ev = Evaluator(desk.prometheus.url, "", DATASOURCES)
+
+    def recorded() -> bool:
+        """Six evaluations of the order rules (every 60 s) with data: the compared instants end 90 s ago."""
+        res = prometheus_query(desk.prometheus.url, f"max(count_over_time({ORDERS_RULE}[8m]))")
+        return bool(res) and float(res[0]["value"][1]) >= 6
+
+    wait_for(recorded, "the order rules to run", timeout=3 * PANELS_DEADLINE, interval=10, procs=tuple(desk.procs))
+    end = float(int(time.time()))
+    instants: dict[str, list[float]] = {}
+    compared = 0
+    for path in DASHBOARDS:
+        dash = json.loads(Path(path).read_text())
+        before = {(t["panel"], t["ref"]): t["expr"] for t in ORDERS_BEFORE["targets"] if t["dashboard"] == dash["uid"]}
+        if not before:
+            continue
+        start, _ = ev.time_range(dash, end)
+        pick: dict[str, Any] = {}
+        if dash["uid"] == "tradeobs-order":
+            pick["job"] = ev.resolve_variables(dash, {}, start, end)["job"].options[0]
+        variables = ev.resolve_variables(dash, pick, start, end)
+        old_dash = {
+            **dash,
+            "panels": [
+                {
+                    **p,
+                    "targets": [
+                        {**t, "expr": before[(p["title"], t["refId"])]}
+                        for t in p["targets"]
+                        if (p["title"], t["refId"]) in before
+                    ],
+                }
+                for p in dash["panels"]
+                if any((p["title"], t["refId"]) in before for t in p.get("targets", []))
+            ],
+        }
+        old = {(q.panel, q.ref): q for q in ev.queries(old_dash, variables, start, end)}
+        new = {(q.panel, q.ref): q for q in ev.queries(dash, variables, start, end) if (q.panel, q.ref) in before}
+        assert set(new) == set(old) == set(before), (sorted(new), sorted(before))
+        for key, q in new.items():
+            old_expr, new_expr = old[key].target["expr"], q.target["expr"]
+            # the instants the rule it reads ran (the ratio stats read the alerts' 5m rates, every 15 s)
+            rule = re.findall(r"\b\w+:\w+:\w+\b", new_expr)[0]
+            if rule not in instants:
+                instants[rule], in_flight = _instants(desk.prometheus.url, rule, end - 480, end - 90)
+                print(f"{rule}: {len(instants[rule])} instants compared, {in_flight} left out (a scrape in flight)")
+                assert len(instants[rule]) >= 2, (rule, instants[rule], in_flight)
+            if key[0] == "Orders /s":  # the stat: the last minute's rate now (tests/compose/test_dashboards.py)
+                old_expr = re.sub(r"\[[0-9ms]+\]", "[1m]", old_expr)
+            if " and on (symbol) " in old_expr:  # the per-symbol panel: its ranking is the variable orders_top now
+                symbols = variables["orders_top"].options
+                assert len(symbols) == TOP, symbols
+                old_expr = old_expr.split(" and on (symbol) ")[0]
+            for t in instants[rule]:
+                a, b = _values(desk.prometheus.url, old_expr, t), _values(desk.prometheus.url, new_expr, t)
+                if " and on (symbol) " in old[key].target["expr"]:
+                    a = {k: v for k, v in a.items() if dict(k)["symbol"] in symbols}
+                    assert {dict(k)["symbol"] for k in b} <= set(symbols), (key, sorted(b))
+                assert set(a) == set(b), (key, t, sorted(set(a) ^ set(b))[:5])
+                differ = [(k, a[k], b[k]) for k in a if abs(a[k] - b[k]) > 1e-9 * max(abs(a[k]), 1.0)]
+                assert not differ, (key, t, differ[:5])
+                compared += len(a)
+    assert compared > 0
+
+    # the rankings, printed: from the recorded rates (now) against the raw series' (the old panels' rankings)
+    dash = json.loads((REPO / "compose" / "grafana" / "dashboards" / "trading-overview.json").read_text())
+    start, _ = ev.time_range(dash, end)
+    variables = ev.resolve_variables(dash, {}, start, end)
+    overview = [t for t in ORDERS_BEFORE["targets"] + SLIPPAGE_BEFORE["targets"] if t["dashboard"] == dash["uid"]]
+    raw_rank = {
+        "orders_top": next(t["expr"] for t in overview if t["panel"].startswith("Orders /s by symbol")),
+        "slippage_top": next(t["expr"] for t in overview if t["panel"].startswith("Slippage")),
+    }
+    for name, old_expr in raw_rank.items():
+        rank = ev.intervals(
+            ev.interpolate(old_expr.split(" and on (symbol) ")[1], variables, "prometheus"), ev.scrape, end - start
+        )
+        raw = {dict(k)["symbol"] for k in _values(desk.prometheus.url, rank, math.ceil(end))}
+        ten = set(variables[name].options)
+        assert len(ten) == TOP, (name, sorted(ten))
+        print(f"{name}: {len(ten & raw)} of {TOP} as from the raw series; only recorded {sorted(ten - raw)},")
+        print(f"  only raw {sorted(raw - ten)}")
