@@ -215,16 +215,17 @@ def test_a_torn_truncated_or_foreign_file_is_never_trusted(case: int) -> None:
 
 
 def test_a_layout_that_checks_out_but_lies_is_refused() -> None:
-    """A well-formed file whose layout claims things that are not so (a hand-made or buggy writer)."""
+    """A well-formed file whose layout claims things that are not so (a hand-made or buggy writer). (An aggregation
+    this release does not know is not one: a later release's, read as a stand-in, test_wire_releases.py.)"""
     data = PartWriter(1).encode(_filled().snapshot())
-    (layout_len,) = struct.unpack_from("<I", data, 28)
+    (layout_len,) = struct.unpack_from("<I", data, 24)  # the header's layout length, then its CRC-32
     layout = data[HEADER_SIZE : HEADER_SIZE + layout_len]
-    for old, new in ((b'"c"', b'"z"'), (b'"sum"', b'"avg"'), (b'"side"', b'"zzzz"')):
+    for old, new in ((b'"c"', b'"z"'), (b'"side"', b'"zzzz"'), (b'"revision":2', b'"revision":"2"')):
         forged = layout.replace(old, new, 1)
         assert forged != layout
         header = bytearray(data[:HEADER_SIZE])
-        struct.pack_into("<I", header, 28, len(forged))
-        struct.pack_into("<I", header, 32, zlib.crc32(forged))
+        struct.pack_into("<I", header, 24, len(forged))
+        struct.pack_into("<I", header, 28, zlib.crc32(forged))
         with pytest.raises(CorruptPart):
             PartReader().decode(bytes(header) + forged + data[HEADER_SIZE + layout_len :], True)
 

@@ -79,6 +79,14 @@ class SelfMetrics:
             "{worker}",
             "Workers a scrape counted with their last snapshot because they did not answer its sync in time",
         )
+        self.workers_mismatched = c(
+            "tradeobs.agent.workers.mismatched",
+            "{event}",
+            "What the worker group read from workers of another agent release (a rolling deploy), by reason: older, "
+            "newer (a worker's snapshot layout of an earlier or later release, merged), aggregation (one this "
+            "release does not know: merged by its declared stand-in), mixed (workers declare different aggregations "
+            "for one instrument), format (a snapshot this release cannot read: that worker left out, its file kept)",
+        )
         self.prometheus_refused = c(
             "tradeobs.agent.prometheus.refused",
             "{request}",

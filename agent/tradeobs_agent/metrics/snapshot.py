@@ -42,6 +42,8 @@ from ..types import AttrKey
 
 __all__ = [
     "AGGREGATIONS",
+    "FALLBACKS",
+    "FIRST_AGGREGATIONS",
     "PID_LABEL",
     "Aggregation",
     "Exemplar",
@@ -58,6 +60,7 @@ __all__ = [
     "merge",
     "merged_entry",
     "quantity_of",
+    "settle",
     "subtract",
 ]
 
@@ -74,6 +77,39 @@ gauge named as it with ``quantity`` for its last part (:func:`quantity_of`). Cou
 (or ``pid``), gauges any of the six (``pid`` unless declared)."""
 AGGREGATIONS: tuple[Aggregation, ...] = ("sum", "max", "min", "last", "pid", "entry")
 PID_LABEL = "pid"
+
+FIRST_AGGREGATIONS: tuple[Aggregation, ...] = ("sum", "max", "min", "last", "pid")
+"""The aggregations every release of the agent knows (multi-process mode's first): a worker group in a rolling
+deploy mixes releases, and a leader refuses a snapshot whose family names one it does not know. A later one is
+written beside its stand-in (:data:`FALLBACKS`), which is what such a leader reads (``metrics/wire.py``)."""
+
+FALLBACKS: dict[str, Aggregation] = {"entry": "last"}
+"""Each aggregation added after :data:`FIRST_AGGREGATIONS`: the one an earlier leader merges it by instead (what the
+earlier releases declared for those gauges: ``trading.position.avg_price`` was ``last``). A reader that meets an
+aggregation it does not know at all uses ``sum`` for a counter or histogram (never dropped), ``pid`` for the rest."""
+
+
+_A = TypeVar("_A", bound=str)
+
+
+def settle(counts_all: bool, declared: Sequence[_A]) -> _A:
+    """The aggregation of a family whose processes declare different ones (``declared``, distinct, in the order met;
+    releases of the agent mixed in a rolling deploy, or an instrument changed between them). A counter or histogram
+    (``counts_all``) is summed when any declares ``sum``: its counts stay in the totals, exited processes' too. A
+    gauge takes the later aggregation over its stand-in (``entry`` over ``last``: the release that declares ``last``
+    only did not know ``entry``); otherwise the first met.
+
+    >>> settle(False, ["last", "entry"]), settle(True, ["pid", "sum"]), settle(False, ["max", "min"])
+    ('entry', 'sum', 'max')
+    """
+    if len(declared) == 1:
+        return declared[0]
+    if counts_all:
+        summed = next((a for a in declared if a == "sum"), None)
+        if summed is not None:
+            return summed
+    stand_ins = {FALLBACKS[a] for a in declared if a in FALLBACKS}
+    return next((a for a in declared if a not in stand_ins), declared[0])
 
 
 def quantity_of(name: str) -> str:
@@ -299,6 +335,7 @@ def merge(parts: Sequence[Part], names: Collection[str] | None = None) -> Snapsh
     """
     merged: dict[str, _Merged] = {}
     time_ns = 0
+    aggs = _declared(parts, names)
     for part in parts:
         snap = part.snapshot
         if snap.time_ns > time_ns:
@@ -308,13 +345,39 @@ def merge(parts: Sequence[Part], names: Collection[str] | None = None) -> Snapsh
                 continue
             m = merged.get(fam.name)
             if m is None:
-                m = merged[fam.name] = _Merged(fam)
+                m = merged[fam.name] = _Merged(fam, aggs.get(fam.name))
             m.add(fam, part)
     for m in merged.values():
         if m.agg == "entry" and m.books:
             m.weigh()
     families = [f for f in (m.family() for m in merged.values()) if f is not None]
     return Snapshot(time_ns, families)
+
+
+def _declared(parts: Sequence[Part], names: Collection[str] | None) -> dict[str, Aggregation]:
+    """The families whose parts declare different aggregations, each with the one :func:`settle` gives (said once)."""
+    seen: dict[str, list[Aggregation]] = {}
+    for part in parts:
+        for fam in part.snapshot.families:
+            if names is None or fam.name in names:
+                got = seen.setdefault(fam.name, [])
+                if fam.aggregation not in got:
+                    got.append(fam.aggregation)
+    out: dict[str, Aggregation] = {}
+    for name, declared in seen.items():
+        if len(declared) > 1:
+            first = next(f for p in parts for f in p.snapshot.families if f.name == name)
+            counts_all = isinstance(first, HistogramFamily) or (isinstance(first, SumFamily) and first.monotonic)
+            out[name] = settle(counts_all, declared)
+            warn_once(
+                f"merge:aggregations:{name}",
+                "merging %r: processes declare different aggregations %s (releases mixed in a rolling deploy?); "
+                "merged as %r",
+                name,
+                declared,
+                out[name],
+            )
+    return out
 
 
 def _with_pid(key: AttrKey, attributes: Mapping[str, AttrValue], pid: int) -> tuple[AttrKey, dict[str, AttrValue]]:
@@ -344,9 +407,9 @@ class _Merged:
 
     __slots__ = ("agg", "books", "first", "hists", "numbers")
 
-    def __init__(self, first: Family) -> None:
+    def __init__(self, first: Family, agg: Aggregation | None = None) -> None:
         self.first = first
-        self.agg: Aggregation = first.aggregation
+        self.agg: Aggregation = first.aggregation if agg is None else agg
         self.numbers: dict[AttrKey, _Num] = {}
         self.hists: dict[AttrKey, _Hist] = {}
         # ``entry``: per series, each live process's (value, stamp, part), weighed once every part is in (weigh)
@@ -447,13 +510,13 @@ class _Merged:
                 HistogramPoint(k, h.attributes, h.start_ns, h.counts, sum(h.counts), h.total, h.lo, h.hi, h.exemplars)
                 for k, h in self.hists.items()
             ]
-            return HistogramFamily(f.name, f.unit, f.description, f.bounds, hpoints, f.aggregation)
+            return HistogramFamily(f.name, f.unit, f.description, f.bounds, hpoints, self.agg)
         if not self.numbers:
             return None
         points = [NumberPoint(k, n.attributes, n.start_ns, n.value) for k, n in self.numbers.items()]
         if isinstance(f, SumFamily):
-            return SumFamily(f.name, f.unit, f.description, f.monotonic, points, f.aggregation)
-        return GaugeFamily(f.name, f.unit, f.description, points, f.aggregation)
+            return SumFamily(f.name, f.unit, f.description, f.monotonic, points, self.agg)
+        return GaugeFamily(f.name, f.unit, f.description, points, self.agg)
 
 
 def subtract(snapshot: Snapshot, baseline: Snapshot) -> Snapshot:

@@ -25,6 +25,22 @@ of the values and exemplars, a CRC-32 of the layout and the types of every
 layout and exemplar field are checked, and anything wrong raises
 :class:`CorruptPart` (the caller drops the file). JSON is read with orjson,
 which builds only plain data. Counts are exact up to 2**53 (float64).
+
+Releases mix in a rolling deploy (a worker started from a new install next to
+the old ones), so the layout changes only in ways an earlier reader passes over:
+
+* :data:`FORMAT` (the header) changes only for what an earlier reader cannot
+  read at all; a file of another format raises :class:`OtherFormat`;
+* the layout's ``revision`` (:data:`REVISION`; none: 1) says which release's
+  additions it may hold; readers ignore keys of the layout they do not know,
+  and fields after the seventh of a family (this one does too);
+* an aggregation added since the first release (``entry``) is written as its
+  stand-in (``snapshot.FALLBACKS``: ``last``) in the family's own field, which an
+  earlier leader merges by, and by name under the layout's ``aggregations``,
+  which a leader that knows it merges by. An aggregation this reader does not
+  know is read as its stand-in, or as ``sum`` (counters, histograms) or ``pid``
+  (the rest) when the family itself names one: the file is never dropped for it.
+  What was read so is in the layout's ``notes`` (the caller counts and says it).
 """
 
 from __future__ import annotations
@@ -49,6 +65,8 @@ from ..types import AttrKey
 from ._clock import points_ns
 from .snapshot import (
     AGGREGATIONS,
+    FALLBACKS,
+    FIRST_AGGREGATIONS,
     NO_QUANTITY,
     PID_LABEL,
     Exemplar,
@@ -61,12 +79,26 @@ from .snapshot import (
     Snapshot,
     SumFamily,
     quantity_of,
+    settle,
 )
 
-__all__ = ["FORMAT", "HEADER_SIZE", "MAGIC", "Columns", "CorruptPart", "Merger", "PartReader", "PartWriter", "to_part"]
+__all__ = [
+    "FORMAT",
+    "HEADER_SIZE",
+    "MAGIC",
+    "REVISION",
+    "Columns",
+    "CorruptPart",
+    "Merger",
+    "OtherFormat",
+    "PartReader",
+    "PartWriter",
+    "to_part",
+]
 
 MAGIC = b"TOBS"
 FORMAT = 1
+REVISION = 2  # the layout's: 2 added the ``aggregations`` of families whose own field holds a stand-in (entry)
 # magic, format, flags, time_ns, pid, layout version, layout length, layout crc, values, exemplar length, body crc
 _HEADER = struct.Struct("<4sHHqiIIIIII")
 HEADER_SIZE = _HEADER.size
@@ -83,6 +115,20 @@ _KINDS = ("c", "u", "g", "h")  # counter, up-down counter, gauge, histogram
 
 class CorruptPart(ValueError):
     """A shared snapshot file that is not what this module writes (torn, truncated, foreign or tampered)."""
+
+
+class OtherFormat(CorruptPart):
+    """A tradeobs snapshot of another :data:`FORMAT`: written by a release this one cannot read (nor it this one's)."""
+
+    def __init__(self, fmt: int) -> None:
+        super().__init__(f"snapshot format {fmt}; this release reads format {FORMAT}")
+        self.format = fmt
+
+
+Note = tuple[str, str, str, str]
+"""What a reader did about a family it could not take as written: (reason, family, declared, merged as). Reasons:
+``aggregation`` (one this release does not know: its stand-in used), ``mixed`` (processes declare different ones:
+``snapshot.settle``)."""
 
 
 def _family_kind(f: Family) -> str:
@@ -326,7 +372,15 @@ class PartWriter:
         self._set_layout(_layout_families(fams), meta_bytes, sig)
 
     def _set_layout(self, out: list[list[Any]], meta_bytes: bytes, sig: tuple[Any, ...]) -> None:
-        self._layout = b'{"meta":' + meta_bytes + b',"families":' + orjson.dumps(out) + b"}"
+        later: dict[str, str] = {}
+        for f in out:  # an aggregation an earlier release does not know: its stand-in, and the aggregation by name
+            if f[4] not in FIRST_AGGREGATIONS:
+                later[f[1]] = f[4]
+                f[4] = FALLBACKS.get(f[4], "sum" if f[0] in ("c", "h") else "pid")
+        extra = b',"aggregations":' + orjson.dumps(later) if later else b""
+        self._layout = (
+            b'{"meta":' + meta_bytes + b',"families":' + orjson.dumps(out) + b',"revision":%d' % REVISION + extra + b"}"
+        )
         self._layout_crc = zlib.crc32(self._layout)
         self._version = (self._version + 1) & 0xFFFFFFFF
         self._sig = sig
@@ -360,10 +414,21 @@ class _Layout:
     """A decoded, validated layout: per family ``(kind, name, unit, description, aggregation, bounds, series,
     first slot, slots per series)``, each series ``(key, attributes, start_ns)``."""
 
-    __slots__ = ("crc", "families", "meta", "slots", "version")
+    __slots__ = ("crc", "families", "meta", "notes", "revision", "slots", "version")
 
-    def __init__(self, version: int, crc: int, meta: dict[str, Any], families: list[tuple[Any, ...]], slots: int):
+    def __init__(
+        self,
+        version: int,
+        crc: int,
+        meta: dict[str, Any],
+        families: list[tuple[Any, ...]],
+        slots: int,
+        revision: int = REVISION,
+        notes: Sequence[Note] = (),
+    ):
         self.version, self.crc, self.meta, self.families, self.slots = version, crc, meta, families, slots
+        self.revision = revision  # the writer's layout revision (1: before it was written)
+        self.notes = notes
 
 
 def _check(ok: bool, what: str) -> None:
@@ -434,6 +499,11 @@ def _parse_layout(
     _check(isinstance(doc, dict) and isinstance(doc.get("meta"), dict), "layout meta")
     fams = doc.get("families")
     _check(isinstance(fams, list), "layout families")
+    revision = doc.get("revision", 1)
+    _check(type(revision) is int and revision >= 1, "layout revision")
+    later = doc.get("aggregations", {})
+    _check(isinstance(later, dict) and all(type(a) is str and len(a) <= 64 for a in later.values()), "aggregations")
+    notes: list[Note] = []
     out: list[tuple[Any, ...]] = []
     slots = 0
     seen: set[str] = set()
@@ -447,10 +517,16 @@ def _parse_layout(
     for f in fams:
         if offer is not None:
             offer()
-        _check(isinstance(f, list) and len(f) == 7, "family")
-        kind, name, unit, desc, agg, extra, points = f
+        _check(isinstance(f, list) and len(f) >= 7, "family")  # (fields after the seventh: a later release's)
+        kind, name, unit, desc, agg, extra, points = f[:7]
         _check(kind in _KINDS and isinstance(name, str) and name not in seen, "family kind or name")
-        _check(isinstance(unit, str) and isinstance(desc, str) and agg in AGGREGATIONS, "family fields")
+        _check(isinstance(unit, str) and isinstance(desc, str) and type(agg) is str and len(agg) <= 64, "family fields")
+        wanted = later.get(name, agg)
+        if wanted not in AGGREGATIONS:  # a later release's: its stand-in (or, named as the family's own, a safe one)
+            used = agg if agg in AGGREGATIONS else "sum" if kind in ("c", "h") else "pid"
+            notes.append(("aggregation", name, wanted, used))
+            wanted = used
+        agg = wanted
         _check(isinstance(points, list), "points")
         seen.add(name)
         width = 1 if kind in ("c", "u") else 2
@@ -483,14 +559,17 @@ def _parse_layout(
             last[name] = (seen_as, series)
         out.append((kind, name, unit, desc, agg, bounds, series, slots, width))
         slots += width * len(series)
-    return _Layout(version, crc, doc["meta"], out, slots)
+    return _Layout(version, crc, doc["meta"], out, slots, revision, notes)
 
 
 def _split(data: bytes) -> tuple[memoryview, int, int, tuple[int, int, memoryview], tuple[int, int, int]]:
     size = _HEADER.size
     _check(len(data) >= size, "short header")
     magic, fmt, _flags, time_ns, pid, version, layout_len, layout_crc, n, ex_len, body_crc = _HEADER.unpack_from(data)
-    _check(magic == MAGIC and fmt == FORMAT, "not a tradeobs snapshot (magic or format)")
+    _check(magic == MAGIC, "not a tradeobs snapshot (magic)")
+    if fmt != FORMAT:  # a later release's (1 was the first); past 255 it is not a plausible format but garbage
+        _check(FORMAT < fmt <= 255, "not a tradeobs snapshot (format)")
+        raise OtherFormat(fmt)
     _check(layout_len <= _MAX_LAYOUT and len(data) == size + layout_len + 8 * n + ex_len, "sizes")
     view = memoryview(data)
     body = view[size + layout_len :]
@@ -715,8 +794,10 @@ def _common(a: list[Any], b: list[Any]) -> int:
 class _FamilyPlan:
     """How one family of the merged snapshot is computed from the processes' values."""
 
-    def __init__(self, f: tuple[Any, ...]) -> None:
+    def __init__(self, f: tuple[Any, ...], agg: str | None = None) -> None:
         self.kind, self.name, self.unit, self.desc, self.agg, self.bounds = f[:6]
+        if agg is not None:  # the processes declare different ones (snapshot.settle)
+            self.agg = agg
         self.width = f[8]
         self.sources: list[tuple[int, tuple[Any, ...]]] = []  # (process index, its family)
         self.series: list[tuple[AttrKey, dict[str, Any], int]] = []
@@ -1098,7 +1179,11 @@ class _FamilyPlan:
 
 class _Plan:
     def __init__(
-        self, cols: Sequence[Columns], names: Collection[str] | None, offer: Callable[[], None] | None = None
+        self,
+        cols: Sequence[Columns],
+        names: Collection[str] | None,
+        offer: Callable[[], None] | None = None,
+        note: Callable[[Note], None] | None = None,
     ) -> None:
         self.layouts = [c.layout for c in cols]
         self.live = [c.live for c in cols]
@@ -1113,6 +1198,7 @@ class _Plan:
             entries = {f[1] for c in cols for f in c.layout.families if f[4] == "entry" and f[1] in names}
             if entries:
                 names = {*names, *map(quantity_of, entries)}
+        settled = _settle(cols, names, note)
         for mi, c in enumerate(cols):
             for fi, f in enumerate(c.layout.families):
                 name = f[1]
@@ -1120,7 +1206,7 @@ class _Plan:
                     continue
                 plan = self.families.get(name)
                 if plan is None:
-                    plan = self.families[name] = _FamilyPlan(f)
+                    plan = self.families[name] = _FamilyPlan(f, settled.get(name))
                 if f[0] != plan.kind or (plan.kind == "h" and f[5] != plan.bounds):
                     warn_once(
                         f"merge:shape:{name}",
@@ -1198,6 +1284,37 @@ class _Plan:
         )
 
 
+def _settle(
+    cols: Sequence[Columns], names: Collection[str] | None, note: Callable[[Note], None] | None
+) -> dict[str, str]:
+    """The families whose processes declare different aggregations, each with the one ``snapshot.settle`` gives;
+    said once per family and given to ``note`` per plan. Once per plan: a merge reads the result."""
+    seen: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    for c in cols:
+        for f in c.layout.families:
+            if names is None or f[1] in names:
+                got = seen.setdefault(f[1], [])
+                kinds.setdefault(f[1], f[0])
+                if f[4] not in got:
+                    got.append(f[4])
+    out: dict[str, str] = {}
+    for name, declared in seen.items():
+        if len(declared) > 1:
+            agg = out[name] = settle(kinds[name] in ("c", "h"), declared)
+            warn_once(
+                f"merge:aggregations:{name}",
+                "merging %r: processes declare different aggregations %s (releases mixed in a rolling deploy?); "
+                "merged as %r",
+                name,
+                declared,
+                agg,
+            )
+            if note is not None:
+                note(("mixed", name, "/".join(declared), agg))
+    return out
+
+
 class Merger:
     """Merges the files of several processes into one snapshot, as :func:`~tradeobs_agent.metrics.snapshot.merge`
     would merge their decoded snapshots, but from their value arrays: a plan (which slots of which process make
@@ -1219,7 +1336,8 @@ class Merger:
     ``entry``), between families, and while a plan is made: a merge on a background thread passes
     ``gil.Slices().offer`` so the trading thread is not kept from the GIL for the whole merge."""
 
-    def __init__(self) -> None:
+    def __init__(self, note: Callable[[Note], None] | None = None) -> None:
+        self.note = note  # told of each family merged by another aggregation than a process declares (per plan)
         self._plans: dict[Any, _Plan] = {}
         self._recent: dict[frozenset[str] | None, _Plan] = {}  # per set of names asked for: the last plan used
 
@@ -1232,7 +1350,7 @@ class Merger:
         if plan is None or not plan.matches(cols):
             if len(self._plans) >= 8:
                 self._plans.clear()
-            plan = self._plans[key] = _Plan(cols, names, offer)
+            plan = self._plans[key] = _Plan(cols, names, offer, self.note)
             before = self._recent.get(asked)
             if before is not None:
                 plan.carry(before)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from tradeobs_agent._internal.workers import store as store_module
 from tradeobs_agent._internal.workers.detect import GroupKey, process_start
 from tradeobs_agent._internal.workers.store import JoinError, Store
 from tradeobs_agent.metrics import Registry
-from tradeobs_agent.metrics.wire import PartWriter
+from tradeobs_agent.metrics.wire import HEADER_SIZE, PartWriter
 
 
 def _key(pid: int | None = None) -> GroupKey:
@@ -98,7 +99,7 @@ def test_a_corrupt_snapshot_is_left_out_said_once_and_removed_when_its_member_is
     try:
         a.try_lead()
         a.publish(_counted(2).snapshot())
-        (a.path / "m-999999-deadbeef.part").write_bytes(b"TOBS" + os.urandom(200))
+        (a.path / "m-999999-deadbeef.part").write_bytes(b"TOBS\1\0" + os.urandom(200))  # format 1
         (a.path / "m-999999-deadbeef.lock").write_bytes(b"")
         good = PartWriter(7).encode(_counted(50).snapshot())
         (a.path / "m-999998-cafecafe.part").write_bytes(good[:-10])  # torn
@@ -322,3 +323,67 @@ def test_every_members_attribute_sets_are_one_object_so_the_plan_compares_them_b
     finally:
         for s in stores:
             s.close()
+
+
+def _other_format(data: bytes) -> bytes:
+    return data[:4] + (2).to_bytes(2, "little") + data[6:]  # the header's format: a release this one cannot read
+
+
+def test_a_snapshot_of_a_release_this_one_cannot_read_is_left_out_counted_and_kept_for_its_own_leader(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker of a release whose snapshot format this one does not read (a rolling deploy): left out, said once
+    and counted, and, once it has exited, neither folded nor removed: a leader of its release counts it later.
+    Before, it was "corrupt" and its file was removed at the fold, its counts lost for good. The retired totals of
+    such a release are never replaced by this one's (fewer) either."""
+    a = Store.open(str(tmp_path), _key(), "svc")
+    reasons: list[str] = []
+    a.on_mismatch = reasons.append
+    try:
+        assert a.try_lead()
+        a.publish(_counted(2).snapshot())
+        newer = f"m-{_dead_pid()}-0badf00d"
+        (a.path / f"{newer}.part").write_bytes(_other_format(PartWriter(7).encode(_counted(50).snapshot())))
+        (a.path / f"{newer}.lock").write_bytes(b"")
+        with caplog.at_level(logging.WARNING, "tradeobs"):
+            assert _orders(a) == 2
+            assert _orders(a) == 2
+        assert caplog.text.count("cannot read (snapshot format 2; this release reads format 1)") == 1
+        assert reasons == ["format"] and a.corrupt == 0
+        assert a.fold_exited() == []
+        assert (a.path / f"{newer}.part").exists()
+        retired = _other_format(PartWriter(0).encode(_counted(40).snapshot(), {"folded": []}))
+        (a.path / "retired.part").write_bytes(retired)
+        b = Store.open(str(tmp_path), _key(), "svc")
+        b.publish(_counted(3).snapshot())
+        b.close()
+        assert a.fold_exited() == []  # would replace the other release's retired totals with b's alone
+        assert (a.path / "retired.part").read_bytes() == retired
+    finally:
+        a.close()
+
+
+def test_an_earlier_releases_snapshot_is_merged_and_counted_once_per_layout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = Store.open(str(tmp_path), _key(), "svc")
+    reasons: list[str] = []
+    a.on_mismatch = reasons.append
+    try:
+        data = PartWriter(7).encode(_counted(5).snapshot())
+        n = int.from_bytes(data[24:28], "little")
+        doc = orjson.loads(data[HEADER_SIZE : HEADER_SIZE + n])
+        del doc["revision"]  # as the releases before revision 2 wrote it
+        raw = orjson.dumps(doc)
+        header = bytearray(data[:HEADER_SIZE])
+        header[24:28] = len(raw).to_bytes(4, "little")
+        header[28:32] = zlib.crc32(raw).to_bytes(4, "little")
+        (a.path / f"m-{_dead_pid()}-0ld0ld00.part").write_bytes(bytes(header) + raw + data[HEADER_SIZE + n :])
+        a.publish(_counted(2).snapshot())
+        with caplog.at_level(logging.WARNING, "tradeobs"):
+            assert _orders(a) == 7
+            assert _orders(a) == 7
+        assert reasons == ["older"]
+        assert caplog.text.count("written by an earlier tradeobs release (snapshot revision 1; this one writes 2)") == 1
+    finally:
+        a.close()

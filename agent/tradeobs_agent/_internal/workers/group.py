@@ -169,6 +169,8 @@ class Group:
         self.ticks = 0
         self.sync_timeout = SYNC_TIMEOUT
         self._stale = registry.self_metrics.workers_stale.bind()  # members a scrape counted from an older file
+        mismatched = registry.self_metrics.workers_mismatched  # members of another release (a rolling deploy)
+        store.on_mismatch = lambda reason: mismatched.add(1, {"reason": reason})
         self._leads = registry.self_metrics.workers_leader.bind()
         self._leads.set(0)
 

@@ -48,7 +48,18 @@ import orjson
 
 from ..._errors import warn_once
 from ...metrics import Family, Part, Snapshot, merge
-from ...metrics.wire import HEADER_SIZE, Columns, CorruptPart, Merger, PartReader, PartWriter, to_part
+from ...metrics.wire import (
+    HEADER_SIZE,
+    REVISION,
+    Columns,
+    CorruptPart,
+    Merger,
+    Note,
+    OtherFormat,
+    PartReader,
+    PartWriter,
+    to_part,
+)
 from .detect import GroupKey, process_start
 
 __all__ = ["JoinError", "Store", "default_base"]
@@ -116,10 +127,15 @@ class Store:
         self._lock_fds: dict[str, int] = {}  # other members' lock files, for liveness checks
         self._files: dict[str, _File] = {}  # decoded snapshot files by member ("retired" for retired.part)
         self._writer = PartWriter(self.pid)
-        self._merger = Merger()
+        self._merger = Merger(self._note)
         self._keys: dict[Any, Any] = {}  # attribute sets, shared by every member's reader (see PartReader)
         self._last = b""  # the last file written, less its header (a snapshot that changed nothing is not written)
         self.corrupt = 0  # files left out because they did not decode
+        # Told of each thing a rolling deploy's mix of releases made this reader do (the group counts them by reason):
+        # "older"/"newer" (a member's layout of another revision, read), "aggregation" (one this release does not
+        # know: its stand-in used), "mixed" (members declare different ones), "format" (a file it cannot read: left
+        # out, and neither folded nor removed, so a leader of that release counts it).
+        self.on_mismatch: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -285,11 +301,54 @@ class Store:
             return False
         return True
 
+    def _refused(self, cache_key: str) -> bool:
+        f = self._files.get(cache_key)
+        return f is not None and f.refused
+
     def _forget(self, member: str) -> None:
         fd = self._lock_fds.pop(member, None)
         if fd is not None:
             os.close(fd)
         self._files.pop(member, None)
+
+    def _mismatch(self, reason: str) -> None:
+        if self.on_mismatch is not None:
+            self.on_mismatch(reason)
+
+    def _note(self, note: Note) -> None:
+        reason, family, declared, used = note
+        self._mismatch(reason)
+        if reason == "aggregation":
+            warn_once(
+                f"workers:aggregation:{family}",
+                "tradeobs multiprocess: a worker of a later tradeobs release declares aggregation %r for %r, which "
+                "this release does not know: merged as %r, the stand-in it declares (counted in "
+                'tradeobs_agent_workers_mismatched_total{reason="aggregation"}; said once)',
+                declared,
+                family,
+                used,
+            )
+
+    def _layout_read(self, name: str, cols: Columns) -> None:
+        """A member's new layout was read: say once what a rolling deploy's mix of releases changes in it."""
+        lay = cols.layout
+        if lay.revision != REVISION:
+            reason = "older" if lay.revision < REVISION else "newer"
+            self._mismatch(reason)
+            warn_once(
+                f"workers:revision:{reason}",
+                "tradeobs multiprocess: %s (pid %d) was written by an %s tradeobs release (snapshot revision %d; this "
+                "one writes %d): merged (a rolling deploy; see docs/agent.md, Rolling deploys; counted in "
+                'tradeobs_agent_workers_mismatched_total{reason="%s"}; said once)',
+                name,
+                cols.pid,
+                "earlier" if reason == "older" else "later",
+                lay.revision,
+                REVISION,
+                reason,
+            )
+        for note in lay.notes:
+            self._note(note)
 
     def _read(self, name: str, cache_key: str, offer: Callable[[], None] | None = None) -> _File | None:
         """The decoded file ``name`` (decoded again only when it changed); None when missing or corrupt. ``offer``
@@ -323,12 +382,29 @@ class Store:
             os.close(fd)
         f = cached if cached is not None else _File(self._keys)
         f.sig = sig
+        before = f.cols.layout if f.cols is not None else None
+        f.refused = False
         try:
             f.cols, f.meta = f.reader.columns(b"".join(chunks), True, offer)
+        except OtherFormat as exc:
+            f.cols, f.meta, f.refused = None, {}, True
+            self._mismatch("format")
+            warn_once(
+                f"workers:format:{exc.format}",
+                "tradeobs multiprocess: %s was written by a tradeobs release this one cannot read (%s): that worker "
+                "is left out of /metrics and the live view until a worker of its release leads; its file is kept, "
+                "not folded, so its counts are not lost (counted in "
+                'tradeobs_agent_workers_mismatched_total{reason="format"}; see docs/agent.md, Rolling deploys)',
+                name,
+                exc,
+            )
         except CorruptPart as exc:
             self.corrupt += 1
             f.cols, f.meta = None, {}
             warn_once(f"workers:corrupt:{cache_key}", "tradeobs multiprocess: %s is corrupt (%s); left out", name, exc)
+        else:
+            if f.cols is not None and f.cols.layout is not before:
+                self._layout_read(name, f.cols)
         self._files[cache_key] = f
         return f if f.cols is not None else None
 
@@ -409,6 +485,8 @@ class Store:
             return []
         with self._lock:
             retired = self._read("retired.part", "retired")
+            if retired is None and self._refused("retired"):
+                return []  # the retired totals of a release this one cannot read: never replaced by fewer
             folded: list[str] = list(retired.meta.get("folded", ())) if retired is not None else []
             parts = [to_part(retired.cols)] if retired is not None and retired.cols is not None else []
             done: list[str] = []
@@ -417,6 +495,8 @@ class Store:
                     continue
                 if member not in folded:
                     f = self._read(f"m-{member}.part", member)
+                    if f is None and self._refused(member):
+                        continue  # a release this one cannot read: kept for a leader of its release to fold
                     if f is not None and f.cols is not None:
                         parts.append(to_part(f.cols._replace(live=False)))
                     folded.append(member)
@@ -483,13 +563,14 @@ class Store:
 class _File:
     """A decoded snapshot file and what identifies its version on disk."""
 
-    __slots__ = ("cols", "meta", "reader", "sig")
+    __slots__ = ("cols", "meta", "reader", "refused", "sig")
 
     def __init__(self, keys: dict[Any, Any]) -> None:
         self.sig: tuple[int, int, bytes] = (0, 0, b"")
         self.reader = PartReader(keys)
         self.cols: Columns | None = None
         self.meta: dict[str, Any] = {}
+        self.refused = False  # of another format (wire.OtherFormat): kept for a leader of its release
 
 
 def _group_dirs(root: Path) -> list[Path]:
