@@ -19,7 +19,9 @@ where the condition delay is: the agent's metric export interval for alerts on a
 (trading_*, tradeobs_agent_*, target_info), plus the agent's OTLP timeout for the agent-export alerts
 (a failure is counted when the exporter gives up), plus the window a condition waits out for an
 absence (OtelCollectorExportStalled: the sent-items window; TradingServiceTelemetryMissing: the
-collector exporter's metric_expiration). The 5 s cover processing (export, delivery). ``Timing.compose()``
+collector exporter's metric_expiration), plus the limit an age gauge must pass (TradingEventLoopStalled: the
+stall counts seconds up from the block; its limit, a value, is not compressed). The 5 s cover processing
+(export, delivery). ``Timing.compose()``
 gives the compose defaults (the figures in docs/alerts.md), the alert test builds its own.
 """
 
@@ -208,6 +210,9 @@ def collector_metric_expiration() -> float:
 
 # The recording rule whose window an absence-type alert waits out before its condition holds.
 ABSENCE_WINDOWS = {"OtelCollectorExportStalled": "job_exporter_signal:otelcol_exporter_sent:rate2m"}
+# Alerts on a gauge of seconds that grows with the fault (an age), against a limits.yml value (`vector(N)`):
+# the condition holds N seconds after the fault starts, whatever the time compression.
+AGE_LIMITS = {"TradingEventLoopStalled": "tradeobs:limit_eventloop_stall:seconds"}
 # Alerts on the agent's own export failures: a failure counts once the OTLP exporter gives up.
 AGENT_EXPORT_ALERTS = {"TradeobsAgentExportFailures", "TradeobsAgentDroppingItems"}
 _AGENT_FED = re.compile(r"trading_|tradeobs_agent_|target_info")
@@ -233,6 +238,10 @@ def notify_within(
         delay += seconds(m.group(1))
     if name == "TradingServiceTelemetryMissing":
         delay += t.metric_expiration
+    if name in AGE_LIMITS:
+        limit = re.fullmatch(r"\s*vector\(([0-9.]+)\)\s*", records[AGE_LIMITS[name]])
+        assert limit, AGE_LIMITS[name]
+        delay += float(limit.group(1))
     # A subquery sees the fault at its next step (steps are aligned to multiples of the step): ServiceCrashLooping.
     delay += max((seconds(m.group(2)) for m in _RANGE.finditer(expr) if m.group(2)), default=0.0)
     pipeline = 2 * t.scrape_interval + t.evaluation_interval
