@@ -122,6 +122,7 @@ KEY_ALERTS = {
     "TradingRiskLimitBreached",
     "TradingEventLoopLagHigh",
     "TradingMarketDataGaps",
+    "TradingEventLoopStalled",
     # monitor the monitors
     "Watchdog",
     "OtelCollectorDown",

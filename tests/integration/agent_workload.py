@@ -32,6 +32,7 @@ The ``alerts`` scenario trades continuously from the start (healthy: no rejects,
     {"cmd": "gaps", "skip": 1}              skip that many sequence numbers at each tick -> {"t0": ...}
     {"cmd": "no_ack", "every": 5}           every 5th order sent is never acknowledged nor filled (a venue that
                                             loses it; 0: all answered again) -> {"t0": ...}
+    {"cmd": "hang_loop"}                    block its asyncio loop for good (until stop) -> {"t0": ...}
 
 It also runs an asyncio loop watched by ``tt.event_loop_lag_monitor()`` (not blocked until told) and ticks
 MSFT twice a second with a sequence number (no gap until told).
@@ -196,6 +197,7 @@ class _Trader:
         self._thread = threading.Thread(target=self._run, name="trader", daemon=True)
         self._thread.start()
         self.block_s, self.skip = 0.0, 0
+        self._aloop: Any = None  # the asyncio loop, once running
         self._loop = threading.Thread(target=self._run_loop, name="trader-loop", daemon=True)
         self._loop.start()
         self._ticks = threading.Thread(target=self._run_ticks, name="trader-ticks", daemon=True)
@@ -205,6 +207,7 @@ class _Trader:
         import asyncio
 
         async def main() -> None:
+            self._aloop = asyncio.get_running_loop()
             self.tt.event_loop_lag_monitor()
             while not self._stop.is_set():
                 await asyncio.sleep(1.0)
@@ -274,6 +277,13 @@ class _Trader:
         self.block_s = float(cmd.get("seconds", self.block_s))
         self.skip = int(cmd.get("skip", self.skip))
         self.no_ack_every = int(cmd.get("every", self.no_ack_every))
+        return t0
+
+    def hang_loop(self) -> float:
+        """A sync call that never returns, run on the loop now: blocked until stop(). The process goes on exporting
+        (its other threads run); the ticks, from their own thread, go on too."""
+        t0 = time.time()
+        self._aloop.call_soon_threadsafe(self._stop.wait)
         return t0
 
     def stop(self) -> bool:
@@ -381,6 +391,8 @@ def run_alerts() -> int:
             emit({"t0": trader.breach(cmd)})
         elif cmd["cmd"] in ("block_loop", "gaps", "no_ack"):
             emit({"t0": trader.faults(cmd)})
+        elif cmd["cmd"] == "hang_loop":
+            emit({"t0": trader.hang_loop()})
         elif cmd["cmd"] == "stop":
             break
         else:

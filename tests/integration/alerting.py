@@ -19,9 +19,10 @@ where the condition delay is: the agent's metric export interval for alerts on a
 (trading_*, tradeobs_agent_*, target_info), plus the agent's OTLP timeout for the agent-export alerts
 (a failure is counted when the exporter gives up), plus the window a condition waits out for an
 absence (OtelCollectorExportStalled: the sent-items window; TradingServiceTelemetryMissing: the
-collector exporter's metric_expiration), plus the age limit an age must pass (TradingOrdersUnacknowledged:
-tradeobs:limit_order_ack_age:seconds in rules/limits.yml). The 5 s cover processing (export, delivery).
-``Timing.compose()`` gives the compose defaults (the figures in docs/alerts.md), the alert test builds its own.
+collector exporter's metric_expiration), plus the limit an age gauge must pass (TradingOrdersUnacknowledged,
+TradingEventLoopStalled: the age counts seconds up from the fault; its limit, a value in rules/limits.yml, is not
+compressed). The 5 s cover processing (export, delivery). ``Timing.compose()`` gives the compose defaults (the
+figures in docs/alerts.md), the alert test builds its own.
 """
 
 from __future__ import annotations
@@ -209,9 +210,13 @@ def collector_metric_expiration() -> float:
 
 # The recording rule whose window an absence-type alert waits out before its condition holds.
 ABSENCE_WINDOWS = {"OtelCollectorExportStalled": "job_exporter_signal:otelcol_exporter_sent:rate2m"}
-# Alerts on an age that must first grow past a limit (rules/limits.yml) before the condition holds: the fault (an
-# order the venue never answers) is that old by then.
-AGE_LIMITS = {"TradingOrdersUnacknowledged": "tradeobs:limit_order_ack_age:seconds"}
+# Alerts on a gauge of seconds that grows with the fault (an age), against a limits.yml value (`vector(N)`):
+# the condition holds N seconds after the fault starts (an order the venue never answers, a loop blocked),
+# whatever the time compression.
+AGE_LIMITS = {
+    "TradingOrdersUnacknowledged": "tradeobs:limit_order_ack_age:seconds",
+    "TradingEventLoopStalled": "tradeobs:limit_eventloop_stall:seconds",
+}
 # Alerts on the agent's own export failures: a failure counts once the OTLP exporter gives up.
 AGENT_EXPORT_ALERTS = {"TradeobsAgentExportFailures", "TradeobsAgentDroppingItems"}
 _AGENT_FED = re.compile(r"trading_|tradeobs_agent_|target_info")

@@ -116,6 +116,8 @@ def test_notify_within_for_compose_defaults() -> None:
     assert notify_within("TradingOrderRejectRateHigh", alerts, records, t) == 300 + 10 + 30 + 15 + 30 + 5
     # agent export failures: + the agent's OTLP timeout
     assert notify_within("TradeobsAgentExportFailures", alerts, records, t) == 300 + 20 + 30 + 15 + 30 + 5
+    # an age gauge: + its limit (30 s), which the stall counts up from the block; critical: group_wait 10s
+    assert notify_within("TradingEventLoopStalled", alerts, records, t) == 30 + 10 + 30 + 15 + 10 + 5
     assert notify_within("PrometheusStorageNearRetentionSize", alerts, records, t) is None
     assert human(175) == "2m55s" and human(52) == "55s"
 

@@ -121,7 +121,8 @@ def test_every_trading_gauge_declares_how_workers_combine_it() -> None:
     for spec in SPECS:
         got = getattr(inst, spec.attr).aggregation
         assert got == spec.aggregation and (spec.kind == "gauge" or got == "sum"), spec.name
-    assert {s.aggregation for s in SPECS if s.kind == "gauge"} == {"sum", "max", "last", "entry"}
+    # pid: the event loop's stall (trading.eventloop.stall) is each worker's own loop's, one series per worker
+    assert {s.aggregation for s in SPECS if s.kind == "gauge"} == {"sum", "max", "last", "entry", "pid"}
 
 
 def test_aggregation_is_checked_and_the_first_declaration_stays(caplog: pytest.LogCaptureFixture) -> None:

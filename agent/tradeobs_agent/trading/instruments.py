@@ -17,7 +17,8 @@ see ``docs/metrics.md``): positions, notionals, P&L, equity, exposure and the op
 order counts add up (each worker trades its own book), drawdown, limit use, the kill switch, staleness
 and the oldest unacknowledged order's age keep the worst process's value, the price the most recent
 one, the average entry price the books' (``entry``: cost over quantity; none when the processes hold
-opposite positions). Counters and histograms are summed.
+opposite positions); the event loop's stall stays each process's own (``pid``: each worker has its own
+loop). Counters and histograms are summed.
 """
 
 from __future__ import annotations
@@ -186,6 +187,16 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "lag is recorded as 0",
     ),
     _h("loop_lag", "trading.eventloop.lag", "s", (), "asyncio event-loop scheduling lag", LATENCY_BOUNDS),
+    _g(
+        "loop_stall",
+        "trading.eventloop.stall",
+        "s",
+        (),
+        "Seconds the asyncio loop is late now in waking the lag monitor, read at each collection from another "
+        "thread: 0 while it runs on time, growing while it is blocked (when trading.eventloop.lag records nothing); "
+        "no value while no monitor runs",
+        "pid",
+    ),
     # fill quality
     _h(
         "slippage",
@@ -302,6 +313,7 @@ class TradingInstruments:
     feed_lag: Histogram
     feed_ahead: Counter
     loop_lag: Histogram
+    loop_stall: Gauge
     slippage: Histogram
     fill_ratio: Histogram
     position_qty: Gauge

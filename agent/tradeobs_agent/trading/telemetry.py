@@ -47,8 +47,9 @@ from .._internal.otel_private import SPAN_KEY, current_context_getter
 from .._version import __version__
 from ..exceptions import TradeObsConfigError
 from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, get_registry
-from . import _scope, defaults
+from . import _loopwatch, _scope, defaults
 from ._journal import Apply, get_journal
+from ._loopwatch import LoopWatch
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 from .orders import (
@@ -382,6 +383,7 @@ class TradingTelemetry:
         self._unacked = inst.unacknowledged.bind(**sv)
         self._unacked_age = inst.oldest_unacknowledged.bind(**sv)
         self._unacked_cancels: BoundCounter | None = None  # bound at the first such cancel: no series before
+        self._stall = inst.loop_stall.bind()  # one series per process: the worst running lag monitor (_loopwatch)
         self._gross_v = 0.0
         self._net_v = 0.0
         self._peak = -_INF
@@ -556,7 +558,9 @@ class TradingTelemetry:
         return self._cached(self._keyed, (kind, key), make)  # type: ignore[no-any-return]
 
     def _on_collect(self) -> None:
-        """Before each collection (after the journal is applied): staleness, exposure, expiry, queue size."""
+        """Before each collection (after the journal is applied): staleness, exposure, expiry, queue size; the
+        event loop's stall, read here on the reader's thread, not through the journal (a blocked loop is the case)."""
+        _loopwatch.refresh(self._stall)
         entry: Refresh = (TradingTelemetry._on_refresh, self)
         self.record(entry)
         self._journal.flush()
@@ -1019,7 +1023,10 @@ class TradingTelemetry:
     def event_loop_lag_monitor(self, interval: float = 0.1) -> asyncio.Task[None] | None:
         """Start a task on the running loop that records ``trading.eventloop.lag`` every ``interval`` s.
 
-        Returns the task (cancel it to stop), or ``None`` when called outside a running loop.
+        While it runs, ``trading.eventloop.stall`` says at each collection how late the loop is now in waking it:
+        0 on time, and growing while the loop is blocked, when no lag sample can be recorded (``_loopwatch.py``).
+        Returns the task (cancel it to stop: the stall series goes with it), or ``None`` when called outside a
+        running loop.
         """
         try:
             loop = asyncio.get_running_loop()
@@ -1030,16 +1037,20 @@ class TradingTelemetry:
         if iv is None or not iv > 0:
             self.invalid("interval", interval)
             iv = 0.1
-        task = loop.create_task(self._lag_loop(iv), name="tradeobs-eventloop-lag")
+        watch = LoopWatch(loop, iv, self)
+        watch.gauge = self._stall
+        task = loop.create_task(self._lag_loop(iv, watch), name="tradeobs-eventloop-lag")
         self._tasks.add(task)
+        _loopwatch.add(watch)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: _loopwatch.discard(watch))  # cancelled or ended: not stalled
         return task
 
-    async def _lag_loop(self, interval: float) -> None:
+    async def _lag_loop(self, interval: float, watch: LoopWatch) -> None:
         loop = asyncio.get_running_loop()
         bound = self.instruments.loop_lag.bind()
         while True:
-            t0 = loop.time()
+            t0 = watch.t0 = loop.time()  # the one thing added on the loop: the stall is read from it elsewhere
             await asyncio.sleep(interval)
             lag = loop.time() - t0 - interval
             bound.record(lag if lag > 0.0 else 0.0)
@@ -1050,6 +1061,12 @@ class TradingTelemetry:
         self.registry.remove_collect_hook(self._hook)
         for task in list(self._tasks):
             task.cancel()
+        # Its monitors end now, not when their loop next runs (it may be blocked, or close() called from another
+        # thread): a closed object's loop is no longer watched, and its stall series goes (or shows the others').
+        for w in _loopwatch.watches():
+            if w.owner is self:
+                _loopwatch.discard(w)
+        _loopwatch.refresh(self._stall)
         entry: Close = (TradingTelemetry._on_close, self)
         self.record(entry)
         self._journal.flush()

@@ -1,0 +1,111 @@
+"""A trading loop blocked for good pages, on a real pipeline; a healthy one pages nothing.
+
+    agent_workload.py alerts (orders, ticks, an asyncio loop watched by tt.event_loop_lag_monitor())
+      --OTLP--> otelcol-tradeobs --> Debian Prometheus (the shipped trading rules, time-compressed x10 as in
+      test_alerts_real.py, scrapes and evaluations every second)
+
+1. Healthy (HEALTHY_SECONDS, i.e. 10x that of rule time): the stall series is there, and no trading alert is
+   pending or firing at any evaluation.
+2. The loop blocks for good ({"cmd": "hang_loop"}: a sync call that never returns, run on the loop): the process
+   goes on exporting from its other threads. TradingEventLoopStalled must fire within the documented formula
+   (alerting.notify_within, group_wait 0: firing in Prometheus, not yet notified), its limit (30 s, not compressed)
+   included. Before trading.eventloop.stall the lag monitor recorded nothing while blocked and nothing could fire.
+
+Printed: the bound and the observed time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .agent_proc import AgentWorkload, unique_service
+from .alerting import RULES_DIR, Timing, load_rules, notify_within, speed_up_rules
+from .procs import free_port, http_get, prometheus_config, prometheus_query, start_collector, start_prometheus, wait_for
+
+pytestmark = pytest.mark.integration
+
+FACTOR = 10
+INTERVAL = 1.0
+HEALTHY_SECONDS = 45
+AGENT_EXPORT_INTERVAL = 1.0  # agent_proc.EXPORT_INTERVAL
+RULE_FILES = ("recording.yml", "limits.yml", "trading.yml")
+ALERT = "TradingEventLoopStalled"
+
+
+def _alerts(url: str) -> list[dict[str, Any]]:
+    return list(json.loads(http_get(f"{url}/api/v1/alerts")[1])["data"]["alerts"])
+
+
+def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_nothing(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        # No trace store: the test reads metrics only (the collector's trace exporter retries to a closed port).
+        collector = stack.enter_context(start_collector(tmp_path / "collector", f"127.0.0.1:{free_port()}"))
+        rules = speed_up_rules([RULES_DIR / n for n in RULE_FILES], tmp_path / "rules", FACTOR, INTERVAL)
+        config = prometheus_config(
+            collector.prometheus_exporter_target, collector.metrics_target, rule_files=[str(r) for r in rules]
+        )
+        prom = stack.enter_context(start_prometheus(tmp_path / "prometheus", config))
+        job = unique_service("stall")
+        trader = stack.enter_context(AgentWorkload("alerts", collector, tmp_path / "trader", job))
+
+        def alive() -> None:
+            collector.proc.check_alive()
+            prom.proc.check_alive()
+            if trader.popen.poll() is not None:
+                pytest.fail(f"agent workload exited with {trader.popen.returncode}" + trader.describe(), pytrace=False)
+
+        stall = f'trading_eventloop_stall_seconds{{job="{job}"}}'
+        wait_for(lambda: prometheus_query(prom.url, stall), "the stall series in Prometheus", procs=(prom.proc,))
+
+        # ------------------------------------------------------------------ 1. healthy
+        seen: list[float] = []
+        until = time.time() + HEALTHY_SECONDS
+        while time.time() < until:
+            alive()
+            active = [(a["labels"]["alertname"], a["state"]) for a in _alerts(prom.url)]
+            assert active == [], f"a healthy service, yet {active}"
+            seen += [float(r["value"][1]) for r in prometheus_query(prom.url, stall)]
+            time.sleep(1)
+        assert seen, "no stall series while the monitor ran"
+
+        # ------------------------------------------------------------------ 2. blocked for good
+        alerts, records = load_rules(rules)
+        timing = Timing(
+            scrape_interval=INTERVAL,
+            evaluation_interval=INTERVAL,
+            agent_export_interval=AGENT_EXPORT_INTERVAL,
+            agent_otlp_timeout=10.0,
+            metric_expiration=0,
+            am_config={"route": {"receiver": "firing", "group_wait": "0s"}},  # firing in Prometheus: no group_wait
+        )
+        bound = notify_within(ALERT, alerts, records, timing)
+        assert bound is not None
+        t0 = trader.send({"cmd": "hang_loop"})["t0"]
+        while True:
+            firing = [
+                a
+                for a in _alerts(prom.url)
+                if a["labels"]["alertname"] == ALERT and a["labels"].get("job") == job and a["state"] == "firing"
+            ]
+            if firing:
+                took = time.time() - t0
+                break
+            assert time.time() < t0 + bound + 60, f"{ALERT} not firing {bound + 60:.0f} s after the loop blocked"
+            alive()
+            time.sleep(0.2)
+        (alert,) = firing
+        assert alert["labels"]["severity"] == "critical"
+        # the lag monitor records nothing while the loop is blocked: the blind spot the stall gauge covers
+        lag = f'sum(trading_eventloop_lag_seconds_count{{job="{job}"}})'
+        count = prometheus_query(prom.url, lag)[0]["value"][1]
+        time.sleep(3 * (AGENT_EXPORT_INTERVAL + INTERVAL))
+        assert prometheus_query(prom.url, lag)[0]["value"][1] == count
+        assert float(prometheus_query(prom.url, stall)[0]["value"][1]) > float(alert["value"])  # still growing
+        print(f"\n{ALERT}: bound {bound:.1f} s, observed {took:.1f} s (time-compressed x{FACTOR}, scrape/eval 1 s)")
+        assert took <= bound, f"{ALERT} fired {took:.1f} s after the block, later than its bound {bound:.1f} s"
