@@ -676,7 +676,12 @@ def _float64s(values: list[float], pause: Callable[[], object] | None = None) ->
     return out.tobytes()
 
 
-def _fold(values: list[float], op: Any) -> float:
+def _gather(values: Sequence[float], idx: Sequence[int], which: Sequence[int]) -> tuple[float, ...]:
+    """``values[idx[j]]`` for each ``j`` of ``which`` (at least one), as one tuple: C-level gathers."""
+    return tuple(map(values.__getitem__, map(idx.__getitem__, which)))
+
+
+def _fold(values: Sequence[float], op: Any) -> float:
     """One element of :func:`_combine`: the same operations in the same order."""
     acc = values[0]
     for v in values[1:]:
@@ -684,7 +689,7 @@ def _fold(values: list[float], op: Any) -> float:
     return acc
 
 
-def _latest(values: list[float], stamps: list[float]) -> float:
+def _latest(values: Sequence[float], stamps: Sequence[float]) -> float:
     """Aggregation ``last``: the value with the latest stamp (a later process wins a tie); 0.0 when none has one."""
     best, bt = 0.0, -math.inf
     for v, st in zip(values, stamps, strict=True):
@@ -1040,12 +1045,15 @@ class _FamilyPlan:
             efam = self._number_family(points)
             self._last = (merged, points, efam)
             return efam
-        for j in dirty:
-            values = [vals[mi][idx[j]] for mi, idx in ix["value"]]
-            if self.agg == "last":
-                v = _latest(values, [vals[mi][idx[j]] for mi, idx in ix["stamp"]])
-            else:
-                v = _fold(values, _OPS.get(self.agg, operator.add))
+        # Each process's values (and stamps) of the dirty series, gathered at C speed, then one tuple per series
+        per_series = zip(*[_gather(vals[mi], idx, dirty) for mi, idx in ix["value"]], strict=True)
+        if self.agg == "last":
+            stamped = zip(*[_gather(vals[mi], idx, dirty) for mi, idx in ix["stamp"]], strict=True)
+            merged_dirty = list(map(_latest, per_series, stamped))
+        else:
+            op = _OPS.get(self.agg, operator.add)
+            merged_dirty = [_fold(values, op) for values in per_series]
+        for j, v in zip(dirty, merged_dirty, strict=True):
             k, a, s = self.series[j]
             points[j] = _new(NumberPoint, (k, a, s, v if self.kind == "g" else _number(v)))
             merged[j] = v
