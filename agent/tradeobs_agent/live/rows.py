@@ -4,8 +4,10 @@ A worker group's leader builds each frame from the group's merged snapshot (:cla
 That merger gives an unchanged family back as the same object, and in a changed family an unchanged series as
 the same point. :class:`Rows` keeps, per instrument the rows read, its last points and which symbol each one
 belongs to; a point that is not the one at its place last time marks its symbol, and only the marked symbols'
-rows are made again. A row is made exactly as :meth:`.FrameBuilder.build` makes it from the registry (the same
-sums in the same order, the same keys in the same order), so a kept row equals a fresh one. Rows are never
+rows are made again: a marked symbol's last row is copied with the fields of the instruments that moved for it
+read again (a row whose fields come or go is made whole). A row is made exactly as :meth:`.FrameBuilder.build`
+makes it from the registry (the same sums in the same order, the same keys in the same order), so a kept row
+equals a fresh one. Rows are never
 changed in place: the frame before still holds them, and :func:`.delta` skips a row that is the same object.
 
 At 4 workers x 1,000 symbols, where a tenth of a second changes a third of the symbols, this is a few

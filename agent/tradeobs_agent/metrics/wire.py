@@ -1225,8 +1225,9 @@ class Merger:
     those bytes (:func:`_changed_slots`) to find the slots that changed, and so the merged series they feed
     (:meth:`_Plan.owners`); only those are merged again, one by one, with the same operations in the same order
     (the same floats; a property test holds it to a fresh merge). Where more than an eighth of a family's series
-    changed, the whole family is merged at C speed and a series whose merged values compare equal (``==``) to the
-    last keeps its point object. A family with nothing changed is the same object. So a leader merging at 10 Hz
+    changed (half, for a gauge of aggregation ``last`` or ``entry``: a loop per series either way), the whole family
+    is merged at C speed and a series whose merged values compare equal (``==``) to the last keeps its point object.
+    A family with nothing changed is the same object. So a leader merging at 10 Hz
     pays for what its workers recorded since, not for every series; at 4 workers x 1,000 symbols, reading and
     merging the files for a frame went from ~220 ms to ~10 ms of CPU (with the values kept as arrays; see
     ``docs/performance.md``, "In a worker group"). Snapshots are immutable, so sharing points between two of them is
