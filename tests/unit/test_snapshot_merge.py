@@ -780,3 +780,40 @@ def test_an_entry_gauge_with_no_quantity_beside_it_keeps_the_latest_value() -> N
     ]
     for snap in (Merger().merge(cols), merge([to_part(c) for c in cols])):  # type: ignore[arg-type]
         assert _value(snap, "hedge.avg_price", symbol="X") == 10.0  # worker 0's: set at 5.0, worker 1's at 4.0
+
+
+def test_a_kept_merger_with_a_few_series_changed_per_round_equals_a_fresh_merge_and_reads_only_those(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The leader's usual tick at 1,000 symbols: a few series of a family moved in some processes. Only those are
+    merged again, one by one (histograms: their counts and sums summed process by process, a series at a time;
+    a ``last`` or ``entry`` gauge: a loop per changed series, also when a third of them moved), and the result is
+    a fresh merge's, to the float, every round."""
+    import random
+
+    from tradeobs_agent.metrics import wire
+    from tradeobs_agent.metrics.wire import Merger
+
+    rng = random.Random(7)
+    syms = [f"S{i:02d}" for i in range(40)]
+    regs = [Registry() for _ in range(3)]
+    writers = [PartWriter(100 + i) for i in range(3)]
+    readers = [PartReader() for _ in range(3)]
+    for i, reg in enumerate(regs):
+        for sym in syms:
+            _record(reg, sym, 1 + i, rng.uniform(-1e3, 1e3))
+    latest = []  # the series a ``last`` gauge merged (wire._latest: one call per merged series)
+    real_latest = wire._latest
+    monkeypatch.setattr(wire, "_latest", lambda v, s: latest.append(1) or real_latest(v, s))
+    kept = Merger()
+    kept.merge([readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)])
+    for r in range(30):
+        moved = rng.sample(syms, 13 if r % 3 == 0 else 2)  # a third of the symbols, or a couple
+        for sym in moved:
+            _record(regs[rng.randrange(3)], sym, rng.randrange(1, 4), rng.uniform(-1e3, 1e3))
+        cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+        latest.clear()
+        got = kept.merge(cols)  # type: ignore[arg-type]
+        assert len(latest) == len(moved)  # px, aggregation last: the moved series only (40 before)
+        assert _points(got) == _points(Merger().merge(cols))  # type: ignore[arg-type]
+        assert _points(got) == _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]

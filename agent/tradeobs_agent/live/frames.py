@@ -59,6 +59,8 @@ from .rows import Rows, exact
 from .rows import rounded as _r
 from .working import WorkingOrders
 
+_OBSERVED = operator.attrgetter("observed")
+
 __all__ = ["STALE_AFTER", "FrameBuilder", "changed_fields", "delta", "merged_quantile"]
 
 DAY_FULL_WITHIN = 60.0  # a frame built this many seconds before the day's start makes its P&L the whole day's
@@ -563,7 +565,7 @@ class FrameBuilder:
         Counts only grow, so an unchanged ``(series, total count)`` means nothing changed; at
         1,000 symbols most groups are unchanged in a 100 ms tick and cost one ``sum`` each.
         """
-        sig = (len(points), sum(p.observed for p in points))
+        sig = (len(points), sum(map(_OBSERVED, points)))
         cached = self._qcache.get((name, group))
         if cached is not None and cached[0] == sig:
             return cached[1]

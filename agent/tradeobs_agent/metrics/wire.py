@@ -755,7 +755,12 @@ def _float64s(values: list[float], pause: Callable[[], object] | None = None) ->
     return out.tobytes()
 
 
-def _fold(values: list[float], op: Any) -> float:
+def _gather(values: Sequence[float], idx: Sequence[int], which: Sequence[int]) -> tuple[float, ...]:
+    """``values[idx[j]]`` for each ``j`` of ``which`` (at least one), as one tuple: C-level gathers."""
+    return tuple(map(values.__getitem__, map(idx.__getitem__, which)))
+
+
+def _fold(values: Sequence[float], op: Any) -> float:
     """One element of :func:`_combine`: the same operations in the same order."""
     acc = values[0]
     for v in values[1:]:
@@ -763,7 +768,7 @@ def _fold(values: list[float], op: Any) -> float:
     return acc
 
 
-def _latest(values: list[float], stamps: list[float]) -> float:
+def _latest(values: Sequence[float], stamps: Sequence[float]) -> float:
     """Aggregation ``last``: the value with the latest stamp (a later process wins a tie); 0.0 when none has one."""
     best, bt = 0.0, -math.inf
     for v, st in zip(values, stamps, strict=True):
@@ -995,7 +1000,10 @@ class _FamilyPlan:
                     dirty |= {k[1] for k in exemplars.keys() | old_ex.keys() if exemplars.get(k) != old_ex.get(k)}
             if not dirty:
                 return last[2]
-            if len(dirty) * 8 <= len(self.series):  # a few series: merged one by one (else all at C speed)
+            # A few series: merged one by one (else all at C speed). Aggregations ``last`` and ``entry`` are a loop
+            # per series either way: only the changed ones, unless most changed.
+            per_series = self.kind != "h" and self.agg in ("last", "entry")
+            if len(dirty) * (2 if per_series else 8) <= len(self.series):
                 return self._update(vals, exemplars, last, sorted(dirty), offer)
         g = self.getters
         if self.kind == "h":
@@ -1086,9 +1094,15 @@ class _FamilyPlan:
         if self.kind == "h":
             add, lo, hi = list(last[0][0]), list(last[0][1]), list(last[0][2])
             w = len(self.bounds) + 2  # a series' "add" slots: its counts and its sum
+            at_add = ix["add"]
             for n, j in enumerate(dirty):
-                for o in range(j * w, j * w + w):
-                    add[o] = _fold([vals[mi][idx[o]] for mi, idx in ix["add"]], operator.add)
+                o = j * w
+                # the series' w slots of every process, added process by process: _fold's sums, w at a time
+                acc = [vals[at_add[0][0]][i] for i in at_add[0][1][o : o + w]]
+                for mi, idx in at_add[1:]:
+                    pv = vals[mi]
+                    acc = list(map(operator.add, acc, [pv[i] for i in idx[o : o + w]]))
+                add[o : o + w] = acc
                 lo[j] = _fold([vals[mi][idx[j]] for mi, idx in ix["min"]], min)
                 hi[j] = _fold([vals[mi][idx[j]] for mi, idx in ix["max"]], max)
                 points[j] = self._hpoint(j, add, lo, hi, exemplars.get((-1, j), _NO_EXEMPLARS))
@@ -1112,12 +1126,15 @@ class _FamilyPlan:
             efam = self._number_family(points)
             self._last = (merged, points, efam)
             return efam
-        for j in dirty:
-            values = [vals[mi][idx[j]] for mi, idx in ix["value"]]
-            if self.agg == "last":
-                v = _latest(values, [vals[mi][idx[j]] for mi, idx in ix["stamp"]])
-            else:
-                v = _fold(values, _OPS.get(self.agg, operator.add))
+        # Each process's values (and stamps) of the dirty series, gathered at C speed, then one tuple per series
+        per_series = zip(*[_gather(vals[mi], idx, dirty) for mi, idx in ix["value"]], strict=True)
+        if self.agg == "last":
+            stamped = zip(*[_gather(vals[mi], idx, dirty) for mi, idx in ix["stamp"]], strict=True)
+            merged_dirty = list(map(_latest, per_series, stamped))
+        else:
+            op = _OPS.get(self.agg, operator.add)
+            merged_dirty = [_fold(values, op) for values in per_series]
+        for j, v in zip(dirty, merged_dirty, strict=True):
             k, a, s = self.series[j]
             points[j] = _new(NumberPoint, (k, a, s, v if self.kind == "g" else _number(v)))
             merged[j] = v
@@ -1325,8 +1342,9 @@ class Merger:
     those bytes (:func:`_changed_slots`) to find the slots that changed, and so the merged series they feed
     (:meth:`_Plan.owners`); only those are merged again, one by one, with the same operations in the same order
     (the same floats; a property test holds it to a fresh merge). Where more than an eighth of a family's series
-    changed, the whole family is merged at C speed and a series whose merged values compare equal (``==``) to the
-    last keeps its point object. A family with nothing changed is the same object. So a leader merging at 10 Hz
+    changed (half, for a gauge of aggregation ``last`` or ``entry``: a loop per series either way), the whole family
+    is merged at C speed and a series whose merged values compare equal (``==``) to the last keeps its point object.
+    A family with nothing changed is the same object. So a leader merging at 10 Hz
     pays for what its workers recorded since, not for every series; at 4 workers x 1,000 symbols, reading and
     merging the files for a frame went from ~220 ms to ~10 ms of CPU (with the values kept as arrays; see
     ``docs/performance.md``, "In a worker group"). Snapshots are immutable, so sharing points between two of them is
@@ -1340,6 +1358,7 @@ class Merger:
         self.note = note  # told of each family merged by another aggregation than a process declares (per plan)
         self._plans: dict[Any, _Plan] = {}
         self._recent: dict[frozenset[str] | None, _Plan] = {}  # per set of names asked for: the last plan used
+        self._padded: dict[int, tuple[array[float], array[float]]] = {}  # id(values) -> (values, values + sentinels)
 
     def merge(
         self, cols: Sequence[Columns], names: Collection[str] | None = None, offer: Callable[[], None] | None = None
@@ -1356,7 +1375,16 @@ class Merger:
                 plan.carry(before)
         self._recent[asked] = plan
         dirty = self._dirty(plan, cols, offer)
-        vals = [c.values + _SENTINELS for c in cols]
+        # Each process's values with the sentinels after them: made again only for a file that changed (a copy of
+        # ~1 MB per worker at 1,000 symbols, which the unchanged ones no longer pay at each merge)
+        padded, self._padded = self._padded, {}
+        vals = []
+        for c in cols:
+            got = padded.get(id(c.values))
+            if got is None or got[0] is not c.values:
+                got = (c.values, c.values + _SENTINELS)
+            self._padded[id(c.values)] = got
+            vals.append(got[1])
         exemplars: dict[str, dict[tuple[int, int], dict[int, Exemplar]]] = {}
         for mi, c in enumerate(cols):
             for fi, pi, bucket, e in c.exemplars:

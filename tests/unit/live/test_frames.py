@@ -459,3 +459,68 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
         frame = {"type": "full", **state} if prev is None else {"type": "delta", **delta(prev, state)}
         client = apply_frame(client, frame)
         assert without_nulls(client) == without_nulls(state)
+
+
+def test_a_kept_builder_patches_the_rows_that_moved_and_equals_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker group's leader at a usual tick: a third of the symbols moved, most in a field or two (a price and
+    its tick age, a fill's counts and latency). A kept builder makes those rows again from the old row and the
+    fields that moved; a row whose fields come or go (a new symbol, a position gone flat, a new strategy) is made
+    whole. Every round its frame equals a fresh builder's from a fresh merge, and its delta carries what moved."""
+    import random
+
+    from tradeobs_agent.live import rows
+    from tradeobs_agent.metrics import merge
+    from tradeobs_agent.metrics.wire import Merger, PartReader, PartWriter, to_part
+
+    clock = [1.8e9 + 0.3]
+    monkeypatch.setattr(frames, "time", SimpleNamespace(time=lambda: clock[0], monotonic=time.monotonic,
+                                                        localtime=time.localtime))  # fmt: skip
+    whole = [0]
+    real_row = rows.Rows._row
+    monkeypatch.setattr(rows.Rows, "_row", lambda self, *a: whole.__setitem__(0, whole[0] + 1) or real_row(self, *a))
+    rng = random.Random(3)
+    syms = [f"S{i:02d}" for i in range(30)]
+    regs = [Registry() for _ in range(3)]
+    for i, reg in enumerate(regs):
+        for op in range(5):
+            for sym in syms:
+                _desk_record(reg, op, sym, "mom", 10.0 * i + op + 1, clock)
+    writers = [PartWriter(100 + i) for i in range(3)]
+    readers = [PartReader() for _ in range(3)]
+    merger, kept = Merger(), FrameBuilder(Registry())
+    state, client, patched, lost_avg = None, None, 0, 0
+    for r in range(40):
+        writes = [
+            (rng.randrange(3), rng.choice((0, 0, 0, 3)), rng.choice(syms), "mom", rng.uniform(-1e4, 1e4))
+            for _ in range(10)
+        ]
+        if r % 10 == 5:  # a position goes flat in every worker, a second strategy trades, a symbol is new
+            flat, other_strategy = syms[r % 30], syms[(r + 1) % 30]
+            writes += [(w, 1, flat, "mom", 0.0) for w in range(3)]
+            writes += [(1, 1, other_strategy, "rev", 5.0), (2, 0, f"N{r}", "mom", 7.0)]
+        for w, op, sym, strategy, v in writes:
+            _desk_record(regs[w], op, sym, strategy, v, clock)
+        clock[0] += rng.choice((0.1, 0.1, 1.0))  # now and then a second: every tick age moves
+        cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+        whole[0] = 0
+        prev, state = state, kept.build(snapshot=merger.merge(cols))
+        made = whole[0]
+        other = FrameBuilder(Registry()).build(snapshot=merge([to_part(c) for c in cols]))  # type: ignore[arg-type]
+        if prev is not None:
+            redone = sum(row is not prev["symbols"].get(sym) for sym, row in state["symbols"].items())
+            assert made <= redone
+            patched += redone - made
+            lost_avg += sum(
+                "avg" in prev["symbols"].get(sym, {}) and "avg" not in row for sym, row in state["symbols"].items()
+            )
+        for s in (state, other):  # (the reject rate's window is each builder's own: since its first build)
+            s.pop("system")
+            s["account"].pop("day_since", None)
+            s["desk"] = {k: v for k, v in s["desk"].items() if k not in ("reject_rate", "reject_window")}
+        assert state == other
+        assert [list(row) for row in state["symbols"].values()] == [list(row) for row in other["symbols"].values()]
+        frame = {"type": "full", **state} if prev is None else {"type": "delta", **delta(prev, state)}
+        client = apply_frame(client, frame)
+        assert without_nulls(client) == without_nulls(state)
+    assert patched > 100  # most redone rows were patched, not made whole
+    assert lost_avg  # a flat position's row lost its avg (made whole)
