@@ -186,9 +186,31 @@ def dstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardStack]
                 extra_env={"OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={SERVICE_NAMESPACE}"},
             )
             try:
-                yield DashboardStack(jaeger, collector, prom, am, demo, base, service, dropped)
+                stack = DashboardStack(jaeger, collector, prom, am, demo, base, service, dropped)
+                # What every test here starts from: the dashboards' job variable offers the demo's job (its orders
+                # are in Prometheus). It was the first test's wait (every panel's data) that made it so: a test run
+                # on a stack no test had waited on (alone, or after that test failed early) read the variable before
+                # the first scrape had the demo's orders and failed with "variable job offers []".
+                wait_for(
+                    lambda: _offers_the_job(stack),
+                    f"the dashboards' job variable to offer {stack.job}",
+                    PANELS_DEADLINE,
+                    interval=1.0,
+                    procs=stack.procs,
+                )
+                yield stack
             finally:
                 demo.stop()
+
+
+def _offers_the_job(stack: DashboardStack) -> bool:
+    """Every dashboard with a job variable offers the demo's job over its own time range ending now (raises
+    :class:`NotOffered`, a ``ValueError``, while one does not)."""
+    ev = Evaluator(stack.prometheus.url, stack.jaeger.query_url, DATASOURCES)
+    for dash in (json.loads(p.read_text()) for p in DASHBOARDS):
+        if any(v["name"] == "job" for v in dash["templating"].get("list", [])):
+            ev.resolve_variables(dash, {"job": stack.job}, *ev.time_range(dash))
+    return True
 
 
 def test_the_native_prometheus_runs_composes_config(dstack: DashboardStack) -> None:
