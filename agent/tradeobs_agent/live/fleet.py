@@ -28,7 +28,9 @@ How values merge over instances (and the top-level sections are fleet totals):
 * per symbol, ``avg`` is the instances' ``avg`` weighted by their |position| over strategies (cost over quantity,
   as an agent weighs its strategies and its workers; one instance's as reported; none when instances hold the symbol
   on both sides) and ``age`` is the freshest;
-* ``desk``: open orders, orders, fills, rejects (and by reason), working orders add up; the 5-minute reject rate is
+* ``desk``: open orders, orders, fills, rejects (and by reason), working orders add up; ``counts_since`` is the
+  earliest instance's (no order before it is counted) and ``counts_since_last`` the latest one's when an instance
+  started counting later (a second or more: its orders before then are not in the sums); the 5-minute reject rate is
   recomputed from the instances' window counts (rejected / decided over the fleet, decided = submitted + rejected
   at risk as in the agent's own rate; ``reject_window`` the longest
   instance window); risk ``limits`` are keyed ``service/strategy/limit`` (the worst instance of a service);
@@ -413,7 +415,7 @@ class _Desk:
     :data:`.frames.WORKING_IN_FRAME` of them, each with ``id`` (the order's own id) and ``sv`` (its service).
     """
 
-    __slots__ = ("counts", "limits", "md_age", "orders", "reasons", "rw", "rw_seen", "stale")
+    __slots__ = ("counts", "limits", "md_age", "orders", "reasons", "rw", "rw_seen", "since", "stale")
 
     def __init__(self) -> None:
         self.counts: dict[str, float] = {}
@@ -424,6 +426,7 @@ class _Desk:
         self.md_age: float | None = None
         self.stale: set[str] = set()  # filled by FleetView._merge_symbols
         self.orders: list[tuple[float, str, str, str, Any]] = []
+        self.since: list[float] = []  # the instances' counts_since
 
     def add(self, svc: str, inst: str, frame: Mapping[str, Any], state: Mapping[str, Any]) -> None:
         d = _mapping(state.get("desk"))
@@ -435,6 +438,9 @@ class _Desk:
         for reason, v in _mapping(d.get("reasons")).items():
             if _num(v):
                 self.reasons[str(reason)] = self.reasons.get(str(reason), 0) + v
+        since = d.get("counts_since")
+        if _num(since):
+            self.since.append(since)
         rw = extra.get("rw")
         if isinstance(rw, list | tuple) and len(rw) == 3 and all(_num(x) for x in rw):
             self.rw_seen = True
@@ -458,6 +464,10 @@ class _Desk:
         out: dict[str, Any] = _tidy(dict(self.counts))
         if self.reasons:
             out["reasons"] = _tidy(self.reasons)
+        if self.since:
+            out["counts_since"] = min(self.since)
+            if max(self.since) - out["counts_since"] >= 1.0:
+                out["counts_since_last"] = max(self.since)
         if self.rw_seen:
             decided, rejected, window = self.rw
             out["reject_rate"] = _r(rejected / decided) if decided > 0 else None

@@ -32,7 +32,10 @@ midnight by default, and otherwise ``day_start`` says when, ``"17:00 New York"``
 zone; with the ``day_pnl`` setting ``reported`` (the service resets its P&L when the day starts), ``pnl_day`` is
 ``pnl`` itself, ``day_since`` the day's start, ``day_full`` true and ``day_pnl`` ``"reported"``), ``gross``
 and ``net`` exposure. ``desk`` holds the order counts (``open``, ``orders``,
-``fills``, ``rejects``), the reject rate over the last 5 minutes
+``fills``, ``rejects``; these, the rejects by reason and the symbols' ``ord``/``fill``/``rej`` count from
+``counts_since``, epoch seconds: when this registry began counting, its process's agent start; in a worker group
+the earliest start of the group's count series, so every order since then and none before is counted), the
+reject rate over the last 5 minutes
 (``reject_rate``, rejected / orders decided: submitted + rejected by the risk check before they
 were submitted, ``stage="risk"``, as in Prometheus' ``job:trading_order_reject_ratio:rate5m``;
 ``reject_window`` the seconds it covers),
@@ -102,7 +105,9 @@ LAST_TICK = "trading.marketdata.last_tick"
 OPEN_ORDERS = "trading.orders.open"
 PARTIAL_FILLS = "trading.orders.partially_filled"
 SUBMITTED = "trading.orders.submitted"
+FILLED = "trading.orders.filled"
 REJECTED = "trading.orders.rejected"
+COUNTS = (SUBMITTED, FILLED, REJECTED, PARTIAL_FILLS)  # the counters whose start is the desk's counts_since
 LIMITS = "trading.risk.limit.utilization"
 LATENCIES: dict[str, str] = {
     "trading.order.submit_to_fill.latency": "submit_to_fill",
@@ -223,6 +228,10 @@ class FrameBuilder:
         # The last reject rate's counts: (decided, rejected) within its window, and the window's seconds. The NATS
         # publisher sends them so the fleet gateway recomputes the fleet's rate from counts (a mean of rates is wrong).
         self.reject_counts: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        # The counts count from the registry's start (the agent's init); a build from snapshots (a worker group's,
+        # merged) from the earliest start of their count series when that is earlier (a worker started before this
+        # one, the counts of exited workers).
+        self._counts_since: float = registry.start_ns / 1e9
         # Day P&L: the total at the start of the trading day, or at this builder's creation if that was later.
         now = time.time()
         self._day = trading_day.day(now)
@@ -291,6 +300,12 @@ class FrameBuilder:
         self._pnl(symbols, now, account)
         seed, self._orders_seed = self._orders_seed, None
         desk = self._desk(snap, symbols, md_age, seed if snapshot is None else None)
+        since = self._counts_since
+        if snapshot is not None:
+            first = min((p.start_ns for name in COUNTS for p in snap.numbers(name)), default=None)
+            if first is not None and first / 1e9 < since:
+                since = first / 1e9
+        desk["counts_since"] = round(since, 3)
         if working is not None:
             desk["working"] = len(working)
             if working.dropped:

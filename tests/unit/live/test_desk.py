@@ -393,7 +393,7 @@ def test_the_page_calls_only_every_fill_fills() -> None:
     tables' column of ``fill`` counts orders filled completely (133 there, summed over the rows) and was headed
     "fills" too, so the page showed two different numbers under one name."""
     page = (resources.files("tradeobs_agent.live") / "static" / "index.html").read_text()
-    assert '<div class="kl">fills</div>' in page
+    assert '<div class="kl" id="kpi-fills-label">fills</div>' in page  # "fills since 12:03:11" once a frame says
     assert re.search(r'<th data-sort="fill" title="orders filled completely[^"]*">filled</th>', page)
     for table in ("services", "strategies"):
         m = re.search(rf'<table id="{table}"[^>]*>(.*?)</thead>', page, re.S)

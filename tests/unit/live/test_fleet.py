@@ -165,6 +165,7 @@ _ALPHA = {
     "account": {"pnl": 100.0, "rpnl": 60.0, "upnl": 40.0, "pnl_day": 30.0, "day_since": 1000.0, "day_full": True}
     | {"gross": 5000.0, "net": 1000.0},
     "desk": {"open": 3, "orders": 1000, "fills": 990, "rejects": 10, "reasons": {"limit": 6, "price": 4}}
+    | {"counts_since": 900.0}
     | {"reject_rate": 0.01, "reject_window": 300, "md_age": 0.4, "stale": 1, "working": 2, "limits": {"gross": 0.5}},
     "working": {"c-1": _order(50.0), "c-2": _order(52.0, "MSFT")},
 }
@@ -173,6 +174,7 @@ _BETA = {
     "account": {"pnl": -20.0, "rpnl": -5.0, "upnl": -15.0, "pnl_day": -10.0, "day_since": 2000.0, "day_full": False}
     | {"gross": 3000.0, "net": -2000.0},
     "desk": {"open": 1, "orders": 10, "fills": 5, "rejects": 5, "reasons": {"limit": 1, "venue": 4}}
+    | {"counts_since": 1900.0}
     | {"reject_rate": 0.5, "reject_window": 120, "md_age": 6.0, "stale": 2, "working": 1, "limits": {"gross": 0.9}},
     "working": {"c-1": _order(51.0)},  # the same client order id as alpha's first order
 }
@@ -202,6 +204,7 @@ def test_account_and_desk_of_two_services_merge_to_exact_fleet_values() -> None:
     desk = st["desk"]
     assert (desk["open"], desk["orders"], desk["fills"], desk["rejects"], desk["working"]) == (4, 1010, 995, 15, 3)
     assert desk["reasons"] == {"limit": 7, "price": 4, "venue": 4}
+    assert (desk["counts_since"], desk["counts_since_last"]) == (900.0, 1900.0)  # the earliest start, and the latest
     assert desk["limits"] == {"alpha/gross": 0.5, "beta/gross": 0.9}  # the same limit name, two services
     assert desk["md_age"] == 6.0  # the worst feed
     assert desk["stale"] == 3  # alpha's MSFT, beta's AAPL and NVDA: the union
@@ -221,6 +224,27 @@ def test_the_fleet_reject_rate_is_recomputed_from_counts_not_averaged() -> None:
     quiet = FleetView()  # nothing sent in any window: no rate, as an agent shows it
     quiet.update(_frame("alpha", "i1", _ALPHA, {"rw": [0, 0, 30]}), received=1.0)
     assert quiet.build(now=1.0)["desk"]["reject_rate"] is None
+
+
+def test_the_fleets_counts_say_since_when_and_that_an_instance_started_later() -> None:
+    """Each instance's counts are its own since it started (``desk.counts_since``); the fleet's sums hold nothing
+    before the earliest start (``counts_since``), and an instance that restarted at noon has none of its morning in
+    them, which ``counts_since_last`` says. One instance, or instances started together: no ``counts_since_last``."""
+    early, late = Registry(), Registry()
+    late.start_ns = early.start_ns + 3 * 3600 * 10**9  # restarted three hours after the other started
+    for reg, strategy in ((early, "a"), (late, "b")):
+        _trading(reg, strategy, 2, 10, [0.002], 1e5)
+    view = FleetView()
+    assert view.update(_instance_frame(early, "alpha", "i1"), received=100.0)
+    alone = view.build(now=100.0)["desk"]
+    assert alone["counts_since"] == round(early.start_ns / 1e9, 3) and "counts_since_last" not in alone
+    assert view.update(_instance_frame(late, "beta", "i2"), received=100.0)
+    desk = view.build(now=100.0)["desk"]
+    assert desk["fills"] == 4
+    assert (desk["counts_since"], desk["counts_since_last"]) == (
+        round(early.start_ns / 1e9, 3),
+        round(late.start_ns / 1e9, 3),
+    )
 
 
 def test_the_fleet_reject_rate_counts_orders_rejected_at_risk_which_were_never_submitted() -> None:

@@ -277,6 +277,41 @@ def a_desk(reg: Registry, symbols: int) -> None:
     reg.counter("tradeobs.agent.exports.failed").bind(signal="logs").add(2)
 
 
+def test_a_worker_groups_counts_say_since_its_first_workers_start_not_the_leaders(tmp_path: Path) -> None:
+    """The group's counts are every worker's since the group began, an exited one's too (folded by the leader): the
+    frame's ``desk.counts_since`` is the earliest start of those counts, not the leader's own start (a worker that
+    replaced one at noon leads a group counting since the morning)."""
+    import orjson
+
+    from tradeobs_agent._internal.workers.detect import GroupKey, process_start
+    from tradeobs_agent._internal.workers.store import Store
+    from tradeobs_agent.live import wire
+
+    key = GroupKey("setting", os.getpid(), process_start(os.getpid()))
+    a, b = Store.open(str(tmp_path), key, "svc"), Store.open(str(tmp_path), key, "svc")
+    try:
+        rb = Registry()  # the morning's worker
+        rb.counter("trading.orders.submitted").bind(symbol="X", side="buy").add(7)
+        (morning,) = [p.start_ns for p in rb.snapshot().numbers("trading.orders.submitted")]
+        b.publish(rb.snapshot())
+        b.close()  # it exits
+        assert a.try_lead()
+        ra = Registry()  # the worker that replaced it, three hours later, leads
+        ra.start_ns = morning + 3 * 3600 * 10**9
+        hub = LiveHub(ra, EventBus(), hz=10)
+        assert a.fold_exited() == [b.member]
+        a.publish(ra.snapshot())
+        d = wire.decode(hub.lead_tick(a.read_merged(hub.names), a.live_members()))  # type: ignore[arg-type]
+        assert isinstance(d, wire.TickData)
+        desk = orjson.loads(d.full_json)["desk"]
+        assert desk["orders"] == 7
+        assert desk["counts_since"] == round(morning / 1e9, 3)
+        # a single process: its registry's start (its agent's init), before any order was counted
+        assert FrameBuilder(ra).build()["desk"]["counts_since"] == round(ra.start_ns / 1e9, 3)
+    finally:
+        a.close()
+
+
 def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(
     reg: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,6 +343,7 @@ def test_a_frame_read_from_the_registry_equals_one_read_from_a_snapshot(
         windows = [x["desk"].pop("reject_window") for x in (a, b, c)]
         assert max(windows) - min(windows) <= 1, windows
         assert a == b == c
+        assert a["desk"]["counts_since"] == round(reg.start_ns / 1e9, 3)  # the counts count from the registry's start
         assert len(a["symbols"]) == 100 and a["desk"]["limits"] == {"mom/position": 0.25, "rev/position": 0.25}
         avg = (102.5 * 7 + 103.5 * 17) / 24  # weighted by |position|
         assert a["symbols"]["S0003"]["avg"] == pytest.approx(avg, rel=1e-5)
@@ -433,6 +469,9 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
         other = fresh.build(snapshot=anew)
         walked, _ = FrameBuilder(Registry())._walk_rows(anew, anew.histogram(SYMBOL_LATENCY), clock[0], None)  # type: ignore[arg-type]
         assert state["symbols"] == walked
+        # counts_since: the earliest count series' start, or, before any order, each builder's own registry's start
+        since = [s["desk"].pop("counts_since") for s in (state, other)]
+        assert since[0] == pytest.approx(since[1], abs=1), since
         for s in (state, other):
             s.pop("system")
             s["account"].pop("day_since", None)

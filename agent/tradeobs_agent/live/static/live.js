@@ -693,8 +693,51 @@
     if (el.textContent !== text) el.textContent = text;
     if (el.title !== title) el.title = title;
   }
+  // Since when the order, fill and reject counts count (desk.counts_since): the process's start (in a worker group
+  // the group's first worker's, on the fleet gateway the first instance's), not the day's start; Grafana has the
+  // day's. A trader comparing with the broker's blotter after a restart at noon read the page's fills as the day's.
+  // In the desk's zone when it has one (day_tz), as the P&L's label; with the date when that is not today.
+  var sinceMemo = {};  // formatted once a minute (whether the date is today's), not every frame
+  function clockAt(ts, tz) {
+    var key = ts + " " + (tz || "") + " " + Math.floor(Date.now() / 60000);
+    if (sinceMemo[key] !== undefined) return sinceMemo[key];
+    var o = { hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit" }, day = { month: "short", day: "numeric" };
+    if (tz) {
+      try { new Date(0).toLocaleTimeString([], { timeZone: tz }); o.timeZone = day.timeZone = tz; }
+      catch (e) { /* a zone this browser does not know: its own time, as without one */ }
+    }
+    var when = new Date(ts * 1000), text = when.toLocaleTimeString([], o), date = when.toLocaleDateString([], day);
+    if (date !== new Date().toLocaleDateString([], day)) text = date + " " + text;
+    if (Object.keys(sinceMemo).length > 8) sinceMemo = {};
+    sinceMemo[key] = text;
+    return text;
+  }
+  function countsSince(st) {
+    var d = st.desk || {}, a = st.account || {}, since = d.counts_since, label = "fills", text = "", title = "";
+    if (typeof since === "number") {
+      var start = typeof a.day_start === "string" && a.day_start !== "mixed" ? a.day_start : "";
+      var place = a.day_tz && start.indexOf(" ") > 0 ? start.slice(start.indexOf(" ")) : "";
+      var at = clockAt(since, a.day_tz) + place;
+      var whose = st.services ? "the first instance's" : (st.health || {}).workers > 1 ? "the worker group's" : "this process's";
+      label = "fills since " + at;
+      text = "counts since " + at;
+      title = "orders, fills and rejects counted since " + whose + " start; after a restart they count from there " +
+        "(the day's counts over every process: Grafana's trading overview)";
+      if (typeof d.counts_since_last === "number") {
+        var last = clockAt(d.counts_since_last, a.day_tz) + place;
+        text += ", one instance since " + last;
+        title = "the instances' counts added up: the first started counting at " + at + ", the last at " + last +
+          " (its orders before then are not in them; the day's counts: Grafana's trading overview)";
+      }
+    }
+    var el = $("kpi-fills-label"), note = $("counts-since");
+    if (el.textContent !== label) el.textContent = label;
+    if (note.textContent !== text) note.textContent = text;
+    if (note.title !== title) { note.title = title; el.title = title; }
+  }
   function strip(st) {
     var a = st.account || {}, d = st.desk || {};
+    countsSince(st);
     kpi("pnl", signed(a.pnl, 2), tone(a.pnl));
     kpi("pnl_day", signed(a.pnl_day, 2), tone(a.pnl_day));
     dayLabel(a);

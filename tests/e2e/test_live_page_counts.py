@@ -1,0 +1,119 @@
+"""The live page says since when its order, fill and reject counts count, in real headless Chromium.
+
+The counts are the running process's since it started (a worker group's since its first worker started, the fleet
+gateway's since its first instance started), while Grafana's are the day's. A trader comparing the page with the
+broker's blotter at 15:00, after a restart at noon, read the page's fills as the day's: only the P&L said "since".
+Now the fills' label says "fills since 12:03:11" and the positions' head "counts since 12:03:11" (text on the page,
+so a screen reader reads it; the tables of counts have it as their description), from the frame's
+``desk.counts_since``; after a restart, the new process's start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from tests._util import wait_for
+from tests.e2e.conftest import LiveProcess
+
+pytestmark = pytest.mark.e2e
+LONDON = ZoneInfo("Europe/London")  # the trader's browser
+NY = ZoneInfo("America/New_York")
+
+
+def shown(page: Any) -> tuple[str, str]:
+    return str(page.locator("#kpi-fills-label").inner_text()), str(page.locator("#counts-since").inner_text())
+
+
+def at(ts: float, zone: ZoneInfo = LONDON) -> str:
+    return dt.datetime.fromtimestamp(ts, zone).strftime("%H:%M:%S")
+
+
+def test_the_counts_say_since_the_process_started_and_a_restart_moves_it(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    srv = live_server()
+    page = device_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/London", locale="en-US")
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: page.evaluate("window.__tradeobs && window.__tradeobs.frames") >= 3, "3 frames")
+    first = srv.snapshot()["desk"]["counts_since"]
+    assert first <= time.time()
+    want = (f"fills since {at(first)}", f"counts since {at(first)}")
+    wait_for(lambda: shown(page) == want, f"{want}, not {shown(page)}")
+    # a screen reader reads it with the tables of counts: their accessible description is that text
+    for table in ("reasons", "strategies", "services"):
+        assert page.locator(f"#{table}").get_attribute("aria-describedby") == "counts-since"
+    assert page.locator("#h-positions").inner_text().endswith(f"counts since {at(first)}")  # the positions' name
+    assert "after a restart they count from there" in str(page.locator("#counts-since").get_attribute("title"))
+
+    time.sleep(1.1)  # the restarted process's start is a later second than the first one's (what is compared)
+    srv.kill()
+    srv.start()  # the same port: the page reconnects by itself
+    second = srv.snapshot()["desk"]["counts_since"]
+    assert second > first + 1
+    want = (f"fills since {at(second)}", f"counts since {at(second)}")
+    wait_for(lambda: shown(page) == want, f"after the restart {want}, not {shown(page)}", limit=60)
+
+
+def _stream(*frames: dict[str, Any]) -> str:
+    return "retry: 600000\n\n" + "".join(
+        f"id: b0-{f['seq']}\nevent: frame\ndata: {orjson.dumps(f).decode()}\n\n" for f in frames
+    )
+
+
+NOON = dt.datetime.now(LONDON).replace(hour=12, minute=3, second=11, microsecond=0)
+NINE = NOON.replace(hour=9, minute=0, second=2)
+DAYS_AGO = (NOON - dt.timedelta(days=5)).replace(hour=9, minute=30, second=5)
+
+
+@pytest.mark.parametrize(
+    ("desk", "account", "want"),
+    [
+        # One process, restarted at 12:03:11 (the browser's time).
+        ({"counts_since": NOON.timestamp()}, {}, ("fills since 12:03:11", "counts since 12:03:11")),
+        # A desk with a trading day in New York: in New York's time, as the P&L's label.
+        (
+            {"counts_since": NOON.timestamp()},
+            {"day_start": "17:00 New York", "day_tz": "America/New_York"},
+            (f"fills since {at(NOON.timestamp(), NY)} New York", f"counts since {at(NOON.timestamp(), NY)} New York"),
+        ),
+        # The fleet gateway: the first instance since 09:00:02, one started at 12:03:11 has no morning in the sums.
+        (
+            {"counts_since": NINE.timestamp(), "counts_since_last": NOON.timestamp()},
+            {},
+            ("fills since 09:00:02", "counts since 09:00:02, one instance since 12:03:11"),
+        ),
+        # A process up for days: the date too.
+        (
+            {"counts_since": DAYS_AGO.timestamp()},
+            {},
+            (f"fills since {DAYS_AGO:%b %-d} 09:30:05", f"counts since {DAYS_AGO:%b %-d} 09:30:05"),
+        ),
+    ],
+)
+def test_the_counts_label_says_since_when_from_the_frame(
+    live_server: Callable[..., LiveProcess],
+    device_page: Callable[..., Any],
+    desk: dict[str, Any],
+    account: dict[str, Any],
+    want: tuple[str, str],
+) -> None:
+    page = device_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/London", locale="en-US")
+    frame = {"type": "full", "seq": 1, "ts": time.time(), "symbols": {}, "working": {}}
+    frame["desk"] = {"orders": 40, "fills": 38, "rejects": 2} | desk
+    frame["account"] = {"pnl": 12.5, "pnl_day": 2.5, "day_since": 100.0} | account
+    if "counts_since_last" in desk:
+        frame["services"] = {"alpha": {"instances": 1}, "beta": {"instances": 1}}
+    body = _stream(frame)
+    page.route(
+        "**/telemetry/stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+    )
+    page.goto(live_server().base + "/telemetry/")
+    wait_for(lambda: shown(page) == want, f"{want}, not {shown(page)}")
