@@ -32,11 +32,9 @@ from ._common import (
     PIPELINE_UID,
     PROMETHEUS,
     SYMBOL_ALL,
-    SYMBOL_PICKED,
     SYMBOL_SET,
     TRADING_UID,
     Ids,
-    all_symbols_or_picked,
     bucket_rate,
     dashboard_link,
     exemplars,
@@ -90,21 +88,6 @@ def _choice(name: str, label: str, values: list[str], default: str) -> CustomVar
 
 def _p99(ref: str, metric: str, step: str) -> object:
     return prom(ref, f"histogram_quantile(0.99, {bucket_rate(metric, 'le', J, SYMBOLS)})", step)
-
-
-def _fill_ratio_mean() -> str:
-    """The mean fill ratio of done orders: recorded over every symbol while Symbol is All
-    (``job:trading_order_fill_ratio_{sum,count}:rate1m``, rules/dashboard_orders.yml: the raw series of every
-    symbol, side, order type, strategy, venue and instance at every step took seconds a refresh at 1,000 symbols),
-    from the raw series of the symbols picked otherwise (see :func:`_common.all_symbols_or_picked`)."""
-    recorded = " / ".join(
-        f'sum(job:trading_order_fill_ratio_{part}:rate1m{{{J},symbol=~"$symbol"}})' for part in ("sum", "count")
-    )
-    raw = " / ".join(
-        f"sum(rate(trading_order_fill_ratio_{part}{{{JS},{SYMBOL_PICKED}}}[$__rate_interval]))"
-        for part in ("sum", "count")
-    )
-    return all_symbols_or_picked(f"({recorded})", f"({raw})")
 
 
 def build() -> Dashboard:
@@ -245,7 +228,14 @@ def build() -> Dashboard:
                 " of its top bucket (0.99, 1] said 99.5% for orders all filled in full."
             )
             .datasource(PROMETHEUS)
-            .with_target(prom("A", _fill_ratio_mean(), "mean"))
+            .with_target(
+                prom(
+                    "A",
+                    f"sum(rate(trading_order_fill_ratio_sum{{{JS}}}[$__rate_interval]))"
+                    f" / sum(rate(trading_order_fill_ratio_count{{{JS}}}[$__rate_interval]))",
+                    "mean",
+                )
+            )
             .unit("percentunit")
             .span(6)
             .height(8)

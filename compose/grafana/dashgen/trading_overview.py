@@ -164,55 +164,29 @@ def _mean_over_range(histogram: str, selector: str) -> str:
     return f"{total} / ({count} > 0)"
 
 
-# The recorded 1m rates of the order counters (compose/prometheus/rules/dashboard_orders.yml, group
-# tradeobs-dashboard-orders), summed to the labels of the panels that read them. The panels rated the raw counters
-# (one series per symbol, side, order type, strategy, venue and instance) at every step: 4-17 s a panel at 1,000
-# symbols (docs/deployment.md, "At 1,000 symbols").
-SUBMITTED_BY_STRATEGY_VENUE = "job_strategy_venue:trading_orders_submitted:rate1m"
-SUBMITTED_BY_SYMBOL_SIDE = "job_symbol_side:trading_orders_submitted:rate1m"
-FILLED = "job:trading_orders_filled:rate1m"
-REJECTED_BY_STAGE_REASON = "job_stage_reason:trading_orders_rejected:rate1m"
-NOTIONAL_BY_STRATEGY_VENUE = "job_strategy_venue:trading_fills_notional:rate1m"
-
-
-def _summed_over_range(recorded: str) -> str:
-    """What a recorded 1m rate counted over the time range, up to its evaluation interval (a factor, the same for
-    every series: a ranking needs no more): each evaluation's rate times the interval is what that interval counted.
-    An evaluation Prometheus skipped (a group that outlasts its interval) leaves its minute out, of every series."""
-    return f"sum_over_time({_over_range(recorded)})"
-
-
-# The symbols the per-symbol order and slippage panels draw, each ranked once per refresh by a hidden variable
-# (:func:`_top_variable`), from the recorded per-symbol rates over the whole time range. In a panel's query the
-# ranking was an `and on (symbol)` filter after Prometheus had computed every symbol at every step (slippage: 36,000
-# recorded bucket series a step, 18-25 s a refresh); selecting the ten by name reads 400 (slippage) or 40 (orders).
-# From the raw series, the ranking read every symbol's buckets or counters over the range (slippage: 72,000 series,
-# 5.9 s at 35 minutes of history, and growing with the range). The recorded rates are a twelfth of the samples or
-# less (60 s apart, not 10 s; sides, order types and instances summed). They rank the same quantity up to the 1m
-# recording: the range's increase as the sum of its minutes' (each rated once, extrapolated to its minute as rate()
-# does, instead of once over the range), and an evaluation skipped under load leaves its minute out, of every symbol
-# alike. Where symbols are close, it may pick a different ten (docs/deployment.md).
-SLIPPAGE_BY_SYMBOL = RECORDED_BUCKET_RATE["trading_order_slippage"]
+# The symbols the slippage panel draws: the TOP of highest p95 over the time range, ranked once per refresh by a
+# hidden variable (slippage_top, :func:`_slippage_top_variable`). In the panel's query the ranking was an `and on
+# (symbol)` filter, after Prometheus had computed every symbol's quantiles at every step: at 1,000 symbols each
+# step read 36,000 recorded bucket series to draw ten symbols, 18-25 s a refresh (docs/deployment.md, "At 1,000
+# symbols"); selecting the ten by name reads 400.
 SLIPPAGE_TOP_RANK = (
     f"topk({TOP}, histogram_quantile(0.95, sum by (le, symbol) "
-    f"({_summed_over_range(f'{SLIPPAGE_BY_SYMBOL}{{{JS}}}')})))"
+    f"(increase({_over_range(f'trading_order_slippage_bucket{{{JS}}}')}))))"
 )
 SLIPPAGE_TOP = f'{J},symbol=~"$slippage_top"'
-ORDERS_TOP_RANK = f"topk({TOP}, sum by (symbol) ({_summed_over_range(f'{SUBMITTED_BY_SYMBOL_SIDE}{{{JS}}}')}))"
-ORDERS_TOP = f'{J},symbol=~"$orders_top"'
 
 
-def _top_variable(name: str, label: str, description: str, rank: str) -> QueryVariable:
-    """Hidden ``name``: the symbols of ``rank`` (a ``topk`` over the time range), run by Grafana as an instant query
-    at the end of the time range (``query_result``; ``@ end()`` is that instant) each time the range moves (every
-    refresh of a relative range) or a variable it reads changes. All (no allValue): the symbols found,
-    regex-escaped and joined; none found selects nothing (``()``)."""
+def _slippage_top_variable() -> QueryVariable:
+    """Hidden ``slippage_top``: the symbols of :data:`SLIPPAGE_TOP_RANK`, the old panel query's ranking, run by
+    Grafana as an instant query at the end of the time range (``query_result``; ``@ end()`` is that instant) each
+    time the range moves (every refresh of a relative range) or a variable it reads changes. All (no allValue):
+    the symbols found, regex-escaped and joined; none found selects nothing (``()``)."""
     return (
-        QueryVariable(name)
-        .label(label)
-        .description(description)
+        QueryVariable("slippage_top")
+        .label(f"Slippage: the {TOP} symbols of highest p95 in the time range")
+        .description("Ranked once per refresh; the slippage panel draws these symbols")
         .datasource(PROMETHEUS)
-        .query(f"query_result({rank})")
+        .query(f"query_result({SLIPPAGE_TOP_RANK})")
         .regex('/symbol="([^"]+)"/')
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
@@ -270,22 +244,7 @@ def build() -> Dashboard:
                 "symbol", "Symbol", f"label_values(trading_orders_submitted_total{{{J}}}, symbol)", all_value=SYMBOL_ALL
             )
         )
-        .with_variable(
-            _top_variable(
-                "slippage_top",
-                f"Slippage: the {TOP} symbols of highest p95 in the time range",
-                "Ranked once per refresh; the slippage panel draws these symbols",
-                SLIPPAGE_TOP_RANK,
-            )
-        )
-        .with_variable(
-            _top_variable(
-                "orders_top",
-                f"Orders: the {TOP} symbols of most orders in the time range",
-                "Ranked once per refresh; the orders by symbol and side panel draws these symbols",
-                ORDERS_TOP_RANK,
-            )
-        )
+        .with_variable(_slippage_top_variable())
         .link(dashboard_link("Order drill-down", ORDER_UID))
         .link(dashboard_link("Pipeline health", PIPELINE_UID))
         # ------------------------------------------------------------ now
@@ -294,9 +253,9 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Orders /s",
-                f"sum({SUBMITTED_BY_STRATEGY_VENUE}{{{J}}})",
+                f"sum(rate(trading_orders_submitted_total{{{J}}}[$__rate_interval]))",
                 "short",
-                "Orders sent to the venue per second, over the last minute (a recorded rate, at most a minute old).",
+                "Orders sent to the venue per second.",
             )
         )
         .with_panel(
@@ -326,8 +285,7 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Fill ratio (5m)",
-                # the recorded 5m rates of the alerts' inputs (rules/recording.yml): the raw counters at every step
-                f"sum(job:trading_orders_filled:rate5m{{{J}}}) / sum(job:trading_orders_submitted:rate5m{{{J}}})",
+                f"sum(rate(trading_orders_filled_total{{{J}}}[5m])) / sum(rate(trading_orders_submitted_total{{{J}}}[5m]))",
                 "percentunit",
                 "Filled / submitted orders over the last 5 minutes.",
             )
@@ -336,9 +294,8 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Reject ratio (5m)",
-                # the recorded 5m rates of the alert's inputs (rules/recording.yml): decided is submitted or rejected
-                # at risk, as in job:trading_order_reject_ratio:rate5m
-                f"sum(job:trading_orders_rejected:rate5m{{{J}}}) / sum(job:trading_orders_decided:rate5m{{{J}}})",
+                f"sum(rate(trading_orders_rejected_total{{{J}}}[5m])) / sum(rate(trading_orders_submitted_total{{{J}}}[5m])"
+                f' or rate(trading_orders_rejected_total{{{J},stage="risk"}}[5m]))',
                 "percentunit",
                 "Rejected / decided orders over the last 5 minutes: decided is submitted + rejected by the risk check"
                 " before submission (stage risk, never submitted), as in the alert, which fires above 5%.",
@@ -398,13 +355,15 @@ def build() -> Dashboard:
                 "short",
                 prom(
                     "A",
-                    f"sum by (job) ({SUBMITTED_BY_STRATEGY_VENUE}{{{J}}})",
+                    f"sum by (job) (rate(trading_orders_submitted_total{{{J}}}[$__rate_interval]))",
                     "submitted {{job}}",
                 ),
-                prom("B", f"sum by (job) ({FILLED}{{{J}}})", "filled {{job}}"),
+                prom(
+                    "B", f"sum by (job) (rate(trading_orders_filled_total{{{J}}}[$__rate_interval]))", "filled {{job}}"
+                ),
                 prom(
                     "C",
-                    f"sum by (job) ({REJECTED_BY_STAGE_REASON}{{{J}}})",
+                    f"sum by (job) (rate(trading_orders_rejected_total{{{J}}}[$__rate_interval]))",
                     "rejected {{job}}",
                 ),
             )
@@ -416,7 +375,7 @@ def build() -> Dashboard:
                 "short",
                 prom(
                     "A",
-                    f"sum by (stage, reason) ({REJECTED_BY_STAGE_REASON}{{{J}}})",
+                    f"sum by (stage, reason) (rate(trading_orders_rejected_total{{{J}}}[$__rate_interval]))",
                     "{{reason}} ({{stage}})",
                 ),
             )
@@ -428,7 +387,7 @@ def build() -> Dashboard:
                 "short",
                 prom(
                     "A",
-                    f"sum by (strategy, venue) ({SUBMITTED_BY_STRATEGY_VENUE}{{{J}}})",
+                    f"sum by (strategy, venue) (rate(trading_orders_submitted_total{{{J}}}[$__rate_interval]))",
                     "{{strategy}} @ {{venue}}",
                 ),
             )
@@ -440,14 +399,15 @@ def build() -> Dashboard:
                 "short",
                 prom(
                     "A",
-                    # the ten symbols of $orders_top only (recorded per symbol and side, rules/dashboard_orders.yml)
-                    f"sum by (symbol, side) ({SUBMITTED_BY_SYMBOL_SIDE}{{{ORDERS_TOP}}})",
+                    _of_top(
+                        f"sum by (symbol, side) (rate(trading_orders_submitted_total{{{JS}}}[$__rate_interval]))",
+                        f"topk({TOP}, sum by (symbol) (increase({_over_range(f'trading_orders_submitted_total{{{JS}}}')})))",
+                    ),
                     "{{symbol}} {{side}}",
                 ),
             ).description(
                 f"The {TOP} symbols with the most orders over the dashboard's time range (the same ones at every"
-                " point of the panel). Pick symbols in the Symbol variable to see others. The ranking is the hidden"
-                " variable orders_top, evaluated once per refresh."
+                " point of the panel). Pick symbols in the Symbol variable to see others."
             )
         )
         .with_panel(
@@ -457,7 +417,7 @@ def build() -> Dashboard:
                 "short",
                 prom(
                     "A",
-                    f"sum by (strategy, venue) ({NOTIONAL_BY_STRATEGY_VENUE}{{{J}}})",
+                    f"sum by (strategy, venue) (rate(trading_fills_notional_total{{{J}}}[$__rate_interval]))",
                     "{{strategy}} @ {{venue}}",
                 ),
             ).description(
