@@ -34,7 +34,7 @@ one into bytes another process can read.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Generic, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
 from .._errors import warn_once
@@ -61,6 +61,7 @@ __all__ = [
     "merged_entry",
     "quantity_of",
     "settle",
+    "settle_declared",
     "subtract",
 ]
 
@@ -356,26 +357,38 @@ def merge(parts: Sequence[Part], names: Collection[str] | None = None) -> Snapsh
 
 def _declared(parts: Sequence[Part], names: Collection[str] | None) -> dict[str, Aggregation]:
     """The families whose parts declare different aggregations, each with the one :func:`settle` gives (said once)."""
-    seen: dict[str, list[Aggregation]] = {}
-    for part in parts:
-        for fam in part.snapshot.families:
-            if names is None or fam.name in names:
-                got = seen.setdefault(fam.name, [])
-                if fam.aggregation not in got:
-                    got.append(fam.aggregation)
-    out: dict[str, Aggregation] = {}
+    mixed = settle_declared(
+        (f.name, isinstance(f, HistogramFamily) or (isinstance(f, SumFamily) and f.monotonic), f.aggregation)
+        for part in parts
+        for f in part.snapshot.families
+        if names is None or f.name in names
+    )
+    return {name: agg for name, (agg, _) in mixed.items()}
+
+
+def settle_declared(families: Iterable[tuple[str, bool, _A]]) -> dict[str, tuple[_A, list[_A]]]:
+    """Of ``(name, counts_all, aggregation)`` as each process declares its families (both merge paths: decoded
+    snapshots here, the files' layouts in ``wire``), the names declared with different aggregations, each with the
+    one :func:`settle` gives and the ones declared (distinct, in the order met); said once per name."""
+    seen: dict[str, list[_A]] = {}
+    counts: dict[str, bool] = {}
+    for name, counts_all, agg in families:
+        got = seen.setdefault(name, [])
+        counts.setdefault(name, counts_all)
+        if agg not in got:
+            got.append(agg)
+    out: dict[str, tuple[_A, list[_A]]] = {}
     for name, declared in seen.items():
         if len(declared) > 1:
-            first = next(f for p in parts for f in p.snapshot.families if f.name == name)
-            counts_all = isinstance(first, HistogramFamily) or (isinstance(first, SumFamily) and first.monotonic)
-            out[name] = settle(counts_all, declared)
+            agg = settle(counts[name], declared)
+            out[name] = (agg, declared)
             warn_once(
                 f"merge:aggregations:{name}",
                 "merging %r: processes declare different aggregations %s (releases mixed in a rolling deploy?); "
                 "merged as %r",
                 name,
                 declared,
-                out[name],
+                agg,
             )
     return out
 

@@ -79,7 +79,7 @@ from .snapshot import (
     Snapshot,
     SumFamily,
     quantity_of,
-    settle,
+    settle_declared,
 )
 
 __all__ = [
@@ -1306,30 +1306,13 @@ def _settle(
 ) -> dict[str, str]:
     """The families whose processes declare different aggregations, each with the one ``snapshot.settle`` gives;
     said once per family and given to ``note`` per plan. Once per plan: a merge reads the result."""
-    seen: dict[str, list[str]] = {}
-    kinds: dict[str, str] = {}
-    for c in cols:
-        for f in c.layout.families:
-            if names is None or f[1] in names:
-                got = seen.setdefault(f[1], [])
-                kinds.setdefault(f[1], f[0])
-                if f[4] not in got:
-                    got.append(f[4])
-    out: dict[str, str] = {}
-    for name, declared in seen.items():
-        if len(declared) > 1:
-            agg = out[name] = settle(kinds[name] in ("c", "h"), declared)
-            warn_once(
-                f"merge:aggregations:{name}",
-                "merging %r: processes declare different aggregations %s (releases mixed in a rolling deploy?); "
-                "merged as %r",
-                name,
-                declared,
-                agg,
-            )
-            if note is not None:
-                note(("mixed", name, "/".join(declared), agg))
-    return out
+    mixed = settle_declared(
+        (f[1], f[0] in ("c", "h"), f[4]) for c in cols for f in c.layout.families if names is None or f[1] in names
+    )
+    if note is not None:
+        for name, (agg, declared) in mixed.items():
+            note(("mixed", name, "/".join(declared), agg))
+    return {name: agg for name, (agg, _) in mixed.items()}
 
 
 class Merger:
