@@ -199,14 +199,7 @@ class Rows:
             idx = view.by_sym.get(sym)
             if idx is None or key not in r:
                 return None
-            points = view.points
-            if key == "px":
-                r[key] = points[idx[-1]].value
-            else:
-                v: Any = 0
-                for i in idx:
-                    v = v + points[i].value
-                r[key] = v
+            r[key] = _field(key, view.points, idx)
         if weighed:
             avg = self._avg_of(sym)
             if avg is _NONE or ("avg" in r) != (avg is not None):
@@ -287,14 +280,7 @@ class Rows:
             idx = view.by_sym.get(sym)
             if idx is None:
                 continue
-            points = view.points
-            if key == "px":
-                r[key] = points[idx[-1]].value
-            else:
-                v: Any = 0
-                for i in idx:
-                    v = v + points[i].value
-                r[key] = v
+            r[key] = _field(key, view.points, idx)
         avg = self._avg_of(sym)
         if avg is not None and avg is not _NONE:
             r["avg"] = avg
@@ -308,6 +294,17 @@ class Rows:
 
 
 _NONE = object()  # Rows._avg_of: the symbol has no average entry series
+
+
+def _field(key: str, points: Sequence[Any], idx: list[int]) -> Any:
+    """A row's field from the symbol's points of one instrument (``idx``, their places): the price is the last
+    series' (the most recent), every other field the sum over the symbol's series (strategies, venues, workers)."""
+    if key == "px":
+        return points[idx[-1]].value
+    v: Any = 0
+    for i in idx:
+        v = v + points[i].value
+    return v
 
 
 def _symbol(p: Any) -> str | None:
