@@ -49,31 +49,12 @@ class _FrameStream(_Stream):
         self.leader = 0
         super().__init__(port)
 
-    def _run(self) -> None:
-        # multiprocess._Stream counts the frames; this reads the leader's pid off the first full frame first
-        kind = ""
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    return
-                if line.startswith(b": tradeobs live ") and b" pid " in line:
-                    self.pid = int(line.rsplit(b" ", 1)[1])
-                elif line.startswith(b"event: "):
-                    kind = line[7:].strip().decode()
-                elif line.startswith(b"data: ") and kind == "event":
-                    now = time.time_ns()
-                    data = json.loads(line[6:])
-                    if data.get("kind") == "fill":
-                        self.fills.append((now, data))
-                elif line.startswith(b"data: ") and kind == "frame":
-                    self.frames += 1
-                    if not self.leader:
-                        m = _PID.search(line)
-                        if m:
-                            self.leader = int(m.group(1))
-        except (OSError, ValueError, AttributeError):
-            return
+    def _frame(self, line: bytes) -> None:
+        # multiprocess._Stream counts the frames; this reads the leader's pid off the first full frame
+        if not self.leader:
+            m = _PID.search(line)
+            if m:
+                self.leader = int(m.group(1))
 
 
 def _cpu_seconds(pid: int) -> float:

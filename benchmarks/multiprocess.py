@@ -389,8 +389,12 @@ class _Stream:
                         self.fills.append((now, data))
                 elif line.startswith(b"data: ") and kind == "frame":
                     self.frames += 1
+                    self._frame(line)
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
             return
+
+    def _frame(self, line: bytes) -> None:
+        """A frame's ``data:`` line, after it is counted (a subclass reads more of it)."""
 
     def close(self) -> None:
         self.conn.close()
