@@ -23,6 +23,24 @@ from tests._util import free_port, wait_for
 
 SERVER = Path(__file__).with_name("live_server.py")
 
+
+def frames_stream(*frames: dict[str, Any]) -> str:
+    """Server-sent events of these frames, as the live stream writes them (ids ``b0-<seq>``), with a retry long
+    enough that the page never reconnects during a test."""
+    return "retry: 600000\n\n" + "".join(
+        f"id: b0-{f['seq']}\nevent: frame\ndata: {orjson.dumps(f).decode()}\n\n" for f in frames
+    )
+
+
+def open_on_stream(page: Any, srv: LiveProcess, body: str) -> None:
+    """Open ``srv``'s live page with its stream answered by ``body`` (server-sent events written by the test)."""
+    page.route(
+        "**/telemetry/stream*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+    )
+    page.goto(srv.base + "/telemetry/")
+
+
 CHROMIUM = os.environ.get("TRADEOBS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -19,20 +19,11 @@ from typing import Any
 import pytest
 
 from tests._util import wait_for
-from tests.e2e.conftest import LiveProcess
+from tests.e2e.conftest import LiveProcess, open_on_stream
 
 pytestmark = pytest.mark.e2e
 GRAFANA = "http://grafana.desk.example:3000"
 POSITION_COLUMNS = ["chart", "symbol", "px", "pos", "avg", "ntl", "pnl", "rpnl", "upnl", "ord", "fill", "rej"]
-
-
-def open_on_stream(page: Any, srv: LiveProcess, body: str) -> None:
-    """Open ``srv``'s live page with its stream answered by ``body`` (server-sent events written by the test)."""
-    page.route(
-        "**/telemetry/stream*",
-        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
-    )
-    page.goto(srv.base + "/telemetry/")
 
 
 def js(page: Any, expr: str) -> Any:

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 
 from tests._util import wait_for
-from tests.e2e.conftest import LiveProcess
+from tests.e2e.conftest import LiveProcess, frames_stream, open_on_stream
 
 pytestmark = pytest.mark.e2e
 LONDON = ZoneInfo("Europe/London")  # the trader's browser
@@ -59,12 +58,6 @@ def test_the_counts_say_since_the_process_started_and_a_restart_moves_it(
     assert second > first + 1
     want = (f"fills since {at(second)}", f"counts since {at(second)}")
     wait_for(lambda: shown(page) == want, f"after the restart {want}, not {shown(page)}", limit=60)
-
-
-def _stream(*frames: dict[str, Any]) -> str:
-    return "retry: 600000\n\n" + "".join(
-        f"id: b0-{f['seq']}\nevent: frame\ndata: {orjson.dumps(f).decode()}\n\n" for f in frames
-    )
 
 
 NOON = dt.datetime.now(LONDON).replace(hour=12, minute=3, second=11, microsecond=0)
@@ -110,10 +103,5 @@ def test_the_counts_label_says_since_when_from_the_frame(
     frame["account"] = {"pnl": 12.5, "pnl_day": 2.5, "day_since": 100.0} | account
     if "counts_since_last" in desk:
         frame["services"] = {"alpha": {"instances": 1}, "beta": {"instances": 1}}
-    body = _stream(frame)
-    page.route(
-        "**/telemetry/stream*",
-        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
-    )
-    page.goto(live_server().base + "/telemetry/")
+    open_on_stream(page, live_server(), frames_stream(frame))
     wait_for(lambda: shown(page) == want, f"{want}, not {shown(page)}")

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 
 from tests._util import wait_for
-from tests.e2e.conftest import LiveProcess
+from tests.e2e.conftest import LiveProcess, frames_stream, open_on_stream
 
 pytestmark = pytest.mark.e2e
 NY = ZoneInfo("America/New_York")
@@ -44,12 +43,6 @@ def test_a_utc_server_with_a_new_york_day_labels_the_day_pnl_in_new_york_time(
     wait_for(lambda: label(page) == f"P&L since {since} New York", f"P&L since {since} New York, not {label(page)!r}")
     title = page.locator("#kpi-day-label").get_attribute("title")
     assert title == "the trading day starts at 17:00 New York (America/New_York)"
-
-
-def _stream(*frames: dict[str, Any]) -> str:
-    return "retry: 600000\n\n" + "".join(
-        f"id: b0-{f['seq']}\nevent: frame\ndata: {orjson.dumps(f).decode()}\n\n" for f in frames
-    )
 
 
 @pytest.mark.parametrize(
@@ -79,10 +72,5 @@ def test_the_label_says_since_when_in_the_desks_zone(
     page = device_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/London")
     frame = {"type": "full", "seq": 1, "ts": time.time(), "symbols": {}, "desk": {}, "working": {}}
     frame["account"] = {"pnl": 12.5, "pnl_day": 2.5, "day_since": 100.0} | account
-    body = _stream(frame)
-    page.route(
-        "**/telemetry/stream*",
-        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
-    )
-    page.goto(live_server().base + "/telemetry/")
+    open_on_stream(page, live_server(), frames_stream(frame))
     wait_for(lambda: label(page) == shown, f"{shown!r}, not {label(page)!r}")
