@@ -292,6 +292,44 @@ def render_alertmanager(out: Path, busybox: str, **env: str) -> Path:
     return out / "alertmanager.yml"
 
 
+def prometheus_alerts(prom_url: str) -> list[dict[str, Any]]:
+    """Prometheus' active alerts (pending and firing), as its /api/v1/alerts lists them."""
+    from .procs import http_get
+
+    return list(json.loads(http_get(f"{prom_url}/api/v1/alerts")[1])["data"]["alerts"])
+
+
+def start_alertmanager(work: Path, webhook_url: str) -> tuple[str, dict[str, Any], Any]:
+    """compose's Alertmanager, natively: its config rendered by render.sh with the webhook's receivers, run the way
+    the container runs it (render.sh execs the binary) -> (address, the rendered config, the ManagedProcess; the
+    caller stops it)."""
+    from .procs import ManagedProcess, find_binary, free_port
+
+    addr = f"127.0.0.1:{free_port()}"
+    env = {"ALERT_WEBHOOK_URL": webhook_url + "/alerts", "ALERT_DEADMANSSWITCH_URL": webhook_url + "/deadman"}
+    config_path = render_alertmanager(work / "am-render", find_binary("busybox"), **env)
+    config = yaml.safe_load(config_path.read_text())
+    proc = ManagedProcess(
+        "alertmanager",
+        [
+            find_binary("busybox"),
+            "sh",
+            str(AM_DIR / "render.sh"),
+            f"--config.file={config_path}",
+            f"--storage.path={work / 'am-data'}",
+            f"--web.listen-address={addr}",
+            "--cluster.listen-address=",
+        ],
+        {
+            "ALERTMANAGER_RENDER_DIR": str(work / "am-render"),
+            "ALERTMANAGER_BIN": find_binary("prometheus-alertmanager"),
+            **env,
+        },
+        work,
+    )
+    return addr, config, proc
+
+
 @dataclass
 class Received:
     at: float  # time.time()

@@ -15,14 +15,12 @@ Before, nothing measured such an order (the submit->ack latency is recorded at t
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from .agent_proc import AgentWorkload, unique_service
 from .agent_workload import STRATEGY, VENUE
@@ -33,17 +31,14 @@ from .alerting import (
     compose_like_prometheus_config,
     load_rules,
     notify_within,
-    render_alertmanager,
+    prometheus_alerts,
     speed_up_rules,
+    start_alertmanager,
     wait_notified,
 )
 from .procs import (
     READY_TIMEOUT,
-    REPO,
-    ManagedProcess,
-    find_binary,
     free_port,
-    http_get,
     http_ok,
     prometheus_query,
     start_collector,
@@ -68,10 +63,6 @@ def _limit() -> float:
 HEALTHY_SECONDS = _limit() + 15  # past the limit, with exports and evaluations to spare
 
 
-def _alerts(prom_url: str) -> list[dict[str, Any]]:
-    return list(json.loads(http_get(f"{prom_url}/api/v1/alerts")[1])["data"]["alerts"])
-
-
 def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not(tmp_path: Path) -> None:
     with ExitStack() as stack:
         webhook = Webhook()
@@ -80,28 +71,7 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
         # serving them whatever its trace exporter does (test_alerts_real.py has the trace store).
         collector = stack.enter_context(start_collector(tmp_path / "collector", f"127.0.0.1:{free_port()}"))
 
-        am_addr = f"127.0.0.1:{free_port()}"
-        am_env = {"ALERT_WEBHOOK_URL": webhook.url + "/alerts", "ALERT_DEADMANSSWITCH_URL": webhook.url + "/deadman"}
-        am_config_path = render_alertmanager(tmp_path / "am-render", find_binary("busybox"), **am_env)
-        am_config = yaml.safe_load(am_config_path.read_text())
-        am = ManagedProcess(
-            "alertmanager",
-            [
-                find_binary("busybox"),
-                "sh",
-                str(REPO / "compose" / "alertmanager" / "render.sh"),
-                f"--config.file={am_config_path}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address={am_addr}",
-                "--cluster.listen-address=",
-            ],
-            {
-                "ALERTMANAGER_RENDER_DIR": str(tmp_path / "am-render"),
-                "ALERTMANAGER_BIN": find_binary("prometheus-alertmanager"),
-                **am_env,
-            },
-            tmp_path,
-        )
+        am_addr, am_config, am = start_alertmanager(tmp_path, webhook.url)
         stack.callback(am.stop)
 
         rule_files = speed_up_rules(sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL)
@@ -135,7 +105,7 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
                     pytest.fail(f"agent workload exited with {w.popen.returncode}" + w.describe(), pytrace=False)
 
         def ours() -> list[dict[str, Any]]:
-            return [a for a in _alerts(prom.url) if a["labels"]["alertname"] == ALERT]
+            return [a for a in prometheus_alerts(prom.url) if a["labels"]["alertname"] == ALERT]
 
         # The gauges arrive through the real collector, per strategy and venue, for each service.
         def both_reporting() -> bool:
@@ -153,7 +123,9 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
             for r in prometheus_query(prom.url, f"max({AGE})"):
                 worst = max(worst, float(r["value"][1]))
             time.sleep(1)
-        trading = [a["labels"]["alertname"] for a in _alerts(prom.url) if a["labels"]["alertname"].startswith("Trad")]
+        trading = [
+            a["labels"]["alertname"] for a in prometheus_alerts(prom.url) if a["labels"]["alertname"].startswith("Trad")
+        ]
         assert trading == [], f"healthy flow, yet {trading}"
         assert webhook.first(ALERT) is None
 

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from .agent_proc import AgentWorkload, start_demo, unique_service
 from .alerting import (
@@ -42,15 +41,15 @@ from .alerting import (
     compose_like_prometheus_config,
     load_rules,
     notify_within,
-    render_alertmanager,
+    prometheus_alerts,
     route_group_wait,
     seconds,
     speed_up_rules,
+    start_alertmanager,
     wait_notified,
 )
 from .procs import (
     READY_TIMEOUT,
-    REPO,
     ManagedProcess,
     find_binary,
     free_port,
@@ -109,28 +108,7 @@ def test_shipped_alerting_on_a_real_pipeline(tmp_path: Path, webhook: Webhook) -
         )
         stack.callback(node.stop)
 
-        am_addr = f"127.0.0.1:{free_port()}"
-        am_env = {"ALERT_WEBHOOK_URL": webhook.url + "/alerts", "ALERT_DEADMANSSWITCH_URL": webhook.url + "/deadman"}
-        am_config_path = render_alertmanager(tmp_path / "am-render", find_binary("busybox"), **am_env)
-        am_config = yaml.safe_load(am_config_path.read_text())
-        am = ManagedProcess(
-            "alertmanager",
-            [
-                find_binary("busybox"),
-                "sh",
-                str(REPO / "compose" / "alertmanager" / "render.sh"),
-                f"--config.file={am_config_path}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address={am_addr}",
-                "--cluster.listen-address=",
-            ],
-            {
-                "ALERTMANAGER_RENDER_DIR": str(tmp_path / "am-render"),
-                "ALERTMANAGER_BIN": find_binary("prometheus-alertmanager"),
-                **am_env,
-            },
-            tmp_path,
-        )
+        am_addr, am_config, am = start_alertmanager(tmp_path, webhook.url)
         stack.callback(am.stop)
 
         rule_files = speed_up_rules(sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL)
@@ -207,7 +185,7 @@ def test_shipped_alerting_on_a_real_pipeline(tmp_path: Path, webhook: Webhook) -
             "job:trading_order_submit_to_fill_latency_seconds:p99_5m",
         ):
             assert _query(prom.url, record), f"{record} has no series on the real pipeline"
-        firing = [a["labels"]["alertname"] for a in _alerts(prom.url) if a["state"] == "firing"]
+        firing = [a["labels"]["alertname"] for a in prometheus_alerts(prom.url) if a["state"] == "firing"]
         assert firing == ["Watchdog"], f"healthy pipeline, yet firing: {firing}"
         assert webhook.notifications("/alerts") == [], webhook.notifications("/alerts")
         assert webhook.notifications("/deadman"), "no Watchdog heartbeat"
@@ -323,7 +301,3 @@ def test_shipped_alerting_on_a_real_pipeline(tmp_path: Path, webhook: Webhook) -
         # no rule failed at any time of the run, faults included
         failures = _query(prom.url, 'sum(prometheus_rule_evaluation_failures_total{job="prometheus"})')
         assert float(failures[0]["value"][1]) == 0, failures
-
-
-def _alerts(prom_url: str) -> list[dict[str, Any]]:
-    return list(json.loads(http_get(f"{prom_url}/api/v1/alerts")[1])["data"]["alerts"])

@@ -16,17 +16,15 @@ Printed: the bound and the observed time.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from .agent_proc import AgentWorkload, unique_service
-from .alerting import RULES_DIR, Timing, load_rules, notify_within, speed_up_rules
-from .procs import free_port, http_get, prometheus_config, prometheus_query, start_collector, start_prometheus, wait_for
+from .alerting import RULES_DIR, Timing, load_rules, notify_within, prometheus_alerts, speed_up_rules
+from .procs import free_port, prometheus_config, prometheus_query, start_collector, start_prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +34,6 @@ HEALTHY_SECONDS = 45
 AGENT_EXPORT_INTERVAL = 1.0  # agent_proc.EXPORT_INTERVAL
 RULE_FILES = ("recording.yml", "limits.yml", "trading.yml")
 ALERT = "TradingEventLoopStalled"
-
-
-def _alerts(url: str) -> list[dict[str, Any]]:
-    return list(json.loads(http_get(f"{url}/api/v1/alerts")[1])["data"]["alerts"])
 
 
 def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_nothing(tmp_path: Path) -> None:
@@ -68,7 +62,7 @@ def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_
         until = time.time() + HEALTHY_SECONDS
         while time.time() < until:
             alive()
-            active = [(a["labels"]["alertname"], a["state"]) for a in _alerts(prom.url)]
+            active = [(a["labels"]["alertname"], a["state"]) for a in prometheus_alerts(prom.url)]
             assert active == [], f"a healthy service, yet {active}"
             seen += [float(r["value"][1]) for r in prometheus_query(prom.url, stall)]
             time.sleep(1)
@@ -90,7 +84,7 @@ def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_
         while True:
             firing = [
                 a
-                for a in _alerts(prom.url)
+                for a in prometheus_alerts(prom.url)
                 if a["labels"]["alertname"] == ALERT and a["labels"].get("job") == job and a["state"] == "firing"
             ]
             if firing:
