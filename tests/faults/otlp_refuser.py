@@ -5,6 +5,7 @@
 ...     srv.mode = None                                     # accept: count the spans, log records, metric points
 ...     srv.partial = (2, "too many attributes")            # accept, but answer OTLP partial success: the last 2
 ...                                                         # items of each export rejected (not kept, counted)
+...     srv.plan = [None, grpc.StatusCode.UNAVAILABLE]      # the next calls' modes, one each, before ``mode``
 >>> RefusingOtlpServer("http/protobuf")                     # doctest: +SKIP
 ... # the same over OTLP/HTTP (protobuf) on /v1/traces, /v1/logs, /v1/metrics: a refusal is HTTP 503 (UNAVAILABLE),
 ... # 429 (RESOURCE_EXHAUSTED) or 400 (any other code)
@@ -41,6 +42,7 @@ class RefusingOtlpServer:
         self.protocol = protocol
         self.mode: grpc.StatusCode | None = grpc.StatusCode.UNAVAILABLE
         self.partial: tuple[int, str] | None = None  # (items rejected per export, error_message)
+        self.plan: list[grpc.StatusCode | None] = []  # the modes of the next Export calls, taken one a call, then mode
         self.refused: Counter[str] = Counter()  # (signal, code) -> export calls refused
         self.rejected: Counter[str] = Counter()  # signal -> items answered as rejected (partial success)
         self.accepted: Counter[str] = Counter()  # signal -> items taken (spans, log records, metric points)
@@ -89,7 +91,8 @@ class RefusingOtlpServer:
 
     def refuse(self, signal: str, context: Any) -> bool:
         """Abort the call with ``mode`` (and count it); False when accepting."""
-        mode = self.mode
+        with self._lock:
+            mode = self.plan.pop(0) if self.plan else self.mode
         if mode is None:
             return False
         with self._lock:

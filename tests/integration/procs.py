@@ -679,7 +679,7 @@ def _any_value(v: dict[str, Any]) -> Any:
 
 
 def _attrs(kvs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {kv["key"]: _any_value(kv.get("value", {})) for kv in kvs}
+    return {kv.get("key", ""): _any_value(kv.get("value", {})) for kv in kvs}  # OTLP JSON leaves out an empty key
 
 
 # ---------------------------------------------------------------- the stack

@@ -11,10 +11,19 @@ Before, all of these reached the trace and log files as sent: a plain OTel SDK s
 ``OperationalError: ... postgresql://bot:pw@db``), span event names and a log record's event name.
 
 Not reached (no OTTL path in the pinned v0.161): span link attributes; the test leaves them out of its check.
+
+The processor runs with ``error_mode: ignore``: a statement that FAILED on a record would leave that record's values
+unmasked, with a warning in the collector's log only. No statement fails on anything an OTLP sender can send
+(``test_no_redaction_statement_fails_on_odd_values``, and every test here checks the log): the statements only use
+functions that skip what they cannot read instead of failing (``replace_pattern`` and ``replace_all_patterns`` a
+value that is no string, ``flatten``/``delete_matching_keys`` take any map, a log body only where ``IsMap``/``IsList``
+says it is one), on fixed paths, with literal regexes compiled at start. What is skipped is not masked: a BYTES value
+(a Python SDK takes ``span.set_attribute("request.body", request.body)``) reaches the stores as sent.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.request
@@ -25,6 +34,9 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
@@ -174,6 +186,7 @@ def send_nested(workdir: Path, config: Path) -> dict[str, Any]:
             return spans, logs, page
 
         spans, logs, page = wait_for(everything, "2 spans, 3 log records, raw_calls", procs=(c.proc,))
+    assert failed_statements(c.proc.log_path) == []  # each statement ran on each record
     leaks = []
     for name in ("traces.jsonl", "logs.jsonl"):
         for line in (workdir / name).read_text().splitlines():
@@ -217,3 +230,133 @@ def test_secrets_nested_in_maps_and_lists_and_in_names_and_status_are_masked(tmp
     assert by_where["sdk"]["_attributes"]["broker.venue"] == "NYSE"
     assert by_where["sdk"]["_resource"]["process.command_args.1"] == "--password=[REDACTED]"
     assert 'broker_venue="NYSE"' in got["page"]
+
+
+FAILED_STATEMENT = "failed to execute statement"  # the transform processor's warning (ottl StatementSequence)
+
+
+def failed_statements(log: Path) -> list[str]:
+    """The collector log's lines saying an OTTL statement failed on a record (which then went on unmasked)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if FAILED_STATEMENT in line]
+    fields = [json.loads(line.split("\t")[-1]) for line in lines]  # zap's console line ends with its fields
+    return [f"{f.get('statement', '')[:100]}: {f.get('error')}" for f in fields]
+
+
+def _deep(value: dict[str, Any], levels: int, wrap: Any) -> dict[str, Any]:
+    for i in range(levels):
+        value = wrap(i, value)
+    return value
+
+
+def _bytes(text: str) -> dict[str, Any]:
+    return {"bytesValue": base64.b64encode(text.encode()).decode()}
+
+
+# Every shape of value OTLP allows, with a secret in each text: what a statement could trip on (a type it does not
+# expect, a map or list where a string was, a deep nesting, a long value, an empty value or key, a duplicate key).
+ODD = {
+    "bytes": _bytes(f"password={SECRET}"),  # not masked: see the module's doc
+    "empty": {},
+    "nan": {"doubleValue": "NaN"},
+    "deep_map": _deep(_s(f"password={SECRET}"), 100, lambda i, v: _kvlist(**{f"l{i}": v})),
+    "deep_list": _deep(_s(f"token={SECRET}"), 100, lambda i, v: _array(v)),
+    "mixed": _array(_kvlist(password=_s(SECRET), n={"intValue": "7"}), _array(_s(f"token={SECRET}"), {})),
+    "nul": _s(f"a\u0000password={SECRET}"),
+    "long": _s("x" * 64 * 1024 + f" password={SECRET}"),
+    "url.full": _kvlist(q=_s(f"https://bot:{SECRET}@h/?key={SECRET}")),  # a URL attribute that is a map
+    "url.query": {"intValue": "1"},
+    "dup": _s(f"api_key={SECRET}"),
+}
+
+
+def _odd_attributes(where: str) -> list[dict[str, Any]]:
+    return [
+        _kv("where", _s(where)),
+        *(_kv(k, v) for k, v in ODD.items()),
+        _kv("dup", _s("innocent")),  # the same key twice
+        _kv("", _s(f"password={SECRET}")),  # an empty key
+    ]
+
+
+def _invalid_utf8_spans(service: str) -> bytes:
+    """OTLP protobuf whose strings (a span name, a value, a key) are not UTF-8, as a C or Go sender may write them."""
+    mark = "\x01MK\x01"  # as long as what replaces it: the lengths in the message stay right
+    kvs = [("where", "not utf-8"), ("msg", f"{mark} token={SECRET}"), (mark, "x")]
+    span = Span(
+        trace_id=uuid.uuid4().bytes,
+        span_id=uuid.uuid4().bytes[:8],
+        name=f"{mark} password={SECRET}",
+        start_time_unix_nano=time.time_ns() - 1000,
+        end_time_unix_nano=time.time_ns(),
+        attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in kvs],
+    )
+    resource = {"attributes": [KeyValue(key="service.name", value=AnyValue(string_value=service))]}
+    req = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[span])])]
+    )
+    return req.SerializeToString().replace(mark.encode(), b"\xff\xfe\xc3(")
+
+
+def test_no_redaction_statement_fails_on_odd_values(tmp_path: Path) -> None:
+    """No redaction statement fails (and lets its record pass unmasked) on any value shape a sender can send: the
+    collector logs no failed statement, every record arrives, and no secret text is left in the stores."""
+    workdir = tmp_path / "collector"
+    workdir.mkdir()
+    service = f"odd-{uuid.uuid4().hex[:8]}"
+    now = time.time_ns()
+    resource = {"attributes": [_kv("service.name", _s(service)), *_odd_attributes("resource")]}
+    scope = {"name": "odd", "attributes": _odd_attributes("scope")}
+    span = {
+        "traceId": uuid.uuid4().hex,
+        "spanId": uuid.uuid4().hex[:16],
+        "name": f"GET /?api_key={SECRET}",
+        "startTimeUnixNano": str(now - 1000),
+        "endTimeUnixNano": str(now),
+        "attributes": _odd_attributes("span"),
+        "events": [{"timeUnixNano": str(now), "name": "e", "attributes": _odd_attributes("event")}],
+        "status": {"code": 2, "message": f"token={SECRET}"},
+    }
+    # each odd value as a log body too, and one record with the odd attributes
+    records = [
+        {"timeUnixNano": str(now), "body": v, "attributes": [_kv("where", _s(f"body {k}"))]} for k, v in ODD.items()
+    ]
+    records.append({"timeUnixNano": str(now), "body": _s("x"), "attributes": _odd_attributes("log")})
+    point = {"asInt": "1", "timeUnixNano": str(now), "attributes": _odd_attributes("point")}
+    metric = {"name": "odd_calls", "sum": {"dataPoints": [point], "aggregationTemporality": 2, "isMonotonic": True}}
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir)) as c:
+        _post(
+            c.otlp_http_endpoint,
+            "/v1/traces",
+            {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": scope, "spans": [span]}]}]},
+        )
+        _post(
+            c.otlp_http_endpoint,
+            "/v1/logs",
+            {"resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": scope, "logRecords": records}]}]},
+        )
+        _post(
+            c.otlp_http_endpoint,
+            "/v1/metrics",
+            {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"scope": scope, "metrics": [metric]}]}]},
+        )
+        req = urllib.request.Request(
+            c.otlp_http_endpoint + "/v1/traces",
+            _invalid_utf8_spans(service),
+            {"Content-Type": "application/x-protobuf"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+
+        def everything() -> str | None:
+            spans = [s for s in read_spans(workdir / "traces.jsonl") if "where" in s["_attributes"]]
+            logs = [r for r in read_otlp_json_logs(c.logs_file) if "where" in r["_attributes"]]
+            page = http_get(f"{c.prometheus_exporter_url}/metrics")[1].decode(errors="replace")
+            return page if len(spans) == 2 and len(logs) == len(records) and "odd_calls" in page else None
+
+        page = wait_for(everything, f"2 spans, {len(records)} log records, odd_calls", procs=(c.proc,))
+    assert failed_statements(c.proc.log_path) == []
+    leaks = [f"page: {line[-120:]}" for line in page.splitlines() if SECRET in line]
+    for name in ("traces.jsonl", "logs.jsonl"):
+        for line in (workdir / name).read_text(errors="replace").splitlines():
+            leaks += [f"{name}{p}" for p in _leaks(json.loads(line))]
+    assert leaks == []

@@ -64,7 +64,7 @@ def read_spans(path: Path) -> list[dict[str, Any]]:
     spans: list[dict[str, Any]] = []
     if not path.exists():
         return spans
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():  # a sender may send strings that are no UTF-8
         try:
             doc = json.loads(line)
         except json.JSONDecodeError:

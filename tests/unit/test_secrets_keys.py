@@ -482,3 +482,25 @@ def test_the_translation_refuses_what_re2_cannot_read() -> None:
     )
     with pytest.raises(gen.Untranslatable):
         gen.re2_rule(r"(k: )" + lookahead + r"[^ ]+", r"\1" + MASK)
+
+
+# The transform/redact processor runs with error_mode: ignore, so a statement that failed on a record would let that
+# record go on unmasked (a warning in the collector's log only). These functions never fail on a record: they skip
+# what they cannot read (replace_pattern and replace_all_patterns a value that is no string; flatten and
+# delete_matching_keys take any map; set copies any value), on fixed paths with literal regexes compiled at start;
+# the conditions are string comparisons and the type checks that keep the map functions off a body that is no map.
+# tests/integration/test_redaction_nested.py sends every value shape OTLP allows through the real collector and
+# checks its log for failed statements. Before adding a function (Decode, ParseJSON, Int...) or a condition here,
+# read its code for the errors it returns at run time: one that can fail needs a guard that makes it unable to.
+_NEVER_FAIL = {"flatten", "delete_matching_keys", "replace_all_patterns", "replace_pattern", "set"}
+_CONDITIONS = {"IsMap(log.body)", "IsList(log.body)", 'span.status.message != ""', 'log.event_name != ""'}
+
+
+def test_collector_redaction_uses_only_statements_that_cannot_fail_on_a_record() -> None:
+    for path in gen.generated_files():
+        for stmt in _redact_statements(path):
+            editor, _, where = stmt.partition(" where ")
+            assert editor.split("(", 1)[0] in _NEVER_FAIL, f"{path.name}: {stmt[:120]}"
+            code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', editor)  # the string literals (the regexes) left out
+            assert not re.search(r"\b[A-Z]\w*\(", code), f"{path.name}: a converter in {stmt[:120]}"
+            assert not where or where in _CONDITIONS, f"{path.name}: {stmt[:120]}"

@@ -325,10 +325,11 @@ class _Counting:
     def _accepted(self, ok: bool, n: int) -> int:
         """After an export of ``n`` items (``ok``: accepted): how many the server rejected in its partial success,
         counted as dropped (``reason="rejected_by_server"``; the OTLP specification: not to be sent again) and said
-        once per exporter (its warnings without a rejection, once as well)."""
+        once per exporter (its warnings without a rejection, once as well). A failed export may hold some: a metrics
+        export sent as several requests whose first ones the server took before a later one failed."""
         rejected, said = min(self.rejected, n), self.rejected_said
         self.rejected, self.rejected_said = 0, None
-        if not ok or not (rejected or said):
+        if not (rejected or said):  # also for a failed export: a request of it taken before another one failed
             return 0
         if rejected:
             self._dropped(_REJECTED_BY_SERVER, rejected)
@@ -772,24 +773,32 @@ class CountingMetricExporter(_Counting, MetricExporter):
         self.refused_too_large = None
         self.refusal = None
         self.rejected, self.rejected_said = 0, None
+        error: str | None = None
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
-            self._outcome(False, _points(metrics_data), repr(exc), _delta_points(metrics_data))
-            return MetricExportResult.FAILURE
+            result, error = MetricExportResult.FAILURE, repr(exc)
         ok = result == MetricExportResult.SUCCESS
-        if not ok and self.refused_too_large is not None:
-            self._failed.add(1)
-            self._too_large(_points(metrics_data), _delta_points(metrics_data), self.refused_too_large)
-            return MetricExportResult.FAILURE
-        if not ok and self.refusal is not None:
-            self._refused_for_good(_points(metrics_data), _delta_points(metrics_data))
-            return MetricExportResult.FAILURE
-        error = None if ok else self._refused(before)
         points = _points(metrics_data)
+        taken = otel_private.split_taken(self.inner)  # a split export's requests the server took, this call
         rejected = self._accepted(ok, points)
-        self._outcome(ok, points - rejected, error, 0 if ok else _delta_points(metrics_data))
-        return result  # type: ignore[no-any-return]
+        if ok:
+            self._outcome(True, points - rejected)
+            return result  # type: ignore[no-any-return]
+        # Failed, maybe after the server took its first requests (an export past 3 MiB goes as several): what they
+        # held is exported (less what the server rejected, counted above), the rest failed; each point once.
+        took, took_delta = _request_points(taken)
+        if took > rejected:
+            self._exported.add(took - rejected)
+        left, lost = points - took, max(0, _delta_points(metrics_data) - took_delta)
+        if self.refused_too_large is not None:
+            self._failed.add(1)
+            self._too_large(left, lost, self.refused_too_large)
+        elif self.refusal is not None:
+            self._refused_for_good(left, lost)
+        else:
+            self._outcome(False, left, error or self._refused(before), lost)
+        return MetricExportResult.FAILURE
 
 
 def _clock(wall: float) -> str:
@@ -806,6 +815,29 @@ def _points(metrics_data: MetricsData) -> int:
     return sum(
         len(m.data.data_points) for rm in metrics_data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
     )
+
+
+def _request_points(requests: Sequence[bytes]) -> tuple[int, int]:
+    """(points, delta points) in serialized ``ExportMetricsServiceRequest`` messages (read only for a failed
+    export whose first requests arrived: rare, and a few MiB at most)."""
+    if not requests:
+        return 0, 0
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    points = delta = 0
+    for raw in requests:
+        for rm in ExportMetricsServiceRequest.FromString(raw).resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    kind = m.WhichOneof("data")
+                    if kind is None:
+                        continue
+                    data = getattr(m, kind)
+                    n = len(data.data_points)
+                    points += n
+                    if getattr(data, "aggregation_temporality", 0) == 1:  # AGGREGATION_TEMPORALITY_DELTA
+                        delta += n
+    return points, delta
 
 
 def _delta_points(metrics_data: MetricsData) -> int:

@@ -443,12 +443,58 @@ def otlp_log_exporter_class(protocol: str) -> type:
     return OTLPLogExporter
 
 
+class _SplitExport:
+    """Where an export sent as several requests (a metrics export past 3 MiB) stands: which of its requests the
+    server took, kept across the retries of the same batch so that a request taken is never sent again (its points
+    would arrive twice and its partial success be counted twice).
+
+    The batch's requests are encoded once and kept until it is done (every request taken) or another batch comes;
+    ``fresh`` holds the requests taken since the wrapper last asked (:func:`split_taken`)."""
+
+    __slots__ = ("batch", "fresh", "partial", "requests", "taken")
+
+    def __init__(self) -> None:
+        self.batch: Any = None
+        self.requests: list[bytes] = []
+        self.taken = 0
+        self.fresh: list[bytes] = []
+        self.partial: Callable[[int, str], None] | None = None  # each taken request's partial success (gRPC)
+
+    def to_send(self, batch: Any, encode: Callable[[Any], bytes | list[bytes]]) -> bytes | list[bytes]:
+        """What of ``batch`` is still to send: all of a new batch, what the server did not take yet of this one."""
+        if batch is not self.batch or not self.requests:
+            out = encode(batch)
+            if type(out) is not list:
+                self.batch, self.requests, self.taken = None, [], 0
+                return out
+            self.batch, self.requests, self.taken = batch, out, 0
+        return self.requests[self.taken :]
+
+    def took(self, request: bytes) -> None:
+        self.taken += 1
+        self.fresh.append(request)
+        if self.taken >= len(self.requests):  # all of it: done
+            self.batch, self.requests, self.taken = None, [], 0
+
+
+def split_taken(exporter: Any) -> list[bytes]:
+    """The requests of a split export the server took since the last call (for the points of a failed export that
+    did arrive); [] for an exporter that sends every export as one request."""
+    split = getattr(exporter, "_tradeobs_split", None)
+    if type(split) is not _SplitExport or not split.fresh:
+        return []
+    fresh, split.fresh = split.fresh, []
+    return fresh
+
+
 class _RawStub:
     """A gRPC stub whose ``Export`` sends the request bytes as they are (no serializer); given a list of
-    requests, it sends each in turn within the one timeout, and the first that fails raises."""
+    requests, it sends each in turn within the one timeout, and the first that fails raises. Each request taken
+    is told to ``split`` (and its partial success to ``split.partial`` at once, else summed into the answer)."""
 
-    def __init__(self, channel: Any, path: str, response: Any) -> None:
+    def __init__(self, channel: Any, path: str, response: Any, split: _SplitExport | None = None) -> None:
         self._call = channel.unary_unary(path, request_serializer=None, response_deserializer=response)
+        self._split = split
 
     def Export(self, request: bytes | list[bytes], timeout: float | None = None, **kw: Any) -> Any:
         if type(request) is not list:
@@ -456,12 +502,20 @@ class _RawStub:
         deadline = None if timeout is None else time.monotonic() + timeout
         response = None
         rejected, said = 0, ""
+        tell = self._split.partial if self._split is not None else None
         for part in request:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             response = self._call(part, timeout=left, **kw)
-            if (partial := _partial_fields(response)) is not None:  # each part's partial success, in the last
-                rejected += partial[0]
-                said = said or partial[1]
+            if self._split is not None:
+                self._split.took(part)
+            if (partial := _partial_fields(response)) is not None:
+                if tell is not None:  # said now: a later request that fails must not take it with it
+                    if partial[0] or partial[1]:
+                        tell(partial[0], remote_text(partial[1]))
+                    response.ClearField("partial_success")
+                else:  # each part's partial success, in the last
+                    rejected += partial[0]
+                    said = said or partial[1]
         if response is not None and (rejected or said):
             ps = response.partial_success
             setattr(ps, _rejected_field(ps), rejected)
@@ -477,14 +531,20 @@ def install_raw_grpc_stub(
 ) -> bool:
     """Make an OTLP/gRPC exporter send ``translate(reference)(batch)`` bytes as they are; True if installed.
 
-    Assumes: ``OTLPExporterMixin._export`` sends ``self._client.Export(request=self._translate_data(batch))``,
-    and ``_initialize_channel_and_stub`` (also run again on reconnect) sets ``_client = _stub(_channel)``.
+    Several requests (a metrics export past 3 MiB): those the server took are not sent again when the SDK retries
+    the export (:class:`_SplitExport`).
+
+    Assumes: ``OTLPExporterMixin._export`` sends ``self._client.Export(request=self._translate_data(batch))`` on each
+    attempt of its retry loop, with the same ``batch``, and ``_initialize_channel_and_stub`` (also run again on
+    reconnect) sets ``_client = _stub(_channel)``.
     """
     channel = getattr(exporter, "_channel", None)
     if channel is None or not hasattr(exporter, "_stub") or not hasattr(exporter, "_translate_data"):
         return False
-    exporter._translate_data = translate(exporter._translate_data)  # pyright: ignore[reportPrivateUsage]
-    exporter._stub = lambda ch: _RawStub(ch, path, response)  # pyright: ignore[reportPrivateUsage]
+    encode = translate(exporter._translate_data)  # pyright: ignore[reportPrivateUsage]
+    split = exporter._tradeobs_split = _SplitExport()
+    exporter._translate_data = lambda batch: split.to_send(batch, encode)  # pyright: ignore[reportPrivateUsage]
+    exporter._stub = lambda ch: _RawStub(ch, path, response, split)  # pyright: ignore[reportPrivateUsage]
     exporter._client = exporter._stub(channel)  # pyright: ignore[reportPrivateUsage]
     return True
 
@@ -525,14 +585,18 @@ def install_raw_http_encoding(
     else:
         return False
     encode = translate(reference)
+    split = exporter._tradeobs_split = _SplitExport()
 
     def export(batch: Any, *args: Any, **kw: Any) -> Any:
         if exporter._shutdown:  # pyright: ignore[reportPrivateUsage]
             return Result.FAILURE
-        data = encode(batch)
-        for part in data if type(data) is list else (data,):
+        data = split.to_send(batch, encode)
+        if type(data) is not list:
+            return Result.SUCCESS if client.export(data).success else Result.FAILURE
+        for part in data:
             if not client.export(part).success:
                 return Result.FAILURE
+            split.took(part)
         return Result.SUCCESS
 
     exporter.export = export
@@ -581,6 +645,8 @@ def watch_throttling(
     ``error.trailing_metadata()``.
     """
     if _has(exporter, "_stub", "_channel", "_client") and callable(getattr(exporter, "_stub", None)):
+        if (split := getattr(exporter, "_tradeobs_split", None)) is not None:
+            split.partial = partial  # each request of a split export: said as it is taken
         make = exporter._stub  # pyright: ignore[reportPrivateUsage]
         exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large, refused, partial)  # pyright: ignore[reportPrivateUsage]
         exporter._client = exporter._stub(exporter._channel)  # pyright: ignore[reportPrivateUsage]
@@ -1161,8 +1227,14 @@ def _grpc_exporter_shape() -> bool:
         from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
     except ImportError:
         return False
-    return _has(OTLPExporterMixin, "_initialize_channel_and_stub", "_translate_data") and _init_sets(
-        OTLPExporterMixin, "_stub", "_channel", "_client"
+    import inspect
+
+    export = inspect.getsource(OTLPExporterMixin._export)
+    retries, sends = export.find("for retry_num in"), export.find("request=self._translate_data(data)")
+    return (
+        _has(OTLPExporterMixin, "_initialize_channel_and_stub", "_translate_data")
+        and _init_sets(OTLPExporterMixin, "_stub", "_channel", "_client")
+        and 0 <= retries < sends  # each attempt translates the same batch again (_SplitExport)
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import grpc
 import pytest
 from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -161,3 +162,67 @@ def test_the_rejected_part_is_not_sent_again_through_the_retry_buffer() -> None:
             exp.shutdown()
         assert srv.accepted["traces"] == 3 and srv.rejected["traces"] == 1  # one export, not retried
     assert reg.self_metrics.items_dropped.bind(signal="traces", reason="rejected_by_server").value == 1
+
+
+def _split_metrics(temporality: AggregationTemporality) -> Any:
+    """A metrics export the agent sends as several requests (about 5.5 MB, past its 3 MiB a request): 5 histogram
+    metrics of 4,000 series."""
+    from opentelemetry.sdk.metrics.export import (
+        Histogram,
+        HistogramDataPoint,
+        Metric,
+        MetricsData,
+        ResourceMetrics,
+        ScopeMetrics,
+    )
+
+    bounds = [0.00001 * 2**i for i in range(19)]
+
+    def point(i: int) -> Any:
+        attrs = {"symbol": f"S{i:05d}", "side": "buy", "venue": "NYSE", "strategy": "momentum"}
+        return HistogramDataPoint(attrs, 1, 2, i + 1, 0.5 * i, [i] * 20, bounds, 0.0, 1.0, [])
+
+    ms = [Metric(f"latency.{k}", "d", "s", Histogram([point(i) for i in range(4000)], temporality)) for k in range(5)]
+    resource, scope = Resource.create({"service.name": "split"}), InstrumentationScope("t")
+    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, ms, "")], "")])
+
+
+@pytest.mark.parametrize(
+    ("later", "ok", "reason"),
+    [
+        pytest.param([grpc.StatusCode.UNAVAILABLE] * 20, False, "export_failed", id="the second request fails"),
+        pytest.param([grpc.StatusCode.INVALID_ARGUMENT], False, "rejected", id="the second is refused for good"),
+        pytest.param([grpc.StatusCode.UNAVAILABLE], True, "", id="the second request passes when sent again"),
+    ],
+)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_split_metrics_export_counts_each_requests_rejections_once_whatever_a_later_request_does(
+    protocol: str, later: list[grpc.StatusCode], ok: bool, reason: str
+) -> None:
+    """The first request of a metrics export sent as several is accepted with 7 points rejected, the second fails
+    (or fails once and passes when sent again, as do the others, each with 7 rejected). The agent counts the 7 as
+    rejected by the server, what the server took as exported, and the delta points the server never took as
+    dropped: each point once. Before, a failed export forgot the first request's rejections, counted none of its
+    points as exported and every delta point as dropped; over gRPC the SDK's retry sent the taken requests again."""
+    from tradeobs_agent._internal.otlp_encode import encode_metric_requests
+
+    data = _split_metrics(AggregationTemporality.DELTA)  # a failed export loses delta points: counted
+    total, requests = 20_000, len(encode_metric_requests(data))
+    assert requests > 1
+    with RefusingOtlpServer(protocol) as srv:
+        srv.mode = None
+        srv.partial = (7, "too many series")
+        srv.plan = [None, *later]
+        agent = _Agent(srv, "metrics")
+        try:
+            assert agent.exp.export(data) == (MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE)
+        finally:
+            agent.exp.shutdown()
+        rejected, accepted = srv.rejected["metrics"], srv.accepted["metrics"]
+    assert rejected == (7 * requests if ok else 7)  # each request answered once: the first one was not sent again
+    assert 0 < accepted < total and (accepted + rejected == total) == ok
+    assert agent.dropped() == rejected
+    assert agent.exported() == accepted
+    assert agent.failed() == (0 if ok else 1)
+    if not ok:  # the points the server never took, dropped for the reason the later request failed
+        assert agent.dropped(reason) == total - accepted - rejected
