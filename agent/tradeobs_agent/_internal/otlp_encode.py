@@ -134,14 +134,16 @@ def _clean(key: str, v: Any) -> Any:
         return secret_values.MASK if secret_values.int_is_secret(v) else v
     if isinstance(v, Mapping):  # a log record's attribute through the OTel logs API: {"broker": {"api_key": ...}}
         return _redactor.value(key, v)
-    if isinstance(v, Sequence) and not isinstance(v, bytes):
+    if isinstance(v, bytes):  # the collector cannot read bytes: masked here or nowhere
+        return _redactor.octets(v)
+    if isinstance(v, Sequence):
         if len(v) == 2 and _redactor.is_secret_pair(v[0], v[1]):
             return [v[0], secret_values.MASK]  # a header as a pair, ["Authorization", "Bearer ..."]
         return [
             scrub_text(x)
             if isinstance(x, str)
             else _redactor.value("", x)
-            if isinstance(x, Mapping | list | tuple)
+            if isinstance(x, Mapping | list | tuple | bytes)
             else x
             for x in v
         ]

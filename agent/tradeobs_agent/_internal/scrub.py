@@ -6,7 +6,8 @@ The same rules as the log pipeline (:mod:`tradeobs_agent.redaction`): an attribu
 whose *name* is secret gets the value ``[REDACTED]``; string values (a URL with
 ``?api_key=...``, an exception message, a stack trace) are scrubbed of
 ``key=value`` secrets, credentials and every known secret value
-(:mod:`tradeobs_agent.secret_values`); a 2-item sequence that is a (name, value)
+(:mod:`tradeobs_agent.secret_values`), and bytes values as their text
+(``Redactor.octets``: the collector cannot read bytes); a 2-item sequence that is a (name, value)
 pair with a secret name (``["Authorization", "Bearer ..."]``,
 ``Redactor.is_secret_pair``) gets its value masked, other sequences their items
 scrubbed.
@@ -90,7 +91,11 @@ def _value(key: str, v: Any) -> Any:
         if len(v) == 2 and red.is_secret_pair(v[0], v[1]):  # a header as a pair, ["Authorization", "Bearer ..."]
             return v if v[1] == secret_values.MASK else (v[0], secret_values.MASK)
         items = [
-            scrub_text(x) if type(x) is str else red.value("", x) if isinstance(x, Mapping | list | tuple) else x
+            scrub_text(x)
+            if type(x) is str
+            else red.value("", x)
+            if isinstance(x, Mapping | list | tuple | bytes | bytearray)
+            else x
             for x in v
         ]
         return tuple(items) if any(a is not b and a != b for a, b in zip(items, v, strict=True)) else v
@@ -99,6 +104,8 @@ def _value(key: str, v: Any) -> Any:
         return v if out == v else out
     if type(v) is int and secret_values.int_is_secret(v):
         return secret_values.MASK
+    if type(v) is bytes:  # the collector cannot read bytes: masked here or nowhere
+        return red.octets(v)
     return v
 
 

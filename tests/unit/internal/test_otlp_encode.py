@@ -932,3 +932,49 @@ def test_an_otlp_http_metrics_export_is_the_agents_encoding_in_requests_of_at_mo
         )
 
     assert sorted(points(parts[0]) + points(parts[1])) == points(_reference_metrics(data))
+
+
+def test_bytes_values_leave_scrubbed_on_every_path() -> None:
+    """The SDK takes bytes as an attribute value (``span.set_attribute("request.body", request.body)``) and the logs
+    API as a body. The agent scrubbed text only, and the collector's redaction skips bytes (docs/collector.md), so a
+    key or a token in bytes reached the trace and log stores (base64) and the Prometheus page in clear. Bytes are now
+    scrubbed as text is, on the fast encoders and on the reference path, bytes that are not UTF-8 kept as sent."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as reference_logs
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    from tradeobs_agent._internal.otlp_encode import encode_metrics
+    from tradeobs_agent._internal.scrub import scrub_metrics
+
+    body = b'POST /v2/orders {"symbol": "AAPL"} api_key=sk_live_abcdef123456 \xff\xfe'
+    attrs = {"request.body": body, "parts": [b"token=t0ps3cretvalue", "AAPL"], "raw": b"\x00\x01\x02\x03\x04\x05"}
+    ctx = SpanContext(0x1234, 0x5678, is_remote=False, trace_flags=TraceFlags(1))
+    span = ReadableSpan("send", ctx, None, RESOURCES[0], attrs, start_time=1, end_time=2)
+    log = ReadableLogRecord(LogRecord(observed_timestamp=1, body=body, attributes=attrs), RESOURCES[0], SCOPES[0])
+    metric = _one_metric(attrs)
+    wires = {
+        "span, fast": encode_spans([span]),
+        "span, reference": reference([span]).SerializeToString(),  # unscrubbed: the check below must see it leak
+        "span, scrubbed reference": reference(scrub_spans([span])).SerializeToString(),
+        "log, fast": encode_logs([log]),
+        "log, scrubbed reference": reference_logs(scrub_logs([log])).SerializeToString(),
+        "metric, fast": encode_metrics(metric),
+        "metric, scrubbed reference": _reference_metrics(scrub_metrics(metric)).SerializeToString(),
+    }
+    assert b"sk_live_abcdef123456" in wires.pop("span, reference")  # the secret is there to be found
+    for path, wire in wires.items():
+        assert wire, path
+        assert b"sk_live_abcdef123456" not in wire and b"t0ps3cretvalue" not in wire, path
+        assert b"[REDACTED]" in wire and b"/v2/orders" in wire and b"\xff\xfe" in wire, path  # the rest kept
+        assert b"\x00\x01\x02\x03\x04\x05" in wire, path  # bytes with nothing secret: as they were
+    assert ExportLogsServiceRequest.FromString(wires["log, fast"]) == ExportLogsServiceRequest.FromString(
+        wires["log, scrubbed reference"]
+    )
+    assert ExportMetricsServiceRequest.FromString(wires["metric, fast"]) == ExportMetricsServiceRequest.FromString(
+        wires["metric, scrubbed reference"]
+    )
+    assert attrs["request.body"] is body  # the application's own values are left alone
+    clean = [ReadableSpan("s", ctx, None, RESOURCES[0], {"raw": b"\x00\x01\x02\x03\x04\x05"}, start_time=1, end_time=2)]
+    assert scrub_spans(clean) is clean  # nothing secret: no copy
