@@ -53,9 +53,9 @@ from ._internal.exporters import (
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
-from ._names import keywords_checked
+from ._names import keywords_checked_with
 from ._trading_day import TradingDay
-from .config import ConfigReport, Settings, resolve_settings, secret_setting_values
+from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
 from .logs.tracefile import TraceFile
 from .options import (
     LiveOptions,
@@ -65,6 +65,7 @@ from .options import (
     PrometheusOptions,
     TracingOptions,
     flatten,
+    grouped_setting,
 )
 
 __all__ = ["Agent", "export_state", "get_agent", "init", "is_initialized", "shutdown"]
@@ -255,7 +256,17 @@ def _say_losses(losses: dict[tuple[str, str], tuple[int, str | None]], *, gave_u
         )
 
 
-@keywords_checked  # init(servce_name=...) -> "did you mean 'service_name'?"
+def _grouped_hint(name: str) -> str | None:
+    """``init(prometheus_port=9999)``: the settings table's name for a setting of an option group. Before, the answer
+    was "did you mean 'prometheus'?", which did not say how to give a port (nor the value: it may be a secret)."""
+    how = grouped_setting(name)
+    if how is None:
+        return None
+    env = next((f.env for f in FIELDS if f.name == name), None)
+    return f"the setting {name} is given in its option group: init({how})" + (f", or with {env}" if env else "")
+
+
+@keywords_checked_with(_grouped_hint)  # init(servce_name=...) -> "did you mean 'service_name'?"
 def init(
     *,
     service_name: str | None = None,
