@@ -334,10 +334,16 @@ def init(
             _start_nats(agent)
         _say_problems(agent)
         if agent.reinit:
-            _log.warning(
+            # On stderr too (console=True): said only in the log files, a script that restarts its agent after a
+            # shutdown() ran on with no traces and no /metrics, and nothing on its terminal said so.
+            kept = agent.resource.attributes.get("service.name")
+            warn_once(
+                "init:after_shutdown",
                 "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
                 "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
-                "there is no Prometheus endpoint or trace file. Call init() once per process and shutdown() at exit."
+                "there is no Prometheus endpoint or trace file%s. Call init() once per process and shutdown() at exit.",
+                f" (and service.name stays {kept!r})" if kept != agent.settings.service_name else "",
+                console=True,
             )
         _configure_trading(agent)
         _agent = agent
@@ -654,8 +660,8 @@ def _say_resource_kept(agent: Agent) -> None:
     """An adopted provider brings its resource, which the agent uses for everything: a ``service.name`` set for the
     agent (``init(service_name=...)``, the environment, the config file) that differs from it is not applied, and
     the JSON logs, the order traces and the metrics named the service otherwise than it was told, silently."""
-    if agent.report.source("service_name") == "default":
-        return
+    if agent.report.source("service_name") == "default" or agent.reinit:
+        return  # after a shutdown() the providers are the first agent's, not the application's: said with the reinit
     adopted_name = agent.resource.attributes.get("service.name")
     if adopted_name != agent.settings.service_name:
         warn_once(

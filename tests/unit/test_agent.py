@@ -82,6 +82,27 @@ def test_second_init_in_a_script_is_said_on_stderr(tmp_path: Path) -> None:
     ], proc.stderr
 
 
+def test_init_after_shutdown_in_a_script_is_said_on_stderr(tmp_path: Path) -> None:
+    """A script that restarts its agent (shutdown(), then init()) has no traces and no /metrics from then on. The
+    warning went only to logs/system.jsonl, and the only line on the terminal (with another service name) blamed
+    providers "adopted from the application"."""
+    code = (
+        "import tradeobs_agent\n"
+        "kw = dict(otlp=False, prometheus=False, live=False)\n"
+        "tradeobs_agent.init(service_name='first', **kw)\n"
+        "tradeobs_agent.shutdown()\n"
+        "tradeobs_agent.init(service_name='second', **kw)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if line.startswith("tradeobs")]
+    assert len(said) == 1, proc.stderr
+    assert said[0].startswith("tradeobs: init() after shutdown() in the same process"), proc.stderr
+    assert "no traces are exported" in said[0] and "(and service.name stays 'first')" in said[0], proc.stderr
+
+
 def test_shutdown_twice_and_reinit() -> None:
     a = _quiet()
     assert tradeobs_agent.shutdown() is True
