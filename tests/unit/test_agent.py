@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -101,6 +102,26 @@ def test_init_after_shutdown_in_a_script_is_said_on_stderr(tmp_path: Path) -> No
     assert len(said) == 1, proc.stderr
     assert said[0].startswith("tradeobs: init() after shutdown() in the same process"), proc.stderr
     assert "no traces are exported" in said[0] and "(and service.name stays 'first')" in said[0], proc.stderr
+
+
+def test_a_prometheus_port_in_use_is_said_on_stderr_as_tradeobs(tmp_path: Path) -> None:
+    """A second script (or the demo still running) holds the port: the warning is said before the log pipeline
+    runs, so Python's last resort printed it bare, "cannot serve the Prometheus endpoint on ...", and nothing on
+    the line said which library spoke."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = "import tradeobs_agent\ntradeobs_agent.init(service_name='second', otlp=False, live=False)\n"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+        env.update(TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_PROMETHEUS_PORT=str(port))
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "cannot serve the Prometheus endpoint" in line]
+    assert len(said) == 1 and said[0].startswith(
+        f"tradeobs: cannot serve the Prometheus endpoint on 127.0.0.1:{port}"
+    ), proc.stderr
+    assert "TRADEOBS_PROMETHEUS_PORT" in said[0]
 
 
 def test_shutdown_twice_and_reinit() -> None:
