@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .exceptions import UnknownSettingError
 
-__all__ = ["closest", "did_you_mean", "keywords_checked", "keywords_checked_class"]
+__all__ = ["closest", "did_you_mean", "keywords_checked", "keywords_checked_class", "keywords_checked_with"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,25 +54,37 @@ def did_you_mean(name: str, candidates: Iterable[str], quote: Callable[[str], st
     return f"did you mean {quote(best)}?" if best is not None else ""
 
 
-def _unknown(owner: str, name: str, value: Any, valid: Iterable[str]) -> UnknownSettingError:
+def _unknown(
+    owner: str, name: str, value: Any, valid: Iterable[str], hint_for: Callable[[str], str | None] | None = None
+) -> UnknownSettingError:
     valid = sorted(valid)
-    hint = did_you_mean(name, valid) or "valid keywords: " + ", ".join(valid)
+    hint = (hint_for(name) if hint_for else None) or did_you_mean(name, valid) or "valid keywords: " + ", ".join(valid)
     return UnknownSettingError(f"{owner}() got an unexpected keyword argument {name!r}; {hint}", name, value, hint)
 
 
 def keywords_checked(fn: Callable[P, R]) -> Callable[P, R]:
     """Make an unknown keyword raise :class:`UnknownSettingError` (a ``TypeError``) with the closest valid one."""
-    params = inspect.signature(fn).parameters
-    valid = frozenset(n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return keywords_checked_with(None)(fn)
 
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for name in kwargs:
-            if name not in valid:
-                raise _unknown(fn.__name__, name, kwargs[name], valid)
-        return fn(*args, **kwargs)
 
-    return wrapper
+def keywords_checked_with(hint_for: Callable[[str], str | None] | None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """:func:`keywords_checked`, asking ``hint_for(name)`` first for a hint better than the closest keyword
+    (``init(prometheus_port=...)``: a setting's name, given where its option group goes)."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        params = inspect.signature(fn).parameters
+        valid = frozenset(n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            for name in kwargs:
+                if name not in valid:
+                    raise _unknown(fn.__name__, name, kwargs[name], valid, hint_for)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def keywords_checked_class(cls: C) -> C:

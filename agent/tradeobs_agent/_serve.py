@@ -83,21 +83,32 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def say_listening(sock: socket.socket, host: str, what: str) -> str:
+def say_listening(
+    sock: socket.socket,
+    host: str,
+    what: str,
+    stop: str = "Ctrl-C to stop",
+    on_console: Callable[[], bool] | None = None,
+) -> str:
     """Listen on ``sock`` and say where, as its first line: ``"<what> at http://HOST:PORT/ (Ctrl-C to stop)"``;
     returns the URL. With ``port=0`` nothing else tells the port. On the ``tradeobs.live`` logger at INFO when
-    logging has a handler (``tradeobs live gateway`` gives it one on stderr), else on stderr: with none, Python
-    shows only warnings, and ``live.run(port=0)`` said nothing. Listening first: a client that reads the line and
-    connects is queued until the server answers, not refused."""
+    logging has a handler (``tradeobs live gateway`` gives it one on stderr), and on stderr when that does not
+    reach the console: with no handler, Python shows only warnings, and ``live.run(port=0)`` said nothing; after
+    ``init()`` the agent's handler writes the line to ``logs/system.jsonl`` only, and a script's ``live.run()`` or
+    ``live.serve()`` said its URL nowhere a newcomer looks. ``on_console()`` says whether the log reaches the console
+    (the callers pass ``_errors.on_console``; without it, a handler is taken to). Listening first: a client that
+    reads the line and connects is queued until the server answers, not refused."""
     sock.listen(2048)  # uvicorn's backlog; its server listens again on the same socket, which changes nothing else
     port = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     log = logging.getLogger("tradeobs.live")
-    if log.hasHandlers():
-        log.info("%s at %s (Ctrl-C to stop)", what, url)
-    else:
-        print(f"{what} at {url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    handled = log.hasHandlers()
+    if handled:
+        log.info("%s at %s (%s)", what, url, stop)
+    if not handled or (on_console is not None and not on_console()):
+        with contextlib.suppress(OSError, ValueError):  # stderr closed or gone (a daemon): it is in the log
+            print(f"{what} at {url} ({stop})", file=sys.stderr, flush=True)
     return url
 
 

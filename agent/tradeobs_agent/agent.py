@@ -53,9 +53,9 @@ from ._internal.exporters import (
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
-from ._names import keywords_checked
+from ._names import keywords_checked_with
 from ._trading_day import TradingDay
-from .config import ConfigReport, Settings, resolve_settings, secret_setting_values
+from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
 from .logs.tracefile import TraceFile
 from .options import (
     LiveOptions,
@@ -65,6 +65,7 @@ from .options import (
     PrometheusOptions,
     TracingOptions,
     flatten,
+    grouped_setting,
 )
 
 __all__ = ["Agent", "export_state", "get_agent", "init", "is_initialized", "shutdown"]
@@ -255,7 +256,17 @@ def _say_losses(losses: dict[tuple[str, str], tuple[int, str | None]], *, gave_u
         )
 
 
-@keywords_checked  # init(servce_name=...) -> "did you mean 'service_name'?"
+def _grouped_hint(name: str) -> str | None:
+    """``init(prometheus_port=9999)``: the settings table's name for a setting of an option group. Before, the answer
+    was "did you mean 'prometheus'?", which did not say how to give a port (nor the value: it may be a secret)."""
+    how = grouped_setting(name)
+    if how is None:
+        return None
+    env = next((f.env for f in FIELDS if f.name == name), None)
+    return f"the setting {name} is given in its option group: init({how})" + (f", or with {env}" if env else "")
+
+
+@keywords_checked_with(_grouped_hint)  # init(servce_name=...) -> "did you mean 'service_name'?"
 def init(
     *,
     service_name: str | None = None,
@@ -323,10 +334,16 @@ def init(
             _start_nats(agent)
         _say_problems(agent)
         if agent.reinit:
-            _log.warning(
+            # On stderr too (console=True): said only in the log files, a script that restarts its agent after a
+            # shutdown() ran on with no traces and no /metrics, and nothing on its terminal said so.
+            kept = agent.resource.attributes.get("service.name")
+            warn_once(
+                "init:after_shutdown",
                 "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
                 "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
-                "there is no Prometheus endpoint or trace file. Call init() once per process and shutdown() at exit."
+                "there is no Prometheus endpoint or trace file%s. Call init() once per process and shutdown() at exit.",
+                f" (and service.name stays {kept!r})" if kept != agent.settings.service_name else "",
+                console=True,
             )
         _configure_trading(agent)
         _agent = agent
@@ -643,8 +660,8 @@ def _say_resource_kept(agent: Agent) -> None:
     """An adopted provider brings its resource, which the agent uses for everything: a ``service.name`` set for the
     agent (``init(service_name=...)``, the environment, the config file) that differs from it is not applied, and
     the JSON logs, the order traces and the metrics named the service otherwise than it was told, silently."""
-    if agent.report.source("service_name") == "default":
-        return
+    if agent.report.source("service_name") == "default" or agent.reinit:
+        return  # after a shutdown() the providers are the first agent's, not the application's: said with the reinit
     adopted_name = agent.resource.attributes.get("service.name")
     if adopted_name != agent.settings.service_name:
         warn_once(

@@ -311,10 +311,20 @@ def _demo(args: argparse.Namespace) -> int:
             init_kwargs["live"] = LiveOptions(allowed_hosts=(*hosts, named) if named not in hosts else hosts)
         app = create_app(config, **init_kwargs)
         address, port = sock.getsockname()[:2]
-        _print_demo_urls(config, args.host, port, _agent.get_agent())
+        agent = _agent.get_agent()
+        _print_demo_urls(config, args.host, port, agent)
         _warn_if_exposed(address)
         serve(app, sock, duration=args.duration, lifespan="on", on_close=count_closed)
+        _print_demo_stopped(app.state.engine.orders, agent)
     return 0
+
+
+def _print_demo_stopped(orders: int, agent: Any) -> None:
+    """The last line after Ctrl-C: that it stopped, and what it leaves on disk. Before, Ctrl-C ended the demo without
+    a word, and a newcomer did not know whether the logs/ it wrote in the current directory were kept or temporary."""
+    log_dir = agent.settings.log_dir if agent is not None else ""
+    kept = f"; its JSON logs and order traces stay in {os.path.abspath(log_dir)}/" if log_dir else ""
+    print(f"tradeobs demo: stopped after {orders} orders{kept}", flush=True)
 
 
 def _host_name_given(host: str) -> str | None:

@@ -105,6 +105,28 @@ _GROUPS: dict[str, tuple[type, str, str | None, dict[str, str]]] = {
 }
 
 
+def grouped_setting(name: str) -> str | None:
+    """How a setting that belongs to an option group is given to ``init()``, or ``None`` for any other name.
+
+    The settings table names settings flat (``prometheus_port``, ``log_dir``), and so do the variables
+    (``TRADEOBS_PROMETHEUS_PORT``); ``init()`` takes them in their group, and a newcomer writes the flat name first.
+
+    >>> grouped_setting("prometheus_port")
+    'prometheus=PrometheusOptions(port=...)'
+    >>> grouped_setting("live_enabled")
+    'live=False'
+    >>> grouped_setting("service_name") is None
+    True
+    """
+    for arg, (cls, prefix, switch, renames) in _GROUPS.items():
+        if name == switch:
+            return f"{arg}=False"
+        for f in fields(cls):
+            if renames.get(f.name, prefix + f.name) == name:
+                return f"{arg}={cls.__name__}({f.name}=...)"
+    return None
+
+
 def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
     """Turn ``otlp=OtlpOptions(endpoint=...)`` / ``live=False`` into flat setting names.
 

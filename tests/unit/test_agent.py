@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -80,6 +81,47 @@ def test_second_init_in_a_script_is_said_on_stderr(tmp_path: Path) -> None:
         "tradeobs: tradeobs_agent.init() called again; returning the existing agent (service.name 'first'): "
         "the settings of this call are not applied (service_name differ). Call init() once"
     ], proc.stderr
+
+
+def test_init_after_shutdown_in_a_script_is_said_on_stderr(tmp_path: Path) -> None:
+    """A script that restarts its agent (shutdown(), then init()) has no traces and no /metrics from then on. The
+    warning went only to logs/system.jsonl, and the only line on the terminal (with another service name) blamed
+    providers "adopted from the application"."""
+    code = (
+        "import tradeobs_agent\n"
+        "kw = dict(otlp=False, prometheus=False, live=False)\n"
+        "tradeobs_agent.init(service_name='first', **kw)\n"
+        "tradeobs_agent.shutdown()\n"
+        "tradeobs_agent.init(service_name='second', **kw)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if line.startswith("tradeobs")]
+    assert len(said) == 1, proc.stderr
+    assert said[0].startswith("tradeobs: init() after shutdown() in the same process"), proc.stderr
+    assert "no traces are exported" in said[0] and "(and service.name stays 'first')" in said[0], proc.stderr
+
+
+def test_a_prometheus_port_in_use_is_said_on_stderr_as_tradeobs(tmp_path: Path) -> None:
+    """A second script (or the demo still running) holds the port: the warning is said before the log pipeline
+    runs, so Python's last resort printed it bare, "cannot serve the Prometheus endpoint on ...", and nothing on
+    the line said which library spoke."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = "import tradeobs_agent\ntradeobs_agent.init(service_name='second', otlp=False, live=False)\n"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+        env.update(TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_PROMETHEUS_PORT=str(port))
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "cannot serve the Prometheus endpoint" in line]
+    assert len(said) == 1 and said[0].startswith(
+        f"tradeobs: cannot serve the Prometheus endpoint on 127.0.0.1:{port}"
+    ), proc.stderr
+    assert "TRADEOBS_PROMETHEUS_PORT" in said[0]
 
 
 def test_shutdown_twice_and_reinit() -> None:

@@ -859,6 +859,23 @@ def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
     assert "live dashboard   http://127.0.0.1:" in out and ":0/" not in out  # the port it really got
 
 
+def test_demo_says_it_stopped_and_where_its_files_stay(tmp_path: Path) -> None:
+    """Ctrl-C (here --duration) ended the demo without a word: nothing said that it had stopped, nor that the logs/
+    it wrote into the current directory (JSON logs, traces.jsonl) are kept."""
+    proc = _demo_proc(
+        "--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false", TRADEOBS_LOG_DIR=str(tmp_path / "demo-logs")
+    )
+    out, err = _finish(proc, 120)
+    assert proc.returncode == 0, err
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"tradeobs demo: stopped after \d+ orders; its JSON logs and order traces stay in {re.escape(str(tmp_path))}"
+        r"/demo-logs/",
+        last,
+    ), out
+    assert (tmp_path / "demo-logs" / "traces.jsonl").exists()
+
+
 def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_token() -> None:
     """The live view has no authentication without live_token (docs/live.md: "bind to loopback"): listening on every
     interface then shows the desk's positions, P&L and orders to anyone who can reach the port, and said nothing."""

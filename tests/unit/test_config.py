@@ -869,3 +869,23 @@ def test_the_doc_lists_every_setting_that_gives_empty_a_meaning() -> None:
     assert all(f"`{name}`" in paragraph for name in with_meaning), with_meaning
     words = {6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten", 11: "Eleven"}
     assert f"{words[len(with_meaning)]}\nsettings give empty a meaning" in paragraph
+
+
+@pytest.mark.parametrize(
+    ("keyword", "how"),
+    [
+        ("prometheus_port", "init(prometheus=PrometheusOptions(port=...)), or with TRADEOBS_PROMETHEUS_PORT"),
+        ("log_dir", "init(logs=LogOptions(dir=...)), or with TRADEOBS_LOG_DIR"),
+        ("metric_export_interval", "init(metrics=MetricsOptions(export_interval=...))"),
+        ("live_enabled", "init(live=False), or with TRADEOBS_LIVE_ENABLED"),
+    ],
+)
+def test_a_settings_table_name_given_to_init_says_which_option_group_takes_it(keyword: str, how: str) -> None:
+    """docs/configuration.md and `tradeobs demo --help` name settings flat (`prometheus_port`); init() takes them in
+    option groups. Before, init(prometheus_port=9465) answered "did you mean 'prometheus'?", which did not say how
+    to give the port."""
+    with pytest.raises(UnknownSettingError) as info:
+        tradeobs_agent.init(**{keyword: "s3cret-value"})
+    assert f"the setting {keyword} is given in its option group: {how}" in str(info.value), str(info.value)
+    assert "s3cret-value" not in str(info.value)
+    assert not tradeobs_agent.is_initialized()

@@ -439,7 +439,7 @@ class PrometheusEndpoint:
             retry = exc.errno == errno.EADDRINUSE
             warn_once(
                 "prometheus:bind",
-                "cannot serve the Prometheus endpoint on %s:%s (%s); %s. "
+                "tradeobs: cannot serve the Prometheus endpoint on %s:%s (%s); %s. "
                 "Set TRADEOBS_PROMETHEUS_PORT (0 = any free port) or TRADEOBS_PROMETHEUS_ENABLED=false",
                 settings.prometheus_host,
                 settings.prometheus_port,

@@ -44,7 +44,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import _serve
-from .._errors import internal_error, warn_once
+from .._errors import internal_error, on_console, warn_once
 from .._names import did_you_mean
 from .._serve import ABORT_KEY
 from .._trading_day import TradingDay
@@ -503,7 +503,8 @@ def run(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> None:
         warning = auth.exposure_warning(host, app.stream.secret)
         if warning:
             logging.getLogger("tradeobs.live").warning("%s", warning)
-        say_listening(sock, host, "tradeobs live: the live view")  # with port=0 nothing else tells the port
+        # with port=0 nothing else tells the port
+        say_listening(sock, host, "tradeobs live: the live view", on_console=on_console)
 
         def attach(server: Any) -> None:
             hub.server = server
@@ -533,7 +534,8 @@ def start(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) -> asyncio.T
             "notebook's); there is none here: use tradeobs_agent.live.run(), which runs its own until Ctrl-C"
         )
     sock, app = _bind_app("start", host, port, kwargs)
-    task = loop.create_task(_serve_in_loop(host, sock, app), name=f"tradeobs-live {host}:{sock.getsockname()[1]}")
+    serving = _serve_in_loop(host, sock, app, "live.cancel() stops it")
+    task = loop.create_task(serving, name=f"tradeobs-live {host}:{sock.getsockname()[1]}")
     task.add_done_callback(_say_failure)
     return task
 
@@ -563,14 +565,15 @@ def _bind_app(call: str, host: str, port: int, kwargs: dict[str, Any]) -> tuple[
     return sock, app
 
 
-async def _serve_in_loop(host: str, sock: Any, app: LiveApp) -> None:
-    from .._serve import serve_in_loop
+async def _serve_in_loop(host: str, sock: Any, app: LiveApp, stop: str = "Ctrl-C to stop") -> None:
+    from .._serve import say_listening, serve_in_loop
 
     with sock:
         hub: LiveHub = app.state.hub
         warning = auth.exposure_warning(host, app.stream.secret)
         if warning:
             logging.getLogger("tradeobs.live").warning("%s", warning)
+        say_listening(sock, host, "tradeobs live: the live view", stop, on_console)  # as run() says it
 
         def attach(server: Any) -> None:
             hub.server = server

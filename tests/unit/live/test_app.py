@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -768,6 +769,52 @@ def test_standalone_run_on_port_0_says_where_it_serves(configured: bool) -> None
             proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["live.run(port=0)", "asyncio.run(live.serve(port=0))"],
+    ids=["run", "serve"],
+)
+def test_after_init_the_live_view_still_says_its_url_on_stderr(call: str, tmp_path: Path) -> None:
+    """A bot calls ``init()`` first; the agent's handler on the root logger then took the "live view at" line to
+    logs/system.jsonl only, so ``live.run(port=0)`` said its URL nowhere on the terminal, and ``live.serve()`` (an
+    asyncio bot's way) said it nowhere at all."""
+    code = (
+        "import asyncio, tradeobs_agent\n"
+        "from tradeobs_agent import live\n"
+        "tradeobs_agent.init(service_name='bot', otlp=False, prometheus=False)\n"
+        f"{call}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        stream = proc.stderr
+        assert stream is not None
+        said: list[str] = []
+
+        def read() -> None:
+            for line in stream:
+                said.append(line)
+                if "live view at" in line:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(60)
+        m = re.search(r"tradeobs live: the live view at (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)", "".join(said))
+        assert m and m.group(2) != "0", said
+        with urllib.request.urlopen(m.group(1), timeout=10) as r:
+            assert r.status == 200 and b"tradeobs live" in r.read()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    system_log = (tmp_path / "logs" / "system.jsonl").read_text()
+    assert "the live view at" in system_log  # still in the log, as before
 
 
 def test_standalone_run_on_a_port_in_use_raises_naming_the_port() -> None:
