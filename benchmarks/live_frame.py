@@ -45,8 +45,8 @@ class Desk:
         aggregations = hasattr(SPECS[0], "aggregation")
         agg = {spec.name: spec.aggregation for spec in SPECS if spec.kind == "gauge"} if aggregations else {}
 
-        def gauge(name: str) -> Any:
-            return reg.gauge(name, aggregation=agg[name]) if aggregations else reg.gauge(name)
+        def gauge(name: str) -> Any:  # (a gauge a tree's SPECS do not have yet: summed, the default)
+            return reg.gauge(name, aggregation=agg.get(name, "sum")) if aggregations else reg.gauge(name)
 
         self.syms = [f"S{i:04d}" for i in range(symbols)]
         self.g = {n: gauge(n) for n in (
@@ -70,6 +70,11 @@ class Desk:
                         ("trading.drawdown", 0.01), ("trading.orders.open", 12)):  # fmt: skip
             gauge(name).bind(strategy="momentum").set(v)
         gauge("trading.risk.limit.utilization").bind(strategy="momentum", limit="position").set(0.4)
+        # Orders waiting for the venue (two venues) and the loop's stall, as TradingTelemetry sets them at collection
+        for venue, n, age in (("X", 3, 12.5), ("Y", 0, 0.0)):
+            gauge("trading.orders.unacknowledged").bind(strategy="momentum", venue=venue).set(n)
+            gauge("trading.orders.oldest_unacknowledged.age").bind(strategy="momentum", venue=venue).set(age)
+        gauge("trading.eventloop.stall").bind().set(0.0)
 
     def _series(self, s: str) -> None:
         """Every series of symbol ``s``: a price, its tick time, a position and P&L, orders and latency per side."""

@@ -631,7 +631,16 @@ def test_no_panel_rates_raw_buckets_of_every_symbol_while_symbol_is_all() -> Non
     at 1,000 symbols that was 79,000 series a histogram, rated at each of a thousand steps of each refresh
     (2-25 s a panel, benchmarks/dashboard_queries.py). A raw bucket selector is allowed where it selects nothing
     while Symbol is All (the picked-symbols branch), reads one instant far after any sample (the exemplars'
-    selector), or ranks over the whole range once (``@ end()``)."""
+    selector), or ranks over the whole range once (``@ end()``); or a histogram without a symbol (the event loop's
+    lag: one set of buckets per process, tradeobs_agent.trading.instruments.SPECS)."""
+    from tradeobs_agent.trading.instruments import SPECS
+
+    per_process = {
+        s.name.replace(".", "_") + ("_seconds" if s.unit == "s" else "") + "_bucket"
+        for s in SPECS
+        if s.kind == "histogram" and "symbol" not in s.attributes
+    }
+    assert "trading_eventloop_lag_seconds_bucket" in per_process
     raw_rate = re.compile(r"(?:rate|increase)\((\w+_bucket)\{([^}]*)\}\[([^\]]+)\]( @ end\(\))?\)")
     checked = 0
     for path in DASHBOARD_FILES:
@@ -648,5 +657,123 @@ def test_no_panel_rates_raw_buckets_of_every_symbol_while_symbol_is_all() -> Non
             for m in raw_rate.finditer(expr):
                 checked += 1
                 picked_only = 'tradeobs_symbols_picked!~".*"' in m.group(2)
-                assert picked_only or m.group(4), (path.name, title, ref, m.group(0))
+                assert picked_only or m.group(4) or m.group(1) in per_process, (path.name, title, ref, m.group(0))
     assert checked >= 11
+
+
+def _panel(dash: dict, title: str) -> dict:  # type: ignore[type-arg]
+    (panel,) = [p for p in dash["panels"] if p["title"] == title]
+    return panel  # type: ignore[no-any-return]
+
+
+WAITING_PANELS = {  # title -> (the limit's recording rule, the alert that pages on it)
+    "Oldest unacknowledged order by venue vs limit": (
+        "tradeobs:limit_order_ack_age:seconds",
+        "TradingOrdersUnacknowledged",
+    ),
+    "Event loop lag p99 vs limit": ("tradeobs:limit_eventloop_lag:seconds", "TradingEventLoopLagHigh"),
+    "Event loop stall vs limit": ("tradeobs:limit_eventloop_stall:seconds", "TradingEventLoopStalled"),
+}
+
+
+def test_waiting_orders_and_the_event_loop_have_panels_with_the_alerts_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trading_orders_unacknowledged, its oldest order's age and trading_eventloop_stall_seconds were in Prometheus,
+    the alerts and the runbook only (and the loop's lag in no panel either): an on-call engineer paged by
+    TradingOrdersUnacknowledged or TradingEventLoopStalled found nothing on the trading overview to see since when.
+    Each panel with a limit draws the limit's recording rule (the series the alert compares with) and turns red from
+    its value, read from limits.yml (a changed limit moves it too)."""
+    rules = yaml.safe_load((PROM_DIR / "rules" / "trading.yml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    limits = (PROM_DIR / "rules" / "limits.yml").read_text()
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    count = _panel(dash, "Orders awaiting the venue's ack, by venue")
+    assert [t["legendFormat"] for t in count["targets"]] == ["{{venue}}"]
+    assert "trading_orders_unacknowledged{" in count["targets"][0]["expr"]
+    for title, (record, alert) in WAITING_PANELS.items():
+        panel = _panel(dash, title)
+        assert alerts[alert].rstrip().endswith(f"> on () group_left () {record}"), alert
+        assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+        assert [(t["expr"], t["legendFormat"]) for t in panel["targets"]][-1] == (record, "limit")
+        (value,) = re.findall(rf"record: {re.escape(record)}\s+expr: vector\(([0-9.]+)\)", limits)
+        steps = [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+        assert steps == [None, float(value)], title
+    assert "{{pid}}" in _panel(dash, "Event loop stall vs limit")["targets"][0]["legendFormat"]  # each worker's
+
+    dashgen = load_dashgen()
+    common = sys.modules["dashgen._common"]
+    changed = tmp_path / "limits.yml"
+    changed.write_text(
+        limits.replace(
+            "tradeobs:limit_order_ack_age:seconds\n        expr: vector(30)",
+            "tradeobs:limit_order_ack_age:seconds\n        expr: vector(20)",
+        )
+    )
+    assert changed.read_text() != limits
+    monkeypatch.setattr(common, "LIMITS_RULES", changed)
+    out = json.loads(dashgen.render(dashgen.DASHBOARDS["trading-overview.json"]))
+    panel = _panel(out, "Oldest unacknowledged order by venue vs limit")
+    assert [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 20.0]
+
+
+def test_waiting_order_and_stall_panels_add_up_workers_keep_the_worst_and_answer_0(tmp_path: Path) -> None:
+    """Evaluated by promtool over series as a worker group's endpoint and OTLP instances export them: the count adds
+    up strategies, instances and workers per venue and says 0 for a venue where none waits (a series at 0, not "no
+    data"); the age is the worst; the stall is one line per process (pid); an instance that stopped is left out."""
+    from .helpers import require_binary
+
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    expr = {
+        t: _panel(dash, t)["targets"][0]["expr"] for t in (*WAITING_PANELS, "Orders awaiting the venue's ack, by venue")
+    }
+    a, b, old = 'job="otlp",instance="a"', 'job="otlp",instance="b"', 'job="otlp",instance="old"'
+    series = [
+        (f'trading_orders_unacknowledged{{{a},strategy="mm",venue="X"}}', "2x4"),
+        (f'trading_orders_unacknowledged{{{a},strategy="arb",venue="X"}}', "1x4"),
+        (f'trading_orders_unacknowledged{{{b},strategy="mm",venue="X"}}', "1x4"),
+        (f'trading_orders_unacknowledged{{{b},strategy="mm",venue="Y"}}', "0x4"),
+        (f'trading_orders_unacknowledged{{{old},strategy="mm",venue="Y"}}', "7x4"),  # stopped: its last values
+        (f'trading_orders_oldest_unacknowledged_age_seconds{{{a},strategy="mm",venue="X"}}', "12x4"),
+        (f'trading_orders_oldest_unacknowledged_age_seconds{{{a},strategy="arb",venue="X"}}', "41x4"),
+        (f'trading_orders_oldest_unacknowledged_age_seconds{{{b},strategy="mm",venue="X"}}', "3x4"),
+        (f'trading_orders_oldest_unacknowledged_age_seconds{{{b},strategy="mm",venue="Y"}}', "0x4"),
+        (f'trading_orders_oldest_unacknowledged_age_seconds{{{old},strategy="mm",venue="Y"}}', "99x4"),
+        (f"tradeobs_agent_stopped{{{old}}}", "1x4"),
+        (f'trading_eventloop_stall_seconds{{{a},pid="11"}}', "0x4"),
+        (f'trading_eventloop_stall_seconds{{{a},pid="12"}}', "0 15 30 45"),
+        (f'trading_eventloop_lag_seconds_bucket{{{a},pid="11",le="0.1"}}', "0+10x4"),
+        (f'trading_eventloop_lag_seconds_bucket{{{a},pid="11",le="+Inf"}}', "0+10x4"),
+    ]
+    cases = [
+        (expr["Orders awaiting the venue's ack, by venue"], [('{venue="X"}', 4), ('{venue="Y"}', 0)]),
+        (expr["Oldest unacknowledged order by venue vs limit"], [('{venue="X"}', 41), ('{venue="Y"}', 0)]),
+        (
+            expr["Event loop stall vs limit"],
+            [('{job="otlp",instance="a",pid="11"}', 0), ('{job="otlp",instance="a",pid="12"}', 45)],
+        ),
+        (
+            "round(" + expr["Event loop lag p99 vs limit"].replace("$__rate_interval", "2m") + ", 0.001)",
+            [('{job="otlp",instance="a"}', 0.099)],
+        ),
+        ("tradeobs:limit_order_ack_age:seconds", [('{__name__="tradeobs:limit_order_ack_age:seconds"}', 30)]),
+    ]
+    test = {
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series],
+        "promql_expr_test": [
+            {
+                "expr": e.replace("$job", "otlp").replace("$mode", "(live|paper)"),
+                "eval_time": "3m",
+                "exp_samples": [{"labels": labels, "value": want} for labels, want in samples],
+            }
+            for e, samples in cases
+        ],
+    }
+    path = tmp_path / "waiting_panels_test.yml"
+    rule_files = [str(PROM_DIR / "rules" / "recording.yml"), str(PROM_DIR / "rules" / "limits.yml")]
+    path.write_text(yaml.safe_dump({"rule_files": rule_files, "evaluation_interval": "15s", "tests": [test]}))
+    res = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -16,6 +16,9 @@ stale one) at 10 Hz and fills an order every 0.5 s.
 with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` says what the scenario holds.
 ``POST /test/flatten`` closes AAPL in both desks (both report an average entry, so the row has none left) while a
 third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
+``POST /test/hang`` sends an order the venue never answers (AAPL, momentum): it waits for an ack for good.
+``POST /test/stall`` starts a trading loop on a thread of its own with the lag monitor and blocks it (a hung sync
+call) until ``POST /test/unstall``: the hub, on the server's loop, goes on and its frames say how late that loop is.
 ``POST /test/hostile`` starts a third desk whose names carry markup and JavaScript (:data:`HOSTILE`: its strategy,
 venue, symbols, order ids, a limit, reject reasons) and names that are also JavaScript's own property names
 (``__proto__``, ``constructor``), and publishes an event whose data has the keys the page once kept its own
@@ -34,6 +37,7 @@ workers' files: every worker is in this process. Its hub is not the agent's, so 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import random
 import socket
@@ -370,6 +374,34 @@ def main() -> None:
         scenario.hostile()
         return PlainTextResponse("hostile")
 
+    async def hang(request: Request) -> PlainTextResponse:
+        # An order sent to the venue that never answers (a hung venue gateway, a lost message): never acked.
+        o = scenario.desks[0].order_signal("hung-1", "AAPL", "buy", 10, 189.0, order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        return PlainTextResponse("sent")
+
+    stall_release = threading.Event()
+
+    async def stall(request: Request) -> PlainTextResponse:
+        # A trading loop of its own thread, watched by the lag monitor, then blocked by a sync call until released.
+        desk, blocked = scenario.desks[0], threading.Event()
+
+        async def trading_loop() -> None:
+            desk.event_loop_lag_monitor(interval=0.1)
+            await asyncio.sleep(0.3)  # on time a few wake-ups
+            blocked.set()
+            stall_release.wait()  # time.sleep in a coroutine, a hung sync call: the loop stops
+            await asyncio.Event().wait()  # on time again, until the process exits (a daemon thread)
+
+        threading.Thread(target=asyncio.run, args=(trading_loop(),), name="trading-loop", daemon=True).start()
+        blocked.wait(10)
+        return PlainTextResponse("stalled")
+
+    async def unstall(request: Request) -> PlainTextResponse:
+        stall_release.set()
+        return PlainTextResponse("released")
+
     real_time, offset = time.time, [0.0]
 
     def stepped_time() -> float:
@@ -396,6 +428,9 @@ def main() -> None:
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/hostile", hostile, methods=["POST"]),
             Route("/test/info", info),
+            Route("/test/hang", hang, methods=["POST"]),
+            Route("/test/stall", stall, methods=["POST"]),
+            Route("/test/unstall", unstall, methods=["POST"]),
             Route("/test/clock", clock, methods=["POST"]),
             Route("/test/start", start, methods=["POST"]),
             Mount("/telemetry", telemetry),

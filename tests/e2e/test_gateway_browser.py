@@ -97,6 +97,9 @@ def test_the_gateway_page_shows_the_fleet_desk_account_and_working_orders(browse
             ]:
                 assert shows(kpi(page, name), value, decimals), (name, kpi(page, name), value)
             assert shows(kpi(page, "reject_rate"), d["reject_rate"] * 100, 1)
+            # each agent's 5 resting orders were sent and never acknowledged nor filled: the fleet's 10 wait for a venue
+            assert d["unacked"] == 10 and d["unacked_age"] > 0, d
+            assert kpi(page, "unacked").startswith("10 · oldest "), kpi(page, "unacked")
             working = page.locator("#working tbody tr")
             keys = [working.nth(i).get_attribute("data-oid") for i in range(working.count())]
             assert sorted(keys) == sorted(snap["working"]) and len(keys) == 10

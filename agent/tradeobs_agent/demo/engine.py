@@ -96,6 +96,7 @@ class TradingEngine:
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._state_task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
         self._kill_time = 0.0
         self.ticks = 0
         self.orders = 0
@@ -109,6 +110,9 @@ class TradingEngine:
         self.tt.kill_switch(self.risk.kill_switch, "start")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="demo-engine")
         self._state_task = asyncio.get_running_loop().create_task(self._publish_state(), name="demo-state")
+        # The loop's lag and, while it runs, its stall (trading.eventloop.lag/.stall): as a service would watch
+        # its loop; the dashboards' event-loop panels and the live page's "event loop" box show them.
+        self._lag_task = self.tt.event_loop_lag_monitor()
         _sys.info(
             "demo engine started: %d symbols, %.1f ticks/s, %.1f orders/s",
             len(self.symbols),
@@ -120,7 +124,7 @@ class TradingEngine:
 
     async def stop(self) -> None:
         self.running = False
-        tasks = [t for t in (self._task, self._state_task, *self._inflight) if t is not None]
+        tasks = [t for t in (self._task, self._state_task, self._lag_task, *self._inflight) if t is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -53,7 +53,7 @@ from ..events import EventBus
 from ..exceptions import UnknownSettingError
 from ..metrics import Registry, get_registry
 from . import auth
-from .frames import STALE_AFTER
+from .frames import ACK_AGE_LIMIT, STALE_AFTER, STALL_LIMIT
 from .hub import LiveHub
 
 __all__ = [
@@ -352,6 +352,8 @@ def create_app(
             "jaeger_datasource": JAEGER_DATASOURCE_UID,
             "order_dashboard": ORDER_DASHBOARD_UID,
             "stale_after": STALE_AFTER,
+            "ack_age_limit": ACK_AGE_LIMIT,
+            "stall_limit": STALL_LIMIT,
         }
     )
     unknown = set(hub_options) - _HUB_OPTIONS

@@ -34,7 +34,9 @@ How values merge over instances (and the top-level sections are fleet totals):
   recomputed from the instances' window counts (rejected / decided over the fleet, decided = submitted + rejected
   at risk as in the agent's own rate; ``reject_window`` the longest
   instance window); risk ``limits`` are keyed ``service/strategy/limit`` (the worst instance of a service);
-  ``md_age`` is the worst (max) and ``stale`` counts the union of the instances' stale symbols;
+  ``md_age`` is the worst (max) and ``stale`` counts the union of the instances' stale symbols; orders waiting
+  for the venue (``unacked``) add up, and their oldest age (``unacked_age``) and the event loop's ``stall`` are the
+  worst instance's (``stall_at``: its ``service/instance`` while it is above 0);
 * ``working``: the union of the instances' working orders, keyed ``service/instance/order id`` (``id`` and ``sv``
   in the row name the order and its service), the oldest :data:`.frames.WORKING_IN_FRAME`;
 * latency quantiles are exact: agents publish each latency histogram's merged bucket counts and the
@@ -73,7 +75,8 @@ _OWN_HEALTH = ("clients", "frames_coalesced", "clients_rejected", "clients_timed
 _SUM_SYMBOL = ("pos", "ntl", "rpnl", "upnl", "ord", "fill", "rej")
 _STRATEGY_KEYS = ("ord", "fill", "rej", "rpnl", "upnl", "ntl", "equity", "drawdown", "kill_switch")
 _SUM_ACCOUNT = ("pnl_day", "gross", "net")  # fleet totals only (services rows keep what they had)
-_SUM_DESK = ("open", "orders", "fills", "rejects", "working", "working_dropped")
+_SUM_DESK = ("open", "orders", "fills", "rejects", "working", "working_dropped", "unacked")
+_WORST_DESK = ("unacked_age", "stall")  # the oldest unacknowledged order, the most stalled loop: any instance's
 
 
 def _num(v: Any) -> TypeGuard[int | float]:
@@ -415,7 +418,19 @@ class _Desk:
     :data:`.frames.WORKING_IN_FRAME` of them, each with ``id`` (the order's own id) and ``sv`` (its service).
     """
 
-    __slots__ = ("counts", "limits", "md_age", "orders", "reasons", "rw", "rw_seen", "since", "stale")
+    __slots__ = (
+        "counts",
+        "limits",
+        "md_age",
+        "orders",
+        "reasons",
+        "rw",
+        "rw_seen",
+        "since",
+        "stale",
+        "worst",
+        "worst_at",
+    )
 
     def __init__(self) -> None:
         self.counts: dict[str, float] = {}
@@ -427,6 +442,8 @@ class _Desk:
         self.stale: set[str] = set()  # filled by FleetView._merge_symbols
         self.orders: list[tuple[float, str, str, str, Any]] = []
         self.since: list[float] = []  # the instances' counts_since
+        self.worst: dict[str, float] = {}  # _WORST_DESK: the worst instance's
+        self.worst_at: dict[str, str] = {}  # ... and which one (service/instance)
 
     def add(self, svc: str, inst: str, frame: Mapping[str, Any], state: Mapping[str, Any]) -> None:
         d = _mapping(state.get("desk"))
@@ -455,6 +472,11 @@ class _Desk:
         md_age = d.get("md_age")
         if _num(md_age):
             self.md_age = md_age if self.md_age is None else max(self.md_age, md_age)
+        for k in _WORST_DESK:
+            v = d.get(k)
+            if _num(v) and (k not in self.worst or v > self.worst[k]):
+                self.worst[k] = v
+                self.worst_at[k] = f"{svc}/{inst}"
         orders = self.orders  # (sent at, service, instance, id, row): rows are copied only once selected
         for oid, row in _mapping(state.get("working")).items():
             t = row.get("t") if isinstance(row, dict) else None  # a dict (parsed JSON); not the slower ABC check
@@ -477,6 +499,9 @@ class _Desk:
         if self.md_age is not None:
             out["md_age"] = self.md_age
             out["stale"] = len(self.stale)
+        out.update(self.worst)
+        if self.worst.get("stall", 0) > 0:
+            out["stall_at"] = self.worst_at["stall"]
         return out
 
     def working(self) -> dict[str, dict[str, Any]]:

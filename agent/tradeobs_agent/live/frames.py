@@ -43,6 +43,15 @@ rejects by ``reasons``, risk ``limits`` in use, market-data freshness
 (``md_age``: seconds since the newest tick; ``stale``: symbols without a tick for
 :data:`STALE_AFTER` seconds) and the working orders' count. ``working`` is
 :meth:`~.working.WorkingOrders.frame`: the oldest working orders.
+
+Orders waiting for the venue and the trading loop, from the gauges the agent sets at each collection (the ones
+Prometheus and the alerts read; the live hub collects once a second for its frames, as a worker group's members
+do): ``unacked`` orders sent and neither acknowledged nor filled nor ended (``trading.orders.unacknowledged``,
+summed over strategies, venues and workers), ``unacked_age`` the oldest one's seconds
+(``trading.orders.oldest_unacknowledged.age``, the worst); ``stall`` how late the asyncio loop is now in waking its
+lag monitor (``trading.eventloop.stall``: 0 on time; the worst process's, with its ``stall_pid`` when the series
+has one, as in a worker group). Each is absent while its gauge has no series (no trading telemetry, no lag
+monitor). The page marks them past :data:`ACK_AGE_LIMIT` and :data:`STALL_LIMIT`, the alerts' limits.
 """
 
 from __future__ import annotations
@@ -64,13 +73,28 @@ from .working import WorkingOrders
 
 _OBSERVED = operator.attrgetter("observed")
 
-__all__ = ["STALE_AFTER", "FrameBuilder", "changed_fields", "delta", "merged_quantile"]
+__all__ = [
+    "ACK_AGE_LIMIT",
+    "COLLECT_EVERY",
+    "STALE_AFTER",
+    "STALL_LIMIT",
+    "FrameBuilder",
+    "changed_fields",
+    "delta",
+    "merged_quantile",
+]
 
 DAY_FULL_WITHIN = 60.0  # a frame built this many seconds before the day's start makes its P&L the whole day's
 # A wall clock stepped back at most this far (NTP, chrony, an operator: seconds to minutes) across the day's start is
 # a step, not the day before: the day's P&L keeps counting. A larger step back says the day read before was wrong.
 DAY_STEP_BACK = 3600.0
 STALE_AFTER = 5  # seconds without a tick before a symbol counts as stale (desk.stale; the page marks it)
+# Seconds between the collect hooks a one-process hub (and the NATS publisher) runs before a frame: the gauges the
+# agent sets at collection (orders waiting for the venue and their oldest age, the event loop's stall) were otherwise
+# as old as the last scrape or export (10 s and more); a worker group's members collect as often (its SLOW_PUBLISH).
+COLLECT_EVERY = 1.0
+ACK_AGE_LIMIT = 30.0  # seconds, as tradeobs:limit_order_ack_age:seconds (TradingOrdersUnacknowledged)
+STALL_LIMIT = 30.0  # seconds, as tradeobs:limit_eventloop_stall:seconds (TradingEventLoopStalled)
 REJECT_WINDOW = 300.0  # seconds, as the Prometheus rule job:trading_order_reject_ratio:rate5m
 WORKING_IN_FRAME = 200  # the oldest working orders a frame lists (desk.working is the whole count)
 SECTIONS = ("account", "desk", "latency", "health", "system")  # merged key by key by a client
@@ -109,6 +133,9 @@ FILLED = "trading.orders.filled"
 REJECTED = "trading.orders.rejected"
 COUNTS = (SUBMITTED, FILLED, REJECTED, PARTIAL_FILLS)  # the counters whose start is the desk's counts_since
 LIMITS = "trading.risk.limit.utilization"
+UNACKED = "trading.orders.unacknowledged"
+UNACKED_AGE = "trading.orders.oldest_unacknowledged.age"
+LOOP_STALL = "trading.eventloop.stall"
 LATENCIES: dict[str, str] = {
     "trading.order.submit_to_fill.latency": "submit_to_fill",
     "trading.order.submit_to_ack.latency": "submit_to_ack",
@@ -135,6 +162,9 @@ FRAME_INSTRUMENTS: tuple[str, ...] = (
     OPEN_ORDERS,
     PARTIAL_FILLS,
     LIMITS,
+    UNACKED,
+    UNACKED_AGE,
+    LOOP_STALL,
     *LATENCIES,
     *HEALTH_COUNTERS,
     *HEALTH_GAUGES,
@@ -546,7 +576,30 @@ class FrameBuilder:
         if md_age is not None:
             desk["md_age"] = md_age
             desk["stale"] = sum(1 for r in symbols.values() if r.get("age", 0) >= STALE_AFTER)
+        self._waiting(snap, desk)
         return desk
+
+    @staticmethod
+    def _waiting(snap: Any, desk: dict[str, Any]) -> None:
+        """``unacked``, ``unacked_age``, ``stall`` (and ``stall_pid``): what the agent's gauges said at the last
+        collection; each only when its gauge has a series."""
+        n: float | None = None
+        for p in snap.numbers(UNACKED):
+            n = p.value if n is None else n + p.value
+        if n is not None:
+            desk["unacked"] = n
+        oldest = max((p.value for p in snap.numbers(UNACKED_AGE)), default=None)
+        if oldest is not None:
+            desk["unacked_age"] = round(oldest, 1)
+        worst: NumberPoint | None = None
+        for p in snap.numbers(LOOP_STALL):
+            if worst is None or p.value > worst.value:
+                worst = p
+        if worst is not None:
+            desk["stall"] = round(worst.value, 1)
+            pid = worst.attributes.get("pid")
+            if pid is not None and worst.value > 0:
+                desk["stall_pid"] = pid
 
     def _reject_rate(
         self, decided: float, rejected: float, seed: tuple[float, float, float] | None = None

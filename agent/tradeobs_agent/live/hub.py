@@ -107,7 +107,7 @@ from ..metrics import Registry, Snapshot, get_registry
 from ..redaction import default_redactor
 from ..trading._journal import get_journal
 from . import wire
-from .frames import FRAME_INSTRUMENTS, FrameBuilder, delta, select_symbols
+from .frames import COLLECT_EVERY, FRAME_INSTRUMENTS, FrameBuilder, delta, select_symbols
 from .rows import exact
 from .working import WorkingOrders
 
@@ -294,6 +294,7 @@ class LiveHub:
         self._offloadable = isinstance(self._builder, FrameBuilder)
         self._offload = False
         self._woken_early = False  # this tick's applier wake was scheduled before it (_wake_applier_before)
+        self._collected_at = -COLLECT_EVERY  # time.monotonic() of the last collect hooks run for a frame
         self._frames_thread = _FramesThread()
         self.stats = {
             "frames_sent": 0,
@@ -518,12 +519,17 @@ class LiveHub:
         now, mono = time.time(), time.monotonic()
         full = self._state is None or mono - self._last_full >= self.full_every
         health = {"events_buffered": len(self._events), "export": _export_state()}
-        return _Begun(events, now, round(now, 4), mono, self._n + 1, self._state, full, health)
+        collect = self._offloadable and mono - self._collected_at >= COLLECT_EVERY
+        if collect:
+            self._collected_at = mono
+        return _Begun(events, now, round(now, 4), mono, self._n + 1, self._state, full, health, collect)
 
     def _produce(self, b: _Begun, offer: Callable[[], None] | None) -> tuple[_Begun, _Produced]:
         """The frame: state, full and delta bytes, chart point. Reads only the registry, the builder, the
         working orders (changed by :meth:`_pull_events`, on the loop, between two ticks) and ``b``."""
         t0 = time.perf_counter()
+        if b.collect:  # the gauges set at collection, fresh (COLLECT_EVERY); off the loop with the build if it is
+            self.registry.run_collect_hooks()
         state = (
             self._builder.build(b.health, self._working, offer=offer)
             if offer
@@ -993,6 +999,7 @@ class _Begun(NamedTuple):
     prev_state: dict[str, Any] | None
     full: bool  # a full frame this tick (``full_every``), not a delta
     health: dict[str, Any]
+    collect: bool = False  # run the registry's collect hooks before the build (COLLECT_EVERY)
 
 
 class _Produced(NamedTuple):

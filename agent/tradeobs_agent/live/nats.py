@@ -61,7 +61,7 @@ from .._trading_day import LOCAL_MIDNIGHT, TradingDay
 from ..events import EventBus, get_bus
 from ..metrics import Registry, Snapshot, get_registry
 from ..trading._journal import get_journal
-from .frames import FRAME_INSTRUMENTS, LATENCIES, LIMITS, POSITION, WORST_OF, FrameBuilder
+from .frames import COLLECT_EVERY, FRAME_INSTRUMENTS, LATENCIES, LIMITS, POSITION, WORST_OF, FrameBuilder
 from .hub import _clean
 from .working import WorkingOrders
 
@@ -312,6 +312,7 @@ class NatsPublisher:
         self._bus_seq = self.bus.last_seq  # events from now on (earlier ones were before NATS was configured)
         self._seq = 0
         self._ensured_at = 0.0
+        self._collected_at = -COLLECT_EVERY  # time.monotonic() of the last collect hooks run (as the hub's)
         self._nc: Any = None
         self._js: Any = None
         self._thread: threading.Thread | None = None
@@ -551,7 +552,11 @@ class NatsPublisher:
         self._collect_events()
 
     def _frame_bytes(self) -> bytes:
-        self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=False, reuse=self._reuse)
+        mono = time.monotonic()
+        collect = mono - self._collected_at >= COLLECT_EVERY  # the gauges set at collection, fresh (as the hub's)
+        if collect:
+            self._collected_at = mono
+        self._snap.snap = snap = self.registry.snapshot(_INSTRUMENTS, prepare=collect, reuse=self._reuse)
         offer_gil()
         state = self._builder.build({"nats_outbox": self._queued, "export": _export_state()}, self._working, snap)
         offer_gil()

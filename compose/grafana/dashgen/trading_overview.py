@@ -221,6 +221,9 @@ def _position_target(ref: str, metric: str) -> object:
 def build() -> Dashboard:
     ids = Ids()
     drawdown_limit = risk_limit("tradeobs:limit_drawdown:ratio")
+    ack_age_limit = risk_limit("tradeobs:limit_order_ack_age:seconds")
+    loop_lag_limit = risk_limit("tradeobs:limit_eventloop_lag:seconds")
+    stall_limit = risk_limit("tradeobs:limit_eventloop_stall:seconds")
     kill_switch_map = ValueMap(
         options={
             "0": ValueMappingResult(text="off", color="green", index=0),
@@ -427,6 +430,47 @@ def build() -> Dashboard:
                 " (docs/runbook.md, 'End of day')."
             )
         )
+        .with_panel(
+            _ts(
+                ids,
+                "Orders awaiting the venue's ack, by venue",
+                "short",
+                prom(
+                    "A",
+                    f"sum by (venue) {_running(f'trading_orders_unacknowledged{{{J}}}')}",
+                    "{{venue}}",
+                ),
+                span=6,
+            )
+            .min(0)
+            .description(
+                "Orders sent to the venue and neither acknowledged nor filled nor ended yet"
+                " (trading.orders.unacknowledged, from each service's open book at each collection; 0 when none"
+                " waits), over strategies, services and workers. The oldest one's age is the panel beside it."
+            )
+        )
+        .with_panel(
+            _ts(
+                ids,
+                "Oldest unacknowledged order by venue vs limit",
+                "s",
+                prom(
+                    "A",
+                    f"max by (venue) {_running(f'trading_orders_oldest_unacknowledged_age_seconds{{{J}}}')}",
+                    "{{venue}}",
+                ),
+                prom("B", "tradeobs:limit_order_ack_age:seconds", "limit"),
+                span=6,
+            )
+            .min(0)
+            .thresholds(thresholds((None, "green"), (ack_age_limit, "red")))
+            .description(
+                "Seconds since the oldest order still waiting for the venue's ack was sent (0 when none waits;"
+                f" the worst strategy and service). Red from {ack_age_limit:g} s, the limit"
+                " (tradeobs:limit_order_ack_age:seconds, compose/prometheus/rules/limits.yml), where"
+                " TradingOrdersUnacknowledged pages."
+            )
+        )
         # ------------------------------------------------------------ latency
         .with_row(Row("Latency (click an exemplar dot to open the order's trace)").id(ids()))
         .with_panel(
@@ -545,6 +589,49 @@ def build() -> Dashboard:
                     "{{symbol}}",
                 ),
             ).description(f"p99 feed lag of the {TOP} symbols with the highest mean lag over the time range.")
+        )
+        .with_panel(
+            _ts(
+                ids,
+                "Event loop lag p99 vs limit",
+                "s",
+                prom(
+                    "A",
+                    "histogram_quantile(0.99, sum by (job, instance, le)"
+                    f" (rate(trading_eventloop_lag_seconds_bucket{{{J}}}[$__rate_interval])))",
+                    "{{job}} {{instance}}",
+                ),
+                prom("B", "tradeobs:limit_eventloop_lag:seconds", "limit"),
+            )
+            .min(0)
+            .thresholds(thresholds((None, "green"), (loop_lag_limit, "red")))
+            .description(
+                "How late each process's asyncio loop ran a check due every 0.1 s (tt.event_loop_lag_monitor()),"
+                f" p99. Red from {loop_lag_limit:g} s (tradeobs:limit_eventloop_lag:seconds): over 5 minutes"
+                " TradingEventLoopLagHigh warns. A loop blocked for good records no lag: the stall beside it."
+            )
+        )
+        .with_panel(
+            _ts(
+                ids,
+                "Event loop stall vs limit",
+                "s",
+                prom(
+                    "A",
+                    f"max by (job, instance, pid) {_running(f'trading_eventloop_stall_seconds{{{J}}}')}",
+                    "{{job}} {{instance}} {{pid}}",
+                ),
+                prom("B", "tradeobs:limit_eventloop_stall:seconds", "limit"),
+            )
+            .min(0)
+            .thresholds(thresholds((None, "green"), (stall_limit, "red")))
+            .description(
+                "How late each process's asyncio loop is now in waking its lag monitor, read at each collection"
+                " from another thread: 0 on time, growing while the loop is blocked (a hung sync call, a deadlock),"
+                f" when the lag beside it records nothing. Red from {stall_limit:g} s"
+                " (tradeobs:limit_eventloop_stall:seconds), where TradingEventLoopStalled pages. One line per"
+                " process (pid: each worker of a group)."
+            )
         )
         # ------------------------------------------------------------ money and risk
         .with_row(Row("P&L, exposure, risk").id(ids()))

@@ -648,6 +648,8 @@ def test_config_gives_the_page_its_grafana_links_and_needs_the_same_auth(monkeyp
             "jaeger_datasource": "jaeger",
             "order_dashboard": "tradeobs-order",
             "stale_after": 5,
+            "ack_age_limit": 30.0,  # the alerts' limits, where the page marks orders awaiting an ack, a stalled loop
+            "stall_limit": 30.0,
         }
         c.close()
     with serve(grafana_url="") as srv:  # an explicit argument wins; empty means no links

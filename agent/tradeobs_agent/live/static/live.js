@@ -756,6 +756,33 @@
       kpi("kill_switch", a.kill_switch ? "ENGAGED" : "off", a.kill_switch ? "bad" : "");
       ks.classList.toggle("alarm", !!a.kill_switch);
     }
+    waiting(d);
+  }
+  // Orders sent and not yet acknowledged, filled or ended, with the oldest one's age, and how late the trading loop
+  // is (desk.unacked, unacked_age, stall: the agent's gauges at its last collection, a second old at most). Each box
+  // shows once its gauge exists. Past the alerts' limits (page config: ack_age_limit, stall_limit; 30 s) the value is
+  // red with a sign before it (read "alert:") and the box turns dark red: never colour alone.
+  function waiting(d) {
+    var c = T.config || {}, box = $("kpi-ack"), n = d.unacked, old = d.unacked_age || 0;
+    var ackLimit = c.ack_age_limit || 30, stallLimit = c.stall_limit || 30;
+    if (typeof n !== "number") { box.hidden = true; } else {
+      box.hidden = false;
+      var over = n > 0 && old >= ackLimit;
+      kpi("unacked", n > 0 ? count(n) + " · oldest " + age(old) + (over ? " (over " + age(ackLimit) + ")" : "") : "none",
+        over ? "bad" : "");
+      box.classList.toggle("alarm", over);
+      box.title = "orders sent to the venue and not yet acknowledged, filled or ended; TradingOrdersUnacknowledged " +
+        "pages when the oldest waits more than " + age(ackLimit);
+    }
+    var lb = $("kpi-loop"), s = d.stall;
+    if (typeof s !== "number") { lb.hidden = true; return; }
+    lb.hidden = false;
+    var who = d.stall_at ? " · " + d.stall_at : d.stall_pid !== undefined ? " · pid " + d.stall_pid : "";
+    var stalled = s >= stallLimit;
+    kpi("stall", s < 1 ? "on time" : (stalled ? "stalled " : "late ") + age(s) + who, s >= 1 ? "bad" : "");
+    lb.classList.toggle("alarm", stalled);
+    lb.title = "how late the trading event loop is now in waking its lag monitor (the worst process's); " +
+      "TradingEventLoopStalled pages past " + age(stallLimit);
   }
   function freshness() {  // also on a timer: a stalled stream must show its age growing
     var st = T.state; if (!st) return;
