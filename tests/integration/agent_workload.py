@@ -189,7 +189,9 @@ class _Trader:
         from tradeobs_agent import TradingTelemetry
 
         tradeobs_agent.init()
-        self.tt = TradingTelemetry(strategy=STRATEGY, venue=VENUE)
+        # WORKLOAD_ORDER_TTL: the open book's order_ttl (test_alert_unacked.py lets the unanswered orders expire)
+        ttl = float(os.environ.get("WORKLOAD_ORDER_TTL", "300"))
+        self.tt = TradingTelemetry(strategy=STRATEGY, venue=VENUE, order_ttl=ttl)
         self.rate, self.reject_ratio, self.fill_latency = 2.0, 0.0, 0.01
         self.no_ack_every = 0  # every n-th order sent gets no answer from the "venue" (0: none)
         self._stop = threading.Event()

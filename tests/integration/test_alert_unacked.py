@@ -11,6 +11,11 @@ for that service, strategy and venue only, within the bound docs/alerts.md state
 limit + an export + scrapes + evaluation + group_wait).
 
 Before, nothing measured such an order (the submit->ack latency is recorded at the ack) and no rule could page.
+
+Then the venue answers every order again, and the unanswered ones expire from the agent's open book (its order_ttl,
+ORDER_TTL here, a little above the age limit): the age gauge reads 0, the agent counts them in
+``trading_orders_expired_total{state="unacknowledged"}``, and the alert is still firing in Prometheus, with no
+"resolved" sent. Before, the alert resolved as the gauge dropped, though no order had been answered.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ def _limit() -> float:
 
 
 HEALTHY_SECONDS = _limit() + 15  # past the limit, with exports and evaluations to spare
+ORDER_TTL = _limit() + 10  # the hung service's order_ttl: its unanswered orders page (age) before they expire
+EXPIRED = "trading_orders_expired_total"
 
 
 def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not(tmp_path: Path) -> None:
@@ -95,7 +102,15 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
             lambda: http_ok(f"http://{am_addr}/-/ready"), "Alertmanager ready", READY_TIMEOUT, procs=tuple(running)
         )
         calm = stack.enter_context(AgentWorkload("alerts", collector, tmp_path / "calm", unique_service("calm")))
-        hung = stack.enter_context(AgentWorkload("alerts", collector, tmp_path / "hung", unique_service("hung")))
+        hung = stack.enter_context(
+            AgentWorkload(
+                "alerts",
+                collector,
+                tmp_path / "hung",
+                unique_service("hung"),
+                extra_env={"WORKLOAD_ORDER_TTL": str(ORDER_TTL)},
+            )
+        )
 
         def alive() -> None:
             for p in running:
@@ -155,3 +170,31 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
         assert (labels["strategy"], labels["venue"], labels["severity"]) == (STRATEGY, VENUE, "critical")
         assert webhook.first(ALERT, job=calm.service_name) is None, "the healthy service paged"
         assert all(a["labels"]["job"] == hung.service_name for a in ours())
+
+        # ------------------------------------------------------------------ answered again; the lost orders expire
+        hung.send({"cmd": "no_ack", "every": 0})
+        job = f'job="{hung.service_name}"'
+
+        def all_expired() -> bool:
+            age = prometheus_query(prom.url, f"max({AGE}{{{job}}})")
+            return bool(age) and float(age[0]["value"][1]) == 0.0
+
+        # The last order left unanswered expires ORDER_TTL after it was sent, then an export, a scrape.
+        wait_for(all_expired, f"{AGE} of {hung.service_name} back to 0", ORDER_TTL + 30, procs=tuple(running))
+        gone_at = time.time()
+        expired = prometheus_query(prom.url, f'sum({EXPIRED}{{{job}, state="unacknowledged"}})')
+        assert expired and float(expired[0]["value"][1]) > 0, f"no expired unacknowledged order counted: {expired}"
+        # Evaluations after the drop (the old rule resolved at the first one): still firing, same labels.
+        while time.time() < gone_at + 3 * INTERVAL + 2:
+            alive()
+            time.sleep(0.5)
+        firing = [a for a in ours() if a["labels"]["job"] == hung.service_name]
+        assert [a["state"] for a in firing] == ["firing"], (
+            f"the lost orders expired and the alert {firing or 'resolved'}"
+        )
+        assert (firing[0]["labels"]["strategy"], firing[0]["labels"]["venue"]) == (STRATEGY, VENUE)
+        assert firing[0]["annotations"]["summary"].startswith("Orders expired unacknowledged on "), firing[0]
+        resolved = [a for _, a in webhook.notifications(status="resolved") if a["labels"]["alertname"] == ALERT]
+        assert resolved == [], f"a resolved was sent for orders nobody answered: {resolved}"
+        summary = firing[0]["annotations"]["summary"]
+        print(f"the lost orders out of the gauge {gone_at - t0:.1f} s after the fault; {ALERT} still firing: {summary}")

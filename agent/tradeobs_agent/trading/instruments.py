@@ -137,6 +137,15 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Orders cancelled before the venue acknowledged or filled them: the bot's own ack-timeout cancel (a venue "
         "cannot cancel an order it never accepted); also counted in trading.orders.cancelled",
     ),
+    _c(
+        "expired",
+        "trading.orders.expired",
+        "{order}",
+        (*_S, "state"),
+        "Orders the agent stopped following without an outcome: past order_ttl (expired) or pushed out of the open "
+        "book by max_open_orders (evicted); state: unacknowledged (sent, never acknowledged nor filled: its fate at "
+        "the venue is unknown), acknowledged (acknowledged or partly filled) or unsent (signalled, never sent)",
+    ),
     # latency
     _h(
         "signal_to_submit",
@@ -306,6 +315,7 @@ class TradingInstruments:
     unacknowledged: Gauge
     oldest_unacknowledged: Gauge
     cancelled_unacknowledged: Counter
+    expired: Counter
     signal_to_submit: Histogram
     submit_to_ack: Histogram
     submit_to_fill: Histogram

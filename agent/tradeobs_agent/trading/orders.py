@@ -28,9 +28,13 @@ exact right after the call. An :class:`OrderTrace` talks to the
 Unlike a plain OTel span that would simply leak if never ended, open orders are
 kept in a bounded, expiring book (:class:`OrderBook`): past ``max_open_orders``
 the oldest is evicted and past ``order_ttl`` seconds an order expires. Either way
-its span ends with ``order.outcome`` = ``evicted`` / ``expired`` (status left
-unset: losing track of a resting order is not a trading error) and
-``tradeobs.agent.items.dropped{signal="traces"}`` counts it. An order whose id a new
+its span ends with ``order.outcome`` = ``evicted`` / ``expired``,
+``tradeobs.agent.items.dropped{signal="traces"}`` counts it and
+``trading.orders.expired{strategy, venue, state}`` too. The status is left unset
+for an order the venue acknowledged (losing track of a resting order is not a
+trading error); one it never answered (``state="unacknowledged"``) ends with an
+error status and ``order.unacknowledged=true``: its fate at the venue is unknown,
+and ``TradingOrdersUnacknowledged`` keeps paging for it after it left the gauges. An order whose id a new
 order takes while it is open ends ``superseded`` (counted as ``reason="order_id_reused"``). Recently closed
 orders stay findable for a while, so a fill racing a cancel still joins its trace.
 """
@@ -827,6 +831,10 @@ class OrderTrace:
         if span is not None:
             if outcome is not None:
                 span.set_attributes({"order.outcome": outcome, "order.filled_qty": self._filled})
+                if outcome == "closed" and not self._acked and self._submit_ns is not None and self._filled == 0.0:
+                    # open and unanswered at close() or the agent's shutdown: findable, as an expired one (no error:
+                    # a stop is planned, and the venue may still answer the next process)
+                    span.set_attribute("order.unacknowledged", True)
             else:
                 span.set_attribute("order.filled_qty", self._filled)
         if not dropped and outcome != "rejected" and self._submit_ns is not None and self.qty > 0:
@@ -903,7 +911,7 @@ class OrderBook:
     no lock of its own.
     """
 
-    def __init__(self, max_open: int, ttl: float, on_drop: Callable[[str], None]) -> None:
+    def __init__(self, max_open: int, ttl: float, on_drop: Callable[[str, str], None]) -> None:
         self.max_open = max_open
         self.ttl = ttl
         self._by_id: dict[str, OrderTrace] = {}
@@ -949,11 +957,28 @@ class OrderBook:
         return n
 
     def _drop(self, o: OrderTrace, reason: str) -> None:
+        """``o`` leaves the book without an outcome of its own (``reason``: ``order_evicted`` by ``max_open_orders``,
+        ``order_expired`` past ``ttl``). Its state then, for ``trading.orders.expired``: ``unsent`` (signalled, never
+        sent), ``unacknowledged`` (sent, neither acknowledged nor filled: the venue never answered, and what became of
+        the order there is unknown; its span ends with an error status and ``order.unacknowledged``) or
+        ``acknowledged`` (acked or partly filled: a resting order the agent stops following)."""
         self._remember(o)
+        if o._submit_ns is None:
+            state = "unsent"
+        elif o._acked or o._filled != 0.0:
+            state = "acknowledged"
+        else:
+            state = "unacknowledged"
+        evicted = reason == "order_evicted"
         try:
-            o.finish("evicted" if reason == "order_evicted" else "expired", dropped=True)
+            span = o._span
+            if state == "unacknowledged" and span is not None and not o._closed:
+                why = f"max_open_orders={self.max_open} evicted it" if evicted else f"order_ttl={self.ttl:g}s passed"
+                span.set_attribute("order.unacknowledged", True)
+                span.set_status(Status(StatusCode.ERROR, f"unacknowledged: no ack or fill from the venue before {why}"))
+            o.finish("evicted" if evicted else "expired", dropped=True)
         finally:
-            self._on_drop(reason)
+            self._on_drop(reason, state)
 
     def supersede(self, order: OrderTrace) -> None:
         """Another order took this one's id while it was open: out of the book, its span ended (``superseded``)."""

@@ -383,6 +383,10 @@ class TradingTelemetry:
         self._unacked = inst.unacknowledged.bind(**sv)
         self._unacked_age = inst.oldest_unacknowledged.bind(**sv)
         self._unacked_cancels: BoundCounter | None = None  # bound at the first such cancel: no series before
+        # trading.orders.expired by state, bound at the first such drop; state="unacknowledged" is also set to 0 at
+        # the first collection with orders (_on_refresh): a counter's first sample is no increase to the alert
+        # (TradingOrdersUnacknowledged), so its series should exist before the first such order expires.
+        self._expired: dict[str, BoundCounter] = {}
         self._stall = inst.loop_stall.bind()  # one series per process: the worst running lag monitor (_loopwatch)
         self._gross_v = 0.0
         self._net_v = 0.0
@@ -532,7 +536,18 @@ class TradingTelemetry:
             self._steps = StepSpans.for_tracer(self._tracer_obj)
         return self._tracer_obj
 
-    def _on_order_dropped(self, reason: str) -> None:
+    def _expired_series(self, state: str) -> BoundCounter:
+        bound = self._expired.get(state)
+        if bound is None:
+            bound = self._expired[state] = self.instruments.expired.bind(
+                strategy=self.strategy, venue=self.venue, state=state
+            )
+        return bound
+
+    def _on_order_dropped(self, reason: str, state: str) -> None:
+        """An order left the open book without an outcome (``reason``: ``order_evicted``, ``order_expired``), in
+        ``state`` (``unsent``, ``unacknowledged``, ``acknowledged``): see :meth:`OrderBook._drop`."""
+        self._expired_series(state).add(1)
         self._selfm.items_dropped.add(1, {"signal": "traces", "reason": reason})
         warn_once(
             f"trading:{reason}",
@@ -604,6 +619,8 @@ class TradingTelemetry:
             n, age = self._book.unacknowledged(mono)
             self._unacked.set(n)
             self._unacked_age.set(age)
+            if "unacknowledged" not in self._expired:  # its series from 0, before the first such order expires
+                self._expired_series("unacknowledged").add(0)
         self._pending.set(len(self._journal))
 
     # ------------------------------------------------------------------ market data

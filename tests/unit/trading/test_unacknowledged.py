@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry.trace import StatusCode
 
 from tradeobs_agent import trading
 from tradeobs_agent.metrics import Part, Registry, merge
@@ -132,3 +133,98 @@ def test_worker_processes_sum_the_count_and_keep_the_oldest_age(mono: _Mono) -> 
     merged = merge([Part(reg.snapshot(prepare=False), pid, True) for pid, reg in enumerate(regs, 1)])
     values = {n: [p.value for p in merged.numbers(n)] for n in (COUNT, AGE)}
     assert values == {COUNT: [4], AGE: [pytest.approx(40.0)]}
+
+
+EXPIRED = "trading.orders.expired"
+
+
+def _expired(cap: Capture) -> dict[tuple[str, str, str], Any]:
+    return {
+        (p.attributes["strategy"], p.attributes["venue"], p.attributes["state"]): p.value
+        for p in cap.metrics().get(EXPIRED, [])
+    }
+
+
+def test_an_order_never_acknowledged_until_it_expires_is_counted_and_its_span_ends_in_error(
+    cap: Capture, mono: _Mono
+) -> None:
+    """Before, an unanswered order reaching order_ttl left the book and the gauges (the alert resolved) and was
+    counted nowhere but tradeobs.agent.items.dropped (no strategy, no venue, not told from a resting order); its span
+    ended like a resting order's, status unset."""
+    tt = trading.TradingTelemetry(strategy="mm", venue="X", order_ttl=60.0)
+    hung = tt.order_signal("hung", "AAPL", "buy", 10)
+    hung.submitted()  # never answered
+    resting = tt.order_signal("resting", "AAPL", "buy", 10)
+    resting.submitted()
+    resting.acked("v-1")  # rests at the venue past the ttl: the agent stops following it, nothing wrong
+    part = tt.order_signal("part", "AAPL", "sell", 10)
+    part.submitted()
+    part.fill(3, 100.0)  # the venue has it (no ack, a fill)
+    tt.order_signal("unsent", "AAPL", "buy", 10)  # signalled, never sent: not the venue's
+    mono.now += 30
+    assert _points(cap, COUNT) == {("mm", "X"): 1}
+    assert _expired(cap) == {("mm", "X", "unacknowledged"): 0}  # the series exists before the first expiry
+    mono.now += 31  # past the ttl: all four leave the book
+    assert _points(cap, COUNT) == {("mm", "X"): 0}
+    assert _points(cap, AGE) == {("mm", "X"): 0.0}
+    assert _points(cap, "trading.orders.open") == {("mm", "X"): 0}
+    assert _expired(cap) == {
+        ("mm", "X", "unacknowledged"): 1,
+        ("mm", "X", "acknowledged"): 2,
+        ("mm", "X", "unsent"): 1,
+    }
+    roots = {s.attributes["order.id"]: s for s in cap.spans() if s.name == "order"}
+    assert set(roots) == {"hung", "resting", "part", "unsent"}  # every root span ended, so exported
+    h = roots["hung"]
+    assert h.attributes["order.outcome"] == "expired" and h.attributes["order.unacknowledged"] is True
+    assert h.status.status_code is StatusCode.ERROR
+    assert h.status.description == "unacknowledged: no ack or fill from the venue before order_ttl=60s passed"
+    for oid in ("resting", "part", "unsent"):
+        assert roots[oid].attributes["order.outcome"] == "expired"
+        assert "order.unacknowledged" not in roots[oid].attributes
+        assert roots[oid].status.status_code is StatusCode.UNSET
+    # a late ack still finds the order (recently closed) and changes nothing counted
+    hung.acked("v-9")
+    assert _expired(cap)[("mm", "X", "unacknowledged")] == 1
+    tt.close()
+
+
+def test_an_unacknowledged_order_evicted_by_max_open_orders_is_counted_too(cap: Capture, mono: _Mono) -> None:
+    tt = trading.TradingTelemetry(strategy="mm", venue="X", max_open_orders=2)
+    tt.order_signal("a", "AAPL", "buy", 1).submitted()  # the oldest, never answered: evicted by the third
+    b = tt.order_signal("b", "AAPL", "buy", 1)
+    b.submitted()
+    b.acked("v-b")
+    c = tt.order_signal("c", "AAPL", "buy", 1)
+    c.submitted()
+    c.acked("v-c")
+    assert _expired(cap) == {("mm", "X", "unacknowledged"): 1}
+    assert _points(cap, COUNT) == {("mm", "X"): 0}
+    (a,) = [s for s in cap.spans() if s.name == "order" and s.attributes["order.id"] == "a"]
+    assert a.attributes["order.outcome"] == "evicted" and a.attributes["order.unacknowledged"] is True
+    assert a.status.status_code is StatusCode.ERROR
+    assert a.status.description == "unacknowledged: no ack or fill from the venue before max_open_orders=2 evicted it"
+    tt.close()
+
+
+def test_no_expired_series_before_the_first_order(cap: Capture, mono: _Mono) -> None:
+    tt = trading.TradingTelemetry(strategy="mm", venue="X")
+    assert _expired(cap) == {}  # one series per TradingTelemetry once it has orders, none before
+    tt.order_signal("a", "AAPL", "buy", 1)
+    assert _expired(cap) == {("mm", "X", "unacknowledged"): 0}
+    tt.close()
+
+
+def test_an_order_still_unanswered_at_close_is_marked_but_not_counted(cap: Capture, mono: _Mono) -> None:
+    tt = trading.TradingTelemetry(strategy="mm", venue="X")
+    tt.order_signal("hung", "AAPL", "buy", 1).submitted()
+    acked = tt.order_signal("acked", "AAPL", "buy", 1)
+    acked.submitted()
+    acked.acked("v-1")
+    tt.close()  # as the agent's shutdown (end_open_orders): outcome "closed"
+    roots = {s.attributes["order.id"]: s for s in cap.spans() if s.name == "order"}
+    assert roots["hung"].attributes["order.outcome"] == "closed"
+    assert roots["hung"].attributes["order.unacknowledged"] is True
+    assert roots["hung"].status.status_code is StatusCode.UNSET  # a planned stop is no error
+    assert "order.unacknowledged" not in roots["acked"].attributes
+    assert _expired(cap).get(("mm", "X", "unacknowledged"), 0) == 0
