@@ -13,6 +13,7 @@ reader on ``prometheus_client``'s HTTP server, and the INFO log lines through th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -117,7 +118,20 @@ class RawOtelTelemetry:
         self.drawdown = m.create_gauge("trading.drawdown", "1")
         self.kill = m.create_gauge("trading.risk.kill_switch.engaged", "1")
         self.breaches = m.create_counter("trading.risk.breaches", "{breach}")
+        self.loop_lag = m.create_histogram("trading.eventloop.lag", "s")
         self.orders: dict[str, RawOrder] = {}
+
+    def event_loop_lag_monitor(self, interval: float = 0.1) -> asyncio.Task[None]:
+        """The demo engine's loop-lag monitor, as a service would write it on the SDK (no stall gauge)."""
+
+        async def watch() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                t0 = loop.time()
+                await asyncio.sleep(interval)
+                self.loop_lag.record(max(0.0, loop.time() - t0 - interval))
+
+        return asyncio.get_running_loop().create_task(watch(), name="raw-eventloop-lag")
 
     def shutdown(self) -> None:
         for p in self.providers:
