@@ -93,6 +93,16 @@ def _ts(ids: Ids, title: str, unit: str, *targets: object, span: int = 12, heigh
     return panel
 
 
+def _vs_limit(ids: Ids, title: str, unit: str, target: object, record: str, span: int = 12) -> timeseries.Panel:
+    """A series against its alert's limit: the limit's recording rule drawn as a line (what the alert compares
+    with), red from the limit's value in limits.yml (``risk_limit``)."""
+    return (
+        _ts(ids, title, unit, target, prom("B", record, "limit"), span=span)
+        .min(0)
+        .thresholds(thresholds((None, "green"), (risk_limit(record), "red")))
+    )
+
+
 def _quantiles(metric: str, by: str, legend: str) -> list[object]:
     """p99 and p50 of a latency histogram, from the recorded bucket rate while the Symbol variable is All
     (``_common.bucket_rate``), and the raw buckets' exemplars (one dot set per panel is enough)."""
@@ -450,7 +460,7 @@ def build() -> Dashboard:
             )
         )
         .with_panel(
-            _ts(
+            _vs_limit(
                 ids,
                 "Oldest unacknowledged order by venue vs limit",
                 "s",
@@ -459,12 +469,9 @@ def build() -> Dashboard:
                     f"max by (venue) {_running(f'trading_orders_oldest_unacknowledged_age_seconds{{{J}}}')}",
                     "{{venue}}",
                 ),
-                prom("B", "tradeobs:limit_order_ack_age:seconds", "limit"),
+                "tradeobs:limit_order_ack_age:seconds",
                 span=6,
-            )
-            .min(0)
-            .thresholds(thresholds((None, "green"), (ack_age_limit, "red")))
-            .description(
+            ).description(
                 "Seconds since the oldest order still waiting for the venue's ack was sent (0 when none waits;"
                 f" the worst strategy and service). Red from {ack_age_limit:g} s, the limit"
                 " (tradeobs:limit_order_ack_age:seconds, compose/prometheus/rules/limits.yml), where"
@@ -591,7 +598,7 @@ def build() -> Dashboard:
             ).description(f"p99 feed lag of the {TOP} symbols with the highest mean lag over the time range.")
         )
         .with_panel(
-            _ts(
+            _vs_limit(
                 ids,
                 "Event loop lag p99 vs limit",
                 "s",
@@ -601,18 +608,15 @@ def build() -> Dashboard:
                     f" (rate(trading_eventloop_lag_seconds_bucket{{{J}}}[$__rate_interval])))",
                     "{{job}} {{instance}}",
                 ),
-                prom("B", "tradeobs:limit_eventloop_lag:seconds", "limit"),
-            )
-            .min(0)
-            .thresholds(thresholds((None, "green"), (loop_lag_limit, "red")))
-            .description(
+                "tradeobs:limit_eventloop_lag:seconds",
+            ).description(
                 "How late each process's asyncio loop ran a check due every 0.1 s (tt.event_loop_lag_monitor()),"
                 f" p99. Red from {loop_lag_limit:g} s (tradeobs:limit_eventloop_lag:seconds): over 5 minutes"
                 " TradingEventLoopLagHigh warns. A loop blocked for good records no lag: the stall beside it."
             )
         )
         .with_panel(
-            _ts(
+            _vs_limit(
                 ids,
                 "Event loop stall vs limit",
                 "s",
@@ -621,11 +625,8 @@ def build() -> Dashboard:
                     f"max by (job, instance, pid) {_running(f'trading_eventloop_stall_seconds{{{J}}}')}",
                     "{{job}} {{instance}} {{pid}}",
                 ),
-                prom("B", "tradeobs:limit_eventloop_stall:seconds", "limit"),
-            )
-            .min(0)
-            .thresholds(thresholds((None, "green"), (stall_limit, "red")))
-            .description(
+                "tradeobs:limit_eventloop_stall:seconds",
+            ).description(
                 "How late each process's asyncio loop is now in waking its lag monitor, read at each collection"
                 " from another thread: 0 on time, growing while the loop is blocked (a hung sync call, a deadlock),"
                 f" when the lag beside it records nothing. Red from {stall_limit:g} s"
