@@ -59,3 +59,41 @@ def points_alive(monkeypatch: pytest.MonkeyPatch) -> PointsAlive:
 
     monkeypatch.setattr(BoundCounter, "point", counted_point)
     return alive
+
+
+class Mono:
+    """A monotonic clock the test moves (the order book's and the collection's)."""
+
+    def __init__(self) -> None:
+        self.now = 5_000.0
+
+
+@pytest.fixture
+def mono(monkeypatch: pytest.MonkeyPatch) -> Mono:
+    from tradeobs_agent.trading import orders, telemetry
+
+    m = Mono()
+    for module in (orders, telemetry):
+        monkeypatch.setattr(module, "_monotonic", lambda: m.now)
+    return m
+
+
+def workers_with_orders_waiting(mono: Mono, waited: tuple[float, ...] = (40.0, 7.0)) -> list[Any]:
+    """One registry per worker, each with 2 orders sent and unanswered ``waited[i]`` seconds ago, as its collect
+    hook saw them (the worker's TradingTelemetry closed after)."""
+    from tradeobs_agent import trading
+    from tradeobs_agent.metrics import Registry
+
+    regs = []
+    for i, w in enumerate(waited):
+        reg = Registry()
+        tt = trading.TradingTelemetry(strategy="mm", venue="X", registry=reg)
+        tt.order_signal(f"w{i}-a", "AAPL", "buy", 1).submitted()
+        tt.order_signal(f"w{i}-b", "AAPL", "buy", 1).submitted()
+        mono.now += w
+        tt.flush()
+        reg.run_collect_hooks()
+        mono.now -= w
+        tt.close()
+        regs.append(reg)
+    return regs

@@ -15,28 +15,14 @@ import threading
 import time
 from typing import Any
 
-import pytest
-
 from tradeobs_agent import trading
 from tradeobs_agent.live import frames
 from tradeobs_agent.live.fleet import FleetView
 from tradeobs_agent.live.frames import FrameBuilder
 from tradeobs_agent.live.hub import LiveHub
 from tradeobs_agent.metrics import Part, Registry, merge
-from tradeobs_agent.trading import orders, telemetry
 
-
-class _Mono:
-    now = 5_000.0
-
-
-@pytest.fixture
-def mono(monkeypatch: pytest.MonkeyPatch) -> _Mono:
-    """The order book's and the collection's monotonic clock, moved by the test."""
-    m = _Mono()
-    for module in (orders, telemetry):
-        monkeypatch.setattr(module, "_monotonic", lambda: m.now)
-    return m
+from ..conftest import Mono, workers_with_orders_waiting
 
 
 def _desk(hub: LiveHub, second_on: bool = True) -> dict[str, Any]:
@@ -48,7 +34,7 @@ def _desk(hub: LiveHub, second_on: bool = True) -> dict[str, Any]:
     return hub._state["desk"]
 
 
-def test_a_one_process_hub_shows_orders_waiting_for_the_venue_without_a_scrape(mono: _Mono) -> None:
+def test_a_one_process_hub_shows_orders_waiting_for_the_venue_without_a_scrape(mono: Mono) -> None:
     reg = Registry()
     tt = trading.TradingTelemetry(strategy="mm", venue="X", registry=reg)
     hub = LiveHub(reg)
@@ -72,17 +58,8 @@ def test_a_one_process_hub_shows_orders_waiting_for_the_venue_without_a_scrape(m
     hub.stop()
 
 
-def test_a_worker_group_sums_the_count_keeps_the_oldest_age_and_the_most_stalled_worker(mono: _Mono) -> None:
-    regs = [Registry() for _ in range(2)]
-    for i, (reg, waited) in enumerate(zip(regs, (40.0, 7.0), strict=True)):
-        tt = trading.TradingTelemetry(strategy="mm", venue="X", registry=reg)
-        tt.order_signal(f"w{i}-a", "AAPL", "buy", 1).submitted()
-        tt.order_signal(f"w{i}-b", "AAPL", "buy", 1).submitted()
-        mono.now += waited
-        tt.flush()
-        reg.run_collect_hooks()
-        mono.now -= waited
-        tt.close()
+def test_a_worker_group_sums_the_count_keeps_the_oldest_age_and_the_most_stalled_worker(mono: Mono) -> None:
+    regs = workers_with_orders_waiting(mono)
     # each worker's own loop: the gauge as its collect hook sets it (the loop watch itself: test_loopwatch.py)
     regs[0].gauge("trading.eventloop.stall", aggregation="pid").bind().set(0.0)
     regs[1].gauge("trading.eventloop.stall", aggregation="pid").bind().set(47.26)

@@ -15,35 +15,21 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from tradeobs_agent import trading
-from tradeobs_agent.metrics import Part, Registry, merge
+from tradeobs_agent.metrics import Part, merge
 from tradeobs_agent.testing import Capture
-from tradeobs_agent.trading import orders, telemetry
+
+from ..conftest import Mono, workers_with_orders_waiting
 
 COUNT = "trading.orders.unacknowledged"
 AGE = "trading.orders.oldest_unacknowledged.age"
 CANCELS = "trading.orders.cancelled_unacknowledged"
 
 
-class _Mono:
-    """A monotonic clock the test moves (the order book's and the collection's)."""
-
-    def __init__(self) -> None:
-        self.now = 5_000.0
-
-
-@pytest.fixture
-def mono(monkeypatch: pytest.MonkeyPatch) -> _Mono:
-    m = _Mono()
-    for module in (orders, telemetry):
-        monkeypatch.setattr(module, "_monotonic", lambda: m.now)
-    return m
-
-
 def _points(cap: Capture, name: str) -> dict[tuple[str, str], Any]:
     return {(p.attributes["strategy"], p.attributes["venue"]): p.value for p in cap.metrics().get(name, [])}
 
 
-def test_sent_and_never_acknowledged_orders_are_counted_with_the_oldest_ones_age(cap: Capture, mono: _Mono) -> None:
+def test_sent_and_never_acknowledged_orders_are_counted_with_the_oldest_ones_age(cap: Capture, mono: Mono) -> None:
     tt = trading.TradingTelemetry(strategy="mm", venue="X")
     tt.order_signal("not-sent", "AAPL", "buy", 10)  # signalled, not yet sent: not waiting for the venue
     hung = tt.order_signal("hung", "AAPL", "buy", 10)
@@ -73,7 +59,7 @@ def test_sent_and_never_acknowledged_orders_are_counted_with_the_oldest_ones_age
     tt.close()
 
 
-def test_each_strategy_and_venue_has_its_own_series_and_none_before_its_first_order(cap: Capture, mono: _Mono) -> None:
+def test_each_strategy_and_venue_has_its_own_series_and_none_before_its_first_order(cap: Capture, mono: Mono) -> None:
     x = trading.TradingTelemetry(strategy="mm", venue="X")
     y = trading.TradingTelemetry(strategy="mm", venue="Y")
     assert _points(cap, COUNT) == {} and _points(cap, AGE) == {}  # no order: no series
@@ -87,7 +73,7 @@ def test_each_strategy_and_venue_has_its_own_series_and_none_before_its_first_or
     y.close()
 
 
-def test_an_unacknowledged_order_leaves_the_gauges_when_it_expires(cap: Capture, mono: _Mono) -> None:
+def test_an_unacknowledged_order_leaves_the_gauges_when_it_expires(cap: Capture, mono: Mono) -> None:
     """The book's order_ttl bounds what the gauges can see: the alert's limit must stay below it (docs)."""
     tt = trading.TradingTelemetry(order_ttl=60.0)
     tt.order_signal("a", "AAPL", "buy", 1).submitted()
@@ -98,7 +84,7 @@ def test_an_unacknowledged_order_leaves_the_gauges_when_it_expires(cap: Capture,
     tt.close()
 
 
-def test_the_bots_ack_timeout_cancel_is_told_from_a_venue_cancel(cap: Capture, mono: _Mono) -> None:
+def test_the_bots_ack_timeout_cancel_is_told_from_a_venue_cancel(cap: Capture, mono: Mono) -> None:
     tt = trading.TradingTelemetry(strategy="mm", venue="X")
     timed_out = tt.order_signal("t", "AAPL", "buy", 10)
     timed_out.submitted()
@@ -119,17 +105,8 @@ def test_the_bots_ack_timeout_cancel_is_told_from_a_venue_cancel(cap: Capture, m
     tt.close()
 
 
-def test_worker_processes_sum_the_count_and_keep_the_oldest_age(mono: _Mono) -> None:
-    regs = [Registry() for _ in range(2)]
-    for i, (reg, waited) in enumerate(zip(regs, (40.0, 7.0), strict=True)):
-        tt = trading.TradingTelemetry(strategy="mm", venue="X", registry=reg)
-        tt.order_signal(f"w{i}-a", "AAPL", "buy", 1).submitted()
-        tt.order_signal(f"w{i}-b", "AAPL", "buy", 1).submitted()
-        mono.now += waited
-        tt.flush()
-        reg.run_collect_hooks()
-        mono.now -= waited
-        tt.close()
+def test_worker_processes_sum_the_count_and_keep_the_oldest_age(mono: Mono) -> None:
+    regs = workers_with_orders_waiting(mono)
     merged = merge([Part(reg.snapshot(prepare=False), pid, True) for pid, reg in enumerate(regs, 1)])
     values = {n: [p.value for p in merged.numbers(n)] for n in (COUNT, AGE)}
     assert values == {COUNT: [4], AGE: [pytest.approx(40.0)]}
@@ -146,7 +123,7 @@ def _expired(cap: Capture) -> dict[tuple[str, str, str], Any]:
 
 
 def test_an_order_never_acknowledged_until_it_expires_is_counted_and_its_span_ends_in_error(
-    cap: Capture, mono: _Mono
+    cap: Capture, mono: Mono
 ) -> None:
     """Before, an unanswered order reaching order_ttl left the book and the gauges (the alert resolved) and was
     counted nowhere but tradeobs.agent.items.dropped (no strategy, no venue, not told from a resting order); its span
@@ -189,7 +166,7 @@ def test_an_order_never_acknowledged_until_it_expires_is_counted_and_its_span_en
     tt.close()
 
 
-def test_an_unacknowledged_order_evicted_by_max_open_orders_is_counted_too(cap: Capture, mono: _Mono) -> None:
+def test_an_unacknowledged_order_evicted_by_max_open_orders_is_counted_too(cap: Capture, mono: Mono) -> None:
     tt = trading.TradingTelemetry(strategy="mm", venue="X", max_open_orders=2)
     tt.order_signal("a", "AAPL", "buy", 1).submitted()  # the oldest, never answered: evicted by the third
     b = tt.order_signal("b", "AAPL", "buy", 1)
@@ -207,7 +184,7 @@ def test_an_unacknowledged_order_evicted_by_max_open_orders_is_counted_too(cap: 
     tt.close()
 
 
-def test_no_expired_series_before_the_first_order(cap: Capture, mono: _Mono) -> None:
+def test_no_expired_series_before_the_first_order(cap: Capture, mono: Mono) -> None:
     tt = trading.TradingTelemetry(strategy="mm", venue="X")
     assert _expired(cap) == {}  # one series per TradingTelemetry once it has orders, none before
     tt.order_signal("a", "AAPL", "buy", 1)
@@ -215,7 +192,7 @@ def test_no_expired_series_before_the_first_order(cap: Capture, mono: _Mono) -> 
     tt.close()
 
 
-def test_an_order_still_unanswered_at_close_is_marked_but_not_counted(cap: Capture, mono: _Mono) -> None:
+def test_an_order_still_unanswered_at_close_is_marked_but_not_counted(cap: Capture, mono: Mono) -> None:
     tt = trading.TradingTelemetry(strategy="mm", venue="X")
     tt.order_signal("hung", "AAPL", "buy", 1).submitted()
     acked = tt.order_signal("acked", "AAPL", "buy", 1)
