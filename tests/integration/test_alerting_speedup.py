@@ -190,3 +190,19 @@ def test_compressed_alertmanager_config_changes_only_the_route_timers_and_passes
     assert check.returncode == 0 and "SUCCESS" in check.stdout, check.stdout + check.stderr
     with pytest.raises(ValueError, match="factor must be > 0"):
         speed_up_alertmanager(shipped, 0)
+
+
+def test_age_limits_are_compressed_only_when_named(tmp_path: Path) -> None:
+    ack, stall = "tradeobs:limit_order_ack_age:seconds", "tradeobs:limit_eventloop_stall:seconds"
+    _, shipped = load_rules(RULE_FILES)
+    _, plain = load_rules(speed_up_rules(RULE_FILES, tmp_path / "plain", 10, scrape_interval=1))
+    assert (plain[ack], plain[stall]) == (shipped[ack], shipped[stall]) == ("vector(30)", "vector(30)")
+    _, fast = load_rules(speed_up_rules(RULE_FILES, tmp_path / "fast", 10, scrape_interval=1, age_limits=[ack]))
+    assert (fast[ack], fast[stall]) == ("vector(3)", "vector(30)")
+    assert {k: v for k, v in fast.items() if k != ack} == {k: v for k, v in plain.items() if k != ack}
+    with pytest.raises(ValueError, match=r"tradeobs:limit_pnl_loss:currency.*are not age limits"):
+        speed_up_rules(
+            RULE_FILES, tmp_path / "bad", 10, scrape_interval=1, age_limits=["tradeobs:limit_pnl_loss:currency"]
+        )
+    with pytest.raises(ValueError, match=r"tradeobs:limit_order_ack_age:seconds.*not found"):
+        speed_up_rules([RULES_DIR / "trading.yml"], tmp_path / "none", 10, scrape_interval=1, age_limits=[ack])
