@@ -6,9 +6,11 @@ writes copies of ``compose/prometheus/rules/*.yml`` in which every duration that
 divided by ``k``: ``for:``, ``keep_firing_for:``, PromQL range windows (``[5m]``, subquery ranges and
 steps) and ``offset``. Nothing else changes (tests/integration/test_alerting_speedup.py checks that the
 copies equal the originals once durations are masked, and that promtool accepts them). With k = 10 and
-1 s scrapes/evaluations, "for 5m over rate[5m]" becomes "for 30s over rate[30s]". Alertmanager is NOT
-compressed: the test renders compose/alertmanager/alertmanager.yml with render.sh, as the container does,
-so group_wait and the Watchdog cadence are the shipped ones.
+1 s scrapes/evaluations, "for 5m over rate[5m]" becomes "for 30s over rate[30s]". A test renders
+compose/alertmanager/alertmanager.yml with render.sh, as the container does; test_alerts_real.py runs it as
+rendered (group_wait and the Watchdog cadence are the shipped ones: the one real-pipeline test of those
+values), the others may divide its route timers too (``start_alertmanager(..., factor=k)``,
+``speed_up_alertmanager``), and then read group_wait from the config they run, not from the shipped file.
 
 TIME TO NOTIFY (docs/alerts.md, "Notified within"). From the moment a fault starts, an alert reaches the
 receiver within
@@ -106,19 +108,34 @@ def mask_durations(expr: str) -> str:
     return _OFFSET.sub("offset D", expr)
 
 
-def speed_up_rules(files: Iterable[Path], out_dir: Path, factor: float, scrape_interval: float) -> list[Path]:
+def speed_up_rules(
+    files: Iterable[Path], out_dir: Path, factor: float, scrape_interval: float, age_limits: Iterable[str] = ()
+) -> list[Path]:
     """Time-compressed copies of the rule ``files`` in ``out_dir`` (see the module docstring).
 
     A range window must stay at least 4 scrape intervals long (rate() needs samples in it): a factor
-    that would shorten one below that raises ValueError naming the rule.
+    that would shorten one below that raises ValueError naming the rule. ``age_limits``: recording rules of
+    rules/limits.yml in seconds (values of AGE_LIMITS: the age an order or a stalled loop may reach) whose
+    ``vector(N)`` is divided by ``factor`` too; left out, a limit keeps its shipped value. One not found, or not a
+    ``vector(N)``, raises ValueError naming it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    limits = set(age_limits)
+    unknown = limits - set(AGE_LIMITS.values())
+    if unknown:
+        raise ValueError(f"age_limits: {sorted(unknown)} are not age limits; allowed: {sorted(AGE_LIMITS.values())}")
     for f in files:
         doc = yaml.safe_load(f.read_text())
         for group in doc["groups"]:
             for rule in group["rules"]:
                 name = rule.get("alert") or rule.get("record")
+                if name in limits:
+                    value = re.fullmatch(r"vector\((\d+(?:\.\d+)?)\)", str(rule["expr"]).strip())
+                    if value is None:
+                        raise ValueError(f"{f.name}: {name}: {rule['expr']!r} is not vector(<seconds>)")
+                    rule["expr"] = f"vector({float(value.group(1)) / factor:g})"
+                    limits.discard(name)
                 rule["expr"] = _scale_expr(str(rule["expr"]), factor, 4 * scrape_interval, f"{f.name}: {name}")
                 for key in ("for", "keep_firing_for"):
                     if key in rule:
@@ -128,6 +145,8 @@ def speed_up_rules(files: Iterable[Path], out_dir: Path, factor: float, scrape_i
             f"# {f.name} with durations / {factor:g} (tests/integration/alerting.py)\n" + yaml.safe_dump(doc)
         )
         written.append(out)
+    if limits:
+        raise ValueError(f"age_limits: {sorted(limits)} not found in {[f.name for f in written]}")
     return written
 
 
@@ -299,16 +318,45 @@ def prometheus_alerts(prom_url: str) -> list[dict[str, Any]]:
     return list(json.loads(http_get(f"{prom_url}/api/v1/alerts")[1])["data"]["alerts"])
 
 
-def start_alertmanager(work: Path, webhook_url: str) -> tuple[str, dict[str, Any], Any]:
+AM_TIMERS = ("group_wait", "group_interval", "repeat_interval")
+
+
+def speed_up_alertmanager(config: Mapping[str, Any], factor: float) -> dict[str, Any]:
+    """A rendered Alertmanager config with every route's ``group_wait``, ``group_interval`` and ``repeat_interval``
+    divided by ``factor`` (the time compression of ``speed_up_rules``, for Alertmanager); nothing else changes.
+    Timers a route inherits stay inherited. The formula (``notify_within``, ``route_group_wait``) and a test's waits
+    read the returned config, so they follow it. The Watchdog heartbeat's cadence scales too: a test that measures
+    the shipped cadence (test_alerts_real.py) runs the shipped config."""
+    if factor <= 0:
+        raise ValueError(f"factor must be > 0, got {factor!r}")
+
+    def scaled(route: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: duration(seconds(str(v)) / factor) if k in AM_TIMERS else v for k, v in route.items()}
+        if "routes" in route:
+            out["routes"] = [scaled(r) for r in route["routes"]]
+        return out
+
+    return {**config, "route": scaled(config["route"])}
+
+
+def start_alertmanager(work: Path, webhook_url: str, factor: float = 1) -> tuple[str, dict[str, Any], Any]:
     """compose's Alertmanager, natively: its config rendered by render.sh with the webhook's receivers, run the way
-    the container runs it (render.sh execs the binary) -> (address, the rendered config, the ManagedProcess; the
-    caller stops it)."""
+    the container runs it (render.sh execs the binary) -> (address, the config it runs, the ManagedProcess; the
+    caller stops it). ``factor`` != 1: it runs ``speed_up_alertmanager(rendered, factor)`` instead (written next to
+    the rendering; render.sh still renders and execs, with ``--config.file`` naming that copy)."""
     from .procs import ManagedProcess, find_binary, free_port
 
     addr = f"127.0.0.1:{free_port()}"
     env = {"ALERT_WEBHOOK_URL": webhook_url + "/alerts", "ALERT_DEADMANSSWITCH_URL": webhook_url + "/deadman"}
     config_path = render_alertmanager(work / "am-render", find_binary("busybox"), **env)
     config = yaml.safe_load(config_path.read_text())
+    if factor != 1:
+        config = speed_up_alertmanager(config, factor)
+        config_path = work / "am-fast" / "alertmanager.yml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(f"# rendered, Alertmanager timers / {factor:g} (tests/integration/alerting.py)\n")
+        with config_path.open("a") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
     proc = ManagedProcess(
         "alertmanager",
         [

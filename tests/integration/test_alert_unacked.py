@@ -1,19 +1,25 @@
 """Orders the venue never acknowledges page, on a real pipeline; a healthy flow pages nothing.
 
     agent_workload.py alerts x 2 --OTLP--> otelcol-tradeobs (metrics) --> Prometheus (compose's scrape config,
-    every shipped rule file time-compressed x10 as in test_alerts_real.py) --> Alertmanager (render.sh) --> webhook
+    every shipped rule file time-compressed x10 as in test_alerts_real.py, the age limit too) --> Alertmanager
+    (render.sh, its route timers / 10) --> webhook
+
+Time compression (alerting.py), x FACTOR: the rules' durations as in test_alerts_real.py, and also the age limit
+(``tradeobs:limit_order_ack_age:seconds``: 30 s shipped, 3 s here; an age in seconds is a duration like a ``for``) and
+Alertmanager's group_wait/group_interval/repeat_interval (critical: 10 s -> 1 s). Every wait below and the bound are
+computed from the compressed files this run loads, not from the shipped ones (test_alerts_real.py runs the shipped
+Alertmanager timers on a real pipeline).
 
 Two trading services place orders twice a second, every one acknowledged within the same call (healthy). For
-HEALTHY_SECONDS, longer than the age limit (``tradeobs:limit_order_ack_age:seconds``, which time compression leaves
-as it is), neither is pending or firing ``TradingOrdersUnacknowledged`` and no trading alert fires. Then one of them
-stops getting answers for every 5th order (its "venue" loses them: no ack, no fill): the alert reaches the webhook,
-for that service, strategy and venue only, within the bound docs/alerts.md states (alerting.notify_within: the age
-limit + an export + scrapes + evaluation + group_wait).
+the age limit + HEALTHY_MARGIN seconds, neither is pending or firing ``TradingOrdersUnacknowledged`` and no trading
+alert is pending or firing. Then one of them stops getting answers for every 5th order (its "venue" loses them: no
+ack, no fill): the alert reaches the webhook, for that service, strategy and venue only, within the bound
+docs/alerts.md states (alerting.notify_within: the age limit + an export + scrapes + evaluation + group_wait).
 
 Before, nothing measured such an order (the submit->ack latency is recorded at the ack) and no rule could page.
 
 Then the venue answers every order again, and the unanswered ones expire from the agent's open book (its order_ttl,
-ORDER_TTL here, a little above the age limit): the age gauge reads 0, the agent counts them in
+the age limit + TTL_MARGIN here): the age gauge reads 0, the agent counts them in
 ``trading_orders_expired_total{state="unacknowledged"}``, and the alert is still firing in Prometheus, with no
 "resolved" sent. Before, the alert resolved as the gauge dropped, though no order had been answered.
 """
@@ -30,6 +36,7 @@ import pytest
 from .agent_proc import AgentWorkload, unique_service
 from .agent_workload import STRATEGY, VENUE
 from .alerting import (
+    AGE_LIMITS,
     RULES_DIR,
     Timing,
     Webhook,
@@ -58,16 +65,16 @@ INTERVAL = 1.0
 AGENT_EXPORT_INTERVAL = 1.0  # agent_proc.EXPORT_INTERVAL
 ALERT = "TradingOrdersUnacknowledged"
 AGE = "trading_orders_oldest_unacknowledged_age_seconds"
-
-
-def _limit() -> float:
-    _, records = load_rules([RULES_DIR / "limits.yml"])
-    return float(records["tradeobs:limit_order_ack_age:seconds"].strip().removeprefix("vector(").removesuffix(")"))
-
-
-HEALTHY_SECONDS = _limit() + 15  # past the limit, with exports and evaluations to spare
-ORDER_TTL = _limit() + 10  # the hung service's order_ttl: its unanswered orders page (age) before they expire
+LIMIT = AGE_LIMITS[ALERT]
+HEALTHY_MARGIN = 15.0  # healthy for the age limit + this: past the limit, with exports and evaluations to spare
+TTL_MARGIN = 10.0  # the hung service's order_ttl is the limit + this: its unanswered orders page (age) before expiring
 EXPIRED = "trading_orders_expired_total"
+
+
+def _limit(rule_files: list[Path]) -> float:
+    """The age limit in the rule files this run loads (compressed)."""
+    _, records = load_rules(rule_files)
+    return float(records[LIMIT].strip().removeprefix("vector(").removesuffix(")"))
 
 
 def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not(tmp_path: Path) -> None:
@@ -78,10 +85,14 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
         # serving them whatever its trace exporter does (test_alerts_real.py has the trace store).
         collector = stack.enter_context(start_collector(tmp_path / "collector", f"127.0.0.1:{free_port()}"))
 
-        am_addr, am_config, am = start_alertmanager(tmp_path, webhook.url)
+        am_addr, am_config, am = start_alertmanager(tmp_path, webhook.url, factor=FACTOR)
         stack.callback(am.stop)
 
-        rule_files = speed_up_rules(sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL)
+        rule_files = speed_up_rules(
+            sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL, age_limits=[LIMIT]
+        )
+        limit = _limit(rule_files)
+        healthy_seconds, order_ttl = limit + HEALTHY_MARGIN, limit + TTL_MARGIN
         prom_port = free_port()
         targets = {
             "otelcol": collector.metrics_target,
@@ -108,7 +119,7 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
                 collector,
                 tmp_path / "hung",
                 unique_service("hung"),
-                extra_env={"WORKLOAD_ORDER_TTL": str(ORDER_TTL)},
+                extra_env={"WORKLOAD_ORDER_TTL": str(order_ttl)},
             )
         )
 
@@ -130,7 +141,7 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
         wait_for(both_reporting, f"{AGE} of both services in Prometheus", procs=tuple(running))
 
         # ------------------------------------------------------------------ healthy: every order acknowledged
-        healthy_until = time.time() + HEALTHY_SECONDS
+        healthy_until = time.time() + healthy_seconds
         worst = 0.0
         while time.time() < healthy_until:
             alive()
@@ -161,7 +172,8 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
         took = at - t0
         waiting = prometheus_query(prom.url, f'trading_orders_unacknowledged{{job="{hung.service_name}"}}')
         print(
-            f"\nhealthy {HEALTHY_SECONDS:.0f} s: oldest unacknowledged order at most {worst:.3f} s; "
+            f"\nage limit {limit:g} s; healthy {healthy_seconds:.0f} s: "
+            f"oldest unacknowledged order at most {worst:.3f} s; "
             f"{ALERT}: bound {bound:.1f} s, notified after {took:.1f} s "
             f"({waiting[0]['value'][1] if waiting else '?'} orders waiting then)"
         )
@@ -179,8 +191,8 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
             age = prometheus_query(prom.url, f"max({AGE}{{{job}}})")
             return bool(age) and float(age[0]["value"][1]) == 0.0
 
-        # The last order left unanswered expires ORDER_TTL after it was sent, then an export, a scrape.
-        wait_for(all_expired, f"{AGE} of {hung.service_name} back to 0", ORDER_TTL + 30, procs=tuple(running))
+        # The last order left unanswered expires order_ttl after it was sent, then an export, a scrape.
+        wait_for(all_expired, f"{AGE} of {hung.service_name} back to 0", order_ttl + 30, procs=tuple(running))
         gone_at = time.time()
         expired = prometheus_query(prom.url, f'sum({EXPIRED}{{{job}, state="unacknowledged"}})')
         assert expired and float(expired[0]["value"][1]) > 0, f"no expired unacknowledged order counted: {expired}"

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from .alerting import (
+    AM_TIMERS,
     RULES_DIR,
     Timing,
     duration,
@@ -21,6 +23,7 @@ from .alerting import (
     render_alertmanager,
     route_group_wait,
     seconds,
+    speed_up_alertmanager,
     speed_up_rules,
 )
 from .procs import REPO, find_binary
@@ -147,3 +150,59 @@ def test_docs_state_the_computed_notification_times(tmp_path: Path) -> None:
             continue
         within = notify_within(name, alerts, records, t)
         assert documented[name] == ("not notified" if within is None else human(within)), name
+
+
+def test_compressed_alertmanager_config_changes_only_the_route_timers_and_passes_amtool(tmp_path: Path) -> None:
+    rendered = render_alertmanager(
+        tmp_path / "render",
+        find_binary("busybox"),
+        ALERT_WEBHOOK_URL="http://127.0.0.1:9/hook",
+        ALERT_DEADMANSSWITCH_URL="http://127.0.0.1:9/beat",
+    )
+    shipped = yaml.safe_load(rendered.read_text())
+    fast = speed_up_alertmanager(shipped, 10)
+
+    def timers(route: dict[str, Any], out: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        out += [(k, seconds(route[k])) for k in AM_TIMERS if k in route]
+        for child in route.get("routes") or []:
+            timers(child, out)
+        return out
+
+    def masked(route: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{k: ("T" if k in AM_TIMERS else v) for k, v in route.items()},
+            "routes": [masked(r) for r in route.get("routes") or []],
+        }
+
+    before, after = timers(shipped["route"], []), timers(fast["route"], [])
+    assert [k for k, _ in after] == [k for k, _ in before] and len(before) >= 10
+    assert after == [(k, v / 10) for k, v in before]
+    assert masked(fast["route"]) == masked(shipped["route"])
+    assert {k: v for k, v in fast.items() if k != "route"} == {k: v for k, v in shipped.items() if k != "route"}
+    # the formula reads the config it is given: a critical alert's group_wait 10 s -> 1 s
+    assert route_group_wait(shipped, {"alertname": "X", "severity": "critical"}) == 10
+    assert route_group_wait(fast, {"alertname": "X", "severity": "critical"}) == 1
+    out = tmp_path / "fast.yml"
+    out.write_text(yaml.safe_dump(fast, sort_keys=False))
+    check = subprocess.run(
+        [find_binary("amtool"), "check-config", str(out)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0 and "SUCCESS" in check.stdout, check.stdout + check.stderr
+    with pytest.raises(ValueError, match="factor must be > 0"):
+        speed_up_alertmanager(shipped, 0)
+
+
+def test_age_limits_are_compressed_only_when_named(tmp_path: Path) -> None:
+    ack, stall = "tradeobs:limit_order_ack_age:seconds", "tradeobs:limit_eventloop_stall:seconds"
+    _, shipped = load_rules(RULE_FILES)
+    _, plain = load_rules(speed_up_rules(RULE_FILES, tmp_path / "plain", 10, scrape_interval=1))
+    assert (plain[ack], plain[stall]) == (shipped[ack], shipped[stall]) == ("vector(30)", "vector(30)")
+    _, fast = load_rules(speed_up_rules(RULE_FILES, tmp_path / "fast", 10, scrape_interval=1, age_limits=[ack]))
+    assert (fast[ack], fast[stall]) == ("vector(3)", "vector(30)")
+    assert {k: v for k, v in fast.items() if k != ack} == {k: v for k, v in plain.items() if k != ack}
+    with pytest.raises(ValueError, match=r"tradeobs:limit_pnl_loss:currency.*are not age limits"):
+        speed_up_rules(
+            RULE_FILES, tmp_path / "bad", 10, scrape_interval=1, age_limits=["tradeobs:limit_pnl_loss:currency"]
+        )
+    with pytest.raises(ValueError, match=r"tradeobs:limit_order_ack_age:seconds.*not found"):
+        speed_up_rules([RULES_DIR / "trading.yml"], tmp_path / "none", 10, scrape_interval=1, age_limits=[ack])

@@ -2,14 +2,18 @@
 
     agent_workload.py alerts (orders, ticks, an asyncio loop watched by tt.event_loop_lag_monitor())
       --OTLP--> otelcol-tradeobs --> Debian Prometheus (the shipped trading rules, time-compressed x10 as in
-      test_alerts_real.py, scrapes and evaluations every second)
+      test_alerts_real.py, the stall limit too, scrapes and evaluations every second)
 
-1. Healthy (HEALTHY_SECONDS, i.e. 10x that of rule time): the stall series is there, and no trading alert is
-   pending or firing at any evaluation.
+The stall limit (``tradeobs:limit_eventloop_stall:seconds``, 30 s shipped) is an age in seconds, compressed like a
+``for`` (alerting.speed_up_rules, age_limits): 3 s here. The healthy span and the bound read it from the compressed
+files this run loads.
+
+1. Healthy (the limit + HEALTHY_MARGIN seconds, 10x that of rule time): the stall series is there, no trading alert
+   is pending or firing at any evaluation, and the stall gauge stays under the limit.
 2. The loop blocks for good ({"cmd": "hang_loop"}: a sync call that never returns, run on the loop): the process
    goes on exporting from its other threads. TradingEventLoopStalled must fire within the documented formula
-   (alerting.notify_within, group_wait 0: firing in Prometheus, not yet notified), its limit (30 s, not compressed)
-   included. Before trading.eventloop.stall the lag monitor recorded nothing while blocked and nothing could fire.
+   (alerting.notify_within, group_wait 0: firing in Prometheus, not yet notified), its limit included. Before
+   trading.eventloop.stall the lag monitor recorded nothing while blocked and nothing could fire.
 
 Printed: the bound and the observed time.
 """
@@ -23,24 +27,29 @@ from pathlib import Path
 import pytest
 
 from .agent_proc import AgentWorkload, unique_service
-from .alerting import RULES_DIR, Timing, load_rules, notify_within, prometheus_alerts, speed_up_rules
+from .alerting import AGE_LIMITS, RULES_DIR, Timing, load_rules, notify_within, prometheus_alerts, speed_up_rules
 from .procs import free_port, prometheus_config, prometheus_query, start_collector, start_prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 
 FACTOR = 10
 INTERVAL = 1.0
-HEALTHY_SECONDS = 45
+HEALTHY_MARGIN = 15.0  # healthy for the stall limit + this: past the limit, with exports and evaluations to spare
 AGENT_EXPORT_INTERVAL = 1.0  # agent_proc.EXPORT_INTERVAL
 RULE_FILES = ("recording.yml", "limits.yml", "trading.yml")
 ALERT = "TradingEventLoopStalled"
+LIMIT = AGE_LIMITS[ALERT]
 
 
 def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_nothing(tmp_path: Path) -> None:
     with ExitStack() as stack:
         # No trace store: the test reads metrics only (the collector's trace exporter retries to a closed port).
         collector = stack.enter_context(start_collector(tmp_path / "collector", f"127.0.0.1:{free_port()}"))
-        rules = speed_up_rules([RULES_DIR / n for n in RULE_FILES], tmp_path / "rules", FACTOR, INTERVAL)
+        rules = speed_up_rules(
+            [RULES_DIR / n for n in RULE_FILES], tmp_path / "rules", FACTOR, INTERVAL, age_limits=[LIMIT]
+        )
+        alerts, records = load_rules(rules)
+        limit = float(records[LIMIT].strip().removeprefix("vector(").removesuffix(")"))
         config = prometheus_config(
             collector.prometheus_exporter_target, collector.metrics_target, rule_files=[str(r) for r in rules]
         )
@@ -59,7 +68,7 @@ def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_
 
         # ------------------------------------------------------------------ 1. healthy
         seen: list[float] = []
-        until = time.time() + HEALTHY_SECONDS
+        until = time.time() + limit + HEALTHY_MARGIN
         while time.time() < until:
             alive()
             active = [(a["labels"]["alertname"], a["state"]) for a in prometheus_alerts(prom.url)]
@@ -67,9 +76,9 @@ def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_
             seen += [float(r["value"][1]) for r in prometheus_query(prom.url, stall)]
             time.sleep(1)
         assert seen, "no stall series while the monitor ran"
+        assert max(seen) < limit, f"a healthy loop's stall gauge reached {max(seen):g} s, the limit is {limit:g} s"
 
         # ------------------------------------------------------------------ 2. blocked for good
-        alerts, records = load_rules(rules)
         timing = Timing(
             scrape_interval=INTERVAL,
             evaluation_interval=INTERVAL,
@@ -101,5 +110,8 @@ def test_a_loop_blocked_for_good_pages_within_its_bound_and_a_healthy_one_pages_
         time.sleep(3 * (AGENT_EXPORT_INTERVAL + INTERVAL))
         assert prometheus_query(prom.url, lag)[0]["value"][1] == count
         assert float(prometheus_query(prom.url, stall)[0]["value"][1]) > float(alert["value"])  # still growing
-        print(f"\n{ALERT}: bound {bound:.1f} s, observed {took:.1f} s (time-compressed x{FACTOR}, scrape/eval 1 s)")
+        print(
+            f"\n{ALERT}: limit {limit:g} s, healthy stall at most {max(seen):.3f} s; bound {bound:.1f} s, "
+            f"observed {took:.1f} s (time-compressed x{FACTOR}, scrape/eval 1 s)"
+        )
         assert took <= bound, f"{ALERT} fired {took:.1f} s after the block, later than its bound {bound:.1f} s"
