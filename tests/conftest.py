@@ -32,17 +32,23 @@ def _reset_agent(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     assert not errors, f"internal errors during the test (see the log for their tracebacks): {errors}"
 
 
-# Files that take minutes (waiting on outages, restarts and alert timers), longest first. They are collected first,
-# so that on several pytest-xdist workers (scripts/test.sh) they start first and no worker is left running one of
-# them alone at the end. Only the order: a file missing here, or a stale entry, makes the run slower, never wrong.
+# Files that take minutes (waiting on outages, restarts and alert timers), longest first by a full run's seconds.
+# They are collected first, so that on several pytest-xdist workers (scripts/test.sh) they start first and no worker
+# is left running one of them alone at the end. Only the order: a file missing here, or a stale entry, makes the run
+# slower, never wrong.
 LONG_FILES_FIRST = (
     "tests/faults/test_collector.py",
+    "tests/integration/test_dashboard_scale.py",
     "tests/integration/test_alerts_real.py",
-    "tests/integration/test_metrics_store.py",
     "tests/faults/test_disk.py",
     "tests/faults/test_soak.py",
+    "tests/integration/test_metrics_store.py",
+    "tests/integration/test_crash_pnl.py",
     "tests/faults/test_stores.py",
+    "tests/e2e/test_live_page_mobile.py",
+    "tests/integration/test_incident.py",
     "tests/faults/test_live.py",
+    "tests/integration/test_end_of_day.py",
     "tests/integration/test_runbook.py",
     "tests/integration/test_collector_outage.py",
     "tests/integration/test_dashboards.py",
