@@ -129,9 +129,9 @@ class _Watch:
         self.opened = False  # tried once per thread watched (and again in a forked child, see below)
         self.fd: int | None = None
         self.busy_until = 0.0  # slices of BUSY_BUDGET before this perf_counter time: the trading thread is busy
-        # (its CPU clock in ns, a perf_counter time): seen parked with that CPU time, trusted until then (loop_idle);
-        # one tuple, so that two threads storing it never leave one's clock with the other's time
-        self.idle: tuple[int, float] | None = None
+        # (its CPU clock's id, that clock in ns, a perf_counter time): seen parked with that CPU time, trusted until
+        # then (loop_idle); one tuple, so that two threads storing it never leave one's clock with the other's time
+        self.idle: tuple[int, int, float] | None = None
 
     def open(self) -> int | None:
         if self.opened:
@@ -208,15 +208,15 @@ def loop_idle() -> bool:
             cpu = None
         else:
             seen = w.idle
-            if seen is not None and seen[0] == cpu and _perf() < seen[1]:
+            if seen is not None and seen[1] == cpu and seen[0] == clock and _perf() < seen[2]:
                 return True
     try:
         head = _pread(fd, 8, 0).split(b" ", 1)[0]
     except OSError:  # the thread has exited: offer from now on
         return False
     if head.isdigit() and int(head) in _IDLE_CALLS:
-        if cpu is not None:
-            w.idle = (cpu, _perf() + IDLE_TRUST)
+        if cpu is not None and clock is not None:
+            w.idle = (clock, cpu, _perf() + IDLE_TRUST)  # the clock's id too: the watched thread may change meanwhile
         return True
     return False
 

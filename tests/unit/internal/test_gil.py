@@ -307,6 +307,15 @@ def test_a_loop_woken_between_its_clock_and_proc_reads_is_read_again(proc: _Proc
     assert gil.loop_idle() is False and proc.reads == 3
 
 
+def test_another_watched_thread_with_the_same_cpu_time_is_read_again(proc: _Proc, watch: Any) -> None:
+    """What was kept is for one thread's clock: another thread watched since (``init()`` on another thread) is read
+    from /proc even if its CPU time happens to be the same number."""
+    assert gil.loop_idle() is True and proc.reads == 1
+    watch.clock = _TRADING_CLOCK - 1  # what a watched thread's change leaves, the thread's own reset aside
+    proc.call = b"202"
+    assert gil.loop_idle() is False and proc.reads == 2
+
+
 def test_a_parked_loop_without_a_cpu_clock_is_read_every_time(proc: _Proc, watch: Any) -> None:
     """No CPU clock (the thread exited, or no pthread_getcpuclockid): /proc is read at every look, as before."""
     watch.clock = None
