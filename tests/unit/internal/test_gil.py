@@ -49,10 +49,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Clock]:
     monkeypatch.setattr(gil, "_clock_gettime", c.cpu)
     monkeypatch.setattr(gil, "_switch_interval", lambda: 0.005)
     w = gil._watch
-    saved = (w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until)
+    saved = (w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until, w.idle)
     w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until = _NO_THREAD, _NO_THREAD, False, None, _TRADING_CLOCK, 0.0
+    w.idle = None
     yield c
-    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until = saved
+    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until, w.idle = saved
 
 
 _NO_THREAD = 2**22 + 7919
@@ -186,9 +187,9 @@ def test_a_registry_reader_applies_the_trading_journal_in_slices(monkeypatch: py
 def watch() -> Iterator[Any]:
     """The module's watched thread, restored after the test (a test may watch another thread)."""
     w = gil._watch
-    saved = (w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until)
+    saved = (w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until, w.idle)
     yield w
-    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until = saved
+    w.tid, w.ident, w.opened, w.fd, w.clock, w.busy_until, w.idle = saved
 
 
 def _on_thread(fn: Any) -> Any:
@@ -246,6 +247,134 @@ def test_the_trading_thread_parked_in_its_event_loop_is_idle_and_waiting_on_a_lo
     ep.close()
     os.close(r)
     os.close(w)
+
+
+class _Proc:
+    """A fake trading thread for :func:`gil.loop_idle`: its CPU clock (ns) and the system call ``/proc`` shows.
+
+    ``runs_after_read``: the thread runs (its clock moves on by that many ns) right after ``/proc`` was read, as a
+    thread woken just then does."""
+
+    def __init__(self) -> None:
+        self.cpu = 1_000_000
+        self.call = b"232"  # epoll_wait: parked
+        self.reads = 0
+        self.runs_after_read = 0
+
+    def clock_ns(self, clock: int) -> int:
+        return self.cpu
+
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        self.reads += 1
+        out = self.call + b" 0x5 0x7f0 0x1"
+        self.cpu += self.runs_after_read
+        return out
+
+
+@pytest.fixture
+def proc(watch: Any, clock: _Clock, monkeypatch: pytest.MonkeyPatch) -> _Proc:
+    """``loop_idle`` reading a fake ``/proc`` file and CPU clock (the fake perf_counter of ``clock``)."""
+    p = _Proc()
+    monkeypatch.setattr(gil, "_pread", p.pread)
+    monkeypatch.setattr(gil, "_clock_gettime_ns", p.clock_ns)
+    watch.opened, watch.fd, watch.clock, watch.idle = True, 12345, _TRADING_CLOCK, None
+    return p
+
+
+def test_a_parked_loop_whose_cpu_clock_stood_still_is_not_read_again(proc: _Proc, clock: _Clock) -> None:
+    """Seen parked, a thread whose CPU time has not moved has not run: still parked, without a read of /proc (9-12 us
+    of CPU each in the demo's run) until IDLE_TRUST has passed; once its clock moves, /proc is read again."""
+    assert [gil.loop_idle() for _ in range(10)] == [True] * 10
+    assert proc.reads == 1
+    clock.now += gil.IDLE_TRUST * 1.01  # trusted for IDLE_TRUST only
+    assert gil.loop_idle() is True and proc.reads == 2
+    proc.cpu += 1  # it ran (1 ns is enough) and now waits on a lock, as for the GIL
+    proc.call = b"202"
+    assert gil.loop_idle() is False and proc.reads == 3
+    assert gil.loop_idle() is False and proc.reads == 4  # not parked: every look reads /proc
+    proc.call = b"running"
+    assert gil.loop_idle() is False and proc.reads == 5
+
+
+def test_a_loop_woken_between_its_clock_and_proc_reads_is_read_again(proc: _Proc) -> None:
+    """The clock kept is the one read before /proc: a thread that ran in between (woken, then waiting for the GIL
+    with its clock still) does not match it, so the next look reads /proc and offers."""
+    proc.runs_after_read = 7_000  # woken right after /proc showed it parked
+    assert gil.loop_idle() is True
+    proc.runs_after_read = 0
+    proc.call = b"202"  # now waiting for the GIL; its clock stands still from here on
+    assert gil.loop_idle() is False and proc.reads == 2
+    assert gil.loop_idle() is False and proc.reads == 3
+
+
+def test_another_watched_thread_with_the_same_cpu_time_is_read_again(proc: _Proc, watch: Any) -> None:
+    """What was kept is for one thread's clock: another thread watched since (``init()`` on another thread) is read
+    from /proc even if its CPU time happens to be the same number."""
+    assert gil.loop_idle() is True and proc.reads == 1
+    watch.clock = _TRADING_CLOCK - 1  # what a watched thread's change leaves, the thread's own reset aside
+    proc.call = b"202"
+    assert gil.loop_idle() is False and proc.reads == 2
+
+
+def test_a_parked_loop_without_a_cpu_clock_is_read_every_time(proc: _Proc, watch: Any) -> None:
+    """No CPU clock (the thread exited, or no pthread_getcpuclockid): /proc is read at every look, as before."""
+    watch.clock = None
+    assert [gil.loop_idle() for _ in range(3)] == [True] * 3 and proc.reads == 3
+
+
+def test_a_real_parked_loop_is_read_once_and_seen_again_once_woken(watch: Any, clock: _Clock) -> None:
+    """The same with the real /proc file and CPU clock (the fake perf_counter stands still, so the trust does not
+    run out): parked in epoll_wait, one read for 20 looks; woken and waiting on a lock, it is not idle."""
+    import os
+    import select
+    import threading
+    import time
+
+    gil.watch_this_thread()  # this test's thread is the trading loop
+    reads = [0]
+    real = gil._pread
+
+    def counted(fd: int, n: int, offset: int) -> bytes:
+        reads[0] += 1
+        return real(fd, n, offset)
+
+    gil._pread = counted  # restored below (monkeypatch would restore it only after the threads are done)
+    r, w = os.pipe()
+    ep = select.epoll()
+    ep.register(r, select.EPOLLIN)
+    lock = threading.Lock()
+    lock.acquire()
+    me = gil._watch.tid
+
+    def probe() -> tuple[list[bool], int, bool]:
+        deadline = time.monotonic() + 10
+        while not gil.loop_idle() and time.monotonic() < deadline:  # until the trading thread is in epoll_wait
+            time.sleep(0.001)
+        reads[0] = 0
+        looks = [gil.loop_idle() for _ in range(20)]
+        n = reads[0]
+        os.write(w, b"x")  # wakes it; it goes on to wait on the lock
+        while time.monotonic() < deadline:
+            with open(f"/proc/self/task/{me}/syscall", "rb") as f:
+                if f.read(8).split(b" ")[0] == b"202":  # futex: waiting on the lock
+                    break
+        woken = gil.loop_idle()
+        lock.release()
+        return looks, n, woken
+
+    try:
+        t, out = _on_thread(probe)
+        assert ep.poll(10)
+        assert lock.acquire(timeout=10)
+        t.join()
+    finally:
+        gil._pread = real
+        ep.close()
+        os.close(r)
+        os.close(w)
+    looks, n, woken = out[0]
+    assert looks == [True] * 20 and n == 0  # the look that found it parked kept its clock: no read in 20 looks
+    assert woken is False
 
 
 def test_slices_skip_the_offer_while_the_trading_loop_is_parked(watch: Any, clock: _Clock) -> None:
