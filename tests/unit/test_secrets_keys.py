@@ -145,9 +145,9 @@ def test_rewrite_refuses_a_file_without_the_markers() -> None:
 
 def test_every_collector_regex_comes_from_the_list() -> None:
     keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
-    # attributes/redact (after transform/redact, which flattens span, log record and data point attributes) + eight
-    # delete_matching_keys: resource and scope (3 signals each), span event, a map body (after flattening them)
-    assert len(keys) == 9
+    # attributes/redact (after transform/redact, which flattens span, log record and data point attributes) + nine
+    # delete_matching_keys: resource and scope (3 signals each), span event, exemplar, a map body (after flattening)
+    assert len(keys) == 10
     assert set(keys) == {secrets_keys.KEY_PATTERN}
     assert bodies[0] == gen.body_pattern()
 
@@ -433,6 +433,7 @@ def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> N
             found.setdefault(m.group(2), []).append(stmt)
     assert sorted(found) == [
         "datapoint.attributes",
+        "exemplar.filtered_attributes",
         "log.attributes",
         "log.body",
         "log.event_name",
