@@ -46,6 +46,7 @@ __all__ = [
 Match = Literal["anywhere", "word", "whole"]
 
 _SEP = "[._-]?"  # what a space in SecretKey.words stands for: api key -> api_key, api-key, api.key, apiKey
+_TEXT_SEP = "[._ -]?"  # ... and in text also a space: "invalid api key: PK..." (followed by ":" or "=" to be masked)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class SecretKey:
     match: Match = "anywhere"
     in_text: bool = True
 
-    def regex(self) -> str:
-        return _SEP.join(re.escape(w) for w in self.words.split())
+    def regex(self, sep: str = _SEP) -> str:
+        return sep.join(re.escape(w) for w in self.words.split())
 
 
 #: The list. Order does not matter.
@@ -129,9 +130,10 @@ def text_key_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
     """Regex (no flags, no capture groups) for the key of a ``key=value`` pair in text whose value is secret.
 
     A key may go on with more name parts after a separator (``secret_key``, ``APCA-API-SECRET-KEY``,
-    ``password_hash``), but not with letters (``input_tokens`` is not a token).
+    ``password_hash``), but not with letters (``input_tokens`` is not a token). In text the words of a key may also
+    be apart (``invalid api key: PK...``, ``access token = ...``, as an error message writes them).
     """
-    words = "|".join(k.regex() for k in keys if k.in_text)
+    words = "|".join(k.regex(_TEXT_SEP) for k in keys if k.in_text)
     return "(?:" + words + ")(?:[._-][a-z0-9]+)*"
 
 

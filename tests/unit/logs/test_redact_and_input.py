@@ -526,6 +526,9 @@ _FORMATS = [
         "GET /tiingo/daily/aapl/prices Authorization: [REDACTED] [REDACTED]",
     ),
     ("authorization_header=ApiKey k3y9ZqPLmn77 sent", "authorization_header=[REDACTED] [REDACTED] sent"),
+    # a key's words apart, as an error message writes them: was kept
+    ("broker said: invalid API key: PKQ3ZXW7LM2N8RT5YV4C", "broker said: invalid API key: [REDACTED]"),
+    ("loaded signing private key = a1b2C3d4e5 from vault", "loaded signing private key = [REDACTED] from vault"),
     (
         "Authorization: SharedKey desk:ctzMq410TV3wS7upTBcunJTDLEJwMAZuFPfr0mrrA08= x-ms-date: now",
         "Authorization: [REDACTED] [REDACTED] x-ms-date: now",
@@ -540,6 +543,7 @@ _KEPT = [
     "desk_live_pnl=5 task_live_orders=2 sk-1 strategy=sk-momentum ghost_orders=3 xox",
     "the order sk_live fill; risk key limit hit; private key rotation scheduled",
     "account number: unknown; account no: 5; account_type=margin account_id=904837e3-3b76-47ec-b432-046db621571b",
+    "the api key rotation is done; access token count 3; rapid key: 5",
 ]
 
 
