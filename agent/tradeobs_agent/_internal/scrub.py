@@ -44,6 +44,7 @@ from .otel_private import readable_span_fields
 
 __all__ = [
     "scrub_attributes",
+    "scrub_labels",
     "scrub_logs",
     "scrub_metrics",
     "scrub_resource",
@@ -139,6 +140,13 @@ def scrub_attributes(attrs: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
         bounded.dropped = attrs.dropped
         return bounded
     return changed
+
+
+def scrub_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    """A Prometheus sample's labels (an SDK instrument's on the agent's own ``/metrics``): ``labels`` itself when
+    nothing in it is secret, else a scrubbed copy (a secret-named label's value ``[REDACTED]``)."""
+    _fresh()
+    return scrub_attributes(labels) or labels
 
 
 def scrub_resource(resource: Resource) -> Resource:
