@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "HEADER_KEY_PATTERN",
     "KEY_PATTERN",
     "SECRET_KEYS",
     "TEXT_KEY_PATTERN",
@@ -112,12 +113,19 @@ SECRET_KEYS: tuple[SecretKey, ...] = (
 )
 
 
+# A captured HTTP header (OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST and the like: the instrumentations
+# record it as http.request.header.<name>, lower case, "-" as "_") whose name ends in a key, a signature, an auth or
+# a session part holds a credential even where the list above does not say so: Azure's Ocp-Apim-Subscription-Key,
+# X-Auth-Key, Coinbase's CB-ACCESS-SIGN, X-Session-Id. Only under ".header.", where such a name is a header's.
+HEADER_KEY_PATTERN = r"\.header\.([a-z0-9]+[_-])*([a-z0-9]*key|auth|sign|signature|session|sid)([_-][a-z0-9]+)*$"
+
+
 def key_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
     """Case-insensitive regex, *searched* in an attribute name, that matches when the name is secret."""
     anywhere = [k.regex() for k in keys if k.match == "anywhere"]
     word = [k.regex() for k in keys if k.match == "word"]
     whole = [k.regex() for k in keys if k.match == "whole"]
-    parts = [*anywhere]
+    parts = [*anywhere, HEADER_KEY_PATTERN]
     if word:
         parts.append("(^|[._-])(" + "|".join(word) + ")($|[._-])")
     if whole:

@@ -74,6 +74,16 @@ def key_corpus() -> list[str]:
         "Cookie",
         "cloud.account.id",
         "broker.account_type",
+        # captured headers: a key, signature, auth or session part is secret under ".header." only
+        "http.request.header.ocp_apim_subscription_key",
+        "http.request.header.x_auth_key",
+        "http.request.header.cb_access_sign",
+        "http.request.header.x_session_id",
+        "http.request.header.authority",
+        "http.request.header.keep_alive",
+        "http.request.header.x_request_id",
+        "http.response.header.content_type",
+        "order.key",
     }
     return sorted(names)
 
@@ -185,8 +195,16 @@ def test_the_list_means_what_the_docs_say() -> None:
         "acct",
         "broker.account",  # {"broker": {"account": ...}} flattened by the collector
         "broker.acct_no",
+        "http.request.header.ocp_apim_subscription_key",  # a captured header's name (HEADER_KEY_PATTERN)
+        "http.request.header.x_auth_key",
+        "http.request.header.cb_access_sign",
+        "http.request.header.x_session_id",
     ]
     kept = [
+        "http.request.header.authority",
+        "http.request.header.keep_alive",
+        "http.request.header.x_request_id",
+        "order.key",
         "cloud.account.id",
         "broker.account_type",
         "order.id",
