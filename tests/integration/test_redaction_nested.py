@@ -8,7 +8,9 @@ Before, all of these reached the trace and log files as sent: a plain OTel SDK s
 ``logger.emit(body={"req": {...}}, attributes={"broker": {...}})``, its ``process.command_args`` resource attribute
 (``--broker.password=...``), a Go/Java service's kvlist span attributes, scope attributes, a list body, the span name
 (``GET /v2/orders?api_key=...``), the span status message (the Python SDK writes the exception there:
-``OperationalError: ... postgresql://bot:pw@db``), span event names and a log record's event name.
+``OperationalError: ... postgresql://bot:pw@db``), span event names and a log record's event name; an exemplar's
+filtered attributes reached an OTLP metrics exporter as sent (the Prometheus exporter writes only its trace and span
+ids).
 
 Not reached (no OTTL path in the pinned v0.161): span link attributes; the test leaves them out of its check.
 
