@@ -102,19 +102,9 @@ def send_points(endpoint: str, points: int, tag: str) -> None:
 
 
 def metrics_file_config(work: Path, config: Path) -> Path:
-    """``file_config`` plus the metrics written to a file (next to the Prometheus exporter), to see them arrive."""
-    import yaml
-
-    path = file_config(work, config)
-    cfg = yaml.safe_load(path.read_text())
-    cfg["exporters"]["file/metrics"] = {
-        "path": str(work / "metrics.jsonl"),
-        "format": "json",
-        "flush_interval": "200ms",
-    }
-    cfg["service"]["pipelines"]["metrics"]["exporters"].append("file/metrics")
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
+    """``file_config``: it writes the metrics to ``work/metrics.jsonl`` too (next to the Prometheus exporter), to see
+    them arrive."""
+    return file_config(work, config)
 
 
 def run_points(config: Path, points: int) -> float:

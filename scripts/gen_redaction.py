@@ -207,7 +207,10 @@ def block(indent: str = "  ") -> str:
         ]
 
     def attribute_context(context: str) -> list[str]:
-        return [f"    - context: {context}", "      statements:", *attributes(f"{context}.attributes")]
+        return attribute_context_of(context, f"{context}.attributes")
+
+    def attribute_context_of(context: str, path: str) -> list[str]:
+        return [f"    - context: {context}", "      statements:", *attributes(path)]
 
     lines = [
         BEGIN + ": scripts/gen_redaction.py writes this section from",
@@ -232,11 +235,11 @@ def block(indent: str = "  ") -> str:
         "",
         "# Secret redaction, part 2 (OTTL), BEFORE attributes/redact in every",
         "# pipeline. OTTL does not recurse, so every attribute map (resource, scope,",
-        "# span, span event, log record, data point) and a map log body are first",
+        "# span, span event, log record, data point, exemplar) and a map log body are first",
         "# FLATTENED: a nested map's or list's entries become top-level entries",
         '# ({"broker": {"api_key": ...}} -> broker.api_key, a list item args.1; a',
         "# list body becomes a map, body.0, body.1...). Then secret-named entries are",
-        "# deleted (here for the resource, scope, span events and a map body;",
+        "# deleted (here for the resource, scope, span events, exemplars and a map body;",
         "# attributes/redact does it for the rest; the key regex also matches a",
         "# whole key as the last dotted part: broker.account) and secret VALUES",
         "# under any key are masked in every string value, in text log bodies,",
@@ -286,6 +289,9 @@ def block(indent: str = "  ") -> str:
         "      statements:",
         *attributes("datapoint.attributes", delete=False),
         *query_start("datapoint.attributes"),
+        # an exemplar's filtered attributes (the measurement's attributes a view dropped): attributes/redact does not
+        # reach them, so secret-named entries are deleted here
+        *attribute_context_of("exemplar", "exemplar.filtered_attributes"),
         "  log_statements:",
         *attribute_context("resource"),
         *attribute_context("scope"),

@@ -21,7 +21,8 @@ does not, is listed in ``docs/logging.md``. In short:
   ``[("Authorization", "Basic ...")]``): the second is replaced, unless it is
   itself a field name (``["password", "email"]`` is a list of field names, kept;
   see :meth:`Redactor.is_secret_pair`);
-* **values** in free text: ``Bearer``/``Basic`` credentials (not words: ``basic strategy``), ``key=value`` /
+* **values** in free text: ``Bearer``/``Basic`` credentials (not words: ``basic strategy``), the credential after
+  another ``Authorization`` scheme (``Authorization: Token 9f86...``), ``key=value`` /
   ``key: value`` / ``"key": "value"`` pairs whose key looks secret (including
   the Alpaca headers), also URL-encoded (``password%3D...``), also with characters
   of the key percent-encoded (``api%5Fkey=...``, ``pass%77ord%3D...``), ``('name', 'value')``
@@ -212,6 +213,17 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"(?:(\"(?:(?:bearer|basic)\s+)?\[REDACTED\])[^\"\n]+(\")|('(?:(?:bearer|basic)\s+)?\[REDACTED\])[^'\n]+('))",
         r"\1\2\4\3\5",
         (TEXT_TRIGGERS, _ON_MASKED),
+    ),
+    # ... and the credential after an Authorization scheme other than Bearer/Basic, which the first rule took for
+    # the value ("Authorization: Token 9f86d0..." as Tiingo and Django REST framework take it, "ApiKey ...", Okta's
+    # "SSWS ...", Azure's "SharedKey account:signature"): "Authorization: [REDACTED] 9f86d0..." was left. The next
+    # run of characters a value is made of, when it holds a credential (_CREDENTIAL: "authorization: denied for ..."
+    # keeps its words), is masked too: "Authorization: [REDACTED] [REDACTED]".
+    (
+        r"((?<![A-Za-z0-9])(?i:authorization(?:[._-][a-z0-9]+)*)[\"']?\s*[:=]\s*[\"']?\[REDACTED\][ \t]+)"
+        r"[^\s\"',;&}\]]*" + _CREDENTIAL + r"[^\s\"',;&}\]]*",
+        r"\1" + MASK,
+        (TEXT_TRIGGERS, ("authorization",)),
     ),
     # The same pairs URL-encoded, as in a query string or a form body ("?q=password%3Dhunter2%26x%3D1",
     # "%22token%22%3A%22abc%22"), also encoded twice ("%253D"): the value ends at an encoded "&" or quote.

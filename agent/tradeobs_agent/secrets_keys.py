@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "HEADER_KEY_PATTERN",
     "KEY_PATTERN",
     "SECRET_KEYS",
     "TEXT_KEY_PATTERN",
@@ -46,6 +47,7 @@ __all__ = [
 Match = Literal["anywhere", "word", "whole"]
 
 _SEP = "[._-]?"  # what a space in SecretKey.words stands for: api key -> api_key, api-key, api.key, apiKey
+_TEXT_SEP = "[._ -]?"  # ... and in text also a space: "invalid api key: PK..." (followed by ":" or "=" to be masked)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ class SecretKey:
     match: Match = "anywhere"
     in_text: bool = True
 
-    def regex(self) -> str:
-        return _SEP.join(re.escape(w) for w in self.words.split())
+    def regex(self, sep: str = _SEP) -> str:
+        return sep.join(re.escape(w) for w in self.words.split())
 
 
 #: The list. Order does not matter.
@@ -111,12 +113,19 @@ SECRET_KEYS: tuple[SecretKey, ...] = (
 )
 
 
+# A captured HTTP header (OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST and the like: the instrumentations
+# record it as http.request.header.<name>, lower case, "-" as "_") whose name ends in a key, a signature, an auth or
+# a session part holds a credential even where the list above does not say so: Azure's Ocp-Apim-Subscription-Key,
+# X-Auth-Key, Coinbase's CB-ACCESS-SIGN, X-Session-Id. Only under ".header.", where such a name is a header's.
+HEADER_KEY_PATTERN = r"\.header\.([a-z0-9]+[_-])*([a-z0-9]*key|auth|sign|signature|session|sid)([_-][a-z0-9]+)*$"
+
+
 def key_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
     """Case-insensitive regex, *searched* in an attribute name, that matches when the name is secret."""
     anywhere = [k.regex() for k in keys if k.match == "anywhere"]
     word = [k.regex() for k in keys if k.match == "word"]
     whole = [k.regex() for k in keys if k.match == "whole"]
-    parts = [*anywhere]
+    parts = [*anywhere, HEADER_KEY_PATTERN]
     if word:
         parts.append("(^|[._-])(" + "|".join(word) + ")($|[._-])")
     if whole:
@@ -129,9 +138,10 @@ def text_key_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
     """Regex (no flags, no capture groups) for the key of a ``key=value`` pair in text whose value is secret.
 
     A key may go on with more name parts after a separator (``secret_key``, ``APCA-API-SECRET-KEY``,
-    ``password_hash``), but not with letters (``input_tokens`` is not a token).
+    ``password_hash``), but not with letters (``input_tokens`` is not a token). In text the words of a key may also
+    be apart (``invalid api key: PK...``, ``access token = ...``, as an error message writes them).
     """
-    words = "|".join(k.regex() for k in keys if k.in_text)
+    words = "|".join(k.regex(_TEXT_SEP) for k in keys if k.in_text)
     return "(?:" + words + ")(?:[._-][a-z0-9]+)*"
 
 

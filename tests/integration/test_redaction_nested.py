@@ -8,7 +8,9 @@ Before, all of these reached the trace and log files as sent: a plain OTel SDK s
 ``logger.emit(body={"req": {...}}, attributes={"broker": {...}})``, its ``process.command_args`` resource attribute
 (``--broker.password=...``), a Go/Java service's kvlist span attributes, scope attributes, a list body, the span name
 (``GET /v2/orders?api_key=...``), the span status message (the Python SDK writes the exception there:
-``OperationalError: ... postgresql://bot:pw@db``), span event names and a log record's event name.
+``OperationalError: ... postgresql://bot:pw@db``), span event names and a log record's event name; an exemplar's
+filtered attributes reached an OTLP metrics exporter as sent (the Prometheus exporter writes only its trace and span
+ids).
 
 Not reached (no OTTL path in the pinned v0.161): span link attributes; the test leaves them out of its check.
 
@@ -129,11 +131,20 @@ def _raw_otlp(endpoint: str, service: str) -> None:
     ]
     logs = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": scope, "logRecords": records}]}]}
     _post(endpoint, "/v1/logs", logs)
+    # an exemplar's filtered attributes: the measurement's attributes a view dropped from the point
+    exemplar = {
+        "asInt": "1",
+        "timeUnixNano": str(now),
+        "traceId": span["traceId"],
+        "spanId": span["spanId"],
+        "filteredAttributes": [_kv("where", _s("exemplar")), _kv("broker", NESTED), _kv("args", ARGS)],
+    }
     point = {
         "asInt": "1",
         "timeUnixNano": str(now),
         "startTimeUnixNano": str(now - 10**9),
         "attributes": [_kv("broker", NESTED)],
+        "exemplars": [exemplar],
     }
     metric = {"name": "raw_calls", "sum": {"dataPoints": [point], "aggregationTemporality": 2, "isMonotonic": True}}
     metrics = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"scope": scope, "metrics": [metric]}]}]}
@@ -186,13 +197,36 @@ def send_nested(workdir: Path, config: Path) -> dict[str, Any]:
             return spans, logs, page
 
         spans, logs, page = wait_for(everything, "2 spans, 3 log records, raw_calls", procs=(c.proc,))
+        wait_for(lambda: _exemplars(workdir / "metrics.jsonl"), "raw_calls' exemplar in metrics.jsonl", procs=(c.proc,))
     assert failed_statements(c.proc.log_path) == []  # each statement ran on each record
     leaks = []
-    for name in ("traces.jsonl", "logs.jsonl"):
+    for name in ("traces.jsonl", "logs.jsonl", "metrics.jsonl"):
         for line in (workdir / name).read_text().splitlines():
             leaks += [f"{name}{p}" for p in _leaks(json.loads(line))]
     leaks += [f"page: {line}" for line in page.splitlines() if SECRET in line]
-    return {"leaks": leaks, "spans": spans, "logs": logs, "page": page}
+    return {
+        "leaks": leaks,
+        "spans": spans,
+        "logs": logs,
+        "page": page,
+        "exemplars": _exemplars(workdir / "metrics.jsonl"),
+    }
+
+
+def _exemplars(path: Path) -> list[dict[str, Any]]:
+    """The filtered attributes of raw_calls' exemplars in the metrics file (OTLP JSON lines)."""
+    out = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line being written right now
+        for rm in doc.get("resourceMetrics", []):
+            for sm in rm.get("scopeMetrics", []):
+                for m in sm.get("metrics", []):
+                    for p in m.get("sum", {}).get("dataPoints", []) if m["name"] == "raw_calls" else []:
+                        out += [_attrs(e.get("filteredAttributes", [])) for e in p.get("exemplars", [])]
+    return out
 
 
 def test_secrets_nested_in_maps_and_lists_and_in_names_and_status_are_masked(tmp_path: Path) -> None:
@@ -230,6 +264,20 @@ def test_secrets_nested_in_maps_and_lists_and_in_names_and_status_are_masked(tmp
     assert by_where["sdk"]["_attributes"]["broker.venue"] == "NYSE"
     assert by_where["sdk"]["_resource"]["process.command_args.1"] == "--password=[REDACTED]"
     assert 'broker_venue="NYSE"' in got["page"]
+    # an exemplar's filtered attributes, which reach an OTLP metrics exporter (a gateway tier, a debug exporter;
+    # the Prometheus page carries only an exemplar's trace and span ids): flattened, masked, secret names deleted
+    assert got["exemplars"] == [
+        {
+            "where": "exemplar",
+            "broker.venue": "NYSE",
+            "broker.dsn": "postgres://bot:[REDACTED]@db:5432/trades",
+            "broker.deep.note": "retry with token=[REDACTED]",
+            "broker.deep.qty": 100,
+            "args.0": "java",
+            "args.1": "--broker.password=[REDACTED]",
+            "args.2": "https://bot:[REDACTED]@broker.example/",
+        }
+    ]
 
 
 FAILED_STATEMENT = "failed to execute statement"  # the transform processor's warning (ottl StatementSequence)
@@ -321,7 +369,8 @@ def test_no_redaction_statement_fails_on_odd_values(tmp_path: Path) -> None:
         {"timeUnixNano": str(now), "body": v, "attributes": [_kv("where", _s(f"body {k}"))]} for k, v in ODD.items()
     ]
     records.append({"timeUnixNano": str(now), "body": _s("x"), "attributes": _odd_attributes("log")})
-    point = {"asInt": "1", "timeUnixNano": str(now), "attributes": _odd_attributes("point")}
+    exemplar = {"asInt": "1", "timeUnixNano": str(now), "filteredAttributes": _odd_attributes("exemplar")}
+    point = {"asInt": "1", "timeUnixNano": str(now), "attributes": _odd_attributes("point"), "exemplars": [exemplar]}
     metric = {"name": "odd_calls", "sum": {"dataPoints": [point], "aggregationTemporality": 2, "isMonotonic": True}}
     with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir)) as c:
         _post(
@@ -351,12 +400,14 @@ def test_no_redaction_statement_fails_on_odd_values(tmp_path: Path) -> None:
             spans = [s for s in read_spans(workdir / "traces.jsonl") if "where" in s["_attributes"]]
             logs = [r for r in read_otlp_json_logs(c.logs_file) if "where" in r["_attributes"]]
             page = http_get(f"{c.prometheus_exporter_url}/metrics")[1].decode(errors="replace")
-            return page if len(spans) == 2 and len(logs) == len(records) and "odd_calls" in page else None
+            metrics = workdir / "metrics.jsonl"
+            done = len(spans) == 2 and len(logs) == len(records) and "odd_calls" in page
+            return page if done and metrics.exists() and "odd_calls" in metrics.read_text(errors="replace") else None
 
         page = wait_for(everything, f"2 spans, {len(records)} log records, odd_calls", procs=(c.proc,))
     assert failed_statements(c.proc.log_path) == []
     leaks = [f"page: {line[-120:]}" for line in page.splitlines() if SECRET in line]
-    for name in ("traces.jsonl", "logs.jsonl"):
+    for name in ("traces.jsonl", "logs.jsonl", "metrics.jsonl"):
         for line in (workdir / name).read_text(errors="replace").splitlines():
             leaks += [f"{name}{p}" for p in _leaks(json.loads(line))]
     assert leaks == []

@@ -44,16 +44,24 @@ pytestmark = pytest.mark.integration
 
 
 def file_config(workdir: Path, config: Path = COLLECTOR_CONFIG) -> Path:
-    """``config`` as it is (its redaction processors included), traces and logs written to files."""
+    """``config`` as it is (its redaction processors included), traces, logs and metrics written to files."""
     cfg = yaml.safe_load(config.read_text())
     cfg["exporters"]["file/traces"] = {
         "path": str(workdir / "traces.jsonl"),
         "format": "json",
         "flush_interval": "200ms",
     }
+    # metrics to a file too (OTLP JSON, as a gateway tier or an OTLP metrics store receives them: exemplars with
+    # their filtered attributes, which the Prometheus page leaves out)
+    cfg["exporters"]["file/metrics"] = {
+        "path": str(workdir / "metrics.jsonl"),
+        "format": "json",
+        "flush_interval": "200ms",
+    }
     pipelines = cfg["service"]["pipelines"]
     pipelines["traces"]["exporters"] = ["file/traces"]
     pipelines["logs"]["exporters"] = ["file/logs"]
+    pipelines["metrics"]["exporters"] = [*pipelines["metrics"]["exporters"], "file/metrics"]
     path = workdir / "otel-collector.files.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

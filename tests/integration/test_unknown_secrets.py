@@ -5,7 +5,9 @@ masked wherever they appear. Here the service (``unknown_secrets_app.py`` under 
 secrets it never registers, and writes them as a user would by accident: a dict or a dataclass with a ``password``
 as a log argument, ``Bearer`` + a token in one case, a query string or form body URL-encoded into a log line,
 ``curl -u``, a ``redis://:password@`` URL, a quoted passphrase with spaces, span attributes, an order's exception and
-reject reason, metric attributes, the request's ``?api_key=`` and ``Authorization`` header, the resource
+reject reason, metric attributes (an SDK instrument's too, on the agent's ``/metrics``), ``Authorization: Token``
+and ``invalid API key:`` in messages, the request's ``?api_key=``, its ``Authorization`` header and headers named for
+a key or a signature (``Ocp-Apim-Subscription-Key``, ``CB-ACCESS-SIGN``), captured, the resource
 (``OTEL_RESOURCE_ATTRIBUTES``). The agent exports to our collector WITHOUT its redaction processors, so what the
 collector writes is what left the agent; every output (the collector's files, Prometheus page and debug output, the
 agent's log files, trace file and ``/metrics``, the live stream, ``/snapshot`` and ``/history``, uvicorn's output) is
@@ -47,7 +49,8 @@ NAMES = (
     "dict password", "object password", "dict api key", "encoded api key", "encoded password", "curl password",
     "redis password", "span url password", "span curl password", "order exception key", "reject token",
     "metric label key", "metric label value", "query api key", "resource url password", "captured api key header",
-    "captured cookie",
+    "captured cookie", "captured subscription key header", "captured signature header", "token scheme key",
+    "spaced api key", "sdk metric label key", "sdk metric label value",
 )  # fmt: skip
 
 
@@ -85,7 +88,9 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
                 "TRADEOBS_TRACES_FILE": str(tmp_path / "tracefile" / "traces.jsonl"),
                 "OTEL_RESOURCE_ATTRIBUTES": f"db.url={resource_url},team=execution",
                 # request headers on the request's span, as a user debugging auth turns it on
-                "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "authorization,x-mbx-apikey,cookie,x-desk",
+                "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": (
+                    "authorization,x-mbx-apikey,cookie,x-desk,ocp-apim-subscription-key,cb-access-sign"
+                ),
             }
         )
         argv = [sys.executable, "-m", "uvicorn", "unknown_secrets_app:app", "--app-dir", str(HERE),
@@ -101,6 +106,8 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
                 "X-MBX-APIKEY": s["captured api key header"],
                 "Cookie": f"session={s['captured cookie']}",
                 "X-Desk": "equities",
+                "Ocp-Apim-Subscription-Key": s["captured subscription key header"],
+                "CB-ACCESS-SIGN": s["captured signature header"],
             }
             for _ in range(2):
                 assert _request(f"{base}/leak?api_key={s['query api key']}&symbol=AAPL", headers)[0] == 200

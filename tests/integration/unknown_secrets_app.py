@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 import tradeobs_agent
 import tradeobs_agent.live
@@ -27,6 +27,7 @@ app.mount("/telemetry", tradeobs_agent.live.create_app())
 log = tradeobs_agent.get_logger("execution")
 plain = logging.getLogger("unknown.service")
 calls = tradeobs_agent.counter("unknown.calls", unit="{call}")
+sdk_calls = metrics.get_meter("unknown.sdk").create_counter("unknown.sdk.calls")
 tt = tradeobs_agent.TradingTelemetry(strategy="momentum", venue="alpaca-paper")
 _orders = 0
 
@@ -54,6 +55,8 @@ async def leak() -> dict[str, str]:
     log.info("ran: curl -u bob:%s https://broker.example/v2", S["curl password"])
     log.info("cache at redis://:%s@cache:6379/0", S["redis password"])
     log.info('settings passphrase="%s"', S["spaced passphrase"])
+    log.warning("GET /tiingo/daily/aapl/prices Authorization: Token %s -> 401", S["token scheme key"])
+    plain.error("broker said: invalid API key: %s", S["spaced api key"])
     span = trace.get_current_span()
     span.set_attribute("db.conn", f"postgresql://bot:{S['span url password']}@db:5432/trades")
     span.set_attribute("cmd", f"curl --user bot:{S['span curl password']} https://x")
@@ -68,4 +71,6 @@ async def leak() -> dict[str, str]:
     order2.submitted()
     order2.rejected(reason=f"broker: invalid token={S['reject token']}")
     calls.add(1, {"api_key": S["metric label key"], "endpoint": f"/v2/account?apikey={S['metric label value']}"})
+    # an SDK instrument (as an instrumentation library's): on the agent's own /metrics through the OTel reader
+    sdk_calls.add(1, {"api_key": S["sdk metric label key"], "note": f"password={S['sdk metric label value']}"})
     return {"status": "ok"}

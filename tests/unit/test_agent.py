@@ -170,6 +170,25 @@ def test_prometheus_endpoint_serves_recorded_metric() -> None:
     assert "target_info{" in body and 'service_name="tradeobs-service"' in body
 
 
+@pytest.mark.parametrize("accept", ["text/plain", "application/openmetrics-text; version=1.0.0"])
+def test_prometheus_endpoint_masks_the_sdk_instruments_secret_labels(accept: str) -> None:
+    """An SDK instrument's attributes (``metrics.get_meter(...)``, an instrumentation library's) are rendered by the
+    OTel reader as recorded: ``api_key="..."`` and ``note="password=..."`` were on the agent's own ``/metrics`` in
+    clear, where the agent's instruments had them masked. Now the same rules mask both."""
+    from opentelemetry import metrics
+
+    agent = _quiet(prometheus=PrometheusOptions(port=0))
+    secret = "Zq7Secret0Value"
+    counter = metrics.get_meter("broker").create_counter("sdk.calls")
+    counter.add(1, {"api_key": secret, "note": f"password={secret}", "venue": "NYSE"})
+    assert agent.prometheus_url is not None
+    request = urllib.request.Request(agent.prometheus_url, headers={"Accept": accept})
+    body = urllib.request.urlopen(request, timeout=5).read().decode()
+    (line,) = [ln for ln in body.splitlines() if ln.startswith("sdk_calls_total{")]
+    assert secret not in body
+    assert 'api_key="[REDACTED]"' in line and 'note="password=[REDACTED]"' in line and 'venue="NYSE"' in line
+
+
 def test_prometheus_port_in_use_warns_and_continues(caplog: pytest.LogCaptureFixture) -> None:
     import socket
 

@@ -74,6 +74,16 @@ def key_corpus() -> list[str]:
         "Cookie",
         "cloud.account.id",
         "broker.account_type",
+        # captured headers: a key, signature, auth or session part is secret under ".header." only
+        "http.request.header.ocp_apim_subscription_key",
+        "http.request.header.x_auth_key",
+        "http.request.header.cb_access_sign",
+        "http.request.header.x_session_id",
+        "http.request.header.authority",
+        "http.request.header.keep_alive",
+        "http.request.header.x_request_id",
+        "http.response.header.content_type",
+        "order.key",
     }
     return sorted(names)
 
@@ -145,9 +155,9 @@ def test_rewrite_refuses_a_file_without_the_markers() -> None:
 
 def test_every_collector_regex_comes_from_the_list() -> None:
     keys, bodies = _collector_regexes(REPO / "collector" / "otel-collector.yaml")
-    # attributes/redact (after transform/redact, which flattens span, log record and data point attributes) + eight
-    # delete_matching_keys: resource and scope (3 signals each), span event, a map body (after flattening them)
-    assert len(keys) == 9
+    # attributes/redact (after transform/redact, which flattens span, log record and data point attributes) + nine
+    # delete_matching_keys: resource and scope (3 signals each), span event, exemplar, a map body (after flattening)
+    assert len(keys) == 10
     assert set(keys) == {secrets_keys.KEY_PATTERN}
     assert bodies[0] == gen.body_pattern()
 
@@ -185,8 +195,16 @@ def test_the_list_means_what_the_docs_say() -> None:
         "acct",
         "broker.account",  # {"broker": {"account": ...}} flattened by the collector
         "broker.acct_no",
+        "http.request.header.ocp_apim_subscription_key",  # a captured header's name (HEADER_KEY_PATTERN)
+        "http.request.header.x_auth_key",
+        "http.request.header.cb_access_sign",
+        "http.request.header.x_session_id",
     ]
     kept = [
+        "http.request.header.authority",
+        "http.request.header.keep_alive",
+        "http.request.header.x_request_id",
+        "order.key",
         "cloud.account.id",
         "broker.account_type",
         "order.id",
@@ -433,6 +451,7 @@ def test_every_agent_value_rule_is_in_the_collector_or_listed_as_left_out() -> N
             found.setdefault(m.group(2), []).append(stmt)
     assert sorted(found) == [
         "datapoint.attributes",
+        "exemplar.filtered_attributes",
         "log.attributes",
         "log.body",
         "log.event_name",

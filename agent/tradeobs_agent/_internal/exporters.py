@@ -60,7 +60,7 @@ from . import otel_private
 from .delivery import Delivery
 from .otel_private import LogRecordExporter, LogRecordExportResult
 from .otlp_encode import install_fast_log_encoding, install_fast_metric_encoding, install_fast_span_encoding
-from .scrub import scrub_logs, scrub_spans
+from .scrub import scrub_logs, scrub_metrics, scrub_spans
 
 _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
 
@@ -769,6 +769,8 @@ class CountingMetricExporter(_Counting, MetricExporter):
                 _delta_points(metrics_data),
             )
             return MetricExportResult.FAILURE
+        if not self.fast_encoding:  # the fast encoder scrubs as it encodes; the reference one does not
+            metrics_data = scrub_metrics(metrics_data)
         before = self.not_before
         self.refused_too_large = None
         self.refusal = None

@@ -59,6 +59,7 @@ from ..metrics import (
 )
 from . import otel_private
 from .gil import Slices
+from .scrub import scrub_labels
 
 __all__ = [
     "PrometheusCollector",
@@ -552,7 +553,10 @@ class _Quiet(WSGIRequestHandler):
 class _Documented:
     """The SDK instruments' families (a prometheus_client registry), each with HELP text: an instrument made without a
     description (common in libraries) had an empty HELP, which ``promtool check metrics`` refuses ("no help text");
-    it gets its name, as the agent's own families without a description do."""
+    it gets its name, as the agent's own families without a description do. Their label values are scrubbed as
+    every attribute leaving the process is (``scrub.scrub_labels``): the OTel reader renders the SDK's points as
+    recorded, and ``counter.add(1, {"api_key": ...})`` or a ``password=...`` value was on the page in clear (the
+    agent's own instruments mask theirs when a series is bound)."""
 
     def __init__(self, registry: Any) -> None:
         self.registry = registry
@@ -561,6 +565,11 @@ class _Documented:
         for family in self.registry.collect():
             if not family.documentation.strip():
                 family.documentation = family.name
+            samples = family.samples
+            for i, sample in enumerate(samples):
+                labels = scrub_labels(sample.labels)
+                if labels is not sample.labels:
+                    samples[i] = sample._replace(labels=dict(labels))
             yield family
 
 

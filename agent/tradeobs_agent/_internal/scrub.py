@@ -1,4 +1,4 @@
-"""Secrets out of spans before they leave the process: names, attributes, events, links, status, resource.
+"""Secrets out of spans before they leave the process: names, attributes, events, links, status, resource, scope.
 
 >>> scrubbed = scrub_spans(spans)        # on the batch processor's export thread   # doctest: +SKIP
 
@@ -35,18 +35,29 @@ from typing import Any
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, Status
 
 from .. import secret_values
 from ..redaction import URL_ATTRIBUTES, default_redactor
 from .otel_private import readable_span_fields
 
-__all__ = ["scrub_attributes", "scrub_logs", "scrub_metrics", "scrub_resource", "scrub_spans", "scrub_text"]
+__all__ = [
+    "scrub_attributes",
+    "scrub_labels",
+    "scrub_logs",
+    "scrub_metrics",
+    "scrub_resource",
+    "scrub_scope",
+    "scrub_spans",
+    "scrub_text",
+]
 
 _MAX_CACHE = 4096
 _SAME = "\x00same"  # a cached "unchanged" (a scrubbed text never equals it: it starts with NUL)
 _text_cache: dict[str, str] = {}
 _resource_cache: dict[int, tuple[Resource, Resource]] = {}
+_scope_cache: dict[int, tuple[InstrumentationScope, InstrumentationScope]] = {}
 _version = -1
 
 
@@ -57,6 +68,7 @@ def _fresh() -> None:
     if v != _version:
         _text_cache.clear()
         _resource_cache.clear()
+        _scope_cache.clear()
         _version = v
 
 
@@ -130,6 +142,13 @@ def scrub_attributes(attrs: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     return changed
 
 
+def scrub_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    """A Prometheus sample's labels (an SDK instrument's on the agent's own ``/metrics``): ``labels`` itself when
+    nothing in it is secret, else a scrubbed copy (a secret-named label's value ``[REDACTED]``)."""
+    _fresh()
+    return scrub_attributes(labels) or labels
+
+
 def scrub_resource(resource: Resource) -> Resource:
     """``resource``, or a scrubbed copy (cached per resource object)."""
     _fresh()
@@ -141,6 +160,27 @@ def scrub_resource(resource: Resource) -> Resource:
     if len(_resource_cache) >= 64:
         _resource_cache.clear()
     _resource_cache[id(resource)] = (resource, out)
+    return out
+
+
+def scrub_scope(scope: InstrumentationScope | None) -> InstrumentationScope | None:
+    """``scope`` (a tracer's, meter's or logger's: ``get_tracer("broker", attributes={...})``), or a copy with its
+    attributes scrubbed (cached per scope object). The fast encoder scrubs them as it encodes (``otlp_encode``);
+    the reference one, which takes over with the fast paths off (``fastpath``), sent them as they were."""
+    if scope is None or not scope.attributes:
+        return scope
+    hit = _scope_cache.get(id(scope))
+    if hit is not None and hit[0] is scope:
+        return hit[1]
+    attrs = scrub_attributes(scope.attributes)
+    out = (
+        scope
+        if attrs is scope.attributes
+        else InstrumentationScope(scope.name, scope.version, scope.schema_url, dict(attrs or {}))
+    )
+    if len(_scope_cache) >= 64:
+        _scope_cache.clear()
+    _scope_cache[id(scope)] = (scope, out)
     return out
 
 
@@ -156,6 +196,7 @@ def _span(sp: ReadableSpan) -> ReadableSpan:
         if desc is not status.description:
             new_status = Status(status.status_code, desc)
     new_resource = scrub_resource(resource) if resource is not None else resource
+    new_scope = scrub_scope(scope)
     if (
         new_name is name
         and new_attrs is attributes
@@ -163,6 +204,7 @@ def _span(sp: ReadableSpan) -> ReadableSpan:
         and new_links is links
         and new_status is status
         and new_resource is resource
+        and new_scope is scope
     ):
         return sp
     return ReadableSpan(
@@ -177,7 +219,7 @@ def _span(sp: ReadableSpan) -> ReadableSpan:
         status=new_status,
         start_time=start,
         end_time=end,
-        instrumentation_scope=scope,
+        instrumentation_scope=new_scope,
     )
 
 
@@ -246,7 +288,15 @@ def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
         new_res = scrub_resource(res) if res is not None else res
         event_name = getattr(rec, "event_name", None)
         new_event_name = scrub_text(event_name) if event_name else event_name
-        if new_body is body and new_attrs is rec.attributes and new_res is res and new_event_name is event_name:
+        scope = getattr(readable, "instrumentation_scope", None)
+        new_scope = scrub_scope(scope)
+        if (
+            new_body is body
+            and new_attrs is rec.attributes
+            and new_res is res
+            and new_event_name is event_name
+            and new_scope is scope
+        ):
             continue
         new_rec = copy.copy(rec)
         new_rec.body = new_body
@@ -255,7 +305,8 @@ def scrub_logs(batch: Sequence[Any]) -> Sequence[Any]:
             new_rec.event_name = new_event_name
         if out is None:
             out = list(batch)
-        out[i] = dataclasses.replace(readable, log_record=new_rec, resource=new_res)
+        scoped = {} if new_scope is scope else {"instrumentation_scope": new_scope}
+        out[i] = dataclasses.replace(readable, log_record=new_rec, resource=new_res, **scoped)
     return batch if out is None else out
 
 
@@ -280,7 +331,7 @@ def _points(points: Sequence[Any]) -> Sequence[Any]:
 
 
 def scrub_metrics(data: Any) -> Any:
-    """An SDK ``MetricsData`` with point and exemplar attributes and resources scrubbed, for the reference
+    """An SDK ``MetricsData`` with point and exemplar attributes, scopes and resources scrubbed, for the reference
     encoder (the fast one, ``otlp_encode.encode_metrics``, scrubs as it encodes); ``data`` when nothing changed.
     The registry masks its own series' attributes when they are bound; this covers the SDK's instruments."""
     _fresh()
@@ -296,7 +347,9 @@ def scrub_metrics(data: Any) -> Any:
                     changed = True
                     m = dataclasses.replace(m, data=dataclasses.replace(m.data, data_points=points))
                 metrics.append(m)
-            scope_metrics.append(dataclasses.replace(sm, metrics=metrics))
+            scope = scrub_scope(sm.scope)
+            changed = changed or scope is not sm.scope
+            scope_metrics.append(dataclasses.replace(sm, scope=scope, metrics=metrics))
         res = scrub_resource(rm.resource)
         changed = changed or res is not rm.resource
         resource_metrics.append(dataclasses.replace(rm, resource=res, scope_metrics=scope_metrics))

@@ -978,3 +978,60 @@ def test_bytes_values_leave_scrubbed_on_every_path() -> None:
     assert attrs["request.body"] is body  # the application's own values are left alone
     clean = [ReadableSpan("s", ctx, None, RESOURCES[0], {"raw": b"\x00\x01\x02\x03\x04\x05"}, start_time=1, end_time=2)]
     assert scrub_spans(clean) is clean  # nothing secret: no copy
+
+
+def test_with_the_fast_paths_off_scopes_and_metric_points_leave_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the fast paths off (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``, or an SDK whose private parts the agent
+    no longer recognises: ``fastpath``) the SDK's reference encoders send what the agent's OTLP exporters pass
+    them. The metric exporter passed the SDK instruments' points unscrubbed (``api_key`` and ``password=...``
+    attributes reached the collector), and no exporter scrubbed a scope's attributes
+    (``get_tracer("broker", attributes={"api_key": ...})``), which the fast encoders do. Through the real OTLP/HTTP
+    exporters, as ``init()`` builds them, to a local server."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from tradeobs_agent._internal import providers
+    from tradeobs_agent._internal.exporters import CountingLogExporter, CountingMetricExporter
+    from tradeobs_agent.config import resolve_settings
+
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    secret = "Zq7Secret0Value"
+    scoped = {"api_key": secret, "note": f"token={secret}", "venue": "NYSE"}
+    scope = InstrumentationScope("broker", "1.0", None, scoped)
+    ctx = SpanContext(1, 2, is_remote=False)
+    spans = [
+        ReadableSpan("s", ctx, None, RESOURCES[0], {"i": 1}, start_time=1, end_time=2, instrumentation_scope=scope)
+    ]
+    records = [ReadableLogRecord(LogRecord(observed_timestamp=1, body="login"), RESOURCES[0], scope)]
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader], resource=RESOURCES[0]).get_meter("broker", attributes=scoped)
+    meter.create_counter("calls").add(1, {"api_key": secret, "note": f"password={secret}", "venue": "NYSE"})
+    data = reader.get_metrics_data()
+    srv = _Capturing()
+    try:
+        settings, _ = resolve_settings(otlp_endpoint=srv.url, otlp_protocol="http/protobuf", otlp_timeout=5.0)
+        selfm = Registry().self_metrics
+        exporters = {
+            signal: cls(providers._otlp_exporter(settings, signal)[0], signal, "x", selfm)
+            for signal, cls in (
+                ("traces", CountingSpanExporter),
+                ("logs", CountingLogExporter),
+                ("metrics", CountingMetricExporter),
+            )
+        }
+        assert not any(e.fast_encoding for e in exporters.values())  # the reference encoders
+        assert exporters["traces"].export(spans).name == "SUCCESS"
+        assert exporters["logs"].export(records).name == "SUCCESS"
+        assert exporters["metrics"].export(data) == MetricExportResult.SUCCESS
+        for e in exporters.values():
+            e.shutdown()
+    finally:
+        srv.close()
+    assert sorted(p for p, _, _ in srv.got) == ["/v1/logs", "/v1/metrics", "/v1/traces"]
+    for path, _, body in srv.got:
+        assert secret.encode() not in body, path
+        assert b"[REDACTED]" in body and b"NYSE" in body, path  # masked, the rest kept
+    assert dict(scope.attributes or {}) == scoped  # the application's own scope is left alone

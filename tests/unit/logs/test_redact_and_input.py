@@ -519,6 +519,20 @@ _FORMATS = [
     # an account number with letters after an account-number name (the attribute of that name is masked too)
     ("order rejected account_number=PA3QZ1XK8W2M qty=5", "order rejected account_number=[REDACTED] qty=5"),
     ('{"acct_no": "U1234567"}', '{"acct_no": "[REDACTED]"}'),
+    # the credential after an Authorization scheme other than Bearer/Basic (Tiingo's and Django REST framework's
+    # "Token", "ApiKey", Azure's "SharedKey account:signature"): only the scheme word was masked, the key was kept
+    (
+        "GET /tiingo/daily/aapl/prices Authorization: Token 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+        "GET /tiingo/daily/aapl/prices Authorization: [REDACTED] [REDACTED]",
+    ),
+    ("authorization_header=ApiKey k3y9ZqPLmn77 sent", "authorization_header=[REDACTED] [REDACTED] sent"),
+    # a key's words apart, as an error message writes them: was kept
+    ("broker said: invalid API key: PKQ3ZXW7LM2N8RT5YV4C", "broker said: invalid API key: [REDACTED]"),
+    ("loaded signing private key = a1b2C3d4e5 from vault", "loaded signing private key = [REDACTED] from vault"),
+    (
+        "Authorization: SharedKey desk:ctzMq410TV3wS7upTBcunJTDLEJwMAZuFPfr0mrrA08= x-ms-date: now",
+        "Authorization: [REDACTED] [REDACTED] x-ms-date: now",
+    ),
 ]
 # Ordinary trading and programming words that look a little like them: kept.
 _KEPT = [
@@ -529,6 +543,7 @@ _KEPT = [
     "desk_live_pnl=5 task_live_orders=2 sk-1 strategy=sk-momentum ghost_orders=3 xox",
     "the order sk_live fill; risk key limit hit; private key rotation scheduled",
     "account number: unknown; account no: 5; account_type=margin account_id=904837e3-3b76-47ec-b432-046db621571b",
+    "the api key rotation is done; access token count 3; rapid key: 5",
 ]
 
 
@@ -540,6 +555,14 @@ def test_query_signatures_and_prefixed_secret_formats_are_masked(text: str, expe
 @pytest.mark.parametrize("text", _KEPT)
 def test_words_that_only_look_like_those_formats_are_kept(text: str) -> None:
     assert Redactor().text(text) == text
+
+
+def test_words_after_an_authorization_value_are_kept() -> None:
+    """After "authorization:" the first word is taken for the value (masked); the words after it, unless one is a
+    credential (a scheme's: test_query_signatures_and_prefixed_secret_formats_are_masked), are kept."""
+    assert Redactor().text("authorization: denied for order cid-42 by risk") == (
+        "authorization: [REDACTED] for order cid-42 by risk"
+    )
 
 
 # After the words Bearer/Basic: a credential (base64 of user:password, a JWT, a hex or opaque token) is masked, a word
