@@ -812,11 +812,13 @@ class TradingTelemetry:
             return NullOrder(self)
 
     def order(self, client_order_id: str) -> OrderTrace | None:
-        """The open (or recently closed) order with this id, or ``None``."""
-        try:
-            return self._book.get(client_order_id)
-        except TypeError:  # an unhashable id was never an order's
-            return None
+        """The open (or recently closed) order with this id, or ``None``.
+
+        The id is looked up as :meth:`order_signal` keeps it, as text: an order signalled with ``42`` (an integer id,
+        numpy's from a DataFrame column too) is found by ``42`` and by ``"42"``. (Before, ``tt.order(42)`` was
+        ``None`` for it, and ``tt.execution(42).fill(...)`` an :class:`UnknownOrder`'s: the fill was not recorded.)
+        """
+        return self._book.get(client_order_id if type(client_order_id) is str else text(client_order_id))
 
     def execution(self, client_order_id: str) -> OrderTrace:
         """The order a venue's report (ack, fill, reject, cancel) is about: for a broker's callback, never ``None``.

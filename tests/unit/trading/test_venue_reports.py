@@ -331,3 +331,24 @@ def test_the_open_orders_description_names_every_way_an_order_ends(cap: Capture)
     (spec,) = [s for s in SPECS if s.name == "trading.orders.open"]
     missing = [o for o in sorted(outcomes) if not re.search(rf"\b{o}\b", spec.description)]
     assert missing == [], spec.description
+
+
+def test_an_order_signalled_with_an_integer_id_is_found_by_that_integer(cap: Capture, tt: TradingTelemetry) -> None:
+    """Broker APIs that number orders (Interactive Brokers' orderId, a venue's integer ClOrdID, a DataFrame's numpy
+    int64 column) report fills by that integer. ``order_signal`` keeps the id as text, and ``tt.order(7)`` looked the
+    integer up as is: ``None``, so ``tt.execution(7).fill(...)`` went to an UnknownOrder and the fill was lost
+    (counted as ``unknown_order``; the order stayed open, unfilled, until it expired)."""
+    import numpy as np
+
+    tt.order_signal(7, "AAPL", "buy", 10, 30.0, "limit").submitted()  # type: ignore[arg-type]
+    tt.order_signal(np.int64(8), "AAPL", "buy", 10, 30.0, "limit").submitted()
+    assert tt.order(7) is tt.order("7") is not None  # type: ignore[arg-type]
+    tt.execution(7).acked("V-7")  # type: ignore[arg-type]
+    tt.execution(7).fill(10, 30.0)  # type: ignore[arg-type]
+    tt.execution(np.int64(8)).fill(10, 30.0)
+    tt.flush()
+    assert _invalid(cap, "unknown_order") == 0
+    assert tt.order(7).closed and tt.order(7).filled_qty == 10  # type: ignore[arg-type, union-attr]
+    assert tt.order(np.int64(8)).filled_qty == 10  # type: ignore[union-attr]
+    assert _value(cap, "trading.fills.quantity") == 20 and _value(cap, "trading.orders.filled") == 2
+    assert tt.open_orders == 0
