@@ -169,7 +169,9 @@ _ALLOWED = {
     "duplicate_signal": "a signal for an order id still open, with the same terms, is that order (kept, not a new one)",
     "order_id_reused": "a signal for an order id still open, with other terms, is a new order: the open one's trace "
     "ends (outcome superseded), and its later reports go to the new order",
-    "duplicate_fill": "a fill whose exec_id the order already had is the venue's resend (not recorded again)",
+    "duplicate_fill": "a fill whose exec_id the order already had, or without exec_id one whose cum_qty is not above "
+    "the order's filled quantity, is the venue's resend (not recorded again)",
+    "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
     "case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's side label and its "

@@ -352,3 +352,38 @@ def test_an_order_signalled_with_an_integer_id_is_found_by_that_integer(cap: Cap
     assert tt.order(np.int64(8)).filled_qty == 10  # type: ignore[union-attr]
     assert _value(cap, "trading.fills.quantity") == 20 and _value(cap, "trading.orders.filled") == 2
     assert tt.open_orders == 0
+
+
+def test_a_resent_fill_without_exec_id_is_told_by_its_cum_qty(cap: Capture, tt: TradingTelemetry) -> None:
+    """A FIX resend without ExecID(17), or an adapter that has none: a 10-lot filled 4, the 4 resent, then the real
+    3, a cancel, the 3 resent and a late 1. Without a key the resends are fills: 11 filled (an overfill), and the
+    late 1, a real fill, dropped as a repeat. With the report's CumQty(14) as ``cum_qty`` the resend (cum 4 with 4
+    filled) is a duplicate, and so is the report resent after the cancel (a fill after a cancel is otherwise
+    counted: the race a cancel loses); 8 filled, as at the venue."""
+    o = tt.order_signal("c-cum", "AAPL", "buy", 10, 30.0, "limit")
+    o.submitted()
+    o.acked("V-1")
+    o.fill(4, 30.0, cum_qty=4)
+    o.fill(4, 30.0, cum_qty=4)  # the resend
+    assert o.filled_qty == 4 and not o.closed
+    o.fill(3, 30.0, cum_qty=7)
+    o.cancelled("rest cancelled")
+    o.fill(3, 30.0, cum_qty=7)  # the last fill's report resent after the cancel
+    o.fill(1, 30.0, cum_qty=8)  # a real fill that raced the cancel: recorded
+    tt.flush()
+    assert o.filled_qty == 8
+    assert _invalid(cap, "duplicate_fill") == 2 and _invalid(cap, "overfill") == 0
+    assert _value(cap, "trading.fills.quantity") == 8 and _value(cap, "trading.fills.notional") == 240.0
+    assert _value(cap, "trading.orders.filled") == 0 and _value(cap, "trading.orders.partially_filled") == 3
+    fills = [s for s in _trace(cap, "c-cum") if s.name == "fill"]
+    assert [f.attributes["fill.qty"] for f in fills] == [4, 3, 1]
+
+
+def test_a_fill_with_a_bad_cum_qty_is_recorded_and_counted(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-badcum", "AAPL", "buy", 10, 30.0, "limit")
+    o.submitted()
+    o.fill(4, 30.0, cum_qty=float("nan"))
+    o.fill(4, 30.0, cum_qty="four")  # type: ignore[arg-type]
+    o.fill(2, 30.0, exec_id="E3", cum_qty=2)  # an exec_id is the key when there is one: a new execution
+    assert o.filled_qty == 10 and o.closed
+    assert _invalid(cap, "cum_qty") == 2 and _invalid(cap, "duplicate_fill") == 0
