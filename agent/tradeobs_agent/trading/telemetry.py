@@ -156,6 +156,10 @@ _ALLOWED = {
     "equity": "equity is a finite number (not recorded)",
     "exchange_ts": "exchange_ts is a time within a day of now (of the clock= a replay gives TradingTelemetry): epoch "
     "seconds, milliseconds, microseconds or nanoseconds, or a datetime with its time zone (no feed lag recorded)",
+    "exchange_ts_naive": "a naive datetime (no tzinfo: pandas' Timestamp from a column without a time zone, "
+    "datetime.now()) names no instant, UTC or local, and is not guessed (no feed lag recorded): give the column a "
+    "time zone, df['ts'].dt.tz_localize('UTC') (or datetime.now(timezone.utc)), or pass the column's .to_numpy() "
+    "values, numpy's datetime64, which are read as UTC",
     "clock": "clock() returns the time now, as exchange_ts may give it (no feed lag recorded)",
     "seq": "seq is an integer (no gap check for this tick)",
     "passed": "a risk check's passed is True or False (the check is recorded without a decision; the order is not "
@@ -492,18 +496,19 @@ class TradingTelemetry:
         data["venue"] = self.venue
         events.get_bus().publish_data(kind, data)
 
-    def invalid(self, what: str, value: object, recorded: bool = False) -> None:
+    def invalid(self, what: str, value: object, recorded: bool = False, why: str | None = None) -> None:
         """Bad or odd input: counted in ``tradeobs.agent.measurements.invalid{instrument="trading", reason=what}``
-        and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped."""
+        and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped. ``why``: the
+        entry of ``_ALLOWED`` that says what to do, when it is not ``what``'s own (said once too, apart)."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
-        allowed = _ALLOWED.get(what)
+        allowed = _ALLOWED.get(why or what)
         if recorded:
             said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
         else:
             said = "tradeobs trading telemetry: dropped invalid %s %s"
         said += ": %s" if allowed else ""
-        warn_once(f"trading:invalid:{what}", said, what, shown, *((allowed,) if allowed else ()))
+        warn_once(f"trading:invalid:{why or what}", said, what, shown, *((allowed,) if allowed else ()))
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)
@@ -703,6 +708,8 @@ class TradingTelemetry:
                         self._ahead_of_clock(st, -lag)
                     else:
                         st.feed_lag.record(lag)
+                elif isinstance(ts, datetime.datetime) and ts.tzinfo is None:
+                    self.invalid("exchange_ts", ts, why="exchange_ts_naive")  # said apart: its fix is a time zone
                 else:
                     self.invalid("exchange_ts", ts)
         if seq is not None:  # a tick without a valid price keeps its place in the sequence: the feed sent it
