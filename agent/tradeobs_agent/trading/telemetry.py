@@ -837,11 +837,20 @@ class TradingTelemetry:
         its calls record nothing, each is counted in
         ``tradeobs.agent.measurements.invalid{instrument="trading", reason="unknown_order"}`` and the first is
         said in the log, with the id. (``tt.order(cid).fill(...)`` raised ``AttributeError`` there.)
+
+        An id this object does not know but exactly one other ``TradingTelemetry`` of the process (on the same
+        registry) does is that object's order: a bot with one broker connection for several strategies (one object
+        each) hands every report to one of them, and the report joins its order's own trace and series. (Before, it
+        was an unknown order: the other strategy's fills were not recorded.) Known to several others, it is unknown.
         """
-        found = self.order(client_order_id)
+        cid = client_order_id if type(client_order_id) is str else text(client_order_id)
+        found = self._book.get(cid)
         if found is not None:
             return found
-        return UnknownOrder(self, client_order_id if type(client_order_id) is str else text(client_order_id))
+        found = _elsewhere(self, cid)
+        if found is not None:
+            return found
+        return UnknownOrder(self, cid)
 
     def alias(self, order: OrderTrace, client_order_id: str) -> None:
         self._book.alias(order, client_order_id)
@@ -1105,6 +1114,21 @@ class TradingTelemetry:
 
 
 _LIVE: weakref.WeakSet[TradingTelemetry] = weakref.WeakSet()
+
+
+def _elsewhere(own: TradingTelemetry, client_order_id: str) -> OrderTrace | None:
+    """The order with this id in the one other live object on ``own``'s registry that knows it; ``None`` when none
+    or several do (two strategies numbering their orders from 1 alike: no telling whose report it is)."""
+    found: OrderTrace | None = None
+    for tt in list(_LIVE):
+        if tt is own or tt.registry is not own.registry:
+            continue
+        o = tt._book.get(client_order_id)
+        if o is not None:
+            if found is not None:
+                return None
+            found = o
+    return found
 
 
 def end_open_orders() -> int:

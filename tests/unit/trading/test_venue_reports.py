@@ -387,3 +387,38 @@ def test_a_fill_with_a_bad_cum_qty_is_recorded_and_counted(cap: Capture, tt: Tra
     o.fill(2, 30.0, exec_id="E3", cum_qty=2)  # an exec_id is the key when there is one: a new execution
     assert o.filled_qty == 10 and o.closed
     assert _invalid(cap, "cum_qty") == 2 and _invalid(cap, "duplicate_fill") == 0
+
+
+def test_one_broker_connection_for_several_strategies_reaches_each_order(cap: Capture) -> None:
+    """One TradingTelemetry per strategy, one broker session whose callback hands every execution report to one of
+    them (it knows the client order id, not the strategy). The other strategy's report was an unknown order: its
+    fill not recorded, its order open until it expired. Now it joins that order (its trace, its strategy's series);
+    an id both strategies used (each numbering from 1) is still nobody's."""
+    mom = trading.TradingTelemetry(strategy="mom", venue="ib")
+    mr = trading.TradingTelemetry(strategy="mr", venue="ib")
+    try:
+        mom.order_signal("mom-1", "AAPL", "buy", 100, 190.0, "limit").submitted()
+        mr.order_signal("mr-1", "AAPL", "sell", 50, 190.5, "limit").submitted()
+        mom.order_signal("1", "MSFT", "buy", 1, 400.0).submitted()
+        mr.order_signal("1", "MSFT", "sell", 1, 400.0).submitted()
+        on_report = mom.execution  # the session's one callback, bound to the first object
+        on_report("mom-1").fill(100, 190.0)
+        on_report("mr-1").acked("V-2")
+        on_report("mr-1").fill(50, 190.4)
+        on_report("1").fill(1, 400.0)  # mom's own "1": its own book first
+        mr.execution("1").fill(1, 400.0)
+        mom.flush()
+        assert _invalid(cap, "unknown_order") == 0
+        assert _value(cap, "trading.fills.quantity", strategy="mr", symbol="AAPL") == 50
+        assert _value(cap, "trading.fills.quantity", strategy="mom", symbol="AAPL") == 100
+        assert _value(cap, "trading.orders.acknowledged", strategy="mr") == 1
+        assert mr.order("mr-1").closed  # type: ignore[union-attr]
+        assert len([s for s in _trace(cap, "mr-1") if s.name == "fill"]) == 1
+        third = trading.TradingTelemetry(strategy="arb", venue="ib")
+        third.execution("1").fill(1, 400.0)  # known to mom and to mr: whose is it?
+        third.flush()
+        assert _invalid(cap, "unknown_order") == 1
+        third.close()
+    finally:
+        mom.close()
+        mr.close()
