@@ -765,6 +765,7 @@ def test_a_cancel_of_a_partly_filled_orders_rest_says_what_filled_and_what_was_c
         body += f"id: b0-{i}\nevent: event\ndata: {orjson.dumps(data).decode()}\n\n"
     page = browser_page
     open_on_stream(page, live_server(), body)
+
     def mine() -> list[list[str]]:  # the scenario service's own history is in the blotter too
         return [r for r in _blotter(page) if r[9].endswith(("p-1", "n-1"))]
 
