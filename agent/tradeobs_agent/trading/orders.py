@@ -66,8 +66,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 # FIX Side(54) codes too: 1 buy, 3 buy minus; 2 sell, 4 sell plus, 5 sell short, 6 sell short exempt.
-_SELL_SIDES = frozenset({"sell", "sell_short", "short", "s", "2", "4", "5", "6"})
-_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover", "1", "3"})  # any other: a buy's slippage, said
+# Interactive Brokers' order actions too: SSHORT (a short sale) and SLONG (a sale of stock held); and the spoken forms
+# "sell short", "ss", "buy to cover". Unknown, IB's SSHORT was a buy: a short sale filled above its price read adverse.
+_SELL_SIDES = frozenset({"sell", "sell_short", "sell short", "sshort", "ss", "slong", "short", "s", "2", "4", "5", "6"})
+_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "buy to cover", "cover", "1", "3"})  # another: a buy's
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _EXEC_IDS = 1024  # exec_ids remembered per order: a venue resends a recent report, not one from 1,000 fills ago
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
