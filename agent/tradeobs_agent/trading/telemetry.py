@@ -178,8 +178,8 @@ _ALLOWED = {
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "side": "a side is buy, b, long, buy_to_cover, buy to cover or cover (a buy) or sell, s, short, sell_short, sell "
-    "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's side label and its "
-    "slippage is signed as a buy's",
+    "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, "
+    "2, 4, 5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's",
 }
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")

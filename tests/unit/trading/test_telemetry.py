@@ -1055,10 +1055,10 @@ def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: 
         tt.flush()
     said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
     assert said == [
-        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover, buy to "
-        "cover or cover (a buy) or sell, s, short, sell_short, sell short, ss, or Interactive Brokers' sshort and slong "
-        "(a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's "
-        "side label and its slippage is signed as a buy's"
+        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover, "
+        "buy to cover or cover (a buy) or sell, s, short, sell_short, sell short, ss, or Interactive Brokers' sshort "
+        "and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as "
+        "the order's side label and its slippage is signed as a buy's"
     ]
     assert reg.self_metrics.invalid.bind(instrument="trading", reason="side").value == 2
     assert tt.order("o-6") is not None and tt.order("o-6").side == "7"  # kept as given
