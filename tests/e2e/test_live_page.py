@@ -743,6 +743,38 @@ def test_every_symbol_can_be_charted(live_server: Callable[..., LiveProcess], br
     assert sorted(js(page, "window.__tradeobs.selected")) == symbols
 
 
+def test_a_cancel_of_a_partly_filled_orders_rest_says_what_filled_and_what_was_cancelled(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """A 10-lot filled 4, the rest cancelled: the cancel's row showed the order's qty, 10, and the reason only, so
+    the blotter read "cancel 10" as if nothing had filled. The event (orders.py ``_on_cancel``: the order's qty and
+    ``filled_qty``) now reads "4 filled, 6 cancelled"; a cancel with nothing filled reads its reason, as before."""
+    import orjson
+
+    now = time.time()
+    frame = {"type": "full", "seq": 1, "ts": now, "symbols": {}, "account": {}, "desk": {}, "working": {}}
+    common = {"symbol": "AAPL", "side": "buy", "price": 190.0, "trace_id": None}
+    events = [
+        {"kind": "fill", "order_id": "p-1", "qty": 4.0, "filled_qty": 4.0, "leaves": 6.0, "slippage_bps": 0.0},
+        {"kind": "cancel", "order_id": "p-1", "qty": 10.0, "filled_qty": 4.0, "reason": "end of day"},
+        {"kind": "cancel", "order_id": "n-1", "qty": 10.0, "filled_qty": 0.0, "reason": "end of day"},
+    ]
+    body = f"retry: 600000\n\nid: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n"
+    for i, ev in enumerate(events, start=2):
+        data = {**common, **ev, "ts": now, "id": f"b0-{i}"}
+        body += f"id: b0-{i}\nevent: event\ndata: {orjson.dumps(data).decode()}\n\n"
+    page = browser_page
+    open_on_stream(page, live_server(), body)
+
+    def mine() -> list[list[str]]:  # the scenario service's own history is in the blotter too
+        return [r for r in _blotter(page) if r[9].endswith(("p-1", "n-1"))]
+
+    wait_for(lambda: len(mine()) == 3, "the three events in the blotter")
+    cancels = {r[9][-3:]: r for r in mine() if r[1] == "cancel"}
+    assert cancels["p-1"][6] == "10" and cancels["p-1"][9] == "4 filled, 6 cancelled, end of day · p-1", cancels
+    assert cancels["n-1"][9] == "end of day · n-1", cancels
+
+
 def _blotter(page: Any) -> list[list[str]]:
     """The blotter's rows as cell texts, padded to the header's width (innerText drops trailing empty cells)."""
     n = page.locator("#blotter thead th").count()

@@ -53,7 +53,7 @@ class BrokerSDK:
                 order.acked(r["venue_id"])
                 log.info("acked %s as %s", r["cid"], r["venue_id"])
             elif r["type"] == "fill":
-                order.fill(r["qty"], r["price"], exec_id=r.get("exec_id"))
+                order.fill(r["qty"], r["price"], exec_id=r.get("exec_id"), cum_qty=r.get("cum_qty"))
                 log.info("fill %s %s @ %s", r["cid"], r["qty"], r["price"])
             elif r["type"] == "reject":
                 order.rejected(r["reason"])
@@ -67,7 +67,7 @@ class BrokerSDK:
 
 
 async def place(
-    tt: tradeobs_agent.TradingTelemetry, broker: BrokerSDK, cid: str, qty: float, reports: list[Any]
+    tt: tradeobs_agent.TradingTelemetry, broker: BrokerSDK, cid: str | int, qty: float, reports: list[Any]
 ) -> None:
     order = tt.order_signal(cid, "AAPL", "buy", qty, 100.0, "limit")
     with order.scope():
@@ -143,6 +143,18 @@ async def main() -> dict[str, Any]:
                 (0.05, {"type": "fill", "qty": 11, "price": 100.5, "cid_": "amend-2"}),
             ],
         ),
+        place(  # an integer order id, as Interactive Brokers numbers orders; a resend without exec_id, by its CumQty
+            tt,
+            broker,
+            4242,
+            10,
+            [
+                (0.05, ack),
+                (0.05, {"type": "fill", "qty": 5, "price": 100.0, "cum_qty": 5}),
+                (0.05, {"type": "fill", "qty": 5, "price": 100.0, "cum_qty": 5}),
+                (0.05, {"type": "fill", "qty": 5, "price": 100.1, "cum_qty": 10}),
+            ],
+        ),
         place(tt, broker, "over", 10, [(0.05, ack), (0.05, {"type": "fill", "qty": 15, "price": 100.1})]),
         place(
             tt,
@@ -165,7 +177,7 @@ async def main() -> dict[str, Any]:
     await asyncio.sleep(0.5)
     ids = {
         cid: tt.order(cid).trace_id
-        for cid in ("partial", "cxl-race", "venue-rej", "dup", "amend", "over", "bad", "task-ack", "no-ack")  # type: ignore[union-attr]
+        for cid in ("partial", "cxl-race", "venue-rej", "dup", "4242", "amend", "over", "bad", "task-ack", "no-ack")  # type: ignore[union-attr]
     }
     # One span per order (steps as events on the root): a fill after the cancel comes when the root has ended.
     one_span = tradeobs_agent.TradingTelemetry(strategy="bot-events", venue="sock", child_spans=False)

@@ -77,6 +77,7 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
         "cxl-race": (["ack", "fill", "risk_check", "submit"], "cancelled"),
         "venue-rej": (["risk_check", "submit"], "rejected"),
         "dup": (["ack", "fill", "fill", "risk_check", "submit"], "filled"),
+        "4242": (["ack", "fill", "fill", "risk_check", "submit"], "filled"),
         "amend": (["ack", "fill", "fill", "replace", "risk_check", "submit"], "filled"),
         "over": (["ack", "fill", "risk_check", "submit"], "filled"),
         "bad": (["ack", "fill", "risk_check", "submit"], "filled"),
@@ -118,6 +119,9 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     # The resent execution (same exec_id) is not a second fill; the replace's fill, reported under its new id,
     # is on the one trace, measured against the new terms.
     assert _fills(traces["dup"]) == [(5.0, 100.0), (5.0, 100.3)]
+    # An integer order id's reports find it (they were unknown orders), and a resend without exec_id is told by its
+    # cum_qty (it was a second fill, completing the order early and dropping the real last fill as a repeat).
+    assert _fills(traces["4242"]) == [(5.0, 100.0), (5.0, 100.1)]
     assert _fills(traces["amend"]) == [(4.0, 100.0), (11.0, 100.5)]
     amend_root = span_tags(next(s for s in traces["amend"]["spans"] if s["operationName"] == "order"))
     assert (amend_root["order.qty"], amend_root["order.price"], amend_root.get("order.overfilled")) == (15, 100.5, None)
@@ -171,11 +175,11 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
                 out += float(line.split(" # ")[0].rsplit("}", 1)[1].split()[0])
         return out
 
-    # filled: partial, dup, amend, over, bad, task-ack; partly: partial's 40, cxl-race's 20, dup's E1, amend's 4,
-    # events-late-fill's 5 (after its cancel)
-    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (6, 4 + 1)
+    # filled: partial, dup, 4242, amend, over, bad, task-ack; partly: partial's 40, cxl-race's 20, dup's E1, 4242's
+    # first 5, amend's 4, events-late-fill's 5 (after its cancel)
+    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (7, 5 + 1)
     assert total("tradeobs_agent_measurements_invalid_total", reason="unknown_order") == 1
-    assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 1
+    assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 2
     assert total("tradeobs_agent_measurements_invalid_total", reason="overfill") == 1
     span_ids = {cid: {s["spanID"]: s["operationName"] for s in t["spans"]} for cid, t in traces.items()}
     by_trace = {ids[cid]: cid for cid in traces}

@@ -66,8 +66,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RECENT = 1024  # closed orders remembered for late events
 _INF = float("inf")
 # FIX Side(54) codes too: 1 buy, 3 buy minus; 2 sell, 4 sell plus, 5 sell short, 6 sell short exempt.
-_SELL_SIDES = frozenset({"sell", "sell_short", "short", "s", "2", "4", "5", "6"})
-_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "cover", "1", "3"})  # any other: a buy's slippage, said
+# Interactive Brokers' order actions too: SSHORT (a short sale) and SLONG (a sale of stock held); and the spoken forms
+# "sell short", "ss", "buy to cover". Unknown, IB's SSHORT was a buy: a short sale filled above its price read adverse.
+_SELL_SIDES = frozenset({"sell", "sell_short", "sell short", "sshort", "ss", "slong", "short", "s", "2", "4", "5", "6"})
+_BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "buy to cover", "cover", "1", "3"})  # another: a buy's
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _EXEC_IDS = 1024  # exec_ids remembered per order: a venue resends a recent report, not one from 1,000 fills ago
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
@@ -247,8 +249,8 @@ Submitted: TypeAlias = tuple[Apply, "OrderTrace", float]
 """(handler, order, mono)"""
 Acked: TypeAlias = tuple[Apply, "OrderTrace", float, object]
 """(handler, order, mono, venue_order_id)"""
-Filled: TypeAlias = tuple[Apply, "OrderTrace", float, object, object, object, object]
-"""(handler, order, mono, qty, price, expected_price, exec_id): as given."""
+Filled: TypeAlias = tuple[Apply, "OrderTrace", float, object, object, object, object, object]
+"""(handler, order, mono, qty, price, expected_price, exec_id, cum_qty): as given."""
 Replaced: TypeAlias = tuple[Apply, "OrderTrace", float, object, object, object]
 """(handler, order, mono, new_client_order_id, qty, price): as given."""
 Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
@@ -433,7 +435,14 @@ class OrderTrace:
         entry: Acked = (OrderTrace._on_ack, self, _monotonic(), venue_order_id)
         self._record(entry)
 
-    def fill(self, qty: float, price: float, expected_price: float | None = None, exec_id: str | None = None) -> None:
+    def fill(
+        self,
+        qty: float,
+        price: float,
+        expected_price: float | None = None,
+        exec_id: str | None = None,
+        cum_qty: float | None = None,
+    ) -> None:
         """A (partial) fill. Slippage is against ``expected_price``, else the order's price; adverse is positive, in
         basis points of the reference's magnitude (a negative one, a spread's, is a price; one of 0 has no basis
         points: no slippage, counted as ``reason="slippage_reference_zero"``).
@@ -442,9 +451,13 @@ class OrderTrace:
         order counts ``trading.orders.filled`` and ends the trace, earlier ones
         count ``trading.orders.partially_filled``. ``exec_id``: the venue's id of this execution (FIX ExecID(17));
         a fill whose ``exec_id`` the order already had is the venue's resent report, counted
-        (``reason="duplicate_fill"``) and not recorded again.
+        (``reason="duplicate_fill"``) and not recorded again. ``cum_qty``: the order's total filled quantity the
+        report states, this fill included (FIX CumQty(14)); for a report without ``exec_id`` (a resend without
+        ExecID, an adapter that has none) it is the key: a report whose ``cum_qty`` is not above what the order
+        already has filled was recorded already, and is counted as ``duplicate_fill`` too. Without either, a resent
+        report cannot be told from a second fill of the same size, and is recorded as one.
         """
-        entry: Filled = (OrderTrace._on_fill, self, _monotonic(), qty, price, expected_price, exec_id)
+        entry: Filled = (OrderTrace._on_fill, self, _monotonic(), qty, price, expected_price, exec_id, cum_qty)
         self._record(entry)
 
     def replaced(
@@ -693,9 +706,18 @@ class OrderTrace:
                 )
 
     def _on_fill(self, e: Filled) -> None:
-        _, _, mono, qty, price, expected_price, exec_id = e
+        _, _, mono, qty, price, expected_price, exec_id, cum_qty = e
         now = self._at(mono)
         xid: str | None = None
+        if exec_id is None and cum_qty is not None:
+            cq = number(cum_qty)
+            if cq is None or cq < 0.0:
+                self._desk.invalid("cum_qty", cum_qty, True)
+            elif cq <= self._filled * (1 + 1e-9):  # the order has that much filled already: this report's resend
+                self._desk.invalid(
+                    "duplicate_fill", f"{self.client_order_id[:80]}: cum_qty {cq:g}, {self._filled:g} filled"
+                )
+                return
         if exec_id is not None:
             xid = text(exec_id)
             seen = self._exec_ids

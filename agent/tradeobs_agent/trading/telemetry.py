@@ -156,6 +156,10 @@ _ALLOWED = {
     "equity": "equity is a finite number (not recorded)",
     "exchange_ts": "exchange_ts is a time within a day of now (of the clock= a replay gives TradingTelemetry): epoch "
     "seconds, milliseconds, microseconds or nanoseconds, or a datetime with its time zone (no feed lag recorded)",
+    "exchange_ts_naive": "a naive datetime (no tzinfo: pandas' Timestamp from a column without a time zone, "
+    "datetime.now()) names no instant, UTC or local, and is not guessed (no feed lag recorded): give the column a "
+    "time zone, df['ts'].dt.tz_localize('UTC') (or datetime.now(timezone.utc)), or pass the column's .to_numpy() "
+    "values, numpy's datetime64, which are read as UTC",
     "clock": "clock() returns the time now, as exchange_ts may give it (no feed lag recorded)",
     "seq": "seq is an integer (no gap check for this tick)",
     "passed": "a risk check's passed is True or False (the check is recorded without a decision; the order is not "
@@ -169,11 +173,13 @@ _ALLOWED = {
     "duplicate_signal": "a signal for an order id still open, with the same terms, is that order (kept, not a new one)",
     "order_id_reused": "a signal for an order id still open, with other terms, is a new order: the open one's trace "
     "ends (outcome superseded), and its later reports go to the new order",
-    "duplicate_fill": "a fill whose exec_id the order already had is the venue's resend (not recorded again)",
+    "duplicate_fill": "a fill whose exec_id the order already had, or without exec_id one whose cum_qty is not above "
+    "the order's filled quantity, is the venue's resend (not recorded again)",
+    "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
-    "side": "a side is buy, b, long, buy_to_cover or cover (a buy) or sell, s, short or sell_short (a sell), in any "
-    "case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as the order's side label and its "
-    "slippage is signed as a buy's",
+    "side": "a side is buy, b, long, buy_to_cover, buy to cover or cover (a buy) or sell, s, short, sell_short, sell "
+    "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, "
+    "2, 4, 5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's",
 }
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")
@@ -490,18 +496,19 @@ class TradingTelemetry:
         data["venue"] = self.venue
         events.get_bus().publish_data(kind, data)
 
-    def invalid(self, what: str, value: object, recorded: bool = False) -> None:
+    def invalid(self, what: str, value: object, recorded: bool = False, why: str | None = None) -> None:
         """Bad or odd input: counted in ``tradeobs.agent.measurements.invalid{instrument="trading", reason=what}``
-        and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped."""
+        and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped. ``why``: the
+        entry of ``_ALLOWED`` that says what to do, when it is not ``what``'s own (said once too, apart)."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
         shown = value[:80] if isinstance(value, str) else _short_repr(value)
-        allowed = _ALLOWED.get(what)
+        allowed = _ALLOWED.get(why or what)
         if recorded:
             said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
         else:
             said = "tradeobs trading telemetry: dropped invalid %s %s"
         said += ": %s" if allowed else ""
-        warn_once(f"trading:invalid:{what}", said, what, shown, *((allowed,) if allowed else ()))
+        warn_once(f"trading:invalid:{why or what}", said, what, shown, *((allowed,) if allowed else ()))
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)
@@ -701,6 +708,8 @@ class TradingTelemetry:
                         self._ahead_of_clock(st, -lag)
                     else:
                         st.feed_lag.record(lag)
+                elif isinstance(ts, datetime.datetime) and ts.tzinfo is None:
+                    self.invalid("exchange_ts", ts, why="exchange_ts_naive")  # said apart: its fix is a time zone
                 else:
                     self.invalid("exchange_ts", ts)
         if seq is not None:  # a tick without a valid price keeps its place in the sequence: the feed sent it
@@ -812,11 +821,13 @@ class TradingTelemetry:
             return NullOrder(self)
 
     def order(self, client_order_id: str) -> OrderTrace | None:
-        """The open (or recently closed) order with this id, or ``None``."""
-        try:
-            return self._book.get(client_order_id)
-        except TypeError:  # an unhashable id was never an order's
-            return None
+        """The open (or recently closed) order with this id, or ``None``.
+
+        The id is looked up as :meth:`order_signal` keeps it, as text: an order signalled with ``42`` (an integer id,
+        numpy's from a DataFrame column too) is found by ``42`` and by ``"42"``. (Before, ``tt.order(42)`` was
+        ``None`` for it, and ``tt.execution(42).fill(...)`` an :class:`UnknownOrder`'s: the fill was not recorded.)
+        """
+        return self._book.get(client_order_id if type(client_order_id) is str else text(client_order_id))
 
     def execution(self, client_order_id: str) -> OrderTrace:
         """The order a venue's report (ack, fill, reject, cancel) is about: for a broker's callback, never ``None``.
@@ -826,11 +837,20 @@ class TradingTelemetry:
         its calls record nothing, each is counted in
         ``tradeobs.agent.measurements.invalid{instrument="trading", reason="unknown_order"}`` and the first is
         said in the log, with the id. (``tt.order(cid).fill(...)`` raised ``AttributeError`` there.)
+
+        An id this object does not know but exactly one other ``TradingTelemetry`` of the process (on the same
+        registry) does is that object's order: a bot with one broker connection for several strategies (one object
+        each) hands every report to one of them, and the report joins its order's own trace and series. (Before, it
+        was an unknown order: the other strategy's fills were not recorded.) Known to several others, it is unknown.
         """
-        found = self.order(client_order_id)
+        cid = client_order_id if type(client_order_id) is str else text(client_order_id)
+        found = self._book.get(cid)
         if found is not None:
             return found
-        return UnknownOrder(self, client_order_id if type(client_order_id) is str else text(client_order_id))
+        found = _elsewhere(self, cid)
+        if found is not None:
+            return found
+        return UnknownOrder(self, cid)
 
     def alias(self, order: OrderTrace, client_order_id: str) -> None:
         self._book.alias(order, client_order_id)
@@ -1094,6 +1114,21 @@ class TradingTelemetry:
 
 
 _LIVE: weakref.WeakSet[TradingTelemetry] = weakref.WeakSet()
+
+
+def _elsewhere(own: TradingTelemetry, client_order_id: str) -> OrderTrace | None:
+    """The order with this id in the one other live object on ``own``'s registry that knows it; ``None`` when none
+    or several do (two strategies numbering their orders from 1 alike: no telling whose report it is)."""
+    found: OrderTrace | None = None
+    for tt in list(_LIVE):
+        if tt is own or tt.registry is not own.registry:
+            continue
+        o = tt._book.get(client_order_id)
+        if o is not None:
+            if found is not None:
+                return None
+            found = o
+    return found
 
 
 def end_open_orders() -> int:

@@ -306,6 +306,20 @@ def test_fix_side_codes_sign_slippage_as_their_side_and_are_not_misuse(cap: Capt
     assert cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="side").value == 0
 
 
+def test_interactive_brokers_short_sale_actions_sign_slippage_as_a_sell(cap: Capture, tt: TradingTelemetry) -> None:
+    """IB's order action for a short sale is SSHORT (SLONG a sale of stock held); desks write "sell short" and "SS".
+    They were unknown sides, signed as a buy's: a short sale filled at 399 for 400 (adverse, +25 bp) read -25 bp,
+    favourable, and a cover "buy to cover" was counted as misuse."""
+    sides = ("SSHORT", "SLONG", "sell short", "SS", "buy to cover")
+    for i, side in enumerate(sides):
+        buy = side == "buy to cover"
+        o = tt.order_signal(f"c-ib-{i}", f"IB{i}", side, 10, price=400.0)
+        o.submitted()
+        o.fill(10, 401.0 if buy else 399.0)  # each adverse by 1.0 on 400: +25 bp
+        assert _point(cap, "trading.order.slippage", symbol=f"IB{i}").sum == pytest.approx(25.0), side
+    assert cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="side").value == 0
+
+
 def test_a_fill_at_the_expected_price_has_no_slippage_whatever_floats_say(cap: Capture, tt: TradingTelemetry) -> None:
     """A decision price computed in floats (0.1 + 0.2) and a fill price the venue sent as "0.3" are one price: the
     slippage is 0 bp, in the histogram's le=0 bucket, not 1.85e-12 bp in (0, 0.5] as adverse (a user's review). And
@@ -1041,9 +1055,10 @@ def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: 
         tt.flush()
     said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
     assert said == [
-        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover or "
-        "cover (a buy) or sell, s, short or sell_short (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, "
-        "5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's"
+        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover, "
+        "buy to cover or cover (a buy) or sell, s, short, sell_short, sell short, ss, or Interactive Brokers' sshort "
+        "and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as "
+        "the order's side label and its slippage is signed as a buy's"
     ]
     assert reg.self_metrics.invalid.bind(instrument="trading", reason="side").value == 2
     assert tt.order("o-6") is not None and tt.order("o-6").side == "7"  # kept as given

@@ -331,3 +331,94 @@ def test_the_open_orders_description_names_every_way_an_order_ends(cap: Capture)
     (spec,) = [s for s in SPECS if s.name == "trading.orders.open"]
     missing = [o for o in sorted(outcomes) if not re.search(rf"\b{o}\b", spec.description)]
     assert missing == [], spec.description
+
+
+def test_an_order_signalled_with_an_integer_id_is_found_by_that_integer(cap: Capture, tt: TradingTelemetry) -> None:
+    """Broker APIs that number orders (Interactive Brokers' orderId, a venue's integer ClOrdID, a DataFrame's numpy
+    int64 column) report fills by that integer. ``order_signal`` keeps the id as text, and ``tt.order(7)`` looked the
+    integer up as is: ``None``, so ``tt.execution(7).fill(...)`` went to an UnknownOrder and the fill was lost
+    (counted as ``unknown_order``; the order stayed open, unfilled, until it expired)."""
+    import numpy as np
+
+    tt.order_signal(7, "AAPL", "buy", 10, 30.0, "limit").submitted()  # type: ignore[arg-type]
+    tt.order_signal(np.int64(8), "AAPL", "buy", 10, 30.0, "limit").submitted()
+    assert tt.order(7) is tt.order("7") is not None  # type: ignore[arg-type]
+    tt.execution(7).acked("V-7")  # type: ignore[arg-type]
+    tt.execution(7).fill(10, 30.0)  # type: ignore[arg-type]
+    tt.execution(np.int64(8)).fill(10, 30.0)
+    tt.flush()
+    assert _invalid(cap, "unknown_order") == 0
+    assert tt.order(7).closed and tt.order(7).filled_qty == 10  # type: ignore[arg-type, union-attr]
+    assert tt.order(np.int64(8)).filled_qty == 10  # type: ignore[union-attr]
+    assert _value(cap, "trading.fills.quantity") == 20 and _value(cap, "trading.orders.filled") == 2
+    assert tt.open_orders == 0
+
+
+def test_a_resent_fill_without_exec_id_is_told_by_its_cum_qty(cap: Capture, tt: TradingTelemetry) -> None:
+    """A FIX resend without ExecID(17), or an adapter that has none: a 10-lot filled 4, the 4 resent, then the real
+    3, a cancel, the 3 resent and a late 1. Without a key the resends are fills: 11 filled (an overfill), and the
+    late 1, a real fill, dropped as a repeat. With the report's CumQty(14) as ``cum_qty`` the resend (cum 4 with 4
+    filled) is a duplicate, and so is the report resent after the cancel (a fill after a cancel is otherwise
+    counted: the race a cancel loses); 8 filled, as at the venue."""
+    o = tt.order_signal("c-cum", "AAPL", "buy", 10, 30.0, "limit")
+    o.submitted()
+    o.acked("V-1")
+    o.fill(4, 30.0, cum_qty=4)
+    o.fill(4, 30.0, cum_qty=4)  # the resend
+    assert o.filled_qty == 4 and not o.closed
+    o.fill(3, 30.0, cum_qty=7)
+    o.cancelled("rest cancelled")
+    o.fill(3, 30.0, cum_qty=7)  # the last fill's report resent after the cancel
+    o.fill(1, 30.0, cum_qty=8)  # a real fill that raced the cancel: recorded
+    tt.flush()
+    assert o.filled_qty == 8
+    assert _invalid(cap, "duplicate_fill") == 2 and _invalid(cap, "overfill") == 0
+    assert _value(cap, "trading.fills.quantity") == 8 and _value(cap, "trading.fills.notional") == 240.0
+    assert _value(cap, "trading.orders.filled") == 0 and _value(cap, "trading.orders.partially_filled") == 3
+    fills = [s for s in _trace(cap, "c-cum") if s.name == "fill"]
+    assert [f.attributes["fill.qty"] for f in fills] == [4, 3, 1]
+
+
+def test_a_fill_with_a_bad_cum_qty_is_recorded_and_counted(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.order_signal("c-badcum", "AAPL", "buy", 10, 30.0, "limit")
+    o.submitted()
+    o.fill(4, 30.0, cum_qty=float("nan"))
+    o.fill(4, 30.0, cum_qty="four")  # type: ignore[arg-type]
+    o.fill(2, 30.0, exec_id="E3", cum_qty=2)  # an exec_id is the key when there is one: a new execution
+    assert o.filled_qty == 10 and o.closed
+    assert _invalid(cap, "cum_qty") == 2 and _invalid(cap, "duplicate_fill") == 0
+
+
+def test_one_broker_connection_for_several_strategies_reaches_each_order(cap: Capture) -> None:
+    """One TradingTelemetry per strategy, one broker session whose callback hands every execution report to one of
+    them (it knows the client order id, not the strategy). The other strategy's report was an unknown order: its
+    fill not recorded, its order open until it expired. Now it joins that order (its trace, its strategy's series);
+    an id both strategies used (each numbering from 1) is still nobody's."""
+    mom = trading.TradingTelemetry(strategy="mom", venue="ib")
+    mr = trading.TradingTelemetry(strategy="mr", venue="ib")
+    try:
+        mom.order_signal("mom-1", "AAPL", "buy", 100, 190.0, "limit").submitted()
+        mr.order_signal("mr-1", "AAPL", "sell", 50, 190.5, "limit").submitted()
+        mom.order_signal("1", "MSFT", "buy", 1, 400.0).submitted()
+        mr.order_signal("1", "MSFT", "sell", 1, 400.0).submitted()
+        on_report = mom.execution  # the session's one callback, bound to the first object
+        on_report("mom-1").fill(100, 190.0)
+        on_report("mr-1").acked("V-2")
+        on_report("mr-1").fill(50, 190.4)
+        on_report("1").fill(1, 400.0)  # mom's own "1": its own book first
+        mr.execution("1").fill(1, 400.0)
+        mom.flush()
+        assert _invalid(cap, "unknown_order") == 0
+        assert _value(cap, "trading.fills.quantity", strategy="mr", symbol="AAPL") == 50
+        assert _value(cap, "trading.fills.quantity", strategy="mom", symbol="AAPL") == 100
+        assert _value(cap, "trading.orders.acknowledged", strategy="mr") == 1
+        assert mr.order("mr-1").closed  # type: ignore[union-attr]
+        assert len([s for s in _trace(cap, "mr-1") if s.name == "fill"]) == 1
+        third = trading.TradingTelemetry(strategy="arb", venue="ib")
+        third.execution("1").fill(1, 400.0)  # known to mom and to mr: whose is it?
+        third.flush()
+        assert _invalid(cap, "unknown_order") == 1
+        third.close()
+    finally:
+        mom.close()
+        mr.close()

@@ -856,7 +856,12 @@
       link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard", "order dashboard of " + what);
   }
   function eventRow(ev, now) {
+    // A cancel of what a partly filled order had left: the row's qty is the order's, so say what was cancelled (a
+    // 10-lot filled 4 read "cancel 10", as if nothing had filled).
+    var part = ev.kind === "cancel" && ev.filled_qty > 0 && ev.qty > ev.filled_qty ?
+      qty(ev.filled_qty) + " filled, " + qty(ev.qty - ev.filled_qty) + " cancelled" : "";
     var detail = ev.kind === "fill" ? (ev.leaves > 0 ? "partial, " + qty(ev.leaves) + " left" : "filled") :
+      part ? (ev.reason ? part + ", " + ev.reason : part) :
       ev.reason || ev.message || (ev.kind === "order" ? ev.order_type : "") || "";
     if (ev.order_id) detail = detail ? detail + " · " + ev.order_id : ev.order_id;
     var when = ev._clock || (ev._clock = clock(ev.ts || 0)), what = ev.kind + " " + (ev.order_id || "") + " at " + when;
