@@ -404,6 +404,10 @@ def test_a_group_that_continues_another_joins_its_directory_and_later_members_fi
         old.publish(_counted(1).snapshot())
         assert _orders(old) == 6
         assert orjson.loads((old.path / "key.json").read_bytes())["pid"] == old_key.pid  # named by the live one
+        # the promoted master upgraded again: its workers follow the alias to the same group
+        newer = Store.open(str(tmp_path), GroupKey("gunicorn", _dead_pid(), "2"), "svc", predecessor=new_key)
+        assert newer.path == old.path
+        newer.close()
         other = Store.open(str(tmp_path), _key(), "another service", predecessor=old_key)  # never another service's
         assert other.path != old.path
         other.close()

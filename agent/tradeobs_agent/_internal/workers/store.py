@@ -154,9 +154,14 @@ class Store:
         _private_dir(root, uid)
         digest = _digest(service, key)
         path = _aliased(root, digest)
-        if path is None and predecessor is not None and (root / f"g-{_digest(service, predecessor)}").is_dir():
-            path = root / f"g-{_digest(service, predecessor)}"
-            _write_alias(root, digest, path.name)
+        if path is None and predecessor is not None:
+            # the predecessor's own directory, or the one it continues in turn (a second USR2 after the first)
+            before = _digest(service, predecessor)
+            path = _aliased(root, before) or root / f"g-{before}"
+            if path.is_dir() and not path.is_symlink():
+                _write_alias(root, digest, path.name)
+            else:
+                path = None
         path = path or root / f"g-{digest}"
         # Crashed or stopped runs' groups go first: on a full /dev/shm their files hold the space this group's
         # key and snapshots need (removed after joining, they never were: the join failed for want of room).
