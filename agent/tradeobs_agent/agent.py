@@ -351,6 +351,7 @@ def init(
         atexit.register(_shutdown_at_exit)
         _flush_on_sigterm()
         _install_fork_hook(agent)
+        _install_start_hook()
         return agent
 
 
@@ -811,6 +812,39 @@ def _install_fork_hook(agent: Agent) -> None:
             _after_fork_in_child(a)
 
     os.register_at_fork(before=before, after_in_parent=parent, after_in_child=child)
+
+
+def _install_start_hook() -> None:
+    """A process that starts ``multiprocessing`` children after ``init()`` forms a worker group with them, whatever
+    the start method. With ``fork`` the fork hook above does it; ``spawn`` and ``forkserver`` start a child without
+    forking this process (a new interpreter, or a fork of the fork server), so no fork hook runs here: the children,
+    which find this process as their parent, formed a group of their own, whose leader could not serve the port this
+    process held, and their counts were on no endpoint. ``BaseProcess.start`` (``Process``, ``Pool`` and
+    ``ProcessPoolExecutor`` workers, every context) is wrapped once per interpreter; it forms the group before the
+    child starts, as ``_before_fork`` does, then starts it as before. ``multiprocessing.process`` is imported with
+    the agent (``workers.detect``)."""
+    process = sys.modules.get("multiprocessing.process")
+    base = getattr(process, "BaseProcess", None)
+    start = getattr(base, "start", None)
+    if base is None or start is None or getattr(start, "_tradeobs_forms_group", False):
+        return
+
+    @functools.wraps(start)
+    def start_in_group(self: Any) -> None:
+        agent = _agent
+        if agent is not None and agent.group is None and agent.pid == os.getpid():
+            _form_group(agent)
+        start(self)
+
+    start_in_group._tradeobs_forms_group = True  # type: ignore[attr-defined]
+    base.start = start_in_group
+
+
+def _form_group(agent: Agent) -> None:
+    """This process, which ran ``init()`` alone, starts a child that is not a fork of it: it forms the group now,
+    as around a fork (it leads: it already serves the port)."""
+    _before_fork(agent)
+    _after_fork_in_parent(agent)
 
 
 def _shutdown_at_multiprocessing_exit(agent: Agent) -> None:

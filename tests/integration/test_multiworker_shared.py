@@ -13,7 +13,9 @@ tests then check, against the real servers:
   over within seconds, ``/metrics`` is back with the same totals, and stream clients recover (a ``reset``,
   then frames again);
 * with ``gunicorn --preload`` (``init()`` runs in the arbiter before the fork) the arbiter is not a worker: the
-  group, its count and its leader are the workers', and the totals are as exact.
+  group, its count and its leader are the workers', and the totals are as exact;
+* after a binary upgrade (``kill -USR2`` the master) the new master's workers join the old group: one endpoint
+  counts both masters' workers, and the totals go on once the old master is stopped.
 """
 
 from __future__ import annotations
@@ -155,6 +157,7 @@ def service(
     app: str = "tradeobs_agent.demo:create_app",
     env: dict[str, str] | None = None,
     worker_class: str = "uvicorn_worker.UvicornWorker",
+    script: bool = False,
 ) -> Iterator[Service]:
     port, metrics_port = free_port(), free_port()
     env = {
@@ -173,7 +176,10 @@ def service(
         argv = [sys.executable, "-m", "uvicorn", "--factory", app]
         argv += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args]
     else:
-        argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class]
+        # script: gunicorn's own console script, as installed; a re-exec (USR2) runs its argv again, and a `python -m
+        # gunicorn` re-executed so puts gunicorn's package directory first on sys.path (its `http` hides the stdlib's)
+        launch = [str(Path(sys.executable).with_name("gunicorn"))] if script else [sys.executable, "-m", "gunicorn"]
+        argv = [*launch, "-w", str(workers), "-k", worker_class]
         argv += ["--preload"] if preload else []
         argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *args, f"{app}()"]
     proc = ManagedProcess(server, argv, env, tmp_path)
@@ -935,3 +941,42 @@ def test_every_worker_past_its_request_limit_at_once_keeps_metrics_served(tmp_pa
         said = f"/metrics refused for {longest:.2f} s ({failed} scrapes) as the workers recycled; {served}"
         assert longest < delay / 2, said
         print(f"recycle: {failed} of {len(scraper.results)} scrapes failed, the longest stretch {longest:.2f} s")
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+@pytest.mark.integration
+def test_a_binary_upgrade_with_usr2_continues_the_same_group(tmp_path: Path) -> None:
+    """``kill -USR2`` the master: gunicorn re-executes itself, and the new master's workers run beside the old ones
+    on the same sockets until the old master is stopped. Before, the new workers formed a group of their own: their
+    orders were on no endpoint while the old group's leader held the port, and once the old master was gone the
+    totals started again from what the new workers alone had counted. Now they join the old group: one endpoint
+    counts every order throughout, and a new worker leads once the old master is gone."""
+    with service("gunicorn", tmp_path, workers=2, script=True) as svc:
+        old_master = svc.proc.pid
+        svc.orders(20)
+        wait_for(lambda: svc.total() == 20, "20 orders on /metrics")
+        old = svc.worker_pids()
+        os.kill(old_master, signal.SIGUSR2)
+        new_master = wait_for(lambda: next(iter(_children(old_master) - old), 0), "the new master")
+        # the new master's workers are on the one endpoint, beside the old ones
+        wait_for(lambda: len(svc.worker_pids() - old) == 2 and old <= svc.worker_pids(), "4 workers in /metrics")
+        svc.orders(20)
+        wait_for(lambda: svc.total() == 40, "40 orders over both masters' workers")
+        os.kill(old_master, signal.SIGTERM)  # the upgrade is good: stop the old master and its workers
+        wait_for(lambda: not any(_alive(p) for p in (old_master, *old)), "the old master and workers gone")
+        wait_for(lambda: svc.leader() in _children(new_master), "a new worker leading")
+        assert svc.total() == 40  # the old workers' counts stay
+        # a worker the new master starts now (gunicorn no longer names the old master to it) joins the group too
+        gone = next(iter(svc.worker_pids()))
+        os.kill(gone, signal.SIGKILL)
+        wait_for(lambda: len(svc.worker_pids()) == 2 and gone not in svc.worker_pids(), "the replacement worker")
+        svc.orders(20)
+        wait_for(lambda: svc.total() == 60, "60 orders")
+        groups = list(tmp_path.glob("tradeobs-*/g-*"))
+        assert len(groups) == 1, groups

@@ -55,6 +55,16 @@ def test_a_process_that_forks_after_init_counts_each_order_once(tmp_path: Path) 
     assert got["exitcodes"] == [0, 0]
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_process_that_starts_spawn_children_after_init_leads_them(method: str, tmp_path: Path) -> None:
+    """No fork in the parent (a new interpreter, or a fork of the fork server): before, the children formed a group
+    of their own, whose leader could not bind the port the parent served, and only the parent's 5 were on it."""
+    got = _run(f"init-then-{method}", tmp_path)
+    assert got["total"] == 25 and got["parent_leads"] is True  # the parent's 5 and each child's 10, on its endpoint
+    assert got["after"]["total"] == 25  # type: ignore[index]
+    assert got["exitcodes"] == [0, 0]
+
+
 def test_when_the_process_that_forked_after_init_exits_a_child_serves_the_endpoint(tmp_path: Path) -> None:
     """The parent led the group and served the port; its children must not keep a copy of its listening socket,
     or the child that takes over cannot listen there and a scrape hangs in a backlog nobody accepts."""

@@ -387,3 +387,34 @@ def test_an_earlier_releases_snapshot_is_merged_and_counted_once_per_layout(
         assert caplog.text.count("written by an earlier tradeobs release (snapshot revision 1; this one writes 2)") == 1
     finally:
         a.close()
+
+
+def test_a_group_that_continues_another_joins_its_directory_and_later_members_find_it(tmp_path: Path) -> None:
+    """gunicorn's USR2: the new arbiter's workers name the old arbiter as ``predecessor`` and join its group; its
+    later workers (gunicorn no longer names the old one) find that group through the alias the first ones wrote."""
+    old_key = _key()
+    new_key = GroupKey("gunicorn", _dead_pid(), "1")  # another process (its liveness plays no part here)
+    old = Store.open(str(tmp_path), old_key, "svc")
+    first = Store.open(str(tmp_path), new_key, "svc", predecessor=old_key)
+    later = Store.open(str(tmp_path), new_key, "svc")  # no predecessor named any more
+    try:
+        assert first.path == later.path == old.path
+        first.publish(_counted(2).snapshot())
+        later.publish(_counted(3).snapshot())
+        old.publish(_counted(1).snapshot())
+        assert _orders(old) == 6
+        assert orjson.loads((old.path / "key.json").read_bytes())["pid"] == old_key.pid  # named by the live one
+        # the promoted master upgraded again: its workers follow the alias to the same group
+        newer = Store.open(str(tmp_path), GroupKey("gunicorn", _dead_pid(), "2"), "svc", predecessor=new_key)
+        assert newer.path == old.path
+        newer.close()
+        other = Store.open(str(tmp_path), _key(), "another service", predecessor=old_key)  # never another service's
+        assert other.path != old.path
+        other.close()
+    finally:
+        for s in (old, first, later):
+            s.close()
+    shutil.rmtree(old.path)
+    fresh = Store.open(str(tmp_path), _key(), "fresh")  # the alias of a group that is gone is removed
+    fresh.close()
+    assert not list(old.path.parent.glob("a-*"))

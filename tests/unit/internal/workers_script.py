@@ -7,6 +7,8 @@ Scenarios (each prints one JSON line: what the parent scraped):
 * ``os-fork``: the same with ``os.fork()`` (the parent imported tradeobs, so a child knows it was forked);
 * ``init-then-fork``: the parent calls ``init()``, counts 5, then forks 2 children that count 10 each (they
   inherit the parent's 5, which they must not count again).
+* ``init-then-spawn`` / ``init-then-forkserver``: the parent calls ``init()``, counts 5, then starts 2
+  ``multiprocessing`` children with that start method, which call ``init()`` and count 10 each;
 * ``parent-exits``: as ``init-then-fork``, but the parent (the group's leader, serving the endpoint) exits once
   it scraped 25 and leaves its children running (each writes its output to ``child-<pid>.log`` and stops when
   the file ``stop`` appears in the directory); the test scrapes them after.
@@ -148,6 +150,25 @@ def init_then_fork(port: int) -> None:
     print(json.dumps({**got, "after": after, "exitcodes": codes, "parent_leads": agent.group.leader}))
 
 
+def init_then_start(method: str, port: int) -> None:
+    agent = _init(port)
+    tradeobs_agent.counter("orders").bind(kind="parent").add(5)
+    ctx = multiprocessing.get_context(method)
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_child, args=(port, 10, stop)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        got = _until(port, lambda s: s["total"] == 25 and len(s["pids"]) == 3)
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(30)
+    after = _until(port, lambda s: len(s["pids"]) == 1)  # the children exited: their counts stay
+    leads = agent.group is not None and agent.group.leader
+    print(json.dumps({**got, "after": after, "exitcodes": [p.exitcode for p in procs], "parent_leads": leads}))
+
+
 def parent_exits(port: int, base: str) -> None:
     agent = _init(port)
     orders = tradeobs_agent.counter("orders").bind(kind="x")
@@ -180,6 +201,8 @@ if __name__ == "__main__":
         children(scenario[3:], port)
     elif scenario == "os-fork":
         os_fork(port)
+    elif scenario in ("init-then-spawn", "init-then-forkserver"):
+        init_then_start(scenario.rsplit("-", 1)[1], port)
     elif scenario == "parent-exits":
         parent_exits(port, base)
     else:

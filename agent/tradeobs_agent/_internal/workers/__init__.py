@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from ..._errors import warn_once
 from ...config import Settings
-from .detect import GroupKey, detect, starts_workers, this_process
+from .detect import GroupKey, detect, predecessor, starts_workers, this_process
 from .group import HANDOVER_WAIT, Endpoint, Group, LiveRole
 from .store import JoinError, RunningGroup, Store, default_base, running_groups
 
@@ -51,7 +51,7 @@ def open_store(
         return None
     base = settings.multiprocess_dir or default_base()
     try:
-        return Store.open(base, key, settings.service_name)
+        return Store.open(base, key, settings.service_name, predecessor(key))
     except (JoinError, OSError) as exc:
         say = functools.partial(
             warn_once,

@@ -46,6 +46,7 @@ from typing import Any
 __all__ = [
     "GroupKey",
     "detect",
+    "predecessor",
     "process_start",
     "server_leaving",
     "server_replacing",
@@ -166,6 +167,32 @@ def detect(mode: str) -> GroupKey | None:
         key = _key("setting", ppid) if ppid > 1 else _init_key()
         return key or GroupKey("setting", os.getpid(), process_start(os.getpid()))
     return None
+
+
+def predecessor(key: GroupKey) -> GroupKey | None:
+    """The group ``key``'s workers continue: the old gunicorn arbiter that re-executed this one (``USR2``, a binary
+    upgrade), while it still runs. Both arbiters then run workers side by side on the same sockets; the new one's
+    workers join the old group (``Store.open``), so one leader serves one endpoint and the totals go on instead of
+    starting again from zero. gunicorn names the old arbiter in ``GUNICORN_PID`` in the new one's environment (and so
+    in its workers') until the old one exits; it must be the new arbiter's parent. None otherwise."""
+    if key.kind != "gunicorn":
+        return None
+    try:
+        old = int(os.environ.get("GUNICORN_PID", "0"))
+    except ValueError:
+        return None
+    if old <= 1 or old == key.pid or _parent_of(key.pid) != old:
+        return None
+    return _key("gunicorn", old)
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rfind(b")") + 2 :].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _init_key() -> GroupKey | None:

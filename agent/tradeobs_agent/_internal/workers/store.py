@@ -5,7 +5,8 @@ of members that exited.
 >>> store.write_part(data)                            # this member's latest snapshot (atomic)
 >>> store.read_merged()                               # every member's snapshot, merged   # doctest: +SKIP
 
-Layout (``<base>/tradeobs-<uid>/g-<hash of service and group key>/``)::
+Layout (``<base>/tradeobs-<uid>/g-<hash of service and group key>/``; beside it, ``a-<hash>`` names the group directory
+a group with that hash joins instead of its own: gunicorn's new arbiter after a ``USR2``, see ``Store.open``)::
 
     key.json          the group's key: service, starting process pid and start time
     leader.lock       flock held by the leader for as long as it lives
@@ -139,15 +140,29 @@ class Store:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, base: str, key: GroupKey, service: str) -> Store:
-        """The group's directory under ``base`` (created, or checked), this process joined as a member."""
+    def open(cls, base: str, key: GroupKey, service: str, predecessor: GroupKey | None = None) -> Store:
+        """The group's directory under ``base`` (created, or checked), this process joined as a member.
+
+        ``predecessor``: the group this one continues (``detect.predecessor``: gunicorn's old arbiter after a
+        ``USR2``). While that group's directory exists, ``key``'s group is that directory: a file ``a-<digest>`` in
+        the user's directory names it, so the new arbiter's later workers, which no longer know the old arbiter
+        (gunicorn forgets it when the old one exits), join it too."""
         uid = os.getuid()
         root = Path(base) / f"tradeobs-{uid}"
         if not Path(base).is_dir():
             raise JoinError(f"multiprocess_dir {base!r} is not a directory")
         _private_dir(root, uid)
-        digest = hashlib.sha256(f"{service}\0{key.pid}\0{key.start}".encode()).hexdigest()[:16]
-        path = root / f"g-{digest}"
+        digest = _digest(service, key)
+        path = _aliased(root, digest)
+        if path is None and predecessor is not None:
+            # the predecessor's own directory, or the one it continues in turn (a second USR2 after the first)
+            before = _digest(service, predecessor)
+            path = _aliased(root, before) or root / f"g-{before}"
+            if path.is_dir() and not path.is_symlink():
+                _write_alias(root, digest, path.name)
+            else:
+                path = None
+        path = path or root / f"g-{digest}"
         # Crashed or stopped runs' groups go first: on a full /dev/shm their files hold the space this group's
         # key and snapshots need (removed after joining, they never were: the join failed for want of room).
         clean_stale(root, keep=path)
@@ -161,9 +176,12 @@ class Store:
         doc = {"service": service, "pid": self.key.pid, "start": self.key.start, "kind": self.key.kind}
         target = self.path / "key.json"
         try:
-            if orjson.loads(target.read_bytes()) == doc:
+            now = orjson.loads(target.read_bytes())
+            if now == doc:
                 return
-        except (OSError, orjson.JSONDecodeError):
+            if now.get("service") == service and process_start(int(now["pid"])) == str(now["start"]):
+                return  # a group this one continues (after a USR2): named by its arbiter while that one runs
+        except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             pass  # missing or not ours: (re)written below
         self._atomic_write("key.json", orjson.dumps(doc))
 
@@ -573,6 +591,36 @@ class _File:
         self.refused = False  # of another format (wire.OtherFormat): kept for a leader of its release
 
 
+def _digest(service: str, key: GroupKey) -> str:
+    return hashlib.sha256(f"{service}\0{key.pid}\0{key.start}".encode()).hexdigest()[:16]
+
+
+def _aliased(root: Path, digest: str) -> Path | None:
+    """The group directory that ``a-<digest>`` names (a group that continues another: ``Store.open``), if both are
+    there and are what they claim; else None."""
+    alias = root / f"a-{digest}"
+    try:
+        if not stat.S_ISREG(alias.lstat().st_mode):
+            return None
+        name = alias.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    target = root / name
+    if not (name.startswith("g-") and "/" not in name and target.is_dir() and not target.is_symlink()):
+        return None
+    return target
+
+
+def _write_alias(root: Path, digest: str, name: str) -> None:
+    tmp = root / f".a-{digest}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, name.encode("ascii"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, root / f"a-{digest}")
+
+
 def _group_dirs(root: Path) -> list[Path]:
     """The group directories under ``root`` (at most ``_STALE_SCAN``; none when it cannot be read)."""
     try:
@@ -599,6 +647,11 @@ def clean_stale(root: Path, keep: Path) -> list[Path]:
             continue
         shutil.rmtree(d, ignore_errors=True)
         removed.append(d)
+    with contextlib.suppress(OSError):  # aliases (a-<digest>: Store.open) of groups that are gone
+        for alias in root.glob("a-*"):
+            if _aliased(root, alias.name[2:]) is None:
+                with contextlib.suppress(OSError):
+                    alias.unlink()
     return removed
 
 
