@@ -56,6 +56,7 @@ from ._internal.workers import join
 from ._names import keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
+from .logs._early import EarlyRecords
 from .logs.tracefile import TraceFile
 from .options import (
     LiveOptions,
@@ -315,43 +316,59 @@ def init(
             extras = dict(span_exporters=span_exporters, metric_readers=metric_readers, log_exporters=log_exporters)
             _init_again(_agent, resolve_settings(config_file=config_file, **explicit)[0], extras)
             return _agent
-        settings, report = resolve_settings(config_file=config_file, **explicit)
-        gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
-        gil.stopping(False)
-        _learn_secrets(settings)
-        registry = _metrics.get_registry()
-        registry.max_series = settings.max_series
-        registry.max_gauge_series = settings.max_gauge_series
-        registry.self_metrics.stopped.unset()  # an agent started again after a shutdown() is running (its crash pages)
-        events.get_bus().resize(settings.live_event_buffer)
-        resource = build_resource(settings)
-        agent = Agent(settings, report, resource, registry)
-        if settings.sdk_disabled:
-            agent.disabled = True
-            _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
-        else:
-            _build(agent, span_exporters, metric_readers, log_exporters)
-            _start_nats(agent)
-        _say_problems(agent)
-        if agent.reinit:
-            # On stderr too (console=True): said only in the log files, a script that restarts its agent after a
-            # shutdown() ran on with no traces and no /metrics, and nothing on its terminal said so.
-            kept = agent.resource.attributes.get("service.name")
-            warn_once(
-                "init:after_shutdown",
-                "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
-                "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
-                "there is no Prometheus endpoint or trace file%s. Call init() once per process and shutdown() at exit.",
-                f" (and service.name stays {kept!r})" if kept != agent.settings.service_name else "",
-                console=True,
-            )
-        _configure_trading(agent)
-        _agent = agent
-        _watch_late_providers()
-        atexit.register(_shutdown_at_exit)
-        _flush_on_sigterm()
-        _install_fork_hook(agent)
-        return agent
+        early = EarlyRecords.attach()  # what is said before the log pipeline runs reaches the JSON logs too
+        try:
+            return _init(early, config_file, explicit, span_exporters, metric_readers, log_exporters)
+        finally:
+            early.detach()
+
+
+def _init(
+    early: EarlyRecords,
+    config_file: str | os.PathLike[str] | None,
+    explicit: dict[str, Any],
+    span_exporters: Sequence[Any],
+    metric_readers: Sequence[MetricReader],
+    log_exporters: Sequence[Any],
+) -> Agent:
+    global _agent
+    settings, report = resolve_settings(config_file=config_file, **explicit)
+    gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
+    gil.stopping(False)
+    _learn_secrets(settings)
+    registry = _metrics.get_registry()
+    registry.max_series = settings.max_series
+    registry.max_gauge_series = settings.max_gauge_series
+    registry.self_metrics.stopped.unset()  # an agent started again after a shutdown() is running (its crash pages)
+    events.get_bus().resize(settings.live_event_buffer)
+    resource = build_resource(settings)
+    agent = Agent(settings, report, resource, registry)
+    if settings.sdk_disabled:
+        agent.disabled = True
+        _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
+    else:
+        _build(agent, span_exporters, metric_readers, log_exporters, early)
+        _start_nats(agent)
+    _say_problems(agent)
+    if agent.reinit:
+        # On stderr too (console=True): said only in the log files, a script that restarts its agent after a
+        # shutdown() ran on with no traces and no /metrics, and nothing on its terminal said so.
+        kept = agent.resource.attributes.get("service.name")
+        warn_once(
+            "init:after_shutdown",
+            "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
+            "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
+            "there is no Prometheus endpoint or trace file%s. Call init() once per process and shutdown() at exit.",
+            f" (and service.name stays {kept!r})" if kept != agent.settings.service_name else "",
+            console=True,
+        )
+    _configure_trading(agent)
+    _agent = agent
+    _watch_late_providers()
+    atexit.register(_shutdown_at_exit)
+    _flush_on_sigterm()
+    _install_fork_hook(agent)
+    return agent
 
 
 def _init_again(agent: Agent, settings: Settings, extras: dict[str, Sequence[Any]]) -> None:
@@ -467,7 +484,11 @@ def _configure_trading(agent: Agent | None) -> None:
 
 
 def _build(
-    agent: Agent, span_exporters: Sequence[Any], readers: Sequence[MetricReader], log_exps: Sequence[Any]
+    agent: Agent,
+    span_exporters: Sequence[Any],
+    readers: Sequence[MetricReader],
+    log_exps: Sequence[Any],
+    early: EarlyRecords,
 ) -> None:
     settings, resource, registry = agent.settings, agent.resource, agent.registry
     selfm = registry.self_metrics
@@ -513,6 +534,7 @@ def _build(
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
+    early.hand_to(agent.logs)  # what was said before (a Prometheus port in use): in the JSON logs too
     for say in later:
         say()
     reader = sdk_reader if "metrics" not in agent.adopted else None

@@ -122,6 +122,12 @@ def test_a_prometheus_port_in_use_is_said_on_stderr_as_tradeobs(tmp_path: Path) 
         f"tradeobs: cannot serve the Prometheus endpoint on 127.0.0.1:{port}"
     ), proc.stderr
     assert "TRADEOBS_PROMETHEUS_PORT" in said[0]
+    # Said before the log pipeline ran, it reached stderr and never logs/system.jsonl: kept and written there now,
+    # once, with the agent's other warnings
+    system = [json.loads(x) for x in (tmp_path / "logs" / "system.jsonl").read_text().splitlines()]
+    written = [x for x in system if "cannot serve the Prometheus endpoint" in x["message"]]
+    assert [(x["level"], x["logger"]) for x in written] == [("WARNING", "tradeobs")], system
+    assert written[0]["message"] == said[0]
 
 
 def test_shutdown_twice_and_reinit() -> None:

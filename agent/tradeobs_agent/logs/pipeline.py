@@ -139,6 +139,19 @@ class LogPipeline:
         threading.excepthook = self._thread_excepthook
         return self
 
+    def take_early(self, kept: list[tuple[logging.LogRecord, Any]], dropped: int) -> None:
+        """The records logged while ``init()`` built the agent, before this pipeline ran (:mod:`._early`): written
+        with their own time; already printed (or handed to the application's handlers), so the console sink skips
+        them. ``dropped``: past its bound, counted as a full queue (``tradeobs.agent.logs.dropped``)."""
+        level = self.handler.level
+        for record, context in kept:
+            if record.levelno >= level:
+                entry = (0, record.levelno, record.name, None, None, PRINTED, None, context, None, 0, None, record)
+                self.queue.put(entry)
+        if dropped:
+            self._selfm.logs_dropped.bind(reason="queue_full").add(dropped)
+        self._wake.set()
+
     def _start_worker(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tradeobs-logs", daemon=True)
         self._thread.start()
