@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import signal
@@ -53,7 +54,7 @@ from ._internal.exporters import (
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
-from ._names import keywords_checked_with
+from ._names import closest, keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
 from .logs._early import EarlyRecords
@@ -261,10 +262,18 @@ def _grouped_hint(name: str) -> str | None:
     """``init(prometheus_port=9999)``: the settings table's name for a setting of an option group. Before, the answer
     was "did you mean 'prometheus'?", which did not say how to give a port (nor the value: it may be a secret)."""
     how = grouped_setting(name)
+    said = f"the setting {name} is"
     if how is None:
-        return None
+        # Misspelt (init(log_dri=...), init(prometheus_prot=...)): the closest of init()'s keywords and the grouped
+        # settings' flat names. Before, only the keywords were looked at: "did you mean 'prometheus'?" for a
+        # misspelt port, and nothing at all for log_dri or otlp_endpiont.
+        keywords = set(inspect.signature(init).parameters)
+        best = closest(name, keywords | {f.name for f in FIELDS if grouped_setting(f.name) is not None})
+        if best is None or best in keywords:
+            return None  # the keyword's own "did you mean"
+        name, how, said = best, grouped_setting(best), f"did you mean the setting {best}? It is"
     env = next((f.env for f in FIELDS if f.name == name), None)
-    return f"the setting {name} is given in its option group: init({how})" + (f", or with {env}" if env else "")
+    return f"{said} given in its option group: init({how})" + (f", or with {env}" if env else "")
 
 
 @keywords_checked_with(_grouped_hint)  # init(servce_name=...) -> "did you mean 'service_name'?"
