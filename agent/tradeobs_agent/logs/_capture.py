@@ -296,9 +296,9 @@ class CaptureHandler(logging.Handler):
         lr = logging.lastResort
         if lr is None or record.levelno < lr.level:
             return
-        name = record.name
-        if name.startswith("tradeobs") and (len(name) == 8 or name[8] == "."):
+        if _agents_own(record.name):
             return  # the agent's own: it prints on stderr itself what must be seen there (_errors.on_console)
+        name = record.name
         lg = logging.Logger.manager.loggerDict.get(name)
         if any(h is not self for h in handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)):
             return  # another handler takes it, as Python would have found
@@ -520,6 +520,11 @@ class StreamLogger(logging.Logger):
                 q.wake()
         else:
             q.full(entry)
+        if level >= 30 and (handler := q.handler) is not None and (echo := handler.last_resort) is not None:
+            # Nothing else takes it (the fast path runs only then): a warning of yours on a stream logger is
+            # printed as Python's last resort prints one of any other logger. Before, it reached the files only,
+            # and a bot's "order rejected by risk" never showed on the terminal it ran in.
+            handler._last_resort(logging.LogRecord(self.name, level, "", 0, msg, args, exc_info), echo)
 
     def makeRecord(
         self,
@@ -537,6 +542,14 @@ class StreamLogger(logging.Logger):
         if extra is not None and not _RESERVED.isdisjoint(extra):
             extra = {(f"extra.{k}" if k in _RESERVED else k): v for k, v in extra.items()}
         return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
+
+
+def _agents_own(name: str) -> bool:
+    """A logger of the agent's own (``tradeobs``, ``tradeobs.live``, ...), not one of the streams it gives the
+    application (``tradeobs.execution``, :func:`get_logger`)."""
+    if not name.startswith("tradeobs") or (len(name) > 8 and name[8] != "."):
+        return False
+    return name[9:].partition(".")[0] not in STREAMS
 
 
 def _sole_route(logger: logging.Logger, handler: CaptureHandler | None) -> bool:
