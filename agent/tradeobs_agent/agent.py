@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import events, secret_values
 from . import metrics as _metrics
-from ._errors import internal_error, warn_once
+from ._errors import handlers_reached, internal_error, warn_once
 from ._internal import gil, otel_private, providers, workers
 from ._internal.exporters import (
     abandon_unreachable,
@@ -208,9 +208,18 @@ def _last_word(gave_up: bool, msg: str, *args: object) -> None:
     pipeline has stopped and the process exits next: the line would stay in its queue, so it is printed on stderr
     as well (a process killed on a loaded machine said nothing at all of what it lost)."""
     _log.warning(msg, *args)
-    if gave_up:
+    if gave_up and not _said_by_last_resort(_log):  # printed once, not twice (a script ending, its pipeline gone)
         with contextlib.suppress(OSError, ValueError):  # stderr closed or gone (a daemon)
             print(msg % args if args else msg, file=sys.stderr, flush=True)
+
+
+def _said_by_last_resort(logger: logging.Logger) -> bool:
+    """Whether a WARNING of ``logger`` is printed on stderr by Python's last resort: no handler takes it (the log
+    pipeline's capture is off the root once it stopped)."""
+    last = logging.lastResort
+    if last is None or last.level > logging.WARNING or not logger.isEnabledFor(logging.WARNING):
+        return False
+    return next(iter(handlers_reached(logger)), None) is None
 
 
 def _unwritten_line(agent: Agent, timeout: float) -> tuple[str, ...]:

@@ -786,6 +786,27 @@ def test_a_shutdown_that_runs_out_of_its_bound_says_on_stderr_what_the_local_fil
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_a_script_whose_shutdown_runs_out_of_its_bound_says_so_once(tmp_path: Path) -> None:
+    """A script that logged faster than its files took it, then called shutdown() (or simply ended): the line
+    saying what never reached the files was printed twice on its terminal (by Python's last resort, the log
+    pipeline being gone, and by the agent's own print), and the bound of 0.01 s read "within 0.0s"."""
+    code = (
+        "import tradeobs_agent\n"
+        "tradeobs_agent.init(service_name='b', otlp=False, prometheus=False, live=False)\n"
+        "log = tradeobs_agent.get_logger('execution')\n"
+        "for i in range(20000):\n"
+        "    log.info('order %s filled', i)\n"
+        "tradeobs_agent.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_SHUTDOWN_TIMEOUT="0.01")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if "not written before the process exits" in ln]
+    assert len(said) == 1, proc.stderr
+    assert "within 0.0s" not in proc.stderr, proc.stderr  # the bound as given (0.01s), where it is said
+
+
 _CRASH = """
 import sys, threading
 import tradeobs_agent
