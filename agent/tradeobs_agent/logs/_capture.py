@@ -65,6 +65,7 @@ __all__ = [
     "LogQueue",
     "ServerLogCapture",
     "StreamLogger",
+    "agents_own",
     "get_logger",
 ]
 
@@ -296,7 +297,7 @@ class CaptureHandler(logging.Handler):
         lr = logging.lastResort
         if lr is None or record.levelno < lr.level:
             return
-        if _agents_own(record.name):
+        if agents_own(record.name):
             return  # the agent's own: it prints on stderr itself what must be seen there (_errors.on_console)
         name = record.name
         lg = logging.Logger.manager.loggerDict.get(name)
@@ -520,11 +521,6 @@ class StreamLogger(logging.Logger):
                 q.wake()
         else:
             q.full(entry)
-        if level >= 30 and (handler := q.handler) is not None and (echo := handler.last_resort) is not None:
-            # Nothing else takes it (the fast path runs only then): a warning of yours on a stream logger is
-            # printed as Python's last resort prints one of any other logger. Before, it reached the files only,
-            # and a bot's "order rejected by risk" never showed on the terminal it ran in.
-            handler._last_resort(logging.LogRecord(self.name, level, "", 0, msg, args, exc_info), echo)
 
     def makeRecord(
         self,
@@ -544,7 +540,7 @@ class StreamLogger(logging.Logger):
         return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
 
 
-def _agents_own(name: str) -> bool:
+def agents_own(name: str) -> bool:
     """A logger of the agent's own (``tradeobs``, ``tradeobs.live``, ...), not one of the streams it gives the
     application (``tradeobs.execution``, :func:`get_logger`)."""
     if not name.startswith("tradeobs") or (len(name) > 8 and name[8] != "."):
