@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import signal
@@ -38,7 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import events, secret_values
 from . import metrics as _metrics
-from ._errors import internal_error, warn_once
+from ._errors import handlers_reached, internal_error, warn_once
 from ._internal import gil, otel_private, providers, workers
 from ._internal.exporters import (
     abandon_unreachable,
@@ -53,9 +54,10 @@ from ._internal.exporters import (
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join
-from ._names import keywords_checked_with
+from ._names import closest, keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
+from .logs._early import EarlyRecords
 from .logs.tracefile import TraceFile
 from .options import (
     LiveOptions,
@@ -206,9 +208,18 @@ def _last_word(gave_up: bool, msg: str, *args: object) -> None:
     pipeline has stopped and the process exits next: the line would stay in its queue, so it is printed on stderr
     as well (a process killed on a loaded machine said nothing at all of what it lost)."""
     _log.warning(msg, *args)
-    if gave_up:
+    if gave_up and not _said_by_last_resort(_log):  # printed once, not twice (a script ending, its pipeline gone)
         with contextlib.suppress(OSError, ValueError):  # stderr closed or gone (a daemon)
             print(msg % args if args else msg, file=sys.stderr, flush=True)
+
+
+def _said_by_last_resort(logger: logging.Logger) -> bool:
+    """Whether a WARNING of ``logger`` is printed on stderr by Python's last resort: no handler takes it (the log
+    pipeline's capture is off the root once it stopped)."""
+    last = logging.lastResort
+    if last is None or last.level > logging.WARNING or not logger.isEnabledFor(logging.WARNING):
+        return False
+    return next(iter(handlers_reached(logger)), None) is None
 
 
 def _unwritten_line(agent: Agent, timeout: float) -> tuple[str, ...]:
@@ -260,10 +271,18 @@ def _grouped_hint(name: str) -> str | None:
     """``init(prometheus_port=9999)``: the settings table's name for a setting of an option group. Before, the answer
     was "did you mean 'prometheus'?", which did not say how to give a port (nor the value: it may be a secret)."""
     how = grouped_setting(name)
+    said = f"the setting {name} is"
     if how is None:
-        return None
+        # Misspelt (init(log_dri=...), init(prometheus_prot=...)): the closest of init()'s keywords and the grouped
+        # settings' flat names. Before, only the keywords were looked at: "did you mean 'prometheus'?" for a
+        # misspelt port, and nothing at all for log_dri or otlp_endpiont.
+        keywords = set(inspect.signature(init).parameters)
+        best = closest(name, keywords | {f.name for f in FIELDS if grouped_setting(f.name) is not None})
+        if best is None or best in keywords:
+            return None  # the keyword's own "did you mean"
+        name, how, said = best, grouped_setting(best), f"did you mean the setting {best}? It is"
     env = next((f.env for f in FIELDS if f.name == name), None)
-    return f"the setting {name} is given in its option group: init({how})" + (f", or with {env}" if env else "")
+    return f"{said} given in its option group: init({how})" + (f", or with {env}" if env else "")
 
 
 @keywords_checked_with(_grouped_hint)  # init(servce_name=...) -> "did you mean 'service_name'?"
@@ -315,44 +334,60 @@ def init(
             extras = dict(span_exporters=span_exporters, metric_readers=metric_readers, log_exporters=log_exporters)
             _init_again(_agent, resolve_settings(config_file=config_file, **explicit)[0], extras)
             return _agent
-        settings, report = resolve_settings(config_file=config_file, **explicit)
-        gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
-        gil.stopping(False)
-        _learn_secrets(settings)
-        registry = _metrics.get_registry()
-        registry.max_series = settings.max_series
-        registry.max_gauge_series = settings.max_gauge_series
-        registry.self_metrics.stopped.unset()  # an agent started again after a shutdown() is running (its crash pages)
-        events.get_bus().resize(settings.live_event_buffer)
-        resource = build_resource(settings)
-        agent = Agent(settings, report, resource, registry)
-        if settings.sdk_disabled:
-            agent.disabled = True
-            _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
-        else:
-            _build(agent, span_exporters, metric_readers, log_exporters)
-            _start_nats(agent)
-        _say_problems(agent)
-        if agent.reinit:
-            # On stderr too (console=True): said only in the log files, a script that restarts its agent after a
-            # shutdown() ran on with no traces and no /metrics, and nothing on its terminal said so.
-            kept = agent.resource.attributes.get("service.name")
-            warn_once(
-                "init:after_shutdown",
-                "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
-                "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
-                "there is no Prometheus endpoint or trace file%s. Call init() once per process and shutdown() at exit.",
-                f" (and service.name stays {kept!r})" if kept != agent.settings.service_name else "",
-                console=True,
-            )
-        _configure_trading(agent)
-        _agent = agent
-        _watch_late_providers()
-        atexit.register(_shutdown_at_exit)
-        _flush_on_sigterm()
-        _install_fork_hook(agent)
-        _install_start_hook()
-        return agent
+        early = EarlyRecords.attach()  # what is said before the log pipeline runs reaches the JSON logs too
+        try:
+            return _init(early, config_file, explicit, span_exporters, metric_readers, log_exporters)
+        finally:
+            early.detach()
+
+
+def _init(
+    early: EarlyRecords,
+    config_file: str | os.PathLike[str] | None,
+    explicit: dict[str, Any],
+    span_exporters: Sequence[Any],
+    metric_readers: Sequence[MetricReader],
+    log_exporters: Sequence[Any],
+) -> Agent:
+    global _agent
+    settings, report = resolve_settings(config_file=config_file, **explicit)
+    gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
+    gil.stopping(False)
+    _learn_secrets(settings)
+    registry = _metrics.get_registry()
+    registry.max_series = settings.max_series
+    registry.max_gauge_series = settings.max_gauge_series
+    registry.self_metrics.stopped.unset()  # an agent started again after a shutdown() is running (its crash pages)
+    events.get_bus().resize(settings.live_event_buffer)
+    resource = build_resource(settings)
+    agent = Agent(settings, report, resource, registry)
+    if settings.sdk_disabled:
+        agent.disabled = True
+        _log.info("tradeobs: SDK disabled by configuration; the agent is a no-op")
+    else:
+        _build(agent, span_exporters, metric_readers, log_exporters, early)
+        _start_nats(agent)
+    _say_problems(agent)
+    if agent.reinit:
+        # On stderr too (console=True): said only in the log files, a script that restarts its agent after a
+        # shutdown() ran on with no traces and no /metrics, and nothing on its terminal said so.
+        kept = agent.resource.attributes.get("service.name")
+        warn_once(
+            "init:after_shutdown",
+            "tradeobs: init() after shutdown() in the same process: OpenTelemetry's global providers are set once "
+            "per process, so this agent adopts the ones the first agent shut down: no traces are exported, and "
+            "there is no Prometheus endpoint or trace file%s. Call init() once per process and shutdown() at exit.",
+            f" (and service.name stays {kept!r})" if kept != agent.settings.service_name else "",
+            console=True,
+        )
+    _configure_trading(agent)
+    _agent = agent
+    _watch_late_providers()
+    atexit.register(_shutdown_at_exit)
+    _flush_on_sigterm()
+    _install_fork_hook(agent)
+    _install_start_hook()
+    return agent
 
 
 def _init_again(agent: Agent, settings: Settings, extras: dict[str, Sequence[Any]]) -> None:
@@ -468,7 +503,11 @@ def _configure_trading(agent: Agent | None) -> None:
 
 
 def _build(
-    agent: Agent, span_exporters: Sequence[Any], readers: Sequence[MetricReader], log_exps: Sequence[Any]
+    agent: Agent,
+    span_exporters: Sequence[Any],
+    readers: Sequence[MetricReader],
+    log_exps: Sequence[Any],
+    early: EarlyRecords,
 ) -> None:
     settings, resource, registry = agent.settings, agent.resource, agent.registry
     selfm = registry.self_metrics
@@ -514,6 +553,7 @@ def _build(
         from .logs import install_logging
 
         agent.logs = install_logging(agent)
+    early.hand_to(agent.logs)  # what was said before (a Prometheus port in use): in the JSON logs too
     for say in later:
         say()
     reader = sdk_reader if "metrics" not in agent.adopted else None

@@ -386,7 +386,10 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
         elif agent.prometheus_url is None and s.prometheus_enabled and not agent.disabled:
             prometheus = f"off: cannot listen on {taken}; pick another with --prometheus-port N"
         print(f"  Prometheus       {prometheus}")
-        print(f"  JSON logs        {s.log_dir + '/' if s.log_dir else 'off'}")
+        # Both as full paths: "logs/" beside an absolute traces.jsonl read as two places, and only worked from
+        # the directory the demo was started in.
+        logs = os.path.join(os.path.abspath(s.log_dir), "") if s.log_dir and agent.logs is not None else "off"
+        print(f"  JSON logs        {logs}")
         if agent.traces_file is not None:
             print(f"  order traces     {agent.traces_file.path} (OTLP/JSON lines)")
         if agent.export == "not_configured":

@@ -291,3 +291,27 @@ def test_metrics_doc_documents_every_public_instrument_function() -> None:
 def test_docs_name_no_deprecated_gunicorn_worker() -> None:
     for path in pages():
         assert "uvicorn.workers.UvicornWorker" not in (REPO / path).read_text(), path
+
+
+# --------------------------------------------------------------------------- docs/agent.md's failure tables
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation but hyphens dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_when_things_go_wrong_tables_have_short_cells_and_their_links_land() -> None:
+    """docs/agent.md's "When things go wrong" table had cells of 300 to 600 words (shutdown, a refusing collector):
+    the table could not be scanned. Each cell is short now, its details in a section the cell links to."""
+    text = (REPO / "docs" / "agent.md").read_text()
+    tables = re.findall(r"^#+ When things go wrong\n\n((?:\|.*\n)+)", text, flags=re.M)
+    assert len(tables) == 2
+    for table in tables:
+        for row in table.splitlines()[2:]:
+            for cell in row.strip("|").split(" | "):
+                words = len(re.sub(r"\[More\]\(#[^)]*\)", "", cell).split())
+                assert words <= 40, f"{words} words in a cell: {cell[:80]}"
+    anchors = {_slug(h) for h in re.findall(r"^#+ (.*)$", text, flags=re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and links <= anchors, sorted(links - anchors)

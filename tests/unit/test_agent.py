@@ -122,6 +122,12 @@ def test_a_prometheus_port_in_use_is_said_on_stderr_as_tradeobs(tmp_path: Path) 
         f"tradeobs: cannot serve the Prometheus endpoint on 127.0.0.1:{port}"
     ), proc.stderr
     assert "TRADEOBS_PROMETHEUS_PORT" in said[0]
+    # Said before the log pipeline ran, it reached stderr and never logs/system.jsonl: kept and written there now,
+    # once, with the agent's other warnings
+    system = [json.loads(x) for x in (tmp_path / "logs" / "system.jsonl").read_text().splitlines()]
+    written = [x for x in system if "cannot serve the Prometheus endpoint" in x["message"]]
+    assert [(x["level"], x["logger"]) for x in written] == [("WARNING", "tradeobs")], system
+    assert written[0]["message"] == said[0]
 
 
 def test_shutdown_twice_and_reinit() -> None:
@@ -797,6 +803,27 @@ def test_a_shutdown_that_runs_out_of_its_bound_says_on_stderr_what_the_local_fil
     # records) may be neither. The agent's own warnings are records too (a few).
     assert 2000 - 512 <= orders + unwritten <= 2000 + 10, (orders, unwritten, said)
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_script_whose_shutdown_runs_out_of_its_bound_says_so_once(tmp_path: Path) -> None:
+    """A script that logged faster than its files took it, then called shutdown() (or simply ended): the line
+    saying what never reached the files was printed twice on its terminal (by Python's last resort, the log
+    pipeline being gone, and by the agent's own print), and the bound of 0.01 s read "within 0.0s"."""
+    code = (
+        "import tradeobs_agent\n"
+        "tradeobs_agent.init(service_name='b', otlp=False, prometheus=False, live=False)\n"
+        "log = tradeobs_agent.get_logger('execution')\n"
+        "for i in range(20000):\n"
+        "    log.info('order %s filled', i)\n"
+        "tradeobs_agent.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_SHUTDOWN_TIMEOUT="0.01")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if "not written before the process exits" in ln]
+    assert len(said) == 1, proc.stderr
+    assert "within 0.0s" not in proc.stderr, proc.stderr  # the bound as given (0.01s), where it is said
 
 
 _CRASH = """

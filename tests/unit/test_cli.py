@@ -697,13 +697,14 @@ def test_config_check_reports_unknown_names_and_live_values_create_app_refuses(
 # --------------------------------------------------------------------------- the demo as a real process
 
 
-def _demo_proc(*args: str, **env: str) -> subprocess.Popen[str]:
+def _demo_proc(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         ["tradeobs", "demo", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TRADEOBS_PROMETHEUS_PORT": "0", **env},
+        cwd=cwd,
     )
 
 
@@ -861,12 +862,17 @@ def test_demo_duration_stops_it_cleanly_on_any_free_port() -> None:
 
 def test_demo_says_it_stopped_and_where_its_files_stay(tmp_path: Path) -> None:
     """Ctrl-C (here --duration) ended the demo without a word: nothing said that it had stopped, nor that the logs/
-    it wrote into the current directory (JSON logs, traces.jsonl) are kept."""
+    it wrote into the current directory (JSON logs, traces.jsonl) are kept. Its banner printed the JSON logs as
+    "demo-logs/" (relative: usable only from the directory it was started in) beside an absolute traces.jsonl;
+    both are full paths now, the same directory."""
     proc = _demo_proc(
-        "--port", "0", "--duration", "1", TRADEOBS_OTLP_ENABLED="false", TRADEOBS_LOG_DIR=str(tmp_path / "demo-logs")
+        "--port", "0", "--duration", "1", cwd=tmp_path, TRADEOBS_OTLP_ENABLED="false", TRADEOBS_LOG_DIR="demo-logs"
     )
     out, err = _finish(proc, 120)
     assert proc.returncode == 0, err
+    shown = dict(line.split(maxsplit=2)[1:] for line in out.splitlines() if line.startswith(("  JSON ", "  order ")))
+    assert shown["logs"] == f"{tmp_path}/demo-logs/", out
+    assert shown["traces"] == f"{tmp_path}/demo-logs/traces.jsonl (OTLP/JSON lines)", out
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(
         rf"tradeobs demo: stopped after \d+ orders; its JSON logs and order traces stay in {re.escape(str(tmp_path))}"

@@ -889,3 +889,45 @@ def test_a_settings_table_name_given_to_init_says_which_option_group_takes_it(ke
     assert f"the setting {keyword} is given in its option group: {how}" in str(info.value), str(info.value)
     assert "s3cret-value" not in str(info.value)
     assert not tradeobs_agent.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("keyword", "hint"),
+    [
+        # a grouped setting's flat name, misspelt: the setting and its group (before: "did you mean 'prometheus'?",
+        # "did you mean 'live'?", or only the list of keywords)
+        ("prometheus_prot", "did you mean the setting prometheus_port? It is given in its option group: "
+         "init(prometheus=PrometheusOptions(port=...)), or with TRADEOBS_PROMETHEUS_PORT"),
+        ("log_dri", "did you mean the setting log_dir? It is given in its option group: init(logs=LogOptions(dir=...)),"
+         " or with TRADEOBS_LOG_DIR"),
+        ("otlp_endpiont", "did you mean the setting otlp_endpoint? It is given in its option group: "
+         "init(otlp=OtlpOptions(endpoint=...)), or with TRADEOBS_OTLP_ENDPOINT"),
+        ("live_tokn", "did you mean the setting live_token? It is given in its option group: "
+         "init(live=LiveOptions(token=...)), or with TRADEOBS_LIVE_TOKEN"),
+        # init()'s own keywords, misspelt: the keyword
+        ("servce_name", "did you mean 'service_name'?"),
+        ("shutdown_timout", "did you mean 'shutdown_timeout'?"),
+        ("logz", "did you mean 'logs'?"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_flat_name_given_to_init_gets_the_closest_setting(keyword: str, hint: str) -> None:
+    with pytest.raises(UnknownSettingError) as info:
+        tradeobs_agent.init(**{keyword: "s3cret-value"})
+    assert str(info.value) == f"init() got an unexpected keyword argument {keyword!r}; {hint}"
+    assert not tradeobs_agent.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("TRADEOBS_SERVCE_NAME", "TRADEOBS_SERVICE_NAME"),
+        ("TRADEOBS_PROMETHEUS_PROT", "TRADEOBS_PROMETHEUS_PORT"),
+        ("TRADEOBS_LOG_DRI", "TRADEOBS_LOG_DIR"),
+        ("TRADEOBS_OTLP_ENDPIONT", "TRADEOBS_OTLP_ENDPOINT"),
+    ],
+)
+def test_a_misspelt_variable_gets_the_closest_variable(variable: str, meant: str) -> None:
+    _, report = resolve_settings(env={variable: "x"})
+    assert [str(p) for p in report.problems] == [
+        f"unknown environment variable {variable} is ignored; did you mean {meant}?"
+    ]

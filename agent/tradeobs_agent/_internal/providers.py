@@ -554,6 +554,6 @@ def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) ->
         return True
     t.join(timeout)
     if t.is_alive():
-        _log.warning("tradeobs %s did not finish within %.1fs; giving up so the process can exit", what, timeout)
+        _log.warning("tradeobs %s did not finish within %gs; giving up so the process can exit", what, timeout)
         return False
     return True

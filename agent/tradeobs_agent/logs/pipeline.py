@@ -40,8 +40,17 @@ from .._internal.gil import Slices
 from .._text import right_sized
 from ..redaction import Redactor
 from . import _capture
-from ._capture import PRINTED, SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture, emits_to
-from ._format import Built, RecordBuilder, dumps
+from ._capture import (
+    PRINTED,
+    SERVER_LOGGERS,
+    CaptureHandler,
+    LogQueue,
+    ServerLogCapture,
+    agents_own,
+    capture,
+    emits_to,
+)
+from ._format import Built, RecordBuilder, dumps, safe_repr
 from ._server_scrub import ServerLogScrub
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
 
@@ -139,6 +148,19 @@ class LogPipeline:
         threading.excepthook = self._thread_excepthook
         return self
 
+    def take_early(self, kept: list[tuple[logging.LogRecord, Any]], dropped: int) -> None:
+        """The records logged while ``init()`` built the agent, before this pipeline ran (:mod:`._early`): written
+        with their own time; already printed (or handed to the application's handlers), so the console sink skips
+        them. ``dropped``: past its bound, counted as a full queue (``tradeobs.agent.logs.dropped``)."""
+        level = self.handler.level
+        for record, context in kept:
+            if record.levelno >= level:
+                entry = (0, record.levelno, record.name, None, None, PRINTED, None, context, None, 0, None, record)
+                self.queue.put(entry)
+        if dropped:
+            self._selfm.logs_dropped.bind(reason="queue_full").add(dropped)
+        self._wake.set()
+
     def _start_worker(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tradeobs-logs", daemon=True)
         self._thread.start()
@@ -155,12 +177,32 @@ class LogPipeline:
 
         try:
             text = record.getMessage()
-        except Exception as exc:  # the application's own format error: what stdlib logging would say
-            text = f"{record.msg!r} (could not be formatted: {exc!r})"
+        except Exception as exc:  # the application's own format error (or a hostile __str__): as stdlib says it
+            text = f"{safe_repr(record.msg)} (could not be formatted: {safe_repr(exc)})"
         if record.exc_info and record.exc_info[0] is not None:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
+            try:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            except Exception as exc:  # an exception whose text raises: bad input, never raised into the caller
+                text += f"\n(the traceback could not be formatted: {safe_repr(exc)})"
         try:
             sys.stderr.write(self.redactor.text(text) + "\n")
+        except (OSError, ValueError):  # stderr closed or gone: nothing to print on
+            return
+
+    def _echo_built(self, echo: list[Built]) -> None:
+        """What :meth:`_echo` prints, for the records of the stream loggers' fast path (``get_logger("strategy")
+        .warning(...)``), which reach no handler: their message and traceback as written to the files (formatted
+        here on the worker, safely, and redacted). Before, they reached the files only, and a bot's "order rejected
+        by risk" never showed on the terminal it ran in, unlike a warning of any other logger."""
+        import sys
+
+        lines = []
+        for b in echo:
+            text = str(b.fields.get("message", ""))
+            stack = b.fields.get("exception.stacktrace")
+            lines.append(f"{text}\n{stack}".rstrip("\n") if stack else text)
+        try:
+            sys.stderr.write("\n".join(lines) + "\n")
         except (OSError, ValueError):  # stderr closed or gone: nothing to print on
             return
 
@@ -452,14 +494,22 @@ class LogPipeline:
         # A trading thread woken meanwhile takes the GIL within a slice, not after the batch; unless the worker
         # is behind (_BEHIND).
         offer = _no_offer if len(self.queue.dq) >= self.queue.capacity * _BEHIND else Slices().offer
+        echo: list[Built] = []
         for e in batch:
             if isinstance(e, _Flush):
                 flushes.append(e)
                 continue
-            built.append(build(e))
+            b = build(e)
+            built.append(b)
+            # A stream logger's record taken on its fast path (a plain tuple, no LogRecord): no handler takes it.
+            # Not the bridges' (loguru, structlog: a Captured), which print through their own library.
+            if b.levelno >= logging.WARNING and type(e) is tuple and e[11] is None and not agents_own(b.logger):
+                echo.append(b)
             offer()
         if built:
             self._write(built, offer)
+        if echo and self.console is None and self.handler.last_resort is not None and logging.lastResort is not None:
+            self._echo_built(echo)
         self.processed += len(built)
         self._maybe_report_drops()  # before releasing flush() callers, so they see the warning too
         for f in flushes:

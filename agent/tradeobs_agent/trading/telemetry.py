@@ -181,6 +181,11 @@ _ALLOWED = {
     "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, "
     "2, 4, 5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's",
 }
+_SAID_IN_THE_LOG = frozenset(
+    {"unknown_order", "duplicate_signal", "order_id_reused", "duplicate_fill", "order_closed", "overfill"}
+)
+"""Odd input that is no mistake of the calling code (a venue's resend or overfill, a report for an order from before a
+restart): said once in the system log and counted, not on stderr. Any other reason is a mistake in the calling code."""
 _EMPTY_CONTEXT = Context()  # order roots start a new trace, whatever span is current
 K = TypeVar("K")
 V = TypeVar("V")
@@ -499,16 +504,22 @@ class TradingTelemetry:
     def invalid(self, what: str, value: object, recorded: bool = False, why: str | None = None) -> None:
         """Bad or odd input: counted in ``tradeobs.agent.measurements.invalid{instrument="trading", reason=what}``
         and said once. ``recorded``: it was recorded all the same (an overfill happened), not dropped. ``why``: the
-        entry of ``_ALLOWED`` that says what to do, when it is not ``what``'s own (said once too, apart)."""
+        entry of ``_ALLOWED`` that says what to do, when it is not ``what``'s own (said once too, apart).
+
+        A mistake in the calling code (a side ``"BUY "``, a NaN quantity) is said on stderr too when the log does not
+        reach the console: said only in logs/system.jsonl, a developer at the terminal never saw it. What a venue or
+        a restart does (:data:`_SAID_IN_THE_LOG`) stays in the log, counted."""
         self._invalid_counts.add(1, {"instrument": "trading", "reason": what})
-        shown = value[:80] if isinstance(value, str) else _short_repr(value)
         allowed = _ALLOWED.get(why or what)
+        # A value given as a string, quoted: "side BUY  (recorded" hid the space that made it unknown
+        shown = (repr(value[:80]) if allowed else value[:80]) if isinstance(value, str) else _short_repr(value)
         if recorded:
             said = "tradeobs trading telemetry: %s %s (recorded, and counted)"
         else:
             said = "tradeobs trading telemetry: dropped invalid %s %s"
         said += ": %s" if allowed else ""
-        warn_once(f"trading:invalid:{why or what}", said, what, shown, *((allowed,) if allowed else ()))
+        args = (what, shown, *((allowed,) if allowed else ()))
+        warn_once(f"trading:invalid:{why or what}", said, *args, console=what not in _SAID_IN_THE_LOG)
 
     def order_opened(self, order: OrderTrace) -> None:
         self._book.opened(order)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -1038,7 +1042,7 @@ def test_misuse_is_said_with_the_argument_the_value_and_what_is_allowed(caplog: 
         "kept, with quantity 0)",
         "tradeobs trading telemetry: dropped invalid fill None: a fill's qty is a finite number > 0 and its price a "
         "finite number (the fill is not recorded)",
-        "tradeobs trading telemetry: dropped invalid position ten: a position's qty and price are finite numbers, "
+        "tradeobs trading telemetry: dropped invalid position 'ten': a position's qty and price are finite numbers, "
         "and so is their product (the position is not recorded)",
     ]
     tt.close()
@@ -1055,13 +1059,57 @@ def test_an_unknown_side_is_recorded_and_said_once_with_the_sides_known(caplog: 
         tt.flush()
     said = [r.getMessage() for r in caplog.records if "tradeobs trading telemetry" in r.getMessage()]
     assert said == [
-        "tradeobs trading telemetry: side lonng (recorded, and counted): a side is buy, b, long, buy_to_cover, "
+        "tradeobs trading telemetry: side 'lonng' (recorded, and counted): a side is buy, b, long, buy_to_cover, "
         "buy to cover or cover (a buy) or sell, s, short, sell_short, sell short, ss, or Interactive Brokers' sshort "
         "and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as "
         "the order's side label and its slippage is signed as a buy's"
     ]
     assert reg.self_metrics.invalid.bind(instrument="trading", reason="side").value == 2
     assert tt.order("o-6") is not None and tt.order("o-6").side == "7"  # kept as given
+    tt.close()
+
+
+def test_an_unknown_side_is_said_once_on_the_terminal_quoted_with_the_sides_known(tmp_path: Path) -> None:
+    """A script with no logging set-up placed orders with side "BUY " (a padded field from a CSV): the warning went
+    only to logs/system.jsonl, so the developer at the terminal never saw it, and it read "side BUY  (recorded",
+    the space that made it unknown invisible. Said once on stderr now, the value quoted; each order counted."""
+    code = (
+        "import tradeobs_agent\n"
+        "tradeobs_agent.init(service_name='bot', otlp=False, prometheus=False, live=False)\n"
+        "tt = tradeobs_agent.TradingTelemetry(strategy='s', venue='paper')\n"
+        "for i, side in enumerate(['BUY ', 'buy', 'BUY ']):\n"
+        "    tt.order_signal(f'o-{i}', 'AAPL', side, 1, 10.0)\n"
+        "tt.flush()\n"
+        "reg = tradeobs_agent.get_agent().registry\n"
+        "print(reg.self_metrics.invalid.bind(instrument='trading', reason='side').value)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["2"]  # both orders counted
+    said = [line for line in proc.stderr.splitlines() if "side" in line]
+    assert said == [
+        "tradeobs trading telemetry: side 'BUY ' (recorded, and counted): a side is buy, b, long, buy_to_cover, "
+        "buy to cover or cover (a buy) or sell, s, short, sell_short, sell short, ss, or Interactive Brokers' sshort "
+        "and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, 2, 4, 5 or 6 a sell); another is kept as "
+        "the order's side label and its slippage is signed as a buy's"
+    ], proc.stderr
+    system = (tmp_path / "logs" / "system.jsonl").read_text()
+    assert system.count("side 'BUY '") == 1
+
+
+def test_a_venue_resending_a_fill_is_said_in_the_log_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """A venue's resend is no mistake of the calling code: counted and said in the system log, not on stderr."""
+    reg = Registry()
+    tt = TradingTelemetry(registry=reg)
+    o = tt.order_signal("r-1", "AAPL", "buy", 10, 10.0)
+    o.submitted()
+    o.fill(5, 10.0, exec_id="e-1")
+    o.fill(5, 10.0, exec_id="e-1")
+    tt.flush()
+    assert reg.self_metrics.invalid.bind(instrument="trading", reason="duplicate_fill").value == 1
+    assert "duplicate" not in capsys.readouterr().err
     tt.close()
 
 
