@@ -273,18 +273,31 @@ class RecordBuilder:
 
     @staticmethod
     def message(msg: Any, args: Any, errors: list[str], secret_key: Any = None) -> str:
-        if isinstance(msg, bytes | bytearray):
+        if type(msg) is str:  # nearly every record: the checks below, which cost ~1 us a line, skipped
+            pass
+        elif isinstance(msg, bytes | bytearray):
             msg = bytes(msg[: MAX_MESSAGE * 4]).decode("utf-8", "backslashreplace")
-        elif type(msg) is not str:
+        else:
             # a str subclass as is: its own __str__/__format__ (an f-string below calls them) may raise
             msg = str.__str__(msg) if isinstance(msg, str) else safe_str(msg, MAX_MESSAGE * 4)
         if args:
-            if type(args) is tuple and any(isinstance(a, Decimal) for a in args):
-                args = tuple(_tame(a) for a in args)
+            if type(args) is tuple:
+                for a in args:  # a loop, not any() over a generator: ~1 us a line less (benchmarks/apply_cost.py)
+                    if isinstance(a, Decimal):
+                        args = tuple(_tame(x) for x in args)
+                        break
             try:
-                if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                # Mapping is an ABC: isinstance() against it runs abc's __instancecheck__; a plain str argument
+                # or the usual tuple of arguments is never one, so it is not asked (same result, less CPU)
+                if (
+                    isinstance(args, tuple)
+                    and len(args) == 1
+                    and type(args[0]) is not str
+                    and isinstance(args[0], Mapping)
+                    and args[0]
+                ):
                     args = args[0]  # logging's "%(name)s" with one mapping argument
-                if isinstance(args, Mapping) and secret_key is not None:
+                if type(args) is not tuple and isinstance(args, Mapping) and secret_key is not None:
                     # "%(password)s" (a stdlib record holds the mapping itself): the value under a secret name
                     # never reaches the text, which has no "password=" left for a pattern to see.
                     args = {k: MASK if type(k) is str and secret_key(k) else v for k, v in args.items()}
