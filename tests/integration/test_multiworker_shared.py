@@ -15,7 +15,9 @@ tests then check, against the real servers:
 * with ``gunicorn --preload`` (``init()`` runs in the arbiter before the fork) the arbiter is not a worker: the
   group, its count and its leader are the workers', and the totals are as exact;
 * after a binary upgrade (``kill -USR2`` the master) the new master's workers join the old group: one endpoint
-  counts both masters' workers, and the totals go on once the old master is stopped.
+  counts both masters' workers, and the totals go on once the old master is stopped;
+* the same service started twice (two gunicorn masters): the second one's leader, whose port the first holds, says
+  so on stderr, naming the first master, and its live health says its /metrics is not served.
 """
 
 from __future__ import annotations
