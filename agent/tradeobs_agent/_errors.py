@@ -147,6 +147,8 @@ def on_console() -> bool:
         return False
     found = False
     for h in handlers_reached(_log):
+        if getattr(h, "stands_in_for_last_resort", False):
+            continue  # logs._early.EarlyRecords during init(): it prints what no other handler takes, as Python would
         found = True
         if (
             isinstance(h, logging.StreamHandler)

@@ -15,7 +15,9 @@ tests then check, against the real servers:
 * with ``gunicorn --preload`` (``init()`` runs in the arbiter before the fork) the arbiter is not a worker: the
   group, its count and its leader are the workers', and the totals are as exact;
 * after a binary upgrade (``kill -USR2`` the master) the new master's workers join the old group: one endpoint
-  counts both masters' workers, and the totals go on once the old master is stopped.
+  counts both masters' workers, and the totals go on once the old master is stopped;
+* the same service started twice (two gunicorn masters): the second one's leader, whose port the first holds, says
+  so on stderr, naming the first master, and its live health says its /metrics is not served.
 """
 
 from __future__ import annotations
@@ -980,3 +982,49 @@ def test_a_binary_upgrade_with_usr2_continues_the_same_group(tmp_path: Path) -> 
         wait_for(lambda: svc.total() == 60, "60 orders")
         groups = list(tmp_path.glob("tradeobs-*/g-*"))
         assert len(groups) == 1, groups
+
+
+@pytest.mark.integration
+def test_the_same_service_started_twice_says_so_on_stderr_and_in_its_live_health(tmp_path: Path) -> None:
+    """Two gunicorn masters of one service on one host (started twice by mistake): two worker groups, and the second
+    group's leader cannot bind the Prometheus port the first serves. Before, that was said in its system log only
+    (gunicorn's output empty) while the second master's orders were on no endpoint; now one ``tradeobs:`` line on
+    stderr names the other group's master and what to do, and the second service's live health says its /metrics
+    is not served."""
+    with service("gunicorn", tmp_path, workers=2) as first:
+        twin_port = free_port()
+        env = {
+            "TRADEOBS_SERVICE_NAME": "workers-shared",
+            "TRADEOBS_OTLP_ENABLED": "false",
+            "TRADEOBS_PROMETHEUS_PORT": str(first.metrics_port),  # the same settings: the same port
+            "TRADEOBS_MULTIPROCESS_DIR": str(tmp_path),
+            "TRADEOBS_LOG_DIR": str(tmp_path / "logs-twin"),
+            "TRADEOBS_DEMO_SYMBOLS": "4",
+            "TRADEOBS_DEMO_ORDERS_HZ": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        argv = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "uvicorn_worker.UvicornWorker"]
+        argv += ["-b", f"127.0.0.1:{twin_port}", "--log-level", "warning", "tradeobs_agent.demo:create_app()"]
+        twin = ManagedProcess("gunicorn-twin", argv, env, tmp_path)
+        try:
+
+            def said() -> list[str]:
+                text = twin.log_path.read_text(errors="replace")
+                return [line for line in text.splitlines() if "cannot serve the Prometheus endpoint" in line]
+
+            line = wait_for(said, "the twin's leader saying its port is taken", procs=(twin,))[0]
+            assert line.startswith(f"tradeobs: cannot serve the Prometheus endpoint on 127.0.0.1:{first.metrics_port}")
+            assert "runs twice on this host" in line and f"started by pid {first.proc.pid} (gunicorn)" in line, line
+            assert "TRADEOBS_PROMETHEUS_PORT" in line and "Stop the duplicate" in line, line
+
+            def busy() -> bool:
+                with urllib.request.urlopen(f"http://127.0.0.1:{twin_port}/telemetry/snapshot", timeout=10) as r:
+                    return bool(json.loads(r.read()).get("health", {}).get("prometheus_port_busy") == 1)
+
+            wait_for(busy, "the twin's live health saying its /metrics is not served", procs=(twin,))
+            assert first.leader() in first.worker_pids()  # the first service's endpoint is untouched
+            assert len(said()) == 1  # once
+        finally:
+            twin.stop()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(twin.pid, signal.SIGKILL)

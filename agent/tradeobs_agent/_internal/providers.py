@@ -383,6 +383,7 @@ class PrometheusEndpoint:
         self.port = port
         self.allowed_hosts = allowed_hosts  # prometheus_allowed_hosts: see prometheus.foreign_host
         self._refused = refused
+        self._busy: Any = None  # tradeobs.agent.prometheus.port_busy, bound once the port was found in use
         self._server: Any = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -404,12 +405,14 @@ class PrometheusEndpoint:
         source: Callable[[], Snapshot] | None = None,
         *,
         sdk: bool = True,
+        holder: Callable[[], str] | None = None,
     ) -> PrometheusEndpoint | None:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
         registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). ``sdk=False``:
         the registry's instruments only, no SDK reader (a meter provider adopted from the application keeps its
-        own instruments on its own readers: a reader cannot be added to it). None when it cannot listen there and
-        trying again would not help."""
+        own instruments on its own readers: a reader cannot be added to it). ``holder``: what most likely holds the
+        port when it is in use, for the warning (a worker group's leader looks for the same service's other groups).
+        None when it cannot listen there and trying again would not help."""
         from .prometheus import Renderer
 
         prom_registry: Any = None
@@ -437,19 +440,39 @@ class PrometheusEndpoint:
         except OSError as exc:
             selfm.exports_failed.add(1, {"signal": "metrics", "exporter": "prometheus_endpoint"})
             retry = exc.errno == errno.EADDRINUSE
+            if not retry:
+                warn_once(
+                    "prometheus:bind",
+                    "tradeobs: cannot serve the Prometheus endpoint on %s:%s (%s); continuing without it. "
+                    "Set TRADEOBS_PROMETHEUS_PORT (0 = any free port) or TRADEOBS_PROMETHEUS_ENABLED=false",
+                    settings.prometheus_host,
+                    settings.prometheus_port,
+                    exc,
+                    console=True,
+                )
+                return None
+            endpoint._busy = selfm.prometheus_port_busy.bind()
+            endpoint._busy.set(1)
+            # Said where whoever runs the service looks (its console, not only the log files): a worker group's
+            # leader logs to system.jsonl only, and gunicorn's output stayed empty while this process's orders (its
+            # whole group's) were on no endpoint.
             warn_once(
                 "prometheus:bind",
-                "tradeobs: cannot serve the Prometheus endpoint on %s:%s (%s); %s. "
-                "Set TRADEOBS_PROMETHEUS_PORT (0 = any free port) or TRADEOBS_PROMETHEUS_ENABLED=false",
+                "tradeobs: cannot serve the Prometheus endpoint on %s:%s (%s): %s. Until it is free (trying again "
+                "every %g-%g s) this process's metrics%s are on no Prometheus endpoint "
+                "(tradeobs_agent_prometheus_port_busy 1; the live view still works). Stop the duplicate, or give "
+                "this one another port: TRADEOBS_PROMETHEUS_PORT (0 = any free port), or "
+                "TRADEOBS_PROMETHEUS_ENABLED=false",
                 settings.prometheus_host,
                 settings.prometheus_port,
                 exc,
-                f"trying again every {cls.RETRY_FIRST:g}-{cls.RETRY_MAX:g} s until it is free"
-                if retry
-                else "continuing without it",
+                (holder() if holder is not None else None)
+                or "another process holds the port (a copy of this service started twice, or another program)",
+                cls.RETRY_FIRST,
+                cls.RETRY_MAX,
+                " (its worker group's)" if source is not None else "",
+                console=True,
             )
-            if not retry:
-                return None
             threading.Thread(target=endpoint._retry, name="tradeobs-prometheus-bind", daemon=True).start()
         return endpoint
 
@@ -481,6 +504,8 @@ class PrometheusEndpoint:
                 delay = min(delay * 2, self.RETRY_MAX)
                 continue
             if self._server is not None:
+                if self._busy is not None:
+                    self._busy.set(0)
                 _log.info("tradeobs: the Prometheus endpoint serves %s now", self.url)
             return
 
@@ -492,6 +517,8 @@ class PrometheusEndpoint:
         with self._lock:
             self._stopped.set()
             server, self._server = self._server, None
+        if self._busy is not None:
+            self._busy.set(0)  # no longer trying (a leader that handed over, a shutdown): nothing this one should serve
         if server is not None:
             # Wake the server's loop now: it looks for a shutdown only every half second, and until it does the
             # port stays bound, accepting nothing (a worker group's next leader could not bind it meanwhile).

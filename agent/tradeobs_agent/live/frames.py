@@ -151,7 +151,10 @@ HEALTH_COUNTERS: dict[str, str] = {
     "tradeobs.live.clients.rejected": "clients_rejected",
     "tradeobs.live.clients.timed_out": "clients_timed_out",
 }
-HEALTH_GAUGES: dict[str, str] = {"tradeobs.live.clients": "clients"}
+HEALTH_GAUGES: dict[str, str] = {
+    "tradeobs.live.clients": "clients",
+    "tradeobs.agent.prometheus.port_busy": "prometheus_port_busy",  # this service's /metrics unserved: its port held
+}
 PNL = ("trading.pnl.realized", "trading.pnl.unrealized")
 FRAME_INSTRUMENTS: tuple[str, ...] = (
     *SYMBOL_GAUGES,

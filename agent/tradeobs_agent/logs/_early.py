@@ -31,6 +31,10 @@ _get_context = current_context_getter()
 
 
 class EarlyRecords(logging.Handler):
+    stands_in_for_last_resort = True
+    """For ``_errors.on_console``: a record only this handler takes is printed as by Python's last resort (a
+    ``warn_once(console=True)`` that counted it as a handler printed its line a second time)."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.kept: list[tuple[logging.LogRecord, Any]] = []  # each with the OTel context current when it was logged

@@ -87,6 +87,13 @@ class SelfMetrics:
             "release does not know: merged by its declared stand-in), mixed (workers declare different aggregations "
             "for one instrument), format (a snapshot this release cannot read: that worker left out, its file kept)",
         )
+        self.prometheus_port_busy = g(
+            "tradeobs.agent.prometheus.port_busy",
+            "{state}",
+            "1 while this process cannot serve the Prometheus endpoint it should serve (a single process, or a worker "
+            "group's leader) because its port is in use (the same service started twice, another program): tried "
+            "again until it is free; then 0. No series while it never was",
+        )
         self.prometheus_refused = c(
             "tradeobs.agent.prometheus.refused",
             "{request}",

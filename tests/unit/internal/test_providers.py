@@ -109,10 +109,13 @@ def test_a_taken_port_is_tried_again_until_it_is_free_with_one_warning_and_a_cou
         with caplog.at_level(logging.WARNING, logger="tradeobs"):
             prom = providers.PrometheusEndpoint.start(s, reg.self_metrics, reg)
         assert prom is not None and prom.url is None
+        busy = reg.self_metrics.prometheus_port_busy.bind()
+        assert busy.value == 1  # the health an operator reads: this process's metrics are on no endpoint
         time.sleep(0.3)  # a few tries while it is taken
         assert prom.url is None
         taken.close()
         wait_for(lambda: prom is not None and prom.url is not None, "the endpoint on the freed port")
+        assert busy.value == 0
         assert prom.url == f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(prom.url, timeout=10) as r:
             assert b"orders_total 2" in r.read()

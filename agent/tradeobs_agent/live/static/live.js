@@ -955,6 +955,8 @@
       ["export", EXPORT[ex] || ex || "—", failing ? "bad" : "neutral", "export"]
     ];
     if (ex === "ok" || failing) items.push(["export failures", count(h.exports_failed), failing ? "bad" : "", "exports_failed"]);
+    // its Prometheus port held (the same service started twice, another program): this service's /metrics unserved
+    if (h.prometheus_port_busy > 0) items.push(["Prometheus", "port in use: not served", "bad", "prometheus_port_busy"]);
     items.push(
       ["logs dropped", count(h.logs_dropped), h.logs_dropped > 0 ? "bad" : ""], ["items dropped", count(h.items_dropped), h.items_dropped > 0 ? "bad" : ""],
       ["series overflow", count(h.series_overflow), h.series_overflow > 0 ? "bad" : ""], ["live clients", count(h.clients)],
