@@ -229,21 +229,25 @@ def _exemplars(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+# What send_nested's nested attributes read after the collector (span and exemplar alike): flattened, masked, the
+# secret names deleted, what is not secret kept under its flattened name.
+NESTED_MASKED = {
+    "broker.venue": "NYSE",
+    "broker.dsn": "postgres://bot:[REDACTED]@db:5432/trades",
+    "broker.deep.note": "retry with token=[REDACTED]",
+    "broker.deep.qty": 100,
+    "args.0": "java",
+    "args.1": "--broker.password=[REDACTED]",
+    "args.2": "https://bot:[REDACTED]@broker.example/",
+}
+
+
 def test_secrets_nested_in_maps_and_lists_and_in_names_and_status_are_masked(tmp_path: Path) -> None:
     got = send_nested(tmp_path / "collector", COLLECTOR_CONFIG)
     assert got["leaks"] == []
     # what is not secret stays, under its flattened name
     raw_span = next(s for s in got["spans"] if s["_attributes"]["where"] == "raw")
-    assert raw_span["_attributes"] == {
-        "where": "raw",
-        "broker.venue": "NYSE",
-        "broker.dsn": "postgres://bot:[REDACTED]@db:5432/trades",
-        "broker.deep.note": "retry with token=[REDACTED]",
-        "broker.deep.qty": 100,
-        "args.0": "java",
-        "args.1": "--broker.password=[REDACTED]",
-        "args.2": "https://bot:[REDACTED]@broker.example/",
-    }
+    assert raw_span["_attributes"] == {"where": "raw", **NESTED_MASKED}
     assert raw_span["name"] == "GET /v2/orders?api_key=[REDACTED]"
     assert raw_span["status"]["message"] == "connect to postgresql://bot:[REDACTED]@db failed; token=[REDACTED]"
     assert raw_span["events"][0]["name"] == "retry password=[REDACTED]"
@@ -266,18 +270,7 @@ def test_secrets_nested_in_maps_and_lists_and_in_names_and_status_are_masked(tmp
     assert 'broker_venue="NYSE"' in got["page"]
     # an exemplar's filtered attributes, which reach an OTLP metrics exporter (a gateway tier, a debug exporter;
     # the Prometheus page carries only an exemplar's trace and span ids): flattened, masked, secret names deleted
-    assert got["exemplars"] == [
-        {
-            "where": "exemplar",
-            "broker.venue": "NYSE",
-            "broker.dsn": "postgres://bot:[REDACTED]@db:5432/trades",
-            "broker.deep.note": "retry with token=[REDACTED]",
-            "broker.deep.qty": 100,
-            "args.0": "java",
-            "args.1": "--broker.password=[REDACTED]",
-            "args.2": "https://bot:[REDACTED]@broker.example/",
-        }
-    ]
+    assert got["exemplars"] == [{"where": "exemplar", **NESTED_MASKED}]
 
 
 FAILED_STATEMENT = "failed to execute statement"  # the transform processor's warning (ottl StatementSequence)
