@@ -65,7 +65,6 @@ __all__ = [
     "LogQueue",
     "ServerLogCapture",
     "StreamLogger",
-    "agents_own",
     "get_logger",
 ]
 
@@ -297,9 +296,12 @@ class CaptureHandler(logging.Handler):
         lr = logging.lastResort
         if lr is None or record.levelno < lr.level:
             return
-        if agents_own(record.name):
-            return  # the agent's own: it prints on stderr itself what must be seen there (_errors.on_console)
         name = record.name
+        if name.startswith("tradeobs") and (len(name) == 8 or name[8] == "."):
+            # the agent's own: it prints on stderr itself what must be seen there (_errors.on_console); and the
+            # stream loggers (get_logger("strategy")), whose records go to their own files: echoed here, a desk's
+            # per-order warnings flooded the terminal (431 lines in a minute of the demo during a collector outage)
+            return
         lg = logging.Logger.manager.loggerDict.get(name)
         if any(h is not self for h in handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)):
             return  # another handler takes it, as Python would have found
@@ -538,14 +540,6 @@ class StreamLogger(logging.Logger):
         if extra is not None and not _RESERVED.isdisjoint(extra):
             extra = {(f"extra.{k}" if k in _RESERVED else k): v for k, v in extra.items()}
         return super().makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
-
-
-def agents_own(name: str) -> bool:
-    """A logger of the agent's own (``tradeobs``, ``tradeobs.live``, ...), not one of the streams it gives the
-    application (``tradeobs.execution``, :func:`get_logger`)."""
-    if not name.startswith("tradeobs") or (len(name) > 8 and name[8] != "."):
-        return False
-    return name[9:].partition(".")[0] not in STREAMS
 
 
 def _sole_route(logger: logging.Logger, handler: CaptureHandler | None) -> bool:

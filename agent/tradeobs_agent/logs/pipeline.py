@@ -46,7 +46,6 @@ from ._capture import (
     CaptureHandler,
     LogQueue,
     ServerLogCapture,
-    agents_own,
     capture,
     emits_to,
 )
@@ -186,23 +185,6 @@ class LogPipeline:
                 text += f"\n(the traceback could not be formatted: {safe_repr(exc)})"
         try:
             sys.stderr.write(self.redactor.text(text) + "\n")
-        except (OSError, ValueError):  # stderr closed or gone: nothing to print on
-            return
-
-    def _echo_built(self, echo: list[Built]) -> None:
-        """What :meth:`_echo` prints, for the records of the stream loggers' fast path (``get_logger("strategy")
-        .warning(...)``), which reach no handler: their message and traceback as written to the files (formatted
-        here on the worker, safely, and redacted). Before, they reached the files only, and a bot's "order rejected
-        by risk" never showed on the terminal it ran in, unlike a warning of any other logger."""
-        import sys
-
-        lines = []
-        for b in echo:
-            text = str(b.fields.get("message", ""))
-            stack = b.fields.get("exception.stacktrace")
-            lines.append(f"{text}\n{stack}".rstrip("\n") if stack else text)
-        try:
-            sys.stderr.write("\n".join(lines) + "\n")
         except (OSError, ValueError):  # stderr closed or gone: nothing to print on
             return
 
@@ -494,22 +476,14 @@ class LogPipeline:
         # A trading thread woken meanwhile takes the GIL within a slice, not after the batch; unless the worker
         # is behind (_BEHIND).
         offer = _no_offer if len(self.queue.dq) >= self.queue.capacity * _BEHIND else Slices().offer
-        echo: list[Built] = []
         for e in batch:
             if isinstance(e, _Flush):
                 flushes.append(e)
                 continue
-            b = build(e)
-            built.append(b)
-            # A stream logger's record taken on its fast path (a plain tuple, no LogRecord): no handler takes it.
-            # Not the bridges' (loguru, structlog: a Captured), which print through their own library.
-            if b.levelno >= logging.WARNING and type(e) is tuple and e[11] is None and not agents_own(b.logger):
-                echo.append(b)
+            built.append(build(e))
             offer()
         if built:
             self._write(built, offer)
-        if echo and self.console is None and self.handler.last_resort is not None and logging.lastResort is not None:
-            self._echo_built(echo)
         self.processed += len(built)
         self._maybe_report_drops()  # before releasing flush() callers, so they see the warning too
         for f in flushes:

@@ -106,11 +106,11 @@ tradeobs_agent.shutdown()
     assert "broker down, api_key=[REDACTED]" in _messages(tmp_path, "service")
 
 
-def test_a_warning_on_a_stream_logger_reaches_stderr_once_as_any_other_loggers(tmp_path: Path) -> None:
-    """A bot's log.warning("order %s rejected by risk") on get_logger("strategy") reached strategy.jsonl only: the
-    stream loggers are named tradeobs.<stream>, taken for the agent's own, and their fast path never reached
-    Python's last resort; the terminal the bot ran in said nothing, unlike for any other logger. With the console
-    sink on, it prints them (once)."""
+def test_a_stream_loggers_warnings_stay_in_their_file_unless_the_console_sink_is_on(tmp_path: Path) -> None:
+    """A bot's log.warning("order %s rejected by risk") on get_logger("strategy") goes to strategy.jsonl, and to
+    the terminal only with the console sink on (once). Echoed on stderr as Python's last resort would (tried this
+    stop), a desk's per-order warnings flooded the terminal: the demo printed 431 lines in a minute of a collector
+    outage (tests/faults/test_collector.py). A child of a stream on the standard path is the same."""
     code = """
 logs = tradeobs_agent.LogOptions(console=CONSOLE)
 tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False, logs=logs)
@@ -122,13 +122,7 @@ tradeobs_agent.shutdown()
 """
     proc = _run(tmp_path, code.replace("CONSOLE", "False"))
     assert proc.returncode == 0, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if "c4" in line or "child of a stream" in line]
-    # the fast path's is printed by the log worker, shortly after: in either order
-    assert sorted(lines) == [
-        "a child of a stream, on the standard path",
-        "order c4 rejected by risk, api_key=[REDACTED]",
-    ]
-    assert "not on the console" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "c4" in line or "child of a stream" in line] == []
     assert _messages(tmp_path, "strategy") == [
         "order c4 rejected by risk, api_key=[REDACTED]",
         "not on the console: INFO",
@@ -136,6 +130,7 @@ tradeobs_agent.shutdown()
     proc = _run(tmp_path, code.replace("CONSOLE", "True"))
     assert proc.returncode == 0, proc.stderr
     assert len([line for line in proc.stderr.splitlines() if "c4" in line]) == 1, proc.stderr
+    assert "abc123secret" not in proc.stderr
 
 
 def test_an_application_handler_takes_its_warnings_and_they_are_not_printed_twice(tmp_path: Path) -> None:
