@@ -40,15 +40,7 @@ from .._internal.gil import Slices
 from .._text import right_sized
 from ..redaction import Redactor
 from . import _capture
-from ._capture import (
-    PRINTED,
-    SERVER_LOGGERS,
-    CaptureHandler,
-    LogQueue,
-    ServerLogCapture,
-    capture,
-    emits_to,
-)
+from ._capture import PRINTED, SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture, emits_to
 from ._format import Built, RecordBuilder, dumps, safe_repr
 from ._server_scrub import ServerLogScrub
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
