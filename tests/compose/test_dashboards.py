@@ -120,6 +120,14 @@ def test_order_drilldown_finds_the_order_by_id() -> None:
     assert {"tags": "order.id=$order_id", "service": "$service", "operation": "order"}.items() <= next(
         t for t in jaeger if t.get("tags") == "order.id=$order_id"
     ).items()
+    # ...or by the other ids a broker reports it by, in the same table (one search each, the rows merged)
+    (table,) = [p for p in dash["panels"] if any(t.get("tags") == "order.id=$order_id" for t in p.get("targets", []))]
+    assert [t["tags"] for t in table["targets"]] == [
+        "order.id=$order_id",
+        "order.new_id=$order_id",
+        "order.venue_order_id=$order_id",
+    ]
+    assert [x["id"] for x in table["transformations"]] == ["merge"]
     assert any(t.get("query") == "$trace_id" for t in jaeger)
     assert any(t.get("minDuration") == "$min_latency" and t.get("maxDuration") == "$max_latency" for t in jaeger)
     logs = [t["expr"] for p, t in _targets(dash) if p["type"] == "logs"]

@@ -41,6 +41,7 @@ from .procs import (
     free_port,
     jaeger_trace,
     read_otlp_json_logs,
+    span_tags,
     start_alertmanager,
     start_collector,
     start_jaeger,
@@ -77,6 +78,16 @@ LEGITIMATELY_EMPTY: dict[tuple[str, str, str], str] = {
         "the collector creates otelcol_exporter_enqueue_failed_* when a sending queue is full; none fills here"
     ),
 }
+# The drill-down's order table searches each id an order may be reported by (compose/grafana/dashgen/order_drilldown.py,
+# ORDER_ID_TAGS): given the client order id, the others find nothing.
+_ORDER_TABLE = ("tradeobs-order", "Order $order_id: its trace (Jaeger search by the order's ids)")
+LEGITIMATELY_EMPTY[(*_ORDER_TABLE, "B")] = (
+    "the new client order id of a cancel/replace: the demo amends no order (test_broker_bot.py searches by it)"
+)
+LEGITIMATELY_EMPTY[(*_ORDER_TABLE, "C")] = (
+    "the venue's order id: the order is given here by its client id (test_the_drilldown_finds_an_order_by_its_"
+    "venues_order_id gives the venue's)"
+)
 # A latency panel's exemplar dots come from a target of its own: the raw buckets at an instant after any sample
 # (`@ 4102444800`, 2100-01-01), which draws nothing by design (compose/grafana/dashgen/_common.py, exemplars());
 # its exemplars are checked in test_latency_exemplars_open_traces_in_jaeger.
@@ -287,11 +298,35 @@ def test_every_panel_of_every_dashboard_shows_the_demos_data(dstack: DashboardSt
         assert values == {0.0}, (q.describe(), values)
 
     # The drill-down found exactly the order it was given.
-    drill = {q.panel: q for q in queries if q.dashboard == "tradeobs-order" and q.kind == "jaeger"}
-    (by_id,) = [q for p, q in drill.items() if "order.id" in q.target.get("tags", "")]
+    drill = {q.key: q for q in queries if q.dashboard == "tradeobs-order" and q.kind == "jaeger"}
+    (by_id,) = [q for q in drill.values() if q.target.get("tags", "").startswith("order.id=")]
     assert [t["traceID"] for t in ev.run(by_id)] == [order["order_trace_id"]]
     (trace,) = ev.run(next(q for q in drill.values() if "query" in q.target))
     assert {"order", "risk_check", "submit", "ack", "fill"} <= {s["operationName"] for s in trace["spans"]}
+
+
+def test_the_drilldown_finds_an_order_by_its_venues_order_id(dstack: DashboardStack) -> None:
+    """A trader with a broker's report (FIX OrderID, the venue's order id, not the client order id) types it in the
+    drill-down's Order id: its order table finds exactly that order's trace, as it does by the client order id."""
+    order = _post_order(dstack.demo_url, symbol="AAPL", side="buy", qty=10)
+    trace_id = order["order_trace_id"]
+
+    def venue_id() -> str | None:
+        trace = jaeger_trace(dstack.jaeger.query_url, trace_id)
+        roots = [s for s in (trace or {}).get("spans", []) if s["operationName"] == "order"]
+        return span_tags(roots[0]).get("order.venue_order_id") if roots else None
+
+    vid = wait_for(venue_id, f"order {order['order_id']}'s venue order id in Jaeger", procs=dstack.procs)
+    ev = Evaluator(dstack.prometheus.url, dstack.jaeger.query_url, DATASOURCES)
+    dash = json.loads((GRAFANA / "dashboards" / "order-drilldown.json").read_text())
+    start, end = ev.time_range(dash)
+    for typed in (vid, order["order_id"]):
+        variables = ev.resolve_variables(dash, {"job": dstack.job, "order_id": typed}, start, end)
+        queries = ev.queries(dash, variables, start, end)
+        # the table that searches by the client order id, all its targets (the rows Grafana shows, merged)
+        (panel,) = {q.panel for q in queries if q.target.get("tags", "").startswith("order.id=")}
+        table = [q for q in queries if q.panel == panel]
+        assert [t["traceID"] for q in table for t in ev.run(q)] == [trace_id], (typed, [q.describe() for q in table])
 
 
 def test_latency_exemplars_open_traces_in_jaeger(dstack: DashboardStack) -> None:

@@ -1,7 +1,8 @@
 """Order drill-down: one order's trace (its latency breakdown), fills and logs, by ``order_id`` or ``trace_id``.
 
-Open it with the variables set, e.g. from an order id in a log line or the live page:
-``/d/tradeobs-order?var-job=<service>&var-order_id=<client order id>&var-trace_id=<trace id>``;
+Open it with the variables set, e.g. from an order id in a log line, a broker's report or the live page:
+``/d/tradeobs-order?var-job=<service>&var-order_id=<order id>&var-trace_id=<trace id>``, where the order id may
+be the client order id, the new one of a cancel/replace or the venue's order id (each is searched);
 an exemplar dot's *Order drill-down* link (the Prometheus datasource's) and a click on the trace id of
 any of its Jaeger tables open it on that order's trace id (neither knows the order id).
 Order ids are never metric labels (one series per order), so the order itself comes
@@ -22,7 +23,13 @@ from grafana_foundation_sdk.builders.dashboard import (
     Row,
     TextBoxVariable,
 )
-from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableOption, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataTransformerConfig,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
 
 from ._common import (
     JAEGER,
@@ -58,6 +65,11 @@ JS = f"{J},{SYMBOLS}"
 # an exemplar dot: neither carries the order id) finds them by trace_id, and an order id typed in finds them by
 # order_id. Both guards first: a LogQL label filter on an empty value matches the records WITHOUT that label, so
 # an empty variable (the other one set) must not select every record of the service.
+# The span attributes by which a broker's report may name an order, each on the order's trace: the client order id
+# (FIX ClOrdID, the id the order was made with: the root's ``order.id``), the new client order id of a cancel/replace
+# (the replace step's ``order.new_id``; Jaeger's search matches a trace by any of its spans), the venue's own order id
+# (FIX OrderID, given to ``acked()``: the root's and the ack step's ``order.venue_order_id``).
+ORDER_ID_TAGS = ("order.id", "order.new_id", "order.venue_order_id")
 ORDER_LOGS = '{service_name="$service"} | order_id!="" | trace_id!="" | order_id="$order_id" or trace_id="$trace_id"'
 
 
@@ -134,7 +146,11 @@ def build() -> Dashboard:
         )
         .with_variable(_route_variable("venue", "Venue (slow orders)"))
         .with_variable(_route_variable("strategy", "Strategy (slow orders)"))
-        .with_variable(TextBoxVariable("order_id").label("Order id (client)").description("The client order id"))
+        .with_variable(
+            TextBoxVariable("order_id")
+            .label("Order id")
+            .description("The client order id, the new client order id of a cancel/replace, or the venue's order id")
+        )
         .with_variable(
             TextBoxVariable("trace_id")
             .label("Trace id")
@@ -151,10 +167,20 @@ def build() -> Dashboard:
         .with_panel(
             table.Panel()
             .id(ids())
-            .title("Order $order_id: its trace (Jaeger search by order.id)")
-            .description("Click the trace id: this dashboard shows that trace, its log records and metrics below.")
+            .title("Order $order_id: its trace (Jaeger search by the order's ids)")
+            .description(
+                "The order whose client order id, amended client order id or venue's order id is $order_id: the"
+                " one the broker reports may be any of them (FIX ClOrdID, the ClOrdID of a cancel/replace,"
+                " OrderID). Click the trace id: this dashboard shows that trace, its log records and metrics below."
+            )
             .datasource(JAEGER)
-            .with_target(jaeger_search("A", "$service", operation="order", tags="order.id=$order_id"))
+            # Jaeger's tag search is one exact key=value (several are AND), so one search per id the order's root
+            # span can carry, and the rows merged: exactly one of them finds the order.
+            .with_target(jaeger_search("A", "$service", operation="order", tags=f"{ORDER_ID_TAGS[0]}=$order_id"))
+            # (no operation: the new id is on the replace span, and the trace is what is searched for)
+            .with_target(jaeger_search("B", "$service", tags=f"{ORDER_ID_TAGS[1]}=$order_id"))
+            .with_target(jaeger_search("C", "$service", operation="order", tags=f"{ORDER_ID_TAGS[2]}=$order_id"))
+            .with_transformation(DataTransformerConfig(id_val="merge", options={}))
             .override_by_name("traceID", trace_row_links(keep_order_id=True))
             .span(24)
             .height(5)
