@@ -10,7 +10,8 @@ Only the public API is re-exported here; implementation lives in small modules.
 
 from __future__ import annotations
 
-from . import trading
+# _otel_env first: it masks the OTel SDK's line about a bad OTEL_RESOURCE_ATTRIBUTES pair, printed as the SDK loads
+from . import _otel_env, trading  # noqa: F401
 from ._version import __version__
 from .agent import Agent, get_agent, init, is_initialized, shutdown
 from .exceptions import TradeObsConfigError, TradeObsError

@@ -467,6 +467,8 @@ def _say_problems(agent: Agent) -> None:
     problems = agent.report.problems
     for problem in problems:
         _log.warning("tradeobs config: %s", problem)
+        kind = "bad_value" if problem.value is not None else "unknown_name"
+        agent.registry.self_metrics.config_problems.bind(kind=kind).add(1)
     if problems and agent.logs is not None and not agent.logs.on_console():
         for problem in problems:
             print(f"tradeobs config: {secret_values.mask(str(problem))}", file=sys.stderr)

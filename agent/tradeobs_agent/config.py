@@ -452,6 +452,25 @@ def _unknown_variables(env: Mapping[str, str], report: ConfigReport) -> None:
         report.problems.append(Problem.unknown(name, f"environment variable {name}", best))
 
 
+def _misspelt_otel_variables(env: Mapping[str, str], report: ConfigReport) -> None:
+    """An ``OTEL_*`` name that OpenTelemetry does not read but is a typo or two away from one it does (the OTel
+    SDK's and the exporters' names, from the installed packages): one problem naming the closest (never its
+    value). Other tools share the prefix: an unknown name that is not that close is none of the agent's business."""
+    names = [n for n in env if n.upper().startswith("OTEL_")]
+    if not names:
+        return
+    from ._otel_env import near_miss, otel_variables
+
+    known = otel_variables() | agent_variables()
+    for name in sorted(names):
+        if name in known:
+            continue
+        best = near_miss(name, known)
+        if best is not None:
+            text = f"environment variable {name} is not one OpenTelemetry reads, and is ignored; did you mean {best}?"
+            report.problems.append(Problem(name, None, f"environment variable {name}", best, text))
+
+
 # --------------------------------------------------------------------------- resolve
 
 
@@ -501,6 +520,7 @@ def resolve_settings(
             hint = did_you_mean(name, _BY_NAME) or "see docs/configuration.md"
             raise UnknownSettingError(f"unknown setting {name!r}; {hint}", name, explicit[name], hint)
     _unknown_variables(env, report)
+    _misspelt_otel_variables(env, report)
     file_values = _load_file(config_file, config_file_label, env, _BY_NAME, report)
     values: dict[str, Any] = {}
     for f in FIELDS:

@@ -40,7 +40,17 @@ from .._internal.gil import Slices
 from .._text import right_sized
 from ..redaction import Redactor
 from . import _capture
-from ._capture import PRINTED, SERVER_LOGGERS, CaptureHandler, LogQueue, ServerLogCapture, capture, emits_to
+from ._capture import (
+    PRINTED,
+    SERVER_LOGGERS,
+    STREAMS,
+    CaptureHandler,
+    LogQueue,
+    ServerLogCapture,
+    capture,
+    emits_to,
+)
+from ._echo import StreamEcho
 from ._format import Built, RecordBuilder, dumps, safe_repr
 from ._server_scrub import ServerLogScrub
 from ._sinks import ConsoleSink, FileSink, OtlpSink, otel_attributes
@@ -103,6 +113,7 @@ class LogPipeline:
         if s.log_console:
             self.console = ConsoleSink(selfm.sink_errors.bind(sink="console"), console_stream)
         self.handler = CaptureHandler(self.queue)
+        self.echo = StreamEcho(s.log_dir or None)  # the stream loggers' warnings on stderr, throttled (worker only)
         self.handler.on_close = self._check_soon  # a logging configuration closing every handler: look at once
         self.queue.handler = self.handler
         self.server_filters = [ServerLogCapture(self.queue, logging.getLogger(n)) for n in SERVER_LOGGERS]
@@ -416,6 +427,8 @@ class LogPipeline:
             "dropped": self.queue.total_dropped,
             "queued": len(self.queue.dq),
             "worker_cpu_seconds": self.worker_cpu,
+            "echoed": self.echo.printed,  # stream loggers' warnings printed on stderr in full
+            "echo_held": self.echo.held_total,  # and counted in a line instead
         }
 
     def _resource_fields(self) -> dict[str, Any]:
@@ -447,6 +460,7 @@ class LogPipeline:
                 if len(batch) == _BATCH:
                     continue  # more waiting: keep draining
             self._maybe_report_drops()
+            self.echo.tick(time.monotonic())
             if self._stopping:
                 if dq:
                     continue
@@ -459,6 +473,7 @@ class LogPipeline:
             self._wake.wait(_POLL)
             self._wake.clear()
         self._maybe_report_drops(force=True)
+        self.echo.tick(time.monotonic(), force=True)  # what was held is counted before the process ends
         self.worker_cpu = time.thread_time() - cpu0
 
     def _process(self, batch: list[Any]) -> None:
@@ -468,18 +483,42 @@ class LogPipeline:
         # A trading thread woken meanwhile takes the GIL within a slice, not after the batch; unless the worker
         # is behind (_BEHIND).
         offer = _no_offer if len(self.queue.dq) >= self.queue.capacity * _BEHIND else Slices().offer
+        echo: list[Built] = []
         for e in batch:
             if isinstance(e, _Flush):
                 flushes.append(e)
                 continue
-            built.append(build(e))
+            b = build(e)
+            built.append(b)
+            if b.levelno >= logging.WARNING and type(e) is tuple and _stream_logger(b.logger) and self._unprinted(e):
+                echo.append(b)
             offer()
         if built:
             self._write(built, offer)
+        if echo:
+            self.echo.take(echo, time.monotonic())
         self.processed += len(built)
         self._maybe_report_drops()  # before releasing flush() callers, so they see the warning too
         for f in flushes:
             f.done.set()
+
+    def _unprinted(self, e: Any) -> bool:
+        """Whether nothing prints this stream logger's record but :attr:`echo` (worker thread): no console sink, no
+        handler of the application's on its way (Python's last resort would print it), and not the bridges' (loguru,
+        structlog: a ``Captured``, printed through their own library)."""
+        lr = logging.lastResort
+        if self.console is not None or self.handler.last_resort is None or lr is None or e[1] < lr.level:
+            return False
+        record = e[11]
+        if record is None:
+            return True  # the fast path: taken only when the capture is the one handler on its way
+        if e[5] is PRINTED:
+            return False
+        lg = logging.Logger.manager.loggerDict.get(record.name)
+        return not any(
+            h is not self.handler
+            for h in _errors.handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)
+        )
 
     def _write(self, built: list[Built], offer: Callable[[], None] | None = None) -> None:
         offer = offer or Slices().offer
@@ -585,6 +624,11 @@ def _after(original: Callable[..., Any], what: str, call: Callable[..., Any] | N
                     _errors.internal_error("logs.reconfigured", exc)
 
     return configure
+
+
+def _stream_logger(name: str) -> bool:
+    """A stream logger's (``tradeobs.strategy``, ``tradeobs.execution.broker``): not the agent's own ``tradeobs.*``."""
+    return name.startswith("tradeobs.") and name[9:].partition(".")[0] in STREAMS
 
 
 def _no_offer() -> None:

@@ -53,6 +53,11 @@ class SelfMetrics:
         self.metric_overflow = c(
             "tradeobs.agent.metric.overflow", "{series}", "Attribute sets sent to the overflow series, by instrument"
         )
+        self.config_problems = c(
+            "tradeobs.agent.config.problems",
+            "{problem}",
+            "Configuration problems init() found and said (a bad value, an unknown or misspelt variable), by kind",
+        )
         self.invalid = c(
             "tradeobs.agent.measurements.invalid",
             "{measurement}",

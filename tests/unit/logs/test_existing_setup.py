@@ -106,31 +106,65 @@ tradeobs_agent.shutdown()
     assert "broker down, api_key=[REDACTED]" in _messages(tmp_path, "service")
 
 
-def test_a_stream_loggers_warnings_stay_in_their_file_unless_the_console_sink_is_on(tmp_path: Path) -> None:
-    """A bot's log.warning("order %s rejected by risk") on get_logger("strategy") goes to strategy.jsonl, and to
-    the terminal only with the console sink on (once). Echoed on stderr as Python's last resort would (tried this
-    stop), a desk's per-order warnings flooded the terminal: the demo printed 431 lines in a minute of a collector
-    outage (tests/faults/test_collector.py). A child of a stream on the standard path is the same."""
+def test_a_stream_loggers_warnings_reach_stderr_throttled_the_first_five_then_a_count(tmp_path: Path) -> None:
+    """A bot's log.warning("order %s rejected by risk") on get_logger("strategy") went to strategy.jsonl only: the
+    terminal the bot ran in said nothing, unlike for a warning of any other logger. Echoed one for one (tried
+    before), a desk's per-order warnings flooded it: the demo printed 431 lines in a minute of a collector outage.
+    Now the first five warnings-or-worse of the stream loggers (a child of a stream on the standard path too) are
+    printed as Python's last resort prints them, redacted, and the rest counted in one line naming their file (at
+    shutdown here; during the run at most once a minute). With the console sink on, it prints each once, no count."""
     code = """
 logs = tradeobs_agent.LogOptions(console=CONSOLE)
 tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False, logs=logs)
 log = tradeobs_agent.get_logger("strategy")
-log.warning("order %s rejected by risk, api_key=abc123secret", "c4")
-log.info("not on the console: INFO")
 logging.getLogger("tradeobs.execution.broker").error("a child of a stream, on the standard path")
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("signal failed")
+for i in range(10):
+    log.warning("order c%d rejected by risk, api_key=abc123secret", i)
+log.info("not on the console: INFO")
 tradeobs_agent.shutdown()
 """
     proc = _run(tmp_path, code.replace("CONSOLE", "False"))
     assert proc.returncode == 0, proc.stderr
-    assert [line for line in proc.stderr.splitlines() if "c4" in line or "child of a stream" in line] == []
-    assert _messages(tmp_path, "strategy") == [
-        "order c4 rejected by risk, api_key=[REDACTED]",
-        "not on the console: INFO",
-    ]
+    lines = proc.stderr.splitlines()
+    tb = lines.index("Traceback (most recent call last):")
+    assert lines[: tb - 1] == ["a child of a stream, on the standard path"], proc.stderr
+    assert lines[tb - 1] == "signal failed" and lines[tb + 1 :].index("ZeroDivisionError: division by zero") >= 0
+    rest = lines[lines.index("ZeroDivisionError: division by zero") + 1 :]
+    assert rest[:3] == [f"order c{i} rejected by risk, api_key=[REDACTED]" for i in range(3)], proc.stderr
+    logs = tmp_path / "logs"
+    assert rest[3:] == [
+        f"tradeobs: 7 more warnings in {logs / 'strategy.jsonl'} (strategy) (stderr shows the first 5, then this "
+        "count at most once in 60 s; TRADEOBS_LOG_CONSOLE=true prints every line)"
+    ], proc.stderr
+    assert "abc123secret" not in proc.stderr
+    assert len(_messages(tmp_path, "strategy")) == 12  # every one in the file
     proc = _run(tmp_path, code.replace("CONSOLE", "True"))
     assert proc.returncode == 0, proc.stderr
     assert len([line for line in proc.stderr.splitlines() if "c4" in line]) == 1, proc.stderr
-    assert "abc123secret" not in proc.stderr
+    assert "more warnings" not in proc.stderr and "abc123secret" not in proc.stderr
+
+
+def test_a_stream_loggers_warnings_are_not_echoed_when_the_applications_handler_prints_them(tmp_path: Path) -> None:
+    """basicConfig before init(): the application's console handler prints the stream loggers' warnings in its own
+    format; the agent neither prints them again nor counts them."""
+    proc = _run(
+        tmp_path,
+        """
+logging.basicConfig(format="APP %(levelname)s %(message)s")
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+for i in range(8):
+    tradeobs_agent.get_logger("risk").warning("order c%d rejected by risk", i)
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if "rejected" in ln or "more warning" in ln] == [
+        f"APP WARNING order c{i} rejected by risk" for i in range(8)
+    ], proc.stderr
 
 
 def test_an_application_handler_takes_its_warnings_and_they_are_not_printed_twice(tmp_path: Path) -> None:
