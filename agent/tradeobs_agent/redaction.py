@@ -195,6 +195,16 @@ RE2_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+# An auth message's marker and the entries whose value it makes secret (see the two rules below that use them).
+_AUTH_MARK = (
+    r"[\"'](?:(?:action|type|op|method)[\"']\s*:\s*[\"'](?:auth|authenticate|login)|secret|passphrase|signature)[\"']"
+)
+_AUTH_FIELD = r"[\"'](?:key|params)[\"']\s*:\s*[\"']"
+AUTH_FIELDS = frozenset({"key", "params"})
+_AUTH_ACTIONS = frozenset({"auth", "authenticate", "login"})
+_AUTH_ACTION_KEYS = ("action", "type", "op", "method")
+_AUTH_SIBLINGS = frozenset({"secret", "passphrase", "signature"})
+
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
@@ -277,6 +287,24 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"|sk-(?:proj|ant|svcacct)-[0-9A-Za-z_-]{20,}|sk-[0-9A-Za-z]{48})(?![0-9A-Za-z_-])",
         MASK,
         (("k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "aiza", "sk-"),),
+    ),
+    # Broker key ids known by their shape, with no key word near them ("API key PKABCDEF1234567890XY rejected"):
+    # Alpaca's, "PK" (paper) or "AK" (live) and 18 upper-case letters and digits, as one word.
+    (r"\b[PA]K[0-9A-Z]{18}\b", MASK, (("pk", "ak"),)),
+    # A websocket auth message logged as a dict or JSON: its "key" (Alpaca: {"action": "auth", "key": ..., "secret":
+    # ...}; Coinbase's subscribe with "signature" and "passphrase") and "params" (Polygon: {"action": "auth",
+    # "params": ...}) are masked when the same braces say it is one, before or after them: an "action"/"type"/
+    # "op"/"method" of auth, authenticate or login, or a "secret", "passphrase" or "signature" entry. "key" alone
+    # is too common a name ("key": "AAPL" in a cache's entry) to mask everywhere.
+    (
+        r"(?i)(" + _AUTH_MARK + r"[^{}]*?" + _AUTH_FIELD + r")[^\"'{}]+",
+        r"\1" + MASK,
+        (("'key", '"key', "'params", '"params'), ("auth", "login", "secret", "passphrase", "signature")),
+    ),
+    (
+        r"(?i)(" + _AUTH_FIELD + r")[^\"'{}]+([\"'][^{}]*?" + _AUTH_MARK + r")",
+        r"\1" + MASK + r"\2",
+        (("'key", '"key', "'params", '"params'), ("auth", "login", "secret", "passphrase", "signature")),
     ),
     # A PEM private key block, whole (or to the end of the text when it was cut).
     (
@@ -525,7 +553,12 @@ class Redactor:
             if depth >= _MAX_DEPTH:
                 return MASK  # not looked into: it leaves as the mask, not as it is
             if isinstance(v, Mapping):
-                return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
+                out = {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
+                if _is_auth_message(v):
+                    for k in out:
+                        if k.lower() in AUTH_FIELDS and isinstance(out[k], str):
+                            out[k] = MASK
+                return out
             if len(v) == 2 and self.is_secret_pair(v[0], v[1]):
                 return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
             return [self.value("", x, depth + 1) for x in v]
@@ -555,6 +588,19 @@ class Redactor:
     def attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """A scrubbed copy of ``attrs``."""
         return {k: self.value(k, v) for k, v in attrs.items()}
+
+
+def _is_auth_message(m: Mapping[Any, Any]) -> bool:
+    """Whether a mapping is a websocket auth message whose ``key``/``params`` entry is a credential: an ``action``,
+    ``type``, ``op`` or ``method`` of auth, authenticate or login (Alpaca's and Polygon's ``{"action": "auth", ...}``),
+    or a ``secret``, ``passphrase`` or ``signature`` entry beside it (Coinbase's signed subscribe)."""
+    if len(m) > 20 or not any(type(k) is str and k.lower() in AUTH_FIELDS for k in m):
+        return False
+    for k, x in m.items():
+        low = k.lower() if type(k) is str else ""
+        if low in _AUTH_SIBLINGS or (low in _AUTH_ACTION_KEYS and type(x) is str and x.lower() in _AUTH_ACTIONS):
+            return True
+    return False
 
 
 def _passes(gates: tuple[tuple[str, ...], ...], low: str) -> bool:
