@@ -79,6 +79,15 @@ _PERCENT = ("%",)  # the first gate of the rules for URL-encoded text
 # right after a quote or a space and followed by more than a closing quote (_mask_goes_on).
 _ON_MASKED = (MASK,)
 
+
+class _Cased(tuple[str, ...]):
+    """A rule's only gate, tested on the text as logged, not lower-cased (found by its type), before the others:
+    ``("PK", "AK")`` fails on "peak", "break" and "take_profit", which a lower-cased ``("pk", "ak")`` let through
+    (and then every other gate was tested on them)."""
+
+    __slots__ = ()
+
+
 # Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
 _SECRET_WORDS = TEXT_KEY_PATTERN
@@ -290,7 +299,8 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     ),
     # Broker key ids known by their shape, with no key word near them ("API key PKABCDEF1234567890XY rejected"):
     # Alpaca's, "PK" (paper) or "AK" (live) and 18 upper-case letters and digits, as one word.
-    (r"\b[PA]K[0-9A-Z]{18}\b", MASK, (("pk", "ak"),)),
+    # Gated on the text as logged (_Cased): a lower-cased "ak" is in "take", "break", "peak".
+    (r"\b[PA]K[0-9A-Z]{18}\b", MASK, (_Cased(("PK", "AK")),)),
     # A websocket auth message logged as a dict or JSON: its "key" (Alpaca: {"action": "auth", "key": ..., "secret":
     # ...}; Coinbase's subscribe with "signature" and "passphrase") and "params" (Polygon: {"action": "auth",
     # "params": ...}) are masked when the same braces say it is one, before or after them: an "action"/"type"/
@@ -451,6 +461,7 @@ class Redactor:
             # in: text() tests a first gate once for its rules, the further gates of a rule only when it passes.
             # Ungated rules (extra_patterns) have the first gate ("",), in every text.
             groups: dict[tuple[str, ...], list[tuple[Callable[[str], str], tuple[tuple[str, ...], ...]]]] = {}
+            cased: list[tuple[tuple[str, ...], Callable[[str], str]]] = []
             if defaults:
                 pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
                 for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
@@ -458,6 +469,9 @@ class Redactor:
                     if any(g is _ON_MASKED for g in gates):
                         sub = functools.partial(_if_masked, sub)
                         gates = tuple(g for g in gates if g is not _ON_MASKED)
+                    if isinstance(gates[0], _Cased):  # tested in text() before the lower-cased gates
+                        cased.append((gates[0], sub))
+                        continue
                     groups.setdefault(gates[0], []).append((sub, gates[1:]))
                 groups.setdefault(_PERCENT, []).append((_encoded_keys, ()))
             for p in extra_patterns:
@@ -466,6 +480,7 @@ class Redactor:
                 groups.setdefault(("",), []).append((functools.partial(rx.sub, repl), ()))
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
+        self._cased = tuple(cased)
         self._groups: tuple[_Group, ...] = tuple((first, tuple(rules)) for first, rules in groups.items())
         # Any group's first gate in the text, in one search (0.5 us, where testing the ~35 gates one by one took 1.4):
         # none, and no rule applies. An ungated rule's gate ("") is in every text, so then every text takes the loop.
@@ -512,6 +527,11 @@ class Redactor:
             return s
         if self._mask_values is not None:
             s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
+        for gate, sub in self._cased:  # the rules gated on the text as logged ("PK", "AK": a key id's start)
+            for t in gate:
+                if t in s:
+                    s = sub(s)
+                    break
         low = s.lower()
         if self._any_gate(low) is None:
             return s
