@@ -32,13 +32,16 @@ does not, is listed in ``docs/logging.md``. In short:
   ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters (in a ``url.query`` attribute,
   which has no ``?``, the first one too: :meth:`Redactor.attribute_text`); keys and tokens known
   by their prefix (``sk_live_``, ``rk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AIza``,
-  ``sk-proj-``, ``sk-ant-``); PEM private key blocks.
+  ``sk-proj-``, ``sk-ant-``); Alpaca key ids by their shape alone (``PK``/``AK`` + 18 upper-case letters and
+  digits); a websocket auth message's ``key``/``params`` (``{'action': 'auth', 'key': ...}``, also as a mapping);
+  PEM private key blocks.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
 ``tradeobs_agent.register_secret``) are masked first, wherever they appear,
 also bare (``"header: PKXYZ..."``). A secret the agent was never told about,
-with no hint around it, is not caught; nor are secrets split across several
+with no hint around it and no shape of its own (an Alpaca secret, a Binance or Polygon key), is not caught;
+nor are secrets split across several
 attributes or inside binary payloads. The collector's redaction is a second line of defence for OTLP (also for
 services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFAULT_VALUE_PATTERNS` to RE2 for it
 (the URL-encoded and ``curl -u`` rules by their hand-written :data:`RE2_FORMS`); files only have this one.
@@ -309,12 +312,20 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     (
         r"(?i)(" + _AUTH_MARK + r"[^{}]*?" + _AUTH_FIELD + r")[^\"'{}]+",
         r"\1" + MASK,
-        (("'key", '"key', "'params", '"params'), ("auth", "login", "secret", "passphrase", "signature")),
+        (
+            ("key", "params"),
+            ("'key", '"key', "'params", '"params'),
+            ("auth", "login", "secret", "passphrase", "signature"),
+        ),
     ),
     (
         r"(?i)(" + _AUTH_FIELD + r")[^\"'{}]+([\"'][^{}]*?" + _AUTH_MARK + r")",
         r"\1" + MASK + r"\2",
-        (("'key", '"key', "'params", '"params'), ("auth", "login", "secret", "passphrase", "signature")),
+        (
+            ("key", "params"),
+            ("'key", '"key', "'params", '"params'),
+            ("auth", "login", "secret", "passphrase", "signature"),
+        ),
     ),
     # A PEM private key block, whole (or to the end of the text when it was cut).
     (
@@ -484,7 +495,8 @@ class Redactor:
         self._groups: tuple[_Group, ...] = tuple((first, tuple(rules)) for first, rules in groups.items())
         # Any group's first gate in the text, in one search (0.5 us, where testing the ~35 gates one by one took 1.4):
         # none, and no rule applies. An ungated rule's gate ("") is in every text, so then every text takes the loop.
-        self._any_gate = re.compile("|".join(re.escape(t) for first in groups for t in first)).search
+        terms = dict.fromkeys(t for first in groups for t in first)  # "key" is in two first gates: once
+        self._any_gate = re.compile("|".join(re.escape(t) for t in terms)).search
         self._key_cache: dict[str, bool] = {}
 
     def is_secret_key(self, name: str) -> bool:
