@@ -32,13 +32,16 @@ does not, is listed in ``docs/logging.md``. In short:
   ``key=``, ``sig=``, ``signature=`` and ``X-Amz-Signature=`` query parameters (in a ``url.query`` attribute,
   which has no ``?``, the first one too: :meth:`Redactor.attribute_text`); keys and tokens known
   by their prefix (``sk_live_``, ``rk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AIza``,
-  ``sk-proj-``, ``sk-ant-``); PEM private key blocks.
+  ``sk-proj-``, ``sk-ant-``); Alpaca key ids by their shape alone (``PK``/``AK`` + 18 upper-case letters and
+  digits); a websocket auth message's ``key``/``params`` (``{'action': 'auth', 'key': ...}``, also as a mapping);
+  PEM private key blocks.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
 ``tradeobs_agent.register_secret``) are masked first, wherever they appear,
 also bare (``"header: PKXYZ..."``). A secret the agent was never told about,
-with no hint around it, is not caught; nor are secrets split across several
+with no hint around it and no shape of its own (an Alpaca secret, a Binance or Polygon key), is not caught;
+nor are secrets split across several
 attributes or inside binary payloads. The collector's redaction is a second line of defence for OTLP (also for
 services without the agent): ``scripts/gen_redaction.py`` translates :data:`DEFAULT_VALUE_PATTERNS` to RE2 for it
 (the URL-encoded and ``curl -u`` rules by their hand-written :data:`RE2_FORMS`); files only have this one.
@@ -78,6 +81,15 @@ _PERCENT = ("%",)  # the first gate of the rules for URL-encoded text
 # are tested once on the text logged; this one is found by identity): the rule runs only when that text holds a mask
 # right after a quote or a space and followed by more than a closing quote (_mask_goes_on).
 _ON_MASKED = (MASK,)
+
+
+class _Cased(tuple[str, ...]):
+    """A rule's only gate, tested on the text as logged, not lower-cased (found by its type), before the others:
+    ``("PK", "AK")`` fails on "peak", "break" and "take_profit", which a lower-cased ``("pk", "ak")`` let through
+    (and then every other gate was tested on them)."""
+
+    __slots__ = ()
+
 
 # Both generated from the one list of secret keys the collector config shares (tradeobs_agent/secrets_keys.py).
 DEFAULT_KEY_PATTERN = KEY_PATTERN  # matched (search) against attribute names
@@ -195,6 +207,16 @@ RE2_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+# An auth message's marker and the entries whose value it makes secret (see the two rules below that use them).
+_AUTH_MARK = (
+    r"[\"'](?:(?:action|type|op|method)[\"']\s*:\s*[\"'](?:auth|authenticate|login)|secret|passphrase|signature)[\"']"
+)
+_AUTH_FIELD = r"[\"'](?:key|params)[\"']\s*:\s*[\"']"
+AUTH_FIELDS = frozenset({"key", "params"})
+_AUTH_ACTIONS = frozenset({"auth", "authenticate", "login"})
+_AUTH_ACTION_KEYS = ("action", "type", "op", "method")
+_AUTH_SIBLINGS = frozenset({"secret", "passphrase", "signature"})
+
 DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
     # key=value, key: value, "key": "value", headers; an optional Bearer/Basic scheme is kept visible. A value
     # already masked (a known secret value, masked first) is left as it is.
@@ -277,6 +299,33 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"|sk-(?:proj|ant|svcacct)-[0-9A-Za-z_-]{20,}|sk-[0-9A-Za-z]{48})(?![0-9A-Za-z_-])",
         MASK,
         (("k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "aiza", "sk-"),),
+    ),
+    # Broker key ids known by their shape, with no key word near them ("API key PKABCDEF1234567890XY rejected"):
+    # Alpaca's, "PK" (paper) or "AK" (live) and 18 upper-case letters and digits, as one word.
+    # Gated on the text as logged (_Cased): a lower-cased "ak" is in "take", "break", "peak".
+    (r"\b[PA]K[0-9A-Z]{18}\b", MASK, (_Cased(("PK", "AK")),)),
+    # A websocket auth message logged as a dict or JSON: its "key" (Alpaca: {"action": "auth", "key": ..., "secret":
+    # ...}; Coinbase's subscribe with "signature" and "passphrase") and "params" (Polygon: {"action": "auth",
+    # "params": ...}) are masked when the same braces say it is one, before or after them: an "action"/"type"/
+    # "op"/"method" of auth, authenticate or login, or a "secret", "passphrase" or "signature" entry. "key" alone
+    # is too common a name ("key": "AAPL" in a cache's entry) to mask everywhere.
+    (
+        r"(?i)(" + _AUTH_MARK + r"[^{}]*?" + _AUTH_FIELD + r")[^\"'{}]+",
+        r"\1" + MASK,
+        (
+            ("key", "params"),
+            ("'key", '"key', "'params", '"params'),
+            ("auth", "login", "secret", "passphrase", "signature"),
+        ),
+    ),
+    (
+        r"(?i)(" + _AUTH_FIELD + r")[^\"'{}]+([\"'][^{}]*?" + _AUTH_MARK + r")",
+        r"\1" + MASK + r"\2",
+        (
+            ("key", "params"),
+            ("'key", '"key', "'params", '"params'),
+            ("auth", "login", "secret", "passphrase", "signature"),
+        ),
     ),
     # A PEM private key block, whole (or to the end of the text when it was cut).
     (
@@ -423,6 +472,7 @@ class Redactor:
             # in: text() tests a first gate once for its rules, the further gates of a rule only when it passes.
             # Ungated rules (extra_patterns) have the first gate ("",), in every text.
             groups: dict[tuple[str, ...], list[tuple[Callable[[str], str], tuple[tuple[str, ...], ...]]]] = {}
+            cased: list[tuple[tuple[str, ...], Callable[[str], str]]] = []
             if defaults:
                 pair = (_PAIR_PATTERN, self._pair, _PAIR_GATES if key_pattern is None else _PAIR_GATES[1:])
                 for p, repl, gates in (*DEFAULT_VALUE_PATTERNS, pair):
@@ -430,6 +480,9 @@ class Redactor:
                     if any(g is _ON_MASKED for g in gates):
                         sub = functools.partial(_if_masked, sub)
                         gates = tuple(g for g in gates if g is not _ON_MASKED)
+                    if isinstance(gates[0], _Cased):  # tested in text() before the lower-cased gates
+                        cased.append((gates[0], sub))
+                        continue
                     groups.setdefault(gates[0], []).append((sub, gates[1:]))
                 groups.setdefault(_PERCENT, []).append((_encoded_keys, ()))
             for p in extra_patterns:
@@ -438,10 +491,12 @@ class Redactor:
                 groups.setdefault(("",), []).append((functools.partial(rx.sub, repl), ()))
         except re.error as exc:
             raise ValueError(f"invalid redaction pattern: {exc}") from None
+        self._cased = tuple(cased)
         self._groups: tuple[_Group, ...] = tuple((first, tuple(rules)) for first, rules in groups.items())
         # Any group's first gate in the text, in one search (0.5 us, where testing the ~35 gates one by one took 1.4):
         # none, and no rule applies. An ungated rule's gate ("") is in every text, so then every text takes the loop.
-        self._any_gate = re.compile("|".join(re.escape(t) for first in groups for t in first)).search
+        terms = dict.fromkeys(t for first in groups for t in first)  # "key" is in two first gates: once
+        self._any_gate = re.compile("|".join(re.escape(t) for t in terms)).search
         self._key_cache: dict[str, bool] = {}
 
     def is_secret_key(self, name: str) -> bool:
@@ -484,6 +539,11 @@ class Redactor:
             return s
         if self._mask_values is not None:
             s = self._mask_values(s)  # known values first: a pattern below could cut a value in two
+        for gate, sub in self._cased:  # the rules gated on the text as logged ("PK", "AK": a key id's start)
+            for t in gate:
+                if t in s:
+                    s = sub(s)
+                    break
         low = s.lower()
         if self._any_gate(low) is None:
             return s
@@ -525,7 +585,12 @@ class Redactor:
             if depth >= _MAX_DEPTH:
                 return MASK  # not looked into: it leaves as the mask, not as it is
             if isinstance(v, Mapping):
-                return {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
+                out = {str(k): self.value(str(k), x, depth + 1) for k, x in v.items()}
+                if _is_auth_message(v):
+                    for k in out:
+                        if k.lower() in AUTH_FIELDS and isinstance(out[k], str):
+                            out[k] = MASK
+                return out
             if len(v) == 2 and self.is_secret_pair(v[0], v[1]):
                 return [v[0], MASK]  # a (name, value) pair: a header list, [("Authorization", "Basic ...")]
             return [self.value("", x, depth + 1) for x in v]
@@ -555,6 +620,19 @@ class Redactor:
     def attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """A scrubbed copy of ``attrs``."""
         return {k: self.value(k, v) for k, v in attrs.items()}
+
+
+def _is_auth_message(m: Mapping[Any, Any]) -> bool:
+    """Whether a mapping is a websocket auth message whose ``key``/``params`` entry is a credential: an ``action``,
+    ``type``, ``op`` or ``method`` of auth, authenticate or login (Alpaca's and Polygon's ``{"action": "auth", ...}``),
+    or a ``secret``, ``passphrase`` or ``signature`` entry beside it (Coinbase's signed subscribe)."""
+    if len(m) > 20 or not any(type(k) is str and k.lower() in AUTH_FIELDS for k in m):
+        return False
+    for k, x in m.items():
+        low = k.lower() if type(k) is str else ""
+        if low in _AUTH_SIBLINGS or (low in _AUTH_ACTION_KEYS and type(x) is str and x.lower() in _AUTH_ACTIONS):
+            return True
+    return False
 
 
 def _passes(gates: tuple[tuple[str, ...], ...], low: str) -> bool:

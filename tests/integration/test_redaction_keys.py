@@ -1,5 +1,6 @@
 """The real collector deletes exactly the attribute names the agent treats as secret, and masks
-``key=value`` in log bodies for exactly the keys the agent masks (one list: tradeobs_agent/secrets_keys.py).
+``key=value`` in log bodies for exactly the keys the agent masks (one list: tradeobs_agent/secrets_keys.py); an
+Alpaca key id with no key word near it and a websocket auth message's key reach Jaeger masked as the agent masks them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from tests.unit.test_secrets_keys import key_corpus, text_corpus
+from tests.unit.test_secrets_keys import _SHAPES, _SHAPES_KEPT, key_corpus, text_corpus
 from tradeobs_agent.logs import Redactor
 
 from .procs import Stack, jaeger_trace, read_otlp_json_logs, span_tags
@@ -75,3 +76,28 @@ def test_collector_masks_the_same_text_keys_as_the_agent(stack: Stack) -> None:
     for key in keys:
         # masked alike, with the same marker: the same line in the agent's file and in the collector's copy
         assert by_key[key] == f"{marker} {key} sent {redactor.text(f'{key}=s3cr3tvalue')} qty=5", (key, by_key[key])
+
+
+def test_a_key_id_by_its_shape_and_an_auth_messages_key_reach_jaeger_masked(stack: Stack) -> None:
+    """From a service without the agent (a plain SDK), through the collector, read back from Jaeger v2's query API."""
+    texts = [t for t, _ in _SHAPES] + _SHAPES_KEPT
+    tp = TracerProvider(resource=Resource.create({"service.name": f"shapes-{uuid.uuid4().hex[:10]}"}))
+    tp.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://{stack.otlp_grpc_endpoint}", insecure=True))
+    )
+    attrs = {f"note.{i}": t for i, t in enumerate(texts)}
+    with tp.get_tracer("shapes").start_as_current_span("ws.connect", attributes=attrs) as span:
+        span.add_event("sent", attrs)
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    assert tp.force_flush()
+    tp.shutdown()
+
+    trace = stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, trace_id), f"trace {trace_id}")
+    (jspan,) = trace["spans"]
+    tags = span_tags(jspan)
+    fields = {f["key"]: f["value"] for f in jspan["logs"][0]["fields"]}
+    agent = Redactor(known_values=False)
+    for i, text in enumerate(texts):
+        assert tags[f"note.{i}"] == fields[f"note.{i}"] == agent.text(text), text
+    for i, (text, secret) in enumerate(_SHAPES):
+        assert secret not in tags[f"note.{i}"] + fields[f"note.{i}"], text

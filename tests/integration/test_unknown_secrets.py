@@ -62,6 +62,10 @@ def unknown_secrets() -> dict[str, str]:
     out["header bearer"] = "".join(secrets.choice(string.ascii_lowercase) for _ in range(24))
     words = ["".join(secrets.choice(string.ascii_lowercase) for _ in range(9)) for _ in range(3)]
     out["spaced passphrase"] = " ".join(words)
+    upper = string.ascii_uppercase + string.digits
+    out["bare alpaca key id"] = "PK" + "".join(secrets.choice(upper) for _ in range(18))  # Alpaca's key id shape
+    for name in ("ws auth key", "ws auth secret", "ws auth key extra"):
+        out[name] = "w" + "".join(secrets.choice(alnum) for _ in range(20))
     return out
 
 
@@ -158,5 +162,7 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
     for path, text in {**_files_text(tmp_path / "logs"), **_files_text(tmp_path / "tracefile")}.items():
         outputs[f"agent wrote {path}"] = text
     assert any("broker config" in t for k, t in outputs.items() if "agent wrote" in k)
+    written = "".join(t for k, t in outputs.items() if "agent wrote" in k)
+    assert "ws send" in written and "API key [REDACTED] rejected" in written
     leaks = find_leaks(s, _forms, outputs)
     assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(sorted(set(leaks)))

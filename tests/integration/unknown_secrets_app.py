@@ -57,6 +57,10 @@ async def leak() -> dict[str, str]:
     log.info('settings passphrase="%s"', S["spaced passphrase"])
     log.warning("GET /tiingo/daily/aapl/prices Authorization: Token %s -> 401", S["token scheme key"])
     plain.error("broker said: invalid API key: %s", S["spaced api key"])
+    plain.error("API key %s rejected", S["bare alpaca key id"])  # no "=" or ":": only its shape says it
+    # Alpaca's websocket auth message, logged as a dict and passed as one ("key" alone is no secret name)
+    log.info("ws send %s", {"action": "auth", "key": S["ws auth key"], "secret": S["ws auth secret"]})
+    log.info("ws send", extra={"msg": {"action": "auth", "key": S["ws auth key extra"], "secret": "x" * 12}})
     span = trace.get_current_span()
     span.set_attribute("db.conn", f"postgresql://bot:{S['span url password']}@db:5432/trades")
     span.set_attribute("cmd", f"curl --user bot:{S['span curl password']} https://x")

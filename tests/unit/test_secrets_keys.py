@@ -310,6 +310,29 @@ def test_the_hand_written_re2_forms_mask_what_the_agent_masks() -> None:
         assert collector_text(text) == text
 
 
+# Secrets known by their shape alone, with no key word near them, and websocket auth messages (a dict's repr, JSON).
+_SHAPES = [
+    ("API key PKABCDEF1234567890XY rejected", "PKABCDEF1234567890XY"),
+    ("alpaca live AK7Y3N2Q9W4E8R1T6U5Z in use", "AK7Y3N2Q9W4E8R1T6U5Z"),
+    ("{'action': 'auth', 'key': 'PKTEST1234567890ABCD', 'secret': 'x'}", "PKTEST1234567890ABCD"),
+    ('{"action": "auth", "key": "my-paper-key-0001", "secret": "s3cr3t"}', "my-paper-key-0001"),
+    ('{"key": "my-paper-key-0002", "secret": "s3cr3t", "action": "auth"}', "my-paper-key-0002"),
+    ('ws send {"action":"auth","params":"polyKEY12345abc"}', "polyKEY12345abc"),
+    ("{'type': 'subscribe', 'key': 'cbkey-777', 'passphrase': 'pp', 'signature': 'sig'}", "cbkey-777"),
+]
+# ... and what looks a little like them: a trace id, a UUID, hashes, order ids, a "key" that is no auth message's.
+_SHAPES_KEPT = [
+    "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7",
+    "order 61e69015-8549-4bfd-b9c3-01e75de48cd5 filled client_order_id=cid-42",
+    "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 sha256 "
+    "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+    "PKG-1234 PKABCDEF1234 AKAMAI-EDGE pk_test AK47 upper PKABCDEF1234567890XYZ",
+    '{"key": "AAPL", "value": 187.5}',
+    "{'action': 'subscribe', 'key': 'bars', 'symbols': ['AAPL']}",
+    "{'action': 'auth'} {'key': 'MSFT'}",
+]
+
+
 def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
     """([(text holding a secret, the secret)], [look-alikes the agent keeps]): one of each value format the
     collector masks too, with the agent's own format and look-alike cases (tests/unit/logs/test_redact_and_input.py)."""
@@ -330,6 +353,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         ("cut -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG", "MIIEvQIBADANBgkqhkiG"),
     ]
     masked += [(text, secret) for text, secret, _ in _HAND_TRANSLATED]
+    masked += _SHAPES
     for text, expected in (*_FORMATS, *_SCHEME_CREDENTIALS):
         # the secret: what the agent's expected output lost
         gone = [w for w in re.split(r"[\s&?]", text) if w and w not in expected]
@@ -343,6 +367,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         *_SCHEME_WORDS,
         "Authorization: Bearer [REDACTED] and Authorization: basic [REDACTED]",  # masked already
         *_HAND_TRANSLATED_KEPT,
+        *_SHAPES_KEPT,
     ]
     return masked, kept
 
