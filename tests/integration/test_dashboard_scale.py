@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .desk_scale import DATASOURCES, Desk, PanelQuery, measure_panels, panel_series, start_desk
 from .grafana_eval import Evaluator, Query
@@ -93,6 +94,12 @@ def test_no_panel_draws_more_than_a_person_can_read_at_1000_symbols(desk: Desk) 
 
 SLIPPAGE_BEFORE = json.loads((REPO / "tests" / "compose" / "data" / "slippage_panels_before.json").read_text())
 TOP = 10
+# the interval of the rule group recording the slippage panels' rates (its evaluations are stamped that far apart)
+SLIPPAGE_INTERVAL = next(
+    float(g["interval"].removesuffix("s"))
+    for g in yaml.safe_load((REPO / "compose" / "prometheus" / "rules" / "recording.yml").read_text())["groups"]
+    if g["name"] == "tradeobs-dashboard-signal-slippage"
+)
 
 
 def _slippage(ev: Evaluator, choose: dict[str, Any], end: float) -> tuple[dict[tuple[str, str], Query], ...]:
@@ -167,26 +174,32 @@ def test_slippage_panels_draw_what_they_drew_and_read_only_the_symbols_they_draw
         start, _ = ev.time_range(dash, now)
         choose["symbol"] = ev.resolve_variables(dash, {}, start, now)["symbol"].options[:pick]
 
-    def recorded() -> bool:
-        """The slippage rules (every 60 s) record more than ten symbols, and ran 4 minutes ago already: the points
-        compared below end 3 minutes ago."""
-        per_symbol = "count(count by (symbol) (job_symbol:trading_order_slippage_bucket:rate1m))"
-        earlier = "count(count_over_time(job:trading_order_slippage_bucket:rate1m[6m] offset 4m))"
-        return all(
-            (res := prometheus_query(desk.prometheus.url, expr)) and float(res[0]["value"][1]) >= n
-            for expr, n in ((per_symbol, TOP + 1), (earlier, 1))
-        )
+    def bounds() -> tuple[float, float] | None:
+        """Once the slippage rules (every 60 s) have recorded more than ten symbols twice: the range's end and the
+        last instant compared, both read from Prometheus rather than guessed from the clock.
+        end: a whole second (Grafana's variable query runs at the end rounded up to a second, and the panels'
+        ``@ end()`` is that end) at or before every desk target's last scrape (its samples are committed with its
+        ``up``): a scrape stamped before ``end`` but appended after the variable's query (a 1,000-symbol scrape
+        takes seconds) would change the ranking between the old query and the new.
+        until: before the evaluation after the newest one of the drill-down's rule (the group's last, so the
+        per-symbol rule before it was appended at that instant too): a point at or after that next evaluation
+        could read the per-symbol rate of an evaluation whose sum over symbols was not yet appended. Two
+        evaluations: the points compared span a whole interval, more than a step of the 10-minute range."""
+        url = desk.prometheus.url
+        per_symbol = prometheus_query(url, "count(count by (symbol) (job_symbol:trading_order_slippage_bucket:rate1m))")
+        evaluations = prometheus_query(url, "min(count_over_time(job:trading_order_slippage_bucket:rate1m[10m]))")
+        newest = prometheus_query(url, "min(timestamp(job:trading_order_slippage_bucket:rate1m))")
+        scraped = prometheus_query(url, 'min(timestamp(up{job=~"desk/.+"}))')
+        if not (per_symbol and evaluations and newest and scraped):
+            return None
+        if float(per_symbol[0]["value"][1]) < TOP + 1 or float(evaluations[0]["value"][1]) < 2:
+            return None
+        end, last = float(math.floor(float(scraped[0]["value"][1]))), float(newest[0]["value"][1])
+        return (end, min(end, last + SLIPPAGE_INTERVAL - 0.001)) if last <= end else None
 
     # a failure deadline: a loaded machine skips evaluations of the 60 s groups
-    wait_for(recorded, "the slippage rules to run", timeout=3 * PANELS_DEADLINE, interval=10)
-    # the range's end: a whole second (Grafana's variable query runs at the end rounded up to a second, and the
-    # panels' ``@ end()`` is that end), a minute ago: a scrape stamped before it but appended after the variable's
-    # query (a 1,000-symbol scrape takes seconds) would change the ranking between the old query and the new
-    end = float(int(time.time()) - 60)
+    end, until = wait_for(bounds, "the slippage rules to run twice", timeout=3 * PANELS_DEADLINE, interval=5)
     old, new = _slippage(ev, choose, end)
-    # a point in the last two minutes could read the per-symbol rate of an evaluation whose sum over symbols (the
-    # drill-down's, the next rule of the group) was not yet appended
-    until = end - 120
     for key, q in new.items():
         before, after = _points(ev, old[key], until), _points(ev, q, until)
         assert set(after) == set(before), (key, sorted(before), sorted(after))
