@@ -30,6 +30,7 @@ imports are here too, so when logs move to a stable path one module changes.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
@@ -1363,8 +1364,76 @@ _BROKEN: tuple[str, ...] | None = None
 
 
 def broken_assumptions() -> tuple[str, ...]:
-    """The assumptions that do not hold on this SDK (evaluated once); empty when every fast path may run."""
+    """The assumptions that do not hold on this SDK (evaluated once per set of installed packages, see
+    :func:`_remembered`); empty when every fast path may run."""
     global _BROKEN
     if _BROKEN is None:
-        _BROKEN = _evaluate()
+        _BROKEN = _remembered()
     return _BROKEN
+
+
+# The distributions whose code the assumptions read: the evaluation stored holds while each has the version it had.
+_READ_FROM = (
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-proto",
+    "opentelemetry-exporter-otlp-proto-common",
+    "opentelemetry-exporter-otlp-proto-grpc",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-exporter-prometheus",
+    "opentelemetry-instrumentation-fastapi",
+    "grpcio",
+    "protobuf",
+    "prometheus-client",
+)
+
+
+def installed_key() -> str:
+    """What the evaluation depends on: this Python, this module's file, and the versions of ``_READ_FROM``."""
+    import hashlib
+    import os
+    import sys
+    from importlib import metadata
+
+    st = os.stat(__file__)
+    parts = [sys.version, sys.prefix, f"{__file__}:{st.st_size}:{st.st_mtime_ns}"]
+    for dist in _READ_FROM:
+        try:
+            parts.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} absent")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def _remembered() -> tuple[str, ...]:
+    """:func:`_evaluate`, stored in the user's tradeobs directory (``TRADEOBS_MULTIPROCESS_DIR`` or ``/dev/shm``,
+    ``tradeobs-<uid>/``, mode ``0700``) under :func:`installed_key`, and read from there by every later process on
+    the same packages. Evaluating imported the OTLP/gRPC and HTTP exporters and the Prometheus exporter and parsed
+    the source of 22 SDK functions: about 60% of ``init()`` in each new worker of a recycling gunicorn (measured
+    2026-12-06, ``benchmarks/worker_start.py``). A file that does not read as a list of names is evaluated again."""
+    import json
+    import os
+
+    from ..environment_variables import TRADEOBS_MULTIPROCESS_DIR
+    from .port_holder import user_dir
+    from .workers.store import default_base
+
+    root = user_dir(os.environ.get(TRADEOBS_MULTIPROCESS_DIR) or default_base())
+    path = root / f"assumptions-{installed_key()}.json" if root is not None else None
+    if path is not None:
+        try:
+            stored = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            stored = None
+        if isinstance(stored, list) and all(isinstance(x, str) for x in stored):
+            return tuple(stored)
+    broken = _evaluate()
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(list(broken)))
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return broken

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from .workers.detect import process_start
 
-__all__ = ["Record", "claim", "release", "who"]
+__all__ = ["Record", "claim", "release", "user_dir", "who"]
 
 _SCAN_MAX = 4096  # processes looked at for the socket, at most (said once, when a port is found in use)
 
@@ -35,7 +35,7 @@ class Record(NamedTuple):
     start: str
 
 
-def _root(base: str) -> Path | None:
+def user_dir(base: str) -> Path | None:
     """``<base>/tradeobs-<uid>`` (created 0700), or None when it is not ours alone (nothing recorded or believed)."""
     uid = os.getuid()
     root = Path(base) / f"tradeobs-{uid}"
@@ -56,7 +56,7 @@ def _root(base: str) -> Path | None:
 def claim(host: str, port: int, service: str, base: str, group: tuple[str, int, str] | None = None) -> Record | None:
     """Record that this process serves ``port`` (``group``: the directory name, starting pid and kind of the worker
     group it leads). None when it could not be written (the warning then finds the process by its socket)."""
-    root = _root(base)
+    root = user_dir(base)
     if root is None or port <= 0:
         return None
     pid = os.getpid()
@@ -148,7 +148,7 @@ def who(port: int, service: str, base: str) -> str:
     """Who serves ``port``, for the warning of a process that could not bind it: the tradeobs process recorded there
     (its pid, service and worker group) when that record is exact, else the process found holding the port."""
     inodes = listening_inodes(port)
-    root = _root(base)
+    root = user_dir(base)
     doc = _read(root / f"p-{port}.json") if root is not None else None
     ignored = ""
     if doc is not None:
