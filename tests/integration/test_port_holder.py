@@ -1,9 +1,11 @@
-"""A single process (no worker group) started twice: the second copy's warning names the first by its pid, for
-certain (its record beside the worker groups, checked against the socket that holds the port), and a crashed run's
-record is never believed. The worker-group case is ``test_multiworker_shared.py``'s started-twice test."""
+"""A single process (no worker group) started twice: the second copy's warning names the first by its pid and
+command (found by the socket that holds the port; a single process writes no file of tradeobs' own), and a crashed
+group leader's record is never believed. The worker-group case is ``test_multiworker_shared.py``'s started-twice
+test."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tradeobs_agent._internal.workers.detect import process_start
 
 from .procs import _clean_env, free_port
 
@@ -60,24 +64,32 @@ def test_a_single_process_started_twice_names_the_first_by_its_pid(tmp_path: Pat
     port = free_port()
     with _bot(tmp_path, port) as first:
         line = _second(tmp_path, port)
-    assert f"service '{SERVICE}' runs twice on this host: pid {first.pid}, a single tradeobs process (" in line, line
-    assert "serves that port" in line and "Stop the duplicate" in line, line
+    assert f"pid {first.pid} ({sys.executable} -c " in line, line
+    assert "holds it (another program, or a single process of this service started before)" in line, line
+    assert "Stop the duplicate" in line, line
+    assert not list(tmp_path.glob("tradeobs-*/*")), "a single process writes no file of tradeobs' own (issue 11)"
 
 
 @pytest.mark.integration
 def test_a_crashed_runs_record_is_not_believed(tmp_path: Path) -> None:
-    """The first copy is killed (its record stays) and another program takes the port: that program is named, by
-    its pid, and the crashed run's record is said not to be believed."""
+    """A worker group's leader was killed (its record stays: here written as it writes it, for a process that ran)
+    and another program takes the port: that program is named, by its pid, and the crashed run's record is said not
+    to be believed."""
     port = free_port()
     with _bot(tmp_path, port) as first:
+        start = process_start(first.pid)
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-    assert list(tmp_path.glob(f"tradeobs-*/p-{port}.json")), "the crashed run's record"
+    root = tmp_path / f"tradeobs-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    record = {"pid": first.pid, "start": start, "service": SERVICE, "host": "127.0.0.1", "port": port}
+    record |= {"group": "g-test", "started_by": os.getpid(), "kind": "gunicorn"}
+    (root / f"p-{port}.json").write_text(json.dumps(record))
     other = socket.create_server(("127.0.0.1", port))
     try:
         line = _second(tmp_path, port)
     finally:
         other.close()
-    assert f"pid {os.getpid()} ({sys.executable}" in line and "holds it, not a tradeobs endpoint" in line, line
+    assert f"pid {os.getpid()} ({sys.executable}" in line and "holds it (another program" in line, line
     assert f"the record of pid {first.pid}, which no longer serves it, was not believed" in line, line
     assert "runs twice" not in line, line

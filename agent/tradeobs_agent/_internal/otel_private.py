@@ -1405,6 +1405,17 @@ def installed_key() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+_REMEMBER_IN: str | None = None  # the worker groups' base directory, in a process that joins one (remember_in)
+
+
+def remember_in(base: str) -> None:
+    """This process is in a worker group whose files live under ``base``: :func:`broken_assumptions` stores its
+    evaluation there for the group's later workers (gunicorn's recycled ones). A single process never calls this
+    and writes nothing."""
+    global _REMEMBER_IN
+    _REMEMBER_IN = base
+
+
 def _remembered() -> tuple[str, ...]:
     """:func:`_evaluate`, stored in the user's tradeobs directory (``TRADEOBS_MULTIPROCESS_DIR`` or ``/dev/shm``,
     ``tradeobs-<uid>/``, mode ``0700``) under :func:`installed_key`, and read from there by every later process on
@@ -1414,11 +1425,11 @@ def _remembered() -> tuple[str, ...]:
     import json
     import os
 
-    from ..environment_variables import TRADEOBS_MULTIPROCESS_DIR
     from .port_holder import user_dir
-    from .workers.store import default_base
 
-    root = user_dir(os.environ.get(TRADEOBS_MULTIPROCESS_DIR) or default_base())
+    if _REMEMBER_IN is None:  # a single process: no file of tradeobs' own (issue 11); it starts once anyway
+        return _evaluate()
+    root = user_dir(_REMEMBER_IN)
     path = root / f"assumptions-{installed_key()}.json" if root is not None else None
     if path is not None:
         try:

@@ -6,7 +6,9 @@ is in use gives (the same service started twice: two gunicorn masters, two ``pyt
 >>> who(port, service, base)   # "pid 4107, the leader of ... serves that port"                   # doctest: +SKIP
 
 The record is ``<base>/tradeobs-<uid>/p-<port>.json`` (the directory the worker groups use, mode ``0700``): the
-serving process's pid and start time, its service, and its worker group if it leads one. It is believed only while
+serving leader's pid and start time, its service and its worker group. Only a worker group's leader writes one: a
+single process writes no file of tradeobs' own (issue 11), so it is found by its socket and named by its pid and
+command. It is believed only while
 it is exact: that pid runs with that start time (a crashed run's record, or a reused pid, is not) *and* that process
 holds a listening socket on the port (``/proc/net/tcp*`` names the socket, ``/proc/<pid>/fd`` whose it is). Without
 a record to believe, the processes of this user are searched for the socket, and the one found is named as it is.
@@ -55,9 +57,12 @@ def user_dir(base: str) -> Path | None:
 
 def claim(host: str, port: int, service: str, base: str, group: tuple[str, int, str] | None = None) -> Record | None:
     """Record that this process serves ``port`` (``group``: the directory name, starting pid and kind of the worker
-    group it leads). None when it could not be written (the warning then finds the process by its socket)."""
+    group it leads). None when it could not be written (the warning then finds the process by its socket), and
+    for a single process (``group`` None): a single-process service writes no file of tradeobs' own (issue 11)."""
+    if group is None or port <= 0:
+        return None
     root = user_dir(base)
-    if root is None or port <= 0:
+    if root is None:
         return None
     pid = os.getpid()
     start = process_start(pid)
@@ -162,7 +167,9 @@ def who(port: int, service: str, base: str) -> str:
     holders = _holders(inodes) if inodes else []
     if holders:
         named = ", ".join(f"pid {p} ({_command(p)})" for p in holders[:3])
-        return f"{named} holds it, not a tradeobs endpoint of service {service!r}{ignored}"
+        # only a worker group's leader records its port (a single process writes no file: issue 11), so an
+        # unrecorded holder may be this service's single process started before, or another program
+        return f"{named} holds it (another program, or a single process of this service started before){ignored}"
     return (
         f"a process that is not this user's (or is in another container) holds it: no process of this user "
         f"does{ignored}"

@@ -321,3 +321,8 @@ def test_a_new_worker_reuses_the_evaluation_an_earlier_process_stored(tmp_path: 
     assert worker() == "False"  # the next one reads it: no gRPC exporter imported (nor SDK sources parsed)
     stored.write_text("{not json")
     assert worker() == "True" and json.loads(stored.read_text()) == []
+    # a single process (no worker group) evaluates and writes nothing: no file of tradeobs' own (issue 11)
+    env["TRADEOBS_MULTIPROCESS"] = "off"
+    single = tmp_path / "single"
+    env["TRADEOBS_MULTIPROCESS_DIR"] = str(single)
+    assert worker() == "True" and not single.exists()
