@@ -520,6 +520,8 @@ def _build(
     key = None if agent._starter else workers.detect(settings.multiprocess)
     store = workers.open_store(settings, key, later)
     grouped = store is not None or agent._starter
+    if store is not None:  # a recycled worker reads the SDK check its group's first worker stored (_remembered)
+        otel_private.remember_in(settings.multiprocess_dir or workers.default_base())
     sdk_reader = InMemoryMetricReader() if grouped else None  # the SDK's instruments, for the group
     adopted = agent.adopted = _adopt_existing(agent)
     if adopted != _SIGNALS:

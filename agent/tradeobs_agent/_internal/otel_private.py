@@ -30,6 +30,7 @@ imports are here too, so when logs move to a stable path one module changes.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
@@ -1363,8 +1364,87 @@ _BROKEN: tuple[str, ...] | None = None
 
 
 def broken_assumptions() -> tuple[str, ...]:
-    """The assumptions that do not hold on this SDK (evaluated once); empty when every fast path may run."""
+    """The assumptions that do not hold on this SDK (evaluated once per set of installed packages, see
+    :func:`_remembered`); empty when every fast path may run."""
     global _BROKEN
     if _BROKEN is None:
-        _BROKEN = _evaluate()
+        _BROKEN = _remembered()
     return _BROKEN
+
+
+# The distributions whose code the assumptions read: the evaluation stored holds while each has the version it had.
+_READ_FROM = (
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-proto",
+    "opentelemetry-exporter-otlp-proto-common",
+    "opentelemetry-exporter-otlp-proto-grpc",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-exporter-prometheus",
+    "opentelemetry-instrumentation-fastapi",
+    "grpcio",
+    "protobuf",
+    "prometheus-client",
+)
+
+
+def installed_key() -> str:
+    """What the evaluation depends on: this Python, this module's file, and the versions of ``_READ_FROM``."""
+    import hashlib
+    import os
+    import sys
+    from importlib import metadata
+
+    st = os.stat(__file__)
+    parts = [sys.version, sys.prefix, f"{__file__}:{st.st_size}:{st.st_mtime_ns}"]
+    for dist in _READ_FROM:
+        try:
+            parts.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} absent")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+_REMEMBER_IN: str | None = None  # the worker groups' base directory, in a process that joins one (remember_in)
+
+
+def remember_in(base: str) -> None:
+    """This process is in a worker group whose files live under ``base``: :func:`broken_assumptions` stores its
+    evaluation there for the group's later workers (gunicorn's recycled ones). A single process never calls this
+    and writes nothing."""
+    global _REMEMBER_IN
+    _REMEMBER_IN = base
+
+
+def _remembered() -> tuple[str, ...]:
+    """:func:`_evaluate`, stored in the user's tradeobs directory (``TRADEOBS_MULTIPROCESS_DIR`` or ``/dev/shm``,
+    ``tradeobs-<uid>/``, mode ``0700``) under :func:`installed_key`, and read from there by every later process on
+    the same packages. Evaluating imported the OTLP/gRPC and HTTP exporters and the Prometheus exporter and parsed
+    the source of 22 SDK functions: about 60% of ``init()`` in each new worker of a recycling gunicorn (measured
+    2026-12-06, ``benchmarks/worker_start.py``). A file that does not read as a list of names is evaluated again."""
+    import json
+    import os
+
+    from .port_holder import user_dir
+
+    if _REMEMBER_IN is None:  # a single process: no file of tradeobs' own (issue 11); it starts once anyway
+        return _evaluate()
+    root = user_dir(_REMEMBER_IN)
+    path = root / f"assumptions-{installed_key()}.json" if root is not None else None
+    if path is not None:
+        try:
+            stored = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            stored = None
+        if isinstance(stored, list) and all(isinstance(x, str) for x in stored):
+            return tuple(stored)
+    broken = _evaluate()
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(list(broken)))
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return broken

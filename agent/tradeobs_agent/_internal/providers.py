@@ -384,6 +384,8 @@ class PrometheusEndpoint:
         self.allowed_hosts = allowed_hosts  # prometheus_allowed_hosts: see prometheus.foreign_host
         self._refused = refused
         self._busy: Any = None  # tradeobs.agent.prometheus.port_busy, bound once the port was found in use
+        self._who: tuple[str, str, tuple[str, int, str] | None] | None = None  # service, base, group: see claim
+        self._record: Any = None  # port_holder.Record: who serves this port, for a second copy of the service
         self._server: Any = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -405,14 +407,14 @@ class PrometheusEndpoint:
         source: Callable[[], Snapshot] | None = None,
         *,
         sdk: bool = True,
-        holder: Callable[[], str] | None = None,
+        group: tuple[str, int, str] | None = None,
     ) -> PrometheusEndpoint | None:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
         registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). ``sdk=False``:
         the registry's instruments only, no SDK reader (a meter provider adopted from the application keeps its
-        own instruments on its own readers: a reader cannot be added to it). ``holder``: what most likely holds the
-        port when it is in use, for the warning (a worker group's leader looks for the same service's other groups).
-        None when it cannot listen there and trying again would not help."""
+        own instruments on its own readers: a reader cannot be added to it). ``group``: the worker group this process
+        leads (its directory's name, starting pid and kind), recorded with the port it serves (``port_holder``), so
+        a second copy of the service names it. None when it cannot listen there and trying again would not help."""
         from .prometheus import Renderer
 
         prom_registry: Any = None
@@ -435,6 +437,10 @@ class PrometheusEndpoint:
             settings.prometheus_allowed_hosts,
             lambda reason: refused.add(1, {"reason": reason}),
         )
+        from .workers.store import default_base
+
+        base = settings.multiprocess_dir or default_base()
+        endpoint._who = (settings.service_name, base, group)
         try:
             endpoint._listen(endpoint.port)
         except OSError as exc:
@@ -466,8 +472,7 @@ class PrometheusEndpoint:
                 settings.prometheus_host,
                 settings.prometheus_port,
                 exc,
-                (holder() if holder is not None else None)
-                or "another process holds the port (a copy of this service started twice, or another program)",
+                endpoint._holder(group),
                 cls.RETRY_FIRST,
                 cls.RETRY_MAX,
                 " (its worker group's)" if source is not None else "",
@@ -485,6 +490,14 @@ class PrometheusEndpoint:
 
         from . import prometheus  # noqa: F401
 
+    def _holder(self, group: tuple[str, int, str] | None) -> str:
+        from . import port_holder
+
+        assert self._who is not None
+        service, base, _ = self._who
+        said = port_holder.who(self.port, service, base)
+        return f"{said}; this group was started by pid {group[1]}" if group is not None else said
+
     def _listen(self, port: int) -> None:
         from .prometheus import serve
 
@@ -494,6 +507,11 @@ class PrometheusEndpoint:
             server, _ = serve(self.host, port, self.renderer, self._sdk_registry, self.allowed_hosts, self._refused)
             self._server = server
             self.port = server.server_address[1]
+            if self._who is not None and port:  # a configured port (0: any free one, which nobody else is given)
+                from . import port_holder
+
+                service, base, group = self._who
+                self._record = port_holder.claim(self.host, self.port, service, base, group)
 
     def _retry(self) -> None:
         delay = self.RETRY_FIRST
@@ -517,6 +535,11 @@ class PrometheusEndpoint:
         with self._lock:
             self._stopped.set()
             server, self._server = self._server, None
+            record, self._record = self._record, None
+        if record is not None:
+            from . import port_holder
+
+            port_holder.release(record)
         if self._busy is not None:
             self._busy.set(0)  # no longer trying (a leader that handed over, a shutdown): nothing this one should serve
         if server is not None:
@@ -535,6 +558,7 @@ class PrometheusEndpoint:
         group could not listen there (the port in use by its siblings and itself), and a scrape hung in a backlog
         nobody accepts."""
         server, self._server = self._server, None
+        self._record = None  # the parent's, not this child's to remove
         self._lock = threading.Lock()  # another thread may have held it at the fork
         self._stopped = threading.Event()
         self._stopped.set()  # no retry either (the parent's retry thread, if any, is not in the child)

@@ -287,3 +287,42 @@ def test_batch_put_waits_for_room_the_worker_makes_and_says_when_there_was_none(
     held.gate.set()
     proc.shutdown()
     assert sum(held.batches) + kept.count(False) == 40
+
+
+_WORKER = """
+import sys, tradeobs_agent
+tradeobs_agent.init(service_name="w", otlp=False, live=False, logs=tradeobs_agent.LogOptions(dir=""),
+                    prometheus=tradeobs_agent.PrometheusOptions(port=0))
+print("opentelemetry.exporter.otlp.proto.grpc.exporter" in sys.modules)
+tradeobs_agent.shutdown()
+"""
+
+
+def test_a_new_worker_reuses_the_evaluation_an_earlier_process_stored(tmp_path: Path) -> None:
+    """Each new worker of a recycling gunicorn evaluated every assumption again: it imported the OTLP/gRPC exporter
+    (unused with OTLP off) and parsed SDK sources, most of ``init()``. Now the first process stores the result under
+    the installed packages' key and later ones read it; a stored file that does not read is evaluated again."""
+    import subprocess
+    import sys
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))},
+        "TRADEOBS_MULTIPROCESS": "on",
+        "TRADEOBS_MULTIPROCESS_DIR": str(tmp_path),
+    }
+
+    def worker() -> str:
+        argv = [sys.executable, "-c", _WORKER]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+
+    assert worker() == "True"  # the first evaluates
+    (stored,) = tmp_path.glob("tradeobs-*/assumptions-*.json")
+    assert json.loads(stored.read_text()) == []
+    assert worker() == "False"  # the next one reads it: no gRPC exporter imported (nor SDK sources parsed)
+    stored.write_text("{not json")
+    assert worker() == "True" and json.loads(stored.read_text()) == []
+    # a single process (no worker group) evaluates and writes nothing: no file of tradeobs' own (issue 11)
+    env["TRADEOBS_MULTIPROCESS"] = "off"
+    single = tmp_path / "single"
+    env["TRADEOBS_MULTIPROCESS_DIR"] = str(single)
+    assert worker() == "True" and not single.exists()

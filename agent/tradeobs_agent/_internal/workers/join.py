@@ -17,9 +17,9 @@ from ..bridge import families_from_otel
 from ..providers import PrometheusEndpoint
 from .detect import server_leaving, server_replacing
 from .group import Endpoint, Group
-from .store import Store, other_leading_groups
+from .store import Store
 
-__all__ = ["holder", "service_resource", "start_group"]
+__all__ = ["service_resource", "start_group"]
 
 # Attributes of one process, not of the service: left out of the shared endpoint's target_info.
 _PER_PROCESS = ("service.instance.id",)
@@ -31,27 +31,6 @@ def service_resource(resource: Resource) -> Resource:
         k: v for k, v in resource.attributes.items() if k not in _PER_PROCESS and not str(k).startswith("process.")
     }
     return Resource(attrs)
-
-
-def holder(store: Store, settings: Any) -> str:
-    """What most likely holds the port this group's leader could not bind, for its warning: another worker group of
-    the same service (the service started twice: two gunicorn masters, two ``python bot.py``), named by the process
-    that started its workers, or something else."""
-    try:
-        others = other_leading_groups(store.path, settings.service_name)
-    except OSError:
-        others = []
-    if not others:
-        return (
-            f"another process holds it, not a tradeobs worker group of service {settings.service_name!r} under "
-            f"{store.path.parent.parent} (another program, another service's endpoint, or a copy of this service "
-            "outside a worker group)"
-        )
-    named = ", ".join(f"pid {pid} ({kind})" for pid, kind in others)
-    return (
-        f"service {settings.service_name!r} runs twice on this host: another tradeobs worker group of it, started "
-        f"by {named}, leads and most likely holds that port; this group was started by pid {store.key.pid}"
-    )
 
 
 def start_group(
@@ -79,7 +58,7 @@ def start_group(
             registry.self_metrics,
             registry,
             source=group.scrape_snapshot,
-            holder=lambda: holder(store, settings),
+            group=(store.path.name, store.key.pid, store.key.kind),
         )
         if ep is not None:
             ep.renderer.resource = lambda: service_resource(agent.resource)

@@ -63,7 +63,7 @@ from ...metrics.wire import (
 )
 from .detect import GroupKey, process_start
 
-__all__ = ["JoinError", "Store", "default_base", "other_leading_groups"]
+__all__ = ["JoinError", "Store", "default_base"]
 
 FOLDED_KEEP = 1024
 _STALE_SCAN = 64  # group directories looked at per open
@@ -684,26 +684,6 @@ def running_groups(base: str) -> list[RunningGroup]:
                 size += (d / name).lstat().st_size
         service, kind = str(key.get("service", "?")), str(key.get("kind", "?"))
         out.append(RunningGroup(d, service, kind, members, _held(d / "leader.lock"), size))
-    return out
-
-
-def other_leading_groups(path: Path, service: str) -> list[tuple[int, str]]:
-    """The other running worker groups of ``service`` beside the group directory ``path`` (same user, same
-    ``multiprocess_dir``) whose leader is alive: ``(pid, kind)`` of the process that started each one's workers (a
-    gunicorn master, a ``python bot.py``), from its key file and only while that process still runs (its pid and
-    start time match, so a reused pid is never named). The same service started twice makes two such groups."""
-    out: list[tuple[int, str]] = []
-    for d in _group_dirs(path.parent):
-        if d == path:
-            continue
-        try:
-            key = orjson.loads((d / "key.json").read_bytes())
-            pid, start, kind = int(key["pid"]), str(key["start"]), str(key.get("kind", "?"))
-            same = key.get("service") == service
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # being created or removed right now, or not a group
-        if same and process_start(pid) == start and _held(d / "leader.lock"):
-            out.append((pid, kind))
     return out
 
 

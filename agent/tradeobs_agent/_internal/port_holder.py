@@ -1,0 +1,191 @@
+"""Who serves a Prometheus port: the record an endpoint leaves when it listens, and the answer a process whose port
+is in use gives (the same service started twice: two gunicorn masters, two ``python bot.py``).
+
+>>> rec = claim(host, port, service, base, group=("g-ab12", 4021, "gunicorn"))  # after binding  # doctest: +SKIP
+>>> release(rec)                                                                 # on stop        # doctest: +SKIP
+>>> who(port, service, base)   # "pid 4107, the leader of ... serves that port"                   # doctest: +SKIP
+
+The record is ``<base>/tradeobs-<uid>/p-<port>.json`` (the directory the worker groups use, mode ``0700``): the
+serving leader's pid and start time, its service and its worker group. Only a worker group's leader writes one: a
+single process writes no file of tradeobs' own (issue 11), so it is found by its socket and named by its pid and
+command. It is believed only while
+it is exact: that pid runs with that start time (a crashed run's record, or a reused pid, is not) *and* that process
+holds a listening socket on the port (``/proc/net/tcp*`` names the socket, ``/proc/<pid>/fd`` whose it is). Without
+a record to believe, the processes of this user are searched for the socket, and the one found is named as it is.
+Linux; elsewhere nothing is found and the warning says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import NamedTuple
+
+from .workers.detect import process_start
+
+__all__ = ["Record", "claim", "release", "user_dir", "who"]
+
+_SCAN_MAX = 4096  # processes looked at for the socket, at most (said once, when a port is found in use)
+
+
+class Record(NamedTuple):
+    path: Path
+    pid: int
+    start: str
+
+
+def user_dir(base: str) -> Path | None:
+    """``<base>/tradeobs-<uid>`` (created 0700), or None when it is not ours alone (nothing recorded or believed)."""
+    uid = os.getuid()
+    root = Path(base) / f"tradeobs-{uid}"
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        st = root.lstat()
+    except OSError:
+        return None
+    ok = stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o077
+    return root if ok else None
+
+
+def claim(host: str, port: int, service: str, base: str, group: tuple[str, int, str] | None = None) -> Record | None:
+    """Record that this process serves ``port`` (``group``: the directory name, starting pid and kind of the worker
+    group it leads). None when it could not be written (the warning then finds the process by its socket), and
+    for a single process (``group`` None): a single-process service writes no file of tradeobs' own (issue 11)."""
+    if group is None or port <= 0:
+        return None
+    root = user_dir(base)
+    if root is None:
+        return None
+    pid = os.getpid()
+    start = process_start(pid)
+    doc: dict[str, object] = {"pid": pid, "start": start, "service": service, "host": host, "port": port}
+    if group is not None:
+        doc["group"], doc["started_by"], doc["kind"] = group
+    path = root / f"p-{port}.json"
+    tmp = root / f".p-{port}.{pid}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return None
+    return Record(path, pid, start)
+
+
+def release(rec: Record | None) -> None:
+    """Remove the record if it still names this process (a later server of the port may have replaced it)."""
+    if rec is None:
+        return
+    doc = _read(rec.path)
+    if doc is not None and doc.get("pid") == rec.pid and str(doc.get("start")) == rec.start:
+        with contextlib.suppress(OSError):
+            rec.path.unlink()
+
+
+def _read(path: Path) -> dict[str, object] | None:
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on TCP ``port`` (any address, IPv4 and IPv6) in this network namespace."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            # local_address is HEXADDR:HEXPORT; state 0A is LISTEN; field 9 the inode
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                found.add(f[9])
+    return found
+
+
+def _holds(pid: int, inodes: set[str]) -> bool:
+    want = {f"socket:[{i}]" for i in inodes}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in want:
+                return True
+    return False
+
+
+def _holders(inodes: set[str]) -> list[int]:
+    """This user's processes holding one of ``inodes`` (others' descriptors cannot be read)."""
+    try:
+        pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    except OSError:
+        return []
+    me = os.getpid()
+    return [p for p in pids[:_SCAN_MAX] if p != me and _holds(p, inodes)]
+
+
+def _command(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(" ".join(a.decode(errors="replace").split()) for a in argv)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def who(port: int, service: str, base: str) -> str:
+    """Who serves ``port``, for the warning of a process that could not bind it: the tradeobs process recorded there
+    (its pid, service and worker group) when that record is exact, else the process found holding the port."""
+    inodes = listening_inodes(port)
+    root = user_dir(base)
+    doc = _read(root / f"p-{port}.json") if root is not None else None
+    ignored = ""
+    if doc is not None:
+        try:
+            pid, start = int(str(doc["pid"])), str(doc["start"])
+        except (KeyError, ValueError):
+            pid, start = 0, ""
+        if pid > 0 and start and process_start(pid) == start and _holds(pid, inodes):
+            return _named(pid, doc, service)
+        ignored = f" (the record of pid {pid}, which no longer serves it, was not believed)"
+    holders = _holders(inodes) if inodes else []
+    if holders:
+        named = ", ".join(f"pid {p} ({_command(p)})" for p in holders[:3])
+        # only a worker group's leader records its port (a single process writes no file: issue 11), so an
+        # unrecorded holder may be this service's single process started before, or another program
+        return f"{named} holds it (another program, or a single process of this service started before){ignored}"
+    return (
+        f"a process that is not this user's (or is in another container) holds it: no process of this user "
+        f"does{ignored}"
+    )
+
+
+def _named(pid: int, doc: dict[str, object], service: str) -> str:
+    theirs = str(doc.get("service"))
+    same = theirs == service
+    if "group" in doc:
+        what = (
+            f"the leader of {'its other' if same else 'the'} tradeobs worker group started by pid "
+            f"{doc.get('started_by')} ({doc.get('kind')})"
+        )
+    else:
+        what = f"a single tradeobs process ({_command(pid)}), not in a worker group"
+    if same:
+        return f"service {service!r} runs twice on this host: pid {pid}, {what}, serves that port"
+    return f"service {theirs!r} is configured with this port too: pid {pid}, {what}, serves it"
