@@ -295,7 +295,8 @@ def test_total_pnl_counts_a_service_that_reports_only_one_kind_of_pnl(tmp_path: 
             }
         )
     path = tmp_path / "total_pnl_test.yml"
-    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": tests}))
+    doc = {"rule_files": [str(PROM_DIR / "rules" / "recording.yml")], "evaluation_interval": "1m", "tests": tests}
+    path.write_text(yaml.safe_dump(doc))
     res = subprocess.run(
         [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
     )
@@ -356,7 +357,8 @@ def test_total_pnl_of_a_service_leaves_out_its_backtest_unless_chosen(tmp_path: 
         ],
     }
     path = tmp_path / "pnl_modes_test.yml"
-    path.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": [test]}))
+    doc = {"rule_files": [str(PROM_DIR / "rules" / "recording.yml")], "evaluation_interval": "1m", "tests": [test]}
+    path.write_text(yaml.safe_dump(doc))
     res = subprocess.run(
         [require_binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=300
     )
@@ -458,6 +460,35 @@ def test_money_panels_leave_out_a_crashed_instance_once_its_successor_exports(tm
         (p["realized"].replace("$symbol", ".*").replace("$__range", "1m"), "otlp", '{symbol="BTC"}', -600),
     ]
     _promtool_panels(tmp_path, "15s", series, cases, "4m")
+
+
+def test_money_panels_keep_a_crashed_workers_book_as_the_loss_page_does(tmp_path: Path) -> None:
+    """One worker of two (b) crashes at 30m holding -900 with no successor; its sibling (a, -300) lives. The loss
+    limit alert reads job_strategy:trading_pnl_total:sum, which holds b's last P&L (the positions are still at the
+    venue) and pages on -1200; Total P&L summed the instances' gauges and read -300 once the collector and
+    last_over_time dropped b (10 minutes after the crash), so the dashboard and the page disagreed. Now Total P&L and
+    "P&L by strategy vs loss limit" read the recorded totals (compose/prometheus/tests/trading_test.yml, "a crashed
+    worker among live ones ...")."""
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    exprs = {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in dash["panels"]}
+    (total,) = exprs["Total P&L"]
+    by_strategy, limit = exprs["P&L by strategy vs loss limit"]
+    a, b = 'job="desk",instance="a"', 'job="desk",instance="b"'
+    series = [
+        (f'trading_pnl_realized{{{a},strategy="mm",symbol="AAPL"}}', "-300x240"),
+        (f'tradeobs_agent_exports_succeeded_total{{{a},signal="metrics"}}', "0+1x240"),
+        (f"target_info{{{a}}}", "1x240"),
+        # crashed at 30m: its heartbeat stalls, the collector serves its last values until 35m
+        (f'trading_pnl_realized{{{b},strategy="mm",symbol="MSFT"}}', "-900x140 stale"),
+        (f'tradeobs_agent_exports_succeeded_total{{{b},signal="metrics"}}', "0+1x120 120x20 stale"),
+        (f"target_info{{{b}}}", "1x140 stale"),
+    ]
+    cases = [
+        (total, "desk", "{}", -1200),
+        (by_strategy, "desk", '{__name__="job_strategy:trading_pnl_total:sum", job="desk", strategy="mm"}', -1200),
+    ]
+    _promtool_panels(tmp_path, "15s", series, cases, "55m")
+    assert "tradeobs:limit_pnl_loss:currency" in limit
 
 
 def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:

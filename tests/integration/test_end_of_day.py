@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from .agent_proc import AgentWorkload, unique_service
+from .alerting import RULES_DIR
 from .grafana_eval import DATASOURCES, GRAFANA, Evaluator
 from .procs import (
     CollectorProc,
@@ -59,7 +60,12 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         collector = start_collector(tmp_path / "collector", jaeger.otlp_grpc_endpoint)
         parts: dict[str, Any] = {"collector": collector, "jaeger": jaeger}
         es.callback(lambda: parts["collector"].stop())
-        config = prometheus_config(collector.prometheus_exporter_target, collector.metrics_target)
+        # the recording rules: the Total P&L stat reads job:trading_pnl_total:sum, what the loss limit alert reads
+        config = prometheus_config(
+            collector.prometheus_exporter_target,
+            collector.metrics_target,
+            rule_files=[str(RULES_DIR / "recording.yml")],
+        )
         parts["prometheus"] = es.enter_context(start_prometheus(tmp_path / "prometheus", config))
         yield parts
 
@@ -167,7 +173,8 @@ def test_the_total_pnl_stat_is_the_pnl_at_the_ranges_end(tmp_path: Path, stack: 
     procs = (stack["collector"].proc, prom.proc)
 
     def reported() -> float | None:
-        got = prometheus_query(prom.url, f'sum(trading_pnl_realized{{job="{job}"}})')
+        # the service's total as recorded (the stat's series), once the rules have evaluated the new report
+        got = prometheus_query(prom.url, f'job:trading_pnl_total:sum{{job="{job}"}}')
         return float(got[0]["value"][1]) if got else None
 
     def stat(end: float) -> float | None:

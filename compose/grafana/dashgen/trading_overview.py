@@ -59,6 +59,9 @@ JS = f"{J},{SYMBOLS}"
 # successor's report of the same book: the money panels added both (Total P&L -1200 for a book at -600 after each
 # deploy, or each crash and restart). Never a scrape target (its instance is the same after a restart).
 GONE = f"job_instance:tradeobs_agent:gone{{{J}}}"
+# The P&L the loss limit alert reads (rules/recording.yml), per service and per strategy.
+PNL_TOTAL = "job:trading_pnl_total:sum"
+PNL_STRATEGY = "job_strategy:trading_pnl_total:sum"
 
 
 def _running(selector: str) -> str:
@@ -231,6 +234,7 @@ def _position_target(ref: str, metric: str) -> object:
 def build() -> Dashboard:
     ids = Ids()
     drawdown_limit = risk_limit("tradeobs:limit_drawdown:ratio")
+    pnl_loss_limit = risk_limit("tradeobs:limit_pnl_loss:currency")
     ack_age_limit = risk_limit("tradeobs:limit_order_ack_age:seconds")
     loop_lag_limit = risk_limit("tradeobs:limit_eventloop_lag:seconds")
     stall_limit = risk_limit("tradeobs:limit_eventloop_stall:seconds")
@@ -318,11 +322,15 @@ def build() -> Dashboard:
             _stat(
                 ids,
                 "Total P&L",
-                # one selector over both: a sum of two sums is empty when a service reports only one of them
-                "sum" + _running(f'{{__name__=~"trading_pnl_realized|trading_pnl_unrealized",{J}}}'),
+                # What TradingPnLLossLimitBreached reads (rules/recording.yml): a crashed process's last P&L held
+                # until a successor, a clean stop or the process back; on the instances' gauges the stat dropped
+                # a crashed worker's book 10 minutes after the crash while its loss page kept firing.
+                f"sum({PNL_TOTAL}{{{J}}})",
                 "short",
-                "Realized + unrealized P&L, in the account currency: the last report of each running process at the"
-                " range's end (the live page's P&L of the same moment, give or take the metric export interval)."
+                "Realized + unrealized P&L, in the account currency, as the loss limit alert reads it"
+                " (job:trading_pnl_total:sum): the last report of each process at the range's end (the live page's"
+                " P&L of the same moment, give or take the metric export interval), a crashed process's last P&L"
+                " included until a new instance of its service starts or it stops cleanly."
                 " Over whatever period the service counts its P&L: tradeobs resets nothing at trading_day_start.",
                 instant=True,
             ).thresholds(thresholds((None, "red"), (0, "green")))
@@ -639,6 +647,24 @@ def build() -> Dashboard:
         .with_panel(
             _ts(
                 ids,
+                "P&L by strategy vs loss limit",
+                "short",
+                prom("A", f"{PNL_STRATEGY}{{{J}}}", "{{job}} {{strategy}}"),
+                prom("B", "-tradeobs:limit_pnl_loss:currency", "loss limit"),
+                span=24,
+            )
+            .description(
+                "Realized + unrealized P&L per service and strategy, what TradingPnLLossLimitBreached pages on"
+                " (job_strategy:trading_pnl_total:sum), against the loss limit (-tradeobs:limit_pnl_loss:currency,"
+                " rules/limits.yml). A crashed process's last P&L stays in it until a new instance of its service"
+                " starts, it stops cleanly or it is back: the book is still at the venue. The symbol panels"
+                " below read the running processes' gauges and do not show a crashed process's book."
+            )
+            .thresholds(thresholds((None, "red"), (-pnl_loss_limit, "green")))
+        )
+        .with_panel(
+            _ts(
+                ids,
                 f"Realized P&L: {TOP // 2} best and {TOP // 2} worst symbols",
                 "short",
                 prom(
@@ -652,7 +678,8 @@ def build() -> Dashboard:
                 span=8,
             ).description(
                 f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest realized P&L at the end"
-                " of the time range. Total P&L (stat) counts every symbol."
+                " of the time range. Total P&L (stat) counts every symbol, and a crashed process's"
+                " held book, which these gauges no longer show (P&L by strategy vs loss limit)."
             )
         )
         .with_panel(
@@ -671,7 +698,8 @@ def build() -> Dashboard:
                 span=8,
             ).description(
                 f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest unrealized P&L at the"
-                " end of the time range. Total P&L (stat) counts every symbol."
+                " end of the time range. Total P&L (stat) counts every symbol, and a crashed process's"
+                " held book, which these gauges no longer show (P&L by strategy vs loss limit)."
             )
         )
         .with_panel(
