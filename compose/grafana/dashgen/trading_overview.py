@@ -662,46 +662,8 @@ def build() -> Dashboard:
             )
             .thresholds(thresholds((None, "red"), (-pnl_loss_limit, "green")))
         )
-        .with_panel(
-            _ts(
-                ids,
-                f"Realized P&L: {TOP // 2} best and {TOP // 2} worst symbols",
-                "short",
-                prom(
-                    "A",
-                    _of_top(
-                        f"sum by (symbol) {_running(f'trading_pnl_realized{{{JS}}}')}",
-                        _best_and_worst("trading_pnl_realized", TOP // 2),
-                    ),
-                    "{{symbol}}",
-                ),
-                span=8,
-            ).description(
-                f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest realized P&L at the end"
-                " of the time range. Total P&L (stat) counts every symbol, and a crashed process's"
-                " held book, which these gauges no longer show (P&L by strategy vs loss limit)."
-            )
-        )
-        .with_panel(
-            _ts(
-                ids,
-                f"Unrealized P&L (open positions): {TOP // 2} best and {TOP // 2} worst symbols",
-                "short",
-                prom(
-                    "A",
-                    _of_top(
-                        f"sum by (symbol) {_running(f'trading_pnl_unrealized{{{JS}}}')}",
-                        _best_and_worst("trading_pnl_unrealized", TOP // 2),
-                    ),
-                    "{{symbol}}",
-                ),
-                span=8,
-            ).description(
-                f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest unrealized P&L at the"
-                " end of the time range. Total P&L (stat) counts every symbol, and a crashed process's"
-                " held book, which these gauges no longer show (P&L by strategy vs loss limit)."
-            )
-        )
+        .with_panel(_pnl_by_symbol(ids, "trading_pnl_realized", "Realized P&L", "realized P&L"))
+        .with_panel(_pnl_by_symbol(ids, "trading_pnl_unrealized", "Unrealized P&L (open positions)", "unrealized P&L"))
         .with_panel(
             _ts(
                 ids,
@@ -797,4 +759,23 @@ def build() -> Dashboard:
             .span(24)
             .height(10)
         )
+    )
+
+
+def _pnl_by_symbol(ids: Ids, metric: str, title: str, what: str) -> timeseries.Panel:
+    """The best and worst symbols of one P&L gauge, at the end of the time range (the running processes' values)."""
+    return _ts(
+        ids,
+        f"{title}: {TOP // 2} best and {TOP // 2} worst symbols",
+        "short",
+        prom(
+            "A",
+            _of_top(f"sum by (symbol) {_running(f'{metric}{{{JS}}}')}", _best_and_worst(metric, TOP // 2)),
+            "{{symbol}}",
+        ),
+        span=8,
+    ).description(
+        f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest {what} at the end"
+        " of the time range. Total P&L (stat) counts every symbol, and a crashed process's"
+        " held book, which these gauges no longer show (P&L by strategy vs loss limit)."
     )
