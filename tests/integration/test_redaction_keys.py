@@ -6,6 +6,7 @@ Alpaca key id with no key word near it and a websocket auth message's key reach 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -24,12 +25,11 @@ from .procs import Stack, jaeger_trace, read_otlp_json_logs, span_tags
 pytestmark = pytest.mark.integration
 
 
-def test_collector_deletes_exactly_the_keys_the_agent_masks(stack: Stack) -> None:
-    service = f"redaction-{uuid.uuid4().hex[:10]}"
-    names = key_corpus()
-    attrs = {n: f"value-of-{n}" for n in names}
-    limits = SpanLimits(max_span_attributes=len(names) + 1, max_event_attributes=len(names) + 1)
-    tp = TracerProvider(resource=Resource.create({"service.name": service, **attrs}), span_limits=limits)
+def _one_span_through_jaeger(stack: Stack, resource: dict[str, str], attrs: dict[str, str]) -> dict[str, Any]:
+    """One span with ``attrs``, and an event with them, sent by a plain SDK service (no agent) through the
+    collector: its trace as Jaeger v2's query API returns it."""
+    limits = SpanLimits(max_span_attributes=len(attrs) + 1, max_event_attributes=len(attrs) + 1)
+    tp = TracerProvider(resource=Resource.create(resource), span_limits=limits)
     tp.add_span_processor(
         BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://{stack.otlp_grpc_endpoint}", insecure=True))
     )
@@ -38,8 +38,15 @@ def test_collector_deletes_exactly_the_keys_the_agent_masks(stack: Stack) -> Non
         trace_id = format(span.get_span_context().trace_id, "032x")
     assert tp.force_flush()
     tp.shutdown()
+    trace: dict[str, Any] = stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, trace_id), f"trace {trace_id}")
+    return trace
 
-    trace = stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, trace_id), f"trace {trace_id}")
+
+def test_collector_deletes_exactly_the_keys_the_agent_masks(stack: Stack) -> None:
+    service = f"redaction-{uuid.uuid4().hex[:10]}"
+    names = key_corpus()
+    attrs = {n: f"value-of-{n}" for n in names}
+    trace = _one_span_through_jaeger(stack, {"service.name": service, **attrs}, attrs)
     (jspan,) = trace["spans"]
     redactor = Redactor()
     expected_kept = {n for n in names if not redactor.is_secret_key(n)}
@@ -81,19 +88,8 @@ def test_collector_masks_the_same_text_keys_as_the_agent(stack: Stack) -> None:
 def test_a_key_id_by_its_shape_and_an_auth_messages_key_reach_jaeger_masked(stack: Stack) -> None:
     """From a service without the agent (a plain SDK), through the collector, read back from Jaeger v2's query API."""
     texts = [t for t, _ in _SHAPES] + _SHAPES_KEPT
-    tp = TracerProvider(resource=Resource.create({"service.name": f"shapes-{uuid.uuid4().hex[:10]}"}))
-    tp.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://{stack.otlp_grpc_endpoint}", insecure=True))
-    )
     attrs = {f"note.{i}": t for i, t in enumerate(texts)}
-    with tp.get_tracer("shapes").start_as_current_span("ws.connect", attributes=attrs) as span:
-        span.add_event("sent", attrs)
-        trace_id = format(span.get_span_context().trace_id, "032x")
-    assert tp.force_flush()
-    tp.shutdown()
-
-    trace = stack.wait_for(lambda: jaeger_trace(stack.jaeger_query_url, trace_id), f"trace {trace_id}")
-    (jspan,) = trace["spans"]
+    (jspan,) = _one_span_through_jaeger(stack, {"service.name": f"shapes-{uuid.uuid4().hex[:10]}"}, attrs)["spans"]
     tags = span_tags(jspan)
     fields = {f["key"]: f["value"] for f in jspan["logs"][0]["fields"]}
     agent = Redactor(known_values=False)
