@@ -74,6 +74,9 @@ def test_the_next_attempt_waits_for_the_collectors_hint_then_delivers(
             spans = ended_spans(3)
             exp.export(spans)
             wait_for(lambda: len(srv.accepted) == 3, "the spans delivered after the pauses", limit=60)
+            # the server took them; the sender thread has its answer once a flush returns (a shutdown at once,
+            # with no deadline, would count a batch whose answer was still on its way as dropped: a full run did)
+            assert exp.force_flush(30_000)
         finally:
             exp.shutdown()
         arrivals = list(srv.arrivals)
