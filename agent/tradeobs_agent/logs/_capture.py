@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeAlias
 
@@ -302,8 +302,7 @@ class CaptureHandler(logging.Handler):
             # stream loggers (get_logger("strategy")), whose records go to their own files: echoed here, a desk's
             # per-order warnings flooded the terminal (431 lines in a minute of the demo during a collector outage)
             return
-        lg = logging.Logger.manager.loggerDict.get(name)
-        if any(h is not self for h in handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)):
+        if any(h is not self for h in handlers_of(name)):
             return  # another handler takes it, as Python would have found
         echo(record)
 
@@ -316,16 +315,19 @@ def emits_to(handler: logging.Handler, provider: Any) -> bool:
     return provider is not None and handler_logger_provider(handler) is provider
 
 
+def handlers_of(name: str) -> Iterator[logging.Handler]:
+    """The handlers a record of logger ``name`` reaches (the root's for a name no logger was made for, or a
+    placeholder's), as ``Logger.callHandlers`` walks them."""
+    lg = logging.Logger.manager.loggerDict.get(name)
+    return handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)
+
+
 def _exported_by(record: logging.LogRecord, provider: Any) -> bool:
     """True when an OpenTelemetry logging handler of the application's on the record's way to the root logger (the
     SDK's ``LoggingHandler``, or ``opentelemetry-instrument``'s) emits ``record`` to ``provider`` itself. A handler
     with filters is not asked again (a filter may count or change what it sees): its records are exported by the
     agent too."""
-    lg = logging.Logger.manager.loggerDict.get(record.name)
-    for h in handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root):
-        if record.levelno >= h.level and not h.filters and emits_to(h, provider):
-            return True
-    return False
+    return any(record.levelno >= h.level and not h.filters and emits_to(h, provider) for h in handlers_of(record.name))
 
 
 _MAX_DECISIONS = 4096

@@ -49,6 +49,7 @@ from ._capture import (
     ServerLogCapture,
     capture,
     emits_to,
+    handlers_of,
 )
 from ._echo import StreamEcho
 from ._format import Built, RecordBuilder, dumps, safe_repr
@@ -514,11 +515,7 @@ class LogPipeline:
             return True  # the fast path: taken only when the capture is the one handler on its way
         if e[5] is PRINTED:
             return False
-        lg = logging.Logger.manager.loggerDict.get(record.name)
-        return not any(
-            h is not self.handler
-            for h in _errors.handlers_reached(lg if isinstance(lg, logging.Logger) else logging.root)
-        )
+        return not any(h is not self.handler for h in handlers_of(record.name))
 
     def _write(self, built: list[Built], offer: Callable[[], None] | None = None) -> None:
         offer = offer or Slices().offer
