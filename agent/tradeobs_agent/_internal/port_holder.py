@@ -20,11 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 from pathlib import Path
 from typing import NamedTuple
 
 from .workers.detect import process_start
+from .workers.store import JoinError, private_dir
 
 __all__ = ["Record", "claim", "release", "user_dir", "who"]
 
@@ -38,21 +38,15 @@ class Record(NamedTuple):
 
 
 def user_dir(base: str) -> Path | None:
-    """``<base>/tradeobs-<uid>`` (created 0700), or None when it is not ours alone (nothing recorded or believed)."""
+    """``<base>/tradeobs-<uid>`` (created 0700), or None when it is not ours alone (nothing recorded or believed):
+    the worker groups' own check of that directory (``store.private_dir``)."""
     uid = os.getuid()
     root = Path(base) / f"tradeobs-{uid}"
     try:
-        root.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    except OSError:
+        private_dir(root, uid)
+    except JoinError:
         return None
-    try:
-        st = root.lstat()
-    except OSError:
-        return None
-    ok = stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o077
-    return root if ok else None
+    return root
 
 
 def claim(host: str, port: int, service: str, base: str, group: tuple[str, int, str] | None = None) -> Record | None:

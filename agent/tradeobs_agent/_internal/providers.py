@@ -472,7 +472,7 @@ class PrometheusEndpoint:
                 settings.prometheus_host,
                 settings.prometheus_port,
                 exc,
-                endpoint._holder(group),
+                endpoint._holder(),
                 cls.RETRY_FIRST,
                 cls.RETRY_MAX,
                 " (its worker group's)" if source is not None else "",
@@ -490,11 +490,12 @@ class PrometheusEndpoint:
 
         from . import prometheus  # noqa: F401
 
-    def _holder(self, group: tuple[str, int, str] | None) -> str:
+    def _holder(self) -> str:
+        """Who serves the port this endpoint could not bind, for its warning (``port_holder.who``)."""
         from . import port_holder
 
         assert self._who is not None
-        service, base, _ = self._who
+        service, base, group = self._who
         said = port_holder.who(self.port, service, base)
         return f"{said}; this group was started by pid {group[1]}" if group is not None else said
 

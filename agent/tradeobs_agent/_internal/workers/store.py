@@ -63,7 +63,7 @@ from ...metrics.wire import (
 )
 from .detect import GroupKey, process_start
 
-__all__ = ["JoinError", "Store", "default_base"]
+__all__ = ["JoinError", "Store", "default_base", "private_dir"]
 
 FOLDED_KEEP = 1024
 _STALE_SCAN = 64  # group directories looked at per open
@@ -84,7 +84,7 @@ def default_base() -> str:
     return tempfile.gettempdir()
 
 
-def _private_dir(path: Path, uid: int) -> None:
+def private_dir(path: Path, uid: int) -> None:
     """Create ``path`` (mode 0700) or check that it is a directory of ours that no one else can write."""
     try:
         path.mkdir(mode=0o700)
@@ -151,7 +151,7 @@ class Store:
         root = Path(base) / f"tradeobs-{uid}"
         if not Path(base).is_dir():
             raise JoinError(f"multiprocess_dir {base!r} is not a directory")
-        _private_dir(root, uid)
+        private_dir(root, uid)
         digest = _digest(service, key)
         path = _aliased(root, digest)
         if path is None and predecessor is not None:
@@ -166,7 +166,7 @@ class Store:
         # Crashed or stopped runs' groups go first: on a full /dev/shm their files hold the space this group's
         # key and snapshots need (removed after joining, they never were: the join failed for want of room).
         clean_stale(root, keep=path)
-        _private_dir(path, uid)
+        private_dir(path, uid)
         store = cls(path, key, f"{os.getpid()}-{secrets.token_hex(4)}")
         store._write_key(service)
         store._join()
