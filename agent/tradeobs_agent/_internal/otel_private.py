@@ -1426,6 +1426,7 @@ def _remembered() -> tuple[str, ...]:
     import os
 
     from .port_holder import user_dir
+    from .workers.store import atomic_write
 
     if _REMEMBER_IN is None:  # a single process: no file of tradeobs' own (issue 11); it starts once anyway
         return _evaluate()
@@ -1440,11 +1441,6 @@ def _remembered() -> tuple[str, ...]:
             return tuple(stored)
     broken = _evaluate()
     if path is not None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(list(broken)))
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with contextlib.suppress(OSError):  # not stored (a full disk): the next worker evaluates again
+            atomic_write(path, json.dumps(list(broken)).encode(), os.getpid())
     return broken

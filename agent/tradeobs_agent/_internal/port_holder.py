@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .workers.detect import process_start
-from .workers.store import JoinError, private_dir
+from .workers.store import JoinError, atomic_write, private_dir
 
 __all__ = ["Record", "claim", "release", "user_dir", "who"]
 
@@ -61,18 +61,11 @@ def claim(host: str, port: int, service: str, base: str, group: tuple[str, int, 
     pid = os.getpid()
     start = process_start(pid)
     doc: dict[str, object] = {"pid": pid, "start": start, "service": service, "host": host, "port": port}
-    if group is not None:
-        doc["group"], doc["started_by"], doc["kind"] = group
+    doc["group"], doc["started_by"], doc["kind"] = group
     path = root / f"p-{port}.json"
-    tmp = root / f".p-{port}.{pid}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(doc).encode(), pid)
     except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         return None
     return Record(path, pid, start)
 

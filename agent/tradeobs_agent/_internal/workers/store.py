@@ -63,7 +63,7 @@ from ...metrics.wire import (
 )
 from .detect import GroupKey, process_start
 
-__all__ = ["JoinError", "Store", "default_base", "private_dir"]
+__all__ = ["JoinError", "Store", "atomic_write", "default_base", "private_dir"]
 
 FOLDED_KEEP = 1024
 _STALE_SCAN = 64  # group directories looked at per open
@@ -102,6 +102,26 @@ def private_dir(path: Path, uid: int) -> None:
         raise JoinError(f"{path} belongs to uid {st.st_uid}, not to this process (uid {uid}); not trusted")
     if st.st_mode & 0o077:
         raise JoinError(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); not trusted")
+
+
+def atomic_write(path: Path, data: bytes, pid: int) -> None:
+    """Write ``path`` (mode 0600) through a temporary file beside it; one that cannot be written whole (a full disk)
+    is removed, not left holding the space a later write needs (the group's directory then stayed full for good).
+    Raises ``OSError``."""
+    tmp = path.with_name(f".{path.name}.{pid}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _try_lock(fd: int) -> bool:
@@ -206,22 +226,7 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def _atomic_write(self, name: str, data: bytes) -> None:
-        """Write ``name`` through a temporary file; one that cannot be written whole (a full disk) is removed, not
-        left holding the space a later write needs (the group's directory then stayed full for good)."""
-        tmp = self.path / f".{name}.{self.pid}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path / name)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(self.path / name, data, self.pid)
 
     def publish(self, snapshot: Snapshot, force: bool = True) -> bool:
         """Write this member's snapshot (atomically), unless nothing changed since the last one (``force``:
