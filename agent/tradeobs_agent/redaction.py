@@ -212,6 +212,12 @@ _AUTH_MARK = (
     r"[\"'](?:(?:action|type|op|method)[\"']\s*:\s*[\"'](?:auth|authenticate|login)|secret|passphrase|signature)[\"']"
 )
 _AUTH_FIELD = r"[\"'](?:key|params)[\"']\s*:\s*[\"']"
+# the gates of the two rules that use them: the field's name, quoted, and a word of the marker
+_AUTH_GATES = (
+    ("key", "params"),
+    ("'key", '"key', "'params", '"params'),
+    ("auth", "login", "secret", "passphrase", "signature"),
+)
 AUTH_FIELDS = frozenset({"key", "params"})
 _AUTH_ACTIONS = frozenset({"auth", "authenticate", "login"})
 _AUTH_ACTION_KEYS = ("action", "type", "op", "method")
@@ -312,20 +318,12 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     (
         r"(?i)(" + _AUTH_MARK + r"[^{}]*?" + _AUTH_FIELD + r")[^\"'{}]+",
         r"\1" + MASK,
-        (
-            ("key", "params"),
-            ("'key", '"key', "'params", '"params'),
-            ("auth", "login", "secret", "passphrase", "signature"),
-        ),
+        _AUTH_GATES,
     ),
     (
         r"(?i)(" + _AUTH_FIELD + r")[^\"'{}]+([\"'][^{}]*?" + _AUTH_MARK + r")",
         r"\1" + MASK + r"\2",
-        (
-            ("key", "params"),
-            ("'key", '"key', "'params", '"params'),
-            ("auth", "login", "secret", "passphrase", "signature"),
-        ),
+        _AUTH_GATES,
     ),
     # A PEM private key block, whole (or to the end of the text when it was cut).
     (
