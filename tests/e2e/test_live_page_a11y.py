@@ -271,9 +271,18 @@ def test_nothing_is_said_by_colour_alone_and_the_charts_have_text(
 
     wait_for(lambda: "over the last" in (page.locator("#chart-pnl").get_attribute("aria-label") or ""), "described")
     selected = js(page, "window.__tradeobs.selected")
-    for chart, lines in (("price", selected), ("pnl", ["total", *selected]), ("latency", ["p50", "p99"])):
+
+    def found_by_its_name(chart: str) -> str | None:
+        """The chart's accessible name, when the page's image of that name is this one chart. The text is rewritten
+        every 2 s ("over the last 4.2 s" grows while the feed is frozen): a rewrite between reading the name and
+        looking it up is tried again (a CI run read it just before one)."""
         name = accessible_name(page, cdp, f"document.getElementById('chart-{chart}')")
-        assert page.get_by_role("img", name=name).count() == 1
+        return name if page.get_by_role("img", name=name, exact=True).count() == 1 else None
+
+    for chart, lines in (("price", selected), ("pnl", ["total", *selected]), ("latency", ["p50", "p99"])):
+        name = wait_for(
+            lambda chart=chart: found_by_its_name(chart), f"the {chart} chart found by its accessible name", limit=10
+        )
         assert all(f"{line} " in name for line in lines), (chart, name)
         assert "(low " in name and "high " in name, name
     # the P&L chart's total is the header's P&L (the feed is frozen, the chart's last point is the last frame's). Both

@@ -120,6 +120,7 @@ def test_gunicorn_recycling_its_workers_sends_a_clean_stop_for_each(collector: C
         "warning",
         "tradeobs_agent.demo:create_app()",
     ]
+    (tmp_path / "mp").mkdir(mode=0o700)  # the workers' group, as a deployment sets it up (a missing one is refused)
     proc = ManagedProcess("gunicorn", argv, env, tmp_path)
 
     def instances() -> tuple[dict[str, str], set[str], list[str]]:
@@ -146,9 +147,17 @@ def test_gunicorn_recycling_its_workers_sends_a_clean_stop_for_each(collector: C
 
     try:
         wait_for(lambda: len(instances()[0]) == 2 or None, "2 gunicorn workers in the collector", procs=(proc,))
-        answered = 0
-        while answered < 12:  # 12 requests over 2 workers of 3 each: at least 2 rounds of replacements
-            answered += ask()
+        # Requests until gunicorn has replaced 2 workers (4 pids seen). A fixed count did not do it: uvicorn checks its
+        # request limit on a 0.1 s tick, so one worker can answer a burst of them before it leaves (a CI run's 12
+        # requests replaced one worker only, and the other never reached its 3).
+        seen = workers()
+
+        def two_replaced() -> bool:
+            ask()
+            seen.update(workers())
+            return len(seen) >= 4
+
+        wait_for(two_replaced, "gunicorn to replace 2 workers", timeout=120, procs=(proc,))
 
         def replaced() -> tuple[dict[str, str], set[str], list[str]] | None:
             pids, stopped, lines = instances()
