@@ -347,7 +347,7 @@ FIELDS: tuple[Field, ...] = (
         "multiprocess_dir",
         "",
         p.optional_text,
-        "where the worker processes share their snapshots (a tradeobs-<uid> directory is made in it)",
+        "where the worker processes share their snapshots (made if missing; a tradeobs-<uid> directory is made in it)",
         empty="/dev/shm, else the temporary directory",
     ),
     _f("shutdown_timeout", 5.0, p.number(float, 0.0, 300, "seconds"), "upper bound on shutdown(), seconds"),

@@ -181,6 +181,22 @@ def test_a_directory_that_is_not_ours_is_never_trusted(tmp_path: Path, problem: 
         Store.open(str(tmp_path), _key(), "svc")
 
 
+def test_a_missing_multiprocess_dir_is_made_as_log_dir_is_and_a_file_there_is_refused(tmp_path: Path) -> None:
+    """``tradeobs config check`` passes a ``multiprocess_dir`` it can create; the workers refused it ("is not a
+    directory"), each ran on its own, and the service's endpoint showed one worker's numbers."""
+    base = tmp_path / "run" / "mp"
+    store = Store.open(str(base), _key(), "svc")
+    try:
+        assert store.path.parent == base / f"tradeobs-{os.getuid()}" and store.path.is_dir()
+    finally:
+        store.close()
+    (tmp_path / "afile").write_bytes(b"")
+    with pytest.raises(JoinError, match="is not a directory"):
+        Store.open(str(tmp_path / "afile"), _key(), "svc")
+    with pytest.raises(JoinError, match="cannot be created"):
+        Store.open(str(tmp_path / "afile" / "mp"), _key(), "svc")
+
+
 class _Disk:
     """``os`` for ``store.py`` on a full disk: a write puts a few bytes in its file, then fails with ENOSPC, for as long
     as ``full()`` says so (the tmpfs of /dev/shm when the snapshots no longer fit)."""

@@ -169,8 +169,14 @@ class Store:
         (gunicorn forgets it when the old one exits), join it too."""
         uid = os.getuid()
         root = Path(base) / f"tradeobs-{uid}"
-        if not Path(base).is_dir():
-            raise JoinError(f"multiprocess_dir {base!r} is not a directory")
+        try:
+            # made when missing, as log_dir is (`tradeobs config check` passes a directory it can create); only the
+            # tradeobs-<uid> directory in it must be private
+            Path(base).mkdir(mode=0o700, parents=True, exist_ok=True)
+        except FileExistsError:
+            raise JoinError(f"multiprocess_dir {base!r} is not a directory") from None
+        except OSError as exc:
+            raise JoinError(f"multiprocess_dir {base!r} cannot be created: {exc.strerror}") from None
         private_dir(root, uid)
         digest = _digest(service, key)
         path = _aliased(root, digest)
