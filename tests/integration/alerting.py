@@ -34,6 +34,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -167,8 +168,8 @@ def load_rules(files: Iterable[Path]) -> tuple[dict[str, dict[str, Any]], dict[s
 # --------------------------------------------------------------------------- time to notify
 
 
-def route_group_wait(am_config: Mapping[str, Any], labels: Mapping[str, str]) -> float | None:
-    """group_wait of the Alertmanager route ``labels`` take; None when that route's receiver is "null"."""
+def route_of(am_config: Mapping[str, Any], labels: Mapping[str, str]) -> tuple[float, str]:
+    """(group_wait, receiver) of the Alertmanager route ``labels`` take."""
 
     def matches(route: Mapping[str, Any]) -> bool:
         for m in route.get("matchers") or []:
@@ -188,6 +189,12 @@ def route_group_wait(am_config: Mapping[str, Any], labels: Mapping[str, str]) ->
         route = child
         wait = seconds(route["group_wait"]) if "group_wait" in route else wait
         receiver = route.get("receiver", receiver)
+    return wait, receiver
+
+
+def route_group_wait(am_config: Mapping[str, Any], labels: Mapping[str, str]) -> float | None:
+    """group_wait of the Alertmanager route ``labels`` take; None when that route's receiver is "null"."""
+    wait, receiver = route_of(am_config, labels)
     return None if receiver == "null" else wait
 
 
@@ -318,6 +325,40 @@ def prometheus_alerts(prom_url: str) -> list[dict[str, Any]]:
     return list(json.loads(http_get(f"{prom_url}/api/v1/alerts")[1])["data"]["alerts"])
 
 
+def rfc3339(ts: str) -> float:
+    """An RFC 3339 time as Prometheus and Alertmanager write it (nanoseconds, "Z") -> Unix seconds."""
+    import datetime
+
+    m = re.fullmatch(r"(.+?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", ts)
+    if m is None:
+        raise ValueError(f"not an RFC 3339 time: {ts!r}")
+    whole = datetime.datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(3) == "Z" else m.group(3)))
+    return whole.timestamp() + float("0." + (m.group(2) or "0"))
+
+
+#: An alert whose value is a duration (no ``for``) fires at the first evaluation that reads a sample over its limit.
+#: A value over the limit stored before that evaluation and not read by an earlier one: the sample that evaluation
+#: read, one scraped while an earlier evaluation ran (stored with its scrape's start time, ingested after), and one
+#: more when the rule group missed an iteration on a loaded machine. A rule that fires later than at its limit (a
+#: limit not compressed, a wrong comparison, a gauge read late) leaves one such value per export interval it waited.
+OVER_THE_LIMIT_BEFORE_FIRING = 3
+
+
+def over_the_limit_before(prom_url: str, series: str, limit: float, at: float) -> list[float]:
+    """The distinct values of ``series`` over ``limit`` that Prometheus stored at or before ``at`` (Unix seconds:
+    an alert's ``activeAt``/``startsAt``, the evaluation that fired it), in the last 10 minutes: what the alert had
+    to read before it fired. Prometheus's own record, no clock of the test's."""
+    from .procs import http_get
+
+    q = {"query": f"{series}[10m]", "time": f"{at:.3f}"}
+    status, body = http_get(f"{prom_url}/api/v1/query?{urllib.parse.urlencode(q)}")
+    data = json.loads(body)
+    if status != 200 or data.get("status") != "success":
+        raise ValueError(f"prometheus query {q!r} failed: {status} {body[:500]!r}")
+    values = {float(v) for s in data["data"]["result"] for _, v in s["values"]}
+    return sorted(v for v in values if v > limit)
+
+
 AM_TIMERS = ("group_wait", "group_interval", "repeat_interval")
 
 
@@ -414,6 +455,17 @@ class Webhook:
         with self._lock:
             got = list(self.received)
         return [(r.at, a) for r in got if r.path == path for a in r.payload["alerts"] if a["status"] == status]
+
+    def receivers(self, alertname: str, **labels: str) -> set[str]:
+        """The receivers (Alertmanager's name for the route's receiver, in each payload) that notified ``alertname``."""
+        with self._lock:
+            got = list(self.received)
+        return {
+            r.payload["receiver"]
+            for r in got
+            for a in r.payload["alerts"]
+            if a["labels"]["alertname"] == alertname and all(a["labels"].get(k) == v for k, v in labels.items())
+        }
 
     def first(self, alertname: str, **labels: str) -> tuple[float, dict[str, Any]] | None:
         for at, alert in self.notifications():

@@ -787,7 +787,9 @@ def test_an_export_over_grpcs_4_mib_reaches_a_default_grpc_receiver_whole() -> N
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    exporter = OTLPMetricExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True, timeout=3)
+    # The deadline only bounds a broken run (a refusal comes at once): encoding and sending 5.5 MB took more than 3 s
+    # on a loaded 2-core machine (DEADLINE_EXCEEDED, a red run of tests/unit with nothing wrong).
+    exporter = OTLPMetricExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True, timeout=60)
     try:
         counting = CountingMetricExporter(exporter, "metrics", f"127.0.0.1:{port}", Registry().self_metrics)
         assert counting.fast_encoding
