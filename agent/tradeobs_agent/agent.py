@@ -53,7 +53,7 @@ from ._internal.exporters import (
 )
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
-from ._internal.workers import join
+from ._internal.workers import join, pool_child
 from ._names import closest, keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
@@ -76,6 +76,7 @@ _log = logging.getLogger("tradeobs")
 _lock = threading.RLock()
 _agent: Agent | None = None
 _closing: Agent | None = None  # the agent whose shutdown() last began (_flush_then_terminate)
+_inits = 0  # how many agents init() started in this process (a pool child that ran it drops nothing)
 
 
 @dataclass
@@ -363,8 +364,9 @@ def _init(
     metric_readers: Sequence[MetricReader],
     log_exporters: Sequence[Any],
 ) -> Agent:
-    global _agent
+    global _agent, _inits
     settings, report = resolve_settings(config_file=config_file, **explicit)
+    _inits += 1
     gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
     gil.stopping(False)
     _learn_secrets(settings)
@@ -913,8 +915,11 @@ def _install_start_hook() -> None:
     @functools.wraps(start)
     def start_in_group(self: Any) -> None:
         agent = _agent
-        if agent is not None and agent.group is None and agent.pid == os.getpid():
-            _form_group(agent)
+        if agent is not None and agent.pid == os.getpid() and not agent.disabled:
+            if agent.group is None:
+                _form_group(agent)
+            # a spawn or forkserver child has no agent of its own: told once if it records without init()
+            pool_child.mark(self, agent.pid, agent.settings.service_name)
         start(self)
 
     start_in_group._tradeobs_forms_group = True  # type: ignore[attr-defined]
@@ -1074,3 +1079,7 @@ def _after_fork_in_child(agent: Agent) -> None:
                     agent.live._join_group()
     except Exception as exc:  # never break the child process
         internal_error("agent.after_fork", exc)
+
+
+# A spawn or forkserver child of a process that ran init(): says once if it records without calling init() itself
+pool_child.initialised = lambda: _inits > 0

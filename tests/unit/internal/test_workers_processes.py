@@ -99,6 +99,27 @@ def test_a_sigterm_during_a_childs_shutdown_lets_it_finish(tmp_path: Path) -> No
     assert got["exitcode"] == -15
 
 
+_SAID = "records with tradeobs without calling init() itself"
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_spawn_child_that_records_without_init_says_so_once(method: str, tmp_path: Path) -> None:
+    """A spawn or forkserver child has no agent: what it records is dropped. Before, silently; now each such child
+    says once, on stderr, what it dropped and to call init() (a child whose initializer calls it joins the group
+    and says nothing)."""
+    got, err = _run_full(f"pool-{method}", tmp_path)
+    said = [line for line in err.splitlines() if _SAID in line]
+    pids = got["uninitialised"]
+    assert sorted(int(line.split("pid ", 1)[1].split(",", 1)[0]) for line in said) == sorted(pids), err
+    for line in said:
+        assert f"started with {method!r}" in line and "service 'workers-script'" in line, line
+        assert "1 series of 1 instruments (orders)" in line and "call tradeobs_agent.init() in the child" in line
+    if method == "spawn":
+        assert got["total"] == 3 and len(got["joined"]) == 1  # the initialised child's 2 tasks, on the endpoint
+    else:
+        assert got["total"] == 1
+
+
 def test_when_the_process_that_forked_after_init_exits_a_child_serves_the_endpoint(tmp_path: Path) -> None:
     """The parent led the group and served the port; its children must not keep a copy of its listening socket,
     or the child that takes over cannot listen there and a scrape hangs in a backlog nobody accepts."""

@@ -14,6 +14,9 @@ Scenarios (each prints one JSON line: what the parent scraped):
   workers that never call ``init()``; the parent scrapes 17 and counts the log lines;
 * ``sigterm-in-shutdown``: the parent calls ``init()`` and counts 5; a forked child counts 10 while its own
   ``shutdown()`` runs, and is sent SIGTERM then (as ``Pool.terminate()`` does to a worker that is exiting);
+* ``pool-spawn`` / ``pool-forkserver``: the parent calls ``init()`` and counts 1, then runs 2 tasks in each of a
+  ``ProcessPoolExecutor`` and (spawn only) a ``Pool`` of 1 worker that never calls ``init()``, and (spawn only)
+  a ``ProcessPoolExecutor`` whose initializer calls it; the parent scrapes what it can;
 * ``parent-exits``: as ``init-then-fork``, but the parent (the group's leader, serving the endpoint) exits once
   it scraped 25 and leaves its children running (each writes its output to ``child-<pid>.log`` and stops when
   the file ``stop`` appears in the directory); the test scrapes them after.
@@ -45,6 +48,11 @@ def _init(port: int, logs: str = "") -> Any:
         logs=LogOptions(dir=logs),
         prometheus=PrometheusOptions(host="127.0.0.1", port=port),
     )
+
+
+def _init_from_env() -> None:
+    """A pool's initializer in a spawn child: the parent's settings, from the environment it inherited."""
+    _init(int(os.environ["WORKERS_SCRIPT_PORT"]))
 
 
 def _task(i: int) -> int:
@@ -228,6 +236,28 @@ def sigterm_in_shutdown(port: int) -> None:
     print(json.dumps({**got, "told": told, "exitcode": child.exitcode}))
 
 
+def pool_spawn(method: str, port: int) -> None:
+    _init(port)
+    tradeobs_agent.counter("orders").bind(kind="parent").add(1)
+    ctx = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(1, mp_context=ctx) as ex:
+        pids = set(ex.map(_task, range(2)))
+    if method == "spawn":
+        pool = ctx.Pool(1)
+        pids |= set(pool.map(_task, range(2)))
+        pool.close()
+        pool.join()
+        os.environ["WORKERS_SCRIPT_PORT"] = str(port)
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_from_env) as ex:
+            joined = set(ex.map(_task, range(2)))
+        expected = 3  # the parent's 1 and the 2 of the child that called init()
+    else:
+        joined, expected = set(), 1
+    got = _until(port, lambda s: s["total"] >= expected and len(s["pids"]) == 1, timeout=30)
+    tradeobs_agent.shutdown()
+    print(json.dumps({**got, "uninitialised": sorted(pids), "joined": sorted(joined)}))
+
+
 def parent_exits(port: int, base: str) -> None:
     agent = _init(port)
     orders = tradeobs_agent.counter("orders").bind(kind="x")
@@ -266,6 +296,8 @@ if __name__ == "__main__":
         pool_fork(port, base)
     elif scenario == "sigterm-in-shutdown":
         sigterm_in_shutdown(port)
+    elif scenario in ("pool-spawn", "pool-forkserver"):
+        pool_spawn(scenario[5:], port)
     elif scenario == "parent-exits":
         parent_exits(port, base)
     else:
