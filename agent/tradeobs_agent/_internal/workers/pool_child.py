@@ -52,9 +52,9 @@ class _Mark:
 def mark(process: Any, pid: int, service: str) -> None:
     """Mark ``process``, about to be started by a process whose agent runs (pid ``pid``, service ``service``)."""
     how = getattr(process, "_start_method", None)
-    if how is None:  # a Process of the default context: its method (asked without fixing it)
+    if how is None:  # a Process of the default context: its method (start() fixes it just after, as this does)
         mp = sys.modules.get("multiprocessing")
-        how = mp.get_start_method(allow_none=True) if mp is not None else None
+        how = mp.get_start_method() if mp is not None else None
     try:
         setattr(process, ATTRIBUTE, _Mark(pid, service, how or "spawn"))
     except (AttributeError, TypeError):  # a Process subclass with __slots__: its child is not told
