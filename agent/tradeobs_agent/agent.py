@@ -53,7 +53,7 @@ from ._internal.exporters import (
 )
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
-from ._internal.workers import join
+from ._internal.workers import join, pool_child
 from ._names import closest, keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
@@ -75,6 +75,8 @@ __all__ = ["Agent", "export_state", "get_agent", "init", "is_initialized", "shut
 _log = logging.getLogger("tradeobs")
 _lock = threading.RLock()
 _agent: Agent | None = None
+_closing: Agent | None = None  # the agent whose shutdown() last began (_flush_then_terminate)
+_inits = 0  # how many agents init() started in this process (a pool child that ran it drops nothing)
 
 
 @dataclass
@@ -108,6 +110,9 @@ class Agent:
     _mp_exit_hooked: bool = False  # shutdown() registered for the exit of multiprocessing's children
     _closed: bool = False
     _crashed: bool = False  # the main thread ended on an uncaught exception (_shutdown_at_exit)
+    _stopping_on: int = 0  # the thread running shutdown() while it runs (_flush_then_terminate)
+    _stopped: threading.Event = field(default_factory=threading.Event)  # shutdown() has returned
+    _term_after: bool = False  # a SIGTERM came while this shutdown ran on the main thread: it ends the process after
 
     @property
     def prometheus_url(self) -> str | None:
@@ -137,13 +142,23 @@ class Agent:
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop everything, within ``timeout`` seconds (default: the ``shutdown_timeout`` setting)."""
-        global _agent
+        global _agent, _closing
         with _lock:
             if self._closed:
                 return True
             self._closed = True
             if _agent is self:
                 _agent = None
+            _closing, self._stopping_on = self, threading.get_ident()
+        try:
+            return self._shutdown(timeout)
+        finally:
+            self._stopping_on = 0
+            self._stopped.set()
+            if self._term_after:  # the SIGTERM that came meanwhile (_flush_then_terminate) ends the process now
+                _terminate_now()
+
+    def _shutdown(self, timeout: float | None) -> bool:
         timeout = self.settings.shutdown_timeout if timeout is None else timeout
         # A planned stop, told apart from a crash: the last export carries it, and TradingServiceTelemetryMissing
         # skips an instance that sent it (docs/alerts.md). A kill never gets here; an uncaught exception does (at
@@ -349,8 +364,9 @@ def _init(
     metric_readers: Sequence[MetricReader],
     log_exporters: Sequence[Any],
 ) -> Agent:
-    global _agent
+    global _agent, _inits
     settings, report = resolve_settings(config_file=config_file, **explicit)
+    _inits += 1
     gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
     gil.stopping(False)
     _learn_secrets(settings)
@@ -816,14 +832,37 @@ def _flush_on_sigterm() -> None:
 
 
 def _flush_then_terminate(signum: int, frame: Any) -> None:
-    agent = _agent
+    agent, closing = _agent, _closing
     if agent is not None and agent.pid == os.getpid():
         # On a thread of its own, waited for at most the shutdown bound (and a second): the signal may have come
         # while this main thread held a lock the flush needs, and then the process still ends in time.
         flush = threading.Thread(target=agent.shutdown, name="tradeobs-sigterm", daemon=True)
         flush.start()
-        wait = workers.HANDOVER_WAIT if agent.group is not None else 0.0  # hand_over_before_exit() comes first
-        flush.join(agent.settings.shutdown_timeout + wait + 1.0)
+        flush.join(_shutdown_bound(agent))
+    elif closing is not None and closing.pid == os.getpid() and not closing._stopped.is_set():
+        # A shutdown() already running: a multiprocessing child's exit (Pool.terminate() sends SIGTERM to workers
+        # that are already exiting, in their exit's shutdown), atexit, the application's own call, or a second
+        # SIGTERM. Before, the process was ended in the middle of it, and what it had not yet written (the child's
+        # last counts, log lines and spans) was lost, uncounted. Interrupted on this thread, it cannot finish while
+        # this handler waits: it ends the process when it returns. On another thread: waited for, within its bound.
+        if closing._stopping_on == threading.get_ident():
+            closing._term_after = True
+            return
+        closing._stopped.wait(_shutdown_bound(closing))
+    _terminate_now()
+
+
+def _shutdown_bound(agent: Agent) -> float:
+    """How long a SIGTERM waits for ``agent``'s shutdown: its bound, the lead's handover, a second."""
+    wait = workers.HANDOVER_WAIT if agent.group is not None else 0.0  # hand_over_before_exit() comes first
+    return agent.settings.shutdown_timeout + wait + 1.0
+
+
+def _terminate_now() -> None:
+    """End this process by SIGTERM, as it would have ended without the agent's handler (the same exit status)."""
+    for stream in (sys.stdout, sys.stderr):  # what the process printed (a pool child's output), as at an exit
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, gone, or replaced by None
+            stream.flush()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -876,8 +915,11 @@ def _install_start_hook() -> None:
     @functools.wraps(start)
     def start_in_group(self: Any) -> None:
         agent = _agent
-        if agent is not None and agent.group is None and agent.pid == os.getpid():
-            _form_group(agent)
+        if agent is not None and agent.pid == os.getpid() and not agent.disabled:
+            if agent.group is None:
+                _form_group(agent)
+            # a spawn or forkserver child has no agent of its own: told once if it records without init()
+            pool_child.mark(self, agent.pid, agent.settings.service_name)
         start(self)
 
     start_in_group._tradeobs_forms_group = True  # type: ignore[attr-defined]
@@ -1037,3 +1079,7 @@ def _after_fork_in_child(agent: Agent) -> None:
                     agent.live._join_group()
     except Exception as exc:  # never break the child process
         internal_error("agent.after_fork", exc)
+
+
+# A spawn or forkserver child of a process that ran init(): says once if it records without calling init() itself
+pool_child.initialised = lambda: _inits > 0

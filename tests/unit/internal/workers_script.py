@@ -9,6 +9,14 @@ Scenarios (each prints one JSON line: what the parent scraped):
   inherit the parent's 5, which they must not count again).
 * ``init-then-spawn`` / ``init-then-forkserver``: the parent calls ``init()``, counts 5, then starts 2
   ``multiprocessing`` children with that start method, which call ``init()`` and count 10 each;
+* ``pool-fork``: the parent calls ``init()`` and counts 1, then runs tasks (each counts 1 and logs a line) in
+  ``Pool`` (3 times, each ended by its ``with`` block: ``terminate()``) and ``ProcessPoolExecutor`` forked
+  workers that never call ``init()``; the parent scrapes 17 and counts the log lines;
+* ``sigterm-in-shutdown``: the parent calls ``init()`` and counts 5; a forked child counts 10 while its own
+  ``shutdown()`` runs, and is sent SIGTERM then (as ``Pool.terminate()`` does to a worker that is exiting);
+* ``pool-spawn`` / ``pool-forkserver``: the parent calls ``init()`` and counts 1, then runs 2 tasks in each of a
+  ``ProcessPoolExecutor`` and (spawn only) a ``Pool`` of 1 worker that never calls ``init()``, and (spawn only)
+  a ``ProcessPoolExecutor`` whose initializer calls it; the parent scrapes what it can;
 * ``parent-exits``: as ``init-then-fork``, but the parent (the group's leader, serving the endpoint) exits once
   it scraped 25 and leaves its children running (each writes its output to ``child-<pid>.log`` and stops when
   the file ``stop`` appears in the directory); the test scrapes them after.
@@ -20,9 +28,11 @@ import http.client
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +40,25 @@ import tradeobs_agent
 from tradeobs_agent import LogOptions, PrometheusOptions
 
 
-def _init(port: int) -> Any:
+def _init(port: int, logs: str = "") -> Any:
     return tradeobs_agent.init(
         service_name="workers-script",
         otlp=False,
         live=False,
-        logs=LogOptions(dir=""),
+        logs=LogOptions(dir=logs),
         prometheus=PrometheusOptions(host="127.0.0.1", port=port),
     )
+
+
+def _init_from_env() -> None:
+    """A pool's initializer in a spawn child: the parent's settings, from the environment it inherited."""
+    _init(int(os.environ["WORKERS_SCRIPT_PORT"]))
+
+
+def _task(i: int) -> int:
+    tradeobs_agent.counter("orders").bind(kind="task").add(1)
+    tradeobs_agent.get_logger("execution").info("pool task %d", i)
+    return os.getpid()
 
 
 def _scrape(port: int) -> dict[str, Any] | None:
@@ -169,6 +190,74 @@ def init_then_start(method: str, port: int) -> None:
     print(json.dumps({**got, "after": after, "exitcodes": [p.exitcode for p in procs], "parent_leads": leads}))
 
 
+def pool_fork(port: int, base: str) -> None:
+    logs = Path(base) / "logs"
+    _init(port, str(logs))
+    tradeobs_agent.counter("orders").bind(kind="parent").add(1)
+    ctx = multiprocessing.get_context("fork")
+    for _ in range(3):
+        with ctx.Pool(2) as pool:  # its end terminates the workers (SIGTERM), which may be exiting already
+            pool.map(_task, range(4))
+    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        list(ex.map(_task, range(4)))
+    got = _until(port, lambda s: s["total"] >= 17, timeout=30)
+    tradeobs_agent.shutdown()
+    lines = sum(f.read_text().count("pool task") for f in logs.glob("*.jsonl"))
+    print(json.dumps({**got, "log_lines": lines}))
+
+
+def _stopping_child(in_shutdown: Any) -> None:
+    """Counts 10 while its shutdown runs (a registry flush hook: shutdown() flushes), then tells the parent."""
+    armed, done = [], []
+
+    def hook() -> None:
+        if armed and not done:
+            done.append(1)
+            tradeobs_agent.counter("orders").bind(kind="child").add(10)
+            in_shutdown.set()
+            time.sleep(0.5)  # the parent's SIGTERM comes now
+
+    tradeobs_agent.get_registry().add_flush_hook(hook)
+    armed.append(1)
+    tradeobs_agent.shutdown()
+
+
+def sigterm_in_shutdown(port: int) -> None:
+    _init(port)
+    tradeobs_agent.counter("orders").bind(kind="parent").add(5)
+    ctx = multiprocessing.get_context("fork")
+    in_shutdown = ctx.Event()
+    child = ctx.Process(target=_stopping_child, args=(in_shutdown,))
+    child.start()
+    told = in_shutdown.wait(60)
+    os.kill(child.pid, signal.SIGTERM)  # type: ignore[arg-type]
+    child.join(60)
+    got = _until(port, lambda s: len(s["pids"]) == 1, timeout=30)  # the child left the group
+    print(json.dumps({**got, "told": told, "exitcode": child.exitcode}))
+
+
+def pool_spawn(method: str, port: int) -> None:
+    _init(port)
+    tradeobs_agent.counter("orders").bind(kind="parent").add(1)
+    ctx = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(1, mp_context=ctx) as ex:
+        pids = set(ex.map(_task, range(2)))
+    if method == "spawn":
+        pool = ctx.Pool(1)
+        pids |= set(pool.map(_task, range(2)))
+        pool.close()
+        pool.join()
+        os.environ["WORKERS_SCRIPT_PORT"] = str(port)
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_from_env) as ex:
+            joined = set(ex.map(_task, range(2)))
+        expected = 3  # the parent's 1 and the 2 of the child that called init()
+    else:
+        joined, expected = set(), 1
+    got = _until(port, lambda s: s["total"] >= expected and len(s["pids"]) == 1, timeout=30)
+    tradeobs_agent.shutdown()
+    print(json.dumps({**got, "uninitialised": sorted(pids), "joined": sorted(joined)}))
+
+
 def parent_exits(port: int, base: str) -> None:
     agent = _init(port)
     orders = tradeobs_agent.counter("orders").bind(kind="x")
@@ -203,6 +292,12 @@ if __name__ == "__main__":
         os_fork(port)
     elif scenario in ("init-then-spawn", "init-then-forkserver"):
         init_then_start(scenario.rsplit("-", 1)[1], port)
+    elif scenario == "pool-fork":
+        pool_fork(port, base)
+    elif scenario == "sigterm-in-shutdown":
+        sigterm_in_shutdown(port)
+    elif scenario in ("pool-spawn", "pool-forkserver"):
+        pool_spawn(scenario[5:], port)
     elif scenario == "parent-exits":
         parent_exits(port, base)
     else:
