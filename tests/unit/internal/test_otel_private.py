@@ -289,6 +289,61 @@ def test_batch_put_waits_for_room_the_worker_makes_and_says_when_there_was_none(
     assert sum(held.batches) + kept.count(False) == 40
 
 
+def test_batch_put_with_room_is_emit_without_a_getpid_per_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``batch_put`` with room does what ``BatchProcessor.emit`` does (append on the left, wake the worker at a batch)
+    without its ``os.getpid()`` per item, a system call; a processor reset in a forked child, shut down, or whose pid
+    is not this process's still goes through ``emit``."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tests._util import ended_spans, wait_for
+
+    exp = InMemorySpanExporter()
+    proc = BatchSpanProcessor(exp, max_queue_size=64, max_export_batch_size=4, schedule_delay_millis=60_000)
+    bp = otel_private.batch_processor(proc)
+    spans = ended_spans(11)
+    real, calls = os.getpid, []
+    monkeypatch.setattr(os, "getpid", lambda: calls.append(1) or real())
+    assert all(otel_private.batch_put(bp, s, 0.0) for s in spans[:3])
+    assert list(bp._queue) == spans[2::-1]  # the newest on the left, as emit puts them
+    assert not bp._worker_awaken.is_set() and calls == []
+    assert otel_private.batch_put(bp, spans[3], 0.0)  # a batch: the worker is woken and exports it
+    assert calls == []
+    wait_for(lambda: len(exp.get_finished_spans()) == 4, "the batch the fourth span completed")
+    bp._pid = -1  # a processor of another process's (inherited without the at-fork reset): the SDK's emit resets it
+    assert otel_private.batch_put(bp, spans[4], 0.0)
+    assert calls and bp._pid == real()
+    proc.shutdown()
+    assert otel_private.batch_put(bp, spans[5], 0.0)  # shut down: emit ignores it, as before
+    assert [s.name for s in exp.get_finished_spans()] == ["s0", "s1", "s2", "s3", "s4"]
+
+
+def test_batch_put_in_a_forked_child_uses_the_childs_reset_processor() -> None:
+    """The pid ``batch_put`` compares with is the child's after ``fork()`` (``os.register_at_fork``, as the SDK's own
+    reset): an item put in the child reaches the child's new worker and exporter."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tests._util import ended_spans
+
+    exp = InMemorySpanExporter()
+    proc = BatchSpanProcessor(exp, max_queue_size=64, max_export_batch_size=2, schedule_delay_millis=60_000)
+    bp = otel_private.batch_processor(proc)
+    spans = ended_spans(2)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if the two spans were exported here
+        ok = False
+        try:
+            ok = bp._pid == os.getpid() and all(otel_private.batch_put(bp, s, 0.0) for s in spans)
+            ok = ok and proc.force_flush(5_000) and len(exp.get_finished_spans()) == 2
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exp.get_finished_spans() == ()  # nothing in the parent
+    proc.shutdown()
+
+
 _WORKER = """
 import sys, tradeobs_agent
 tradeobs_agent.init(service_name="w", otlp=False, live=False, logs=tradeobs_agent.LogOptions(dir=""),
