@@ -191,6 +191,31 @@ def test_a_broken_assumption_sends_every_signal_down_the_sdk_path(
     assert len(said) == 2 and all(r.levelno == logging.WARNING for r in said)
 
 
+def test_the_apis_own_tracer_and_logger_are_decided_without_evaluating_the_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent off (``TradingTelemetry`` without ``init()``: the API's proxy or no-op tracer and logger) has no fast
+    path whatever the SDK is: said as before (``tracer_type``, ``logger_type``), and the SDK assumptions are not
+    evaluated for it (that imported the OTLP and Prometheus exporters and parsed SDK sources: 110-160 ms of CPU on
+    the journal's applier at the agent-off service's first order)."""
+    from opentelemetry import trace
+    from opentelemetry._logs import NoOpLogger, NoOpLoggerProvider
+
+    evaluated: list[int] = []
+    monkeypatch.setattr(otel_private, "_BROKEN", None)
+    monkeypatch.setattr(otel_private, "_remembered", lambda: evaluated.append(1) or ())
+    for tracer in (trace.NoOpTracer(), trace.ProxyTracer("t")):
+        assert fastpath.decide("traces", tracer) == fastpath.Plan(False, False, "tracer_type")
+    for logger in (NoOpLogger("l"), NoOpLoggerProvider().get_logger("l")):
+        assert fastpath.decide("logs", logger) == fastpath.Plan(False, False, "logger_type")
+    assert evaluated == []
+    with capture() as cap:  # the SDK's own tracer: evaluated, and exact, as before
+        assert cap.agent.tracer_provider is not None
+        assert fastpath.decide("traces", cap.agent.tracer_provider.get_tracer("t")).exact
+    assert evaluated == [1]
+    _errors.reset()
+
+
 def test_a_processor_of_your_own_takes_the_sdk_path_for_spans_only(caplog: pytest.LogCaptureFixture) -> None:
     from opentelemetry.sdk.trace import SpanProcessor
 
