@@ -1126,6 +1126,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         lambda: _batch_processor_shape(),
         (
             "opentelemetry.sdk._shared_internal:BatchProcessor.emit",
+            "opentelemetry.sdk._shared_internal:BatchProcessor._at_fork_reinit",
             "opentelemetry.sdk._shared_internal:BatchProcessor._export",
             "opentelemetry.sdk._shared_internal:BatchProcessor._should_export_batch",
             "opentelemetry.sdk._shared_internal:BatchProcessor.shutdown",
