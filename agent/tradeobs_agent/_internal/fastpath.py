@@ -47,8 +47,14 @@ def _no(reason: str) -> Plan:
 
 
 def decide(signal: Signal, target: Any) -> Plan:
-    """The one place that decides whether ``signal``'s fast path is exact for ``target``; reports a fallback."""
-    reason = _common_reason()
+    """The one place that decides whether ``signal``'s fast path is exact for ``target``; reports a fallback.
+
+    A tracer or logger that is not the SDK's (the API's no-op or proxy one: ``TradingTelemetry`` with the agent off,
+    no ``init()``) has no fast path whatever the SDK is, and is said so before :func:`_common_reason`, whose first
+    call evaluates the SDK assumptions (the OTLP and Prometheus exporters imported, SDK sources parsed: a second and
+    more of CPU on a loaded machine, on the journal's applier at the first order, holding the GIL through imports).
+    """
+    reason = _not_the_sdks(signal, target) or _common_reason()
     plan: Plan
     if reason:
         plan = _no(reason)
@@ -61,6 +67,15 @@ def decide(signal: Signal, target: Any) -> Plan:
     if not plan.exact:
         _report(signal, plan.reason)
     return plan
+
+
+def _not_the_sdks(signal: Signal, target: Any) -> str:
+    """The reason :func:`_traces` or :func:`_logs` gives first for a tracer or logger that is not the SDK's, or ""."""
+    if signal == "traces" and type(target) is not Tracer:
+        return "tracer_type"
+    if signal == "logs" and type(target) is not otp.Logger:
+        return "logger_type"
+    return ""
 
 
 def _common_reason() -> str:

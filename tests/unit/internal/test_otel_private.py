@@ -191,6 +191,31 @@ def test_a_broken_assumption_sends_every_signal_down_the_sdk_path(
     assert len(said) == 2 and all(r.levelno == logging.WARNING for r in said)
 
 
+def test_the_apis_own_tracer_and_logger_are_decided_without_evaluating_the_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent off (``TradingTelemetry`` without ``init()``: the API's proxy or no-op tracer and logger) has no fast
+    path whatever the SDK is: said as before (``tracer_type``, ``logger_type``), and the SDK assumptions are not
+    evaluated for it (that imported the OTLP and Prometheus exporters and parsed SDK sources: 110-160 ms of CPU on
+    the journal's applier at the agent-off service's first order)."""
+    from opentelemetry import trace
+    from opentelemetry._logs import NoOpLogger, NoOpLoggerProvider
+
+    evaluated: list[int] = []
+    monkeypatch.setattr(otel_private, "_BROKEN", None)
+    monkeypatch.setattr(otel_private, "_remembered", lambda: evaluated.append(1) or ())
+    for tracer in (trace.NoOpTracer(), trace.ProxyTracer("t")):
+        assert fastpath.decide("traces", tracer) == fastpath.Plan(False, False, "tracer_type")
+    for logger in (NoOpLogger("l"), NoOpLoggerProvider().get_logger("l")):
+        assert fastpath.decide("logs", logger) == fastpath.Plan(False, False, "logger_type")
+    assert evaluated == []
+    with capture() as cap:  # the SDK's own tracer: evaluated, and exact, as before
+        assert cap.agent.tracer_provider is not None
+        assert fastpath.decide("traces", cap.agent.tracer_provider.get_tracer("t")).exact
+    assert evaluated == [1]
+    _errors.reset()
+
+
 def test_a_processor_of_your_own_takes_the_sdk_path_for_spans_only(caplog: pytest.LogCaptureFixture) -> None:
     from opentelemetry.sdk.trace import SpanProcessor
 
@@ -287,6 +312,61 @@ def test_batch_put_waits_for_room_the_worker_makes_and_says_when_there_was_none(
     held.gate.set()
     proc.shutdown()
     assert sum(held.batches) + kept.count(False) == 40
+
+
+def test_batch_put_with_room_is_emit_without_a_getpid_per_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``batch_put`` with room does what ``BatchProcessor.emit`` does (append on the left, wake the worker at a batch)
+    without its ``os.getpid()`` per item, a system call; a processor reset in a forked child, shut down, or whose pid
+    is not this process's still goes through ``emit``."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tests._util import ended_spans, wait_for
+
+    exp = InMemorySpanExporter()
+    proc = BatchSpanProcessor(exp, max_queue_size=64, max_export_batch_size=4, schedule_delay_millis=60_000)
+    bp = otel_private.batch_processor(proc)
+    spans = ended_spans(11)
+    real, calls = os.getpid, []
+    monkeypatch.setattr(os, "getpid", lambda: calls.append(1) or real())
+    assert all(otel_private.batch_put(bp, s, 0.0) for s in spans[:3])
+    assert list(bp._queue) == spans[2::-1]  # the newest on the left, as emit puts them
+    assert not bp._worker_awaken.is_set() and calls == []
+    assert otel_private.batch_put(bp, spans[3], 0.0)  # a batch: the worker is woken and exports it
+    assert calls == []
+    wait_for(lambda: len(exp.get_finished_spans()) == 4, "the batch the fourth span completed")
+    bp._pid = -1  # a processor of another process's (inherited without the at-fork reset): the SDK's emit resets it
+    assert otel_private.batch_put(bp, spans[4], 0.0)
+    assert calls and bp._pid == real()
+    proc.shutdown()
+    assert otel_private.batch_put(bp, spans[5], 0.0)  # shut down: emit ignores it, as before
+    assert [s.name for s in exp.get_finished_spans()] == ["s0", "s1", "s2", "s3", "s4"]
+
+
+def test_batch_put_in_a_forked_child_uses_the_childs_reset_processor() -> None:
+    """The pid ``batch_put`` compares with is the child's after ``fork()`` (``os.register_at_fork``, as the SDK's own
+    reset): an item put in the child reaches the child's new worker and exporter."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tests._util import ended_spans
+
+    exp = InMemorySpanExporter()
+    proc = BatchSpanProcessor(exp, max_queue_size=64, max_export_batch_size=2, schedule_delay_millis=60_000)
+    bp = otel_private.batch_processor(proc)
+    spans = ended_spans(2)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if the two spans were exported here
+        ok = False
+        try:
+            ok = bp._pid == os.getpid() and all(otel_private.batch_put(bp, s, 0.0) for s in spans)
+            ok = ok and proc.force_flush(5_000) and len(exp.get_finished_spans()) == 2
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exp.get_finished_spans() == ()  # nothing in the parent
+    proc.shutdown()
 
 
 _WORKER = """
