@@ -111,6 +111,8 @@ def test_routing(tmp_path: Path) -> None:
     assert _route(m, "alertname=Watchdog", "severity=none") == "null"
     assert _route(f, "alertname=TradingKillSwitchEngaged", "severity=critical") == "critical"
     assert _route(f, "alertname=TradingOrderRejectRateHigh", "severity=warning") == "webhook"
+    # a worker crashed among live ones: its book is held, the desk's totals are right; a warning, no page
+    assert _route(f, "alertname=TradingInstanceCrashed", "severity=warning", "team=trading", "job=desk") == "webhook"
     assert _route(f, "alertname=PrometheusStorageNearRetentionSize", "severity=info") == "null"
     assert _route(f, "alertname=Unlabelled") == "webhook"
     # a backtest or replay pages nobody, even from a rule of the deployment's own that keeps trading_mode

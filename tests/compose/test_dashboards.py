@@ -376,10 +376,16 @@ def _money_panels() -> dict[str, str]:
 
 
 def _promtool_panels(
-    tmp_path: Path, interval: str, series: list[tuple[str, str]], cases: list[tuple[str, str, str, float]], at: str
+    tmp_path: Path,
+    interval: str,
+    series: list[tuple[str, str]],
+    cases: list[tuple[str, str, str, float]],
+    at: str,
+    *,
+    empty: bool = False,
 ) -> None:
     """``cases`` (expression, $job, expected labels, value) at ``at`` over ``series``, with the recording rules the
-    panels read (job_instance:tradeobs_agent:gone) evaluated as Prometheus would."""
+    panels read (job_instance:tradeobs_agent:gone) evaluated as Prometheus would; ``empty``: each expects no sample."""
     from .helpers import require_binary
 
     test = {
@@ -389,7 +395,7 @@ def _promtool_panels(
             {
                 "expr": expr.replace("$job", job).replace("$mode", "(live|paper)"),
                 "eval_time": at,
-                "exp_samples": [{"labels": labels, "value": want}],
+                "exp_samples": [] if empty else [{"labels": labels, "value": want}],
             }
             for expr, job, labels, want in cases
         ],
@@ -483,12 +489,37 @@ def test_money_panels_keep_a_crashed_workers_book_as_the_loss_page_does(tmp_path
         (f'tradeobs_agent_exports_succeeded_total{{{b},signal="metrics"}}', "0+1x120 120x20 stale"),
         (f"target_info{{{b}}}", "1x140 stale"),
     ]
+    (crashed,) = exprs["P&L of crashed instances (held in the totals)"]
     cases = [
         (total, "desk", "{}", -1200),
         (by_strategy, "desk", '{__name__="job_strategy:trading_pnl_total:sum", job="desk", strategy="mm"}', -1200),
+        # the part of the totals no live gauge shows (b's positions, equity and exposure left those panels at 35m)
+        (crashed, "desk", '{job="desk", instance="b"}', -900),
     ]
     _promtool_panels(tmp_path, "15s", series, cases, "55m")
     assert "tradeobs:limit_pnl_loss:currency" in limit
+
+
+def test_crashed_instances_panel_is_empty_for_a_worker_recycled_cleanly(tmp_path: Path) -> None:
+    """gunicorn's max_requests: worker b stops cleanly at 30m (tradeobs_agent_stopped 1) and c takes its place. The
+    "P&L of crashed instances" panel names no instance (no promtool sample: the expected list is empty)."""
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "trading-overview.json").read_text())
+    exprs = {p["title"]: [t["expr"] for t in p.get("targets", [])] for p in dash["panels"]}
+    (crashed,) = exprs["P&L of crashed instances (held in the totals)"]
+    a, b, c = (f'job="desk",instance="{i}"' for i in "abc")
+    series = [
+        (f'trading_pnl_realized{{{a},strategy="mm",symbol="AAPL"}}', "-300x240"),
+        (f'tradeobs_agent_exports_succeeded_total{{{a},signal="metrics"}}', "0+1x240"),
+        (f"target_info{{{a}}}", "1x240"),
+        (f'trading_pnl_realized{{{b},strategy="mm",symbol="MSFT"}}', "-900x140 stale"),
+        (f'tradeobs_agent_exports_succeeded_total{{{b},signal="metrics"}}', "0+1x121 121x19 stale"),
+        (f"tradeobs_agent_stopped{{{b}}}", "0x120 1x19 stale"),
+        (f"target_info{{{b}}}", "1x140 stale"),
+        (f'trading_pnl_realized{{{c},strategy="mm",symbol="MSFT"}}', "_x121 0x119"),
+        (f'tradeobs_agent_exports_succeeded_total{{{c},signal="metrics"}}', "_x121 0+1x119"),
+        (f"target_info{{{c}}}", "_x121 1x119"),
+    ]
+    _promtool_panels(tmp_path, "15s", series, [(crashed, "desk", "", 0.0)], "45m", empty=True)
 
 
 def test_panels_say_orders_filled_where_they_count_orders_not_fills() -> None:

@@ -243,6 +243,9 @@ AGE_LIMITS = {
     "TradingOrdersUnacknowledged": "tradeobs:limit_order_ack_age:seconds",
     "TradingEventLoopStalled": "tradeobs:limit_eventloop_stall:seconds",
 }
+# Alerts on an instance's count of metric exports standing still (a crash): the record comparing it with its value
+# an offset before, which the fault must outlast.
+STALL_WINDOWS = {"TradingInstanceCrashed": "job_instance:tradeobs_agent_metric_exports:stalled30s"}
 # Alerts on the agent's own export failures: a failure counts once the OTLP exporter gives up.
 AGENT_EXPORT_ALERTS = {"TradeobsAgentExportFailures", "TradeobsAgentDroppingItems"}
 _AGENT_FED = re.compile(r"trading_|tradeobs_agent_|target_info")
@@ -265,6 +268,10 @@ def notify_within(
     if name in ABSENCE_WINDOWS:
         m = _RANGE.search(records[ABSENCE_WINDOWS[name]])
         assert m, ABSENCE_WINDOWS[name]
+        delay += seconds(m.group(1))
+    if name in STALL_WINDOWS:
+        m = _OFFSET.search(records[STALL_WINDOWS[name]])
+        assert m, STALL_WINDOWS[name]
         delay += seconds(m.group(1))
     if name in AGE_LIMITS:
         limit = re.fullmatch(r"vector\((\d+(?:\.\d+)?)\)", records[AGE_LIMITS[name]].strip())

@@ -121,6 +121,8 @@ def test_notify_within_for_compose_defaults() -> None:
     assert notify_within("TradeobsAgentExportFailures", alerts, records, t) == 300 + 20 + 30 + 15 + 30 + 5
     # an age gauge: + its limit (30 s), which the stall counts up from the block; critical: group_wait 10s
     assert notify_within("TradingEventLoopStalled", alerts, records, t) == 30 + 10 + 30 + 15 + 10 + 5
+    # a crashed instance: + the stall comparison's 30 s (its count of exports flat that long); warning: group_wait 30s
+    assert notify_within("TradingInstanceCrashed", alerts, records, t) == 120 + 10 + 30 + 30 + 15 + 30 + 5
     assert notify_within("PrometheusStorageNearRetentionSize", alerts, records, t) is None
     assert human(175) == "2m55s" and human(52) == "55s"
 

@@ -92,6 +92,8 @@ def test_a_crashed_instance_leaves_the_desk_pnl_while_the_collector_still_serves
         print(f"the crashed instance stopped counting {after:.0f} s after its SIGKILL")
         gone = prometheus_query(prom.url, f'job_instance:tradeobs_agent:gone{{job="{job}"}}')
         assert [g["metric"]["instance"] for g in gone] == [old_instance], gone
+        # its successor took the book over: not a crash to warn about (TradingInstanceCrashed), nothing held
+        assert prometheus_query(prom.url, f'job_instance:tradeobs_agent:crashed{{job="{job}"}}') == []
         # the double count lasted about 30 s, less than the loss limit alert's `for: 1m`: it never fired
         firing = f'ALERTS{{job="{job}", alertname="TradingPnLLossLimitBreached", alertstate="firing"}}'
         assert prometheus_query(prom.url, firing) == []

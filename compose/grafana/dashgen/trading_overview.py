@@ -62,6 +62,9 @@ GONE = f"job_instance:tradeobs_agent:gone{{{J}}}"
 # The P&L the loss limit alert reads (rules/recording.yml), per service and per strategy.
 PNL_TOTAL = "job:trading_pnl_total:sum"
 PNL_STRATEGY = "job_strategy:trading_pnl_total:sum"
+PNL_INSTANCE = "job_instance_strategy:trading_pnl_total:sum"
+# Instances that crashed and whose book no successor took over (rules/recording.yml): their P&L is held in the totals.
+CRASHED = f"job_instance:tradeobs_agent:crashed{{{J}}}"
 
 
 def _running(selector: str) -> str:
@@ -651,16 +654,40 @@ def build() -> Dashboard:
                 "short",
                 prom("A", f"{PNL_STRATEGY}{{{J}}}", "{{job}} {{strategy}}"),
                 prom("B", "-tradeobs:limit_pnl_loss:currency", "loss limit"),
-                span=24,
+                span=16,
             )
             .description(
                 "Realized + unrealized P&L per service and strategy, what TradingPnLLossLimitBreached pages on"
                 " (job_strategy:trading_pnl_total:sum), against the loss limit (-tradeobs:limit_pnl_loss:currency,"
                 " rules/limits.yml). A crashed process's last P&L stays in it until a new instance of its service"
                 " starts, it stops cleanly or it is back: the book is still at the venue. The symbol panels"
-                " below read the running processes' gauges and do not show a crashed process's book."
+                " below read the running processes' gauges and do not show a crashed process's book: P&L of"
+                " crashed instances (beside) says how much of this is such books."
             )
             .thresholds(thresholds((None, "red"), (-pnl_loss_limit, "green")))
+        )
+        .with_panel(
+            # The part of the totals that no live gauge shows: a crashed worker's positions, equity and exposure leave
+            # the symbol, equity and exposure panels (they read the running processes' gauges) when the collector
+            # drops it, while its last P&L stays in the totals until a successor takes the book over. Holding every
+            # per-symbol gauge as the P&L is held would be a recorded copy of each position (1,000 symbols a
+            # service): this panel names the instances instead, as TradingInstanceCrashed does.
+            _ts(
+                ids,
+                "P&L of crashed instances (held in the totals)",
+                "short",
+                prom(
+                    "A",
+                    f"sum by (job, instance) ({PNL_INSTANCE}{{{J}}} and on (job, instance) {CRASHED})",
+                    "{{job}} {{instance}}",
+                ),
+                span=8,
+            ).description(
+                "Realized + unrealized P&L of the instances that stopped reporting without a clean stop and whose book"
+                " no successor took over (job_instance:tradeobs_agent:crashed, what TradingInstanceCrashed warns on):"
+                " their last report, counted in Total P&L and P&L by strategy vs loss limit, though their positions,"
+                " equity and exposure are no longer in the panels below. Empty while every instance reports."
+            )
         )
         .with_panel(_pnl_by_symbol(ids, "trading_pnl_realized", "Realized P&L", "realized P&L"))
         .with_panel(_pnl_by_symbol(ids, "trading_pnl_unrealized", "Unrealized P&L (open positions)", "unrealized P&L"))
@@ -671,6 +698,9 @@ def build() -> Dashboard:
                 "short",
                 prom("A", f"sum by (job) {_running(f'trading_equity{{{J}}}')}", "{{job}}"),
                 span=8,
+            ).description(
+                "Equity of the running processes. A crashed process's leaves it when the collector drops the process"
+                " (5 minutes after its last export), while its P&L stays in the totals: P&L of crashed instances."
             )
         )
         .with_panel(
@@ -691,6 +721,9 @@ def build() -> Dashboard:
                 prom("A", f"sum by (job) {_running(f'trading_exposure_gross{{{J}}}')}", "gross {{job}}"),
                 prom("B", f"sum by (job) {_running(f'trading_exposure_net{{{J}}}')}", "net {{job}}"),
                 span=8,
+            ).description(
+                "Exposure of the running processes. A crashed process's positions leave it when the collector drops"
+                " the process, though they are still at the venue: P&L of crashed instances names it."
             )
         )
         .with_panel(
@@ -723,7 +756,8 @@ def build() -> Dashboard:
             .title(f"Positions now, the {TOP_POSITIONS} largest by |notional|: quantity, notional, unrealized P&L")
             .description(
                 f"The {TOP_POSITIONS} positions (service, symbol) of largest absolute notional; pick symbols in the"
-                " Symbol variable to see others."
+                " Symbol variable to see others. The running processes' positions: a crashed process's are not here"
+                " once the collector dropped it (P&L of crashed instances)."
             )
             .datasource(PROMETHEUS)
             .with_target(_position_target("A", "trading_position_quantity"))  # type: ignore[arg-type]
@@ -777,5 +811,5 @@ def _pnl_by_symbol(ids: Ids, metric: str, title: str, what: str) -> timeseries.P
     ).description(
         f"The {TOP // 2} symbols with the highest and the {TOP // 2} with the lowest {what} at the end"
         " of the time range. Total P&L (stat) counts every symbol, and a crashed process's"
-        " held book, which these gauges no longer show (P&L by strategy vs loss limit)."
+        " held book, which these gauges no longer show (P&L of crashed instances)."
     )
