@@ -75,9 +75,13 @@ def test_a_day_without_frames_up_to_midnight_is_not_said_to_be_the_whole_day(
     since that frame labelled the whole day's (``day_full``): the page said "P&L today" for the P&L since 09:00."""
     rp = reg.gauge("trading.pnl.realized").bind(symbol="AAPL")
     rp.set(50.0)
+    # the evening's clock is fixed too: a run near midnight built the evening's frame on the next day (a full run
+    # went through 00:00 UTC and failed here)
+    evening = time.mktime((*time.localtime()[:3], 18, 0, 0, 0, 0, -1))
+    monkeypatch.setattr(frames.time, "time", lambda: evening)
     b = FrameBuilder(reg)
     b.build()  # the last frame of the evening
-    morning = time.mktime((*time.localtime(time.time() + 86_400)[:3], 9, 0, 0, 0, 0, -1))
+    morning = time.mktime((*time.localtime(evening + 86_400)[:3], 9, 0, 0, 0, 0, -1))
     monkeypatch.setattr(frames.time, "time", lambda: morning)
     rp.set(65.0)
     account = b.build()["account"]
