@@ -317,30 +317,27 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         MASK,
         (("k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "aiza", "sk-"),),
     ),
-    # A request-signing header or parameter named for it as the last part of a longer name: Kraken's API-Sign,
-    # Coinbase's CB-ACCESS-SIGN, OKX's OK-ACCESS-SIGN, Bybit's X-BAPI-SIGN, Gemini's X-GEMINI-SIGNATURE, an OAuth 1.0a
-    # header's oauth_signature (Interactive Brokers' Web API), written "Name: value", "'Name': 'value'" or name=value
-    # (a header dump, an SDK's request in an exception). The signature is an HMAC of the request made with the
-    # secret: with the request it replays it (within the venue's window). A bare "sign"/"signature" is a word
-    # ("signature=" only as a query parameter, above); a name part before it ("-", "_") makes it a header's name.
+    # Broker credentials that only the name or URL they come with tells, in one rule (one scan of each value in the
+    # collector, where three rules cost three: benchmarks/redaction_shapes.py):
+    # * a request-signing header or parameter named for it as the last part of a longer name: Kraken's API-Sign,
+    #   Coinbase's CB-ACCESS-SIGN, OKX's OK-ACCESS-SIGN, Bybit's X-BAPI-SIGN, Gemini's X-GEMINI-SIGNATURE, an OAuth
+    #   1.0a header's oauth_signature (Interactive Brokers' Web API), written "Name: value", "'Name': 'value'" or
+    #   name=value (a header dump, an SDK's request in an exception). The signature is an HMAC of the request made
+    #   with the secret: with the request it replays it (within the venue's window). A bare "sign"/"signature" is a
+    #   word ("signature=" only as a query parameter, above); a name part before it ("-", "_") makes it a header's;
+    # * Interactive Brokers' Flex Web Service token (.../FlexWebService/SendRequest?t=...&q=..., also the older
+    #   FlexStatementService.SendRequest);
+    # * a Binance user-data stream's listen key as the path of its websocket URL
+    #   (wss://stream.binance.com:9443/ws/<listenKey>, 60 letters and digits; a public stream, btcusdt@trade, has "@").
+    # Gated on "-sign"/"_sign", not "sign" ("signal", "design", "signed" are in many lines), and on the URLs' own
+    # parts; the first branch spelt with classes, not (?i): Python's re tried every position 2-3x slower with it.
     (
-        r"(?i)([A-Za-z0-9][_-](?:sign|signature)[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}\]]+",
-        r"\1" + MASK,
-        (("sign",),),
-    ),
-    # Tokens in URLs that only the URL's own shape tells: Interactive Brokers' Flex Web Service token
-    # (.../FlexWebService/SendRequest?t=...&q=..., also the older FlexStatementService.SendRequest), and a Binance
-    # user-data stream's listen key as the path of its websocket URL (wss://stream.binance.com:9443/ws/<listenKey>,
-    # 60 letters and digits; a public stream's name, btcusdt@trade, has an "@").
-    (
-        r"(?i)(flex(?:webservice/|statementservice\.)[a-z]+\?(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+",
-        r"\1" + MASK,
-        (("flex",), ("webservice", "statementservice")),
-    ),
-    (
-        r"(?i)(stream\.binance\.[a-z.]+(?::[0-9]+)?/(?:ws|stream\?streams=)/?)(?!\[REDACTED\])[A-Za-z0-9]{60,}",
-        r"\1" + MASK,
-        (("binance",), ("stream",)),
+        r"([A-Za-z0-9][_-][Ss][Ii][Gg][Nn](?:[Aa][Tt][Uu][Rr][Ee])?[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])"
+        r"[^\s\"',;&}\]]+"
+        r"|((?i:flex(?:webservice/|statementservice\.)[a-z]+\?)(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
+        r"|((?i:stream\.binance\.[a-z.]+)(?::[0-9]+)?/(?i:ws|stream\?streams=)/?)(?!\[REDACTED\])[A-Za-z0-9]{60,}",
+        r"\1\2\3" + MASK,
+        (("-sign", "_sign", "flexwebservice", "flexstatementservice", "stream.binance"),),
     ),
     # Broker key ids known by their shape, with no key word near them ("API key PKABCDEF1234567890XY rejected"):
     # Alpaca's, "PK" (paper) or "AK" (live) and 18 upper-case letters and digits, as one word.
