@@ -1,13 +1,15 @@
-"""What the shape rules (an Alpaca key id with no key word near it, a websocket auth message's key) cost: the agent's
-log path and the collector, this tree against a git revision before them, in the same run.
+"""What the shape and context rules (an Alpaca key id with no key word near it, a websocket auth message's key, a
+signing header's value, a Binance stream URL's listen key, an IB Flex token) cost: the agent's log path and the
+collector, this tree against a git revision before them, in the same run.
 
     python benchmarks/redaction_shapes.py [--before 70dd0c6] [--lines 20000] [--rounds 5] [--spans 5000] [--logs 5000]
                                           [--collector-runs 3] [--no-collector]
 
 Agent: ``Redactor.text`` (what the log worker runs on each message and string attribute) on the demo's kind of lines
-(orders, fills, rejects with order ids, UUIDs, trace ids, prices; words holding "pk"/"ak": "peak", "break"; one
-line in 50 with a secret), each version in its own interpreter (``benchmarks/_trees.py``: ``git archive`` of the
-older agent), rounds taking turns; CPU ns per line (thread time, the fastest of 5 passes), median of rounds.
+(orders, fills, rejects with order ids, UUIDs, trace ids, prices; words holding "pk"/"ak": "peak", "break", and
+"sign"/"binance": "signal", "design", a public stream's URL; one line in 50 with a secret), each version in its own
+interpreter (``benchmarks/_trees.py``: ``git archive`` of the older agent), rounds taking turns; CPU ns per line
+(thread time, the fastest of 5 passes), median of rounds.
 Collector: ``benchmarks/collector_redaction.py``'s run (a fresh ``otelcol-tradeobs``, a plain OTel SDK sender,
 the collector's user+system CPU for the batch) with the older revision's ``collector/otel-collector.yaml`` and this
 tree's, alternated.
@@ -35,6 +37,7 @@ LINES = [
     "position TSLA qty=-20 avg=251.30 unrealized=-132.50 realized=48.00",
     "heartbeat ok latency_ms=3.2 take_profit=1.5 stop_loss=0.8",
     "GET /v2/orders?status=open&limit=50 200 12ms",
+    "ws connected wss://stream.binance.com:9443/ws/btcusdt@trade design=v2 signed=true",
 ]
 SECRET = "API key PKABCDEF1234567890XY rejected"
 

@@ -23,6 +23,8 @@ sys.path.insert(0, str(REPO / "agent"))
 
 from tradeobs_agent.redaction import (  # noqa: E402
     DEFAULT_VALUE_PATTERNS,
+    FLAT_AUTH_FIELD_PATTERN,
+    FLAT_AUTH_SIBLING_PATTERN,
     MASK,
     QUERY_START_PATTERN,
     RE2_FORMS,
@@ -196,21 +198,31 @@ def block(indent: str = "  ") -> str:
         """Every value rule on the string at ``path`` (a no-op on anything else)."""
         return replace("replace_pattern({target}, {rx}, {repl})" + where, path)
 
-    def attributes(path: str, where: str = "", delete: bool = True) -> list[str]:
+    def attributes(path: str, where: str = "", delete: bool = True, auth: bool = False) -> list[str]:
         """The map at ``path`` flattened (OTTL cannot recurse: a nested map's or list's entries become top-level
         entries, ``broker.api_key``, ``args.1``), its secret-named entries deleted (``delete=False``: by
-        attributes/redact, which runs after this processor), its string values masked."""
+        attributes/redact, which runs after this processor), its string values masked. ``auth``: also a websocket
+        auth message's ``key``/``params`` entries (``ws.message.key``), when a ``secret``, ``passphrase`` or
+        ``signature`` entry is in the same map (before that one is deleted)."""
+        sibling = f"IsMatch(Keys({path}), {_ottl_string(FLAT_AUTH_SIBLING_PATTERN)})"
+        auth_where = f"{where} and {sibling}" if where else f" where {sibling}"
         return [
             statement(f"flatten({path}){where}"),
+            *(
+                [statement(f"delete_matching_keys({path}, {_ottl_string(FLAT_AUTH_FIELD_PATTERN)}){auth_where}")]
+                if auth
+                else []
+            ),
             *([statement(f"delete_matching_keys({path}, {keys}){where}")] if delete else []),
             *replace('replace_all_patterns({target}, "value", {rx}, {repl})' + where, path),
         ]
 
     def attribute_context(context: str) -> list[str]:
-        return attribute_context_of(context, f"{context}.attributes")
+        # the resource as the agent's resource is (an auth message's key beside a secret entry), the scope not
+        return attribute_context_of(context, f"{context}.attributes", auth=context == "resource")
 
-    def attribute_context_of(context: str, path: str) -> list[str]:
-        return [f"    - context: {context}", "      statements:", *attributes(path)]
+    def attribute_context_of(context: str, path: str, auth: bool = False) -> list[str]:
+        return [f"    - context: {context}", "      statements:", *attributes(path, auth=auth)]
 
     lines = [
         BEGIN + ": scripts/gen_redaction.py writes this section from",
@@ -251,7 +263,9 @@ def block(indent: str = "  ") -> str:
         "# an account word, user:password@ in URLs, JWTs, AWS key ids, ?key= &sig=",
         "# &signature= X-Amz-Signature= query values, prefixed keys (sk_live_, ghp_,",
         "# github_pat_, xox?-, AIza, sk-ant-, sk-proj-...), Alpaca key ids by their",
-        "# shape (PK/AK + 18), a websocket auth message's key/params in text",
+        "# shape (PK/AK + 18), request-signing headers (API-Sign, CB-ACCESS-SIGN,",
+        "# oauth_signature...), IB Flex ?t= tokens, a Binance listen key in its",
+        "# stream URL, a websocket auth message's key/params in text",
         "# ({'action': 'auth', 'key': ...}), PEM private keys; in the",
         "# URL attributes (url.query, url.full, http.url, http.target) also key=,",
         '# sig=, signature= at the start (url.query has no "?"). So a service',
@@ -261,7 +275,10 @@ def block(indent: str = "  ") -> str:
         "# after the word curl), by RE2 forms written next to the agent's rules",
         "# (redaction.RE2_FORMS). Not here: (name, value) pairs of a",
         "# header list's repr, keys with percent-encoded letters, the agent's known",
-        "# secret values, an auth message's key in a map (flattened: msg.key), span",
+        "# secret values, a flattened auth message's key/params with no secret,",
+        "# passphrase or signature entry in the same map (msg.action=auth beside",
+        "# msg.params: Polygon's; with one, msg.key is deleted in resource, span,",
+        "# span event, log record attributes and a map body), span",
         "# LINK attributes (no processor in this build reaches them: docs/collector.md),",
         "# BYTES values (an attribute or body of raw bytes: the functions skip what",
         "# is no string).",
@@ -276,13 +293,13 @@ def block(indent: str = "  ") -> str:
         *attribute_context("scope"),
         "    - context: span",
         "      statements:",
-        *attributes("span.attributes", delete=False),
+        *attributes("span.attributes", delete=False, auth=True),
         *query_start("span.attributes"),  # the URL attributes' first parameter
         *mask_text("span.name"),
         *mask_text("span.status.message", ' where span.status.message != ""'),
         "    - context: spanevent",
         "      statements:",
-        *attributes("spanevent.attributes"),
+        *attributes("spanevent.attributes", auth=True),
         *query_start("spanevent.attributes"),
         *mask_text("spanevent.name"),
         "  metric_statements:",
@@ -305,8 +322,8 @@ def block(indent: str = "  ") -> str:
         statement("set(log.body, log.cache) where IsList(log.body)"),
         *mask_text("log.body"),
         # a structured body (a map: a Go/Java service's structured logger): its entries as attributes, nested ones too
-        *attributes("log.body", " where IsMap(log.body)"),
-        *attributes("log.attributes", delete=False),
+        *attributes("log.body", " where IsMap(log.body)", auth=True),
+        *attributes("log.attributes", delete=False, auth=True),
         *query_start("log.attributes"),
         *mask_text("log.event_name", ' where log.event_name != ""'),
         END,

@@ -14,6 +14,11 @@ imports its logs module (a class attribute there is ``Resource.create({})``), an
 before ``init()`` runs: ``Invalid key value resource attribute pair token:s3cr3t`` put the secret on the terminal
 and did not name the variable. ``init()`` reports the value itself, masked, in ``logs/system.jsonl``
 (``config.resolve_settings``).
+
+An application that imports the SDK before ``tradeobs_agent`` (``import opentelemetry.sdk._logs``, a framework that
+does) gets the SDK's line before this module can install its filter: the pair is on stderr as it is, and nothing
+here can take it back. :func:`sdk_loaded_first` tells ``resolve_settings`` so, which then says so (masked) next to
+the bad value, with the two fixes: the variable written as ``key=value`` pairs, ``tradeobs_agent`` imported first.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import sys
 from collections.abc import Iterable
 
-__all__ = ["mask_sdk_resource_lines", "near_miss", "otel_variables"]
+__all__ = ["mask_sdk_resource_lines", "near_miss", "otel_variables", "sdk_loaded_first"]
 
 
 @functools.cache
@@ -122,4 +128,11 @@ def mask_sdk_resource_lines() -> None:
         logger.addFilter(_MaskedResourceLines())
 
 
+def sdk_loaded_first() -> bool:
+    """Whether the SDK's resources module was loaded before this module (so before :func:`mask_sdk_resource_lines`):
+    its complaint about a bad ``OTEL_RESOURCE_ATTRIBUTES`` pair may have reached stderr unmasked."""
+    return _SDK_FIRST
+
+
+_SDK_FIRST = _SDK_RESOURCE_LOGGER in sys.modules  # the logger's name is its module's
 mask_sdk_resource_lines()  # at import: ``tradeobs_agent/__init__`` imports this module before the SDK

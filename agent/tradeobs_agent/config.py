@@ -526,6 +526,7 @@ def resolve_settings(
     for f in FIELDS:
         values[f.name] = _resolve_one(f, explicit, env, file_values, report)
     values["otlp_per_signal"] = _per_signal(env, report)
+    _printed_by_the_sdk(env, report)
     _identity_from_attributes(values, report)
     _backtest_defaults(values, report)
     return Settings(**values), report
@@ -537,6 +538,33 @@ def resolve_settings(
 # its simulated P&L and orders under the service's name, where they paged on-call (and again when the run ended:
 # TradingServiceTelemetryMissing). OTLP's part is in ``providers.otlp_mode``: no collector is looked for.
 _BACKTEST_DEFAULTS = {"prometheus_enabled": False, "multiprocess": "off"}
+
+
+def _printed_by_the_sdk(env: Mapping[str, str], report: ConfigReport) -> None:
+    """A bad ``OTEL_RESOURCE_ATTRIBUTES`` holding a secret, with the OTel SDK imported before ``tradeobs_agent``: the
+    SDK printed the bad pair on stderr as it is before the agent could mask its line (``_otel_env``). Said once,
+    masked, beside the bad value, with what to do; the line itself cannot be taken back."""
+    var = ev.OTEL_RESOURCE_ATTRIBUTES
+    raw = env.get(var, "")
+    if not raw or not any(p.setting == "resource_attributes" and p.source == var for p in report.problems):
+        return
+    from . import _otel_env
+
+    shown = default_redactor().text(raw)
+    if shown == raw or not _otel_env.sdk_loaded_first():
+        return
+    report.problems.append(
+        Problem(
+            "resource_attributes",
+            shown,
+            var,
+            "key=value pairs",
+            f"the OpenTelemetry SDK was imported before tradeobs_agent and may have printed {var}'s bad pair on "
+            f"stderr unmasked (as 'Invalid key value resource attribute pair ...'; here: {shown!r}); tradeobs cannot "
+            f"take that line back: write {var} as comma-separated key=value pairs, keep secrets out of it, and "
+            "import tradeobs_agent before opentelemetry.sdk",
+        )
+    )
 
 
 def _backtest_defaults(values: dict[str, Any], report: ConfigReport) -> None:

@@ -33,8 +33,10 @@ does not, is listed in ``docs/logging.md``. In short:
   which has no ``?``, the first one too: :meth:`Redactor.attribute_text`); keys and tokens known
   by their prefix (``sk_live_``, ``rk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AIza``,
   ``sk-proj-``, ``sk-ant-``); Alpaca key ids by their shape alone (``PK``/``AK`` + 18 upper-case letters and
-  digits); a websocket auth message's ``key``/``params`` (``{'action': 'auth', 'key': ...}``, also as a mapping);
-  PEM private key blocks.
+  digits); a websocket auth message's ``key``/``params`` (``{'action': 'auth', 'key': ...}``, also as a mapping,
+  and as separate attributes: :func:`flat_auth_fields`); broker credentials by the name or URL they come with:
+  request-signing headers (``API-Sign``, ``CB-ACCESS-SIGN``, ``X-BAPI-SIGN``, ``oauth_signature``), ``b64secret=``,
+  a Binance ``listenKey`` and its stream URL's path, Interactive Brokers' Flex ``?t=`` token; PEM private key blocks.
 
 Secret **values** the agent knows (``tradeobs_agent.secret_values``: the
 broker keys in the environment, the agent's own tokens, anything passed to
@@ -66,12 +68,15 @@ from .secrets_keys import KEY_PATTERN, SECRET_KEYS, TEXT_KEY_PATTERN, TEXT_TRIGG
 __all__ = [
     "DEFAULT_KEY_PATTERN",
     "DEFAULT_VALUE_PATTERNS",
+    "FLAT_AUTH_FIELD_PATTERN",
+    "FLAT_AUTH_SIBLING_PATTERN",
     "MASK",
     "QUERY_START_PATTERN",
     "RE2_FORMS",
     "URL_ATTRIBUTES",
     "Redactor",
     "default_redactor",
+    "flat_auth_fields",
 ]
 
 MASK = secret_values.MASK
@@ -219,6 +224,12 @@ _AUTH_GATES = (
     ("auth", "login", "secret", "passphrase", "signature"),
 )
 AUTH_FIELDS = frozenset({"key", "params"})
+# The collector's form for a flattened map (OTTL cannot look at a sibling's value, only at the keys, with Keys()): a
+# "key"/"params" entry, whole or as a dotted name's last part, is deleted from a map whose keys (as Keys() writes them,
+# a JSON list) hold a "secret", "passphrase" or "signature" entry (scripts/gen_redaction.py; docs/collector.md).
+FLAT_AUTH_FIELD_PATTERN = r"(?i)(^|\.)(key|params)$"
+FLAT_AUTH_SIBLING_PATTERN = r"(?i)\"([^\"]*\.)?(secret|passphrase|signature)\""
+
 _AUTH_ACTIONS = frozenset({"auth", "authenticate", "login"})
 _AUTH_ACTION_KEYS = ("action", "type", "op", "method")
 _AUTH_SIBLINGS = frozenset({"secret", "passphrase", "signature"})
@@ -305,6 +316,28 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"|sk-(?:proj|ant|svcacct)-[0-9A-Za-z_-]{20,}|sk-[0-9A-Za-z]{48})(?![0-9A-Za-z_-])",
         MASK,
         (("k_live_", "k_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-", "aiza", "sk-"),),
+    ),
+    # Broker credentials that only the name or URL they come with tells, in one rule (one scan of each value in the
+    # collector, where three rules cost three: benchmarks/redaction_shapes.py):
+    # * a request-signing header or parameter named for it as the last part of a longer name: Kraken's API-Sign,
+    #   Coinbase's CB-ACCESS-SIGN, OKX's OK-ACCESS-SIGN, Bybit's X-BAPI-SIGN, Gemini's X-GEMINI-SIGNATURE, an OAuth
+    #   1.0a header's oauth_signature (Interactive Brokers' Web API), written "Name: value", "'Name': 'value'" or
+    #   name=value (a header dump, an SDK's request in an exception). The signature is an HMAC of the request made
+    #   with the secret: with the request it replays it (within the venue's window). A bare "sign"/"signature" is a
+    #   word ("signature=" only as a query parameter, above); a name part before it ("-", "_") makes it a header's;
+    # * Interactive Brokers' Flex Web Service token (.../FlexWebService/SendRequest?t=...&q=..., also the older
+    #   FlexStatementService.SendRequest);
+    # * a Binance user-data stream's listen key as the path of its websocket URL
+    #   (wss://stream.binance.com:9443/ws/<listenKey>, 60 letters and digits; a public stream, btcusdt@trade, has "@").
+    # Gated on "-sign"/"_sign", not "sign" ("signal", "design", "signed" are in many lines), and on the URLs' own
+    # parts; the first branch spelt with classes, not (?i): Python's re tried every position 2-3x slower with it.
+    (
+        r"([A-Za-z0-9][_-][Ss][Ii][Gg][Nn](?:[Aa][Tt][Uu][Rr][Ee])?[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])"
+        r"[^\s\"',;&}\]]+"
+        r"|((?i:flex(?:webservice/|statementservice\.)[a-z]+\?)(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
+        r"|((?i:stream\.binance\.[a-z.]+)(?::[0-9]+)?/(?i:ws|stream\?streams=)/?)(?!\[REDACTED\])[A-Za-z0-9]{60,}",
+        r"\1\2\3" + MASK,
+        (("-sign", "_sign", "flexwebservice", "flexstatementservice", "stream.binance"),),
     ),
     # Broker key ids known by their shape, with no key word near them ("API key PKABCDEF1234567890XY rejected"):
     # Alpaca's, "PK" (paper) or "AK" (live) and 18 upper-case letters and digits, as one word.
@@ -616,8 +649,69 @@ class Redactor:
         return b
 
     def attributes(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
-        """A scrubbed copy of ``attrs``."""
-        return {k: self.value(k, v) for k, v in attrs.items()}
+        """A scrubbed copy of ``attrs`` (a flattened auth message's key too: :func:`flat_auth_fields`)."""
+        out = {k: self.value(k, v) for k, v in attrs.items()}
+        for k in flat_auth_fields(attrs) or ():
+            out[k] = MASK
+        return out
+
+
+_FLAT_FIELD = re.compile(FLAT_AUTH_FIELD_PATTERN).search
+_FLAT_SIBLING = re.compile(r"(?i)(^|\.)(secret|passphrase|signature)$").search
+_FLAT_ACTION = re.compile(r"(?i)(^|\.)(action|type|op|method)$").search
+_flat_kinds: dict[str, int] = {}  # an attribute name: 0 nothing, 1 key/params, 2 secret/passphrase/signature, 3 action
+
+
+def _flat_kind(k: str) -> int:
+    kind = _flat_kinds.get(k)
+    if kind is None:
+        kind = 1 if _FLAT_FIELD(k) else 2 if _FLAT_SIBLING(k) else 3 if _FLAT_ACTION(k) else 0
+        if len(_flat_kinds) < 4096:
+            _flat_kinds[k] = kind
+    return kind
+
+
+def flat_auth_fields(attrs: Mapping[str, Any]) -> list[str] | None:
+    """The names in an attribute map that hold a **flattened** websocket auth message's key (None: none), whose
+    values are masked: ``ws.message.key`` (or ``key``, ``*.params``) in a map that has a ``secret``, ``passphrase``
+    or ``signature`` entry (whole names or a dotted name's last part: the collector's rule, which can only look at
+    names), or beside an ``action``/``type``/``op``/``method`` of auth, authenticate or login under the same prefix
+    (``ws.message.action``, Polygon's ``params``: the agent only). A map-valued attribute is looked at as a mapping
+    (:meth:`Redactor.value`); this is for the same message set as separate attributes, as a span must carry it.
+
+    >>> flat_auth_fields({"ws.message.action": "auth", "ws.message.key": "PK...", "cache.key": "AAPL"})
+    ['ws.message.key']
+    """
+    fields: list[str] | None = None
+    sibling = False
+    actions: list[str] | None = None
+    for k in attrs:
+        if type(k) is not str:
+            continue
+        kind = _flat_kind(k)
+        if not kind:
+            continue
+        if kind == 1:
+            if fields is None:
+                fields = []
+            fields.append(k)
+        elif kind == 2:
+            sibling = True
+        elif actions is None:
+            actions = [k]
+        else:
+            actions.append(k)
+    if fields is None or sibling:
+        return fields
+    if actions is None:
+        return None
+    prefixes = set()
+    for k in actions:
+        v = attrs[k]
+        if type(v) is str and v.lower() in _AUTH_ACTIONS:
+            prefixes.add(k.rpartition(".")[0])
+    found = [f for f in fields if f.rpartition(".")[0] in prefixes]
+    return found or None
 
 
 def _is_auth_message(m: Mapping[Any, Any]) -> bool:

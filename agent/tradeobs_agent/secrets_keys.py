@@ -88,6 +88,11 @@ SECRET_KEYS: tuple[SecretKey, ...] = (
     # Also Alpaca's APCA-API-KEY-ID and APCA-API-SECRET-KEY headers (through "api key" and "secret"),
     # but not APCA_API_BASE_URL.
     SecretKey("private key"),
+    # Coinbase Pro's and Kraken clients' b64secret (the base64 API secret): "secret" after a digit is no word
+    # start in text, so b64secret='...' in a client's repr was kept.
+    SecretKey("b64 secret"),
+    # A Binance user-data stream's listenKey (whoever has it reads the account's orders and balances).
+    SecretKey("listen key"),
     # "token" only as a word: gen_ai.usage.input_tokens, max_tokens are token *counts*.
     SecretKey("token", "word"),
     SecretKey("auth token", "word"),

@@ -45,7 +45,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from .procs import COLLECTOR_CONFIG, _attrs, free_port, http_get, read_otlp_json_logs, start_collector, wait_for
+from .procs import (
+    COLLECTOR_CONFIG,
+    DATA_TIMEOUT,
+    _attrs,
+    free_port,
+    http_get,
+    read_otlp_json_logs,
+    start_collector,
+    wait_for,
+)
 from .test_redaction_values import file_config, read_spans
 
 pytestmark = pytest.mark.integration
@@ -404,3 +413,50 @@ def test_no_redaction_statement_fails_on_odd_values(tmp_path: Path) -> None:
         for line in (workdir / name).read_text(errors="replace").splitlines():
             leaks += [f"{name}{p}" for p in _leaks(json.loads(line))]
     assert leaks == []
+
+
+def test_a_flattened_auth_message_has_its_key_deleted_beside_a_secret_entry(tmp_path: Path) -> None:
+    """A websocket auth message as a map attribute or body (flattened: ``ws.message.key``) or as separate attributes
+    (``ws.message.key`` beside ``ws.message.secret``, as a Python SDK span must carry it) passed its key id through:
+    only the secret-named entry was deleted. Now the ``key``/``params`` entry of a map that has a ``secret``,
+    ``passphrase`` or ``signature`` entry is deleted too; a cache's ``key`` in a record without one stays."""
+    workdir = tmp_path / "collector"
+    workdir.mkdir()
+    service = f"plain-sdk-{uuid.uuid4().hex[:8]}"
+    key_id, cb_key = "my-paper-key-id-0001", "cb-key-0002"
+    with start_collector(workdir, f"127.0.0.1:{free_port()}", config=file_config(workdir)) as c:
+        resource = Resource.create({"service.name": service})
+        endpoint = f"http://{c.otlp_grpc_endpoint}"
+        tp = TracerProvider(resource=resource)
+        tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+        lp = LoggerProvider(resource=resource)
+        lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+        flat = {"ws.message.action": "auth", "ws.message.key": key_id, "ws.message.secret": "s3cr3t-flat"}
+        with tp.get_tracer("plain").start_as_current_span("ws.auth", attributes={"i": 0, **flat}) as span:
+            span.add_event("sent", {"type": "subscribe", "key": cb_key, "passphrase": "pp-123456"})
+        with tp.get_tracer("plain").start_as_current_span("cache.get", attributes={"i": 1, "cache.key": "AAPL"}):
+            pass
+        message = {"action": "auth", "key": key_id, "secret": "s3cr3t-map"}
+        logger = lp.get_logger("plain")
+        logger.emit(body="ws send", attributes={"i": 0, "ws.message": message})
+        logger.emit(body={"ws": message, "venue": "alpaca"}, attributes={"i": 1})
+        logger.emit(body="cache", attributes={"i": 2, "cache": {"key": "MSFT", "hits": 3}})
+        assert tp.force_flush() and lp.force_flush()
+        tp.shutdown()
+        lp.shutdown()
+
+        def everything() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+            spans = [s for s in read_spans(workdir / "traces.jsonl") if "i" in s["_attributes"]]
+            logs = [r for r in read_otlp_json_logs(c.logs_file) if r["_resource"].get("service.name") == service]
+            return (spans, logs) if len(spans) == 2 and len(logs) == 3 else None
+
+        spans, logs = wait_for(everything, "2 spans and 3 log records", timeout=DATA_TIMEOUT, procs=(c.proc,))
+    by_i = {s["_attributes"]["i"]: s for s in spans}
+    assert by_i[0]["_attributes"] == {"i": 0, "ws.message.action": "auth"}
+    assert by_i[0]["events"][0]["_attributes"] == {"type": "subscribe"}
+    assert by_i[1]["_attributes"] == {"i": 1, "cache.key": "AAPL"}
+    recs = {r["_attributes"]["i"]: r for r in logs}
+    assert recs[0]["_attributes"] == {"i": 0, "ws.message.action": "auth"}
+    assert _attrs(recs[1]["body"]["kvlistValue"]["values"]) == {"ws.action": "auth", "venue": "alpaca"}
+    assert recs[2]["_attributes"] == {"i": 2, "cache.key": "MSFT", "cache.hits": 3}
+    assert failed_statements(c.proc.log_path) == []

@@ -107,3 +107,36 @@ def test_resolve_settings_says_nothing_about_known_or_far_names() -> None:
     env = {"OTEL_SERVICE_NAME": "x", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_COLLECTOR_MODE": "g"}
     _settings, report = resolve_settings(env=env)
     assert report.problems == []
+
+
+def test_an_sdk_imported_before_the_agent_printed_the_pair_unmasked_and_init_says_so(tmp_path: Path) -> None:
+    """An application that imports the OTel SDK before ``tradeobs_agent`` gets the SDK's line with the secret on
+    stderr before any of the agent's code runs: nothing can mask it. init() now says so (masked) beside the bad
+    value, naming the fixes; without the secret in the pair, or with the agent imported first, it says nothing more."""
+    script = "import opentelemetry.sdk._logs\n" + _SCRIPT
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    base["TRADEOBS_LOG_DIR"] = str(tmp_path / "logs")
+    bad = "deployment.environment=prod,token:abc123secret"
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**base, "OTEL_RESOURCE_ATTRIBUTES": bad},
+    )
+    assert proc.returncode == 0, proc.stderr
+    # the SDK's own line, printed before the agent was imported: the gap this is about
+    assert "Invalid key value resource attribute pair token:abc123secret" in proc.stderr
+    said = [m for m in _system(tmp_path) if "imported before tradeobs_agent" in m]
+    assert said == [
+        "tradeobs config: the OpenTelemetry SDK was imported before tradeobs_agent and may have printed "
+        "OTEL_RESOURCE_ATTRIBUTES's bad pair on stderr unmasked (as 'Invalid key value resource attribute pair "
+        "...'; here: 'deployment.environment=prod,token:[REDACTED]'); tradeobs cannot take that line back: write "
+        "OTEL_RESOURCE_ATTRIBUTES as comma-separated key=value pairs, keep secrets out of it, and import "
+        "tradeobs_agent before opentelemetry.sdk"
+    ]
+    assert "abc123secret" not in (tmp_path / "logs" / "system.jsonl").read_text()
+    assert proc.stdout.strip() == "[('bad_value', 2)]"  # the bad value, and this
+    # no secret in the bad pair: the SDK's line showed nothing secret, nothing more is said
+    plain = resolve_settings({"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,oops"})[1].problems
+    assert [str(p) for p in plain if "imported before" in str(p)] == []

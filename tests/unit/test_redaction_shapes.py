@@ -9,9 +9,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from starlette.testclient import TestClient
 
 from tests.unit.test_secrets_keys import collector_text
+from tradeobs_agent._internal.otlp_encode import encode_spans
+from tradeobs_agent._internal.scrub import scrub_spans
 from tradeobs_agent.demo import DemoConfig, create_app
 from tradeobs_agent.redaction import MASK, Redactor
 from tradeobs_agent.testing import capture
@@ -78,3 +82,57 @@ def test_nothing_the_demo_logs_or_puts_on_its_spans_is_masked() -> None:
     r = Redactor(known_values=False)
     changed = sorted({v for v in values if MASK in v or r.text(v) != v or collector_text(v) != v})
     assert changed == []
+
+
+def test_a_flattened_auth_message_has_its_key_masked_on_every_path() -> None:
+    """The same auth message as separate attributes (a span cannot carry a map: ``ws.message.key`` beside
+    ``ws.message.secret``) kept its key id on the agent's spans, span events and log records; only the secret-named
+    entry was masked. A ``key`` in a map without a secret entry or an auth action under its prefix stays."""
+    flat = {"ws.message.action": "auth", "ws.message.key": "my-paper-key-id-0001", "ws.message.secret": "s3cr3t-1"}
+    polygon = {"ws.action": "auth", "ws.params": "polyKEY12345abcdef", "cache.key": "AAPL"}
+    coinbase = {"type": "subscribe", "key": "cb-key-0002", "passphrase": "pp-123456"}
+    kept = {"cache.key": "MSFT", "ws.action": "subscribe", "ws.params": "T.AAPL", "order.type": "auth"}
+    secrets = ("my-paper-key-id-0001", "polyKEY12345abcdef", "cb-key-0002", "s3cr3t-1", "pp-123456")
+    with capture() as cap:
+        from opentelemetry import trace
+
+        import tradeobs_agent
+
+        tracer = trace.get_tracer("ws")
+        with tracer.start_as_current_span("ws.auth", attributes={**flat, "i": 0}) as span:
+            span.add_event("sent", coinbase)
+        with tracer.start_as_current_span("ws.auth", attributes={**polygon, "i": 1}):
+            pass
+        with tracer.start_as_current_span("cache.get", attributes={**kept, "i": 2}):
+            pass
+        log = tradeobs_agent.get_logger("ws")
+        log.info("ws send", extra=flat)
+        log.info("cache", extra=kept)
+        raw = [s for s in cap.spans() if s.attributes and "i" in s.attributes]
+        logs = cap.logs()
+    # both export paths: the SDK exporters' scrubbing and the agent's own OTLP encoder
+    scrubbed = {s.attributes["i"]: (dict(s.attributes), dict(s.events[0].attributes) if s.events else None)
+                for s in scrub_spans(raw)}  # fmt: skip
+    encoded = {}
+    for rs in ExportTraceServiceRequest.FromString(encode_spans(raw)).resource_spans:
+        for ss in rs.scope_spans:
+            for sp in ss.spans:
+                a = {kv.key: _pb(kv.value) for kv in sp.attributes}
+                ev = {kv.key: _pb(kv.value) for kv in sp.events[0].attributes} if sp.events else None
+                encoded[a["i"]] = (a, ev)
+    assert scrubbed == encoded == {
+        0: ({"ws.message.action": "auth", "ws.message.key": MASK, "ws.message.secret": MASK, "i": 0},
+            {"type": "subscribe", "key": MASK, "passphrase": MASK}),
+        1: ({"ws.action": "auth", "ws.params": MASK, "cache.key": "AAPL", "i": 1}, None),
+        2: ({**kept, "i": 2}, None),
+    }  # fmt: skip
+    attrs = [dict(r.log_record.attributes or {}) for r in logs]
+    assert not [a for a in attrs if any(s in str(v) for v in a.values() for s in secrets)], attrs
+    assert [a["cache.key"] for a in attrs if "cache.key" in a] == ["MSFT"]
+    r = Redactor(known_values=False)
+    assert r.attributes(polygon) == {"ws.action": "auth", "ws.params": MASK, "cache.key": "AAPL"}
+    assert r.attributes(kept) == kept
+
+
+def _pb(v: AnyValue) -> Any:
+    return getattr(v, v.WhichOneof("value") or "string_value")

@@ -109,7 +109,7 @@ def _collector_regexes(path: Path) -> tuple[list[str], list[str]]:
     bodies = []
     for stmt in _redact_statements(path):
         literals = [bytes(s, "utf-8").decode("unicode_escape") for s in _QUOTED.findall(stmt)]
-        if stmt.startswith("delete_matching_keys("):
+        if stmt.startswith("delete_matching_keys(") and "Keys(" not in stmt:  # not a flattened auth message's
             keys.append(literals[0])
         elif stmt.startswith("replace_pattern(log.body"):
             bodies.append(literals[0])
@@ -311,6 +311,9 @@ def test_the_hand_written_re2_forms_mask_what_the_agent_masks() -> None:
 
 
 # Secrets known by their shape alone, with no key word near them, and websocket auth messages (a dict's repr, JSON).
+# A Kraken API secret (base64 of 64 bytes) and a Binance API secret (64 letters and digits), made up
+_KRAKEN_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+_BINANCE_SECRET = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 _SHAPES = [
     ("API key PKABCDEF1234567890XY rejected", "PKABCDEF1234567890XY"),
     ("alpaca live AK7Y3N2Q9W4E8R1T6U5Z in use", "AK7Y3N2Q9W4E8R1T6U5Z"),
@@ -319,6 +322,23 @@ _SHAPES = [
     ('{"key": "my-paper-key-0002", "secret": "s3cr3t", "action": "auth"}', "my-paper-key-0002"),
     ('ws send {"action":"auth","params":"polyKEY12345abc"}', "polyKEY12345abc"),
     ("{'type': 'subscribe', 'key': 'cbkey-777', 'passphrase': 'pp', 'signature': 'sig'}", "cbkey-777"),
+    # broker secrets with no prefix of their own, masked by the name or URL they come with: request-signing headers
+    # (Kraken, Coinbase, OKX, Bybit, Gemini), an OAuth 1.0a signature (IB's Web API), b64secret= in a client's repr,
+    # IB's Flex Web Service token, a Binance listen key as a field and in its stream URL
+    (f"{{'API-Key': 'kr-key-1', 'API-Sign': '{_KRAKEN_SECRET}'}}", _KRAKEN_SECRET),
+    (f"CB-ACCESS-SIGN: {_KRAKEN_SECRET[:44]} CB-ACCESS-TIMESTAMP: 1700000000", _KRAKEN_SECRET[:44]),
+    (f"X-BAPI-SIGN={_BINANCE_SECRET.lower()}&X-BAPI-SIGN-TYPE=2", _BINANCE_SECRET.lower()),
+    (f"X-GEMINI-SIGNATURE: {_BINANCE_SECRET.lower()}", _BINANCE_SECRET.lower()),
+    ('Authorization: OAuth oauth_consumer_key="TESTCONS", oauth_signature="c2lnbmF0dXJlMTIz%3D"', "c2lnbmF0dXJlMTIz"),
+    (f"AuthenticatedClient(key='cb-key-1', b64secret='{_KRAKEN_SECRET}', passphrase='pp')", _KRAKEN_SECRET),
+    (
+        "GET https://ndcdyn.interactivebrokers.com/AccountManagement/FlexWebService/SendRequest?t=123456789012345678901234"
+        "&q=987654&v=3",
+        "123456789012345678901234",
+    ),
+    ("GetStatement failed: /FlexStatementService.SendRequest?q=1&t=998877665544332211 timeout", "998877665544332211"),
+    (f'{{"listenKey": "{_BINANCE_SECRET[:60]}"}}', _BINANCE_SECRET[:60]),
+    (f"connect wss://stream.binance.com:9443/ws/{_BINANCE_SECRET[:60]} closed", _BINANCE_SECRET[:60]),
 ]
 # ... and what looks a little like them: a trace id, a UUID, hashes, order ids, a "key" that is no auth message's.
 _SHAPES_KEPT = [
@@ -330,6 +350,10 @@ _SHAPES_KEPT = [
     '{"key": "AAPL", "value": 187.5}',
     "{'action': 'subscribe', 'key': 'bars', 'symbols': ['AAPL']}",
     "{'action': 'auth'} {'key': 'MSFT'}",
+    # the signing and URL rules' look-alikes: a signature's type, a word, a public stream, other Flex parameters
+    "X-BAPI-SIGN-TYPE: 2 signature=valid sign: buy design=v2 signed=true",
+    "wss://stream.binance.com:9443/ws/btcusdt@trade /stream?streams=btcusdt@depth/ethusdt@trade",
+    "FlexWebService/SendRequest?q=987654&v=3 t=123 ?t=5",
 ]
 
 
@@ -537,7 +561,25 @@ def test_the_translation_refuses_what_re2_cannot_read() -> None:
 # checks its log for failed statements. Before adding a function (Decode, ParseJSON, Int...) or a condition here,
 # read its code for the errors it returns at run time: one that can fail needs a guard that makes it unable to.
 _NEVER_FAIL = {"flatten", "delete_matching_keys", "replace_all_patterns", "replace_pattern", "set"}
-_CONDITIONS = {"IsMap(log.body)", "IsList(log.body)", 'span.status.message != ""', 'log.event_name != ""'}
+
+
+# A flattened websocket auth message (ws.message.key beside ws.message.secret): Keys() of a map is the list of its
+# names, which IsMatch reads as JSON text (strings only), on a map (attributes; a body only after IsMap: "and" stops at
+# the first false, or every text body would fail in test_no_redaction_statement_fails_on_odd_values). IsMatch on the
+# map itself was not used: it would write every value as JSON (a NaN, bytes, text that is not UTF-8), not checked.
+def _conditions() -> set[str]:
+    auth = {
+        f"IsMatch(Keys({m}), {gen._ottl_string(redaction.FLAT_AUTH_SIBLING_PATTERN)})"
+        for m in ("resource.attributes", "span.attributes", "spanevent.attributes", "log.attributes", "log.body")
+    }
+    return {
+        "IsMap(log.body)",
+        "IsList(log.body)",
+        'span.status.message != ""',
+        'log.event_name != ""',
+        *(c for c in auth if "log.body" not in c),
+        *(f"IsMap(log.body) and {c}" for c in auth if "log.body" in c),
+    }
 
 
 def test_collector_redaction_uses_only_statements_that_cannot_fail_on_a_record() -> None:
@@ -547,4 +589,37 @@ def test_collector_redaction_uses_only_statements_that_cannot_fail_on_a_record()
             assert editor.split("(", 1)[0] in _NEVER_FAIL, f"{path.name}: {stmt[:120]}"
             code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', editor)  # the string literals (the regexes) left out
             assert not re.search(r"\b[A-Z]\w*\(", code), f"{path.name}: a converter in {stmt[:120]}"
-            assert not where or where in _CONDITIONS, f"{path.name}: {stmt[:120]}"
+            assert not where or where in _conditions(), f"{path.name}: {stmt[:120]}"
+
+
+def test_a_flattened_auth_message_key_is_deleted_beside_a_secret_entry_in_every_record_map() -> None:
+    """The collector cannot look at a flattened map's siblings' values, only at its keys (Keys()): ws.message.key is
+    deleted where the same map has a secret, passphrase or signature entry (tests/integration/test_redaction_nested.py
+    sends them through the real collector)."""
+    for path in gen.generated_files():
+        auth = [st for st in _redact_statements(path) if "Keys(" in st]
+        targets = sorted(re.match(r"delete_matching_keys\(([a-z.]+),", st).group(1) for st in auth)  # type: ignore[union-attr]
+        assert targets == [
+            "log.attributes",
+            "log.body",
+            *["resource.attributes"] * 3,  # in each signal's pipeline
+            "span.attributes",
+            "spanevent.attributes",
+        ], path.name
+    field, sibling = re.compile(redaction.FLAT_AUTH_FIELD_PATTERN), re.compile(redaction.FLAT_AUTH_SIBLING_PATTERN)
+    assert [
+        k for k in ("ws.message.key", "key", "msg.params", "keys", "cache.key_count", "monkey") if field.search(k)
+    ] == [
+        "ws.message.key",
+        "key",
+        "msg.params",
+    ]
+    for keys, auth_message in [
+        (["ws.message.action", "ws.message.key", "ws.message.secret"], True),
+        (["type", "key", "passphrase"], True),
+        (["msg.signature", "msg.key"], True),
+        (["cache.key", "cache.hits"], False),
+        (["order.secretary", "key"], False),
+        (["secret_santa", "key"], False),
+    ]:
+        assert (sibling.search(json.dumps(keys, separators=(",", ":"))) is not None) == auth_message, keys

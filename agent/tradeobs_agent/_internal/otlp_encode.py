@@ -37,7 +37,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from .. import secret_values
-from ..redaction import default_redactor
+from ..redaction import default_redactor, flat_auth_fields
 from . import fastpath, otel_private
 from .gil import Slices
 from .scrub import scrub_logs, scrub_metrics, scrub_spans, scrub_text
@@ -202,7 +202,11 @@ def _attributes(tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
     floats = _float_prefixes.get(tag)
     if floats is None:
         floats = _float_prefixes.setdefault(tag, {})
+    flat = flat_auth_fields(attrs)  # ws.message.key beside ws.message.secret: masked, not looked up in the caches
     for key, v in attrs.items():
+        if flat is not None and key in flat:
+            parts.append(_ld(tag, _key_value(key, secret_values.MASK)))
+            continue
         t = type(v)
         if t is float:  # prices, quantities: rarely repeat, not worth a cache entry; written inline
             prefix = floats.get(key)

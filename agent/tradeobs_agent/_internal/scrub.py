@@ -39,7 +39,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, Status
 
 from .. import secret_values
-from ..redaction import URL_ATTRIBUTES, default_redactor
+from ..redaction import URL_ATTRIBUTES, default_redactor, flat_auth_fields
 from .otel_private import readable_span_fields
 
 __all__ = [
@@ -133,6 +133,12 @@ def scrub_attributes(attrs: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
             if changed is None:
                 changed = dict(attrs)
             changed[k] = nv
+    flat = flat_auth_fields(attrs)  # ws.message.key beside ws.message.secret
+    if flat is not None:
+        if changed is None:
+            changed = dict(attrs)
+        for k in flat:
+            changed[k] = secret_values.MASK
     if changed is None:
         return attrs
     if isinstance(attrs, BoundedAttributes):

@@ -27,7 +27,7 @@ from opentelemetry import trace
 
 from .. import secret_values
 from .._errors import internal_error
-from ..redaction import MASK, URL_ATTRIBUTES, Redactor
+from ..redaction import MASK, URL_ATTRIBUTES, Redactor, flat_auth_fields
 from . import links
 from ._capture import _RESERVED, EXPORTED, PRINTED, STREAMS, RawCapture
 
@@ -406,6 +406,7 @@ class RecordBuilder:
             return
         n = 0
         texts: dict[str, str] | None = None
+        flat = flat_auth_fields(dict(items))  # ws.message.key beside ws.message.secret
         for k, v in items:
             if not isinstance(k, str):
                 k = safe_str(k, 200)
@@ -417,7 +418,7 @@ class RecordBuilder:
                 errors.append("too_many_attributes")
                 break
             n += 1
-            if red.is_secret_key(k):
+            if red.is_secret_key(k) or (flat is not None and k in flat):
                 fields[k] = "[REDACTED]"
                 continue
             tv = type(v)
