@@ -253,9 +253,16 @@ class LogPipeline:
         if _capture.active() is not self.queue:
             return
         if by is None:
-            if _configuring:
-                return  # a hooked configuration call is running: it looks itself as it returns
             logging.getLogger("tradeobs")  # takes logging's lock: waits for a configuration under way to end
+        # One look at a time. The worker's gives way to a hooked configuration call's, which looks before its count
+        # goes down: the worker, waiting for logging's lock, once read the count before dictConfig began and looked
+        # as dictConfig returned, beside its caller: both said it (one blaming a set-up "by a name imported before")
+        with _checking:
+            if by is None and _configuring:
+                return  # a hooked configuration call is running: it looks itself as it returns
+            self._check_attached_locked(by)
+
+    def _check_attached_locked(self, by: str | None) -> None:
         self._look_for_otel_handlers()
         done: list[str] = []
         enabled = _enable_own_loggers()
@@ -563,6 +570,7 @@ class LogPipeline:
 _current: LogPipeline | None = None  # the pipeline that attached last (its queue is _capture.active() while it runs)
 _configuring = 0  # hooked configuration calls running (their caller looks as they return, not the worker)
 _configuring_lock = threading.Lock()
+_checking = threading.RLock()  # one look at the capture's attachment at a time (LogPipeline._check_attached)
 _hooked = False
 
 
@@ -611,14 +619,15 @@ def _after(original: Callable[..., Any], what: str, call: Callable[..., Any] | N
         try:
             return original(*args, **kwargs) if call is None else call(original, *args, **kwargs)
         finally:
-            with _configuring_lock:
-                _configuring -= 1
             pipeline = _current
-            if pipeline is not None:
-                try:
+            try:
+                if pipeline is not None:  # looked before the count goes down: the worker leaves it to this look
                     pipeline._check_attached(by=what)
-                except Exception as exc:  # a bug of ours: never into the application's logging set-up
-                    _errors.internal_error("logs.reconfigured", exc)
+            except Exception as exc:  # a bug of ours: never into the application's logging set-up
+                _errors.internal_error("logs.reconfigured", exc)
+            finally:
+                with _configuring_lock:
+                    _configuring -= 1
 
     return configure
 

@@ -47,6 +47,45 @@ tradeobs_agent.shutdown()
     assert "disabled 8 tradeobs logger(s)" in said and "no record was missed" in said
 
 
+def test_the_workers_look_during_a_dictconfig_leaves_the_saying_to_the_dictconfig_call(tmp_path: Path) -> None:
+    """The log worker looks once a second whether the capture is still attached. A look that began just before a
+    dictConfig (it read "no configuration under way", then waited for logging's lock) went on as dictConfig returned,
+    beside the call's own look: a loaded run said it twice, the worker's line blaming a set-up "by a name imported
+    before init()" and saying records may have been missed, which they were not. Here that look is held at exactly
+    that point until dictConfig has configured (still inside the call)."""
+    proc = _run(
+        tmp_path,
+        """
+import threading
+from tradeobs_agent.logs import pipeline
+real_configure, real_get = logging.config.DictConfigurator.configure, logging.getLogger
+waiting, go = threading.Event(), threading.Event()
+def configure(self):  # under the agent's hook (set before init()), which looks as this returns
+    real_configure(self)  # configured (the capture handler removed), logging's lock released
+    go.set()
+    look.join(20)
+logging.config.DictConfigurator.configure = configure
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+def held(name=None):
+    if name == "tradeobs" and threading.current_thread().name == "look":
+        waiting.set()
+        go.wait(20)
+    return real_get(name)
+logging.getLogger = held
+look = threading.Thread(target=pipeline._current._check_attached, name="look")
+look.start()
+waiting.wait(20)  # the look is under way, no configuration yet
+logging.config.dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
+tradeobs_agent.get_logger("execution").error("order o-1 rejected")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "order o-1 rejected" in _messages(tmp_path, "execution")
+    said = [m for m in _messages(tmp_path, "system") if "after init()" in m]
+    assert [m[:60] for m in said] == ["tradeobs: logging.config.dictConfig() after init() removed t"], said
+
+
 def test_basicconfig_after_init_sets_up_the_console_it_was_asked_for(tmp_path: Path) -> None:
     """basicConfig does nothing when the root logger has a handler, and after init() it had the capture's: the
     application's console format and level were silently not applied (its warnings came out bare, its INFO lines
