@@ -402,9 +402,10 @@ class RecordBuilder:
         return span_ctx
 
     @staticmethod
-    def _more_ids(corr: Mapping[str, Any], span_ctx: Any) -> dict[str, Any] | None:
-        """The ids the registered ``links.record_ids`` functions give for the correlation ids, or None."""
-        out: dict[str, Any] | None = None
+    def _more_ids(corr: Mapping[str, Any], span_ctx: Any) -> Mapping[str, Any] | None:
+        """The ids the registered ``links.record_ids`` functions give for the correlation ids, or None (the mappings
+        they return are read, never changed: an order gives the same one for each of its lines)."""
+        out: Mapping[str, Any] | None = None
         for key, ids_of in links.record_ids:
             value = corr.get(key)
             if value is None:
@@ -415,9 +416,7 @@ class RecordBuilder:
                 internal_error("logs.record_ids", exc)
                 continue
             if more:
-                if out is None:
-                    out = {}
-                out.update(more)
+                out = more if out is None else {**out, **more}
         return out
 
     def _add(self, fields: dict[str, Any], attrs: Any, errors: list[str]) -> None:

@@ -280,6 +280,7 @@ class OrderTrace:
         "_filled",
         "_last_error",
         "_last_ns",
+        "_log_ids",
         "_new_id",
         "_record",
         "_sc",
@@ -346,6 +347,7 @@ class OrderTrace:
         # them (log_ids(), on the log worker), so a search by the venue's or the amended id finds them.
         self._venue_id: Any = None
         self._new_id: Any = None
+        self._log_ids: tuple[Any, Any, dict[str, str]] | None = None  # log_ids()'s last answer, for those two ids
 
     # ------------------------------------------------------------------ read-your-writes accessors
     @property
@@ -413,11 +415,15 @@ class OrderTrace:
         vid, nid = self._venue_id, self._new_id
         if vid is None and nid is None:
             return None
+        last = self._log_ids
+        if last is not None and last[0] is vid and last[1] is nid:  # an order's lines: the same ids, line after line
+            return last[2]
         out = {}
         if vid is not None:
             out["venue_order_id"] = text(vid)[:256]
         if nid is not None:
             out["new_order_id"] = text(nid)[:256]
+        self._log_ids = (vid, nid, out)
         return out
 
     def _root_span_context(self, background: bool = False) -> SpanContext:
