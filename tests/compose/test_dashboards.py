@@ -9,11 +9,18 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.integration.grafana_eval import Evaluator, Variable, apply_variable_regex, loki_selector_problem
+from tests.integration.grafana_eval import (
+    Evaluator,
+    Variable,
+    apply_variable_regex,
+    loki_match,
+    loki_selector_problem,
+)
 
 from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
 
@@ -132,6 +139,63 @@ def test_order_drilldown_finds_the_order_by_id() -> None:
     assert any(t.get("minDuration") == "$min_latency" and t.get("maxDuration") == "$max_latency" for t in jaeger)
     logs = [t["expr"] for p, t in _targets(dash) if p["type"] == "logs"]
     assert all('order_id="$order_id"' in e for e in logs), logs
+
+
+def _record(trace: str, stream: str, **ids: str) -> dict[str, Any]:
+    """An OTLP log record as the collector's file exporter writes it (read_otlp_json_logs' shape)."""
+    return {"_resource": {"service.name": "algo-1"}, "_attributes": {"stream": stream, **ids}, "traceId": trace}
+
+
+def test_the_order_log_panels_find_the_records_by_any_id_of_the_order() -> None:
+    """A broker's report names the order by the venue's id (FIX OrderID) or the new id of a cancel/replace: typed in
+    Order id, the drill-down's log panels select the order's records that carry it (the agent adds
+    ``venue_order_id`` and ``new_order_id`` to an order's lines from when it has them: tests/unit/logs/
+    test_order_logs.py; the collector's output: tests/integration/test_broker_bot.py), as LogQL runs them on Loki's
+    structured metadata. Before, only ``order_id`` and ``trace_id`` were matched: the panels stayed empty for those
+    ids until the trace id was clicked. An empty variable selects nothing by itself (a LogQL filter on an empty value
+    matches the records without the field)."""
+    dash = json.loads((GRAFANA_DIR / "dashboards" / "order-drilldown.json").read_text())
+    records = {
+        "signal": _record("t1", "strategy", order_id="c-1"),
+        "ack": _record("t1", "execution", order_id="c-1", venue_order_id="V-1"),
+        "amended fill": _record("t1", "execution", order_id="c-1", venue_order_id="V-1", new_order_id="c-1b"),
+        "other order": _record("t2", "execution", order_id="c-2", venue_order_id="V-2"),
+        "no order": _record("t3", "service"),
+    }
+    cases = [  # (Order id, Trace id) -> the records of each panel: all of them, the execution stream's
+        (("c-1", ""), {"signal", "ack", "amended fill"}),
+        (("V-1", ""), {"ack", "amended fill"}),
+        (("c-1b", ""), {"amended fill"}),
+        (("V-2", ""), {"other order"}),
+        (("", "t1"), {"signal", "ack", "amended fill"}),
+        (("c-9", ""), set()),
+        (("", ""), set()),
+    ]
+    panels = [(p["title"], t["expr"]) for p, t in _targets(dash) if p["type"] == "logs"]
+    assert len(panels) == 2, panels
+    for (order_id, trace_id), want in cases:
+        variables = {
+            "service": Variable("service", ["algo-1"], False),
+            "order_id": Variable("order_id", [order_id], False),
+            "trace_id": Variable("trace_id", [trace_id], False),
+        }
+        for title, expr in panels:
+            query = Evaluator.interpolate(expr, variables, "loki")
+            found = {name for name, r in records.items() if loki_match(query, r)}
+            execution = {n for n in want if records[n]["_attributes"]["stream"] == "execution"}
+            assert found == (execution if "execution" in expr else want), (title, order_id, trace_id, query)
+
+
+def test_the_logql_check_follows_lokis_label_filter_grammar() -> None:
+    """loki_match, which the tests above and tests/integration run the log panels with, reads ``and``, ``,``, ``or``
+    and parentheses as Loki does (``and`` before ``or``), and refuses what it does not know."""
+    r = _record("t1", "execution", order_id="c-1")
+    assert loki_match('{service_name="algo-1"} | order_id="c-1" or stream="x" and order_id="c-2"', r)
+    assert not loki_match('{service_name="algo-1"} | (order_id="x" or stream="execution") and order_id="c-2"', r)
+    assert loki_match('{service_name="algo-1"} | order_id="c-1", stream="execution" | venue_order_id=""', r)
+    assert not loki_match('{service_name="other"} | order_id="c-1"', r)
+    with pytest.raises(AssertionError):
+        loki_match('{service_name="algo-1"} |= "c-1"', r)
 
 
 def _variables(dash: dict, selection: str) -> dict[str, Variable]:  # type: ignore[type-arg]

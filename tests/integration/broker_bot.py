@@ -186,6 +186,21 @@ async def main() -> dict[str, Any]:
     late.cancelled("user")
     await asyncio.to_thread(late.fill, 5, 100.0)  # from another thread, as the broker's
     ids["events-late-fill"] = late.trace_id
+    # An order of the same one-span telemetry that the venue acknowledges under its own id and amends: its steps,
+    # the replace's new id included, are events on its root span.
+    amend = one_span.order_signal("ev-amend", "AAPL", "buy", 10, 100.0)
+    with amend.scope():
+        amend.risk_check(passed=True)
+        amend.submitted()
+        log.info("sent ev-amend")
+        amend.acked("V-ev-77")
+        log.info("acked ev-amend as V-ev-77")
+        amend.replaced("ev-amend-2", qty=15, price=100.5)
+        log.info("replaced ev-amend by ev-amend-2")
+    with one_span.execution("ev-amend-2").scope():  # the fill's report names the new id
+        one_span.execution("ev-amend-2").fill(15, 100.5)
+        log.info("fill ev-amend-2 15 @ 100.5")
+    ids["ev-amend"] = amend.trace_id
     broker.send_report(type="stop")
     broker.reader.join(10)
     return ids

@@ -160,6 +160,79 @@ def loki_selector_problem(expr: str) -> str | None:
     return f"{expr!r}: no matcher needs a non-empty value ({matchers}); Loki refuses such a selector"
 
 
+_LOKI_TOKEN = re.compile(r'\s*(?:([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"|(and|or)\b|([(),|]))')
+
+
+def loki_match(expr: str, record: dict[str, Any]) -> bool:
+    """A LogQL query of stream matchers and label filter stages (``| name op "value"``, combined with ``and``, ``,``,
+    ``or`` and parentheses; ``and`` binds tighter than ``or``, as in Loki's grammar), on one OTLP record of the
+    collector's file exporter (``read_otlp_json_logs``) as Loki's OTLP ingestion indexes it: resource service.name
+    -> service_name; record attributes and the trace id -> structured metadata, dots -> _. A label the record lacks
+    is the empty string, as in LogQL. Anything else (a line filter, a parser) is refused, not guessed."""
+    labels = {k.replace(".", "_"): str(v) for k, v in {**record["_resource"], **record["_attributes"]}.items()}
+    if record.get("traceId"):
+        labels["trace_id"] = record["traceId"]
+    selector = re.match(r"\s*\{([^}]*)\}", expr)
+    assert selector, f"no stream selector in {expr!r}"
+    tokens: list[tuple[str, ...]] = []
+    rest = expr[selector.end() :]
+    while rest.strip():
+        m = _LOKI_TOKEN.match(rest)
+        assert m, f"unsupported LogQL at {rest!r}: {expr}"
+        name, op, quoted, word, punct = m.groups()
+        tokens.append((name, op, quoted) if name else (word or punct,))
+        rest = rest[m.end() :]
+    pos = 0
+
+    def holds(name: str, op: str, quoted: str) -> bool:
+        value, have = json.loads(f'"{quoted}"'), labels.get(name, "")
+        return {
+            "=": have == value,
+            "!=": have != value,
+            "=~": re.fullmatch(value, have) is not None,
+            "!~": re.fullmatch(value, have) is None,
+        }[op]
+
+    def peek() -> tuple[str, ...] | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def factor() -> bool:
+        nonlocal pos
+        t = peek()
+        assert t is not None, f"LogQL ends early: {expr}"
+        pos += 1
+        if t == ("(",):
+            v = either()
+            assert peek() == (")",), f"unbalanced parenthesis: {expr}"
+            pos += 1
+            return v
+        assert len(t) == 3, f"unexpected {t[0]!r}: {expr}"
+        return holds(*t)
+
+    def both() -> bool:
+        nonlocal pos
+        v = factor()
+        while peek() in (("and",), (",",)):
+            pos += 1
+            v = factor() and v
+        return v
+
+    def either() -> bool:
+        nonlocal pos
+        v = both()
+        while peek() == ("or",):
+            pos += 1
+            v = both() or v
+        return v
+
+    ok = all(holds(*m) for m in _LOKI_MATCHER.findall(selector.group(1)))
+    while pos < len(tokens):
+        assert peek() == ("|",), f"a stage must start with |: {expr}"
+        pos += 1
+        ok = either() and ok
+    return ok
+
+
 def apply_variable_regex(regex: str, values: list[str]) -> list[str]:
     """A query variable's ``regex`` on its values, as Grafana does: ``/pattern/flags``; a value it does not
     match is dropped; one it matches becomes the first capture group (the named group ``value`` when

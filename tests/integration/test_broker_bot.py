@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from .agent_proc import agent_env, unique_service
+from .grafana_eval import DATASOURCES, GRAFANA, Evaluator, Query, Variable, loki_match
 from .procs import (
     REPO,
     CollectorProc,
@@ -129,6 +131,55 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     [by_new_id] = jaeger_search(jaeger.query_url, service, tags="order.new_id=amend-2")
     assert by_new_id["traceID"] == ids["amend"]
 
+    # The same with the steps as events on the root span (child_spans=False): the new id is on the root's replace
+    # event, which Jaeger's tag search matches too. The drill-down's own order table (its three searches, the rows
+    # merged) finds the order by each id a broker reports; and its log panels, run on what the collector sends to
+    # Loki (LogQL on the records as Loki's OTLP ingestion stores them), select the order's lines by each id too.
+    drill = json.loads((GRAFANA / "dashboards" / "order-drilldown.json").read_text())
+    ev = Evaluator("", jaeger.query_url, DATASOURCES)
+    end = time.time() + 60
+    amended = ids["ev-amend"]
+
+    def drilldown(typed: str) -> list[Query]:
+        variables = {
+            name: Variable(name, [value], False)
+            for name, value in (("service", service), ("order_id", typed), ("trace_id", ""))
+        }
+        return ev.queries(drill, variables, end - 3600, end)
+
+    def lines(query: Query) -> dict[str, str] | None:
+        """The log records the panel's query selects -> their order ids, once the order's fill line is there."""
+        recs = [r for r in read_otlp_json_logs(collector.logs_file) if loki_match(query.target["expr"], r)]
+        bodies = {r["body"]["stringValue"]: r["_attributes"].get("order_id") for r in recs}
+        return bodies if any(b.startswith("fill ev-amend-2") for b in bodies) else None
+
+    ev_root = wait_for(
+        lambda: jaeger_trace(jaeger.query_url, amended), "the amended one-span order's trace", procs=(collector.proc,)
+    )
+    [root_span] = ev_root["spans"]
+    assert [f["value"] for log in root_span["logs"] for f in log["fields"] if f["key"] == "event"] == [
+        "risk_check",
+        "submit",
+        "ack",
+        "replace",
+        "fill",
+    ]
+    for typed, logged_after in (
+        ("ev-amend", {"sent", "acked", "replaced", "fill"}),
+        ("V-ev-77", {"acked", "replaced", "fill"}),
+        ("ev-amend-2", {"replaced", "fill"}),
+    ):
+        queries = drilldown(typed)
+        (table,) = {q.panel for q in queries if q.target.get("tags", "").startswith("order.id=")}
+        found = [t["traceID"] for q in queries if q.panel == table for t in ev.run(q)]
+        assert found == [amended], (typed, found)
+        for q in (q for q in queries if q.kind == "loki"):
+            bodies = wait_for(lambda q=q: lines(q), f"{q.describe()}: the order's lines", procs=(collector.proc,))
+            assert set(bodies.values()) == {"ev-amend"}, (q.describe(), bodies)
+            # (the bot's lines are all of the execution stream: both panels show them; a line logged just before
+            # the ack or the replace may carry its id too, so at least these)
+            assert {b.split()[0] for b in bodies} >= logged_after, (q.describe(), sorted(bodies))
+
     # The broker thread's log lines are on their order's trace and root span (the collector's log file).
     roots = {}
     for cid, trace_id in ids.items():
@@ -175,9 +226,9 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
                 out += float(line.split(" # ")[0].rsplit("}", 1)[1].split()[0])
         return out
 
-    # filled: partial, dup, 4242, amend, over, bad, task-ack; partly: partial's 40, cxl-race's 20, dup's E1, 4242's
-    # first 5, amend's 4, events-late-fill's 5 (after its cancel)
-    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (7, 5 + 1)
+    # filled: partial, dup, 4242, amend, over, bad, task-ack, ev-amend; partly: partial's 40, cxl-race's 20, dup's E1,
+    # 4242's first 5, amend's 4, events-late-fill's 5 (after its cancel)
+    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (8, 5 + 1)
     assert total("tradeobs_agent_measurements_invalid_total", reason="unknown_order") == 1
     assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 2
     assert total("tradeobs_agent_measurements_invalid_total", reason="overfill") == 1

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from .agent_proc import start_demo, unique_service
-from .grafana_eval import DATASOURCES, GRAFANA, Evaluator, NotOffered, Query
+from .grafana_eval import DATASOURCES, GRAFANA, Evaluator, NotOffered, Query, loki_match
 from .procs import (
     COMPOSE_JAEGER_CONFIG,
     REPO,
@@ -307,7 +307,8 @@ def test_every_panel_of_every_dashboard_shows_the_demos_data(dstack: DashboardSt
 
 def test_the_drilldown_finds_an_order_by_its_venues_order_id(dstack: DashboardStack) -> None:
     """A trader with a broker's report (FIX OrderID, the venue's order id, not the client order id) types it in the
-    drill-down's Order id: its order table finds exactly that order's trace, as it does by the client order id."""
+    drill-down's Order id: its order table finds exactly that order's trace, as it does by the client order id, and
+    its log panels that order's lines."""
     order = _post_order(dstack.demo_url, symbol="AAPL", side="buy", qty=10)
     trace_id = order["order_trace_id"]
 
@@ -327,6 +328,18 @@ def test_the_drilldown_finds_an_order_by_its_venues_order_id(dstack: DashboardSt
         (panel,) = {q.panel for q in queries if q.target.get("tags", "").startswith("order.id=")}
         table = [q for q in queries if q.panel == panel]
         assert [t["traceID"] for q in table for t in ev.run(q)] == [trace_id], (typed, [q.describe() for q in table])
+        # and its log panels, run on what the collector sends to Loki, show the order's lines: by the venue's id, from
+        # the ack on (the fills); they stayed empty for it until the trace id was clicked
+        for q in (q for q in queries if q.kind == "loki"):
+
+            def lines(q: Query = q) -> list[dict[str, Any]] | None:
+                found = [r for r in read_otlp_json_logs(dstack.collector.logs_file) if loki_match(q.target["expr"], r)]
+                fills = [r for r in found if r["body"].get("stringValue", "").startswith(f"order {order['order_id']} ")]
+                return found if fills else None
+
+            found = wait_for(lines, f"the order's fill lines: {q.describe()}", procs=(dstack.demo,))
+            assert {r["_attributes"].get("order_id") for r in found} == {order["order_id"]}, q.describe()
+            assert {r["traceId"] for r in found} == {trace_id}, q.describe()
 
 
 def test_latency_exemplars_open_traces_in_jaeger(dstack: DashboardStack) -> None:
@@ -387,7 +400,9 @@ def test_log_queries_use_the_names_the_logs_carry(dstack: DashboardStack) -> Non
         return recs if streams >= {"strategy", "execution"} else []  # the fill's lines come a little later
 
     recs = wait_for(records, "the demo's log records for its order (strategy and execution)", procs=(dstack.demo,))
-    names: set[str] = set()
+    # the new client order id of a cancel/replace: the demo amends no order (test_broker_bot.py runs these queries on
+    # the lines of an amended order)
+    names: set[str] = {"new_order_id"}
     for r in recs:
         names |= {k.replace(".", "_") for k in r["_resource"]} | {k.replace(".", "_") for k in r["_attributes"]}
         if r.get("traceId"):

@@ -35,6 +35,7 @@ from .grafana_eval import (
     Evaluator,
     dashboard_choice,
     data_link,
+    loki_match,
     provisioned,
     traces_to_metrics_links,
 )
@@ -261,38 +262,6 @@ def _sum(result: list[dict[str, Any]]) -> float:
     return sum(float(s["value"][1]) for s in result)
 
 
-_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
-
-
-def _loki_match(expr: str, record: dict[str, Any]) -> bool:
-    """A LogQL query of stream matchers and ``| label op "value"`` filter stages (a stage may be ``a or b``), on
-    one OTLP record as Loki's OTLP ingestion indexes it (resource service.name -> service_name; record attributes
-    and trace id -> structured metadata, dots -> _). A label the record lacks is the empty string, as in LogQL."""
-    labels = {k.replace(".", "_"): str(v) for k, v in {**record["_resource"], **record["_attributes"]}.items()}
-    if record.get("traceId"):
-        labels["trace_id"] = record["traceId"]
-
-    def holds(name: str, op: str, quoted: str) -> bool:
-        value, have = json.loads(f'"{quoted}"'), labels.get(name, "")
-        return {
-            "=": have == value,
-            "!=": have != value,
-            "=~": re.fullmatch(value, have) is not None,
-            "!~": re.fullmatch(value, have) is None,
-        }[op]
-
-    selector, _, pipeline = expr.partition("}")
-    stages = [[m] for m in _MATCHER.findall(selector)]
-    for stage in (st.strip() for st in pipeline.split("|")):
-        if not stage:
-            continue
-        alternatives = re.split(r"\s+or\s+", stage)
-        assert all(_MATCHER.fullmatch(a.strip()) for a in alternatives), f"unsupported LogQL stage {stage!r}: {expr}"
-        stages.append([_MATCHER.fullmatch(a.strip()).groups() for a in alternatives])  # type: ignore[union-attr]
-    assert stages, f"unsupported LogQL: {expr}"
-    return all(any(holds(*m) for m in stage) for stage in stages)
-
-
 def test_the_slow_orders_trace_opens_its_logs_and_they_open_it_back(incident: Incident) -> None:
     """Trace -> logs (tracesToLogsV2's query, over the span's range with its time shifts) finds the fill's log
     line of the slow order; the Loki datasource's trace_id derived field on that line opens the same trace."""
@@ -309,7 +278,7 @@ def test_the_slow_orders_trace_opens_its_logs_and_they_open_it_back(incident: In
         found = [
             r
             for r in read_otlp_json_logs(Path(incident.collector.logs_file))
-            if _loki_match(expr, r) and start <= int(r["timeUnixNano"]) / 1e9 <= end
+            if loki_match(expr, r) and start <= int(r["timeUnixNano"]) / 1e9 <= end
         ]
         return found or None
 
@@ -344,7 +313,7 @@ def _lands_on_the_slow_order(incident: Incident, params: dict[str, list[str]]) -
             found = [
                 r
                 for r in read_otlp_json_logs(Path(incident.collector.logs_file))
-                if start <= int(r["timeUnixNano"]) / 1e9 <= end and _loki_match(q.target["expr"], r)
+                if start <= int(r["timeUnixNano"]) / 1e9 <= end and loki_match(q.target["expr"], r)
             ]
             return found or None
 

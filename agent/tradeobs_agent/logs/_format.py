@@ -359,6 +359,10 @@ class RecordBuilder:
                 fields["span_id"] = f"{span_ctx.span_id:016x}"
             fields.update(self.resource_fields)
             if corr:
+                if links.record_ids:
+                    more = self._more_ids(corr, span_ctx)
+                    if more:
+                        self._add(fields, more, errors)  # first: the record's own ids win a clash
                 self._add(fields, corr, errors)
             if extra:
                 self._add(fields, extra, errors)
@@ -396,6 +400,24 @@ class RecordBuilder:
             if found is not None:
                 span_ctx = found
         return span_ctx
+
+    @staticmethod
+    def _more_ids(corr: Mapping[str, Any], span_ctx: Any) -> Mapping[str, Any] | None:
+        """The ids the registered ``links.record_ids`` functions give for the correlation ids, or None (the mappings
+        they return are read, never changed: an order gives the same one for each of its lines)."""
+        out: Mapping[str, Any] | None = None
+        for key, ids_of in links.record_ids:
+            value = corr.get(key)
+            if value is None:
+                continue
+            try:
+                more = ids_of(value, span_ctx)
+            except Exception as exc:  # must not raise: a bug (ours or a registered one's)
+                internal_error("logs.record_ids", exc)
+                continue
+            if more:
+                out = more if out is None else {**out, **more}
+        return out
 
     def _add(self, fields: dict[str, Any], attrs: Any, errors: list[str]) -> None:
         red = self.redactor

@@ -6,7 +6,7 @@
 >>> with correlate(job_id="j-7"):                                 # doctest: +SKIP
 ...     log.info("step 3 done")   # trace_id/span_id of the job's trace, wherever the line is written
 
-Two links, both followed on the log worker thread (the call that logs pays nothing for them):
+Three links, all followed on the log worker thread (the call that logs pays nothing for them):
 
 * **A correlation id that names a trace.** :func:`register_trace_resolver` maps a correlation key
   (``order_id``: the trading layer registers it for the orders a ``TradingTelemetry`` knows) to a
@@ -15,6 +15,12 @@ Two links, both followed on the log worker thread (the call that logs pays nothi
   and returns the span context the record carries instead, or None to leave it. Resolving on the
   worker means the thing the id names may have been created *after* the log call (an order's span
   is made when the trading journal is applied): the resolver may do that work first.
+* **More ids of the thing a correlation id names.** :func:`register_record_ids` maps a correlation key to a
+  function ``ids_of(value, span_context)`` that returns more ids of what ``value`` names (a mapping of field
+  name to id, or None), which the record carries too, as fields beside the correlation ids (its own
+  correlation ids and ``extra`` win a clash). ``span_context`` is the record's after the resolvers above. The
+  trading layer registers ``order_id``: a line of an order carries the venue's order id once ``acked()`` was
+  given it, and the order's new client order id after a ``replaced()``, so a search by either finds the line.
 * **The span an exception escaped from.** A server logs an unhandled request exception after the
   request's span has ended (uvicorn's ``Exception in ASGI application``). :func:`remember_span`
   notes on the exception the span it passed through (``instrument_app`` does this inside the
@@ -26,7 +32,7 @@ This module sits below the trading layer (it must not import it): the trading la
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from opentelemetry.trace import SpanContext
@@ -34,19 +40,26 @@ from opentelemetry.trace import SpanContext
 from . import _capture
 
 __all__ = [
+    "RecordIds",
     "TraceResolver",
     "exception_span",
     "on_log_worker",
+    "register_record_ids",
     "register_trace_resolver",
     "remember_span",
+    "unregister_record_ids",
     "unregister_trace_resolver",
 ]
 
 TraceResolver: TypeAlias = Callable[[Any, "SpanContext | None"], "SpanContext | None"]
 """``resolver(value, current) -> SpanContext | None``: see the module docstring. Must not raise."""
 
-# (key, resolver) pairs; replaced as a whole (the worker reads it without a lock).
+RecordIds: TypeAlias = Callable[[Any, "SpanContext | None"], "Mapping[str, Any] | None"]
+"""``ids_of(value, span_context) -> {field: id, ...} | None``: see the module docstring. Must not raise."""
+
+# (key, resolver) and (key, ids_of) pairs; each replaced as a whole (the worker reads them without a lock).
 resolvers: tuple[tuple[str, TraceResolver], ...] = ()
+record_ids: tuple[tuple[str, RecordIds], ...] = ()
 _lock = threading.Lock()
 
 _ATTR = "__tradeobs_span_context__"
@@ -70,6 +83,25 @@ def unregister_trace_resolver(key: str, resolver: TraceResolver) -> None:
     global resolvers
     with _lock:
         resolvers = tuple(r for r in resolvers if r != (key, resolver))
+
+
+def register_record_ids(key: str, ids_of: RecordIds) -> None:
+    """Give records whose correlation id ``key`` names something the ids ``ids_of`` returns for it (idempotent)."""
+    global record_ids
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"record ids key must be a non-empty string, got {key!r}")
+    if not callable(ids_of):
+        raise ValueError(f"record ids function for {key!r} must be callable, got {ids_of!r}")
+    with _lock:
+        if (key, ids_of) not in record_ids:
+            record_ids = (*record_ids, (key, ids_of))
+
+
+def unregister_record_ids(key: str, ids_of: RecordIds) -> None:
+    """Undo :func:`register_record_ids` (nothing if it was not registered)."""
+    global record_ids
+    with _lock:
+        record_ids = tuple(r for r in record_ids if r != (key, ids_of))
 
 
 def on_log_worker() -> bool:

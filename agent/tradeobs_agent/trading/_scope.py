@@ -16,6 +16,11 @@ does exactly what it did before: it captures the OTel context and the correlatio
 * ``order.wrap(fn)``: ``fn`` runs inside the order's scope wherever it is called (a broker's callback
   on its own thread or task).
 
+Besides its trace, a line of an order carries the order's other ids as fields, for a search by the id a broker's
+report names (:func:`order_ids`, registered with ``logs.links`` too): ``venue_order_id`` once ``acked()`` was given
+the venue's id, ``new_order_id`` after a ``replaced()`` (the last one). They are the order's when the worker writes the
+line, so a line logged after the call has them (one logged just before may too).
+
 The order's root span is made when the trading journal applies the signal (``_journal.py``), which may
 be after the line is logged. Nothing here makes it early: the log worker applies the journal itself
 when a line names an order whose signal is still waiting (a chunk at a time, offering the GIL in
@@ -46,12 +51,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext, Status, StatusCode
 
 from ..logs import correlate
-from ..logs.links import on_log_worker, register_trace_resolver
+from ..logs.links import on_log_worker, register_record_ids, register_trace_resolver
 
 if TYPE_CHECKING:
     from .orders import OrderBook, OrderTrace
 
-__all__ = ["OrderScope", "OrderSpan", "resolve_order", "track", "wrap"]
+__all__ = ["OrderScope", "OrderSpan", "order_ids", "resolve_order", "track", "wrap"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,19 +181,19 @@ def track(book: OrderBook) -> None:
     with _lock:
         _books = (*(r for r in _books if r() is not None), weakref.ref(book))
     register_trace_resolver("order_id", resolve_order)
+    register_record_ids("order_id", order_ids)
 
 
-def resolve_order(order_id: Any, current: SpanContext | None) -> SpanContext | None:
-    """The span context for a log line with ``correlate(order_id=...)`` (see the module docstring), or None.
+def _find(order_id: Any, current: SpanContext | None) -> tuple[OrderTrace | None, bool]:
+    """(the order a log line's ``order_id`` names, whether ``current`` is a span of its trace): on the log worker.
 
-    Runs on the log worker. An id known to several ``TradingTelemetry`` objects: the order whose trace
-    the current span is in, else the most recently signalled one.
-    """
+    An id known to several ``TradingTelemetry`` objects: the order whose trace the current span is in, else the most
+    recently signalled one."""
     if type(order_id) is not str:
         try:
             order_id = str(order_id)
         except Exception:  # a hostile __str__: it names no order
-            return None
+            return None, False
     found: OrderTrace | None = None
     for ref in _books:
         book = ref()
@@ -197,10 +202,26 @@ def resolve_order(order_id: Any, current: SpanContext | None) -> SpanContext | N
             continue
         sc = order._root_span_context(True)  # resolvers run on the log worker
         if current is not None and sc.is_valid and sc.trace_id == current.trace_id and current.is_valid:
-            return current  # a span of the order's own trace (the root, or one of yours inside its scope)
+            return order, True
         if found is None or order._start_ns > found._start_ns:
             found = order
+    return found, False
+
+
+def resolve_order(order_id: Any, current: SpanContext | None) -> SpanContext | None:
+    """The span context for a log line with ``correlate(order_id=...)`` (see the module docstring), or None."""
+    found, on_it = _find(order_id, current)
+    if on_it:
+        return current  # a span of the order's own trace (the root, or one of yours inside its scope)
     if found is None:
         return None
     sc = found._root_span_context(True)
     return sc if sc.is_valid else None
+
+
+def order_ids(order_id: Any, span_context: SpanContext | None) -> dict[str, str] | None:
+    """The order's other ids for a log line with ``correlate(order_id=...)`` (:meth:`OrderTrace.log_ids`), or None.
+
+    ``span_context``: the line's, after :func:`resolve_order`, so the order is the one whose trace the line is on."""
+    found, _ = _find(order_id, span_context)
+    return found.log_ids() if found is not None else None

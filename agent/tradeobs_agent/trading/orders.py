@@ -280,6 +280,8 @@ class OrderTrace:
         "_filled",
         "_last_error",
         "_last_ns",
+        "_log_ids",
+        "_new_id",
         "_record",
         "_sc",
         "_sell",
@@ -291,6 +293,7 @@ class OrderTrace:
         "_submit_ns",
         "_trace_hex",
         "_tracer",
+        "_venue_id",
         "client_order_id",
         "created",
         "order_type",
@@ -340,6 +343,11 @@ class OrderTrace:
         self._sell = False
         self._exec_ids: dict[str, None] | None = None  # the fills' exec_ids seen (the last _EXEC_IDS), for resends
         self._aliases: tuple[str, ...] = ()  # the ids replace() gave it (cancel/replace): findable by those too
+        # The ids acked() and replaced() were given, as given, stored at the call: the log lines written after it carry
+        # them (log_ids(), on the log worker), so a search by the venue's or the amended id finds them.
+        self._venue_id: Any = None
+        self._new_id: Any = None
+        self._log_ids: tuple[Any, Any, dict[str, str]] | None = None  # log_ids()'s last answer, for those two ids
 
     # ------------------------------------------------------------------ read-your-writes accessors
     @property
@@ -399,6 +407,25 @@ class OrderTrace:
         """
         return wrap(self, fn)
 
+    def log_ids(self) -> dict[str, str] | None:
+        """The ids beside ``order_id`` that a log line of this order carries (``venue_order_id``: what :meth:`acked`
+        was given, the order's ``order.venue_order_id``; ``new_order_id``: the last :meth:`replaced` id, its
+        ``order.new_id``), or None before either. Read on the log worker: each line carries the ids the order had
+        by the time the worker wrote it, so every line logged after the call has them."""
+        vid, nid = self._venue_id, self._new_id
+        if vid is None and nid is None:
+            return None
+        last = self._log_ids
+        if last is not None and last[0] is vid and last[1] is nid:  # an order's lines: the same ids, line after line
+            return last[2]
+        out = {}
+        if vid is not None:
+            out["venue_order_id"] = text(vid)[:256]
+        if nid is not None:
+            out["new_order_id"] = text(nid)[:256]
+        self._log_ids = (vid, nid, out)
+        return out
+
     def _root_span_context(self, background: bool = False) -> SpanContext:
         """The root span's context, applying the journal first if the signal is still waiting.
 
@@ -433,6 +460,8 @@ class OrderTrace:
     def acked(self, venue_order_id: str | None = None) -> None:
         """The venue acknowledged the order: ``ack`` span, submit->ack latency, ``trading.orders.acknowledged``."""
         entry: Acked = (OrderTrace._on_ack, self, _monotonic(), venue_order_id)
+        if venue_order_id is not None:
+            self._venue_id = venue_order_id
         self._record(entry)
 
     def fill(
@@ -472,6 +501,7 @@ class OrderTrace:
         """
         entry: Replaced = (OrderTrace._on_replace, self, _monotonic(), new_client_order_id, qty, price)
         if new_client_order_id is not None:
+            self._new_id = new_client_order_id
             try:
                 self._desk.alias(self, text(new_client_order_id))  # findable at once, as the signal is
             except Exception as exc:  # a bug of ours: the replace is still recorded

@@ -8,7 +8,8 @@ any of its Jaeger tables open it on that order's trace id (neither knows the ord
 Order ids are never metric labels (one series per order), so the order itself comes
 from the trace store (Jaeger: the ``order`` trace with its ``risk_check``, ``submit``,
 ``ack`` and ``fill`` spans, each covering the time since the previous step) and the
-log store (records carry ``order_id`` and the order's ``trace_id``); Prometheus gives the comparison
+log store (records carry ``order_id``, from when the order has them ``venue_order_id`` and ``new_order_id``, and the
+order's ``trace_id``); Prometheus gives the comparison
 with the other orders of the symbol, with exemplars that open their traces.
 """
 
@@ -63,14 +64,23 @@ JS = f"{J},{SYMBOLS}"
 # The order's log records: the agent gives every record that names an order (order.scope(), wrap(),
 # correlate(order_id=...)) that order's trace id, so a click that knows only the trace (a Jaeger search row,
 # an exemplar dot: neither carries the order id) finds them by trace_id, and an order id typed in finds them by
-# order_id. Both guards first: a LogQL label filter on an empty value matches the records WITHOUT that label, so
-# an empty variable (the other one set) must not select every record of the service.
+# any id the record carries (LOG_ID_FIELDS). The guards first: a LogQL label filter on an empty value matches the
+# records WITHOUT that label, so an empty variable (the other one set) must not select every record of the service;
+# the venue's and the amended id are on a record only from when the order had them, hence each its own guard.
 # The span attributes by which a broker's report may name an order, each on the order's trace: the client order id
 # (FIX ClOrdID, the id the order was made with: the root's ``order.id``), the new client order id of a cancel/replace
 # (the replace step's ``order.new_id``; Jaeger's search matches a trace by any of its spans), the venue's own order id
 # (FIX OrderID, given to ``acked()``: the root's and the ack step's ``order.venue_order_id``).
 ORDER_ID_TAGS = ("order.id", "order.new_id", "order.venue_order_id")
-ORDER_LOGS = '{service_name="$service"} | order_id!="" | trace_id!="" | order_id="$order_id" or trace_id="$trace_id"'
+# The same ids on the order's log records (structured metadata in Loki, never labels: one stream per order would be
+# unbounded): the client order id ``order_id``; the agent adds ``new_order_id`` (the last replace's) and
+# ``venue_order_id`` to the lines of an order from when it has them (trading/_scope.py, order_ids()).
+LOG_ID_FIELDS = ("order_id", "new_order_id", "venue_order_id")
+ORDER_LOGS = (
+    '{service_name="$service"} | order_id!="" | trace_id!="" | order_id="$order_id"'
+    + "".join(f' or ({f}!="" and {f}="$order_id")' for f in LOG_ID_FIELDS[1:])
+    + ' or trace_id="$trace_id"'
+)
 
 
 def _route_variable(name: str, label: str) -> QueryVariable:
@@ -200,7 +210,9 @@ def build() -> Dashboard:
             .id(ids())
             .title("Order $order_id, trace $trace_id: all log records")
             .description(
-                "The records of the order id, or of the trace (every record naming an order carries its trace id)"
+                "The records of the order id (the client order id; the new one of a cancel/replace or the venue's"
+                " order id on the records from when the order had it), or of the trace (every record naming an order"
+                " carries its trace id): click the order's trace id above for every record of the order"
             )
             .datasource(LOKI)
             .with_target(loki("A", ORDER_LOGS))

@@ -107,6 +107,74 @@ def test_registration_is_idempotent_and_checked() -> None:
         links.register_trace_resolver("job_id", "not a function")  # type: ignore[arg-type]
 
 
+def test_record_ids_add_fields_and_the_records_own_ids_win(env: Env, jobs: _Jobs) -> None:
+    """register_record_ids: more ids of what a correlation id names, on the record (file and OTLP), computed on the
+    worker with the record's span context after the resolvers; its own correlation ids and extra win a clash."""
+    calls: list[tuple[Any, SpanContext | None, str]] = []
+
+    def ids_of(value: Any, span_context: SpanContext | None) -> dict[str, str] | None:
+        calls.append((value, span_context, threading.current_thread().name))
+        return {"job_run": f"{value}-run", "job_host": "h-1"} if value == "j-1" else None
+
+    links.register_record_ids("job_id", ids_of)
+    try:
+        log = get_logger("strategy")
+        with correlate(job_id="j-1"):
+            log.info("in the job")
+            with correlate(job_host="mine"):
+                log.info("own id", extra={"job_run": "extra"})
+        with correlate(job_id="j-2"):
+            log.info("unknown job")
+        env.flush()
+    finally:
+        links.unregister_record_ids("job_id", ids_of)
+    by_msg = {r["message"]: r for r in env.lines("strategy")}
+    assert (by_msg["in the job"]["job_run"], by_msg["in the job"]["job_host"]) == ("j-1-run", "h-1")
+    assert (by_msg["own id"]["job_run"], by_msg["own id"]["job_host"]) == ("extra", "mine")
+    assert "job_run" not in by_msg["unknown job"]
+    otlp = {r.body: r for r in env.otlp_records()}
+    assert otlp["in the job"].attributes["job_run"] == "j-1-run"
+    assert {c[2] for c in calls} == {"tradeobs-logs"} and calls[0][1] == JOB  # after the resolver, on the worker
+
+
+def test_record_ids_that_raise_are_an_internal_error_and_the_line_is_written(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(_errors.ENV_STRICT)
+    monkeypatch.setattr(_errors, "_strict", False)  # as in production: counted, never raised
+
+    def broken(value: Any, span_context: SpanContext | None) -> dict[str, str] | None:
+        raise KeyError(value)
+
+    links.register_record_ids("job_id", broken)
+    try:
+        with correlate(job_id="j-1"):
+            get_logger("strategy").info("still written")
+        env.flush()
+    finally:
+        links.unregister_record_ids("job_id", broken)
+    [rec] = env.lines("strategy")
+    assert rec["message"] == "still written" and rec["job_id"] == "j-1" and "tradeobs.error" not in rec
+    assert _errors.internal_error_counts() == {"logs.record_ids": 1}
+    _errors.reset()  # seen and checked: not a failure of this test
+
+
+def test_record_ids_registration_is_idempotent_and_checked() -> None:
+    def ids_of(value: Any, span_context: SpanContext | None) -> None:
+        return None
+
+    before = links.record_ids
+    links.register_record_ids("job_id", ids_of)
+    links.register_record_ids("job_id", ids_of)
+    assert links.record_ids == (*before, ("job_id", ids_of))
+    links.unregister_record_ids("job_id", ids_of)
+    assert links.record_ids == before
+    with pytest.raises(ValueError, match="non-empty string"):
+        links.register_record_ids("", ids_of)
+    with pytest.raises(ValueError, match="callable"):
+        links.register_record_ids("job_id", "not a function")  # type: ignore[arg-type]
+
+
 def test_an_exception_remembers_the_innermost_valid_span_and_its_chain_finds_it() -> None:
     other = SpanContext(0x5678, 0x1, is_remote=False)
     exc = ValueError("boom")

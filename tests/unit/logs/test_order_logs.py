@@ -287,3 +287,56 @@ def test_without_tracing_lines_keep_the_order_id_and_nothing_breaks(env: Env) ->
     for msg in ("untraced order, scope", "untraced order, correlate"):
         assert "trace_id" not in lines[msg] and lines[msg]["order_id"] == "c-7"
     assert "trace_id" not in lines["null order"]
+
+
+@pytest.mark.parametrize("child_spans", [True, False], ids=["child_spans", "events"])
+def test_a_line_of_an_order_carries_the_venues_id_and_the_amended_id(env: Env, child_spans: bool) -> None:
+    """A broker's report names an order by the venue's id (what acked() was given) or, after a cancel/replace, by
+    its new client order id: the order's lines logged after those calls carry them (``venue_order_id``,
+    ``new_order_id``: the last replace's), in the file and in OTLP (Loki's structured metadata), in either way of
+    tracing the steps, so the drill-down's log panels find them by either id. They carried only ``order_id``.
+    (The ids are the order's when the worker writes the line, so the test lets the worker write each step's lines
+    before the next step: a line logged just before a call may carry its id too.)"""
+    tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v", child_spans=child_spans)
+    o = tt.order_signal("c-8", "AAPL", "buy", 10, 100.0)
+    other = tt.order_signal("c-9", "AAPL", "buy", 10, 100.0)
+    with o.scope():
+        o.submitted()
+        log.info("sent")
+        env.flush()
+        o.acked("V-8")
+        log.info("acked")
+    with correlate(order_id="c-8"):
+        log.info("by correlate")
+    env.flush()
+    o.replaced("c-8b", qty=20)
+    o.wrap(lambda: log.info("replaced once"))()
+    env.flush()
+    o.replaced("c-8c", price=101.0)
+    broker = threading.Thread(target=o.wrap(lambda: log.info("replaced twice, on a thread")))
+    broker.start()
+    broker.join()
+    with correlate(order_id="c-8", venue_order_id="the caller's"):
+        log.info("own id")
+    with other.scope():
+        log.info("another order")
+    env.flush()
+    o.done()
+    other.done()
+    lines = _by_message(env, "execution")
+    ids = {m: (r.get("venue_order_id"), r.get("new_order_id")) for m, r in lines.items()}
+    assert ids == {
+        "sent": (None, None),
+        "acked": ("V-8", None),
+        "by correlate": ("V-8", None),
+        "replaced once": ("V-8", "c-8b"),
+        "replaced twice, on a thread": ("V-8", "c-8c"),
+        "own id": ("the caller's", "c-8c"),
+        "another order": (None, None),
+    }, ids
+    assert {r["order_id"] for m, r in lines.items() if m != "another order"} == {"c-8"}
+    root = _ids(_root(env, "c-8"))
+    assert {(r["trace_id"], r["span_id"]) for m, r in lines.items() if m != "another order"} == {root}
+    otlp = {r.body: dict(r.attributes or {}) for r in env.otlp_records()}
+    assert (otlp["replaced once"]["venue_order_id"], otlp["replaced once"]["new_order_id"]) == ("V-8", "c-8b")
+    assert "venue_order_id" not in otlp["sent"] and "venue_order_id" not in otlp["another order"]
