@@ -22,18 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def _run(scenario: str, tmp_path: Path) -> dict[str, object]:
-    port = free_port()
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), scenario, str(port), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "Traceback" not in out.stderr and "internal error" not in out.stderr, out.stderr
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return _run_full(scenario, tmp_path)[0]
 
 
 @pytest.mark.parametrize("scenario", ["mp-fork", "mp-spawn", "os-fork"])
