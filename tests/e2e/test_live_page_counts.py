@@ -62,6 +62,9 @@ def test_the_counts_say_since_the_process_started_and_a_restart_moves_it(
 
 NOON = dt.datetime.now(LONDON).replace(hour=12, minute=3, second=11, microsecond=0)
 NINE = NOON.replace(hour=9, minute=0, second=2)
+# New York's own today: London's noon is New York's next day between 00:00 and 05:00 UTC, which the page rightly
+# dates ("Dec 7 07:03:11 New York"; a full run at 00:30 UTC failed on it)
+NY_NOON = dt.datetime.now(NY).replace(hour=12, minute=3, second=11, microsecond=0)
 DAYS_AGO = (NOON - dt.timedelta(days=5)).replace(hour=9, minute=30, second=5)
 
 
@@ -72,9 +75,9 @@ DAYS_AGO = (NOON - dt.timedelta(days=5)).replace(hour=9, minute=30, second=5)
         ({"counts_since": NOON.timestamp()}, {}, ("fills since 12:03:11", "counts since 12:03:11")),
         # A desk with a trading day in New York: in New York's time, as the P&L's label.
         (
-            {"counts_since": NOON.timestamp()},
+            {"counts_since": NY_NOON.timestamp()},
             {"day_start": "17:00 New York", "day_tz": "America/New_York"},
-            (f"fills since {at(NOON.timestamp(), NY)} New York", f"counts since {at(NOON.timestamp(), NY)} New York"),
+            ("fills since 12:03:11 New York", "counts since 12:03:11 New York"),
         ),
         # The fleet gateway: the first instance since 09:00:02, one started at 12:03:11 has no morning in the sums.
         (

@@ -111,7 +111,9 @@ def _key_regexes(processors: Mapping[str, Any]) -> dict[str, set[str]]:
         for group in ("trace_statements", "metric_statements", "log_statements"):
             for ctx in conf.get(group) or []:
                 for stmt in ctx.get("statements") or []:
-                    m = re.match(r'\s*delete_matching_keys\([^,]+,\s*"((?:[^"\\]|\\.)*)"\)', stmt)
+                    # the unconditional ones: a delete with a where clause is another rule (a websocket auth
+                    # message's key, deleted beside a secret entry), not the secret-key list
+                    m = re.match(r'\s*delete_matching_keys\([^,]+,\s*"((?:[^"\\]|\\.)*)"\)\s*$', stmt)
                     if m:
                         regex = json.loads('"' + m.group(1) + '"')
                         found.setdefault(regex, set()).add(f"{pid} {group} ({ctx.get('context')})")
