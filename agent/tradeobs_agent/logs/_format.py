@@ -428,7 +428,7 @@ class RecordBuilder:
             return
         n = 0
         texts: dict[str, str] | None = None
-        flat = flat_auth_fields(dict(items))  # ws.message.key beside ws.message.secret
+        flat = flat_auth_fields(attrs if type(attrs) is dict else dict(items))  # ws.message.key beside its secret
         for k, v in items:
             if not isinstance(k, str):
                 k = safe_str(k, 200)

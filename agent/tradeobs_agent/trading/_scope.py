@@ -208,20 +208,31 @@ def _find(order_id: Any, current: SpanContext | None) -> tuple[OrderTrace | None
     return found, False
 
 
+# resolve_order's last answer (order id, span context returned, order): order_ids, called next for the same line
+# with that span context, reads the order from it instead of a second search. Both run on the log worker only.
+_last: tuple[Any, Any, OrderTrace | None] = (None, None, None)
+
+
 def resolve_order(order_id: Any, current: SpanContext | None) -> SpanContext | None:
     """The span context for a log line with ``correlate(order_id=...)`` (see the module docstring), or None."""
+    global _last
     found, on_it = _find(order_id, current)
     if on_it:
-        return current  # a span of the order's own trace (the root, or one of yours inside its scope)
-    if found is None:
-        return None
-    sc = found._root_span_context(True)
-    return sc if sc.is_valid else None
+        out: SpanContext | None = current  # a span of the order's own trace (the root, or one of yours in its scope)
+    elif found is None:
+        out = None
+    else:
+        sc = found._root_span_context(True)
+        out = sc if sc.is_valid else None
+    _last = (order_id, out, found)
+    return out
 
 
 def order_ids(order_id: Any, span_context: SpanContext | None) -> dict[str, str] | None:
     """The order's other ids for a log line with ``correlate(order_id=...)`` (:meth:`OrderTrace.log_ids`), or None.
 
     ``span_context``: the line's, after :func:`resolve_order`, so the order is the one whose trace the line is on."""
-    found, _ = _find(order_id, span_context)
+    last_id, last_sc, found = _last
+    if last_id is not order_id or last_sc is not span_context:
+        found, _ = _find(order_id, span_context)
     return found.log_ids() if found is not None else None
