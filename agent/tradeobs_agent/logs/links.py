@@ -66,16 +66,20 @@ _ATTR = "__tradeobs_span_context__"
 _CHAIN = 8  # how far down an exception's __cause__/__context__ chain a remembered span is looked for
 
 
+def _added(pairs: tuple[tuple[str, Any], ...], key: str, fn: Any, what: str, fn_what: str) -> tuple[Any, ...]:
+    """``pairs`` with ``(key, fn)`` added (once), the arguments checked; under ``_lock``."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{what} key must be a non-empty string, got {key!r}")
+    if not callable(fn):
+        raise ValueError(f"{fn_what} for {key!r} must be callable, got {fn!r}")
+    return pairs if (key, fn) in pairs else (*pairs, (key, fn))
+
+
 def register_trace_resolver(key: str, resolver: TraceResolver) -> None:
     """Put records whose correlation id ``key`` names a trace on that trace (idempotent)."""
     global resolvers
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"trace resolver key must be a non-empty string, got {key!r}")
-    if not callable(resolver):
-        raise ValueError(f"trace resolver for {key!r} must be callable, got {resolver!r}")
     with _lock:
-        if (key, resolver) not in resolvers:
-            resolvers = (*resolvers, (key, resolver))
+        resolvers = _added(resolvers, key, resolver, "trace resolver", "trace resolver")
 
 
 def unregister_trace_resolver(key: str, resolver: TraceResolver) -> None:
@@ -88,13 +92,8 @@ def unregister_trace_resolver(key: str, resolver: TraceResolver) -> None:
 def register_record_ids(key: str, ids_of: RecordIds) -> None:
     """Give records whose correlation id ``key`` names something the ids ``ids_of`` returns for it (idempotent)."""
     global record_ids
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"record ids key must be a non-empty string, got {key!r}")
-    if not callable(ids_of):
-        raise ValueError(f"record ids function for {key!r} must be callable, got {ids_of!r}")
     with _lock:
-        if (key, ids_of) not in record_ids:
-            record_ids = (*record_ids, (key, ids_of))
+        record_ids = _added(record_ids, key, ids_of, "record ids", "record ids function")
 
 
 def unregister_record_ids(key: str, ids_of: RecordIds) -> None:
