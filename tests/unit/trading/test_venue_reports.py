@@ -255,7 +255,6 @@ def test_a_fill_reported_before_the_strategy_marks_the_order_sent_leaves_no_work
     assert _value(cap, "trading.orders.submitted") == 1 and _value(cap, "trading.orders.filled") == 1
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
 def test_a_forked_child_does_not_end_the_orders_it_inherited(cap: Capture, tt: TradingTelemetry) -> None:
     """A multiprocessing worker forked by the bot runs the agent's shutdown at its exit: it must not end and
     export the parent's open orders (the same root span twice in the trace store)."""
