@@ -809,7 +809,7 @@ class SseClients:
             self.stop()
             raise
 
-    def _read(self, timeout: float) -> str:
+    def _read(self, timeout: float, what: str = "READY") -> str:
         deadline = time.monotonic() + timeout
         while True:
             if b"\n" in self._buf:
@@ -817,8 +817,15 @@ class SseClients:
                 return line.decode()
             left = deadline - time.monotonic()
             if left <= 0 or self.popen.poll() is not None:
-                tail = self.stderr_path.read_text(errors="replace")[-3000:]
-                pytest.fail(f"the SSE clients gave no answer (exit {self.popen.poll()}):\n{tail}", pytrace=False)
+                if self.popen.poll() is None:  # hung: its stacks (faulthandler on SIGUSR1) go to its stderr
+                    self.popen.send_signal(signal.SIGUSR1)
+                    time.sleep(1.0)
+                tail = self.stderr_path.read_text(errors="replace")[-6000:]
+                pytest.fail(
+                    f"the SSE clients gave no answer to {what!r} in {timeout:g} s (exit {self.popen.poll()}); "
+                    f"their stderr:\n{tail}",
+                    pytrace=False,
+                )
             if self._sel.select(min(left, 0.5)):
                 assert self.popen.stdout is not None
                 self._buf += os.read(self.popen.stdout.fileno(), 1 << 20)
@@ -827,7 +834,7 @@ class SseClients:
         assert self.popen.stdin is not None
         self.popen.stdin.write((line + "\n").encode())
         self.popen.stdin.flush()
-        return self._read(timeout)
+        return self._read(timeout, line.split(" ", 1)[0])
 
     def stats(self, since: float = 0.0, until: float | None = None) -> dict[str, Any]:
         answer = self._cmd(f"stats {since} {until if until is not None else time.time() + 1}")

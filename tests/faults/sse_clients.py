@@ -17,6 +17,8 @@ Line protocol on stdin/stdout (one command per line, each answered by one line):
     stats <since> <until>   -> STATS {json}: counts per group, latencies of reader frames received in the window
     resume                  -> RESUMED            (stalled clients read again: they drain and see the close)
     stop                    -> STOPPED            (close everything and exit)
+
+SIGUSR1 writes every thread's stack to stderr; an event loop running more than 1 s late is written there too.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class Client(asyncio.Protocol):
         self.head = b""
         self.in_body = False
         self.chunk_left = -1  # -1: reading a size line
-        self.raw = b""
-        self.sse = b""
+        self.raw = bytearray()  # received body bytes not yet de-chunked
+        self.sse = bytearray()  # de-chunked SSE text not yet split into events
         self.status = 0
 
     # -- connection
@@ -97,7 +99,8 @@ class Client(asyncio.Protocol):
             return  # a stalled client is done once the server closed it
         asyncio.get_running_loop().call_later(self.pool.retry, lambda: asyncio.ensure_future(self.connect()))
 
-    # -- parsing
+    # -- parsing (each buffer is scanned by offset and cut once per call: linear in what arrived, however much a
+    # client that fell behind receives at once)
     def data_received(self, data: bytes) -> None:
         if not self.in_body:
             self.head += data
@@ -113,40 +116,39 @@ class Client(asyncio.Protocol):
         self._events()
 
     def _dechunk(self) -> None:
-        raw = self.raw
-        while raw:
+        raw, pos, n = self.raw, 0, len(self.raw)
+        while pos < n:
             if self.chunk_left < 0:
-                nl = raw.find(b"\r\n")
+                nl = raw.find(b"\r\n", pos)
                 if nl < 0:
                     break
-                self.chunk_left = int(raw[:nl].split(b";")[0] or b"0", 16)
-                raw = raw[nl + 2 :]
+                self.chunk_left = int(bytes(raw[pos:nl]).split(b";")[0] or b"0", 16)
+                pos = nl + 2
                 if self.chunk_left == 0:  # the terminating chunk: the server ended the stream
-                    raw = b""
+                    pos = n
                     if self.transport is not None:
                         self.transport.close()
                     break
-            take = raw[: self.chunk_left]
-            self.sse += take
-            raw = raw[len(take) :]
-            self.chunk_left -= len(take)
-            if self.chunk_left == 0:
-                if len(raw) < 2:
-                    self.chunk_left = 0
+            if self.chunk_left > 0:
+                take = min(self.chunk_left, n - pos)
+                self.sse += raw[pos : pos + take]
+                pos += take
+                self.chunk_left -= take
+            if self.chunk_left == 0:  # a chunk's data ended: its CRLF follows
+                if n - pos < 2:
                     break
-                raw = raw[2:]  # the chunk's CRLF
+                pos += 2
                 self.chunk_left = -1
-        if self.chunk_left == 0 and raw[:2] == b"\r\n":
-            raw, self.chunk_left = raw[2:], -1
-        self.raw = raw
+        del raw[:pos]
 
     def _events(self) -> None:
         now = time.time()
+        sse, pos = self.sse, 0
         while True:
-            end = self.sse.find(b"\n\n")
+            end = sse.find(b"\n\n", pos)
             if end < 0:
-                return
-            msg, self.sse = self.sse[:end], self.sse[end + 2 :]
+                break
+            msg, pos = bytes(sse[pos:end]), end + 2
             event, data, ident = b"message", b"", None
             for line in msg.split(b"\n"):
                 if line.startswith(b"event:"):
@@ -174,6 +176,7 @@ class Client(asyncio.Protocol):
                         self.transport.pause_reading()  # stop reading: the server's sends stop completing
             if len(self.after_connect) < 4:
                 self.after_connect.append(kind)
+        del sse[:pos]
 
 
 class Pool:
@@ -211,10 +214,14 @@ class Pool:
 async def main_async(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     pool = Pool(args.port, args.path, args.clients, args.stall)
-    for i in range(0, len(pool.clients), 50):  # ramp up in batches (the accept queue)
-        await asyncio.gather(*(c.connect() for c in pool.clients[i : i + 50]))
-        await asyncio.sleep(0.05)
+    lag = asyncio.ensure_future(_watch_loop_lag())
     deadline = time.monotonic() + args.ready_timeout
+    connecting = []
+    for i in range(0, len(pool.clients), 50):  # ramp up in batches (the accept queue); READY is bounded either way
+        batch = [asyncio.ensure_future(c.connect()) for c in pool.clients[i : i + 50]]
+        connecting += batch
+        await asyncio.wait(batch, timeout=max(0.0, deadline - time.monotonic()))
+        await asyncio.sleep(0.05)
     while time.monotonic() < deadline and not all(c.frames for c in pool.clients):
         await asyncio.sleep(0.1)
     print("READY", sum(1 for c in pool.clients if c.frames), flush=True)
@@ -226,6 +233,9 @@ async def main_async(args: argparse.Namespace) -> int:
             for c in pool.clients:
                 if c.transport is not None:
                     c.transport.close()
+            for task in connecting:
+                task.cancel()
+            lag.cancel()
             print("STOPPED", flush=True)
             return 0
         if cmd[0] == "stats":
@@ -239,6 +249,16 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"ERROR unknown command {line!r}", flush=True)
 
 
+async def _watch_loop_lag(every: float = 0.5, report: float = 1.0) -> None:
+    """Say on stderr when this process's event loop ran late (the harness shows stderr when a command times out)."""
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(every)
+        late = time.monotonic() - t0 - every
+        if late > report:
+            print(f"{time.strftime('%H:%M:%S')} event loop {late:.1f} s late", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, required=True)
@@ -247,7 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stall", type=int, default=0)
     p.add_argument("--ready-timeout", type=float, default=60.0)
     args = p.parse_args(argv)
+    import faulthandler
     import resource
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the harness asks for the stacks when a command hangs
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
