@@ -782,18 +782,18 @@ def loop_figures(before: Phase, during: Phase) -> dict[str, str]:
 # --------------------------------------------------------------------------- live-stream clients
 
 
-class SseClients:
-    """``sse_clients.py`` (many EventSource-like clients) in its own process; see that script."""
+SSE_PROCESSES = 4
 
-    def __init__(self, port: int, workdir: Path, clients: int, stall: int = 0, path: str = "/telemetry/stream") -> None:
+
+class _SseProcess:
+    """One ``sse_clients.py`` process and its line protocol."""
+
+    def __init__(self, argv: list[str], stderr_path: Path) -> None:
         import selectors
         import subprocess
 
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.stderr_path = workdir / "sse-clients.log"
-        self._stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
-        argv = [sys.executable, str(HERE / "sse_clients.py"), "--port", str(port), "--path", path,
-                "--clients", str(clients), "--stall", str(stall)]  # fmt: skip
+        self.stderr_path = stderr_path
+        self._stderr = open(stderr_path, "ab")  # noqa: SIM115 - closed in close()
         self.popen = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True
         )
@@ -802,15 +802,13 @@ class SseClients:
         assert self.popen.stdout is not None
         os.set_blocking(self.popen.stdout.fileno(), False)
         self._sel.register(self.popen.stdout, selectors.EVENT_READ)
-        try:
-            ready = self._read(120.0)
-            self.ready = int(ready.split()[1])
-        except BaseException:
-            self.stop()
-            raise
 
-    def _read(self, timeout: float, what: str = "READY") -> str:
-        deadline = time.monotonic() + timeout
+    def send(self, line: str) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write((line + "\n").encode())
+        self.popen.stdin.flush()
+
+    def read(self, deadline: float, timeout: float, what: str) -> str:
         while True:
             if b"\n" in self._buf:
                 line, self._buf = self._buf.split(b"\n", 1)
@@ -822,35 +820,15 @@ class SseClients:
                     time.sleep(1.0)
                 tail = self.stderr_path.read_text(errors="replace")[-6000:]
                 pytest.fail(
-                    f"the SSE clients gave no answer to {what!r} in {timeout:g} s (exit {self.popen.poll()}); "
-                    f"their stderr:\n{tail}",
+                    f"the SSE clients of {self.stderr_path.name} gave no answer to {what!r} in {timeout:g} s "
+                    f"(exit {self.popen.poll()}); their stderr:\n{tail}",
                     pytrace=False,
                 )
             if self._sel.select(min(left, 0.5)):
                 assert self.popen.stdout is not None
                 self._buf += os.read(self.popen.stdout.fileno(), 1 << 20)
 
-    def _cmd(self, line: str, timeout: float = 60.0) -> str:
-        assert self.popen.stdin is not None
-        self.popen.stdin.write((line + "\n").encode())
-        self.popen.stdin.flush()
-        return self._read(timeout, line.split(" ", 1)[0])
-
-    def stats(self, since: float = 0.0, until: float | None = None) -> dict[str, Any]:
-        answer = self._cmd(f"stats {since} {until if until is not None else time.time() + 1}")
-        return dict(json.loads(answer.split(" ", 1)[1]))
-
-    def resume(self) -> None:
-        self._cmd("resume")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            try:
-                self._cmd("stop", 30.0)
-                self.popen.wait(30)
-            except BaseException:
-                self.popen.kill()
-                self.popen.wait()
+    def close(self) -> None:
         for f in (self.popen.stdin, self.popen.stdout):
             if f is not None and not f.closed:
                 f.close()
@@ -858,8 +836,89 @@ class SseClients:
         if not self._stderr.closed:
             self._stderr.close()
 
+
+class SseClients:
+    """``sse_clients.py`` (many EventSource-like clients) in ``processes`` processes; see that script.
+
+    The clients are spread over several processes, as browsers are: one Python process decoding 500 streams
+    (5,000 frames/s) needs about a quarter of a core, and on a loaded 2-core CI machine it could not keep up
+    (its event loop ran 10-19 s late, the server rightly timed out readers that had stopped reading, and a
+    command waited for whole loop turns). Stats are merged in process order (client indexes stay stable)."""
+
+    def __init__(
+        self,
+        port: int,
+        workdir: Path,
+        clients: int,
+        stall: int = 0,
+        path: str = "/telemetry/stream",
+        processes: int = SSE_PROCESSES,
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        n = max(1, min(processes, clients))
+        self.procs: list[_SseProcess] = []
+        try:
+            for i in range(n):
+                mine = clients // n + (i < clients % n)
+                stalled = stall // n + (i < stall % n)
+                argv = [sys.executable, str(HERE / "sse_clients.py"), "--port", str(port), "--path", path,
+                        "--clients", str(mine), "--stall", str(stalled)]  # fmt: skip
+                self.procs.append(_SseProcess(argv, workdir / f"sse-clients-{i}.log"))
+            self.ready = sum(int(line.split()[1]) for line in self._answers(120.0, "READY"))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers(self, timeout: float, what: str) -> list[str]:
+        deadline = time.monotonic() + timeout
+        return [p.read(deadline, timeout, what) for p in self.procs]
+
+    def _cmd(self, line: str, timeout: float = 60.0) -> list[str]:
+        for p in self.procs:
+            p.send(line)
+        return self._answers(timeout, line.split(" ", 1)[0])
+
+    def stats(self, since: float = 0.0, until: float | None = None) -> dict[str, Any]:
+        answers = self._cmd(f"stats {since} {until if until is not None else time.time() + 1}")
+        return _merge_stats([json.loads(a.split(" ", 1)[1]) for a in answers])
+
+    def resume(self) -> None:
+        self._cmd("resume")
+
+    def stop(self) -> None:
+        alive = [p for p in self.procs if p.popen.poll() is None]
+        try:
+            for p in alive:
+                p.send("stop")
+            deadline = time.monotonic() + 30.0
+            for p in alive:
+                p.read(deadline, 30.0, "stop")
+                p.popen.wait(max(0.0, deadline - time.monotonic()) + 1.0)
+        except BaseException:
+            for p in alive:
+                if p.popen.poll() is None:
+                    p.popen.kill()
+                p.popen.wait()
+        for p in self.procs:
+            p.close()
+
     def __enter__(self) -> SseClients:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The processes' ``stats`` answers as one: counts added, per-client lists joined in process order."""
+    out: dict[str, Any] = {"connect_errors": 0, "bad_status": Counter(), "latencies": []}
+    for part in parts:
+        out["connect_errors"] += part["connect_errors"]
+        out["bad_status"].update(part["bad_status"])
+        out["latencies"] += part["latencies"]
+        for group in ("readers", "stalled"):
+            mine = out.setdefault(group, {})
+            for key, value in part[group].items():
+                mine[key] = mine.get(key, [] if isinstance(value, list) else 0) + value
+    out["bad_status"] = dict(out["bad_status"])
+    return out

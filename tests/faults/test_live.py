@@ -3,7 +3,7 @@ clients, and clients that stop reading.
 
 The clients are ``sse_clients.py`` (raw asyncio connections that speak SSE the way a browser's ``EventSource``
 does: they keep the last ``id:`` and reconnect with ``Last-Event-ID`` after the server's ``retry:``), in their own
-process; the service is the demo (``demo_service.py``) exporting to our collector, at the steady load.
+processes; the service is the demo (``demo_service.py``) exporting to our collector, at the steady load.
 """
 
 from __future__ import annotations
@@ -15,7 +15,19 @@ from typing import Any
 
 import pytest
 
-from .harness import LOAD, MB, DemoService, Phase, Pipeline, SseClients, counted, distribution, fmt_ms, settle
+from .harness import (
+    LOAD,
+    MB,
+    SSE_PROCESSES,
+    DemoService,
+    Phase,
+    Pipeline,
+    SseClients,
+    counted,
+    distribution,
+    fmt_ms,
+    settle,
+)
 from .report import UPDATE, Row, record
 from .test_collector import WARMUP_S, _no_traceback
 
@@ -79,7 +91,7 @@ def test_live_stream_service_restarted_under_500_clients(tmp_path: Path, request
             order=50,
             case=f"live stream: the service stopped (SIGTERM) under {CLIENTS} connected clients and started again "
             f"on the same port {DOWN_S:g} s later",
-            load=f"{LOAD}; {CLIENTS} SSE clients (EventSource-like, one process)",
+            load=f"{LOAD}; {CLIENTS} SSE clients (EventSource-like, {SSE_PROCESSES} processes)",
             outcome="every client reconnected by itself with Last-Event-ID and got event: reset then a full frame, "
             "then kept receiving frames (none hung); no HTTP error; no traceback",
             lost="nothing beyond the frames of the 3 s the service was down (the reset + full frame replaces them)",
@@ -157,7 +169,7 @@ def test_live_stream_100_stalled_clients_are_timed_out_while_400_keep_reading(
             order=51,
             case=f"live stream: {STALLED} clients stop reading (4 KB receive buffer, reading paused) for {STALL_S:g} s "
             f"while {CLIENTS - STALLED} read",
-            load=f"{LOAD}; {CLIENTS} SSE clients (one process)",
+            load=f"{LOAD}; {CLIENTS} SSE clients ({SSE_PROCESSES} processes)",
             outcome=f"the {STALLED} stalled clients were closed by the send timeout and counted in "
             f"tradeobs.live.clients.timed_out; no reader dropped; kept trading; RSS within "
             f"{STALL_RSS_BOUND // MB} MiB of before; no traceback",

@@ -219,9 +219,19 @@ def test_a_gateway_stopped_mid_run_moves_its_traffic_and_loses_nothing_uncounted
         start = wait_for(lambda: ring() if ring() == (2, 3) else None, "every signal's ring to hold both gateways")
         t0 = time.time()
         stopped = threading.Event()
+        not_stopped: list[str] = []
 
         def stop_b() -> None:
-            time.sleep(2.0)  # mid-batch: the workload is placing orders
+            # Mid-batch, once B holds some of this run's spans: the workload's first spans reach the gateways
+            # about 2 s after its first order (the agent's 1 s export, the agent collector's 1 s batch), later
+            # on a loaded machine. A fixed 2 s stopped B before anything reached it in one full run (every trace
+            # on A, the sends to B failed and retried there: "gateway B stored nothing before it stopped").
+            deadline = time.monotonic() + 60.0  # bounds a broken run only: B answers within seconds
+            while collector_counter(gb.metrics_url, "otelcol_receiver_accepted_spans") == 0:
+                if time.monotonic() > deadline:
+                    not_stopped.append("gateway B accepted no span in 60 s of the first batch")
+                    return
+                time.sleep(0.1)
             gb.stop()  # SIGTERM: B decides what it holds and drains to Jaeger B, then exits
             # DNS drops a gone replica some time after it is gone (compose's and k8s' a few seconds): for this second
             # the agent collector still sends to B and fails (with B's drain alone, 2 of 6 runs had no failed send
@@ -234,7 +244,7 @@ def test_a_gateway_stopped_mid_run_moves_its_traffic_and_loses_nothing_uncounted
         stopper.start()
         first = w.send({"cmd": "orders", "n": ORDERS // 2, "rate": 50, "prefix": "m1"}, timeout=120)
         stopper.join()
-        assert stopped.is_set()
+        assert stopped.is_set(), not_stopped
         # traffic keeps flowing meanwhile (the first batch may still be retrying); the next orders go to A only
         wait_for(
             lambda: ring() == (1, start[1] + 3) or None,
