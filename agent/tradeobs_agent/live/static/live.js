@@ -131,7 +131,8 @@
   function watchdog() {
     if (share && share.holder) post({ kind: "status", s: T.status, text: $("status").textContent });
     if (share && !share.holder) { followerWatch(); return; }
-    if (!aliveAt || (!probes && (!es || es.readyState === EventSource.CLOSED))) return;
+    var idle = !probes && (!es || es.readyState === EventSource.CLOSED);  // (offline: closed, yet checked)
+    if (!aliveAt || (idle && navigator.onLine !== false)) return;
     if ((performance.now() - aliveAt) / 1000 <= stallAfter()) return;
     if (navigator.onLine === false) reopen("offline", "offline, waiting for the network");  // (said once, not again)
     else reopen("stale", "stale, reconnecting");
@@ -145,9 +146,11 @@
   // again is opened after asking HEAD stream on PROBES requests at once (a browser keeps at most 6 connections to a
   // server): the dead connections kept take some and hang, the others go out on new connections; when the first
   // answers (any status: the network is back) the rest are cancelled, which closes the dead connections under them,
-  // and the EventSource goes out on a live connection, from the last id (?lastEventId=). All failing at once (no
-  // network, the server down): "offline", and a plain connect after 2 s; all hanging: the watchdog starts again
-  // after as long as it calls a stream stale. Only a stream opened again costs these requests, never one that works.
+  // and the EventSource goes out on a live connection, from the last id (?lastEventId=). All failing at once (the
+  // server down): "offline", and a plain connect after 2 s; all hanging: the watchdog starts again after as long as
+  // it calls a stream stale. While the browser says it is offline the page keeps no stream (the browser's own
+  // retries would go out on the dead connections the moment the network is back) and only probes, each watchdog
+  // round, until "online". Only a stream opened again costs these requests, never one that works.
   var probes = null, PROBES = 6, tryAt = 0, awayAt = 0;
   function reopen(state, text) {
     clearTimeout(retryTimer);
@@ -162,7 +165,8 @@
       if (ok) { probes = null; ctl.abort(); connect(); return; }
       if (--left) return;
       probes = null;
-      setStatus("offline", navigator.onLine === false ? "offline, waiting for the network" : "offline");
+      if (navigator.onLine === false) { setStatus("offline", "offline, waiting for the network"); return; }
+      setStatus("offline");
       retryTimer = setTimeout(connect, 2000);
     }
     for (var i = 0; i < PROBES; i++) {
@@ -178,7 +182,7 @@
   // a slow healthy stream. A follower tab asks the holder, whose stream it is (not for "online": every tab hears it).
   function wake(why) {
     if (share && !share.holder) { if (share.ready && why !== "online") post({ kind: "wake", why: why }); return; }
-    if (!tryAt || probes) return;                       // not streaming yet, or already finding a live connection
+    if (!tryAt || (probes && why !== "online")) return; // not streaming yet, or already finding a live connection
     if (why !== "online" && es) {
       if (es.readyState === EventSource.CONNECTING && tryAt > awayAt) return;
       if (es.readyState === EventSource.OPEN && (performance.now() - aliveAt) / 1000 <= usualQuiet()) return;
@@ -1229,7 +1233,11 @@
     window.addEventListener("pageshow", function (e) { if (e.persisted) wake("restored"); });
     window.addEventListener("offline", function () {
       away();
-      if (!share || share.holder) setStatus("offline", "offline, waiting for the network");
+      if (share && !share.holder) return;
+      clearTimeout(retryTimer);
+      if (es) es.close();
+      if (probes) { probes.abort(); probes = null; }
+      setStatus("offline", "offline, waiting for the network");
     });
     window.addEventListener("online", function () { wake("online"); });
     setInterval(function () {  // the time window slides: rows that left it go
