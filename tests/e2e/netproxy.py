@@ -5,12 +5,30 @@ is closed and nothing is refused, the bytes just stop. Every connection open at 
 for good (what either side sends is dropped), and a connection made while the network is down is accepted and gets
 nothing either, ever. ``restore()`` brings the network back for new connections only (the old ones stay dead, as a
 connection through a NAT that forgot it does). The browser sees no error on any of them.
+
+``requests`` is what the server side would see if every byte arrived: each request a browser sent, in order, with
+its connection's number, whether that connection was dead (the bytes were lost), its target and its
+``Last-Event-ID`` header. A test reads from it which connection a request went on and from which id it resumed.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request the browser sent through the proxy (its head; the requests here have no body)."""
+
+    at: float  # time.monotonic() when its head had arrived
+    conn: int  # the connection's number, in the order they were accepted
+    dead: bool  # the network was down for this connection: the request never reached the server
+    method: str
+    target: str  # "/telemetry/stream?lastEventId=..."
+    last_event_id: str | None  # the Last-Event-ID header, if sent
 
 
 class CuttableProxy:
@@ -20,6 +38,7 @@ class CuttableProxy:
         self.down = False
         self.lock = threading.Lock()
         self.conns: list[list[object]] = []  # [client socket, upstream socket or None, dead flag]
+        self.requests: list[Request] = []
         self.listener = socket.create_server(("127.0.0.1", port))
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -59,11 +78,27 @@ class CuttableProxy:
             conn: list[object] = [client, up, dead]
             with self.lock:
                 self.conns.append(conn)
-            threading.Thread(target=self._pump, args=(conn, client, up), daemon=True).start()
+                number = len(self.conns) - 1
+            threading.Thread(target=self._pump, args=(conn, client, up, number), daemon=True).start()
             if up is not None:
                 threading.Thread(target=self._pump, args=(conn, up, client), daemon=True).start()
 
-    def _pump(self, conn: list[object], src: socket.socket, dst: socket.socket | None) -> None:
+    def _heads(self, buf: bytearray, number: int, dead: bool) -> None:
+        """Log every whole request head in ``buf`` (what the browser sent on connection ``number``) and drop it."""
+        while (end := buf.find(b"\r\n\r\n")) >= 0:
+            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+            del buf[: end + 4]
+            parts = [*lines[0].split(" "), "", ""]
+            last = None
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "last-event-id":
+                    last = value.strip()
+            with self.lock:
+                self.requests.append(Request(time.monotonic(), number, dead, parts[0], parts[1], last))
+
+    def _pump(self, conn: list[object], src: socket.socket, dst: socket.socket | None, number: int = -1) -> None:
+        head = bytearray()  # the browser's side (number >= 0): the request heads not yet logged
         while True:
             try:
                 data = src.recv(65536)
@@ -75,6 +110,9 @@ class CuttableProxy:
                         if isinstance(s, socket.socket):
                             s.close()
                 return
+            if number >= 0:
+                head += data
+                self._heads(head, number, bool(conn[2]) or dst is None)
             if conn[2] or dst is None:
                 continue  # the network is down for this connection: the bytes are lost
             try:

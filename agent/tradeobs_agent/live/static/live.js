@@ -114,7 +114,7 @@
   // over numbers that no longer moved. The hub sends a frame every tick (live_hz, 0.1 to 100 Hz): with none for
   // three typical gaps (the median of the last 9; at least 10 s), the stream is called stale, closed, and opened
   // again from the last id (no reload, nothing missed); again after as long if the new one hangs too. Checked each
-  // second, and at once when the page is shown again or the browser says it is back online.
+  // second; a page woken (shown again, back online...) does not wait for it: see wake().
   var aliveAt = 0, gaps = [], STALL_MIN = 10;
   function alive(now) {
     if (aliveAt && (share && share.holder === false ? share.ready : es && es.readyState === EventSource.OPEN)) {
@@ -131,16 +131,74 @@
   function watchdog() {
     if (share && share.holder) post({ kind: "status", s: T.status, text: $("status").textContent });
     if (share && !share.holder) { followerWatch(); return; }
-    if (!es || !aliveAt || es.readyState === EventSource.CLOSED) return;
+    var idle = !probes && (!es || es.readyState === EventSource.CLOSED);  // (offline: closed, yet checked)
+    if (!aliveAt || (idle && navigator.onLine !== false)) return;
     if ((performance.now() - aliveAt) / 1000 <= stallAfter()) return;
-    es.close();
-    setStatus("stale", "stale, reconnecting");
-    connect();
+    if (navigator.onLine === false) reopen("offline", "offline, waiting for the network");  // (said once, not again)
+    else reopen("stale", "stale, reconnecting");
+  }
+
+  // A new EventSource does not mean a new connection: over HTTP/1.1 the browser sends its request on a connection
+  // it keeps from before (the page's own requests: the page, its scripts, /history), and after the phone slept or
+  // its network changed that connection is as dead as the stream's. No error comes, so the request waits for ever:
+  // the page showed "stale" and streamed again only when the watchdog gave up on that one too (10 s each: 14 s, or
+  // 33 s, after waking in the phone tests; longer with more dead connections kept). So a stream this page opens
+  // again is opened after asking HEAD stream on PROBES requests at once (a browser keeps at most 6 connections to a
+  // server): the dead connections kept take some and hang, the others go out on new connections; when the first
+  // answers (any status: the network is back) the rest are cancelled, which closes the dead connections under them,
+  // and the EventSource goes out on a live connection, from the last id (?lastEventId=). All failing at once (the
+  // server down): "offline", and a plain connect after 2 s; all hanging: the watchdog starts again after as long as
+  // it calls a stream stale. While the browser says it is offline the page keeps no stream (the browser's own
+  // retries would go out on the dead connections the moment the network is back) and only probes, each watchdog
+  // round, until "online". Only a stream opened again costs these requests, never one that works.
+  var probes = null, PROBES = 6, tryAt = 0, awayAt = 0;
+  function reopen(state, text) {
+    clearTimeout(retryTimer);
+    if (es) es.close();
+    if (probes) probes.abort();
+    setStatus(state, text);
+    aliveAt = tryAt = performance.now();
+    var ctl = probes = new AbortController(), left = PROBES;
+    T.probes = (T.probes || 0) + 1;
+    function done(ok) {
+      if (probes !== ctl) return;                       // cancelled: this round is over
+      if (ok) { probes = null; ctl.abort(); connect(); return; }
+      if (--left) return;
+      probes = null;
+      if (navigator.onLine === false) { setStatus("offline", "offline, waiting for the network"); return; }
+      setStatus("offline");
+      retryTimer = setTimeout(connect, 2000);
+    }
+    for (var i = 0; i < PROBES; i++) {
+      fetch("stream", { method: "HEAD", cache: "no-store", credentials: "include", signal: ctl.signal })
+        .then(function () { done(true); }, function () { done(false); });
+    }
+  }
+  // Woken: the page shown again, resumed after the browser froze it, restored from the back/forward cache, or the
+  // browser back online. A stream that cannot be trusted is opened again at once, not after the watchdog's 10 s: after
+  // "online" always (the connections of before may be dead: the browser's own retry goes out on one of them); else if
+  // it is not open (and not an attempt this page began since it went away), or no frame came for more than twice the
+  // stream's usual gap (at least 1 s). A stream whose frames keep coming is kept: a tab switched away from and back,
+  // a slow healthy stream. A follower tab asks the holder, whose stream it is (not for "online": every tab hears it).
+  function wake(why) {
+    if (share && !share.holder) { if (share.ready && why !== "online") post({ kind: "wake", why: why }); return; }
+    if (!tryAt || (probes && why !== "online")) return; // not streaming yet, or already finding a live connection
+    if (why !== "online" && es) {
+      if (es.readyState === EventSource.CONNECTING && tryAt > awayAt) return;
+      if (es.readyState === EventSource.OPEN && (performance.now() - aliveAt) / 1000 <= usualQuiet()) return;
+    }
+    T.wakes = (T.wakes || 0) + 1;
+    reopen("reconnecting", "reconnecting");
+  }
+  function usualQuiet() {
+    if (gaps.length < 2) return Math.max(1, stallAfter() / 3);
+    var g = gaps.slice().sort(function (a, b) { return a - b; });
+    return Math.max(1, 2 * g[g.length >> 1]);
   }
 
   function connect() {
     clearTimeout(retryTimer);
-    aliveAt = performance.now();
+    aliveAt = tryAt = performance.now();
     // A fresh EventSource cannot set Last-Event-ID, so a manual reconnect passes it in the query.
     var url = "stream" + (T.lastId ? "?lastEventId=" + encodeURIComponent(T.lastId) : "");
     es = new EventSource(url, { withCredentials: true });
@@ -149,7 +207,7 @@
       if (es.readyState === EventSource.CLOSED) {      // HTTP error (503, 401): the browser gave up, we do not
         setStatus("offline");
         retryTimer = setTimeout(connect, 2000);
-      } else if (T.status !== "stale") {                // (a stalled stream says so until a new one opens)
+      } else if (T.status !== "stale" && navigator.onLine !== false) {  // (stale, offline: said until a new one opens)
         setStatus("reconnecting");                      // the browser retries itself, sending Last-Event-ID
       }
     };
@@ -1167,10 +1225,21 @@
       freshness();
     }, 250);
     setInterval(watchdog, 1000);
-    document.addEventListener("visibilitychange", function () { if (!document.hidden) watchdog(); });
-    window.addEventListener("online", function () {
-      if (es && es.readyState === EventSource.CLOSED) connect(); else watchdog();
+    function away() { awayAt = performance.now(); }
+    document.addEventListener("visibilitychange", function () { if (document.hidden) away(); else wake("shown"); });
+    document.addEventListener("freeze", away);
+    document.addEventListener("resume", function () { wake("resumed"); });
+    window.addEventListener("pagehide", away);
+    window.addEventListener("pageshow", function (e) { if (e.persisted) wake("restored"); });
+    window.addEventListener("offline", function () {
+      away();
+      if (share && !share.holder) return;
+      clearTimeout(retryTimer);
+      if (es) es.close();
+      if (probes) { probes.abort(); probes = null; }
+      setStatus("offline", "offline, waiting for the network");
     });
+    window.addEventListener("online", function () { wake("online"); });
     setInterval(function () {  // the time window slides: rows that left it go
       if (!T.paused && +$("f-window").value) { filterDirty = true; schedule(); }
     }, 1000);
@@ -1292,6 +1361,7 @@
     share.holder = false; share.holderId = holderId; T.role = "follower"; T.yields = (T.yields || 0) + 1;
     clearTimeout(retryTimer);
     if (es) { es.close(); es = null; }
+    if (probes) { probes.abort(); probes = null; }
     share.heardAt = performance.now();
     post({ kind: "sync" });
     if (!share.byChannel) elect(false);
@@ -1304,6 +1374,7 @@
       }
       return;
     }
+    if (m.kind === "wake") { if (share.holder) wake(m.why); return; }
     if (m.kind === "here" || m.kind === "bye") {
       if (m.kind === "bye" && m.from === share.holderId && !share.holder) { share.holderId = ""; share.heardAt = performance.now() - CLAIM_AFTER - 1; claim(); }
       return;
