@@ -58,10 +58,18 @@ async def leak() -> dict[str, str]:
     log.warning("GET /tiingo/daily/aapl/prices Authorization: Token %s -> 401", S["token scheme key"])
     plain.error("broker said: invalid API key: %s", S["spaced api key"])
     plain.error("API key %s rejected", S["bare alpaca key id"])  # no "=" or ":": only its shape says it
+    # bare after their key word in a sentence: no "=" or ":"
+    plain.error("order feed: signing with secret %s failed", S["prose secret"])
+    log.warning("login with password %s refused", S["prose password"])
+    try:
+        raise ConnectionError(f"401 Unauthorized: api key {S['prose exception key']} is not valid")
+    except ConnectionError:
+        log.exception("broker call failed")
     # Alpaca's websocket auth message, logged as a dict and passed as one ("key" alone is no secret name)
     log.info("ws send %s", {"action": "auth", "key": S["ws auth key"], "secret": S["ws auth secret"]})
     log.info("ws send", extra={"msg": {"action": "auth", "key": S["ws auth key extra"], "secret": "x" * 12}})
     span = trace.get_current_span()
+    span.add_event("broker.auth", {"note": f"session token {S['prose span token']} rejected"})
     span.set_attribute("db.conn", f"postgresql://bot:{S['span url password']}@db:5432/trades")
     span.set_attribute("cmd", f"curl --user bot:{S['span curl password']} https://x")
     _orders += 1
