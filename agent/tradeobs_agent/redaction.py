@@ -141,6 +141,11 @@ def _credential(min_len: int = 8, *, one_case_run: bool = True, t: str = r"[A-Za
 
 
 _CREDENTIAL = _credential()
+# A request signature's value after its header's name (the signing rule below): an HMAC, 28+ characters of base64
+# (SHA-1) or 64+ of hex (SHA-256), URL-encoded or not; 16+ characters with a letter next to a digit or a lower-case
+# letter before an upper-case one. A trade's own sign field, named the same way, is kept ("side_sign: -1",
+# "pos-sign: long", "order_sign=1", "exec_sign=B": all were masked, and a drill-down by them lost).
+_SIGNATURE = _credential(16, one_case_run=False, t=r"[^\s\"',;&}\]]")
 
 # A secret written bare after its key word in a sentence, with no ":" or "=" ("using secret 3f9a...e1", "Binance api
 # key vmPUZE6m... invalid", "token 9f86d0... expired", "secret key wJalrXUt...", "login with password hunter2xyz"):
@@ -349,7 +354,8 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     # * a request-signing header or parameter named for it as the last part of a longer name: Kraken's API-Sign,
     #   Coinbase's CB-ACCESS-SIGN, OKX's OK-ACCESS-SIGN, Bybit's X-BAPI-SIGN, Gemini's X-GEMINI-SIGNATURE, an OAuth
     #   1.0a header's oauth_signature (Interactive Brokers' Web API), written "Name: value", "'Name': 'value'" or
-    #   name=value (a header dump, an SDK's request in an exception). The signature is an HMAC of the request made
+    #   name=value (a header dump, an SDK's request in an exception), its value looking like one (_SIGNATURE: a
+    #   trade's "side_sign: -1" is kept). The signature is an HMAC of the request made
     #   with the secret: with the request it replays it (within the venue's window). A bare "sign"/"signature" is a
     #   word ("signature=" only as a query parameter, above); a name part before it ("-", "_") makes it a header's;
     # * Interactive Brokers' Flex Web Service token (.../FlexWebService/SendRequest?t=...&q=..., also the older
@@ -360,8 +366,8 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     # parts; the first branch spelt with classes, not (?i): Python's re tried every position 2-3x slower with it.
     (
         r"([A-Za-z0-9][_-][Ss][Ii][Gg][Nn](?:[Aa][Tt][Uu][Rr][Ee])?[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])"
-        r"[^\s\"',;&}\]]+"
-        r"|((?i:flex(?:webservice/|statementservice\.)[a-z]+\?)(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
+        + _SIGNATURE
+        + r"|((?i:flex(?:webservice/|statementservice\.)[a-z]+\?)(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
         r"|((?i:stream\.binance\.[a-z.]+)(?::[0-9]+)?/(?i:ws|stream\?streams=)/?)(?!\[REDACTED\])[A-Za-z0-9]{60,}",
         r"\1\2\3" + MASK,
         (("-sign", "_sign", "flexwebservice", "flexstatementservice", "stream.binance"),),

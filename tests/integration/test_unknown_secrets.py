@@ -170,5 +170,6 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
     assert any("broker config" in t for k, t in outputs.items() if "agent wrote" in k)
     written = "".join(t for k, t in outputs.items() if "agent wrote" in k)
     assert "ws send" in written and "API key [REDACTED] rejected" in written
+    assert "fill side_sign: -1 pos-sign: long order_id=ORD-20240102-000123" in written  # trading fields kept
     leaks = find_leaks(s, _forms, outputs)
     assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(sorted(set(leaks)))

@@ -58,6 +58,8 @@ async def leak() -> dict[str, str]:
     log.warning("GET /tiingo/daily/aapl/prices Authorization: Token %s -> 401", S["token scheme key"])
     plain.error("broker said: invalid API key: %s", S["spaced api key"])
     plain.error("API key %s rejected", S["bare alpaca key id"])  # no "=" or ":": only its shape says it
+    # a trade's sign fields, named as a signing header is: kept
+    log.info("fill side_sign: -1 pos-sign: long order_id=ORD-20240102-000123")
     # bare after their key word in a sentence: no "=" or ":"
     plain.error("order feed: signing with secret %s failed", S["prose secret"])
     log.warning("login with password %s refused", S["prose password"])

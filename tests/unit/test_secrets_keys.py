@@ -352,6 +352,9 @@ _SHAPES_KEPT = [
     "{'action': 'auth'} {'key': 'MSFT'}",
     # the signing and URL rules' look-alikes: a signature's type, a word, a public stream, other Flex parameters
     "X-BAPI-SIGN-TYPE: 2 signature=valid sign: buy design=v2 signed=true",
+    # a trade's own sign fields, named as a signing header is (all masked before 2026-12-07)
+    "fill side_sign: -1 pos-sign: long order_sign=1 exec_sign=B trade_sign=-1 qty_sign: - venue_sign: NYSE",
+    "{'order_id': 'ORD-20240102-000123', 'side_sign': 'sell', 'X-Order-Sign': 'v2'}",
     "wss://stream.binance.com:9443/ws/btcusdt@trade /stream?streams=btcusdt@depth/ethusdt@trade",
     "FlexWebService/SendRequest?q=987654&v=3 t=123 ?t=5",
 ]
