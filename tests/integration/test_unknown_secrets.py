@@ -7,7 +7,7 @@ as a log argument, ``Bearer`` + a token in one case, a query string or form body
 ``curl -u``, a ``redis://:password@`` URL, a quoted passphrase with spaces, span attributes, an order's exception and
 reject reason, metric attributes (an SDK instrument's too, on the agent's ``/metrics``), ``Authorization: Token``
 and ``invalid API key:`` in messages, a secret bare after its key word in a sentence (``signing with secret
-...``, ``password ...``, in a message, a span event and an exception), the request's ``?api_key=``, its
+...``, ``password ...``, in a message, a span event, a span link and an exception), the request's ``?api_key=``, its
 ``Authorization`` header and headers named for a key or a signature (``Ocp-Apim-Subscription-Key``,
 ``CB-ACCESS-SIGN``), captured, the resource
 (``OTEL_RESOURCE_ATTRIBUTES``). The agent exports to our collector WITHOUT its redaction processors, so what the
@@ -68,7 +68,14 @@ def unknown_secrets() -> dict[str, str]:
     out["bare alpaca key id"] = "PK" + "".join(secrets.choice(upper) for _ in range(18))  # Alpaca's key id shape
     # bare after their key word in a sentence, no ":" or "=" (hex, as a Binance or Alpaca secret can be: a letter
     # stands next to a digit, which tells it from a word)
-    for name in ("prose secret", "prose password", "prose span token", "prose exception key"):
+    for name in (
+        "prose secret",
+        "prose password",
+        "prose span token",
+        "prose exception key",
+        "link password",
+        "link key",
+    ):
         out[name] = secrets.token_hex(20)
     for name in ("ws auth key", "ws auth secret", "ws auth key extra"):
         out[name] = "w" + "".join(secrets.choice(alnum) for _ in range(20))

@@ -72,6 +72,10 @@ async def leak() -> dict[str, str]:
     log.info("ws send", extra={"msg": {"action": "auth", "key": S["ws auth key extra"], "secret": "x" * 12}})
     span = trace.get_current_span()
     span.add_event("broker.auth", {"note": f"session token {S['prose span token']} rejected"})
+    # a link's attributes: the agent scrubs them as a span's (the collector cannot reach them: docs/collector.md)
+    link = trace.Link(span.get_span_context(), {"password": S["link password"], "note": f"api key {S['link key']}"})
+    with trace.get_tracer("unknown.links").start_as_current_span("leak.linked", links=[link]):
+        pass
     span.set_attribute("db.conn", f"postgresql://bot:{S['span url password']}@db:5432/trades")
     span.set_attribute("cmd", f"curl --user bot:{S['span curl password']} https://x")
     _orders += 1
