@@ -63,7 +63,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import secret_values
-from .secrets_keys import KEY_PATTERN, SECRET_KEYS, TEXT_KEY_PATTERN, TEXT_TRIGGERS
+from .secrets_keys import KEY_PATTERN, SECRET_KEYS, TEXT_KEY_PATTERN, TEXT_TRIGGERS, TEXT_WORDS_PATTERN
 
 __all__ = [
     "DEFAULT_KEY_PATTERN",
@@ -116,7 +116,7 @@ _NOT_SCHEME_MASK = r"(?!(?:bearer|basic)\s+\[REDACTED\])"
 _LONG_RUN = 20  # a credential after Bearer/Basic in one case: at least this many characters (see _credential)
 
 
-def _credential(min_len: int = 8) -> str:
+def _credential(min_len: int = 8, *, one_case_run: bool = True, t: str = r"[A-Za-z0-9._~+/=-]") -> str:
     r"""Regex (RE2 reads it the same) of a credential after ``Bearer``/``Basic`` in free text: at least ``min_len``
     characters of base64, base64url or a JWT (``[A-Za-z0-9._~+/=-]``) of which two side by side show it is no word:
     a letter next to a digit (``dXNlcjpwYXNzd29yZA==``, a hex token ``9f86d0...``) or a lower-case letter before an
@@ -124,21 +124,50 @@ def _credential(min_len: int = 8) -> str:
     (``abcdefghijklmnopqrstuvwx``). A word in one case or Capitalized, hyphenated or dotted (``strategy``,
     ``instruments``, ``mean-reversion``, ``rebalanced.``), a number or a date is kept.
 
+    ``t``: the characters it is made of (a password's: any but a space, a quote, ``,`` and ``;``).
+
     Written without look-around, for RE2: one alternative per place (0 to ``min_len - 3``) of the first such pair,
     then "further on", each with enough characters after it to make ``min_len``.
     """
-    t = r"[A-Za-z0-9._~+/=-]"
     pair = r"(?:[A-Za-z][0-9]|[0-9][A-Za-z]|[a-z][A-Z])"
     alts = [f"{t}{{{i}}}{pair}{t}{{{min_len - 2 - i},}}" if i else f"{pair}{t}{{{min_len - 2},}}"
             for i in range(min_len - 2)]  # fmt: skip
     alts.append(f"{t}{{{min_len - 2},}}{pair}{t}*")
     # ... or a run of 20 or more with no "." or "-" in it, in one case or not: no word or hyphenated/dotted phrase is
     # that long ("instruments", "mean-reversion-strategy"), an opaque token is ("Bearer abcdefghijklmnopqrstuvwx").
-    alts.append(f"[A-Za-z0-9_~+/=]{{{_LONG_RUN},}}{t}*")
+    if one_case_run:
+        alts.append(f"[A-Za-z0-9_~+/=]{{{_LONG_RUN},}}{t}*")
     return "(?:" + "|".join(alts) + ")"
 
 
 _CREDENTIAL = _credential()
+# A request signature's value after its header's name (the signing rule below): an HMAC, 28+ characters of base64
+# (SHA-1) or 64+ of hex (SHA-256), URL-encoded or not; 16+ characters with a letter next to a digit or a lower-case
+# letter before an upper-case one. A trade's own sign field, named the same way, is kept ("side_sign: -1",
+# "pos-sign: long", "order_sign=1", "exec_sign=B": all were masked, and a drill-down by them lost).
+_SIGNATURE = _credential(16, one_case_run=False, t=r"[^\s\"',;&}\]]")
+
+# A secret written bare after its key word in a sentence, with no ":" or "=" ("using secret 3f9a...e1", "Binance api
+# key vmPUZE6m... invalid", "token 9f86d0... expired", "secret key wJalrXUt...", "login with password hunter2xyz"):
+# the key word (as a whole word, with no further name parts: "token_address 0x..." is a name, not a key word), one
+# optional "is"/"was"/"key" ("api secret is ...", "secret key ..."), an optional quote, then a credential that starts
+# with a letter or a digit (a key file's path, "/etc/keys/prod2.pem", is kept) and is no word: a letter next to a
+# digit or a lower-case letter before an upper-case one (_credential, without its one-case run: "token
+# expired_for_all_sessions_today" is words), at least 16 characters (8 after a password word, of any characters but
+# a space, a quote, "," and ";": passwords are short and have punctuation, "Tr0ub4dor&3horse").
+# "key" alone is no key word here ("cache key 61e69015-...", "idempotency key ORD-2024...").
+# Spaces as RE2 reads "\s" (Python's also holds "\v" and Unicode spaces), so that the rule's gate (_PROSE_GATE: a key
+# word's last word right before one of them) is exact and the collector masks what the agent masks.
+_SPACES = " \t\n\f\r"
+# the spaces, an optional "is"/"was"/"key", a quote, and the value's first character (a mask, "[REDACTED]", is not one)
+_PROSE_TAIL = r"[ \t\n\f\r]+(?:(?i:is|was|key)[ \t\n\f\r]+)?[\"']?)[A-Za-z0-9]"
+_PROSE_GATE = tuple(t + c for c in _SPACES for t in TEXT_TRIGGERS)
+_PROSE_SECRET = r"((?<![A-Za-z0-9])(?i:" + TEXT_WORDS_PATTERN + r")" + _PROSE_TAIL + _credential(15, one_case_run=False)
+_PROSE_PASSWORD = (
+    r"((?<![A-Za-z0-9])(?i:pass(?:word|wd|phrase)|pwd)"
+    + _PROSE_TAIL
+    + _credential(7, one_case_run=False, t=r"[^\s\"',;]")
+)
 
 # Three rules below that RE2 (the collector) cannot read as written (look-behind, look-ahead, a conditional, a
 # possessive "*+": the spaces after an encoded "=" or ":" are never given back to be the value, so the agent's own
@@ -264,6 +293,9 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
         r"\1" + MASK,
         (TEXT_TRIGGERS, ("authorization",)),
     ),
+    # A secret bare after its key word in a sentence (see _PROSE_SECRET): "using secret [REDACTED]".
+    (_PROSE_SECRET, r"\1" + MASK, (TEXT_TRIGGERS, _PROSE_GATE)),
+    (_PROSE_PASSWORD, r"\1" + MASK, (TEXT_TRIGGERS, ("pass", "pwd"), _PROSE_GATE)),
     # The same pairs URL-encoded, as in a query string or a form body ("?q=password%3Dhunter2%26x%3D1",
     # "%22token%22%3A%22abc%22"), also encoded twice ("%253D"): the value ends at an encoded "&" or quote.
     (_ENCODED_PAIR, r"\1\2" + MASK, (TEXT_TRIGGERS, ("%3", "%25"))),
@@ -322,7 +354,8 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     # * a request-signing header or parameter named for it as the last part of a longer name: Kraken's API-Sign,
     #   Coinbase's CB-ACCESS-SIGN, OKX's OK-ACCESS-SIGN, Bybit's X-BAPI-SIGN, Gemini's X-GEMINI-SIGNATURE, an OAuth
     #   1.0a header's oauth_signature (Interactive Brokers' Web API), written "Name: value", "'Name': 'value'" or
-    #   name=value (a header dump, an SDK's request in an exception). The signature is an HMAC of the request made
+    #   name=value (a header dump, an SDK's request in an exception), its value looking like one (_SIGNATURE: a
+    #   trade's "side_sign: -1" is kept). The signature is an HMAC of the request made
     #   with the secret: with the request it replays it (within the venue's window). A bare "sign"/"signature" is a
     #   word ("signature=" only as a query parameter, above); a name part before it ("-", "_") makes it a header's;
     # * Interactive Brokers' Flex Web Service token (.../FlexWebService/SendRequest?t=...&q=..., also the older
@@ -333,8 +366,8 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     # parts; the first branch spelt with classes, not (?i): Python's re tried every position 2-3x slower with it.
     (
         r"([A-Za-z0-9][_-][Ss][Ii][Gg][Nn](?:[Aa][Tt][Uu][Rr][Ee])?[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])"
-        r"[^\s\"',;&}\]]+"
-        r"|((?i:flex(?:webservice/|statementservice\.)[a-z]+\?)(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
+        + _SIGNATURE
+        + r"|((?i:flex(?:webservice/|statementservice\.)[a-z]+\?)(?:[^\s#&?]*&)*t=)(?!\[REDACTED\])[^\s&#\"'<>,;]+"
         r"|((?i:stream\.binance\.[a-z.]+)(?::[0-9]+)?/(?i:ws|stream\?streams=)/?)(?!\[REDACTED\])[A-Za-z0-9]{60,}",
         r"\1\2\3" + MASK,
         (("-sign", "_sign", "flexwebservice", "flexstatementservice", "stream.binance"),),

@@ -37,11 +37,13 @@ __all__ = [
     "SECRET_KEYS",
     "TEXT_KEY_PATTERN",
     "TEXT_TRIGGERS",
+    "TEXT_WORDS_PATTERN",
     "SecretKey",
     "is_secret_key",
     "key_pattern",
     "text_key_pattern",
     "text_triggers",
+    "text_words_pattern",
 ]
 
 Match = Literal["anywhere", "word", "whole"]
@@ -150,6 +152,13 @@ def text_key_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
     return "(?:" + words + ")(?:[._-][a-z0-9]+)*"
 
 
+def text_words_pattern(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> str:
+    """Regex (no flags, no capture groups) of the key words alone, with no further name parts (``token``,
+    ``api key``; not ``token_address``): a key written in a sentence, its value after a space
+    (``redaction._PROSE_SECRET``)."""
+    return "(?:" + "|".join(k.regex(_TEXT_SEP) for k in keys if k.in_text) + ")"
+
+
 def text_triggers(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> tuple[str, ...]:
     """Lower-case substrings one of which every text holding a secret key contains (a cheap pre-check)."""
     return tuple(sorted({k.words.split()[-1] for k in keys if k.in_text}))
@@ -158,6 +167,7 @@ def text_triggers(keys: tuple[SecretKey, ...] = SECRET_KEYS) -> tuple[str, ...]:
 KEY_PATTERN = key_pattern()
 TEXT_KEY_PATTERN = text_key_pattern()
 TEXT_TRIGGERS = text_triggers()
+TEXT_WORDS_PATTERN = text_words_pattern()
 
 _KEY_RX = re.compile(KEY_PATTERN)
 

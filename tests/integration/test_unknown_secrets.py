@@ -6,8 +6,10 @@ secrets it never registers, and writes them as a user would by accident: a dict 
 as a log argument, ``Bearer`` + a token in one case, a query string or form body URL-encoded into a log line,
 ``curl -u``, a ``redis://:password@`` URL, a quoted passphrase with spaces, span attributes, an order's exception and
 reject reason, metric attributes (an SDK instrument's too, on the agent's ``/metrics``), ``Authorization: Token``
-and ``invalid API key:`` in messages, the request's ``?api_key=``, its ``Authorization`` header and headers named for
-a key or a signature (``Ocp-Apim-Subscription-Key``, ``CB-ACCESS-SIGN``), captured, the resource
+and ``invalid API key:`` in messages, a secret bare after its key word in a sentence (``signing with secret
+...``, ``password ...``, in a message, a span event, a span link and an exception), the request's ``?api_key=``, its
+``Authorization`` header and headers named for a key or a signature (``Ocp-Apim-Subscription-Key``,
+``CB-ACCESS-SIGN``), captured, the resource
 (``OTEL_RESOURCE_ATTRIBUTES``). The agent exports to our collector WITHOUT its redaction processors, so what the
 collector writes is what left the agent; every output (the collector's files, Prometheus page and debug output, the
 agent's log files, trace file and ``/metrics``, the live stream, ``/snapshot`` and ``/history``, uvicorn's output) is
@@ -64,6 +66,17 @@ def unknown_secrets() -> dict[str, str]:
     out["spaced passphrase"] = " ".join(words)
     upper = string.ascii_uppercase + string.digits
     out["bare alpaca key id"] = "PK" + "".join(secrets.choice(upper) for _ in range(18))  # Alpaca's key id shape
+    # bare after their key word in a sentence, no ":" or "=" (hex, as a Binance or Alpaca secret can be: a letter
+    # stands next to a digit, which tells it from a word)
+    for name in (
+        "prose secret",
+        "prose password",
+        "prose span token",
+        "prose exception key",
+        "link password",
+        "link key",
+    ):
+        out[name] = secrets.token_hex(20)
     for name in ("ws auth key", "ws auth secret", "ws auth key extra"):
         out[name] = "w" + "".join(secrets.choice(alnum) for _ in range(20))
     return out
@@ -164,5 +177,6 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
     assert any("broker config" in t for k, t in outputs.items() if "agent wrote" in k)
     written = "".join(t for k, t in outputs.items() if "agent wrote" in k)
     assert "ws send" in written and "API key [REDACTED] rejected" in written
+    assert "fill side_sign: -1 pos-sign: long order_id=ORD-20240102-000123" in written  # trading fields kept
     leaks = find_leaks(s, _forms, outputs)
     assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(sorted(set(leaks)))

@@ -58,10 +58,24 @@ async def leak() -> dict[str, str]:
     log.warning("GET /tiingo/daily/aapl/prices Authorization: Token %s -> 401", S["token scheme key"])
     plain.error("broker said: invalid API key: %s", S["spaced api key"])
     plain.error("API key %s rejected", S["bare alpaca key id"])  # no "=" or ":": only its shape says it
+    # a trade's sign fields, named as a signing header is: kept
+    log.info("fill side_sign: -1 pos-sign: long order_id=ORD-20240102-000123")
+    # bare after their key word in a sentence: no "=" or ":"
+    plain.error("order feed: signing with secret %s failed", S["prose secret"])
+    log.warning("login with password %s refused", S["prose password"])
+    try:
+        raise ConnectionError(f"401 Unauthorized: api key {S['prose exception key']} is not valid")
+    except ConnectionError:
+        log.exception("broker call failed")
     # Alpaca's websocket auth message, logged as a dict and passed as one ("key" alone is no secret name)
     log.info("ws send %s", {"action": "auth", "key": S["ws auth key"], "secret": S["ws auth secret"]})
     log.info("ws send", extra={"msg": {"action": "auth", "key": S["ws auth key extra"], "secret": "x" * 12}})
     span = trace.get_current_span()
+    span.add_event("broker.auth", {"note": f"session token {S['prose span token']} rejected"})
+    # a link's attributes: the agent scrubs them as a span's (the collector cannot reach them: docs/collector.md)
+    link = trace.Link(span.get_span_context(), {"password": S["link password"], "note": f"api key {S['link key']}"})
+    with trace.get_tracer("unknown.links").start_as_current_span("leak.linked", links=[link]):
+        pass
     span.set_attribute("db.conn", f"postgresql://bot:{S['span url password']}@db:5432/trades")
     span.set_attribute("cmd", f"curl --user bot:{S['span curl password']} https://x")
     _orders += 1

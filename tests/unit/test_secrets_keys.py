@@ -352,8 +352,36 @@ _SHAPES_KEPT = [
     "{'action': 'auth'} {'key': 'MSFT'}",
     # the signing and URL rules' look-alikes: a signature's type, a word, a public stream, other Flex parameters
     "X-BAPI-SIGN-TYPE: 2 signature=valid sign: buy design=v2 signed=true",
+    # a trade's own sign fields, named as a signing header is (all masked before 2026-12-07)
+    "fill side_sign: -1 pos-sign: long order_sign=1 exec_sign=B trade_sign=-1 qty_sign: - venue_sign: NYSE",
+    "{'order_id': 'ORD-20240102-000123', 'side_sign': 'sell', 'X-Order-Sign': 'v2'}",
     "wss://stream.binance.com:9443/ws/btcusdt@trade /stream?streams=btcusdt@depth/ethusdt@trade",
     "FlexWebService/SendRequest?q=987654&v=3 t=123 ?t=5",
+]
+
+# Secrets bare after their key word in a sentence, with no ":" or "=" (kept before 2026-12-07), and what reads like
+# them: the key word before words, a date, a count, a key file's path, a crypto token's address, "key" alone.
+_PROSE = [
+    (
+        "using secret 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a now",
+        "3f9a8b7c6d5e4f3a2b1c0d9e8f7",
+    ),
+    ("Authorization failed for token abcdef0123456789abcdef0123456789", "abcdef0123456789abcdef0123456789"),
+    (f"Binance api key {_BINANCE_SECRET} invalid", _BINANCE_SECRET),
+    ("secret key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY rejected", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("api secret is 'Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5'", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"),
+    ("session token 61e69015-8549-4bfd-b9c3-01e75de48cd5 expired", "61e69015-8549-4bfd-b9c3-01e75de48cd5"),
+    ("login with password hunter2xyz, retrying", "hunter2xyz"),
+    ("using passphrase Tr0ub4dor&3horse for the key", "Tr0ub4dor&3horse"),
+]
+_PROSE_KEPT = [
+    "token expired_for_all_sessions_today, api key rejected, password reset for trader01",
+    "token refreshed at 2026-12-07T02:20:24Z, access token expires in 3600s, secret rotation scheduled",
+    "password policy v2, password length 12, password updated_2026-12-07",
+    "loading private key /etc/keys/alpaca-prod2.pem",
+    "swap token_address 0x6B175474E89094C44Da98b954EedeAC495271d0F input_tokens 12345678901234567890",
+    "cache key 61e69015-8549-4bfd-b9c3-01e75de48cd5 idempotency key ORD20240102000123abc",
+    "order 61e69015-8549-4bfd-b9c3-01e75de48cd5 client_order_id cid-42x venue_order_id 8f3c2a1b4d5e6f7a",
 ]
 
 
@@ -378,6 +406,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
     ]
     masked += [(text, secret) for text, secret, _ in _HAND_TRANSLATED]
     masked += _SHAPES
+    masked += _PROSE
     for text, expected in (*_FORMATS, *_SCHEME_CREDENTIALS):
         # the secret: what the agent's expected output lost
         gone = [w for w in re.split(r"[\s&?]", text) if w and w not in expected]
@@ -392,6 +421,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         "Authorization: Bearer [REDACTED] and Authorization: basic [REDACTED]",  # masked already
         *_HAND_TRANSLATED_KEPT,
         *_SHAPES_KEPT,
+        *_PROSE_KEPT,
     ]
     return masked, kept
 

@@ -446,7 +446,9 @@ def _kept_frames(nproc: int, rounds: list, monkeypatch: pytest.MonkeyPatch) -> N
     from tradeobs_agent.metrics.wire import Merger, PartReader, PartWriter, to_part
 
     clock = [1.8e9 + 0.3]
-    monkeypatch.setattr(frames, "time", SimpleNamespace(time=lambda: clock[0], monotonic=time.monotonic,
+    # monotonic too: the reject rate samples it once a second in each builder, and the real one let a second pass
+    # between the kept builder's and the fresh one's (a loaded CI machine: their desk's reject window differed)
+    monkeypatch.setattr(frames, "time", SimpleNamespace(time=lambda: clock[0], monotonic=lambda: clock[0],
                                                         localtime=time.localtime))  # fmt: skip
     regs = [Registry() for _ in range(nproc)]
     for i, reg in enumerate(regs):  # a warm desk: every symbol has its series before the rounds
