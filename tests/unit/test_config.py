@@ -954,3 +954,23 @@ def test_a_misspelt_variable_gets_the_closest_variable(variable: str, meant: str
     assert [str(p) for p in report.problems] == [
         f"unknown environment variable {variable} is ignored; did you mean {meant}?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("group", "value", "says"),
+    [
+        ("otlp", "http://c:4317",
+         "expected an OtlpOptions, True or False; for the endpoint: otlp=OtlpOptions(endpoint='http://c:4317')"),
+        ("prometheus", 9465,
+         "expected a PrometheusOptions, True or False; for the port: prometheus=PrometheusOptions(port=9465)"),
+        ("logs", "/var/log/algo",
+         "expected a LogOptions, True or False; for the dir: logs=LogOptions(dir='/var/log/algo')"),
+        ("live", "s3cret", "expected a LiveOptions, True or False"),
+        ("prometheus", "9465", "expected a PrometheusOptions, True or False"),
+    ],
+)  # fmt: skip
+def test_a_bare_value_for_an_option_group_says_how_it_is_given(group: str, value: object, says: str) -> None:
+    # init(otlp="http://c:4317") said only "expected a OtlpOptions, True or False"
+    with pytest.raises(TradeObsConfigError) as exc:
+        flatten({group: value})
+    assert str(exc.value).endswith(f": {says}"), str(exc.value)
