@@ -136,6 +136,10 @@ def test_values_shown_match_the_snapshot(live_server: Callable[..., LiveProcess]
     reasons = {r[0]: number(r[1]) for r in (x.split("\t") for x in page.locator("#reasons tbody tr").all_inner_texts())}
     assert reasons == {k: float(v) for k, v in d["reasons"].items()}
 
+    # the header's "last id 66201df7af7f0-199" says what it is when pointed at
+    assert page.locator("#lastid").inner_text().startswith("last id ")
+    assert "resumes from it" in (page.locator("#lastid").get_attribute("title") or "")
+
     # no Grafana URL configured: no links, and no empty "Grafana" or "trace" column (both were there, blank)
     assert page.locator("a.trace, a.order").count() == 0
     assert js(page, "window.__tradeobs.config.grafana_url") == ""
