@@ -72,7 +72,10 @@ def flatten(data: Mapping[str, Any], where: str, names: Collection[str]) -> tupl
             if isinstance(value, Mapping) and sub in secs:
                 walk(sub, value)
             elif isinstance(value, Mapping):
-                hint = did_you_mean(sub, section_names, quote=lambda s: f"[{s}]")
+                if sub == "tradeobs":  # [tool.tradeobs] written as in pyproject.toml, without "tool."
+                    hint = "settings go at the top of this file, with no [tradeobs] header (or under [tool.tradeobs])"
+                else:
+                    hint = did_you_mean(sub, section_names, quote=lambda s: f"[{s}]")
                 problems.append(Problem.unknown(sub, f"section [{sub}] in {where}", hint))
             elif section:
                 if key in names or key in _GROUPS:  # TOML puts every key after a [table] header into that table
@@ -141,7 +144,11 @@ def load(
         tool = data.get("tool", {}).get("tradeobs") if isinstance(data.get("tool"), dict) else None
         if path.name == "pyproject.toml" or tool is not None:
             if tool is None:
-                if explicit:
+                if isinstance(data.get("tradeobs"), dict):  # [tradeobs] for [tool.tradeobs]: said, not skipped
+                    text = f"{path}: a [tradeobs] table is ignored; in pyproject.toml the settings go under "
+                    text += "[tool.tradeobs]"
+                    report.problems.append(Problem("config_file", str(path), label, "a [tool.tradeobs] table", text))
+                elif explicit:
                     text = f"{path}: no [tool.tradeobs] table"
                     report.problems.append(Problem("config_file", str(path), label, "a [tool.tradeobs] table", text))
                 continue

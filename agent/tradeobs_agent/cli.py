@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
-    sub.add_parser("collector", help="check/reload the collector config (tradeobs collector --help)", add_help=False)
+    sub.add_parser(
+        "collector", help="check, reload and migrate the collector config (tradeobs collector --help)", add_help=False
+    )
 
     live = sub.add_parser("live", help="the live view across services and hosts", description="The fleet live view.")
     live_sub = live.add_subparsers(dest="live_cmd", metavar="COMMAND", title="commands")

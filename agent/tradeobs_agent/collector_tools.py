@@ -397,7 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="with --env compose: the .env compose reads (default: .env next to the compose file)",
         )
 
-    check = sub.add_parser("check", help="validate with the real binary, print the effective config, lint (exit 1)")
+    check = sub.add_parser(
+        "check",
+        help="validate with the real binary, print the effective config, lint (exit 1)",
+        description="Validate FILE with the real collector binary in the deployment's environment, print the "
+        "effective config (secrets redacted), and lint what validate misses: a redaction processor left out of a "
+        "pipeline, redaction patterns out of sync, a queued exporter under a deprecated name, a stranded disk queue. "
+        "Exit 1 on an error.",
+    )
     common(check)
     target(check)
     check.add_argument(
@@ -407,14 +414,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not print the effective config (default: print it)",
     )
 
-    rel = sub.add_parser("reload", help="check the running collector's new config, and only then send SIGHUP")
+    rel = sub.add_parser(
+        "reload",
+        help="check the running collector's new config, and only then send SIGHUP",
+        description="Check FILE as the running collector will load it (its own binary, environment and directory); "
+        "only if the check passes send it SIGHUP and wait until it runs the new config (same process, disk queues "
+        "kept). A collector whose new config fails the check is not signalled (a raw kill -HUP would make it exit).",
+    )
     common(rel)
     rel.add_argument("--pid", type=int, default=None, help="the collector's pid (default: read the pid file)")
     rel.add_argument(
         "--pid-file",
         default=None,
         metavar="PATH",
-        help=f"(default: $TRADEOBS_COLLECTOR_PID_FILE, else {DEFAULT_PID_FILE})",
+        help=f"file holding the collector's pid (default: $TRADEOBS_COLLECTOR_PID_FILE, else {DEFAULT_PID_FILE})",
     )
     rel.add_argument(
         "--timeout",
@@ -425,7 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rel.add_argument("--print-config", action="store_true", help="print the effective config (default: do not)")
 
-    mig = sub.add_parser("migrate-queue", help="carry disk queues over to renamed exporters (collector stopped)")
+    mig = sub.add_parser(
+        "migrate-queue",
+        help="carry disk queues over to renamed exporters (collector stopped)",
+        description="With the collector stopped: rename the disk queue files of exporters renamed in FILE (such as "
+        "otlp/traces to otlp_grpc/traces) so the new names read what the old ones queued. Exit 1 on a problem.",
+    )
     common(mig)
     target(mig)
     mig.add_argument("--dry-run", action="store_true", help="only say what would be renamed (default: rename)")

@@ -105,6 +105,14 @@ _GROUPS: dict[str, tuple[type, str, str | None, dict[str, str]]] = {
 }
 
 
+# The field a bare value given for a whole group most likely meant: init(otlp="http://c:4317"), init(prometheus=9465).
+_SHORTHANDS: dict[str, tuple[str, type]] = {
+    "otlp": ("endpoint", str),
+    "prometheus": ("port", int),
+    "logs": ("dir", str),
+}
+
+
 def grouped_setting(name: str) -> str | None:
     """How a setting that belongs to an option group is given to ``init()``, or ``None`` for any other name.
 
@@ -133,7 +141,7 @@ def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
     >>> flatten({"otlp": OtlpOptions(endpoint="http://c:4317"), "live": False, "logs": True})
     {'otlp_endpoint': 'http://c:4317', 'live_enabled': False, 'logs_enabled': True}
     """
-    from .exceptions import TradeObsConfigError
+    from .exceptions import TradeObsConfigError, shown_value
 
     flat: dict[str, Any] = {}
     for arg, value in groups.items():
@@ -148,7 +156,11 @@ def flatten(groups: Mapping[str, Any]) -> dict[str, Any]:
             flat[switch] = False
             continue
         if not isinstance(value, cls):
-            raise TradeObsConfigError(arg, value, f"a {cls.__name__}, True or False")
+            allowed = f"{'an' if cls.__name__[0] in 'AEIOU' else 'a'} {cls.__name__}, True or False"
+            field, kind = _SHORTHANDS.get(arg, ("", type(None)))  # init(otlp="http://c:4317"): say how it is given
+            if type(value) is kind:
+                allowed += f"; for the {field}: {arg}={cls.__name__}({field}={shown_value(value)})"
+            raise TradeObsConfigError(arg, value, allowed)
         # Options configure the subsystem, they do not switch it on: TRADEOBS_OTLP_ENABLED=false (or the file's
         # `otlp = false`) still turns off the OTLP of a service whose code passes OtlpOptions(endpoint=...), as the
         # file's [otlp] section reads; `otlp=True` or OtlpOptions(enabled=True) is the explicit switch.

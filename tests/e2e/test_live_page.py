@@ -136,9 +136,16 @@ def test_values_shown_match_the_snapshot(live_server: Callable[..., LiveProcess]
     reasons = {r[0]: number(r[1]) for r in (x.split("\t") for x in page.locator("#reasons tbody tr").all_inner_texts())}
     assert reasons == {k: float(v) for k, v in d["reasons"].items()}
 
-    # no Grafana URL configured: no links
+    # the header's "last id 66201df7af7f0-199" says what it is when pointed at
+    assert page.locator("#lastid").inner_text().startswith("last id ")
+    assert "resumes from it" in (page.locator("#lastid").get_attribute("title") or "")
+
+    # no Grafana URL configured: no links, and no empty "Grafana" or "trace" column (both were there, blank)
     assert page.locator("a.trace, a.order").count() == 0
     assert js(page, "window.__tradeobs.config.grafana_url") == ""
+    for header in ("#blotter thead th", "#working thead th"):
+        assert page.locator(header).last.inner_text() in ("Grafana", "trace")
+        assert not page.locator(header).last.is_visible(), header
 
 
 def test_a_key_the_server_drops_leaves_the_page_with_the_next_delta(
@@ -876,6 +883,7 @@ def test_orders_and_fills_link_to_grafana_and_no_collector_is_neutral(
     href = rest.locator("a.order").get_attribute("href")
     assert "var-order_id=rest-1" in href and f"var-trace_id={row['tr']}" in href
     assert row["tr"] in urllib.parse.unquote(rest.locator("a.trace").get_attribute("href"))
+    assert page.locator("#blotter thead th").last.is_visible() and page.locator("#working thead th").last.is_visible()
 
     # no collector configured: said plainly, neutral, and no export-failure counter shown as an error
     export = page.locator('#health dd[data-k="export"]')

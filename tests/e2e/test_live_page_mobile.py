@@ -53,7 +53,10 @@ LAYOUT = """() => {
     const tw = t.getBoundingClientRect().width;
     if (tw > box.clientWidth + 0.5 && ox !== 'auto' && ox !== 'scroll')
       out.clipped.push(t.id + ' ' + Math.round(tw) + ' in ' + box.clientWidth + ' (' + ox + ')');
+    const cols = t.querySelectorAll('colgroup col');
     for (const th of t.tHead.rows[0].cells) {
+      const col = cols[th.cellIndex];  // a column collapsed on purpose (no Grafana to link to) is not squeezed
+      if (col && getComputedStyle(col).visibility === 'collapse') continue;
       const w = th.getBoundingClientRect().width;
       if (w < 16) out.squeezed.push(t.id + ':' + th.textContent.trim() + ' ' + w);
     }

@@ -135,6 +135,18 @@ def test_every_option_has_help_stating_its_default() -> None:
             assert action.help and "(default: " in action.help, f"collector {name} {action.dest}: no default in help"
 
 
+def test_every_command_says_what_it_does_and_every_option_what_it_is() -> None:
+    """`tradeobs collector reload --help` was a bare usage line, and --pid-file's help only its default."""
+    import argparse
+
+    parser = ct.build_parser()
+    (subs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in subs.choices.items():
+        assert sub.description and len(sub.description.split()) > 10, f"collector {name}: no description"
+        for action in sub._actions:
+            assert action.help and not action.help.startswith("(default"), f"collector {name} {action.dest}"
+
+
 def test_collector_alone_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli_main(["collector"])

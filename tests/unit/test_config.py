@@ -386,6 +386,29 @@ def test_unknown_file_keys_and_sections_name_the_closest_and_hide_values(tmp_pat
     assert all("s3cret-value" not in t for t in text)
 
 
+def test_a_tradeobs_header_is_named_for_what_it_is_not_a_misspelt_section(tmp_path: Path) -> None:
+    # [tool.tradeobs] copied into tradeobs.toml without "tool.": the closest section was [traces]
+    cfg = tmp_path / "tradeobs.toml"
+    cfg.write_text('[tradeobs]\nservice_name = "algo-1"\n')
+    s, report = resolve_settings(env={}, config_file=str(cfg))
+    assert s.service_name == "tradeobs-service"
+    assert [str(p) for p in report.problems] == [
+        f"unknown section [tradeobs] in {cfg} is ignored; "
+        "settings go at the top of this file, with no [tradeobs] header (or under [tool.tradeobs])"
+    ]
+
+
+def test_pyproject_tradeobs_table_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # found by itself in the working directory: the table was skipped with "no problems"
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tradeobs]\nservice_name = "algo-1"\n')
+    monkeypatch.chdir(tmp_path)
+    s, report = resolve_settings(env={})
+    assert s.service_name == "tradeobs-service"
+    assert [str(p) for p in report.problems] == [
+        "pyproject.toml: a [tradeobs] table is ignored; in pyproject.toml the settings go under [tool.tradeobs]"
+    ]
+
+
 def test_pyproject_tool_table_reports_unknown_keys_with_its_location(tmp_path: Path) -> None:
     cfg = tmp_path / "pyproject.toml"
     cfg.write_text('[project]\nname = "x"\n[tool.tradeobs]\nprometheus_prot = 9999\n')
@@ -931,3 +954,23 @@ def test_a_misspelt_variable_gets_the_closest_variable(variable: str, meant: str
     assert [str(p) for p in report.problems] == [
         f"unknown environment variable {variable} is ignored; did you mean {meant}?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("group", "value", "says"),
+    [
+        ("otlp", "http://c:4317",
+         "expected an OtlpOptions, True or False; for the endpoint: otlp=OtlpOptions(endpoint='http://c:4317')"),
+        ("prometheus", 9465,
+         "expected a PrometheusOptions, True or False; for the port: prometheus=PrometheusOptions(port=9465)"),
+        ("logs", "/var/log/algo",
+         "expected a LogOptions, True or False; for the dir: logs=LogOptions(dir='/var/log/algo')"),
+        ("live", "s3cret", "expected a LiveOptions, True or False"),
+        ("prometheus", "9465", "expected a PrometheusOptions, True or False"),
+    ],
+)  # fmt: skip
+def test_a_bare_value_for_an_option_group_says_how_it_is_given(group: str, value: object, says: str) -> None:
+    # init(otlp="http://c:4317") said only "expected a OtlpOptions, True or False"
+    with pytest.raises(TradeObsConfigError) as exc:
+        flatten({group: value})
+    assert str(exc.value).endswith(f": {says}"), str(exc.value)

@@ -387,3 +387,45 @@ def test_an_unset_gauge_series_has_no_point_anywhere_until_it_is_set_again() -> 
     assert everywhere() == [{"X": 101.0}] * 5
     assert avg.unsets == 2  # what a reader laying series out by place watches (metrics.wire)
     assert reg.self_metrics.invalid.bind(instrument=avg.name, reason="value").value == 0
+
+
+# --------------------------------------------------------------------------- prometheus_client's names
+
+
+@pytest.mark.parametrize(
+    ("kind", "bound", "name", "says"),
+    [
+        ("counter", False, "labels", "use bind(**labels)"),
+        ("counter", False, "inc", "use add(amount)"),
+        ("counter", False, "dec", "a counter only goes up; for a count that goes down use updown_counter(name)"),
+        ("counter", True, "dec", "use add(-amount) (an updown_counter's series; a counter only goes up)"),
+        ("updown_counter", False, "dec", "use add(-amount)"),
+        ("updown_counter", True, "dec", "use add(-amount)"),
+        ("gauge", False, "labels", "then set() on the series it returns"),
+        ("gauge", True, "inc", "a gauge holds the last value set: use set(value)"),
+        ("histogram", False, "observe", "use record(value)"),
+        ("histogram", True, "observe", "use record(value)"),
+        ("histogram", False, "time", "use tradeobs_agent.timed(name)"),
+    ],
+)
+def test_prometheus_client_names_say_which_call_to_use(kind: str, bound: bool, name: str, says: str) -> None:
+    # c.labels(symbol="AAPL") was "'Counter' object has no attribute 'labels'", and nothing more
+    instrument = getattr(Registry(), kind)("app.thing")
+    obj = instrument.bind() if bound else instrument
+    with pytest.raises(AttributeError) as exc:
+        getattr(obj, name)
+    assert str(exc.value).startswith(f"{type(obj).__name__!r} object has no attribute {name!r} (prometheus_client's ")
+    assert says in str(exc.value)
+    assert (exc.value.name, exc.value.obj) == (name, obj)
+    assert not hasattr(obj, name)
+    assert getattr(obj, name, None) is None
+
+
+def test_other_missing_attributes_are_plain_attribute_errors() -> None:
+    counter = Registry().counter("app.thing")
+    for obj in (counter, counter.bind(side="buy")):
+        with pytest.raises(AttributeError) as exc:
+            getattr(obj, "lables")  # noqa: B009  (obj.lables stays a type error: __getattr__ is hidden from mypy)
+        assert str(exc.value) == f"{type(obj).__name__!r} object has no attribute 'lables'"
+    assert counter.bind().inc() == 0  # the bound counter's own inc (add(1)) is untouched
+    assert counter.bind().value == 1

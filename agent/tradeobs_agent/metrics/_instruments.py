@@ -7,10 +7,21 @@ import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..types import AttrKey
-from ._series import DEFAULT_BOUNDS, DEFAULT_LATENCY_BOUNDS, BoundCounter, BoundGauge, BoundHistogram, _Series
+from ._series import (
+    _BIND,
+    _GAUGE_IS_SET,
+    _TIMED,
+    DEFAULT_BOUNDS,
+    DEFAULT_LATENCY_BOUNDS,
+    BoundCounter,
+    BoundGauge,
+    BoundHistogram,
+    PrometheusClientName,
+    _Series,
+)
 from .snapshot import (
     AGGREGATIONS,
     Aggregation,
@@ -191,6 +202,12 @@ class Counter(Instrument[BoundCounter]):
 
     kind = "counter"
     monotonic = True
+    if not TYPE_CHECKING:  # prometheus_client's names (type checkers keep reporting them as missing)
+        labels = PrometheusClientName(_BIND % "add()")
+        inc = PrometheusClientName("use add(amount)")
+        dec = PrometheusClientName(
+            "a counter only goes up; for a count that goes down use updown_counter(name) and add(-amount)"
+        )
 
     def _new(self, key: AttrKey) -> BoundCounter:
         return BoundCounter(self, key, self.monotonic)
@@ -228,12 +245,19 @@ class UpDownCounter(Counter):
 
     kind = "updowncounter"
     monotonic = False
+    if not TYPE_CHECKING:
+        dec = PrometheusClientName("use add(-amount)")
 
 
 class Gauge(Instrument[BoundGauge]):
     """A value that is set, e.g. position quantity or equity."""
 
     kind = "gauge"
+    if not TYPE_CHECKING:  # prometheus_client's names (type checkers keep reporting them as missing)
+        labels = PrometheusClientName(_BIND % "set()")
+        inc = PrometheusClientName(_GAUGE_IS_SET % "amount")
+        dec = PrometheusClientName(_GAUGE_IS_SET % "-amount")
+        set_to_current_time = PrometheusClientName("use set(time.time())")
     default_aggregation: Aggregation = "pid"
     allowed = AGGREGATIONS
 
@@ -291,6 +315,10 @@ class Histogram(Instrument[BoundHistogram]):
     """A distribution with explicit bucket bounds, e.g. fill latency in seconds."""
 
     kind = "histogram"
+    if not TYPE_CHECKING:  # prometheus_client's names (type checkers keep reporting them as missing)
+        labels = PrometheusClientName(_BIND % "record()")
+        observe = PrometheusClientName("use record(value)")
+        time = PrometheusClientName(_TIMED)
 
     def __init__(
         self,

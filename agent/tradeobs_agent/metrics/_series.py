@@ -14,7 +14,7 @@ import sys
 import threading
 from bisect import bisect_left
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import SpanContext
 
@@ -69,6 +69,36 @@ class _GaugeOwner(_Reporter, Protocol):
     def unset_noted(self) -> None: ...
 
 
+class PrometheusClientName:
+    """prometheus_client's name for a call tradeobs names otherwise (``Counter.labels`` is ``bind``): reading it
+    raises the AttributeError there would be, saying which call to use.
+
+    A class attribute, not ``__getattr__``: a class with ``__getattr__`` takes a slower path for every attribute
+    read, the hot path's ``bound.add`` included. Defined under ``if not TYPE_CHECKING`` in each class, so type
+    checkers still report ``counter.labels(...)`` as the missing attribute it is.
+    """
+
+    __slots__ = ("hint", "name")
+
+    def __init__(self, hint: str) -> None:
+        self.hint = hint
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        cls = owner if obj is None else type(obj)
+        name = self.name
+        text = f"{getattr(cls, '__name__', '?')!r} object has no attribute {name!r} (prometheus_client's {name}()): "
+        raise AttributeError(text + self.hint, name=name, obj=obj)
+
+
+_BIND = "use bind(**labels), once, outside the hot loop, then %s on the series it returns"
+_GAUGE_IS_SET = "a gauge holds the last value set: use set(value), or updown_counter(name) and add(%s)"
+_TIMED = "use tradeobs_agent.timed(name), a decorator or with block"
+
+
 class _Series:
     __slots__ = ("_instrument", "attributes", "key", "start_ns")
 
@@ -97,6 +127,8 @@ class BoundCounter(_Series):
     """
 
     __slots__ = ("_lo", "_lock", "_reads", "_sum", "_tick", "inc")
+    if not TYPE_CHECKING:
+        dec = PrometheusClientName("use add(-amount) (an updown_counter's series; a counter only goes up)")
 
     def __init__(self, instrument: _Reporter, key: AttrKey, monotonic: bool) -> None:
         super().__init__(instrument, key)
@@ -139,6 +171,10 @@ class BoundGauge(_Series):
     """One attribute set of a :class:`Gauge`: the last value set wins; :meth:`unset` takes it away."""
 
     __slots__ = ("_owner", "value")
+    if not TYPE_CHECKING:
+        inc = PrometheusClientName(_GAUGE_IS_SET % "amount")
+        dec = PrometheusClientName(_GAUGE_IS_SET % "-amount")
+        set_to_current_time = PrometheusClientName("use set(time.time())")
 
     def __init__(self, instrument: _GaugeOwner, key: AttrKey) -> None:
         super().__init__(instrument, key)
@@ -180,6 +216,9 @@ class BoundHistogram(_Series):
     """
 
     __slots__ = ("_bounds", "_lock", "counts", "exemplars", "max", "min", "sum")
+    if not TYPE_CHECKING:
+        observe = PrometheusClientName("use record(value)")
+        time = PrometheusClientName(_TIMED)
 
     def __init__(self, instrument: _Reporter, key: AttrKey, bounds: Sequence[float]) -> None:
         super().__init__(instrument, key)

@@ -1453,6 +1453,9 @@
   Promise.all([getJson("config"), getJson("history")]).then(function (res) {
     var c = res[0], h = res[1];
     if (c) { T.config = c; $("job").textContent = c.job || ""; }
+    // Without live_grafana_url the links' columns (the blotter's "Grafana", the working orders' "trace") stay empty:
+    // the page starts with them collapsed and shows them only when there is a Grafana to link to.
+    document.body.classList.toggle("no-grafana", !(c && c.grafana_url));
     if (h && h.events) h.events.forEach(function (ev) { addEvent(ev, ev.id); });
     if (h && h.frames && h.frames.length) prefill(h.frames);
     // Resume the stream from where this history ends, so no event falls between the two requests.
