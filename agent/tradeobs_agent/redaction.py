@@ -693,6 +693,9 @@ _FLAT_FIELD = re.compile(FLAT_AUTH_FIELD_PATTERN).search
 _FLAT_SIBLING = re.compile(r"(?i)(^|\.)(secret|passphrase|signature)$").search
 _FLAT_ACTION = re.compile(r"(?i)(^|\.)(action|type|op|method)$").search
 _flat_kinds: dict[str, int] = {}  # an attribute name: 0 nothing, 1 key/params, 2 secret/passphrase/signature, 3 action
+# The names of _flat_kinds of kind 0 (most names: "symbol", "order_id"): a map made only of them has no flattened auth
+# message, found with one set look-up in C (issuperset) instead of a call per name (~4 us for a log line's 16 fields)
+_flat_none: set[str] = set()
 
 
 def _flat_kind(k: str) -> int:
@@ -701,6 +704,8 @@ def _flat_kind(k: str) -> int:
         kind = 1 if _FLAT_FIELD(k) else 2 if _FLAT_SIBLING(k) else 3 if _FLAT_ACTION(k) else 0
         if len(_flat_kinds) < 4096:
             _flat_kinds[k] = kind
+            if not kind:
+                _flat_none.add(k)
     return kind
 
 
@@ -715,6 +720,8 @@ def flat_auth_fields(attrs: Mapping[str, Any]) -> list[str] | None:
     >>> flat_auth_fields({"ws.message.action": "auth", "ws.message.key": "PK...", "cache.key": "AAPL"})
     ['ws.message.key']
     """
+    if type(attrs) is dict and _flat_none.issuperset(attrs):  # every name known, none of them one of these
+        return None  # (a name that is not a str, or a str subclass equal to a known one, is passed over below too)
     fields: list[str] | None = None
     sibling = False
     actions: list[str] | None = None

@@ -136,3 +136,31 @@ def test_a_flattened_auth_message_has_its_key_masked_on_every_path() -> None:
 
 def _pb(v: AnyValue) -> Any:
     return getattr(v, v.WhichOneof("value") or "string_value")
+
+
+class _Name(str):
+    pass
+
+
+def test_flat_auth_fields_give_the_same_answer_once_every_name_is_known() -> None:
+    """The answer for a map of names already seen (a set look-up) is the one the names gave the first time."""
+    from collections import OrderedDict
+
+    from tradeobs_agent.redaction import flat_auth_fields
+
+    cases = [
+        ({"shape.symbol": "AAPL", "shape.side": "buy", "shape.qty": 1.0}, None),
+        ({"shape.action": "auth", "shape.key": "PK123", "shape.symbol": "AAPL"}, ["shape.key"]),
+        ({"shape.key": "PK123", "shape.secret": "s", "shape.side": "buy"}, ["shape.key"]),
+        ({"shape.key": "AAPL", "shape.symbol": "AAPL"}, None),  # a key with no secret nor auth beside it
+        ({"shape.symbol": "AAPL", "shape.action": "subscribe", "shape.key": "x"}, None),
+        ({_Name("shape.key"): "PK", "shape.secret": "s"}, None),  # a str subclass is not looked at, as before
+        ({"shape.symbol": "AAPL", 7: "seven"}, None),
+    ]
+    for _ in range(2):  # first: the names learned; then: known
+        for attrs, want in cases:
+            assert flat_auth_fields(attrs) == want, attrs
+            assert flat_auth_fields(OrderedDict(attrs)) == want, attrs  # not a dict: the loop
+    # a name first seen with nothing around it, then beside a secret entry
+    assert flat_auth_fields({"shape.later.key": "PK"}) is None
+    assert flat_auth_fields({"shape.later.key": "PK", "shape.later.passphrase": "p"}) == ["shape.later.key"]

@@ -625,11 +625,20 @@ _NOT_ATTRIBUTES = frozenset(
 )
 
 
+_NOT_ATTRIBUTES_LIST = tuple(_NOT_ATTRIBUTES)
 _PLAIN = frozenset({str, int, float, bool})
 
 
 def otel_attributes(fields: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    # The usual line, every other value of a plain type (exact types): a copy without the record's own fields, its
+    # values' types checked in C; what the loop below gives then, in the same order (~1 us a line less than it).
+    out = fields.copy()
+    pop = out.pop
+    for k in _NOT_ATTRIBUTES_LIST:
+        pop(k, None)
+    if _PLAIN.issuperset(map(type, out.values())):
+        return out
+    out = {}
     plain = _PLAIN
     skip = _NOT_ATTRIBUTES
     for k, v in fields.items():

@@ -276,3 +276,27 @@ def test_a_trace_found_by_links_exports_the_same_on_every_path() -> None:
     assert ids == [(0xABC, 0xDEF), (0xABC, 0xDEF), (0x123, 0x456), (own.trace_id, own.span_id)]
     for p in (slow_provider, fast_provider, enc_provider):
         p.shutdown()
+
+
+class _Text(str):
+    pass
+
+
+def test_otel_attributes_keep_the_fields_order_and_take_odd_values_the_long_way() -> None:
+    """A line's fields without the record's own (timestamp, level, message, ids, resource) in their order; values that
+    are not exactly str/int/float/bool: None dropped, a list of one type kept, a subclass kept, anything else JSON."""
+    plain = {"timestamp": "t", "level": "INFO", "stream": "execution", "logger": "demo", "message": "m",
+             "trace_id": "0" * 32, "span_id": "1" * 16, "service.name": "svc", "service.instance.id": "i",
+             "order_id": "o-1", "qty": 10.0, "n": 3, "ok": True, "thread": "MainThread"}  # fmt: skip
+    got = otel_attributes(plain)
+    assert list(got.items()) == [
+        ("stream", "execution"), ("logger", "demo"), ("order_id", "o-1"), ("qty", 10.0), ("n", 3), ("ok", True),
+        ("thread", "MainThread"),
+    ]  # fmt: skip
+    assert got is not plain and plain["timestamp"] == "t"  # a new dict: the line's own fields untouched
+    odd = {"message": "m", "a": None, "b": [1, 2], "c": _Text("x"), "d": {"k": 1}, "e": 1, "trace_id": None,
+           "f": [1, "x"], "level": ["odd"]}  # fmt: skip
+    assert list(otel_attributes(odd).items()) == [
+        ("b", [1, 2]), ("c", "x"), ("d", '{"k":1}'), ("e", 1), ("f", '[1,"x"]')
+    ]  # fmt: skip
+    assert type(otel_attributes(odd)["c"]) is _Text
