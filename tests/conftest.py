@@ -11,9 +11,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tradeobs_agent import _errors
 from tradeobs_agent.testing import reset as _reset_for_tests
+
+# No property test has a per-example deadline (Hypothesis' default is 200 ms): on a loaded 2-core CI machine an
+# example's wall time says how busy the machine was, and a deadline missed fails the run (DeadlineExceeded, or
+# Flaky when the re-run is fast). The tests that set their own settings set deadline=None already; this covers the rest.
+settings.register_profile("tradeobs", deadline=None)
+settings.load_profile("tradeobs")
 
 
 @pytest.fixture(autouse=True)
