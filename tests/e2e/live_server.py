@@ -13,7 +13,10 @@ stale one) at 10 Hz and fills an order every 0.5 s.
 ``POST /test/clock?step=-60`` steps this process's wall clock (``time.time``) by that many seconds.
 ``POST /test/drop`` ends every live stream while the server stays up (a network drop, as the browser sees it).
 ``POST /test/freeze`` stops the feed (no ticks, no orders), so the state settles and the page can be compared
-with ``/snapshot``; ``POST /test/resume`` starts it again. ``GET /test/info`` says what the scenario holds.
+with ``/snapshot``; it answers once the hub has built two frames after the feed's last step was applied, with the
+second's ``seq``: a page that has applied that frame shows the held state (a page running behind may still apply
+frames built before the freeze, seconds after it). ``POST /test/resume`` starts it again. ``GET /test/info`` says
+what the scenario holds.
 ``POST /test/flatten`` closes AAPL in both desks (both report an average entry, so the row has none left) while a
 third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
 ``POST /test/hang`` sends an order the venue never answers (AAPL, momentum): it waits for an ack for good.
@@ -58,6 +61,7 @@ from tradeobs_agent.demo.market import symbols as demo_symbols
 from tradeobs_agent.live.frames import FRAME_INSTRUMENTS, FrameBuilder
 from tradeobs_agent.metrics import Part, Registry, get_registry, merge
 from tradeobs_agent.trading import TradingTelemetry
+from tradeobs_agent.trading._journal import get_journal
 
 LONG_REASON = (
     "venue rejected: order would cross the limit-up/limit-down band for this instrument during the "
@@ -168,6 +172,7 @@ class Scenario:
         self.avg = {s: round(self.px[s] * (1 + self.rng.uniform(-0.02, 0.02)), 4) for s in self.syms}
         self.kill = kill
         self.frozen = threading.Event()
+        self.stepping = threading.Lock()  # held through a step: the freeze waits for the one under way
         self.stop = threading.Event()
         self.n = 0
         self.working: list[str] = []
@@ -298,8 +303,14 @@ class Scenario:
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
-            if not self.frozen.is_set():
-                self.step()
+            with self.stepping:
+                if not self.frozen.is_set():
+                    self.step()
+
+    def settle(self) -> None:
+        """After ``frozen`` is set: the step under way has ended and every trading call of it is applied."""
+        with self.stepping:
+            get_journal().flush()
 
 
 def _dead_port() -> int:
@@ -353,7 +364,14 @@ def main() -> None:
 
     async def freeze(request: Request) -> PlainTextResponse:
         scenario.frozen.set()
-        return PlainTextResponse("frozen")
+        await asyncio.to_thread(scenario.settle)
+        # Two frames on: the first may have been begun before the settle (built off the loop), the second was not.
+        seq = hub.snapshot()["seq"]
+        for _ in range(2):
+            while (now := hub.snapshot()["seq"]) == seq:
+                await asyncio.sleep(0.2 / args.hz)
+            seq = now
+        return PlainTextResponse(str(seq))
 
     async def resume(request: Request) -> PlainTextResponse:
         scenario.frozen.clear()

@@ -60,6 +60,15 @@ def tab_through(page: Any, limit: int = 200) -> list[dict[str, Any]]:
     return stops
 
 
+def hold_still(page: Any, srv: LiveProcess) -> None:
+    """Stop the feed and wait until the page has applied and drawn a frame built after it (the freeze answers that
+    frame's seq). A page running behind (a loaded box) could apply frames built before the freeze for seconds after
+    it, so neither a sleep nor a count of the frames that came after the freeze says the rows hold still."""
+    seq = int(srv.post("/test/freeze"))
+    wait_for(lambda: js(page, "window.__tradeobs.state.seq") >= seq, f"frame {seq}, built after the freeze")
+    js(page, "() => new Promise(r => requestAnimationFrame(() => r(0)))")  # after the page's draw of it
+
+
 def test_every_control_is_reached_by_tab_named_ringed_and_kept(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:
@@ -626,10 +635,8 @@ def test_escape_closes_a_detail_note_and_a_header_tip_and_keeps_the_focus(
     open_page(page, srv)
     # The rejects by reason are written again whenever a count changes (the feed rejects an order every 5 s): that
     # takes the focus off their cell and can make ``.last`` another row between the Enter and the reads. The feed
-    # held still, on once the page has frames built after that (the first may have been on its way).
-    srv.post("/test/freeze")
-    frames = js(page, "window.__tradeobs.frames")
-    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 3, "frames of the held feed")
+    # held still, on once the page has drawn a frame built after that.
+    hold_still(page, srv)
     cell = page.locator("#reasons tbody td.detail").last
     cell.focus()
     page.keyboard.press("Enter")
