@@ -143,6 +143,32 @@ def run(config: Path, spans: int, logs: int) -> float:
             return cpu_seconds(c.proc.pid) - before
 
 
+def compare_with_revision(before: str, runs: int, spans: int, logs: int) -> None:
+    """Print the collector's CPU for ``spans`` + ``logs`` under ``before``'s collector/otel-collector.yaml and under
+    this tree's, ``runs`` times each, taking turns; the medians and their ratio (the redaction benchmarks' table)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "otel-collector.before.yaml"
+        old.write_bytes(
+            subprocess.run(
+                ["git", "-C", str(root), "show", f"{before}:collector/otel-collector.yaml"],
+                check=True,
+                capture_output=True,
+            ).stdout
+        )
+        new = root / "collector" / "otel-collector.yaml"
+        secs: dict[str, list[float]] = {"before": [], "now": []}
+        for _ in range(runs):
+            secs["before"].append(run(old, spans, logs))
+            secs["now"].append(run(new, spans, logs))
+    b, n = statistics.median(secs["before"]), statistics.median(secs["now"])
+    label = f"collector CPU s, {spans} spans + {logs} logs"
+    print(f"{label:<44} {b:>10.2f} {n:>10.2f} {n / b:>10.2f}x")
+    print(f"  runs: before {secs['before']}, now {secs['now']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spans", type=int, default=20000)

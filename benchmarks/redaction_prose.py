@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -91,26 +89,9 @@ def main() -> None:
     print(f"  (median of {args.rounds} rounds)")
     if args.no_collector:
         return
-    from benchmarks.collector_redaction import run
+    from benchmarks.collector_redaction import compare_with_revision
 
-    with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "otel-collector.before.yaml"
-        old.write_bytes(
-            subprocess.run(
-                ["git", "-C", str(ROOT), "show", f"{args.before}:collector/otel-collector.yaml"],
-                check=True,
-                capture_output=True,
-            ).stdout
-        )
-        new = ROOT / "collector" / "otel-collector.yaml"
-        secs: dict[str, list[float]] = {"before": [], "now": []}
-        for _ in range(args.collector_runs):
-            secs["before"].append(run(old, args.spans, args.logs))
-            secs["now"].append(run(new, args.spans, args.logs))
-    b, n = statistics.median(secs["before"]), statistics.median(secs["now"])
-    label = f"collector CPU s, {args.spans} spans + {args.logs} logs"
-    print(f"{label:<44} {b:>10.2f} {n:>10.2f} {n / b:>10.2f}x")
-    print(f"  runs: before {secs['before']}, now {secs['now']}")
+    compare_with_revision(args.before, args.collector_runs, args.spans, args.logs)
 
 
 if __name__ == "__main__":
