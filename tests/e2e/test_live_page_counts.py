@@ -60,47 +60,51 @@ def test_the_counts_say_since_the_process_started_and_a_restart_moves_it(
     wait_for(lambda: shown(page) == want, f"after the restart {want}, not {shown(page)}", limit=60)
 
 
-NOON = dt.datetime.now(LONDON).replace(hour=12, minute=3, second=11, microsecond=0)
-NINE = NOON.replace(hour=9, minute=0, second=2)
-# New York's own today: London's noon is New York's next day between 00:00 and 05:00 UTC, which the page rightly
-# dates ("Dec 7 07:03:11 New York"; a full run at 00:30 UTC failed on it)
-NY_NOON = dt.datetime.now(NY).replace(hour=12, minute=3, second=11, microsecond=0)
-DAYS_AGO = (NOON - dt.timedelta(days=5)).replace(hour=9, minute=30, second=5)
+def scenario(case: str, now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], tuple[str, str]]:
+    """The frame's desk and account fields and the two labels the page should show, at the browser's ``now``.
 
-
-@pytest.mark.parametrize(
-    ("desk", "account", "want"),
-    [
-        # One process, restarted at 12:03:11 (the browser's time).
-        ({"counts_since": NOON.timestamp()}, {}, ("fills since 12:03:11", "counts since 12:03:11")),
-        # A desk with a trading day in New York: in New York's time, as the P&L's label.
-        (
-            {"counts_since": NY_NOON.timestamp()},
+    Computed from the one instant the browser's clock is fixed at: times taken when the file was collected made a
+    full run crossing New York's midnight (05:00 UTC) fail on a label the page rightly dated ("Dec 6 12:03:11")."""
+    noon = now.astimezone(LONDON).replace(hour=12, minute=3, second=11, microsecond=0)
+    if case == "restarted":  # one process, restarted at 12:03:11 (the browser's time)
+        return {"counts_since": noon.timestamp()}, {}, ("fills since 12:03:11", "counts since 12:03:11")
+    if case == "new-york":  # a desk with a trading day in New York: in New York's time, as the P&L's label
+        ny_noon = now.astimezone(NY).replace(hour=12, minute=3, second=11, microsecond=0)  # New York's own today
+        return (
+            {"counts_since": ny_noon.timestamp()},
             {"day_start": "17:00 New York", "day_tz": "America/New_York"},
             ("fills since 12:03:11 New York", "counts since 12:03:11 New York"),
-        ),
-        # The fleet gateway: the first instance since 09:00:02, one started at 12:03:11 has no morning in the sums.
-        (
-            {"counts_since": NINE.timestamp(), "counts_since_last": NOON.timestamp()},
+        )
+    if case == "fleet":  # the first instance since 09:00:02, one started at 12:03:11 has no morning in the sums
+        nine = noon.replace(hour=9, minute=0, second=2)
+        return (
+            {"counts_since": nine.timestamp(), "counts_since_last": noon.timestamp()},
             {},
             ("fills since 09:00:02", "counts since 09:00:02, one instance since 12:03:11"),
-        ),
-        # A process up for days: the date too.
-        (
-            {"counts_since": DAYS_AGO.timestamp()},
-            {},
-            (f"fills since {DAYS_AGO:%b %-d} 09:30:05", f"counts since {DAYS_AGO:%b %-d} 09:30:05"),
-        ),
-    ],
-)
+        )
+    assert case == "days-ago"  # a process up for days: the date too
+    ago = (noon - dt.timedelta(days=5)).replace(hour=9, minute=30, second=5)
+    return {"counts_since": ago.timestamp()}, {}, (f"fills since {ago:%b %-d} 09:30:05", f"counts since {ago:%b %-d} 09:30:05")
+
+
+# London's and New York's midnights: the dates each zone's "today" changes at, where a label gains or loses its date
+CLOCKS = {
+    "now": None,
+    "london-0001": dt.datetime(2026, 12, 7, 0, 0, 1, tzinfo=LONDON),
+    "ny-0001": dt.datetime(2026, 12, 7, 0, 0, 1, tzinfo=NY),
+    "ny-2359": dt.datetime(2026, 12, 6, 23, 59, 50, tzinfo=NY),
+}
+
+
+@pytest.mark.parametrize("clock", CLOCKS)
+@pytest.mark.parametrize("case", ["restarted", "new-york", "fleet", "days-ago"])
 def test_the_counts_label_says_since_when_from_the_frame(
-    live_server: Callable[..., LiveProcess],
-    device_page: Callable[..., Any],
-    desk: dict[str, Any],
-    account: dict[str, Any],
-    want: tuple[str, str],
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any], case: str, clock: str
 ) -> None:
+    now = CLOCKS[clock] or dt.datetime.now(LONDON)
+    desk, account, want = scenario(case, now)
     page = device_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/London", locale="en-US")
+    page.clock.set_fixed_time(now)  # the page's "today" is the one the scenario was computed for
     frame = {"type": "full", "seq": 1, "ts": time.time(), "symbols": {}, "working": {}}
     frame["desk"] = {"orders": 40, "fills": 38, "rejects": 2} | desk
     frame["account"] = {"pnl": 12.5, "pnl_day": 2.5, "day_since": 100.0} | account
