@@ -84,7 +84,8 @@ def scenario(case: str, now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any
         )
     assert case == "days-ago"  # a process up for days: the date too
     ago = (noon - dt.timedelta(days=5)).replace(hour=9, minute=30, second=5)
-    return {"counts_since": ago.timestamp()}, {}, (f"fills since {ago:%b %-d} 09:30:05", f"counts since {ago:%b %-d} 09:30:05")
+    day = f"{ago:%b %-d}"
+    return {"counts_since": ago.timestamp()}, {}, (f"fills since {day} 09:30:05", f"counts since {day} 09:30:05")
 
 
 # London's and New York's midnights: the dates each zone's "today" changes at, where a label gains or loses its date
