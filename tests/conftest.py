@@ -68,9 +68,41 @@ LONG_FILES_FIRST = (
 )
 
 
+# A test that starts real processes (a collector, Prometheus, Chromium, uvicorn workers...) and waits on them runs
+# once more when it fails, straight away on the same worker (pytest-rerunfailures); the unit tests, in one process
+# and deterministic, never do. Such a test fails on a product fault both times. It can fail once because a shared
+# 2-core machine stalled it: four submissions in a row failed CI on one such test each (a client process that
+# fell behind on a loaded box, a run crossing New York's midnight...), each fixed at its root since. A second try
+# is not a pass: the run's summary lists every "RERUN" with its first failure (``-raR``), and the last line
+# counts them ("2330 passed, 1 rerun"), so a test that needed one is read and fixed, not forgotten.
+RERUN_ONCE_OUTSIDE = "tests/unit/"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
+    for item in items:
+        if not item.nodeid.startswith(RERUN_ONCE_OUTSIDE) and item.get_closest_marker("flaky") is None:
+            item.add_marker(pytest.mark.flaky(reruns=1))
+
+
+_first_failures: list[pytest.TestReport] = []  # the tests that ran again, with how they failed the first time
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.outcome == "rerun":  # type: ignore[comparison-overlap]  # pytest-rerunfailures' outcome
+        _first_failures.append(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # pytest-rerunfailures' own summary names them; under pytest-xdist without the failure (its traceback's tail)
+    if _first_failures:
+        terminalreporter.section("how the tests that ran again failed the first time", sep="=")
+        for report in _first_failures:
+            tail = report.longreprtext.strip().splitlines()[-25:]
+            terminalreporter.write_line(f"RERUN {report.nodeid} ({report.when}):")
+            for line in tail:
+                terminalreporter.write_line("    " + line)
 
 
 @pytest.hookimpl(hookwrapper=True)
