@@ -456,8 +456,8 @@ class TradingTelemetry:
                 self.instruments,
                 {
                     "symbol": defaults.symbol_label(symbol),
-                    "side": side,
-                    "order_type": order_type,
+                    "side": side.lower(),  # "BUY" and "buy" are one series (the span keeps what was passed)
+                    "order_type": order_type.lower(),
                     "venue": self.venue,
                     "strategy": self.strategy,
                 },
@@ -470,8 +470,8 @@ class TradingTelemetry:
             (symbol, side, order_type, reason, stage),
             lambda: self.instruments.rejected.bind(
                 symbol=defaults.symbol_label(symbol),
-                side=side,
-                order_type=order_type,
+                side=side.lower(),
+                order_type=order_type.lower(),
                 venue=self.venue,
                 strategy=self.strategy,
                 reason=reason,

@@ -1200,3 +1200,22 @@ def test_the_quantity_and_value_filled_count_every_recorded_fill(cap: Capture, t
     assert qty == {"AAPL": 105, "CL-SPREAD": 3, "MSFT": 13}
     assert value == {"AAPL": 40 * 10.0 + 60 * 10.5 + 5 * 10.25, "CL-SPREAD": 4.5, "MSFT": 13 * 400.0}
     assert _point(cap, "trading.fills.quantity", symbol="AAPL").attributes["side"] == "buy"
+
+
+def test_a_side_or_order_type_in_another_case_is_the_same_series(cap: Capture, tt: TradingTelemetry) -> None:
+    # One strategy writes "BUY"/"LIMIT" (a broker's enum), another "buy"/"limit": one series each, not two that a
+    # sum by side would split and a dashboard's side="buy" filter would half miss.
+    for i, (side, order_type) in enumerate((("BUY", "LIMIT"), ("buy", "limit"), ("Buy", "Limit"))):
+        o = tt.order_signal(f"c-{i}", "AAPL", side, 10, price=100.0, order_type=order_type)
+        o.risk_check(passed=True)
+        o.submitted()
+        o.cancelled()
+    rejected_order = tt.order_signal("c-r", "AAPL", "SELL", 10, price=100.0, order_type="MARKET")
+    rejected_order.risk_check(passed=False, reason="limit")
+    tt.flush()
+    assert _point(cap, "trading.orders.submitted", symbol="AAPL").attributes["side"] == "buy"
+    assert _point(cap, "trading.orders.submitted", side="buy", order_type="limit").value == 3
+    rejected = _point(cap, "trading.orders.rejected", symbol="AAPL")
+    assert (rejected.attributes["side"], rejected.attributes["order_type"]) == ("sell", "market")
+    # the order's own trace keeps what the strategy passed
+    assert {s.attributes["side"] for s in cap.spans() if s.name == "order"} >= {"BUY", "buy", "Buy"}
