@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -429,3 +430,21 @@ def test_other_missing_attributes_are_plain_attribute_errors() -> None:
         assert str(exc.value) == f"{type(obj).__name__!r} object has no attribute 'lables'"
     assert counter.bind().inc() == 0  # the bound counter's own inc (add(1)) is untouched
     assert counter.bind().value == 1
+
+
+def test_a_bound_counters_inc_adds_one_and_is_typed_as_returning_nothing_to_use() -> None:
+    """``inc()`` returns ``itertools.count``'s position, which reads of ``value`` advance too: after 5 incs and a
+    read, the next inc returned 6 with the value at 6, and 151 after 150 incs and a read. A newcomer who used it as
+    the count (``n: int = ticks.inc()``, which mypy accepted) got numbers that skip at every scrape. It is typed
+    ``object`` now, so mypy refuses that, and the docs say to read ``value``."""
+    from typing import get_type_hints
+
+    from tradeobs_agent.metrics._series import BoundCounter
+
+    assert get_type_hints(BoundCounter)["inc"] == Callable[[], object]
+    bound = Registry().counter("newuser.ticks").bind(feed="iex")
+    for _ in range(5):
+        bound.inc()
+    assert bound.value == 5
+    bound.inc()
+    assert bound.value == 6
