@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -529,7 +530,9 @@ def resolve_settings(
     _printed_by_the_sdk(env, report)
     _identity_from_attributes(values, report)
     _backtest_defaults(values, report)
-    return Settings(**values), report
+    settings = Settings(**values)
+    _endpoint_shape(settings, report)
+    return settings, report
 
 
 # What a backtest (or replay) does not do unless configured to: it is no service. Its Prometheus endpoint took the
@@ -565,6 +568,76 @@ def _printed_by_the_sdk(env: Mapping[str, str], report: ConfigReport) -> None:
             "import tradeobs_agent before opentelemetry.sdk",
         )
     )
+
+
+# The OTLP specification's default ports: a gRPC client at the HTTP port (or the other way round) fails every
+# export, and only as "export failed" (gRPC to an HTTP/1 server gives no reason of its own).
+_PORT_OF = {"grpc": 4317, "http/protobuf": 4318}
+_WIRE = {"grpc": "gRPC", "http/protobuf": "HTTP"}
+_SIGNAL_PATH = re.compile(r"/v1/(traces|metrics|logs)/?$")
+
+
+def _endpoint_shape(settings: Settings, report: ConfigReport) -> None:
+    """An OTLP endpoint that is valid as a URL but cannot work as it is used: the other protocol's well-known port
+    (4317 gRPC, 4318 HTTP), a signal's path in the generic endpoint (the agent appends ``/v1/<signal>`` for
+    OTLP/HTTP: ``.../v1/traces/v1/traces``), or a per-signal OTLP/HTTP endpoint without one (used as given: 404).
+    Each is said once, as a problem, before a single export fails; the value is still used."""
+    if not settings.otlp_enabled:
+        return
+    said: set[str] = set()
+    for signal in ev.SIGNALS:
+        per = settings.otlp_per_signal.get(signal, {})
+        protocol = per.get("protocol", settings.otlp_protocol)
+        p_name = f"otlp_{signal}_protocol" if "protocol" in per else "otlp_protocol"
+        if "endpoint" in per:
+            endpoint, e_name = per["endpoint"], f"otlp_{signal}_endpoint"
+        elif settings.otlp_endpoint:
+            endpoint, e_name = settings.otlp_endpoint, "otlp_endpoint"
+        else:
+            continue  # the protocol's own default endpoint
+        message = _endpoint_mismatch(endpoint, e_name, report.source(e_name), protocol, p_name, report, signal)
+        if message and message not in said:
+            said.add(message)
+            report.problems.append(Problem(e_name, shown_url(endpoint), report.source(e_name), "", message))
+
+
+def _endpoint_mismatch(
+    endpoint: str, e_name: str, e_source: str, protocol: str, p_name: str, report: ConfigReport, signal: str
+) -> str:
+    """What is wrong with sending ``signal`` to ``endpoint`` over ``protocol`` ('' when nothing is seen)."""
+    u = urllib.parse.urlsplit(endpoint)
+    shown = shown_url(endpoint)
+    where = f"{e_name} {shown!r} (from {e_source})"
+    try:
+        port = u.port
+    except ValueError:  # the parser refused it already
+        return ""
+    other = "http/protobuf" if protocol == "grpc" else "grpc"
+    if port == _PORT_OF[other]:
+        variable = "TRADEOBS_OTLP_PROTOCOL" if p_name == "otlp_protocol" else f"TRADEOBS_OTLP_{signal.upper()}_PROTOCOL"
+        return (
+            f"{where} is the OTLP/{_WIRE[other]} port ({port}), but {p_name} {protocol!r} (from "
+            f"{report.source(p_name)}) sends OTLP/{_WIRE[protocol]}: every export would fail. Set {variable}={other}, "
+            f"or give the collector's OTLP/{_WIRE[protocol]} port ({_PORT_OF[protocol]})"
+        )
+    if protocol != "http/protobuf":
+        return ""
+    path = u.path.rstrip("/")
+    if e_name == "otlp_endpoint" and _SIGNAL_PATH.search(u.path):
+        base = urllib.parse.urlunsplit(u._replace(path=_SIGNAL_PATH.sub("", u.path), query="", fragment=""))
+        return (
+            f"{where} ends with a signal's path, but it is the receiver's base URL: the agent appends /v1/<signal> "
+            f"over OTLP/HTTP, so traces would go to {shown_url(_signal_url(endpoint, 'traces'))!r} (404). Give the "
+            f"base URL ({shown_url(base)!r}), or per-signal endpoints (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, ...), "
+            "which are used as given"
+        )
+    if e_name != "otlp_endpoint" and not path:
+        return (
+            f"{where} has no path, and a per-signal endpoint is used exactly as given over OTLP/HTTP (the collector "
+            f"answers 404 at '/'): add /v1/{signal} ({shown_url(_signal_url(endpoint, signal))!r}), or set the "
+            f"generic endpoint (TRADEOBS_OTLP_ENDPOINT), to which the agent appends it"
+        )
+    return ""
 
 
 def _backtest_defaults(values: dict[str, Any], report: ConfigReport) -> None:

@@ -49,10 +49,14 @@ class Page:
         return (self.root / self.path).read_text(encoding="utf-8")
 
 
+# READMEs of directories a newcomer opens first: what is there and the commands to use it.
+DIRECTORY_READMES = ("compose/README.md",)
+
+
 def pages() -> list[str]:
-    """The pages in scope: README.md and docs/*.md, except those covered elsewhere."""
+    """The pages in scope: README.md, docs/*.md (except those covered elsewhere) and the directories' READMEs."""
     docs = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))
-    return ["README.md", *[d for d in docs if d not in NOT_HERE]]
+    return ["README.md", *[d for d in docs if d not in NOT_HERE], *DIRECTORY_READMES]
 
 
 def parse(path: str, root: Path = REPO) -> Page:

@@ -29,6 +29,20 @@ def test_scope_is_every_page_but_the_ones_covered_elsewhere() -> None:
     in_scope = pages()
     assert in_scope[0] == "README.md" and "docs/first-ten-minutes.md" in in_scope
     assert not set(in_scope) & NOT_HERE
+    assert "compose/README.md" in in_scope, "compose/ has no page saying what it holds and how to start it"
+
+
+def test_the_compose_readme_names_everything_in_compose() -> None:
+    """compose/ had no README: a newcomer opening it met 13 entries and no word on what they are or how to start,
+    stop and back up the stack. Its table names every entry, so a new one cannot go unexplained."""
+    text = (REPO / "compose" / "README.md").read_text(encoding="utf-8")
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    ignored = {"README.md", "backups", ".env"}  # this page, and what the stack makes when it runs
+    for entry in sorted(p.name for p in (REPO / "compose").iterdir() if p.name not in ignored):
+        shown = f"`{entry}/`" if (REPO / "compose" / entry).is_dir() else f"`{entry}`"
+        assert shown in table, f"compose/README.md: {shown} is not in its table of what compose/ holds"
+    for needed in ("up -d", " stop", " down", "backup.sh", "collector check --env compose"):
+        assert needed in text, f"compose/README.md does not say {needed!r}"
 
 
 @pytest.mark.parametrize("path", pages())

@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -429,3 +430,46 @@ def test_other_missing_attributes_are_plain_attribute_errors() -> None:
         assert str(exc.value) == f"{type(obj).__name__!r} object has no attribute 'lables'"
     assert counter.bind().inc() == 0  # the bound counter's own inc (add(1)) is untouched
     assert counter.bind().value == 1
+
+
+def test_a_bound_counters_inc_adds_one_and_is_typed_as_returning_nothing_to_use() -> None:
+    """``inc()`` returns ``itertools.count``'s position, which reads of ``value`` advance too: after 5 incs and a
+    read, the next inc returned 6 with the value at 6, and 151 after 150 incs and a read. A newcomer who used it as
+    the count (``n: int = ticks.inc()``, which mypy accepted) got numbers that skip at every scrape. It is typed
+    ``object`` now, so mypy refuses that, and the docs say to read ``value``."""
+    from typing import get_type_hints
+
+    from tradeobs_agent.metrics._series import BoundCounter
+
+    assert get_type_hints(BoundCounter)["inc"] == Callable[[], object]
+    bound = Registry().counter("newuser.ticks").bind(feed="iex")
+    for _ in range(5):
+        bound.inc()
+    assert bound.value == 5
+    bound.inc()
+    assert bound.value == 6
+
+
+def test_a_second_declaration_with_another_unit_or_bounds_is_said_and_counted_not_silently_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``histogram("bot.lat", unit="s")`` then ``histogram("bot.lat", unit="ms", bounds=[1, 5, 10])`` (a module's
+    second declaration, a notebook cell edited and re-run): the second returned the first instrument and its unit and
+    buckets went nowhere, without a word. The first still wins (its series exist); the second is said once and
+    counted."""
+    reg = Registry()
+    first = reg.histogram("newuser.lat", unit="s")
+    with caplog.at_level(logging.WARNING, logger="tradeobs"):
+        again = reg.histogram("newuser.lat", unit="ms", bounds=[1, 5, 10])
+        reg.histogram("newuser.lat", unit="ms", bounds=[1, 5, 10])
+        reg.histogram("newuser.lat")  # no unit, no bounds: asks for nothing
+        reg.histogram("newuser.lat", unit="s", bounds=list(first.bounds))  # the same: nothing to say
+        reg.counter("newuser.fills", unit="{fill}")
+        reg.counter("newuser.fills", unit="1")
+    assert again is first and first.unit == "s"
+    said = [r.getMessage() for r in caplog.records if "declared before" in r.getMessage()]
+    assert len(said) == 2, said
+    assert "'newuser.lat'" in said[0] and "unit 'ms' (it has 's')" in said[0] and "bounds [1, 5, 10]" in said[0]
+    assert "unit '1' (it has '{fill}')" in said[1], said[1]
+    assert reg.self_metrics.invalid.bind(instrument="newuser.lat", reason="redeclared").value == 2
+    assert reg.self_metrics.invalid.bind(instrument="newuser.fills", reason="redeclared").value == 1

@@ -151,6 +151,7 @@ class Registry:
                 raise ValueError(f"instrument {name!r} already exists as a {existing.kind}, not a {cls.kind}")
             if aggregation is not None and aggregation != existing.aggregation:
                 self._reaggregate(existing, aggregation)
+            self._redeclared(existing, unit, extra[0] if extra else None)
             return existing  # type: ignore[return-value]
         if not isinstance(unit, str) or len(unit) > 63 or not unit.isascii():
             warn_once(
@@ -165,6 +166,34 @@ class Registry:
                 existing = cls(self, name, unit, description or "", *extra, aggregation=aggregation)
                 self._instruments[name] = existing
         return existing  # type: ignore[return-value]
+
+    def _redeclared(self, inst: Instrument[Any], unit: Any, bounds: Sequence[float] | None) -> None:
+        """Another declaration of ``inst`` naming another unit or other histogram bounds: the first declaration stays
+        (the series exist, and Prometheus names them by the unit). Said once per instrument, on stderr too, and counted
+        (``reason="redeclared"``): before, the second declaration was silently ignored (a histogram's new buckets, a
+        notebook cell re-run with ``ms`` for ``s``). An omitted unit or bounds asks for nothing: no warning."""
+        differs = []
+        if isinstance(unit, str) and unit.isascii() and 0 < len(unit) <= 63 and unit != inst.unit:
+            differs.append(f"unit {unit!r} (it has {inst.unit!r})")
+        old_bounds = getattr(inst, "bounds", None)
+        if bounds is not None and old_bounds is not None:
+            try:
+                new_bounds = tuple(float(x) for x in bounds)
+            except (TypeError, ValueError):  # not numbers: not what it has either
+                new_bounds = ()
+            if new_bounds != old_bounds:
+                differs.append(f"bounds {list(bounds)!r} (it has {list(old_bounds)!r})")
+        if not differs:
+            return
+        self.self_metrics.invalid.add(1, {"instrument": inst.name, "reason": "redeclared"})
+        warn_once(
+            f"redeclared:{inst.name}",
+            "instrument %r was declared before; this declaration's %s is not applied: the first declaration of a "
+            "name wins (give the new one another name, or restart the process, a notebook's kernel, to change it)",
+            inst.name,
+            " and ".join(differs),
+            console=True,
+        )
 
     def _reaggregate(self, inst: Instrument[Any], aggregation: Aggregation) -> None:
         """Another declaration of ``inst`` names another aggregation: the first explicit one stays (said once)."""

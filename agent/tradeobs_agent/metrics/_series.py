@@ -13,7 +13,7 @@ import numbers
 import sys
 import threading
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import SpanContext
@@ -119,7 +119,9 @@ class BoundCounter(_Series):
     ``add(1)``, the common case, is lock-free and exact: it advances an
     ``itertools.count``, whose ``__next__`` runs in C under the GIL and so is
     atomic. :attr:`inc` is that C call itself (``bound.inc()`` == ``bound.add(1)``)
-    for the hottest paths, e.g. one call per market data tick. Other amounts
+    for the hottest paths, e.g. one call per market data tick; what it returns
+    is that count's internal position, not the counter's value (read
+    :attr:`value`), so it is typed ``object``: use it as a statement. Other amounts
     take a lock (``+=`` on an attribute is several bytecodes and a thread switch
     between them would lose updates).
     :attr:`value` combines both. (Free-threaded CPython builds would need the
@@ -127,6 +129,9 @@ class BoundCounter(_Series):
     """
 
     __slots__ = ("_lo", "_lock", "_reads", "_sum", "_tick", "inc")
+    # ``add(1)`` as one C call. It returns ``itertools.count``'s position, which reads of ``value`` advance too (5
+    # incs, a scrape, one more inc returned 6, the value being 6): nothing to use, hence ``object``, not ``int``.
+    inc: Callable[[], object]
     if not TYPE_CHECKING:
         dec = PrometheusClientName("use add(-amount) (an updown_counter's series; a counter only goes up)")
 
