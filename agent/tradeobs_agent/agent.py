@@ -302,8 +302,8 @@ def _grouped_hint(name: str) -> str | None:
 
 @keywords_checked_with(_grouped_hint)  # init(servce_name=...) -> "did you mean 'service_name'?"
 def init(
-    *,
     service_name: str | None = None,
+    *,
     service_version: str | None = None,
     environment: str | None = None,
     trading_mode: str | None = None,
@@ -323,6 +323,8 @@ def init(
     log_exporters: Sequence[Any] = (),
 ) -> Agent:
     """Set up traces, metrics and logs for this process and return the :class:`Agent`.
+
+    ``init("my-bot")`` is ``init(service_name="my-bot")``; every other argument is a keyword.
 
     Explicit arguments win over ``TRADEOBS_*``, then ``OTEL_*``, then the config
     file, then defaults. A bad explicit argument raises :class:`TradeObsConfigError`;

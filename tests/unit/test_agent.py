@@ -881,3 +881,14 @@ def test_a_normal_exit_and_ctrl_c_are_no_crash(tmp_path: Path, how: str) -> None
     proc, records = _crash_records(tmp_path, how)
     assert proc.returncode == (0 if how == "exit" else -signal.SIGINT), proc.stderr
     assert [r["logger"] for r in records if r["level"] in ("ERROR", "CRITICAL")] == ["threading"], records
+
+
+def test_the_service_name_may_be_given_alone_by_position() -> None:
+    # init("my-bot") gave Python's "init() takes 0 positional arguments but 1 was given", naming no argument
+    agent = tradeobs_agent.init("my-bot", otlp=False, prometheus=False, live=False, logs=False)
+    try:
+        assert agent.settings.service_name == "my-bot"
+    finally:
+        agent.shutdown()
+    with pytest.raises(TypeError, match="positional"):
+        tradeobs_agent.init("my-bot", "1.0")  # type: ignore[misc]  # the version is a keyword
