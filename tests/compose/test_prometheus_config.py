@@ -152,6 +152,7 @@ KEY_ALERTS = {
     "TradingMarketDataStale",
     "TradingRiskLimitReached",
     "TradingRiskLimitBreached",
+    "TradingOrderOverfilled",
     "TradingEventLoopLagHigh",
     "TradingMarketDataGaps",
     "TradingEventLoopStalled",

@@ -739,6 +739,7 @@ class OrderTrace:
         _, _, mono, qty, price, expected_price, exec_id, cum_qty = e
         now = self._at(mono)
         xid: str | None = None
+        new_report = False  # the report says it is a new execution: an exec_id not seen, or a cum_qty past the filled
         if exec_id is None and cum_qty is not None:
             cq = number(cum_qty)
             if cq is None or cq < 0.0:
@@ -748,7 +749,10 @@ class OrderTrace:
                     "duplicate_fill", f"{self.client_order_id[:80]}: cum_qty {cq:g}, {self._filled:g} filled"
                 )
                 return
+            else:
+                new_report = True
         if exec_id is not None:
+            new_report = True
             xid = text(exec_id)
             seen = self._exec_ids
             if seen is None:
@@ -761,9 +765,15 @@ class OrderTrace:
                 del seen[next(iter(seen))]
         # A fill after the order's cancel is the race a cancel can lose (the venue filled first; its report came
         # after the cancel's): a real fill, counted up to the order's quantity. After its own fill or a reject,
-        # a fill is the venue's resent report.
-        if self._repeat(first=self._cancelled and self._filled < self.qty * (1 - 1e-9)):
+        # a fill without a key is taken as the venue's resent report. One with a key that says it is new (an exec_id
+        # the order never had, a cum_qty past its filled quantity) after the order has filled (completely, or partly
+        # and then cancelled or done) is a real execution past the order's end: an overfill. Taken as a resend
+        # before, it was dropped: a 100-lot filled 60 + 40 and then 50 more (exec_id E3) read 100 filled, no
+        # overfill counted, while the position at the venue was 150.
+        late = self._cancelled and self._filled < self.qty * (1 - 1e-9)
+        if self._repeat(first=late or (new_report and self._ended and self._filled > 0.0)):
             return
+        was_complete = self.qty > 0 and self._filled >= self.qty * (1 - 1e-9)
         qty, price = qty, price
         q = qty if type(qty) is float and qty < _INF else number(qty)
         p = price if type(price) is float and -_INF < price < _INF else number(price)
@@ -808,10 +818,11 @@ class OrderTrace:
             s.submit_to_fill.record(max(0.0, mono - self._submit_mono), span)
         if slip is not None:
             s.slippage.record(slip, span)
-        if complete:
-            s.filled.add(1)
-        else:
-            s.partially_filled.add(1)
+        if not was_complete:  # an execution past the order's completion: the order was counted filled already
+            if complete:
+                s.filled.add(1)
+            else:
+                s.partially_filled.add(1)
         s.fill_quantity.add(q)
         s.fill_notional.add(q * (p if p >= 0.0 else -p))  # a spread's negative price: its value's magnitude
         leaves = self.qty - filled if not complete else 0.0

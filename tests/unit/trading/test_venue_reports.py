@@ -421,3 +421,40 @@ def test_one_broker_connection_for_several_strategies_reaches_each_order(cap: Ca
     finally:
         mom.close()
         mr.close()
+
+
+def test_a_new_execution_after_the_order_filled_is_an_overfill_not_a_resend(cap: Capture, tt: TradingTelemetry) -> None:
+    """A 100-lot filled 60 (E1), cancelled, the other 40 (E2) raced the cancel, and then the venue filled 50 more
+    (E3: an execution id the order never had). That last fill was taken as a resent report and dropped
+    (reason="order_closed"): 100 filled on /metrics, no overfill counted, while the venue's position was 150 (a risk
+    manager's run). A new exec_id, or a cum_qty past the filled quantity, after the order filled is a real
+    execution: recorded, counted as an overfill, and the order still counted filled once. A resend (E3 again, or a
+    cum_qty not past the filled) is still a duplicate, and a report with neither key still a repeat."""
+    o = tt.order_signal("c-late-over", "META", "buy", 100, 500.0, "limit")
+    o.submitted()
+    o.acked("V-1")
+    o.fill(60, 500.0, exec_id="E1")
+    o.cancelled("user")
+    o.fill(40, 500.0, exec_id="E2")  # the race the cancel lost: completes the order
+    o.fill(50, 500.0, exec_id="E3")  # a new execution past the order's end
+    o.fill(50, 500.0, exec_id="E3")  # its resend
+    o.fill(50, 500.0)  # no key: cannot be told from a resend
+    p = tt.order_signal("c-late-cum", "META", "buy", 10, 500.0, "limit")
+    p.submitted()
+    p.fill(10, 500.0, cum_qty=10)
+    p.fill(3, 500.0, cum_qty=13)  # the venue's cumulative says 3 more
+    p.fill(3, 500.0, cum_qty=13)  # resent
+    tt.flush()
+    assert o.filled_qty == 150 and p.filled_qty == 13
+    assert _value(cap, "trading.fills.quantity", symbol="META") == 163
+    assert _value(cap, "trading.fills.notional", symbol="META") == 163 * 500.0
+    assert _value(cap, "trading.orders.filled", symbol="META") == 2  # each order once
+    assert _value(cap, "trading.orders.partially_filled", symbol="META") == 1
+    assert _invalid(cap, "overfill") == 2
+    assert _invalid(cap, "duplicate_fill") == 2 and _invalid(cap, "order_closed") == 1
+    fills = [s for s in _trace(cap, "c-late-over") if s.name == "fill"]
+    assert [(f.attributes["fill.exec_id"], f.attributes.get("order.overfilled")) for f in fills] == [
+        ("E1", None),
+        ("E2", None),
+        ("E3", True),
+    ]
