@@ -260,6 +260,14 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "1 while the kill switch / circuit breaker is engaged, else 0",
         "max",
     ),
+    _c(
+        "kill_switch_trips",
+        "trading.risk.kill_switch.trips",
+        "{trip}",
+        _S,
+        "Times the kill switch engaged: one engaged and released between two scrapes, which the gauge misses, shows "
+        "here (the series appears at the first trip)",
+    ),
     # market data
     _g("price", "trading.marketdata.price", "{price}", _SYM, "Last traded/quoted price", "last"),
     _c(
@@ -338,6 +346,7 @@ class TradingInstruments:
     limit_utilization: Gauge
     breaches: Counter
     kill_switch: Gauge
+    kill_switch_trips: Counter
     price: Gauge
     ticks: Counter
     staleness: Gauge

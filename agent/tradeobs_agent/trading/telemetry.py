@@ -403,6 +403,7 @@ class TradingTelemetry:
         self._net_v = 0.0
         self._peak = -_INF
         self._kill_state: bool | None = None
+        self._kill_trips: BoundCounter | None = None
         self._tracer_provider = tracer_provider
         self._tp: Any = None
         self._tracer_obj: trace.Tracer | None = None
@@ -1063,6 +1064,13 @@ class TradingTelemetry:
             return
         self._kill.set(1 if state else 0)
         changed, self._kill_state = state != self._kill_state, state
+        if changed and state:  # a trip: the gauge alone misses one engaged and released between two scrapes
+            trips = self._kill_trips
+            if trips is None:  # bound at the first trip: a strategy that never trips has no series
+                trips = self._kill_trips = self.instruments.kill_switch_trips.bind(
+                    strategy=self.strategy, venue=self.venue
+                )
+            trips.add(1)
         if changed:
             reason = None if reason is None else text(reason)
             self.publish("kill_switch", {"engaged": state, "reason": reason, "order_id": None, "trace_id": None})

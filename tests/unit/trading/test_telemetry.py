@@ -1219,3 +1219,20 @@ def test_a_side_or_order_type_in_another_case_is_the_same_series(cap: Capture, t
     assert (rejected.attributes["side"], rejected.attributes["order_type"]) == ("sell", "market")
     # the order's own trace keeps what the strategy passed
     assert {s.attributes["side"] for s in cap.spans() if s.name == "order"} >= {"BUY", "buy", "Buy"}
+
+
+def test_a_kill_switch_engaged_and_released_between_two_scrapes_is_counted(cap: Capture, tt: TradingTelemetry) -> None:
+    # The 0/1 gauge shows only the state at a scrape: a switch engaged for 0.2 s between two scrapes left no trace
+    # on /metrics or in Prometheus (only the live page's kill_switch event). The trips counter keeps it.
+    tt.flush()
+    assert "trading.risk.kill_switch.trips" not in cap.metrics()  # a strategy that never trips has no series
+    tt.kill_switch(True, reason="drawdown")
+    tt.kill_switch(True, reason="drawdown")  # still engaged: no new trip
+    tt.kill_switch(False)
+    tt.kill_switch(True, reason="rejects")
+    tt.kill_switch(False)
+    tt.flush()
+    assert _point(cap, "trading.risk.kill_switch.engaged").value == 0
+    trips = _point(cap, "trading.risk.kill_switch.trips")
+    assert trips.value == 2
+    assert trips.attributes == {"strategy": tt.strategy, "venue": tt.venue}
