@@ -331,6 +331,8 @@ def main() -> None:
     ap.add_argument("--workers", action="store_true")
     # Trade nothing until POST /test/start: a restarted service whose first frames list no symbol yet.
     ap.add_argument("--idle-start", action="store_true")
+    ap.add_argument("--event-buffer", type=int, default=2048)  # events kept for a client resuming (event_buffer)
+    ap.add_argument("--max-clients", type=int, default=None)  # stream clients at once (live_max_clients)
     args = ap.parse_args()
     if args.agent != "none":
         kw: dict[str, Any] = {
@@ -343,10 +345,16 @@ def main() -> None:
             kw["metrics"] = tradeobs_agent.MetricsOptions(export_interval=0.5)
         tradeobs_agent.init(**kw)
     scenario = Scenario(args.symbols, args.kill_switch)
-    app_kw: dict[str, Any] = {"token": "", "cors_origins": (), "grafana_url": args.grafana}
+    app_kw: dict[str, Any] = {
+        "token": "",
+        "cors_origins": (),
+        "grafana_url": args.grafana,
+        "max_clients": args.max_clients,
+        "event_buffer": args.event_buffer,
+    }
     if args.workers:
         own = live.LiveHub(hz=args.hz, full_every=args.full_every, builder=LeaderFrames(scenario.workers))
-        telemetry = live.create_app(hub=own, **app_kw)
+        telemetry = live.create_app(hub=own, **{k: v for k, v in app_kw.items() if k not in ("event_buffer",)})
     else:
         telemetry = live.create_app(hz=args.hz, full_every=args.full_every, **app_kw)
     hub = telemetry.state.hub
@@ -431,6 +439,9 @@ def main() -> None:
         time.time = stepped_time
         return PlainTextResponse(str(offset[0]))
 
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse({**hub.stats, "clients": hub.clients})
+
     async def info(request: Request) -> JSONResponse:
         return JSONResponse(
             {"symbols": scenario.syms, "stale": STALE, "working": scenario.working, "long_reason": LONG_REASON}
@@ -446,6 +457,7 @@ def main() -> None:
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/hostile", hostile, methods=["POST"]),
             Route("/test/info", info),
+            Route("/test/stats", stats),
             Route("/test/hang", hang, methods=["POST"]),
             Route("/test/stall", stall, methods=["POST"]),
             Route("/test/unstall", unstall, methods=["POST"]),

@@ -9,6 +9,8 @@ without closing it (:mod:`tests.e2e.netproxy`).
 
 from __future__ import annotations
 
+import http.client
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -175,7 +177,7 @@ def test_the_connection_state_counts_and_numbers_are_readable_on_a_phone(
     srv = live_server()
     page = open_device(device_page, "phone 390x844 @3", srv.base)
     checks = []
-    for state in ("connected", "reconnecting", "stale", "offline"):  # the badge in each state the page sets
+    for state in ("connected", "reconnecting", "stale", "offline", "refused"):  # the badge in each state the page sets
         js(page, f"() => {{ const s = document.getElementById('status'); s.className = 'status {state}'; }}")
         checks.append((f"status {state}", page.locator("#status").evaluate(COLOURS)))
     for sel in ("#pos-count", "#blotter-note", "#kpi-pnl", ".kl", "#positions tbody tr.row td:nth-child(3)", "#job"):
@@ -392,3 +394,74 @@ def test_the_sort_headers_tips_reach_the_keyboard_and_a_tap(
     box = note.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
     wait_for(lambda: header.get_attribute("aria-sort") == "descending", "sorted by the tap")
+
+
+def test_a_page_away_longer_than_the_server_keeps_events_shows_them_and_says_what_it_missed(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A phone in a pocket, a laptop with its lid closed: away while more events happened than the server keeps for a
+    client that resumes (``event_buffer``, 10 here). Back, the page resumed from its last id and got ``reset`` and the
+    state, and no event: with 30 kept, the blotter showed 8 of the 30 the server still held (those after the
+    reconnect), the events of before the gap right under them, and nothing said that any were missing; the charts
+    started again from one point. Now it asks /history again, as at load: every event the server holds is shown, in
+    its place, under a row saying from when to when the page got none, and the charts get the server's points."""
+    srv = live_server("--event-buffer", "10")
+    page = open_device(device_page, "phone 390x844 @3", srv.base)
+    page.context.set_offline(True)  # the tab frozen, the phone asleep: no stream, no watchdog can help
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "offline", "the badge saying offline")
+    last = int(js(page, "window.__tradeobs.lastId").rsplit("-", 1)[1])
+    # the server drops the events after the page's last id from what it keeps: they can no longer be replayed
+    wait_for(lambda: int(srv.history_event_ids()[0].rsplit("-", 1)[1]) > last + 10, "events the page missed, gone")
+    page.context.set_offline(False)
+    wait_for(lambda: js(page, "window.__tradeobs.resets") == 1, "the server's reset")
+    held = srv.history_event_ids()
+    wait_for(lambda: set(held) <= set(js(page, "window.__tradeobs.eventIds")), "every event the server holds shown")
+    kept = len(srv.get("/telemetry/history")["frames"])  # the server's frames (since it started: under a minute)
+    wait_for(lambda: js(page, "window.__tradeobs.ring.n") >= kept, "the charts' points from /history")
+    # the row that says what is missing: the blotter's box as tall as its table, so that every row is drawn
+    page.eval_on_selector("#blotter-wrap", "el => { el.style.maxHeight = 'none'; }")
+    # read at once: the blotter is written again with every frame
+    text, above, below = wait_for(
+        lambda: js(
+            page,
+            """() => { const r = document.querySelector('#blotter tr.gap'), id = (x) => x && x.dataset.id;
+                 return r && [r.innerText, id(r.previousElementSibling), id(r.nextElementSibling)]; }""",
+        ),
+        "the row saying what the page did not get",
+    )
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\s+events from \d\d:\d\d:\d\d to \d\d:\d\d:\d\d not received \(the server no longer had them\)",
+        text,
+    ), text
+    # newest first: the events held by the server above it are newer than those of before the gap below it
+    assert int(above.rsplit("-", 1)[1]) > last + 10 and (below is None or int(below.rsplit("-", 1)[1]) <= last)
+
+
+def test_a_full_server_is_said_on_the_page_and_its_probes_are_not_counted_as_refused_clients(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """The server is at its client limit (``live_max_clients``, 1 here, held by another client). The page said
+    "offline" (the network was fine) and asked for its stream every 2 s; woken (shown again, back online) it sent its
+    six HEAD probes, and the server counted each in ``tradeobs.live.clients.rejected`` with the stream request after
+    them: seven refusals per page per wake, on the operator's /metrics. Now the badge says why ("refused: too many
+    live clients"), the page asks again with its probes (not counted: no connection is refused by a HEAD) until one
+    is let in, and streams as soon as the slot is free."""
+    srv = live_server("--max-clients", "1")
+    other = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    other.request("GET", "/telemetry/stream")
+    assert other.getresponse().status == 200  # the one slot, held
+    try:
+        page = device_page(**DEVICES["phone 390x844 @3"], **OS)
+        page.goto(srv.base + "/telemetry/")
+        wait_for(lambda: "too many live clients" in page.locator("#status").inner_text(), "the page saying why")
+        assert page.locator("#status").inner_text() == "refused: too many live clients, trying again every 5 s"
+        refused = srv.get("/test/stats")["rejected"]
+        for wake in ("window.dispatchEvent(new Event('online'))", "document.dispatchEvent(new Event('resume'))"):
+            n = js(page, "window.__tradeobs.refusals")
+            js(page, f"() => {wake}")  # woken: six probes
+            wait_for(lambda n=n: js(page, "window.__tradeobs.refusals") > n, f"refused again after {wake}")
+        assert srv.get("/test/stats")["rejected"] == refused  # no connection refused: none counted
+    finally:
+        other.close()
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "connected", "streaming once the slot is free", limit=30)
+    assert srv.get("/test/stats")["rejected"] == refused

@@ -229,6 +229,10 @@ class LiveApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+_REFUSED = b"x-tradeobs-refused"  # why a stream request was refused, for a HEAD (no body) as for a GET
+_RETRY = (b"retry-after", b"5")
+
+
 class _Stream:
     """``GET /stream`` in raw ASGI (see the divergence note in :mod:`.hub` for why not ``EventSourceResponse``)."""
 
@@ -253,17 +257,26 @@ class _Stream:
             await _plain(send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD")])
             return
         cors = self._cors(scope)  # on the errors too: a cross-origin client can read why it was refused
+        # HEAD is the page's probe before it opens its stream again (six at once, live.js reopen()): no connection
+        # is refused by answering it, so it is not counted in tradeobs.live.clients.rejected. Counted, a full server
+        # showed seven refusals per page woken (six probes, then the stream), an operator read "clients refused"
+        # several times over, and the page's own retries every 2 s added one each. The reason is in a header too:
+        # a HEAD has no body, and the page shows it ("refused: too many live clients") instead of "offline".
+        probe = scope["method"] == "HEAD"
         if not auth.authorized(self.secret, scope, scope.get(_TOKEN_KEY)):
-            hub.reject()
-            await _plain(send, 401, "unauthorized\n", [_CHALLENGE, *cors])
+            if not probe:
+                hub.reject()
+            await _plain(send, 401, "unauthorized\n", [_CHALLENGE, (_REFUSED, b"unauthorized"), *cors])
             return
         if not hub.ensure_started():
-            hub.reject()
-            await _plain(send, 503, "live stream stopped\n", [(b"retry-after", b"5"), *cors])
+            if not probe:
+                hub.reject()
+            await _plain(send, 503, "live stream stopped\n", [_RETRY, (_REFUSED, b"live stream stopped"), *cors])
             return
         if hub.full():
-            hub.reject()
-            await _plain(send, 503, "too many live clients\n", [(b"retry-after", b"5"), *cors])
+            if not probe:
+                hub.reject()
+            await _plain(send, 503, "too many live clients\n", [_RETRY, (_REFUSED, b"too many live clients"), *cors])
             return
         start = {
             "type": "http.response.start",

@@ -162,6 +162,7 @@
     T.probes = (T.probes || 0) + 1;
     function done(ok) {
       if (probes !== ctl) return;                       // cancelled: this round is over
+      if (ok && ok.ok === false) { probes = null; ctl.abort(); refused(ok); return; }
       if (ok) { probes = null; ctl.abort(); connect(); return; }
       if (--left) return;
       probes = null;
@@ -171,8 +172,19 @@
     }
     for (var i = 0; i < PROBES; i++) {
       fetch("stream", { method: "HEAD", cache: "no-store", credentials: "include", signal: ctl.signal })
-        .then(function () { done(true); }, function () { done(false); });
+        .then(function (r) { done(r); }, function () { done(false); });
     }
+  }
+  // The server answered, and refused the stream: full (live_max_clients), stopped, or this browser is not let in. The
+  // page said "offline" (the network was fine) and asked for the stream every 2 s, each request counted as a client
+  // refused. Now it says why, from the answer's x-tradeobs-refused ("refused: too many live clients"), and asks again
+  // with the probes (not counted) after the answer's Retry-After; the stream is asked for once a probe is let in.
+  function refused(r) {
+    var why = r.headers.get("x-tradeobs-refused") || "HTTP " + r.status;
+    var wait = Math.min(60, Math.max(1, +r.headers.get("retry-after") || 5));
+    T.refusals = (T.refusals || 0) + 1;
+    setStatus("refused", "refused: " + why + ", trying again every " + wait + " s");
+    retryTimer = setTimeout(function () { reopen("refused", $("status").textContent); }, wait * 1000);
   }
   // Woken: the page shown again, resumed after the browser froze it, restored from the back/forward cache, or the
   // browser back online. A stream that cannot be trusted is opened again at once, not after the watchdog's 10 s: after
@@ -204,9 +216,11 @@
     es = new EventSource(url, { withCredentials: true });
     es.onopen = function () { T.opens++; aliveAt = performance.now(); setStatus("connected"); };
     es.onerror = function () {
-      if (es.readyState === EventSource.CLOSED) {      // HTTP error (503, 401): the browser gave up, we do not
-        setStatus("offline");
-        retryTimer = setTimeout(connect, 2000);
+      if (es.readyState === EventSource.CLOSED) {      // HTTP error (503, 401): the browser gave up, we do not;
+        setStatus("reconnecting");                      // the probes tell why (refused()), and when to try again
+        retryTimer = setTimeout(function () {           // (not at once: a stream refused after a probe let in)
+          reopen("reconnecting", "reconnecting");
+        }, Math.max(0, 2000 - (performance.now() - tryAt)));
       } else if (T.status !== "stale" && navigator.onLine !== false) {  // (stale, offline: said until a new one opens)
         setStatus("reconnecting");                      // the browser retries itself, sending Last-Event-ID
       }
@@ -241,10 +255,14 @@
     } else {
       merge(T.state, f); T.state.ts = f.ts; T.state.seq = f.seq; T.deltas++;
     }
-    recvAt = performance.now(); frameTs = f.ts;
+    recvAt = performance.now();
+    var gapped = frameTs && ring.n && f.ts - ring.t[(ring.n - 1) % MAX_POINTS] > stallAfter();
+    frameTs = f.ts;
     T.frames++;
+    if (gapped) { ring.n = 0; ring.px = dict(); ring.pnl = dict(); }
     record(T.state);
-    schedule();
+    if (gapped) resync("", 0, 0);  // the points of the gap from /history, if the server has them (else: the charts
+    schedule();                      // start again from this frame, not a line across the gap)
   }
 
   // A delta: per section the keys that changed; null is a key that is gone (delete it), at every level merged:
@@ -367,9 +385,65 @@
   // A reset: the server cannot resume from our last id (it restarted, or lost our place), and a full frame follows.
   // The charts start again from it: points of the old process would be joined to the new one's across the outage
   // (its P&L starts again at 0), and "% change" would be measured from the old process's first price.
-  function onReset() {
+  //
+  // The page then asks /history again, as when it loaded: the events the server still holds were never sent on the
+  // new stream (a reset sends the state, not the events), and the charts would start from one point. After a phone
+  // slept or a tab was frozen longer than the server keeps events for, the blotter showed what came before and what
+  // came after, nothing between, and nothing said so: a trader read "no fill in 30 minutes". Now the events the server
+  // still has go in their place, before those that came since, after a row saying which ones the page did not get.
+  function onReset(e) {
     T.resets++;
+    var why = "";
+    try { why = JSON.parse(e.data).reason || ""; } catch (err) { /* no reason given */ }
     ring.n = 0; ring.px = dict(); ring.pnl = dict();
+    resync(why === "gap" ? "the server no longer had them" : "the server restarted", frameTs, eventN);
+  }
+  // The charts' points from /history, then those the ring got since: a frame after a gap (no frame for longer than
+  // a stream is called stale: a tab the browser froze, a phone that slept, a network cut) was joined by a straight line
+  // across the whole gap to the points of before it, minutes of prices that were never seen drawn as a steady move.
+  // A reset also passes what it lost: the events from "since" (the last frame's time) on are asked for too.
+  var resyncing = 0;
+  function resync(lost, since, mark) {
+    var mine = ++resyncing;
+    T.resyncs = (T.resyncs || 0) + 1;
+    getJson("history").then(function (h) {
+      if (!h) return;
+      var boot = T.lastId.slice(0, T.lastId.lastIndexOf("-"));
+      if (lost) restoreEvents(h.events || [], lost, since, mark);
+      if (mine !== resyncing || !h.frames || !h.frames.length || (boot && h.boot && h.boot !== boot)) return;
+      var kept = ringFrames(), first = kept.length ? kept[0].ts : Infinity;
+      ring.n = 0; ring.px = dict(); ring.pnl = dict();
+      prefill(h.frames.filter(function (f) { return f.ts < first; }).concat(kept));
+      schedule(true);
+    });
+  }
+  function ringFrames() {  // the ring's points as /history's frames
+    var n = Math.min(ring.n, MAX_POINTS), start = ring.n - n, out = [], v = function (x) { return x !== x ? null : x; };
+    for (var k = 0; k < n; k++) {
+      var i = (start + k) % MAX_POINTS, px = {}, pnl = {};
+      for (var s in ring.px) { px[s] = v(ring.px[s][i]); pnl[s] = v(symRing(ring.pnl, s)[i]); }
+      out.push({ ts: ring.t[i], total: v(ring.total[i]), p50: v(ring.p50[i]) === null ? null : ring.p50[i] / 1000,
+        p99: v(ring.p99[i]) === null ? null : ring.p99[i] / 1000, px: px, pnl: pnl });
+    }
+    return out;
+  }
+  // The events the server holds that this page has not shown, in order before those that came after the reset
+  // (numbered after "mark"), after a row saying from when to when the page got none.
+  function restoreEvents(held, lost, since, mark) {
+    var at = 0;
+    while (at < events.length && events[at]._n <= mark) at++;
+    var firstHeld = null, i;
+    for (i = 0; i < held.length; i++) if (!seen.has(held[i].id)) { firstHeld = held[i]; break; }
+    var until = firstHeld ? firstHeld.ts : serverNow();
+    if (since && until > since) {
+      var gap = { id: "gap-" + T.resets, kind: "gap", ts: since, _gap: true, _n: ++eventN,
+        _text: "events from " + clock(since) + " to " + clock(until) + " not received (" + lost + ")" };
+      events.splice(at++, 0, gap);
+      T.gaps = (T.gaps || 0) + 1;
+    }
+    for (; i < held.length; i++) if (addEvent(held[i], held[i].id, at)) at++;
+    filterDirty = true;
+    schedule();
   }
   var ON = { frame: onFrame, event: onEvent, reset: onReset };
 
@@ -859,28 +933,30 @@
     addEvent(JSON.parse(e.data), e.lastEventId);
     schedule();
   }
-  function addEvent(ev, id) {
+  function addEvent(ev, id, at) {  // at: where in the list (events from /history after a reset), else last
     id = id || ev.id;
-    if (seen.has(id)) return;
+    if (seen.has(id)) return false;
     // The page keeps its own state on an event in keys starting with "_" (its row's HTML, its clock, its order):
     // the service's event data may have keys of any name, and one named "_html" was written into the page as is.
     for (var k in ev) if (k.charAt(0) === "_") delete ev[k];
     seen.add(id); T.eventIds.push(id); T.events++;
     ev.id = id;
     ev._n = ++eventN;
-    events.push(ev);
+    if (at === undefined) events.push(ev); else events.splice(at, 0, ev);
     if (events.length > MAX_EVENTS + 500) {
       events.splice(0, 500).forEach(function (old) { seen.delete(old.id); });
       T.eventIds.splice(0, T.eventIds.length - MAX_EVENTS);
     }
     if (ev.strategy && !strategies.has(ev.strategy)) { strategies.add(ev.strategy); addOption("f-strategy", ev.strategy); }
     if (ev.venue && !venues.has(ev.venue)) { venues.add(ev.venue); addOption("f-venue", ev.venue); }
+    return true;
   }
   function addOption(id, value) {
     var o = document.createElement("option"); o.value = value; o.textContent = plain(value); $(id).appendChild(o);
   }
   var KNOWN = { order: 1, fill: 1, reject: 1, cancel: 1 };
   function passes(ev, f, now) {
+    if (ev._gap) return !f.window || now - ev.ts <= f.window;  // whatever the filters: events of any kind are missing
     if (f.kind && (f.kind === "other" ? KNOWN[ev.kind] : ev.kind !== f.kind)) return false;
     if (f.strategy && ev.strategy !== f.strategy) return false;
     if (f.venue && ev.venue !== f.venue) return false;
@@ -914,6 +990,8 @@
       link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard", "order dashboard of " + what);
   }
   function eventRow(ev, now) {
+    if (ev._gap) return '<tr class="gap" data-gap="' + esc(ev.id) + '"><td>' + clock(ev.ts) + '</td><td colspan="10">' +
+      txt(ev._text) + "</td></tr>";
     // A cancel of what a partly filled order had left: the row's qty is the order's, so say what was cancelled (a
     // 10-lot filled 4 read "cancel 10", as if nothing had filled).
     var part = ev.kind === "cancel" && ev.filled_qty > 0 && ev.qty > ev.filled_qty ?
