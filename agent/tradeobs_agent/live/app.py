@@ -258,14 +258,14 @@ class _Stream:
             return
         cors = self._cors(scope)  # on the errors too: a cross-origin client can read why it was refused
         # HEAD is the page's probe before it opens its stream again (six at once, live.js reopen()): no connection
-        # is refused by answering it, so it is not counted in tradeobs.live.clients.rejected. Counted, a full server
+        # is refused by answering it, so a full or stopped stream does not count it in tradeobs.live.clients.rejected
+        # (a wrong token still does). Counted, a full server
         # showed seven refusals per page woken (six probes, then the stream), an operator read "clients refused"
         # several times over, and the page's own retries every 2 s added one each. The reason is in a header too:
         # a HEAD has no body, and the page shows it ("refused: too many live clients") instead of "offline".
         probe = scope["method"] == "HEAD"
         if not auth.authorized(self.secret, scope, scope.get(_TOKEN_KEY)):
-            if not probe:
-                hub.reject()
+            hub.reject()  # a probe too: HEAD answers 401 or 200, so a token guessed by HEADs must show as refusals
             await _plain(send, 401, "unauthorized\n", [_CHALLENGE, (_REFUSED, b"unauthorized"), *cors])
             return
         if not hub.ensure_started():

@@ -250,3 +250,31 @@ def test_token_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> N
         assert len(calls) == n + 1, token
     src = auth.verify_token.__code__.co_names
     assert "compare_digest" in src
+
+
+def test_head_probes_with_a_wrong_token_count_as_refused_and_on_a_full_server_do_not() -> None:
+    # The page's HEAD probes on a full server are not refused clients (h-phone2), but HEAD answers 401 or 200:
+    # tokens guessed by HEADs uncounted would be a brute force no operator sees.
+    rejected = tradeobs_agent.get_registry().counter("tradeobs.live.clients.rejected").bind()
+    with serve(token="live-secret-for-probes", max_clients=1) as srv:
+        before = rejected.value
+        for _ in range(5):
+            c = srv.conn()
+            c.request("HEAD", "/stream", headers={"Authorization": "Bearer v1.9999999999.guess"})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 401 and r.getheader("x-tradeobs-refused") == "unauthorized"
+            c.close()
+        assert rejected.value - before == 5
+        tok = live.make_token("live-secret-for-probes", ttl=60)
+        s = Stream(srv, {"Authorization": f"Bearer {tok}"})
+        assert s.resp.status == 200
+        before = rejected.value
+        c = srv.conn()
+        c.request("HEAD", "/stream", headers={"Authorization": f"Bearer {tok}"})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 503 and r.getheader("x-tradeobs-refused") == "too many live clients"
+        c.close()
+        assert rejected.value - before == 0
+        s.close()
