@@ -250,8 +250,9 @@ _QUERY_NAMES = (
     r"|(?:api|access|app|auth|client|secret|private|subscription|master|license|developer|user|bot)key)"
 )
 # A password in a URL's userinfo, up to its "@" (see the rule): one with a "/" in it, whose part before the "/" is no
-# port (digits), up to the first "@"; or one without "/", up to the last "@" before the host's "/".
-_URL_PASSWORD = r"(?:[0-9]*[^\s@/0-9][^\s@/]*/[^\s@]*|[^\s/]+)"
+# port (digits) and which is no "//" (the next URL of a list: "nats://n1:4222,tls://u@n2" is two URLs), up to the
+# first "@"; or one without "/", up to the last "@" before the host's "/".
+_URL_PASSWORD = r"(?:[0-9]*[^\s@/0-9][^\s@/]*/[^\s@/][^\s@]*|[^\s/]+)"
 # A webhook's token as a URL path segment (see the path rule): characters of a token, no "/", "?", "#" or "%".
 _HOOK_TOKEN = _credential(16, one_case_run=False, t=r"[A-Za-z0-9_~.+=-]")
 
@@ -598,7 +599,7 @@ class Redactor:
         # Any group's first gate in the text, in one search (0.5 us, where testing the ~35 gates one by one took 1.4):
         # none, and no rule applies. An ungated rule's gate ("") is in every text, so then every text takes the loop.
         terms = dict.fromkeys(t for first in groups for t in first)  # "key" is in two first gates: once
-        self._any_gate = re.compile("|".join(re.escape(t) for t in terms)).search
+        self._any_gate = re.compile(_any_of(terms)).search
         self._key_cache: dict[str, bool] = {}
 
     def is_secret_key(self, name: str) -> bool:
@@ -803,6 +804,25 @@ def _is_auth_message(m: Mapping[Any, Any]) -> bool:
         if low in _AUTH_SIBLINGS or (low in _AUTH_ACTION_KEYS and type(x) is str and x.lower() in _AUTH_ACTIONS):
             return True
     return False
+
+
+def _any_of(terms: Iterable[str]) -> str:
+    """A regex that finds any of ``terms`` (literal substrings), for one search per text: a term that holds another
+    is left out ("key=" finds nothing "key" does not), and the rest are grouped by their first character
+    (``a(?:cc|kia|sia|iza|uth=)|...``), so that at each position of the text one alternative per first character is
+    tried, not one per term (with 45 terms the search took 2.3-2.5 us on a 60-character line; 1.3-1.6 grouped)."""
+    uniq = sorted(set(terms), key=len)
+    kept = [t for i, t in enumerate(uniq) if not any(u in t for u in uniq[:i] if u != t)]
+    if "" in kept:
+        return ""
+    by_first: dict[str, list[str]] = {}
+    for t in kept:
+        by_first.setdefault(t[0], []).append(t[1:])
+    alts = []
+    for first, rests in sorted(by_first.items()):
+        tails = "|".join(re.escape(r) for r in sorted(rests) if r)
+        alts.append(re.escape(first) if "" in rests else f"{re.escape(first)}(?:{tails})")
+    return "|".join(alts)
 
 
 def _passes(gates: tuple[tuple[str, ...], ...], low: str) -> bool:

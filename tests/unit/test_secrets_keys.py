@@ -417,6 +417,7 @@ _URL_SECRETS_KEPT = [
     "POST /webhooks/orders 200 /hooks/alpaca/trade_updates /webhook/ORD-20240102-000123",
     "POST /webhooks/fills/61e69015-8549-4bfd-b9c3-01e75de48cd5 200 GET /bot/status /services/trading/orders",
     "wss://stream.binance.com:9443/ws/btcusdt@trade https://host:8443/path/user@example.com http://[::1]:8080/x@y",
+    "nats://n1:4222,tls://<redacted>@n2:4222 nats://n1:4222,nats://n2:4222/x@y",  # a list of URLs: no password
 ]
 
 
