@@ -10,10 +10,13 @@ and ``invalid API key:`` in messages, a secret bare after its key word in a sent
 ...``, ``password ...``, in a message, a span event, a span link and an exception), the request's ``?api_key=``, its
 ``Authorization`` header and headers named for a key or a signature (``Ocp-Apim-Subscription-Key``,
 ``CB-ACCESS-SIGN``), captured, the resource
-(``OTEL_RESOURCE_ATTRIBUTES``). The agent exports to our collector WITHOUT its redaction processors, so what the
-collector writes is what left the agent; every output (the collector's files, Prometheus page and debug output, the
-agent's log files, trace file and ``/metrics``, the live stream, ``/snapshot`` and ``/history``, uvicorn's output) is
-searched for each secret and its URL-encoded forms, and must hold the records that carried them.
+(``OTEL_RESOURCE_ATTRIBUTES``); secrets in URLs with no key word before them, as real clients echo them (httpx's
+``HTTPStatusError`` for a ``?apitoken=`` URL, requests' ``ConnectionError`` for a Telegram bot's ``/bot<token>/``
+path, a Slack webhook, a DSN whose password has a ``/``) and a webhook receiver's ``POST /webhook/<token>``.
+The agent exports to our collector WITHOUT its redaction processors, so what the collector writes is what left the
+agent; every output (the collector's files, Prometheus page and debug output, the agent's log files, trace file and
+``/metrics``, the live stream, ``/snapshot`` and ``/history``, uvicorn's output) is searched for each secret
+and its URL-encoded forms, and must hold the records that carried them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import secrets
 import string
 import sys
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +83,14 @@ def unknown_secrets() -> dict[str, str]:
         out[name] = secrets.token_hex(20)
     for name in ("ws auth key", "ws auth secret", "ws auth key extra"):
         out[name] = "w" + "".join(secrets.choice(alnum) for _ in range(20))
+    # in URLs, with no key word before them: a Telegram bot token, a webhook's path token, a query parameter whose
+    # name is one word ending in "token", a Slack webhook's secret, a DSN's password with a "/" in it ("h7", "9/":
+    # a letter next to a digit, which tells a token from a word, whatever the random rest)
+    out["telegram token"] = f"{secrets.randbelow(10**9) + 10**9}:AA" + "".join(secrets.choice(alnum) for _ in range(33))
+    out["webhook path token"] = "h7" + "".join(secrets.choice(alnum) for _ in range(30))
+    out["httpx apitoken"] = "u" + "".join(secrets.choice(alnum) for _ in range(20))
+    out["slack hook"] = "".join(secrets.choice(alnum) for _ in range(24))
+    out["dsn slash password"] = "aB9/" + "".join(secrets.choice(alnum) for _ in range(12)) + "=="
     return out
 
 
@@ -128,6 +140,9 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
             }
             for _ in range(2):
                 assert _request(f"{base}/leak?api_key={s['query api key']}&symbol=AAPL", headers)[0] == 200
+            hook = urllib.request.Request(f"{base}/webhook/{s['webhook path token']}", data=b"{}", method="POST")
+            with urllib.request.urlopen(hook, timeout=10) as resp:
+                assert resp.status == 200
             live = {"Authorization": f"Bearer {auth.make_token(env['TRADEOBS_LIVE_TOKEN'], ttl=300)}"}
 
             def history() -> str | None:
@@ -178,5 +193,6 @@ def test_unknown_secrets_with_a_hint_leave_the_process_nowhere(tmp_path: Path) -
     written = "".join(t for k, t in outputs.items() if "agent wrote" in k)
     assert "ws send" in written and "API key [REDACTED] rejected" in written
     assert "fill side_sign: -1 pos-sign: long order_id=ORD-20240102-000123" in written  # trading fields kept
+    assert "telegram alert failed" in written and "/bot" in written and "alert received via" in written
     leaks = find_leaks(s, _forms, outputs)
     assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(sorted(set(leaks)))

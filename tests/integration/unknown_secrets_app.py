@@ -13,7 +13,9 @@ import os
 import urllib.parse
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+import httpx
+import requests
+from fastapi import FastAPI, Request
 from opentelemetry import metrics, trace
 
 import tradeobs_agent
@@ -43,9 +45,32 @@ async def info() -> dict[str, str | None]:
     return {"prometheus": agent.prometheus_url}
 
 
+@app.post("/webhook/{token}")
+async def webhook(token: str, request: Request) -> dict[str, str]:
+    """A TradingView alert's receiver: the token is the path (uvicorn's access log, the span's url.path)."""
+    log.info("alert received via %s", request.url)
+    return {"status": "ok"}
+
+
 @app.get("/leak")
-async def leak() -> dict[str, str]:
+async def leak(request: Request) -> dict[str, str]:
     global _orders
+    # secrets in URLs with no key word before them, as the client libraries' exceptions echo them
+    try:
+        async with httpx.AsyncClient() as client:  # a 404 from this service itself: httpx puts the URL in the message
+            url = f"http://127.0.0.1:{request.url.port}/nowhere?symbol=AAPL&apitoken={S['httpx apitoken']}"
+            (await client.get(url)).raise_for_status()
+    except httpx.HTTPStatusError:
+        plain.exception("quote fetch failed")
+    try:  # nothing listens on port 1: requests' ConnectionError names the URL's path
+        requests.post(f"http://127.0.0.1:1/bot{S['telegram token']}/sendMessage", json={"text": "filled"}, timeout=2)
+    except requests.RequestException:
+        log.exception("telegram alert failed")
+    log.warning("slack alert to https://hooks.slack.com/services/T0ABCDEFG/B0HIJKLMN/%s failed", S["slack hook"])
+    try:
+        raise ConnectionError(f"could not connect to postgresql://trader:{S['dsn slash password']}@db:5432/orders")
+    except ConnectionError:
+        log.exception("database down")
     log.info("broker config %s", {"user": "bob", "password": S["dict password"]})
     log.info("broker config %r", BrokerConfig("bob", S["object password"]))
     plain.info("connecting %s", {"api_key": S["dict api key"], "symbol": "AAPL"})

@@ -385,6 +385,42 @@ _PROSE_KEPT = [
 ]
 
 
+# Secrets with no key word before them in a URL, as a client library's exception or a server's access log echoes it
+# (kept before 2026-12-07): a query parameter whose one-word name ends in "token" or a credential's "key", auth=; a
+# Telegram bot token and a Slack webhook's secret in the path; the path segment after webhook(s)/hook(s) (a
+# TradingView alert's receiver, Discord's webhook after its numeric id); a DSN's password with "@" or "/" in it.
+_TELEGRAM = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+_URL_SECRETS = [
+    (
+        "Client error '401 Unauthorized' for url 'https://api.example/v1/quote?symbol=AAPL&apitoken=JIjKRonXRKhd4Ozr'",
+        "JIjKRonXRKhd4Ozr",
+    ),
+    ("GET /v1/bars?auth=tSp3yKWg0Kv2uYuV&symbol=MSFT 401", "tSp3yKWg0Kv2uYuV"),
+    ("GET https://api.example/x?accesskey=ak-99-zz-qq&q=1", "ak-99-zz-qq"),
+    (
+        "HTTPSConnectionPool(host='api.telegram.org', port=443): Max retries exceeded with url: "
+        f"/bot{_TELEGRAM}/sendMessage (Caused by ConnectTimeoutError)",
+        _TELEGRAM.split(":")[1],
+    ),
+    ("POST https://hooks.slack.com/services/T0ABCDEFG/B0HIJKLMN/8plReLUNQK5vyNk9WlGyNctw 404", "8plReLUNQK5vyNk9Wl"),
+    (
+        "discord: https://discord.com/api/webhooks/123456789012345678/bWO-M0KSbz5wv2heJdipjoqe4jWe6o84T8b7TrCDbvfRuE",
+        "bWO-M0KSbz5wv2heJdipjoqe4jWe6o84T8b7TrCDbvfRuE",
+    ),
+    ('127.0.0.1:39358 - "POST /webhook/rHtycPcledWG5pTw7hZYzkOGukvws508 HTTP/1.1" 200', "rHtycPcledWG5pTw7hZ"),
+    ("alert to https://alerts.example.com/v1/hooks/61e69015-8549-4bfd-b9c3-01e75de48cd5 failed", "61e69015-8549"),
+    ("could not connect to postgresql://trader:aB3/xY+z9Q==@db:5432/orders", "xY+z9Q=="),
+    ("connecting postgres://trader:p@ssW0rd99@db:5432/orders", "ssW0rd99"),
+]
+_URL_SECRETS_KEPT = [
+    "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2&authority=x&tokens=5",
+    "POST /webhooks/orders 200 /hooks/alpaca/trade_updates /webhook/ORD-20240102-000123",
+    "POST /webhooks/fills/61e69015-8549-4bfd-b9c3-01e75de48cd5 200 GET /bot/status /services/trading/orders",
+    "wss://stream.binance.com:9443/ws/btcusdt@trade https://host:8443/path/user@example.com http://[::1]:8080/x@y",
+    "nats://n1:4222,tls://<redacted>@n2:4222 nats://n1:4222,nats://n2:4222/x@y",  # a list of URLs: no password
+]
+
+
 def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
     """([(text holding a secret, the secret)], [look-alikes the agent keeps]): one of each value format the
     collector masks too, with the agent's own format and look-alike cases (tests/unit/logs/test_redact_and_input.py)."""
@@ -407,6 +443,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
     masked += [(text, secret) for text, secret, _ in _HAND_TRANSLATED]
     masked += _SHAPES
     masked += _PROSE
+    masked += _URL_SECRETS
     for text, expected in (*_FORMATS, *_SCHEME_CREDENTIALS):
         # the secret: what the agent's expected output lost
         gone = [w for w in re.split(r"[\s&?]", text) if w and w not in expected]
@@ -422,6 +459,7 @@ def value_corpus() -> tuple[list[tuple[str, str]], list[str]]:
         *_HAND_TRANSLATED_KEPT,
         *_SHAPES_KEPT,
         *_PROSE_KEPT,
+        *_URL_SECRETS_KEPT,
     ]
     return masked, kept
 
@@ -475,6 +513,9 @@ _QUERY_ATTRS = [
     ("key=[REDACTED]&sig=[REDACTED]", "key=[REDACTED]&sig=[REDACTED]"),
     ("symbol=AAPL&limit=10", "symbol=AAPL&limit=10"),
     ("https://h/p?key=abc123&x=1", "https://h/p?key=[REDACTED]&x=1"),
+    ("apitoken=JIjKRonXRKhd4Ozr&symbol=AAPL", "apitoken=[REDACTED]&symbol=AAPL"),
+    ("auth=tSp3yKWg&symbol=AAPL", "auth=[REDACTED]&symbol=AAPL"),
+    ("monkey=2&keyword=x&authority=y", "monkey=2&keyword=x&authority=y"),
 ]
 
 

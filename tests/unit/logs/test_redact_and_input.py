@@ -724,3 +724,18 @@ def test_nested_attributes_of_an_otel_api_log_record_are_scrubbed_on_both_export
     for wire in (str(req), str(scrubbed.log_record.attributes) + str(scrubbed.log_record.event_name)):
         assert "abc123secret" not in wire and "hunter2secret" not in wire, wire
         assert "NYSE" in wire
+
+
+def test_the_one_search_for_any_rule_gate_finds_every_gate_term() -> None:
+    """The search that skips a text no rule's first gate is in (``Redactor._any_gate``, built by ``_any_of`` with
+    terms grouped by their first character and terms that hold another left out) finds each term, inside a line."""
+    from tradeobs_agent.redaction import _any_of
+
+    r = Redactor(known_values=False)
+    terms = {t for first, _rules in r._groups for t in first}
+    assert "hook" in terms and "/bot" in terms
+    for t in terms:
+        assert r._any_gate(f"order 42 filled {t} qty=5") is not None, t
+    assert r._any_gate("signal aapl buy qty=100 px=187.25 strategy=mean-reversion") is None
+    assert _any_of(["key=", "key", "k_live_", "%"]) == "%|k(?:_live_|ey)"
+    assert _any_of(["abc", ""]) == ""  # an ungated rule: every text
