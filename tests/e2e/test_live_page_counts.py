@@ -39,10 +39,13 @@ def test_the_counts_say_since_the_process_started_and_a_restart_moves_it(
 ) -> None:
     srv = live_server()
     page = device_page(viewport={"width": 1400, "height": 1000}, timezone_id="Europe/London", locale="en-US")
-    page.goto(srv.base + "/telemetry/")
-    wait_for(lambda: page.evaluate("window.__tradeobs && window.__tradeobs.frames") >= 3, "3 frames")
     first = srv.snapshot()["desk"]["counts_since"]
     assert first <= time.time()
+    # The browser's "today" is the start's own (the label has no date): on the real clock, a start at 23:59:58 London
+    # read after midnight was rightly shown as "Dec 7 23:59:58" (reproduced under faketime, the run crossing 00:00 UTC)
+    page.clock.set_fixed_time(first)
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: page.evaluate("window.__tradeobs && window.__tradeobs.frames") >= 3, "3 frames")
     want = (f"fills since {at(first)}", f"counts since {at(first)}")
     wait_for(lambda: shown(page) == want, f"{want}, not {shown(page)}")
     # a screen reader reads it with the tables of counts: their accessible description is that text
@@ -56,6 +59,7 @@ def test_the_counts_say_since_the_process_started_and_a_restart_moves_it(
     srv.start()  # the same port: the page reconnects by itself
     second = srv.snapshot()["desk"]["counts_since"]
     assert second > first + 1
+    page.clock.set_fixed_time(second)  # the new start's day, as above (the restart may fall after midnight)
     want = (f"fills since {at(second)}", f"counts since {at(second)}")
     wait_for(lambda: shown(page) == want, f"after the restart {want}, not {shown(page)}", limit=60)
 

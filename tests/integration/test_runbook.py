@@ -17,6 +17,7 @@ collector, and must bring it back.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -338,3 +340,32 @@ def test_the_walk_from_a_dot_prints_the_slowest_fills_trace_and_log_lines(native
     assert "fill.slippage_bps" in fill[2] and "fill.price" in fill[2], fill
     logs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert logs and {r["trace_id"] for r in logs} == {trace_id}, res.stdout
+
+
+# ``date`` on a clock fixed at $FAKE_NOW (epoch seconds): ``date +%s``, and ``-d 'today HH:MM'``/``'yesterday HH:MM'``
+# read on that instant's date (in the caller's TZ); anything else is the real ``date``'s
+_FIXED_DATE = r"""#!/bin/bash
+args=()
+for a in "$@"; do
+  case "$a" in
+    "today "*) a="$(/usr/bin/date -d "@$FAKE_NOW" +%F) ${a#today }" ;;
+    "yesterday "*) a="$(/usr/bin/date -d "$(/usr/bin/date -d "@$FAKE_NOW" +%F) -1 day" +%F) ${a#yesterday }" ;;
+  esac
+  args+=("$a")
+done
+if [ "$*" = "+%s" ]; then echo "$FAKE_NOW"; else exec /usr/bin/date "${args[@]}"; fi
+"""
+
+
+@pytest.mark.parametrize("wall", ["17:00:00", "16:59:59", "17:00:01"])
+def test_the_days_fills_query_runs_at_the_days_start(native: NativeStack, tmp_path: Path, wall: str) -> None:
+    """docs/runbook.md's day's filled orders, run at 17:00:00 New York: its range was ``0s`` ("parse error: duration
+    must be greater than 0"), so the block failed for that second of each day (a run of this file at 22:00:00 UTC)."""
+    (block,) = [b for b in RUNNABLE if b.doc == "docs/runbook.md" and "date -d 'today 17:00'" in b.text]
+    h, m, s = map(int, wall.split(":"))
+    now = dt.datetime(2026, 12, 7, h, m, s, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    (tmp_path / "date").write_text(_FIXED_DATE)
+    (tmp_path / "date").chmod(0o755)
+    env = {**native.env, "PATH": f"{tmp_path}:{native.env['PATH']}", "FAKE_NOW": str(int(now))}
+    res = run_block(block, env)
+    assert res.returncode == 0, f"{block.id} at {wall} New York exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
