@@ -68,21 +68,20 @@ LONG_FILES_FIRST = (
 )
 
 
-# A test that starts real processes (a collector, Prometheus, Chromium, uvicorn workers...) and waits on them runs
-# once more when it fails, straight away on the same worker (pytest-rerunfailures); the unit tests, in one process
-# and deterministic, never do. Such a test fails on a product fault both times. It can fail once because a shared
-# 2-core machine stalled it: four submissions in a row failed CI on one such test each (a client process that
-# fell behind on a loaded box, a run crossing New York's midnight...), each fixed at its root since. A second try
-# is not a pass: the run's summary lists every "RERUN" with its first failure (``-raR``), and the last line
-# counts them ("2330 passed, 1 rerun"), so a test that needed one is read and fixed, not forgotten.
-RERUN_ONCE_OUTSIDE = "tests/unit/"
+# A failed test runs once more, straight away on the same worker (pytest-rerunfailures). A product fault fails both
+# tries. The second is for a shared 2-core machine that stalled the first: four submissions in a row failed CI on one
+# such test each (a client process that fell behind on a loaded box, a run crossing New York's midnight...), each
+# fixed at its root since; unit tests are in too, as several start real gRPC servers, forked children and
+# subprocesses with bounded waits (three failed once each at a load average of 10-26 and passed alone). A second try
+# is not a pass: the run's summary prints how each failed first and lists it as "RERUN" (``-raR``), and the last
+# line counts them ("2330 passed, 1 rerun"), so a test that needed one is read and fixed, not forgotten.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
     for item in items:
-        if not item.nodeid.startswith(RERUN_ONCE_OUTSIDE) and item.get_closest_marker("flaky") is None:
+        if item.get_closest_marker("flaky") is None:
             item.add_marker(pytest.mark.flaky(reruns=1))
 
 
