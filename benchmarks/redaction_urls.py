@@ -21,14 +21,11 @@ tree's, alternated.
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._redaction_ab import main
 
 DEMO = [
     "signal AAPL buy qty=100 px=187.25 strategy=mean-reversion",
@@ -55,55 +52,5 @@ URLS = [
 SECRET = "POST /webhook/rHtycPcledWG5pTw7hZYzkOGukvws508 HTTP/1.1 200"
 
 
-def child(n: int) -> None:
-    from tradeobs_agent.redaction import Redactor
-
-    r = Redactor(known_values=False)
-    out = {}
-    for name, lines in (("demo", DEMO), ("urls", URLS)):
-        texts = [SECRET if i % 50 == 49 else lines[i % len(lines)] for i in range(n)]
-        for t in texts[:2000]:
-            r.text(t)
-        best = float("inf")
-        for _ in range(5):  # the fastest of 5 passes: the least disturbed by the machine's other work
-            t0 = time.thread_time_ns()
-            for t in texts:
-                r.text(t)
-            best = min(best, (time.thread_time_ns() - t0) / n)
-        out[name] = best
-    print(json.dumps(out))
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--before", default="3e6ddea")
-    ap.add_argument("--lines", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--spans", type=int, default=5000)
-    ap.add_argument("--logs", type=int, default=5000)
-    ap.add_argument("--collector-runs", type=int, default=3)
-    ap.add_argument("--no-collector", action="store_true")
-    args = ap.parse_args()
-    if args.child is not None:
-        child(args.child)
-        return
-    sys.path.insert(0, str(ROOT))
-    from benchmarks._trees import before_and_now
-
-    res = before_and_now(__file__, args.before, args.rounds, [str(args.lines)])
-    print(f"{'agent: Redactor.text per line, CPU ns':<44} {'before':>10} {'now':>10} {'now/before':>11}")
-    for name in ("demo", "urls"):
-        before = statistics.median(x[name] for x in res["before"])
-        now = statistics.median(x[name] for x in res["now"])
-        label = f"  {name} lines, median of {args.rounds} rounds"
-        print(f"{label:<44} {before:>10.0f} {now:>10.0f} {now / before:>10.2f}x")
-    if args.no_collector:
-        return
-    from benchmarks.collector_redaction import compare_with_revision
-
-    compare_with_revision(args.before, args.collector_runs, args.spans, args.logs)
-
-
 if __name__ == "__main__":
-    main()
+    main(__file__, __doc__ or "", "3e6ddea", {"demo": DEMO, "urls": URLS}, SECRET)
