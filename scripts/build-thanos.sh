@@ -19,6 +19,9 @@
 # labels use their string layout, which Thanos' gRPC codec (it reinterprets label slices in place)
 # does not expect: every `thanos receive` panicked (makeslice: len out of range) at the query
 # node's first call.
+# The build applies scripts/patches/thanos/*.patch (in name order) to a copy of the module source:
+# 0001 keeps a node started in a pruning minute (00:00, 04:00, ... 20:00 local time) from
+# panicking on a tenant TSDB that is still opening (tests/integration/test_thanos_pruning_minute.py).
 set -euo pipefail
 export GOTOOLCHAIN=local
 
@@ -27,7 +30,8 @@ THANOS_VERSION=v0.42.4
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/_cached-build.sh
 . "$root/scripts/_cached-build.sh"
-key="$( { echo "$THANOS_VERSION"; cat "$0" "$root/scripts/_cached-build.sh"; go env GOVERSION GOOS GOARCH 2>/dev/null; } | sha256sum | cut -c1-16)"
+patches=("$root"/scripts/patches/thanos/*.patch)
+key="$( { echo "$THANOS_VERSION"; cat "$0" "$root/scripts/_cached-build.sh" "${patches[@]}"; go env GOVERSION GOOS GOARCH 2>/dev/null; } | sha256sum | cut -c1-16)"
 cache_begin thanos thanos "$key"
 export GOFLAGS="$GOFLAGS -mod=readonly"
 
@@ -37,9 +41,19 @@ src="$(cd "${TMPDIR:-/tmp}" && go mod download -json "github.com/thanos-io/thano
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 [[ -d "$src/cmd/thanos" ]] || { echo "build-thanos: module source not found ($src)" >&2; exit 1; }
 
+# The module cache is read-only: patch and build a copy (removed after).
+work="$(mktemp -d "${TMPDIR:-/tmp}/build-thanos.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cp -r "$src/." "$work/"
+chmod -R u+w "$work"
+for p in "${patches[@]}"; do
+    echo "build-thanos: applying $(basename "$p")" >&2
+    (cd "$work" && git apply -p1 "$p") || { echo "build-thanos: $p does not apply to $THANOS_VERSION" >&2; exit 1; }
+done
+
 echo "build-thanos: building cmd/thanos" >&2
 ver_pkg=github.com/prometheus/common/version
-(cd "$src" && go build -trimpath -tags slicelabels \
+(cd "$work" && go build -trimpath -tags slicelabels \
     -ldflags "-s -w -X $ver_pkg.Version=${THANOS_VERSION#v} -X $ver_pkg.Branch=module-proxy" \
     -o "$bin.tmp" ./cmd/thanos)
 echo "build-thanos: built in $(( $(date +%s) - start ))s" >&2

@@ -21,7 +21,9 @@ Labels the store adds to every series (compare without them): the receiver's ten
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,15 @@ import yaml
 
 from .procs import REPO, ManagedProcess, _start_and_wait, find_binary, free_port
 
-__all__ = ["REPLICA_LABEL", "TENANT_LABEL", "ReceiveNode", "ThanosStore", "remote_write_config", "start_thanos"]
+__all__ = [
+    "REPLICA_LABEL",
+    "TENANT_LABEL",
+    "ReceiveNode",
+    "ThanosStore",
+    "local_midnight_zone",
+    "remote_write_config",
+    "start_thanos",
+]
 
 REPLICA_LABEL = "receive_replica"
 TENANT_LABEL = "tenant_id"
@@ -70,6 +80,7 @@ class ThanosStore:
     query_url: str
     hashring: Path
     replication_factor: int
+    env: dict[str, str] = field(default_factory=dict)
     procs: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -80,7 +91,7 @@ class ThanosStore:
     def restart(self, node: ReceiveNode) -> None:
         """Start a stopped node again on its own TSDB directory and ports."""
         assert node.proc is None, f"receive node {node.index} is running"
-        node.proc = _start_receive(node, self.hashring, self.replication_factor)
+        node.proc = _start_receive(node, self.hashring, self.replication_factor, self.env)
 
     def stop(self) -> None:
         self.query.stop()
@@ -94,7 +105,7 @@ class ThanosStore:
         self.stop()
 
 
-def _start_receive(node: ReceiveNode, hashring: Path, replication_factor: int) -> ManagedProcess:
+def _start_receive(node: ReceiveNode, hashring: Path, replication_factor: int, env: dict[str, str]) -> ManagedProcess:
     binary = find_binary("thanos")
     node.workdir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -113,11 +124,15 @@ def _start_receive(node: ReceiveNode, hashring: Path, replication_factor: int) -
         f'--label={REPLICA_LABEL}="{node.index}"',
         "--log.level=info",
     ]
-    return _start_and_wait(f"thanos-receive-{node.index}", argv, {}, node.workdir, f"http://{node.http}/-/ready")
+    return _start_and_wait(f"thanos-receive-{node.index}", argv, env, node.workdir, f"http://{node.http}/-/ready")
 
 
-def start_thanos(workdir: Path, nodes: int = 2, replication_factor: int = 2) -> ThanosStore:
-    """``nodes`` receive nodes in one hashring (``replication_factor``) and a query node over them."""
+def start_thanos(
+    workdir: Path, nodes: int = 2, replication_factor: int = 2, env: dict[str, str] | None = None
+) -> ThanosStore:
+    """``nodes`` receive nodes in one hashring (``replication_factor``) and a query node over them;
+    ``env`` is added to the receive nodes' environment (e.g. :func:`local_midnight_zone`)."""
+    env = dict(env or {})
     workdir.mkdir(parents=True, exist_ok=True)
     receive = [
         ReceiveNode(
@@ -135,7 +150,7 @@ def start_thanos(workdir: Path, nodes: int = 2, replication_factor: int = 2) -> 
     started: list[ReceiveNode] = []
     try:
         for n in receive:
-            n.proc = _start_receive(n, hashring, replication_factor)
+            n.proc = _start_receive(n, hashring, replication_factor, env)
             started.append(n)
         query_http = f"127.0.0.1:{free_port()}"
         endpoints = "endpoints:\n" + "".join(f"  - address: {n.grpc}\n" for n in receive)
@@ -164,7 +179,27 @@ def start_thanos(workdir: Path, nodes: int = 2, replication_factor: int = 2) -> 
         for n in started:
             n.stop()
         raise
-    return ThanosStore(receive, query, f"http://{query_http}", hashring, replication_factor)
+    return ThanosStore(receive, query, f"http://{query_http}", hashring, replication_factor, env)
+
+
+def local_midnight_zone(path: Path, after: float = 5.0) -> dict[str, str]:
+    """An environment whose clock zone puts local time ``after`` seconds past midnight now.
+
+    Writes a TZif file (RFC 8536, version 1: no transitions, one fixed UTC offset, whole seconds)
+    at ``path`` and returns ``{"TZ": str(path)}``: Go programs read an absolute ``TZ`` path as their
+    local zone. Local midnight is a minute at which Thanos receive runs its tenant pruning (it runs
+    when the local minute of the day is a multiple of twice the block duration, and 0 is one), so a
+    node started now runs it at once; without this, only starts in a few minutes of the day do.
+    """
+    now = dt.datetime.now(dt.UTC)
+    since_midnight = now.hour * 3600 + now.minute * 60 + now.second
+    # the offset that maps now to 00:00:<after> local, within +-12 h
+    offset = (round(after) - since_midnight + 43200) % 86400 - 43200
+    designation = b"TRO\0"
+    header = b"TZif" + b"\0" + b"\0" * 15 + struct.pack(">6l", 0, 0, 0, 0, 1, len(designation))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + struct.pack(">lBB", offset, 0, 0) + designation)
+    return {"TZ": str(path)}
 
 
 def remote_write_config(url: str) -> str:
