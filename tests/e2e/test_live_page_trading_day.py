@@ -38,9 +38,25 @@ def test_a_utc_server_with_a_new_york_day_labels_the_day_pnl_in_new_york_time(
     wait_for(lambda: page.evaluate("window.__tradeobs && window.__tradeobs.frames") >= 5, "5 frames")
     a = srv.snapshot()["account"]
     assert (a["day_start"], a["day_tz"]) == ("17:00 New York", "America/New_York")
-    # The live view started now, not at 17:00 (unless a frame was built up to it): since when, in New York time.
-    since = "17:00" if a["day_full"] else dt.datetime.fromtimestamp(a["day_since"], NY).strftime("%H:%M")
-    wait_for(lambda: label(page) == f"P&L since {since} New York", f"P&L since {since} New York, not {label(page)!r}")
+
+    def expected() -> str:
+        # The live view started now, not at 17:00 (unless a frame was built up to it): since when, in New York
+        # time. Read from the server's state at each try, not once: a run across 17:00 New York starts a new day
+        # (then "since 17:00"), and the page follows a frame later.
+        a = srv.snapshot()["account"]
+        since = "17:00" if a["day_full"] else dt.datetime.fromtimestamp(a["day_since"], NY).strftime("%H:%M")
+        return f"P&L since {since} New York"
+
+    seen: list[tuple[str, str]] = []
+
+    def matches() -> bool:
+        seen.append((expected(), label(page)))
+        return seen[-1][0] == seen[-1][1]
+
+    try:
+        wait_for(matches, "the label to say since when the server's day started, in New York time")
+    except AssertionError:
+        raise AssertionError(f"expected {seen[-1][0]!r}, the page showed {seen[-1][1]!r}") from None
     title = page.locator("#kpi-day-label").get_attribute("title")
     assert title == "the trading day starts at 17:00 New York (America/New_York)"
 
