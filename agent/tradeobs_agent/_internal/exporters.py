@@ -290,6 +290,7 @@ class _Counting:
         self.deadline: float | None = None  # set at shutdown: deliver kept batches until then
         self.batch: Any = None  # the SDK batch processor that exports through this one (set by its builder)
         self.closed = False
+        self.inner_closed = False  # the upstream exporter was shut down: a send failing now is our own doing
         self.lost_at_shutdown = 0
         self.gone_because: str | None = None  # why its collector was given up at shutdown (abandon_unreachable)
         self._state = threading.Lock()
@@ -574,7 +575,10 @@ class _Counting:
                 self._recovered()
             return
         self._failed.add(1)
-        self._failing(error or _NO_CAUSE, tell)
+        if not self.inner_closed:
+            # Not after the agent shut the exporter down: a send cut short by that ("gRPC CANCELLED: Channel
+            # closed!") is no outage, and the shutdown says what was not delivered.
+            self._failing(error or _NO_CAUSE, tell)
         lost = n if lost is None else lost
         if self.delivery is None and lost:  # nothing keeps the batch: it is lost
             self._dropped("export_failed", lost)
@@ -723,6 +727,7 @@ class _Counting:
         self.closed = True
         if self.delivery is not None:
             self.delivery.close(0.0, deliver=False)
+        self.inner_closed = True
         self._call(self.inner.shutdown)
 
     def shutdown(self, *args: Any, **kw: Any) -> None:
@@ -732,6 +737,7 @@ class _Counting:
         if self.delivery is not None:
             left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
             self.delivery.close(max(0.0, left))
+        self.inner_closed = True
         self._call(self.inner.shutdown, *args, **kw)
 
     def force_flush(self, timeout_millis: float = 30_000) -> bool:
