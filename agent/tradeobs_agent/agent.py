@@ -247,7 +247,7 @@ def _unwritten_line(agent: Agent, timeout: float) -> tuple[str, ...]:
     if not parts:
         return (
             "tradeobs shutdown did not finish within its bound (shutdown_timeout, TRADEOBS_SHUTDOWN_TIMEOUT: %s s): "
-            "giving up so the process can exit; the local files (logs, order traces) have everything",
+            "giving up so the process can exit; the local files have everything",
             f"{timeout:g}",
         )
     return (

@@ -889,6 +889,23 @@ def test_demo_says_it_stopped_and_where_its_files_stay(tmp_path: Path) -> None:
     assert (tmp_path / "demo-logs" / "traces.jsonl").exists()
 
 
+def test_demo_with_a_collector_does_not_say_its_order_traces_stay_in_files_it_did_not_write(tmp_path: Path) -> None:
+    """With a collector configured the order traces go there, not to logs/traces.jsonl (the banner has no "order
+    traces" line then); the last line still said "its JSON logs and order traces stay in .../logs/" (2026-12-07)."""
+    dead = dead_endpoint()
+    proc = _demo_proc(
+        "--port", "0", "--duration", "1", cwd=tmp_path, TRADEOBS_OTLP_ENDPOINT=dead, TRADEOBS_LOG_DIR="demo-logs"
+    )
+    out, err = _finish(proc, 120)
+    assert proc.returncode == 0, err
+    assert "  order traces" not in out, out
+    assert not (tmp_path / "demo-logs" / "traces.jsonl").exists()
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"tradeobs demo: stopped after \d+ orders; its JSON logs stay in {re.escape(str(tmp_path))}/demo-logs/", last
+    ), out
+
+
 def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_token() -> None:
     """The live view has no authentication without live_token (docs/live.md: "bind to loopback"): listening on every
     interface then shows the desk's positions, P&L and orders to anyone who can reach the port, and said nothing."""
