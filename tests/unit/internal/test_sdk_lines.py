@@ -22,7 +22,7 @@ import pytest
 from tests._util import dead_endpoint
 
 SCRIPT = """\
-import logging, sys
+import logging, sys, time
 import tradeobs_agent
 sdk = []
 class Keep(logging.Handler):  # keeps every SDK record, and prints what Python's last resort would print
@@ -37,7 +37,9 @@ tt = tradeobs_agent.TradingTelemetry(strategy="s", venue="v")
 o = tt.order_signal("my-1", "MSFT", "buy", 50, 410.0)
 o.submitted()
 o.fill(50, 410.02)
-agent.force_flush(timeout=2.0)  # the first export, while the script runs (the collector is down)
+from tradeobs_agent.agent import export_state
+while export_state() != "failing":  # the first export failed, while the script runs (the collector is down)
+    time.sleep(0.05)
 failed = [m for lvl, m in sdk if "Transient error" in m or "Failed to export" in m]
 print("SDK-LINES", len(failed), sorted({lvl for lvl, m in sdk if m in failed}), file=sys.stderr)
 """
@@ -50,6 +52,7 @@ def test_a_failed_export_is_said_once_with_its_cause_and_the_sdk_lines_are_debug
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
     env.update(
         TRADEOBS_OTLP_ENDPOINT=dead_endpoint(),
+        TRADEOBS_OTLP_TIMEOUT="1",  # the SDK's own retries inside one export end sooner (its last says it gave up)
         TRADEOBS_OTLP_PROTOCOL=protocol,
         TRADEOBS_PROMETHEUS_ENABLED="false",
         TRADEOBS_LIVE_ENABLED="false",
