@@ -12,6 +12,7 @@ debug records: nothing is hidden).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,8 @@ def test_a_failed_export_is_said_once_with_its_cause_and_the_sdk_lines_are_debug
         TRADEOBS_OTLP_PROTOCOL=protocol,
         TRADEOBS_PROMETHEUS_ENABLED="false",
         TRADEOBS_LIVE_ENABLED="false",
+        TRADEOBS_LOG_LEVEL="DEBUG",
+        TRADEOBS_LOG_DIR=str(tmp_path / "logs"),
     )
     ran = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
@@ -72,3 +75,7 @@ def test_a_failed_export_is_said_once_with_its_cause_and_the_sdk_lines_are_debug
     cause = "gRPC UNAVAILABLE: " if protocol == "grpc" else "ConnectionError: Connection refused"
     assert cause in began[0] and "Connection refused" in began[0], began[0]
     assert "(export failed)" not in err, err
+    # Nothing hidden: at debug level the agent's log has the SDK's own words too.
+    records = [json.loads(line) for line in (tmp_path / "logs" / "service.jsonl").read_text().splitlines()]
+    sdk_said = [r for r in records if r["logger"].startswith("opentelemetry.") and "xport" in r["message"]]
+    assert sdk_said and {r["level"] for r in sdk_said} == {"DEBUG"}, records
