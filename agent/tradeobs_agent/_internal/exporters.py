@@ -30,6 +30,16 @@ Other refusals the collector answers, which sending the same request again canno
 
 Before, each of them was an outage said as "export failed", its batch kept at the head of the buffer until it expired.
 
+``wrong_protocol`` (:func:`otel_private.grpc_wrong_protocol`, :func:`otel_private.http_wrong_protocol`): the other
+protocol's receiver answered (gRPC sent to an OTLP/HTTP port, or the reverse). The SDK gives up at that first answer
+(it retried it for its whole timeout); it is an outage said at once with the fix (``TRADEOBS_OTLP_PROTOCOL``), in
+full once per receiver, and at shutdown the exporter is given up at once (what it keeps counted,
+``reason="shutdown"``), not retried for the shutdown's bound.
+
+Every failed export is said with the cause the exporter hook saw (``gRPC UNAVAILABLE: ...``, ``ConnectionError:
+Connection refused``); the SDK's own lines about an export the agent makes are debug records
+(:class:`DuplicateFilter`), so the console shows the failure once, in the agent's words.
+
 An export the server accepts may answer OTLP ``partial_success``: it rejected some of the items
 (:func:`otel_private.partial_success`, over gRPC and HTTP). Those are counted as dropped (``reason=
 "rejected_by_server"``, not as exported), never sent again (the OTLP specification), and the first such answer of each
@@ -617,8 +627,8 @@ class _Counting:
             keeps = f'{kept}; what is given up is counted in tradeobs.agent.items.dropped{{reason="unauthorized"}}'
         if tell == "wrong_protocol":
             keeps = (
-                "batches are kept and sent again (they cannot arrive there); at exit what is kept is given up at "
-                'once, counted in tradeobs.agent.items.dropped{reason="shutdown"}'
+                "batches are kept and sent again (in case the receiver there is changed); at exit what is kept is "
+                'given up at once, counted in tradeobs.agent.items.dropped{reason="shutdown"}'
                 if self.delivery is not None
                 else "retries go on"
             )
