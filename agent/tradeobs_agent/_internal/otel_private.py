@@ -976,7 +976,7 @@ def _is_http2_settings(data: bytes) -> bool:
     return len(data) >= 4 and data[:1] == b"\x00" and data[3] == 4
 
 
-def http_wrong_protocol(error: BaseException, endpoint: str, timeout: float = 0.5) -> str | None:
+def http_wrong_protocol(error: BaseException, endpoint: str, timeout: float = 1.0) -> str | None:
     """Why an OTLP/HTTP request's connection error means an HTTP/2 (gRPC) server is at ``endpoint``, else None.
 
     Such a server answers an HTTP/1.1 request with its SETTINGS frame and closes the connection: the client reads
