@@ -206,7 +206,7 @@ class Agent:
             steps.append(self.traces_file.close)
         if self.prometheus is not None and group is None:
             steps.append(self.prometheus.stop)
-        ok = providers.call_bounded(steps, timeout, "shutdown")
+        ok = providers.call_bounded(steps, timeout, "shutdown", say=False)  # said below, once, with what was lost
         if not ok:
             give_up_all()  # what is still kept is counted now: the process may exit right after this returns
             _last_word(True, *_unwritten_line(self, timeout))
@@ -238,14 +238,23 @@ def _said_by_last_resort(logger: logging.Logger) -> bool:
 
 
 def _unwritten_line(agent: Agent, timeout: float) -> tuple[str, ...]:
-    """The shutdown ran out of its bound: what never reached the local files, counted as dropped now (a machine too
-    loaded to write it all in time), as a line for :func:`_last_word`."""
+    """The shutdown ran out of its bound: the one line that says so, with what never reached the local files,
+    counted as dropped now (a machine too loaded to write it all in time), for :func:`_last_word`. Before
+    (2026-12-07) two lines said it ("tradeobs shutdown did not finish within 5s; giving up so the process can exit",
+    then this one), the second ending "not written before the process exits: nothing kept for the local files" when
+    the local files had everything: read as a loss."""
     parts = _unwritten(agent)
+    if not parts:
+        return (
+            "tradeobs shutdown did not finish within its bound (shutdown_timeout, TRADEOBS_SHUTDOWN_TIMEOUT: %s s): "
+            "giving up so the process can exit; the local files have everything",
+            f"{timeout:g}",
+        )
     return (
-        "tradeobs shutdown did not finish within its bound (shutdown_timeout, TRADEOBS_SHUTDOWN_TIMEOUT: %s s); "
-        "not written before the process exits: %s",
+        "tradeobs shutdown did not finish within its bound (shutdown_timeout, TRADEOBS_SHUTDOWN_TIMEOUT: %s s): "
+        "giving up so the process can exit; not written to the local files: %s",
         f"{timeout:g}",
-        "; ".join(parts) or "nothing kept for the local files",
+        "; ".join(parts),
     )
 
 

@@ -325,7 +325,9 @@ def _print_demo_stopped(orders: int, agent: Any) -> None:
     """The last line after Ctrl-C: that it stopped, and what it leaves on disk. Before, Ctrl-C ended the demo without
     a word, and a newcomer did not know whether the logs/ it wrote in the current directory were kept or temporary."""
     log_dir = agent.settings.log_dir if agent is not None else ""
-    kept = f"; its JSON logs and order traces stay in {os.path.abspath(log_dir)}/" if log_dir else ""
+    # Order traces are in the files only without a collector (traces.jsonl): with one, they went to the collector.
+    what = "JSON logs and order traces" if getattr(agent, "traces_file", None) is not None else "JSON logs"
+    kept = f"; its {what} stay in {os.path.abspath(log_dir)}/" if log_dir else ""
     print(f"tradeobs demo: stopped after {orders} orders{kept}", flush=True)
 
 

@@ -660,7 +660,9 @@ def test_every_line_the_agent_prints_about_a_dead_collector_starts_with_tradeobs
     proc = _run_script(tmp_path, TRADEOBS_OTLP_ENDPOINT=endpoint)
     assert proc.returncode == 0, proc.stderr
     about = [line for line in proc.stderr.splitlines() if endpoint in line]
-    assert any("cannot export" in line for line in about), proc.stderr
+    # Said at shutdown, once the log pipeline has stopped (the metrics exporter given up there no longer says an
+    # outage of its own for its last collection: "cannot export metrics ... (export failed)" came after "given up").
+    assert any("cannot export" in line or "not delivered" in line for line in about), proc.stderr
     assert all(line.startswith("tradeobs") for line in about), proc.stderr
 
 
@@ -786,7 +788,7 @@ def test_a_shutdown_that_runs_out_of_its_bound_says_on_stderr_what_the_local_fil
         [sys.executable, "-c", _SIGTERM_SCRIPT, "default"], capture_output=True, text=True, timeout=60, env=env
     )
     assert proc.returncode == -signal.SIGTERM, proc.stderr
-    said = [ln for ln in proc.stderr.splitlines() if "not written before the process exits" in ln]
+    said = [ln for ln in proc.stderr.splitlines() if "did not finish within its bound" in ln]
     assert len(said) == 1, proc.stderr
     assert "TRADEOBS_SHUTDOWN_TIMEOUT: 0.01 s" in said[0], said
     m = re.search(r"(\d+) log records to ", said[0])
@@ -821,9 +823,39 @@ def test_a_script_whose_shutdown_runs_out_of_its_bound_says_so_once(tmp_path: Pa
     env.update(TRADEOBS_LOG_DIR=str(tmp_path / "logs"), TRADEOBS_SHUTDOWN_TIMEOUT="0.01")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
-    said = [ln for ln in proc.stderr.splitlines() if "not written before the process exits" in ln]
+    # One line says it (before 2026-12-07, a second one did too: "tradeobs shutdown did not finish within 0.01s;
+    # giving up so the process can exit", then the agent's).
+    said = [ln for ln in proc.stderr.splitlines() if "did not finish within" in ln]
     assert len(said) == 1, proc.stderr
     assert "within 0.0s" not in proc.stderr, proc.stderr  # the bound as given (0.01s), where it is said
+
+
+def test_a_shutdown_held_by_a_collector_that_never_answers_says_so_once_and_no_local_loss(tmp_path: Path) -> None:
+    """A collector that takes the connection and never answers holds the shutdown for its whole bound. Before
+    (2026-12-07) two lines said so, the second ending "not written before the process exits: nothing kept for the
+    local files" (read as a loss, when the local files had everything), after one "cannot export ... (gRPC
+    CANCELLED: Channel closed!): an outage began" line per signal for the sends the shutdown itself cut short. Now one
+    line, then the spans and log records the collector never got, counted."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)  # connections complete in the backlog; nothing is ever read or answered
+    try:
+        proc = _run_script(
+            tmp_path,
+            TRADEOBS_OTLP_ENDPOINT=f"http://127.0.0.1:{hole.getsockname()[1]}",
+            TRADEOBS_SHUTDOWN_TIMEOUT="1",
+        )
+    finally:
+        hole.close()
+    assert proc.returncode == 0, proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if "did not finish within" in ln]
+    assert len(said) == 1, proc.stderr
+    assert said[0].startswith("tradeobs shutdown did not finish within its bound"), said
+    assert "TRADEOBS_SHUTDOWN_TIMEOUT: 1 s" in said[0], said
+    assert "nothing kept for the local files" not in proc.stderr, proc.stderr
+    # The sends the shutdown cut short ("gRPC CANCELLED: Channel closed!") are no outage "beginning" at exit.
+    assert "an outage began" not in proc.stderr, proc.stderr
+    assert re.search(r"tradeobs shutdown: \d+ spans not delivered to ", proc.stderr), proc.stderr
 
 
 _CRASH = """

@@ -388,10 +388,12 @@ def test_doctor_says_a_server_that_is_not_an_otlp_receiver_is_not_one(
     assert " SKIP " in rows["live stream"] and "not checked: give the running service's base URL" in rows["live stream"]
 
 
-def test_an_outage_with_no_cause_points_to_the_doctor_which_names_it(tmp_path: Path) -> None:
-    """A newcomer's script with TRADEOBS_OTLP_ENDPOINT on the collector's OTLP/HTTP port and the default gRPC: the agent
-    printed only "cannot export traces to ... (export failed): an outage began" (the exporter gives no reason), while
-    ``tradeobs doctor`` says what is wrong. The message now sends the user there; both run as the user would."""
+def test_grpc_sent_to_an_http_server_is_said_with_its_cause_and_the_doctor_agrees(tmp_path: Path) -> None:
+    """A newcomer's script with TRADEOBS_OTLP_ENDPOINT on an HTTP/1 server (an OTLP/HTTP port, here not even an OTLP
+    receiver) and the default gRPC: the agent printed only "cannot export traces to ... (export failed): an outage
+    began" (the exporter gave no reason), then a pointer to ``tradeobs doctor``. The message now says what answered
+    and the fix itself, the exit gives the exporter up at once for that reason, and the doctor says the same; both
+    run as the user would."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotOtlp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     where = f"127.0.0.1:{server.server_address[1]}"
@@ -427,8 +429,13 @@ def test_an_outage_with_no_cause_points_to_the_doctor_which_names_it(tmp_path: P
         server.server_close()
     assert ran.returncode == 0, ran.stderr
     began = [line for line in ran.stderr.splitlines() if "an outage began" in line]
-    assert began and f"to http://{where} (export failed)" in began[0], ran.stderr
-    assert "To see why, run `tradeobs doctor` with this service's settings" in began[0], began[0]
+    assert began and f"to http://{where} (it answers in HTTP/1 only, as an OTLP/HTTP receiver does" in began[0], (
+        ran.stderr
+    )
+    assert "Set TRADEOBS_OTLP_PROTOCOL=http/protobuf" in began[0], began[0]
+    assert "(export failed)" not in ran.stderr, ran.stderr
+    gave_up = [line for line in ran.stderr.splitlines() if "spans not delivered" in line]
+    assert gave_up and "given up at once, it answers in HTTP/1 only" in gave_up[0], ran.stderr
     assert doctor.returncode == 1, doctor.stdout
     assert f"something answers on {where} but it is not an OTLP/gRPC receiver" in doctor.stdout, doctor.stdout
     assert "set TRADEOBS_OTLP_PROTOCOL=http/protobuf" in doctor.stdout, doctor.stdout
@@ -880,6 +887,23 @@ def test_demo_says_it_stopped_and_where_its_files_stay(tmp_path: Path) -> None:
         last,
     ), out
     assert (tmp_path / "demo-logs" / "traces.jsonl").exists()
+
+
+def test_demo_with_a_collector_does_not_say_its_order_traces_stay_in_files_it_did_not_write(tmp_path: Path) -> None:
+    """With a collector configured the order traces go there, not to logs/traces.jsonl (the banner has no "order
+    traces" line then); the last line still said "its JSON logs and order traces stay in .../logs/" (2026-12-07)."""
+    dead = dead_endpoint()
+    proc = _demo_proc(
+        "--port", "0", "--duration", "1", cwd=tmp_path, TRADEOBS_OTLP_ENDPOINT=dead, TRADEOBS_LOG_DIR="demo-logs"
+    )
+    out, err = _finish(proc, 120)
+    assert proc.returncode == 0, err
+    assert "  order traces" not in out, out
+    assert not (tmp_path / "demo-logs" / "traces.jsonl").exists()
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"tradeobs demo: stopped after \d+ orders; its JSON logs stay in {re.escape(str(tmp_path))}/demo-logs/", last
+    ), out
 
 
 def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_token() -> None:

@@ -30,6 +30,16 @@ Other refusals the collector answers, which sending the same request again canno
 
 Before, each of them was an outage said as "export failed", its batch kept at the head of the buffer until it expired.
 
+``wrong_protocol`` (:func:`otel_private.grpc_wrong_protocol`, :func:`otel_private.http_wrong_protocol`): the other
+protocol's receiver answered (gRPC sent to an OTLP/HTTP port, or the reverse). The SDK gives up at that first answer
+(it retried it for its whole timeout); it is an outage said at once with the fix (``TRADEOBS_OTLP_PROTOCOL``), in
+full once per receiver, and at shutdown the exporter is given up at once (what it keeps counted,
+``reason="shutdown"``), not retried for the shutdown's bound.
+
+Every failed export is said with the cause the exporter hook saw (``gRPC UNAVAILABLE: ...``, ``ConnectionError:
+Connection refused``); the SDK's own lines about an export the agent makes are debug records
+(:class:`DuplicateFilter`), so the console shows the failure once, in the agent's words.
+
 An export the server accepts may answer OTLP ``partial_success``: it rejected some of the items
 (:func:`otel_private.partial_success`, over gRPC and HTTP). Those are counted as dropped (``reason=
 "rejected_by_server"``, not as exported), never sent again (the OTLP specification), and the first such answer of each
@@ -177,6 +187,11 @@ def abandon_unreachable(deadline: float) -> list[str]:
             exp.abandon()
             gone.append(exp.target)
             continue
+        if exp.wrong_protocol is not None:  # the other protocol's receiver answered its last export: so it will now
+            exp.gone_because = exp.wrong_protocol
+            exp.abandon()
+            gone.append(exp.target)
+            continue
         key = f"{exp.target} {exp.check_port}"
         if key not in checked:
             checked[key] = not_answering(exp.target, default_port=exp.check_port)
@@ -246,6 +261,7 @@ _NO_CAUSE = "export failed"  # what a failed export is said as when the exporter
 _BATCH_SIZE = {"traces": "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "logs": "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"}
 _console_lock = threading.Lock()
 _console_told = False  # the first outage said in this process went to the console (see _Counting._say)
+_console_kinds: set[str] = set()  # failures said in full once per process ("wrong_protocol <host:port>")
 
 
 class _Outage:
@@ -284,6 +300,7 @@ class _Counting:
         self.deadline: float | None = None  # set at shutdown: deliver kept batches until then
         self.batch: Any = None  # the SDK batch processor that exports through this one (set by its builder)
         self.closed = False
+        self.inner_closed = False  # the upstream exporter was shut down: a send failing now is our own doing
         self.lost_at_shutdown = 0
         self.gone_because: str | None = None  # why its collector was given up at shutdown (abandon_unreachable)
         self._state = threading.Lock()
@@ -296,6 +313,8 @@ class _Counting:
         self._said_too_large = False
         self.refusal: tuple[str, str] | None = None  # set during an export refused for good: (kind, the answer)
         self._unauthorized = False  # the last export was refused for its credentials: what is given up says so
+        self.wrong_protocol: str | None = None  # the other protocol's receiver answered its last export: why to say
+        self.cause: str | None = None  # what the last failed attempt got (the exporter hook's words), this export
         self._said_refusals: set[str] = set()  # the kinds of refusal said (once per exporter)
         self.rejected = 0  # items the server rejected in the exports it accepted (partial success), this export
         self.rejected_said: str | None = None  # its error_message (made safe to log)
@@ -313,8 +332,21 @@ class _Counting:
     def watch_hints(self) -> None:
         """After the fast encoder is installed (it replaces the gRPC stub this wraps)."""
         otel_private.watch_throttling(
-            self.inner, self._throttled, self._refusing_too_large, self._refusing, self._partially
+            self.inner, self._throttled, self._refusing_too_large, self._refusing, self._partially, self._attempt_failed
         )
+
+    def _attempt_failed(self, detail: str) -> None:
+        self.cause = detail
+
+    def _export_inner(self, *args: Any, **kw: Any) -> Any:
+        """``inner.export``, marked as the agent's: what the SDK logs meanwhile about its failure is the agent's to
+        say (:class:`DuplicateFilter` turns it into a debug record; the cause is in the agent's own message)."""
+        self.cause = None
+        _inside.exporter = self
+        try:
+            return self.inner.export(*args, **kw)
+        finally:
+            _inside.exporter = None
 
     def _partially(self, rejected: int, message: str) -> None:
         """An accepted request's answer said ``partial_success`` (each request of the export adds its own)."""
@@ -367,6 +399,9 @@ class _Counting:
         ``unauthorized``: a failed export, kept (False); else the items are dropped now, counted (True)."""
         assert self.refusal is not None
         kind, detail = self.refusal
+        if kind == "wrong_protocol":
+            return self._wrong_protocol_refused(n, lost, detail)
+        self.wrong_protocol = None
         if kind == "unauthorized":
             self._unauthorized = True
             self._outcome(False, n, self._unauthorized_text(detail), lost, tell="unauthorized")
@@ -384,6 +419,30 @@ class _Counting:
             self._dropped(kind, lost)
         self._tell_refused(kind, detail, n, lost)
         return True
+
+    def _wrong_protocol_refused(self, n: int, lost: int, detail: str) -> bool:
+        """The other protocol's receiver answered (gRPC sent to an OTLP/HTTP port, or the reverse): a failed export,
+        kept (False) in case the service's collector is changed while it runs, said at once with the fix. At
+        shutdown what is kept is given up at once (counted, ``reason="shutdown"``), not retried for the shutdown's
+        whole bound: a newcomer's script hung for it at exit."""
+        grpc = ".grpc" in type(self.inner).__module__
+        mine, other = ("gRPC", "HTTP") if grpc else ("HTTP", "gRPC")
+        setting = "http/protobuf" if grpc else "grpc"
+        self.wrong_protocol = (
+            f"it answers in HTTP/{1 if grpc else 2} only, as an OTLP/{other} receiver does, and this exporter sends "
+            f"OTLP/{mine}"
+        )
+        text = (
+            f"{self.wrong_protocol}; {detail}. Set TRADEOBS_OTLP_PROTOCOL={setting}, or give the collector's "
+            f"OTLP/{mine} port ({4317 if grpc else 4318} by default) in TRADEOBS_OTLP_ENDPOINT"
+        )
+        self._outcome(False, n, text, lost, tell="wrong_protocol")
+        if self.deadline is not None and self.delivery is not None:
+            # Answered so during the shutdown: nothing will change by its end; no more attempts (a flush waiting
+            # for one gives up now) and what is kept is counted as the shutdown's.
+            self.gone_because = self.wrong_protocol
+            self.not_before = time.monotonic() + self.delivery.max_age
+        return False
 
     def _unauthorized_text(self, detail: str) -> str:
         setting = f"OTEL_EXPORTER_OTLP_HEADERS or OTEL_EXPORTER_OTLP_{self.signal.upper()}_HEADERS"
@@ -518,6 +577,7 @@ class _Counting:
         are dropped. ``tell``: a kind of failure said at once the first time (see :meth:`_failing`)."""
         if ok:
             self._unauthorized = False
+            self.wrong_protocol = None
             self._ok.add(1)
             self._exported.add(n)
             self.last_success = time.time()
@@ -525,7 +585,10 @@ class _Counting:
                 self._recovered()
             return
         self._failed.add(1)
-        self._failing(error or _NO_CAUSE, tell)
+        if not self.inner_closed:
+            # Not after the agent shut the exporter down: a send cut short by that ("gRPC CANCELLED: Channel
+            # closed!") is no outage, and the shutdown says what was not delivered.
+            self._failing(error or _NO_CAUSE, tell)
         lost = n if lost is None else lost
         if self.delivery is None and lost:  # nothing keeps the batch: it is lost
             self._dropped("export_failed", lost)
@@ -562,6 +625,13 @@ class _Counting:
                 else "delta points are dropped"
             )
             keeps = f'{kept}; what is given up is counted in tradeobs.agent.items.dropped{{reason="unauthorized"}}'
+        if tell == "wrong_protocol":
+            keeps = (
+                "batches are kept and sent again (in case the receiver there is changed); at exit what is kept is "
+                'given up at once, counted in tradeobs.agent.items.dropped{reason="shutdown"}'
+                if self.delivery is not None
+                else "retries go on"
+            )
         which = "an outage began" if began else f"the outage that began at {_clock(outage.wall)} goes on"
         text = (
             f"tradeobs: cannot export {self.signal} to {self.target} ({error}): {which}; the service keeps "
@@ -576,7 +646,19 @@ class _Counting:
                 f". {unsaid} more outage(s) of this exporter began after the one said at {_clock(last)} and were not "
                 f"said one by one (at most one is said per {_duration(self.message_interval)})"
             )
-        if force:
+        if force and tell == "wrong_protocol":
+            # Said in full once per receiver: each signal's exporter meets the same one; the others in short.
+            where = urllib.parse.urlsplit(self.target if "//" in self.target else "//" + self.target).netloc
+            with _console_lock:
+                first_here = f"wrong_protocol {where}" not in _console_kinds
+                _console_kinds.add(f"wrong_protocol {where}")
+            if not first_here:
+                text = (
+                    f"tradeobs: cannot export {self.signal} to {self.target} either: {self.wrong_protocol} (said "
+                    f"above, with the fix); failures are counted in tradeobs.agent.exports.failed"
+                )
+            outage.console = self._say(text, first=False, console=first_here and not on_console()) or outage.console
+        elif force:
             outage.console = self._say(text, first=False, console=not on_console()) or outage.console
         else:
             outage.console = self._say(text, first=True)
@@ -655,6 +737,7 @@ class _Counting:
         self.closed = True
         if self.delivery is not None:
             self.delivery.close(0.0, deliver=False)
+        self.inner_closed = True
         self._call(self.inner.shutdown)
 
     def shutdown(self, *args: Any, **kw: Any) -> None:
@@ -664,6 +747,7 @@ class _Counting:
         if self.delivery is not None:
             left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
             self.delivery.close(max(0.0, left))
+        self.inner_closed = True
         self._call(self.inner.shutdown, *args, **kw)
 
     def force_flush(self, timeout_millis: float = 30_000) -> bool:
@@ -697,7 +781,7 @@ class CountingSpanExporter(_Counting, SpanExporter):
         self.refusal = None
         self.rejected, self.rejected_said = 0, None
         try:
-            result = self.inner.export(spans)
+            result = self._export_inner(spans)
         except Exception as exc:  # an exporter bug must not kill the worker thread
             self._outcome(False, len(spans), repr(exc))
             return False
@@ -707,7 +791,7 @@ class CountingSpanExporter(_Counting, SpanExporter):
         if not ok and self.refusal is not None:
             return self._refused_for_good(len(spans), len(spans))
         rejected = self._accepted(ok, len(spans))
-        self._outcome(ok, len(spans) - rejected, None if ok else self._refused(before))
+        self._outcome(ok, len(spans) - rejected, None if ok else self._refused(before) or self.cause)
         return ok
 
 
@@ -735,7 +819,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         self.refusal = None
         self.rejected, self.rejected_said = 0, None
         try:
-            result = self.inner.export(batch)
+            result = self._export_inner(batch)
         except Exception as exc:
             self._outcome(False, len(batch), repr(exc))
             return False
@@ -745,7 +829,7 @@ class CountingLogExporter(_Counting, LogRecordExporter):
         if not ok and self.refusal is not None:
             return self._refused_for_good(len(batch), len(batch))
         rejected = self._accepted(ok, len(batch))
-        self._outcome(ok, len(batch) - rejected, None if ok else self._refused(before))
+        self._outcome(ok, len(batch) - rejected, None if ok else self._refused(before) or self.cause)
         return ok
 
 
@@ -760,6 +844,12 @@ class CountingMetricExporter(_Counting, MetricExporter):
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kw: Any) -> MetricExportResult:
         # Points are counted after the export: the registry's families (otlp_encode.FamilyData) are read, and
         # their points counted, when they are encoded.
+        if self.closed:  # given up at shutdown (abandon_unreachable, which said why): the last collection is not sent
+            self._failed.add(1)
+            lost = _delta_points(metrics_data)
+            if lost:
+                self._dropped("shutdown", lost)
+            return MetricExportResult.FAILURE
         if time.monotonic() < self.not_before:  # the collector asked for a pause: not sent (cumulative: no loss)
             left = self.not_before - time.monotonic()
             self._outcome(
@@ -777,7 +867,7 @@ class CountingMetricExporter(_Counting, MetricExporter):
         self.rejected, self.rejected_said = 0, None
         error: str | None = None
         try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kw)
+            result = self._export_inner(metrics_data, timeout_millis=timeout_millis, **kw)
         except Exception as exc:
             result, error = MetricExportResult.FAILURE, repr(exc)
         ok = result == MetricExportResult.SUCCESS
@@ -799,7 +889,7 @@ class CountingMetricExporter(_Counting, MetricExporter):
         elif self.refusal is not None:
             self._refused_for_good(left, lost)
         else:
-            self._outcome(False, left, error or self._refused(before), lost)
+            self._outcome(False, left, error or self._refused(before) or self.cause, lost)
         return MetricExportResult.FAILURE
 
 
@@ -870,6 +960,11 @@ class DuplicateFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = str(record.msg)
+        if record.levelno > logging.DEBUG and getattr(_inside, "exporter", None) is not None:
+            # The SDK's own words about an export the agent makes ("Transient error ... retrying", "Failed to
+            # export ..."): the agent says that failure once, with its cause (the exporter hook's words), so this is
+            # a debug record (in the agent's log at debug level), not a second and third line on the console.
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         if msg.startswith(_SHUTDOWN_CHATTER):
             # The exporter was shut down under a retry or a last batch; that export's failure is counted by the
             # wrapper around it (exports.failed, and items.dropped where nothing keeps the batch).
@@ -889,6 +984,8 @@ class DuplicateFilter(logging.Filter):
         record.exc_text = None
         return True
 
+
+_inside = threading.local()  # .exporter: the _Counting whose inner.export this thread is in (see _export_inner)
 
 _SHUTDOWN_CHATTER = (
     "Shutdown in progress, aborting retry",

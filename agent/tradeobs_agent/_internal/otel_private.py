@@ -635,13 +635,22 @@ def watch_throttling(
     too_large: Callable[[str], None] | None = None,
     refused: Callable[[str, str], None] | None = None,
     partial: Callable[[int, str], None] | None = None,
+    failed: Callable[[str], None] | None = None,
 ) -> bool:
     """Call ``saw(seconds)`` with each throttling hint the collector sends ``exporter`` (an OTLP exporter of either
     protocol), ``too_large(detail)`` with each refusal of a request as too large, ``refused(kind, detail)`` with
     each other refusal sending it again cannot change (:func:`grpc_refusal`, :func:`http_refusal`), and
     ``partial(rejected, message)`` with each accepted request whose answer holds an OTLP ``partial_success``
-    (:func:`partial_success`); True if installed. Call it after :func:`install_raw_grpc_stub` (it wraps the stub
-    that sends).
+    (:func:`partial_success`), ``failed(detail)`` with what each failed attempt got (``gRPC UNAVAILABLE: ...``,
+    ``HTTP 503 Service Unavailable``, ``ConnectionError: ...``: the cause the agent's own message gives, so the SDK's
+    lines saying it need not be printed); True if installed. Call it after :func:`install_raw_grpc_stub` (it wraps the
+    stub that sends).
+
+    The other protocol's receiver (``refused("wrong_protocol", detail)``, :func:`grpc_wrong_protocol`,
+    :func:`http_wrong_protocol`): gRPC sent to an OTLP/HTTP port fails ``UNAVAILABLE`` (retryable to the SDK, which
+    retried it 1 s, 2 s, 4 s ... for its whole timeout, at shutdown too), OTLP/HTTP sent to a gRPC port fails as a
+    connection error (retried the same way). Sending again cannot change what answers there: the SDK is made to give
+    up at once (a hint longer than any timeout; over HTTP, an error its loop does not retry).
 
     Partial success: an OTLP server may accept an export and answer that it rejected some of its items
     (``rejected_spans`` / ``rejected_data_points`` / ``rejected_log_records``, with an ``error_message``), or take
@@ -674,7 +683,7 @@ def watch_throttling(
         if (split := getattr(exporter, "_tradeobs_split", None)) is not None:
             split.partial = partial  # each request of a split export: said as it is taken
         make = exporter._stub  # pyright: ignore[reportPrivateUsage]
-        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large, refused, partial)  # pyright: ignore[reportPrivateUsage]
+        exporter._stub = lambda ch: _HintedStub(make(ch), saw, too_large, refused, partial, failed)  # pyright: ignore[reportPrivateUsage]
         exporter._client = exporter._stub(exporter._channel)  # pyright: ignore[reportPrivateUsage]
         return True
     client: Any = getattr(exporter, "_client", None)
@@ -685,9 +694,22 @@ def watch_throttling(
     submit = client._submit  # pyright: ignore[reportPrivateUsage]
     response_class = _http_response_class(getattr(client, "_kind", ""))
 
+    endpoint = str(getattr(client, "_endpoint", "") or "")
+
     def hinted(data: bytes, timeout: float) -> Any:
         result = submit(data, timeout)
         status = result.status_code
+        error = getattr(result, "error", None)
+        if status is None and isinstance(error, BaseException):
+            detail = http_wrong_protocol(error, endpoint) if refused is not None else None
+            if refused is not None and detail is not None:
+                refused("wrong_protocol", detail)
+                raise WrongProtocol(detail) from error  # raised from _submit: the SDK's loop does not retry it
+            if failed is not None:
+                failed(_error_text(error))
+            return result
+        if failed is not None and not (type(status) is int and 200 <= status < 300):
+            failed(f"HTTP {status} {getattr(result, 'reason', None) or ''}".rstrip())
         if type(status) is int and 200 <= status < 300:
             if partial is not None and response_class is not None and (got := http_partial(result, response_class)):
                 partial(*got)
@@ -835,6 +857,15 @@ the signal there) and ``rejected`` (the request refused as it is): dropped at on
 are left out (a proxy's or a transport's failure as often as the collector's word): they stay an outage."""
 
 
+def grpc_error_text(error: Any) -> str:
+    """``"gRPC UNAVAILABLE: <details>"`` of a failed gRPC call, on one line (the cause the agent's message gives)."""
+    code = error.code() if callable(getattr(error, "code", None)) else None
+    said = getattr(error, "details", None)
+    details = " ".join(str((said() if callable(said) else None) or "").split())
+    name = str(getattr(code, "name", "") or type(error).__name__)
+    return f"gRPC {name}" + (f": {_clip(remote_text(details))}" if details else "")
+
+
 def grpc_refusal(error: Any) -> tuple[str, str] | None:
     """``(kind, "CODE: details")`` of a gRPC refusal in :data:`_GRPC_REFUSALS`, else None."""
     code = error.code() if callable(getattr(error, "code", None)) else None
@@ -891,6 +922,97 @@ def _clip(text: str, n: int = 300) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def _error_text(error: BaseException) -> str:
+    """A transport error as one short line: its type and, when it wraps a socket error, that error's words
+    (``ConnectionError: Connection refused``), else its message (no traceback; the message may be remote text)."""
+    socket_error = next((e for e in _chain(error) if isinstance(e, OSError) and e.strerror), None)
+    said = socket_error.strerror if socket_error is not None else str(error)
+    return remote_text(f"{type(error).__name__}: {said}")
+
+
+class WrongProtocol(ConnectionError):
+    """An OTLP/HTTP export answered by an HTTP/2 (gRPC) server: raised from the HTTP client's ``_submit`` so the
+    SDK's retry loop gives up at once (it retries only the transport's connection errors it returned)."""
+
+
+_HTTP1_ANSWERED = "http1.x server"  # gRPC core's words when an HTTP/1 server answered its connection
+_NOT_HTTP2 = "Expected SETTINGS frame as the first frame"  # ... and when what answered is no HTTP/2 server at all
+
+
+def grpc_wrong_protocol(error: Any) -> str | None:
+    """``"gRPC UNAVAILABLE: <details>"`` when a gRPC call failed because what answered the connection is no HTTP/2
+    server (an OTLP/HTTP receiver: gRPC core says "Trying to connect an http1.x server"; another HTTP/1 server or
+    something else: "Expected SETTINGS frame as the first frame"), else None. Connecting again reaches the same."""
+    code = error.code() if callable(getattr(error, "code", None)) else None
+    if str(getattr(code, "name", "")) != "UNAVAILABLE":
+        return None
+    said = getattr(error, "details", None)
+    details = " ".join(str((said() if callable(said) else None) or "").split())
+    for words in ("Trying to connect an " + _HTTP1_ANSWERED, _NOT_HTTP2):
+        at = details.find(words)
+        if at >= 0:
+            return f"gRPC UNAVAILABLE: {_clip(remote_text(details[at:]))}"
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the exceptions it wraps (``args``, ``__cause__``, ``__context__``), a few levels down: requests
+    wraps urllib3's ``ProtocolError``, which holds ``http.client``'s or the socket's."""
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo and len(seen) < 12:
+        e = todo.pop()
+        if any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+        todo.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+    return seen
+
+
+def _is_http2_settings(data: bytes) -> bool:
+    """Whether ``data`` starts as an HTTP/2 SETTINGS frame (9-byte header: 24-bit length, type 0x4): what a gRPC
+    server sends first on every connection, before reading anything."""
+    return len(data) >= 4 and data[:1] == b"\x00" and data[3] == 4
+
+
+def http_wrong_protocol(error: BaseException, endpoint: str, timeout: float = 1.0) -> str | None:
+    """Why an OTLP/HTTP request's connection error means an HTTP/2 (gRPC) server is at ``endpoint``, else None.
+
+    Such a server answers an HTTP/1.1 request with its SETTINGS frame and closes the connection: the client reads
+    that frame as a bad status line (``BadStatusLine('\\x00\\x00\\x06\\x04...')``), or, when the close came
+    first, the connection was reset. A reset alone is also what a collector stopping mid-request gives, so then (a
+    plain ``http`` endpoint only) a new connection is opened and read from, without sending anything, for up to
+    ``timeout`` seconds: a gRPC server sends a SETTINGS frame at once, an HTTP/1 server sends nothing."""
+    import http.client
+
+    reset = False
+    for e in _chain(error):
+        if isinstance(e, http.client.BadStatusLine) and not isinstance(e, http.client.RemoteDisconnected):
+            line = str(getattr(e, "line", "") or (e.args[0] if e.args else ""))
+            if _is_http2_settings(line.encode("latin-1", "replace")):
+                return "an HTTP/2 (gRPC) server answered the HTTP/1.1 request with a SETTINGS frame"
+        if isinstance(e, ConnectionResetError | ConnectionAbortedError | http.client.RemoteDisconnected):
+            reset = True
+    if not reset:
+        return None
+    import socket
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(endpoint)
+    if url.scheme != "http" or not url.hostname:
+        return None
+    try:
+        with socket.create_connection((url.hostname, url.port or 80), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            first = sock.recv(9)
+    except OSError:  # refused, reset, or nothing sent within the timeout: not known to be gRPC
+        return None
+    if not _is_http2_settings(first):
+        return None
+    return "the connection was reset, and the server there opens every connection with an HTTP/2 SETTINGS frame"
+
+
 def grpc_retry_delay(error: Any) -> float | None:
     """The ``RetryInfo.retry_delay`` (seconds) of a refused gRPC call (``RESOURCE_EXHAUSTED`` or ``UNAVAILABLE``),
     from its status details or the ``google.rpc.retryinfo-bin`` trailer; None without one."""
@@ -933,12 +1055,14 @@ class _HintedStub:
         too_large: Callable[[str], None] | None = None,
         refused: Callable[[str, str], None] | None = None,
         partial: Callable[[int, str], None] | None = None,
+        failed: Callable[[str], None] | None = None,
     ) -> None:
         self._stub = stub
         self._saw = saw
         self._too_large = too_large
         self._refused = refused
         self._partial = partial
+        self._failed = failed
 
     def Export(self, *args: Any, **kw: Any) -> Any:
         import grpc
@@ -946,6 +1070,11 @@ class _HintedStub:
         try:
             response = self._stub.Export(*args, **kw)
         except grpc.RpcError as error:
+            if self._failed is not None:
+                self._failed(grpc_error_text(error))
+            if self._refused is not None and (wrong := grpc_wrong_protocol(error)) is not None:
+                self._refused("wrong_protocol", wrong)
+                raise _hinted_error_class()(error, _NEVER) from error  # what answers there will not change
             if self._too_large is not None and (detail := refused_as_too_large(error)) is not None:
                 self._too_large(detail)
                 raise _hinted_error_class()(error, _NEVER) from error  # the same request again cannot pass

@@ -584,8 +584,9 @@ def export_step(what: str, fn: Callable[[], object]) -> Callable[[], None]:
     return step
 
 
-def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) -> bool:
-    """Run ``fns`` in order on a daemon thread; give up after ``timeout`` seconds. True if all finished."""
+def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str, say: bool = True) -> bool:
+    """Run ``fns`` in order on a daemon thread; give up after ``timeout`` seconds. True if all finished. ``say``:
+    warn when it gave up (the agent's shutdown says it itself, with the setting and what was lost)."""
     import threading
 
     def run() -> None:
@@ -606,6 +607,7 @@ def call_bounded(fns: Sequence[Callable[[], Any]], timeout: float, what: str) ->
         return True
     t.join(timeout)
     if t.is_alive():
-        _log.warning("tradeobs %s did not finish within %gs; giving up so the process can exit", what, timeout)
+        if say:
+            _log.warning("tradeobs %s did not finish within %gs; giving up so the process can exit", what, timeout)
         return False
     return True
