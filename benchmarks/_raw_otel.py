@@ -182,7 +182,7 @@ class RawOtelTelemetry:
         self.kill.set(1 if engaged else 0, {"strategy": self.strategy})
 
     def breach(self, limit: str, symbol: str | None = None) -> None:
-        self.breaches.add(1, {"strategy": self.strategy, "limit": limit, "symbol": symbol or ""})
+        self.breaches.add(1, {"strategy": self.strategy, "venue": self.venue, "limit": limit, "symbol": symbol or ""})
 
 
 class RawOrder:

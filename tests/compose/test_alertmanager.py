@@ -461,6 +461,9 @@ def test_a_strategys_kill_switch_mutes_only_that_strategys_alerts(alertmanager: 
         {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", "job": "desk", "strategy": "arb"},
         {"alertname": "TradingDrawdownWarning", "severity": "warning", "job": "desk", "strategy": "arb"},
         {"alertname": "TradingFillLatencyP99High", "severity": "warning", "job": "desk"},
+        # the burst of kill_switch rejects at risk the engaged strategy's orders make: a consequence too
+        {"alertname": "TradingOrderRejectBurst", "severity": "critical", "job": "desk", "strategy": "mm"},
+        {"alertname": "TradingOrderRejectBurst", "severity": "critical", "job": "desk", "strategy": "arb"},
     )
 
     def states() -> dict[str, list[str]] | None:
@@ -468,11 +471,14 @@ def test_a_strategys_kill_switch_mutes_only_that_strategys_alerts(alertmanager: 
         got = {
             f"{a['labels']['alertname']}/{a['labels'].get('strategy', '')}": a["status"]["inhibitedBy"] for a in alerts
         }
-        return got if len(got) == 5 and got["TradingOrderRejectRateHigh/mm"] else None
+        ready = got.get("TradingOrderRejectRateHigh/mm") and got.get("TradingOrderRejectBurst/mm")
+        return got if len(got) == 7 and ready else None
 
     got = wait_until(states, "inhibition to apply")
     assert got["TradingKillSwitchEngaged/mm"] == []
     assert got["TradingOrderRejectRateHigh/mm"]  # the engaged strategy's rejects: a consequence
     assert got["TradingOrderRejectRateHigh/arb"] == []  # another strategy: still news
+    assert got["TradingOrderRejectBurst/mm"]
+    assert got["TradingOrderRejectBurst/arb"] == []
     assert got["TradingDrawdownWarning/arb"] == []
     assert got["TradingFillLatencyP99High/"] == []

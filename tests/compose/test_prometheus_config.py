@@ -145,6 +145,7 @@ def test_each_histogram_bucket_rate_is_computed_once() -> None:
 KEY_ALERTS = {
     # trading
     "TradingOrderRejectRateHigh",
+    "TradingOrderRejectBurst",
     "TradingFillLatencyP99High",
     "TradingKillSwitchEngaged",
     "TradingDrawdownHigh",

@@ -6,6 +6,7 @@
     python tests/integration/agent_workload.py alerts      # steady orders; faults on command (alert tests)
     python tests/integration/agent_workload.py tiers       # batches of mixed orders on command (collector tiers)
     python tests/integration/agent_workload.py incident    # venues X and Y; one slow, losing fill on command
+    python tests/integration/agent_workload.py desk        # strategies x venues in one process; risk faults
 
 Configuration comes from the environment exactly as in a deployed service
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRADEOBS_SERVICE_NAME``,
@@ -46,6 +47,14 @@ adverse ``fill_price`` (the order that lost money), answering once it is filled 
 
     {"cmd": "slow_fill", "venue": "X", "seconds": 2.0, "fill_price": 191.5}
         -> {"order_id", "trace_id", "service_instance_id", "t0", "t1"}
+
+The ``desk`` scenario is one process of several strategies on several venues (``DESK_BOOKS``: one
+``TradingTelemetry`` each), each trading twice a second (acknowledged, filled at once); on command, on one book:
+
+    {"cmd": "overfill", "strategy": "arb", "venue": "X", "symbol": "MSFT"}   an order of 10 filled 15 -> {"t0": ...}
+    {"cmd": "breach", "strategy": "mm", "venue": "Y", "limit": "position", "symbol": "AAPL"}  tt.breach -> {"t0": ...}
+    {"cmd": "reject_burst", "strategy": "mm", "venue": "X", "n": 30, "seconds": 2.0, "reason": "session_not_open"}
+        n orders submitted and rejected by the venue, spread over ``seconds`` -> {"t0": ..., "t1": ...}
 
 The ``tiers`` scenario places orders only on command, paced at ``rate`` per second, and answers
 with every order's trace id and kind (see ``TIER_KINDS``) once all of them are done and flushed:
@@ -459,10 +468,81 @@ def run_incident() -> int:
     return 0
 
 
+DESK_BOOKS = (("mm", "X"), ("mm", "Y"), ("arb", "X"))
+
+
+def run_desk() -> int:
+    import threading
+
+    import tradeobs_agent
+    from tradeobs_agent import TradingTelemetry
+
+    tradeobs_agent.init()
+    books = {(s, v): TradingTelemetry(strategy=s, venue=v) for s, v in DESK_BOOKS}
+    stop = threading.Event()
+    lock = threading.Lock()
+    seq = [0]
+
+    def next_id(prefix: str) -> str:
+        with lock:
+            seq[0] += 1
+            return f"{prefix}-{seq[0]}"
+
+    def trade() -> None:
+        while not stop.wait(0.5):
+            for (s, v), tt in books.items():
+                o = tt.order_signal(next_id(f"{s}-{v}"), "AAPL", "buy", 10, price=190.0, order_type="limit")
+                o.risk_check(passed=True)
+                o.submitted()
+                o.acked(f"V-{o.client_order_id}")
+                o.fill(10, 190.0)
+
+    thread = threading.Thread(target=trade, name="trader", daemon=True)
+    thread.start()
+    emit({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        t0 = time.time()
+        if cmd["cmd"] == "stop":
+            break
+        tt = books.get((cmd.get("strategy"), cmd.get("venue")))
+        if tt is None:
+            emit({"error": f"no book {cmd.get('strategy')!r} on {cmd.get('venue')!r}; books: {DESK_BOOKS}"})
+        elif cmd["cmd"] == "overfill":
+            o = tt.order_signal(next_id("over"), cmd["symbol"], "sell", 10, price=190.0, order_type="limit")
+            o.risk_check(passed=True)
+            o.submitted()
+            o.acked("V-over")
+            o.fill(15, 190.0)  # 15 of a 10-lot
+            emit({"t0": t0})
+        elif cmd["cmd"] == "breach":
+            tt.breach(str(cmd["limit"]), cmd.get("symbol"))
+            emit({"t0": t0})
+        elif cmd["cmd"] == "reject_burst":
+            n, seconds = int(cmd["n"]), float(cmd["seconds"])
+            for _ in range(n):
+                o = tt.order_signal(next_id("burst"), "AAPL", "buy", 10, price=190.0, order_type="limit")
+                o.risk_check(passed=True)
+                o.submitted()
+                o.rejected(str(cmd["reason"]))
+                time.sleep(seconds / n)
+            emit({"t0": t0, "t1": time.time()})
+        else:
+            emit({"error": f"unknown command {cmd!r}"})
+    stop.set()
+    thread.join(5)
+    emit({"ok": tradeobs_agent.shutdown()})
+    return 0
+
+
 def main(argv: list[str]) -> int:
     scenario = argv[1] if len(argv) > 1 else "orders"
     if scenario == "alerts":
         return run_alerts()
+    if scenario == "desk":
+        return run_desk()
     if scenario == "tiers":
         return run_tiers()
     if scenario == "incident":

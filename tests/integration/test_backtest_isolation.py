@@ -45,13 +45,16 @@ pytestmark = pytest.mark.integration
 FACTOR = 10  # rule durations / 10: the 5m `for` of the reject and latency alerts is 30 s
 INTERVAL = 1.0
 RULE_FILES = ("recording.yml", "limits.yml", "trading.yml")
-BAD_DAY = {"cmd": "trade", "rate": 4, "reject_ratio": 0.5, "fill_latency": 1.5}
+# 8 orders/s, half rejected: 4 rejects/s, 24 in the reject burst's compressed minute (6 s), well past its count (10)
+BAD_DAY = {"cmd": "trade", "rate": 8, "reject_ratio": 0.5, "fill_latency": 1.5}
 # What the bad day raises (the control proves it): kill switch at once, the P&L after 1m/10, the reject ratio
-# and the fill p99 after 5m/10 over 5m/10 windows.
+# and the fill p99 after 5m/10 over 5m/10 windows, the reject burst (at least 10 rejects and a quarter of the
+# orders in 1m/10) at once.
 ALERTS = {
     "TradingKillSwitchEngaged",
     "TradingPnLLossLimitBreached",
     "TradingOrderRejectRateHigh",
+    "TradingOrderRejectBurst",
     "TradingFillLatencyP99High",
     # a risk limit used up (after 1m/10), a breach (at once), the asyncio loop blocked and the feed losing
     # messages (after 5m/10 over 5m/10 windows)

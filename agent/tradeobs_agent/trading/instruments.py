@@ -97,6 +97,15 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Value filled: quantity * abs(price) of every fill, in the price's currency (the turnover)",
     ),
     _c(
+        "overfilled",
+        "trading.orders.overfilled",
+        "{fill}",
+        _O,
+        "Fills that took their order past its quantity (an overfill: 15 filled of a 10-lot, or an execution under a "
+        "new exec_id after the order had filled or been cancelled); also counted in "
+        "tradeobs.agent.measurements.invalid (reason overfill), which has no strategy or venue",
+    ),
+    _c(
         "rejected",
         "trading.orders.rejected",
         "{order}",
@@ -251,7 +260,9 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "Fraction of a risk limit in use (1 = at the limit)",
         "max",
     ),
-    _c("breaches", "trading.risk.breaches", "{breach}", ("strategy", "limit", "symbol"), "Risk limit breaches"),
+    _c(
+        "breaches", "trading.risk.breaches", "{breach}", ("strategy", "venue", "limit", "symbol"), "Risk limit breaches"
+    ),
     _g(
         "kill_switch",
         "trading.risk.kill_switch.engaged",
@@ -318,6 +329,7 @@ class TradingInstruments:
     cancelled: Counter
     fill_quantity: Counter
     fill_notional: Counter
+    overfilled: Counter
     rejected: Counter
     open_orders: Gauge
     unacknowledged: Gauge

@@ -164,6 +164,10 @@ class OrderSeries:
         return self._inst.fill_notional.bind(**self._attrs)
 
     @cached_property
+    def overfilled(self) -> BoundCounter:
+        return self._inst.overfilled.bind(**self._attrs)
+
+    @cached_property
     def signal_to_submit(self) -> BoundHistogram:
         return self._inst.signal_to_submit.bind(**self._attrs)
 
@@ -823,6 +827,8 @@ class OrderTrace:
                 s.filled.add(1)
             else:
                 s.partially_filled.add(1)
+        if over:  # per strategy and venue, as the order's other counters: which book is past what it asked for
+            s.overfilled.add(1)
         s.fill_quantity.add(q)
         s.fill_notional.add(q * (p if p >= 0.0 else -p))  # a spread's negative price: its value's magnitude
         leaves = self.qty - filled if not complete else 0.0

@@ -1045,7 +1045,7 @@ class TradingTelemetry:
         _, _, limit, symbol = e
         limit = text(limit)
         symbol = None if symbol is None else text(symbol)
-        attrs: dict[str, Any] = {"strategy": self.strategy, "limit": limit}
+        attrs: dict[str, Any] = {"strategy": self.strategy, "venue": self.venue, "limit": limit}
         if symbol is not None:
             attrs["symbol"] = defaults.symbol_label(symbol)
         self._keyed_bound("breach", (limit, symbol), lambda: self.instruments.breaches.bind(**attrs)).add(1)

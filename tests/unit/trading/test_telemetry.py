@@ -590,6 +590,34 @@ def test_an_overfill_is_recorded_counted_and_marked_on_its_spans(
     one.close()
 
 
+def test_an_overfill_is_counted_per_strategy_and_venue(cap: Capture) -> None:
+    """tradeobs.agent.measurements.invalid{reason="overfill"} has no strategy or venue: with two strategies (or one
+    on two venues) in a process, TradingOrderOverfilled said which process, not which book was past what it asked
+    for. trading.orders.overfilled carries the order counters' labels: each overfilling fill counted on its
+    strategy, venue, symbol, side and order type; an exact fill and the other strategy's orders count nothing."""
+    mm = TradingTelemetry(strategy="mm", venue="nyse")
+    arb_x = TradingTelemetry(strategy="arb", venue="x")
+    arb_y = TradingTelemetry(strategy="arb", venue="y")
+    o = arb_y.order_signal("o-1", "MSFT", "SELL", 10, 30.0, order_type="limit")
+    o.submitted()
+    o.fill(8, 30.0)
+    o.fill(5, 30.0)  # 13 of 10: one overfill
+    o.fill(exec_id="E9", qty=2, price=30.0)  # a new execution after the order filled: a second
+    for t, oid in ((mm, "m-1"), (arb_x, "x-1")):
+        ok = t.order_signal(oid, "MSFT", "sell", 10, 30.0, order_type="limit")
+        ok.submitted()
+        ok.fill(10, 30.0)
+    for t in (mm, arb_x, arb_y):
+        t.flush()
+    points = cap.metrics().get("trading.orders.overfilled", [])
+    assert [(dict(p.attributes), p.value) for p in points] == [
+        ({"symbol": "MSFT", "side": "sell", "order_type": "limit", "venue": "y", "strategy": "arb"}, 2)
+    ]
+    assert cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason="overfill").value == 2
+    for t in (mm, arb_x, arb_y):
+        t.close()
+
+
 def test_an_expired_orders_late_fill_still_counts(cap: Capture) -> None:
     tt = TradingTelemetry(order_ttl=30.0)
     o = tt.order_signal("slow", "AAPL", "buy", 1)
@@ -945,6 +973,19 @@ def test_risk_instruments(cap: Capture, tt: TradingTelemetry) -> None:
     tt.kill_switch(True, "manual")
     assert _point(cap, "trading.risk.limit.utilization", limit="gross").value == 0.75
     assert _point(cap, "trading.risk.breaches", limit="position", symbol="AAPL").value == 1
+    # The venue of the object that counted it: a strategy's breach on one venue is told from its other venues'
+    # (before, the series had no venue label; positions, limits and orders have it).
+    assert dict(_point(cap, "trading.risk.breaches", limit="gross").attributes) == {
+        "strategy": "momentum",
+        "venue": "paper",
+        "limit": "gross",
+    }
+    other = TradingTelemetry(strategy="momentum", venue="lse")
+    other.breach("position", symbol="AAPL")
+    other.flush()
+    assert _point(cap, "trading.risk.breaches", limit="position", symbol="AAPL", venue="lse").value == 1
+    assert _point(cap, "trading.risk.breaches", limit="position", symbol="AAPL", venue="paper").value == 1
+    other.close()
     assert cap.metrics()["trading.risk.kill_switch.engaged"][0].value == 1
     tt.decision_time(0.0002, symbol="AAPL")
     assert _point(cap, "trading.strategy.decision.duration", symbol="AAPL").count == 1
