@@ -437,6 +437,65 @@ def test_a_page_away_longer_than_the_server_keeps_events_shows_them_and_says_wha
     assert int(above.rsplit("-", 1)[1]) > last + 10 and (below is None or int(below.rsplit("-", 1)[1]) <= last)
 
 
+def missing(page: Any, srv: LiveProcess) -> list[str]:
+    """The events the server holds (its ring, read without /history) that the page does not."""
+    shown = set(js(page, "window.__tradeobs.eventIds"))
+    return [i for i in srv.get("/test/held") if i not in shown]
+
+
+def every_held_event_shown(page: Any, srv: LiveProcess, when: str) -> None:
+    """Waits until the page shows every event the server holds (one just sent may still be on its way); if it never
+    does, says how many it lacks."""
+    try:
+        wait_for(lambda: not missing(page, srv), f"every event the server holds shown {when}", limit=30)
+    except AssertionError:
+        lacking, held = missing(page, srv), len(srv.get("/test/held"))
+        raise AssertionError(f"{when}: {len(lacking)} of the {held} events the server holds not shown") from None
+
+
+def test_a_page_opened_or_back_after_a_busy_stretch_shows_every_event_the_server_holds(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A trader opens the page after a busy morning, or comes back to it after lunch (the phone asleep, the laptop's
+    lid closed): the server holds 2,048 events (``live_event_buffer``), and /history gave the page the last 200 of
+    them, at load and after the reset that follows a long gap. Opened after 600 orders filled at once (1,200 events),
+    the page lacked 1,000+ of the events the server held; back after 1,500 more (3,000 events: its place in the ring
+    gone), 1,848 of the 2,048, with the row saying what was not received placed as if all were there. Now /history
+    sends every event the server holds (gzipped: 1.0 MB is 172 KB), and the page shows each of them."""
+    srv = live_server()
+    srv.post("/test/burst?n=600")
+    wait_for(lambda: len(srv.get("/test/held")) > 1200, "the burst's events in the server's ring")
+    page = open_device(device_page, "phone 390x844 @3", srv.base)
+    every_held_event_shown(page, srv, "opened after a busy stretch")
+
+    page.context.set_offline(True)  # away: no stream, no watchdog can help
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "offline", "the badge saying offline")
+    last = int(js(page, "window.__tradeobs.lastId").rsplit("-", 1)[1])
+    srv.post("/test/burst?n=1500")  # 3,000 events: more than the server keeps, the page's place among them gone
+    wait_for(lambda: int(srv.get("/test/held")[0].rsplit("-", 1)[1]) > last + 1, "the page's place evicted")
+    page.context.set_offline(False)
+    wait_for(lambda: js(page, "window.__tradeobs.resets") == 1, "the server's reset")
+    # every event the server holds, once it has answered the page's /history (the burst's events are not replayed)
+    wait_for(lambda: js(page, "window.__tradeobs.gaps") == 1, "the page's /history after the reset")
+    every_held_event_shown(page, srv, "back after a gap")
+    ids = js(page, "window.__tradeobs.eventIds")
+    assert len(ids) == len(set(ids))  # none twice
+    assert len(srv.get("/test/held")) == 2048
+    # the row saying what was missed sits right above the oldest event the server held: what is under it was shown
+    # before the gap, what is above it is every event the server had since
+    page.eval_on_selector("#blotter-wrap", "el => { el.style.maxHeight = 'none'; }")
+    below, above = wait_for(
+        lambda: js(
+            page,
+            """() => { const r = document.querySelector('#blotter tr.gap');
+                 return r && r.nextElementSibling && r.previousElementSibling && [r.nextElementSibling.dataset.id,
+                 r.previousElementSibling.dataset.id]; }""",
+        ),
+        "the row saying what the page did not get",
+    )
+    assert int(below.rsplit("-", 1)[1]) <= last < int(above.rsplit("-", 1)[1]) - 1, (below, last, above)
+
+
 def test_a_full_server_is_said_on_the_page_and_its_probes_are_not_counted_as_refused_clients(
     live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
 ) -> None:
