@@ -222,7 +222,7 @@ def test_a_30s_network_cut_shows_stale_then_the_stream_recovers(
         proxy.cut()
         cut_at = time.monotonic()
         wait_for(lambda: js(page, "window.__tradeobs.status") != "connected", "the badge leaving connected", limit=29)
-        assert page.locator("#status").inner_text() == "stale, reconnecting"
+        wait_for(lambda: page.locator("#status").inner_text() == "stale, reconnecting", "reconnecting", limit=29)
         assert "bad" in (page.locator("#kpi-freshness").get_attribute("class") or "")
         time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))  # the rest of the 30 s the network is down
         assert js(page, "window.__tradeobs.status") != "connected"
@@ -231,6 +231,50 @@ def test_a_30s_network_cut_shows_stale_then_the_stream_recovers(
         streaming_again(page, srv, marker, opens)
         took = min(r.at for r in proxy.requests[seen:] if r.target.startswith("/telemetry/stream?") and not r.dead)
         print(f"\nnetwork back after 30 s: the stream reached the server {took - restored_at:.2f} s later")  # no limit
+    finally:
+        proxy.close()
+
+
+# The connection badge and the data freshness as one reads them at a glance, read together (one task of the page).
+BADGE = """() => [document.getElementById('status').textContent,
+  document.getElementById('kpi-freshness').classList.contains('bad'),
+  document.getElementById('kpi-freshness').textContent]"""
+
+
+def test_the_badge_says_stale_when_the_freshness_turns_red(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A 10 Hz stream silent for 2 s is already wrong: the data freshness turned red then, while the badge next to it
+    said "connected" for 8 s more, until the watchdog gave up on the stream at 10 s. A trader glancing at the badge
+    read frozen numbers as live. Now the badge says "stale: no data for over 2 s" when the freshness turns red, on the
+    page's own clock (Playwright's, driven by the test: no real waiting, whatever the machine's load); the watchdog
+    still reopens the stream at 10 s, and once frames come again both say so."""
+    _, proxy = through_proxy(live_server)
+    try:
+        page = device_page(**DEVICES["phone 390x844 @3"], **OS)
+        page.clock.install()
+        page.goto(proxy.base + "/telemetry/")
+        wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+        wait_for(lambda: js(page, "window.__tradeobs.frames") >= 15, "15 frames")
+        # The page's clock stops: frames still arrive, each at the same page time, and the page's age of the stream
+        # counts from the last one only when the test moves that clock.
+        page.clock.pause_at(js(page, "Date.now()") / 1000 + 0.05)  # (seconds)
+        proxy.cut()  # silent, not closed: a phone between cells, a NAT that forgot the connection
+        wait_for(lambda: js(page, "window.__tradeobs.lastId") == proxy.delivered_id, "the last frame through read")
+        page.clock.run_for(1900)  # 1.9 s without a frame: not yet late
+        status, red, text = js(page, BADGE)
+        assert (status, red) == ("connected", False), (status, red, text)
+        page.clock.run_for(500)  # 2.4 s: the freshness is red, and the badge says so with it
+        status, red, text = js(page, BADGE)
+        assert (status, red) == ("stale: no data for over 2 s", True), (status, red, text)
+        assert js(page, "window.__tradeobs.status") == "stale"
+        page.clock.run_for(9000)  # 11.4 s: the watchdog (10 s, checked each second) gives up on the stream, and its
+        # probes for a new one hang: the network is down
+        assert js(page, BADGE)[:2] == ["stale, reconnecting", True]
+        proxy.restore()
+        page.clock.run_for(11000)  # the watchdog's next round: its probes reach the server, the stream opens again
+        page.clock.resume()
+        wait_for(lambda: js(page, BADGE)[:2] == ["connected", False], "connected and fresh again")
     finally:
         proxy.close()
 

@@ -376,17 +376,15 @@ def create_app(
     day_start = s.trading_day_start if trading_day_start is None else trading_day_start
     day_mode = check_argument("day_pnl", s.day_pnl if day_pnl is None else day_pnl)
     trading_day = TradingDay.parse(check_argument("trading_day_start", day_start)).with_pnl(day_mode)
-    page_config = orjson.dumps(
-        {
-            "grafana_url": grafana,
-            "job": _job(s),
-            "jaeger_datasource": JAEGER_DATASOURCE_UID,
-            "order_dashboard": ORDER_DASHBOARD_UID,
-            "stale_after": STALE_AFTER,
-            "ack_age_limit": ACK_AGE_LIMIT,
-            "stall_limit": STALL_LIMIT,
-        }
-    )
+    page_config = {
+        "grafana_url": grafana,
+        "job": _job(s),
+        "jaeger_datasource": JAEGER_DATASOURCE_UID,
+        "order_dashboard": ORDER_DASHBOARD_UID,
+        "stale_after": STALE_AFTER,
+        "ack_age_limit": ACK_AGE_LIMIT,
+        "stall_limit": STALL_LIMIT,
+    }
     unknown = set(hub_options) - _HUB_OPTIONS
     if unknown:
         name = sorted(unknown)[0]
@@ -407,6 +405,8 @@ def create_app(
         )
         if not s.live_enabled:
             hub.stopped = True
+    # The frames a second the page is to expect: with none for three periods (2 s at least) it says the data is stale.
+    config_json = orjson.dumps({**page_config, "hz": hub.hz})
 
     def _check(request: Request) -> Response | None:
         if auth.authorized(secret, request.scope, request.scope.get(_TOKEN_KEY)):
@@ -449,7 +449,7 @@ def create_app(
         denied = _check(request)
         if denied is not None:
             return denied
-        return Response(page_config, media_type="application/json", headers={"cache-control": "no-store"})
+        return Response(config_json, media_type="application/json", headers={"cache-control": "no-store"})
 
     middleware = [Middleware(_StripToken), Middleware(_SecurityHeaders)]
     if origins:

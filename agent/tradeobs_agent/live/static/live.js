@@ -221,9 +221,9 @@
         retryTimer = setTimeout(function () {           // (not at once: a stream refused after a probe let in)
           reopen("reconnecting", "reconnecting");
         }, Math.max(0, 2000 - (performance.now() - tryAt)));
-      } else if (T.status !== "stale" && navigator.onLine !== false) {  // (stale, offline: said until a new one opens)
-        setStatus("reconnecting");                      // the browser retries itself, sending Last-Event-ID
-      }
+      } else if ((T.status !== "stale" || $("status").textContent === lateText) && navigator.onLine !== false) {
+        setStatus("reconnecting");  // the browser retries itself, sending Last-Event-ID (stale, reconnecting and
+      }                             // offline: said until a new one opens; a late stream that errs: reconnecting)
     };
     var mine = es;
     ["frame", "event", "reset"].forEach(function (type) {
@@ -916,13 +916,34 @@
     lb.title = "how late the trading event loop is now in waking its lag monitor (the worst process's); " +
       "TradingEventLoopStalled pages past " + age(stallLimit);
   }
+  // Late: no frame for LATE_MIN s (2 s: twenty frames of a 10 Hz stream), or three of the server's frame periods when
+  // it sends fewer (live_hz, /config's hz: 15 s at 0.2 Hz). The data freshness turns red then and the badge says
+  // "stale" with it: the badge said "connected" for 8 s more, until the watchdog gave up on the stream (10 s, below),
+  // while the freshness next to it was red over numbers that no longer moved. The watchdog still reopens the stream
+  // only after its own limit (a short silence of a busy server is not worth a new connection); a frame that comes
+  // puts the badge back. A check that comes late itself (this page's thread was held: a busy machine, a background
+  // tab's throttled timers) leaves the badge as it is once: the frames queued meanwhile are read first.
+  var LATE_MIN = 2, lateText = "", checkedAt = 0;
+  function lateAfter() {
+    var hz = T.config && T.config.hz;
+    return Math.max(LATE_MIN, hz > 0 ? 3 / hz : 0);
+  }
   function freshness() {  // also on a timer: a stalled stream must show its age growing
     var st = T.state; if (!st) return;
-    var d = st.desk || {}, since = (performance.now() - recvAt) / 1000, stale = (T.config && T.config.stale_after) || 5;
+    var now = performance.now(), held = checkedAt && now - checkedAt > 1000;
+    checkedAt = now;
+    var d = st.desk || {}, since = (now - recvAt) / 1000, stale = (T.config && T.config.stale_after) || 5;
+    var limit = lateAfter(), late = since > limit;
     var parts = ["stream " + age(since)];
     if (d.md_age !== undefined) parts.push("ticks " + age(d.md_age + since));
     if (d.stale) parts.push(d.stale + " stale");
-    kpi("freshness", parts.join(" · "), since > 2 || d.stale || d.md_age + since > stale ? "bad" : "");
+    kpi("freshness", parts.join(" · "), late || d.stale || d.md_age + since > stale ? "bad" : "");
+    if (late && !held && T.status === "connected") {
+      lateText = "stale: no data for over " + nf(0).format(limit) + " s";
+      setStatus("stale", lateText);
+    } else if (!late && T.status === "stale" && lateText && $("status").textContent === lateText) {
+      setStatus("connected");
+    }
   }
 
   // ------------------------------------------------------------------ orders: working, blotter
