@@ -279,6 +279,28 @@ def test_the_badge_says_stale_when_the_freshness_turns_red(
         proxy.close()
 
 
+def test_a_tab_back_from_the_background_says_the_frames_a_second_it_got(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A laptop's tab left in the background for an hour: Chromium runs its timers once a minute, and the header's
+    rate divided that minute's frames by the 2 s its timer asks for: a 10 Hz stream read "300.0 fps" when the trader
+    came back. Now it divides by the time since it last counted. On the page's own clock: it stops, frames arrive,
+    and a minute passes with each timer fired at most once (Playwright's ``fast_forward``, as the throttling does)."""
+    srv = live_server()
+    page = device_page(viewport={"width": 1280, "height": 800})
+    page.clock.install()
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    page.clock.pause_at(js(page, "Date.now()") / 1000 + 0.05)  # (seconds)
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 30, "30 frames while the page's clock stands")
+    page.clock.fast_forward(60_000)  # a minute of the page's time, each timer fired at most once
+    rate = float(page.locator("#rate").inner_text().removesuffix(" fps"))
+    got = js(page, "window.__tradeobs.frames") - frames
+    # at most what came over the minute (and the frames of the 2 s before it): never more than the stream's 10 a second
+    assert 0 < rate <= (got + 40) / 60 < 10, (rate, got)
+
+
 def test_a_phone_that_slept_while_its_network_changed_streams_again_when_woken(
     live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
 ) -> None:
@@ -538,6 +560,15 @@ def test_a_page_opened_or_back_after_a_busy_stretch_shows_every_event_the_server
         "the row saying what the page did not get",
     )
     assert int(below.rsplit("-", 1)[1]) <= last < int(above.rsplit("-", 1)[1]) - 1, (below, last, above)
+    # the blotter's count is of events: the row saying what was missed is not one (it read one more than the page had)
+    wait_for(
+        lambda: js(
+            page,
+            "() => document.getElementById('blotter-note').textContent === "
+            "window.__tradeobs.eventIds.length + ' events'",
+        ),
+        "the blotter counting the events it holds",
+    )
 
 
 def test_a_full_server_is_said_on_the_page_and_its_probes_are_not_counted_as_refused_clients(
