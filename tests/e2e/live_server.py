@@ -19,6 +19,9 @@ frames built before the freeze, seconds after it). ``POST /test/resume`` starts 
 what the scenario holds.
 ``POST /test/flatten`` closes AAPL in both desks (both report an average entry, so the row has none left) while a
 third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
+``POST /test/burst?n=N`` sends N orders, each filled at once (an order and a fill event each), as fast as the
+trading layer takes them: a busy stretch of the day, more events than a client holds or the server keeps.
+``GET /test/held`` lists the ids of every event the server holds (its ring), read without /history.
 ``POST /test/hang`` sends an order the venue never answers (AAPL, momentum): it waits for an ack for good.
 ``POST /test/stall`` starts a trading loop on a thread of its own with the lag monitor and blocks it (a hung sync
 call) until ``POST /test/unstall``: the hub, on the server's loop, goes on and its frames say how late that loop is.
@@ -175,6 +178,7 @@ class Scenario:
         self.stepping = threading.Lock()  # held through a step: the freeze waits for the one under way
         self.stop = threading.Event()
         self.n = 0
+        self.bursts = 0
         self.working: list[str] = []
         self.workers = Workers()
         self.hostile_desk: TradingTelemetry | None = None
@@ -264,6 +268,18 @@ class Scenario:
             o.risk_check(passed=True)
             o.submitted()
             o.rejected("price_out_of_band")
+
+    def burst(self, n: int) -> None:
+        """``n`` orders filled at once, between two steps (each an ``order`` and a ``fill`` event)."""
+        with self.stepping:
+            for i in range(n):
+                self.bursts += 1
+                sym = self.syms[i % len(self.syms)]
+                o = self.desk(sym).order_signal(f"b-{self.bursts}", sym, "buy", 1, self.px[sym])
+                o.risk_check(passed=True)
+                o.submitted()
+                o.fill(1, self.px[sym], expected_price=self.px[sym])
+            get_journal().flush()
 
     def flatten(self, sym: str = "AAPL") -> None:
         desk, _, realized = self.book[sym]
@@ -385,6 +401,10 @@ def main() -> None:
         scenario.frozen.clear()
         return PlainTextResponse("running")
 
+    async def burst(request: Request) -> PlainTextResponse:
+        await asyncio.to_thread(scenario.burst, int(request.query_params["n"]))
+        return PlainTextResponse("sent")
+
     async def flatten(request: Request) -> PlainTextResponse:
         scenario.flatten()
         return PlainTextResponse("flat")
@@ -439,6 +459,11 @@ def main() -> None:
         time.time = stepped_time
         return PlainTextResponse(str(offset[0]))
 
+    async def held(request: Request) -> JSONResponse:
+        # The ids of every event the hub's ring holds, read from the ring itself (not through /history).
+        with hub._lock:
+            return JSONResponse([p["id"] for _, _, p in hub._events])
+
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse({**hub.stats, "clients": hub.clients})
 
@@ -453,11 +478,13 @@ def main() -> None:
             Route("/test/freeze", freeze, methods=["POST"]),
             Route("/test/resume", resume, methods=["POST"]),
             Route("/test/flatten", flatten, methods=["POST"]),
+            Route("/test/burst", burst, methods=["POST"]),
             Route("/test/worker", worker, methods=["POST"]),
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/hostile", hostile, methods=["POST"]),
             Route("/test/info", info),
             Route("/test/stats", stats),
+            Route("/test/held", held),
             Route("/test/hang", hang, methods=["POST"]),
             Route("/test/stall", stall, methods=["POST"]),
             Route("/test/unstall", unstall, methods=["POST"]),

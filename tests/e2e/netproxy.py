@@ -9,6 +9,9 @@ connection through a NAT that forgot it does). The browser sees no error on any 
 ``requests`` is what the server side would see if every byte arrived: each request a browser sent, in order, with
 its connection's number, whether that connection was dead (the bytes were lost), its target and its
 ``Last-Event-ID`` header. A test reads from it which connection a request went on and from which id it resumed.
+``delivered_id`` is the last server-sent event id that reached the browser: once ``cut()`` has returned it no longer
+changes (a send under way when the network went down is finished first), so a page whose last id is that one has
+read everything it will get.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class CuttableProxy:
         self.lock = threading.Lock()
         self.conns: list[list[object]] = []  # [client socket, upstream socket or None, dead flag]
         self.requests: list[Request] = []
+        self.delivered_id = ""  # the last "id: " line sent to the browser
+        self.sending = 0  # sends under way on connections that were live when they began
+        self.idle = threading.Condition(self.lock)
         self.listener = socket.create_server(("127.0.0.1", port))
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -52,6 +58,7 @@ class CuttableProxy:
             self.down = True
             for c in self.conns:
                 c[2] = True
+            assert self.idle.wait_for(lambda: self.sending == 0, timeout=30), "a send to the browser never finished"
 
     def restore(self) -> None:
         with self.lock:
@@ -99,6 +106,7 @@ class CuttableProxy:
 
     def _pump(self, conn: list[object], src: socket.socket, dst: socket.socket | None, number: int = -1) -> None:
         head = bytearray()  # the browser's side (number >= 0): the request heads not yet logged
+        tail = b""  # the server's side: the end of the last line not yet whole
         while True:
             try:
                 data = src.recv(65536)
@@ -113,9 +121,21 @@ class CuttableProxy:
             if number >= 0:
                 head += data
                 self._heads(head, number, bool(conn[2]) or dst is None)
-            if conn[2] or dst is None:
-                continue  # the network is down for this connection: the bytes are lost
+            with self.lock:
+                if conn[2] or dst is None:
+                    continue  # the network is down for this connection: the bytes are lost
+                self.sending += 1
             try:
                 dst.sendall(data)
+                if number < 0:
+                    *lines, rest = (tail + data).split(b"\n")
+                    tail = rest[-4096:]
+                    ids = [line[4:].decode() for line in lines if line.startswith(b"id: ")]
+                    if ids:
+                        self.delivered_id = ids[-1]
             except OSError:
                 return
+            finally:
+                with self.lock:
+                    self.sending -= 1
+                    self.idle.notify_all()

@@ -222,7 +222,7 @@ def test_a_30s_network_cut_shows_stale_then_the_stream_recovers(
         proxy.cut()
         cut_at = time.monotonic()
         wait_for(lambda: js(page, "window.__tradeobs.status") != "connected", "the badge leaving connected", limit=29)
-        assert page.locator("#status").inner_text() == "stale, reconnecting"
+        wait_for(lambda: page.locator("#status").inner_text() == "stale, reconnecting", "reconnecting", limit=29)
         assert "bad" in (page.locator("#kpi-freshness").get_attribute("class") or "")
         time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))  # the rest of the 30 s the network is down
         assert js(page, "window.__tradeobs.status") != "connected"
@@ -233,6 +233,72 @@ def test_a_30s_network_cut_shows_stale_then_the_stream_recovers(
         print(f"\nnetwork back after 30 s: the stream reached the server {took - restored_at:.2f} s later")  # no limit
     finally:
         proxy.close()
+
+
+# The connection badge and the data freshness as one reads them at a glance, read together (one task of the page).
+BADGE = """() => [document.getElementById('status').textContent,
+  document.getElementById('kpi-freshness').classList.contains('bad'),
+  document.getElementById('kpi-freshness').textContent]"""
+
+
+def test_the_badge_says_stale_when_the_freshness_turns_red(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A 10 Hz stream silent for 2 s is already wrong: the data freshness turned red then, while the badge next to it
+    said "connected" for 8 s more, until the watchdog gave up on the stream at 10 s. A trader glancing at the badge
+    read frozen numbers as live. Now the badge says "stale: no data for over 2 s" when the freshness turns red, on the
+    page's own clock (Playwright's, driven by the test: no real waiting, whatever the machine's load); the watchdog
+    still reopens the stream at 10 s, and once frames come again both say so."""
+    _, proxy = through_proxy(live_server)
+    try:
+        page = device_page(**DEVICES["phone 390x844 @3"], **OS)
+        page.clock.install()
+        page.goto(proxy.base + "/telemetry/")
+        wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+        wait_for(lambda: js(page, "window.__tradeobs.frames") >= 15, "15 frames")
+        # The page's clock stops: frames still arrive, each at the same page time, and the page's age of the stream
+        # counts from the last one only when the test moves that clock.
+        page.clock.pause_at(js(page, "Date.now()") / 1000 + 0.05)  # (seconds)
+        proxy.cut()  # silent, not closed: a phone between cells, a NAT that forgot the connection
+        wait_for(lambda: js(page, "window.__tradeobs.lastId") == proxy.delivered_id, "the last frame through read")
+        page.clock.run_for(1900)  # 1.9 s without a frame: not yet late
+        status, red, text = js(page, BADGE)
+        assert (status, red) == ("connected", False), (status, red, text)
+        page.clock.run_for(500)  # 2.4 s: the freshness is red, and the badge says so with it
+        status, red, text = js(page, BADGE)
+        assert (status, red) == ("stale: no data for over 2 s", True), (status, red, text)
+        assert js(page, "window.__tradeobs.status") == "stale"
+        page.clock.run_for(9000)  # 11.4 s: the watchdog (10 s, checked each second) gives up on the stream, and its
+        # probes for a new one hang: the network is down
+        assert js(page, BADGE)[:2] == ["stale, reconnecting", True]
+        proxy.restore()
+        page.clock.run_for(11000)  # the watchdog's next round: its probes reach the server, the stream opens again
+        page.clock.resume()
+        wait_for(lambda: js(page, BADGE)[:2] == ["connected", False], "connected and fresh again")
+    finally:
+        proxy.close()
+
+
+def test_a_tab_back_from_the_background_says_the_frames_a_second_it_got(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A laptop's tab left in the background for an hour: Chromium runs its timers once a minute, and the header's
+    rate divided that minute's frames by the 2 s its timer asks for: a 10 Hz stream read "300.0 fps" when the trader
+    came back. Now it divides by the time since it last counted. On the page's own clock: it stops, frames arrive,
+    and a minute passes with each timer fired at most once (Playwright's ``fast_forward``, as the throttling does)."""
+    srv = live_server()
+    page = device_page(viewport={"width": 1280, "height": 800})
+    page.clock.install()
+    page.goto(srv.base + "/telemetry/")
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.status") == "connected", "connected")
+    page.clock.pause_at(js(page, "Date.now()") / 1000 + 0.05)  # (seconds)
+    frames = js(page, "window.__tradeobs.frames")
+    wait_for(lambda: js(page, "window.__tradeobs.frames") >= frames + 30, "30 frames while the page's clock stands")
+    page.clock.fast_forward(60_000)  # a minute of the page's time, each timer fired at most once
+    rate = float(page.locator("#rate").inner_text().removesuffix(" fps"))
+    got = js(page, "window.__tradeobs.frames") - frames
+    # at most what came over the minute (and the frames of the 2 s before it): never more than the stream's 10 a second
+    assert 0 < rate <= (got + 40) / 60 < 10, (rate, got)
 
 
 def test_a_phone_that_slept_while_its_network_changed_streams_again_when_woken(
@@ -435,6 +501,74 @@ def test_a_page_away_longer_than_the_server_keeps_events_shows_them_and_says_wha
     ), text
     # newest first: the events held by the server above it are newer than those of before the gap below it
     assert int(above.rsplit("-", 1)[1]) > last + 10 and (below is None or int(below.rsplit("-", 1)[1]) <= last)
+
+
+def missing(page: Any, srv: LiveProcess) -> list[str]:
+    """The events the server holds (its ring, read without /history) that the page does not."""
+    shown = set(js(page, "window.__tradeobs.eventIds"))
+    return [i for i in srv.get("/test/held") if i not in shown]
+
+
+def every_held_event_shown(page: Any, srv: LiveProcess, when: str) -> None:
+    """Waits until the page shows every event the server holds (one just sent may still be on its way); if it never
+    does, says how many it lacks."""
+    try:
+        wait_for(lambda: not missing(page, srv), f"every event the server holds shown {when}", limit=30)
+    except AssertionError:
+        lacking, held = missing(page, srv), len(srv.get("/test/held"))
+        raise AssertionError(f"{when}: {len(lacking)} of the {held} events the server holds not shown") from None
+
+
+def test_a_page_opened_or_back_after_a_busy_stretch_shows_every_event_the_server_holds(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """A trader opens the page after a busy morning, or comes back to it after lunch (the phone asleep, the laptop's
+    lid closed): the server holds 2,048 events (``live_event_buffer``), and /history gave the page the last 200 of
+    them, at load and after the reset that follows a long gap. Opened after 600 orders filled at once (1,200 events),
+    the page lacked 1,000+ of the events the server held; back after 1,500 more (3,000 events: its place in the ring
+    gone), 1,848 of the 2,048, with the row saying what was not received placed as if all were there. Now /history
+    sends every event the server holds (gzipped: 1.0 MB is 172 KB), and the page shows each of them."""
+    srv = live_server()
+    srv.post("/test/burst?n=600")
+    wait_for(lambda: len(srv.get("/test/held")) > 1200, "the burst's events in the server's ring")
+    page = open_device(device_page, "phone 390x844 @3", srv.base)
+    every_held_event_shown(page, srv, "opened after a busy stretch")
+
+    page.context.set_offline(True)  # away: no stream, no watchdog can help
+    wait_for(lambda: js(page, "window.__tradeobs.status") == "offline", "the badge saying offline")
+    last = int(js(page, "window.__tradeobs.lastId").rsplit("-", 1)[1])
+    srv.post("/test/burst?n=1500")  # 3,000 events: more than the server keeps, the page's place among them gone
+    wait_for(lambda: int(srv.get("/test/held")[0].rsplit("-", 1)[1]) > last + 1, "the page's place evicted")
+    page.context.set_offline(False)
+    wait_for(lambda: js(page, "window.__tradeobs.resets") == 1, "the server's reset")
+    # every event the server holds, once it has answered the page's /history (the burst's events are not replayed)
+    wait_for(lambda: js(page, "window.__tradeobs.gaps") == 1, "the page's /history after the reset")
+    every_held_event_shown(page, srv, "back after a gap")
+    ids = js(page, "window.__tradeobs.eventIds")
+    assert len(ids) == len(set(ids))  # none twice
+    assert len(srv.get("/test/held")) == 2048
+    # the row saying what was missed sits right above the oldest event the server held: what is under it was shown
+    # before the gap, what is above it is every event the server had since
+    page.eval_on_selector("#blotter-wrap", "el => { el.style.maxHeight = 'none'; }")
+    below, above = wait_for(
+        lambda: js(
+            page,
+            """() => { const r = document.querySelector('#blotter tr.gap');
+                 return r && r.nextElementSibling && r.previousElementSibling && [r.nextElementSibling.dataset.id,
+                 r.previousElementSibling.dataset.id]; }""",
+        ),
+        "the row saying what the page did not get",
+    )
+    assert int(below.rsplit("-", 1)[1]) <= last < int(above.rsplit("-", 1)[1]) - 1, (below, last, above)
+    # the blotter's count is of events: the row saying what was missed is not one (it read one more than the page had)
+    wait_for(
+        lambda: js(
+            page,
+            "() => document.getElementById('blotter-note').textContent === "
+            "window.__tradeobs.eventIds.length + ' events'",
+        ),
+        "the blotter counting the events it holds",
+    )
 
 
 def test_a_full_server_is_said_on_the_page_and_its_probes_are_not_counted_as_refused_clients(

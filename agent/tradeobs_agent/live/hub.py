@@ -801,9 +801,12 @@ class LiveHub:
         data: dict[str, Any] = orjson.loads(self.snapshot_json())
         return data
 
-    def history_json(self, events: int = 200) -> bytes:
+    def history_json(self) -> bytes:
+        """The chart points and every event the ring holds (at most ``event_buffer``): a page loaded, or back after a
+        gap longer than the ring, shows each event the server still has (the last 200 only, before: a page back after
+        lunch showed 200 of the 2,048 kept, and nothing said the others were there)."""
         with self._lock:
-            evs = [p for _, _, p in list(self._events)[-events:]]
+            evs = [p for _, _, p in self._events]
             last = self.last_wire_id()
             boot = last.rsplit("-", 1)[0] if last else self.boot
             body = {"boot": boot, "last_id": last, "frames": list(self._history), "events": evs}

@@ -221,9 +221,9 @@
         retryTimer = setTimeout(function () {           // (not at once: a stream refused after a probe let in)
           reopen("reconnecting", "reconnecting");
         }, Math.max(0, 2000 - (performance.now() - tryAt)));
-      } else if (T.status !== "stale" && navigator.onLine !== false) {  // (stale, offline: said until a new one opens)
-        setStatus("reconnecting");                      // the browser retries itself, sending Last-Event-ID
-      }
+      } else if ((T.status !== "stale" || $("status").textContent === lateText) && navigator.onLine !== false) {
+        setStatus("reconnecting");  // the browser retries itself, sending Last-Event-ID (stale, reconnecting and
+      }                             // offline: said until a new one opens; a late stream that errs: reconnecting)
     };
     var mine = es;
     ["frame", "event", "reset"].forEach(function (type) {
@@ -916,13 +916,34 @@
     lb.title = "how late the trading event loop is now in waking its lag monitor (the worst process's); " +
       "TradingEventLoopStalled pages past " + age(stallLimit);
   }
+  // Late: no frame for LATE_MIN s (2 s: twenty frames of a 10 Hz stream), or three of the server's frame periods when
+  // it sends fewer (live_hz, /config's hz: 15 s at 0.2 Hz). The data freshness turns red then and the badge says
+  // "stale" with it: the badge said "connected" for 8 s more, until the watchdog gave up on the stream (10 s, below),
+  // while the freshness next to it was red over numbers that no longer moved. The watchdog still reopens the stream
+  // only after its own limit (a short silence of a busy server is not worth a new connection); a frame that comes
+  // puts the badge back. A check that comes late itself (this page's thread was held: a busy machine, a background
+  // tab's throttled timers) leaves the badge as it is once: the frames queued meanwhile are read first.
+  var LATE_MIN = 2, lateText = "", checkedAt = 0;
+  function lateAfter() {
+    var hz = T.config && T.config.hz;
+    return Math.max(LATE_MIN, hz > 0 ? 3 / hz : 0);
+  }
   function freshness() {  // also on a timer: a stalled stream must show its age growing
     var st = T.state; if (!st) return;
-    var d = st.desk || {}, since = (performance.now() - recvAt) / 1000, stale = (T.config && T.config.stale_after) || 5;
+    var now = performance.now(), held = checkedAt && now - checkedAt > 1000;
+    checkedAt = now;
+    var d = st.desk || {}, since = (now - recvAt) / 1000, stale = (T.config && T.config.stale_after) || 5;
+    var limit = lateAfter(), late = since > limit;
     var parts = ["stream " + age(since)];
     if (d.md_age !== undefined) parts.push("ticks " + age(d.md_age + since));
     if (d.stale) parts.push(d.stale + " stale");
-    kpi("freshness", parts.join(" · "), since > 2 || d.stale || d.md_age + since > stale ? "bad" : "");
+    kpi("freshness", parts.join(" · "), late || d.stale || d.md_age + since > stale ? "bad" : "");
+    if (late && !held && T.status === "connected") {
+      lateText = "stale: no data for over " + nf(0).format(limit) + " s";
+      setStatus("stale", lateText);
+    } else if (!late && T.status === "stale" && lateText && $("status").textContent === lateText) {
+      setStatus("connected");
+    }
   }
 
   // ------------------------------------------------------------------ orders: working, blotter
@@ -1016,12 +1037,15 @@
     return a !== null && a !== body && body.contains(a) && a.matches(":focus-visible");
   }
   // The events that pass the filters, oldest first; the table shows them newest first and only the rows in view.
-  var matched = [], shownN = 0, pausedAt = 0;
+  // The blotter's count is of events: the rows saying what was not received are not (each read as one event more).
+  var matched = [], shownN = 0, pausedAt = 0, gapsMatched = 0, gapsHeld = 0;
+  function gapRows(list) { var n = 0; for (var k = 0; k < list.length; k++) if (list[k]._gap) n++; return n; }
   function blotter() {
     var f = filters(), now = serverNow(), i, ev;
     if (filterDirty) {             // filters changed (or the window slid): filter everything again
       filterDirty = false;
       matched = events.filter(function (e) { return passes(e, f, now); });
+      gapsMatched = gapRows(matched); gapsHeld = gapRows(events);
     } else {                       // only new events
       for (i = 0; i < events.length; i++) if (events[i]._n > shownN) break;
       for (; i < events.length; i++) { ev = events[i]; if (passes(ev, f, now)) matched.push(ev); }
@@ -1043,7 +1067,8 @@
     var newer = matched.length - len;
     var pausedNote = T.paused ? (newer ? newer + " new" : "") : "";
     if ($("paused-note").textContent !== pausedNote) $("paused-note").textContent = pausedNote;
-    var note = len + " event" + (len === 1 ? "" : "s") + (len < events.length ? " of " + events.length : "");
+    var shownEvents = len - gapsMatched, heldEvents = events.length - gapsHeld;
+    var note = shownEvents + " event" + (shownEvents === 1 ? "" : "s") + (shownEvents < heldEvents ? " of " + heldEvents : "");
     if ($("blotter-note").textContent !== note) $("blotter-note").textContent = note;
   }
   function working(st) {
@@ -1294,9 +1319,14 @@
       schedule();
     });
     window.addEventListener("resize", function () { ROW_H = rowHeight(); chartKey = ""; schedule(true); });
-    var lastCount = 0;
+    // Frames over the time since the last count, not over the 2 s asked for: a background tab's timers run once a
+    // minute (Chromium's throttling), and the frames of that minute over 2 s read "300.0 fps" when the trader came
+    // back to a 10 Hz stream.
+    var lastCount = 0, countedAt = performance.now();
     setInterval(function () {
-      $("rate").textContent = ((T.frames - lastCount) / 2).toFixed(1) + " fps"; lastCount = T.frames;
+      var now = performance.now(), secs = (now - countedAt) / 1000;
+      $("rate").textContent = (secs > 0 ? (T.frames - lastCount) / secs : 0).toFixed(1) + " fps";
+      lastCount = T.frames; countedAt = now;
       describeCharts();
     }, 2000);
     setInterval(function () {  // ages move without frames; the time window slides
