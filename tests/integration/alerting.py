@@ -36,6 +36,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -310,6 +311,43 @@ def compose_like_prometheus_config(
 
 
 # --------------------------------------------------------------------------- Alertmanager and a webhook
+
+
+def start_compose_like_prometheus(
+    stack: ExitStack,
+    workdir: Path,
+    collector: Any,
+    am_addr: str,
+    rule_files: list[Path],
+    interval: float,
+    *,
+    extra_targets: Mapping[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[Any, dict[str, str]]:
+    """Debian's Prometheus (stopped with ``stack``) on :func:`compose_like_prometheus_config`: compose's jobs for
+    ``collector`` (its own metrics and its Prometheus exporter), Prometheus itself and the Alertmanager at
+    ``am_addr``, plus ``extra_targets``; the ``rule_files`` evaluated every ``interval`` seconds. Returns it and its
+    targets (``{job: host:port}``)."""
+    from .procs import free_port, start_prometheus
+
+    port = free_port()
+    targets = {
+        "otelcol": collector.metrics_target,
+        "otelcol-exporter": collector.prometheus_exporter_target,
+        "prometheus": f"127.0.0.1:{port}",
+        "alertmanager": am_addr,
+        **(extra_targets or {}),
+    }
+    prom = stack.enter_context(
+        start_prometheus(
+            workdir / "prometheus",
+            compose_like_prometheus_config(targets, am_addr, rule_files, interval),
+            features=("expand-external-labels",),
+            env=env,
+            port=port,
+        )
+    )
+    return prom, targets
 
 
 def render_alertmanager(out: Path, busybox: str, **env: str) -> Path:

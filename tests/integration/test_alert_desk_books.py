@@ -34,15 +34,15 @@ from .alerting import (
     RULES_DIR,
     Timing,
     Webhook,
-    compose_like_prometheus_config,
     load_rules,
     notify_within,
     prometheus_alerts,
     speed_up_rules,
     start_alertmanager,
+    start_compose_like_prometheus,
     wait_notified,
 )
-from .procs import READY_TIMEOUT, free_port, http_ok, prometheus_query, start_collector, start_prometheus, wait_for
+from .procs import READY_TIMEOUT, free_port, http_ok, prometheus_query, start_collector, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -63,21 +63,7 @@ def test_overfill_breach_and_reject_burst_alerts_name_the_strategy_and_venue(tmp
         am_addr, am_config, am = start_alertmanager(tmp_path, webhook.url, factor=FACTOR)
         stack.callback(am.stop)
         rule_files = speed_up_rules(sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL)
-        prom_port = free_port()
-        targets = {
-            "otelcol": collector.metrics_target,
-            "otelcol-exporter": collector.prometheus_exporter_target,
-            "prometheus": f"127.0.0.1:{prom_port}",
-            "alertmanager": am_addr,
-        }
-        prom = stack.enter_context(
-            start_prometheus(
-                tmp_path / "prometheus",
-                compose_like_prometheus_config(targets, am_addr, rule_files, INTERVAL),
-                features=("expand-external-labels",),
-                port=prom_port,
-            )
-        )
+        prom, _ = start_compose_like_prometheus(stack, tmp_path, collector, am_addr, rule_files, INTERVAL)
         running = [collector.proc, am, prom.proc]
         wait_for(
             lambda: http_ok(f"http://{am_addr}/-/ready"), "Alertmanager ready", READY_TIMEOUT, procs=tuple(running)

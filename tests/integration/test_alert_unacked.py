@@ -44,7 +44,6 @@ from .alerting import (
     RULES_DIR,
     Timing,
     Webhook,
-    compose_like_prometheus_config,
     load_rules,
     notify_within,
     over_the_limit_before,
@@ -52,6 +51,7 @@ from .alerting import (
     rfc3339,
     speed_up_rules,
     start_alertmanager,
+    start_compose_like_prometheus,
     wait_notified,
 )
 from .procs import (
@@ -60,7 +60,6 @@ from .procs import (
     http_ok,
     prometheus_query,
     start_collector,
-    start_prometheus,
     wait_for,
 )
 
@@ -99,21 +98,7 @@ def test_an_order_the_venue_never_acknowledges_pages_and_a_healthy_flow_does_not
         )
         limit = _limit(rule_files)
         healthy_seconds, order_ttl = limit + HEALTHY_MARGIN, limit + TTL_MARGIN
-        prom_port = free_port()
-        targets = {
-            "otelcol": collector.metrics_target,
-            "otelcol-exporter": collector.prometheus_exporter_target,
-            "prometheus": f"127.0.0.1:{prom_port}",
-            "alertmanager": am_addr,
-        }
-        prom = stack.enter_context(
-            start_prometheus(
-                tmp_path / "prometheus",
-                compose_like_prometheus_config(targets, am_addr, rule_files, INTERVAL),
-                features=("expand-external-labels",),
-                port=prom_port,
-            )
-        )
+        prom, _ = start_compose_like_prometheus(stack, tmp_path, collector, am_addr, rule_files, INTERVAL)
         running = [collector.proc, am, prom.proc]
         wait_for(
             lambda: http_ok(f"http://{am_addr}/-/ready"), "Alertmanager ready", READY_TIMEOUT, procs=tuple(running)

@@ -40,7 +40,6 @@ from .alerting import (
     RULES_DIR,
     Timing,
     Webhook,
-    compose_like_prometheus_config,
     load_rules,
     notify_within,
     prometheus_alerts,
@@ -49,6 +48,7 @@ from .alerting import (
     seconds,
     speed_up_rules,
     start_alertmanager,
+    start_compose_like_prometheus,
     wait_notified,
 )
 from .procs import (
@@ -61,7 +61,6 @@ from .procs import (
     prometheus_query,
     start_collector,
     start_jaeger,
-    start_prometheus,
     wait_for,
 )
 
@@ -115,22 +114,15 @@ def test_shipped_alerting_on_a_real_pipeline(tmp_path: Path, webhook: Webhook) -
         stack.callback(am.stop)
 
         rule_files = speed_up_rules(sorted(RULES_DIR.glob("*.yml")), tmp_path / "rules", FACTOR, INTERVAL)
-        prom_port = free_port()
-        targets = {
-            "otelcol": collector.metrics_target,
-            "otelcol-exporter": collector.prometheus_exporter_target,
-            "prometheus": f"127.0.0.1:{prom_port}",
-            "alertmanager": am_addr,
-            "node": node_addr,
-        }
-        prom = stack.enter_context(
-            start_prometheus(
-                tmp_path / "prometheus",
-                compose_like_prometheus_config(targets, am_addr, rule_files, INTERVAL),
-                features=("expand-external-labels",),
-                env={"TRADEOBS_RUNBOOK_URL": RUNBOOK},
-                port=prom_port,
-            )
+        prom, targets = start_compose_like_prometheus(
+            stack,
+            tmp_path,
+            collector,
+            am_addr,
+            rule_files,
+            INTERVAL,
+            extra_targets={"node": node_addr},
+            env={"TRADEOBS_RUNBOOK_URL": RUNBOOK},
         )
         running = [collector.proc, jaeger.proc, node, am, prom.proc]
         wait_for(
