@@ -347,6 +347,36 @@ def test_kill_switch_inhibits_noisy_trading_alerts(alertmanager: str) -> None:
 
 
 @pytest.mark.integration
+def test_a_reject_burst_mutes_the_same_books_reject_rate_warning(alertmanager: str) -> None:
+    """A burst of rejects pages at once (TradingOrderRejectBurst, critical) and also drives the 5-minute reject ratio
+    over its limit: TradingOrderRejectRateHigh then warned about the same rejects minutes later. Muted while the burst
+    fires, for the same strategy on the same venue only."""
+    book = {"job": "desk", "trading_mode": "paper", "strategy": "mm"}
+    _post(
+        alertmanager,
+        {"alertname": "TradingOrderRejectBurst", "severity": "critical", **book, "venue": "X"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", **book, "venue": "X"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", **book, "venue": "Y"},
+        {"alertname": "TradingOrderRejectRateHigh", "severity": "warning", **book, "strategy": "arb", "venue": "X"},
+    )
+
+    def states() -> dict[str, list[str]] | None:
+        alerts = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
+        got = {
+            f"{a['labels']['alertname']}/{a['labels']['strategy']}/{a['labels']['venue']}": a["status"]["inhibitedBy"]
+            for a in alerts
+            if a["labels"].get("job") == "desk" and a["labels"]["alertname"].startswith("TradingOrderReject")
+        }
+        return got if len(got) == 4 and got["TradingOrderRejectRateHigh/mm/X"] else None
+
+    got = wait_until(states, "inhibition to apply")
+    assert got["TradingOrderRejectBurst/mm/X"] == []
+    assert got["TradingOrderRejectRateHigh/mm/X"]  # the burst's own book: the same rejects
+    assert got["TradingOrderRejectRateHigh/mm/Y"] == []  # another venue: news
+    assert got["TradingOrderRejectRateHigh/arb/X"] == []  # another strategy: news
+
+
+@pytest.mark.integration
 def test_a_nearly_full_disk_pages_once_not_three_times(alertmanager: str) -> None:
     """Under 5% free, all three disk alerts hold for the same filesystem (< 15%, < 5%, the 24h
     prediction): the critical one is the news, the two warnings about the same mountpoint are not.
@@ -463,7 +493,9 @@ def test_a_strategys_kill_switch_mutes_only_that_strategys_alerts(alertmanager: 
         {"alertname": "TradingFillLatencyP99High", "severity": "warning", "job": "desk"},
         # the burst of kill_switch rejects at risk the engaged strategy's orders make: a consequence too
         {"alertname": "TradingOrderRejectBurst", "severity": "critical", "job": "desk", "strategy": "mm"},
-        {"alertname": "TradingOrderRejectBurst", "severity": "critical", "job": "desk", "strategy": "arb"},
+        # (on another venue than arb's reject-rate warning, which a burst of the same book would mute)
+        {"alertname": "TradingOrderRejectBurst", "severity": "critical", "job": "desk", "strategy": "arb"}
+        | {"venue": "Y"},
     )
 
     def states() -> dict[str, list[str]] | None:
