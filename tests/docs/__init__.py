@@ -39,6 +39,12 @@ Commands
     gateway`` are servers too, each in a terminal of its own: a later server does not stop
     them, the end of their section does (ready: NATS accepts connections, the gateway
     serves its page).
+  * ``otelcol-tradeobs --config ...`` (our collector, run natively) is a server alongside the others too: its
+    listeners (the config's defaults 4317, 4318, 8888, 8889, 13133, 1777, 55679, in commands too) become free
+    ports; ready when its health check answers. A ``tradeobs demo`` sending to it (``TRADEOBS_OTLP_ENDPOINT``) is
+    ready once the collector has its metrics and the spans and log records of the ``file/*`` exporters the
+    collector's command names. At Ctrl-C the collector must not have logged a failed export (a store it retried
+    that is not there): a recipe runs it quietly.
   * ``tradeobs doctor`` checks what is reachable, so it runs with everything up: a real
     collector (otelcol-tradeobs) and a demo service, on free ports; it must exit 0.
   * ``pip install`` lines are not run (they would change the shared environment): the

@@ -29,7 +29,19 @@ _SHELL_WORDS = {"tradeobs", "python3", "python", "curl", "grep", "tail", "head",
 _SERVER_WORDS = {"uvicorn", "gunicorn"}
 # Servers that run alongside the others, each in a terminal of its own (NATS, the fleet gateway): a later server
 # does not stop them; the end of their section does.
-_ALONGSIDE = {"nats-server", "tradeobs live gateway"}
+_ALONGSIDE = {"nats-server", "tradeobs live gateway", "otelcol-tradeobs"}
+# The collector's listeners (collector/otel-collector.yaml's defaults) -> the variables that move them.
+_COLLECTOR_PORTS = {
+    4317: "TRADEOBS_OTLP_GRPC_ENDPOINT",
+    4318: "TRADEOBS_OTLP_HTTP_ENDPOINT",
+    8889: "TRADEOBS_PROMETHEUS_EXPORTER_ENDPOINT",
+    8888: "TRADEOBS_COLLECTOR_METRICS_PORT",
+    13133: "TRADEOBS_HEALTH_CHECK_ENDPOINT",
+    1777: "TRADEOBS_PPROF_ENDPOINT",
+    55679: "TRADEOBS_ZPAGES_ENDPOINT",
+}
+# What the collector logs when it retries a store that is not there: a page's collector must run quietly.
+_COLLECTOR_NOISE = ("Exporting failed", "connection refused", "dial tcp")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S*$")
 
 
@@ -75,6 +87,11 @@ class Server:
         out = self.tail()
         assert self.proc.returncode == 0, f"{self.what}: exit {self.proc.returncode} after Ctrl-C\n{out}"
         assert "Traceback" not in out, f"{self.what}: traceback on Ctrl-C\n{out}"
+        if self.kind == "otelcol-tradeobs":
+            lines = self.log.read_text(errors="replace").splitlines()
+            noise = [ln for ln in lines if any(n in ln for n in _COLLECTOR_NOISE)]
+            shown = "\n".join(noise[:5])
+            assert not noise, f"{self.what}: the collector logged failed exports ({len(noise)} lines)\n{shown}"
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -95,6 +112,7 @@ class PageRun:
     nats_port: int = field(default_factory=free_port)
     nats_http_port: int = field(default_factory=free_port)
     gateway_port: int = field(default_factory=free_port)
+    collector_ports: dict[int, int] = field(default_factory=lambda: {p: free_port() for p in _COLLECTOR_PORTS})
     servers: list[Server] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # `# file: NAME` blocks waiting to be used
     shell_vars: dict[str, str] = field(default_factory=dict)
@@ -112,7 +130,8 @@ class PageRun:
                 shutil.copytree(REPO / d, self.workdir / d, ignore=shutil.ignore_patterns(".env", "backups"))
 
     def run(self) -> None:
-        if any("docker compose" in b.text for b in self.page.blocks if b.lang in ("bash", "sh")):
+        shell = [b.text for b in self.page.blocks if b.lang in ("bash", "sh")]
+        if any("docker compose" in t or "otelcol-tradeobs" in t for t in shell):
             self.prepare_compose()
         section = 0
         try:
@@ -158,6 +177,7 @@ class PageRun:
             4222: self.nats_port,
             8222: self.nats_http_port,
             8765: self.gateway_port,
+            **self.collector_ports,
         }
         for old_port, new_port in ports.items():
             text = re.sub(rf"\b{old_port}\b", str(new_port), text)
@@ -248,6 +268,8 @@ class PageRun:
             return self.docker_compose(block, words[2:])
         if head[:2] == ["tradeobs", "demo"] and "--duration" not in head:
             return self.server(block, command, "tradeobs demo")
+        if first == "otelcol-tradeobs" and "--config" in head:
+            return self.server(block, command, first)
         if first in _SERVER_WORDS or first == "nats-server":
             return self.server(block, command, first)
         if head[:3] == ["tradeobs", "live", "gateway"] and "--help" not in head:
@@ -308,9 +330,17 @@ class PageRun:
     def server(self, block: Block, command: str, what: str) -> None:
         if what not in _ALONGSIDE:
             self.stop_servers(alongside=False)  # one at a time, as in one terminal
-        port = {"nats-server": self.nats_port, "tradeobs live gateway": self.gateway_port}.get(what, self.service_port)
+        port = {
+            "nats-server": self.nats_port,
+            "tradeobs live gateway": self.gateway_port,
+            "otelcol-tradeobs": self.collector_ports[13133],
+        }.get(what, self.service_port)
         words = shlex.split(command)
         env = self.env()
+        if what == "otelcol-tradeobs":  # its listeners on the page's free ports (the config's defaults otherwise)
+            for default, name in _COLLECTOR_PORTS.items():
+                moved = self.collector_ports[default]
+                env[name] = str(moved) if name.endswith("_PORT") else f"127.0.0.1:{moved}"
         if what in ("tradeobs demo", "tradeobs live gateway") and "--port" not in words:
             command += f" --port {port}"
         elif what == "nats-server":
@@ -344,15 +374,26 @@ class PageRun:
             assert proc.poll() is None, f"{server.what}: exited {proc.returncode}\n{server.tail()}"
             if what == "nats-server":
                 return _tcp_ok(port)
-            if what == "tradeobs live gateway":
-                return _http_ok(base + "/")
+            if what in ("tradeobs live gateway", "otelcol-tradeobs"):
+                return _http_ok(base + "/")  # the collector's health_check: 200 once its pipelines run
             if not _http_ok(base + "/readyz"):
                 return False
             if what != "tradeobs demo":
                 return True
             # The page's next commands look at fills and logs: wait until there are some.
             metrics = _http_text(f"http://127.0.0.1:{self.prometheus_port}/metrics")
-            return "trading_orders_filled_total{" in metrics and (self.workdir / "logs" / "execution.jsonl").exists()
+            if not ("trading_orders_filled_total{" in metrics and (self.workdir / "logs" / "execution.jsonl").exists()):
+                return False
+            # Sending to the page's collector: the page then looks at what arrived there, so wait until it has.
+            # Sending to the page's collector: the page then looks at what arrived there, so wait until it has
+            # (the metrics on its Prometheus page, the spans and log records in the files it writes them to).
+            collectors = [s for s in self.servers if s.kind == "otelcol-tradeobs"]
+            if collectors and "TRADEOBS_OTLP_ENDPOINT" in command:
+                page = _http_text(f"http://127.0.0.1:{self.collector_ports[8889]}/metrics")
+                out = self.workdir / ".tradeobs" / "collector"
+                files = [out / f"{n}.jsonl" for n in ("traces", "logs") if f"file/{n}" in collectors[-1].what]
+                return "trading_orders_filled_total{" in page and all(f.exists() and f.stat().st_size for f in files)
+            return True
 
         wait_for(ready, f"{server.what} to serve", limit=LIMIT, interval=0.25)
         self.last_output = log.read_text(errors="replace")

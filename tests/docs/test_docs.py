@@ -234,7 +234,12 @@ def test_what_the_first_ten_minutes_leave_in_the_clone_is_ignored_by_git() -> No
     ``.venv/`` was not ignored, so ``git status`` listed it after the first command (seen following the page)."""
     text = (REPO / "docs" / "first-ten-minutes.md").read_text()
     assert "python3 -m venv .venv" in text
-    made = [".venv/bin/python", "logs/execution.jsonl", "agent/tradeobs.egg-info/PKG-INFO"]
+    made = [
+        ".venv/bin/python",
+        "logs/execution.jsonl",
+        "agent/tradeobs.egg-info/PKG-INFO",
+        ".tradeobs/collector/traces.jsonl",  # the collector run natively (section 6)
+    ]
     res = subprocess.run(["git", "check-ignore", "--no-index", *made], cwd=REPO, capture_output=True, text=True)
     assert sorted(res.stdout.split()) == sorted(made), res.stdout + res.stderr
 

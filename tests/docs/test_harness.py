@@ -96,3 +96,30 @@ def test_nats_and_the_gateway_run_alongside_on_free_ports(tmp_path: Path) -> Non
     ]
     assert run.servers == []  # stopped with Ctrl-C at the end of the section, each exiting 0
     _fails(tmp_path, "```sh\nnats-server -js\n```\n", "without -p")
+
+
+_COLLECTOR = "otelcol-tradeobs --config collector/otel-collector.yaml"
+_DEMO_TO_IT = "TRADEOBS_OTLP_ENDPOINT=http://127.0.0.1:4317 tradeobs demo"
+
+
+def test_the_collector_runs_on_free_ports_and_the_demo_waits_for_its_data(tmp_path: Path) -> None:
+    """docs/first-ten-minutes.md runs our collector natively (no Jaeger, no Loki) with a demo sending to it: the
+    collector's listeners move to free ports, the demo is ready once the collector has its metrics, spans and log
+    records, and the collector must have run quietly (no failed export logged) when Ctrl-C stops it."""
+    files = "TRADEOBS_TRACES_EXPORTERS=[file/traces] TRADEOBS_LOGS_EXPORTERS=[file/logs]"
+    page = (
+        f"# t\n\n```sh\n{files} {_COLLECTOR}\n```\n\n```sh\n{_DEMO_TO_IT}\n"
+        "curl -s http://127.0.0.1:8889/metrics | grep -m 1 trading_orders_filled_total\n"
+        "grep -c resourceSpans .tradeobs/collector/traces.jsonl\n```\n"
+    )
+    run = _run(tmp_path, page)
+    ran = [r.split(": ", 1)[1] for r in run.ran]
+    assert ran[0] == f"{files} {_COLLECTOR} (server)" and ran[1].startswith(f"{_DEMO_TO_IT} --port "), ran
+    assert run.servers == []
+
+
+def test_a_collector_retrying_a_store_that_is_not_there_fails_the_page(tmp_path: Path) -> None:
+    """Its default traces exporter goes to Jaeger (127.0.0.1:14317), which no page runs: the collector logs a failed
+    export every few seconds, which a recipe must not leave a newcomer with."""
+    page = f"# t\n\n```sh\nTRADEOBS_LOGS_EXPORTERS=[file/logs] {_COLLECTOR}\n```\n\n```sh\n{_DEMO_TO_IT}\n```\n"
+    _fails(tmp_path, page, "the collector logged failed exports")

@@ -6,7 +6,9 @@ it ends (how long it lasted, the failed attempts, what was kept and what dropped
 counts in ``tradeobs.agent.exports.failed`` / ``tradeobs.agent.items.dropped``. A flapping collector cannot flood
 the log: at most one outage per exporter is said per :attr:`_Counting.message_interval` (a minute), and the next
 one said counts those that were not. The first outage said in a process is also printed on stderr (and its end)
-when the log does not reach the console, as a configuration problem is.
+when the log does not reach the console, as a configuration problem is. A collector that is down fails every signal
+at once: the outages of the agent's exporters of one endpoint that begin within :data:`_GROUP_MOMENT` of the first
+are said as ONE line naming the signals (:class:`_Group`), not one line per signal in the same words.
 
 A batch of spans or log records the collector refuses as too large (its ``max_recv_msg_size_mib`` /
 ``max_request_body_size``) is no outage: sending it again whole cannot succeed, and kept for retries it held every
@@ -76,7 +78,9 @@ _LIVE: weakref.WeakSet[_Counting] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    """A forked worker starts with empty delivery buffers (the parent's batches are the parent's to send)."""
+    """A forked worker starts with empty delivery buffers (the parent's batches are the parent's to send), and with no
+    outage waiting to be said (the parent's to say; its timer thread is not in the child)."""
+    _groups.clear()
     for exp in list(_LIVE):
         if exp.delivery is not None:
             exp.delivery.after_fork()
@@ -176,6 +180,7 @@ def abandon_unreachable(deadline: float) -> list[str]:
     resolve within its short bound is not given up (it may well answer: :class:`Unresolved`). The others get
     ``deadline`` (a ``time.monotonic()`` value) to deliver what they keep.
     """
+    _say_groups()  # outages that began and wait for the other signals: said before what the shutdown gives up
     checked: dict[str, str | None] = {}
     gone: list[str] = []
     for exp in list(_LIVE):
@@ -207,6 +212,7 @@ def give_up_all() -> None:
     """The shutdown ran out of time: what every exporter still keeps is counted as dropped (``reason="shutdown"``)
     now, on the caller's thread, so nothing the process loses at exit goes uncounted: its batch processor's
     queue (no longer exported), its kept batches and the batch it is sending."""
+    _say_groups()
     for exp in list(_LIVE):
         if exp.batch is not None:
             n = otel_private.batch_abandon(exp.batch)
@@ -262,6 +268,13 @@ _BATCH_SIZE = {"traces": "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "logs": "OTEL_BLRP_MA
 _console_lock = threading.Lock()
 _console_told = False  # the first outage said in this process went to the console (see _Counting._say)
 _console_kinds: set[str] = set()  # failures said in full once per process ("wrong_protocol <host:port>")
+_GROUP_MOMENT = 2.0
+"""Seconds: outages of the agent's exporters of one endpoint beginning this soon after the first are said together."""
+_groups: dict[str, _Group] = {}  # host:port -> the outages beginning there, not said yet (under _console_lock)
+
+
+def _endpoint_of(target: str) -> str:
+    return urllib.parse.urlsplit(target if "//" in target else "//" + target).netloc
 
 
 class _Outage:
@@ -276,6 +289,66 @@ class _Outage:
         self.dropped = 0
         self.said = False  # its beginning was logged (else: one more not said, counted in the next one said)
         self.console = False  # its beginning was printed on stderr: its end is too
+
+
+class _Group:
+    """The outages of one endpoint's exporters (one per signal) that began within :data:`_GROUP_MOMENT` of the first:
+    said as ONE line naming the signals, when every exporter of the agent sending there has failed or the moment is
+    over, whichever comes first. A collector that is down failed every signal at once, and each said the outage in the
+    same words: up to three lines on the console for one fact."""
+
+    __slots__ = ("members", "timer")
+
+    def __init__(self) -> None:
+        # (exporter, its outage, the cause, what happens to its batches, the rest of its line)
+        self.members: list[tuple[_Counting, _Outage, str, str, str]] = []
+        self.timer: threading.Timer | None = None
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _say_group(key: str, group: _Group) -> None:
+    """Say a group's outages as one line (the first exporter's words when it is alone)."""
+    with _console_lock:
+        if _groups.get(key) is not group:
+            return  # said already (complete, recovered, shut down) by another thread
+        del _groups[key]
+    if group.timer is not None:
+        group.timer.cancel()
+    order = list(_ITEMS)  # traces, logs, metrics: the same line however the signals' exports interleaved
+    members = sorted(group.members, key=lambda m: order.index(m[0].signal) if m[0].signal in order else len(order))
+    first = members[0][0]
+    signals = [m[0].signal for m in members]
+    targets = {m[0].target for m in members}
+    target = targets.pop() if len(targets) == 1 else f"{urllib.parse.urlsplit(first.target).scheme or 'http'}://{key}"
+    causes = list(dict.fromkeys(m[2] for m in members))
+    cause = causes[0] if len(causes) == 1 else "; ".join(f"{m[0].signal}: {m[2]}" for m in members)
+    keeps_by: dict[str, list[str]] = {}
+    for m in members:
+        keeps_by.setdefault(m[3], []).append(m[0].signal)
+    keeps = (
+        next(iter(keeps_by))
+        if len(keeps_by) == 1
+        else "; ".join(f"{_and(sigs)}: {what}" for what, sigs in keeps_by.items())
+    )
+    text = (
+        f"tradeobs: cannot export {_and(signals)} to {target} ({cause}): an outage began; the service keeps "
+        f"running, {keeps}; failures are counted in tradeobs.agent.exports.failed"
+    )
+    text += "".join(dict.fromkeys(m[4] for m in members))
+    printed = first._say(text, first=True)
+    for m in members:
+        m[1].console = printed or m[1].console
+
+
+def _say_groups(exp: _Counting | None = None) -> None:
+    """Say now what waits in the groups (all, or only ``exp``'s): at shutdown, or when ``exp`` recovers."""
+    with _console_lock:
+        waiting = [(k, g) for k, g in _groups.items() if exp is None or any(m[0] is exp for m in g.members)]
+    for key, group in waiting:
+        _say_group(key, group)
 
 
 class _Counting:
@@ -318,6 +391,8 @@ class _Counting:
         self._said_refusals: set[str] = set()  # the kinds of refusal said (once per exporter)
         self.rejected = 0  # items the server rejected in the exports it accepted (partial success), this export
         self.rejected_said: str | None = None  # its error_message (made safe to log)
+        self.grouped = False  # built by the agent beside its other signals' exporters: an outage of their endpoint
+        # beginning for several of them at once is said as one line (_Group); set by the builder (providers)
 
     @property
     def check_port(self) -> int:
@@ -660,11 +735,33 @@ class _Counting:
             outage.console = self._say(text, first=False, console=first_here and not on_console()) or outage.console
         elif force:
             outage.console = self._say(text, first=False, console=not on_console()) or outage.console
+        elif self.grouped:
+            self._join_group(outage, error, keeps, text)
         else:
             outage.console = self._say(text, first=True)
 
+    def _join_group(self, outage: _Outage, error: str, keeps: str, text: str) -> None:
+        """The beginning of an outage, said with those of the other signals' exporters of the same endpoint that begin
+        within :data:`_GROUP_MOMENT` (:class:`_Group`)."""
+        key = _endpoint_of(self.target)
+        rest = text.split("; failures are counted in tradeobs.agent.exports.failed", 1)[1]
+        with _console_lock:
+            group = _groups.get(key)
+            if group is None:
+                group = _groups[key] = _Group()
+                group.timer = threading.Timer(_GROUP_MOMENT, _say_group, (key, group))
+                group.timer.daemon = True
+                group.timer.start()
+            group.members.append((self, outage, error, keeps, rest))
+            joined = {id(m[0]) for m in group.members}
+            siblings = [e for e in list(_LIVE) if e.grouped and not e.closed and _endpoint_of(e.target) == key]
+            complete = all(id(e) in joined for e in siblings)
+        if complete:
+            _say_group(key, group)
+
     def _recovered(self) -> None:
         """A successful export after failed ones: the end of the outage, said if its beginning was."""
+        _say_groups(self)  # its beginning first, if it still waits for the other signals
         with self._state:
             outage, self._outage = self._outage, None
             self.last_error = None
@@ -735,6 +832,7 @@ class _Counting:
         if self.closed:
             return
         self.closed = True
+        _say_groups(self)
         if self.delivery is not None:
             self.delivery.close(0.0, deliver=False)
         self.inner_closed = True
@@ -744,6 +842,7 @@ class _Counting:
         if self.closed:  # abandoned already, or shut down twice
             return
         self.closed = True
+        _say_groups(self)  # an outage beginning that waits for the other signals: said before the shutdown's lines
         if self.delivery is not None:
             left = 0.0 if self.deadline is None else self.deadline - time.monotonic()
             self.delivery.close(max(0.0, left))

@@ -213,6 +213,7 @@ def build_tracing(
     if otlp:
         exporter, target = _otlp_exporter(settings, "traces")
         counting = CountingSpanExporter(exporter, "traces", target, selfm, _retry(settings))
+        counting.grouped = True  # its endpoint's outage said once with the other signals' (exporters._Group)
         processor = BatchSpanProcessor(counting, schedule_delay_millis=1000)
         counting.batch = otel_private.batch_processor(processor)
         provider.add_span_processor(processor)
@@ -244,6 +245,7 @@ def build_metrics(
     if otlp:
         exporter, target = _otlp_exporter(settings, "metrics")
         counting = CountingMetricExporter(exporter, "metrics", target, selfm)
+        counting.grouped = True  # its endpoint's outage said once with the other signals' (exporters._Group)
         reader = PeriodicExportingMetricReader(
             counting,
             export_interval_millis=settings.metric_export_interval * 1000,
@@ -346,6 +348,7 @@ def build_logs_provider(
     if otlp:
         exporter, target = _otlp_exporter(settings, "logs")
         counting = CountingLogExporter(exporter, "logs", target, selfm, _retry(settings))
+        counting.grouped = True  # its endpoint's outage said once with the other signals' (exporters._Group)
         log_processor = BatchLogRecordProcessor(counting, schedule_delay_millis=1000)
         counting.batch = otel_private.batch_processor(log_processor)
         provider.add_log_record_processor(log_processor)
