@@ -88,8 +88,44 @@
     if (s < 86400) return Math.floor(s / 3600) + " h";
     return Math.floor(s / 86400) + " d";
   }
-  var CLOCK = new Intl.DateTimeFormat([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  function clock(ts) { return CLOCK.format(new Date(ts * 1000)); }
+  // The one zone of the page's clock times (the blotter's rows, its "not received" rows, the charts' time axes), the
+  // zone the header's "counts since" and the day P&L's label are in: the desk's (the frame's day_tz, its
+  // trading_day_start's zone) when it names one this browser knows, else the browser's own. It is named once, in the
+  // blotter's head ("New York time"). The blotter was in the browser's zone beside "since 17:00 New York": a trader in
+  // London read "fill at 14:03" and could not tell whose 14:03 it was.
+  var zone = { tz: null, name: "", fmt: null, day: null };
+  function zoneName(tz, start) {  // "New York": the place of day_start ("17:00 New York"), else of the IANA name
+    if (start && start !== "mixed" && start.indexOf(" ") > 0) return start.slice(start.indexOf(" ") + 1);
+    return (tz.slice(tz.lastIndexOf("/") + 1) || tz).replace(/_/g, " ");
+  }
+  function setZone(tz, start) {
+    tz = typeof tz === "string" ? tz : "";
+    if (zone.tz === tz) return;
+    var o = { hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit" }, d = { month: "short", day: "numeric" };
+    var own = new Intl.DateTimeFormat().resolvedOptions().timeZone || "", used = "";
+    if (tz) {
+      try { new Intl.DateTimeFormat([], { timeZone: tz }); o.timeZone = d.timeZone = used = tz; }
+      catch (e) { /* a zone this browser does not know: its own time, as without one */ }
+    }
+    zone = { tz: tz, name: used ? zoneName(used, start) : own ? zoneName(own, "") : "local",
+      fmt: new Intl.DateTimeFormat([], o), day: new Intl.DateTimeFormat([], d) };
+    var title = "times in " + (used ? used + ", the desk's trading day's zone (trading_day_start)" :
+      (own || "this browser's zone") + ", this browser's zone (no trading_day_start zone)");
+    var el = $("blotter-zone");
+    el.textContent = zone.name + " time";
+    el.title = title;
+    $("blotter").tHead.rows[0].cells[0].title = title;
+    events.forEach(function (ev) { delete ev._clock; delete ev._html; });  // rows already written: in the new zone
+    filterDirty = true; chartKey = "";
+  }
+  function clock(ts) { return zone.fmt.format(new Date(ts * 1000)); }
+  function clockDay(ts) { return zone.day.format(new Date(ts * 1000)); }
+  // From when to when the page got no event: with the dates when the two are on different days in the page's zone
+  // ("from Dec 6 16:55:00 to Dec 7 09:10:00"): "from 16:55:00 to 09:10:00" read as a negative span, or as today.
+  function span2(since, until) {
+    if (clockDay(since) === clockDay(until)) return "from " + clock(since) + " to " + clock(until);
+    return "from " + clockDay(since) + " " + clock(since) + " to " + clockDay(until) + " " + clock(until);
+  }
   // Replace an element's HTML only when it changed: an unchanged table costs no layout.
   // Maps keyed by names from the data (symbols, order ids, services...) have no prototype: a key "__proto__" or
   // "constructor" is then a key like any other, never Object.prototype (writing to that broke every object on the page).
@@ -437,7 +473,7 @@
     var until = firstHeld ? firstHeld.ts : serverNow();
     if (since && until > since) {
       var gap = { id: "gap-" + T.resets, kind: "gap", ts: since, _gap: true, _n: ++eventN,
-        _text: "events from " + clock(since) + " to " + clock(until) + " not received (" + lost + ")" };
+        _since: since, _until: until, _lost: lost };
       events.splice(at++, 0, gap);
       T.gaps = (T.gaps || 0) + 1;
     }
@@ -1012,7 +1048,7 @@
   }
   function eventRow(ev, now) {
     if (ev._gap) return '<tr class="gap" data-gap="' + esc(ev.id) + '"><td>' + clock(ev.ts) + '</td><td colspan="10">' +
-      txt(ev._text) + "</td></tr>";
+      txt("events " + span2(ev._since, ev._until) + " not received (" + ev._lost + ")") + "</td></tr>";
     // A cancel of what a partly filled order had left: the row's qty is the order's, so say what was cancelled (a
     // 10-lot filled 4 read "cancel 10", as if nothing had filled).
     var part = ev.kind === "cancel" && ev.filled_qty > 0 && ev.qty > ev.filled_qty ?
@@ -1153,6 +1189,8 @@
     var st = T.state;
     if (!st) return;
     T.draws++;
+    var a = st.account || {};
+    setZone(a.day_start === "mixed" ? "" : a.day_tz, a.day_start);  // before the charts' and the blotter's times
     measure();
     if (symListDirty) {
       symListDirty = false;
@@ -1553,6 +1591,7 @@
   }
 
   ROW_H = rowHeight();
+  setZone("", "");
   loadSelection();
   bind();
   T.role = "alone";
