@@ -848,6 +848,15 @@ def test_a_shutdown_held_by_a_collector_that_never_answers_says_so_once_and_no_l
     finally:
         hole.close()
     assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr, proc.stderr
+    if sys.version_info[:3] in ((3, 12, 0), (3, 12, 1)):
+        # These refuse a new thread in an atexit handler (the script's shutdown at exit): there is no bound to run
+        # out of (providers.call_bounded runs the steps in place, each bounded by its own timeouts), and the sends
+        # the shutdown makes fail as outages. What the collector never got is still counted.
+        assert "did not finish within" not in proc.stderr, proc.stderr
+        assert "nothing kept for the local files" not in proc.stderr, proc.stderr
+        assert re.search(r"tradeobs shutdown: \d+ spans not delivered to ", proc.stderr), proc.stderr
+        return
     said = [ln for ln in proc.stderr.splitlines() if "did not finish within" in ln]
     assert len(said) == 1, proc.stderr
     assert said[0].startswith("tradeobs shutdown did not finish within its bound"), said

@@ -745,18 +745,25 @@ class _Counting:
         within :data:`_GROUP_MOMENT` (:class:`_Group`)."""
         key = _endpoint_of(self.target)
         rest = text.split("; failures are counted in tradeobs.agent.exports.failed", 1)[1]
+        waits = True
         with _console_lock:
             group = _groups.get(key)
             if group is None:
                 group = _groups[key] = _Group()
-                group.timer = threading.Timer(_GROUP_MOMENT, _say_group, (key, group))
-                group.timer.daemon = True
-                group.timer.start()
+                timer = threading.Timer(_GROUP_MOMENT, _say_group, (key, group))
+                timer.daemon = True
+                try:
+                    timer.start()
+                    group.timer = timer
+                except RuntimeError:
+                    # No new thread at interpreter shutdown (Python 3.12+ refuses one in an atexit handler, where an
+                    # export failing in the last flush begins its outage): said at once, not after the moment.
+                    waits = False
             group.members.append((self, outage, error, keeps, rest))
             joined = {id(m[0]) for m in group.members}
             siblings = [e for e in list(_LIVE) if e.grouped and not e.closed and _endpoint_of(e.target) == key]
             complete = all(id(e) in joined for e in siblings)
-        if complete:
+        if complete or not waits:
             _say_group(key, group)
 
     def _recovered(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -83,4 +84,45 @@ def test_a_collector_that_is_down_is_said_in_one_line_naming_every_signal(
     finally:
         logging.getLogger("tradeobs").removeHandler(handler)
         for provider in (tracing, logs, meters):
+            provider.shutdown()
+
+
+class _NoThreadAtShutdown(threading.Timer):
+    def start(self) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+
+def test_an_outage_beginning_at_interpreter_shutdown_is_said_at_once(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script's last flush runs in an atexit handler, where Python 3.12+ starts no new thread: the timer that waits
+    for the other signals could not start, and the outage was an internal error instead of its line (seen on 3.12:
+    "tradeobs internal error at delivery.traces: RuntimeError(\"can't create new thread at interpreter shutdown\")",
+    and no line saying the shutdown ran out of its bound). Now said at once, alone."""
+    monkeypatch.setattr(exporters, "_console_told", False)
+    monkeypatch.setattr(exporters, "on_console", lambda: False)
+    monkeypatch.setattr(exporters, "_GROUP_MOMENT", 3600.0, raising=False)
+    monkeypatch.setattr(exporters.threading, "Timer", _NoThreadAtShutdown)
+    endpoint = dead_endpoint()
+    settings, _ = resolve_settings(otlp_endpoint=endpoint, otlp_protocol="grpc", otlp_timeout=1.0)
+    selfm = Registry().self_metrics
+    resource = Resource.create({"service.name": "one-line-at-exit"})
+    tracing = providers.build_tracing(settings, resource, selfm)
+    logs = providers.build_logs_provider(settings, resource, selfm)  # a sibling that never fails: the group waits
+    printed: list[str] = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="tradeobs"):
+            tracing.get_tracer("t").start_span("order").end()
+            tracing.force_flush(2_000)
+
+            def said() -> bool:
+                printed.extend(capsys.readouterr().err.splitlines())
+                return any("cannot export" in line for line in printed)
+
+            wait_for(said, "the outage to be said at once", limit=60)
+        outage = [line for line in printed if "cannot export" in line]
+        assert len(outage) == 1 and outage[0].startswith("tradeobs: cannot export traces to "), printed
+        assert not [r for r in caplog.records if "internal error" in r.getMessage()], caplog.text
+    finally:
+        for provider in (tracing, logs):
             provider.shutdown()
