@@ -120,6 +120,12 @@ def test_the_blotters_times_are_in_the_zone_the_header_names(
     settle(page, ROWS, want)
     title = page.locator("#blotter thead th").first.get_attribute("title")
     assert title is not None and title.startswith(f"times in {'America/New_York' if account else 'Europe/London'}")
+    # what a screen reader hears on the header (its description, made from the first title): the same zone
+    described = page.evaluate(
+        "() => { const th = document.querySelector('#blotter thead th');"
+        " const d = document.getElementById(th.getAttribute('aria-describedby')); return d && d.textContent; }"
+    )
+    assert described == title, (described, title)
     if account:  # the header's "since" in the same zone, named the same
         assert page.locator("#kpi-day-label").inner_text() == "P&L since 17:00 New York"
 

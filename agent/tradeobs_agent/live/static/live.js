@@ -114,7 +114,9 @@
     var el = $("blotter-zone");
     el.textContent = zone.name + " time";
     el.title = title;
-    $("blotter").tHead.rows[0].cells[0].title = title;
+    var th = $("blotter").tHead.rows[0].cells[0], tip = th.querySelector('span[id^="tip-"]');
+    th.title = title;
+    if (tip) tip.textContent = title;  // its description for a screen reader (made once from the first title, below)
     events.forEach(function (ev) { delete ev._clock; delete ev._html; });  // rows already written: in the new zone
     filterDirty = true; chartKey = "";
   }
