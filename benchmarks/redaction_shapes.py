@@ -21,19 +21,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._redaction_ab import main
+from benchmarks._redaction_ab import DEMO_LINES, main
 
-LINES = [
-    "signal AAPL buy qty=100 px=187.25 strategy=mean-reversion",
-    "order 61e69015-8549-4bfd-b9c3-01e75de48cd5 submitted AAPL buy 100 @ 187.25 client_order_id=cid-42",
-    "fill order_id=ORD-20240102-000123 symbol=MSFT side=sell qty=50 px=402.10 venue=SIM",
-    "risk rejected order 7f3c2a1e-0d4b-4c8e-9a6f-2b1d3e4f5a6b: peak drawdown 2.1% > 2.0%",
-    "market data break on NVDA, resubscribing (trace 4bf92f3577b34da6a3ce929d0e0e4736)",
-    "position TSLA qty=-20 avg=251.30 unrealized=-132.50 realized=48.00",
-    "heartbeat ok latency_ms=3.2 take_profit=1.5 stop_loss=0.8",
-    "GET /v2/orders?status=open&limit=50 200 12ms",
-    "ws connected wss://stream.binance.com:9443/ws/btcusdt@trade design=v2 signed=true",
-]
+LINES = DEMO_LINES
 SECRET = "API key PKABCDEF1234567890XY rejected"
 
 
