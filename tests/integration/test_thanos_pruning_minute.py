@@ -20,26 +20,33 @@ survives all four starts fewer than once in 10,000 attempts (it failed 16 attemp
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 
+from .procs import wait_for
 from .thanos import ReceiveNode, ThanosStore, local_midnight_zone, start_thanos
 
 
 def _pruned_at_start(node: ReceiveNode, passes: int) -> None:
     """The node (its ``passes``-th start) ran its pruning pass at start, is up, has not panicked and is ready."""
     assert node.proc is not None
-    # pruning runs at start, beside the opening of the tenant's TSDB: give the pass time to finish.
-    deadline = time.monotonic() + 20
-    text = ""
-    while time.monotonic() < deadline:
-        text = node.proc.log_path.read_text(errors="replace")  # every start of the node appends to it
-        if text.count("Pruning job completed") >= passes:
-            break
-        time.sleep(0.2)
-    node.proc.check_alive()
-    tail = node.proc.log_tail()
+    proc = node.proc
+
+    def log() -> str:
+        return proc.log_path.read_text(errors="replace")  # every start of the node appends to it
+
+    # pruning runs at start, beside the opening of the tenant's TSDB: give the pass time to finish (a node that exits
+    # meanwhile fails at once, with its log).
+    wait_for(
+        lambda: log().count("Pruning job completed") >= passes,
+        f"node {node.index}'s pruning pass at start {passes}",
+        timeout=20,
+        interval=0.2,
+        procs=(proc,),
+    )
+    text = log()
+    proc.check_alive()
+    tail = proc.log_tail()
     assert text.count("Running pruning job") >= passes, f"node {node.index} did not prune at start {passes}:\n{tail}"
     assert text.count("Pruning job completed") >= passes, tail
     assert "panic:" not in text, tail
