@@ -664,6 +664,29 @@ def test_time_axes_show_clock_times_inside_the_chart(
     assert all(inside for _, _, inside in got), got
 
 
+def test_no_two_time_ticks_read_the_same_clock_time(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    """The time labels are whole seconds, but uPlot chose its ticks by the room it had: a wide chart with a few seconds
+    of data got a tick every 0.5 s or 0.2 s, and the axis read "11:19:19 11:19:19 11:19:20 11:19:20" (the demo's first
+    seconds on a 1400 px desk). The ticks are now whole seconds or more apart, so each label is a different time."""
+    srv = live_server()
+    page = browser_page
+    for frames in (12, 30, 60):  # about 1, 3 and 6 s of points: the spans where sub-second ticks were picked
+        open_page(page, srv, frames=frames)
+        got = js(
+            page,
+            """() => ['price', 'pnl', 'latency'].map(k => {
+              const a = window.__tradeobs.axes['chart-' + k + ':x'];
+              return [k, a.splits, a.labels];
+            })""",
+        )
+        for chart, splits, labels in got:
+            shown = [(s, label) for s, label in zip(splits, labels, strict=True) if label]
+            assert shown, (frames, chart, splits)
+            steps = {round(b[0] - a[0], 6) for a, b in itertools.pairwise(shown)}
+            assert all(step >= 1 for step in steps), (frames, chart, steps, labels)
+            assert len({label for _, label in shown}) == len(shown), (frames, chart, labels)
+
+
 def test_a_wall_clock_stepped_back_keeps_the_charts_time_axis_in_order(
     live_server: Callable[..., LiveProcess], browser_page: Any
 ) -> None:

@@ -519,6 +519,9 @@
 
   // The time axis: each tick's clock time ("10:44:05"). uPlot's default put ":05" on each tick and a date line under
   // the first one, which the chart's left edge cut ("/5/26 10:44am"); a live minute needs no date.
+  // Whole seconds or more between ticks: uPlot picked ticks by the room alone, and a wide chart with a few seconds of
+  // points got one every 0.5 s or 0.2 s, each labelled with its whole second ("11:19:19 11:19:19 11:19:20").
+  var TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400];
   function timeValues(id) {
     return function (u, splits) {
       var out = splits.map(function (v) { return v === null ? "" : clock(v); });
@@ -571,7 +574,8 @@
       width: Math.max(300, el.clientWidth || 600), height: 200,
       series: [{}].concat(ser),
       axes: [
-        { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: timeValues(id), space: 70 },
+        { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: timeValues(id), space: 70,
+          incrs: TIME_INCRS },
         { stroke: "#9aa4b1", grid: { stroke: "#262c34" }, font: AXIS_FONT, values: axisValues(id, kind), size: axisSize(),
           gap: 5, ticks: { size: 6, stroke: "#262c34" } }
       ],
