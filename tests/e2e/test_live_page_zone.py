@@ -80,6 +80,14 @@ def open_page(
     return page
 
 
+def shown(t: float, zone: ZoneInfo, now: float) -> str:
+    """A blotter row's time as the page writes it in ``zone``: with the date ("Dec 6 23:59:55") when ``t`` is on
+    another day than ``now`` there (a row from before the desk's midnight read as today's time)."""
+    at, today = dt.datetime.fromtimestamp(t, zone), dt.datetime.fromtimestamp(now, zone)
+    clock = at.strftime("%H:%M:%S")
+    return clock if at.date() == today.date() else f"{at:%b} {at.day} {clock}"
+
+
 def settle(page: Any, script: str, want: Any) -> None:
     """Waits until ``script`` reads ``want`` on the page; if it never does, says what it read last."""
     seen: list[Any] = [None]
@@ -116,7 +124,7 @@ def test_the_blotters_times_are_in_the_zone_the_header_names(
     page = open_page(
         device_page, live_server(), now, frames_stream(frame(now, account)), [[fill(1, first), fill(2, second)]]
     )
-    want = [name + " time", [dt.datetime.fromtimestamp(t, zone).strftime("%H:%M:%S") for t in (second, first)]]
+    want = [name + " time", [shown(t, zone, now) for t in (second, first)]]
     settle(page, ROWS, want)
     title = page.locator("#blotter thead th").first.get_attribute("title")
     assert title is not None and title.startswith(f"times in {'America/New_York' if account else 'Europe/London'}")
@@ -178,11 +186,33 @@ def test_the_not_received_row_dates_a_gap_across_a_day(
     page = open_page(device_page, live_server(), until + 5, stream, [[before], [before, after]], width=390)
     got = """() => { const r = document.querySelector('#blotter tr.gap');
                      return r && [r.cells[0].textContent, r.cells[1].textContent]; }"""
-    want = [
-        dt.datetime.fromtimestamp(since, zone).strftime("%H:%M:%S"),
-        f"events from {words} not received (the server no longer had them)",
-    ]
+    # the row's own time: of the day of the last frame the page got (the server's day as the page knows it)
+    want = [shown(since, zone, since), f"events from {words} not received (the server no longer had them)"]
     settle(page, got, want)
     # on a phone the row is one line, its words whole in the blotter's sideways-scrolling box
     cell = page.locator("#blotter tr.gap td").nth(1)
     assert cell.evaluate("td => td.scrollWidth <= td.clientWidth"), "the row's words cut"
+
+
+def test_rows_of_a_day_that_ended_while_the_page_was_open_get_their_date(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any]
+) -> None:
+    """The blotter keeps a row's time once written: a page left open over the desk's midnight went on showing the
+    evening's fills as times only, under the new day's, each read as today's. When the server's day changes, the rows
+    of the day before are written again with their date."""
+    evening, midnight = ts(2026, 12, 6, 23, 59, 0, NY), ts(2026, 12, 7, 0, 0, 0, NY)
+    phase = {"after": False}
+
+    def stream(route: Any) -> None:
+        # before midnight: one frame, then the stream ends and the page reconnects (retry 200 ms) until the test
+        # moves the server past midnight, when the next connection's frame is of the new day
+        at, seq = (midnight + 30, 2) if phase["after"] else (midnight - 30, 1)
+        body = frames_stream(frame(at, DESK) | {"seq": seq}).replace("retry: 600000", "retry: 200", 1)
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
+
+    page = open_page(device_page, live_server(), midnight - 30, "", [[fill(1, evening)]])
+    page.unroute("**/telemetry/stream*")
+    page.route("**/telemetry/stream*", stream)
+    settle(page, ROWS, ["New York time", ["23:59:00"]])
+    phase["after"] = True
+    settle(page, ROWS, ["New York time", ["Dec 6 23:59:00"]])

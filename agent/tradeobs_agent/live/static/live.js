@@ -108,7 +108,7 @@
       catch (e) { /* a zone this browser does not know: its own time, as without one */ }
     }
     zone = { tz: tz, name: used ? zoneName(used, start) : own ? zoneName(own, "") : "local",
-      fmt: new Intl.DateTimeFormat([], o), day: new Intl.DateTimeFormat([], d) };
+      fmt: new Intl.DateTimeFormat([], o), day: new Intl.DateTimeFormat([], d), today: "" };
     var title = "times in " + (used ? used + ", the desk's trading day's zone (trading_day_start)" :
       (own || "this browser's zone") + ", this browser's zone (no trading_day_start zone)");
     var el = $("blotter-zone");
@@ -122,6 +122,10 @@
   }
   function clock(ts) { return zone.fmt.format(new Date(ts * 1000)); }
   function clockDay(ts) { return zone.day.format(new Date(ts * 1000)); }
+  // A row's time, with its date when it is not of today in the page's zone ("Dec 6 23:59:55"): a desk that runs
+  // overnight kept yesterday's fills in the blotter under today's, each read as today's time. Today is the server's
+  // (the frames' clock); the rows' cached times are written again when it changes (blotter()).
+  function stamp(ts) { var d = clockDay(ts); return d === zone.today ? clock(ts) : d + " " + clock(ts); }
   // From when to when the page got no event: with the dates when the two are on different days in the page's zone
   // ("from Dec 6 16:55:00 to Dec 7 09:10:00"): "from 16:55:00 to 09:10:00" read as a negative span, or as today.
   function span2(since, until) {
@@ -1053,7 +1057,7 @@
       link("order", orderHref(oid, trace, ts), "order", "order drill-down dashboard", "order dashboard of " + what);
   }
   function eventRow(ev, now) {
-    if (ev._gap) return '<tr class="gap" data-gap="' + esc(ev.id) + '"><td>' + clock(ev.ts) + '</td><td colspan="10">' +
+    if (ev._gap) return '<tr class="gap" data-gap="' + esc(ev.id) + '"><td>' + stamp(ev.ts) + '</td><td colspan="10">' +
       txt("events " + span2(ev._since, ev._until) + " not received (" + ev._lost + ")") + "</td></tr>";
     // A cancel of what a partly filled order had left: the row's qty is the order's, so say what was cancelled (a
     // 10-lot filled 4 read "cancel 10", as if nothing had filled).
@@ -1063,7 +1067,7 @@
       part ? (ev.reason ? part + ", " + ev.reason : part) :
       ev.reason || ev.message || (ev.kind === "order" ? ev.order_type : "") || "";
     if (ev.order_id) detail = detail ? detail + " · " + ev.order_id : ev.order_id;
-    var when = ev._clock || (ev._clock = clock(ev.ts || 0)), what = ev.kind + " " + (ev.order_id || "") + " at " + when;
+    var when = ev._clock || (ev._clock = stamp(ev.ts || 0)), what = ev.kind + " " + (ev.order_id || "") + " at " + when;
     return '<tr class="' + esc(ev.kind) + '" data-id="' + esc(ev.id) + '"><td>' + when +
       "</td><td>" + txt(ev.kind) + "</td><td>" + txt(ev.strategy || "") + "</td><td>" + txt(ev.venue || "") + "</td><td>" +
       txt(ev.symbol || "") + "</td><td>" + txt(ev.side || "") + "</td><td>" + qty(ev.qty) + "</td><td>" + price(ev.price) +
@@ -1083,7 +1087,11 @@
   var matched = [], shownN = 0, pausedAt = 0, gapsMatched = 0, gapsHeld = 0;
   function gapRows(list) { var n = 0; for (var k = 0; k < list.length; k++) if (list[k]._gap) n++; return n; }
   function blotter() {
-    var f = filters(), now = serverNow(), i, ev;
+    var f = filters(), now = serverNow(), i, ev, today = clockDay(now);
+    if (today !== zone.today) {  // a new day (or zone): yesterday's rows get their date
+      zone.today = today;
+      events.forEach(function (e) { delete e._clock; delete e._html; });
+    }
     if (filterDirty) {             // filters changed (or the window slid): filter everything again
       filterDirty = false;
       matched = events.filter(function (e) { return passes(e, f, now); });
