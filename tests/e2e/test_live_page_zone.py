@@ -216,3 +216,22 @@ def test_rows_of_a_day_that_ended_while_the_page_was_open_get_their_date(
     settle(page, ROWS, ["New York time", ["23:59:00"]])
     phase["after"] = True
     settle(page, ROWS, ["New York time", ["Dec 6 23:59:00"]])
+
+
+@pytest.mark.parametrize("desk", ["new-york", "none"])
+def test_the_charts_time_axes_are_in_the_zone_the_header_names(
+    live_server: Callable[..., LiveProcess], device_page: Callable[..., Any], desk: str
+) -> None:
+    """The charts' time ticks are read in the page's one zone: the desk's (New York) in a London browser, else the
+    browser's. Each label is checked against the tick's instant in that zone, computed here."""
+    zone, account = (NY, DESK) if desk == "new-york" else (LONDON, {})
+    start = ts(2026, 12, 7, 9, 30, 0, NY)
+    frames = [frame(start + k, account) | {"seq": k + 1} for k in range(12)]
+    page = open_page(device_page, live_server(), start + 12, frames_stream(*frames), [[]])
+    axis = "() => { const a = window.__tradeobs.axes['chart-latency:x']; return a ? [a.splits, a.labels] : null; }"
+    wait_for(lambda: bool((page.evaluate(axis) or [[], []])[1]), "the latency chart's time ticks")
+    splits, labels = page.evaluate(axis)
+    pairs = [(s, label) for s, label in zip(splits, labels, strict=True) if label]
+    assert pairs, (splits, labels)
+    for at, label in pairs:
+        assert label == dt.datetime.fromtimestamp(at, zone).strftime("%H:%M:%S"), (at, label, zone)
