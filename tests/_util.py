@@ -65,9 +65,19 @@ def free_port() -> int:
     raise RuntimeError(f"no free port left in {pool.start}-{pool.stop - 1}")
 
 
+_held: list[socket.socket] = []
+
+
 def dead_endpoint() -> str:
-    """A loopback URL where nothing listens (the port was free a moment ago, so connects are refused)."""
-    return f"http://127.0.0.1:{free_port()}"
+    """A loopback URL where nothing listens, for as long as this process runs: its port is held by a socket that is
+    bound and never listens, so connects are refused (RST) and no other process can bind it. Before, the port was
+    only free a moment ago, and once a gRPC server of another test took it: the "dead" collector answered
+    UNIMPLEMENTED."""
+    port = free_port()
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # no SO_REUSEADDR: the bind stays exclusive
+    held.bind(("127.0.0.1", port))
+    _held.append(held)
+    return f"http://127.0.0.1:{port}"
 
 
 def ended_spans(n: int) -> list[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests import _util
@@ -15,3 +17,16 @@ def test_free_port_never_hands_out_a_port_browsers_refuse(monkeypatch: pytest.Mo
     monkeypatch.setattr(_util, "_handed_out", set())
     got = [_util.free_port() for _ in range(4)]
     assert 10080 not in got and sorted(got) == [10078, 10079, 10081, 10082]
+
+
+def test_a_dead_endpoint_refuses_connects_and_no_server_can_take_its_port() -> None:
+    """The dead endpoint's port was only free a moment ago: once a gRPC server of another test took it, and the
+    "dead" collector answered UNIMPLEMENTED. Its port is now held, bound and never listening, for the run."""
+    url = _util.dead_endpoint()
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+        client.connect(("127.0.0.1", port))
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listeners set it
+        with pytest.raises(OSError, match="in use"):
+            server.bind(("127.0.0.1", port))
