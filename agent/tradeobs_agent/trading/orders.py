@@ -54,6 +54,7 @@ from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanCo
 
 from .._errors import internal_error
 from ..metrics import BoundCounter, BoundHistogram
+from . import contracts as _contracts
 from ._journal import Apply
 from ._scope import OrderScope, wrap
 from ._spans import StepSpans
@@ -830,7 +831,9 @@ class OrderTrace:
         if over:  # per strategy and venue, as the order's other counters: which book is past what it asked for
             s.overfilled.add(1)
         s.fill_quantity.add(q)
-        s.fill_notional.add(q * (p if p >= 0.0 else -p))  # a spread's negative price: its value's magnitude
+        # A spread's negative price: its value's magnitude; times the contract's multiplier (contracts.py)
+        value = q * (p if p >= 0.0 else -p)
+        s.fill_notional.add(value * _contracts.multiplier(self.symbol) if _contracts._MULTIPLIERS else value)
         leaves = self.qty - filled if not complete else 0.0
         self._event(
             "fill",

@@ -48,6 +48,7 @@ from .._version import __version__
 from ..exceptions import TradeObsConfigError
 from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, get_registry
 from . import _loopwatch, _scope, defaults
+from . import contracts as _contracts
 from ._journal import Apply, get_journal
 from ._loopwatch import LoopWatch
 from ._spans import StepSpans
@@ -896,11 +897,18 @@ class TradingTelemetry:
             self._money, symbol, lambda: _MoneySeries(self.instruments, text(symbol), self.strategy, self.venue)
         )
 
+    def instrument(self, symbol: str, *, multiplier: float) -> None:
+        """Declare ``symbol``'s contract multiplier (``tt.instrument("ESZ6", multiplier=50)``): its notionals are
+        ``qty * price * multiplier``. The process's table, for every object (:mod:`.contracts`): raises
+        :class:`~tradeobs_agent.exceptions.TradeObsConfigError` for a multiplier that is no finite number > 0 or
+        one other than the symbol's declared one."""
+        _contracts.instrument(symbol, multiplier=multiplier)
+
     def position(self, symbol: str, qty: float, price: float, avg_price: float | None = None) -> None:
-        """Position quantity and notional (qty * price, ``price`` the mark) for ``symbol``; gross and net exposure
-        follow. ``avg_price``, the position's average entry price, is shown by the live view and exported; ``None``
-        leaves the last one. A flat position (``qty`` 0) has none: its series has no value (no sample, no OTLP
-        point) until a position reports one again."""
+        """Position quantity and notional (qty * price * the symbol's contract multiplier, ``price`` the mark, see
+        :meth:`instrument`) for ``symbol``; gross and net exposure follow. ``avg_price``, the position's average
+        entry price, is shown by the live view and exported; ``None`` leaves the last one. A flat position (``qty``
+        0) has none: its series has no value (no sample, no OTLP point) until a position reports one again."""
         entry: Position = (TradingTelemetry._on_position, self, symbol, qty, price, avg_price)
         self.record(entry)
 
@@ -911,7 +919,9 @@ class TradingTelemetry:
             self.invalid("position", qty if q is None else price)
             return
         q += 0.0  # -0.0 (round(-0.004, 2), -qty of a flat book) is flat: 0, not a "-0" on /metrics and in Grafana
-        notional = q * p + 0.0  # 0.0 * a price below zero is -0.0 too
+        # The contract's multiplier (contracts.py): 2 ES at 5,000 are 500,000 of notional, not 10,000. One dict lookup,
+        # and none until a contract is declared.
+        notional = (q * p * _contracts.multiplier(symbol) if _contracts._MULTIPLIERS else q * p) + 0.0  # -0.0: 0
         if not -_INF < notional < _INF:
             # Past any float (1e200 x 1e200): no position. Kept, it set the quantity without its notional, and its
             # infinite notional made every later gross and net exposure infinite, dropped at each collection: they
