@@ -178,6 +178,8 @@ _ALLOWED = {
     "the order's filled quantity, is the venue's resend (not recorded again)",
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
+    "retire_open_position": "a symbol is retired (tt.retire) once its position is flat: report it flat first, "
+    "tt.position(symbol, 0, price) (its market data is retired; its position stays shown, and in the exposure)",
     "side": "a side is buy, b, long, buy_to_cover, buy to cover or cover (a buy) or sell, s, short, sell_short, sell "
     "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, "
     "2, 4, 5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's",
@@ -310,6 +312,8 @@ MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], 
 """(handler, tt, symbols, open)"""
 Reused: TypeAlias = tuple[Apply, "TradingTelemetry", OrderTrace, bool]
 """(handler, tt, the open order of that id, whether the new signal has its very terms)"""
+Retire: TypeAlias = tuple[Apply, "TradingTelemetry", object]
+"""(handler, tt, symbol)"""
 Refresh: TypeAlias = tuple[Apply, "TradingTelemetry"]
 """(handler, tt): before a collection (staleness, exposure, expiry, queue size)."""
 Close: TypeAlias = tuple[Apply, "TradingTelemetry"]
@@ -965,6 +969,44 @@ class TradingTelemetry:
             pass  # unhashable symbol: its own series (above) still got the values
         self._gross.set(self._gross_v)
         self._net.set(self._net_v)
+
+    def retire(self, symbol: str) -> None:
+        """``symbol`` is no longer traded: a contract that expired or was rolled out of (ESZ6 after the roll to
+        ESH7), a delisted stock. Its market data series go (price, time of the last tick, staleness, session: no
+        sample, so ``TradingMarketDataStale`` does not page for a contract that will never tick again, and the live
+        view does not count it stale), and so do its position's quantity and notional when the position is flat
+        (report it flat first; an open position stays, counted as ``reason="retire_open_position"``: the desk
+        still holds it). Its P&L series stay (the P&L realized in it is the day's), and so do its counters. A
+        later tick or position of the symbol brings its series back."""
+        entry: Retire = (TradingTelemetry._on_retire, self, symbol)
+        self.record(entry)
+
+    def _on_retire(self, e: Retire) -> None:
+        _, _, symbol = e
+        try:
+            st = self._syms.pop(symbol, None)
+            m = self._money.get(symbol)
+        except TypeError:  # unhashable: nothing kept by it
+            return
+        label = defaults.symbol_label(text(symbol))
+        if label is not defaults.OTHER:  # "other" is the series of every folded symbol: not one symbol's to retire
+            if st is not None:
+                for g in (st.price, st.staleness, st.last_tick):
+                    g.unset()
+            self.instruments.session_open.unset({"symbol": label})
+        if m is None or m.folded:
+            return
+        qty = m.position_qty.value
+        if qty:
+            self.invalid("retire_open_position", f"{label}: {qty:g}", True)
+            return
+        m.position_qty.unset()
+        m.position_notional.unset()
+        m.avg_price.unset()
+        old = self._notional.pop(symbol, None)
+        if old:  # a flat position's notional is 0: the totals do not move
+            self._gross_v -= abs(old)
+            self._net_v -= old
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         """Realized and unrealized P&L for ``symbol``."""

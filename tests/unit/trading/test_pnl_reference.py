@@ -328,6 +328,65 @@ def test_a_contract_multiplier_is_declared_once_and_a_bad_or_conflicting_one_is_
         tt.flush()
 
 
+def _symbols_of(samples: dict[str, list[Any]], name: str) -> set[str]:
+    return {x.labels["symbol"] for x in samples.get(name, []) if "symbol" in x.labels}
+
+
+def test_a_roll_retires_the_expired_contract_and_keeps_its_pnl(cap: Capture) -> None:
+    """ESZ6 rolled to ESH7: the old contract never ticks again. Before, its staleness grew for ever on /metrics
+    (TradingMarketDataStale paged at every roll, per instance) and the live view counted it stale, with its flat
+    position's 0 quantity and notional series kept. ``tt.retire("ESZ6")`` takes its market data and flat position
+    series out; its realized P&L stays in the desk's P&L; the new contract's exposure is the desk's."""
+    bot = Bot("roll", contracts={"ESZ6": 50, "ESH7": 50})
+    tt = bot.tt
+    tt.market_session("ESZ6", "ESH7", open=True)
+    bot.mark("ESZ6", "5000")
+    bot.order("ESZ6", "buy", [("2", "5000")])
+    bot.mark("ESH7", "5040")
+    bot.mark("ESZ6", "5002.5")
+    bot.order("ESZ6", "sell", [("2", "5002.5")])  # the roll: out of December (250 of realized P&L)...
+    bot.order("ESH7", "buy", [("2", "5040")])  # ...into March
+    tt.retire("ESZ6")
+    samples = prom_samples(cap.agent.prometheus_url or "")
+    for name in (
+        "trading_marketdata_staleness_seconds",
+        "trading_marketdata_price",
+        "trading_marketdata_last_tick_seconds",
+        "trading_marketdata_session_open",
+        "trading_position_quantity",
+        "trading_position_notional",
+    ):
+        assert name in samples, name
+        assert _symbols_of(samples, name) == {"ESH7"}, name
+    assert {x.labels["symbol"]: x.value for x in samples["trading_pnl_realized"]} == {"ESZ6": 250.0, "ESH7": 0.0}
+    assert [x.value for x in samples["trading_exposure_gross"]] == [2 * 5040 * 50]
+    with Server(live.create_app(hz=20)) as srv:
+        snap = orjson.loads(srv.conn_get("/snapshot"))
+    rows = snap["symbols"]
+    assert "age" not in rows["ESZ6"] and "pos" not in rows["ESZ6"] and rows["ESZ6"]["rpnl"] == 250.0
+    assert rows["ESH7"]["ntl"] == 504_000.0 and snap["account"]["gross"] == 504_000.0
+    assert snap["account"]["pnl"] == 250.0
+    assert not _invalid(cap)
+    # a later tick brings the symbol back
+    tt.tick("ESZ6", 5001.0)
+    assert _symbols_of(prom_samples(cap.agent.prometheus_url or ""), "trading_marketdata_price") == {"ESZ6", "ESH7"}
+
+
+def test_retiring_a_symbol_with_an_open_position_keeps_the_position_and_counts_it(cap: Capture) -> None:
+    """An expired contract still held (delivery, a book not reported flat): its market data goes, its position
+    stays shown and in the exposure, counted as reason="retire_open_position"."""
+    tt = trading.TradingTelemetry(strategy="s", venue="v")
+    tt.instrument("CLZ6", multiplier=1000)
+    tt.tick("CLZ6", 60.0)
+    tt.position("CLZ6", 3, 60.0, 59.0)
+    tt.retire("CLZ6")
+    tt.retire(["unhashable"])  # nothing kept by it: nothing to retire
+    assert cap.metric_value("trading.position.notional", symbol="CLZ6") == 180_000.0
+    assert cap.metric_value("trading.exposure.gross") == 180_000.0
+    assert "trading.marketdata.staleness" not in cap.metrics()
+    assert cap.metric_value("tradeobs.agent.measurements.invalid", reason="retire_open_position") == 1
+
+
 def _invalid(cap: Capture) -> list[Any]:
     return cap.metrics().get("tradeobs.agent.measurements.invalid", [])
 
