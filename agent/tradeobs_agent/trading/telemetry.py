@@ -179,7 +179,7 @@ _ALLOWED = {
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "retire_open_position": "a symbol is retired (tt.retire) once its position is flat: report it flat first, "
-    "tt.position(symbol, 0, price) (its market data is retired; its position stays shown, and in the exposure)",
+    "tt.position(symbol, 0, price) (its market data is retired; its position stays, in the exposure too)",
     "side": "a side is buy, b, long, buy_to_cover, buy to cover or cover (a buy) or sell, s, short, sell_short, sell "
     "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, "
     "2, 4, 5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's",
@@ -974,10 +974,11 @@ class TradingTelemetry:
         """``symbol`` is no longer traded: a contract that expired or was rolled out of (ESZ6 after the roll to
         ESH7), a delisted stock. Its market data series go (price, time of the last tick, staleness, session: no
         sample, so ``TradingMarketDataStale`` does not page for a contract that will never tick again, and the live
-        view does not count it stale), and so do its position's quantity and notional when the position is flat
-        (report it flat first; an open position stays, counted as ``reason="retire_open_position"``: the desk
-        still holds it). Its P&L series stay (the P&L realized in it is the day's), and so do its counters. A
-        later tick or position of the symbol brings its series back."""
+        view does not count it stale). Its position, P&L and counters stay: report it flat first (its quantity and
+        notional then read 0, which every reader, the collector's exporter too, shows at once; a series that went
+        away would be served at its last value for the collector's ``metric_expiration``). Retiring a symbol whose
+        position is not flat is counted as ``reason="retire_open_position"``: the desk still holds it. A later tick
+        brings its market data back."""
         entry: Retire = (TradingTelemetry._on_retire, self, symbol)
         self.record(entry)
 
@@ -994,19 +995,8 @@ class TradingTelemetry:
                 for g in (st.price, st.staleness, st.last_tick):
                     g.unset()
             self.instruments.session_open.unset({"symbol": label})
-        if m is None or m.folded:
-            return
-        qty = m.position_qty.value
-        if qty:
-            self.invalid("retire_open_position", f"{label}: {qty:g}", True)
-            return
-        m.position_qty.unset()
-        m.position_notional.unset()
-        m.avg_price.unset()
-        old = self._notional.pop(symbol, None)
-        if old:  # a flat position's notional is 0: the totals do not move
-            self._gross_v -= abs(old)
-            self._net_v -= old
+        if m is not None and not m.folded and m.position_qty.value:
+            self.invalid("retire_open_position", f"{label}: {m.position_qty.value:g}", True)
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         """Realized and unrealized P&L for ``symbol``."""

@@ -334,9 +334,9 @@ def _symbols_of(samples: dict[str, list[Any]], name: str) -> set[str]:
 
 def test_a_roll_retires_the_expired_contract_and_keeps_its_pnl(cap: Capture) -> None:
     """ESZ6 rolled to ESH7: the old contract never ticks again. Before, its staleness grew for ever on /metrics
-    (TradingMarketDataStale paged at every roll, per instance) and the live view counted it stale, with its flat
-    position's 0 quantity and notional series kept. ``tt.retire("ESZ6")`` takes its market data and flat position
-    series out; its realized P&L stays in the desk's P&L; the new contract's exposure is the desk's."""
+    (TradingMarketDataStale paged at every roll, per instance) and the live view counted it stale.
+    ``tt.retire("ESZ6")`` takes its market data series out; its flat position reads 0 and its realized P&L stays in
+    the desk's P&L; the new contract's exposure is the desk's."""
     bot = Bot("roll", contracts={"ESZ6": 50, "ESH7": 50})
     tt = bot.tt
     tt.market_session("ESZ6", "ESH7", open=True)
@@ -353,17 +353,16 @@ def test_a_roll_retires_the_expired_contract_and_keeps_its_pnl(cap: Capture) -> 
         "trading_marketdata_price",
         "trading_marketdata_last_tick_seconds",
         "trading_marketdata_session_open",
-        "trading_position_quantity",
-        "trading_position_notional",
     ):
         assert name in samples, name
         assert _symbols_of(samples, name) == {"ESH7"}, name
+    assert {x.labels["symbol"]: x.value for x in samples["trading_position_notional"]} == {"ESZ6": 0, "ESH7": 504_000}
     assert {x.labels["symbol"]: x.value for x in samples["trading_pnl_realized"]} == {"ESZ6": 250.0, "ESH7": 0.0}
     assert [x.value for x in samples["trading_exposure_gross"]] == [2 * 5040 * 50]
     with Server(live.create_app(hz=20)) as srv:
         snap = orjson.loads(srv.conn_get("/snapshot"))
     rows = snap["symbols"]
-    assert "age" not in rows["ESZ6"] and "pos" not in rows["ESZ6"] and rows["ESZ6"]["rpnl"] == 250.0
+    assert "age" not in rows["ESZ6"] and rows["ESZ6"]["pos"] == 0 and rows["ESZ6"]["rpnl"] == 250.0
     assert rows["ESH7"]["ntl"] == 504_000.0 and snap["account"]["gross"] == 504_000.0
     assert snap["account"]["pnl"] == 250.0
     assert not _invalid(cap)
@@ -374,7 +373,7 @@ def test_a_roll_retires_the_expired_contract_and_keeps_its_pnl(cap: Capture) -> 
 
 def test_retiring_a_symbol_with_an_open_position_keeps_the_position_and_counts_it(cap: Capture) -> None:
     """An expired contract still held (delivery, a book not reported flat): its market data goes, its position
-    stays shown and in the exposure, counted as reason="retire_open_position"."""
+    stays and in the exposure, counted as reason="retire_open_position"."""
     tt = trading.TradingTelemetry(strategy="s", venue="v")
     tt.instrument("CLZ6", multiplier=1000)
     tt.tick("CLZ6", 60.0)
