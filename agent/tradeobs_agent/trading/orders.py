@@ -833,7 +833,8 @@ class OrderTrace:
         s.fill_quantity.add(q)
         # A spread's negative price: its value's magnitude; times the contract's multiplier (contracts.py)
         value = q * (p if p >= 0.0 else -p)
-        s.fill_notional.add(value * _contracts.multiplier(self.symbol) if _contracts._MULTIPLIERS else value)
+        mults = _contracts._MULTIPLIERS
+        s.fill_notional.add(value * mults.get(self.symbol, 1.0) if mults else value)  # the symbol: always a str
         leaves = self.qty - filled if not complete else 0.0
         self._event(
             "fill",

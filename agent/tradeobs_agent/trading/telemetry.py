@@ -925,7 +925,13 @@ class TradingTelemetry:
         q += 0.0  # -0.0 (round(-0.004, 2), -qty of a flat book) is flat: 0, not a "-0" on /metrics and in Grafana
         # The contract's multiplier (contracts.py): 2 ES at 5,000 are 500,000 of notional, not 10,000. One dict lookup,
         # and none until a contract is declared.
-        notional = (q * p * _contracts.multiplier(symbol) if _contracts._MULTIPLIERS else q * p) + 0.0  # -0.0: 0
+        notional = q * p + 0.0  # 0.0 * a price below zero is -0.0 too
+        mults: dict[Any, float] = _contracts._MULTIPLIERS  # keyed by str: any symbol may be looked up
+        if mults:
+            try:
+                notional = notional * mults.get(symbol, 1.0) + 0.0
+            except TypeError:  # an unhashable symbol: never declared
+                pass
         if not -_INF < notional < _INF:
             # Past any float (1e200 x 1e200): no position. Kept, it set the quantity without its notional, and its
             # infinite notional made every later gross and net exposure infinite, dropped at each collection: they
