@@ -797,8 +797,14 @@ class OrderTrace:
         if ref_price is None and expected_price is not None:  # given, but no price (NaN, inf, text): no slippage
             self._desk.invalid("expected_price", expected_price)
         elif ref_price == 0.0:  # no basis points of 0: before, such a fill had no slippage and nothing said why
-            which = "expected_price" if expected_price is not None else "the order's price"
-            self._desk.invalid("slippage_reference_zero", f"{self.client_order_id[:80]}: {which} {ref!r}")
+            if p == 0.0:
+                # Filled at its reference of 0 (an option bought back worthless at 0.00, a spread at 0): no
+                # difference, so 0 bp in any unit. Counted as bad input before: an options desk closing its expired
+                # options paged TradeobsAgentInvalidInput and was told on stderr its code passed a wrong price.
+                slip = 0.0
+            else:
+                which = "expected_price" if expected_price is not None else "the order's price"
+                self._desk.invalid("slippage_reference_zero", f"{self.client_order_id[:80]}: {which} {ref!r}")
         if ref_price:
             # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
             # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave

@@ -151,7 +151,7 @@ _ALLOWED = {
     "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
     "slippage_reference_zero": "slippage is in basis points of expected_price, else of the order's price, and there "
     "are none of 0: the fill is recorded, without slippage (give None, not 0, for an order without a price; a "
-    "negative price, a spread's, is a reference)",
+    "negative price, a spread's, is a reference; a fill at 0 against a reference of 0 is 0 bp)",
     "position": "a position's qty and price are finite numbers, and so is their product (the position is not recorded)",
     "avg_price": "avg_price is a finite number or None (the last average entry stays)",
     "equity": "equity is a finite number (not recorded)",

@@ -328,6 +328,30 @@ def test_a_contract_multiplier_is_declared_once_and_a_bad_or_conflicting_one_is_
         tt.flush()
 
 
+def test_an_option_bought_back_worthless_at_0_has_0_slippage_and_is_no_bad_input(cap: Capture) -> None:
+    """An options desk closes a short put that expired worthless: buy 10 at 0.00, ordered at 0.00. The fill is at
+    its reference: 0 bp. Before, any reference of 0 was bad input (reason="slippage_reference_zero", said on stderr
+    as a mistake in the calling code, and TradeobsAgentInvalidInput paged after 10 minutes of expiry-day closes);
+    a reference of 0 filled elsewhere (a market order's placeholder price 0) is still counted."""
+    put = "AAPL  261218P00200000"
+    tt = trading.TradingTelemetry(strategy="opts", venue="cboe")
+    o = tt.order_signal("close-1", put, "buy", 10, price=0.0, order_type="limit")
+    o.submitted()
+    o.fill(10, 0.0)
+    tt.position(put, 0, 0.0)
+    samples = prom_samples(cap.agent.prometheus_url or "")
+    buckets = {
+        float(x.labels["le"]): x.value for x in samples["trading_order_slippage_bucket"] if x.labels["symbol"] == put
+    }
+    assert buckets[math.inf] == 1.0 and buckets[0.0] == 1.0 and buckets[-0.5] == 0.0  # one fill, at 0 bp
+    assert [x.value for x in samples["trading_fills_notional_total"] if x.labels["symbol"] == put] == [0.0]
+    assert not _invalid(cap)
+    m = tt.order_signal("mkt-1", put, "buy", 1, price=0.0)  # a market order's placeholder 0, filled at 0.05
+    m.submitted()
+    m.fill(1, 0.05)
+    assert cap.metric_value("tradeobs.agent.measurements.invalid", reason="slippage_reference_zero") == 1
+
+
 def _symbols_of(samples: dict[str, list[Any]], name: str) -> set[str]:
     return {x.labels["symbol"] for x in samples.get(name, []) if "symbol" in x.labels}
 
