@@ -19,7 +19,10 @@ unit). Declare a contract once at start-up, before its first position (a worker 
 code each, so each declares it too). Declaring it again with the same multiplier does nothing; with another one, or a
 multiplier that is not a finite number > 0, raises :class:`~tradeobs_agent.exceptions.TradeObsConfigError` naming
 the symbol, the value and what is allowed: a declaration is configuration, and a wrong one would misstate every
-notional of the contract. ``TradingTelemetry.instrument()`` is the same call.
+notional of the contract. ``TradingTelemetry.instrument()`` is the same call, and the ``contract_multipliers``
+setting (``TRADEOBS_CONTRACT_MULTIPLIERS=ESZ6=50,CLF7=1000``, ``[metrics]`` in the config file,
+``MetricsOptions(contract_multipliers=...)``) declares its entries at ``init()``: one variable for every process of
+a deployment.
 
 The readers look a symbol up in one dict, and only once something is declared (``_MULTIPLIERS`` empty: no lookup).
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -89,6 +93,24 @@ def multiplier(symbol: Any) -> float:
         return _MULTIPLIERS.get(symbol, 1.0)
     except TypeError:  # unhashable: never declared
         return 1.0
+
+
+def configure(declared: Mapping[str, float], setting: str = "contract_multipliers") -> None:
+    """Declare the multipliers of the ``contract_multipliers`` setting (``init()`` calls this before it builds
+    anything). One that conflicts with a symbol's declared multiplier raises, naming the setting; none is declared
+    then."""
+    with _LOCK:
+        for symbol, m in declared.items():
+            known = _MULTIPLIERS.get(symbol)
+            if known is not None and known != m:
+                raise TradeObsConfigError(
+                    setting,
+                    dict(declared),
+                    f"{symbol}={known:g}, as declared before (trading.instrument, or an earlier init()): a contract's "
+                    "multiplier does not change",
+                )
+    for symbol, m in declared.items():
+        instrument(symbol, multiplier=m)
 
 
 def reset() -> None:

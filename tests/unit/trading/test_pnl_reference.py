@@ -26,6 +26,7 @@ from tests._util import prom_samples
 from tests.unit.live.test_app import Server
 from tradeobs_agent import MetricsOptions, PrometheusOptions, events, live, trading
 from tradeobs_agent.testing import Capture, capture
+from tradeobs_agent.testing import reset as testing_reset
 
 
 @dataclass
@@ -252,6 +253,47 @@ def test_every_reader_shows_the_books_for_flips_partials_shorts_flat_decimals_fe
 
 FUTURES = {"ESZ6": 50, "NQZ6": 20, "CLK0": 1000, "AAPL  261218P00200000": 100}
 """E-mini S&P 500 (50 USD a point), E-mini Nasdaq-100 (20), crude oil (1,000 barrels), an AAPL put (100 shares)."""
+
+
+def test_the_contract_multipliers_setting_declares_them_at_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRADEOBS_CONTRACT_MULTIPLIERS (one variable for every process of a deployment) declares the multipliers at
+    init(); /metrics then shows 2 ES at 5,000 as 500,000. A bad value in the environment is warned about and
+    ignored, as any setting's; given to init() it raises, naming the setting; so does one conflicting with a
+    multiplier the code declared, before anything is built."""
+    from tradeobs_agent import get_agent, init
+    from tradeobs_agent.exceptions import TradeObsConfigError
+
+    monkeypatch.setenv("TRADEOBS_CONTRACT_MULTIPLIERS", "ESZ6=50, CLF7=1000")
+    with capture(prometheus=PrometheusOptions(host="127.0.0.1", port=0)) as c:
+        assert trading.multipliers() == {"ESZ6": 50.0, "CLF7": 1000.0}
+        tt = trading.TradingTelemetry(strategy="s", venue="v")
+        tt.position("ESZ6", 2, 5000.0)
+        tt.position("CLF7", -1, 60.0)
+        notional = {
+            x.labels["symbol"]: x.value for x in prom_samples(c.agent.prometheus_url or "")["trading_position_notional"]
+        }
+        assert notional == {"ESZ6": 500_000.0, "CLF7": -60_000.0}
+    monkeypatch.setenv("TRADEOBS_CONTRACT_MULTIPLIERS", "ESZ6=0")
+    with capture() as c:
+        assert trading.multipliers() == {}
+        assert any(p.setting == "contract_multipliers" for p in c.agent.report.problems)
+    monkeypatch.delenv("TRADEOBS_CONTRACT_MULTIPLIERS")
+    testing_reset()
+    for bad in ({"ESZ6": 0}, {"ESZ6": float("nan")}, {"ESZ6": "fifty"}, {"": 50}):
+        with pytest.raises(TradeObsConfigError, match="contract_multipliers"):
+            init(otlp=False, prometheus=False, live=False, logs=False, metrics=MetricsOptions(contract_multipliers=bad))
+        assert get_agent() is None
+    trading.instrument("ESZ6", multiplier=50)
+    with pytest.raises(TradeObsConfigError, match=r"contract_multipliers.*ESZ6=50, as declared before"):
+        init(
+            otlp=False,
+            prometheus=False,
+            live=False,
+            logs=False,
+            metrics=MetricsOptions(contract_multipliers={"ESZ6": 5}),
+        )
+    assert get_agent() is None and trading.multipliers() == {"ESZ6": 50.0}
+    testing_reset()
 
 
 def _futures_desk(a: Bot, b: Bot) -> None:
