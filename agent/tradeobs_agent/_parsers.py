@@ -342,6 +342,31 @@ def kv_map(raw: Any) -> dict[str, str]:
     return out
 
 
+def multipliers(raw: Any) -> dict[str, float]:
+    """Contract multipliers, ``ESZ6=50,CLF7=1000`` or a mapping: each symbol's value of one unit of quantity per point
+    of price, a finite number > 0 (``trading.instrument``)."""
+    allowed_text = (
+        "comma-separated symbol=multiplier pairs, each multiplier a finite number > 0 (ESZ6=50,CLF7=1000; a symbol "
+        "with a comma or an equals sign URL-encoded)"
+    )
+    try:
+        pairs: Mapping[Any, Any] = raw if isinstance(raw, Mapping) else kv_map(raw)
+    except ValueError:
+        raise ValueError(allowed_text) from None
+    out: dict[str, float] = {}
+    for key, value in pairs.items():
+        if not isinstance(key, str) or not key or isinstance(value, bool):
+            raise ValueError(allowed_text)
+        try:
+            m = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(allowed_text) from None
+        if not (m > 0.0 and m != float("inf")):  # NaN fails m > 0.0
+            raise ValueError(allowed_text)
+        out[key] = m
+    return out
+
+
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
 
 

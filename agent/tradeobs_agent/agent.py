@@ -377,6 +377,10 @@ def _init(
 ) -> Agent:
     global _agent, _inits
     settings, report = resolve_settings(config_file=config_file, **explicit)
+    if settings.contract_multipliers:  # before anything is built: a conflicting one raises
+        from .trading import contracts
+
+        contracts.configure(settings.contract_multipliers)
     _inits += 1
     gil.watch_this_thread()  # the trading thread: background slices skip their GIL offer while it is idle
     gil.stopping(False)

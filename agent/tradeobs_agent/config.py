@@ -237,6 +237,13 @@ FIELDS: tuple[Field, ...] = (
         "symbols kept as the symbol label; others become 'other'",
         empty="every symbol is kept",
     ),
+    _f(
+        "contract_multipliers",
+        {},
+        p.multipliers,
+        "contract multipliers declared at init(), as trading.instrument() declares them: notionals are qty * price "
+        "* multiplier (ESZ6=50,CLF7=1000); a symbol not declared has 1",
+    ),
     _f("logs_enabled", True, p.boolean, "install the non-blocking log pipeline"),
     _f("log_dir", "logs", p.optional_text, "directory for JSON-lines log files", empty="no log files"),
     _f("log_level", "INFO", p.choice(LOG_LEVELS, upper=True), "level for captured logs"),
@@ -385,6 +392,7 @@ class Settings:
     max_series: int = 2000
     max_gauge_series: int = 20_000
     symbol_allowlist: tuple[str, ...] = ()
+    contract_multipliers: Mapping[str, float] = field(default_factory=dict)
     logs_enabled: bool = True
     log_dir: str = "logs"
     log_level: str = "INFO"

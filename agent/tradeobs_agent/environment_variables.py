@@ -77,6 +77,8 @@ TRADEOBS_MAX_GAUGE_SERIES = "TRADEOBS_MAX_GAUGE_SERIES"
 """Distinct attribute sets per gauge before overflow (a gauge's overflow series keeps one value). Default 20000."""
 TRADEOBS_SYMBOL_ALLOWLIST = "TRADEOBS_SYMBOL_ALLOWLIST"
 """Comma-separated symbols kept as a ``symbol`` label; others become ``other``. Default: all."""
+TRADEOBS_CONTRACT_MULTIPLIERS = "TRADEOBS_CONTRACT_MULTIPLIERS"
+"""Contract multipliers, ``ESZ6=50,CLF7=1000``: notionals are qty * price * multiplier. Default: none (1)."""
 
 # --- logs ----------------------------------------------------------------
 TRADEOBS_LOGS_ENABLED = "TRADEOBS_LOGS_ENABLED"

@@ -61,6 +61,7 @@ class MetricsOptions:
     max_series: int | None = None
     max_gauge_series: int | None = None
     symbol_allowlist: Sequence[str] | None = None
+    contract_multipliers: Mapping[str, float] | None = None
 
 
 @keywords_checked_class

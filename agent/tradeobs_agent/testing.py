@@ -89,6 +89,7 @@ def reset() -> None:
     from ._internal import gil
     from .events import reset_bus
     from .metrics import reset_registry
+    from .trading import contracts
 
     agent = get_agent()
     if agent is not None:
@@ -98,6 +99,7 @@ def reset() -> None:
     reset_registry()
     reset_bus()
     secret_values.reset()
+    contracts.reset()
     _errors.reset()
     reset_trace_globals()
     reset_metrics_globals()

@@ -108,3 +108,47 @@ def test_the_desks_average_entry_over_workers_is_cost_over_quantity(server: str,
         wait_for(lambda: _rows(svc).get("AAA", {}).get("pos") == 100.0, "the live view without it", procs=procs)
         rows = _rows(svc)
         assert {s: rows[s].get("avg") for s in ("AAA", "BBB", "CCC")} == {"AAA": 10.0, "BBB": 50.0, "CCC": 20.0}
+
+
+ES_FIRST = [["ESZ6", 2.0, 5000.0, 4990.0], ["CLK0", 3.0, -37.63, 18.27]]
+ES_SECOND = [["ESZ6", -3.0, 5000.0, 5010.0], ["CLK0", 0.0, -37.63, None]]
+
+
+@pytest.mark.integration
+def test_a_worker_groups_notional_and_exposure_use_the_contract_multiplier(tmp_path: Path) -> None:
+    """Each worker declares ES (50) and CL (1,000) at start-up; one is long 2 ES and 3 CL, another short 3 ES. The
+    group's endpoint and live view add the workers' notionals up: ES -1 x 5,000 x 50 = -250,000 (before: -5,000),
+    CL 3 x -37.63 x 1,000 = -112,890 (before: -112.89), and the desk's gross exposure is each worker's own gross
+    summed, 2 x 250,000 + 112,890 + 750,000 (before: 1,362.89)."""
+    env = {"BOOKS_CONTRACTS": json.dumps({"ESZ6": 50, "CLK0": 1000})}
+    with service("uvicorn", tmp_path, app="books_app:create_app", args=("--app-dir", HERE), env=env) as svc:
+        held: dict[int, str] = {}
+        for _ in range(200):
+            missing = [n for n in ("first", "second") if n not in held.values()]
+            if not missing:
+                break
+            held[_book(svc, ES_FIRST if missing[0] == "first" else ES_SECOND)] = missing[0]
+        assert sorted(held.values()) == ["first", "second"], held
+        procs = (svc.proc,)
+        wait_for(
+            lambda: _samples(svc).get("trading_position_quantity") == {"ESZ6": -1.0, "CLK0": 3.0},
+            "both workers' positions summed on /metrics",
+            procs=procs,
+        )
+        got = _samples(svc)
+        assert got["trading_position_notional"] == {"ESZ6": -250_000.0, "CLK0": 3.0 * -37.63 * 1000}
+        assert got["trading_pnl_unrealized"]["ESZ6"] == 2 * 10 * 50 + -3 * -10 * 50
+        from prometheus_client.parser import text_string_to_metric_families
+
+        gross = [
+            x.value
+            for fam in text_string_to_metric_families(svc.metrics() or "")
+            for x in fam.samples
+            if x.name == "trading_exposure_gross"
+        ]
+        assert gross == [500_000.0 + 112_890.0 + 750_000.0]
+        wait_for(lambda: _rows(svc).get("ESZ6", {}).get("pos") == -1.0, "the live view's ES position", procs=procs)
+        snap = svc.snapshot()
+        assert snap["symbols"]["ESZ6"]["ntl"] == -250_000.0
+        assert snap["account"]["gross"] == 1_362_890.0
+        assert snap["account"]["net"] == -250_000.0 + 3.0 * -37.63 * 1000

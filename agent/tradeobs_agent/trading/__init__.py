@@ -4,6 +4,7 @@
 >>> tt = trading.TradingTelemetry(strategy="momentum", venue="paper")
 >>> o = tt.order_signal("c-1", "AAPL", "buy", 100, price=189.5)
 >>> o.submitted(); o.acked(); o.fill(100, 189.51)
+>>> trading.instrument("ESZ6", multiplier=50)  # a future: notional = qty * price * 50 (contracts.py)
 
 See ``docs/metrics.md`` for every instrument, its attributes and its Prometheus name.
 """
@@ -11,6 +12,7 @@ See ``docs/metrics.md`` for every instrument, its attributes and its Prometheus 
 from __future__ import annotations
 
 from ._scope import OrderScope
+from .contracts import instrument, multiplier, multipliers
 from .instruments import SPECS, InstrumentSpec, TradingInstruments
 from .orders import OrderBook, OrderDesk, OrderTrace
 from .telemetry import TradingTelemetry
@@ -24,4 +26,7 @@ __all__ = [
     "OrderTrace",
     "TradingInstruments",
     "TradingTelemetry",
+    "instrument",
+    "multiplier",
+    "multipliers",
 ]

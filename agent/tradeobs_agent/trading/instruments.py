@@ -94,7 +94,8 @@ SPECS: tuple[InstrumentSpec, ...] = (
         "trading.fills.notional",
         "{currency}",
         _O,
-        "Value filled: quantity * abs(price) of every fill, in the price's currency (the turnover)",
+        "Value filled: quantity * abs(price) * the contract's multiplier of every fill, in the price's currency (the "
+        "turnover)",
     ),
     _c(
         "overfilled",
@@ -235,7 +236,12 @@ SPECS: tuple[InstrumentSpec, ...] = (
     # positions and money
     _g("position_qty", "trading.position.quantity", "{unit}", _SS, "Signed position quantity", "sum"),
     _g(
-        "position_notional", "trading.position.notional", "{currency}", _SS, "Signed position value: qty * price", "sum"
+        "position_notional",
+        "trading.position.notional",
+        "{currency}",
+        _SS,
+        "Signed position value: qty * price * the contract's multiplier (1 unless declared)",
+        "sum",
     ),
     _g(
         "avg_price",

@@ -54,6 +54,7 @@ from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanCo
 
 from .._errors import internal_error
 from ..metrics import BoundCounter, BoundHistogram
+from . import contracts as _contracts
 from ._journal import Apply
 from ._scope import OrderScope, wrap
 from ._spans import StepSpans
@@ -796,8 +797,14 @@ class OrderTrace:
         if ref_price is None and expected_price is not None:  # given, but no price (NaN, inf, text): no slippage
             self._desk.invalid("expected_price", expected_price)
         elif ref_price == 0.0:  # no basis points of 0: before, such a fill had no slippage and nothing said why
-            which = "expected_price" if expected_price is not None else "the order's price"
-            self._desk.invalid("slippage_reference_zero", f"{self.client_order_id[:80]}: {which} {ref!r}")
+            if p == 0.0:
+                # Filled at its reference of 0 (an option bought back worthless at 0.00, a spread at 0): no
+                # difference, so 0 bp in any unit. Counted as bad input before: an options desk closing its expired
+                # options paged TradeobsAgentInvalidInput and was told on stderr its code passed a wrong price.
+                slip = 0.0
+            else:
+                which = "expected_price" if expected_price is not None else "the order's price"
+                self._desk.invalid("slippage_reference_zero", f"{self.client_order_id[:80]}: {which} {ref!r}")
         if ref_price:
             # To 1e-6 bp (1e-10 of the price, far below any tick): a fill at the expected price is 0 bp, in the
             # histogram's le=0 bucket, even when one price was computed in floats (0.1 + 0.2 against 0.3 gave
@@ -830,7 +837,10 @@ class OrderTrace:
         if over:  # per strategy and venue, as the order's other counters: which book is past what it asked for
             s.overfilled.add(1)
         s.fill_quantity.add(q)
-        s.fill_notional.add(q * (p if p >= 0.0 else -p))  # a spread's negative price: its value's magnitude
+        # A spread's negative price: its value's magnitude; times the contract's multiplier (contracts.py)
+        value = q * (p if p >= 0.0 else -p)
+        mults = _contracts._MULTIPLIERS
+        s.fill_notional.add(value * mults.get(self.symbol, 1.0) if mults else value)  # the symbol: always a str
         leaves = self.qty - filled if not complete else 0.0
         self._event(
             "fill",

@@ -48,6 +48,7 @@ from .._version import __version__
 from ..exceptions import TradeObsConfigError
 from ..metrics import BoundCounter, BoundGauge, BoundHistogram, Registry, get_registry
 from . import _loopwatch, _scope, defaults
+from . import contracts as _contracts
 from ._journal import Apply, get_journal
 from ._loopwatch import LoopWatch
 from ._spans import StepSpans
@@ -150,7 +151,7 @@ _ALLOWED = {
     "expected_price": "expected_price is a finite number or None (the fill is recorded, without slippage)",
     "slippage_reference_zero": "slippage is in basis points of expected_price, else of the order's price, and there "
     "are none of 0: the fill is recorded, without slippage (give None, not 0, for an order without a price; a "
-    "negative price, a spread's, is a reference)",
+    "negative price, a spread's, is a reference; a fill at 0 against a reference of 0 is 0 bp)",
     "position": "a position's qty and price are finite numbers, and so is their product (the position is not recorded)",
     "avg_price": "avg_price is a finite number or None (the last average entry stays)",
     "equity": "equity is a finite number (not recorded)",
@@ -177,6 +178,8 @@ _ALLOWED = {
     "the order's filled quantity, is the venue's resend (not recorded again)",
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
+    "retire_open_position": "a symbol is retired (tt.retire) once its position is flat: report it flat first, "
+    "tt.position(symbol, 0, price) (its market data is retired; its position stays, in the exposure too)",
     "side": "a side is buy, b, long, buy_to_cover, buy to cover or cover (a buy) or sell, s, short, sell_short, sell "
     "short, ss, or Interactive Brokers' sshort and slong (a sell), in any case, or a FIX Side code (1 or 3 a buy, "
     "2, 4, 5 or 6 a sell); another is kept as the order's side label and its slippage is signed as a buy's",
@@ -309,6 +312,8 @@ MarketSession: TypeAlias = tuple[Apply, "TradingTelemetry", tuple[object, ...], 
 """(handler, tt, symbols, open)"""
 Reused: TypeAlias = tuple[Apply, "TradingTelemetry", OrderTrace, bool]
 """(handler, tt, the open order of that id, whether the new signal has its very terms)"""
+Retire: TypeAlias = tuple[Apply, "TradingTelemetry", object]
+"""(handler, tt, symbol)"""
 Refresh: TypeAlias = tuple[Apply, "TradingTelemetry"]
 """(handler, tt): before a collection (staleness, exposure, expiry, queue size)."""
 Close: TypeAlias = tuple[Apply, "TradingTelemetry"]
@@ -896,11 +901,18 @@ class TradingTelemetry:
             self._money, symbol, lambda: _MoneySeries(self.instruments, text(symbol), self.strategy, self.venue)
         )
 
+    def instrument(self, symbol: str, *, multiplier: float) -> None:
+        """Declare ``symbol``'s contract multiplier (``tt.instrument("ESZ6", multiplier=50)``): its notionals are
+        ``qty * price * multiplier``. The process's table, for every object (:mod:`.contracts`): raises
+        :class:`~tradeobs_agent.exceptions.TradeObsConfigError` for a multiplier that is no finite number > 0 or
+        one other than the symbol's declared one."""
+        _contracts.instrument(symbol, multiplier=multiplier)
+
     def position(self, symbol: str, qty: float, price: float, avg_price: float | None = None) -> None:
-        """Position quantity and notional (qty * price, ``price`` the mark) for ``symbol``; gross and net exposure
-        follow. ``avg_price``, the position's average entry price, is shown by the live view and exported; ``None``
-        leaves the last one. A flat position (``qty`` 0) has none: its series has no value (no sample, no OTLP
-        point) until a position reports one again."""
+        """Position quantity and notional (qty * price * the symbol's contract multiplier, ``price`` the mark, see
+        :meth:`instrument`) for ``symbol``; gross and net exposure follow. ``avg_price``, the position's average
+        entry price, is shown by the live view and exported; ``None`` leaves the last one. A flat position (``qty``
+        0) has none: its series has no value (no sample, no OTLP point) until a position reports one again."""
         entry: Position = (TradingTelemetry._on_position, self, symbol, qty, price, avg_price)
         self.record(entry)
 
@@ -911,7 +923,15 @@ class TradingTelemetry:
             self.invalid("position", qty if q is None else price)
             return
         q += 0.0  # -0.0 (round(-0.004, 2), -qty of a flat book) is flat: 0, not a "-0" on /metrics and in Grafana
+        # The contract's multiplier (contracts.py): 2 ES at 5,000 are 500,000 of notional, not 10,000. One dict lookup,
+        # and none until a contract is declared.
         notional = q * p + 0.0  # 0.0 * a price below zero is -0.0 too
+        mults: dict[Any, float] = _contracts._MULTIPLIERS  # keyed by str: any symbol may be looked up
+        if mults:
+            try:
+                notional = notional * mults.get(symbol, 1.0) + 0.0
+            except TypeError:  # an unhashable symbol: never declared
+                pass
         if not -_INF < notional < _INF:
             # Past any float (1e200 x 1e200): no position. Kept, it set the quantity without its notional, and its
             # infinite notional made every later gross and net exposure infinite, dropped at each collection: they
@@ -955,6 +975,34 @@ class TradingTelemetry:
             pass  # unhashable symbol: its own series (above) still got the values
         self._gross.set(self._gross_v)
         self._net.set(self._net_v)
+
+    def retire(self, symbol: str) -> None:
+        """``symbol`` is no longer traded: a contract that expired or was rolled out of (ESZ6 after the roll to
+        ESH7), a delisted stock. Its market data series go (price, time of the last tick, staleness, session: no
+        sample, so ``TradingMarketDataStale`` does not page for a contract that will never tick again, and the live
+        view does not count it stale). Its position, P&L and counters stay: report it flat first (its quantity and
+        notional then read 0, which every reader, the collector's exporter too, shows at once; a series that went
+        away would be served at its last value for the collector's ``metric_expiration``). Retiring a symbol whose
+        position is not flat is counted as ``reason="retire_open_position"``: the desk still holds it. A later tick
+        brings its market data back."""
+        entry: Retire = (TradingTelemetry._on_retire, self, symbol)
+        self.record(entry)
+
+    def _on_retire(self, e: Retire) -> None:
+        _, _, symbol = e
+        try:
+            st = self._syms.pop(symbol, None)
+            m = self._money.get(symbol)
+        except TypeError:  # unhashable: nothing kept by it
+            return
+        label = defaults.symbol_label(text(symbol))
+        if label is not defaults.OTHER:  # "other" is the series of every folded symbol: not one symbol's to retire
+            if st is not None:
+                for g in (st.price, st.staleness, st.last_tick):
+                    g.unset()
+            self.instruments.session_open.unset({"symbol": label})
+        if m is not None and not m.folded and m.position_qty.value:
+            self.invalid("retire_open_position", f"{label}: {m.position_qty.value:g}", True)
 
     def pnl(self, symbol: str, realized: float, unrealized: float) -> None:
         """Realized and unrealized P&L for ``symbol``."""

@@ -445,7 +445,8 @@ def build() -> Dashboard:
                     "{{strategy}} @ {{venue}}",
                 ),
             ).description(
-                "The value filled per second: each fill's quantity * |price| (trading.fills.notional), in the"
+                "The value filled per second: each fill's quantity * |price| * the contract's multiplier"
+                " (trading.fills.notional; 1 unless declared, docs/metrics.md 'Futures and options'), in the"
                 " price's currency, partial fills included. The quantity filled is trading_fills_quantity_total."
                 " Over a day, across restarts, count them as the 'Orders (time range)' stat counts orders"
                 " (docs/runbook.md, 'End of day')."
@@ -722,7 +723,8 @@ def build() -> Dashboard:
                 prom("B", f"sum by (job) {_running(f'trading_exposure_net{{{J}}}')}", "net {{job}}"),
                 span=8,
             ).description(
-                "Exposure of the running processes. A crashed process's positions leave it when the collector drops"
+                "Exposure of the running processes: the sums of |notional| and notional, qty * price * the"
+                " contract's multiplier (1 unless declared, docs/metrics.md 'Futures and options'). A crashed process's positions leave it when the collector drops"
                 " the process, though they are still at the venue: P&L of crashed instances names it."
             )
         )

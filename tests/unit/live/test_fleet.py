@@ -363,3 +363,31 @@ def test_an_instance_that_stopped_is_stale_whatever_the_gateways_wall_clock_does
     clock["mono"] += 1
     services = view.build()["services"]
     assert services["b"]["stale"] == 0 and "a" in services
+
+
+def test_the_fleet_adds_up_the_instances_notionals_multiplied_by_their_contracts() -> None:
+    """Two instances of a futures service, each declaring ES (50) and CL (1,000) as its start-up code does: one
+    long 2 ES and 1 CL (marked below zero), one short 3 ES. The gateway adds what each publishes, the notionals
+    their agents multiplied: ES -1 x 5,000 x 50 = -250,000 (before: -5,000) and a desk gross of 1,287,630 (before:
+    25,037.63)."""
+    a, b = Registry(), Registry()
+    ta = TradingTelemetry(strategy="index", venue="cme", registry=a)
+    tb = TradingTelemetry(strategy="index", venue="cme", registry=b)
+    for tt in (ta, tb):
+        tt.instrument("ESZ6", multiplier=50)
+        tt.instrument("CLK0", multiplier=1000)
+    ta.position("ESZ6", 2, 5000.0, 4990.0)
+    ta.position("CLK0", 1, -37.63, 18.27)
+    tb.position("ESZ6", -3, 5000.0, 5010.0)
+    ta.flush()
+    view = FleetView()
+    assert view.update(_instance_frame(a, "futures", "i1"), received=100.0)
+    assert view.update(_instance_frame(b, "futures", "i2"), received=100.0)
+    st = view.build(now=100.5)
+    cl = 1 * -37.63 * 1000
+    assert st["symbols"]["ESZ6"]["ntl"] == -250_000.0 and st["symbols"]["CLK0"]["ntl"] == cl
+    assert st["account"]["gross"] == 500_000.0 - cl + 750_000.0
+    assert st["account"]["net"] == 500_000.0 + cl - 750_000.0
+    assert st["strategies"]["futures/index"]["ntl"] == -250_000.0 + cl
+    for tt in (ta, tb):
+        tt.close()

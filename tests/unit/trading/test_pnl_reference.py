@@ -26,6 +26,7 @@ from tests._util import prom_samples
 from tests.unit.live.test_app import Server
 from tradeobs_agent import MetricsOptions, PrometheusOptions, events, live, trading
 from tradeobs_agent.testing import Capture, capture
+from tradeobs_agent.testing import reset as testing_reset
 
 
 @dataclass
@@ -68,13 +69,19 @@ class Bot:
     """A strategy that trades through the public API and reports what docs/metrics.md asks: after each fill its
     position at the mark, the average entry, and its realized and unrealized P&L."""
 
-    def __init__(self, strategy: str, venue: str = "paper") -> None:
+    def __init__(self, strategy: str, venue: str = "paper", contracts: dict[str, int] | None = None) -> None:
         self.tt = trading.TradingTelemetry(strategy=strategy, venue=venue)
         self.strategy = strategy
         self.books: dict[str, Book] = {}
         self.marks: dict[str, Fraction] = {}
         self.n = 0
         self.slippage: dict[str, list[float]] = {}  # order id -> each fill's slippage, bp, adverse positive
+        # A futures and options desk: qty in contracts, prices per point; one point of one contract is worth
+        # ``multiplier`` in money (ES 50, CL 1,000, an equity option 100). The books' P&L is money; declared once.
+        self.mult = dict(contracts or {})
+        for sym, m in self.mult.items():
+            self.tt.instrument(sym, multiplier=m)
+        self.turnover: dict[str, Fraction] = {}  # symbol -> money filled: qty * |price| * multiplier
 
     def mark(self, symbol: str, price: str) -> None:
         self.marks[symbol] = Fraction(Decimal(price))
@@ -96,6 +103,8 @@ class Bot:
         ]
         for q, p in fills:
             o.fill(Decimal(q), Decimal(p))
+            money = Fraction(Decimal(q)) * abs(Fraction(Decimal(p))) * self.mult.get(symbol, 1)
+            self.turnover[symbol] = self.turnover.get(symbol, Fraction(0)) + money
             book.fill(side, Fraction(Decimal(q)), Fraction(Decimal(p)), Fraction(Decimal(fee)))
             self.report(symbol)
 
@@ -104,12 +113,19 @@ class Bot:
         shown = mark if mark is not None else book.avg if book.avg is not None else Fraction(0)
         avg = None if book.avg is None else float(book.avg)
         self.tt.position(symbol, float(book.qty), float(shown), avg)
-        self.tt.pnl(symbol, float(book.realized), float(book.unrealized(mark)))
+        self.tt.pnl(symbol, self.realized(symbol), self.unrealized(symbol))
+
+    def realized(self, symbol: str) -> float:
+        return float(self.books[symbol].realized * self.mult.get(symbol, 1))
+
+    def unrealized(self, symbol: str) -> float:
+        return float(self.books[symbol].unrealized(self.marks.get(symbol)) * self.mult.get(symbol, 1))
 
     def notional(self, symbol: str) -> float:
         book, mark = self.books[symbol], self.marks.get(symbol)
         shown = mark if mark is not None else book.avg if book.avg is not None else Fraction(0)
-        return float(book.qty) * float(shown)  # what the bot reported, multiplied as tradeobs does
+        # what the bot reported, multiplied as tradeobs does: qty * price * the contract's multiplier
+        return float(book.qty) * float(shown) * self.mult.get(symbol, 1) + 0.0
 
 
 @pytest.fixture
@@ -139,11 +155,10 @@ def _books_vs_tradeobs(cap: Capture, bots: list[Bot], other: frozenset[str] = fr
     for bot in bots:
         for sym, book in bot.books.items():
             key = ("other" if sym in other else sym, bot.strategy)
-            mark = bot.marks.get(sym)
             exact["trading.position.quantity"].setdefault(key, []).append(book.qty)
             exact["trading.position.notional"].setdefault(key, []).append(Fraction(bot.notional(sym)))
-            exact["trading.pnl.realized"].setdefault(key, []).append(Fraction(float(book.realized)))
-            exact["trading.pnl.unrealized"].setdefault(key, []).append(Fraction(float(book.unrealized(mark))))
+            exact["trading.pnl.realized"].setdefault(key, []).append(Fraction(bot.realized(sym)))
+            exact["trading.pnl.unrealized"].setdefault(key, []).append(Fraction(bot.unrealized(sym)))
             if book.avg is not None and sym not in other:  # flat: no average; "other": several symbols, none
                 want["trading.position.avg_price"][key] = float(book.avg)
     for name, rows in exact.items():
@@ -158,6 +173,20 @@ def _books_vs_tradeobs(cap: Capture, bots: list[Bot], other: frozenset[str] = fr
     for name, w in want.items():
         prom_name = name.replace(".", "_")
         assert _prom(samples, prom_name) == w, prom_name
+    # The value filled: qty * |price| * multiplier of every fill, by symbol (both sides added) and strategy
+    turnover: dict[tuple[Any, Any], float] = {}
+    for b in bots:
+        for sym, v in b.turnover.items():
+            key = ("other" if sym in other else sym, b.strategy)
+            turnover[key] = turnover.get(key, 0.0) + float(v)
+    for got in (
+        [((p.attributes["symbol"], p.attributes["strategy"]), p.value) for p in metrics["trading.fills.notional"]],
+        [((x.labels["symbol"], x.labels["strategy"]), x.value) for x in samples["trading_fills_notional_total"]],
+    ):
+        summed: dict[tuple[Any, Any], float] = {}
+        for key, v in got:
+            summed[key] = summed.get(key, 0.0) + v
+        assert summed == pytest.approx(turnover, rel=1e-12), "trading.fills.notional"
     # Exposure: one series per bot (strategy, venue); gross and net of what each bot reported
     gross = {(None, b.strategy): math.fsum(abs(b.notional(s)) for s in b.books) for b in bots}
     net = {(None, b.strategy): math.fsum(b.notional(s) for s in b.books) for b in bots}
@@ -170,6 +199,7 @@ def _books_vs_tradeobs(cap: Capture, bots: list[Bot], other: frozenset[str] = fr
     rows, account = snap["symbols"], snap["account"]
     for name, field in (
         ("trading.position.quantity", "pos"),
+        ("trading.position.notional", "ntl"),
         ("trading.pnl.realized", "rpnl"),
         ("trading.pnl.unrealized", "upnl"),
     ):
@@ -177,11 +207,7 @@ def _books_vs_tradeobs(cap: Capture, bots: list[Bot], other: frozenset[str] = fr
         for (sym, _), v in want[name].items():
             per_symbol[sym] = per_symbol.get(sym, 0.0) + v
         assert {s: rows[s].get(field) for s in per_symbol} == pytest.approx(per_symbol, rel=1e-12, abs=1e-9), field
-    total = sum(
-        Fraction(float(b.books[s].realized)) + Fraction(float(b.books[s].unrealized(b.marks.get(s))))
-        for b in bots
-        for s in b.books
-    )
+    total = sum(Fraction(b.realized(s)) + Fraction(b.unrealized(s)) for b in bots for s in b.books)
     assert account["pnl"] == pytest.approx(float(total), rel=1e-12, abs=1e-9)
     assert account["gross"] == pytest.approx(math.fsum(gross.values()), rel=1e-12)
     assert account["net"] == pytest.approx(math.fsum(net.values()), rel=1e-12, abs=1e-9)
@@ -223,6 +249,207 @@ def test_every_reader_shows_the_books_for_flips_partials_shorts_flat_decimals_fe
             got.setdefault(e.data["order_id"], []).append(e.data["slippage_bps"])
     assert got == {**a.slippage, **b.slippage}
     assert got["alpha-3"] == [0.0, 1.999600, 0.999800]  # 50.02 and 50.015 against 50.01, bought
+
+
+FUTURES = {"ESZ6": 50, "NQZ6": 20, "CLK0": 1000, "AAPL  261218P00200000": 100}
+"""E-mini S&P 500 (50 USD a point), E-mini Nasdaq-100 (20), crude oil (1,000 barrels), an AAPL put (100 shares)."""
+
+
+def test_the_contract_multipliers_setting_declares_them_at_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRADEOBS_CONTRACT_MULTIPLIERS (one variable for every process of a deployment) declares the multipliers at
+    init(); /metrics then shows 2 ES at 5,000 as 500,000. A bad value in the environment is warned about and
+    ignored, as any setting's; given to init() it raises, naming the setting; so does one conflicting with a
+    multiplier the code declared, before anything is built."""
+    from tradeobs_agent import get_agent, init
+    from tradeobs_agent.exceptions import TradeObsConfigError
+
+    monkeypatch.setenv("TRADEOBS_CONTRACT_MULTIPLIERS", "ESZ6=50, CLF7=1000")
+    with capture(prometheus=PrometheusOptions(host="127.0.0.1", port=0)) as c:
+        assert trading.multipliers() == {"ESZ6": 50.0, "CLF7": 1000.0}
+        tt = trading.TradingTelemetry(strategy="s", venue="v")
+        tt.position("ESZ6", 2, 5000.0)
+        tt.position("CLF7", -1, 60.0)
+        notional = {
+            x.labels["symbol"]: x.value for x in prom_samples(c.agent.prometheus_url or "")["trading_position_notional"]
+        }
+        assert notional == {"ESZ6": 500_000.0, "CLF7": -60_000.0}
+    monkeypatch.setenv("TRADEOBS_CONTRACT_MULTIPLIERS", "ESZ6=0")
+    with capture() as c:
+        assert trading.multipliers() == {}
+        assert any(p.setting == "contract_multipliers" for p in c.agent.report.problems)
+    monkeypatch.delenv("TRADEOBS_CONTRACT_MULTIPLIERS")
+    testing_reset()
+    for bad in ({"ESZ6": 0}, {"ESZ6": float("nan")}, {"ESZ6": "fifty"}, {"": 50}):
+        with pytest.raises(TradeObsConfigError, match="contract_multipliers"):
+            init(otlp=False, prometheus=False, live=False, logs=False, metrics=MetricsOptions(contract_multipliers=bad))
+        assert get_agent() is None
+    trading.instrument("ESZ6", multiplier=50)
+    with pytest.raises(TradeObsConfigError, match=r"contract_multipliers.*ESZ6=50, as declared before"):
+        init(
+            otlp=False,
+            prometheus=False,
+            live=False,
+            logs=False,
+            metrics=MetricsOptions(contract_multipliers={"ESZ6": 5}),
+        )
+    assert get_agent() is None and trading.multipliers() == {"ESZ6": 50.0}
+    testing_reset()
+
+
+def _futures_desk(a: Bot, b: Bot) -> None:
+    """A futures and options desk's day: contracts, long and short, a flip, crude below zero, an option sold short
+    that expires worthless, shares beside them. ``a`` is long 2 ES at 5,000 already."""
+    a.order("ESZ6", "sell", [("3", "5010.25"), ("2", "5010.5")])  # long 2 -> short 3, in one order
+    a.mark("ESZ6", "5004.75")
+    a.order("NQZ6", "sell", [("1", "18000.5")])  # a short from flat, marked at its entry
+    a.mark("CLK0", "18.27")
+    a.order("CLK0", "buy", [("3", "18.27")])
+    a.mark("CLK0", "-37.63")  # 20 April 2020: long crude below zero, a negative notional
+    a.order("CLK0", "buy", [("1", "-36.5")])  # bought below zero: paid 1.13 more than the order's price
+    a.order("AAPL  261218P00200000", "sell", [("10", "2.45")])  # a short put
+    a.mark("AAPL  261218P00200000", "0")  # worth 0: notional 0, the premium all unrealized profit
+    a.order("AAPL", "buy", [("100", "190.5")])  # shares: no contract declared, multiplier 1
+    b.mark("ESZ6", "5004.75")
+    b.order("ESZ6", "buy", [("1", "5004")])  # another strategy long the contract the first is short
+
+
+def test_a_futures_and_options_desk_reads_its_books_with_contract_multipliers(cap: Capture) -> None:
+    """qty in contracts, prices per point: every money figure tradeobs derives is qty * price * the contract's
+    multiplier. Without one, 2 ES at 5,000 read a notional of 10,000 (the desk's books: 500,000), and gross
+    exposure, the live view's desk totals and trading.fills.notional were off 50x for ES, 1,000x for crude."""
+    a, b = Bot("spreads", contracts=FUTURES), Bot("trend", contracts={"ESZ6": 50})
+    a.mark("ESZ6", "5000")
+    a.order("ESZ6", "buy", [("2", "5000")])  # 2 ES at 5,000: 500,000 USD of index
+    assert cap.metric_value("trading.position.notional", symbol="ESZ6", strategy="spreads") == 500_000.0
+    assert cap.metric_value("trading.exposure.gross", strategy="spreads") == 500_000.0
+    _futures_desk(a, b)
+    assert a.books["ESZ6"].qty == -3 and a.books["CLK0"].qty == 4
+    assert a.notional("CLK0") == 4 * -37.63 * 1000
+    assert a.notional("AAPL  261218P00200000") == 0.0 and a.unrealized("AAPL  261218P00200000") == 2450.0
+    _books_vs_tradeobs(cap, [a, b])
+    assert not _invalid(cap)
+    # Slippage is in basis points of the price's magnitude, whatever the contract's size; a buy at -36.5 for an
+    # order priced at -36.5 is 0, and one for 1.13 more than a reference of -37.63 is adverse (positive)
+    got = {e.data["order_id"]: e.data["slippage_bps"] for e in events.get_bus().since(0) if e.kind == "fill"}
+    assert got["spreads-5"] == 0.0
+    o = a.tt.order_signal("cl-x", "CLK0", "buy", 1, price=-37.63)
+    o.fill(1, -36.5)
+    o2 = a.tt.order_signal("cl-y", "CLK0", "sell", 1, price=-37.63)
+    o2.fill(1, -36.5)  # sold for 1.13 more: favourable, negative
+    got = {e.data["order_id"]: e.data["slippage_bps"] for e in events.get_bus().since(0) if e.kind == "fill"}
+    assert got["cl-x"] == round(1.13 / 37.63 * 1e4, 6) and got["cl-y"] == -got["cl-x"]
+
+
+def test_a_contract_multiplier_is_declared_once_and_a_bad_or_conflicting_one_is_refused() -> None:
+    """A multiplier of 0, below zero, NaN, infinite, a bool or text, or a second declaration with another value
+    raises TradeObsConfigError naming the symbol, the value and what is allowed; the same value again is fine, on
+    any object (the table is the process's: a contract's size is the contract's)."""
+    from tradeobs_agent.exceptions import TradeObsConfigError
+
+    with capture():
+        tt = trading.TradingTelemetry(strategy="s", venue="v")
+        for bad in (0, -50, float("nan"), float("inf"), True, "50", None, Decimal("NaN")):
+            with pytest.raises(TradeObsConfigError) as err:
+                tt.instrument("ESZ6", multiplier=bad)  # type: ignore[arg-type]
+            assert "multiplier of ESZ6" in str(err.value) and "a finite number > 0" in str(err.value)
+        for bad_symbol in ("", 42, None):
+            with pytest.raises(TradeObsConfigError, match="instrument symbol"):
+                trading.instrument(bad_symbol, multiplier=50)  # type: ignore[arg-type]
+        assert trading.multipliers() == {}
+        tt.instrument("ESZ6", multiplier=50)
+        trading.instrument("ESZ6", multiplier=Decimal("50"))  # the same, another object or type: no change
+        trading.TradingTelemetry(strategy="t", venue="v").instrument("ESZ6", multiplier=50.0)
+        with pytest.raises(TradeObsConfigError) as err:
+            trading.instrument("ESZ6", multiplier=5)
+        assert "50, as declared before" in str(err.value)
+        assert trading.multipliers() == {"ESZ6": 50.0} and trading.multiplier("NQZ6") == 1.0
+        tt.position("ESZ6", 2, 5000.0)
+        tt.position("NQZ6", 1, 18000.0)  # not declared: 1
+        assert trading.multiplier(["unhashable"]) == 1.0
+        tt.position(["unhashable"], 1, 2.0)  # its own series, multiplier 1, as before
+        tt.flush()
+
+
+def test_an_option_bought_back_worthless_at_0_has_0_slippage_and_is_no_bad_input(cap: Capture) -> None:
+    """An options desk closes a short put that expired worthless: buy 10 at 0.00, ordered at 0.00. The fill is at
+    its reference: 0 bp. Before, any reference of 0 was bad input (reason="slippage_reference_zero", said on stderr
+    as a mistake in the calling code, and TradeobsAgentInvalidInput paged after 10 minutes of expiry-day closes);
+    a reference of 0 filled elsewhere (a market order's placeholder price 0) is still counted."""
+    put = "AAPL  261218P00200000"
+    tt = trading.TradingTelemetry(strategy="opts", venue="cboe")
+    o = tt.order_signal("close-1", put, "buy", 10, price=0.0, order_type="limit")
+    o.submitted()
+    o.fill(10, 0.0)
+    tt.position(put, 0, 0.0)
+    samples = prom_samples(cap.agent.prometheus_url or "")
+    buckets = {
+        float(x.labels["le"]): x.value for x in samples["trading_order_slippage_bucket"] if x.labels["symbol"] == put
+    }
+    assert buckets[math.inf] == 1.0 and buckets[0.0] == 1.0 and buckets[-0.5] == 0.0  # one fill, at 0 bp
+    assert [x.value for x in samples["trading_fills_notional_total"] if x.labels["symbol"] == put] == [0.0]
+    assert not _invalid(cap)
+    m = tt.order_signal("mkt-1", put, "buy", 1, price=0.0)  # a market order's placeholder 0, filled at 0.05
+    m.submitted()
+    m.fill(1, 0.05)
+    assert cap.metric_value("tradeobs.agent.measurements.invalid", reason="slippage_reference_zero") == 1
+
+
+def _symbols_of(samples: dict[str, list[Any]], name: str) -> set[str]:
+    return {x.labels["symbol"] for x in samples.get(name, []) if "symbol" in x.labels}
+
+
+def test_a_roll_retires_the_expired_contract_and_keeps_its_pnl(cap: Capture) -> None:
+    """ESZ6 rolled to ESH7: the old contract never ticks again. Before, its staleness grew for ever on /metrics
+    (TradingMarketDataStale paged at every roll, per instance) and the live view counted it stale.
+    ``tt.retire("ESZ6")`` takes its market data series out; its flat position reads 0 and its realized P&L stays in
+    the desk's P&L; the new contract's exposure is the desk's."""
+    bot = Bot("roll", contracts={"ESZ6": 50, "ESH7": 50})
+    tt = bot.tt
+    tt.market_session("ESZ6", "ESH7", open=True)
+    bot.mark("ESZ6", "5000")
+    bot.order("ESZ6", "buy", [("2", "5000")])
+    bot.mark("ESH7", "5040")
+    bot.mark("ESZ6", "5002.5")
+    bot.order("ESZ6", "sell", [("2", "5002.5")])  # the roll: out of December (250 of realized P&L)...
+    bot.order("ESH7", "buy", [("2", "5040")])  # ...into March
+    tt.retire("ESZ6")
+    samples = prom_samples(cap.agent.prometheus_url or "")
+    for name in (
+        "trading_marketdata_staleness_seconds",
+        "trading_marketdata_price",
+        "trading_marketdata_last_tick_seconds",
+        "trading_marketdata_session_open",
+    ):
+        assert name in samples, name
+        assert _symbols_of(samples, name) == {"ESH7"}, name
+    assert {x.labels["symbol"]: x.value for x in samples["trading_position_notional"]} == {"ESZ6": 0, "ESH7": 504_000}
+    assert {x.labels["symbol"]: x.value for x in samples["trading_pnl_realized"]} == {"ESZ6": 250.0, "ESH7": 0.0}
+    assert [x.value for x in samples["trading_exposure_gross"]] == [2 * 5040 * 50]
+    with Server(live.create_app(hz=20)) as srv:
+        snap = orjson.loads(srv.conn_get("/snapshot"))
+    rows = snap["symbols"]
+    assert "age" not in rows["ESZ6"] and rows["ESZ6"]["pos"] == 0 and rows["ESZ6"]["rpnl"] == 250.0
+    assert rows["ESH7"]["ntl"] == 504_000.0 and snap["account"]["gross"] == 504_000.0
+    assert snap["account"]["pnl"] == 250.0
+    assert not _invalid(cap)
+    # a later tick brings the symbol back
+    tt.tick("ESZ6", 5001.0)
+    assert _symbols_of(prom_samples(cap.agent.prometheus_url or ""), "trading_marketdata_price") == {"ESZ6", "ESH7"}
+
+
+def test_retiring_a_symbol_with_an_open_position_keeps_the_position_and_counts_it(cap: Capture) -> None:
+    """An expired contract still held (delivery, a book not reported flat): its market data goes, its position
+    stays and in the exposure, counted as reason="retire_open_position"."""
+    tt = trading.TradingTelemetry(strategy="s", venue="v")
+    tt.instrument("CLZ6", multiplier=1000)
+    tt.tick("CLZ6", 60.0)
+    tt.position("CLZ6", 3, 60.0, 59.0)
+    tt.retire("CLZ6")
+    tt.retire(["unhashable"])  # nothing kept by it: nothing to retire
+    assert cap.metric_value("trading.position.notional", symbol="CLZ6") == 180_000.0
+    assert cap.metric_value("trading.exposure.gross") == 180_000.0
+    assert "trading.marketdata.staleness" not in cap.metrics()
+    assert cap.metric_value("tradeobs.agent.measurements.invalid", reason="retire_open_position") == 1
 
 
 def _invalid(cap: Capture) -> list[Any]:
