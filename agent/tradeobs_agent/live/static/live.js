@@ -46,11 +46,13 @@
   }
   function num(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d).format(v); }
   function signed(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d, true).format(v); }
-  // A price to about 7 significant digits, 2 to 8 decimals: 59,920.15, 190.4171, 1.10053 (FX), 0.00001234.
+  // A price to about 7 significant digits, at least 2 decimals: 59,920.15, 190.4171, 1.10053 (FX), 0.00001234,
+  // 0.0000000015 (a token priced in billionths). At most 8 decimals, a price under 0.000000005 read "0.00" (both the
+  // price and the average entry of a BABYDOGE/USDT row); 20 is what every browser's Intl.NumberFormat takes.
   var PRICE = [];
   function price(v) {
     if (v === undefined || v === null || v !== v) return "—";
-    var a = Math.abs(v), d = a > 0 ? Math.min(8, Math.max(2, 6 - Math.floor(Math.log10(a)))) : 2;
+    var a = Math.abs(v), d = a > 0 ? Math.min(20, Math.max(2, 6 - Math.floor(Math.log10(a)))) : 2;
     return (PRICE[d] || (PRICE[d] = new Intl.NumberFormat("en-US", {
       minimumFractionDigits: 2, maximumFractionDigits: d
     }))).format(v);
@@ -528,8 +530,10 @@
   }
   function axisValues(id, kind) {
     return function (u, splits) {
+      // As many decimals as the step between ticks needs: a price chart of 1000PEPEUSDT alone (0.00000123, moving
+      // by 0.00000001) has ticks 0.000000005 apart, which 3 decimals at most labelled "0.000" each.
       var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
-      var d = step >= 1 ? 0 : step >= 0.1 ? 1 : step >= 0.01 ? 2 : 3;
+      var d = step >= 1 ? 0 : step >= 0.1 ? 1 : step >= 0.01 ? 2 : step > 0 ? Math.min(20, Math.ceil(-Math.log10(step) - 1e-6)) : 3;
       var out = splits.map(function (v) {
         if (v === null) return "";
         return kind === "pct" ? nf(d, true).format(v) + " %" : nf(d).format(v);
