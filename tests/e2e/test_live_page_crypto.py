@@ -25,14 +25,14 @@ def crypto_page(live_server: Callable[..., LiveProcess], page: Any) -> LiveProce
     return srv
 
 
+ROWS = "[...document.querySelectorAll('#positions tbody tr.row')].map(r => [...r.cells].map(c => c.innerText))"
+
+
 def rows(page: Any) -> dict[str, dict[str, str]]:
-    """The positions table as read: symbol -> column -> text."""
-    out = {}
-    trs = page.locator("#positions tbody tr.row")
-    for i in range(trs.count()):
-        cells = dict(zip(POSITION_COLUMNS, trs.nth(i).locator("td").all_inner_texts(), strict=False))
-        out[cells["symbol"]] = cells
-    return out
+    """The positions table as read, in one look (its rows are written again as frames come): symbol -> column ->
+    text."""
+    texts = js(page, ROWS)
+    return {t[1]: dict(zip(POSITION_COLUMNS, t, strict=False)) for t in texts}
 
 
 def digits(text: str) -> float:
@@ -113,3 +113,36 @@ def test_names_with_slashes_ampersands_and_spaces_filter_and_pick_verbatim(
     pick(page, "sol:usdc")
     wait_for(lambda: js(page, "window.__tradeobs.selected") == ["SOL:USDC"], "SOL:USDC charted")
     assert page.locator("#chips .chip").first.get_attribute("data-sym") == "SOL:USDC"
+
+
+CLIPPED = """() => [...document.querySelectorAll('#positions tbody tr.row td, #working tbody td, #blotter tbody td')]
+    .filter(c => !c.classList.contains('detail') && c.scrollWidth > c.clientWidth).map(c => c.textContent)"""
+
+
+def test_a_crypto_desks_names_and_numbers_are_never_cut_at_a_laptop_width(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """At 1400 px the positions, working orders and blotter cut the crypto desk's values into an ellipsis, in the very
+    characters that tell them apart: "BTC-27..." (every Deribit option alike), "BTC/US...", price "0.00000...",
+    position "-1,500,000..." and "2,500,000...", a working order's "0/0.0001...", a fill of "1,5...". A column now
+    grows to its widest text (a table wider than its panel scrolls sideways); a stock desk's columns stay as they
+    were (test_live_page.py: nothing cut, nothing wider)."""
+    page = browser_page
+    srv = crypto_page(live_server, page)
+    page.locator("#pos-filter").fill("-")  # the crypto rows with a dash, every one in view
+    page.locator("#f-strategy").select_option("mm & hedge")
+    freeze(page, srv)
+    shown = sorted(rows(page))
+    assert shown == ["BTC-27DEC26-100000-C", "ETH-PERP"], shown
+    page.locator("#pos-filter").fill("usdt")
+    wait_for(lambda: sorted(rows(page)) == ["1000PEPEUSDT", "BABYDOGE/USDT", "BTC/USDT"], "the USDT rows")
+    clipped = js(page, CLIPPED)
+    assert clipped == [], clipped
+    page.locator("#pos-filter").fill("-")
+    wait_for(lambda: sorted(rows(page)) == shown, "the dashed rows again")
+    clipped = js(page, CLIPPED)
+    assert clipped == [], clipped
+    # the symbol is the cell's title too, whole, where a name longer than its column's cap is cut
+    assert page.locator('#positions tr[data-sym="BTC-27DEC26-100000-C"] td').nth(1).get_attribute("title") == (
+        "BTC-27DEC26-100000-C"
+    )

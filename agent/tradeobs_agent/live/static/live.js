@@ -777,6 +777,37 @@
     for (var k = 1; k < 15; k++) tr.appendChild(document.createElement("td"));
     return tr;
   }
+  // Columns of the fixed tables that grow to their widest text shown (never shrink back, so they do not jump as values
+  // change; up to a cap, past which the text is cut and the positions' symbol has its whole name as its title). Their
+  // widths fit a stock desk: a crypto desk's names and numbers were cut into an ellipsis at 1400 px, in the very digits
+  // that matter: "BTC-27..." for every Deribit option, "0.00000..." for PEPE's price, "-1,500,000..." for its position,
+  // "BTC/US..." in the working orders, a fill of "1,500,000,000" as "1,5..." in the blotter. Table id -> column -> cap.
+  var FIT = {
+    positions: { 1: 220, 2: 150, 3: 150, 4: 150, 5: 150, 6: 130, 7: 130, 8: 130 },
+    working: { 1: 220, 3: 220, 4: 150 },
+    blotter: { 2: 160, 3: 160, 4: 220, 6: 150, 7: 150 }
+  };
+  var fitted = {};  // table id -> column -> [its longest text's length so far, its width], and "font" -> per column
+  function fit(id) {
+    var t = $(id), spec = FIT[id], rows = t.tBodies[0].rows, done = fitted[id] || (fitted[id] = {}), cols = null;
+    for (var k in spec) {
+      var longest = "", at = null, n = done[k] ? done[k][0] : 0;
+      for (var r = 0; r < rows.length; r++) {
+        var c = rows[r].cells[k];
+        if (c === undefined || rows[r].cells.length < 3) continue;  // spacer and "not received" rows
+        var s = c.textContent;
+        if (s.length > n && s.length > longest.length) { longest = s; at = c; }
+      }
+      if (at === null) continue;
+      var cs = getComputedStyle(at);
+      measureCtx.font = cs.font;
+      var need = Math.ceil(measureCtx.measureText(longest).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight));
+      cols = cols || t.querySelectorAll("colgroup > col");
+      var col = cols[k], width = done[k] ? done[k][1] : parseFloat(getComputedStyle(col).width) || 0;  // as the page sets it
+      done[k] = [longest.length, width];
+      if (need > width && width < spec[k]) { done[k][1] = Math.min(need, spec[k]); col.style.width = done[k][1] + "px"; }
+    }
+  }
   function cell(td, text, cls) {
     if (td._t !== text) { td._t = text; td.textContent = plain(text); }
     if (td._c !== cls) { td._c = cls; td.className = cls; }
@@ -794,7 +825,7 @@
     for (var i = 0; i < n; i++) {
       var s = order[first + i], r = st.symbols[s], pnl = pnlOf(r), row = posRows[i], c = row.cells;
       if (row._sym !== s) {
-        row._sym = s; row.dataset.sym = s;
+        row._sym = s; row.dataset.sym = s; c[1].title = plain(s);  // whole, where its column's cap cuts it
         var box = row._box; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + plain(s));
       }
       var cls = "row" + (r.age >= stale ? " stale" : "");
@@ -816,6 +847,7 @@
       cell(c[13], ms(r.p99), "");
       cell(c[14], shortAge(r.age), "");
     }
+    fit("positions");
     var label = posFilter ? total + " of " + Object.keys(st.symbols).length + " symbols" : total + " symbols";
     if ($("pos-count").textContent !== label) $("pos-count").textContent = label;
   }
@@ -1105,7 +1137,7 @@
       html.push(ev._html || (ev._html = eventRow(ev, now)));
     }
     if (last < len) html.push('<tr class="spacer" style="height:' + (len - last) * ROW_H + 'px"><td colspan="11"></td></tr>');
-    if (!held(body)) setHTML(body, html.join(""));
+    if (!held(body)) { setHTML(body, html.join("")); fit("blotter"); }
     var newer = matched.length - len;
     var pausedNote = T.paused ? (newer ? newer + " new" : "") : "";
     if ($("paused-note").textContent !== pausedNote) $("paused-note").textContent = pausedNote;
@@ -1131,7 +1163,7 @@
         (oref ? link("order", oref, id, "order drill-down dashboard", "order dashboard of " + id) : txt(id)) + "</td><td>" +
         link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore", "trace of " + id) + "</td></tr>");
     }
-    if (!held($("working").tBodies[0])) setHTML($("working").tBodies[0], rows.join(""));
+    if (!held($("working").tBodies[0])) { setHTML($("working").tBodies[0], rows.join("")); fit("working"); }
     var d = st.desk || {}, total = d.working === undefined ? ids.length : d.working;
     $("working-count").textContent = total > shown ? "oldest " + shown + " of " + total : String(total);
   }
