@@ -146,3 +146,15 @@ def test_a_crypto_desks_names_and_numbers_are_never_cut_at_a_laptop_width(
     assert page.locator('#positions tr[data-sym="BTC-27DEC26-100000-C"] td').nth(1).get_attribute("title") == (
         "BTC-27DEC26-100000-C"
     )
+
+
+def test_symbols_sort_whatever_their_case(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    """``btc_jpy`` (bitFlyer's lower-case names) sorted after every upper-case symbol, by code unit: after ``JPM``,
+    ``SOL:USDC`` and ``XOM``, at the end of the table and the picker. Symbols sort as a person looks them up now."""
+    page = browser_page
+    crypto_page(live_server, page)
+    page.locator("#pos-filter").fill("jp")
+    wait_for(lambda: len(rows(page)) == 2, "the two rows")
+    assert [t[1] for t in js(page, ROWS)] == ["btc_jpy", "JPM"]
+    picker = js(page, "[...document.querySelectorAll('#sym-list option')].map(o => o.value)")
+    assert picker.index("btc_jpy") < picker.index("ETH-PERP") < picker.index("JPM"), picker

@@ -331,11 +331,18 @@
     });
   }
 
+  // Symbols in the order a person looks them up in, whatever their case: "btc_jpy" beside "BTC/USDT", before
+  // "ETH-PERP" (by code unit every lower-case name came after every upper-case one, at the end of the table); two that
+  // differ only in case, upper case first.
+  function bySymbol(a, b) {
+    var x = lowerOf(a), y = lowerOf(b);
+    return x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  }
   function newSymbols(list) {
     for (var i = 0; i < list.length; i++) {
       if (!symSet.has(list[i])) { symSet.add(list[i]); symList.push(list[i]); symListDirty = true; }
     }
-    if (symListDirty) symList.sort();
+    if (symListDirty) symList.sort(bySymbol);
   }
 
   // What the page holds of symbols a full frame does not list: picker entries, rings (also those /history
@@ -758,7 +765,7 @@
     // come first, not the rows showing "—".
     return (q ? Object.keys(syms).filter(keep) : Object.keys(syms)).sort(function (a, b) {
       var x = val(a), y = val(b), d = x === null ? (y === null ? 0 : 1) : y === null ? -1 : sortAsc ? x - y : y - x;
-      return d || (a < b ? -1 : 1);
+      return d || bySymbol(a, b);
     });
   }
   // A pool of row elements, one per row in view, each updated cell by cell: a price that moved repaints its
