@@ -5,6 +5,7 @@ layer: prices of a few billionths, quantities of 0.00012345 and 1.5e9, names wit
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +90,8 @@ def test_the_price_axis_of_a_sub_cent_token_labels_each_tick_apart(
     ticks = sorted(digits(x) for x in labels)
     step = ticks[1] - ticks[0]
     assert step > 0 and ticks[0] - step <= hi and ticks[-1] + step >= lo, (labels, lo, hi)
+    # each label is its tick's value: the labels are evenly spaced (a step of 0.000000025 at 8 decimals was not)
+    assert all(b - a == pytest.approx(step, rel=1e-6) for a, b in itertools.pairwise(ticks)), labels
 
 
 def test_names_with_slashes_ampersands_and_spaces_filter_and_pick_verbatim(

@@ -537,10 +537,12 @@
   }
   function axisValues(id, kind) {
     return function (u, splits) {
-      // As many decimals as the step between ticks needs: a price chart of 1000PEPEUSDT alone (0.00000123, moving
-      // by 0.00000001) has ticks 0.000000005 apart, which 3 decimals at most labelled "0.000" each.
-      var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
-      var d = step >= 1 ? 0 : step >= 0.1 ? 1 : step >= 0.01 ? 2 : step > 0 ? Math.min(20, Math.ceil(-Math.log10(step) - 1e-6)) : 3;
+      // As many decimals as the step between ticks has: a price chart of 1000PEPEUSDT alone (0.00000123, moving by
+      // 0.00000001) has ticks 0.000000005 apart, which 3 decimals at most labelled "0.000" each; ticks 0.25 apart
+      // read "0.3", "0.5", "0.8".
+      var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1, d = 0;
+      while (d < 20 && step > 0 && isFinite(step) && Math.abs(step * Math.pow(10, d) - Math.round(step * Math.pow(10, d))) >
+        1e-6 * step * Math.pow(10, d)) d++;
       var out = splits.map(function (v) {
         if (v === null) return "";
         return kind === "pct" ? nf(d, true).format(v) + " %" : nf(d).format(v);
