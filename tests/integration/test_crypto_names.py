@@ -166,5 +166,11 @@ def test_the_overview_picks_symbols_with_slashes_colons_and_dashes(desk: Desk) -
     (qty,) = [
         q for q in ev.queries(OVERVIEW, variables, start, end) if q.panel.startswith("Positions now") and q.ref == "A"
     ]
-    got = {s["metric"]["symbol"]: float(s["value"][1]) for s in ev.run(qty)}
-    assert got == {s: CRYPTO_ORDERS[s][1] for s in picked}, (qty.describe(), got)
+    want = {s: CRYPTO_ORDERS[s][1] for s in picked}
+
+    def table() -> dict[str, float] | None:
+        got = {s["metric"]["symbol"]: float(s["value"][1]) for s in ev.run(qty)}
+        return got if set(got) >= set(want) else None
+
+    got = wait_for(table, qty.describe(), 60)
+    assert got == want, (qty.describe(), got)
