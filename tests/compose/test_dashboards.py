@@ -21,6 +21,7 @@ from tests.integration.grafana_eval import (
     loki_match,
     loki_selector_problem,
 )
+from tests.integration.procs import logfmt_tags
 
 from .helpers import GRAFANA_DIR, PROM_DIR, REPO, load_dashgen
 
@@ -124,21 +125,41 @@ def test_order_drilldown_finds_the_order_by_id() -> None:
     assert variables["order_id"]["type"] == "textbox" and variables["trace_id"]["type"] == "textbox"
     assert variables["job"]["multi"] is False  # Jaeger's search takes one service
     jaeger = [t for _, t in _targets(dash) if t.get("datasource", {}).get("type") == "jaeger"]
-    assert {"tags": "order.id=$order_id", "service": "$service", "operation": "order"}.items() <= next(
-        t for t in jaeger if t.get("tags") == "order.id=$order_id"
+    assert {"tags": 'order.id="$order_id"', "service": "$service", "operation": "order"}.items() <= next(
+        t for t in jaeger if t.get("tags") == 'order.id="$order_id"'
     ).items()
     # ...or by the other ids a broker reports it by, in the same table (one search each, the rows merged)
-    (table,) = [p for p in dash["panels"] if any(t.get("tags") == "order.id=$order_id" for t in p.get("targets", []))]
+    (table,) = [p for p in dash["panels"] if any(t.get("tags") == 'order.id="$order_id"' for t in p.get("targets", []))]
     assert [t["tags"] for t in table["targets"]] == [
-        "order.id=$order_id",
-        "order.new_id=$order_id",
-        "order.venue_order_id=$order_id",
+        'order.id="$order_id"',
+        'order.new_id="$order_id"',
+        'order.venue_order_id="$order_id"',
     ]
     assert [x["id"] for x in table["transformations"]] == ["merge"]
     assert any(t.get("query") == "$trace_id" for t in jaeger)
     assert any(t.get("minDuration") == "$min_latency" and t.get("maxDuration") == "$max_latency" for t in jaeger)
     logs = [t["expr"] for p, t in _targets(dash) if p["type"] == "logs"]
     assert all('order_id="$order_id"' in e for e in logs), logs
+
+
+def test_jaeger_tag_searches_keep_a_value_with_spaces_and_an_ampersand_whole() -> None:
+    """A Jaeger search's tags are logfmt (Grafana parses them into the object it sends): a variable's value with a
+    space, as the strategy ``mm & hedge``, must be one tag's value. ``strategy=$strategy`` was the tag strategy=mm and
+    two more, ``&`` and ``hedge`` (no order has them: "Slow orders on $venue, strategy $strategy" was empty); every
+    variable in a tag is quoted now."""
+    searched = 0
+    for path in DASHBOARD_FILES:
+        dash = json.loads(path.read_text())
+        for _, t in _targets(dash):
+            if t.get("datasource", {}).get("type") != "jaeger" or not t.get("tags"):
+                continue
+            pairs = re.findall(r'([\w.]+)="?\$(\w+)"?', t["tags"])
+            values = {var: f"{var} & co/BTC:1" for _, var in pairs}
+            variables = {var: Variable(var, [v], False) for var, v in values.items()}
+            sent = logfmt_tags(Evaluator.interpolate(t["tags"], variables, "jaeger"))
+            assert {k: values[var] for k, var in pairs}.items() <= sent.items(), (path.name, t["tags"], sent)
+            searched += bool(pairs)
+    assert searched >= 4  # the drill-down's three searches by order id and its slow orders by venue and strategy
 
 
 def _record(trace: str, stream: str, **ids: str) -> dict[str, Any]:

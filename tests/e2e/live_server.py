@@ -29,6 +29,10 @@ call) until ``POST /test/unstall``: the hub, on the server's loop, goes on and i
 venue, symbols, order ids, a limit, reject reasons) and names that are also JavaScript's own property names
 (``__proto__``, ``constructor``), and publishes an event whose data has the keys the page once kept its own
 state in (``_html``, ``_clock``, ``_n``); each payload, if it ever ran, would set ``window.__pwned``.
+``POST /test/crypto`` starts a crypto market maker's desk (strategy ``mm & hedge`` on ``binance-futures``,
+:data:`CRYPTO`): symbols with ``/``, ``:``, ``_``, ``-`` and lower case, prices from 0.0000000015 to 14,800,000,
+quantities of 0.00012345 and 1.5e9, a working order and a fill at PEPE's price; its symbols tick with the others from
+then on, each moving in its last digits (PEPE by 0.00000001).
 ``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s); ``--hz``
 the frames per second (``live_hz``; 10 here).
 ``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
@@ -82,6 +86,24 @@ HOSTILE = {
     "ctor": "constructor",
 }
 RTL_ORDER = "ord-rtl-1"
+# A crypto desk's symbols (spot, perpetual, a Deribit option, a 1000x contract, a pair by ':' and a lower-case one)
+# and prices: the smallest a few billionths (BABYDOGE), the largest 14.8 million (BTC in yen).
+CRYPTO_DESK = ("mm & hedge", "binance-futures")
+CRYPTO: dict[str, float] = {
+    "BTC/USDT": 98000.5,
+    "ETH-PERP": 3456.78,
+    "BTC-27DEC26-100000-C": 0.0512,
+    "1000PEPEUSDT": 0.00000123,
+    "BABYDOGE/USDT": 0.0000000015,
+    "SOL:USDC": 187.2,
+    "btc_jpy": 14800000.0,
+}
+# per crypto symbol: (position, average entry price)
+CRYPTO_BOOK: dict[str, tuple[float, float]] = {
+    "BTC/USDT": (0.00012345, 97950.25),
+    "1000PEPEUSDT": (-1.5e9, 0.00000125),
+    "BABYDOGE/USDT": (2.5e12, 0.0000000014),
+}
 # per symbol: (desk index, position, realized P&L); the rest of the symbols get small positions
 BOOK: dict[str, tuple[int, float, float]] = {
     "AAPL": (0, 300, -2345.67),
@@ -183,6 +205,8 @@ class Scenario:
         self.workers = Workers()
         self.hostile_desk: TradingTelemetry | None = None
         self.hostile_names: list[str] = []
+        self.crypto_desk: TradingTelemetry | None = None
+        self.crypto_px: dict[str, float] = {}
 
     def desk(self, sym: str) -> TradingTelemetry:
         return self.desks[self.book[sym][0]]
@@ -245,6 +269,13 @@ class Scenario:
         if self.hostile_desk is not None:
             for i, s in enumerate(self.hostile_names):
                 self.hostile_desk.tick(s, round(10.0 + i + self.rng.gauss(0, 0.01), 4), exchange_ts=now - 0.002)
+        if self.crypto_desk is not None:
+            for s, p in CRYPTO.items():  # a walk in the last digits: 1000PEPEUSDT moves by 0.00000001
+                q = self.crypto_px[s] = max(p / 2, self.crypto_px[s] + p / 123 * self.rng.choice((-1, 0, 1)))
+                self.crypto_desk.tick(s, q, exchange_ts=now - 0.002)
+                qty, avg = CRYPTO_BOOK.get(s, (0.0, q))
+                self.crypto_desk.position(s, qty, q, avg)
+                self.crypto_desk.pnl(s, 0.0, qty * (q - avg))
         for s in self.syms:
             if s == STALE and self.n > 5:
                 continue
@@ -316,6 +347,26 @@ class Scenario:
             "alert", message=h["img"], _html=h["img"], _clock=h["script"], _n=10**12, strategy=h["proto"]
         )
         self.hostile_desk, self.hostile_names = desk, names
+
+    def crypto(self) -> None:
+        """The crypto desk (see the module docstring): its symbols tick with the others from now on."""
+        desk = TradingTelemetry(strategy=CRYPTO_DESK[0], venue=CRYPTO_DESK[1])
+        for s, p in CRYPTO.items():
+            desk.tick(s, p)
+            qty, avg = CRYPTO_BOOK.get(s, (0.0, p))
+            desk.position(s, qty, p, avg)
+            desk.pnl(s, 0.0, qty * (p - avg))
+        o = desk.order_signal("mm-1", "BTC/USDT", "buy", 0.00012345, 97000.5, order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked("B-1")
+        o = desk.order_signal("mm-2", "1000PEPEUSDT", "sell", 1.5e9, 0.00000123, order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked("B-2")
+        o.fill(1.5e9, 0.00000122, expected_price=0.00000123)
+        self.crypto_px = dict(CRYPTO)
+        self.crypto_desk = desk
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
@@ -420,6 +471,11 @@ def main() -> None:
         scenario.hostile()
         return PlainTextResponse("hostile")
 
+    async def crypto(request: Request) -> PlainTextResponse:
+        with scenario.stepping:
+            scenario.crypto()
+        return PlainTextResponse("crypto")
+
     async def hang(request: Request) -> PlainTextResponse:
         # An order sent to the venue that never answers (a hung venue gateway, a lost message): never acked.
         o = scenario.desks[0].order_signal("hung-1", "AAPL", "buy", 10, 189.0, order_type="limit")
@@ -482,6 +538,7 @@ def main() -> None:
             Route("/test/worker", worker, methods=["POST"]),
             Route("/test/worker/exit", worker_exit, methods=["POST"]),
             Route("/test/hostile", hostile, methods=["POST"]),
+            Route("/test/crypto", crypto, methods=["POST"]),
             Route("/test/info", info),
             Route("/test/stats", stats),
             Route("/test/held", held),

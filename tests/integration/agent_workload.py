@@ -7,6 +7,7 @@
     python tests/integration/agent_workload.py tiers       # batches of mixed orders on command (collector tiers)
     python tests/integration/agent_workload.py incident    # venues X and Y; one slow, losing fill on command
     python tests/integration/agent_workload.py desk        # strategies x venues in one process; risk faults
+    python tests/integration/agent_workload.py crypto      # a crypto market maker: CRYPTO_* names and prices
 
 Configuration comes from the environment exactly as in a deployed service
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``TRADEOBS_SERVICE_NAME``,
@@ -80,6 +81,21 @@ STRATEGY = "e2e"
 VENUE = "paper"
 LOG_MESSAGE = "order %s filled inside span"
 SPAN_LOG_MESSAGE = "request %s handled inside span"
+
+
+# The ``crypto`` scenario: a market maker's names (a space and an ampersand, a dot, '/', ':', '_') and values (prices
+# of a few millionths and of 98,000, quantities of 0.00012345 and 1.5e9), filled orders of each symbol, one log line.
+CRYPTO_STRATEGY = "mm & hedge"
+CRYPTO_VENUE = "okx.swap"
+# symbol -> (price, signed quantity of its one filled order, fill price)
+CRYPTO_ORDERS: dict[str, tuple[float, float, float]] = {
+    "BTC/USDT": (98000.5, 0.00012345, 98000.6),
+    "1000PEPEUSDT": (0.00000123, -1.5e9, 0.00000122),
+    "BTC-27DEC26-100000-C": (0.0512, 2.5, 0.0513),
+    "SOL:USDC": (187.2, -3.75, 187.19),
+    "btc_jpy": (14800000.0, 0.001, 14800500.0),
+}
+CRYPTO_LOG_MESSAGE = "mm order %s on %s filled"
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -537,6 +553,32 @@ def run_desk() -> int:
     return 0
 
 
+def run_crypto() -> dict[str, Any]:
+    import tradeobs_agent
+    from tradeobs_agent import TradingTelemetry
+
+    agent = tradeobs_agent.init()
+    tt = TradingTelemetry(strategy=CRYPTO_STRATEGY, venue=CRYPTO_VENUE)
+    log = tradeobs_agent.get_logger("execution")
+    orders = []
+    for i, (symbol, (price, qty, fill)) in enumerate(CRYPTO_ORDERS.items()):
+        tt.tick(symbol, price)
+        oid = f"mm-{i}"
+        o = tt.order_signal(oid, symbol, "buy" if qty > 0 else "sell", abs(qty), price=price, order_type="limit")
+        o.risk_check(passed=True)
+        o.submitted()
+        o.acked(f"V-{oid}")
+        time.sleep(SUBMIT_TO_FILL_SLEEP)  # an order span over the drill-down's default "slow" (10 ms)
+        o.fill(abs(qty), fill, expected_price=price)
+        with o.scope():
+            log.info(CRYPTO_LOG_MESSAGE, oid, symbol, extra={"symbol": symbol, "qty": abs(qty), "price": fill})
+        tt.position(symbol, qty, fill, avg_price=fill)
+        tt.pnl(symbol, 0.0, 0.0)
+        orders.append({"order_id": oid, "trace_id": o.trace_id, "symbol": symbol})
+    agent.force_flush()
+    return {"orders": orders}
+
+
 def main(argv: list[str]) -> int:
     scenario = argv[1] if len(argv) > 1 else "orders"
     if scenario == "alerts":
@@ -547,8 +589,8 @@ def main(argv: list[str]) -> int:
         return run_tiers()
     if scenario == "incident":
         return run_incident()
-    if scenario == "orders":
-        result = run_orders()
+    if scenario in ("orders", "crypto"):
+        result = run_orders() if scenario == "orders" else run_crypto()
         fresh = _Freshness(sdk=False)  # the agent is already up: this only binds the gauge
     elif scenario in ("freshness", "freshness-sdk"):
         fresh = _Freshness(sdk=scenario == "freshness-sdk")

@@ -186,10 +186,10 @@ def build() -> Dashboard:
             .datasource(JAEGER)
             # Jaeger's tag search is one exact key=value (several are AND), so one search per id the order's root
             # span can carry, and the rows merged: exactly one of them finds the order.
-            .with_target(jaeger_search("A", "$service", operation="order", tags=f"{ORDER_ID_TAGS[0]}=$order_id"))
+            .with_target(jaeger_search("A", "$service", operation="order", tags=f'{ORDER_ID_TAGS[0]}="$order_id"'))
             # (no operation: the new id is on the replace span, and the trace is what is searched for)
-            .with_target(jaeger_search("B", "$service", tags=f"{ORDER_ID_TAGS[1]}=$order_id"))
-            .with_target(jaeger_search("C", "$service", operation="order", tags=f"{ORDER_ID_TAGS[2]}=$order_id"))
+            .with_target(jaeger_search("B", "$service", tags=f'{ORDER_ID_TAGS[1]}="$order_id"'))
+            .with_target(jaeger_search("C", "$service", operation="order", tags=f'{ORDER_ID_TAGS[2]}="$order_id"'))
             .with_transformation(DataTransformerConfig(id_val="merge", options={}))
             .override_by_name("traceID", trace_row_links(keep_order_id=True))
             .span(24)
@@ -304,7 +304,9 @@ def build() -> Dashboard:
                     "A",
                     "$service",
                     operation="order",
-                    tags="venue=$venue strategy=$strategy",
+                    # Quoted: the tags are logfmt, and a strategy "mm & hedge" unquoted was the tag strategy=mm and
+                    # two more ("&", "hedge"), which no order has: the table was empty for it.
+                    tags='venue="$venue" strategy="$strategy"',
                     min_duration="$min_latency",
                     max_duration="$max_latency",
                 )

@@ -46,11 +46,13 @@
   }
   function num(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d).format(v); }
   function signed(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d, true).format(v); }
-  // A price to about 7 significant digits, 2 to 8 decimals: 59,920.15, 190.4171, 1.10053 (FX), 0.00001234.
+  // A price to about 7 significant digits, at least 2 decimals: 59,920.15, 190.4171, 1.10053 (FX), 0.00001234,
+  // 0.0000000015 (a token priced in billionths). At most 8 decimals, a price under 0.000000005 read "0.00" (both the
+  // price and the average entry of a BABYDOGE/USDT row); 20 is what every browser's Intl.NumberFormat takes.
   var PRICE = [];
   function price(v) {
     if (v === undefined || v === null || v !== v) return "—";
-    var a = Math.abs(v), d = a > 0 ? Math.min(8, Math.max(2, 6 - Math.floor(Math.log10(a)))) : 2;
+    var a = Math.abs(v), d = a > 0 ? Math.min(20, Math.max(2, 6 - Math.floor(Math.log10(a)))) : 2;
     return (PRICE[d] || (PRICE[d] = new Intl.NumberFormat("en-US", {
       minimumFractionDigits: 2, maximumFractionDigits: d
     }))).format(v);
@@ -333,11 +335,18 @@
     });
   }
 
+  // Symbols in the order a person looks them up in, whatever their case: "btc_jpy" beside "BTC/USDT", before
+  // "ETH-PERP" (by code unit every lower-case name came after every upper-case one, at the end of the table); two that
+  // differ only in case, upper case first.
+  function bySymbol(a, b) {
+    var x = lowerOf(a), y = lowerOf(b);
+    return x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  }
   function newSymbols(list) {
     for (var i = 0; i < list.length; i++) {
       if (!symSet.has(list[i])) { symSet.add(list[i]); symList.push(list[i]); symListDirty = true; }
     }
-    if (symListDirty) symList.sort();
+    if (symListDirty) symList.sort(bySymbol);
   }
 
   // What the page holds of symbols a full frame does not list: picker entries, rings (also those /history
@@ -535,8 +544,12 @@
   }
   function axisValues(id, kind) {
     return function (u, splits) {
-      var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
-      var d = step >= 1 ? 0 : step >= 0.1 ? 1 : step >= 0.01 ? 2 : 3;
+      // As many decimals as the step between ticks has: a price chart of 1000PEPEUSDT alone (0.00000123, moving by
+      // 0.00000001) has ticks 0.000000005 apart, which 3 decimals at most labelled "0.000" each; ticks 0.25 apart
+      // read "0.3", "0.5", "0.8".
+      var step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1, d = 0;
+      while (d < 20 && step > 0 && isFinite(step) && Math.abs(step * Math.pow(10, d) - Math.round(step * Math.pow(10, d))) >
+        1e-6 * step * Math.pow(10, d)) d++;
       var out = splits.map(function (v) {
         if (v === null) return "";
         return kind === "pct" ? nf(d, true).format(v) + " %" : nf(d).format(v);
@@ -762,7 +775,7 @@
     // come first, not the rows showing "—".
     return (q ? Object.keys(syms).filter(keep) : Object.keys(syms)).sort(function (a, b) {
       var x = val(a), y = val(b), d = x === null ? (y === null ? 0 : 1) : y === null ? -1 : sortAsc ? x - y : y - x;
-      return d || (a < b ? -1 : 1);
+      return d || bySymbol(a, b);
     });
   }
   // A pool of row elements, one per row in view, each updated cell by cell: a price that moved repaints its
@@ -781,6 +794,37 @@
     for (var k = 1; k < 15; k++) tr.appendChild(document.createElement("td"));
     return tr;
   }
+  // Columns of the fixed tables that grow to their widest text shown (never shrink back, so they do not jump as values
+  // change; up to a cap, past which the text is cut and the positions' symbol has its whole name as its title). Their
+  // widths fit a stock desk: a crypto desk's names and numbers were cut into an ellipsis at 1400 px, in the very digits
+  // that matter: "BTC-27..." for every Deribit option, "0.00000..." for PEPE's price, "-1,500,000..." for its position,
+  // "BTC/US..." in the working orders, a fill of "1,500,000,000" as "1,5..." in the blotter. Table id -> column -> cap.
+  var FIT = {
+    positions: { 1: 220, 2: 150, 3: 150, 4: 150, 5: 150, 6: 130, 7: 130, 8: 130 },
+    working: { 1: 220, 3: 220, 4: 150 },
+    blotter: { 2: 160, 3: 160, 4: 220, 6: 150, 7: 150 }
+  };
+  var fitted = {};  // table id -> column -> [its longest text's length so far, its width], and "font" -> per column
+  function fit(id) {
+    var t = $(id), spec = FIT[id], rows = t.tBodies[0].rows, done = fitted[id] || (fitted[id] = {}), cols = null;
+    for (var k in spec) {
+      var longest = "", at = null, n = done[k] ? done[k][0] : 0;
+      for (var r = 0; r < rows.length; r++) {
+        var c = rows[r].cells[k];
+        if (c === undefined || rows[r].cells.length < 3) continue;  // spacer and "not received" rows
+        var s = c.textContent;
+        if (s.length > n && s.length > longest.length) { longest = s; at = c; }
+      }
+      if (at === null) continue;
+      var cs = getComputedStyle(at);
+      measureCtx.font = cs.font;
+      var need = Math.ceil(measureCtx.measureText(longest).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight));
+      cols = cols || t.querySelectorAll("colgroup > col");
+      var col = cols[k], width = done[k] ? done[k][1] : parseFloat(getComputedStyle(col).width) || 0;  // as the page sets it
+      done[k] = [longest.length, width];
+      if (need > width && width < spec[k]) { done[k][1] = Math.min(need, spec[k]); col.style.width = done[k][1] + "px"; }
+    }
+  }
   function cell(td, text, cls) {
     if (td._t !== text) { td._t = text; td.textContent = plain(text); }
     if (td._c !== cls) { td._c = cls; td.className = cls; }
@@ -798,7 +842,7 @@
     for (var i = 0; i < n; i++) {
       var s = order[first + i], r = st.symbols[s], pnl = pnlOf(r), row = posRows[i], c = row.cells;
       if (row._sym !== s) {
-        row._sym = s; row.dataset.sym = s;
+        row._sym = s; row.dataset.sym = s; c[1].title = plain(s);  // whole, where its column's cap cuts it
         var box = row._box; box.dataset.chart = s; box.setAttribute("aria-label", "chart " + plain(s));
       }
       var cls = "row" + (r.age >= stale ? " stale" : "");
@@ -820,6 +864,7 @@
       cell(c[13], ms(r.p99), "");
       cell(c[14], shortAge(r.age), "");
     }
+    fit("positions");
     var label = posFilter ? total + " of " + Object.keys(st.symbols).length + " symbols" : total + " symbols";
     if ($("pos-count").textContent !== label) $("pos-count").textContent = label;
   }
@@ -1113,7 +1158,7 @@
       html.push(ev._html || (ev._html = eventRow(ev, now)));
     }
     if (last < len) html.push('<tr class="spacer" style="height:' + (len - last) * ROW_H + 'px"><td colspan="11"></td></tr>');
-    if (!held(body)) setHTML(body, html.join(""));
+    if (!held(body)) { setHTML(body, html.join("")); fit("blotter"); }
     var newer = matched.length - len;
     var pausedNote = T.paused ? (newer ? newer + " new" : "") : "";
     if ($("paused-note").textContent !== pausedNote) $("paused-note").textContent = pausedNote;
@@ -1139,7 +1184,7 @@
         (oref ? link("order", oref, id, "order drill-down dashboard", "order dashboard of " + id) : txt(id)) + "</td><td>" +
         link("trace", traceHref(o.tr, o.t), "trace", "the order's trace in Grafana Explore", "trace of " + id) + "</td></tr>");
     }
-    if (!held($("working").tBodies[0])) setHTML($("working").tBodies[0], rows.join(""));
+    if (!held($("working").tBodies[0])) { setHTML($("working").tBodies[0], rows.join("")); fit("working"); }
     var d = st.desk || {}, total = d.working === undefined ? ids.length : d.working;
     $("working-count").textContent = total > shown ? "oldest " + shown + " of " + total : String(total);
   }
