@@ -1,0 +1,157 @@
+"""A user's own test suite, run by a real pytest: a bot that calls ``init()`` and binds its instruments at import,
+tested with ``tradeobs_agent.testing`` (the ``tradeobs_capture`` fixture), as docs/agent.md ("Testing your own
+instrumentation") shows.
+
+Each test writes a scratch project (``bot.py``, ``tests/``) under ``tmp_path`` and runs ``python -m pytest`` on it
+in a subprocess, with this checkout's package on ``PYTHONPATH``; the project's own assertions are what is checked
+(the run passes), and what the run left behind (files, ports).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+AGENT_DIR = Path(__file__).resolve().parents[2] / "agent"
+
+BOT = '''
+"""A trading bot: the agent starts at import, the instruments are bound once."""
+import tradeobs_agent
+
+agent = tradeobs_agent.init(service_name="mybot", trading_mode="paper")
+tt = tradeobs_agent.TradingTelemetry(strategy="momentum", venue="paper")
+log = tradeobs_agent.get_logger("execution")
+fills = tradeobs_agent.counter("mybot.fills", unit="{fill}")
+aapl_fills = fills.bind(symbol="AAPL")
+latency = tradeobs_agent.histogram("mybot.decision_latency", unit="s")
+
+
+def trade(cid, symbol, qty, price, reject=None):
+    order = tt.order_signal(cid, symbol, "buy", qty, price)
+    order.risk_check(passed=True)
+    order.submitted()
+    latency.record(0.002, {"symbol": symbol})
+    if reject:
+        order.rejected(reject)
+        log.warning("order %s rejected: %s", cid, reject)
+        return
+    tt.execution(cid).fill(qty, price + 0.01, expected_price=price)
+    (aapl_fills.add(1) if symbol == "AAPL" else fills.add(1, {"symbol": symbol}))
+    tt.position(symbol, qty, price + 0.01)
+    with tradeobs_agent.correlate(order_id=cid):
+        log.info("order %s filled", cid)
+
+
+def leave_open(cid, symbol):
+    tt.order_signal(cid, symbol, "sell", 1, 10.0).submitted()
+'''
+
+
+def run_pytest(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_", "PYTEST_"))}
+    full_env["PYTHONPATH"] = os.pathsep.join([str(AGENT_DIR), str(project)])
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=project,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def write_project(root: Path, tests: str, conftest: str = 'pytest_plugins = ["tradeobs_agent.testing"]\n') -> Path:
+    (root / "tests").mkdir(parents=True)
+    (root / "bot.py").write_text(textwrap.dedent(BOT))
+    (root / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (root / "tests" / "conftest.py").write_text(conftest)
+    (root / "tests" / "test_bot.py").write_text(textwrap.dedent(tests))
+    return root
+
+
+def assert_passed(proc: subprocess.CompletedProcess[str], n: int) -> None:
+    assert proc.returncode == 0 and f"{n} passed" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_what_a_bot_binds_at_import_is_captured_and_each_test_starts_from_nothing(tmp_path: Path) -> None:
+    """The same trade in two tests reads the same numbers in each: the bot's own counter (bound once at import,
+    and through the instrument), the trading layer's order counters, its position and open orders. Before
+    (2026-12-07), ``capture()`` replaced the process registry, and every instrument and ``TradingTelemetry`` the bot
+    had made at import went on recording into the old one: ``metric_value("mybot.fills")`` was None in every test,
+    and so was ``trading.orders.filled``."""
+    tests = """
+        import bot
+
+
+        def check(cap, cid):
+            bot.trade(cid, "AAPL", 100, 187.2)
+            bot.trade(cid + "-m", "MSFT", 5, 400.0)
+            assert cap.metric_value("mybot.fills", symbol="AAPL") == 1
+            assert cap.metric_value("mybot.fills", symbol="MSFT") == 1
+            assert cap.metric_value("trading.orders.filled", symbol="AAPL") == 1
+            assert cap.metric_value("trading.orders.submitted") == 2
+            assert cap.metric_value("trading.position.quantity", symbol="AAPL") == 100
+            assert cap.metric_value("trading.orders.open") == 0
+            assert [s.attributes["order.id"] for s in cap.spans("order")] == [cid, cid + "-m"]
+
+
+        def test_first(tradeobs_capture):
+            check(tradeobs_capture, "c-1")
+            bot.leave_open("dangling", "TSLA")
+
+
+        def test_second_same_numbers(tradeobs_capture):
+            check(tradeobs_capture, "c-1")
+            assert tradeobs_capture.metric_value("trading.position.quantity", symbol="TSLA") is None
+    """
+    project = write_project(tmp_path / "proj", tests)
+    assert_passed(run_pytest(project, "tests"), 2)
+
+
+def test_an_order_its_histograms_and_its_log_lines_can_be_asserted_on(tmp_path: Path) -> None:
+    """What a user asserts on: an order found by its client order id (outcome, attributes, its steps, a rejected one's
+    error status), a histogram's count and sum, the lines logged, and a metric the test did not touch read as None.
+    Before (2026-12-07) the capture had no lookup by order id or histogram reader, and ``metric_value`` of a symbol
+    never traded read 0.0 when the metric had other points."""
+    tests = """
+        from opentelemetry.trace import StatusCode
+
+        import bot
+
+
+        def test_filled_order(tradeobs_capture):
+            cap = tradeobs_capture
+            bot.trade("c-7", "AAPL", 100, 187.2)
+            order = cap.order("c-7")
+            assert order.attributes["order.outcome"] == "filled"
+            assert order.attributes["symbol"] == "AAPL" and order.attributes["order.filled_qty"] == 100
+            assert [s.name for s in cap.order_steps("c-7")] == ["risk_check", "submit", "fill"]
+            assert cap.order("c-8") is None and cap.order_steps("c-8") == []
+            h = cap.histogram("mybot.decision_latency", symbol="AAPL")
+            assert (h.count, h.sum) == (1, 0.002)
+            assert sum(h.bucket_counts) == 1 and len(h.bucket_counts) == len(h.explicit_bounds) + 1
+            assert cap.histogram("mybot.decision_latency", symbol="MSFT") is None
+            assert cap.metric_value("mybot.fills", symbol="MSFT") is None
+            assert cap.messages("execution") == ["order c-7 filled"]
+
+
+        def test_rejected_order(tradeobs_capture):
+            cap = tradeobs_capture
+            bot.trade("c-9", "AAPL", 100, 187.2, reject="insufficient margin")
+            order = cap.order("c-9")
+            assert order.attributes["order.outcome"] == "rejected"
+            assert order.status.status_code is StatusCode.ERROR
+            assert "order c-9 rejected: insufficient margin" in cap.messages()
+            assert cap.metric_value("trading.orders.rejected", symbol="AAPL") == 1
+            assert cap.metric_value("mybot.fills") is None  # bound at import, nothing added in this test
+    """
+    project = write_project(tmp_path / "proj", tests)
+    assert_passed(run_pytest(project, "tests"), 2)
