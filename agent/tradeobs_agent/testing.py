@@ -9,7 +9,11 @@
 in-memory metric reader, with OTLP, the Prometheus endpoint, log files and the
 live stream off, and resets every global afterwards. The pytest fixture
 ``tradeobs_capture`` wraps it; enable it with
-``pytest_plugins = ["tradeobs_agent.testing"]`` in your ``conftest.py``.
+``pytest_plugins = ["tradeobs_agent.testing"]`` in your ``conftest.py`` (or
+``-p tradeobs_agent.testing``). The plugin also gives ``init()`` in the test
+process a test's defaults (no Prometheus endpoint, log files, worker group or
+collector probe unless configured). docs/agent.md, "Testing your own
+instrumentation".
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from . import _errors
 from ._internal.otel_private import InMemoryLogRecordExporter
 from .agent import Agent, forget, get_agent, init
+from .config import use_pytest_defaults
 from .options import LogOptions
 
 __all__ = ["Capture", "HistogramValue", "capture", "reset", "tradeobs_capture"]
@@ -199,5 +204,29 @@ if pytest is not None:
 
     def pytest_configure(config: Any) -> None:
         """As a plugin (``pytest_plugins = ["tradeobs_agent.testing"]``): an internal error of the agent fails the
-        test that caused it instead of being counted and logged once (``tradeobs_agent._errors``)."""
+        test that caused it instead of being counted and logged once (``tradeobs_agent._errors``), and ``init()``
+        (a bot's, at import) takes a test's defaults for what nothing configures: no Prometheus endpoint, no worker
+        group, no log files, no collector looked for (``config.use_pytest_defaults``; the ini option
+        ``tradeobs_pytest_defaults = false`` keeps the usual ones)."""
         _errors.set_strict(True)
+        use_pytest_defaults(_ini_bool(config, "tradeobs_pytest_defaults"))
+
+    def pytest_unconfigure(config: Any) -> None:
+        use_pytest_defaults(False)
+
+    def pytest_addoption(parser: Any) -> None:
+        parser.addini(
+            "tradeobs_pytest_defaults",
+            "tradeobs: init() under these tests serves no Prometheus endpoint, writes no log files, forms no worker "
+            "group and looks for no collector, unless configured (true/false)",
+            default="true",
+        )
+
+
+def _ini_bool(config: Any, name: str) -> bool:
+    raw = str(config.getini(name)).strip().lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"ini option {name} = {raw!r}: expected true or false")

@@ -155,3 +155,103 @@ def test_an_order_its_histograms_and_its_log_lines_can_be_asserted_on(tmp_path: 
     """
     project = write_project(tmp_path / "proj", tests)
     assert_passed(run_pytest(project, "tests"), 2)
+
+
+STARTED_AT_IMPORT = """
+    import os
+    import threading
+
+    import bot
+
+
+    def test_{n}():
+        bot.trade("c-{n}", "AAPL", 1, 10.0)
+        s = bot.agent.settings
+        assert (s.prometheus_enabled, s.log_dir, s.multiprocess) == (False, "", "off")
+        assert bot.agent.prometheus_url is None
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("tradeobs-prometheus")]
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("tradeobs-log-gzip")]
+        assert bot.agent.export == "not_configured"
+        assert os.environ.get("PYTEST_XDIST_WORKER") is not None
+"""
+
+
+def test_a_bot_started_at_import_opens_no_port_and_writes_no_file_under_xdist(tmp_path: Path) -> None:
+    """``pytest -n 4`` on a suite whose bot calls ``init()`` at import, with the plugin in ``conftest.py``: no worker
+    serves (or fights for) the Prometheus port, none writes ``logs/`` into the project, none forms a worker group
+    with the others, none looks for a collector. Before (2026-12-07) every worker started the bot's agent with the
+    defaults of a service: four processes bound or retried 127.0.0.1:9464, and all four wrote one
+    ``logs/system.jsonl`` in the project directory."""
+    project = write_project(tmp_path / "proj", STARTED_AT_IMPORT.format(n=0))
+    for n in range(1, 4):
+        (project / "tests" / f"test_more_{n}.py").write_text(textwrap.dedent(STARTED_AT_IMPORT.format(n=n)))
+    proc = run_pytest(project, "-n", "4", "tests")
+    assert_passed(proc, 4)
+    assert "Prometheus endpoint" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["bot.py", "pytest.ini", "tests"]
+
+
+def test_what_the_user_configures_still_applies_under_pytest(tmp_path: Path) -> None:
+    """The test defaults are defaults: a Prometheus endpoint or a log directory the user asks for (environment,
+    ``init()``, the config file) is served and written, and ``tradeobs_pytest_defaults = false`` keeps a service's
+    defaults."""
+    tests = """
+        import bot
+
+
+        def test_configured():
+            s = bot.agent.settings
+            assert s.prometheus_enabled and bot.agent.prometheus_url is not None
+            assert s.log_dir == "mylogs"
+    """
+    project = write_project(tmp_path / "proj", tests)
+    env = {"TRADEOBS_PROMETHEUS_ENABLED": "true", "TRADEOBS_PROMETHEUS_PORT": "0", "TRADEOBS_LOG_DIR": "mylogs"}
+    assert_passed(run_pytest(project, "tests", env=env), 1)
+
+    off = write_project(tmp_path / "off", tests.replace('"mylogs"', '"logs"'))
+    (off / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\ntradeobs_pytest_defaults = false\n"
+    )
+    assert_passed(run_pytest(off, "tests", env={"TRADEOBS_PROMETHEUS_PORT": "0"}), 1)
+
+
+def test_asyncio_tests_with_a_loop_each_under_warnings_as_errors(tmp_path: Path) -> None:
+    """pytest-asyncio gives each test its own event loop: the bot's lag monitor, started in each, runs on it and
+    goes with it, each test reads its own numbers, and ``-W error`` with ``python -X dev`` (unclosed resources,
+    never-awaited coroutines, tasks destroyed while pending) finds nothing to say."""
+    tests = """
+        import asyncio
+
+        import bot
+
+
+        async def one_trade(cap, cid):
+            bot.tt.event_loop_lag_monitor(0.01)
+            await asyncio.sleep(0.05)
+            bot.trade(cid, "AAPL", 1, 10.0)
+            assert cap.metric_value("trading.orders.filled") == 1
+            assert cap.histogram("trading.eventloop.lag").count >= 1
+
+
+        async def test_first(tradeobs_capture):
+            await one_trade(tradeobs_capture, "a-1")
+
+
+        async def test_second(tradeobs_capture):
+            await one_trade(tradeobs_capture, "a-2")
+
+
+        async def test_without_the_fixture():
+            bot.tt.event_loop_lag_monitor(0.01)
+            await asyncio.sleep(0.02)
+            bot.trade("a-3", "AAPL", 1, 10.0)
+    """
+    project = write_project(tmp_path / "proj", tests)
+    (project / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    env = {"PYTHONDEVMODE": "1", "PYTHONWARNINGS": "error"}
+    proc = run_pytest(project, "-W", "error", "tests", env=env)
+    assert_passed(proc, 3)
+    out = proc.stdout + proc.stderr
+    assert "Task was destroyed" not in out and "Warning" not in out, out
