@@ -15,6 +15,7 @@ from hypothesis import settings
 
 from tradeobs_agent import _errors
 from tradeobs_agent.testing import reset as _reset_for_tests
+from tradeobs_agent.trading import contracts
 
 # No property test has a per-example deadline (Hypothesis' default is 200 ms): on a loaded 2-core CI machine an
 # example's wall time says how busy the machine was, and a deadline missed fails the run (DeadlineExceeded, or
@@ -33,9 +34,11 @@ def _reset_agent(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     # Agent subprocesses started by a test raise on an internal error too.
     monkeypatch.setenv(_errors.ENV_STRICT, "raise")
     _reset_for_tests()
+    contracts.reset()  # testing.reset() keeps a user's declarations; these tests each declare their own
     yield
     errors = _errors.internal_error_counts()
     _reset_for_tests()
+    contracts.reset()
     assert not errors, f"internal errors during the test (see the log for their tracebacks): {errors}"
 
 

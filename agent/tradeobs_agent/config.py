@@ -538,6 +538,7 @@ def resolve_settings(
     _printed_by_the_sdk(env, report)
     _identity_from_attributes(values, report)
     _backtest_defaults(values, report)
+    _pytest_defaults(values, report)
     settings = Settings(**values)
     _endpoint_shape(settings, report)
     return settings, report
@@ -646,6 +647,37 @@ def _endpoint_mismatch(
             f"generic endpoint (TRADEOBS_OTLP_ENDPOINT), to which the agent appends it"
         )
     return ""
+
+
+# What a process under a test suite does not do unless configured to (the pytest plugin tradeobs_agent.testing turns
+# this on): a bot that calls init() at import, imported by its tests, bound the Prometheus port (pytest-xdist's
+# workers fought for it, each losing one saying so), wrote logs/ into the project (one system.jsonl shared by every
+# worker), and looked for a collector at localhost:4317. OTLP's part is in ``providers.otlp_mode``.
+_PYTEST_DEFAULTS = {"prometheus_enabled": False, "multiprocess": "off", "log_dir": ""}
+PYTEST_SOURCE = "default (under pytest: tradeobs_agent.testing)"
+_under_pytest = False
+
+
+def use_pytest_defaults(on: bool) -> None:
+    """Whether ``init()`` takes the defaults of a process under a test suite (``_PYTEST_DEFAULTS``: no Prometheus
+    endpoint, no worker group, no log files, no collector looked for) for the settings nothing configures. The pytest
+    plugin ``tradeobs_agent.testing`` turns it on."""
+    global _under_pytest
+    _under_pytest = bool(on)
+
+
+def under_pytest() -> bool:
+    """:func:`use_pytest_defaults` is on."""
+    return _under_pytest
+
+
+def _pytest_defaults(values: dict[str, Any], report: ConfigReport) -> None:
+    if not _under_pytest:
+        return
+    for name, value in _PYTEST_DEFAULTS.items():
+        if report.source(name) == "default":
+            values[name] = value
+            report.sources[name] = PYTEST_SOURCE
 
 
 def _backtest_defaults(values: dict[str, Any], report: ConfigReport) -> None:

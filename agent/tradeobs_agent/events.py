@@ -183,6 +183,9 @@ def publish(kind: str, **data: Any) -> int:
 
 
 def reset_bus() -> None:
-    """A fresh process bus (tests: ``tradeobs_agent.testing.reset``)."""
+    """A fresh process bus (tests: ``tradeobs_agent.testing.reset``). Its flush hooks stay: the journal of a
+    ``TradingTelemetry`` made before (at a module's import) still publishes what is pending before each read."""
     global _BUS
+    hooks = _BUS._flush_hooks
     _BUS = EventBus()
+    _BUS._flush_hooks = list(hooks)

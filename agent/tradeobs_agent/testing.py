@@ -9,7 +9,11 @@
 in-memory metric reader, with OTLP, the Prometheus endpoint, log files and the
 live stream off, and resets every global afterwards. The pytest fixture
 ``tradeobs_capture`` wraps it; enable it with
-``pytest_plugins = ["tradeobs_agent.testing"]`` in your ``conftest.py``.
+``pytest_plugins = ["tradeobs_agent.testing"]`` in your ``conftest.py`` (or
+``-p tradeobs_agent.testing``). The plugin also gives ``init()`` in the test
+process a test's defaults (no Prometheus endpoint, log files, worker group or
+collector probe unless configured). docs/agent.md, "Testing your own
+instrumentation".
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from . import _errors
 from ._internal.otel_private import InMemoryLogRecordExporter
 from .agent import Agent, forget, get_agent, init
+from .config import use_pytest_defaults
 from .options import LogOptions
 
-__all__ = ["Capture", "capture", "reset", "tradeobs_capture"]
+__all__ = ["Capture", "HistogramValue", "capture", "reset", "tradeobs_capture"]
 
 
 @dataclass
@@ -39,13 +44,41 @@ class Capture:
     log_exporter: InMemoryLogRecordExporter = field(default_factory=InMemoryLogRecordExporter)
     metric_reader: InMemoryMetricReader = field(default_factory=InMemoryMetricReader)
 
-    def spans(self) -> list[Any]:
+    def spans(self, name: str | None = None) -> list[Any]:
+        """The finished spans, oldest first (only those called ``name`` when given)."""
         self.agent.force_flush()
-        return list(self.span_exporter.get_finished_spans())
+        return [s for s in self.span_exporter.get_finished_spans() if name is None or s.name == name]
+
+    def order(self, client_order_id: str) -> Any:
+        """The root span ``order`` of the order with this client order id, once it ended (filled, rejected,
+        cancelled, ...: its ``order.outcome``); ``None`` when no such order ended. Its steps (``risk_check``,
+        ``submit``, ``fill`` ...) are :meth:`order_steps`."""
+        found = [s for s in self.spans("order") if s.attributes.get("order.id") == client_order_id]
+        return found[-1] if found else None
+
+    def order_steps(self, client_order_id: str) -> list[Any]:
+        """The spans of that order's trace other than its root, oldest first (``[s.name for s in ...]``)."""
+        root = self.order(client_order_id)
+        if root is None:
+            return []
+        trace_id = root.context.trace_id
+        steps = [s for s in self.spans() if s.context.trace_id == trace_id and s is not root]
+        return sorted(steps, key=lambda s: s.start_time or 0)
 
     def logs(self) -> list[Any]:
+        """The log records (OpenTelemetry ``LogData``: ``.log_record.body``, ``.log_record.attributes``)."""
         self.agent.force_flush()
         return list(self.log_exporter.get_finished_logs())
+
+    def messages(self, stream: str | None = None) -> list[str]:
+        """The logged lines' messages, oldest first (only one stream's when given: ``"execution"``,
+        ``"system"`` ...)."""
+        out = []
+        for data in self.logs():
+            rec = data.log_record
+            if stream is None or (rec.attributes or {}).get("stream") == stream:
+                out.append(str(rec.body))
+        return out
 
     def metrics(self) -> dict[str, list[Any]]:
         """``{metric name: [data points]}`` from one collection."""
@@ -59,16 +92,45 @@ class Capture:
                     out.setdefault(m.name, []).extend(m.data.data_points)
         return out
 
+    def _points(self, name: str, attributes: dict[str, Any]) -> list[Any]:
+        return [p for p in self.metrics().get(name, ()) if all(p.attributes.get(k) == v for k, v in attributes.items())]
+
     def metric_value(self, name: str, /, **attributes: Any) -> float | None:
-        """Sum of the matching points' values (histograms: their sum of counts)."""
-        points = self.metrics().get(name)
-        if points is None:
+        """Sum of the values of the points whose attributes include ``attributes`` (histograms: their counts);
+        ``None`` when no point does (before 2026-12-07, 0.0 when the metric had points but none matched)."""
+        points = self._points(name, attributes)
+        if not points:
             return None
-        total = 0.0
-        for p in points:
-            if all(p.attributes.get(k) == v for k, v in attributes.items()):
-                total += p.count if hasattr(p, "bucket_counts") else p.value
+        total: float = sum(p.count if hasattr(p, "bucket_counts") else p.value for p in points)
         return total
+
+    def histogram(self, name: str, /, **attributes: Any) -> HistogramValue | None:
+        """A histogram's matching points added up: ``count``, ``sum``, ``min``, ``max`` and ``bucket_counts`` (one
+        more than ``explicit_bounds``); ``None`` when no point matches."""
+        points = [p for p in self._points(name, attributes) if hasattr(p, "bucket_counts")]
+        if not points:
+            return None
+        counts = [sum(c) for c in zip(*(p.bucket_counts for p in points), strict=True)]
+        return HistogramValue(
+            count=sum(p.count for p in points),
+            sum=sum(p.sum for p in points),
+            min=min(p.min for p in points),
+            max=max(p.max for p in points),
+            explicit_bounds=tuple(points[0].explicit_bounds),
+            bucket_counts=tuple(counts),
+        )
+
+
+@dataclass(frozen=True)
+class HistogramValue:
+    """What :meth:`Capture.histogram` read."""
+
+    count: int
+    sum: float
+    min: float
+    max: float
+    explicit_bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
 
 
 def reset() -> None:
@@ -89,17 +151,20 @@ def reset() -> None:
     from ._internal import gil
     from .events import reset_bus
     from .metrics import reset_registry
-    from .trading import contracts
+    from .trading.telemetry import forget_state
 
     agent = get_agent()
     if agent is not None:
         agent.shutdown(timeout=2.0)
     forget()
     gil.stopping(False)
+    forget_state()
     reset_registry()
     reset_bus()
     secret_values.reset()
-    contracts.reset()
+    # Contract multipliers stay declared: configuration, made once at import as the bot's instruments are (a reset
+    # that forgot them made a test's ES notional qty * price). A suite that declares conflicting ones between tests
+    # calls tradeobs_agent.trading.contracts.reset() itself, as this repository's conftest does.
     _errors.reset()
     reset_trace_globals()
     reset_metrics_globals()
@@ -142,5 +207,29 @@ if pytest is not None:
 
     def pytest_configure(config: Any) -> None:
         """As a plugin (``pytest_plugins = ["tradeobs_agent.testing"]``): an internal error of the agent fails the
-        test that caused it instead of being counted and logged once (``tradeobs_agent._errors``)."""
+        test that caused it instead of being counted and logged once (``tradeobs_agent._errors``), and ``init()``
+        (a bot's, at import) takes a test's defaults for what nothing configures: no Prometheus endpoint, no worker
+        group, no log files, no collector looked for (``config.use_pytest_defaults``; the ini option
+        ``tradeobs_pytest_defaults = false`` keeps the usual ones)."""
         _errors.set_strict(True)
+        use_pytest_defaults(_ini_bool(config, "tradeobs_pytest_defaults"))
+
+    def pytest_unconfigure(config: Any) -> None:
+        use_pytest_defaults(False)
+
+    def pytest_addoption(parser: Any) -> None:
+        parser.addini(
+            "tradeobs_pytest_defaults",
+            "tradeobs: init() under these tests serves no Prometheus endpoint, writes no log files, forms no worker "
+            "group and looks for no collector, unless configured (true/false)",
+            default="true",
+        )
+
+
+def _ini_bool(config: Any, name: str) -> bool:
+    raw = str(config.getini(name)).strip().lower()
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"ini option {name} = {raw!r}: expected true or false")

@@ -25,6 +25,8 @@ from .pages import CHECKED, NOT_RUN, REPO, RUN, Block, Page, commands
 
 # How long a command may take before the test fails: bounds a broken run, measures nothing.
 LIMIT = 240.0
+# pytest options followed by their value (-n 4, -p plugin ...): the value is no path
+_VALUED = frozenset({"-n", "-p", "-k", "-m", "-W", "-o", "-c", "--numprocesses"})
 _SHELL_WORDS = {"tradeobs", "python3", "python", "curl", "grep", "tail", "head", "ls", "cat", "cp", "chmod", "mkdir"}
 _SERVER_WORDS = {"uvicorn", "gunicorn"}
 # Servers that run alongside the others, each in a terminal of its own (NATS, the fleet gateway): a later server
@@ -310,9 +312,19 @@ class PageRun:
         self.ran.append(f"{block.where}: ./scripts/test.sh (checked, not run)")
 
     def suite_part(self, block: Block, args: list[str]) -> None:
-        """A part of this test suite (the suite runs it anyway; some rewrite snapshots): its paths must exist."""
-        paths = [a for a in args if not a.startswith("-")]
+        """A part of this test suite (the suite runs it anyway; some rewrite snapshots): its paths must exist. Paths
+        that are all files the page wrote (a user's own tests, ``# file: test_x.py``) are that user's suite: run in
+        the page's directory, it must pass."""
+        paths = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
         assert paths, f"{block.where}: pytest of what?"
+        if all((self.workdir / p.split("::")[0]).is_file() for p in paths):
+            tests = " ".join((self.workdir / p.split("::")[0]).read_text() for p in paths)
+            for name in list(self.files):  # a module of the page's that the tests import is used by this command
+                if name.endswith(".py") and re.search(rf"^\s*(import|from) {re.escape(name[:-3])}\b", tests, re.M):
+                    del self.files[name]
+            out = self.run_checked(block, [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], "pytest")
+            assert " passed" in out and " failed" not in out, f"{block.where}: the page's tests did not pass\n{out}"
+            return
         for path in paths:
             assert (REPO / path.split("::")[0]).exists(), f"{block.where}: {path} does not exist"
         self.ran.append(f"{block.where}: python -m pytest {' '.join(args)} (checked, not run)")

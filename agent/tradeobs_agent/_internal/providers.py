@@ -24,7 +24,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from .._config_report import ConfigReport
 from .._errors import internal_error, warn_once
 from .._version import __version__
-from ..config import OtlpTarget, Settings, otlp_for
+from ..config import OtlpTarget, Settings, otlp_for, under_pytest
 from ..metrics import DEFAULT_LATENCY_BOUNDS, Registry, SelfMetrics, Snapshot
 from . import bridge, otel_private
 from .exporters import CountingLogExporter, CountingMetricExporter, CountingSpanExporter, Retry, reachable
@@ -135,6 +135,8 @@ def otlp_mode(settings: Settings, report: ConfigReport) -> ExportMode:
         return "on"
     if settings.trading_mode == "backtest":  # a backtest's simulated orders and P&L are no service's: not looked for
         return "not_configured"
+    if under_pytest():  # a test's orders are no service's either (config._PYTEST_DEFAULTS)
+        return "not_configured"
     if any(reachable(otlp_for(settings, signal).endpoint) for signal in ("traces", "metrics", "logs")):
         return "on"
     return "not_configured"
@@ -149,6 +151,12 @@ def say_not_configured(settings: Settings) -> None:
             "configured; traces, metrics and logs stay local (JSON logs, trace file, tradeobs_agent.testing). "
             "Set TRADEOBS_OTLP_ENDPOINT to export (under a service name of its own: its P&L and alerts are then "
             "the backtest's)."
+        )
+        return
+    if under_pytest() and settings.trading_mode != "backtest":
+        _log.info(
+            "tradeobs: under pytest (tradeobs_agent.testing): no OpenTelemetry Collector looked for, no Prometheus "
+            "endpoint, no log files, unless configured; tradeobs_agent.testing.capture() reads what the test records."
         )
         return
     _log.info(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -82,6 +83,9 @@ class Instrument(Generic[B]):
         # just more than before but others. A reader that lays series out by place (``metrics.wire``) reads this
         # before the values, and lays them out again when it moved.
         self.unsets = 0
+        # Series zeroed by Registry.restart (tests) that nothing has recorded into since: no point, as a series made
+        # now would have none yet; empty (the one check readers make) unless the registry was restarted.
+        self._quiet: set[AttrKey] = set()
 
     # -- binding: all the per-attribute-set work happens here, once
     def bind(self, /, **attributes: Any) -> B:
@@ -156,7 +160,7 @@ class Instrument(Generic[B]):
         so they are promoted to the collector's oldest generation, and enough of that starts a full collection
         of the process, which holds the GIL, so the trading thread too, for tens of milliseconds.
         """
-        for s in list(self._series.values()):
+        for s in self._shown():
             p = s.point()
             if p is not None:
                 yield p
@@ -187,6 +191,44 @@ class Instrument(Generic[B]):
     def series(self) -> list[B]:
         """Every series (for code that reads series directly; readers use :meth:`Registry.snapshot`)."""
         return list(self._series.values())
+
+    def let_go(self) -> list[tuple[AttrKey, weakref.ref[B]]]:
+        """Drop every series, returning weak references to them (``Registry.restart``: those still held elsewhere
+        are given back with :meth:`take_back`)."""
+        with self._lock:
+            held = [(key, weakref.ref(s)) for key, s in self._series.items()]
+            self._series = {}
+            self._cache = {}
+            self._quiet = set()
+            self._let_go()
+        return held
+
+    def _let_go(self) -> None:
+        """What a kind keeps of its series besides ``_series`` (a histogram's last written values)."""
+
+    def take_back(self, key: AttrKey, series: B) -> None:
+        """A series :meth:`let_go` dropped that is still held: zeroed, it is this instrument's again, with no point
+        until something is recorded into it (a counter bound at import shows in a test that adds to it, not in
+        every later test at 0)."""
+        series.zero()
+        with self._lock:
+            self._series.setdefault(key, series)
+            self._quiet.add(key)
+
+    def _shown(self) -> list[B]:
+        """The series readers show: all of them, but a zeroed one nothing recorded into since (:meth:`take_back`)."""
+        series = list(self._series.values())
+        quiet = self._quiet
+        if not quiet:
+            return series
+        shown = []
+        for s in series:
+            if s.key in quiet:
+                if s.untouched():
+                    continue
+                quiet.discard(s.key)
+            shown.append(s)
+        return shown
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} unit={self.unit!r} series={len(self._series)}>"
@@ -222,19 +264,19 @@ class Counter(Instrument[BoundCounter]):
         exemplars: list[tuple[Any, ...]] | None,
         layout: list[tuple[AttrKey, int]] | None = None,
     ) -> int:
-        series = list(self._series.values())
+        series = self._shown()
         out += [s.value for s in series]
         if layout is not None:
             layout += [(s.key, s.start_ns) for s in series]
         return len(series)
 
     def stream(self) -> SumFamily | None:
-        if not self._series:
+        if not self._series or (self._quiet and not self._shown()):
             return None
         return SumFamily(self.name, self.unit, self.description, self.monotonic, self.points(), self.aggregation)  # type: ignore[arg-type]
 
     def family(self) -> SumFamily | None:
-        points: list[NumberPoint] = [s.point() for s in list(self._series.values())]
+        points: list[NumberPoint] = [s.point() for s in self._shown()]
         if not points:
             return None
         return SumFamily(self.name, self.unit, self.description, self.monotonic, points, self.aggregation)
@@ -302,7 +344,7 @@ class Gauge(Instrument[BoundGauge]):
         return n
 
     def stream(self) -> GaugeFamily | None:
-        if not self._series:
+        if not self._series or (self._quiet and not self._shown()):
             return None
         return GaugeFamily(self.name, self.unit, self.description, self.points(), self.aggregation)  # type: ignore[arg-type]
 
@@ -344,6 +386,10 @@ class Histogram(Instrument[BoundHistogram]):
     def _new(self, key: AttrKey) -> BoundHistogram:
         return BoundHistogram(self, key, self.bounds)
 
+    def _let_go(self) -> None:
+        with self._written_lock:
+            self._written = None
+
     def record(self, value: int | float, attributes: Mapping[str, Any] | None = None, exemplar: Any = None) -> None:
         self._bound_for(attributes).record(value, exemplar)
 
@@ -358,7 +404,7 @@ class Histogram(Instrument[BoundHistogram]):
         the ones kept for it (one C-level compare; counts only grow, and a record changes them first) is not read
         again. At 1,000 symbols, where a publish finds a few dozen of 6,000 latency series changed, that is about
         1 ms instead of 12. Only a changed series is read under its lock."""
-        series = list(self._series.values())
+        series = self._shown()
         w = len(self.bounds) + 4  # values per series
         with self._written_lock:
             kept = self._written
@@ -383,7 +429,7 @@ class Histogram(Instrument[BoundHistogram]):
         return len(series)
 
     def stream(self) -> HistogramFamily | None:
-        if not self._series:
+        if not self._series or (self._quiet and not self._shown()):
             return None
         return HistogramFamily(self.name, self.unit, self.description, self.bounds, self.points(), self.aggregation)  # type: ignore[arg-type]
 
@@ -395,7 +441,7 @@ class Histogram(Instrument[BoundHistogram]):
         are unchanged from one live tick to the next. ``reuse`` then holds this call's points. (An exemplar
         set by a ``record()`` that raced the copy shows with that series' next change.) ``offer`` is called
         every 64 series with ``reuse`` (a reader on a background thread gives the GIL back in between)."""
-        series = list(self._series.values())
+        series = self._shown()
         if reuse is None:
             points: list[HistogramPoint] = [s.point() for s in series]
         else:

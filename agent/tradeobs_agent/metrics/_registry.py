@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -72,6 +74,34 @@ class Registry:
                 hook()
             except Exception as exc:  # a flush hook never raises by contract: this is a bug
                 internal_error("registry.flush_hook", exc)
+
+    def restart(self) -> None:
+        """Back to no measurement (tests: ``tradeobs_agent.testing.reset``), pending writes applied first.
+
+        An instrument or series nothing else holds any more goes, as in a new registry. One still held (a module's
+        ``fills = counter(...)`` or ``fills.bind(...)``, or a ``TradingTelemetry`` made once at import) stays the
+        same object, its series zeroed (counters 0, gauges unset, histograms empty), so what it records next is in
+        what the next reader reads."""
+        self.flush()
+        with self._lock:
+            instruments = self._instruments
+            self._instruments = {}
+        held = [(name, weakref.ref(inst), inst.let_go()) for name, inst in instruments.items()]
+        del instruments
+        gc.collect()  # a series and its instrument refer to each other: only a collection frees what nothing holds
+        for name, inst_ref, series in held:
+            inst = inst_ref()
+            if inst is None:
+                continue
+            for key, ref in series:
+                s = ref()
+                if s is not None:
+                    inst.take_back(key, s)
+            with self._lock:
+                self._instruments.setdefault(name, inst)
+        self.start_ns = points_ns()
+        self.fork_baseline = None
+        self._overflow_told.clear()
 
     def add_collect_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` before every full read (e.g. to set queue-size gauges)."""
@@ -392,7 +422,11 @@ def get_registry() -> Registry:
 
 
 def reset_registry() -> None:
-    """A fresh process registry (tests: ``tradeobs_agent.testing.reset``), its points' stamps from the wall clock."""
-    global _REGISTRY
+    """The process registry back to no measurement (tests: ``tradeobs_agent.testing.reset``), its points' stamps from
+    the wall clock: the same :class:`Registry`, restarted (:meth:`Registry.restart`). Before (2026-12-07) a new
+    registry replaced it, and the instruments and ``TradingTelemetry`` objects a module made at import went on
+    recording into the old one, which nothing read any more: a test of a bot that binds its instruments once saw none
+    of its metrics."""
     _clock.reset()
-    _REGISTRY = _new_process_registry()
+    _REGISTRY.restart()
+    _errors.set_counter(_REGISTRY.count_internal_error)

@@ -100,7 +100,8 @@ _TIMED = "use tradeobs_agent.timed(name), a decorator or with block"
 
 
 class _Series:
-    __slots__ = ("_instrument", "attributes", "key", "start_ns")
+    # __weakref__: Registry.restart keeps only the series something still holds
+    __slots__ = ("__weakref__", "_instrument", "attributes", "key", "start_ns")
 
     def __init__(self, instrument: _Reporter, key: AttrKey) -> None:
         self._instrument = instrument
@@ -110,6 +111,14 @@ class _Series:
 
     def point(self) -> Any:
         """This series' point in a snapshot (``None``: none yet)."""
+        raise NotImplementedError
+
+    def zero(self) -> None:
+        """No measurement any more, from now on (``Registry.restart``)."""
+        raise NotImplementedError
+
+    def untouched(self) -> bool:
+        """Nothing recorded since :meth:`zero` (what a reader then leaves out)."""
         raise NotImplementedError
 
 
@@ -171,6 +180,16 @@ class BoundCounter(_Series):
     def point(self) -> NumberPoint:
         return _new(NumberPoint, (self.key, self.attributes, self.start_ns, self.value))  # type: ignore[no-any-return]
 
+    def zero(self) -> None:
+        """Back to 0, a new start (``Registry.restart``); this object, held by whoever bound it, keeps counting."""
+        with self._lock:
+            self._reads = self._tick() + 1  # the unit adds so far are read as none
+            self._sum = 0
+            self.start_ns = points_ns()
+
+    def untouched(self) -> bool:
+        return self.value == 0
+
 
 class BoundGauge(_Series):
     """One attribute set of a :class:`Gauge`: the last value set wins; :meth:`unset` takes it away."""
@@ -207,6 +226,14 @@ class BoundGauge(_Series):
         if self.value is not None:
             self.value = None  # first: a reader that then sees the instrument's count unchanged sees the value gone
             self._owner.unset_noted()
+
+    def zero(self) -> None:
+        """No value, as before its first set (``Registry.restart``)."""
+        self.unset()
+        self.start_ns = points_ns()
+
+    def untouched(self) -> bool:
+        return self.value is None
 
     def point(self) -> NumberPoint | None:
         v = self.value
@@ -272,6 +299,17 @@ class BoundHistogram(_Series):
             # its time from the points' clock, which never goes back: Prometheus refuses an exemplar older than the
             # series' newest as out of order
             self.exemplars[bucket] = (value, points_ns(), trace_id, span_id)
+
+    def zero(self) -> None:
+        """No measurement, a new start (``Registry.restart``)."""
+        with self._lock:
+            self.counts = [0] * len(self.counts)
+            self.sum, self.min, self.max = 0.0, _INF, -_INF
+            self.exemplars = {}
+            self.start_ns = points_ns()
+
+    def untouched(self) -> bool:
+        return not any(self.counts)
 
     @property
     def bounds(self) -> Sequence[float]:

@@ -1198,6 +1198,30 @@ def _elsewhere(own: TradingTelemetry, client_order_id: str) -> OrderTrace | None
     return found
 
 
+def forget_state() -> None:
+    """Every live :class:`TradingTelemetry` forgets what it was told (tests: ``tradeobs_agent.testing.reset``, after
+    the shutdown ended the open orders): no order, position, exposure, equity peak or kill-switch state is carried
+    into the next test by an object a module made at import. Its series stay bound (the registry zeroes them)."""
+    for tt in list(_LIVE):
+        tt._journal.flush()
+        book = tt._book
+        tt._book = OrderBook(book.max_open, book.ttl, tt._on_order_dropped)
+        _scope.track(tt._book)
+        tt._syms.clear()
+        tt._money.clear()
+        tt._notional.clear()
+        tt._folded = tt._other = None
+        tt._keyed.clear()
+        tt._expired.clear()
+        tt._orders.clear()
+        tt._rejects.clear()
+        tt._decision.clear()
+        tt._gross_v = tt._net_v = 0.0
+        tt._peak = -_INF
+        tt._kill_state = None
+        tt._kill_trips = tt._unacked_cancels = None
+
+
 def end_open_orders() -> int:
     """End the orders still open in every :class:`TradingTelemetry` (outcome ``closed``); how many there were.
 

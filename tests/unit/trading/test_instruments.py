@@ -7,6 +7,7 @@ import urllib.request
 from pathlib import Path
 
 import tradeobs_agent
+from tradeobs_agent.trading import telemetry
 from tradeobs_agent.trading.instruments import SPECS, TradingInstruments
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "metrics.md"
@@ -43,6 +44,11 @@ def test_documented_prometheus_names_are_what_the_endpoint_serves() -> None:
         live=False,
         prometheus=tradeobs_agent.PrometheusOptions(host="127.0.0.1", port=0),
     )
+    # A TradingTelemetry an earlier test left alive in this process (a demo engine) keeps its collect hook on the
+    # process registry, which testing.reset() restarts in place: it would unset trading.eventloop.stall (no lag
+    # monitor of its own runs) before the endpoint renders the value set below.
+    for live in list(telemetry._LIVE):
+        live.close()
     inst = TradingInstruments(agent.registry)
     for spec in SPECS:
         bound = getattr(inst, spec.attr).bind(**dict.fromkeys(spec.attributes, "x"))

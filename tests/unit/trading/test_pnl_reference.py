@@ -27,6 +27,7 @@ from tests.unit.live.test_app import Server
 from tradeobs_agent import MetricsOptions, PrometheusOptions, events, live, trading
 from tradeobs_agent.testing import Capture, capture
 from tradeobs_agent.testing import reset as testing_reset
+from tradeobs_agent.trading import contracts
 
 
 @dataclass
@@ -274,6 +275,7 @@ def test_the_contract_multipliers_setting_declares_them_at_init(monkeypatch: pyt
         }
         assert notional == {"ESZ6": 500_000.0, "CLF7": -60_000.0}
     monkeypatch.setenv("TRADEOBS_CONTRACT_MULTIPLIERS", "ESZ6=0")
+    contracts.reset()  # capture()'s reset keeps declarations (a bot's, made at import)
     with capture() as c:
         assert trading.multipliers() == {}
         assert any(p.setting == "contract_multipliers" for p in c.agent.report.problems)
