@@ -329,6 +329,13 @@ FIELDS: tuple[Field, ...] = (
         shown=p.without_userinfo,
     ),
     _f(
+        "live_money_decimals",
+        2,
+        p.number(int, 0, 12),
+        "decimals the live page shows money with (P&L, equity; notionals and exposure 2 fewer): 2 for an account "
+        "kept in dollars, 8 for one kept in BTC (its P&L of +0.0012 read +0.00)",
+    ),
+    _f(
         "trading_day_start",
         "",
         p.trading_day_start,
@@ -414,6 +421,7 @@ class Settings:
     live_session_ttl: float = 8 * 3600.0
     live_allowed_hosts: tuple[str, ...] = ()
     live_grafana_url: str = ""
+    live_money_decimals: int = 2
     trading_day_start: str = ""  # "" = the server's local midnight; else "HH:MM" or "HH:MM Area/City"
     day_pnl: str = "change"  # or "reported": the service's P&L resets at the trading day's start
     multiprocess: str = "auto"

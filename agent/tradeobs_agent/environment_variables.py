@@ -129,6 +129,9 @@ TRADEOBS_LIVE_ALLOWED_HOSTS = "TRADEOBS_LIVE_ALLOWED_HOSTS"
 TRADEOBS_LIVE_GRAFANA_URL = "TRADEOBS_LIVE_GRAFANA_URL"
 """Grafana base URL (e.g. ``http://localhost:3000``) the live page links each order and fill to: Explore with
 its trace id on the Jaeger datasource, and the order drill-down dashboard. Default: none (no links)."""
+TRADEOBS_LIVE_MONEY_DECIMALS = "TRADEOBS_LIVE_MONEY_DECIMALS"
+"""Decimals the live page shows money with: P&L and equity to this many, notionals and exposure to 2 fewer.
+Default: 2 (8 for an account kept in BTC, whose P&L of +0.0012 read +0.00)."""
 TRADEOBS_TRADING_DAY_START = "TRADEOBS_TRADING_DAY_START"
 """When the desk's trading day starts, for the live page's day P&L (``account.pnl_day``): ``HH:MM`` and an IANA
 time zone, e.g. ``17:00 America/New_York`` or ``09:00 Asia/Tokyo`` (without a zone: the server's local time).

@@ -92,6 +92,7 @@ class LiveOptions:
     allowed_hosts: Sequence[str] | None = None
     grafana_url: str | None = None
     nats_url: str | None = None
+    money_decimals: int | None = None
     enabled: bool | None = None  # the subsystem's switch, as otlp=False / otlp=True
 
 

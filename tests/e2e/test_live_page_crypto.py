@@ -161,3 +161,28 @@ def test_symbols_sort_whatever_their_case(live_server: Callable[..., LiveProcess
     assert [t[1] for t in js(page, ROWS)] == ["btc_jpy", "JPM"]
     picker = js(page, "[...document.querySelectorAll('#sym-list option')].map(o => o.value)")
     assert picker.index("btc_jpy") < picker.index("ETH-PERP") < picker.index("JPM"), picker
+
+
+@pytest.mark.parametrize("decimals", [None, 8])
+def test_money_shows_the_decimals_the_account_is_kept_in(
+    live_server: Callable[..., LiveProcess], browser_page: Any, monkeypatch: pytest.MonkeyPatch, decimals: int | None
+) -> None:
+    """A desk whose books are in BTC: BTC/USDT's unrealized P&L of about +0.006 read "+0.01" (money had 2 decimals,
+    notionals none). With live_money_decimals=8 its P&L has 8 decimals and its notional 6; by default 2 and 0, as
+    before."""
+    if decimals is not None:
+        monkeypatch.setenv("TRADEOBS_LIVE_MONEY_DECIMALS", str(decimals))
+    money = 2 if decimals is None else decimals
+    page = browser_page
+    srv = crypto_page(live_server, page)
+    assert srv.get("/telemetry/config")["money_decimals"] == money
+    page.locator("#pos-filter").fill("btc/usdt")
+    snap = freeze(page, srv)
+    row, sym = rows(page)["BTC/USDT"], snap["symbols"]["BTC/USDT"]
+    want = {"upnl": sym["upnl"], "pnl": sym.get("rpnl", 0.0) + sym["upnl"], "ntl": sym["ntl"]}
+    for column, d in (("upnl", money), ("pnl", money), ("ntl", money - 2)):
+        text = row[column]
+        assert (len(text.rpartition(".")[2]) == d) if d else ("." not in text), (column, text, d)
+        assert digits(text.lstrip("+")) == pytest.approx(want[column], abs=0.51 * 10**-d), (column, text, want)
+    kpi = page.locator("#kpi-upnl").inner_text()
+    assert len(kpi.rpartition(".")[2]) == money, kpi

@@ -443,7 +443,7 @@ _SAMPLE = {
     "log_backup_count": 2, "log_block_timeout": 0.5, "log_redact_patterns": ["x+"], "live_hz": 5.0,
     "live_max_clients": 3, "live_event_buffer": 100, "live_token": "t", "live_session_ttl": 900.0, "live_cors_origins": ["https://desk.example"],
     "live_allowed_hosts": ["desk.example"], "live_grafana_url": "http://grafana.desk:3000",
-    "live_nats_url": "nats://127.0.0.1:4222",
+    "live_nats_url": "nats://127.0.0.1:4222", "live_money_decimals": 8,
     "otlp_enabled": False, "prometheus_enabled": False, "logs_enabled": False, "live_enabled": False,
 }  # fmt: skip
 

@@ -378,6 +378,7 @@ def create_app(
     trading_day = TradingDay.parse(check_argument("trading_day_start", day_start)).with_pnl(day_mode)
     page_config = {
         "grafana_url": grafana,
+        "money_decimals": check_argument("live_money_decimals", s.live_money_decimals),
         "job": _job(s),
         "jaeger_datasource": JAEGER_DATASOURCE_UID,
         "order_dashboard": ORDER_DASHBOARD_UID,

@@ -678,6 +678,7 @@ def test_config_gives_the_page_its_grafana_links_and_needs_the_same_auth(monkeyp
             "ack_age_limit": 30.0,  # the alerts' limits, where the page marks orders awaiting an ack, a stalled loop
             "stall_limit": 30.0,
             "hz": 20,  # the frames a second to expect (serve()'s live_hz): 3 periods, 2 s at least, make a stale stream
+            "money_decimals": 2,  # live_money_decimals: P&L and equity, notionals 2 fewer
         }
         c.close()
     with serve(grafana_url="") as srv:  # an explicit argument wins; empty means no links

@@ -44,6 +44,12 @@
       minimumFractionDigits: d, maximumFractionDigits: d, signDisplay: signed ? "exceptZero" : "auto"
     }));
   }
+  // Money (P&L, equity) to live_money_decimals (/config: 2 unless set; 8 for an account kept in BTC, whose P&L of
+  // +0.0012 read "+0.00"), notionals and exposure to 2 fewer. Set from /config before the first frame is drawn.
+  var MONEY = 2;
+  function cash(v) { return num(v, MONEY); }
+  function signedCash(v) { return signed(v, MONEY); }
+  function bigCash(v, withSign) { var d = Math.max(0, MONEY - 2); return withSign ? signed(v, d) : num(v, d); }
   function num(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d).format(v); }
   function signed(v, d) { return v === undefined || v === null || v !== v ? "—" : nf(d, true).format(v); }
   // A price to about 7 significant digits, at least 2 decimals: 59,920.15, 190.4171, 1.10053 (FX), 0.00001234,
@@ -680,7 +686,7 @@
     if (!charts.price || !ring.n) return;
     var n = Math.min(ring.n, MAX_POINTS), t0 = ring.t[(ring.n - n) % MAX_POINTS], t1 = ring.t[(ring.n - 1) % MAX_POINTS];
     var over = " over the last " + age(Math.max(0, t1 - t0)) + ": ", pctMode = $("price-mode").value === "pct";
-    var money = function (v) { return signed(v, 2); }, pctF = function (v) { return signed(v, 2) + " %"; };
+    var money = signedCash, pctF = function (v) { return signed(v, 2) + " %"; };
     var ms2 = function (v) { return num(v, 2) + " ms"; };
     var label = function (el, text) { if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text); };
     label($("chart-price"), (pctMode ? "Price chart, % change" : "Price chart") + over + (T.selected.map(function (s) {
@@ -853,10 +859,10 @@
       cell(c[2], price(r.px), "");
       cell(c[3], qty(r.pos), "");
       cell(c[4], r.pos ? price(r.avg) : "—", "");
-      cell(c[5], num(r.ntl, 0), tone(r.ntl));
-      cell(c[6], signed(pnl, 2), tone(pnl));
-      cell(c[7], signed(r.rpnl, 2), tone(r.rpnl));
-      cell(c[8], signed(r.upnl, 2), tone(r.upnl));
+      cell(c[5], bigCash(r.ntl), tone(r.ntl));
+      cell(c[6], signedCash(pnl), tone(pnl));
+      cell(c[7], signedCash(r.rpnl), tone(r.rpnl));
+      cell(c[8], signedCash(r.upnl), tone(r.upnl));
       cell(c[9], count(r.ord), "");
       cell(c[10], count(r.fill), "");
       cell(c[11], count(r.rej), "");
@@ -961,13 +967,13 @@
   function strip(st) {
     var a = st.account || {}, d = st.desk || {};
     countsSince(st);
-    kpi("pnl", signed(a.pnl, 2), tone(a.pnl));
-    kpi("pnl_day", signed(a.pnl_day, 2), tone(a.pnl_day));
+    kpi("pnl", signedCash(a.pnl), tone(a.pnl));
+    kpi("pnl_day", signedCash(a.pnl_day), tone(a.pnl_day));
     dayLabel(a);
-    kpi("rpnl", signed(a.rpnl, 2), tone(a.rpnl));
-    kpi("upnl", signed(a.upnl, 2), tone(a.upnl));
-    kpi("gross", num(a.gross, 0));
-    kpi("net", signed(a.net, 0), tone(a.net));
+    kpi("rpnl", signedCash(a.rpnl), tone(a.rpnl));
+    kpi("upnl", signedCash(a.upnl), tone(a.upnl));
+    kpi("gross", bigCash(a.gross));
+    kpi("net", bigCash(a.net, true), tone(a.net));
     kpi("open", d.open === undefined ? (d.working === undefined ? "—" : count(d.working)) : count(d.open));
     kpi("fills", d.fills === undefined ? "—" : count(d.fills));
     var rr = d.reject_rate;
@@ -1207,7 +1213,7 @@
     var a = st.account || {}, h = st.health || {}, sys = st.system || {}, ex = h.export;
     var failing = ex === "failing";
     var items = [
-      ["equity", num(a.equity, 2)], ["drawdown", a.drawdown == null ? "—" : pct(a.drawdown, 2)],
+      ["equity", cash(a.equity)], ["drawdown", a.drawdown == null ? "—" : pct(a.drawdown, 2)],
       ["export", EXPORT[ex] || ex || "—", failing ? "bad" : "neutral", "export"]
     ];
     if (ex === "ok" || failing) items.push(["export failures", count(h.exports_failed), failing ? "bad" : "", "exports_failed"]);
@@ -1276,15 +1282,15 @@
       var r = svcs[k];
       return "<tr" + (r.stale ? " class=bad" : "") + "><td>" + txt(k) + "</td><td>" + count(r.instances) + "</td><td>" +
         count(r.stale) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" + count(r.rej) +
-        "</td><td>" + num(r.equity, 2) + "</td><td class=" + tone(r.rpnl) + ">" + signed(r.rpnl, 2) + "</td><td class=" +
-        tone(r.upnl) + ">" + signed(r.upnl, 2) + "</td><td>" + ms(r.p50) + "</td><td>" + ms(r.p99) + "</td><td>" +
+        "</td><td>" + cash(r.equity) + "</td><td class=" + tone(r.rpnl) + ">" + signedCash(r.rpnl) + "</td><td class=" +
+        tone(r.upnl) + ">" + signedCash(r.upnl) + "</td><td>" + ms(r.p50) + "</td><td>" + ms(r.p99) + "</td><td>" +
         count(r.dropped) + "</td><td>" + age(r.age) + "</td></tr>";
     }).join(""));
     setHTML($("strategies").tBodies[0], Object.keys(strats).sort().map(function (k) {
       var r = strats[k];
       return "<tr><td>" + txt(k) + "</td><td>" + count(r.ord) + "</td><td>" + count(r.fill) + "</td><td>" +
-        count(r.rej) + "</td><td>" + num(r.ntl, 0) + "</td><td class=" + tone(r.rpnl) + ">" + signed(r.rpnl, 2) +
-        "</td><td class=" + tone(r.upnl) + ">" + signed(r.upnl, 2) + "</td><td>" + pct(r.drawdown, 2) + "</td><td" +
+        count(r.rej) + "</td><td>" + bigCash(r.ntl) + "</td><td class=" + tone(r.rpnl) + ">" + signedCash(r.rpnl) +
+        "</td><td class=" + tone(r.upnl) + ">" + signedCash(r.upnl) + "</td><td>" + pct(r.drawdown, 2) + "</td><td" +
         (r.kill_switch ? " class=bad>ENGAGED" : ">off") + "</td></tr>";
     }).join(""));
   }
@@ -1658,7 +1664,10 @@
   countTabs();
   Promise.all([getJson("config"), getJson("history")]).then(function (res) {
     var c = res[0], h = res[1];
-    if (c) { T.config = c; $("job").textContent = c.job || ""; }
+    if (c) {
+      T.config = c; $("job").textContent = c.job || "";
+      if (c.money_decimals >= 0 && c.money_decimals <= 12) MONEY = c.money_decimals | 0;
+    }
     // Without live_grafana_url the links' columns (the blotter's "Grafana", the working orders' "trace") stay empty:
     // the page starts with them collapsed and shows them only when there is a Grafana to link to.
     document.body.classList.toggle("no-grafana", !(c && c.grafana_url));
