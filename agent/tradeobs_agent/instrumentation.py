@@ -39,12 +39,18 @@ __all__ = ["DEFAULT_EXCLUDED", "instrument_app"]
 
 
 class RememberRequestSpan:
-    """ASGI middleware inside the request's span: an exception leaving the app remembers that span."""
+    """ASGI middleware inside the request's span: an exception leaving the app remembers that span, and FastAPI apps
+    mounted in the app leave their own telemetry out of the request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # This request has its server span (or is excluded): a FastAPI app mounted in this one leaves its own
+        # telemetry out of it (FastAPI >= 0.165 would make a second server span, a second duration point and a
+        # second log record of an unhandled exception).
+        if scope.get("type") in ("http", "websocket"):
+            otel_private.fastapi_native_telemetry_off(scope)
         try:
             await self.app(scope, receive, send)
         except Exception as exc:

@@ -89,6 +89,7 @@ __all__ = [
     "current_context_getter",
     "exporter_preferences",
     "fastapi_app_instrumented",
+    "fastapi_native_telemetry_off",
     "get_logger_provider",
     "grpc_refusal",
     "grpc_retry_delay",
@@ -368,6 +369,24 @@ def fastapi_app_instrumented(app: Any) -> bool:
     flag to refuse a second instrumentation), and ``uninstrument_app`` clears it. When it no longer does, this says
     False and the instrumentation refuses with its own warning (what it did before the agent looked)."""
     return bool(getattr(app, "_is_instrumented_by_opentelemetry", False))
+
+
+FASTAPI_NATIVE_TELEMETRY_KEY = "fastapi.telemetry"
+"""The ASGI scope key through which FastAPI's own telemetry (FastAPI 0.165 and later: every ``FastAPI()`` traces and
+counts its requests once a global provider is set, which ``init()`` does) marks a request it already handles."""
+
+
+def fastapi_native_telemetry_off(scope: Any) -> None:
+    """Keep FastAPI's own telemetry out of this request: FastAPI apps mounted inside an instrumented app (``app.mount(
+    "/admin", FastAPI())``) make no second server span, no second ``http.server.request.duration`` point and no second
+    log record of an unhandled exception (the instrumented app's span and the server's log of it are the request's).
+
+    Assumes: ``FastAPI.__call__`` leaves its telemetry out of a request whose scope holds
+    :data:`FASTAPI_NATIVE_TELEMETRY_KEY` (it sets it to None itself for a request its ``exclude`` option leaves out,
+    "keep mounted FastAPI apps from observing this excluded request"), and that a None value there means "none" to
+    its routing and exception hooks. A FastAPI without its own telemetry ignores the key. When it no longer holds, a
+    mounted FastAPI app traces its requests again as a second server span (what it did before the agent looked)."""
+    scope.setdefault(FASTAPI_NATIVE_TELEMETRY_KEY, None)
 
 
 PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {

@@ -1,0 +1,146 @@
+"""A FastAPI app mounted in an instrumented one: each request one server span, one duration point, one log record
+of an unhandled exception, its log lines on that span; under a real uvicorn, through the real collector to Jaeger.
+
+FastAPI 0.165 and later trace and count every ``FastAPI()`` on their own once a global provider is set (``init()``
+sets them); they stand aside for an app that ``instrument_app`` instrumented, but a FastAPI app mounted in it
+(``app.mount("/admin", FastAPI())``) did not: before (measured 2026-12-07, FastAPI 0.165.0), each of its requests
+was a second server span (``GET /items/{item_id}``, a sibling of ``GET /admin``, and a trace of its own when no
+``traceparent`` came in) with three ``fastapi.*`` operation spans, a second ``http.server.request.duration`` point
+(every ``sum()`` over it counted the request twice), the handler's log lines on that second span, and an unhandled
+exception was two ERROR records with the traceback (FastAPI's ``Unhandled exception in FastAPI request`` and
+uvicorn's). The service is ``mounted_app.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .agent_proc import agent_env, unique_service
+from .procs import (
+    READY_TIMEOUT,
+    CollectorProc,
+    JaegerProc,
+    ManagedProcess,
+    free_port,
+    http_get,
+    http_ok,
+    jaeger_trace,
+    read_otlp_json_logs,
+    span_tags,
+    wait_for,
+)
+
+HERE = Path(__file__).resolve().parent
+ITEMS = 3
+
+
+def _get(url: str, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+
+
+def _duration_counts(collector: CollectorProc, service: str) -> dict[str, float]:
+    """``http_server_request_duration_seconds_count`` of ``service`` on the collector's Prometheus page: each
+    series (its labels) -> its count."""
+    status, body = http_get(f"{collector.prometheus_exporter_url}/metrics")
+    assert status == 200
+    out = {}
+    for line in body.decode().splitlines():
+        if line.startswith("http_server_request_duration_seconds_count{") and f'job="{service}"' in line:
+            labels, _, value = line.rpartition(" ")
+            out[labels] = float(value)
+    return out
+
+
+@pytest.mark.integration
+def test_a_mounted_fastapi_app_is_one_span_one_point_and_one_error_record_per_request(
+    collector: CollectorProc, jaeger: JaegerProc, tmp_path: Path
+) -> None:
+    service = unique_service("fastapi-mounted")
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "mounted_app:create_app", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = ManagedProcess("uvicorn", argv, agent_env(collector, tmp_path, service), tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    parent = uuid.uuid4().hex[:16]
+    items = {uuid.uuid4().hex[:12]: uuid.uuid4().hex for _ in range(ITEMS)}  # item id -> the incoming trace id
+    marker = uuid.uuid4().hex[:12]
+
+    def error_records() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in read_otlp_json_logs(collector.logs_file)
+            if r["_resource"].get("service.name") == service
+            and f"admin boom {marker}" in str(r["_attributes"].get("exception.message", ""))
+        ]
+
+    def item_lines() -> dict[str, dict[str, Any]]:
+        return {
+            str(r["body"]["stringValue"]).removeprefix("admin item "): r
+            for r in read_otlp_json_logs(collector.logs_file)
+            if r["_resource"].get("service.name") == service
+            and str(r.get("body", {}).get("stringValue", "")).startswith("admin item ")
+        }
+
+    try:
+        wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
+        for item, trace_id in items.items():
+            assert _get(f"{base}/admin/items/{item}", {"traceparent": f"00-{trace_id}-{parent}-01"}) == 200
+        assert _get(f"{base}/admin/boom/{marker}", {}) == 500
+
+        # Metrics: each request one point, on the instrumented app's route (the mount's path), once. (A second
+        # point of the same request is recorded before the first, in the same collection.)
+        def counted() -> dict[str, float] | None:
+            counts = _duration_counts(collector, service)
+            instrumented = [
+                v for k, v in counts.items() if 'otel_scope_name="opentelemetry.instrumentation.fastapi"' in k
+            ]
+            return counts if sum(instrumented) >= ITEMS + 2 else None  # the items, the error and /ok
+
+        counts = wait_for(counted, f"{ITEMS + 2} requests in http_server_request_duration_seconds_count", procs=(proc,))
+        wait_for(error_records, "the exception's log record in the collector", procs=(proc,))
+        wait_for(lambda: len(item_lines()) == ITEMS, f"{ITEMS} 'admin item' log lines in the collector", procs=(proc,))
+    finally:
+        proc.stop()
+    assert proc.popen.returncode in (0, -15), proc.describe()
+
+    assert sum(counts.values()) == ITEMS + 2, counts
+    assert sum(v for k, v in counts.items() if 'http_route="/admin"' in k) == ITEMS + 1, counts
+
+    # The unhandled exception: one record with the traceback (uvicorn's), on the request's span.
+    [record] = error_records()
+    assert record["body"] == {"stringValue": "Exception in ASGI application\n"}, record
+    assert len(record["traceId"]) == 32 and len(record["spanId"]) == 16
+
+    # Traces: one server span per request, the instrumented app's, and the handler's log line on it.
+    lines = item_lines()
+    assert set(lines) == set(items), lines
+    for item, trace_id in items.items():
+
+        def server_span(trace_id: str = trace_id) -> dict[str, Any] | None:
+            trace = jaeger_trace(jaeger.query_url, trace_id)
+            spans = trace["spans"] if trace else []
+            return next((s for s in spans if s["operationName"] == "GET /admin"), None)
+
+        wait_for(server_span, f"the server span of trace {trace_id} in Jaeger")
+        trace = jaeger_trace(jaeger.query_url, trace_id)
+        assert trace is not None
+        names = sorted(s["operationName"] for s in trace["spans"])
+        assert names == ["GET /admin"], names
+        [span] = trace["spans"]
+        assert span_tags(span)["span.kind"] == "server" and span_tags(span)["http.route"] == "/admin"
+        assert [(r["refType"], r["spanID"]) for r in span["references"]] == [("CHILD_OF", parent)]
+        line = lines[item]
+        assert (line["traceId"], line["spanId"]) == (trace_id, span["spanID"]), line
