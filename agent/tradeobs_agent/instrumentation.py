@@ -4,8 +4,9 @@
 >>> tradeobs_agent.instrument_app(app)     # doctest: +SKIP
 
 Health, metrics and live-stream URLs are excluded (:data:`DEFAULT_EXCLUDED`, and wherever the live view is
-mounted in ``app`` when it is instrumented): they are polled constantly, or stay open, and would drown the
-traces that matter. The stable HTTP conventions are used (``OTEL_SEMCONV_STABILITY_OPT_IN=http`` unless set):
+mounted in ``app`` when it is instrumented), also under the root path the app is served at: they are polled
+constantly, or stay open, and would drown the traces that matter. The stable HTTP conventions are used
+(``OTEL_SEMCONV_STABILITY_OPT_IN=http`` unless set):
 ``http.server.request.duration`` in seconds, ``http.route``; without the per-message ``http send``/``http
 receive`` spans.
 
@@ -113,6 +114,7 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
             app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded, exclude_spans=["receive", "send"]
         )
         _remember_spans(app)  # a user middleware: inside the request's span (FastAPIInstrumentor wraps the stack)
+        _skip_under_root_path(app, urls)
         app.state.tradeobs_instrumented = True
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
@@ -125,7 +127,39 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
         meter_provider=mp,
         exclude_spans=["receive", "send"],
     )
+    _skip_under_root_path(app, urls)
     return app
+
+
+def _skip_under_root_path(app: Any, urls: Sequence[str]) -> None:
+    """The excluded paths, also under the root path the app is served at (``uvicorn --root-path /api`` behind a proxy
+    that strips ``/api``, ``FastAPI(root_path=...)``): the instrumentation matches its exclusions against the full
+    URL, whose path begins with the root path (ASGI), so ``/api/health`` and ``/api/telemetry/stream`` were traced and
+    counted (a live stream an active request for as long as it stays open). Each request's path is taken relative
+    to its ``root_path`` and compared with the excluded paths; one that matches skips the instrumentation."""
+    paths = tuple(u.rstrip("/") for u in urls if u.startswith("/"))
+    holder = getattr(app.build_middleware_stack, "_tradeobs_excluded", None)
+    if isinstance(holder, list):  # instrument_app() again: the wrapper stays, with this call's paths
+        holder[:] = paths
+        app.middleware_stack = None
+        return
+    excluded = list(paths)
+    build = app.build_middleware_stack
+
+    def skip(scope: Any) -> bool:
+        if scope.get("type") not in ("http", "websocket"):
+            return False
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return any(path == p or path.startswith(p + "/") for p in excluded if p)
+
+    def build_skipping() -> Any:
+        return otel_private.skip_server_spans(build(), skip)
+
+    build_skipping._tradeobs_excluded = excluded  # type: ignore[attr-defined]
+    app.build_middleware_stack = build_skipping
+    app.middleware_stack = None  # built again at the first request
 
 
 def _live_mounts(app: Any) -> list[str]:

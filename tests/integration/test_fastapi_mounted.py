@@ -31,6 +31,7 @@ from .procs import (
     free_port,
     http_get,
     http_ok,
+    jaeger_search,
     jaeger_trace,
     read_otlp_json_logs,
     span_tags,
@@ -144,3 +145,46 @@ def test_a_mounted_fastapi_app_is_one_span_one_point_and_one_error_record_per_re
         assert [(r["refType"], r["spanID"]) for r in span["references"]] == [("CHILD_OF", parent)]
         line = lines[item]
         assert (line["traceId"], line["spanId"]) == (trace_id, span["spanID"]), line
+
+
+@pytest.mark.integration
+def test_health_checks_and_the_live_view_stay_excluded_under_a_root_path(
+    collector: CollectorProc, jaeger: JaegerProc, tmp_path: Path
+) -> None:
+    """Behind a proxy that strips a prefix (nginx ``location /api/ { proxy_pass http://app/; }``), uvicorn serves with
+    ``--root-path /api`` and the path of each request begins with it (ASGI). The instrumentation matches its
+    exclusions against the full URL: before (2026-12-07), ``/health`` and the live view's endpoints were traced and
+    counted there (``GET /health``, ``http_route="/telemetry"``; a live stream an active request as long as it is
+    open). The requests: health checks and a live-view snapshot first, then one order request, whose duration point
+    is in the same collection as theirs would be."""
+    service = unique_service("fastapi-root-path")
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "mounted_app:create_app", "--app-dir", str(HERE),
+            "--root-path", "/api", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = ManagedProcess("uvicorn", argv, agent_env(collector, tmp_path, service), tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    trace_id = uuid.uuid4().hex
+    try:
+        wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
+        for _ in range(3):
+            assert _get(f"{base}/health", {}) == 200
+        assert _get(f"{base}/telemetry/snapshot", {}) == 200
+        assert _get(f"{base}/orders/o-1", {"traceparent": f"00-{trace_id}-{'2' * 16}-01"}) == 200
+
+        def counted() -> dict[str, float] | None:
+            counts = _duration_counts(collector, service)
+            return counts if any('http_route="/orders/{order_id}"' in k for k in counts) else None
+
+        counts = wait_for(counted, "the order request's duration point in the collector", procs=(proc,))
+
+        def order_trace() -> dict[str, Any] | None:
+            return jaeger_trace(jaeger.query_url, trace_id)
+
+        wait_for(order_trace, f"the order request's trace {trace_id} in Jaeger", procs=(proc,))
+    finally:
+        proc.stop()
+    routes = sorted(k[k.index("http_route=") :].split(",")[0] for k in counts if "http_route=" in k)
+    assert routes == ['http_route="/ok"', 'http_route="/orders/{order_id}"'], counts
+    traces = jaeger_search(jaeger.query_url, service, limit=100)
+    names = sorted(s["operationName"] for t in traces for s in t["spans"])
+    assert names == ["GET /ok", "GET /orders/{order_id}"], names

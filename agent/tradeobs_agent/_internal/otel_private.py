@@ -112,6 +112,7 @@ __all__ = [
     "sdk_version",
     "set_logger_provider",
     "severity_from_std",
+    "skip_server_spans",
     "span_processors",
     "tracer_enabled",
     "tracer_limits",
@@ -387,6 +388,45 @@ def fastapi_native_telemetry_off(scope: Any) -> None:
     its routing and exception hooks. A FastAPI without its own telemetry ignores the key. When it no longer holds, a
     mounted FastAPI app traces its requests again as a second server span (what it did before the agent looked)."""
     scope.setdefault(FASTAPI_NATIVE_TELEMETRY_KEY, None)
+
+
+class _SkipServerSpan:
+    """In place of the ASGI instrumentation's ``OpenTelemetryMiddleware`` in a built stack: a request ``skip`` says
+    yes to goes straight to what that middleware wraps (no span, no metric point), any other through it. ``app`` is
+    that middleware, so that what walks a stack's ``app`` chain for it (FastAPI's own telemetry does) still finds it."""
+
+    def __init__(self, otel: Any, skip: Callable[[Any], bool]) -> None:
+        self.app = otel
+        self.skip = skip
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.skip(scope):
+            await self.app.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def skip_server_spans(stack: Any, skip: Callable[[Any], bool]) -> Any:
+    """``stack`` (a Starlette or FastAPI app's built middleware stack) with its ``OpenTelemetryMiddleware`` skipped for
+    the requests ``skip`` says yes to; ``stack`` as it was when it has none.
+
+    Assumes: ``OpenTelemetryMiddleware`` (``opentelemetry.instrumentation.asgi``) keeps the app it wraps as ``app``,
+    as Starlette's middleware do (``FastAPIInstrumentor`` builds ``ServerErrorMiddleware(OpenTelemetryMiddleware(
+    ServerErrorMiddleware(...)))``). When it no longer does, the middleware is not found and every request goes
+    through it: only the instrumentation's own URL exclusion applies (what it did before the agent looked)."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    parent, node, seen = None, stack, set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OpenTelemetryMiddleware) and hasattr(node, "app"):
+            wrapped = _SkipServerSpan(node, skip)
+            if parent is None:
+                return wrapped
+            parent.app = wrapped
+            return stack
+        parent, node = node, getattr(node, "app", None)
+    return stack
 
 
 PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {
