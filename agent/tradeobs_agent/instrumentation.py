@@ -123,12 +123,62 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
     app.add_middleware(
         OpenTelemetryMiddleware,
         excluded_urls=excluded,
+        default_span_details=route_span_details,
         tracer_provider=tp,
         meter_provider=mp,
         exclude_spans=["receive", "send"],
     )
     _skip_under_root_path(app, urls)
     return app
+
+
+def route_span_details(scope: Any) -> tuple[str, dict[str, str]]:
+    """A Starlette app's server span name and ``http.route``: the matched route's template (``GET /orders/{oid}``,
+    through ``Mount``s: ``/admin/items/{item_id}``), the method alone when no route matches (a scanner's made-up
+    paths). The ASGI instrumentation's own names a span by its raw path (``GET /orders/123``), a name per order id
+    and per made-up path, and gives its duration points no ``http.route`` (FastAPI's instrumentation does this)."""
+    from opentelemetry.util.http import sanitize_method
+
+    method = sanitize_method(str(scope.get("method", "")).strip())
+    if method == "_OTHER":
+        method = "HTTP"
+    route = _route_template(scope)
+    if route is None:
+        return method or str(scope.get("type", "")), {}
+    return (f"{method} {route}" if method else route), {"http.route": route}
+
+
+def _route_template(scope: Any) -> str | None:
+    from starlette.routing import Match
+
+    app = scope.get("app")
+    routes = getattr(app, "routes", None)
+    prefix, current = "", dict(scope)
+    for _ in range(16):  # nested mounts
+        if not routes:
+            return None
+        found = partial = None
+        for route in routes:
+            match, child = route.matches(current)
+            if match == Match.FULL:
+                found = (route, child)
+                break
+            if match == Match.PARTIAL and partial is None:
+                partial = (route, child)  # the path matches, the method does not (a 405)
+        found = found or partial
+        if found is None:
+            return None
+        route, child = found
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            return None
+        sub = getattr(route, "routes", None)
+        if not sub or not hasattr(route, "app"):  # a route, or a mount of an app without routes (static files)
+            return prefix + path if path else prefix or None
+        prefix += path
+        current = {**current, **child}
+        routes = sub
+    return prefix or None
 
 
 def _skip_under_root_path(app: Any, urls: Sequence[str]) -> None:

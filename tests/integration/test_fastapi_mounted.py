@@ -188,3 +188,53 @@ def test_health_checks_and_the_live_view_stay_excluded_under_a_root_path(
     traces = jaeger_search(jaeger.query_url, service, limit=100)
     names = sorted(s["operationName"] for t in traces for s in t["spans"])
     assert names == ["GET /ok", "GET /orders/{order_id}"], names
+
+
+@pytest.mark.integration
+def test_a_starlette_apps_spans_and_points_are_named_by_the_route_template(
+    collector: CollectorProc, jaeger: JaegerProc, tmp_path: Path
+) -> None:
+    """``instrument_app`` on a plain Starlette app (``starlette_app.py``): before (2026-12-07), the ASGI
+    instrumentation named each server span by its raw path (``GET /orders/o-1``: one name per order id, and per
+    made-up path a scanner tries) and gave its duration points no ``http_route``. Now as for FastAPI: the template,
+    through mounts, and the method alone for a path no route matches."""
+    service = unique_service("starlette-routes")
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "starlette_app:app", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = ManagedProcess("uvicorn", argv, agent_env(collector, tmp_path, service), tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    sent = {"/orders/o-1": 200, "/orders/o-2": 200, "/admin/items/i-1": 200, f"/scan/{uuid.uuid4().hex}": 404}
+    traces = {path: uuid.uuid4().hex for path in sent}
+    try:
+        wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
+        for path, status in sent.items():
+            assert _get(f"{base}{path}", {"traceparent": f"00-{traces[path]}-{'3' * 16}-01"}) == status
+
+        def counted() -> dict[str, float] | None:
+            counts = _duration_counts(collector, service)
+            return counts if sum(counts.values()) >= len(sent) + 1 else None
+
+        counts = wait_for(counted, f"{len(sent) + 1} duration points in the collector", procs=(proc,))
+        names = {}
+        for path, trace_id in traces.items():
+
+            def server_span(trace_id: str = trace_id) -> str | None:
+                trace = jaeger_trace(jaeger.query_url, trace_id)
+                return trace["spans"][0]["operationName"] if trace and trace["spans"] else None
+
+            names[path] = wait_for(server_span, f"the span of {path} in Jaeger", procs=(proc,))
+    finally:
+        proc.stop()
+    scan = next(p for p in sent if p.startswith("/scan/"))
+    assert names == {
+        "/orders/o-1": "GET /orders/{order_id}",
+        "/orders/o-2": "GET /orders/{order_id}",
+        "/admin/items/i-1": "GET /admin/items/{item_id}",
+        scan: "GET",
+    }, names
+    by_route: dict[str, float] = {}
+    for labels, value in counts.items():
+        route = labels.split('http_route="', 1)[1].split('"', 1)[0] if 'http_route="' in labels else None
+        by_route[str(route)] = by_route.get(str(route), 0) + value
+    assert by_route == {"/ok": 1, "/orders/{order_id}": 2, "/admin/items/{item_id}": 1, "None": 1}, counts
