@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -148,6 +148,26 @@ def route_span_details(scope: Any) -> tuple[str, dict[str, str]]:
     return (f"{method} {route}" if method else route), {"http.route": route}
 
 
+def _through_mounts(
+    details: Callable[[Any], tuple[str, dict[str, Any]]],
+) -> Callable[[Any], tuple[str, dict[str, Any]]]:
+    """``details`` (FastAPI's instrumentation names a request to a mounted app by the mount's path: ``GET /admin``
+    for every route of an admin app mounted there), with the template of the route matched inside the mount:
+    ``GET /admin/items/{item_id}``."""
+
+    def through_mounts(scope: Any) -> tuple[str, dict[str, Any]]:
+        name, attributes = details(scope)
+        route = attributes.get("http.route")
+        if isinstance(route, str) and route:
+            full = _route_template(scope)
+            if full is not None and full.startswith(route.rstrip("/") + "/"):
+                method = name[: -len(route)].rstrip() if name.endswith(route) else ""
+                return (f"{method} {full}" if method else full), {**attributes, "http.route": full}
+        return name, attributes
+
+    return through_mounts
+
+
 def _route_template(scope: Any) -> str | None:
     from starlette.routing import Match
 
@@ -159,7 +179,10 @@ def _route_template(scope: Any) -> str | None:
             return None
         found = partial = None
         for route in routes:
-            match, child = route.matches(current)
+            matches = getattr(route, "matches", None)
+            if matches is None:  # not a route (FastAPI >= 0.137 nests included routers in nodes without one)
+                continue
+            match, child = matches(current)
             if match == Match.FULL:
                 found = (route, child)
                 break
@@ -205,7 +228,9 @@ def _skip_under_root_path(app: Any, urls: Sequence[str]) -> None:
         return any(path == p or path.startswith(p + "/") for p in excluded if p)
 
     def build_skipping() -> Any:
-        return otel_private.skip_server_spans(build(), skip)
+        stack = build()
+        otel_private.server_span_details(stack, _through_mounts)
+        return otel_private.skip_server_spans(stack, skip)
 
     build_skipping._tradeobs_excluded = excluded  # type: ignore[attr-defined]
     app.build_middleware_stack = build_skipping

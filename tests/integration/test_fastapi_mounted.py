@@ -8,7 +8,8 @@ was a second server span (``GET /items/{item_id}``, a sibling of ``GET /admin``,
 ``traceparent`` came in) with three ``fastapi.*`` operation spans, a second ``http.server.request.duration`` point
 (every ``sum()`` over it counted the request twice), the handler's log lines on that second span, and an unhandled
 exception was two ERROR records with the traceback (FastAPI's ``Unhandled exception in FastAPI request`` and
-uvicorn's). The service is ``mounted_app.py``.
+uvicorn's); and the instrumented app's span and point were named by the mount's path (``GET /admin``,
+``http_route="/admin"``) for every route of the mounted app. The service is ``mounted_app.py``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def test_a_mounted_fastapi_app_is_one_span_one_point_and_one_error_record_per_re
             assert _get(f"{base}/admin/items/{item}", {"traceparent": f"00-{trace_id}-{parent}-01"}) == 200
         assert _get(f"{base}/admin/boom/{marker}", {}) == 500
 
-        # Metrics: each request one point, on the instrumented app's route (the mount's path), once. (A second
+        # Metrics: each request one point, on its route's template through the mount, once. (A second
         # point of the same request is recorded before the first, in the same collection.)
         def counted() -> dict[str, float] | None:
             counts = _duration_counts(collector, service)
@@ -118,7 +119,9 @@ def test_a_mounted_fastapi_app_is_one_span_one_point_and_one_error_record_per_re
     assert proc.popen.returncode in (0, -15), proc.describe()
 
     assert sum(counts.values()) == ITEMS + 2, counts
-    assert sum(v for k, v in counts.items() if 'http_route="/admin"' in k) == ITEMS + 1, counts
+    items_route = sum(v for k, v in counts.items() if 'http_route="/admin/items/{item_id}"' in k)
+    boom_route = sum(v for k, v in counts.items() if 'http_route="/admin/boom/{marker}"' in k)
+    assert (items_route, boom_route) == (ITEMS, 1), counts
 
     # The unhandled exception: one record with the traceback (uvicorn's), on the request's span.
     [record] = error_records()
@@ -133,15 +136,15 @@ def test_a_mounted_fastapi_app_is_one_span_one_point_and_one_error_record_per_re
         def server_span(trace_id: str = trace_id) -> dict[str, Any] | None:
             trace = jaeger_trace(jaeger.query_url, trace_id)
             spans = trace["spans"] if trace else []
-            return next((s for s in spans if s["operationName"] == "GET /admin"), None)
+            return next((s for s in spans if s["operationName"] == "GET /admin/items/{item_id}"), None)
 
         wait_for(server_span, f"the server span of trace {trace_id} in Jaeger")
         trace = jaeger_trace(jaeger.query_url, trace_id)
         assert trace is not None
         names = sorted(s["operationName"] for s in trace["spans"])
-        assert names == ["GET /admin"], names
+        assert names == ["GET /admin/items/{item_id}"], names
         [span] = trace["spans"]
-        assert span_tags(span)["span.kind"] == "server" and span_tags(span)["http.route"] == "/admin"
+        assert span_tags(span)["span.kind"] == "server" and span_tags(span)["http.route"] == "/admin/items/{item_id}"
         assert [(r["refType"], r["spanID"]) for r in span["references"]] == [("CHILD_OF", parent)]
         line = lines[item]
         assert (line["traceId"], line["spanId"]) == (trace_id, span["spanID"]), line

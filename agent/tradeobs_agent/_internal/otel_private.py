@@ -110,6 +110,7 @@ __all__ = [
     "readable_span_fields",
     "resolve_source_target",
     "sdk_version",
+    "server_span_details",
     "set_logger_provider",
     "severity_from_std",
     "skip_server_spans",
@@ -427,6 +428,26 @@ def skip_server_spans(stack: Any, skip: Callable[[Any], bool]) -> Any:
             return stack
         parent, node = node, getattr(node, "app", None)
     return stack
+
+
+def server_span_details(
+    stack: Any, wrap: Callable[[Callable[[Any], tuple[str, dict[str, Any]]]], Callable[[Any], Any]]
+) -> None:
+    """Name the server spans of ``stack``'s ``OpenTelemetryMiddleware`` by ``wrap(its own naming)``: the span name and
+    the attributes (``http.route``) its spans and duration points get, from the request's scope.
+
+    Assumes: the middleware keeps the ``default_span_details`` it was built with as an attribute of that name and
+    calls it for each request (``FastAPIInstrumentor`` passes it its own, which names a request to a mounted app by
+    the mount's path). When it no longer does, spans keep the instrumentation's names (what they had before)."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    node, seen = stack, set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OpenTelemetryMiddleware) and callable(getattr(node, "default_span_details", None)):
+            node.default_span_details = wrap(node.default_span_details)
+            return
+        node = getattr(node, "app", None)
 
 
 PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {
