@@ -221,7 +221,8 @@ def test_sigterm_under_uvicorn_with_an_app_factory_flushes_before_the_process_en
     counts = [
         line
         for line in _exporter_lines(collector, job)
-        if line.startswith("http_server_request_duration_seconds_count{") and 'http_route="/admin"' in line
+        if line.startswith("http_server_request_duration_seconds_count{")
+        and 'http_route="/admin/items/{item_id}"' in line
     ]
     assert [line.rsplit(" ", 1)[1] for line in counts] == ["1"], counts
 
@@ -229,7 +230,7 @@ def test_sigterm_under_uvicorn_with_an_app_factory_flushes_before_the_process_en
         trace = jaeger_trace(jaeger.query_url, trace_id)
         return [s["operationName"] for s in trace["spans"]] if trace else []
 
-    assert wait_for(span, f"the last request's span (trace {trace_id}) in Jaeger") == ["GET /admin"]
+    assert wait_for(span, f"the last request's span (trace {trace_id}) in Jaeger") == ["GET /admin/items/{item_id}"]
     wait_for(
         lambda: [
             r
