@@ -54,6 +54,7 @@ from ._internal.exporters import (
 from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join, pool_child
+from ._internal.workers.detect import uvicorn_exits_on_sigterm, uvicorn_server
 from ._names import closest, keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
@@ -835,15 +836,66 @@ def _flush_on_sigterm() -> None:
     nothing handles SIGTERM yet (its handler is the default), the agent's handler flushes within the
     ``shutdown_timeout`` setting, then lets the signal end the process as it would have (the same exit status). A
     handler the application (or its server: uvicorn, gunicorn) installs, before or after ``init()``, is left alone
-    or replaces this one; their own clean exit runs ``atexit``."""
+    or replaces this one; their own clean exit runs ``atexit``. uvicorn's, found at ``init()``, ends the process by
+    SIGTERM once its server has stopped: the agent shuts down first (:func:`_flush_when_uvicorn_stops`)."""
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers are set from the main thread only
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            server = uvicorn_server()
+            if server is not None:
+                _flush_when_uvicorn_stops(server)
             return
         signal.signal(signal.SIGTERM, _flush_then_terminate)
     except (ValueError, OSError) as exc:  # e.g. a subinterpreter: SIGTERM keeps its default
         warn_once("agent.sigterm", "tradeobs: cannot flush on SIGTERM (%s); shutdown() runs at a normal exit", exc)
+
+
+def _flush_when_uvicorn_stops(server: Any) -> None:
+    """``init()`` while uvicorn serves (an app factory, ``uvicorn --factory``; each worker of ``uvicorn --workers``;
+    ``init()`` in a lifespan or a request): SIGTERM's handler is uvicorn's, which, once the server has stopped, puts
+    back the handler it found (the default) and raises SIGTERM again: the process ended without ``atexit``, and
+    what the agent still held (the last metric points, spans and log lines, the clean stop's
+    ``tradeobs_agent_stopped 1``) was lost, uncounted. The agent now shuts down when that server has stopped
+    (its requests finished, its lifespan shut down) on a SIGTERM, within ``shutdown_timeout``, before the signal
+    ends the process; a server stopped otherwise (Ctrl-C, ``should_exit`` set by the application) is left to the
+    shutdown at exit."""
+    if getattr(server.shutdown, "_tradeobs_flush", False):
+        return  # init() again under the same server (after testing.reset()): wrapped once
+    stop = server.shutdown
+
+    async def shutdown(*args: Any, **kwargs: Any) -> None:
+        try:
+            await stop(*args, **kwargs)
+        finally:
+            if uvicorn_exits_on_sigterm(server):
+                await _shutdown_off_the_loop()
+
+    shutdown._tradeobs_flush = True  # type: ignore[attr-defined]
+    server.shutdown = shutdown
+
+
+async def _shutdown_off_the_loop() -> None:
+    """The agent's shutdown on a thread of its own, awaited within its bound: the server's event loop stays free
+    for what the shutdown may wait on (the live view's streams)."""
+    import asyncio
+
+    agent = _agent
+    if agent is None or agent.pid != os.getpid():
+        return
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def run() -> None:
+        try:
+            agent.shutdown()
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the bound passed, the process is ending
+                loop.call_soon_threadsafe(done.set)
+
+    threading.Thread(target=run, name="tradeobs-sigterm", daemon=True).start()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), _shutdown_bound(agent))
 
 
 def _flush_then_terminate(signum: int, frame: Any) -> None:

@@ -4,8 +4,9 @@
 >>> tradeobs_agent.instrument_app(app)     # doctest: +SKIP
 
 Health, metrics and live-stream URLs are excluded (:data:`DEFAULT_EXCLUDED`, and wherever the live view is
-mounted in ``app`` when it is instrumented): they are polled constantly, or stay open, and would drown the
-traces that matter. The stable HTTP conventions are used (``OTEL_SEMCONV_STABILITY_OPT_IN=http`` unless set):
+mounted in ``app`` when it is instrumented), also under the root path the app is served at: they are polled
+constantly, or stay open, and would drown the traces that matter. The stable HTTP conventions are used
+(``OTEL_SEMCONV_STABILITY_OPT_IN=http`` unless set):
 ``http.server.request.duration`` in seconds, ``http.route``; without the per-message ``http send``/``http
 receive`` spans.
 
@@ -22,7 +23,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -39,12 +40,18 @@ __all__ = ["DEFAULT_EXCLUDED", "instrument_app"]
 
 
 class RememberRequestSpan:
-    """ASGI middleware inside the request's span: an exception leaving the app remembers that span."""
+    """ASGI middleware inside the request's span: an exception leaving the app remembers that span, and FastAPI apps
+    mounted in the app leave their own telemetry out of the request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # This request has its server span (or is excluded): a FastAPI app mounted in this one leaves its own
+        # telemetry out of it (FastAPI >= 0.165 would make a second server span, a second duration point and a
+        # second log record of an unhandled exception).
+        if scope.get("type") in ("http", "websocket"):
+            otel_private.fastapi_native_telemetry_off(scope)
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
@@ -107,6 +114,7 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
             app, tracer_provider=tp, meter_provider=mp, excluded_urls=excluded, exclude_spans=["receive", "send"]
         )
         _remember_spans(app)  # a user middleware: inside the request's span (FastAPIInstrumentor wraps the stack)
+        _skip_under_root_path(app, urls)
         app.state.tradeobs_instrumented = True
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
@@ -115,11 +123,118 @@ def instrument_app(app: Any, *, excluded_urls: Sequence[str] = DEFAULT_EXCLUDED)
     app.add_middleware(
         OpenTelemetryMiddleware,
         excluded_urls=excluded,
+        default_span_details=route_span_details,
         tracer_provider=tp,
         meter_provider=mp,
         exclude_spans=["receive", "send"],
     )
+    _skip_under_root_path(app, urls)
     return app
+
+
+def route_span_details(scope: Any) -> tuple[str, dict[str, str]]:
+    """A Starlette app's server span name and ``http.route``: the matched route's template (``GET /orders/{oid}``,
+    through ``Mount``s: ``/admin/items/{item_id}``), the method alone when no route matches (a scanner's made-up
+    paths). The ASGI instrumentation's own names a span by its raw path (``GET /orders/123``), a name per order id
+    and per made-up path, and gives its duration points no ``http.route`` (FastAPI's instrumentation does this)."""
+    from opentelemetry.util.http import sanitize_method
+
+    method = sanitize_method(str(scope.get("method", "")).strip())
+    if method == "_OTHER":
+        method = "HTTP"
+    route = _route_template(scope)
+    if route is None:
+        return method or str(scope.get("type", "")), {}
+    return (f"{method} {route}" if method else route), {"http.route": route}
+
+
+def _through_mounts(
+    details: Callable[[Any], tuple[str, dict[str, Any]]],
+) -> Callable[[Any], tuple[str, dict[str, Any]]]:
+    """``details`` (FastAPI's instrumentation names a request to a mounted app by the mount's path: ``GET /admin``
+    for every route of an admin app mounted there), with the template of the route matched inside the mount:
+    ``GET /admin/items/{item_id}``."""
+
+    def through_mounts(scope: Any) -> tuple[str, dict[str, Any]]:
+        name, attributes = details(scope)
+        route = attributes.get("http.route")
+        if isinstance(route, str) and route:
+            full = _route_template(scope)
+            if full is not None and full.startswith(route.rstrip("/") + "/"):
+                method = name[: -len(route)].rstrip() if name.endswith(route) else ""
+                return (f"{method} {full}" if method else full), {**attributes, "http.route": full}
+        return name, attributes
+
+    return through_mounts
+
+
+def _route_template(scope: Any) -> str | None:
+    from starlette.routing import Match
+
+    app = scope.get("app")
+    routes = getattr(app, "routes", None)
+    prefix, current = "", dict(scope)
+    for _ in range(16):  # nested mounts
+        if not routes:
+            return None
+        found = partial = None
+        for route in routes:
+            matches = getattr(route, "matches", None)
+            if matches is None:  # not a route (FastAPI >= 0.137 nests included routers in nodes without one)
+                continue
+            match, child = matches(current)
+            if match == Match.FULL:
+                found = (route, child)
+                break
+            if match == Match.PARTIAL and partial is None:
+                partial = (route, child)  # the path matches, the method does not (a 405)
+        found = found or partial
+        if found is None:
+            return None
+        route, child = found
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            return None
+        sub = getattr(route, "routes", None)
+        if not sub or not hasattr(route, "app"):  # a route, or a mount of an app without routes (static files)
+            return prefix + path if path else prefix or None
+        prefix += path
+        current = {**current, **child}
+        routes = sub
+    return prefix or None
+
+
+def _skip_under_root_path(app: Any, urls: Sequence[str]) -> None:
+    """The excluded paths, also under the root path the app is served at (``uvicorn --root-path /api`` behind a proxy
+    that strips ``/api``, ``FastAPI(root_path=...)``): the instrumentation matches its exclusions against the full
+    URL, whose path begins with the root path (ASGI), so ``/api/health`` and ``/api/telemetry/stream`` were traced and
+    counted (a live stream an active request for as long as it stays open). Each request's path is taken relative
+    to its ``root_path`` and compared with the excluded paths; one that matches skips the instrumentation."""
+    paths = tuple(u.rstrip("/") for u in urls if u.startswith("/"))
+    holder = getattr(app.build_middleware_stack, "_tradeobs_excluded", None)
+    if isinstance(holder, list):  # instrument_app() again: the wrapper stays, with this call's paths
+        holder[:] = paths
+        app.middleware_stack = None
+        return
+    excluded = list(paths)
+    build = app.build_middleware_stack
+
+    def skip(scope: Any) -> bool:
+        if scope.get("type") not in ("http", "websocket"):
+            return False
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return any(path == p or path.startswith(p + "/") for p in excluded if p)
+
+    def build_skipping() -> Any:
+        stack = build()
+        otel_private.server_span_details(stack, _through_mounts)
+        return otel_private.skip_server_spans(stack, skip)
+
+    build_skipping._tradeobs_excluded = excluded  # type: ignore[attr-defined]
+    app.build_middleware_stack = build_skipping
+    app.middleware_stack = None  # built again at the first request
 
 
 def _live_mounts(app: Any) -> list[str]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,17 @@ import pytest
 from tests._util import prom_samples
 
 from .agent_proc import agent_env, start_demo, unique_service
-from .procs import CollectorProc, ManagedProcess, _clean_env, free_port, http_get, wait_for
+from .procs import (
+    CollectorProc,
+    JaegerProc,
+    ManagedProcess,
+    _clean_env,
+    free_port,
+    http_get,
+    jaeger_trace,
+    read_otlp_json_logs,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +183,59 @@ def test_gunicorn_recycling_its_workers_sends_a_clean_stop_for_each(collector: C
     finally:
         proc.stop()
     assert len(pids) >= 4 and stopped < set(pids), "\n".join(lines)
+
+
+def test_sigterm_under_uvicorn_with_an_app_factory_flushes_before_the_process_ends(
+    collector: CollectorProc, jaeger: JaegerProc, tmp_path: Path
+) -> None:
+    """``uvicorn --factory`` calls the factory, and so ``init()``, while its own SIGTERM handler is installed; once
+    stopped it puts back the default handler and raises SIGTERM again, which ends the process without ``atexit``.
+    Before (2026-12-07, uvicorn 0.55.0) nothing the agent held reached the collector: no ``tradeobs_agent_stopped``,
+    not the last request's span nor its log line (the export interval here is an hour: the last export is the only
+    one)."""
+    job = unique_service("uvicorn-factory-stop")
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "mounted_app:create_app", "--app-dir",
+            str(Path(__file__).resolve().parent), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    env = {**agent_env(collector, tmp_path, job), "TRADEOBS_METRIC_EXPORT_INTERVAL": "3600"}
+    proc = ManagedProcess("uvicorn", argv, env, tmp_path)
+    trace_id, item = uuid.uuid4().hex, uuid.uuid4().hex[:12]
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/ok")[0] == 200, "uvicorn to serve", procs=(proc,))
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/admin/items/{item}", headers={"traceparent": f"00-{trace_id}-{'1' * 16}-01"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+        proc.popen.send_signal(signal.SIGTERM)
+        rc = proc.popen.wait(60)  # a failure deadline: the shutdown's bound is 5 s
+    finally:
+        proc.stop()
+    assert rc == -signal.SIGTERM, proc.describe()  # uvicorn ends on the signal it raised again, as without the agent
+
+    # The process is gone: what the collector gets now is what its last export sent.
+    def stopped() -> list[str]:
+        return [line for line in _exporter_lines(collector, job) if line.startswith("tradeobs_agent_stopped{")]
+
+    assert all(line.rsplit(" ", 1)[1] == "1" for line in wait_for(stopped, f"{job}'s tradeobs_agent_stopped"))
+    counts = [
+        line
+        for line in _exporter_lines(collector, job)
+        if line.startswith("http_server_request_duration_seconds_count{")
+        and 'http_route="/admin/items/{item_id}"' in line
+    ]
+    assert [line.rsplit(" ", 1)[1] for line in counts] == ["1"], counts
+
+    def span() -> list[str]:
+        trace = jaeger_trace(jaeger.query_url, trace_id)
+        return [s["operationName"] for s in trace["spans"]] if trace else []
+
+    assert wait_for(span, f"the last request's span (trace {trace_id}) in Jaeger") == ["GET /admin/items/{item_id}"]
+    wait_for(
+        lambda: [
+            r
+            for r in read_otlp_json_logs(collector.logs_file)
+            if r["_resource"].get("service.name") == job and r.get("body") == {"stringValue": f"admin item {item}"}
+        ],
+        "the last request's log line in the collector",
+    )

@@ -66,6 +66,55 @@ async def test_plain_starlette_app_is_instrumented_too() -> None:
         assert format(servers[0].context.trace_id, "032x") == TRACE_ID
 
 
+async def test_a_starlette_apps_server_spans_are_named_by_the_route_template_through_mounts() -> None:
+    from starlette.routing import Mount
+
+    with capture() as cap:
+
+        async def hello(request: object) -> PlainTextResponse:
+            return PlainTextResponse("hi")
+
+        inner = [Route("/items/{item_id}", hello, methods=["GET"])]
+        app = Starlette(routes=[Route("/orders/{oid}", hello), Mount("/admin", routes=inner)])
+        tradeobs_agent.instrument_app(app)
+        for path in ("/orders/o-1", "/admin/items/i-1", "/nowhere/x-1"):
+            await _get(app, path)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.post("/admin/items/i-2")).status_code == 405  # the path matches, the method not
+        servers = [(s.name, (s.attributes or {}).get("http.route")) for s in cap.spans() if s.kind.name == "SERVER"]
+        assert servers == [
+            ("GET /orders/{oid}", "/orders/{oid}"),
+            ("GET /admin/items/{item_id}", "/admin/items/{item_id}"),
+            ("GET", None),
+            ("POST /admin/items/{item_id}", "/admin/items/{item_id}"),
+        ]
+
+
+async def test_a_fastapi_app_mounted_in_the_instrumented_one_is_named_by_its_routes_template() -> None:
+    with capture() as cap:
+        app, admin = FastAPI(), FastAPI()
+
+        @app.get("/orders/{oid}")
+        async def get_order(oid: str) -> dict[str, str]:
+            return {"oid": oid}
+
+        @admin.get("/items/{item_id}")
+        async def item(item_id: str) -> dict[str, str]:
+            return {"item": item_id}
+
+        app.mount("/admin", admin)
+        tradeobs_agent.instrument_app(app)
+        for path in ("/orders/o-1", "/admin/items/i-1", "/admin/nowhere"):
+            await _get(app, path)
+        servers = [(s.name, (s.attributes or {}).get("http.route")) for s in cap.spans() if s.kind.name == "SERVER"]
+        assert servers == [
+            ("GET /orders/{oid}", "/orders/{oid}"),
+            ("GET /admin/items/{item_id}", "/admin/items/{item_id}"),
+            ("GET /admin", "/admin"),  # nothing matched inside the mount: the mount's path, as before
+        ]
+
+
 async def _raise_through(app: object, path: str) -> RuntimeError:
     """The exception the app lets out, as the ASGI server (uvicorn's ``run_asgi``) gets it."""
     try:

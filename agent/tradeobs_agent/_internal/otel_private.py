@@ -89,6 +89,7 @@ __all__ = [
     "current_context_getter",
     "exporter_preferences",
     "fastapi_app_instrumented",
+    "fastapi_native_telemetry_off",
     "get_logger_provider",
     "grpc_refusal",
     "grpc_retry_delay",
@@ -109,8 +110,10 @@ __all__ = [
     "readable_span_fields",
     "resolve_source_target",
     "sdk_version",
+    "server_span_details",
     "set_logger_provider",
     "severity_from_std",
+    "skip_server_spans",
     "span_processors",
     "tracer_enabled",
     "tracer_limits",
@@ -368,6 +371,83 @@ def fastapi_app_instrumented(app: Any) -> bool:
     flag to refuse a second instrumentation), and ``uninstrument_app`` clears it. When it no longer does, this says
     False and the instrumentation refuses with its own warning (what it did before the agent looked)."""
     return bool(getattr(app, "_is_instrumented_by_opentelemetry", False))
+
+
+FASTAPI_NATIVE_TELEMETRY_KEY = "fastapi.telemetry"
+"""The ASGI scope key through which FastAPI's own telemetry (FastAPI 0.165 and later: every ``FastAPI()`` traces and
+counts its requests once a global provider is set, which ``init()`` does) marks a request it already handles."""
+
+
+def fastapi_native_telemetry_off(scope: Any) -> None:
+    """Keep FastAPI's own telemetry out of this request: FastAPI apps mounted inside an instrumented app (``app.mount(
+    "/admin", FastAPI())``) make no second server span, no second ``http.server.request.duration`` point and no second
+    log record of an unhandled exception (the instrumented app's span and the server's log of it are the request's).
+
+    Assumes: ``FastAPI.__call__`` leaves its telemetry out of a request whose scope holds
+    :data:`FASTAPI_NATIVE_TELEMETRY_KEY` (it sets it to None itself for a request its ``exclude`` option leaves out,
+    "keep mounted FastAPI apps from observing this excluded request"), and that a None value there means "none" to
+    its routing and exception hooks. A FastAPI without its own telemetry ignores the key. When it no longer holds, a
+    mounted FastAPI app traces its requests again as a second server span (what it did before the agent looked)."""
+    scope.setdefault(FASTAPI_NATIVE_TELEMETRY_KEY, None)
+
+
+class _SkipServerSpan:
+    """In place of the ASGI instrumentation's ``OpenTelemetryMiddleware`` in a built stack: a request ``skip`` says
+    yes to goes straight to what that middleware wraps (no span, no metric point), any other through it. ``app`` is
+    that middleware, so that what walks a stack's ``app`` chain for it (FastAPI's own telemetry does) still finds it."""
+
+    def __init__(self, otel: Any, skip: Callable[[Any], bool]) -> None:
+        self.app = otel
+        self.skip = skip
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.skip(scope):
+            await self.app.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def skip_server_spans(stack: Any, skip: Callable[[Any], bool]) -> Any:
+    """``stack`` (a Starlette or FastAPI app's built middleware stack) with its ``OpenTelemetryMiddleware`` skipped for
+    the requests ``skip`` says yes to; ``stack`` as it was when it has none.
+
+    Assumes: ``OpenTelemetryMiddleware`` (``opentelemetry.instrumentation.asgi``) keeps the app it wraps as ``app``,
+    as Starlette's middleware do (``FastAPIInstrumentor`` builds ``ServerErrorMiddleware(OpenTelemetryMiddleware(
+    ServerErrorMiddleware(...)))``). When it no longer does, the middleware is not found and every request goes
+    through it: only the instrumentation's own URL exclusion applies (what it did before the agent looked)."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    parent, node, seen = None, stack, set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OpenTelemetryMiddleware) and hasattr(node, "app"):
+            wrapped = _SkipServerSpan(node, skip)
+            if parent is None:
+                return wrapped
+            parent.app = wrapped
+            return stack
+        parent, node = node, getattr(node, "app", None)
+    return stack
+
+
+def server_span_details(
+    stack: Any, wrap: Callable[[Callable[[Any], tuple[str, dict[str, Any]]]], Callable[[Any], Any]]
+) -> None:
+    """Name the server spans of ``stack``'s ``OpenTelemetryMiddleware`` by ``wrap(its own naming)``: the span name and
+    the attributes (``http.route``) its spans and duration points get, from the request's scope.
+
+    Assumes: the middleware keeps the ``default_span_details`` it was built with as an attribute of that name and
+    calls it for each request (``FastAPIInstrumentor`` passes it its own, which names a request to a mounted app by
+    the mount's path). When it no longer does, spans keep the instrumentation's names (what they had before)."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    node, seen = stack, set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OpenTelemetryMiddleware) and callable(getattr(node, "default_span_details", None)):
+            node.default_span_details = wrap(node.default_span_details)
+            return
+        node = getattr(node, "app", None)
 
 
 PROVIDER_OVERRIDE_LOGGERS: dict[str, str] = {

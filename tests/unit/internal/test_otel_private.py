@@ -84,6 +84,51 @@ def test_the_degrading_assumptions_hold_in_behaviour_too(caplog: pytest.LogCaptu
     assert otel_private.PROVIDER_OVERRIDE_LOGGERS[refused[-1].name] == "TracerProvider"
 
 
+async def test_the_asgi_assumptions_of_instrument_app_hold_in_behaviour() -> None:
+    """``skip_server_spans`` finds ``FastAPIInstrumentor``'s middleware in a built stack (through ``.app``), and a
+    FastAPI app leaves its own telemetry out of a request whose scope ``fastapi_native_telemetry_off`` marked."""
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI(telemetry={"tracer_provider": provider, "metrics": False, "logs": False})
+
+    @app.get("/x")
+    async def x() -> dict[str, str]:
+        return {}
+
+    async def get(asgi: Any, scope_extra: dict[str, Any] | None = None) -> None:
+        async def with_scope(scope: Any, receive: Any, send: Any) -> None:
+            scope.update(scope_extra or {})
+            await asgi(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_scope)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/x")).status_code == 200
+
+    await get(app)
+    assert [s.name for s in exporter.get_finished_spans()][-1] == "GET /x"  # FastAPI's own, on
+    exporter.clear()
+    marked: dict[str, Any] = {}
+    otel_private.fastapi_native_telemetry_off(marked)
+    await get(app, marked)
+    assert exporter.get_finished_spans() == ()
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    stack = app.build_middleware_stack()
+    assert otel_private.skip_server_spans(stack, lambda scope: True) is stack  # found inside, replaced in place
+    app.middleware_stack = stack
+    await get(app)
+    assert exporter.get_finished_spans() == ()  # skipped: no span
+    FastAPIInstrumentor.uninstrument_app(app)
+
+
 def test_the_sdk_source_the_fast_paths_mirror_is_unchanged() -> None:
     current = _current_snapshot()
     if os.environ.get("UPDATE_OTEL_SNAPSHOT") == "1":

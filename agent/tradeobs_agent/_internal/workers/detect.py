@@ -54,6 +54,7 @@ __all__ = [
     "starting_workers",
     "starts_workers",
     "this_process",
+    "uvicorn_exits_on_sigterm",
     "uvicorn_server",
 ]
 
@@ -228,6 +229,17 @@ def uvicorn_server() -> Any:
         return None
     server = getattr(handler, "__self__", None)
     return server if hasattr(server, "should_exit") else None
+
+
+def uvicorn_exits_on_sigterm(server: Any) -> bool:
+    """Whether uvicorn's ``server`` stopped on a SIGTERM, which it raises again once it has stopped (with the handler
+    it found before serving put back): the process is about to end without ``atexit``.
+
+    Assumes: ``Server.handle_exit`` appends each signal to ``server._captured_signals``, which ``capture_signals``
+    raises again after the server stopped (uvicorn >= 0.29). An older or changed uvicorn says False: the agent then
+    shuts down at exit as before."""
+    captured = getattr(server, "_captured_signals", None)
+    return isinstance(captured, list) and signal.SIGTERM in captured
 
 
 def _past_request_limit(server: object) -> bool:
