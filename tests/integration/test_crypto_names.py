@@ -18,22 +18,16 @@ from .agent_proc import AgentWorkload, unique_service
 from .agent_workload import CRYPTO_LOG_MESSAGE, CRYPTO_ORDERS, CRYPTO_STRATEGY, CRYPTO_VENUE
 from .grafana_eval import DATASOURCES, GRAFANA, Evaluator
 from .procs import (
-    COMPOSE_JAEGER_CONFIG,
     CollectorProc,
     JaegerProc,
     PrometheusProc,
-    free_port,
     jaeger_trace,
     prometheus_query,
     read_otlp_json_logs,
     span_tags,
-    start_alertmanager,
-    start_collector,
-    start_jaeger,
-    start_prometheus,
     wait_for,
 )
-from .test_dashboards import compose_prometheus_config
+from .test_dashboards import compose_stack
 
 pytestmark = pytest.mark.integration
 
@@ -64,34 +58,17 @@ class Desk:
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     tmp = tmp_path_factory.mktemp("crypto")
     with (
-        start_jaeger(
-            tmp / "jaeger", config=COMPOSE_JAEGER_CONFIG, extra_env={"JAEGER_BADGER_DIR": str(tmp / "badger")}
-        ) as jaeger,
-        start_collector(tmp / "collector", jaeger.otlp_grpc_endpoint) as collector,
-        start_alertmanager(tmp / "alertmanager") as am,
+        compose_stack(tmp) as (jaeger, collector, _, prom, _),
+        AgentWorkload("crypto", collector, tmp / "mm", unique_service("mm"), EXPORT_INTERVAL) as service,
     ):
-        port = free_port()
-        config, _ = compose_prometheus_config(
-            {
-                "otel-collector:8889": collector.prometheus_exporter_target,
-                "otel-collector:8888": collector.metrics_target,
-                "alertmanager:9093": am.target,
-            },
-            am.target,
-            port,
-        )
-        with (
-            start_prometheus(tmp / "prometheus", config, port=port) as prom,
-            AgentWorkload("crypto", collector, tmp / "mm", unique_service("mm"), EXPORT_INTERVAL) as service,
-        ):
-            d = Desk(jaeger, collector, prom, service)
+        d = Desk(jaeger, collector, prom, service)
 
-            def positions() -> list[dict[str, Any]] | None:
-                res = prometheus_query(prom.url, f'trading_position_quantity{{job="{d.job}"}}')
-                return res if len(res) == len(CRYPTO_ORDERS) else None
+        def positions() -> list[dict[str, Any]] | None:
+            res = prometheus_query(prom.url, f'trading_position_quantity{{job="{d.job}"}}')
+            return res if len(res) == len(CRYPTO_ORDERS) else None
 
-            wait_for(positions, "the desk's positions in Prometheus", DATA_DEADLINE, procs=(collector.proc, prom.proc))
-            yield d
+        wait_for(positions, "the desk's positions in Prometheus", DATA_DEADLINE, procs=(collector.proc, prom.proc))
+        yield d
 
 
 def test_names_and_numbers_reach_prometheus_as_written(desk: Desk) -> None:

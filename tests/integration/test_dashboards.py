@@ -17,12 +17,14 @@ must resolve, by the datasource's exemplar label, to traces in Jaeger.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,6 +158,32 @@ def compose_prometheus_config(
     return yaml.safe_dump(doc, sort_keys=False), dropped
 
 
+@contextlib.contextmanager
+def compose_stack(
+    tmp: Path, *, jaeger_metrics: bool = False
+) -> Iterator[tuple[JaegerProc, CollectorProc, AlertmanagerProc, PrometheusProc, list[str]]]:
+    """Compose's stack, natively: Jaeger on compose's config, our collector sending to it, Alertmanager, and Debian's
+    Prometheus on compose's prometheus.yml with its targets moved to those processes (Jaeger's own metrics too with
+    ``jaeger_metrics``) -> (jaeger, collector, alertmanager, prometheus, the jobs dropped for want of a process)."""
+    with (
+        start_jaeger(
+            tmp / "jaeger", config=COMPOSE_JAEGER_CONFIG, extra_env={"JAEGER_BADGER_DIR": str(tmp / "badger")}
+        ) as jaeger,
+        start_collector(tmp / "collector", jaeger.otlp_grpc_endpoint) as collector,
+        start_alertmanager(tmp / "alertmanager") as am,
+    ):
+        port = free_port()
+        targets = {
+            "otel-collector:8889": collector.prometheus_exporter_target,
+            "otel-collector:8888": collector.metrics_target,
+            **({"jaeger:8888": jaeger.metrics_target} if jaeger_metrics else {}),
+            "alertmanager:9093": am.target,
+        }
+        config, dropped = compose_prometheus_config(targets, am.target, port)
+        with start_prometheus(tmp / "prometheus", config, port=port) as prom:
+            yield jaeger, collector, am, prom, dropped
+
+
 def _post_order(base: str, **order: Any) -> dict[str, Any]:
     req = urllib.request.Request(
         f"{base}/api/orders",
@@ -172,50 +200,32 @@ def _post_order(base: str, **order: Any) -> dict[str, Any]:
 def dstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardStack]:
     tmp = tmp_path_factory.mktemp("dashboards")
     service = unique_service("dash")
-    with (
-        start_jaeger(
-            tmp / "jaeger", config=COMPOSE_JAEGER_CONFIG, extra_env={"JAEGER_BADGER_DIR": str(tmp / "badger")}
-        ) as jaeger,
-        start_collector(tmp / "collector", jaeger.otlp_grpc_endpoint) as collector,
-        start_alertmanager(tmp / "alertmanager") as am,
-    ):
-        port = free_port()
-        config, dropped = compose_prometheus_config(
-            {
-                "otel-collector:8889": collector.prometheus_exporter_target,
-                "otel-collector:8888": collector.metrics_target,
-                "jaeger:8888": jaeger.metrics_target,
-                "alertmanager:9093": am.target,
-            },
-            am.target,
-            port,
+    with compose_stack(tmp, jaeger_metrics=True) as (jaeger, collector, am, prom, dropped):
+        demo, base = start_demo(
+            collector,
+            tmp / "demo",
+            service,
+            orders_hz=5,
+            symbols=4,
+            export_interval=COMPOSE_EXPORT_INTERVAL,
+            extra_env={"OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={SERVICE_NAMESPACE}"},
         )
-        with start_prometheus(tmp / "prometheus", config, port=port) as prom:
-            demo, base = start_demo(
-                collector,
-                tmp / "demo",
-                service,
-                orders_hz=5,
-                symbols=4,
-                export_interval=COMPOSE_EXPORT_INTERVAL,
-                extra_env={"OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={SERVICE_NAMESPACE}"},
+        try:
+            stack = DashboardStack(jaeger, collector, prom, am, demo, base, service, dropped)
+            # What every test here starts from: the dashboards' job variable offers the demo's job (its orders
+            # are in Prometheus). It was the first test's wait (every panel's data) that made it so: a test run
+            # on a stack no test had waited on (alone, or after that test failed early) read the variable before
+            # the first scrape had the demo's orders and failed with "variable job offers []".
+            wait_for(
+                lambda: _offers_the_job(stack),
+                f"the dashboards' job variable to offer {stack.job}",
+                PANELS_DEADLINE,
+                interval=1.0,
+                procs=stack.procs,
             )
-            try:
-                stack = DashboardStack(jaeger, collector, prom, am, demo, base, service, dropped)
-                # What every test here starts from: the dashboards' job variable offers the demo's job (its orders
-                # are in Prometheus). It was the first test's wait (every panel's data) that made it so: a test run
-                # on a stack no test had waited on (alone, or after that test failed early) read the variable before
-                # the first scrape had the demo's orders and failed with "variable job offers []".
-                wait_for(
-                    lambda: _offers_the_job(stack),
-                    f"the dashboards' job variable to offer {stack.job}",
-                    PANELS_DEADLINE,
-                    interval=1.0,
-                    procs=stack.procs,
-                )
-                yield stack
-            finally:
-                demo.stop()
+            yield stack
+        finally:
+            demo.stop()
 
 
 def _offers_the_job(stack: DashboardStack) -> bool:

@@ -40,7 +40,6 @@ from .grafana_eval import (
     traces_to_metrics_links,
 )
 from .procs import (
-    COMPOSE_JAEGER_CONFIG,
     REPO,
     CollectorProc,
     JaegerProc,
@@ -52,13 +51,10 @@ from .procs import (
     prometheus_query,
     read_otlp_json_logs,
     span_tags,
-    start_alertmanager,
-    start_collector,
-    start_jaeger,
     start_prometheus,
     wait_for,
 )
-from .test_dashboards import compose_prometheus_config
+from .test_dashboards import compose_prometheus_config, compose_stack
 from .thanos import start_thanos
 
 pytestmark = pytest.mark.integration
@@ -91,45 +87,28 @@ class Incident:
 def incident(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Incident]:
     tmp = tmp_path_factory.mktemp("incident")
     with (
-        start_jaeger(
-            tmp / "jaeger", config=COMPOSE_JAEGER_CONFIG, extra_env={"JAEGER_BADGER_DIR": str(tmp / "badger")}
-        ) as jaeger,
-        start_collector(tmp / "collector", jaeger.otlp_grpc_endpoint) as collector,
-        start_alertmanager(tmp / "alertmanager") as am,
+        compose_stack(tmp) as (jaeger, collector, _, prom, _),
+        AgentWorkload(
+            "incident",
+            collector,
+            tmp / "desk",
+            unique_service("incident"),
+            EXPORT_INTERVAL,
+            extra_env={"OTEL_RESOURCE_ATTRIBUTES": "service.namespace=desk"},
+        ) as desk,
+        AgentWorkload("incident", collector, tmp / "other", unique_service("other"), EXPORT_INTERVAL) as other,
     ):
-        port = free_port()
-        config, _ = compose_prometheus_config(
-            {
-                "otel-collector:8889": collector.prometheus_exporter_target,
-                "otel-collector:8888": collector.metrics_target,
-                "alertmanager:9093": am.target,
-            },
-            am.target,
-            port,
-        )
-        with (
-            start_prometheus(tmp / "prometheus", config, port=port) as prom,
-            AgentWorkload(
-                "incident",
-                collector,
-                tmp / "desk",
-                unique_service("incident"),
-                EXPORT_INTERVAL,
-                extra_env={"OTEL_RESOURCE_ATTRIBUTES": "service.namespace=desk"},
-            ) as desk,
-            AgentWorkload("incident", collector, tmp / "other", unique_service("other"), EXPORT_INTERVAL) as other,
-        ):
-            procs = (jaeger.proc, collector.proc, prom.proc)
-            jobs = {f"desk/{desk.service_name}", other.service_name}
+        procs = (jaeger.proc, collector.proc, prom.proc)
+        jobs = {f"desk/{desk.service_name}", other.service_name}
 
-            def both_trading() -> bool:
-                res = prometheus_query(prom.url, "job:trading_orders_submitted:rate5m > 0")
-                return jobs <= {s["metric"]["job"] for s in res}
+        def both_trading() -> bool:
+            res = prometheus_query(prom.url, "job:trading_orders_submitted:rate5m > 0")
+            return jobs <= {s["metric"]["job"] for s in res}
 
-            wait_for(both_trading, "both services' order rates (recording rules)", DATA_DEADLINE, procs=procs)
-            slow = desk.send({"cmd": "slow_fill", "venue": "X", "seconds": SLOW_S, "fill_price": FILL_PRICE})
-            assert slow.get("flushed") is True, slow
-            yield Incident(jaeger, collector, prom, desk, other, slow)
+        wait_for(both_trading, "both services' order rates (recording rules)", DATA_DEADLINE, procs=procs)
+        slow = desk.send({"cmd": "slow_fill", "venue": "X", "seconds": SLOW_S, "fill_price": FILL_PRICE})
+        assert slow.get("flushed") is True, slow
+        yield Incident(jaeger, collector, prom, desk, other, slow)
 
 
 def _trace(incident: Incident, trace_id: str) -> dict[str, Any]:
