@@ -206,11 +206,15 @@ def test_the_python_blocks_type_check(tmp_path: Path, monkeypatch: pytest.Monkey
     from mypy import api
 
     files = []
+    named = tmp_path / "named"  # the blocks a page saves as a file (`# file: mybot.py`), under that name: its other
+    named.mkdir()  # blocks import them (`import mybot` in `# file: test_mybot.py`)
     for path in pages():
         stem = re.sub(r"\W", "_", path.removesuffix(".md"))
         for block in parse(path).blocks:
             if block.lang == "python" and not block.fragment:
-                name = tmp_path / f"{stem}_{block.line}.py"
+                m = re.match(r"#\s*file:\s*(\S+\.py)\s*$", block.text.split("\n", 1)[0])
+                name = named / m.group(1) if m else tmp_path / f"{stem}_{block.line}.py"
+                assert not name.exists(), f"{path}:{block.line}: another page's block is saved as {name.name} too"
                 name.write_text(block.text)
                 files.append(str(name))
     assert len(files) >= 10, files
