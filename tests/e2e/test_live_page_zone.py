@@ -55,12 +55,14 @@ def open_page(
     device_page: Callable[..., Any],
     srv: LiveProcess,
     now: float,
-    stream: str,
+    stream: str | Callable[[Any], None],
     histories: list[list[dict[str, Any]]],
     width: int = 1400,
 ) -> Any:
-    """The live page in a London browser whose clock is fixed at ``now``; its stream answered by ``stream``, its
-    n-th /history by ``histories[n]`` (the last one after that)."""
+    """The live page in a London browser whose clock is fixed at ``now``; its stream answered by ``stream`` (the
+    body, or a route handler of the test's), its n-th /history by ``histories[n]`` (the last one after that). No
+    request reaches the server's own stream or history: a route replaced after the page opened let a reconnect in
+    between reach it, and the page showed the server's frames."""
     page = device_page(viewport={"width": width, "height": 1000}, timezone_id="Europe/London", locale="en-US")
     page.clock.set_fixed_time(now)
     asked: list[int] = []
@@ -72,10 +74,14 @@ def open_page(
         route.fulfill(status=200, headers={"content-type": "application/json"}, body=orjson.dumps(body))
 
     page.route("**/telemetry/history*", history)
-    page.route(
-        "**/telemetry/stream*",
-        lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=stream),
-    )
+    if callable(stream):
+        page.route("**/telemetry/stream*", stream)
+    else:
+        body = stream
+        page.route(
+            "**/telemetry/stream*",
+            lambda route: route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body),
+        )
     page.goto(srv.base + "/telemetry/")
     return page
 
@@ -210,9 +216,7 @@ def test_rows_of_a_day_that_ended_while_the_page_was_open_get_their_date(
         body = frames_stream(frame(at, DESK) | {"seq": seq}).replace("retry: 600000", "retry: 200", 1)
         route.fulfill(status=200, headers={"content-type": "text/event-stream"}, body=body)
 
-    page = open_page(device_page, live_server(), midnight - 30, "", [[fill(1, evening)]])
-    page.unroute("**/telemetry/stream*")
-    page.route("**/telemetry/stream*", stream)
+    page = open_page(device_page, live_server(), midnight - 30, stream, [[fill(1, evening)]])
     settle(page, ROWS, ["New York time", ["23:59:00"]])
     phase["after"] = True
     settle(page, ROWS, ["New York time", ["Dec 6 23:59:00"]])
