@@ -174,6 +174,15 @@ def test_slippage_panels_draw_what_they_drew_and_read_only_the_symbols_they_draw
         start, _ = ev.time_range(dash, now)
         choose["symbol"] = ev.resolve_variables(dash, {}, start, now)["symbol"].options[:pick]
 
+    # the panels' steps (fixed by the 10-minute range and each panel's width, as _slippage's queries get them): the
+    # instants they draw are multiples of them
+    steps = set()
+    for path in DASHBOARDS:
+        dash = json.loads(Path(path).read_text())
+        titles = {t["panel"] for t in SLIPPAGE_BEFORE["targets"] if t["dashboard"] == dash["uid"]}
+        steps |= {ev.step(p, 0.0, 600.0) for p in dash["panels"] if p["title"] in titles}
+    assert len(steps) >= 1 and all(st > 0 for st in steps), steps
+
     def bounds() -> tuple[float, float] | None:
         """Once the slippage rules (every 60 s) have recorded more than ten symbols twice: the range's end and the
         last instant compared, both read from Prometheus rather than guessed from the clock.
@@ -199,6 +208,10 @@ def test_slippage_panels_draw_what_they_drew_and_read_only_the_symbols_they_draw
         # before a later end, and the ranking at end (over the range) then drew a symbol whose only points came after
         # until (9 symbols with points of the 10 ranked, both tries of one run)
         end = float(math.floor(min(float(scraped[0]["value"][1]), last + SLIPPAGE_INTERVAL - 0.001)))
+        # and each panel's last step at or after the newest evaluation: the ranking at end reads it, and a symbol whose
+        # first points it recorded, drawn at no step before end, was ranked and not drawn (8 of 10, one try of a run)
+        if any(math.floor(end / st) * st < last for st in steps):
+            return None
         return (end, min(end, last + SLIPPAGE_INTERVAL - 0.001)) if last <= end else None
 
     # a failure deadline: a loaded machine skips evaluations of the 60 s groups
