@@ -536,3 +536,10 @@ def wait_notified(
             raise TimeoutError(alertname)
         check()
         time.sleep(0.2)
+
+
+def stale_rule_expr() -> str:
+    """The expression of compose's ``TradingMarketDataStale`` alert (compose/prometheus/rules/trading.yml)."""
+    groups = yaml.safe_load((REPO / "compose" / "prometheus" / "rules" / "trading.yml").read_text())["groups"]
+    (expr,) = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "TradingMarketDataStale"]
+    return str(expr)

@@ -14,36 +14,17 @@ collector and Prometheus are real.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
-import yaml
 
 import tradeobs_agent
 from tradeobs_agent import trading
 from tradeobs_agent.testing import reset
 
-from .procs import REPO, Stack, prometheus_query
+from .alerting import stale_rule_expr
+from .procs import Stack, prometheus_query
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """[wall seconds, monotonic seconds] as the trading telemetry reads them; the test moves them on."""
-    from tradeobs_agent.trading import telemetry
-
-    now = [1_800_000_000.0, 5_000.0]
-    monkeypatch.setattr(telemetry, "_time", lambda: now[0])
-    monkeypatch.setattr(telemetry, "_monotonic", lambda: now[1])
-    yield now
-    reset()
-
-
-def _stale_rule_expr() -> str:
-    groups = yaml.safe_load((REPO / "compose" / "prometheus" / "rules" / "trading.yml").read_text())["groups"]
-    (expr,) = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "TradingMarketDataStale"]
-    return str(expr)
 
 
 def _by_symbol(stack: Stack, query: str, want: dict[str, float]) -> dict[str, float]:
@@ -109,7 +90,7 @@ def test_a_futures_desks_notional_and_roll_in_prometheus(stack: Stack, clock: li
     # December's last staleness is the one exported before the roll (the collector serves a series it no longer
     # receives for its metric_expiration, 5 minutes): it does not grow, and the alert's expression leaves it out
     _by_symbol(stack, f"trading_marketdata_staleness_seconds{{{sel}}}", {"ESZ6": 0.0, "ESH7": 0.0, "CLK0": 0.0})
-    firing = prometheus_query(stack.prometheus_url, f"({_stale_rule_expr()})")
+    firing = prometheus_query(stack.prometheus_url, f"({stale_rule_expr()})")
     assert [s["metric"]["symbol"] for s in firing if s["metric"].get("job") == service] == [], firing
     _by_symbol(stack, f"trading_pnl_realized{{{sel}}}", {"ESZ6": 1250.0})
     tt.close()

@@ -12,36 +12,17 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 
 import pytest
-import yaml
 
 import tradeobs_agent
 from tradeobs_agent import trading
 from tradeobs_agent.testing import reset
 
-from .procs import REPO, Stack, prometheus_query
+from .alerting import stale_rule_expr
+from .procs import Stack, prometheus_query
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """[wall seconds, monotonic seconds] as the trading telemetry reads them; the test moves them on."""
-    from tradeobs_agent.trading import telemetry
-
-    now = [1_800_000_000.0, 5_000.0]
-    monkeypatch.setattr(telemetry, "_time", lambda: now[0])
-    monkeypatch.setattr(telemetry, "_monotonic", lambda: now[1])
-    yield now
-    reset()
-
-
-def _stale_rule_expr() -> str:
-    groups = yaml.safe_load((REPO / "compose" / "prometheus" / "rules" / "trading.yml").read_text())["groups"]
-    (expr,) = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "TradingMarketDataStale"]
-    return str(expr)
 
 
 def test_a_garbage_only_feed_is_what_the_stale_data_alert_selects(stack: Stack, clock: list[float]) -> None:
@@ -72,6 +53,6 @@ def test_a_garbage_only_feed_is_what_the_stale_data_alert_selects(stack: Stack, 
     assert staleness == {"NAN": 70.0, "GOOD": 0.0}, staleness  # before: NAN read 0 s, fresh
     ticks = prometheus_query(stack.prometheus_url, f"trading_marketdata_ticks_total{sel}")
     assert {s["metric"]["symbol"]: float(s["value"][1]) for s in ticks} == {"NAN": 0.0, "GOOD": 9.0}
-    firing = prometheus_query(stack.prometheus_url, f"({_stale_rule_expr()})")
+    firing = prometheus_query(stack.prometheus_url, f"({stale_rule_expr()})")
     assert [s["metric"]["symbol"] for s in firing if s["metric"].get("job") == service] == ["NAN"], firing
     tt.close()
