@@ -716,6 +716,21 @@ class Stack:
         """wait_for() that also fails fast (with logs) if any process died."""
         return wait_for(probe, what, timeout=timeout, procs=self.procs)
 
+    def agent(self, service: str) -> Any:
+        """A fresh agent in this process (``testing.reset()`` first) named ``service``, sending every signal to this
+        stack's collector over OTLP/gRPC and nothing else (no Prometheus endpoint, live view or log files)."""
+        import tradeobs_agent
+        from tradeobs_agent.testing import reset
+
+        reset()
+        return tradeobs_agent.init(
+            service_name=service,
+            otlp=tradeobs_agent.OtlpOptions(endpoint=f"http://{self.otlp_grpc_endpoint}", protocol="grpc"),
+            prometheus=False,
+            live=False,
+            logs=False,
+        )
+
 
 # ---------------------------------------------------------------- fixtures
 

@@ -17,9 +17,7 @@ import uuid
 
 import pytest
 
-import tradeobs_agent
 from tradeobs_agent import trading
-from tradeobs_agent.testing import reset
 
 from .alerting import stale_rule_expr
 from .procs import Stack, prometheus_query
@@ -49,14 +47,7 @@ CL = 1 * -37.63 * 1000  # as the agent computes it: qty * price * multiplier
 def test_a_futures_desks_notional_and_roll_in_prometheus(stack: Stack, clock: list[float]) -> None:
     service = f"futures-desk-{uuid.uuid4().hex[:8]}"
     sel = f'job="{service}"'
-    reset()
-    agent = tradeobs_agent.init(
-        service_name=service,
-        otlp=tradeobs_agent.OtlpOptions(endpoint=f"http://{stack.otlp_grpc_endpoint}", protocol="grpc"),
-        prometheus=False,
-        live=False,
-        logs=False,
-    )
+    agent = stack.agent(service)
     trading.instrument("ESZ6", multiplier=50)
     trading.instrument("CLK0", multiplier=1000)
     tt = trading.TradingTelemetry(strategy="index", venue="cme")

@@ -15,9 +15,7 @@ import uuid
 
 import pytest
 
-import tradeobs_agent
 from tradeobs_agent import trading
-from tradeobs_agent.testing import reset
 
 from .alerting import stale_rule_expr
 from .procs import Stack, prometheus_query
@@ -27,14 +25,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_garbage_only_feed_is_what_the_stale_data_alert_selects(stack: Stack, clock: list[float]) -> None:
     service = f"garbage-feed-{uuid.uuid4().hex[:8]}"
-    reset()
-    agent = tradeobs_agent.init(
-        service_name=service,
-        otlp=tradeobs_agent.OtlpOptions(endpoint=f"http://{stack.otlp_grpc_endpoint}", protocol="grpc"),
-        prometheus=False,
-        live=False,
-        logs=False,
-    )
+    agent = stack.agent(service)
     tt = trading.TradingTelemetry(strategy="s", venue="v")
     tt.tick("GOOD", 100.0)
     for _ in range(7):  # 70 s of a feed whose every price is NaN, and a healthy one beside it
