@@ -146,10 +146,10 @@ def wait_for(
         time.sleep(interval)
 
 
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET url -> (status, body); HTTP errors are returned, not raised."""
+def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """GET url (with ``headers``) -> (status, body); HTTP errors are returned, not raised."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         body = e.read()

@@ -15,8 +15,6 @@ uvicorn's); and the instrumented app's span and point were named by the mount's 
 from __future__ import annotations
 
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -43,16 +41,6 @@ HERE = Path(__file__).resolve().parent
 ITEMS = 3
 
 
-def _get(url: str, headers: dict[str, str]) -> int:
-    req = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return int(exc.code)
-
-
 def _duration_counts(collector: CollectorProc, service: str) -> dict[str, float]:
     """``http_server_request_duration_seconds_count`` of ``service`` on the collector's Prometheus page: each
     series (its labels) -> its count."""
@@ -64,6 +52,10 @@ def _duration_counts(collector: CollectorProc, service: str) -> dict[str, float]
             labels, _, value = line.rpartition(" ")
             out[labels] = float(value)
     return out
+
+
+def _status(url: str, headers: dict[str, str]) -> int:
+    return http_get(url, 10, headers)[0]
 
 
 @pytest.mark.integration
@@ -99,8 +91,8 @@ def test_a_mounted_fastapi_app_is_one_span_one_point_and_one_error_record_per_re
     try:
         wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
         for item, trace_id in items.items():
-            assert _get(f"{base}/admin/items/{item}", {"traceparent": f"00-{trace_id}-{parent}-01"}) == 200
-        assert _get(f"{base}/admin/boom/{marker}", {}) == 500
+            assert _status(f"{base}/admin/items/{item}", {"traceparent": f"00-{trace_id}-{parent}-01"}) == 200
+        assert _status(f"{base}/admin/boom/{marker}", {}) == 500
 
         # Metrics: each request one point, on its route's template through the mount, once. (A second
         # point of the same request is recorded before the first, in the same collection.)
@@ -170,9 +162,9 @@ def test_health_checks_and_the_live_view_stay_excluded_under_a_root_path(
     try:
         wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
         for _ in range(3):
-            assert _get(f"{base}/health", {}) == 200
-        assert _get(f"{base}/telemetry/snapshot", {}) == 200
-        assert _get(f"{base}/orders/o-1", {"traceparent": f"00-{trace_id}-{'2' * 16}-01"}) == 200
+            assert _status(f"{base}/health", {}) == 200
+        assert _status(f"{base}/telemetry/snapshot", {}) == 200
+        assert _status(f"{base}/orders/o-1", {"traceparent": f"00-{trace_id}-{'2' * 16}-01"}) == 200
 
         def counted() -> dict[str, float] | None:
             counts = _duration_counts(collector, service)
@@ -212,7 +204,7 @@ def test_a_starlette_apps_spans_and_points_are_named_by_the_route_template(
     try:
         wait_for(lambda: http_ok(f"{base}/ok"), "uvicorn to serve", timeout=READY_TIMEOUT, procs=(proc,))
         for path, status in sent.items():
-            assert _get(f"{base}{path}", {"traceparent": f"00-{traces[path]}-{'3' * 16}-01"}) == status
+            assert _status(f"{base}{path}", {"traceparent": f"00-{traces[path]}-{'3' * 16}-01"}) == status
 
         def counted() -> dict[str, float] | None:
             counts = _duration_counts(collector, service)

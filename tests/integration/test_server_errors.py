@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,16 @@ from typing import Any
 import pytest
 
 from .agent_proc import agent_env, unique_service
-from .procs import READY_TIMEOUT, CollectorProc, ManagedProcess, free_port, http_ok, read_otlp_json_logs, wait_for
+from .procs import (
+    READY_TIMEOUT,
+    CollectorProc,
+    ManagedProcess,
+    free_port,
+    http_get,
+    http_ok,
+    read_otlp_json_logs,
+    wait_for,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,15 +37,6 @@ def _argv(server: str, port: int) -> list[str]:
                 "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     return [sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", "1",
             "-b", f"127.0.0.1:{port}", "--chdir", str(HERE), "raising_app:app"]  # fmt: skip
-
-
-def _get(url: str, headers: dict[str, str]) -> int:
-    req = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 def _json_lines(log_dir: Path, marker: str) -> list[dict[str, Any]]:
@@ -64,7 +62,7 @@ def test_an_unhandled_request_exception_reaches_the_logs_on_the_requests_trace(
     marker = uuid.uuid4().hex[:12]
     try:
         wait_for(lambda: http_ok(f"{base}/ok"), f"{server} to serve", timeout=READY_TIMEOUT, procs=(proc,))
-        status = _get(f"{base}/boom/{marker}", {"traceparent": f"00-{trace_id}-{parent_id}-01"})
+        status, _ = http_get(f"{base}/boom/{marker}", 10, {"traceparent": f"00-{trace_id}-{parent_id}-01"})
         assert status == 500
 
         def in_collector() -> list[dict[str, Any]]:
