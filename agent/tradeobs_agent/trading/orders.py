@@ -73,6 +73,7 @@ _SELL_SIDES = frozenset({"sell", "sell_short", "sell short", "sshort", "ss", "sl
 _BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "buy to cover", "cover", "1", "3"})  # another: a buy's
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _EXEC_IDS = 1024  # exec_ids remembered per order: a venue resends a recent report, not one from 1,000 fills ago
+EXECUTIONS = 65_536  # exec_ids remembered per TradingTelemetry, whatever order: a replay under a reused order id
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _monotonic = time.monotonic
 
@@ -232,6 +233,10 @@ class OrderDesk(Protocol):
     def cancelled_unacknowledged(self) -> None:
         """A sent order was cancelled before any ack or fill (``trading.orders.cancelled_unacknowledged``)."""
 
+    def execution_seen(self, exec_id: str, order: OrderTrace) -> str | None:
+        """The id of another order that already had the execution ``exec_id`` (an execution id names one execution
+        of the venue, whatever order id it is reported under), else ``None``, and ``exec_id`` is ``order``'s now."""
+
     def alias(self, order: OrderTrace, client_order_id: str) -> None:
         """``order`` is findable by ``client_order_id`` too (a cancel/replace's new id). Any thread."""
 
@@ -298,6 +303,7 @@ class OrderTrace:
         "_submit_ns",
         "_trace_hex",
         "_tracer",
+        "_venue_attr",
         "_venue_id",
         "client_order_id",
         "created",
@@ -351,6 +357,7 @@ class OrderTrace:
         # The ids acked() and replaced() were given, as given, stored at the call: the log lines written after it carry
         # them (log_ids(), on the log worker), so a search by the venue's or the amended id finds them.
         self._venue_id: Any = None
+        self._venue_attr: str | None = None  # the root span's order.venue_order_id, once set (applied)
         self._new_id: Any = None
         self._log_ids: tuple[Any, Any, dict[str, str]] | None = None  # log_ids()'s last answer, for those two ids
 
@@ -686,12 +693,21 @@ class OrderTrace:
     def _on_ack(self, e: Acked) -> None:
         _, _, mono, venue_order_id = e
         now = self._at(mono)
-        if self._repeat(first=not self._acked):
+        if self._acked:
+            # Acknowledged already: a venue that reports the order's status at every change (IB's orderStatus
+            # "Submitted" after each partial fill and each modify, a FIX engine's ExecType=New after a replace).
+            # The order was acknowledged once: counted once, one ack latency, one ack span. Counted again, a bot
+            # calling acked() at each orderStatus read 2,123 acknowledged of 2,000 orders, and the ack latency
+            # histogram held the time to each status report. A venue order id given for the first time is kept.
+            if venue_order_id is not None and self._venue_attr is None:
+                self._venue_attr = vid = text(venue_order_id)[:256]
+                if not self._closed and self._span is not None:
+                    self._span.set_attribute("order.venue_order_id", vid)
             return
-        self._acked = True
+        self._acked = True  # the first ack, after the order's end too (a fill or cancel reported before it)
         attrs = None
         if venue_order_id is not None:
-            vid = text(venue_order_id)[:256]
+            vid = self._venue_attr = text(venue_order_id)[:256]
             attrs = {"order.venue_order_id": vid}
             if not self._closed and self._span is not None:
                 self._span.set_attribute("order.venue_order_id", vid)
@@ -764,6 +780,17 @@ class OrderTrace:
                 seen = self._exec_ids = {}
             if xid in seen:  # the venue's resend (FIX PossResend, a reconnect's replay): already recorded
                 self._desk.invalid("duplicate_fill", f"{self.client_order_id[:80]}: exec_id {xid[:80]}")
+                return
+            other = self._desk.execution_seen(xid, self)
+            if other is not None:
+                # Another order's execution, replayed under an id this order took since: a reconnect that numbered
+                # orders from 1 again, then replayed the day's executions (IB's reqExecutions, a FIX resend). By id
+                # alone it was a new fill of this order: measured, a bot reconnecting every 500 orders read 2.4 times
+                # the quantity it had traded, 1,385 overfills, its new orders completed by their namesakes' fills.
+                self._desk.invalid(
+                    "duplicate_fill",
+                    f"{self.client_order_id[:80]}: exec_id {xid[:80]} was an earlier order {other[:80]}'s",
+                )
                 return
             seen[xid] = None
             if len(seen) > _EXEC_IDS:

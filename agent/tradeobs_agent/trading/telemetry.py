@@ -54,6 +54,7 @@ from ._loopwatch import LoopWatch
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 from .orders import (
+    EXECUTIONS,
     NullOrder,
     OrderBook,
     OrderSeries,
@@ -174,8 +175,9 @@ _ALLOWED = {
     "duplicate_signal": "a signal for an order id still open, with the same terms, is that order (kept, not a new one)",
     "order_id_reused": "a signal for an order id still open, with other terms, is a new order: the open one's trace "
     "ends (outcome superseded), and its later reports go to the new order",
-    "duplicate_fill": "a fill whose exec_id the order already had, or without exec_id one whose cum_qty is not above "
-    "the order's filled quantity, is the venue's resend (not recorded again)",
+    "duplicate_fill": "a fill whose exec_id the order (or another order of this TradingTelemetry: a replay under a "
+    "reused order id) already had, or without exec_id one whose cum_qty is not above the order's filled quantity, is "
+    "the venue's resend (not recorded again)",
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "retire_open_position": "a symbol is retired (tt.retire) once its position is flat: report it flat first, "
@@ -376,6 +378,10 @@ class TradingTelemetry:
         _scope.track(self._book)  # log lines with correlate(order_id=...) find these orders' traces
         # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}
+        # The last EXECUTIONS exec_ids of this object's fills, whatever order: an execution replayed under an order id
+        # that a later order took (ids numbered again after a reconnect) is told by its exec_id (execution_seen).
+        # (Not the orders themselves: 65,536 of them and their spans kept alive; an order is its id and signal time.)
+        self._executions: dict[str, tuple[str, float]] = {}
         self._rejects: dict[tuple[str, str, str, str, str], BoundCounter] = {}
         self._syms: dict[Any, _SymbolState] = {}
         self._refreshed = _monotonic()  # time.monotonic() of the last refresh (_on_refresh)
@@ -534,6 +540,17 @@ class TradingTelemetry:
     def order_closed(self, order: OrderTrace) -> None:
         self._book.close(order)
         self._open.set(len(self._book))
+
+    def execution_seen(self, exec_id: str, order: OrderTrace) -> str | None:
+        execs = self._executions
+        mine = (order.client_order_id, order.created)
+        other = execs.get(exec_id)
+        if other is not None and other != mine:
+            return other[0]
+        execs[exec_id] = mine
+        if len(execs) > EXECUTIONS:
+            del execs[next(iter(execs))]
+        return None
 
     def cancelled_unacknowledged(self) -> None:
         bound = self._unacked_cancels
@@ -1214,6 +1231,7 @@ def forget_state() -> None:
         tt._keyed.clear()
         tt._expired.clear()
         tt._orders.clear()
+        tt._executions.clear()
         tt._rejects.clear()
         tt._decision.clear()
         tt._gross_v = tt._net_v = 0.0

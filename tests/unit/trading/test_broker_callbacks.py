@@ -1,0 +1,270 @@
+"""A bot on an Interactive Brokers style API (``ibapi``) or a FIX engine: the strategy places orders on its thread,
+and every report (orderStatus, openOrder, execDetails) arrives on the API's reader thread, in the broker's order.
+
+What such a broker does that the happy path does not: a status report at every change of the order (an ack again and
+again), and a reconnect that numbers orders from 1 again and then replays the day's executions under those ids.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tradeobs_agent import TradingTelemetry, trading
+from tradeobs_agent.testing import Capture, capture
+from tradeobs_agent.trading import orders
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    with capture(service_name="test-broker-callbacks", logs=False) as c:
+        yield c
+
+
+@pytest.fixture
+def tt(cap: Capture) -> Iterator[TradingTelemetry]:
+    t = trading.TradingTelemetry(strategy="ib", venue="ibkr")
+    yield t
+    t.close()
+
+
+def _invalid(cap: Capture, reason: str) -> float:
+    return cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason=reason).value or 0
+
+
+@pytest.mark.parametrize("old_state", ["filled", "open"])
+def test_an_execution_replayed_under_an_order_id_reused_after_a_reconnect_is_not_the_new_orders_fill(
+    cap: Capture, tt: TradingTelemetry, old_state: str
+) -> None:
+    """Order 7 of the first session filled 100 (E1, its last 50 E2 when it filled completely). The connection drops;
+    the next session numbers orders from 1 again and order 7 is another order (MSFT, 30). Then the broker replays the
+    day's executions under their order ids: E1 (and E2) name order 7. By id alone they were fills of the new order:
+    its 30 read as 100 filled, an overfill, completed and ended, and the MSFT series counted AAPL's shares. Each
+    execution id names one execution: a replay of another order's is a duplicate, whatever id it comes under."""
+    old = tt.order_signal(7, "AAPL", "buy", 100, 190.0, "LMT")  # type: ignore[arg-type]  # IB's orderId is an int
+    old.submitted()
+    tt.execution(7).acked("perm-1")  # type: ignore[arg-type]
+    tt.execution(7).fill(50, 190.0, exec_id="0001.01.01", cum_qty=50)  # type: ignore[arg-type]
+    if old_state == "filled":
+        tt.execution(7).fill(50, 190.0, exec_id="0001.02.01", cum_qty=100)  # type: ignore[arg-type]
+    # the next session: order id 7 again, other terms
+    new = tt.order_signal(7, "MSFT", "sell", 30, 410.0, "LMT")  # type: ignore[arg-type]
+    new.submitted()
+    tt.execution(7).acked("perm-2")  # type: ignore[arg-type]
+    # the replay (reqExecutions after the reconnect): the old order's executions, under id 7
+    tt.execution(7).fill(50, 190.0, exec_id="0001.01.01", cum_qty=50)  # type: ignore[arg-type]
+    if old_state == "filled":
+        tt.execution(7).fill(50, 190.0, exec_id="0001.02.01", cum_qty=100)  # type: ignore[arg-type]
+    tt.flush()
+    assert new is not old and not new.closed and new.filled_qty == 0
+    assert old.filled_qty == (100 if old_state == "filled" else 50)
+    assert _invalid(cap, "duplicate_fill") == (2 if old_state == "filled" else 1)
+    assert _invalid(cap, "overfill") == 0
+    assert cap.metric_value("trading.fills.quantity", symbol="MSFT") is None
+    assert cap.metric_value("trading.fills.quantity", symbol="AAPL") == (100 if old_state == "filled" else 50)
+    assert cap.metric_value("trading.orders.filled", symbol="MSFT") is None
+    assert tt.open_orders == 1  # the new order, still working
+    # its own execution is its fill
+    tt.execution(7).fill(30, 410.0, exec_id="0002.01.01", cum_qty=30)  # type: ignore[arg-type]
+    tt.flush()
+    assert new.closed and new.filled_qty == 30 and tt.open_orders == 0
+    assert cap.metric_value("trading.orders.filled", symbol="MSFT") == 1
+    trace_id = new.span.get_span_context().trace_id
+    fills = [s.attributes["fill.exec_id"] for s in cap.spans("fill") if s.context.trace_id == trace_id]
+    assert fills == ["0002.01.01"]
+
+
+def test_execution_ids_kept_per_telemetry_are_bounded(
+    cap: Capture, tt: TradingTelemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeobs_agent.trading import telemetry
+
+    assert telemetry.EXECUTIONS == orders.EXECUTIONS == 65_536
+    monkeypatch.setattr(telemetry, "EXECUTIONS", 1000)
+    for i in range(1100):
+        o = tt.order_signal(f"o{i}", "AAPL", "buy", 1, 1.0)
+        o.submitted()
+        o.fill(1, 1.0, exec_id=f"E{i}")
+    tt.flush()
+    assert len(tt._executions) == 1000 and "E99" not in tt._executions and "E100" in tt._executions
+    assert cap.metric_value("trading.fills.quantity") == 1100
+
+
+def test_a_status_report_at_every_change_acknowledges_the_order_once(cap: Capture, tt: TradingTelemetry) -> None:
+    """IB calls orderStatus("Submitted") when the order rests, again after each partial fill and after each modify;
+    a FIX engine sends ExecType=New again after a replace. A bot that calls ``acked()`` on each (the docs' pattern)
+    counted the order acknowledged each time, one ack latency each (the time to each status report), one ack span
+    each: 2,123 acknowledged of 2,000 orders in a simulated session. An order is acknowledged once."""
+    o = tt.order_signal(11, "AAPL", "buy", 100, 190.0, "LMT")  # type: ignore[arg-type]
+    o.submitted()
+    reader = tt.execution(11)  # type: ignore[arg-type]
+    reader.acked()  # PreSubmitted, without the permId yet
+    reader.acked("perm-11")  # Submitted
+    reader.fill(40, 190.0, exec_id="E1", cum_qty=40)
+    reader.acked("perm-11")  # Submitted, filled 40, remaining 60
+    reader.replaced(qty=120, price=190.5)  # a modify in place: same order id, new terms (openOrder)
+    reader.acked("perm-11")  # Submitted again, after the modify
+    reader.fill(80, 190.5, exec_id="E2", cum_qty=120)
+    reader.acked("perm-11")  # a status that was overtaken by the fill (the order has ended)
+    tt.flush()
+    assert o.closed and o.filled_qty == 120
+    assert cap.metric_value("trading.orders.acknowledged") == 1
+    ack = cap.histogram("trading.order.submit_to_ack.latency")
+    assert ack is not None and ack.count == 1
+    steps = [s.name for s in cap.spans() if s.context.trace_id == o.span.get_span_context().trace_id]
+    assert sorted(steps) == ["ack", "fill", "fill", "order", "replace", "submit"], steps
+    (root,) = cap.spans("order")
+    assert root.attributes["order.venue_order_id"] == "perm-11"  # the first id the venue gave, kept
+    assert _invalid(cap, "order_closed") == 0
+    assert cap.metric_value("trading.orders.filled") == 1
+
+
+def test_an_ack_that_comes_after_the_fill_is_counted_once() -> None:
+    """execDetails before orderStatus: the fill ends the order, the ack still counts (first time), once."""
+    with capture(service_name="test-ack-after-fill", logs=False) as cap:
+        tt = TradingTelemetry(strategy="ib", venue="ibkr")
+        o = tt.order_signal("f-1", "AAPL", "buy", 10, 1.0)
+        o.submitted()
+        tt.execution("f-1").fill(10, 1.0, exec_id="E1")
+        tt.execution("f-1").acked("p-1")
+        tt.execution("f-1").acked("p-1")
+        tt.flush()
+        assert cap.metric_value("trading.orders.acknowledged") == 1
+        assert _invalid(cap, "order_closed") == 0
+        tt.close()
+
+
+class _Broker(threading.Thread):
+    """A broker: takes requests on a queue, answers in its own order on the reader's queue. Seeded."""
+
+    def __init__(self, seed: int, out: queue.Queue[tuple[Any, ...]]) -> None:
+        super().__init__(name="broker", daemon=True)
+        self.rng = random.Random(seed)
+        self.requests: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.out = out
+        self.orders: dict[int, dict[str, Any]] = {}
+        self.executions: list[tuple[Any, ...]] = []
+        self.done: Counter[str] = Counter()
+        self.session = 0
+
+    def _execute(self, oid: int, o: dict[str, Any], qty: float) -> None:
+        o["filled"] += qty
+        e = ("exec", oid, f"{self.session:04x}.{len(self.executions):08x}.01.01", qty, o["price"], o["filled"])
+        self.executions.append(e)
+        self.out.put(e)
+        if self.rng.random() < 0.2:
+            self.out.put(e)  # delivered twice
+        if o["filled"] < o["qty"] and self.rng.random() < 0.5:
+            self.out.put(("status", oid, "Submitted"))
+
+    def run(self) -> None:
+        r = self.rng
+        while True:
+            req = self.requests.get()
+            if req[0] == "stop":
+                self.out.put(("stop",))
+                return
+            if req[0] == "place":
+                _, oid, qty, price = req
+                if r.random() < 0.05:
+                    self.out.put(("reject", oid))
+                    self.done["rejected"] += 1
+                    continue
+                o = self.orders[oid] = {"qty": qty, "price": price, "filled": 0.0}
+                fill_first = r.random() < 0.2  # execDetails before orderStatus
+                if not fill_first:
+                    self.out.put(("status", oid, "Submitted"))
+                if r.random() < 0.7:
+                    self._execute(oid, o, r.choice([qty, qty / 2]))
+                if fill_first:
+                    self.out.put(("status", oid, "Submitted"))
+                if o["filled"] >= qty:
+                    self.done["filled"] += 1
+                    del self.orders[oid]
+            elif req[0] == "disconnect":  # cancel on disconnect, then the reader has everything (nextValidId)
+                for oid in list(self.orders):
+                    self.out.put(("status", oid, "Cancelled"))
+                    self.done["cancelled"] += 1
+                self.orders.clear()
+                self.session += 1
+                self.out.put(("sync", req[1]))
+            elif req[0] == "replay":  # reqExecutions: the day's executions, under their order ids
+                for e in list(self.executions):
+                    self.out.put(e)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_strategy_thread_and_a_reader_thread_with_reconnects_count_every_execution_once(
+    cap: Capture, tt: TradingTelemetry, seed: int
+) -> None:
+    """2,000 orders: placed on the strategy thread, every report on the reader thread; orders numbered from 1 again
+    after each of three reconnects, each followed by a replay of the day's executions; executions delivered twice,
+    fills before acks, a status at every change. The figures are the broker's, whatever the interleaving."""
+    out: queue.Queue[tuple[Any, ...]] = queue.Queue()
+    broker = _Broker(seed, out)
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        while True:
+            m = out.get()
+            try:
+                if m[0] == "stop":
+                    return
+                if m[0] == "sync":
+                    m[1].set()
+                elif m[0] == "status":
+                    o = tt.execution(m[1])
+                    o.cancelled("disconnect") if m[2] == "Cancelled" else o.acked(f"perm-{m[1]}")
+                elif m[0] == "exec":
+                    _, oid, xid, qty, price, cum = m
+                    tt.execution(oid).fill(qty, price, exec_id=xid, cum_qty=cum)
+                elif m[0] == "reject":
+                    tt.execution(m[1]).rejected("margin")
+            except BaseException as exc:  # what would kill the reader thread
+                errors.append(exc)
+
+    rt = threading.Thread(target=reader, name="reader")
+    broker.start()
+    rt.start()
+    rng = random.Random(seed)
+    next_id = 1
+    for i in range(2000):
+        if i and i % 500 == 0:
+            synced = threading.Event()
+            broker.requests.put(("disconnect", synced))
+            assert synced.wait(60)
+            next_id = 1
+            broker.requests.put(("replay",))
+        qty = float(rng.choice([100, 200]))
+        o = tt.order_signal(next_id, "AAPL", "buy", qty, 190.0, "LMT")  # type: ignore[arg-type]
+        o.submitted()
+        broker.requests.put(("place", next_id, qty, 190.0))
+        if rng.random() < 0.3:
+            o.replaced(price=190.01)  # the strategy amends while the reader fills (the price only: fills stay fills)
+        next_id += 1
+    synced = threading.Event()
+    broker.requests.put(("disconnect", synced))
+    assert synced.wait(60)
+    broker.requests.put(("stop",))
+    rt.join(60)
+    broker.join(60)
+    assert not rt.is_alive() and errors == []
+    tt.flush()
+    unique = {e[2]: e[3] for e in broker.executions}
+    assert cap.metric_value("trading.fills.quantity") == sum(unique.values())
+    assert cap.metric_value("trading.orders.filled") == broker.done["filled"]
+    assert cap.metric_value("trading.orders.cancelled") == broker.done["cancelled"]
+    assert cap.metric_value("trading.orders.rejected") == broker.done["rejected"]
+    assert cap.metric_value("trading.orders.acknowledged") == 2000 - broker.done["rejected"]
+    slip = cap.histogram("trading.order.slippage")
+    assert slip is not None and slip.count == len(unique)
+    assert cap.metric_value("trading.orders.overfilled") is None and _invalid(cap, "overfill") == 0
+    assert tt.open_orders == 0 and cap.metric_value("trading.orders.open") == 0
+    assert cap.metric_value("tradeobs.agent.internal_errors") is None
+    assert len(cap.spans("order")) == 2000
