@@ -233,6 +233,9 @@ class OrderDesk(Protocol):
     def cancelled_unacknowledged(self) -> None:
         """A sent order was cancelled before any ack or fill (``trading.orders.cancelled_unacknowledged``)."""
 
+    def execution_known(self, exec_id: str) -> str | None:
+        """The id of the order that had the execution ``exec_id`` (of the last ``EXECUTIONS``), else ``None``."""
+
     def execution_seen(self, exec_id: str, order: OrderTrace) -> str | None:
         """The id of another order that already had the execution ``exec_id`` (an execution id names one execution
         of the venue, whatever order id it is reported under), else ``None``, and ``exec_id`` is ``order``'s now."""
@@ -267,8 +270,8 @@ Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
 Cancelled: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
-Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str]
-"""(handler, order, step): a step for an order id nobody signalled."""
+Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str, object]
+"""(handler, order, step, exec_id): a step for an order id nobody signalled; a fill's exec_id as given, else None."""
 Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, float]
 """(handler, order, exc, mono)"""
 Done: TypeAlias = tuple[Apply, "OrderTrace"]
@@ -995,13 +998,24 @@ class UnknownOrder(NullOrder):
         record = desk.record
 
         def unknown(entry: tuple[Any, ...]) -> None:
-            step: Unknown = (UnknownOrder._on_unknown, self, entry[0].__name__.removeprefix("_on_"))
+            name = entry[0].__name__.removeprefix("_on_")
+            step: Unknown = (UnknownOrder._on_unknown, self, name, entry[6] if name == "fill" else None)
             record(step)
 
         self._record = unknown
 
     def _on_unknown(self, e: Unknown) -> None:
-        _, _, step = e
+        _, _, step, exec_id = e
+        if exec_id is not None:
+            known = self._desk.execution_known(text(exec_id))
+            if known is not None:
+                # An execution of an order this object has forgotten (more than 1,024 closed orders ago), replayed
+                # (a reconnect's replay of the day): counted once already, a duplicate; an unknown order names a
+                # restart or another process, which this is not.
+                self._desk.invalid(
+                    "duplicate_fill", f"{self.client_order_id[:80]}: exec_id {text(exec_id)[:80]} was order {known}'s"
+                )
+                return
         self._desk.invalid("unknown_order", f"{step} for {self.client_order_id[:80]}")
 
     def __repr__(self) -> str:

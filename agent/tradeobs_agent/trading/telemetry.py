@@ -541,6 +541,10 @@ class TradingTelemetry:
         self._book.close(order)
         self._open.set(len(self._book))
 
+    def execution_known(self, exec_id: str) -> str | None:
+        known = self._executions.get(exec_id)
+        return None if known is None else known[0][:80]
+
     def execution_seen(self, exec_id: str, order: OrderTrace) -> str | None:
         execs = self._executions
         mine = (order.client_order_id, order.created)

@@ -96,6 +96,30 @@ def test_execution_ids_kept_per_telemetry_are_bounded(
     assert cap.metric_value("trading.fills.quantity") == 1100
 
 
+def test_a_replayed_execution_of_an_order_forgotten_since_is_a_duplicate_not_an_unknown_order(
+    cap: Capture, tt: TradingTelemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reconnect late in the day replays every execution of the day; the orders of the morning are past the
+    recently-closed window (1,024 orders), so their ids are unknown again. Their executions were counted (their ids
+    are kept, 65,536 per object): duplicates. Counted as unknown orders, the runbook sent the operator looking for
+    a restart or a second process on the account (a simulated IB day of 5,000 orders: 40 such per replay)."""
+    monkeypatch.setattr(orders, "_RECENT", 4)  # the window, small
+    first = tt.order_signal("am-1", "AAPL", "buy", 10, 1.0)
+    first.submitted()
+    tt.execution("am-1").fill(10, 1.0, exec_id="AM-E1")
+    for i in range(5):
+        o = tt.order_signal(f"later-{i}", "AAPL", "buy", 1, 1.0)
+        o.submitted()
+        o.cancelled()
+    tt.flush()
+    assert tt.order("am-1") is None  # forgotten
+    tt.execution("am-1").fill(10, 1.0, exec_id="AM-E1")  # the replay
+    tt.execution("from-yesterday").fill(5, 1.0, exec_id="Y-E1")  # an order of another process: unknown
+    tt.flush()
+    assert _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "unknown_order") == 1
+    assert cap.metric_value("trading.fills.quantity") == 10
+
+
 def test_a_status_report_at_every_change_acknowledges_the_order_once(cap: Capture, tt: TradingTelemetry) -> None:
     """IB calls orderStatus("Submitted") when the order rests, again after each partial fill and after each modify;
     a FIX engine sends ExecType=New again after a replace. A bot that calls ``acked()`` on each (the docs' pattern)
