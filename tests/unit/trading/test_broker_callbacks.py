@@ -292,3 +292,16 @@ def test_a_strategy_thread_and_a_reader_thread_with_reconnects_count_every_execu
     assert tt.open_orders == 0 and cap.metric_value("trading.orders.open") == 0
     assert cap.metric_value("tradeobs.agent.internal_errors") is None
     assert len(cap.spans("order")) == 2000
+
+
+def test_an_ib_execution_correction_is_a_duplicate_with_the_execution_id_docs_metrics_md_passes(
+    cap: Capture, tt: TradingTelemetry
+) -> None:
+    """docs/metrics.md's execDetails row: IB sends a correction of execution ``...01.01`` as ``...01.02``; passed
+    without the digits after the last period, it is the same execution (with the whole id: a second fill)."""
+    o = tt.order_signal(3, "AAPL", "buy", 10, 190.0)  # type: ignore[arg-type]
+    o.submitted()
+    for exec_id, price in (("0000e0d5.6581b2a1.01.01", 190.0), ("0000e0d5.6581b2a1.01.02", 190.01)):
+        tt.execution(3).fill(10, price, exec_id=exec_id.rsplit(".", 1)[0], cum_qty=10)  # type: ignore[arg-type]
+    tt.flush()
+    assert o.filled_qty == 10 and _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "overfill") == 0
