@@ -274,6 +274,8 @@ Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str, object]
 """(handler, order, step, exec_id): a step for an order id nobody signalled; a fill's exec_id as given, else None."""
 Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, float]
 """(handler, order, exc, mono)"""
+Resumed: TypeAlias = tuple[Apply, "OrderTrace", float, object, object]
+"""(handler, order, mono, filled_qty, venue_order_id): as given."""
 Done: TypeAlias = tuple[Apply, "OrderTrace"]
 """(handler, order)"""
 
@@ -296,6 +298,7 @@ class OrderTrace:
         "_log_ids",
         "_new_id",
         "_record",
+        "_resumed",
         "_sc",
         "_sell",
         "_series",
@@ -347,6 +350,7 @@ class OrderTrace:
         self._series: OrderSeries | None = None
         self._submit_ns: int | None = None
         self._submit_mono = 0.0
+        self._resumed: float | None = None  # resumed (TradingTelemetry.resume): what had filled in the previous run
         self._last_error: BaseException | None = None  # the last exception a scope of this order recorded
         self._filled = 0.0
         self._closed = False
@@ -541,6 +545,13 @@ class OrderTrace:
         entry: Errored = (OrderTrace._on_error, self, exc, _monotonic())
         self._record(entry)
 
+    def _resume(self, filled_qty: object, venue_order_id: object) -> None:
+        """See :meth:`TradingTelemetry.resume`."""
+        entry: Resumed = (OrderTrace._on_resume, self, _monotonic(), filled_qty, venue_order_id)
+        if venue_order_id is not None:
+            self._venue_id = venue_order_id
+        self._record(entry)
+
     def done(self) -> None:
         """End the root span. Called for you when the order is filled, rejected or cancelled; idempotent."""
         entry: Done = (OrderTrace._on_done, self)
@@ -720,6 +731,42 @@ class OrderTrace:
         if self._submit_ns is not None:
             s.submit_to_ack.record(max(0.0, mono - self._submit_mono), span)
 
+    def _on_resume(self, e: Resumed) -> None:
+        """An order of a previous run, working at the venue: sent and acknowledged then (counted by that run), so
+        neither is counted again nor has a latency; what had filled then is its filled quantity, not counted here."""
+        _, _, mono, filled_qty, venue_order_id = e
+        if self._submit_ns is not None or self._closed:  # not the order just signalled for it: nothing to resume
+            self._desk.invalid("resume", self.client_order_id)
+            return
+        now = self._at(mono)
+        f = number(filled_qty)
+        if f is None or f < 0.0:
+            self._desk.invalid("resume", filled_qty)
+            f = 0.0
+        self._resumed = self._filled = f
+        self._submit_ns = now
+        self._submit_mono = mono
+        self._acked = True  # the venue reported it: it has the order
+        attrs: dict[str, Any] = {"order.resumed": True, "order.filled_qty": f}
+        if venue_order_id is not None:
+            attrs["order.venue_order_id"] = self._venue_attr = text(venue_order_id)[:256]
+        if self._span is not None:
+            self._span.set_attributes(attrs)
+        self._child("resume", now, attrs)
+        if self.qty > 0 and f >= self.qty * (1 - 1e-9):  # filled already: nothing working
+            self._finish(None)
+            return
+        self._event(
+            "order",
+            {
+                "qty": self.qty,
+                "price": self.price,
+                "order_type": self.order_type,
+                "reason": None,
+                "submitted_at": now * 1e-9,
+            },
+        )
+
     def _on_replace(self, e: Replaced) -> None:
         _, _, mono, new_id, qty, price = e
         now = self._at(mono)
@@ -764,6 +811,16 @@ class OrderTrace:
         now = self._at(mono)
         xid: str | None = None
         new_report = False  # the report says it is a new execution: an exec_id not seen, or a cum_qty past the filled
+        if self._resumed is not None and cum_qty is not None:
+            cq = number(cum_qty)
+            if cq is not None and cq <= self._resumed * (1 + 1e-9) and self._resumed > 0.0:
+                # An execution of the previous run (replayed after the restart: reqExecutions), which that run counted:
+                # its exec_id is new to this process, its cum_qty within what had filled when the order was resumed.
+                self._desk.invalid(
+                    "duplicate_fill",
+                    f"{self.client_order_id[:80]}: cum_qty {cq:g}, {self._resumed:g} filled before the restart",
+                )
+                return
         if exec_id is None and cum_qty is not None:
             cq = number(cum_qty)
             if cq is None or cq < 0.0:
@@ -855,7 +912,7 @@ class OrderTrace:
                 self._span.set_attribute("order.overfilled", True)
         span = self._child("fill", now, attrs)
         s = self._series or self._series_or_bind()
-        if first and self._submit_ns is not None:
+        if first and self._submit_ns is not None and self._resumed is None:  # resumed: its send is the last run's
             s.submit_to_fill.record(max(0.0, mono - self._submit_mono), span)
         if slip is not None:
             s.slippage.record(slip, span)

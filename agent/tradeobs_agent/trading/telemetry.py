@@ -178,6 +178,8 @@ _ALLOWED = {
     "duplicate_fill": "a fill whose exec_id the order (or another order of this TradingTelemetry: a replay under a "
     "reused order id) already had, or without exec_id one whose cum_qty is not above the order's filled quantity, is "
     "the venue's resend (not recorded again)",
+    "resume": "resume() takes over an order of a previous run, right after no other call for its id, with a "
+    "filled_qty that is a number >= 0 (an id this object already has is not resumed; a bad filled_qty is taken as 0)",
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "retire_open_position": "a symbol is retired (tt.retire) once its position is flat: report it flat first, "
@@ -858,6 +860,35 @@ class TradingTelemetry:
             internal_error("trading.order_signal", exc)
             return NullOrder(self)
 
+    def resume(
+        self,
+        client_order_id: str | int,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float | None = None,
+        order_type: str = "market",
+        *,
+        filled_qty: float = 0.0,
+        venue_order_id: str | int | None = None,
+    ) -> OrderTrace:
+        """Take over an order a previous run of the process sent and the venue still works (after a restart: IB's
+        ``openOrder``/``orderStatus`` for it, a FIX order status): its later reports are this process's to record.
+
+        A new trace (``order.resumed=true``, a ``resume`` step); not counted as submitted or acknowledged again (the
+        previous run did), no signal->submit, submit->ack or submit->fill latency (its send was the previous run's).
+        ``filled_qty``: what had filled before (the status's filled quantity), counted by the previous run: the
+        order's filled quantity, and a replayed execution within it (``cum_qty`` at most it) is a duplicate. Its
+        later fills, cancel or reject count here. Before, such an order's reports were an unknown order's: its
+        fills were in no ``trading.fills`` counter of either run."""
+        o = self.order_signal(client_order_id, symbol, side, qty, price, order_type)  # type: ignore[arg-type]
+        try:
+            if o._real:
+                o._resume(filled_qty, venue_order_id)
+        except Exception as exc:  # every input is validated when applied: this is a bug of ours
+            internal_error("trading.resume", exc)
+        return o
+
     def order(self, client_order_id: str) -> OrderTrace | None:
         """The open (or recently closed) order with this id, or ``None``.
 
@@ -867,7 +898,7 @@ class TradingTelemetry:
         """
         return self._book.get(client_order_id if type(client_order_id) is str else text(client_order_id))
 
-    def execution(self, client_order_id: str) -> OrderTrace:
+    def execution(self, client_order_id: str | int) -> OrderTrace:
         """The order a venue's report (ack, fill, reject, cancel) is about: for a broker's callback, never ``None``.
 
         ``tt.execution(cid).fill(qty, price)``. For an id :meth:`order` does not find (an order signalled

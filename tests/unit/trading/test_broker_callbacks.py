@@ -305,3 +305,44 @@ def test_an_ib_execution_correction_is_a_duplicate_with_the_execution_id_docs_me
         tt.execution(3).fill(10, price, exec_id=exec_id.rsplit(".", 1)[0], cum_qty=10)  # type: ignore[arg-type]
     tt.flush()
     assert o.filled_qty == 10 and _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "overfill") == 0
+
+
+def test_an_order_of_the_previous_run_resumed_after_a_restart_counts_its_new_fills_once(cap: Capture) -> None:
+    """The bot restarted with order 42 working at the venue, 40 of 100 filled before the restart (counted by the
+    previous run). IB reports it at the connection (openOrder, orderStatus filled=40), then replays the day's
+    executions (the 40, under an execId this process never saw), then fills the rest. Before, every report of it was
+    an unknown order's: its 60 filled after the restart were in no trading.fills counter of either run."""
+    tt = TradingTelemetry(strategy="ib", venue="ibkr")
+    o = tt.resume(42, "AAPL", "buy", 100, 190.0, "LMT", filled_qty=40, venue_order_id="perm-42")  # type: ignore[arg-type]
+    tt.execution(42).acked("perm-42")  # type: ignore[arg-type]  # its orderStatus: acknowledged by the last run
+    assert tt.open_orders == 1 and o.filled_qty == 40
+    assert cap.metric_value("trading.orders.unacknowledged") == 0
+    tt.execution(42).fill(40, 190.0, exec_id="R1-E1", cum_qty=40)  # type: ignore[arg-type]  # the replay
+    tt.execution(42).fill(60, 190.02, exec_id="R2-E1", cum_qty=100)  # type: ignore[arg-type]
+    tt.flush()
+    assert o.closed and o.filled_qty == 100 and tt.open_orders == 0
+    assert cap.metric_value("trading.fills.quantity") == 60
+    assert cap.metric_value("trading.orders.filled") == 1
+    assert _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "unknown_order") == 0
+    assert _invalid(cap, "overfill") == 0
+    for counted_by_the_previous_run in ("trading.orders.submitted", "trading.orders.acknowledged"):
+        assert cap.metric_value(counted_by_the_previous_run) is None, counted_by_the_previous_run
+    for latency in ("signal_to_submit", "submit_to_ack", "submit_to_fill"):
+        assert cap.histogram(f"trading.order.{latency}.latency") is None, latency
+    (root,) = cap.spans("order")
+    assert root.attributes["order.resumed"] is True and root.attributes["order.outcome"] == "filled"
+    assert root.attributes["order.venue_order_id"] == "perm-42"
+    steps = sorted(s.name for s in cap.spans() if s.context.trace_id == root.context.trace_id)
+    assert steps == ["fill", "order", "resume"]
+    tt.close()
+
+
+def test_a_resumed_order_cancelled_or_resumed_twice(cap: Capture, tt: TradingTelemetry) -> None:
+    o = tt.resume("r-1", "MSFT", "sell", 10, 410.0, filled_qty=0)
+    tt.execution("r-1").cancelled("eod")
+    again = tt.resume("r-2", "MSFT", "sell", 10, 410.0, filled_qty=float("nan"))  # bad: taken as 0, counted
+    again._resume(0, None)  # a second resume of one order: counted, nothing else
+    tt.flush()
+    assert o.closed and cap.metric_value("trading.orders.cancelled") == 1
+    assert _invalid(cap, "resume") == 2 and again.filled_qty == 0 and not again.closed
+    assert cap.metric_value("trading.orders.cancelled_unacknowledged") is None  # the venue had it
