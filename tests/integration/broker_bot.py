@@ -207,11 +207,17 @@ async def main() -> dict[str, Any]:
             (0.01, {"type": "fill", "qty": 4, "price": 100.1, "exec_id": "S2-E1", "cum_qty": 4}),
         ],
     )
+    # An order the previous run of the bot sent, still working at the venue, taken over as the venue reports it at the
+    # connection (4 of 10 filled before the restart); the venue replays that execution, then fills the rest.
+    resumed = tt.resume("before-restart", "AAPL", "buy", 10, 100.0, "limit", filled_qty=4, venue_order_id="V-old")
+    broker.send_report(cid="before-restart", type="fill", qty=4, price=100.0, exec_id="OLD-E1", cum_qty=4)
+    broker.send_report(cid="before-restart", type="fill", qty=6, price=100.1, exec_id="NEW-E1", cum_qty=10)
     broker.send_report(cid="from-yesterday", type="fill", qty=5, price=1.0, exec_id="X-1")
     await asyncio.sleep(0.5)
     ids = {
         "7-first": first_7.trace_id,
         "7": tt.order(7).trace_id,  # type: ignore[arg-type, union-attr]
+        "before-restart": resumed.trace_id,
     }
     ids |= {
         cid: tt.order(cid).trace_id

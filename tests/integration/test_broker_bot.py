@@ -88,6 +88,8 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
         # acked at every status, once counted; the second order 7 (ids numbered again) without the first's replay
         "7-first": (["ack", "fill", "risk_check", "submit"], "filled"),
         "7": (["ack", "fill", "risk_check", "submit"], "filled"),
+        # the previous run's order, resumed: its fill after the restart, not the replay of the one before
+        "before-restart": (["fill", "resume"], "filled"),
     }
     traces: dict[str, dict[str, Any]] = {}
     for cid, (steps, outcome) in expected.items():
@@ -129,6 +131,9 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     assert _fills(traces["4242"]) == [(5.0, 100.0), (5.0, 100.1)]
     assert _fills(traces["amend"]) == [(4.0, 100.0), (11.0, 100.5)]
     assert (_fills(traces["7-first"]), _fills(traces["7"])) == ([(10.0, 100.0)], [(4.0, 100.1)])
+    assert _fills(traces["before-restart"]) == [(6.0, 100.1)]
+    res = span_tags(next(s for s in traces["before-restart"]["spans"] if s["operationName"] == "order"))
+    assert (res["order.resumed"], res["order.venue_order_id"], res["order.filled_qty"]) == (True, "V-old", 10)
     amend_root = span_tags(next(s for s in traces["amend"]["spans"] if s["operationName"] == "order"))
     assert (amend_root["order.qty"], amend_root["order.price"], amend_root.get("order.overfilled")) == (15, 100.5, None)
     # Found by either id, as Grafana's Jaeger search asks (the new id is on the replace span).
@@ -232,20 +237,24 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
                 out += float(line.split(" # ")[0].rsplit("}", 1)[1].split()[0])
         return out
 
-    # filled: partial, dup, 4242, amend, over, bad, task-ack, both orders 7, ev-amend; partly: partial's 40, cxl-race's
-    # 20, dup's E1, 4242's first 5, amend's 4, events-late-fill's 5 (after its cancel)
-    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (10, 5 + 1)
+    # filled: partial, dup, 4242, amend, over, bad, task-ack, both orders 7, before-restart, ev-amend; partly: partial's
+    # 40, cxl-race's 20, dup's E1, 4242's first 5, amend's 4, events-late-fill's 5 (after its cancel)
+    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (11, 5 + 1)
     assert total("tradeobs_agent_measurements_invalid_total", reason="unknown_order") == 1
-    # dup's E1 and 4242's cum_qty resent; the first order 7's execution replayed under the second's id
-    assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 3
+    # dup's E1 and 4242's cum_qty resent; the first order 7's execution replayed under the second's id; the resumed
+    # order's execution of before the restart, replayed
+    assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 4
     assert total("tradeobs_agent_measurements_invalid_total", reason="overfill") == 1
     assert total("tradeobs_agent_measurements_invalid_total", reason="order_closed") == 0
     # each acknowledged order once, however many statuses said so: partial, cxl-race, dup, 4242, amend, over, bad,
     # task-ack, the two orders 7
     assert total("trading_orders_acknowledged_total", strategy="bot") == 10
     assert total("trading_order_submit_to_ack_latency_seconds_count", strategy="bot") == 10
-    # partial, cxl-race, dup, 4242, amend, over, bad, task-ack, the two orders 7 (not the replay's 10 again)
-    assert total("trading_fills_quantity_total", strategy="bot") == 100 + 20 + 10 + 10 + 15 + 15 + 10 + 10 + 10 + 4
+    # partial, cxl-race, dup, 4242, amend, over, bad, task-ack, the two orders 7 (not the replay's 10 again), the
+    # resumed order's 6 filled after the restart
+    assert total("trading_fills_quantity_total", strategy="bot") == 100 + 20 + 10 + 10 + 15 + 15 + 10 + 10 + 10 + 4 + 6
+    # sent by this run: every order but the resumed one (not counted again), venue-rej and no-ack included
+    assert total("trading_orders_submitted_total", strategy="bot") == 12
     span_ids = {cid: {s["spanID"]: s["operationName"] for s in t["spans"]} for cid, t in traces.items()}
     by_trace = {ids[cid]: cid for cid in traces}
     checked = 0
