@@ -422,7 +422,7 @@ class TradingTelemetry:
         self._tracer_obj: trace.Tracer | None = None
         self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        _LIVE.add(self)  # the agent's shutdown ends the open orders of every object (end_open_orders)
+        _track(self)  # the agent's shutdown ends the open orders of every object (end_open_orders)
         self._selfm = self.registry.self_metrics
         self._invalid_counts = self._selfm.invalid
         self._pending = self._selfm.queue_size.bind(queue="trading")
@@ -1232,14 +1232,37 @@ class TradingTelemetry:
             o.finish("closed")
 
 
-_LIVE: weakref.WeakSet[TradingTelemetry] = weakref.WeakSet()
+_LIVE: dict[int, weakref.ref[TradingTelemetry]] = {}  # every live object, by id(): see _live()
+
+
+def _track(tt: TradingTelemetry) -> None:
+    key = id(tt)
+
+    def gone(ref: weakref.ref[TradingTelemetry]) -> None:
+        if _LIVE.get(key) is ref:  # not a newer object given the same id()
+            del _LIVE[key]
+
+    _LIVE[key] = weakref.ref(tt, gone)
+
+
+def _live() -> list[TradingTelemetry]:
+    """Every live :class:`TradingTelemetry`, safe from any thread. Iterating a ``WeakSet`` runs Python code between
+    its items, and another thread making an object changed the set under it: ``tt.execution(id)`` on a broker's
+    reader thread raised ``RuntimeError: Set changed size during iteration`` (294 calls in, with another thread
+    making objects). The references are copied in one C call, which no other thread interrupts."""
+    while True:
+        try:
+            refs = tuple(_LIVE.values())
+        except RuntimeError:  # the garbage collector freed one during the copy (its callback took it out): again
+            continue
+        return [tt for ref in refs if (tt := ref()) is not None]
 
 
 def _elsewhere(own: TradingTelemetry, client_order_id: str) -> OrderTrace | None:
     """The order with this id in the one other live object on ``own``'s registry that knows it; ``None`` when none
     or several do (two strategies numbering their orders from 1 alike: no telling whose report it is)."""
     found: OrderTrace | None = None
-    for tt in list(_LIVE):
+    for tt in _live():
         if tt is own or tt.registry is not own.registry:
             continue
         o = tt._book.get(client_order_id)
@@ -1254,7 +1277,7 @@ def forget_state() -> None:
     """Every live :class:`TradingTelemetry` forgets what it was told (tests: ``tradeobs_agent.testing.reset``, after
     the shutdown ended the open orders): no order, position, exposure, equity peak or kill-switch state is carried
     into the next test by an object a module made at import. Its series stay bound (the registry zeroes them)."""
-    for tt in list(_LIVE):
+    for tt in _live():
         tt._journal.flush()
         book = tt._book
         tt._book = OrderBook(book.max_open, book.ttl, tt._on_order_dropped)
@@ -1284,7 +1307,7 @@ def end_open_orders() -> int:
     with "invalid parent span IDs"). Does not close the objects: the calls keep working if the process goes on.
     """
     n = 0
-    for tt in list(_LIVE):
+    for tt in _live():
         try:
             n += tt.open_orders
             entry: Close = (_end_own_open_orders, tt)
@@ -1309,7 +1332,7 @@ _INHERITED: set[int] = set()
 
 def _after_fork_in_child() -> None:
     global _INHERITED
-    _INHERITED = {id(o) for tt in list(_LIVE) for o in tt._book.open_orders()}
+    _INHERITED = {id(o) for tt in _live() for o in tt._book.open_orders()}
 
 
 if hasattr(os, "register_at_fork"):

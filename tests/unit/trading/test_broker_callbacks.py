@@ -7,8 +7,10 @@ again), and a reconnect that numbers orders from 1 again and then replays the da
 
 from __future__ import annotations
 
+import linecache
 import queue
 import random
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -346,3 +348,34 @@ def test_a_resumed_order_cancelled_or_resumed_twice(cap: Capture, tt: TradingTel
     assert o.closed and cap.metric_value("trading.orders.cancelled") == 1
     assert _invalid(cap, "resume") == 2 and again.filled_qty == 0 and not again.closed
     assert cap.metric_value("trading.orders.cancelled_unacknowledged") is None  # the venue had it
+
+
+def test_the_reader_threads_lookup_of_an_unknown_id_never_raises_while_another_thread_makes_a_telemetry(
+    cap: Capture, tt: TradingTelemetry
+) -> None:
+    """``tt.execution(id)`` for an id its object does not know asks every other live object. It iterated the set of
+    live objects in Python, item by item, and another thread making a ``TradingTelemetry`` meanwhile (a backtest per
+    run, a strategy started later) changed the set under it: ``RuntimeError: Set changed size during iteration``
+    on the broker's reader thread (294 calls in, measured with a thread making objects). Here the other thread's
+    moment is made exact: a trace function makes the object whenever the lookup runs Python code of ``weakref``'s
+    set, between two of its items."""
+    others = [trading.TradingTelemetry(strategy=f"other-{i}", venue="ibkr") for i in range(3)]
+    made: list[TradingTelemetry] = []
+
+    def meanwhile(frame: Any, event: str, arg: Any) -> Any:
+        if (
+            event == "line"
+            and frame.f_code.co_filename.endswith("_weakrefset.py")
+            and "yield" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        ):
+            made.append(trading.TradingTelemetry(strategy=f"made-{len(made)}", venue="ibkr"))
+        return meanwhile
+
+    sys.settrace(meanwhile)
+    try:
+        found = tt.execution("not-anyones")
+    finally:
+        sys.settrace(None)
+    assert isinstance(found, orders.UnknownOrder)
+    for t in (*others, *made):
+        t.close()
