@@ -1093,7 +1093,10 @@ class OrderBook:
         self.ttl = ttl
         self._by_id: dict[str, OrderTrace] = {}
         self._open: OrderedDict[str, OrderTrace] = OrderedDict()
-        self._recent: OrderedDict[str, OrderTrace] = OrderedDict()
+        # The closed orders, oldest first: by the order itself, not its id. By id, an order whose id a later order took
+        # (ids numbered again each day, after a reconnect) was replaced here by its namesake and never forgotten: its
+        # replace's ids stayed in _by_id, the order and its span with them, for the life of the process.
+        self._recent: OrderedDict[OrderTrace, None] = OrderedDict()
         self._on_drop = on_drop
 
     def __len__(self) -> int:
@@ -1190,12 +1193,11 @@ class OrderBook:
 
     def _remember(self, order: OrderTrace) -> None:
         recent = self._recent
-        oid = order.client_order_id
-        if oid in recent:
-            recent.move_to_end(oid)
-        recent[oid] = order
+        if order in recent:
+            recent.move_to_end(order)
+        recent[order] = None
         if len(recent) > _RECENT:
-            oid, old = recent.popitem(last=False)
-            for key in (oid, *old._aliases):
+            old, _ = recent.popitem(last=False)
+            for key in (old.client_order_id, *old._aliases):
                 if self._by_id.get(key) is old:
                     del self._by_id[key]
