@@ -26,6 +26,7 @@ class BrokerSDK:
     def __init__(self, tt: tradeobs_agent.TradingTelemetry) -> None:
         self.tt = tt
         self.venue_side, self._ours = socket.socketpair()
+        self.synced = threading.Event()
         self.reader = threading.Thread(target=self._read, name="broker-socket", daemon=True)
         self.reader.start()
 
@@ -47,6 +48,9 @@ class BrokerSDK:
         if r["type"] == "stop":
             self._ours.close()
             raise SystemExit
+        if r["type"] == "sync":  # every report before this one is handled (as IB's nextValidId after a reconnect)
+            self.synced.set()
+            return
         order = self.tt.execution(r["cid"])  # an id this process never signalled: counted by the agent
         with order.scope():
             if r["type"] == "ack":
@@ -173,9 +177,49 @@ async def main() -> dict[str, Any]:
         ack_in_a_task(tt, "task-ack"),
         place(tt, broker, "no-ack", 10, []),  # the venue never answers; still open at shutdown
     )
+    # Interactive Brokers' way: a status at every change (orderStatus "Submitted" again after the fill's, and one
+    # overtaken by the fill), then a reconnect that numbers orders from 1 again: order 7 is another order, and the
+    # day's executions are replayed under their order ids (the first order 7's execution names the second).
+    await place(
+        tt,
+        broker,
+        7,
+        10,
+        [
+            (0.01, ack),
+            (0.01, ack),
+            (0.01, {"type": "fill", "qty": 10, "price": 100.0, "exec_id": "S1-E1", "cum_qty": 10}),
+            (0.01, ack),
+        ],
+    )
+    broker.send_report(type="sync")
+    await asyncio.to_thread(broker.synced.wait, 30)
+    first_7 = tt.order(7)  # type: ignore[arg-type]
+    assert first_7 is not None and first_7.closed
+    await place(
+        tt,
+        broker,
+        7,
+        4,
+        [
+            (0.01, ack),
+            (0.01, {"type": "fill", "qty": 10, "price": 100.0, "exec_id": "S1-E1", "cum_qty": 10}),  # the replay
+            (0.01, {"type": "fill", "qty": 4, "price": 100.1, "exec_id": "S2-E1", "cum_qty": 4}),
+        ],
+    )
+    # An order the previous run of the bot sent, still working at the venue, taken over as the venue reports it at the
+    # connection (4 of 10 filled before the restart); the venue replays that execution, then fills the rest.
+    resumed = tt.resume("before-restart", "AAPL", "buy", 10, 100.0, "limit", filled_qty=4, venue_order_id="V-old")
+    broker.send_report(cid="before-restart", type="fill", qty=4, price=100.0, exec_id="OLD-E1", cum_qty=4)
+    broker.send_report(cid="before-restart", type="fill", qty=6, price=100.1, exec_id="NEW-E1", cum_qty=10)
     broker.send_report(cid="from-yesterday", type="fill", qty=5, price=1.0, exec_id="X-1")
     await asyncio.sleep(0.5)
     ids = {
+        "7-first": first_7.trace_id,
+        "7": tt.order(7).trace_id,  # type: ignore[arg-type, union-attr]
+        "before-restart": resumed.trace_id,
+    }
+    ids |= {
         cid: tt.order(cid).trace_id
         for cid in ("partial", "cxl-race", "venue-rej", "dup", "4242", "amend", "over", "bad", "task-ack", "no-ack")  # type: ignore[union-attr]
     }

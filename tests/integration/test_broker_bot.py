@@ -85,6 +85,11 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
         "bad": (["ack", "fill", "risk_check", "submit"], "filled"),
         "task-ack": (["ack", "fill", "risk_check", "submit"], "filled"),
         "no-ack": (["risk_check", "submit"], "closed"),
+        # acked at every status, once counted; the second order 7 (ids numbered again) without the first's replay
+        "7-first": (["ack", "fill", "risk_check", "submit"], "filled"),
+        "7": (["ack", "fill", "risk_check", "submit"], "filled"),
+        # the previous run's order, resumed: its fill after the restart, not the replay of the one before
+        "before-restart": (["fill", "resume"], "filled"),
     }
     traces: dict[str, dict[str, Any]] = {}
     for cid, (steps, outcome) in expected.items():
@@ -97,7 +102,7 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
         trace = wait_for(whole, f"order {cid}'s trace {trace_id} in Jaeger", procs=(collector.proc, jaeger.proc))
         [root] = [s for s in trace["spans"] if s["operationName"] == "order"]
         tags = span_tags(root)
-        assert (tags["order.id"], tags.get("order.outcome")) == (cid, outcome), (cid, tags)
+        assert (tags["order.id"], tags.get("order.outcome")) == (cid.removesuffix("-first"), outcome), (cid, tags)
         children = [s for s in trace["spans"] if s is not root]
         assert sorted(s["operationName"] for s in children) == steps, (cid, _steps(trace))
         for s in children:
@@ -125,6 +130,10 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
     # cum_qty (it was a second fill, completing the order early and dropping the real last fill as a repeat).
     assert _fills(traces["4242"]) == [(5.0, 100.0), (5.0, 100.1)]
     assert _fills(traces["amend"]) == [(4.0, 100.0), (11.0, 100.5)]
+    assert (_fills(traces["7-first"]), _fills(traces["7"])) == ([(10.0, 100.0)], [(4.0, 100.1)])
+    assert _fills(traces["before-restart"]) == [(6.0, 100.1)]
+    res = span_tags(next(s for s in traces["before-restart"]["spans"] if s["operationName"] == "order"))
+    assert (res["order.resumed"], res["order.venue_order_id"], res["order.filled_qty"]) == (True, "V-old", 10)
     amend_root = span_tags(next(s for s in traces["amend"]["spans"] if s["operationName"] == "order"))
     assert (amend_root["order.qty"], amend_root["order.price"], amend_root.get("order.overfilled")) == (15, 100.5, None)
     # Found by either id, as Grafana's Jaeger search asks (the new id is on the replace span).
@@ -200,7 +209,9 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
             continue
         by_cid += 1
         assert cid in body, (cid, body)
-        assert (r.get("traceId"), r.get("spanId")) == (ids[cid], roots[cid]), (cid, body, r.get("traceId"))
+        # (order id 7 named two orders, one after the other: a line of either is on one of theirs)
+        mine = {(ids[c], roots[c]) for c in (cid, f"{cid}-first") if c in ids}
+        assert (r.get("traceId"), r.get("spanId")) in mine, (cid, body, r.get("traceId"))
     assert by_cid >= 20, recs
 
     # What the collector serves for Prometheus: the fills and the odd reports counted, and each latency exemplar
@@ -226,12 +237,24 @@ def test_each_order_of_a_threaded_asyncio_bot_is_one_whole_trace(
                 out += float(line.split(" # ")[0].rsplit("}", 1)[1].split()[0])
         return out
 
-    # filled: partial, dup, 4242, amend, over, bad, task-ack, ev-amend; partly: partial's 40, cxl-race's 20, dup's E1,
-    # 4242's first 5, amend's 4, events-late-fill's 5 (after its cancel)
-    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (8, 5 + 1)
+    # filled: partial, dup, 4242, amend, over, bad, task-ack, both orders 7, before-restart, ev-amend; partly: partial's
+    # 40, cxl-race's 20, dup's E1, 4242's first 5, amend's 4, events-late-fill's 5 (after its cancel)
+    assert (total("trading_orders_filled_total"), total("trading_orders_partially_filled_total")) == (11, 5 + 1)
     assert total("tradeobs_agent_measurements_invalid_total", reason="unknown_order") == 1
-    assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 2
+    # dup's E1 and 4242's cum_qty resent; the first order 7's execution replayed under the second's id; the resumed
+    # order's execution of before the restart, replayed
+    assert total("tradeobs_agent_measurements_invalid_total", reason="duplicate_fill") == 4
     assert total("tradeobs_agent_measurements_invalid_total", reason="overfill") == 1
+    assert total("tradeobs_agent_measurements_invalid_total", reason="order_closed") == 0
+    # each acknowledged order once, however many statuses said so: partial, cxl-race, dup, 4242, amend, over, bad,
+    # task-ack, the two orders 7
+    assert total("trading_orders_acknowledged_total", strategy="bot") == 10
+    assert total("trading_order_submit_to_ack_latency_seconds_count", strategy="bot") == 10
+    # partial, cxl-race, dup, 4242, amend, over, bad, task-ack, the two orders 7 (not the replay's 10 again), the
+    # resumed order's 6 filled after the restart
+    assert total("trading_fills_quantity_total", strategy="bot") == 100 + 20 + 10 + 10 + 15 + 15 + 10 + 10 + 10 + 4 + 6
+    # sent by this run: every order but the resumed one (not counted again), venue-rej and no-ack included
+    assert total("trading_orders_submitted_total", strategy="bot") == 12
     span_ids = {cid: {s["spanID"]: s["operationName"] for s in t["spans"]} for cid, t in traces.items()}
     by_trace = {ids[cid]: cid for cid in traces}
     checked = 0

@@ -73,6 +73,7 @@ _SELL_SIDES = frozenset({"sell", "sell_short", "sell short", "sshort", "ss", "sl
 _BUY_SIDES = frozenset({"buy", "b", "long", "buy_to_cover", "buy to cover", "cover", "1", "3"})  # another: a buy's
 _OWN_EVENT = frozenset({"filled", "rejected", "cancelled"})  # outcomes whose step already published an event
 _EXEC_IDS = 1024  # exec_ids remembered per order: a venue resends a recent report, not one from 1,000 fills ago
+EXECUTIONS = 65_536  # exec_ids remembered per TradingTelemetry, whatever order: a replay under a reused order id
 _SLIP_DIGITS = 6  # slippage is kept to 1e-6 bp: what floats add below that is noise, not slippage
 _monotonic = time.monotonic
 
@@ -232,6 +233,13 @@ class OrderDesk(Protocol):
     def cancelled_unacknowledged(self) -> None:
         """A sent order was cancelled before any ack or fill (``trading.orders.cancelled_unacknowledged``)."""
 
+    def execution_known(self, exec_id: str) -> str | None:
+        """The id of the order that had the execution ``exec_id`` (of the last ``EXECUTIONS``), else ``None``."""
+
+    def execution_seen(self, exec_id: str, order: OrderTrace) -> str | None:
+        """The id of another order that already had the execution ``exec_id`` (an execution id names one execution
+        of the venue, whatever order id it is reported under), else ``None``, and ``exec_id`` is ``order``'s now."""
+
     def alias(self, order: OrderTrace, client_order_id: str) -> None:
         """``order`` is findable by ``client_order_id`` too (a cancel/replace's new id). Any thread."""
 
@@ -262,10 +270,12 @@ Rejected: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
 Cancelled: TypeAlias = tuple[Apply, "OrderTrace", object]
 """(handler, order, reason)"""
-Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str]
-"""(handler, order, step): a step for an order id nobody signalled."""
+Unknown: TypeAlias = tuple[Apply, "UnknownOrder", str, object]
+"""(handler, order, step, exec_id): a step for an order id nobody signalled; a fill's exec_id as given, else None."""
 Errored: TypeAlias = tuple[Apply, "OrderTrace", BaseException, float]
 """(handler, order, exc, mono)"""
+Resumed: TypeAlias = tuple[Apply, "OrderTrace", float, object, object]
+"""(handler, order, mono, filled_qty, venue_order_id): as given."""
 Done: TypeAlias = tuple[Apply, "OrderTrace"]
 """(handler, order)"""
 
@@ -288,6 +298,7 @@ class OrderTrace:
         "_log_ids",
         "_new_id",
         "_record",
+        "_resumed",
         "_sc",
         "_sell",
         "_series",
@@ -298,6 +309,7 @@ class OrderTrace:
         "_submit_ns",
         "_trace_hex",
         "_tracer",
+        "_venue_attr",
         "_venue_id",
         "client_order_id",
         "created",
@@ -338,6 +350,7 @@ class OrderTrace:
         self._series: OrderSeries | None = None
         self._submit_ns: int | None = None
         self._submit_mono = 0.0
+        self._resumed: float | None = None  # resumed (TradingTelemetry.resume): what had filled in the previous run
         self._last_error: BaseException | None = None  # the last exception a scope of this order recorded
         self._filled = 0.0
         self._closed = False
@@ -351,6 +364,7 @@ class OrderTrace:
         # The ids acked() and replaced() were given, as given, stored at the call: the log lines written after it carry
         # them (log_ids(), on the log worker), so a search by the venue's or the amended id finds them.
         self._venue_id: Any = None
+        self._venue_attr: str | None = None  # the root span's order.venue_order_id, once set (applied)
         self._new_id: Any = None
         self._log_ids: tuple[Any, Any, dict[str, str]] | None = None  # log_ids()'s last answer, for those two ids
 
@@ -531,6 +545,13 @@ class OrderTrace:
         entry: Errored = (OrderTrace._on_error, self, exc, _monotonic())
         self._record(entry)
 
+    def _resume(self, filled_qty: object, venue_order_id: object) -> None:
+        """See :meth:`TradingTelemetry.resume`."""
+        entry: Resumed = (OrderTrace._on_resume, self, _monotonic(), filled_qty, venue_order_id)
+        if venue_order_id is not None:
+            self._venue_id = venue_order_id
+        self._record(entry)
+
     def done(self) -> None:
         """End the root span. Called for you when the order is filled, rejected or cancelled; idempotent."""
         entry: Done = (OrderTrace._on_done, self)
@@ -686,12 +707,21 @@ class OrderTrace:
     def _on_ack(self, e: Acked) -> None:
         _, _, mono, venue_order_id = e
         now = self._at(mono)
-        if self._repeat(first=not self._acked):
+        if self._acked:
+            # Acknowledged already: a venue that reports the order's status at every change (IB's orderStatus
+            # "Submitted" after each partial fill and each modify, a FIX engine's ExecType=New after a replace).
+            # The order was acknowledged once: counted once, one ack latency, one ack span. Counted again, a bot
+            # calling acked() at each orderStatus read 2,123 acknowledged of 2,000 orders, and the ack latency
+            # histogram held the time to each status report. A venue order id given for the first time is kept.
+            if venue_order_id is not None and self._venue_attr is None:
+                self._venue_attr = vid = text(venue_order_id)[:256]
+                if not self._closed and self._span is not None:
+                    self._span.set_attribute("order.venue_order_id", vid)
             return
-        self._acked = True
+        self._acked = True  # the first ack, after the order's end too (a fill or cancel reported before it)
         attrs = None
         if venue_order_id is not None:
-            vid = text(venue_order_id)[:256]
+            vid = self._venue_attr = text(venue_order_id)[:256]
             attrs = {"order.venue_order_id": vid}
             if not self._closed and self._span is not None:
                 self._span.set_attribute("order.venue_order_id", vid)
@@ -700,6 +730,42 @@ class OrderTrace:
         s.acknowledged.add(1)
         if self._submit_ns is not None:
             s.submit_to_ack.record(max(0.0, mono - self._submit_mono), span)
+
+    def _on_resume(self, e: Resumed) -> None:
+        """An order of a previous run, working at the venue: sent and acknowledged then (counted by that run), so
+        neither is counted again nor has a latency; what had filled then is its filled quantity, not counted here."""
+        _, _, mono, filled_qty, venue_order_id = e
+        if self._submit_ns is not None or self._closed:  # not the order just signalled for it: nothing to resume
+            self._desk.invalid("resume", self.client_order_id)
+            return
+        now = self._at(mono)
+        f = number(filled_qty)
+        if f is None or f < 0.0:
+            self._desk.invalid("resume", filled_qty)
+            f = 0.0
+        self._resumed = self._filled = f
+        self._submit_ns = now
+        self._submit_mono = mono
+        self._acked = True  # the venue reported it: it has the order
+        attrs: dict[str, Any] = {"order.resumed": True, "order.filled_qty": f}
+        if venue_order_id is not None:
+            attrs["order.venue_order_id"] = self._venue_attr = text(venue_order_id)[:256]
+        if self._span is not None:
+            self._span.set_attributes(attrs)
+        self._child("resume", now, attrs)
+        if self.qty > 0 and f >= self.qty * (1 - 1e-9):  # filled already: nothing working
+            self._finish(None)
+            return
+        self._event(
+            "order",
+            {
+                "qty": self.qty,
+                "price": self.price,
+                "order_type": self.order_type,
+                "reason": None,
+                "submitted_at": now * 1e-9,
+            },
+        )
 
     def _on_replace(self, e: Replaced) -> None:
         _, _, mono, new_id, qty, price = e
@@ -745,6 +811,16 @@ class OrderTrace:
         now = self._at(mono)
         xid: str | None = None
         new_report = False  # the report says it is a new execution: an exec_id not seen, or a cum_qty past the filled
+        if self._resumed is not None and cum_qty is not None:
+            cq = number(cum_qty)
+            if cq is not None and cq <= self._resumed * (1 + 1e-9) and self._resumed > 0.0:
+                # An execution of the previous run (replayed after the restart: reqExecutions), which that run counted:
+                # its exec_id is new to this process, its cum_qty within what had filled when the order was resumed.
+                self._desk.invalid(
+                    "duplicate_fill",
+                    f"{self.client_order_id[:80]}: cum_qty {cq:g}, {self._resumed:g} filled before the restart",
+                )
+                return
         if exec_id is None and cum_qty is not None:
             cq = number(cum_qty)
             if cq is None or cq < 0.0:
@@ -764,6 +840,17 @@ class OrderTrace:
                 seen = self._exec_ids = {}
             if xid in seen:  # the venue's resend (FIX PossResend, a reconnect's replay): already recorded
                 self._desk.invalid("duplicate_fill", f"{self.client_order_id[:80]}: exec_id {xid[:80]}")
+                return
+            other = self._desk.execution_seen(xid, self)
+            if other is not None:
+                # Another order's execution, replayed under an id this order took since: a reconnect that numbered
+                # orders from 1 again, then replayed the day's executions (IB's reqExecutions, a FIX resend). By id
+                # alone it was a new fill of this order: measured, a bot reconnecting every 500 orders read 2.4 times
+                # the quantity it had traded, 1,385 overfills, its new orders completed by their namesakes' fills.
+                self._desk.invalid(
+                    "duplicate_fill",
+                    f"{self.client_order_id[:80]}: exec_id {xid[:80]} was an earlier order {other[:80]}'s",
+                )
                 return
             seen[xid] = None
             if len(seen) > _EXEC_IDS:
@@ -825,7 +912,7 @@ class OrderTrace:
                 self._span.set_attribute("order.overfilled", True)
         span = self._child("fill", now, attrs)
         s = self._series or self._series_or_bind()
-        if first and self._submit_ns is not None:
+        if first and self._submit_ns is not None and self._resumed is None:  # resumed: its send is the last run's
             s.submit_to_fill.record(max(0.0, mono - self._submit_mono), span)
         if slip is not None:
             s.slippage.record(slip, span)
@@ -968,13 +1055,24 @@ class UnknownOrder(NullOrder):
         record = desk.record
 
         def unknown(entry: tuple[Any, ...]) -> None:
-            step: Unknown = (UnknownOrder._on_unknown, self, entry[0].__name__.removeprefix("_on_"))
+            name = entry[0].__name__.removeprefix("_on_")
+            step: Unknown = (UnknownOrder._on_unknown, self, name, entry[6] if name == "fill" else None)
             record(step)
 
         self._record = unknown
 
     def _on_unknown(self, e: Unknown) -> None:
-        _, _, step = e
+        _, _, step, exec_id = e
+        if exec_id is not None:
+            known = self._desk.execution_known(text(exec_id))
+            if known is not None:
+                # An execution of an order this object has forgotten (more than 1,024 closed orders ago), replayed
+                # (a reconnect's replay of the day): counted once already, a duplicate; an unknown order names a
+                # restart or another process, which this is not.
+                self._desk.invalid(
+                    "duplicate_fill", f"{self.client_order_id[:80]}: exec_id {text(exec_id)[:80]} was order {known}'s"
+                )
+                return
         self._desk.invalid("unknown_order", f"{step} for {self.client_order_id[:80]}")
 
     def __repr__(self) -> str:
@@ -995,7 +1093,10 @@ class OrderBook:
         self.ttl = ttl
         self._by_id: dict[str, OrderTrace] = {}
         self._open: OrderedDict[str, OrderTrace] = OrderedDict()
-        self._recent: OrderedDict[str, OrderTrace] = OrderedDict()
+        # The closed orders, oldest first: by the order itself, not its id. By id, an order whose id a later order took
+        # (ids numbered again each day, after a reconnect) was replaced here by its namesake and never forgotten: its
+        # replace's ids stayed in _by_id, the order and its span with them, for the life of the process.
+        self._recent: OrderedDict[OrderTrace, None] = OrderedDict()
         self._on_drop = on_drop
 
     def __len__(self) -> int:
@@ -1092,12 +1193,11 @@ class OrderBook:
 
     def _remember(self, order: OrderTrace) -> None:
         recent = self._recent
-        oid = order.client_order_id
-        if oid in recent:
-            recent.move_to_end(oid)
-        recent[oid] = order
+        if order in recent:
+            recent.move_to_end(order)
+        recent[order] = None
         if len(recent) > _RECENT:
-            oid, old = recent.popitem(last=False)
-            for key in (oid, *old._aliases):
+            old, _ = recent.popitem(last=False)
+            for key in (old.client_order_id, *old._aliases):
                 if self._by_id.get(key) is old:
                     del self._by_id[key]

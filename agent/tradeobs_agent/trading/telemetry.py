@@ -54,6 +54,7 @@ from ._loopwatch import LoopWatch
 from ._spans import StepSpans
 from .instruments import TradingInstruments
 from .orders import (
+    EXECUTIONS,
     NullOrder,
     OrderBook,
     OrderSeries,
@@ -174,8 +175,11 @@ _ALLOWED = {
     "duplicate_signal": "a signal for an order id still open, with the same terms, is that order (kept, not a new one)",
     "order_id_reused": "a signal for an order id still open, with other terms, is a new order: the open one's trace "
     "ends (outcome superseded), and its later reports go to the new order",
-    "duplicate_fill": "a fill whose exec_id the order already had, or without exec_id one whose cum_qty is not above "
-    "the order's filled quantity, is the venue's resend (not recorded again)",
+    "duplicate_fill": "a fill whose exec_id the order (or another order of this TradingTelemetry: a replay under a "
+    "reused order id) already had, or without exec_id one whose cum_qty is not above the order's filled quantity, is "
+    "the venue's resend (not recorded again)",
+    "resume": "resume() takes over an order of a previous run, right after no other call for its id, with a "
+    "filled_qty that is a number >= 0 (an id this object already has is not resumed; a bad filled_qty is taken as 0)",
     "cum_qty": "a fill's cum_qty is a finite number >= 0 or None (the fill is recorded, without the resend check)",
     "order_closed": "the order had ended: a step after its fill, reject or cancel is a repeat, not counted again",
     "retire_open_position": "a symbol is retired (tt.retire) once its position is flat: report it flat first, "
@@ -376,6 +380,10 @@ class TradingTelemetry:
         _scope.track(self._book)  # log lines with correlate(order_id=...) find these orders' traces
         # Caches below are touched only while the journal is applied (one thread at a time).
         self._orders: dict[tuple[str, str, str], OrderSeries] = {}
+        # The last EXECUTIONS exec_ids of this object's fills, whatever order: an execution replayed under an order id
+        # that a later order took (ids numbered again after a reconnect) is told by its exec_id (execution_seen).
+        # (Not the orders themselves: 65,536 of them and their spans kept alive; an order is its id and signal time.)
+        self._executions: dict[str, tuple[str, float]] = {}
         self._rejects: dict[tuple[str, str, str, str, str], BoundCounter] = {}
         self._syms: dict[Any, _SymbolState] = {}
         self._refreshed = _monotonic()  # time.monotonic() of the last refresh (_on_refresh)
@@ -414,7 +422,7 @@ class TradingTelemetry:
         self._tracer_obj: trace.Tracer | None = None
         self._steps: StepSpans | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        _LIVE.add(self)  # the agent's shutdown ends the open orders of every object (end_open_orders)
+        _track(self)  # the agent's shutdown ends the open orders of every object (end_open_orders)
         self._selfm = self.registry.self_metrics
         self._invalid_counts = self._selfm.invalid
         self._pending = self._selfm.queue_size.bind(queue="trading")
@@ -534,6 +542,21 @@ class TradingTelemetry:
     def order_closed(self, order: OrderTrace) -> None:
         self._book.close(order)
         self._open.set(len(self._book))
+
+    def execution_known(self, exec_id: str) -> str | None:
+        known = self._executions.get(exec_id)
+        return None if known is None else known[0][:80]
+
+    def execution_seen(self, exec_id: str, order: OrderTrace) -> str | None:
+        execs = self._executions
+        mine = (order.client_order_id, order.created)
+        other = execs.get(exec_id)
+        if other is not None and other != mine:
+            return other[0]
+        execs[exec_id] = mine
+        if len(execs) > EXECUTIONS:
+            del execs[next(iter(execs))]
+        return None
 
     def cancelled_unacknowledged(self) -> None:
         bound = self._unacked_cancels
@@ -837,6 +860,35 @@ class TradingTelemetry:
             internal_error("trading.order_signal", exc)
             return NullOrder(self)
 
+    def resume(
+        self,
+        client_order_id: str | int,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float | None = None,
+        order_type: str = "market",
+        *,
+        filled_qty: float = 0.0,
+        venue_order_id: str | int | None = None,
+    ) -> OrderTrace:
+        """Take over an order a previous run of the process sent and the venue still works (after a restart: IB's
+        ``openOrder``/``orderStatus`` for it, a FIX order status): its later reports are this process's to record.
+
+        A new trace (``order.resumed=true``, a ``resume`` step); not counted as submitted or acknowledged again (the
+        previous run did), no signal->submit, submit->ack or submit->fill latency (its send was the previous run's).
+        ``filled_qty``: what had filled before (the status's filled quantity), counted by the previous run: the
+        order's filled quantity, and a replayed execution within it (``cum_qty`` at most it) is a duplicate. Its
+        later fills, cancel or reject count here. Before, such an order's reports were an unknown order's: its
+        fills were in no ``trading.fills`` counter of either run."""
+        o = self.order_signal(client_order_id, symbol, side, qty, price, order_type)  # type: ignore[arg-type]
+        try:
+            if o._real:
+                o._resume(filled_qty, venue_order_id)
+        except Exception as exc:  # every input is validated when applied: this is a bug of ours
+            internal_error("trading.resume", exc)
+        return o
+
     def order(self, client_order_id: str) -> OrderTrace | None:
         """The open (or recently closed) order with this id, or ``None``.
 
@@ -846,7 +898,7 @@ class TradingTelemetry:
         """
         return self._book.get(client_order_id if type(client_order_id) is str else text(client_order_id))
 
-    def execution(self, client_order_id: str) -> OrderTrace:
+    def execution(self, client_order_id: str | int) -> OrderTrace:
         """The order a venue's report (ack, fill, reject, cancel) is about: for a broker's callback, never ``None``.
 
         ``tt.execution(cid).fill(qty, price)``. For an id :meth:`order` does not find (an order signalled
@@ -1180,14 +1232,37 @@ class TradingTelemetry:
             o.finish("closed")
 
 
-_LIVE: weakref.WeakSet[TradingTelemetry] = weakref.WeakSet()
+_LIVE: dict[int, weakref.ref[TradingTelemetry]] = {}  # every live object, by id(): see _live()
+
+
+def _track(tt: TradingTelemetry) -> None:
+    key = id(tt)
+
+    def gone(ref: weakref.ref[TradingTelemetry]) -> None:
+        if _LIVE.get(key) is ref:  # not a newer object given the same id()
+            del _LIVE[key]
+
+    _LIVE[key] = weakref.ref(tt, gone)
+
+
+def _live() -> list[TradingTelemetry]:
+    """Every live :class:`TradingTelemetry`, safe from any thread. Iterating a ``WeakSet`` runs Python code between
+    its items, and another thread making an object changed the set under it: ``tt.execution(id)`` on a broker's
+    reader thread raised ``RuntimeError: Set changed size during iteration`` (294 calls in, with another thread
+    making objects). The references are copied in one C call, which no other thread interrupts."""
+    while True:
+        try:
+            refs = tuple(_LIVE.values())
+        except RuntimeError:  # the garbage collector freed one during the copy (its callback took it out): again
+            continue
+        return [tt for ref in refs if (tt := ref()) is not None]
 
 
 def _elsewhere(own: TradingTelemetry, client_order_id: str) -> OrderTrace | None:
     """The order with this id in the one other live object on ``own``'s registry that knows it; ``None`` when none
     or several do (two strategies numbering their orders from 1 alike: no telling whose report it is)."""
     found: OrderTrace | None = None
-    for tt in list(_LIVE):
+    for tt in _live():
         if tt is own or tt.registry is not own.registry:
             continue
         o = tt._book.get(client_order_id)
@@ -1202,7 +1277,7 @@ def forget_state() -> None:
     """Every live :class:`TradingTelemetry` forgets what it was told (tests: ``tradeobs_agent.testing.reset``, after
     the shutdown ended the open orders): no order, position, exposure, equity peak or kill-switch state is carried
     into the next test by an object a module made at import. Its series stay bound (the registry zeroes them)."""
-    for tt in list(_LIVE):
+    for tt in _live():
         tt._journal.flush()
         book = tt._book
         tt._book = OrderBook(book.max_open, book.ttl, tt._on_order_dropped)
@@ -1214,6 +1289,7 @@ def forget_state() -> None:
         tt._keyed.clear()
         tt._expired.clear()
         tt._orders.clear()
+        tt._executions.clear()
         tt._rejects.clear()
         tt._decision.clear()
         tt._gross_v = tt._net_v = 0.0
@@ -1231,7 +1307,7 @@ def end_open_orders() -> int:
     with "invalid parent span IDs"). Does not close the objects: the calls keep working if the process goes on.
     """
     n = 0
-    for tt in list(_LIVE):
+    for tt in _live():
         try:
             n += tt.open_orders
             entry: Close = (_end_own_open_orders, tt)
@@ -1256,7 +1332,7 @@ _INHERITED: set[int] = set()
 
 def _after_fork_in_child() -> None:
     global _INHERITED
-    _INHERITED = {id(o) for tt in list(_LIVE) for o in tt._book.open_orders()}
+    _INHERITED = {id(o) for tt in _live() for o in tt._book.open_orders()}
 
 
 if hasattr(os, "register_at_fork"):

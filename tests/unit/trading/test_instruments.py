@@ -47,7 +47,7 @@ def test_documented_prometheus_names_are_what_the_endpoint_serves() -> None:
     # A TradingTelemetry an earlier test left alive in this process (a demo engine) keeps its collect hook on the
     # process registry, which testing.reset() restarts in place: it would unset trading.eventloop.stall (no lag
     # monitor of its own runs) before the endpoint renders the value set below.
-    for live in list(telemetry._LIVE):
+    for live in telemetry._live():
         live.close()
     inst = TradingInstruments(agent.registry)
     for spec in SPECS:
