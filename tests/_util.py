@@ -184,3 +184,9 @@ def closed_by_server(s: socket.socket) -> bool:
         return False
     except OSError:  # reset
         return True
+
+
+def trading_invalid(cap: Any, reason: str) -> float:
+    """How many of the trading layer's inputs ``cap`` (a ``tradeobs_agent.testing.Capture``) counted as
+    ``tradeobs.agent.measurements.invalid{instrument="trading", reason=...}``: 0 when none."""
+    return cap.metric_value("tradeobs.agent.measurements.invalid", instrument="trading", reason=reason) or 0.0

@@ -693,6 +693,10 @@ class OrderTrace:
             # The venue answered (filled, rejected) before the strategy said it sent the order (its thread was
             # faster than the task back from the send): an `order` event now would list a finished order as working.
             return
+        self._working(now)
+
+    def _working(self, now: int) -> None:
+        """The ``order`` event: the order works at the venue since ``now`` (ns)."""
         self._event(
             "order",
             {
@@ -756,16 +760,7 @@ class OrderTrace:
         if self.qty > 0 and f >= self.qty * (1 - 1e-9):  # filled already: nothing working
             self._finish(None)
             return
-        self._event(
-            "order",
-            {
-                "qty": self.qty,
-                "price": self.price,
-                "order_type": self.order_type,
-                "reason": None,
-                "submitted_at": now * 1e-9,
-            },
-        )
+        self._working(now)
 
     def _on_replace(self, e: Replaced) -> None:
         _, _, mono, new_id, qty, price = e

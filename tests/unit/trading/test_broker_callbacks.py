@@ -18,15 +18,10 @@ from typing import Any
 
 import pytest
 
+from tests._util import trading_invalid
 from tradeobs_agent import TradingTelemetry, trading
 from tradeobs_agent.testing import Capture, capture
 from tradeobs_agent.trading import orders
-
-
-@pytest.fixture
-def cap() -> Iterator[Capture]:
-    with capture(service_name="test-broker-callbacks", logs=False) as c:
-        yield c
 
 
 @pytest.fixture
@@ -34,10 +29,6 @@ def tt(cap: Capture) -> Iterator[TradingTelemetry]:
     t = trading.TradingTelemetry(strategy="ib", venue="ibkr")
     yield t
     t.close()
-
-
-def _invalid(cap: Capture, reason: str) -> float:
-    return cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason=reason).value or 0
 
 
 @pytest.mark.parametrize("old_state", ["filled", "open"])
@@ -66,8 +57,8 @@ def test_an_execution_replayed_under_an_order_id_reused_after_a_reconnect_is_not
     tt.flush()
     assert new is not old and not new.closed and new.filled_qty == 0
     assert old.filled_qty == (100 if old_state == "filled" else 50)
-    assert _invalid(cap, "duplicate_fill") == (2 if old_state == "filled" else 1)
-    assert _invalid(cap, "overfill") == 0
+    assert trading_invalid(cap, "duplicate_fill") == (2 if old_state == "filled" else 1)
+    assert trading_invalid(cap, "overfill") == 0
     assert cap.metric_value("trading.fills.quantity", symbol="MSFT") is None
     assert cap.metric_value("trading.fills.quantity", symbol="AAPL") == (100 if old_state == "filled" else 50)
     assert cap.metric_value("trading.orders.filled", symbol="MSFT") is None
@@ -118,7 +109,7 @@ def test_a_replayed_execution_of_an_order_forgotten_since_is_a_duplicate_not_an_
     tt.execution("am-1").fill(10, 1.0, exec_id="AM-E1")  # the replay
     tt.execution("from-yesterday").fill(5, 1.0, exec_id="Y-E1")  # an order of another process: unknown
     tt.flush()
-    assert _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "unknown_order") == 1
+    assert trading_invalid(cap, "duplicate_fill") == 1 and trading_invalid(cap, "unknown_order") == 1
     assert cap.metric_value("trading.fills.quantity") == 10
 
 
@@ -147,7 +138,7 @@ def test_a_status_report_at_every_change_acknowledges_the_order_once(cap: Captur
     assert sorted(steps) == ["ack", "fill", "fill", "order", "replace", "submit"], steps
     (root,) = cap.spans("order")
     assert root.attributes["order.venue_order_id"] == "perm-11"  # the first id the venue gave, kept
-    assert _invalid(cap, "order_closed") == 0
+    assert trading_invalid(cap, "order_closed") == 0
     assert cap.metric_value("trading.orders.filled") == 1
 
 
@@ -162,7 +153,7 @@ def test_an_ack_that_comes_after_the_fill_is_counted_once() -> None:
         tt.execution("f-1").acked("p-1")
         tt.flush()
         assert cap.metric_value("trading.orders.acknowledged") == 1
-        assert _invalid(cap, "order_closed") == 0
+        assert trading_invalid(cap, "order_closed") == 0
         tt.close()
 
 
@@ -290,7 +281,7 @@ def test_a_strategy_thread_and_a_reader_thread_with_reconnects_count_every_execu
     assert cap.metric_value("trading.orders.acknowledged") == 2000 - broker.done["rejected"]
     slip = cap.histogram("trading.order.slippage")
     assert slip is not None and slip.count == len(unique)
-    assert cap.metric_value("trading.orders.overfilled") is None and _invalid(cap, "overfill") == 0
+    assert cap.metric_value("trading.orders.overfilled") is None and trading_invalid(cap, "overfill") == 0
     assert tt.open_orders == 0 and cap.metric_value("trading.orders.open") == 0
     assert cap.metric_value("tradeobs.agent.internal_errors") is None
     assert len(cap.spans("order")) == 2000
@@ -306,7 +297,7 @@ def test_an_ib_execution_correction_is_a_duplicate_with_the_execution_id_docs_me
     for exec_id, price in (("0000e0d5.6581b2a1.01.01", 190.0), ("0000e0d5.6581b2a1.01.02", 190.01)):
         tt.execution(3).fill(10, price, exec_id=exec_id.rsplit(".", 1)[0], cum_qty=10)  # type: ignore[arg-type]
     tt.flush()
-    assert o.filled_qty == 10 and _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "overfill") == 0
+    assert o.filled_qty == 10 and trading_invalid(cap, "duplicate_fill") == 1 and trading_invalid(cap, "overfill") == 0
 
 
 def test_an_order_of_the_previous_run_resumed_after_a_restart_counts_its_new_fills_once(cap: Capture) -> None:
@@ -325,8 +316,8 @@ def test_an_order_of_the_previous_run_resumed_after_a_restart_counts_its_new_fil
     assert o.closed and o.filled_qty == 100 and tt.open_orders == 0
     assert cap.metric_value("trading.fills.quantity") == 60
     assert cap.metric_value("trading.orders.filled") == 1
-    assert _invalid(cap, "duplicate_fill") == 1 and _invalid(cap, "unknown_order") == 0
-    assert _invalid(cap, "overfill") == 0
+    assert trading_invalid(cap, "duplicate_fill") == 1 and trading_invalid(cap, "unknown_order") == 0
+    assert trading_invalid(cap, "overfill") == 0
     for counted_by_the_previous_run in ("trading.orders.submitted", "trading.orders.acknowledged"):
         assert cap.metric_value(counted_by_the_previous_run) is None, counted_by_the_previous_run
     for latency in ("signal_to_submit", "submit_to_ack", "submit_to_fill"):
@@ -346,7 +337,7 @@ def test_a_resumed_order_cancelled_or_resumed_twice(cap: Capture, tt: TradingTel
     again._resume(0, None)  # a second resume of one order: counted, nothing else
     tt.flush()
     assert o.closed and cap.metric_value("trading.orders.cancelled") == 1
-    assert _invalid(cap, "resume") == 2 and again.filled_qty == 0 and not again.closed
+    assert trading_invalid(cap, "resume") == 2 and again.filled_qty == 0 and not again.closed
     assert cap.metric_value("trading.orders.cancelled_unacknowledged") is None  # the venue had it
 
 

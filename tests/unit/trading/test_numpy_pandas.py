@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests._util import trading_invalid
 from tradeobs_agent import TradingTelemetry
 from tradeobs_agent.metrics import Registry
 from tradeobs_agent.testing import Capture
@@ -41,10 +42,6 @@ ODD = [
 ]
 
 
-def _invalid(cap: Capture, reason: str) -> float:
-    return cap.metric_value("tradeobs.agent.measurements.invalid", instrument="trading", reason=reason) or 0.0
-
-
 def test_a_dataframe_strategys_numbers_and_times_are_recorded_as_numbers(cap: Capture) -> None:
     """A strategy iterating a DataFrame: numpy.int64 quantities, numpy.float32 prices, the time column as numpy's
     datetime64 (``.to_numpy()``) and as pandas' Timestamp with its zone. datetime64 was refused as bad input (no feed
@@ -70,7 +67,7 @@ def test_a_dataframe_strategys_numbers_and_times_are_recorded_as_numbers(cap: Ca
     tt.flush()
     lag = [p for p in cap.metrics()["trading.marketdata.feed.lag"] if p.attributes["symbol"] == "AAPL"]
     assert lag[0].count == 4 and 0.1 <= lag[0].sum / 4 < 60  # both times of each tick: 0.1 to 0.3 s old
-    assert _invalid(cap, "exchange_ts") == 0
+    assert trading_invalid(cap, "exchange_ts") == 0
     assert cap.metric_value("trading.orders.filled", symbol="AAPL") == 2
     risk = [s for s in cap.spans() if s.name == "risk_check"]
     assert len(risk) == 3
@@ -100,8 +97,8 @@ def test_a_decision_that_has_no_truth_is_counted_and_never_raised(
         tt.tick("AAPL", 1.0, exchange_ts=np.datetime64("NaT", "ns"))
         tt.tick("AAPL", 1.0, seq=np.timedelta64(5, "s"))
         tt.flush()
-    assert (_invalid(cap, "open"), _invalid(cap, "engaged"), _invalid(cap, "passed")) == (1, 1, 1)
-    assert _invalid(cap, "exchange_ts") == 2 and _invalid(cap, "seq") == 1
+    assert (trading_invalid(cap, "open"), trading_invalid(cap, "engaged"), trading_invalid(cap, "passed")) == (1, 1, 1)
+    assert trading_invalid(cap, "exchange_ts") == 2 and trading_invalid(cap, "seq") == 1
     assert cap.metric_value("trading.risk.kill_switch.engaged") == 1  # kept its state
     assert cap.metric_value("trading.orders.filled", symbol="AAPL") == 1  # not rejected by a check with no decision
     (risk,) = [s for s in cap.spans() if s.name == "risk_check"]

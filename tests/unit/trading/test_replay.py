@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests._util import trading_invalid
 from tradeobs_agent import trading
 from tradeobs_agent.exceptions import TradeObsConfigError
 from tradeobs_agent.metrics import get_registry
@@ -29,10 +30,6 @@ class _HostileZone(datetime.tzinfo):
 def _lag(cap: Capture, symbol: str) -> Any:
     (point,) = [p for p in cap.metrics()["trading.marketdata.feed.lag"] if p.attributes["symbol"] == symbol]
     return point
-
-
-def _invalid(cap: Capture, reason: str) -> float:
-    return cap.metric_value("tradeobs.agent.measurements.invalid", instrument="trading", reason=reason) or 0.0
 
 
 def test_exchange_timestamps_in_every_unit_and_aware_datetimes_give_the_same_lag(
@@ -64,7 +61,7 @@ def test_exchange_timestamps_in_every_unit_and_aware_datetimes_give_the_same_lag
         assert lag.count == 1 and ago - 0.001 <= lag.sum < ago + 5, (symbol, lag.sum)
     assert _lag(cap, "AHEAD").count == 1 and _lag(cap, "AHEAD").sum == 0.0
     assert _lag(cap, "NAIVE").count == 0
-    assert _invalid(cap, "exchange_ts") == 2
+    assert trading_invalid(cap, "exchange_ts") == 2
     said = [r.getMessage() for r in caplog.records if "dropped invalid exchange_ts" in r.getMessage()]
     # each said once: the naive one with its own fix (a time zone), the other with what a time may be
     assert len(said) == 2 and "a datetime with its time zone" in said[1]
@@ -72,7 +69,7 @@ def test_exchange_timestamps_in_every_unit_and_aware_datetimes_give_the_same_lag
     tt.close()
 
 
-def test_a_replay_with_its_clock_records_the_historical_feed_lag_and_nothing_invalid(cap: Capture) -> None:
+def test_a_replay_with_its_clock_records_the_historical_feed_lag_and_nothingtrading_invalid(cap: Capture) -> None:
     """A replay of a past day, 50x faster than real time: with no way to say so, ticks of 3 hours ago read as a feed
     lag of 3 hours (the +Inf bucket: p99 off any chart) and ticks of 2 days ago as bad input, one count each (2,557
     in 3 s of replay: TradeobsAgentInvalidInput fires after 10 minutes of it). With the replay's clock the lag is
@@ -94,7 +91,7 @@ def test_a_replay_with_its_clock_records_the_historical_feed_lag_and_nothing_inv
         lag = _lag(cap, symbol)
         assert lag.count == 100 and lag.sum == pytest.approx(0.2, abs=1e-4)
         tt.close()
-    assert _invalid(cap, "exchange_ts") == 0 and _invalid(cap, "clock") == 0
+    assert trading_invalid(cap, "exchange_ts") == 0 and trading_invalid(cap, "clock") == 0
 
 
 def test_a_replay_clock_may_read_as_exchange_ts_does_across_a_dst_change(cap: Capture) -> None:
@@ -121,7 +118,7 @@ def test_a_clock_that_fails_is_bad_input_never_raised_into_the_loop(cap: Capture
     tt.tick("X", 1.0, exchange_ts=time.time())
     tt.tick("X", 1.0)  # no exchange_ts: no lag, the clock is not needed
     tt.flush()
-    assert _invalid(cap, "clock") == 1 and _lag(cap, "X").count == 0
+    assert trading_invalid(cap, "clock") == 1 and _lag(cap, "X").count == 0
     assert cap.metric_value("trading.marketdata.ticks", symbol="X") == 2
     tt.close()
     with pytest.raises(TradeObsConfigError, match="clock"):

@@ -12,14 +12,9 @@ from typing import Any
 import pytest
 
 import tradeobs_agent
+from tests._util import trading_invalid
 from tradeobs_agent import TradingTelemetry, trading
 from tradeobs_agent.testing import Capture, capture
-
-
-@pytest.fixture
-def cap() -> Iterator[Capture]:
-    with capture(service_name="test-venue-reports", logs=False) as c:
-        yield c
 
 
 @pytest.fixture
@@ -27,10 +22,6 @@ def tt(cap: Capture) -> Iterator[TradingTelemetry]:
     t = trading.TradingTelemetry(strategy="bot", venue="sock")
     yield t
     t.close()
-
-
-def _invalid(cap: Capture, reason: str) -> float:
-    return cap.agent.registry.self_metrics.invalid.bind(instrument="trading", reason=reason).value or 0
 
 
 def _value(cap: Capture, name: str, **attrs: Any) -> float:
@@ -65,7 +56,7 @@ def test_a_report_for_an_order_id_never_signalled_is_counted_and_never_raises(
         t.join()
         tt.flush()
     assert errors == []
-    assert _invalid(cap, "unknown_order") == 3
+    assert trading_invalid(cap, "unknown_order") == 3
     said = [r.getMessage() for r in caplog.records if "unknown_order" in r.getMessage()]
     assert len(said) == 1 and "from-yesterday" in said[0], said
     assert _value(cap, "trading.orders.filled") == 0 and _value(cap, "trading.orders.partially_filled") == 0
@@ -88,8 +79,8 @@ def test_a_resent_partial_fill_with_its_exec_id_is_not_counted_twice(cap: Captur
     o.fill(5, 30.1, exec_id="E2")  # resent after the order's end: a duplicate too
     tt.flush()
     assert o.closed and o.filled_qty == 10
-    assert _invalid(cap, "duplicate_fill") == 2 and _invalid(cap, "order_closed") == 0
-    assert _invalid(cap, "overfill") == 0
+    assert trading_invalid(cap, "duplicate_fill") == 2 and trading_invalid(cap, "order_closed") == 0
+    assert trading_invalid(cap, "overfill") == 0
     assert _value(cap, "trading.orders.filled") == 1 and _value(cap, "trading.orders.partially_filled") == 1
     fills = [s for s in _trace(cap, "c-dup") if s.name == "fill"]
     assert [(f.attributes["fill.price"], f.attributes["fill.exec_id"]) for f in fills] == [(30.0, "E1"), (30.1, "E2")]
@@ -122,7 +113,7 @@ def test_cancel_replace_keeps_one_trace_and_measures_fills_on_the_new_terms(cap:
     tt.execution("c-amend-2").fill(11, 30.5)
     tt.flush()
     assert o.closed and o.filled_qty == 15
-    assert _invalid(cap, "overfill") == 0 and _invalid(cap, "unknown_order") == 0
+    assert trading_invalid(cap, "overfill") == 0 and trading_invalid(cap, "unknown_order") == 0
     spans = _trace(cap, "c-amend")
     names = sorted(s.name for s in spans)
     assert names == ["ack", "fill", "fill", "order", "replace", "submit"]
@@ -223,8 +214,8 @@ def test_an_id_reused_while_its_order_is_still_open_is_a_new_order(cap: Capture)
     tt.execution("1").fill(50, 400.0)
     tt.flush()
     assert old.closed and new.closed and tt.open_orders == 0
-    assert _invalid(cap, "duplicate_signal") == 1 and _invalid(cap, "order_id_reused") == 1
-    assert _invalid(cap, "overfill") == 0
+    assert trading_invalid(cap, "duplicate_signal") == 1 and trading_invalid(cap, "order_id_reused") == 1
+    assert trading_invalid(cap, "overfill") == 0
     roots = {s.attributes["symbol"]: s for s in cap.spans() if s.name == "order"}
     assert roots["AAPL"].attributes["order.outcome"] == "superseded"
     assert roots["MSFT"].attributes["order.outcome"] == "filled"
@@ -346,7 +337,7 @@ def test_an_order_signalled_with_an_integer_id_is_found_by_that_integer(cap: Cap
     tt.execution(7).fill(10, 30.0)  # type: ignore[arg-type]
     tt.execution(np.int64(8)).fill(10, 30.0)
     tt.flush()
-    assert _invalid(cap, "unknown_order") == 0
+    assert trading_invalid(cap, "unknown_order") == 0
     assert tt.order(7).closed and tt.order(7).filled_qty == 10  # type: ignore[arg-type, union-attr]
     assert tt.order(np.int64(8)).filled_qty == 10  # type: ignore[union-attr]
     assert _value(cap, "trading.fills.quantity") == 20 and _value(cap, "trading.orders.filled") == 2
@@ -371,7 +362,7 @@ def test_a_resent_fill_without_exec_id_is_told_by_its_cum_qty(cap: Capture, tt: 
     o.fill(1, 30.0, cum_qty=8)  # a real fill that raced the cancel: recorded
     tt.flush()
     assert o.filled_qty == 8
-    assert _invalid(cap, "duplicate_fill") == 2 and _invalid(cap, "overfill") == 0
+    assert trading_invalid(cap, "duplicate_fill") == 2 and trading_invalid(cap, "overfill") == 0
     assert _value(cap, "trading.fills.quantity") == 8 and _value(cap, "trading.fills.notional") == 240.0
     assert _value(cap, "trading.orders.filled") == 0 and _value(cap, "trading.orders.partially_filled") == 3
     fills = [s for s in _trace(cap, "c-cum") if s.name == "fill"]
@@ -385,7 +376,7 @@ def test_a_fill_with_a_bad_cum_qty_is_recorded_and_counted(cap: Capture, tt: Tra
     o.fill(4, 30.0, cum_qty="four")  # type: ignore[arg-type]
     o.fill(2, 30.0, exec_id="E3", cum_qty=2)  # an exec_id is the key when there is one: a new execution
     assert o.filled_qty == 10 and o.closed
-    assert _invalid(cap, "cum_qty") == 2 and _invalid(cap, "duplicate_fill") == 0
+    assert trading_invalid(cap, "cum_qty") == 2 and trading_invalid(cap, "duplicate_fill") == 0
 
 
 def test_one_broker_connection_for_several_strategies_reaches_each_order(cap: Capture) -> None:
@@ -407,7 +398,7 @@ def test_one_broker_connection_for_several_strategies_reaches_each_order(cap: Ca
         on_report("1").fill(1, 400.0)  # mom's own "1": its own book first
         mr.execution("1").fill(1, 400.0)
         mom.flush()
-        assert _invalid(cap, "unknown_order") == 0
+        assert trading_invalid(cap, "unknown_order") == 0
         assert _value(cap, "trading.fills.quantity", strategy="mr", symbol="AAPL") == 50
         assert _value(cap, "trading.fills.quantity", strategy="mom", symbol="AAPL") == 100
         assert _value(cap, "trading.orders.acknowledged", strategy="mr") == 1
@@ -416,7 +407,7 @@ def test_one_broker_connection_for_several_strategies_reaches_each_order(cap: Ca
         third = trading.TradingTelemetry(strategy="arb", venue="ib")
         third.execution("1").fill(1, 400.0)  # known to mom and to mr: whose is it?
         third.flush()
-        assert _invalid(cap, "unknown_order") == 1
+        assert trading_invalid(cap, "unknown_order") == 1
         third.close()
     finally:
         mom.close()
@@ -450,8 +441,8 @@ def test_a_new_execution_after_the_order_filled_is_an_overfill_not_a_resend(cap:
     assert _value(cap, "trading.fills.notional", symbol="META") == 163 * 500.0
     assert _value(cap, "trading.orders.filled", symbol="META") == 2  # each order once
     assert _value(cap, "trading.orders.partially_filled", symbol="META") == 1
-    assert _invalid(cap, "overfill") == 2
-    assert _invalid(cap, "duplicate_fill") == 2 and _invalid(cap, "order_closed") == 1
+    assert trading_invalid(cap, "overfill") == 2
+    assert trading_invalid(cap, "duplicate_fill") == 2 and trading_invalid(cap, "order_closed") == 1
     fills = [s for s in _trace(cap, "c-late-over") if s.name == "fill"]
     assert [(f.attributes["fill.exec_id"], f.attributes.get("order.overfilled")) for f in fills] == [
         ("E1", None),
