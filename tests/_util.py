@@ -1,12 +1,14 @@
-"""Small helpers for tests: free loopback ports, polling."""
+"""Small helpers for tests: free loopback ports, polling, the package's installed metadata."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -184,6 +186,31 @@ def closed_by_server(s: socket.socket) -> bool:
         return False
     except OSError:  # reset
         return True
+
+
+def installed_metadata(root: Path) -> Path:
+    """What installing tradeobs leaves for pytest and ``importlib.metadata`` to find, without a venv: the
+    distribution's ``.dist-info`` with the entry points ``pyproject.toml`` declares (pytest's ``pytest11`` plugin
+    among them), written under ``root``. Put ``root`` on ``PYTHONPATH`` next to the checkout's ``agent/``: the code is
+    the checkout's, the metadata the one pip writes from this pyproject (the editable install of the environment may
+    be another checkout's, or older than this one)."""
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    version = re.search(r'__version__ = "([^"]+)"', (repo / "agent/tradeobs_agent/_version.py").read_text())
+    assert version, "agent/tradeobs_agent/_version.py: no __version__"
+    info = root / f"tradeobs-{version.group(1)}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: tradeobs\nVersion: {version.group(1)}\n")
+    groups = dict(pyproject["project"].get("entry-points", {}))
+    groups["console_scripts"] = pyproject["project"].get("scripts", {})
+    text = "".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in eps.items()) + "\n"
+        for group, eps in groups.items()
+    )
+    (info / "entry_points.txt").write_text(text)
+    return root
 
 
 def trading_invalid(cap: Any, reason: str) -> float:

@@ -16,10 +16,11 @@ Two kinds of trouble, kept apart on purpose:
   ours, or an upstream change under us. :func:`internal_error` counts it in
   ``tradeobs.agent.internal_errors{site}``, logs it once per site with its
   traceback, and, in strict mode, re-raises it so a test fails instead of the
-  bug being swallowed. Strict mode is on under pytest when the
-  ``tradeobs_agent.testing`` plugin is loaded (our own suite loads it), with
-  :func:`set_strict`, or with ``TRADEOBS_INTERNAL_ERRORS=raise`` in the
-  environment (read at each error, so subprocesses of a test inherit it).
+  bug being swallowed. Strict mode is on under pytest when tradeobs' plugin
+  ``tradeobs_pytest`` is loaded (pytest loads it wherever tradeobs is
+  installed; :func:`pytest_plugin_flag`), with :func:`set_strict`, or with
+  ``TRADEOBS_INTERNAL_ERRORS=raise`` in the environment (read at each error,
+  so subprocesses of a test inherit it).
 
 Outside strict mode nothing here ever raises: the trading process keeps running.
 This module sits below every other one (it imports nothing of the package), so
@@ -41,6 +42,7 @@ __all__ = [
     "internal_error",
     "internal_error_counts",
     "on_console",
+    "pytest_plugin_flag",
     "reset",
     "set_console_check",
     "set_counter",
@@ -54,10 +56,11 @@ _MAX_KEYS = 10_000
 _seen: set[str] = set()
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
-_strict = False
+_strict: bool | None = None  # set_strict's; None: as tradeobs' pytest plugin says (off outside pytest)
 _counter: Callable[[str], None] | None = None
 _console_check: Callable[[], bool] | None = None
 ENV_STRICT = "TRADEOBS_INTERNAL_ERRORS"
+PYTEST_PLUGIN = "tradeobs_pytest"
 
 
 def warn_once(
@@ -111,14 +114,28 @@ def internal_error(site: str, exc: BaseException) -> None:
 
 
 def strict() -> bool:
-    """True when internal errors re-raise (tests)."""
-    return _strict or os.environ.get(ENV_STRICT, "").strip().lower() == "raise"
+    """True when internal errors re-raise (tests): ``TRADEOBS_INTERNAL_ERRORS=raise``, else :func:`set_strict`'s
+    choice, else what tradeobs' pytest plugin says (on under it)."""
+    if os.environ.get(ENV_STRICT, "").strip().lower() == "raise":
+        return True
+    if _strict is not None:
+        return _strict
+    return pytest_plugin_flag("STRICT_ERRORS")
 
 
-def set_strict(on: bool) -> None:
-    """Make :func:`internal_error` re-raise (``True``), as the pytest plugin in ``tradeobs_agent.testing`` does."""
+def set_strict(on: bool | None) -> None:
+    """Make :func:`internal_error` re-raise (``True``) or not (``False``), whatever tradeobs' pytest plugin says;
+    ``None``: as it says."""
     global _strict
     _strict = on
+
+
+def pytest_plugin_flag(name: str) -> bool:
+    """A flag of tradeobs' pytest plugin (``tradeobs_pytest.STRICT_ERRORS``, ``.TEST_DEFAULTS``) when pytest loaded it
+    in this process, else False. Read from ``sys.modules``: the agent never imports pytest, and the plugin, loaded in
+    every pytest run where tradeobs is installed, imports nothing of the agent."""
+    plugin = sys.modules.get(PYTEST_PLUGIN)
+    return plugin is not None and getattr(plugin, name, False) is True
 
 
 def set_counter(counter: Callable[[str], None] | None) -> None:

@@ -55,6 +55,7 @@ from ._internal.otel_private import LoggerProvider
 from ._internal.resource import build_resource, new_instance_id
 from ._internal.workers import join, pool_child
 from ._internal.workers.detect import uvicorn_exits_on_sigterm, uvicorn_server
+from ._internal.workers.store import publish_meta
 from ._names import closest, keywords_checked_with
 from ._trading_day import TradingDay
 from .config import FIELDS, ConfigReport, Settings, resolve_settings, secret_setting_values
@@ -378,6 +379,7 @@ def _init(
 ) -> Agent:
     global _agent, _inits
     settings, report = resolve_settings(config_file=config_file, **explicit)
+    publish_meta(_group_meta)  # a worker group's members compare their declared contract multipliers
     if settings.contract_multipliers:  # before anything is built: a conflicting one raises
         from .trading import contracts
 
@@ -1150,3 +1152,11 @@ def _after_fork_in_child(agent: Agent) -> None:
 
 # A spawn or forkserver child of a process that ran init(): says once if it records without calling init() itself
 pool_child.initialised = lambda: _inits > 0
+
+
+def _group_meta() -> dict[str, Any]:
+    """What this process's snapshot file tells the other members of its worker group: its declared contract
+    multipliers (a worker that forgot one reported it at 1x among others at 50x, silently: ``Store``)."""
+    from .trading import contracts
+
+    return {"multipliers": contracts.multipliers()}

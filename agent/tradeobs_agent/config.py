@@ -38,6 +38,7 @@ from . import _parsers as p
 from . import environment_variables as ev
 from ._config_file import load as _load_file
 from ._config_report import ConfigReport, Problem
+from ._errors import pytest_plugin_flag
 from ._names import did_you_mean
 from .exceptions import TradeObsConfigError, UnknownSettingError
 from .redaction import default_redactor
@@ -657,30 +658,31 @@ def _endpoint_mismatch(
     return ""
 
 
-# What a process under a test suite does not do unless configured to (the pytest plugin tradeobs_agent.testing turns
+# What a process under a test suite does not do unless configured to (tradeobs' pytest plugin, tradeobs_pytest, turns
 # this on): a bot that calls init() at import, imported by its tests, bound the Prometheus port (pytest-xdist's
 # workers fought for it, each losing one saying so), wrote logs/ into the project (one system.jsonl shared by every
 # worker), and looked for a collector at localhost:4317. OTLP's part is in ``providers.otlp_mode``.
 _PYTEST_DEFAULTS = {"prometheus_enabled": False, "multiprocess": "off", "log_dir": ""}
-PYTEST_SOURCE = "default (under pytest: tradeobs_agent.testing)"
+PYTEST_SOURCE = "default (under pytest: tradeobs_pytest)"
 _under_pytest = False
 
 
 def use_pytest_defaults(on: bool) -> None:
     """Whether ``init()`` takes the defaults of a process under a test suite (``_PYTEST_DEFAULTS``: no Prometheus
-    endpoint, no worker group, no log files, no collector looked for) for the settings nothing configures. The pytest
-    plugin ``tradeobs_agent.testing`` turns it on."""
+    endpoint, no worker group, no log files, no collector looked for) for the settings nothing configures, outside
+    tradeobs' pytest plugin (which turns them on by itself: :func:`under_pytest`)."""
     global _under_pytest
     _under_pytest = bool(on)
 
 
 def under_pytest() -> bool:
-    """:func:`use_pytest_defaults` is on."""
-    return _under_pytest
+    """:func:`use_pytest_defaults` is on, or tradeobs' pytest plugin runs this process's tests with its defaults (its
+    ini option ``tradeobs_pytest_defaults``, true unless set to false)."""
+    return _under_pytest or pytest_plugin_flag("TEST_DEFAULTS")
 
 
 def _pytest_defaults(values: dict[str, Any], report: ConfigReport) -> None:
-    if not _under_pytest:
+    if not under_pytest():
         return
     for name, value in _PYTEST_DEFAULTS.items():
         if report.source(name) == "default":

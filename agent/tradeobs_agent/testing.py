@@ -8,12 +8,11 @@
 ``capture()`` initialises the agent with in-memory span/log exporters and an
 in-memory metric reader, with OTLP, the Prometheus endpoint, log files and the
 live stream off, and resets every global afterwards. The pytest fixture
-``tradeobs_capture`` wraps it; enable it with
-``pytest_plugins = ["tradeobs_agent.testing"]`` in your ``conftest.py`` (or
-``-p tradeobs_agent.testing``). The plugin also gives ``init()`` in the test
-process a test's defaults (no Prometheus endpoint, log files, worker group or
-collector probe unless configured). docs/agent.md, "Testing your own
-instrumentation".
+``tradeobs_capture`` wraps it: tradeobs' pytest plugin (``tradeobs_pytest``,
+loaded by pytest wherever tradeobs is installed) gives it, and gives ``init()``
+in the test process a test's defaults (no Prometheus endpoint, log files,
+worker group or collector probe unless configured). docs/agent.md, "Testing
+your own instrumentation".
 """
 
 from __future__ import annotations
@@ -29,10 +28,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from . import _errors
 from ._internal.otel_private import InMemoryLogRecordExporter
 from .agent import Agent, forget, get_agent, init
-from .config import use_pytest_defaults
 from .options import LogOptions
 
-__all__ = ["Capture", "HistogramValue", "capture", "reset", "tradeobs_capture"]
+__all__ = ["Capture", "HistogramValue", "capture", "reset"]
 
 
 @dataclass
@@ -192,44 +190,15 @@ def capture(**init_kwargs: Any) -> Iterator[Capture]:
         reset()
 
 
-try:  # the fixture and the plugin hooks are only defined when pytest is importable
-    import pytest
-except ImportError:  # pragma: no cover - pytest is not a runtime dependency
-    pytest = None  # type: ignore[assignment]
-
-if pytest is not None:
-
-    @pytest.fixture
-    def tradeobs_capture() -> Iterator[Capture]:
-        """A :class:`Capture` for one test; globals are reset afterwards."""
-        with capture() as cap:
-            yield cap
-
-    def pytest_configure(config: Any) -> None:
-        """As a plugin (``pytest_plugins = ["tradeobs_agent.testing"]``): an internal error of the agent fails the
-        test that caused it instead of being counted and logged once (``tradeobs_agent._errors``), and ``init()``
-        (a bot's, at import) takes a test's defaults for what nothing configures: no Prometheus endpoint, no worker
-        group, no log files, no collector looked for (``config.use_pytest_defaults``; the ini option
-        ``tradeobs_pytest_defaults = false`` keeps the usual ones)."""
-        _errors.set_strict(True)
-        use_pytest_defaults(_ini_bool(config, "tradeobs_pytest_defaults"))
-
-    def pytest_unconfigure(config: Any) -> None:
-        use_pytest_defaults(False)
-
-    def pytest_addoption(parser: Any) -> None:
-        parser.addini(
-            "tradeobs_pytest_defaults",
-            "tradeobs: init() under these tests serves no Prometheus endpoint, writes no log files, forms no worker "
-            "group and looks for no collector, unless configured (true/false)",
-            default="true",
-        )
+# As a plugin (``-p tradeobs_agent.testing``, ``pytest_plugins = ["tradeobs_agent.testing"]``, as before 2026-12-07):
+# the plugin is tradeobs_pytest, which pytest loads by itself wherever tradeobs is installed; named here, pytest loads
+# it too (the same name as its entry point's: registered once). The fixture stays importable from here.
+pytest_plugins = ["tradeobs_pytest"]
 
 
-def _ini_bool(config: Any, name: str) -> bool:
-    raw = str(config.getini(name)).strip().lower()
-    if raw in ("true", "1", "yes", "on"):
-        return True
-    if raw in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"ini option {name} = {raw!r}: expected true or false")
+def __getattr__(name: str) -> Any:
+    if name == "tradeobs_capture":  # the fixture, where it was (pytest is imported only when it is asked for)
+        import tradeobs_pytest
+
+        return tradeobs_pytest.tradeobs_capture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,8 +53,9 @@ Commands
   * ``./scripts/test.sh`` is the suite itself (and reinstalls the package): it must exist,
     be executable and parse (``bash -n``). ``python -m pytest PATH`` runs part of the suite
     (some with a variable that rewrites a snapshot): PATH must exist; when every PATH is a file the page wrote
-    (``# file: test_x.py``: a user's own tests), it runs in the page's directory and must pass. ``python scripts/X.py``
-    is a maintainer tool (the OpenTelemetry canary builds a venv and downloads a release):
+    (``# file: test_x.py``: a user's own tests), it runs in the page's directory and must pass
+    (with the metadata installing this checkout writes on ``PYTHONPATH``: pytest finds tradeobs' plugin).
+    ``python scripts/X.py`` is a maintainer tool (the OpenTelemetry canary builds a venv and downloads a release):
     it must answer ``--help``.
   * ``docker compose -f FILE ...``: there is no Docker engine here. Each line goes through
     Debian's ``docker-compose`` (v1) against a copy of compose/, as far as it gets

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests._util import free_port, wait_for
+from tests._util import free_port, installed_metadata, wait_for
 
 from .pages import CHECKED, NOT_RUN, REPO, RUN, Block, Page, commands
 
@@ -314,7 +314,7 @@ class PageRun:
     def suite_part(self, block: Block, args: list[str]) -> None:
         """A part of this test suite (the suite runs it anyway; some rewrite snapshots): its paths must exist. Paths
         that are all files the page wrote (a user's own tests, ``# file: test_x.py``) are that user's suite: run in
-        the page's directory, it must pass."""
+        the page's directory, it must pass, with this checkout's metadata as installed (its pytest plugin)."""
         paths = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
         assert paths, f"{block.where}: pytest of what?"
         if all((self.workdir / p.split("::")[0]).is_file() for p in paths):
@@ -322,7 +322,11 @@ class PageRun:
             for name in list(self.files):  # a module of the page's that the tests import is used by this command
                 if name.endswith(".py") and re.search(rf"^\s*(import|from) {re.escape(name[:-3])}\b", tests, re.M):
                     del self.files[name]
-            out = self.run_checked(block, [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], "pytest")
+            # as installed: pytest finds tradeobs' plugin by its entry point (this checkout's pyproject)
+            site = installed_metadata(self.workdir.parent / f"{self.workdir.name}-site")
+            pythonpath = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+            argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+            out = self.run_checked(block, argv, "pytest", PYTHONPATH=pythonpath)
             assert " passed" in out and " failed" not in out, f"{block.where}: the page's tests did not pass\n{out}"
             return
         for path in paths:

@@ -137,7 +137,8 @@ def test_the_wheel_instructions_run(path: str, tmp_path: Path) -> None:
     (check,) = [s for s in spans if s.startswith(f"{_WHEEL_SERVICE}/.venv/bin/tradeobs ")]
     clone = tmp_path / "clone"
     clone.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "agent/tradeobs_pytest.py"):
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, clone / name)
     shutil.copytree(
         REPO / "agent" / "tradeobs_agent",

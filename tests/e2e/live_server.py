@@ -31,8 +31,8 @@ venue, symbols, order ids, a limit, reject reasons) and names that are also Java
 state in (``_html``, ``_clock``, ``_n``); each payload, if it ever ran, would set ``window.__pwned``.
 ``POST /test/crypto`` starts a crypto market maker's desk (strategy ``mm & hedge`` on ``binance-futures``,
 :data:`CRYPTO`): symbols with ``/``, ``:``, ``_``, ``-`` and lower case, prices from 0.0000000015 to 14,800,000,
-quantities of 0.00012345 and 1.5e9, a working order and a fill at PEPE's price; its symbols tick with the others from
-then on, each moving in its last digits (PEPE by 0.00000001).
+quantities of 0.00012345 and 1.5e9 and dust of 3e-9 and -4e-9, a working order and a fill at PEPE's price; its
+symbols tick with the others from then on, each moving in its last digits (PEPE by 0.00000001).
 ``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s); ``--hz``
 the frames per second (``live_hz``; 10 here).
 ``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
@@ -103,6 +103,8 @@ CRYPTO_BOOK: dict[str, tuple[float, float]] = {
     "BTC/USDT": (0.00012345, 97950.25),
     "1000PEPEUSDT": (-1.5e9, 0.00000125),
     "BABYDOGE/USDT": (2.5e12, 0.0000000014),
+    "SOL:USDC": (0.000000003, 187.0),  # dust, long and short: a venue's rounding, a fee paid in the coin
+    "ETH-PERP": (-0.000000004, 3450.0),
 }
 # per symbol: (desk index, position, realized P&L); the rest of the symbols get small positions
 BOOK: dict[str, tuple[int, float, float]] = {

@@ -70,6 +70,19 @@ def test_prices_of_a_few_billionths_show_their_digits(
     assert "1,500,000,000" in cells and "0.00000122" in cells, cells
 
 
+def test_a_dust_position_never_reads_zero(live_server: Callable[..., LiveProcess], browser_page: Any) -> None:
+    """3e-9 SOL and -4e-9 ETH-PERP (what a venue's rounding or a fee paid in the coin leaves) read "0" and "-0"
+    (8 decimals at most), as a flat position would: now their first significant digits, with their sign."""
+    page = browser_page
+    srv = crypto_page(live_server, page)
+    snap = freeze(page, srv)
+    for text, sym, shown in (("usdc", "SOL:USDC", "0.000000003"), ("perp", "ETH-PERP", "-0.000000004")):
+        assert snap["symbols"][sym]["pos"] == float(shown), snap["symbols"][sym]  # what the service sent
+        page.locator("#pos-filter").fill(text)
+        got = wait_for(lambda sym=sym: rows(page).get(sym), f"{sym} in view")
+        assert got["pos"] == shown, got
+
+
 @pytest.mark.parametrize("symbol", ["1000PEPEUSDT", "BABYDOGE/USDT"])
 def test_the_price_axis_of_a_sub_cent_token_labels_each_tick_apart(
     live_server: Callable[..., LiveProcess], browser_page: Any, symbol: str

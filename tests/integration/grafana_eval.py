@@ -9,10 +9,11 @@ What "as Grafana would" means here (Grafana 12: the Prometheus and Jaeger dataso
 - Template variables (frontend): a ``label_values(<selector>, <label>)`` query variable is resolved
   with ``/api/v1/label/<label>/values?match[]=<selector>`` over the time range, a ``query_result(<expr>)``
   one with an instant query at the end of the range (:meth:`Evaluator.query_result`), then its ``regex``
-  (:func:`apply_variable_regex`); variables are resolved in order, each with the ones before it; ``$var``, ``${var}``
-  and ``[[var]]`` are replaced; for the Prometheus datasource a multi-value or include-All variable's
-  values are regex-escaped (``prometheusSpecialRegexEscape``), several join as ``(a|b)``, "All"
-  becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'`` escaped. For the Loki
+  (:func:`apply_variable_regex`) and its ``sort`` (:func:`sort_variable_options`); variables are resolved in
+  order, each with the ones before it; ``$var``, ``${var}`` and ``[[var]]`` are replaced; for the Prometheus
+  datasource a multi-value or include-All variable's values are regex-escaped (``prometheusSpecialRegexEscape``),
+  several join as ``(a|b)``, "All" becomes its ``allValue`` verbatim; other variables only get ``\\`` and ``'``
+  escaped. For the Loki
   datasource (``lokiSpecialRegexEscape``) the same characters but ``'`` are escaped and several values
   join as ``a|b``; All is its ``allValue`` too (which is why it must not match the empty string: Loki
   refuses a stream selector without a matcher that needs a non-empty value, see
@@ -236,20 +237,34 @@ def loki_match(expr: str, record: dict[str, Any]) -> bool:
 def apply_variable_regex(regex: str, values: list[str]) -> list[str]:
     """A query variable's ``regex`` on its values, as Grafana does: ``/pattern/flags``; a value it does not
     match is dropped; one it matches becomes the first capture group (the named group ``value`` when
-    there is one), else the whole match; duplicates go, sorted (the variables here sort alphabetically)."""
+    there is one), else the whole match; duplicates go, the first kept in place (lodash ``uniqBy``). The variable's
+    ``sort`` comes after (:func:`sort_variable_options`)."""
     m = re.fullmatch(r"/(.*)/([gimsuy]*)", regex, re.S)
     assert m, f"not a /regex/: {regex!r}"
     pattern = re.compile(m.group(1).replace("(?<value>", "(?P<value>"), re.I if "i" in m.group(2) else 0)
-    out: set[str] = set()
+    out: dict[str, None] = {}
     for v in values:
         hit = pattern.search(v)
         if hit is None:
             continue
         if "value" in pattern.groupindex:
-            out.add(hit.group("value"))
+            out[hit.group("value")] = None
         else:
-            out.add(hit.group(1) if pattern.groups else hit.group(0))
-    return sorted(out)
+            out[hit.group(1) if pattern.groups else hit.group(0)] = None
+    return list(out)
+
+
+def sort_variable_options(sort: int, options: list[str]) -> list[str]:
+    """A query variable's options in the order of its ``sort``, as Grafana's ``metricNamesToVariableValues`` puts
+    them (lodash ``sortBy``, stable): 0 as the datasource gave them, 1/2 alphabetical by code point (``BTC/USDT`` ...
+    ``SOL:USDC`` before ``btc_jpy``), 5/6 alphabetical on the lower-cased text (``btc_jpy`` next to ``BTC/USDT``)."""
+    if sort == 0:
+        return list(options)
+    if sort in (1, 2):
+        return sorted(options, reverse=sort == 2)
+    if sort in (5, 6):
+        return sorted(options, key=str.lower, reverse=sort == 6)
+    raise AssertionError(f"variable sort {sort}: not emulated here")
 
 
 class NotOffered(ValueError):
@@ -345,14 +360,14 @@ class Evaluator:
                 m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", str(v["query"]))
                 assert m, f"{dash['uid']}: variable {name}: unsupported query {v['query']!r}"
                 selector = self.interpolate(m.group(1), out, "prometheus")
-                options = sorted(
-                    self._prom_get(
-                        f"/api/v1/label/{m.group(2)}/values",
-                        {"match[]": selector, "start": int(start), "end": int(end)},
-                    )
+                options = self._prom_get(
+                    f"/api/v1/label/{m.group(2)}/values",
+                    {"match[]": selector, "start": int(start), "end": int(end)},
                 )
                 if v.get("regex"):
                     options = apply_variable_regex(str(v["regex"]), options)
+            if kind == "query":
+                options = sort_variable_options(int(v.get("sort", 0)), options)
             elif kind == "custom":
                 options = [o.strip() for o in str(v["query"]).split(",")]
             chosen = choose.get(name)

@@ -151,3 +151,19 @@ def test_the_overview_picks_symbols_with_slashes_colons_and_dashes(desk: Desk) -
 
     got = wait_for(table, qty.describe(), 60)
     assert got == want, (qty.describe(), got)
+
+
+def test_the_symbol_variable_lists_symbols_whatever_their_case(desk: Desk) -> None:
+    """The overview's Symbol picker lists ``btc_jpy`` next to ``BTC/USDT`` and ``BTC-27DEC26-100000-C``: Grafana's
+    case-insensitive alphabetical sort (``sort: 5``). Before (2026-12-07) the variables sorted by code point
+    (``sort: 1``), and every lower-case symbol came after every upper-case one: ``btc_jpy`` last, after ``SOL:USDC``."""
+    ev = Evaluator(desk.prometheus.url, desk.jaeger.query_url, DATASOURCES)
+    start, end = ev.time_range(OVERVIEW)
+
+    def offered() -> list[str] | None:
+        options = ev.resolve_variables(OVERVIEW, {"job": desk.job}, start, end + 1)["symbol"].options
+        return options if set(CRYPTO_ORDERS) <= set(options) else None
+
+    options = wait_for(offered, "every symbol offered", 60)
+    crypto = [o for o in options if o in CRYPTO_ORDERS]
+    assert crypto == ["1000PEPEUSDT", "BTC-27DEC26-100000-C", "BTC/USDT", "btc_jpy", "SOL:USDC"], options

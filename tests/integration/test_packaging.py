@@ -31,7 +31,8 @@ def _sources(tmp_path: Path) -> Path:
     stale build/lib would put files into the wheel that the sources no longer have)."""
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "agent/tradeobs_pytest.py"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(
         REPO / "agent" / PACKAGE,
@@ -73,6 +74,10 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert sorted(wanted - names) == []
     assert sorted(n for n in names if n.startswith(f"{PACKAGE}/") and n not in wanted) == []
     assert re.search(r"(?m)^tradeobs = tradeobs_agent\.cli:main$", entry_points), entry_points
+    # pytest's plugin, loaded wherever tradeobs is installed: its module, outside the package (importing it imports
+    # nothing of the agent), named as its entry point is
+    assert "tradeobs_pytest.py" in names
+    assert re.search(r"(?ms)^\[pytest11\]\ntradeobs_pytest = tradeobs_pytest$", entry_points), entry_points
     assert re.search(r"(?m)^License-Expression: Apache-2\.0$", metadata), metadata[:800]
     # The license's text ships with the wheel (Apache-2.0 was declared with no LICENSE file: a newcomer's review)
     assert re.search(r"(?m)^License-File: LICENSE$", metadata), metadata[:800]

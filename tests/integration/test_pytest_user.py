@@ -4,7 +4,9 @@ instrumentation") shows.
 
 Each test writes a scratch project (``bot.py``, ``tests/``) under ``tmp_path`` and runs ``python -m pytest`` on it
 in a subprocess, with this checkout's package on ``PYTHONPATH``; the project's own assertions are what is checked
-(the run passes), and what the run left behind (files, ports).
+(the run passes), and what the run left behind (files, ports). ``installed=True`` adds the metadata ``pip install``
+writes from this pyproject (``tests._util.installed_metadata``): pytest then finds tradeobs' plugin by its entry point,
+as in a user's environment, with no ``-p`` or ``pytest_plugins`` line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests._util import installed_metadata
 
 pytestmark = pytest.mark.integration
 
@@ -59,9 +63,14 @@ def leave_open(cid, symbol):
 '''
 
 
-def run_pytest(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_pytest(
+    project: Path, *args: str, env: dict[str, str] | None = None, installed: bool = False
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_", "PYTEST_"))}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(AGENT_DIR), str(project)])
+    paths = [str(AGENT_DIR), str(project)]
+    if installed:
+        paths.insert(1, str(installed_metadata(project.parent / f"{project.name}-site")))
+    full_env["PYTHONPATH"] = os.pathsep.join(paths)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
@@ -197,6 +206,85 @@ def test_a_bot_started_at_import_opens_no_port_and_writes_no_file_under_xdist(tm
     assert_passed(proc, 4)
     assert "Prometheus endpoint" not in proc.stdout + proc.stderr
     assert sorted(p.name for p in project.iterdir()) == ["bot.py", "pytest.ini", "tests"]
+
+
+CONFTEST_IMPORTS_THE_BOT = """
+import pytest
+
+import bot  # init() runs here, as pytest imports this file: before any pytest_plugins line of it is read
+
+
+@pytest.fixture
+def desk():
+    return bot
+"""
+
+
+def test_installed_the_fixture_and_a_tests_defaults_need_no_plugin_line(tmp_path: Path) -> None:
+    """With tradeobs installed, pytest loads its plugin by itself (the ``pytest11`` entry point): a suite whose
+    ``conftest.py`` imports the bot (``init()`` at import) and names no plugin has the ``tradeobs_capture`` fixture,
+    and that ``init()`` already took a test's defaults, under ``-n 2`` too (no port, no ``logs/``, no collector
+    probe); ``tradeobs_pytest_defaults = false`` in its ini file still keeps a service's defaults. Before
+    (2026-12-07) the package declared no entry point: ``fixture 'tradeobs_capture' not found`` without ``-p``, and
+    ``pytest_plugins`` in that conftest came after its ``import bot``, too late for the defaults."""
+    tests = """
+        import os
+        import threading
+
+
+        def test_{n}(tradeobs_capture, desk):
+            s = desk.agent.settings
+            assert (s.prometheus_enabled, s.log_dir, s.multiprocess) == (False, "", "off")
+            assert desk.agent.export == "not_configured"
+            assert not [t.name for t in threading.enumerate() if t.name.startswith("tradeobs-prometheus")]
+            desk.trade("c-{n}", "AAPL", 1, 10.0)
+            assert tradeobs_capture.metric_value("trading.orders.filled", symbol="AAPL") == 1
+            assert os.environ.get("PYTEST_XDIST_WORKER") is not None
+    """
+    project = write_project(tmp_path / "proj", tests.format(n=0), conftest=CONFTEST_IMPORTS_THE_BOT)
+    (project / "tests" / "test_more.py").write_text(textwrap.dedent(tests.format(n=1)))
+    proc = run_pytest(project, "-n", "2", "tests", installed=True)
+    assert_passed(proc, 2)
+    assert "Prometheus endpoint" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["bot.py", "pytest.ini", "tests"]
+
+    service = """
+        def test_service_defaults(desk):
+            s = desk.agent.settings
+            assert s.prometheus_enabled and desk.agent.prometheus_url is not None
+            assert s.log_dir == "logs"
+    """
+    off = write_project(tmp_path / "off", service, conftest=CONFTEST_IMPORTS_THE_BOT)
+    (off / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\ntradeobs_pytest_defaults = false\n"
+    )
+    assert_passed(run_pytest(off, "tests", env={"TRADEOBS_PROMETHEUS_PORT": "0"}, installed=True), 1)
+
+
+def test_installed_a_project_that_does_not_use_tradeobs_imports_nothing_of_it(tmp_path: Path) -> None:
+    """The plugin is loaded in every pytest run of the environment: one that never imports tradeobs gets its ini
+    option and nothing else: neither tradeobs_agent nor OpenTelemetry is imported, no thread started, no file
+    written."""
+    root = tmp_path / "other"
+    (root / "tests").mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (root / "tests" / "test_other.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import threading
+
+
+            def test_nothing_of_tradeobs(request):
+                assert request.config.pluginmanager.has_plugin("tradeobs_pytest")
+                assert [m for m in sys.modules if m.startswith(("tradeobs_agent", "opentelemetry"))] == []
+                assert [t.name for t in threading.enumerate() if "tradeobs" in t.name] == []
+            """
+        )
+    )
+    proc = run_pytest(root, "tests", installed=True)
+    assert_passed(proc, 1)
+    assert sorted(p.name for p in root.iterdir()) == ["pytest.ini", "tests"]
 
 
 def test_what_the_user_configures_still_applies_under_pytest(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def say_not_configured(settings: Settings) -> None:
         return
     if under_pytest() and settings.trading_mode != "backtest":
         _log.info(
-            "tradeobs: under pytest (tradeobs_agent.testing): no OpenTelemetry Collector looked for, no Prometheus "
+            "tradeobs: under pytest (tradeobs_pytest): no OpenTelemetry Collector looked for, no Prometheus "
             "endpoint, no log files, unless configured; tradeobs_agent.testing.capture() reads what the test records."
         )
         return

@@ -663,7 +663,8 @@ def otel_attributes(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConsoleSink:
-    """Readable lines for development: ``time LEVEL stream logger: message  key=value ...``."""
+    """Readable lines for development: ``time LEVEL stream logger: message  key=value ...``; a value that is empty
+    or holds a space, ``=``, ``"``, ``\\`` or a control character is quoted, logfmt's way (:func:`_value`)."""
 
     name = "console"
 
@@ -680,7 +681,7 @@ class ConsoleSink:
             if b.printed:  # its logger's own handlers printed it already (uvicorn's, gunicorn's error log)
                 continue
             f = b.fields
-            extras = "  ".join(f"{k}={_short(v)}" for k, v in f.items() if k not in self._SKIP)
+            extras = "  ".join(f"{k}={_value(v)}" for k, v in f.items() if k not in self._SKIP)
             lines.append(
                 f"{f['timestamp']} {f['level']:<8} {f['stream']:<11} {one_line(f['logger'])}: {one_line(f['message'])}"
                 + (f"  {extras}" if extras else "")
@@ -696,8 +697,20 @@ class ConsoleSink:
             warn_once(f"logs:console:{type(exc).__name__}", "cannot write log lines to the console (%r)", exc)
 
 
-def _short(v: Any) -> str:
-    return one_line(safe_str(v, 500))
+# A field's value printed as it is: no space, "=", quote, backslash or control character (logfmt's bare value).
+_BARE = re.compile(r'[^\s="\\]+')
+_IN_QUOTES = str.maketrans({"\\": "\\\\", '"': '\\"', "\t": "\\t"})
+
+
+def _value(v: Any) -> str:
+    """A field's value for the console, logfmt's way: as it is when it is one bare word (``venue=binance``,
+    ``qty=0.5``), else in double quotes with ``\\`` and ``"`` escaped and control characters written as
+    :func:`one_line` writes them (``strategy="mm & hedge"``, ``reason="say \\"no\\"\\n"``): ``strategy=mm & hedge``
+    could not be told from a field ``hedge`` after it, nor ``k=a=b`` be split, by a reader or a log parser."""
+    text = safe_str(v, 500)
+    if text and text.isprintable() and _BARE.fullmatch(text):
+        return text
+    return '"' + one_line(text.translate(_IN_QUOTES)) + '"'
 
 
 # C0 controls but tab, DEL, C1 controls (U+0085 is a line break to some readers), the Unicode line and paragraph

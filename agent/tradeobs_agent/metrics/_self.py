@@ -90,7 +90,8 @@ class SelfMetrics:
             "What the worker group read from workers of another agent release (a rolling deploy), by reason: older, "
             "newer (a worker's snapshot layout of an earlier or later release, merged), aggregation (one this "
             "release does not know: merged by its declared stand-in), mixed (workers declare different aggregations "
-            "for one instrument), format (a snapshot this release cannot read: that worker left out, its file kept)",
+            "for one instrument), format (a snapshot this release cannot read: that worker left out, its file kept); "
+            "and multiplier (live workers that disagree on a symbol's contract multiplier, once per symbol)",
         )
         self.prometheus_port_busy = g(
             "tradeobs.agent.prometheus.port_busy",

@@ -16,7 +16,8 @@ are unchanged: P&L is your books', in money already.
 The table is the process's, one for every :class:`~tradeobs_agent.trading.TradingTelemetry` (a contract's size is
 the contract's, not a strategy's), and a symbol never declared has a multiplier of 1 (a share, a coin, a currency
 unit). Declare a contract once at start-up, before its first position (a worker group's workers run your start-up
-code each, so each declares it too). Declaring it again with the same multiplier does nothing; with another one, or a
+code each, so each declares it too; members that disagree on a symbol's multiplier are counted and said once by the
+group: ``_internal/workers/store.py``). Declaring it again with the same multiplier does nothing; with another one, or a
 multiplier that is not a finite number > 0, raises :class:`~tradeobs_agent.exceptions.TradeObsConfigError` naming
 the symbol, the value and what is allowed: a declaration is configuration, and a wrong one would misstate every
 notional of the contract. ``TradingTelemetry.instrument()`` is the same call, and the ``contract_multipliers``

@@ -198,7 +198,7 @@ def prom_variable(name: str, label: str, query: str, *, all_value: str = ".+") -
         .datasource(PROMETHEUS)
         .query(query)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
+        .sort(VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
         .multi(True)
         .include_all(True)
         .all_value(all_value)
@@ -314,7 +314,7 @@ def service_variable(job_selector: str, *, multi: bool) -> QueryVariable:
         .query(f"label_values(trading_orders_submitted_total{{{job_selector}}}, job)")
         .regex(SERVICE_OF_JOB)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
+        .sort(VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
         .hide(VariableHide.HIDE_VARIABLE)
         # Derived, never chosen: a value from a URL (the dashboard links carry every variable, so the
         # overview's multi-value "All" reaches the drill-down's single one) is replaced by the options.

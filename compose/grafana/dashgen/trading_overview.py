@@ -205,7 +205,7 @@ def _slippage_top_variable() -> QueryVariable:
         .query(f"query_result({SLIPPAGE_TOP_RANK})")
         .regex('/symbol="([^"]+)"/')
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
+        .sort(VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
         .hide(VariableHide.HIDE_VARIABLE)
         .multi(True)
         .include_all(True)

@@ -69,6 +69,19 @@ def _run_full(scenario: str, tmp_path: Path) -> tuple[dict[str, Any], str]:
     return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
 
 
+def test_workers_that_disagree_on_a_contract_multiplier_are_counted_and_said_once(tmp_path: Path) -> None:
+    """Two workers declared ESZ6's multiplier (50) at start-up, the third forgot: it reported its ES position at 1x
+    among the others' 50x, and the service's notional and exposure added both up with nothing said. The group now
+    counts it (``tradeobs_agent_workers_mismatched_total{reason="multiplier"}``) and says it once, naming the
+    symbol, each value and the workers' pids."""
+    got, err = _run_full("contracts", tmp_path)
+    assert got["multiplier_mismatched"] >= 1, got
+    said = [line for line in err.splitlines() if "disagree on the contract multiplier of 'ESZ6'" in line]
+    assert len(said) == 1, err  # said once, by whichever member read the others' snapshots first
+    a, b = sorted(got["declared"])
+    assert f"50 in pid {a}, {b}" in said[0] and f"1 (not declared) in pid {got['forgot']}" in said[0], said
+
+
 def test_forked_pool_workers_that_never_call_init_count_on_the_parents_endpoint(tmp_path: Path) -> None:
     """Pool and ProcessPoolExecutor workers forked after init(): every task's count and log line is kept. Before,
     a Pool ended by its with block (terminate(): SIGTERM to workers already exiting) lost some, uncounted: the

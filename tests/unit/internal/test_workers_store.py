@@ -278,7 +278,7 @@ def test_a_file_replaced_by_one_of_the_same_inode_size_and_mtime_is_read_again(t
         assert _orders(a) == 1
         part = b.path / f"m-{b.member}.part"
         before = part.stat()
-        newer = PartWriter(os.getpid()).encode(_counted(2).snapshot(), {"member": b.member})
+        newer = PartWriter(os.getpid()).encode(_counted(2).snapshot(), b._meta())  # the meta it writes
         assert len(newer) == before.st_size
         with open(part, "r+b") as f:  # the same inode, the same size ...
             f.write(newer)

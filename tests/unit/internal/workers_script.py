@@ -17,6 +17,8 @@ Scenarios (each prints one JSON line: what the parent scraped):
 * ``pool-spawn`` / ``pool-forkserver``: the parent calls ``init()`` and counts 1, then runs 2 tasks in each of a
   ``ProcessPoolExecutor`` and (spawn only) a ``Pool`` of 1 worker that never calls ``init()``, and (spawn only)
   a ``ProcessPoolExecutor`` whose initializer calls it; the parent scrapes what it can;
+* ``contracts``: 3 ``spawn`` children hold one ESZ6 each; two declared its multiplier (50) at start-up, the third
+  forgot; the parent scrapes until the group counts the disagreement (``workers_mismatched{reason="multiplier"}``);
 * ``parent-exits``: as ``init-then-fork``, but the parent (the group's leader, serving the endpoint) exits once
   it scraped 25 and leaves its children running (each writes its output to ``child-<pid>.log`` and stops when
   the file ``stop`` appears in the directory); the test scrapes them after.
@@ -72,7 +74,12 @@ def _scrape(port: int) -> dict[str, Any] | None:
     pids = {
         x.split('pid="')[1].split('"')[0] for x in text.splitlines() if x.startswith("tradeobs_agent_workers_leader{")
     }
-    return {"total": total, "leaders": len(leaders), "pids": sorted(pids)}
+    mismatched = sum(
+        float(x.rsplit(" ", 1)[1])
+        for x in text.splitlines()
+        if x.startswith("tradeobs_agent_workers_mismatched_total{") and 'reason="multiplier"' in x
+    )
+    return {"total": total, "leaders": len(leaders), "pids": sorted(pids), "multiplier_mismatched": mismatched}
 
 
 def _until(port: int, cond: Any, timeout: float = 60.0) -> dict[str, Any]:
@@ -91,6 +98,31 @@ def _child(port: int, n: int, stop: Any) -> None:
     tradeobs_agent.counter("orders").bind(kind="child").add(n)
     stop.wait(120)
     tradeobs_agent.shutdown()
+
+
+def _contract_child(port: int, declare: bool, stop: Any) -> None:
+    if declare:  # the start-up code of two workers; the third forgot the contract
+        tradeobs_agent.trading.instrument("ESZ6", multiplier=50)
+    _init(port)
+    tradeobs_agent.TradingTelemetry(strategy="s", venue="cme").position("ESZ6", 1, 5000.0)
+    tradeobs_agent.counter("orders").bind(kind="child").add(1)
+    stop.wait(120)
+    tradeobs_agent.shutdown()
+
+
+def contracts(port: int) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_contract_child, args=(port, declare, stop)) for declare in (True, True, False)]
+    for p in procs:
+        p.start()
+    try:
+        got = _until(port, lambda s: s["total"] == 3 and len(s["pids"]) == 3 and s["multiplier_mismatched"] > 0)
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(30)
+    print(json.dumps({**got, "declared": [procs[0].pid, procs[1].pid], "forgot": procs[2].pid}))
 
 
 def _status(port: int, host: str) -> int:
@@ -300,5 +332,7 @@ if __name__ == "__main__":
         pool_spawn(scenario[5:], port)
     elif scenario == "parent-exits":
         parent_exits(port, base)
+    elif scenario == "contracts":
+        contracts(port)
     else:
         init_then_fork(port)

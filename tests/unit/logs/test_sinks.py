@@ -329,6 +329,39 @@ def test_console_lines_cannot_be_forged_or_drive_the_terminal(env: Env) -> None:
     assert rec["message"] == "order cid-1" + ansi + forged
 
 
+def test_console_values_with_spaces_or_quotes_are_quoted_logfmt_style(env: Env) -> None:
+    """A field's value that is not one bare word is quoted, logfmt's way, so the line splits back into its fields:
+    ``strategy=mm & hedge`` read as a field ``strategy=mm`` and two stray words. Before (2026-12-07) every value was
+    printed bare; one bare word (``venue=binance``, a number) still is."""
+    import io
+    import re
+
+    from tradeobs_agent.logs._sinks import ConsoleSink
+
+    out = io.StringIO()
+    env.pipeline.console = ConsoleSink(env.pipeline._selfm.sink_errors.bind(sink="console"), out)
+    fields = {
+        "strategy": "mm & hedge",
+        "venue": "binance",
+        "qty": 0.5,
+        "reason": 'say "no" \\ then\nstop\tnow',
+        "eq": "a=b",
+        "empty": "",
+        "path": "C:\\tmp",
+    }
+    get_logger("execution").info("filled", extra=fields)
+    env.flush()
+    (line,) = out.getvalue().splitlines()
+    assert 'strategy="mm & hedge"' in line and "  venue=binance  " in line and "  qty=0.5  " in line, line
+    assert 'reason="say \\"no\\" \\\\ then\\nstop\\tnow"' in line, line
+    assert 'eq="a=b"' in line and 'empty=""' in line and 'path="C:\\\\tmp"' in line, line
+    # a logfmt reader gets every value back as it was logged
+    pairs = re.findall(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)', line.split(": filled", 1)[1])
+    unquote = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+    read = {k: re.sub(r"\\(.)", lambda m: unquote[m.group(1)], v[1:-1]) if v.startswith('"') else v for k, v in pairs}
+    assert {k: read[k] for k in fields} == {k: str(v) for k, v in fields.items()}, read
+
+
 def test_after_fork_child_logs_with_its_own_instance_id(env: Env) -> None:
     get_logger("execution").info("parent")
     env.flush()

@@ -41,7 +41,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -63,7 +63,7 @@ from ...metrics.wire import (
 )
 from .detect import GroupKey, process_start
 
-__all__ = ["JoinError", "Store", "atomic_write", "default_base", "private_dir"]
+__all__ = ["JoinError", "Store", "atomic_write", "default_base", "private_dir", "publish_meta"]
 
 FOLDED_KEEP = 1024
 _STALE_SCAN = 64  # group directories looked at per open
@@ -74,6 +74,16 @@ _SUN_PATH_MAX = 107
 
 class JoinError(Exception):
     """This process cannot use the shared directory; the message says why and what to change."""
+
+
+_meta_source: Callable[[], Mapping[str, Any]] | None = None
+
+
+def publish_meta(source: Callable[[], Mapping[str, Any]] | None) -> None:
+    """What every member writes into its snapshot's meta besides its id, JSON-able and small (``agent.py``: its
+    declared contract multipliers, ``{"multipliers": {...}}``, which the members reading them compare)."""
+    global _meta_source
+    _meta_source = source
 
 
 def default_base() -> str:
@@ -157,6 +167,8 @@ class Store:
         # know: its stand-in used), "mixed" (members declare different ones), "format" (a file it cannot read: left
         # out, and neither folded nor removed, so a leader of that release counts it).
         self.on_mismatch: Callable[[str], None] | None = None
+        self._multipliers_seen: tuple[tuple[int, int], ...] = ()  # (pid, id(meta)) of the members last compared
+        self._multiplier_conflicts: set[str] = set()  # symbols counted and said as disagreed on
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -237,7 +249,7 @@ class Store:
     def publish(self, snapshot: Snapshot, force: bool = True) -> bool:
         """Write this member's snapshot (atomically), unless nothing changed since the last one (``force``:
         write anyway). Returns whether it wrote. Raises ``OSError`` (disk full ...)."""
-        return self._write_part(self._writer.encode(snapshot, {"member": self.member}), force)
+        return self._write_part(self._writer.encode(snapshot, self._meta()), force)
 
     def publish_registry(
         self,
@@ -248,9 +260,14 @@ class Store:
         pause: Callable[[], object] | None = None,
     ) -> bool:
         """:meth:`publish` of ``registry`` (and ``extra`` families) read straight from its series (the fast path)."""
-        meta = {"member": self.member}
-        data = self._writer.encode_registry(registry, extra, meta, with_exemplars=with_exemplars, pause=pause)
+        data = self._writer.encode_registry(registry, extra, self._meta(), with_exemplars=with_exemplars, pause=pause)
         return self._write_part(data, force)
+
+    def _meta(self) -> dict[str, Any]:
+        meta = {"member": self.member}
+        if _meta_source is not None:
+            meta.update(_meta_source())
+        return meta
 
     def _write_part(self, data: bytes, force: bool) -> bool:
         body = memoryview(data)[HEADER_SIZE:]
@@ -443,6 +460,7 @@ class Store:
             retired = self._read("retired.part", "retired")
             folded = set(retired.meta.get("folded", ())) if retired is not None else set()
             out: list[Columns] = []
+            metas: list[tuple[int, dict[str, Any]]] = []
             members = self.members()
             for gone in set(self._files) - set(members) - {"retired"}:
                 self._forget(gone)
@@ -453,9 +471,48 @@ class Store:
                 if f is not None and f.cols is not None:
                     live = self.alive(member)
                     out.append(f.cols if live else f.cols._replace(live=False))
+                    if live:
+                        metas.append((f.cols.pid, f.meta))
+            self._compare_multipliers(metas)
             if retired is not None and retired.cols is not None:
                 out.append(retired.cols._replace(live=False))
             return out
+
+    def _compare_multipliers(self, metas: list[tuple[int, dict[str, Any]]]) -> None:
+        """Live members that disagree on a symbol's contract multiplier (``trading.instrument``; one that never
+        declared it has 1): the merged notionals and exposure add up one worker's 50x and another's 1x. Counted
+        (``reason="multiplier"``) and said once per symbol, naming the values and the workers' pids. A member of a
+        release that does not publish its multipliers is left out."""
+        seen = tuple((pid, id(meta)) for pid, meta in metas)
+        if seen == self._multipliers_seen:
+            return
+        self._multipliers_seen = seen
+        tables = [(pid, m) for pid, meta in metas if isinstance(m := meta.get("multipliers"), dict)]
+        if len(tables) < 2:
+            return
+        for symbol in sorted({s for _, m in tables for s in m} - self._multiplier_conflicts):
+            by_value: dict[float, list[int]] = {}
+            for pid, m in tables:
+                by_value.setdefault(float(m.get(symbol, 1.0)), []).append(pid)
+            if len(by_value) < 2:
+                continue
+            self._multiplier_conflicts.add(symbol)
+            self._mismatch("multiplier")
+            said = "; ".join(
+                f"{value:g}{'' if any(symbol in m for p, m in tables if p in pids) else ' (not declared)'} in pid "
+                + ", ".join(map(str, sorted(pids)))
+                for value, pids in sorted(by_value.items())
+            )
+            warn_once(
+                f"workers:multiplier:{symbol}",
+                "tradeobs multiprocess: the workers disagree on the contract multiplier of %r: %s. The service's "
+                "notionals and exposure of it add up different sizes; declare it in every worker at start-up "
+                "(trading.instrument, or TRADEOBS_CONTRACT_MULTIPLIERS for every process; counted in "
+                'tradeobs_agent_workers_mismatched_total{reason="multiplier"}; said once)',
+                symbol,
+                said,
+                console=True,
+            )
 
     def parts(self) -> list[Part]:
         """:meth:`columns` as whole snapshots."""

@@ -63,9 +63,19 @@
       minimumFractionDigits: 2, maximumFractionDigits: d
     }))).format(v);
   }
-  // A quantity as it is, to 8 decimals: 0.5 BTC is "0.5", not "1"; 100 shares "100"; never "-0".
-  var QTY = new Intl.NumberFormat("en-US", { maximumFractionDigits: 8 });
-  function qty(v) { return v === undefined || v === null || v !== v ? "—" : QTY.format(v + 0); }
+  // A quantity as it is, to 8 decimals: 0.5 BTC is "0.5", not "1"; 100 shares "100"; never "-0". One under
+  // 0.000000005 (dust left by a venue's rounding, a fee paid in the coin) shows its first 3 significant digits:
+  // 0.000000003 read "0" (and -0.000000004 "-0"), a flat position that was not; below 20 decimals, in E notation.
+  var QTY = new Intl.NumberFormat("en-US", { maximumFractionDigits: 8 }), DUST = [];
+  var QTY_E = new Intl.NumberFormat("en-US", { notation: "scientific", maximumSignificantDigits: 3 });
+  function qty(v) {
+    if (v === undefined || v === null || v !== v) return "—";
+    var a = Math.abs(v);
+    if (a === 0 || a >= 5e-9) return QTY.format(v + 0);
+    var d = 2 - Math.floor(Math.log10(a));                  // 3e-9: 11 decimals, "0.000000003"
+    if (d > 20) return QTY_E.format(v);
+    return (DUST[d] || (DUST[d] = new Intl.NumberFormat("en-US", { maximumFractionDigits: d }))).format(v);
+  }
   function count(v) { return nf(0).format(v || 0); }                 // a count that is absent is 0, never blank
   function ms(v) { return v === undefined || v === null ? "—" : nf(v < 0.001 ? 3 : 2).format(v * 1000); }
   function pct(v, d) { return v === undefined || v === null ? "—" : nf(d).format(v * 100) + " %"; }
