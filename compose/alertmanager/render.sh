@@ -138,8 +138,20 @@ fi
 # be reached ("Notify attempt failed ... Post \"https://api.telegram.org/bot...").
 # Its log goes through this filter (a child that ends with it), the token
 # replaced by <redacted>; Slack and Discord URLs Alertmanager redacts itself.
-unset ALERT_TELEGRAM_BOT_TOKEN tg_token
+# Line by line with the shell's read (awk may hold lines back in its buffer).
+redact_token() {
+    while IFS= read -r line || [ -n "$line" ]; do
+        while :; do
+            case "$line" in
+                *"$tg_token"*) line="${line%%"$tg_token"*}<redacted>${line#*"$tg_token"}" ;;
+                *) break ;;
+            esac
+        done
+        printf '%s\n' "$line"
+    done
+}
 rm -f "$out/log.fifo"
 mkfifo "$out/log.fifo"
-awk '{ gsub(/\/bot[0-9]+:[A-Za-z0-9_-]+/, "/bot<redacted>"); print; fflush() }' < "$out/log.fifo" >&2 &
+redact_token < "$out/log.fifo" >&2 &
+unset ALERT_TELEGRAM_BOT_TOKEN tg_token
 exec "${ALERTMANAGER_BIN:-/bin/alertmanager}" "$@" 2> "$out/log.fifo"
