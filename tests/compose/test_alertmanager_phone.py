@@ -108,6 +108,7 @@ def test_the_slack_receiver_passes_debians_amtool_too(tmp_path: Path) -> None:
     """slack_configs.api_url_file is as old as Alertmanager 0.22: the Slack receiver runs on Debian's 0.25 as well.
     (Telegram and Discord need the pinned version: docs/deployment.md says so.)"""
     assert render(tmp_path, **MIN, **SLACK_ENV).returncode == 0
+    assert "slack_configs" in _receiver(tmp_path / "alertmanager.yml", "critical")
     check = amtool("check-config", str(tmp_path / "alertmanager.yml"))
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -304,6 +305,7 @@ TITLE = "TradingPnLLossLimitBreached (critical) desk strategy mm [paper]"
 # one line per alert: its summary, then the labels that tell the alerts of a group apart
 LINE_1 = f"• {SUMMARY} | instance host-1:9464 | symbol ESZ6"
 LINE_2 = f"• {SUMMARY} | instance host-2:9464 | symbol NQZ6"
+RUNBOOK = "https://docs.example.com/runbook.md#tradingpnllosslimitbreached"
 
 
 def _html(text: str) -> str:
@@ -327,8 +329,9 @@ def test_critical_alerts_and_their_resolution_reach_telegram_slack_and_discord(
         "ALERT_DISCORD_WEBHOOK_URL": apis.base + secret_paths["discord"],
     }
     am, log = _start(tmp_path, procs, env)
+    annotations = {"summary": SUMMARY, "runbook_url": RUNBOOK}
     alerts = [
-        {"labels": {**LABELS, "instance": f"host-{n}:9464", "symbol": symbol}, "annotations": {"summary": SUMMARY}}
+        {"labels": {**LABELS, "instance": f"host-{n}:9464", "symbol": symbol}, "annotations": annotations}
         for n, symbol in ((1, "ESZ6"), (2, "NQZ6"))
     ]
 
@@ -358,7 +361,7 @@ def test_critical_alerts_and_their_resolution_reach_telegram_slack_and_discord(
     paths = {path for path, _ in apis.requests}
     assert paths == {f"/bot{TOKEN}/sendMessage", secret_paths["slack"], secret_paths["discord"]}, paths
     assert slack["title"] == f"🔥 [tradeobs FIRING:2] {TITLE}"
-    assert slack["text"] == f"{LINE_1}\n{LINE_2}"
+    assert slack["text"] == f"{LINE_1}\n{LINE_2}\nRunbook: {RUNBOOK}"
     # the summary's "&" and "<" escaped for Telegram's HTML parse mode (as sent, Telegram refuses the message)
     assert "P&amp;L" in telegram and "&lt;limit -2000&gt;" in telegram
     assert (slack["color"], discord["color"]) == ("danger", 0x992D22)  # Alertmanager's red
@@ -366,12 +369,12 @@ def test_critical_alerts_and_their_resolution_reach_telegram_slack_and_discord(
     post({**alerts[0], "endsAt": "2000-01-01T00:00:00Z"})
     telegram, slack, discord = messages(2)
     assert slack["title"] == f"🔥 [tradeobs FIRING:1] {TITLE}"
-    assert slack["text"] == f"{LINE_2}\nResolved:\n{LINE_1}"
+    assert slack["text"] == f"{LINE_2}\nResolved:\n{LINE_1}\nRunbook: {RUNBOOK}"
 
     post({**alerts[1], "endsAt": "2000-01-01T00:00:00Z"})
     telegram, slack, discord = messages(3)
     assert slack["title"] == f"✅ [tradeobs RESOLVED] {TITLE}"
-    assert slack["text"] == f"{LINE_1}\n{LINE_2}"  # the whole group, now all resolved
+    assert slack["text"] == f"{LINE_1}\n{LINE_2}\nRunbook: {RUNBOOK}"  # the whole group, now all resolved
     assert telegram.startswith(f"<b>✅ [tradeobs RESOLVED] {TITLE}</b>")
     assert (slack["color"], discord["color"]) == ("good", 0x2ECC71)  # and green
 
