@@ -2,7 +2,7 @@
 function fail(msg) { printf "render.sh: %s:%d: %s\n", FILENAME, FNR, msg > "/dev/stderr"; failed = 1; exit 1 }
 function val(name) {
     if (name !~ /^ALERT(MANAGER)?_[A-Z0-9_]+$/) fail("variable " name " is not ALERT_* / ALERTMANAGER_*")
-    if (name ~ /(PASSWORD|TOKEN)$/) fail("secret " name " must not be inlined; use its *_file")
+    if (name ~ /(PASSWORD|TOKEN)$/ || name ~ /^ALERT_(SLACK|DISCORD)_WEBHOOK_URL$/) fail("secret " name " must not be inlined; use its *_file")
     if (!(name in ENVIRON)) fail("variable " name " is not set")
     return ENVIRON[name]
 }

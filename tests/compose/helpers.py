@@ -43,10 +43,21 @@ _PACKAGES = {
     "go": "golang (scripts/install.d/30-collector.sh needs it too)",
 }
 
+# Built from the Go module proxy by an install step, linked into $TRADEOBS_CACHE/bin.
+_BUILT = {
+    "alertmanager-compose": "scripts/install.d/45-alertmanager.sh",
+    "amtool-compose": "scripts/install.d/45-alertmanager.sh",
+}
+
 
 def require_binary(name: str) -> str:
     """Path of a binary the test needs; FAILS (never skips) when missing."""
     path = shutil.which(name)
+    if path is None and name in _BUILT:
+        pytest.fail(
+            f"{name} is not built: run `bash {_BUILT[name]}`, $TRADEOBS_CACHE/bin on PATH (scripts/test.sh does both)",
+            pytrace=False,
+        )
     if path is None:
         pkg = _PACKAGES.get(name, name)
         pytest.fail(
