@@ -251,10 +251,6 @@ def main() -> None:
         }
         spans = _metric_sum(collector.metrics_url, "otelcol_receiver_accepted_spans")
         out = tmp / "backups"
-        # A copy of Badger as it is now: GNU tar (here) fails on a file that changes while it reads it, busybox tar
-        # (the backup image) does not.
-        badger_copy = tmp / "badger-copy"
-        subprocess.run(["cp", "-a", str(tmp / "badger"), str(badger_copy)], check=True)
         res = subprocess.run(
             ["sh", str(REPO / "compose" / "backup" / "backup.sh")],
             env={
@@ -263,7 +259,7 @@ def main() -> None:
                 "PROMETHEUS_DATA_DIR": str(tmp / "prometheus" / "data"),
                 "BACKUP_DIR": str(out),
                 "BACKUP_KEEP": "1",
-                "BACKUP_VOLUMES": f"jaeger={badger_copy}",
+                "BACKUP_VOLUMES": f"jaeger={tmp / 'badger'}",
                 "BACKUP_TEXTFILE_DIR": str(tmp / "textfile"),
             },
             capture_output=True,
