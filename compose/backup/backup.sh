@@ -102,6 +102,26 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A volume archived while its service writes it (Loki, Jaeger, Grafana: "consistent enough", docs/deployment.md).
+# GNU tar, the host's tar when this runs from cron, exits 1 when a file changed while it read it (Badger's memtable
+# file does at every span): the archive holds what it read, as busybox tar's does (which says nothing). That is a
+# warning; any other message or status is a failure.
+archive_live() {  # $1 = archive, $2 = directory
+    tar_err="$work/.tar-stderr"
+    tar_rc=0
+    tar -czf "$1" -C "$2" . 2>"$tar_err" || tar_rc=$?
+    if [ "$tar_rc" -eq 1 ] && grep -q 'file changed as we read it$' "$tar_err" \
+        && ! grep -v -e 'file changed as we read it$' -e 'Exiting with failure status due to previous errors$' \
+            "$tar_err" >/dev/null; then
+        log "warning: archived while written (live volume): $(tr '\n' ' ' <"$tar_err")"
+        tar_rc=0
+    else
+        cat "$tar_err" >&2
+    fi
+    rm -f "$tar_err"
+    return "$tar_rc"
+}
+
 mkdir -p "$BACKUP_DIR"
 mkdir "$work"
 
@@ -131,7 +151,7 @@ for entry in $BACKUP_VOLUMES; do
     [ "$vname" != prometheus ] || die "BACKUP_VOLUMES name 'prometheus' is reserved"
     [ -d "$vpath" ] || die "BACKUP_VOLUMES: $vpath ($vname) is not a directory"
     log "archiving $vname from $vpath"
-    tar -czf "$work/$vname.tar.gz" -C "$vpath" .
+    archive_live "$work/$vname.tar.gz" "$vpath"
 done
 
 # 3. Manifest with checksums (restore.sh verifies them).

@@ -244,12 +244,21 @@ def _yaml_defaults() -> dict[str, str]:
     return dict(re.findall(r"\$\{env:(TRADEOBS_[A-Z0-9_]+):-([^}]*)\}", config))
 
 
+# Read by the Go runtime, not by the config: tests/compose/test_memory_limits.py checks it.
+GO_RUNTIME_ENV = frozenset({"GOMEMLIMIT"})
+
+
+def _config_env(svc: dict[str, Any]) -> dict[str, Any]:
+    """A service's environment without the Go runtime's variables: what its config file reads."""
+    return {k: v for k, v in svc["environment"].items() if k not in GO_RUNTIME_ENV}
+
+
 def test_collector_env_matches_documented_variables() -> None:
     """Every TRADEOBS_* variable compose sets is one the collector config
     documents and reads, listeners bind 0.0.0.0, backends are the compose ones."""
     read_by_config = set(_yaml_defaults())
     svc = SERVICES["otel-collector"]
-    env = svc["environment"]
+    env = _config_env(svc)
     for key in env:
         assert key in read_by_config, f"{key} is not read by collector/otel-collector.yaml"
     for key in (
@@ -277,7 +286,7 @@ def test_compose_never_silently_overrides_a_yaml_default() -> None:
     default (as TRADEOBS_TRACES_EXPORTERS once did). Values from compose/.env (${...}) are
     operator settings, passed through on purpose."""
     defaults = _yaml_defaults()
-    env = SERVICES["otel-collector"]["environment"]
+    env = _config_env(SERVICES["otel-collector"])
     for key, value in env.items():
         if not str(value).startswith("${"):
             assert str(value) != defaults[key], f"compose re-sets the YAML default {key}={value}: drop it"
@@ -336,7 +345,7 @@ def test_jaeger_is_the_release_and_config_the_tests_build() -> None:
 
     config = (COMPOSE_DIR / "jaeger" / "jaeger.yaml").read_text()
     read_by_config = set(re.findall(r"\$\{env:(JAEGER_[A-Z0-9_]+)", config))
-    env = svc["environment"]
+    env = _config_env(svc)
     assert set(env) == read_by_config, set(env) ^ read_by_config
     assert "badger:" in config and "memory:" not in config
     for key in (k for k in env if k.endswith("_ENDPOINT")):
