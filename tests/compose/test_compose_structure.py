@@ -244,7 +244,7 @@ def _yaml_defaults() -> dict[str, str]:
     return dict(re.findall(r"\$\{env:(TRADEOBS_[A-Z0-9_]+):-([^}]*)\}", config))
 
 
-# Read by the Go runtime, not by the config: tests/compose/test_memory_limits.py checks it.
+# Read by the Go runtime, not by the config: tests/compose/test_small_host.py checks it.
 GO_RUNTIME_ENV = frozenset({"GOMEMLIMIT"})
 
 
