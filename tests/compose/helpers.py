@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +185,25 @@ def load_dashgen() -> Any:
     if path not in sys.path:
         sys.path.insert(0, path)
     return importlib.import_module("dashgen")
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """An HTTP handler that writes no access log line on stderr."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class LocalServer:
+    """A stand-in for a service Alertmanager sends to (a webhook, SMTP, Telegram's API): ``server_cls`` with
+    ``handler`` on a free 127.0.0.1 port (:attr:`address`), serving on a daemon thread until :meth:`close`."""
+
+    def __init__(self, server_cls: Any, handler: Any) -> None:
+        self.server = server_cls(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

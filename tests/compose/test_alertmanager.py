@@ -10,10 +10,9 @@ import os
 import re
 import socketserver
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import yaml
 
 from tests.integration.alerting import seconds, speed_up_alertmanager
 
-from .helpers import AM_DIR, PROM_DIR, free_port, require_binary, wait_until
+from .helpers import AM_DIR, PROM_DIR, LocalServer, QuietHandler, free_port, require_binary, wait_until
 
 RENDER = AM_DIR / "render.sh"
 # The real Alertmanager below runs the rendered config with its route timers / FACTOR (critical: group_wait 10 s ->
@@ -145,31 +144,23 @@ def test_every_trading_alert_holding_a_gauge_is_muted_by_a_collector_outage() ->
 # --- a real Alertmanager delivering notifications ---------------------------
 
 
-class _Webhook:
+class _Webhook(LocalServer):
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], Any]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append((dict(self.headers), json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(HTTPServer, Handler)
+        self.url = f"http://{self.address}/hook"
 
 
-class _Smtp:
+class _Smtp(LocalServer):
     """Minimal SMTP server (EHLO, AUTH PLAIN, MAIL, RCPT, DATA) recording
     messages and the credentials used."""
 
@@ -222,14 +213,7 @@ class _Smtp:
                     else:
                         self.reply("250 ok")
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(socketserver.ThreadingTCPServer, Handler)
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ import json
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import yaml
 
 from tests.integration.alerting import speed_up_alertmanager
 
-from .helpers import COMPOSE_DIR, COMPOSE_FILE, REPO, free_port, require_binary, wait_until
+from .helpers import COMPOSE_DIR, COMPOSE_FILE, REPO, LocalServer, QuietHandler, free_port, require_binary, wait_until
 from .test_alertmanager import FULL, MIN, RENDER, amtool, render
 
 # The compose image's version is the one scripts/build-alertmanager.sh builds (test_compose_image_is_the_build).
@@ -205,7 +204,7 @@ def test_compose_passes_every_phone_setting_and_runs_the_version_the_tests_build
 # --- a real Alertmanager delivering to the phone services' APIs --------------
 
 
-class _PhoneApis:
+class _PhoneApis(LocalServer):
     """Telegram's Bot API, a Slack incoming webhook and a Discord webhook on one local port, answering as each does
     (Telegram: the sent Message as JSON; Slack: "ok"; Discord: 204) and recording every request."""
 
@@ -213,7 +212,7 @@ class _PhoneApis:
         self.requests: list[tuple[str, Any]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append((self.path, body))
@@ -230,19 +229,11 @@ class _PhoneApis:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(ThreadingHTTPServer, Handler)
+        self.base = f"http://{self.address}"
 
     def sent(self, prefix: str) -> list[Any]:
         return [body for path, body in self.requests if path.startswith(prefix)]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
