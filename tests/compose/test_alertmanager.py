@@ -234,33 +234,22 @@ def _fast_config(tmp_path: Path) -> Path:
     return tmp_path / "fast" / "alertmanager.yml"
 
 
-@pytest.fixture
-def alertmanager(tmp_path: Path, procs, webhook: _Webhook, smtp: _Smtp) -> str:  # type: ignore[no-untyped-def]
-    """The compose Alertmanager config, rendered against local receivers, its route timers / FACTOR, run by render.sh
-    as the container entrypoint does (render.sh renders, then execs the binary on the copy --config.file names)."""
-    binary = require_binary("prometheus-alertmanager")
-    port = free_port()
+def start_rendered(
+    tmp_path: Path, procs: Any, binary: str, alert_env: dict[str, str], factor: float
+) -> tuple[str, Path]:
+    """compose's Alertmanager as its container runs it: render.sh renders the config from ``alert_env`` (the
+    ``ALERT_*`` variables) and execs ``binary`` on a copy whose route timers are / ``factor``
+    (:func:`_fast_config`). -> (its URL, its log)."""
     out = tmp_path / "render"
-    env = {
-        "PATH": os.environ["PATH"],
-        "ALERTMANAGER_RENDER_DIR": str(out),
-        "ALERTMANAGER_BIN": binary,
-        "ALERT_WEBHOOK_URL": webhook.url,
-        "ALERT_WEBHOOK_BEARER_TOKEN": "hook-token-1",
-        "ALERT_EMAIL_TO": "oncall@example.com",
-        "ALERT_EMAIL_FROM": "am@example.com",
-        "ALERT_SMTP_SMARTHOST": smtp.address,
-        "ALERT_SMTP_USERNAME": "am-user",
-        "ALERT_SMTP_PASSWORD": "am-password",
-        "ALERT_SMTP_REQUIRE_TLS": "false",
-    }
-    rendered = render(out, **{k: v for k, v in env.items() if k.startswith("ALERT_")})
+    rendered = render(out, **alert_env)
     assert rendered.returncode == 0, rendered.stderr
     fast = _fast_config(tmp_path)
     fast.parent.mkdir()
     fast.write_text(
-        yaml.safe_dump(speed_up_alertmanager(yaml.safe_load((out / "alertmanager.yml").read_text()), FACTOR))
+        yaml.safe_dump(speed_up_alertmanager(yaml.safe_load((out / "alertmanager.yml").read_text()), factor))
     )
+    port = free_port()
+    log = tmp_path / "alertmanager.log"
     proc = procs(
         [
             require_binary("busybox"),
@@ -271,8 +260,8 @@ def alertmanager(tmp_path: Path, procs, webhook: _Webhook, smtp: _Smtp) -> str: 
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
         ],
-        tmp_path / "alertmanager.log",
-        env=env,
+        log,
+        env={"PATH": os.environ["PATH"], "ALERTMANAGER_RENDER_DIR": str(out), "ALERTMANAGER_BIN": binary, **alert_env},
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -281,6 +270,24 @@ def alertmanager(tmp_path: Path, procs, webhook: _Webhook, smtp: _Smtp) -> str: 
         return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
 
     wait_until(ready, "alertmanager ready")
+    return url, log
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, procs, webhook: _Webhook, smtp: _Smtp) -> str:  # type: ignore[no-untyped-def]
+    """The compose Alertmanager config, rendered against local receivers, its route timers / FACTOR, run by render.sh
+    as the container entrypoint does (render.sh renders, then execs the binary on the copy --config.file names)."""
+    env = {
+        "ALERT_WEBHOOK_URL": webhook.url,
+        "ALERT_WEBHOOK_BEARER_TOKEN": "hook-token-1",
+        "ALERT_EMAIL_TO": "oncall@example.com",
+        "ALERT_EMAIL_FROM": "am@example.com",
+        "ALERT_SMTP_SMARTHOST": smtp.address,
+        "ALERT_SMTP_USERNAME": "am-user",
+        "ALERT_SMTP_PASSWORD": "am-password",
+        "ALERT_SMTP_REQUIRE_TLS": "false",
+    }
+    url, _ = start_rendered(tmp_path, procs, require_binary("prometheus-alertmanager"), env, FACTOR)
     return url
 
 

@@ -14,7 +14,6 @@ alertmanager-compose / amtool-compose.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -26,10 +25,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.alerting import speed_up_alertmanager
-
 from .helpers import COMPOSE_DIR, COMPOSE_FILE, REPO, LocalServer, QuietHandler, free_port, require_binary, wait_until
-from .test_alertmanager import FULL, MIN, RENDER, amtool, render
+from .test_alertmanager import FULL, MIN, RENDER, amtool, render, start_rendered
 
 # The compose image's version is the one scripts/build-alertmanager.sh builds (test_compose_image_is_the_build).
 AMTOOL = "amtool-compose"
@@ -246,42 +243,7 @@ def apis() -> Iterator[_PhoneApis]:
 def _start(tmp_path: Path, procs: Any, env: dict[str, str]) -> tuple[str, Path]:
     """compose's Alertmanager as the container runs it (render.sh renders, then execs the pinned binary), its route
     timers / FACTOR -> (its URL, its log)."""
-    out = tmp_path / "render"
-    rendered = render(out, **env)
-    assert rendered.returncode == 0, rendered.stderr
-    fast = tmp_path / "fast" / "alertmanager.yml"
-    fast.parent.mkdir()
-    fast.write_text(
-        yaml.safe_dump(speed_up_alertmanager(yaml.safe_load((out / "alertmanager.yml").read_text()), FACTOR))
-    )
-    port = free_port()
-    log = tmp_path / "alertmanager.log"
-    proc = procs(
-        [
-            require_binary("busybox"),
-            "sh",
-            str(RENDER),
-            f"--config.file={fast}",
-            f"--storage.path={tmp_path}/data",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        log,
-        env={
-            "PATH": os.environ["PATH"],
-            "ALERTMANAGER_RENDER_DIR": str(out),
-            "ALERTMANAGER_BIN": require_binary(ALERTMANAGER),
-            **env,
-        },
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        proc.assert_running()
-        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-
-    wait_until(ready, "alertmanager ready")
-    return url, log
+    return start_rendered(tmp_path, procs, require_binary(ALERTMANAGER), env, FACTOR)
 
 
 LABELS = {
