@@ -502,3 +502,41 @@ def test_up_script_creates_env_once_and_says_at_every_start_while_alerts_reach_n
     again = up()
     assert again.returncode == 0 and again.stderr == "", again.stderr
     assert "Created" not in again.stdout  # .env is created once
+
+
+def test_up_script_starts_the_small_host_profile_and_counts_phones_as_alert_destinations(tmp_path: Path) -> None:
+    """``up.sh --small`` adds the small-host override (before, only a hand-typed ``docker compose -f … -f …``
+    could); and a desk that set Telegram but no webhook was told its alerts reach no one, when only its warnings
+    do (critical alerts go to email and the phones too)."""
+    import os
+    import shutil
+
+    here = tmp_path / "compose"
+    here.mkdir()
+    for name in ("up.sh", ".env.example"):
+        shutil.copy(COMPOSE_DIR / name, here / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $*"\n')  # no engine here: record the call
+    (bin_dir / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def up(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(here / "up.sh"), *args], env=env, capture_output=True, text=True, timeout=30)
+
+    small = up("--small", "--wait")
+    assert small.returncode == 0, small.stderr
+    assert (
+        f"docker compose -f {here}/docker-compose.yml -f {here}/docker-compose.small.yml up -d --build --wait"
+        in small.stdout
+    )
+    assert "WARNING: ALERT_WEBHOOK_URL in" in small.stderr and "alerts reach no one" in small.stderr
+    text = (here / ".env").read_text()
+    text = re.sub(r"(?m)^ALERT_TELEGRAM_BOT_TOKEN=.*$", "ALERT_TELEGRAM_BOT_TOKEN=123:abc", text)
+    assert "ALERT_TELEGRAM_BOT_TOKEN=123:abc" in text, "the example .env has no ALERT_TELEGRAM_BOT_TOKEN line"
+    (here / ".env").write_text(text)
+    phone = up()
+    assert f"docker compose -f {here}/docker-compose.yml up -d --build" in phone.stdout
+    assert "alerts reach no one" not in phone.stderr, phone.stderr
+    assert "warnings reach no one (critical alerts go to ALERT_TELEGRAM_BOT_TOKEN)" in phone.stderr, phone.stderr
+    assert (COMPOSE_DIR / "docker-compose.small.yml").is_file()
