@@ -13,6 +13,8 @@
 #   BACKUP_KEEP          number of backups to keep (default 7)
 #   BACKUP_VOLUMES       space-separated name=path list of directories to tar,
 #                        e.g. "grafana=/data/grafana loki=/data/loki"  (optional)
+#   BACKUP_MIN_FREE_PCT  refuse a backup that would leave less than this % of
+#                        BACKUP_DIR's filesystem free (default 5; 0: never)
 #   BACKUP_TEXTFILE_DIR  node-exporter textfile dir for the
 #                        tradeobs_backup_* metrics                      (optional)
 #
@@ -38,6 +40,11 @@ case "$BACKUP_KEEP" in
     ''|*[!0-9]*) die "BACKUP_KEEP must be a positive integer, got '$BACKUP_KEEP'" ;;
 esac
 [ "$BACKUP_KEEP" -ge 1 ] || die "BACKUP_KEEP must be >= 1"
+BACKUP_MIN_FREE_PCT="${BACKUP_MIN_FREE_PCT:-5}"
+case "$BACKUP_MIN_FREE_PCT" in
+    ''|*[!0-9]*) die "BACKUP_MIN_FREE_PCT must be an integer from 0 to 100, got '$BACKUP_MIN_FREE_PCT'" ;;
+esac
+[ "$BACKUP_MIN_FREE_PCT" -le 100 ] || die "BACKUP_MIN_FREE_PCT must be an integer from 0 to 100, got '$BACKUP_MIN_FREE_PCT'"
 [ -d "$PROMETHEUS_DATA_DIR" ] || die "PROMETHEUS_DATA_DIR $PROMETHEUS_DATA_DIR is not a directory"
 
 # POST with an empty body; prints the response body.
@@ -122,7 +129,23 @@ archive_live() {  # $1 = archive, $2 = directory
     return "$tar_rc"
 }
 
+# A backup lands a whole copy of the stores at once, on the disk they write to: one that fills it stops Prometheus,
+# Jaeger and Loki writing. Refused (a failed backup: BackupTooOld pages) while it would leave less than
+# BACKUP_MIN_FREE_PCT of the filesystem free, the newest backup's size taken as this one's; checked again after
+# each archive (the stores may have grown since).
+room() {  # $1 = KiB about to be written: dies unless the floor stays free after it
+    [ "$BACKUP_MIN_FREE_PCT" -gt 0 ] || return 0
+    # shellcheck disable=SC2046  # df's two numbers: the filesystem's KiB and its free KiB
+    set -- "$1" $(df -Pk "$BACKUP_DIR" | awk 'NR == 2 {print $2, $4}')
+    [ -n "${3:-}" ] || die "df -Pk $BACKUP_DIR: cannot read the free space"
+    if [ $(( ($3 - $1) * 100 )) -lt $(( $2 * BACKUP_MIN_FREE_PCT )) ]; then
+        die "not enough disk for a backup in $BACKUP_DIR: $(( $3 / 1024 )) MiB free of $(( $2 / 1024 )) MiB, $(( $1 / 1024 )) MiB more would leave less than BACKUP_MIN_FREE_PCT=$BACKUP_MIN_FREE_PCT% free (free space, fewer BACKUP_KEEP, or a backup disk of its own)"
+    fi
+}
+
 mkdir -p "$BACKUP_DIR"
+last=$(ls -1d "$BACKUP_DIR"/tradeobs-* 2>/dev/null | LC_ALL=C sort | tail -n 1)
+room "$( [ -n "$last" ] && du -sk "$last" | awk '{print $1}' || echo 0)"
 mkdir "$work"
 
 # 1. Prometheus: snapshot via the admin API (consistent, includes the head).
@@ -142,6 +165,7 @@ log "archiving snapshot $name"
 tar -czf "$work/prometheus.tar.gz" -C "$snapdir" .
 rm -rf "$snapdir"
 snapdir=""
+room 0
 
 # 2. Other state directories.
 for entry in $BACKUP_VOLUMES; do
@@ -152,6 +176,7 @@ for entry in $BACKUP_VOLUMES; do
     [ -d "$vpath" ] || die "BACKUP_VOLUMES: $vpath ($vname) is not a directory"
     log "archiving $vname from $vpath"
     archive_live "$work/$vname.tar.gz" "$vpath"
+    room 0
 done
 
 # 3. Manifest with checksums (restore.sh verifies them).

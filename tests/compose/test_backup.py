@@ -235,3 +235,39 @@ def test_a_volume_written_while_archived_is_backed_up_with_a_warning(tmp_path: P
     with tarfile.open(backup / "jaeger.tar.gz") as tf:
         assert "./00001.mem" in tf.getnames()
     assert "jaeger.tar.gz" in (backup / "MANIFEST").read_text()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("busybox_only", [False, True], ids=["native-curl", "busybox-wget"])
+def test_a_backup_that_would_fill_the_disk_is_refused_and_leaves_nothing(
+    tmp_path: Path,
+    procs,  # type: ignore[no-untyped-def]
+    busybox_only: bool,
+) -> None:
+    """A backup lands a whole copy of the stores on the disk they write to: on a nearly full disk it filled it and
+    stopped Prometheus, Jaeger and Loki writing. Below BACKUP_MIN_FREE_PCT free it is refused, says why, leaves no
+    partial backup, and reports a failed run (what BackupTooOld pages on)."""
+    data = tmp_path / "prom-data"
+    _, url = start_prometheus(procs, tmp_path, "source", NO_SCRAPE, data, ["--web.enable-admin-api"])
+    out = tmp_path / "backups"
+    out.mkdir()
+    textfile = tmp_path / "textfile"
+    fs = os.statvfs(out)
+    floor = min(100, fs.f_bavail * 100 // fs.f_blocks + 1)  # more than is free now, whatever this disk holds
+    env = {
+        "PROMETHEUS_URL": url,
+        "PROMETHEUS_DATA_DIR": str(data),
+        "BACKUP_DIR": str(out),
+        "BACKUP_TEXTFILE_DIR": str(textfile),
+        "BACKUP_MIN_FREE_PCT": str(floor),
+    }
+    res = run_script("backup.sh", env, tmp_path, busybox_only)
+    assert res.returncode != 0, res.stderr
+    assert f"not enough disk for a backup in {out}" in res.stderr and f"BACKUP_MIN_FREE_PCT={floor}%" in res.stderr
+    assert list(out.iterdir()) == []
+    assert "tradeobs_backup_last_run_success 0" in (textfile / "tradeobs_backup.prom").read_text()
+    bad = run_script("backup.sh", {**env, "BACKUP_MIN_FREE_PCT": "5%"}, tmp_path, busybox_only)
+    assert bad.returncode != 0 and "BACKUP_MIN_FREE_PCT must be an integer from 0 to 100, got '5%'" in bad.stderr
+    ok = run_script("backup.sh", {**env, "BACKUP_MIN_FREE_PCT": "0"}, tmp_path, busybox_only)  # 0: never refused
+    assert ok.returncode == 0, ok.stderr
+    assert "tradeobs_backup_last_run_success 1" in (textfile / "tradeobs_backup.prom").read_text()
