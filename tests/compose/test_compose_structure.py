@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -470,8 +471,9 @@ def test_nats_config_is_valid_for_the_built_server(tmp_path: Path) -> None:
     assert out.returncode == 0 and "is valid" in out.stdout + out.stderr, out.stdout + out.stderr
 
 
-def test_up_script_creates_env_once_and_says_at_every_start_while_alerts_reach_no_one(tmp_path: Path) -> None:
-    """A stack that starts but can page no one looks healthy: up.sh says so until the destinations are set."""
+def _up_script(tmp_path: Path) -> tuple[Path, Callable[..., subprocess.CompletedProcess[str]]]:
+    """A copy of compose/up.sh and .env.example in ``tmp_path``, and a function that runs it with its arguments
+    against a ``docker`` that only prints the call (no engine here)."""
     import os
     import shutil
 
@@ -481,12 +483,19 @@ def test_up_script_creates_env_once_and_says_at_every_start_while_alerts_reach_n
         shutil.copy(COMPOSE_DIR / name, here / name)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $*"\n')  # no engine here: record the call
+    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $*"\n')
     (bin_dir / "docker").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
-    def up() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["sh", str(here / "up.sh")], env=env, capture_output=True, text=True, timeout=30)
+    def up(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(here / "up.sh"), *args], env=env, capture_output=True, text=True, timeout=30)
+
+    return here, up
+
+
+def test_up_script_creates_env_once_and_says_at_every_start_while_alerts_reach_no_one(tmp_path: Path) -> None:
+    """A stack that starts but can page no one looks healthy: up.sh says so until the destinations are set."""
+    here, up = _up_script(tmp_path)
 
     first = up()
     assert first.returncode == 0, first.stderr
@@ -508,21 +517,7 @@ def test_up_script_starts_the_small_host_profile_and_counts_phones_as_alert_dest
     """``up.sh --small`` adds the small-host override (before, only a hand-typed ``docker compose -f … -f …``
     could); and a desk that set Telegram but no webhook was told its alerts reach no one, when only its warnings
     do (critical alerts go to email and the phones too)."""
-    import os
-    import shutil
-
-    here = tmp_path / "compose"
-    here.mkdir()
-    for name in ("up.sh", ".env.example"):
-        shutil.copy(COMPOSE_DIR / name, here / name)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $*"\n')  # no engine here: record the call
-    (bin_dir / "docker").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-
-    def up(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["sh", str(here / "up.sh"), *args], env=env, capture_output=True, text=True, timeout=30)
+    here, up = _up_script(tmp_path)
 
     small = up("--small", "--wait")
     assert small.returncode == 0, small.stderr
