@@ -664,7 +664,8 @@ def otel_attributes(fields: dict[str, Any]) -> dict[str, Any]:
 
 class ConsoleSink:
     """Readable lines for development: ``time LEVEL stream logger: message  key=value ...``; a value that is empty
-    or holds a space, ``=``, ``"``, ``\\`` or a control character is quoted, logfmt's way (:func:`_value`)."""
+    or holds a space, ``=``, ``"``, ``\\`` or a control character is quoted, logfmt's way (:func:`_value`); such a
+    character in a field's name is written ``_`` (:func:`_key`)."""
 
     name = "console"
 
@@ -681,7 +682,7 @@ class ConsoleSink:
             if b.printed:  # its logger's own handlers printed it already (uvicorn's, gunicorn's error log)
                 continue
             f = b.fields
-            extras = "  ".join(f"{k}={_value(v)}" for k, v in f.items() if k not in self._SKIP)
+            extras = "  ".join(f"{_key(k)}={_value(v)}" for k, v in f.items() if k not in self._SKIP)
             lines.append(
                 f"{f['timestamp']} {f['level']:<8} {f['stream']:<11} {one_line(f['logger'])}: {one_line(f['message'])}"
                 + (f"  {extras}" if extras else "")
@@ -711,6 +712,19 @@ def _value(v: Any) -> str:
     if text and text.isprintable() and _BARE.fullmatch(text):
         return text
     return '"' + one_line(text.translate(_IN_QUOTES)) + '"'
+
+
+_NOT_IN_KEY = re.compile(r'[\s="\\]')
+
+
+def _key(k: Any) -> str:
+    """A field's name for the console, one logfmt key: a space, ``=``, ``"``, ``\\`` or control character in it written
+    ``_`` (``order_id=1``). Printed as it was, a name from outside (``extra={"a\\nFAKE": 1}``) started a forged line of
+    its own, and ``order id=1`` read as a stray word and a field ``id``. The files keep the name as it was."""
+    text = k if type(k) is str else safe_str(k, 200)
+    if text.isprintable() and _BARE.fullmatch(text):
+        return text
+    return _NOT_IN_KEY.sub("_", _CONTROL.sub("_", text)) or "_"
 
 
 # C0 controls but tab, DEL, C1 controls (U+0085 is a line break to some readers), the Unicode line and paragraph

@@ -362,6 +362,28 @@ def test_console_values_with_spaces_or_quotes_are_quoted_logfmt_style(env: Env) 
     assert {k: read[k] for k in fields} == {k: str(v) for k, v in fields.items()}, read
 
 
+def test_console_field_names_from_outside_cannot_forge_a_line_or_split_a_field(env: Env) -> None:
+    """A field's name holding a newline (``extra={"a\\nFAKE=1": 2}``) started a forged line of its own on the console,
+    and ``order id=1`` read as a stray word and a field ``id``: such characters in a name are written ``_``. The
+    files keep the name as it was."""
+    import io
+
+    from tradeobs_agent.logs._sinks import ConsoleSink
+
+    out = io.StringIO()
+    env.pipeline.console = ConsoleSink(env.pipeline._selfm.sink_errors.bind(sink="console"), out)
+    fields = {"order id": 1, "a\n2026-12-05T07:00:00Z ERROR": 2, "k=v": 3, 'q"x\\y': 4, "\u2028": 5, "plain.key": 6}
+    get_logger("execution").info("filled", extra=fields)
+    env.flush()
+    (line,) = out.getvalue().splitlines()
+    extras = line.split(": filled  ", 1)[1].split("  ")
+    assert extras[:6] == ["order_id=1", "a_2026-12-05T07:00:00Z_ERROR=2", "k_v=3", "q_x_y=4", "_=5", "plain.key=6"], (
+        line
+    )
+    (rec,) = [r for r in env.lines("execution") if r["message"] == "filled"]
+    assert {k: rec[k] for k in fields} == fields
+
+
 def test_after_fork_child_logs_with_its_own_instance_id(env: Env) -> None:
     get_logger("execution").info("parent")
     env.flush()
