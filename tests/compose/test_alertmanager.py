@@ -56,18 +56,27 @@ FULL = {
 }
 
 
-def amtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_binary("amtool"), *args], capture_output=True, text=True, timeout=60)
+def amtool(*args: str, binary: str = "amtool") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require_binary(binary), *args], capture_output=True, text=True, timeout=60)
+
+
+def render_checked(
+    out: Path, env: dict[str, str], amtool_binary: str = "amtool"
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """render.sh's config for ``env``, in ``out``, which ``amtool check-config`` (``amtool_binary``) accepts
+    -> (the config, render.sh's run)."""
+    res = render(out, **env)
+    assert res.returncode == 0, res.stderr
+    cfg = out / "alertmanager.yml"
+    check = amtool("check-config", str(cfg), binary=amtool_binary)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS" in check.stdout
+    return cfg, res
 
 
 @pytest.mark.parametrize("env", [MIN, FULL], ids=["minimal", "full"])
 def test_rendered_config_passes_amtool(tmp_path: Path, env: dict[str, str]) -> None:
-    res = render(tmp_path, **env)
-    assert res.returncode == 0, res.stderr
-    cfg = tmp_path / "alertmanager.yml"
-    check = amtool("check-config", str(cfg))
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS" in check.stdout
+    render_checked(tmp_path, env)
 
 
 def test_secrets_are_files_not_config(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 import yaml
 
 from .helpers import COMPOSE_DIR, COMPOSE_FILE, REPO, LocalServer, QuietHandler, free_port, require_binary, wait_until
-from .test_alertmanager import FULL, MIN, RENDER, amtool, render, start_rendered
+from .test_alertmanager import FULL, MIN, RENDER, amtool, render, render_checked, start_rendered
 
 # The compose image's version is the one scripts/build-alertmanager.sh builds (test_compose_image_is_the_build).
 AMTOOL = "amtool-compose"
@@ -56,10 +55,6 @@ VARIANTS = {
 PHONE_CONFIGS = {"telegram_configs", "slack_configs", "discord_configs"}
 
 
-def amtool_compose(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_binary(AMTOOL), *args], capture_output=True, text=True, timeout=60)
-
-
 def _receiver(cfg: Path, name: str) -> dict[str, Any]:
     doc = yaml.safe_load(cfg.read_text())
     return next(r for r in doc["receivers"] if r["name"] == name)
@@ -70,12 +65,7 @@ def test_every_receiver_variant_renders_and_passes_amtool(tmp_path: Path, varian
     """Each phone receiver alone, together, with email and without: amtool (the pinned version) accepts the rendering,
     critical alerts route to them, warnings do not (as email), and no secret is in the file."""
     env, configs = VARIANTS[variant]
-    res = render(tmp_path, **env)
-    assert res.returncode == 0, res.stderr
-    cfg = tmp_path / "alertmanager.yml"
-    check = amtool_compose("check-config", str(cfg))
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS" in check.stdout
+    cfg, res = render_checked(tmp_path, env, AMTOOL)
     critical = _receiver(cfg, "critical")
     assert {k for k in critical if k.endswith("_configs")} - {"webhook_configs"} == configs
     for name in ("webhook", "null"):
@@ -84,8 +74,14 @@ def test_every_receiver_variant_renders_and_passes_amtool(tmp_path: Path, varian
     assert "SECRET" not in text
     for secret in (TOKEN, SLACK, DISCORD, "tok-SECRET-123", "pw-SECRET-456"):
         assert secret not in res.stdout + res.stderr
-    route = amtool_compose(
-        "config", "routes", "test", f"--config.file={cfg}", "alertname=TradingKillSwitchEngaged", "severity=critical"
+    route = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={cfg}",
+        "alertname=TradingKillSwitchEngaged",
+        "severity=critical",
+        binary=AMTOOL,
     )
     assert route.stdout.strip() == "critical", route.stdout + route.stderr
     files = {
