@@ -377,11 +377,16 @@ class Histogram(Instrument[BoundHistogram]):
         self._written: tuple[list[BoundHistogram], list[list[int] | None], list[float]] | None = None
         self._written_lock = threading.Lock()
         if bounds is None:
-            bounds = DEFAULT_LATENCY_BOUNDS if unit == "s" else DEFAULT_BOUNDS
+            bounds = self.default_bounds(unit)
         b = tuple(float(x) for x in bounds)
         if any(not math.isfinite(x) for x in b) or list(b) != sorted(set(b)):
             raise ValueError(f"histogram {name!r}: bounds must be finite and strictly increasing, got {bounds!r}")
         self.bounds = b
+
+    @staticmethod
+    def default_bounds(unit: str) -> Sequence[float]:
+        """The buckets of a histogram declared without ``bounds``: latency buckets for seconds."""
+        return DEFAULT_LATENCY_BOUNDS if unit == "s" else DEFAULT_BOUNDS
 
     def _new(self, key: AttrKey) -> BoundHistogram:
         return BoundHistogram(self, key, self.bounds)

@@ -22,7 +22,6 @@ from . import _clock
 from ._clock import points_ns
 from ._instruments import Counter, Gauge, Histogram, Instrument, UpDownCounter
 from ._self import SelfMetrics
-from ._series import DEFAULT_BOUNDS, DEFAULT_LATENCY_BOUNDS
 from .snapshot import Aggregation, Family, HistogramPoint, Snapshot
 
 __all__ = ["MAX_ATTR_LEN", "Registry", "get_registry"]
@@ -38,6 +37,11 @@ _OVERFLOW = (
     "(raise %s or use a symbol allowlist)"
 )
 _GAUGE_LOSES = ", which keeps only the last value set through it: the values of those sets are lost"
+
+
+def _valid_unit(unit: Any) -> bool:
+    """A unit an instrument takes: ASCII text of at most 63 characters (else it gets none, counted)."""
+    return isinstance(unit, str) and len(unit) <= 63 and unit.isascii()
 
 
 class Registry:
@@ -153,7 +157,7 @@ class Registry:
         bounds, aggregation): the test before declared it otherwise."""
         if type(inst) is not cls:
             return True
-        if not (isinstance(unit, str) and len(unit) <= 63 and unit.isascii()):
+        if not _valid_unit(unit):
             unit = ""
         if unit != inst.unit or (description or "") != inst.description:
             return True
@@ -163,7 +167,7 @@ class Registry:
         if old_bounds is None:
             return False
         if bounds is None:
-            bounds = DEFAULT_LATENCY_BOUNDS if unit == "s" else DEFAULT_BOUNDS
+            bounds = Histogram.default_bounds(unit)
         try:
             return tuple(float(x) for x in bounds) != old_bounds
         except (TypeError, ValueError):
@@ -256,7 +260,7 @@ class Registry:
                 self._reaggregate(existing, aggregation)
             self._redeclared(existing, unit, extra[0] if extra else None)
             return existing  # type: ignore[return-value]
-        if not isinstance(unit, str) or len(unit) > 63 or not unit.isascii():
+        if not _valid_unit(unit):
             warn_once(
                 f"unit:{name}", "instrument %r: unit %r is not ASCII of at most 63 chars; using no unit", name, unit
             )
@@ -276,7 +280,7 @@ class Registry:
         (``reason="redeclared"``): before, the second declaration was silently ignored (a histogram's new buckets, a
         notebook cell re-run with ``ms`` for ``s``). An omitted unit or bounds asks for nothing: no warning."""
         differs = []
-        if isinstance(unit, str) and unit.isascii() and 0 < len(unit) <= 63 and unit != inst.unit:
+        if unit and _valid_unit(unit) and unit != inst.unit:
             differs.append(f"unit {unit!r} (it has {inst.unit!r})")
         old_bounds = getattr(inst, "bounds", None)
         if bounds is not None and old_bounds is not None:
