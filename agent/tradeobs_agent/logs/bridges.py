@@ -25,7 +25,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from .._errors import internal_error
+from .._errors import internal_error, warn_once
 from . import _capture
 from ._capture import capture
 
@@ -83,6 +83,22 @@ class StructlogProcessor:
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
         q = _capture.active()
+        if q is not None and isinstance(logger, logging.Logger) and _capture._reaches(logger, q.handler):
+            # structlog configured to log through the standard library (logger_factory=structlog.stdlib.
+            # LoggerFactory()): the record it makes reaches the capture on the root logger, as it reaches the
+            # application's own handlers. Before, this processor captured the event too (drop=False: each line twice
+            # in the JSON files and over OTLP) or dropped it (the default: the application's handlers, its log file,
+            # no longer got any structlog line)
+            warn_once(
+                "logs:structlog_stdlib",
+                "tradeobs: structlog_processor is in a structlog set-up that logs through the standard library "
+                "(logger %r): its lines reach tradeobs through the root logger, as they reach your handlers, so the "
+                "processor passes them on unchanged (capturing them too made each line twice; dropping them took "
+                "them from your handlers). Remove it from structlog's processors",
+                logger.name,
+                level=logging.INFO,
+            )
+            return event_dict
         if q is not None:
             try:
                 extra = dict(event_dict)
