@@ -415,3 +415,48 @@ tradeobs_agent.shutdown()
         assert len(ours) == 2 and "o-1" in ours[0] and "o-2" in ours[1], ours
         said = [m for m in _messages(out, "system") if "structlog_processor" in m]
         assert len(said) == 1 and "logger 'shop.orders'" in said[0] and "Remove it" in said[0], said
+
+
+def test_loguru_sink_beside_the_intercept_handler_recipe_captures_each_line_once(tmp_path: Path) -> None:
+    """A service on loguru with its README's InterceptHandler (the standard library's records logged again through
+    loguru) adds tradeobs and its ``loguru_sink``. Before: each stdlib line reached tradeobs twice, once from the root
+    logger's capture and once through loguru, the second under the logger name loguru gave it ("__main__"). Now the
+    sink leaves out the records the capture takes, and says so once; the service's own loguru sink still gets all."""
+    proc = _run(
+        tmp_path,
+        f"""
+import inspect
+from loguru import logger
+from tradeobs_agent.logs import loguru_sink
+
+class InterceptHandler(logging.Handler):
+    def emit(self, record):
+        try:
+            level = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = inspect.currentframe(), 0
+        while frame and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+logger.remove()
+logger.add({str(tmp_path / "their.log")!r}, format="{{level}} {{message}}")
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+logger.add(loguru_sink)
+logging.getLogger("shop.fills").warning("fill f-1 late")
+logger.info("order o-1 placed")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "deadlock" not in proc.stderr, proc.stderr
+    theirs = (tmp_path / "their.log").read_text()
+    assert "WARNING fill f-1 late" in theirs and "INFO order o-1 placed" in theirs, theirs
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "service.jsonl").read_text().splitlines()]
+    mine = [(x["logger"], x["message"]) for x in lines if "f-1" in x["message"] or "o-1" in x["message"]]
+    assert mine == [("shop.fills", "fill f-1 late"), ("__main__", "order o-1 placed")], mine
+    said = [m for m in _messages(tmp_path, "system") if "InterceptHandler" in m]
+    assert len(said) == 1 and "'shop.fills'" in said[0], said
