@@ -20,8 +20,8 @@ Records are dropped silently while no pipeline is running.
 
 from __future__ import annotations
 
+import inspect
 import logging
-import sys
 import threading
 import time
 from collections.abc import MutableMapping
@@ -103,7 +103,8 @@ def _forwarded_from_stdlib(q: Any) -> str | None:
     """The name of the stdlib logger whose record is being handled up this thread's stack, when that record also
     reaches the capture handler (so loguru got it from a handler of the application's, such as the InterceptHandler
     recipe); else None."""
-    frame: FrameType | None = sys._getframe(2)  # loguru's own frames, then whoever logged
+    here = inspect.currentframe()
+    frame: FrameType | None = here.f_back if here is not None else None  # loguru_sink, then loguru and its caller
     for _ in range(_FRAMES_UP):
         if frame is None:
             return None
