@@ -101,6 +101,7 @@ class Agent:
     export: str = "on"  # OTLP: "on", "off" (otlp_enabled=false) or "not_configured" (the embedded default)
     adopted: frozenset[str] = frozenset()  # the signals ("traces", "metrics", "logs") whose providers were already set
     reinit: bool = False  # adopted the providers of an agent shut down earlier in this process (see init())
+    adopted_resource: Resource | None = None  # the resource of the providers adopted from the application
     disabled: bool = False
     pid: int = field(default_factory=os.getpid)
     _dup_filter: Any = None
@@ -123,6 +124,16 @@ class Agent:
     @property
     def instance_id(self) -> str:
         return str(self.resource.attributes.get("service.instance.id", ""))
+
+    def prometheus_collector(self) -> Any:
+        """The tradeobs instruments (the trading series, ``tradeobs_agent_*``) as a prometheus_client collector, for
+        a service that already serves a prometheus_client registry on a port of its own:
+        ``prometheus_client.REGISTRY.register(agent.prometheus_collector())`` (with ``prometheus_enabled=False``, so
+        that one endpoint shows them). The same names, labels and values as the embedded endpoint, without its
+        exemplars and ``target_info``; not the OpenTelemetry API's instruments (the SDK's)."""
+        from ._internal.prometheus import PrometheusCollector
+
+        return PrometheusCollector(self.registry)
 
     def tracer(self, name: str = "tradeobs") -> trace.Tracer:
         if self.tracer_provider is None:
@@ -558,6 +569,11 @@ def _build(
         otel_private.remember_in(settings.multiprocess_dir or workers.default_base())
     sdk_reader = InMemoryMetricReader() if grouped else None  # the SDK's instruments, for the group
     adopted = agent.adopted = _adopt_existing(agent)
+    # The providers built for the signals not adopted describe the service as the adopted ones do (see
+    # _adopt_existing): before, they kept the agent's own resource, read before adoption, so a service whose tracer
+    # provider said service.name 'shop' had its metrics (Prometheus job, target_info) and logs under
+    # 'tradeobs-service', with another service.instance.id than its traces.
+    resource = agent.resource
     if adopted != _SIGNALS:
         agent.export = providers.otlp_mode(settings, agent.report)
         otlp = agent.export == "on"
@@ -607,6 +623,7 @@ def _build(
     if adopted:
         _say_adopted(agent)
         _say_resource_kept(agent)
+        _say_trading_mode_missing(agent)
     if agent._starter:
         _log.info(
             "tradeobs multiprocess: pid %d is gunicorn's arbiter (the application is preloaded): its workers share "
@@ -679,8 +696,13 @@ def _adopt_existing(agent: Agent) -> frozenset[str]:
         adopted.add("logs")
         agent.logger_provider = lp
         resource = resource or lp.resource
-    if resource is not None:  # what the agent builds describes the service as the application's providers do
-        agent.resource = resource
+    if resource is not None:
+        # What the agent builds (the providers of the signals not adopted, the JSON logs, the Prometheus endpoint's
+        # target_info) describes the service as the application's providers do: their attributes win (service.name,
+        # service.instance.id, yours), and the agent's own are kept where theirs have none (trading.mode, which the
+        # collector puts on every series as the trading_mode label, deployment.environment)
+        agent.adopted_resource = resource
+        agent.resource = agent.resource.merge(resource)
     return frozenset(adopted)
 
 
@@ -753,6 +775,39 @@ def _say_resource_kept(agent: Agent) -> None:
             adopted_name,
             console=True,
         )
+
+
+def _say_trading_mode_missing(agent: Agent) -> None:
+    """The application's tracer or meter provider, adopted, has a resource without the agent's ``trading.mode`` (or
+    with another): what goes through it (the order traces, the trading series) carries no ``trading_mode`` label, or
+    another, through the collector. Before, nothing said so: a backtest run under ``opentelemetry-instrument``
+    exported its series without ``trading_mode="backtest"``, so the alert rules that leave backtests out paged for
+    them, and the dashboards' ``trading_mode`` filter did not find the service."""
+    through = [name for name in ("traces", "metrics") if name in agent.adopted]
+    if not through or agent.reinit or agent.adopted_resource is None:
+        return
+    mode = agent.settings.trading_mode
+    theirs = agent.adopted_resource.attributes.get("trading.mode")
+    if theirs == mode:
+        return
+    warn_once(
+        "init:trading_mode_missing",
+        "tradeobs: the OpenTelemetry providers adopted from the application (%s) have %s in their resource, and "
+        "this agent's trading_mode is %r (from %s): their %s carry %s through the collector (the alert rules leave "
+        'out only trading_mode="backtest"). Add it to their resource: OTEL_RESOURCE_ATTRIBUTES=trading.mode=%s '
+        "(read by opentelemetry-instrument and Resource.create()), or Resource.create({'trading.mode': %r, ...})",
+        " and ".join(through),
+        "no trading.mode" if theirs is None else f"trading.mode {theirs!r}",
+        mode,
+        agent.report.source("trading_mode"),
+        "spans (order traces included) and metrics (the trading series included)"
+        if through == ["traces", "metrics"]
+        else ("spans (order traces included)" if through == ["traces"] else "metrics (the trading series included)"),
+        "no trading_mode label" if theirs is None else f"trading_mode={theirs!r}",
+        mode,
+        mode,
+        console=True,
+    )
 
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # the tracer providers tradeobs made global in this process

@@ -556,6 +556,31 @@ def test_a_service_name_the_adopted_resource_overrides_is_said(caplog: pytest.Lo
     assert "'shop-api' (from argument)" in said and "'shop-api-own'" in said
 
 
+def test_the_providers_built_beside_an_adopted_one_carry_its_resource(caplog: pytest.LogCaptureFixture) -> None:
+    """The application's own TracerProvider names the service ("shop", team "desk"): the meter and logger providers
+    the agent builds beside it carry that resource, with the agent's trading.mode added. Before, they carried the
+    agent's own resource, read before adoption: the metrics and logs were "tradeobs-service", with another
+    service.instance.id than the spans. And the adopted provider's resource has no trading.mode: said once, with the
+    variable to set."""
+    from opentelemetry.sdk.resources import Resource
+
+    from tradeobs_agent._internal import otel_private
+
+    own = TracerProvider(resource=Resource.create({"service.name": "shop", "team": "desk"}))
+    trace.set_tracer_provider(own)
+    with caplog.at_level(logging.INFO):
+        agent = _quiet(trading_mode="live")
+    assert agent.meter_provider is not None and agent.logger_provider is not None
+    theirs = dict(own.resource.attributes)
+    for resource in (otel_private.meter_provider_resource(agent.meter_provider), agent.logger_provider.resource):
+        attrs = dict(resource.attributes)
+        assert {k: attrs[k] for k in theirs} == theirs  # service.name, service.instance.id, team: the application's
+        assert attrs["trading.mode"] == "live"
+    [said] = [r.getMessage() for r in caplog.records if "trading.mode" in r.getMessage()]
+    assert "(traces) have no trading.mode in their resource" in said and "'live' (from argument)" in said, said
+    assert "OTEL_RESOURCE_ATTRIBUTES=trading.mode=live" in said, said
+
+
 def test_a_provider_set_after_init_is_said_with_what_to_do(caplog: pytest.LogCaptureFixture) -> None:
     """The application's own OpenTelemetry set-up after init(): OpenTelemetry refuses it with "Overriding of current
     TracerProvider is not allowed", and nothing said that the application's exporters would receive nothing (its

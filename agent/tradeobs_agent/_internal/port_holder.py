@@ -26,7 +26,7 @@ from typing import NamedTuple
 from .workers.detect import process_start
 from .workers.store import JoinError, atomic_write, private_dir
 
-__all__ = ["Record", "claim", "release", "user_dir", "who"]
+__all__ = ["Record", "claim", "held_here", "release", "user_dir", "who"]
 
 _SCAN_MAX = 4096  # processes looked at for the socket, at most (said once, when a port is found in use)
 
@@ -136,9 +136,26 @@ def _command(pid: int) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def held_here(port: int) -> bool:
+    """Whether this very process listens on TCP ``port``: a server of the application's own on the port the agent was
+    given (prometheus_client's ``start_http_server``, the OpenTelemetry Prometheus exporter that
+    ``OTEL_METRICS_EXPORTER=prometheus`` starts, its web server)."""
+    inodes = listening_inodes(port)
+    return bool(inodes) and _holds(os.getpid(), inodes)
+
+
 def who(port: int, service: str, base: str) -> str:
-    """Who serves ``port``, for the warning of a process that could not bind it: the tradeobs process recorded there
-    (its pid, service and worker group) when that record is exact, else the process found holding the port."""
+    """Who serves ``port``, for the warning of a process that could not bind it: this process itself (a server of the
+    application's own), the tradeobs process recorded there (its pid, service and worker group) when that record is
+    exact, else the process found holding the port."""
+    if held_here(port):
+        # Before, this case read "a process that is not this user's (or is in another container) holds it: no
+        # process of this user does. ... Stop the duplicate": this process was left out of the search
+        return (
+            f"this process itself listens on it (pid {os.getpid()}: a server of the application's own, such as "
+            f"prometheus_client's start_http_server, the OpenTelemetry Prometheus exporter that "
+            f"OTEL_METRICS_EXPORTER=prometheus starts, or its web server): two endpoints cannot share one port"
+        )
     inodes = listening_inodes(port)
     root = user_dir(base)
     doc = _read(root / f"p-{port}.json") if root is not None else None

@@ -324,7 +324,9 @@ def serve_adopted(settings: Settings, registry: Registry, provider: MeterProvide
     instruments (trading series, ``tradeobs_agent_*``), rendered from the registry as without adoption, with that
     provider's resource in ``target_info``. Before, an adopted meter provider meant no endpoint at all, and the
     trading series were missing from the ``/metrics`` the docs promise."""
-    prom = PrometheusEndpoint.start(settings, registry.self_metrics, registry, sdk=False)
+    prom = PrometheusEndpoint.start(
+        settings, registry.self_metrics, registry, sdk=False, has_own_reader=has_prometheus_reader(provider)
+    )
     if prom is not None:
         prom.renderer.resource = lambda: otel_private.meter_provider_resource(provider)
     return prom
@@ -419,13 +421,16 @@ class PrometheusEndpoint:
         *,
         sdk: bool = True,
         group: tuple[str, int, str] | None = None,
+        has_own_reader: bool = False,
     ) -> PrometheusEndpoint | None:
         """The endpoint on the configured host and port; ``source``: the snapshot it serves instead of the
         registry's own and the SDK reader's (a worker group's leader serves every worker's, merged). ``sdk=False``:
         the registry's instruments only, no SDK reader (a meter provider adopted from the application keeps its
         own instruments on its own readers: a reader cannot be added to it). ``group``: the worker group this process
         leads (its directory's name, starting pid and kind), recorded with the port it serves (``port_holder``), so
-        a second copy of the service names it. None when it cannot listen there and trying again would not help."""
+        a second copy of the service names it. ``has_own_reader``: the adopted meter provider has a Prometheus reader
+        of its own, which shows the tradeobs instruments already. None when it cannot listen there and trying again
+        would not help."""
         from .prometheus import Renderer
 
         prom_registry: Any = None
@@ -473,13 +478,30 @@ class PrometheusEndpoint:
             # Said where whoever runs the service looks (its console, not only the log files): a worker group's
             # leader logs to system.jsonl only, and gunicorn's output stayed empty while this process's orders (its
             # whole group's) were on no endpoint.
+            from . import port_holder
+
+            if port_holder.held_here(endpoint.port):
+                # The application's own server on the port the agent was given: no duplicate to stop
+                remedy = (
+                    "The tradeobs series are on that endpoint already, through your meter provider's Prometheus "
+                    "reader: set TRADEOBS_PROMETHEUS_ENABLED=false (or give this endpoint another port: "
+                    "TRADEOBS_PROMETHEUS_PORT, 0 = any free port)"
+                    if has_own_reader
+                    else "To serve the tradeobs series on that endpoint instead, register them in the "
+                    "prometheus_client registry it serves: prometheus_client.REGISTRY.register("
+                    "agent.prometheus_collector()), and set TRADEOBS_PROMETHEUS_ENABLED=false; or give this endpoint "
+                    "another port: TRADEOBS_PROMETHEUS_PORT (0 = any free port)"
+                )
+            else:
+                remedy = (
+                    "Stop the duplicate, or give this one another port: TRADEOBS_PROMETHEUS_PORT (0 = any free "
+                    "port), or TRADEOBS_PROMETHEUS_ENABLED=false"
+                )
             warn_once(
                 "prometheus:bind",
                 "tradeobs: cannot serve the Prometheus endpoint on %s:%s (%s): %s. Until it is free (trying again "
-                "every %g-%g s) this process's metrics%s are on no Prometheus endpoint "
-                "(tradeobs_agent_prometheus_port_busy 1; the live view still works). Stop the duplicate, or give "
-                "this one another port: TRADEOBS_PROMETHEUS_PORT (0 = any free port), or "
-                "TRADEOBS_PROMETHEUS_ENABLED=false",
+                "every %g-%g s) this process's metrics%s are on no Prometheus endpoint of the agent's "
+                "(tradeobs_agent_prometheus_port_busy 1; the live view still works). %s",
                 settings.prometheus_host,
                 settings.prometheus_port,
                 exc,
@@ -487,6 +509,7 @@ class PrometheusEndpoint:
                 cls.RETRY_FIRST,
                 cls.RETRY_MAX,
                 " (its worker group's)" if source is not None else "",
+                remedy,
                 console=True,
             )
             threading.Thread(target=endpoint._retry, name="tradeobs-prometheus-bind", daemon=True).start()

@@ -20,12 +20,15 @@ Records are dropped silently while no pipeline is running.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import threading
 import time
 from collections.abc import MutableMapping
+from types import FrameType
 from typing import Any
 
-from .._errors import internal_error
+from .._errors import internal_error, warn_once
 from . import _capture
 from ._capture import capture
 
@@ -53,6 +56,13 @@ def loguru_sink(message: Any) -> None:
     if q is None:
         return
     try:
+        forwarded = _forwarded_from_stdlib(q)
+        if forwarded is not None:
+            # loguru's InterceptHandler recipe (a handler on the root logger that logs each stdlib record again
+            # through loguru): the capture on the root logger takes that record itself. Before, it was captured
+            # twice, the second time under the logger name loguru gave it ("__main__")
+            _say_intercepted(q, forwarded)
+            return
         rec = message.record
         exc = rec.get("exception")
         exc_info = (exc.type, exc.value, exc.traceback) if exc is not None and exc.type is not None else None
@@ -63,6 +73,49 @@ def loguru_sink(message: Any) -> None:
         q.put(capture(ts, int(rec["level"].no), name, rec["message"], (), extra, exc_info))
     except Exception as exc:  # never raise into the caller; Loguru hands well-formed records, so a bug of ours
         internal_error("logs.loguru_sink", exc)
+
+
+_said_intercepted = threading.Event()
+
+
+def _say_intercepted(q: Any, name: str) -> None:
+    """Said once, straight into the pipeline (the system log): logged through the standard library from inside a
+    loguru sink, the line would go back into loguru through the same handler, which loguru refuses (re-entrant)."""
+    if _said_intercepted.is_set():
+        return
+    _said_intercepted.set()
+    text = (
+        "tradeobs: loguru_sink receives the standard library's records through loguru (a handler such as loguru's "
+        f"InterceptHandler recipe, on logger {name!r}'s way): tradeobs captures those records on the root logger "
+        "already, so the sink leaves them out (each line once). Your loguru sinks still get them"
+    )
+    q.put(capture(time.time_ns(), logging.INFO, "tradeobs", text, (), None, None))
+
+
+_CALL_HANDLERS = logging.Logger.callHandlers.__code__
+# How far up the calling thread's stack a stdlib Logger.callHandlers is looked for: 5 frames above the sink's caller
+# with the recipe (loguru's own, the handler's emit, Handler.handle), some more for a handler of another shape. Every
+# loguru line pays this walk, so it stays short.
+_FRAMES_UP = 12
+
+
+def _forwarded_from_stdlib(q: Any) -> str | None:
+    """The name of the stdlib logger whose record is being handled up this thread's stack, when that record also
+    reaches the capture handler (so loguru got it from a handler of the application's, such as the InterceptHandler
+    recipe); else None."""
+    here = inspect.currentframe()
+    frame: FrameType | None = here.f_back if here is not None else None  # loguru_sink, then loguru and its caller
+    for _ in range(_FRAMES_UP):
+        if frame is None:
+            return None
+        if frame.f_code is _CALL_HANDLERS:
+            record = frame.f_locals.get("record")
+            if isinstance(record, logging.LogRecord):
+                stdlib = logging.getLogger(record.name)
+                return record.name if _capture._reaches(stdlib, q.handler) else None
+            return None
+        frame = frame.f_back
+    return None
 
 
 class StructlogProcessor:
@@ -83,6 +136,22 @@ class StructlogProcessor:
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
         q = _capture.active()
+        if q is not None and isinstance(logger, logging.Logger) and _capture._reaches(logger, q.handler):
+            # structlog configured to log through the standard library (logger_factory=structlog.stdlib.
+            # LoggerFactory()): the record it makes reaches the capture on the root logger, as it reaches the
+            # application's own handlers. Before, this processor captured the event too (drop=False: each line twice
+            # in the JSON files and over OTLP) or dropped it (the default: the application's handlers, its log file,
+            # no longer got any structlog line)
+            warn_once(
+                "logs:structlog_stdlib",
+                "tradeobs: structlog_processor is in a structlog set-up that logs through the standard library "
+                "(logger %r): its lines reach tradeobs through the root logger, as they reach your handlers, so the "
+                "processor passes them on unchanged (capturing them too made each line twice; dropping them took "
+                "them from your handlers). Remove it from structlog's processors",
+                logger.name,
+                level=logging.INFO,
+            )
+            return event_dict
         if q is not None:
             try:
                 extra = dict(event_dict)

@@ -374,3 +374,89 @@ def test_a_worker_group_the_agent_cannot_join_is_said_in_the_system_log_and_on_s
     said = [m for m in _messages(tmp_path, "system") if "cannot join its service's worker group" in m]
     assert len(said) == 1 and "is not a directory" in said[0], _messages(tmp_path, "system")
     assert len([x for x in proc.stderr.splitlines() if "cannot join" in x]) == 1, proc.stderr
+
+
+def test_structlog_processor_in_a_structlog_set_up_on_the_standard_library_loses_nothing_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    """structlog configured the usual way for a service that has stdlib handlers (``logger_factory=structlog.stdlib.
+    LoggerFactory()``, a renderer last), with tradeobs' ``structlog_processor`` added as docs/logging.md showed. Before:
+    the processor dropped each event, so the service's own log file got no structlog line (0 of 2); with
+    ``StructlogProcessor(drop=False)`` each line reached tradeobs twice (the processor's copy and the root capture's).
+    Now the processor passes such events on and says so once: one line each, in the service's file and in tradeobs."""
+    for drop in (True, False):
+        out = tmp_path / f"drop-{drop}"
+        out.mkdir()
+        proc = _run(
+            out,
+            f"""
+import structlog
+from tradeobs_agent.logs import StructlogProcessor
+handler = logging.FileHandler({str(out / "their.log")!r})
+logging.getLogger().addHandler(handler)
+logging.getLogger().setLevel("INFO")
+structlog.configure(
+    processors=[structlog.stdlib.add_logger_name, structlog.stdlib.add_log_level, StructlogProcessor(drop={drop}),
+                structlog.processors.JSONRenderer()],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+)
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+log = structlog.get_logger("shop.orders")
+log.info("order placed", order_id="o-1")
+log.warning("order rejected", order_id="o-2")
+tradeobs_agent.shutdown()
+""",
+        )
+        assert proc.returncode == 0, proc.stderr
+        theirs = (out / "their.log").read_text().splitlines()
+        assert [("o-1" in x, "o-2" in x) for x in theirs if "order " in x] == [(True, False), (False, True)], theirs
+        ours = [m for m in _messages(out, "service") if "order " in m]
+        assert len(ours) == 2 and "o-1" in ours[0] and "o-2" in ours[1], ours
+        said = [m for m in _messages(out, "system") if "structlog_processor" in m]
+        assert len(said) == 1 and "logger 'shop.orders'" in said[0] and "Remove it" in said[0], said
+
+
+def test_loguru_sink_beside_the_intercept_handler_recipe_captures_each_line_once(tmp_path: Path) -> None:
+    """A service on loguru with its README's InterceptHandler (the standard library's records logged again through
+    loguru) adds tradeobs and its ``loguru_sink``. Before: each stdlib line reached tradeobs twice, once from the root
+    logger's capture and once through loguru, the second under the logger name loguru gave it ("__main__"). Now the
+    sink leaves out the records the capture takes, and says so once; the service's own loguru sink still gets all."""
+    proc = _run(
+        tmp_path,
+        f"""
+import inspect
+from loguru import logger
+from tradeobs_agent.logs import loguru_sink
+
+class InterceptHandler(logging.Handler):
+    def emit(self, record):
+        try:
+            level = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = inspect.currentframe(), 0
+        while frame and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+logger.remove()
+logger.add({str(tmp_path / "their.log")!r}, format="{{level}} {{message}}")
+tradeobs_agent.init(service_name="svc", otlp=False, prometheus=False, live=False)
+logger.add(loguru_sink)
+logging.getLogger("shop.fills").warning("fill f-1 late")
+logger.info("order o-1 placed")
+tradeobs_agent.shutdown()
+""",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "deadlock" not in proc.stderr, proc.stderr
+    theirs = (tmp_path / "their.log").read_text()
+    assert "WARNING fill f-1 late" in theirs and "INFO order o-1 placed" in theirs, theirs
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "service.jsonl").read_text().splitlines()]
+    mine = [(x["logger"], x["message"]) for x in lines if "f-1" in x["message"] or "o-1" in x["message"]]
+    assert mine == [("shop.fills", "fill f-1 late"), ("__main__", "order o-1 placed")], mine
+    said = [m for m in _messages(tmp_path, "system") if "InterceptHandler" in m]
+    assert len(said) == 1 and "'shop.fills'" in said[0], said
