@@ -8,8 +8,9 @@ signal to its cancel. The gateway kept every trace longer than ``TRADEOBS_TAIL_L
 start to last span end), so it kept every quote that rested longer than 500 ms: a bot quoting 1,000 symbols
 (55 quotes/s, median life 0.37 s) had 40 % of its traces kept as "slow", 47 % in all where the share was 10 %,
 and a quote resting 2 s or more was always kept: the share did nothing (docs/scaling.md). What is slow in an order
-is a step the agent times (signal -> submit, the venue's submit -> ack, a risk check) or a market order's whole
-life; a limit order's time resting in the book is not. Each case below is one order (or one span of the service's
+is a step (signal -> submit, the venue's submit -> ack, a risk check, a fill: a quote filled after resting is a
+slow fill, whose exemplar should find its trace) or a market order's whole life; a limit order's time resting in the
+book before its cancel is not. Each case below is one order (or one span of the service's
 own), under a threshold of 1 s, decided by a gateway that keeps 0 % of the rest.
 """
 
@@ -73,7 +74,7 @@ def test_a_resting_quote_is_not_kept_as_slow_but_a_slow_ack_a_slow_market_order_
             quote.replaced(new_client_order_id="q-1a", price=100.5)
             time.sleep(OVER)
             quote.cancelled("requote")
-            # A quote filled after resting: a limit order's fill is not slow either.
+            # A quote filled after resting: a slow fill (its submit -> fill exemplar leads to this trace).
             filled = tt.order_signal("q-2", "ETH-USDT", "sell", 1, 10.0, order_type="limit")
             filled.submitted()
             filled.acked("V-q-2")
@@ -120,4 +121,4 @@ def test_a_resting_quote_is_not_kept_as_slow_but_a_slow_ack_a_slow_market_order_
 
         kept = wait_for(stored, "Jaeger to hold what the gateway kept", procs=procs)
         got = {name for name, tid in ids.items() if tid in kept}
-        assert got == {"slow ack", "slow market order", "slow request"}, got
+        assert got == {"filled quote", "slow ack", "slow market order", "slow request"}, got
