@@ -351,16 +351,20 @@ def _tier_orders(tt: Any, log: Any, n: int, rate: float, slow_s: float, prefix: 
             o.submitted()
             if kind == "reject_venue":
                 o.rejected("price_out_of_band")
+            elif kind == "slow":
+                # The venue slow to answer: the ack (then the fill) slow_s after the submit.
+                def ack_and_fill(o: Any = o, oid: str = oid) -> None:
+                    o.acked(f"V-{oid}")
+                    o.fill(10, 190.0)
+
+                timer = threading.Timer(slow_s, ack_and_fill)
+                timer.start()
+                timers.append(timer)
             else:
                 o.acked(f"V-{oid}")
                 if kind == "error":
                     o.error(RuntimeError("venue session dropped"))
-                if kind == "slow":
-                    timer = threading.Timer(slow_s, o.fill, args=(10, 190.0))
-                    timer.start()
-                    timers.append(timer)
-                else:
-                    o.fill(10, 190.0)
+                o.fill(10, 190.0)
         if i % TIER_LOG_EVERY == 0:
             with o.scope():
                 log.info("tier order %s (%s)", oid, kind)

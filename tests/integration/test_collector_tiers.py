@@ -49,7 +49,7 @@ pytestmark = pytest.mark.integration
 ORDERS = 500
 SAMPLING_PERCENT = 25
 LATENCY_THRESHOLD_MS = 200
-SLOW_S = 0.4  # slow orders fill this long after the signal: well over the threshold
+SLOW_S = 0.4  # slow orders: the venue acks (then fills) this long after the submit, well over the threshold
 # Spans per order kind (tests/integration/agent_workload.py: _tier_orders): order + its steps.
 SPANS = {"fill": 5, "slow": 5, "error": 5, "reject_venue": 3, "reject_risk": 2, "kill_switch": 2}
 MUST_KEEP = {"error", "reject_risk", "reject_venue", "kill_switch", "slow"}
