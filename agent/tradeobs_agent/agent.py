@@ -987,8 +987,13 @@ def _install_start_hook() -> None:
         if agent is not None and agent.pid == os.getpid() and not agent.disabled:
             if agent.group is None:
                 _form_group(agent)
-            # a spawn or forkserver child has no agent of its own: told once if it records without init()
-            pool_child.mark(self, agent.pid, agent.settings.service_name)
+            # a spawn or forkserver child has no agent of its own: told once if it records without init(), on its
+            # stderr and, through the group's directory, on this process's /metrics
+            group = agent.group
+            if group is not None:
+                group.children_started = True
+            report = str(group.store.path) if group is not None else ""
+            pool_child.mark(self, agent.pid, agent.settings.service_name, report)
         start(self)
 
     start_in_group._tradeobs_forms_group = True  # type: ignore[attr-defined]
