@@ -1159,9 +1159,19 @@ def _after_fork_in_child(agent: Agent) -> None:
 pool_child.initialised = lambda: _inits > 0
 
 
+_group_meta_built: tuple[int, dict[str, Any]] = (-1, {})
+
+
 def _group_meta() -> dict[str, Any]:
     """What this process's snapshot file tells the other members of its worker group: its declared contract
-    multipliers (a worker that forgot one reported it at 1x among others at 50x, silently: ``Store``)."""
+    multipliers (a worker that forgot one reported it at 1x among others at 50x, silently: ``Store``). Built again
+    only once a declaration changed the table (``contracts.version``), not at each snapshot (up to five a second):
+    the same object until then, which the store also keeps its meta by. Treat it as read-only."""
+    global _group_meta_built
     from .trading import contracts
 
-    return {"multipliers": contracts.multipliers()}
+    version = contracts.version()
+    built = _group_meta_built
+    if built[0] != version:
+        built = _group_meta_built = (version, {"multipliers": contracts.multipliers()})
+    return built[1]

@@ -172,6 +172,7 @@ class Store:
         self.on_mismatch: Callable[[str], None] | None = None
         self._multipliers_seen: tuple[tuple[int, int], ...] = ()  # (pid, id(meta)) of the members last compared
         self._multiplier_conflicts: set[str] = set()  # symbols counted and said as disagreed on
+        self._meta_built: tuple[Mapping[str, Any] | None, dict[str, Any]] | None = None  # (the source's, ours): _meta
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -267,9 +268,15 @@ class Store:
         return self._write_part(data, force)
 
     def _meta(self) -> dict[str, Any]:
-        meta = {"member": self.member}
-        if _meta_source is not None:
-            meta.update(_meta_source())
+        """This member's id and what ``publish_meta``'s source gives, kept while the source gives the same object
+        (it builds its part again only when that changed: ``agent._group_meta``)."""
+        source = _meta_source() if _meta_source is not None else None
+        if self._meta_built is not None and self._meta_built[0] is source:
+            return self._meta_built[1]
+        meta: dict[str, Any] = {"member": self.member}
+        if source is not None:
+            meta.update(source)
+        self._meta_built = (source, meta)
         return meta
 
     def _write_part(self, data: bytes, force: bool) -> bool:
