@@ -1042,8 +1042,13 @@ def _install_start_hook() -> None:
         if agent is not None and agent.pid == os.getpid() and not agent.disabled:
             if agent.group is None:
                 _form_group(agent)
-            # a spawn or forkserver child has no agent of its own: told once if it records without init()
-            pool_child.mark(self, agent.pid, agent.settings.service_name)
+            # a spawn or forkserver child has no agent of its own: told once if it records without init(), on its
+            # stderr and, through the group's directory, on this process's /metrics
+            group = agent.group
+            if group is not None:
+                group.children_started = True
+            report = str(group.store.path) if group is not None else ""
+            pool_child.mark(self, agent.pid, agent.settings.service_name, report)
         start(self)
 
     start_in_group._tradeobs_forms_group = True  # type: ignore[attr-defined]
@@ -1209,9 +1214,19 @@ def _after_fork_in_child(agent: Agent) -> None:
 pool_child.initialised = lambda: _inits > 0
 
 
+_group_meta_built: tuple[int, dict[str, Any]] = (-1, {})
+
+
 def _group_meta() -> dict[str, Any]:
     """What this process's snapshot file tells the other members of its worker group: its declared contract
-    multipliers (a worker that forgot one reported it at 1x among others at 50x, silently: ``Store``)."""
+    multipliers (a worker that forgot one reported it at 1x among others at 50x, silently: ``Store``). Built again
+    only once a declaration changed the table (``contracts.version``), not at each snapshot (up to five a second):
+    the same object until then, which the store also keeps its meta by. Treat it as read-only."""
+    global _group_meta_built
     from .trading import contracts
 
-    return {"multipliers": contracts.multipliers()}
+    version = contracts.version()
+    built = _group_meta_built
+    if built[0] != version:
+        built = _group_meta_built = (version, {"multipliers": contracts.multipliers()})
+    return built[1]

@@ -249,10 +249,20 @@ _QUERY_NAMES = (
     r"(?:key|sig|signature|x-amz-signature|auth|[a-z0-9]*token"
     r"|(?:api|access|app|auth|client|secret|private|subscription|master|license|developer|user|bot)key)"
 )
-# A password in a URL's userinfo, up to its "@" (see the rule): one with a "/" in it, whose part before the "/" is no
-# port (digits) and which is no "//" (the next URL of a list: "nats://n1:4222,tls://u@n2" is two URLs), up to the
-# first "@"; or one without "/", up to the last "@" before the host's "/".
-_URL_PASSWORD = r"(?:[0-9]*[^\s@/0-9][^\s@/]*/[^\s@/][^\s@]*|[^\s/]+)"
+# A password in a URL's userinfo, up to the last "@" before the host (RFC 3986: the userinfo ends at the authority's
+# last "@"; see the rule). One without "/": up to the last "@" before the host's "/". One with a "/" in it (unencoded,
+# which the RFC does not allow and DSNs built with an f-string have): none of its pieces before a "/" is empty (no
+# "//": the next URL of a list, "nats://n1:4222,tls://u@n2", is two URLs), has a "?" or "#" (a query or fragment has
+# begun) or is a host: a port (digits, or a name and ":digits": "host:9443/ws/btcusdt@trade"), or after its last "@" a
+# name with a "." or "[" ("pw@api.example.com/v1/a@b.com": a host and a path); it ends at the last "@" of the piece
+# after them: "p@ss/word@db" and "ab/c@d@db" whole (each was masked only to its first "@": "p" and "ab/c"). A host
+# without a dot or port ("u:pw@db/x@y") cannot be told from such a password: masked to the last "@", more, not less.
+_URL_TAIL = r"[^\s/?#@.\[]"  # after a piece's last "@": a name without "." or "[" (no host's)
+_URL_PIECE = (
+    r"(?:[^\s/?#@]*[^\s/?#@0-9]|[^\s/?#@]*[^\s/?#@:0-9][0-9]+"
+    r"|[^\s/?#]*@(?:" + _URL_TAIL + r"*[^\s/?#@.\[:0-9]|" + _URL_TAIL + r"*[^\s/?#@.\[:0-9][0-9]+)?)/"
+)
+_URL_PASSWORD = r"(?:" + _URL_PIECE + r"(?:" + _URL_PIECE + r")*[^\s/?#]*|[^\s/]+)"
 # A webhook's token as a URL path segment (see the path rule): characters of a token, no "/", "?", "#" or "%".
 _HOOK_TOKEN = _credential(16, one_case_run=False, t=r"[A-Za-z0-9_~.+=-]")
 
@@ -335,8 +345,9 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     ),
     # user:password@ in URLs (also redis://:pw@), the password unencoded as a DSN built with an f-string has it: with
     # "@" in it ("p@ss@db": the whole "p@ss", where "ss@db" was left) or "/" (a secret manager's base64 password,
-    # "aB3/xY+z==@db": kept whole before) when the part before its first "/" is no port (a digit run: the
-    # "host:9443/ws/btcusdt@trade" of a Binance stream URL is kept). Each alternative without nested repeats: linear.
+    # "aB3/xY+z==@db": kept whole before), or both ("p@ss/word@db"), up to the last "@" before the host, when no
+    # part before a "/" is a port (the "host:9443/ws/btcusdt@trade" of a Binance stream URL is kept). The repeat of
+    # pieces is of runs without "/" each ended by one: one way to split, linear.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\[]*:)" + _URL_PASSWORD + "@", r"\1" + MASK + "@", (("://",),)),
     # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").
     # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"

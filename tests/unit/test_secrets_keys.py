@@ -411,6 +411,9 @@ _URL_SECRETS = [
     ("alert to https://alerts.example.com/v1/hooks/61e69015-8549-4bfd-b9c3-01e75de48cd5 failed", "61e69015-8549"),
     ("could not connect to postgresql://trader:aB3/xY+z9Q==@db:5432/orders", "xY+z9Q=="),
     ("connecting postgres://trader:p@ssW0rd99@db:5432/orders", "ssW0rd99"),
+    # both "@" and "/": up to the last "@" before the host (RFC 3986), where the first "@" left "ss/w0rd" or "dZ7"
+    ("connecting postgres://trader:p@ss/w0rd@db:5432/orders", "ss/w0rd"),
+    ("s3 dsn s3://AKIDEXAMPLE:ab/c9@dZ7@bucket.example/key failed", "dZ7"),
 ]
 _URL_SECRETS_KEPT = [
     "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2&authority=x&tokens=5",
@@ -418,6 +421,9 @@ _URL_SECRETS_KEPT = [
     "POST /webhooks/fills/61e69015-8549-4bfd-b9c3-01e75de48cd5 200 GET /bot/status /services/trading/orders",
     "wss://stream.binance.com:9443/ws/btcusdt@trade https://host:8443/path/user@example.com http://[::1]:8080/x@y",
     "nats://n1:4222,tls://<redacted>@n2:4222 nats://n1:4222,nats://n2:4222/x@y",  # a list of URLs: no password
+    # masked already; a host with a dot, a port or [, and the "@"s in its path after it, are not the password's
+    "https://u:[REDACTED]@api.example.com/v1/users/ann@example.com/orders https://u:[REDACTED]@db:5432/x@y",
+    "wss://u:[REDACTED]@stream.example.com/stream?streams=btcusdt@depth/ethusdt@trade http://u:[REDACTED]@[::1]/x@y",
 ]
 
 

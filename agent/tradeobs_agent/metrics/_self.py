@@ -93,6 +93,12 @@ class SelfMetrics:
             "for one instrument), format (a snapshot this release cannot read: that worker left out, its file kept); "
             "and multiplier (live workers that disagree on a symbol's contract multiplier, once per symbol)",
         )
+        self.children_uninitialised = c(
+            "tradeobs.agent.children.uninitialised",
+            "{process}",
+            "multiprocessing children (spawn, forkserver) this process started that recorded with tradeobs without "
+            "calling init(): what they recorded (metrics, tradeobs logs, spans) was dropped; each says what on stderr",
+        )
         self.prometheus_port_busy = g(
             "tradeobs.agent.prometheus.port_busy",
             "{state}",

@@ -44,6 +44,9 @@ __all__ = ["instrument", "multiplier", "multipliers"]
 _MULTIPLIERS: dict[str, float] = {}
 """symbol -> multiplier (> 1 or < 1; a declared 1 is kept too, to tell a conflicting redeclaration)."""
 _LOCK = threading.Lock()
+_VERSION = 0
+"""Bumped by each change of the table (a new declaration, a reset): a worker group member rebuilds what it publishes
+of the table (``agent._group_meta``) only then, not at each snapshot."""
 
 _ALLOWED = (
     "a finite number > 0: the value of one unit of qty per point of price (50 for ES, 20 for NQ, 1000 for CL, "
@@ -64,6 +67,7 @@ def _multiplier_value(value: object) -> float | None:
 def instrument(symbol: str, *, multiplier: float) -> None:
     """Declare ``symbol``'s contract ``multiplier`` (see the module's doc): its notionals are
     ``qty * price * multiplier`` from the next report on."""
+    global _VERSION
     if type(symbol) is not str:
         if isinstance(symbol, str):  # numpy's str_: the same text
             symbol = str(symbol)
@@ -83,7 +87,9 @@ def instrument(symbol: str, *, multiplier: float) -> None:
                 f"{known:g}, as declared before (a contract's multiplier does not change: a new contract, a roll's "
                 "next month, is a new symbol)",
             )
-        _MULTIPLIERS[symbol] = m
+        if known is None:
+            _MULTIPLIERS[symbol] = m
+            _VERSION += 1
 
 
 def multiplier(symbol: Any) -> float:
@@ -116,11 +122,18 @@ def configure(declared: Mapping[str, float], setting: str = "contract_multiplier
 
 def reset() -> None:
     """Forget every declaration (``tradeobs_agent.testing.reset()`` calls this between tests)."""
+    global _VERSION
     with _LOCK:
         _MULTIPLIERS.clear()
+        _VERSION += 1
 
 
 def multipliers() -> dict[str, float]:
     """A copy of the declared multipliers."""
     with _LOCK:
         return dict(_MULTIPLIERS)
+
+
+def version() -> int:
+    """A number that changes whenever the declared multipliers do (:func:`multipliers` would differ)."""
+    return _VERSION

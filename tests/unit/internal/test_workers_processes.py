@@ -108,7 +108,8 @@ _SAID = "records with tradeobs without calling init() itself"
 def test_a_spawn_child_that_records_without_init_says_so_once(method: str, tmp_path: Path) -> None:
     """A spawn or forkserver child has no agent: what it records is dropped. Before, silently; now each such child
     says once, on stderr, what it dropped and to call init() (a child whose initializer calls it joins the group
-    and says nothing)."""
+    and says nothing), and the parent counts each in ``tradeobs_agent_children_uninitialised_total`` on its
+    /metrics (before, the stderr line was all: a pool's stderr is easily never read)."""
     got, err = _run_full(f"pool-{method}", tmp_path)
     said = [line for line in err.splitlines() if _SAID in line]
     pids = got["uninitialised"]
@@ -116,6 +117,8 @@ def test_a_spawn_child_that_records_without_init_says_so_once(method: str, tmp_p
     for line in said:
         assert f"started with {method!r}" in line and "service 'workers-script'" in line, line
         assert "1 series of 1 instruments (orders)" in line and "call tradeobs_agent.init() in the child" in line
+        assert "Counted in tradeobs_agent_children_uninitialised_total on the parent's /metrics" in line, line
+    assert got["children_uninitialised"] == len(pids)  # each child once, the initialised one not
     if method == "spawn":
         assert got["total"] == 3 and len(got["joined"]) == 1  # the initialised child's 2 tasks, on the endpoint
     else:

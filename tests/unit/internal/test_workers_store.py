@@ -138,6 +138,61 @@ def test_a_stale_socket_or_temporary_files_are_replaced_by_the_leader(tmp_path: 
         a.close()
 
 
+def test_a_spawn_childs_report_is_counted_once_by_its_parent_and_kept_by_the_leader_until_then(tmp_path: Path) -> None:
+    """A ``spawn`` child that recorded without ``init()`` leaves ``c-<parent pid>-<child pid>.told`` (``pool_child``);
+    the leader's clean-up kept nothing it did not know, so a report could go before its parent counted it. Now the
+    leader keeps a live parent's reports, removes a gone parent's, and the parent counts each once."""
+    a = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        mine, gone = a.path / f"c-{os.getpid()}-4242.told", a.path / f"c-{_dead_pid()}-4343.told"
+        mine.write_bytes(b"")
+        gone.write_bytes(b"")
+        assert a.try_lead()
+        b = Store.open(str(tmp_path), _key(), "svc")
+        b.publish(_counted(1).snapshot())
+        b.close()
+        assert a.fold_exited() == [b.member]  # the leader's clean-up, once a member exited
+        assert mine.exists() and not gone.exists()
+        assert a.child_reports() == 1 and not mine.exists()
+        assert a.child_reports() == 0  # counted once
+    finally:
+        a.close()
+
+
+def test_a_members_contract_multipliers_are_built_again_only_when_one_is_declared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each snapshot a member writes (every second, five a second while the live view is watched) carries its
+    declared contract multipliers, which the members compare. The table was copied under its lock and put in a new
+    meta at every snapshot, though declarations are made once at start-up; now the same table is published until a
+    declaration changes it, and a declaration reaches the next snapshot."""
+    from tradeobs_agent import agent as agent_module
+    from tradeobs_agent import trading
+    from tradeobs_agent.trading import contracts
+
+    monkeypatch.setattr(store_module, "_meta_source", agent_module._group_meta)  # as init() sets it
+    a = Store.open(str(tmp_path), _key(), "svc")
+    try:
+        trading.instrument("ESZ6", multiplier=50)
+        first = a._meta()
+        a.publish(_counted(1).snapshot())
+        assert a._meta() is first and a._meta()["multipliers"] is first["multipliers"]  # nothing changed: kept
+        trading.instrument("ESZ6", multiplier=50)  # the same declaration again: nothing changes
+        assert a._meta() is first
+        trading.instrument("CLF7", multiplier=1000)  # a new one: built again, and on the next snapshot
+        assert a._meta() is not first and a._meta()["multipliers"] == {"ESZ6": 50.0, "CLF7": 1000.0}
+        a.publish(_counted(1).snapshot())
+        b = Store.open(str(tmp_path), _key(), "svc")
+        try:
+            b.read_merged()
+            assert b._files[a.member].meta["multipliers"] == {"ESZ6": 50.0, "CLF7": 1000.0}
+        finally:
+            b.close()
+    finally:
+        a.close()
+        contracts.reset()
+
+
 def test_a_crashed_runs_group_is_removed_a_live_one_kept(tmp_path: Path) -> None:
     dead = Store.open(str(tmp_path), _key(_dead_pid()), "old")  # its starting process is gone
     dead.publish(_counted(1).snapshot())

@@ -79,7 +79,16 @@ def _scrape(port: int) -> dict[str, Any] | None:
         for x in text.splitlines()
         if x.startswith("tradeobs_agent_workers_mismatched_total{") and 'reason="multiplier"' in x
     )
-    return {"total": total, "leaders": len(leaders), "pids": sorted(pids), "multiplier_mismatched": mismatched}
+    uninitialised = sum(
+        float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith("tradeobs_agent_children_uninitialised")
+    )
+    return {
+        "total": total,
+        "leaders": len(leaders),
+        "pids": sorted(pids),
+        "multiplier_mismatched": mismatched,
+        "children_uninitialised": uninitialised,
+    }
 
 
 def _until(port: int, cond: Any, timeout: float = 60.0) -> dict[str, Any]:
@@ -285,7 +294,12 @@ def pool_spawn(method: str, port: int) -> None:
         expected = 3  # the parent's 1 and the 2 of the child that called init()
     else:
         joined, expected = set(), 1
-    got = _until(port, lambda s: s["total"] >= expected and len(s["pids"]) == 1, timeout=30)
+    # each child that recorded without init() told the parent, which counts it on its /metrics
+    got = _until(
+        port,
+        lambda s: s["total"] >= expected and len(s["pids"]) == 1 and s["children_uninitialised"] >= len(pids),
+        timeout=30,
+    )
     tradeobs_agent.shutdown()
     print(json.dumps({**got, "uninitialised": sorted(pids), "joined": sorted(joined)}))
 

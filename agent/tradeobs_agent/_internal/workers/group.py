@@ -171,6 +171,9 @@ class Group:
         self._stale = registry.self_metrics.workers_stale.bind()  # members a scrape counted from an older file
         mismatched = registry.self_metrics.workers_mismatched  # members of another release (a rolling deploy)
         store.on_mismatch = lambda reason: mismatched.add(1, {"reason": reason})
+        # this process started multiprocessing children (agent.py): those that record without init() tell it
+        self.children_started = False
+        self._uninitialised = registry.self_metrics.children_uninitialised.bind()
         self._leads = registry.self_metrics.workers_leader.bind()
         self._leads.set(0)
 
@@ -460,6 +463,10 @@ class Group:
         """``full``: what a scrape reads (collect hooks such as staleness, exemplars, the SDK's instruments);
         else what the live view reads, five times a second: the journal applied, the values."""
         if full:
+            if self.children_started:  # its spawn children that recorded without init(): counted before the snapshot
+                told = self.store.child_reports()
+                if told:
+                    self._uninitialised.add(told)
             self.registry.run_collect_hooks()  # the trading journal is applied here, on this thread
         else:
             self.registry.flush()

@@ -11,8 +11,10 @@ left the parent's ``/metrics`` with the parent's own counts only, and nothing sa
 The parent marks each child it starts (an attribute of the ``Process`` object, pickled with it to the child, where
 unpickling it runs :func:`_started_by`). A child so marked checks, shortly after it starts, every 2 s after, and at
 its exit, whether it recorded anything without ``init()``; if so it says once on stderr what it recorded (how many
-series of which instruments) and what to do. Nothing of this runs in a process no tradeobs parent started, nor in
-a forked child (it has its parent's agent and joins its group): no thread, no file, no cost.
+series of which instruments) and what to do, and tells its parent through the parent's worker group directory (an
+empty file ``c-<parent pid>-<child pid>.told``), which counts it in ``tradeobs.agent.children.uninitialised`` on
+its ``/metrics``: a line on a pool's stderr is easily never read. Nothing of this runs in a process no tradeobs
+parent started, nor in a forked child (it has its parent's agent and joins its group): no thread, no file, no cost.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..._errors import internal_error, warn_once
 from ...metrics import GaugeFamily, HistogramFamily, Registry, SumFamily, get_registry
+from .store import CHILD_REPORT, atomic_write
 
 __all__ = ["ATTRIBUTE", "mark", "recorded"]
 
@@ -40,23 +44,24 @@ class _Mark:
     """What the parent sets on each child's ``Process``: pickled with it to a ``spawn`` or ``forkserver`` child,
     where unpickling it calls :func:`_started_by` (a forked child never unpickles it: it has its parent's agent)."""
 
-    __slots__ = ("how", "pid", "service")
+    __slots__ = ("how", "pid", "report", "service")
 
-    def __init__(self, pid: int, service: str, how: str) -> None:
-        self.pid, self.service, self.how = pid, service, how
+    def __init__(self, pid: int, service: str, how: str, report: str) -> None:
+        self.pid, self.service, self.how, self.report = pid, service, how, report
 
-    def __reduce__(self) -> tuple[Callable[[int, str, str], None], tuple[int, str, str]]:
-        return _started_by, (self.pid, self.service, self.how)
+    def __reduce__(self) -> tuple[Callable[[int, str, str, str], None], tuple[int, str, str, str]]:
+        return _started_by, (self.pid, self.service, self.how, self.report)
 
 
-def mark(process: Any, pid: int, service: str) -> None:
-    """Mark ``process``, about to be started by a process whose agent runs (pid ``pid``, service ``service``)."""
+def mark(process: Any, pid: int, service: str, report: str = "") -> None:
+    """Mark ``process``, about to be started by a process whose agent runs (pid ``pid``, service ``service``);
+    ``report``: its worker group's directory, where the child tells it (empty: no group, told on stderr only)."""
     how = getattr(process, "_start_method", None)
     if how is None:  # a Process of the default context: its method (start() fixes it just after, as this does)
         mp = sys.modules.get("multiprocessing")
         how = mp.get_start_method() if mp is not None else None
     try:
-        setattr(process, ATTRIBUTE, _Mark(pid, service, how or "spawn"))
+        setattr(process, ATTRIBUTE, _Mark(pid, service, how or "spawn", report))
     except (AttributeError, TypeError):  # a Process subclass with __slots__: its child is not told
         pass
 
@@ -74,7 +79,7 @@ class _Watch:
 _watch = _Watch()
 
 
-def _started_by(pid: int, service: str, how: str) -> None:
+def _started_by(pid: int, service: str, how: str, report: str = "") -> None:
     """In the child, as multiprocessing unpickles its ``Process`` (before its ``run()``): check what it records
     without ``init()`` shortly after it starts, every 2 s after, and at its exit (multiprocessing's finalizers: a
     ``forkserver`` child's are cleared as it starts, so they are registered again then)."""
@@ -83,7 +88,7 @@ def _started_by(pid: int, service: str, how: str) -> None:
         return
     try:
         w.armed = True
-        w.say = lambda: _check(w, pid, service, how)
+        w.say = lambda: _check(w, pid, service, how, report)
         util = importlib.import_module("multiprocessing.util")
         util.Finalize(None, w.say, exitpriority=0)
         util.register_after_fork(w, lambda w: util.Finalize(None, w.say, exitpriority=0))
@@ -101,7 +106,7 @@ def _checks(w: _Watch) -> None:
         wait = CHECK_EVERY
 
 
-def _check(w: _Watch, parent: int, service: str, how: str) -> None:
+def _check(w: _Watch, parent: int, service: str, how: str, report: str) -> None:
     if w.said:
         return
     if initialised():  # init() ran here after all: nothing is dropped
@@ -117,6 +122,7 @@ def _check(w: _Watch, parent: int, service: str, how: str) -> None:
     w.said = True
     w.stop.set()
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    counted = _tell_parent(report, parent)
     warn_once(
         "workers:pool_child",
         "tradeobs: pid %d, a multiprocessing child started with %r by pid %d (which runs tradeobs_agent.init() for "
@@ -124,7 +130,7 @@ def _check(w: _Watch, parent: int, service: str, how: str) -> None:
         "tradeobs logs and spans are dropped (on no /metrics, in no export or log file). A %r child starts a fresh "
         "interpreter without its parent's agent: call tradeobs_agent.init() in the child, e.g. "
         "ProcessPoolExecutor(initializer=...) or Pool(initializer=...) with a function that calls it; it then joins "
-        "the parent's worker group (docs/agent.md, 'Process pools')",
+        "the parent's worker group (docs/agent.md, 'Process pools'). %s",
         os.getpid(),
         how,
         parent,
@@ -133,8 +139,21 @@ def _check(w: _Watch, parent: int, service: str, how: str) -> None:
         len(names),
         shown,
         how,
+        counted,
         console=True,
     )
+
+
+def _tell_parent(report: str, parent: int) -> str:
+    """Leave the parent a file in its worker group's directory, which it counts on its ``/metrics``; what was done,
+    said on stderr."""
+    if not report:
+        return "Not counted on the parent's /metrics: it has no worker group (multiprocess off, or no usable dir)."
+    try:
+        atomic_write(Path(report) / f"{CHILD_REPORT}{parent}-{os.getpid()}.told", b"", os.getpid())
+    except OSError as exc:
+        return f"Not counted on the parent's /metrics: cannot write in {report}: {exc.strerror or exc}."
+    return "Counted in tradeobs_agent_children_uninitialised_total on the parent's /metrics."
 
 
 def recorded(registry: Registry) -> tuple[int, list[str]]:

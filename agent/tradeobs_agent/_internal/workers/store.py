@@ -14,6 +14,8 @@ a group with that hash joins instead of its own: gunicorn's new arbiter after a 
     m-<member>.lock   flock held by each member for as long as it lives
     m-<member>.part   each member's latest snapshot (``metrics/wire.py``), replaced atomically
     m-<member>.leaving  (empty) the member's server has begun to stop: it is not to be counted on to lead
+    c-<pid>-<child>.told  (empty) a ``spawn`` child of member pid recorded without ``init()`` (``pool_child``): that
+                      member counts it and removes the file
     retired.part      the counters and histograms of members that exited, summed (written by the leader)
 
 Why locks and not pids: the kernel releases a ``flock`` when its process dies, even by SIGKILL, and a pid can
@@ -66,6 +68,7 @@ from .detect import GroupKey, process_start
 __all__ = ["JoinError", "Store", "atomic_write", "default_base", "private_dir", "publish_meta"]
 
 FOLDED_KEEP = 1024
+CHILD_REPORT = "c-"  # c-<parent pid>-<child pid>.told: a spawn child of that member recorded without init()
 _STALE_SCAN = 64  # group directories looked at per open
 # A Unix socket's address holds at most 107 bytes of path (Linux's sun_path is 108, with its NUL); a deeper
 # multiprocess_dir reaches the socket through this process's descriptor of the group directory (socket_address).
@@ -169,6 +172,7 @@ class Store:
         self.on_mismatch: Callable[[str], None] | None = None
         self._multipliers_seen: tuple[tuple[int, int], ...] = ()  # (pid, id(meta)) of the members last compared
         self._multiplier_conflicts: set[str] = set()  # symbols counted and said as disagreed on
+        self._meta_built: tuple[Mapping[str, Any] | None, dict[str, Any]] | None = None  # (the source's, ours): _meta
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -264,9 +268,15 @@ class Store:
         return self._write_part(data, force)
 
     def _meta(self) -> dict[str, Any]:
-        meta = {"member": self.member}
-        if _meta_source is not None:
-            meta.update(_meta_source())
+        """This member's id and what ``publish_meta``'s source gives, kept while the source gives the same object
+        (it builds its part again only when that changed: ``agent._group_meta``)."""
+        source = _meta_source() if _meta_source is not None else None
+        if self._meta_built is not None and self._meta_built[0] is source:
+            return self._meta_built[1]
+        meta: dict[str, Any] = {"member": self.member}
+        if source is not None:
+            meta.update(source)
+        self._meta_built = (source, meta)
         return meta
 
     def _write_part(self, data: bytes, force: bool) -> bool:
@@ -276,6 +286,18 @@ class Store:
         self._atomic_write(f"m-{self.member}.part", data)
         self._last = bytes(body)
         return True
+
+    def child_reports(self) -> int:
+        """How many of this member's ``spawn`` or ``forkserver`` children said, since the last call, that they
+        recorded without ``init()`` (``pool_child``: ``c-<this pid>-<child pid>.told``); each is counted once (its
+        file removed as it is read)."""
+        prefix, n = f"{CHILD_REPORT}{self.pid}-", 0
+        for name in os.listdir(self.path):
+            if name.startswith(prefix) and name.endswith(".told"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path / name)
+                    n += 1
+        return n
 
     # ------------------------------------------------------------------ leadership
     def try_lead(self) -> bool:
@@ -606,6 +628,10 @@ class Store:
         for name in os.listdir(self.path):
             if name in known or name.startswith("m-"):
                 continue
+            if name.startswith(CHILD_REPORT) and name.endswith(".told"):
+                pid = name[len(CHILD_REPORT) :].split("-", 1)[0]
+                if pid.isdigit() and process_start(int(pid)) != "gone":
+                    continue  # for a member that has not read it yet (child_reports)
             if name.startswith(".") and name.endswith(".tmp"):
                 pid = name.rsplit(".", 2)[-2]
                 if pid.isdigit() and process_start(int(pid)) != "gone":
