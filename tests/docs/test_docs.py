@@ -139,7 +139,9 @@ def test_the_wheel_instructions_run(path: str, tmp_path: Path) -> None:
     (check,) = [s for s in spans if s.startswith(f"{_WHEEL_SERVICE}/.venv/bin/tradeobs ")]
     clone = tmp_path / "clone"
     clone.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "agent/tradeobs_pytest.py"):
+    # the package's top-level modules (the pytest plugin, the console script's entry point) with the rest
+    top = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "agent").glob("*.py"))]
+    for name in ("pyproject.toml", "README.md", "LICENSE", *top):
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, clone / name)
     shutil.copytree(

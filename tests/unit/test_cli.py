@@ -906,6 +906,28 @@ def test_demo_with_a_collector_does_not_say_its_order_traces_stay_in_files_it_di
     ), out
 
 
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    """The console script's entry point (``tradeobs_cli:main``) as pip's script calls it, SIGINT arriving while it
+    imports ``tradeobs_agent.cli`` (about a second of loading OpenTelemetry, before any of the command's code ran):
+    the entry point was ``tradeobs_agent.cli:main`` and Ctrl-C then printed a KeyboardInterrupt traceback. The
+    installed script itself: tests/integration/test_packaging.py."""
+    script = (
+        "import importlib.abc, os, signal, sys\n"
+        "class Interrupt(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tradeobs_agent.cli':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['tradeobs', 'demo']\n"
+        "from tradeobs_cli import main\n"
+        "sys.exit(main())\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
+
+
 def test_demo_in_a_directory_it_cannot_write_says_so_and_not_that_its_files_stay(tmp_path: Path) -> None:
     """Started where it may not write (a read-only directory, another user's: here logs/ under a file, which refuses
     root too), the demo printed "JSON logs /.../logs/", then at Ctrl-C "its JSON logs and order traces stay in
