@@ -409,6 +409,22 @@ def test_pyproject_tradeobs_table_is_a_problem(tmp_path: Path, monkeypatch: pyte
     ]
 
 
+def test_pyproject_tradeobs_table_beside_the_tool_table_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A [tradeobs] table beside [tool.tradeobs] (a setting added under the wrong header): its settings were ignored
+    with "no problems" (a newcomer's log_level = "DEBUG" had no effect and nothing said why)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[tool.tradeobs]\nservice_name = "algo-1"\n[tradeobs]\nlog_level = "DEBUG"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    s, report = resolve_settings(env={})
+    assert (s.service_name, s.log_level) == ("algo-1", "INFO")
+    assert [str(p) for p in report.problems] == [
+        "pyproject.toml: a [tradeobs] table is ignored; in pyproject.toml the settings go under [tool.tradeobs]"
+    ]
+
+
 def test_pyproject_tool_table_reports_unknown_keys_with_its_location(tmp_path: Path) -> None:
     cfg = tmp_path / "pyproject.toml"
     cfg.write_text('[project]\nname = "x"\n[tool.tradeobs]\nprometheus_prot = 9999\n')
