@@ -75,6 +75,11 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert {f"{PACKAGE}/py.typed", f"{PACKAGE}/live/static/index.html", f"{PACKAGE}/live/static/live.js"} <= wanted
     assert sorted(wanted - names) == []
     assert sorted(n for n in names if n.startswith(f"{PACKAGE}/") and n not in wanted) == []
+    # nothing beside the package but its two top-level modules and the metadata: no tests, benchmarks, scripts,
+    # collector or compose files, no egg-info
+    top = {p.name for p in (src / "agent").glob("*.py")}
+    assert top == {"tradeobs_pytest.py", "tradeobs_cli.py"}, top
+    assert sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")) and n not in top) == []
     # the console script's entry point, a module outside the package: Ctrl-C while the package loads is quiet
     assert re.search(r"(?m)^tradeobs = tradeobs_cli:main$", entry_points), entry_points
     assert "tradeobs_cli.py" in names
@@ -87,6 +92,8 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert re.search(r"(?m)^License-File: LICENSE$", metadata), metadata[:800]
     assert f"{info}/licenses/LICENSE" in names
     assert re.search(r"(?m)^Requires-Python: >=3\.11$", metadata)
+    # py.typed ships, and the index says so (a newcomer's look at the metadata: the classifier was missing)
+    assert re.search(r"(?m)^Classifier: Typing :: Typed$", metadata), metadata[:800]
 
 
 @pytest.mark.integration
