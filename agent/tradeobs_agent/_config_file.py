@@ -143,12 +143,13 @@ def load(
             return {}
         tool = data.get("tool", {}).get("tradeobs") if isinstance(data.get("tool"), dict) else None
         if path.name == "pyproject.toml" or tool is not None:
+            # [tradeobs] for [tool.tradeobs]: said, not skipped; beside a [tool.tradeobs] too, where the settings
+            # added to it (log_level = "DEBUG") were lost with "no problems"
+            if isinstance(data.get("tradeobs"), dict):
+                text = f"{path}: a [tradeobs] table is ignored; in {path.name} the settings go under [tool.tradeobs]"
+                report.problems.append(Problem("config_file", str(path), label, "a [tool.tradeobs] table", text))
             if tool is None:
-                if isinstance(data.get("tradeobs"), dict):  # [tradeobs] for [tool.tradeobs]: said, not skipped
-                    text = f"{path}: a [tradeobs] table is ignored; in pyproject.toml the settings go under "
-                    text += "[tool.tradeobs]"
-                    report.problems.append(Problem("config_file", str(path), label, "a [tool.tradeobs] table", text))
-                elif explicit:
+                if explicit and not isinstance(data.get("tradeobs"), dict):
                     text = f"{path}: no [tool.tradeobs] table"
                     report.problems.append(Problem("config_file", str(path), label, "a [tool.tradeobs] table", text))
                 continue

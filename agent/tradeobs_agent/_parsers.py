@@ -78,7 +78,7 @@ def boolean(raw: Any) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise ValueError("a boolean (true/false)")
+    raise ValueError("a boolean: true or false (or 1/0, yes/no, on/off)")
 
 
 def otel_boolean(raw: Any) -> bool:

@@ -324,11 +324,53 @@ def _demo(args: argparse.Namespace) -> int:
 def _print_demo_stopped(orders: int, agent: Any) -> None:
     """The last line after Ctrl-C: that it stopped, and what it leaves on disk. Before, Ctrl-C ended the demo without
     a word, and a newcomer did not know whether the logs/ it wrote in the current directory were kept or temporary."""
-    log_dir = agent.settings.log_dir if agent is not None else ""
-    # Order traces are in the files only without a collector (traces.jsonl): with one, they went to the collector.
-    what = "JSON logs and order traces" if getattr(agent, "traces_file", None) is not None else "JSON logs"
-    kept = f"; its {what} stay in {os.path.abspath(log_dir)}/" if log_dir else ""
-    print(f"tradeobs demo: stopped after {orders} orders{kept}", flush=True)
+    files = _demo_files(agent)
+    kept = [(what, where) for what, where, why in files if why is None]
+    lost = [(what, where, why) for what, where, why in files if why is not None]
+    said = ""
+    if len(kept) == 2 and os.path.dirname(kept[1][1]) == kept[0][1].rstrip(os.sep):
+        said = f"; its JSON logs and order traces stay in {kept[0][1]}"  # traces.jsonl in the logs' directory
+    elif kept:
+        said = "; its " + " and its ".join(f"{what} stay in {where}" for what, where in kept)
+    if lost:  # a read-only or foreign directory: the banner said so; no "stay in" for files never written
+        reasons = {why for _, _, why in lost}
+        if len(reasons) == 1:  # traces.jsonl in the logs' directory: one reason for both
+            said += f"; no {' or '.join(what for what, _, _ in lost)} were written ({reasons.pop()})"
+        else:
+            said += "; no " + " and no ".join(f"{what} were written ({why})" for what, _, why in lost)
+    print(f"tradeobs demo: stopped after {orders} orders{said}", flush=True)
+
+
+def _demo_files(agent: Any) -> list[tuple[str, str, str | None]]:
+    """What the demo writes: ("JSON logs", its directory, why it cannot be written there or None), then the same for
+    its order traces when they go to a file. Started in a directory it may not write to (read-only, another user's),
+    the demo printed that its logs were in ./logs/ and, at Ctrl-C, that they "stay" there: nothing was."""
+    if agent is None:
+        return []
+    s = agent.settings
+    files: list[tuple[str, str, str | None]] = []
+    if s.log_dir and agent.logs is not None:
+        logs = os.path.join(os.path.abspath(s.log_dir), "")
+        files.append(("JSON logs", logs, _cannot_write(logs)))
+    if agent.traces_file is not None:
+        path = agent.traces_file.path
+        files.append(("order traces", path, _cannot_write(os.path.dirname(path))))
+    return files
+
+
+def _cannot_write(directory: str) -> str | None:
+    """Why a file cannot be made in ``directory``, made if missing as the log files' sink does (``"cannot write
+    /srv/logs/: Read-only file system"``), or None if one can: a real file is made and removed, so a read-only file
+    system, a directory of another user's and a path through a file all answer as the sink would."""
+    import tempfile
+
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return f"cannot write {os.path.join(directory, '')}: {exc.strerror or exc}"
+    return None
 
 
 def _host_name_given(host: str) -> str | None:
@@ -392,10 +434,18 @@ def _print_demo_urls(config: Any, host: str, port: int, agent: Any) -> None:
         print(f"  Prometheus       {prometheus}")
         # Both as full paths: "logs/" beside an absolute traces.jsonl read as two places, and only worked from
         # the directory the demo was started in.
-        logs = os.path.join(os.path.abspath(s.log_dir), "") if s.log_dir and agent.logs is not None else "off"
-        print(f"  JSON logs        {logs}")
-        if agent.traces_file is not None:
-            print(f"  order traces     {agent.traces_file.path} (OTLP/JSON lines)")
+        files = {what: (where, why) for what, where, why in _demo_files(agent)}
+        logs, why = files.get("JSON logs", ("off", None))
+        fix = "start the demo in a directory you can write to, or set TRADEOBS_LOG_DIR"
+        print(f"  JSON logs        {logs}" if why is None else f"  JSON logs        none: {why}; {fix}")
+        if "order traces" in files:
+            path, why = files["order traces"]
+            fix = "set TRADEOBS_TRACES_FILE to a file you can write"
+            print(
+                f"  order traces     {path} (OTLP/JSON lines)"
+                if why is None
+                else f"  order traces     none: {why}; {fix}"
+            )
         if agent.export == "not_configured":
             print("  OTLP collector   not configured: everything above works on its own (set TRADEOBS_OTLP_ENDPOINT)")
         elif agent.export == "on":

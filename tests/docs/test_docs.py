@@ -103,6 +103,8 @@ def test_other_inline_commands_name_real_things(path: str, tmp_path: Path) -> No
             run.docker_compose(block, words[2:])
         elif words[:3] == ["python3", "-m", "venv"]:
             run.shell(block, span)
+        elif words[:4] == ["python3", "-m", "pip", "install"]:  # as a fenced one: what it names is installed
+            run.pip(block, words[4:])
         elif words[:4] == ["python3", "-m", "pip", "wheel"]:
             assert path in WHEEL_PAGES, f"{path}:{line}: a wheel build, run by test_the_wheel_instructions_run"
         elif words[:3] == ["python", "-m", "pytest"]:
@@ -137,7 +139,9 @@ def test_the_wheel_instructions_run(path: str, tmp_path: Path) -> None:
     (check,) = [s for s in spans if s.startswith(f"{_WHEEL_SERVICE}/.venv/bin/tradeobs ")]
     clone = tmp_path / "clone"
     clone.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "agent/tradeobs_pytest.py"):
+    # the package's top-level modules (the pytest plugin, the console script's entry point) with the rest
+    top = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "agent").glob("*.py"))]
+    for name in ("pyproject.toml", "README.md", "LICENSE", *top):
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, clone / name)
     shutil.copytree(
@@ -339,3 +343,26 @@ def test_the_when_things_go_wrong_tables_have_short_cells_and_their_links_land()
     anchors = {_slug(h) for h in re.findall(r"^#+ (.*)$", text, flags=re.M)}
     links = set(re.findall(r"\]\(#([^)]+)\)", text))
     assert links and links <= anchors, sorted(links - anchors)
+
+
+def test_a_page_whose_code_uses_starlettes_testclient_installs_httpx2() -> None:
+    """docs/agent.md's tests read the live view with starlette's TestClient and its install line named ``httpx``:
+    starlette (1.x) wants ``httpx2`` and with ``httpx`` alone warns, in every run of a newcomer's tests, that it is
+    deprecated (this suite has both installed, so the page's run could not see it; seen installing from the wheel in
+    a fresh venv). A page whose code imports the TestClient names httpx2 in its install lines, and not httpx."""
+    checked = 0
+    for path in pages():
+        page = parse(path)
+        if not any("starlette.testclient" in b.text for b in page.blocks if b.lang == "python"):
+            continue
+        installs = [
+            shlex.split(c)
+            for b in page.blocks
+            if b.lang in ("bash", "sh")
+            for c in commands(b)
+            if re.search(r"\bpip install\b", c)
+        ]
+        named = {re.split(r"[\[<>=!~]", a, maxsplit=1)[0] for argv in installs for a in argv if not a.startswith("-")}
+        assert "httpx2" in named and "httpx" not in named, f"{path}: {installs}"
+        checked += 1
+    assert checked >= 1

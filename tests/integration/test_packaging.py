@@ -31,7 +31,9 @@ def _sources(tmp_path: Path) -> Path:
     stale build/lib would put files into the wheel that the sources no longer have)."""
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "agent/tradeobs_pytest.py"):
+    # the package's top-level modules (the pytest plugin, the console script's entry point) with the rest
+    top = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "agent").glob("*.py"))]
+    for name in ("pyproject.toml", "README.md", "LICENSE", *top):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(
@@ -73,7 +75,14 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert {f"{PACKAGE}/py.typed", f"{PACKAGE}/live/static/index.html", f"{PACKAGE}/live/static/live.js"} <= wanted
     assert sorted(wanted - names) == []
     assert sorted(n for n in names if n.startswith(f"{PACKAGE}/") and n not in wanted) == []
-    assert re.search(r"(?m)^tradeobs = tradeobs_agent\.cli:main$", entry_points), entry_points
+    # nothing beside the package but its two top-level modules and the metadata: no tests, benchmarks, scripts,
+    # collector or compose files, no egg-info
+    top = {p.name for p in (src / "agent").glob("*.py")}
+    assert top == {"tradeobs_pytest.py", "tradeobs_cli.py"}, top
+    assert sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")) and n not in top) == []
+    # the console script's entry point, a module outside the package: Ctrl-C while the package loads is quiet
+    assert re.search(r"(?m)^tradeobs = tradeobs_cli:main$", entry_points), entry_points
+    assert "tradeobs_cli.py" in names
     # pytest's plugin, loaded wherever tradeobs is installed: its module, outside the package (importing it imports
     # nothing of the agent), named as its entry point is
     assert "tradeobs_pytest.py" in names
@@ -83,6 +92,8 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert re.search(r"(?m)^License-File: LICENSE$", metadata), metadata[:800]
     assert f"{info}/licenses/LICENSE" in names
     assert re.search(r"(?m)^Requires-Python: >=3\.11$", metadata)
+    # py.typed ships, and the index says so (a newcomer's look at the metadata: the classifier was missing)
+    assert re.search(r"(?m)^Classifier: Typing :: Typed$", metadata), metadata[:800]
 
 
 @pytest.mark.integration
@@ -145,3 +156,50 @@ def test_the_installed_wheel_runs_the_demo_and_serves_its_dashboard(wheel: tuple
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
     assert f"live dashboard   {base}" in out, out
+
+
+# Sends this process SIGINT as the console script imports the command's module: Ctrl-C in the second the package
+# takes to load (importlib's frames then fill a KeyboardInterrupt traceback), without depending on when.
+_INTERRUPT_THE_IMPORT = """
+import importlib.abc, os, signal, sys
+
+class _Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "tradeobs_agent.cli":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, _Interrupt())
+"""
+
+
+@pytest.mark.integration
+def test_ctrl_c_while_the_installed_command_loads_exits_quietly(wheel: tuple[Path, Path], tmp_path: Path) -> None:
+    """``tradeobs demo`` and Ctrl-C at once (a newcomer in the wrong directory): the console script imported
+    ``tradeobs_agent.cli``, about a second of loading OpenTelemetry, before any of the command's code could catch
+    the interrupt, and printed a KeyboardInterrupt traceback of importlib's frames (exit -2). The entry point is a
+    module outside the package now (``tradeobs_cli``): it exits 130 without a word."""
+    whl, _ = wheel
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_")) and k != "PYTHONPATH"}
+    subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(whl)],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_INTERRUPT_THE_IMPORT)
+    res = subprocess.run(
+        [str(env_dir / "bin" / "tradeobs"), "demo"],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(hook)},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
+    assert not (tmp_path / "logs").exists()  # nothing started

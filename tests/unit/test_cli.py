@@ -906,6 +906,75 @@ def test_demo_with_a_collector_does_not_say_its_order_traces_stay_in_files_it_di
     ), out
 
 
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    """The console script's entry point (``tradeobs_cli:main``) as pip's script calls it, SIGINT arriving while it
+    imports ``tradeobs_agent.cli`` (about a second of loading OpenTelemetry, before any of the command's code ran):
+    the entry point was ``tradeobs_agent.cli:main`` and Ctrl-C then printed a KeyboardInterrupt traceback. The
+    installed script itself: tests/integration/test_packaging.py."""
+    script = (
+        "import importlib.abc, os, signal, sys\n"
+        "class Interrupt(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tradeobs_agent.cli':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['tradeobs', 'demo']\n"
+        "from tradeobs_cli import main\n"
+        "sys.exit(main())\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
+
+
+def test_demo_in_a_directory_it_cannot_write_says_so_and_not_that_its_files_stay(tmp_path: Path) -> None:
+    """Started where it may not write (a read-only directory, another user's: here logs/ under a file, which refuses
+    root too), the demo printed "JSON logs /.../logs/", then at Ctrl-C "its JSON logs and order traces stay in
+    /.../logs/": nothing was written there (a newcomer's run from a read-only directory, 2026-12-07)."""
+    (tmp_path / "ro").write_text("a file, not a directory\n")
+    proc = _demo_proc(
+        "--port", "0", "--duration", "1", cwd=tmp_path, TRADEOBS_OTLP_ENABLED="false", TRADEOBS_LOG_DIR="ro/logs"
+    )
+    out, err = _finish(proc, 120)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    logs = f"{tmp_path}/ro/logs/"
+    why = f"cannot write {logs}: Not a directory"
+    assert (
+        f"  JSON logs        none: {why}; start the demo in a directory you can write to, or set TRADEOBS_LOG_DIR\n"
+        in out
+    )
+    assert f"  order traces     none: {why}; set TRADEOBS_TRACES_FILE to a file you can write\n" in out
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"tradeobs demo: stopped after \d+ orders; no JSON logs or order traces were written "
+        rf"\({re.escape(why)}\)",
+        last,
+    ), out
+    assert "stay in" not in out
+
+
+def test_demo_says_where_its_order_traces_stay_when_they_are_not_beside_its_logs(tmp_path: Path) -> None:
+    """TRADEOBS_TRACES_FILE elsewhere: the last line said the order traces stay in the logs' directory."""
+    proc = _demo_proc(
+        "--port",
+        "0",
+        "--duration",
+        "1",
+        cwd=tmp_path,
+        TRADEOBS_OTLP_ENABLED="false",
+        TRADEOBS_LOG_DIR="demo-logs",
+        TRADEOBS_TRACES_FILE="spans/orders.jsonl",
+    )
+    out, err = _finish(proc, 120)
+    assert proc.returncode == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.endswith(
+        f"; its JSON logs stay in {tmp_path}/demo-logs/ and its order traces stay in {tmp_path}/spans/orders.jsonl"
+    ), out
+    assert (tmp_path / "spans" / "orders.jsonl").exists()
+
+
 def test_demo_warns_when_its_live_view_listens_beyond_this_machine_without_a_token() -> None:
     """The live view has no authentication without live_token (docs/live.md: "bind to loopback"): listening on every
     interface then shows the desk's positions, P&L and orders to anyone who can reach the port, and said nothing."""

@@ -210,6 +210,20 @@ def test_multiprocess_in_the_file_reads_a_toml_boolean(tmp_path: Path, toml: str
     assert s.multiprocess == expected and report.problems == []
 
 
+def test_a_bad_switch_names_every_spelling_it_takes() -> None:
+    """``TRADEOBS_LIVE_ENABLED=nope`` said "expected a boolean (true/false)", while ``off``, ``no`` and ``0`` were
+    taken too (a newcomer who wrote ``TRADEOBS_OTLP_ENABLED=off`` saw it work, then this message said only
+    true/false): what is allowed is every spelling taken."""
+    s, report = resolve_settings(env={"TRADEOBS_LIVE_ENABLED": "nope"})
+    assert s.live_enabled is True
+    assert [str(p) for p in report.problems] == [
+        "ignoring TRADEOBS_LIVE_ENABLED value 'nope' for live_enabled: expected a boolean: true or false "
+        "(or 1/0, yes/no, on/off); using the default"
+    ]
+    for word in ("1", "yes", "on", "0", "no", "off"):
+        assert resolve_settings(env={"TRADEOBS_LIVE_ENABLED": word})[1].problems == []
+
+
 @pytest.mark.parametrize("raw", ["maybe", "2", "enabled", " onn "])
 def test_a_bad_multiprocess_value_names_the_setting_the_value_and_what_is_allowed(raw: str) -> None:
     s, report = resolve_settings(env={"TRADEOBS_MULTIPROCESS": raw})
@@ -404,6 +418,22 @@ def test_pyproject_tradeobs_table_is_a_problem(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     s, report = resolve_settings(env={})
     assert s.service_name == "tradeobs-service"
+    assert [str(p) for p in report.problems] == [
+        "pyproject.toml: a [tradeobs] table is ignored; in pyproject.toml the settings go under [tool.tradeobs]"
+    ]
+
+
+def test_pyproject_tradeobs_table_beside_the_tool_table_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A [tradeobs] table beside [tool.tradeobs] (a setting added under the wrong header): its settings were ignored
+    with "no problems" (a newcomer's log_level = "DEBUG" had no effect and nothing said why)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[tool.tradeobs]\nservice_name = "algo-1"\n[tradeobs]\nlog_level = "DEBUG"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    s, report = resolve_settings(env={})
+    assert (s.service_name, s.log_level) == ("algo-1", "INFO")
     assert [str(p) for p in report.problems] == [
         "pyproject.toml: a [tradeobs] table is ignored; in pyproject.toml the settings go under [tool.tradeobs]"
     ]

@@ -80,6 +80,42 @@ def test_bad_demo_config_names_the_setting() -> None:
         DemoConfig(symbols=0)
 
 
+@pytest.mark.parametrize(
+    ("var", "raw", "allowed"),
+    [
+        ("TRADEOBS_DEMO_TICK_HZ", "0", "a finite number of market-data steps per second, 0.1 or more"),
+        ("TRADEOBS_DEMO_SYMBOLS", "0", "a whole number from 1 up (how many symbols)"),
+        ("TRADEOBS_DEMO_SYMBOLS", "abc", "a whole number from 1 up (how many symbols)"),
+        ("TRADEOBS_DEMO_ORDERS_HZ", "inf", "a finite number of orders per second, 0 or more"),
+        ("TRADEOBS_DEMO_SEED", "1.5", "a whole number"),
+    ],
+)
+def test_a_bad_demo_variable_is_a_warning_naming_it_and_the_default_is_used(
+    var: str, raw: str, allowed: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app factory (``uvicorn --factory tradeobs_agent.demo:create_app``) with ``TRADEOBS_DEMO_TICK_HZ=0``
+    stopped with a traceback ending in ``demo setting tick_hz=0.0`` (not the variable's name);
+    ``TRADEOBS_DEMO_SYMBOLS=abc`` said "expected int". A bad value of the agent's own variables is a warning that
+    names the variable, the value and what is allowed, and the default is used: the demo's are the same now."""
+    monkeypatch.setenv(var, raw)
+    with caplog.at_level("WARNING", logger="tradeobs"):
+        config = DemoConfig.from_env()
+    assert config == DemoConfig()
+    name = var.removeprefix("TRADEOBS_DEMO_").lower()
+    default = "none" if name == "seed" else getattr(DemoConfig(), name)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"ignoring {var} value {raw!r} for the demo's {name}: expected {allowed}; using the default, {default}"
+    ]
+
+
+def test_the_demo_variables_size_the_book_as_the_flags_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TRADEOBS_DEMO_SYMBOLS=1000`` kept the 10-symbol book (its cash and gross notional limit), which
+    ``tradeobs demo --symbols 1000`` grows (DemoConfig.sized): the factory refused every order within a minute."""
+    for var, raw in (("SYMBOLS", "1000"), ("TICK_HZ", "2.5"), ("ORDERS_HZ", "0"), ("SEED", "7")):
+        monkeypatch.setenv(f"TRADEOBS_DEMO_{var}", raw)
+    assert DemoConfig.from_env() == DemoConfig.sized(1000, tick_hz=2.5, orders_hz=0.0, seed=7)
+
+
 def test_an_endless_demo_rate_is_refused_and_a_burst_stops_when_in_flight_is_full(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -13,6 +13,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,18 +64,45 @@ class DemoConfig:
 
     @classmethod
     def from_env(cls) -> DemoConfig:
-        """Read ``TRADEOBS_DEMO_SYMBOLS``, ``_TICK_HZ``, ``_ORDERS_HZ``, ``_SEED`` (for app-factory use)."""
+        """Read ``TRADEOBS_DEMO_SYMBOLS``, ``_TICK_HZ``, ``_ORDERS_HZ``, ``_SEED`` (for app-factory use). A bad value
+        is a warning naming the variable, its value and what is allowed, and the default is used, as for the agent's
+        own variables: ``TRADEOBS_DEMO_TICK_HZ=0`` stopped the app factory with a traceback that named only
+        ``tick_hz``, ``TRADEOBS_DEMO_SYMBOLS=abc`` said "expected int". The book grows with the symbols, as
+        ``tradeobs demo --symbols`` has it (:meth:`sized`)."""
         kw: dict[str, Any] = {}
-        for name, conv in (("symbols", int), ("tick_hz", float), ("orders_hz", float), ("seed", int)):
-            raw = os.environ.get(f"TRADEOBS_DEMO_{name.upper()}")
-            if raw:
-                try:
-                    kw[name] = conv(raw)
-                except ValueError:
-                    logging.getLogger("tradeobs").warning(
-                        "ignoring TRADEOBS_DEMO_%s=%r: expected %s", name.upper(), raw, conv.__name__
-                    )
-        return cls(**kw)
+        for name, conv, lo, allowed in _ENV_KNOBS:
+            var = f"TRADEOBS_DEMO_{name.upper()}"
+            raw = os.environ.get(var, "").strip()
+            if not raw:
+                continue
+            try:
+                value = conv(raw)
+            except ValueError:
+                value = None
+            ok = value is not None and (lo is None or lo <= value < math.inf)
+            if not ok:
+                default = getattr(cls, name)
+                logging.getLogger("tradeobs").warning(
+                    "ignoring %s value %r for the demo's %s: expected %s; using the default, %s",
+                    var,
+                    raw,
+                    name,
+                    allowed,
+                    "none" if default is None else default,
+                )
+                continue
+            kw[name] = value
+        return cls.sized(kw.pop("symbols", cls.symbols), **kw)
+
+
+# What the app factory reads from TRADEOBS_DEMO_*: (name, parser, lowest value or None, what is allowed), the bounds
+# of DemoConfig.__post_init__ and of `tradeobs demo`'s flags.
+_ENV_KNOBS: tuple[tuple[str, Callable[[str], float], float | None, str], ...] = (
+    ("symbols", int, 1, "a whole number from 1 up (how many symbols)"),
+    ("tick_hz", float, 0.1, "a finite number of market-data steps per second, 0.1 or more"),
+    ("orders_hz", float, 0.0, "a finite number of orders per second, 0 or more"),
+    ("seed", int, None, "a whole number"),
+)
 
 
 class TradingEngine:
