@@ -1350,6 +1350,7 @@ class Merger:
         key = (tuple(id(c.layout) for c in cols), tuple(c.live for c in cols), asked)
         plan = self._plans.get(key)
         if plan is None or not plan.matches(cols):
+            self._drop_dead(cols)
             if len(self._plans) >= 8:
                 self._plans.clear()
             plan = self._plans[key] = _Plan(cols, names, offer, self.note)
@@ -1392,6 +1393,17 @@ class Merger:
             if offer is not None:
                 offer()
         return Snapshot(max((c.time_ns for c in cols), default=0), families)
+
+    def _drop_dead(self, cols: Sequence[Columns]) -> None:
+        """Forget the plans that name a layout none of ``cols`` has: a reader keeps only its process's latest
+        layout, so such a plan never matches again. Kept, each held its layouts, its last merge's points and values
+        and its slot owners (MBs at 1,000 symbols) until eight had piled up: a group whose workers still gain series
+        (a new layout at each publish) made a plan per frame and held eight dead ones. (The last plan per set of
+        names, ``_recent``, stays: the next one carries its points.)"""
+        current = {id(c.layout) for c in cols}
+        for key, plan in list(self._plans.items()):
+            if any(id(lay) not in current for lay in plan.layouts):
+                del self._plans[key]
 
     @staticmethod
     def _dirty(
