@@ -148,7 +148,8 @@ def who(port: int, service: str, base: str) -> str:
     """Who serves ``port``, for the warning of a process that could not bind it: this process itself (a server of the
     application's own), the tradeobs process recorded there (its pid, service and worker group) when that record is
     exact, else the process found holding the port."""
-    if held_here(port):
+    inodes = listening_inodes(port)  # read once: this process's own sockets, then the record's and the others'
+    if inodes and _holds(os.getpid(), inodes):
         # Before, this case read "a process that is not this user's (or is in another container) holds it: no
         # process of this user does. ... Stop the duplicate": this process was left out of the search
         return (
@@ -156,7 +157,6 @@ def who(port: int, service: str, base: str) -> str:
             f"prometheus_client's start_http_server, the OpenTelemetry Prometheus exporter that "
             f"OTEL_METRICS_EXPORTER=prometheus starts, or its web server): two endpoints cannot share one port"
         )
-    inodes = listening_inodes(port)
     root = user_dir(base)
     doc = _read(root / f"p-{port}.json") if root is not None else None
     ignored = ""
