@@ -21,7 +21,8 @@ what the scenario holds.
 third desk, ``hedge``, which reports no average, holds 25: the row keeps a position and loses its ``avg``.
 ``POST /test/burst?n=N`` sends N orders, each filled at once (an order and a fill event each), as fast as the
 trading layer takes them: a busy stretch of the day, more events than a client holds or the server keeps.
-``GET /test/held`` lists the ids of every event the server holds (its ring), read without /history.
+``GET /test/held`` lists the ids of every event the server holds (its ring), read without /history;
+``GET /test/stats`` the hub's counters, its clients and ``evicted_upto`` (the newest id its ring has let go).
 ``POST /test/hang`` sends an order the venue never answers (AAPL, momentum): it waits for an ack for good.
 ``POST /test/stall`` starts a trading loop on a thread of its own with the lag monitor and blocks it (a hung sync
 call) until ``POST /test/unstall``: the hub, on the server's loop, goes on and its frames say how late that loop is.
@@ -523,7 +524,10 @@ def main() -> None:
             return JSONResponse([p["id"] for _, _, p in hub._events])
 
     async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({**hub.stats, "clients": hub.clients})
+        # evicted_upto: the newest id the ring has let go, the hub's own test for a resume's gap (ids are shared by
+        # frames and events, so an oldest held id past a page's last id does not yet say an event after it is gone)
+        with hub._lock:
+            return JSONResponse({**hub.stats, "clients": hub.clients, "evicted_upto": hub._evicted_upto})
 
     async def info(request: Request) -> JSONResponse:
         return JSONResponse(

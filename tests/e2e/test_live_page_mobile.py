@@ -555,7 +555,10 @@ def test_a_page_opened_or_back_after_a_busy_stretch_shows_every_event_the_server
     wait_for(lambda: js(page, "window.__tradeobs.status") == "offline", "the badge saying offline")
     last = int(js(page, "window.__tradeobs.lastId").rsplit("-", 1)[1])
     srv.post("/test/burst?n=1500")  # 3,000 events: more than the server keeps, the page's place among them gone
-    wait_for(lambda: int(srv.get("/test/held")[0].rsplit("-", 1)[1]) > last + 1, "the page's place evicted")
+    # an event after the page's last id let go: the hub's own test for a gap. "The oldest held id past last + 1" was
+    # not that: ids are shared by frames and events, and under load the page came back while the ring was letting go
+    # of the ids just after its own, a frame's among them; it resumed with nothing lost and no reset (4 of 10 tries)
+    wait_for(lambda: srv.get("/test/stats")["evicted_upto"] > last, "the page's place evicted")
     page.context.set_offline(False)
     wait_for(lambda: js(page, "window.__tradeobs.resets") == 1, "the server's reset")
     # every event the server holds, once it has answered the page's /history (the burst's events are not replayed)
