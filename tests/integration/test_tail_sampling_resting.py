@@ -11,7 +11,7 @@ and a quote resting 2 s or more was always kept: the share did nothing (docs/sca
 is a step (signal -> submit, the venue's submit -> ack, a risk check, a fill: a quote filled after resting is a
 slow fill, whose exemplar should find its trace) or a market order's whole life; a limit order's time resting in the
 book before its cancel is not. Each case below is one order (or one span of the service's
-own), under a threshold of 1 s, decided by a gateway that keeps 0 % of the rest.
+own), under a threshold of 3 s, decided by a gateway that keeps 0 % of the rest.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from .tiers import collector_counter, start_gateway
 
 pytestmark = pytest.mark.integration
 
-THRESHOLD_MS = 1000
-OVER = 1.5  # seconds: a wait well over the threshold (a lower bound: the machine can only make it longer)
+# 3 s, not 1: the quotes' steps made back to back (signal, submit, ack) must stay under it, and a loaded machine
+# can stall a process for longer than a second between two calls (the fast ones would then be kept as slow)
+THRESHOLD_MS = 3000
+OVER = 4.0  # seconds: a wait well over the threshold (a lower bound: the machine can only make it longer)
 DECIDED = "otelcol_processor_tail_sampling_global_count_traces_sampled"
 
 
