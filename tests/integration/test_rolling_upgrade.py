@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from .procs import wait_for
-from .test_multiworker_shared import _agent_lines, service
+from .test_multiworker_shared import _agent_lines, _alive, service
 from .test_rolling_deploy import HERE, NEW, Rollout
 
 REQUESTS = "rollout_requests_total"
@@ -131,3 +131,43 @@ def test_a_worker_of_a_later_snapshot_format_leads_and_the_totals_count_both_rel
     assert totals.seen and not totals.decreases(), totals.decreases()[:5]
     # The earlier worker that read the later worker's file counted it at most once (not once per publish).
     assert _mismatched_format(rollout, first_leader) <= 1
+
+
+@pytest.mark.integration
+def test_a_reload_that_moves_the_shared_directory_says_the_new_group_starts_its_totals_again(tmp_path: Path) -> None:
+    """gunicorn's ``HUP`` re-reads its config file, ``raw_env`` too: a reload that changes
+    ``TRADEOBS_MULTIPROCESS_DIR`` gives the new workers another directory, so another worker group of the same
+    master, whose leader finds the port held by the earlier group's leader until that one exits. Before, its line on
+    stderr named that leader as "another program, or a single process of this service started before" and said to
+    stop the duplicate; now it names it as a worker of this same master in another group, says which settings
+    differ, and that this group's totals start again (the /metrics totals measured: 10 orders before the reload, 5
+    after the earlier workers were gone)."""
+    conf = tmp_path / "gunicorn.conf.py"
+    env_file = tmp_path / "raw_env"
+    env_file.write_text(f"TRADEOBS_MULTIPROCESS_DIR={tmp_path}\n")
+    conf.write_text(f"raw_env = open({str(env_file)!r}).read().split()\n")
+    with service("gunicorn", tmp_path, workers=2, args=("-c", str(conf))) as svc:
+        svc.orders(10)
+        wait_for(lambda: svc.total() == 10, "10 orders on /metrics", procs=(svc.proc,))
+        old = svc.worker_pids()
+        env_file.write_text(f"TRADEOBS_MULTIPROCESS_DIR={tmp_path / 'moved'}\n")
+        os.kill(svc.proc.pid, signal.SIGHUP)
+
+        def said() -> list[str]:
+            text = svc.proc.log_path.read_text(errors="replace")
+            return [line for line in text.splitlines() if "cannot serve the Prometheus endpoint" in line]
+
+        line = wait_for(said, "the new group's leader saying the port is held", procs=(svc.proc,))[0]
+        assert f"a worker of this group's own master (pid {svc.proc.pid}), holds it" in line, line
+        assert "TRADEOBS_MULTIPROCESS_DIR or TRADEOBS_SERVICE_NAME (a reload that changed them)" in line, line
+        assert "start again from its own workers' counts" in line, line
+        assert "another program" not in line, line
+        assert list((tmp_path / "moved").glob("tradeobs-*/g-*")), "the new workers' group"
+        # ... as it does: once the earlier workers are gone, the new group's leader serves its own counts only
+        wait_for(
+            lambda: svc.leader() not in (0, *old) and not any(_alive(p) for p in old),
+            "the earlier workers gone, a new worker serving /metrics",
+            procs=(svc.proc,),
+        )
+        svc.orders(5)
+        wait_for(lambda: svc.total() == 5, "the new group's 5 orders", procs=(svc.proc,))
