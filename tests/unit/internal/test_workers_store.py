@@ -456,6 +456,15 @@ def test_a_snapshot_of_a_release_this_one_cannot_read_is_counted_once_while_its_
         assert reasons == ["format", "format"]
         both = [f"{os.getpid()}-0badf00d", f"{os.getpid()}-0c0ffee0"]
         assert a.newer_members([*both, a.member]) == both  # what a worker checks before it campaigns
+        assert a.newer_staying() == []  # ... of those alive (these two have no process holding a lock)
+        b = Store.open(str(tmp_path), _key(), "svc")  # a live member of a later release
+        try:
+            (b.path / f"m-{b.member}.part").write_bytes(_other_format(PartWriter(9).encode(_counted(1).snapshot())))
+            assert a.newer_staying() == [b.member] and b.newer_staying() == []
+            b.mark_leaving()
+            assert a.newer_staying() == []  # leaving: not one to hand the lead to
+        finally:
+            b.close()
     finally:
         a.close()
 

@@ -600,7 +600,7 @@ class Group:
         if self._leaving:
             return not self._staying()
         try:
-            return not self.store.newer_members(self.store.staying_member_ids())
+            return not self.store.newer_staying()
         except OSError as exc:
             self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
             return True
@@ -615,9 +615,7 @@ class Group:
         ``newer``: a leader that stays hands the lead, the same way, to a member of a later tradeobs release
         (``Store.newer_members``), which reads every member's file where this one leaves that member's out."""
         try:
-            staying = set(self.store.staying_member_ids())
-            if newer and staying:
-                staying = set(self.store.newer_members(staying))
+            staying = set(self.store.newer_staying() if newer else self.store.staying_member_ids())
         except OSError as exc:
             self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
             return

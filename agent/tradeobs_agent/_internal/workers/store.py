@@ -392,6 +392,18 @@ class Store:
                 out.append(member)
         return out
 
+    def newer_staying(self) -> list[str]:
+        """The other members of a later :data:`~wire.FORMAT` (:meth:`newer_members`) that are alive and have not said
+        they are leaving: a worker of a later release, to hand the lead to. Every member that does not lead asks this
+        at each of its polls, so no descriptor is kept (``alive`` keeps one per member it checks)."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return []
+        leaving = set(_member_ids(names, ".leaving"))
+        others = [m for m in _member_ids(names, ".part") if m != self.member and m not in leaving]
+        return [m for m in self.newer_members(others) if _held(self.path / f"m-{m}.lock")]
+
     def _refused(self, cache_key: str) -> bool:
         f = self._files.get(cache_key)
         return f is not None and f.refused
