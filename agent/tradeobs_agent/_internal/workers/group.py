@@ -364,7 +364,7 @@ class Group:
         if self.leader and self._leaving and now >= due["handover"]:
             due["handover"] = now + HANDOVER_POLL
             self._hand_over()
-        elif self.leader and now >= due["newer"]:
+        elif self.leader and not self._leaving and now >= due["newer"]:
             due["newer"] = now + (HANDOVER_POLL if self._staying_since else FOLD_EVERY)
             self._hand_over(newer=True)
         if not self.leader and now >= due["lead"]:
