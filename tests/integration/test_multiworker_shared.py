@@ -958,12 +958,26 @@ def test_a_binary_upgrade_with_usr2_continues_the_same_group(tmp_path: Path) -> 
     on the same sockets until the old master is stopped. Before, the new workers formed a group of their own: their
     orders were on no endpoint while the old group's leader held the port, and once the old master was gone the
     totals started again from what the new workers alone had counted. Now they join the old group: one endpoint
-    counts every order throughout, and a new worker leads once the old master is gone."""
+    counts every order throughout, no scrape's total lower than the one before, and a new worker leads once the old
+    master is gone."""
     with service("gunicorn", tmp_path, workers=2, script=True) as svc:
         old_master = svc.proc.pid
         svc.orders(20)
         wait_for(lambda: svc.total() == 20, "20 orders on /metrics")
         old = svc.worker_pids()
+        stream = Sse(svc)
+        stream.wait(lambda evs: any(e.get("event") == "frame" for e in evs), "a first frame")
+        totals: list[float] = []  # every answered scrape's total, from before the USR2 until the old master is gone
+        done = threading.Event()
+
+        def scrape() -> None:
+            while not done.is_set():
+                if (t := svc.total()) is not None:
+                    totals.append(t)
+                time.sleep(0.1)
+
+        scraper = threading.Thread(target=scrape, daemon=True)
+        scraper.start()
         os.kill(old_master, signal.SIGUSR2)
         new_master = wait_for(lambda: next(iter(_children(old_master) - old), 0), "the new master")
         # the new master's workers are on the one endpoint, beside the old ones
@@ -974,6 +988,9 @@ def test_a_binary_upgrade_with_usr2_continues_the_same_group(tmp_path: Path) -> 
         wait_for(lambda: not any(_alive(p) for p in (old_master, *old)), "the old master and workers gone")
         wait_for(lambda: svc.leader() in _children(new_master), "a new worker leading")
         assert svc.total() == 40  # the old workers' counts stay
+        done.set()
+        scraper.join(15)
+        assert totals and all(b >= a for a, b in itertools.pairwise(totals)), totals
         # a worker the new master starts now (gunicorn no longer names the old master to it) joins the group too
         gone = next(iter(svc.worker_pids()))
         os.kill(gone, signal.SIGKILL)
@@ -982,6 +999,17 @@ def test_a_binary_upgrade_with_usr2_continues_the_same_group(tmp_path: Path) -> 
         wait_for(lambda: svc.total() == 60, "60 orders")
         groups = list(tmp_path.glob("tradeobs-*/g-*"))
         assert len(groups) == 1, groups
+        # the live view: a client resuming with the id it had (its old worker may be gone) gets every order it
+        # missed, or a reset and a full frame (the new leader's boot): never a stream that skips them unsaid
+        last = stream.last_id()
+        stream.close()
+        missed = svc.orders(5)
+        resumed = Sse(svc, last)
+        resumed.wait(lambda evs: any(e.get("event") == "frame" for e in evs), "the resumed stream's full frame")
+        resumed.wait(
+            lambda evs: any(e.get("event") == "reset" for e in evs) or set(missed) <= set(resumed.order_ids()),
+            "a reset or every missed order on the resumed stream",
+        )
 
 
 @pytest.mark.integration

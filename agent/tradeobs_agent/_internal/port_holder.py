@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .workers.detect import process_start
+from .workers.detect import parent_of, process_start
 from .workers.store import JoinError, atomic_write, private_dir
 
 __all__ = ["Record", "claim", "held_here", "release", "user_dir", "who"]
@@ -144,10 +144,14 @@ def held_here(port: int) -> bool:
     return bool(inodes) and _holds(os.getpid(), inodes)
 
 
-def who(port: int, service: str, base: str) -> str:
+def who(port: int, service: str, base: str, group: tuple[str, int, str] | None = None) -> str:
     """Who serves ``port``, for the warning of a process that could not bind it: this process itself (a server of the
     application's own), the tradeobs process recorded there (its pid, service and worker group) when that record is
-    exact, else the process found holding the port."""
+    exact, else the process found holding the port. ``group``: this process's worker group, as :func:`claim` takes it;
+    a holder that is another worker of the process that started it (gunicorn's master), but not of this group, is in
+    another group of the same master, which a reload that changed the settings naming the group makes
+    (:func:`_same_master`)."""
+    started_by = group[1] if group is not None else 0
     inodes = listening_inodes(port)  # read once: this process's own sockets, then the record's and the others'
     if inodes and _holds(os.getpid(), inodes):
         # Before, this case read "a process that is not this user's (or is in another container) holds it: no
@@ -166,9 +170,14 @@ def who(port: int, service: str, base: str) -> str:
         except (KeyError, ValueError):
             pid, start = 0, ""
         if pid > 0 and start and process_start(pid) == start and _holds(pid, inodes):
+            if started_by > 0 and parent_of(pid) == started_by and group is not None and doc.get("group") != group[0]:
+                return _same_master(pid, started_by)
             return _named(pid, doc, service)
         ignored = f" (the record of pid {pid}, which no longer serves it, was not believed)"
     holders = _holders(inodes) if inodes else []
+    siblings = [p for p in holders if started_by > 0 and parent_of(p) == started_by]
+    if siblings:
+        return _same_master(siblings[0], started_by)
     if holders:
         named = ", ".join(f"pid {p} ({_command(p)})" for p in holders[:3])
         # only a worker group's leader records its port (a single process writes no file: issue 11), so an
@@ -177,6 +186,19 @@ def who(port: int, service: str, base: str) -> str:
     return (
         f"a process that is not this user's (or is in another container) holds it: no process of this user "
         f"does{ignored}"
+    )
+
+
+def _same_master(pid: int, master: int) -> str:
+    """The port is held by another worker of this group's own master, in another worker group: the master's workers
+    disagree on the settings that name the group (the shared directory, the service name), which only a reload that
+    changed them does (gunicorn's HUP re-reads its config, ``raw_env`` too; the earlier workers keep theirs)."""
+    return (
+        f"pid {pid}, a worker of this group's own master (pid {master}), holds it: that worker is in another "
+        f"tradeobs worker group, so this master's workers disagree on TRADEOBS_MULTIPROCESS_DIR or "
+        f"TRADEOBS_SERVICE_NAME (a reload that changed them). The earlier workers' group serves its own totals until "
+        f"they exit (its leader up to 20 s after), then this group's leader takes the port, and its totals start "
+        f"again from its own workers' counts (a counter reset to Prometheus): keep both settings across reloads"
     )
 
 

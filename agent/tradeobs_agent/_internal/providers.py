@@ -530,7 +530,7 @@ class PrometheusEndpoint:
 
         assert self._who is not None
         service, base, group = self._who
-        said = port_holder.who(self.port, service, base)
+        said = port_holder.who(self.port, service, base, group)
         return f"{said}; this group was started by pid {group[1]}" if group is not None else said
 
     def _listen(self, port: int) -> None:

@@ -30,7 +30,10 @@ Releases mix in a rolling deploy (a worker started from a new install next to
 the old ones), so the layout changes only in ways an earlier reader passes over:
 
 * :data:`FORMAT` (the header) changes only for what an earlier reader cannot
-  read at all; a file of another format raises :class:`OtherFormat`;
+  read at all; a file of a format not in :data:`READS` raises :class:`OtherFormat`.
+  A release that changes it keeps reading the earlier format (:data:`READS`), and
+  the worker group lets a worker of the latest format lead, so a rolling upgrade's
+  totals count both releases' workers;
 * the layout's ``revision`` (:data:`REVISION`; none: 1) says which release's
   additions it may hold; readers ignore keys of the layout they do not know,
   and fields after the seventh of a family (this one does too);
@@ -86,6 +89,7 @@ __all__ = [
     "FORMAT",
     "HEADER_SIZE",
     "MAGIC",
+    "READS",
     "REVISION",
     "Columns",
     "CorruptPart",
@@ -93,11 +97,16 @@ __all__ = [
     "OtherFormat",
     "PartReader",
     "PartWriter",
+    "header_format",
     "to_part",
 ]
 
 MAGIC = b"TOBS"
 FORMAT = 1
+# The formats this release decodes. A release that changes FORMAT keeps the earlier one here (with its decoder), so
+# that in a rolling upgrade its leader still counts the workers of the release before it; the worker group lets a
+# worker of the latest format lead (``header_format``; docs/agent.md, Rolling deploys).
+READS = frozenset({FORMAT})
 REVISION = 2  # the layout's: 2 added the ``aggregations`` of families whose own field holds a stand-in (entry)
 # magic, format, flags, time_ns, pid, layout version, layout length, layout crc, values, exemplar length, body crc
 _HEADER = struct.Struct("<4sHHqiIIIIII")
@@ -121,8 +130,18 @@ class OtherFormat(CorruptPart):
     """A tradeobs snapshot of another :data:`FORMAT`: written by a release this one cannot read (nor it this one's)."""
 
     def __init__(self, fmt: int) -> None:
-        super().__init__(f"snapshot format {fmt}; this release reads format {FORMAT}")
+        reads = " and ".join(map(str, sorted(READS)))
+        super().__init__(f"snapshot format {fmt}; this release reads format {reads}")
         self.format = fmt
+
+
+def header_format(head: bytes) -> int | None:
+    """The format number in the first bytes of a snapshot file (at least 6), or None when they are not a tradeobs
+    snapshot's: what a worker checks of its peers' files before it campaigns (a later format's worker leads)."""
+    if len(head) < 6 or head[:4] != MAGIC:
+        return None
+    fmt: int = struct.unpack_from("<H", head, 4)[0]
+    return fmt if 1 <= fmt <= 255 else None
 
 
 Note = tuple[str, str, str, str]
@@ -567,8 +586,8 @@ def _split(data: bytes) -> tuple[memoryview, int, int, tuple[int, int, memoryvie
     _check(len(data) >= size, "short header")
     magic, fmt, _flags, time_ns, pid, version, layout_len, layout_crc, n, ex_len, body_crc = _HEADER.unpack_from(data)
     _check(magic == MAGIC, "not a tradeobs snapshot (magic)")
-    if fmt != FORMAT:  # a later release's (1 was the first); past 255 it is not a plausible format but garbage
-        _check(FORMAT < fmt <= 255, "not a tradeobs snapshot (format)")
+    if fmt not in READS:  # another release's (1 was the first); past 255 it is not a plausible format but garbage
+        _check(1 <= fmt <= 255, "not a tradeobs snapshot (format)")
         raise OtherFormat(fmt)
     _check(layout_len <= _MAX_LAYOUT and len(data) == size + layout_len + 8 * n + ex_len, "sizes")
     view = memoryview(data)

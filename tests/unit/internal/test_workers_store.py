@@ -434,6 +434,41 @@ def test_a_snapshot_of_a_release_this_one_cannot_read_is_left_out_counted_and_ke
         a.close()
 
 
+def test_a_snapshot_of_a_release_this_one_cannot_read_is_counted_once_while_its_worker_publishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """That worker rewrites its file at every publish (every 0.2-1 s): each version is left out, but the worker is
+    counted once (``tradeobs_agent_workers_mismatched_total{reason="format"}``), not once per publish (before: 3 of 3
+    versions counted here, a second's worth a second for each such worker)."""
+    a = Store.open(str(tmp_path), _key(), "svc")
+    reasons: list[str] = []
+    a.on_mismatch = reasons.append
+    try:
+        a.publish(_counted(2).snapshot())
+        newer = a.path / f"m-{os.getpid()}-0badf00d.part"
+        for n in (50, 51, 52):  # three publishes of the same worker
+            newer.write_bytes(_other_format(PartWriter(7).encode(_counted(n).snapshot())))
+            assert _orders(a) == 2
+        assert reasons == ["format"]
+        other = a.path / f"m-{os.getpid()}-0c0ffee0.part"  # a second worker of that release: counted too
+        other.write_bytes(_other_format(PartWriter(8).encode(_counted(5).snapshot())))
+        assert _orders(a) == 2
+        assert reasons == ["format", "format"]
+        both = [f"{os.getpid()}-0badf00d", f"{os.getpid()}-0c0ffee0"]
+        assert a.newer_members([*both, a.member]) == both  # what a worker checks before it campaigns
+        assert a.newer_staying() == []  # ... of those alive (these two have no process holding a lock)
+        b = Store.open(str(tmp_path), _key(), "svc")  # a live member of a later release
+        try:
+            (b.path / f"m-{b.member}.part").write_bytes(_other_format(PartWriter(9).encode(_counted(1).snapshot())))
+            assert a.newer_staying() == [b.member] and b.newer_staying() == []
+            b.mark_leaving()
+            assert a.newer_staying() == []  # leaving: not one to hand the lead to
+        finally:
+            b.close()
+    finally:
+        a.close()
+
+
 def test_an_earlier_releases_snapshot_is_merged_and_counted_once_per_layout(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

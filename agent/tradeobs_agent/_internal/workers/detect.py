@@ -46,6 +46,7 @@ from typing import Any
 __all__ = [
     "GroupKey",
     "detect",
+    "parent_of",
     "predecessor",
     "process_start",
     "server_leaving",
@@ -182,12 +183,13 @@ def predecessor(key: GroupKey) -> GroupKey | None:
         old = int(os.environ.get("GUNICORN_PID", "0"))
     except ValueError:
         return None
-    if old <= 1 or old == key.pid or _parent_of(key.pid) != old:
+    if old <= 1 or old == key.pid or parent_of(key.pid) != old:
         return None
     return _key("gunicorn", old)
 
 
-def _parent_of(pid: int) -> int:
+def parent_of(pid: int) -> int:
+    """The parent pid of ``pid`` (``/proc``), 0 where unknown."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()

@@ -51,6 +51,7 @@ from ..._errors import internal_error, warn_once
 from ...events import EventBus
 from ...metrics import Family, Registry, Snapshot
 from ...metrics.snapshot import subtract
+from ...metrics.wire import FORMAT
 from ..gil import Slices
 from .channel import ACTIVE, EVENTS, HELLO, LIVE, SYNC, SYNCED, Conn
 from .detect import server_workers, starting_workers
@@ -336,7 +337,7 @@ class Group:
                 internal_error("workers.prepare", exc)
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        keys = ("lead", "connect", "publish", "events", "tick", "fold", "full", "leave", "handover")
+        keys = ("lead", "connect", "publish", "events", "tick", "fold", "full", "leave", "handover", "newer")
         self._due = dict.fromkeys(keys, time.monotonic())
         while not self._stopping:
             try:
@@ -363,6 +364,9 @@ class Group:
         if self.leader and self._leaving and now >= due["handover"]:
             due["handover"] = now + HANDOVER_POLL
             self._hand_over()
+        elif self.leader and not self._leaving and now >= due["newer"]:
+            due["newer"] = now + (HANDOVER_POLL if self._staying_since else FOLD_EVERY)
+            self._hand_over(newer=True)
         if not self.leader and now >= due["lead"]:
             due["lead"] = now + LEAD_POLL
             if self._may_lead():
@@ -589,17 +593,29 @@ class Group:
     def _may_lead(self) -> bool:
         """A member that is leaving campaigns only while no member that stays is alive: while the whole group is
         being replaced (every worker past ``--max-requests`` at once, a reload) one of the leaving workers serves
-        the endpoint until the new ones have started, rather than nobody."""
-        return not self._leaving or not self._staying()
+        the endpoint until the new ones have started, rather than nobody. Nor does a member while a member of a
+        later tradeobs release that stays is alive (its snapshot format is later: it reads this one's files, this
+        one cannot read its), so a rolling upgrade's leader counts every worker, and the lead never goes back to a
+        release that leaves the other's counts out (the totals would go down, then up)."""
+        if self._leaving:
+            return not self._staying()
+        try:
+            return not self.store.newer_staying()
+        except OSError as exc:
+            self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
+            return True
 
-    def _hand_over(self) -> None:
+    def _hand_over(self, newer: bool = False) -> None:
         """A leaving leader gives the lead to a member that stays, as soon as one is alive and connected: the
         endpoint, the socket and the lock go now, not when this process exits (its open requests, streams and
         shutdown can take seconds, and a successor's takeover would wait for all of them). Connected, because the
         connection's closing is what makes it try the lock at once (a member that just joined connects within a
-        moment; one that does not connect within ``HANDOVER_CONNECT`` seconds gets the lead anyway, at its poll)."""
+        moment; one that does not connect within ``HANDOVER_CONNECT`` seconds gets the lead anyway, at its poll).
+
+        ``newer``: a leader that stays hands the lead, the same way, to a member of a later tradeobs release
+        (``Store.newer_members``), which reads every member's file where this one leaves that member's out."""
         try:
-            staying = set(self.store.staying_member_ids())
+            staying = set(self.store.newer_staying() if newer else self.store.staying_member_ids())
         except OSError as exc:
             self._failed("read", f"cannot read the group's members in {self.store.path}: {exc}")
             return
@@ -611,7 +627,18 @@ class Group:
             self._staying_since = now
         connected = any(c.member in staying for c in self._followers.values())
         if connected or now - self._staying_since >= HANDOVER_CONNECT:
-            _log.info("tradeobs multiprocess: pid %d is leaving; it hands the lead over", os.getpid())
+            self._staying_since = 0.0
+            if newer:
+                _log.info(
+                    "tradeobs multiprocess: pid %d hands the lead to pid %s, a worker of a later tradeobs release "
+                    "(its snapshot format is later than %d, which this one writes: it reads this release's files, "
+                    "this one cannot read its; a rolling upgrade)",
+                    os.getpid(),
+                    ", ".join(map(str, sorted(_pids(staying)))),
+                    FORMAT,
+                )
+            else:
+                _log.info("tradeobs multiprocess: pid %d is leaving; it hands the lead over", os.getpid())
             self._resign()
 
     def _try_lead(self) -> None:

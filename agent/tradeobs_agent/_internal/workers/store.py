@@ -52,6 +52,7 @@ import orjson
 from ..._errors import warn_once
 from ...metrics import Family, Part, Snapshot, merge
 from ...metrics.wire import (
+    FORMAT,
     HEADER_SIZE,
     REVISION,
     Columns,
@@ -61,6 +62,7 @@ from ...metrics.wire import (
     OtherFormat,
     PartReader,
     PartWriter,
+    header_format,
     to_part,
 )
 from .detect import GroupKey, process_start
@@ -369,6 +371,39 @@ class Store:
             return False
         return True
 
+    def newer_members(self, members: Collection[str]) -> list[str]:
+        """Of ``members``, those whose snapshot file is of a later :data:`~wire.FORMAT` than this release writes: a
+        worker of a later release, which reads this release's files (``wire.READS``) while this one cannot read its.
+        Only its header's first bytes are read."""
+        out = []
+        for member in members:
+            try:
+                fd = os.open(self.path / f"m-{member}.part", os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                continue  # not published yet, or gone
+            try:
+                head = os.pread(fd, 8, 0)
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            fmt = header_format(head)
+            if fmt is not None and fmt > FORMAT:
+                out.append(member)
+        return out
+
+    def newer_staying(self) -> list[str]:
+        """The other members of a later :data:`~wire.FORMAT` (:meth:`newer_members`) that are alive and have not said
+        they are leaving: a worker of a later release, to hand the lead to. Every member that does not lead asks this
+        at each of its polls, so no descriptor is kept (``alive`` keeps one per member it checks)."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return []
+        leaving = set(_member_ids(names, ".leaving"))
+        others = [m for m in _member_ids(names, ".part") if m != self.member and m not in leaving]
+        return [m for m in self.newer_members(others) if _held(self.path / f"m-{m}.lock")]
+
     def _refused(self, cache_key: str) -> bool:
         f = self._files.get(cache_key)
         return f is not None and f.refused
@@ -451,12 +486,13 @@ class Store:
         f = cached if cached is not None else _File(self._keys)
         f.sig = sig
         before = f.cols.layout if f.cols is not None else None
-        f.refused = False
+        was_refused, f.refused = f.refused, False
         try:
             f.cols, f.meta = f.reader.columns(b"".join(chunks), True, offer)
         except OtherFormat as exc:
             f.cols, f.meta, f.refused = None, {}, True
-            self._mismatch("format")
+            if not was_refused:  # once per worker's file, not at each of its publishes (every 0.2-1 s)
+                self._mismatch("format")
             warn_once(
                 f"workers:format:{exc.format}",
                 "tradeobs multiprocess: %s was written by a tradeobs release this one cannot read (%s): that worker "
