@@ -867,3 +867,104 @@ def test_a_group_still_gaining_series_keeps_one_merge_plan_per_reader_not_every_
 
     once, many = held(1), held(24)
     assert many < 2 * once, (many, once)  # 1.1 here; 3.6 when every layout's plan was kept
+
+
+def _strip(points):  # type: ignore[no-untyped-def]
+    """:func:`_points` without the histograms' exemplars (a live frame's merge leaves them out)."""
+    return {k: (*v[:4], {}) if isinstance(v, tuple) else v for k, v in points.items()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(  # rounds: in each, some processes record (new symbols too, in any order), then the leader merges
+        st.lists(st.tuples(st.integers(0, 2), st.sampled_from("abcdefghij"), st.integers(0, 4)), max_size=5),
+        min_size=2,
+        max_size=6,
+    ),
+    st.booleans(),  # the merge a frame makes (no exemplars), or a scrape's
+)
+# Process 1 starts e and f, then process 0 starts f: f goes before e in the merged order (each process's series,
+# in process order), so e moves, though nobody wrote into it.
+@example(rounds=[[(1, "e", 0), (1, "f", 0)], [(0, "f", 0)]], frame=True)
+@example(rounds=[[(1, "e", 0), (1, "f", 0)], [(0, "f", 0)]], frame=False)
+def test_a_new_plan_keeps_the_point_of_every_series_nobody_wrote_into_also_where_the_merged_order_moved(
+    rounds, frame
+) -> None:  # type: ignore[no-untyped-def]
+    """A worker's new series is a new layout, so a new merge plan, at nearly every frame while a market maker's
+    label sets fill. The new plan starts from the last merge by series, wherever they moved: only the series some
+    process wrote into are made again, and the result is a fresh merge's, to the float. (Before, it started from
+    the last merge only where a family's series kept their places and new ones came after them: with two workers
+    gaining the same label sets in their own orders, a series one had went elsewhere when the other gained it, and
+    each frame made every histogram point of the family again.)"""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry() for _ in range(3)]
+    writers = [PartWriter(100 + i) for i in range(3)]
+    keys: dict[object, object] = {}  # shared, as the group's readers share theirs
+    readers = [PartReader(keys) for _ in range(3)]  # type: ignore[arg-type]
+    for i, reg in enumerate(regs):
+        for sym in "abc":
+            _record(reg, sym, i + 1, float(i))
+    kept = Merger()
+    last = None
+    for records in rounds:
+        for pi, sym, n in records:
+            _record(regs[pi], sym, n, float(n))
+        cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+        got = kept.merge(cols, None, None, not frame)  # type: ignore[arg-type]
+        want = _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]
+        assert _points(got) == (_strip(want) if frame else want)
+        assert _points(got) == _points(Merger().merge(cols, None, None, not frame))  # type: ignore[arg-type]
+        if last is not None:
+            before = {(f.name, p.key): p for f in last.families for p in f.points}
+            touched = {sym for _, sym, _ in records}
+            for f in got.families:
+                if f.name == "each":
+                    continue  # per process: merged whole
+                for p in f.points:
+                    old = before.get((f.name, p.key))
+                    if dict(p.key)["symbol"] not in touched and old is not None and old.start_ns == p.start_ns:
+                        assert p is old, (f.name, p.key)
+        last = got
+
+
+def test_a_frames_merge_leaves_exemplars_out_and_a_file_that_lost_them_changes_no_point() -> None:
+    """A worker's file has exemplars once a second (the slow publish, a scrape's) and none in the live view's
+    0.2 s publishes between: each such file changed every histogram series that had one, which the leader merged
+    again at each of them. A live frame shows no exemplars, so its merge leaves them out: a file that only gained or
+    lost them changes nothing, and the points are the last merge's."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry(), Registry()]
+    for i, reg in enumerate(regs):
+        for sym in "abcdefghijklmnop":
+            _record(reg, sym, 1 + i, 2.0 + i)
+    writers, readers = [PartWriter(100), PartWriter(101)], [PartReader(), PartReader()]
+    lat = next(i for i, f in enumerate(_columns(regs[0], 100, True).layout.families) if f[1] == "lat")  # type: ignore[attr-defined]
+    ex = Exemplar(2.0, 123, 0xABC, 0xDEF)
+    m = Merger()
+    cols = [readers[i].columns(writers[i].encode_registry(reg), True)[0] for i, reg in enumerate(regs)]
+    first = m.merge(cols, {"lat", "orders"}, None, False)
+    assert all(not p.exemplars for f in first.families if f.name == "lat" for p in f.points)
+    cols[0] = cols[0]._replace(exemplars=[(lat, 0, 2, ex)])  # type: ignore[attr-defined]
+    again = m.merge(cols, {"lat", "orders"}, None, False)
+    assert [id(f) for f in again.families] == [id(f) for f in first.families]
+    scrape = m.merge(cols)  # a scrape's merge has them
+    assert {2: ex} in [p.exemplars for f in scrape.families if f.name == "lat" for p in f.points]
+
+
+def test_a_histogram_with_more_buckets_than_the_sentinels_hold_merges_as_merge_does() -> None:
+    """A series a process lacks reads the zeros after its values, one place for the whole series; a histogram with
+    more buckets than there are zeros reads them a bucket at a time. Either way: merge()'s result."""
+    from tradeobs_agent.metrics.wire import Merger
+
+    regs = [Registry(), Registry()]
+    for bounds in (10, 200):
+        for i, reg in enumerate(regs):
+            h = reg.histogram(f"lat{bounds}", bounds=[float(b) for b in range(bounds)])
+            for sym in ("A", "B") if i else ("B", "C"):
+                h.bind(symbol=sym).record(float(i * 7 + len(sym)))
+            reg.gauge(f"g{bounds}", aggregation="max").bind(symbol="A" if i else "C").set(-5.0)
+            reg.gauge(f"m{bounds}", aggregation="min").bind(symbol="A" if i else "C").set(5.0)
+    cols = [_columns(reg, 100 + i, True) for i, reg in enumerate(regs)]
+    assert _points(Merger().merge(cols)) == _points(merge([to_part(c) for c in cols]))  # type: ignore[arg-type]

@@ -790,7 +790,8 @@ class LiveHub:
         tick = self._tick
         if tick is None:
             if self.group is not None:  # no frame from the group's leader yet: the group's files, merged
-                state = self._builder.build(None, self._working, snapshot=self.group.read_merged(self.names))
+                merged = self.group.read_merged(self.names, exemplars=False)
+                state = self._builder.build(None, self._working, snapshot=merged)
             else:
                 self.registry.flush()
                 state = self._builder.build(None, self._working)
@@ -974,7 +975,8 @@ class LiveHub:
             "tradeobs live: no frame from the worker group's leader yet; serving the group's last snapshots",
         )
         with self._lock:
-            state = self._builder.build(None, self._working, snapshot=self.group.read_merged(self.names))
+            merged = self.group.read_merged(self.names, exemplars=False)
+            state = self._builder.build(None, self._working, snapshot=merged)
             self._n += 1
             ts = round(time.time(), 4)
             full_json = orjson.dumps({"type": "full", "seq": self._n, "ts": ts, **state}, default=str)

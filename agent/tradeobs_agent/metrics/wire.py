@@ -57,7 +57,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from itertools import compress, cycle
+from itertools import chain, compress, repeat
 from typing import Any, NamedTuple
 
 import orjson
@@ -710,8 +710,15 @@ def to_part(cols: Columns) -> Part:
 
 # --------------------------------------------------------------------------- merging files without decoding each
 
-_ZERO, _POS, _NEG = 0, 1, 2  # sentinels appended to every process's values: 0.0, +inf, -inf (a missing series)
-_SENTINELS = array("d", [0.0, math.inf, -math.inf])
+# Sentinels appended to every process's values, read in place of a series the process lacks: laid out so that one
+# place stands for the whole missing series, as a series' first slot does (see _FamilyPlan.finish): _ZEROS zeros
+# (a histogram's counts and sum end at the last of them, then its min +inf and max -inf), then +inf and -inf
+# (a gauge of aggregation min: value +inf, stamp -inf), -inf and -inf (max), 0.0 and -inf (the others).
+_ZEROS = 64
+_POS = _ZEROS  # +inf, then -inf
+_NEG = _ZEROS + 1  # -inf, then -inf
+_ZERO = _ZEROS + 3  # 0.0, then -inf
+_SENTINELS = array("d", [0.0] * _ZEROS + [math.inf, -math.inf, -math.inf, 0.0, -math.inf])
 
 
 def _getter(indices: Sequence[int]) -> Any:
@@ -774,6 +781,11 @@ def _float64s(values: list[float], pause: Callable[[], object] | None = None) ->
     return out.tobytes()
 
 
+def _plus(at: list[int], k: int) -> list[int]:
+    """``at`` with ``k`` added to each, at C speed."""
+    return list(map(operator.add, at, repeat(k)))
+
+
 def _gather(values: Sequence[float], idx: Sequence[int], which: Sequence[int]) -> tuple[float, ...]:
     """``values[idx[j]]`` for each ``j`` of ``which`` (at least one), as one tuple: C-level gathers."""
     return tuple(map(values.__getitem__, map(idx.__getitem__, which)))
@@ -832,13 +844,16 @@ class _FamilyPlan:
         self.weight_getters: list[tuple[int, Any]] = []
         self._nones = 0  # aggregation ``entry``: the merged series with no value in the last merge (points None)
         self.pid_series: list[tuple[int, list[tuple[int, AttrKey, dict[str, Any], int]], int]] = []
+        self.firsts: list[tuple[int, list[int]]] = []  # per process, each merged series' first slot (see finish)
         # The last merge's inputs and result, for reuse: a series whose merged values are unchanged keeps its point
         # object, and a family with none changed is the same object (see Merger).
         self._last: tuple[Any, list[Any], Family | None] | None = None
+        self._moved = False  # _last is another plan's merge rearranged (carry): its family is not this one's
 
     def carry(self, old: _FamilyPlan) -> None:
-        """Take ``old``'s last merge when this family's series are ``old``'s and then others (see :meth:`_Plan.carry`);
-        :meth:`family` reads it for the series both have."""
+        """Take ``old``'s last merge (see :meth:`_Plan.carry`) for the series both have: as it is when this family's
+        series are ``old``'s and then others; else rearranged to this family's order, by series (key and start), a
+        series ``old`` lacks holding None (which equals no value). :meth:`family` compares with it."""
         last = old._last
         if last is None or self.agg == "pid" or (old.kind, old.agg, old.bounds) != (self.kind, self.agg, self.bounds):
             return
@@ -846,6 +861,37 @@ class _FamilyPlan:
         if k <= len(self.series) and self.series[:k] == old.series:
             self._last = last
             self._nones = old._nones
+            return
+        # A series of another process went before series only later processes have (the merged order is each
+        # process's, in process order), or a series left (a gauge unset): the same series, elsewhere.
+        # By the keys' identity: a group's readers share their attribute sets (PartReader's ``keys``), so the same
+        # set is one object in every plan (a tuple is hashed anew at each lookup: 3 ms a family of 3,000). One not
+        # found so only has its point made again.
+        place = {id(key): j for j, (key, _, _) in enumerate(old.series)}
+        was = list(map(place.get, map(id, map(_FIRST, self.series)), repeat(-1)))
+        if old.series:  # the same series that started earlier in another process now: its point says when
+            starts = map(_THIRD, map(old.series.__getitem__, was))  # (-1: the last, whatever it is)
+            for i in compress(range(len(was)), map(operator.ne, map(_THIRD, self.series), starts)):
+                was[i] = -1
+        points = [*last[1], None]  # (-1: the None after them)
+        moved = list(map(points.__getitem__, was))
+        if self.kind == "h":
+            add, lo, hi, ex = last[0]
+            w = len(self.bounds) + 2  # a series' counts and sum
+            gone = len(add)
+            add = [*add, *[None] * w]
+            firsts = [gone if j < 0 else j * w for j in was]
+            slots = chain.from_iterable(map(range, firsts, map(operator.add, firsts, repeat(w))))
+            add = list(map(add.__getitem__, slots))
+            now = {j: i for i, j in enumerate(was) if j >= 0}
+            ex = {(-1, now[j]): e for (_, j), e in ex.items() if j in now}
+            lo, hi = [*lo, None], [*hi, None]
+            merged: Any = (add, list(map(lo.__getitem__, was)), list(map(hi.__getitem__, was)), ex)
+        else:
+            merged = list(map([*last[0], None].__getitem__, was))
+        self._last = (merged, moved, None)
+        self._moved = True
+        self._nones = old._nones
 
     def counts_all(self) -> bool:
         """Counters and histograms summed count every process, exited ones too; the rest only live ones."""
@@ -901,30 +947,38 @@ class _FamilyPlan:
         nc = len(self.bounds) + 1
         for (mi, f), own_keys in zip(self.sources, owned, strict=True):
             n = len(cols[mi].values)  # the sentinels follow the values
-            own, base = f[6], f[7]
-            # The common part's slots are every w-th from the process's first (at C speed); then the others by key
-            # (None: the process lacks that series, which reads a sentinel).
+            base = f[7]
+            # Each merged series' first slot in this process: every w-th from its first for the common part (at C
+            # speed), then the others by key; a series the process lacks reads the sentinels after the values
+            # (laid out as a series: its first slot stands for all of them). Every slot list is made from these at C
+            # speed: no loop per slot.
             m = _common(own_keys, keys)
-            end = base + m * w
-            pos = {key: base + (m + i) * w for i, (key, _, _) in enumerate(own[m:])}
-            rest = [pos.get(key) for key in keys[m:]]
+            pos = {key: base + (m + i) * w for i, key in enumerate(own_keys[m:])}
+            big = self.kind == "h" and nc + 1 > _ZEROS  # more buckets than zeros after the values: see below
+            if self.kind == "h" and not big:
+                missing = n + _ZEROS - (nc + 1)  # counts and sum: zeros; then min +inf, max -inf
+            elif self.kind == "h":
+                missing = n + _ZERO
+            else:
+                missing = n + {"max": _NEG, "min": _POS}.get(self.agg, _ZERO)  # then a stamp of -inf
+            at = [*range(base, base + m * w, w), *map(pos.get, keys[m:], repeat(missing))]
+            self.firsts.append((mi, at))
             if self.kind == "h":
-                add = list(compress(range(base, end), cycle((1,) * (nc + 1) + (0, 0))))  # counts and sum, not min/max
-                for j, o in enumerate(rest):
-                    add += [n + _ZERO] * (nc + 1) if o is None else range(o, o + nc + 1)
-                    if offer is not None and not j & 1023:
-                        offer()
-                lo = [*range(base + nc + 1, end, w), *(n + _POS if o is None else o + nc + 1 for o in rest)]
-                hi = [*range(base + nc + 2, end, w), *(n + _NEG if o is None else o + nc + 2 for o in rest)]
+                if not big:
+                    add = list(chain.from_iterable(map(range, at, map(operator.add, at, repeat(nc + 1)))))
+                    lo, hi = _plus(at, nc + 1), _plus(at, nc + 2)
+                else:  # a missing series' slots, one by one
+                    add = []
+                    for o in at:
+                        add += range(o, o + nc + 1) if o < n else [n + _ZERO] * (nc + 1)
+                    lo = [o + nc + 1 if o < n else n + _POS for o in at]
+                    hi = [o + nc + 2 if o < n else n + _NEG for o in at]
                 for kind, idx in (("add", add), ("min", lo), ("max", hi)):
                     self.indices.setdefault(kind, []).append((mi, idx))
             else:
-                miss = {"max": _NEG, "min": _POS}.get(self.agg, _ZERO)
-                vals = [*range(base, end, w), *(n + miss if o is None else o for o in rest)]
-                self.indices.setdefault("value", []).append((mi, vals))
+                self.indices.setdefault("value", []).append((mi, at))
                 if self.kind == "g" and self.agg in ("last", "entry"):
-                    stamps = [*range(base + 1, end, w), *(n + _NEG if o is None else o + 1 for o in rest)]
-                    self.indices.setdefault("stamp", []).append((mi, stamps))
+                    self.indices.setdefault("stamp", []).append((mi, _plus(at, 1)))
                 if self.kind == "g" and self.agg == "entry":
                     self.weights.append((mi, self._quantity_slots(cols[mi], keys, n)))
             if offer is not None:
@@ -940,7 +994,7 @@ class _FamilyPlan:
             if f[1] == qname and f[0] in ("g", "u"):
                 base, width = f[7], f[8]
                 own = {key: base + i * width for i, (key, _, _) in enumerate(f[6])}
-                return [own.get(key, n + _NEG) for key in keys]
+                return list(map(own.get, keys, repeat(n + _NEG)))
         return [n + _NEG] * len(keys)
 
     @staticmethod
@@ -1004,6 +1058,8 @@ class _FamilyPlan:
         """This family of the merged snapshot. ``dirty`` (the merged series with a slot that changed in some process
         since this plan's last merge) lets only those be merged again; without it every series is."""
         last = self._last
+        same = not self._moved  # the last merge's family is this plan's: one equal to this merge is returned
+        self._moved = False
         if self.agg == "pid":
             if last is not None and dirty is not None and not dirty:
                 return last[2]  # no slot of this family changed in any process
@@ -1030,7 +1086,7 @@ class _FamilyPlan:
             lo = _combine([get(vals[mi]) for mi, get in g["min"]], min)
             hi = _combine([get(vals[mi]) for mi, get in g["max"]], max)
             now = (add, lo, hi, exemplars)
-            if last is not None and last[0] == now:
+            if same and last is not None and last[0] == now:
                 return last[2]
             nc = len(self.bounds) + 1
             w = nc + 1
@@ -1074,7 +1130,7 @@ class _FamilyPlan:
                 merged.append(entry([v[j] for v in vectors], [st[j] for st in stamps], [w[j] for w in weights]))
                 if offer is not None and not j & 255:
                     offer()
-            if last is not None and last[0] == merged:
+            if same and last is not None and last[0] == merged:
                 return last[2]
             points = self._entry_points(merged, last)
             efam = self._number_family(points)
@@ -1082,7 +1138,7 @@ class _FamilyPlan:
             return efam
         else:
             merged = _combine(vectors, _OPS.get(self.agg, operator.add))
-        if last is not None and last[0] == merged:
+        if same and last is not None and last[0] == merged:
             return last[2]
         shown = merged if self.kind == "g" else list(map(_number, merged))  # a count shows as an int when whole
         if last is not None:  # only the changed series get a new point
@@ -1270,9 +1326,11 @@ class _Plan:
                 self.links.append((plan, qty, link))
 
     def carry(self, before: _Plan) -> None:
-        """A new plan (a worker's layout changed) starts from ``before``'s last merge where a family's series only
-        grew at the end: its first merge then keeps the point of every series whose values did not change, as the
-        next merges do, so a reader that compares points (the live frame) redoes only what changed."""
+        """A new plan (a worker's layout changed) starts from ``before``'s last merge, series by series wherever
+        they are now (a process's new series that a later process had goes before that one's own: the merged order
+        is each process's, in process order): its first merge then keeps the point of every series whose values did
+        not change, as the next merges do, so a reader that compares points (the live frame) redoes only what
+        changed."""
         for name, fam in self.families.items():
             old = before.families.get(name)
             if old is not None:
@@ -1281,8 +1339,8 @@ class _Plan:
     def owners(self, mi: int, n: int, offer: Callable[[], None] | None = None) -> list[tuple[_FamilyPlan, int] | None]:
         """For each of process ``mi``'s ``n`` slots, the merged series it feeds: ``(family, series)``, with series
         -1 for a per-process family (any change merges it again); None for a slot no merged value reads (a
-        family not asked for, a gauge's stamp where the aggregation is not ``last``). Built once per plan and
-        process, on the first merge that needs it."""
+        family not asked for). Built once per plan and process, on the first merge that needs it, a series at a
+        time."""
         got = self._owners.get(mi)
         if got is not None:
             return got
@@ -1295,22 +1353,15 @@ class _Plan:
                         base = f[7]
                         owner[base : base + len(f[6]) * fam.width] = [whole] * (len(f[6]) * fam.width)
                 continue
-            step_add = len(fam.bounds) + 2
-            memo: dict[int, tuple[_FamilyPlan, int]] = {}
-            for kind, lists in fam.indices.items():
-                step = step_add if kind == "add" else 1
-                for mi2, idx in lists:
-                    if mi2 != mi:
-                        continue
-                    for i, slot in enumerate(idx):
-                        if offer is not None and not i & 1023:
-                            offer()
-                        if slot < n:  # not one of the sentinels after the values
-                            j = i // step
-                            hit = memo.get(j)
-                            if hit is None:
-                                hit = memo[j] = (fam, j)
-                            owner[slot] = hit
+            w = fam.width  # a series' slots: from its first (finish), ``width`` of them
+            for mi2, at in fam.firsts:
+                if mi2 != mi:
+                    continue
+                for j, o in enumerate(at):
+                    if o < n:  # not the sentinels after the values
+                        owner[o : o + w] = [(fam, j)] * w
+                    if offer is not None and not j & 1023:
+                        offer()
         self._owners[mi] = owner
         return owner
 
@@ -1338,7 +1389,11 @@ class Merger:
     """Merges the files of several processes into one snapshot, as :func:`~tradeobs_agent.metrics.snapshot.merge`
     would merge their decoded snapshots, but from their value arrays: a plan (which slots of which process make
     which merged series) is built once per set of layouts, then each merge is a few C-level gathers and maps per
-    family, and one point object per merged series that changed.
+    family, and one point object per merged series that changed. A plan's slot lists are made at C speed from one
+    slot per merged series and process (a missing series reads the sentinels after the values, laid out as a
+    series), and a new plan takes the last plan's merge series by series (:meth:`_Plan.carry`): while the workers
+    still gain label sets, nearly every frame has a new plan (at 2 workers x 1,000 symbols, its plan and first
+    merge went from ~125 to ~45 ms).
 
     Only what changed: a plan keeps its last merge and each process's values as bytes. The next merge compares
     those bytes (:func:`_changed_slots`) to find the slots that changed, and so the merged series they feed
@@ -1359,23 +1414,35 @@ class Merger:
     def __init__(self, note: Callable[[Note], None] | None = None) -> None:
         self.note = note  # told of each family merged by another aggregation than a process declares (per plan)
         self._plans: dict[Any, _Plan] = {}
-        self._recent: dict[frozenset[str] | None, _Plan] = {}  # per set of names asked for: the last plan used
+        self._recent: dict[tuple[frozenset[str] | None, bool], _Plan] = {}  # per (names, exemplars) asked: the last
         self._padded: dict[int, tuple[array[float], array[float]]] = {}  # id(values) -> (values, values + sentinels)
 
     def merge(
-        self, cols: Sequence[Columns], names: Collection[str] | None = None, offer: Callable[[], None] | None = None
+        self,
+        cols: Sequence[Columns],
+        names: Collection[str] | None = None,
+        offer: Callable[[], None] | None = None,
+        exemplars: bool = True,
     ) -> Snapshot:
-        asked = frozenset(names) if names else None
+        """The merged snapshot of ``cols`` (only the families ``names``, when given). ``exemplars=False`` leaves the
+        exemplars out (the live frame does not show them): the workers' files have them only once a second (a
+        scrape's and the slow publish's; the live view's 0.2 s publishes leave them out), and each file that gained
+        or lost them changed every histogram series that has one, which was merged again for it."""
+        asked = (frozenset(names) if names else None, exemplars)
         key = (tuple(id(c.layout) for c in cols), tuple(c.live for c in cols), asked)
         plan = self._plans.get(key)
         if plan is None or not plan.matches(cols):
             self._drop_dead(cols)
             if len(self._plans) >= 8:
                 self._plans.clear()
-            plan = self._plans[key] = _Plan(cols, names, offer, self.note)
-            before = self._recent.get(asked)
-            if before is not None:
-                plan.carry(before)
+            # The collector paused while the plan is made, as while a layout is decoded (_collector_paused): the
+            # plan's tens of thousands of tuples and lists set off its collections of the whole process, a third of
+            # the plan's time at 1,000 symbols; what it makes is freed by reference counting.
+            with _collector_paused():
+                plan = self._plans[key] = _Plan(cols, names, offer, self.note)
+                before = self._recent.get(asked)
+                if before is not None:
+                    plan.carry(before)
         self._recent[asked] = plan
         dirty = self._dirty(plan, cols, offer)
         # Each process's values with the sentinels after them: made again only for a file that changed (a copy of
@@ -1388,9 +1455,9 @@ class Merger:
                 got = (c.values, c.values + _SENTINELS)
             self._padded[id(c.values)] = got
             vals.append(got[1])
-        exemplars: dict[str, dict[tuple[int, int], dict[int, Exemplar]]] = {}
+        seen: dict[str, dict[tuple[int, int], dict[int, Exemplar]]] = {}
         for mi, c in enumerate(cols):
-            for fi, pi, bucket, e in c.exemplars:
+            for fi, pi, bucket, e in c.exemplars if exemplars else ():
                 hit = plan.where.get((mi, fi))
                 index = hit[1] if hit is not None else None
                 if hit is None or index is None:
@@ -1399,14 +1466,14 @@ class Merger:
                 j = index.get(c.layout.families[fi][6][pi][0])
                 if j is None:
                     continue
-                slot = exemplars.setdefault(fam.name, {}).setdefault((-1, j), {})
+                slot = seen.setdefault(fam.name, {}).setdefault((-1, j), {})
                 old = slot.get(bucket)
                 if old is None or e.time_ns >= old.time_ns:
                     slot[bucket] = e
         families = []
         for fam in plan.families.values():
             changed = dirty.get(fam, set()) if dirty is not None else None
-            f = fam.family(vals, exemplars.get(fam.name, {}), offer, changed)
+            f = fam.family(vals, seen.get(fam.name, {}), offer, changed)
             if f is not None:
                 families.append(f)
             if offer is not None:

@@ -324,9 +324,9 @@ class Group:
                 )
         return self.store.read_merged()
 
-    def read_merged(self, names: Collection[str] | None = None) -> Snapshot:
-        """The whole service as the files say now (no sync)."""
-        return self.store.read_merged(names)
+    def read_merged(self, names: Collection[str] | None = None, exemplars: bool = True) -> Snapshot:
+        """The whole service as the files say now (no sync; ``exemplars=False``: without them, as a frame)."""
+        return self.store.read_merged(names, exemplars=exemplars)
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
@@ -780,7 +780,7 @@ class Group:
             return
         offer = Slices().offer  # the merge and the frame in slices: this process's trading loop shares the GIL
         try:
-            snap = self.store.read_merged(live.names, offer)
+            snap = self.store.read_merged(live.names, offer, exemplars=False)  # (a frame shows none)
         except OSError as exc:
             self._failed("read", f"cannot read the group's snapshots in {self.store.path}: {exc}")
             return

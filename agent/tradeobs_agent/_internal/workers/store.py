@@ -576,12 +576,18 @@ class Store:
         """:meth:`columns` as whole snapshots."""
         return [to_part(c) for c in self.columns()]
 
-    def read_merged(self, names: Collection[str] | None = None, offer: Callable[[], None] | None = None) -> Snapshot:
-        """The whole group's snapshot from the files as they are now (only ``names`` when given); ``offer`` is
-        called between slices of the merge (``Merger.merge``) and of a new layout's decoding."""
+    def read_merged(
+        self,
+        names: Collection[str] | None = None,
+        offer: Callable[[], None] | None = None,
+        exemplars: bool = True,
+    ) -> Snapshot:
+        """The whole group's snapshot from the files as they are now (only ``names`` when given; without exemplars
+        with ``exemplars=False``: the live frame's); ``offer`` is called between slices of the merge
+        (``Merger.merge``) and of a new layout's decoding."""
         cols = self.columns(offer)
         with self._lock:
-            return self._merger.merge(cols, names, offer)
+            return self._merger.merge(cols, names, offer, exemplars)
 
     def live_member_ids(self) -> list[str]:
         """Members whose process holds its lock (this one included, once it has published)."""
