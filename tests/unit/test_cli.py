@@ -928,6 +928,92 @@ def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(tmp_path: 
     assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
 
 
+# Sends the process SIGINT once, the first time the module named in TRADEOBS_TEST_INTERRUPT_AT is imported, and notes
+# that it did (a moment that never came would leave the command to run and exit 0): Ctrl-C at a moment of the start
+# that does not depend on the machine's speed.
+_INTERRUPT_AT_AN_IMPORT = """
+import importlib.abc, os, signal, sys
+
+class _Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["TRADEOBS_TEST_INTERRUPT_AT"]:
+            sys.meta_path.remove(self)
+            with open(os.environ["TRADEOBS_TEST_INTERRUPTED"], "w") as f:
+                f.write(name)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, _Interrupt())
+"""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "tradeobs_agent._otel_env",  # the package's first import
+        "opentelemetry.sdk.metrics",  # OpenTelemetry loading, the bulk of the second
+        "tradeobs_agent.instrumentation",  # the package's last imports
+        "tradeobs_agent.__main__",  # runpy, between the package and its __main__
+        "tradeobs_agent.cli",  # __main__ loading the command
+        "tradeobs_agent.demo",  # the command running, before its server took the signal
+    ],
+)
+def test_ctrl_c_while_python_m_tradeobs_agent_loads_exits_130_without_a_traceback(tmp_path: Path, moment: str) -> None:
+    """``python -m tradeobs_agent demo`` and Ctrl-C at once: runpy imports the package (about a second of loading
+    OpenTelemetry) before ``__main__`` runs, and the interrupt printed a KeyboardInterrupt traceback of importlib's and
+    runpy's frames (exit -2), where the ``tradeobs`` script exits 130 without a word (the test above). A real process,
+    a real SIGINT, at several moments of its start."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_INTERRUPT_AT_AN_IMPORT)
+    marker = tmp_path / "interrupted"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        TRADEOBS_TEST_INTERRUPT_AT=moment,
+        TRADEOBS_TEST_INTERRUPTED=str(marker),
+        TRADEOBS_OTLP_ENABLED="false",
+        TRADEOBS_PROMETHEUS_PORT="0",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "tradeobs_agent", "demo", "--port", "0", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert marker.read_text() == moment  # the interrupt came at that moment
+    assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
+    assert not (tmp_path / "logs").exists()  # nothing started
+
+
+def test_a_program_run_with_python_m_that_imports_tradeobs_agent_keeps_its_own_ctrl_c(tmp_path: Path) -> None:
+    """The quiet exit is for ``python -m tradeobs_agent`` only: a user's module run with ``-m`` that imports the
+    package still gets Python's KeyboardInterrupt, in the package's import too (its own code may catch it)."""
+    (tmp_path / "mybot.py").write_text(
+        "try:\n    import tradeobs_agent\nexcept KeyboardInterrupt:\n    print('caught')\n    raise SystemExit(7)\n"
+    )
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_INTERRUPT_AT_AN_IMPORT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(hook), str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        TRADEOBS_TEST_INTERRUPT_AT="opentelemetry.sdk.metrics",
+        TRADEOBS_TEST_INTERRUPTED=str(tmp_path / "interrupted"),
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "mybot", "tradeobs_agent"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert (res.returncode, res.stdout) == (7, "caught\n"), res.stderr
+
+
 def test_demo_in_a_directory_it_cannot_write_says_so_and_not_that_its_files_stay(tmp_path: Path) -> None:
     """Started where it may not write (a read-only directory, another user's: here logs/ under a file, which refuses
     root too), the demo printed "JSON logs /.../logs/", then at Ctrl-C "its JSON logs and order traces stay in
