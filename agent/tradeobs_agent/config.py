@@ -115,7 +115,12 @@ _SECONDS_INTERVAL = (0.05, 3600.0)
 
 FIELDS: tuple[Field, ...] = (
     _f("service_name", "tradeobs-service", p.text, "service.name", otel=(ev.OTEL_SERVICE_NAME,)),
-    _f("service_version", "0.0.0", p.text, "service.version"),
+    _f(
+        "service_version",
+        "0.0.0",
+        p.text,
+        "service.version: your service's release; `tradeobs demo` reports tradeobs' own version when no source sets it",
+    ),
     _f("environment", "dev", p.text, "deployment.environment"),
     _f(
         "trading_mode",
