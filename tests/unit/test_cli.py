@@ -1303,3 +1303,73 @@ def test_doctor_checks_a_live_stream_that_asks_for_a_token_with_one(
     assert " OK " in rows["live stream"], out
     assert code == 0, out
     assert secret not in out
+
+
+# --------------------------------------------------------------------------- tradeobs docs
+
+
+def _user_facing_strings() -> list[tuple[str, str]]:
+    """(where, text) of every string the package can show a user: its string literals but docstrings (help texts,
+    messages, log lines, the settings' help), and the live page's script but its comments."""
+    import ast
+
+    root = Path(tradeobs_agent.__file__).parent
+    found: list[tuple[str, str]] = []
+    for path in sorted([*root.rglob("*.py"), *root.parent.glob("tradeobs_*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                found.append((f"{path.name}:{node.lineno}", node.value))
+    for path in sorted((root / "live" / "static").glob("*.js")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip().startswith("//"):
+                found.append((f"{path.name}:{n}", line))
+    return found
+
+
+def test_every_page_a_help_text_or_message_names_is_one_tradeobs_docs_shows() -> None:
+    """The help texts and messages pointed at docs/live.md and the like, which a user who installed the wheel does
+    not have: they name pages as `tradeobs docs NAME` now, each a page the installed documentation holds."""
+    from tradeobs_agent import _docs
+
+    pages = _docs.pages()
+    assert {"configuration", "live", "agent", "collector", "scaling", "first-ten-minutes"} <= set(pages)
+    strings = _user_facing_strings()
+    assert len(strings) > 1000  # the scan reads the package
+    repo_paths = [(where, m) for where, text in strings for m in re.findall(r"\bdocs/[a-z-]+\.md", text)]
+    assert repo_paths == []
+    named = {(where, m) for where, text in strings for m in re.findall(r"`tradeobs docs ([a-z][a-z-]*)`", text)}
+    assert len(named) >= 10
+    assert {(where, m) for where, m in named if m not in pages} == set()
+    helps = [build_parser().format_help(), *(a.format_help() for a in _subparsers(build_parser()))]
+    assert not any("docs/" in h and ".md" in h for h in helps)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out += [sub, *_subparsers(sub)]
+    return out
+
+
+def test_tradeobs_docs_lists_the_pages_and_prints_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from tradeobs_agent import _docs
+
+    assert main(["docs"]) == 0
+    out = capsys.readouterr().out
+    assert f"in {_docs.directory()}/:" in out
+    assert re.search(r"^  live +Live view: 10 Hz SSE stream and built-in dashboard$", out, re.M), out
+    assert main(["docs", "configuration"]) == 0
+    assert capsys.readouterr().out == (_docs.directory() / "configuration.md").read_text(encoding="utf-8")  # type: ignore[operator]
+    assert main(["docs", "livee"]) == 2
+    assert capsys.readouterr().err == "tradeobs docs: no page 'livee'; did you mean 'live'?\n"

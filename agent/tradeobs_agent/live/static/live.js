@@ -1650,7 +1650,7 @@
       var warn = share || !http1 || n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, " +
         "each on a connection of its own (this browser cannot share one stream between them here): over HTTP/1.1 a " +
         "browser opens at most 6 to a server, and a 7th page of this server will not load. Close some, open the page " +
-        "over HTTPS or from localhost, or serve it over HTTP/2 (see docs/live.md).";
+        "over HTTPS or from localhost, or serve it over HTTP/2 (see `tradeobs docs live`).";
       if ($("tabs-note").textContent !== warn) $("tabs-note").textContent = warn;  // a live region: changes only
     }
     ch.onmessage = function (e) {
