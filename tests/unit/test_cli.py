@@ -558,6 +558,43 @@ def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--max-clients" in capsys.readouterr().out
 
 
+def test_loadtest_counts_a_frame_by_when_the_server_sent_it_and_what_a_client_missed() -> None:
+    """``tradeobs loadtest --duration 2`` at 50 clients read 80% delivered on a loaded machine: a frame counted when
+    the load generator read it inside the window, so a generator held off the CPU at the window's end lost that
+    moment's frames (10% of a 2 s window per 0.2 s), and frames of before the window read late counted in it. A
+    frame counts by its server timestamp now, and what the server sent a client that it did not get (a gap in the
+    ids) is told apart from ticks the server itself skipped (the "sent" column). The window here ended a second
+    before the frames are read: read late, as by a descheduled generator."""
+    from tradeobs_agent.live import loadtest
+
+    owner = loadtest._Load()
+    now = time.time()
+    owner.t0, owner.t1 = now - 3.0, now - 1.0
+
+    def frame(n: int, ts: float) -> bytes:
+        return b'id: b0-%d\nevent: frame\ndata: {"type":"delta","seq":%d,"ts":%.4f}\n\n' % (n, n, ts)
+
+    data = (
+        frame(1, now - 3.5)  # sent before the window
+        + frame(2, now - 2.9)
+        + b'id: b0-3\nevent: event\ndata: {"kind":"fill","ts":1.0}\n\n'
+        + frame(4, now - 2.8)
+        + frame(6, now - 2.6)  # 5 was skipped for this client
+        + frame(7, now - 0.5)  # sent after the window
+    )
+    client = loadtest._SSE(owner)
+    client.data_received(data[:70])  # cut inside a message
+    client.data_received(data[70:])
+    assert owner.frames == 3 and len(owner.lat) == 3
+    assert (client.first, client.last, client.last - client.first + 1 - client.seen_at_last) == (2, 6, 1)
+    baseline = loadtest._Load()  # the sse-starlette baseline's ids are bare numbers, one per frame
+    baseline.t0, baseline.t1 = owner.t0, owner.t1
+    loadtest._SSE(baseline).data_received(
+        b'id: 9\nevent: frame\ndata: {"type": "full", "seq": 9, "ts": %.4f}\n\n' % (now - 2.0)
+    )
+    assert (baseline.frames, baseline.unnumbered) == (1, False)
+
+
 @pytest.mark.parametrize("argv", [["loadtest", "--help"], ["loadtest", "--json", "rows.json", "--help"]])
 def test_loadtest_help_shows_defaults_but_no_none(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """The options' help says each default; --json has none and said "(default: None)", which reads as a file
