@@ -706,7 +706,7 @@ def test_every_command_and_option_has_help_stating_its_default() -> None:
                 todo.append((f"{name} {sub}", subparser))
     assert sorted(seen) == sorted(
         ["tradeobs", "tradeobs demo", "tradeobs config", "tradeobs config check", "tradeobs config docs",
-         "tradeobs doctor", "tradeobs live", "tradeobs live gateway"]
+         "tradeobs docs", "tradeobs doctor", "tradeobs live", "tradeobs live gateway"]
     )  # fmt: skip
 
 
@@ -1386,17 +1386,12 @@ def test_every_page_a_help_text_or_message_names_is_one_tradeobs_docs_shows() ->
     named = {(where, m) for where, text in strings for m in re.findall(r"`tradeobs docs ([a-z][a-z-]*)`", text)}
     assert len(named) >= 10
     assert {(where, m) for where, m in named if m not in pages} == set()
-    helps = [build_parser().format_help(), *(a.format_help() for a in _subparsers(build_parser()))]
+    helps = [build_parser().format_help(), *(a.format_help() for a in _every_subparser(build_parser()))]
     assert not any("docs/" in h and ".md" in h for h in helps)
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    out = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                out += [sub, *_subparsers(sub)]
-    return out
+def _every_subparser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [p for sub in _subparsers(parser).values() for p in (sub, *_every_subparser(sub))]
 
 
 def test_tradeobs_docs_lists_the_pages_and_prints_one(capsys: pytest.CaptureFixture[str]) -> None:

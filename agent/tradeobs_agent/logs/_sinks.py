@@ -151,6 +151,7 @@ class _File:
         self.watched = 0.0  # time.monotonic() of the last _watch
         self.unwatched = 0  # records written since then
         self.rotated_ns: int | None = None  # the newest rotated file's time in its name (read from the directory)
+        self.ident = (0, 0)  # (st_dev, st_ino) of the open file
 
     def _open(self) -> None:
         os.makedirs(self.sink.directory, exist_ok=True)
@@ -166,6 +167,7 @@ class _File:
             os.close(fd)
             raise
         self.fd = fd
+        self.ident = (st.st_dev, st.st_ino)  # which file it is: the path still names it when stat(path) says so
         self.opened = time.monotonic()  # its age on the monotonic clock: a step of the wall clock moves no rotation
 
     def close(self) -> None:
@@ -275,14 +277,17 @@ class _File:
         self.watched = now
         unwatched, self.unwatched = self.unwatched, 0
         try:
-            fst = os.fstat(self.fd)  # type: ignore[arg-type]
-            st = os.stat(self.path)
+            st = os.stat(self.path)  # one call per batch when it is the same file, as it nearly always is
         except FileNotFoundError:
             st = None
         except OSError:
             return  # cannot tell (the directory unreadable): writing says what is wrong, if anything
-        if st is not None and (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
-            self.size = fst.st_size
+        if st is not None and (st.st_dev, st.st_ino) == self.ident:
+            self.size = st.st_size  # the file's, with what other processes wrote
+            return
+        try:
+            fst = os.fstat(self.fd)  # type: ignore[arg-type]
+        except OSError:
             return
         self.close()
         import logging
