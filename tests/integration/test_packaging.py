@@ -76,11 +76,15 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert {f"{PACKAGE}/py.typed", f"{PACKAGE}/live/static/index.html", f"{PACKAGE}/live/static/live.js"} <= wanted
     assert sorted(wanted - names) == []
     assert sorted(n for n in names if n.startswith(f"{PACKAGE}/") and n not in wanted) == []
-    # nothing beside the package but its two top-level modules and the metadata: no tests, benchmarks, scripts,
-    # collector or compose files, no egg-info
+    # nothing beside the package but its two top-level modules, the documentation (README.md and docs/*.md, in
+    # share/doc/tradeobs/: `tradeobs docs`) and the metadata: no tests, benchmarks, scripts, collector or compose
+    # files, no egg-info
     top = {p.name for p in (src / "agent").glob("*.py")}
     assert top == {"tradeobs_pytest.py", "tradeobs_cli.py"}, top
-    assert sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")) and n not in top) == []
+    share = f"{info.removesuffix('.dist-info')}.data/data/share/doc/tradeobs/"
+    docs = {share + "README.md", *(share + "docs/" + p.name for p in (src / "docs").glob("*.md"))}
+    assert len(docs) > 10 and docs <= names
+    assert sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")) and n not in top | docs) == []
     # the console script's entry point, a module outside the package: Ctrl-C while the package loads is quiet
     assert re.search(r"(?m)^tradeobs = tradeobs_cli:main$", entry_points), entry_points
     assert "tradeobs_cli.py" in names
