@@ -3,7 +3,7 @@
     python benchmarks/sse_fanout.py [--clients 1000,2000,4000] [--baseline 250,500,1000,2000] [--duration 12]
 
 The measurement is ``tradeobs loadtest`` (``tradeobs_agent/live/loadtest.py``: raw asyncio SSE clients in
-separate processes, delivery = frames received in the steady-state window / clients x hz x window, latency =
+separate processes, delivery = frames sent in the steady-state window and received / clients x hz x window, latency =
 receipt - the server's timestamp in the frame). This adds the peer: what the seed design would do with
 sse-starlette, one ``EventSourceResponse`` per client whose generator sleeps ``1/hz``, then serializes the
 (shared) state with ``json.dumps`` itself. Results: docs/live.md.

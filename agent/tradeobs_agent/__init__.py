@@ -10,8 +10,10 @@ Only the public API is re-exported here; implementation lives in small modules.
 
 from __future__ import annotations
 
-# _otel_env first: it masks the OTel SDK's line about a bad OTEL_RESOURCE_ATTRIBUTES pair, printed as the SDK loads
-from . import _otel_env, trading  # noqa: F401
+# _as_main before anything else: under `python -m tradeobs_agent`, Ctrl-C while the package loads exits 130 without a
+# traceback. _otel_env next: it masks the OTel SDK's line about a bad OTEL_RESOURCE_ATTRIBUTES pair, printed as the SDK
+# loads.
+from . import _as_main, _otel_env, trading  # noqa: F401
 from ._version import __version__
 from .agent import Agent, get_agent, init, is_initialized, shutdown
 from .exceptions import TradeObsConfigError, TradeObsError

@@ -63,7 +63,7 @@ def allowed(parse: Parser) -> str:
         parse(object())
     except ValueError as exc:
         return str(exc)
-    return "see docs/configuration.md"  # pragma: no cover - every parser rejects object()
+    return "see `tradeobs docs configuration`"  # pragma: no cover - every parser rejects object()
 
 
 _TRUE = ("1", "true", "yes", "on")

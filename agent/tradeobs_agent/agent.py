@@ -483,8 +483,8 @@ class _LateProvider(logging.Filter):
             f"init:late_provider:{provider}",
             "tradeobs: a %s was set after tradeobs_agent.init(): OpenTelemetry keeps the first one set, the agent's, "
             "so yours receives nothing and what it was for goes where the agent's %s sends it. Set yours up before "
-            "init() (the agent adopts it), or %s (docs/agent.md, 'Zero-code instrumentation, or your own tracer "
-            "provider')",
+            "init() (the agent adopts it), or %s (`tradeobs docs agent`, 'Zero-code instrumentation, or your own "
+            "tracer provider')",
             provider,
             provider,
             instead,

@@ -4,9 +4,10 @@ tradeobs demo [--host 127.0.0.1] [--port 8000] [--symbols 10] ...   the instrume
 tradeobs config check [--file tradeobs.toml]     resolved settings, their sources, every problem (exit 1)
 tradeobs config docs [--write FILE]              the settings table as Markdown
 tradeobs doctor [--service-url URL]              what answers: OTLP receiver, Prometheus, the service's live stream
-tradeobs loadtest ...                            SSE fan-out load test (see docs/live.md)
-tradeobs collector check|reload|migrate-queue    safe collector config edits (see docs/collector.md)
-tradeobs live gateway [--nats URL] [--port 8765] the fleet's live view from NATS JetStream (docs/scaling.md)
+tradeobs loadtest ...                            SSE fan-out load test (tradeobs docs live)
+tradeobs collector check|reload|migrate-queue    safe collector config edits (tradeobs docs collector)
+tradeobs live gateway [--nats URL] [--port 8765] the fleet's live view from NATS JetStream (tradeobs docs scaling)
+tradeobs docs [PAGE]                             the documentation installed with tradeobs: its pages, or one
 tradeobs --version
 
 ``tradeobs`` or ``tradeobs config`` alone prints its help and exits 2, like any
@@ -174,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_seconds, default=2.0, metavar="SECONDS", help="per-check timeout (default: %(default)s)"
     )
 
+    docs = sub.add_parser(
+        "docs",
+        help="list the documentation installed with tradeobs, or print one page",
+        description="The documentation installed with tradeobs (in the environment's share/doc/tradeobs/docs/; "
+        "from a clone, its docs/): without PAGE, each page's name, title and file; with it, the page's text "
+        "(Markdown), to read with a pager: tradeobs docs live | less. Help texts and messages name pages this "
+        "way: `tradeobs docs live`, Security, is the section Security of that page.",
+    )
+    docs.add_argument(
+        "page", nargs="?", default=None, metavar="PAGE", help="a page's name, such as live (default: list)"
+    )
+
     sub.add_parser("loadtest", help="SSE fan-out load test (tradeobs loadtest --help)", add_help=False)
     sub.add_parser(
         "collector", help="check, reload and migrate the collector config (tradeobs collector --help)", add_help=False
@@ -188,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the live view of every agent that publishes to NATS JetStream (live_nats_url): the "
         "same /stream, /snapshot, /history and dashboard as an agent's /telemetry, merged per service and strategy "
         "with fleet totals. Stateless: run several behind any load balancer. Auth and CORS come from "
-        "TRADEOBS_LIVE_TOKEN and TRADEOBS_LIVE_CORS_ORIGINS, as for an agent. See docs/scaling.md.",
+        "TRADEOBS_LIVE_TOKEN and TRADEOBS_LIVE_CORS_ORIGINS, as for an agent. See `tradeobs docs scaling`.",
     )
     gw.add_argument(
         "--nats",
@@ -256,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_check(args.file)
         if args.cmd == "config" and args.config_cmd == "docs":
             return _config_docs(args.write)
+        if args.cmd == "docs":
+            return _docs(args.page)
         if args.cmd == "doctor":
             return _doctor(args.service_url, args.timeout)
         if args.cmd == "live" and args.live_cmd == "gateway":
@@ -597,6 +612,34 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _docs(page: str | None) -> int:
+    from . import _docs as where
+    from ._names import did_you_mean
+
+    found = where.pages()
+    if not found:
+        print(
+            "tradeobs docs: the documentation is not installed here (it comes with tradeobs' wheel and sdist, in "
+            f"share/doc/tradeobs/docs/ under the environment, {sys.prefix})",
+            file=sys.stderr,
+        )
+        return 1
+    if page is None:
+        width = max(map(len, found))
+        print(f"tradeobs {__version__}'s documentation, in {next(iter(found.values())).parent}/:")
+        for name, path in found.items():
+            print(f"  {name:<{width}}  {where.title(path)}")
+        print("tradeobs docs PAGE prints one (tradeobs docs first-ten-minutes | less)")
+        return 0
+    chosen = found.get(page.removesuffix(".md").removeprefix("docs/"))
+    if chosen is None:
+        hint = did_you_mean(page, found) or "`tradeobs docs` alone lists the pages"
+        print(f"tradeobs docs: no page {page!r}; {hint}", file=sys.stderr)
+        return 2
+    sys.stdout.write(chosen.read_text(encoding="utf-8"))
+    return 0
+
+
 def _config_docs(write: str | None = None) -> int:
     if write is None:
         print(settings_table(), end="")
@@ -662,7 +705,7 @@ def _doctor(service_url: str | None, timeout: float) -> int:
                 otlp_for(settings, "traces").shown,
                 "WARN",
                 "not configured (the embedded default: Prometheus endpoint, live stream, JSON logs and "
-                "logs/traces.jsonl work on their own). To export, run a collector (docs/collector.md) and "
+                "logs/traces.jsonl work on their own). To export, run a collector (`tradeobs docs collector`) and "
                 "set TRADEOBS_OTLP_ENDPOINT",
             )
         )

@@ -359,7 +359,8 @@ def _print_result(result: CheckResult, show_config: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tradeobs collector",
-        description="Check, reload and migrate a collector config (docs/collector.md, 'Editing the config safely').",
+        description="Check, reload and migrate a collector config (`tradeobs docs collector`, 'Editing the config "
+        "safely').",
     )
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", title="commands", required=True)
 

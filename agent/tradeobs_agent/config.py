@@ -115,7 +115,12 @@ _SECONDS_INTERVAL = (0.05, 3600.0)
 
 FIELDS: tuple[Field, ...] = (
     _f("service_name", "tradeobs-service", p.text, "service.name", otel=(ev.OTEL_SERVICE_NAME,)),
-    _f("service_version", "0.0.0", p.text, "service.version"),
+    _f(
+        "service_version",
+        "0.0.0",
+        p.text,
+        "service.version: your service's release; `tradeobs demo` reports tradeobs' own version when no source sets it",
+    ),
     _f("environment", "dev", p.text, "deployment.environment"),
     _f(
         "trading_mode",
@@ -192,7 +197,7 @@ FIELDS: tuple[Field, ...] = (
         10.0,
         p.number(float, *_SECONDS_INTERVAL, "seconds"),
         "OTLP metric export interval, seconds (under 15 for a crashed instance's gauges to leave the P&L totals once "
-        "a new instance replaces it: docs/alerts.md)",
+        "a new instance replaces it: `tradeobs docs alerts`)",
         otel=(ev.OTEL_METRIC_EXPORT_INTERVAL,),
         otel_parse=p.milliseconds(*_SECONDS_INTERVAL),
     ),
@@ -216,7 +221,7 @@ FIELDS: tuple[Field, ...] = (
         (),
         p.host_names,
         "host names besides loopback ones the Prometheus endpoint answers on a loopback address (a guard against "
-        "DNS rebinding; docs/metrics.md, Security)",
+        "DNS rebinding; `tradeobs docs metrics`, Security)",
         empty="loopback names only",
     ),
     _f(
@@ -318,7 +323,7 @@ FIELDS: tuple[Field, ...] = (
         (),
         p.host_names,
         "host names besides loopback ones the live endpoints answer with no live_token on a loopback address "
-        "(a guard against DNS rebinding; docs/live.md, Security)",
+        "(a guard against DNS rebinding; `tradeobs docs live`, Security)",
         empty="loopback names only",
     ),
     _f(
@@ -341,7 +346,7 @@ FIELDS: tuple[Field, ...] = (
         "",
         p.trading_day_start,
         "when the desk's trading day starts, for the live page's day P&L: HH:MM and an IANA zone, e.g. "
-        "'17:00 America/New_York' (without a zone: the server's local time; DST days: docs/live.md)",
+        "'17:00 America/New_York' (without a zone: the server's local time; DST days: `tradeobs docs live`)",
         empty="the server's local midnight (time.localtime)",
     ),
     _f(
@@ -535,7 +540,7 @@ def resolve_settings(
     report = ConfigReport()
     for name in sorted(explicit):
         if name not in _BY_NAME:
-            hint = did_you_mean(name, _BY_NAME) or "see docs/configuration.md"
+            hint = did_you_mean(name, _BY_NAME) or "see `tradeobs docs configuration`"
             raise UnknownSettingError(f"unknown setting {name!r}; {hint}", name, explicit[name], hint)
     _unknown_variables(env, report)
     _misspelt_otel_variables(env, report)

@@ -15,7 +15,7 @@ from __future__ import annotations
 TRADEOBS_SERVICE_NAME = "TRADEOBS_SERVICE_NAME"
 """``service.name``. Falls back to ``OTEL_SERVICE_NAME``. Default ``tradeobs-service``."""
 TRADEOBS_SERVICE_VERSION = "TRADEOBS_SERVICE_VERSION"
-"""``service.version``. Default ``0.0.0``."""
+"""``service.version``. Default ``0.0.0`` (``tradeobs demo``: tradeobs' own version)."""
 TRADEOBS_ENVIRONMENT = "TRADEOBS_ENVIRONMENT"
 """``deployment.environment``. Default ``dev``."""
 TRADEOBS_TRADING_MODE = "TRADEOBS_TRADING_MODE"

@@ -263,6 +263,13 @@ _URL_PIECE = (
     r"|[^\s/?#]*@(?:" + _URL_TAIL + r"*[^\s/?#@.\[:0-9]|" + _URL_TAIL + r"*[^\s/?#@.\[:0-9][0-9]+)?)/"
 )
 _URL_PASSWORD = r"(?:" + _URL_PIECE + r"(?:" + _URL_PIECE + r")*[^\s/?#]*|[^\s/]+)"
+# The schemes of a database's or a broker's URL (a DSN), also with a driver ("postgresql+asyncpg", "jdbc:mysql"):
+# there a password of digits before a "/" ("u:12/ab@db") is no port; a web URL's "host:9443/ws/btcusdt@trade" is one.
+_DSN_SCHEMES = (
+    r"(?:[a-z][a-z0-9.-]*\+)?(?:postgres|postgresql|mysql|mariadb|redis|rediss|amqp|amqps|mongodb|mssql"
+    r"|sqlserver|oracle|clickhouse|cockroachdb|kafka|mqtt|mqtts|ftp|ftps|sftp|ssh|smtp|smtps|imap|imaps|ldap|ldaps)"
+    r"(?:\+[a-z0-9.-]+)?"
+)
 # A webhook's token as a URL path segment (see the path rule): characters of a token, no "/", "?", "#" or "%".
 _HOOK_TOKEN = _credential(16, one_case_run=False, t=r"[A-Za-z0-9_~.+=-]")
 
@@ -349,6 +356,14 @@ DEFAULT_VALUE_PATTERNS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...]
     # part before a "/" is a port (the "host:9443/ws/btcusdt@trade" of a Binance stream URL is kept). The repeat of
     # pieces is of runs without "/" each ended by one: one way to split, linear.
     (r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\[]*:)" + _URL_PASSWORD + "@", r"\1" + MASK + "@", (("://",),)),
+    # ... and in a DSN, a password whose piece before its first "/" is digits, which the rule above reads as a port:
+    # "postgres://u:12/ab@db" (kept whole before). Only for a database's or a broker's scheme (_DSN_SCHEMES): in a web
+    # URL, "https://host:8443/path/user@example.com" is a host, a port and a path.
+    (
+        r"(?i)\b(" + _DSN_SCHEMES + r"://[^\s:/@\[]*:)[0-9]+/(?:[0-9]+/|" + _URL_PIECE + r")*[^\s/?#]*@",
+        r"\1" + MASK + "@",
+        (("://",),),
+    ),
     # ... and URL-encoded, in a URL passed as a parameter ("?next=https%3A%2F%2Fbot%3Apw%40db").
     # in "%2F%2F" and "%252F%252F"; _encoded_keys runs after it, on the same "%"
     (_ENCODED_URL, r"\1" + MASK + r"\2", (_PERCENT, ("2f%",))),

@@ -970,3 +970,36 @@ def test_a_thousand_symbols(live_server: Callable[..., LiveProcess], browser_pag
     assert "at most 20" in page.locator("#chips .note").inner_text()
     f0 = js(page, "window.__tradeobs.frames")
     wait_for(lambda: js(page, "window.__tradeobs.frames") >= f0 + 20, "frames keep coming")
+
+
+def test_the_page_holds_the_newest_5000_events_and_its_hook_names_the_same_ones(
+    browser_page: Any, live_server: Callable[..., LiveProcess]
+) -> None:
+    """Past 5,500 events the page trimmed 500 of its rows (5,001 left) and its test hook's ids to 5,000: the hook
+    did not name every event the page held. Now both are the newest MAX_EVENTS (5,000), one constant."""
+    import orjson
+
+    from tradeobs_agent.live.frames import FrameBuilder
+    from tradeobs_agent.metrics import Registry
+
+    now = time.time()
+    frame = {"type": "full", "seq": 1, "ts": now, **FrameBuilder(Registry()).build()}
+    n = 5_501  # one past the trim: the page goes back to 5,000
+    ids = [f"b0-{i}" for i in range(2, n + 2)]
+    body = "retry: 600000\n\n" + f"id: b0-1\nevent: frame\ndata: {orjson.dumps(frame).decode()}\n\n"
+    fill = {"kind": "fill", "symbol": "AAPL", "side": "buy", "qty": 1.0, "price": 190.0, "ts": now}
+    body += "".join(
+        f"id: {i}\nevent: event\ndata: {orjson.dumps({**fill, 'order_id': f'o-{k}', 'id': i}).decode()}\n\n"
+        for k, i in enumerate(ids)
+    )
+    page = browser_page
+    empty = orjson.dumps({"frames": [], "events": [], "last_id": ""})  # no event but the stream's
+    page.route(
+        "**/telemetry/history*",
+        lambda route: route.fulfill(status=200, headers={"content-type": "application/json"}, body=empty),
+    )
+    open_on_stream(page, live_server(), body)
+    wait_for(lambda: js(page, "window.__tradeobs.events") >= n, "every event", limit=60)
+    assert js(page, "window.__tradeobs.events") == n
+    wait_for(lambda: page.locator("#blotter-note").inner_text() == "5000 events", "the blotter's count", limit=30)
+    assert js(page, "window.__tradeobs.eventIds") == ids[-5000:]

@@ -33,7 +33,8 @@ def _sources(tmp_path: Path) -> Path:
     src.mkdir()
     # the package's top-level modules (the pytest plugin, the console script's entry point) with the rest
     top = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "agent").glob("*.py"))]
-    for name in ("pyproject.toml", "README.md", "LICENSE", *top):
+    docs = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "docs").glob("*.md"))]  # installed with it
+    for name in ("pyproject.toml", "README.md", "LICENSE", *top, *docs):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(
@@ -75,11 +76,15 @@ def test_the_wheel_holds_every_package_file_the_console_script_and_an_spdx_licen
     assert {f"{PACKAGE}/py.typed", f"{PACKAGE}/live/static/index.html", f"{PACKAGE}/live/static/live.js"} <= wanted
     assert sorted(wanted - names) == []
     assert sorted(n for n in names if n.startswith(f"{PACKAGE}/") and n not in wanted) == []
-    # nothing beside the package but its two top-level modules and the metadata: no tests, benchmarks, scripts,
-    # collector or compose files, no egg-info
+    # nothing beside the package but its two top-level modules, the documentation (README.md and docs/*.md, in
+    # share/doc/tradeobs/: `tradeobs docs`) and the metadata: no tests, benchmarks, scripts, collector or compose
+    # files, no egg-info
     top = {p.name for p in (src / "agent").glob("*.py")}
     assert top == {"tradeobs_pytest.py", "tradeobs_cli.py"}, top
-    assert sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")) and n not in top) == []
+    share = f"{info.removesuffix('.dist-info')}.data/data/share/doc/tradeobs/"
+    docs = {share + "README.md", *(share + "docs/" + p.name for p in (src / "docs").glob("*.md"))}
+    assert len(docs) > 10 and docs <= names
+    assert sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")) and n not in top | docs) == []
     # the console script's entry point, a module outside the package: Ctrl-C while the package loads is quiet
     assert re.search(r"(?m)^tradeobs = tradeobs_cli:main$", entry_points), entry_points
     assert "tradeobs_cli.py" in names
@@ -203,3 +208,37 @@ def test_ctrl_c_while_the_installed_command_loads_exits_quietly(wheel: tuple[Pat
     )
     assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
     assert not (tmp_path / "logs").exists()  # nothing started
+
+
+@pytest.mark.integration
+def test_the_installed_wheel_shows_every_page_its_help_texts_name(wheel: tuple[Path, Path], tmp_path: Path) -> None:
+    """Help texts and messages pointed at docs/*.md, which a wheel's user did not have (and the package names no
+    URL: there is none). The pages are installed with it (share/doc/tradeobs/docs/, README.md beside them) and
+    `tradeobs docs NAME` shows each page a help text names, from any directory."""
+    whl, src = wheel
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_")) and k != "PYTHONPATH"}
+    subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(whl)],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    share = env_dir / "share" / "doc" / "tradeobs"
+    assert sorted(p.name for p in (share / "docs").glob("*.md")) == sorted(p.name for p in (src / "docs").glob("*.md"))
+    assert (share / "README.md").read_text() == (src / "README.md").read_text()  # its docs/x.md links resolve there
+    tradeobs = str(env_dir / "bin" / "tradeobs")
+    listing = subprocess.run([tradeobs, "docs"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert f"in {share.resolve()}/docs/:" in listing.stdout, listing.stdout
+    helps = "".join(
+        subprocess.run([tradeobs, *cmd, "--help"], capture_output=True, text=True, env=env, timeout=120).stdout
+        for cmd in (["live", "gateway"], ["collector"], ["docs"])
+    )
+    named = set(re.findall(r"`tradeobs docs ([a-z][a-z-]*)`", helps))
+    assert named >= {"scaling", "collector", "live"}, helps
+    assert "docs/" not in helps.replace("share/doc/tradeobs/docs/", "").replace("its docs/", "")
+    for page in named:
+        shown = subprocess.run([tradeobs, "docs", page], capture_output=True, text=True, env=env, timeout=120)
+        assert shown.returncode == 0 and shown.stdout == (src / "docs" / f"{page}.md").read_text(), page

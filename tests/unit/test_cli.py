@@ -558,6 +558,43 @@ def test_loadtest_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--max-clients" in capsys.readouterr().out
 
 
+def test_loadtest_counts_a_frame_by_when_the_server_sent_it_and_what_a_client_missed() -> None:
+    """``tradeobs loadtest --duration 2`` at 50 clients read 80% delivered on a loaded machine: a frame counted when
+    the load generator read it inside the window, so a generator held off the CPU at the window's end lost that
+    moment's frames (10% of a 2 s window per 0.2 s), and frames of before the window read late counted in it. A
+    frame counts by its server timestamp now, and what the server sent a client that it did not get (a gap in the
+    ids) is told apart from ticks the server itself skipped (the "sent" column). The window here ended a second
+    before the frames are read: read late, as by a descheduled generator."""
+    from tradeobs_agent.live import loadtest
+
+    owner = loadtest._Load()
+    now = time.time()
+    owner.t0, owner.t1 = now - 3.0, now - 1.0
+
+    def frame(n: int, ts: float) -> bytes:
+        return b'id: b0-%d\nevent: frame\ndata: {"type":"delta","seq":%d,"ts":%.4f}\n\n' % (n, n, ts)
+
+    data = (
+        frame(1, now - 3.5)  # sent before the window
+        + frame(2, now - 2.9)
+        + b'id: b0-3\nevent: event\ndata: {"kind":"fill","ts":1.0}\n\n'
+        + frame(4, now - 2.8)
+        + frame(6, now - 2.6)  # 5 was skipped for this client
+        + frame(7, now - 0.5)  # sent after the window
+    )
+    client = loadtest._SSE(owner)
+    client.data_received(data[:70])  # cut inside a message
+    client.data_received(data[70:])
+    assert owner.frames == 3 and len(owner.lat) == 3
+    assert (client.first, client.last, client.last - client.first + 1 - client.seen_at_last) == (2, 6, 1)
+    baseline = loadtest._Load()  # the sse-starlette baseline's ids are bare numbers, one per frame
+    baseline.t0, baseline.t1 = owner.t0, owner.t1
+    loadtest._SSE(baseline).data_received(
+        b'id: 9\nevent: frame\ndata: {"type": "full", "seq": 9, "ts": %.4f}\n\n' % (now - 2.0)
+    )
+    assert (baseline.frames, baseline.unnumbered) == (1, False)
+
+
 @pytest.mark.parametrize("argv", [["loadtest", "--help"], ["loadtest", "--json", "rows.json", "--help"]])
 def test_loadtest_help_shows_defaults_but_no_none(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """The options' help says each default; --json has none and said "(default: None)", which reads as a file
@@ -669,7 +706,7 @@ def test_every_command_and_option_has_help_stating_its_default() -> None:
                 todo.append((f"{name} {sub}", subparser))
     assert sorted(seen) == sorted(
         ["tradeobs", "tradeobs demo", "tradeobs config", "tradeobs config check", "tradeobs config docs",
-         "tradeobs doctor", "tradeobs live", "tradeobs live gateway"]
+         "tradeobs docs", "tradeobs doctor", "tradeobs live", "tradeobs live gateway"]
     )  # fmt: skip
 
 
@@ -926,6 +963,92 @@ def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(tmp_path: 
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
+
+
+# Sends the process SIGINT once, the first time the module named in TRADEOBS_TEST_INTERRUPT_AT is imported, and notes
+# that it did (a moment that never came would leave the command to run and exit 0): Ctrl-C at a moment of the start
+# that does not depend on the machine's speed.
+_INTERRUPT_AT_AN_IMPORT = """
+import importlib.abc, os, signal, sys
+
+class _Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["TRADEOBS_TEST_INTERRUPT_AT"]:
+            sys.meta_path.remove(self)
+            with open(os.environ["TRADEOBS_TEST_INTERRUPTED"], "w") as f:
+                f.write(name)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, _Interrupt())
+"""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "tradeobs_agent._otel_env",  # the package's first import
+        "opentelemetry.sdk.metrics",  # OpenTelemetry loading, the bulk of the second
+        "tradeobs_agent.instrumentation",  # the package's last imports
+        "tradeobs_agent.__main__",  # runpy, between the package and its __main__
+        "tradeobs_agent.cli",  # __main__ loading the command
+        "tradeobs_agent.demo",  # the command running, before its server took the signal
+    ],
+)
+def test_ctrl_c_while_python_m_tradeobs_agent_loads_exits_130_without_a_traceback(tmp_path: Path, moment: str) -> None:
+    """``python -m tradeobs_agent demo`` and Ctrl-C at once: runpy imports the package (about a second of loading
+    OpenTelemetry) before ``__main__`` runs, and the interrupt printed a KeyboardInterrupt traceback of importlib's and
+    runpy's frames (exit -2), where the ``tradeobs`` script exits 130 without a word (the test above). A real process,
+    a real SIGINT, at several moments of its start."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_INTERRUPT_AT_AN_IMPORT)
+    marker = tmp_path / "interrupted"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        TRADEOBS_TEST_INTERRUPT_AT=moment,
+        TRADEOBS_TEST_INTERRUPTED=str(marker),
+        TRADEOBS_OTLP_ENABLED="false",
+        TRADEOBS_PROMETHEUS_PORT="0",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "tradeobs_agent", "demo", "--port", "0", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert marker.read_text() == moment  # the interrupt came at that moment
+    assert (res.returncode, res.stdout, res.stderr) == (130, "", "")
+    assert not (tmp_path / "logs").exists()  # nothing started
+
+
+def test_a_program_run_with_python_m_that_imports_tradeobs_agent_keeps_its_own_ctrl_c(tmp_path: Path) -> None:
+    """The quiet exit is for ``python -m tradeobs_agent`` only: a user's module run with ``-m`` that imports the
+    package still gets Python's KeyboardInterrupt, in the package's import too (its own code may catch it)."""
+    (tmp_path / "mybot.py").write_text(
+        "try:\n    import tradeobs_agent\nexcept KeyboardInterrupt:\n    print('caught')\n    raise SystemExit(7)\n"
+    )
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_INTERRUPT_AT_AN_IMPORT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(hook), str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        TRADEOBS_TEST_INTERRUPT_AT="opentelemetry.sdk.metrics",
+        TRADEOBS_TEST_INTERRUPTED=str(tmp_path / "interrupted"),
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "mybot", "tradeobs_agent"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert (res.returncode, res.stdout) == (7, "caught\n"), res.stderr
 
 
 def test_demo_in_a_directory_it_cannot_write_says_so_and_not_that_its_files_stay(tmp_path: Path) -> None:
@@ -1217,3 +1340,68 @@ def test_doctor_checks_a_live_stream_that_asks_for_a_token_with_one(
     assert " OK " in rows["live stream"], out
     assert code == 0, out
     assert secret not in out
+
+
+# --------------------------------------------------------------------------- tradeobs docs
+
+
+def _user_facing_strings() -> list[tuple[str, str]]:
+    """(where, text) of every string the package can show a user: its string literals but docstrings (help texts,
+    messages, log lines, the settings' help), and the live page's script but its comments."""
+    import ast
+
+    root = Path(tradeobs_agent.__file__).parent
+    found: list[tuple[str, str]] = []
+    for path in sorted([*root.rglob("*.py"), *root.parent.glob("tradeobs_*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                found.append((f"{path.name}:{node.lineno}", node.value))
+    for path in sorted((root / "live" / "static").glob("*.js")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip().startswith("//"):
+                found.append((f"{path.name}:{n}", line))
+    return found
+
+
+def test_every_page_a_help_text_or_message_names_is_one_tradeobs_docs_shows() -> None:
+    """The help texts and messages pointed at docs/live.md and the like, which a user who installed the wheel does
+    not have: they name pages as `tradeobs docs NAME` now, each a page the installed documentation holds."""
+    from tradeobs_agent import _docs
+
+    pages = _docs.pages()
+    assert {"configuration", "live", "agent", "collector", "scaling", "first-ten-minutes"} <= set(pages)
+    strings = _user_facing_strings()
+    assert len(strings) > 1000  # the scan reads the package
+    repo_paths = [(where, m) for where, text in strings for m in re.findall(r"\bdocs/[a-z-]+\.md", text)]
+    assert repo_paths == []
+    named = {(where, m) for where, text in strings for m in re.findall(r"`tradeobs docs ([a-z][a-z-]*)`", text)}
+    assert len(named) >= 10
+    assert {(where, m) for where, m in named if m not in pages} == set()
+    helps = [build_parser().format_help(), *(a.format_help() for a in _every_subparser(build_parser()))]
+    assert not any("docs/" in h and ".md" in h for h in helps)
+
+
+def _every_subparser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [p for sub in _subparsers(parser).values() for p in (sub, *_every_subparser(sub))]
+
+
+def test_tradeobs_docs_lists_the_pages_and_prints_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from tradeobs_agent import _docs
+
+    assert main(["docs"]) == 0
+    out = capsys.readouterr().out
+    assert f"in {_docs.directory()}/:" in out
+    assert re.search(r"^  live +Live view: 10 Hz SSE stream and built-in dashboard$", out, re.M), out
+    assert main(["docs", "configuration"]) == 0
+    assert capsys.readouterr().out == (_docs.directory() / "configuration.md").read_text(encoding="utf-8")  # type: ignore[operator]
+    assert main(["docs", "livee"]) == 2
+    assert capsys.readouterr().err == "tradeobs docs: no page 'livee'; did you mean 'live'?\n"

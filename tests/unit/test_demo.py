@@ -210,6 +210,45 @@ def test_demo_rejects_at_risk_and_at_the_venue_with_the_stage_of_each() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    ("env", "version"),
+    [
+        ({}, tradeobs_agent.__version__),
+        ({"TRADEOBS_SERVICE_VERSION": "2.3.4"}, "2.3.4"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "service.version=5.6.7,team=desk"}, "5.6.7"),
+    ],
+    ids=["default", "TRADEOBS_SERVICE_VERSION", "OTEL_RESOURCE_ATTRIBUTES"],
+)
+def test_the_demo_reports_tradeobs_version_unless_one_is_set(tmp_path: Path, env: dict[str, str], version: str) -> None:
+    """The demo's traces, metrics and logs said ``service.version`` 0.0.0 (the default for a service that names no
+    release): the demo is tradeobs' own service, so it reports the installed tradeobs' version; a version the user
+    sets still wins. (``OTEL_RESOURCE_ATTRIBUTES`` without a ``service.name`` also lost the demo its name.)"""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:  # the version pip installed is the package's (pyproject.toml: dynamic, from _version.__version__)
+        assert dist_version("tradeobs") == tradeobs_agent.__version__
+    except PackageNotFoundError:  # run from a clone with PYTHONPATH=agent and nothing installed
+        pass
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_"))}
+    res = subprocess.run(
+        [sys.executable, "-m", "tradeobs_agent", "demo", "--port", "0", "--duration", "1"],
+        env={**clean, "TRADEOBS_OTLP_ENABLED": "false", "TRADEOBS_PROMETHEUS_PORT": "0", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    resources = [
+        {a["key"]: a["value"].get("stringValue") for a in rs["resource"]["attributes"]}
+        for line in (tmp_path / "logs" / "traces.jsonl").read_text().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+    ]
+    assert resources and {r["service.version"] for r in resources} == {version}, resources[:1]
+    assert {r["service.name"] for r in resources} == {"tradeobs-demo"}
+
+
 def test_tradeobs_demo_runs_on_a_bare_machine(tmp_path: Path) -> None:
     """No collector anywhere: it serves the dashboard, /metrics and writes JSON logs."""
     port, prom_port = free_port(), free_port()

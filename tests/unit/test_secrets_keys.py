@@ -414,6 +414,10 @@ _URL_SECRETS = [
     # both "@" and "/": up to the last "@" before the host (RFC 3986), where the first "@" left "ss/w0rd" or "dZ7"
     ("connecting postgres://trader:p@ss/w0rd@db:5432/orders", "ss/w0rd"),
     ("s3 dsn s3://AKIDEXAMPLE:ab/c9@dZ7@bucket.example/key failed", "dZ7"),
+    # a password whose piece before a "/" is digits read as a port, and was kept whole (2026-12-07)
+    ("could not connect to postgres://u:12/ab@db", "12/ab"),
+    ("pool error mysql+pymysql://bot:2024/08/x7@db.internal:3306/trades", "2024/08/x7"),
+    ("redis://:90210/Zq@cache:6379/0 timed out", "90210/Zq"),
 ]
 _URL_SECRETS_KEPT = [
     "?symbol=AAPL&side=buy&key_figure=1&monkey=2&keyword=x&sigma=0.2&authority=x&tokens=5",
@@ -421,6 +425,8 @@ _URL_SECRETS_KEPT = [
     "POST /webhooks/fills/61e69015-8549-4bfd-b9c3-01e75de48cd5 200 GET /bot/status /services/trading/orders",
     "wss://stream.binance.com:9443/ws/btcusdt@trade https://host:8443/path/user@example.com http://[::1]:8080/x@y",
     "nats://n1:4222,tls://<redacted>@n2:4222 nats://n1:4222,nats://n2:4222/x@y",  # a list of URLs: no password
+    # a DSN's real port, with no "@" after it; a web URL's port with "@"s in its path (the digits rule is for DSNs)
+    "postgres://db:5432/orders redis://cache:6379/0 mysql://db.internal:3306/t https://desk:8443/u/12/ab@x",
     # masked already; a host with a dot, a port or [, and the "@"s in its path after it, are not the password's
     "https://u:[REDACTED]@api.example.com/v1/users/ann@example.com/orders https://u:[REDACTED]@db:5432/x@y",
     "wss://u:[REDACTED]@stream.example.com/stream?streams=btcusdt@depth/ethusdt@trade http://u:[REDACTED]@[::1]/x@y",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,16 +13,23 @@ from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from .. import agent as _agent
+from .._version import __version__
+from ..config import resolve_settings
 from ..instrumentation import instrument_app
 from .engine import DemoConfig, TradingEngine
-
-_NAME_VARS = ("TRADEOBS_SERVICE_NAME", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES")
 
 
 class OrderRequest(BaseModel):
     symbol: str | None = None
     side: str | None = Field(default=None, pattern="^(buy|sell)$")
     qty: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
+def _unset(config_file: Any) -> set[str]:
+    """Which of ``service_name`` and ``service_version`` no source sets (``TRADEOBS_*``, ``OTEL_SERVICE_NAME``, the
+    identity in ``OTEL_RESOURCE_ATTRIBUTES``, the config file): the demo names those itself."""
+    report = resolve_settings(config_file=config_file)[1]
+    return {name for name in ("service_name", "service_version") if report.source(name) == "default"}
 
 
 def create_app(config: DemoConfig | None = None, **init_kwargs: Any) -> FastAPI:
@@ -36,8 +42,13 @@ def create_app(config: DemoConfig | None = None, **init_kwargs: Any) -> FastAPI:
     config = config or DemoConfig.from_env()
     owns_agent = not _agent.is_initialized()
     if owns_agent:
-        if "service_name" not in init_kwargs and not any(os.environ.get(v) for v in _NAME_VARS):
+        unset = _unset(init_kwargs.get("config_file"))
+        if "service_name" not in init_kwargs and "service_name" in unset:
             init_kwargs["service_name"] = "tradeobs-demo"
+        # The demo is tradeobs' own service: its release is the installed tradeobs' (the distribution's metadata
+        # version is _version.__version__, pyproject.toml's dynamic version), not the default 0.0.0.
+        if "service_version" not in init_kwargs and "service_version" in unset:
+            init_kwargs["service_version"] = __version__
         _agent.init(**init_kwargs)
     engine = TradingEngine(config)
 

@@ -158,8 +158,8 @@ def exposure_warning(host: str, secret: str) -> str | None:
         return None
     return (
         f"the live view listens on {host or 'every interface'} with no live_token: anyone who can reach this port "
-        "sees the desk's positions, P&L and orders. Set TRADEOBS_LIVE_TOKEN (docs/live.md, Security) or listen on "
-        "127.0.0.1"
+        "sees the desk's positions, P&L and orders. Set TRADEOBS_LIVE_TOKEN (`tradeobs docs live`, Security) or "
+        "listen on 127.0.0.1"
     )
 
 

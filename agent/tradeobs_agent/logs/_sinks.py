@@ -15,7 +15,8 @@
   gzipped (a full disk) is kept uncompressed, counted apart in
   ``tradeobs.agent.sink.errors{sink="file_gzip"}`` (no record is lost).
   A file another program moves away or deletes (logrotate, ``rm -r logs``) is
-  noticed within a second and its path written again (:meth:`_File._watch`).
+  noticed at the next batch and its path written again (:meth:`_File._watch`). Processes sharing the
+  directory write each batch under the file's lock (:meth:`_File._lock`): whole lines, one rotation per file.
 * :class:`OtlpSink` - ``Logger.emit()`` on the agent's OTel ``LoggerProvider``
   (its ``BatchLogRecordProcessor`` ships to the collector). Intentional
   divergence, for CPU: when every processor is the SDK's ``BatchLogRecordProcessor``
@@ -30,6 +31,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import errno
+import fcntl
 import gzip
 import os
 import queue
@@ -50,8 +52,6 @@ from ._format import Built, safe_str
 __all__ = ["ConsoleSink", "FileSink", "OtlpSink"]
 
 _MAX_BACKOFF = 30.0
-_WATCH_INTERVAL = 1.0
-"""Seconds between two checks that a log file's path still names the file the sink writes to (see ``_File._watch``)."""
 
 
 _told: set[tuple[str, str]] = set()
@@ -95,6 +95,46 @@ def _newest_rotated(directory: str, stream: str) -> int:
     return newest
 
 
+# The files a stream's rotations renamed, "<st_dev> <st_ino>" a line, appended by whichever process rotated
+# (``<dir>/.<stream>.rotated``): a process that finds the file it wrote gone from every name (``st_nlink`` 0) reads
+# it to tell a file another process rotated (its lines are in the rotated file, then its .gz) from one deleted (its
+# last lines lost, counted). Kept to its last lines once it passes _JOURNAL_MAX bytes.
+_JOURNAL_MAX = 64 * 1024
+_JOURNAL_TAIL = 4096
+
+
+def _journal(directory: str, stream: str) -> str:
+    return os.path.join(directory, f".{stream}.rotated")
+
+
+def _note_rotated(directory: str, stream: str, st: os.stat_result) -> None:
+    path = _journal(directory, stream)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        os.write(fd, f"{st.st_dev} {st.st_ino}\n".encode())  # one line, one write: whole with O_APPEND
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size > _JOURNAL_MAX:  # its last lines are all a reader needs
+        tmp = f"{path}.{os.getpid()}"
+        with open(path, "rb") as f:
+            f.seek(size - _JOURNAL_TAIL)
+            tail = f.read().partition(b"\n")[2]
+        with open(tmp, "wb") as f:
+            f.write(tail)
+        os.replace(tmp, path)
+
+
+def _was_rotated(directory: str, stream: str, st: os.stat_result) -> bool:
+    """Whether a process noted the file ``st`` describes as rotated (renamed, then gzipped), not deleted."""
+    try:
+        with open(_journal(directory, stream), "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - _JOURNAL_MAX))
+            return f"{st.st_dev} {st.st_ino}".encode() in f.read().splitlines()
+    except OSError:
+        return False
+
+
 class _File:
     """One append-only JSON-lines file with size/age rotation."""
 
@@ -111,6 +151,7 @@ class _File:
         self.watched = 0.0  # time.monotonic() of the last _watch
         self.unwatched = 0  # records written since then
         self.rotated_ns: int | None = None  # the newest rotated file's time in its name (read from the directory)
+        self.ident = (0, 0)  # (st_dev, st_ino) of the open file
 
     def _open(self) -> None:
         os.makedirs(self.sink.directory, exist_ok=True)
@@ -126,6 +167,7 @@ class _File:
             os.close(fd)
             raise
         self.fd = fd
+        self.ident = (st.st_dev, st.st_ino)  # which file it is: the path still names it when stat(path) says so
         self.opened = time.monotonic()  # its age on the monotonic clock: a step of the wall clock moves no rotation
 
     def close(self) -> None:
@@ -150,17 +192,43 @@ class _File:
 
     def write(self, data: bytes, n_records: int) -> bool:
         now = time.monotonic()
-        if self.fd is not None and now >= self.watched + _WATCH_INTERVAL:
-            self._watch(now)  # closes the file if its path now names another file, or none
-        if self.fd is None:
-            if now < self.retry_at:
-                self.sink.errors.add(n_records)
-                return False
-            try:
+        if self.fd is None and now < self.retry_at:
+            self.sink.errors.add(n_records)
+            return False
+        try:
+            self._lock(now)
+        except OSError as exc:
+            self._failed(exc, n_records, now)
+            return False
+        try:
+            return self._write_locked(data, n_records, now)
+        finally:
+            if self.fd is not None:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def _lock(self, now: float) -> None:
+        """Open the path's file if needed and hold its lock (``flock``), the path still naming it.
+
+        Other processes may write the same file: a second service started in the same directory, a forked worker.
+        Each batch is written under the file's lock, and under it the sink checks that the path still names the file
+        it has open (:meth:`_watch`, on every batch here): another process that rotated it renamed it under the same
+        lock, so no line goes to a file after its rotation, which its compressor then gzips and deletes (such lines
+        were lost), no two processes rotate the same file, and the size is the file's own, not one process's share.
+        """
+        for _ in range(8):  # another rotation between two looks: try again, a few times
+            if self.fd is None:
                 self._open()
-            except OSError as exc:
-                self._failed(exc, n_records, now)
-                return False
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
+            except OSError as exc:  # a file system without locks (some network mounts): written as before
+                warn_once(f"logs:lock:{self.path}", "cannot lock log file %s (%s); writing it unlocked", self.path, exc)
+            self._watch(now)  # closes the file if its path now names another file, or none
+            if self.fd is not None:
+                return
+        raise OSError(errno.EAGAIN, "the file was replaced at every look")
+
+    def _write_locked(self, data: bytes, n_records: int, now: float) -> bool:
         if self.size and (
             self.size + len(data) > self.sink.max_bytes
             or (self.sink.rotate_seconds and now - self.opened >= self.sink.rotate_seconds)
@@ -168,7 +236,7 @@ class _File:
             self._rotate()
             if self.fd is None:
                 try:
-                    self._open()
+                    self._lock(now)
                 except OSError as exc:
                     self._failed(exc, n_records, now)
                     return False
@@ -200,37 +268,42 @@ class _File:
 
         Another program may move the file away (logrotate without ``copytruncate``), delete it, or delete the
         whole directory: the sink kept appending to what it had open, lines a log shipper reading the path never
-        saw, or that nobody could read at all. Checked once a second (two ``stat`` calls). A file deleted while
-        open took the lines written to it since the last check with it: they are counted as skipped
+        saw, or that nobody could read at all. Checked at every batch, under the file's lock (two ``stat`` calls;
+        see :meth:`_lock`). A file deleted while open took the lines written to it since the last check with it
+        (its last batch): they are counted as skipped
         (``sink.errors{sink=file}``). A file truncated in place (``copytruncate``) is the same file, written at
         its new end (``O_APPEND``); its size is taken again so that rotation by size counts from there.
         """
         self.watched = now
         unwatched, self.unwatched = self.unwatched, 0
         try:
-            fst = os.fstat(self.fd)  # type: ignore[arg-type]
-            st = os.stat(self.path)
+            st = os.stat(self.path)  # one call per batch when it is the same file, as it nearly always is
         except FileNotFoundError:
             st = None
         except OSError:
             return  # cannot tell (the directory unreadable): writing says what is wrong, if anything
-        if st is not None and (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
-            self.size = fst.st_size
+        if st is not None and (st.st_dev, st.st_ino) == self.ident:
+            self.size = st.st_size  # the file's, with what other processes wrote
+            return
+        try:
+            fst = os.fstat(self.fd)  # type: ignore[arg-type]
+        except OSError:
             return
         self.close()
         import logging
 
-        if fst.st_nlink == 0:  # deleted: the lines written to it since the last check are gone
+        if fst.st_nlink == 0 and not _was_rotated(self.sink.directory, self.stream, fst):
+            # deleted: the lines written to it since the last check are gone
             self.sink.errors.add(unwatched)
             msg = (
                 "log file %s was deleted while open (or its directory was); it is created again; the %d record(s) "
-                "written to it in the last %.0f s are lost, counted in tradeobs.agent.sink.errors{sink=file}"
+                "written to it since its previous batch are lost, counted in tradeobs.agent.sink.errors{sink=file}"
             )
-            if warn_once(f"logs:file:{self.path}:deleted", msg, self.path, unwatched, _WATCH_INTERVAL):
-                _tell_console(self.sink.directory, "deleted", msg % (self.path, unwatched, _WATCH_INTERVAL))
+            if warn_once(f"logs:file:{self.path}:deleted", msg, self.path, unwatched):
+                _tell_console(self.sink.directory, "deleted", msg % (self.path, unwatched))
         else:
             logging.getLogger("tradeobs.logs").info(
-                "log file %s was moved or replaced by another program (log rotation); writing to the new %s",
+                "log file %s was moved or replaced by another program or process (log rotation); writing to the new %s",
                 self.path,
                 self.path,
             )
@@ -251,7 +324,8 @@ class _File:
             _tell_console(self.sink.directory, name, msg % (self.path, exc))
 
     def _rotate(self) -> None:
-        self.close()
+        """Rename the file, still open and locked (another process's next batch then finds its path names a new
+        file), then close it: the next write opens the path again."""
         # The name's UTC time never goes back: after the wall clock was stepped back (NTP, an operator) a file named
         # by the clock sorted before the files rotated just before it, and retention, which deletes the first names,
         # deleted the newest logs and kept older ones.
@@ -268,7 +342,12 @@ class _File:
             os.rename(self.path, target)
         except OSError as exc:
             warn_once(f"logs:rotate:{self.path}", "cannot rotate log file %s (%s)", self.path, exc)
-            return
+            return  # written on, rotated at a later batch
+        try:
+            _note_rotated(self.sink.directory, self.stream, os.fstat(self.fd))  # type: ignore[arg-type]
+        except OSError as exc:  # another process writing this stream may count its last batch as lost: said once
+            warn_once(f"logs:journal:{self.path}", "cannot note the rotation of log file %s (%s)", self.path, exc)
+        self.close()
         self.size = 0
         self.sink.compressor.submit(self.stream, target)
 

@@ -130,7 +130,7 @@ def _check(w: _Watch, parent: int, service: str, how: str, report: str) -> None:
         "tradeobs logs and spans are dropped (on no /metrics, in no export or log file). A %r child starts a fresh "
         "interpreter without its parent's agent: call tradeobs_agent.init() in the child, e.g. "
         "ProcessPoolExecutor(initializer=...) or Pool(initializer=...) with a function that calls it; it then joins "
-        "the parent's worker group (docs/agent.md, 'Process pools'). %s",
+        "the parent's worker group (`tradeobs docs agent`, 'Process pools'). %s",
         os.getpid(),
         how,
         parent,

@@ -441,7 +441,7 @@ class Store:
             warn_once(
                 f"workers:revision:{reason}",
                 "tradeobs multiprocess: %s (pid %d) was written by an %s tradeobs release (snapshot revision %d; this "
-                "one writes %d): merged (a rolling deploy; see docs/agent.md, Rolling deploys; counted in "
+                "one writes %d): merged (a rolling deploy; see `tradeobs docs agent`, Rolling deploys; counted in "
                 'tradeobs_agent_workers_mismatched_total{reason="%s"}; said once)',
                 name,
                 cols.pid,
@@ -498,7 +498,7 @@ class Store:
                 "tradeobs multiprocess: %s was written by a tradeobs release this one cannot read (%s): that worker "
                 "is left out of /metrics and the live view until a worker of its release leads; its file is kept, "
                 "not folded, so its counts are not lost (counted in "
-                'tradeobs_agent_workers_mismatched_total{reason="format"}; see docs/agent.md, Rolling deploys)',
+                'tradeobs_agent_workers_mismatched_total{reason="format"}; see `tradeobs docs agent`, Rolling deploys)',
                 name,
                 exc,
             )

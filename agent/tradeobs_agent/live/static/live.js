@@ -7,6 +7,9 @@
 (function () {
   "use strict";
   var MAX_POINTS = 600, MAX_EVENTS = 5000, WORKING_ROWS = 50, MAX_CHART = 20, DEFAULT_CHART = 6;
+  // The page holds the newest MAX_EVENTS events (rows, ids seen, the test hook's eventIds: the same ones), trimmed
+  // back to that in one go once TRIM_STEP more came (5,001 rows beside 5,000 ids before 2026-12-07).
+  var TRIM_STEP = 500;
   // A table row's height, the CSS's --row-h: 21 px, 45 px on a touch screen (a 44 px tap target in its border).
   var ROW_H = 21, OVERSCAN = 4, OLD_ORDER_S = 30;
   function rowHeight() {
@@ -1071,9 +1074,10 @@
     ev.id = id;
     ev._n = ++eventN;
     if (at === undefined) events.push(ev); else events.splice(at, 0, ev);
-    if (events.length > MAX_EVENTS + 500) {
-      events.splice(0, 500).forEach(function (old) { seen.delete(old.id); });
-      T.eventIds.splice(0, T.eventIds.length - MAX_EVENTS);
+    if (events.length > MAX_EVENTS + TRIM_STEP) {  // back to the newest MAX_EVENTS, and the hook's ids with them
+      events.splice(0, events.length - MAX_EVENTS).forEach(function (old) { seen.delete(old.id); });
+      T.eventIds = T.eventIds.filter(function (held) { return seen.has(held); });
+      filterDirty = true;  // the blotter's rows are filtered again from what is held
     }
     if (ev.strategy && !strategies.has(ev.strategy)) { strategies.add(ev.strategy); addOption("f-strategy", ev.strategy); }
     if (ev.venue && !venues.has(ev.venue)) { venues.add(ev.venue); addOption("f-venue", ev.venue); }
@@ -1162,7 +1166,7 @@
       for (; i < events.length; i++) { ev = events[i]; if (passes(ev, f, now)) matched.push(ev); }
     }
     shownN = eventN;
-    if (matched.length > MAX_EVENTS + 500) matched.splice(0, 500);
+    if (matched.length > MAX_EVENTS) matched.splice(0, matched.length - MAX_EVENTS);
     var len = matched.length;
     if (T.paused) while (len > 0 && matched[len - 1]._n > pausedAt) len--;  // paused: the view ends where it was
     var body = $("blotter").tBodies[0], g = view.blotter;
@@ -1646,7 +1650,7 @@
       var warn = share || !http1 || n < TABS_WARN ? "" : n + " tabs of this page are open in this browser, " +
         "each on a connection of its own (this browser cannot share one stream between them here): over HTTP/1.1 a " +
         "browser opens at most 6 to a server, and a 7th page of this server will not load. Close some, open the page " +
-        "over HTTPS or from localhost, or serve it over HTTP/2 (see docs/live.md).";
+        "over HTTPS or from localhost, or serve it over HTTP/2 (see `tradeobs docs live`).";
       if ($("tabs-note").textContent !== warn) $("tabs-note").textContent = warn;  // a live region: changes only
     }
     ch.onmessage = function (e) {
