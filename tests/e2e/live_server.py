@@ -40,7 +40,8 @@ the frames per second (``live_hz``; 10 here).
 rolled all day: ``LISTED`` of them at any time (``ROLL0000000`` on, or ``PREFIX0000000``), ``PER_S`` delisted a
 second, each replaced by a new one (:class:`RollFrames`: rows added to each frame the hub builds, so the hub's
 deltas say ``null`` for each one gone, as for a worker's symbols). ``--orders-per-step K`` sends K more orders a
-step (10 steps a second), each filled at once: an order and a fill event each, a busy desk's blotter.
+step (10 steps a second), each filled at once: an order and a fill event each, a busy desk's blotter; with
+``--contract-strategies`` a fill event each, of a strategy per contract (``mm:C000123``, a new one each second).
 ``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
 those of other workers (:class:`Workers`): ``POST /test/worker?symbols=A,B`` starts one that alone trades
 those symbols (it answers the worker's id), ``POST /test/worker/exit?id=N`` makes it exit, which takes its
@@ -215,9 +216,11 @@ class RollFrames(FrameBuilder):
 
 
 class Scenario:
-    def __init__(self, n: int, kill: str, seed: int = 7, orders_per_step: int = 0) -> None:
+    def __init__(
+        self, n: int, kill: str, seed: int = 7, orders_per_step: int = 0, contract_strategies: bool = False
+    ) -> None:
         self.rng = random.Random(seed)
-        self.orders_per_step = orders_per_step
+        self.orders_per_step, self.contract_strategies = orders_per_step, contract_strategies
         self.desks = [
             TradingTelemetry(strategy="momentum", venue="alpaca-paper"),
             TradingTelemetry(strategy="meanrev", venue="ib-paper"),
@@ -328,6 +331,12 @@ class Scenario:
             o.fill(10, round(self.px[sym] * slip, 4), expected_price=self.px[sym])
         for i in range(self.orders_per_step):  # a busy desk: more orders, each filled at once
             sym = self.syms[(self.n + i) % len(self.syms)]
+            if self.contract_strategies:  # a strategy per contract, a new one each second: its fills, as events
+                tradeobs_agent.events.publish(
+                    "fill", strategy=f"mm:C{self.n // 10:06d}", venue="deribit", symbol=sym, side="buy", qty=5,
+                    price=self.px[sym], order_id=f"k-{self.n}-{i}", leaves=0,
+                )  # fmt: skip
+                continue
             o = self.desk(sym).order_signal(f"k-{self.n}-{i}", sym, "sell" if i % 2 else "buy", 5, self.px[sym])
             o.risk_check(passed=True)
             o.submitted()
@@ -441,6 +450,7 @@ def main() -> None:
     ap.add_argument("--max-clients", type=int, default=None)  # stream clients at once (live_max_clients)
     ap.add_argument("--roll", default="")  # LISTED:PER_S symbols that come and go (RollFrames)
     ap.add_argument("--orders-per-step", type=int, default=0)  # more orders (and fills) a step: a busy blotter
+    ap.add_argument("--contract-strategies", action="store_true")  # those orders' fills: a strategy per contract
     args = ap.parse_args()
     if args.agent != "none":
         kw: dict[str, Any] = {
@@ -452,7 +462,12 @@ def main() -> None:
             kw["otlp"] = tradeobs_agent.OtlpOptions(endpoint=f"http://127.0.0.1:{_dead_port()}", timeout=0.5)
             kw["metrics"] = tradeobs_agent.MetricsOptions(export_interval=0.5)
         tradeobs_agent.init(**kw)
-    scenario = Scenario(args.symbols, args.kill_switch, orders_per_step=args.orders_per_step)
+    scenario = Scenario(
+        args.symbols,
+        args.kill_switch,
+        orders_per_step=args.orders_per_step,
+        contract_strategies=args.contract_strategies,
+    )
     app_kw: dict[str, Any] = {
         "token": "",
         "cors_origins": (),

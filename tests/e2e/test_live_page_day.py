@@ -87,3 +87,47 @@ def test_the_blotter_filters_offer_the_strategies_and_venues_of_the_events_held(
     page.locator("#f-strategy").select_option("")
     wait_for(lambda: chosen not in options(page, "f-strategy"), f"{chosen} gone from the filter")
     assert len(options(page, "f-strategy")) <= len({strategy(i) for i in range(18000 - HELD, 18000)})
+
+
+def counts(page: Any, cdp: Any) -> dict[str, int]:
+    """What the page holds after a garbage collection: its own structures, its elements, its event listeners."""
+    cdp.send("HeapProfiler.collectGarbage")
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    got: dict[str, int] = js(page, "window.__tradeobs.sizes()")
+    got["listeners"] = int(metrics["JSEventListeners"])
+    got["elements"] = js(page, "document.getElementsByTagName('*').length")
+    got["state"] = js(page, "Object.keys(window.__tradeobs.state.symbols).length")
+    got["picker"] = js(page, "document.querySelectorAll('#sym-list option').length")
+    return got
+
+
+def test_symbols_rolling_all_day_leave_the_page_at_its_caps(
+    live_server: Callable[..., LiveProcess], browser_page: Any
+) -> None:
+    """200 symbols listed at any time, 50 a second delisted and replaced (a desk of options and futures, a day's
+    rolls in seconds), at 20 frames a second. After 1,000 symbols have come and gone the
+    page holds what it held after the first 200 rolled: a picker entry, a state row and two chart rings per symbol
+    listed now, three charts, the same event listeners and about the same elements (the events' caps: above)."""
+    srv = live_server("--roll", "200:50", "--hz", "20")
+    page = browser_page
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    page.goto(srv.base + "/telemetry/")
+    listed = 12 + 200  # the scenario's symbols and the rolling ones
+
+    def rolled_past(n: int) -> bool:  # the oldest rolling symbol on the page is ROLL{n} or later
+        syms = js(page, "Object.keys((window.__tradeobs.state || {symbols: {}}).symbols).filter(s => /^ROLL/.test(s))")
+        return bool(syms) and min(int(s[4:]) for s in syms) >= n
+
+    wait_for(lambda: rolled_past(200), "the first 200 rolled", limit=120)
+    early = counts(page, cdp)
+    wait_for(lambda: rolled_past(1200), "1,000 more rolled", limit=180)
+    late = counts(page, cdp)
+    for got in (early, late):
+        assert got["symbols"] == got["symSet"] == got["state"] == got["picker"] == listed, got
+        assert got["rings"] == got["pnlRings"] == listed and got["lower"] <= listed, got
+        assert got["charts"] == 3 and got["selected"] == 6, got
+        assert got["events"] <= HELD and got["seen"] <= HELD and got["ids"] <= HELD and got["matched"] <= HELD, got
+        assert got["strategies"] <= 3 and got["venues"] <= 3, got
+    assert late["listeners"] == early["listeners"], (early, late)
+    assert abs(late["elements"] - early["elements"]) <= 60, (early, late)  # rows in view; nothing per symbol gone
