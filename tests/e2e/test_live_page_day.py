@@ -131,3 +131,24 @@ def test_symbols_rolling_all_day_leave_the_page_at_its_caps(
         assert got["strategies"] <= 3 and got["venues"] <= 3, got
     assert late["listeners"] == early["listeners"], (early, late)
     assert abs(late["elements"] - early["elements"]) <= 60, (early, late)  # rows in view; nothing per symbol gone
+
+
+def test_a_filtered_blotter_shows_only_events_the_page_still_holds(day_page: Any) -> None:
+    """With the strategy filter on all day, the blotter kept the filtered events the page had let go: 6,100 fills
+    of two strategies, "a" chosen after the first 100, showed 2,600 of a's ("2600 events of 5100") while the page held
+    the newest 5,100 events, of which 2,550 are a's: a's rows the page had let go stayed in the filtered rows until
+    the filter changed. Now the rows are of the events held."""
+    page, bodies = day_page
+    strategy, venue = (lambda i: "ab"[i % 2]), (lambda i: "v")
+    bodies.append(event_stream(0, 100, strategy, venue))
+    wait_for(lambda: js(page, "window.__tradeobs && window.__tradeobs.events") == 100, "100 events")
+    page.locator("#f-strategy").select_option("a")
+    bodies.append(event_stream(100, 6000, strategy, venue))
+    wait_for(lambda: js(page, "window.__tradeobs.events") == 6100, "6,100 events", limit=60)
+    n = 5100  # the events held: at 5,501 the page let the oldest 500 go, twice (5,001 + 99)
+    want = f"{sum(1 for i in range(6100 - n, 6100) if strategy(i) == 'a')} events of {n}"
+    wait_for(lambda: page.locator("#blotter-note").inner_text() == want, f"{want!r}, not {note(page)!r}")
+
+
+def note(page: Any) -> str:
+    return str(page.locator("#blotter-note").inner_text())
