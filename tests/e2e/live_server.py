@@ -36,6 +36,12 @@ quantities of 0.00012345 and 1.5e9 and dust of 3e-9 and -4e-9, a working order a
 symbols tick with the others from then on, each moving in its last digits (PEPE by 0.00000001).
 ``--full-every`` sets how often the stream sends a full frame instead of a delta (the hub's default: 5 s); ``--hz``
 the frames per second (``live_hz``; 10 here).
+``--roll LISTED:PER_S[:PREFIX]`` adds symbols that come and go, as a desk whose instruments are listed, delisted and
+rolled all day: ``LISTED`` of them at any time (``ROLL0000000`` on, or ``PREFIX0000000``), ``PER_S`` delisted a
+second, each replaced by a new one (:class:`RollFrames`: rows added to each frame the hub builds, so the hub's
+deltas say ``null`` for each one gone, as for a worker's symbols). ``--orders-per-step K`` sends K more orders a
+step (10 steps a second), each filled at once: an order and a fill event each, a busy desk's blotter; with
+``--contract-strategies`` a fill event each, of a strategy per contract (``mm:C000123``, a new one each second).
 ``--workers`` builds the frames as a worker group's leader does, from this process's snapshot merged with
 those of other workers (:class:`Workers`): ``POST /test/worker?symbols=A,B`` starts one that alone trades
 those symbols (it answers the worker's id), ``POST /test/worker/exit?id=N`` makes it exit, which takes its
@@ -185,9 +191,36 @@ class LeaderFrames(FrameBuilder):
         return super().build(extra_health, working, snapshot, offer)
 
 
+class RollFrames(FrameBuilder):
+    """The hub's frames, with ``listed`` symbols more that roll: from ``per_s`` seconds' start on, ``per_s`` a second
+    are delisted and as many new ones listed (``ROLL0000000``, ``ROLL0000001``, ...). Each row has what the trading
+    layer's rows have (price, position, P&L, counts, age); its price moves every frame."""
+
+    def __init__(self, listed: int, per_s: float, prefix: str = "ROLL") -> None:
+        super().__init__(get_registry())
+        self.listed, self.per_s, self.prefix, self.t0 = listed, per_s, prefix or "ROLL", time.monotonic()
+
+    def build(self, extra_health: Any = None, working: Any = None, snapshot: Any = None, offer: Any = None) -> Any:
+        state = super().build(extra_health, working, snapshot, offer)
+        elapsed = time.monotonic() - self.t0
+        first, wave = int(elapsed * self.per_s), math.sin(elapsed)
+        syms = state["symbols"]
+        for k in range(first, first + self.listed):
+            px = round(50 + k % 397 + wave, 2)
+            pos = float(k % 7 - 3) * 10
+            syms[f"{self.prefix}{k:07d}"] = {
+                "px": px, "pos": pos, "avg": 50 + k % 397, "ntl": pos * px, "rpnl": float(k % 5 - 2) * 10,
+                "upnl": round(pos * wave, 2), "ord": k % 4, "fill": k % 3, "rej": 0, "age": 0,
+            }  # fmt: skip
+        return state
+
+
 class Scenario:
-    def __init__(self, n: int, kill: str, seed: int = 7) -> None:
+    def __init__(
+        self, n: int, kill: str, seed: int = 7, orders_per_step: int = 0, contract_strategies: bool = False
+    ) -> None:
         self.rng = random.Random(seed)
+        self.orders_per_step, self.contract_strategies = orders_per_step, contract_strategies
         self.desks = [
             TradingTelemetry(strategy="momentum", venue="alpaca-paper"),
             TradingTelemetry(strategy="meanrev", venue="ib-paper"),
@@ -296,6 +329,18 @@ class Scenario:
             o.acked(f"V{self.n}")
             slip = 1 + (0.0002 if side == "buy" else -0.0002)
             o.fill(10, round(self.px[sym] * slip, 4), expected_price=self.px[sym])
+        for i in range(self.orders_per_step):  # a busy desk: more orders, each filled at once
+            sym = self.syms[(self.n + i) % len(self.syms)]
+            if self.contract_strategies:  # a strategy per contract, a new one each second: its fills, as events
+                tradeobs_agent.events.publish(
+                    "fill", strategy=f"mm:C{self.n // 10:06d}", venue="deribit", symbol=sym, side="buy", qty=5,
+                    price=self.px[sym], order_id=f"k-{self.n}-{i}", leaves=0,
+                )  # fmt: skip
+                continue
+            o = self.desk(sym).order_signal(f"k-{self.n}-{i}", sym, "sell" if i % 2 else "buy", 5, self.px[sym])
+            o.risk_check(passed=True)
+            o.submitted()
+            o.fill(5, self.px[sym], expected_price=self.px[sym])
         if self.n % 50 == 25:
             sym = self.syms[self.n % len(self.syms)]
             o = self.desk(sym).order_signal(f"r-{self.n}", sym, "buy", 10, self.px[sym])
@@ -403,6 +448,9 @@ def main() -> None:
     ap.add_argument("--idle-start", action="store_true")
     ap.add_argument("--event-buffer", type=int, default=2048)  # events kept for a client resuming (event_buffer)
     ap.add_argument("--max-clients", type=int, default=None)  # stream clients at once (live_max_clients)
+    ap.add_argument("--roll", default="")  # LISTED:PER_S symbols that come and go (RollFrames)
+    ap.add_argument("--orders-per-step", type=int, default=0)  # more orders (and fills) a step: a busy blotter
+    ap.add_argument("--contract-strategies", action="store_true")  # those orders' fills: a strategy per contract
     args = ap.parse_args()
     if args.agent != "none":
         kw: dict[str, Any] = {
@@ -414,7 +462,12 @@ def main() -> None:
             kw["otlp"] = tradeobs_agent.OtlpOptions(endpoint=f"http://127.0.0.1:{_dead_port()}", timeout=0.5)
             kw["metrics"] = tradeobs_agent.MetricsOptions(export_interval=0.5)
         tradeobs_agent.init(**kw)
-    scenario = Scenario(args.symbols, args.kill_switch)
+    scenario = Scenario(
+        args.symbols,
+        args.kill_switch,
+        orders_per_step=args.orders_per_step,
+        contract_strategies=args.contract_strategies,
+    )
     app_kw: dict[str, Any] = {
         "token": "",
         "cors_origins": (),
@@ -422,8 +475,11 @@ def main() -> None:
         "max_clients": args.max_clients,
         "event_buffer": args.event_buffer,
     }
-    if args.workers:
-        own = live.LiveHub(hz=args.hz, full_every=args.full_every, builder=LeaderFrames(scenario.workers))
+    if args.workers or args.roll:
+        roll = args.roll.split(":")  # LISTED[:PER_S[:PREFIX]]
+        per_s, prefix = float(roll[1]) if len(roll) > 1 else 0.0, roll[2] if len(roll) > 2 else ""
+        builder = LeaderFrames(scenario.workers) if args.workers else RollFrames(int(roll[0]), per_s, prefix)
+        own = live.LiveHub(hz=args.hz, full_every=args.full_every, builder=builder, event_buffer=args.event_buffer)
         telemetry = live.create_app(hub=own, **{k: v for k, v in app_kw.items() if k not in ("event_buffer",)})
     else:
         telemetry = live.create_app(hz=args.hz, full_every=args.full_every, **app_kw)

@@ -1057,7 +1057,10 @@
   }
 
   // ------------------------------------------------------------------ orders: working, blotter
-  var events = [], eventN = 0, filterDirty = true, strategies = new Set(), venues = new Set();
+  // The blotter's filters offer the strategies and venues of the events the page holds: name -> { n: its events held,
+  // opt: its option }. An option whose last event the page let go is removed (unless it is the one chosen): a desk
+  // whose strategies are per contract (listed, expired, rolled) kept every name of the day in the filter, thousands.
+  var events = [], eventN = 0, filterDirty = true, names = { strategy: new Map(), venue: new Map() };
   function onEvent(e) {
     aliveAt = performance.now();
     T.lastId = e.lastEventId || T.lastId;
@@ -1074,17 +1077,32 @@
     ev.id = id;
     ev._n = ++eventN;
     if (at === undefined) events.push(ev); else events.splice(at, 0, ev);
+    name("strategy", ev.strategy, 1); name("venue", ev.venue, 1);
     if (events.length > MAX_EVENTS + TRIM_STEP) {  // back to the newest MAX_EVENTS, and the hook's ids with them
-      events.splice(0, events.length - MAX_EVENTS).forEach(function (old) { seen.delete(old.id); });
+      events.splice(0, events.length - MAX_EVENTS).forEach(function (old) {
+        seen.delete(old.id); name("strategy", old.strategy, -1); name("venue", old.venue, -1);
+      });
       T.eventIds = T.eventIds.filter(function (held) { return seen.has(held); });
-      filterDirty = true;  // the blotter's rows are filtered again from what is held
+      filterDirty = true;  // the blotter's rows are filtered again from what is held (it showed 500 more)
     }
-    if (ev.strategy && !strategies.has(ev.strategy)) { strategies.add(ev.strategy); addOption("f-strategy", ev.strategy); }
-    if (ev.venue && !venues.has(ev.venue)) { venues.add(ev.venue); addOption("f-venue", ev.venue); }
     return true;
   }
-  function addOption(id, value) {
-    var o = document.createElement("option"); o.value = value; o.textContent = plain(value); $(id).appendChild(o);
+  function name(kind, value, by) {  // one event more (by 1) or less (-1) of a strategy or venue; its option with it
+    if (!value) return;
+    value = String(value);
+    var held = names[kind], it = held.get(value), sel = $("f-" + kind);
+    if (by > 0 && !it) {
+      it = { n: 0, opt: document.createElement("option") };
+      it.opt.value = value; it.opt.textContent = plain(value); sel.appendChild(it.opt);
+      held.set(value, it);
+    }
+    if (!it) return;
+    it.n += by;
+    if (it.n <= 0 && sel.value !== value) { it.opt.remove(); held.delete(value); }
+  }
+  function pruneNames(kind) {  // the filter moved off a name whose events are all gone: its option goes too
+    var sel = $("f-" + kind);
+    names[kind].forEach(function (it, value) { if (it.n <= 0 && sel.value !== value) { it.opt.remove(); names[kind].delete(value); } });
   }
   var KNOWN = { order: 1, fill: 1, reject: 1, cancel: 1 };
   function passes(ev, f, now) {
@@ -1426,7 +1444,10 @@
     $("pos-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     $("blotter-wrap").addEventListener("scroll", function () { schedule(); }, { passive: true });
     ["f-kind", "f-strategy", "f-venue", "f-window"].forEach(function (id) {
-      $(id).addEventListener("change", function () { filterDirty = true; schedule(); });
+      $(id).addEventListener("change", function () {
+        if (id === "f-strategy" || id === "f-venue") pruneNames(id.slice(2));
+        filterDirty = true; schedule();
+      });
     });
     $("pause").addEventListener("click", function () {
       T.paused = !T.paused;
@@ -1668,6 +1689,16 @@
   function getJson(path) {
     return fetch(path, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).catch(function () { return null; });
   }
+
+  // What the page holds, by count (tests, benchmarks/live_page_day.py): each is bounded by the symbols there are now,
+  // MAX_EVENTS events or MAX_CHART symbols charted, whatever has come and gone since the page opened.
+  T.sizes = function () {
+    return { events: events.length, seen: seen.size, ids: T.eventIds.length, matched: matched.length,
+      symbols: symList.length, symSet: symSet.size, lower: lower.size, rings: Object.keys(ring.px).length,
+      pnlRings: Object.keys(ring.pnl).length, strategies: names.strategy.size, venues: names.venue.size,
+      options: document.querySelectorAll("option").length, charts: document.querySelectorAll(".uplot").length,
+      selected: T.selected.length };
+  };
 
   ROW_H = rowHeight();
   setZone("", "");
