@@ -214,10 +214,16 @@ def test_every_rule_evaluates_on_the_directly_scraped_series(own: OwnStack) -> N
         timeout=DEADLINE,
         procs=_alive(own),
     )
-    groups = json.loads(http_get(f"{own.prometheus.url}/api/v1/rules")[1])["data"]["groups"]
-    rules = [r for g in groups for r in g["rules"]]
+
+    def evaluated() -> list[dict[str, Any]] | None:
+        """Every rule once its group has run (health "unknown" before: the 60 s groups run a minute apart)."""
+        groups = json.loads(http_get(f"{own.prometheus.url}/api/v1/rules")[1])["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        return None if any(r["health"] == "unknown" for r in rules) else rules
+
+    rules = wait_for(evaluated, "every rule group to have run", timeout=DEADLINE, procs=_alive(own))
     unhealthy = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
-    print(f"\nrules loaded: {len(rules)} in {len(groups)} groups; unhealthy: {len(unhealthy)}")
+    print(f"\nrules loaded and evaluated: {len(rules)}; unhealthy: {len(unhealthy)}")
     assert len(rules) > 80
     assert unhealthy == []
 
@@ -304,6 +310,8 @@ def test_a_bot_restarted_three_times_on_its_port_pages_crash_looping(own: OwnSta
         q = f'present_over_time(target_info{{job="{JOB}", instance="{b.instance}"}}[5m])'
         return {s["metric"]["service_instance_id"] for s in prometheus_query(own.prometheus.url, q)}
 
+    if b.proc is None or b.proc.popen.poll() is not None:
+        b.start()
     wait_for(target_infos, f"{b.name}'s target_info", timeout=DEADLINE, procs=_alive(own))
     for _ in range(3):
         before = ids()
@@ -330,6 +338,8 @@ def test_a_bot_that_died_pages_telemetry_missing(own: OwnStack) -> None:
     """A bot killed (its endpoint gone with it, `up` 0): TradingServiceTelemetryMissing fires for its instance once
     its `for` (5 minutes / FACTOR) has run, naming the bot's service; the other bot pages nothing."""
     _, b = own.bots
+    if b.proc is None or b.proc.popen.poll() is not None:
+        b.start()  # killed by this test's first try, when it ran again
     wait_for(
         lambda: prometheus_query(own.prometheus.url, f'up{{instance="{b.instance}"}} == 1'),
         f"{b.name} scraped",
