@@ -405,7 +405,7 @@ def test_trading_dashboards_show_live_and_paper_by_default_and_backtests_when_ch
     selectors = [
         (p["title"], sel)
         for p, t in _targets(dash)
-        if t.get("datasource", p.get("datasource", {})).get("uid") == "prometheus"
+        if t.get("datasource", p.get("datasource", {})).get("type") == "prometheus"
         for sel in re.findall(r"\{[^{}]*\bjob=[^{}]*\}", t.get("expr", ""))
     ]
     assert len(selectors) > 5

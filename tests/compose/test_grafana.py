@@ -93,7 +93,7 @@ def test_exemplar_destination_and_latency_panels_line_up() -> None:
             targets = [t for t in p.get("targets", []) if "_latency_seconds_bucket" in t.get("expr", "")]
             if targets:
                 panels += 1
-                assert p["datasource"]["uid"] == "prometheus", p["title"]
+                assert p["datasource"] == {"type": "prometheus", "uid": "${ds_prometheus}"}, p["title"]
                 assert any(t.get("exemplar") for t in targets), f"{path.name}: {p['title']} has no exemplars"
     assert panels >= 5
 
@@ -133,9 +133,16 @@ def test_dashboard_json_and_datasource_uids(path: Path) -> None:
     assert "${DS_" not in path.read_text(), "exported-for-sharing placeholders"
     refs = [n["datasource"] for n in _walk(dash) if isinstance(n.get("datasource"), dict)]
     assert refs
+    # Every reference is a datasource variable (no UID written in: imported into a Grafana whose datasources have
+    # other UIDs, a literal one is "datasource not found" in every panel), whose default is a provisioned UID.
+    ds_vars = {v["name"]: v for v in dash["templating"]["list"] if v["type"] == "datasource"}
     for ref in refs:
-        assert ref["uid"] in DS, f"{path.name}: unknown datasource uid {ref['uid']}"
-        assert ref["type"] == DS[ref["uid"]]["type"], ref
+        m = re.fullmatch(r"\$\{(\w+)\}", ref["uid"])
+        assert m and m.group(1) in ds_vars, f"{path.name}: {ref} is not one of {sorted(ds_vars)}"
+        var = ds_vars[m.group(1)]
+        assert var["query"] == ref["type"], (ref, var)
+        uid = var["current"]["value"]
+        assert uid in DS and DS[uid]["type"] == ref["type"], f"{path.name}: {var['name']} defaults to {uid!r}"
     ids = [p["id"] for p in _panels(dash)]
     assert len(ids) == len(set(ids)), "duplicate panel ids"
     for p in _panels(dash):
@@ -143,7 +150,7 @@ def test_dashboard_json_and_datasource_uids(path: Path) -> None:
             assert p.get("targets"), f"{path.name}: panel {p['title']} has no query"
             for t in p["targets"]:
                 ds = t.get("datasource", p["datasource"])
-                assert ds["uid"] in DS, f"{path.name}: {p['title']}: unknown datasource {ds}"
+                assert ds["uid"].removeprefix("${").removesuffix("}") in ds_vars, f"{path.name}: {p['title']}: {ds}"
 
 
 def test_dashboard_uids_unique_and_trading_panels_present() -> None:
@@ -166,7 +173,7 @@ def test_dashboard_uids_unique_and_trading_panels_present() -> None:
         assert metric in exprs, metric
     assert any(p["type"] == "heatmap" for p in _panels(trading))
     assert any(t.get("exemplar") for p in _panels(trading) for t in p.get("targets", []))
-    assert any(p["type"] == "logs" and p["datasource"]["uid"] == "loki" for p in _panels(trading))
+    assert any(p["type"] == "logs" and p["datasource"]["type"] == "loki" for p in _panels(trading))
     pipeline = dashes["pipeline-health.json"]
     pexprs = " ".join(t.get("expr", "") for p in _panels(pipeline) for t in p.get("targets", []))
     for needle in (
@@ -243,11 +250,11 @@ def test_dashboard_promql_parses_on_real_prometheus(tmp_path: Path, procs) -> No
         dash = json.loads(path.read_text())
         for p in _panels(dash):
             for t in p.get("targets", []):
-                if t.get("datasource", p.get("datasource", {})).get("uid") == "prometheus":
+                if t.get("datasource", p.get("datasource", {})).get("type") == "prometheus":
                     exprs.append(t["expr"])
         for var in dash["templating"].get("list", []):
             m = re.fullmatch(r"label_values\((.+), \w+\)", str(var.get("query", "")))
-            if var.get("datasource", {}).get("uid") == "prometheus" and m:
+            if var.get("datasource", {}).get("type") == "prometheus" and m:
                 exprs.append(m.group(1))
     assert len(exprs) > 30
     for expr in exprs:

@@ -49,7 +49,14 @@ def test_check_config_includes_every_rule_file() -> None:
 
 
 def test_check_rules() -> None:
-    assert {f.name for f in RULE_FILES} >= {"recording.yml", "trading.yml", "pipeline.yml", "host.yml", "limits.yml"}
+    assert {f.name for f in RULE_FILES} >= {
+        "recording.yml",
+        "trading.yml",
+        "pipeline.yml",
+        "stack.yml",
+        "host.yml",
+        "limits.yml",
+    }
     res = _promtool("check", "rules", *[str(f) for f in RULE_FILES])
     assert res.returncode == 0, res.stdout + res.stderr
 

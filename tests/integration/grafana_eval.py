@@ -309,12 +309,43 @@ class Evaluator:
         self.prometheus_url = prometheus_url
         self.jaeger_url = jaeger_url
         self.ds = {d["uid"]: d for d in datasources}
-        prom = self.ds["prometheus"]
+        # the Prometheus datasource panels get by default: the default one, else the first of that type
+        prom = self.default_datasource("prometheus")
         self.scrape = (
             parse_duration(prom.get("jsonData", {}).get("timeInterval", ""))
             if prom.get("jsonData", {}).get("timeInterval")
             else DEFAULT_SCRAPE
         )
+
+    def default_datasource(self, kind: str) -> dict[str, Any]:
+        """The datasource of type ``kind`` Grafana falls back on: the default one if of that type, else the first."""
+        of_kind = [d for d in self.ds.values() if d["type"] == kind]
+        if not of_kind:
+            raise ValueError(f"no datasource of type {kind} among {sorted(self.ds)}")
+        return next((d for d in of_kind if d.get("isDefault")), of_kind[0])
+
+    def datasource_variable(self, v: dict[str, Any], chosen: list[str] | str | None = None) -> Variable:
+        """A datasource variable as Grafana resolves it: its options are the datasources of its type; its value is
+        ``chosen``, else the current one if it is an option, else the default datasource (if of that type), else
+        the first."""
+        options = [uid for uid, d in self.ds.items() if d["type"] == v["query"]]
+        cur = v.get("current", {}).get("value")
+        if chosen is None:
+            # no datasource of the type at all (a Grafana without Jaeger): no value, and its panels find none
+            chosen = cur if cur in options else self.default_datasource(str(v["query"]))["uid"] if options else ""
+        return Variable(v["name"], [chosen] if isinstance(chosen, str) else list(chosen), False, None, options)
+
+    def datasource(self, ref: dict[str, Any], variables: dict[str, Variable], where: str) -> dict[str, Any]:
+        """The datasource a panel, target or variable's ``{"type", "uid"}`` reference resolves to, as Grafana resolves
+        it: a ``${var}`` uid through the datasource variable, then by uid. A uid this Grafana has no datasource of
+        is what Grafana shows as "Datasource ... was not found" in the panel: an error here."""
+        uid = self.interpolate(str(ref.get("uid", "")), variables, "datasource")
+        if uid not in self.ds:
+            raise ValueError(f"{where}: datasource {ref} ({uid!r}) was not found; datasources here: {sorted(self.ds)}")
+        ds = self.ds[uid]
+        if ds["type"] != ref.get("type", ds["type"]):
+            raise ValueError(f"{where}: datasource {uid!r} is of type {ds['type']}, the reference says {ref['type']}")
+        return ds
 
     # ------------------------------------------------------------------ time
     @staticmethod
@@ -352,6 +383,11 @@ class Evaluator:
             name, kind = v["name"], v["type"]
             multi_or_all = bool(v.get("multi") or v.get("includeAll"))
             options: list[str] = []
+            if kind == "query" and isinstance(v.get("datasource"), dict):
+                self.datasource(v["datasource"], out, f"{dash['uid']}: variable {name}")
+            if kind == "datasource":
+                out[name] = self.datasource_variable(v, choose.get(name))
+                continue
             if kind == "query" and (m := re.fullmatch(r"query_result\((.+)\)", str(v["query"]), re.S)):
                 options = self.query_result(m.group(1), out, start, end)
                 if v.get("regex"):
@@ -430,15 +466,36 @@ class Evaluator:
         return re.sub(r"\$(\w+)|\$\{(\w+)\}|\[\[(\w+)\]\]", sub, text)
 
     # ------------------------------------------------------------------ queries
-    def queries(self, dash: dict[str, Any], variables: dict[str, Variable], start: float, end: float) -> list[Query]:
+    def queries(
+        self,
+        dash: dict[str, Any],
+        variables: dict[str, Variable],
+        start: float,
+        end: float,
+        kinds: frozenset[str] | None = None,
+    ) -> list[Query]:
+        """Every target of every panel (of the datasource types ``kinds`` only, when given: a Grafana without Jaeger
+        or Loki shows their panels as "datasource not found", the others as usual)."""
         out = []
+        # datasource variables not given: as Grafana resolves them
+        variables = {
+            **{
+                v["name"]: self.datasource_variable(v)
+                for v in dash.get("templating", {}).get("list", [])
+                if v["type"] == "datasource"
+            },
+            **variables,
+        }
         for panel in dash["panels"]:
             if panel["type"] == "row":
                 continue
             panel_ds = panel["datasource"]
+            if kinds is not None and panel_ds.get("type") not in kinds:
+                continue
+            self.datasource(panel_ds, variables, f"{dash['uid']} / {panel['title']!r}")
             for t in panel["targets"]:
                 ds = t.get("datasource", panel_ds)
-                kind = ds["type"]
+                kind = self.datasource(ds, variables, f"{dash['uid']} / {panel['title']!r} / {t['refId']}")["type"]
                 q = Query(dash["uid"], panel["title"], t["refId"], kind, dict(t), start=start, end=end)
                 if kind == "prometheus":
                     q.step = self.step(panel, start, end)

@@ -2,7 +2,10 @@
 
 >>> expr = f'up{{job="{job_scraping("otel-collector:8888")}"}}'   # doctest: +SKIP
 
-Datasource UIDs are the fixed ones of ``compose/grafana/provisioning/datasources``.
+Datasources are chosen by a datasource variable per kind (``ds_prometheus``, ``ds_jaeger``, ``ds_loki``), whose
+default is the fixed UID of ``compose/grafana/provisioning/datasources``: in another Grafana (your own, with its
+own datasource names and UIDs) the variable offers that Grafana's datasources of the kind instead, and no panel
+refers to a UID that does not exist there (docs/deployment.md, "Your own Prometheus and Grafana").
 Scrape job names are READ from ``compose/prometheus/prometheus.yml`` (by the target
 they scrape), never written here, so renaming a job there and regenerating is enough.
 The SDK has no Jaeger query type, so :class:`JaegerQuery` is one (the fields Grafana's
@@ -22,7 +25,13 @@ from typing import Any
 import yaml
 from grafana_foundation_sdk.builders import loki as loki_builders
 from grafana_foundation_sdk.builders import prometheus as prom_builders
-from grafana_foundation_sdk.builders.dashboard import CustomVariable, DashboardLink, QueryVariable, ThresholdsConfig
+from grafana_foundation_sdk.builders.dashboard import (
+    CustomVariable,
+    DashboardLink,
+    DatasourceVariable,
+    QueryVariable,
+    ThresholdsConfig,
+)
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.common import DataSourceRef
@@ -43,9 +52,32 @@ PROMETHEUS_CONFIG = COMPOSE / "prometheus" / "prometheus.yml"
 # The deployment's risk limits, the ones the alerts compare against (stat thresholds follow them).
 LIMITS_RULES = COMPOSE / "prometheus" / "rules" / "limits.yml"
 
-PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
-LOKI = DataSourceRef(type_val="loki", uid="loki")
-JAEGER = DataSourceRef(type_val="jaeger", uid="jaeger")
+# Every panel, target and query variable names its datasource by a datasource variable, never by a UID: a
+# dashboard imported into a Grafana whose Prometheus datasource has another UID (any Grafana but compose's) showed
+# "datasource prometheus was not found" in every panel. Each variable's default is compose's provisioned UID.
+# kind -> (variable name, label, compose's UID, compose's datasource name)
+DATASOURCE_VARIABLES = {
+    "prometheus": ("ds_prometheus", "Prometheus", "prometheus", "Prometheus"),
+    "jaeger": ("ds_jaeger", "Jaeger", "jaeger", "Jaeger"),
+    "loki": ("ds_loki", "Loki", "loki", "Loki"),
+}
+PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${ds_prometheus}")
+LOKI = DataSourceRef(type_val="loki", uid="${ds_loki}")
+JAEGER = DataSourceRef(type_val="jaeger", uid="${ds_jaeger}")
+
+
+def datasource_variable(kind: str) -> DatasourceVariable:
+    """The variable that picks the dashboard's datasource of ``kind`` (prometheus, jaeger, loki): any of that type
+    in the Grafana it is imported into, compose's provisioned one by default."""
+    name, label, uid, ds_name = DATASOURCE_VARIABLES[kind]
+    return (
+        DatasourceVariable(name)
+        .label(label)
+        .description(f"the {label} datasource the panels read (compose: {ds_name}, uid {uid})")
+        .type(kind)
+        .current(VariableOption(selected=True, text=ds_name, value=uid))
+    )
+
 
 # Dashboard UIDs (links between dashboards and from the docs use them).
 TRADING_UID = "tradeobs-trading"

@@ -45,6 +45,7 @@ from ._common import (
     Ids,
     bucket_rate,
     dashboard_link,
+    datasource_variable,
     exemplars,
     jaeger_search,
     jaeger_trace,
@@ -134,6 +135,9 @@ def build() -> Dashboard:
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .time("now-1h", "now")
         .refresh("30s")
+        .with_variable(datasource_variable("prometheus"))
+        .with_variable(datasource_variable("jaeger"))
+        .with_variable(datasource_variable("loki"))
         .with_variable(mode_variable())
         .with_variable(
             QueryVariable("job")

@@ -22,6 +22,7 @@ from ._common import (
     TRADING_UID,
     Ids,
     dashboard_link,
+    datasource_variable,
     job_scraping,
     prom,
     thresholds,
@@ -78,6 +79,7 @@ def build() -> Dashboard:
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .time("now-6h", "now")
         .refresh("30s")
+        .with_variable(datasource_variable("prometheus"))
         .link(dashboard_link("Trading overview", TRADING_UID))
         .link(dashboard_link("Order drill-down", ORDER_UID))
         # ------------------------------------------------------------ alerting

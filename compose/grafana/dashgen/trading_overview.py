@@ -38,6 +38,7 @@ from ._common import (
     Ids,
     bucket_rate,
     dashboard_link,
+    datasource_variable,
     exemplars,
     loki,
     mode_variable,
@@ -256,6 +257,8 @@ def build() -> Dashboard:
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .time("now-6h", "now")
         .refresh("30s")
+        .with_variable(datasource_variable("prometheus"))
+        .with_variable(datasource_variable("loki"))
         .with_variable(mode_variable())
         .with_variable(prom_variable("job", "Service", f"label_values(trading_orders_submitted_total{{{MODE}}}, job)"))
         .with_variable(service_variable(J, multi=True))
