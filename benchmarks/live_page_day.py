@@ -36,21 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from _ports import free_port
+from live_page import CHROMIUM, CHROMIUM_ARGS, ROOT, STATIC, _wait_up
 
-ROOT = Path(__file__).resolve().parents[1]
-STATIC = "agent/tradeobs_agent/live/static"
 SERVER = ROOT / "tests" / "e2e" / "live_server.py"
-CHROMIUM = os.environ.get("TRADEOBS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 METRICS = ("JSHeapUsedSize", "Nodes", "JSEventListeners", "ScriptDuration", "LayoutDuration", "LayoutCount")
 PAGE = """() => {
   const T = window.__tradeobs;
@@ -63,19 +51,6 @@ PAGE = """() => {
 def _post(url: str) -> None:
     with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10):
         pass
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes], limit: float = 60.0) -> None:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"{url} did not answer in {limit}s")
 
 
 def _old_files(rev: str) -> dict[str, bytes]:
