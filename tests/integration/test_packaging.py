@@ -186,15 +186,7 @@ def test_ctrl_c_while_the_installed_command_loads_exits_quietly(wheel: tuple[Pat
     the interrupt, and printed a KeyboardInterrupt traceback of importlib's frames (exit -2). The entry point is a
     module outside the package now (``tradeobs_cli``): it exits 130 without a word."""
     whl, _ = wheel
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_")) and k != "PYTHONPATH"}
-    subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(whl)],
-        check=True,
-        env=env,
-        timeout=300,
-    )
+    env_dir, env = _wheel_venv(whl, tmp_path)
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(_INTERRUPT_THE_IMPORT)
@@ -216,15 +208,7 @@ def test_the_installed_wheel_shows_every_page_its_help_texts_name(wheel: tuple[P
     URL: there is none). The pages are installed with it (share/doc/tradeobs/docs/, README.md beside them) and
     `tradeobs docs NAME` shows each page a help text names, from any directory."""
     whl, src = wheel
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_")) and k != "PYTHONPATH"}
-    subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(whl)],
-        check=True,
-        env=env,
-        timeout=300,
-    )
+    env_dir, env = _wheel_venv(whl, tmp_path)
     share = env_dir / "share" / "doc" / "tradeobs"
     assert sorted(p.name for p in (share / "docs").glob("*.md")) == sorted(p.name for p in (src / "docs").glob("*.md"))
     assert (share / "README.md").read_text() == (src / "README.md").read_text()  # its docs/x.md links resolve there
@@ -242,3 +226,18 @@ def test_the_installed_wheel_shows_every_page_its_help_texts_name(wheel: tuple[P
     for page in named:
         shown = subprocess.run([tradeobs, "docs", page], capture_output=True, text=True, env=env, timeout=120)
         assert shown.returncode == 0 and shown.stdout == (src / "docs" / f"{page}.md").read_text(), page
+
+
+def _wheel_venv(whl: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A venv (with this interpreter's site-packages for the dependencies) with the wheel installed, and an
+    environment without this checkout's settings or PYTHONPATH."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEOBS_", "OTEL_")) and k != "PYTHONPATH"}
+    subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(whl)],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    return env_dir, env
