@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,8 +79,11 @@ def test_workers_that_disagree_on_a_contract_multiplier_are_counted_and_said_onc
     assert got["multiplier_mismatched"] >= 1, got
     said = [line for line in err.splitlines() if "disagree on the contract multiplier of 'ESZ6'" in line]
     assert len(said) == 1, err  # said once, by whichever member read the others' snapshots first
-    a, b = sorted(got["declared"])
-    assert f"50 in pid {a}, {b}" in said[0] and f"1 (not declared) in pid {got['forgot']}" in said[0], said
+    # the workers that had published when it was said: the forgetful one and one or both of the others (a loaded
+    # machine can have the first comparison made before the third worker's first snapshot; it is said only once)
+    assert f"1 (not declared) in pid {got['forgot']}" in said[0], said
+    fifty = re.search(r"50 in pid (\d+(?:, \d+)*)", said[0])
+    assert fifty is not None and set(map(int, fifty.group(1).split(", "))) <= set(got["declared"]), said
 
 
 def test_forked_pool_workers_that_never_call_init_count_on_the_parents_endpoint(tmp_path: Path) -> None:
