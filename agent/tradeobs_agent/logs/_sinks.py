@@ -148,8 +148,7 @@ class _File:
         self.retry_at = 0.0
         self.backoff = 0.5
         self.failing = False
-        self.watched = 0.0  # time.monotonic() of the last _watch
-        self.unwatched = 0  # records written since then
+        self.unwatched = 0  # records written since the last _watch
         self.rotated_ns: int | None = None  # the newest rotated file's time in its name (read from the directory)
         self.ident = (0, 0)  # (st_dev, st_ino) of the open file
 
@@ -196,7 +195,7 @@ class _File:
             self.sink.errors.add(n_records)
             return False
         try:
-            self._lock(now)
+            self._lock()
         except OSError as exc:
             self._failed(exc, n_records, now)
             return False
@@ -207,7 +206,7 @@ class _File:
                 with contextlib.suppress(OSError):
                     fcntl.flock(self.fd, fcntl.LOCK_UN)
 
-    def _lock(self, now: float) -> None:
+    def _lock(self) -> None:
         """Open the path's file if needed and hold its lock (``flock``), the path still naming it.
 
         Other processes may write the same file: a second service started in the same directory, a forked worker.
@@ -223,7 +222,7 @@ class _File:
                 fcntl.flock(self.fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
             except OSError as exc:  # a file system without locks (some network mounts): written as before
                 warn_once(f"logs:lock:{self.path}", "cannot lock log file %s (%s); writing it unlocked", self.path, exc)
-            self._watch(now)  # closes the file if its path now names another file, or none
+            self._watch()  # closes the file if its path now names another file, or none
             if self.fd is not None:
                 return
         raise OSError(errno.EAGAIN, "the file was replaced at every look")
@@ -236,7 +235,7 @@ class _File:
             self._rotate()
             if self.fd is None:
                 try:
-                    self._lock(now)
+                    self._lock()
                 except OSError as exc:
                     self._failed(exc, n_records, now)
                     return False
@@ -263,18 +262,17 @@ class _File:
             logging.getLogger("tradeobs.logs").info("log file %s is writable again; file logging resumed", self.path)
         return True
 
-    def _watch(self, now: float) -> None:
+    def _watch(self) -> None:
         """Close the open file if its path no longer names it (the next write opens the path again).
 
         Another program may move the file away (logrotate without ``copytruncate``), delete it, or delete the
         whole directory: the sink kept appending to what it had open, lines a log shipper reading the path never
-        saw, or that nobody could read at all. Checked at every batch, under the file's lock (two ``stat`` calls;
-        see :meth:`_lock`). A file deleted while open took the lines written to it since the last check with it
-        (its last batch): they are counted as skipped
+        saw, or that nobody could read at all. Checked at every batch, under the file's lock (one ``stat`` call,
+        and an ``fstat`` when the path names another file; see :meth:`_lock`). A file deleted while open took the
+        lines written to it since the last check with it (its last batch): they are counted as skipped
         (``sink.errors{sink=file}``). A file truncated in place (``copytruncate``) is the same file, written at
         its new end (``O_APPEND``); its size is taken again so that rotation by size counts from there.
         """
-        self.watched = now
         unwatched, self.unwatched = self.unwatched, 0
         try:
             st = os.stat(self.path)  # one call per batch when it is the same file, as it nearly always is
